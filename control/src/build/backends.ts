@@ -1,0 +1,119 @@
+/**
+ * Backend resolution: an Ingress backend -> Service port -> EndpointSlice addresses.
+ */
+import type { Condition } from '../model/conditions.ts';
+import type { Backend, Endpoint, EndpointSet, SourceRef } from '../model/types.ts';
+import type { ClusterState } from '../state/cluster-state.ts';
+import { compareStrings, objectKey } from '../state/cluster-state.ts';
+import type { IngressBackend, Service, ServicePort } from '../state/objects.ts';
+
+/** The weight of a route's only backend; canary splits divide it. */
+export const FULL_WEIGHT = 100;
+
+/** Collects endpoint sets while backends are resolved, so each set is computed once. */
+export class EndpointSets {
+  private readonly sets = new Map<string, EndpointSet>();
+  private readonly state: ClusterState;
+
+  constructor(state: ClusterState) {
+    this.state = state;
+  }
+
+  /** Every set resolved so far, sorted by key. */
+  all(): EndpointSet[] {
+    return [...this.sets.values()].sort((a, b) => compareStrings(a.key, b.key));
+  }
+
+  /** The key of the set for this Service port, computing it on first use. */
+  resolve(service: Service, servicePort: ServicePort, ingressPort: number | string): string {
+    const namespace = service.metadata.namespace ?? 'default';
+    const key = `${objectKey(namespace, service.metadata.name)}:${ingressPort}`;
+    if (!this.sets.has(key)) this.sets.set(key, { key, endpoints: this.endpointsOf(service, servicePort) });
+    return key;
+  }
+
+  private endpointsOf(service: Service, servicePort: ServicePort): Endpoint[] {
+    if (service.spec.type === 'ExternalName' && service.spec.externalName) {
+      return [{ address: service.spec.externalName, port: servicePort.port, terminating: false }];
+    }
+    const wantedName = servicePort.name ?? '';
+    const ready = new Map<string, Endpoint>();
+    const terminating = new Map<string, Endpoint>();
+    for (const slice of this.state.endpointSlicesFor(service.metadata.namespace ?? 'default', service.metadata.name)) {
+      const slicePort = slice.ports?.find((p) => (p.name ?? '') === wantedName);
+      // A slice without a matching port carries no address for this Service port.
+      if (slicePort?.port == null) continue;
+      for (const endpoint of slice.endpoints ?? []) {
+        const isReady = endpoint.conditions?.ready ?? true;
+        const isTerminating = endpoint.conditions?.terminating ?? false;
+        const isServing = endpoint.conditions?.serving ?? isReady;
+        for (const address of endpoint.addresses) {
+          const id = `${address}|${slicePort.port}`;
+          if (isReady && !isTerminating) ready.set(id, { address, port: slicePort.port, terminating: false });
+          else if (isServing && isTerminating) terminating.set(id, { address, port: slicePort.port, terminating: true });
+        }
+      }
+    }
+    // Serving-but-terminating endpoints take traffic only when nothing else is left (KEP-1669).
+    const chosen = ready.size > 0 ? ready : terminating;
+    return [...chosen.values()].sort((a, b) => compareStrings(a.address, b.address) || a.port - b.port);
+  }
+}
+
+/** A resolved backend plus what went wrong resolving it. */
+export interface ResolvedBackend {
+  readonly backend: Backend;
+  readonly conditions: Condition[];
+}
+
+/**
+ * Resolves one Ingress backend. An unknown Service or port still yields a Backend (with no
+ * endpoint set, so it answers 503, as ingress-nginx does) plus an Error condition: traffic for that
+ * path must not silently fall through to another rule.
+ */
+export function resolveBackend(
+  backend: IngressBackend,
+  namespace: string,
+  source: SourceRef,
+  field: string,
+  state: ClusterState,
+  sets: EndpointSets,
+): ResolvedBackend {
+  const ref = backend.service;
+  if (ref === undefined) {
+    const what = backend.resource ? `resource backend ${backend.resource.kind}/${backend.resource.name}` : 'backend without service';
+    return {
+      backend: { namespace, service: '', port: 0, weight: FULL_WEIGHT, endpointSet: undefined },
+      conditions: [{ source, field, reason: 'UnsupportedBackend', severity: 'Error', message: `${what} is not supported; requests answer 503` }],
+    };
+  }
+  const port: number | string = ref.port.number ?? ref.port.name ?? 0;
+  const unresolved: Backend = { namespace, service: ref.name, port, weight: FULL_WEIGHT, endpointSet: undefined };
+  const service = state.services.get(objectKey(namespace, ref.name));
+  if (service === undefined) {
+    return {
+      backend: unresolved,
+      conditions: [{ source, field: `${field}.service.name`, reason: 'ServiceNotFound', severity: 'Error', message: `Service ${namespace}/${ref.name} not found; requests answer 503` }],
+    };
+  }
+  const servicePort =
+    service.spec.type === 'ExternalName' && typeof port === 'number'
+      ? { port }
+      : service.spec.ports?.find((p) => (typeof port === 'number' ? p.port === port : p.name === port));
+  if (servicePort === undefined) {
+    const known = (service.spec.ports ?? []).map((p) => (p.name ? `${p.name}(${p.port})` : String(p.port))).join(', ') || 'none';
+    return {
+      backend: unresolved,
+      conditions: [
+        {
+          source,
+          field: `${field}.service.port.${typeof port === 'number' ? 'number' : 'name'}`,
+          reason: 'ServicePortNotFound',
+          severity: 'Error',
+          message: `Service ${namespace}/${ref.name} has no port ${port} (ports: ${known}); requests answer 503`,
+        },
+      ],
+    };
+  }
+  return { backend: { ...unresolved, endpointSet: sets.resolve(service, servicePort, port) }, conditions: [] };
+}

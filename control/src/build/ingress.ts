@@ -1,0 +1,135 @@
+/**
+ * One Ingress -> candidate routes, default backends and TLS claims, each validated on its own so
+ * that one bad path never takes the rest of the Ingress (or any other Ingress) down.
+ */
+import type { Condition } from '../model/conditions.ts';
+import type { Backend, PathType, SourceRef } from '../model/types.ts';
+import type { ClusterState } from '../state/cluster-state.ts';
+import type { Ingress } from '../state/objects.ts';
+import type { IngressAnnotations } from './annotations.ts';
+import { readAnnotations } from './annotations.ts';
+import type { EndpointSets } from './backends.ts';
+import { resolveBackend } from './backends.ts';
+import { hostProblem, pathProblem } from './validate.ts';
+
+/** Orders claims on the same host/path: the oldest object wins, then namespace/name, then position. */
+export interface ClaimOrder {
+  readonly created: string;
+  readonly namespace: string;
+  readonly name: string;
+  readonly position: number;
+}
+
+/** A path rule an Ingress claims on a host, before conflicts are settled. */
+export interface RouteClaim {
+  readonly host: string;
+  readonly source: SourceRef;
+  readonly field: string;
+  readonly pathType: PathType;
+  readonly path: string;
+  readonly backends: readonly Backend[];
+  readonly annotations: IngressAnnotations;
+  readonly order: ClaimOrder;
+}
+
+/** A default backend an Ingress claims, for its hosts or (host `undefined`) for everything. */
+export interface DefaultClaim {
+  readonly host: string | undefined;
+  readonly source: SourceRef;
+  readonly field: string;
+  readonly backends: readonly Backend[];
+  readonly annotations: IngressAnnotations;
+  readonly order: ClaimOrder;
+}
+
+/** A TLS declaration for a host. */
+export interface TlsClaim {
+  readonly host: string;
+  /** Secret key when the certificate is usable. */
+  readonly certificate: string | undefined;
+  readonly order: ClaimOrder;
+}
+
+/** Everything one Ingress contributes. */
+export interface IngressContribution {
+  readonly routes: RouteClaim[];
+  readonly defaults: DefaultClaim[];
+  readonly tls: TlsClaim[];
+  readonly conditions: Condition[];
+}
+
+/** Callback that registers a TLS Secret for hosts; returns the Secret key when usable. */
+export type UseCertificate = (namespace: string, name: string, hosts: readonly string[], source: SourceRef, field: string, conditions: Condition[]) => string | undefined;
+
+/** Reads one Ingress Portico serves. */
+export function readIngress(ingress: Ingress, state: ClusterState, sets: EndpointSets, useCertificate: UseCertificate): IngressContribution {
+  const namespace = ingress.metadata.namespace ?? 'default';
+  const source: SourceRef = { kind: 'Ingress', namespace, name: ingress.metadata.name };
+  const created = ingress.metadata.creationTimestamp ?? '';
+  const conditions: Condition[] = [];
+  const annotations = readAnnotations(ingress.metadata.annotations, source, conditions);
+  const routes: RouteClaim[] = [];
+  const defaults: DefaultClaim[] = [];
+  const tls: TlsClaim[] = [];
+  let position = 0;
+  const order = (): ClaimOrder => ({ created, namespace, name: ingress.metadata.name, position: position++ });
+  const resolve = (field: string, backend: Parameters<typeof resolveBackend>[0]): Backend => {
+    const resolved = resolveBackend(backend, namespace, source, field, state, sets);
+    conditions.push(...resolved.conditions);
+    return resolved.backend;
+  };
+
+  const hosts = new Set<string>();
+  let hasHostlessRule = false;
+  (ingress.spec.rules ?? []).forEach((rule, ruleIndex) => {
+    const ruleField = `spec.rules[${ruleIndex}]`;
+    const host = rule.host === undefined || rule.host === '' ? '*' : rule.host.toLowerCase();
+    if (host !== '*') {
+      const problem = hostProblem(host);
+      if (problem !== undefined) {
+        conditions.push({ source, field: `${ruleField}.host`, reason: 'InvalidHost', severity: 'Error', message: `host ${JSON.stringify(rule.host)} ${problem}; rule skipped` });
+        return;
+      }
+      hosts.add(host);
+    } else {
+      hasHostlessRule = true;
+    }
+    (rule.http?.paths ?? []).forEach((path, pathIndex) => {
+      const field = `${ruleField}.http.paths[${pathIndex}]`;
+      const value = path.path ?? (path.pathType === 'ImplementationSpecific' ? '/' : undefined);
+      const problem = value === undefined ? `path is required for pathType ${path.pathType}` : pathProblem(value);
+      if (problem !== undefined || value === undefined) {
+        conditions.push({ source, field: `${field}.path`, reason: 'InvalidPath', severity: 'Error', message: `${JSON.stringify(path.path ?? '')} (${path.pathType}): ${problem}; path skipped` });
+        return;
+      }
+      const backend = resolve(`${field}.backend`, path.backend);
+      routes.push({ host, source, field, pathType: path.pathType, path: value, backends: [backend], annotations, order: order() });
+    });
+  });
+
+  const defaultBackend = ingress.spec.defaultBackend;
+  if (defaultBackend !== undefined) {
+    const backend = resolve('spec.defaultBackend', defaultBackend);
+    // With host rules, the default backend catches the rest of those hosts; without, it catches everything.
+    const targets: (string | undefined)[] = hosts.size > 0 ? [...hosts] : [undefined];
+    if (hosts.size > 0 && hasHostlessRule) targets.push(undefined);
+    for (const host of targets) defaults.push({ host, source, field: 'spec.defaultBackend', backends: [backend], annotations, order: order() });
+  } else if ((ingress.spec.rules ?? []).length === 0) {
+    conditions.push({ source, field: 'spec', reason: 'NoRules', severity: 'Error', message: 'an Ingress needs spec.rules or spec.defaultBackend; nothing to serve' });
+  }
+
+  (ingress.spec.tls ?? []).forEach((entry, tlsIndex) => {
+    const field = `spec.tls[${tlsIndex}]`;
+    // Like ingress-nginx: a TLS entry without hosts covers every host of the Ingress.
+    const tlsHosts = (entry.hosts ?? []).length > 0 ? (entry.hosts ?? []).map((h) => h.toLowerCase()) : [...hosts];
+    const valid = tlsHosts.filter((host, hostIndex) => {
+      const problem = hostProblem(host);
+      if (problem !== undefined) conditions.push({ source, field: `${field}.hosts[${hostIndex}]`, reason: 'InvalidHost', severity: 'Error', message: `TLS host ${JSON.stringify(host)} ${problem}; ignored` });
+      return problem === undefined;
+    });
+    const certificate = entry.secretName ? useCertificate(namespace, entry.secretName, valid, source, `${field}.secretName`, conditions) : undefined;
+    for (const host of valid) tls.push({ host, certificate, order: order() });
+  });
+
+  return { routes, defaults, tls, conditions };
+}

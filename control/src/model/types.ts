@@ -1,0 +1,104 @@
+/**
+ * The routing model: what Portico will do, with every Kubernetes detail resolved away.
+ *
+ * Plain readonly data. The build stage produces it from ClusterState; the compile stage turns it
+ * into a Snapshot. Nothing here imports Kubernetes types (DESIGN rule 1).
+ */
+
+/** The object a piece of routing came from, for explanations and conditions. */
+export interface SourceRef {
+  readonly kind: string;
+  readonly namespace: string;
+  readonly name: string;
+}
+
+/** How a path rule compares with the request path, as the user wrote it. */
+export type PathType = 'Exact' | 'Prefix' | 'ImplementationSpecific';
+
+/** A reference to a Service port and the endpoints behind it. */
+export interface Backend {
+  readonly namespace: string;
+  readonly service: string;
+  /** The port as the Ingress names it: a number or a port name. */
+  readonly port: number | string;
+  /** Non-negative integer share of traffic among the route's backends. */
+  readonly weight: number;
+  /** Key into `RoutingModel.endpointSets`, or undefined when the backend could not be resolved (serves 503). */
+  readonly endpointSet: string | undefined;
+}
+
+/** Redirect behaviour for plain-HTTP requests (ingress-nginx `ssl-redirect` / `force-ssl-redirect`). */
+export interface RedirectPolicy {
+  /** Redirect plain HTTP to HTTPS with 308 because the host has TLS (unless `ssl-redirect: "false"`). */
+  readonly sslRedirect: boolean;
+  /** Redirect plain HTTP to HTTPS even without TLS (`force-ssl-redirect: "true"`). */
+  readonly forceSslRedirect: boolean;
+}
+
+/** One path rule of one virtual host. */
+export interface Route {
+  readonly source: SourceRef;
+  /** Where in the source object the rule is, e.g. `spec.rules[0].http.paths[1]`. */
+  readonly field: string;
+  readonly pathType: PathType;
+  readonly path: string;
+  readonly backends: readonly Backend[];
+  readonly redirect: RedirectPolicy;
+  /** The source object's creationTimestamp (ISO 8601, '' when unknown); decides conflicts. */
+  readonly created: string;
+}
+
+/** A default backend (Ingress `spec.defaultBackend`), for a host or for everything. */
+export interface DefaultRoute {
+  readonly source: SourceRef;
+  readonly field: string;
+  readonly backends: readonly Backend[];
+  readonly redirect: RedirectPolicy;
+  readonly created: string;
+}
+
+/** A TLS certificate usable for some hosts. */
+export interface Certificate {
+  /** `namespace/name` of the Secret. */
+  readonly secret: string;
+  readonly certificatePem: string;
+  readonly privateKeyPem: string;
+  /** Hosts (exact or `*.` wildcard) this certificate is served for, lower-case. */
+  readonly hosts: readonly string[];
+}
+
+/** One host name (exact, `*.wildcard`, or `*` for any host) and its rules. */
+export interface VirtualHost {
+  readonly host: string;
+  readonly routes: readonly Route[];
+  /** Catches requests to this host that match no route. */
+  readonly defaultRoute: DefaultRoute | undefined;
+  /** `namespace/name` of the certificate for this host, when its Ingress declares TLS and the Secret is valid. */
+  readonly certificate: string | undefined;
+  /** True when an Ingress lists this host under `spec.tls` (even if its Secret is missing). */
+  readonly tls: boolean;
+}
+
+/** One network endpoint of a Service port. */
+export interface Endpoint {
+  readonly address: string;
+  readonly port: number;
+  /** Serving but terminating: used only when a set has nothing else. */
+  readonly terminating: boolean;
+}
+
+/** The endpoints of one Service port. */
+export interface EndpointSet {
+  /** `namespace/service:port` with the port as the Ingress names it. */
+  readonly key: string;
+  readonly endpoints: readonly Endpoint[];
+}
+
+/** The whole model. */
+export interface RoutingModel {
+  readonly virtualHosts: readonly VirtualHost[];
+  /** Catches requests that no virtual host handles (an Ingress with only a default backend). */
+  readonly defaultRoute: DefaultRoute | undefined;
+  readonly endpointSets: readonly EndpointSet[];
+  readonly certificates: readonly Certificate[];
+}

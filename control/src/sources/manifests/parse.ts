@@ -1,0 +1,141 @@
+/**
+ * Parsing of kubectl-style manifest text (YAML multi-document or JSON, `List` kinds included)
+ * into validated objects. Bad documents become problems; the good ones in the same text still load.
+ */
+import { parseAllDocuments } from 'yaml';
+import type { z } from 'zod';
+import type { KubeObject } from '../../state/objects.ts';
+import { EndpointSlice, Ingress, IngressClass, Secret, Service } from '../../state/objects.ts';
+import { convertLegacyIngress, LEGACY_INGRESS_VERSIONS } from './legacy.ts';
+
+/** Something wrong (or worth saying) about one document of one manifest file. */
+export interface ManifestProblem {
+  readonly severity: 'error' | 'warning';
+  readonly code: 'PORTICO_E_MANIFEST_READ' | 'PORTICO_E_MANIFEST_PARSE' | 'PORTICO_E_MANIFEST_SCHEMA' | 'PORTICO_W_MANIFEST_IGNORED' | 'PORTICO_W_LEGACY_API';
+  readonly file: string;
+  /** 0-based index of the document in the file (items of a `List` count as their own documents). */
+  readonly document: number;
+  /** Dotted field path inside the document, when the problem is about one field. */
+  readonly field?: string;
+  readonly message: string;
+}
+
+/** Objects and problems found in one or more manifest files. */
+export interface ManifestParseResult {
+  readonly objects: KubeObject[];
+  readonly problems: ManifestProblem[];
+}
+
+const SCHEMAS: Record<string, z.ZodType<KubeObject>> = {
+  'networking.k8s.io/v1 Ingress': Ingress,
+  'networking.k8s.io/v1 IngressClass': IngressClass,
+  'v1 Service': Service,
+  'discovery.k8s.io/v1 EndpointSlice': EndpointSlice,
+  'v1 Secret': Secret,
+};
+
+/** Renders a zod issue path as `spec.rules[0].http.paths[1].pathType`. */
+export function fieldPath(path: readonly PropertyKey[]): string {
+  let out = '';
+  for (const part of path) {
+    if (typeof part === 'number') out += `[${part}]`;
+    else out += out === '' ? String(part) : `.${String(part)}`;
+  }
+  return out;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Parses the text of one file; `file` only names it in problems. JSON is parsed as YAML 1.2, its superset. */
+export function parseManifestText(text: string, file: string): ManifestParseResult {
+  const objects: KubeObject[] = [];
+  const problems: ManifestProblem[] = [];
+  let index = 0;
+  for (const doc of parseAllDocuments(text, { uniqueKeys: true })) {
+    const documentIndex = index++;
+    if (doc.errors.length > 0) {
+      const error = doc.errors[0]!;
+      const line = error.linePos?.[0];
+      problems.push({
+        severity: 'error',
+        code: 'PORTICO_E_MANIFEST_PARSE',
+        file,
+        document: documentIndex,
+        message: `syntax error${line ? ` at line ${line.line}, column ${line.col}` : ''}: ${error.message.split('\n')[0]}`,
+      });
+      continue;
+    }
+    const value: unknown = doc.toJS({ maxAliasCount: 100 });
+    if (value === null || value === undefined) {
+      index--; // an empty document (a trailing `---`) is not a document for kubectl either
+      continue;
+    }
+    if (isRecord(value) && value.kind === 'List' && Array.isArray(value.items)) {
+      index--;
+      for (const item of value.items) acceptDocument(item, file, index++, objects, problems);
+      continue;
+    }
+    acceptDocument(value, file, documentIndex, objects, problems);
+  }
+  return { objects, problems };
+}
+
+function acceptDocument(value: unknown, file: string, document: number, objects: KubeObject[], problems: ManifestProblem[]): void {
+  if (!isRecord(value) || typeof value.apiVersion !== 'string' || typeof value.kind !== 'string') {
+    problems.push({
+      severity: 'error',
+      code: 'PORTICO_E_MANIFEST_SCHEMA',
+      file,
+      document,
+      field: isRecord(value) && typeof value.apiVersion === 'string' ? 'kind' : 'apiVersion',
+      message: 'not a Kubernetes object: apiVersion and kind must be strings',
+    });
+    return;
+  }
+  let candidate: Record<string, unknown> = value;
+  if (value.kind === 'Ingress' && LEGACY_INGRESS_VERSIONS.includes(value.apiVersion)) {
+    candidate = convertLegacyIngress(value);
+    problems.push({
+      severity: 'warning',
+      code: 'PORTICO_W_LEGACY_API',
+      file,
+      document,
+      field: 'apiVersion',
+      message: `${value.apiVersion} Ingress converted to networking.k8s.io/v1 (the legacy API was removed in Kubernetes 1.22)`,
+    });
+  }
+  const kindKey = `${String(candidate.apiVersion)} ${String(candidate.kind)}`;
+  const schema = SCHEMAS[kindKey];
+  if (schema === undefined) {
+    problems.push({
+      severity: 'warning',
+      code: 'PORTICO_W_MANIFEST_IGNORED',
+      file,
+      document,
+      field: 'kind',
+      message: `${kindKey} is not a kind Portico reads; ignored`,
+    });
+    return;
+  }
+  const parsed = schema.safeParse(candidate);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const name = isRecord(candidate.metadata) && typeof candidate.metadata.name === 'string' ? ` ${candidate.metadata.name}` : '';
+    problems.push({
+      severity: 'error',
+      code: 'PORTICO_E_MANIFEST_SCHEMA',
+      file,
+      document,
+      field: fieldPath(issue.path),
+      message: `${String(candidate.kind)}${name}: ${fieldPath(issue.path) || '(document)'}: ${issue.message}`,
+    });
+    return;
+  }
+  const object = parsed.data;
+  // kubectl puts a namespaced object without a namespace into `default`; so does Portico.
+  if (object.kind !== 'IngressClass' && object.metadata.namespace === undefined) object.metadata.namespace = 'default';
+  if (object.kind === 'Secret' && object.type !== 'kubernetes.io/tls') return; // only TLS Secrets matter; others are not ours to hold
+  objects.push(object);
+}

@@ -1,0 +1,92 @@
+/**
+ * ClusterState: the last known version of every object Portico reads, whatever the source.
+ *
+ * Sources only ever call `upsert` / `remove`; the build stage only reads. Like Contour's cache,
+ * `upsert` and `remove` say whether anything changed, so a source can skip a rebuild for a
+ * no-op event (level-triggered: the rebuild always starts from the whole state).
+ */
+import type { EndpointSlice, Ingress, IngressClass, KubeObject, Secret, Service } from './objects.ts';
+import { SERVICE_NAME_LABEL } from './objects.ts';
+
+/** `namespace/name`, the key of a namespaced object. */
+export function objectKey(namespace: string | undefined, name: string): string {
+  return `${namespace ?? 'default'}/${name}`;
+}
+
+/** The mutable store of every object, by kind. */
+export class ClusterState {
+  readonly ingresses = new Map<string, Ingress>();
+  readonly ingressClasses = new Map<string, IngressClass>();
+  readonly services = new Map<string, Service>();
+  readonly endpointSlices = new Map<string, EndpointSlice>();
+  readonly secrets = new Map<string, Secret>();
+
+  /** A state holding `objects` (later duplicates replace earlier ones). */
+  static from(objects: Iterable<KubeObject>): ClusterState {
+    const state = new ClusterState();
+    for (const object of objects) state.upsert(object);
+    return state;
+  }
+
+  /** Inserts or replaces an object; returns false when the stored object was identical. */
+  upsert(object: KubeObject): boolean {
+    const { map, key } = this.slot(object);
+    const previous = map.get(key);
+    if (previous !== undefined && sameVersion(previous, object)) return false;
+    map.set(key, object);
+    return true;
+  }
+
+  /** Removes an object; returns false when it was not stored. */
+  remove(object: Pick<KubeObject, 'kind' | 'metadata'>): boolean {
+    const { map, key } = this.slot(object as KubeObject);
+    return map.delete(key);
+  }
+
+  /** Every stored object, in no particular order. */
+  *objects(): IterableIterator<KubeObject> {
+    yield* this.ingresses.values();
+    yield* this.ingressClasses.values();
+    yield* this.services.values();
+    yield* this.endpointSlices.values();
+    yield* this.secrets.values();
+  }
+
+  /** EndpointSlices of the Service `namespace/name`, in key order. */
+  endpointSlicesFor(namespace: string, service: string): EndpointSlice[] {
+    const slices: EndpointSlice[] = [];
+    for (const slice of this.endpointSlices.values()) {
+      if (slice.metadata.namespace === namespace && slice.metadata.labels?.[SERVICE_NAME_LABEL] === service) {
+        slices.push(slice);
+      }
+    }
+    return slices.sort((a, b) => compareStrings(a.metadata.name, b.metadata.name));
+  }
+
+  private slot(object: KubeObject): { map: Map<string, KubeObject>; key: string } {
+    const meta = object.metadata;
+    switch (object.kind) {
+      case 'Ingress':
+        return { map: this.ingresses as Map<string, KubeObject>, key: objectKey(meta.namespace, meta.name) };
+      case 'IngressClass':
+        return { map: this.ingressClasses as Map<string, KubeObject>, key: meta.name };
+      case 'Service':
+        return { map: this.services as Map<string, KubeObject>, key: objectKey(meta.namespace, meta.name) };
+      case 'EndpointSlice':
+        return { map: this.endpointSlices as Map<string, KubeObject>, key: objectKey(meta.namespace, meta.name) };
+      case 'Secret':
+        return { map: this.secrets as Map<string, KubeObject>, key: objectKey(meta.namespace, meta.name) };
+    }
+  }
+}
+
+function sameVersion(a: KubeObject, b: KubeObject): boolean {
+  const ra = a.metadata.resourceVersion;
+  if (ra !== undefined && ra === b.metadata.resourceVersion) return true;
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+/** Code-unit string order, the one order every emitted list uses for ties (locale-independent). */
+export function compareStrings(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}

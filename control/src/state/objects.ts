@@ -1,0 +1,162 @@
+/**
+ * The Kubernetes objects Portico reads, as zod schemas of exactly the fields it uses.
+ *
+ * Every source (manifest files, informers, REST writes) validates objects with these schemas at
+ * its edge, so the build stage works on trusted, plain data. Unknown fields are kept but ignored
+ * (`looseObject`), as the API server's own clients do.
+ */
+import { z } from 'zod';
+
+const name = z.string().min(1).max(253);
+
+/** `metadata` as Portico uses it. */
+export const ObjectMeta = z.looseObject({
+  name,
+  namespace: z.string().min(1).max(63).optional(),
+  uid: z.string().optional(),
+  resourceVersion: z.string().optional(),
+  generation: z.number().int().optional(),
+  creationTimestamp: z.string().optional(),
+  labels: z.record(z.string(), z.string()).optional(),
+  annotations: z.record(z.string(), z.string()).optional(),
+});
+export type ObjectMeta = z.infer<typeof ObjectMeta>;
+
+const portNumber = z.number().int().min(1).max(65535);
+
+/** `networking.k8s.io/v1` IngressServiceBackend port: exactly one of number or name. */
+const ServiceBackendPort = z
+  .looseObject({ number: portNumber.optional(), name: z.string().min(1).optional() })
+  .refine((p) => (p.number === undefined) !== (p.name === undefined), {
+    message: 'exactly one of port.number or port.name must be set',
+  });
+
+/** An Ingress backend: a Service, or a typed resource reference (reported as unsupported). */
+export const IngressBackend = z.looseObject({
+  service: z.looseObject({ name, port: ServiceBackendPort }).optional(),
+  resource: z.looseObject({ apiGroup: z.string().optional(), kind: z.string(), name }).optional(),
+});
+export type IngressBackend = z.infer<typeof IngressBackend>;
+
+const HTTPIngressPath = z.looseObject({
+  path: z.string().optional(),
+  pathType: z.enum(['Exact', 'Prefix', 'ImplementationSpecific']),
+  backend: IngressBackend,
+});
+
+const IngressRule = z.looseObject({
+  host: z.string().optional(),
+  http: z.looseObject({ paths: z.array(HTTPIngressPath).min(1) }).optional(),
+});
+
+const IngressTLS = z.looseObject({
+  hosts: z.array(z.string()).optional(),
+  secretName: z.string().optional(),
+});
+
+/** `networking.k8s.io/v1` Ingress. */
+export const Ingress = z.looseObject({
+  apiVersion: z.literal('networking.k8s.io/v1'),
+  kind: z.literal('Ingress'),
+  metadata: ObjectMeta,
+  spec: z
+    .looseObject({
+      ingressClassName: z.string().optional(),
+      defaultBackend: IngressBackend.optional(),
+      tls: z.array(IngressTLS).optional(),
+      rules: z.array(IngressRule).optional(),
+    })
+    .default({}),
+  status: z.unknown().optional(),
+});
+export type Ingress = z.infer<typeof Ingress>;
+
+/** `networking.k8s.io/v1` IngressClass. */
+export const IngressClass = z.looseObject({
+  apiVersion: z.literal('networking.k8s.io/v1'),
+  kind: z.literal('IngressClass'),
+  metadata: ObjectMeta,
+  spec: z.looseObject({ controller: z.string().optional() }).default({}),
+});
+export type IngressClass = z.infer<typeof IngressClass>;
+
+const ServicePort = z.looseObject({
+  name: z.string().optional(),
+  protocol: z.string().optional(),
+  port: portNumber,
+  targetPort: z.union([z.number().int(), z.string()]).optional(),
+  appProtocol: z.string().optional(),
+});
+export type ServicePort = z.infer<typeof ServicePort>;
+
+/** `v1` Service. */
+export const Service = z.looseObject({
+  apiVersion: z.literal('v1'),
+  kind: z.literal('Service'),
+  metadata: ObjectMeta,
+  spec: z
+    .looseObject({
+      type: z.string().optional(),
+      ports: z.array(ServicePort).optional(),
+      externalName: z.string().optional(),
+      externalIPs: z.array(z.string()).optional(),
+    })
+    .default({}),
+  status: z
+    .looseObject({
+      loadBalancer: z
+        .looseObject({
+          ingress: z.array(z.looseObject({ ip: z.string().optional(), hostname: z.string().optional() })).optional(),
+        })
+        .optional(),
+    })
+    .optional(),
+});
+export type Service = z.infer<typeof Service>;
+
+const Endpoint = z.looseObject({
+  addresses: z.array(z.string()).min(1),
+  conditions: z
+    .looseObject({
+      ready: z.boolean().nullish(),
+      serving: z.boolean().nullish(),
+      terminating: z.boolean().nullish(),
+    })
+    .optional(),
+  nodeName: z.string().optional(),
+  zone: z.string().optional(),
+});
+
+const EndpointPort = z.looseObject({
+  name: z.string().nullish(),
+  port: portNumber.nullish(),
+  protocol: z.string().nullish(),
+});
+
+/** `discovery.k8s.io/v1` EndpointSlice. */
+export const EndpointSlice = z.looseObject({
+  apiVersion: z.literal('discovery.k8s.io/v1'),
+  kind: z.literal('EndpointSlice'),
+  metadata: ObjectMeta,
+  addressType: z.enum(['IPv4', 'IPv6', 'FQDN']),
+  endpoints: z.array(Endpoint).nullish(),
+  ports: z.array(EndpointPort).nullish(),
+});
+export type EndpointSlice = z.infer<typeof EndpointSlice>;
+
+/** `v1` Secret; only `kubernetes.io/tls` Secrets are kept by sources. */
+export const Secret = z.looseObject({
+  apiVersion: z.literal('v1'),
+  kind: z.literal('Secret'),
+  metadata: ObjectMeta,
+  type: z.string().optional(),
+  data: z.record(z.string(), z.string()).optional(),
+  stringData: z.record(z.string(), z.string()).optional(),
+});
+export type Secret = z.infer<typeof Secret>;
+
+/** Any object Portico keeps in ClusterState. */
+export type KubeObject = Ingress | IngressClass | Service | EndpointSlice | Secret;
+
+/** The label EndpointSlices carry to name their Service. */
+export const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';

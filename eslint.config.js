@@ -1,0 +1,30 @@
+// @ts-check
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+
+const kubernetesTypes = {
+  paths: [{ name: '@kubernetes/client-node', message: 'The routing model and the compile stage never see Kubernetes types (DESIGN rule 1).' }],
+  patterns: [
+    { group: ['**/sources/**', '**/build/**', '**/state/**'], message: 'model/, compile/ and snapshot/ depend on nothing upstream of them (no Kubernetes objects).' },
+    { group: ['../../*/**', '../../../*/**'], message: 'Import other workspaces by package name (@portico/*), never by relative path.' },
+  ],
+};
+
+export default tseslint.config(
+  { ignores: ['**/node_modules/**', '**/build/**', 'assembly/src/wasm/**', 'test/cluster/.bin/**', '.turbo/**'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    languageOptions: { ecmaVersion: 2024, sourceType: 'module' },
+    rules: {
+      '@typescript-eslint/consistent-type-imports': 'error',
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      'no-restricted-syntax': ['error', { selector: 'TSEnumDeclaration', message: 'Node runs TypeScript by type stripping: no enums.' }],
+    },
+  },
+  {
+    files: ['control/src/model/**/*.ts', 'control/src/compile/**/*.ts', 'control/src/snapshot/**/*.ts'],
+    ignores: ['**/*.test.ts'],
+    rules: { 'no-restricted-imports': ['error', kubernetesTypes] },
+  },
+);
