@@ -4,7 +4,7 @@
  */
 import type { Backend, DefaultRoute, RoutingModel } from '../model/types.ts';
 import type { Snapshot, SnapshotBackend, SnapshotContent, SnapshotDefaultRoute } from '../snapshot/schema.ts';
-import { parseSnapshot, SNAPSHOT_API_VERSION, snapshotVersion } from '../snapshot/schema.ts';
+import { SNAPSHOT_API_VERSION, sealSnapshot } from '../snapshot/schema.ts';
 
 function backend(b: Backend): SnapshotBackend {
   return { namespace: b.namespace, service: b.service, port: b.port, weight: b.weight, endpointSet: b.endpointSet ?? null };
@@ -41,6 +41,6 @@ export function compileSnapshot(model: RoutingModel): Snapshot {
     endpointSets: model.endpointSets.map((set) => ({ key: set.key, endpoints: set.endpoints.map((e) => ({ ...e })) })),
     certificates: model.certificates.map((c) => ({ secret: c.secret, hosts: [...c.hosts], certificatePem: c.certificatePem, privateKeyPem: c.privateKeyPem })),
   };
-  // Validate before publishing (DESIGN rule 4); parseSnapshot also re-checks the hash.
-  return parseSnapshot({ ...content, version: snapshotVersion(content) });
+  // Validate before publishing (DESIGN rule 4).
+  return sealSnapshot(content);
 }

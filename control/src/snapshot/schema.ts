@@ -76,16 +76,29 @@ export type SnapshotDefaultRoute = z.infer<typeof DefaultRoute>;
 export type SnapshotBackend = z.infer<typeof Backend>;
 
 /**
- * The canonical serialization: JSON with keys in the order the schema declares them (zod's
- * parse output order), no whitespace. Same content ⇒ same bytes.
+ * `sha256:<hex>` of the canonical JSON of the content: keys in the order the schema declares
+ * them (zod's parse output order), no whitespace. Same content ⇒ same bytes ⇒ same version.
+ * Throws PORTICO_E_SNAPSHOT_INVALID when the content does not fit the schema.
  */
-export function canonicalJson(content: SnapshotContent): string {
-  return JSON.stringify(SnapshotContent.parse(content));
+export function snapshotVersion(content: unknown): string {
+  return versionOf(validate(SnapshotContent, content));
 }
 
-/** `sha256:<hex>` of the canonical JSON of the content. */
-export function snapshotVersion(content: SnapshotContent): string {
-  return `sha256:${createHash('sha256').update(canonicalJson(content)).digest('hex')}`;
+function versionOf(canonical: SnapshotContent): string {
+  return `sha256:${createHash('sha256').update(JSON.stringify(canonical)).digest('hex')}`;
+}
+
+function validate<T>(schema: z.ZodType<T>, json: unknown): T {
+  const parsed = schema.safeParse(json);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0]!;
+  throw new PorticoError('PORTICO_E_SNAPSHOT_INVALID', `snapshot ${issue.path.join('.') || '(root)'}: ${issue.message}`);
+}
+
+/** Validates content and seals it with its version: the one way snapshots are made. */
+export function sealSnapshot(content: unknown): Snapshot {
+  const canonical = validate(SnapshotContent, content);
+  return { ...canonical, version: versionOf(canonical) };
 }
 
 /**
@@ -93,13 +106,8 @@ export function snapshotVersion(content: SnapshotContent): string {
  * Throws PorticoError PORTICO_E_SNAPSHOT_INVALID naming the first bad field or the hash mismatch.
  */
 export function parseSnapshot(json: unknown): Snapshot {
-  const parsed = Snapshot.safeParse(json);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    throw new PorticoError('PORTICO_E_SNAPSHOT_INVALID', `snapshot ${issue.path.join('.') || '(root)'}: ${issue.message}`);
-  }
-  const { version, ...content } = parsed.data;
-  const expected = snapshotVersion(content);
+  const { version, ...content } = validate(Snapshot, json);
+  const expected = versionOf(content);
   if (expected !== version) throw new PorticoError('PORTICO_E_SNAPSHOT_INVALID', `snapshot version ${version} does not match its content hash ${expected}`);
-  return parsed.data;
+  return { ...content, version };
 }

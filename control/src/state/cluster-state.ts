@@ -20,6 +20,8 @@ export class ClusterState {
   readonly services = new Map<string, Service>();
   readonly endpointSlices = new Map<string, EndpointSlice>();
   readonly secrets = new Map<string, Secret>();
+  /** EndpointSlice keys by `namespace/service`, so resolving a Service is not a scan of every slice. */
+  private readonly slicesByService = new Map<string, Set<string>>();
 
   /** A state holding `objects` (later duplicates replace earlier ones). */
   static from(objects: Iterable<KubeObject>): ClusterState {
@@ -33,13 +35,17 @@ export class ClusterState {
     const { map, key } = this.slot(object);
     const previous = map.get(key);
     if (previous !== undefined && sameVersion(previous, object)) return false;
+    if (previous?.kind === 'EndpointSlice') this.unindexSlice(key, previous);
     map.set(key, object);
+    if (object.kind === 'EndpointSlice') this.indexSlice(key, object);
     return true;
   }
 
   /** Removes an object; returns false when it was not stored. */
   remove(object: Pick<KubeObject, 'kind' | 'metadata'>): boolean {
     const { map, key } = this.slot(object as KubeObject);
+    const previous = map.get(key);
+    if (previous?.kind === 'EndpointSlice') this.unindexSlice(key, previous);
     return map.delete(key);
   }
 
@@ -54,13 +60,35 @@ export class ClusterState {
 
   /** EndpointSlices of the Service `namespace/name`, in key order. */
   endpointSlicesFor(namespace: string, service: string): EndpointSlice[] {
+    const keys = this.slicesByService.get(objectKey(namespace, service));
+    if (keys === undefined) return [];
     const slices: EndpointSlice[] = [];
-    for (const slice of this.endpointSlices.values()) {
-      if (slice.metadata.namespace === namespace && slice.metadata.labels?.[SERVICE_NAME_LABEL] === service) {
-        slices.push(slice);
-      }
+    for (const key of keys) {
+      const slice = this.endpointSlices.get(key);
+      if (slice !== undefined) slices.push(slice);
     }
     return slices.sort((a, b) => compareStrings(a.metadata.name, b.metadata.name));
+  }
+
+  private serviceKeyOf(slice: EndpointSlice): string | undefined {
+    const service = slice.metadata.labels?.[SERVICE_NAME_LABEL];
+    return service === undefined ? undefined : objectKey(slice.metadata.namespace, service);
+  }
+
+  private indexSlice(key: string, slice: EndpointSlice): void {
+    const serviceKey = this.serviceKeyOf(slice);
+    if (serviceKey === undefined) return;
+    let keys = this.slicesByService.get(serviceKey);
+    if (keys === undefined) this.slicesByService.set(serviceKey, (keys = new Set()));
+    keys.add(key);
+  }
+
+  private unindexSlice(key: string, slice: EndpointSlice): void {
+    const serviceKey = this.serviceKeyOf(slice);
+    if (serviceKey === undefined) return;
+    const keys = this.slicesByService.get(serviceKey);
+    keys?.delete(key);
+    if (keys?.size === 0) this.slicesByService.delete(serviceKey);
   }
 
   private slot(object: KubeObject): { map: Map<string, KubeObject>; key: string } {
