@@ -1,0 +1,47 @@
+/**
+ * Shared CLI plumbing: argument parsing with `--help`, usage errors, and output helpers.
+ */
+import { parseArgs } from 'node:util';
+import type { ParseArgsConfig } from 'node:util';
+import { PorticoError } from '../errors.ts';
+
+/** A subcommand: its help text, its options and what it does. */
+export interface Command {
+  readonly name: string;
+  readonly summary: string;
+  readonly usage: string;
+  readonly options: NonNullable<ParseArgsConfig['options']>;
+  run(values: Record<string, unknown>, positionals: string[]): Promise<number>;
+}
+
+/** Parses argv for `command`; prints help and returns undefined for `--help`. Throws PORTICO_E_USAGE on bad arguments. */
+export function parseCommandArgs(command: Command, argv: string[]): { values: Record<string, unknown>; positionals: string[] } | undefined {
+  try {
+    const parsed = parseArgs({
+      args: argv,
+      options: { ...command.options, help: { type: 'boolean', short: 'h' } },
+      allowPositionals: true,
+      allowNegative: true,
+      strict: true,
+    });
+    if (parsed.values.help === true) {
+      process.stdout.write(`${command.usage.trim()}\n`);
+      return undefined;
+    }
+    return { values: parsed.values as Record<string, unknown>, positionals: parsed.positionals };
+  } catch (error) {
+    throw new PorticoError('PORTICO_E_USAGE', `${(error as Error).message}\nRun 'portico ${command.name} --help' for usage.`);
+  }
+}
+
+/** Throws a usage error. */
+export function usageError(command: Command, message: string): never {
+  throw new PorticoError('PORTICO_E_USAGE', `${message}\nRun 'portico ${command.name} --help' for usage.`);
+}
+
+/** Reads a string option that must be present. */
+export function requireString(command: Command, values: Record<string, unknown>, name: string): string {
+  const value = values[name];
+  if (typeof value !== 'string' || value === '') usageError(command, `--${name} is required`);
+  return value;
+}

@@ -1,0 +1,103 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+
+const run = promisify(execFile);
+const cli = new URL('./main.ts', import.meta.url).pathname;
+const examples = new URL('../../../deploy/examples', import.meta.url).pathname;
+const testdata = (name: string) => new URL(`../build/testdata/${name}/in.yaml`, import.meta.url).pathname;
+
+/** Runs the real CLI as a process, as a user would, and never throws on a non-zero exit. */
+async function portico(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [cli, ...args]);
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const e = error as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+describe('portico CLI', () => {
+  it('explains the classic walkthrough request', async () => {
+    const { code, stdout } = await portico('explain', '--manifests', examples, '--host', 'k8s-ceph-dashboard.calmkart.com', '--path', '/', '--json');
+    expect(code).toBe(0);
+    expect(JSON.parse(stdout)).toMatchObject({
+      status: 200,
+      backends: [{ namespace: 'rook-ceph', service: 'rook-ceph-mgr-dashboard', port: 8443, weight: 100 }],
+      route: { kind: 'Ingress', namespace: 'rook-ceph', name: 'rook-ceph-mgr-dashboard', host: 'k8s-ceph-dashboard.calmkart.com', path: '/', pathType: 'Prefix' },
+    });
+  });
+
+  it('answers a --requests file in order, with 200, 308, 404 and 503', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'portico-cli-'));
+    await writeFile(join(dir, 'manifests.yaml'), [await readFile(testdata('tls-and-redirects'), 'utf8'), await readFile(testdata('endpoints'), 'utf8')].join('\n---\n'));
+    const requests = [
+      { host: 'dashboard.example.com', path: '/x?y=1' },
+      { host: 'dashboard.example.com', path: '/x', scheme: 'https' },
+      { host: 'wild.example.com', path: '/' },
+      { host: 'plain.example.com', path: '/a' },
+      { host: 'unknown.example.com', path: '/' },
+      { host: 'eps.example.com', path: '/empty/thing' },
+      { host: 'eps.example.com', path: '/mixed', method: 'POST', headers: { 'X-Any': '1' } },
+    ];
+    await writeFile(join(dir, 'requests.json'), JSON.stringify(requests));
+    const { code, stdout } = await portico('explain', '--manifests', join(dir, 'manifests.yaml'), '--requests', join(dir, 'requests.json'));
+    expect(code).toBe(0);
+    const results = JSON.parse(stdout) as { status: number; location?: string; backends: { service: string; weight: number }[] }[];
+    expect(results.map((r) => r.status)).toEqual([308, 503, 503, 308, 404, 503, 200]);
+    expect(results[0]!.location).toBe('https://dashboard.example.com/x?y=1');
+    expect(results[3]!.location).toBe('https://plain.example.com/a');
+    expect(results[6]!.backends).toMatchObject([{ service: 'mixed', weight: 100 }]);
+  });
+
+  it('prints a readable explanation naming the winner and the losers', async () => {
+    const { code, stdout } = await portico('explain', '--manifests', testdata('hosts-and-defaults'), '--host', 'Shop.Example.com:8080', '--path', '/cart/items');
+    expect(code).toBe(0);
+    expect(stdout).toContain('->  200');
+    expect(stdout).toContain('web/shop spec.rules[0].http.paths[1]');
+    expect(stdout).toMatch(/lost .*Exact path \/cart does not match \/cart\/items/);
+    expect(stdout).toMatch(/lost .*\*\.example\.com \(wildcard\) matches, but the more specific host shop\.example\.com was chosen/);
+  });
+
+  it('rejects bad usage with exit status 2 and a message naming the option', async () => {
+    expect(await portico('explain', '--manifests', examples)).toMatchObject({ code: 2, stderr: expect.stringContaining('--host and --path') });
+    expect(await portico('explain', '--bogus')).toMatchObject({ code: 2, stderr: expect.stringContaining("Unknown option '--bogus'") });
+    expect(await portico('frobnicate')).toMatchObject({ code: 2, stderr: expect.stringContaining('unknown command') });
+  });
+
+  it('names the file, index and field of a bad requests file', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'portico-cli-'));
+    await writeFile(join(dir, 'requests.json'), JSON.stringify([{ host: 'a', path: '/' }, { host: 'b', path: 'relative' }]));
+    const { code, stderr } = await portico('explain', '--manifests', examples, '--requests', join(dir, 'requests.json'));
+    expect(code).toBe(1);
+    expect(stderr).toContain('[1].path');
+    expect(stderr).toContain('PORTICO_E_REQUESTS_FILE');
+  });
+
+  it('has --help on every command', async () => {
+    for (const command of [[], ['explain'], ['snapshot']]) {
+      const { code, stdout } = await portico(...command, '--help');
+      expect(code).toBe(0);
+      expect(stdout).toMatch(/^Usage: portico/);
+    }
+  });
+
+  it('exports a snapshot with conditions, redacting private keys, exit 1 when there are conditions', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'portico-cli-'));
+    const out = join(dir, 'snap.json');
+    const { code, stderr } = await portico('snapshot', '--manifests', testdata('tls-and-redirects'), '-o', out);
+    expect(code).toBe(1);
+    expect(stderr).toContain('SecretNotFound');
+    const exported = JSON.parse(await readFile(out, 'utf8'));
+    expect(exported.snapshot.version).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(exported.snapshot.certificates[0].privateKeyPem).toMatch(/^<redacted sha256:/);
+    expect(exported.conditions.map((c: { reason: string }) => c.reason)).toEqual(['SecretNotFound', 'SecretInvalid']);
+    const clean = await portico('snapshot', '--manifests', examples);
+    expect(clean.code).toBe(0);
+    expect(JSON.parse(clean.stdout).snapshot.hosts[0].host).toBe('k8s-ceph-dashboard.calmkart.com');
+  });
+});

@@ -1,0 +1,55 @@
+#!/usr/bin/env node
+/**
+ * The `portico` command line: one entry, one file per subcommand.
+ */
+import { PorticoError } from '../errors.ts';
+import type { Command } from './args.ts';
+import { parseCommandArgs } from './args.ts';
+import { explainCommand } from './explain.ts';
+import { snapshotCommand } from './snapshot.ts';
+
+const COMMANDS: readonly Command[] = [explainCommand, snapshotCommand];
+
+function help(): string {
+  const width = Math.max(...COMMANDS.map((c) => c.name.length));
+  return [
+    'Usage: portico <command> [options]',
+    '',
+    'Portico is a Kubernetes edge router: Ingress objects compiled to content-hashed snapshots,',
+    'matched in WebAssembly, proxied without reloads.',
+    '',
+    'Commands:',
+    ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
+    '',
+    "Run 'portico <command> --help' for a command's options.",
+  ].join('\n');
+}
+
+/** Runs the CLI with `argv` (without node and script); resolves to the exit code. */
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(`${help()}\n`);
+    return name === undefined ? 2 : 0;
+  }
+  const command = COMMANDS.find((c) => c.name === name);
+  if (command === undefined) {
+    process.stderr.write(`portico: unknown command ${JSON.stringify(name)}\n\n${help()}\n`);
+    return 2;
+  }
+  try {
+    const parsed = parseCommandArgs(command, rest);
+    if (parsed === undefined) return 0;
+    return await command.run(parsed.values, parsed.positionals);
+  } catch (error) {
+    if (error instanceof PorticoError) {
+      process.stderr.write(`portico ${name}: ${error.message} [${error.code}]\n`);
+      return error.code === 'PORTICO_E_USAGE' ? 2 : 1;
+    }
+    throw error;
+  }
+}
+
+if (import.meta.main) {
+  process.exitCode = await main(process.argv.slice(2));
+}

@@ -1,0 +1,187 @@
+/**
+ * Explain: which rule a request reaches and why, decided by the same WebAssembly matcher the
+ * data plane runs, with the rules that lost and why they lost.
+ */
+import type { Matcher } from '@portico/assembly/matcher';
+import { loadMatcher } from '@portico/assembly/matcher';
+import type { Snapshot, SnapshotBackend, SnapshotRoute } from '../snapshot/schema.ts';
+import type { CompiledTable, RouteTarget } from '../snapshot/table.ts';
+import { toMatcherTable } from '../snapshot/table.ts';
+
+/** A request to explain. */
+export interface ExplainRequest {
+  readonly host: string;
+  readonly path: string;
+  readonly method?: string | undefined;
+  readonly headers?: Readonly<Record<string, string>> | undefined;
+  /** The scheme the request arrives with; redirects apply to `http` only. Default `http`. */
+  readonly scheme?: 'http' | 'https' | undefined;
+}
+
+/** The route a request reached, as a user would look it up with kubectl. */
+export interface ExplainedRoute {
+  readonly kind: string;
+  readonly namespace: string;
+  readonly name: string;
+  /** The rule's host (`*` for a rule without host), or null for the catch-all default backend. */
+  readonly host: string | null;
+  /** null for a default backend. */
+  readonly path: string | null;
+  readonly pathType: SnapshotRoute['pathType'] | null;
+  readonly field: string;
+}
+
+/** A candidate backend with its effective weight (0 when it has no endpoint). */
+export interface ExplainedBackend {
+  readonly namespace: string;
+  readonly service: string;
+  readonly port: number | string;
+  readonly weight: number;
+  readonly endpoints: number;
+}
+
+/** A rule that could have applied and did not. */
+export interface LosingRule {
+  readonly route: ExplainedRoute;
+  readonly reason: string;
+}
+
+/** The answer for one request. */
+export interface ExplainResult {
+  /** 200 would be proxied; 308 redirect; 404 no rule; 503 no endpoint. */
+  readonly status: 200 | 308 | 404 | 503;
+  readonly backends: readonly ExplainedBackend[];
+  readonly route: ExplainedRoute | null;
+  readonly location?: string;
+  /** One sentence: why this rule won (or why nothing did). */
+  readonly reason: string;
+  readonly lost: readonly LosingRule[];
+}
+
+/** Options that change what the data plane would answer. */
+export interface ExplainOptions {
+  /** HTTPS port used in redirect locations (omitted from the URL when 443). */
+  readonly httpsPort?: number;
+}
+
+/** A snapshot loaded for explaining many requests. */
+export class Explainer {
+  readonly snapshot: Snapshot;
+  private readonly compiled: CompiledTable;
+  private readonly matcher: Matcher;
+
+  constructor(snapshot: Snapshot) {
+    this.snapshot = snapshot;
+    this.compiled = toMatcherTable(snapshot);
+    this.matcher = loadMatcher(this.compiled.table);
+  }
+
+  /** Explains one request. Never throws for any request shape. */
+  explain(request: ExplainRequest, options: ExplainOptions = {}): ExplainResult {
+    const headers: Record<string, string> = {};
+    for (const [name, value] of Object.entries(request.headers ?? {})) headers[name.toLowerCase()] = value;
+    const id = this.matcher.match(request.host, request.path, (request.method ?? 'GET').toUpperCase(), headers);
+    const host = normalizeHost(request.host);
+    const path = request.path.split('?')[0] ?? request.path;
+    if (id < 0) {
+      return { status: 404, backends: [], route: null, reason: `no rule matches host ${host} path ${path}, and there is no default backend`, lost: this.losers(host, path, undefined) };
+    }
+    const target = this.compiled.routes[id]!;
+    const route = describeRoute(target);
+    const backends = target.route.backends.map((backend: SnapshotBackend, index: number) => {
+      const endpoints = target.endpointIds[index]?.length ?? 0;
+      return { namespace: backend.namespace, service: backend.service, port: backend.port, weight: endpoints > 0 ? backend.weight : 0, endpoints };
+    });
+    const lost = this.losers(host, path, target);
+    const reason = winReason(target, host);
+    const redirect = target.route.redirect;
+    if ((request.scheme ?? 'http') === 'http' && (redirect.sslRedirect || redirect.forceSslRedirect)) {
+      const port = options.httpsPort !== undefined && options.httpsPort !== 443 ? `:${options.httpsPort}` : '';
+      const why = redirect.forceSslRedirect ? 'force-ssl-redirect is "true"' : 'the host has TLS and ssl-redirect is not "false"';
+      return { status: 308, backends, route, location: `https://${host}${port}${request.path}`, reason: `${reason}; redirected to HTTPS because ${why}`, lost };
+    }
+    if (backends.every((backend) => backend.weight === 0)) {
+      return { status: 503, backends, route, reason: `${reason}; but no backend has a ready endpoint`, lost };
+    }
+    return { status: 200, backends, route, reason, lost };
+  }
+
+  /** Rules on hosts that match the request which did not win, each with why. */
+  private losers(host: string, path: string, winner: RouteTarget | undefined): LosingRule[] {
+    const lost: LosingRule[] = [];
+    const chosenHost = winner?.host;
+    for (const vhost of this.snapshot.hosts) {
+      const hostMatch = hostMatches(vhost.host, host);
+      if (hostMatch === undefined) continue;
+      const hostLost = chosenHost !== undefined && vhost.host !== chosenHost;
+      for (const route of vhost.routes) {
+        if (winner !== undefined && winner.route === route) continue;
+        const target: RouteTarget = { kind: 'path', host: vhost.host, route, endpointIds: [] };
+        const explained = describeRoute(target);
+        if (hostLost) {
+          lost.push({ route: explained, reason: `host ${vhost.host} (${hostMatch}) matches, but the more specific host ${chosenHost} was chosen` });
+        } else if (!pathMatches(route.pathType, route.path, path)) {
+          lost.push({ route: explained, reason: `${route.pathType} path ${route.path} does not match ${path}` });
+        } else {
+          lost.push({ route: explained, reason: `${route.pathType} path ${route.path} matches, but a longer (or Exact) rule wins` });
+        }
+      }
+    }
+    return lost;
+  }
+}
+
+/** Lower-case host without port or trailing dot. */
+function normalizeHost(raw: string): string {
+  let host = raw.trim().toLowerCase();
+  if (host.startsWith('[')) {
+    const end = host.indexOf(']');
+    host = end > 0 ? host.slice(0, end + 1) : host;
+  } else {
+    const colon = host.indexOf(':');
+    if (colon >= 0) host = host.slice(0, colon);
+  }
+  return host.endsWith('.') ? host.slice(0, -1) : host;
+}
+
+/** How a snapshot host matches a request host, or undefined. */
+function hostMatches(ruleHost: string, host: string): 'exact' | 'wildcard' | 'any host' | undefined {
+  if (ruleHost === '*') return 'any host';
+  if (ruleHost === host) return 'exact';
+  if (ruleHost.startsWith('*.')) {
+    const dot = host.indexOf('.');
+    if (dot > 0 && host.slice(dot) === ruleHost.slice(1)) return 'wildcard';
+  }
+  return undefined;
+}
+
+/** Ingress path semantics, for explanations only (the decision is the matcher's). */
+function pathMatches(pathType: SnapshotRoute['pathType'], rule: string, path: string): boolean {
+  if (pathType === 'Exact') return rule === path;
+  const prefix = rule.replace(/\/+$/, '');
+  return prefix === '' || path === prefix || path.startsWith(`${prefix}/`);
+}
+
+function describeRoute(target: RouteTarget): ExplainedRoute {
+  const route = target.route;
+  const isPath = 'path' in route;
+  return {
+    kind: route.source.kind,
+    namespace: route.source.namespace,
+    name: route.source.name,
+    host: target.host ?? null,
+    path: isPath ? route.path : null,
+    pathType: isPath ? route.pathType : null,
+    field: route.field,
+  };
+}
+
+function winReason(target: RouteTarget, host: string): string {
+  const route = target.route;
+  const hostKind = target.host === undefined ? '' : (hostMatches(target.host, host) ?? 'any host');
+  if (target.kind === 'default') return 'no rule matches; the catch-all default backend answers';
+  if (target.kind === 'host-default') return `host ${target.host} (${hostKind}) has no matching path; its default backend answers`;
+  const pathRoute = route as SnapshotRoute;
+  const how = pathRoute.pathType === 'Exact' ? 'the Exact path equal to the request path:' : 'the longest matching Prefix:';
+  return `host ${target.host} (${hostKind}) selected; ${how} ${pathRoute.path} (${pathRoute.pathType})`;
+}

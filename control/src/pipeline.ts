@@ -1,0 +1,21 @@
+/**
+ * The pure pipeline every mode shares: ClusterState -> (build) -> RoutingModel -> (compile) -> Snapshot.
+ */
+import { buildModel } from './build/index.ts';
+import type { ClassSelection } from './build/ingress-class.ts';
+import { compileSnapshot } from './compile/index.ts';
+import type { Condition } from './model/conditions.ts';
+import type { Snapshot } from './snapshot/schema.ts';
+import type { ClusterState } from './state/cluster-state.ts';
+
+/** A compiled snapshot and what the build stage said about the objects. */
+export interface CompileResult {
+  readonly snapshot: Snapshot;
+  readonly conditions: readonly Condition[];
+}
+
+/** Builds and compiles the whole state. Throws only on a bug (PORTICO_E_SNAPSHOT_INVALID). */
+export function compileState(state: ClusterState, selection: ClassSelection): CompileResult {
+  const { model, conditions } = buildModel(state, selection);
+  return { snapshot: compileSnapshot(model), conditions };
+}
