@@ -1,0 +1,78 @@
+/**
+ * What changed between two snapshots, by identity: hosts by name, routes by host + pathType +
+ * path, backends by route + Service port, endpoints by set + address:port.
+ */
+import type { Snapshot } from './schema.ts';
+
+/** Added, removed and changed identities of one kind, each list sorted. */
+export interface ChangeSet {
+  readonly added: readonly string[];
+  readonly removed: readonly string[];
+  readonly changed: readonly string[];
+}
+
+/** The difference between snapshot `from` and snapshot `to`. */
+export interface SnapshotDiff {
+  readonly from: string;
+  readonly to: string;
+  readonly hosts: ChangeSet;
+  readonly routes: ChangeSet;
+  readonly backends: ChangeSet;
+  readonly endpoints: ChangeSet;
+  readonly certificates: ChangeSet;
+}
+
+function compare(before: Map<string, string>, after: Map<string, string>): ChangeSet {
+  const added: string[] = [];
+  const removed: string[] = [];
+  const changed: string[] = [];
+  for (const [key, value] of after) {
+    const old = before.get(key);
+    if (old === undefined) added.push(key);
+    else if (old !== value) changed.push(key);
+  }
+  for (const key of before.keys()) if (!after.has(key)) removed.push(key);
+  return { added: added.sort(), removed: removed.sort(), changed: changed.sort() };
+}
+
+function index(snapshot: Snapshot) {
+  const hosts = new Map<string, string>();
+  const routes = new Map<string, string>();
+  const backends = new Map<string, string>();
+  const endpoints = new Map<string, string>();
+  const certificates = new Map<string, string>();
+  const addRoute = (key: string, route: { source: unknown; backends: readonly { namespace: string; service: string; port: number | string }[]; redirect: unknown }) => {
+    routes.set(key, JSON.stringify({ source: route.source, redirect: route.redirect, backends: route.backends.map((b) => `${b.namespace}/${b.service}:${b.port}`) }));
+    for (const backend of route.backends) backends.set(`${key} -> ${backend.namespace}/${backend.service}:${backend.port}`, JSON.stringify(backend));
+  };
+  for (const host of snapshot.hosts) {
+    hosts.set(host.host, JSON.stringify({ tls: host.tls, certificate: host.certificate }));
+    for (const route of host.routes) addRoute(`${host.host} ${route.pathType} ${route.path}`, route);
+    if (host.defaultRoute) addRoute(`${host.host} default`, host.defaultRoute);
+  }
+  if (snapshot.defaultRoute) addRoute('* catch-all default', snapshot.defaultRoute);
+  for (const set of snapshot.endpointSets) for (const e of set.endpoints) endpoints.set(`${set.key} ${e.address}:${e.port}`, JSON.stringify(e));
+  for (const c of snapshot.certificates) certificates.set(c.secret, JSON.stringify(c));
+  return { hosts, routes, backends, endpoints, certificates };
+}
+
+/** Diffs two snapshots. Pure; O(size of both). */
+export function diffSnapshots(from: Snapshot, to: Snapshot): SnapshotDiff {
+  const a = index(from);
+  const b = index(to);
+  return {
+    from: from.version,
+    to: to.version,
+    hosts: compare(a.hosts, b.hosts),
+    routes: compare(a.routes, b.routes),
+    backends: compare(a.backends, b.backends),
+    endpoints: compare(a.endpoints, b.endpoints),
+    certificates: compare(a.certificates, b.certificates),
+  };
+}
+
+/** True when only endpoints changed: the data plane can keep its routes and update endpoints. */
+export function onlyEndpointsChanged(diff: SnapshotDiff): boolean {
+  const none = (c: ChangeSet) => c.added.length === 0 && c.removed.length === 0 && c.changed.length === 0;
+  return none(diff.hosts) && none(diff.routes) && none(diff.backends) && none(diff.certificates) && !none(diff.endpoints);
+}

@@ -1,0 +1,187 @@
+/**
+ * The Kubernetes source: list+watch informers for every kind Portico reads, feeding ClusterState.
+ *
+ * Level-triggered (DESIGN rule 2): an event only updates ClusterState and calls `onChange`;
+ * whoever listens rebuilds from the whole state. `synced` turns true once every informer has
+ * listed once, and nothing should be published before. A watch error restarts that informer
+ * with exponential, jittered back-off; a 410 Gone makes client-node relist (and report deletes).
+ */
+import { request as httpsRequest } from 'node:https';
+import { request as httpRequest } from 'node:http';
+import type { KubeConfig, KubernetesListObject, KubernetesObject } from '@kubernetes/client-node';
+import { ListWatch, Watch } from '@kubernetes/client-node';
+import type { z } from 'zod';
+import type { ClusterState } from '../../state/cluster-state.ts';
+import type { KubeObject } from '../../state/objects.ts';
+import { EndpointSlice, Ingress, IngressClass, Secret, Service } from '../../state/objects.ts';
+
+/** One watched resource. */
+interface ResourceKind {
+  readonly kind: KubeObject['kind'];
+  readonly apiVersion: string;
+  /** Path prefix of the group/version, e.g. `/apis/networking.k8s.io/v1`. */
+  readonly base: string;
+  readonly plural: string;
+  readonly namespaced: boolean;
+  readonly fieldSelector?: string;
+  readonly schema: z.ZodType<KubeObject>;
+}
+
+/** Every kind the controller watches, with the narrowest selector the API offers. */
+export const WATCHED_KINDS: readonly ResourceKind[] = [
+  { kind: 'Ingress', apiVersion: 'networking.k8s.io/v1', base: '/apis/networking.k8s.io/v1', plural: 'ingresses', namespaced: true, schema: Ingress },
+  { kind: 'IngressClass', apiVersion: 'networking.k8s.io/v1', base: '/apis/networking.k8s.io/v1', plural: 'ingressclasses', namespaced: false, schema: IngressClass },
+  { kind: 'Service', apiVersion: 'v1', base: '/api/v1', plural: 'services', namespaced: true, schema: Service },
+  { kind: 'EndpointSlice', apiVersion: 'discovery.k8s.io/v1', base: '/apis/discovery.k8s.io/v1', plural: 'endpointslices', namespaced: true, schema: EndpointSlice },
+  // Only TLS Secrets: the API server filters them, so other Secrets never reach this process.
+  { kind: 'Secret', apiVersion: 'v1', base: '/api/v1', plural: 'secrets', namespaced: true, fieldSelector: 'type=kubernetes.io/tls', schema: Secret },
+];
+
+/** Options of the Kubernetes source. */
+export interface KubernetesSourceOptions {
+  readonly kubeConfig: KubeConfig;
+  /** Namespaces to watch; empty means cluster-wide. */
+  readonly namespaces: readonly string[];
+  /** Called after any change to ClusterState, with the kind that changed. */
+  readonly onChange: (kind: KubeObject['kind']) => void;
+  /** Called when an object fails validation or a watch fails; never throws. */
+  readonly onError: (message: string, details: Record<string, unknown>) => void;
+  /** Back-off base and cap for restarting a failed watch (default 500 ms, 30 s). */
+  readonly backoff?: { readonly baseMs: number; readonly maxMs: number };
+}
+
+type Informer = ListWatch<KubernetesObject>;
+
+/** Lists a collection as raw JSON (the same shape watch events carry), setting kind/apiVersion on items. */
+async function listRaw(kubeConfig: KubeConfig, path: string, fieldSelector: string | undefined, resource: ResourceKind): Promise<KubernetesListObject<KubernetesObject>> {
+  const cluster = kubeConfig.getCurrentCluster();
+  if (cluster === null) throw new Error('kubeconfig has no current cluster');
+  const url = new URL(cluster.server + path);
+  if (fieldSelector !== undefined) url.searchParams.set('fieldSelector', fieldSelector);
+  const options: Parameters<typeof httpsRequest>[1] = { method: 'GET', headers: { Accept: 'application/json' } };
+  await kubeConfig.applyToHTTPSOptions(options);
+  const body = await new Promise<string>((resolve, reject) => {
+    const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
+    const req = send(url, options, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (text += chunk));
+      res.on('end', () => {
+        if (res.statusCode === 200) resolve(text);
+        else reject(Object.assign(new Error(`list ${path}: HTTP ${res.statusCode}: ${text.slice(0, 300)}`), { statusCode: res.statusCode }));
+      });
+      res.on('error', reject);
+    });
+    req.setTimeout(30_000, () => req.destroy(new Error(`list ${path}: timed out`)));
+    req.on('error', reject);
+    req.end();
+  });
+  const list = JSON.parse(body) as KubernetesListObject<KubernetesObject>;
+  for (const item of list.items) {
+    item.apiVersion = resource.apiVersion;
+    item.kind = resource.kind;
+  }
+  return list;
+}
+
+/** Watches the cluster into a ClusterState. */
+export class KubernetesSource {
+  private readonly state: ClusterState;
+  private readonly options: KubernetesSourceOptions;
+  private readonly informers: { informer: Informer; resource: ResourceKind; path: string; synced: boolean; failures: number; timer?: NodeJS.Timeout }[] = [];
+  private stopped = false;
+  private syncedWaiters: (() => void)[] = [];
+
+  constructor(state: ClusterState, options: KubernetesSourceOptions) {
+    this.state = state;
+    this.options = options;
+  }
+
+  /** True once every informer has completed its first list. */
+  get synced(): boolean {
+    return this.informers.length > 0 && this.informers.every((entry) => entry.synced);
+  }
+
+  /** Starts every informer; resolves once all have synced (keeps retrying failed ones meanwhile). */
+  async start(): Promise<void> {
+    const watch = new Watch(this.options.kubeConfig);
+    const scopes = this.options.namespaces.length > 0 ? this.options.namespaces : [undefined];
+    for (const resource of WATCHED_KINDS) {
+      for (const namespace of resource.namespaced ? scopes : [undefined]) {
+        const path = namespace === undefined ? `${resource.base}/${resource.plural}` : `${resource.base}/namespaces/${namespace}/${resource.plural}`;
+        const entry = { informer: undefined as unknown as Informer, resource, path, synced: false, failures: 0 };
+        const list = async () => {
+          const result = await listRaw(this.options.kubeConfig, path, resource.fieldSelector, resource);
+          entry.failures = 0;
+          // client-node applies the list right after this promise resolves; mark synced after that.
+          setImmediate(() => this.markSynced(entry));
+          return result;
+        };
+        entry.informer = new ListWatch<KubernetesObject>(path, watch, list, false, undefined, resource.fieldSelector);
+        this.wire(entry);
+        this.informers.push(entry);
+      }
+    }
+    const synced = new Promise<void>((resolve) => this.syncedWaiters.push(resolve));
+    for (const entry of this.informers) this.run(entry);
+    await synced;
+  }
+
+  /** Stops every informer; no callback fires afterwards. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    for (const entry of this.informers) {
+      clearTimeout(entry.timer);
+      await entry.informer.stop();
+    }
+  }
+
+  private wire(entry: (typeof this.informers)[number]): void {
+    const { informer, resource } = entry;
+    const upsert = (raw: KubernetesObject) => {
+      if (this.stopped) return;
+      const parsed = resource.schema.safeParse({ ...raw, apiVersion: resource.apiVersion, kind: resource.kind });
+      if (!parsed.success) {
+        // An object the API server accepted but Portico cannot read: drop any older copy so stale routing does not linger.
+        const issue = parsed.error.issues[0]!;
+        this.options.onError('object failed validation; ignored', { kind: resource.kind, namespace: raw.metadata?.namespace, name: raw.metadata?.name, field: issue.path.join('.'), reason: issue.message });
+        if (raw.metadata?.name && this.state.remove({ kind: resource.kind, metadata: { name: raw.metadata.name, namespace: raw.metadata.namespace } })) this.options.onChange(resource.kind);
+        return;
+      }
+      if (this.state.upsert(parsed.data)) this.options.onChange(resource.kind);
+    };
+    informer.on('add', upsert);
+    informer.on('update', upsert);
+    informer.on('delete', (raw) => {
+      if (this.stopped || !raw.metadata?.name) return;
+      if (this.state.remove({ kind: resource.kind, metadata: { name: raw.metadata.name, namespace: raw.metadata.namespace } })) this.options.onChange(resource.kind);
+    });
+    informer.on('error', (error: unknown) => {
+      if (this.stopped) return;
+      entry.failures++;
+      const { baseMs, maxMs } = this.options.backoff ?? { baseMs: 500, maxMs: 30_000 };
+      const delay = Math.min(maxMs, baseMs * 2 ** Math.min(entry.failures - 1, 16));
+      const jittered = Math.round(delay / 2 + Math.random() * (delay / 2));
+      this.options.onError('watch failed; restarting', { path: entry.path, error: String((error as Error)?.message ?? error), retryInMs: jittered, failures: entry.failures });
+      entry.timer = setTimeout(() => this.run(entry), jittered);
+    });
+  }
+
+  private run(entry: (typeof this.informers)[number]): void {
+    if (this.stopped) return;
+    entry.informer.start().catch((error: unknown) => {
+      // start() rejects only when the first list fails synchronously; treat it like a watch error.
+      this.options.onError('informer start failed', { path: entry.path, error: String((error as Error)?.message ?? error) });
+      entry.timer = setTimeout(() => this.run(entry), 1000);
+    });
+  }
+
+  private markSynced(entry: (typeof this.informers)[number]): void {
+    if (entry.synced) return;
+    entry.synced = true;
+    if (this.synced) {
+      for (const resolve of this.syncedWaiters) resolve();
+      this.syncedWaiters = [];
+    }
+  }
+}
