@@ -28,8 +28,22 @@ export class EndpointSets {
   resolve(service: Service, servicePort: ServicePort, ingressPort: number | string): string {
     const namespace = service.metadata.namespace ?? 'default';
     const key = `${objectKey(namespace, service.metadata.name)}:${ingressPort}`;
-    if (!this.sets.has(key)) this.sets.set(key, { key, endpoints: this.endpointsOf(service, servicePort) });
+    if (!this.sets.has(key)) {
+      const origin = { namespace, service: service.metadata.name, servicePort: servicePort.name ?? servicePort.port };
+      this.sets.set(key, { key, endpoints: this.endpointsOf(service, servicePort), origin });
+    }
     return key;
+  }
+
+  /**
+   * Recomputes the endpoints of an existing set from the current state (the fast path for
+   * EndpointSlice churn). A Service or port that vanished yields an empty set; the full rebuild
+   * that follows a Service change fixes routes.
+   */
+  refresh(set: EndpointSet): EndpointSet {
+    const service = this.state.services.get(objectKey(set.origin.namespace, set.origin.service));
+    const servicePort = service?.spec.ports?.find((p) => (p.name ?? p.port) === set.origin.servicePort) ?? (service?.spec.type === 'ExternalName' && typeof set.origin.servicePort === 'number' ? { port: set.origin.servicePort } : undefined);
+    return { ...set, endpoints: service === undefined || servicePort === undefined ? [] : this.endpointsOf(service, servicePort) };
   }
 
   private endpointsOf(service: Service, servicePort: ServicePort): Endpoint[] {

@@ -86,6 +86,15 @@ function toDefaultRoute(claim: DefaultClaim | undefined, hostHasTls: boolean): D
   return { source: claim.source, field: claim.field, backends: claim.backends, redirect: redirectPolicy(claim.annotations, hostHasTls), created: claim.order.created };
 }
 
+/**
+ * The endpoint-only fast path: the same routes with every endpoint set recomputed from `state`.
+ * Valid only when nothing but EndpointSlices changed since `model` was built.
+ */
+export function refreshEndpoints(model: RoutingModel, state: ClusterState): RoutingModel {
+  const sets = new EndpointSets(state);
+  return { ...model, endpointSets: model.endpointSets.map((set) => sets.refresh(set)) };
+}
+
 /** Builds the routing model from every Ingress Portico serves in `state`. */
 export function buildModel(state: ClusterState, selection: ClassSelection): BuildResult {
   const conditions: Condition[] = [];

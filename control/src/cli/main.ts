@@ -5,10 +5,11 @@
 import { PorticoError } from '../errors.ts';
 import type { Command } from './args.ts';
 import { parseCommandArgs } from './args.ts';
+import { controlCommand } from './control.ts';
 import { explainCommand } from './explain.ts';
 import { snapshotCommand } from './snapshot.ts';
 
-const COMMANDS: readonly Command[] = [explainCommand, snapshotCommand];
+const COMMANDS: readonly Command[] = [controlCommand, explainCommand, snapshotCommand];
 
 function help(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

@@ -92,6 +92,8 @@ export interface EndpointSet {
   /** `namespace/service:port` with the port as the Ingress names it. */
   readonly key: string;
   readonly endpoints: readonly Endpoint[];
+  /** Where the endpoints come from, so they can be refreshed without rebuilding routes. */
+  readonly origin: { readonly namespace: string; readonly service: string; readonly servicePort: number | string };
 }
 
 /** The whole model. */

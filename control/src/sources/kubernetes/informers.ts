@@ -6,14 +6,13 @@
  * listed once, and nothing should be published before. A watch error restarts that informer
  * with exponential, jittered back-off; a 410 Gone makes client-node relist (and report deletes).
  */
-import { request as httpsRequest } from 'node:https';
-import { request as httpRequest } from 'node:http';
 import type { KubeConfig, KubernetesListObject, KubernetesObject } from '@kubernetes/client-node';
 import { ListWatch, Watch } from '@kubernetes/client-node';
 import type { z } from 'zod';
 import type { ClusterState } from '../../state/cluster-state.ts';
 import type { KubeObject } from '../../state/objects.ts';
 import { EndpointSlice, Ingress, IngressClass, Secret, Service } from '../../state/objects.ts';
+import { kubeCall } from './http.ts';
 
 /** One watched resource. */
 interface ResourceKind {
@@ -54,29 +53,8 @@ type Informer = ListWatch<KubernetesObject>;
 
 /** Lists a collection as raw JSON (the same shape watch events carry), setting kind/apiVersion on items. */
 async function listRaw(kubeConfig: KubeConfig, path: string, fieldSelector: string | undefined, resource: ResourceKind): Promise<KubernetesListObject<KubernetesObject>> {
-  const cluster = kubeConfig.getCurrentCluster();
-  if (cluster === null) throw new Error('kubeconfig has no current cluster');
-  const url = new URL(cluster.server + path);
-  if (fieldSelector !== undefined) url.searchParams.set('fieldSelector', fieldSelector);
-  const options: Parameters<typeof httpsRequest>[1] = { method: 'GET', headers: { Accept: 'application/json' } };
-  await kubeConfig.applyToHTTPSOptions(options);
-  const body = await new Promise<string>((resolve, reject) => {
-    const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
-    const req = send(url, options, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => (text += chunk));
-      res.on('end', () => {
-        if (res.statusCode === 200) resolve(text);
-        else reject(Object.assign(new Error(`list ${path}: HTTP ${res.statusCode}: ${text.slice(0, 300)}`), { statusCode: res.statusCode }));
-      });
-      res.on('error', reject);
-    });
-    req.setTimeout(30_000, () => req.destroy(new Error(`list ${path}: timed out`)));
-    req.on('error', reject);
-    req.end();
-  });
-  const list = JSON.parse(body) as KubernetesListObject<KubernetesObject>;
+  const query = fieldSelector === undefined ? '' : `?fieldSelector=${encodeURIComponent(fieldSelector)}`;
+  const list = (await kubeCall(kubeConfig, 'GET', path + query)) as KubernetesListObject<KubernetesObject>;
   for (const item of list.items) {
     item.apiVersion = resource.apiVersion;
     item.kind = resource.kind;

@@ -1,0 +1,33 @@
+/**
+ * The control plane's Prometheus metrics, all prefixed `portico_`.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { PublishedSnapshot } from '../publish/history.ts';
+
+/** The metrics one control process exports. */
+export interface ControlMetrics {
+  readonly registry: Registry;
+  /** Records one published snapshot (build duration in seconds). */
+  recordPublish(published: PublishedSnapshot, buildSeconds: number): void;
+}
+
+/** A fresh registry with process metrics and Portico's own. */
+export function createControlMetrics(): ControlMetrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'portico_control_' });
+  const builds = new Counter({ name: 'portico_snapshot_builds_total', help: 'Snapshots published.', registers: [registry] });
+  const duration = new Histogram({ name: 'portico_snapshot_build_duration_seconds', help: 'Time to build and compile a snapshot.', buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], registers: [registry] });
+  const conditions = new Gauge({ name: 'portico_conditions', help: 'Conditions in the current snapshot, by reason.', labelNames: ['reason'], registers: [registry] });
+  const info = new Gauge({ name: 'portico_snapshot_info', help: 'The current snapshot version (value 1).', labelNames: ['version'], registers: [registry] });
+  return {
+    registry,
+    recordPublish(published, buildSeconds) {
+      builds.inc();
+      duration.observe(buildSeconds);
+      conditions.reset();
+      for (const condition of published.conditions) conditions.inc({ reason: condition.reason });
+      info.reset();
+      info.set({ version: published.snapshot.version }, 1);
+    },
+  };
+}

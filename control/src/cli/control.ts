@@ -1,0 +1,103 @@
+/**
+ * `portico control`: the cluster-mode control plane (a Deployment in production).
+ */
+import { serve } from '@hono/node-server';
+import { KubeConfig } from '@kubernetes/client-node';
+import { pino } from 'pino';
+import { healthRoutes } from '../api/health.ts';
+import { createControlMetrics } from '../api/metrics.ts';
+import { PORTICO_CONTROLLER } from '../build/ingress-class.ts';
+import { ClusterController, defaultIdentity } from '../controller/cluster-controller.ts';
+import type { Command } from './args.ts';
+import { usageError } from './args.ts';
+
+/** Loads the kubeconfig: `--kubeconfig`, else in-cluster, else $KUBECONFIG / ~/.kube/config. */
+export function loadKubeConfig(path: string | undefined): KubeConfig {
+  const kubeConfig = new KubeConfig();
+  if (path !== undefined) kubeConfig.loadFromFile(path);
+  else if (process.env.KUBERNETES_SERVICE_HOST) kubeConfig.loadFromCluster();
+  else kubeConfig.loadFromDefault();
+  return kubeConfig;
+}
+
+/** Resolves when the process is asked to stop. */
+export function untilSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    const handler = (signal: NodeJS.Signals) => resolve(signal);
+    process.once('SIGTERM', handler);
+    process.once('SIGINT', handler);
+  });
+}
+
+/** The control command. */
+export const controlCommand: Command = {
+  name: 'control',
+  summary: 'run the cluster-mode control plane (watch the API server, publish snapshots, write Ingress status)',
+  usage: `
+Usage: portico control [options]
+
+Watches Ingress, IngressClass, Service, EndpointSlice and TLS Secret objects, publishes
+snapshots, and — on the replica holding the Lease — writes Ingress status and Events.
+
+Options:
+  --kubeconfig PATH                 Kubeconfig (default: in-cluster, else $KUBECONFIG or ~/.kube/config).
+  --namespace NS                    Watch only this namespace; repeatable (default: all namespaces).
+  --ingress-class NAME              Class served when no IngressClass object names it (default portico).
+  --watch-ingress-without-class     Also serve Ingresses without any class (default: only with a default IngressClass of Portico).
+  --publish-service NS/NAME         Service whose externalIPs / load-balancer addresses go into Ingress status.
+  --publish-address ADDR            Address for Ingress status when there is no publish Service; repeatable.
+  --dataplane-selector SELECTOR     Data-plane pods whose host IPs are the fallback status addresses (default app.kubernetes.io/component=dataplane).
+  --control-namespace NS            Namespace of the Lease and data-plane pods (default $POD_NAMESPACE or portico-system).
+  --election-id NAME                Lease name (default portico-controller).
+  --listen ADDR:PORT                Health and metrics listener (default 0.0.0.0:9080).
+  --debounce-ms N                   Quiet time before a rebuild (default 100).
+  --log-level LEVEL                 pino level (default info).
+  -h, --help                        Show this help.
+`,
+  options: {
+    kubeconfig: { type: 'string' },
+    namespace: { type: 'string', multiple: true },
+    'ingress-class': { type: 'string', default: 'portico' },
+    'watch-ingress-without-class': { type: 'boolean', default: false },
+    'publish-service': { type: 'string' },
+    'publish-address': { type: 'string', multiple: true },
+    'dataplane-selector': { type: 'string', default: 'app.kubernetes.io/component=dataplane' },
+    'control-namespace': { type: 'string' },
+    'election-id': { type: 'string', default: 'portico-controller' },
+    listen: { type: 'string', default: '0.0.0.0:9080' },
+    'debounce-ms': { type: 'string', default: '100' },
+    'log-level': { type: 'string', default: 'info' },
+  },
+  async run(values) {
+    const listen = String(values.listen);
+    const colon = listen.lastIndexOf(':');
+    const port = Number(listen.slice(colon + 1));
+    if (colon < 0 || !Number.isInteger(port) || port < 0 || port > 65535) usageError(this, `--listen must be ADDR:PORT, got ${listen}`);
+    const debounceMs = Number(values['debounce-ms']);
+    if (!Number.isFinite(debounceMs) || debounceMs < 0) usageError(this, `--debounce-ms must be a non-negative number`);
+    const logger = pino({ level: String(values['log-level']), base: { component: 'control' } });
+    const metrics = createControlMetrics();
+    const controller = new ClusterController({
+      kubeConfig: loadKubeConfig(values.kubeconfig as string | undefined),
+      selection: { className: String(values['ingress-class']), controller: PORTICO_CONTROLLER, watchWithoutClass: values['watch-ingress-without-class'] === true },
+      namespaces: (values.namespace as string[] | undefined) ?? [],
+      publishService: values['publish-service'] as string | undefined,
+      publishAddresses: (values['publish-address'] as string[] | undefined) ?? [],
+      dataPlaneSelector: String(values['dataplane-selector']),
+      controlNamespace: (values['control-namespace'] as string | undefined) ?? process.env.POD_NAMESPACE ?? 'portico-system',
+      electionId: String(values['election-id']),
+      identity: defaultIdentity(),
+      debounceMs,
+      logger,
+      metrics,
+    });
+    const server = serve({ fetch: healthRoutes({ ready: () => controller.ready, registry: metrics.registry }).fetch, hostname: listen.slice(0, colon), port });
+    await controller.start();
+    logger.info({ version: controller.history.current()?.snapshot.version }, 'first snapshot published');
+    const signal = await untilSignal();
+    logger.info({ signal }, 'stopping');
+    await controller.stop();
+    server.close();
+    return 0;
+  },
+};

@@ -1,0 +1,116 @@
+import { readFileSync } from 'node:fs';
+import { KubeConfig } from '@kubernetes/client-node';
+import { ClusterController } from '@portico/control/controller';
+import { PORTICO_CONTROLLER } from '@portico/control/ingress-class';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { TestCluster } from '../cluster/cluster.ts';
+import { startCluster } from '../cluster/cluster.ts';
+import { eventually, kubectl } from '../support/kubectl.ts';
+
+// The API server refuses loopback endpoint addresses; no traffic flows in this suite.
+const dashboard = readFileSync(new URL('../../deploy/examples/dashboard.yaml', import.meta.url), 'utf8').replaceAll('127.0.0.1', '10.244.1.17');
+
+const edgeService = {
+  apiVersion: 'v1',
+  kind: 'Service',
+  metadata: { name: 'ingress-nginx-controller', namespace: 'ingress-nginx' },
+  spec: { type: 'ClusterIP', externalIPs: ['10.1.33.159'], ports: [{ name: 'http', port: 80 }, { name: 'https', port: 443 }] },
+};
+
+describe('cluster controller against a real kube-apiserver', () => {
+  let cluster: TestCluster;
+  const controllers: ClusterController[] = [];
+  const logger = pino({ level: 'silent' });
+
+  function controller(identity: string): ClusterController {
+    const kubeConfig = new KubeConfig();
+    kubeConfig.loadFromFile(cluster.kubeconfig);
+    const c = new ClusterController({
+      kubeConfig,
+      selection: { className: 'portico', controller: PORTICO_CONTROLLER, watchWithoutClass: false },
+      namespaces: [],
+      publishService: 'ingress-nginx/ingress-nginx-controller',
+      publishAddresses: [],
+      dataPlaneSelector: 'app.kubernetes.io/component=dataplane',
+      controlNamespace: 'portico-system',
+      electionId: 'portico-controller',
+      identity,
+      debounceMs: 20,
+      logger,
+      leaseDurationMs: 3000,
+      retryMs: 300,
+    });
+    controllers.push(c);
+    return c;
+  }
+
+  const address = async (namespace: string, name: string) =>
+    (await kubectl(cluster.kubeconfig, ['-n', namespace, 'get', 'ingress', name, '-o', 'jsonpath={.status.loadBalancer.ingress[*].ip}'])).trim();
+
+  beforeAll(async () => {
+    cluster = await startCluster();
+    for (const ns of ['rook-ceph', 'ingress-nginx', 'portico-system', 'other']) await kubectl(cluster.kubeconfig, ['create', 'namespace', ns]);
+    await kubectl(cluster.kubeconfig, ['apply', '-f', '-'], JSON.stringify(edgeService));
+    await kubectl(cluster.kubeconfig, ['apply', '-f', '-'], dashboard);
+  }, 240_000);
+
+  afterAll(async () => {
+    for (const c of controllers) await c.stop();
+    await cluster?.destroy();
+  });
+
+  it('publishes the externalIP of the publish Service as the Ingress ADDRESS (kubectl get ingress)', async () => {
+    const first = controller('replica-a');
+    await first.start();
+    expect(first.ready).toBe(true);
+    await eventually(async () => ((await address('rook-ceph', 'rook-ceph-mgr-dashboard')) === '10.1.33.159' ? true : undefined), 20_000, 'status address');
+    const table = await kubectl(cluster.kubeconfig, ['get', 'ingress', '-n', 'rook-ceph']);
+    expect(table).toMatch(/rook-ceph-mgr-dashboard\s+portico\s+k8s-ceph-dashboard\.calmkart\.com\s+10\.1\.33\.159\s+80/);
+  }, 60_000);
+
+  it('reports an invalid Ingress with a Warning Event naming field and reason', async () => {
+    await kubectl(cluster.kubeconfig, ['-n', 'rook-ceph', 'create', 'ingress', 'broken', '--class=portico', '--rule=broken.example.com/=no-such-service:80']);
+    const events = await eventually(async () => {
+      const out = await kubectl(cluster.kubeconfig, ['-n', 'rook-ceph', 'get', 'events', '--field-selector', 'involvedObject.name=broken', '-o', 'json']);
+      const items = JSON.parse(out).items as { reason: string; message: string; type: string }[];
+      return items.length > 0 ? items : undefined;
+    }, 20_000, 'event');
+    expect(events[0]).toMatchObject({ type: 'Warning', reason: 'ServiceNotFound' });
+    expect(events[0]!.message).toContain('spec.rules[0].http.paths[0].backend.service.name');
+  });
+
+  it("never touches another class's Ingress, and clears status when an Ingress leaves Portico's class", async () => {
+    await kubectl(cluster.kubeconfig, ['-n', 'other', 'create', 'ingress', 'theirs', '--class=nginx', '--rule=theirs.example.com/=svc:80']);
+    await kubectl(cluster.kubeconfig, ['-n', 'other', 'create', 'ingress', 'leaving', '--class=portico', '--rule=leaving.example.com/=svc:80']);
+    await eventually(async () => ((await address('other', 'leaving')) === '10.1.33.159' ? true : undefined), 20_000, 'status on leaving');
+    expect(await address('other', 'theirs')).toBe('');
+    await kubectl(cluster.kubeconfig, ['-n', 'other', 'patch', 'ingress', 'leaving', '--type=merge', '-p', '{"spec":{"ingressClassName":"nginx"}}']);
+    await eventually(async () => ((await address('other', 'leaving')) === '' ? true : undefined), 20_000, 'status cleared');
+  });
+
+  it('takes the endpoint-only fast path for EndpointSlice churn', async () => {
+    const leader = controllers[0]!;
+    const before = { ...leader.stats };
+    const version = leader.history.current()!.snapshot.version;
+    await kubectl(cluster.kubeconfig, ['-n', 'rook-ceph', 'patch', 'endpointslice', 'rook-ceph-mgr-dashboard-demo', '--type=json', '-p', '[{"op":"add","path":"/endpoints/-","value":{"addresses":["10.244.1.18"]}}]']);
+    await eventually(() => (leader.history.current()!.snapshot.version !== version ? true : undefined), 10_000, 'new snapshot');
+    expect(leader.stats.endpointOnlyRebuilds).toBeGreaterThan(before.endpointOnlyRebuilds);
+    expect(leader.stats.rebuilds).toBe(before.rebuilds);
+    expect(leader.history.current()!.changes!.endpoints.added).toEqual(['rook-ceph/rook-ceph-mgr-dashboard:8443 10.244.1.18:18443']);
+  });
+
+  it('elects exactly one leader; a standby takes over when the leader stops', async () => {
+    const first = controllers[0]!;
+    const second = controller('replica-b');
+    await second.start();
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    expect([first.isLeader, second.isLeader]).toEqual([true, false]);
+    await first.stop();
+    controllers.shift();
+    await eventually(() => (second.isLeader ? true : undefined), 10_000, 'failover');
+    // The new leader keeps status current: a new Ingress gets its address.
+    await kubectl(cluster.kubeconfig, ['-n', 'other', 'create', 'ingress', 'after-failover', '--class=portico', '--rule=after.example.com/=svc:80']);
+    await eventually(async () => ((await address('other', 'after-failover')) === '10.1.33.159' ? true : undefined), 20_000, 'status after failover');
+  }, 60_000);
+});
