@@ -23,24 +23,37 @@ export async function listManifestFiles(path: string): Promise<string[]> {
     .sort(compareStrings);
 }
 
+/** What one manifest file yielded. */
+export interface ManifestFileResult extends ManifestParseResult {
+  /** Path relative to the loaded directory. */
+  readonly file: string;
+}
+
 /**
- * Loads every manifest under `path`. Problems name files relative to `path`. Throws only when
- * `path` itself cannot be read (a missing directory is an operator mistake, not a bad object).
+ * Loads every manifest under `path`, file by file. Problems name files relative to `path`.
+ * Throws only when `path` itself cannot be read (a missing directory is an operator mistake).
  */
-export async function loadManifests(path: string): Promise<ManifestParseResult> {
-  const files = await listManifestFiles(path);
-  const objects: KubeObject[] = [];
-  const problems: ManifestProblem[] = [];
-  for (const file of files) {
+export async function loadManifestFiles(path: string): Promise<ManifestFileResult[]> {
+  const results: ManifestFileResult[] = [];
+  for (const file of await listManifestFiles(path)) {
     const name = relative(path, file) || file;
     let text: string;
     try {
       text = await readFile(file, 'utf8');
     } catch (error) {
-      problems.push({ severity: 'error', code: 'PORTICO_E_MANIFEST_READ', file: name, document: 0, message: `cannot read: ${(error as Error).message}` });
+      results.push({ file: name, objects: [], problems: [{ severity: 'error', code: 'PORTICO_E_MANIFEST_READ', file: name, document: 0, message: `cannot read: ${(error as Error).message}` }] });
       continue;
     }
-    const result = parseManifestText(text, name);
+    results.push({ file: name, ...parseManifestText(text, name) });
+  }
+  return results;
+}
+
+/** Loads every manifest under `path` into one list of objects and one list of problems. */
+export async function loadManifests(path: string): Promise<ManifestParseResult> {
+  const objects: KubeObject[] = [];
+  const problems: ManifestProblem[] = [];
+  for (const result of await loadManifestFiles(path)) {
     objects.push(...result.objects);
     problems.push(...result.problems);
   }
