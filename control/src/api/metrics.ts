@@ -19,6 +19,9 @@ export function createControlMetrics(): ControlMetrics {
   const duration = new Histogram({ name: 'portico_snapshot_build_duration_seconds', help: 'Time to build and compile a snapshot.', buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], registers: [registry] });
   const conditions = new Gauge({ name: 'portico_conditions', help: 'Conditions in the current snapshot, by reason.', labelNames: ['reason'], registers: [registry] });
   const info = new Gauge({ name: 'portico_snapshot_info', help: 'The current snapshot version (value 1).', labelNames: ['version'], registers: [registry] });
+  const hosts = new Gauge({ name: 'portico_snapshot_hosts', help: 'Virtual hosts in the current snapshot.', registers: [registry] });
+  const routes = new Gauge({ name: 'portico_snapshot_routes', help: 'Path rules in the current snapshot.', registers: [registry] });
+  const endpoints = new Gauge({ name: 'portico_snapshot_endpoints', help: 'Endpoints in the current snapshot.', registers: [registry] });
   return {
     registry,
     recordPublish(published, buildSeconds) {
@@ -28,6 +31,10 @@ export function createControlMetrics(): ControlMetrics {
       for (const condition of published.conditions) conditions.inc({ reason: condition.reason });
       info.reset();
       info.set({ version: published.snapshot.version }, 1);
+      const snapshot = published.snapshot;
+      hosts.set(snapshot.hosts.length);
+      routes.set(snapshot.hosts.reduce((n, h) => n + h.routes.length, 0));
+      endpoints.set(snapshot.endpointSets.reduce((n, s) => n + s.endpoints.length, 0));
     },
   };
 }
