@@ -1,0 +1,82 @@
+import { once } from 'node:events';
+import { connect, createServer } from 'node:tls';
+import type { AddressInfo } from 'node:net';
+import { generate } from 'selfsigned';
+import { sealSnapshot } from '@portico/control/snapshot';
+import type { Snapshot } from '@portico/control/snapshot';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CertificateStore, generateDefaultCertificate } from './tls.ts';
+
+async function pair(cn: string, dns: string[]) {
+  const pems = await generate([{ name: 'commonName', value: cn }], { keyType: 'ec', curve: 'P-256', extensions: [{ name: 'subjectAltName', altNames: dns.map((value) => ({ type: 2 as const, value })) }] });
+  return { certificatePem: pems.cert, privateKeyPem: pems.private };
+}
+
+function snapshotWith(hosts: { host: string; certificate: string | null }[], certificates: { secret: string; certificatePem: string; privateKeyPem: string }[]): Snapshot {
+  return sealSnapshot({
+    apiVersion: 'portico.dev/v1alpha1',
+    kind: 'Snapshot',
+    hosts: hosts.map((h) => ({ ...h, tls: true, routes: [], defaultRoute: null })),
+    defaultRoute: null,
+    endpointSets: [],
+    certificates: certificates.map((c) => ({ ...c, hosts: [] })),
+  });
+}
+
+/** The subject CN of the certificate a TLS server presents for `servername`. */
+async function presented(port: number, servername: string | undefined): Promise<string> {
+  const socket = connect({ port, host: '127.0.0.1', servername, rejectUnauthorized: false });
+  await once(socket, 'secureConnect');
+  const cn = socket.getPeerCertificate().subject.CN as string;
+  socket.destroy();
+  return cn;
+}
+
+describe('CertificateStore (SNI)', () => {
+  const store = { current: undefined as CertificateStore | undefined };
+  let server: ReturnType<typeof createServer>;
+  let port = 0;
+
+  beforeAll(async () => {
+    store.current = new CertificateStore(await generateDefaultCertificate());
+    const dashboard = await pair('dashboard', ['dashboard.example.com']);
+    const wild = await pair('wildcard', ['*.apps.example.com']);
+    store.current.load(
+      snapshotWith(
+        [
+          { host: 'dashboard.example.com', certificate: 'tls/dashboard' },
+          { host: '*.apps.example.com', certificate: 'tls/wild' },
+          { host: 'missing.example.com', certificate: null },
+        ],
+        [
+          { secret: 'tls/dashboard', ...dashboard },
+          { secret: 'tls/wild', ...wild },
+        ],
+      ),
+    );
+    server = createServer(store.current.serverOptions(), (socket) => socket.end());
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    port = (server.address() as AddressInfo).port;
+  });
+  afterAll(() => server.close());
+
+  it.each([
+    ['exact host', 'dashboard.example.com', 'dashboard'],
+    ['exact host, any case', 'Dashboard.Example.COM', 'dashboard'],
+    ['one-label wildcard', 'shop.apps.example.com', 'wildcard'],
+    ['two labels do not match a wildcard', 'a.b.apps.example.com', 'Portico Default Certificate'],
+    ['host whose Secret is missing', 'missing.example.com', 'Portico Default Certificate'],
+    ['unknown host', 'other.example.org', 'Portico Default Certificate'],
+  ])('%s: %s -> %s', async (_name, servername, cn) => {
+    expect(await presented(port, servername)).toBe(cn);
+  });
+
+  it('serves the default certificate without SNI, and swaps certificates with the snapshot', async () => {
+    expect(await presented(port, undefined)).toBe('Portico Default Certificate');
+    const next = await pair('dashboard-renewed', ['dashboard.example.com']);
+    store.current!.load(snapshotWith([{ host: 'dashboard.example.com', certificate: 'tls/dashboard' }], [{ secret: 'tls/dashboard', ...next }]));
+    expect(await presented(port, 'dashboard.example.com')).toBe('dashboard-renewed');
+    expect(await presented(port, 'shop.apps.example.com')).toBe('Portico Default Certificate');
+  });
+});
