@@ -8,12 +8,27 @@ import (
 	"time"
 
 	"go.etcd.io/etcd/server/v3/embed"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 )
+
+// embeddedEtcd is the running etcd plus the level of its logger, which stop turns down:
+// etcd's Close logs every closed listener as an error with a stack trace.
+type embeddedEtcd struct {
+	*embed.Etcd
+	level zap.AtomicLevel
+}
+
+// stop closes etcd quietly and waits for it.
+func (e *embeddedEtcd) stop() {
+	e.level.SetLevel(zapcore.FatalLevel)
+	e.Close()
+}
 
 // startEtcd runs a single-member etcd inside this process with its data under dir/etcd,
 // listening on loopback only, on ports the kernel picks. It returns the running server and
 // the client URL to hand to kube-apiserver. The data survives a restart on the same dir.
-func startEtcd(dir string) (*embed.Etcd, string, error) {
+func startEtcd(dir string) (*embeddedEtcd, string, error) {
 	dataDir := filepath.Join(dir, "etcd")
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return nil, "", err
@@ -30,8 +45,14 @@ func startEtcd(dir string) (*embed.Etcd, string, error) {
 	cfg.ListenPeerUrls = []url.URL{loopback}
 	cfg.AdvertisePeerUrls = []url.URL{loopback}
 	cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
-	cfg.LogLevel = "error"
-	cfg.LogOutputs = []string{"stderr"}
+	// The JSON gateway would dial the listen URL as written (port 0); the apiserver
+	// speaks gRPC only.
+	cfg.EnableGRPCGateway = false
+	level := zap.NewAtomicLevelAt(zapcore.ErrorLevel)
+	logger := zap.New(zapcore.NewCore(
+		zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), zapcore.Lock(os.Stderr), level,
+	)).Named("etcd")
+	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(logger)
 	// A process kill leaves written data in the page cache, so restart tests still see it;
 	// only a machine crash could lose it, which a test cluster does not care about.
 	cfg.UnsafeNoFsync = true
@@ -58,5 +79,5 @@ func startEtcd(dir string) (*embed.Etcd, string, error) {
 		e.Close()
 		return nil, "", fmt.Errorf("etcd has no client listener")
 	}
-	return e, "http://" + e.Clients[0].Addr().String(), nil
+	return &embeddedEtcd{Etcd: e, level: level}, "http://" + e.Clients[0].Addr().String(), nil
 }

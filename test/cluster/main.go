@@ -1,9 +1,11 @@
 // Command portico-testcluster runs a real kube-apiserver backed by an embedded etcd, both
 // in this one process, on loopback, for Portico's cluster tests. No kubelet, scheduler or
 // controller-manager runs: objects are stored, validated, admitted and authorized exactly
-// as in a cluster, but nothing acts on them.
+// as in a cluster, but nothing acts on them, except the namespace controller, so that
+// deleted namespaces finish terminating (--namespace-controller=false turns it off).
 //
-//	portico-testcluster --data-dir DIR [--port N] [--ready-timeout 3m] [-- kube-apiserver flags...]
+//	portico-testcluster --data-dir DIR [--port N] [--ready-timeout 3m] [--watch-parent]
+//	                    [--namespace-controller=false] [-- kube-apiserver flags...]
 //
 // It writes DIR/kubeconfig and DIR/token, prints one line
 //
@@ -40,6 +42,8 @@ func run() int {
 	dataDir := fl.String("data-dir", "", "directory for etcd data, certificates, token and kubeconfig (required)")
 	port := fl.Int("port", 0, "secure port on 127.0.0.1; 0 picks a free one")
 	readyTimeout := fl.Duration("ready-timeout", 3*time.Minute, "give up if /readyz is not ok by then")
+	nsController := fl.Bool("namespace-controller", true, "run the namespace controller so deleted namespaces go away")
+	watchParent := fl.Bool("watch-parent", false, "stop as on SIGTERM when the parent process goes away (a test runner that crashed)")
 	if err := fl.Parse(os.Args[1:]); err != nil {
 		return 2
 	}
@@ -74,10 +78,15 @@ func run() int {
 		ln.Close()
 		return fail(err)
 	}
-	defer etcd.Close()
+	defer etcd.stop()
 
-	ctx, stopSignals := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	sigCtx, stopSignals := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stopSignals()
+	ctx, cancel := context.WithCancel(sigCtx)
+	defer cancel()
+	if *watchParent {
+		go cancelWhenOrphaned(ctx, cancel)
+	}
 
 	served := make(chan struct{})
 	var serveErr error // written once before served is closed
@@ -100,6 +109,12 @@ func run() int {
 		fmt.Fprintf(os.Stderr, "portico-testcluster: %v\n", err)
 		return shutdown(stopSignals, served, 1)
 	}
+	if *nsController {
+		if err := runNamespaceController(ctx, server, pki); err != nil {
+			fmt.Fprintf(os.Stderr, "portico-testcluster: namespace controller: %v\n", err)
+			return shutdown(stopSignals, served, 1)
+		}
+	}
 	fmt.Printf("READY kubeconfig=%s server=%s\n", kubeconfig, server)
 
 	select {
@@ -111,7 +126,7 @@ func run() int {
 }
 
 // shutdown cancels the apiserver and waits for it to finish, then returns code; the
-// deferred etcd.Close in run stops etcd after that. Default signal handling is restored
+// deferred etcd.stop in run stops etcd after that. Default signal handling is restored
 // first, so a second SIGINT/SIGTERM kills the process at once.
 func shutdown(stopSignals context.CancelFunc, served <-chan struct{}, code int) int {
 	stopSignals()
@@ -122,6 +137,26 @@ func shutdown(stopSignals context.CancelFunc, served <-chan struct{}, code int) 
 	}
 	klog.Flush()
 	return code
+}
+
+// cancelWhenOrphaned calls cancel once this process is re-parented, i.e. the process that
+// started it has died without stopping it.
+func cancelWhenOrphaned(ctx context.Context, cancel context.CancelFunc) {
+	parent := os.Getppid()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			if os.Getppid() != parent {
+				fmt.Fprintln(os.Stderr, "portico-testcluster: parent process is gone; stopping")
+				cancel()
+				return
+			}
+		}
+	}
 }
 
 // listenLoopback binds 127.0.0.1:port. A fixed port may still be held for a moment by a
