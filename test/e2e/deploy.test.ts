@@ -2,6 +2,7 @@ import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
+import { KubernetesAuthenticator } from '@portico/control/auth/kubernetes';
 import { ClusterController } from '@portico/control/controller';
 import { PORTICO_CONTROLLER } from '@portico/control/ingress-class';
 import { pino } from 'pino';
@@ -94,6 +95,11 @@ describe('deploy/ manifests against a real kube-apiserver', () => {
       });
       controllers.push(controller);
       await controller.start();
+      // The control API authenticates and authorizes a caller with the ServiceAccount's own rights.
+      const auth = new KubernetesAuthenticator({ kubeConfig, dataPlaneUsers: [] });
+      const caller = await auth.authenticate(cluster.token);
+      expect(caller?.username).toBeDefined();
+      expect(await auth.authorize(caller!, { kind: 'read-snapshots' })).toEqual({ allowed: true });
       await eventually(check, 20_000, 'controller effect');
       await controller.stop();
     };

@@ -17,7 +17,7 @@ export async function kubectl(kubeconfig: string, args: readonly string[], stdin
     return stdout;
   } catch (error) {
     const e = error as { stderr?: string; message: string };
-    throw new Error(`kubectl ${args.join(' ')}: ${e.stderr || e.message}`);
+    throw new Error(`kubectl ${args.join(' ')}: ${e.stderr || e.message}`, { cause: error });
   }
 }
 

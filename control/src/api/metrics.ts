@@ -9,6 +9,10 @@ export interface ControlMetrics {
   readonly registry: Registry;
   /** Records one published snapshot (build duration in seconds). */
   recordPublish(published: PublishedSnapshot, buildSeconds: number): void;
+  /** Records one API request by method, route pattern (never the raw URL: bounded labels) and status. */
+  recordRequest(method: string, route: string, status: number, seconds: number): void;
+  /** Reports data planes from `nodes` at every scrape (connected = long-polling now). */
+  trackNodes(nodes: { connected(): number; rollout(version: string | undefined): { updated: number; total: number } }, currentVersion: () => string | undefined): void;
 }
 
 /** A fresh registry with process metrics and Portico's own. */
@@ -22,8 +26,37 @@ export function createControlMetrics(): ControlMetrics {
   const hosts = new Gauge({ name: 'portico_snapshot_hosts', help: 'Virtual hosts in the current snapshot.', registers: [registry] });
   const routes = new Gauge({ name: 'portico_snapshot_routes', help: 'Path rules in the current snapshot.', registers: [registry] });
   const endpoints = new Gauge({ name: 'portico_snapshot_endpoints', help: 'Endpoints in the current snapshot.', registers: [registry] });
+  const requests = new Counter({ name: 'portico_api_requests_total', help: 'Control API requests, by method, route and status.', labelNames: ['method', 'route', 'status'], registers: [registry] });
+  const requestDuration = new Histogram({ name: 'portico_api_request_duration_seconds', help: 'Control API request duration (sync long-polls included).', labelNames: ['method', 'route'], buckets: [0.001, 0.005, 0.025, 0.1, 0.5, 1, 5, 30], registers: [registry] });
+  let nodeSource: Parameters<ControlMetrics['trackNodes']> | undefined;
+  new Gauge({
+    name: 'portico_dataplane_nodes_connected',
+    help: 'Data planes with a sync long-poll open on this replica.',
+    registers: [registry],
+    collect() {
+      this.set(nodeSource?.[0].connected() ?? 0);
+    },
+  });
+  new Gauge({
+    name: 'portico_dataplane_nodes',
+    help: 'Recently seen data planes, by whether they serve the current version.',
+    labelNames: ['current'],
+    registers: [registry],
+    collect() {
+      const rollout = nodeSource?.[0].rollout(nodeSource[1]());
+      this.set({ current: 'true' }, rollout?.updated ?? 0);
+      this.set({ current: 'false' }, (rollout?.total ?? 0) - (rollout?.updated ?? 0));
+    },
+  });
   return {
     registry,
+    recordRequest(method, route, status, seconds) {
+      requests.inc({ method, route, status: String(status) });
+      requestDuration.observe({ method, route }, seconds);
+    },
+    trackNodes(nodes, currentVersion) {
+      nodeSource = [nodes, currentVersion];
+    },
     recordPublish(published, buildSeconds) {
       builds.inc();
       duration.observe(buildSeconds);

@@ -4,10 +4,13 @@
 import { serve } from '@hono/node-server';
 import { KubeConfig } from '@kubernetes/client-node';
 import { pino } from 'pino';
-import { healthRoutes } from '../api/health.ts';
+import { createApp } from '../api/app.ts';
+import { servedFrom } from '../api/conflicts.ts';
 import { createControlMetrics } from '../api/metrics.ts';
+import { defaultDataPlaneUser, KubernetesAuthenticator } from '../auth/kubernetes.ts';
 import { PORTICO_CONTROLLER } from '../build/ingress-class.ts';
 import { ClusterController, defaultIdentity } from '../controller/cluster-controller.ts';
+import { KubernetesRouteStore } from '../sources/store/kubernetes.ts';
 import type { Command } from './args.ts';
 import { usageError } from './args.ts';
 
@@ -37,7 +40,11 @@ export const controlCommand: Command = {
 Usage: portico control [options]
 
 Watches Ingress, IngressClass, Service, EndpointSlice and TLS Secret objects, publishes
-snapshots, and — on the replica holding the Lease — writes Ingress status and Events.
+snapshots, and — on the replica holding the Lease — writes Ingress status and Events. Serves
+the control API on --listen: callers authenticate with a Kubernetes bearer token (TokenReview)
+and are authorized like kubectl on the equivalent Ingress verb (SubjectAccessReview); route
+writes become Ingresses labelled app.kubernetes.io/managed-by=portico, written with the
+caller's own token.
 
 Options:
   --kubeconfig PATH                 Kubeconfig (default: in-cluster, else $KUBECONFIG or ~/.kube/config).
@@ -49,7 +56,10 @@ Options:
   --dataplane-selector SELECTOR     Data-plane pods whose host IPs are the fallback status addresses (default app.kubernetes.io/component=dataplane).
   --control-namespace NS            Namespace of the Lease and data-plane pods (default $POD_NAMESPACE or portico-system).
   --election-id NAME                Lease name (default portico-controller).
-  --listen ADDR:PORT                Health and metrics listener (default 0.0.0.0:9080).
+  --listen ADDR:PORT                Control API, health and metrics listener (default 0.0.0.0:9080).
+  --dataplane-identity USER         Username of data planes (they may only sync and report status); repeatable
+                                    (default system:serviceaccount:<control-namespace>:portico-dataplane).
+  --cors-origin ORIGIN              Allow browser calls from ORIGIN; repeatable (default: CORS off).
   --debounce-ms N                   Quiet time before a rebuild (default 100).
   --log-level LEVEL                 pino level (default info).
   -h, --help                        Show this help.
@@ -65,6 +75,8 @@ Options:
     'control-namespace': { type: 'string' },
     'election-id': { type: 'string', default: 'portico-controller' },
     listen: { type: 'string', default: '0.0.0.0:9080' },
+    'dataplane-identity': { type: 'string', multiple: true },
+    'cors-origin': { type: 'string', multiple: true },
     'debounce-ms': { type: 'string', default: '100' },
     'log-level': { type: 'string', default: 'info' },
   },
@@ -77,21 +89,35 @@ Options:
     if (!Number.isFinite(debounceMs) || debounceMs < 0) usageError(this, `--debounce-ms must be a non-negative number`);
     const logger = pino({ level: String(values['log-level']), base: { component: 'control' } });
     const metrics = createControlMetrics();
+    const kubeConfig = loadKubeConfig(values.kubeconfig as string | undefined);
+    const selection = { className: String(values['ingress-class']), controller: PORTICO_CONTROLLER, watchWithoutClass: values['watch-ingress-without-class'] === true };
+    const controlNamespace = (values['control-namespace'] as string | undefined) ?? process.env.POD_NAMESPACE ?? 'portico-system';
     const controller = new ClusterController({
-      kubeConfig: loadKubeConfig(values.kubeconfig as string | undefined),
-      selection: { className: String(values['ingress-class']), controller: PORTICO_CONTROLLER, watchWithoutClass: values['watch-ingress-without-class'] === true },
+      kubeConfig,
+      selection,
       namespaces: (values.namespace as string[] | undefined) ?? [],
       publishService: values['publish-service'] as string | undefined,
       publishAddresses: (values['publish-address'] as string[] | undefined) ?? [],
       dataPlaneSelector: String(values['dataplane-selector']),
-      controlNamespace: (values['control-namespace'] as string | undefined) ?? process.env.POD_NAMESPACE ?? 'portico-system',
+      controlNamespace,
       electionId: String(values['election-id']),
       identity: defaultIdentity(),
       debounceMs,
       logger,
       metrics,
     });
-    const server = serve({ fetch: healthRoutes({ ready: () => controller.ready, registry: metrics.registry }).fetch, hostname: listen.slice(0, colon), port });
+    const api = createApp({
+      history: controller.history,
+      store: new KubernetesRouteStore({ kubeConfig }),
+      auth: new KubernetesAuthenticator({ kubeConfig, dataPlaneUsers: (values['dataplane-identity'] as string[] | undefined) ?? [defaultDataPlaneUser(controlNamespace)] }),
+      served: servedFrom(controller.state, selection),
+      metrics,
+      logger,
+      ready: () => controller.ready,
+      corsOrigins: (values['cors-origin'] as string[] | undefined) ?? [],
+    });
+    // The API answers /healthz at once and /readyz 503 until the first snapshot is published.
+    const server = serve({ fetch: api.app.fetch, hostname: listen.slice(0, colon), port });
     await controller.start();
     logger.info({ version: controller.history.current()?.snapshot.version }, 'first snapshot published');
     const signal = await untilSignal();

@@ -9,6 +9,7 @@ import { Explainer } from '../explain/explain.ts';
 import { fieldPath } from '../sources/manifests/parse.ts';
 import type { Command } from './args.ts';
 import { requireString, usageError } from './args.ts';
+import { CLIENT_OPTIONS, ControlClient } from './client.ts';
 import { CLASS_OPTIONS, classSelection, compileManifests, formatProblem } from './load.ts';
 
 const RequestList = z.array(
@@ -65,13 +66,17 @@ export const explainCommand: Command = {
   name: 'explain',
   summary: 'show which rule and backend a request would reach, and why',
   usage: `
-Usage: portico explain --manifests DIR (--host H --path P [--method M] [--header 'Name: value']... | --requests FILE) [options]
+Usage: portico explain (--manifests DIR | --control URL) (--host H --path P [--method M] [--header 'Name: value']... | --requests FILE) [options]
 
 Explains, with the same WebAssembly matcher the data plane runs, which rule a request reaches,
-which backends (with effective weights) would serve it, and which rules lost and why.
+which backends (with effective weights) would serve it, and which rules lost and why: offline
+from manifests, or against a running control plane's current (or --version) snapshot.
 
 Options:
   --manifests DIR                  Manifest directory or file (YAML/JSON, kubectl style).
+  --control URL                    Ask this control API instead (POST /v1/explain).
+  --token TOKEN, --token-file FILE Bearer token for --control (default $PORTICO_API_TOKEN).
+  --version V                      With --control: explain against this retained version (default current).
   --host H, --path P               The request's Host header and path (query allowed).
   --method M                       Request method (default GET).
   --header 'Name: value'           A request header; repeatable.
@@ -90,11 +95,14 @@ Options:
     header: { type: 'string', multiple: true },
     scheme: { type: 'string' },
     requests: { type: 'string' },
-    json: { type: 'boolean', default: false },
+    ...CLIENT_OPTIONS,
+    version: { type: 'string' },
     ...CLASS_OPTIONS,
   },
   async run(values) {
-    const manifests = requireString(this, values, 'manifests');
+    const remote = values.control !== undefined;
+    if (remote && values.manifests !== undefined) usageError(this, 'give --manifests or --control, not both');
+    const manifests = remote ? '' : requireString(this, values, 'manifests');
     const requestsFile = values.requests as string | undefined;
     if (requestsFile === undefined && (values.host === undefined || values.path === undefined)) usageError(this, 'give --host and --path, or --requests FILE');
     if (requestsFile !== undefined && (values.host !== undefined || values.path !== undefined)) usageError(this, '--requests cannot be combined with --host/--path');
@@ -113,10 +121,22 @@ Options:
     if (single !== undefined && !single.path.startsWith('/')) usageError(this, `--path must start with '/', got ${JSON.stringify(single.path)}`);
     const requests = single ? [single] : await readRequests(requestsFile!);
 
-    const { snapshot, problems } = await compileManifests(manifests, classSelection(values));
-    for (const problem of problems) process.stderr.write(`${formatProblem(problem)}\n`);
-    const explainer = new Explainer(snapshot);
-    const results = requests.map((request) => explainer.explain(request));
+    let results: ExplainResult[];
+    if (remote) {
+      const client = await ControlClient.from(values);
+      const version = values.version as string | undefined;
+      results = [];
+      for (const request of requests) {
+        const { body } = await client.json<ExplainResult & { version: string }>('POST', '/v1/explain', { body: JSON.stringify({ ...request, ...(version ? { version } : {}) }) });
+        const { version: _explained, ...result } = body;
+        results.push(result);
+      }
+    } else {
+      const { snapshot, problems } = await compileManifests(manifests, classSelection(values));
+      for (const problem of problems) process.stderr.write(`${formatProblem(problem)}\n`);
+      const explainer = new Explainer(snapshot);
+      results = requests.map((request) => explainer.explain(request));
+    }
     if (values.json === true || requestsFile !== undefined) {
       process.stdout.write(`${JSON.stringify(single ? results[0] : results, null, 2)}\n`);
     } else {

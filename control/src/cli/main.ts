@@ -7,9 +7,12 @@ import type { Command } from './args.ts';
 import { parseCommandArgs } from './args.ts';
 import { controlCommand } from './control.ts';
 import { explainCommand } from './explain.ts';
+import { nodesCommand } from './nodes.ts';
+import { routesCommand } from './routes.ts';
 import { snapshotCommand } from './snapshot.ts';
+import { snapshotsCommand } from './snapshots.ts';
 
-const COMMANDS: readonly Command[] = [controlCommand, explainCommand, snapshotCommand];
+const COMMANDS: readonly Command[] = [controlCommand, explainCommand, nodesCommand, routesCommand, snapshotCommand, snapshotsCommand];
 
 function help(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

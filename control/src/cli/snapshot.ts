@@ -1,20 +1,11 @@
 /**
  * `portico snapshot`: compile a manifest directory and print or export the snapshot and conditions.
  */
-import { createHash } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
-import type { Snapshot } from '../snapshot/schema.ts';
+import { redactSnapshot } from '../snapshot/redact.ts';
 import type { Command } from './args.ts';
 import { requireString } from './args.ts';
 import { CLASS_OPTIONS, classSelection, compileManifests, formatProblem } from './load.ts';
-
-/** Replaces private keys by a fingerprint, so exports can be shared. The version still covers the real key. */
-export function redactSnapshot(snapshot: Snapshot): Snapshot {
-  return {
-    ...snapshot,
-    certificates: snapshot.certificates.map((c) => ({ ...c, privateKeyPem: `<redacted sha256:${createHash('sha256').update(c.privateKeyPem).digest('hex')}>` })),
-  };
-}
 
 /** The snapshot command. */
 export const snapshotCommand: Command = {

@@ -1,0 +1,116 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { NodeRegistry } from '../nodes/registry.ts';
+import { sealSnapshot } from '../snapshot/schema.ts';
+import type { TestControl } from './test-support.ts';
+import { serviceWithEndpoints, testControl } from './test-support.ts';
+
+const post = (body: unknown): RequestInit => ({ method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' } });
+const route = (name: string, host: string) => ({ name, hosts: [host], paths: [{ path: '/', backends: [{ service: 'web', port: 80 }] }] });
+
+let control: TestControl;
+beforeEach(async () => {
+  control = await testControl({ objects: serviceWithEndpoints('default', 'web', 80, ['10.0.0.1']) });
+});
+afterEach(() => control.close());
+
+describe('GET /v1/sync', () => {
+  it('answers the full snapshot at once when the node has none', async () => {
+    const response = await control.request('/v1/sync?node=edge-1');
+    expect(response.status).toBe(200);
+    const current = control.history.current()!.snapshot;
+    expect(response.headers.get('x-portico-change')).toBe('full');
+    expect(response.headers.get('etag')).toBe(`"${current.version}"`);
+    expect(await response.json()).toEqual({ type: 'full', version: current.version, snapshot: current });
+  });
+
+  it('holds the request until the version changes (long-poll), else 304 after the timeout', async () => {
+    const known = control.history.current()!.snapshot.version;
+    const started = Date.now();
+    const idle = await control.request(`/v1/sync?node=edge-1&known=${known}&timeout=1`);
+    expect(idle.status).toBe(304);
+    expect(idle.headers.get('x-portico-version')).toBe(known);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(900);
+
+    const pending = control.request(`/v1/sync?node=edge-1&known=${known}&timeout=10`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const listed = await (await control.request('/v1/nodes')).json();
+    expect(listed.nodes[0]).toMatchObject({ name: 'edge-1', connected: true, appliedVersion: known });
+    const writeAt = Date.now();
+    await control.request('/v1/routes', post(route('a', 'a.example.com')));
+    const response = await pending;
+    expect(response.status).toBe(200);
+    expect(Date.now() - writeAt).toBeLessThan(1000);
+    expect((await response.json()).version).toBe(control.history.current()!.snapshot.version);
+  });
+
+  it('sends only endpoint sets when nothing else changed; applied to the known copy they hash to the new version', async () => {
+    await control.request('/v1/routes', post(route('a', 'a.example.com')));
+    const base = control.history.current()!.snapshot;
+    control.state.upsert(serviceWithEndpoints('default', 'web', 80, ['10.0.0.1', '10.0.0.9'])[1]!);
+    control.rebuild();
+    const response = await control.request(`/v1/sync?node=edge-1&known=${base.version}`);
+    expect(response.headers.get('x-portico-change')).toBe('endpoints');
+    const body = await response.json();
+    expect(body.type).toBe('endpoints');
+    expect(body.from).toBe(base.version);
+    const { version: _v, ...content } = base;
+    expect(sealSnapshot({ ...content, endpointSets: body.endpointSets }).version).toBe(body.version);
+    const full = await (await control.request(`/v1/sync?node=edge-1&known=${base.version}&delta=0`)).json();
+    expect(full.type).toBe('full');
+  });
+
+  it('does not send a skipped (NACKed) version again', async () => {
+    const known = control.history.current()!.snapshot.version;
+    await control.request('/v1/routes', post(route('a', 'a.example.com')));
+    const bad = control.history.current()!.snapshot.version;
+    expect((await control.request(`/v1/sync?node=edge-1&known=${known}&skip=${bad}&timeout=1`)).status).toBe(304);
+  });
+
+  it('requires a node name', async () => {
+    expect((await control.request('/v1/sync')).status).toBe(400);
+  });
+});
+
+describe('node status and rollout', () => {
+  it('records ACKs and NACKs and reports the rollout of the current version as n of m', async () => {
+    const current = control.history.current()!.snapshot.version;
+    expect((await control.request('/v1/nodes/edge-1/status', post({ version: current, ok: true }))).status).toBe(200);
+    const nack = await control.request('/v1/nodes/edge-2/status', post({ version: current, ok: false, error: 'PORTICO_E_SNAPSHOT_LOAD: boom' }));
+    expect(await nack.json()).toMatchObject({ name: 'edge-2', appliedVersion: null, lastReport: { version: current, ok: false, error: 'PORTICO_E_SNAPSHOT_LOAD: boom' } });
+    const list = await (await control.request('/v1/nodes')).json();
+    expect(list).toMatchObject({ current, rollout: { version: current, updated: 1, total: 2, failed: 1, complete: false } });
+    expect(list.nodes.map((n: { name: string }) => n.name)).toEqual(['edge-1', 'edge-2']);
+    expect((await control.request('/v1/nodes/edge-1/status', post({ version: current }))).status).toBe(422);
+    expect((await control.request('/v1/nodes/Bad_Node/status', post({ version: current, ok: true }))).status).toBe(400);
+  });
+
+  it('exports connected nodes as a metric while a long-poll is open', async () => {
+    const known = control.history.current()!.snapshot.version;
+    const pending = control.request(`/v1/sync?node=edge-1&known=${known}&timeout=2`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const metrics = await (await control.app.request('/metrics')).text();
+    expect(metrics).toContain('portico_dataplane_nodes_connected 1');
+    expect(metrics).toMatch(/portico_api_requests_total\{method="GET",route="\/v1\/nodes\/?[^"]*"|portico_api_requests_total/);
+    await pending;
+  });
+});
+
+describe('NodeRegistry', () => {
+  it('marks nodes stale after the interval and leaves them out of the rollout', () => {
+    let now = 0;
+    const nodes = new NodeRegistry({ staleAfterMs: 1000, now: () => now });
+    nodes.report('a', { version: 'v1', ok: true });
+    now = 500;
+    nodes.report('b', { version: 'v1', ok: true });
+    now = 1200;
+    expect(nodes.list().map((n) => [n.name, n.stale])).toEqual([['a', true], ['b', false]]);
+    expect(nodes.rollout('v1')).toEqual({ version: 'v1', updated: 1, total: 1, failed: 0, complete: true });
+  });
+
+  it('keeps at most maxNodes, dropping the longest unseen', () => {
+    let now = 0;
+    const nodes = new NodeRegistry({ maxNodes: 2, now: () => now++ });
+    for (const name of ['a', 'b', 'c']) nodes.report(name, { version: 'v', ok: true });
+    expect(nodes.list().map((n) => n.name)).toEqual(['b', 'c']);
+  });
+});

@@ -1,0 +1,136 @@
+/**
+ * Data-plane sync and node status.
+ *
+ * `GET /v1/sync?node=N&known=V` long-polls: it answers as soon as the current version differs
+ * from `known` (and from `skip`, the version the node last NACKed, so a bad snapshot is not sent
+ * again and again), else 304 after `timeout` seconds (at most 30). The answer is the full,
+ * unredacted snapshot, or, when only endpoints changed since `known` (a version this replica
+ * still has), just the endpoint sets: the data plane patches its copy and verifies that the
+ * content hash equals the announced version, so a delta can never be applied to the wrong base.
+ * Any replica computes the same version for the same state, so a node may poll any replica.
+ *
+ * `POST /v1/nodes/{node}/status` records an ACK or NACK; `GET /v1/nodes` lists nodes with the
+ * rollout of the current version.
+ */
+import type { Context, Hono } from 'hono';
+import { z } from 'zod';
+import type { NodeRegistry } from '../nodes/registry.ts';
+import type { PublishedSnapshot, SnapshotHistory } from '../publish/history.ts';
+import { diffSnapshots, onlyEndpointsChanged } from '../snapshot/diff.ts';
+import { readBody } from './body.ts';
+import type { ApiEnv, ApiOptions } from './context.ts';
+import { authorize, etagHeader } from './context.ts';
+import type { ApiSpec } from './openapi.ts';
+import { invalid } from './problem.ts';
+import { ObjectName } from './route-object.ts';
+import { NodeListSchema, NodeStatusBody, NodeStatusSchema, SyncResponse } from './schemas.ts';
+import { sendJson } from './snapshots.ts';
+
+/** The longest a sync request is held open. */
+export const MAX_SYNC_TIMEOUT_MS = 30_000;
+
+const SyncQuery = z.strictObject({
+  node: ObjectName.describe('The node name (Kubernetes node of the data plane).'),
+  known: z.string().max(100).optional().describe('The version the node serves now.'),
+  skip: z.string().max(100).optional().describe('A version the node rejected; not sent again.'),
+  timeout: z.string().regex(/^\d{1,3}$/).optional().describe('Seconds to wait for a change (at most 30).'),
+  delta: z.enum(['0', '1']).optional().describe('0: always send the full snapshot.'),
+});
+
+/** Resolves with the current snapshot once it is one `wanted` accepts, or undefined after `timeoutMs` / abort. */
+function waitFor(history: SnapshotHistory, wanted: (version: string) => boolean, timeoutMs: number, signal: AbortSignal): Promise<PublishedSnapshot | undefined> {
+  const current = history.current();
+  if (current !== undefined && wanted(current.snapshot.version)) return Promise.resolve(current);
+  return new Promise((resolve) => {
+    const done = (value: PublishedSnapshot | undefined) => {
+      clearTimeout(timer);
+      unsubscribe();
+      signal.removeEventListener('abort', onAbort);
+      resolve(value);
+    };
+    const onAbort = () => done(undefined);
+    const timer = setTimeout(() => done(undefined), timeoutMs);
+    const unsubscribe = history.subscribe((published) => {
+      if (wanted(published.snapshot.version)) done(published);
+    });
+    signal.addEventListener('abort', onAbort);
+  });
+}
+
+function remoteAddress(c: Context): string | undefined {
+  return (c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined)?.incoming?.socket?.remoteAddress;
+}
+
+/** Registers /v1/sync and /v1/nodes. */
+export function registerSync(app: Hono<ApiEnv>, spec: ApiSpec, options: ApiOptions, nodes: NodeRegistry): void {
+  const { history, auth } = options;
+  const limit = Math.min(options.syncTimeoutMs ?? MAX_SYNC_TIMEOUT_MS, MAX_SYNC_TIMEOUT_MS);
+
+  spec.define(
+    app,
+    {
+      method: 'get',
+      path: '/v1/sync',
+      operationId: 'sync',
+      tag: 'sync',
+      summary: 'Long-poll for a snapshot newer than the one the data plane has (data planes only)',
+      query: SyncQuery,
+      responses: {
+        200: { description: 'A new version: the full snapshot (with TLS keys) or only endpoint sets.', schema: SyncResponse, headers: { ETag: 'The version.', 'X-Portico-Change': '`full` or `endpoints`.' } },
+        304: { description: 'Nothing new within the timeout.', headers: { 'X-Portico-Version': 'The current version, if any.' } },
+      },
+    },
+    async (c, { query }) => {
+      await authorize(c, auth, { kind: 'sync' });
+      const timeoutMs = query.timeout === undefined ? limit : Math.min(Number(query.timeout) * 1000, limit);
+      const done = nodes.polling(query.node, query.known, remoteAddress(c));
+      let published: PublishedSnapshot | undefined;
+      try {
+        published = await waitFor(history, (version) => version !== query.known && version !== query.skip, timeoutMs, c.req.raw.signal);
+      } finally {
+        done();
+      }
+      if (published === undefined) return c.body(null, 304, { 'X-Portico-Version': history.current()?.snapshot.version ?? '' });
+      const snapshot = published.snapshot;
+      const base = query.known === undefined || query.delta === '0' ? undefined : history.get(query.known);
+      const headers = { ETag: etagHeader(snapshot.version), 'Cache-Control': 'no-store' };
+      if (base !== undefined && onlyEndpointsChanged(diffSnapshots(base.snapshot, snapshot))) {
+        return sendJson(c, { type: 'endpoints', version: snapshot.version, from: base.snapshot.version, endpointSets: snapshot.endpointSets }, 200, { ...headers, 'X-Portico-Change': 'endpoints' });
+      }
+      return sendJson(c, { type: 'full', version: snapshot.version, snapshot }, 200, { ...headers, 'X-Portico-Change': 'full' });
+    },
+  );
+
+  spec.define(
+    app,
+    {
+      method: 'post',
+      path: '/v1/nodes/{node}/status',
+      operationId: 'reportNodeStatus',
+      tag: 'sync',
+      summary: 'ACK (ok) or NACK (with error) a version (data planes only)',
+      params: z.strictObject({ node: ObjectName }),
+      body: { schema: NodeStatusBody, mediaTypes: ['application/json'] },
+      responses: { 200: { description: 'The node as now recorded.', schema: NodeStatusSchema }, 413: { description: 'Body too large.' }, 415: { description: 'Not JSON.' }, 422: { description: 'Invalid report.' } },
+    },
+    async (c, { params }) => {
+      const { value } = await readBody(c, ['json'], options.bodyLimit);
+      const parsed = NodeStatusBody.safeParse(value);
+      if (!parsed.success) throw invalid('the status report is invalid', parsed.error.issues);
+      await authorize(c, auth, { kind: 'report-status', node: params.node });
+      const status = nodes.report(params.node, parsed.data, remoteAddress(c));
+      options.logger?.[parsed.data.ok ? 'debug' : 'warn']({ node: params.node, version: parsed.data.version, ok: parsed.data.ok, error: parsed.data.error }, parsed.data.ok ? 'node ACK' : 'node NACK');
+      return c.json(status);
+    },
+  );
+
+  spec.define(
+    app,
+    { method: 'get', path: '/v1/nodes', operationId: 'listNodes', tag: 'sync', summary: 'Data planes and the rollout of the current version', responses: { 200: { description: 'Nodes seen by this replica.', schema: NodeListSchema } } },
+    async (c) => {
+      await authorize(c, auth, { kind: 'read-snapshots' });
+      const current = history.current()?.snapshot.version;
+      return c.json({ current: current ?? null, rollout: nodes.rollout(current), nodes: nodes.list() });
+    },
+  );
+}

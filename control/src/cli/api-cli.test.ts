@@ -1,0 +1,121 @@
+/**
+ * `portico routes|snapshots|nodes|explain --control` run as real processes against a
+ * standalone-style control API on loopback.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { TestControl } from '../api/test-support.ts';
+import { TEST_TOKEN, listen, serviceWithEndpoints, testControl } from '../api/test-support.ts';
+
+const run = promisify(execFile);
+const cli = new URL('./main.ts', import.meta.url).pathname;
+
+describe('API commands of the portico CLI', () => {
+  let control: TestControl;
+  let server: Awaited<ReturnType<typeof listen>>;
+  let dir: string;
+
+  /** Runs the CLI against the test control plane; the token comes from the environment, as users set it. */
+  async function portico(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+    try {
+      const { stdout, stderr } = await run(process.execPath, [cli, ...args, '--control', server.url], { env: { ...process.env, PORTICO_API_TOKEN: TEST_TOKEN } });
+      return { code: 0, stdout, stderr };
+    } catch (error) {
+      const e = error as { code: number; stdout: string; stderr: string };
+      return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+    }
+  }
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'portico-cli-'));
+    control = await testControl({ objects: serviceWithEndpoints('default', 'web', 80, ['10.0.0.1']) });
+    server = await listen(control.app);
+  });
+  afterAll(async () => {
+    await server?.close();
+    control?.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('applies a file of routes and Ingresses, creating then configuring them', async () => {
+    const file = join(dir, 'routes.yaml');
+    await writeFile(
+      file,
+      `name: shop
+hosts: [shop.example.com]
+paths:
+  - path: /
+    backends: [{ service: web, port: 80 }]
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: { name: blog, namespace: default }
+spec:
+  rules:
+    - host: blog.example.com
+      http: { paths: [{ path: /, pathType: Prefix, backend: { service: { name: web, port: { number: 80 } } } }] }
+`,
+    );
+    const first = await portico('routes', 'apply', '-f', file);
+    expect(first).toMatchObject({ code: 0, stdout: 'route default/shop created\nroute default/blog created\n' });
+    const second = await portico('routes', 'apply', '-f', file);
+    expect(second.stdout).toBe('route default/shop configured\nroute default/blog configured\n');
+  });
+
+  it('lists and shows routes as tables and JSON', async () => {
+    const table = await portico('routes', 'list');
+    expect(table.stdout.split('\n')[0]).toMatch(/^NAMESPACE\s+NAME\s+HOSTS\s+TLS\s+PATHS$/);
+    expect(table.stdout).toMatch(/default\s+shop\s+shop\.example\.com\s+-\s+\/->web:80/);
+    const json = JSON.parse((await portico('routes', 'get', 'default/blog', '--json')).stdout);
+    expect(json).toMatchObject({ namespace: 'default', name: 'blog', route: { hosts: ['blog.example.com'] } });
+  });
+
+  it('reports validation errors and conflicts with their pointers, exit status 1', async () => {
+    const file = join(dir, 'bad.yaml');
+    await writeFile(file, 'name: clash\nhosts: [shop.example.com]\npaths: [{ path: /, backends: [{ service: web, port: 80 }] }]\n---\nname: bad\npaths: [{ path: nope, backends: [{ service: web, port: 80 }] }]\n');
+    const result = await portico('routes', 'apply', '-f', file);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('HTTP 409 PORTICO_E_ROUTE_CONFLICT');
+    expect(result.stderr).toContain('conflicts with default/shop: host shop.example.com Prefix /');
+    expect(result.stderr).toContain('/paths/0/path: path "nope" must be an absolute path');
+  });
+
+  it('lists, shows and diffs snapshots', async () => {
+    const list = await portico('snapshots', 'list');
+    expect(list.stdout.split('\n')[0]).toMatch(/VERSION\s+PUBLISHED\s+CONDITIONS\s+CHANGES/);
+    const versions = JSON.parse((await portico('snapshots', 'list', '--json')).stdout).items.map((i: { version: string }) => i.version);
+    const diff = await portico('snapshots', 'diff', versions.at(-1), 'current');
+    expect(diff.stdout).toContain('+ host        shop.example.com');
+    const got = JSON.parse((await portico('snapshots', 'get', 'current', '--json')).stdout);
+    expect(got.version).toBe(versions[0]);
+  });
+
+  it('explains against the control plane', async () => {
+    const result = await portico('explain', '--host', 'shop.example.com', '--path', '/cart', '--json');
+    expect(JSON.parse(result.stdout)).toMatchObject({ status: 200, route: { name: 'shop' } });
+    const text = await portico('explain', '--host', 'nowhere.example.com', '--path', '/');
+    expect(text.stdout).toContain('->  404');
+  });
+
+  it('shows nodes and the rollout, and deletes routes', async () => {
+    await control.request('/v1/nodes/edge-1/status', { method: 'POST', body: JSON.stringify({ version: control.history.current()!.snapshot.version, ok: true }), headers: { 'content-type': 'application/json' } });
+    const nodes = await portico('nodes');
+    expect(nodes.stdout).toMatch(/^current sha256:[0-9a-f]{12}: 1 of 1 nodes \(complete\)/);
+    expect(nodes.stdout).toMatch(/edge-1\s+sha256:[0-9a-f]{12}\s+yes\s+seen/);
+    expect((await portico('routes', 'delete', 'default/blog')).stdout).toBe('route default/blog deleted\n');
+    expect((await portico('routes', 'get', 'default/blog')).code).toBe(1);
+  });
+
+  it('fails clearly without a token or without a control plane', async () => {
+    const { stderr, code } = await run(process.execPath, [cli, 'routes', 'list', '--control', server.url], { env: { ...process.env, PORTICO_API_TOKEN: '' } }).then(
+      () => ({ stderr: '', code: 0 }),
+      (e: { stderr: string; code: number }) => e,
+    );
+    expect(code).toBe(1);
+    expect(stderr).toContain('HTTP 401 PORTICO_E_UNAUTHENTICATED');
+  });
+});

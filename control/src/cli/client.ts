@@ -1,0 +1,100 @@
+/**
+ * The CLI's client of the control API: base URL and token from flags or the environment, JSON in
+ * and out, and problem documents turned into PorticoError PORTICO_E_API with the server's code.
+ */
+import { readFile } from 'node:fs/promises';
+import { PorticoError } from '../errors.ts';
+
+/** The connection options every API command shares. */
+export const CLIENT_OPTIONS = {
+  control: { type: 'string' },
+  token: { type: 'string' },
+  'token-file': { type: 'string' },
+  json: { type: 'boolean', default: false },
+} as const;
+
+/** Help lines for CLIENT_OPTIONS. */
+export const CLIENT_USAGE = `
+  --control URL                    Control API (default $PORTICO_CONTROL_URL, else http://127.0.0.1:9080).
+  --token TOKEN                    Bearer token (default $PORTICO_API_TOKEN; in a cluster, e.g. \`kubectl create token ...\`).
+  --token-file FILE                Read the bearer token from FILE.
+  --json                           Print JSON instead of a table.`;
+
+/** An error answer, with the server's problem document. */
+export class ApiCallError extends PorticoError {
+  readonly status: number;
+  readonly problem: { code?: string; detail?: string; errors?: { pointer: string; reason: string }[]; conflicts?: { namespace: string; name: string; claim: string }[] } | undefined;
+  constructor(status: number, problem: ApiCallError['problem'], what: string) {
+    const lines = [`${what}: HTTP ${status}${problem?.code ? ` ${problem.code}` : ''}: ${problem?.detail ?? 'no details'}`];
+    for (const error of problem?.errors ?? []) lines.push(`  ${error.pointer || '(body)'}: ${error.reason}`);
+    for (const conflict of problem?.conflicts ?? []) lines.push(`  conflicts with ${conflict.namespace}/${conflict.name}: ${conflict.claim}`);
+    super('PORTICO_E_API', lines.join('\n'));
+    this.status = status;
+    this.problem = problem;
+  }
+}
+
+/** A thin control API client. */
+export class ControlClient {
+  readonly baseUrl: string;
+  private readonly token: string | undefined;
+
+  constructor(baseUrl: string, token: string | undefined) {
+    this.baseUrl = baseUrl.replace(/\/+$/, '');
+    this.token = token;
+  }
+
+  /** A client from the shared options and the environment. */
+  static async from(values: Record<string, unknown>): Promise<ControlClient> {
+    const url = (values.control as string | undefined) ?? process.env.PORTICO_CONTROL_URL ?? 'http://127.0.0.1:9080';
+    let token = (values.token as string | undefined) ?? process.env.PORTICO_API_TOKEN;
+    const file = values['token-file'] as string | undefined;
+    if (file !== undefined) {
+      try {
+        token = (await readFile(file, 'utf8')).trim();
+      } catch (cause) {
+        throw new PorticoError('PORTICO_E_USAGE', `cannot read --token-file ${file}: ${(cause as Error).message}`, { cause });
+      }
+    }
+    if (!/^https?:\/\//.test(url)) throw new PorticoError('PORTICO_E_USAGE', `--control must be an http(s) URL, got ${url}`);
+    return new ControlClient(url, token);
+  }
+
+  /** Sends a request; resolves with the response (any status, the body unread). Rejects with PORTICO_E_API when unreachable. */
+  async raw(method: string, path: string, init: { body?: string; contentType?: string; headers?: Record<string, string> } = {}): Promise<Response> {
+    const headers: Record<string, string> = { Accept: 'application/json', ...init.headers };
+    if (this.token) headers.Authorization = `Bearer ${this.token}`;
+    if (init.body !== undefined) headers['Content-Type'] = init.contentType ?? 'application/json';
+    try {
+      return await fetch(`${this.baseUrl}${path}`, { method, headers, ...(init.body !== undefined ? { body: init.body } : {}), signal: AbortSignal.timeout(60_000) });
+    } catch (cause) {
+      throw new PorticoError('PORTICO_E_API', `cannot reach the control API at ${this.baseUrl}: ${(cause as Error).message}`, { cause });
+    }
+  }
+
+  /** Sends a request and parses the JSON answer; rejects with ApiCallError for any status ≥ 400. */
+  async json<T>(method: string, path: string, init: Parameters<ControlClient['raw']>[2] = {}): Promise<{ body: T; response: Response }> {
+    const response = await this.raw(method, path, init);
+    const text = await response.text();
+    let body: unknown;
+    try {
+      body = text === '' ? undefined : JSON.parse(text);
+    } catch {
+      body = undefined;
+    }
+    if (response.status >= 400) throw new ApiCallError(response.status, body as ApiCallError['problem'], `${method} ${path}`);
+    return { body: body as T, response };
+  }
+}
+
+/** Formats rows as an aligned text table with a header. */
+export function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] ?? '').length)));
+  const line = (cells: readonly string[]) => cells.map((cell, i) => (i === cells.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  ').trimEnd();
+  return [line(header), ...rows.map(line)].join('\n');
+}
+
+/** `sha256:0123456789ab` (the first 12 hex digits), or `-`. */
+export function shortVersion(version: string | null | undefined): string {
+  return version ? version.slice(0, 'sha256:'.length + 12) : '-';
+}

@@ -1,0 +1,277 @@
+/**
+ * Snapshot sync, the data-plane side: long-poll any control replica for a version other than the
+ * one being served, verify the content hash (`parseSnapshot`), load it into the Router (a fresh
+ * matcher, swapped atomically), persist it as the last good snapshot, and ACK; a snapshot that
+ * fails verification or loading is NACKed with the error while the last good one keeps serving.
+ *
+ * Endpoint-only changes arrive as endpoint sets alone: they are applied to the last good
+ * snapshot and the result must hash to the announced version, or the full snapshot is fetched.
+ * On start the persisted last good snapshot (if any) is loaded before the control plane is
+ * asked anything, so a node whose control plane is down still serves. Failures back off
+ * exponentially with jitter, rotating over the control URLs.
+ */
+import { EventEmitter } from 'node:events';
+import { mkdir, open, readFile, rename } from 'node:fs/promises';
+import { join } from 'node:path';
+import { PorticoError } from '@portico/control/errors';
+import type { Snapshot } from '@portico/control/snapshot';
+import { parseSnapshot, sealSnapshot } from '@portico/control/snapshot';
+import type { Logger } from 'pino';
+
+/** The file holding the last good snapshot inside `--data-dir`. */
+export const LAST_GOOD_FILE = 'last-good-snapshot.json';
+
+/** What the sync client loads snapshots into: `Router` (or the worker pool fronting routers) fits. */
+export interface SnapshotTarget {
+  /** Compiles and swaps in `snapshot`; throws (e.g. PORTICO_E_SNAPSHOT_LOAD) and keeps the current one when it cannot. */
+  load(snapshot: Snapshot): unknown;
+}
+
+/** Options of the sync client. */
+export interface SnapshotSyncOptions {
+  /** Control API base URLs (any replica); tried in turn after failures. */
+  readonly controlUrls: readonly string[];
+  /** This node's name (reported to the control plane). */
+  readonly node: string;
+  /** Where snapshots go: a Router, or anything that loads like one (throws when it cannot). */
+  readonly router: SnapshotTarget;
+  /** Where the last good snapshot is kept. */
+  readonly dataDir: string;
+  /** A bearer token, or a file re-read on every request (projected ServiceAccount tokens rotate). */
+  readonly token?: string;
+  readonly tokenFile?: string;
+  /** Long-poll length asked of the control plane, seconds (default 30, the maximum). */
+  readonly pollSeconds?: number;
+  /** First and largest back-off delay (defaults 250 ms and 30 s). */
+  readonly backoffInitialMs?: number;
+  readonly backoffMaxMs?: number;
+  readonly logger?: Logger;
+  /** Injected for tests. */
+  readonly fetch?: typeof fetch;
+  readonly random?: () => number;
+}
+
+/** How a version was applied. */
+export type AppliedHow = 'full' | 'endpoints' | 'restored';
+
+/** Events of the sync client. */
+export interface SnapshotSyncEvents {
+  /** A version is now served. */
+  applied: [{ version: string; how: AppliedHow }];
+  /** A version was refused (and NACKed); the previous one keeps serving. */
+  rejected: [{ version: string; error: string }];
+  /** A control request failed; the next try is after `delayMs`. */
+  disconnected: [{ url: string; error: string; delayMs: number }];
+}
+
+const SyncBody = (value: unknown): { type: 'full'; version: string; snapshot: unknown } | { type: 'endpoints'; version: string; from: string; endpointSets: unknown } => {
+  const body = value as { type?: unknown; version?: unknown };
+  if (typeof body !== 'object' || body === null || typeof body.version !== 'string' || (body.type !== 'full' && body.type !== 'endpoints')) {
+    throw new PorticoError('PORTICO_E_SYNC', 'the control plane sent a sync answer of unknown shape');
+  }
+  return value as never;
+};
+
+/** The sync client of one data plane. Start with `start()`, stop with `stop()`. */
+export class SnapshotSync extends EventEmitter<SnapshotSyncEvents> {
+  /** Counters for tests and the admin endpoint. */
+  readonly stats = { polls: 0, notModified: 0, applied: 0, endpointDeltas: 0, rejected: 0, failures: 0, restored: 0, acks: 0, nacks: 0 };
+  private readonly options: SnapshotSyncOptions;
+  private readonly fetch: typeof fetch;
+  private lastGood: Snapshot | undefined;
+  /** The version last rejected: not asked for again until the control plane moves on. */
+  private skip: string | undefined;
+  private urlIndex = 0;
+  private failures = 0;
+  private abort = new AbortController();
+  private loop: Promise<void> | undefined;
+
+  constructor(options: SnapshotSyncOptions) {
+    super();
+    if (options.controlUrls.length === 0) throw new PorticoError('PORTICO_E_USAGE', 'at least one control URL is needed');
+    this.options = options;
+    this.fetch = options.fetch ?? fetch;
+  }
+
+  /** The version of the last good snapshot, or undefined before any. */
+  get version(): string | undefined {
+    return this.lastGood?.version;
+  }
+
+  /**
+   * Loads the persisted last good snapshot (if there is a valid one) into the router, then starts
+   * polling in the background. Resolves with whether a snapshot was restored; never waits for
+   * the control plane.
+   */
+  async start(): Promise<{ restored: boolean }> {
+    const restored = await this.restore();
+    this.loop = this.run();
+    return { restored };
+  }
+
+  /** Stops polling; resolves when the loop has ended. */
+  async stop(): Promise<void> {
+    this.abort.abort();
+    await this.loop;
+  }
+
+  private async restore(): Promise<boolean> {
+    let text: string;
+    try {
+      text = await readFile(join(this.options.dataDir, LAST_GOOD_FILE), 'utf8');
+    } catch {
+      return false;
+    }
+    try {
+      const snapshot = parseSnapshot(JSON.parse(text));
+      this.options.router.load(snapshot);
+      this.lastGood = snapshot;
+      this.stats.restored++;
+      this.emit('applied', { version: snapshot.version, how: 'restored' });
+      this.options.logger?.info({ version: snapshot.version }, 'serving the last good snapshot from disk');
+      return true;
+    } catch (error) {
+      this.options.logger?.warn({ err: error }, 'ignoring an unusable last good snapshot on disk');
+      return false;
+    }
+  }
+
+  private async run(): Promise<void> {
+    while (!this.abort.signal.aborted) {
+      const url = this.options.controlUrls[this.urlIndex % this.options.controlUrls.length]!;
+      try {
+        await this.pollOnce(url);
+        this.failures = 0;
+      } catch (error) {
+        if (this.abort.signal.aborted) break;
+        this.stats.failures++;
+        const delayMs = this.backoff();
+        this.urlIndex++;
+        this.emit('disconnected', { url, error: (error as Error).message, delayMs });
+        this.options.logger?.warn({ url, err: error, delayMs }, 'control plane unreachable; retrying');
+        await sleep(delayMs, this.abort.signal);
+      }
+    }
+  }
+
+  /** Jittered exponential back-off: a random delay in [d/2, d], d doubling up to the maximum. */
+  private backoff(): number {
+    const initial = this.options.backoffInitialMs ?? 250;
+    const max = this.options.backoffMaxMs ?? 30_000;
+    const ceiling = Math.min(max, initial * 2 ** Math.min(this.failures++, 20));
+    return Math.round(ceiling / 2 + (this.options.random ?? Math.random)() * (ceiling / 2));
+  }
+
+  private async headers(): Promise<Record<string, string>> {
+    const headers: Record<string, string> = { 'Accept-Encoding': 'gzip' };
+    const token = this.options.tokenFile !== undefined ? (await readFile(this.options.tokenFile, 'utf8')).trim() : this.options.token;
+    if (token) headers.Authorization = `Bearer ${token}`;
+    return headers;
+  }
+
+  private async pollOnce(base: string, delta = true): Promise<void> {
+    const poll = this.options.pollSeconds ?? 30;
+    const query = new URLSearchParams({ node: this.options.node, timeout: String(poll) });
+    if (this.lastGood) query.set('known', this.lastGood.version);
+    if (this.skip) query.set('skip', this.skip);
+    if (!delta) query.set('delta', '0');
+    this.stats.polls++;
+    const signal = AbortSignal.any([this.abort.signal, AbortSignal.timeout((poll + 15) * 1000)]);
+    const response = await this.fetch(`${base.replace(/\/$/, '')}/v1/sync?${query}`, { headers: await this.headers(), signal });
+    if (response.status === 304) {
+      await response.body?.cancel();
+      this.stats.notModified++;
+      return;
+    }
+    if (response.status !== 200) {
+      const text = await response.text().catch(() => '');
+      throw new PorticoError('PORTICO_E_SYNC', `GET /v1/sync: HTTP ${response.status} ${text.slice(0, 300)}`);
+    }
+    const body = SyncBody(await response.json());
+    let snapshot: Snapshot;
+    let how: AppliedHow = 'full';
+    try {
+      if (body.type === 'endpoints') {
+        if (this.lastGood === undefined || body.from !== this.lastGood.version) return await this.pollOnce(base, false);
+        const { version: _version, ...content } = this.lastGood;
+        snapshot = sealSnapshot({ ...content, endpointSets: body.endpointSets });
+        // The patched copy must be exactly what the control plane has, or it is not used.
+        if (snapshot.version !== body.version) return await this.pollOnce(base, false);
+        how = 'endpoints';
+      } else {
+        snapshot = parseSnapshot(body.snapshot);
+        if (snapshot.version !== body.version) throw new PorticoError('PORTICO_E_SNAPSHOT_INVALID', `announced version ${body.version} is not the snapshot's ${snapshot.version}`);
+      }
+      this.options.router.load(snapshot);
+    } catch (error) {
+      // Whatever stops this snapshot from loading is the snapshot's fault as far as the node is concerned.
+      await this.reject(base, body.version, error as Error);
+      return;
+    }
+    this.lastGood = snapshot;
+    this.skip = undefined;
+    this.stats.applied++;
+    if (how === 'endpoints') this.stats.endpointDeltas++;
+    this.emit('applied', { version: snapshot.version, how });
+    this.options.logger?.info({ version: snapshot.version, how }, 'snapshot applied');
+    await this.persist(snapshot).catch((error: unknown) => this.options.logger?.error({ err: error }, 'cannot persist the last good snapshot'));
+    await this.report(base, { version: snapshot.version, ok: true });
+  }
+
+  private async reject(base: string, version: string, error: Error): Promise<void> {
+    const message = `${(error as { code?: string }).code ?? 'error'}: ${error.message}`;
+    this.skip = version;
+    this.stats.rejected++;
+    this.emit('rejected', { version, error: message });
+    this.options.logger?.error({ version, err: error }, 'snapshot rejected; still serving the last good one');
+    await this.report(base, { version, ok: false, error: message.slice(0, 4000) });
+  }
+
+  /** ACK/NACK; a failed report is logged, not retried: the next poll tells the control plane what is served. */
+  private async report(base: string, status: { version: string; ok: boolean; error?: string }): Promise<void> {
+    try {
+      const response = await this.fetch(`${base.replace(/\/$/, '')}/v1/nodes/${encodeURIComponent(this.options.node)}/status`, {
+        method: 'POST',
+        headers: { ...(await this.headers()), 'Content-Type': 'application/json' },
+        body: JSON.stringify(status),
+        signal: AbortSignal.any([this.abort.signal, AbortSignal.timeout(10_000)]),
+      });
+      await response.body?.cancel();
+      if (response.ok) this.stats[status.ok ? 'acks' : 'nacks']++;
+      else this.options.logger?.warn({ status: response.status }, 'status report refused');
+    } catch (error) {
+      this.options.logger?.warn({ err: error }, 'status report failed');
+    }
+  }
+
+  /** Writes the snapshot beside its final name, syncs, renames over it: a crash leaves the old or the new file, never half of one. */
+  private async persist(snapshot: Snapshot): Promise<void> {
+    await mkdir(this.options.dataDir, { recursive: true, mode: 0o700 });
+    const path = join(this.options.dataDir, LAST_GOOD_FILE);
+    const temporary = `${path}.${process.pid}.tmp`;
+    // 0600: the file holds TLS private keys.
+    const handle = await open(temporary, 'w', 0o600);
+    try {
+      await handle.writeFile(JSON.stringify(snapshot));
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await rename(temporary, path);
+    const directory = await open(this.options.dataDir, 'r');
+    await directory.sync().finally(() => directory.close());
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done);
+  });
+}
