@@ -37,12 +37,18 @@ export class CertificateStore {
     this.defaultContext = createSecureContext({ ...TLS_OPTIONS, cert: defaultPair.certificatePem, key: defaultPair.privateKeyPem });
   }
 
-  /**
-   * Takes the certificates of a snapshot. Throws when a certificate cannot be loaded (the caller
-   * treats the snapshot as bad and keeps the previous one; the control plane checks certificates
-   * before publishing, so this means corruption).
-   */
+  /** Takes the certificates of a snapshot at once; see `prepare`. */
   load(snapshot: Snapshot): void {
+    this.prepare(snapshot)();
+  }
+
+  /**
+   * Loads the certificates of a snapshot without serving them yet; the returned function makes
+   * them current. Throws when a certificate cannot be loaded (the caller treats the snapshot as
+   * bad and keeps the previous one; the control plane checks certificates before publishing, so
+   * this means corruption).
+   */
+  prepare(snapshot: Snapshot): () => void {
     const byCertificate = new Map(snapshot.certificates.map((c) => [c.secret, c]));
     const exact = new Map<string, SecureContext>();
     const wildcard = new Map<string, SecureContext>();
@@ -58,9 +64,11 @@ export class CertificateStore {
       if (host.host.startsWith('*.')) wildcard.set(host.host.slice(1), context);
       else exact.set(host.host, context);
     }
-    this.exact = exact;
-    this.wildcard = wildcard;
-    this.cache = cache;
+    return () => {
+      this.exact = exact;
+      this.wildcard = wildcard;
+      this.cache = cache;
+    };
   }
 
   /** The context for an SNI server name (any case); the default one when nothing fits or no SNI was sent. */

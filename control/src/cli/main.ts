@@ -12,9 +12,10 @@ import { routesCommand } from './routes.ts';
 import { snapshotCommand } from './snapshot.ts';
 import { snapshotsCommand } from './snapshots.ts';
 
-const COMMANDS: readonly Command[] = [controlCommand, explainCommand, nodesCommand, routesCommand, snapshotCommand, snapshotsCommand];
+/** The commands the control package provides; the `portico` bin in @portico/dataplane adds the serving ones. */
+export const CONTROL_COMMANDS: readonly Command[] = [controlCommand, explainCommand, nodesCommand, routesCommand, snapshotCommand, snapshotsCommand];
 
-function help(): string {
+function help(COMMANDS: readonly Command[]): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));
   return [
     'Usage: portico <command> [options]',
@@ -29,16 +30,17 @@ function help(): string {
   ].join('\n');
 }
 
-/** Runs the CLI with `argv` (without node and script); resolves to the exit code. */
-export async function main(argv: string[]): Promise<number> {
+/** Runs the CLI with `argv` (without node and script) and `extra` commands; resolves to the exit code. */
+export async function main(argv: string[], extra: readonly Command[] = []): Promise<number> {
+  const COMMANDS = [...CONTROL_COMMANDS, ...extra].sort((a, b) => (a.name < b.name ? -1 : 1));
   const [name, ...rest] = argv;
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
-    process.stdout.write(`${help()}\n`);
+    process.stdout.write(`${help(COMMANDS)}\n`);
     return name === undefined ? 2 : 0;
   }
   const command = COMMANDS.find((c) => c.name === name);
   if (command === undefined) {
-    process.stderr.write(`portico: unknown command ${JSON.stringify(name)}\n\n${help()}\n`);
+    process.stderr.write(`portico: unknown command ${JSON.stringify(name)}\n\n${help(COMMANDS)}\n`);
     return 2;
   }
   try {

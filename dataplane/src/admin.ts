@@ -1,0 +1,50 @@
+/**
+ * The admin listener of a data plane: `/healthz`, `/readyz` (a snapshot is loaded), `/metrics`
+ * (Prometheus). Never on a traffic port; bind it to loopback when the node's network is public.
+ */
+import { createServer } from 'node:http';
+import type { Server } from 'node:http';
+import type { Registry } from 'prom-client';
+
+/** What the admin routes read. */
+export interface AdminSource {
+  /** The served snapshot version, or undefined before the first load. */
+  readonly version: () => string | undefined;
+  /** Metrics text and its content type (a cluster of workers aggregates here). */
+  readonly metrics: () => Promise<{ text: string; contentType: string }>;
+}
+
+/** Prometheus text and content type of one registry. */
+export function registryMetrics(registry: Registry): AdminSource['metrics'] {
+  return async () => ({ text: await registry.metrics(), contentType: registry.contentType });
+}
+
+/** Starts the admin server on `address:port`; resolves once listening. */
+export async function startAdminServer(source: AdminSource, address: string, port: number): Promise<Server> {
+  const server = createServer((request, response) => {
+    const path = (request.url ?? '/').split('?')[0];
+    if (request.method !== 'GET' && request.method !== 'HEAD') {
+      response.writeHead(405, { Allow: 'GET, HEAD' }).end();
+      return;
+    }
+    if (path === '/healthz') {
+      response.writeHead(200, { 'Content-Type': 'text/plain' }).end('ok\n');
+    } else if (path === '/readyz') {
+      const version = source.version();
+      if (version === undefined) response.writeHead(503, { 'Content-Type': 'text/plain' }).end('not ready: no snapshot loaded\n');
+      else response.writeHead(200, { 'Content-Type': 'text/plain' }).end(`ready ${version}\n`);
+    } else if (path === '/metrics') {
+      source.metrics().then(
+        ({ text, contentType }) => response.writeHead(200, { 'Content-Type': contentType }).end(text),
+        (error: Error) => response.writeHead(500, { 'Content-Type': 'text/plain' }).end(`metrics failed: ${error.message}\n`),
+      );
+    } else {
+      response.writeHead(404, { 'Content-Type': 'text/plain' }).end('not found\n');
+    }
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, address, () => resolve());
+  });
+  return server;
+}

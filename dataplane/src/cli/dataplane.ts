@@ -1,0 +1,70 @@
+/**
+ * `portico dataplane`: the edge-node runtime of cluster mode (a DaemonSet in production).
+ */
+import { existsSync } from 'node:fs';
+import { hostname } from 'node:os';
+import type { Command } from '@portico/control/cli/args';
+import { usageError } from '@portico/control/cli/args';
+import { pino } from 'pino';
+import { startServing } from '../serve.ts';
+import { SnapshotSync } from '../sync.ts';
+import { SERVING_HELP, SERVING_OPTIONS, servingOptions } from './options.ts';
+import { untilSignal } from './signals.ts';
+
+const SERVICE_ACCOUNT_TOKEN = '/var/run/secrets/kubernetes.io/serviceaccount/token';
+
+/** The dataplane command. */
+export const dataplaneCommand: Command = {
+  name: 'dataplane',
+  summary: 'run the edge-node proxy, following snapshots from the control plane',
+  usage: `
+Usage: portico dataplane --control URL [options]
+
+Long-polls the control plane for snapshots, verifies each one's content hash, swaps it in without
+dropping a connection, and ACKs (or NACKs and keeps serving the last good one). The last good
+snapshot is kept in --data-dir, so a node restarted while the control plane is down still serves.
+
+Options:
+  --control URL                  Control API base URL; repeatable (any replica).
+  --node NAME                    Name reported to the control plane (default $NODE_NAME or the hostname).
+  --token-file FILE              Bearer token file, re-read on every request (default: the pod's ServiceAccount token).
+  --data-dir DIR                 Where the last good snapshot is kept (default .portico).
+${SERVING_HELP}
+  -h, --help                     Show this help.
+`,
+  options: {
+    control: { type: 'string', multiple: true },
+    node: { type: 'string' },
+    'token-file': { type: 'string' },
+    'data-dir': { type: 'string', default: '.portico' },
+    ...SERVING_OPTIONS,
+  },
+  async run(values) {
+    const controlUrls = (values.control as string[] | undefined) ?? [];
+    if (controlUrls.length === 0) usageError(this, '--control URL is required');
+    for (const url of controlUrls) if (!/^https?:\/\//.test(url)) usageError(this, `--control must be an http(s) URL, got ${url}`);
+    const serving = servingOptions(this, values);
+    const logger = pino({ level: serving.logLevel, base: { component: 'dataplane' } });
+    const tokenFile = (values['token-file'] as string | undefined) ?? (existsSync(SERVICE_ACCOUNT_TOKEN) ? SERVICE_ACCOUNT_TOKEN : undefined);
+    const traffic = await startServing(serving);
+    const sync = new SnapshotSync({
+      controlUrls,
+      node: (values.node as string | undefined) ?? process.env.NODE_NAME ?? hostname(),
+      router: traffic,
+      dataDir: String(values['data-dir']),
+      ...(tokenFile === undefined ? {} : { tokenFile }),
+      ...(process.env.PORTICO_API_TOKEN ? { token: process.env.PORTICO_API_TOKEN } : {}),
+      logger,
+    });
+    sync.on('applied', ({ version, how }) => logger.info({ version, how }, 'snapshot applied'));
+    sync.on('rejected', ({ version, error }) => logger.error({ version, error }, 'snapshot rejected; still serving the last good one'));
+    sync.on('disconnected', ({ url, error, delayMs }) => logger.warn({ url, error, delayMs }, 'control plane unreachable'));
+    const { restored } = await sync.start();
+    logger.info({ ports: traffic.ports, workers: traffic.workers, restored }, 'data plane listening');
+    const signal = await untilSignal();
+    logger.info({ signal }, 'shutting down: no new connections, finishing in-flight requests');
+    await sync.stop();
+    await traffic.close(serving.shutdownTimeoutMs);
+    return 0;
+  },
+};

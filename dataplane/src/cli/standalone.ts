@@ -1,0 +1,133 @@
+/**
+ * `portico standalone`: control plane and data plane in one process, on a manifest directory
+ * plus routes written through the REST API (kept in SQLite). The embedded default: no cluster.
+ */
+import { serve } from '@hono/node-server';
+import { createApp } from '@portico/control/api';
+import { servedFrom } from '@portico/control/api/conflicts';
+import { createControlMetrics } from '@portico/control/api/metrics';
+import { StaticTokenAuthenticator, loadApiToken } from '@portico/control/auth/token';
+import type { Command } from '@portico/control/cli/args';
+import { requireString, usageError } from '@portico/control/cli/args';
+import { CLASS_OPTIONS, classSelection, formatProblem } from '@portico/control/cli/load';
+import { ManifestSource } from '@portico/control/manifests/watch';
+import { compileState } from '@portico/control/pipeline';
+import { SnapshotHistory } from '@portico/control/publish/history';
+import { RebuildLoop } from '@portico/control/publish/rebuild-loop';
+import { ClusterState } from '@portico/control/state';
+import { feedRouteStore } from '@portico/control/store/feed';
+import { SqliteRouteStore } from '@portico/control/store/sqlite';
+import { pino } from 'pino';
+import { startServing } from '../serve.ts';
+import { SERVING_HELP, SERVING_OPTIONS, servingOptions } from './options.ts';
+import { untilSignal } from './signals.ts';
+
+/** The standalone command. */
+export const standaloneCommand: Command = {
+  name: 'standalone',
+  summary: 'run control plane and data plane in one process on a manifest directory (no cluster)',
+  usage: `
+Usage: portico standalone --manifests DIR [options]
+
+Serves the Ingresses in DIR (kubectl-style YAML/JSON, watched: edit a file and the new routes
+serve within a second, with no restart and no dropped connection) plus routes written through
+the REST API on --api-port (stored in --data-dir/routes.sqlite). Class-less Ingresses are served.
+
+Options:
+  --manifests DIR                  Manifest directory or file.
+  --data-dir DIR                   Route database and generated API token (default .portico).
+  --api-address ADDR               REST API address (default 127.0.0.1).
+  --api-port N                     REST API port (default 9080).
+  --api-token-file FILE            Bearer token for the API (default: $PORTICO_API_TOKEN, else generated into --data-dir).
+  --ingress-class NAME             Class served when no IngressClass object names it (default portico).
+  --no-watch-ingress-without-class Ignore Ingresses without a class.
+${SERVING_HELP}
+  -h, --help                       Show this help.
+`,
+  options: {
+    manifests: { type: 'string' },
+    'data-dir': { type: 'string', default: '.portico' },
+    'api-address': { type: 'string', default: '127.0.0.1' },
+    'api-port': { type: 'string', default: '9080' },
+    'api-token-file': { type: 'string' },
+    ...CLASS_OPTIONS,
+    ...SERVING_OPTIONS,
+  },
+  async run(values) {
+    const manifests = requireString(this, values, 'manifests');
+    const dataDir = String(values['data-dir']);
+    const apiPort = Number(values['api-port']);
+    if (!Number.isInteger(apiPort) || apiPort < 0 || apiPort > 65535) usageError(this, `--api-port must be 0..65535, got ${String(values['api-port'])}`);
+    const serving = servingOptions(this, values);
+    const selection = classSelection(values);
+    const logger = pino({ level: serving.logLevel, base: { component: 'standalone' } });
+
+    const state = new ClusterState();
+    const history = new SnapshotHistory();
+    const metrics = createControlMetrics();
+    const traffic = await startServing(serving);
+    const loop = new RebuildLoop({
+      debounceMs: 30,
+      maxDelayMs: 300,
+      onError: (error) => logger.error({ err: error }, 'rebuild failed'),
+      rebuild: () => {
+        const start = performance.now();
+        const { snapshot, conditions } = compileState(state, selection);
+        if (!history.publish(snapshot, conditions)) return;
+        metrics.recordPublish(history.current()!, (performance.now() - start) / 1000);
+        for (const c of conditions) logger.warn({ object: `${c.source.kind} ${c.source.namespace}/${c.source.name}`, field: c.field, reason: c.reason }, c.message);
+        try {
+          traffic.load(snapshot);
+          logger.info({ version: snapshot.version, hosts: snapshot.hosts.length, conditions: conditions.length }, 'serving snapshot');
+        } catch (error) {
+          logger.error({ err: error, version: snapshot.version }, 'snapshot could not be loaded; still serving the previous one');
+        }
+      },
+    });
+    const source = new ManifestSource(state, {
+      path: manifests,
+      onChange: () => loop.trigger(),
+      onProblems: (problems) => {
+        for (const problem of problems) logger.warn({ file: problem.file, document: problem.document, field: problem.field, code: problem.code }, formatProblem(problem));
+      },
+    });
+    try {
+      await source.start();
+    } catch (error) {
+      await traffic.close(0);
+      usageError(this, `cannot read --manifests ${manifests}: ${(error as Error).message}`);
+    }
+    const store = new SqliteRouteStore({ dataDir });
+    const stopFeed = await feedRouteStore(store, state, () => loop.trigger());
+    const token = await loadApiToken({ env: process.env.PORTICO_API_TOKEN, tokenFile: values['api-token-file'] as string | undefined, dataDir });
+    if (token.source === 'generated') process.stderr.write(`Generated an API token (stored in ${token.path}, shown only now):\n  ${token.token}\n`);
+    const api = createApp({
+      history,
+      store,
+      auth: new StaticTokenAuthenticator(token.token),
+      served: servedFrom(state, selection),
+      metrics,
+      logger,
+      ready: () => history.current() !== undefined,
+      ...(serving.httpsPort === undefined ? {} : { httpsPort: serving.advertisedHttpsPort ?? serving.httpsPort }),
+    });
+    const apiServer = serve({ fetch: api.app.fetch, hostname: String(values['api-address']), port: apiPort });
+    await new Promise<void>((resolve, reject) => {
+      apiServer.once('listening', () => resolve());
+      apiServer.once('error', reject);
+    });
+    await loop.flush();
+    const boundApi = (apiServer.address() as { port: number }).port;
+    logger.info({ http: traffic.ports.http, https: traffic.ports.https, admin: traffic.ports.admin, api: boundApi, workers: traffic.workers, version: history.current()?.snapshot.version }, 'standalone ready');
+
+    const signal = await untilSignal();
+    logger.info({ signal }, 'shutting down: no new connections, finishing in-flight requests');
+    source.stop();
+    stopFeed();
+    await loop.close();
+    apiServer.close();
+    await traffic.close(serving.shutdownTimeoutMs);
+    store.close();
+    return 0;
+  },
+};

@@ -1,0 +1,126 @@
+/**
+ * One data-plane process: the HTTP and HTTPS listeners, the proxy, the router and the
+ * certificates, loaded together from each snapshot. Composition only: the pieces live in
+ * router.ts, proxy.ts, tls.ts.
+ */
+import { createServer as createNetServer } from 'node:net';
+import type { Server as NetServer } from 'node:net';
+import { createServer as createTlsServer } from 'node:tls';
+import type { Server as TlsServer } from 'node:tls';
+import type { Snapshot } from '@portico/control/snapshot';
+import type { Logger } from 'pino';
+import { Registry } from 'prom-client';
+import { ProxyMetrics } from './metrics.ts';
+import { Proxy } from './proxy.ts';
+import type { ProxyOptions } from './proxy.ts';
+import type { SwapEvent } from './router.ts';
+import { Router } from './router.ts';
+import type { RouterOptions } from './router.ts';
+import type { KeyPair } from './tls.ts';
+import { CertificateStore, generateDefaultCertificate } from './tls.ts';
+
+/** Where and how one data plane listens. */
+export interface DataPlaneOptions {
+  /** Bind address of the traffic ports (default 0.0.0.0). */
+  readonly address?: string;
+  /** Plain HTTP port; 0 picks a free one. */
+  readonly httpPort: number;
+  /** HTTPS port; 0 picks a free one; undefined disables HTTPS. */
+  readonly httpsPort?: number | undefined;
+  /** HTTPS port written into redirect locations when it differs from the bound one (e.g. behind a Service). */
+  readonly advertisedHttpsPort?: number;
+  /** Certificate for clients without SNI or hosts without a usable Secret; generated when absent. */
+  readonly defaultCertificate?: KeyPair;
+  /** Share the ports with sibling worker processes (SO_REUSEPORT, Linux). */
+  readonly reusePort?: boolean;
+  readonly proxy?: Omit<ProxyOptions, 'metrics' | 'accessLog' | 'logger'>;
+  readonly router?: Omit<RouterOptions, 'httpsPort'>;
+  /** One JSON line per request when set. */
+  readonly accessLog?: Logger;
+  readonly logger?: Logger;
+  /** Registry for metrics; a fresh one when absent. */
+  readonly registry?: Registry;
+}
+
+/** A running data plane. */
+export class DataPlane {
+  readonly router: Router;
+  readonly proxy: Proxy;
+  readonly certificates: CertificateStore;
+  readonly registry: Registry;
+  readonly http: NetServer;
+  readonly https: TlsServer | undefined;
+  private readonly logger: Logger | undefined;
+
+  private constructor(parts: { router: Router; proxy: Proxy; certificates: CertificateStore; registry: Registry; http: NetServer; https: TlsServer | undefined; logger: Logger | undefined }) {
+    this.router = parts.router;
+    this.proxy = parts.proxy;
+    this.certificates = parts.certificates;
+    this.registry = parts.registry;
+    this.http = parts.http;
+    this.https = parts.https;
+    this.logger = parts.logger;
+  }
+
+  /** Starts listening. Until the first `load`, every request answers 503. Throws on bad options or busy ports. */
+  static async start(options: DataPlaneOptions): Promise<DataPlane> {
+    const address = options.address ?? '0.0.0.0';
+    const router = new Router({ ...options.router, httpsPort: options.advertisedHttpsPort ?? (options.httpsPort || 443) });
+    const registry = options.registry ?? new Registry();
+    const metrics = new ProxyMetrics(registry, router);
+    const proxy = new Proxy(router, { ...options.proxy, metrics, accessLog: options.accessLog, logger: options.logger });
+    const certificates = new CertificateStore(options.defaultCertificate ?? (await generateDefaultCertificate()));
+    const listen = async (server: NetServer, port: number): Promise<void> => {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen({ port, host: address, reusePort: options.reusePort === true, exclusive: true }, () => {
+          server.off('error', reject);
+          resolve();
+        });
+      });
+    };
+    const http = createNetServer({ noDelay: true }, (socket) => proxy.handleConnection(socket, { scheme: 'http', localPort: socket.localPort ?? 0 }));
+    await listen(http, options.httpPort);
+    let https: TlsServer | undefined;
+    if (options.httpsPort !== undefined) {
+      https = createTlsServer(certificates.serverOptions(), (socket) => proxy.handleConnection(socket, { scheme: 'https', localPort: socket.localPort ?? 0 }));
+      // A client that fails the handshake is its own problem; never let it reach the process.
+      https.on('tlsClientError', (error) => options.logger?.debug({ err: error }, 'TLS handshake failed'));
+      await listen(https, options.httpsPort);
+    }
+    return new DataPlane({ router, proxy, certificates, registry, http, https, logger: options.logger });
+  }
+
+  /** The bound ports (useful with port 0). */
+  get ports(): { http: number; https: number | undefined } {
+    const port = (server: NetServer | undefined) => (server?.address() as { port: number } | null)?.port;
+    return { http: port(this.http)!, https: port(this.https) };
+  }
+
+  /** The served snapshot version, or undefined before the first load. */
+  get version(): string | undefined {
+    return this.router.version;
+  }
+
+  /**
+   * Serves a snapshot: certificates and routes change together, or not at all. Throws
+   * PORTICO_E_SNAPSHOT_LOAD (or a TLS error) and keeps the current snapshot when it cannot load.
+   */
+  load(snapshot: Snapshot): SwapEvent {
+    const commitCertificates = this.certificates.prepare(snapshot);
+    const event = this.router.load(snapshot);
+    commitCertificates();
+    this.logger?.info({ version: snapshot.version, previous: event.previousVersion, removedEndpoints: event.removedEndpoints.length }, 'snapshot loaded');
+    return event;
+  }
+
+  /**
+   * Graceful stop: no new connections, in-flight requests finish within `timeoutMs`, then
+   * everything left is closed. Resolves when done.
+   */
+  async close(timeoutMs = 10_000): Promise<void> {
+    this.http.close();
+    this.https?.close();
+    await this.proxy.close({ timeoutMs });
+  }
+}

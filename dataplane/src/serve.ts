@@ -1,0 +1,103 @@
+/**
+ * Serving traffic the way the command line asks: one in-process DataPlane (`workers: 1`) or a
+ * pool of worker processes, plus the admin listener. Both shapes take snapshots through the
+ * same `load`/`version` pair, so the sync client and the standalone control loop do not care.
+ */
+import { availableParallelism } from 'node:os';
+import type { Server } from 'node:http';
+import { createServer } from 'node:net';
+import type { Snapshot } from '@portico/control/snapshot';
+import { pino } from 'pino';
+import type { Logger } from 'pino';
+import { registryMetrics, startAdminServer } from './admin.ts';
+import { DataPlane } from './dataplane.ts';
+import type { DataPlaneOptions } from './dataplane.ts';
+import type { KeyPair } from './tls.ts';
+import { generateDefaultCertificate } from './tls.ts';
+import { WorkerPool } from './workers.ts';
+
+/** What `startServing` needs. */
+export interface ServingOptions extends Omit<DataPlaneOptions, 'accessLog' | 'logger' | 'registry' | 'reusePort' | 'defaultCertificate'> {
+  /** Worker processes; 1 serves in this process. Default: one per core. */
+  readonly workers?: number;
+  readonly defaultCertificate?: KeyPair;
+  readonly adminAddress: string;
+  readonly adminPort: number;
+  readonly accessLog: boolean;
+  readonly logLevel: string;
+}
+
+/** Traffic being served, however many processes it takes. */
+export interface Serving {
+  /** Serves a snapshot everywhere; throws PORTICO_E_SNAPSHOT_LOAD (keeping the current one) when it cannot load. */
+  load(snapshot: Snapshot): void;
+  /** The version served everywhere, or undefined. */
+  readonly version: string | undefined;
+  readonly ports: { readonly http: number; readonly https: number | undefined; readonly admin: number };
+  readonly workers: number;
+  /** The in-process data plane when workers is 1 (tests reach the router through it). */
+  readonly dataPlane: DataPlane | undefined;
+  /** Graceful stop within `timeoutMs`. */
+  close(timeoutMs?: number): Promise<void>;
+}
+
+/** The process logger and, when enabled, the access logger (one JSON line per request on stdout). */
+export function makeLoggers(level: string, accessLog: boolean): { logger: Logger; accessLog: Logger | undefined } {
+  const logger = pino({ level, base: { component: 'dataplane' } });
+  return { logger, accessLog: accessLog ? pino({ base: { component: 'access' } }) : undefined };
+}
+
+async function freePort(address: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer().listen(0, address, () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+    server.on('error', reject);
+  });
+}
+
+/** Starts the data plane in this process or in workers, and the admin listener. */
+export async function startServing(options: ServingOptions): Promise<Serving> {
+  const workers = options.workers ?? availableParallelism();
+  const { logger, accessLog } = makeLoggers(options.logLevel, options.accessLog);
+  const defaultCertificate = options.defaultCertificate ?? (await generateDefaultCertificate());
+  let admin: Server;
+  if (workers <= 1) {
+    const dataPlane = await DataPlane.start({ ...options, defaultCertificate, logger, accessLog });
+    admin = await startAdminServer({ version: () => dataPlane.version, metrics: registryMetrics(dataPlane.registry) }, options.adminAddress, options.adminPort);
+    return {
+      load: (snapshot) => void dataPlane.load(snapshot),
+      get version() {
+        return dataPlane.version;
+      },
+      ports: { ...dataPlane.ports, admin: (admin.address() as { port: number }).port },
+      workers: 1,
+      dataPlane,
+      async close(timeoutMs = 10_000) {
+        admin.close();
+        await dataPlane.close(timeoutMs);
+      },
+    };
+  }
+  // Workers share ports through SO_REUSEPORT, so a "pick any port" must be picked once, here.
+  const address = options.address ?? '0.0.0.0';
+  const httpPort = options.httpPort === 0 ? await freePort(address) : options.httpPort;
+  const httpsPort = options.httpsPort === 0 ? await freePort(address) : options.httpsPort;
+  const entry = new URL('./worker-entry.ts', import.meta.url).pathname;
+  const pool = await WorkerPool.start(workers, entry, { ...options, httpPort, httpsPort, defaultCertificate, accessLog: options.accessLog, logLevel: options.logLevel }, logger);
+  admin = await startAdminServer({ version: () => pool.version, metrics: () => pool.metrics() }, options.adminAddress, options.adminPort);
+  return {
+    load: (snapshot) => pool.load(snapshot),
+    get version() {
+      return pool.version;
+    },
+    ports: { http: httpPort, https: httpsPort, admin: (admin.address() as { port: number }).port },
+    workers,
+    dataPlane: undefined,
+    async close(timeoutMs = 10_000) {
+      admin.close();
+      await pool.close(timeoutMs);
+    },
+  };
+}

@@ -1,0 +1,7 @@
+/**
+ * Entry point of a data-plane worker process (forked by WorkerPool).
+ */
+import { makeLoggers } from './serve.ts';
+import { runWorker } from './workers.ts';
+
+await runWorker(makeLoggers);

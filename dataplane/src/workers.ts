@@ -1,0 +1,156 @@
+/**
+ * Multi-core: a primary process forks N workers; each runs its own DataPlane (own matcher, own
+ * connections) on the same ports via SO_REUSEPORT, so the kernel spreads connections. The
+ * primary validates each snapshot once (same code the workers run) and sends it to every worker,
+ * so all workers swap to the same version; `/metrics` aggregates the workers' registries.
+ */
+import cluster from 'node:cluster';
+import type { Worker } from 'node:cluster';
+import type { Snapshot } from '@portico/control/snapshot';
+import { parseSnapshot } from '@portico/control/snapshot';
+import type { Logger } from 'pino';
+import { AggregatorRegistry, register } from 'prom-client';
+import { DataPlane } from './dataplane.ts';
+import type { DataPlaneOptions } from './dataplane.ts';
+import { PorticoError } from './errors.ts';
+import { LoadedSnapshot } from './router.ts';
+import { CertificateStore } from './tls.ts';
+import type { KeyPair } from './tls.ts';
+
+/** Messages from the primary to a worker. */
+type ToWorker = { type: 'snapshot'; json: string } | { type: 'shutdown'; timeoutMs: number };
+/** Messages from a worker to the primary. */
+type FromWorker = { type: 'ready'; ports: { http: number; https: number | undefined } } | { type: 'loaded'; version: string } | { type: 'failed'; version: string; error: string } | { type: 'start-failed'; error: string };
+
+/** Options a worker is started with (serialisable). */
+export type WorkerOptions = Omit<DataPlaneOptions, 'accessLog' | 'logger' | 'registry' | 'defaultCertificate' | 'reusePort'> & { readonly defaultCertificate: KeyPair; readonly accessLog: boolean; readonly logLevel: string };
+
+const ENV = 'PORTICO_WORKER_OPTIONS';
+
+/** The primary's handle on its workers; has the `load`/`version` shape the sync client and control loop use. */
+export class WorkerPool {
+  private readonly workers: Worker[] = [];
+  private readonly loaded = new Map<Worker, string>();
+  private current: Snapshot | undefined;
+  private readonly aggregator = new AggregatorRegistry();
+  private readonly logger: Logger | undefined;
+  private readonly certificateCheck: CertificateStore;
+  private closing = false;
+
+  private constructor(logger: Logger | undefined, defaultCertificate: KeyPair) {
+    this.logger = logger;
+    this.certificateCheck = new CertificateStore(defaultCertificate);
+  }
+
+  /**
+   * Forks `count` workers running `entry` (a script that calls `runWorker()`), and resolves when all
+   * listen. A worker that dies is replaced and given the current snapshot.
+   */
+  static async start(count: number, entry: string, options: WorkerOptions, logger?: Logger): Promise<WorkerPool> {
+    const pool = new WorkerPool(logger, options.defaultCertificate);
+    cluster.setupPrimary({ exec: entry, args: [], silent: false });
+    const env = { [ENV]: JSON.stringify(options) };
+    const fork = (): Promise<void> =>
+      new Promise((resolve, reject) => {
+        const worker = cluster.fork(env);
+        pool.workers.push(worker);
+        worker.on('message', (message: FromWorker) => {
+          if (message.type === 'ready') {
+            if (pool.current) worker.send({ type: 'snapshot', json: JSON.stringify(pool.current) } satisfies ToWorker);
+            resolve();
+          } else if (message.type === 'start-failed') reject(new PorticoError('PORTICO_E_CONFIG', `worker failed to start: ${message.error}`));
+          else if (message.type === 'loaded') pool.loaded.set(worker, message.version);
+          else if (message.type === 'failed') logger?.error({ version: message.version, error: message.error, worker: worker.id }, 'worker could not load a snapshot the primary accepted');
+        });
+        worker.on('exit', (code, signal) => {
+          pool.workers.splice(pool.workers.indexOf(worker), 1);
+          pool.loaded.delete(worker);
+          if (pool.closing) return;
+          logger?.error({ worker: worker.id, code, signal }, 'worker died; starting another');
+          fork().catch((error: unknown) => logger?.error({ err: error }, 'replacement worker failed'));
+        });
+      });
+    await Promise.all(Array.from({ length: count }, fork));
+    return pool;
+  }
+
+  /** The version every worker serves, or undefined while they differ or before the first load. */
+  get version(): string | undefined {
+    const versions = new Set(this.workers.map((worker) => this.loaded.get(worker)));
+    return versions.size === 1 ? [...versions][0] : undefined;
+  }
+
+  /** The version last sent to the workers. */
+  get sentVersion(): string | undefined {
+    return this.current?.version;
+  }
+
+  /** Checks the snapshot loads (throws PORTICO_E_SNAPSHOT_LOAD like Router.load), then sends it to every worker. */
+  load(snapshot: Snapshot): void {
+    try {
+      void new LoadedSnapshot(snapshot);
+      this.certificateCheck.prepare(snapshot);
+    } catch (cause) {
+      throw new PorticoError('PORTICO_E_SNAPSHOT_LOAD', `snapshot ${snapshot.version} cannot be loaded: ${(cause as Error).message}`, { cause });
+    }
+    this.current = snapshot;
+    const json = JSON.stringify(snapshot);
+    for (const worker of this.workers) worker.send({ type: 'snapshot', json } satisfies ToWorker);
+    this.logger?.info({ version: snapshot.version, workers: this.workers.length }, 'snapshot sent to workers');
+  }
+
+  /** Aggregated Prometheus text of all workers. */
+  async metrics(): Promise<{ text: string; contentType: string }> {
+    return { text: await this.aggregator.clusterMetrics(), contentType: this.aggregator.contentType };
+  }
+
+  /** Asks every worker to shut down gracefully and waits for them. */
+  async close(timeoutMs = 10_000): Promise<void> {
+    this.closing = true;
+    await Promise.all(
+      this.workers.map(
+        (worker) =>
+          new Promise<void>((resolve) => {
+            worker.once('exit', () => resolve());
+            worker.send({ type: 'shutdown', timeoutMs } satisfies ToWorker);
+            setTimeout(() => worker.process.kill('SIGKILL'), timeoutMs + 5000).unref();
+          }),
+      ),
+    );
+  }
+}
+
+/** The worker side: start a DataPlane from the primary's options and follow its messages. */
+export async function runWorker(makeLogger: (level: string, accessLog: boolean) => { logger: Logger; accessLog: Logger | undefined }): Promise<void> {
+  const options = JSON.parse(process.env[ENV] ?? '{}') as WorkerOptions;
+  const { logger, accessLog } = makeLogger(options.logLevel, options.accessLog);
+  const send = (message: FromWorker) => process.send?.(message);
+  // prom-client answers the primary's metric requests only once an AggregatorRegistry exists here.
+  void new AggregatorRegistry();
+  let dataPlane: DataPlane;
+  try {
+    dataPlane = await DataPlane.start({ ...options, reusePort: true, registry: register, logger, accessLog });
+  } catch (error) {
+    send({ type: 'start-failed', error: (error as Error).message });
+    process.exit(1);
+  }
+  // The primary handles SIGTERM for the whole group and tells each worker when to shut down.
+  process.on('SIGTERM', () => undefined);
+  process.on('SIGINT', () => undefined);
+  process.on('message', (message: ToWorker) => {
+    if (message.type === 'snapshot') {
+      let version = '';
+      try {
+        const snapshot = parseSnapshot(JSON.parse(message.json));
+        version = snapshot.version;
+        dataPlane.load(snapshot);
+        send({ type: 'loaded', version });
+      } catch (error) {
+        send({ type: 'failed', version, error: (error as Error).message });
+      }
+    } else if (message.type === 'shutdown') {
+      void dataPlane.close(message.timeoutMs).then(() => process.exit(0));
+    }
+  });
+  send({ type: 'ready', ports: dataPlane.ports });
+}
