@@ -1,18 +1,37 @@
-// Key hashing: FNV-1a over bytes (cheap, and incremental, so every '/' prefix of a path gets its
-// hash in the same pass), then the murmur3 finalizer so the low bits used by power-of-two tables
-// are well mixed. src/host/layout.ts computes the same function for the encoder.
+// Key hashing: MurmurHash3 x86_32, four bytes per step (a byte-at-a-time hash is a serial
+// multiply chain and showed up in profiles). src/host/layout.ts computes the same function for
+// the encoder. Request bytes live in the scratch, which has slack after them, so the tail may be
+// read as one (masked) u32.
 
-@inline export const FNV_OFFSET: u32 = 0x811c9dc5;
-@inline const FNV_PRIME: u32 = 0x01000193;
+@inline const C1: u32 = 0xcc9e2d51;
+@inline const C2: u32 = 0x1b873593;
 @inline const SEED_MIX: u32 = 0x9e3779b1;
 
-/** One FNV-1a step. */
-@inline export function fnvStep(h: u32, b: u32): u32 {
-  return (h ^ b) * FNV_PRIME;
+/** Seed of host keys. */
+@inline export const HOST_SEED: u32 = 0;
+
+/** Seed of path keys of host `host`: host index and kind are both part of every path key. */
+@inline export function pathSeed(host: u32, kind: u32): u32 {
+  return (host + 1) * SEED_MIX + kind;
 }
 
-/** Murmur3 fmix32: a bijection, so distinct inputs keep distinct hashes. */
-@inline export function finish(h: u32): u32 {
+@inline function scramble(k: u32): u32 {
+  return rotl<u32>(k * C1, 15) * C2;
+}
+
+/** MurmurHash3 x86_32 of `len` bytes at `key` (up to 3 bytes past the end may be read). */
+export function murmur(key: usize, len: u32, seed: u32): u32 {
+  let h = seed;
+  let end = key + <usize>(len & ~3);
+  let p = key;
+  while (p < end) {
+    h ^= scramble(load<u32>(p));
+    h = rotl<u32>(h, 13) * 5 + 0xe6546b64;
+    p += 4;
+  }
+  let rest = len & 3;
+  if (rest != 0) h ^= scramble(load<u32>(p) & ((<u32>1 << (rest << 3)) - 1));
+  h ^= len;
   h ^= h >>> 16;
   h *= 0x85ebca6b;
   h ^= h >>> 13;
@@ -21,20 +40,9 @@
   return h;
 }
 
-/** Starting state for path keys of host `host`: the host index is part of every path key. */
-@inline export function pathSeed(host: u32): u32 {
-  return FNV_OFFSET ^ ((host + 1) * SEED_MIX);
-}
-
-/** Final hash of a path key whose FNV state is `h`; `kind` keeps Exact and Prefix keys apart. */
-@inline export function pathHash(h: u32, kind: u32): u32 {
-  return finish(h ^ kind);
-}
-
 /** True when `len` bytes at `a` equal `len` bytes at `b`. */
 export function bytesEqual(a: usize, b: usize, len: u32): bool {
   let n = <usize>len;
-  // Eight bytes at a time: keys are short, but long paths are common enough to matter.
   while (n >= 8) {
     if (load<u64>(a) != load<u64>(b)) return false;
     a += 8;

@@ -1,20 +1,21 @@
 // The matcher module's exports. Memory layout, from low to high: static data, the table (copied
-// in by the host at tableAddress()), WRR/health state, the header-condition bitset, then the
-// request scratch, which runs to the end of memory so the host can grow it for long requests.
+// in by the host at tableAddress()), health flags, the header-condition bitset, then the request
+// scratch, which runs to the end of memory so the host can grow it for long requests.
 // Only numbers cross the boundary; nothing here allocates.
 import { findHost } from './host';
 import { findRoute } from './path';
-import { bindHeaderBits } from './conditions';
-import { bindState, healthy, lastBackend as lastBackendIndex, pickEndpoint, setHealth, stateSize } from './wrr';
+import { bindHeaderBits, forgetMatched } from './conditions';
+import { bindHealth, healthSize, healthy, lastBackend as lastBackendIndex, pickEndpoint, setHealth } from './wrr';
 import {
-  HEADER_NAME_LEN, HEADER_NAME_OFF, HEADER_PAIR_SIZE, HEADER_VALUE_LEN, HEADER_VALUE_OFF, HOST_FALLBACK, HOST_SIZE,
-  bindTable, endpointCount as endpoints, headerCount, headersBase, hostsBase, poolBase, routeCount as routes, tableFallback,
+  HOST_FALLBACK, PAIR_NAME_LEN, PAIR_NAME_OFF, PAIR_SIZE, PAIR_VALUE_LEN, PAIR_VALUE_OFF,
+  bindTable, endpointCount as endpoints, headerCount, headersBase, poolBase, routeCount as routes, tableFallback,
 } from './table';
 
 @inline const PAGE: usize = 65536;
 @inline const MIN_SCRATCH: usize = 65536;
 
 let scratchBase: usize = 0;
+let bitsBase: usize = 0;
 let loaded = false;
 
 @inline function align(at: usize, to: usize): usize {
@@ -27,20 +28,20 @@ export function tableAddress(): usize {
 }
 
 /**
- * Binds the `len`-byte table at tableAddress(), lays out state and scratch after it and grows
- * memory to hold them. Returns 0, or a negative code: -1..-4 from the header check (magic,
- * version, length, section bounds), -5 memory could not grow, -6 already initialized.
+ * Binds the `len`-byte table at tableAddress(), lays out health flags, header bitset and scratch
+ * after it and grows memory to hold them. Returns 0, or a negative code: -1..-4 from the header
+ * check (magic, version, length, section bounds), -5 memory could not grow, -6 already loaded.
  */
 export function init(len: u32): i32 {
   if (loaded) return -6;
   let base = tableAddress();
   let status = bindTable(base, len);
   if (status != 0) return status;
-  let state = align(base + <usize>len, 8);
-  bindState(state);
-  let bits = align(state + stateSize(), 8);
-  bindHeaderBits(bits);
-  scratchBase = align(bits + (<usize>((headerCount + 31) >>> 5) << 2), 16);
+  let health = align(base + <usize>len, 8);
+  bindHealth(health);
+  bitsBase = align(health + healthSize(), 8);
+  bindHeaderBits(bitsBase);
+  scratchBase = align(bitsBase + (<usize>((headerCount + 31) >>> 5) << 2), 16);
   let need = (scratchBase + MIN_SCRATCH + PAGE - 1) / PAGE;
   let have = <usize>memory.size();
   if (need > have && memory.grow(<i32>(need - have)) < 0) return -5;
@@ -55,31 +56,30 @@ export function scratch(): usize {
 
 /** Address of the header bitset (one u32 per 32 header conditions) the host fills per request. */
 export function headerBitsAddress(): usize {
-  return bits();
-}
-
-@inline function bits(): usize {
-  return scratchBase - align((<usize>((headerCount + 31) >>> 5) << 2), 16) ;
+  return bitsBase;
 }
 
 /**
- * Route id for the request in scratch (`hostLen` host bytes then `pathLen` path bytes, query
- * already removed), or -1. `methodBit` is 1 << index in METHODS, or 0 for another method.
+ * Route id for the request in scratch (`hostLen` UTF-8 host bytes, then `pathLen` UTF-8 path
+ * bytes, query included), or -1. `methodBit` is 1 << index in METHODS, or 0 for another method.
  */
 export function match(hostLen: u32, pathLen: u32, methodBit: u32): i32 {
   let host = findHost(scratchBase, hostLen);
-  if (host < 0) return tableFallback;
+  if (host == 0) {
+    forgetMatched();
+    return tableFallback;
+  }
   let path = scratchBase + <usize>hostLen;
-  let candidates = align(path + <usize>pathLen, 8);
-  let route = findRoute(<u32>host, path, pathLen, methodBit, candidates);
+  let route = findRoute(host, path, pathLen, methodBit, align(path + <usize>pathLen + 4, 8));
   if (route >= 0) return route;
-  let fallback = load<i32>(hostsBase + <usize>host * HOST_SIZE + HOST_FALLBACK);
+  forgetMatched();
+  let fallback = load<i32>(host + HOST_FALLBACK);
   return fallback >= 0 ? fallback : tableFallback;
 }
 
 /** Endpoint id for route `route` by two-level smooth WRR, or -1; advances the WRR state. */
 export function pick(route: i32): i32 {
-  return route < 0 ? -1 : pickEndpoint(<u32>route);
+  return pickEndpoint(route);
 }
 
 /** Backend index (within the route) chosen by the last pick, or -1. */
@@ -113,11 +113,11 @@ export function headerConditionCount(): u32 {
   return headerCount;
 }
 
-/** Header condition `index`: field 0 name address, 1 name length, 2 value address, 3 value length. */
+/** Header condition `index`: field 0 name address, 1 name length, 2 value address, 3 value length (UTF-8). */
 export function headerCondition(index: u32, field: u32): usize {
-  let pair = headersBase + <usize>index * HEADER_PAIR_SIZE;
-  if (field == 0) return poolBase + <usize>load<u32>(pair + HEADER_NAME_OFF);
-  if (field == 1) return <usize>load<u32>(pair + HEADER_NAME_LEN);
-  if (field == 2) return poolBase + <usize>load<u32>(pair + HEADER_VALUE_OFF);
-  return <usize>load<u32>(pair + HEADER_VALUE_LEN);
+  let pair = headersBase + <usize>index * PAIR_SIZE;
+  if (field == 0) return poolBase + <usize>load<u32>(pair + PAIR_NAME_OFF);
+  if (field == 1) return <usize>load<u32>(pair + PAIR_NAME_LEN);
+  if (field == 2) return poolBase + <usize>load<u32>(pair + PAIR_VALUE_OFF);
+  return <usize>load<u32>(pair + PAIR_VALUE_LEN);
 }

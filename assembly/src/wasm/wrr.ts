@@ -1,33 +1,30 @@
 // Endpoint choice: nginx's smooth weighted round robin, twice. First among the route's backends
 // (weight > 0 and at least one healthy endpoint), then among the chosen backend's healthy
-// endpoints, each of weight 1. Ties go to the earliest candidate, as in nginx. Current weights
-// are i64 so no weight the encoder accepts (up to 2^31-1) can overflow them.
+// endpoints, each of weight 1. Ties go to the earliest candidate, as in nginx; skipped
+// candidates keep their current weight, as in nginx. Current weights live inline in the route
+// record (see table.ts for their widths).
 import {
-  BACKEND_SIZE, BACKEND_SLOT_COUNT, BACKEND_SLOT_START, BACKEND_WEIGHT, ROUTE_BACKEND_COUNT,
-  ROUTE_BACKEND_START, ROUTE_SIZE, backendCount, backendsBase, endpointCount, routeCount,
-  routesBase, slotCount, slotsBase,
+  BACKEND_CURRENT, BACKEND_SLOTS, BACKEND_SLOT_COUNT, BACKEND_WEIGHT, ENDPOINT_CURRENT, ENDPOINT_ID, ENDPOINT_SIZE,
+  ROUTE_BACKENDS, ROUTE_BACKEND_COUNT, endpointCount, routeCount, routeIndexBase, tableBase,
 } from './table';
+import { matchedRecord, matchedRoute } from './conditions';
 
-/** Current weight per backend (i64), per endpoint slot (i64), and a down flag per endpoint id (u8). */
-let backendCurrent: usize = 0;
-let slotCurrent: usize = 0;
+/** One down flag (u8) per endpoint id, outside the table; all zero (healthy) at load. */
 let down: usize = 0;
 let lastBackendIndex: i32 = -1;
 
-/** Bytes of WRR and health state the loaded table needs. */
-export function stateSize(): usize {
-  return (<usize>backendCount << 3) + (<usize>slotCount << 3) + <usize>endpointCount;
+/** Bytes of health state the loaded table needs. */
+export function healthSize(): usize {
+  return <usize>endpointCount;
 }
 
-/** Places the (zeroed) state at `at`: every current weight 0, every endpoint healthy. */
-export function bindState(at: usize): void {
-  backendCurrent = at;
-  slotCurrent = at + (<usize>backendCount << 3);
-  down = slotCurrent + (<usize>slotCount << 3);
+/** Places the (zeroed) health flags at `at`. */
+export function bindHealth(at: usize): void {
+  down = at;
   lastBackendIndex = -1;
 }
 
-/** True when endpoint `id` is marked healthy (ids are checked by the caller). */
+/** True when endpoint `id` is healthy (ids are checked by the caller). */
 @inline export function healthy(id: u32): bool {
   return load<u8>(down + <usize>id) == 0;
 }
@@ -39,67 +36,70 @@ export function setHealth(id: u32, ok: bool): i32 {
   return 0;
 }
 
-/** Backend index (within its route) of the last successful pick, or -1. */
+/** Backend index (within its route) of the last pick, or -1 when it found none. */
 export function lastBackend(): i32 {
   return lastBackendIndex;
 }
 
-/** True when any of `count` endpoint slots from `start` is healthy. */
-function anyHealthy(start: u32, count: u32): bool {
-  let slot = slotsBase + (<usize>start << 2);
+/** True when any of the `count` endpoint slots at `slot` is healthy. */
+@inline function anyHealthy(slot: usize, count: u32): bool {
   for (let k: u32 = 0; k < count; k++) {
-    if (healthy(load<u32>(slot + (<usize>k << 2)))) return true;
+    if (healthy(load<u32>(slot + ENDPOINT_ID))) return true;
+    slot += ENDPOINT_SIZE;
   }
   return false;
 }
 
-/** Endpoint id picked for route `route`, or -1 when it has none eligible (or is out of range). */
-export function pickEndpoint(route: u32): i32 {
+/** Endpoint id picked for route `route`, or -1 when it has none eligible (or does not exist). */
+export function pickEndpoint(route: i32): i32 {
   lastBackendIndex = -1;
-  if (route >= routeCount) return -1;
-  let rec = routesBase + <usize>route * ROUTE_SIZE;
-  let first = load<u32>(rec + ROUTE_BACKEND_START);
+  if (route < 0 || <u32>route >= routeCount) return -1;
+  // pick() usually follows match() for the route it returned: reuse the record offset its entry had.
+  let off = route == matchedRoute ? matchedRecord : load<u32>(routeIndexBase + (<usize>route << 2));
+  let rec = tableBase + <usize>off;
   let count = load<u32>(rec + ROUTE_BACKEND_COUNT);
 
-  let best: i32 = -1;
+  let backend = rec + ROUTE_BACKENDS;
+  let best: usize = 0;
+  let bestIndex: i32 = -1;
   let bestCurrent: i64 = 0;
   let total: i64 = 0;
   for (let k: u32 = 0; k < count; k++) {
-    let backend = backendsBase + <usize>(first + k) * BACKEND_SIZE;
     let weight = load<u32>(backend + BACKEND_WEIGHT);
-    if (weight == 0) continue;
-    if (!anyHealthy(load<u32>(backend + BACKEND_SLOT_START), load<u32>(backend + BACKEND_SLOT_COUNT))) continue;
-    let at = backendCurrent + (<usize>(first + k) << 3);
-    let current = load<i64>(at) + <i64>weight;
-    store<i64>(at, current);
-    total += <i64>weight;
-    if (best < 0 || current > bestCurrent) {
-      best = <i32>k;
-      bestCurrent = current;
+    let slots = load<u32>(backend + BACKEND_SLOT_COUNT);
+    if (weight != 0 && anyHealthy(backend + BACKEND_SLOTS, slots)) {
+      let current = load<i64>(backend + BACKEND_CURRENT) + <i64>weight;
+      store<i64>(backend + BACKEND_CURRENT, current);
+      total += <i64>weight;
+      if (best == 0 || current > bestCurrent) {
+        best = backend;
+        bestIndex = <i32>k;
+        bestCurrent = current;
+      }
     }
+    backend += <usize>BACKEND_SLOTS + <usize>slots * <usize>ENDPOINT_SIZE;
   }
-  if (best < 0) return -1;
-  store<i64>(backendCurrent + (<usize>(first + <u32>best) << 3), bestCurrent - total);
+  if (best == 0) return -1;
+  store<i64>(best + BACKEND_CURRENT, bestCurrent - total);
 
-  let backend = backendsBase + <usize>(first + <u32>best) * BACKEND_SIZE;
-  let slotStart = load<u32>(backend + BACKEND_SLOT_START);
-  let slots = load<u32>(backend + BACKEND_SLOT_COUNT);
-  let chosen: i32 = -1;
-  let chosenCurrent: i64 = 0;
-  let healthyCount: i64 = 0;
+  let slot = best + BACKEND_SLOTS;
+  let slots = load<u32>(best + BACKEND_SLOT_COUNT);
+  let chosen: usize = 0;
+  let chosenCurrent: i32 = 0;
+  let healthyCount: i32 = 0;
   for (let k: u32 = 0; k < slots; k++) {
-    let id = load<u32>(slotsBase + (<usize>(slotStart + k) << 2));
-    if (!healthy(id)) continue;
-    let at = slotCurrent + (<usize>(slotStart + k) << 3);
-    let current = load<i64>(at) + 1;
-    store<i64>(at, current);
-    healthyCount++;
-    if (chosen < 0 || current > chosenCurrent) {
-      chosen = <i32>k;
-      chosenCurrent = current;
+    if (healthy(load<u32>(slot + ENDPOINT_ID))) {
+      let current = load<i32>(slot + ENDPOINT_CURRENT) + 1;
+      store<i32>(slot + ENDPOINT_CURRENT, current);
+      healthyCount++;
+      if (chosen == 0 || current > chosenCurrent) {
+        chosen = slot;
+        chosenCurrent = current;
+      }
     }
+    slot += ENDPOINT_SIZE;
   }
-  store<i64>(slotCurrent + (<usize>(slotStart + <u32>chosen) << 3), chosenCurrent - healthyCount);
-  lastBackendIndex = best;
-  return <i32>load<u32>(slotsBase + (<usize>(slotStart + <u32>chosen) << 2));
+  store<i32>(chosen + ENDPOINT_CURRENT, chosenCurrent - healthyCount);
+  lastBackendIndex = bestIndex;
+  return <i32>load<u32>(chosen + ENDPOINT_ID);
 }

@@ -1,0 +1,94 @@
+/**
+ * Host-side mirror of the binary table layout (src/wasm/table.ts) and of the key hash
+ * (src/wasm/hash.ts). test/layout.test.ts checks the constants against the AssemblyScript source;
+ * the differential tests would catch a hash mismatch (nothing would ever match).
+ */
+
+/** Format identity: magic ("PRTM", little-endian) and version, bumped on any incompatible change. */
+export const Format = { MAGIC: 0x4d545250, VERSION: 1 } as const;
+
+/** Header field offsets (u32 each); section offsets are relative to the table start. */
+export const Header = {
+  MAGIC: 0, VERSION: 4, LENGTH: 8, ROUTE_COUNT: 12, ENDPOINT_COUNT: 16, FALLBACK: 20, ANY_HOST: 24,
+  EXACT_HOSTS: 28, EXACT_HOSTS_CAP: 32, WILD_HOSTS: 36, WILD_HOSTS_CAP: 40, HOSTS: 44, HOSTS_LEN: 48,
+  CONDS: 52, COND_COUNT: 56, HEADERS: 60, HEADER_COUNT: 64, ROUTE_INDEX: 68, ROUTES: 72, ROUTES_LEN: 76,
+  POOL: 80, POOL_LEN: 84, SIZE: 88,
+} as const;
+
+/** Hash slot: full key hash, then record offset (0 marks an empty slot). */
+export const Slot = { HASH: 0, RECORD: 4, SIZE: 8 } as const;
+
+/**
+ * Host block: fixed fields, key bytes padded to 8 at KEY, root Prefix entries, then the host's
+ * own path hash table (at PATHS, capacity PATHS_MASK + 1) and its path groups.
+ */
+export const HostRecord = {
+  INDEX: 0, FALLBACK: 4, EXACT_DEPTHS: 8, PREFIX_DEPTHS: 12, ROOT_COUNT: 16, KEY_LEN: 20, PATHS: 24, PATHS_MASK: 28, KEY: 32,
+} as const;
+
+/** Path group record: fixed fields, key bytes padded to 8 at KEY, then the entries. */
+export const Group = { KIND: 0, COUNT: 4, KEY_LEN: 8, KEY: 16 } as const;
+
+/** Path key kinds; part of the key hash seed so Exact and Prefix keys never meet. */
+export const Kind = { EXACT: 0, PREFIX: 1 } as const;
+
+/** Path entry: route id and route record offset, method mask (0 = any), run of header-condition bits. */
+export const Entry = { ROUTE: 0, RECORD: 4, METHODS: 8, COND_START: 12, COND_COUNT: 16, SIZE: 20 } as const;
+
+/** Header condition (name, value) in the pool; its index is its bit in the request bitset. */
+export const HeaderPair = { NAME_OFF: 0, NAME_LEN: 4, VALUE_OFF: 8, VALUE_LEN: 12, SIZE: 16 } as const;
+
+/** Route record: backend count, then backends from BACKENDS. */
+export const RouteRecord = { BACKEND_COUNT: 0, BACKENDS: 8 } as const;
+
+/** Backend inside a route record: WRR state (i64, zero when encoded), weight, slots from SLOTS. */
+export const BackendRecord = { CURRENT: 0, WEIGHT: 8, SLOT_COUNT: 12, SLOTS: 16 } as const;
+
+/** Endpoint slot inside a backend: WRR state (i32, zero when encoded) and endpoint id. */
+export const Endpoint = { CURRENT: 0, ID: 4, SIZE: 8 } as const;
+
+/** Hash seed of host keys. */
+export const HOST_SEED = 0;
+
+/** Hash seed of path keys of host `host` with kind `kind` (Kind.EXACT or Kind.PREFIX). */
+export function pathSeed(host: number, kind: number): number {
+  return (Math.imul(host + 1, 0x9e3779b1) + kind) >>> 0;
+}
+
+function scramble(k: number): number {
+  k = Math.imul(k, 0xcc9e2d51);
+  k = (k << 15) | (k >>> 17);
+  return Math.imul(k, 0x1b873593);
+}
+
+/** MurmurHash3 x86_32 of `bytes`, as an unsigned 32-bit value. */
+export function murmur(bytes: Uint8Array, seed: number): number {
+  let h = seed | 0;
+  const len = bytes.length;
+  const whole = len & ~3;
+  let i = 0;
+  for (; i < whole; i += 4) {
+    h ^= scramble((bytes[i] ?? 0) | ((bytes[i + 1] ?? 0) << 8) | ((bytes[i + 2] ?? 0) << 16) | ((bytes[i + 3] ?? 0) << 24));
+    h = (h << 13) | (h >>> 19);
+    h = (Math.imul(h, 5) + 0xe6546b64) | 0;
+  }
+  if (len & 3) {
+    let k = 0;
+    for (let j = len - 1; j >= i; j--) k = (k << 8) | (bytes[j] ?? 0);
+    h ^= scramble(k);
+  }
+  h ^= len;
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
+const encoder = new TextEncoder();
+
+/** UTF-8 bytes of `s` (the form request strings take in wasm memory). */
+export function utf8(s: string): Uint8Array {
+  return encoder.encode(s);
+}

@@ -1,0 +1,246 @@
+/**
+ * The data plane's matcher: a wasm instance holding one encoded table, behind the Matcher
+ * interface. match() writes host and path into wasm memory as UTF-8 (Buffer#write, no
+ * allocation) and makes a single call; header values are compared here, as JS strings, only for
+ * header names the table has conditions on.
+ */
+import { Buffer } from 'node:buffer';
+import { readFileSync } from 'node:fs';
+import { PorticoError } from './errors.ts';
+import { encodeTable } from './encode.ts';
+import type { MatcherTable } from './table.ts';
+
+/** Request headers as Node gives them (lower-case names). */
+export type RequestHeaders = Readonly<Record<string, string | string[] | undefined>>;
+
+/** Lookup and endpoint choice over one routing table. */
+export interface Matcher {
+  /** Route id for the request, or -1 (404). host may carry a port and any case; path may carry a query string. */
+  match(host: string, path: string, method: string, headers?: RequestHeaders): number;
+  /** Endpoint id chosen for the route by two-level smooth WRR (backend by weight, then endpoint), or -1 when the route has no healthy endpoint with weight > 0 (or does not exist). Advances WRR state. */
+  pick(route: number): number;
+  /** Backend index (within the route) that the last pick() chose, or -1. */
+  lastBackend(): number;
+  /** Marks an endpoint (shared by every route that lists it) healthy or not. Throws PORTICO_E_ENDPOINT_RANGE for an unknown id. */
+  setHealthy(endpoint: number, healthy: boolean): void;
+  /** Whether the endpoint is healthy (all are at load). Throws PORTICO_E_ENDPOINT_RANGE for an unknown id. */
+  isHealthy(endpoint: number): boolean;
+  readonly routeCount: number;
+  readonly endpointCount: number;
+}
+
+interface MatcherExports {
+  readonly memory: WebAssembly.Memory;
+  readonly _start?: () => void;
+  tableAddress(): number;
+  init(len: number): number;
+  scratch(): number;
+  headerBitsAddress(): number;
+  match(hostLen: number, pathLen: number, methodBit: number): number;
+  pick(route: number): number;
+  lastBackend(): number;
+  setHealthy(id: number, ok: number): number;
+  isHealthy(id: number): number;
+  routeCount(): number;
+  endpointCount(): number;
+  headerConditionCount(): number;
+  headerCondition(index: number, field: number): number;
+}
+
+const WASM_URL = new URL('../../build/matcher.wasm', import.meta.url);
+const PAGE = 65536;
+const INIT_PROBLEMS: Record<number, string> = {
+  [-1]: 'bad magic (not a Portico matcher table)',
+  [-2]: 'unsupported table version',
+  [-3]: 'length does not match the header',
+  [-4]: 'a section lies outside the table',
+  [-5]: 'wasm memory could not grow to hold the table',
+};
+
+const decoder = new TextDecoder();
+let compiled: WebAssembly.Module | undefined;
+
+/** The compiled module, read and compiled once per process. */
+function wasmModule(): WebAssembly.Module {
+  if (compiled !== undefined) return compiled;
+  let bytes: Uint8Array<ArrayBuffer>;
+  try {
+    bytes = new Uint8Array(readFileSync(WASM_URL));
+  } catch (cause) {
+    throw new PorticoError('PORTICO_E_MATCHER_NOT_BUILT', `matcher wasm not found at ${WASM_URL.pathname}: run \`npm run build\` in the assembly package`, { cause });
+  }
+  compiled = new WebAssembly.Module(bytes);
+  return compiled;
+}
+
+/** Bit of `method` in the table's method masks (1 << index in METHODS), or 0 for any other method. */
+function methodBit(method: string): number {
+  switch (method) {
+    case 'GET': return 1;
+    case 'HEAD': return 2;
+    case 'POST': return 4;
+    case 'PUT': return 8;
+    case 'DELETE': return 16;
+    case 'CONNECT': return 32;
+    case 'OPTIONS': return 64;
+    case 'TRACE': return 128;
+    case 'PATCH': return 256;
+    default: return 0;
+  }
+}
+
+/** Header conditions of the loaded table, grouped by name; bits[n][k] is the bit of values[n][k]. */
+interface HeaderConditions {
+  readonly names: readonly string[];
+  readonly values: readonly (readonly string[])[];
+  readonly bits: readonly (readonly number[])[];
+  readonly words: number;
+}
+
+class WasmMatcher implements Matcher {
+  readonly routeCount: number;
+  readonly endpointCount: number;
+  readonly #wasm: MatcherExports;
+  readonly #scratch: number;
+  readonly #bitsWord: number;
+  readonly #headers: HeaderConditions;
+  #buffer: Buffer;
+  #words: Uint32Array;
+  /** Bytes from the scratch start to the end of memory. */
+  #room: number;
+
+  constructor(wasm: MatcherExports, headers: HeaderConditions) {
+    this.#wasm = wasm;
+    this.#headers = headers;
+    this.routeCount = wasm.routeCount();
+    this.endpointCount = wasm.endpointCount();
+    this.#scratch = wasm.scratch();
+    this.#bitsWord = wasm.headerBitsAddress() >>> 2;
+    this.#buffer = Buffer.from(wasm.memory.buffer);
+    this.#words = new Uint32Array(wasm.memory.buffer);
+    this.#room = this.#buffer.length - this.#scratch;
+  }
+
+  match(host: string, path: string, method: string, headers?: RequestHeaders): number {
+    // UTF-8 takes at most 3 bytes per UTF-16 unit; prefix candidates at most 4 bytes per path
+    // unit (one per '/'); plus alignment and the slack wasm's 16-byte chunks read past the end.
+    const need = 3 * host.length + 7 * path.length + 64;
+    if (need > this.#room) this.#grow(need);
+    // Buffer#write is a fast native call: several times quicker than a charCodeAt loop.
+    const hostLen = this.#buffer.write(host, this.#scratch);
+    const pathLen = this.#buffer.write(path, this.#scratch + hostLen);
+    if (this.#headers.words !== 0) this.#fillHeaderBits(headers);
+    return this.#wasm.match(hostLen, pathLen, methodBit(method));
+  }
+
+  pick(route: number): number {
+    return this.#wasm.pick(route | 0);
+  }
+
+  lastBackend(): number {
+    return this.#wasm.lastBackend();
+  }
+
+  setHealthy(endpoint: number, healthy: boolean): void {
+    this.#checkEndpoint(endpoint);
+    this.#wasm.setHealthy(endpoint, healthy ? 1 : 0);
+  }
+
+  isHealthy(endpoint: number): boolean {
+    this.#checkEndpoint(endpoint);
+    return this.#wasm.isHealthy(endpoint) === 1;
+  }
+
+  #checkEndpoint(endpoint: number): void {
+    if (!Number.isInteger(endpoint) || endpoint < 0 || endpoint >= this.endpointCount) {
+      throw new PorticoError('PORTICO_E_ENDPOINT_RANGE', `endpoint id ${endpoint} is out of range [0, ${this.endpointCount})`);
+    }
+  }
+
+  #fillHeaderBits(headers: RequestHeaders | undefined): void {
+    const words = this.#words;
+    const first = this.#bitsWord;
+    const { names, values, bits } = this.#headers;
+    for (let w = 0; w < this.#headers.words; w++) words[first + w] = 0;
+    if (headers === undefined) return;
+    for (let n = 0; n < names.length; n++) {
+      const got = headers[names[n] as string];
+      if (got === undefined) continue;
+      const want = values[n] as readonly string[];
+      const bit = bits[n] as readonly number[];
+      for (let k = 0; k < want.length; k++) {
+        if (typeof got === 'string' ? got === want[k] : got.includes(want[k] as string)) {
+          const b = bit[k] as number;
+          words[first + (b >>> 5)] = (words[first + (b >>> 5)] as number) | (1 << (b & 31));
+        }
+      }
+    }
+  }
+
+  #grow(need: number): void {
+    const memory = this.#wasm.memory;
+    const missing = need - this.#room;
+    memory.grow(Math.ceil(missing / PAGE));
+    // Growing detaches the old views.
+    this.#buffer = Buffer.from(memory.buffer);
+    this.#words = new Uint32Array(memory.buffer);
+    this.#room = this.#buffer.length - this.#scratch;
+  }
+}
+
+/** Reads the table's header conditions back out of wasm memory, grouped by name. */
+function readHeaderConditions(wasm: MatcherExports): HeaderConditions {
+  const count = wasm.headerConditionCount();
+  const memory = new Uint8Array(wasm.memory.buffer);
+  const text = (at: number, len: number): string => decoder.decode(memory.subarray(at, at + len));
+  const byName = new Map<string, { values: string[]; bits: number[] }>();
+  for (let bit = 0; bit < count; bit++) {
+    const name = text(wasm.headerCondition(bit, 0), wasm.headerCondition(bit, 1));
+    const value = text(wasm.headerCondition(bit, 2), wasm.headerCondition(bit, 3));
+    let entry = byName.get(name);
+    if (entry === undefined) {
+      entry = { values: [], bits: [] };
+      byName.set(name, entry);
+    }
+    entry.values.push(value);
+    entry.bits.push(bit);
+  }
+  const groups = [...byName.values()];
+  return { names: [...byName.keys()], values: groups.map((g) => g.values), bits: groups.map((g) => g.bits), words: (count + 31) >>> 5 };
+}
+
+/**
+ * Loads pre-encoded table bytes (from encodeTable) into a fresh wasm instance with its own memory.
+ * Throws PORTICO_E_MATCHER_NOT_BUILT when the wasm file is missing and PORTICO_E_TABLE_CORRUPT
+ * when the bytes are not a table this version can load.
+ */
+export function loadMatcherFromBinary(bytes: Uint8Array): Matcher {
+  const instance = new WebAssembly.Instance(wasmModule(), {});
+  const wasm = instance.exports as unknown as MatcherExports;
+  wasm._start?.();
+  const base = wasm.tableAddress();
+  const memory = wasm.memory;
+  const need = base + bytes.length - memory.buffer.byteLength;
+  if (need > 0) {
+    try {
+      memory.grow(Math.ceil(need / PAGE));
+    } catch (cause) {
+      throw new PorticoError('PORTICO_E_TABLE_CORRUPT', `matcher table of ${bytes.length} bytes does not fit in wasm memory`, { cause });
+    }
+  }
+  new Uint8Array(memory.buffer).set(bytes, base);
+  const status = wasm.init(bytes.length);
+  if (status !== 0) {
+    throw new PorticoError('PORTICO_E_TABLE_CORRUPT', `matcher table rejected: ${INIT_PROBLEMS[status] ?? `status ${status}`}`);
+  }
+  return new WasmMatcher(wasm, readHeaderConditions(wasm));
+}
+
+/**
+ * Encodes `table` and loads it into a fresh wasm instance (the compiled module is shared).
+ * Throws PORTICO_E_TABLE_INVALID for a table that breaks the contract and
+ * PORTICO_E_MATCHER_NOT_BUILT when the wasm file is missing.
+ */
+export function loadMatcher(table: MatcherTable): Matcher {
+  return loadMatcherFromBinary(encodeTable(table));
+}

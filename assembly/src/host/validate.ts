@@ -1,0 +1,125 @@
+/**
+ * The MatcherTable contract, checked before encoding. A violation is a programmer mistake in
+ * whoever built the table (user mistakes are filtered out upstream as conditions), so it throws.
+ */
+import { PorticoError } from './errors.ts';
+import { METHODS } from './table.ts';
+import type { MatcherTable, PathEntry, RouteConditions } from './table.ts';
+
+/** Most endpoints a table may have: health flags take one byte each in wasm memory. */
+export const MAX_ENDPOINTS = 1 << 24;
+/** Largest backend weight (kept in a u32 field; WRR sums run in i64, so any mix is safe). */
+export const MAX_WEIGHT = 0x7fffffff;
+
+// One DNS-style label: no upper case (the contract says lower-case) and none of the characters a
+// normalized request host can never contain at that place.
+// eslint-disable-next-line no-control-regex -- control characters are exactly what must be refused
+const LABEL = /^[^A-Z.:/?#@*[\]\\\x00-\x20\x7f]+$/;
+const IPV6_LITERAL = /^\[[0-9a-f:.]+\]$/;
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+const KNOWN_METHODS: ReadonlySet<string> = new Set(METHODS);
+
+function invalid(where: string, problem: string): never {
+  throw new PorticoError('PORTICO_E_TABLE_INVALID', `matcher table ${where}: ${problem}`);
+}
+
+/** Throws unless `value` is an array (typed tables can still arrive from JSON). */
+function requireArray(value: unknown, where: string): asserts value is readonly unknown[] {
+  if (!Array.isArray(value)) invalid(where, 'must be an array');
+}
+
+function isName(name: string): boolean {
+  return name.split('.').every((label) => LABEL.test(label));
+}
+
+/** Why `host` is not a valid HostEntry.host, or undefined when it is. */
+export function hostProblem(host: unknown): string | undefined {
+  if (typeof host !== 'string' || host === '') return 'host must be a non-empty string';
+  if (!host.isWellFormed()) return 'host must be well-formed UTF-16 (no lone surrogates)';
+  if (host === '*') return undefined;
+  if (host.startsWith('*.')) return isName(host.slice(2)) ? undefined : 'wildcard must be `*.` followed by a lower-case DNS name';
+  if (host.startsWith('[')) return IPV6_LITERAL.test(host) ? undefined : 'IPv6 literal must be `[` lower-case hex, `:` and `.` `]`';
+  if (/[A-Z]/.test(host)) return 'host must be lower-case';
+  return isName(host) ? undefined : 'host must be a lower-case DNS name (non-empty labels; no port, `*` only as `*.` prefix)';
+}
+
+function isIndex(value: unknown, below: number): value is number {
+  return Number.isInteger(value) && (value as number) >= 0 && (value as number) < below;
+}
+
+function checkRouteId(value: unknown, routes: number, where: string, allowNone: boolean): void {
+  if (allowNone && value === -1) return;
+  if (!isIndex(value, routes)) invalid(where, `route id ${String(value)} is out of range [${allowNone ? '-1' : '0'}, ${routes})`);
+}
+
+function checkConditions(conditions: RouteConditions | undefined, where: string): void {
+  if (conditions === undefined) return;
+  if (typeof conditions !== 'object' || conditions === null) invalid(where, 'conditions must be an object');
+  const { methods, headers } = conditions;
+  if (methods !== undefined) {
+    requireArray(methods, `${where}.methods`);
+    methods.forEach((method, m) => {
+      if (!KNOWN_METHODS.has(method)) invalid(`${where}.methods[${m}]`, `method ${JSON.stringify(method)} is not one of ${METHODS.join(', ')}`);
+    });
+  }
+  if (headers !== undefined) {
+    requireArray(headers, `${where}.headers`);
+    headers.forEach((header, k) => {
+      if (typeof header?.name !== 'string' || !TOKEN.test(header.name)) invalid(`${where}.headers[${k}]`, `header name ${JSON.stringify(header?.name)} is not an HTTP token`);
+      if (typeof header.value !== 'string' || !header.value.isWellFormed()) invalid(`${where}.headers[${k}]`, `header ${header.name}: value must be a well-formed string`);
+    });
+  }
+}
+
+function checkPath(entry: PathEntry, routes: number, where: string): void {
+  if (typeof entry !== 'object' || entry === null) invalid(where, 'path entry must be an object');
+  if (entry.pathType !== 'Exact' && entry.pathType !== 'Prefix') invalid(where, `pathType ${JSON.stringify(entry.pathType)} is not Exact or Prefix`);
+  if (typeof entry.path !== 'string' || !entry.path.startsWith('/')) invalid(where, `path ${JSON.stringify(entry.path)} must start with '/'`);
+  if (!entry.path.isWellFormed()) invalid(where, `path ${JSON.stringify(entry.path)} has a lone surrogate`);
+  checkRouteId(entry.route, routes, `${where} (${entry.pathType} ${entry.path})`, false);
+  checkConditions(entry.conditions, `${where}.conditions`);
+}
+
+/**
+ * Throws PorticoError PORTICO_E_TABLE_INVALID, naming the offending host, path or route, when
+ * `table` breaks the MatcherTable contract; returns normally when it holds.
+ */
+export function validateTable(table: MatcherTable): void {
+  if (typeof table !== 'object' || table === null) invalid('(root)', 'must be an object');
+  requireArray(table.hosts, 'hosts');
+  requireArray(table.routes, 'routes');
+  const routes = table.routes.length;
+  if (!Number.isInteger(table.endpointCount) || table.endpointCount < 0 || table.endpointCount > MAX_ENDPOINTS) {
+    invalid('endpointCount', `${String(table.endpointCount)} is not an integer in [0, ${MAX_ENDPOINTS}]`);
+  }
+  checkRouteId(table.fallback, routes, 'fallback', true);
+
+  const seen = new Map<string, number>();
+  table.hosts.forEach((entry, h) => {
+    const host: unknown = entry?.host;
+    const where = `hosts[${h}] (${JSON.stringify(host)})`;
+    const problem = hostProblem(host);
+    if (problem !== undefined) invalid(where, problem);
+    const first = seen.get(entry.host);
+    if (first !== undefined) invalid(where, `duplicate host, already hosts[${first}]`);
+    seen.set(entry.host, h);
+    requireArray(entry.paths, `${where}.paths`);
+    entry.paths.forEach((path, p) => checkPath(path, routes, `${where}.paths[${p}]`));
+    checkRouteId(entry.fallback, routes, `${where}.fallback`, true);
+  });
+
+  table.routes.forEach((route, r) => {
+    const where = `routes[${r}]`;
+    requireArray(route?.backends, `${where}.backends`);
+    route.backends.forEach((backend, b) => {
+      const at = `${where}.backends[${b}]`;
+      if (!Number.isInteger(backend?.weight) || backend.weight < 0 || backend.weight > MAX_WEIGHT) {
+        invalid(`${at}.weight`, `${String(backend?.weight)} is not an integer in [0, ${MAX_WEIGHT}]`);
+      }
+      requireArray(backend.endpoints, `${at}.endpoints`);
+      backend.endpoints.forEach((id, e) => {
+        if (!isIndex(id, table.endpointCount)) invalid(`${at}.endpoints[${e}]`, `endpoint id ${String(id)} is out of range [0, ${table.endpointCount})`);
+      });
+    });
+  });
+}

@@ -1,0 +1,147 @@
+/**
+ * Test-only reference matcher: the matching semantics written the plainest way, straight from
+ * MatcherTable, with strings and loops. It is the yardstick the wasm matcher is compared with,
+ * so clarity beats speed everywhere here.
+ */
+import type { HostEntry, MatcherTable, PathEntry } from '../src/host/table.ts';
+import type { Matcher, RequestHeaders } from '../src/host/matcher.ts';
+import { PorticoError } from '../src/host/errors.ts';
+import { validateTable } from '../src/host/encode.ts';
+
+/** Lower-cases ASCII letters only, as DNS does (other letters are compared as given). */
+function asciiLower(s: string): string {
+  return s.replace(/[A-Z]/g, (c) => c.toLowerCase());
+}
+
+/** The request host as it is looked up: port dropped, lower-cased, one trailing dot dropped. */
+export function normalizeHost(raw: string): string {
+  // Requests are matched as UTF-8, where a lone surrogate can only stand for U+FFFD.
+  let host = raw.toWellFormed();
+  if (host.startsWith('[')) {
+    const close = host.indexOf(']');
+    if (close >= 0) host = host.slice(0, close + 1);
+  } else {
+    const colon = host.indexOf(':');
+    if (colon >= 0) host = host.slice(0, colon);
+  }
+  host = asciiLower(host);
+  if (host.endsWith('.')) host = host.slice(0, -1);
+  return host;
+}
+
+/** The request path as it is matched: query removed, empty path read as `/`. */
+export function requestPath(raw: string): string {
+  const query = raw.indexOf('?');
+  const path = (query >= 0 ? raw.slice(0, query) : raw).toWellFormed();
+  return path === '' ? '/' : path;
+}
+
+/** Path elements of a Prefix rule; trailing slashes are insignificant, so `/` has none. */
+function ruleElements(rule: string): string[] {
+  const elements = rule.split('/');
+  while (elements.length > 0 && elements[elements.length - 1] === '') elements.pop();
+  return elements;
+}
+
+/** Kubernetes element-wise prefix: every rule element equals the request element at its place. */
+function prefixMatches(rule: string, path: string): boolean {
+  const want = ruleElements(rule);
+  const have = path.split('/');
+  return want.length <= have.length && want.every((element, i) => element === have[i]);
+}
+
+/** Exact host, else the one-label wildcard, else the any-host entry. `byHost` maps HostEntry.host to its entry. */
+function selectHost(byHost: ReadonlyMap<string, HostEntry>, host: string): HostEntry | undefined {
+  const exact = byHost.get(host);
+  if (exact !== undefined && exact.host !== '*' && !exact.host.startsWith('*.')) return exact;
+  const dot = host.indexOf('.');
+  if (!host.startsWith('[') && dot > 0 && dot < host.length - 1) {
+    const wildcard = byHost.get(`*.${host.slice(dot + 1)}`);
+    if (wildcard !== undefined) return wildcard;
+  }
+  return byHost.get('*');
+}
+
+function conditionsHold(entry: PathEntry, method: string, headers: RequestHeaders | undefined): boolean {
+  const methods = entry.conditions?.methods ?? [];
+  if (methods.length > 0 && !methods.includes(method)) return false;
+  return (entry.conditions?.headers ?? []).every((condition) => {
+    const got = headers?.[condition.name.toLowerCase()];
+    const values = got === undefined ? [] : typeof got === 'string' ? [got] : got;
+    return values.includes(condition.value);
+  });
+}
+
+/** Route of the best matching rule of `host` whose conditions hold, or -1. */
+function matchPaths(host: HostEntry, path: string, method: string, headers: RequestHeaders | undefined): number {
+  const candidates = host.paths
+    .map((entry, index) => ({ entry, index }))
+    .filter(({ entry }) => (entry.pathType === 'Exact' ? entry.path === path : prefixMatches(entry.path, path)));
+  // Exact first, then the longest prefix (by elements), then table order.
+  const rank = (entry: PathEntry): number => (entry.pathType === 'Exact' ? Infinity : ruleElements(entry.path).length);
+  candidates.sort((a, b) => rank(b.entry) - rank(a.entry) || a.index - b.index);
+  const chosen = candidates.find(({ entry }) => conditionsHold(entry, method, headers));
+  return chosen === undefined ? -1 : chosen.entry.route;
+}
+
+/** nginx smooth WRR over `weights` (0 = not eligible); updates `current`, returns the index or -1. */
+function smoothPick(weights: readonly number[], current: number[]): number {
+  let best = -1;
+  let total = 0;
+  weights.forEach((weight, i) => {
+    if (weight <= 0) return;
+    current[i] = (current[i] ?? 0) + weight;
+    total += weight;
+    if (best < 0 || (current[i] ?? 0) > (current[best] ?? 0)) best = i;
+  });
+  if (best >= 0) current[best] = (current[best] ?? 0) - total;
+  return best;
+}
+
+/** Builds the reference matcher; throws PORTICO_E_TABLE_INVALID like loadMatcher does. */
+export function loadReference(table: MatcherTable): Matcher {
+  validateTable(table);
+  const byHost = new Map(table.hosts.map((entry) => [entry.host, entry]));
+  const healthy = Array.from({ length: table.endpointCount }, () => true);
+  const backendCurrent = table.routes.map((route) => route.backends.map(() => 0));
+  const endpointCurrent = table.routes.map((route) => route.backends.map((backend) => backend.endpoints.map(() => 0)));
+  let last = -1;
+  const checkEndpoint = (endpoint: number): void => {
+    if (!Number.isInteger(endpoint) || endpoint < 0 || endpoint >= table.endpointCount) {
+      throw new PorticoError('PORTICO_E_ENDPOINT_RANGE', `endpoint id ${endpoint} is out of range`);
+    }
+  };
+
+  return {
+    routeCount: table.routes.length,
+    endpointCount: table.endpointCount,
+    match(rawHost, rawPath, method, headers) {
+      const host = selectHost(byHost, normalizeHost(rawHost));
+      if (host === undefined) return table.fallback;
+      const route = matchPaths(host, requestPath(rawPath), method, headers);
+      if (route >= 0) return route;
+      return host.fallback >= 0 ? host.fallback : table.fallback;
+    },
+    pick(route) {
+      last = -1;
+      const backends = table.routes[route]?.backends;
+      if (backends === undefined) return -1;
+      const weights = backends.map((b) => (b.endpoints.some((id) => healthy[id]) ? b.weight : 0));
+      const b = smoothPick(weights, backendCurrent[route] ?? []);
+      if (b < 0) return -1;
+      const endpoints = backends[b]?.endpoints ?? [];
+      const e = smoothPick(endpoints.map((id) => (healthy[id] ? 1 : 0)), endpointCurrent[route]?.[b] ?? []);
+      last = b;
+      return endpoints[e] ?? -1;
+    },
+    lastBackend: () => last,
+    setHealthy(endpoint, ok) {
+      checkEndpoint(endpoint);
+      healthy[endpoint] = ok;
+    },
+    isHealthy(endpoint) {
+      checkEndpoint(endpoint);
+      return healthy[endpoint] ?? false;
+    },
+  };
+}
