@@ -1,0 +1,83 @@
+/**
+ * Running Portico and test backends as real processes, the way users and CI run them.
+ */
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { createServer } from 'node:net';
+
+/** The `portico` bin (Node 24 runs the TypeScript directly). */
+export const PORTICO = new URL('../../dataplane/src/cli/main.ts', import.meta.url).pathname;
+/** The identifying test backend. */
+export const BACKEND = new URL('./backend.ts', import.meta.url).pathname;
+
+/** A free TCP port on 127.0.0.1 (closed again; used at once). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+    server.on('error', reject);
+  });
+}
+
+/** A child process whose output is collected, with a graceful stop. */
+export interface Child {
+  readonly process: ChildProcess;
+  /** Everything written to stdout and stderr so far. */
+  output(): string;
+  /** Resolves once the output contains `text`, or rejects after `timeoutMs` (with the output). */
+  waitFor(text: string, timeoutMs?: number): Promise<void>;
+  /** SIGTERM, then resolves with the exit code (SIGKILL after `timeoutMs`). */
+  stop(timeoutMs?: number): Promise<number | null>;
+}
+
+/** Spawns `node script args…` with collected output. */
+export function start(script: string, args: readonly string[], env: Record<string, string> = {}): Child {
+  const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+  let output = '';
+  const listeners = new Set<() => void>();
+  const collect = (chunk: Buffer) => {
+    output += chunk.toString();
+    for (const listener of listeners) listener();
+  };
+  child.stdout!.on('data', collect);
+  child.stderr!.on('data', collect);
+  const exited = once(child, 'exit');
+  return {
+    process: child,
+    output: () => output,
+    waitFor(text, timeoutMs = 30_000) {
+      return new Promise((resolve, reject) => {
+        const check = () => {
+          if (output.includes(text)) {
+            listeners.delete(check);
+            clearTimeout(timer);
+            resolve();
+          }
+        };
+        const timer = setTimeout(() => {
+          listeners.delete(check);
+          reject(new Error(`timed out waiting for ${JSON.stringify(text)}; output:\n${output.slice(-3000)}`));
+        }, timeoutMs);
+        child.once('exit', (code) => {
+          if (!output.includes(text)) {
+            clearTimeout(timer);
+            reject(new Error(`process exited (${code}) before ${JSON.stringify(text)}; output:\n${output.slice(-3000)}`));
+          }
+        });
+        listeners.add(check);
+        check();
+      });
+    },
+    async stop(timeoutMs = 20_000) {
+      if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+      const [code] = (await exited) as [number | null];
+      clearTimeout(timer);
+      return code;
+    },
+  };
+}
