@@ -1,0 +1,66 @@
+/**
+ * nginx configurations for the proxy benchmark, written into a temporary prefix so that nginx
+ * runs without root paths: one worker, no access log, every temp path inside the prefix.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+/** A whole nginx.conf for instance `name` under `dir`, with `server` (and `extraHttp`) in its http block. */
+export function nginxConfig(dir: string, name: string, server: string, extraHttp = ''): string {
+  const temp = (what: string): string => `${what}_temp_path ${join(dir, `${name}-${what}`)};`;
+  return `worker_processes 1;
+pid ${join(dir, `${name}.pid`)};
+error_log ${join(dir, `${name}-error.log`)} warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  ${temp('client_body')} ${temp('proxy')} ${temp('fastcgi')} ${temp('uwsgi')} ${temp('scgi')}
+  keepalive_requests 100000000;
+  keepalive_timeout 75s;
+  ${extraHttp}
+  ${server}
+}
+`;
+}
+
+/** The backend: `return 200` with a fixed body on host:port. */
+export function backendServer(host: string, port: number, body: string): string {
+  return `server { listen ${host}:${port}; location / { default_type text/plain; return 200 ${JSON.stringify(body)}; } }`;
+}
+
+/** The upstream block for the proxy: a keep-alive pool to the backend. */
+export function backendUpstream(host: string, port: number): string {
+  return `upstream backend { server ${host}:${port}; keepalive 128; keepalive_requests 100000000; }`;
+}
+
+/**
+ * nginx as the proxy, equivalent to Portico's route: one virtual host, HTTP/1.1 keep-alive to the
+ * backend, and the same forwarding headers Portico sets (ingress-nginx sets these too).
+ */
+export function proxyServer(host: string, port: number, vhost: string): string {
+  return `server {
+    listen ${host}:${port};
+    server_name ${vhost};
+    location / {
+      proxy_pass http://backend;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host $host;
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+      proxy_set_header X-Real-IP $remote_addr;
+      proxy_set_header X-Forwarded-Proto $scheme;
+      proxy_set_header X-Forwarded-Host $host;
+      proxy_set_header X-Forwarded-Port $server_port;
+      proxy_set_header X-Request-ID $request_id;
+    }
+  }`;
+}
+
+/** The worker processes of an nginx master (its children), from /proc; [] when unreadable. */
+export function nginxWorkers(master: number): number[] {
+  try {
+    return readFileSync(`/proc/${master}/task/${master}/children`, 'latin1').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}

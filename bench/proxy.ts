@@ -1,0 +1,292 @@
+/**
+ * Proxy benchmark (not a test): requests/s and latency of Portico against nginx, both 1 worker,
+ * both in front of the same loopback backend, driven by wrk in alternating rounds in one run.
+ *
+ *   npm run bench:proxy [-- --rounds 3 --duration 5 --connections 50 --threads 1 --json --profile DIR --backend nginx|node]
+ *
+ * Needs `nginx` and `wrk` on PATH (Debian: apt-get install -y nginx wrk); installs nothing.
+ * The backend is, by default, a third nginx instance (1 worker, `return 200`) on its own port, so
+ * the backend costs as little CPU as possible and the same for both proxies; `--backend node`
+ * uses a minimal node `net` server instead. `direct` is wrk against the backend itself.
+ * Everything listens on 127.0.0.1; every child process is killed on exit.
+ * With `--profile DIR` the Portico worker runs with --cpu-prof and writes its profile into DIR.
+ *
+ * Figures are medians over the rounds. Besides wrk's requests/s and latency, each row shows the
+ * CPU time (user + system, from /proc) the server under test spent per request: on a small shared
+ * machine, where wrk, the backend and the proxy compete for cores, it is the steadier comparison.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { connect, createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { Registry } from 'prom-client';
+import { ProxyMetrics } from '../dataplane/src/metrics.ts';
+import { Proxy } from '../dataplane/src/proxy.ts';
+import { Router } from '../dataplane/src/router.ts';
+import { snapshotOf } from '../dataplane/src/test-support.ts';
+import { backendServer, backendUpstream, nginxConfig, nginxWorkers, proxyServer } from './nginx/config.ts';
+
+const HOST = '127.0.0.1';
+const VHOST = 'bench.local';
+const BODY = 'hello from the bench backend\n';
+
+/** One wrk measurement. */
+interface Figures {
+  rps: number;
+  p50_ms: number;
+  p99_ms: number;
+  errors: number;
+  /** CPU time (user + system) the server under test spent per request, in µs; NaN when unknown. */
+  cpu_us_per_req: number;
+}
+
+/** CPU ticks (user + system) of `pid` and its children's threads, from /proc; NaN when unreadable. */
+function cpuTicks(pids: readonly number[]): number {
+  let ticks = 0;
+  for (const pid of pids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(fields[11]) + Number(fields[12]);
+    } catch {
+      return Number.NaN;
+    }
+  }
+  return ticks;
+}
+
+/** Clock ticks per second of /proc/<pid>/stat (USER_HZ, 100 on Linux). */
+const TICKS_PER_SECOND = 100;
+
+const children = new Set<ChildProcess>();
+let tmp: string | undefined;
+
+function cleanup(): void {
+  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+  children.clear();
+  if (tmp !== undefined) rmSync(tmp, { recursive: true, force: true });
+  tmp = undefined;
+}
+
+function cleanUpOnExit(): void {
+  process.on('exit', cleanup);
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.on(signal, () => {
+      cleanup();
+      process.exit(130);
+    });
+  }
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((done) => server.listen(0, HOST, done));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((done) => server.close(() => done()));
+  return port;
+}
+
+function track(child: ChildProcess, name: string): ChildProcess {
+  children.add(child);
+  child.on('exit', (code, signal) => {
+    children.delete(child);
+    if (code !== 0 && signal === null && code !== null) process.stderr.write(`${name} exited with ${code}\n`);
+  });
+  child.stderr?.on('data', (data: Buffer) => process.stderr.write(`[${name}] ${data}`));
+  return child;
+}
+
+async function waitForPort(port: number, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const open = await new Promise<boolean>((done) => {
+      const socket = connect(port, HOST);
+      socket.once('connect', () => {
+        socket.destroy();
+        done(true);
+      });
+      socket.once('error', () => done(false));
+    });
+    if (open) return;
+    if (Date.now() > deadline) throw new Error(`nothing listens on ${HOST}:${port}`);
+    await new Promise((done) => setTimeout(done, 50));
+  }
+}
+
+function startNginx(dir: string, name: string, config: string): ChildProcess {
+  const file = join(dir, `${name}.conf`);
+  writeFileSync(file, config);
+  return track(spawn('nginx', ['-p', dir, '-e', join(dir, `${name}-startup.log`), '-c', file, '-g', 'daemon off;'], { stdio: ['ignore', 'ignore', 'pipe'] }), name);
+}
+
+function startNodeBackend(port: number): ChildProcess {
+  // A minimal keep-alive HTTP responder on raw sockets: counts request heads, answers each.
+  const source = `
+const net = require('node:net');
+const body = ${JSON.stringify(BODY)};
+const response = Buffer.from('HTTP/1.1 200 OK\\r\\nContent-Type: text/plain\\r\\nContent-Length: ' + body.length + '\\r\\n\\r\\n' + body);
+net.createServer((socket) => {
+  socket.setNoDelay(true);
+  let tail = '';
+  socket.on('data', (chunk) => {
+    const text = tail + chunk.toString('latin1');
+    let at = 0, n = 0, end;
+    while ((end = text.indexOf('\\r\\n\\r\\n', at)) >= 0) { n++; at = end + 4; }
+    tail = text.slice(at);
+    for (let i = 0; i < n; i++) socket.write(response);
+  });
+  socket.on('error', () => {});
+}).listen(${port}, '${HOST}');`;
+  return track(spawn(process.execPath, ['-e', source], { stdio: ['ignore', 'ignore', 'pipe'] }), 'node-backend');
+}
+
+/** Runs Portico (1 worker) in this process: the child side of the benchmark. */
+async function servePortico(port: number, backendPort: number): Promise<void> {
+  const router = new Router();
+  router.load(snapshotOf([{ host: VHOST, routes: [{ path: '/', endpoints: [backendPort] }] }]));
+  // Metrics on and access log off, as the data plane runs by default.
+  const proxy = new Proxy(router, { metrics: new ProxyMetrics(new Registry(), router) });
+  const server = createServer((socket) => proxy.handleConnection(socket, { scheme: 'http', localPort: port }));
+  server.listen(port, HOST, () => process.stdout.write('ready\n'));
+  process.on('SIGTERM', () => {
+    server.close();
+    void proxy.close({ timeoutMs: 100 }).then(() => process.exit(0));
+  });
+}
+
+function parseDuration(text: string): number {
+  const match = /^([\d.]+)(us|ms|s|m)$/.exec(text.trim());
+  if (match === null) return Number.NaN;
+  const value = Number(match[1]);
+  const unit = match[2];
+  return unit === 'us' ? value / 1000 : unit === 'ms' ? value : unit === 's' ? value * 1000 : value * 60_000;
+}
+
+async function wrk(port: number, seconds: number, connections: number, threads: number, server: () => number[] = () => []): Promise<Figures> {
+  const pids = server();
+  const ticksBefore = cpuTicks(pids);
+  const args = ['-t', String(threads), '-c', String(connections), '-d', `${seconds}s`, '--latency', '-H', `Host: ${VHOST}`, `http://${HOST}:${port}/`];
+  const child = track(spawn('wrk', args, { stdio: ['ignore', 'pipe', 'pipe'] }), 'wrk');
+  let out = '';
+  child.stdout?.on('data', (data: Buffer) => (out += data.toString()));
+  await new Promise((done) => child.on('exit', done));
+  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? Number.NaN);
+  const p50 = parseDuration(/^\s+50%\s+(\S+)/m.exec(out)?.[1] ?? '');
+  const p99 = parseDuration(/^\s+99%\s+(\S+)/m.exec(out)?.[1] ?? '');
+  const non2xx = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(out)?.[1] ?? 0);
+  const socketErrors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
+  const errors = non2xx + (socketErrors === null ? 0 : socketErrors.slice(1).reduce((sum, n) => sum + Number(n), 0));
+  if (Number.isNaN(rps)) throw new Error(`could not read wrk output:\n${out}`);
+  const requests = Number(/(\d+) requests in/.exec(out)?.[1] ?? Number.NaN);
+  const cpuSeconds = (cpuTicks(pids) - ticksBefore) / TICKS_PER_SECOND;
+  const cpu = pids.length === 0 ? Number.NaN : Math.round((cpuSeconds / requests) * 1e7) / 10;
+  return { rps, p50_ms: p50, p99_ms: p99, errors, cpu_us_per_req: cpu };
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] as number;
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      rounds: { type: 'string', default: '3' },
+      duration: { type: 'string', default: '5' },
+      connections: { type: 'string', default: '50' },
+      threads: { type: 'string', default: '1' },
+      backend: { type: 'string', default: 'nginx' },
+      profile: { type: 'string' },
+      json: { type: 'boolean', default: false },
+    },
+  });
+  const rounds = Number(values.rounds);
+  const seconds = Number(values.duration);
+  const connections = Number(values.connections);
+  const threads = Number(values.threads);
+  const log = (line: string): boolean => values.json || process.stderr.write(`${line}\n`);
+
+  for (const [tool, flag] of [['nginx', '-v'], ['wrk', '--version']] as const) {
+    if (spawnSync(tool, [flag], { stdio: 'ignore' }).error !== undefined) {
+      process.stderr.write(`bench:proxy needs \`${tool}\` on PATH (Debian: apt-get install -y nginx wrk)\n`);
+      process.exit(2);
+    }
+  }
+  cleanUpOnExit();
+  tmp = mkdtempSync(join(tmpdir(), 'portico-bench-'));
+  const [backendPort, nginxPort, porticoPort] = [await freePort(), await freePort(), await freePort()] as [number, number, number];
+
+  const backend =
+    values.backend === 'node'
+      ? startNodeBackend(backendPort)
+      : startNginx(tmp, 'backend', nginxConfig(tmp, 'backend', backendServer(HOST, backendPort, BODY)));
+  const nginxMaster = startNginx(tmp, 'nginx', nginxConfig(tmp, 'nginx', proxyServer(HOST, nginxPort, VHOST), backendUpstream(HOST, backendPort)));
+  const nodeArgs: string[] = [];
+  if (values.profile !== undefined) {
+    mkdirSync(values.profile, { recursive: true });
+    nodeArgs.push('--cpu-prof', '--cpu-prof-dir', resolve(values.profile));
+  }
+  const portico = track(spawn(process.execPath, [...nodeArgs, import.meta.filename, '--serve-portico', String(porticoPort), String(backendPort)], { stdio: ['ignore', 'pipe', 'pipe'] }), 'portico');
+  await new Promise<void>((done) => portico.stdout?.once('data', () => done()));
+  await Promise.all([waitForPort(backendPort), waitForPort(nginxPort), waitForPort(porticoPort)]);
+
+  // The processes doing the serving, for CPU time per request.
+  const processes = (child: ChildProcess): (() => number[]) => () => (values.backend === 'node' && child === backend ? [child.pid ?? 0] : nginxWorkers(child.pid ?? 0));
+  const targets: Record<'direct' | 'nginx' | 'portico', { port: number; pids: () => number[] }> = {
+    direct: { port: backendPort, pids: processes(backend) },
+    nginx: { port: nginxPort, pids: processes(nginxMaster) },
+    portico: { port: porticoPort, pids: () => [portico.pid ?? 0] },
+  };
+  const results: Record<keyof typeof targets, Figures[]> = { direct: [], nginx: [], portico: [] };
+  log(`wrk -t${threads} -c${connections} -d${seconds}s, ${rounds} rounds, backend: ${values.backend}`);
+  for (const [name, target] of Object.entries(targets)) {
+    log(`warm-up ${name}`);
+    await wrk(target.port, 1, connections, threads);
+  }
+  for (let round = 1; round <= rounds; round++) {
+    for (const [name, target] of Object.entries(targets) as [keyof typeof targets, (typeof targets)['direct']][]) {
+      const figures = await wrk(target.port, seconds, connections, threads, target.pids);
+      results[name].push(figures);
+      log(
+        `round ${round} ${name.padEnd(7)} ${figures.rps.toFixed(0).padStart(7)} req/s  p50 ${figures.p50_ms.toFixed(3)} ms  p99 ${figures.p99_ms.toFixed(3)} ms  cpu ${figures.cpu_us_per_req} µs/req${figures.errors > 0 ? `  ERRORS ${figures.errors}` : ''}`,
+      );
+    }
+  }
+  const summary = (runs: Figures[]): Figures => ({
+    rps: Math.round(median(runs.map((run) => run.rps))),
+    p50_ms: median(runs.map((run) => run.p50_ms)),
+    p99_ms: median(runs.map((run) => run.p99_ms)),
+    errors: runs.reduce((sum, run) => sum + run.errors, 0),
+    cpu_us_per_req: median(runs.map((run) => run.cpu_us_per_req)),
+  });
+  const direct = summary(results.direct);
+  const nginx = summary(results.nginx);
+  const porticoFigures = summary(results.portico);
+  const ratios = {
+    rps_portico_over_nginx: Math.round((porticoFigures.rps / nginx.rps) * 1000) / 1000,
+    p99_portico_over_nginx: Math.round((porticoFigures.p99_ms / nginx.p99_ms) * 1000) / 1000,
+    rps_portico_over_direct: Math.round((porticoFigures.rps / direct.rps) * 1000) / 1000,
+    rps_nginx_over_direct: Math.round((nginx.rps / direct.rps) * 1000) / 1000,
+    cpu_per_req_portico_over_nginx: Math.round((porticoFigures.cpu_us_per_req / nginx.cpu_us_per_req) * 1000) / 1000,
+  };
+  if (values.json) {
+    process.stdout.write(`${JSON.stringify({ direct, nginx, portico: porticoFigures, ratios, setup: { threads, connections, seconds, rounds, backend: values.backend } })}\n`);
+  } else {
+    const row = (name: string, f: Figures): string =>
+      `${name.padEnd(8)} ${String(f.rps).padStart(8)} ${f.p50_ms.toFixed(3).padStart(9)} ${f.p99_ms.toFixed(3).padStart(9)} ${String(f.cpu_us_per_req).padStart(11)}${f.errors > 0 ? `  errors ${f.errors}` : ''}`;
+    process.stdout.write(`\n(median of ${rounds} rounds)   req/s    p50 ms    p99 ms  cpu µs/req\n${row('direct', direct)}\n${row('nginx', nginx)}\n${row('portico', porticoFigures)}\n`);
+    process.stdout.write(
+      `portico/nginx: ${ratios.rps_portico_over_nginx}x req/s, ${ratios.p99_portico_over_nginx}x p99, ${ratios.cpu_per_req_portico_over_nginx}x CPU per request   (portico/direct ${ratios.rps_portico_over_direct}x, nginx/direct ${ratios.rps_nginx_over_direct}x)\n`,
+    );
+  }
+  portico.kill('SIGTERM');
+  await new Promise((done) => portico.on('exit', done));
+  cleanup();
+}
+
+if (process.argv[2] === '--serve-portico') await servePortico(Number(process.argv[3]), Number(process.argv[4]));
+else await main();

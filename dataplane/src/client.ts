@@ -1,0 +1,308 @@
+/**
+ * One client connection: reads request heads, routes them, answers what Portico answers itself
+ * (400/404/503/308...) and hands proxied requests to its Exchange, one request at a time. Bytes
+ * that arrive while a request is in flight (pipelining) wait, with the socket paused, and are
+ * parsed once the response is done, so responses always go out in request order.
+ */
+import type { Socket } from 'node:net';
+import type { RequestHeaders } from '@portico/assembly/matcher';
+import type { ProxyContext } from './context.ts';
+import { Exchange } from './exchange.ts';
+import type { ForwardContext } from './http/forward.ts';
+import { untrustedLines } from './http/forward.ts';
+import { RequestHead } from './http/request-head.ts';
+import { localResponse, redirectResponse } from './http/respond.ts';
+import type { Tunnel } from './tunnel.ts';
+import { plainAddress } from './trusted.ts';
+
+/** Connection states. */
+export const READING = 0;
+export const EXCHANGING = 1;
+export const TUNNELING = 2;
+export const CLOSED = 3;
+
+/** How long a connection we ended lingers (reading and discarding) for the client to close, before it is destroyed. */
+const LINGER_MS = 2000;
+
+/** Where a connection came in. */
+export interface ConnectionInfo {
+  readonly scheme: 'http' | 'https';
+  /** The local port the client connected to (X-Forwarded-Port). */
+  readonly localPort: number;
+}
+
+function forwardContext(context: ProxyContext, socket: Socket, info: ConnectionInfo): ForwardContext {
+  const peer = plainAddress(socket.remoteAddress ?? '');
+  const trusted = context.trusted.has(peer);
+  const protoLine = Buffer.from(`X-Forwarded-Proto: ${info.scheme}\r\n`, 'latin1');
+  const portLine = Buffer.from(`X-Forwarded-Port: ${info.localPort}\r\n`, 'latin1');
+  const untrusted = untrustedLines(peer, protoLine, portLine, context.ids);
+  return {
+    trusted,
+    peer: Buffer.from(peer, 'latin1'),
+    protoLine,
+    portLine,
+    untrustedLines: untrusted.lines,
+    untrustedIdAt: untrusted.idAt,
+    realIp: trusted ? (forwardedFor) => context.trusted.clientAddress(forwardedFor, peer) : undefined,
+  };
+}
+
+/** Lower-case name -> value of every field line, for routes with header conditions (rare). */
+function headerRecord(buf: Buffer, head: RequestHead): RequestHeaders {
+  const headers: Record<string, string | string[]> = {};
+  for (let index = 0; index < head.lineCount; index++) {
+    const start = head.lines[index * 3] as number;
+    const end = head.lines[index * 3 + 1] as number;
+    const colon = head.colonOf(buf, index);
+    const name = buf.latin1Slice(start, colon).toLowerCase();
+    const value = buf.latin1Slice(colon + 1, end).trim();
+    const seen = headers[name];
+    headers[name] = seen === undefined ? value : Array.isArray(seen) ? [...seen, value] : [seen, value];
+  }
+  return headers;
+}
+
+/** Whether buf[start, end) holds exactly the (latin1) characters of `text`. */
+function sameText(buf: Buffer, start: number, end: number, text: string): boolean {
+  if (end - start !== text.length) return false;
+  for (let i = 0; i < text.length; i++) if (buf[start + i] !== text.charCodeAt(i)) return false;
+  return true;
+}
+
+/** Drives one client socket (plain or TLS) through requests until it closes. */
+export class ClientConnection {
+  readonly socket: Socket;
+  readonly context: ProxyContext;
+  readonly info: ConnectionInfo;
+  readonly forward: ForwardContext;
+  readonly head: RequestHead;
+  readonly exchange: Exchange;
+  state = READING;
+  tunnel: Tunnel | undefined;
+  /** A request head that is still incomplete: store[0, stored), grown by doubling (slow senders cost O(n), not O(n²)). */
+  #store: Buffer | undefined;
+  #stored = 0;
+  /** When the connection started waiting for the current request head (coarse clock). */
+  #since = 0;
+  #host = '';
+  #target = '';
+  /** The client sent FIN. */
+  #ended = false;
+
+  constructor(socket: Socket, context: ProxyContext, info: ConnectionInfo) {
+    this.socket = socket;
+    this.context = context;
+    this.info = info;
+    this.forward = forwardContext(context, socket, info);
+    this.head = new RequestHead(context.options);
+    this.exchange = new Exchange(this);
+    // Half-close is ours to handle: a client may send FIN right after its request and still read the answer.
+    socket.allowHalfOpen = true;
+    socket.setNoDelay(true);
+    this.#since = context.now;
+    socket.on('data', (chunk: Buffer) => this.#onData(chunk));
+    socket.on('end', () => this.#onEnd());
+    socket.on('drain', () => this.#onDrain());
+    socket.on('error', () => {});
+    socket.on('close', () => this.#onClose());
+  }
+
+  /** Closes the connection now if it is between requests; otherwise the current response will close it. */
+  shutdown(): void {
+    if (this.state === READING && this.#stored === 0) this.end();
+  }
+
+  /**
+   * Called on every timeout tick: a head that does not arrive (or an idle keep-alive connection)
+   * within clientTimeoutMs is closed, with 408 when part of a head came; requests in flight
+   * check their own deadlines; upgraded connections have none.
+   */
+  checkTimeouts(now: number): void {
+    if (this.state === EXCHANGING) {
+      this.exchange.checkTimeouts(now);
+      return;
+    }
+    if (this.state === CLOSED) {
+      if (now - this.#since > LINGER_MS) this.socket.destroy();
+      return;
+    }
+    if (this.state !== READING || now - this.#since <= this.context.options.clientTimeoutMs) return;
+    if (this.#stored !== 0) {
+      this.#stored = 0;
+      this.exchange.requestBuffer = undefined;
+      this.reply(408, false, '', '', performance.now());
+    } else {
+      this.socket.destroy();
+    }
+  }
+
+  /** Ends the connection after what was written; the tick destroys it if the client does not close soon. */
+  end(): void {
+    if (this.state === CLOSED) return;
+    this.state = CLOSED;
+    this.#since = this.context.now;
+    this.socket.end();
+  }
+
+  /** Answers `status` itself (error or not-found). Closes the connection unless `keepAlive`. */
+  reply(status: number, keepAlive: boolean, route: string, upstream: string, started: number): void {
+    const head = this.head;
+    this.socket.write(localResponse(status, !keepAlive, head.method === 'HEAD'));
+    this.record(status, route, upstream, started, '');
+    if (!keepAlive) this.end();
+  }
+
+  /** Metrics and access log for one finished request. `requestId` is '' when there was none. */
+  record(status: number, route: string, upstream: string, started: number, requestId: string): void {
+    const { metrics, accessLog } = this.context;
+    if (metrics !== undefined) metrics.countRequest(route, status);
+    if (accessLog !== undefined) {
+      const head = this.head;
+      const buf = this.exchange.requestBuffer;
+      accessLog.info({
+        method: head.method,
+        host: head.hostStart >= 0 && buf !== undefined ? buf.latin1Slice(head.hostStart, head.hostEnd) : '',
+        path: buf !== undefined ? buf.latin1Slice(head.targetStart, head.targetEnd) : '',
+        status,
+        route,
+        upstream,
+        duration_ms: Math.round((performance.now() - started) * 1000) / 1000,
+        request_id: requestId,
+      });
+    }
+  }
+
+  /** The exchange is over: go on with the next request (from `stash`), or close. */
+  exchangeDone(keepAlive: boolean, stash: Buffer | undefined): void {
+    if (this.state !== EXCHANGING) return;
+    // A client that half-closed sends nothing more: what it sent before the FIN is all there is.
+    if (!keepAlive || this.context.closing || (this.#ended && stash === undefined)) {
+      this.end();
+      return;
+    }
+    this.state = READING;
+    this.#since = this.context.now;
+    this.head.reset();
+    if (stash !== undefined) this.#onHeadBytes(stash);
+    if (this.state !== READING) return;
+    if (this.#ended) this.end();
+    else if (this.socket.isPaused()) this.socket.resume();
+  }
+
+  #onData(chunk: Buffer): void {
+    switch (this.state) {
+      case READING:
+        this.#onHeadBytes(chunk);
+        return;
+      case EXCHANGING:
+        this.exchange.onClientData(chunk);
+        return;
+      case TUNNELING:
+        this.tunnel?.fromClient(chunk);
+        return;
+      default:
+        // CLOSED: a refused request's leftovers are read and dropped until the linger ends.
+        return;
+    }
+  }
+
+  #onHeadBytes(chunk: Buffer): void {
+    let buf = chunk;
+    if (this.#stored !== 0) buf = this.#append(chunk);
+    const head = this.head;
+    // A loop, not recursion: one read may carry many pipelined requests answered locally.
+    while (this.state === READING) {
+      const headEnd = head.parse(buf);
+      if (headEnd === 0) {
+        this.#keep(buf);
+        return;
+      }
+      this.#stored = 0;
+      // The exchange keeps the request's buffer: the next incomplete head gets new memory.
+      this.#store = undefined;
+      if (headEnd < 0) {
+        this.exchange.requestBuffer = undefined;
+        this.reply(-headEnd, false, '', '', performance.now());
+        return;
+      }
+      const rest = headEnd < buf.length ? buf.subarray(headEnd) : undefined;
+      if (!this.#request(buf, headEnd, rest) || rest === undefined) return;
+      head.reset();
+      buf = rest;
+    }
+  }
+
+  /** Adds `chunk` to the incomplete head; returns the whole of it. */
+  #append(chunk: Buffer): Buffer {
+    const need = this.#stored + chunk.length;
+    let store = this.#store as Buffer;
+    if (need > store.length) {
+      const grown = Buffer.allocUnsafe(Math.max(need, store.length * 2));
+      store.copy(grown, 0, 0, this.#stored);
+      this.#store = store = grown;
+    }
+    chunk.copy(store, this.#stored);
+    this.#stored = need;
+    return store.subarray(0, need);
+  }
+
+  /** Keeps an incomplete head until more bytes come. */
+  #keep(buf: Buffer): void {
+    if (this.#store === undefined || buf.buffer !== this.#store.buffer || buf.byteOffset !== this.#store.byteOffset) {
+      this.#store = Buffer.allocUnsafe(Math.max(1024, buf.length * 2));
+      buf.copy(this.#store);
+    }
+    this.#stored = buf.length;
+  }
+
+  /** Routes one parsed request. Returns true when it was answered here and the connection reads on. */
+  #request(buf: Buffer, headEnd: number, rest: Buffer | undefined): boolean {
+    const started = this.context.accessLog !== undefined ? performance.now() : 0;
+    const head = this.head;
+    const { router, closing } = this.context;
+    // Requests on one connection mostly repeat the host (and often the path): reuse the strings.
+    let host = this.#host;
+    if (head.hostStart < 0) host = '';
+    else if (!sameText(buf, head.hostStart, head.hostEnd, host)) host = this.#host = buf.latin1Slice(head.hostStart, head.hostEnd);
+    let target = this.#target;
+    if (!sameText(buf, head.targetStart, head.targetEnd, target)) target = this.#target = buf.latin1Slice(head.targetStart, head.targetEnd);
+    const decision = router.route(host, target, head.method, router.needsHeaders ? headerRecord(buf, head) : undefined, this.info.scheme);
+    this.exchange.requestBuffer = buf;
+    if (decision.kind === 'proxy') {
+      this.state = EXCHANGING;
+      this.exchange.start(buf, headEnd, rest, decision, head.minor === 1 && !head.connectionClose && !closing, started);
+      return false;
+    }
+    // A body we do not read would be taken for the next request: close instead of skipping it.
+    const keepAlive = head.minor === 1 && !head.connectionClose && !closing && !head.hasBody;
+    if (decision.kind === 'redirect') {
+      this.socket.write(redirectResponse(decision.location, !keepAlive));
+      this.record(308, decision.route, '', started, '');
+      if (!keepAlive) this.end();
+    } else {
+      this.reply(decision.kind === 'not-found' ? 404 : 503, keepAlive, decision.route, '', started);
+    }
+    return keepAlive;
+  }
+
+  #onEnd(): void {
+    this.#ended = true;
+    if (this.state === READING) this.end();
+    else if (this.state === EXCHANGING) this.exchange.onClientEnd();
+    else if (this.state === TUNNELING) this.tunnel?.onClientEnd();
+  }
+
+  #onDrain(): void {
+    if (this.state === EXCHANGING) this.exchange.onClientDrain();
+    else if (this.state === TUNNELING) this.tunnel?.onClientDrain();
+  }
+
+  #onClose(): void {
+    const state = this.state;
+    this.state = CLOSED;
+    if (state === EXCHANGING) this.exchange.abort();
+    else if (state === TUNNELING) this.tunnel?.destroy();
+    this.context.connectionClosed(this);
+  }
+}

@@ -1,0 +1,73 @@
+/**
+ * What every connection of one Proxy shares: the router, the upstream pool, resolved options,
+ * metrics and the access log. Built once by the Proxy; connections only read it (and `closing`).
+ */
+import type { Logger } from 'pino';
+import type { RequestIds } from './http/forward.ts';
+import type { ProxyMetrics } from './metrics.ts';
+import type { Router } from './router.ts';
+import type { TrustedProxies } from './trusted.ts';
+import type { UpstreamPool } from './upstream/pool.ts';
+
+/** Proxy tuning; every field has a default. */
+export interface ProxyOptions {
+  /** Request line plus headers, in bytes; more answers 431. Default 32 KiB. */
+  readonly maxHeaderSize?: number;
+  /** Request-target length; longer answers 414. Default 8 KiB. */
+  readonly maxTargetLength?: number;
+  /** CIDRs (or addresses) of proxies whose X-Forwarded-* are trusted. Default none. */
+  readonly trustedProxies?: readonly string[];
+  /** Connecting to an endpoint. Default 5 s. */
+  readonly connectTimeoutMs?: number;
+  /** Waiting for the endpoint: for the response head, and between two reads of the response. Default 60 s. */
+  readonly readTimeoutMs?: number;
+  /** Waiting for the endpoint to take request body bytes, between two writes. Default 60 s. */
+  readonly sendTimeoutMs?: number;
+  /** A client that keeps a connection idle, takes longer to send a head, stalls sending a body or reading a response. Default 75 s. */
+  readonly clientTimeoutMs?: number;
+  /** How long an endpoint connection may sit idle in the pool. Default 4 s (below Node's 5 s server keep-alive). */
+  readonly upstreamIdleTimeoutMs?: number;
+  /** Idle connections kept per endpoint. Default 128. */
+  readonly maxIdlePerEndpoint?: number;
+  /** How long an upgraded connection outlives the removal of its endpoint. Default 30 s. */
+  readonly drainMs?: number;
+  /** Prometheus hooks; absent means no metrics work at all. */
+  readonly metrics?: ProxyMetrics;
+  /** Where to write one JSON line per request; absent means no access log (and no per-request cost). */
+  readonly accessLog?: Logger;
+  /** Operational log (upstream failures at debug, internal errors at error). */
+  readonly logger?: Logger;
+}
+
+/** ProxyOptions with defaults applied. */
+export interface ResolvedOptions {
+  readonly maxHeaderSize: number;
+  readonly maxTargetLength: number;
+  readonly connectTimeoutMs: number;
+  readonly readTimeoutMs: number;
+  readonly sendTimeoutMs: number;
+  readonly clientTimeoutMs: number;
+  readonly upstreamIdleTimeoutMs: number;
+  readonly maxIdlePerEndpoint: number;
+  readonly drainMs: number;
+}
+
+/** Shared state of one proxy, read by its connections. */
+export interface ProxyContext {
+  readonly router: Router;
+  readonly pool: UpstreamPool;
+  readonly options: ResolvedOptions;
+  readonly trusted: TrustedProxies;
+  readonly ids: RequestIds;
+  readonly metrics: ProxyMetrics | undefined;
+  readonly accessLog: Logger | undefined;
+  readonly logger: Logger | undefined;
+  /** Set by Proxy.close(): finish what is in flight, take nothing new. */
+  closing: boolean;
+  /** performance.now() as of the last timeout tick: a coarse clock that costs nothing to read. */
+  now: number;
+  /** Called by a connection when it is gone. */
+  connectionClosed(connection: object): void;
+  /** Upgraded connections, for draining when their endpoint goes away. */
+  readonly tunnels: Set<{ readonly endpointKey: string; drain(ms: number): void; undrain(): void; destroy(): void }>;
+}

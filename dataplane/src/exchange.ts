@@ -1,0 +1,341 @@
+/**
+ * One proxied request at a time for a client connection (the object is reused for the next):
+ * forwards the rewritten head and the body as it arrives, relays the response head and body as
+ * they arrive, with backpressure both ways, and decides what a failure means: a retry on another
+ * endpoint (connect failure or reset before any response byte, idempotent, body not consumed),
+ * 502, 504, or cutting the client off when the response had already started.
+ */
+import type { ClientConnection } from './client.ts';
+import { TUNNELING } from './client.ts';
+import { BAD_RESPONSE, CONNECT_FAILED, FAILURE_NAMES, RESET, decideFailure, isIdempotent, overdue } from './failure.ts';
+import { CHUNKED_INVALID } from './http/chunked.ts';
+import { forwardHead, requestIdOf, scratchRetained } from './http/forward.ts';
+import { localResponse } from './http/respond.ts';
+import { RELAY_DONE, RELAY_INVALID, RELAY_UPGRADE, ResponseRelay } from './relay.ts';
+import { RequestBody } from './request-body.ts';
+import type { ProxyDecision } from './router.ts';
+import { Tunnel } from './tunnel.ts';
+import type { Upstream, UpstreamOwner } from './upstream/pool.ts';
+
+function append(first: Buffer | undefined, second: Buffer): Buffer {
+  return first === undefined ? second : Buffer.concat([first, second]);
+}
+
+/** The request in flight on a client connection, and the endpoint connection serving it. */
+export class Exchange implements UpstreamOwner {
+  readonly conn: ClientConnection;
+  /** The buffer the request head was parsed from (the access log reads host and path there). */
+  requestBuffer: Buffer | undefined;
+  active = false;
+  decision: ProxyDecision | undefined;
+  upstream: Upstream | undefined;
+  #started = 0;
+  #upstreamStarted = 0;
+  #keepAlive = false;
+  #isHead = false;
+  #idempotent = false;
+  #upgrade = false;
+  #attempts = 0;
+  #staleRetried = false;
+  #reused = false;
+  #replayable = false;
+  #headEnd = 0;
+  #requestId = 0;
+  #firstBody: Buffer | undefined;
+  #stash: Buffer | undefined;
+  #requestDone = false;
+  readonly #body: RequestBody;
+  readonly #relay: ResponseRelay;
+  /** Any byte came back from the endpoint (the request can no longer be replayed). */
+  #gotBytes = false;
+  /** Last progress of the exchange (coarse clock): timeouts count from here. */
+  #since = 0;
+
+  constructor(conn: ClientConnection) {
+    this.conn = conn;
+    const max = conn.context.options.maxHeaderSize;
+    this.#body = new RequestBody(max);
+    this.#relay = new ResponseRelay(max);
+  }
+
+  /** Starts proxying the request parsed from buf[0, headEnd); `rest` holds the bytes read after the head. */
+  start(buf: Buffer, headEnd: number, rest: Buffer | undefined, decision: ProxyDecision, keepAlive: boolean, started: number): void {
+    const head = this.conn.head;
+    this.requestBuffer = buf;
+    this.active = true;
+    this.decision = decision;
+    this.#started = started;
+    this.#keepAlive = keepAlive;
+    this.#isHead = head.method === 'HEAD';
+    this.#idempotent = isIdempotent(head.method);
+    this.#upgrade = head.connectionUpgrade && head.hasUpgrade;
+    this.#attempts = 0;
+    this.#staleRetried = this.#gotBytes = false;
+    this.#relay.reset(this.#isHead, keepAlive, head.minor === 1, this.#upgrade);
+    // Frame (and for chunked, validate) the body bytes already here before anything is sent.
+    let body: Buffer | undefined;
+    let extra = rest;
+    const requestBody = this.#body;
+    requestBody.reset(head);
+    if (!requestBody.done && rest !== undefined) {
+      const end = requestBody.feed(rest);
+      if (end === CHUNKED_INVALID) return this.#refuse(400);
+      body = end === rest.length ? rest : rest.subarray(0, end);
+      extra = end === rest.length ? undefined : rest.subarray(end);
+    }
+    this.#requestDone = requestBody.done;
+    this.#stash = extra;
+    this.#headEnd = headEnd;
+    this.#requestId = this.conn.context.ids.next();
+    this.#firstBody = body;
+    this.#replayable = true;
+    // Until the endpoint takes the head, read no more body (it keeps the request replayable).
+    if (!this.#requestDone || extra !== undefined) this.conn.socket.pause();
+    this.#attach(false);
+  }
+
+  #attach(fresh: boolean): void {
+    const decision = this.decision as ProxyDecision;
+    const upstream = this.conn.context.pool.acquire(decision.endpointKey, decision.address, decision.port, this, fresh);
+    this.upstream = upstream;
+    this.#since = this.conn.context.now;
+    this.#reused = upstream.uses > 0;
+    if (upstream.connected) this.#send(upstream);
+  }
+
+  #send(upstream: Upstream): void {
+    const socket = upstream.socket;
+    const { context, forward } = this.conn;
+    if (context.metrics !== undefined) this.#upstreamStarted = performance.now();
+    // Built at send time (again for a retry): the head lives in scratch memory only while written.
+    const head = forwardHead(this.requestBuffer as Buffer, this.conn.head, this.#headEnd, forward, context.ids, this.#requestId, this.#upgrade);
+    let ok: boolean;
+    if (this.#firstBody !== undefined) {
+      socket.cork();
+      socket.write(head);
+      ok = socket.write(this.#firstBody);
+      socket.uncork();
+    } else {
+      ok = socket.write(head);
+    }
+    if (socket.writableLength !== 0) scratchRetained(head);
+    this.#since = context.now;
+    if (!this.#requestDone && ok) this.conn.socket.resume();
+  }
+
+  /** Client bytes while this exchange is active: more request body, or the next pipelined request. */
+  onClientData(chunk: Buffer): void {
+    if (this.#requestDone) {
+      this.#stash = append(this.#stash, chunk);
+      this.conn.socket.pause();
+      return;
+    }
+    const end = this.#body.feed(chunk);
+    if (end === CHUNKED_INVALID) return this.#refuse(400);
+    const body = end === chunk.length ? chunk : chunk.subarray(0, end);
+    const extra = end === chunk.length ? undefined : chunk.subarray(end);
+    const done = this.#body.done;
+    const upstream = this.upstream;
+    this.#since = this.conn.context.now;
+    if (upstream === undefined || !upstream.connected) {
+      this.#firstBody = append(this.#firstBody, body);
+    } else {
+      this.#replayable = false;
+      if (!upstream.socket.write(body) && !done) this.conn.socket.pause();
+    }
+    if (!done) return;
+    this.#requestDone = true;
+    this.#stash = extra;
+    if (extra !== undefined) this.conn.socket.pause();
+  }
+
+  /** Checked on the proxy's tick: fails the exchange whose deadline passed (see failure.ts `overdue`). */
+  checkTimeouts(now: number): void {
+    const upstream = this.upstream;
+    if (!this.active || upstream === undefined) return;
+    const kind = overdue(
+      {
+        idleMs: now - this.#since,
+        connected: upstream.connected,
+        requestDone: this.#requestDone,
+        responseStarted: this.#relay.started,
+        clientBacklogged: this.conn.socket.writableNeedDrain,
+        endpointBacklogged: upstream.socket.writableNeedDrain,
+      },
+      this.conn.context.options,
+    );
+    if (kind >= 0) this.#fail(kind);
+  }
+
+  /** The client half-closed: fine once the request is complete, a truncated request otherwise. */
+  onClientEnd(): void {
+    this.#keepAlive = false;
+    if (!this.#requestDone) this.conn.socket.destroy();
+  }
+
+  /** The client took what was written: let the endpoint send more. */
+  onClientDrain(): void {
+    this.#since = this.conn.context.now;
+    if (this.active && this.upstream?.socket.isPaused() === true) this.upstream.socket.resume();
+  }
+
+  /** The client connection is gone mid-exchange. */
+  abort(): void {
+    if (!this.active) return;
+    this.active = false;
+    this.#drop();
+    this.#record(this.#relay.started ? this.#relay.status : 499);
+  }
+
+  onUpstreamConnect(upstream: Upstream): void {
+    if (upstream === this.upstream) this.#send(upstream);
+  }
+
+  onUpstreamDrain(upstream: Upstream): void {
+    this.#since = this.conn.context.now;
+    if (upstream === this.upstream && !this.#requestDone) this.conn.socket.resume();
+  }
+
+  onUpstreamData(upstream: Upstream, buffer: Buffer, length: number): void {
+    if (upstream !== this.upstream) return;
+    const context = this.conn.context;
+    this.#since = context.now;
+    this.#gotBytes = true;
+    this.#replayable = false;
+    const relay = this.#relay;
+    const started = relay.started;
+    const outcome = relay.feed(buffer, length, this.conn.socket, upstream, context.closing);
+    // A response head (any status) is what passive health counts as success.
+    if (!started && relay.started) context.router.reportSuccess((this.decision as ProxyDecision).endpointKey);
+    if (outcome === RELAY_DONE) this.#finish();
+    else if (outcome === RELAY_INVALID) this.#fail(BAD_RESPONSE);
+    else if (outcome === RELAY_UPGRADE) this.#tunnel(upstream);
+  }
+
+  onUpstreamEnd(upstream: Upstream): void {
+    if (upstream !== this.upstream) return;
+    if (this.#relay.endsOnClose) this.#finish();
+    else this.#fail(RESET);
+  }
+
+  onUpstreamClose(upstream: Upstream): void {
+    if (upstream === this.upstream) this.#fail(upstream.connected ? RESET : CONNECT_FAILED);
+  }
+
+  #finish(): void {
+    const upstream = this.upstream;
+    const context = this.conn.context;
+    this.upstream = undefined;
+    this.active = false;
+    const relay = this.#relay;
+    if (upstream !== undefined) {
+      if (relay.reusable && this.#requestDone) {
+        if (upstream.socket.isPaused()) upstream.socket.resume();
+        context.pool.release(upstream);
+      } else {
+        upstream.owner = undefined;
+        upstream.destroy();
+      }
+    }
+    if (context.metrics !== undefined) context.metrics.observeUpstream((performance.now() - this.#upstreamStarted) / 1000);
+    this.#record(relay.status);
+    this.#done(!relay.closeClient && this.#requestDone);
+  }
+
+  #fail(kind: number): void {
+    const decision = this.decision as ProxyDecision;
+    const router = this.conn.context.router;
+    const relay = this.#relay;
+    const action = decideFailure(kind, {
+      started: relay.started,
+      replayable: this.#replayable && this.#idempotent && !this.#gotBytes,
+      reused: this.#reused,
+      staleRetried: this.#staleRetried,
+      attempts: this.#attempts,
+    });
+    this.#drop();
+    const logger = this.conn.context.logger;
+    logger?.debug({ endpoint: decision.endpointKey, route: decision.route, failure: FAILURE_NAMES[kind], action: action.action }, 'upstream exchange failed');
+    if (action.countsAgainstEndpoint && router.reportFailure(decision.endpointKey)) {
+      logger?.warn({ endpoint: decision.endpointKey }, 'endpoint ejected by passive health checking');
+    }
+    switch (action.action) {
+      case 'cut':
+        return this.#cut();
+      case 'fresh-connection':
+        this.#staleRetried = true;
+        return this.#attach(true);
+      case 'other-endpoint': {
+        const next = router.retryPick(decision);
+        if (next === undefined) break;
+        this.#attempts++;
+        this.decision = next;
+        return this.#attach(true);
+      }
+      default:
+        break;
+    }
+    this.#localError(action.status);
+  }
+
+  /** The request body broke the chunked syntax (or the head's first bytes did): 400, never forwarded further. */
+  #refuse(status: number): void {
+    this.#drop();
+    if (this.#relay.started) return this.#cut();
+    this.#requestDone = false;
+    this.#localError(status);
+  }
+
+  /** Part of the response is out: the only honest signal left is cutting the connection. */
+  #cut(): void {
+    this.active = false;
+    this.#record(this.#relay.status);
+    this.conn.socket.destroy();
+  }
+
+  #localError(status: number): void {
+    this.active = false;
+    const keepAlive = this.#keepAlive && this.#requestDone;
+    this.conn.socket.write(localResponse(status, !keepAlive, this.#isHead));
+    this.#record(status);
+    this.#done(keepAlive);
+  }
+
+  /** The endpoint switched protocols (the relay sent the 101 on): splice the two sockets. */
+  #tunnel(upstream: Upstream): void {
+    const decision = this.decision as ProxyDecision;
+    this.upstream = undefined;
+    this.active = false;
+    this.#record(101);
+    const stash = this.#stash;
+    this.#stash = undefined;
+    this.#firstBody = undefined;
+    this.conn.state = TUNNELING;
+    this.conn.tunnel = new Tunnel(this.conn, upstream, decision.endpointKey, stash);
+  }
+
+  /** Forgets and closes the endpoint connection, if any. */
+  #drop(): void {
+    const upstream = this.upstream;
+    this.upstream = undefined;
+    if (upstream !== undefined) {
+      upstream.owner = undefined;
+      upstream.destroy();
+    }
+  }
+
+  #done(keepAlive: boolean): void {
+    const stash = this.#stash;
+    this.#stash = undefined;
+    this.#firstBody = undefined;
+    this.conn.exchangeDone(keepAlive, stash);
+  }
+
+  #record(status: number): void {
+    const conn = this.conn;
+    const decision = this.decision as ProxyDecision;
+    let requestId = '';
+    if (conn.context.accessLog !== undefined && this.requestBuffer !== undefined) requestId = requestIdOf(this.requestBuffer, conn.head, conn.context.ids, this.#requestId);
+    conn.record(status, decision.route, decision.endpointKey, this.#started, requestId);
+  }
+}

@@ -1,0 +1,50 @@
+import { describe, expect, it } from 'vitest';
+import type { FailureFacts } from './failure.ts';
+import { BAD_RESPONSE, CLIENT_TIMEOUT, CONNECT_FAILED, CONNECT_TIMEOUT, READ_TIMEOUT, RESET, SEND_TIMEOUT, decideFailure, isIdempotent, overdue } from './failure.ts';
+
+const fresh: FailureFacts = { started: false, replayable: true, reused: false, staleRetried: false, attempts: 0 };
+
+describe('decideFailure', () => {
+  const cases: [string, number, Partial<FailureFacts>, string, number, boolean][] = [
+    ['connect refused, replayable: another endpoint, else 502', CONNECT_FAILED, {}, 'other-endpoint', 502, true],
+    ['connect timeout, replayable: another endpoint, else 504', CONNECT_TIMEOUT, {}, 'other-endpoint', 504, true],
+    ['reset before any byte on a new connection: another endpoint', RESET, {}, 'other-endpoint', 502, true],
+    ['reset on a reused connection: replay on a fresh one, no health cost', RESET, { reused: true }, 'fresh-connection', 502, false],
+    ['reset on a reused connection after that replay: another endpoint', RESET, { reused: true, staleRetried: true }, 'other-endpoint', 502, true],
+    ['second attempt fails: 502', CONNECT_FAILED, { attempts: 1 }, 'answer', 502, true],
+    ['not replayable (POST, or body consumed): 502', CONNECT_FAILED, { replayable: false }, 'answer', 502, true],
+    ['read timeout is never retried: 504', READ_TIMEOUT, {}, 'answer', 504, true],
+    ['send timeout: 504', SEND_TIMEOUT, {}, 'answer', 504, true],
+    ['bad response: 502', BAD_RESPONSE, {}, 'answer', 502, true],
+    ['client too slow: 408, not the endpoint’s fault', CLIENT_TIMEOUT, {}, 'answer', 408, false],
+    ['anything after the response started: cut', RESET, { started: true }, 'cut', 0, true],
+    ['client too slow after the response started: cut, no health cost', CLIENT_TIMEOUT, { started: true }, 'cut', 0, false],
+  ];
+  it.each(cases)('%s', (_name, kind, facts, action, status, counts) => {
+    expect(decideFailure(kind, { ...fresh, ...facts })).toEqual({ action, status, countsAgainstEndpoint: counts });
+  });
+
+  it('knows the idempotent methods', () => {
+    expect(['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS', 'TRACE'].every(isIdempotent)).toBe(true);
+    expect(['POST', 'PATCH', 'CONNECT', 'PROPFIND'].some(isIdempotent)).toBe(false);
+  });
+});
+
+describe('overdue', () => {
+  const timeouts = { connectTimeoutMs: 10, sendTimeoutMs: 20, readTimeoutMs: 30, clientTimeoutMs: 40 };
+  const base = { idleMs: 0, connected: true, requestDone: true, responseStarted: false, clientBacklogged: false, endpointBacklogged: false };
+  const cases: [string, Partial<typeof base>, number][] = [
+    ['connecting within the limit', { connected: false, idleMs: 10 }, -1],
+    ['connecting too long', { connected: false, idleMs: 11 }, CONNECT_TIMEOUT],
+    ['endpoint not taking the body', { requestDone: false, endpointBacklogged: true, idleMs: 21 }, SEND_TIMEOUT],
+    ['client not sending the rest of its body', { requestDone: false, idleMs: 39 }, -1],
+    ['client not sending the rest of its body, too long', { requestDone: false, idleMs: 41 }, CLIENT_TIMEOUT],
+    ['waiting for the response', { idleMs: 31 }, READ_TIMEOUT],
+    ['client not reading the response', { responseStarted: true, clientBacklogged: true, idleMs: 35 }, -1],
+    ['client not reading the response, too long', { responseStarted: true, clientBacklogged: true, idleMs: 41 }, CLIENT_TIMEOUT],
+    ['endpoint stalls mid-response', { responseStarted: true, idleMs: 31 }, READ_TIMEOUT],
+  ];
+  it.each(cases)('%s', (_name, progress, kind) => {
+    expect(overdue({ ...base, ...progress }, timeouts)).toBe(kind);
+  });
+});

@@ -1,0 +1,107 @@
+/**
+ * What a failed exchange with an endpoint means, as one pure decision: retry (where), answer
+ * (which status) or cut the client off, and whether the endpoint's passive health pays for it.
+ * Semantics: connect failure or reset before any response byte → one retry on another endpoint
+ * when the request is idempotent and its body was not consumed, else 502; timeouts → 504; a
+ * kept-alive connection that turns out closed is replayed once on a fresh connection, at no cost
+ * to the endpoint; once the response has started, only cutting the connection is honest.
+ */
+
+/** Why an exchange failed. */
+export const CONNECT_FAILED = 0;
+export const CONNECT_TIMEOUT = 1;
+/** The endpoint closed or reset the connection before the response was complete. */
+export const RESET = 2;
+export const READ_TIMEOUT = 3;
+/** The endpoint broke HTTP (unusable head, bad chunked framing, unexpected 101). */
+export const BAD_RESPONSE = 4;
+export const SEND_TIMEOUT = 5;
+/** The client stalled (sending its body or reading the response). */
+export const CLIENT_TIMEOUT = 6;
+
+/** Failure kinds by number, for logs. */
+export const FAILURE_NAMES: readonly string[] = ['connect-failed', 'connect-timeout', 'reset', 'read-timeout', 'bad-response', 'send-timeout', 'client-timeout'];
+
+/** What the exchange knows when it fails. */
+export interface FailureFacts {
+  /** Part of the response has gone to the client. */
+  readonly started: boolean;
+  /** Idempotent, no request body byte consumed, no response byte received: safe to send again. */
+  readonly replayable: boolean;
+  /** The endpoint connection had carried requests before. */
+  readonly reused: boolean;
+  /** A fresh-connection replay was already tried. */
+  readonly staleRetried: boolean;
+  /** Retries on another endpoint so far. */
+  readonly attempts: number;
+}
+
+/** The decision. `status` is what to answer when no retry happens (or the retry finds no endpoint). */
+export interface FailureAction {
+  readonly action: 'cut' | 'fresh-connection' | 'other-endpoint' | 'answer';
+  readonly status: number;
+  /** Count a failure against the endpoint's passive health. */
+  readonly countsAgainstEndpoint: boolean;
+}
+
+const CUT: FailureAction = { action: 'cut', status: 0, countsAgainstEndpoint: true };
+const CUT_CLIENT: FailureAction = { action: 'cut', status: 0, countsAgainstEndpoint: false };
+const FRESH: FailureAction = { action: 'fresh-connection', status: 502, countsAgainstEndpoint: false };
+const CLIENT_TOO_SLOW: FailureAction = { action: 'answer', status: 408, countsAgainstEndpoint: false };
+const RETRY_502: FailureAction = { action: 'other-endpoint', status: 502, countsAgainstEndpoint: true };
+const RETRY_504: FailureAction = { action: 'other-endpoint', status: 504, countsAgainstEndpoint: true };
+const ANSWER_502: FailureAction = { action: 'answer', status: 502, countsAgainstEndpoint: true };
+const ANSWER_504: FailureAction = { action: 'answer', status: 504, countsAgainstEndpoint: true };
+
+/** Decides what a failure of `kind` means given `facts`. */
+export function decideFailure(kind: number, facts: FailureFacts): FailureAction {
+  if (facts.started) return kind === CLIENT_TIMEOUT ? CUT_CLIENT : CUT;
+  if (kind === CLIENT_TIMEOUT) return CLIENT_TOO_SLOW;
+  if (kind === RESET && facts.reused && facts.replayable && !facts.staleRetried) return FRESH;
+  const timeout = kind === CONNECT_TIMEOUT || kind === READ_TIMEOUT || kind === SEND_TIMEOUT;
+  // Only failures where the endpoint cannot have acted on the request are retried elsewhere.
+  const beforeResponse = kind === CONNECT_FAILED || kind === CONNECT_TIMEOUT || kind === RESET;
+  if (beforeResponse && facts.replayable && facts.attempts === 0) return timeout ? RETRY_504 : RETRY_502;
+  return timeout ? ANSWER_504 : ANSWER_502;
+}
+
+/** Methods a retry may send twice (RFC 9110 §9.2.2). */
+export function isIdempotent(method: string): boolean {
+  return method === 'GET' || method === 'HEAD' || method === 'PUT' || method === 'DELETE' || method === 'OPTIONS' || method === 'TRACE';
+}
+
+/** Timeouts that apply to an exchange. */
+export interface ExchangeTimeouts {
+  readonly connectTimeoutMs: number;
+  readonly sendTimeoutMs: number;
+  readonly readTimeoutMs: number;
+  readonly clientTimeoutMs: number;
+}
+
+/** Where an exchange stands, for its deadline. */
+export interface ExchangeProgress {
+  /** ms since the last progress. */
+  readonly idleMs: number;
+  readonly connected: boolean;
+  readonly requestDone: boolean;
+  readonly responseStarted: boolean;
+  /** The client socket has more queued than it takes. */
+  readonly clientBacklogged: boolean;
+  /** The endpoint socket has more queued than it takes. */
+  readonly endpointBacklogged: boolean;
+}
+
+/**
+ * The failure kind whose deadline has passed, or -1. Connecting: connectTimeoutMs. The client is
+ * the slow side (it does not send the rest of its body, or does not read the response):
+ * clientTimeoutMs. The endpoint does not take the body: sendTimeoutMs. Waiting for the response
+ * or between two of its reads: readTimeoutMs.
+ */
+export function overdue(progress: ExchangeProgress, timeouts: ExchangeTimeouts): number {
+  const idle = progress.idleMs;
+  if (!progress.connected) return idle > timeouts.connectTimeoutMs ? CONNECT_TIMEOUT : -1;
+  const clientSlow = progress.responseStarted ? progress.clientBacklogged : !progress.requestDone && !progress.endpointBacklogged;
+  if (clientSlow) return idle > timeouts.clientTimeoutMs ? CLIENT_TIMEOUT : -1;
+  if (!progress.requestDone) return idle > timeouts.sendTimeoutMs ? SEND_TIMEOUT : -1;
+  return idle > timeouts.readTimeoutMs ? READ_TIMEOUT : -1;
+}

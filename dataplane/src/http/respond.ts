@@ -1,0 +1,119 @@
+/**
+ * What goes back to the client: the endpoint's response head with hop-by-hop lines removed (sent
+ * untouched when it has none and the connection stays open), and Portico's own small responses.
+ */
+import { equalsLower } from './chars.ts';
+import type { ResponseHead } from './response-head.ts';
+import { R_CONNECTION, R_HOP, R_OTHER, R_UPGRADE } from './response-head.ts';
+
+const CONNECTION_CLOSE = Buffer.from('Connection: close\r\n', 'latin1');
+const CONNECTION_UPGRADE = Buffer.from('Connection: upgrade\r\n', 'latin1');
+
+/**
+ * The head to send to the client for the response parsed from buf[0, headEnd). `close` adds
+ * `Connection: close`; `upgrade` (a 101) keeps Upgrade and sends `Connection: upgrade`. Returns
+ * buf[0, headEnd) itself when nothing has to change.
+ */
+export function clientHead(buf: Buffer, head: ResponseHead, headEnd: number, close: boolean, upgrade: boolean): Buffer {
+  if (!head.hopByHop && !close && !upgrade) return buf.subarray(0, headEnd);
+  const out = Buffer.allocUnsafe(headEnd + CONNECTION_CLOSE.length + CONNECTION_UPGRADE.length);
+  const lines = head.lines;
+  const tokens = head.connectionTokens;
+  let w = 0;
+  let run = 0;
+  for (let slot = 0, last = head.lineCount * 3; slot < last; slot += 3) {
+    const kind = lines[slot + 2] as number;
+    const start = lines[slot] as number;
+    let drop = kind === R_CONNECTION || kind === R_HOP || (kind === R_UPGRADE && !upgrade);
+    if (!drop && kind === R_OTHER && tokens.length !== 0) {
+      const colon = buf.indexOf(0x3a, start);
+      for (const token of tokens) if (equalsLower(buf, start, colon, token)) drop = true;
+    }
+    if (drop) {
+      if (start > run) w += buf.copy(out, w, run, start);
+      run = (lines[slot + 1] as number) + 2;
+    }
+  }
+  if (headEnd - 2 > run) w += buf.copy(out, w, run, headEnd - 2);
+  if (upgrade) w += CONNECTION_UPGRADE.copy(out, w);
+  else if (close) w += CONNECTION_CLOSE.copy(out, w);
+  out[w++] = 0x0d;
+  out[w++] = 0x0a;
+  return out.subarray(0, w);
+}
+
+/**
+ * Removes the lines clientHead would remove, in place: the kept bytes are moved right so that the
+ * cleaned head is buf[returned offset, headEnd), directly followed by the body bytes already in
+ * buf. Only for heads that need nothing added (the connection stays open, no upgrade). The
+ * parsed line offsets are stale afterwards.
+ */
+export function compactHead(buf: Buffer, head: ResponseHead, headEnd: number): number {
+  const lines = head.lines;
+  const tokens = head.connectionTokens;
+  // Walk dropped lines from the last one back: each kept run before a dropped line slides right.
+  let write = -1;
+  let keptEnd = headEnd;
+  for (let slot = (head.lineCount - 1) * 3; slot >= 0; slot -= 3) {
+    const kind = lines[slot + 2] as number;
+    const start = lines[slot] as number;
+    let drop = kind === R_CONNECTION || kind === R_HOP || kind === R_UPGRADE;
+    if (!drop && kind === R_OTHER && tokens.length !== 0) {
+      const colon = buf.indexOf(0x3a, start);
+      for (const token of tokens) if (equalsLower(buf, start, colon, token)) drop = true;
+    }
+    if (!drop) continue;
+    const end = (lines[slot + 1] as number) + 2;
+    if (write < 0) write = end;
+    else if (keptEnd > end) {
+      write -= keptEnd - end;
+      buf.copyWithin(write, end, keptEnd);
+    }
+    keptEnd = start;
+  }
+  if (write < 0) return 0;
+  if (keptEnd > 0) {
+    write -= keptEnd;
+    buf.copyWithin(write, 0, keptEnd);
+  }
+  return write;
+}
+
+const REASONS: Record<number, string> = {
+  400: 'Bad Request',
+  404: 'Not Found',
+  408: 'Request Timeout',
+  414: 'URI Too Long',
+  431: 'Request Header Fields Too Large',
+  501: 'Not Implemented',
+  502: 'Bad Gateway',
+  503: 'Service Unavailable',
+  504: 'Gateway Timeout',
+  505: 'HTTP Version Not Supported',
+};
+
+const canned = new Map<number, Buffer>();
+
+/**
+ * Portico's own response for `status` (a short text body; none for HEAD), with `Connection:
+ * close` when `close`. Buffers are built once per variant and shared: never modify them.
+ */
+export function localResponse(status: number, close: boolean, head: boolean): Buffer {
+  const key = status * 4 + (close ? 2 : 0) + (head ? 1 : 0);
+  let response = canned.get(key);
+  if (response === undefined) {
+    const reason = REASONS[status] ?? 'Error';
+    const body = `${status} ${reason}\n`;
+    response = Buffer.from(
+      `HTTP/1.1 ${status} ${reason}\r\nContent-Type: text/plain\r\nContent-Length: ${body.length}\r\n${close ? 'Connection: close\r\n' : ''}\r\n${head ? '' : body}`,
+      'latin1',
+    );
+    canned.set(key, response);
+  }
+  return response;
+}
+
+/** A 308 to `location` (built from validated request bytes, so it cannot carry CR or LF). */
+export function redirectResponse(location: string, close: boolean): Buffer {
+  return Buffer.from(`HTTP/1.1 308 Permanent Redirect\r\nLocation: ${location}\r\nContent-Length: 0\r\n${close ? 'Connection: close\r\n' : ''}\r\n`, 'latin1');
+}

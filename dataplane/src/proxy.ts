@@ -1,0 +1,154 @@
+/**
+ * The proxy engine: raw `net.Socket` HTTP/1.1 (plain or TLS sockets handed in by whoever listens),
+ * routed by the Router, forwarded over keep-alive endpoint pools. See client.ts (requests),
+ * exchange.ts (forwarding and failures), tunnel.ts (upgrades) and http/ (parsing).
+ */
+import type { Socket } from 'node:net';
+import { ClientConnection } from './client.ts';
+import type { ConnectionInfo } from './client.ts';
+import type { ProxyContext, ProxyOptions, ResolvedOptions } from './context.ts';
+import { PorticoError } from './errors.ts';
+import { RequestIds } from './http/forward.ts';
+import type { Router, SwapEvent } from './router.ts';
+import { TrustedProxies } from './trusted.ts';
+import { UpstreamPool } from './upstream/pool.ts';
+
+export type { ConnectionInfo } from './client.ts';
+export type { ProxyOptions } from './context.ts';
+
+function resolve(options: ProxyOptions): ResolvedOptions {
+  const resolved: ResolvedOptions = {
+    maxHeaderSize: options.maxHeaderSize ?? 32 * 1024,
+    maxTargetLength: options.maxTargetLength ?? 8 * 1024,
+    connectTimeoutMs: options.connectTimeoutMs ?? 5_000,
+    readTimeoutMs: options.readTimeoutMs ?? 60_000,
+    sendTimeoutMs: options.sendTimeoutMs ?? 60_000,
+    clientTimeoutMs: options.clientTimeoutMs ?? 75_000,
+    upstreamIdleTimeoutMs: options.upstreamIdleTimeoutMs ?? 4_000,
+    maxIdlePerEndpoint: options.maxIdlePerEndpoint ?? 128,
+    drainMs: options.drainMs ?? 30_000,
+  };
+  for (const [name, value] of Object.entries(resolved)) {
+    const floor = name === 'maxIdlePerEndpoint' || name === 'drainMs' ? 0 : 1;
+    if (!Number.isInteger(value) || value < floor) throw new PorticoError('PORTICO_E_CONFIG', `${name} must be an integer >= ${floor}, not ${value}`);
+  }
+  return resolved;
+}
+
+/** Options of Proxy.close(). */
+export interface CloseOptions {
+  /** How long in-flight requests (and upgraded connections) may take before everything is destroyed. Default 10 s. */
+  readonly timeoutMs?: number;
+}
+
+/** An HTTP/1.1 reverse proxy over connections handed to handleConnection(). */
+export class Proxy {
+  readonly router: Router;
+  readonly pool: UpstreamPool;
+  readonly #context: ProxyContext;
+  readonly #connections = new Set<ClientConnection>();
+  readonly #onSwap: (event: SwapEvent) => void;
+  readonly #ticker: NodeJS.Timeout;
+  #closed: Promise<void> | undefined;
+  #allClosed: (() => void) | undefined;
+
+  /** Throws PORTICO_E_CONFIG for an out-of-range option and PORTICO_E_CIDR for a bad trusted proxy. */
+  constructor(router: Router, options: ProxyOptions = {}) {
+    const resolved = resolve(options);
+    this.router = router;
+    this.pool = new UpstreamPool({
+      idleTimeoutMs: resolved.upstreamIdleTimeoutMs,
+      maxIdlePerEndpoint: resolved.maxIdlePerEndpoint,
+    });
+    const connections = this.#connections;
+    const metrics = options.metrics;
+    this.#context = {
+      router,
+      pool: this.pool,
+      options: resolved,
+      trusted: new TrustedProxies(options.trustedProxies ?? []),
+      ids: new RequestIds(),
+      metrics,
+      accessLog: options.accessLog,
+      logger: options.logger,
+      closing: false,
+      now: performance.now(),
+      tunnels: new Set(),
+      connectionClosed: (connection) => {
+        if (!connections.delete(connection as ClientConnection)) return;
+        if (metrics !== undefined) metrics.activeConnections--;
+        if (connections.size === 0) this.#allClosed?.();
+      },
+    };
+    this.#onSwap = (event) => {
+      for (const tunnel of this.#context.tunnels) {
+        if (event.endpointKeys.has(tunnel.endpointKey)) tunnel.undrain();
+        else tunnel.drain(resolved.drainMs);
+      }
+      this.pool.dropEndpoints(event.removedEndpoints);
+    };
+    router.on('swap', this.#onSwap);
+    // Timeouts are checked on a coarse tick rather than with socket timers, which Node would
+    // re-arm on every read and write of every socket.
+    const tick = Math.min(1000, Math.max(10, Math.floor(Math.min(resolved.connectTimeoutMs, resolved.readTimeoutMs, resolved.sendTimeoutMs, resolved.clientTimeoutMs) / 4)));
+    this.#ticker = setInterval(() => this.#tick(), tick);
+    this.#ticker.unref();
+  }
+
+  #tick(): void {
+    const now = (this.#context.now = performance.now());
+    for (const connection of this.#connections) connection.checkTimeouts(now);
+  }
+
+  /**
+   * Serves HTTP/1.1 on a connected socket (a net.Socket or a tls.TLSSocket after the handshake)
+   * until it closes. `scheme` decides redirects and X-Forwarded-Proto; `localPort` goes into
+   * X-Forwarded-Port. After close() the socket is destroyed at once.
+   */
+  handleConnection(socket: Socket, info: ConnectionInfo): void {
+    if (this.#context.closing) {
+      socket.destroy();
+      return;
+    }
+    const connection = new ClientConnection(socket, this.#context, info);
+    this.#connections.add(connection);
+    if (this.#context.metrics !== undefined) this.#context.metrics.activeConnections++;
+  }
+
+  /** Client connections open now (upgraded ones included). */
+  get activeConnections(): number {
+    return this.#connections.size;
+  }
+
+  /** Upgraded (tunnelled) connections open now. */
+  get activeTunnels(): number {
+    return this.#context.tunnels.size;
+  }
+
+  /**
+   * Stops taking requests: idle keep-alive connections close now, busy ones after their current
+   * response (sent with `Connection: close`); waits for them up to `timeoutMs`, then destroys
+   * whatever is left (upgraded connections included). Resolves when every connection is closed.
+   */
+  close(options: CloseOptions = {}): Promise<void> {
+    if (this.#closed !== undefined) return this.#closed;
+    const context = this.#context;
+    context.closing = true;
+    this.router.off('swap', this.#onSwap);
+    this.pool.close();
+    this.#closed = new Promise<void>((resolveClosed) => {
+      const deadline = setTimeout(() => {
+        for (const tunnel of [...context.tunnels]) tunnel.destroy();
+        for (const connection of this.#connections) connection.socket.destroy();
+      }, options.timeoutMs ?? 10_000);
+      this.#allClosed = () => {
+        clearTimeout(deadline);
+        clearInterval(this.#ticker);
+        resolveClosed();
+      };
+      for (const connection of [...this.#connections]) connection.shutdown();
+      if (this.#connections.size === 0) this.#allClosed();
+    });
+    return this.#closed;
+  }
+}

@@ -1,0 +1,187 @@
+/**
+ * The response side of an exchange: parses what the endpoint sends, relays it to the client as it
+ * arrives and says when the message ends. Framing per RFC 9112 §6.3: no body for HEAD, 1xx, 204
+ * and 304; chunked (validated, forwarded byte for byte); Content-Length; else until the endpoint
+ * closes. 1xx heads are relayed and the real response follows; a 101 ends relaying (a tunnel
+ * takes over). The head is cleaned in place so that head and body leave in one write.
+ */
+import type { Socket } from 'node:net';
+import { CHUNKED_INVALID, ChunkedDecoder } from './http/chunked.ts';
+import { clientHead, compactHead } from './http/respond.ts';
+import { ResponseHead } from './http/response-head.ts';
+import type { Upstream } from './upstream/pool.ts';
+
+/** feed() outcomes. */
+export const RELAY_MORE = 0;
+export const RELAY_DONE = 1;
+export const RELAY_INVALID = 2;
+export const RELAY_UPGRADE = 3;
+
+// Body framings.
+const NONE = 0;
+const LENGTH = 1;
+const CHUNKED = 2;
+const UNTIL_CLOSE = 3;
+
+/** One response at a time; reset() before each. */
+export class ResponseRelay {
+  readonly head: ResponseHead;
+  /** The response head has gone to the client (or a 101 has). */
+  started = false;
+  status = 0;
+  /** The client connection closes after this response (it was sent `Connection: close`). */
+  closeClient = false;
+  readonly #decoder: ChunkedDecoder;
+  #pending: Buffer | undefined;
+  #mode = NONE;
+  #remaining = 0;
+  #leftover = false;
+  #isHead = false;
+  #keepAlive = false;
+  #http11 = true;
+  #upgrade = false;
+
+  constructor(maxHeaderSize: number) {
+    this.head = new ResponseHead(maxHeaderSize);
+    this.#decoder = new ChunkedDecoder(maxHeaderSize);
+  }
+
+  /**
+   * Prepares for the response to a request: `isHead` (no body follows), `keepAlive` (the client
+   * connection may stay open), `http11` (the client speaks HTTP/1.1: 1xx heads are relayed),
+   * `upgrade` (the request asked for a protocol upgrade, so a 101 is expected).
+   */
+  reset(isHead: boolean, keepAlive: boolean, http11: boolean, upgrade: boolean): void {
+    this.head.reset();
+    this.started = this.closeClient = this.#leftover = false;
+    this.status = 0;
+    this.#pending = undefined;
+    this.#isHead = isHead;
+    this.#keepAlive = keepAlive;
+    this.#http11 = http11;
+    this.#upgrade = upgrade;
+  }
+
+  /** The endpoint connection can carry another request: the message was framed and nothing followed it. */
+  get reusable(): boolean {
+    return this.#mode !== UNTIL_CLOSE && !this.#leftover && this.head.minor === 1 && !this.head.connectionClose;
+  }
+
+  /** The endpoint closing its side ends the response (it is close-delimited and has started). */
+  get endsOnClose(): boolean {
+    return this.started && this.#mode === UNTIL_CLOSE;
+  }
+
+  /**
+   * Takes buffer[0, length) from the endpoint and writes what the client gets to `client`. Marks
+   * `upstream.retained` when the buffer stays referenced, pauses the endpoint when the client
+   * pushes back. `closing`: the proxy is shutting down, so the client connection will close.
+   */
+  feed(buffer: Buffer, length: number, client: Socket, upstream: Upstream, closing: boolean): number {
+    if (this.started) return this.#relay(buffer, 0, length, -1, undefined, client, upstream);
+    let buf = buffer;
+    let limit = length;
+    if (this.#pending !== undefined) {
+      buf = Buffer.concat([this.#pending, buffer.subarray(0, length)]);
+      limit = buf.length;
+      this.#pending = undefined;
+    }
+    const head = this.head;
+    for (;;) {
+      const headEnd = head.parse(buf, limit);
+      if (headEnd === 0) {
+        this.#pending = buf.subarray(0, limit);
+        upstream.retained = true;
+        return RELAY_MORE;
+      }
+      if (headEnd < 0) return RELAY_INVALID;
+      const status = head.status;
+      if (status === 101) return this.#upgrade ? this.#switch(buf, headEnd, limit, client, upstream) : RELAY_INVALID;
+      if (status >= 200) return this.#respond(buf, headEnd, limit, client, upstream, closing);
+      // 1xx: relayed (HTTP/1.1 clients only); the real response follows on the same connection.
+      if (this.#http11) {
+        client.write(clientHead(buf, head, headEnd, false, false));
+        if (client.writableLength !== 0) upstream.retained = true;
+      }
+      head.reset();
+      if (headEnd === limit) return RELAY_MORE;
+      buf = buf.subarray(headEnd, limit);
+      limit = buf.length;
+    }
+  }
+
+  #respond(buf: Buffer, headEnd: number, limit: number, client: Socket, upstream: Upstream, closing: boolean): number {
+    const head = this.head;
+    const status = (this.status = head.status);
+    if (this.#isHead || status === 204 || status === 304) this.#mode = NONE;
+    else if (head.transferEncoding) this.#mode = head.chunked ? CHUNKED : UNTIL_CLOSE;
+    else if (head.contentLength >= 0) this.#mode = head.contentLength === 0 ? NONE : LENGTH;
+    else this.#mode = UNTIL_CLOSE;
+    this.#remaining = head.contentLength;
+    if (this.#mode === CHUNKED) this.#decoder.reset();
+    this.closeClient = !this.#keepAlive || this.#mode === UNTIL_CLOSE || closing;
+    this.started = true;
+    // Usually nothing is added to the head: clean it in place and send head and body in one write.
+    if (this.closeClient) return this.#relay(buf, headEnd, limit, -1, clientHead(buf, head, headEnd, true, false), client, upstream);
+    return this.#relay(buf, headEnd, limit, head.hopByHop ? compactHead(buf, head, headEnd) : 0, undefined, client, upstream);
+  }
+
+  /**
+   * Relays response bytes buf[from, length). The head goes first: buf[headStart, from) when
+   * headStart >= 0, else `head`; neither when relaying more body.
+   */
+  #relay(buf: Buffer, from: number, length: number, headStart: number, head: Buffer | undefined, client: Socket, upstream: Upstream): number {
+    let end = length;
+    let done = false;
+    switch (this.#mode) {
+      case NONE:
+        end = from;
+        done = true;
+        break;
+      case LENGTH: {
+        const take = Math.min(this.#remaining, length - from);
+        end = from + take;
+        this.#remaining -= take;
+        done = this.#remaining === 0;
+        break;
+      }
+      case CHUNKED:
+        end = this.#decoder.feed(buf, from, length);
+        if (end === CHUNKED_INVALID) return RELAY_INVALID;
+        done = this.#decoder.done;
+        break;
+      default:
+        break;
+    }
+    // Bytes past the response's end: the endpoint's framing cannot be trusted for another request.
+    if (end < length) this.#leftover = true;
+    let ok = true;
+    if (headStart >= 0) {
+      ok = client.write(headStart === 0 && end === buf.length ? buf : buf.subarray(headStart, end));
+    } else if (head === undefined) {
+      if (end > from) ok = client.write(from === 0 && end === buf.length ? buf : buf.subarray(from, end));
+    } else if (end > from) {
+      client.cork();
+      client.write(head);
+      ok = client.write(buf.subarray(from, end));
+      client.uncork();
+    } else {
+      ok = client.write(head);
+    }
+    // The client socket did not take everything at once: the endpoint's read buffer stays referenced.
+    if (client.writableLength !== 0) upstream.retained = true;
+    if (done) return RELAY_DONE;
+    if (!ok) upstream.socket.pause();
+    return RELAY_MORE;
+  }
+
+  /** A 101 to an upgrade request: relays its head and whatever followed it; the caller builds the tunnel. */
+  #switch(buf: Buffer, headEnd: number, limit: number, client: Socket, upstream: Upstream): number {
+    this.status = 101;
+    this.started = true;
+    client.write(clientHead(buf, this.head, headEnd, false, true));
+    if (headEnd < limit) client.write(buf.subarray(headEnd, limit));
+    if (client.writableLength !== 0) upstream.retained = true;
+    return RELAY_UPGRADE;
+  }
+}

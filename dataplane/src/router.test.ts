@@ -1,0 +1,138 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import type { Decision, ProxyDecision, SwapEvent } from './router.ts';
+import { Router, endpointKey } from './router.ts';
+import { snapshotOf } from './test-support.ts';
+
+function proxied(decision: Decision): ProxyDecision {
+  if (decision.kind !== 'proxy') throw new Error(`expected a proxy decision, got ${decision.kind}`);
+  return decision;
+}
+
+const snapshot = snapshotOf([
+  { host: 'a.test', routes: [{ path: '/', endpoints: [1001, 1002] }, { path: '/api', pathType: 'Prefix', endpoints: [1003] }, { path: '/down', endpoints: [] }] },
+  { host: 'secure.test', routes: [{ path: '/', endpoints: [1004], sslRedirect: true }] },
+  { host: 'forced.test', routes: [{ path: '/', endpoints: [1005], forceSslRedirect: true }] },
+]);
+
+describe('Router', () => {
+  afterEach(() => vi.useRealTimers());
+
+  it('answers 503 before the first snapshot', () => {
+    expect(new Router().route('a.test', '/', 'GET', undefined, 'http')).toEqual({ kind: 'unavailable', route: '' });
+  });
+
+  it('routes by host and path, and labels the route', () => {
+    const router = new Router();
+    router.load(snapshot);
+    expect(proxied(router.route('a.test', '/api/x', 'GET', undefined, 'http'))).toMatchObject({ port: 1003, address: '127.0.0.1', endpointKey: '127.0.0.1:1003', route: 'test/ing-0@a.test/api' });
+    expect(proxied(router.route('A.TEST:8080', '/other?q', 'GET', undefined, 'http')).route).toBe('test/ing-0@a.test/');
+    expect(router.route('b.test', '/', 'GET', undefined, 'http')).toEqual({ kind: 'not-found', route: '' });
+    expect(router.route('a.test', '/down', 'GET', undefined, 'http')).toEqual({ kind: 'unavailable', route: 'test/ing-0@a.test/down' });
+  });
+
+  it('spreads requests over the endpoints of a route', () => {
+    const router = new Router();
+    router.load(snapshot);
+    const ports = Array.from({ length: 4 }, () => proxied(router.route('a.test', '/', 'GET', undefined, 'http')).port);
+    expect(ports.sort()).toEqual([1001, 1001, 1002, 1002]);
+  });
+
+  it('redirects plain HTTP to HTTPS for sslRedirect and forceSslRedirect, never HTTPS itself', () => {
+    const router = new Router();
+    router.load(snapshot);
+    expect(router.route('Secure.test:80', '/a?b=c', 'GET', undefined, 'http')).toEqual({ kind: 'redirect', route: 'test/ing-1@secure.test/', location: 'https://secure.test/a?b=c' });
+    expect(router.route('forced.test', '/', 'POST', undefined, 'http')).toMatchObject({ kind: 'redirect', location: 'https://forced.test/' });
+    expect(router.route('secure.test', '/', 'GET', undefined, 'https').kind).toBe('proxy');
+    const on8443 = new Router({ httpsPort: 8443 });
+    on8443.load(snapshot);
+    expect(on8443.route('secure.test', '/x', 'GET', undefined, 'http')).toMatchObject({ location: 'https://secure.test:8443/x' });
+  });
+
+  it('swaps atomically: decisions keep their snapshot, events name removed endpoints', () => {
+    const router = new Router();
+    const events: SwapEvent[] = [];
+    router.on('swap', (event) => events.push(event));
+    router.load(snapshot);
+    const before = proxied(router.route('a.test', '/api', 'GET', undefined, 'http'));
+    const next = snapshotOf([{ host: 'a.test', routes: [{ path: '/', endpoints: [1001] }] }]);
+    router.load(next);
+    expect(router.version).toBe(next.version);
+    expect(router.swapCount).toBe(2);
+    expect(before.snapshot.version).toBe(snapshot.version);
+    expect(proxied(router.route('a.test', '/api', 'GET', undefined, 'http')).port).toBe(1001);
+    expect(events[0]).toMatchObject({ version: snapshot.version, previousVersion: undefined, removedEndpoints: [] });
+    expect(events[1]?.removedEndpoints).toEqual(['127.0.0.1:1002', '127.0.0.1:1003', '127.0.0.1:1004', '127.0.0.1:1005']);
+    expect([...(events[1]?.endpointKeys ?? [])]).toEqual(['127.0.0.1:1001']);
+  });
+
+  it('keeps the current snapshot when a load fails', () => {
+    const router = new Router();
+    router.load(snapshot);
+    const broken = { ...snapshot, hosts: [{ ...snapshot.hosts[0]!, host: 'UPPER.case' }] };
+    expect(() => router.load(broken)).toThrow(expect.objectContaining({ code: 'PORTICO_E_SNAPSHOT_LOAD' }));
+    expect(router.version).toBe(snapshot.version);
+  });
+
+  it('retryPick returns another endpoint of the route, or undefined when there is none', () => {
+    const router = new Router();
+    router.load(snapshot);
+    const first = proxied(router.route('a.test', '/', 'GET', undefined, 'http'));
+    for (let i = 0; i < 5; i++) expect(router.retryPick(first)?.port).toBe(first.port === 1001 ? 1002 : 1001);
+    expect(router.retryPick(proxied(router.route('a.test', '/api', 'GET', undefined, 'http')))).toBeUndefined();
+  });
+
+  it('ejects an endpoint after N failures, brings it back after the back-off, and keeps health across swaps', () => {
+    vi.useFakeTimers();
+    const router = new Router({ health: { failureThreshold: 2, backoffMs: 1000 } });
+    router.load(snapshot);
+    router.reportFailure('127.0.0.1:1001');
+    expect(router.endpointHealth().find((e) => e.key === '127.0.0.1:1001')?.healthy).toBe(true);
+    router.reportFailure('127.0.0.1:1001');
+    expect(router.endpointHealth().find((e) => e.key === '127.0.0.1:1001')?.healthy).toBe(false);
+    for (let i = 0; i < 4; i++) expect(proxied(router.route('a.test', '/', 'GET', undefined, 'http')).port).toBe(1002);
+    // A new snapshot with the same endpoint inherits the ejection.
+    router.load(snapshotOf([{ host: 'a.test', routes: [{ path: '/', endpoints: [1001, 1002] }] }]));
+    expect(router.endpointHealth().find((e) => e.key === '127.0.0.1:1001')?.healthy).toBe(false);
+    vi.advanceTimersByTime(1000);
+    expect(router.endpointHealth().every((e) => e.healthy)).toBe(true);
+    // On probation: one failure ejects again, for twice as long.
+    router.reportFailure('127.0.0.1:1001');
+    expect(router.health.isEjected('127.0.0.1:1001')).toBe(true);
+    vi.advanceTimersByTime(1999);
+    expect(router.health.isEjected('127.0.0.1:1001')).toBe(true);
+    vi.advanceTimersByTime(1);
+    expect(router.health.isEjected('127.0.0.1:1001')).toBe(false);
+    // A success forgives everything: back to N failures and the base period.
+    router.reportSuccess('127.0.0.1:1001');
+    router.reportFailure('127.0.0.1:1001');
+    expect(router.health.isEjected('127.0.0.1:1001')).toBe(false);
+    router.close();
+  });
+
+  it('caps the back-off', () => {
+    vi.useFakeTimers();
+    const router = new Router({ health: { failureThreshold: 1, backoffMs: 100, maxBackoffMs: 250 } });
+    router.load(snapshot);
+    const periods: number[] = [];
+    for (let round = 0; round < 4; round++) {
+      router.reportFailure('127.0.0.1:1003');
+      let waited = 0;
+      while (router.health.isEjected('127.0.0.1:1003')) {
+        vi.advanceTimersByTime(10);
+        waited += 10;
+      }
+      periods.push(waited);
+    }
+    expect(periods).toEqual([100, 200, 250, 250]);
+  });
+
+  it('formats endpoint keys with IPv6 brackets', () => {
+    expect(endpointKey('10.0.0.1', 80)).toBe('10.0.0.1:80');
+    expect(endpointKey('fd00::1', 80)).toBe('[fd00::1]:80');
+  });
+
+  it('rejects a bad https port and bad health options', () => {
+    expect(() => new Router({ httpsPort: 0 })).toThrow(expect.objectContaining({ code: 'PORTICO_E_CONFIG' }));
+    expect(() => new Router({ health: { failureThreshold: 0 } })).toThrow(expect.objectContaining({ code: 'PORTICO_E_CONFIG' }));
+  });
+});

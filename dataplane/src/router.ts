@@ -1,0 +1,267 @@
+/**
+ * The router: the current snapshot compiled into a wasm matcher, swapped atomically, plus
+ * passive endpoint health carried across swaps by endpoint key. The proxy asks it one question
+ * per request (`route`) and tells it how each endpoint did (`reportFailure` / `reportSuccess`).
+ */
+import { EventEmitter } from 'node:events';
+import type { Matcher, RequestHeaders } from '@portico/assembly/matcher';
+import { loadMatcher } from '@portico/assembly/matcher';
+import type { Snapshot } from '@portico/control/snapshot';
+import type { RouteTarget } from '@portico/control/snapshot/table';
+import { toMatcherTable } from '@portico/control/snapshot/table';
+import { PorticoError } from './errors.ts';
+import type { HealthOptions } from './health.ts';
+import { PassiveHealth } from './health.ts';
+
+/** An endpoint of the loaded snapshot. `key` (`address:port`) identifies it across snapshots. */
+export interface EndpointRef {
+  readonly id: number;
+  readonly key: string;
+  readonly address: string;
+  readonly port: number;
+}
+
+/** One compiled snapshot: what a decision was made on. Never mutated after the swap except for health flags. */
+export class LoadedSnapshot {
+  readonly version: string;
+  readonly matcher: Matcher;
+  readonly endpoints: readonly EndpointRef[];
+  readonly endpointIds: ReadonlyMap<string, number>;
+  /** Per route id: its metrics label. */
+  readonly routeLabels: readonly string[];
+  /** Per route id: 1 when plain HTTP is redirected to HTTPS. */
+  readonly redirects: Uint8Array;
+  /** Whether any route has header conditions (else the proxy never builds a header record). */
+  readonly needsHeaders: boolean;
+
+  constructor(snapshot: Snapshot) {
+    const compiled = toMatcherTable(snapshot);
+    this.version = snapshot.version;
+    this.matcher = loadMatcher(compiled.table);
+    this.endpoints = compiled.endpoints.map((endpoint, id) => ({ id, key: endpointKey(endpoint.address, endpoint.port), address: endpoint.address, port: endpoint.port }));
+    this.endpointIds = new Map(this.endpoints.map((endpoint) => [endpoint.key, endpoint.id]));
+    this.routeLabels = compiled.routes.map(routeLabel);
+    this.redirects = Uint8Array.from(compiled.routes, (target) => (target.route.redirect.sslRedirect || target.route.redirect.forceSslRedirect ? 1 : 0));
+    this.needsHeaders = compiled.table.hosts.some((host) => host.paths.some((path) => (path.conditions?.headers?.length ?? 0) > 0));
+  }
+}
+
+/** Proxy the request to this endpoint. */
+export interface ProxyDecision {
+  readonly kind: 'proxy';
+  readonly routeId: number;
+  /** The route's metrics label (`namespace/name@host/path`). */
+  readonly route: string;
+  readonly endpointId: number;
+  readonly endpointKey: string;
+  readonly address: string;
+  readonly port: number;
+  /** The snapshot the decision was made on; a retry picks from the same one. */
+  readonly snapshot: LoadedSnapshot;
+}
+
+/** Answer 308 with this Location. */
+export interface RedirectDecision {
+  readonly kind: 'redirect';
+  readonly route: string;
+  readonly location: string;
+}
+
+/** Answer 404 (`not-found`: no route) or 503 (`unavailable`: no ready endpoint, or no snapshot yet). */
+export interface StatusDecision {
+  readonly kind: 'not-found' | 'unavailable';
+  /** The route's label, or '' when no route matched. */
+  readonly route: string;
+}
+
+/** What to do with a request. */
+export type Decision = ProxyDecision | RedirectDecision | StatusDecision;
+
+/** Emitted after every successful load. */
+export interface SwapEvent {
+  readonly version: string;
+  /** The version replaced, or undefined for the first load. */
+  readonly previousVersion: string | undefined;
+  /** Keys of the endpoints the new snapshot no longer has. */
+  readonly removedEndpoints: readonly string[];
+  /** Keys of every endpoint in the new snapshot. */
+  readonly endpointKeys: ReadonlySet<string>;
+}
+
+/** Router tuning. */
+export interface RouterOptions {
+  /** HTTPS port put in redirect locations (omitted when 443). Default 443. */
+  readonly httpsPort?: number;
+  readonly health?: HealthOptions;
+}
+
+const NOT_FOUND: StatusDecision = { kind: 'not-found', route: '' };
+const NOT_READY: StatusDecision = { kind: 'unavailable', route: '' };
+
+/** `address:port`, with IPv6 addresses in brackets. */
+export function endpointKey(address: string, port: number): string {
+  return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
+}
+
+function routeLabel(target: RouteTarget): string {
+  const { namespace, name } = target.route.source;
+  if (target.kind === 'default') return `${namespace}/${name}@default`;
+  return target.kind === 'path' && 'path' in target.route ? `${namespace}/${name}@${target.host}${target.route.path}` : `${namespace}/${name}@${target.host}`;
+}
+
+/** Lower-case host without port, for redirect locations. */
+function locationHost(host: string): string {
+  const lower = host.toLowerCase();
+  if (lower.startsWith('[')) {
+    const end = lower.indexOf(']');
+    return end > 0 ? lower.slice(0, end + 1) : lower;
+  }
+  const colon = lower.indexOf(':');
+  return colon >= 0 ? lower.slice(0, colon) : lower;
+}
+
+/**
+ * Holds the current snapshot and answers routing questions. Emits `swap` (SwapEvent) after each
+ * load. Health reported here is applied to the current matcher and to every later one.
+ */
+export class Router extends EventEmitter<{ swap: [SwapEvent] }> {
+  readonly health: PassiveHealth;
+  readonly #httpsSuffix: string;
+  #current: LoadedSnapshot | undefined;
+  #swaps = 0;
+  // The last match, reused when the next request asks the same of the same snapshot (common under keep-alive).
+  #lastSnapshot: LoadedSnapshot | undefined;
+  #lastHost = '';
+  #lastPath = '';
+  #lastMethod = '';
+  #lastRoute = -1;
+
+  /** Throws PORTICO_E_CONFIG for an invalid port or health option. */
+  constructor(options: RouterOptions = {}) {
+    super();
+    const httpsPort = options.httpsPort ?? 443;
+    if (!Number.isInteger(httpsPort) || httpsPort < 1 || httpsPort > 65535) throw new PorticoError('PORTICO_E_CONFIG', `httpsPort must be 1..65535, not ${httpsPort}`);
+    this.#httpsSuffix = httpsPort === 443 ? '' : `:${httpsPort}`;
+    this.health = new PassiveHealth((key, healthy) => this.#applyHealth(key, healthy), options.health);
+  }
+
+  /** Version of the current snapshot, or undefined before the first load. */
+  get version(): string | undefined {
+    return this.#current?.version;
+  }
+
+  /** Number of successful loads. */
+  get swapCount(): number {
+    return this.#swaps;
+  }
+
+  /** The current compiled snapshot, or undefined before the first load. */
+  get current(): LoadedSnapshot | undefined {
+    return this.#current;
+  }
+
+  /** Whether route() needs request headers (some route has header conditions). */
+  get needsHeaders(): boolean {
+    return this.#current?.needsHeaders === true;
+  }
+
+  /**
+   * Compiles `snapshot` into a fresh matcher and makes it current with one assignment; decisions
+   * already handed out keep their snapshot. Throws PORTICO_E_SNAPSHOT_LOAD (the current snapshot
+   * stays) when the snapshot cannot be compiled.
+   */
+  load(snapshot: Snapshot): SwapEvent {
+    let next: LoadedSnapshot;
+    try {
+      next = new LoadedSnapshot(snapshot);
+    } catch (cause) {
+      throw new PorticoError('PORTICO_E_SNAPSHOT_LOAD', `snapshot ${snapshot.version} cannot be loaded: ${(cause as Error).message}`, { cause });
+    }
+    for (const key of this.health.ejectedKeys()) {
+      const id = next.endpointIds.get(key);
+      if (id !== undefined) next.matcher.setHealthy(id, false);
+    }
+    const previous = this.#current;
+    this.#current = next;
+    this.#swaps++;
+    const removedEndpoints = previous === undefined ? [] : previous.endpoints.filter((endpoint) => !next.endpointIds.has(endpoint.key)).map((endpoint) => endpoint.key);
+    const event: SwapEvent = { version: next.version, previousVersion: previous?.version, removedEndpoints, endpointKeys: new Set(next.endpointIds.keys()) };
+    this.emit('swap', event);
+    return event;
+  }
+
+  /**
+   * Decides what to do with a request. `host` may carry a port, `path` a query. `headers` is only
+   * read when `needsHeaders` is true. Plain-HTTP requests to a redirecting route get a 308 to HTTPS.
+   */
+  route(host: string, path: string, method: string, headers: RequestHeaders | undefined, scheme: 'http' | 'https'): Decision {
+    const current = this.#current;
+    if (current === undefined) return NOT_READY;
+    let routeId: number;
+    if (current === this.#lastSnapshot && host === this.#lastHost && path === this.#lastPath && method === this.#lastMethod) {
+      routeId = this.#lastRoute;
+    } else {
+      routeId = current.matcher.match(host, path, method, current.needsHeaders ? headers : undefined);
+      if (!current.needsHeaders) {
+        this.#lastSnapshot = current;
+        this.#lastHost = host;
+        this.#lastPath = path;
+        this.#lastMethod = method;
+        this.#lastRoute = routeId;
+      }
+    }
+    if (routeId < 0) return NOT_FOUND;
+    const route = current.routeLabels[routeId] as string;
+    if (scheme === 'http' && current.redirects[routeId] === 1) {
+      return { kind: 'redirect', route, location: `https://${locationHost(host)}${this.#httpsSuffix}${path}` };
+    }
+    const endpointId = current.matcher.pick(routeId);
+    if (endpointId < 0) return { kind: 'unavailable', route };
+    const endpoint = current.endpoints[endpointId] as EndpointRef;
+    return { kind: 'proxy', routeId, route, endpointId, endpointKey: endpoint.key, address: endpoint.address, port: endpoint.port, snapshot: current };
+  }
+
+  /**
+   * Another endpoint of the decision's route (from the same snapshot), or undefined when the route
+   * has no other healthy endpoint.
+   */
+  retryPick(decision: ProxyDecision): ProxyDecision | undefined {
+    const { matcher } = decision.snapshot;
+    // Hide the endpoint that failed for one pick, so WRR cannot hand it out again.
+    const wasHealthy = matcher.isHealthy(decision.endpointId);
+    if (wasHealthy) matcher.setHealthy(decision.endpointId, false);
+    const endpointId = matcher.pick(decision.routeId);
+    if (wasHealthy) matcher.setHealthy(decision.endpointId, true);
+    if (endpointId < 0 || endpointId === decision.endpointId) return undefined;
+    const endpoint = decision.snapshot.endpoints[endpointId] as EndpointRef;
+    return { ...decision, endpointId, endpointKey: endpoint.key, address: endpoint.address, port: endpoint.port };
+  }
+
+  /** Counts a failed exchange with the endpoint (connect error, reset, timeout); returns true when this failure ejected it. */
+  reportFailure(endpointKey: string): boolean {
+    return this.health.reportFailure(endpointKey);
+  }
+
+  /** Records that the endpoint answered; clears its failure count. */
+  reportSuccess(endpointKey: string): void {
+    this.health.reportSuccess(endpointKey);
+  }
+
+  /** Health of every endpoint of the current snapshot (ejected ones are false). */
+  endpointHealth(): { key: string; healthy: boolean }[] {
+    const current = this.#current;
+    if (current === undefined) return [];
+    return current.endpoints.map((endpoint) => ({ key: endpoint.key, healthy: current.matcher.isHealthy(endpoint.id) }));
+  }
+
+  /** Stops health timers; the router keeps answering with what it has. */
+  close(): void {
+    this.health.close();
+  }
+
+  #applyHealth(key: string, healthy: boolean): void {
+    const current = this.#current;
+    const id = current?.endpointIds.get(key);
+    if (current !== undefined && id !== undefined) current.matcher.setHealthy(id, healthy);
+  }
+}

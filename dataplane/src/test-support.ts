@@ -1,0 +1,232 @@
+/**
+ * Helpers for the data plane's tests (not shipped in any code path): hand-built snapshots, a
+ * proxy listening on loopback, backends that count their connections, and raw-socket clients.
+ * Everything binds to 127.0.0.1 only.
+ */
+import { Agent, createServer as createHttpServer, request as httpRequest } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, Server as HttpServer, ServerResponse } from 'node:http';
+import { connect, createServer } from 'node:net';
+import type { Server, Socket } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import type { Snapshot, SnapshotContent } from '@portico/control/snapshot';
+import { SNAPSHOT_API_VERSION, parseSnapshot, snapshotVersion } from '@portico/control/snapshot';
+import { Proxy } from './proxy.ts';
+import type { ProxyOptions } from './proxy.ts';
+import type { Router } from './router.ts';
+
+/** The loopback address every test binds to. */
+export const LOOPBACK = '127.0.0.1';
+
+/** A route in a test snapshot: a path and the loopback ports (or `address:port`s) behind it. */
+export interface RouteSpec {
+  readonly path?: string;
+  readonly pathType?: 'Exact' | 'Prefix';
+  readonly endpoints: readonly (number | string)[];
+  readonly sslRedirect?: boolean;
+  readonly forceSslRedirect?: boolean;
+}
+
+/** A host in a test snapshot. */
+export interface HostSpec {
+  readonly host: string;
+  readonly routes: readonly RouteSpec[];
+}
+
+/** A valid, versioned snapshot with one Ingress-like route per RouteSpec (one backend each). */
+export function snapshotOf(hosts: readonly HostSpec[]): Snapshot {
+  const endpointSets: SnapshotContent['endpointSets'] = [];
+  const content: SnapshotContent = {
+    apiVersion: SNAPSHOT_API_VERSION,
+    kind: 'Snapshot',
+    hosts: hosts.map((host, h) => ({
+      host: host.host,
+      tls: false,
+      certificate: null,
+      routes: host.routes.map((route, r) => {
+        const key = `test/svc-${h}-${r}:80`;
+        endpointSets.push({
+          key,
+          endpoints: route.endpoints.map((endpoint) => {
+            if (typeof endpoint === 'number') return { address: LOOPBACK, port: endpoint, terminating: false };
+            const colon = endpoint.lastIndexOf(':');
+            return { address: endpoint.slice(0, colon), port: Number(endpoint.slice(colon + 1)), terminating: false };
+          }),
+        });
+        return {
+          source: { kind: 'Ingress', namespace: 'test', name: `ing-${h}` },
+          field: `spec.rules[0].http.paths[${r}]`,
+          pathType: route.pathType ?? 'Prefix',
+          path: route.path ?? '/',
+          backends: [{ namespace: 'test', service: `svc-${h}-${r}`, port: 80, weight: 100, endpointSet: key }],
+          redirect: { sslRedirect: route.sslRedirect ?? false, forceSslRedirect: route.forceSslRedirect ?? false },
+        };
+      }),
+      defaultRoute: null,
+    })),
+    defaultRoute: null,
+    endpointSets,
+    certificates: [],
+  };
+  return parseSnapshot({ ...content, version: snapshotVersion(content) });
+}
+
+/** A proxy behind a loopback net.Server. */
+export interface RunningProxy {
+  readonly proxy: Proxy;
+  readonly server: Server;
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+/** Starts a Proxy for `router` on 127.0.0.1 (random port), plain HTTP. */
+export async function startProxy(router: Router, options: ProxyOptions = {}): Promise<RunningProxy> {
+  const proxy = new Proxy(router, options);
+  const server = createServer((socket) => proxy.handleConnection(socket, { scheme: 'http', localPort: port }));
+  await new Promise<void>((resolve) => server.listen(0, LOOPBACK, resolve));
+  const port = (server.address() as AddressInfo).port;
+  return {
+    proxy,
+    server,
+    port,
+    close: async () => {
+      server.close();
+      await proxy.close({ timeoutMs: 1000 });
+    },
+  };
+}
+
+/** A node:http backend that counts the TCP connections it accepted. */
+export interface Backend {
+  readonly server: HttpServer;
+  readonly port: number;
+  /** Connections accepted so far. */
+  connections: number;
+  /** Requests received so far. */
+  requests: number;
+  close(): Promise<void>;
+}
+
+/** Starts a loopback node:http backend running `handler`. */
+export async function startBackend(handler: (request: IncomingMessage, response: ServerResponse) => void): Promise<Backend> {
+  const server = createHttpServer((request, response) => {
+    backend.requests++;
+    handler(request, response);
+  });
+  server.on('connection', () => backend.connections++);
+  await new Promise<void>((resolve) => server.listen(0, LOOPBACK, resolve));
+  const backend: Backend = {
+    server,
+    port: (server.address() as AddressInfo).port,
+    connections: 0,
+    requests: 0,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+  return backend;
+}
+
+/** A raw TCP backend: records every byte it receives and never answers (unless `answer`). */
+export async function startRawBackend(answer?: (socket: Socket, data: Buffer) => void): Promise<{ port: number; received: () => string; connections: () => number; close: () => Promise<void> }> {
+  const chunks: Buffer[] = [];
+  const sockets = new Set<Socket>();
+  let connections = 0;
+  const server = createServer((socket) => {
+    connections++;
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('data', (data) => {
+      chunks.push(data);
+      answer?.(socket, data);
+    });
+    socket.on('error', () => {});
+  });
+  await new Promise<void>((resolve) => server.listen(0, LOOPBACK, resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
+    received: () => Buffer.concat(chunks).toString('latin1'),
+    connections: () => connections,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/**
+ * Writes `bytes` to the proxy on a fresh connection and collects what comes back until the
+ * connection closes or nothing arrives for `idleMs`.
+ */
+export function rawExchange(port: number, bytes: string | Buffer, idleMs = 300): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, LOOPBACK);
+    const chunks: Buffer[] = [];
+    let timer: NodeJS.Timeout | undefined;
+    const finish = (): void => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(Buffer.concat(chunks).toString('latin1'));
+    };
+    const arm = (): void => {
+      clearTimeout(timer);
+      timer = setTimeout(finish, idleMs);
+    };
+    socket.on('connect', () => {
+      socket.write(bytes);
+      arm();
+    });
+    socket.on('data', (chunk) => {
+      chunks.push(chunk);
+      arm();
+    });
+    socket.on('close', finish);
+    socket.on('error', (error) => (chunks.length > 0 ? finish() : reject(error)));
+  });
+}
+
+/** A port on 127.0.0.1 that nothing listens on (bound, then released). */
+export async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, LOOPBACK, resolve));
+  const port = (server.address() as AddressInfo).port;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+/** Status code of the first response in a raw exchange, or 0. */
+export function statusOf(raw: string): number {
+  const match = /^HTTP\/1\.[01] (\d{3})/.exec(raw);
+  return match === null ? 0 : Number(match[1]);
+}
+
+/** A response read whole. */
+export interface FetchedResponse {
+  readonly status: number;
+  readonly headers: IncomingHttpHeaders;
+  readonly body: string;
+}
+
+/** One request through node:http to 127.0.0.1:port (a new connection unless `agent` is given). */
+export function fetchVia(port: number, options: { host: string; path?: string; method?: string; headers?: OutgoingHttpHeaders; body?: string | Buffer; agent?: Agent }): Promise<FetchedResponse> {
+  return new Promise((resolve, reject) => {
+    const request = httpRequest(
+      { host: LOOPBACK, port, path: options.path ?? '/', method: options.method ?? 'GET', headers: { host: options.host, ...options.headers }, agent: options.agent ?? false },
+      (response) => {
+        const chunks: Buffer[] = [];
+        response.on('data', (chunk: Buffer) => chunks.push(chunk));
+        response.on('end', () => resolve({ status: response.statusCode ?? 0, headers: response.headers, body: Buffer.concat(chunks).toString() }));
+        response.on('error', reject);
+      },
+    );
+    request.on('error', reject);
+    request.end(options.body);
+  });
+}
+
+/** A keep-alive agent with one socket, so sequential requests share one client connection. */
+export function keepAliveAgent(): Agent {
+  return new Agent({ keepAlive: true, maxSockets: 1 });
+}

@@ -1,0 +1,201 @@
+/**
+ * Keep-alive pools of raw sockets per endpoint. An Upstream wraps one socket and binds its
+ * listeners once for its whole life; whoever uses it sets `owner` and gets the events, so no
+ * closure is created per request. Idle sockets sit on a per-endpoint stack (most recently used
+ * first, so the rest age out) and are closed after an idle timeout by a coarse sweep.
+ *
+ * Reads use Node's `onread` with a buffer per socket instead of 'data' events: no allocation per
+ * read and no Readable stream machinery on the hot path. The owner gets a view of that buffer,
+ * valid only during the call; an owner that keeps it (a partial head, a write the client socket
+ * did not take at once) sets `retained`, and the next read goes into fresh memory.
+ */
+import { connect } from 'node:net';
+import type { Socket } from 'node:net';
+
+/** Receives the events of the upstream socket it currently owns. */
+export interface UpstreamOwner {
+  onUpstreamConnect(upstream: Upstream): void;
+  /** buffer[0, length) arrived; the buffer is the socket's read memory, valid during the call only (see `retained`). */
+  onUpstreamData(upstream: Upstream, buffer: Buffer, length: number): void;
+  /** The endpoint closed its side (EOF). */
+  onUpstreamEnd(upstream: Upstream): void;
+  /** The socket is gone; `error` is what broke it, if anything. */
+  onUpstreamClose(upstream: Upstream, error: Error | undefined): void;
+  onUpstreamDrain(upstream: Upstream): void;
+}
+
+/** Pool tuning. Connect and read timeouts are the owner's: the proxy checks them on a coarse tick. */
+export interface PoolOptions {
+  /** How long a socket may sit idle in the pool. */
+  readonly idleTimeoutMs: number;
+  /** Idle sockets kept per endpoint; more are closed. */
+  readonly maxIdlePerEndpoint: number;
+}
+
+/** Bytes one read can take; a response head and a small body usually arrive in one. */
+const READ_SIZE = 16 * 1024;
+
+/** One connection to an endpoint. */
+export class Upstream {
+  readonly socket: Socket;
+  readonly key: string;
+  owner: UpstreamOwner | undefined;
+  connected = false;
+  /** Requests this socket has carried before the current one. */
+  uses = 0;
+  idleSince = 0;
+  /** Set by the owner when it keeps the chunk it was given beyond onUpstreamData. */
+  retained = false;
+  #buffer = Buffer.allocUnsafe(READ_SIZE);
+  #error: Error | undefined;
+  readonly #pool: UpstreamPool;
+
+  constructor(pool: UpstreamPool, key: string, address: string, port: number) {
+    this.#pool = pool;
+    this.key = key;
+    this.socket = connect({
+      host: address,
+      port,
+      noDelay: true,
+      onread: { buffer: () => this.#nextBuffer(), callback: (bytes: number, buffer: Uint8Array) => this.#onRead(bytes, buffer as Buffer) },
+    });
+    this.socket.on('connect', () => {
+      this.connected = true;
+      this.owner?.onUpstreamConnect(this);
+    });
+    this.socket.on('end', () => {
+      if (this.owner !== undefined) this.owner.onUpstreamEnd(this);
+      else this.socket.destroy();
+    });
+    this.socket.on('error', (error: Error) => {
+      this.#error = error;
+    });
+    this.socket.on('close', () => {
+      this.#pool.forget(this);
+      const owner = this.owner;
+      this.owner = undefined;
+      owner?.onUpstreamClose(this, this.#error);
+    });
+    this.socket.on('drain', () => this.owner?.onUpstreamDrain(this));
+  }
+
+  /** Closes the socket at once; the owner (if any) gets onUpstreamClose. */
+  destroy(): void {
+    this.socket.destroy();
+  }
+
+  /** Always true: reading stops only when the owner pauses the socket. */
+  #onRead(bytes: number, buffer: Buffer): boolean {
+    if (this.owner === undefined) {
+      // Bytes on an idle connection mean the framing is off: never reuse it.
+      this.socket.destroy();
+      return true;
+    }
+    this.retained = false;
+    this.owner.onUpstreamData(this, buffer, bytes);
+    return true;
+  }
+
+  /** The memory for the next read: the same unless the last chunk is still referenced. */
+  #nextBuffer(): Buffer {
+    if (this.retained) {
+      this.#buffer = Buffer.allocUnsafe(READ_SIZE);
+      this.retained = false;
+    }
+    return this.#buffer;
+  }
+}
+
+/** Idle keep-alive sockets by endpoint key. */
+export class UpstreamPool {
+  readonly options: PoolOptions;
+  /** Sockets ever opened (for tests and stats). */
+  created = 0;
+  readonly #idle = new Map<string, Upstream[]>();
+  #now = performance.now();
+  #closed = false;
+  readonly #sweep: NodeJS.Timeout;
+
+  constructor(options: PoolOptions) {
+    this.options = options;
+    const every = Math.max(50, Math.min(1000, options.idleTimeoutMs / 4));
+    this.#sweep = setInterval(() => this.#expire(), every);
+    this.#sweep.unref();
+  }
+
+  /**
+   * An idle connected socket for the endpoint (owned by `owner` now), or a new connecting one;
+   * always a new one when `fresh`.
+   */
+  acquire(key: string, address: string, port: number, owner: UpstreamOwner, fresh = false): Upstream {
+    const stack = this.#idle.get(key);
+    if (!fresh && stack !== undefined && stack.length !== 0) {
+      const upstream = stack.pop() as Upstream;
+      upstream.owner = owner;
+      upstream.uses++;
+      return upstream;
+    }
+    this.created++;
+    const upstream = new Upstream(this, key, address, port);
+    upstream.owner = owner;
+    return upstream;
+  }
+
+  /** Takes back a socket whose last exchange ended cleanly; closes it when the pool is full or closed. */
+  release(upstream: Upstream): void {
+    upstream.owner = undefined;
+    let stack = this.#idle.get(upstream.key);
+    if (stack === undefined) {
+      stack = [];
+      this.#idle.set(upstream.key, stack);
+    }
+    if (this.#closed || stack.length >= this.options.maxIdlePerEndpoint || upstream.socket.destroyed) {
+      upstream.destroy();
+      return;
+    }
+    upstream.idleSince = this.#now;
+    stack.push(upstream);
+  }
+
+  /** Removes a closed socket from its idle stack. */
+  forget(upstream: Upstream): void {
+    const stack = this.#idle.get(upstream.key);
+    if (stack === undefined) return;
+    const index = stack.indexOf(upstream);
+    if (index >= 0) stack.splice(index, 1);
+  }
+
+  /** Closes the idle sockets of endpoints that are gone. */
+  dropEndpoints(keys: readonly string[]): void {
+    for (const key of keys) {
+      const stack = this.#idle.get(key);
+      if (stack === undefined) continue;
+      this.#idle.delete(key);
+      for (const upstream of stack.splice(0)) upstream.destroy();
+    }
+  }
+
+  /** Number of idle sockets across endpoints. */
+  get idleCount(): number {
+    let count = 0;
+    for (const stack of this.#idle.values()) count += stack.length;
+    return count;
+  }
+
+  /** Closes every idle socket and refuses to keep any more. */
+  close(): void {
+    this.#closed = true;
+    clearInterval(this.#sweep);
+    this.dropEndpoints([...this.#idle.keys()]);
+  }
+
+  #expire(): void {
+    this.#now = performance.now();
+    const oldest = this.#now - this.options.idleTimeoutMs;
+    for (const [key, stack] of this.#idle) {
+      // The stack bottom is the longest idle.
+      while (stack.length !== 0 && (stack[0] as Upstream).idleSince <= oldest) (stack.shift() as Upstream).destroy();
+      if (stack.length === 0) this.#idle.delete(key);
+    }
+  }
+}
