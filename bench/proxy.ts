@@ -2,14 +2,15 @@
  * Proxy benchmark (not a test): requests/s and latency of Portico against nginx, both 1 worker,
  * both in front of the same loopback backend, driven by wrk in alternating rounds in one run.
  *
- *   npm run bench:proxy [-- --rounds 3 --duration 5 --connections 50 --threads 1 --json --profile DIR --backend nginx|node]
+ *   npm run bench:proxy [-- --rounds 3 --duration 5 --connections 50 --threads 1 --json --profile DIR --backend nginx|node --node-flags '...']
  *
  * Needs `nginx` and `wrk` on PATH (Debian: apt-get install -y nginx wrk); installs nothing.
  * The backend is, by default, a third nginx instance (1 worker, `return 200`) on its own port, so
  * the backend costs as little CPU as possible and the same for both proxies; `--backend node`
  * uses a minimal node `net` server instead. `direct` is wrk against the backend itself.
  * Everything listens on 127.0.0.1; every child process is killed on exit.
- * With `--profile DIR` the Portico worker runs with --cpu-prof and writes its profile into DIR.
+ * With `--profile DIR` the Portico worker runs with --cpu-prof and writes its profile into DIR;
+ * `--node-flags` passes flags to the Portico worker's node (e.g. V8 GC flags).
  *
  * Figures are medians over the rounds. Besides wrk's requests/s and latency, each row shows the
  * CPU time (user + system, from /proc) the server under test spent per request: on a small shared
@@ -201,6 +202,7 @@ async function main(): Promise<void> {
       threads: { type: 'string', default: '1' },
       backend: { type: 'string', default: 'nginx' },
       profile: { type: 'string' },
+      'node-flags': { type: 'string', default: '' },
       json: { type: 'boolean', default: false },
     },
   });
@@ -225,7 +227,7 @@ async function main(): Promise<void> {
       ? startNodeBackend(backendPort)
       : startNginx(tmp, 'backend', nginxConfig(tmp, 'backend', backendServer(HOST, backendPort, BODY)));
   const nginxMaster = startNginx(tmp, 'nginx', nginxConfig(tmp, 'nginx', proxyServer(HOST, nginxPort, VHOST), backendUpstream(HOST, backendPort)));
-  const nodeArgs: string[] = [];
+  const nodeArgs: string[] = values['node-flags'].split(' ').filter(Boolean);
   if (values.profile !== undefined) {
     mkdirSync(values.profile, { recursive: true });
     nodeArgs.push('--cpu-prof', '--cpu-prof-dir', resolve(values.profile));
