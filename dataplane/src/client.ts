@@ -227,8 +227,12 @@ export class ClientConnection {
         return;
       }
       const rest = headEnd < buf.length ? buf.subarray(headEnd) : undefined;
-      if (!this.#request(buf, headEnd, rest) || rest === undefined) return;
+      if (!this.#request(buf, headEnd, rest)) return;
+      // Answered here and reading on: the next request needs a clean parser and a fresh idle
+      // clock whether or not its bytes are already here.
       head.reset();
+      this.#since = this.context.now;
+      if (rest === undefined) return;
       buf = rest;
     }
   }

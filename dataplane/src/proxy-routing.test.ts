@@ -76,6 +76,21 @@ describe('proxy: routing and forwarding', () => {
     expect(redirect.headers.location).toBe('https://secure.test:8443/login?next=/');
   });
 
+  it('keeps a keep-alive connection usable after answering 404, 503 and 308 itself (shorter and longer next requests)', async () => {
+    const agent = keepAliveAgent();
+    const sequence: [string, string, number][] = [
+      ['nowhere.test', '/a-rather-long-path-that-is-not-routed', 404],
+      ['app.test', '/', 200],
+      ['nowhere.test', '/x', 404],
+      ['nowhere.test', '/y', 404],
+      ['empty.test', '/', 503],
+      ['secure.test', '/login', 308],
+      ['app.test', '/a-much-longer-path-than-any-before-it-on-this-connection', 200],
+    ];
+    for (const [host, path, status] of sequence) expect((await fetchVia(proxy.port, { host, path, agent })).status, `${host}${path}`).toBe(status);
+    agent.destroy();
+  });
+
   it('removes hop-by-hop headers both ways and sets X-Forwarded-* for an untrusted peer', async () => {
     const raw = await rawExchange(
       proxy.port,
