@@ -1,9 +1,9 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestCluster } from '../cluster/cluster.ts';
 import { startCluster } from '../cluster/cluster.ts';
+import { freePort } from '../support/processes.ts';
 import { eventually, kubectl } from '../support/kubectl.ts';
 import { metricValue, peakRssBytes, rssBytes } from '../support/metrics.ts';
 
@@ -11,15 +11,6 @@ const NAMESPACES = 50;
 const PER_NAMESPACE = 40;
 const cli = new URL('../../control/src/cli/main.ts', import.meta.url).pathname;
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-    server.on('error', reject);
-  });
-}
 
 /** One namespace's objects as a kubectl List: Ingresses with 2 paths each, their Services and EndpointSlices. */
 function namespaceObjects(n: number): string {

@@ -21,13 +21,13 @@ import type { ChildProcess } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { Agent, request } from 'node:http';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import type { TestCluster } from '../cluster/cluster.ts';
 import { startCluster } from '../cluster/cluster.ts';
+import { freePort } from '../support/processes.ts';
 import { eventually, kubectl } from '../support/kubectl.ts';
 import { startLoad } from '../support/load.ts';
 import type { TestHost } from '../support/netns.ts';
@@ -57,15 +57,6 @@ const edgeService = {
   spec: { type: 'ClusterIP', externalIPs: [EDGE_IP], ports: [{ name: 'http', port: 80 }, { name: 'https', port: 443 }] },
 };
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-    server.on('error', reject);
-  });
-}
 
 /** A Portico CLI process with its output in a log file. */
 interface PorticoProcess {
