@@ -114,6 +114,13 @@ export class DataPlane {
     return event;
   }
 
+  /** Serves a snapshot whose routes (and certificates) are the current ones: only endpoint choice is recompiled. */
+  loadEndpoints(snapshot: Snapshot): SwapEvent {
+    const event = this.router.loadEndpoints(snapshot);
+    this.logger?.info({ version: snapshot.version, previous: event.previousVersion, removedEndpoints: event.removedEndpoints.length, endpointOnly: true }, 'snapshot loaded');
+    return event;
+  }
+
   /**
    * Graceful stop: no new connections, in-flight requests finish within `timeoutMs`, then
    * everything left is closed. Resolves when done.

@@ -135,4 +135,39 @@ describe('Router', () => {
     expect(() => new Router({ httpsPort: 0 })).toThrow(expect.objectContaining({ code: 'PORTICO_E_CONFIG' }));
     expect(() => new Router({ health: { failureThreshold: 0 } })).toThrow(expect.objectContaining({ code: 'PORTICO_E_CONFIG' }));
   });
+
+  it('loadEndpoints keeps the routing matcher and recompiles only endpoint choice', () => {
+    const router = new Router();
+    const hosts = (ports: number[]) => [
+      { host: 'a.test', routes: [{ path: '/api', endpoints: ports }, { path: '/', endpoints: [3001] }] },
+      { host: 'b.test', routes: [{ path: '/', endpoints: [4001] }] },
+    ];
+    router.load(snapshotOf(hosts([2001, 2002])));
+    const before = router.current!;
+    router.health.reportFailure(endpointKey('127.0.0.1', 3001));
+    const event = router.loadEndpoints(snapshotOf(hosts([2002, 2003])));
+    const after = router.current!;
+    expect(after.matcher).toBe(before.matcher);
+    expect(after.balancer).not.toBe(before.balancer);
+    expect(event.removedEndpoints).toEqual(['127.0.0.1:2001']);
+    const picks = new Set<number>();
+    for (let i = 0; i < 4; i++) {
+      const decision = router.route('a.test', '/api/x', 'GET', undefined, 'http') as ProxyDecision;
+      expect(decision.kind).toBe('proxy');
+      picks.add(decision.port);
+    }
+    expect([...picks].sort()).toEqual([2002, 2003]);
+    expect((router.route('b.test', '/', 'GET', undefined, 'http') as ProxyDecision).port).toBe(4001);
+    expect(router.route('c.test', '/', 'GET', undefined, 'http').kind).toBe('not-found');
+    router.close();
+  });
+
+  it('refuses an endpoint-only update whose routes differ, keeping the current snapshot', () => {
+    const router = new Router();
+    router.load(snapshotOf([{ host: 'a.test', routes: [{ path: '/', endpoints: [2001] }] }]));
+    const version = router.version;
+    expect(() => router.loadEndpoints(snapshotOf([{ host: 'a.test', routes: [{ path: '/', endpoints: [2001] }, { path: '/x', endpoints: [2002] }] }]))).toThrow(expect.objectContaining({ code: 'PORTICO_E_SNAPSHOT_LOAD' }));
+    expect(router.version).toBe(version);
+    router.close();
+  });
 });

@@ -24,7 +24,14 @@ export interface EndpointRef {
 /** One compiled snapshot: what a decision was made on. Never mutated after the swap except for health flags. */
 export class LoadedSnapshot {
   readonly version: string;
+  /** Host/path lookup (`match`). */
   readonly matcher: Matcher;
+  /**
+   * Endpoint choice and health (`pick`, `setHealthy`): the same instance as `matcher` after a full
+   * load; after an endpoint-only change, a small table of route records alone while `matcher`
+   * is kept from the previous snapshot.
+   */
+  readonly balancer: Matcher;
   readonly endpoints: readonly EndpointRef[];
   readonly endpointIds: ReadonlyMap<string, number>;
   /** Per route id: its metrics label. */
@@ -34,16 +41,33 @@ export class LoadedSnapshot {
   /** Whether any route has header conditions (else the proxy never builds a header record). */
   readonly needsHeaders: boolean;
 
-  constructor(snapshot: Snapshot) {
-    const compiled = toMatcherTable(snapshot);
+  /** Compiles the whole snapshot; with `routesFrom`, keeps its routing and compiles only the endpoint choice. */
+  constructor(snapshot: Snapshot, routesFrom?: LoadedSnapshot) {
     this.version = snapshot.version;
-    this.matcher = loadMatcher(compiled.table);
-    this.endpoints = compiled.endpoints.map((endpoint, id) => ({ id, key: endpointKey(endpoint.address, endpoint.port), address: endpoint.address, port: endpoint.port }));
+    if (routesFrom !== undefined) {
+      const compiled = toMatcherTable(snapshot, { balancingOnly: true });
+      if (compiled.routes.length !== routesFrom.routeLabels.length) throw new Error(`endpoint-only update has ${compiled.routes.length} routes, the current snapshot ${routesFrom.routeLabels.length}`);
+      this.matcher = routesFrom.matcher;
+      this.balancer = loadMatcher(compiled.table);
+      this.endpoints = endpointRefs(compiled.endpoints);
+      this.routeLabels = routesFrom.routeLabels;
+      this.redirects = routesFrom.redirects;
+      this.needsHeaders = routesFrom.needsHeaders;
+    } else {
+      const compiled = toMatcherTable(snapshot);
+      this.matcher = loadMatcher(compiled.table);
+      this.balancer = this.matcher;
+      this.endpoints = endpointRefs(compiled.endpoints);
+      this.routeLabels = compiled.routes.map(routeLabel);
+      this.redirects = Uint8Array.from(compiled.routes, (target) => (target.route.redirect.sslRedirect || target.route.redirect.forceSslRedirect ? 1 : 0));
+      this.needsHeaders = compiled.table.hosts.some((host) => host.paths.some((path) => (path.conditions?.headers?.length ?? 0) > 0));
+    }
     this.endpointIds = new Map(this.endpoints.map((endpoint) => [endpoint.key, endpoint.id]));
-    this.routeLabels = compiled.routes.map(routeLabel);
-    this.redirects = Uint8Array.from(compiled.routes, (target) => (target.route.redirect.sslRedirect || target.route.redirect.forceSslRedirect ? 1 : 0));
-    this.needsHeaders = compiled.table.hosts.some((host) => host.paths.some((path) => (path.conditions?.headers?.length ?? 0) > 0));
   }
+}
+
+function endpointRefs(endpoints: readonly { address: string; port: number }[]): EndpointRef[] {
+  return endpoints.map((endpoint, id) => ({ id, key: endpointKey(endpoint.address, endpoint.port), address: endpoint.address, port: endpoint.port }));
 }
 
 /** Proxy the request to this endpoint. */
@@ -171,15 +195,28 @@ export class Router extends EventEmitter<{ swap: [SwapEvent] }> {
    * stays) when the snapshot cannot be compiled.
    */
   load(snapshot: Snapshot): SwapEvent {
+    return this.#swap(snapshot, undefined);
+  }
+
+  /**
+   * Like `load`, for a snapshot whose routes are those of the current one and only endpoints
+   * changed (the caller knows, e.g. from a sync delta): the routing matcher is kept and only the
+   * endpoint choice is compiled. Without a current snapshot it is a full load.
+   */
+  loadEndpoints(snapshot: Snapshot): SwapEvent {
+    return this.#swap(snapshot, this.#current);
+  }
+
+  #swap(snapshot: Snapshot, routesFrom: LoadedSnapshot | undefined): SwapEvent {
     let next: LoadedSnapshot;
     try {
-      next = new LoadedSnapshot(snapshot);
+      next = new LoadedSnapshot(snapshot, routesFrom);
     } catch (cause) {
       throw new PorticoError('PORTICO_E_SNAPSHOT_LOAD', `snapshot ${snapshot.version} cannot be loaded: ${(cause as Error).message}`, { cause });
     }
     for (const key of this.health.ejectedKeys()) {
       const id = next.endpointIds.get(key);
-      if (id !== undefined) next.matcher.setHealthy(id, false);
+      if (id !== undefined) next.balancer.setHealthy(id, false);
     }
     const previous = this.#current;
     this.#current = next;
@@ -215,7 +252,7 @@ export class Router extends EventEmitter<{ swap: [SwapEvent] }> {
     if (scheme === 'http' && current.redirects[routeId] === 1) {
       return { kind: 'redirect', route, location: `https://${locationHost(host)}${this.#httpsSuffix}${path}` };
     }
-    const endpointId = current.matcher.pick(routeId);
+    const endpointId = current.balancer.pick(routeId);
     if (endpointId < 0) return { kind: 'unavailable', route };
     const endpoint = current.endpoints[endpointId] as EndpointRef;
     return { kind: 'proxy', routeId, route, endpointId, endpointKey: endpoint.key, address: endpoint.address, port: endpoint.port, snapshot: current };
@@ -226,7 +263,7 @@ export class Router extends EventEmitter<{ swap: [SwapEvent] }> {
    * has no other healthy endpoint.
    */
   retryPick(decision: ProxyDecision): ProxyDecision | undefined {
-    const { matcher } = decision.snapshot;
+    const matcher = decision.snapshot.balancer;
     // Hide the endpoint that failed for one pick, so WRR cannot hand it out again.
     const wasHealthy = matcher.isHealthy(decision.endpointId);
     if (wasHealthy) matcher.setHealthy(decision.endpointId, false);
@@ -251,7 +288,7 @@ export class Router extends EventEmitter<{ swap: [SwapEvent] }> {
   endpointHealth(): { key: string; healthy: boolean }[] {
     const current = this.#current;
     if (current === undefined) return [];
-    return current.endpoints.map((endpoint) => ({ key: endpoint.key, healthy: current.matcher.isHealthy(endpoint.id) }));
+    return current.endpoints.map((endpoint) => ({ key: endpoint.key, healthy: current.balancer.isHealthy(endpoint.id) }));
   }
 
   /** Stops health timers; the router keeps answering with what it has. */
@@ -262,6 +299,6 @@ export class Router extends EventEmitter<{ swap: [SwapEvent] }> {
   #applyHealth(key: string, healthy: boolean): void {
     const current = this.#current;
     const id = current?.endpointIds.get(key);
-    if (current !== undefined && id !== undefined) current.matcher.setHealthy(id, healthy);
+    if (current !== undefined && id !== undefined) current.balancer.setHealthy(id, healthy);
   }
 }

@@ -31,6 +31,8 @@ export interface ServingOptions extends Omit<DataPlaneOptions, 'accessLog' | 'lo
 export interface Serving {
   /** Serves a snapshot everywhere; throws PORTICO_E_SNAPSHOT_LOAD (keeping the current one) when it cannot load. */
   load(snapshot: Snapshot): void;
+  /** Serves a snapshot whose routes are the current ones: only endpoint choice is recompiled. */
+  loadEndpoints(snapshot: Snapshot): void;
   /** The version served everywhere, or undefined. */
   readonly version: string | undefined;
   readonly ports: { readonly http: number; readonly https: number | undefined; readonly admin: number };
@@ -68,6 +70,7 @@ export async function startServing(options: ServingOptions): Promise<Serving> {
     admin = await startAdminServer({ version: () => dataPlane.version, metrics: registryMetrics(dataPlane.registry) }, options.adminAddress, options.adminPort);
     return {
       load: (snapshot) => void dataPlane.load(snapshot),
+      loadEndpoints: (snapshot) => void dataPlane.loadEndpoints(snapshot),
       get version() {
         return dataPlane.version;
       },
@@ -89,6 +92,7 @@ export async function startServing(options: ServingOptions): Promise<Serving> {
   admin = await startAdminServer({ version: () => pool.version, metrics: () => pool.metrics() }, options.adminAddress, options.adminPort);
   return {
     load: (snapshot) => pool.load(snapshot),
+    loadEndpoints: (snapshot) => pool.load(snapshot, true),
     get version() {
       return pool.version;
     },

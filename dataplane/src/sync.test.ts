@@ -94,11 +94,15 @@ describe('SnapshotSync', () => {
   it('takes endpoint-only changes as endpoint sets and verifies them against the announced version', async () => {
     const { sync, router, applied } = await startSync();
     await until(() => router.version === control.history.current()!.snapshot.version, 5000, 'first snapshot');
+    const routing = router.current!.matcher;
     control.state.upsert(serviceWithEndpoints('default', 'web', 80, ['127.0.0.1', '127.0.0.2'], backend.port)[1]!);
     control.rebuild();
     await until(() => router.version === control.history.current()!.snapshot.version, 3000, 'endpoint change');
     expect(applied.at(-1)).toEqual({ version: router.version, how: 'endpoints' });
     expect(sync.stats.endpointDeltas).toBe(1);
+    // No route reload on the node either: the routing matcher is the one it had.
+    expect(router.current!.matcher).toBe(routing);
+    expect(router.current!.endpoints.map((e) => e.key)).toContain(`127.0.0.2:${backend.port}`);
   });
 
   it('NACKs a corrupted snapshot with the error, keeps serving the last good one, and does not fetch it again', async () => {

@@ -25,6 +25,10 @@ export const LAST_GOOD_FILE = 'last-good-snapshot.json';
 export interface SnapshotTarget {
   /** Compiles and swaps in `snapshot`; throws (e.g. PORTICO_E_SNAPSHOT_LOAD) and keeps the current one when it cannot. */
   load(snapshot: Snapshot): unknown;
+  /** Optional fast path for a snapshot whose routes are the current one's (an endpoint delta). */
+  loadEndpoints?(snapshot: Snapshot): unknown;
+  /** The version served now, when the target can tell (the fast path is only taken from the last good one). */
+  readonly version?: string | undefined;
 }
 
 /** Options of the sync client. */
@@ -202,7 +206,10 @@ export class SnapshotSync extends EventEmitter<SnapshotSyncEvents> {
         snapshot = parseSnapshot(body.snapshot);
         if (snapshot.version !== body.version) throw new PorticoError('PORTICO_E_SNAPSHOT_INVALID', `announced version ${body.version} is not the snapshot's ${snapshot.version}`);
       }
-      this.options.router.load(snapshot);
+      const target = this.options.router;
+      // A delta applied to what this node serves keeps its routes: only endpoint choice changes.
+      if (how === 'endpoints' && target.loadEndpoints !== undefined && this.lastGood?.version === target.version) target.loadEndpoints(snapshot);
+      else target.load(snapshot);
     } catch (error) {
       // Whatever stops this snapshot from loading is the snapshot's fault as far as the node is concerned.
       await this.reject(base, body.version, error as Error);

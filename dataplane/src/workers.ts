@@ -18,7 +18,7 @@ import { CertificateStore } from './tls.ts';
 import type { KeyPair } from './tls.ts';
 
 /** Messages from the primary to a worker. */
-type ToWorker = { type: 'snapshot'; json: string } | { type: 'shutdown'; timeoutMs: number };
+type ToWorker = { type: 'snapshot'; json: string; endpointsOnly?: boolean } | { type: 'shutdown'; timeoutMs: number };
 /** Messages from a worker to the primary. */
 type FromWorker = { type: 'ready'; ports: { http: number; https: number | undefined } } | { type: 'loaded'; version: string } | { type: 'failed'; version: string; error: string } | { type: 'start-failed'; error: string };
 
@@ -85,17 +85,22 @@ export class WorkerPool {
     return this.current?.version;
   }
 
-  /** Checks the snapshot loads (throws PORTICO_E_SNAPSHOT_LOAD like Router.load), then sends it to every worker. */
-  load(snapshot: Snapshot): void {
+  /**
+   * Checks the snapshot loads (throws PORTICO_E_SNAPSHOT_LOAD like Router.load), then sends it to
+   * every worker. With `endpointsOnly`, workers keep their routing and recompile endpoint choice only.
+   */
+  load(snapshot: Snapshot, endpointsOnly = false): void {
     try {
-      void new LoadedSnapshot(snapshot);
-      this.certificateCheck.prepare(snapshot);
+      if (!endpointsOnly) {
+        void new LoadedSnapshot(snapshot);
+        this.certificateCheck.prepare(snapshot);
+      }
     } catch (cause) {
       throw new PorticoError('PORTICO_E_SNAPSHOT_LOAD', `snapshot ${snapshot.version} cannot be loaded: ${(cause as Error).message}`, { cause });
     }
     this.current = snapshot;
     const json = JSON.stringify(snapshot);
-    for (const worker of this.workers) worker.send({ type: 'snapshot', json } satisfies ToWorker);
+    for (const worker of this.workers) worker.send({ type: 'snapshot', json, endpointsOnly } satisfies ToWorker);
     this.logger?.info({ version: snapshot.version, workers: this.workers.length }, 'snapshot sent to workers');
   }
 
@@ -143,7 +148,8 @@ export async function runWorker(makeLogger: (level: string, accessLog: boolean) 
       try {
         const snapshot = parseSnapshot(JSON.parse(message.json));
         version = snapshot.version;
-        dataPlane.load(snapshot);
+        if (message.endpointsOnly === true) dataPlane.loadEndpoints(snapshot);
+        else dataPlane.load(snapshot);
         send({ type: 'loaded', version });
       } catch (error) {
         send({ type: 'failed', version, error: (error as Error).message });

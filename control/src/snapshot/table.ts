@@ -29,8 +29,12 @@ export interface CompiledTable {
   readonly endpoints: readonly EndpointTarget[];
 }
 
-/** Builds the matcher table for a snapshot. Endpoint ids are shared by address:port across Services. */
-export function toMatcherTable(snapshot: Snapshot): CompiledTable {
+/**
+ * Builds the matcher table for a snapshot. Endpoint ids are shared by address:port across Services.
+ * With `balancingOnly`, the table has no hosts (nothing matches) and only serves `pick`: the data
+ * plane's fast path when only endpoints changed. Route ids are the same either way.
+ */
+export function toMatcherTable(snapshot: Snapshot, options: { readonly balancingOnly?: boolean } = {}): CompiledTable {
   const endpoints: EndpointTarget[] = [];
   const endpointIdByAddress = new Map<string, number>();
   const setIds = new Map<string, number[]>();
@@ -59,6 +63,15 @@ export function toMatcherTable(snapshot: Snapshot): CompiledTable {
     return routes.length - 1;
   };
 
+  if (options.balancingOnly === true) {
+    // Same traversal order as below, so route ids line up with the full table's.
+    for (const vhost of snapshot.hosts) {
+      for (const route of vhost.routes) addRoute('path', vhost.host, route);
+      if (vhost.defaultRoute !== null) addRoute('host-default', vhost.host, vhost.defaultRoute);
+    }
+    if (snapshot.defaultRoute !== null) addRoute('default', undefined, snapshot.defaultRoute);
+    return { table: { hosts: [], routes: entries, endpointCount: endpoints.length, fallback: -1 }, routes, endpoints };
+  }
   const hosts = snapshot.hosts.map((vhost) => {
     const paths: PathEntry[] = vhost.routes.map((route) => ({
       pathType: route.pathType === 'Exact' ? 'Exact' : 'Prefix',

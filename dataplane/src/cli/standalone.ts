@@ -13,6 +13,7 @@ import { CLASS_OPTIONS, classSelection, formatProblem } from '@portico/control/c
 import { ManifestSource } from '@portico/control/manifests/watch';
 import { compileState } from '@portico/control/pipeline';
 import { SnapshotHistory } from '@portico/control/publish/history';
+import { onlyEndpointsChanged } from '@portico/control/snapshot/diff';
 import { RebuildLoop } from '@portico/control/publish/rebuild-loop';
 import { ClusterState } from '@portico/control/state';
 import { feedRouteStore } from '@portico/control/store/feed';
@@ -77,7 +78,9 @@ ${SERVING_HELP}
         metrics.recordPublish(history.current()!, (performance.now() - start) / 1000);
         for (const c of conditions) logger.warn({ object: `${c.source.kind} ${c.source.namespace}/${c.source.name}`, field: c.field, reason: c.reason }, c.message);
         try {
-          traffic.load(snapshot);
+          const changes = history.current()!.changes;
+          if (changes !== undefined && onlyEndpointsChanged(changes) && traffic.version === changes.from) traffic.loadEndpoints(snapshot);
+          else traffic.load(snapshot);
           logger.info({ version: snapshot.version, hosts: snapshot.hosts.length, conditions: conditions.length }, 'serving snapshot');
         } catch (error) {
           logger.error({ err: error, version: snapshot.version }, 'snapshot could not be loaded; still serving the previous one');
