@@ -5,6 +5,8 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { KubernetesAuthenticator } from '@portico/control/auth/kubernetes';
 import { ClusterController } from '@portico/control/controller';
 import { PORTICO_CONTROLLER } from '@portico/control/ingress-class';
+import { NodeMirror } from '@portico/control/nodes/mirror';
+import { NodeRegistry } from '@portico/control/nodes';
 import { pino } from 'pino';
 import { parseAllDocuments } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -100,6 +102,16 @@ describe('deploy/ manifests against a real kube-apiserver', () => {
       const caller = await auth.authenticate(cluster.token);
       expect(caller?.username).toBeDefined();
       expect(await auth.authorize(caller!, { kind: 'read-snapshots' })).toEqual({ allowed: true });
+      // Node status shared between replicas through Leases: written (created, then updated) and listed back.
+      const nodes = new NodeRegistry();
+      const mirror = new NodeMirror({ kubeConfig, namespace: 'portico-system', registry: nodes });
+      nodes.report('edge-rbac', { version: 'sha256:one', ok: true });
+      await mirror.syncOnce();
+      nodes.report('edge-rbac', { version: 'sha256:two', ok: false, error: 'test' });
+      await mirror.syncOnce();
+      const shared = new NodeRegistry();
+      await new NodeMirror({ kubeConfig, namespace: 'portico-system', registry: shared }).syncOnce();
+      expect(shared.list().map((n) => [n.name, n.lastReport?.version])).toEqual([['edge-rbac', 'sha256:two']]);
       await eventually(check, 20_000, 'controller effect');
       await controller.stop();
     };

@@ -309,6 +309,22 @@ describe('cluster mode end to end: the classic walkthrough, change propagation, 
     }
   }, 150_000);
 
+  it('a second control replica shows the data plane that talks to the first (node status shared through Leases)', async () => {
+    const secondPort = await freePort();
+    const second = startPortico('control-2', ['control', '--kubeconfig', cluster!.kubeconfig, '--listen', `127.0.0.1:${secondPort}`, '--publish-service', 'ingress-nginx/ingress-nginx-controller', '--control-namespace', 'portico-system', '--log-level', 'warn'], join(work!, 'control-2.log'));
+    try {
+      await eventually(async () => ((await fetch(`http://127.0.0.1:${secondPort}/readyz`)).ok ? true : undefined), 60_000, 'second control /readyz');
+      const nodes = await eventually(async () => {
+        const answer = await fetch(`http://127.0.0.1:${secondPort}/v1/nodes`, { headers: { Authorization: `Bearer ${cluster!.token}` } });
+        const body = (await answer.json()) as { nodes: { name: string; appliedVersion: string | null }[]; rollout: { updated: number; total: number } };
+        return body.nodes.some((node) => node.name === 'edge-1' && node.appliedVersion !== null) ? body : undefined;
+      }, 30_000, 'edge-1 listed by the second replica');
+      expect(nodes.rollout).toMatchObject({ updated: 1, total: 1 });
+    } finally {
+      await stopProcess(second.child, second.exited);
+    }
+  }, 120_000);
+
   it('serves each of ≥ 50 kubectl changes within the bound (EndpointSlice scale, path edits, delete/recreate)', async () => {
     showLogs();
     expect(ingressTemplate).toBeDefined();

@@ -5,6 +5,8 @@ import { serve } from '@hono/node-server';
 import { KubeConfig } from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { createApp } from '../api/app.ts';
+import { NodeMirror } from '../nodes/mirror.ts';
+import { NodeRegistry } from '../nodes/registry.ts';
 import { servedFrom } from '../api/conflicts.ts';
 import { createControlMetrics } from '../api/metrics.ts';
 import { defaultDataPlaneUser, KubernetesAuthenticator } from '../auth/kubernetes.ts';
@@ -106,7 +108,11 @@ Options:
       logger,
       metrics,
     });
+    // Node status is shared between replicas through Leases, so every replica shows every node.
+    const nodes = new NodeRegistry();
+    const mirror = new NodeMirror({ kubeConfig, namespace: controlNamespace, registry: nodes, logger });
     const api = createApp({
+      nodes,
       history: controller.history,
       store: new KubernetesRouteStore({ kubeConfig }),
       auth: new KubernetesAuthenticator({ kubeConfig, dataPlaneUsers: (values['dataplane-identity'] as string[] | undefined) ?? [defaultDataPlaneUser(controlNamespace)] }),
@@ -119,9 +125,11 @@ Options:
     // The API answers /healthz at once and /readyz 503 until the first snapshot is published.
     const server = serve({ fetch: api.app.fetch, hostname: listen.slice(0, colon), port });
     await controller.start();
+    mirror.start();
     logger.info({ version: controller.history.current()?.snapshot.version }, 'first snapshot published');
     const signal = await untilSignal();
     logger.info({ signal }, 'stopping');
+    await mirror.stop();
     await controller.stop();
     server.close();
     return 0;

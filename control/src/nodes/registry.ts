@@ -4,8 +4,8 @@
  * when it was last seen, and whether a long-poll is open right now. Rollout status of the current
  * version is "n of m": nodes serving it among nodes seen recently.
  *
- * In memory and per replica: with several control replicas behind a Service, each knows the
- * nodes whose requests reached it (a keep-alive connection keeps a node on one replica).
+ * Each replica records the requests that reach it; in cluster mode a NodeMirror shares those
+ * records between replicas through Leases (`merge`), so any replica can show every node.
  */
 
 /** The last ACK or NACK of a node. */
@@ -60,12 +60,23 @@ export interface NodeRegistryOptions {
   readonly now?: () => number;
 }
 
+/** What one replica knows of a node, as shared with the others. */
+export interface SharedNodeRecord {
+  readonly appliedVersion: string | null;
+  readonly lastReport: NodeReport | null;
+  /** Milliseconds since the epoch. */
+  readonly lastSeen: number;
+  readonly address: string | null;
+}
+
 /** Node bookkeeping of one control replica. */
 export class NodeRegistry {
   private readonly nodes = new Map<string, NodeRecord>();
   private readonly staleAfterMs: number;
   private readonly maxNodes: number;
   private readonly now: () => number;
+  /** Names of nodes recorded here since the last `takeChanged()`. */
+  private changed = new Set<string>();
 
   constructor(options: NodeRegistryOptions = {}) {
     this.staleAfterMs = options.staleAfterMs ?? 90_000;
@@ -82,7 +93,34 @@ export class NodeRegistry {
     }
     node.lastSeen = this.now();
     if (address !== undefined) node.address = address;
+    this.changed.add(name);
     return node;
+  }
+
+  /** The nodes recorded here since the last call, with what this replica knows of them. */
+  takeChanged(): Map<string, SharedNodeRecord> {
+    const out = new Map<string, SharedNodeRecord>();
+    for (const name of this.changed) {
+      const node = this.nodes.get(name);
+      if (node !== undefined) out.set(name, { appliedVersion: node.appliedVersion, lastReport: node.lastReport, lastSeen: node.lastSeen, address: node.address });
+    }
+    this.changed = new Set();
+    return out;
+  }
+
+  /** Takes another replica's record of a node when it is newer than this replica's. */
+  merge(name: string, shared: SharedNodeRecord): void {
+    const node = this.nodes.get(name);
+    if (node !== undefined && node.lastSeen >= shared.lastSeen) return;
+    if (node === undefined) {
+      if (this.nodes.size >= this.maxNodes) this.evict();
+      this.nodes.set(name, { appliedVersion: shared.appliedVersion, lastReport: shared.lastReport, lastSeen: shared.lastSeen, polls: 0, address: shared.address });
+      return;
+    }
+    node.appliedVersion = shared.appliedVersion;
+    node.lastReport = shared.lastReport;
+    node.lastSeen = shared.lastSeen;
+    node.address = shared.address;
   }
 
   private evict(): void {
