@@ -36,9 +36,7 @@ export type PorticoErrorCode =
   /** The Kubernetes API could not check a token or permission (503). */
   | 'PORTICO_E_AUTH_BACKEND'
   /** The control API answered a CLI or data-plane call with an error. */
-  | 'PORTICO_E_API'
-  /** The data plane could not talk to the control plane or verify what it sent. */
-  | 'PORTICO_E_SYNC';
+  | 'PORTICO_E_API';
 
 /** A programmer or operator mistake that stops the current operation; user object mistakes are conditions instead. */
 export class PorticoError extends Error {

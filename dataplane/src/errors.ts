@@ -7,7 +7,11 @@ export type PorticoErrorCode =
   /** A proxy or router option is out of range (the message names it). */
   | 'PORTICO_E_CONFIG'
   /** A trusted-proxies entry is not an IPv4/IPv6 address or CIDR. */
-  | 'PORTICO_E_CIDR';
+  | 'PORTICO_E_CIDR'
+  /** The control plane answered a sync request with something other than a snapshot or a delta. */
+  | 'PORTICO_E_SYNC'
+  /** A snapshot's content does not hash to the version it was announced with. */
+  | 'PORTICO_E_SNAPSHOT_INVALID';
 
 /** A programmer or operator mistake that stops the current operation; carries a stable `code`. */
 export class PorticoError extends Error {

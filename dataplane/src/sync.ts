@@ -13,7 +13,7 @@
 import { EventEmitter } from 'node:events';
 import { mkdir, open, readFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
-import { PorticoError } from '@portico/control/errors';
+import { PorticoError } from './errors.ts';
 import type { Snapshot } from '@portico/control/snapshot';
 import { parseSnapshot, sealSnapshot } from '@portico/control/snapshot';
 import type { Logger } from 'pino';
@@ -92,7 +92,7 @@ export class SnapshotSync extends EventEmitter<SnapshotSyncEvents> {
 
   constructor(options: SnapshotSyncOptions) {
     super();
-    if (options.controlUrls.length === 0) throw new PorticoError('PORTICO_E_USAGE', 'at least one control URL is needed');
+    if (options.controlUrls.length === 0) throw new PorticoError('PORTICO_E_CONFIG', 'at least one control URL is needed');
     this.options = options;
     this.fetch = options.fetch ?? fetch;
   }

@@ -7,7 +7,7 @@
  */
 import type { ClassSelection } from '../build/ingress-class.ts';
 import { servesIngress } from '../build/ingress-class.ts';
-import { hostProblem, normalizePrefix } from '../build/validate.ts';
+import { hostProblem, normalizePrefix, pathClaimKey } from '../build/validate.ts';
 import type { ClusterState } from '../state/cluster-state.ts';
 import type { Ingress } from '../state/objects.ts';
 import type { ConflictRef } from './problem.ts';
@@ -51,7 +51,7 @@ function claims(ingress: Ingress): Claim[] {
       const value = path.path ?? '/';
       const exact = path.pathType === 'Exact';
       out.push({
-        key: `path ${host} ${exact ? `Exact ${value}` : `Prefix ${normalizePrefix(value)}`}`,
+        key: `path ${pathClaimKey(host, path.pathType, value)}`,
         description: `host ${host} ${exact ? 'Exact' : 'Prefix'} ${exact ? value : normalizePrefix(value)}`,
         field: `spec.rules[${i}].http.paths[${j}]`,
       });

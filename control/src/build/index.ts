@@ -13,7 +13,7 @@ import { servesIngress } from './ingress-class.ts';
 import type { ClaimOrder, DefaultClaim, RouteClaim, TlsClaim } from './ingress.ts';
 import { readIngress } from './ingress.ts';
 import { CertificateBook } from './tls.ts';
-import { normalizePrefix } from './validate.ts';
+import { pathClaimKey } from './validate.ts';
 
 /** What the build stage returns. */
 export interface BuildResult {
@@ -117,9 +117,7 @@ export function buildModel(state: ClusterState, selection: ClassSelection): Buil
   defaultClaims.sort((a, b) => compareClaims(a.order, b.order));
   tlsClaims.sort((a, b) => compareClaims(a.order, b.order));
 
-  const pathKey = (claim: RouteClaim): string =>
-    `${claim.host} ${claim.pathType === 'Exact' ? `Exact ${claim.path}` : `Prefix ${normalizePrefix(claim.path)}`}`;
-  const routes = settle(routeClaims, pathKey, (c) => `host ${c.host} path ${c.path} (${c.pathType})`, conditions);
+  const routes = settle(routeClaims, (claim: RouteClaim) => pathClaimKey(claim.host, claim.pathType, claim.path), (c) => `host ${c.host} path ${c.path} (${c.pathType})`, conditions);
   const defaults = settle(defaultClaims, (c) => c.host ?? '', (c) => (c.host === undefined ? 'the catch-all default backend' : `the default backend of host ${c.host}`), conditions);
 
   // TLS is a property of the host: the oldest Ingress with a usable certificate for it provides the certificate.

@@ -40,3 +40,18 @@ export function normalizePrefix(path: string): string {
   const trimmed = path.replace(/\/+$/, '');
   return trimmed === '' ? '/' : trimmed;
 }
+
+/**
+ * `host Exact /p` or `host Prefix /p` (Prefix normalized): two path rules with the same key on
+ * the same host are one claim, so the older wins (build) or the write is refused (API).
+ */
+export function pathClaimKey(host: string, pathType: string, path: string): string {
+  return pathType === 'Exact' ? `${host} Exact ${path}` : `${host} Prefix ${normalizePrefix(path)}`;
+}
+
+/** Whether a request path falls under a rule (Ingress semantics; the data plane's decision is the matcher's). */
+export function pathRuleMatches(pathType: string, rule: string, path: string): boolean {
+  if (pathType === 'Exact') return rule === path;
+  const prefix = normalizePrefix(rule);
+  return prefix === '/' || path === prefix || path.startsWith(`${prefix}/`);
+}

@@ -15,6 +15,7 @@ import { ClusterController, defaultIdentity } from '../controller/cluster-contro
 import { KubernetesRouteStore } from '../sources/store/kubernetes.ts';
 import type { Command } from './args.ts';
 import { usageError } from './args.ts';
+import { untilSignal } from './signals.ts';
 
 /** Loads the kubeconfig: `--kubeconfig`, else in-cluster, else $KUBECONFIG / ~/.kube/config. */
 export function loadKubeConfig(path: string | undefined): KubeConfig {
@@ -23,15 +24,6 @@ export function loadKubeConfig(path: string | undefined): KubeConfig {
   else if (process.env.KUBERNETES_SERVICE_HOST) kubeConfig.loadFromCluster();
   else kubeConfig.loadFromDefault();
   return kubeConfig;
-}
-
-/** Resolves when the process is asked to stop. */
-export function untilSignal(): Promise<NodeJS.Signals> {
-  return new Promise((resolve) => {
-    const handler = (signal: NodeJS.Signals) => resolve(signal);
-    process.once('SIGTERM', handler);
-    process.once('SIGINT', handler);
-  });
 }
 
 /** The control command. */

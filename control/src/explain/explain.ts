@@ -4,6 +4,7 @@
  */
 import type { Matcher } from '@portico/assembly/matcher';
 import { loadMatcher } from '@portico/assembly/matcher';
+import { pathRuleMatches } from '../build/validate.ts';
 import type { Snapshot, SnapshotBackend, SnapshotRoute } from '../snapshot/schema.ts';
 import type { CompiledTable, RouteTarget } from '../snapshot/table.ts';
 import { toMatcherTable } from '../snapshot/table.ts';
@@ -120,7 +121,7 @@ export class Explainer {
         const explained = describeRoute(target);
         if (hostLost) {
           lost.push({ route: explained, reason: `host ${vhost.host} (${hostMatch}) matches, but the more specific host ${chosenHost} was chosen` });
-        } else if (!pathMatches(route.pathType, route.path, path)) {
+        } else if (!pathRuleMatches(route.pathType, route.path, path)) {
           lost.push({ route: explained, reason: `${route.pathType} path ${route.path} does not match ${path}` });
         } else {
           lost.push({ route: explained, reason: `${route.pathType} path ${route.path} matches, but a longer (or Exact) rule wins` });
@@ -153,13 +154,6 @@ function hostMatches(ruleHost: string, host: string): 'exact' | 'wildcard' | 'an
     if (dot > 0 && host.slice(dot) === ruleHost.slice(1)) return 'wildcard';
   }
   return undefined;
-}
-
-/** Ingress path semantics, for explanations only (the decision is the matcher's). */
-function pathMatches(pathType: SnapshotRoute['pathType'], rule: string, path: string): boolean {
-  if (pathType === 'Exact') return rule === path;
-  const prefix = rule.replace(/\/+$/, '');
-  return prefix === '' || path === prefix || path.startsWith(`${prefix}/`);
 }
 
 function describeRoute(target: RouteTarget): ExplainedRoute {

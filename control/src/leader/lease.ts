@@ -26,8 +26,8 @@ interface Lease {
   spec: { holderIdentity?: string; leaseDurationSeconds?: number; renewTime?: string; acquireTime?: string; leaseTransitions?: number };
 }
 
-/** Microsecond-precision time, as the Lease API wants it. */
-function microTime(date: Date): string {
+/** Microsecond-precision time (RFC 3339 with six fraction digits), as the Lease API wants it. */
+export function microTime(date: Date): string {
   return date.toISOString().replace('Z', '000Z');
 }
 

@@ -6,6 +6,7 @@
  */
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
+import { microTime } from '../leader/lease.ts';
 import { kubeRequest } from '../sources/kubernetes/http.ts';
 import type { NodeRegistry, SharedNodeRecord } from './registry.ts';
 
@@ -21,10 +22,6 @@ export interface NodeMirrorOptions {
   /** Sync period (default 5 s). */
   readonly intervalMs?: number;
   readonly logger?: Logger;
-}
-
-function microTime(ms: number): string {
-  return new Date(ms).toISOString().replace('Z', '000Z');
 }
 
 /** Keeps node status in Leases and the registry in line, every `intervalMs`. */
@@ -67,7 +64,7 @@ export class NodeMirror {
           apiVersion: 'coordination.k8s.io/v1',
           kind: 'Lease',
           metadata: { name: leaseName, namespace, labels: { [NODE_LEASE_LABEL]: 'true', 'app.kubernetes.io/managed-by': 'portico' }, annotations: { [STATUS_ANNOTATION]: JSON.stringify({ node: name, ...record }) } },
-          spec: { holderIdentity: name, renewTime: microTime(record.lastSeen) },
+          spec: { holderIdentity: name, renewTime: microTime(new Date(record.lastSeen)) },
         };
         const got = await kubeRequest(kubeConfig, 'GET', `${base}/${leaseName}`);
         const written =

@@ -9,7 +9,7 @@ import { pino } from 'pino';
 import { startServing } from '../serve.ts';
 import { SnapshotSync } from '../sync.ts';
 import { SERVING_HELP, SERVING_OPTIONS, servingOptions } from './options.ts';
-import { untilSignal } from './signals.ts';
+import { untilSignal } from '@portico/control/cli/signals';
 
 const SERVICE_ACCOUNT_TOKEN = '/var/run/secrets/kubernetes.io/serviceaccount/token';
 

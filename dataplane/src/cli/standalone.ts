@@ -21,7 +21,7 @@ import { SqliteRouteStore } from '@portico/control/store/sqlite';
 import { pino } from 'pino';
 import { startServing } from '../serve.ts';
 import { SERVING_HELP, SERVING_OPTIONS, servingOptions } from './options.ts';
-import { untilSignal } from './signals.ts';
+import { untilSignal } from '@portico/control/cli/signals';
 
 /** The standalone command. */
 export const standaloneCommand: Command = {
