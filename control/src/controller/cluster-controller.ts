@@ -5,19 +5,16 @@
 import { hostname } from 'node:os';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { buildModel, refreshEndpoints } from '../build/index.ts';
 import type { ClassSelection } from '../build/ingress-class.ts';
-import { compileSnapshot } from '../compile/index.ts';
 import type { ControlMetrics } from '../api/metrics.ts';
 import { LeaderElector } from '../leader/lease.ts';
-import type { Condition } from '../model/conditions.ts';
-import type { RoutingModel } from '../model/types.ts';
 import { SnapshotHistory } from '../publish/history.ts';
+import { SnapshotPublisher } from '../publish/publisher.ts';
 import { RebuildLoop } from '../publish/rebuild-loop.ts';
 import { kubeCall, kubeRequest } from '../sources/kubernetes/http.ts';
 import { KubernetesSource } from '../sources/kubernetes/informers.ts';
 import { ClusterState } from '../state/cluster-state.ts';
-import type { KubeObject, Service } from '../state/objects.ts';
+import type { Service } from '../state/objects.ts';
 import { Service as ServiceSchema } from '../state/objects.ts';
 import type { IngressPoint } from '../status/addresses.ts';
 import { publishAddresses } from '../status/addresses.ts';
@@ -52,9 +49,7 @@ export class ClusterController {
   private readonly source: KubernetesSource;
   private readonly loop: RebuildLoop;
   private readonly elector: LeaderElector;
-  private model: RoutingModel | undefined;
-  private conditions: readonly Condition[] = [];
-  private changedKinds = new Set<KubeObject['kind']>();
+  private readonly publisher: SnapshotPublisher;
   private lastPoints: IngressPoint[] = [];
   private readonly reportedEvents = new Set<string>();
   /** Counts for tests and metrics. */
@@ -62,11 +57,12 @@ export class ClusterController {
 
   constructor(options: ClusterControllerOptions) {
     this.options = options;
+    this.publisher = new SnapshotPublisher({ state: this.state, selection: options.selection, history: this.history, metrics: options.metrics });
     this.source = new KubernetesSource(this.state, {
       kubeConfig: options.kubeConfig,
       namespaces: options.namespaces,
       onChange: (kind) => {
-        this.changedKinds.add(kind);
+        this.publisher.changed(kind);
         if (this.source.synced) this.loop.trigger();
       },
       onError: (message, details) => options.logger.warn(details, message),
@@ -101,7 +97,6 @@ export class ClusterController {
   /** Starts watching; resolves after the first snapshot is published (never before every informer synced). */
   async start(): Promise<void> {
     await this.source.start();
-    this.changedKinds.add('Ingress'); // the first build is a full one
     await this.loop.flush();
     this.elector.start();
   }
@@ -114,24 +109,10 @@ export class ClusterController {
   }
 
   private rebuild(): void {
-    const kinds = this.changedKinds;
-    this.changedKinds = new Set();
-    const endpointOnly = this.model !== undefined && kinds.size === 1 && kinds.has('EndpointSlice');
-    const start = performance.now();
-    if (endpointOnly) {
-      // EndpointSlice churn: routes stay as built, only endpoint sets are recomputed.
-      this.model = refreshEndpoints(this.model!, this.state);
-      this.stats.endpointOnlyRebuilds++;
-    } else {
-      const built = buildModel(this.state, this.options.selection);
-      this.model = built.model;
-      this.conditions = built.conditions;
-      this.stats.rebuilds++;
-    }
-    const snapshot = compileSnapshot(this.model);
-    const published = this.history.publish(snapshot, this.conditions);
-    if (published) this.options.metrics?.recordPublish(this.history.current()!, (performance.now() - start) / 1000);
-    this.options.logger.info({ version: snapshot.version, published, endpointOnly, ms: Math.round(performance.now() - start), conditions: this.conditions.length }, 'rebuilt');
+    const result = this.publisher.rebuild();
+    if (result.endpointOnly) this.stats.endpointOnlyRebuilds++;
+    else this.stats.rebuilds++;
+    this.options.logger.info({ version: result.snapshot.version, published: result.published, endpointOnly: result.endpointOnly, ms: Math.round(result.ms), conditions: result.conditions.length }, 'rebuilt');
     if (this.elector.isLeader) void this.syncStatus();
   }
 
@@ -177,7 +158,7 @@ export class ClusterController {
         this.stats.statusWrites++;
       }
       this.lastPoints = points;
-      for (const condition of this.conditions) {
+      for (const condition of this.publisher.conditions) {
         const event = conditionEvent(condition, this.state, 'portico-controller', this.options.identity, new Date());
         if (event === undefined || this.reportedEvents.has(event.dedupeKey)) continue;
         this.reportedEvents.add(event.dedupeKey);

@@ -7,6 +7,7 @@ import { parseManifestText } from '../sources/manifests/parse.ts';
 import { ClusterState } from '../state/cluster-state.ts';
 import type { Ingress } from '../state/objects.ts';
 import { SnapshotHistory } from './history.ts';
+import { SnapshotPublisher } from './publisher.ts';
 import { RebuildLoop } from './rebuild-loop.ts';
 
 const text = readFileSync(new URL('../build/testdata/hosts-and-defaults/in.yaml', import.meta.url), 'utf8');
@@ -102,5 +103,31 @@ describe('RebuildLoop', () => {
     await loop.flush();
     expect(calls).toBe(2);
     expect(errors).toHaveLength(1);
+  });
+});
+
+describe('SnapshotPublisher', () => {
+  it('refreshes only endpoint sets when nothing but EndpointSlices changed, and builds fully otherwise', () => {
+    const { state } = fixture();
+    const history = new SnapshotHistory();
+    const publisher = new SnapshotPublisher({ state, selection: DEFAULT_CLASS_SELECTION, history });
+    expect(publisher.rebuild()).toMatchObject({ published: true, endpointOnly: false });
+
+    const slice = state.endpointSlices.get('web/cart-1')!;
+    state.upsert({ ...slice, endpoints: [{ addresses: ['10.0.1.9'] }] });
+    publisher.changed('EndpointSlice');
+    const refreshed = publisher.rebuild();
+    expect(refreshed).toMatchObject({ published: true, endpointOnly: true });
+    // The fast path publishes exactly what a full build of the same state would.
+    expect(refreshed.snapshot.version).toBe(compileState(state, DEFAULT_CLASS_SELECTION).snapshot.version);
+    expect(onlyEndpointsChanged(history.current()!.changes!)).toBe(true);
+
+    const shop = state.ingresses.get('web/shop')! as Ingress;
+    state.upsert({ ...shop, spec: { ...shop.spec, rules: shop.spec.rules!.slice(1) } });
+    publisher.changed('EndpointSlice');
+    publisher.changed('Ingress');
+    expect(publisher.rebuild()).toMatchObject({ published: true, endpointOnly: false });
+    expect(publisher.rebuild()).toMatchObject({ published: false, endpointOnly: false });
+    expect(publisher.stats).toEqual({ rebuilds: 3, endpointOnlyRebuilds: 1 });
   });
 });

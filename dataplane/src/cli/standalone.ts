@@ -11,8 +11,8 @@ import type { Command } from '@portico/control/cli/args';
 import { requireString, usageError } from '@portico/control/cli/args';
 import { CLASS_OPTIONS, classSelection, formatProblem } from '@portico/control/cli/load';
 import { ManifestSource } from '@portico/control/manifests/watch';
-import { compileState } from '@portico/control/pipeline';
 import { SnapshotHistory } from '@portico/control/publish/history';
+import { SnapshotPublisher } from '@portico/control/publish/publisher';
 import { onlyEndpointsChanged } from '@portico/control/snapshot/diff';
 import { RebuildLoop } from '@portico/control/publish/rebuild-loop';
 import { ClusterState } from '@portico/control/state';
@@ -66,17 +66,17 @@ ${SERVING_HELP}
     const state = new ClusterState();
     const history = new SnapshotHistory();
     const metrics = createControlMetrics();
+    const publisher = new SnapshotPublisher({ state, selection, history, metrics });
     const traffic = await startServing(serving);
     const loop = new RebuildLoop({
       debounceMs: 30,
       maxDelayMs: 300,
       onError: (error) => logger.error({ err: error }, 'rebuild failed'),
       rebuild: () => {
-        const start = performance.now();
-        const { snapshot, conditions } = compileState(state, selection);
-        if (!history.publish(snapshot, conditions)) return;
-        metrics.recordPublish(history.current()!, (performance.now() - start) / 1000);
-        for (const c of conditions) logger.warn({ object: `${c.source.kind} ${c.source.namespace}/${c.source.name}`, field: c.field, reason: c.reason }, c.message);
+        const { snapshot, published, endpointOnly, conditions } = publisher.rebuild();
+        if (!published) return;
+        // Conditions come from full builds; an endpoint refresh would only repeat them.
+        if (!endpointOnly) for (const c of conditions) logger.warn({ object: `${c.source.kind} ${c.source.namespace}/${c.source.name}`, field: c.field, reason: c.reason }, c.message);
         try {
           const changes = history.current()!.changes;
           if (changes !== undefined && onlyEndpointsChanged(changes) && traffic.version === changes.from) traffic.loadEndpoints(snapshot);
@@ -89,7 +89,10 @@ ${SERVING_HELP}
     });
     const source = new ManifestSource(state, {
       path: manifests,
-      onChange: () => loop.trigger(),
+      onChange: (kinds) => {
+        for (const kind of kinds) publisher.changed(kind);
+        loop.trigger();
+      },
       onProblems: (problems) => {
         for (const problem of problems) logger.warn({ file: problem.file, document: problem.document, field: problem.field, code: problem.code }, formatProblem(problem));
       },
@@ -101,7 +104,11 @@ ${SERVING_HELP}
       usageError(this, `cannot read --manifests ${manifests}: ${(error as Error).message}`);
     }
     const store = new SqliteRouteStore({ dataDir });
-    const stopFeed = await feedRouteStore(store, state, () => loop.trigger());
+    // The route store holds Ingresses only.
+    const stopFeed = await feedRouteStore(store, state, () => {
+      publisher.changed('Ingress');
+      loop.trigger();
+    });
     const token = await loadApiToken({ env: process.env.PORTICO_API_TOKEN, tokenFile: values['api-token-file'] as string | undefined, dataDir });
     if (token.source === 'generated') process.stderr.write(`Generated an API token (stored in ${token.path}, shown only now):\n  ${token.token}\n`);
     const api = createApp({

@@ -16,8 +16,8 @@ import type { ManifestProblem } from './parse.ts';
 /** Options of the watcher. */
 export interface ManifestSourceOptions {
   readonly path: string;
-  /** Called after a reload that changed ClusterState. */
-  readonly onChange: () => void;
+  /** Called after a reload that changed ClusterState, with the kinds that changed. */
+  readonly onChange: (kinds: ReadonlySet<KubeObject['kind']>) => void;
   /** Called with every reload's problems (empty when all is well). */
   readonly onProblems: (problems: readonly ManifestProblem[]) => void;
   /** Quiet time before a reload (default 50 ms). */
@@ -100,11 +100,11 @@ export class ManifestSource {
     for (const objects of this.byFile.values()) for (const object of objects) before.set(identity(object), object);
     const after = new Map<string, KubeObject>();
     for (const objects of byFile.values()) for (const object of objects) after.set(identity(object), object);
-    let changed = false;
-    for (const [key, object] of before) if (!after.has(key)) changed = this.state.remove(object) || changed;
-    for (const object of after.values()) changed = this.state.upsert(object) || changed;
+    const kinds = new Set<KubeObject['kind']>();
+    for (const [key, object] of before) if (!after.has(key) && this.state.remove(object)) kinds.add(object.kind);
+    for (const object of after.values()) if (this.state.upsert(object)) kinds.add(object.kind);
     this.byFile = byFile;
     this.options.onProblems(problems);
-    if (changed) this.options.onChange();
+    if (kinds.size > 0) this.options.onChange(kinds);
   }
 }
