@@ -66,3 +66,20 @@ export function listElement(buf: Uint8Array, pos: number, end: number, element: 
   if (buf[at] !== 0x2c) return -1;
   return at + 1;
 }
+
+/**
+ * Records field line number `index` as the triple [start, end, kind] in `lines`, growing the
+ * array (doubling) when full. Returns the array to keep: the same one unless it grew.
+ */
+export function pushFieldLine(lines: Int32Array<ArrayBuffer>, index: number, start: number, end: number, kind: number): Int32Array<ArrayBuffer> {
+  let out = lines;
+  const slot = index * 3;
+  if (slot + 3 > out.length) {
+    out = new Int32Array(out.length * 2);
+    out.set(lines);
+  }
+  out[slot] = start;
+  out[slot + 1] = end;
+  out[slot + 2] = kind;
+  return out;
+}

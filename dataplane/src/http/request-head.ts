@@ -7,7 +7,7 @@
  */
 import { COLON, CR, HOST, LF, SP, TARGET, TCHAR, equalsLower } from './chars.ts';
 import type { FieldSpan, Span } from './fields.ts';
-import { LINE_INCOMPLETE, LINE_INVALID, listElement, parseFieldLine } from './fields.ts';
+import { LINE_INCOMPLETE, LINE_INVALID, listElement, parseFieldLine, pushFieldLine } from './fields.ts';
 import { K_CONNECTION, K_CONTENT_LENGTH, K_HOST, K_OTHER, K_REQUEST_ID, K_TRANSFER_ENCODING, K_UPGRADE, K_XFF, K_XF_HOST, K_XF_PORT, K_XF_PROTO, fieldKind, methodString } from './request-fields.ts';
 
 /** parse() result: the head is not complete yet. */
@@ -181,15 +181,7 @@ export class RequestHead {
   #fieldLine(buf: Buffer, start: number, end: number): number {
     const value = this.#value;
     const kind = fieldKind(buf, start, value.colon);
-    if (this.lineCount * 3 + 3 > this.lines.length) {
-      const grown = new Int32Array(this.lines.length * 2);
-      grown.set(this.lines);
-      this.lines = grown;
-    }
-    const slot = this.lineCount++ * 3;
-    this.lines[slot] = start;
-    this.lines[slot + 1] = end;
-    this.lines[slot + 2] = kind;
+    this.lines = pushFieldLine(this.lines, this.lineCount++, start, end, kind);
     switch (kind) {
       case K_OTHER: return 0;
       case K_HOST: return this.#host(buf, value.start, value.end);

@@ -6,7 +6,7 @@
  */
 import { CR, FIELD_VALUE, LF, LOWER, equalsLower } from './chars.ts';
 import type { FieldSpan, Span } from './fields.ts';
-import { LINE_INCOMPLETE, LINE_INVALID, listElement, parseFieldLine } from './fields.ts';
+import { LINE_INCOMPLETE, LINE_INVALID, listElement, parseFieldLine, pushFieldLine } from './fields.ts';
 
 /** Field-line kinds of a response. */
 export const R_OTHER = 0;
@@ -141,15 +141,7 @@ export class ResponseHead {
   #fieldLine(buf: Buffer, start: number, end: number): boolean {
     const value = this.#value;
     const kind = fieldKind(buf, start, value.colon);
-    if (this.lineCount * 3 + 3 > this.lines.length) {
-      const grown = new Int32Array(this.lines.length * 2);
-      grown.set(this.lines);
-      this.lines = grown;
-    }
-    const slot = this.lineCount++ * 3;
-    this.lines[slot] = start;
-    this.lines[slot + 1] = end;
-    this.lines[slot + 2] = kind;
+    this.lines = pushFieldLine(this.lines, this.lineCount++, start, end, kind);
     switch (kind) {
       case R_CONTENT_LENGTH: return this.#contentLength(buf, value.start, value.end);
       case R_TRANSFER_ENCODING: return this.#transferEncoding(buf, value.start, value.end);
