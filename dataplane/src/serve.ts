@@ -29,10 +29,13 @@ export interface ServingOptions extends Omit<DataPlaneOptions, 'accessLog' | 'lo
 
 /** Traffic being served, however many processes it takes. */
 export interface Serving {
-  /** Serves a snapshot everywhere; throws PORTICO_E_SNAPSHOT_LOAD (keeping the current one) when it cannot load. */
-  load(snapshot: Snapshot): void;
-  /** Serves a snapshot whose routes are the current ones: only endpoint choice is recompiled. */
-  loadEndpoints(snapshot: Snapshot): void;
+  /**
+   * Serves a snapshot everywhere; resolves once every process serves it, rejects with
+   * PORTICO_E_SNAPSHOT_LOAD (each keeping the snapshot it had) when it cannot load.
+   */
+  load(snapshot: Snapshot): Promise<void>;
+  /** Like `load`, for a snapshot whose routes are the current ones: only endpoint choice is recompiled. */
+  loadEndpoints(snapshot: Snapshot): Promise<void>;
   /** The version served everywhere, or undefined. */
   readonly version: string | undefined;
   readonly ports: { readonly http: number; readonly https: number | undefined; readonly admin: number };
@@ -69,8 +72,8 @@ export async function startServing(options: ServingOptions): Promise<Serving> {
     const dataPlane = await DataPlane.start({ ...options, defaultCertificate, logger, accessLog });
     admin = await startAdminServer({ version: () => dataPlane.version, metrics: registryMetrics(dataPlane.registry) }, options.adminAddress, options.adminPort);
     return {
-      load: (snapshot) => void dataPlane.load(snapshot),
-      loadEndpoints: (snapshot) => void dataPlane.loadEndpoints(snapshot),
+      load: async (snapshot) => void dataPlane.load(snapshot),
+      loadEndpoints: async (snapshot) => void dataPlane.loadEndpoints(snapshot),
       get version() {
         return dataPlane.version;
       },

@@ -23,7 +23,7 @@ export const LAST_GOOD_FILE = 'last-good-snapshot.json';
 
 /** What the sync client loads snapshots into: `Router` (or the worker pool fronting routers) fits. */
 export interface SnapshotTarget {
-  /** Compiles and swaps in `snapshot`; throws (e.g. PORTICO_E_SNAPSHOT_LOAD) and keeps the current one when it cannot. */
+  /** Compiles and swaps in `snapshot` (or resolves once it has); throws or rejects (e.g. PORTICO_E_SNAPSHOT_LOAD) and keeps the current one when it cannot. */
   load(snapshot: Snapshot): unknown;
   /** Optional fast path for a snapshot whose routes are the current one's (an endpoint delta). */
   loadEndpoints?(snapshot: Snapshot): unknown;
@@ -208,8 +208,8 @@ export class SnapshotSync extends EventEmitter<SnapshotSyncEvents> {
       }
       const target = this.options.router;
       // A delta applied to what this node serves keeps its routes: only endpoint choice changes.
-      if (how === 'endpoints' && target.loadEndpoints !== undefined && this.lastGood?.version === target.version) target.loadEndpoints(snapshot);
-      else target.load(snapshot);
+      if (how === 'endpoints' && target.loadEndpoints !== undefined && this.lastGood?.version === target.version) await target.loadEndpoints(snapshot);
+      else await target.load(snapshot);
     } catch (error) {
       // Whatever stops this snapshot from loading is the snapshot's fault as far as the node is concerned.
       await this.reject(base, body.version, error as Error);

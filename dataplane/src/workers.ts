@@ -13,8 +13,6 @@ import { AggregatorRegistry, register } from 'prom-client';
 import { DataPlane } from './dataplane.ts';
 import type { DataPlaneOptions } from './dataplane.ts';
 import { PorticoError } from './errors.ts';
-import { LoadedSnapshot } from './router.ts';
-import { CertificateStore } from './tls.ts';
 import type { KeyPair } from './tls.ts';
 
 /** Messages from the primary to a worker. */
@@ -31,15 +29,16 @@ const ENV = 'PORTICO_WORKER_OPTIONS';
 export class WorkerPool {
   private readonly workers: Worker[] = [];
   private readonly loaded = new Map<Worker, string>();
+  /** The last snapshot every worker confirmed; a replacement worker starts from it. */
   private current: Snapshot | undefined;
+  /** A load the workers have not all confirmed yet. */
+  private pending: { readonly snapshot: Snapshot; readonly waiting: Set<Worker>; settle: (error?: Error) => void } | undefined;
   private readonly aggregator = new AggregatorRegistry();
   private readonly logger: Logger | undefined;
-  private readonly certificateCheck: CertificateStore;
   private closing = false;
 
-  private constructor(logger: Logger | undefined, defaultCertificate: KeyPair) {
+  private constructor(logger: Logger | undefined) {
     this.logger = logger;
-    this.certificateCheck = new CertificateStore(defaultCertificate);
   }
 
   /**
@@ -47,7 +46,7 @@ export class WorkerPool {
    * listen. A worker that dies is replaced and given the current snapshot.
    */
   static async start(count: number, entry: string, options: WorkerOptions, logger?: Logger): Promise<WorkerPool> {
-    const pool = new WorkerPool(logger, options.defaultCertificate);
+    const pool = new WorkerPool(logger);
     cluster.setupPrimary({ exec: entry, args: [], silent: false });
     const env = { [ENV]: JSON.stringify(options) };
     const fork = (): Promise<void> =>
@@ -56,15 +55,23 @@ export class WorkerPool {
         pool.workers.push(worker);
         worker.on('message', (message: FromWorker) => {
           if (message.type === 'ready') {
-            if (pool.current) worker.send({ type: 'snapshot', json: JSON.stringify(pool.current) } satisfies ToWorker);
+            // A new worker has no routes yet: it gets the whole snapshot being rolled out, else the last confirmed one.
+            const start = pool.pending?.snapshot ?? pool.current;
+            if (start) worker.send({ type: 'snapshot', json: JSON.stringify(start) } satisfies ToWorker);
             resolve();
           } else if (message.type === 'start-failed') reject(new PorticoError('PORTICO_E_CONFIG', `worker failed to start: ${message.error}`));
-          else if (message.type === 'loaded') pool.loaded.set(worker, message.version);
-          else if (message.type === 'failed') logger?.error({ version: message.version, error: message.error, worker: worker.id }, 'worker could not load a snapshot the primary accepted');
+          else if (message.type === 'loaded') {
+            pool.loaded.set(worker, message.version);
+            pool.confirmed(worker, message.version);
+          } else if (message.type === 'failed') {
+            logger?.error({ version: message.version, error: message.error, worker: worker.id }, 'worker could not load a snapshot');
+            if (pool.pending?.snapshot.version === message.version) pool.pending.settle(new PorticoError('PORTICO_E_SNAPSHOT_LOAD', `snapshot ${message.version} cannot be loaded: ${message.error}`));
+          }
         });
         worker.on('exit', (code, signal) => {
           pool.workers.splice(pool.workers.indexOf(worker), 1);
           pool.loaded.delete(worker);
+          pool.confirmed(worker, undefined);
           if (pool.closing) return;
           logger?.error({ worker: worker.id, code, signal }, 'worker died; starting another');
           fork().catch((error: unknown) => logger?.error({ err: error }, 'replacement worker failed'));
@@ -80,28 +87,43 @@ export class WorkerPool {
     return versions.size === 1 ? [...versions][0] : undefined;
   }
 
-  /** The version last sent to the workers. */
-  get sentVersion(): string | undefined {
-    return this.current?.version;
+  /**
+   * Sends the snapshot to every worker; resolves once all of them serve it, rejects with
+   * PORTICO_E_SNAPSHOT_LOAD (the workers keep the snapshot they had) when one cannot load it or
+   * they do not confirm within `timeoutMs`. Each worker compiles it once; nothing is compiled here.
+   * With `endpointsOnly`, workers keep their routing and recompile endpoint choice only.
+   */
+  load(snapshot: Snapshot, endpointsOnly = false, timeoutMs = 60_000): Promise<void> {
+    // Loads come one at a time from the sync client or the rebuild loop; a newer one supersedes a waiting one.
+    this.pending?.settle();
+    const json = JSON.stringify(snapshot);
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => pending.settle(new PorticoError('PORTICO_E_SNAPSHOT_LOAD', `snapshot ${snapshot.version}: workers did not confirm within ${timeoutMs} ms`)), timeoutMs);
+      const pending = {
+        snapshot,
+        waiting: new Set(this.workers),
+        settle: (error?: Error) => {
+          if (this.pending !== pending) return;
+          this.pending = undefined;
+          clearTimeout(timer);
+          if (error !== undefined) return reject(error);
+          this.current = snapshot;
+          resolve();
+        },
+      };
+      this.pending = pending;
+      for (const worker of this.workers) worker.send({ type: 'snapshot', json, endpointsOnly } satisfies ToWorker);
+      this.logger?.info({ version: snapshot.version, workers: this.workers.length, endpointsOnly }, 'snapshot sent to workers');
+      if (pending.waiting.size === 0) pending.settle();
+    });
   }
 
-  /**
-   * Checks the snapshot loads (throws PORTICO_E_SNAPSHOT_LOAD like Router.load), then sends it to
-   * every worker. With `endpointsOnly`, workers keep their routing and recompile endpoint choice only.
-   */
-  load(snapshot: Snapshot, endpointsOnly = false): void {
-    try {
-      if (!endpointsOnly) {
-        void new LoadedSnapshot(snapshot);
-        this.certificateCheck.prepare(snapshot);
-      }
-    } catch (cause) {
-      throw new PorticoError('PORTICO_E_SNAPSHOT_LOAD', `snapshot ${snapshot.version} cannot be loaded: ${(cause as Error).message}`, { cause });
-    }
-    this.current = snapshot;
-    const json = JSON.stringify(snapshot);
-    for (const worker of this.workers) worker.send({ type: 'snapshot', json, endpointsOnly } satisfies ToWorker);
-    this.logger?.info({ version: snapshot.version, workers: this.workers.length }, 'snapshot sent to workers');
+  /** A worker confirmed `version` (or, with undefined, is gone): the pending load may be complete. */
+  private confirmed(worker: Worker, version: string | undefined): void {
+    const pending = this.pending;
+    if (pending === undefined || (version !== undefined && version !== pending.snapshot.version)) return;
+    pending.waiting.delete(worker);
+    if (pending.waiting.size === 0) pending.settle();
   }
 
   /** Aggregated Prometheus text of all workers. */

@@ -72,15 +72,15 @@ ${SERVING_HELP}
       debounceMs: 30,
       maxDelayMs: 300,
       onError: (error) => logger.error({ err: error }, 'rebuild failed'),
-      rebuild: () => {
+      rebuild: async () => {
         const { snapshot, published, endpointOnly, conditions } = publisher.rebuild();
         if (!published) return;
         // Conditions come from full builds; an endpoint refresh would only repeat them.
         if (!endpointOnly) for (const c of conditions) logger.warn({ object: `${c.source.kind} ${c.source.namespace}/${c.source.name}`, field: c.field, reason: c.reason }, c.message);
         try {
           const changes = history.current()!.changes;
-          if (changes !== undefined && onlyEndpointsChanged(changes) && traffic.version === changes.from) traffic.loadEndpoints(snapshot);
-          else traffic.load(snapshot);
+          if (changes !== undefined && onlyEndpointsChanged(changes) && traffic.version === changes.from) await traffic.loadEndpoints(snapshot);
+          else await traffic.load(snapshot);
           logger.info({ version: snapshot.version, hosts: snapshot.hosts.length, conditions: conditions.length }, 'serving snapshot');
         } catch (error) {
           logger.error({ err: error, version: snapshot.version }, 'snapshot could not be loaded; still serving the previous one');
