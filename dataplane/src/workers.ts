@@ -1,8 +1,9 @@
 /**
  * Multi-core: a primary process forks N workers; each runs its own DataPlane (own matcher, own
  * connections) on the same ports via SO_REUSEPORT, so the kernel spreads connections. The
- * primary validates each snapshot once (same code the workers run) and sends it to every worker,
- * so all workers swap to the same version; `/metrics` aggregates the workers' registries.
+ * primary sends each snapshot to every worker and reports it loaded only once all of them
+ * confirm (or failed, with the worker's error), so all workers serve the same version;
+ * `/metrics` aggregates the workers' registries.
  */
 import cluster from 'node:cluster';
 import type { Worker } from 'node:cluster';
