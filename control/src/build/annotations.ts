@@ -1,6 +1,17 @@
 /**
- * The `nginx.ingress.kubernetes.io/*` annotations Portico honours, read with ingress-nginx's
- * defaults. A value Portico cannot read becomes a Warning condition and the default applies.
+ * The annotation policy: the `nginx.ingress.kubernetes.io/*` annotations Portico honours, read with
+ * ingress-nginx's defaults, and what it does with every other one (DESIGN rule 9: a policy Portico
+ * cannot honour is refused loudly, and an access-restricting one fails closed).
+ *
+ * - Honoured (`ssl-redirect`, `force-ssl-redirect`): an unreadable value is a Warning condition
+ *   and the default applies.
+ * - Access-restricting and not honoured (`auth-*`, `*-source-range`, `satisfy`, ModSecurity, or a
+ *   snippet containing access directives), under the `nginx.ingress.kubernetes.io/` or legacy
+ *   `ingress.kubernetes.io/` prefix: the Ingress is refused. Its routes stay in the snapshot,
+ *   marked `refused`, so the data plane answers 503 and explain says why; an Error condition (and
+ *   so a Kubernetes Event) names the annotation. Never served open.
+ * - Any other annotation under those prefixes: served, with a Warning condition naming it;
+ *   `*-snippet` says snippets are never applied, by design (raw nginx configuration).
  */
 import type { Condition } from '../model/conditions.ts';
 import type { SourceRef } from '../model/types.ts';
@@ -8,21 +19,39 @@ import type { SourceRef } from '../model/types.ts';
 /** The annotation prefix ingress-nginx users already write. */
 export const NGINX_PREFIX = 'nginx.ingress.kubernetes.io/';
 
+/** The prefix of the original (pre-2018) nginx controller, still found in old manifests. */
+export const LEGACY_PREFIX = 'ingress.kubernetes.io/';
+
+/** Annotations (without prefix) Portico honours. */
+export const HONOURED_ANNOTATIONS: readonly string[] = ['ssl-redirect', 'force-ssl-redirect'];
+
 /** Per-Ingress options taken from annotations. */
 export interface IngressAnnotations {
   /** `ssl-redirect`: redirect HTTP to HTTPS when the host has TLS (default true). */
   readonly sslRedirect: boolean;
   /** `force-ssl-redirect`: redirect HTTP to HTTPS even without TLS (default false). */
   readonly forceSslRedirect: boolean;
+  /**
+   * Why the Ingress must not be served (an access-restricting annotation Portico does not honour),
+   * or undefined when it may be served.
+   */
+  readonly refused: string | undefined;
 }
 
-function readBoolean(
-  annotations: Readonly<Record<string, string>>,
-  name: string,
-  fallback: boolean,
-  source: SourceRef,
-  conditions: Condition[],
-): boolean {
+/** Names (without prefix) that narrow who may reach a route. */
+const ACCESS_RESTRICTING = new Set(['satisfy', 'enable-modsecurity', 'enable-owasp-core-rules', 'modsecurity-transaction-id', 'modsecurity-snippet', 'enable-global-auth']);
+
+/** nginx directives that restrict access, looked for inside snippets. */
+const ACCESS_DIRECTIVE = /(^|[\s;{}])(deny|allow|auth_basic|auth_basic_user_file|auth_request|auth_jwt|satisfy|return\s+40[13])\b/;
+
+/** Whether the annotation `name` (without prefix) with `value` narrows who may reach a route. */
+export function restrictsAccess(name: string, value: string): boolean {
+  if (name === 'enable-global-auth') return value.trim().toLowerCase() !== 'false';
+  if (ACCESS_RESTRICTING.has(name) || name.startsWith('auth-') || name.endsWith('-source-range')) return true;
+  return name.endsWith('-snippet') && ACCESS_DIRECTIVE.test(value);
+}
+
+function readBoolean(annotations: Readonly<Record<string, string>>, name: string, fallback: boolean, source: SourceRef, conditions: Condition[]): boolean {
   const key = NGINX_PREFIX + name;
   const raw = annotations[key];
   if (raw === undefined) return fallback;
@@ -39,11 +68,49 @@ function readBoolean(
   return fallback;
 }
 
-/** Reads the annotations Portico honours from one Ingress. */
+/** The annotation's name without a known prefix, or undefined when it has neither prefix. */
+function policyName(key: string): { name: string; prefix: string } | undefined {
+  if (key.startsWith(NGINX_PREFIX)) return { name: key.slice(NGINX_PREFIX.length), prefix: NGINX_PREFIX };
+  if (key.startsWith(LEGACY_PREFIX)) return { name: key.slice(LEGACY_PREFIX.length), prefix: LEGACY_PREFIX };
+  return undefined;
+}
+
+/**
+ * Judges every prefixed annotation Portico does not honour; returns the refusal reason (the
+ * first access-restricting annotation, by name) or undefined. Pushes one condition per annotation.
+ */
+function judgeUnhonoured(all: Readonly<Record<string, string>>, source: SourceRef, conditions: Condition[]): string | undefined {
+  const restricting: string[] = [];
+  for (const key of Object.keys(all).sort()) {
+    const parsed = policyName(key);
+    if (parsed === undefined) continue;
+    if (parsed.prefix === NGINX_PREFIX && HONOURED_ANNOTATIONS.includes(parsed.name)) continue;
+    const field = `metadata.annotations['${key}']`;
+    if (restrictsAccess(parsed.name, all[key]!)) {
+      restricting.push(key);
+      conditions.push({
+        source,
+        field,
+        reason: 'AccessPolicyRefused',
+        severity: 'Error',
+        message: `${key} restricts who may reach these routes and Portico does not enforce it; the Ingress is not served (503) rather than served open. Remove the annotation or enforce access another way.`,
+      });
+    } else if (parsed.name.endsWith('-snippet')) {
+      conditions.push({ source, field, reason: 'UnsupportedAnnotation', severity: 'Warning', message: `${key} is raw nginx configuration; Portico never applies snippets, by design. Served without it.` });
+    } else {
+      conditions.push({ source, field, reason: 'UnsupportedAnnotation', severity: 'Warning', message: `${key} is not supported by Portico and has no effect. Served without it.` });
+    }
+  }
+  if (restricting.length === 0) return undefined;
+  return `not enforced by Portico, so refused rather than served open: ${restricting.join(', ')}`;
+}
+
+/** Reads the annotations Portico honours from one Ingress, and judges the ones it does not. */
 export function readAnnotations(annotations: Readonly<Record<string, string>> | undefined, source: SourceRef, conditions: Condition[]): IngressAnnotations {
   const all = annotations ?? {};
   return {
     sslRedirect: readBoolean(all, 'ssl-redirect', true, source, conditions),
     forceSslRedirect: readBoolean(all, 'force-ssl-redirect', false, source, conditions),
+    refused: judgeUnhonoured(all, source, conditions),
   };
 }

@@ -83,7 +83,7 @@ function redirectPolicy(annotations: IngressAnnotations, hostHasTls: boolean): R
 
 function toDefaultRoute(claim: DefaultClaim | undefined, hostHasTls: boolean): DefaultRoute | undefined {
   if (claim === undefined) return undefined;
-  return { source: claim.source, field: claim.field, backends: claim.backends, redirect: redirectPolicy(claim.annotations, hostHasTls), created: claim.order.created };
+  return { source: claim.source, field: claim.field, backends: claim.backends, redirect: redirectPolicy(claim.annotations, hostHasTls), created: claim.order.created, refused: claim.annotations.refused };
 }
 
 /**
@@ -138,6 +138,7 @@ export function buildModel(state: ClusterState, selection: ClassSelection): Buil
       backends: claim.backends,
       redirect: redirectPolicy(claim.annotations, tlsHosts.has(claim.host)),
       created: claim.order.created,
+      refused: claim.annotations.refused,
     };
     const list = byHost.get(claim.host) ?? [];
     list.push(route);

@@ -10,9 +10,14 @@ function backend(b: Backend): SnapshotBackend {
   return { namespace: b.namespace, service: b.service, port: b.port, weight: b.weight, endpointSet: b.endpointSet ?? null };
 }
 
+/** `{refused}` when the route is refused; nothing otherwise, so served routes hash as before. */
+function refusal(route: { readonly refused?: string | undefined }): { refused?: string } {
+  return route.refused === undefined ? {} : { refused: route.refused };
+}
+
 function defaultRoute(route: DefaultRoute | undefined): SnapshotDefaultRoute | null {
   if (route === undefined) return null;
-  return { source: { ...route.source }, field: route.field, backends: route.backends.map(backend), redirect: { ...route.redirect } };
+  return { source: { ...route.source }, field: route.field, backends: route.backends.map(backend), redirect: { ...route.redirect }, ...refusal(route) };
 }
 
 /**
@@ -34,6 +39,7 @@ export function compileSnapshot(model: RoutingModel): Snapshot {
         path: route.path,
         backends: route.backends.map(backend),
         redirect: { ...route.redirect },
+        ...refusal(route),
       })),
       defaultRoute: defaultRoute(vhost.defaultRoute),
     })),

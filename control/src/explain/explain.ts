@@ -49,7 +49,7 @@ export interface LosingRule {
 
 /** The answer for one request. */
 export interface ExplainResult {
-  /** 200 would be proxied; 308 redirect; 404 no rule; 503 no endpoint. */
+  /** 200 would be proxied; 308 redirect; 404 no rule; 503 no endpoint, or the rule is refused. */
   readonly status: 200 | 308 | 404 | 503;
   readonly backends: readonly ExplainedBackend[];
   readonly route: ExplainedRoute | null;
@@ -100,6 +100,9 @@ export class Explainer {
       const port = options.httpsPort !== undefined && options.httpsPort !== 443 ? `:${options.httpsPort}` : '';
       const why = redirect.forceSslRedirect ? 'force-ssl-redirect is "true"' : 'the host has TLS and ssl-redirect is not "false"';
       return { status: 308, backends, route, location: `https://${host}${port}${request.path}`, reason: `${reason}; redirected to HTTPS because ${why}`, lost };
+    }
+    if (target.route.refused !== undefined) {
+      return { status: 503, backends, route, reason: `${reason}; but the rule is refused: ${target.route.refused}`, lost };
     }
     if (backends.every((backend) => backend.weight === 0)) {
       return { status: 503, backends, route, reason: `${reason}; but no backend has a ready endpoint`, lost };

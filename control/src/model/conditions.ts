@@ -11,6 +11,8 @@ export type ConditionReason =
   | 'InvalidPath'
   | 'InvalidBackend'
   | 'InvalidAnnotation'
+  | 'UnsupportedAnnotation'
+  | 'AccessPolicyRefused'
   | 'ServiceNotFound'
   | 'ServicePortNotFound'
   | 'UnsupportedBackend'

@@ -46,6 +46,8 @@ export interface Route {
   readonly redirect: RedirectPolicy;
   /** The source object's creationTimestamp (ISO 8601, '' when unknown); decides conflicts. */
   readonly created: string;
+  /** Why the rule must not be served (it answers 503), or undefined when it may be. */
+  readonly refused?: string | undefined;
 }
 
 /** A default backend (Ingress `spec.defaultBackend`), for a host or for everything. */
@@ -55,6 +57,8 @@ export interface DefaultRoute {
   readonly backends: readonly Backend[];
   readonly redirect: RedirectPolicy;
   readonly created: string;
+  /** Why the default backend must not be served (it answers 503), or undefined when it may be. */
+  readonly refused?: string | undefined;
 }
 
 /** A TLS certificate usable for some hosts. */

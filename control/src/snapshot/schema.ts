@@ -33,9 +33,11 @@ const Route = z.strictObject({
   path: z.string().startsWith('/'),
   backends: z.array(Backend),
   redirect: Redirect,
+  /** Why the rule answers 503 whatever its endpoints (a policy Portico cannot honour); absent when served. */
+  refused: z.string().min(1).optional(),
 });
 
-const DefaultRoute = z.strictObject({ source: SourceRef, field: z.string(), backends: z.array(Backend), redirect: Redirect });
+const DefaultRoute = z.strictObject({ source: SourceRef, field: z.string(), backends: z.array(Backend), redirect: Redirect, refused: z.string().min(1).optional() });
 
 const Host = z.strictObject({
   host: z.string().min(1),

@@ -57,7 +57,8 @@ export function toMatcherTable(snapshot: Snapshot, options: { readonly balancing
   const routes: RouteTarget[] = [];
   const entries: RouteEntry[] = [];
   const addRoute = (kind: RouteTarget['kind'], host: string | undefined, route: SnapshotRoute | SnapshotDefaultRoute): number => {
-    const endpointIds = route.backends.map((backend: SnapshotBackend) => (backend.endpointSet === null ? [] : (setIds.get(backend.endpointSet) ?? [])));
+    // A refused route has no endpoint to pick: the data plane answers 503, and explain says why.
+    const endpointIds = route.backends.map((backend: SnapshotBackend) => (backend.endpointSet === null || route.refused !== undefined ? [] : (setIds.get(backend.endpointSet) ?? [])));
     routes.push({ kind, host, route, endpointIds });
     entries.push({ backends: route.backends.map((backend, index) => ({ weight: backend.weight, endpoints: endpointIds[index] ?? [] })) });
     return routes.length - 1;

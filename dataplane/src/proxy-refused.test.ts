@@ -1,0 +1,88 @@
+import { Explainer } from '@portico/control/explain';
+import { parseManifestText } from '@portico/control/manifests/parse';
+import { compileState } from '@portico/control/pipeline';
+import { ClusterState } from '@portico/control/state';
+import { DEFAULT_CLASS_SELECTION } from '@portico/control/ingress-class';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Router } from './router.ts';
+import type { Backend, RunningProxy } from './test-support.ts';
+import { fetchVia, startBackend, startProxy } from './test-support.ts';
+
+/** Manifests as a user writes them: one Service on a loopback backend, Ingresses with and without access annotations. */
+function manifests(port: number): string {
+  const ingress = (name: string, host: string, annotations: Record<string, string>) =>
+    JSON.stringify({
+      apiVersion: 'networking.k8s.io/v1',
+      kind: 'Ingress',
+      metadata: { name, namespace: 'web', annotations },
+      spec: { ingressClassName: 'portico', rules: [{ host, http: { paths: [{ path: '/', pathType: 'Prefix', backend: { service: { name: 'app', port: { number: 80 } } } }] } }] },
+    }) + '\n';
+  return [
+    'apiVersion: v1\nkind: Service\nmetadata: {name: app, namespace: web}\nspec: {ports: [{port: 80}]}\n',
+    `apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {name: app-1, namespace: web, labels: {kubernetes.io/service-name: app}}\naddressType: IPv4\nports: [{port: ${port}}]\nendpoints: [{addresses: [127.0.0.1], conditions: {ready: true}}]\n`,
+    ingress('basic-auth', 'admin.test', { 'nginx.ingress.kubernetes.io/auth-type': 'basic', 'nginx.ingress.kubernetes.io/auth-secret': 'htpasswd' }),
+    ingress('external-auth', 'sso.test', { 'nginx.ingress.kubernetes.io/auth-url': 'http://auth.example/verify' }),
+    ingress('allowlist', 'office.test', { 'nginx.ingress.kubernetes.io/whitelist-source-range': '10.0.0.0/8' }),
+    ingress('legacy-denylist', 'legacy.test', { 'ingress.kubernetes.io/denylist-source-range': '0.0.0.0/0' }),
+    ingress('mtls', 'mtls.test', { 'nginx.ingress.kubernetes.io/auth-tls-verify-client': 'on' }),
+    ingress('satisfy', 'satisfy.test', { 'nginx.ingress.kubernetes.io/satisfy': 'any' }),
+    ingress('deny-snippet', 'snippet.test', { 'nginx.ingress.kubernetes.io/configuration-snippet': 'deny all;' }),
+    ingress('open', 'open.test', { 'nginx.ingress.kubernetes.io/proxy-body-size': '8m', 'nginx.ingress.kubernetes.io/server-snippet': 'gzip on;' }),
+  ].join('---\n');
+}
+
+const PROTECTED = ['admin.test', 'sso.test', 'office.test', 'legacy.test', 'mtls.test', 'satisfy.test', 'snippet.test'];
+
+describe('never serve a protected route open (annotation policy through the real proxy)', () => {
+  let backend: Backend;
+  let proxy: RunningProxy;
+  let explainer: Explainer;
+  let conditions: ReturnType<typeof compileState>['conditions'];
+
+  beforeAll(async () => {
+    backend = await startBackend((_request, response) => response.end('secret'));
+    const parsed = parseManifestText(manifests(backend.port), 'policy.yaml');
+    expect(parsed.problems).toEqual([]);
+    const compiled = compileState(ClusterState.from(parsed.objects), DEFAULT_CLASS_SELECTION);
+    conditions = compiled.conditions;
+    const router = new Router();
+    router.load(compiled.snapshot);
+    proxy = await startProxy(router);
+    explainer = new Explainer(compiled.snapshot);
+  });
+
+  afterAll(async () => {
+    await proxy.close();
+    await backend.close();
+  });
+
+  it.each(PROTECTED)('%s answers 503 and never reaches the backend', async (host) => {
+    const before = backend.requests;
+    const response = await fetchVia(proxy.port, { host, path: '/anything' });
+    expect(response.status).toBe(503);
+    expect(response.body).not.toContain('secret');
+    expect(backend.requests).toBe(before);
+    const explained = explainer.explain({ host, path: '/anything' });
+    expect(explained.status).toBe(503);
+    expect(explained.reason).toMatch(/refused rather than served open: (nginx\.)?ingress\.kubernetes\.io\//);
+  });
+
+  it('serves the Ingress whose unknown annotations restrict nobody, with a warning per annotation', async () => {
+    const response = await fetchVia(proxy.port, { host: 'open.test', path: '/' });
+    expect(response.status).toBe(200);
+    expect(response.body).toBe('secret');
+    expect(explainer.explain({ host: 'open.test', path: '/' }).status).toBe(200);
+    const open = conditions.filter((c) => c.source.name === 'open');
+    expect(open.map((c) => [c.reason, c.severity, c.field])).toEqual([
+      ['UnsupportedAnnotation', 'Warning', "metadata.annotations['nginx.ingress.kubernetes.io/proxy-body-size']"],
+      ['UnsupportedAnnotation', 'Warning', "metadata.annotations['nginx.ingress.kubernetes.io/server-snippet']"],
+    ]);
+    expect(open[1]!.message).toMatch(/never applies snippets, by design/);
+  });
+
+  it('names each refusing annotation in an Error condition (the status writer turns it into a Warning Event)', () => {
+    const refused = conditions.filter((c) => c.reason === 'AccessPolicyRefused');
+    expect(refused.map((c) => c.source.name).sort()).toEqual(['allowlist', 'basic-auth', 'basic-auth', 'deny-snippet', 'external-auth', 'legacy-denylist', 'mtls', 'satisfy']);
+    expect(refused.every((c) => c.severity === 'Error' && /not enforce it; the Ingress is not served \(503\)/.test(c.message))).toBe(true);
+  });
+});
