@@ -9,7 +9,7 @@ import { metricValue, peakRssBytes, rssBytes } from '../support/metrics.ts';
 
 const NAMESPACES = 50;
 const PER_NAMESPACE = 40;
-const cli = new URL('../../control/src/cli/main.ts', import.meta.url).pathname;
+const cli = new URL('../../dataplane/src/cli/main.ts', import.meta.url).pathname;
 
 
 /** One namespace's objects as a kubectl List: Ingresses with 2 paths each, their Services and EndpointSlices. */

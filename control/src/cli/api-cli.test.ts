@@ -12,7 +12,8 @@ import type { TestControl } from '../api/test-support.ts';
 import { TEST_TOKEN, listen, serviceWithEndpoints, testControl } from '../api/test-support.ts';
 
 const run = promisify(execFile);
-const cli = new URL('./main.ts', import.meta.url).pathname;
+// The one `portico` bin (the control commands are part of it).
+const cli = new URL('../../../dataplane/src/cli/main.ts', import.meta.url).pathname;
 
 describe('API commands of the portico CLI', () => {
   let control: TestControl;

@@ -8,10 +8,19 @@ import { PorticoError } from '../errors.ts';
 /** A subcommand: its help text, its options and what it does. */
 export interface Command {
   readonly name: string;
-  readonly summary: string;
   readonly usage: string;
   readonly options: NonNullable<ParseArgsConfig['options']>;
   run(values: Record<string, unknown>, positionals: string[]): Promise<number>;
+}
+
+/**
+ * A command as the CLI lists it: its name and summary, and how to load it. Loading is deferred so
+ * that `portico dataplane` never loads the control plane's modules (and the reverse).
+ */
+export interface CommandEntry {
+  readonly name: string;
+  readonly summary: string;
+  load(): Promise<Command>;
 }
 
 /** Parses argv for `command`; prints help and returns undefined for `--help`. Throws PORTICO_E_USAGE on bad arguments. */

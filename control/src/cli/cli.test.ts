@@ -6,7 +6,8 @@ import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 
 const run = promisify(execFile);
-const cli = new URL('./main.ts', import.meta.url).pathname;
+// The one `portico` bin (the control commands are part of it).
+const cli = new URL('../../../dataplane/src/cli/main.ts', import.meta.url).pathname;
 const examples = new URL('../../../deploy/examples', import.meta.url).pathname;
 const testdata = (name: string) => new URL(`../build/testdata/${name}/in.yaml`, import.meta.url).pathname;
 

@@ -29,7 +29,6 @@ export function loadKubeConfig(path: string | undefined): KubeConfig {
 /** The control command. */
 export const controlCommand: Command = {
   name: 'control',
-  summary: 'run the cluster-mode control plane (watch the API server, publish snapshots, write Ingress status)',
   usage: `
 Usage: portico control [options]
 

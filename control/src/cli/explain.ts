@@ -64,7 +64,6 @@ export function formatExplanation(request: ExplainRequest, result: ExplainResult
 /** The explain command. */
 export const explainCommand: Command = {
   name: 'explain',
-  summary: 'show which rule and backend a request would reach, and why',
   usage: `
 Usage: portico explain (--manifests DIR | --control URL) (--host H --path P [--method M] [--header 'Name: value']... | --requests FILE) [options]
 

@@ -13,7 +13,6 @@ interface NodeList {
 /** The nodes command. */
 export const nodesCommand: Command = {
   name: 'nodes',
-  summary: 'data planes: applied version, last ACK/NACK, rollout of the current version',
   usage: `
 Usage: portico nodes [options]
 

@@ -69,7 +69,6 @@ function identity(document: Record<string, unknown>, namespace: string | undefin
 /** The routes command. */
 export const routesCommand: Command = {
   name: 'routes',
-  summary: 'list, show, apply and delete routes through the control API',
   usage: `
 Usage: portico routes list [-n NS] [options]
        portico routes get NS/NAME [options]

@@ -10,7 +10,6 @@ import { CLASS_OPTIONS, classSelection, compileManifests, formatProblem } from '
 /** The snapshot command. */
 export const snapshotCommand: Command = {
   name: 'snapshot',
-  summary: 'compile manifests and print or export the snapshot JSON with its conditions',
   usage: `
 Usage: portico snapshot --manifests DIR [-o FILE] [options]
 

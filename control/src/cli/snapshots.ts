@@ -34,7 +34,6 @@ export function formatDiff(diff: Record<string, unknown>): string {
 /** The snapshots command. */
 export const snapshotsCommand: Command = {
   name: 'snapshots',
-  summary: 'snapshot history, exports and diffs from the control API',
   usage: `
 Usage: portico snapshots list [options]
        portico snapshots get VERSION|current [-o FILE] [options]

@@ -16,7 +16,6 @@ const SERVICE_ACCOUNT_TOKEN = '/var/run/secrets/kubernetes.io/serviceaccount/tok
 /** The dataplane command. */
 export const dataplaneCommand: Command = {
   name: 'dataplane',
-  summary: 'run the edge-node proxy, following snapshots from the control plane',
   usage: `
 Usage: portico dataplane --control URL [options]
 

@@ -1,10 +1,20 @@
 #!/usr/bin/env node
 /**
- * The `portico` bin: control's commands plus the ones that serve traffic. It lives here, at the
- * top of the package graph (dataplane depends on control), so standalone can compose both.
+ * The `portico` bin, the one entry point of every command (`npx portico`, the npm scripts, the
+ * image's ENTRYPOINT). It lives here, at the top of the package graph (dataplane depends on
+ * control), so standalone can compose both; each command's modules load only when it runs.
  */
-import { main } from '@portico/control/cli';
-import { dataplaneCommand } from './dataplane.ts';
-import { standaloneCommand } from './standalone.ts';
+import { readFileSync } from 'node:fs';
+import { CONTROL_COMMANDS, runCli } from '@portico/control/cli';
 
-process.exitCode = await main(process.argv.slice(2), [dataplaneCommand, standaloneCommand]);
+const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+
+process.exitCode = await runCli(
+  process.argv.slice(2),
+  [
+    ...CONTROL_COMMANDS,
+    { name: 'dataplane', summary: 'run the edge-node proxy, following snapshots from the control plane', load: async () => (await import('./dataplane.ts')).dataplaneCommand },
+    { name: 'standalone', summary: 'run control plane and data plane in one process on a manifest directory (no cluster)', load: async () => (await import('./standalone.ts')).standaloneCommand },
+  ],
+  version,
+);

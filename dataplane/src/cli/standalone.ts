@@ -26,7 +26,6 @@ import { untilSignal } from '@portico/control/cli/signals';
 /** The standalone command. */
 export const standaloneCommand: Command = {
   name: 'standalone',
-  summary: 'run control plane and data plane in one process on a manifest directory (no cluster)',
   usage: `
 Usage: portico standalone --manifests DIR [options]
 

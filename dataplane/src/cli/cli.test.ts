@@ -1,0 +1,78 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+
+const execFileAsync = promisify(execFile);
+const root = new URL('../../../', import.meta.url).pathname;
+const bin = new URL('./main.ts', import.meta.url).pathname;
+const preload = new URL('../../../test/support/loaded-modules.ts', import.meta.url).pathname;
+const COMMANDS = ['control', 'dataplane', 'explain', 'nodes', 'routes', 'snapshot', 'snapshots', 'standalone'];
+
+/** Runs `node argv…` and never throws on a non-zero exit. */
+async function run(argv: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await execFileAsync(process.execPath, argv, { env: { ...process.env, ...env }, timeout: 20_000 });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const e = error as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+/** The image's ENTRYPOINT with /app mapped onto this checkout (the image copies the repository to /app). */
+async function imageEntrypoint(): Promise<string[]> {
+  const dockerfile = await readFile(join(root, 'deploy/Dockerfile'), 'utf8');
+  const line = dockerfile.split('\n').find((l) => l.startsWith('ENTRYPOINT '));
+  const [program, ...args] = JSON.parse(line!.slice('ENTRYPOINT '.length)) as string[];
+  expect(program).toBe('node');
+  return args.map((arg) => arg.replace(/^\/app\//, root));
+}
+
+describe('the portico entry point', () => {
+  it('is the one the image starts, and it has every command', async () => {
+    const entry = await imageEntrypoint();
+    expect(entry).toEqual([bin]);
+    const help = await run([...entry, '--help']);
+    expect(help.code).toBe(0);
+    for (const name of COMMANDS) {
+      expect(help.stdout).toMatch(new RegExp(`^  ${name} `, 'm'));
+      const usage = await run([...entry, name, '--help']);
+      expect({ name, code: usage.code }).toEqual({ name, code: 0 });
+      expect(usage.stdout).toContain(`Usage: portico ${name}`);
+    }
+  });
+
+  it('prints its version', async () => {
+    const { version } = JSON.parse(await readFile(join(root, 'dataplane/package.json'), 'utf8')) as { version: string };
+    for (const flag of ['--version', '-v']) expect(await run([bin, flag])).toMatchObject({ code: 0, stdout: `portico ${version}\n` });
+  });
+
+  it('npm scripts and npx run this same bin', async () => {
+    const pkg = JSON.parse(await readFile(join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+    expect(pkg.scripts.portico).toBe('node dataplane/src/cli/main.ts');
+    const dataplane = JSON.parse(await readFile(join(root, 'dataplane/package.json'), 'utf8')) as { bin: Record<string, string> };
+    expect(dataplane.bin).toEqual({ portico: './src/cli/main.ts' });
+    const demo = await readFile(join(root, 'deploy/examples/demo.ts'), 'utf8');
+    expect(demo).toContain("new URL('../../dataplane/src/cli/main.ts', import.meta.url)");
+  });
+
+  it('an unknown command is a usage error (exit 2) listing the commands', async () => {
+    const { code, stderr } = await run([bin, 'dataplain']);
+    expect(code).toBe(2);
+    expect(stderr).toContain('unknown command "dataplain"');
+    expect(stderr).toContain('  dataplane ');
+  });
+
+  it('`portico dataplane` loads no control-plane code beyond the snapshot contract', async () => {
+    const log = join(await mkdtemp(join(tmpdir(), 'portico-modules-')), 'modules');
+    const { code } = await run(['--import', preload, bin, 'dataplane', '--help'], { PORTICO_LOADED_MODULES: log });
+    expect(code).toBe(0);
+    const loaded = [...new Set((await readFile(log, 'utf8')).split('\n').filter((url) => url.startsWith('file://')))].map((url) => url.slice(`file://${root}`.length));
+    const control = loaded.filter((path) => path.startsWith('control/')).sort();
+    expect(control).toEqual(['control/src/cli/args.ts', 'control/src/cli/main.ts', 'control/src/cli/signals.ts', 'control/src/errors.ts', 'control/src/snapshot/schema.ts', 'control/src/snapshot/table.ts']);
+    for (const heavy of ['@kubernetes/client-node', 'hono', 'yaml', 'node:sqlite']) expect(loaded.filter((path) => path.includes(`node_modules/${heavy}/`))).toEqual([]);
+  });
+});
