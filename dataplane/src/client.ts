@@ -85,6 +85,10 @@ export class ClientConnection {
   #stored = 0;
   /** When the connection started waiting for the current request head (coarse clock). */
   #since = 0;
+  /** When the current head's first byte came (coarse clock); the accept time for the first request. */
+  #headSince = 0;
+  /** No request head has been completed on this connection yet. */
+  #first = true;
   #host = '';
   #target = '';
   /** The client sent FIN. */
@@ -100,7 +104,8 @@ export class ClientConnection {
     // Half-close is ours to handle: a client may send FIN right after its request and still read the answer.
     socket.allowHalfOpen = true;
     socket.setNoDelay(true);
-    this.#since = context.now;
+    socket.setKeepAlive(true, context.options.tcpKeepAliveMs);
+    this.#since = this.#headSince = context.now;
     socket.on('data', (chunk: Buffer) => this.#onData(chunk));
     socket.on('end', () => this.#onEnd());
     socket.on('drain', () => this.#onDrain());
@@ -114,20 +119,28 @@ export class ClientConnection {
   }
 
   /**
-   * Called on every timeout tick: a head that does not arrive (or an idle keep-alive connection)
-   * within clientTimeoutMs is closed, with 408 when part of a head came; requests in flight
-   * check their own deadlines; upgraded connections have none.
+   * Called on every timeout tick. A request head that is not whole headerTimeoutMs after its
+   * first byte (after accept, for the first request) is answered 408 (closed silently when no
+   * byte came); a keep-alive connection idle for keepAliveTimeoutMs is closed; requests in flight
+   * and upgraded connections check their own deadlines.
    */
   checkTimeouts(now: number): void {
-    if (this.state === EXCHANGING) {
+    const state = this.state;
+    if (state === EXCHANGING) {
       this.exchange.checkTimeouts(now);
       return;
     }
-    if (this.state === CLOSED) {
+    if (state === TUNNELING) {
+      this.tunnel?.checkTimeouts(now);
+      return;
+    }
+    if (state === CLOSED) {
       if (now - this.#since > LINGER_MS) this.socket.destroy();
       return;
     }
-    if (this.state !== READING || now - this.#since <= this.context.options.clientTimeoutMs) return;
+    const options = this.context.options;
+    const waiting = this.#stored !== 0 || this.#first;
+    if (waiting ? now - this.#headSince <= options.headerTimeoutMs : now - this.#since <= options.keepAliveTimeoutMs) return;
     if (this.#stored !== 0) {
       this.#stored = 0;
       this.exchange.requestBuffer = undefined;
@@ -135,6 +148,16 @@ export class ClientConnection {
     } else {
       this.socket.destroy();
     }
+  }
+
+  /** Whether the connection holds no request (waiting for one, or closing): closing it loses nothing. */
+  get idle(): boolean {
+    return (this.state === READING && this.#stored === 0) || this.state === CLOSED;
+  }
+
+  /** Since when (coarse clock) the connection has been waiting or closing. */
+  get idleSince(): number {
+    return this.#since;
   }
 
   /** Ends the connection after what was written; the tick destroys it if the client does not close soon. */
@@ -219,6 +242,7 @@ export class ClientConnection {
         return;
       }
       this.#stored = 0;
+      this.#first = false;
       // The exchange keeps the request's buffer: the next incomplete head gets new memory.
       this.#store = undefined;
       if (headEnd < 0) {
@@ -253,6 +277,7 @@ export class ClientConnection {
 
   /** Keeps an incomplete head until more bytes come. */
   #keep(buf: Buffer): void {
+    if (this.#stored === 0 && !this.#first) this.#headSince = this.context.now;
     if (this.#store === undefined || buf.buffer !== this.#store.buffer || buf.byteOffset !== this.#store.byteOffset) {
       this.#store = Buffer.allocUnsafe(Math.max(1024, buf.length * 2));
       buf.copy(this.#store);

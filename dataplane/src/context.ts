@@ -23,8 +23,18 @@ export interface ProxyOptions {
   readonly readTimeoutMs?: number;
   /** Waiting for the endpoint to take request body bytes, between two writes. Default 60 s. */
   readonly sendTimeoutMs?: number;
-  /** A client that keeps a connection idle, takes longer to send a head, stalls sending a body or reading a response. Default 75 s. */
+  /** A client that stalls sending a request body or reading a response, between two reads or writes. Default 60 s. */
   readonly clientTimeoutMs?: number;
+  /** A request head must arrive whole within this, counted from its first byte (from accept for a connection's first request); else 408 or close. Default 30 s. */
+  readonly headerTimeoutMs?: number;
+  /** A keep-alive connection waiting for its next request is closed after this. Default 75 s. */
+  readonly keepAliveTimeoutMs?: number;
+  /** An upgraded (WebSocket) connection with no byte either way for this long is closed. Default 300 s. */
+  readonly tunnelIdleTimeoutMs?: number;
+  /** TCP keepalive probes start after this much silence on every client and endpoint socket. Default 60 s. */
+  readonly tcpKeepAliveMs?: number;
+  /** Open connections (idle and busy) per endpoint; a request beyond it answers 503. Default 1024. */
+  readonly maxConnectionsPerEndpoint?: number;
   /** How long an endpoint connection may sit idle in the pool. Default 4 s (below Node's 5 s server keep-alive). */
   readonly upstreamIdleTimeoutMs?: number;
   /** Idle connections kept per endpoint. Default 128. */
@@ -47,6 +57,11 @@ export interface ResolvedOptions {
   readonly readTimeoutMs: number;
   readonly sendTimeoutMs: number;
   readonly clientTimeoutMs: number;
+  readonly headerTimeoutMs: number;
+  readonly keepAliveTimeoutMs: number;
+  readonly tunnelIdleTimeoutMs: number;
+  readonly tcpKeepAliveMs: number;
+  readonly maxConnectionsPerEndpoint: number;
   readonly upstreamIdleTimeoutMs: number;
   readonly maxIdlePerEndpoint: number;
   readonly drainMs: number;

@@ -5,19 +5,24 @@
  */
 import { createServer as createNetServer } from 'node:net';
 import type { Server as NetServer } from 'node:net';
+import type { Socket } from 'node:net';
 import { createServer as createTlsServer } from 'node:tls';
-import type { Server as TlsServer } from 'node:tls';
+import type { TLSSocket } from 'node:tls';
 import type { Snapshot } from '@portico/control/snapshot';
 import type { Logger } from 'pino';
 import { Registry } from 'prom-client';
+import { Admission } from './admission.ts';
+import type { AdmissionOptions } from './admission.ts';
 import { ProxyMetrics } from './metrics.ts';
 import { Proxy } from './proxy.ts';
 import type { ProxyOptions } from './proxy.ts';
 import type { SwapEvent } from './router.ts';
+import { PorticoError } from './errors.ts';
 import { Router } from './router.ts';
 import type { RouterOptions } from './router.ts';
-import type { KeyPair } from './tls.ts';
+import type { KeyPair, TlsPolicy } from './tls.ts';
 import { CertificateStore, generateDefaultCertificate } from './tls.ts';
+import { TrustedProxies } from './trusted.ts';
 
 /** Where and how one data plane listens. */
 export interface DataPlaneOptions {
@@ -31,6 +36,12 @@ export interface DataPlaneOptions {
   readonly advertisedHttpsPort?: number;
   /** Certificate for clients without SNI or hosts without a usable Secret; generated when absent. */
   readonly defaultCertificate?: KeyPair;
+  /** Connection caps of this process (global and per client address). */
+  readonly admission?: AdmissionOptions;
+  /** TLS versions and cipher suites (default: Mozilla intermediate, ECDHE + AEAD only). */
+  readonly tls?: TlsPolicy;
+  /** A TLS handshake that has not finished after this is closed. Default 10 s. */
+  readonly tlsHandshakeTimeoutMs?: number;
   /** Share the ports with sibling worker processes (SO_REUSEPORT, Linux). */
   readonly reusePort?: boolean;
   readonly proxy?: Omit<ProxyOptions, 'metrics' | 'accessLog' | 'logger'>;
@@ -49,16 +60,19 @@ export class DataPlane {
   readonly certificates: CertificateStore;
   readonly registry: Registry;
   readonly http: NetServer;
-  readonly https: TlsServer | undefined;
+  readonly https: NetServer | undefined;
+  /** The connection budget both traffic listeners admit sockets through. */
+  readonly admission: Admission;
   private readonly logger: Logger | undefined;
 
-  private constructor(parts: { router: Router; proxy: Proxy; certificates: CertificateStore; registry: Registry; http: NetServer; https: TlsServer | undefined; logger: Logger | undefined }) {
+  private constructor(parts: { router: Router; proxy: Proxy; certificates: CertificateStore; registry: Registry; http: NetServer; https: NetServer | undefined; admission: Admission; logger: Logger | undefined }) {
     this.router = parts.router;
     this.proxy = parts.proxy;
     this.certificates = parts.certificates;
     this.registry = parts.registry;
     this.http = parts.http;
     this.https = parts.https;
+    this.admission = parts.admission;
     this.logger = parts.logger;
   }
 
@@ -69,7 +83,11 @@ export class DataPlane {
     const registry = options.registry ?? new Registry();
     const metrics = new ProxyMetrics(registry, router);
     const proxy = new Proxy(router, { ...options.proxy, metrics, accessLog: options.accessLog, logger: options.logger });
-    const certificates = new CertificateStore(options.defaultCertificate ?? (await generateDefaultCertificate()));
+    const certificates = new CertificateStore(options.defaultCertificate ?? (await generateDefaultCertificate()), options.tls);
+    const trusted = new TrustedProxies(options.proxy?.trustedProxies ?? []);
+    const admission = new Admission(options.admission ?? {}, { exempt: (peer) => trusted.has(peer), evictIdle: () => proxy.evictIdle(), refused: (reason) => metrics.countRefused(reason) });
+    const handshakeTimeout = options.tlsHandshakeTimeoutMs ?? 10_000;
+    if (!Number.isInteger(handshakeTimeout) || handshakeTimeout < 1) throw new PorticoError('PORTICO_E_CONFIG', `tlsHandshakeTimeoutMs must be an integer >= 1, not ${handshakeTimeout}`);
     const listen = async (server: NetServer, port: number): Promise<void> => {
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
@@ -79,16 +97,34 @@ export class DataPlane {
         });
       });
     };
-    const http = createNetServer({ noDelay: true }, (socket) => proxy.handleConnection(socket, { scheme: 'http', localPort: socket.localPort ?? 0 }));
+    // Every accepted socket goes through the budget first, before any byte (or handshake) is read.
+    const accept = (socket: Socket): boolean => {
+      if (!admission.admit(socket)) return false;
+      metrics.activeConnections++;
+      socket.once('close', () => metrics.activeConnections--);
+      return true;
+    };
+    const serverOptions = { noDelay: true, keepAlive: true, keepAliveInitialDelay: options.proxy?.tcpKeepAliveMs ?? 60_000 };
+    const http = createNetServer(serverOptions, (socket) => {
+      if (accept(socket)) proxy.handleConnection(socket, { scheme: 'http', localPort: socket.localPort ?? 0 });
+    });
     await listen(http, options.httpPort);
-    let https: TlsServer | undefined;
+    let https: NetServer | undefined;
     if (options.httpsPort !== undefined) {
-      https = createTlsServer(certificates.serverOptions(), (socket) => proxy.handleConnection(socket, { scheme: 'https', localPort: socket.localPort ?? 0 }));
-      // A client that fails the handshake is its own problem; never let it reach the process.
-      https.on('tlsClientError', (error) => options.logger?.debug({ err: error }, 'TLS handshake failed'));
+      const tls = createTlsServer({ ...certificates.serverOptions(), handshakeTimeout }, (socket: TLSSocket) => proxy.handleConnection(socket, { scheme: 'https', localPort: socket.localPort ?? 0 }));
+      // Node leaves a socket whose handshake failed or timed out open once this event has a listener: close it here.
+      tls.on('tlsClientError', (error, socket) => {
+        metrics.countRefused('tls-handshake');
+        options.logger?.debug({ err: error }, 'TLS handshake failed');
+        socket.destroy();
+      });
+      // The TLS server never listens itself: sockets are handed to it after admission.
+      https = createNetServer(serverOptions, (socket) => {
+        if (accept(socket)) tls.emit('connection', socket);
+      });
       await listen(https, options.httpsPort);
     }
-    return new DataPlane({ router, proxy, certificates, registry, http, https, logger: options.logger });
+    return new DataPlane({ router, proxy, certificates, registry, http, https, admission, logger: options.logger });
   }
 
   /** The bound ports (useful with port 0). */

@@ -97,6 +97,8 @@ export class Exchange implements UpstreamOwner {
   #attach(fresh: boolean): void {
     const decision = this.decision as ProxyDecision;
     const upstream = this.conn.context.pool.acquire(decision.endpointKey, decision.address, decision.port, this, fresh);
+    // The endpoint has as many connections as it may: nothing was sent, so 503 is the truth.
+    if (upstream === undefined) return this.#refuse(503);
     this.upstream = upstream;
     this.#since = this.conn.context.now;
     this.#reused = upstream.uses > 0;

@@ -5,6 +5,8 @@
  */
 import type { Histogram, MetricObjectWithValues, MetricType, MetricValueWithName, Registry } from 'prom-client';
 import { Counter, Gauge } from 'prom-client';
+import { REFUSED_REASONS } from './admission.ts';
+import type { RefusedReason } from './admission.ts';
 import type { Router } from './router.ts';
 
 const STATUS_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const;
@@ -65,13 +67,15 @@ class FastHistogram {
 
 /**
  * Registers `portico_requests_total{status_class,route}`, `portico_upstream_duration_seconds`,
- * `portico_active_connections`, `portico_snapshot_info{version}`, `portico_snapshot_swaps_total`
+ * `portico_active_connections`, `portico_connections_refused_total{reason}`, `portico_snapshot_info{version}`, `portico_snapshot_swaps_total`
  * and `portico_endpoint_healthy{endpoint}` on `registry`. Throws (prom-client) when a metric of the
  * same name is already registered there.
  */
 export class ProxyMetrics {
-  /** Client connections open right now; the proxy keeps this up to date. */
+  /** Client sockets open right now (TLS handshakes included); the listeners keep this up to date. */
   activeConnections = 0;
+  /** Connections refused or closed early, by reason (REFUSED_REASONS order). */
+  readonly #refused = new Float64Array(REFUSED_REASONS.length);
   readonly #counts = new Map<string, Float64Array>();
   readonly #reported = new Map<string, Float64Array>();
   readonly #upstream: FastHistogram;
@@ -104,10 +108,24 @@ export class ProxyMetrics {
     const activeNow = (): number => this.activeConnections;
     const active: Gauge = new Gauge({
       name: 'portico_active_connections',
-      help: 'Client connections open (including upgraded ones).',
+      help: 'Client sockets open: accepted and not yet closed (TLS handshakes and upgraded connections included).',
       registers: [registry],
       collect() {
         active.set(activeNow());
+      },
+    });
+    const refusedNow = this.#refused;
+    const refusedReported = new Float64Array(REFUSED_REASONS.length);
+    const refused: Counter<'reason'> = new Counter({
+      name: 'portico_connections_refused_total',
+      help: 'Client connections refused at accept (limit, client-limit), closed to make room (evicted) or closed for a TLS handshake that failed or took too long (tls-handshake).',
+      labelNames: ['reason'],
+      registers: [registry],
+      collect() {
+        for (let index = 0; index < REFUSED_REASONS.length; index++) {
+          refused.inc({ reason: REFUSED_REASONS[index] }, (refusedNow[index] as number) - (refusedReported[index] as number));
+          refusedReported[index] = refusedNow[index] as number;
+        }
       },
     });
     const info: Gauge<'version'> = new Gauge({
@@ -140,6 +158,12 @@ export class ProxyMetrics {
         for (const endpoint of router.endpointHealth()) healthy.set({ endpoint: endpoint.key }, endpoint.healthy ? 1 : 0);
       },
     });
+  }
+
+  /** Counts a connection refused, evicted or failed in its TLS handshake. */
+  countRefused(reason: RefusedReason): void {
+    const index = REFUSED_REASONS.indexOf(reason);
+    this.#refused[index] = (this.#refused[index] as number) + 1;
   }
 
   /** Counts one answered request; `route` is '' when no route matched. */

@@ -16,6 +16,9 @@ import { UpstreamPool } from './upstream/pool.ts';
 export type { ConnectionInfo } from './client.ts';
 export type { ProxyOptions } from './context.ts';
 
+/** Idle connections compared per eviction. */
+const EVICTION_CANDIDATES = 64;
+
 function resolve(options: ProxyOptions): ResolvedOptions {
   const resolved: ResolvedOptions = {
     maxHeaderSize: options.maxHeaderSize ?? 32 * 1024,
@@ -23,7 +26,12 @@ function resolve(options: ProxyOptions): ResolvedOptions {
     connectTimeoutMs: options.connectTimeoutMs ?? 5_000,
     readTimeoutMs: options.readTimeoutMs ?? 60_000,
     sendTimeoutMs: options.sendTimeoutMs ?? 60_000,
-    clientTimeoutMs: options.clientTimeoutMs ?? 75_000,
+    clientTimeoutMs: options.clientTimeoutMs ?? 60_000,
+    headerTimeoutMs: options.headerTimeoutMs ?? 30_000,
+    keepAliveTimeoutMs: options.keepAliveTimeoutMs ?? 75_000,
+    tunnelIdleTimeoutMs: options.tunnelIdleTimeoutMs ?? 300_000,
+    tcpKeepAliveMs: options.tcpKeepAliveMs ?? 60_000,
+    maxConnectionsPerEndpoint: options.maxConnectionsPerEndpoint ?? 1024,
     upstreamIdleTimeoutMs: options.upstreamIdleTimeoutMs ?? 4_000,
     maxIdlePerEndpoint: options.maxIdlePerEndpoint ?? 128,
     drainMs: options.drainMs ?? 30_000,
@@ -59,6 +67,8 @@ export class Proxy {
     this.pool = new UpstreamPool({
       idleTimeoutMs: resolved.upstreamIdleTimeoutMs,
       maxIdlePerEndpoint: resolved.maxIdlePerEndpoint,
+      maxPerEndpoint: resolved.maxConnectionsPerEndpoint,
+      tcpKeepAliveMs: resolved.tcpKeepAliveMs,
     });
     const connections = this.#connections;
     const metrics = options.metrics;
@@ -76,7 +86,6 @@ export class Proxy {
       tunnels: new Set(),
       connectionClosed: (connection) => {
         if (!connections.delete(connection as ClientConnection)) return;
-        if (metrics !== undefined) metrics.activeConnections--;
         if (connections.size === 0) this.#allClosed?.();
       },
     };
@@ -90,7 +99,8 @@ export class Proxy {
     router.on('swap', this.#onSwap);
     // Timeouts are checked on a coarse tick rather than with socket timers, which Node would
     // re-arm on every read and write of every socket.
-    const tick = Math.min(1000, Math.max(10, Math.floor(Math.min(resolved.connectTimeoutMs, resolved.readTimeoutMs, resolved.sendTimeoutMs, resolved.clientTimeoutMs) / 4)));
+    const shortest = Math.min(resolved.connectTimeoutMs, resolved.readTimeoutMs, resolved.sendTimeoutMs, resolved.clientTimeoutMs, resolved.headerTimeoutMs, resolved.keepAliveTimeoutMs, resolved.tunnelIdleTimeoutMs);
+    const tick = Math.min(1000, Math.max(10, Math.floor(shortest / 4)));
     this.#ticker = setInterval(() => this.#tick(), tick);
     this.#ticker.unref();
   }
@@ -112,7 +122,27 @@ export class Proxy {
     }
     const connection = new ClientConnection(socket, this.#context, info);
     this.#connections.add(connection);
-    if (this.#context.metrics !== undefined) this.#context.metrics.activeConnections++;
+  }
+
+  /**
+   * Closes the connection that has been idle longest among the oldest few idle ones (waiting for
+   * a request, or closing), to make room near a connection limit. Returns false when no
+   * connection is idle: every one is in a request or a tunnel.
+   */
+  evictIdle(): boolean {
+    let victim: ClientConnection | undefined;
+    let seen = 0;
+    // Oldest first (insertion order); looking at a bounded few keeps an eviction O(1) under attack.
+    for (const connection of this.#connections) {
+      if (!connection.idle) continue;
+      if (victim === undefined || connection.idleSince < victim.idleSince) victim = connection;
+      if (++seen === EVICTION_CANDIDATES) break;
+    }
+    if (victim === undefined) return false;
+    victim.socket.destroy();
+    // Forget it now: 'close' comes on a later tick, and the caller counts on the room.
+    this.#context.connectionClosed(victim);
+    return true;
   }
 
   /** Client connections open now (upgraded ones included). */

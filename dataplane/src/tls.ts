@@ -9,6 +9,7 @@ import { createSecureContext } from 'node:tls';
 import type { SecureContext } from 'node:tls';
 import type { Snapshot } from '@portico/control/snapshot';
 import { generate } from 'selfsigned';
+import { PorticoError } from './errors.ts';
 
 /** A PEM certificate chain and its private key. */
 export interface KeyPair {
@@ -22,7 +23,43 @@ export async function generateDefaultCertificate(): Promise<KeyPair> {
   return { certificatePem: pems.cert, privateKeyPem: pems.private };
 }
 
-const TLS_OPTIONS = { minVersion: 'TLSv1.2' as const };
+/**
+ * Mozilla's "intermediate" server profile (ssl-config.mozilla.org, v5.7) without the DHE suites:
+ * TLS 1.3's three suites, and for TLS 1.2 only ECDHE key exchange (forward secrecy) with AEAD
+ * ciphers. No static RSA, no CBC, no SHA-1 MAC, no ARIA/Camellia. TLS 1.3 suites are listed
+ * because a cipher string without any would turn TLS 1.3 off in Node.
+ */
+export const INTERMEDIATE_CIPHERS = [
+  'TLS_AES_128_GCM_SHA256',
+  'TLS_AES_256_GCM_SHA384',
+  'TLS_CHACHA20_POLY1305_SHA256',
+  'ECDHE-ECDSA-AES128-GCM-SHA256',
+  'ECDHE-RSA-AES128-GCM-SHA256',
+  'ECDHE-ECDSA-AES256-GCM-SHA384',
+  'ECDHE-RSA-AES256-GCM-SHA384',
+  'ECDHE-ECDSA-CHACHA20-POLY1305',
+  'ECDHE-RSA-CHACHA20-POLY1305',
+].join(':');
+
+/** Protocol versions and cipher suites the HTTPS listener offers. */
+export interface TlsPolicy {
+  /** Lowest protocol version. Default TLSv1.2. */
+  readonly minVersion?: 'TLSv1.2' | 'TLSv1.3';
+  /** OpenSSL cipher string (TLS 1.3 `TLS_*` names included). Default INTERMEDIATE_CIPHERS. */
+  readonly ciphers?: string;
+}
+
+/** The options every secure context of a policy carries. Throws PORTICO_E_CONFIG when OpenSSL refuses the cipher string. */
+export function tlsPolicyOptions(policy: TlsPolicy = {}): { minVersion: 'TLSv1.2' | 'TLSv1.3'; ciphers: string } {
+  const options = { minVersion: policy.minVersion ?? 'TLSv1.2', ciphers: policy.ciphers ?? INTERMEDIATE_CIPHERS };
+  if (options.minVersion !== 'TLSv1.2' && options.minVersion !== 'TLSv1.3') throw new PorticoError('PORTICO_E_CONFIG', `TLS minimum version must be TLSv1.2 or TLSv1.3, not ${String(options.minVersion)}`);
+  try {
+    createSecureContext(options);
+  } catch (error) {
+    throw new PorticoError('PORTICO_E_CONFIG', `TLS ciphers ${JSON.stringify(options.ciphers)} are not usable: ${(error as Error).message}`);
+  }
+  return options;
+}
 
 /** Certificates by SNI name for the current snapshot. */
 export class CertificateStore {
@@ -31,10 +68,13 @@ export class CertificateStore {
   private exact = new Map<string, SecureContext>();
   private wildcard = new Map<string, SecureContext>();
   private cache = new Map<string, SecureContext>();
+  private readonly policy: { minVersion: 'TLSv1.2' | 'TLSv1.3'; ciphers: string };
 
-  constructor(defaultPair: KeyPair) {
+  /** Throws PORTICO_E_CONFIG for a policy OpenSSL refuses. */
+  constructor(defaultPair: KeyPair, policy: TlsPolicy = {}) {
     this.defaultPair = defaultPair;
-    this.defaultContext = createSecureContext({ ...TLS_OPTIONS, cert: defaultPair.certificatePem, key: defaultPair.privateKeyPem });
+    this.policy = tlsPolicyOptions(policy);
+    this.defaultContext = createSecureContext({ ...this.policy, cert: defaultPair.certificatePem, key: defaultPair.privateKeyPem });
   }
 
   /** Takes the certificates of a snapshot at once; see `prepare`. */
@@ -59,7 +99,7 @@ export class CertificateStore {
       if (pair === undefined) continue;
       const id = createHash('sha256').update(pair.certificatePem).update('\0').update(pair.privateKeyPem).digest('hex');
       let context = cache.get(id) ?? this.cache.get(id);
-      if (context === undefined) context = createSecureContext({ ...TLS_OPTIONS, cert: pair.certificatePem, key: pair.privateKeyPem });
+      if (context === undefined) context = createSecureContext({ ...this.policy, cert: pair.certificatePem, key: pair.privateKeyPem });
       cache.set(id, context);
       if (host.host.startsWith('*.')) wildcard.set(host.host.slice(1), context);
       else exact.set(host.host, context);
@@ -91,7 +131,7 @@ export class CertificateStore {
   };
 
   /** Options for `tls.createServer` that serve these certificates (the default one for clients without SNI). */
-  serverOptions(): { cert: string; key: string; SNICallback: CertificateStore['sniCallback']; ALPNProtocols: string[]; minVersion: 'TLSv1.2' } {
-    return { cert: this.defaultPair.certificatePem, key: this.defaultPair.privateKeyPem, SNICallback: this.sniCallback, ALPNProtocols: ['http/1.1'], minVersion: 'TLSv1.2' };
+  serverOptions(): { cert: string; key: string; SNICallback: CertificateStore['sniCallback']; ALPNProtocols: string[]; minVersion: 'TLSv1.2' | 'TLSv1.3'; ciphers: string } {
+    return { cert: this.defaultPair.certificatePem, key: this.defaultPair.privateKeyPem, SNICallback: this.sniCallback, ALPNProtocols: ['http/1.1'], ...this.policy };
   }
 }

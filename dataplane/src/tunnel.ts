@@ -2,7 +2,8 @@
  * An upgraded connection (WebSocket or any 101 Switching Protocols): the client and endpoint
  * sockets spliced both ways with backpressure. It belongs to no snapshot, so swaps never touch
  * it; only when a swap removes its endpoint does it get a drain period, after which it is closed.
- * It has no idle timeout: upgraded connections may stay quiet for as long as the application likes.
+ * With no byte either way for tunnelIdleTimeoutMs it is closed (nginx's proxy_read_timeout,
+ * HAProxy's `timeout tunnel`): WebSocket applications that stay quiet longer send pings.
  */
 import type { ClientConnection } from './client.ts';
 import type { Upstream, UpstreamOwner } from './upstream/pool.ts';
@@ -14,6 +15,8 @@ export class Tunnel implements UpstreamOwner {
   readonly #upstream: Upstream;
   #drainTimer: NodeJS.Timeout | undefined;
   #closed = false;
+  /** Last byte either way (coarse clock). */
+  #active = 0;
 
   /** Takes over `upstream`; `stash` holds client bytes that arrived after the request head. */
   constructor(conn: ClientConnection, upstream: Upstream, endpointKey: string, stash: Buffer | undefined) {
@@ -23,6 +26,7 @@ export class Tunnel implements UpstreamOwner {
     upstream.owner = this;
     const context = conn.context;
     context.tunnels.add(this);
+    this.#active = context.now;
     if (stash !== undefined) upstream.socket.write(stash);
     if (conn.socket.isPaused()) conn.socket.resume();
     if (upstream.socket.isPaused()) upstream.socket.resume();
@@ -32,6 +36,7 @@ export class Tunnel implements UpstreamOwner {
 
   /** Client bytes go to the endpoint. */
   fromClient(chunk: Buffer): void {
+    this.#active = this.#conn.context.now;
     if (!this.#upstream.socket.write(chunk)) this.#conn.socket.pause();
   }
 
@@ -48,6 +53,7 @@ export class Tunnel implements UpstreamOwner {
 
   onUpstreamData(upstream: Upstream, buffer: Buffer, length: number): void {
     const socket = this.#conn.socket;
+    this.#active = this.#conn.context.now;
     if (!socket.write(buffer.subarray(0, length))) upstream.socket.pause();
     // The chunk is a view of the endpoint socket's read buffer: fresh memory for the next read.
     if (socket.writableLength !== 0) upstream.retained = true;
@@ -64,6 +70,11 @@ export class Tunnel implements UpstreamOwner {
   onUpstreamClose(): void {
     this.#forget();
     this.#conn.socket.destroy();
+  }
+
+  /** Called on the proxy's tick: closes the tunnel once it has been silent both ways for tunnelIdleTimeoutMs. */
+  checkTimeouts(now: number): void {
+    if (now - this.#active > this.#conn.context.options.tunnelIdleTimeoutMs) this.destroy();
   }
 
   /** Closes the tunnel in `ms` unless undrain() is called first (the endpoint came back). */

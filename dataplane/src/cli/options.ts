@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import type { Command } from '@portico/control/cli/args';
 import { usageError } from '@portico/control/cli/args';
 import type { ServingOptions } from '../serve.ts';
+import { tlsPolicyOptions } from '../tls.ts';
 
 /** parseArgs definitions of the serving options. */
 export const SERVING_OPTIONS = {
@@ -23,6 +24,17 @@ export const SERVING_OPTIONS = {
   'read-timeout-ms': { type: 'string' },
   'send-timeout-ms': { type: 'string' },
   'drain-ms': { type: 'string' },
+  'client-timeout-ms': { type: 'string' },
+  'header-timeout-ms': { type: 'string' },
+  'keepalive-timeout-ms': { type: 'string' },
+  'tunnel-idle-timeout-ms': { type: 'string' },
+  'tcp-keepalive-ms': { type: 'string' },
+  'tls-handshake-timeout-ms': { type: 'string' },
+  'max-connections': { type: 'string' },
+  'max-connections-per-client': { type: 'string' },
+  'max-connections-per-endpoint': { type: 'string' },
+  'tls-min-version': { type: 'string' },
+  'tls-ciphers': { type: 'string' },
   'shutdown-timeout-ms': { type: 'string', default: '10000' },
   'access-log': { type: 'boolean', default: true },
   'log-level': { type: 'string', default: 'info' },
@@ -44,6 +56,17 @@ export const SERVING_HELP = `
   --read-timeout-ms N            Waiting for an endpoint's response bytes (default 60000).
   --send-timeout-ms N            Waiting for an endpoint to take request bytes (default 60000).
   --drain-ms N                   How long a WebSocket outlives the removal of its endpoint (default 30000).
+  --client-timeout-ms N          A client stalling its request body or not reading the response (default 60000).
+  --header-timeout-ms N          A request head must arrive whole within this (default 30000).
+  --keepalive-timeout-ms N       Idle keep-alive connection waiting for its next request (default 75000).
+  --tunnel-idle-timeout-ms N     Upgraded (WebSocket) connection with no byte either way (default 300000).
+  --tcp-keepalive-ms N           TCP keepalive probes after this much silence, every socket (default 60000).
+  --tls-handshake-timeout-ms N   TLS handshake not finished after this is closed (default 10000).
+  --max-connections N            Client connections per process (default: from the fd limit, at most 10000).
+  --max-connections-per-client N Client connections per client address; trusted proxies exempt (default 1000).
+  --max-connections-per-endpoint N  Connections to one endpoint per process; beyond, 503 (default 1024).
+  --tls-min-version V            TLSv1.2 (default) or TLSv1.3.
+  --tls-ciphers LIST             OpenSSL cipher string (default: Mozilla intermediate, ECDHE+AEAD only).
   --shutdown-timeout-ms N        On SIGTERM, how long in-flight requests may finish (default 10000).
   --no-access-log                No per-request JSON log line.
   --log-level LEVEL              pino level (default info).`;
@@ -74,7 +97,23 @@ export function servingOptions(command: Command, values: Record<string, unknown>
     readTimeoutMs: integer(command, values, 'read-timeout-ms', 1, 3_600_000),
     sendTimeoutMs: integer(command, values, 'send-timeout-ms', 1, 3_600_000),
     drainMs: integer(command, values, 'drain-ms', 0, 3_600_000),
+    clientTimeoutMs: integer(command, values, 'client-timeout-ms', 1, 3_600_000),
+    headerTimeoutMs: integer(command, values, 'header-timeout-ms', 1, 3_600_000),
+    keepAliveTimeoutMs: integer(command, values, 'keepalive-timeout-ms', 1, 3_600_000),
+    tunnelIdleTimeoutMs: integer(command, values, 'tunnel-idle-timeout-ms', 1, 86_400_000),
+    tcpKeepAliveMs: integer(command, values, 'tcp-keepalive-ms', 1, 3_600_000),
+    maxConnectionsPerEndpoint: integer(command, values, 'max-connections-per-endpoint', 1, 1_000_000),
   };
+  const defined = (entries: Record<string, unknown>) => Object.fromEntries(Object.entries(entries).filter(([, v]) => v !== undefined));
+  const minVersion = values['tls-min-version'] as string | undefined;
+  if (minVersion !== undefined && minVersion !== 'TLSv1.2' && minVersion !== 'TLSv1.3') usageError(command, `--tls-min-version must be TLSv1.2 or TLSv1.3, got ${minVersion}`);
+  const tls = defined({ minVersion, ciphers: values['tls-ciphers'] });
+  try {
+    tlsPolicyOptions(tls);
+  } catch (error) {
+    usageError(command, `--tls-ciphers: ${(error as Error).message}`);
+  }
+  const handshake = integer(command, values, 'tls-handshake-timeout-ms', 1, 3_600_000);
   return {
     address: String(values.address),
     httpPort: integer(command, values, 'http-port', 0, 65535)!,
@@ -86,8 +125,11 @@ export function servingOptions(command: Command, values: Record<string, unknown>
     ...(certificate === undefined ? {} : { defaultCertificate: { certificatePem: read(certificate), privateKeyPem: read(key!) } }),
     proxy: {
       trustedProxies: (values['trusted-proxy'] as string[] | undefined) ?? [],
-      ...Object.fromEntries(Object.entries(timeouts).filter(([, v]) => v !== undefined)),
+      ...defined(timeouts),
     },
+    admission: defined({ maxConnections: integer(command, values, 'max-connections', 1, 1_000_000), maxConnectionsPerClient: integer(command, values, 'max-connections-per-client', 1, 1_000_000) }),
+    tls,
+    ...(handshake === undefined ? {} : { tlsHandshakeTimeoutMs: handshake }),
     accessLog: values['access-log'] !== false,
     logLevel: String(values['log-level']),
     shutdownTimeoutMs: integer(command, values, 'shutdown-timeout-ms', 0, 3_600_000)!,

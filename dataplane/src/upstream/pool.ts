@@ -30,6 +30,10 @@ export interface PoolOptions {
   readonly idleTimeoutMs: number;
   /** Idle sockets kept per endpoint; more are closed. */
   readonly maxIdlePerEndpoint: number;
+  /** Open sockets (idle and busy) per endpoint; acquire() refuses beyond it. Default unlimited. */
+  readonly maxPerEndpoint?: number;
+  /** TCP keepalive probes after this much silence. Default 60 s. */
+  readonly tcpKeepAliveMs?: number;
 }
 
 /** Bytes one read can take; a response head and a small body usually arrive in one. */
@@ -57,6 +61,8 @@ export class Upstream {
       host: address,
       port,
       noDelay: true,
+      keepAlive: true,
+      keepAliveInitialDelay: pool.options.tcpKeepAliveMs ?? 60_000,
       onread: { buffer: () => this.#nextBuffer(), callback: (bytes: number, buffer: Uint8Array) => this.#onRead(bytes, buffer as Buffer) },
     });
     this.socket.on('connect', () => {
@@ -112,6 +118,8 @@ export class UpstreamPool {
   /** Sockets ever opened (for tests and stats). */
   created = 0;
   readonly #idle = new Map<string, Upstream[]>();
+  /** Open sockets per endpoint key; keys at zero are deleted, so the map follows what is open. */
+  readonly #open = new Map<string, number>();
   #now = performance.now();
   #closed = false;
   readonly #sweep: NodeJS.Timeout;
@@ -125,9 +133,10 @@ export class UpstreamPool {
 
   /**
    * An idle connected socket for the endpoint (owned by `owner` now), or a new connecting one;
-   * always a new one when `fresh`.
+   * always a new one when `fresh`. Undefined when the endpoint already has maxPerEndpoint sockets
+   * open and none idle.
    */
-  acquire(key: string, address: string, port: number, owner: UpstreamOwner, fresh = false): Upstream {
+  acquire(key: string, address: string, port: number, owner: UpstreamOwner, fresh = false): Upstream | undefined {
     const stack = this.#idle.get(key);
     if (!fresh && stack !== undefined && stack.length !== 0) {
       const upstream = stack.pop() as Upstream;
@@ -135,6 +144,13 @@ export class UpstreamPool {
       upstream.uses++;
       return upstream;
     }
+    const open = this.#open.get(key) ?? 0;
+    if (this.options.maxPerEndpoint !== undefined && open >= this.options.maxPerEndpoint) {
+      // Over the cap, a fresh socket may still replace an idle one of the same endpoint.
+      if (stack === undefined || stack.length === 0) return undefined;
+      (stack.shift() as Upstream).destroy();
+    }
+    this.#open.set(key, open + 1);
     this.created++;
     const upstream = new Upstream(this, key, address, port);
     upstream.owner = owner;
@@ -157,8 +173,11 @@ export class UpstreamPool {
     stack.push(upstream);
   }
 
-  /** Removes a closed socket from its idle stack. */
+  /** Removes a closed socket from its idle stack and the open count. */
   forget(upstream: Upstream): void {
+    const open = (this.#open.get(upstream.key) ?? 1) - 1;
+    if (open <= 0) this.#open.delete(upstream.key);
+    else this.#open.set(upstream.key, open);
     const stack = this.#idle.get(upstream.key);
     if (stack === undefined) return;
     const index = stack.indexOf(upstream);
