@@ -4,7 +4,8 @@
  */
 import { createServer } from 'node:http';
 import type { Server } from 'node:http';
-import type { Registry } from 'prom-client';
+import type { MetricFamily } from './metrics.ts';
+import { PROMETHEUS_CONTENT_TYPE, renderPrometheus } from './metrics.ts';
 
 /** What the admin routes read. */
 export interface AdminSource {
@@ -14,9 +15,9 @@ export interface AdminSource {
   readonly metrics: () => Promise<{ text: string; contentType: string }>;
 }
 
-/** Prometheus text and content type of one registry. */
-export function registryMetrics(registry: Registry): AdminSource['metrics'] {
-  return async () => ({ text: await registry.metrics(), contentType: registry.contentType });
+/** Prometheus text and content type of the families `read` returns (one process's, or merged workers'). */
+export function prometheusMetrics(read: () => readonly MetricFamily[] | Promise<readonly MetricFamily[]>): AdminSource['metrics'] {
+  return async () => ({ text: renderPrometheus(await read()), contentType: PROMETHEUS_CONTENT_TYPE });
 }
 
 /** Starts the admin server on `address:port`; resolves once listening. */

@@ -10,7 +10,6 @@ import { createServer as createTlsServer } from 'node:tls';
 import type { TLSSocket } from 'node:tls';
 import type { Snapshot } from '@portico/control/snapshot';
 import type { Logger } from 'pino';
-import { Registry } from 'prom-client';
 import { Admission } from './admission.ts';
 import type { AdmissionOptions } from './admission.ts';
 import { ProxyMetrics } from './metrics.ts';
@@ -49,8 +48,6 @@ export interface DataPlaneOptions {
   /** One JSON line per request when set. */
   readonly accessLog?: Logger;
   readonly logger?: Logger;
-  /** Registry for metrics; a fresh one when absent. */
-  readonly registry?: Registry;
 }
 
 /** A running data plane. */
@@ -58,18 +55,19 @@ export class DataPlane {
   readonly router: Router;
   readonly proxy: Proxy;
   readonly certificates: CertificateStore;
-  readonly registry: Registry;
+  /** This process's metrics (`families()` when scraped). */
+  readonly metrics: ProxyMetrics;
   readonly http: NetServer;
   readonly https: NetServer | undefined;
   /** The connection budget both traffic listeners admit sockets through. */
   readonly admission: Admission;
   private readonly logger: Logger | undefined;
 
-  private constructor(parts: { router: Router; proxy: Proxy; certificates: CertificateStore; registry: Registry; http: NetServer; https: NetServer | undefined; admission: Admission; logger: Logger | undefined }) {
+  private constructor(parts: { router: Router; proxy: Proxy; certificates: CertificateStore; metrics: ProxyMetrics; http: NetServer; https: NetServer | undefined; admission: Admission; logger: Logger | undefined }) {
     this.router = parts.router;
     this.proxy = parts.proxy;
     this.certificates = parts.certificates;
-    this.registry = parts.registry;
+    this.metrics = parts.metrics;
     this.http = parts.http;
     this.https = parts.https;
     this.admission = parts.admission;
@@ -80,8 +78,7 @@ export class DataPlane {
   static async start(options: DataPlaneOptions): Promise<DataPlane> {
     const address = options.address ?? '0.0.0.0';
     const router = new Router({ ...options.router, httpsPort: options.advertisedHttpsPort ?? (options.httpsPort || 443) });
-    const registry = options.registry ?? new Registry();
-    const metrics = new ProxyMetrics(registry, router);
+    const metrics = new ProxyMetrics(router);
     const proxy = new Proxy(router, { ...options.proxy, metrics, accessLog: options.accessLog, logger: options.logger });
     const certificates = new CertificateStore(options.defaultCertificate ?? (await generateDefaultCertificate()), options.tls);
     const trusted = new TrustedProxies(options.proxy?.trustedProxies ?? []);
@@ -124,7 +121,7 @@ export class DataPlane {
       });
       await listen(https, options.httpsPort);
     }
-    return new DataPlane({ router, proxy, certificates, registry, http, https, admission, logger: options.logger });
+    return new DataPlane({ router, proxy, certificates, metrics, http, https, admission, logger: options.logger });
   }
 
   /** The bound ports (useful with port 0). */

@@ -1,10 +1,9 @@
 /**
- * Prometheus metrics of the data plane. The per-request path only bumps plain numbers and one
- * histogram; counters are brought up to date when Prometheus scrapes (prom-client `collect`), so
- * no label hashing happens per request.
+ * Prometheus metrics of the data plane, without a metrics library in the worker. The per-request
+ * path only bumps plain numbers; `families()` turns them into plain data when Prometheus scrapes,
+ * a primary merges its workers' families (`mergeWorkers`: counters and histograms summed, state
+ * gauges one series per worker) and `renderPrometheus` prints the text format.
  */
-import type { Histogram, MetricObjectWithValues, MetricType, MetricValueWithName, Registry } from 'prom-client';
-import { Counter, Gauge } from 'prom-client';
 import { REFUSED_REASONS } from './admission.ts';
 import type { RefusedReason } from './admission.ts';
 import type { Router } from './router.ts';
@@ -14,150 +13,46 @@ const STATUS_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const;
 /** Seconds; from the first upstream byte written to the last response byte relayed. */
 const UPSTREAM_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
-/**
- * A label-less histogram whose observe() is a bucket search and three additions. prom-client's
- * own Histogram hashes labels and allocates closures per observation, which showed up in the
- * proxy's profile; this one is read by the Registry through the same get() contract.
- */
-class FastHistogram {
-  readonly name: string;
-  readonly help: string;
-  readonly type = 'histogram';
-  readonly aggregator = 'sum';
-  readonly #bounds: readonly number[];
-  readonly #counts: Float64Array;
-  #sum = 0;
-  #count = 0;
+/** The content type of `renderPrometheus`'s output. */
+export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 
-  constructor(name: string, help: string, bounds: readonly number[]) {
-    this.name = name;
-    this.help = help;
-    this.#bounds = bounds;
-    this.#counts = new Float64Array(bounds.length + 1);
-  }
-
-  observe(value: number): void {
-    const bounds = this.#bounds;
-    let index = 0;
-    while (index < bounds.length && value > (bounds[index] as number)) index++;
-    this.#counts[index] = (this.#counts[index] as number) + 1;
-    this.#sum += value;
-    this.#count++;
-  }
-
-  async get(): Promise<MetricObjectWithValues<MetricValueWithName<string>>> {
-    const values: MetricValueWithName<string>[] = [];
-    let cumulative = 0;
-    for (let index = 0; index < this.#bounds.length; index++) {
-      cumulative += this.#counts[index] as number;
-      values.push({ metricName: `${this.name}_bucket`, labels: { le: this.#bounds[index] as number }, value: cumulative });
-    }
-    values.push({ metricName: `${this.name}_bucket`, labels: { le: '+Inf' }, value: this.#count });
-    values.push({ metricName: `${this.name}_sum`, labels: {}, value: this.#sum });
-    values.push({ metricName: `${this.name}_count`, labels: {}, value: this.#count });
-    return { name: this.name, help: this.help, type: this.type as unknown as MetricType, aggregator: this.aggregator, collect: () => {}, values };
-  }
-
-  reset(): void {
-    this.#counts.fill(0);
-    this.#sum = 0;
-    this.#count = 0;
-  }
+/** One series of a family: `suffix` is '' or, for histograms, `_bucket` / `_sum` / `_count`. */
+export interface MetricSample {
+  readonly suffix: '' | '_bucket' | '_sum' | '_count';
+  readonly labels: Readonly<Record<string, string>>;
+  readonly value: number;
 }
 
 /**
- * Registers `portico_requests_total{status_class,route}`, `portico_upstream_duration_seconds`,
- * `portico_active_connections`, `portico_connections_refused_total{reason}`, `portico_snapshot_info{version}`, `portico_snapshot_swaps_total`
- * and `portico_endpoint_healthy{endpoint}` on `registry`. Throws (prom-client) when a metric of the
- * same name is already registered there.
+ * One metric family as plain (serialisable) data. `merge` says how the families of several
+ * workers combine: `sum` adds samples with equal labels (requests, durations, connections);
+ * `per-worker` keeps each worker's samples apart under a `worker` label (what a worker serves,
+ * what it thinks of an endpoint), since adding those would be meaningless.
  */
+export interface MetricFamily {
+  readonly name: string;
+  readonly help: string;
+  readonly type: 'counter' | 'gauge' | 'histogram';
+  readonly merge: 'sum' | 'per-worker';
+  readonly samples: readonly MetricSample[];
+}
+
+/** Counts of one data plane (one process), read as families when scraped. */
 export class ProxyMetrics {
   /** Client sockets open right now (TLS handshakes included); the listeners keep this up to date. */
   activeConnections = 0;
   /** Connections refused or closed early, by reason (REFUSED_REASONS order). */
   readonly #refused = new Float64Array(REFUSED_REASONS.length);
+  readonly #router: Router;
   readonly #counts = new Map<string, Float64Array>();
-  readonly #reported = new Map<string, Float64Array>();
-  readonly #upstream: FastHistogram;
+  readonly #buckets = new Float64Array(UPSTREAM_BUCKETS.length + 1);
+  #upstreamSum = 0;
+  #upstreamCount = 0;
   #lastRoute = '';
   #lastCounts: Float64Array | undefined;
 
-  constructor(registry: Registry, router: Router) {
-    const counts = this.#counts;
-    const reported = this.#reported;
-    const requests: Counter<'status_class' | 'route'> = new Counter({
-      name: 'portico_requests_total',
-      help: 'Requests answered, by status class and route (route is empty when nothing matched).',
-      labelNames: ['status_class', 'route'],
-      registers: [registry],
-      collect() {
-        for (const [route, now] of counts) {
-          let seen = reported.get(route);
-          if (seen === undefined) reported.set(route, (seen = new Float64Array(STATUS_CLASSES.length)));
-          for (let index = 0; index < STATUS_CLASSES.length; index++) {
-            const delta = (now[index] as number) - (seen[index] as number);
-            if (delta > 0) requests.inc({ status_class: STATUS_CLASSES[index], route }, delta);
-            seen[index] = now[index] as number;
-          }
-        }
-      },
-    });
-    this.#upstream = new FastHistogram('portico_upstream_duration_seconds', 'Time from sending a request to an endpoint until its response was fully relayed.', UPSTREAM_BUCKETS);
-    // The Registry only reads name/type/help/get()/reset(), which FastHistogram provides.
-    registry.registerMetric(this.#upstream as unknown as Histogram);
-    const activeNow = (): number => this.activeConnections;
-    const active: Gauge = new Gauge({
-      name: 'portico_active_connections',
-      help: 'Client sockets open: accepted and not yet closed (TLS handshakes and upgraded connections included).',
-      registers: [registry],
-      collect() {
-        active.set(activeNow());
-      },
-    });
-    const refusedNow = this.#refused;
-    const refusedReported = new Float64Array(REFUSED_REASONS.length);
-    const refused: Counter<'reason'> = new Counter({
-      name: 'portico_connections_refused_total',
-      help: 'Client connections refused at accept (limit, client-limit), closed to make room (evicted) or closed for a TLS handshake that failed or took too long (tls-handshake).',
-      labelNames: ['reason'],
-      registers: [registry],
-      collect() {
-        for (let index = 0; index < REFUSED_REASONS.length; index++) {
-          refused.inc({ reason: REFUSED_REASONS[index] }, (refusedNow[index] as number) - (refusedReported[index] as number));
-          refusedReported[index] = refusedNow[index] as number;
-        }
-      },
-    });
-    const info: Gauge<'version'> = new Gauge({
-      name: 'portico_snapshot_info',
-      help: 'The snapshot being served (value 1, version label).',
-      labelNames: ['version'],
-      registers: [registry],
-      collect() {
-        info.reset();
-        if (router.version !== undefined) info.set({ version: router.version }, 1);
-      },
-    });
-    let swapsReported = 0;
-    const swaps: Counter = new Counter({
-      name: 'portico_snapshot_swaps_total',
-      help: 'Snapshots loaded and swapped in.',
-      registers: [registry],
-      collect() {
-        if (router.swapCount > swapsReported) swaps.inc(router.swapCount - swapsReported);
-        swapsReported = router.swapCount;
-      },
-    });
-    const healthy: Gauge<'endpoint'> = new Gauge({
-      name: 'portico_endpoint_healthy',
-      help: 'Whether an endpoint of the current snapshot takes traffic (0 while ejected by passive health checking).',
-      labelNames: ['endpoint'],
-      registers: [registry],
-      collect() {
-        healthy.reset();
-        for (const endpoint of router.endpointHealth()) healthy.set({ endpoint: endpoint.key }, endpoint.healthy ? 1 : 0);
-      },
-    });
+  constructor(router: Router) {
+    this.#router = router;
   }
 
   /** Counts a connection refused, evicted or failed in its TLS handshake. */
@@ -176,8 +71,108 @@ export class ProxyMetrics {
     counts[index] = (counts[index] as number) + 1;
   }
 
-  /** Records one upstream exchange's duration in seconds. */
+  /** Records one upstream exchange's duration in seconds: a bucket search and three additions. */
   observeUpstream(seconds: number): void {
-    this.#upstream.observe(seconds);
+    let index = 0;
+    while (index < UPSTREAM_BUCKETS.length && seconds > (UPSTREAM_BUCKETS[index] as number)) index++;
+    this.#buckets[index] = (this.#buckets[index] as number) + 1;
+    this.#upstreamSum += seconds;
+    this.#upstreamCount++;
   }
+
+  /** This process's metric families, in a fixed order. */
+  families(): MetricFamily[] {
+    const requests: MetricSample[] = [];
+    for (const [route, counts] of this.#counts) {
+      for (let index = 0; index < STATUS_CLASSES.length; index++) {
+        if ((counts[index] as number) > 0) requests.push({ suffix: '', labels: { status_class: STATUS_CLASSES[index]!, route }, value: counts[index] as number });
+      }
+    }
+    const buckets: MetricSample[] = [];
+    let cumulative = 0;
+    for (let index = 0; index < UPSTREAM_BUCKETS.length; index++) {
+      cumulative += this.#buckets[index] as number;
+      buckets.push({ suffix: '_bucket', labels: { le: String(UPSTREAM_BUCKETS[index]) }, value: cumulative });
+    }
+    buckets.push({ suffix: '_bucket', labels: { le: '+Inf' }, value: this.#upstreamCount }, { suffix: '_sum', labels: {}, value: this.#upstreamSum }, { suffix: '_count', labels: {}, value: this.#upstreamCount });
+    const router = this.#router;
+    return [
+      { name: 'portico_requests_total', help: 'Requests answered, by status class and route (route is empty when nothing matched); summed over workers.', type: 'counter', merge: 'sum', samples: requests },
+      { name: 'portico_upstream_duration_seconds', help: 'Time from sending a request to an endpoint until its response was fully relayed; summed over workers.', type: 'histogram', merge: 'sum', samples: buckets },
+      { name: 'portico_active_connections', help: 'Client sockets open: accepted and not yet closed (TLS handshakes and upgraded connections included); summed over workers.', type: 'gauge', merge: 'sum', samples: [{ suffix: '', labels: {}, value: this.activeConnections }] },
+      {
+        name: 'portico_connections_refused_total',
+        help: 'Client connections refused at accept (limit, client-limit), closed to make room (evicted) or closed for a TLS handshake that failed or took too long (tls-handshake); summed over workers.',
+        type: 'counter',
+        merge: 'sum',
+        samples: REFUSED_REASONS.map((reason, index) => ({ suffix: '', labels: { reason }, value: this.#refused[index] as number })),
+      },
+      {
+        name: 'portico_snapshot_info',
+        help: 'The snapshot a worker serves: value 1, one series per worker (version label).',
+        type: 'gauge',
+        merge: 'per-worker',
+        samples: router.version === undefined ? [] : [{ suffix: '', labels: { version: router.version }, value: 1 }],
+      },
+      { name: 'portico_snapshot_swaps_total', help: 'Snapshots a worker loaded and swapped in, one series per worker.', type: 'counter', merge: 'per-worker', samples: [{ suffix: '', labels: {}, value: router.swapCount }] },
+      {
+        name: 'portico_endpoint_healthy',
+        help: "Whether an endpoint of the current snapshot takes a worker's traffic: 1, or 0 while that worker's passive health checking ejects it; one series per worker.",
+        type: 'gauge',
+        merge: 'per-worker',
+        samples: router.endpointHealth().map((endpoint) => ({ suffix: '', labels: { endpoint: endpoint.key }, value: endpoint.healthy ? 1 : 0 })),
+      },
+    ];
+  }
+}
+
+function labelKey(labels: Readonly<Record<string, string>>): string {
+  return JSON.stringify(Object.entries(labels));
+}
+
+/**
+ * Merges the families of several workers (`worker` names each one): `sum` families add samples
+ * with the same suffix and labels; `per-worker` families keep every sample with a `worker` label.
+ * Families are matched by name; the first worker's help and type win.
+ */
+export function mergeWorkers(workers: readonly { readonly worker: string; readonly families: readonly MetricFamily[] }[]): MetricFamily[] {
+  const merged = new Map<string, { family: MetricFamily; samples: Map<string, MetricSample> }>();
+  for (const { worker, families } of workers) {
+    for (const family of families) {
+      let entry = merged.get(family.name);
+      if (entry === undefined) merged.set(family.name, (entry = { family, samples: new Map() }));
+      for (const sample of family.samples) {
+        const labels = family.merge === 'per-worker' ? { ...sample.labels, worker } : sample.labels;
+        const key = `${sample.suffix}${labelKey(labels)}`;
+        const seen = entry.samples.get(key);
+        entry.samples.set(key, { suffix: sample.suffix, labels, value: (seen?.value ?? 0) + sample.value });
+      }
+    }
+  }
+  return [...merged.values()].map(({ family, samples }) => ({ ...family, samples: [...samples.values()] }));
+}
+
+function escapeLabel(value: string): string {
+  return value.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
+}
+
+function formatValue(value: number): string {
+  if (Number.isNaN(value)) return 'NaN';
+  if (value === Infinity) return '+Inf';
+  if (value === -Infinity) return '-Inf';
+  return String(value);
+}
+
+/** The Prometheus text exposition format (0.0.4) of `families`. */
+export function renderPrometheus(families: readonly MetricFamily[]): string {
+  const lines: string[] = [];
+  for (const family of families) {
+    lines.push(`# HELP ${family.name} ${family.help.replace(/\\/g, '\\\\').replace(/\n/g, '\\n')}`, `# TYPE ${family.name} ${family.type}`);
+    for (const sample of family.samples) {
+      const labels = Object.entries(sample.labels);
+      const rendered = labels.length === 0 ? '' : `{${labels.map(([name, value]) => `${name}="${escapeLabel(value)}"`).join(',')}}`;
+      lines.push(`${family.name}${sample.suffix}${rendered} ${formatValue(sample.value)}`);
+    }
+  }
+  return `${lines.join('\n')}\n`;
 }

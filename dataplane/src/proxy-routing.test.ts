@@ -1,9 +1,8 @@
 import { connect } from 'node:net';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
-import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ProxyMetrics } from './metrics.ts';
+import { ProxyMetrics, renderPrometheus } from './metrics.ts';
 import { Router } from './router.ts';
 import type { Backend, RunningProxy } from './test-support.ts';
 import { fetchVia, keepAliveAgent, rawExchange, snapshotOf, startBackend, startProxy, statusOf } from './test-support.ts';
@@ -24,7 +23,7 @@ describe('proxy: routing and forwarding', () => {
   let router: Router;
   let proxy: RunningProxy;
   let trustedProxy: RunningProxy;
-  let registry: Registry;
+  let metrics: ProxyMetrics;
   const logLines: Record<string, unknown>[] = [];
 
   beforeAll(async () => {
@@ -38,14 +37,13 @@ describe('proxy: routing and forwarding', () => {
         { host: 'secure.test', routes: [{ path: '/', endpoints: [one.port], sslRedirect: true }] },
       ]),
     );
-    registry = new Registry();
     const sink = new Writable({
       write(chunk: Buffer, _encoding, done) {
         for (const line of chunk.toString().split('\n')) if (line !== '') logLines.push(JSON.parse(line) as Record<string, unknown>);
         done();
       },
     });
-    proxy = await startProxy(router, { metrics: new ProxyMetrics(registry, router), accessLog: pino(sink) });
+    proxy = await startProxy(router, { metrics: (metrics = new ProxyMetrics(router)), accessLog: pino(sink) });
     trustedProxy = await startProxy(router, { trustedProxies: ['127.0.0.0/8'] });
   });
 
@@ -181,7 +179,7 @@ describe('proxy: routing and forwarding', () => {
     const before = logLines.length;
     await fetchVia(proxy.port, { host: 'app.test', path: '/api/metrics-check', headers: { 'x-request-id': 'log-me' } });
     await fetchVia(proxy.port, { host: 'nowhere.test', path: '/missing' });
-    const text = await registry.metrics();
+    const text = renderPrometheus(metrics.families());
     expect(text).toMatch(/portico_requests_total\{status_class="2xx",route="test\/ing-0@app.test\/api"\} \d+/);
     expect(text).toMatch(/portico_requests_total\{status_class="4xx",route=""\} \d+/);
     expect(text).toMatch(/portico_upstream_duration_seconds_count \d+/);

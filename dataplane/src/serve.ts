@@ -7,9 +7,8 @@ import { availableParallelism } from 'node:os';
 import type { Server } from 'node:http';
 import { createServer } from 'node:net';
 import type { Snapshot } from '@portico/control/snapshot';
-import { pino } from 'pino';
-import type { Logger } from 'pino';
-import { registryMetrics, startAdminServer } from './admin.ts';
+import { makeLoggers } from './logging.ts';
+import { prometheusMetrics, startAdminServer } from './admin.ts';
 import { DataPlane } from './dataplane.ts';
 import type { DataPlaneOptions } from './dataplane.ts';
 import type { KeyPair } from './tls.ts';
@@ -17,7 +16,7 @@ import { generateDefaultCertificate } from './tls.ts';
 import { WorkerPool } from './workers.ts';
 
 /** What `startServing` needs. */
-export interface ServingOptions extends Omit<DataPlaneOptions, 'accessLog' | 'logger' | 'registry' | 'reusePort' | 'defaultCertificate'> {
+export interface ServingOptions extends Omit<DataPlaneOptions, 'accessLog' | 'logger' | 'reusePort' | 'defaultCertificate'> {
   /** Worker processes; 1 serves in this process. Default: one per core. */
   readonly workers?: number;
   readonly defaultCertificate?: KeyPair;
@@ -46,12 +45,6 @@ export interface Serving {
   close(timeoutMs?: number): Promise<void>;
 }
 
-/** The process logger and, when enabled, the access logger (one JSON line per request on stdout). */
-export function makeLoggers(level: string, accessLog: boolean): { logger: Logger; accessLog: Logger | undefined } {
-  const logger = pino({ level, base: { component: 'dataplane' } });
-  return { logger, accessLog: accessLog ? pino({ base: { component: 'access' } }) : undefined };
-}
-
 async function freePort(address: string): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer().listen(0, address, () => {
@@ -70,7 +63,7 @@ export async function startServing(options: ServingOptions): Promise<Serving> {
   let admin: Server;
   if (workers <= 1) {
     const dataPlane = await DataPlane.start({ ...options, defaultCertificate, logger, accessLog });
-    admin = await startAdminServer({ version: () => dataPlane.version, metrics: registryMetrics(dataPlane.registry) }, options.adminAddress, options.adminPort);
+    admin = await startAdminServer({ version: () => dataPlane.version, metrics: prometheusMetrics(() => dataPlane.metrics.families()) }, options.adminAddress, options.adminPort);
     return {
       load: async (snapshot) => void dataPlane.load(snapshot),
       loadEndpoints: async (snapshot) => void dataPlane.loadEndpoints(snapshot),
@@ -92,7 +85,7 @@ export async function startServing(options: ServingOptions): Promise<Serving> {
   const httpsPort = options.httpsPort === 0 ? await freePort(address) : options.httpsPort;
   const entry = new URL('./worker-entry.ts', import.meta.url).pathname;
   const pool = await WorkerPool.start(workers, entry, { ...options, httpPort, httpsPort, defaultCertificate, accessLog: options.accessLog, logLevel: options.logLevel }, logger);
-  admin = await startAdminServer({ version: () => pool.version, metrics: () => pool.metrics() }, options.adminAddress, options.adminPort);
+  admin = await startAdminServer({ version: () => pool.version, metrics: prometheusMetrics(() => pool.metrics()) }, options.adminAddress, options.adminPort);
   return {
     load: (snapshot) => pool.load(snapshot),
     loadEndpoints: (snapshot) => pool.load(snapshot, true),

@@ -8,7 +8,6 @@ import { createHash } from 'node:crypto';
 import { createSecureContext } from 'node:tls';
 import type { SecureContext } from 'node:tls';
 import type { Snapshot } from '@portico/control/snapshot';
-import { generate } from 'selfsigned';
 import { PorticoError } from './errors.ts';
 
 /** A PEM certificate chain and its private key. */
@@ -19,6 +18,8 @@ export interface KeyPair {
 
 /** Makes the self-signed stand-in served when no certificate fits (like ingress-nginx's "Fake Certificate"). */
 export async function generateDefaultCertificate(): Promise<KeyPair> {
+  // Loaded here, not at the top: only the process that generates it pays for the X.509 library.
+  const { generate } = await import('selfsigned');
   const pems = await generate([{ name: 'commonName', value: 'Portico Default Certificate' }, { name: 'organizationName', value: 'Portico' }], { keyType: 'ec', curve: 'P-256', notAfterDate: new Date(Date.now() + 3650 * 86_400_000), algorithm: 'sha256' });
   return { certificatePem: pems.cert, privateKeyPem: pems.private };
 }

@@ -1,7 +1,7 @@
 /**
  * Entry point of a data-plane worker process (forked by WorkerPool).
  */
-import { makeLoggers } from './serve.ts';
+import { makeLoggers } from './logging.ts';
 import { runWorker } from './workers.ts';
 
 await runWorker(makeLoggers);

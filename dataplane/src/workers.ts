@@ -3,26 +3,28 @@
  * connections) on the same ports via SO_REUSEPORT, so the kernel spreads connections. The
  * primary sends each snapshot to every worker and reports it loaded only once all of them
  * confirm (or failed, with the worker's error), so all workers serve the same version;
- * `/metrics` aggregates the workers' registries.
+ * `/metrics` merges the workers' metric families (counters summed, state gauges per worker).
+ * A worker loads only the data plane: no control-plane code, no metrics library, no schema
+ * library (the primary has parsed and verified every snapshot it sends).
  */
 import cluster from 'node:cluster';
 import type { Worker } from 'node:cluster';
 import type { Snapshot } from '@portico/control/snapshot';
-import { parseSnapshot } from '@portico/control/snapshot';
 import type { Logger } from 'pino';
-import { AggregatorRegistry, register } from 'prom-client';
 import { DataPlane } from './dataplane.ts';
 import type { DataPlaneOptions } from './dataplane.ts';
 import { PorticoError } from './errors.ts';
+import type { MetricFamily } from './metrics.ts';
+import { mergeWorkers } from './metrics.ts';
 import type { KeyPair } from './tls.ts';
 
 /** Messages from the primary to a worker. */
-type ToWorker = { type: 'snapshot'; json: string; endpointsOnly?: boolean } | { type: 'shutdown'; timeoutMs: number };
+type ToWorker = { type: 'snapshot'; json: string; endpointsOnly?: boolean } | { type: 'metrics'; id: number } | { type: 'shutdown'; timeoutMs: number };
 /** Messages from a worker to the primary. */
-type FromWorker = { type: 'ready'; ports: { http: number; https: number | undefined } } | { type: 'loaded'; version: string } | { type: 'failed'; version: string; error: string } | { type: 'start-failed'; error: string };
+type FromWorker = { type: 'ready'; ports: { http: number; https: number | undefined } } | { type: 'loaded'; version: string } | { type: 'failed'; version: string; error: string } | { type: 'start-failed'; error: string } | { type: 'metrics'; id: number; families: MetricFamily[] };
 
 /** Options a worker is started with (serialisable). */
-export type WorkerOptions = Omit<DataPlaneOptions, 'accessLog' | 'logger' | 'registry' | 'defaultCertificate' | 'reusePort'> & { readonly defaultCertificate: KeyPair; readonly accessLog: boolean; readonly logLevel: string };
+export type WorkerOptions = Omit<DataPlaneOptions, 'accessLog' | 'logger' | 'defaultCertificate' | 'reusePort'> & { readonly defaultCertificate: KeyPair; readonly accessLog: boolean; readonly logLevel: string };
 
 const ENV = 'PORTICO_WORKER_OPTIONS';
 
@@ -34,7 +36,9 @@ export class WorkerPool {
   private current: Snapshot | undefined;
   /** A load the workers have not all confirmed yet. */
   private pending: { readonly snapshot: Snapshot; readonly waiting: Set<Worker>; settle: (error?: Error) => void } | undefined;
-  private readonly aggregator = new AggregatorRegistry();
+  /** Metric requests waiting for workers' answers, by request id. */
+  private readonly scrapes = new Map<number, (worker: Worker, families: MetricFamily[]) => void>();
+  private nextScrape = 0;
   private readonly logger: Logger | undefined;
   private closing = false;
 
@@ -60,7 +64,8 @@ export class WorkerPool {
             const start = pool.pending?.snapshot ?? pool.current;
             if (start) worker.send({ type: 'snapshot', json: JSON.stringify(start) } satisfies ToWorker);
             resolve();
-          } else if (message.type === 'start-failed') reject(new PorticoError('PORTICO_E_CONFIG', `worker failed to start: ${message.error}`));
+          } else if (message.type === 'metrics') pool.scrapes.get(message.id)?.(worker, message.families);
+          else if (message.type === 'start-failed') reject(new PorticoError('PORTICO_E_CONFIG', `worker failed to start: ${message.error}`));
           else if (message.type === 'loaded') {
             pool.loaded.set(worker, message.version);
             pool.confirmed(worker, message.version);
@@ -127,9 +132,30 @@ export class WorkerPool {
     if (pending.waiting.size === 0) pending.settle();
   }
 
-  /** Aggregated Prometheus text of all workers. */
-  async metrics(): Promise<{ text: string; contentType: string }> {
-    return { text: await this.aggregator.clusterMetrics(), contentType: this.aggregator.contentType };
+  /**
+   * The workers' metric families merged (`mergeWorkers`, the `worker` label is the worker's id).
+   * A worker that does not answer within `timeoutMs` is left out rather than stalling the scrape.
+   */
+  metrics(timeoutMs = 5000): Promise<MetricFamily[]> {
+    const id = this.nextScrape++;
+    const waiting = new Set(this.workers);
+    const answers: { worker: string; families: MetricFamily[] }[] = [];
+    return new Promise((resolve) => {
+      const done = () => {
+        this.scrapes.delete(id);
+        clearTimeout(timer);
+        answers.sort((a, b) => Number(a.worker) - Number(b.worker));
+        resolve(mergeWorkers(answers));
+      };
+      const timer = setTimeout(done, timeoutMs);
+      this.scrapes.set(id, (worker, families) => {
+        if (!waiting.delete(worker)) return;
+        answers.push({ worker: String(worker.id), families });
+        if (waiting.size === 0) done();
+      });
+      for (const worker of waiting) worker.send({ type: 'metrics', id } satisfies ToWorker);
+      if (waiting.size === 0) done();
+    });
   }
 
   /** Asks every worker to shut down gracefully and waits for them. */
@@ -153,11 +179,9 @@ export async function runWorker(makeLogger: (level: string, accessLog: boolean) 
   const options = JSON.parse(process.env[ENV] ?? '{}') as WorkerOptions;
   const { logger, accessLog } = makeLogger(options.logLevel, options.accessLog);
   const send = (message: FromWorker) => process.send?.(message);
-  // prom-client answers the primary's metric requests only once an AggregatorRegistry exists here.
-  void new AggregatorRegistry();
   let dataPlane: DataPlane;
   try {
-    dataPlane = await DataPlane.start({ ...options, reusePort: true, registry: register, logger, accessLog });
+    dataPlane = await DataPlane.start({ ...options, reusePort: true, logger, accessLog });
   } catch (error) {
     send({ type: 'start-failed', error: (error as Error).message });
     process.exit(1);
@@ -169,7 +193,8 @@ export async function runWorker(makeLogger: (level: string, accessLog: boolean) 
     if (message.type === 'snapshot') {
       let version = '';
       try {
-        const snapshot = parseSnapshot(JSON.parse(message.json));
+        // Parsed and hash-checked by the primary before it was sent; a worker only decodes it.
+        const snapshot = JSON.parse(message.json) as Snapshot;
         version = snapshot.version;
         if (message.endpointsOnly === true) dataPlane.loadEndpoints(snapshot);
         else dataPlane.load(snapshot);
@@ -177,6 +202,8 @@ export async function runWorker(makeLogger: (level: string, accessLog: boolean) 
       } catch (error) {
         send({ type: 'failed', version, error: (error as Error).message });
       }
+    } else if (message.type === 'metrics') {
+      send({ type: 'metrics', id: message.id, families: dataPlane.metrics.families() });
     } else if (message.type === 'shutdown') {
       void dataPlane.close(message.timeoutMs).then(() => process.exit(0));
     }

@@ -1,6 +1,6 @@
 /**
  * Preload (`node --import <this file>`) that writes every module URL the process resolves to
- * $PORTICO_LOADED_MODULES, one per line: tests use it to prove a command or worker does not load
+ * $PORTICO_LOADED_MODULES as `pid url` lines: tests use it to prove a command or worker does not load
  * code it never runs.
  */
 import { appendFileSync } from 'node:fs';
@@ -11,7 +11,7 @@ if (out !== undefined && out !== '') {
   registerHooks({
     resolve(specifier, context, nextResolve) {
       const resolved = nextResolve(specifier, context);
-      appendFileSync(out, `${resolved.url}\n`);
+      appendFileSync(out, `${process.pid} ${resolved.url}\n`);
       return resolved;
     },
   });

@@ -29,3 +29,37 @@ export async function peakRssBytes(pid: number): Promise<number> {
   const kb = /VmHWM:\s+(\d+) kB/.exec(status)?.[1];
   return Number(kb) * 1024;
 }
+
+/** One metric family read back from Prometheus text. */
+export interface ScrapedFamily {
+  readonly name: string;
+  readonly help: string;
+  readonly type: string;
+  readonly samples: { readonly name: string; readonly labels: Record<string, string>; readonly value: number }[];
+}
+
+/** Parses Prometheus text (as Portico writes it) into families by name. */
+export function parseMetrics(text: string): Map<string, ScrapedFamily> {
+  const families = new Map<string, ScrapedFamily>();
+  const family = (name: string) => {
+    let found = families.get(name);
+    if (found === undefined) families.set(name, (found = { name, help: '', type: 'untyped', samples: [] }));
+    return found;
+  };
+  for (const line of text.split('\n')) {
+    const meta = /^# (HELP|TYPE) (\S+) (.*)$/.exec(line);
+    if (meta !== null) {
+      const target = family(meta[2]!) as { help: string; type: string };
+      if (meta[1] === 'HELP') target.help = meta[3]!;
+      else target.type = meta[3]!;
+      continue;
+    }
+    const sample = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
+    if (sample === null) continue;
+    const labels: Record<string, string> = {};
+    for (const [, key, value] of (sample[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) labels[key!] = value!;
+    const base = [...families.keys()].find((name) => sample[1] === name || (sample[1]!.startsWith(name) && /^_(bucket|sum|count)$/.test(sample[1]!.slice(name.length))));
+    family(base ?? sample[1]!).samples.push({ name: sample[1]!, labels, value: Number(sample[3]) });
+  }
+  return families;
+}

@@ -70,7 +70,8 @@ describe('the portico entry point', () => {
     const log = join(await mkdtemp(join(tmpdir(), 'portico-modules-')), 'modules');
     const { code } = await run(['--import', preload, bin, 'dataplane', '--help'], { PORTICO_LOADED_MODULES: log });
     expect(code).toBe(0);
-    const loaded = [...new Set((await readFile(log, 'utf8')).split('\n').filter((url) => url.startsWith('file://')))].map((url) => url.slice(`file://${root}`.length));
+    const urls = (await readFile(log, 'utf8')).split('\n').map((line) => line.split(' ')[1] ?? '');
+    const loaded = [...new Set(urls.filter((url) => url.startsWith('file://')))].map((url) => url.slice(`file://${root}`.length));
     const control = loaded.filter((path) => path.startsWith('control/')).sort();
     expect(control).toEqual(['control/src/cli/args.ts', 'control/src/cli/main.ts', 'control/src/cli/signals.ts', 'control/src/errors.ts', 'control/src/snapshot/schema.ts', 'control/src/snapshot/table.ts']);
     for (const heavy of ['@kubernetes/client-node', 'hono', 'yaml', 'node:sqlite']) expect(loaded.filter((path) => path.includes(`node_modules/${heavy}/`))).toEqual([]);
