@@ -1,6 +1,7 @@
 /**
- * Reading Prometheus text metrics from a running Portico process.
+ * Reading Prometheus text metrics and /proc figures (RSS, CPU time, children) of a running Portico process.
  */
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 
 /** Fetches `url` and returns the value of the first sample of `name` (any labels), or undefined. */
 export async function metricValue(url: string, name: string): Promise<number | undefined> {
@@ -62,4 +63,43 @@ export function parseMetrics(text: string): Map<string, ScrapedFamily> {
     family(base ?? sample[1]!).samples.push({ name: sample[1]!, labels, value: Number(sample[3]) });
   }
   return families;
+}
+
+/** CPU time (user + system) a process has used, in clock ticks (USER_HZ, 100 per second on Linux), from /proc; NaN when it is gone. */
+export function cpuTicks(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    // Fields after the command name (which may hold spaces), starting at field 3: utime is field 14, stime 15.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return Number(fields[11]) + Number(fields[12]);
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** Clock ticks per second of `cpuTicks` (USER_HZ). */
+export const TICKS_PER_SECOND = 100;
+
+/** The direct children of a process (from /proc/<pid>/task/<tid>/children of every thread: a child is listed under the thread that forked it); empty when it is gone. */
+export function childPids(pid: number): number[] {
+  const children: number[] = [];
+  try {
+    for (const task of readdirSync(`/proc/${pid}/task`)) {
+      const text = readFileSync(`/proc/${pid}/task/${task}/children`, 'latin1');
+      children.push(...text.trim().split(/\s+/).filter(Boolean).map(Number));
+    }
+  } catch {
+    // Gone (or a thread ended while listing): what was read is all there is.
+  }
+  return children;
+}
+
+/** Resets a process's peak RSS (VmHWM) to its current RSS (`/proc/<pid>/clear_refs` 5); false when the kernel refuses. */
+export function resetPeakRss(pid: number): boolean {
+  try {
+    writeFileSync(`/proc/${pid}/clear_refs`, '5');
+    return true;
+  } catch {
+    return false;
+  }
 }

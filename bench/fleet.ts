@@ -1,0 +1,375 @@
+/**
+ * Fleet benchmark (not a test): what one Ingress edit costs when many data planes sync.
+ *
+ *   npm run bench:fleet [-- --ingresses 10000 --nodes 100 --changes 20 --timeout 300 --json]
+ *   npm run bench:fleet -- --sizes 1000,10000,50000 [--nodes N]     (how cost grows with size)
+ *
+ * Writes a synthetic manifest directory (N Ingresses with 3 paths each, a Service with a
+ * 3-endpoint EndpointSlice per 5 Ingresses, 20 files of `List`s) into a temporary directory,
+ * starts `portico standalone --manifests DIR --workers 1 --no-access-log` as a real process on
+ * free loopback ports, simulates the data planes in this process (bench/fleet-sim.ts), then
+ * rewrites one Ingress's `/api` path `--changes` times, one edit after every node ACKed the
+ * previous, and prints per change: edit → version listed by `GET /v1/nodes` (`current`),
+ * edit → every node ACKed (p50/p99/max), control CPU time (from /proc), body bytes sent per node,
+ * control RSS idle / peak (VmRSS / VmHWM), the latency of a `GET /v1/nodes` probe every 100 ms
+ * while nodes sync, and the latency of a local 404 on the traffic port every 20 ms (the
+ * data-plane worker's swap stall as a request sees it).
+ *
+ * Bounded: each change waits at most `--change-timeout` seconds and the whole run `--timeout`
+ * seconds (then it reports what it measured and says what did not finish). The Portico process
+ * group and the temporary directory are removed on every exit, Ctrl-C included.
+ */
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { Agent } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { parseArgs } from 'node:util';
+import { fleetFile, fleetFileName, fleetFileOf, fleetShape, parseSizes, summarize } from '../test/support/fleet.ts';
+import type { Summary } from '../test/support/fleet.ts';
+import { childPids, cpuTicks, peakRssBytes, resetPeakRss, rssBytes, TICKS_PER_SECOND } from '../test/support/metrics.ts';
+import { freePort, PORTICO } from '../test/support/processes.ts';
+import { httpCall, Probe, SimulatedFleet } from './fleet-sim.ts';
+
+const { values } = parseArgs({
+  options: {
+    ingresses: { type: 'string', default: '1000' },
+    nodes: { type: 'string', default: '10' },
+    changes: { type: 'string', default: '20' },
+    sizes: { type: 'string' },
+    timeout: { type: 'string', default: '600' },
+    'change-timeout': { type: 'string', default: '120' },
+    json: { type: 'boolean', default: false },
+  },
+});
+
+function positive(name: string, text: string, max: number): number {
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < 1 || value > max) {
+    process.stderr.write(`bench:fleet: --${name} must be an integer in 1..${max}, got ${JSON.stringify(text)}\n`);
+    process.exit(2);
+  }
+  return value;
+}
+
+const NODES = positive('nodes', values.nodes, 1000);
+const CHANGES = positive('changes', values.changes, 200);
+const RUN_TIMEOUT_MS = positive('timeout', values.timeout, 3600) * 1000;
+const CHANGE_TIMEOUT_MS = positive('change-timeout', values['change-timeout'], 600) * 1000;
+let SIZES: number[];
+try {
+  SIZES = values.sizes === undefined ? [positive('ingresses', values.ingresses, 200_000)] : parseSizes(values.sizes);
+} catch (error) {
+  process.stderr.write(`bench:fleet: ${(error as Error).message}\n`);
+  process.exit(2);
+}
+if (Number(process.versions.node.split('.')[0]) < 24) {
+  process.stderr.write(`bench:fleet runs Portico on this node (${process.version}); run it through npm (Node 24 from node_modules/.bin)\n`);
+  process.exit(2);
+}
+const log = (line: string): void => {
+  if (!values.json) process.stdout.write(`${line}\n`);
+};
+
+/** What one run at one size measured. Times in ms, bytes in bytes, NaN when not measured. */
+interface RunResult {
+  ingresses: number;
+  routes: number;
+  services: number;
+  nodes: number;
+  changes_planned: number;
+  changes_done: number;
+  /** Why the run stopped early, if it did. */
+  incomplete?: string;
+  startup_ms: number;
+  first_sync_all_nodes_ms: number;
+  first_sync_bytes_per_node: number;
+  edit_to_published_ms: Summary;
+  edit_to_all_acked_ms: Summary;
+  edit_to_node_ack_ms: Summary;
+  control_cpu_ms_per_change: number;
+  worker_cpu_ms_per_change: number;
+  bytes_per_node_per_change: number;
+  gzip_share: number;
+  sync_errors: number;
+  control_rss_idle_bytes: number;
+  control_rss_peak_during_changes_bytes: number;
+  /** VmHWM through start-up and every node's first full sync (read before the reset). */
+  control_rss_peak_startup_bytes: number;
+  worker_rss_idle_bytes: number;
+  worker_rss_peak_bytes: number;
+  api_probe_ms: Summary;
+  api_probe_failures: number;
+  traffic_probe_idle_ms: Summary;
+  traffic_probe_during_changes_ms: Summary;
+}
+
+/** Everything to clean up: the Portico process group and the temporary directory. */
+const live = { child: undefined as ChildProcess | undefined, tmp: undefined as string | undefined };
+
+function killGroup(signal: NodeJS.Signals): void {
+  const child = live.child;
+  if (child?.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+  try {
+    process.kill(-child.pid, signal);
+  } catch {
+    // Already gone.
+  }
+}
+
+function cleanup(): void {
+  killGroup('SIGKILL');
+  live.child = undefined;
+  if (live.tmp !== undefined) rmSync(live.tmp, { recursive: true, force: true });
+  live.tmp = undefined;
+}
+process.on('exit', cleanup);
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  process.on(signal, () => {
+    cleanup();
+    process.exit(130);
+  });
+}
+
+/** SIGTERM to the group, SIGKILL after 15 s; resolves when the primary has exited. */
+async function stopPortico(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  killGroup('SIGTERM');
+  const timer = setTimeout(() => killGroup('SIGKILL'), 15_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+const ms = (start: number) => performance.now() - start;
+const ticksToMs = (ticks: number) => (ticks * 1000) / TICKS_PER_SECOND;
+const sum = (pids: readonly number[]) => pids.reduce((total, pid) => total + cpuTicks(pid), 0);
+
+async function runOnce(ingresses: number, deadline: number): Promise<RunResult> {
+  const shape = fleetShape(ingresses);
+  const tmp = mkdtempSync(join(tmpdir(), 'portico-fleet-'));
+  live.tmp = tmp;
+  const manifests = join(tmp, 'manifests');
+  mkdirSync(manifests);
+  for (let f = 0; f < shape.files; f++) writeFileSync(join(manifests, fleetFileName(f)), fleetFile(shape, f));
+  const token = randomBytes(24).toString('base64url');
+  const [apiPort, httpPort, adminPort] = [await freePort(), await freePort(), await freePort()] as [number, number, number];
+  const args = ['standalone', '--manifests', manifests, '--workers', '1', '--no-access-log', '--data-dir', join(tmp, 'data'), '--address', '127.0.0.1', '--http-port', String(httpPort), '--https-port', 'off', '--admin-port', String(adminPort), '--api-port', String(apiPort)];
+  const started = performance.now();
+  // Its own process group, so the data-plane worker goes down with it whatever happens to this process.
+  const child = spawn(process.execPath, [PORTICO, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, PORTICO_API_TOKEN: token }, detached: true });
+  live.child = child;
+  let tail = '';
+  const keep = (chunk: Buffer) => (tail = (tail + chunk.toString()).slice(-4000));
+  child.stdout!.on('data', keep);
+  child.stderr!.on('data', keep);
+  const agent = new Agent({ keepAlive: true, maxSockets: 4 });
+  const auth = { Authorization: `Bearer ${token}` };
+  const current = async (timeoutMs = 30_000): Promise<string | undefined> => {
+    const answer = await httpCall(agent, apiPort, { path: '/v1/nodes', headers: auth, keepBody: true, timeoutMs });
+    if (answer.status !== 200) throw new Error(`GET /v1/nodes: HTTP ${answer.status}`);
+    return (JSON.parse(answer.body!.toString()) as { current: string | null }).current ?? undefined;
+  };
+
+  const result: RunResult = {
+    ingresses,
+    routes: ingresses * 3,
+    services: Math.ceil(ingresses / shape.ingressesPerService),
+    nodes: NODES,
+    changes_planned: CHANGES,
+    changes_done: 0,
+    startup_ms: Number.NaN,
+    first_sync_all_nodes_ms: Number.NaN,
+    first_sync_bytes_per_node: Number.NaN,
+    edit_to_published_ms: summarize([]),
+    edit_to_all_acked_ms: summarize([]),
+    edit_to_node_ack_ms: summarize([]),
+    control_cpu_ms_per_change: Number.NaN,
+    worker_cpu_ms_per_change: Number.NaN,
+    bytes_per_node_per_change: Number.NaN,
+    gzip_share: Number.NaN,
+    sync_errors: 0,
+    control_rss_idle_bytes: Number.NaN,
+    control_rss_peak_during_changes_bytes: Number.NaN,
+    control_rss_peak_startup_bytes: Number.NaN,
+    worker_rss_idle_bytes: Number.NaN,
+    worker_rss_peak_bytes: Number.NaN,
+    api_probe_ms: summarize([]),
+    api_probe_failures: 0,
+    traffic_probe_idle_ms: summarize([]),
+    traffic_probe_during_changes_ms: summarize([]),
+  };
+  const fleet = new SimulatedFleet(apiPort, token, Array.from({ length: NODES }, (_, i) => `fleet-node-${String(i).padStart(4, '0')}`));
+  let apiProbe: Probe | undefined;
+  let trafficProbe: Probe | undefined;
+  try {
+    // Start-up: the first snapshot is listed once the manifests are compiled.
+    let version: string | undefined;
+    while (version === undefined) {
+      if (child.exitCode !== null) throw new Error(`portico exited with ${child.exitCode}:\n${tail}`);
+      if (performance.now() > deadline) throw new Error('timed out waiting for the first snapshot');
+      version = await current(5_000).catch(() => undefined);
+      if (version === undefined) await sleep(100);
+    }
+    result.startup_ms = ms(started);
+    log(`  first snapshot listed ${(result.startup_ms / 1000).toFixed(1)} s after start; ${NODES} nodes syncing…`);
+
+    const syncStart = performance.now();
+    fleet.start();
+    const first = await fleet.waitAllAcked(version, Math.max(0, Math.min(CHANGE_TIMEOUT_MS, deadline - performance.now())));
+    if (!first.complete) throw new Error(`only ${first.times.size}/${NODES} nodes ACKed the first version within the time allowed (last error: ${fleet.lastError ?? 'none'})`);
+    result.first_sync_all_nodes_ms = ms(syncStart);
+    result.first_sync_bytes_per_node = fleet.counters.bodyBytes / NODES;
+
+    const workers = childPids(child.pid!);
+    trafficProbe = new Probe(async () => (await httpCall(agent, httpPort, { path: '/', headers: { Host: 'fleet-probe.invalid' }, timeoutMs: 60_000 })).status === 404, 20);
+    await sleep(2_000);
+    result.control_rss_idle_bytes = await rssBytes(child.pid!);
+    const workersRss = async (read: (pid: number) => Promise<number>) => (workers.length === 0 ? Number.NaN : (await Promise.all(workers.map((pid) => read(pid).catch(() => 0)))).reduce((a, b) => a + b, 0));
+    result.worker_rss_idle_bytes = await workersRss(rssBytes);
+    result.control_rss_peak_startup_bytes = await peakRssBytes(child.pid!);
+    // From here VmHWM is the peak during the changes (when the kernel lets us reset it).
+    const hwmReset = resetPeakRss(child.pid!);
+    const idleEnd = performance.now();
+    apiProbe = new Probe(async () => (await httpCall(agent, apiPort, { path: '/v1/nodes', headers: auth, timeoutMs: 60_000 })).status === 200, 100);
+
+    const published: number[] = [];
+    const allAcked: number[] = [];
+    const nodeAcks: number[] = [];
+    const cpu = { control: 0, worker: 0 };
+    const bytesBefore = fleet.counters.bodyBytes;
+    const syncsBefore = fleet.counters.syncs;
+    const gzippedBefore = fleet.counters.gzipped;
+    const target = 0;
+    const file = join(manifests, fleetFileName(fleetFileOf(shape, target)));
+    for (let change = 0; change < CHANGES; change++) {
+      if (performance.now() > deadline) {
+        result.incomplete = `--timeout reached after ${change} of ${CHANGES} changes`;
+        break;
+      }
+      const controlTicks = cpuTicks(child.pid!);
+      const workerTicks = sum(workers);
+      const before: string = version;
+      const text = fleetFile(shape, fleetFileOf(shape, target), { ingress: target, edit: change });
+      const t0 = performance.now();
+      // In place, as `kubectl`-style tooling and `>` do. (Node 24's recursive fs.watch on Linux
+      // reports only the first rename over a file, so an editor's write-and-rename is not used.)
+      writeFileSync(file, text);
+      const changeDeadline = Math.min(deadline, t0 + CHANGE_TIMEOUT_MS);
+      let next: string | undefined;
+      let listError = 'none';
+      while (next === undefined || next === before) {
+        if (performance.now() > changeDeadline) break;
+        next = await current(Math.max(1, changeDeadline - performance.now())).catch((error: unknown) => {
+          listError = (error as Error).message;
+          return undefined;
+        });
+        if (next === undefined || next === before) await sleep(10);
+      }
+      if (next === undefined || next === before) {
+        result.incomplete = `change ${change + 1}: no new version listed within ${Math.round(ms(t0) / 1000)} s (last GET /v1/nodes error: ${listError}); portico's last output:\n${tail}`;
+        break;
+      }
+      published.push(ms(t0));
+      version = next;
+      const acks = await fleet.waitAllAcked(version, Math.max(0, changeDeadline - performance.now()));
+      for (const at of acks.times.values()) nodeAcks.push(at - t0);
+      if (!acks.complete) {
+        result.incomplete = `change ${change + 1}: ${acks.times.size}/${NODES} nodes ACKed within ${Math.round(ms(t0) / 1000)} s (last error: ${fleet.lastError ?? 'none'})`;
+        break;
+      }
+      allAcked.push(Math.max(...acks.times.values()) - t0);
+      cpu.control += cpuTicks(child.pid!) - controlTicks;
+      cpu.worker += sum(workers) - workerTicks;
+      result.changes_done = change + 1;
+      if (!values.json && (change + 1) % 5 === 0) log(`  ${change + 1}/${CHANGES} changes served everywhere`);
+      // A short pause, so each change starts from a settled system.
+      await sleep(200);
+    }
+    const changesEnd = performance.now();
+    const done = Math.max(1, result.changes_done);
+    result.edit_to_published_ms = summarize(published);
+    result.edit_to_all_acked_ms = summarize(allAcked);
+    result.edit_to_node_ack_ms = summarize(nodeAcks);
+    result.control_cpu_ms_per_change = ticksToMs(cpu.control) / done;
+    result.worker_cpu_ms_per_change = workers.length === 0 ? Number.NaN : ticksToMs(cpu.worker) / done;
+    result.bytes_per_node_per_change = (fleet.counters.bodyBytes - bytesBefore) / NODES / done;
+    result.gzip_share = (fleet.counters.gzipped - gzippedBefore) / Math.max(1, fleet.counters.syncs - syncsBefore);
+    result.sync_errors = fleet.counters.errors;
+    result.control_rss_peak_during_changes_bytes = hwmReset ? await peakRssBytes(child.pid!) : Number.NaN;
+    result.worker_rss_peak_bytes = await workersRss(peakRssBytes);
+    await apiProbe.stop();
+    await trafficProbe.stop();
+    result.api_probe_ms = summarize(apiProbe.between(idleEnd, changesEnd));
+    result.api_probe_failures = apiProbe.samples.filter((s) => !s.ok).length;
+    result.traffic_probe_idle_ms = summarize(trafficProbe.between(0, idleEnd));
+    result.traffic_probe_during_changes_ms = summarize(trafficProbe.between(idleEnd, changesEnd));
+  } catch (error) {
+    result.incomplete = (error as Error).message;
+  } finally {
+    await apiProbe?.stop();
+    await trafficProbe?.stop();
+    await fleet.stop();
+    agent.destroy();
+    await stopPortico(child);
+    live.child = undefined;
+    rmSync(tmp, { recursive: true, force: true });
+    live.tmp = undefined;
+  }
+  return result;
+}
+
+const MiB = (bytes: number) => `${(bytes / 2 ** 20).toFixed(0)} MiB`;
+const kib = (bytes: number) => (bytes >= 2 ** 20 ? `${(bytes / 2 ** 20).toFixed(2)} MiB` : `${(bytes / 1024).toFixed(1)} KiB`);
+const num = (value: number) => (Number.isNaN(value) ? 'n/a' : value >= 100 ? value.toFixed(0) : value.toFixed(1));
+const line = (s: Summary) => (s.n === 0 ? 'n/a' : `p50 ${num(s.p50)} ms  p99 ${num(s.p99)} ms  max ${num(s.max)} ms  (n=${s.n})`);
+
+function printRun(r: RunResult): void {
+  log(`fleet: ${r.ingresses} Ingresses (${r.routes} paths, ${r.services} Services with EndpointSlices, 20 List files), ${r.nodes} simulated data planes, ${r.changes_done}/${r.changes_planned} one-path edits`);
+  log(`  portico standalone --workers 1 --no-access-log: first snapshot listed ${num(r.startup_ms / 1000)} s after start; all nodes' first sync ${num(r.first_sync_all_nodes_ms / 1000)} s, ${kib(r.first_sync_bytes_per_node)} per node`);
+  log(`  edit → version listed by GET /v1/nodes:  ${line(r.edit_to_published_ms)}`);
+  log(`  edit → every node ACKed:                 ${line(r.edit_to_all_acked_ms)}`);
+  log(`  edit → each node's ACK:                  ${line(r.edit_to_node_ack_ms)}`);
+  const inProcess = Number.isNaN(r.worker_cpu_ms_per_change);
+  log(`  CPU per change: control process ${num(r.control_cpu_ms_per_change)} ms${inProcess ? ' (the data plane runs inside it: no worker process at --workers 1)' : `, data-plane worker ${num(r.worker_cpu_ms_per_change)} ms`}`);
+  log(`  bytes sent per node per change: ${kib(r.bytes_per_node_per_change)} (sync bodies as sent; ${Math.round(r.gzip_share * 100)}% gzip); sync errors: ${r.sync_errors}`);
+  log(`  control RSS: idle ${MiB(r.control_rss_idle_bytes)}, peak during changes ${Number.isNaN(r.control_rss_peak_during_changes_bytes) ? 'n/a' : MiB(r.control_rss_peak_during_changes_bytes)}, peak through start-up and first sync ${MiB(r.control_rss_peak_startup_bytes)}`);
+  if (!inProcess) log(`  data-plane worker RSS: idle ${MiB(r.worker_rss_idle_bytes)}, peak ${MiB(r.worker_rss_peak_bytes)}`);
+  log(`  API responsiveness, GET /v1/nodes every 100 ms during changes: ${line(r.api_probe_ms)}; failed probes: ${r.api_probe_failures}`);
+  log(`  traffic-port 404 every 20 ms (the data plane's stall as a request sees it${inProcess ? ', on the control process\'s event loop' : ''}): idle ${line(r.traffic_probe_idle_ms)}; during changes ${line(r.traffic_probe_during_changes_ms)}`);
+  if (r.incomplete !== undefined) log(`  INCOMPLETE: ${r.incomplete}`);
+}
+
+/** How the figures of `b` compare with those of `a` (b / a). */
+function growth(a: RunResult, b: RunResult) {
+  const ratio = (x: number, y: number) => Math.round((y / x) * 10) / 10;
+  return {
+    ingresses: ratio(a.ingresses, b.ingresses),
+    edit_to_published_p50: ratio(a.edit_to_published_ms.p50, b.edit_to_published_ms.p50),
+    edit_to_all_acked_p50: ratio(a.edit_to_all_acked_ms.p50, b.edit_to_all_acked_ms.p50),
+    control_cpu_per_change: ratio(a.control_cpu_ms_per_change, b.control_cpu_ms_per_change),
+    bytes_per_node_per_change: ratio(a.bytes_per_node_per_change, b.bytes_per_node_per_change),
+    control_rss_idle: ratio(a.control_rss_idle_bytes, b.control_rss_idle_bytes),
+  };
+}
+
+const results: RunResult[] = [];
+const runDeadlines = performance.now();
+for (const [index, size] of SIZES.entries()) {
+  log(`run ${index + 1}/${SIZES.length}: ${size} Ingresses, ${NODES} nodes, ${CHANGES} changes (at most ${RUN_TIMEOUT_MS / 1000} s)`);
+  const result = await runOnce(size, performance.now() + RUN_TIMEOUT_MS);
+  results.push(result);
+  printRun(result);
+}
+const growths = results.slice(1).map((r) => ({ from: results[0]!.ingresses, to: r.ingresses, ...growth(results[0]!, r) }));
+if (growths.length > 0 && !values.json) {
+  log(`how one change's cost grows with the number of Ingresses (ratio to ${results[0]!.ingresses}):`);
+  for (const g of growths) {
+    log(`  ×${g.ingresses} Ingresses (${g.to}): edit→listed ×${g.edit_to_published_p50}, edit→all ACKed ×${g.edit_to_all_acked_p50}, control CPU ×${g.control_cpu_per_change}, bytes/node ×${g.bytes_per_node_per_change}, idle RSS ×${g.control_rss_idle}`);
+  }
+}
+if (values.json) console.log(JSON.stringify({ date: new Date().toISOString(), runs: results, growth: growths, total_s: Math.round(ms(runDeadlines) / 1000) }));
+process.exit(results.every((r) => r.incomplete === undefined) ? 0 : 1);

@@ -1,0 +1,108 @@
+import { describe, expect, it } from 'vitest';
+import { ClusterState } from '@portico/control/state';
+import { parseManifestText } from '@portico/control/manifests/parse';
+import { fleetFile, fleetFileName, fleetFileOf, fleetShape, parseSizes, percentile, summarize, versionFromEtag } from './fleet.ts';
+
+describe('fleet benchmark: synthetic manifests', () => {
+  const shape = fleetShape(1000);
+
+  it('is deterministic: the same file twice is the same bytes', () => {
+    expect(fleetFile(shape, 3)).toBe(fleetFile(shape, 3));
+    expect(fleetFile(shape, 3, { ingress: 3, edit: 7 })).toBe(fleetFile(shape, 3, { ingress: 3, edit: 7 }));
+  });
+
+  it('holds every Ingress once, 3 paths each, with a Service and an EndpointSlice per 5 Ingresses, in 20 Lists', () => {
+    expect(shape.files).toBe(20);
+    const kinds = new Map<string, Set<string>>();
+    let paths = 0;
+    for (let f = 0; f < shape.files; f++) {
+      const list = JSON.parse(fleetFile(shape, f)) as { kind: string; items: { kind: string; metadata: { namespace: string; name: string }; spec?: { rules?: { http: { paths: unknown[] } }[] } }[] };
+      expect(list.kind).toBe('List');
+      for (const item of list.items) {
+        const names = kinds.get(item.kind) ?? new Set<string>();
+        const key = `${item.metadata.namespace}/${item.metadata.name}`;
+        expect(names.has(key), key).toBe(false);
+        kinds.set(item.kind, names.add(key));
+        if (item.kind === 'Ingress') paths += item.spec!.rules![0]!.http.paths.length;
+      }
+    }
+    expect(kinds.get('Ingress')?.size).toBe(1000);
+    expect(kinds.get('Service')?.size).toBe(200);
+    expect(kinds.get('EndpointSlice')?.size).toBe(200);
+    expect(paths).toBe(3000);
+    expect(fleetFileName(7)).toBe('fleet-07.json');
+  });
+
+  it('parses without problems, and every Ingress names a Service that exists in the same namespace', () => {
+    const state = new ClusterState();
+    for (let f = 0; f < shape.files; f++) {
+      const { objects, problems } = parseManifestText(fleetFile(shape, f), fleetFileName(f));
+      expect(problems).toEqual([]);
+      for (const object of objects) state.upsert(object);
+    }
+    for (const ingress of state.ingresses.values()) {
+      const service = ingress.spec!.rules![0]!.http!.paths[0]!.backend.service!.name;
+      expect(state.services.has(`${ingress.metadata.namespace}/${service}`), `${ingress.metadata.name} → ${service}`).toBe(true);
+    }
+  });
+
+  it('an edit changes exactly one path of one Ingress, in the file fleetFileOf names', () => {
+    const file = fleetFileOf(shape, 42);
+    const before = JSON.parse(fleetFile(shape, file)) as { items: unknown[] };
+    const after = JSON.parse(fleetFile(shape, file, { ingress: 42, edit: 5 })) as { items: unknown[] };
+    const changed = after.items.filter((item, i) => JSON.stringify(item) !== JSON.stringify(before.items[i]));
+    expect(changed).toHaveLength(1);
+    expect(JSON.stringify(changed[0])).toContain('"/api-e5"');
+    expect(JSON.stringify(changed[0])).toContain('"app-42"');
+    expect(fleetFile(shape, file, { ingress: 42, edit: 6 })).not.toBe(fleetFile(shape, file, { ingress: 42, edit: 5 }));
+    // An edit aimed at an Ingress of another file leaves this file alone.
+    expect(fleetFile(shape, (file + 1) % shape.files, { ingress: 42, edit: 5 })).toBe(fleetFile(shape, (file + 1) % shape.files));
+  });
+
+  it('refuses a shape it cannot build', () => {
+    expect(() => fleetShape(0)).toThrow(RangeError);
+    expect(() => fleetShape(1.5)).toThrow(RangeError);
+    expect(fleetShape(3).files).toBe(3);
+  });
+});
+
+describe('fleet benchmark: statistics and parsing', () => {
+  it.each([
+    { name: 'empty', values: [], p50: Number.NaN, p99: Number.NaN, max: Number.NaN },
+    { name: 'one value', values: [7], p50: 7, p99: 7, max: 7 },
+    { name: 'unsorted 1..10', values: [10, 1, 9, 2, 8, 3, 7, 4, 6, 5], p50: 5, p99: 10, max: 10 },
+    { name: '1..100 nearest rank', values: Array.from({ length: 100 }, (_, i) => 100 - i), p50: 50, p99: 99, max: 100 },
+    { name: '1..1000', values: Array.from({ length: 1000 }, (_, i) => i + 1), p50: 500, p99: 990, max: 1000 },
+  ])('summarize: $name', ({ values, p50, p99, max }) => {
+    const copy = [...values];
+    expect(summarize(values)).toEqual({ n: values.length, p50, p99, max });
+    expect(values).toEqual(copy);
+  });
+
+  it('percentile takes the nearest rank, clamped to the sample', () => {
+    expect(percentile([1, 2, 3, 4], 0.25)).toBe(1);
+    expect(percentile([1, 2, 3, 4], 0.26)).toBe(2);
+    expect(percentile([1, 2, 3, 4], 1)).toBe(4);
+    expect(percentile([1, 2, 3, 4], 0)).toBe(1);
+  });
+
+  it.each([
+    ['"sha256:abc"', 'sha256:abc'],
+    ['W/"sha256:abc"', 'sha256:abc'],
+    ['sha256:abc', 'sha256:abc'],
+    ['""', undefined],
+    [undefined, undefined],
+  ])('versionFromEtag(%s)', (etag, version) => {
+    expect(versionFromEtag(etag)).toBe(version);
+  });
+
+  it('parseSizes takes up to 6 positive counts and names a bad one', () => {
+    expect(parseSizes('1000,10000,50000')).toEqual([1000, 10000, 50000]);
+    expect(parseSizes(' 5 ')).toEqual([5]);
+    expect(() => parseSizes('1000,ten')).toThrow(/"ten"/);
+    expect(() => parseSizes('0')).toThrow(RangeError);
+    expect(() => parseSizes('1e3')).toThrow(RangeError);
+    expect(() => parseSizes('1,2,3,4,5,6,7')).toThrow(/1 to 6/);
+    expect(() => parseSizes('300000')).toThrow(RangeError);
+  });
+});

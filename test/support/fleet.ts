@@ -1,0 +1,113 @@
+/**
+ * The pure parts of the fleet benchmark (`bench/fleet.ts`): the synthetic manifest directory it
+ * serves, the one-path edits it makes, and the order statistics it prints. No I/O here.
+ */
+
+/** The shape of the synthetic cluster. */
+export interface FleetShape {
+  /** Ingresses (3 Prefix/Exact paths each, one host each). */
+  readonly ingresses: number;
+  /** Manifest files (each one `List`); Ingresses are spread evenly over them. */
+  readonly files: number;
+  /** Ingresses per Service: every Service (with one 3-endpoint EndpointSlice) backs this many. */
+  readonly ingressesPerService: number;
+}
+
+/** The shape the issue measures: 20 files, a Service per 5 Ingresses. */
+export function fleetShape(ingresses: number): FleetShape {
+  if (!Number.isInteger(ingresses) || ingresses < 1) throw new RangeError(`ingresses must be a positive integer, got ${ingresses}`);
+  return { ingresses, files: Math.min(20, ingresses), ingressesPerService: 5 };
+}
+
+/** The file name of manifest file `index`. */
+export function fleetFileName(index: number): string {
+  return `fleet-${String(index).padStart(2, '0')}.json`;
+}
+
+/** The file that holds Ingress `ingress` (Ingresses are dealt round-robin over the files). */
+export function fleetFileOf(shape: FleetShape, ingress: number): number {
+  return ingress % shape.files;
+}
+
+const NAMESPACE_SIZE = 200;
+const PATHS = ['/', '/api', '/static'] as const;
+
+/**
+ * The objects of manifest file `index` as one kubectl `List` (JSON text): its Ingresses, and the
+ * Services with EndpointSlices whose number falls to this file. `edit` (a non-negative integer)
+ * renames the `/api` path of Ingress `editIngress` to `/api-e<edit>`, so every edit is a
+ * different snapshot. Deterministic: the same arguments give the same bytes.
+ */
+export function fleetFile(shape: FleetShape, index: number, edit?: { readonly ingress: number; readonly edit: number }): string {
+  const items: unknown[] = [];
+  const services = Math.ceil(shape.ingresses / shape.ingressesPerService);
+  for (let s = index; s < services; s += shape.files) {
+    const namespace = `team-${Math.floor((s * shape.ingressesPerService) / NAMESPACE_SIZE)}`;
+    const name = `svc-${s}`;
+    items.push({ apiVersion: 'v1', kind: 'Service', metadata: { name, namespace }, spec: { ports: [{ name: 'http', port: 80 }] } });
+    items.push({
+      apiVersion: 'discovery.k8s.io/v1',
+      kind: 'EndpointSlice',
+      metadata: { name: `${name}-x1`, namespace, labels: { 'kubernetes.io/service-name': name } },
+      addressType: 'IPv4',
+      ports: [{ name: 'http', port: 8080 }],
+      // 10.64.0.0/10: never loopback or link-local, never answered (the benchmark sends no traffic to them).
+      endpoints: [1, 2, 3].map((k) => ({ addresses: [`10.${64 + ((s >> 14) & 63)}.${(s >> 6) & 255}.${((s & 63) << 2) | k}`], conditions: { ready: true } })),
+    });
+  }
+  for (let i = index; i < shape.ingresses; i += shape.files) {
+    const s = Math.floor(i / shape.ingressesPerService);
+    const namespace = `team-${Math.floor((s * shape.ingressesPerService) / NAMESPACE_SIZE)}`;
+    const service = `svc-${s}`;
+    const paths = PATHS.map((path, k) => ({
+      path: edit !== undefined && edit.ingress === i && path === '/api' ? `/api-e${edit.edit}` : path,
+      pathType: k === 1 ? 'Exact' : 'Prefix',
+      backend: { service: { name: service, port: { number: 80 } } },
+    }));
+    items.push({
+      apiVersion: 'networking.k8s.io/v1',
+      kind: 'Ingress',
+      metadata: { name: `app-${i}`, namespace, creationTimestamp: new Date(Date.UTC(2026, 0, 1) + i * 1000).toISOString() },
+      spec: { ingressClassName: 'portico', rules: [{ host: `app-${i}.${namespace}.example.com`, http: { paths } }] },
+    });
+  }
+  return `${JSON.stringify({ apiVersion: 'v1', kind: 'List', items }, null, 1)}\n`;
+}
+
+/** Summary of a sample: count, p50, p99 and max (nearest-rank); NaN figures for an empty sample. */
+export interface Summary {
+  readonly n: number;
+  readonly p50: number;
+  readonly p99: number;
+  readonly max: number;
+}
+
+/** The nearest-rank `p`-quantile (0 < p ≤ 1) of an ascending sample; NaN when it is empty. */
+export function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))]!;
+}
+
+/** p50 / p99 / max of `values` (any order; not modified). */
+export function summarize(values: readonly number[]): Summary {
+  const sorted = [...values].sort((a, b) => a - b);
+  return { n: sorted.length, p50: percentile(sorted, 0.5), p99: percentile(sorted, 0.99), max: sorted.length === 0 ? Number.NaN : sorted.at(-1)! };
+}
+
+/** The version inside an `ETag` header (`"v"`, `W/"v"` or `v`); undefined when absent or empty. */
+export function versionFromEtag(etag: string | undefined | null): string | undefined {
+  if (etag === undefined || etag === null) return undefined;
+  const value = etag.trim().replace(/^W\//, '').replace(/^"(.*)"$/, '$1');
+  return value === '' ? undefined : value;
+}
+
+/** Parses `--sizes 1000,10000,50000`: positive integers, at most 6. Throws RangeError naming the bad entry. */
+export function parseSizes(text: string): number[] {
+  const sizes = text.split(',').map((entry) => {
+    const value = Number(entry.trim());
+    if (!/^\s*\d+\s*$/.test(entry) || !Number.isSafeInteger(value) || value < 1 || value > 200_000) throw new RangeError(`--sizes: ${JSON.stringify(entry)} is not an Ingress count in 1..200000`);
+    return value;
+  });
+  if (sizes.length === 0 || sizes.length > 6) throw new RangeError('--sizes takes 1 to 6 comma-separated counts');
+  return sizes;
+}
