@@ -267,7 +267,7 @@ async function runOnce(ingresses: number, deadline: number): Promise<RunResult> 
           listError = (error as Error).message;
           return undefined;
         });
-        if (next === undefined || next === before) await sleep(10);
+        if (next === undefined || next === before) await sleep(20);
       }
       if (next === undefined || next === before) {
         result.incomplete = `change ${change + 1}: no new version listed within ${Math.round(ms(t0) / 1000)} s (last GET /v1/nodes error: ${listError}); portico's last output:\n${tail}`;
