@@ -7,7 +7,7 @@
  */
 import type { ClientConnection } from './client.ts';
 import { TUNNELING } from './client.ts';
-import { BAD_RESPONSE, CONNECT_FAILED, FAILURE_NAMES, RESET, decideFailure, isIdempotent, overdue } from './failure.ts';
+import { BAD_RESPONSE, CONNECT_FAILED, CONNECT_TIMEOUT, FAILURE_NAMES, RESET, decideFailure, isIdempotent, overdue } from './failure.ts';
 import { CHUNKED_INVALID } from './http/chunked.ts';
 import { forwardHead, requestIdOf, scratchRetained } from './http/forward.ts';
 import { localResponse } from './http/respond.ts';
@@ -258,7 +258,7 @@ export class Exchange implements UpstreamOwner {
     this.#drop();
     const logger = this.conn.context.logger;
     logger?.debug({ endpoint: decision.endpointKey, route: decision.route, failure: FAILURE_NAMES[kind], action: action.action }, 'upstream exchange failed');
-    if (action.countsAgainstEndpoint && router.reportFailure(decision.endpointKey)) {
+    if (action.countsAgainstEndpoint && router.reportFailure(decision.endpointKey, kind === CONNECT_FAILED || kind === CONNECT_TIMEOUT)) {
       logger?.warn({ endpoint: decision.endpointKey }, 'endpoint ejected by passive health checking');
     }
     switch (action.action) {

@@ -3,6 +3,11 @@
  * failures eject an endpoint for a back-off period; it comes back by itself when the period ends.
  * A failure right after coming back ejects it again for twice as long (up to a cap); one success
  * forgives everything. State is kept by endpoint key (`address:port`), so it outlives snapshots.
+ *
+ * It cannot be turned into a weapon by clients: by default only connection-level failures
+ * (connect refused or timed out) count, never a reset, a slow or a broken response, which one
+ * request URL can provoke; and when most of a Service's endpoints are ejected, the panic
+ * threshold (Envoy's, 50 %) routes to all of them, so ejection never turns a Service into 503s.
  */
 import { PorticoError } from './errors.ts';
 
@@ -12,8 +17,18 @@ export interface HealthOptions {
   readonly failureThreshold?: number;
   /** First ejection period in ms. Default 10 000. */
   readonly backoffMs?: number;
-  /** Longest ejection period in ms; the period doubles up to this. Default 300 000. */
+  /** Longest ejection period in ms; the period doubles up to this. Default 60 000. */
   readonly maxBackoffMs?: number;
+  /**
+   * Which failures count: `connect` (connect refused or timed out; the default) or `any` (also
+   * resets, timeouts and broken responses, which a client can provoke with one URL).
+   */
+  readonly ejectOn?: 'connect' | 'any';
+  /**
+   * An endpoint set with fewer than this percentage of its endpoints healthy routes to all of
+   * them, ejected or not (Envoy's panic threshold). 0 turns it off. Default 50.
+   */
+  readonly panicThresholdPercent?: number;
 }
 
 interface EndpointRecord {
@@ -32,6 +47,8 @@ export class PassiveHealth {
   readonly failureThreshold: number;
   readonly backoffMs: number;
   readonly maxBackoffMs: number;
+  readonly ejectOn: 'connect' | 'any';
+  readonly panicThresholdPercent: number;
   // Only endpoints with a failure or an ejection history are here, so the all-good path is one size check.
   readonly #records = new Map<string, EndpointRecord>();
   readonly #listener: HealthListener;
@@ -40,14 +57,23 @@ export class PassiveHealth {
   constructor(listener: HealthListener, options: HealthOptions = {}) {
     this.failureThreshold = options.failureThreshold ?? 3;
     this.backoffMs = options.backoffMs ?? 10_000;
-    this.maxBackoffMs = Math.max(options.maxBackoffMs ?? 300_000, this.backoffMs);
+    this.maxBackoffMs = Math.max(options.maxBackoffMs ?? 60_000, this.backoffMs);
+    this.ejectOn = options.ejectOn ?? 'connect';
+    this.panicThresholdPercent = options.panicThresholdPercent ?? 50;
+    if (this.ejectOn !== 'connect' && this.ejectOn !== 'any') throw new PorticoError('PORTICO_E_CONFIG', `ejectOn must be connect or any, not ${String(this.ejectOn)}`);
+    if (!Number.isInteger(this.panicThresholdPercent) || this.panicThresholdPercent < 0 || this.panicThresholdPercent > 100) throw new PorticoError('PORTICO_E_CONFIG', `panicThresholdPercent must be an integer from 0 to 100, not ${this.panicThresholdPercent}`);
     if (!Number.isInteger(this.failureThreshold) || this.failureThreshold < 1) throw new PorticoError('PORTICO_E_CONFIG', `failureThreshold must be an integer >= 1, not ${this.failureThreshold}`);
     if (!(this.backoffMs > 0)) throw new PorticoError('PORTICO_E_CONFIG', `backoffMs must be > 0, not ${this.backoffMs}`);
     this.#listener = listener;
   }
 
-  /** Counts a failure; returns true when this failure ejected the endpoint. Failures of an ejected endpoint are ignored. */
-  reportFailure(endpointKey: string): boolean {
+  /**
+   * Counts a failure; returns true when this failure ejected the endpoint. `connectionLevel` says
+   * the endpoint could not be connected to at all; other failures count only with `ejectOn: any`.
+   * Failures of an ejected endpoint are ignored.
+   */
+  reportFailure(endpointKey: string, connectionLevel = true): boolean {
+    if (!connectionLevel && this.ejectOn === 'connect') return false;
     let record = this.#records.get(endpointKey);
     if (record === undefined) {
       record = { failures: 0, ejected: false, nextBackoffMs: this.backoffMs, timer: undefined };
@@ -87,6 +113,20 @@ export class PassiveHealth {
     return keys;
   }
 
+  /** Forgets the records (and stops the timers) of endpoints not in `keys`: the map follows the snapshot. */
+  prune(keys: { has(key: string): boolean }): void {
+    for (const [key, record] of this.#records) {
+      if (keys.has(key)) continue;
+      clearTimeout(record.timer);
+      this.#records.delete(key);
+    }
+  }
+
+  /** Records held (for tests: bounded by the endpoints of the current snapshot). */
+  get size(): number {
+    return this.#records.size;
+  }
+
   /** Stops every back-off timer (ejected endpoints stay ejected). */
   close(): void {
     for (const record of this.#records.values()) clearTimeout(record.timer);
@@ -100,5 +140,57 @@ export class PassiveHealth {
     // On probation: one more failure ejects again, for the doubled period.
     record.failures = this.failureThreshold - 1;
     this.#listener(endpointKey, true);
+  }
+}
+
+/** A route of the matcher table, as far as endpoint sets go. */
+export interface BalancedRoute {
+  readonly backends: readonly { readonly endpoints: readonly number[] }[];
+}
+
+/**
+ * The endpoint sets (a backend's endpoints) of one snapshot and which sets each endpoint id is
+ * in: what the panic threshold looks at. Built on first use, i.e. on the first ejection.
+ */
+export class EndpointSets {
+  readonly #sets: (readonly number[])[] = [];
+  readonly #setsOf: number[][];
+
+  constructor(routes: readonly BalancedRoute[], endpointCount: number) {
+    this.#setsOf = Array.from({ length: endpointCount }, () => []);
+    // The table shares one array per endpoint set between the routes that use it.
+    const seen = new Set<readonly number[]>();
+    for (const route of routes) {
+      for (const backend of route.backends) {
+        if (backend.endpoints.length === 0 || seen.has(backend.endpoints)) continue;
+        seen.add(backend.endpoints);
+        const index = this.#sets.length;
+        this.#sets.push(backend.endpoints);
+        for (const id of backend.endpoints) this.#setsOf[id]?.push(index);
+      }
+    }
+  }
+
+  /**
+   * Writes, through `setHealthy`, the flag of every endpoint that shares a set with `ids`: down
+   * when `ejected` and no set holding it is in panic (fewer than `thresholdPercent` % of its
+   * endpoints healthy; in panic a set routes to all its endpoints).
+   */
+  apply(ids: Iterable<number>, ejected: (id: number) => boolean, thresholdPercent: number, setHealthy: (id: number, healthy: boolean) => void): void {
+    const affected = new Set<number>();
+    for (const id of ids) for (const set of this.#setsOf[id] ?? []) for (const member of this.#sets[set] as readonly number[]) affected.add(member);
+    const panicking = new Map<number, boolean>();
+    const inPanic = (set: number): boolean => {
+      let panic = panicking.get(set);
+      if (panic === undefined) {
+        const members = this.#sets[set] as readonly number[];
+        let healthy = 0;
+        for (const member of members) if (!ejected(member)) healthy++;
+        panic = healthy * 100 < thresholdPercent * members.length;
+        panicking.set(set, panic);
+      }
+      return panic;
+    };
+    for (const id of affected) setHealthy(id, !ejected(id) || (this.#setsOf[id] as number[]).some(inPanic));
   }
 }

@@ -10,8 +10,8 @@ import type { Snapshot } from '@portico/control/snapshot';
 import type { RouteTarget } from '@portico/control/snapshot/table';
 import { toMatcherTable } from '@portico/control/snapshot/table';
 import { PorticoError } from './errors.ts';
-import type { HealthOptions } from './health.ts';
-import { PassiveHealth } from './health.ts';
+import type { BalancedRoute, HealthOptions } from './health.ts';
+import { EndpointSets, PassiveHealth } from './health.ts';
 
 /** An endpoint of the loaded snapshot. `key` (`address:port`) identifies it across snapshots. */
 export interface EndpointRef {
@@ -40,6 +40,8 @@ export class LoadedSnapshot {
   readonly redirects: Uint8Array;
   /** Whether any route has header conditions (else the proxy never builds a header record). */
   readonly needsHeaders: boolean;
+  readonly #balanced: readonly BalancedRoute[];
+  #sets: EndpointSets | undefined;
 
   /** Compiles the whole snapshot; with `routesFrom`, keeps its routing and compiles only the endpoint choice. */
   constructor(snapshot: Snapshot, routesFrom?: LoadedSnapshot) {
@@ -49,6 +51,7 @@ export class LoadedSnapshot {
       if (compiled.routes.length !== routesFrom.routeLabels.length) throw new Error(`endpoint-only update has ${compiled.routes.length} routes, the current snapshot ${routesFrom.routeLabels.length}`);
       this.matcher = routesFrom.matcher;
       this.balancer = loadMatcher(compiled.table);
+      this.#balanced = compiled.table.routes;
       this.endpoints = endpointRefs(compiled.endpoints);
       this.routeLabels = routesFrom.routeLabels;
       this.redirects = routesFrom.redirects;
@@ -57,12 +60,18 @@ export class LoadedSnapshot {
       const compiled = toMatcherTable(snapshot);
       this.matcher = loadMatcher(compiled.table);
       this.balancer = this.matcher;
+      this.#balanced = compiled.table.routes;
       this.endpoints = endpointRefs(compiled.endpoints);
       this.routeLabels = compiled.routes.map(routeLabel);
       this.redirects = Uint8Array.from(compiled.routes, (target) => (target.route.redirect.sslRedirect || target.route.redirect.forceSslRedirect ? 1 : 0));
       this.needsHeaders = compiled.table.hosts.some((host) => host.paths.some((path) => (path.conditions?.headers?.length ?? 0) > 0));
     }
     this.endpointIds = new Map(this.endpoints.map((endpoint) => [endpoint.key, endpoint.id]));
+  }
+
+  /** The endpoint sets, for the panic threshold (built on first use: the first ejection). */
+  get endpointSets(): EndpointSets {
+    return (this.#sets ??= new EndpointSets(this.#balanced, this.endpoints.length));
   }
 }
 
@@ -166,7 +175,7 @@ export class Router extends EventEmitter<{ swap: [SwapEvent] }> {
     const httpsPort = options.httpsPort ?? 443;
     if (!Number.isInteger(httpsPort) || httpsPort < 1 || httpsPort > 65535) throw new PorticoError('PORTICO_E_CONFIG', `httpsPort must be 1..65535, not ${httpsPort}`);
     this.#httpsSuffix = httpsPort === 443 ? '' : `:${httpsPort}`;
-    this.health = new PassiveHealth((key, healthy) => this.#applyHealth(key, healthy), options.health);
+    this.health = new PassiveHealth((key) => this.#applyHealth(key), options.health);
   }
 
   /** Version of the current snapshot, or undefined before the first load. */
@@ -214,10 +223,14 @@ export class Router extends EventEmitter<{ swap: [SwapEvent] }> {
     } catch (cause) {
       throw new PorticoError('PORTICO_E_SNAPSHOT_LOAD', `snapshot ${snapshot.version} cannot be loaded: ${(cause as Error).message}`, { cause });
     }
+    // Health records follow the endpoints that exist: the map stays bounded by the snapshot.
+    this.health.prune(next.endpointIds);
+    const ejected: number[] = [];
     for (const key of this.health.ejectedKeys()) {
       const id = next.endpointIds.get(key);
-      if (id !== undefined) next.balancer.setHealthy(id, false);
+      if (id !== undefined) ejected.push(id);
     }
+    if (ejected.length !== 0) this.#applyHealthTo(next, ejected);
     const previous = this.#current;
     this.#current = next;
     this.#swaps++;
@@ -274,9 +287,12 @@ export class Router extends EventEmitter<{ swap: [SwapEvent] }> {
     return { ...decision, endpointId, endpointKey: endpoint.key, address: endpoint.address, port: endpoint.port };
   }
 
-  /** Counts a failed exchange with the endpoint (connect error, reset, timeout); returns true when this failure ejected it. */
-  reportFailure(endpointKey: string): boolean {
-    return this.health.reportFailure(endpointKey);
+  /**
+   * Counts a failed exchange with the endpoint; `connectionLevel` when it could not be connected
+   * to (see HealthOptions.ejectOn). Returns true when this failure ejected it.
+   */
+  reportFailure(endpointKey: string, connectionLevel = true): boolean {
+    return this.health.reportFailure(endpointKey, connectionLevel);
   }
 
   /** Records that the endpoint answered; clears its failure count. */
@@ -296,9 +312,16 @@ export class Router extends EventEmitter<{ swap: [SwapEvent] }> {
     this.health.close();
   }
 
-  #applyHealth(key: string, healthy: boolean): void {
+  #applyHealth(key: string): void {
     const current = this.#current;
     const id = current?.endpointIds.get(key);
-    if (current !== undefined && id !== undefined) current.balancer.setHealthy(id, healthy);
+    if (current !== undefined && id !== undefined) this.#applyHealthTo(current, [id]);
+  }
+
+  /** Sets the health flags around `ids` in `snapshot`: ejected endpoints are down unless a set they are in is in panic. */
+  #applyHealthTo(snapshot: LoadedSnapshot, ids: readonly number[]): void {
+    const health = this.health;
+    const ejected = (id: number): boolean => health.isEjected((snapshot.endpoints[id] as EndpointRef).key);
+    snapshot.endpointSets.apply(ids, ejected, health.panicThresholdPercent, (id, healthy) => snapshot.balancer.setHealthy(id, healthy));
   }
 }

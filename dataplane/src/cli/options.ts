@@ -33,6 +33,11 @@ export const SERVING_OPTIONS = {
   'max-connections': { type: 'string' },
   'max-connections-per-client': { type: 'string' },
   'max-connections-per-endpoint': { type: 'string' },
+  'health-eject-on': { type: 'string' },
+  'health-failures': { type: 'string' },
+  'health-backoff-ms': { type: 'string' },
+  'health-max-backoff-ms': { type: 'string' },
+  'health-panic-threshold': { type: 'string' },
   'tls-min-version': { type: 'string' },
   'tls-ciphers': { type: 'string' },
   'shutdown-timeout-ms': { type: 'string', default: '10000' },
@@ -65,6 +70,11 @@ export const SERVING_HELP = `
   --max-connections N            Client connections per process (default: from the fd limit, at most 10000).
   --max-connections-per-client N Client connections per client address; trusted proxies exempt (default 1000).
   --max-connections-per-endpoint N  Connections to one endpoint per process; beyond, 503 (default 1024).
+  --health-eject-on WHAT         Failures that count toward ejection: connect (default; refused or timed out) or any.
+  --health-failures N            Consecutive failures that eject an endpoint (default 3).
+  --health-backoff-ms N          First ejection period, doubling per repeat (default 10000).
+  --health-max-backoff-ms N      Longest ejection period (default 60000).
+  --health-panic-threshold PCT   Below this % of healthy endpoints a set routes to all of them; 0 = off (default 50).
   --tls-min-version V            TLSv1.2 (default) or TLSv1.3.
   --tls-ciphers LIST             OpenSSL cipher string (default: Mozilla intermediate, ECDHE+AEAD only).
   --shutdown-timeout-ms N        On SIGTERM, how long in-flight requests may finish (default 10000).
@@ -114,6 +124,15 @@ export function servingOptions(command: Command, values: Record<string, unknown>
     usageError(command, `--tls-ciphers: ${(error as Error).message}`);
   }
   const handshake = integer(command, values, 'tls-handshake-timeout-ms', 1, 3_600_000);
+  const ejectOn = values['health-eject-on'] as string | undefined;
+  if (ejectOn !== undefined && ejectOn !== 'connect' && ejectOn !== 'any') usageError(command, `--health-eject-on must be connect or any, got ${ejectOn}`);
+  const health = defined({
+    ejectOn,
+    failureThreshold: integer(command, values, 'health-failures', 1, 1000),
+    backoffMs: integer(command, values, 'health-backoff-ms', 1, 3_600_000),
+    maxBackoffMs: integer(command, values, 'health-max-backoff-ms', 1, 3_600_000),
+    panicThresholdPercent: integer(command, values, 'health-panic-threshold', 0, 100),
+  });
   return {
     address: String(values.address),
     httpPort: integer(command, values, 'http-port', 0, 65535)!,
@@ -129,6 +148,7 @@ export function servingOptions(command: Command, values: Record<string, unknown>
     },
     admission: defined({ maxConnections: integer(command, values, 'max-connections', 1, 1_000_000), maxConnectionsPerClient: integer(command, values, 'max-connections-per-client', 1, 1_000_000) }),
     tls,
+    router: { health },
     ...(handshake === undefined ? {} : { tlsHandshakeTimeoutMs: handshake }),
     accessLog: values['access-log'] !== false,
     logLevel: String(values['log-level']),
