@@ -23,6 +23,12 @@ export type PorticoErrorCode =
   | 'PORTICO_E_PRECONDITION_FAILED'
   /** A replace of an existing route without If-Match (428): never a silent overwrite. */
   | 'PORTICO_E_PRECONDITION_REQUIRED'
+  /** The body breaks a parsing limit other than its size: too many keys, too deep, too many aliases (422). */
+  | 'PORTICO_E_BODY_LIMIT'
+  /** Too many parses are waiting for the parser thread (503). */
+  | 'PORTICO_E_PARSER_BUSY'
+  /** The parser thread failed, ran out of memory or time (503 for a request). */
+  | 'PORTICO_E_PARSER_FAILED'
   /** The body is larger than the limit (413). */
   | 'PORTICO_E_PAYLOAD_TOO_LARGE'
   /** The body's Content-Type is not one the endpoint reads (415). */

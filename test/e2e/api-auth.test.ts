@@ -134,7 +134,10 @@ describe('control API authentication and authorization (cluster mode)', () => {
     const clusterWide = await call('alice', '/v1/routes');
     expect(clusterWide.status).toBe(403);
     expect(((await clusterWide.json()) as { detail: string }).detail).toContain('may not list ingresses.networking.k8s.io at the cluster scope');
-    const created = await call('alice', '/v1/routes', { method: 'POST', body: JSON.stringify({ ...route('shop', 'shop.example.com'), namespace: 'team-a' }) });
+    // POST names its namespace in the URL, so permission is checked before the body is parsed.
+    const noNamespace = await call('alice', '/v1/routes', { method: 'POST', body: JSON.stringify({ ...route('shop', 'shop.example.com'), namespace: 'team-a' }) });
+    expect(((await noNamespace.json()) as { detail: string }).detail).toContain('?namespace=NS');
+    const created = await call('alice', '/v1/routes?namespace=team-a', { method: 'POST', body: JSON.stringify({ ...route('shop', 'shop.example.com'), namespace: 'team-a' }) });
     expect(created.status).toBe(201);
     const label = await kubectl(cluster.kubeconfig, ['-n', 'team-a', 'get', 'ingress', 'shop', '-o', 'jsonpath={.metadata.labels.app\\.kubernetes\\.io/managed-by}']);
     expect(label).toBe('portico');
@@ -183,7 +186,7 @@ describe('control API authentication and authorization (cluster mode)', () => {
     expect(await code(await call('admin', '/v1/routes/team-a/handmade'))).toEqual({ status: 404, code: 'PORTICO_E_NOT_FOUND' });
     expect(await code(await call('admin', '/v1/routes/team-a/handmade', { method: 'PUT', body: JSON.stringify(route('handmade', 'other.example.com')) }))).toEqual({ status: 409, code: 'PORTICO_E_ROUTE_EXISTS' });
     await eventually(() => (controller.state.ingresses.has('team-a/handmade') ? true : undefined), 10_000, 'informer sees the Ingress');
-    const conflict = await call('alice', '/v1/routes', { method: 'POST', body: JSON.stringify({ ...route('copycat', 'hand.example.com'), namespace: 'team-a' }) });
+    const conflict = await call('alice', '/v1/routes?namespace=team-a', { method: 'POST', body: JSON.stringify({ ...route('copycat', 'hand.example.com'), namespace: 'team-a' }) });
     expect(conflict.status).toBe(409);
     expect(((await conflict.json()) as { conflicts: { name: string }[] }).conflicts[0]!.name).toBe('handmade');
     const list = (await (await call('admin', '/v1/routes')).json()) as { items: { name: string }[] };

@@ -50,6 +50,17 @@ export async function authorize(c: Context<ApiEnv>, auth: Authenticator, action:
   if (!decision.allowed) throw new ApiError('PORTICO_E_FORBIDDEN', decision.reason ?? 'forbidden');
 }
 
+/** Throws 403 unless the principal may perform at least one of `actions` (tried in order). */
+export async function authorizeAny(c: Context<ApiEnv>, auth: Authenticator, actions: readonly ApiAction[]): Promise<void> {
+  let reason: string | undefined;
+  for (const action of actions) {
+    const decision = await auth.authorize(c.get('principal'), action);
+    if (decision.allowed) return;
+    reason ??= decision.reason;
+  }
+  throw new ApiError('PORTICO_E_FORBIDDEN', reason ?? 'forbidden');
+}
+
 /** The store caller of the request: the principal's token goes along only to a Kubernetes store. */
 export function callerOf(c: Context<ApiEnv>, store: RouteStore): StoreCaller {
   return store.kind === 'kubernetes' ? { bearerToken: c.get('principal').token } : {};

@@ -37,13 +37,23 @@ export function bodyResourceVersion(body: unknown): string | undefined {
 
 /**
  * Parses and validates a write body. `target` is the namespace/name of the URL (PUT/PATCH); a
- * body naming another object is a 422. Throws ApiError PORTICO_E_ROUTE_INVALID.
+ * body naming another object is a 422. `namespace` (POST `?namespace=`) is the namespace a body
+ * without one gets, and the only one it may name. Throws ApiError PORTICO_E_ROUTE_INVALID.
  */
-export function parseRouteBody(body: unknown, target: { namespace: string; name: string } | undefined): ParsedRoute {
+export function parseRouteBody(body: unknown, target: { namespace: string; name: string } | undefined, namespace?: string): ParsedRoute {
   if (!isRecord(body)) throw new ApiError('PORTICO_E_ROUTE_INVALID', 'the body must be a JSON (or YAML) object: a route or an Ingress', { errors: [{ pointer: '', reason: 'expected an object' }] });
-  if (looksLikeIngress(body)) return { ingress: parseIngressBody(body, target), form: 'ingress' };
+  const parsed: ParsedRoute = looksLikeIngress(body) ? { ingress: parseIngressBody(body, target, namespace), form: 'ingress' } : routeBody(body, target, namespace);
+  const actual = parsed.ingress.metadata.namespace ?? 'default';
+  if (namespace !== undefined && actual !== namespace) {
+    const pointer = parsed.form === 'route' ? '/namespace' : '/metadata/namespace';
+    throw new ApiError('PORTICO_E_ROUTE_INVALID', `the body names namespace ${JSON.stringify(actual)}, not ${JSON.stringify(namespace)} from ?namespace=`, { errors: [{ pointer, reason: `must be ${JSON.stringify(namespace)}, the namespace in the URL` }] });
+  }
+  return parsed;
+}
+
+function routeBody(body: Record<string, unknown>, target: { namespace: string; name: string } | undefined, fallbackNamespace: string | undefined): ParsedRoute {
   const route = parseRoute(body);
-  const namespace = route.namespace ?? target?.namespace ?? 'default';
+  const namespace = route.namespace ?? target?.namespace ?? fallbackNamespace ?? 'default';
   mustMatch(target, namespace, route.name, '/namespace', '/name');
   return { ingress: routeToIngress(route, namespace), form: 'route' };
 }
@@ -56,7 +66,7 @@ function mustMatch(target: { namespace: string; name: string } | undefined, name
   if (errors.length > 0) throw new ApiError('PORTICO_E_ROUTE_INVALID', `the body names another object than the URL: ${errors[0]!.reason}`, { errors });
 }
 
-function parseIngressBody(body: Record<string, unknown>, target: { namespace: string; name: string } | undefined): Ingress {
+function parseIngressBody(body: Record<string, unknown>, target: { namespace: string; name: string } | undefined, fallbackNamespace: string | undefined): Ingress {
   let candidate: Record<string, unknown> = body;
   if (body.kind === 'Ingress' && typeof body.apiVersion === 'string' && LEGACY_INGRESS_VERSIONS.includes(body.apiVersion)) candidate = convertLegacyIngress(body);
   if (candidate.apiVersion !== 'networking.k8s.io/v1' || candidate.kind !== 'Ingress') {
@@ -73,7 +83,7 @@ function parseIngressBody(body: Record<string, unknown>, target: { namespace: st
   const errors: FieldError[] = [];
   const name = ObjectName.safeParse(ingress.metadata.name);
   if (!name.success) errors.push({ pointer: '/metadata/name', reason: name.error.issues[0]!.message });
-  if (ingress.metadata.namespace === undefined) ingress.metadata.namespace = target?.namespace ?? 'default';
+  if (ingress.metadata.namespace === undefined) ingress.metadata.namespace = target?.namespace ?? fallbackNamespace ?? 'default';
   const namespace = NamespaceName.safeParse(ingress.metadata.namespace);
   if (!namespace.success) errors.push({ pointer: '/metadata/namespace', reason: namespace.error.issues[0]!.message });
   errors.push(...semanticErrors(ingress));

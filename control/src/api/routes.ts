@@ -7,6 +7,8 @@
  *   body's `metadata.resourceVersion` counts as If-Match, as with kubectl replace.
  * - PATCH is a JSON merge patch of the friendly route (or of the Ingress when the patch has
  *   `metadata`/`spec`, or the route has no friendly form), read-modify-write under the version read.
+ * - Authorization comes before any body is parsed (the namespace and name are in the URL, or in
+ *   `?namespace=` for POST), and again on the parsed object.
  * - Every write is validated (422) and checked for host/path conflicts with what Portico serves
  *   (409, naming the other object), inside one in-process lock so concurrent writes are checked
  *   against each other too.
@@ -19,7 +21,7 @@ import { MANAGED_BY_LABEL, MANAGED_BY_VALUE, routeKey } from '../sources/store/r
 import { mediaTypesOf, mergePatch, readBody } from './body.ts';
 import { findConflicts, routePointer } from './conflicts.ts';
 import type { ApiEnv, ApiOptions } from './context.ts';
-import { authorize, callerOf, etagHeader, parseEtag } from './context.ts';
+import { authorize, authorizeAny, callerOf, etagHeader, parseEtag } from './context.ts';
 import type { ApiSpec } from './openapi.ts';
 import { ApiError } from './problem.ts';
 import type { ParsedRoute } from './route-object.ts';
@@ -29,6 +31,9 @@ import { RouteBody, RouteList, RouteResourceSchema } from './schemas.ts';
 
 const Params = z.strictObject({ namespace: NamespaceName, name: ObjectName });
 const ListQuery = z.strictObject({ namespace: NamespaceName.optional().describe('Only this namespace (needs list ingresses there); default: all.') });
+const CreateQuery = z.strictObject({
+  namespace: NamespaceName.optional().describe('Namespace of the new route (needs create ingresses there; checked before the body is read). Without it the caller needs create ingresses in all namespaces.'),
+});
 const WRITE_TYPES = mediaTypesOf(['json', 'yaml']);
 const CONCURRENCY_HEADERS = [
   { name: 'If-Match', description: 'ETag of the version being replaced; 412 when it is no longer current.' },
@@ -93,6 +98,7 @@ export function registerRoutes(app: Hono<ApiEnv>, spec: ApiSpec, options: ApiOpt
       operationId: 'createRoute',
       tag: 'routes',
       summary: 'Create a route (friendly route or v1 Ingress; JSON or YAML)',
+      query: CreateQuery,
       body: { schema: RouteBody, mediaTypes: WRITE_TYPES },
       responses: {
         201: { description: 'Created.', schema: RouteResourceSchema, headers: { ETag: 'Version of the route.', Location: 'URL of the route.' } },
@@ -102,9 +108,15 @@ export function registerRoutes(app: Hono<ApiEnv>, spec: ApiSpec, options: ApiOpt
         422: { description: 'Invalid route; errors carry JSON pointers into the body.' },
       },
     },
-    async (c) => {
+    async (c, { query }) => {
+      try {
+        await authorize(c, auth, { kind: 'ingresses', verb: 'create', ...(query.namespace ? { namespace: query.namespace } : {}) });
+      } catch (error) {
+        if (query.namespace !== undefined) throw error;
+        throw new ApiError('PORTICO_E_FORBIDDEN', `${(error as Error).message}; to create a route in one namespace, send POST /v1/routes?namespace=NS (or PUT /v1/routes/NS/NAME)`);
+      }
       const { value } = await readBody(c, ['json', 'yaml'], bodyLimit);
-      const parsed = parseRouteBody(value, undefined);
+      const parsed = parseRouteBody(value, undefined, query.namespace);
       const namespace = parsed.ingress.metadata.namespace ?? 'default';
       await authorize(c, auth, { kind: 'ingresses', verb: 'create', namespace, name: parsed.ingress.metadata.name });
       return sendRoute(c, await write(c, parsed, { ifAbsent: true }, true), 201);
@@ -134,6 +146,11 @@ export function registerRoutes(app: Hono<ApiEnv>, spec: ApiSpec, options: ApiOpt
     app,
     { method: 'put', path: '/v1/routes/{namespace}/{name}', operationId: 'replaceRoute', tag: 'routes', summary: 'Create or replace a route', params: Params, headers: CONCURRENCY_HEADERS, body: { schema: RouteBody, mediaTypes: WRITE_TYPES }, responses: writeResponses },
     async (c, { params }) => {
+      // Before parsing: the caller may create or update routes there (which one is known after).
+      await authorizeAny(c, auth, [
+        { kind: 'ingresses', verb: 'update', namespace: params.namespace, name: params.name },
+        { kind: 'ingresses', verb: 'create', namespace: params.namespace, name: params.name },
+      ]);
       const { value } = await readBody(c, ['json', 'yaml'], bodyLimit);
       const parsed = parseRouteBody(value, params);
       const ifMatch = parseEtag(c.req.header('if-match')) ?? (looksLikeIngress(value) ? bodyResourceVersion(value) : undefined);
@@ -168,9 +185,9 @@ export function registerRoutes(app: Hono<ApiEnv>, spec: ApiSpec, options: ApiOpt
       responses: { 200: writeResponses[200], 409: writeResponses[409], 412: writeResponses[412], 413: writeResponses[413], 415: writeResponses[415], 422: writeResponses[422] },
     },
     async (c, { params }) => {
+      await authorize(c, auth, { kind: 'ingresses', verb: 'patch', namespace: params.namespace, name: params.name });
       const { value } = await readBody(c, ['merge-patch', 'json'], bodyLimit);
       if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new ApiError('PORTICO_E_BAD_REQUEST', 'a merge patch must be a JSON object');
-      await authorize(c, auth, { kind: 'ingresses', verb: 'patch', namespace: params.namespace, name: params.name });
       const current = await store.get(params.namespace, params.name, callerOf(c, store));
       if (current === undefined) throw new ApiError('PORTICO_E_NOT_FOUND', `route ${routeKey(params.namespace, params.name)} not found`);
       const ifMatch = parseEtag(c.req.header('if-match'));

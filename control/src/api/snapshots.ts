@@ -140,10 +140,10 @@ export function registerSnapshots(app: Hono<ApiEnv>, spec: ApiSpec, options: Api
       responses: { 200: { description: 'The same shape as `portico explain --json`, plus the version explained.', schema: ExplainResultSchema }, 413: { description: 'Body too large.' }, 415: { description: 'Not JSON.' }, 422: { description: 'Invalid request.' } },
     },
     async (c) => {
+      await read(c); // authorization before any parsing
       const { value } = await readBody(c, ['json'], options.bodyLimit);
       const parsed = ExplainBody.safeParse(value);
       if (!parsed.success) throw invalid('the explain request is invalid', parsed.error.issues);
-      await read(c);
       const entry = resolveVersion(history, parsed.data.version ?? 'current');
       const { version: _version, ...request } = parsed.data;
       const result = explainerFor(entry).explain(request, options.httpsPort === undefined ? {} : { httpsPort: options.httpsPort });

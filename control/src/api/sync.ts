@@ -114,10 +114,10 @@ export function registerSync(app: Hono<ApiEnv>, spec: ApiSpec, options: ApiOptio
       responses: { 200: { description: 'The node as now recorded.', schema: NodeStatusSchema }, 413: { description: 'Body too large.' }, 415: { description: 'Not JSON.' }, 422: { description: 'Invalid report.' } },
     },
     async (c, { params }) => {
+      await authorize(c, auth, { kind: 'report-status', node: params.node }); // before any parsing
       const { value } = await readBody(c, ['json'], options.bodyLimit);
       const parsed = NodeStatusBody.safeParse(value);
       if (!parsed.success) throw invalid('the status report is invalid', parsed.error.issues);
-      await authorize(c, auth, { kind: 'report-status', node: params.node });
       const status = nodes.report(params.node, parsed.data, remoteAddress(c));
       options.logger?.[parsed.data.ok ? 'debug' : 'warn']({ node: params.node, version: parsed.data.version, ok: parsed.data.ok, error: parsed.data.error }, parsed.data.ok ? 'node ACK' : 'node NACK');
       return c.json(status);

@@ -2,10 +2,11 @@
  * Parsing of kubectl-style manifest text (YAML multi-document or JSON, `List` kinds included)
  * into validated objects. Bad documents become problems; the good ones in the same text still load.
  */
-import { parseAllDocuments } from 'yaml';
 import type { z } from 'zod';
 import type { KubeObject } from '../../state/objects.ts';
 import { EndpointSlice, Ingress, IngressClass, Secret, Service } from '../../state/objects.ts';
+import type { ParsedDocument, ParseFailure, ParseLimits } from './bounded.ts';
+import { describeFailure, MANIFEST_FILE_LIMITS, parseJsonBounded, parseYamlBounded } from './bounded.ts';
 import { convertLegacyIngress, LEGACY_INGRESS_VERSIONS } from './legacy.ts';
 
 /** Something wrong (or worth saying) about one document of one manifest file. */
@@ -17,6 +18,9 @@ export interface ManifestProblem {
   readonly document: number;
   /** Dotted field path inside the document, when the problem is about one field. */
   readonly field?: string;
+  /** 1-based line and column in the file, when known (syntax errors, duplicate keys, limits). */
+  readonly line?: number;
+  readonly column?: number;
   readonly message: string;
 }
 
@@ -48,36 +52,47 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-/** Parses the text of one file; `file` only names it in problems. JSON is parsed as YAML 1.2, its superset. */
-export function parseManifestText(text: string, file: string): ManifestParseResult {
+/** The problem for a document that could not be parsed. */
+function parseProblem(failure: ParseFailure, file: string, document: number): ManifestProblem {
+  const what = failure.kind === 'limit' ? `refused (limit: ${failure.limit})` : failure.kind === 'duplicate-key' ? 'duplicate key' : 'syntax error';
+  return {
+    severity: 'error',
+    code: 'PORTICO_E_MANIFEST_PARSE',
+    file,
+    document,
+    ...(failure.line === undefined ? {} : { line: failure.line, column: failure.column ?? 1 }),
+    message: `${what}: ${describeFailure(failure)}`,
+  };
+}
+
+/**
+ * Parses the text of one file; `file` only names it in problems. JSON is parsed as YAML 1.2, its
+ * superset, except a `.json` file that is valid JSON, which takes the (much faster) JSON path.
+ * Bounded by `limits` (default MANIFEST_FILE_LIMITS) and linear in the text; never throws.
+ */
+export function parseManifestText(text: string, file: string, limits: ParseLimits = MANIFEST_FILE_LIMITS): ManifestParseResult {
   const objects: KubeObject[] = [];
   const problems: ManifestProblem[] = [];
+  let documents: readonly ParsedDocument[] | undefined;
+  if (/\.json$/i.test(file)) {
+    const json = parseJsonBounded(text, limits);
+    // Not JSON after all (comments, a stream of objects): YAML, JSON's superset, decides.
+    if (json.ok || json.failure.kind !== 'syntax') documents = [json];
+  }
+  documents ??= parseYamlBounded(text, limits);
   let index = 0;
-  for (const doc of parseAllDocuments(text, { uniqueKeys: true })) {
-    const documentIndex = index++;
-    if (doc.errors.length > 0) {
-      const error = doc.errors[0]!;
-      const line = error.linePos?.[0];
-      problems.push({
-        severity: 'error',
-        code: 'PORTICO_E_MANIFEST_PARSE',
-        file,
-        document: documentIndex,
-        message: `syntax error${line ? ` at line ${line.line}, column ${line.col}` : ''}: ${error.message.split('\n')[0]}`,
-      });
+  for (const document of documents) {
+    if (!document.ok) {
+      problems.push(parseProblem(document.failure, file, index++));
       continue;
     }
-    const value: unknown = doc.toJS({ maxAliasCount: 100 });
-    if (value === null || value === undefined) {
-      index--; // an empty document (a trailing `---`) is not a document for kubectl either
-      continue;
-    }
+    const value = document.value;
+    if (value === null || value === undefined) continue; // an empty document is not a document for kubectl either
     if (isRecord(value) && value.kind === 'List' && Array.isArray(value.items)) {
-      index--;
       for (const item of value.items) acceptDocument(item, file, index++, objects, problems);
       continue;
     }
-    acceptDocument(value, file, documentIndex, objects, problems);
+    acceptDocument(value, file, index++, objects, problems);
   }
   return { objects, problems };
 }

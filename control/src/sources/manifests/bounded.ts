@@ -1,0 +1,272 @@
+/**
+ * Strict, bounded, linear-time parsing of configuration text (manifest files and API bodies).
+ *
+ * - Duplicate keys are refused, in JSON too, with one hash-set lookup per key (the `yaml`
+ *   package's own `uniqueKeys` check compares every key with every earlier one: quadratic, 47 s
+ *   of stalled event loop for a 189 KB body).
+ * - Limits on size, total key count, nesting depth and alias expansion are checked before any
+ *   value is built; a limit that is hit is named in the failure.
+ * - Never throws for any input: a failure is a value, so it can cross a worker-thread boundary.
+ *
+ * Pure and synchronous; `parser-thread.ts` runs it off the event loop that serves traffic.
+ */
+import type { Document, Node as YamlNode } from 'yaml';
+import { isAlias, isCollection, isMap, isPair, isScalar, isSeq, parseAllDocuments } from 'yaml';
+
+/** Bounds on one parse. */
+export interface ParseLimits {
+  /** Largest text, in UTF-8 bytes. */
+  readonly maxBytes: number;
+  /** Most mapping keys in the whole text (all documents). */
+  readonly maxKeys: number;
+  /** Deepest nesting of mappings and sequences. */
+  readonly maxDepth: number;
+  /** YAML alias budget (the `yaml` package's maxAliasCount): billion-laughs documents fail. */
+  readonly maxAliasCount: number;
+}
+
+/** Limits of an API request body (the body itself is also capped while it is read). */
+export const API_BODY_LIMITS: ParseLimits = { maxBytes: 1024 * 1024, maxKeys: 20_000, maxDepth: 64, maxAliasCount: 50 };
+
+/** Limits of one manifest file: room for thousands of Ingresses in one `List`, not for a memory bomb. */
+export const MANIFEST_FILE_LIMITS: ParseLimits = { maxBytes: 8 * 1024 * 1024, maxKeys: 1_000_000, maxDepth: 64, maxAliasCount: 100 };
+
+/** Which limit a text broke. */
+export type LimitName = 'bytes' | 'keys' | 'depth' | 'aliases';
+
+/** Why a text (or one document of it) was refused. */
+export interface ParseFailure {
+  /** `syntax`: not valid JSON/YAML; `duplicate-key`: a key appears twice in one mapping; `limit`: a bound was hit. */
+  readonly kind: 'syntax' | 'duplicate-key' | 'limit';
+  readonly message: string;
+  /** Which limit, for `limit`. */
+  readonly limit?: LimitName;
+  /** 1-based position of the problem, when known. */
+  readonly line?: number;
+  readonly column?: number;
+  /** JSON pointer of the offending key, when known. */
+  readonly pointer?: string;
+}
+
+/** One parsed document, or why it was refused. */
+export type ParsedDocument = { readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly failure: ParseFailure };
+
+function position(text: string, offset: number): { line: number; column: number } {
+  let line = 1;
+  let lineStart = 0;
+  for (let i = 0; i < offset && i < text.length; i++) {
+    if (text.charCodeAt(i) === 10) {
+      line++;
+      lineStart = i + 1;
+    }
+  }
+  return { line, column: offset - lineStart + 1 };
+}
+
+function pointerOf(path: readonly (string | number)[]): string {
+  return path.map((part) => `/${String(part).replaceAll('~', '~0').replaceAll('/', '~1')}`).join('');
+}
+
+function tooBig(text: string, limits: ParseLimits): ParseFailure | undefined {
+  // Cheap upper bound first: a UTF-16 unit is at most 3 UTF-8 bytes.
+  if (text.length * 3 <= limits.maxBytes) return undefined;
+  const bytes = Buffer.byteLength(text, 'utf8');
+  if (bytes <= limits.maxBytes) return undefined;
+  return { kind: 'limit', limit: 'bytes', message: `the document is ${bytes} bytes; the limit is ${limits.maxBytes} bytes` };
+}
+
+const limitFailure = (limit: LimitName, message: string, at?: { line: number; column: number }, pointer?: string): ParseFailure => ({ kind: 'limit', limit, message, ...at, ...(pointer === undefined ? {} : { pointer }) });
+
+/** One open JSON container while scanning: its keys (objects) and where in it the scan is. */
+interface JsonFrame {
+  readonly keys: Set<string> | undefined;
+  /** The current key (object) or element index (array). */
+  at: string | number;
+}
+
+/**
+ * Checks JSON text for duplicate keys and limits in one pass, without building values; syntax is
+ * left to JSON.parse. Returns the first failure, or undefined.
+ */
+function scanJson(text: string, limits: ParseLimits): ParseFailure | undefined {
+  const stack: JsonFrame[] = [];
+  let keys = 0;
+  const n = text.length;
+  const path = () => stack.map((frame) => frame.at);
+  for (let i = 0; i < n; i++) {
+    const ch = text.charCodeAt(i);
+    if (ch === 0x22) {
+      let j = i + 1;
+      let escaped = false;
+      while (j < n) {
+        const c = text.charCodeAt(j);
+        if (c === 0x5c) {
+          escaped = true;
+          j += 2;
+          continue;
+        }
+        if (c === 0x22) break;
+        j++;
+      }
+      const top = stack[stack.length - 1];
+      if (top?.keys !== undefined) {
+        let k = j + 1;
+        while (k < n && (text.charCodeAt(k) === 0x20 || text.charCodeAt(k) === 0x0a || text.charCodeAt(k) === 0x0d || text.charCodeAt(k) === 0x09)) k++;
+        if (text.charCodeAt(k) === 0x3a) {
+          let key: string;
+          try {
+            key = escaped ? (JSON.parse(text.slice(i, j + 1)) as string) : text.slice(i + 1, j);
+          } catch {
+            return undefined; // a broken string: JSON.parse names it
+          }
+          top.at = key;
+          if (top.keys.has(key)) return { kind: 'duplicate-key', message: `duplicate key ${JSON.stringify(key)}`, ...position(text, i), pointer: pointerOf(path()) };
+          top.keys.add(key);
+          if (++keys > limits.maxKeys) return limitFailure('keys', `more than ${limits.maxKeys} keys`, position(text, i));
+        }
+      }
+      i = j;
+    } else if (ch === 0x7b || ch === 0x5b) {
+      stack.push({ keys: ch === 0x7b ? new Set() : undefined, at: ch === 0x7b ? '' : 0 });
+      if (stack.length > limits.maxDepth) return limitFailure('depth', `nested deeper than ${limits.maxDepth} levels`, position(text, i), pointerOf(path().slice(0, -1)));
+    } else if (ch === 0x7d || ch === 0x5d) {
+      stack.pop();
+    } else if (ch === 0x2c) {
+      const top = stack[stack.length - 1];
+      if (top !== undefined && top.keys === undefined) (top.at as number)++;
+    }
+  }
+  return undefined;
+}
+
+/** Parses one JSON value strictly: duplicate keys refused, limits enforced, trailing text refused. */
+export function parseJsonBounded(text: string, limits: ParseLimits): ParsedDocument {
+  const failure = tooBig(text, limits) ?? scanJson(text, limits);
+  if (failure !== undefined) return { ok: false, failure };
+  try {
+    return { ok: true, value: JSON.parse(text) as unknown };
+  } catch (error) {
+    const message = (error as Error).message;
+    const at = /position (\d+)/.exec(message);
+    return { ok: false, failure: { kind: 'syntax', message: `not valid JSON: ${message}`, ...(at ? position(text, Number(at[1])) : {}) } };
+  }
+}
+
+/** The key of a YAML mapping entry as the JavaScript object will have it. */
+function keyText(key: unknown): string {
+  if (isScalar(key)) return String(key.value);
+  if (key === null || key === undefined) return '';
+  return String(key);
+}
+
+/**
+ * Walks one YAML document's syntax tree without recursion: duplicate keys per mapping (a hash
+ * set), the running key count and the depth. Returns the first failure, or undefined.
+ */
+function checkYamlTree(doc: Document, text: string, limits: ParseLimits, counter: { keys: number }): ParseFailure | undefined {
+  const stack: { node: unknown; depth: number; path: (string | number)[] }[] = [{ node: doc.contents, depth: 0, path: [] }];
+  while (stack.length > 0) {
+    const { node, depth, path } = stack.pop()!;
+    if (!isCollection(node)) continue;
+    const at = () => (node.range ? position(text, node.range[0]) : undefined);
+    if (depth + 1 > limits.maxDepth) return limitFailure('depth', `nested deeper than ${limits.maxDepth} levels`, at(), pointerOf(path));
+    if (isMap(node)) {
+      const seen = new Set<string>();
+      for (const pair of node.items) {
+        if (!isPair(pair)) continue;
+        const key = keyText(pair.key);
+        if (seen.has(key)) {
+          const range = (pair.key as YamlNode | null)?.range;
+          return { kind: 'duplicate-key', message: `duplicate key ${JSON.stringify(key)}`, ...(range ? position(text, range[0]) : {}), pointer: pointerOf([...path, key]) };
+        }
+        seen.add(key);
+        if (++counter.keys > limits.maxKeys) return limitFailure('keys', `more than ${limits.maxKeys} keys`, at());
+        if (isCollection(pair.key)) stack.push({ node: pair.key, depth: depth + 1, path: [...path, key] });
+        if (pair.value !== null && !isAlias(pair.value)) stack.push({ node: pair.value, depth: depth + 1, path: [...path, key] });
+      }
+    } else if (isSeq(node)) {
+      node.items.forEach((item, index) => {
+        if (isCollection(item)) stack.push({ node: item, depth: depth + 1, path: [...path, index] });
+      });
+    }
+  }
+  return undefined;
+}
+
+/**
+ * An upper bound of the flow-collection nesting (`[`, `{`) of YAML text, outside quotes and
+ * comments; the `yaml` composer recurses per level and overflows the stack 100k levels deep,
+ * so deep texts are refused before parsing. Brackets inside plain scalars count too, which is
+ * why the bound applied is four times the depth limit (the tree walk enforces the real one).
+ */
+function flowDepthFailure(text: string, limits: ParseLimits): ParseFailure | undefined {
+  const bound = limits.maxDepth * 4;
+  let depth = 0;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text.charCodeAt(i);
+    if (ch === 0x22 || ch === 0x27) {
+      // Quoted scalar: skip to its end ("" escapes with \, '' doubles the quote).
+      for (i++; i < text.length && text.charCodeAt(i) !== ch; i++) if (ch === 0x22 && text.charCodeAt(i) === 0x5c) i++;
+    } else if (ch === 0x23 && (i === 0 || text.charCodeAt(i - 1) === 0x20 || text.charCodeAt(i - 1) === 0x0a || text.charCodeAt(i - 1) === 0x09)) {
+      while (i < text.length && text.charCodeAt(i) !== 0x0a) i++;
+    } else if (ch === 0x5b || ch === 0x7b) {
+      if (++depth > bound) return limitFailure('depth', `nested deeper than ${limits.maxDepth} levels`, position(text, i));
+    } else if ((ch === 0x5d || ch === 0x7d) && depth > 0) depth--;
+  }
+  return undefined;
+}
+
+/**
+ * Parses multi-document YAML (JSON included) strictly and within `limits`. One entry per
+ * non-empty document, in order; a failure in one document never hides the others, except the
+ * `bytes`, `keys` and flow-depth limits, which refuse the whole text (one failed entry).
+ */
+export function parseYamlBounded(text: string, limits: ParseLimits): ParsedDocument[] {
+  const big = tooBig(text, limits) ?? flowDepthFailure(text, limits);
+  if (big !== undefined) return [{ ok: false, failure: big }];
+  let docs: Document[];
+  try {
+    // uniqueKeys: false — the package's check is quadratic; checkYamlTree does it in linear time.
+    docs = parseAllDocuments(text, { uniqueKeys: false, strict: true, prettyErrors: false, stringKeys: false }) as Document[];
+  } catch (error) {
+    return [{ ok: false, failure: { kind: 'syntax', message: `not valid YAML: ${(error as Error).message}` } }];
+  }
+  if (!Array.isArray(docs)) return [{ ok: false, failure: { kind: 'syntax', message: 'not valid YAML' } }];
+  const counter = { keys: 0 };
+  const results: ParsedDocument[] = [];
+  for (const doc of docs) {
+    if (doc.errors.length > 0) {
+      const error = doc.errors[0]!;
+      const line = error.linePos?.[0];
+      results.push({ ok: false, failure: { kind: 'syntax', message: `syntax error: ${error.message.split('\n')[0]}`, ...(line ? { line: line.line, column: line.col } : {}) } });
+      continue;
+    }
+    if (doc.contents === null) continue; // an empty document (a trailing `---`) is not a document
+    const failure = checkYamlTree(doc, text, limits, counter);
+    if (failure !== undefined) {
+      if (failure.limit === 'keys') return [{ ok: false, failure }];
+      results.push({ ok: false, failure });
+      continue;
+    }
+    try {
+      results.push({ ok: true, value: doc.toJS({ maxAliasCount: limits.maxAliasCount }) as unknown });
+    } catch (error) {
+      const range = doc.contents?.range;
+      const message = (error as Error).message;
+      const aliases = /alias/i.test(message);
+      results.push({
+        ok: false,
+        failure: aliases
+          ? limitFailure('aliases', `aliases expand beyond the limit of ${limits.maxAliasCount} (a YAML bomb?)`, range ? position(text, range[0]) : undefined)
+          : { kind: 'syntax', message: `not valid YAML: ${message}`, ...(range ? position(text, range[0]) : {}) },
+      });
+    }
+  }
+  return results;
+}
+
+/** One line describing a failure: the message with its position. */
+export function describeFailure(failure: ParseFailure): string {
+  const at = failure.line === undefined ? '' : ` at line ${failure.line}, column ${failure.column ?? 1}`;
+  return `${failure.message}${at}`;
+}

@@ -1,0 +1,140 @@
+/**
+ * Configuration parsing off the traffic path: one long-lived worker thread runs the bounded
+ * parsers (`bounded.ts`) for manifest files and API bodies, so even the largest allowed input
+ * never stalls the event loop that also serves traffic in standalone mode. The thread's heap is
+ * capped; a parse that runs past its deadline or exhausts that heap kills the thread (a fresh
+ * one starts on the next job) and fails only the jobs it held. The queue is bounded.
+ */
+import { Worker } from 'node:worker_threads';
+import type { ManifestParseResult } from './parse.ts';
+import type { ParsedDocument, ParseLimits } from './bounded.ts';
+import { PorticoError } from '../../errors.ts';
+
+/** What the worker is asked to parse. */
+export type ParseJob =
+  | { readonly id: number; readonly kind: 'manifest'; readonly text: string; readonly file: string; readonly limits?: ParseLimits }
+  | { readonly id: number; readonly kind: 'json' | 'yaml'; readonly text: string; readonly limits?: ParseLimits };
+
+/** What a parse produced. */
+export type ParseResult = { readonly kind: 'manifest'; readonly result: ManifestParseResult } | { readonly kind: 'documents'; readonly documents: ParsedDocument[] };
+
+/** What the worker answers: a result, or the message of an unexpected error. */
+export type ParseReply = { readonly id: number; readonly result: ParseResult; readonly error?: undefined } | { readonly id: number; readonly error: string; readonly result?: undefined };
+
+type JobInput = ParseJob extends infer J ? (J extends { id: number } ? Omit<J, 'id'> : never) : never;
+
+/** Options of the parser thread. */
+export interface ParserThreadOptions {
+  /** Longest one parse may take before the thread is killed (default 30 s). */
+  readonly timeoutMs?: number;
+  /** Most jobs waiting at once; more are refused with PORTICO_E_PARSER_BUSY (default 256). */
+  readonly maxQueued?: number;
+  /** Heap of the thread in MiB (default 1024). */
+  readonly maxHeapMb?: number;
+}
+
+interface Pending {
+  readonly resolve: (reply: ParseResult) => void;
+  readonly reject: (error: Error) => void;
+  readonly timer: NodeJS.Timeout;
+}
+
+/** A worker thread that parses; `parse*` resolve with results, reject with PorticoError PORTICO_E_PARSER_*. */
+export class ParserThread {
+  private worker: Worker | undefined;
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 1;
+  private readonly options: Required<ParserThreadOptions>;
+  private closed = false;
+
+  constructor(options: ParserThreadOptions = {}) {
+    this.options = { timeoutMs: options.timeoutMs ?? 30_000, maxQueued: options.maxQueued ?? 256, maxHeapMb: options.maxHeapMb ?? 1024 };
+  }
+
+  /** Parses one manifest file's text (objects and problems, as parseManifestText). */
+  async parseManifest(text: string, file: string, limits?: ParseLimits): Promise<ManifestParseResult> {
+    const result = await this.submit({ kind: 'manifest', text, file, ...(limits ? { limits } : {}) });
+    if (result.kind !== 'manifest') throw new PorticoError('PORTICO_E_PARSER_FAILED', 'parser thread answered the wrong kind');
+    return result.result;
+  }
+
+  /** Parses JSON (one value) or YAML (every document) within `limits`. */
+  async parseDocuments(format: 'json' | 'yaml', text: string, limits?: ParseLimits): Promise<ParsedDocument[]> {
+    const result = await this.submit({ kind: format, text, ...(limits ? { limits } : {}) });
+    if (result.kind !== 'documents') throw new PorticoError('PORTICO_E_PARSER_FAILED', 'parser thread answered the wrong kind');
+    return result.documents;
+  }
+
+  /** Stops the thread; pending jobs fail. */
+  async close(): Promise<void> {
+    this.closed = true;
+    this.failAll(new PorticoError('PORTICO_E_PARSER_FAILED', 'the parser thread was stopped'));
+    const worker = this.worker;
+    this.worker = undefined;
+    await worker?.terminate();
+  }
+
+  private submit(input: JobInput): Promise<ParseResult> {
+    if (this.closed) return Promise.reject(new PorticoError('PORTICO_E_PARSER_FAILED', 'the parser thread was stopped'));
+    if (this.pending.size >= this.options.maxQueued) return Promise.reject(new PorticoError('PORTICO_E_PARSER_BUSY', `${this.pending.size} parses are already waiting; try again`));
+    const worker = this.ensureWorker();
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        // Everything the thread holds goes with it; a fresh thread serves the next job.
+        this.restart(new PorticoError('PORTICO_E_PARSER_FAILED', `parsing took longer than ${this.options.timeoutMs} ms and was stopped`));
+      }, this.options.timeoutMs);
+      timer.unref();
+      this.pending.set(id, { resolve, reject, timer });
+      worker.postMessage({ ...input, id } as ParseJob);
+    });
+  }
+
+  private ensureWorker(): Worker {
+    if (this.worker !== undefined) return this.worker;
+    const worker = new Worker(new URL('./parser-worker.ts', import.meta.url), {
+      resourceLimits: { maxOldGenerationSizeMb: this.options.maxHeapMb, maxYoungGenerationSizeMb: 64, stackSizeMb: 4 },
+    });
+    worker.unref();
+    worker.on('message', (reply: ParseReply) => {
+      const job = this.pending.get(reply.id);
+      if (job === undefined) return;
+      this.pending.delete(reply.id);
+      clearTimeout(job.timer);
+      if (reply.error !== undefined) job.reject(new PorticoError('PORTICO_E_PARSER_FAILED', reply.error));
+      else job.resolve(reply.result);
+    });
+    worker.on('error', (error) => {
+      const outOfMemory = (error as NodeJS.ErrnoException).code === 'ERR_WORKER_OUT_OF_MEMORY';
+      this.restart(new PorticoError('PORTICO_E_PARSER_FAILED', outOfMemory ? `parsing needed more than ${this.options.maxHeapMb} MiB and was stopped` : `the parser thread failed: ${error.message}`));
+    });
+    worker.on('exit', () => {
+      if (this.worker === worker) this.restart(new PorticoError('PORTICO_E_PARSER_FAILED', 'the parser thread exited'));
+    });
+    this.worker = worker;
+    return worker;
+  }
+
+  private restart(reason: Error): void {
+    const worker = this.worker;
+    this.worker = undefined;
+    this.failAll(reason);
+    void worker?.terminate();
+  }
+
+  private failAll(reason: Error): void {
+    for (const job of this.pending.values()) {
+      clearTimeout(job.timer);
+      job.reject(reason);
+    }
+    this.pending.clear();
+  }
+}
+
+let shared: ParserThread | undefined;
+
+/** The process's parser thread (started on first use, never keeps the process alive). */
+export function sharedParserThread(): ParserThread {
+  shared ??= new ParserThread();
+  return shared;
+}

@@ -1,0 +1,31 @@
+/**
+ * The worker-thread side of `ParserThread`: parses what it is sent with the bounded parsers and
+ * posts the result back. Runs in its own isolate, so a slow or huge parse never stalls the event
+ * loop that serves traffic, and its heap limit bounds what a memory bomb can take.
+ */
+import { parentPort } from 'node:worker_threads';
+import type { ParseJob, ParseReply, ParseResult } from './parser-thread.ts';
+import { API_BODY_LIMITS, parseJsonBounded, parseYamlBounded } from './bounded.ts';
+import { parseManifestText } from './parse.ts';
+
+function run(job: ParseJob): ParseResult {
+  switch (job.kind) {
+    case 'manifest':
+      return { kind: 'manifest', result: parseManifestText(job.text, job.file, job.limits) };
+    case 'json':
+      return { kind: 'documents', documents: [parseJsonBounded(job.text, job.limits ?? API_BODY_LIMITS)] };
+    case 'yaml':
+      return { kind: 'documents', documents: parseYamlBounded(job.text, job.limits ?? API_BODY_LIMITS) };
+  }
+}
+
+parentPort?.on('message', (job: ParseJob) => {
+  let reply: ParseReply;
+  try {
+    reply = { id: job.id, result: run(job) };
+  } catch (error) {
+    // The parsers never throw for input; this is a bug, reported rather than hanging the caller.
+    reply = { id: job.id, error: (error as Error).message };
+  }
+  parentPort!.postMessage(reply);
+});
