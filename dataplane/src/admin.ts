@@ -4,6 +4,7 @@
  */
 import { createServer } from 'node:http';
 import type { Server } from 'node:http';
+import { listenError } from './listen.ts';
 import type { MetricFamily } from './metrics.ts';
 import { PROMETHEUS_CONTENT_TYPE, renderPrometheus } from './metrics.ts';
 
@@ -11,6 +12,8 @@ import { PROMETHEUS_CONTENT_TYPE, renderPrometheus } from './metrics.ts';
 export interface AdminSource {
   /** The served snapshot version, or undefined before the first load. */
   readonly version: () => string | undefined;
+  /** What the data plane waits for while it has no snapshot (said by `/readyz`). */
+  readonly waitingFor?: () => string;
   /** Metrics text and its content type (a cluster of workers aggregates here). */
   readonly metrics: () => Promise<{ text: string; contentType: string }>;
 }
@@ -32,7 +35,10 @@ export async function startAdminServer(source: AdminSource, address: string, por
       response.writeHead(200, { 'Content-Type': 'text/plain' }).end('ok\n');
     } else if (path === '/readyz') {
       const version = source.version();
-      if (version === undefined) response.writeHead(503, { 'Content-Type': 'text/plain' }).end('not ready: no snapshot loaded\n');
+      if (version === undefined) {
+        const waiting = source.waitingFor?.();
+        response.writeHead(503, { 'Content-Type': 'text/plain' }).end(`not ready: no snapshot loaded yet, so the traffic ports are closed${waiting ? `; waiting for ${waiting}` : ''}\n`);
+      }
       else response.writeHead(200, { 'Content-Type': 'text/plain' }).end(`ready ${version}\n`);
     } else if (path === '/metrics') {
       source.metrics().then(
@@ -44,7 +50,7 @@ export async function startAdminServer(source: AdminSource, address: string, por
     }
   });
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    server.once('error', (error) => reject(listenError(error, { port, address, what: 'admin' })));
     server.listen(port, address, () => resolve());
   });
   return server;

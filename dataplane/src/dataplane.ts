@@ -17,6 +17,7 @@ import { Proxy } from './proxy.ts';
 import type { ProxyOptions } from './proxy.ts';
 import type { SwapEvent } from './router.ts';
 import { PorticoError } from './errors.ts';
+import { listenError } from './listen.ts';
 import { Router } from './router.ts';
 import type { RouterOptions } from './router.ts';
 import type { KeyPair, TlsPolicy } from './tls.ts';
@@ -43,6 +44,8 @@ export interface DataPlaneOptions {
   readonly tlsHandshakeTimeoutMs?: number;
   /** Share the ports with sibling worker processes (SO_REUSEPORT, Linux). */
   readonly reusePort?: boolean;
+  /** Open no traffic port until `listen()` (called once the first snapshot is loaded). Default: listen at once. */
+  readonly deferListen?: boolean;
   readonly proxy?: Omit<ProxyOptions, 'metrics' | 'accessLog' | 'logger'>;
   readonly router?: Omit<RouterOptions, 'httpsPort'>;
   /** One JSON line per request when set. */
@@ -62,8 +65,9 @@ export class DataPlane {
   /** The connection budget both traffic listeners admit sockets through. */
   readonly admission: Admission;
   private readonly logger: Logger | undefined;
+  private readonly open: () => Promise<void>;
 
-  private constructor(parts: { router: Router; proxy: Proxy; certificates: CertificateStore; metrics: ProxyMetrics; http: NetServer; https: NetServer | undefined; admission: Admission; logger: Logger | undefined }) {
+  private constructor(parts: { router: Router; proxy: Proxy; certificates: CertificateStore; metrics: ProxyMetrics; http: NetServer; https: NetServer | undefined; admission: Admission; open: () => Promise<void>; logger: Logger | undefined }) {
     this.router = parts.router;
     this.proxy = parts.proxy;
     this.certificates = parts.certificates;
@@ -71,10 +75,15 @@ export class DataPlane {
     this.http = parts.http;
     this.https = parts.https;
     this.admission = parts.admission;
+    this.open = parts.open;
     this.logger = parts.logger;
   }
 
-  /** Starts listening. Until the first `load`, every request answers 503. Throws on bad options or busy ports. */
+  /**
+   * Starts a data plane; it listens at once unless `deferListen` (then `listen()` opens the ports).
+   * Until the first `load`, every request answers 503. Throws on bad options; PORTICO_E_PORT_IN_USE
+   * or PORTICO_E_PORT_DENIED (naming the port) when it cannot listen.
+   */
   static async start(options: DataPlaneOptions): Promise<DataPlane> {
     const address = options.address ?? '0.0.0.0';
     const router = new Router({ ...options.router, httpsPort: options.advertisedHttpsPort ?? (options.httpsPort || 443) });
@@ -85,9 +94,9 @@ export class DataPlane {
     const admission = new Admission(options.admission ?? {}, { exempt: (peer) => trusted.has(peer), evictIdle: () => proxy.evictIdle(), refused: (reason) => metrics.countRefused(reason) });
     const handshakeTimeout = options.tlsHandshakeTimeoutMs ?? 10_000;
     if (!Number.isInteger(handshakeTimeout) || handshakeTimeout < 1) throw new PorticoError('PORTICO_E_CONFIG', `tlsHandshakeTimeoutMs must be an integer >= 1, not ${handshakeTimeout}`);
-    const listen = async (server: NetServer, port: number): Promise<void> => {
+    const listen = async (server: NetServer, port: number, what: string): Promise<void> => {
       await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
+        server.once('error', (error) => reject(listenError(error, { port, address, what })));
         server.listen({ port, host: address, reusePort: options.reusePort === true, exclusive: true }, () => {
           server.off('error', reject);
           resolve();
@@ -105,7 +114,6 @@ export class DataPlane {
     const http = createNetServer(serverOptions, (socket) => {
       if (accept(socket)) proxy.handleConnection(socket, { scheme: 'http', localPort: socket.localPort ?? 0 });
     });
-    await listen(http, options.httpPort);
     let https: NetServer | undefined;
     if (options.httpsPort !== undefined) {
       const tls = createTlsServer({ ...certificates.serverOptions(), handshakeTimeout }, (socket: TLSSocket) => proxy.handleConnection(socket, { scheme: 'https', localPort: socket.localPort ?? 0 }));
@@ -119,12 +127,23 @@ export class DataPlane {
       https = createNetServer(serverOptions, (socket) => {
         if (accept(socket)) tls.emit('connection', socket);
       });
-      await listen(https, options.httpsPort);
     }
-    return new DataPlane({ router, proxy, certificates, metrics, http, https, admission, logger: options.logger });
+    let opened: Promise<void> | undefined;
+    const open = (): Promise<void> =>
+      (opened ??= (async () => {
+        await listen(http, options.httpPort, 'http');
+        if (https !== undefined) await listen(https, options.httpsPort!, 'https');
+      })());
+    if (options.deferListen !== true) await open();
+    return new DataPlane({ router, proxy, certificates, metrics, http, https, admission, open, logger: options.logger });
   }
 
-  /** The bound ports (useful with port 0). */
+  /** Opens the traffic ports (once; later calls wait for the same). Rejects like `start` on a port it cannot bind. */
+  listen(): Promise<void> {
+    return this.open();
+  }
+
+  /** The bound ports (useful with port 0); undefined before listening. */
   get ports(): { http: number; https: number | undefined } {
     const port = (server: NetServer | undefined) => (server?.address() as { port: number } | null)?.port;
     return { http: port(this.http)!, https: port(this.https) };

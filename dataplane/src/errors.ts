@@ -11,7 +11,13 @@ export type PorticoErrorCode =
   /** The control plane answered a sync request with something other than a snapshot or a delta. */
   | 'PORTICO_E_SYNC'
   /** A snapshot's content does not hash to the version it was announced with. */
-  | 'PORTICO_E_SNAPSHOT_INVALID';
+  | 'PORTICO_E_SNAPSHOT_INVALID'
+  /** A port Portico must listen on is taken by another process. */
+  | 'PORTICO_E_PORT_IN_USE'
+  /** A port below 1024 without the privilege to bind it. */
+  | 'PORTICO_E_PORT_DENIED'
+  /** Another running Portico holds the data directory. */
+  | 'PORTICO_E_DATA_DIR_LOCKED';
 
 /** A programmer or operator mistake that stops the current operation; carries a stable `code`. */
 export class PorticoError extends Error {

@@ -7,6 +7,7 @@ import { availableParallelism } from 'node:os';
 import type { Server } from 'node:http';
 import { createServer } from 'node:net';
 import type { Snapshot } from '@portico/control/snapshot';
+import { checkPortsFree } from './listen.ts';
 import { makeLoggers } from './logging.ts';
 import { prometheusMetrics, startAdminServer } from './admin.ts';
 import { DataPlane } from './dataplane.ts';
@@ -24,6 +25,8 @@ export interface ServingOptions extends Omit<DataPlaneOptions, 'accessLog' | 'lo
   readonly adminPort: number;
   readonly accessLog: boolean;
   readonly logLevel: string;
+  /** What the data plane waits for before its first snapshot (for `/readyz`), e.g. the control plane. */
+  readonly waitingFor?: () => string;
 }
 
 /** Traffic being served, however many processes it takes. */
@@ -37,6 +40,7 @@ export interface Serving {
   loadEndpoints(snapshot: Snapshot): Promise<void>;
   /** The version served everywhere, or undefined. */
   readonly version: string | undefined;
+  /** The traffic ports (bound once the first snapshot is loaded) and the admin port. */
   readonly ports: { readonly http: number; readonly https: number | undefined; readonly admin: number };
   readonly workers: number;
   /** The in-process data plane when workers is 1 (tests reach the router through it). */
@@ -55,22 +59,40 @@ async function freePort(address: string): Promise<number> {
   });
 }
 
-/** Starts the data plane in this process or in workers, and the admin listener. */
+/**
+ * Starts the data plane in this process or in workers, and the admin listener. The traffic ports
+ * open with the first `load` (a snapshot to serve), never before; the admin port opens at once so
+ * `/readyz` can say what is missing. Rejects with PORTICO_E_PORT_IN_USE / _DENIED naming the port
+ * (before anything listens, when a fixed port is taken); `load` rejects with them when a port is
+ * taken in between.
+ */
 export async function startServing(options: ServingOptions): Promise<Serving> {
   const workers = options.workers ?? availableParallelism();
   const { logger, accessLog } = makeLoggers(options.logLevel, options.accessLog);
   const defaultCertificate = options.defaultCertificate ?? (await generateDefaultCertificate());
+  const address = options.address ?? '0.0.0.0';
+  await checkPortsFree([
+    { port: options.httpPort, address, what: '--http-port' },
+    ...(options.httpsPort === undefined ? [] : [{ port: options.httpsPort, address, what: '--https-port' }]),
+    { port: options.adminPort, address: options.adminAddress, what: '--admin-port' },
+  ]);
   let admin: Server;
   if (workers <= 1) {
-    const dataPlane = await DataPlane.start({ ...options, defaultCertificate, logger, accessLog });
-    admin = await startAdminServer({ version: () => dataPlane.version, metrics: prometheusMetrics(() => dataPlane.metrics.families()) }, options.adminAddress, options.adminPort);
+    const dataPlane = await DataPlane.start({ ...options, defaultCertificate, logger, accessLog, deferListen: true });
+    admin = await startAdminServer({ version: () => dataPlane.version, ...(options.waitingFor ? { waitingFor: options.waitingFor } : {}), metrics: prometheusMetrics(() => dataPlane.metrics.families()) }, options.adminAddress, options.adminPort);
+    const adminPort = (admin.address() as { port: number }).port;
     return {
-      load: async (snapshot) => void dataPlane.load(snapshot),
+      load: async (snapshot) => {
+        dataPlane.load(snapshot);
+        await dataPlane.listen();
+      },
       loadEndpoints: async (snapshot) => void dataPlane.loadEndpoints(snapshot),
       get version() {
         return dataPlane.version;
       },
-      ports: { ...dataPlane.ports, admin: (admin.address() as { port: number }).port },
+      get ports() {
+        return { ...dataPlane.ports, admin: adminPort };
+      },
       workers: 1,
       dataPlane,
       async close(timeoutMs = 10_000) {
@@ -80,12 +102,11 @@ export async function startServing(options: ServingOptions): Promise<Serving> {
     };
   }
   // Workers share ports through SO_REUSEPORT, so a "pick any port" must be picked once, here.
-  const address = options.address ?? '0.0.0.0';
   const httpPort = options.httpPort === 0 ? await freePort(address) : options.httpPort;
   const httpsPort = options.httpsPort === 0 ? await freePort(address) : options.httpsPort;
   const entry = new URL('./worker-entry.ts', import.meta.url).pathname;
   const pool = await WorkerPool.start(workers, entry, { ...options, httpPort, httpsPort, defaultCertificate, accessLog: options.accessLog, logLevel: options.logLevel }, logger);
-  admin = await startAdminServer({ version: () => pool.version, metrics: prometheusMetrics(() => pool.metrics()) }, options.adminAddress, options.adminPort);
+  admin = await startAdminServer({ version: () => pool.version, ...(options.waitingFor ? { waitingFor: options.waitingFor } : {}), metrics: prometheusMetrics(() => pool.metrics()) }, options.adminAddress, options.adminPort);
   return {
     load: (snapshot) => pool.load(snapshot),
     loadEndpoints: (snapshot) => pool.load(snapshot, true),

@@ -15,13 +15,14 @@ import { DataPlane } from './dataplane.ts';
 import type { DataPlaneOptions } from './dataplane.ts';
 import { PorticoError } from './errors.ts';
 import type { MetricFamily } from './metrics.ts';
+import { isPortError } from './listen.ts';
 import { mergeWorkers } from './metrics.ts';
 import type { KeyPair } from './tls.ts';
 
 /** Messages from the primary to a worker. */
 type ToWorker = { type: 'snapshot'; json: string; endpointsOnly?: boolean } | { type: 'metrics'; id: number } | { type: 'shutdown'; timeoutMs: number };
 /** Messages from a worker to the primary. */
-type FromWorker = { type: 'ready'; ports: { http: number; https: number | undefined } } | { type: 'loaded'; version: string } | { type: 'failed'; version: string; error: string } | { type: 'start-failed'; error: string } | { type: 'metrics'; id: number; families: MetricFamily[] };
+type FromWorker = { type: 'ready'; ports: { http: number; https: number | undefined } } | { type: 'loaded'; version: string } | { type: 'failed'; version: string; error: string; code?: string } | { type: 'start-failed'; error: string } | { type: 'metrics'; id: number; families: MetricFamily[] };
 
 /** Options a worker is started with (serialisable). */
 export type WorkerOptions = Omit<DataPlaneOptions, 'accessLog' | 'logger' | 'defaultCertificate' | 'reusePort'> & { readonly defaultCertificate: KeyPair; readonly accessLog: boolean; readonly logLevel: string };
@@ -71,7 +72,9 @@ export class WorkerPool {
             pool.confirmed(worker, message.version);
           } else if (message.type === 'failed') {
             logger?.error({ version: message.version, error: message.error, worker: worker.id }, 'worker could not load a snapshot');
-            if (pool.pending?.snapshot.version === message.version) pool.pending.settle(new PorticoError('PORTICO_E_SNAPSHOT_LOAD', `snapshot ${message.version} cannot be loaded: ${message.error}`));
+            // A worker that cannot open the ports fails the load with that error as it is (one line naming the port).
+            const error = isPortError(message) ? new PorticoError(message.code, message.error) : new PorticoError('PORTICO_E_SNAPSHOT_LOAD', `snapshot ${message.version} cannot be loaded: ${message.error}`);
+            if (pool.pending?.snapshot.version === message.version) pool.pending.settle(error);
           }
         });
         worker.on('exit', (code, signal) => {
@@ -181,7 +184,8 @@ export async function runWorker(makeLogger: (level: string, accessLog: boolean) 
   const send = (message: FromWorker) => process.send?.(message);
   let dataPlane: DataPlane;
   try {
-    dataPlane = await DataPlane.start({ ...options, reusePort: true, logger, accessLog });
+    // The traffic ports open once the first snapshot is loaded: never a 503 for want of a table.
+    dataPlane = await DataPlane.start({ ...options, reusePort: true, deferListen: true, logger, accessLog });
   } catch (error) {
     send({ type: 'start-failed', error: (error as Error).message });
     process.exit(1);
@@ -198,7 +202,11 @@ export async function runWorker(makeLogger: (level: string, accessLog: boolean) 
         version = snapshot.version;
         if (message.endpointsOnly === true) dataPlane.loadEndpoints(snapshot);
         else dataPlane.load(snapshot);
-        send({ type: 'loaded', version });
+        void dataPlane.listen().then(
+          () => send({ type: 'loaded', version }),
+          // The primary treats this as fatal and shuts every worker down.
+          (error: Error) => send({ type: 'failed', version, error: error.message, code: (error as PorticoError).code }),
+        );
       } catch (error) {
         send({ type: 'failed', version, error: (error as Error).message });
       }

@@ -37,6 +37,9 @@ const stop = () => {
 };
 process.on('SIGINT', stop);
 process.on('SIGTERM', stop);
+backend.on('exit', (code) => {
+  if (code !== 0 && code !== null) portico.kill('SIGTERM');
+});
 portico.on('exit', (code) => {
   backend.kill('SIGTERM');
   process.exitCode = code ?? 0;

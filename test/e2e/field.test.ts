@@ -1,5 +1,9 @@
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
+import { createServer, connect } from 'node:net';
+import type { Server } from 'node:net';
+import { promisify } from 'node:util';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -99,4 +103,146 @@ describe('portico standalone --workers 2: metrics that mean what they say', () =
     expect(info.samples.map((s) => s.labels.version)).toEqual([version, version]);
     expect(families.get('portico_endpoint_healthy')!.samples.map((s) => s.value)).toEqual([1, 1]);
   });
+});
+
+/** Runs `portico args…` to its exit (killed after `timeoutMs`): exit code and everything it wrote. */
+async function runToExit(args: readonly string[], env: Record<string, string> = {}, timeoutMs = 20_000): Promise<{ code: number | null; output: string }> {
+  const child = start(PORTICO, args, env);
+  const timer = setTimeout(() => child.process.kill('SIGKILL'), timeoutMs);
+  const code = await new Promise<number | null>((resolve) => child.process.once('exit', (exitCode) => resolve(exitCode)));
+  clearTimeout(timer);
+  return { code, output: child.output() };
+}
+
+/** Whether something accepts TCP connections on 127.0.0.1:port. */
+function accepts(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: '127.0.0.1', port }, () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.on('error', () => resolve(false));
+  });
+}
+
+/** The one-line failure a person should see (a usage error adds its "Run … --help" line): the message, the code, no stack trace. */
+function expectOneLine(output: string, code: string, ...phrases: string[]): void {
+  const lines = output.trim().split('\n').filter((line) => line.startsWith('portico '));
+  expect(lines, output).toHaveLength(1);
+  expect(output.trim().split('\n').at(-1)).toMatch(new RegExp(`\\[${code}\\]$`));
+  for (const phrase of phrases) expect(lines[0]).toContain(phrase);
+  expect(output).not.toMatch(/^\s+at /m);
+}
+
+describe('portico standalone and dataplane: no traffic before a table, friendly failures', () => {
+  const children: Child[] = [];
+  let dir: string;
+  let backendPort: number;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'portico-field-'));
+    backendPort = await freePort();
+    const backend = start(BACKEND, [String(backendPort), '127.0.0.1']);
+    children.push(backend);
+    await backend.waitFor('listening');
+    await mkdir(join(dir, 'manifests'));
+    await writeFile(join(dir, 'manifests', 'dashboard.yaml'), walkthrough(backendPort));
+  }, 30_000);
+
+  afterAll(async () => {
+    for (const child of children.reverse()) await child.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const standaloneArgs = async (dataDir: string, workers = '1') => {
+    const ports = { http: await freePort(), https: await freePort(), admin: await freePort(), api: await freePort() };
+    const args = ['standalone', '--manifests', join(dir, 'manifests'), '--data-dir', join(dir, dataDir), '--workers', workers, '--http-port', String(ports.http), '--https-port', String(ports.https), '--admin-port', String(ports.admin), '--api-port', String(ports.api), '--no-access-log'];
+    return { ports, args };
+  };
+
+  it('standalone: no request ever meets an empty table, from the first accepted connection on', async () => {
+    const { ports, args } = await standaloneArgs('first-request', '2');
+    const portico = start(PORTICO, args, { PORTICO_API_TOKEN: TOKEN });
+    children.push(portico);
+    const statuses: number[] = [];
+    // Poll from process start: every connection the port accepts must find the walkthrough served.
+    for (let attempt = 0; attempt < 600 && statuses.length < 5; attempt++) {
+      try {
+        statuses.push((await get(ports.http, 'k8s-ceph-dashboard.calmkart.com', '/early')).status);
+      } catch {
+        await new Promise((resolve) => setTimeout(resolve, 25));
+      }
+    }
+    expect(statuses).toEqual([200, 200, 200, 200, 200]);
+    await portico.stop();
+  }, 60_000);
+
+  it('dataplane: traffic ports stay closed and /readyz says why until a snapshot; the last good one on disk opens them', async () => {
+    const control = `http://127.0.0.1:${await freePort()}`;
+    const ports = { http: await freePort(), admin: await freePort() };
+    const dataDir = join(dir, 'dp');
+    const args = ['dataplane', '--control', control, '--data-dir', dataDir, '--workers', '1', '--http-port', String(ports.http), '--https-port', 'off', '--admin-port', String(ports.admin), '--no-access-log'];
+    const dataplane = start(PORTICO, args);
+    children.push(dataplane);
+    await dataplane.waitFor('traffic ports open with the first snapshot');
+    const readyz = await fetch(`http://127.0.0.1:${ports.admin}/readyz`);
+    expect(readyz.status).toBe(503);
+    expect(await readyz.text()).toMatch(/^not ready: no snapshot loaded yet, so the traffic ports are closed; waiting for a snapshot from the control plane \(http:\/\/127\.0\.0\.1:\d+; (not asked yet|last attempt: .+)\)/);
+    expect(await accepts(ports.http)).toBe(false);
+    expect(await dataplane.stop()).toBe(0);
+
+    // The last good snapshot on disk (as a previous run left it): served at once, control plane still down.
+    const { stdout } = await promisify(execFile)(process.execPath, [PORTICO, 'snapshot', '--manifests', join(dir, 'manifests')]);
+    await writeFile(join(dataDir, 'last-good-snapshot.json'), JSON.stringify((JSON.parse(stdout) as { snapshot: unknown }).snapshot));
+    const restarted = start(PORTICO, args);
+    children.push(restarted);
+    await restarted.waitFor('data plane listening');
+    expect((await fetch(`http://127.0.0.1:${ports.admin}/readyz`)).status).toBe(200);
+    expect((await get(ports.http, 'k8s-ceph-dashboard.calmkart.com', '/')).status).toBe(200);
+    expect(await restarted.stop()).toBe(0);
+  }, 60_000);
+
+  it('a second standalone on the same data dir, or on ports in use, refuses in one line and exits 1', async () => {
+    const first = await standaloneArgs('shared', '2');
+    const portico = start(PORTICO, first.args, { PORTICO_API_TOKEN: TOKEN });
+    children.push(portico);
+    await portico.waitFor('standalone ready', 60_000);
+
+    const sameDir = await standaloneArgs('shared');
+    const locked = await runToExit(sameDir.args, { PORTICO_API_TOKEN: TOKEN });
+    expect(locked.code).toBe(1);
+    expectOneLine(locked.output, 'PORTICO_E_DATA_DIR_LOCKED', `--data-dir ${join(dir, 'shared')} is in use by another portico (pid ${portico.process.pid})`);
+
+    // Its workers' SO_REUSEPORT must not let a second instance share the traffic port silently.
+    const samePort = await standaloneArgs('other', '2');
+    samePort.args[samePort.args.indexOf('--http-port') + 1] = String(first.ports.http);
+    const taken = await runToExit(samePort.args, { PORTICO_API_TOKEN: TOKEN });
+    expect(taken.code).toBe(1);
+    expectOneLine(taken.output, 'PORTICO_E_PORT_IN_USE', `port ${first.ports.http} (--http-port) on 0.0.0.0 is in use`, 'another portico');
+    expect((await get(first.ports.http, 'k8s-ceph-dashboard.calmkart.com', '/')).status).toBe(200);
+
+    // Any other process on the API port: the same one line, and nothing of ours left listening.
+    const blocker: Server = createServer().listen(0, '127.0.0.1');
+    await new Promise((resolve) => blocker.once('listening', resolve));
+    const apiTaken = await standaloneArgs('api-taken');
+    const blocked = (blocker.address() as { port: number }).port;
+    apiTaken.args[apiTaken.args.indexOf('--api-port') + 1] = String(blocked);
+    const refused = await runToExit(apiTaken.args, { PORTICO_API_TOKEN: TOKEN });
+    blocker.close();
+    expect(refused.code).toBe(1);
+    expectOneLine(refused.output, 'PORTICO_E_PORT_IN_USE', `port ${blocked} (--api-port) on 127.0.0.1 is in use`);
+    for (const port of [apiTaken.ports.http, apiTaken.ports.admin]) expect(await accepts(port)).toBe(false);
+    await portico.stop();
+  }, 90_000);
+
+  it('invalid options, a short PORTICO_API_TOKEN included, exit before anything listens', async () => {
+    const { ports, args } = await standaloneArgs('bad-token');
+    const short = await runToExit(args, { PORTICO_API_TOKEN: 'short' });
+    expect(short.code).toBe(2);
+    expectOneLine(short.output, 'PORTICO_E_USAGE', 'PORTICO_API_TOKEN must be at least 16 characters');
+    for (const port of Object.values(ports)) expect(await accepts(port)).toBe(false);
+    const workers = await runToExit([...args, '--workers', '0'], { PORTICO_API_TOKEN: TOKEN });
+    expect(workers.code).toBe(2);
+    expectOneLine(workers.output, 'PORTICO_E_USAGE', '--workers must be an integer from 1 to 256');
+  }, 60_000);
 });

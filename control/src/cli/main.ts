@@ -58,9 +58,11 @@ export async function runCli(argv: string[], entries: readonly CommandEntry[], v
     if (parsed === undefined) return 0;
     return await command.run(parsed.values, parsed.positionals);
   } catch (error) {
-    if (error instanceof PorticoError) {
-      process.stderr.write(`portico ${name}: ${error.message} [${error.code}]\n`);
-      return error.code === 'PORTICO_E_USAGE' ? 2 : 1;
+    // Any package's PorticoError (each package has its own class): one line, no stack.
+    const code = (error as { code?: unknown }).code;
+    if (error instanceof PorticoError || (error instanceof Error && typeof code === 'string' && code.startsWith('PORTICO_E_'))) {
+      process.stderr.write(`portico ${name}: ${error.message} [${String(code)}]\n`);
+      return code === 'PORTICO_E_USAGE' ? 2 : 1;
     }
     throw error;
   }

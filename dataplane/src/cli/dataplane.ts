@@ -6,8 +6,12 @@ import { hostname } from 'node:os';
 import type { Command } from '@portico/control/cli/args';
 import { usageError } from '@portico/control/cli/args';
 import { pino } from 'pino';
+import { isPortError } from '../listen.ts';
 import { startServing } from '../serve.ts';
+import type { Serving } from '../serve.ts';
 import { SnapshotSync } from '../sync.ts';
+import type { SnapshotTarget } from '../sync.ts';
+import { lockDataDir } from './lock.ts';
 import { SERVING_HELP, SERVING_OPTIONS, servingOptions } from './options.ts';
 import { untilSignal } from '@portico/control/cli/signals';
 
@@ -43,27 +47,62 @@ ${SERVING_HELP}
     if (controlUrls.length === 0) usageError(this, '--control URL is required');
     for (const url of controlUrls) if (!/^https?:\/\//.test(url)) usageError(this, `--control must be an http(s) URL, got ${url}`);
     const serving = servingOptions(this, values);
+    const dataDir = String(values['data-dir']);
     const logger = pino({ level: serving.logLevel, base: { component: 'dataplane' } });
     const tokenFile = (values['token-file'] as string | undefined) ?? (existsSync(SERVICE_ACCOUNT_TOKEN) ? SERVICE_ACCOUNT_TOKEN : undefined);
-    const traffic = await startServing(serving);
-    const sync = new SnapshotSync({
-      controlUrls,
-      node: (values.node as string | undefined) ?? process.env.NODE_NAME ?? hostname(),
-      router: traffic,
-      dataDir: String(values['data-dir']),
-      ...(tokenFile === undefined ? {} : { tokenFile }),
-      ...(process.env.PORTICO_API_TOKEN ? { token: process.env.PORTICO_API_TOKEN } : {}),
-      logger,
-    });
-    sync.on('applied', ({ version, how }) => logger.info({ version, how }, 'snapshot applied'));
-    sync.on('rejected', ({ version, error }) => logger.error({ version, error }, 'snapshot rejected; still serving the last good one'));
-    sync.on('disconnected', ({ url, error, delayMs }) => logger.warn({ url, error, delayMs }, 'control plane unreachable'));
-    const { restored } = await sync.start();
-    logger.info({ ports: traffic.ports, workers: traffic.workers, restored }, 'data plane listening');
-    const signal = await untilSignal();
-    logger.info({ signal }, 'shutting down: no new connections, finishing in-flight requests');
-    await sync.stop();
-    await traffic.close(serving.shutdownTimeoutMs);
-    return 0;
+    const release = lockDataDir(dataDir, this.name);
+    let traffic: Serving | undefined;
+    let sync: SnapshotSync | undefined;
+    try {
+      let lastProblem = 'not asked yet';
+      let fail: (error: Error) => void = () => undefined;
+      const failed = new Promise<Error>((resolve) => (fail = resolve));
+      traffic = await startServing({ ...serving, waitingFor: () => `a snapshot from the control plane (${controlUrls.join(', ')}; ${lastProblem})` });
+      const target = traffic;
+      // A port taken between the start-up check and the first load ends the process (one line), not a NACK loop.
+      const router: SnapshotTarget = {
+        get version() {
+          return target.version;
+        },
+        load: (snapshot) =>
+          target.load(snapshot).catch((error: unknown) => {
+            if (isPortError(error)) fail(error);
+            throw error;
+          }),
+        loadEndpoints: (snapshot) => target.loadEndpoints(snapshot),
+      };
+      sync = new SnapshotSync({
+        controlUrls,
+        node: (values.node as string | undefined) ?? process.env.NODE_NAME ?? hostname(),
+        router,
+        dataDir,
+        ...(tokenFile === undefined ? {} : { tokenFile }),
+        ...(process.env.PORTICO_API_TOKEN ? { token: process.env.PORTICO_API_TOKEN } : {}),
+        logger,
+      });
+      sync.on('applied', ({ version, how }) => logger.info({ version, how }, 'snapshot applied'));
+      sync.on('rejected', ({ version, error }) => {
+        lastProblem = `snapshot ${version} rejected: ${error}`;
+        logger.error({ version, error }, 'snapshot rejected; still serving the last good one');
+      });
+      sync.on('disconnected', ({ url, error, delayMs }) => {
+        lastProblem = `last attempt: ${url}: ${error}`;
+        logger.warn({ url, error, delayMs }, 'control plane unreachable');
+      });
+      const { restored } = await sync.start();
+      logger.info({ ports: traffic.ports, workers: traffic.workers, restored }, traffic.version === undefined ? 'data plane started; traffic ports open with the first snapshot' : 'data plane listening');
+      const outcome = await Promise.race([untilSignal(), failed]);
+      if (outcome instanceof Error) throw outcome;
+      logger.info({ signal: outcome }, 'shutting down: no new connections, finishing in-flight requests');
+      await sync.stop();
+      await traffic.close(serving.shutdownTimeoutMs);
+      return 0;
+    } catch (error) {
+      await sync?.stop();
+      await traffic?.close(0);
+      throw error;
+    } finally {
+      release();
+    }
   },
 };

@@ -9,7 +9,7 @@ import { CONTROL_COMMANDS, runCli } from '@portico/control/cli';
 
 const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
-process.exitCode = await runCli(
+const code = await runCli(
   process.argv.slice(2),
   [
     ...CONTROL_COMMANDS,
@@ -18,3 +18,6 @@ process.exitCode = await runCli(
   ],
   version,
 );
+// A failed command exits now, whatever it may have left open; a finished one when the loop drains.
+if (code !== 0) process.exit(code);
+process.exitCode = code;

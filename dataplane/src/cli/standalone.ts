@@ -19,7 +19,9 @@ import { ClusterState } from '@portico/control/state';
 import { feedRouteStore } from '@portico/control/store/feed';
 import { SqliteRouteStore } from '@portico/control/store/sqlite';
 import { pino } from 'pino';
+import { checkPortsFree, isPortError, listenError } from '../listen.ts';
 import { startServing } from '../serve.ts';
+import { lockDataDir } from './lock.ts';
 import { SERVING_HELP, SERVING_OPTIONS, servingOptions } from './options.ts';
 import { untilSignal } from '@portico/control/cli/signals';
 
@@ -58,85 +60,102 @@ ${SERVING_HELP}
     const dataDir = String(values['data-dir']);
     const apiPort = Number(values['api-port']);
     if (!Number.isInteger(apiPort) || apiPort < 0 || apiPort > 65535) usageError(this, `--api-port must be 0..65535, got ${String(values['api-port'])}`);
+    const apiAddress = String(values['api-address']);
     const serving = servingOptions(this, values);
     const selection = classSelection(values);
     const logger = pino({ level: serving.logLevel, base: { component: 'standalone' } });
 
-    const state = new ClusterState();
-    const history = new SnapshotHistory();
-    const metrics = createControlMetrics();
-    const publisher = new SnapshotPublisher({ state, selection, history, metrics });
-    const traffic = await startServing(serving);
-    const loop = new RebuildLoop({
-      debounceMs: 30,
-      maxDelayMs: 300,
-      onError: (error) => logger.error({ err: error }, 'rebuild failed'),
-      rebuild: async () => {
-        const { snapshot, published, endpointOnly, conditions } = publisher.rebuild();
-        if (!published) return;
-        // Conditions come from full builds; an endpoint refresh would only repeat them.
-        if (!endpointOnly) for (const c of conditions) logger.warn({ object: `${c.source.kind} ${c.source.namespace}/${c.source.name}`, field: c.field, reason: c.reason }, c.message);
-        try {
-          const changes = history.current()!.changes;
-          if (changes !== undefined && onlyEndpointsChanged(changes) && traffic.version === changes.from) await traffic.loadEndpoints(snapshot);
-          else await traffic.load(snapshot);
-          logger.info({ version: snapshot.version, hosts: snapshot.hosts.length, conditions: conditions.length }, 'serving snapshot');
-        } catch (error) {
-          logger.error({ err: error, version: snapshot.version }, 'snapshot could not be loaded; still serving the previous one');
-        }
-      },
-    });
-    const source = new ManifestSource(state, {
-      path: manifests,
-      onChange: (kinds) => {
-        for (const kind of kinds) publisher.changed(kind);
-        loop.trigger();
-      },
-      onProblems: (problems) => {
-        for (const problem of problems) logger.warn({ file: problem.file, document: problem.document, field: problem.field, code: problem.code }, formatProblem(problem));
-      },
-    });
+    // Everything that can be refused is checked before anything listens: the data dir, the token, the ports.
+    // What is started is stopped in reverse order, gracefully on a signal, at once on a failure.
+    const started: ((timeoutMs: number) => unknown)[] = [lockDataDir(dataDir, this.name)];
+    const stop = async (timeoutMs: number) => {
+      for (const step of started.reverse()) await step(timeoutMs);
+    };
     try {
-      await source.start();
-    } catch (error) {
-      await traffic.close(0);
-      usageError(this, `cannot read --manifests ${manifests}: ${(error as Error).message}`);
-    }
-    const store = new SqliteRouteStore({ dataDir });
-    // The route store holds Ingresses only.
-    const stopFeed = await feedRouteStore(store, state, () => {
-      publisher.changed('Ingress');
-      loop.trigger();
-    });
-    const token = await loadApiToken({ env: process.env.PORTICO_API_TOKEN, tokenFile: values['api-token-file'] as string | undefined, dataDir });
-    if (token.source === 'generated') process.stderr.write(`Generated an API token (stored in ${token.path}, shown only now):\n  ${token.token}\n`);
-    const api = createApp({
-      history,
-      store,
-      auth: new StaticTokenAuthenticator(token.token),
-      served: servedFrom(state, selection),
-      metrics,
-      logger,
-      ready: () => history.current() !== undefined,
-      ...(serving.httpsPort === undefined ? {} : { httpsPort: serving.advertisedHttpsPort ?? serving.httpsPort }),
-    });
-    const apiServer = serve({ fetch: api.app.fetch, hostname: String(values['api-address']), port: apiPort });
-    await new Promise<void>((resolve, reject) => {
-      apiServer.once('listening', () => resolve());
-      apiServer.once('error', reject);
-    });
-    await loop.flush();
-    const boundApi = (apiServer.address() as { port: number }).port;
-    logger.info({ http: traffic.ports.http, https: traffic.ports.https, admin: traffic.ports.admin, api: boundApi, workers: traffic.workers, version: history.current()?.snapshot.version }, 'standalone ready');
+      const token = await loadApiToken({ env: process.env.PORTICO_API_TOKEN, tokenFile: values['api-token-file'] as string | undefined, dataDir });
+      await checkPortsFree([{ port: apiPort, address: apiAddress, what: '--api-port' }]);
+      const state = new ClusterState();
+      const history = new SnapshotHistory();
+      const metrics = createControlMetrics();
+      const publisher = new SnapshotPublisher({ state, selection, history, metrics });
+      const traffic = await startServing({ ...serving, waitingFor: () => `the first snapshot of --manifests ${manifests}` });
+      started.push((timeoutMs) => traffic.close(timeoutMs));
+      let fail: (error: Error) => void = () => undefined;
+      const failed = new Promise<Error>((resolve) => (fail = resolve));
+      const loop = new RebuildLoop({
+        debounceMs: 30,
+        maxDelayMs: 300,
+        onError: (error) => logger.error({ err: error }, 'rebuild failed'),
+        rebuild: async () => {
+          const { snapshot, published, endpointOnly, conditions } = publisher.rebuild();
+          if (!published) return;
+          // Conditions come from full builds; an endpoint refresh would only repeat them.
+          if (!endpointOnly) for (const c of conditions) logger.warn({ object: `${c.source.kind} ${c.source.namespace}/${c.source.name}`, field: c.field, reason: c.reason }, c.message);
+          try {
+            const changes = history.current()!.changes;
+            if (changes !== undefined && onlyEndpointsChanged(changes) && traffic.version === changes.from) await traffic.loadEndpoints(snapshot);
+            else await traffic.load(snapshot);
+            logger.info({ version: snapshot.version, hosts: snapshot.hosts.length, conditions: conditions.length }, 'serving snapshot');
+          } catch (error) {
+            if (isPortError(error)) fail(error);
+            else logger.error({ err: error, version: snapshot.version }, 'snapshot could not be loaded; still serving the previous one');
+          }
+        },
+      });
+      started.push(() => loop.close());
+      const source = new ManifestSource(state, {
+        path: manifests,
+        onChange: (kinds) => {
+          for (const kind of kinds) publisher.changed(kind);
+          loop.trigger();
+        },
+        onProblems: (problems) => {
+          for (const problem of problems) logger.warn({ file: problem.file, document: problem.document, field: problem.field, code: problem.code }, formatProblem(problem));
+        },
+      });
+      try {
+        await source.start();
+      } catch (error) {
+        usageError(this, `cannot read --manifests ${manifests}: ${(error as Error).message}`);
+      }
+      started.push(() => source.stop());
+      const store = new SqliteRouteStore({ dataDir });
+      started.push(() => store.close());
+      // The route store holds Ingresses only.
+      const stopFeed = await feedRouteStore(store, state, () => {
+        publisher.changed('Ingress');
+        loop.trigger();
+      });
+      started.push(stopFeed);
+      if (token.source === 'generated') process.stderr.write(`Generated an API token (stored in ${token.path}, shown only now):\n  ${token.token}\n`);
+      const api = createApp({
+        history,
+        store,
+        auth: new StaticTokenAuthenticator(token.token),
+        served: servedFrom(state, selection),
+        metrics,
+        logger,
+        ready: () => history.current() !== undefined,
+        ...(serving.httpsPort === undefined ? {} : { httpsPort: serving.advertisedHttpsPort ?? serving.httpsPort }),
+      });
+      const apiServer = serve({ fetch: api.app.fetch, hostname: apiAddress, port: apiPort });
+      started.push(() => apiServer.close());
+      await new Promise<void>((resolve, reject) => {
+        apiServer.once('listening', () => resolve());
+        apiServer.once('error', (error) => reject(listenError(error, { port: apiPort, address: apiAddress, what: '--api-port' })));
+      });
+      await loop.flush();
+      const boundApi = (apiServer.address() as { port: number }).port;
+      if (traffic.version !== undefined) logger.info({ http: traffic.ports.http, https: traffic.ports.https, admin: traffic.ports.admin, api: boundApi, workers: traffic.workers, version: history.current()?.snapshot.version }, 'standalone ready');
 
-    const signal = await untilSignal();
-    logger.info({ signal }, 'shutting down: no new connections, finishing in-flight requests');
-    source.stop();
-    stopFeed();
-    await loop.close();
-    apiServer.close();
-    await traffic.close(serving.shutdownTimeoutMs);
-    store.close();
-    return 0;
+      const outcome = await Promise.race([untilSignal(), failed]);
+      if (outcome instanceof Error) throw outcome;
+      logger.info({ signal: outcome }, 'shutting down: no new connections, finishing in-flight requests');
+      await stop(serving.shutdownTimeoutMs);
+      return 0;
+    } catch (error) {
+      await stop(0);
+      throw error;
+    }
   },
 };
