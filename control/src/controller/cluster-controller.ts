@@ -17,9 +17,11 @@ import { ClusterState } from '../state/cluster-state.ts';
 import type { Service } from '../state/objects.ts';
 import { Service as ServiceSchema } from '../state/objects.ts';
 import type { IngressPoint } from '../status/addresses.ts';
-import { publishAddresses } from '../status/addresses.ts';
-import { conditionEvent } from '../status/events.ts';
+import { publishAddresses, samePoints } from '../status/addresses.ts';
+import { EventRecorder, conditionEvent } from '../status/events.ts';
+import type { PendingEvent } from '../status/events.ts';
 import { planStatusUpdates, statusPatch } from '../status/ingress-status.ts';
+import { StatusWriter } from '../status/writer.ts';
 
 /** Everything cluster mode needs to know. */
 export interface ClusterControllerOptions {
@@ -39,7 +41,12 @@ export interface ClusterControllerOptions {
   readonly leaseDurationMs?: number;
   readonly retryMs?: number;
   readonly metrics?: ControlMetrics;
+  /** Status writes in flight at most (default 8). */
+  readonly statusConcurrency?: number;
 }
+
+/** Address sets remembered as once published (to clear Ingresses that left the class while showing one). */
+const PUBLISHED_POINTS_KEPT = 8;
 
 /** The controller: owns its state, history and leader election. */
 export class ClusterController {
@@ -50,10 +57,15 @@ export class ClusterController {
   private readonly loop: RebuildLoop;
   private readonly elector: LeaderElector;
   private readonly publisher: SnapshotPublisher;
-  private lastPoints: IngressPoint[] = [];
-  private readonly reportedEvents = new Set<string>();
-  /** Counts for tests and metrics. */
-  readonly stats = { rebuilds: 0, endpointOnlyRebuilds: 0, statusWrites: 0, events: 0 };
+  /** The address sets published so far, newest last (at most PUBLISHED_POINTS_KEPT). */
+  private publishedPoints: IngressPoint[][] = [];
+  private readonly statusWriter: StatusWriter;
+  private readonly events: EventRecorder;
+  /** Planning passes: coalesced, one at a time, run again when asked during one. */
+  private readonly statusLoop: RebuildLoop;
+  private planRetry: NodeJS.Timeout | undefined;
+  private planFailures = 0;
+  private readonly counts = { rebuilds: 0, endpointOnlyRebuilds: 0, statusPasses: 0 };
 
   constructor(options: ClusterControllerOptions) {
     this.options = options;
@@ -67,6 +79,19 @@ export class ClusterController {
       },
       onError: (message, details) => options.logger.warn(details, message),
     });
+    this.statusWriter = new StatusWriter({
+      concurrency: options.statusConcurrency,
+      write: async (update) => {
+        const path = `/apis/networking.k8s.io/v1/namespaces/${update.namespace}/ingresses/${update.name}/status`;
+        await kubeCall(options.kubeConfig, 'PATCH', path, { body: statusPatch(update.points), contentType: 'application/merge-patch+json' });
+      },
+      onError: (update, error, willRetry) => options.logger.warn({ err: error, ingress: `${update.namespace}/${update.name}`, willRetry }, 'status update failed'),
+    });
+    this.events = new EventRecorder({
+      post: async (event) => void (await kubeCall(options.kubeConfig, 'POST', `/api/v1/namespaces/${event.namespace}/events`, { body: event.event })),
+      onError: (event, error) => options.logger.warn({ err: error, namespace: event.namespace }, 'event failed'),
+    });
+    this.statusLoop = new RebuildLoop({ debounceMs: 20, maxDelayMs: 500, rebuild: () => this.planStatus(), onError: (error) => options.logger.error({ err: error }, 'status planning failed') });
     this.loop = new RebuildLoop({ debounceMs: options.debounceMs, rebuild: () => this.rebuild(), onError: (error) => options.logger.error({ err: error }, 'rebuild failed') });
     this.elector = new LeaderElector({
       kubeConfig: options.kubeConfig,
@@ -77,11 +102,19 @@ export class ClusterController {
       retryMs: options.retryMs,
       onStartedLeading: () => {
         options.logger.info({ identity: options.identity }, 'became leader; writing Ingress status');
-        void this.syncStatus();
+        this.syncStatus();
       },
-      onStoppedLeading: () => options.logger.info({ identity: options.identity }, 'stopped leading'),
+      onStoppedLeading: () => {
+        options.logger.info({ identity: options.identity }, 'stopped leading');
+        this.statusWriter.clear();
+      },
       onError: (error) => options.logger.warn({ err: error }, 'leader election'),
     });
+  }
+
+  /** Counts for tests and metrics: status writes and Events as done, not as planned. */
+  get stats(): { rebuilds: number; endpointOnlyRebuilds: number; statusPasses: number; statusWrites: number; statusPending: number; events: number; eventsRemembered: number } {
+    return { ...this.counts, statusWrites: this.statusWriter.stats.written, statusPending: this.statusWriter.pendingCount + this.statusWriter.inflightCount, events: this.events.stats.posted, eventsRemembered: this.events.remembered };
   }
 
   /** True once the informers have synced and a first snapshot is published. */
@@ -103,17 +136,21 @@ export class ClusterController {
 
   /** Stops watching, releases leadership. */
   async stop(): Promise<void> {
+    clearTimeout(this.planRetry);
     await this.loop.close();
+    await this.statusLoop.close();
+    await this.statusWriter.close();
+    await this.events.idle();
     await this.elector.stop();
     await this.source.stop();
   }
 
   private rebuild(): void {
     const result = this.publisher.rebuild();
-    if (result.endpointOnly) this.stats.endpointOnlyRebuilds++;
-    else this.stats.rebuilds++;
+    if (result.endpointOnly) this.counts.endpointOnlyRebuilds++;
+    else this.counts.rebuilds++;
     this.options.logger.info({ version: result.snapshot.version, published: result.published, endpointOnly: result.endpointOnly, ms: Math.round(result.ms), conditions: result.conditions.length }, 'rebuilt');
-    if (this.elector.isLeader) void this.syncStatus();
+    if (this.elector.isLeader) this.syncStatus();
   }
 
   private async publishService(): Promise<Service | undefined> {
@@ -136,37 +173,46 @@ export class ClusterController {
     return pods.filter((p) => p.status?.phase === 'Running' && p.status.hostIP).map((p) => p.status!.hostIP!);
   }
 
-  private syncing: Promise<void> | undefined;
-
-  /** Brings Ingress status and Events in line with the current state (leader only; one pass at a time). */
-  async syncStatus(): Promise<void> {
-    if (this.syncing) return this.syncing;
-    this.syncing = this.doSyncStatus().finally(() => (this.syncing = undefined));
-    return this.syncing;
+  /**
+   * Asks for Ingress status and Events to be brought in line with the current state (leader
+   * only). Requests are coalesced by a RebuildLoop, which runs a planning pass once more when a
+   * request comes while one runs, so an update that lands mid-pass is never lost; the plan goes
+   * to the status writer, which writes in the background.
+   */
+  syncStatus(): void {
+    this.statusLoop.trigger();
   }
 
-  private async doSyncStatus(): Promise<void> {
+  /** Resolves once a planning pass from the current state has run and every planned write and Event is done (for tests). */
+  async statusSettled(): Promise<void> {
+    await this.statusLoop.flush();
+    await Promise.all([this.statusWriter.idle(), this.events.idle()]);
+  }
+
+  private async planStatus(): Promise<void> {
     if (!this.elector.isLeader || !this.ready) return;
-    const { kubeConfig, logger } = this.options;
+    this.counts.statusPasses++;
     try {
       const service = await this.publishService();
       const nodes = service === undefined && this.options.publishAddresses.length === 0 ? await this.dataPlaneNodeAddresses() : [];
       const points = publishAddresses(service, this.options.publishAddresses, nodes);
-      for (const update of planStatusUpdates(this.state, this.options.selection, points, this.lastPoints)) {
-        const path = `/apis/networking.k8s.io/v1/namespaces/${update.namespace}/ingresses/${update.name}/status`;
-        await kubeCall(kubeConfig, 'PATCH', path, { body: statusPatch(update.points), contentType: 'application/merge-patch+json' }).catch((error: unknown) => logger.warn({ err: error, path }, 'status update failed'));
-        this.stats.statusWrites++;
-      }
-      this.lastPoints = points;
+      if (!this.elector.isLeader) return;
+      this.statusWriter.plan(planStatusUpdates(this.state, this.options.selection, points, this.publishedPoints));
+      if (!this.publishedPoints.some((p) => samePoints(p, points))) this.publishedPoints = [...this.publishedPoints, points].slice(-PUBLISHED_POINTS_KEPT);
+      const events: PendingEvent[] = [];
+      const now = new Date();
       for (const condition of this.publisher.conditions) {
-        const event = conditionEvent(condition, this.state, 'portico-controller', this.options.identity, new Date());
-        if (event === undefined || this.reportedEvents.has(event.dedupeKey)) continue;
-        this.reportedEvents.add(event.dedupeKey);
-        await kubeCall(kubeConfig, 'POST', `/api/v1/namespaces/${event.namespace}/events`, { body: event.event }).catch((error: unknown) => logger.warn({ err: error }, 'event failed'));
-        this.stats.events++;
+        const event = conditionEvent(condition, this.state, 'portico-controller', this.options.identity, now);
+        if (event !== undefined) events.push(event);
       }
+      this.events.record(events);
+      this.planFailures = 0;
     } catch (error) {
-      logger.warn({ err: error }, 'status sync failed');
+      // The addresses could not be read: try again after a back-off, whether or not anything else changes.
+      const delayMs = Math.min(30_000, 1000 * 2 ** Math.min(this.planFailures++, 5));
+      this.options.logger.warn({ err: error, delayMs }, 'status sync failed; retrying');
+      clearTimeout(this.planRetry);
+      this.planRetry = setTimeout(() => this.syncStatus(), delayMs);
     }
   }
 }

@@ -1,19 +1,35 @@
 /**
  * Kubernetes Events for conditions: an invalid Ingress gets a Warning Event naming the field and
- * reason, visible in `kubectl describe ingress`. Each (object version, field, reason) is reported once.
+ * reason, visible in `kubectl describe ingress`. Each (object generation, field, reason) is
+ * reported once while it is remembered: the recorder remembers the last `EVENT_MEMORY` keys
+ * (least recently seen forgotten first) and queues at most `EVENT_QUEUE` Events, so a flood of
+ * distinct conditions costs bounded memory; what does not fit is posted by a later pass.
  */
 import type { Condition } from '../model/conditions.ts';
 import type { ClusterState } from '../state/cluster-state.ts';
 import { objectKey } from '../state/cluster-state.ts';
 
+/** Keys of reported Events remembered at most (least recently seen forgotten first). */
+export const EVENT_MEMORY = 4096;
+/** Events waiting to be posted at most; more in one pass wait for a later pass. */
+export const EVENT_QUEUE = 256;
+
+/** One Event to post: its namespace, body, and the key that says it was already reported. */
+export interface PendingEvent {
+  readonly namespace: string;
+  readonly event: unknown;
+  readonly dedupeKey: string;
+}
+
 /** The Event body for one condition about an object Portico holds, or undefined when the object is gone. */
-export function conditionEvent(condition: Condition, state: ClusterState, component: string, instance: string, now: Date): { namespace: string; event: unknown; dedupeKey: string } | undefined {
+export function conditionEvent(condition: Condition, state: ClusterState, component: string, instance: string, now: Date): PendingEvent | undefined {
   if (condition.source.kind !== 'Ingress') return undefined;
   const ingress = state.ingresses.get(objectKey(condition.source.namespace, condition.source.name));
   if (ingress === undefined) return undefined;
   const namespace = condition.source.namespace;
   const time = now.toISOString().replace(/\.\d{3}Z$/, 'Z');
-  const dedupeKey = `${ingress.metadata.uid ?? ''}/${ingress.metadata.resourceVersion ?? ''}/${condition.field}/${condition.reason}`;
+  // The generation moves with the spec only: Portico's own status write does not repeat the Event.
+  const dedupeKey = `${ingress.metadata.uid ?? ''}/${ingress.metadata.generation ?? ingress.metadata.resourceVersion ?? ''}/${condition.field}/${condition.reason}`;
   return {
     namespace,
     dedupeKey,
@@ -33,4 +49,102 @@ export function conditionEvent(condition: Condition, state: ClusterState, compon
       count: 1,
     },
   };
+}
+
+/** Options of the recorder. */
+export interface EventRecorderOptions {
+  /** Posts one Event (POST /api/v1/namespaces/{namespace}/events); rejects when it could not. */
+  readonly post: (event: PendingEvent) => Promise<void>;
+  /** Keys remembered at most (default EVENT_MEMORY) and Events queued at most (default EVENT_QUEUE). */
+  readonly memory?: number;
+  readonly maxQueued?: number;
+  /** Posts in flight at most (default 4). */
+  readonly concurrency?: number;
+  readonly onError?: (event: PendingEvent, error: unknown) => void;
+}
+
+/** Posts each condition's Event once, with bounded memory, queue and concurrency. */
+export class EventRecorder {
+  /** Counts for tests and metrics. */
+  readonly stats = { posted: 0, duplicates: 0, deferred: 0, failed: 0, forgotten: 0 };
+  private readonly options: EventRecorderOptions;
+  private readonly memory: number;
+  private readonly maxQueued: number;
+  /** Reported keys, least recently seen first (a Set keeps insertion order; a hit re-inserts). */
+  private readonly seen = new Set<string>();
+  private readonly queue: PendingEvent[] = [];
+  private active = 0;
+  private idleWaiters: (() => void)[] = [];
+
+  constructor(options: EventRecorderOptions) {
+    this.options = options;
+    this.memory = Math.max(1, options.memory ?? EVENT_MEMORY);
+    this.maxQueued = Math.max(1, options.maxQueued ?? EVENT_QUEUE);
+  }
+
+  /** Keys remembered now (never more than the memory bound). */
+  get remembered(): number {
+    return this.seen.size;
+  }
+
+  /** Events queued now (never more than the queue bound). */
+  get queued(): number {
+    return this.queue.length;
+  }
+
+  /** Queues the Events not reported yet; a full queue leaves the rest unremembered, for the next pass. */
+  record(events: Iterable<PendingEvent>): void {
+    for (const event of events) {
+      if (this.seen.has(event.dedupeKey)) {
+        this.seen.delete(event.dedupeKey);
+        this.seen.add(event.dedupeKey);
+        this.stats.duplicates++;
+        continue;
+      }
+      if (this.queue.length >= this.maxQueued) {
+        this.stats.deferred++;
+        continue;
+      }
+      this.seen.add(event.dedupeKey);
+      while (this.seen.size > this.memory) {
+        this.seen.delete(this.seen.values().next().value!);
+        this.stats.forgotten++;
+      }
+      this.queue.push(event);
+    }
+    this.pump();
+  }
+
+  /** Resolves once nothing is queued or being posted. */
+  idle(): Promise<void> {
+    if (this.queue.length === 0 && this.active === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private pump(): void {
+    while (this.active < (this.options.concurrency ?? 4) && this.queue.length > 0) {
+      const event = this.queue.shift()!;
+      this.active++;
+      void this.options
+        .post(event)
+        .then(
+          () => void this.stats.posted++,
+          (error: unknown) => {
+            // Forgotten, so a later pass reports it again.
+            this.seen.delete(event.dedupeKey);
+            this.stats.failed++;
+            this.options.onError?.(event, error);
+          },
+        )
+        .finally(() => {
+          this.active--;
+          this.pump();
+        });
+    }
+    if (this.queue.length === 0 && this.active === 0) {
+      const waiters = this.idleWaiters;
+      this.idleWaiters = [];
+      for (const resolve of waiters) resolve();
+    }
+  }
 }

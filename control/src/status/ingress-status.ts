@@ -16,6 +16,8 @@ export interface StatusUpdate {
   readonly name: string;
   /** The new points; empty clears the status. */
   readonly points: readonly IngressPoint[];
+  /** The Ingress's resourceVersion when the update was planned (an update written from it need not be written again). */
+  readonly observed?: string | undefined;
 }
 
 function currentPoints(ingress: Ingress): IngressPoint[] | undefined {
@@ -24,18 +26,21 @@ function currentPoints(ingress: Ingress): IngressPoint[] | undefined {
 }
 
 /**
- * The status updates that bring every Ingress in line. Pure. `previous` is what Portico
- * published before (so a change of address also clears Ingresses that left Portico's class).
+ * The status updates that bring every Ingress in line (a complete plan: every Ingress whose
+ * status differs from what it should be). Pure. `previous` lists the address sets Portico
+ * published before, so a change of address also clears Ingresses that left Portico's class
+ * while they still show an older address.
  */
-export function planStatusUpdates(state: ClusterState, selection: ClassSelection, points: readonly IngressPoint[], previous: readonly IngressPoint[] = points): StatusUpdate[] {
+export function planStatusUpdates(state: ClusterState, selection: ClassSelection, points: readonly IngressPoint[], previous: readonly (readonly IngressPoint[])[] = []): StatusUpdate[] {
   const updates: StatusUpdate[] = [];
   for (const ingress of state.ingresses.values()) {
     const namespace = ingress.metadata.namespace ?? 'default';
     const current = currentPoints(ingress);
+    const observed = ingress.metadata.resourceVersion;
     if (servesIngress(ingress, state, selection)) {
-      if (!samePoints(current, points)) updates.push({ namespace, name: ingress.metadata.name, points });
-    } else if ((current ?? []).length > 0 && (samePoints(current, points) || samePoints(current, previous))) {
-      updates.push({ namespace, name: ingress.metadata.name, points: [] });
+      if (!samePoints(current, points)) updates.push({ namespace, name: ingress.metadata.name, points, observed });
+    } else if ((current ?? []).length > 0 && (samePoints(current, points) || previous.some((p) => samePoints(current, p)))) {
+      updates.push({ namespace, name: ingress.metadata.name, points: [], observed });
     }
   }
   return updates.sort((a, b) => (a.namespace + '/' + a.name < b.namespace + '/' + b.name ? -1 : 1));

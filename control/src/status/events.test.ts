@@ -1,0 +1,134 @@
+import { describe, expect, it } from 'vitest';
+import { ClusterState } from '../state/cluster-state.ts';
+import type { Condition } from '../model/conditions.ts';
+import type { PendingEvent } from './events.ts';
+import { EVENT_MEMORY, EVENT_QUEUE, EventRecorder, conditionEvent } from './events.ts';
+
+const event = (key: string): PendingEvent => ({ namespace: 'team', event: { reason: key }, dedupeKey: key });
+
+describe('EventRecorder', () => {
+  it('posts each key once while it is remembered', async () => {
+    const posted: string[] = [];
+    const recorder = new EventRecorder({ post: async (e) => void posted.push(e.dedupeKey) });
+    recorder.record([event('a'), event('b'), event('a')]);
+    await recorder.idle();
+    recorder.record([event('a'), event('b')]);
+    await recorder.idle();
+    expect(posted).toEqual(['a', 'b']);
+    expect(recorder.stats).toMatchObject({ posted: 2, duplicates: 3 });
+  });
+
+  it(`a flood of distinct Events keeps memory at the cap (${EVENT_MEMORY} keys) and the queue at its bound (${EVENT_QUEUE})`, async () => {
+    let posts = 0;
+    let release: () => void = () => undefined;
+    let gate = new Promise<void>((resolve) => (release = resolve));
+    const recorder = new EventRecorder({
+      post: async () => {
+        await gate;
+        posts++;
+      },
+    });
+    let maxQueued = 0;
+    let maxRemembered = 0;
+    // 50 passes of 1,000 new conditions each, posts completing between passes.
+    for (let pass = 0; pass < 50; pass++) {
+      recorder.record(Array.from({ length: 1000 }, (_, i) => event(`ingress-${pass}-${i}`)));
+      maxQueued = Math.max(maxQueued, recorder.queued);
+      maxRemembered = Math.max(maxRemembered, recorder.remembered);
+      release();
+      await recorder.idle();
+      gate = new Promise<void>((resolve) => (release = resolve));
+    }
+    release();
+    expect(maxQueued).toBeLessThanOrEqual(EVENT_QUEUE);
+    expect(maxRemembered).toBe(EVENT_MEMORY);
+    expect(maxRemembered).toBeLessThanOrEqual(EVENT_MEMORY);
+    expect(recorder.remembered).toBeLessThanOrEqual(EVENT_MEMORY);
+    // What did not fit was deferred, not remembered: a later pass posts it.
+    expect(recorder.stats.deferred).toBe(50 * (1000 - EVENT_QUEUE));
+    expect(posts).toBe(50 * EVENT_QUEUE);
+  });
+
+  it('remembers the most recently seen keys: a condition seen every pass is never posted twice under churn', async () => {
+    const posted: string[] = [];
+    const recorder = new EventRecorder({ post: async (e) => void posted.push(e.dedupeKey), memory: 10, maxQueued: 100 });
+    for (let pass = 0; pass < 20; pass++) {
+      recorder.record([event('persistent'), ...Array.from({ length: 5 }, (_, i) => event(`churn-${pass}-${i}`))]);
+      await recorder.idle();
+      expect(recorder.remembered).toBeLessThanOrEqual(10);
+    }
+    expect(posted.filter((k) => k === 'persistent')).toHaveLength(1);
+    expect(recorder.stats.forgotten).toBeGreaterThan(0);
+  });
+
+  it('forgets an Event whose post failed, so the next pass posts it again', async () => {
+    let fail = true;
+    const posted: string[] = [];
+    const failures: string[] = [];
+    const recorder = new EventRecorder({
+      post: async (e) => {
+        if (fail) throw new Error('API down');
+        posted.push(e.dedupeKey);
+      },
+      onError: (e) => failures.push(e.dedupeKey),
+    });
+    recorder.record([event('a')]);
+    await recorder.idle();
+    fail = false;
+    recorder.record([event('a')]);
+    await recorder.idle();
+    expect(failures).toEqual(['a']);
+    expect(posted).toEqual(['a']);
+  });
+
+  it('keeps at most `concurrency` posts in flight', async () => {
+    let active = 0;
+    let peak = 0;
+    const recorder = new EventRecorder({
+      concurrency: 3,
+      post: async () => {
+        active++;
+        peak = Math.max(peak, active);
+        await new Promise((resolve) => setTimeout(resolve, 1));
+        active--;
+      },
+    });
+    recorder.record(Array.from({ length: 40 }, (_, i) => event(`e${i}`)));
+    await recorder.idle();
+    expect(peak).toBe(3);
+    expect(recorder.stats.posted).toBe(40);
+  });
+});
+
+describe('conditionEvent', () => {
+  const condition: Condition = {
+    source: { kind: 'Ingress', namespace: 'team', name: 'web' },
+    field: 'spec.rules[0].http.paths[0].backend.service.name',
+    reason: 'ServiceNotFound',
+    message: 'no Service team/nope',
+    severity: 'Error',
+  } as Condition;
+  const ingress = (resourceVersion: string, generation: number) => ({
+    apiVersion: 'networking.k8s.io/v1' as const,
+    kind: 'Ingress' as const,
+    metadata: { name: 'web', namespace: 'team', uid: 'u-1', resourceVersion, generation },
+    spec: { rules: [] },
+  });
+
+  it('keys the Event by generation: a status write (new resourceVersion, same generation) does not repeat it', () => {
+    const state = new ClusterState();
+    state.upsert(ingress('10', 1));
+    const first = conditionEvent(condition, state, 'portico-controller', 'replica-a', new Date(0))!;
+    state.upsert(ingress('11', 1));
+    const afterStatus = conditionEvent(condition, state, 'portico-controller', 'replica-a', new Date(0))!;
+    state.upsert(ingress('12', 2));
+    const afterSpec = conditionEvent(condition, state, 'portico-controller', 'replica-a', new Date(0))!;
+    expect(afterStatus.dedupeKey).toBe(first.dedupeKey);
+    expect(afterSpec.dedupeKey).not.toBe(first.dedupeKey);
+    expect(first.event).toMatchObject({ type: 'Warning', reason: 'ServiceNotFound', involvedObject: { name: 'web', uid: 'u-1' } });
+  });
+
+  it('is undefined for an object Portico does not hold', () => {
+    expect(conditionEvent(condition, new ClusterState(), 'c', 'i', new Date(0))).toBeUndefined();
+  });
+});
