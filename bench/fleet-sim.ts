@@ -41,7 +41,7 @@ export function httpCall(
       });
       res.on('error', fail);
     });
-    const timer = setTimeout(() => req.destroy(new Error(`${options.method ?? 'GET'} ${options.path.slice(0, 60)}: no answer within ${options.timeoutMs} ms`)), options.timeoutMs);
+    const timer = setTimeout(() => req.destroy(new Error(`${options.method ?? 'GET'} ${options.path.slice(0, 60)}: no answer within ${Math.round(options.timeoutMs)} ms`)), options.timeoutMs);
     function fail(error: Error) {
       clearTimeout(timer);
       reject(error);

@@ -270,7 +270,8 @@ async function runOnce(ingresses: number, deadline: number): Promise<RunResult> 
         if (next === undefined || next === before) await sleep(20);
       }
       if (next === undefined || next === before) {
-        result.incomplete = `change ${change + 1}: no new version listed within ${Math.round(ms(t0) / 1000)} s (last GET /v1/nodes error: ${listError}); portico's last output:\n${tail}`;
+        const why = performance.now() > deadline ? '--timeout reached' : `--change-timeout reached`;
+        result.incomplete = `change ${change + 1}: no new version listed within ${Math.round(ms(t0) / 1000)} s, ${why} (last GET /v1/nodes error: ${listError})${child.exitCode === null ? '' : `; portico exited with ${child.exitCode}:\n${tail}`}`;
         break;
       }
       published.push(ms(t0));
@@ -278,7 +279,8 @@ async function runOnce(ingresses: number, deadline: number): Promise<RunResult> 
       const acks = await fleet.waitAllAcked(version, Math.max(0, changeDeadline - performance.now()));
       for (const at of acks.times.values()) nodeAcks.push(at - t0);
       if (!acks.complete) {
-        result.incomplete = `change ${change + 1}: ${acks.times.size}/${NODES} nodes ACKed within ${Math.round(ms(t0) / 1000)} s (last error: ${fleet.lastError ?? 'none'})`;
+        const why = performance.now() > deadline ? '--timeout reached' : `--change-timeout reached`;
+        result.incomplete = `change ${change + 1}: ${acks.times.size}/${NODES} nodes ACKed within ${Math.round(ms(t0) / 1000)} s, ${why} (last node error: ${fleet.lastError ?? 'none'})`;
         break;
       }
       allAcked.push(Math.max(...acks.times.values()) - t0);
