@@ -6,6 +6,7 @@
  */
 import type { Socket } from 'node:net';
 import type { RequestHeaders } from '@portico/assembly/matcher';
+import { isPathRefusal, normalizePath } from '@portico/assembly/normalize';
 import type { ProxyContext } from './context.ts';
 import { Exchange } from './exchange.ts';
 import type { ForwardContext } from './http/forward.ts';
@@ -91,6 +92,8 @@ export class ClientConnection {
   #first = true;
   #host = '';
   #target = '';
+  /** normalizePath(#target): what is matched and forwarded (or why the target is refused). */
+  #path = '';
   /** The client sent FIN. */
   #ended = false;
 
@@ -295,12 +298,28 @@ export class ClientConnection {
     if (head.hostStart < 0) host = '';
     else if (!sameText(buf, head.hostStart, head.hostEnd, host)) host = this.#host = buf.latin1Slice(head.hostStart, head.hostEnd);
     let target = this.#target;
-    if (!sameText(buf, head.targetStart, head.targetEnd, target)) target = this.#target = buf.latin1Slice(head.targetStart, head.targetEnd);
-    const decision = router.route(host, target, head.method, router.needsHeaders ? headerRecord(buf, head) : undefined, this.info.scheme);
+    let path = this.#path;
+    if (!sameText(buf, head.targetStart, head.targetEnd, target)) {
+      target = this.#target = buf.latin1Slice(head.targetStart, head.targetEnd);
+      path = this.#path = normalizePath(target, this.context.normalization);
+    }
     this.exchange.requestBuffer = buf;
+    // A path that hides a traversal (or is not valid percent-encoding) is never matched or forwarded.
+    if (isPathRefusal(path)) {
+      this.reply(400, false, '', '', started);
+      return false;
+    }
+    // TRACE would echo the request (cookies and all) from wherever it lands; `OPTIONS *` asks the
+    // server itself, which is Portico. Neither goes to an endpoint.
+    if (head.method === 'TRACE' || target === '*') {
+      const keepAlive = head.minor === 1 && !head.connectionClose && !closing && !head.hasBody;
+      this.reply(head.method === 'TRACE' ? 405 : head.method === 'OPTIONS' ? 200 : 400, keepAlive, '', '', started);
+      return keepAlive;
+    }
+    const decision = router.route(host, path, head.method, router.needsHeaders ? headerRecord(buf, head) : undefined, this.info.scheme);
     if (decision.kind === 'proxy') {
       this.state = EXCHANGING;
-      this.exchange.start(buf, headEnd, rest, decision, head.minor === 1 && !head.connectionClose && !closing, started);
+      this.exchange.start(buf, headEnd, rest, decision, head.minor === 1 && !head.connectionClose && !closing, started, path === target ? undefined : path);
       return false;
     }
     // A body we do not read would be taken for the next request: close instead of skipping it.

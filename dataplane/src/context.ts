@@ -2,6 +2,7 @@
  * What every connection of one Proxy shares: the router, the upstream pool, resolved options,
  * metrics and the access log. Built once by the Proxy; connections only read it (and `closing`).
  */
+import type { PathNormalization } from '@portico/assembly/normalize';
 import type { Logger } from 'pino';
 import type { RequestIds } from './http/forward.ts';
 import type { ProxyMetrics } from './metrics.ts';
@@ -41,6 +42,8 @@ export interface ProxyOptions {
   readonly maxIdlePerEndpoint?: number;
   /** How long an upgraded connection outlives the removal of its endpoint. Default 30 s. */
   readonly drainMs?: number;
+  /** How request paths are normalized before matching and forwarding (docs/matching.md). Default: escaped slashes kept unless they hide a traversal, slashes merged. */
+  readonly pathNormalization?: PathNormalization;
   /** Prometheus hooks; absent means no metrics work at all. */
   readonly metrics?: ProxyMetrics;
   /** Where to write one JSON line per request; absent means no access log (and no per-request cost). */
@@ -72,6 +75,7 @@ export interface ProxyContext {
   readonly router: Router;
   readonly pool: UpstreamPool;
   readonly options: ResolvedOptions;
+  readonly normalization: PathNormalization;
   readonly trusted: TrustedProxies;
   readonly ids: RequestIds;
   readonly metrics: ProxyMetrics | undefined;

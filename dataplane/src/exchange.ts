@@ -42,6 +42,8 @@ export class Exchange implements UpstreamOwner {
   #headEnd = 0;
   #requestId = 0;
   #firstBody: Buffer | undefined;
+  /** The normalized request-target to forward, when it differs from the received one. */
+  #target: string | undefined;
   #stash: Buffer | undefined;
   #requestDone = false;
   readonly #body: RequestBody;
@@ -58,10 +60,14 @@ export class Exchange implements UpstreamOwner {
     this.#relay = new ResponseRelay(max);
   }
 
-  /** Starts proxying the request parsed from buf[0, headEnd); `rest` holds the bytes read after the head. */
-  start(buf: Buffer, headEnd: number, rest: Buffer | undefined, decision: ProxyDecision, keepAlive: boolean, started: number): void {
+  /**
+   * Starts proxying the request parsed from buf[0, headEnd); `rest` holds the bytes read after
+   * the head; `target` replaces the received request-target (the normalized one) when given.
+   */
+  start(buf: Buffer, headEnd: number, rest: Buffer | undefined, decision: ProxyDecision, keepAlive: boolean, started: number, target?: string): void {
     const head = this.conn.head;
     this.requestBuffer = buf;
+    this.#target = target;
     this.active = true;
     this.decision = decision;
     this.#started = started;
@@ -110,7 +116,7 @@ export class Exchange implements UpstreamOwner {
     const { context, forward } = this.conn;
     if (context.metrics !== undefined) this.#upstreamStarted = performance.now();
     // Built at send time (again for a retry): the head lives in scratch memory only while written.
-    const head = forwardHead(this.requestBuffer as Buffer, this.conn.head, this.#headEnd, forward, context.ids, this.#requestId, this.#upgrade);
+    const head = forwardHead(this.requestBuffer as Buffer, this.conn.head, this.#headEnd, forward, context.ids, this.#requestId, this.#upgrade, this.#target);
     let ok: boolean;
     if (this.#firstBody !== undefined) {
       socket.cork();

@@ -76,6 +76,7 @@ export class Proxy {
       router,
       pool: this.pool,
       options: resolved,
+      normalization: options.pathNormalization ?? {},
       trusted: new TrustedProxies(options.trustedProxies ?? []),
       ids: new RequestIds(),
       metrics,

@@ -124,7 +124,8 @@ const ExplainedRoute = z.strictObject({
 export const ExplainResultSchema = z
   .strictObject({
     version: z.string(),
-    status: z.union([z.literal(200), z.literal(308), z.literal(404), z.literal(503)]),
+    status: z.union([z.literal(200), z.literal(308), z.literal(400), z.literal(404), z.literal(503)]),
+    normalizedPath: z.string().optional(),
     backends: z.array(z.strictObject({ namespace: z.string(), service: z.string(), port: z.union([z.number(), z.string()]), weight: z.number(), endpoints: z.number() })),
     route: ExplainedRoute.nullable(),
     location: z.string().optional(),

@@ -105,6 +105,16 @@ describe('explain', () => {
     const redirect = await (await control.request('/v1/explain', json({ host: 'f.example.com', path: '/x?y=1' }))).json();
     expect(redirect).toMatchObject({ status: 308, location: 'https://f.example.com/x?y=1' });
   });
+
+  it('explains the normalized path, as the data plane matches it, and refuses an escaped traversal', async () => {
+    await control.request('/v1/routes', json({ name: 'pub', hosts: ['n.example.com'], paths: [{ path: '/public', pathType: 'Prefix', backends: [{ service: 'web', port: 80 }] }] }));
+    const climbed = await (await control.request('/v1/explain', json({ host: 'n.example.com', path: '/public/%2e%2e/internal' }))).json();
+    expect(climbed).toMatchObject({ status: 404, normalizedPath: '/internal' });
+    const inside = await (await control.request('/v1/explain', json({ host: 'n.example.com', path: '/public/./a//b?q=1' }))).json();
+    expect(inside).toMatchObject({ status: 200, normalizedPath: '/public/a/b?q=1' });
+    const hidden = await (await control.request('/v1/explain', json({ host: 'n.example.com', path: '/public/..%2finternal' }))).json();
+    expect(hidden).toMatchObject({ status: 400, reason: expect.stringContaining('escaped-traversal') });
+  });
 });
 
 describe('sealSnapshot sanity for test fixtures', () => {

@@ -46,6 +46,7 @@ async function readRequests(file: string): Promise<ExplainRequest[]> {
 /** Renders one result for people: the winner and why, then the rules that lost. */
 export function formatExplanation(request: ExplainRequest, result: ExplainResult): string {
   const lines = [`${(request.method ?? 'GET').toUpperCase()} ${request.scheme ?? 'http'}://${request.host}${request.path}  ->  ${result.status}${result.location ? ` ${result.location}` : ''}`];
+  if (result.normalizedPath !== undefined) lines.push(`  path      normalized to ${result.normalizedPath}`);
   if (result.route) {
     const r = result.route;
     lines.push(`  rule      ${r.kind} ${r.namespace}/${r.name} ${r.field}`);

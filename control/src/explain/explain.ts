@@ -4,6 +4,7 @@
  */
 import type { Matcher } from '@portico/assembly/matcher';
 import { loadMatcher } from '@portico/assembly/matcher';
+import { isPathRefusal, normalizePath } from '@portico/assembly/normalize';
 import { pathRuleMatches } from '../build/validate.ts';
 import type { Snapshot, SnapshotBackend, SnapshotRoute } from '../snapshot/schema.ts';
 import type { CompiledTable, RouteTarget } from '../snapshot/table.ts';
@@ -49,8 +50,10 @@ export interface LosingRule {
 
 /** The answer for one request. */
 export interface ExplainResult {
-  /** 200 would be proxied; 308 redirect; 404 no rule; 503 no endpoint, or the rule is refused. */
-  readonly status: 200 | 308 | 404 | 503;
+  /** 200 would be proxied; 308 redirect; 400 the path is refused; 404 no rule; 503 no endpoint, or the rule is refused. */
+  readonly status: 200 | 308 | 400 | 404 | 503;
+  /** The path (and query) as matched and forwarded, when normalization changed it. */
+  readonly normalizedPath?: string;
   readonly backends: readonly ExplainedBackend[];
   readonly route: ExplainedRoute | null;
   readonly location?: string;
@@ -77,8 +80,18 @@ export class Explainer {
     this.matcher = loadMatcher(this.compiled.table);
   }
 
-  /** Explains one request. Never throws for any request shape. */
+  /**
+   * Explains one request. Never throws for any request shape. The path is normalized first, as
+   * the data plane does (default choices of docs/matching.md); a path it refuses explains as 400.
+   */
   explain(request: ExplainRequest, options: ExplainOptions = {}): ExplainResult {
+    const normalized = normalizePath(request.path);
+    if (isPathRefusal(normalized)) return { status: 400, backends: [], route: null, reason: `the path is refused before matching (${normalized}): see docs/matching.md`, lost: [] };
+    if (normalized !== request.path) return { ...this.explainNormalized({ ...request, path: normalized }, options), normalizedPath: normalized };
+    return this.explainNormalized(request, options);
+  }
+
+  private explainNormalized(request: ExplainRequest, options: ExplainOptions): ExplainResult {
     const headers: Record<string, string> = {};
     for (const [name, value] of Object.entries(request.headers ?? {})) headers[name.toLowerCase()] = value;
     const id = this.matcher.match(request.host, request.path, (request.method ?? 'GET').toUpperCase(), headers);

@@ -3,6 +3,8 @@
  * workers, certificates, proxy timeouts, logging.
  */
 import { readFileSync } from 'node:fs';
+import { ESCAPED_SLASHES } from '@portico/assembly/normalize';
+import type { EscapedSlashes } from '@portico/assembly/normalize';
 import type { Command } from '@portico/control/cli/args';
 import { usageError } from '@portico/control/cli/args';
 import type { ServingOptions } from '../serve.ts';
@@ -38,6 +40,8 @@ export const SERVING_OPTIONS = {
   'health-backoff-ms': { type: 'string' },
   'health-max-backoff-ms': { type: 'string' },
   'health-panic-threshold': { type: 'string' },
+  'escaped-slashes': { type: 'string' },
+  'merge-slashes': { type: 'boolean', default: true },
   'tls-min-version': { type: 'string' },
   'tls-ciphers': { type: 'string' },
   'shutdown-timeout-ms': { type: 'string', default: '10000' },
@@ -75,6 +79,8 @@ export const SERVING_HELP = `
   --health-backoff-ms N          First ejection period, doubling per repeat (default 10000).
   --health-max-backoff-ms N      Longest ejection period (default 60000).
   --health-panic-threshold PCT   Below this % of healthy endpoints a set routes to all of them; 0 = off (default 50).
+  --escaped-slashes MODE         %2F/%5C in paths: reject-traversal (default), reject, decode or keep (docs/matching.md).
+  --no-merge-slashes             Keep runs of '/' in paths (merged by default, as nginx).
   --tls-min-version V            TLSv1.2 (default) or TLSv1.3.
   --tls-ciphers LIST             OpenSSL cipher string (default: Mozilla intermediate, ECDHE+AEAD only).
   --shutdown-timeout-ms N        On SIGTERM, how long in-flight requests may finish (default 10000).
@@ -123,6 +129,8 @@ export function servingOptions(command: Command, values: Record<string, unknown>
   } catch (error) {
     usageError(command, `--tls-ciphers: ${(error as Error).message}`);
   }
+  const escapedSlashes = values['escaped-slashes'] as EscapedSlashes | undefined;
+  if (escapedSlashes !== undefined && !ESCAPED_SLASHES.includes(escapedSlashes)) usageError(command, `--escaped-slashes must be one of ${ESCAPED_SLASHES.join(', ')}, got ${escapedSlashes}`);
   const handshake = integer(command, values, 'tls-handshake-timeout-ms', 1, 3_600_000);
   const ejectOn = values['health-eject-on'] as string | undefined;
   if (ejectOn !== undefined && ejectOn !== 'connect' && ejectOn !== 'any') usageError(command, `--health-eject-on must be connect or any, got ${ejectOn}`);
@@ -145,6 +153,7 @@ export function servingOptions(command: Command, values: Record<string, unknown>
     proxy: {
       trustedProxies: (values['trusted-proxy'] as string[] | undefined) ?? [],
       ...defined(timeouts),
+      pathNormalization: defined({ escapedSlashes, mergeSlashes: values['merge-slashes'] !== false }),
     },
     admission: defined({ maxConnections: integer(command, values, 'max-connections', 1, 1_000_000), maxConnectionsPerClient: integer(command, values, 'max-connections-per-client', 1, 1_000_000) }),
     tls,

@@ -108,20 +108,26 @@ function dropped(kind: number, trusted: boolean, upgrade: boolean): boolean {
 /**
  * The head to send upstream for the request parsed into `head` from buf[0, headEnd), carrying
  * request id `requestId` (from RequestIds.next(), used only when the request brought none).
- * `upgrade` keeps Upgrade and sends `Connection: upgrade`. buf is not modified. The result is a
- * view of the shared scratch memory (see scratchRetained) unless the head is very large.
+ * `upgrade` keeps Upgrade and sends `Connection: upgrade`; `target`, when given, replaces the
+ * request-target (latin1). buf is not modified. The result is a view of the shared scratch
+ * memory (see scratchRetained) unless the head is very large.
  */
-export function forwardHead(buf: Buffer, head: RequestHead, headEnd: number, context: ForwardContext, ids: RequestIds, requestId: number, upgrade: boolean): Buffer {
+export function forwardHead(buf: Buffer, head: RequestHead, headEnd: number, context: ForwardContext, ids: RequestIds, requestId: number, upgrade: boolean, target?: string): Buffer {
   const { trusted, peer } = context;
   const forwardedFor = head.forwardedFor;
   let forwardedBytes = 0;
   if (trusted) for (let i = 0; i < forwardedFor.length; i += 2) forwardedBytes += (forwardedFor[i + 1] as number) - (forwardedFor[i] as number) + 2;
   const hostBytes = head.hostEnd - head.hostStart;
-  const bound = headEnd - head.requestStart + 256 + forwardedBytes + 2 * peer.length + hostBytes + context.untrustedLines.length + context.protoLine.length + context.portLine.length;
+  const bound = headEnd - head.requestStart + 256 + (target === undefined ? 0 : target.length) + forwardedBytes + 2 * peer.length + hostBytes + context.untrustedLines.length + context.protoLine.length + context.portLine.length;
   const out = bound <= scratch.length ? scratch : Buffer.allocUnsafe(bound);
 
   let w = 0;
   let run = head.requestStart;
+  if (target !== undefined) {
+    w += copy(buf, run, head.targetStart, out, w);
+    w += out.latin1Write(target, w);
+    run = head.targetEnd;
+  }
   const lines = head.lines;
   const checkListed = head.connectionTokens.length !== 0;
   for (let slot = 0, last = head.lineCount * 3; slot < last; slot += 3) {

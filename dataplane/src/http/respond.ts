@@ -80,7 +80,9 @@ export function compactHead(buf: Buffer, head: ResponseHead, headEnd: number): n
 }
 
 const REASONS: Record<number, string> = {
+  200: 'OK',
   400: 'Bad Request',
+  405: 'Method Not Allowed',
   404: 'Not Found',
   408: 'Request Timeout',
   414: 'URI Too Long',
@@ -94,9 +96,12 @@ const REASONS: Record<number, string> = {
 
 const canned = new Map<number, Buffer>();
 
+/** The methods Portico forwards: the answer to `OPTIONS *` and the Allow of a 405 (TRACE). */
+const ALLOW = 'Allow: GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH\r\n';
+
 /**
  * Portico's own response for `status` (a short text body; none for HEAD), with `Connection:
- * close` when `close`. Buffers are built once per variant and shared: never modify them.
+ * close` when `close`; 200 (the answer to `OPTIONS *`) and 405 carry `Allow`. Buffers are built once per variant and shared: never modify them.
  */
 export function localResponse(status: number, close: boolean, head: boolean): Buffer {
   const key = status * 4 + (close ? 2 : 0) + (head ? 1 : 0);
@@ -105,7 +110,7 @@ export function localResponse(status: number, close: boolean, head: boolean): Bu
     const reason = REASONS[status] ?? 'Error';
     const body = `${status} ${reason}\n`;
     response = Buffer.from(
-      `HTTP/1.1 ${status} ${reason}\r\nContent-Type: text/plain\r\nContent-Length: ${body.length}\r\n${close ? 'Connection: close\r\n' : ''}\r\n${head ? '' : body}`,
+      `HTTP/1.1 ${status} ${reason}\r\n${status === 200 || status === 405 ? ALLOW : ''}Content-Type: text/plain\r\nContent-Length: ${body.length}\r\n${close ? 'Connection: close\r\n' : ''}\r\n${head ? '' : body}`,
       'latin1',
     );
     canned.set(key, response);
