@@ -78,7 +78,7 @@ export function createApp(options: ApiOptions): ControlApi {
   registerSync(app, spec, options, nodes);
   spec.methodNotAllowed(app);
 
-  const health = healthRoutes({ ready, registry: metrics.registry });
+  const health = healthRoutes({ ready, ...(options.notReady ? { notReady: options.notReady } : {}), registry: metrics.registry });
   app.route('/', health as unknown as Hono<ApiEnv>);
   const openapi = spec.document({
     title: 'Portico control API',

@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import type { ApiAction, Authenticator, Principal } from '../auth/types.ts';
 import type { NodeRegistry } from '../nodes/registry.ts';
 import type { SnapshotHistory } from '../publish/history.ts';
+import type { ManifestProblem } from '../sources/manifests/parse.ts';
 import type { RouteStore, StoreCaller } from '../sources/store/route-store.ts';
 import type { ServedIngresses } from './conflicts.ts';
 import type { ControlMetrics } from './metrics.ts';
@@ -27,8 +28,12 @@ export interface ApiOptions {
   /** Metrics registry for /metrics and API counters; a fresh one when absent. */
   readonly metrics?: ControlMetrics;
   readonly logger?: Logger;
+  /** The manifest source's current problems, shown with the current snapshot (standalone). */
+  readonly manifestProblems?: () => readonly ManifestProblem[];
   /** Readiness; default: a snapshot has been published. */
   readonly ready?: () => boolean;
+  /** A reason not to be ready beyond `ready` (a manifest that never parsed), or undefined. */
+  readonly notReady?: () => string | undefined;
   /** Largest accepted body in bytes (default 1 MiB). */
   readonly bodyLimit?: number;
   /** Longest sync long-poll in ms (default and maximum 30 s). */

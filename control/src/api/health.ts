@@ -8,6 +8,8 @@ import type { Registry } from 'prom-client';
 export interface HealthSource {
   /** Ready only after the first snapshot is published. */
   readonly ready: () => boolean;
+  /** Why the process is not ready although `ready` says it could be (e.g. a manifest that never parsed); undefined when nothing holds it back. */
+  readonly notReady?: () => string | undefined;
   readonly registry: Registry;
 }
 
@@ -15,7 +17,11 @@ export interface HealthSource {
 export function healthRoutes(source: HealthSource): Hono {
   const app = new Hono();
   app.get('/healthz', (c) => c.text('ok\n'));
-  app.get('/readyz', (c) => (source.ready() ? c.text('ready\n') : c.text('not ready: no snapshot published yet\n', 503)));
+  app.get('/readyz', (c) => {
+    if (!source.ready()) return c.text('not ready: no snapshot published yet\n', 503);
+    const reason = source.notReady?.();
+    return reason === undefined ? c.text('ready\n') : c.text(`not ready: ${reason}\n`, 503);
+  });
   app.get('/metrics', async (c) => c.body(await source.registry.metrics(), 200, { 'Content-Type': source.registry.contentType }));
   return app;
 }

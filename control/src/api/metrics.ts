@@ -13,6 +13,8 @@ export interface ControlMetrics {
   recordRequest(method: string, route: string, status: number, seconds: number): void;
   /** Reports data planes from `nodes` at every scrape (connected = long-polling now). */
   trackNodes(nodes: { connected(): number; rollout(version: string | undefined): { updated: number; total: number } }, currentVersion: () => string | undefined): void;
+  /** Reports the manifest source's current problems at every scrape. */
+  trackManifestProblems(problems: () => readonly { readonly severity: 'error' | 'warning' }[]): void;
 }
 
 /** A fresh registry with process metrics and Portico's own. */
@@ -29,6 +31,18 @@ export function createControlMetrics(): ControlMetrics {
   const requests = new Counter({ name: 'portico_api_requests_total', help: 'Control API requests, by method, route and status.', labelNames: ['method', 'route', 'status'], registers: [registry] });
   const requestDuration = new Histogram({ name: 'portico_api_request_duration_seconds', help: 'Control API request duration (sync long-polls included).', labelNames: ['method', 'route'], buckets: [0.001, 0.005, 0.025, 0.1, 0.5, 1, 5, 30], registers: [registry] });
   let nodeSource: Parameters<ControlMetrics['trackNodes']> | undefined;
+  let manifestProblems: Parameters<ControlMetrics['trackManifestProblems']>[0] | undefined;
+  new Gauge({
+    name: 'portico_manifest_problems',
+    help: 'Problems of the manifest directory now (files or documents that could not be used, files kept through a grace period), by severity.',
+    labelNames: ['severity'],
+    registers: [registry],
+    collect() {
+      const all = manifestProblems?.() ?? [];
+      this.set({ severity: 'error' }, all.filter((p) => p.severity === 'error').length);
+      this.set({ severity: 'warning' }, all.filter((p) => p.severity === 'warning').length);
+    },
+  });
   new Gauge({
     name: 'portico_dataplane_nodes_connected',
     help: 'Data planes with a sync long-poll open on this replica.',
@@ -56,6 +70,9 @@ export function createControlMetrics(): ControlMetrics {
     },
     trackNodes(nodes, currentVersion) {
       nodeSource = [nodes, currentVersion];
+    },
+    trackManifestProblems(problems) {
+      manifestProblems = problems;
     },
     recordPublish(published, buildSeconds) {
       builds.inc();

@@ -95,6 +95,21 @@ export const SnapshotExport = z
     conditions: z.array(ConditionSchema),
     changes: SnapshotDiffSchema.omit({ onlyEndpoints: true }).nullable(),
     snapshot: Snapshot,
+    problems: z
+      .array(
+        z.strictObject({
+          severity: z.enum(['error', 'warning']),
+          code: z.string(),
+          file: z.string(),
+          document: z.number().int(),
+          field: z.string().optional(),
+          line: z.number().int().optional(),
+          column: z.number().int().optional(),
+          message: z.string(),
+        }),
+      )
+      .optional()
+      .describe('Current snapshot only, when there are any: manifest files or documents that could not be used (their last good objects are served).'),
   })
   .meta({ id: 'SnapshotExport' });
 

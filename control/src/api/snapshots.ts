@@ -98,9 +98,13 @@ export function registerSnapshots(app: Hono<ApiEnv>, spec: ApiSpec, options: Api
     if (parseEtag(c.req.header('if-none-match')) === entry.snapshot.version) return c.body(null, 304, { ETag: etag });
     return sendJson(c, exportOf(entry), 200, { ETag: etag });
   };
-  spec.define(app, { method: 'get', path: '/v1/snapshots/current', operationId: 'getCurrentSnapshot', tag: 'snapshots', summary: 'The current snapshot', responses: exportResponses }, async (c) => {
+  spec.define(app, { method: 'get', path: '/v1/snapshots/current', operationId: 'getCurrentSnapshot', tag: 'snapshots', summary: 'The current snapshot, with the manifest problems of now', responses: exportResponses }, async (c) => {
     await read(c);
-    return sendExport(c, resolveVersion(history, 'current'));
+    const entry = resolveVersion(history, 'current');
+    // Problems change without a new version (a broken file keeps its objects): never a 304 then.
+    const problems = options.manifestProblems?.();
+    if (problems === undefined || problems.length === 0) return sendExport(c, entry);
+    return sendJson(c, { ...exportOf(entry), problems }, 200, { ETag: etagHeader(entry.snapshot.version) });
   });
   spec.define(
     app,

@@ -2,7 +2,7 @@
  * Loading a manifest directory into a snapshot for the offline commands (explain, snapshot).
  */
 import type { ClassSelection } from '../build/ingress-class.ts';
-import { PORTICO_CONTROLLER } from '../build/ingress-class.ts';
+import { PORTICO_CONTROLLER, servesIngress } from '../build/ingress-class.ts';
 import { PorticoError } from '../errors.ts';
 import type { CompileResult } from '../pipeline.ts';
 import { compileState } from '../pipeline.ts';
@@ -25,18 +25,26 @@ export function classSelection(values: Record<string, unknown>): ClassSelection 
   };
 }
 
-/** Formats a manifest problem as `file#document field: message`. */
+/** Formats a manifest problem as `severity: file[:line:column] (document N) field: message [code]`. */
 export function formatProblem(problem: ManifestProblem): string {
-  return `${problem.severity}: ${problem.file} (document ${problem.document})${problem.field ? ` ${problem.field}` : ''}: ${problem.message} [${problem.code}]`;
+  const at = problem.line === undefined ? '' : `:${problem.line}:${problem.column ?? 1}`;
+  return `${problem.severity}: ${problem.file}${at} (document ${problem.document})${problem.field ? ` ${problem.field}` : ''}: ${problem.message} [${problem.code}]`;
+}
+
+/** Ingresses in `state` that are not served because of their class (another controller's, or none). */
+export function skippedForClass(state: ClusterState, selection: ClassSelection): { count: number; examples: string[] } {
+  const skipped = [...state.ingresses.values()].filter((ingress) => !servesIngress(ingress, state, selection));
+  return { count: skipped.length, examples: skipped.slice(0, 5).map((i) => `${i.metadata.namespace ?? 'default'}/${i.metadata.name}`) };
 }
 
 /** Loads, builds and compiles a manifest directory. Throws PORTICO_E_MANIFEST_READ when it cannot be read at all. */
-export async function compileManifests(dir: string, selection: ClassSelection): Promise<CompileResult & { problems: readonly ManifestProblem[] }> {
+export async function compileManifests(dir: string, selection: ClassSelection): Promise<CompileResult & { problems: readonly ManifestProblem[]; skippedForClass: number }> {
   let loaded;
   try {
     loaded = await loadManifests(dir);
   } catch (error) {
     throw new PorticoError('PORTICO_E_MANIFEST_READ', `cannot read manifests at ${dir}: ${(error as Error).message}`, { cause: error });
   }
-  return { ...compileState(ClusterState.from(loaded.objects), selection), problems: loaded.problems };
+  const state = ClusterState.from(loaded.objects);
+  return { ...compileState(state, selection), problems: loaded.problems, skippedForClass: skippedForClass(state, selection).count };
 }

@@ -14,7 +14,9 @@ export const snapshotCommand: Command = {
 Usage: portico snapshot --manifests DIR [-o FILE] [options]
 
 Compiles the manifests exactly as the control plane would and prints
-{"snapshot": {...}, "conditions": [...], "problems": [...]} as JSON. The snapshot's version is
+{"snapshot": {...}, "conditions": [...], "problems": [...], "skippedForClass": N} as JSON:
+problems are manifest files or documents that could not be used (file, line and column named);
+skippedForClass counts Ingresses left out because their class is not Portico's. The snapshot's version is
 the SHA-256 of its content: the same manifests always give the same version.
 Exit status: 0 when every object compiled cleanly, 1 when there are conditions or manifest errors.
 
@@ -34,10 +36,10 @@ Options:
   },
   async run(values) {
     const manifests = requireString(this, values, 'manifests');
-    const { snapshot, conditions, problems } = await compileManifests(manifests, classSelection(values));
+    const { snapshot, conditions, problems, skippedForClass } = await compileManifests(manifests, classSelection(values));
     for (const problem of problems) process.stderr.write(`${formatProblem(problem)}\n`);
     const shown = values['show-secrets'] === true ? snapshot : redactSnapshot(snapshot);
-    const json = `${JSON.stringify({ snapshot: shown, conditions, problems }, null, 2)}\n`;
+    const json = `${JSON.stringify({ snapshot: shown, conditions, problems, skippedForClass }, null, 2)}\n`;
     const output = values.output as string | undefined;
     if (output === undefined) process.stdout.write(json);
     else {

@@ -9,7 +9,7 @@ import { createControlMetrics } from '@portico/control/api/metrics';
 import { StaticTokenAuthenticator, loadApiToken } from '@portico/control/auth/token';
 import type { Command } from '@portico/control/cli/args';
 import { requireString, usageError } from '@portico/control/cli/args';
-import { CLASS_OPTIONS, classSelection, formatProblem } from '@portico/control/cli/load';
+import { CLASS_OPTIONS, classSelection, formatProblem, skippedForClass } from '@portico/control/cli/load';
 import { ManifestSource } from '@portico/control/manifests/watch';
 import { SnapshotHistory } from '@portico/control/publish/history';
 import { SnapshotPublisher } from '@portico/control/publish/publisher';
@@ -91,6 +91,10 @@ ${SERVING_HELP}
           if (!published) return;
           // Conditions come from full builds; an endpoint refresh would only repeat them.
           if (!endpointOnly) for (const c of conditions) logger.warn({ object: `${c.source.kind} ${c.source.namespace}/${c.source.name}`, field: c.field, reason: c.reason }, c.message);
+          if (!endpointOnly && logger.isLevelEnabled('debug')) {
+            const skipped = skippedForClass(state, selection);
+            if (skipped.count > 0) logger.debug({ skipped: skipped.count, examples: skipped.examples }, 'Ingresses skipped: their class is not served by Portico');
+          }
           try {
             const changes = history.current()!.changes;
             if (changes !== undefined && onlyEndpointsChanged(changes) && traffic.version === changes.from) await traffic.loadEndpoints(snapshot);
@@ -103,6 +107,7 @@ ${SERVING_HELP}
         },
       });
       started.push(() => loop.close());
+      let logged = new Set<string>();
       const source = new ManifestSource(state, {
         path: manifests,
         onChange: (kinds) => {
@@ -110,9 +115,16 @@ ${SERVING_HELP}
           loop.trigger();
         },
         onProblems: (problems) => {
-          for (const problem of problems) logger.warn({ file: problem.file, document: problem.document, field: problem.field, code: problem.code }, formatProblem(problem));
+          // One log line per problem, when it appears (not at every rescan).
+          const now = new Set(problems.map((problem) => JSON.stringify(problem)));
+          for (const problem of problems) {
+            if (logged.has(JSON.stringify(problem))) continue;
+            logger[problem.severity === 'error' ? 'error' : 'warn']({ file: problem.file, line: problem.line, column: problem.column, document: problem.document, field: problem.field, code: problem.code }, formatProblem(problem));
+          }
+          logged = now;
         },
       });
+      metrics.trackManifestProblems(() => source.problems());
       try {
         await source.start();
       } catch (error) {
@@ -136,6 +148,8 @@ ${SERVING_HELP}
         metrics,
         logger,
         ready: () => history.current() !== undefined,
+        notReady: () => source.notReady(),
+        manifestProblems: () => source.problems(),
         ...(serving.httpsPort === undefined ? {} : { httpsPort: serving.advertisedHttpsPort ?? serving.httpsPort }),
       });
       const apiServer = serve({ fetch: api.app.fetch, hostname: apiAddress, port: apiPort });

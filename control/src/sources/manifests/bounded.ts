@@ -237,8 +237,8 @@ export function parseYamlBounded(text: string, limits: ParseLimits): ParsedDocum
   for (const doc of docs) {
     if (doc.errors.length > 0) {
       const error = doc.errors[0]!;
-      const line = error.linePos?.[0];
-      results.push({ ok: false, failure: { kind: 'syntax', message: `syntax error: ${error.message.split('\n')[0]}`, ...(line ? { line: line.line, column: line.col } : {}) } });
+      const message = error.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+      results.push({ ok: false, failure: { kind: 'syntax', message: `syntax error: ${message}`, ...position(text, error.pos[0]) } });
       continue;
     }
     if (doc.contents === null) continue; // an empty document (a trailing `---`) is not a document

@@ -1,8 +1,10 @@
 /**
  * Reading a manifest directory (or a single file) from disk: every `.yaml`, `.yml` and `.json`
- * file below it, recursively, in path order, hidden files and folders skipped.
+ * file below it, recursively, in path order, hidden files and folders skipped. Symbolic links
+ * are followed (a Kubernetes ConfigMap volume is `name.yaml -> ..data/name.yaml` with
+ * `..data -> ..<timestamp>/`), each real directory visited once.
  */
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readdir, readFile, realpath, stat } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { compareStrings } from '../../state/cluster-state.ts';
 import type { KubeObject } from '../../state/objects.ts';
@@ -11,16 +13,60 @@ import { parseManifestText } from './parse.ts';
 
 const MANIFEST_FILE = /\.(ya?ml|json)$/i;
 
+/** Deepest directory nesting walked (a guard against pathological trees). */
+const MAX_DIRECTORY_DEPTH = 32;
+
+/** The manifest files and the directories (as walked, symlinks not resolved) under `path`. */
+export interface ManifestTree {
+  readonly files: string[];
+  readonly directories: string[];
+}
+
+/**
+ * Walks `path` (a directory, or a file): manifest files sorted, and every directory visited, so
+ * a watcher can watch each one. Throws when `path` itself cannot be read.
+ */
+export async function walkManifestTree(path: string): Promise<ManifestTree> {
+  const info = await stat(path);
+  if (!info.isDirectory()) return { files: [path], directories: [] };
+  const files: string[] = [];
+  const directories: string[] = [];
+  const visited = new Set<string>();
+  const walk = async (dir: string, depth: number): Promise<void> => {
+    let real: string;
+    try {
+      real = await realpath(dir);
+    } catch {
+      return; // vanished while walking: the next scan sees the new layout
+    }
+    if (visited.has(real) || depth > MAX_DIRECTORY_DEPTH) return;
+    visited.add(real);
+    directories.push(dir);
+    let entries;
+    try {
+      entries = await readdir(dir, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const entry of entries) {
+      if (entry.name.startsWith('.')) continue;
+      const full = join(dir, entry.name);
+      let kind: 'file' | 'directory' | undefined = entry.isFile() ? 'file' : entry.isDirectory() ? 'directory' : undefined;
+      if (entry.isSymbolicLink()) {
+        const target = await stat(full).catch(() => undefined); // a dangling link is skipped
+        kind = target?.isFile() ? 'file' : target?.isDirectory() ? 'directory' : undefined;
+      }
+      if (kind === 'file' && MANIFEST_FILE.test(entry.name)) files.push(full);
+      else if (kind === 'directory') await walk(full, depth + 1);
+    }
+  };
+  await walk(path, 0);
+  return { files: files.sort(compareStrings), directories };
+}
+
 /** Lists the manifest files under `path` (or `path` itself when it is a file), sorted. */
 export async function listManifestFiles(path: string): Promise<string[]> {
-  const info = await stat(path);
-  if (!info.isDirectory()) return [path];
-  const entries = await readdir(path, { recursive: true, withFileTypes: true });
-  return entries
-    .filter((entry) => entry.isFile() && MANIFEST_FILE.test(entry.name))
-    .map((entry) => join(entry.parentPath, entry.name))
-    .filter((file) => !relative(path, file).split(/[\\/]/).some((part) => part.startsWith('.')))
-    .sort(compareStrings);
+  return (await walkManifestTree(path)).files;
 }
 
 /** What one manifest file yielded. */

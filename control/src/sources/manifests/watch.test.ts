@@ -1,15 +1,23 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rename, rm, symlink, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ClusterState } from '../../state/cluster-state.ts';
+import type { ParseLimits } from './bounded.ts';
 import type { ManifestProblem } from './parse.ts';
+import { parseManifestText } from './parse.ts';
 import { ManifestSource } from './watch.ts';
+import type { ManifestSourceOptions } from './watch.ts';
 
-const service = (name: string) => `apiVersion: v1\nkind: Service\nmetadata: { name: ${name}, namespace: web }\nspec: { ports: [{ port: 80 }] }\n`;
+const service = (name: string, port = 80) => `apiVersion: v1\nkind: Service\nmetadata: { name: ${name}, namespace: web }\nspec: { ports: [{ port: ${port} }] }\n`;
 
-async function until(check: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + 5000;
+/** A billion-laughs document of a kind Portico ignores: only aliases, 10^9 leaves once expanded. */
+const YAML_BOMB = ['apiVersion: v1', 'kind: ConfigMap', 'metadata: {name: lol}', 'data:', '  a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+  .concat(['b', 'c', 'd', 'e', 'f', 'g', 'h', 'i'].map((key, i) => `  ${key}: &${key} [${Array(9).fill(`*${'abcdefghi'[i]}`).join(',')}]`))
+  .join('\n');
+
+async function until(check: () => boolean, what: string, ms = 5000): Promise<void> {
+  const deadline = Date.now() + ms;
   while (!check()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 10));
@@ -18,32 +26,155 @@ async function until(check: () => boolean, what: string): Promise<void> {
 
 describe('ManifestSource', () => {
   let source: ManifestSource | undefined;
-  afterEach(() => source?.stop());
+  let dir: string;
+  let state: ClusterState;
+  let problems: readonly ManifestProblem[];
+  let changes: number;
+  afterEach(async () => {
+    source?.stop();
+    source = undefined;
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  /** Starts a source on `dir`; the safety-net rescan is off (a minute) unless asked, so events alone must be enough. */
+  async function start(options: Partial<ManifestSourceOptions> = {}): Promise<ManifestSource> {
+    state = new ClusterState();
+    problems = [];
+    changes = 0;
+    source = new ManifestSource(state, { path: dir, onChange: () => changes++, onProblems: (p) => (problems = p), debounceMs: 10, rescanMs: 60_000, ...options });
+    await source.start();
+    return source;
+  }
+
+  const ports = () => [...state.services.values()].map((s) => `${s.metadata.name}:${s.spec.ports?.[0]?.port}`).sort();
 
   it('follows file edits, additions and deletions, and keeps a broken file’s last good objects', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'portico-watch-'));
+    dir = await mkdtemp(join(tmpdir(), 'portico-watch-'));
     await writeFile(join(dir, 'a.yaml'), service('a'));
-    const state = new ClusterState();
-    let changes = 0;
-    let problems: readonly ManifestProblem[] = [];
-    source = new ManifestSource(state, { path: dir, onChange: () => changes++, onProblems: (p) => (problems = p), debounceMs: 10 });
-    await source.start();
+    await start();
     expect([...state.services.keys()]).toEqual(['web/a']);
-
     await writeFile(join(dir, 'b.yaml'), service('b'));
     await until(() => state.services.has('web/b'), 'b added');
-
     await writeFile(join(dir, 'a.yaml'), 'apiVersion: v1\nkind: Service\nmetadata: {name: [');
     await until(() => problems.length > 0, 'a broken');
-    expect(problems[0]).toMatchObject({ file: 'a.yaml', code: 'PORTICO_E_MANIFEST_PARSE' });
+    expect(problems[0]).toMatchObject({ file: 'a.yaml', code: 'PORTICO_E_MANIFEST_PARSE', line: 3 });
     expect(state.services.has('web/a')).toBe(true);
-
+    expect(source!.notReady()).toBeUndefined(); // it did load once: its last good objects serve
     await writeFile(join(dir, 'a.yaml'), service('a2'));
     await until(() => state.services.has('web/a2') && !state.services.has('web/a'), 'a fixed and renamed');
     expect(problems).toEqual([]);
-
     await rm(join(dir, 'b.yaml'));
     await until(() => !state.services.has('web/b'), 'b removed');
     expect(changes).toBeGreaterThanOrEqual(4);
+  });
+
+  it('serves all of 25 atomic-rename saves (sed -i, editors), by directory events alone', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'portico-watch-'));
+    await mkdir(join(dir, 'team'));
+    await writeFile(join(dir, 'team', 'a.yaml'), service('a', 1000));
+    await start();
+    for (let edit = 1; edit <= 25; edit++) {
+      // What sed -i does: write a temporary file beside it, then rename it over the original.
+      const temporary = join(dir, 'team', `.sedXYZ${edit}`);
+      await writeFile(temporary, service('a', 1000 + edit));
+      await rename(temporary, join(dir, 'team', 'a.yaml'));
+      await until(() => ports()[0] === `a:${1000 + edit}`, `edit ${edit} served`);
+    }
+    expect(source!.scans).toBeLessThan(200);
+  });
+
+  it('follows a Kubernetes ConfigMap volume: symlinked files and ..data swaps', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'portico-configmap-'));
+    const version = async (n: number) => {
+      const data = join(dir, `..2026_12_01_00_00_0${n}.${1000 + n}`);
+      await mkdir(data);
+      await writeFile(join(data, 'routes.yaml'), service('cm', 2000 + n));
+      await writeFile(join(data, 'more.yaml'), service(`more${n}`));
+      // The kubelet's atomic writer: a new timestamped directory, ..data_tmp -> it, renamed over ..data.
+      await symlink(`..2026_12_01_00_00_0${n}.${1000 + n}`, join(dir, '..data_tmp'));
+      await rename(join(dir, '..data_tmp'), join(dir, '..data'));
+      if (n > 0) await rm(join(dir, `..2026_12_01_00_00_0${n - 1}.${1000 + n - 1}`), { recursive: true });
+    };
+    await version(0);
+    await symlink('..data/routes.yaml', join(dir, 'routes.yaml'));
+    await symlink('..data/more.yaml', join(dir, 'more.yaml'));
+    await start();
+    expect(ports()).toEqual(['cm:2000', 'more0:80']);
+    for (let n = 1; n <= 5; n++) {
+      await version(n);
+      await until(() => ports().join() === `cm:${2000 + n},more${n}:80`, `ConfigMap update ${n} served`);
+    }
+    expect(problems).toEqual([]);
+  });
+
+  it('isolates a YAML bomb: reported as that file’s problem, every other file loads and keeps following edits', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'portico-bomb-'));
+    await writeFile(join(dir, 'a.yaml'), service('a'));
+    await writeFile(join(dir, 'bomb.yaml'), YAML_BOMB);
+    await start();
+    expect(ports()).toEqual(['a:80']);
+    expect(problems).toMatchObject([{ file: 'bomb.yaml', code: 'PORTICO_E_MANIFEST_PARSE', severity: 'error' }]);
+    expect(problems[0]!.message).toMatch(/limit: aliases/);
+    expect(source!.notReady()).toMatch(/^manifest bomb\.yaml:\d+:\d+ never loaded: .*aliases/);
+    await writeFile(join(dir, 'a.yaml'), service('a', 81));
+    await until(() => ports()[0] === 'a:81', 'edit beside the bomb');
+    await rm(join(dir, 'bomb.yaml'));
+    await until(() => source!.notReady() === undefined && problems.length === 0, 'bomb removed');
+  });
+
+  it('is not ready while a file has never parsed, and says which', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'portico-start-'));
+    await writeFile(join(dir, 'broken.yaml'), 'kind: [');
+    await start();
+    expect(source!.notReady()).toMatch(/^manifest broken\.yaml:1:\d+ never loaded: syntax error/);
+    await writeFile(join(dir, 'broken.yaml'), service('fixed'));
+    await until(() => source!.notReady() === undefined, 'ready once it parses');
+    expect(ports()).toEqual(['fixed:80']);
+  });
+
+  it('keeps the objects of a file truncated to 0 bytes for the grace period, warning, then removes them', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'portico-empty-'));
+    await writeFile(join(dir, 'a.yaml'), service('a'));
+    await writeFile(join(dir, 'b.yaml'), service('b'));
+    await start({ emptyGraceMs: 400 });
+    await truncate(join(dir, 'a.yaml'), 0);
+    await until(() => problems.length > 0, 'empty warning');
+    expect(problems).toMatchObject([{ file: 'a.yaml', severity: 'warning', code: 'PORTICO_W_MANIFEST_EMPTY' }]);
+    expect(ports()).toEqual(['a:80', 'b:80']);
+    await until(() => !state.services.has('web/a'), 'removed after the grace period');
+    expect(problems).toEqual([]);
+    // Rewritten within the grace period: nothing is lost at all.
+    await truncate(join(dir, 'b.yaml'), 0);
+    await until(() => problems.length > 0, 'b empty');
+    await writeFile(join(dir, 'b.yaml'), service('b', 82));
+    await until(() => ports().join() === 'b:82', 'b rewritten');
+  });
+
+  it('re-reads only the files that changed', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'portico-incremental-'));
+    for (let i = 0; i < 20; i++) await writeFile(join(dir, `f${String(i).padStart(2, '0')}.yaml`), service(`s${i}`));
+    const parsed: string[] = [];
+    const parse = async (text: string, file: string, limits: ParseLimits) => {
+      parsed.push(file);
+      return parseManifestText(text, file, limits);
+    };
+    await start({ parse });
+    expect(parsed).toHaveLength(20);
+    parsed.length = 0;
+    await writeFile(join(dir, 'f07.yaml'), service('s7', 8080));
+    await until(() => ports().includes('s7:8080'), 'f07 edit');
+    await source!.reload(); // a safety-net rescan: stats only
+    expect(parsed).toEqual(['f07.yaml']);
+  });
+
+  it('rescans on its own when no event arrives (the safety net)', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'portico-rescan-'));
+    await writeFile(join(dir, 'a.yaml'), service('a'));
+    await start({ rescanMs: 50 });
+    // Watchers off, as if the kernel had dropped every event: the periodic rescan still sees the edit.
+    (source as unknown as { watchDirectories: (d: string[]) => void }).watchDirectories([]);
+    (source as unknown as { watchDirectories: (d: string[]) => void }).watchDirectories = () => undefined;
+    await writeFile(join(dir, 'a.yaml'), service('a', 90));
+    await until(() => ports()[0] === 'a:90', 'rescan picked the edit up');
   });
 });

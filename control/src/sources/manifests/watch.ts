@@ -1,45 +1,89 @@
 /**
  * The manifest-directory source of standalone mode: loads the directory into ClusterState and
- * keeps it there as files change. Level-triggered: any file event reloads the whole directory
- * (after a short quiet time, so an editor's write-rename dance is one reload) and ClusterState
- * receives the difference, so unchanged objects cost nothing downstream. A file with errors
- * (say, half-saved YAML) keeps serving the objects it last loaded cleanly until it is fixed.
+ * keeps it there as files change, without ever going stale or empty by surprise.
+ *
+ * - Every directory of the tree is watched on its own (a directory watch survives the
+ *   atomic-rename saves of `sed -i` and editors, which Node's recursive watch loses), symlinks
+ *   are followed (the Kubernetes ConfigMap layout swaps `..data`), and a periodic rescan is the
+ *   safety net for any event the kernel or Node drops.
+ * - A scan stats every file and re-reads and re-parses only those whose identity, size or times
+ *   changed; parsing runs in the parser thread, bounded (a YAML bomb is that file's problem).
+ * - A file that fails to parse keeps its last good objects and is reported; a file that becomes
+ *   empty while it held objects keeps them for a grace period (a truncate-then-write save) and
+ *   warns. A file that never parsed makes the source not ready, with the reason.
  */
-import { watch } from 'node:fs';
 import type { FSWatcher } from 'node:fs';
+import { watch } from 'node:fs';
+import { readFile, stat } from 'node:fs/promises';
+import { relative } from 'node:path';
 import { objectKey } from '../../state/cluster-state.ts';
 import type { ClusterState } from '../../state/cluster-state.ts';
 import type { KubeObject } from '../../state/objects.ts';
-import { loadManifestFiles } from './load.ts';
-import type { ManifestProblem } from './parse.ts';
+import type { ParseLimits } from './bounded.ts';
+import { MANIFEST_FILE_LIMITS } from './bounded.ts';
+import { walkManifestTree } from './load.ts';
+import type { ManifestParseResult, ManifestProblem } from './parse.ts';
+import { sharedParserThread } from './parser-thread.ts';
 
 /** Options of the watcher. */
 export interface ManifestSourceOptions {
   readonly path: string;
-  /** Called after a reload that changed ClusterState, with the kinds that changed. */
+  /** Called after a scan that changed ClusterState, with the kinds that changed. */
   readonly onChange: (kinds: ReadonlySet<KubeObject['kind']>) => void;
-  /** Called with every reload's problems (empty when all is well). */
+  /** Called whenever the set of problems changes (empty when all is well), sorted by file. */
   readonly onProblems: (problems: readonly ManifestProblem[]) => void;
-  /** Quiet time before a reload (default 50 ms). */
+  /** Quiet time after a file event before a scan (default 50 ms). */
   readonly debounceMs?: number;
+  /** Safety-net rescan interval (default 2000 ms). */
+  readonly rescanMs?: number;
+  /** How long a file that became empty keeps its objects (default 5000 ms). */
+  readonly emptyGraceMs?: number;
+  /** Parses one file's text; default: the shared parser thread. */
+  readonly parse?: (text: string, file: string, limits: ParseLimits) => Promise<ManifestParseResult>;
+  readonly limits?: ParseLimits;
+}
+
+/** What is known about one file. */
+interface FileEntry {
+  /** dev:ino:size:mtime:ctime when last read. */
+  readonly signature: string;
+  /** The objects served for it (the last good ones when it is broken). */
+  readonly objects: readonly KubeObject[];
+  readonly problems: readonly ManifestProblem[];
+  /** Whether it was ever read and parsed (schema problems aside). */
+  readonly good: boolean;
+  /** When it was first seen empty while holding objects (grace period), if it is. */
+  readonly emptySince?: number;
 }
 
 function identity(object: KubeObject): string {
   return `${object.kind} ${objectKey(object.metadata.namespace, object.metadata.name)}`;
 }
 
+/** A problem that means the file (or a document of it) could not be read as YAML/JSON at all. */
+const unparseable = (p: ManifestProblem) => p.code === 'PORTICO_E_MANIFEST_PARSE' || p.code === 'PORTICO_E_MANIFEST_READ';
+
+const problem = (file: string, severity: ManifestProblem['severity'], code: ManifestProblem['code'], message: string): ManifestProblem => ({ severity, code, file, document: 0, message });
+
 /** Keeps ClusterState in line with a manifest directory. */
 export class ManifestSource {
   private readonly state: ClusterState;
   private readonly options: ManifestSourceOptions;
-  /** Objects by file, as last loaded without errors. */
-  private byFile = new Map<string, KubeObject[]>();
-  private watcher: FSWatcher | undefined;
+  private readonly files = new Map<string, FileEntry>();
+  /** Objects by identity, as last applied to ClusterState. */
+  private applied = new Map<string, KubeObject>();
+  private readonly watchers = new Map<string, FSWatcher>();
   private timer: NodeJS.Timeout | undefined;
-  private reloading: Promise<void> | undefined;
+  private interval: NodeJS.Timeout | undefined;
+  private scanning: Promise<void> | undefined;
   private again = false;
-  /** Reloads done so far. */
-  reloads = 0;
+  private stopped = false;
+  private lastProblems = '[]';
+  private directoryProblem: ManifestProblem | undefined;
+  /** Scans done so far. */
+  scans = 0;
+  /** Files read and parsed so far (unchanged files are not). */
+  parses = 0;
 
   constructor(state: ClusterState, options: ManifestSourceOptions) {
     this.state = state;
@@ -48,63 +92,182 @@ export class ManifestSource {
 
   /** Loads the directory once and starts watching it. Throws when the path cannot be read. */
   async start(): Promise<void> {
+    await stat(this.options.path);
     await this.reload();
-    this.watcher = watch(this.options.path, { recursive: true }, () => this.schedule());
-    this.watcher.on('error', () => this.schedule());
+    const rescanMs = this.options.rescanMs ?? 2000;
+    this.interval = setInterval(() => void this.reload().catch(() => undefined), rescanMs);
+    this.interval.unref();
   }
 
   /** Stops watching. */
   stop(): void {
+    this.stopped = true;
     clearTimeout(this.timer);
-    this.watcher?.close();
+    clearInterval(this.interval);
+    for (const watcher of this.watchers.values()) watcher.close();
+    this.watchers.clear();
   }
 
-  /** Reloads now; concurrent calls coalesce into one more reload. */
+  /** Why the source is not ready (a file that never parsed, an unreadable directory), or undefined. */
+  notReady(): string | undefined {
+    if (this.directoryProblem !== undefined && this.files.size === 0) return `manifests: ${this.directoryProblem.message}`;
+    const broken = [...this.files.entries()].filter(([, entry]) => !entry.good);
+    if (broken.length === 0) return undefined;
+    const [file, entry] = broken[0]!;
+    const first = entry.problems.find((p) => p.severity === 'error');
+    const where = first?.line === undefined ? '' : `:${first.line}:${first.column ?? 1}`;
+    return `manifest ${file}${where} never loaded: ${first?.message ?? 'unreadable'}${broken.length > 1 ? ` (and ${broken.length - 1} more files)` : ''}`;
+  }
+
+  /** The current problems, sorted by file. */
+  problems(): ManifestProblem[] {
+    const all: ManifestProblem[] = this.directoryProblem ? [this.directoryProblem] : [];
+    for (const file of [...this.files.keys()].sort()) all.push(...this.files.get(file)!.problems);
+    return all;
+  }
+
+  /** Scans now; concurrent calls coalesce into one more scan. */
   async reload(): Promise<void> {
-    if (this.reloading) {
+    if (this.scanning) {
       this.again = true;
-      return this.reloading;
+      return this.scanning;
     }
-    this.reloading = this.doReload().finally(() => (this.reloading = undefined));
-    await this.reloading;
-    if (this.again) {
+    this.scanning = this.scan().finally(() => (this.scanning = undefined));
+    await this.scanning;
+    if (this.again && !this.stopped) {
       this.again = false;
       await this.reload();
     }
   }
 
-  private schedule(): void {
+  private schedule(delayMs = this.options.debounceMs ?? 50): void {
+    if (this.stopped) return;
     clearTimeout(this.timer);
-    this.timer = setTimeout(() => void this.reload().catch(() => undefined), this.options.debounceMs ?? 50);
+    this.timer = setTimeout(() => void this.reload().catch(() => undefined), delayMs);
+    this.timer.unref();
   }
 
-  private async doReload(): Promise<void> {
-    this.reloads++;
-    let files;
+  private watchDirectories(directories: readonly string[]): void {
+    const wanted = new Set(directories);
+    for (const [dir, watcher] of this.watchers) {
+      if (wanted.has(dir)) continue;
+      watcher.close();
+      this.watchers.delete(dir);
+    }
+    for (const dir of wanted) {
+      if (this.watchers.has(dir) || this.stopped) continue;
+      try {
+        const watcher = watch(dir, () => this.schedule());
+        watcher.on('error', () => {
+          watcher.close();
+          this.watchers.delete(dir);
+          this.schedule();
+        });
+        this.watchers.set(dir, watcher);
+      } catch {
+        // Vanished between the walk and the watch: the next scan sees the new layout.
+      }
+    }
+  }
+
+  private async scan(): Promise<void> {
+    this.scans++;
+    let tree;
     try {
-      files = await loadManifestFiles(this.options.path);
+      tree = await walkManifestTree(this.options.path);
+      this.directoryProblem = undefined;
     } catch (error) {
       // The directory vanished or is unreadable: keep serving what was loaded (nothing that worked stops working).
-      this.options.onProblems([{ severity: 'error', code: 'PORTICO_E_MANIFEST_READ', file: this.options.path, document: 0, message: `cannot read: ${(error as Error).message}; keeping the last loaded objects` }]);
+      this.directoryProblem = problem(this.options.path, 'error', 'PORTICO_E_MANIFEST_READ', `cannot read: ${(error as Error).message}; keeping the last loaded objects`);
+      this.report();
       return;
     }
-    const byFile = new Map<string, KubeObject[]>();
-    const problems: ManifestProblem[] = [];
-    for (const result of files) {
-      problems.push(...result.problems);
-      const broken = result.problems.some((p) => p.severity === 'error');
-      const previous = this.byFile.get(result.file);
-      byFile.set(result.file, broken && previous !== undefined ? previous : result.objects);
+    this.watchDirectories(tree.directories);
+    const seen = new Set<string>();
+    let changed = false;
+    for (const full of tree.files) {
+      const name = relative(this.options.path, full) || full;
+      seen.add(name);
+      const next = await this.readFile(full, name, this.files.get(name));
+      if (next !== this.files.get(name)) {
+        changed = true;
+        this.files.set(name, next);
+      }
     }
-    const before = new Map<string, KubeObject>();
-    for (const objects of this.byFile.values()) for (const object of objects) before.set(identity(object), object);
+    for (const name of [...this.files.keys()]) {
+      if (seen.has(name)) continue;
+      this.files.delete(name);
+      changed = true;
+    }
+    if (changed) this.apply();
+    this.report();
+  }
+
+  /** The entry for one file: the same object when nothing changed. */
+  private async readFile(full: string, name: string, previous: FileEntry | undefined): Promise<FileEntry> {
+    const limits = this.options.limits ?? MANIFEST_FILE_LIMITS;
+    let info;
+    try {
+      info = await stat(full);
+    } catch (error) {
+      return this.broken(name, previous, `cannot read: ${(error as Error).message}`, 'PORTICO_E_MANIFEST_READ');
+    }
+    const signature = `${info.dev}:${info.ino}:${info.size}:${info.mtimeMs}:${info.ctimeMs}`;
+    if (previous !== undefined && previous.signature === signature && previous.emptySince === undefined) return previous;
+    if (info.size > limits.maxBytes) return this.broken(name, previous, `refused (limit: bytes): the file is ${info.size} bytes; the limit is ${limits.maxBytes} bytes`, 'PORTICO_E_MANIFEST_PARSE', signature);
+    let text: string;
+    try {
+      text = await readFile(full, 'utf8');
+    } catch (error) {
+      return this.broken(name, previous, `cannot read: ${(error as Error).message}`, 'PORTICO_E_MANIFEST_READ', signature);
+    }
+    this.parses++;
+    let result: ManifestParseResult;
+    try {
+      result = await (this.options.parse ?? ((t, f, l) => sharedParserThread().parseManifest(t, f, l)))(text, name, limits);
+    } catch (error) {
+      return this.broken(name, previous, `could not be parsed: ${(error as Error).message}`, 'PORTICO_E_MANIFEST_PARSE', signature);
+    }
+    if (text.trim() === '' && previous !== undefined && previous.objects.length > 0) return this.emptied(name, previous, signature);
+    if (result.problems.some((p) => p.severity === 'error') && previous !== undefined && previous.objects.length > 0) {
+      return { signature, objects: previous.objects, problems: result.problems, good: previous.good };
+    }
+    return { signature, objects: result.objects, problems: result.problems, good: previous?.good === true || !result.problems.some(unparseable) };
+  }
+
+  /** A file that cannot be read or parsed at all: its last good objects stay. */
+  private broken(name: string, previous: FileEntry | undefined, message: string, code: ManifestProblem['code'], signature = ''): FileEntry {
+    const kept = previous !== undefined && previous.objects.length > 0 ? `; keeping its last good ${previous.objects.length} objects` : '';
+    return { signature, objects: previous?.objects ?? [], problems: [problem(name, 'error', code, `${message}${kept}`)], good: previous?.good ?? false };
+  }
+
+  /** A file that became empty while it held objects: kept for the grace period, then accepted. */
+  private emptied(name: string, previous: FileEntry, signature: string): FileEntry {
+    const grace = this.options.emptyGraceMs ?? 5000;
+    const since = previous.emptySince ?? Date.now();
+    const left = since + grace - Date.now();
+    if (left <= 0) return { signature, objects: [], problems: [], good: true };
+    this.schedule(left + 10);
+    const message = `the file is empty; keeping its ${previous.objects.length} objects for ${Math.ceil(grace / 1000)} s in case it is being rewritten, then removing them`;
+    return { signature, objects: previous.objects, problems: [problem(name, 'warning', 'PORTICO_W_MANIFEST_EMPTY', message)], good: previous.good, emptySince: since };
+  }
+
+  /** Applies the files' objects to ClusterState: only what differs from what was applied. */
+  private apply(): void {
     const after = new Map<string, KubeObject>();
-    for (const objects of byFile.values()) for (const object of objects) after.set(identity(object), object);
+    for (const name of [...this.files.keys()].sort()) for (const object of this.files.get(name)!.objects) after.set(identity(object), object);
     const kinds = new Set<KubeObject['kind']>();
-    for (const [key, object] of before) if (!after.has(key) && this.state.remove(object)) kinds.add(object.kind);
-    for (const object of after.values()) if (this.state.upsert(object)) kinds.add(object.kind);
-    this.byFile = byFile;
-    this.options.onProblems(problems);
+    for (const [key, object] of this.applied) if (!after.has(key) && this.state.remove(object)) kinds.add(object.kind);
+    for (const [key, object] of after) if (this.applied.get(key) !== object && this.state.upsert(object)) kinds.add(object.kind);
+    this.applied = after;
     if (kinds.size > 0) this.options.onChange(kinds);
+  }
+
+  private report(): void {
+    const problems = this.problems();
+    const text = JSON.stringify(problems);
+    if (text === this.lastProblems) return;
+    this.lastProblems = text;
+    this.options.onProblems(problems);
   }
 }
