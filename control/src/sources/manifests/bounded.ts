@@ -238,7 +238,7 @@ export function parseYamlBounded(text: string, limits: ParseLimits): ParsedDocum
     if (doc.errors.length > 0) {
       const error = doc.errors[0]!;
       const message = error.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
-      results.push({ ok: false, failure: { kind: 'syntax', message: `syntax error: ${message}`, ...position(text, error.pos[0]) } });
+      results.push({ ok: false, failure: { kind: 'syntax', message, ...position(text, error.pos[0]) } });
       continue;
     }
     if (doc.contents === null) continue; // an empty document (a trailing `---`) is not a document

@@ -1,0 +1,107 @@
+/**
+ * The manifest source through `portico standalone` as a process: a broken file at start makes
+ * /readyz say which (file, line, column) while every other file is served; the problem shows in
+ * /v1/snapshots/current, as portico_manifest_problems and as one log line; atomic-rename saves
+ * and a truncated file behave; fixing the file makes the process ready.
+ */
+import { mkdtemp, rename, rm, truncate, writeFile } from 'node:fs/promises';
+import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventually } from '../support/kubectl.ts';
+import type { Child } from '../support/processes.ts';
+import { BACKEND, PORTICO, freePort, start } from '../support/processes.ts';
+
+const TOKEN = 'test-token-0123456789abcdef0123456789abcdef';
+
+function get(port: number, host: string, path: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path, headers: { Host: host }, agent: false }, (res) => {
+      let body = '';
+      res.on('data', (chunk: Buffer) => (body += chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+function app(backendPort: number, path: string): string {
+  return [
+    'apiVersion: v1\nkind: Service\nmetadata: {name: app, namespace: web}\nspec: {ports: [{port: 80}]}\n',
+    `apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {name: app-1, namespace: web, labels: {kubernetes.io/service-name: app}}\naddressType: IPv4\nports: [{port: ${backendPort}}]\nendpoints: [{addresses: [127.0.0.1]}]\n`,
+    `apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {name: app, namespace: web}\nspec:\n  rules:\n  - host: app.test\n    http: {paths: [{path: ${path}, pathType: Prefix, backend: {service: {name: app, port: {number: 80}}}}]}\n`,
+  ].join('---\n');
+}
+
+const BROKEN = 'apiVersion: v1\nkind: Service\nmetadata:\n  name: [broken\n';
+
+describe('manifest source problems, through portico standalone', () => {
+  const children: Child[] = [];
+  let dir: string;
+  let ports: { http: number; admin: number; api: number };
+  let backendPort: number;
+  const api = (path: string) => fetch(`http://127.0.0.1:${ports.api}${path}`, { headers: { authorization: `Bearer ${TOKEN}` } });
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'portico-manifest-source-'));
+    backendPort = await freePort();
+    const backend = start(BACKEND, [String(backendPort), '127.0.0.1']);
+    children.push(backend);
+    await backend.waitFor('listening');
+    await writeFile(join(dir, 'app.yaml'), app(backendPort, '/v1'));
+    await writeFile(join(dir, 'broken.yaml'), BROKEN);
+    ports = { http: await freePort(), admin: await freePort(), api: await freePort() };
+    const portico = start(PORTICO, ['standalone', '--manifests', dir, '--data-dir', join(dir, '.data'), '--workers', '1', '--https-port', 'off', '--http-port', String(ports.http), '--admin-port', String(ports.admin), '--api-port', String(ports.api), '--no-access-log'], { PORTICO_API_TOKEN: TOKEN });
+    children.push(portico);
+    await portico.waitFor('standalone ready', 60_000);
+  }, 90_000);
+
+  afterAll(async () => {
+    for (const child of children.reverse()) await child.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('is not ready, naming file, line and column, while every other file is served', async () => {
+    const ready = await fetch(`http://127.0.0.1:${ports.api}/readyz`);
+    expect(ready.status).toBe(503);
+    expect(await ready.text()).toMatch(/^not ready: manifest broken\.yaml:5:\d+ never loaded: syntax error/);
+    expect((await get(ports.http, 'app.test', '/v1/x')).status).toBe(200);
+
+    const current = (await (await api('/v1/snapshots/current')).json()) as { problems?: { file: string; line?: number; code: string }[] };
+    expect(current.problems).toMatchObject([{ file: 'broken.yaml', line: 5, code: 'PORTICO_E_MANIFEST_PARSE' }]);
+    const metrics = await (await fetch(`http://127.0.0.1:${ports.api}/metrics`)).text();
+    expect(metrics).toContain('portico_manifest_problems{severity="error"} 1');
+  });
+
+  it('logs the problem once, naming file, line and column, however many rescans pass', async () => {
+    await new Promise((resolve) => setTimeout(resolve, 4500)); // two safety-net rescans
+    const portico = children[1]!;
+    const lines = portico.output().split('\n').filter((line) => line.includes('broken.yaml'));
+    expect(lines).toHaveLength(1);
+    expect(JSON.parse(lines[0]!)).toMatchObject({ file: 'broken.yaml', line: 5, code: 'PORTICO_E_MANIFEST_PARSE' });
+  });
+
+  it('serves atomic-rename saves, keeps a truncated file’s routes with a warning, and becomes ready once fixed', async () => {
+    for (const path of ['/v2', '/v3', '/v4']) {
+      await writeFile(join(dir, '.app.yaml.swp'), app(backendPort, path));
+      await rename(join(dir, '.app.yaml.swp'), join(dir, 'app.yaml'));
+      await eventually(async () => ((await get(ports.http, 'app.test', `${path}/x`)).status === 200 ? true : undefined), 5000, `${path} served`).catch((error: Error) => {
+        throw new Error(`${error.message}\n${children[1]!.output().slice(-3000)}`);
+      });
+    }
+    await truncate(join(dir, 'app.yaml'), 0);
+    await eventually(async () => {
+      const current = (await (await api('/v1/snapshots/current')).json()) as { problems?: { code: string }[] };
+      return current.problems?.some((p) => p.code === 'PORTICO_W_MANIFEST_EMPTY') ? true : undefined;
+    }, 5000, 'empty-file warning');
+    expect((await get(ports.http, 'app.test', '/v4/x')).status, children[1]!.output().slice(-3000)).toBe(200);
+    await writeFile(join(dir, 'app.yaml'), app(backendPort, '/v5'));
+    await writeFile(join(dir, 'broken.yaml'), 'apiVersion: v1\nkind: Service\nmetadata: {name: fixed, namespace: web}\n');
+    await eventually(async () => ((await fetch(`http://127.0.0.1:${ports.api}/readyz`)).status === 200 ? true : undefined), 5000, 'ready once fixed');
+    expect((await get(ports.http, 'app.test', '/v5/x')).status).toBe(200);
+    const metrics = await (await fetch(`http://127.0.0.1:${ports.api}/metrics`)).text();
+    expect(metrics).toContain('portico_manifest_problems{severity="error"} 0');
+  }, 30_000);
+});
