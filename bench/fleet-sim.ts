@@ -71,6 +71,8 @@ export class SimulatedFleet {
   readonly acked = new Map<string, string>();
   /** The last error any node saw (for the report when something fails). */
   lastError: string | undefined;
+  /** Failed sync or ACK requests by kind of error (at most 50 kinds kept). */
+  readonly errorKinds = new Map<string, number>();
   private readonly agent = new Agent({ keepAlive: true, maxSockets: Infinity, maxFreeSockets: 1024 });
   private readonly abort = new AbortController();
   private readonly loops: Promise<void>[] = [];
@@ -157,6 +159,9 @@ export class SimulatedFleet {
         if (signal.aborted) break;
         this.counters.errors++;
         this.lastError = `${node}: ${(error as Error).message}`;
+        // Grouped by message shape (numbers and node names elided), so a report can say what failed.
+        const kind = (error as Error).message.replace(/fleet-node-\d+/g, 'N').replace(/\d+/g, '#').slice(0, 120);
+        if (this.errorKinds.size < 50 || this.errorKinds.has(kind)) this.errorKinds.set(kind, (this.errorKinds.get(kind) ?? 0) + 1);
         await sleep(250, undefined, { signal }).catch(() => undefined);
       }
     }

@@ -95,6 +95,8 @@ interface RunResult {
   bytes_per_node_per_change: number;
   gzip_share: number;
   sync_errors: number;
+  /** Failed node requests by kind, most frequent first. */
+  sync_error_kinds: Record<string, number>;
   control_rss_idle_bytes: number;
   control_rss_peak_during_changes_bytes: number;
   /** VmHWM through start-up and every node's first full sync (read before the reset). */
@@ -192,6 +194,7 @@ async function runOnce(ingresses: number, deadline: number): Promise<RunResult> 
     bytes_per_node_per_change: Number.NaN,
     gzip_share: Number.NaN,
     sync_errors: 0,
+    sync_error_kinds: {},
     control_rss_idle_bytes: Number.NaN,
     control_rss_peak_during_changes_bytes: Number.NaN,
     control_rss_peak_startup_bytes: Number.NaN,
@@ -300,7 +303,6 @@ async function runOnce(ingresses: number, deadline: number): Promise<RunResult> 
     result.worker_cpu_ms_per_change = workers.length === 0 ? Number.NaN : ticksToMs(cpu.worker) / done;
     result.bytes_per_node_per_change = (fleet.counters.bodyBytes - bytesBefore) / NODES / done;
     result.gzip_share = (fleet.counters.gzipped - gzippedBefore) / Math.max(1, fleet.counters.syncs - syncsBefore);
-    result.sync_errors = fleet.counters.errors;
     result.control_rss_peak_during_changes_bytes = hwmReset ? await peakRssBytes(child.pid!) : Number.NaN;
     result.worker_rss_peak_bytes = await workersRss(peakRssBytes);
     await apiProbe.stop();
@@ -315,6 +317,8 @@ async function runOnce(ingresses: number, deadline: number): Promise<RunResult> 
     await apiProbe?.stop();
     await trafficProbe?.stop();
     await fleet.stop();
+    result.sync_errors = fleet.counters.errors;
+    result.sync_error_kinds = Object.fromEntries([...fleet.errorKinds].sort((a, b) => b[1] - a[1]));
     agent.destroy();
     await stopPortico(child);
     live.child = undefined;
@@ -342,6 +346,8 @@ function printRun(r: RunResult): void {
   if (!inProcess) log(`  data-plane worker RSS: idle ${MiB(r.worker_rss_idle_bytes)}, peak ${MiB(r.worker_rss_peak_bytes)}`);
   log(`  API responsiveness, GET /v1/nodes every 100 ms during changes: ${line(r.api_probe_ms)}; failed probes: ${r.api_probe_failures}`);
   log(`  traffic-port 404 every 20 ms (the data plane's stall as a request sees it${inProcess ? ', on the control process\'s event loop' : ''}): idle ${line(r.traffic_probe_idle_ms)}; during changes ${line(r.traffic_probe_during_changes_ms)}`);
+  const kinds = Object.entries(r.sync_error_kinds).slice(0, 3);
+  if (kinds.length > 0) log(`  failed node requests, most frequent first: ${kinds.map(([kind, n]) => `${n}× ${kind}`).join('; ')}`);
   if (r.incomplete !== undefined) log(`  INCOMPLETE: ${r.incomplete}`);
 }
 
