@@ -186,6 +186,26 @@ describe('StatusWriter', () => {
     expect(writer.retained).toEqual({ pending: 0, inflight: 0, written: 0 });
   });
 
+  it('clear() (leadership lost) drops pending work; the write in flight finishes; a later plan starts afresh', async () => {
+    const api = fakeApi();
+    const writer = new StatusWriter({ write: api.write, concurrency: 1 });
+    writer.plan([update('a'), update('b')]);
+    const a = await api.next();
+    writer.clear();
+    expect(writer.pendingCount).toBe(0);
+    a.release();
+    await writer.idle();
+    expect([...api.landed.keys()]).toEqual(['a']);
+    // Leader again: `b` was dropped, so it is written now; `a` did land from the same observed object, so it is not repeated.
+    writer.plan([update('a'), update('b')]);
+    const b = await api.next();
+    expect(b.update.name).toBe('b');
+    b.release();
+    await writer.idle();
+    expect(api.calls).toHaveLength(0);
+    expect(writer.stats.written).toBe(2);
+  });
+
   it('close() drops pending work and waits for the writes in flight', async () => {
     const api = fakeApi();
     const writer = new StatusWriter({ write: api.write, concurrency: 1 });
