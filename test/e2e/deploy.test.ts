@@ -1,4 +1,5 @@
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
@@ -13,9 +14,28 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestCluster } from '../cluster/cluster.ts';
 import { startCluster } from '../cluster/cluster.ts';
 import { eventually, kubectl } from '../support/kubectl.ts';
+import type { PodNetwork } from '../support/pod-network.ts';
+import { createPodNetwork } from '../support/pod-network.ts';
+import { BACKEND } from '../support/processes.ts';
+import type { Container, K8sObject } from '../support/workloads.ts';
+import { containerPort, parseObjects, podFromTemplate, probeReady, startContainer } from '../support/workloads.ts';
 
 const deploy = new URL('../../deploy/', import.meta.url).pathname;
 const controlUser = 'system:serviceaccount:portico-system:portico-control';
+
+/** GET / with a Host header (fetch cannot set one). */
+function getWithHost(host: string, port: number, hostHeader: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host, port, path: '/', headers: { Host: hostHeader }, agent: false, timeout: 2000 }, (res) => {
+      let body = '';
+      res.on('data', (chunk: Buffer) => (body += chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.end();
+  });
+}
 
 interface Rule {
   apiGroups: string[];
@@ -140,4 +160,89 @@ describe('deploy/ manifests against a real kube-apiserver', () => {
     expect(forbidden).toEqual([]);
     expect([...used].sort()).toEqual([...(await grantedPermissions())].sort());
   }, 120_000);
+
+  it.each(['.', 'hostnetwork'])('deploy/%s as shipped: pods admitted; ENTRYPOINT + args + env of every container ready and serving the walkthrough', async (variant) => {
+    const rendered = parseObjects(await kubectl(cluster.kubeconfig, ['kustomize', join(deploy, variant)]));
+    await kubectl(cluster.kubeconfig, ['apply', '-f', '-'], rendered.map((o) => JSON.stringify(o)).join('\n'));
+    const workloads = rendered.filter((o) => o.kind === 'Deployment' || o.kind === 'DaemonSet');
+    expect(workloads.map((w) => `${w.kind}/${w.metadata.name}`).sort()).toEqual(['DaemonSet/portico-dataplane', 'Deployment/portico-control']);
+
+    // Pod Security admission checks Pods, not workloads: create the Pod each controller would.
+    for (const workload of workloads) {
+      const out = await kubectl(cluster.kubeconfig, ['create', '--dry-run=server', '-o', 'name', '-f', '-'], JSON.stringify(podFromTemplate(workload, `${workload.metadata.name}-admission`)));
+      expect(out.trim()).toBe(`pod/${workload.metadata.name}-admission`);
+    }
+
+    const network: PodNetwork = await createPodNetwork();
+    try {
+      // What a cluster gives a pod and this machine cannot: the API server at an address pods reach
+      // (a relay to the loopback API server, TLS still checked against its name) and ServiceAccount
+      // credentials (a kubeconfig / token of the same ServiceAccount instead of the projected mount).
+      const apiPort = await network.relay('127.0.0.1', cluster.port);
+      const serviceAccountToken = async (name: string) => (await kubectl(cluster.kubeconfig, ['-n', 'portico-system', 'create', 'token', name])).trim();
+      const admin = new KubeConfig();
+      admin.loadFromFile(cluster.kubeconfig);
+      const controlKubeconfig = join(await mkdtemp(join(tmpdir(), 'portico-sa-')), 'kubeconfig');
+      await writeFile(
+        controlKubeconfig,
+        JSON.stringify({
+          apiVersion: 'v1',
+          kind: 'Config',
+          clusters: [{ name: 'in-cluster', cluster: { server: `https://${network.hostAddress}:${apiPort}`, 'tls-server-name': 'localhost', 'certificate-authority-data': admin.getCurrentCluster()!.caData } }],
+          users: [{ name: 'portico-control', user: { token: await serviceAccountToken('portico-control') } }],
+          contexts: [{ name: 'in-cluster', context: { cluster: 'in-cluster', user: 'portico-control' } }],
+          'current-context': 'in-cluster',
+        }),
+      );
+
+      // The walkthrough's backend as a pod, its EndpointSlice pointing at the pod's address.
+      const backend = await network.addPod('rook-ceph-mgr');
+      const backendChild = backend.spawn(process.execPath, [BACKEND, '8443'], {});
+      await new Promise<void>((resolve) => backendChild.stdout!.on('data', (chunk: Buffer) => chunk.toString().includes('listening') && resolve()));
+      await kubectl(cluster.kubeconfig, ['create', 'namespace', 'rook-ceph']).catch(() => undefined);
+      const dashboard = (await readFile(join(deploy, 'examples/dashboard.yaml'), 'utf8')).replaceAll('127.0.0.1', backend.address).replace(/port: 18443/, 'port: 8443');
+      await kubectl(cluster.kubeconfig, ['apply', '-f', '-'], dashboard);
+
+      const started: { workload: K8sObject; container: Container; address: string; output: () => string }[] = [];
+      const control = workloads.find((w) => w.kind === 'Deployment')!;
+      const controlPods = [];
+      for (let replica = 0; replica < (control.spec!.replicas ?? 1); replica++) controlPods.push(await network.addPod(`portico-control-${replica}`));
+      // The Service's cluster DNS name and VIP, stood in for by the first replica's address.
+      await network.setHosts({ 'portico-control.portico-system.svc': controlPods[0]!.address, 'portico-control.portico-system.svc.cluster.local': controlPods[0]!.address });
+      for (const pod of controlPods) {
+        for (const container of control.spec!.template!.spec.containers) {
+          const facts = { name: pod.name, namespace: 'portico-system', nodeName: 'node-1', podIP: pod.address };
+          const { output } = await startContainer(control, container, pod, facts, { KUBECONFIG: controlKubeconfig });
+          started.push({ workload: control, container, address: pod.address, output });
+        }
+      }
+      const dataplane = workloads.find((w) => w.kind === 'DaemonSet')!;
+      const edge = await network.addPod('edge-1');
+      const dataplaneToken = await serviceAccountToken('portico-dataplane');
+      for (const container of dataplane.spec!.template!.spec.containers) {
+        const facts = { name: 'portico-dataplane-edge-1', namespace: 'portico-system', nodeName: 'edge-1', podIP: edge.address };
+        const { output } = await startContainer(dataplane, container, edge, facts, { PORTICO_API_TOKEN: dataplaneToken });
+        started.push({ workload: dataplane, container, address: edge.address, output });
+      }
+
+      for (const { workload, container, address, output } of started) {
+        await eventually(async () => ((await probeReady(container, address)) ? true : undefined), 60_000, `${workload.metadata.name}/${container.name} at ${address} ready\n${output().slice(-2000)}`);
+      }
+      // The walkthrough, through the data plane's HTTP container port, as DNS would send a client.
+      const dataplaneContainer = dataplane.spec!.template!.spec.containers[0]!;
+      const httpPort = containerPort(dataplaneContainer, 'http');
+      expect(httpPort).toBe(variant === 'hostnetwork' ? 80 : 8080);
+      let last = '';
+      const served = await eventually(async () => {
+        const response = await getWithHost(edge.address, httpPort, 'k8s-ceph-dashboard.calmkart.com');
+        last = `${response.status} ${response.body}`;
+        return response.status === 200 ? (JSON.parse(response.body) as { served_by: string }) : undefined;
+      }, 30_000, 'the walkthrough served').catch((error: Error) => {
+        throw new Error(`${error.message}; last answer: ${last}\n${started.map((s) => s.output().slice(-1500)).join('\n---\n')}`);
+      });
+      expect(served.served_by).toBe(`${backend.address}:8443`);
+    } finally {
+      await network.destroy();
+    }
+  }, 180_000);
 });
