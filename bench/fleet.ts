@@ -22,7 +22,7 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -258,9 +258,9 @@ async function runOnce(ingresses: number, deadline: number): Promise<RunResult> 
       const before: string = version;
       const text = fleetFile(shape, fleetFileOf(shape, target), { ingress: target, edit: change });
       const t0 = performance.now();
-      // In place, as `kubectl`-style tooling and `>` do. (Node 24's recursive fs.watch on Linux
-      // reports only the first rename over a file, so an editor's write-and-rename is not used.)
-      writeFileSync(file, text);
+      // Written beside and renamed over, as editors save: the watcher never reads half a file.
+      writeFileSync(`${file}.tmp`, text);
+      renameSync(`${file}.tmp`, file);
       const changeDeadline = Math.min(deadline, t0 + CHANGE_TIMEOUT_MS);
       let next: string | undefined;
       let listError = 'none';
