@@ -19,7 +19,7 @@
  * seconds (then it reports what it measured and says what did not finish). The Portico process
  * group and the temporary directory are removed on every exit, Ctrl-C included.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
@@ -364,6 +364,11 @@ function growth(a: RunResult, b: RunResult) {
   };
 }
 
+/** The commit measured (with `+` when the tree has changes), so figures can be compared across commits. */
+const git = (args: string[]) => spawnSync('git', args, { cwd: import.meta.dirname, encoding: 'utf8' });
+const head = git(['rev-parse', '--short', 'HEAD']).stdout?.trim() || 'unknown';
+const commit = `${head}${git(['status', '--porcelain', '--untracked-files=no']).stdout?.trim() ? '+' : ''}`;
+log(`bench:fleet on ${commit}, ${new Date().toISOString()}`);
 const results: RunResult[] = [];
 const runDeadlines = performance.now();
 for (const [index, size] of SIZES.entries()) {
@@ -379,5 +384,5 @@ if (growths.length > 0 && !values.json) {
     log(`  ×${g.ingresses} Ingresses (${g.to}): edit→listed ×${g.edit_to_published_p50}, edit→all ACKed ×${g.edit_to_all_acked_p50}, control CPU ×${g.control_cpu_per_change}, bytes/node ×${g.bytes_per_node_per_change}, idle RSS ×${g.control_rss_idle}`);
   }
 }
-if (values.json) console.log(JSON.stringify({ date: new Date().toISOString(), runs: results, growth: growths, total_s: Math.round(ms(runDeadlines) / 1000) }));
+if (values.json) console.log(JSON.stringify({ date: new Date().toISOString(), commit, runs: results, growth: growths, total_s: Math.round(ms(runDeadlines) / 1000) }));
 process.exit(results.every((r) => r.incomplete === undefined) ? 0 : 1);
