@@ -3,12 +3,12 @@
  * pool of worker processes, plus the admin listener. Both shapes take snapshots through the
  * same `load`/`version` pair, so the sync client and the standalone control loop do not care.
  */
-import { availableParallelism } from 'node:os';
 import type { Server } from 'node:http';
 import { createServer } from 'node:net';
 import type { Snapshot } from '@portico/control/snapshot';
 import { checkPortsFree } from './listen.ts';
 import { makeLoggers } from './logging.ts';
+import { defaultWorkers } from './sizing.ts';
 import { prometheusMetrics, startAdminServer } from './admin.ts';
 import { DataPlane } from './dataplane.ts';
 import type { DataPlaneOptions } from './dataplane.ts';
@@ -18,7 +18,7 @@ import { WorkerPool } from './workers.ts';
 
 /** What `startServing` needs. */
 export interface ServingOptions extends Omit<DataPlaneOptions, 'accessLog' | 'logger' | 'reusePort' | 'defaultCertificate'> {
-  /** Worker processes; 1 serves in this process. Default: one per core. */
+  /** Worker processes; 1 serves in this process. Default: one per CPU of the cgroup CPU limit, else per core (`defaultWorkers`). */
   readonly workers?: number;
   readonly defaultCertificate?: KeyPair;
   readonly adminAddress: string;
@@ -67,8 +67,10 @@ async function freePort(address: string): Promise<number> {
  * taken in between.
  */
 export async function startServing(options: ServingOptions): Promise<Serving> {
-  const workers = options.workers ?? availableParallelism();
   const { logger, accessLog } = makeLoggers(options.logLevel, options.accessLog);
+  const sizing = options.workers === undefined ? defaultWorkers() : undefined;
+  const workers = options.workers ?? sizing!.workers;
+  if (sizing !== undefined) logger.info({ workers, basis: sizing.basis }, 'worker count from the CPU limit');
   const defaultCertificate = options.defaultCertificate ?? (await generateDefaultCertificate());
   const address = options.address ?? '0.0.0.0';
   await checkPortsFree([

@@ -16,12 +16,27 @@ import { startCluster } from '../cluster/cluster.ts';
 import { eventually, kubectl } from '../support/kubectl.ts';
 import type { PodNetwork } from '../support/pod-network.ts';
 import { createPodNetwork } from '../support/pod-network.ts';
+import { childPids, rssBytes } from '../support/metrics.ts';
 import { BACKEND } from '../support/processes.ts';
+import { defaultWorkers } from '@portico/dataplane/sizing';
 import type { Container, K8sObject } from '../support/workloads.ts';
 import { containerPort, parseObjects, podFromTemplate, probeReady, startContainer } from '../support/workloads.ts';
 
 const deploy = new URL('../../deploy/', import.meta.url).pathname;
 const controlUser = 'system:serviceaccount:portico-system:portico-control';
+
+/** A Kubernetes quantity (`500m`, `2`, `512Mi`, `1Gi`) as a number (CPUs or bytes). */
+function quantity(text: string): number {
+  const match = /^(\d+(?:\.\d+)?)(m|Ki|Mi|Gi)?$/.exec(text);
+  if (match === null) throw new Error(`quantity ${text} not understood here`);
+  const scale = { m: 1e-3, Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30 }[match[2] ?? ''] ?? 1;
+  return Number(match[1]) * scale;
+}
+
+/** The cgroup files a container with this CPU limit sees (cgroup v2, period 100 ms). */
+function sizingFiles(cpus: number): (path: string) => string | undefined {
+  return (path) => ({ '/proc/self/cgroup': '0::/\n', '/sys/fs/cgroup/cpu.max': `${Math.round(cpus * 100_000)} 100000\n` })[path];
+}
 
 /** GET / with a Host header (fetch cannot set one). */
 function getWithHost(host: string, port: number, hostHeader: string): Promise<{ status: number; body: string }> {
@@ -203,7 +218,7 @@ describe('deploy/ manifests against a real kube-apiserver', () => {
       const dashboard = (await readFile(join(deploy, 'examples/dashboard.yaml'), 'utf8')).replaceAll('127.0.0.1', backend.address).replace(/port: 18443/, 'port: 8443');
       await kubectl(cluster.kubeconfig, ['apply', '-f', '-'], dashboard);
 
-      const started: { workload: K8sObject; container: Container; address: string; output: () => string }[] = [];
+      const started: { workload: K8sObject; container: Container; address: string; output: () => string; pid: number | undefined }[] = [];
       const control = workloads.find((w) => w.kind === 'Deployment')!;
       const controlPods = [];
       for (let replica = 0; replica < (control.spec!.replicas ?? 1); replica++) controlPods.push(await network.addPod(`portico-control-${replica}`));
@@ -212,8 +227,8 @@ describe('deploy/ manifests against a real kube-apiserver', () => {
       for (const pod of controlPods) {
         for (const container of control.spec!.template!.spec.containers) {
           const facts = { name: pod.name, namespace: 'portico-system', nodeName: 'node-1', podIP: pod.address };
-          const { output } = await startContainer(control, container, pod, facts, { KUBECONFIG: controlKubeconfig });
-          started.push({ workload: control, container, address: pod.address, output });
+          const { output, pid } = await startContainer(control, container, pod, facts, { KUBECONFIG: controlKubeconfig });
+          started.push({ workload: control, container, address: pod.address, output, pid });
         }
       }
       const dataplane = workloads.find((w) => w.kind === 'DaemonSet')!;
@@ -221,8 +236,8 @@ describe('deploy/ manifests against a real kube-apiserver', () => {
       const dataplaneToken = await serviceAccountToken('portico-dataplane');
       for (const container of dataplane.spec!.template!.spec.containers) {
         const facts = { name: 'portico-dataplane-edge-1', namespace: 'portico-system', nodeName: 'edge-1', podIP: edge.address };
-        const { output } = await startContainer(dataplane, container, edge, facts, { PORTICO_API_TOKEN: dataplaneToken });
-        started.push({ workload: dataplane, container, address: edge.address, output });
+        const { output, pid } = await startContainer(dataplane, container, edge, facts, { PORTICO_API_TOKEN: dataplaneToken });
+        started.push({ workload: dataplane, container, address: edge.address, output, pid });
       }
 
       for (const { workload, container, address, output } of started) {
@@ -241,6 +256,21 @@ describe('deploy/ manifests against a real kube-apiserver', () => {
         throw new Error(`${error.message}; last answer: ${last}\n${started.map((s) => s.output().slice(-1500)).join('\n---\n')}`);
       });
       expect(served.served_by).toBe(`${backend.address}:8443`);
+
+      // Sizing: the worker count the data plane derives from its CPU limit, and a memory limit that holds it.
+      const resources = dataplaneContainer.resources!;
+      const cpuLimit = quantity(resources.limits!.cpu!);
+      const memoryLimit = quantity(resources.limits!.memory!);
+      expect(quantity(resources.requests!.cpu!)).toBeLessThanOrEqual(cpuLimit);
+      expect(quantity(resources.requests!.memory!)).toBeLessThanOrEqual(memoryLimit);
+      const primary = started.find((s) => s.workload === dataplane)!.pid!;
+      const workers = childPids(primary);
+      expect(workers).toHaveLength(defaultWorkers(sizingFiles(cpuLimit)).workers);
+      let rss = await rssBytes(primary);
+      for (const worker of workers) rss += await rssBytes(worker);
+      console.log(`deploy/${variant}: data plane with ${workers.length} workers (cpu limit ${cpuLimit}): ${Math.round(rss / 2 ** 20)} MiB RSS serving the walkthrough, memory limit ${Math.round(memoryLimit / 2 ** 20)} MiB`);
+      // At most half the limit idle: the rest is for routing tables (one copy per worker) and connections.
+      expect(rss).toBeLessThanOrEqual(memoryLimit / 2);
     } finally {
       await network.destroy();
     }

@@ -57,7 +57,8 @@ export const SERVING_HELP = `
   --advertised-https-port N      HTTPS port used in redirect locations (default: --https-port; 443 is omitted).
   --admin-address ADDR           Admin listener address: /healthz /readyz /metrics (default 127.0.0.1).
   --admin-port N                 Admin port (default 9901). Never a traffic port.
-  --workers N                    Worker processes sharing the ports (default: one per core).
+  --workers N                    Worker processes sharing the ports (default: one per CPU of the
+                                   container's cgroup CPU limit, else one per core).
   --default-certificate FILE     PEM certificate for unknown SNI names and hosts without a usable Secret
   --default-key FILE               (default: a generated self-signed "Portico Default Certificate").
   --trusted-proxy CIDR           Peer whose X-Forwarded-For is kept and appended to; repeatable.
