@@ -3,6 +3,7 @@
  * and out, and problem documents turned into PorticoError PORTICO_E_API with the server's code.
  */
 import { readFile } from 'node:fs/promises';
+import { checkTokenTransport, controlFetch } from '../auth/transport.ts';
 import { PorticoError } from '../errors.ts';
 
 /** The connection options every API command shares. */
@@ -10,6 +11,8 @@ export const CLIENT_OPTIONS = {
   control: { type: 'string' },
   token: { type: 'string' },
   'token-file': { type: 'string' },
+  'control-ca': { type: 'string' },
+  'allow-insecure-http': { type: 'boolean', default: false },
   json: { type: 'boolean', default: false },
 } as const;
 
@@ -18,6 +21,8 @@ export const CLIENT_USAGE = `
   --control URL                    Control API (default $PORTICO_CONTROL_URL, else http://127.0.0.1:9080).
   --token TOKEN                    Bearer token (default $PORTICO_API_TOKEN; in a cluster, e.g. \`kubectl create token ...\`).
   --token-file FILE                Read the bearer token from FILE.
+  --control-ca FILE                PEM CA that signed the control API's certificate (https:// URLs).
+  --allow-insecure-http            Allow sending the token over plain HTTP to a non-loopback address.
   --json                           Print JSON instead of a table.`;
 
 /** An error answer, with the server's problem document. */
@@ -38,10 +43,12 @@ export class ApiCallError extends PorticoError {
 export class ControlClient {
   readonly baseUrl: string;
   private readonly token: string | undefined;
+  private readonly fetch: typeof fetch;
 
-  constructor(baseUrl: string, token: string | undefined) {
+  constructor(baseUrl: string, token: string | undefined, fetcher: typeof fetch = fetch) {
     this.baseUrl = baseUrl.replace(/\/+$/, '');
     this.token = token;
+    this.fetch = fetcher;
   }
 
   /** A client from the shared options and the environment. */
@@ -56,8 +63,9 @@ export class ControlClient {
         throw new PorticoError('PORTICO_E_USAGE', `cannot read --token-file ${file}: ${(cause as Error).message}`, { cause });
       }
     }
-    if (!/^https?:\/\//.test(url)) throw new PorticoError('PORTICO_E_USAGE', `--control must be an http(s) URL, got ${url}`);
-    return new ControlClient(url, token);
+    if (token !== undefined && token !== '') checkTokenTransport(url, { allowInsecure: values['allow-insecure-http'] === true, flag: '--allow-insecure-http' });
+    else if (!/^https?:\/\//.test(url)) throw new PorticoError('PORTICO_E_USAGE', `--control must be an http(s) URL, got ${url}`);
+    return new ControlClient(url, token, controlFetch({ caFile: values['control-ca'] as string | undefined }));
   }
 
   /** Sends a request; resolves with the response (any status, the body unread). Rejects with PORTICO_E_API when unreachable. */
@@ -66,7 +74,7 @@ export class ControlClient {
     if (this.token) headers.Authorization = `Bearer ${this.token}`;
     if (init.body !== undefined) headers['Content-Type'] = init.contentType ?? 'application/json';
     try {
-      return await fetch(`${this.baseUrl}${path}`, { method, headers, ...(init.body !== undefined ? { body: init.body } : {}), signal: AbortSignal.timeout(60_000) });
+      return await this.fetch(`${this.baseUrl}${path}`, { method, headers, ...(init.body !== undefined ? { body: init.body } : {}), signal: AbortSignal.timeout(60_000) });
     } catch (cause) {
       throw new PorticoError('PORTICO_E_API', `cannot reach the control API at ${this.baseUrl}: ${(cause as Error).message}`, { cause });
     }

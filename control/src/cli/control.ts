@@ -1,6 +1,9 @@
 /**
  * `portico control`: the cluster-mode control plane (a Deployment in production).
  */
+import { readFileSync } from 'node:fs';
+import { createServer as createHttpsServer } from 'node:https';
+import { createSecureContext } from 'node:tls';
 import { serve } from '@hono/node-server';
 import { KubeConfig } from '@kubernetes/client-node';
 import { pino } from 'pino';
@@ -10,12 +13,35 @@ import { NodeRegistry } from '../nodes/registry.ts';
 import { servedFrom } from '../api/conflicts.ts';
 import { createControlMetrics } from '../api/metrics.ts';
 import { defaultDataPlaneUser, KubernetesAuthenticator } from '../auth/kubernetes.ts';
+import { isLoopbackHost } from '../auth/transport.ts';
 import { PORTICO_CONTROLLER } from '../build/ingress-class.ts';
 import { ClusterController, defaultIdentity } from '../controller/cluster-controller.ts';
 import { KubernetesRouteStore } from '../sources/store/kubernetes.ts';
 import type { Command } from './args.ts';
 import { usageError } from './args.ts';
 import { untilSignal } from './signals.ts';
+
+/** The control API's certificate and key from --tls-cert/--tls-key, or undefined for plain HTTP. Exits with a usage error when only one is given or a file cannot be read. */
+export function listenerTls(command: Command, values: Record<string, unknown>): { cert: string; key: string } | undefined {
+  const certFile = values['tls-cert'] as string | undefined;
+  const keyFile = values['tls-key'] as string | undefined;
+  if (certFile === undefined && keyFile === undefined) return undefined;
+  if (certFile === undefined || keyFile === undefined) return usageError(command, '--tls-cert and --tls-key go together');
+  const read = (file: string, what: string) => {
+    try {
+      return readFileSync(file, 'utf8');
+    } catch (error) {
+      return usageError(command, `cannot read ${what} ${file}: ${(error as Error).message}`);
+    }
+  };
+  const tls = { cert: read(certFile, '--tls-cert'), key: read(keyFile, '--tls-key') };
+  try {
+    createSecureContext(tls);
+  } catch (error) {
+    usageError(command, `--tls-cert ${certFile} and --tls-key ${keyFile} are not a usable pair: ${(error as Error).message}`);
+  }
+  return tls;
+}
 
 /** Loads the kubeconfig: `--kubeconfig`, else in-cluster, else $KUBECONFIG / ~/.kube/config. */
 export function loadKubeConfig(path: string | undefined): KubeConfig {
@@ -50,6 +76,9 @@ Options:
   --control-namespace NS            Namespace of the Lease and data-plane pods (default $POD_NAMESPACE or portico-system).
   --election-id NAME                Lease name (default portico-controller).
   --listen ADDR:PORT                Control API, health and metrics listener (default 0.0.0.0:9080).
+  --tls-cert FILE                   PEM certificate (chain) of the control API: serve HTTPS, which data planes
+  --tls-key FILE                      verify with --control-ca (docs/control-api.md: generating it). /v1/sync carries
+                                      TLS private keys and tokens: without TLS, data planes refuse a non-loopback URL.
   --dataplane-identity USER         Username of data planes (they may only sync and report status); repeatable
                                     (default system:serviceaccount:<control-namespace>:portico-dataplane).
   --cors-origin ORIGIN              Allow browser calls from ORIGIN; repeatable (default: CORS off).
@@ -68,6 +97,8 @@ Options:
     'control-namespace': { type: 'string' },
     'election-id': { type: 'string', default: 'portico-controller' },
     listen: { type: 'string', default: '0.0.0.0:9080' },
+    'tls-cert': { type: 'string' },
+    'tls-key': { type: 'string' },
     'dataplane-identity': { type: 'string', multiple: true },
     'cors-origin': { type: 'string', multiple: true },
     'debounce-ms': { type: 'string', default: '100' },
@@ -81,6 +112,8 @@ Options:
     const debounceMs = Number(values['debounce-ms']);
     if (!Number.isFinite(debounceMs) || debounceMs < 0) usageError(this, `--debounce-ms must be a non-negative number`);
     const logger = pino({ level: String(values['log-level']), base: { component: 'control' } });
+    const tls = listenerTls(this, values);
+    if (tls === undefined && !isLoopbackHost(listen.slice(0, colon))) logger.warn({ listen }, 'the control API serves plain HTTP beyond loopback: data planes refuse it unless --allow-insecure-http; give --tls-cert and --tls-key');
     const metrics = createControlMetrics();
     const kubeConfig = loadKubeConfig(values.kubeconfig as string | undefined);
     const selection = { className: String(values['ingress-class']), controller: PORTICO_CONTROLLER, watchWithoutClass: values['watch-ingress-without-class'] === true };
@@ -114,7 +147,7 @@ Options:
       corsOrigins: (values['cors-origin'] as string[] | undefined) ?? [],
     });
     // The API answers /healthz at once and /readyz 503 until the first snapshot is published.
-    const server = serve({ fetch: api.app.fetch, hostname: listen.slice(0, colon), port });
+    const server = serve({ fetch: api.app.fetch, hostname: listen.slice(0, colon), port, ...(tls === undefined ? {} : { createServer: createHttpsServer, serverOptions: tls }) });
     await controller.start();
     mirror.start();
     logger.info({ version: controller.history.current()?.snapshot.version }, 'first snapshot published');

@@ -5,6 +5,7 @@ import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
 import type { Command } from '@portico/control/cli/args';
 import { usageError } from '@portico/control/cli/args';
+import { checkTokenTransport, controlFetch } from '@portico/control/auth/transport';
 import { pino } from 'pino';
 import { isPortError } from '../listen.ts';
 import { startServing } from '../serve.ts';
@@ -28,7 +29,10 @@ dropping a connection, and ACKs (or NACKs and keeps serving the last good one). 
 snapshot is kept in --data-dir, so a node restarted while the control plane is down still serves.
 
 Options:
-  --control URL                  Control API base URL; repeatable (any replica).
+  --control URL                  Control API base URL; repeatable (any replica). https:// in a cluster: the
+                                   sync carries TLS private keys and this node's token.
+  --control-ca FILE              PEM CA that signed the control API's certificate (default: the system CAs).
+  --allow-insecure-http          Allow a plain http:// control URL beyond loopback (a trusted network only).
   --node NAME                    Name reported to the control plane (default $NODE_NAME or the hostname).
   --token-file FILE              Bearer token file, re-read on every request (default: the pod's ServiceAccount token).
   --data-dir DIR                 Where the last good snapshot is kept (default .portico).
@@ -37,6 +41,8 @@ ${SERVING_HELP}
 `,
   options: {
     control: { type: 'string', multiple: true },
+    'control-ca': { type: 'string' },
+    'allow-insecure-http': { type: 'boolean', default: false },
     node: { type: 'string' },
     'token-file': { type: 'string' },
     'data-dir': { type: 'string', default: '.portico' },
@@ -45,7 +51,14 @@ ${SERVING_HELP}
   async run(values) {
     const controlUrls = (values.control as string[] | undefined) ?? [];
     if (controlUrls.length === 0) usageError(this, '--control URL is required');
-    for (const url of controlUrls) if (!/^https?:\/\//.test(url)) usageError(this, `--control must be an http(s) URL, got ${url}`);
+    let controlTransport: typeof fetch;
+    try {
+      // Refused before anything listens: a token (and the TLS keys the sync returns) never crosses a network in clear text by accident.
+      for (const url of controlUrls) checkTokenTransport(url, { allowInsecure: values['allow-insecure-http'] === true, flag: '--allow-insecure-http' });
+      controlTransport = controlFetch({ caFile: values['control-ca'] as string | undefined });
+    } catch (error) {
+      return usageError(this, (error as Error).message);
+    }
     const serving = servingOptions(this, values);
     const dataDir = String(values['data-dir']);
     const logger = pino({ level: serving.logLevel, base: { component: 'dataplane' } });
@@ -73,6 +86,7 @@ ${SERVING_HELP}
       };
       sync = new SnapshotSync({
         controlUrls,
+        fetch: controlTransport,
         node: (values.node as string | undefined) ?? process.env.NODE_NAME ?? hostname(),
         router,
         dataDir,
