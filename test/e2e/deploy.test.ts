@@ -17,6 +17,7 @@ import { eventually, kubectl } from '../support/kubectl.ts';
 import type { PodNetwork } from '../support/pod-network.ts';
 import { createPodNetwork } from '../support/pod-network.ts';
 import { childPids, rssBytes } from '../support/metrics.ts';
+import { controlTlsSecret } from '../support/control-tls.ts';
 import { BACKEND } from '../support/processes.ts';
 import { defaultWorkers } from '@portico/dataplane/sizing';
 import type { Container, K8sObject } from '../support/workloads.ts';
@@ -218,6 +219,12 @@ describe('deploy/ manifests against a real kube-apiserver', () => {
       const dashboard = (await readFile(join(deploy, 'examples/dashboard.yaml'), 'utf8')).replaceAll('127.0.0.1', backend.address).replace(/port: 18443/, 'port: 8443');
       await kubectl(cluster.kubeconfig, ['apply', '-f', '-'], dashboard);
 
+      // The control API's certificate, generated and stored as docs/control-api.md tells operators to.
+      const controlTls = controlTlsSecret(['portico-control.portico-system.svc', 'portico-control.portico-system.svc.cluster.local']);
+      await kubectl(cluster.kubeconfig, ['-n', 'portico-system', 'delete', 'secret', 'portico-control-tls', '--ignore-not-found']);
+      await kubectl(cluster.kubeconfig, ['-n', 'portico-system', 'create', 'secret', 'generic', 'portico-control-tls', ...Object.entries(controlTls).map(([key, value]) => `--from-literal=${key}=${value}`)]);
+      const secrets = { 'portico-control-tls': controlTls };
+
       const started: { workload: K8sObject; container: Container; address: string; output: () => string; pid: number | undefined }[] = [];
       const control = workloads.find((w) => w.kind === 'Deployment')!;
       const controlPods = [];
@@ -227,7 +234,7 @@ describe('deploy/ manifests against a real kube-apiserver', () => {
       for (const pod of controlPods) {
         for (const container of control.spec!.template!.spec.containers) {
           const facts = { name: pod.name, namespace: 'portico-system', nodeName: 'node-1', podIP: pod.address };
-          const { output, pid } = await startContainer(control, container, pod, facts, { KUBECONFIG: controlKubeconfig });
+          const { output, pid } = await startContainer(control, container, pod, facts, { KUBECONFIG: controlKubeconfig }, secrets);
           started.push({ workload: control, container, address: pod.address, output, pid });
         }
       }
@@ -236,7 +243,7 @@ describe('deploy/ manifests against a real kube-apiserver', () => {
       const dataplaneToken = await serviceAccountToken('portico-dataplane');
       for (const container of dataplane.spec!.template!.spec.containers) {
         const facts = { name: 'portico-dataplane-edge-1', namespace: 'portico-system', nodeName: 'edge-1', podIP: edge.address };
-        const { output, pid } = await startContainer(dataplane, container, edge, facts, { PORTICO_API_TOKEN: dataplaneToken });
+        const { output, pid } = await startContainer(dataplane, container, edge, facts, { PORTICO_API_TOKEN: dataplaneToken }, secrets);
         started.push({ workload: dataplane, container, address: edge.address, output, pid });
       }
 

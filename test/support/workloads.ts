@@ -3,7 +3,8 @@
  * ENTRYPOINT, each workload's pod template (containers, args, env with downward-API values,
  * emptyDir mounts, readiness probes), so a test can start exactly what a node would.
  */
-import { mkdtemp, readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { request as httpsRequest } from 'node:https';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,7 +23,7 @@ export interface K8sObject {
 }
 
 interface Probe {
-  readonly httpGet?: { readonly path: string; readonly port: number | string };
+  readonly httpGet?: { readonly path: string; readonly port: number | string; readonly scheme?: 'HTTP' | 'HTTPS' };
   readonly tcpSocket?: { readonly port: number | string };
 }
 
@@ -38,9 +39,16 @@ export interface Container {
   readonly resources?: { readonly requests?: Record<string, string>; readonly limits?: Record<string, string> };
 }
 
+/** A pod volume this test can stand in for: an emptyDir, or a Secret whose data the test provides. */
+interface Volume {
+  readonly name: string;
+  readonly emptyDir?: object;
+  readonly secret?: { readonly secretName: string; readonly items?: readonly { readonly key: string; readonly path: string }[] };
+}
+
 interface WorkloadSpec {
   readonly replicas?: number;
-  readonly template?: { readonly metadata?: { readonly labels?: Record<string, string> }; readonly spec: { readonly containers: readonly Container[]; readonly volumes?: readonly { readonly name: string; readonly emptyDir?: object }[] } & Record<string, unknown> };
+  readonly template?: { readonly metadata?: { readonly labels?: Record<string, string> }; readonly spec: { readonly containers: readonly Container[]; readonly volumes?: readonly Volume[] } & Record<string, unknown> };
 }
 
 /** Parses `kubectl kustomize` output. */
@@ -77,17 +85,35 @@ export interface PodFacts {
 }
 
 /**
- * Starts one container of `workload` in `pod`: ENTRYPOINT + the container's args (emptyDir mount
- * paths mapped to fresh temp dirs) with the container's env (downward API filled from `facts`)
+ * Starts one container of `workload` in `pod`: ENTRYPOINT + the container's args (emptyDir and
+ * Secret mount paths mapped to fresh temp dirs, a Secret's files written from `secrets`, as the
+ * kubelet would project them) with the container's env (downward API filled from `facts`)
  * plus `extraEnv` (what a cluster mounts, e.g. credentials). Returns the child and its output.
  */
-export async function startContainer(workload: K8sObject, container: Container, pod: Pod, facts: PodFacts, extraEnv: Record<string, string>): Promise<{ output: () => string; pid: number | undefined }> {
+export async function startContainer(
+  workload: K8sObject,
+  container: Container,
+  pod: Pod,
+  facts: PodFacts,
+  extraEnv: Record<string, string>,
+  secrets: Readonly<Record<string, Readonly<Record<string, string>>>> = {},
+): Promise<{ output: () => string; pid: number | undefined }> {
   const entry = await imageEntrypoint();
   const volumes = new Map<string, string>();
   for (const mount of container.volumeMounts ?? []) {
     const volume = workload.spec!.template!.spec.volumes?.find((v) => v.name === mount.name);
-    if (volume?.emptyDir === undefined) throw new Error(`${container.name}: volume ${mount.name} is not an emptyDir; this test knows only emptyDir`);
-    volumes.set(mount.mountPath, await mkdtemp(join(tmpdir(), `portico-${mount.name}-`)));
+    if (volume?.emptyDir === undefined && volume?.secret === undefined) throw new Error(`${container.name}: volume ${mount.name} is not an emptyDir or a Secret; this test knows only those`);
+    const dir = await mkdtemp(join(tmpdir(), `portico-${mount.name}-`));
+    if (volume.secret !== undefined) {
+      const data = secrets[volume.secret.secretName];
+      if (data === undefined) throw new Error(`${container.name}: volume ${mount.name} needs Secret ${volume.secret.secretName}; the test provides none`);
+      const items = volume.secret.items ?? Object.keys(data).map((key) => ({ key, path: key }));
+      for (const item of items) {
+        if (data[item.key] === undefined) throw new Error(`${container.name}: Secret ${volume.secret.secretName} has no key ${item.key}`);
+        await writeFile(join(dir, item.path), data[item.key]!, { mode: 0o400 });
+      }
+    }
+    volumes.set(mount.mountPath, dir);
   }
   const args = (container.args ?? []).map((arg) => {
     for (const [path, dir] of volumes) if (arg.includes(path)) return arg.replace(path, dir);
@@ -122,8 +148,21 @@ export function containerPort(container: Container, port: number | string): numb
 export async function probeReady(container: Container, address: string): Promise<boolean> {
   const probe = container.readinessProbe;
   if (probe?.httpGet !== undefined) {
+    const port = containerPort(container, probe.httpGet.port);
+    if (probe.httpGet.scheme === 'HTTPS') {
+      // The kubelet does not verify the certificate of an HTTPS probe; neither does this.
+      return new Promise((resolve) => {
+        const request = httpsRequest({ host: address, port, path: probe.httpGet!.path, rejectUnauthorized: false, timeout: 2000 }, (response) => {
+          response.resume();
+          resolve((response.statusCode ?? 0) >= 200 && (response.statusCode ?? 0) < 400);
+        });
+        request.on('error', () => resolve(false));
+        request.on('timeout', () => request.destroy());
+        request.end();
+      });
+    }
     try {
-      const response = await fetch(`http://${address}:${containerPort(container, probe.httpGet.port)}${probe.httpGet.path}`, { signal: AbortSignal.timeout(2000) });
+      const response = await fetch(`http://${address}:${port}${probe.httpGet.path}`, { signal: AbortSignal.timeout(2000) });
       return response.status >= 200 && response.status < 400;
     } catch {
       return false;
