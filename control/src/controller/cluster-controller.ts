@@ -198,7 +198,7 @@ export class ClusterController {
       const points = publishAddresses(service, this.options.publishAddresses, nodes);
       if (!this.elector.isLeader) return;
       this.statusWriter.plan(planStatusUpdates(this.state, this.options.selection, points, this.publishedPoints));
-      if (!this.publishedPoints.some((p) => samePoints(p, points))) this.publishedPoints = [...this.publishedPoints, points].slice(-PUBLISHED_POINTS_KEPT);
+      this.publishedPoints = [...this.publishedPoints.filter((p) => !samePoints(p, points)), points].slice(-PUBLISHED_POINTS_KEPT);
       const events: PendingEvent[] = [];
       const now = new Date();
       for (const condition of this.publisher.conditions) {
