@@ -91,6 +91,18 @@ describe('cluster controller against a real kube-apiserver', () => {
 
   it('takes the endpoint-only fast path for EndpointSlice churn', async () => {
     const leader = controllers[0]!;
+    // Start from quiet: the status writes of the tests before have landed and their echoes (Ingress
+    // updates, each a full rebuild) have been rebuilt, so any rebuild from here is the slice's.
+    await leader.statusSettled();
+    await eventually(() => (leader.state.ingresses.get('other/leaving')?.status as { loadBalancer?: { ingress?: unknown[] } } | undefined)?.loadBalancer?.ingress === undefined ? true : undefined, 10_000, 'status echo seen');
+    let seen = -1;
+    await eventually(async () => {
+      const rebuilds = leader.stats.rebuilds;
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      if (rebuilds === seen && rebuilds === leader.stats.rebuilds) return true;
+      seen = rebuilds;
+      return undefined;
+    }, 15_000, 'rebuilds settled');
     const before = { ...leader.stats };
     const version = leader.history.current()!.snapshot.version;
     await kubectl(cluster.kubeconfig, ['-n', 'rook-ceph', 'patch', 'endpointslice', 'rook-ceph-mgr-dashboard-demo', '--type=json', '-p', '[{"op":"add","path":"/endpoints/-","value":{"addresses":["10.244.1.18"]}}]']);
