@@ -5,27 +5,14 @@
  * and a truncated file behave; fixing the file makes the process ready.
  */
 import { mkdtemp, rename, rm, truncate, writeFile } from 'node:fs/promises';
-import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually } from '../support/kubectl.ts';
 import type { Child } from '../support/processes.ts';
-import { BACKEND, PORTICO, freePort, start } from '../support/processes.ts';
+import { BACKEND, PORTICO, freePort, getWithHost as get, start } from '../support/processes.ts';
 
 const TOKEN = 'test-token-0123456789abcdef0123456789abcdef';
-
-function get(port: number, host: string, path: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path, headers: { Host: host }, agent: false }, (res) => {
-      let body = '';
-      res.on('data', (chunk: Buffer) => (body += chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
 
 function app(backendPort: number, path: string): string {
   return [

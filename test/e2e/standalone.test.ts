@@ -7,23 +7,10 @@ import { eventually } from '../support/kubectl.ts';
 import { startLoad } from '../support/load.ts';
 import { metricValue, parseMetrics } from '../support/metrics.ts';
 import type { Child } from '../support/processes.ts';
-import { BACKEND, PORTICO, freePort, start } from '../support/processes.ts';
+import { BACKEND, PORTICO, freePort, getWithHost as get, start } from '../support/processes.ts';
 
 const TOKEN = 'test-token-0123456789abcdef0123456789abcdef';
 const dashboard = await readFile(new URL('../../deploy/examples/dashboard.yaml', import.meta.url), 'utf8');
-
-/** One GET through Portico: status and body. */
-function get(port: number, host: string, path: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path, headers: { Host: host }, agent: false }, (res) => {
-      let body = '';
-      res.on('data', (chunk: Buffer) => (body += chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
 
 /** The walkthrough's Ingress and Service, with one EndpointSlice per backend port (loopback is fine offline). */
 function manifests(backendPorts: readonly number[]): string {

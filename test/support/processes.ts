@@ -4,6 +4,7 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { request } from 'node:http';
 import { createServer } from 'node:net';
 
 /** The `portico` bin (Node 24 runs the TypeScript directly). */
@@ -80,4 +81,17 @@ export function start(script: string, args: readonly string[], env: Record<strin
       return code;
     },
   };
+}
+
+/** One GET to 127.0.0.1:`port` with a Host header (fetch cannot set one): status and body. */
+export function getWithHost(port: number, host: string, path: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path, headers: { Host: host }, agent: false }, (res) => {
+      let body = '';
+      res.on('data', (chunk: Buffer) => (body += chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
 }
