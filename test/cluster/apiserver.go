@@ -25,7 +25,7 @@ const (
 
 // apiserverArgs is the kube-apiserver command line: the same flags the stock binary takes.
 // extra comes last so a caller can override any of them.
-func apiserverArgs(dir, etcdURL string, pki pkiFiles, port int, extra []string) []string {
+func apiserverArgs(dir, etcdURL string, pki pkiFiles, port int, garbageCollector bool, extra []string) []string {
 	args := []string{
 		"--etcd-servers=" + etcdURL,
 		"--bind-address=127.0.0.1",
@@ -43,14 +43,16 @@ func apiserverArgs(dir, etcdURL string, pki pkiFiles, port int, extra []string) 
 		"--service-account-key-file=" + pki.saPub,
 		"--service-account-signing-key-file=" + pki.saKey,
 		"--service-cluster-ip-range=" + serviceCIDR,
-		// No controller-manager: nothing creates the per-namespace "default"
-		// ServiceAccount, and the ServiceAccount admission plugin would then reject
-		// every Pod. The rest of the default plugin set needs no controller.
+		// The ServiceAccount admission plugin would add a projected token volume to every
+		// Pod, and the kubelet stand-in has no volumes; the serviceaccount controller
+		// still creates each namespace's "default" ServiceAccount.
 		"--disable-admission-plugins=ServiceAccount",
 		"--allow-privileged=true",
 		"--enable-priority-and-fairness=false",
 		"--profiling=false",
-		"--enable-garbage-collector=false",
+		// With the garbage collector running in-process, foreground and orphan deletes
+		// work; without it (--workloads=false) they would wait forever.
+		"--enable-garbage-collector=" + strconv.FormatBool(garbageCollector),
 		"--event-ttl=10m",
 		// Otherwise an open watch (every informer) holds shutdown for the full 60 s
 		// ShutdownTimeout; with it, the HTTP server gets 2 s once requests have drained.

@@ -1,20 +1,36 @@
 #!/usr/bin/env bash
-# Builds the test-cluster harness (kube-apiserver + embedded etcd) once into .bin/.
-# Skips the build when the binary is newer than go.mod, go.sum and every *.go file,
-# so CI builds it once per run and tests never rebuild. Prints the binary's path.
+# Builds the test-cluster harness (kube-apiserver + embedded etcd + controllers + the
+# scheduler and kubelet stand-ins) once into .bin/, and the image binaries the kubelet
+# stand-in runs into .bin/images/ (from the separate Go module in images/).
+# Skips the build when the binaries are newer than every go.mod, go.sum and *.go file,
+# so CI builds them once per run and tests never rebuild. Prints the harness's path.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 bin="$here/.bin/portico-testcluster"
+images="$here/.bin/images"
+# Image binaries: sigs.k8s.io/gateway-api/conformance/echo-basic and ours.
+image_pkgs=(sigs.k8s.io/gateway-api/conformance/echo-basic ./portico-backend)
+image_bins=(echo-basic portico-backend)
 
-up_to_date() {
-  [[ -x "$bin" ]] || return 1
-  local src
-  for src in "$here"/go.mod "$here"/go.sum "$here"/*.go; do
-    [[ "$src" -nt "$bin" ]] && return 1
+# newer_than OUT SRC...: OUT exists and no SRC is newer.
+newer_than() {
+  local out="$1" src
+  shift
+  [[ -x "$out" ]] || return 1
+  for src in "$@"; do
+    [[ "$src" -nt "$out" ]] && return 1
   done
   return 0
 }
+harness_up_to_date() { newer_than "$bin" "$here"/go.mod "$here"/go.sum "$here"/*.go; }
+images_up_to_date() {
+  local name
+  for name in "${image_bins[@]}"; do
+    newer_than "$images/$name" "$here"/images/go.mod "$here"/images/go.sum "$here"/images/*/*.go || return 1
+  done
+}
+up_to_date() { harness_up_to_date && images_up_to_date; }
 
 if [[ "${1:-}" != "--force" ]] && up_to_date; then
   echo "$bin"
@@ -33,9 +49,22 @@ if [[ "${1:-}" != "--force" ]] && up_to_date; then
 fi
 echo "build.sh: building $bin (a cold build takes several minutes)" >&2
 start=$(date +%s)
-# Build to a temp name and rename, so nobody ever runs half a binary.
+# Build to temp names and rename, so nobody ever runs half a binary.
 tmp="$bin.tmp.$$"
-trap 'rm -f "$tmp"' EXIT
+tmp_images="$images.tmp.$$"
+trap 'rm -rf "$tmp" "$tmp_images"' EXIT
+if [[ "${1:-}" == "--force" ]] || ! images_up_to_date; then
+  mkdir -p "$tmp_images" "$images"
+  (cd "$here/images" && CGO_ENABLED=0 go build -mod=readonly -trimpath -ldflags="-s -w" -o "$tmp_images/" "${image_pkgs[@]}")
+  for name in "${image_bins[@]}"; do
+    mv -f "$tmp_images/$name" "$images/$name"
+  done
+fi
+if [[ "${1:-}" != "--force" ]] && harness_up_to_date; then
+  echo "build.sh: built in $(( $(date +%s) - start ))s" >&2
+  echo "$bin"
+  exit 0
+fi
 # Stamp the version the stock release build would (/version, `kubectl version`); without
 # it the server reports the unparsable "v0.0.0-master+$Format:%H$".
 k8s_version="$(awk '$1 == "k8s.io/kubernetes" && $2 ~ /^v/ { print $2; exit }' "$here/go.mod")"

@@ -1,13 +1,15 @@
 /**
- * Starts and stops the real-cluster harness: one Go process that embeds etcd and runs the
- * stock kube-apiserver on 127.0.0.1 (see README.md). Only node: built-ins, erasable TS.
+ * Starts and stops the real-cluster harness: one Go process that embeds etcd, runs the stock
+ * kube-apiserver on 127.0.0.1, kube-controller-manager's workload controllers, and scheduler and
+ * kubelet stand-ins that run pods as local processes (see README.md). Only node: built-ins,
+ * erasable TS.
  */
 import { execFile, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, open, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 const here = import.meta.dirname;
@@ -184,12 +186,15 @@ export async function restartCluster(cluster: TestCluster, options: Omit<StartCl
   return startCluster({ ...options, dataDir: cluster.dataDir, port: cluster.port });
 }
 
+/** The image binaries the kubelet stand-in runs (build.sh puts them in images/ next to the harness). */
+const imageBinaries = ['echo-basic', 'portico-backend'].map((name) => join(dirname(harnessBinary), 'images', name));
+
 /**
- * Returns the harness binary path, running build.sh first when it is missing.
- * Throws PORTICO_E_TESTCLUSTER_BUILD when the build fails.
+ * Returns the harness binary path, running build.sh first when it or an image binary is
+ * missing. Throws PORTICO_E_TESTCLUSTER_BUILD when the build fails.
  */
 export async function ensureBinary(): Promise<string> {
-  if (existsSync(harnessBinary)) return harnessBinary;
+  if (existsSync(harnessBinary) && imageBinaries.every((path) => existsSync(path))) return harnessBinary;
   await new Promise<void>((resolve, reject) => {
     // Generous: a cold build of kube-apiserver takes 10+ minutes on 2 cores.
     execFile('bash', [buildScript], { timeout: 40 * 60_000, maxBuffer: 16 << 20 }, (error, _stdout, stderr) => {

@@ -1,19 +1,24 @@
 // Command portico-testcluster runs a real kube-apiserver backed by an embedded etcd, both
-// in this one process, on loopback, for Portico's cluster tests. No kubelet, scheduler or
-// controller-manager runs: objects are stored, validated, admitted and authorized exactly
-// as in a cluster, but nothing acts on them, except the namespace controller, so that
-// deleted namespaces finish terminating (--namespace-controller=false turns it off).
+// in this one process, on loopback, for Portico's cluster tests, plus what makes pods
+// run: kube-controller-manager's controllers (deployment, replicaset, endpointslice,
+// endpointslice-mirroring, namespace, serviceaccount, service-account token, garbage
+// collector) in-process, a scheduler stand-in that binds pods to fake Nodes, and a
+// kubelet stand-in that runs each pod's containers as local processes in a network
+// namespace of its own (see README.md).
 //
 //	portico-testcluster --data-dir DIR [--port N] [--ready-timeout 3m] [--watch-parent]
+//	                    [--workloads=false] [--nodes N] [--images-dir DIR]
 //	                    [--namespace-controller=false] [-- kube-apiserver flags...]
 //
 // It writes DIR/kubeconfig and DIR/token, prints one line
 //
 //	READY kubeconfig=DIR/kubeconfig server=https://127.0.0.1:PORT
 //
-// on stdout once /readyz answers ok, and on SIGTERM or SIGINT stops the apiserver, then
-// etcd, and exits 0. Logs go to stderr. Everything lives in DIR; starting again on the same
-// DIR (and --port) brings back the same objects, credentials and address.
+// on stdout once /readyz answers ok and the controllers, Nodes and kubelet stand-in run;
+// on SIGTERM or SIGINT it stops every pod process and removes the pod network, stops the
+// apiserver, then etcd, and exits 0. Logs go to stderr; container output goes to
+// DIR/pods/NAMESPACE_POD_UID/CONTAINER.log. Starting again on the same DIR (and --port)
+// brings back the same objects, credentials and address; pods that ran are restarted.
 package main
 
 import (
@@ -43,6 +48,9 @@ func run() int {
 	port := fl.Int("port", 0, "secure port on 127.0.0.1; 0 picks a free one")
 	readyTimeout := fl.Duration("ready-timeout", 3*time.Minute, "give up if /readyz is not ok by then")
 	nsController := fl.Bool("namespace-controller", true, "run the namespace controller so deleted namespaces go away")
+	workloads := fl.Bool("workloads", true, "run the workload controllers, fake Nodes, scheduler and kubelet stand-ins (pods run)")
+	nodes := fl.Int("nodes", 1, fmt.Sprintf("fake Nodes to register (1-%d)", maxNodes))
+	imagesDir := fl.String("images-dir", "", "directory of the image binaries (default: images/ next to this executable)")
 	watchParent := fl.Bool("watch-parent", false, "stop as on SIGTERM when the parent process goes away (a test runner that crashed)")
 	if err := fl.Parse(os.Args[1:]); err != nil {
 		return 2
@@ -50,6 +58,17 @@ func run() int {
 	if *dataDir == "" {
 		fmt.Fprintln(os.Stderr, "portico-testcluster: --data-dir is required")
 		return 2
+	}
+	if *nodes < 1 || *nodes > maxNodes {
+		fmt.Fprintf(os.Stderr, "portico-testcluster: --nodes must be 1-%d\n", maxNodes)
+		return 2
+	}
+	if *imagesDir == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return fail(err)
+		}
+		*imagesDir = filepath.Join(filepath.Dir(exe), "images")
 	}
 	dir, err := filepath.Abs(*dataDir)
 	if err != nil {
@@ -92,7 +111,7 @@ func run() int {
 	var serveErr error // written once before served is closed
 	go func() {
 		defer close(served)
-		serveErr = runAPIServer(ctx, apiserverArgs(dir, etcdURL, pki, boundPort, fl.Args()), ln)
+		serveErr = runAPIServer(ctx, apiserverArgs(dir, etcdURL, pki, boundPort, *workloads, fl.Args()), ln)
 	}()
 
 	readyCtx, cancelReady := context.WithTimeout(ctx, *readyTimeout)
@@ -109,16 +128,20 @@ func run() int {
 		fmt.Fprintf(os.Stderr, "portico-testcluster: %v\n", err)
 		return shutdown(stopSignals, served, 1)
 	}
-	if *nsController {
-		if err := runNamespaceController(ctx, server, pki); err != nil {
-			fmt.Fprintf(os.Stderr, "portico-testcluster: namespace controller: %v\n", err)
-			return shutdown(stopSignals, served, 1)
-		}
+	pods, err := startWorkloads(ctx, server, pki, dir, *imagesDir, *nodes, controllerSet{namespace: *nsController, workloads: *workloads})
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "portico-testcluster: %v\n", err)
+		cancel()
+		pods.stop()
+		return shutdown(stopSignals, served, 1)
 	}
+	defer pods.stop()
 	fmt.Printf("READY kubeconfig=%s server=%s\n", kubeconfig, server)
 
 	select {
 	case <-ctx.Done():
+		// Pods first (their processes and network namespaces), while the apiserver stops.
+		pods.stop()
 		return shutdown(stopSignals, served, 0)
 	case <-served:
 		return fail(fmt.Errorf("kube-apiserver stopped: %v", serveErr))
