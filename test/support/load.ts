@@ -15,6 +15,20 @@ export interface LoadReport {
   /** Requests that failed: transport errors plus statuses `accept` refused. */
   readonly failed: number;
   readonly durationMs: number;
+  /** Latency of every answered request (ms, from sending to the end of the response), in order. */
+  readonly latenciesMs: readonly number[];
+}
+
+/** One answer, as `observe` sees it. */
+export interface LoadAnswer {
+  readonly status: number;
+  /** The response body; only read when `observe` is given. */
+  readonly body: string;
+  /** performance.now() when the request was sent and when its response ended. */
+  readonly sentAt: number;
+  readonly doneAt: number;
+  /** Set when the request failed at the transport level. */
+  readonly error?: string;
 }
 
 /** Options of a load run. */
@@ -29,6 +43,8 @@ export interface LoadOptions {
   /** Hard caps: the load stops by itself after this many requests or milliseconds. */
   readonly maxRequests?: number;
   readonly maxMs?: number;
+  /** Called with every answer and transport error (bodies are collected only when this is set). */
+  readonly observe?: (answer: LoadAnswer) => void;
 }
 
 /** A running load; `stop()` ends it and resolves with the report. */
@@ -53,31 +69,42 @@ export function startLoad(options: LoadOptions): RunningLoad {
   let stopped = false;
   const started = Date.now();
 
+  const latenciesMs: number[] = [];
+  const observe = options.observe;
+
   const one = (): Promise<void> =>
     new Promise((resolve) => {
       const { hostHeader, path } = options.target();
-      const req = request({ host, port: options.port, path, agent, headers: { Host: hostHeader }, timeout: 10_000 }, (res) => {
-        res.resume();
-        res.on('end', () => {
-          requests++;
-          statuses[res.statusCode ?? 0] = (statuses[res.statusCode ?? 0] ?? 0) + 1;
-          if (!accept(res.statusCode ?? 0)) failed++;
-          resolve();
-        });
-        res.on('error', (error) => {
-          requests++;
-          failed++;
-          errors[error.message] = (errors[error.message] ?? 0) + 1;
-          resolve();
-        });
-      });
-      req.on('timeout', () => req.destroy(new Error('client timeout')));
-      req.on('error', (error) => {
+      const sentAt = performance.now();
+      let settled = false;
+      const fail = (error: Error) => {
+        if (settled) return;
+        settled = true;
         requests++;
         failed++;
         errors[error.message] = (errors[error.message] ?? 0) + 1;
+        observe?.({ status: 0, body: '', sentAt, doneAt: performance.now(), error: error.message });
         resolve();
+      };
+      const req = request({ host, port: options.port, path, agent, headers: { Host: hostHeader }, timeout: 10_000 }, (res) => {
+        const chunks: Buffer[] = [];
+        if (observe) res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        else res.resume();
+        res.on('end', () => {
+          if (settled) return;
+          settled = true;
+          const doneAt = performance.now();
+          requests++;
+          latenciesMs.push(doneAt - sentAt);
+          statuses[res.statusCode ?? 0] = (statuses[res.statusCode ?? 0] ?? 0) + 1;
+          if (!accept(res.statusCode ?? 0)) failed++;
+          observe?.({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), sentAt, doneAt });
+          resolve();
+        });
+        res.on('error', fail);
       });
+      req.on('timeout', () => req.destroy(new Error('client timeout')));
+      req.on('error', fail);
       req.end();
     });
 
@@ -93,7 +120,7 @@ export function startLoad(options: LoadOptions): RunningLoad {
       stopped = true;
       await Promise.all(workers);
       agent.destroy();
-      return { requests, statuses, errors, failed, durationMs: Date.now() - started };
+      return { requests, statuses, errors, failed, durationMs: Date.now() - started, latenciesMs };
     },
   };
 }
