@@ -36,6 +36,8 @@ export class Exchange implements UpstreamOwner {
   #idempotent = false;
   #upgrade = false;
   #attempts = 0;
+  /** Endpoints this request already failed on, so a retry goes elsewhere. */
+  #tried: number[] = [];
   #staleRetried = false;
   #reused = false;
   #replayable = false;
@@ -76,6 +78,7 @@ export class Exchange implements UpstreamOwner {
     this.#idempotent = isIdempotent(head.method);
     this.#upgrade = head.connectionUpgrade && head.hasUpgrade;
     this.#attempts = 0;
+    this.#tried = [];
     this.#staleRetried = this.#gotBytes = false;
     this.#relay.reset(this.#isHead, keepAlive, head.minor === 1, this.#upgrade);
     // Frame (and for chunked, validate) the body bytes already here before anything is sent.
@@ -274,7 +277,8 @@ export class Exchange implements UpstreamOwner {
         this.#staleRetried = true;
         return this.#attach(true);
       case 'other-endpoint': {
-        const next = router.retryPick(decision);
+        this.#tried.push(decision.endpointId);
+        const next = router.retryPick(decision, this.#tried);
         if (next === undefined) break;
         this.#attempts++;
         this.decision = next;

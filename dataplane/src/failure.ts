@@ -2,7 +2,9 @@
  * What a failed exchange with an endpoint means, as one pure decision: retry (where), answer
  * (which status) or cut the client off, and whether the endpoint's passive health pays for it.
  * Semantics: connect failure or reset before any response byte → one retry on another endpoint
- * when the request is idempotent and its body was not consumed, else 502; timeouts → 504; a
+ * when the request is idempotent and its body was not consumed (a refused connection, which the
+ * endpoint never saw, up to CONNECT_RETRIES times: endpoints of a rollout go away several at
+ * once), else 502; timeouts → 504; a
  * kept-alive connection that turns out closed is replayed once on a fresh connection, at no cost
  * to the endpoint; once the response has started, only cutting the connection is honest.
  */
@@ -36,6 +38,12 @@ export interface FailureFacts {
   readonly attempts: number;
 }
 
+/**
+ * Other endpoints a request may go to after refused connections: one try plus two more, as nginx's
+ * default proxy_next_upstream_tries 3. A refused connection never reached the endpoint.
+ */
+export const CONNECT_RETRIES = 2;
+
 /** The decision. `status` is what to answer when no retry happens (or the retry finds no endpoint). */
 export interface FailureAction {
   readonly action: 'cut' | 'fresh-connection' | 'other-endpoint' | 'answer';
@@ -61,7 +69,7 @@ export function decideFailure(kind: number, facts: FailureFacts): FailureAction 
   const timeout = kind === CONNECT_TIMEOUT || kind === READ_TIMEOUT || kind === SEND_TIMEOUT;
   // Only failures where the endpoint cannot have acted on the request are retried elsewhere.
   const beforeResponse = kind === CONNECT_FAILED || kind === CONNECT_TIMEOUT || kind === RESET;
-  if (beforeResponse && facts.replayable && facts.attempts === 0) return timeout ? RETRY_504 : RETRY_502;
+  if (beforeResponse && facts.replayable && facts.attempts < (kind === CONNECT_FAILED ? CONNECT_RETRIES : 1)) return timeout ? RETRY_504 : RETRY_502;
   return timeout ? ANSWER_504 : ANSWER_502;
 }
 

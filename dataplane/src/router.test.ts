@@ -79,6 +79,10 @@ describe('Router', () => {
     const first = proxied(router.route('a.test', '/', 'GET', undefined, 'http'));
     for (let i = 0; i < 5; i++) expect(router.retryPick(first)?.port).toBe(first.port === 1001 ? 1002 : 1001);
     expect(router.retryPick(proxied(router.route('a.test', '/api', 'GET', undefined, 'http')))).toBeUndefined();
+    // Every endpoint of / already tried: nothing left to retry on.
+    const second = router.retryPick(first)!;
+    expect(router.retryPick(first, [second.endpointId])).toBeUndefined();
+    expect(router.retryPick(second, [first.endpointId])).toBeUndefined();
   });
 
   it('ejects an endpoint after N failures, brings it back after the back-off, and keeps health across swaps', () => {

@@ -272,17 +272,17 @@ export class Router extends EventEmitter<{ swap: [SwapEvent] }> {
   }
 
   /**
-   * Another endpoint of the decision's route (from the same snapshot), or undefined when the route
-   * has no other healthy endpoint.
+   * Another endpoint of the decision's route (from the same snapshot), not the decision's and none
+   * of `tried`, or undefined when the route has no other healthy endpoint.
    */
-  retryPick(decision: ProxyDecision): ProxyDecision | undefined {
+  retryPick(decision: ProxyDecision, tried: readonly number[] = []): ProxyDecision | undefined {
     const matcher = decision.snapshot.balancer;
-    // Hide the endpoint that failed for one pick, so WRR cannot hand it out again.
-    const wasHealthy = matcher.isHealthy(decision.endpointId);
-    if (wasHealthy) matcher.setHealthy(decision.endpointId, false);
+    // Hide the endpoints that failed for one pick, so WRR cannot hand them out again.
+    const hidden = [decision.endpointId, ...tried].filter((id, i, all) => all.indexOf(id) === i && matcher.isHealthy(id));
+    for (const id of hidden) matcher.setHealthy(id, false);
     const endpointId = matcher.pick(decision.routeId);
-    if (wasHealthy) matcher.setHealthy(decision.endpointId, true);
-    if (endpointId < 0 || endpointId === decision.endpointId) return undefined;
+    for (const id of hidden) matcher.setHealthy(id, true);
+    if (endpointId < 0 || endpointId === decision.endpointId || tried.includes(endpointId)) return undefined;
     const endpoint = decision.snapshot.endpoints[endpointId] as EndpointRef;
     return { ...decision, endpointId, endpointKey: endpoint.key, address: endpoint.address, port: endpoint.port };
   }
