@@ -74,6 +74,12 @@ export interface StartClusterOptions {
   /** Extra kube-apiserver flags, appended last so they override the harness defaults. */
   apiserverArgs?: readonly string[];
   /**
+   * Run the workload controllers, fake Nodes and the scheduler and kubelet stand-ins (default
+   * true: pods run). false leaves only the apiserver and the namespace controller, for suites
+   * whose EndpointSlices are all hand-written and must not see the endpointslice controller's.
+   */
+  workloads?: boolean;
+  /**
    * Leave the harness running after this process exits (the CLI's `up`). Default false:
    * the harness stops when this process exits or dies.
    */
@@ -108,6 +114,7 @@ async function launch(binary: string, dataDir: string, options: StartClusterOpti
 
   const args = ['--data-dir', dataDir, '--port', String(options.port ?? 0)];
   if (!detached) args.push('--watch-parent');
+  if (options.workloads === false) args.push('--workloads=false');
   if (options.apiserverArgs?.length) args.push('--', ...options.apiserverArgs);
 
   // Files, not pipes, for stdout/stderr: the harness must outlive a detached parent, and
