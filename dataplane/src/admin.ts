@@ -14,6 +14,8 @@ export interface AdminSource {
   readonly version: () => string | undefined;
   /** What the data plane waits for while it has no snapshot (said by `/readyz`). */
   readonly waitingFor?: () => string;
+  /** Why the process is not ready although a snapshot is loaded (standalone: a manifest that never parsed), or undefined. */
+  readonly notReady?: () => string | undefined;
   /** Metrics text and its content type (a cluster of workers aggregates here). */
   readonly metrics: () => Promise<{ text: string; contentType: string }>;
 }
@@ -39,7 +41,11 @@ export async function startAdminServer(source: AdminSource, address: string, por
         const waiting = source.waitingFor?.();
         response.writeHead(503, { 'Content-Type': 'text/plain' }).end(`not ready: no snapshot loaded yet, so the traffic ports are closed${waiting ? `; waiting for ${waiting}` : ''}\n`);
       }
-      else response.writeHead(200, { 'Content-Type': 'text/plain' }).end(`ready ${version}\n`);
+      else {
+        const reason = source.notReady?.();
+        if (reason === undefined) response.writeHead(200, { 'Content-Type': 'text/plain' }).end(`ready ${version}\n`);
+        else response.writeHead(503, { 'Content-Type': 'text/plain' }).end(`not ready: ${reason} (serving ${version})\n`);
+      }
     } else if (path === '/metrics') {
       source.metrics().then(
         ({ text, contentType }) => response.writeHead(200, { 'Content-Type': contentType }).end(text),

@@ -27,6 +27,8 @@ export interface ServingOptions extends Omit<DataPlaneOptions, 'accessLog' | 'lo
   readonly logLevel: string;
   /** What the data plane waits for before its first snapshot (for `/readyz`), e.g. the control plane. */
   readonly waitingFor?: () => string;
+  /** Why `/readyz` must say not ready although a snapshot is loaded (see AdminSource.notReady). */
+  readonly notReady?: () => string | undefined;
 }
 
 /** Traffic being served, however many processes it takes. */
@@ -81,7 +83,7 @@ export async function startServing(options: ServingOptions): Promise<Serving> {
   let admin: Server;
   if (workers <= 1) {
     const dataPlane = await DataPlane.start({ ...options, defaultCertificate, logger, accessLog, deferListen: true });
-    admin = await startAdminServer({ version: () => dataPlane.version, ...(options.waitingFor ? { waitingFor: options.waitingFor } : {}), metrics: prometheusMetrics(() => dataPlane.metrics.families()) }, options.adminAddress, options.adminPort);
+    admin = await startAdminServer({ version: () => dataPlane.version, ...(options.waitingFor ? { waitingFor: options.waitingFor } : {}), ...(options.notReady ? { notReady: options.notReady } : {}), metrics: prometheusMetrics(() => dataPlane.metrics.families()) }, options.adminAddress, options.adminPort);
     const adminPort = (admin.address() as { port: number }).port;
     return {
       load: async (snapshot) => {
@@ -108,7 +110,7 @@ export async function startServing(options: ServingOptions): Promise<Serving> {
   const httpsPort = options.httpsPort === 0 ? await freePort(address) : options.httpsPort;
   const entry = new URL('./worker-entry.ts', import.meta.url).pathname;
   const pool = await WorkerPool.start(workers, entry, { ...options, httpPort, httpsPort, defaultCertificate, accessLog: options.accessLog, logLevel: options.logLevel }, logger);
-  admin = await startAdminServer({ version: () => pool.version, ...(options.waitingFor ? { waitingFor: options.waitingFor } : {}), metrics: prometheusMetrics(() => pool.metrics()) }, options.adminAddress, options.adminPort);
+  admin = await startAdminServer({ version: () => pool.version, ...(options.waitingFor ? { waitingFor: options.waitingFor } : {}), ...(options.notReady ? { notReady: options.notReady } : {}), metrics: prometheusMetrics(() => pool.metrics()) }, options.adminAddress, options.adminPort);
   return {
     load: (snapshot) => pool.load(snapshot),
     loadEndpoints: (snapshot) => pool.load(snapshot, true),

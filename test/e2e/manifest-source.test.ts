@@ -55,6 +55,9 @@ describe('manifest source problems, through portico standalone', () => {
     expect(ready.status).toBe(503);
     expect(await ready.text()).toMatch(/^not ready: manifest broken\.yaml:5:\d+ never loaded: syntax error/);
     expect((await get(ports.http, 'app.test', '/v1/x')).status).toBe(200);
+    const admin = await fetch(`http://127.0.0.1:${ports.admin}/readyz`);
+    expect(admin.status).toBe(503);
+    expect(await admin.text()).toMatch(/^not ready: manifest broken\.yaml:5:\d+ never loaded: .* \(serving sha256:/);
 
     const current = (await (await api('/v1/snapshots/current')).json()) as { problems?: { file: string; line?: number; code: string }[] };
     expect(current.problems).toMatchObject([{ file: 'broken.yaml', line: 5, code: 'PORTICO_E_MANIFEST_PARSE' }]);
@@ -87,6 +90,7 @@ describe('manifest source problems, through portico standalone', () => {
     await writeFile(join(dir, 'app.yaml'), app(backendPort, '/v5'));
     await writeFile(join(dir, 'broken.yaml'), 'apiVersion: v1\nkind: Service\nmetadata: {name: fixed, namespace: web}\n');
     await eventually(async () => ((await fetch(`http://127.0.0.1:${ports.api}/readyz`)).status === 200 ? true : undefined), 5000, 'ready once fixed');
+    expect((await fetch(`http://127.0.0.1:${ports.admin}/readyz`)).status).toBe(200);
     expect((await get(ports.http, 'app.test', '/v5/x')).status).toBe(200);
     const metrics = await (await fetch(`http://127.0.0.1:${ports.api}/metrics`)).text();
     expect(metrics).toContain('portico_manifest_problems{severity="error"} 0');

@@ -78,7 +78,8 @@ ${SERVING_HELP}
       const history = new SnapshotHistory();
       const metrics = createControlMetrics();
       const publisher = new SnapshotPublisher({ state, selection, history, metrics });
-      const traffic = await startServing({ ...serving, waitingFor: () => `the first snapshot of --manifests ${manifests}` });
+      const manifest: { source?: ManifestSource } = {};
+      const traffic = await startServing({ ...serving, waitingFor: () => `the first snapshot of --manifests ${manifests}`, notReady: () => manifest.source?.notReady() });
       started.push((timeoutMs) => traffic.close(timeoutMs));
       let fail: (error: Error) => void = () => undefined;
       const failed = new Promise<Error>((resolve) => (fail = resolve));
@@ -130,6 +131,7 @@ ${SERVING_HELP}
       } catch (error) {
         usageError(this, `cannot read --manifests ${manifests}: ${(error as Error).message}`);
       }
+      manifest.source = source;
       started.push(() => source.stop());
       const store = new SqliteRouteStore({ dataDir });
       started.push(() => store.close());
