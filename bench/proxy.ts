@@ -24,7 +24,6 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { Registry } from 'prom-client';
 import { ProxyMetrics } from '../dataplane/src/metrics.ts';
 import { Proxy } from '../dataplane/src/proxy.ts';
 import { Router } from '../dataplane/src/router.ts';
@@ -150,7 +149,7 @@ async function servePortico(port: number, backendPort: number): Promise<void> {
   const router = new Router();
   router.load(snapshotOf([{ host: VHOST, routes: [{ path: '/', endpoints: [backendPort] }] }]));
   // Metrics on and access log off, as the data plane runs by default.
-  const proxy = new Proxy(router, { metrics: new ProxyMetrics(new Registry(), router) });
+  const proxy = new Proxy(router, { metrics: new ProxyMetrics(router), endpointAddresses: { allowLoopback: true } });
   const server = createServer((socket) => proxy.handleConnection(socket, { scheme: 'http', localPort: port }));
   server.listen(port, HOST, () => process.stdout.write('ready\n'));
   process.on('SIGTERM', () => {

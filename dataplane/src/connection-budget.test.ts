@@ -67,7 +67,7 @@ describe('connection budget', () => {
   const sockets: Socket[] = [];
 
   const start = async (extra: Partial<Parameters<typeof startServing>[0]>): Promise<Serving> => {
-    const started = await startServing({ workers: 1, address: LOOPBACK, httpPort: 0, httpsPort: 0, adminAddress: LOOPBACK, adminPort: 0, accessLog: false, logLevel: 'silent', ...extra });
+    const started = await startServing({ workers: 1, address: LOOPBACK, httpPort: 0, httpsPort: 0, adminAddress: LOOPBACK, adminPort: 0, accessLog: false, logLevel: 'silent', ...extra, proxy: { endpointAddresses: { allowLoopback: true }, ...extra.proxy } });
     await started.load(snapshotOf([{ host: 'budget.test', routes: [{ path: '/', endpoints: [backend.port] }] }]));
     return started;
   };

@@ -8,6 +8,7 @@ import type { RequestIds } from './http/forward.ts';
 import type { ProxyMetrics } from './metrics.ts';
 import type { Router } from './router.ts';
 import type { TrustedProxies } from './trusted.ts';
+import type { EndpointAddressOptions } from './upstream/address-policy.ts';
 import type { UpstreamPool } from './upstream/pool.ts';
 
 /** Proxy tuning; every field has a default. */
@@ -44,6 +45,8 @@ export interface ProxyOptions {
   readonly drainMs?: number;
   /** How request paths are normalized before matching and forwarding (docs/matching.md). Default: escaped slashes kept unless they hide a traversal, slashes merged. */
   readonly pathNormalization?: PathNormalization;
+  /** Endpoint addresses allowed besides ordinary ones (default: no loopback, link-local or node address). */
+  readonly endpointAddresses?: EndpointAddressOptions;
   /** Prometheus hooks; absent means no metrics work at all. */
   readonly metrics?: ProxyMetrics;
   /** Where to write one JSON line per request; absent means no access log (and no per-request cost). */

@@ -15,6 +15,7 @@ import { RELAY_DONE, RELAY_INVALID, RELAY_UPGRADE, ResponseRelay } from './relay
 import { RequestBody } from './request-body.ts';
 import type { ProxyDecision } from './router.ts';
 import { Tunnel } from './tunnel.ts';
+import { POOL_FULL } from './upstream/pool.ts';
 import type { Upstream, UpstreamOwner } from './upstream/pool.ts';
 
 function append(first: Buffer | undefined, second: Buffer): Buffer {
@@ -106,8 +107,8 @@ export class Exchange implements UpstreamOwner {
   #attach(fresh: boolean): void {
     const decision = this.decision as ProxyDecision;
     const upstream = this.conn.context.pool.acquire(decision.endpointKey, decision.address, decision.port, this, fresh);
-    // The endpoint has as many connections as it may: nothing was sent, so 503 is the truth.
-    if (upstream === undefined) return this.#refuse(503);
+    // Nothing was sent: the endpoint has as many connections as it may (503), or its address is refused (502).
+    if (typeof upstream === 'number') return this.#refuse(upstream === POOL_FULL ? 503 : 502);
     this.upstream = upstream;
     this.#since = this.conn.context.now;
     this.#reused = upstream.uses > 0;

@@ -7,6 +7,7 @@
 import { REFUSED_REASONS } from './admission.ts';
 import type { RefusedReason } from './admission.ts';
 import type { Router } from './router.ts';
+import type { AddressClass } from './upstream/address-policy.ts';
 
 const STATUS_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const;
 
@@ -43,6 +44,8 @@ export class ProxyMetrics {
   activeConnections = 0;
   /** Connections refused or closed early, by reason (REFUSED_REASONS order). */
   readonly #refused = new Float64Array(REFUSED_REASONS.length);
+  /** Requests not sent to an endpoint because of its address, by address class. */
+  readonly #endpointRefused = new Map<AddressClass, number>();
   readonly #router: Router;
   readonly #counts = new Map<string, Float64Array>();
   readonly #buckets = new Float64Array(UPSTREAM_BUCKETS.length + 1);
@@ -59,6 +62,11 @@ export class ProxyMetrics {
   countRefused(reason: RefusedReason): void {
     const index = REFUSED_REASONS.indexOf(reason);
     this.#refused[index] = (this.#refused[index] as number) + 1;
+  }
+
+  /** Counts a request refused because of its endpoint's address. */
+  countEndpointRefused(reason: AddressClass): void {
+    this.#endpointRefused.set(reason, (this.#endpointRefused.get(reason) ?? 0) + 1);
   }
 
   /** Counts one answered request; `route` is '' when no route matched. */
@@ -83,7 +91,18 @@ export class ProxyMetrics {
   /** This process's metric families, in a fixed order. */
   families(): MetricFamily[] {
     const requests: MetricSample[] = [];
+    // Series of routes the served snapshot no longer has are dropped: the map follows the snapshot, not history.
+    const live = new Set(this.#router.current?.routeLabels);
     for (const [route, counts] of this.#counts) {
+      if (route !== '' && !live.has(route)) {
+        this.#counts.delete(route);
+        if (counts === this.#lastCounts) {
+          // No route label contains NUL: the next countRequest looks its route up again.
+          this.#lastRoute = '\0';
+          this.#lastCounts = undefined;
+        }
+        continue;
+      }
       for (let index = 0; index < STATUS_CLASSES.length; index++) {
         if ((counts[index] as number) > 0) requests.push({ suffix: '', labels: { status_class: STATUS_CLASSES[index]!, route }, value: counts[index] as number });
       }
@@ -106,6 +125,13 @@ export class ProxyMetrics {
         type: 'counter',
         merge: 'sum',
         samples: REFUSED_REASONS.map((reason, index) => ({ suffix: '', labels: { reason }, value: this.#refused[index] as number })),
+      },
+      {
+        name: 'portico_endpoint_address_refused_total',
+        help: "Requests not sent because the endpoint's address is loopback, link-local, unspecified or the node's own (see --allow-loopback-endpoints); summed over workers.",
+        type: 'counter',
+        merge: 'sum',
+        samples: [...this.#endpointRefused].map(([reason, value]) => ({ suffix: '', labels: { reason }, value })),
       },
       {
         name: 'portico_snapshot_info',

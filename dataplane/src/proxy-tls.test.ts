@@ -34,7 +34,7 @@ describe('proxy: TLS sockets', () => {
         { host: 'tls.test', routes: [{ path: '/', endpoints: [backend.port], sslRedirect: true }, { path: '/ws', endpoints: [(ws.address() as AddressInfo).port] }] },
       ]),
     );
-    proxy = new Proxy(router);
+    proxy = new Proxy(router, { endpointAddresses: { allowLoopback: true } });
     server = createServer({ key, cert }, (socket) => proxy.handleConnection(socket, { scheme: 'https', localPort: port }));
     await new Promise<void>((resolve) => server.listen(0, LOOPBACK, resolve));
     port = (server.address() as AddressInfo).port;

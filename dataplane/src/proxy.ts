@@ -11,6 +11,7 @@ import { PorticoError } from './errors.ts';
 import { RequestIds } from './http/forward.ts';
 import type { Router, SwapEvent } from './router.ts';
 import { TrustedProxies } from './trusted.ts';
+import { EndpointAddressPolicy } from './upstream/address-policy.ts';
 import { UpstreamPool } from './upstream/pool.ts';
 
 export type { ConnectionInfo } from './client.ts';
@@ -64,7 +65,18 @@ export class Proxy {
   constructor(router: Router, options: ProxyOptions = {}) {
     const resolved = resolve(options);
     this.router = router;
+    const logger = options.logger;
+    // One warning per endpoint (bounded), a metric per refusal.
+    const warned = new Set<string>();
+    const addressPolicy = new EndpointAddressPolicy(options.endpointAddresses ?? {}, (endpoint, address, why) => {
+      options.metrics?.countEndpointRefused(why);
+      if (warned.has(endpoint)) return;
+      if (warned.size >= 1000) warned.clear();
+      warned.add(endpoint);
+      logger?.warn({ endpoint, address, reason: why }, 'endpoint address refused by the endpoint address policy; requests to it answer 502');
+    });
     this.pool = new UpstreamPool({
+      addressPolicy,
       idleTimeoutMs: resolved.upstreamIdleTimeoutMs,
       maxIdlePerEndpoint: resolved.maxIdlePerEndpoint,
       maxPerEndpoint: resolved.maxConnectionsPerEndpoint,

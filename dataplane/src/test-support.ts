@@ -78,9 +78,9 @@ export interface RunningProxy {
   close(): Promise<void>;
 }
 
-/** Starts a Proxy for `router` on 127.0.0.1 (random port), plain HTTP. */
+/** Starts a Proxy for `router` on 127.0.0.1 (random port), plain HTTP; loopback endpoints allowed unless `options` say otherwise. */
 export async function startProxy(router: Router, options: ProxyOptions = {}): Promise<RunningProxy> {
-  const proxy = new Proxy(router, options);
+  const proxy = new Proxy(router, { endpointAddresses: { allowLoopback: true }, ...options });
   const server = createServer((socket) => proxy.handleConnection(socket, { scheme: 'http', localPort: port }));
   await new Promise<void>((resolve) => server.listen(0, LOOPBACK, resolve));
   const port = (server.address() as AddressInfo).port;

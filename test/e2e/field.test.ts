@@ -181,7 +181,7 @@ describe('portico standalone and dataplane: no traffic before a table, friendly 
     const control = `http://127.0.0.1:${await freePort()}`;
     const ports = { http: await freePort(), admin: await freePort() };
     const dataDir = join(dir, 'dp');
-    const args = ['dataplane', '--control', control, '--data-dir', dataDir, '--workers', '1', '--http-port', String(ports.http), '--https-port', 'off', '--admin-port', String(ports.admin), '--no-access-log'];
+    const args = ['dataplane', '--allow-loopback-endpoints', '--control', control, '--data-dir', dataDir, '--workers', '1', '--http-port', String(ports.http), '--https-port', 'off', '--admin-port', String(ports.admin), '--no-access-log'];
     const dataplane = start(PORTICO, args);
     children.push(dataplane);
     await dataplane.waitFor('traffic ports open with the first snapshot');

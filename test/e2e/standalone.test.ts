@@ -85,7 +85,7 @@ describe('portico standalone, as processes', () => {
   it('serves a route written through the REST API from a separate data-plane process within 1 s, under load, with zero failures', async () => {
     const dataDir = join(dir, 'dp');
     const dpPorts = { http: await freePort(), admin: await freePort() };
-    const dataplane = start(PORTICO, ['dataplane', '--control', `http://127.0.0.1:${ports.api}`, '--node', 'edge-test', '--data-dir', dataDir, '--workers', '1', '--http-port', String(dpPorts.http), '--https-port', 'off', '--admin-port', String(dpPorts.admin), '--no-access-log'], { PORTICO_API_TOKEN: TOKEN });
+    const dataplane = start(PORTICO, ['dataplane', '--allow-loopback-endpoints', '--control', `http://127.0.0.1:${ports.api}`, '--node', 'edge-test', '--data-dir', dataDir, '--workers', '1', '--http-port', String(dpPorts.http), '--https-port', 'off', '--admin-port', String(dpPorts.admin), '--no-access-log'], { PORTICO_API_TOKEN: TOKEN });
     children.push(dataplane);
     await eventually(async () => ((await get(dpPorts.http, 'k8s-ceph-dashboard.calmkart.com', '/')).status === 200 ? true : undefined), 20_000, 'data plane synced');
     const load = startLoad({ port: dpPorts.http, target: () => ({ hostHeader: 'k8s-ceph-dashboard.calmkart.com', path: '/load' }), concurrency: 4, maxMs: 60_000 });

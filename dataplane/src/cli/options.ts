@@ -40,6 +40,8 @@ export const SERVING_OPTIONS = {
   'health-backoff-ms': { type: 'string' },
   'health-max-backoff-ms': { type: 'string' },
   'health-panic-threshold': { type: 'string' },
+  'allow-loopback-endpoints': { type: 'boolean' },
+  'allow-link-local-endpoints': { type: 'boolean', default: false },
   'escaped-slashes': { type: 'string' },
   'merge-slashes': { type: 'boolean', default: true },
   'tls-min-version': { type: 'string' },
@@ -80,6 +82,9 @@ export const SERVING_HELP = `
   --health-backoff-ms N          First ejection period, doubling per repeat (default 10000).
   --health-max-backoff-ms N      Longest ejection period (default 60000).
   --health-panic-threshold PCT   Below this % of healthy endpoints a set routes to all of them; 0 = off (default 50).
+  --allow-loopback-endpoints     Let endpoints be loopback or this node's own addresses (default: on for
+                                   standalone, whose demo backends listen on localhost; off for dataplane).
+  --allow-link-local-endpoints   Let endpoints be link-local (169.254.0.0/16, fe80::/10; default off).
   --escaped-slashes MODE         %2F/%5C in paths: reject-traversal (default), reject, decode or keep (docs/matching.md).
   --no-merge-slashes             Keep runs of '/' in paths (merged by default, as nginx).
   --tls-min-version V            TLSv1.2 (default) or TLSv1.3.
@@ -155,6 +160,8 @@ export function servingOptions(command: Command, values: Record<string, unknown>
       trustedProxies: (values['trusted-proxy'] as string[] | undefined) ?? [],
       ...defined(timeouts),
       pathNormalization: defined({ escapedSlashes, mergeSlashes: values['merge-slashes'] !== false }),
+      // Standalone runs on one machine for its operator, whose backends are usually on localhost.
+      endpointAddresses: { allowLoopback: (values['allow-loopback-endpoints'] as boolean | undefined) ?? command.name === 'standalone', allowLinkLocal: values['allow-link-local-endpoints'] === true },
     },
     admission: defined({ maxConnections: integer(command, values, 'max-connections', 1, 1_000_000), maxConnectionsPerClient: integer(command, values, 'max-connections-per-client', 1, 1_000_000) }),
     tls,

@@ -11,6 +11,12 @@
  */
 import { connect } from 'node:net';
 import type { Socket } from 'node:net';
+import type { EndpointAddressPolicy } from './address-policy.ts';
+
+/** acquire(): the endpoint has maxPerEndpoint sockets open and none idle. */
+export const POOL_FULL = 0;
+/** acquire(): the endpoint's address is refused by the address policy. */
+export const ADDRESS_REFUSED = 1;
 
 /** Receives the events of the upstream socket it currently owns. */
 export interface UpstreamOwner {
@@ -34,6 +40,8 @@ export interface PoolOptions {
   readonly maxPerEndpoint?: number;
   /** TCP keepalive probes after this much silence. Default 60 s. */
   readonly tcpKeepAliveMs?: number;
+  /** Addresses that may not be connected to (hostnames are checked after DNS). Default: any address. */
+  readonly addressPolicy?: EndpointAddressPolicy;
 }
 
 /** Bytes one read can take; a response head and a small body usually arrive in one. */
@@ -63,6 +71,7 @@ export class Upstream {
       noDelay: true,
       keepAlive: true,
       keepAliveInitialDelay: pool.options.tcpKeepAliveMs ?? 60_000,
+      ...(pool.options.addressPolicy === undefined ? {} : { lookup: pool.options.addressPolicy.lookup }),
       onread: { buffer: () => this.#nextBuffer(), callback: (bytes: number, buffer: Uint8Array) => this.#onRead(bytes, buffer as Buffer) },
     });
     this.socket.on('connect', () => {
@@ -133,10 +142,10 @@ export class UpstreamPool {
 
   /**
    * An idle connected socket for the endpoint (owned by `owner` now), or a new connecting one;
-   * always a new one when `fresh`. Undefined when the endpoint already has maxPerEndpoint sockets
-   * open and none idle.
+   * always a new one when `fresh`. POOL_FULL when the endpoint already has maxPerEndpoint sockets
+   * open and none idle; ADDRESS_REFUSED when the address policy refuses the endpoint's address.
    */
-  acquire(key: string, address: string, port: number, owner: UpstreamOwner, fresh = false): Upstream | undefined {
+  acquire(key: string, address: string, port: number, owner: UpstreamOwner, fresh = false): Upstream | typeof POOL_FULL | typeof ADDRESS_REFUSED {
     const stack = this.#idle.get(key);
     if (!fresh && stack !== undefined && stack.length !== 0) {
       const upstream = stack.pop() as Upstream;
@@ -144,10 +153,18 @@ export class UpstreamPool {
       upstream.uses++;
       return upstream;
     }
+    const policy = this.options.addressPolicy;
+    if (policy !== undefined) {
+      const why = policy.refused(address);
+      if (why !== undefined) {
+        policy.report(key, address, why);
+        return ADDRESS_REFUSED;
+      }
+    }
     const open = this.#open.get(key) ?? 0;
     if (this.options.maxPerEndpoint !== undefined && open >= this.options.maxPerEndpoint) {
       // Over the cap, a fresh socket may still replace an idle one of the same endpoint.
-      if (stack === undefined || stack.length === 0) return undefined;
+      if (stack === undefined || stack.length === 0) return POOL_FULL;
       (stack.shift() as Upstream).destroy();
     }
     this.#open.set(key, open + 1);
