@@ -95,7 +95,6 @@ export class ParserThread {
     const worker = new Worker(new URL('./parser-worker.ts', import.meta.url), {
       resourceLimits: { maxOldGenerationSizeMb: this.options.maxHeapMb, maxYoungGenerationSizeMb: 64, stackSizeMb: 4 },
     });
-    worker.unref();
     worker.on('message', (reply: ParseReply) => {
       const job = this.pending.get(reply.id);
       if (job === undefined) return;
@@ -111,6 +110,9 @@ export class ParserThread {
     worker.on('exit', () => {
       if (this.worker === worker) this.restart(new PorticoError('PORTICO_E_PARSER_FAILED', 'the parser thread exited'));
     });
+    // After the listeners: adding a 'message' listener refs the thread's port again (Node 24), and
+    // a ref'd port keeps a process that is done (standalone after SIGTERM) alive forever.
+    worker.unref();
     this.worker = worker;
     return worker;
   }
