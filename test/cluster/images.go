@@ -176,66 +176,75 @@ func envValueFrom(ctx context.Context, client kubernetes.Interface, pod *v1.Pod,
 		return &value, nil
 	case src.ConfigMapKeyRef != nil:
 		ref := src.ConfigMapKeyRef
-		cm, err := client.CoreV1().ConfigMaps(pod.Namespace).Get(ctx, ref.Name, metav1.GetOptions{})
-		if err != nil {
-			if ref.Optional != nil && *ref.Optional {
-				return nil, nil
-			}
-			return nil, bad("configmap %q: %v", ref.Name, err)
-		}
-		if v, ok := cm.Data[ref.Key]; ok {
-			return &v, nil
-		}
-		if ref.Optional != nil && *ref.Optional {
-			return nil, nil
-		}
-		return nil, bad("key %q not found in configmap %q", ref.Key, ref.Name)
+		data, err := configMapData(ctx, client, pod.Namespace, ref.Name)
+		return pickKey(env.Name, "configmap", ref.Name, ref.Key, ref.Optional, data, err)
 	case src.SecretKeyRef != nil:
 		ref := src.SecretKeyRef
-		secret, err := client.CoreV1().Secrets(pod.Namespace).Get(ctx, ref.Name, metav1.GetOptions{})
-		if err != nil {
-			if ref.Optional != nil && *ref.Optional {
-				return nil, nil
-			}
-			return nil, bad("secret %q: %v", ref.Name, err)
-		}
-		if v, ok := secret.Data[ref.Key]; ok {
-			s := string(v)
-			return &s, nil
-		}
-		if ref.Optional != nil && *ref.Optional {
-			return nil, nil
-		}
-		return nil, bad("key %q not found in secret %q", ref.Key, ref.Name)
+		data, err := secretData(ctx, client, pod.Namespace, ref.Name)
+		return pickKey(env.Name, "secret", ref.Name, ref.Key, ref.Optional, data, err)
 	}
 	return nil, bad("valueFrom source not supported by the portico test cluster")
 }
 
-// envSource reads one envFrom ConfigMap or Secret.
+// pickKey is key of a ConfigMap's or Secret's data for env var name; nil (no problem)
+// when it, or the object, is absent and optional.
+func pickKey(name, kind, object, key string, optional *bool, data map[string]string, err error) (*string, *containerProblem) {
+	if v, ok := data[key]; ok && err == nil {
+		return &v, nil
+	}
+	if optional != nil && *optional {
+		return nil, nil
+	}
+	message := fmt.Sprintf("env %s: key %q not found in %s %q", name, key, kind, object)
+	if err != nil {
+		message = fmt.Sprintf("env %s: %s %q: %v", name, kind, object, err)
+	}
+	return nil, &containerProblem{"CreateContainerConfigError", message}
+}
+
+func configMapData(ctx context.Context, client kubernetes.Interface, namespace, name string) (map[string]string, error) {
+	cm, err := client.CoreV1().ConfigMaps(namespace).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return nil, err
+	}
+	return cm.Data, nil
+}
+
+func secretData(ctx context.Context, client kubernetes.Interface, namespace, name string) (map[string]string, error) {
+	secret, err := client.CoreV1().Secrets(namespace).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return nil, err
+	}
+	data := make(map[string]string, len(secret.Data))
+	for k, v := range secret.Data {
+		data[k] = string(v)
+	}
+	return data, nil
+}
+
+// envSource reads one envFrom ConfigMap or Secret (nil when absent and optional).
 func envSource(ctx context.Context, client kubernetes.Interface, namespace string, from v1.EnvFromSource) (map[string]string, *containerProblem) {
+	var (
+		kind, name string
+		optional   *bool
+		data       map[string]string
+		err        error
+	)
 	switch {
 	case from.ConfigMapRef != nil:
-		cm, err := client.CoreV1().ConfigMaps(namespace).Get(ctx, from.ConfigMapRef.Name, metav1.GetOptions{})
-		if err != nil {
-			if from.ConfigMapRef.Optional != nil && *from.ConfigMapRef.Optional {
-				return nil, nil
-			}
-			return nil, &containerProblem{"CreateContainerConfigError", fmt.Sprintf("envFrom configmap %q: %v", from.ConfigMapRef.Name, err)}
-		}
-		return cm.Data, nil
+		kind, name, optional = "configmap", from.ConfigMapRef.Name, from.ConfigMapRef.Optional
+		data, err = configMapData(ctx, client, namespace, name)
 	case from.SecretRef != nil:
-		secret, err := client.CoreV1().Secrets(namespace).Get(ctx, from.SecretRef.Name, metav1.GetOptions{})
-		if err != nil {
-			if from.SecretRef.Optional != nil && *from.SecretRef.Optional {
-				return nil, nil
-			}
-			return nil, &containerProblem{"CreateContainerConfigError", fmt.Sprintf("envFrom secret %q: %v", from.SecretRef.Name, err)}
-		}
-		data := make(map[string]string, len(secret.Data))
-		for k, v := range secret.Data {
-			data[k] = string(v)
-		}
-		return data, nil
+		kind, name, optional = "secret", from.SecretRef.Name, from.SecretRef.Optional
+		data, err = secretData(ctx, client, namespace, name)
+	default:
+		return nil, &containerProblem{"CreateContainerConfigError", "envFrom source not supported by the portico test cluster"}
 	}
-	return nil, &containerProblem{"CreateContainerConfigError", "envFrom source not supported by the portico test cluster"}
+	if err != nil {
+		if optional != nil && *optional {
+			return nil, nil
+		}
+		return nil, &containerProblem{"CreateContainerConfigError", fmt.Sprintf("envFrom %s %q: %v", kind, name, err)}
+	}
+	return data, nil
 }

@@ -5,7 +5,9 @@
  *
  * 1. A Deployment + Service become ready; the EndpointSlice is the endpointslice controller's
  *    (not the test's); each endpoint address answers HTTP as the pod it names.
- * 2. echo-basic from the Gateway API conformance suite runs with the conformance manifests' env.
+ * 2. echo-basic from the Gateway API conformance suite runs with the conformance manifests' env;
+ *    our backend gets the env a kubelet gives (downward API, ConfigMap/Secret keys, $(VAR)
+ *    expansion, resource fields) and echoes WebSocket messages; a missing key is refused.
  * 3. Hostile: an unknown image stays Pending with a clear Event; a volume mount is refused.
  * 4. Graceful deletion: preStop sleep (the pod keeps serving), SIGTERM, SIGKILL after the grace.
  * 5. Stopping the cluster kills every pod process and removes the namespaces and the bridge.
@@ -15,6 +17,7 @@
 import { execFile } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { promisify } from 'node:util';
+import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import type { TestCluster } from '../cluster/cluster.ts';
 import { startCluster } from '../cluster/cluster.ts';
@@ -145,6 +148,61 @@ describe('the test cluster runs pods: controllers, scheduler and kubelet stand-i
     expect(reply).toMatchObject({ path: '/conformance/path', namespace: 'gateway-conformance-infra', pod: echo!.metadata.name });
   }, 180_000);
 
+  it('gives containers the env a kubelet gives (downward API, ConfigMap and Secret keys, $(VAR), resources); refuses a missing key; WebSocket echo', async () => {
+    showLog();
+    await kc(['create', 'namespace', 'env']);
+    await kc(['-n', 'env', 'create', 'configmap', 'settings', '--from-literal=mode=fast']);
+    await kc(['-n', 'env', 'create', 'secret', 'generic', 'creds', '--from-literal=password=s3cret']);
+    const deployment = backendDeployment('env', 'envtest') as { spec: { template: { metadata: { labels: Record<string, string> }; spec: { containers: Record<string, unknown>[] } } } };
+    deployment.spec.template.metadata.labels['tier'] = 'gold';
+    const container = deployment.spec.template.spec.containers[0]!;
+    container['resources'] = { limits: { memory: '64Mi' } };
+    container['env'] = [
+      ...(container['env'] as unknown[]),
+      { name: 'MODE', valueFrom: { configMapKeyRef: { name: 'settings', key: 'mode' } } },
+      { name: 'PASSWORD', valueFrom: { secretKeyRef: { name: 'creds', key: 'password' } } },
+      { name: 'GREETING', value: 'hello-$(POD_NAME)-$(MODE)' },
+      { name: 'TIER', valueFrom: { fieldRef: { fieldPath: "metadata.labels['tier']" } } },
+      { name: 'MEMORY_LIMIT', valueFrom: { resourceFieldRef: { resource: 'limits.memory' } } },
+      { name: 'ABSENT', valueFrom: { configMapKeyRef: { name: 'settings', key: 'nope', optional: true } } },
+    ];
+    container['envFrom'] = [{ prefix: 'CM_', configMapRef: { name: 'settings' } }];
+    await kc(['apply', '-f', '-'], JSON.stringify(deployment));
+    await kc(['-n', 'env', 'rollout', 'status', 'deployment/envtest', '--timeout=120s']);
+    const [p] = await pods('env', 'app=envtest');
+    const env = await getJson(p!.status.podIP!, BACKEND_PORT, '/env');
+    expect(env).toMatchObject({
+      POD_NAME: p!.metadata.name, NAMESPACE: 'env', POD_IP: p!.status.podIP, NODE_NAME: 'portico-node-1', HOSTNAME: p!.metadata.name,
+      MODE: 'fast', PASSWORD: 's3cret', GREETING: `hello-${p!.metadata.name}-fast`, TIER: 'gold', MEMORY_LIMIT: String(64 * 1024 * 1024), CM_mode: 'fast',
+    });
+    expect(env).not.toHaveProperty('ABSENT');
+
+    // WebSocket echo straight to the pod IP.
+    const socket = new WebSocket(`ws://${p!.status.podIP}:${BACKEND_PORT}/ws`);
+    const echoed = await new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('no WebSocket echo within 5 s')), 5_000);
+      socket.once('open', () => socket.send('ping over the pod network'));
+      socket.once('message', (data: Buffer) => {
+        clearTimeout(timer);
+        resolve(data.toString());
+      });
+      socket.once('error', reject);
+    });
+    socket.close();
+    expect(echoed).toBe('ping over the pod network');
+
+    // A key that is not there (and not optional): the container is not started, and says why.
+    const broken = backendDeployment('env', 'missing-key') as { spec: { template: { spec: { containers: Record<string, unknown>[] } } } };
+    broken.spec.template.spec.containers[0]!['env'] = [{ name: 'MODE', valueFrom: { configMapKeyRef: { name: 'settings', key: 'missing' } } }];
+    await kc(['apply', '-f', '-'], JSON.stringify(broken));
+    const waiting = await eventually(async () => {
+      const [b] = await pods('env', 'app=missing-key');
+      const state = b?.status.containerStatuses?.[0]?.state['waiting'];
+      return state?.reason === 'CreateContainerConfigError' ? state : undefined;
+    }, 30_000, 'CreateContainerConfigError for the missing key');
+    expect(waiting.message).toBe('env MODE: key "missing" not found in configmap "settings"');
+  }, 180_000);
+
   it('hostile: an unknown image stays Pending with a clear Event; a volume mount is refused, not ignored', async () => {
     showLog();
     await kc(['create', 'namespace', 'hostile']);
@@ -206,13 +264,16 @@ describe('the test cluster runs pods: controllers, scheduler and kubelet stand-i
   }, 180_000);
 
   it('stopping the cluster kills every pod process and removes the network namespaces and the bridge', async () => {
-    const all = (JSON.parse(await kc(['get', 'pods', '-A', '-o', 'json'])) as { items: Pod[] }).items.filter((p) => p.status.phase === 'Running');
+    const items = (JSON.parse(await kc(['get', 'pods', '-A', '-o', 'json'])) as { items: Pod[] }).items;
+    const all = items.filter((p) => p.status.phase === 'Running');
     expect(all.length).toBeGreaterThan(0);
+    // A sandbox per pod with an address: the running ones and the one waiting for its ConfigMap key.
+    const sandboxes = items.filter((p) => p.status.podIP !== undefined && (p.status.phase === 'Running' || p.status.phase === 'Pending'));
     const pids = all.map(pidOf);
     expect(pids.every(alive)).toBe(true);
     const index = /^10\.217\.(\d+)\./.exec(all[0]!.status.podIP!)![1];
     const namespaces = () => readdirSync('/run/netns').filter((n) => n.startsWith(`ptc${index}-`));
-    expect(namespaces().length).toBe(all.length);
+    expect(namespaces().length).toBe(sandboxes.length);
     await cluster!.destroy();
     cluster = undefined;
     expect(pids.filter(alive)).toEqual([]);

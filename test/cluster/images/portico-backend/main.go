@@ -7,6 +7,7 @@
 //	GET  /slow?ms=N          answer after N ms (at most 60000)
 //	GET  /status/N           answer with status N (100-599)
 //	GET  /ws                 WebSocket echo (text and binary messages)
+//	GET  /env                the process environment as a JSON object (what the kubelet set)
 //	*    anything else       JSON: served_by (podIP:port), pod, namespace, node, method, path, host, headers
 //
 // Configuration (environment): PORT (default 8080); POD_NAME, NAMESPACE, POD_IP, NODE_NAME
@@ -25,6 +26,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -75,7 +77,18 @@ func main() {
 		}
 		echo(w, r, port)
 	})
-	mux.Handle("GET /ws", websocket.Handler(func(ws *websocket.Conn) {
+	mux.HandleFunc("GET /env", func(w http.ResponseWriter, r *http.Request) {
+		env := map[string]string{}
+		for _, kv := range os.Environ() {
+			if k, v, ok := strings.Cut(kv, "="); ok {
+				env[k] = v
+			}
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(env)
+	})
+	// websocket.Server without a Handshake accepts any Origin (websocket.Handler demands one).
+	mux.Handle("GET /ws", websocket.Server{Handler: func(ws *websocket.Conn) {
 		defer ws.Close()
 		_ = ws.SetDeadline(time.Now().Add(5 * time.Minute))
 		for {
@@ -87,7 +100,7 @@ func main() {
 				return
 			}
 		}
-	}))
+	}})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { echo(w, r, port) })
 
 	server := &http.Server{
