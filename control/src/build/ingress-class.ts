@@ -54,3 +54,9 @@ export function servesIngress(ingress: Ingress, state: ClusterState, selection: 
   }
   return false;
 }
+
+/** Ingresses in `state` that are not served because of their class (another controller's, or none). */
+export function skippedForClass(state: ClusterState, selection: ClassSelection): { count: number; examples: string[] } {
+  const skipped = [...state.ingresses.values()].filter((ingress) => !servesIngress(ingress, state, selection));
+  return { count: skipped.length, examples: skipped.slice(0, 5).map((i) => `${i.metadata.namespace ?? 'default'}/${i.metadata.name}`) };
+}

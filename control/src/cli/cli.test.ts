@@ -101,4 +101,16 @@ describe('portico CLI', () => {
     expect(clean.code).toBe(0);
     expect(JSON.parse(clean.stdout).snapshot.hosts[0].host).toBe('k8s-ceph-dashboard.calmkart.com');
   });
+
+  it('prints manifest problems with file, line and column, and counts Ingresses skipped for their class', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'portico-cli-'));
+    await writeFile(join(dir, 'broken.yaml'), 'apiVersion: v1\nkind: Service\nmetadata: {name: a, name: b}\n');
+    await writeFile(join(dir, 'other-class.yaml'), 'apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {name: theirs}\nspec: {ingressClassName: nginx, defaultBackend: {service: {name: s, port: {number: 80}}}}\n');
+    const { code, stdout, stderr } = await portico('snapshot', '--manifests', dir);
+    expect(code).toBe(1);
+    const printed = JSON.parse(stdout) as { problems: { file: string; line: number; column: number; code: string }[]; skippedForClass: number };
+    expect(printed.problems).toMatchObject([{ file: 'broken.yaml', line: 3, column: 21, code: 'PORTICO_E_MANIFEST_PARSE' }]);
+    expect(printed.skippedForClass).toBe(1);
+    expect(stderr).toContain('error: broken.yaml:3:21 (document 0): duplicate key: duplicate key "name"');
+  });
 });

@@ -2,13 +2,15 @@
  * Loading a manifest directory into a snapshot for the offline commands (explain, snapshot).
  */
 import type { ClassSelection } from '../build/ingress-class.ts';
-import { PORTICO_CONTROLLER, servesIngress } from '../build/ingress-class.ts';
+import { PORTICO_CONTROLLER, skippedForClass } from '../build/ingress-class.ts';
 import { PorticoError } from '../errors.ts';
 import type { CompileResult } from '../pipeline.ts';
 import { compileState } from '../pipeline.ts';
 import { loadManifests } from '../sources/manifests/load.ts';
 import type { ManifestProblem } from '../sources/manifests/parse.ts';
 import { ClusterState } from '../state/cluster-state.ts';
+
+export { skippedForClass } from '../build/ingress-class.ts';
 
 /** The class options every manifest-reading command shares. */
 export const CLASS_OPTIONS = {
@@ -31,11 +33,6 @@ export function formatProblem(problem: ManifestProblem): string {
   return `${problem.severity}: ${problem.file}${at} (document ${problem.document})${problem.field ? ` ${problem.field}` : ''}: ${problem.message} [${problem.code}]`;
 }
 
-/** Ingresses in `state` that are not served because of their class (another controller's, or none). */
-export function skippedForClass(state: ClusterState, selection: ClassSelection): { count: number; examples: string[] } {
-  const skipped = [...state.ingresses.values()].filter((ingress) => !servesIngress(ingress, state, selection));
-  return { count: skipped.length, examples: skipped.slice(0, 5).map((i) => `${i.metadata.namespace ?? 'default'}/${i.metadata.name}`) };
-}
 
 /** Loads, builds and compiles a manifest directory. Throws PORTICO_E_MANIFEST_READ when it cannot be read at all. */
 export async function compileManifests(dir: string, selection: ClassSelection): Promise<CompileResult & { problems: readonly ManifestProblem[]; skippedForClass: number }> {

@@ -6,6 +6,7 @@ import { hostname } from 'node:os';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { ClassSelection } from '../build/ingress-class.ts';
+import { skippedForClass } from '../build/ingress-class.ts';
 import type { ControlMetrics } from '../api/metrics.ts';
 import { LeaderElector } from '../leader/lease.ts';
 import { SnapshotHistory } from '../publish/history.ts';
@@ -150,6 +151,10 @@ export class ClusterController {
     if (result.endpointOnly) this.counts.endpointOnlyRebuilds++;
     else this.counts.rebuilds++;
     this.options.logger.info({ version: result.snapshot.version, published: result.published, endpointOnly: result.endpointOnly, ms: Math.round(result.ms), conditions: result.conditions.length }, 'rebuilt');
+    if (!result.endpointOnly && this.options.logger.isLevelEnabled('debug')) {
+      const skipped = skippedForClass(this.state, this.options.selection);
+      if (skipped.count > 0) this.options.logger.debug({ skipped: skipped.count, examples: skipped.examples }, 'Ingresses skipped: their class is not served by Portico');
+    }
     if (this.elector.isLeader) this.syncStatus();
   }
 
