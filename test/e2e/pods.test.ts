@@ -10,7 +10,8 @@
  *    expansion, resource fields) and echoes WebSocket messages; a missing key is refused.
  * 3. Hostile: an unknown image stays Pending with a clear Event; a volume mount is refused.
  * 4. Graceful deletion: preStop sleep (the pod keeps serving), SIGTERM, SIGKILL after the grace.
- * 5. Stopping the cluster kills every pod process and removes the namespaces and the bridge.
+ * 5. A restarted cluster restarts the pods that ran (new sandboxes, restart count + 1).
+ * 6. Stopping the cluster kills every pod process and removes the namespaces and the bridge.
  *
  * Traffic goes only to 127.0.0.1 (the API server) and the cluster's 10.217.N.0/24 pod addresses.
  */
@@ -20,7 +21,7 @@ import { promisify } from 'node:util';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import type { TestCluster } from '../cluster/cluster.ts';
-import { startCluster } from '../cluster/cluster.ts';
+import { restartCluster, startCluster } from '../cluster/cluster.ts';
 import { eventually, kubectl } from '../support/kubectl.ts';
 import { BACKEND_IMAGE, BACKEND_PORT, backendDeployment, backendService, ECHO_BASIC_IMAGE, list } from '../support/pods.ts';
 
@@ -261,6 +262,24 @@ describe('the test cluster runs pods: controllers, scheduler and kubelet stand-i
     expect(stubbornMs).toBeGreaterThanOrEqual(2_000);
     expect(alive(pidOf(stubborn!))).toBe(false);
     console.log(`graceful deletion: preStop sleep 2 s pod gone after ${Math.round(prestopMs)} ms; SIGTERM-ignoring pod with grace 2 s gone after ${Math.round(stubbornMs)} ms`);
+  }, 180_000);
+
+  it('a restarted cluster restarts the pods that ran: same pods, new processes, restart count + 1', async () => {
+    showLog();
+    const before = await pods('shop', 'app=web');
+    expect(before).toHaveLength(3);
+    cluster = await restartCluster(cluster!);
+    expect(before.map(pidOf).filter(alive)).toEqual([]);
+    const after = await eventually(async () => {
+      const list = await pods('shop', 'app=web');
+      return list.length === 3 && list.every((p) => p.status.containerStatuses?.[0]?.ready && p.status.containerStatuses[0].restartCount === 1) ? list : undefined;
+    }, 90_000, 'the three pods running again after the restart');
+    expect(after.map((p) => p.metadata.uid).sort()).toEqual(before.map((p) => p.metadata.uid).sort());
+    for (const p of after) {
+      expect(alive(pidOf(p))).toBe(true);
+      expect((await getJson(p.status.podIP!, BACKEND_PORT, '/')).pod).toBe(p.metadata.name);
+    }
+    expect((await events('shop', after[0]!.metadata.name)).map((e) => e.reason)).toContain('SandboxChanged');
   }, 180_000);
 
   it('stopping the cluster kills every pod process and removes the network namespaces and the bridge', async () => {
