@@ -1,7 +1,21 @@
+import { request } from 'node:http';
 import { sealSnapshot } from '@portico/control/snapshot';
 import { describe, expect, it } from 'vitest';
 import { startServing } from './serve.ts';
 import { snapshotOf } from './test-support.ts';
+
+/** GET on 127.0.0.1:port; resolves with the body. */
+function getText(port: number, path: string, host?: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path, agent: false, headers: host === undefined ? {} : { host } }, (res) => {
+      let body = '';
+      res.on('data', (chunk: Buffer) => (body += chunk.toString()));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
 
 describe('startServing with worker processes', () => {
   it('resolves a load once every worker serves it, and rejects one a worker cannot load while all keep the last good version', async () => {
@@ -20,6 +34,33 @@ describe('startServing with worker processes', () => {
       });
       await expect(serving.load(bad)).rejects.toMatchObject({ code: 'PORTICO_E_SNAPSHOT_LOAD' });
       expect(serving.version).toBe(good.version);
+    } finally {
+      await serving.close(2000);
+    }
+  }, 30_000);
+
+  it('all or none: when one worker refuses a snapshot the others took, they roll back to the last good one', async () => {
+    const good = snapshotOf([{ host: 'a.test', routes: [{ path: '/', endpoints: [9] }] }]);
+    const bad = snapshotOf([{ host: 'b.test', routes: [{ path: '/', endpoints: [9] }] }]);
+    // Worker 2 (cluster id) fails to load `bad`; worker 1 loads it fine.
+    const serving = await startServing({ workers: 2, address: '127.0.0.1', httpPort: 0, httpsPort: 0, adminAddress: '127.0.0.1', adminPort: 0, accessLog: false, logLevel: 'silent', workerFaults: { failLoad: { worker: 2, version: bad.version } } });
+    try {
+      await serving.load(good);
+      await expect(serving.load(bad)).rejects.toMatchObject({ code: 'PORTICO_E_SNAPSHOT_LOAD', message: expect.stringContaining('injected failure') });
+      // Bounded wait for the rollback to be confirmed by worker 1.
+      const versions = async () => {
+        const text = (await getText(serving.ports.admin, '/metrics')).body;
+        return text.split('\n').filter((line) => line.startsWith('portico_snapshot_info{')).map((line) => /version="([^"]+)"/.exec(line)?.[1]);
+      };
+      let seen = await versions();
+      for (let i = 0; i < 50 && !(seen.length === 2 && seen.every((v) => v === good.version)); i++) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        seen = await versions();
+      }
+      expect(seen).toEqual([good.version, good.version]);
+      expect(serving.version).toBe(good.version);
+      // Whichever worker the kernel hands a connection to, b.test is unknown again.
+      for (let i = 0; i < 20; i++) expect((await getText(serving.ports.http, '/', 'b.test')).status).toBe(404);
     } finally {
       await serving.close(2000);
     }

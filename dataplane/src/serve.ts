@@ -15,9 +15,12 @@ import type { DataPlaneOptions } from './dataplane.ts';
 import type { KeyPair } from './tls.ts';
 import { generateDefaultCertificate } from './tls.ts';
 import { WorkerPool } from './workers.ts';
+import type { WorkerFaults } from './workers.ts';
 
 /** What `startServing` needs. */
 export interface ServingOptions extends Omit<DataPlaneOptions, 'accessLog' | 'logger' | 'reusePort' | 'defaultCertificate'> {
+  /** Fault injection for tests (see WorkerFaults); never set by the CLI. */
+  readonly workerFaults?: WorkerFaults;
   /** Worker processes; 1 serves in this process. Default: one per CPU of the cgroup CPU limit, else per core (`defaultWorkers`). */
   readonly workers?: number;
   readonly defaultCertificate?: KeyPair;

@@ -2,7 +2,9 @@
  * Multi-core: a primary process forks N workers; each runs its own DataPlane (own matcher, own
  * connections) on the same ports via SO_REUSEPORT, so the kernel spreads connections. The
  * primary sends each snapshot to every worker and reports it loaded only once all of them
- * confirm (or failed, with the worker's error), so all workers serve the same version;
+ * confirm (or failed, with the worker's error). All or none: when one worker refuses a snapshot,
+ * every worker that took it is rolled back to the last snapshot all confirmed (a worker that
+ * cannot roll back is replaced), so the workers never serve different versions for long;
  * `/metrics` merges the workers' metric families (counters summed, state gauges per worker).
  * A worker loads only the data plane: no control-plane code, no metrics library, no schema
  * library (the primary has parsed and verified every snapshot it sends).
@@ -24,10 +26,17 @@ type ToWorker = { type: 'snapshot'; json: string; endpointsOnly?: boolean } | { 
 /** Messages from a worker to the primary. */
 type FromWorker = { type: 'ready'; ports: { http: number; https: number | undefined } } | { type: 'loaded'; version: string } | { type: 'failed'; version: string; error: string; code?: string } | { type: 'start-failed'; error: string } | { type: 'metrics'; id: number; families: MetricFamily[] };
 
+/** Fault injection for tests: the `worker`-th worker this pool forked (from 1) fails to load snapshot `version`. Never set in production. */
+export interface WorkerFaults {
+  readonly failLoad?: { readonly worker: number; readonly version: string };
+}
+
 /** Options a worker is started with (serialisable). */
-export type WorkerOptions = Omit<DataPlaneOptions, 'accessLog' | 'logger' | 'defaultCertificate' | 'reusePort'> & { readonly defaultCertificate: KeyPair; readonly accessLog: boolean; readonly logLevel: string };
+export type WorkerOptions = Omit<DataPlaneOptions, 'accessLog' | 'logger' | 'defaultCertificate' | 'reusePort'> & { readonly defaultCertificate: KeyPair; readonly accessLog: boolean; readonly logLevel: string; readonly workerFaults?: WorkerFaults };
 
 const ENV = 'PORTICO_WORKER_OPTIONS';
+/** Which worker of its pool a worker is (1, 2, ...; replacements count on). */
+const INDEX_ENV = 'PORTICO_WORKER_INDEX';
 
 /** The primary's handle on its workers; has the `load`/`version` shape the sync client and control loop use. */
 export class WorkerPool {
@@ -35,6 +44,8 @@ export class WorkerPool {
   private readonly loaded = new Map<Worker, string>();
   /** The last snapshot every worker confirmed; a replacement worker starts from it. */
   private current: Snapshot | undefined;
+  /** The version of the last load that failed on some worker: a worker that still reports it is rolled back. */
+  private abandoned: string | undefined;
   /** A load the workers have not all confirmed yet. */
   private pending: { readonly snapshot: Snapshot; readonly waiting: Set<Worker>; settle: (error?: Error) => void } | undefined;
   /** Metric requests waiting for workers' answers, by request id. */
@@ -55,9 +66,10 @@ export class WorkerPool {
     const pool = new WorkerPool(logger);
     cluster.setupPrimary({ exec: entry, args: [], silent: false });
     const env = { [ENV]: JSON.stringify(options) };
+    let forked = 0;
     const fork = (): Promise<void> =>
       new Promise((resolve, reject) => {
-        const worker = cluster.fork(env);
+        const worker = cluster.fork({ ...env, [INDEX_ENV]: String(++forked) });
         pool.workers.push(worker);
         worker.on('message', (message: FromWorker) => {
           if (message.type === 'ready') {
@@ -69,12 +81,22 @@ export class WorkerPool {
           else if (message.type === 'start-failed') reject(new PorticoError('PORTICO_E_CONFIG', `worker failed to start: ${message.error}`));
           else if (message.type === 'loaded') {
             pool.loaded.set(worker, message.version);
-            pool.confirmed(worker, message.version);
+            // All or none: a worker that took a snapshot another worker refused goes back to the last good one.
+            if (message.version === pool.abandoned) pool.rollBack(worker);
+            else pool.confirmed(worker, message.version);
           } else if (message.type === 'failed') {
             logger?.error({ version: message.version, error: message.error, worker: worker.id }, 'worker could not load a snapshot');
             // A worker that cannot open the ports fails the load with that error as it is (one line naming the port).
             const error = isPortError(message) ? new PorticoError(message.code, message.error) : new PorticoError('PORTICO_E_SNAPSHOT_LOAD', `snapshot ${message.version} cannot be loaded: ${message.error}`);
-            if (pool.pending?.snapshot.version === message.version) pool.pending.settle(error);
+            if (pool.pending?.snapshot.version === message.version) {
+              pool.abandoned = message.version;
+              pool.pending.settle(error);
+              for (const other of pool.workers) if (pool.loaded.get(other) === message.version) pool.rollBack(other);
+            } else if (message.version === pool.current?.version && pool.loaded.get(worker) !== pool.current.version) {
+              // It cannot even go back to the last good snapshot: a fresh worker starts from it.
+              logger?.error({ worker: worker.id, version: message.version }, 'worker could not roll back; replacing it');
+              worker.process.kill('SIGKILL');
+            }
           }
         });
         worker.on('exit', (code, signal) => {
@@ -117,6 +139,7 @@ export class WorkerPool {
           clearTimeout(timer);
           if (error !== undefined) return reject(error);
           this.current = snapshot;
+          if (this.abandoned === snapshot.version) this.abandoned = undefined;
           resolve();
         },
       };
@@ -125,6 +148,17 @@ export class WorkerPool {
       this.logger?.info({ version: snapshot.version, workers: this.workers.length, endpointsOnly }, 'snapshot sent to workers');
       if (pending.waiting.size === 0) pending.settle();
     });
+  }
+
+  /**
+   * Sends `worker` the last snapshot every worker confirmed, so no worker serves one that another
+   * refused; without one (the very first load failed), replaces the worker, which then serves nothing.
+   */
+  private rollBack(worker: Worker): void {
+    const previous = this.current;
+    this.logger?.warn({ worker: worker.id, from: this.loaded.get(worker), to: previous?.version }, 'rolling a worker back to the last snapshot all workers loaded');
+    if (previous === undefined) worker.process.kill('SIGKILL');
+    else worker.send({ type: 'snapshot', json: JSON.stringify(previous) } satisfies ToWorker);
   }
 
   /** A worker confirmed `version` (or, with undefined, is gone): the pending load may be complete. */
@@ -200,6 +234,8 @@ export async function runWorker(makeLogger: (level: string, accessLog: boolean) 
         // Parsed and hash-checked by the primary before it was sent; a worker only decodes it.
         const snapshot = JSON.parse(message.json) as Snapshot;
         version = snapshot.version;
+        const fault = options.workerFaults?.failLoad;
+        if (fault !== undefined && String(fault.worker) === process.env[INDEX_ENV] && fault.version === version) throw new Error(`injected failure of worker ${fault.worker}`);
         if (message.endpointsOnly === true) dataPlane.loadEndpoints(snapshot);
         else dataPlane.load(snapshot);
         void dataPlane.listen().then(
