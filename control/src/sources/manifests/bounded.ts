@@ -26,7 +26,7 @@ export interface ParseLimits {
 }
 
 /** Limits of an API request body (the body itself is also capped while it is read). */
-export const API_BODY_LIMITS: ParseLimits = { maxBytes: 1024 * 1024, maxKeys: 20_000, maxDepth: 64, maxAliasCount: 50 };
+export const API_BODY_LIMITS: ParseLimits = { maxBytes: 1024 * 1024, maxKeys: 10_000, maxDepth: 64, maxAliasCount: 50 };
 
 /** Limits of one manifest file: room for thousands of Ingresses in one `List`, not for a memory bomb. */
 export const MANIFEST_FILE_LIMITS: ParseLimits = { maxBytes: 8 * 1024 * 1024, maxKeys: 1_000_000, maxDepth: 64, maxAliasCount: 100 };
@@ -194,23 +194,29 @@ function checkYamlTree(doc: Document, text: string, limits: ParseLimits, counter
 }
 
 /**
- * An upper bound of the flow-collection nesting (`[`, `{`) of YAML text, outside quotes and
- * comments; the `yaml` composer recurses per level and overflows the stack 100k levels deep,
- * so deep texts are refused before parsing. Brackets inside plain scalars count too, which is
- * why the bound applied is four times the depth limit (the tree walk enforces the real one).
+ * One pass over YAML text before it is parsed, outside quotes and comments: an upper bound of the
+ * flow-collection nesting (`[`, `{`; the `yaml` composer recurses per level and overflows the
+ * stack 100k levels deep) and of the mapping keys (every `:` counts). Texts far past either limit
+ * are refused here in milliseconds instead of after seconds of parsing. Brackets and colons
+ * inside plain scalars (URLs, times) count too, which is why the bounds applied are four and two
+ * times the limits; the tree walk enforces the real ones.
  */
-function flowDepthFailure(text: string, limits: ParseLimits): ParseFailure | undefined {
-  const bound = limits.maxDepth * 4;
+function prescanYaml(text: string, limits: ParseLimits): ParseFailure | undefined {
+  const depthBound = limits.maxDepth * 4;
+  const keyBound = limits.maxKeys * 2;
   let depth = 0;
+  let colons = 0;
   for (let i = 0; i < text.length; i++) {
     const ch = text.charCodeAt(i);
     if (ch === 0x22 || ch === 0x27) {
-      // Quoted scalar: skip to its end ("" escapes with \, '' doubles the quote).
+      // Quoted scalar: skip to its end ("" escapes with \\, '' doubles the quote).
       for (i++; i < text.length && text.charCodeAt(i) !== ch; i++) if (ch === 0x22 && text.charCodeAt(i) === 0x5c) i++;
     } else if (ch === 0x23 && (i === 0 || text.charCodeAt(i - 1) === 0x20 || text.charCodeAt(i - 1) === 0x0a || text.charCodeAt(i - 1) === 0x09)) {
       while (i < text.length && text.charCodeAt(i) !== 0x0a) i++;
+    } else if (ch === 0x3a) {
+      if (++colons > keyBound) return limitFailure('keys', `more than ${limits.maxKeys} keys`, position(text, i));
     } else if (ch === 0x5b || ch === 0x7b) {
-      if (++depth > bound) return limitFailure('depth', `nested deeper than ${limits.maxDepth} levels`, position(text, i));
+      if (++depth > depthBound) return limitFailure('depth', `nested deeper than ${limits.maxDepth} levels`, position(text, i));
     } else if ((ch === 0x5d || ch === 0x7d) && depth > 0) depth--;
   }
   return undefined;
@@ -219,10 +225,10 @@ function flowDepthFailure(text: string, limits: ParseLimits): ParseFailure | und
 /**
  * Parses multi-document YAML (JSON included) strictly and within `limits`. One entry per
  * non-empty document, in order; a failure in one document never hides the others, except the
- * `bytes`, `keys` and flow-depth limits, which refuse the whole text (one failed entry).
+ * `bytes` and `keys` limits and a flow nesting far past the depth limit, which refuse the whole text (one failed entry).
  */
 export function parseYamlBounded(text: string, limits: ParseLimits): ParsedDocument[] {
-  const big = tooBig(text, limits) ?? flowDepthFailure(text, limits);
+  const big = tooBig(text, limits) ?? prescanYaml(text, limits);
   if (big !== undefined) return [{ ok: false, failure: big }];
   let docs: Document[];
   try {

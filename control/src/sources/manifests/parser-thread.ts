@@ -86,6 +86,8 @@ export class ParserThread {
       }, this.options.timeoutMs);
       timer.unref();
       this.pending.set(id, { resolve, reject, timer });
+      // A parse in flight keeps the process alive; an idle thread never does.
+      worker.ref();
       worker.postMessage({ ...input, id } as ParseJob);
     });
   }
@@ -100,6 +102,7 @@ export class ParserThread {
       if (job === undefined) return;
       this.pending.delete(reply.id);
       clearTimeout(job.timer);
+      if (this.pending.size === 0) worker.unref();
       if (reply.error !== undefined) job.reject(new PorticoError('PORTICO_E_PARSER_FAILED', reply.error));
       else job.resolve(reply.result);
     });
