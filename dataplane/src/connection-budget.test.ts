@@ -1,4 +1,3 @@
-import { request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
 import type { Socket } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -6,7 +5,7 @@ import { WebSocket, WebSocketServer } from 'ws';
 import type { Serving } from './serve.ts';
 import { startServing } from './serve.ts';
 import type { Backend } from './test-support.ts';
-import { LOOPBACK, fetchVia, snapshotOf, startBackend, statusOf } from './test-support.ts';
+import { LOOPBACK, fetchVia, httpGet, snapshotOf, startBackend, statusOf } from './test-support.ts';
 
 /** Opens a TCP connection from `from` (a loopback address) that sends nothing; resolves once connected. */
 function silentSocket(port: number, from: string, sockets: Socket[]): Promise<Socket> {
@@ -38,19 +37,6 @@ async function heldAfterAccept(sockets: readonly Socket[]): Promise<number> {
     last = now;
   }
   return last;
-}
-
-/** GET on the admin listener. */
-function adminGet(port: number, path: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const request = httpRequest({ host: LOOPBACK, port, path, agent: false }, (response) => {
-      let body = '';
-      response.on('data', (chunk: Buffer) => (body += chunk.toString()));
-      response.on('end', () => resolve({ status: response.statusCode ?? 0, body }));
-    });
-    request.on('error', reject);
-    request.end();
-  });
 }
 
 function metric(text: string, name: string): number {
@@ -99,8 +85,8 @@ describe('connection budget', () => {
     const statuses: number[] = [];
     for (let i = 0; i < 20; i++) statuses.push((await fetchVia(http, { host: 'budget.test' })).status);
     expect(statuses).toEqual(Array.from({ length: 20 }, () => 200));
-    expect((await adminGet(admin, '/healthz')).status).toBe(200);
-    const metrics = (await adminGet(admin, '/metrics')).body;
+    expect((await httpGet(admin, '/healthz')).status).toBe(200);
+    const metrics = (await httpGet(admin, '/metrics')).body;
     expect(metric(metrics, 'portico_connections_refused_total{reason="evicted"}')).toBeGreaterThan(150);
     expect(metric(metrics, 'portico_active_connections')).toBeGreaterThan(50);
     expect(metric(metrics, 'portico_active_connections')).toBeLessThanOrEqual(101);
@@ -112,7 +98,7 @@ describe('connection budget', () => {
     const held = await heldAfterAccept(sockets);
     expect(held).toBe(60);
     expect((await fetchVia(http, { host: 'budget.test' })).status).toBe(200);
-    const metrics = (await adminGet(admin, '/metrics')).body;
+    const metrics = (await httpGet(admin, '/metrics')).body;
     expect(metric(metrics, 'portico_connections_refused_total{reason="client-limit"}')).toBeGreaterThanOrEqual(10);
   });
 
@@ -120,10 +106,10 @@ describe('connection budget', () => {
     const { https, admin } = quick.ports;
     const silent = await Promise.all(Array.from({ length: 20 }, () => silentSocket(https as number, LOOPBACK, sockets)));
     await settle(50);
-    const during = (await adminGet(admin, '/metrics')).body;
+    const during = (await httpGet(admin, '/metrics')).body;
     expect(metric(during, 'portico_active_connections')).toBeGreaterThanOrEqual(20);
     await Promise.all(silent.map((socket) => new Promise((resolve) => (socket.destroyed ? resolve(undefined) : socket.once('close', resolve)))));
-    const after = (await adminGet(admin, '/metrics')).body;
+    const after = (await httpGet(admin, '/metrics')).body;
     expect(metric(after, 'portico_connections_refused_total{reason="tls-handshake"}')).toBeGreaterThanOrEqual(20);
   });
 

@@ -1,21 +1,7 @@
-import { request } from 'node:http';
 import { sealSnapshot } from '@portico/control/snapshot';
 import { describe, expect, it } from 'vitest';
 import { startServing } from './serve.ts';
-import { snapshotOf } from './test-support.ts';
-
-/** GET on 127.0.0.1:port; resolves with the body. */
-function getText(port: number, path: string, host?: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path, agent: false, headers: host === undefined ? {} : { host } }, (res) => {
-      let body = '';
-      res.on('data', (chunk: Buffer) => (body += chunk.toString()));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
+import { httpGet as getText, snapshotOf } from './test-support.ts';
 
 describe('startServing with worker processes', () => {
   it('resolves a load once every worker serves it, and rejects one a worker cannot load while all keep the last good version', async () => {

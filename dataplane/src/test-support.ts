@@ -230,3 +230,16 @@ export function fetchVia(port: number, options: { host: string; path?: string; m
 export function keepAliveAgent(): Agent {
   return new Agent({ keepAlive: true, maxSockets: 1 });
 }
+
+/** A GET to 127.0.0.1:port on a new connection (admin or traffic port): status and body. */
+export function httpGet(port: number, path: string, host?: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ host: LOOPBACK, port, path, agent: false, headers: host === undefined ? {} : { host } }, (res) => {
+      let body = '';
+      res.on('data', (chunk: Buffer) => (body += chunk.toString()));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
