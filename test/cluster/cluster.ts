@@ -79,6 +79,8 @@ export interface StartClusterOptions {
    * whose EndpointSlices are all hand-written and must not see the endpointslice controller's.
    */
   workloads?: boolean;
+  /** Fake Nodes to register (1-8, default 1). */
+  nodes?: number;
   /**
    * Leave the harness running after this process exits (the CLI's `up`). Default false:
    * the harness stops when this process exits or dies.
@@ -115,6 +117,7 @@ async function launch(binary: string, dataDir: string, options: StartClusterOpti
   const args = ['--data-dir', dataDir, '--port', String(options.port ?? 0)];
   if (!detached) args.push('--watch-parent');
   if (options.workloads === false) args.push('--workloads=false');
+  if (options.nodes !== undefined) args.push('--nodes', String(options.nodes));
   if (options.apiserverArgs?.length) args.push('--', ...options.apiserverArgs);
 
   // Files, not pipes, for stdout/stderr: the harness must outlive a detached parent, and

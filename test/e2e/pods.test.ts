@@ -1,6 +1,6 @@
 /**
  * The test cluster runs pods (test/cluster/README.md): kube-controller-manager's controllers
- * in-process, a scheduler stand-in binding to fake Nodes, a kubelet stand-in running each
+ * in-process, a scheduler stand-in binding to two fake Nodes, a kubelet stand-in running each
  * container as a process in a network namespace of its own. Proven through kubectl and HTTP:
  *
  * 1. A Deployment + Service become ready; the EndpointSlice is the endpointslice controller's
@@ -8,7 +8,8 @@
  * 2. echo-basic from the Gateway API conformance suite runs with the conformance manifests' env;
  *    our backend gets the env a kubelet gives (downward API, ConfigMap/Secret keys, $(VAR)
  *    expansion, resource fields) and echoes WebSocket messages; a missing key is refused.
- * 3. Hostile: an unknown image stays Pending with a clear Event; a volume mount is refused.
+ * 3. Hostile: an unknown image stays Pending with a clear Event; a volume mount is refused; a pod
+ *    no Node matches stays unscheduled with a FailedScheduling Event.
  * 4. Graceful deletion: preStop sleep (the pod keeps serving), SIGTERM, SIGKILL after the grace.
  * 5. A restarted cluster restarts the pods that ran (new sandboxes, restart count + 1).
  * 6. Stopping the cluster kills every pod process and removes the namespaces and the bridge.
@@ -34,7 +35,7 @@ interface Pod {
     phase: string;
     podIP?: string;
     hostIP?: string;
-    conditions?: { type: string; status: string }[];
+    conditions?: { type: string; status: string; reason?: string }[];
     containerStatuses?: { name: string; ready: boolean; started?: boolean; restartCount: number; containerID?: string; state: Record<string, { reason?: string; message?: string; exitCode?: number }> }[];
   };
 }
@@ -68,7 +69,7 @@ describe('the test cluster runs pods: controllers, scheduler and kubelet stand-i
     });
 
   beforeAll(async () => {
-    cluster = await startCluster();
+    cluster = await startCluster({ nodes: 2 });
   }, 240_000);
 
   afterAll(async () => {
@@ -83,16 +84,22 @@ describe('the test cluster runs pods: controllers, scheduler and kubelet stand-i
 
     const running = await pods('shop', 'app=web');
     expect(running).toHaveLength(2);
-    const node = JSON.parse(await kc(['get', 'node', 'portico-node-1', '-o', 'json'])) as { status: { addresses: { type: string; address: string }[]; conditions: { type: string; status: string }[]; capacity: Record<string, string> } };
-    const nodeIP = node.status.addresses.find((a) => a.type === 'InternalIP')!.address;
-    expect(nodeIP).toMatch(/^10\.217\.\d+\.1$/);
-    expect(node.status.conditions.find((c) => c.type === 'Ready')?.status).toBe('True');
-    expect(node.status.capacity['pods']).toBe('110');
+    const nodes = (JSON.parse(await kc(['get', 'nodes', '-o', 'json'])) as { items: { metadata: { name: string }; status: { addresses: { type: string; address: string }[]; conditions: { type: string; status: string }[]; capacity: Record<string, string> } }[] }).items;
+    expect(nodes.map((n) => n.metadata.name).sort()).toEqual(['portico-node-1', 'portico-node-2']);
+    const nodeIPs = new Map(nodes.map((n) => [n.metadata.name, n.status.addresses.find((a) => a.type === 'InternalIP')!.address]));
+    expect(nodeIPs.get('portico-node-1')).toMatch(/^10\.217\.\d+\.1$/);
+    expect(nodeIPs.get('portico-node-2')).toBe(nodeIPs.get('portico-node-1')!.replace(/\.1$/, '.2'));
+    for (const node of nodes) {
+      expect(node.status.conditions.find((c) => c.type === 'Ready')?.status).toBe('True');
+      expect(node.status.capacity['pods']).toBe('110');
+    }
+    const subnet = nodeIPs.get('portico-node-1')!.replace(/\.1$/, '').replaceAll('.', '\\.');
+    // The scheduler spreads the two replicas over the two Nodes.
+    expect(running.map((p) => p.spec.nodeName).sort()).toEqual(['portico-node-1', 'portico-node-2']);
     for (const p of running) {
       expect(p.status.phase).toBe('Running');
-      expect(p.spec.nodeName).toBe('portico-node-1');
-      expect(p.status.hostIP).toBe(nodeIP);
-      expect(p.status.podIP).toMatch(new RegExp(`^${nodeIP.replace(/\.1$/, '').replaceAll('.', '\\.')}\\.\\d+$`));
+      expect(p.status.hostIP).toBe(nodeIPs.get(p.spec.nodeName!));
+      expect(p.status.podIP).toMatch(new RegExp(`^${subnet}\\.\\d+$`));
       expect(p.status.conditions?.find((c) => c.type === 'Ready')?.status).toBe('True');
       expect(p.status.containerStatuses?.[0]).toMatchObject({ name: 'backend', ready: true, started: true, restartCount: 0 });
       expect(alive(pidOf(p))).toBe(true);
@@ -111,13 +118,14 @@ describe('the test cluster runs pods: controllers, scheduler and kubelet stand-i
     expect(slice.metadata.labels['endpointslice.kubernetes.io/managed-by']).toBe('endpointslice-controller.k8s.io');
     expect(slice.ports).toEqual([{ name: 'http', port: BACKEND_PORT, protocol: 'TCP' }]);
     const byIP = new Map(running.map((p) => [p.status.podIP!, p.metadata.name]));
+    const nodeOf = new Map(running.map((p) => [p.metadata.name, p.spec.nodeName]));
     for (const endpoint of slice.endpoints) {
       const address = endpoint.addresses[0]!;
       expect(endpoint.targetRef?.name).toBe(byIP.get(address));
-      expect(endpoint.nodeName).toBe('portico-node-1');
+      expect(endpoint.nodeName).toBe(nodeOf.get(endpoint.targetRef!.name));
       // The Service's endpoint, dialled: the pod named by targetRef answers, with its downward-API env.
       const reply = await getJson(address, slice.ports[0]!.port, '/hello?x=1');
-      expect(reply).toMatchObject({ served_by: `${address}:${BACKEND_PORT}`, pod: endpoint.targetRef!.name, namespace: 'shop', node: 'portico-node-1', path: '/hello?x=1' });
+      expect(reply).toMatchObject({ served_by: `${address}:${BACKEND_PORT}`, pod: endpoint.targetRef!.name, namespace: 'shop', node: nodeOf.get(endpoint.targetRef!.name), path: '/hello?x=1' });
     }
 
     // Scale to 3: the ReplicaSet controller makes a pod, the scheduler binds it, the kubelet runs
@@ -173,7 +181,7 @@ describe('the test cluster runs pods: controllers, scheduler and kubelet stand-i
     const [p] = await pods('env', 'app=envtest');
     const env = await getJson(p!.status.podIP!, BACKEND_PORT, '/env');
     expect(env).toMatchObject({
-      POD_NAME: p!.metadata.name, NAMESPACE: 'env', POD_IP: p!.status.podIP, NODE_NAME: 'portico-node-1', HOSTNAME: p!.metadata.name,
+      POD_NAME: p!.metadata.name, NAMESPACE: 'env', POD_IP: p!.status.podIP, NODE_NAME: p!.spec.nodeName, HOSTNAME: p!.metadata.name,
       MODE: 'fast', PASSWORD: 's3cret', GREETING: `hello-${p!.metadata.name}-fast`, TIER: 'gold', MEMORY_LIMIT: String(64 * 1024 * 1024), CM_mode: 'fast',
     });
     expect(env).not.toHaveProperty('ABSENT');
@@ -204,14 +212,15 @@ describe('the test cluster runs pods: controllers, scheduler and kubelet stand-i
     expect(waiting.message).toBe('env MODE: key "missing" not found in configmap "settings"');
   }, 180_000);
 
-  it('hostile: an unknown image stays Pending with a clear Event; a volume mount is refused, not ignored', async () => {
+  it('hostile: an unknown image stays Pending with a clear Event; a volume mount is refused, not ignored; a pod no Node fits stays unscheduled', async () => {
     showLog();
     await kc(['create', 'namespace', 'hostile']);
     const podOf = (name: string, extra: Record<string, unknown>) => ({
       apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: 'hostile' },
       spec: { volumes: [{ name: 'data', emptyDir: {} }], containers: [{ name: 'main', image: BACKEND_IMAGE, ...extra }] },
     });
-    await kc(['apply', '-f', '-'], list(podOf('unknown-image', { image: 'docker.io/library/nginx:1.27' }), podOf('mounts-volume', { volumeMounts: [{ name: 'data', mountPath: '/data' }] })));
+    const nowhere = { ...podOf('fits-nowhere', {}), spec: { nodeSelector: { disk: 'ssd' }, containers: [{ name: 'main', image: BACKEND_IMAGE }] } };
+    await kc(['apply', '-f', '-'], list(podOf('unknown-image', { image: 'docker.io/library/nginx:1.27' }), podOf('mounts-volume', { volumeMounts: [{ name: 'data', mountPath: '/data' }] }), nowhere));
 
     const pulled = await eventually(async () => (await events('hostile', 'unknown-image')).find((e) => e.reason === 'Failed'), 30_000, 'a Failed Event for the unknown image');
     expect(pulled).toMatchObject({ type: 'Warning', source: { component: 'kubelet' } });
@@ -228,8 +237,15 @@ describe('the test cluster runs pods: controllers, scheduler and kubelet stand-i
     expect(unknown.status.podIP).toBeUndefined();
     expect((await pod('hostile', 'mounts-volume')).status.containerStatuses?.[0]?.state['waiting']?.reason).toBe('CreateContainerConfigError');
 
+    // No Node has the label: unscheduled, with the scheduler's reason.
+    const unscheduled = await eventually(async () => (await events('hostile', 'fits-nowhere')).find((e) => e.reason === 'FailedScheduling'), 30_000, 'FailedScheduling');
+    expect(unscheduled.message).toBe("0/2 nodes are available: 0 not ready or unschedulable, 2 didn't match Pod's node affinity/selector, 0 too many pods");
+    const pending = await pod('hostile', 'fits-nowhere');
+    expect(pending.spec.nodeName).toBeUndefined();
+    expect(pending.status.conditions?.find((c) => c.type === 'PodScheduled')).toMatchObject({ status: 'False', reason: 'Unschedulable' });
+
     // They still delete cleanly: the kubelet finishes the deletion of pods it never started.
-    await kc(['-n', 'hostile', 'delete', 'pod', 'unknown-image', 'mounts-volume', '--timeout=30s']);
+    await kc(['-n', 'hostile', 'delete', 'pod', 'unknown-image', 'mounts-volume', 'fits-nowhere', '--timeout=30s']);
     expect(await pods('hostile', '')).toHaveLength(0);
   }, 120_000);
 
@@ -268,7 +284,7 @@ describe('the test cluster runs pods: controllers, scheduler and kubelet stand-i
     showLog();
     const before = await pods('shop', 'app=web');
     expect(before).toHaveLength(3);
-    cluster = await restartCluster(cluster!);
+    cluster = await restartCluster(cluster!, { nodes: 2 });
     expect(before.map(pidOf).filter(alive)).toEqual([]);
     const after = await eventually(async () => {
       const list = await pods('shop', 'app=web');
