@@ -117,4 +117,13 @@ describe('sync channel security', () => {
     expect(refused.code).not.toBe(0);
     expect(refused.output).toContain('refusing to send a bearer token over plain HTTP to 192.0.2.1:9080');
   }, 30_000);
+
+  it('portico control refuses a certificate without its key, or a key that does not match, before starting', async () => {
+    const alone = await runUntil(['control', '--tls-cert', good.cert, '--kubeconfig', join(dir, 'none')], 'never printed', 15_000);
+    expect(alone.code).not.toBe(0);
+    expect(alone.output).toContain('--tls-cert and --tls-key go together');
+    const mismatched = await runUntil(['control', '--tls-cert', good.cert, '--tls-key', other.key, '--kubeconfig', join(dir, 'none')], 'never printed', 15_000);
+    expect(mismatched.code).not.toBe(0);
+    expect(mismatched.output).toMatch(/are not a usable pair/);
+  }, 30_000);
 });

@@ -177,4 +177,21 @@ describe('ManifestSource', () => {
     await writeFile(join(dir, 'a.yaml'), service('a', 90));
     await until(() => ports()[0] === 'a:90', 'rescan picked the edit up');
   });
+
+  it('refuses a file over the size limit without reading it, keeping its last good objects', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'portico-size-'));
+    await writeFile(join(dir, 'a.yaml'), service('a'));
+    const parsed: string[] = [];
+    const parse = async (text: string, file: string, limits: ParseLimits) => {
+      parsed.push(file);
+      return parseManifestText(text, file, limits);
+    };
+    await start({ parse, limits: { maxBytes: 4096, maxKeys: 1000, maxDepth: 16, maxAliasCount: 10 } });
+    await writeFile(join(dir, 'a.yaml'), service('a') + `# ${'x'.repeat(8192)}\n`);
+    await until(() => problems.length > 0, 'size problem');
+    expect(problems[0]).toMatchObject({ file: 'a.yaml', code: 'PORTICO_E_MANIFEST_PARSE' });
+    expect(problems[0]!.message).toMatch(/limit: bytes.*keeping its last good 1 objects/);
+    expect(ports()).toEqual(['a:80']);
+    expect(parsed).toEqual(['a.yaml']); // only the first, small version was ever read
+  });
 });
