@@ -2,12 +2,13 @@
  * Fleet benchmark (not a test): what one Ingress edit costs when many data planes sync.
  *
  *   npm run bench:fleet [-- --ingresses 10000 --nodes 100 --changes 20 --timeout 300 --json]
+ *   npm run bench:fleet -- --workers 2       (data-plane workers as their own processes: their CPU, RSS and stall apart)
  *   npm run bench:fleet -- --sizes 1000,10000,50000 [--nodes N]     (how cost grows with size)
  *
  * Writes a synthetic manifest directory (N Ingresses with 3 paths each, a Service with a
  * 3-endpoint EndpointSlice per 5 Ingresses, 20 files of `List`s) into a temporary directory,
- * starts `portico standalone --manifests DIR --workers 1 --no-access-log` as a real process on
- * free loopback ports, simulates the data planes in this process (bench/fleet-sim.ts), then
+ * starts `portico standalone --manifests DIR --workers 1 --no-access-log` (`--workers N` to
+ * change) as a real process on free loopback ports, simulates the data planes in this process (bench/fleet-sim.ts), then
  * rewrites one Ingress's `/api` path `--changes` times, one edit after every node ACKed the
  * previous, and prints per change: edit → version listed by `GET /v1/nodes` (`current`),
  * edit → every node ACKed (p50/p99/max), control CPU time (from /proc), body bytes sent per node,
@@ -39,6 +40,7 @@ const { values } = parseArgs({
     ingresses: { type: 'string', default: '1000' },
     nodes: { type: 'string', default: '10' },
     changes: { type: 'string', default: '20' },
+    workers: { type: 'string', default: '1' },
     sizes: { type: 'string' },
     timeout: { type: 'string', default: '600' },
     'change-timeout': { type: 'string', default: '120' },
@@ -57,6 +59,7 @@ function positive(name: string, text: string, max: number): number {
 
 const NODES = positive('nodes', values.nodes, 1000);
 const CHANGES = positive('changes', values.changes, 200);
+const WORKERS = positive('workers', values.workers, 16);
 const RUN_TIMEOUT_MS = positive('timeout', values.timeout, 3600) * 1000;
 const CHANGE_TIMEOUT_MS = positive('change-timeout', values['change-timeout'], 600) * 1000;
 let SIZES: number[];
@@ -80,6 +83,7 @@ interface RunResult {
   routes: number;
   services: number;
   nodes: number;
+  workers: number;
   changes_planned: number;
   changes_done: number;
   /** Why the run stopped early, if it did. */
@@ -159,7 +163,7 @@ async function runOnce(ingresses: number, deadline: number): Promise<RunResult> 
   for (let f = 0; f < shape.files; f++) writeFileSync(join(manifests, fleetFileName(f)), fleetFile(shape, f));
   const token = randomBytes(24).toString('base64url');
   const [apiPort, httpPort, adminPort] = [await freePort(), await freePort(), await freePort()] as [number, number, number];
-  const args = ['standalone', '--manifests', manifests, '--workers', '1', '--no-access-log', '--data-dir', join(tmp, 'data'), '--address', '127.0.0.1', '--http-port', String(httpPort), '--https-port', 'off', '--admin-port', String(adminPort), '--api-port', String(apiPort)];
+  const args = ['standalone', '--manifests', manifests, '--workers', String(WORKERS), '--no-access-log', '--data-dir', join(tmp, 'data'), '--address', '127.0.0.1', '--http-port', String(httpPort), '--https-port', 'off', '--admin-port', String(adminPort), '--api-port', String(apiPort)];
   const started = performance.now();
   // Its own process group, so the data-plane worker goes down with it whatever happens to this process.
   const child = spawn(process.execPath, [PORTICO, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, PORTICO_API_TOKEN: token }, detached: true });
@@ -181,6 +185,7 @@ async function runOnce(ingresses: number, deadline: number): Promise<RunResult> 
     routes: ingresses * 3,
     services: Math.ceil(ingresses / shape.ingressesPerService),
     nodes: NODES,
+    workers: WORKERS,
     changes_planned: CHANGES,
     changes_done: 0,
     startup_ms: Number.NaN,
@@ -335,15 +340,15 @@ const line = (s: Summary) => (s.n === 0 ? 'n/a' : `p50 ${num(s.p50)} ms  p99 ${n
 
 function printRun(r: RunResult): void {
   log(`fleet: ${r.ingresses} Ingresses (${r.routes} paths, ${r.services} Services with EndpointSlices, 20 List files), ${r.nodes} simulated data planes, ${r.changes_done}/${r.changes_planned} one-path edits`);
-  log(`  portico standalone --workers 1 --no-access-log: first snapshot listed ${num(r.startup_ms / 1000)} s after start; all nodes' first sync ${num(r.first_sync_all_nodes_ms / 1000)} s, ${kib(r.first_sync_bytes_per_node)} per node`);
+  log(`  portico standalone --workers ${WORKERS} --no-access-log: first snapshot listed ${num(r.startup_ms / 1000)} s after start; all nodes' first sync ${num(r.first_sync_all_nodes_ms / 1000)} s, ${kib(r.first_sync_bytes_per_node)} per node`);
   log(`  edit → version listed by GET /v1/nodes:  ${line(r.edit_to_published_ms)}`);
   log(`  edit → every node ACKed:                 ${line(r.edit_to_all_acked_ms)}`);
   log(`  edit → each node's ACK:                  ${line(r.edit_to_node_ack_ms)}`);
   const inProcess = Number.isNaN(r.worker_cpu_ms_per_change);
-  log(`  CPU per change: control process ${num(r.control_cpu_ms_per_change)} ms${inProcess ? ' (the data plane runs inside it: no worker process at --workers 1)' : `, data-plane worker ${num(r.worker_cpu_ms_per_change)} ms`}`);
+  log(`  CPU per change: control process ${num(r.control_cpu_ms_per_change)} ms${inProcess ? ' (the data plane runs inside it: no worker process at --workers 1)' : `, data-plane workers ${num(r.worker_cpu_ms_per_change)} ms`}`);
   log(`  bytes sent per node per change: ${kib(r.bytes_per_node_per_change)} (sync bodies as sent; ${Math.round(r.gzip_share * 100)}% gzip); sync errors: ${r.sync_errors}`);
   log(`  control RSS: idle ${MiB(r.control_rss_idle_bytes)}, peak during changes ${Number.isNaN(r.control_rss_peak_during_changes_bytes) ? 'n/a' : MiB(r.control_rss_peak_during_changes_bytes)}, peak through start-up and first sync ${MiB(r.control_rss_peak_startup_bytes)}`);
-  if (!inProcess) log(`  data-plane worker RSS: idle ${MiB(r.worker_rss_idle_bytes)}, peak ${MiB(r.worker_rss_peak_bytes)}`);
+  if (!inProcess) log(`  data-plane workers' RSS (sum): idle ${MiB(r.worker_rss_idle_bytes)}, peak ${MiB(r.worker_rss_peak_bytes)}`);
   log(`  API responsiveness, GET /v1/nodes every 100 ms during changes: ${line(r.api_probe_ms)}; failed probes: ${r.api_probe_failures}`);
   log(`  traffic-port 404 every 20 ms (the data plane's stall as a request sees it${inProcess ? ', on the control process\'s event loop' : ''}): idle ${line(r.traffic_probe_idle_ms)}; during changes ${line(r.traffic_probe_during_changes_ms)}`);
   const kinds = Object.entries(r.sync_error_kinds).slice(0, 3);
