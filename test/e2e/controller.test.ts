@@ -82,6 +82,20 @@ describe('cluster controller against a real kube-apiserver', () => {
     expect(events[0]!.message).toContain('spec.rules[0].http.paths[0].backend.service.name');
   });
 
+  it('refuses an Ingress with an access annotation Portico does not enforce: a Warning Event names the annotation, the route is refused in the snapshot', async () => {
+    await kubectl(cluster.kubeconfig, ['-n', 'rook-ceph', 'create', 'ingress', 'guarded', '--class=portico', '--rule=guarded.example.com/=rook-ceph-mgr-dashboard:8443', '--annotation=nginx.ingress.kubernetes.io/auth-url=https://auth.example.com/verify']);
+    const events = await eventually(async () => {
+      const out = await kubectl(cluster.kubeconfig, ['-n', 'rook-ceph', 'get', 'events', '--field-selector', 'involvedObject.name=guarded', '-o', 'json']);
+      const items = (JSON.parse(out).items as { reason: string; message: string; type: string }[]).filter((e) => e.reason === 'AccessPolicyRefused');
+      return items.length > 0 ? items : undefined;
+    }, 20_000, 'AccessPolicyRefused event');
+    expect(events[0]).toMatchObject({ type: 'Warning', reason: 'AccessPolicyRefused' });
+    expect(events[0]!.message).toContain("metadata.annotations['nginx.ingress.kubernetes.io/auth-url']");
+    const leader = controllers[0]!;
+    const host = await eventually(() => leader.history.current()?.snapshot.hosts.find((h) => h.host === 'guarded.example.com'), 20_000, 'guarded host in the snapshot');
+    expect(host.routes[0]!.refused).toContain('nginx.ingress.kubernetes.io/auth-url');
+  });
+
   it("never touches another class's Ingress, and clears status when an Ingress leaves Portico's class", async () => {
     await kubectl(cluster.kubeconfig, ['-n', 'other', 'create', 'ingress', 'theirs', '--class=nginx', '--rule=theirs.example.com/=svc:80']);
     await kubectl(cluster.kubeconfig, ['-n', 'other', 'create', 'ingress', 'leaving', '--class=portico', '--rule=leaving.example.com/=svc:80']);
