@@ -2,19 +2,19 @@
  * Fleet benchmark (not a test): what one Ingress edit costs when many data planes sync.
  *
  *   npm run bench:fleet [-- --ingresses 10000 --nodes 100 --changes 20 --timeout 300 --json]
- *   npm run bench:fleet -- --workers 2       (data-plane workers as their own processes: their CPU, RSS and stall apart)
- *   npm run bench:fleet -- --sizes 1000,10000,50000 [--nodes N]     (how cost grows with size)
+ *   npm run bench:fleet -- --sizes 1000,10000,50000 [--nodes N]   (how cost grows with size)
+ *   npm run bench:fleet -- --workers 2   (the data plane in its own processes, measured apart)
  *
  * Writes a synthetic manifest directory (N Ingresses with 3 paths each, a Service with a
  * 3-endpoint EndpointSlice per 5 Ingresses, 20 files of `List`s) into a temporary directory,
- * starts `portico standalone --manifests DIR --workers 1 --no-access-log` (`--workers N` to
- * change) as a real process on free loopback ports, simulates the data planes in this process (bench/fleet-sim.ts), then
+ * starts `portico standalone --manifests DIR --workers 1 --no-access-log` as a real process on
+ * free loopback ports, simulates the data planes in this process (bench/fleet-sim.ts), then
  * rewrites one Ingress's `/api` path `--changes` times, one edit after every node ACKed the
  * previous, and prints per change: edit → version listed by `GET /v1/nodes` (`current`),
  * edit → every node ACKed (p50/p99/max), control CPU time (from /proc), body bytes sent per node,
  * control RSS idle / peak (VmRSS / VmHWM), the latency of a `GET /v1/nodes` probe every 100 ms
- * while nodes sync, and the latency of a local 404 on the traffic port every 20 ms (the
- * data-plane worker's swap stall as a request sees it).
+ * while nodes sync, and the latency of a local 404 on the traffic port every 20 ms (the data
+ * plane's swap stall as a request sees it; at `--workers 1` it shares the control event loop).
  *
  * Bounded: each change waits at most `--change-timeout` seconds and the whole run `--timeout`
  * seconds (then it reports what it measured and says what did not finish). The Portico process
