@@ -163,7 +163,10 @@ async function runOnce(ingresses: number, deadline: number): Promise<RunResult> 
   for (let f = 0; f < shape.files; f++) writeFileSync(join(manifests, fleetFileName(f)), fleetFile(shape, f));
   const token = randomBytes(24).toString('base64url');
   const [apiPort, httpPort, adminPort] = [await freePort(), await freePort(), await freePort()] as [number, number, number];
-  const args = ['standalone', '--manifests', manifests, '--workers', String(WORKERS), '--no-access-log', '--data-dir', join(tmp, 'data'), '--address', '127.0.0.1', '--http-port', String(httpPort), '--https-port', 'off', '--admin-port', String(adminPort), '--api-port', String(apiPort)];
+  const args = [
+    ...['standalone', '--manifests', manifests, '--workers', String(WORKERS), '--no-access-log', '--data-dir', join(tmp, 'data')],
+    ...['--address', '127.0.0.1', '--http-port', String(httpPort), '--https-port', 'off', '--admin-port', String(adminPort), '--api-port', String(apiPort)],
+  ];
   const started = performance.now();
   // Its own process group, so the data-plane worker goes down with it whatever happens to this process.
   const child = spawn(process.execPath, [PORTICO, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, PORTICO_API_TOKEN: token }, detached: true });
@@ -236,7 +239,11 @@ async function runOnce(ingresses: number, deadline: number): Promise<RunResult> 
     trafficProbe = new Probe(async () => (await httpCall(agent, httpPort, { path: '/', headers: { Host: 'fleet-probe.invalid' }, timeoutMs: 60_000 })).status === 404, 20);
     await sleep(2_000);
     result.control_rss_idle_bytes = await rssBytes(child.pid!);
-    const workersRss = async (read: (pid: number) => Promise<number>) => (workers.length === 0 ? Number.NaN : (await Promise.all(workers.map((pid) => read(pid).catch(() => 0)))).reduce((a, b) => a + b, 0));
+    const workersRss = async (read: (pid: number) => Promise<number>) => {
+      if (workers.length === 0) return Number.NaN;
+      const each = await Promise.all(workers.map((pid) => read(pid).catch(() => 0)));
+      return each.reduce((a, b) => a + b, 0);
+    };
     result.worker_rss_idle_bytes = await workersRss(rssBytes);
     result.control_rss_peak_startup_bytes = await peakRssBytes(child.pid!);
     // From here VmHWM is the peak during the changes (when the kernel lets us reset it).
@@ -279,7 +286,8 @@ async function runOnce(ingresses: number, deadline: number): Promise<RunResult> 
       }
       if (next === undefined || next === before) {
         const why = performance.now() > deadline ? '--timeout reached' : `--change-timeout reached`;
-        result.incomplete = `change ${change + 1}: no new version listed within ${Math.round(ms(t0) / 1000)} s, ${why} (last GET /v1/nodes error: ${listError})${child.exitCode === null ? '' : `; portico exited with ${child.exitCode}:\n${tail}`}`;
+        const exited = child.exitCode === null ? '' : `; portico exited with ${child.exitCode}:\n${tail}`;
+        result.incomplete = `change ${change + 1}: no new version listed within ${Math.round(ms(t0) / 1000)} s, ${why} (last GET /v1/nodes error: ${listError})${exited}`;
         break;
       }
       published.push(ms(t0));
