@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { createServer, connect } from 'node:net';
 import type { Server } from 'node:net';
@@ -7,6 +7,7 @@ import { promisify } from 'node:util';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventually } from '../support/kubectl.ts';
 import { parseMetrics } from '../support/metrics.ts';
 import type { Child } from '../support/processes.ts';
 import { BACKEND, PORTICO, freePort, start } from '../support/processes.ts';
@@ -245,4 +246,58 @@ describe('portico standalone and dataplane: no traffic before a table, friendly 
     expect(workers.code).toBe(2);
     expectOneLine(workers.output, 'PORTICO_E_USAGE', '--workers must be an integer from 1 to 256');
   }, 60_000);
+});
+
+describe('the CLI against a running standalone, as a user in its directory', () => {
+  it('snapshots list prints prefixes diff accepts after a revert; nodes lists the own workers; the token comes from .portico/api-token', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'portico-cli-e2e-'));
+    const backendPort = await freePort();
+    const backend = start(BACKEND, [String(backendPort), '127.0.0.1']);
+    const ports = { http: await freePort(), https: await freePort(), admin: await freePort(), api: await freePort() };
+    const file = join(dir, 'manifests', 'dashboard.yaml');
+    await mkdir(join(dir, 'manifests'));
+    const original = walkthrough(backendPort);
+    await writeFile(file, original);
+    // The default --data-dir (.portico) of a standalone started in `dir`, token generated there.
+    const portico = start(PORTICO, ['standalone', '--manifests', join(dir, 'manifests'), '--data-dir', join(dir, '.portico'), '--workers', '2', '--http-port', String(ports.http), '--https-port', String(ports.https), '--admin-port', String(ports.admin), '--api-port', String(ports.api), '--no-access-log'], { PORTICO_API_TOKEN: '' });
+    const cli = async (...args: string[]) => {
+      const { stdout } = await promisify(execFile)(process.execPath, [PORTICO, ...args], { cwd: dir, env: { ...process.env, PORTICO_API_TOKEN: '', PORTICO_CONTROL_URL: `http://127.0.0.1:${ports.api}` } });
+      return stdout;
+    };
+    try {
+      await backend.waitFor('listening');
+      await portico.waitFor('standalone ready', 60_000);
+      const history = async () => (JSON.parse(await cli('snapshots', 'list', '--json')) as { items: { version: string }[] }).items.map((i) => i.version);
+      // Saved as editors save: a new file renamed over the old one.
+      const save = async (text: string) => {
+        await writeFile(`${file}.tmp`, text);
+        await rename(`${file}.tmp`, file);
+      };
+      await save(original.replace('- host: k8s-ceph-dashboard.calmkart.com', '- host: changed.example.com'));
+      await eventually(async () => ((await history()).length === 2 ? true : undefined), 10_000, 'the edit published').catch((error: Error) => {
+        throw new Error(`${error.message}\n${portico.output().slice(-3000)}`);
+      });
+      await save(original);
+      const versions = await eventually(async () => {
+        const list = await history();
+        return list.length === 3 ? list : undefined;
+      }, 10_000, 'the revert published');
+      expect(versions[0]).toBe(versions[2]);
+
+      const listed = (await cli('snapshots', 'list')).split('\n').slice(1).filter((line) => line.trim() !== '').map((line) => /sha256:[0-9a-f]+/.exec(line)![0]);
+      expect(listed).toHaveLength(3);
+      expect(listed[0]).toBe(listed[2]);
+      const diff = await cli('snapshots', 'diff', listed[1]!, listed[0]!);
+      expect(diff).toContain('+ host        k8s-ceph-dashboard.calmkart.com');
+
+      const nodes = await cli('nodes');
+      expect(nodes).toMatch(/^current sha256:[0-9a-f]{12}: 2 of 2 nodes \(complete\)/);
+      expect(nodes).toMatch(/\/worker-1\s+sha256:[0-9a-f]{12}\s+yes\s+connected/);
+      expect(nodes).toMatch(/\/worker-2\s+sha256:[0-9a-f]{12}\s+yes\s+connected/);
+    } finally {
+      await portico.stop();
+      await backend.stop();
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 90_000);
 });

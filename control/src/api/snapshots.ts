@@ -39,9 +39,11 @@ export function resolveVersion(history: SnapshotHistory, ref: string): Published
   if (exact !== undefined) return exact;
   const hex = ref.startsWith('sha256:') ? ref.slice(7) : ref;
   if (/^[0-9a-f]{7,64}$/.test(hex)) {
+    // A version published again (a revert) is one version: the newest entry answers for it.
     const matches = history.list().filter((entry) => entry.snapshot.version.startsWith(`sha256:${hex}`));
-    if (matches.length === 1) return matches[0]!;
-    if (matches.length > 1) throw new ApiError('PORTICO_E_BAD_REQUEST', `version prefix ${ref} is ambiguous (${matches.length} versions)`);
+    const versions = new Set(matches.map((entry) => entry.snapshot.version));
+    if (versions.size === 1) return matches[0]!;
+    if (versions.size > 1) throw new ApiError('PORTICO_E_BAD_REQUEST', `version prefix ${ref} is ambiguous (${versions.size} versions)`);
   }
   throw new ApiError('PORTICO_E_NOT_FOUND', `snapshot ${ref} is not in the history (only the last versions are kept)`);
 }

@@ -3,7 +3,7 @@
  * standalone-style control API on loopback.
  */
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -112,11 +112,24 @@ spec:
   });
 
   it('fails clearly without a token or without a control plane', async () => {
-    const { stderr, code } = await run(process.execPath, [cli, 'routes', 'list', '--control', server.url], { env: { ...process.env, PORTICO_API_TOKEN: '' } }).then(
+    const { stderr, code } = await run(process.execPath, [cli, 'routes', 'list', '--control', server.url], { cwd: dir, env: { ...process.env, PORTICO_API_TOKEN: '' } }).then(
       () => ({ stderr: '', code: 0 }),
       (e: { stderr: string; code: number }) => e,
     );
     expect(code).toBe(1);
     expect(stderr).toContain('HTTP 401 PORTICO_E_UNAUTHENTICATED');
+    expect(stderr).toContain('no token given: pass --token or --token-file, set PORTICO_API_TOKEN, or run where .portico/api-token is');
+  });
+
+  it('falls back to .portico/api-token where it runs, and names the token source on 401', async () => {
+    const here = await mkdtemp(join(tmpdir(), 'portico-cwd-'));
+    await mkdir(join(here, '.portico'));
+    const env = { ...process.env, PORTICO_API_TOKEN: '' };
+    await writeFile(join(here, '.portico', 'api-token'), `${TEST_TOKEN}\n`);
+    expect((await run(process.execPath, [cli, 'routes', 'list', '--control', server.url], { cwd: here, env })).stdout).toMatch(/^NAME/);
+    await writeFile(join(here, '.portico', 'api-token'), 'another-token-0123456789abcdef\n');
+    const refused = await run(process.execPath, [cli, 'routes', 'list', '--control', server.url], { cwd: here, env }).then(() => ({ stderr: '' }), (e: { stderr: string }) => e);
+    expect(refused.stderr).toContain('the token from .portico/api-token (the token `portico standalone` generated) was refused');
+    await rm(here, { recursive: true, force: true });
   });
 });

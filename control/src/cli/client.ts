@@ -4,7 +4,12 @@
  */
 import { readFile } from 'node:fs/promises';
 import { checkTokenTransport, controlFetch } from '../auth/transport.ts';
+import { join } from 'node:path';
+import { API_TOKEN_FILE } from '../auth/token.ts';
 import { PorticoError } from '../errors.ts';
+
+/** `portico standalone`'s default --data-dir, relative to where it runs. */
+const STANDALONE_DATA_DIR = '.portico';
 
 /** The connection options every API command shares. */
 export const CLIENT_OPTIONS = {
@@ -19,7 +24,8 @@ export const CLIENT_OPTIONS = {
 /** Help lines for CLIENT_OPTIONS. */
 export const CLIENT_USAGE = `
   --control URL                    Control API (default $PORTICO_CONTROL_URL, else http://127.0.0.1:9080).
-  --token TOKEN                    Bearer token (default $PORTICO_API_TOKEN; in a cluster, e.g. \`kubectl create token ...\`).
+  --token TOKEN                    Bearer token (default $PORTICO_API_TOKEN, else .portico/api-token, the token
+                                   \`portico standalone\` generates; in a cluster, e.g. \`kubectl create token ...\`).
   --token-file FILE                Read the bearer token from FILE.
   --control-ca FILE                PEM CA that signed the control API's certificate (https:// URLs).
   --allow-insecure-http            Allow sending the token over plain HTTP to a non-loopback address.
@@ -44,28 +50,39 @@ export class ControlClient {
   readonly baseUrl: string;
   private readonly token: string | undefined;
   private readonly fetch: typeof fetch;
+  /** Where the token came from (`--token`, `PORTICO_API_TOKEN`, a file), said when the API answers 401. */
+  readonly tokenSource: string | undefined;
 
-  constructor(baseUrl: string, token: string | undefined, fetcher: typeof fetch = fetch) {
+  constructor(baseUrl: string, token: string | undefined, fetcher: typeof fetch = fetch, tokenSource?: string) {
     this.baseUrl = baseUrl.replace(/\/+$/, '');
     this.token = token;
     this.fetch = fetcher;
+    this.tokenSource = token === undefined ? undefined : (tokenSource ?? '--token');
   }
 
   /** A client from the shared options and the environment. */
   static async from(values: Record<string, unknown>): Promise<ControlClient> {
     const url = (values.control as string | undefined) ?? process.env.PORTICO_CONTROL_URL ?? 'http://127.0.0.1:9080';
-    let token = (values.token as string | undefined) ?? process.env.PORTICO_API_TOKEN;
+    let token = values.token as string | undefined;
+    let source = token === undefined ? undefined : '--token';
+    if (token === undefined && process.env.PORTICO_API_TOKEN) [token, source] = [process.env.PORTICO_API_TOKEN, 'PORTICO_API_TOKEN'];
     const file = values['token-file'] as string | undefined;
     if (file !== undefined) {
       try {
-        token = (await readFile(file, 'utf8')).trim();
+        [token, source] = [(await readFile(file, 'utf8')).trim(), `--token-file ${file}`];
       } catch (cause) {
         throw new PorticoError('PORTICO_E_USAGE', `cannot read --token-file ${file}: ${(cause as Error).message}`, { cause });
       }
     }
+    if (token === undefined) {
+      // What `portico standalone` (and `npm start`) generated in its default --data-dir, when run from here.
+      const standalone = join(STANDALONE_DATA_DIR, API_TOKEN_FILE);
+      token = await readFile(standalone, 'utf8').then((text) => text.trim(), () => undefined);
+      if (token !== undefined) source = `${standalone} (the token \`portico standalone\` generated)`;
+    }
     if (token !== undefined && token !== '') checkTokenTransport(url, { allowInsecure: values['allow-insecure-http'] === true, flag: '--allow-insecure-http' });
     else if (!/^https?:\/\//.test(url)) throw new PorticoError('PORTICO_E_USAGE', `--control must be an http(s) URL, got ${url}`);
-    return new ControlClient(url, token, controlFetch({ caFile: values['control-ca'] as string | undefined }));
+    return new ControlClient(url, token, controlFetch({ caFile: values['control-ca'] as string | undefined }), source);
   }
 
   /** Sends a request; resolves with the response (any status, the body unread). Rejects with PORTICO_E_API when unreachable. */
@@ -90,6 +107,11 @@ export class ControlClient {
     } catch {
       body = undefined;
     }
+    if (response.status === 401) {
+      const problem = body as ApiCallError['problem'];
+      const hint = this.tokenSource === undefined ? `no token given: pass --token or --token-file, set PORTICO_API_TOKEN, or run where ${join(STANDALONE_DATA_DIR, API_TOKEN_FILE)} is` : `the token from ${this.tokenSource} was refused`;
+      throw new ApiCallError(401, { ...problem, detail: `${problem?.detail ?? 'unauthenticated'} (${hint})` }, `${method} ${path}`);
+    }
     if (response.status >= 400) throw new ApiCallError(response.status, body as ApiCallError['problem'], `${method} ${path}`);
     return { body: body as T, response };
   }
@@ -102,7 +124,19 @@ export function table(header: readonly string[], rows: readonly (readonly string
   return [line(header), ...rows.map(line)].join('\n');
 }
 
-/** `sha256:0123456789ab` (the first 12 hex digits), or `-`. */
-export function shortVersion(version: string | null | undefined): string {
-  return version ? version.slice(0, 'sha256:'.length + 12) : '-';
+/** `sha256:0123456789ab` (the first `digits` hex digits, 12 by default), or `-`. */
+export function shortVersion(version: string | null | undefined, digits = 12): string {
+  return version ? version.slice(0, 'sha256:'.length + digits) : '-';
+}
+
+/**
+ * The fewest hex digits (at least 12) that tell all distinct `versions` apart, so every short
+ * version printed is one `snapshots get|diff` accepts.
+ */
+export function uniquePrefixDigits(versions: readonly string[]): number {
+  const distinct = [...new Set(versions.map((version) => version.replace(/^sha256:/, '')))];
+  for (let digits = 12; digits < 64; digits++) {
+    if (new Set(distinct.map((hex) => hex.slice(0, digits))).size === distinct.length) return digits;
+  }
+  return 64;
 }

@@ -4,7 +4,7 @@
 import { writeFile } from 'node:fs/promises';
 import type { Command } from './args.ts';
 import { usageError } from './args.ts';
-import { CLIENT_OPTIONS, CLIENT_USAGE, ControlClient, shortVersion, table } from './client.ts';
+import { CLIENT_OPTIONS, CLIENT_USAGE, ControlClient, shortVersion, table, uniquePrefixDigits } from './client.ts';
 
 interface Summary {
   version: string;
@@ -57,10 +57,11 @@ Options:
         const { body } = await client.json<{ current: string | null; items: Summary[] }>('GET', '/v1/snapshots');
         if (json) out(JSON.stringify(body, null, 2));
         else {
+          const digits = uniquePrefixDigits(body.items.map((s) => s.version));
           const rows = body.items.map((s) => {
             const c = s.changes;
             const changes = c === null ? 'first' : c.onlyEndpoints ? `endpoints only (${c.endpoints})` : `hosts ${c.hosts} routes ${c.routes} backends ${c.backends} endpoints ${c.endpoints} certs ${c.certificates}`;
-            return [`${s.current ? '*' : ' '} ${shortVersion(s.version)}`, s.publishedAt, String(s.conditions.length), changes];
+            return [`${s.current ? '*' : ' '} ${shortVersion(s.version, digits)}`, s.publishedAt, String(s.conditions.length), changes];
           });
           out(table(['  VERSION', 'PUBLISHED', 'CONDITIONS', 'CHANGES'], rows));
         }

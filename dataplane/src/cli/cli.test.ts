@@ -76,4 +76,13 @@ describe('the portico entry point', () => {
     expect(control).toEqual(['control/src/auth/transport.ts', 'control/src/cli/args.ts', 'control/src/cli/main.ts', 'control/src/cli/signals.ts', 'control/src/errors.ts', 'control/src/snapshot/schema.ts', 'control/src/snapshot/table.ts']);
     for (const heavy of ['@kubernetes/client-node', 'hono', 'yaml', 'node:sqlite', 'undici']) expect(loaded.filter((path) => path.includes(`node_modules/${heavy}/`))).toEqual([]);
   });
+
+  it('the image never contains standalone state: .dockerignore excludes every .portico directory', async () => {
+    const patterns = (await readFile(join(root, '.dockerignore'), 'utf8')).split('\n').map((line) => line.trim()).filter((line) => line !== '' && !line.startsWith('#'));
+    // Docker's matching, enough for these patterns: `**` any directories, `*` within one name; a match on a directory excludes what is under it.
+    const regex = (pattern: string) => new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*\*\//g, '\0').replace(/\*/g, '[^/]*').replace(/\0/g, '(.*/)?')}(/.*)?$`);
+    const excluded = (path: string) => patterns.some((pattern) => !pattern.startsWith('!') && regex(pattern).test(path));
+    for (const path of ['.portico/api-token', '.portico/routes.sqlite', 'deploy/examples/.portico/api-token', '.portico/last-good-snapshot.json']) expect({ path, excluded: excluded(path) }).toEqual({ path, excluded: true });
+    for (const path of ['dataplane/src/cli/main.ts', 'package.json', 'assembly/build/matcher.wasm']) expect({ path, excluded: excluded(path) }).toEqual({ path, excluded: false });
+  });
 });

@@ -18,6 +18,7 @@ const code = await runCli(
   ],
   version,
 );
-// A failed command exits now, whatever it may have left open; a finished one when the loop drains.
-if (code !== 0) process.exit(code);
-process.exitCode = code;
+// A command that returned is done: exit now, so nothing a library left open (a worker thread's
+// port, a timer) keeps a stopped server alive until the kubelet's SIGKILL. Output to pipes and
+// files is written synchronously, so none is lost.
+process.exit(code);

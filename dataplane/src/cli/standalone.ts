@@ -2,6 +2,7 @@
  * `portico standalone`: control plane and data plane in one process, on a manifest directory
  * plus routes written through the REST API (kept in SQLite). The embedded default: no cluster.
  */
+import { hostname } from 'node:os';
 import { serve } from '@hono/node-server';
 import { createApp } from '@portico/control/api';
 import { servedFrom } from '@portico/control/api/conflicts';
@@ -11,6 +12,7 @@ import type { Command } from '@portico/control/cli/args';
 import { requireString, usageError } from '@portico/control/cli/args';
 import { CLASS_OPTIONS, classSelection, formatProblem, skippedForClass } from '@portico/control/cli/load';
 import { ManifestSource } from '@portico/control/manifests/watch';
+import { NodeRegistry } from '@portico/control/nodes';
 import { SnapshotHistory } from '@portico/control/publish/history';
 import { SnapshotPublisher } from '@portico/control/publish/publisher';
 import { onlyEndpointsChanged } from '@portico/control/snapshot/diff';
@@ -24,6 +26,23 @@ import { startServing } from '../serve.ts';
 import { lockDataDir } from './lock.ts';
 import { SERVING_HELP, SERVING_OPTIONS, servingOptions } from './options.ts';
 import { untilSignal } from '@portico/control/cli/signals';
+
+/**
+ * Standalone's own data plane in `portico nodes`: one node per worker (`<host>/worker-N`), kept
+ * connected while it runs, with an ACK (or NACK and its error) for every snapshot it loads.
+ * Returns the function that reports a load.
+ */
+function localNodes(nodes: NodeRegistry, workers: number): (version: string, error?: string) => void {
+  const names = Array.from({ length: workers }, (_, i) => `${hostname()}/worker-${i + 1}`);
+  const open = new Map<string, () => void>();
+  return (version, error) => {
+    for (const name of names) {
+      open.get(name)?.();
+      open.set(name, nodes.polling(name, error === undefined ? version : undefined, 'local'));
+      nodes.report(name, { version, ok: error === undefined, error });
+    }
+  };
+}
 
 /** The standalone command. */
 export const standaloneCommand: Command = {
@@ -81,6 +100,8 @@ ${SERVING_HELP}
       const manifest: { source?: ManifestSource } = {};
       const traffic = await startServing({ ...serving, waitingFor: () => `the first snapshot of --manifests ${manifests}`, notReady: () => manifest.source?.notReady() });
       started.push((timeoutMs) => traffic.close(timeoutMs));
+      const nodes = new NodeRegistry();
+      const reportLocal = localNodes(nodes, traffic.workers);
       let fail: (error: Error) => void = () => undefined;
       const failed = new Promise<Error>((resolve) => (fail = resolve));
       const loop = new RebuildLoop({
@@ -100,8 +121,10 @@ ${SERVING_HELP}
             const changes = history.current()!.changes;
             if (changes !== undefined && onlyEndpointsChanged(changes) && traffic.version === changes.from) await traffic.loadEndpoints(snapshot);
             else await traffic.load(snapshot);
+            reportLocal(snapshot.version);
             logger.info({ version: snapshot.version, hosts: snapshot.hosts.length, conditions: conditions.length }, 'serving snapshot');
           } catch (error) {
+            reportLocal(snapshot.version, (error as Error).message);
             if (isPortError(error)) fail(error);
             else logger.error({ err: error, version: snapshot.version }, 'snapshot could not be loaded; still serving the previous one');
           }
@@ -146,6 +169,7 @@ ${SERVING_HELP}
         history,
         store,
         auth: new StaticTokenAuthenticator(token.token),
+        nodes,
         served: servedFrom(state, selection),
         metrics,
         logger,
