@@ -45,6 +45,23 @@ describe('the portico entry point', () => {
     }
   });
 
+  it('refuses bad hardening flags before anything listens, naming the flag (exit status 2)', async () => {
+    const cases: [string[], string][] = [
+      [['--tls-ciphers', 'NOT-A-CIPHER'], '--tls-ciphers'],
+      [['--tls-min-version', 'TLSv1.1'], '--tls-min-version must be TLSv1.2 or TLSv1.3'],
+      [['--escaped-slashes', 'sometimes'], '--escaped-slashes must be one of reject-traversal, reject, decode, keep'],
+      [['--health-eject-on', 'slow'], '--health-eject-on must be connect or any'],
+      [['--health-panic-threshold', '101'], '--health-panic-threshold must be an integer from 0 to 100'],
+      [['--max-connections', '0'], '--max-connections must be an integer from 1 to 1000000'],
+      [['--header-timeout-ms', 'soon'], '--header-timeout-ms must be an integer'],
+    ];
+    for (const [args, message] of cases) {
+      const result = await run([bin, 'dataplane', '--control', 'http://127.0.0.1:1', '--http-port', '0', '--admin-port', '0', ...args]);
+      expect({ args, code: result.code }).toEqual({ args, code: 2 });
+      expect(result.stderr).toContain(message);
+    }
+  }, 60_000);
+
   it('prints its version', async () => {
     const { version } = JSON.parse(await readFile(join(root, 'dataplane/package.json'), 'utf8')) as { version: string };
     for (const flag of ['--version', '-v']) expect(await run([bin, flag])).toMatchObject({ code: 0, stdout: `portico ${version}\n` });
