@@ -14,7 +14,7 @@ import { untrustedLines } from './http/forward.ts';
 import { RequestHead } from './http/request-head.ts';
 import { localResponse, redirectResponse } from './http/respond.ts';
 import type { Tunnel } from './tunnel.ts';
-import { plainAddress } from './trusted.ts';
+import { plainAddress } from '@portico/control/policy/cidr';
 
 /** Connection states. */
 export const READING = 0;
