@@ -9,8 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually } from '../support/kubectl.ts';
-import type { Child } from '../support/processes.ts';
-import { BACKEND, PORTICO, freePort, getWithHost as get, start } from '../support/processes.ts';
+import type { Child, StandalonePorts } from '../support/processes.ts';
+import { BACKEND, freePort, getWithHost as get, start, startStandalone } from '../support/processes.ts';
 
 const TOKEN = 'test-token-0123456789abcdef0123456789abcdef';
 
@@ -27,7 +27,7 @@ const BROKEN = 'apiVersion: v1\nkind: Service\nmetadata:\n  name: [broken\n';
 describe('manifest source problems, through portico standalone', () => {
   const children: Child[] = [];
   let dir: string;
-  let ports: { http: number; admin: number; api: number };
+  let ports: StandalonePorts;
   let backendPort: number;
   const api = (path: string) => fetch(`http://127.0.0.1:${ports.api}${path}`, { headers: { authorization: `Bearer ${TOKEN}` } });
 
@@ -39,10 +39,9 @@ describe('manifest source problems, through portico standalone', () => {
     await backend.waitFor('listening');
     await writeFile(join(dir, 'app.yaml'), app(backendPort, '/v1'));
     await writeFile(join(dir, 'broken.yaml'), BROKEN);
-    ports = { http: await freePort(), admin: await freePort(), api: await freePort() };
-    const portico = start(PORTICO, ['standalone', '--manifests', dir, '--data-dir', join(dir, '.data'), '--workers', '1', '--https-port', 'off', '--http-port', String(ports.http), '--admin-port', String(ports.admin), '--api-port', String(ports.api), '--no-access-log'], { PORTICO_API_TOKEN: TOKEN });
-    children.push(portico);
-    await portico.waitFor('standalone ready', 60_000);
+    const portico = await startStandalone(dir, join(dir, '.data'), { token: TOKEN, https: false });
+    children.push(portico.child);
+    ports = portico.ports;
   }, 90_000);
 
   afterAll(async () => {

@@ -6,8 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually } from '../support/kubectl.ts';
 import { startLoad } from '../support/load.ts';
 import { metricValue, parseMetrics } from '../support/metrics.ts';
-import type { Child } from '../support/processes.ts';
-import { BACKEND, PORTICO, freePort, getWithHost as get, start } from '../support/processes.ts';
+import type { Child, StandalonePorts } from '../support/processes.ts';
+import { BACKEND, PORTICO, freePort, getWithHost as get, start, startStandalone } from '../support/processes.ts';
 
 const TOKEN = 'test-token-0123456789abcdef0123456789abcdef';
 const dashboard = await readFile(new URL('../../deploy/examples/dashboard.yaml', import.meta.url), 'utf8');
@@ -28,7 +28,7 @@ describe('portico standalone, as processes', () => {
   const children: Child[] = [];
   let dir: string;
   let backendPorts: number[];
-  let ports: { http: number; https: number; admin: number; api: number };
+  let ports: StandalonePorts;
   let portico: Child;
 
   beforeAll(async () => {
@@ -40,10 +40,8 @@ describe('portico standalone, as processes', () => {
       await backend.waitFor('listening');
     }
     await writeFile(join(dir, 'dashboard.yaml'), manifests([backendPorts[0]!]));
-    ports = { http: await freePort(), https: await freePort(), admin: await freePort(), api: await freePort() };
-    portico = start(PORTICO, ['standalone', '--manifests', dir, '--data-dir', join(dir, 'data'), '--workers', '2', '--http-port', String(ports.http), '--https-port', String(ports.https), '--admin-port', String(ports.admin), '--api-port', String(ports.api), '--no-access-log'], { PORTICO_API_TOKEN: TOKEN });
+    ({ child: portico, ports } = await startStandalone(dir, join(dir, 'data'), { token: TOKEN, workers: 2 }));
     children.push(portico);
-    await portico.waitFor('standalone ready', 60_000);
   }, 90_000);
 
   afterAll(async () => {
