@@ -1,8 +1,13 @@
 /**
  * Proxy benchmark (not a test): requests/s and latency of Portico against nginx, both 1 worker,
  * both in front of the same loopback backend, driven by wrk in alternating rounds in one run.
+ * Portico is the real `portico standalone --workers 1 --no-access-log` process a user runs (the
+ * bin, a manifest directory, its API and watcher running beside the proxy); `--in-process` adds
+ * a bare in-process Proxy as a fourth row, to tell the CLI's overhead from the proxy's own.
  *
- *   npm run bench:proxy [-- --rounds 3 --duration 5 --connections 50 --threads 1 --json --profile DIR --backend nginx|node --node-flags '...']
+ *   npm run bench:proxy [-- --rounds 3 --duration 5 --connections 50 --threads 1 --json --profile DIR --backend nginx|node --node-flags '...' --in-process --bin PATH]
+ *
+ * `--bin` runs another checkout's `portico` bin (e.g. to measure before/after a change).
  *
  * Needs `nginx` and `wrk` on PATH (Debian: apt-get install -y nginx wrk); installs nothing.
  * The backend is, by default, a third nginx instance (1 worker, `return 200`) on its own port, so
@@ -29,6 +34,8 @@ import { Proxy } from '../dataplane/src/proxy.ts';
 import { Router } from '../dataplane/src/router.ts';
 import { snapshotOf } from '../dataplane/src/test-support.ts';
 import { backendServer, backendUpstream, nginxConfig, nginxWorkers, proxyServer } from './nginx/config.ts';
+
+const PORTICO_BIN = new URL('../dataplane/src/cli/main.ts', import.meta.url).pathname;
 
 const HOST = '127.0.0.1';
 const VHOST = 'bench.local';
@@ -144,7 +151,31 @@ net.createServer((socket) => {
   return track(spawn(process.execPath, ['-e', source], { stdio: ['ignore', 'ignore', 'pipe'] }), 'node-backend');
 }
 
-/** Runs Portico (1 worker) in this process: the child side of the benchmark. */
+/** The manifests `portico standalone` serves in the bench: VHOST -> Service bench -> the backend. */
+function benchManifests(backendPort: number): string {
+  return `apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: { name: bench, namespace: bench }
+spec:
+  rules:
+    - host: ${VHOST}
+      http: { paths: [{ path: /, pathType: Prefix, backend: { service: { name: bench, port: { number: 80 } } } }] }
+---
+apiVersion: v1
+kind: Service
+metadata: { name: bench, namespace: bench }
+spec: { ports: [{ name: http, port: 80 }] }
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: { name: bench-1, namespace: bench, labels: { kubernetes.io/service-name: bench } }
+addressType: IPv4
+ports: [{ name: http, port: ${backendPort} }]
+endpoints: [{ addresses: ["${HOST}"] }]
+`;
+}
+
+/** Runs a bare Proxy (1 worker) in this process (`--in-process`): the proxy without the CLI around it. */
 async function servePortico(port: number, backendPort: number): Promise<void> {
   const router = new Router();
   router.load(snapshotOf([{ host: VHOST, routes: [{ path: '/', endpoints: [backendPort] }] }]));
@@ -203,6 +234,8 @@ async function main(): Promise<void> {
       profile: { type: 'string' },
       'node-flags': { type: 'string', default: '' },
       json: { type: 'boolean', default: false },
+      'in-process': { type: 'boolean', default: false },
+      bin: { type: 'string', default: PORTICO_BIN },
     },
   });
   const rounds = Number(values.rounds);
@@ -219,7 +252,7 @@ async function main(): Promise<void> {
   }
   cleanUpOnExit();
   tmp = mkdtempSync(join(tmpdir(), 'portico-bench-'));
-  const [backendPort, nginxPort, porticoPort] = [await freePort(), await freePort(), await freePort()] as [number, number, number];
+  const [backendPort, nginxPort, porticoPort, inProcessPort, adminPort, apiPort] = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort(), await freePort()] as [number, number, number, number, number, number];
 
   const backend =
     values.backend === 'node'
@@ -231,27 +264,42 @@ async function main(): Promise<void> {
     mkdirSync(values.profile, { recursive: true });
     nodeArgs.push('--cpu-prof', '--cpu-prof-dir', resolve(values.profile));
   }
-  const portico = track(spawn(process.execPath, [...nodeArgs, import.meta.filename, '--serve-portico', String(porticoPort), String(backendPort)], { stdio: ['ignore', 'pipe', 'pipe'] }), 'portico');
-  await new Promise<void>((done) => portico.stdout?.once('data', () => done()));
-  await Promise.all([waitForPort(backendPort), waitForPort(nginxPort), waitForPort(porticoPort)]);
+  // What a user runs: the bin, on a manifest directory routing VHOST to the backend.
+  mkdirSync(join(tmp, 'manifests'));
+  writeFileSync(join(tmp, 'manifests', 'bench.yaml'), benchManifests(backendPort));
+  const porticoArgs = ['standalone', '--manifests', join(tmp, 'manifests'), '--data-dir', join(tmp, 'data'), '--workers', '1', '--no-access-log', '--address', HOST, '--http-port', String(porticoPort), '--https-port', 'off', '--admin-port', String(adminPort), '--api-port', String(apiPort)];
+  const portico = track(spawn(process.execPath, [...nodeArgs, values.bin, ...porticoArgs], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, PORTICO_API_TOKEN: 'bench-token-0123456789abcdef' } }), 'portico');
+  await new Promise<void>((done, fail) => {
+    let out = '';
+    portico.stdout?.on('data', (data: Buffer) => {
+      out += data.toString();
+      if (out.includes('standalone ready')) done();
+    });
+    portico.once('exit', (code) => fail(new Error(`portico standalone exited (${code}) before it was ready:\n${out}`)));
+  });
+  portico.stdout?.resume();
+  const inProcess = values['in-process'] ? track(spawn(process.execPath, [...nodeArgs, import.meta.filename, '--serve-portico', String(inProcessPort), String(backendPort)], { stdio: ['ignore', 'pipe', 'pipe'] }), 'in-process') : undefined;
+  if (inProcess !== undefined) await new Promise<void>((done) => inProcess.stdout?.once('data', () => done()));
+  await Promise.all([waitForPort(backendPort), waitForPort(nginxPort), waitForPort(porticoPort), ...(inProcess ? [waitForPort(inProcessPort)] : [])]);
 
   // The processes doing the serving, for CPU time per request.
   const processes = (child: ChildProcess): (() => number[]) => () => (values.backend === 'node' && child === backend ? [child.pid ?? 0] : nginxWorkers(child.pid ?? 0));
-  const targets: Record<'direct' | 'nginx' | 'portico', { port: number; pids: () => number[] }> = {
+  const targets: Partial<Record<'direct' | 'nginx' | 'portico' | 'inproc', { port: number; pids: () => number[] }>> = {
     direct: { port: backendPort, pids: processes(backend) },
     nginx: { port: nginxPort, pids: processes(nginxMaster) },
     portico: { port: porticoPort, pids: () => [portico.pid ?? 0] },
+    ...(inProcess === undefined ? {} : { inproc: { port: inProcessPort, pids: () => [inProcess.pid ?? 0] } }),
   };
-  const results: Record<keyof typeof targets, Figures[]> = { direct: [], nginx: [], portico: [] };
+  const results: Record<string, Figures[]> = { direct: [], nginx: [], portico: [], inproc: [] };
   log(`wrk -t${threads} -c${connections} -d${seconds}s, ${rounds} rounds, backend: ${values.backend}`);
   for (const [name, target] of Object.entries(targets)) {
     log(`warm-up ${name}`);
     await wrk(target.port, 1, connections, threads);
   }
   for (let round = 1; round <= rounds; round++) {
-    for (const [name, target] of Object.entries(targets) as [keyof typeof targets, (typeof targets)['direct']][]) {
+    for (const [name, target] of Object.entries(targets) as [string, { port: number; pids: () => number[] }][]) {
       const figures = await wrk(target.port, seconds, connections, threads, target.pids);
-      results[name].push(figures);
+      results[name]!.push(figures);
       log(
         `round ${round} ${name.padEnd(7)} ${figures.rps.toFixed(0).padStart(7)} req/s  p50 ${figures.p50_ms.toFixed(3)} ms  p99 ${figures.p99_ms.toFixed(3)} ms  cpu ${figures.cpu_us_per_req} µs/req${figures.errors > 0 ? `  ERRORS ${figures.errors}` : ''}`,
       );
@@ -264,28 +312,31 @@ async function main(): Promise<void> {
     errors: runs.reduce((sum, run) => sum + run.errors, 0),
     cpu_us_per_req: median(runs.map((run) => run.cpu_us_per_req)),
   });
-  const direct = summary(results.direct);
-  const nginx = summary(results.nginx);
-  const porticoFigures = summary(results.portico);
+  const direct = summary(results.direct!);
+  const nginx = summary(results.nginx!);
+  const porticoFigures = summary(results.portico!);
+  const inProcessFigures = inProcess === undefined ? undefined : summary(results.inproc!);
   const ratios = {
     rps_portico_over_nginx: Math.round((porticoFigures.rps / nginx.rps) * 1000) / 1000,
     p99_portico_over_nginx: Math.round((porticoFigures.p99_ms / nginx.p99_ms) * 1000) / 1000,
     rps_portico_over_direct: Math.round((porticoFigures.rps / direct.rps) * 1000) / 1000,
     rps_nginx_over_direct: Math.round((nginx.rps / direct.rps) * 1000) / 1000,
     cpu_per_req_portico_over_nginx: Math.round((porticoFigures.cpu_us_per_req / nginx.cpu_us_per_req) * 1000) / 1000,
+    ...(inProcessFigures === undefined ? {} : { rps_inprocess_over_nginx: Math.round((inProcessFigures.rps / nginx.rps) * 1000) / 1000 }),
   };
   if (values.json) {
-    process.stdout.write(`${JSON.stringify({ direct, nginx, portico: porticoFigures, ratios, setup: { threads, connections, seconds, rounds, backend: values.backend } })}\n`);
+    process.stdout.write(`${JSON.stringify({ direct, nginx, portico: porticoFigures, ...(inProcessFigures ? { inProcess: inProcessFigures } : {}), ratios, setup: { threads, connections, seconds, rounds, backend: values.backend, portico: `portico ${porticoArgs.join(' ')}` } })}\n`);
   } else {
     const row = (name: string, f: Figures): string =>
       `${name.padEnd(8)} ${String(f.rps).padStart(8)} ${f.p50_ms.toFixed(3).padStart(9)} ${f.p99_ms.toFixed(3).padStart(9)} ${String(f.cpu_us_per_req).padStart(11)}${f.errors > 0 ? `  errors ${f.errors}` : ''}`;
-    process.stdout.write(`\n(median of ${rounds} rounds)   req/s    p50 ms    p99 ms  cpu µs/req\n${row('direct', direct)}\n${row('nginx', nginx)}\n${row('portico', porticoFigures)}\n`);
+    process.stdout.write(`\n(median of ${rounds} rounds)   req/s    p50 ms    p99 ms  cpu µs/req\n${row('direct', direct)}\n${row('nginx', nginx)}\n${row('portico', porticoFigures)}\n${inProcessFigures ? `${row('inproc', inProcessFigures)}\n` : ''}`);
     process.stdout.write(
-      `portico/nginx: ${ratios.rps_portico_over_nginx}x req/s, ${ratios.p99_portico_over_nginx}x p99, ${ratios.cpu_per_req_portico_over_nginx}x CPU per request   (portico/direct ${ratios.rps_portico_over_direct}x, nginx/direct ${ratios.rps_nginx_over_direct}x)\n`,
+      `portico/nginx: ${ratios.rps_portico_over_nginx}x req/s, ${ratios.p99_portico_over_nginx}x p99, ${ratios.cpu_per_req_portico_over_nginx}x CPU per request   (portico/direct ${ratios.rps_portico_over_direct}x, nginx/direct ${ratios.rps_nginx_over_direct}x${ratios.rps_inprocess_over_nginx === undefined ? '' : `, in-process/nginx ${ratios.rps_inprocess_over_nginx}x`})\n`,
     );
   }
   portico.kill('SIGTERM');
   await new Promise((done) => portico.on('exit', done));
+  inProcess?.kill('SIGTERM');
   cleanup();
 }
 
