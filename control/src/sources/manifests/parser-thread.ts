@@ -25,7 +25,7 @@ type JobInput = ParseJob extends infer J ? (J extends { id: number } ? Omit<J, '
 
 /** Options of the parser thread. */
 export interface ParserThreadOptions {
-  /** Longest one parse may take before the thread is killed (default 30 s). */
+  /** Longest one parse may take before the thread is killed (default 120 s: the largest allowed manifest file parses in well under that on a loaded core; this bounds a pathological one). */
   readonly timeoutMs?: number;
   /** Most jobs waiting at once; more are refused with PORTICO_E_PARSER_BUSY (default 256). */
   readonly maxQueued?: number;
@@ -48,7 +48,7 @@ export class ParserThread {
   private closed = false;
 
   constructor(options: ParserThreadOptions = {}) {
-    this.options = { timeoutMs: options.timeoutMs ?? 30_000, maxQueued: options.maxQueued ?? 256, maxHeapMb: options.maxHeapMb ?? 1024 };
+    this.options = { timeoutMs: options.timeoutMs ?? 120_000, maxQueued: options.maxQueued ?? 256, maxHeapMb: options.maxHeapMb ?? 1024 };
   }
 
   /** Parses one manifest file's text (objects and problems, as parseManifestText). */
