@@ -25,7 +25,7 @@ type JobInput = ParseJob extends infer J ? (J extends { id: number } ? Omit<J, '
 
 /** Options of the parser thread. */
 export interface ParserThreadOptions {
-  /** Longest one parse may take before the thread is killed (default 120 s: the largest allowed manifest file parses in well under that on a loaded core; this bounds a pathological one). */
+  /** Longest one parse may take before the thread is killed (default 120 s: a 4 MiB manifest file takes tens of seconds on a loaded core; this bounds a pathological one). */
   readonly timeoutMs?: number;
   /** Most jobs waiting at once; more are refused with PORTICO_E_PARSER_BUSY (default 256). */
   readonly maxQueued?: number;
