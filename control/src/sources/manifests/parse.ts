@@ -6,7 +6,7 @@ import type { z } from 'zod';
 import type { KubeObject } from '../../state/objects.ts';
 import { EndpointSlice, Ingress, IngressClass, Secret, Service } from '../../state/objects.ts';
 import type { ParsedDocument, ParseFailure, ParseLimits } from './bounded.ts';
-import { describeFailure, MANIFEST_FILE_LIMITS, parseJsonBounded, parseYamlBounded } from './bounded.ts';
+import { describeFailure, MANIFEST_FILE_LIMITS, manifestLimits, parseJsonBounded, parseYamlBounded } from './bounded.ts';
 import { convertLegacyIngress, LEGACY_INGRESS_VERSIONS } from './legacy.ts';
 
 /** Something wrong (or worth saying) about one document of one manifest file. */
@@ -68,16 +68,18 @@ function parseProblem(failure: ParseFailure, file: string, document: number): Ma
 /**
  * Parses the text of one file; `file` only names it in problems. JSON is parsed as YAML 1.2, its
  * superset, except a `.json` file that is valid JSON, which takes the (much faster) JSON path.
- * Bounded by `limits` (default MANIFEST_FILE_LIMITS) and linear in the text; never throws.
+ * Bounded by `limits` (default by extension: manifestLimits) and linear in the text; never throws.
  */
-export function parseManifestText(text: string, file: string, limits: ParseLimits = MANIFEST_FILE_LIMITS): ManifestParseResult {
+export function parseManifestText(text: string, file: string, limits: ParseLimits = manifestLimits(file)): ManifestParseResult {
   const objects: KubeObject[] = [];
   const problems: ManifestProblem[] = [];
   let documents: readonly ParsedDocument[] | undefined;
   if (/\.json$/i.test(file)) {
     const json = parseJsonBounded(text, limits);
-    // Not JSON after all (comments, a stream of objects): YAML, JSON's superset, decides.
-    if (json.ok || json.failure.kind !== 'syntax') documents = [json];
+    // Not JSON after all (comments, a stream of objects): YAML, JSON's superset, decides, within YAML's own limits.
+    const yamlLimits = { ...limits, maxBytes: Math.min(limits.maxBytes, MANIFEST_FILE_LIMITS.maxBytes) };
+    if (json.ok || json.failure.kind !== 'syntax' || Buffer.byteLength(text) > yamlLimits.maxBytes) documents = [json];
+    else documents = parseYamlBounded(text, yamlLimits);
   }
   documents ??= parseYamlBounded(text, limits);
   let index = 0;

@@ -20,7 +20,7 @@ import { objectKey } from '../../state/cluster-state.ts';
 import type { ClusterState } from '../../state/cluster-state.ts';
 import type { KubeObject } from '../../state/objects.ts';
 import type { ParseLimits } from './bounded.ts';
-import { MANIFEST_FILE_LIMITS } from './bounded.ts';
+import { manifestLimits } from './bounded.ts';
 import { walkManifestTree } from './load.ts';
 import type { ManifestParseResult, ManifestProblem } from './parse.ts';
 import { sharedParserThread } from './parser-thread.ts';
@@ -205,7 +205,7 @@ export class ManifestSource {
 
   /** The entry for one file: the same object when nothing changed. */
   private async readFile(full: string, name: string, previous: FileEntry | undefined): Promise<FileEntry> {
-    const limits = this.options.limits ?? MANIFEST_FILE_LIMITS;
+    const limits = this.options.limits ?? manifestLimits(name);
     let info;
     try {
       info = await stat(full);
