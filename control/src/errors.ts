@@ -15,6 +15,8 @@ export type PorticoErrorCode =
   | 'PORTICO_E_FORBIDDEN'
   /** No such route, snapshot version, node or endpoint (404). */
   | 'PORTICO_E_NOT_FOUND'
+  /** The snapshot version is listed but only as a summary: its full content is no longer kept (410). */
+  | 'PORTICO_E_GONE'
   /** A route of that namespace/name already exists, or the name is taken by an object Portico does not manage (409). */
   | 'PORTICO_E_ROUTE_EXISTS'
   /** The route claims a host/path (or default backend) another route already claims (409). */

@@ -14,8 +14,11 @@ export interface CompileResult {
   readonly conditions: readonly Condition[];
 }
 
-/** Builds and compiles the whole state. Throws only on a bug (PORTICO_E_SNAPSHOT_INVALID). */
-export function compileState(state: ClusterState, selection: ClassSelection): CompileResult {
+/**
+ * Builds and compiles the whole state; items equal to `previous`'s are shared with it (the
+ * result is the same either way). Throws only on a bug (PORTICO_E_SNAPSHOT_INVALID).
+ */
+export function compileState(state: ClusterState, selection: ClassSelection, previous?: Snapshot): CompileResult {
   const { model, conditions } = buildModel(state, selection);
-  return { snapshot: compileSnapshot(model), conditions };
+  return { snapshot: compileSnapshot(model, previous), conditions };
 }

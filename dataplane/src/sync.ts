@@ -4,8 +4,10 @@
  * matcher, swapped atomically), persist it as the last good snapshot, and ACK; a snapshot that
  * fails verification or loading is NACKed with the error while the last good one keeps serving.
  *
- * Endpoint-only changes arrive as endpoint sets alone: they are applied to the last good
- * snapshot and the result must hash to the announced version, or the full snapshot is fetched.
+ * Most changes arrive as deltas from the version this node serves (the items that changed):
+ * they are applied to the last good snapshot and the result must hash to the announced version
+ * (the Merkle root), else the delta is refused like any bad snapshot. A delta of endpoint sets
+ * alone keeps the routing matcher and recompiles endpoint choice only.
  * On start the persisted last good snapshot (if any) is loaded before the control plane is
  * asked anything, so a node whose control plane is down still serves. Failures back off
  * exponentially with jitter, rotating over the control URLs.
@@ -15,7 +17,8 @@ import { mkdir, open, readFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PorticoError } from './errors.ts';
 import type { Snapshot } from '@portico/control/snapshot';
-import { parseSnapshot, sealSnapshot } from '@portico/control/snapshot';
+import { parseSnapshot } from '@portico/control/snapshot';
+import { applyDelta } from '@portico/control/snapshot/delta';
 import type { Logger } from 'pino';
 
 /** The file holding the last good snapshot inside `--data-dir`. */
@@ -56,7 +59,7 @@ export interface SnapshotSyncOptions {
 }
 
 /** How a version was applied. */
-export type AppliedHow = 'full' | 'endpoints' | 'restored';
+export type AppliedHow = 'full' | 'delta' | 'endpoints' | 'restored';
 
 /** Events of the sync client. */
 export interface SnapshotSyncEvents {
@@ -68,18 +71,20 @@ export interface SnapshotSyncEvents {
   disconnected: [{ url: string; error: string; delayMs: number }];
 }
 
-const SyncBody = (value: unknown): { type: 'full'; version: string; snapshot: unknown } | { type: 'endpoints'; version: string; from: string; endpointSets: unknown } => {
-  const body = value as { type?: unknown; version?: unknown };
-  if (typeof body !== 'object' || body === null || typeof body.version !== 'string' || (body.type !== 'full' && body.type !== 'endpoints')) {
+type SyncAnswer = { type: 'full'; version: string; snapshot: unknown } | { type: 'delta'; version: string; from: string };
+
+const SyncBody = (value: unknown): SyncAnswer => {
+  const body = value as { type?: unknown; version?: unknown; from?: unknown };
+  if (typeof body !== 'object' || body === null || typeof body.version !== 'string' || (body.type !== 'full' && body.type !== 'delta') || (body.type === 'delta' && typeof body.from !== 'string')) {
     throw new PorticoError('PORTICO_E_SYNC', 'the control plane sent a sync answer of unknown shape');
   }
-  return value as never;
+  return value as SyncAnswer;
 };
 
 /** The sync client of one data plane. Start with `start()`, stop with `stop()`. */
 export class SnapshotSync extends EventEmitter<SnapshotSyncEvents> {
   /** Counters for tests and the admin endpoint. */
-  readonly stats = { polls: 0, notModified: 0, applied: 0, endpointDeltas: 0, rejected: 0, failures: 0, restored: 0, acks: 0, nacks: 0 };
+  readonly stats = { polls: 0, notModified: 0, applied: 0, deltas: 0, endpointDeltas: 0, rejected: 0, failures: 0, restored: 0, acks: 0, nacks: 0 };
   private readonly options: SnapshotSyncOptions;
   private readonly fetch: typeof fetch;
   private lastGood: Snapshot | undefined;
@@ -192,16 +197,15 @@ export class SnapshotSync extends EventEmitter<SnapshotSyncEvents> {
       throw new PorticoError('PORTICO_E_SYNC', `GET /v1/sync: HTTP ${response.status} ${text.slice(0, 300)}`);
     }
     const body = SyncBody(await response.json());
+    // A delta for a version this node no longer serves (it restarted, or loaded another in between): ask for the whole snapshot.
+    if (body.type === 'delta' && body.from !== this.lastGood?.version) return await this.pollOnce(base, false);
     let snapshot: Snapshot;
     let how: AppliedHow = 'full';
     try {
-      if (body.type === 'endpoints') {
-        if (this.lastGood === undefined || body.from !== this.lastGood.version) return await this.pollOnce(base, false);
-        const { version: _version, ...content } = this.lastGood;
-        snapshot = sealSnapshot({ ...content, endpointSets: body.endpointSets });
-        // The patched copy must be exactly what the control plane has, or it is not used.
-        if (snapshot.version !== body.version) return await this.pollOnce(base, false);
-        how = 'endpoints';
+      if (body.type === 'delta') {
+        // applyDelta checks the base and that the result hashes to the announced version.
+        snapshot = applyDelta(this.lastGood!, body);
+        how = response.headers.get('x-portico-change') === 'endpoints' && onlyEndpointsDiffer(this.lastGood!, snapshot) ? 'endpoints' : 'delta';
       } else {
         snapshot = parseSnapshot(body.snapshot);
         if (snapshot.version !== body.version) throw new PorticoError('PORTICO_E_SNAPSHOT_INVALID', `announced version ${body.version} is not the snapshot's ${snapshot.version}`);
@@ -219,6 +223,7 @@ export class SnapshotSync extends EventEmitter<SnapshotSyncEvents> {
     this.skip = undefined;
     this.stats.applied++;
     if (how === 'endpoints') this.stats.endpointDeltas++;
+    if (how === 'delta') this.stats.deltas++;
     this.emit('applied', { version: snapshot.version, how });
     this.options.logger?.info({ version: snapshot.version, how }, 'snapshot applied');
     await this.persist(snapshot).catch((error: unknown) => this.options.logger?.error({ err: error }, 'cannot persist the last good snapshot'));
@@ -268,6 +273,11 @@ export class SnapshotSync extends EventEmitter<SnapshotSyncEvents> {
     const directory = await open(this.options.dataDir, 'r');
     await directory.sync().finally(() => directory.close());
   }
+}
+
+/** Whether two snapshots differ in endpoint sets alone (the routing items are the same objects or equal). */
+function onlyEndpointsDiffer(before: Snapshot, after: Snapshot): boolean {
+  return after.hosts.length === before.hosts.length && after.hosts.every((host, i) => host === before.hosts[i]) && after.defaultRoute === before.defaultRoute && after.certificates.length === before.certificates.length && after.certificates.every((c, i) => c === before.certificates[i]);
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {

@@ -80,7 +80,9 @@ export const SnapshotSummary = z
     publishedAt: z.string(),
     current: z.boolean(),
     changes: ChangeSummary.nullable().describe('Counts of added+removed+changed identities since the previous version; null for the first.'),
-    conditions: z.array(ConditionSchema),
+    retained: z.boolean().describe('False when only this summary is kept (exports, diffs and deltas from it answer 410).'),
+    conditionCount: z.number().int(),
+    conditions: z.array(ConditionSchema).describe('The conditions of a retained version; empty once summarized (see conditionCount).'),
   })
   .meta({ id: 'SnapshotSummary' });
 
@@ -154,10 +156,13 @@ export const SyncResponse = z
   .discriminatedUnion('type', [
     z.strictObject({ type: z.literal('full'), version: z.string(), snapshot: Snapshot }),
     z.strictObject({
-      type: z.literal('endpoints'),
+      type: z.literal('delta'),
+      from: z.string().describe('The version the data plane said it has (`known`): apply the delta to it and check the Merkle hash equals `version`.'),
       version: z.string(),
-      from: z.string().describe('The version the data plane said it has; apply endpointSets to it and check the hash equals version.'),
-      endpointSets: Snapshot.shape.endpointSets,
+      hosts: z.strictObject({ set: Snapshot.shape.hosts.describe('Hosts added or replaced whole.'), remove: z.array(z.string()).describe('Host names removed.') }),
+      defaultRoute: Snapshot.shape.defaultRoute.optional().describe('The new catch-all default route; absent when unchanged.'),
+      endpointSets: z.strictObject({ set: Snapshot.shape.endpointSets, remove: z.array(z.string()) }),
+      certificates: z.strictObject({ set: Snapshot.shape.certificates, remove: z.array(z.string()) }),
     }),
   ])
   .meta({ id: 'SyncResponse' });

@@ -92,7 +92,7 @@ describe('explain', () => {
     const expected = new Explainer(control.history.current()!.snapshot).explain(request);
     expect(answer).toEqual({ version: control.history.current()!.snapshot.version, ...expected });
     expect(answer.lost).toEqual([expect.objectContaining({ reason: expect.stringContaining('longer (or Exact) rule wins') })]);
-    const older = control.history.list()[1]!.snapshot.version;
+    const older = control.history.list()[1]!.version;
     const then = await (await control.request('/v1/explain', json({ ...request, version: older }))).json();
     expect(then).toMatchObject({ version: older, status: 404 });
   });
@@ -121,5 +121,33 @@ describe('sealSnapshot sanity for test fixtures', () => {
   it('the test control publishes verifiable snapshots', () => {
     const { version, ...content } = control.history.current()!.snapshot;
     expect(sealSnapshot(content).version).toBe(version);
+  });
+});
+
+describe('bounded history', () => {
+  it('keeps older versions as summaries beyond the budget: listed, but exports, diffs and explain answer 410', async () => {
+    const small = await testControl({ objects: serviceWithEndpoints('default', 'web', 80, ['10.0.0.1']), history: { fullVersions: 1 } });
+    try {
+      const first = small.history.current()!.version;
+      await small.request('/v1/routes', json(route('a', 'a.example.com')));
+      const second = small.history.current()!.version;
+      await small.request('/v1/routes', json(route('b', 'b.example.com')));
+      const list = await (await small.request('/v1/snapshots')).json();
+      expect(list.items.map((item: { retained: boolean }) => item.retained)).toEqual([true, true, false]);
+      expect(list.items[2]).toMatchObject({ version: first, conditions: [], conditionCount: 0, changes: null });
+      expect(list.items[1]).toMatchObject({ version: second, changes: { hosts: 1, routes: 1 } });
+      for (const path of [`/v1/snapshots/${first}`, `/v1/snapshots/${first}/diff/current`]) {
+        const gone = await small.request(path);
+        expect(gone.status).toBe(410);
+        expect((await gone.json()).code).toBe('PORTICO_E_GONE');
+      }
+      expect((await small.request('/v1/explain', json({ host: 'a.example.com', path: '/', version: first }))).status).toBe(410);
+      expect((await small.request(`/v1/snapshots/${second}/diff/current`)).status).toBe(200);
+      // A node still on the summarized version gets the full snapshot instead of a delta.
+      expect((await small.request(`/v1/sync?node=n1&known=${first}`)).headers.get('x-portico-change')).toBe('full');
+      expect((await small.request(`/v1/sync?node=n1&known=${second}`)).headers.get('x-portico-change')).toBe('delta');
+    } finally {
+      small.close();
+    }
   });
 });

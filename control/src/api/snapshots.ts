@@ -8,9 +8,8 @@ import { gzip } from 'node:zlib';
 import type { Context, Hono } from 'hono';
 import { z } from 'zod';
 import { Explainer } from '../explain/explain.ts';
-import type { PublishedSnapshot, SnapshotHistory } from '../publish/history.ts';
+import type { HistoryEntry, PublishedSnapshot, SnapshotHistory } from '../publish/history.ts';
 import { diffSnapshots, onlyEndpointsChanged } from '../snapshot/diff.ts';
-import type { SnapshotDiff } from '../snapshot/diff.ts';
 import { redactSnapshot } from '../snapshot/redact.ts';
 import type { ApiEnv, ApiOptions } from './context.ts';
 import { authorize, etagHeader, parseEtag } from './context.ts';
@@ -26,26 +25,38 @@ const GZIP_MIN_BYTES = 1024;
 const VersionRef = z.string().min(1).max(100).describe('A version (sha256:…), a unique hex prefix of at least 7 digits, or "current".');
 
 /**
- * Finds a retained version by full version, `current`, or a unique hex prefix (git style).
+ * Finds a listed version by full version, `current`, or a unique hex prefix (git style).
  * Throws 404 when unknown, 400 when ambiguous, 503 before the first snapshot for `current`.
  */
-export function resolveVersion(history: SnapshotHistory, ref: string): PublishedSnapshot {
+function findVersion(history: SnapshotHistory, ref: string): HistoryEntry {
   if (ref === 'current') {
     const current = history.current();
     if (current === undefined) throw new ApiError('PORTICO_E_NOT_READY', 'no snapshot has been published yet');
     return current;
   }
-  const exact = history.get(ref);
+  const exact = history.entry(ref);
   if (exact !== undefined) return exact;
   const hex = ref.startsWith('sha256:') ? ref.slice(7) : ref;
   if (/^[0-9a-f]{7,64}$/.test(hex)) {
     // A version published again (a revert) is one version: the newest entry answers for it.
-    const matches = history.list().filter((entry) => entry.snapshot.version.startsWith(`sha256:${hex}`));
-    const versions = new Set(matches.map((entry) => entry.snapshot.version));
+    const matches = history.list().filter((entry) => entry.version.startsWith(`sha256:${hex}`));
+    const versions = new Set(matches.map((entry) => entry.version));
     if (versions.size === 1) return matches[0]!;
     if (versions.size > 1) throw new ApiError('PORTICO_E_BAD_REQUEST', `version prefix ${ref} is ambiguous (${versions.size} versions)`);
   }
-  throw new ApiError('PORTICO_E_NOT_FOUND', `snapshot ${ref} is not in the history (only the last versions are kept)`);
+  throw new ApiError('PORTICO_E_NOT_FOUND', `snapshot ${ref} is not in the history (only the last versions are listed)`);
+}
+
+/**
+ * Like `findVersion`, for a version whose full content is needed. Throws 410 (PORTICO_E_GONE)
+ * when the version is only kept as a summary.
+ */
+export function resolveVersion(history: SnapshotHistory, ref: string): PublishedSnapshot {
+  const entry = findVersion(history, ref);
+  if (entry.snapshot === undefined) {
+    throw new ApiError('PORTICO_E_GONE', `snapshot ${entry.version} (published ${entry.publishedAt}) is only kept as a summary: older versions are kept in full only within the history memory budget; GET /v1/snapshots lists what changed in it`);
+  }
+  return entry as PublishedSnapshot;
 }
 
 /** Sends JSON, gzipped when the client accepts it and it is large enough. */
@@ -55,12 +66,6 @@ export async function sendJson(c: Context, value: unknown, status = 200, headers
   const common = { 'Content-Type': 'application/json', Vary: 'Accept-Encoding', ...headers };
   if (!accepts || text.length < GZIP_MIN_BYTES) return c.body(text, status as 200, common);
   return c.body(new Uint8Array(await gzipAsync(text)), status as 200, { ...common, 'Content-Encoding': 'gzip' });
-}
-
-function summary(diff: SnapshotDiff | undefined) {
-  if (diff === undefined) return null;
-  const count = (set: SnapshotDiff['hosts']) => set.added.length + set.removed.length + set.changed.length;
-  return { hosts: count(diff.hosts), routes: count(diff.routes), backends: count(diff.backends), endpoints: count(diff.endpoints), certificates: count(diff.certificates), onlyEndpoints: onlyEndpointsChanged(diff) };
 }
 
 function exportOf(entry: PublishedSnapshot) {
@@ -73,11 +78,11 @@ export function registerSnapshots(app: Hono<ApiEnv>, spec: ApiSpec, options: Api
   const read = (c: Context<ApiEnv>) => authorize(c, auth, { kind: 'read-snapshots' });
   const explainers = new Map<string, Explainer>();
   const explainerFor = (entry: PublishedSnapshot): Explainer => {
-    let explainer = explainers.get(entry.snapshot.version);
+    let explainer = explainers.get(entry.version);
     if (explainer === undefined) {
       // Loading a matcher costs a table encode; keep the last few versions loaded.
       explainer = new Explainer(entry.snapshot);
-      explainers.set(entry.snapshot.version, explainer);
+      explainers.set(entry.version, explainer);
       if (explainers.size > 4) explainers.delete(explainers.keys().next().value!);
     }
     return explainer;
@@ -88,13 +93,17 @@ export function registerSnapshots(app: Hono<ApiEnv>, spec: ApiSpec, options: Api
     { method: 'get', path: '/v1/snapshots', operationId: 'listSnapshots', tag: 'snapshots', summary: 'Snapshot history, newest first', responses: { 200: { description: 'Retained versions with change counts and conditions.', schema: SnapshotListSchema } } },
     async (c) => {
       await read(c);
-      const current = history.current()?.snapshot.version ?? null;
-      const items = history.list().map((entry) => ({ version: entry.snapshot.version, publishedAt: entry.publishedAt, current: entry.snapshot.version === current, changes: summary(entry.changes), conditions: entry.conditions }));
+      const current = history.current()?.version ?? null;
+      const items = history.list().map((entry) => ({ version: entry.version, publishedAt: entry.publishedAt, current: entry.version === current, changes: entry.counts ?? null, retained: entry.snapshot !== undefined, conditionCount: entry.conditionCount, conditions: entry.snapshot === undefined ? [] : (entry as PublishedSnapshot).conditions }));
       return sendJson(c, { current, items });
     },
   );
 
-  const exportResponses = { 200: { description: 'The snapshot (TLS private keys redacted) with its conditions and changes.', schema: SnapshotExport, headers: { ETag: 'The version.' } }, 304: { description: 'If-None-Match names this version.' } };
+  const exportResponses = {
+    200: { description: 'The snapshot (TLS private keys redacted) with its conditions and changes.', schema: SnapshotExport, headers: { ETag: 'The version.' } },
+    304: { description: 'If-None-Match names this version.' },
+    410: { description: 'The version is only kept as a summary (outside the history memory budget).' },
+  };
   const sendExport = async (c: Context<ApiEnv>, entry: PublishedSnapshot) => {
     const etag = etagHeader(entry.snapshot.version);
     if (parseEtag(c.req.header('if-none-match')) === entry.snapshot.version) return c.body(null, 304, { ETag: etag });
@@ -125,7 +134,7 @@ export function registerSnapshots(app: Hono<ApiEnv>, spec: ApiSpec, options: Api
       tag: 'snapshots',
       summary: 'What changed between two retained versions',
       params: z.strictObject({ from: VersionRef, to: VersionRef }),
-      responses: { 200: { description: 'Hosts, routes, backends, endpoints and certificates added, removed and changed.', schema: SnapshotDiffSchema } },
+      responses: { 200: { description: 'Hosts, routes, backends, endpoints and certificates added, removed and changed.', schema: SnapshotDiffSchema }, 410: { description: 'A version is only kept as a summary.' } },
     },
     async (c, { params }) => {
       await read(c);
@@ -143,7 +152,7 @@ export function registerSnapshots(app: Hono<ApiEnv>, spec: ApiSpec, options: Api
       tag: 'snapshots',
       summary: 'Which rule and backend a request would reach, and which rules lost',
       body: { schema: ExplainBody, mediaTypes: ['application/json'] },
-      responses: { 200: { description: 'The same shape as `portico explain --json`, plus the version explained.', schema: ExplainResultSchema }, 413: { description: 'Body too large.' }, 415: { description: 'Not JSON.' }, 422: { description: 'Invalid request.' } },
+      responses: { 200: { description: 'The same shape as `portico explain --json`, plus the version explained.', schema: ExplainResultSchema }, 410: { description: 'The version asked for is only kept as a summary.' }, 413: { description: 'Body too large.' }, 415: { description: 'Not JSON.' }, 422: { description: 'Invalid request.' } },
     },
     async (c) => {
       await read(c); // authorization before any parsing

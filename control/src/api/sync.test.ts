@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { NodeRegistry } from '../nodes/registry.ts';
-import { sealSnapshot } from '../snapshot/schema.ts';
+import { gunzipSync } from 'node:zlib';
+import { applyDelta } from '../snapshot/delta.ts';
 import type { TestControl } from './test-support.ts';
 import { serviceWithEndpoints, testControl } from './test-support.ts';
 
@@ -43,7 +44,7 @@ describe('GET /v1/sync', () => {
     expect((await response.json()).version).toBe(control.history.current()!.snapshot.version);
   });
 
-  it('sends only endpoint sets when nothing else changed; applied to the known copy they hash to the new version', async () => {
+  it('sends only the endpoint sets that changed; applied to the known copy they hash to the new version', async () => {
     await control.request('/v1/routes', post(route('a', 'a.example.com')));
     const base = control.history.current()!.snapshot;
     control.state.upsert(serviceWithEndpoints('default', 'web', 80, ['10.0.0.1', '10.0.0.9'])[1]!);
@@ -51,12 +52,27 @@ describe('GET /v1/sync', () => {
     const response = await control.request(`/v1/sync?node=edge-1&known=${base.version}`);
     expect(response.headers.get('x-portico-change')).toBe('endpoints');
     const body = await response.json();
-    expect(body.type).toBe('endpoints');
-    expect(body.from).toBe(base.version);
-    const { version: _v, ...content } = base;
-    expect(sealSnapshot({ ...content, endpointSets: body.endpointSets }).version).toBe(body.version);
+    expect(body).toMatchObject({ type: 'delta', from: base.version, hosts: { set: [], remove: [] }, certificates: { set: [], remove: [] } });
+    expect(body.endpointSets.set.map((set: { key: string }) => set.key)).toEqual(['default/web:80']);
+    expect(applyDelta(JSON.parse(JSON.stringify(base)), body).version).toBe(body.version);
     const full = await (await control.request(`/v1/sync?node=edge-1&known=${base.version}&delta=0`)).json();
     expect(full.type).toBe('full');
+  });
+
+  it('sends route changes as a delta of the changed hosts, encoded once for every node asking the same', async () => {
+    const base = control.history.current()!.snapshot;
+    await control.request('/v1/routes', post(route('a', 'a.example.com')));
+    const next = control.history.current()!.snapshot;
+    const answers = await Promise.all(['edge-1', 'edge-2', 'edge-3'].map((node) => control.request(`/v1/sync?node=${node}&known=${base.version}`, { headers: { 'accept-encoding': 'gzip' } })));
+    const bodies = await Promise.all(answers.map(async (answer) => Buffer.from(await answer.arrayBuffer())));
+    expect(answers.map((answer) => answer.headers.get('x-portico-change'))).toEqual(['delta', 'delta', 'delta']);
+    expect(bodies[1]).toEqual(bodies[0]);
+    const body = JSON.parse(gunzipSync(bodies[0]!).toString());
+    expect(body.hosts.set.map((host: { host: string }) => host.host)).toEqual(['a.example.com']);
+    expect(applyDelta(JSON.parse(JSON.stringify(base)), body).version).toBe(next.version);
+    // A version the replica does not hold in full gets the whole snapshot.
+    const unknown = await (await control.request(`/v1/sync?node=edge-4&known=sha256:${'0'.repeat(64)}`)).json();
+    expect(unknown).toMatchObject({ type: 'full', version: next.version });
   });
 
   it('does not send a skipped (NACKed) version again', async () => {

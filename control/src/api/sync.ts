@@ -3,11 +3,13 @@
  *
  * `GET /v1/sync?node=N&known=V` long-polls: it answers as soon as the current version differs
  * from `known` (and from `skip`, the version the node last NACKed, so a bad snapshot is not sent
- * again and again), else 304 after `timeout` seconds (at most 30). The answer is the full,
- * unredacted snapshot, or, when only endpoints changed since `known` (a version this replica
- * still has), just the endpoint sets: the data plane patches its copy and verifies that the
- * content hash equals the announced version, so a delta can never be applied to the wrong base.
- * Any replica computes the same version for the same state, so a node may poll any replica.
+ * again and again), else 304 after `timeout` seconds (at most 30). The answer is a delta from
+ * `known` when this replica still holds that version in full (routes, hosts, endpoint sets and
+ * certificates that changed, item by item), else the full, unredacted snapshot. The data plane
+ * applies a delta to its copy and checks that the Merkle hash equals the announced version, so
+ * a delta can never be applied to the wrong base. Bodies are encoded once per version (or per
+ * pair of versions) and shared by every node asking the same (see publish/sync-feed.ts). Any
+ * replica computes the same version for the same state, so a node may poll any replica.
  *
  * `POST /v1/nodes/{node}/status` records an ACK or NACK; `GET /v1/nodes` lists nodes with the
  * rollout of the current version.
@@ -15,8 +17,8 @@
 import type { Context, Hono } from 'hono';
 import { z } from 'zod';
 import type { NodeRegistry } from '../nodes/registry.ts';
-import type { PublishedSnapshot, SnapshotHistory } from '../publish/history.ts';
-import { diffSnapshots, onlyEndpointsChanged } from '../snapshot/diff.ts';
+import type { PublishedSnapshot } from '../publish/history.ts';
+import { SyncFeed } from '../publish/sync-feed.ts';
 import { readBody } from './body.ts';
 import type { ApiEnv, ApiOptions } from './context.ts';
 import { authorize, etagHeader } from './context.ts';
@@ -24,7 +26,6 @@ import type { ApiSpec } from './openapi.ts';
 import { invalid } from './problem.ts';
 import { ObjectName } from './route-object.ts';
 import { NodeListSchema, NodeStatusBody, NodeStatusSchema, SyncResponse } from './schemas.ts';
-import { sendJson } from './snapshots.ts';
 
 /** The longest a sync request is held open. */
 export const MAX_SYNC_TIMEOUT_MS = 30_000;
@@ -34,28 +35,8 @@ const SyncQuery = z.strictObject({
   known: z.string().max(100).optional().describe('The version the node serves now.'),
   skip: z.string().max(100).optional().describe('A version the node rejected; not sent again.'),
   timeout: z.string().regex(/^\d{1,3}$/).optional().describe('Seconds to wait for a change (at most 30).'),
-  delta: z.enum(['0', '1']).optional().describe('0: always send the full snapshot.'),
+  delta: z.enum(['0', '1']).optional().describe('0: always send the full snapshot (no delta).'),
 });
-
-/** Resolves with the current snapshot once it is one `wanted` accepts, or undefined after `timeoutMs` / abort. */
-function waitFor(history: SnapshotHistory, wanted: (version: string) => boolean, timeoutMs: number, signal: AbortSignal): Promise<PublishedSnapshot | undefined> {
-  const current = history.current();
-  if (current !== undefined && wanted(current.snapshot.version)) return Promise.resolve(current);
-  return new Promise((resolve) => {
-    const done = (value: PublishedSnapshot | undefined) => {
-      clearTimeout(timer);
-      unsubscribe();
-      signal.removeEventListener('abort', onAbort);
-      resolve(value);
-    };
-    const onAbort = () => done(undefined);
-    const timer = setTimeout(() => done(undefined), timeoutMs);
-    const unsubscribe = history.subscribe((published) => {
-      if (wanted(published.snapshot.version)) done(published);
-    });
-    signal.addEventListener('abort', onAbort);
-  });
-}
 
 function remoteAddress(c: Context): string | undefined {
   return (c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined)?.incoming?.socket?.remoteAddress;
@@ -65,6 +46,7 @@ function remoteAddress(c: Context): string | undefined {
 export function registerSync(app: Hono<ApiEnv>, spec: ApiSpec, options: ApiOptions, nodes: NodeRegistry): void {
   const { history, auth } = options;
   const limit = Math.min(options.syncTimeoutMs ?? MAX_SYNC_TIMEOUT_MS, MAX_SYNC_TIMEOUT_MS);
+  const feed = new SyncFeed(history);
 
   spec.define(
     app,
@@ -76,7 +58,7 @@ export function registerSync(app: Hono<ApiEnv>, spec: ApiSpec, options: ApiOptio
       summary: 'Long-poll for a snapshot newer than the one the data plane has (data planes only)',
       query: SyncQuery,
       responses: {
-        200: { description: 'A new version: the full snapshot (with TLS keys) or only endpoint sets.', schema: SyncResponse, headers: { ETag: 'The version.', 'X-Portico-Change': '`full` or `endpoints`.' } },
+        200: { description: 'A new version: the full snapshot (with TLS keys), or a delta from `known`.', schema: SyncResponse, headers: { ETag: 'The version.', 'X-Portico-Change': '`full`, `delta`, or `endpoints` (a delta of endpoint sets alone).' } },
         304: { description: 'Nothing new within the timeout.', headers: { 'X-Portico-Version': 'The current version, if any.' } },
       },
     },
@@ -86,18 +68,17 @@ export function registerSync(app: Hono<ApiEnv>, spec: ApiSpec, options: ApiOptio
       const done = nodes.polling(query.node, query.known, remoteAddress(c));
       let published: PublishedSnapshot | undefined;
       try {
-        published = await waitFor(history, (version) => version !== query.known && version !== query.skip, timeoutMs, c.req.raw.signal);
+        published = await history.waitFor((version) => version !== query.known && version !== query.skip, timeoutMs, c.req.raw.signal);
       } finally {
         done();
       }
-      if (published === undefined) return c.body(null, 304, { 'X-Portico-Version': history.current()?.snapshot.version ?? '' });
-      const snapshot = published.snapshot;
-      const base = query.known === undefined || query.delta === '0' ? undefined : history.get(query.known);
-      const headers = { ETag: etagHeader(snapshot.version), 'Cache-Control': 'no-store' };
-      if (base !== undefined && onlyEndpointsChanged(diffSnapshots(base.snapshot, snapshot))) {
-        return sendJson(c, { type: 'endpoints', version: snapshot.version, from: base.snapshot.version, endpointSets: snapshot.endpointSets }, 200, { ...headers, 'X-Portico-Change': 'endpoints' });
-      }
-      return sendJson(c, { type: 'full', version: snapshot.version, snapshot }, 200, { ...headers, 'X-Portico-Change': 'full' });
+      if (published === undefined) return c.body(null, 304, { 'X-Portico-Version': history.current()?.version ?? '' });
+      const body = await feed.body(query.known, published, query.delta !== '0');
+      const gzip = /\bgzip\b/i.test(c.req.header('accept-encoding') ?? '');
+      const headers: Record<string, string> = { 'Content-Type': 'application/json', Vary: 'Accept-Encoding', ETag: etagHeader(body.version), 'Cache-Control': 'no-store', 'X-Portico-Change': body.change };
+      if (gzip) return c.body(new Uint8Array(body.gzip.buffer as ArrayBuffer, body.gzip.byteOffset, body.gzip.byteLength), 200, { ...headers, 'Content-Encoding': 'gzip' });
+      const raw = await body.raw();
+      return c.body(new Uint8Array(raw.buffer as ArrayBuffer, raw.byteOffset, raw.byteLength), 200, headers);
     },
   );
 
@@ -129,7 +110,7 @@ export function registerSync(app: Hono<ApiEnv>, spec: ApiSpec, options: ApiOptio
     { method: 'get', path: '/v1/nodes', operationId: 'listNodes', tag: 'sync', summary: 'Data planes and the rollout of the current version', responses: { 200: { description: 'Nodes seen by this replica.', schema: NodeListSchema } } },
     async (c) => {
       await authorize(c, auth, { kind: 'read-snapshots' });
-      const current = history.current()?.snapshot.version;
+      const current = history.current()?.version;
       return c.json({ current: current ?? null, rollout: nodes.rollout(current), nodes: nodes.list() });
     },
   );

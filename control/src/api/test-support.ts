@@ -16,6 +16,7 @@ import { StaticTokenAuthenticator } from '../auth/token.ts';
 import type { Authenticator } from '../auth/types.ts';
 import { compileState } from '../pipeline.ts';
 import { SnapshotHistory } from '../publish/history.ts';
+import type { SnapshotHistoryOptions } from '../publish/history.ts';
 import { feedRouteStore } from '../sources/store/feed.ts';
 import type { RouteStore } from '../sources/store/route-store.ts';
 import { SqliteRouteStore } from '../sources/store/sqlite.ts';
@@ -44,12 +45,12 @@ export interface TestControl extends ControlApi {
 export const STANDALONE_SELECTION: ClassSelection = { className: 'portico', controller: PORTICO_CONTROLLER, watchWithoutClass: true };
 
 /** Builds a standalone-style control API over `objects` (Services, EndpointSlices, … from "manifests"). */
-export async function testControl(options: { objects?: readonly KubeObject[]; dataDir?: string; store?: RouteStore; auth?: Authenticator; syncTimeoutMs?: number; bodyLimit?: number; logger?: Logger } = {}): Promise<TestControl> {
+export async function testControl(options: { objects?: readonly KubeObject[]; dataDir?: string; store?: RouteStore; auth?: Authenticator; syncTimeoutMs?: number; bodyLimit?: number; logger?: Logger; history?: SnapshotHistoryOptions } = {}): Promise<TestControl> {
   const state = ClusterState.from(options.objects ?? []);
   const store = options.store ?? new SqliteRouteStore({ dataDir: options.dataDir ?? ':memory:' });
-  const history = new SnapshotHistory();
+  const history = new SnapshotHistory(options.history);
   const rebuild = () => {
-    const { snapshot, conditions } = compileState(state, STANDALONE_SELECTION);
+    const { snapshot, conditions } = compileState(state, STANDALONE_SELECTION, history.current()?.snapshot);
     history.publish(snapshot, conditions);
   };
   const stop = await feedRouteStore(store, state, rebuild);

@@ -6,6 +6,7 @@ import { compareConditions } from '../model/conditions.ts';
 import type { DefaultRoute, RedirectPolicy, Route, RoutingModel, VirtualHost } from '../model/types.ts';
 import type { ClusterState } from '../state/cluster-state.ts';
 import { compareStrings } from '../state/cluster-state.ts';
+import { compareHosts } from '../snapshot/order.ts';
 import type { IngressAnnotations } from './annotations.ts';
 import { EndpointSets } from './backends.ts';
 import type { ClassSelection } from './ingress-class.ts';
@@ -33,11 +34,6 @@ export function compareClaims(a: ClaimOrder, b: ClaimOrder): number {
   return compareStrings(a.namespace, b.namespace) || compareStrings(a.name, b.name) || a.position - b.position;
 }
 
-/** Exact hosts, then wildcards, then the any-host entry; alphabetical inside each group. */
-export function compareHosts(a: string, b: string): number {
-  const rank = (host: string): number => (host === '*' ? 2 : host.startsWith('*.') ? 1 : 0);
-  return rank(a) - rank(b) || compareStrings(a, b);
-}
 
 /** Longest path first, Exact before Prefix at equal length, then path and source. */
 export function compareRoutes(a: Route, b: Route): number {

@@ -19,6 +19,7 @@ import { ClusterController, defaultIdentity } from '../controller/cluster-contro
 import { KubernetesRouteStore } from '../sources/store/kubernetes.ts';
 import type { Command } from './args.ts';
 import { usageError } from './args.ts';
+import { HISTORY_HELP, HISTORY_OPTIONS, historyOptions } from './load.ts';
 import { untilSignal } from './signals.ts';
 
 /** The control API's certificate and key from --tls-cert/--tls-key, or undefined for plain HTTP. Exits with a usage error when only one is given or a file cannot be read. */
@@ -83,6 +84,7 @@ Options:
                                     (default system:serviceaccount:<control-namespace>:portico-dataplane).
   --cors-origin ORIGIN              Allow browser calls from ORIGIN; repeatable (default: CORS off).
   --debounce-ms N                   Quiet time before a rebuild (default 100).
+${HISTORY_HELP}
   --log-level LEVEL                 pino level (default info).
   -h, --help                        Show this help.
 `,
@@ -102,6 +104,7 @@ Options:
     'dataplane-identity': { type: 'string', multiple: true },
     'cors-origin': { type: 'string', multiple: true },
     'debounce-ms': { type: 'string', default: '100' },
+    ...HISTORY_OPTIONS,
     'log-level': { type: 'string', default: 'info' },
   },
   async run(values) {
@@ -129,6 +132,7 @@ Options:
       electionId: String(values['election-id']),
       identity: defaultIdentity(),
       debounceMs,
+      history: historyOptions(this, values),
       logger,
       metrics,
     });

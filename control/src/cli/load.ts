@@ -9,6 +9,9 @@ import { compileState } from '../pipeline.ts';
 import { loadManifests } from '../sources/manifests/load.ts';
 import type { ManifestProblem } from '../sources/manifests/parse.ts';
 import { ClusterState } from '../state/cluster-state.ts';
+import type { SnapshotHistoryOptions } from '../publish/history.ts';
+import type { Command } from './args.ts';
+import { usageError } from './args.ts';
 
 export { skippedForClass } from '../build/ingress-class.ts';
 
@@ -25,6 +28,23 @@ export function classSelection(values: Record<string, unknown>): ClassSelection 
     controller: PORTICO_CONTROLLER,
     watchWithoutClass: values['watch-ingress-without-class'] !== false,
   };
+}
+
+/** The history memory option, shared by `standalone` and `control`. */
+export const HISTORY_OPTIONS = {
+  'history-memory-mb': { type: 'string', default: '64' },
+} as const;
+
+/** Its --help line. */
+export const HISTORY_HELP = `  --history-memory-mb N            Memory for older snapshot versions kept in full (for deltas to nodes a few
+                                   versions behind, exports, diffs), estimated from their JSON size, beyond the
+                                   current version (default 64). Older versions are kept as summaries (410 on export).`;
+
+/** The history options the values ask for. Throws PORTICO_E_USAGE (via `usageError`) for a bad number. */
+export function historyOptions(command: Command, values: Record<string, unknown>): SnapshotHistoryOptions {
+  const mb = Number(values['history-memory-mb']);
+  if (!Number.isFinite(mb) || mb < 0 || mb > 65536) usageError(command, `--history-memory-mb must be 0..65536, got ${String(values['history-memory-mb'])}`);
+  return { memoryBudgetBytes: Math.round(mb * 1024 * 1024) };
 }
 
 /** Formats a manifest problem as `severity: file[:line:column] (document N) field: message [code]`. */

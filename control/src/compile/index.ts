@@ -1,8 +1,15 @@
 /**
  * The compile stage: RoutingModel -> Snapshot. Pure and deterministic: the model's lists are
- * already sorted most-specific-first, and the version is the hash of the canonical content.
+ * already sorted most-specific-first, and the version is the Merkle hash of the content.
+ *
+ * Given the previous snapshot, every item equal to the previous one of the same key is taken
+ * from it instead of the fresh copy: the two snapshots share it, so sealing validates and
+ * hashes only what changed, deltas find unchanged items by identity, and history keeps one
+ * copy. The result is byte-for-byte what compiling without `previous` gives.
  */
 import type { Backend, DefaultRoute, RoutingModel } from '../model/types.ts';
+import { SECTIONS } from '../snapshot/order.ts';
+import type { SectionName } from '../snapshot/order.ts';
 import type { Snapshot, SnapshotBackend, SnapshotContent, SnapshotDefaultRoute } from '../snapshot/schema.ts';
 import { SNAPSHOT_API_VERSION, sealSnapshot } from '../snapshot/schema.ts';
 
@@ -20,33 +27,66 @@ function defaultRoute(route: DefaultRoute | undefined): SnapshotDefaultRoute | n
   return { source: { ...route.source }, field: route.field, backends: route.backends.map(backend), redirect: { ...route.redirect }, ...refusal(route) };
 }
 
+/** Deep equality of plain JSON values (no cycles, no functions); key order counts, as in JSON. */
+export function sameJson(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Array.isArray(a)) {
+    if (!Array.isArray(b) || a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (!sameJson(a[i], b[i])) return false;
+    return true;
+  }
+  if (Array.isArray(b)) return false;
+  const ka = Object.keys(a);
+  const kb = Object.keys(b);
+  if (ka.length !== kb.length) return false;
+  for (let i = 0; i < ka.length; i++) {
+    if (ka[i] !== kb[i] || !sameJson((a as Record<string, unknown>)[ka[i]!], (b as Record<string, unknown>)[kb[i]!])) return false;
+  }
+  return true;
+}
+
+/** `fresh` with every item equal to `previous`'s item of the same key replaced by that item. */
+function share<T extends object>(name: SectionName, fresh: T[], previous: readonly T[] | undefined): T[] {
+  if (previous === undefined || previous.length === 0) return fresh;
+  const keyOf = SECTIONS[name].keyOf as (item: T) => string;
+  const byKey = new Map(previous.map((item) => [keyOf(item), item]));
+  return fresh.map((item) => {
+    const old = byKey.get(keyOf(item));
+    return old !== undefined && sameJson(old, item) ? old : item;
+  });
+}
+
 /**
- * Compiles the model into a validated snapshot. Throws PorticoError PORTICO_E_SNAPSHOT_INVALID
- * only if the model breaks the snapshot contract, which is a bug in the build stage.
+ * Compiles the model into a validated snapshot, sharing unchanged items with `previous`.
+ * Throws PorticoError PORTICO_E_SNAPSHOT_INVALID only if the model breaks the snapshot
+ * contract, which is a bug in the build stage.
  */
-export function compileSnapshot(model: RoutingModel): Snapshot {
+export function compileSnapshot(model: RoutingModel, previous?: Snapshot): Snapshot {
+  const hosts = model.virtualHosts.map((vhost) => ({
+    host: vhost.host,
+    tls: vhost.tls,
+    certificate: vhost.certificate ?? null,
+    routes: vhost.routes.map((route) => ({
+      source: { ...route.source },
+      field: route.field,
+      pathType: route.pathType,
+      path: route.path,
+      backends: route.backends.map(backend),
+      redirect: { ...route.redirect },
+      ...refusal(route),
+    })),
+    defaultRoute: defaultRoute(vhost.defaultRoute),
+  }));
+  const catchAll = defaultRoute(model.defaultRoute);
   const content: SnapshotContent = {
     apiVersion: SNAPSHOT_API_VERSION,
     kind: 'Snapshot',
-    hosts: model.virtualHosts.map((vhost) => ({
-      host: vhost.host,
-      tls: vhost.tls,
-      certificate: vhost.certificate ?? null,
-      routes: vhost.routes.map((route) => ({
-        source: { ...route.source },
-        field: route.field,
-        pathType: route.pathType,
-        path: route.path,
-        backends: route.backends.map(backend),
-        redirect: { ...route.redirect },
-        ...refusal(route),
-      })),
-      defaultRoute: defaultRoute(vhost.defaultRoute),
-    })),
-    defaultRoute: defaultRoute(model.defaultRoute),
-    endpointSets: model.endpointSets.map((set) => ({ key: set.key, endpoints: set.endpoints.map((e) => ({ ...e })) })),
-    certificates: model.certificates.map((c) => ({ secret: c.secret, hosts: [...c.hosts], certificatePem: c.certificatePem, privateKeyPem: c.privateKeyPem })),
+    hosts: share('hosts', hosts, previous?.hosts),
+    defaultRoute: previous !== undefined && sameJson(previous.defaultRoute, catchAll) ? previous.defaultRoute : catchAll,
+    endpointSets: share('endpointSets', model.endpointSets.map((set) => ({ key: set.key, endpoints: set.endpoints.map((e) => ({ address: e.address, port: e.port, terminating: e.terminating })) })), previous?.endpointSets),
+    certificates: share('certificates', model.certificates.map((c) => ({ secret: c.secret, hosts: [...c.hosts], certificatePem: c.certificatePem, privateKeyPem: c.privateKeyPem })), previous?.certificates),
   };
-  // Validate before publishing (DESIGN rule 4).
+  // Validate before publishing (DESIGN rule 4): new items are validated as they are hashed.
   return sealSnapshot(content);
 }

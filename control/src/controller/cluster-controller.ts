@@ -10,6 +10,7 @@ import { skippedForClass } from '../build/ingress-class.ts';
 import type { ControlMetrics } from '../api/metrics.ts';
 import { LeaderElector } from '../leader/lease.ts';
 import { SnapshotHistory } from '../publish/history.ts';
+import type { SnapshotHistoryOptions } from '../publish/history.ts';
 import { SnapshotPublisher } from '../publish/publisher.ts';
 import { RebuildLoop } from '../publish/rebuild-loop.ts';
 import { kubeCall, kubeRequest } from '../sources/kubernetes/http.ts';
@@ -44,6 +45,8 @@ export interface ClusterControllerOptions {
   readonly metrics?: ControlMetrics;
   /** Status writes in flight at most (default 8). */
   readonly statusConcurrency?: number;
+  /** Bounds of the snapshot history (memory budget). */
+  readonly history?: SnapshotHistoryOptions;
 }
 
 /** Address sets remembered as once published (to clear Ingresses that left the class while showing one). */
@@ -52,7 +55,7 @@ const PUBLISHED_POINTS_KEPT = 8;
 /** The controller: owns its state, history and leader election. */
 export class ClusterController {
   readonly state = new ClusterState();
-  readonly history = new SnapshotHistory();
+  readonly history: SnapshotHistory;
   private readonly options: ClusterControllerOptions;
   private readonly source: KubernetesSource;
   private readonly loop: RebuildLoop;
@@ -70,6 +73,7 @@ export class ClusterController {
 
   constructor(options: ClusterControllerOptions) {
     this.options = options;
+    this.history = new SnapshotHistory(options.history);
     this.publisher = new SnapshotPublisher({ state: this.state, selection: options.selection, history: this.history, metrics: options.metrics });
     this.source = new KubernetesSource(this.state, {
       kubeConfig: options.kubeConfig,

@@ -1,34 +1,96 @@
 /**
- * Snapshot history: the published snapshots (newest last, bounded), what changed in each, and
- * subscribers that want the current one. One instance per control process.
+ * Snapshot history: the published versions (newest last), what changed in each, and subscribers
+ * that want the current one. One instance per control process.
+ *
+ * Memory is bounded: the current snapshot is always kept in full; older versions stay in full
+ * (for deltas to nodes a few versions behind, exports and diffs) only while there are at most
+ * `fullVersions` of them and the items they no longer share with newer kept versions fit in
+ * `memoryBudgetBytes`. Beyond that a version is kept as a compact summary (version, time,
+ * counts, a sample of what changed) until `limit` versions are listed.
  */
 import type { Condition } from '../model/conditions.ts';
-import type { SnapshotDiff } from '../snapshot/diff.ts';
-import { diffSnapshots } from '../snapshot/diff.ts';
+import type { ChangeSet, SnapshotDiff } from '../snapshot/diff.ts';
+import { diffSnapshots, onlyEndpointsChanged } from '../snapshot/diff.ts';
+import { itemBytes } from '../snapshot/hash.ts';
 import type { Snapshot } from '../snapshot/schema.ts';
 
-/** One published version. */
-export interface PublishedSnapshot {
-  readonly snapshot: Snapshot;
-  readonly conditions: readonly Condition[];
+/** Counts of added + removed + changed identities per kind since the previous version. */
+export interface ChangeCounts {
+  readonly hosts: number;
+  readonly routes: number;
+  readonly backends: number;
+  readonly endpoints: number;
+  readonly certificates: number;
+  readonly onlyEndpoints: boolean;
+}
+
+/** What is kept of every version, retained in full or not. */
+export interface VersionRecord {
+  readonly version: string;
   /** ISO 8601 time of publication. */
   readonly publishedAt: string;
-  /** Difference from the previous version; undefined for the first. */
+  /** Counts since the previous version; undefined for the first. */
+  readonly counts: ChangeCounts | undefined;
+  /** Differences from the previous version; once summarized, each list holds at most SAMPLE identities. */
   readonly changes: SnapshotDiff | undefined;
+  readonly conditionCount: number;
+  /** Items per list. */
+  readonly size: { readonly hosts: number; readonly routes: number; readonly endpointSets: number; readonly certificates: number };
 }
+
+/** A version retained in full. */
+export interface PublishedSnapshot extends VersionRecord {
+  readonly snapshot: Snapshot;
+  readonly conditions: readonly Condition[];
+}
+
+/** A version in the history: in full, or (`snapshot` absent) summarized. */
+export type HistoryEntry = PublishedSnapshot | (VersionRecord & { readonly snapshot?: undefined });
 
 /** Listener for newly published snapshots. */
 export type SnapshotListener = (published: PublishedSnapshot) => void;
 
+/** Options of the history. */
+export interface SnapshotHistoryOptions {
+  /** Versions listed, in full or summarized (default 500). */
+  readonly limit?: number;
+  /** Older versions kept in full, besides the current one (default 8). */
+  readonly fullVersions?: number;
+  /** Estimated memory for older full versions (default 64 MiB); see `retainedBytes`. */
+  readonly memoryBudgetBytes?: number;
+  readonly now?: () => Date;
+}
+
+/** Identities kept per change list of a summarized version. */
+export const SAMPLE = 10;
+/** Heap bytes per byte of item JSON, roughly (JS objects and strings vs their JSON). */
+const HEAP_PER_JSON_BYTE = 3;
+
+function counts(diff: SnapshotDiff): ChangeCounts {
+  const count = (set: ChangeSet) => set.added.length + set.removed.length + set.changed.length;
+  return { hosts: count(diff.hosts), routes: count(diff.routes), backends: count(diff.backends), endpoints: count(diff.endpoints), certificates: count(diff.certificates), onlyEndpoints: onlyEndpointsChanged(diff) };
+}
+
+function sample(diff: SnapshotDiff): SnapshotDiff {
+  const cut = (set: ChangeSet): ChangeSet => ({ added: set.added.slice(0, SAMPLE), removed: set.removed.slice(0, SAMPLE), changed: set.changed.slice(0, SAMPLE) });
+  return { from: diff.from, to: diff.to, hosts: cut(diff.hosts), routes: cut(diff.routes), backends: cut(diff.backends), endpoints: cut(diff.endpoints), certificates: cut(diff.certificates) };
+}
+
 /** Bounded history of published snapshots. */
 export class SnapshotHistory {
-  private readonly entries: PublishedSnapshot[] = [];
+  private readonly entries: HistoryEntry[] = [];
   private readonly listeners = new Set<SnapshotListener>();
   private readonly limit: number;
+  private readonly fullVersions: number;
+  private readonly budget: number;
   private readonly now: () => Date;
+  /** Estimated bytes held by older full versions after the last publish. */
+  retainedBytes = 0;
 
-  constructor(options: { limit?: number; now?: () => Date } = {}) {
-    this.limit = options.limit ?? 50;
+  constructor(options: SnapshotHistoryOptions = {}) {
+    this.limit = Math.max(1, options.limit ?? 500);
+    this.fullVersions = Math.max(0, options.fullVersions ?? 8);
+    this.budget = options.memoryBudgetBytes ?? 64 * 1024 * 1024;
     this.now = options.now ?? (() => new Date());
   }
 
@@ -39,30 +101,78 @@ export class SnapshotHistory {
   publish(snapshot: Snapshot, conditions: readonly Condition[]): boolean {
     const previous = this.current();
     if (previous?.snapshot.version === snapshot.version) return false;
+    const changes = previous === undefined ? undefined : diffSnapshots(previous.snapshot, snapshot);
     const entry: PublishedSnapshot = {
       snapshot,
       conditions,
+      version: snapshot.version,
       publishedAt: this.now().toISOString(),
-      changes: previous === undefined ? undefined : diffSnapshots(previous.snapshot, snapshot),
+      changes,
+      counts: changes === undefined ? undefined : counts(changes),
+      conditionCount: conditions.length,
+      size: { hosts: snapshot.hosts.length, routes: snapshot.hosts.reduce((n, host) => n + host.routes.length, 0), endpointSets: snapshot.endpointSets.length, certificates: snapshot.certificates.length },
     };
     this.entries.push(entry);
     if (this.entries.length > this.limit) this.entries.splice(0, this.entries.length - this.limit);
+    this.trim();
     for (const listener of this.listeners) listener(entry);
     return true;
   }
 
+  /** Summarizes older full versions beyond the count or the memory budget, newest kept first. */
+  private trim(): void {
+    const seen = new Set<object>();
+    // Items of `snapshot` not held by a newer kept version, and their estimated weight.
+    const unshared = (snapshot: Snapshot): { items: object[]; bytes: number } => {
+      const items: object[] = [];
+      let bytes = 0;
+      for (const list of [snapshot.hosts, snapshot.endpointSets, snapshot.certificates] as readonly (readonly object[])[]) {
+        for (const item of list) {
+          if (seen.has(item)) continue;
+          items.push(item);
+          bytes += itemBytes(item) * HEAP_PER_JSON_BYTE;
+        }
+      }
+      return { items, bytes };
+    };
+    for (const item of unshared(this.entries.at(-1)!.snapshot!).items) seen.add(item);
+    let kept = 0;
+    let bytes = 0;
+    for (let i = this.entries.length - 2; i >= 0; i--) {
+      const entry = this.entries[i]!;
+      if (entry.snapshot === undefined) continue;
+      const cost = kept < this.fullVersions ? unshared(entry.snapshot) : undefined;
+      if (cost !== undefined && bytes + cost.bytes <= this.budget) {
+        kept++;
+        bytes += cost.bytes;
+        for (const item of cost.items) seen.add(item);
+      } else {
+        const { snapshot: _snapshot, conditions: _conditions, ...record } = entry;
+        this.entries[i] = { ...record, changes: record.changes === undefined ? undefined : sample(record.changes) };
+      }
+    }
+    this.retainedBytes = bytes;
+  }
+
   /** The newest published snapshot, or undefined before the first publish. */
   current(): PublishedSnapshot | undefined {
-    return this.entries.at(-1);
+    return this.entries.at(-1) as PublishedSnapshot | undefined;
   }
 
-  /** A retained version, or undefined when unknown or already dropped from history. */
+  /** A version retained in full, or undefined when unknown or only summarized. */
   get(version: string): PublishedSnapshot | undefined {
-    return this.entries.find((entry) => entry.snapshot.version === version);
+    const entry = this.entry(version);
+    return entry?.snapshot === undefined ? undefined : (entry as PublishedSnapshot);
   }
 
-  /** Retained versions, newest first. */
-  list(): readonly PublishedSnapshot[] {
+  /** A listed version (in full or summarized), or undefined when unknown. */
+  entry(version: string): HistoryEntry | undefined {
+    for (let i = this.entries.length - 1; i >= 0; i--) if (this.entries[i]!.version === version) return this.entries[i];
+    return undefined;
+  }
+
+  /** Listed versions, newest first. */
+  list(): readonly HistoryEntry[] {
     return [...this.entries].reverse();
   }
 
@@ -77,8 +187,13 @@ export class SnapshotHistory {
    * it already does), or with undefined after `timeoutMs` (long-poll).
    */
   waitForChange(known: string | undefined, timeoutMs: number, signal?: AbortSignal): Promise<PublishedSnapshot | undefined> {
+    return this.waitFor((version) => version !== known, timeoutMs, signal);
+  }
+
+  /** Resolves with the current snapshot once `wanted` accepts its version, or undefined after `timeoutMs` / abort. */
+  waitFor(wanted: (version: string) => boolean, timeoutMs: number, signal?: AbortSignal): Promise<PublishedSnapshot | undefined> {
     const current = this.current();
-    if (current !== undefined && current.snapshot.version !== known) return Promise.resolve(current);
+    if (current !== undefined && wanted(current.version)) return Promise.resolve(current);
     return new Promise((resolve) => {
       const done = (value: PublishedSnapshot | undefined) => {
         clearTimeout(timer);
@@ -88,7 +203,9 @@ export class SnapshotHistory {
       };
       const onAbort = () => done(undefined);
       const timer = setTimeout(() => done(undefined), timeoutMs);
-      const unsubscribe = this.subscribe((published) => done(published));
+      const unsubscribe = this.subscribe((published) => {
+        if (wanted(published.version)) done(published);
+      });
       signal?.addEventListener('abort', onAbort);
     });
   }

@@ -44,7 +44,7 @@ describe('SnapshotHistory', () => {
     expect(changes.routes.removed).toContain('shop.example.com Exact /cart');
     expect(onlyEndpointsChanged(changes)).toBe(false);
 
-    expect(history.list().map((p) => p.snapshot.version)).toEqual([third.snapshot.version, second.snapshot.version]);
+    expect(history.list().map((p) => p.version)).toEqual([third.snapshot.version, second.snapshot.version]);
     expect(history.get(first.snapshot.version)).toBeUndefined();
     expect(seen).toEqual([first.snapshot.version, second.snapshot.version, third.snapshot.version]);
   });

@@ -69,7 +69,8 @@ export class SnapshotPublisher {
       this.conditions = built.conditions;
       this.stats.rebuilds++;
     }
-    const snapshot = compileSnapshot(this.model);
+    // Items equal to the current version's are shared with it: sealing and deltas follow the change.
+    const snapshot = compileSnapshot(this.model, this.options.history.current()?.snapshot);
     const published = this.options.history.publish(snapshot, this.conditions);
     const ms = performance.now() - start;
     if (published) this.options.metrics?.recordPublish(this.options.history.current()!, ms / 1000);

@@ -1,7 +1,14 @@
 /**
  * What changed between two snapshots, by identity: hosts by name, routes by host + pathType +
  * path, backends by route + Service port, endpoints by set + address:port.
+ *
+ * Every identity lives inside one item (a host, an endpoint set, a certificate, the catch-all
+ * route), so only the items that differ (found by `snapshotDelta`: by identity, then by hash)
+ * are looked into: the cost follows the change, not the size of the snapshots.
  */
+import { snapshotDelta } from './delta.ts';
+import { SECTIONS } from './order.ts';
+import type { SectionName } from './order.ts';
 import type { Snapshot } from './schema.ts';
 
 /** Added, removed and changed identities of one kind, each list sorted. */
@@ -35,7 +42,9 @@ function compare(before: Map<string, string>, after: Map<string, string>): Chang
   return { added: added.sort(), removed: removed.sort(), changed: changed.sort() };
 }
 
-function index(snapshot: Snapshot) {
+type Indexable = Pick<Snapshot, 'hosts' | 'defaultRoute' | 'endpointSets' | 'certificates'>;
+
+function index(snapshot: Indexable) {
   const hosts = new Map<string, string>();
   const routes = new Map<string, string>();
   const backends = new Map<string, string>();
@@ -56,10 +65,19 @@ function index(snapshot: Snapshot) {
   return { hosts, routes, backends, endpoints, certificates };
 }
 
-/** Diffs two snapshots. Pure; O(size of both). */
+/** The items of `snapshot` whose keys are in `keys`, per list. */
+function pick(snapshot: Snapshot, keys: Record<SectionName, ReadonlySet<string>>, catchAll: boolean): Indexable {
+  const only = <T extends object>(name: SectionName, items: readonly T[]): T[] => items.filter((item) => keys[name].has((SECTIONS[name].keyOf as (item: T) => string)(item)));
+  return { hosts: only('hosts', snapshot.hosts), defaultRoute: catchAll ? snapshot.defaultRoute : null, endpointSets: only('endpointSets', snapshot.endpointSets), certificates: only('certificates', snapshot.certificates) };
+}
+
+/** Diffs two snapshots. Pure; cheap work per item plus the changed items. */
 export function diffSnapshots(from: Snapshot, to: Snapshot): SnapshotDiff {
-  const a = index(from);
-  const b = index(to);
+  const delta = snapshotDelta(from, to);
+  const keys = (name: SectionName, changes: { set: readonly object[]; remove: readonly string[] }) => new Set([...changes.remove, ...changes.set.map((item) => (SECTIONS[name].keyOf as (item: object) => string)(item))]);
+  const changed = { hosts: keys('hosts', delta.hosts), endpointSets: keys('endpointSets', delta.endpointSets), certificates: keys('certificates', delta.certificates) };
+  const a = index(pick(from, changed, delta.defaultRoute !== undefined));
+  const b = index(pick(to, changed, delta.defaultRoute !== undefined));
   return {
     from: from.version,
     to: to.version,

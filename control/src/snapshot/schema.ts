@@ -1,14 +1,13 @@
 /**
  * The snapshot: the contract between the control plane and every data plane.
  *
- * A snapshot is plain JSON. Its `version` is `sha256:` + the hex SHA-256 of the canonical JSON
- * of everything else, so identical routing state on any replica yields the identical version,
- * and a data plane can verify what it received. Validated with this schema before publishing
- * and again on load.
+ * A snapshot is plain JSON: keyed lists of items (hosts, endpoint sets, certificates) plus the
+ * catch-all default route. Its `version` is a Merkle root: `sha256:` + the hex SHA-256 over the
+ * SHA-256 of each item's JSON, in list order (see `hash.ts`). Identical routing state on any
+ * replica yields the identical version; a data plane can verify what it received, and sealing a
+ * snapshot that shares most items with the previous one costs only the changed items.
  */
-import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import { PorticoError } from '../errors.ts';
 
 /** The snapshot format this code reads and writes. */
 export const SNAPSHOT_API_VERSION = 'portico.dev/v1alpha1';
@@ -37,9 +36,11 @@ const Route = z.strictObject({
   refused: z.string().min(1).optional(),
 });
 
-const DefaultRoute = z.strictObject({ source: SourceRef, field: z.string(), backends: z.array(Backend), redirect: Redirect, refused: z.string().min(1).optional() });
+/** The catch-all (or a host's) default route. */
+export const DefaultRoute = z.strictObject({ source: SourceRef, field: z.string(), backends: z.array(Backend), redirect: Redirect, refused: z.string().min(1).optional() });
 
-const Host = z.strictObject({
+/** One host item. */
+export const Host = z.strictObject({
   host: z.string().min(1),
   tls: z.boolean(),
   certificate: z.string().nullable(),
@@ -49,9 +50,11 @@ const Host = z.strictObject({
 
 const Endpoint = z.strictObject({ address: z.string().min(1), port: z.number().int().min(1).max(65535), terminating: z.boolean() });
 
-const EndpointSet = z.strictObject({ key: z.string(), endpoints: z.array(Endpoint) });
+/** One endpoint-set item. */
+export const EndpointSet = z.strictObject({ key: z.string(), endpoints: z.array(Endpoint) });
 
-const Certificate = z.strictObject({
+/** One certificate item. */
+export const Certificate = z.strictObject({
   secret: z.string(),
   hosts: z.array(z.string()),
   certificatePem: z.string(),
@@ -76,40 +79,8 @@ export type SnapshotHost = z.infer<typeof Host>;
 export type SnapshotRoute = z.infer<typeof Route>;
 export type SnapshotDefaultRoute = z.infer<typeof DefaultRoute>;
 export type SnapshotBackend = z.infer<typeof Backend>;
+export type SnapshotEndpointSet = z.infer<typeof EndpointSet>;
+export type SnapshotCertificate = z.infer<typeof Certificate>;
 
-/**
- * `sha256:<hex>` of the canonical JSON of the content: keys in the order the schema declares
- * them (zod's parse output order), no whitespace. Same content ⇒ same bytes ⇒ same version.
- * Throws PORTICO_E_SNAPSHOT_INVALID when the content does not fit the schema.
- */
-export function snapshotVersion(content: unknown): string {
-  return versionOf(validate(SnapshotContent, content));
-}
+export { parseSnapshot, sealSnapshot, snapshotVersion } from './hash.ts';
 
-function versionOf(canonical: SnapshotContent): string {
-  return `sha256:${createHash('sha256').update(JSON.stringify(canonical)).digest('hex')}`;
-}
-
-function validate<T>(schema: z.ZodType<T>, json: unknown): T {
-  const parsed = schema.safeParse(json);
-  if (parsed.success) return parsed.data;
-  const issue = parsed.error.issues[0]!;
-  throw new PorticoError('PORTICO_E_SNAPSHOT_INVALID', `snapshot ${issue.path.join('.') || '(root)'}: ${issue.message}`);
-}
-
-/** Validates content and seals it with its version: the one way snapshots are made. */
-export function sealSnapshot(content: unknown): Snapshot {
-  const canonical = validate(SnapshotContent, content);
-  return { ...canonical, version: versionOf(canonical) };
-}
-
-/**
- * Validates unknown JSON as a snapshot and checks that its version is the hash of its content.
- * Throws PorticoError PORTICO_E_SNAPSHOT_INVALID naming the first bad field or the hash mismatch.
- */
-export function parseSnapshot(json: unknown): Snapshot {
-  const { version, ...content } = validate(Snapshot, json);
-  const expected = versionOf(content);
-  if (expected !== version) throw new PorticoError('PORTICO_E_SNAPSHOT_INVALID', `snapshot version ${version} does not match its content hash ${expected}`);
-  return { ...content, version };
-}

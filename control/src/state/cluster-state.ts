@@ -7,6 +7,7 @@
  */
 import type { EndpointSlice, Ingress, IngressClass, KubeObject, Secret, Service } from './objects.ts';
 import { SERVICE_NAME_LABEL } from './objects.ts';
+import { compareStrings } from '../snapshot/order.ts';
 
 /** `namespace/name`, the key of a namespaced object. */
 export function objectKey(namespace: string | undefined, name: string): string {
@@ -114,7 +115,5 @@ function sameVersion(a: KubeObject, b: KubeObject): boolean {
   return JSON.stringify(a) === JSON.stringify(b);
 }
 
-/** Code-unit string order, the one order every emitted list uses for ties (locale-independent). */
-export function compareStrings(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
-}
+// The one string order lives with the snapshot contract (the data plane sorts with it too).
+export { compareStrings } from '../snapshot/order.ts';

@@ -10,7 +10,7 @@ import { createControlMetrics } from '@portico/control/api/metrics';
 import { StaticTokenAuthenticator, loadApiToken } from '@portico/control/auth/token';
 import type { Command } from '@portico/control/cli/args';
 import { requireString, usageError } from '@portico/control/cli/args';
-import { CLASS_OPTIONS, classSelection, formatProblem, skippedForClass } from '@portico/control/cli/load';
+import { CLASS_OPTIONS, HISTORY_HELP, HISTORY_OPTIONS, classSelection, formatProblem, historyOptions, skippedForClass } from '@portico/control/cli/load';
 import { ManifestSource } from '@portico/control/manifests/watch';
 import { NodeRegistry } from '@portico/control/nodes';
 import { SnapshotHistory } from '@portico/control/publish/history';
@@ -62,6 +62,7 @@ Options:
   --api-token-file FILE            Bearer token for the API (default: $PORTICO_API_TOKEN, else generated into --data-dir).
   --ingress-class NAME             Class served when no IngressClass object names it (default portico).
   --no-watch-ingress-without-class Ignore Ingresses without a class.
+${HISTORY_HELP}
 ${SERVING_HELP}
   -h, --help                       Show this help.
 `,
@@ -72,6 +73,7 @@ ${SERVING_HELP}
     'api-port': { type: 'string', default: '9080' },
     'api-token-file': { type: 'string' },
     ...CLASS_OPTIONS,
+    ...HISTORY_OPTIONS,
     ...SERVING_OPTIONS,
   },
   async run(values) {
@@ -94,7 +96,7 @@ ${SERVING_HELP}
       const token = await loadApiToken({ env: process.env.PORTICO_API_TOKEN, tokenFile: values['api-token-file'] as string | undefined, dataDir });
       await checkPortsFree([{ port: apiPort, address: apiAddress, what: '--api-port' }]);
       const state = new ClusterState();
-      const history = new SnapshotHistory();
+      const history = new SnapshotHistory(historyOptions(this, values));
       const metrics = createControlMetrics();
       const publisher = new SnapshotPublisher({ state, selection, history, metrics });
       const manifest: { source?: ManifestSource } = {};

@@ -1,0 +1,164 @@
+/**
+ * The incremental pipeline against the reference: any sequence of object events, published
+ * one by one (items shared with the previous version, endpoint-only fast path, deltas), ends
+ * byte-for-byte where a full rebuild of the final state ends, and deltas carry a node along.
+ */
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { STANDALONE_SELECTION, selfSignedTlsSecret } from '../api/test-support.ts';
+import { compileState } from '../pipeline.ts';
+import { applyDelta, snapshotDelta } from '../snapshot/delta.ts';
+import type { Snapshot } from '../snapshot/schema.ts';
+import { ClusterState } from '../state/cluster-state.ts';
+import type { KubeObject } from '../state/objects.ts';
+import { SnapshotHistory } from './history.ts';
+import { SnapshotPublisher } from './publisher.ts';
+import { SyncFeed } from './sync-feed.ts';
+
+const SERVICES = ['web', 'api', 'db'];
+const HOSTS = ['a.example.com', 'b.example.com', '*.example.com', 'c.example.org'];
+const PATHS = ['/', '/api', '/api/v1', '/static'];
+const secret = selfSignedTlsSecret('default', 'tls', 'a.example.com');
+
+const service = (name: string, port: number): KubeObject => ({ apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: 'default' }, spec: { ports: [{ name: 'http', port, targetPort: 8080 }] } }) as KubeObject;
+const slice = (name: string, addresses: readonly number[]): KubeObject =>
+  ({
+    apiVersion: 'discovery.k8s.io/v1',
+    kind: 'EndpointSlice',
+    metadata: { name: `${name}-1`, namespace: 'default', labels: { 'kubernetes.io/service-name': name } },
+    addressType: 'IPv4',
+    endpoints: addresses.map((a) => ({ addresses: [`10.0.0.${a}`], conditions: { ready: true } })),
+    ports: [{ name: 'http', port: 8080 }],
+  }) as KubeObject;
+const ingress = (name: string, created: number, host: string, paths: readonly string[], backend: string, tls: boolean): KubeObject =>
+  ({
+    apiVersion: 'networking.k8s.io/v1',
+    kind: 'Ingress',
+    metadata: { name, namespace: 'default', creationTimestamp: `2026-01-0${created}T00:00:00Z` },
+    spec: {
+      ...(tls ? { tls: [{ hosts: [host], secretName: 'tls' }] } : {}),
+      rules: [{ host, http: { paths: paths.map((path) => ({ path, pathType: 'Prefix', backend: { service: { name: backend, port: { number: 80 } } } })) } }],
+    },
+  }) as KubeObject;
+
+/** One object event: an upsert of a generated object, or a removal. */
+type Event = { readonly upsert: KubeObject } | { readonly remove: KubeObject };
+
+const objectArb: fc.Arbitrary<KubeObject> = fc.oneof(
+  fc.record({ name: fc.constantFrom(...SERVICES), port: fc.constantFrom(80, 81) }).map(({ name, port }) => service(name, port)),
+  fc.record({ name: fc.constantFrom(...SERVICES), addresses: fc.uniqueArray(fc.integer({ min: 1, max: 6 }), { maxLength: 3 }) }).map(({ name, addresses }) => slice(name, addresses)),
+  fc
+    .record({ name: fc.constantFrom('i1', 'i2', 'i3', 'i4'), created: fc.integer({ min: 1, max: 3 }), host: fc.constantFrom(...HOSTS), paths: fc.uniqueArray(fc.constantFrom(...PATHS), { minLength: 1, maxLength: 3 }), backend: fc.constantFrom(...SERVICES), tls: fc.boolean() })
+    .map((o) => ingress(o.name, o.created, o.host, o.paths, o.backend, o.tls)),
+  fc.constant(secret as KubeObject),
+);
+const eventArb: fc.Arbitrary<Event> = fc.oneof({ weight: 4, arbitrary: objectArb.map((upsert) => ({ upsert })) }, { weight: 1, arbitrary: objectArb.map((remove) => ({ remove })) });
+
+const wire = (snapshot: Snapshot): Snapshot => JSON.parse(JSON.stringify(snapshot)) as Snapshot;
+
+describe('incremental publishing', () => {
+  it('any event sequence, published one by one, equals a full rebuild of the final state byte for byte; deltas carry a node along', () => {
+    fc.assert(
+      fc.property(fc.array(eventArb, { minLength: 1, maxLength: 25 }), (events) => {
+        const state = new ClusterState();
+        const history = new SnapshotHistory({ fullVersions: 2 });
+        const publisher = new SnapshotPublisher({ state, selection: STANDALONE_SELECTION, history });
+        // The node starts from the first version and only ever applies deltas received as JSON.
+        let node: Snapshot | undefined;
+        for (const event of events) {
+          const kind = 'upsert' in event ? event.upsert.kind : event.remove.kind;
+          if ('upsert' in event ? state.upsert(event.upsert) : state.remove(event.remove)) publisher.changed(kind);
+          const { snapshot } = publisher.rebuild();
+          if (node === undefined) node = wire(snapshot);
+          else if (node.version !== snapshot.version) node = applyDelta(node, JSON.parse(JSON.stringify({ type: 'delta', ...snapshotDelta(history.get(node.version)!.snapshot, snapshot) })));
+          expect(node.version).toBe(snapshot.version);
+        }
+        const final = history.current()!.snapshot;
+        const reference = compileState(ClusterState.from(state.objects()), STANDALONE_SELECTION).snapshot;
+        expect(JSON.stringify(final)).toBe(JSON.stringify(reference));
+        expect(JSON.stringify(node)).toBe(JSON.stringify(reference));
+      }),
+      { numRuns: 60 },
+    );
+  });
+
+  it('two replicas fed the same objects in different orders agree on the version', () => {
+    fc.assert(
+      fc.property(fc.array(objectArb, { minLength: 1, maxLength: 12 }), fc.array(fc.integer()), (objects, keys) => {
+        const replica = (order: readonly KubeObject[]) => {
+          const state = new ClusterState();
+          const history = new SnapshotHistory();
+          const publisher = new SnapshotPublisher({ state, selection: STANDALONE_SELECTION, history });
+          // Each replica publishes after every event: its intermediate versions differ, the last must not.
+          for (const object of order) {
+            state.upsert(object);
+            publisher.changed(object.kind);
+            publisher.rebuild();
+          }
+          return history.current()!.version;
+        };
+        // One object per key (a later duplicate replaces an earlier one), then a permutation of them.
+        const distinct = [...ClusterState.from(objects).objects()];
+        const permuted = distinct.map((object, i) => ({ object, key: keys[i] ?? i })).sort((x, y) => x.key - y.key).map((x) => x.object);
+        expect(replica(permuted)).toBe(replica(distinct));
+      }),
+      { numRuns: 60 },
+    );
+  });
+});
+
+describe('SyncFeed', () => {
+  it('encodes the full body once per version and each delta once per pair, whatever the number of nodes', async () => {
+    const state = ClusterState.from([service('web', 80), slice('web', [1]), ingress('i1', 1, 'a.example.com', ['/'], 'web', false)]);
+    const history = new SnapshotHistory();
+    const publisher = new SnapshotPublisher({ state, selection: STANDALONE_SELECTION, history });
+    const feed = new SyncFeed(history);
+    publisher.rebuild();
+    const first = history.current()!;
+    const fulls = await Promise.all(Array.from({ length: 50 }, () => feed.body(undefined, first)));
+    state.upsert(ingress('i2', 2, 'b.example.com', ['/api'], 'web', false));
+    publisher.changed('Ingress');
+    publisher.rebuild();
+    const second = history.current()!;
+    const deltas = await Promise.all(Array.from({ length: 50 }, () => feed.body(first.version, second)));
+    expect(feed.stats).toEqual({ fullEncodes: 1, deltaEncodes: 1 });
+    expect(new Set(fulls.map((b) => b.gzip)).size).toBe(1);
+    expect(new Set(deltas.map((b) => b.gzip)).size).toBe(1);
+    expect(deltas[0]!.change).toBe('delta');
+    const full = JSON.parse((await fulls[0]!.raw()).toString());
+    expect(full).toEqual({ type: 'full', version: first.version, snapshot: wire(first.snapshot) });
+    const delta = JSON.parse((await deltas[0]!.raw()).toString());
+    expect(applyDelta(wire(first.snapshot), delta).version).toBe(second.version);
+  });
+});
+
+describe('SnapshotHistory memory budget', () => {
+  it('counts items shared between versions once, and summarizes versions beyond the budget', () => {
+    const objects = [service('web', 80), slice('web', [1, 2, 3]), ...Array.from({ length: 30 }, (_, i) => ingress(`i${i}`, 1, `h${i}.example.com`, ['/', '/api'], 'web', false))];
+    const state = ClusterState.from(objects);
+    const history = new SnapshotHistory({ fullVersions: 8, memoryBudgetBytes: 20_000 });
+    const publisher = new SnapshotPublisher({ state, selection: STANDALONE_SELECTION, history });
+    publisher.rebuild();
+    // Small changes: each older version holds one host of its own, well within the budget.
+    for (let i = 0; i < 3; i++) {
+      state.upsert(ingress(`i${i}`, 1, `h${i}.example.com`, ['/', `/v${i}`], 'web', false));
+      publisher.changed('Ingress');
+      publisher.rebuild();
+    }
+    expect(history.list().map((e) => e.snapshot !== undefined)).toEqual([true, true, true, true]);
+    expect(history.retainedBytes).toBeGreaterThan(0);
+    expect(history.retainedBytes).toBeLessThan(10_000);
+    // A change of every host: the versions before it no longer share anything with the current one.
+    for (let i = 0; i < 30; i++) state.upsert(ingress(`i${i}`, 1, `h${i}.example.com`, ['/', '/all'], 'web', false));
+    publisher.changed('Ingress');
+    publisher.rebuild();
+    const retained = history.list().map((e) => e.snapshot !== undefined);
+    expect(retained[0]).toBe(true);
+    expect(retained.filter(Boolean).length).toBeLessThan(retained.length);
+    expect(history.retainedBytes).toBeLessThanOrEqual(20_000);
+    const summarized = history.list().find((e) => e.snapshot === undefined)!;
+    expect(summarized.counts).toBeDefined();
+    expect(history.get(summarized.version)).toBeUndefined();
+    expect(history.entry(summarized.version)?.version).toBe(summarized.version);
+  });
+});

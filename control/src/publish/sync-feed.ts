@@ -1,0 +1,132 @@
+/**
+ * The sync bodies data planes receive, encoded once and shared: the full body of the current
+ * version (JSON written item by item with pauses, gzipped off the event loop) and, per
+ * (known version, current version) pair, the delta body. Every long-poll answered by the same
+ * publish gets the same buffers, so fan-out costs bytes on the wire, not work per node.
+ *
+ * A node whose version is no longer retained in full (or unknown) gets the full body.
+ */
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
+import { promisify } from 'node:util';
+import { createGzip, gunzip, gzip } from 'node:zlib';
+import type { SnapshotDelta } from '../snapshot/delta.ts';
+import { onlyEndpointSets, snapshotDelta } from '../snapshot/delta.ts';
+import type { Snapshot } from '../snapshot/schema.ts';
+import type { PublishedSnapshot, SnapshotHistory } from './history.ts';
+
+const gzipAsync = promisify(gzip);
+const gunzipAsync = promisify(gunzip);
+
+/** What a sync answer carries: `full` snapshot, `delta`, or a delta of endpoint sets alone. */
+export type SyncChange = 'full' | 'delta' | 'endpoints';
+
+/** One encoded sync body. */
+export interface SyncBody {
+  readonly change: SyncChange;
+  readonly version: string;
+  /** The body, gzipped. */
+  readonly gzip: Buffer;
+  /** The body uncompressed (kept for small bodies only; `raw()` inflates the others). */
+  raw(): Promise<Buffer>;
+}
+
+/** Items written between two pauses when encoding a full body. */
+const ITEMS_PER_SLICE = 200;
+/** Bodies whose uncompressed form is kept beside the gzipped one. */
+const KEEP_RAW_BELOW = 64 * 1024;
+/** Delta bodies kept at most (all to the current version). */
+const MAX_DELTAS = 64;
+
+/** The JSON of a full sync body, written in slices so no single step blocks the event loop long. */
+async function encodeFull(snapshot: Snapshot): Promise<Buffer> {
+  const zip = createGzip();
+  const chunks: Buffer[] = [];
+  zip.on('data', (chunk: Buffer) => chunks.push(chunk));
+  const finished = new Promise<void>((resolve, reject) => {
+    zip.on('end', resolve);
+    zip.on('error', reject);
+  });
+  const write = (text: string) => zip.write(text);
+  const list = async (items: readonly unknown[]) => {
+    write('[');
+    for (let i = 0; i < items.length; i += ITEMS_PER_SLICE) {
+      const slice = items.slice(i, i + ITEMS_PER_SLICE).map((item) => JSON.stringify(item));
+      write((i === 0 ? '' : ',') + slice.join(','));
+      await yieldToLoop();
+    }
+    write(']');
+  };
+  // Same key order as the Snapshot schema, so the body is the snapshot's JSON.
+  write(`{"type":"full","version":${JSON.stringify(snapshot.version)},"snapshot":{"apiVersion":${JSON.stringify(snapshot.apiVersion)},"kind":"Snapshot","hosts":`);
+  await list(snapshot.hosts);
+  write(`,"defaultRoute":${JSON.stringify(snapshot.defaultRoute)},"endpointSets":`);
+  await list(snapshot.endpointSets);
+  write(',"certificates":');
+  await list(snapshot.certificates);
+  write(`,"version":${JSON.stringify(snapshot.version)}}}`);
+  zip.end();
+  await finished;
+  return Buffer.concat(chunks);
+}
+
+async function encoded(change: SyncChange, version: string, make: () => Promise<{ gzip: Buffer; raw?: Buffer }>): Promise<SyncBody> {
+  const body = await make();
+  const raw = body.raw;
+  return { change, version, gzip: body.gzip, raw: raw !== undefined ? async () => raw : async () => gunzipAsync(body.gzip) };
+}
+
+/** Encoded sync bodies of one history, computed once each. */
+export class SyncFeed {
+  private readonly history: SnapshotHistory;
+  private full: { readonly version: string; readonly body: Promise<SyncBody> } | undefined;
+  private readonly deltas = new Map<string, Promise<SyncBody>>();
+  /** Bodies encoded so far (for tests and metrics): a second node asking the same costs nothing. */
+  readonly stats = { fullEncodes: 0, deltaEncodes: 0 };
+
+  constructor(history: SnapshotHistory) {
+    this.history = history;
+    // Bodies toward an older version are never asked for again: only the current one is served.
+    history.subscribe((published) => {
+      for (const key of this.deltas.keys()) if (!key.endsWith(`>${published.version}`)) this.deltas.delete(key);
+    });
+  }
+
+  /**
+   * The body bringing a node from `known` to `target`: a delta when `known` is retained in full
+   * (and `allowDelta`), else the full snapshot. Rejects only on a bug (encoding failed).
+   */
+  body(known: string | undefined, target: PublishedSnapshot, allowDelta = true): Promise<SyncBody> {
+    const base = allowDelta && known !== undefined && known !== target.version ? this.history.get(known) : undefined;
+    if (base === undefined) return this.fullBody(target.snapshot);
+    const key = `${base.version}>${target.version}`;
+    let body = this.deltas.get(key);
+    if (body === undefined) {
+      body = this.deltaBody(snapshotDelta(base.snapshot, target.snapshot));
+      if (this.deltas.size >= MAX_DELTAS) this.deltas.delete(this.deltas.keys().next().value!);
+      this.deltas.set(key, body);
+      body.catch(() => this.deltas.delete(key));
+    }
+    return body;
+  }
+
+  private fullBody(snapshot: Snapshot): Promise<SyncBody> {
+    if (this.full?.version !== snapshot.version) {
+      this.stats.fullEncodes++;
+      const body = encoded('full', snapshot.version, async () => ({ gzip: await encodeFull(snapshot) }));
+      this.full = { version: snapshot.version, body };
+      body.catch(() => {
+        if (this.full?.body === body) this.full = undefined;
+      });
+    }
+    return this.full.body;
+  }
+
+  private deltaBody(delta: SnapshotDelta): Promise<SyncBody> {
+    this.stats.deltaEncodes++;
+    return encoded(onlyEndpointSets(delta) ? 'endpoints' : 'delta', delta.version, async () => {
+      const raw = Buffer.from(JSON.stringify({ type: 'delta', ...delta }));
+      const zipped = await gzipAsync(raw);
+      return raw.length < KEEP_RAW_BELOW ? { gzip: zipped, raw } : { gzip: zipped };
+    });
+  }
+}

@@ -1,0 +1,26 @@
+/**
+ * The orders a snapshot's lists are kept in. Part of the contract: the control plane emits the
+ * lists sorted this way, a data plane applying a delta re-sorts with the same functions, and
+ * `parseSnapshot` refuses a snapshot whose lists are out of order (or hold a key twice).
+ */
+
+/** Code-unit string order, the one order every emitted list uses for ties (locale-independent). */
+export function compareStrings(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** Exact hosts, then wildcards, then the any-host entry; alphabetical inside each group. */
+export function compareHosts(a: string, b: string): number {
+  const rank = (host: string): number => (host === '*' ? 2 : host.startsWith('*.') ? 1 : 0);
+  return rank(a) - rank(b) || compareStrings(a, b);
+}
+
+/** The keyed lists of a snapshot: how an item is named and how the list is ordered. */
+export const SECTIONS = {
+  hosts: { keyOf: (item: { host: string }): string => item.host, compare: compareHosts },
+  endpointSets: { keyOf: (item: { key: string }): string => item.key, compare: compareStrings },
+  certificates: { keyOf: (item: { secret: string }): string => item.secret, compare: compareStrings },
+} as const;
+
+/** The name of a keyed list. */
+export type SectionName = keyof typeof SECTIONS;
