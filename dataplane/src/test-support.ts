@@ -9,6 +9,7 @@ import { connect, createServer } from 'node:net';
 import type { Server, Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import type { Snapshot, SnapshotContent } from '@portico/control/snapshot';
+import { compareHosts, compareStrings } from '@portico/control/snapshot/order';
 import { SNAPSHOT_API_VERSION, parseSnapshot, snapshotVersion } from '@portico/control/snapshot';
 import { Proxy } from './proxy.ts';
 import type { ProxyOptions } from './proxy.ts';
@@ -67,6 +68,9 @@ export function snapshotOf(hosts: readonly HostSpec[]): Snapshot {
     endpointSets,
     certificates: [],
   };
+  // The contract keeps its lists in order; the specs above are in whatever order a test likes.
+  content.hosts.sort((a, b) => compareHosts(a.host, b.host));
+  endpointSets.sort((a, b) => compareStrings(a.key, b.key));
   return parseSnapshot({ ...content, version: snapshotVersion(content) });
 }
 

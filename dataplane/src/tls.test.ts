@@ -45,8 +45,8 @@ describe('CertificateStore (SNI)', () => {
       snapshotWith(
         [
           { host: 'dashboard.example.com', certificate: 'tls/dashboard' },
-          { host: '*.apps.example.com', certificate: 'tls/wild' },
           { host: 'missing.example.com', certificate: null },
+          { host: '*.apps.example.com', certificate: 'tls/wild' },
         ],
         [
           { secret: 'tls/dashboard', ...dashboard },
