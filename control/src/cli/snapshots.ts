@@ -12,6 +12,8 @@ interface Summary {
   current: boolean;
   changes: { hosts: number; routes: number; backends: number; endpoints: number; certificates: number; onlyEndpoints: boolean } | null;
   conditions: { reason: string }[];
+  conditionCount: number;
+  retained: boolean;
 }
 
 interface ChangeSet {
@@ -61,7 +63,7 @@ Options:
           const rows = body.items.map((s) => {
             const c = s.changes;
             const changes = c === null ? 'first' : c.onlyEndpoints ? `endpoints only (${c.endpoints})` : `hosts ${c.hosts} routes ${c.routes} backends ${c.backends} endpoints ${c.endpoints} certs ${c.certificates}`;
-            return [`${s.current ? '*' : ' '} ${shortVersion(s.version, digits)}`, s.publishedAt, String(s.conditions.length), changes];
+            return [`${s.current ? '*' : ' '} ${shortVersion(s.version, digits)}`, s.publishedAt, String(s.conditionCount), s.retained ? changes : `${changes} (summary only)`];
           });
           out(table(['  VERSION', 'PUBLISHED', 'CONDITIONS', 'CHANGES'], rows));
         }
