@@ -1,6 +1,6 @@
 /**
  * `limit-rps`, `limit-rpm`, `limit-connections`, `limit-burst-multiplier`, `limit-whitelist` read
- * into a LimitPolicy (control plane). The data plane enforces it (dataplane/src/policy/rate-limit.ts)
+ * into a LimitPolicy (control plane). The data plane enforces it (rate-limit.ts, run by the data plane)
  * per client address, answering 503 (ingress-nginx's default limit-req-status-code and
  * limit-conn-status-code).
  *
