@@ -144,7 +144,7 @@ export const EndpointSlice = z.looseObject({
 });
 export type EndpointSlice = z.infer<typeof EndpointSlice>;
 
-/** `v1` Secret; only `kubernetes.io/tls` Secrets are kept by sources. */
+/** `v1` Secret; sources keep only what retainedSecret() returns. */
 export const Secret = z.looseObject({
   apiVersion: z.literal('v1'),
   kind: z.literal('Secret'),
@@ -154,6 +154,21 @@ export const Secret = z.looseObject({
   stringData: z.record(z.string(), z.string()).optional(),
 });
 export type Secret = z.infer<typeof Secret>;
+
+/**
+ * The part of a Secret Portico holds, or undefined when it holds none of it: a
+ * `kubernetes.io/tls` Secret whole; any other Secret only for its `auth` key (the htpasswd file
+ * of `auth-type: basic`), every other key dropped as it arrives, so database passwords and the
+ * like never stay in this process. Pure.
+ */
+export function retainedSecret(secret: Secret): Secret | undefined {
+  if (secret.type === 'kubernetes.io/tls') return secret;
+  const data = secret.data?.auth;
+  const stringData = secret.stringData?.auth;
+  if (data === undefined && stringData === undefined) return undefined;
+  const { data: _data, stringData: _stringData, ...rest } = secret;
+  return { ...rest, ...(data === undefined ? {} : { data: { auth: data } }), ...(stringData === undefined ? {} : { stringData: { auth: stringData } }) };
+}
 
 /** Any object Portico keeps in ClusterState. */
 export type KubeObject = Ingress | IngressClass | Service | EndpointSlice | Secret;

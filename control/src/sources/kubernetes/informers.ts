@@ -11,7 +11,7 @@ import { ListWatch, Watch } from '@kubernetes/client-node';
 import type { z } from 'zod';
 import type { ClusterState } from '../../state/cluster-state.ts';
 import type { KubeObject } from '../../state/objects.ts';
-import { EndpointSlice, Ingress, IngressClass, Secret, Service } from '../../state/objects.ts';
+import { EndpointSlice, Ingress, IngressClass, Secret, Service, retainedSecret } from '../../state/objects.ts';
 import { kubeCall } from './http.ts';
 
 /** One watched resource. */
@@ -32,8 +32,11 @@ export const WATCHED_KINDS: readonly ResourceKind[] = [
   { kind: 'IngressClass', apiVersion: 'networking.k8s.io/v1', base: '/apis/networking.k8s.io/v1', plural: 'ingressclasses', namespaced: false, schema: IngressClass },
   { kind: 'Service', apiVersion: 'v1', base: '/api/v1', plural: 'services', namespaced: true, schema: Service },
   { kind: 'EndpointSlice', apiVersion: 'discovery.k8s.io/v1', base: '/apis/discovery.k8s.io/v1', plural: 'endpointslices', namespaced: true, schema: EndpointSlice },
-  // Only TLS Secrets: the API server filters them, so other Secrets never reach this process.
+  // TLS Secrets (the API server filters them), and Opaque ones for their `auth` key alone (the
+  // htpasswd data of auth-type: basic): every other key is dropped on arrival (retainedSecret),
+  // other types never reach this process.
   { kind: 'Secret', apiVersion: 'v1', base: '/api/v1', plural: 'secrets', namespaced: true, fieldSelector: 'type=kubernetes.io/tls', schema: Secret },
+  { kind: 'Secret', apiVersion: 'v1', base: '/api/v1', plural: 'secrets', namespaced: true, fieldSelector: 'type=Opaque', schema: Secret },
 ];
 
 /** Options of the Kubernetes source. */
@@ -126,7 +129,13 @@ export class KubernetesSource {
         if (raw.metadata?.name && this.state.remove({ kind: resource.kind, metadata: { name: raw.metadata.name, namespace: raw.metadata.namespace } })) this.options.onChange(resource.kind);
         return;
       }
-      if (this.state.upsert(parsed.data)) this.options.onChange(resource.kind);
+      const object = parsed.data.kind === 'Secret' ? retainedSecret(parsed.data) : parsed.data;
+      if (object === undefined) {
+        // A Secret that lost (or never had) the one key Portico holds: forget any older copy.
+        if (this.state.remove({ kind: resource.kind, metadata: { name: parsed.data.metadata.name, namespace: parsed.data.metadata.namespace } })) this.options.onChange(resource.kind);
+        return;
+      }
+      if (this.state.upsert(object)) this.options.onChange(resource.kind);
     };
     informer.on('add', upsert);
     informer.on('update', upsert);

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadManifests } from './load.ts';
 import { parseManifestText } from './parse.ts';
+import type { Secret } from '../../state/objects.ts';
 
 const service = (name: string) => `apiVersion: v1\nkind: Service\nmetadata: { name: ${name} }\nspec: { ports: [{ port: 80 }] }\n`;
 
@@ -45,9 +46,14 @@ describe('parseManifestText', () => {
     expect(result.objects.map((o) => o.metadata.name)).toEqual(['ok']);
   });
 
-  it('keeps only kubernetes.io/tls Secrets', () => {
-    const text = 'apiVersion: v1\nkind: Secret\nmetadata: {name: opaque}\ntype: Opaque\n---\napiVersion: v1\nkind: Secret\nmetadata: {name: cert}\ntype: kubernetes.io/tls\n';
-    expect(parseManifestText(text, 's.yaml').objects.map((o) => o.metadata.name)).toEqual(['cert']);
+  it('keeps kubernetes.io/tls Secrets, and of others only the `auth` key (basic auth), dropping every other key', () => {
+    const text =
+      'apiVersion: v1\nkind: Secret\nmetadata: {name: opaque}\ntype: Opaque\ndata: {password: c2VjcmV0}\n---\napiVersion: v1\nkind: Secret\nmetadata: {name: cert}\ntype: kubernetes.io/tls\n' +
+      '---\napiVersion: v1\nkind: Secret\nmetadata: {name: htpasswd}\ntype: Opaque\ndata: {auth: Zm9vOntQTEFJTn1iYXI=, dbPassword: c2VjcmV0}\nstringData: {other: x}\n';
+    const objects = parseManifestText(text, 's.yaml').objects;
+    expect(objects.map((o) => o.metadata.name)).toEqual(['cert', 'htpasswd']);
+    const htpasswd = objects[1] as Secret;
+    expect([htpasswd.data, htpasswd.stringData]).toEqual([{ auth: 'Zm9vOntQTEFJTn1iYXI=' }, undefined]);
   });
 });
 

@@ -4,7 +4,7 @@
  */
 import type { z } from 'zod';
 import type { KubeObject } from '../../state/objects.ts';
-import { EndpointSlice, Ingress, IngressClass, Secret, Service } from '../../state/objects.ts';
+import { EndpointSlice, Ingress, IngressClass, Secret, Service, retainedSecret } from '../../state/objects.ts';
 import type { ParsedDocument, ParseFailure, ParseLimits } from './bounded.ts';
 import { describeFailure, MANIFEST_FILE_LIMITS, manifestLimits, parseJsonBounded, parseYamlBounded } from './bounded.ts';
 import { convertLegacyIngress, LEGACY_INGRESS_VERSIONS } from './legacy.ts';
@@ -153,6 +153,11 @@ function acceptDocument(value: unknown, file: string, document: number, objects:
   const object = parsed.data;
   // kubectl puts a namespaced object without a namespace into `default`; so does Portico.
   if (object.kind !== 'IngressClass' && object.metadata.namespace === undefined) object.metadata.namespace = 'default';
-  if (object.kind === 'Secret' && object.type !== 'kubernetes.io/tls') return; // only TLS Secrets matter; others are not ours to hold
+  if (object.kind === 'Secret') {
+    // TLS Secrets, and the `auth` key of others (basic auth); nothing else is ours to hold.
+    const retained = retainedSecret(object);
+    if (retained !== undefined) objects.push(retained);
+    return;
+  }
   objects.push(object);
 }
