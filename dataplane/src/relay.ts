@@ -7,7 +7,7 @@
  */
 import type { Socket } from 'node:net';
 import { CHUNKED_INVALID, ChunkedDecoder } from './http/chunked.ts';
-import { clientHead, compactHead } from './http/respond.ts';
+import { clientHead, compactHead, needsServer } from './http/respond.ts';
 import { ResponseHead } from './http/response-head.ts';
 import type { Upstream } from './upstream/pool.ts';
 
@@ -122,7 +122,7 @@ export class ResponseRelay {
     this.closeClient = !this.#keepAlive || this.#mode === UNTIL_CLOSE || closing;
     this.started = true;
     // Usually nothing is added to the head: clean it in place and send head and body in one write.
-    if (this.closeClient) return this.#relay(buf, headEnd, limit, -1, clientHead(buf, head, headEnd, true, false), client, upstream);
+    if (this.closeClient || needsServer(head)) return this.#relay(buf, headEnd, limit, -1, clientHead(buf, head, headEnd, this.closeClient, false), client, upstream);
     return this.#relay(buf, headEnd, limit, head.hopByHop ? compactHead(buf, head, headEnd) : 0, undefined, client, upstream);
   }
 

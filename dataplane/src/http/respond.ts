@@ -8,15 +8,24 @@ import { R_CONNECTION, R_HOP, R_OTHER, R_UPGRADE } from './response-head.ts';
 
 const CONNECTION_CLOSE = Buffer.from('Connection: close\r\n', 'latin1');
 const CONNECTION_UPGRADE = Buffer.from('Connection: upgrade\r\n', 'latin1');
+/** Added to a final response whose endpoint sent no Server line (as peers do; the Ingress conformance suite expects one). */
+const SERVER = Buffer.from('Server: portico\r\n', 'latin1');
+
+/** Whether the client head of this response needs Portico's Server line (a final response without one). */
+export function needsServer(head: ResponseHead): boolean {
+  return !head.hasServer && head.status >= 200;
+}
 
 /**
  * The head to send to the client for the response parsed from buf[0, headEnd). `close` adds
- * `Connection: close`; `upgrade` (a 101) keeps Upgrade and sends `Connection: upgrade`. Returns
- * buf[0, headEnd) itself when nothing has to change.
+ * `Connection: close`; `upgrade` (a 101) keeps Upgrade and sends `Connection: upgrade`; a final
+ * response without a Server line gets `Server: portico`. Returns buf[0, headEnd) itself when
+ * nothing has to change.
  */
 export function clientHead(buf: Buffer, head: ResponseHead, headEnd: number, close: boolean, upgrade: boolean): Buffer {
-  if (!head.hopByHop && !close && !upgrade) return buf.subarray(0, headEnd);
-  const out = Buffer.allocUnsafe(headEnd + CONNECTION_CLOSE.length + CONNECTION_UPGRADE.length);
+  const server = needsServer(head);
+  if (!head.hopByHop && !close && !upgrade && !server) return buf.subarray(0, headEnd);
+  const out = Buffer.allocUnsafe(headEnd + CONNECTION_CLOSE.length + CONNECTION_UPGRADE.length + SERVER.length);
   const lines = head.lines;
   const tokens = head.connectionTokens;
   let w = 0;
@@ -35,6 +44,7 @@ export function clientHead(buf: Buffer, head: ResponseHead, headEnd: number, clo
     }
   }
   if (headEnd - 2 > run) w += buf.copy(out, w, run, headEnd - 2);
+  if (server) w += SERVER.copy(out, w);
   if (upgrade) w += CONNECTION_UPGRADE.copy(out, w);
   else if (close) w += CONNECTION_CLOSE.copy(out, w);
   out[w++] = 0x0d;
@@ -110,7 +120,7 @@ export function localResponse(status: number, close: boolean, head: boolean): Bu
     const reason = REASONS[status] ?? 'Error';
     const body = `${status} ${reason}\n`;
     response = Buffer.from(
-      `HTTP/1.1 ${status} ${reason}\r\n${status === 200 || status === 405 ? ALLOW : ''}Content-Type: text/plain\r\nContent-Length: ${body.length}\r\n${close ? 'Connection: close\r\n' : ''}\r\n${head ? '' : body}`,
+      `HTTP/1.1 ${status} ${reason}\r\nServer: portico\r\n${status === 200 || status === 405 ? ALLOW : ''}Content-Type: text/plain\r\nContent-Length: ${body.length}\r\n${close ? 'Connection: close\r\n' : ''}\r\n${head ? '' : body}`,
       'latin1',
     );
     canned.set(key, response);
@@ -120,5 +130,5 @@ export function localResponse(status: number, close: boolean, head: boolean): Bu
 
 /** A 308 to `location` (built from validated request bytes, so it cannot carry CR or LF). */
 export function redirectResponse(location: string, close: boolean): Buffer {
-  return Buffer.from(`HTTP/1.1 308 Permanent Redirect\r\nLocation: ${location}\r\nContent-Length: 0\r\n${close ? 'Connection: close\r\n' : ''}\r\n`, 'latin1');
+  return Buffer.from(`HTTP/1.1 308 Permanent Redirect\r\nServer: portico\r\nLocation: ${location}\r\nContent-Length: 0\r\n${close ? 'Connection: close\r\n' : ''}\r\n`, 'latin1');
 }

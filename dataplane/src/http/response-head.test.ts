@@ -34,22 +34,34 @@ describe('ResponseHead', () => {
   });
 
   it('clientHead passes an untouched head through as a view, and strips hop-by-hop lines', () => {
-    const plain = parse('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
+    const plain = parse('HTTP/1.1 200 OK\r\nServer: up\r\nContent-Length: 2\r\n\r\nok');
     const same = clientHead(plain.buf, plain.head, plain.result, false, false);
     expect(same.buffer).toBe(plain.buf.buffer);
     expect(same.length).toBe(plain.result);
 
     const hop = parse('HTTP/1.1 200 OK\r\nConnection: keep-alive, X-Secret\r\nKeep-Alive: timeout=5\r\nX-Secret: 1\r\nUpgrade: h2c\r\nContent-Length: 2\r\n\r\nok');
-    expect(clientHead(hop.buf, hop.head, hop.result, true, false).toString('latin1')).toBe('HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n');
+    expect(clientHead(hop.buf, hop.head, hop.result, true, false).toString('latin1')).toBe('HTTP/1.1 200 OK\r\nContent-Length: 2\r\nServer: portico\r\nConnection: close\r\n\r\n');
     const upgrade = parse('HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Accept: x\r\n\r\n');
     expect(clientHead(upgrade.buf, upgrade.head, upgrade.result, false, true).toString('latin1')).toBe('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nSec-WebSocket-Accept: x\r\nConnection: upgrade\r\n\r\n');
   });
 
+  it('adds Server: portico to a final response without one, never to an interim one, and keeps the endpoint\'s own', () => {
+    const bare = parse('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
+    expect(clientHead(bare.buf, bare.head, bare.result, false, false).toString('latin1')).toBe('HTTP/1.1 200 OK\r\nContent-Length: 2\r\nServer: portico\r\n\r\n');
+    const own = parse('HTTP/1.1 404 Not Found\r\nSERVER: nginx\r\nContent-Length: 0\r\n\r\n');
+    expect(clientHead(own.buf, own.head, own.result, true, false).toString('latin1')).toBe('HTTP/1.1 404 Not Found\r\nSERVER: nginx\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
+    const interim = parse('HTTP/1.1 100 Continue\r\n\r\n');
+    expect(clientHead(interim.buf, interim.head, interim.result, false, false).toString('latin1')).toBe('HTTP/1.1 100 Continue\r\n\r\n');
+    const lookalike = parse('HTTP/1.1 200 OK\r\nServer-Timing: x\r\nServe: y\r\n\r\n');
+    expect(clientHead(lookalike.buf, lookalike.head, lookalike.result, false, false).toString('latin1')).toContain('Server: portico\r\n');
+  });
+
+  // compactHead never adds a line: the relay uses it only for heads that carry a Server line.
   it.each([
-    ['no hop-by-hop lines', 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX: 1\r\n\r\n'],
-    ['one in the middle', 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: keep-alive\r\nX: 1\r\n\r\n'],
-    ['adjacent ones first and last', 'HTTP/1.1 200 OK\r\nKeep-Alive: timeout=5\r\nConnection: keep-alive, X-Private\r\nContent-Length: 2\r\nX-Private: p\r\n\r\n'],
-    ['only hop-by-hop lines', 'HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nKeep-Alive: 1\r\n\r\n'],
+    ['no hop-by-hop lines', 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\nServer: up\r\nX: 1\r\n\r\n'],
+    ['one in the middle', 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: keep-alive\r\nServer: up\r\nX: 1\r\n\r\n'],
+    ['adjacent ones first and last', 'HTTP/1.1 200 OK\r\nKeep-Alive: timeout=5\r\nConnection: keep-alive, X-Private\r\nServer: up\r\nContent-Length: 2\r\nX-Private: p\r\n\r\n'],
+    ['only hop-by-hop lines', 'HTTP/1.1 200 OK\r\nServer: up\r\nConnection: keep-alive\r\nKeep-Alive: 1\r\n\r\n'],
   ])('compactHead cleans %s in place, exactly like clientHead', (_name, text) => {
     const expected = parse(`${text}ok`);
     const want = clientHead(expected.buf, expected.head, expected.result, false, false).toString('latin1');

@@ -52,6 +52,8 @@ export class ResponseHead {
   readonly connectionTokens: string[] = [];
   /** Any line the client must not see (Connection, Keep-Alive, Proxy-Connection, Upgrade). */
   hopByHop = false;
+  /** The endpoint sent a Server line (else Portico adds its own to a final response). */
+  hasServer = false;
   #pos = 0;
   #lineDone = false;
   readonly #value: FieldSpan = { start: 0, end: 0, colon: 0 };
@@ -67,7 +69,7 @@ export class ResponseHead {
     this.#lineDone = false;
     this.lineCount = 0;
     this.contentLength = -1;
-    this.transferEncoding = this.chunked = this.connectionClose = this.connectionKeepAlive = this.hopByHop = false;
+    this.transferEncoding = this.chunked = this.connectionClose = this.connectionKeepAlive = this.hopByHop = this.hasServer = false;
     if (this.connectionTokens.length !== 0) this.connectionTokens.length = 0;
   }
 
@@ -152,7 +154,9 @@ export class ResponseHead {
       case R_UPGRADE:
         this.hopByHop = true;
         return true;
-      default: return true;
+      default:
+        if (value.colon - start === 6 && equalsLower(buf, start, value.colon, 'server')) this.hasServer = true;
+        return true;
     }
   }
 
