@@ -7,6 +7,7 @@
  */
 import type { Socket } from 'node:net';
 import { CHUNKED_INVALID, ChunkedDecoder } from './http/chunked.ts';
+import type { ResponseExtra } from './http/respond.ts';
 import { clientHead, compactHead, needsServer } from './http/respond.ts';
 import { ResponseHead } from './http/response-head.ts';
 import type { Upstream } from './upstream/pool.ts';
@@ -40,6 +41,7 @@ export class ResponseRelay {
   #keepAlive = false;
   #http11 = true;
   #upgrade = false;
+  #extra: ResponseExtra | undefined;
 
   constructor(maxHeaderSize: number) {
     this.head = new ResponseHead(maxHeaderSize);
@@ -49,9 +51,11 @@ export class ResponseRelay {
   /**
    * Prepares for the response to a request: `isHead` (no body follows), `keepAlive` (the client
    * connection may stay open), `http11` (the client speaks HTTP/1.1: 1xx heads are relayed),
-   * `upgrade` (the request asked for a protocol upgrade, so a 101 is expected).
+   * `upgrade` (the request asked for a protocol upgrade, so a 101 is expected), `extra` (header
+   * lines the route's policies set on the final response).
    */
-  reset(isHead: boolean, keepAlive: boolean, http11: boolean, upgrade: boolean): void {
+  reset(isHead: boolean, keepAlive: boolean, http11: boolean, upgrade: boolean, extra?: ResponseExtra): void {
+    this.#extra = extra;
     this.head.reset();
     this.started = this.closeClient = this.#leftover = false;
     this.status = 0;
@@ -122,7 +126,7 @@ export class ResponseRelay {
     this.closeClient = !this.#keepAlive || this.#mode === UNTIL_CLOSE || closing;
     this.started = true;
     // Usually nothing is added to the head: clean it in place and send head and body in one write.
-    if (this.closeClient || needsServer(head)) return this.#relay(buf, headEnd, limit, -1, clientHead(buf, head, headEnd, this.closeClient, false), client, upstream);
+    if (this.closeClient || needsServer(head) || this.#extra !== undefined) return this.#relay(buf, headEnd, limit, -1, clientHead(buf, head, headEnd, this.closeClient, false, this.#extra), client, upstream);
     return this.#relay(buf, headEnd, limit, head.hopByHop ? compactHead(buf, head, headEnd) : 0, undefined, client, upstream);
   }
 

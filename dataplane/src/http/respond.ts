@@ -16,16 +16,30 @@ export function needsServer(head: ResponseHead): boolean {
   return !head.hasServer && head.status >= 200;
 }
 
+/** Response header lines a route's policies set (CORS), replacing the endpoint's lines of the same names. */
+export interface ResponseExtra {
+  /** `Name: value\r\n` lines (values validated when the policy was read). */
+  readonly lines: Buffer;
+  /** Lower-case names whose received lines are dropped. */
+  readonly replaces: readonly string[];
+}
+
+/** The ResponseExtra for header pairs, or undefined for none. */
+export function responseExtra(headers: readonly (readonly [string, string])[]): ResponseExtra | undefined {
+  if (headers.length === 0) return undefined;
+  return { lines: Buffer.from(headers.map(([name, value]) => `${name}: ${value}\r\n`).join(''), 'latin1'), replaces: headers.map(([name]) => name.toLowerCase()) };
+}
+
 /**
  * The head to send to the client for the response parsed from buf[0, headEnd). `close` adds
  * `Connection: close`; `upgrade` (a 101) keeps Upgrade and sends `Connection: upgrade`; a final
- * response without a Server line gets `Server: portico`. Returns buf[0, headEnd) itself when
- * nothing has to change.
+ * response without a Server line gets `Server: portico`; `extra` lines replace the endpoint's of
+ * the same names. Returns buf[0, headEnd) itself when nothing has to change.
  */
-export function clientHead(buf: Buffer, head: ResponseHead, headEnd: number, close: boolean, upgrade: boolean): Buffer {
+export function clientHead(buf: Buffer, head: ResponseHead, headEnd: number, close: boolean, upgrade: boolean, extra?: ResponseExtra): Buffer {
   const server = needsServer(head);
-  if (!head.hopByHop && !close && !upgrade && !server) return buf.subarray(0, headEnd);
-  const out = Buffer.allocUnsafe(headEnd + CONNECTION_CLOSE.length + CONNECTION_UPGRADE.length + SERVER.length);
+  if (!head.hopByHop && !close && !upgrade && !server && extra === undefined) return buf.subarray(0, headEnd);
+  const out = Buffer.allocUnsafe(headEnd + CONNECTION_CLOSE.length + CONNECTION_UPGRADE.length + SERVER.length + (extra === undefined ? 0 : extra.lines.length));
   const lines = head.lines;
   const tokens = head.connectionTokens;
   let w = 0;
@@ -34,9 +48,10 @@ export function clientHead(buf: Buffer, head: ResponseHead, headEnd: number, clo
     const kind = lines[slot + 2] as number;
     const start = lines[slot] as number;
     let drop = kind === R_CONNECTION || kind === R_HOP || (kind === R_UPGRADE && !upgrade);
-    if (!drop && kind === R_OTHER && tokens.length !== 0) {
+    if (!drop && kind === R_OTHER && (tokens.length !== 0 || extra !== undefined)) {
       const colon = buf.indexOf(0x3a, start);
       for (const token of tokens) if (equalsLower(buf, start, colon, token)) drop = true;
+      if (extra !== undefined) for (const name of extra.replaces) if (equalsLower(buf, start, colon, name)) drop = true;
     }
     if (drop) {
       if (start > run) w += buf.copy(out, w, run, start);
@@ -44,6 +59,7 @@ export function clientHead(buf: Buffer, head: ResponseHead, headEnd: number, clo
     }
   }
   if (headEnd - 2 > run) w += buf.copy(out, w, run, headEnd - 2);
+  if (extra !== undefined) w += extra.lines.copy(out, w);
   if (server) w += SERVER.copy(out, w);
   if (upgrade) w += CONNECTION_UPGRADE.copy(out, w);
   else if (close) w += CONNECTION_CLOSE.copy(out, w);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { clientHead, compactHead } from './respond.ts';
+import { clientHead, compactHead, responseExtra } from './respond.ts';
 import { ResponseHead } from './response-head.ts';
 
 function parse(text: string): { result: number; head: ResponseHead; buf: Buffer } {
@@ -54,6 +54,13 @@ describe('ResponseHead', () => {
     expect(clientHead(interim.buf, interim.head, interim.result, false, false).toString('latin1')).toBe('HTTP/1.1 100 Continue\r\n\r\n');
     const lookalike = parse('HTTP/1.1 200 OK\r\nServer-Timing: x\r\nServe: y\r\n\r\n');
     expect(clientHead(lookalike.buf, lookalike.head, lookalike.result, false, false).toString('latin1')).toContain('Server: portico\r\n');
+  });
+
+  it('clientHead sets policy lines over the endpoint\'s of the same names (any case)', () => {
+    const cors = parse('HTTP/1.1 200 OK\r\nAccess-Control-Allow-Origin: *\r\nServer: up\r\nContent-Length: 2\r\nconnection: keep-alive\r\n\r\nok');
+    const extra = responseExtra([['access-control-allow-origin', 'https://a.test'], ['access-control-max-age', '60']]);
+    expect(clientHead(cors.buf, cors.head, cors.result, false, false, extra).toString('latin1')).toBe('HTTP/1.1 200 OK\r\nServer: up\r\nContent-Length: 2\r\naccess-control-allow-origin: https://a.test\r\naccess-control-max-age: 60\r\n\r\n');
+    expect(responseExtra([])).toBeUndefined();
   });
 
   // compactHead never adds a line: the relay uses it only for heads that carry a Server line.
