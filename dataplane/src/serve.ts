@@ -9,6 +9,7 @@ import type { Snapshot } from '@portico/control/snapshot';
 import { checkPortsFree } from './listen.ts';
 import { makeLoggers } from './logging.ts';
 import { defaultWorkers } from './sizing.ts';
+import { workerEntry } from './worker-bundle.ts';
 import { prometheusMetrics, startAdminServer } from './admin.ts';
 import { DataPlane } from './dataplane.ts';
 import type { DataPlaneOptions } from './dataplane.ts';
@@ -111,7 +112,7 @@ export async function startServing(options: ServingOptions): Promise<Serving> {
   // Workers share ports through SO_REUSEPORT, so a "pick any port" must be picked once, here.
   const httpPort = options.httpPort === 0 ? await freePort(address) : options.httpPort;
   const httpsPort = options.httpsPort === 0 ? await freePort(address) : options.httpsPort;
-  const entry = new URL('./worker-entry.ts', import.meta.url).pathname;
+  const entry = workerEntry(logger);
   const pool = await WorkerPool.start(workers, entry, { ...options, httpPort, httpsPort, defaultCertificate, accessLog: options.accessLog, logLevel: options.logLevel }, logger);
   admin = await startAdminServer({ version: () => pool.version, ...(options.waitingFor ? { waitingFor: options.waitingFor } : {}), ...(options.notReady ? { notReady: options.notReady } : {}), metrics: prometheusMetrics(() => pool.metrics()) }, options.adminAddress, options.adminPort);
   return {

@@ -8,7 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually } from '../support/kubectl.ts';
-import { parseMetrics } from '../support/metrics.ts';
+import { childPids, parseMetrics, rssBytes } from '../support/metrics.ts';
+import { workerEntry } from '@portico/dataplane/worker-bundle';
 import type { Child } from '../support/processes.ts';
 import { BACKEND, PORTICO, freePort, start } from '../support/processes.ts';
 
@@ -38,6 +39,7 @@ describe('portico standalone --workers 2: metrics that mean what they say', () =
   const children: Child[] = [];
   let dir: string;
   let ports: { http: number; https: number; admin: number; api: number };
+  let portico: Child;
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'portico-field-'));
@@ -47,7 +49,7 @@ describe('portico standalone --workers 2: metrics that mean what they say', () =
     await backend.waitFor('listening');
     await writeFile(join(dir, 'dashboard.yaml'), walkthrough(backendPort));
     ports = { http: await freePort(), https: await freePort(), admin: await freePort(), api: await freePort() };
-    const portico = start(PORTICO, ['standalone', '--manifests', dir, '--data-dir', join(dir, 'data'), '--workers', '2', '--http-port', String(ports.http), '--https-port', String(ports.https), '--admin-port', String(ports.admin), '--api-port', String(ports.api), '--no-access-log'], { PORTICO_API_TOKEN: TOKEN });
+    portico = start(PORTICO, ['standalone', '--manifests', dir, '--data-dir', join(dir, 'data'), '--workers', '2', '--http-port', String(ports.http), '--https-port', String(ports.https), '--admin-port', String(ports.admin), '--api-port', String(ports.api), '--no-access-log'], { PORTICO_API_TOKEN: TOKEN });
     children.push(portico);
     await portico.waitFor('standalone ready', 60_000);
   }, 90_000);
@@ -103,6 +105,16 @@ describe('portico standalone --workers 2: metrics that mean what they say', () =
     const info = families.get('portico_snapshot_info')!;
     expect(info.samples.map((s) => s.labels.version)).toEqual([version, version]);
     expect(families.get('portico_endpoint_healthy')!.samples.map((s) => s.value)).toEqual([1, 1]);
+  });
+
+  it('workers run the bundled entry when `npm run build` made a fresh one (no TypeScript stripping in a worker)', async () => {
+    const workers = childPids(portico.process.pid!);
+    expect(workers).toHaveLength(2);
+    for (const pid of workers) {
+      const argv = (await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0');
+      expect(argv[1]).toBe(workerEntry());
+      console.log(`worker ${pid}: ${argv[1]!.slice(argv[1]!.indexOf('dataplane/'))}, ${Math.round((await rssBytes(pid)) / 2 ** 20)} MiB RSS serving the walkthrough`);
+    }
   });
 });
 
