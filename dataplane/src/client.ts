@@ -12,7 +12,9 @@ import { Exchange } from './exchange.ts';
 import type { ForwardContext } from './http/forward.ts';
 import { untrustedLines } from './http/forward.ts';
 import { RequestHead } from './http/request-head.ts';
-import { localResponse, redirectResponse } from './http/respond.ts';
+import { localResponse, policyResponse, redirectResponse } from './http/respond.ts';
+import { extraHeaders } from './policy.ts';
+import { applyPolicy } from '@portico/control/snapshot/policies';
 import type { Tunnel } from './tunnel.ts';
 import { plainAddress } from '@portico/control/policy/cidr';
 
@@ -317,13 +319,22 @@ export class ClientConnection {
       return keepAlive;
     }
     const decision = router.route(host, path, head.method, router.needsHeaders ? headerRecord(buf, head) : undefined, this.info.scheme);
-    if (decision.kind === 'proxy') {
+    const policy = decision.policy;
+    const outcome = policy === undefined || decision.kind === 'not-found' ? undefined : applyPolicy(policy, decision.kind, { scheme: this.info.scheme, host, path, target, method: head.method });
+    if (decision.kind === 'proxy' && outcome?.answer === undefined) {
       this.state = EXCHANGING;
-      this.exchange.start(buf, headEnd, rest, decision, head.minor === 1 && !head.connectionClose && !closing, started, path === target ? undefined : path);
+      const forwardTarget = outcome?.target ?? (path === target ? undefined : path);
+      this.exchange.start(buf, headEnd, rest, decision, head.minor === 1 && !head.connectionClose && !closing, started, forwardTarget, outcome === undefined ? undefined : extraHeaders(outcome));
       return false;
     }
     // A body we do not read would be taken for the next request: close instead of skipping it.
     const keepAlive = head.minor === 1 && !head.connectionClose && !closing && !head.hasBody;
+    if (outcome?.answer !== undefined) {
+      this.socket.write(policyResponse(outcome.answer, !keepAlive));
+      this.record(outcome.answer.status, decision.route, '', started, '');
+      if (!keepAlive) this.end();
+      return keepAlive;
+    }
     if (decision.kind === 'redirect') {
       this.socket.write(redirectResponse(decision.location, !keepAlive));
       this.record(308, decision.route, '', started, '');

@@ -13,6 +13,7 @@ import { forwardHead, requestIdOf, scratchRetained } from './http/forward.ts';
 import { localResponse } from './http/respond.ts';
 import { RELAY_DONE, RELAY_INVALID, RELAY_UPGRADE, ResponseRelay } from './relay.ts';
 import { RequestBody } from './request-body.ts';
+import type { ExtraHeaders } from './policy.ts';
 import type { ProxyDecision } from './router.ts';
 import { Tunnel } from './tunnel.ts';
 import { POOL_FULL } from './upstream/pool.ts';
@@ -45,8 +46,10 @@ export class Exchange implements UpstreamOwner {
   #headEnd = 0;
   #requestId = 0;
   #firstBody: Buffer | undefined;
-  /** The normalized request-target to forward, when it differs from the received one. */
+  /** The normalized (or policy-rewritten) request-target to forward, when it differs from the received one. */
   #target: string | undefined;
+  /** Request header lines the route's policies set, if any. */
+  #extra: ExtraHeaders | undefined;
   #stash: Buffer | undefined;
   #requestDone = false;
   readonly #body: RequestBody;
@@ -65,12 +68,14 @@ export class Exchange implements UpstreamOwner {
 
   /**
    * Starts proxying the request parsed from buf[0, headEnd); `rest` holds the bytes read after
-   * the head; `target` replaces the received request-target (the normalized one) when given.
+   * the head; `target` replaces the received request-target (the normalized one) when given;
+   * `headers` are request header lines the route's policies set.
    */
-  start(buf: Buffer, headEnd: number, rest: Buffer | undefined, decision: ProxyDecision, keepAlive: boolean, started: number, target?: string): void {
+  start(buf: Buffer, headEnd: number, rest: Buffer | undefined, decision: ProxyDecision, keepAlive: boolean, started: number, target?: string, headers?: ExtraHeaders): void {
     const head = this.conn.head;
     this.requestBuffer = buf;
     this.#target = target;
+    this.#extra = headers;
     this.active = true;
     this.decision = decision;
     this.#started = started;
@@ -120,7 +125,7 @@ export class Exchange implements UpstreamOwner {
     const { context, forward } = this.conn;
     if (context.metrics !== undefined) this.#upstreamStarted = performance.now();
     // Built at send time (again for a retry): the head lives in scratch memory only while written.
-    const head = forwardHead(this.requestBuffer as Buffer, this.conn.head, this.#headEnd, forward, context.ids, this.#requestId, this.#upgrade, this.#target);
+    const head = forwardHead(this.requestBuffer as Buffer, this.conn.head, this.#headEnd, forward, context.ids, this.#requestId, this.#upgrade, this.#target, this.#extra);
     let ok: boolean;
     if (this.#firstBody !== undefined) {
       socket.cork();

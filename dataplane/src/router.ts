@@ -7,6 +7,8 @@ import { EventEmitter } from 'node:events';
 import type { Matcher, RequestHeaders } from '@portico/assembly/matcher';
 import { loadMatcher } from '@portico/assembly/matcher';
 import type { Snapshot } from '@portico/control/snapshot';
+import type { PreparedPolicy } from '@portico/control/snapshot/policies';
+import { preparePolicies } from '@portico/control/snapshot/policies';
 import type { RouteTarget } from '@portico/control/snapshot/table';
 import { toMatcherTable } from '@portico/control/snapshot/table';
 import { PorticoError } from './errors.ts';
@@ -38,6 +40,8 @@ export class LoadedSnapshot {
   readonly routeLabels: readonly string[];
   /** Per route id: 1 when plain HTTP is redirected to HTTPS. */
   readonly redirects: Uint8Array;
+  /** Per route id: its annotation policy pipeline, undefined for the (common) route without. */
+  readonly policies: readonly (PreparedPolicy | undefined)[];
   /** Whether any route has header conditions (else the proxy never builds a header record). */
   readonly needsHeaders: boolean;
   readonly #balanced: readonly BalancedRoute[];
@@ -55,6 +59,7 @@ export class LoadedSnapshot {
       this.endpoints = endpointRefs(compiled.endpoints);
       this.routeLabels = routesFrom.routeLabels;
       this.redirects = routesFrom.redirects;
+      this.policies = routesFrom.policies;
       this.needsHeaders = routesFrom.needsHeaders;
     } else {
       const compiled = toMatcherTable(snapshot);
@@ -64,6 +69,7 @@ export class LoadedSnapshot {
       this.endpoints = endpointRefs(compiled.endpoints);
       this.routeLabels = compiled.routes.map(routeLabel);
       this.redirects = Uint8Array.from(compiled.routes, (target) => (target.route.redirect.sslRedirect || target.route.redirect.forceSslRedirect ? 1 : 0));
+      this.policies = compiled.routes.map((target) => preparePolicies(target.route.policies, { path: 'path' in target.route ? target.route.path : undefined, regex: 'regex' in target.route && target.route.regex === true }));
       this.needsHeaders = compiled.table.hosts.some((host) => host.paths.some((path) => (path.conditions?.headers?.length ?? 0) > 0));
     }
     this.endpointIds = new Map(this.endpoints.map((endpoint) => [endpoint.key, endpoint.id]));
@@ -91,6 +97,8 @@ export interface ProxyDecision {
   readonly port: number;
   /** The snapshot the decision was made on; a retry picks from the same one. */
   readonly snapshot: LoadedSnapshot;
+  /** The route's annotation policies, to run before forwarding; undefined when it has none. */
+  readonly policy: PreparedPolicy | undefined;
 }
 
 /** Answer 308 with this Location. */
@@ -98,6 +106,8 @@ export interface RedirectDecision {
   readonly kind: 'redirect';
   readonly route: string;
   readonly location: string;
+  /** The route's annotation policies: their `redirect` phase comes before the HTTPS redirect. */
+  readonly policy: PreparedPolicy | undefined;
 }
 
 /** Answer 404 (`not-found`: no route) or 503 (`unavailable`: no ready endpoint, or no snapshot yet). */
@@ -105,6 +115,8 @@ export interface StatusDecision {
   readonly kind: 'not-found' | 'unavailable';
   /** The route's label, or '' when no route matched. */
   readonly route: string;
+  /** The matched route's annotation policies (a redirect answers even without endpoints); undefined when none. */
+  readonly policy?: PreparedPolicy | undefined;
 }
 
 /** What to do with a request. */
@@ -262,13 +274,14 @@ export class Router extends EventEmitter<{ swap: [SwapEvent] }> {
     }
     if (routeId < 0) return NOT_FOUND;
     const route = current.routeLabels[routeId] as string;
+    const policy = current.policies[routeId];
     if (scheme === 'http' && current.redirects[routeId] === 1) {
-      return { kind: 'redirect', route, location: `https://${locationHost(host)}${this.#httpsSuffix}${path}` };
+      return { kind: 'redirect', route, location: `https://${locationHost(host)}${this.#httpsSuffix}${path}`, policy };
     }
     const endpointId = current.balancer.pick(routeId);
-    if (endpointId < 0) return { kind: 'unavailable', route };
+    if (endpointId < 0) return { kind: 'unavailable', route, policy };
     const endpoint = current.endpoints[endpointId] as EndpointRef;
-    return { kind: 'proxy', routeId, route, endpointId, endpointKey: endpoint.key, address: endpoint.address, port: endpoint.port, snapshot: current };
+    return { kind: 'proxy', routeId, route, endpointId, endpointKey: endpoint.key, address: endpoint.address, port: endpoint.port, snapshot: current, policy };
   }
 
   /**

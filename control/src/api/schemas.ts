@@ -141,11 +141,13 @@ const ExplainedRoute = z.strictObject({
 export const ExplainResultSchema = z
   .strictObject({
     version: z.string(),
-    status: z.union([z.literal(200), z.literal(308), z.literal(400), z.literal(404), z.literal(503)]),
+    status: z.number().int().min(100).max(599),
     normalizedPath: z.string().optional(),
     backends: z.array(z.strictObject({ namespace: z.string(), service: z.string(), port: z.union([z.number(), z.string()]), weight: z.number(), endpoints: z.number() })),
     route: ExplainedRoute.nullable(),
     location: z.string().optional(),
+    forwardedTarget: z.string().optional(),
+    policies: z.array(z.string()).optional(),
     reason: z.string(),
     lost: z.array(z.strictObject({ route: ExplainedRoute, reason: z.string() })),
   })

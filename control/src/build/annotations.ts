@@ -15,15 +15,17 @@
  */
 import type { Condition } from '../model/conditions.ts';
 import type { SourceRef } from '../model/types.ts';
+import { NGINX_PREFIX } from '../snapshot/policies/module.ts';
+import type { RoutePolicies } from '../snapshot/policies/registry.ts';
+import { POLICY_ANNOTATIONS, readPolicies } from '../snapshot/policies/registry.ts';
 
-/** The annotation prefix ingress-nginx users already write. */
-export const NGINX_PREFIX = 'nginx.ingress.kubernetes.io/';
+export { NGINX_PREFIX } from '../snapshot/policies/module.ts';
 
 /** The prefix of the original (pre-2018) nginx controller, still found in old manifests. */
 export const LEGACY_PREFIX = 'ingress.kubernetes.io/';
 
-/** Annotations (without prefix) Portico honours. */
-export const HONOURED_ANNOTATIONS: readonly string[] = ['ssl-redirect', 'force-ssl-redirect'];
+/** Annotations (without prefix) Portico honours: the two read here, and every policy module's. */
+export const HONOURED_ANNOTATIONS: readonly string[] = ['ssl-redirect', 'force-ssl-redirect', ...POLICY_ANNOTATIONS.map((fact) => fact.name)];
 
 /** Per-Ingress options taken from annotations. */
 export interface IngressAnnotations {
@@ -36,6 +38,10 @@ export interface IngressAnnotations {
    * or undefined when it may be served.
    */
   readonly refused: string | undefined;
+  /** What the policy modules read (undefined when nothing), applied to every rule of the Ingress. */
+  readonly policies: RoutePolicies | undefined;
+  /** The Ingress makes its hosts' paths regular expressions (`use-regex`, `rewrite-target`). */
+  readonly regexPaths: boolean;
 }
 
 /** Names (without prefix) that narrow who may reach a route. */
@@ -108,9 +114,10 @@ function judgeUnhonoured(all: Readonly<Record<string, string>>, source: SourceRe
 /** Reads the annotations Portico honours from one Ingress, and judges the ones it does not. */
 export function readAnnotations(annotations: Readonly<Record<string, string>> | undefined, source: SourceRef, conditions: Condition[]): IngressAnnotations {
   const all = annotations ?? {};
-  return {
-    sslRedirect: readBoolean(all, 'ssl-redirect', true, source, conditions),
-    forceSslRedirect: readBoolean(all, 'force-ssl-redirect', false, source, conditions),
-    refused: judgeUnhonoured(all, source, conditions),
-  };
+  const sslRedirect = readBoolean(all, 'ssl-redirect', true, source, conditions);
+  const forceSslRedirect = readBoolean(all, 'force-ssl-redirect', false, source, conditions);
+  const reading = readPolicies(all, source, (condition) => conditions.push(condition));
+  const restricted = judgeUnhonoured(all, source, conditions);
+  const reasons = [...(restricted === undefined ? [] : [restricted]), ...reading.refusals];
+  return { sslRedirect, forceSslRedirect, refused: reasons.length === 0 ? undefined : reasons.join('; '), policies: reading.policies, regexPaths: reading.regexPaths };
 }

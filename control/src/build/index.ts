@@ -79,7 +79,7 @@ function redirectPolicy(annotations: IngressAnnotations, hostHasTls: boolean): R
 
 function toDefaultRoute(claim: DefaultClaim | undefined, hostHasTls: boolean): DefaultRoute | undefined {
   if (claim === undefined) return undefined;
-  return { source: claim.source, field: claim.field, backends: claim.backends, redirect: redirectPolicy(claim.annotations, hostHasTls), created: claim.order.created, refused: claim.annotations.refused };
+  return { source: claim.source, field: claim.field, backends: claim.backends, redirect: redirectPolicy(claim.annotations, hostHasTls), created: claim.order.created, refused: claim.annotations.refused, policies: claim.annotations.policies };
 }
 
 /**
@@ -135,6 +135,7 @@ export function buildModel(state: ClusterState, selection: ClassSelection): Buil
       redirect: redirectPolicy(claim.annotations, tlsHosts.has(claim.host)),
       created: claim.order.created,
       refused: claim.annotations.refused,
+      policies: claim.annotations.policies,
     };
     const list = byHost.get(claim.host) ?? [];
     list.push(route);

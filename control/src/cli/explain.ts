@@ -53,6 +53,8 @@ export function formatExplanation(request: ExplainRequest, result: ExplainResult
     if (r.path !== null) lines.push(`            host ${r.host}, path ${r.path} (${r.pathType})`);
   }
   lines.push(`  why       ${result.reason}`);
+  for (const policy of result.policies ?? []) lines.push(`  policy    ${policy}`);
+  if (result.forwardedTarget !== undefined) lines.push(`  forwarded as ${result.forwardedTarget}`);
   for (const b of result.backends) {
     lines.push(`  backend   ${b.namespace}/${b.service}:${b.port}  weight ${b.weight}  (${b.endpoints} endpoint${b.endpoints === 1 ? '' : 's'})`);
   }
@@ -84,7 +86,7 @@ Options:
   --requests FILE                  JSON array of {host, path, method?, headers?, scheme?}; prints a JSON array in the same order.
   --ingress-class NAME             Class name served when no IngressClass object names it (default portico).
   --no-watch-ingress-without-class Ignore Ingresses without a class (served by default offline).
-  --json                           Print JSON: {status, backends, route, location?, reason, lost}.
+  --json                           Print JSON: {status, backends, route, location?, forwardedTarget?, policies?, reason, lost}.
   -h, --help                       Show this help.
 `,
   options: {

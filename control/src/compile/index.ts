@@ -11,20 +11,24 @@ import type { Backend, DefaultRoute, RoutingModel } from '../model/types.ts';
 import { SECTIONS } from '../snapshot/order.ts';
 import type { SectionName } from '../snapshot/order.ts';
 import type { Snapshot, SnapshotBackend, SnapshotContent, SnapshotDefaultRoute } from '../snapshot/schema.ts';
+import type { RoutePolicies } from '../snapshot/policies/registry.ts';
 import { SNAPSHOT_API_VERSION, sealSnapshot } from '../snapshot/schema.ts';
 
 function backend(b: Backend): SnapshotBackend {
   return { namespace: b.namespace, service: b.service, port: b.port, weight: b.weight, endpointSet: b.endpointSet ?? null };
 }
 
-/** `{refused}` when the route is refused; nothing otherwise, so served routes hash as before. */
-function refusal(route: { readonly refused?: string | undefined }): { refused?: string } {
-  return route.refused === undefined ? {} : { refused: route.refused };
+/**
+ * `{refused}` when the route is refused and `{policies}` when it has annotation policies; nothing
+ * otherwise, so routes without either hash as before the fields existed.
+ */
+function optionalMembers(route: { readonly refused?: string | undefined; readonly policies?: RoutePolicies | undefined }): { refused?: string; policies?: RoutePolicies } {
+  return { ...(route.refused === undefined ? {} : { refused: route.refused }), ...(route.policies === undefined ? {} : { policies: route.policies }) };
 }
 
 function defaultRoute(route: DefaultRoute | undefined): SnapshotDefaultRoute | null {
   if (route === undefined) return null;
-  return { source: { ...route.source }, field: route.field, backends: route.backends.map(backend), redirect: { ...route.redirect }, ...refusal(route) };
+  return { source: { ...route.source }, field: route.field, backends: route.backends.map(backend), redirect: { ...route.redirect }, ...optionalMembers(route) };
 }
 
 /** Deep equality of plain JSON values (no cycles, no functions); key order counts, as in JSON. */
@@ -74,7 +78,7 @@ export function compileSnapshot(model: RoutingModel, previous?: Snapshot): Snaps
       path: route.path,
       backends: route.backends.map(backend),
       redirect: { ...route.redirect },
-      ...refusal(route),
+      ...optionalMembers(route),
     })),
     defaultRoute: defaultRoute(vhost.defaultRoute),
   }));

@@ -6,6 +6,7 @@ import type { Matcher } from '@portico/assembly/matcher';
 import { loadMatcher } from '@portico/assembly/matcher';
 import { isPathRefusal, normalizePath } from '@portico/assembly/normalize';
 import { pathRuleMatches } from '../build/validate.ts';
+import { applyPolicy, preparePolicies } from '../snapshot/policies/registry.ts';
 import type { Snapshot, SnapshotBackend, SnapshotRoute } from '../snapshot/schema.ts';
 import type { CompiledTable, RouteTarget } from '../snapshot/table.ts';
 import { toMatcherTable } from '../snapshot/table.ts';
@@ -50,13 +51,20 @@ export interface LosingRule {
 
 /** The answer for one request. */
 export interface ExplainResult {
-  /** 200 would be proxied; 308 redirect; 400 the path is refused; 404 no rule; 503 no endpoint, or the rule is refused. */
-  readonly status: 200 | 308 | 400 | 404 | 503;
+  /**
+   * 200 would be proxied; 308 redirect to HTTPS; 400 the path is refused; 404 no rule; 503 no
+   * endpoint, or the rule is refused; or what an annotation policy answers (e.g. 301).
+   */
+  readonly status: number;
   /** The path (and query) as matched and forwarded, when normalization changed it. */
   readonly normalizedPath?: string;
   readonly backends: readonly ExplainedBackend[];
   readonly route: ExplainedRoute | null;
   readonly location?: string;
+  /** The request-target forwarded upstream, when an annotation policy rewrites it. */
+  readonly forwardedTarget?: string;
+  /** The annotation policies of the rule, one line each (absent when it has none). */
+  readonly policies?: readonly string[];
   /** One sentence: why this rule won (or why nothing did). */
   readonly reason: string;
   readonly lost: readonly LosingRule[];
@@ -109,18 +117,30 @@ export class Explainer {
     const lost = this.losers(host, path, target);
     const reason = winReason(target, host);
     const redirect = target.route.redirect;
-    if ((request.scheme ?? 'http') === 'http' && (redirect.sslRedirect || redirect.forceSslRedirect)) {
+    const scheme = request.scheme ?? 'http';
+    const toHttps = scheme === 'http' && (redirect.sslRedirect || redirect.forceSslRedirect);
+    const unavailable = target.route.refused !== undefined || backends.every((backend) => backend.weight === 0);
+    // The same pipeline the data plane runs, in the same phase order around the HTTPS redirect.
+    const policy = preparePolicies(target.route.policies, { path: route.path ?? undefined, regex: 'regex' in target.route && target.route.regex === true });
+    const outcome = policy === undefined ? undefined : applyPolicy(policy, toHttps ? 'redirect' : unavailable ? 'unavailable' : 'proxy', { scheme, host: request.host, path: request.path, target: request.path, method: (request.method ?? 'GET').toUpperCase() });
+    const applied = policy === undefined ? {} : { policies: policy.descriptions };
+    if (outcome?.answer !== undefined) {
+      const location = outcome.answer.headers.find(([name]) => name === 'Location')?.[1];
+      return { status: outcome.answer.status, backends, route, ...(location === undefined ? {} : { location }), reason: `${reason}; answered by its annotation policies: ${policy!.descriptions.join('; ')}`, lost, ...applied };
+    }
+    if (toHttps) {
       const port = options.httpsPort !== undefined && options.httpsPort !== 443 ? `:${options.httpsPort}` : '';
       const why = redirect.forceSslRedirect ? 'force-ssl-redirect is "true"' : 'the host has TLS and ssl-redirect is not "false"';
-      return { status: 308, backends, route, location: `https://${host}${port}${request.path}`, reason: `${reason}; redirected to HTTPS because ${why}`, lost };
+      return { status: 308, backends, route, location: `https://${host}${port}${request.path}`, reason: `${reason}; redirected to HTTPS because ${why}`, lost, ...applied };
     }
     if (target.route.refused !== undefined) {
-      return { status: 503, backends, route, reason: `${reason}; but the rule is refused: ${target.route.refused}`, lost };
+      return { status: 503, backends, route, reason: `${reason}; but the rule is refused: ${target.route.refused}`, lost, ...applied };
     }
-    if (backends.every((backend) => backend.weight === 0)) {
-      return { status: 503, backends, route, reason: `${reason}; but no backend has a ready endpoint`, lost };
+    if (unavailable) {
+      return { status: 503, backends, route, reason: `${reason}; but no backend has a ready endpoint`, lost, ...applied };
     }
-    return { status: 200, backends, route, reason, lost };
+    const forwarded = outcome?.target === undefined ? {} : { forwardedTarget: outcome.target };
+    return { status: 200, backends, route, reason, lost, ...forwarded, ...applied };
   }
 
   /** Rules on hosts that match the request which did not win, each with why. */

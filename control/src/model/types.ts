@@ -4,6 +4,7 @@
  * Plain readonly data. The build stage produces it from ClusterState; the compile stage turns it
  * into a Snapshot. Nothing here imports Kubernetes types (DESIGN rule 1).
  */
+import type { RoutePolicies } from '../snapshot/policies/registry.ts';
 
 /** The object a piece of routing came from, for explanations and conditions. */
 export interface SourceRef {
@@ -48,6 +49,10 @@ export interface Route {
   readonly created: string;
   /** Why the rule must not be served (it answers 503), or undefined when it may be. */
   readonly refused?: string | undefined;
+  /** Annotation policies for its requests, or undefined when none. */
+  readonly policies?: RoutePolicies | undefined;
+  /** The path is a case-insensitive regular expression (its host has regex paths, ingress-nginx `~*`). */
+  readonly regex?: boolean | undefined;
 }
 
 /** A default backend (Ingress `spec.defaultBackend`), for a host or for everything. */
@@ -59,6 +64,8 @@ export interface DefaultRoute {
   readonly created: string;
   /** Why the default backend must not be served (it answers 503), or undefined when it may be. */
   readonly refused?: string | undefined;
+  /** Annotation policies for its requests, or undefined when none. */
+  readonly policies?: RoutePolicies | undefined;
 }
 
 /** A TLS certificate usable for some hosts. */

@@ -8,6 +8,7 @@
  * snapshot that shares most items with the previous one costs only the changed items.
  */
 import { z } from 'zod';
+import { RoutePolicies } from './policies/registry.ts';
 
 /** The snapshot format this code reads and writes. */
 export const SNAPSHOT_API_VERSION = 'portico.dev/v1alpha1';
@@ -34,10 +35,14 @@ const Route = z.strictObject({
   redirect: Redirect,
   /** Why the rule answers 503 whatever its endpoints (a policy Portico cannot honour); absent when served. */
   refused: z.string().min(1).optional(),
+  /** Annotation policies applied to its requests (see policies/registry.ts); absent when none. */
+  policies: RoutePolicies.optional(),
+  /** The path is a case-insensitive regular expression anchored at the start (ingress-nginx `~*`); absent otherwise. */
+  regex: z.literal(true).optional(),
 });
 
 /** The catch-all (or a host's) default route. */
-export const DefaultRoute = z.strictObject({ source: SourceRef, field: z.string(), backends: z.array(Backend), redirect: Redirect, refused: z.string().min(1).optional() });
+export const DefaultRoute = z.strictObject({ source: SourceRef, field: z.string(), backends: z.array(Backend), redirect: Redirect, refused: z.string().min(1).optional(), policies: RoutePolicies.optional() });
 
 /** One host item. */
 export const Host = z.strictObject({

@@ -10,6 +10,7 @@
  * gets fresh memory. Nothing here keeps a head: a retry rebuilds it, byte for byte.
  */
 import { randomBytes } from 'node:crypto';
+import type { ExtraHeaders } from '../policy.ts';
 import { equalsLower } from './chars.ts';
 import type { RequestHead } from './request-head.ts';
 import { K_CONNECTION, K_HOP, K_OTHER, K_REAL_IP, K_UPGRADE, K_XFF, K_XF_HOST, K_XF_PORT, K_XF_PROTO } from './request-fields.ts';
@@ -81,11 +82,12 @@ function copy(src: Uint8Array, start: number, end: number, dst: Uint8Array, at: 
   return end - start;
 }
 
-/** Whether field line `slot` (an index into head.lines) names a header the Connection header listed. */
-function listed(buf: Buffer, head: RequestHead, slot: number): boolean {
+/** Whether field line `slot` (an index into head.lines) names a header the Connection header listed, or one a policy replaces. */
+function listed(buf: Buffer, head: RequestHead, slot: number, extra: ExtraHeaders | undefined): boolean {
   const start = head.lines[slot] as number;
   const colon = buf.indexOf(0x3a, start);
   for (const token of head.connectionTokens) if (equalsLower(buf, start, colon, token)) return true;
+  if (extra !== undefined) for (const name of extra.replaces) if (equalsLower(buf, start, colon, name)) return true;
   return false;
 }
 
@@ -109,16 +111,17 @@ function dropped(kind: number, trusted: boolean, upgrade: boolean): boolean {
  * The head to send upstream for the request parsed into `head` from buf[0, headEnd), carrying
  * request id `requestId` (from RequestIds.next(), used only when the request brought none).
  * `upgrade` keeps Upgrade and sends `Connection: upgrade`; `target`, when given, replaces the
- * request-target (latin1). buf is not modified. The result is a view of the shared scratch
- * memory (see scratchRetained) unless the head is very large.
+ * request-target (latin1); `extra` lines are added and replace received lines of the same names.
+ * buf is not modified. The result is a view of the shared scratch memory (see scratchRetained)
+ * unless the head is very large.
  */
-export function forwardHead(buf: Buffer, head: RequestHead, headEnd: number, context: ForwardContext, ids: RequestIds, requestId: number, upgrade: boolean, target?: string): Buffer {
+export function forwardHead(buf: Buffer, head: RequestHead, headEnd: number, context: ForwardContext, ids: RequestIds, requestId: number, upgrade: boolean, target?: string, extra?: ExtraHeaders): Buffer {
   const { trusted, peer } = context;
   const forwardedFor = head.forwardedFor;
   let forwardedBytes = 0;
   if (trusted) for (let i = 0; i < forwardedFor.length; i += 2) forwardedBytes += (forwardedFor[i + 1] as number) - (forwardedFor[i] as number) + 2;
   const hostBytes = head.hostEnd - head.hostStart;
-  const bound = headEnd - head.requestStart + 256 + (target === undefined ? 0 : target.length) + forwardedBytes + 2 * peer.length + hostBytes + context.untrustedLines.length + context.protoLine.length + context.portLine.length;
+  const bound = headEnd - head.requestStart + 256 + (target === undefined ? 0 : target.length) + forwardedBytes + 2 * peer.length + hostBytes + context.untrustedLines.length + context.protoLine.length + context.portLine.length + (extra === undefined ? 0 : extra.lines.length);
   const out = bound <= scratch.length ? scratch : Buffer.allocUnsafe(bound);
 
   let w = 0;
@@ -129,10 +132,10 @@ export function forwardHead(buf: Buffer, head: RequestHead, headEnd: number, con
     run = head.targetEnd;
   }
   const lines = head.lines;
-  const checkListed = head.connectionTokens.length !== 0;
+  const checkListed = head.connectionTokens.length !== 0 || extra !== undefined;
   for (let slot = 0, last = head.lineCount * 3; slot < last; slot += 3) {
     const kind = lines[slot + 2] as number;
-    if (kind === K_OTHER ? checkListed && listed(buf, head, slot) : dropped(kind, trusted, upgrade)) {
+    if (kind === K_OTHER ? checkListed && listed(buf, head, slot, extra) : dropped(kind, trusted, upgrade)) {
       const start = lines[slot] as number;
       if (start > run) w += copy(buf, run, start, out, w);
       run = (lines[slot + 1] as number) + 2;
@@ -157,6 +160,7 @@ export function forwardHead(buf: Buffer, head: RequestHead, headEnd: number, con
   } else {
     w = trustedLines(buf, head, context, ids, requestId, out, w);
   }
+  if (extra !== undefined) w += copy(extra.lines, 0, extra.lines.length, out, w);
   if (upgrade) w += copy(CONNECTION_UPGRADE, 0, CONNECTION_UPGRADE.length, out, w);
   out[w++] = 0x0d;
   out[w++] = 0x0a;

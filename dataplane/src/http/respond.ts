@@ -2,6 +2,7 @@
  * What goes back to the client: the endpoint's response head with hop-by-hop lines removed (sent
  * untouched when it has none and the connection stays open), and Portico's own small responses.
  */
+import type { LocalAnswer } from '@portico/control/snapshot/policies/module';
 import { equalsLower } from './chars.ts';
 import type { ResponseHead } from './response-head.ts';
 import { R_CONNECTION, R_HOP, R_OTHER, R_UPGRADE } from './response-head.ts';
@@ -107,6 +108,17 @@ export function compactHead(buf: Buffer, head: ResponseHead, headEnd: number): n
 
 const REASONS: Record<number, string> = {
   200: 'OK',
+  300: 'Multiple Choices',
+  301: 'Moved Permanently',
+  302: 'Found',
+  303: 'See Other',
+  304: 'Not Modified',
+  305: 'Use Proxy',
+  307: 'Temporary Redirect',
+  308: 'Permanent Redirect',
+  403: 'Forbidden',
+  413: 'Content Too Large',
+  429: 'Too Many Requests',
   400: 'Bad Request',
   405: 'Method Not Allowed',
   404: 'Not Found',
@@ -142,6 +154,17 @@ export function localResponse(status: number, close: boolean, head: boolean): Bu
     canned.set(key, response);
   }
   return response;
+}
+
+/**
+ * A policy's own answer (a redirect, a refusal): status, its header lines and an empty body, with
+ * `Connection: close` when `close`. Header values come from validated annotations or request bytes
+ * the parser accepted, so they cannot carry CR or LF.
+ */
+export function policyResponse(answer: LocalAnswer, close: boolean): Buffer {
+  let lines = '';
+  for (const [name, value] of answer.headers) lines += `${name}: ${value}\r\n`;
+  return Buffer.from(`HTTP/1.1 ${answer.status} ${REASONS[answer.status] ?? 'Status'}\r\nServer: portico\r\n${lines}Content-Length: 0\r\n${close ? 'Connection: close\r\n' : ''}\r\n`, 'latin1');
 }
 
 /** A 308 to `location` (built from validated request bytes, so it cannot carry CR or LF). */

@@ -1,0 +1,164 @@
+/**
+ * The policy-module seam (DESIGN rule 8): an ingress-nginx annotation (or a small family of them)
+ * is one module that owns its annotation names, reads and validates them into typed per-route
+ * data, declares how faithfully Portico honours each one (for docs, `portico check` and
+ * `explain`), and turns that data into a per-request step the data plane runs after matching and
+ * before forwarding.
+ *
+ * This folder is part of the snapshot contract: the control plane parses with it and the data
+ * plane applies with it, so it holds no I/O and imports nothing but zod and types.
+ */
+import type { z } from 'zod';
+
+/** The annotation prefix ingress-nginx users already write. */
+export const NGINX_PREFIX = 'nginx.ingress.kubernetes.io/';
+
+/** The object a reading is about (the routing model's SourceRef, by shape). */
+export interface PolicySource {
+  readonly kind: string;
+  readonly namespace: string;
+  readonly name: string;
+}
+
+/** A finding about one annotation (a build-stage Condition, by shape). */
+export interface PolicyCondition {
+  readonly source: PolicySource;
+  readonly field: string;
+  readonly reason: 'InvalidAnnotation';
+  readonly severity: 'Error' | 'Warning';
+  readonly message: string;
+}
+
+/** How Portico treats one annotation a module owns. */
+export interface AnnotationFact {
+  /** The name without prefix, e.g. `rewrite-target`. */
+  readonly name: string;
+  /** `honoured`: as ingress-nginx does; `approximated`: honoured with the stated difference. */
+  readonly support: 'honoured' | 'approximated';
+  /** What Portico does (and, when approximated, how it differs). One line, for docs and `check`. */
+  readonly note: string;
+}
+
+/** What a policy step may look at: facts about the request, computed once. */
+export interface RequestFacts {
+  readonly scheme: 'http' | 'https';
+  /** The Host header as received (port included), '' when absent. */
+  readonly host: string;
+  /** The normalized path with the query, as matched. */
+  readonly path: string;
+  /** The request-target as received (nginx's `$request_uri`). */
+  readonly target: string;
+  readonly method: string;
+}
+
+/** Portico's own answer instead of forwarding. Header values were validated when the policy was read. */
+export interface LocalAnswer {
+  readonly status: number;
+  readonly headers: readonly (readonly [name: string, value: string])[];
+}
+
+/**
+ * What the steps decided so far for one request. Steps write into it in pipeline order; a step
+ * that sets `answer` ends the pipeline.
+ */
+export interface PolicyOutcome {
+  answer: LocalAnswer | undefined;
+  /** The request-target to forward instead of the normalized path (path and query). */
+  target: string | undefined;
+  /** Request header fields to set, replacing any received with the same name (nginx `proxy_set_header`). */
+  readonly setHeaders: [name: string, value: string][];
+}
+
+/** One module's work on one request. */
+export type PolicyStep = (facts: RequestFacts, outcome: PolicyOutcome) => void;
+
+/**
+ * When a step runs, in ingress-nginx's phase order: `redirect` before the HTTPS redirect (nginx's
+ * rewrite-phase `return`), `access` after it (nginx's access phase), `request` last (what goes
+ * upstream).
+ */
+export type PolicyPhase = 'redirect' | 'access' | 'request';
+
+/** Reads one Ingress's annotations for the modules, turning bad values into conditions. */
+export class AnnotationReader {
+  readonly #annotations: Readonly<Record<string, string>>;
+  readonly #source: PolicySource;
+  readonly #report: (condition: PolicyCondition) => void;
+  /** Why the Ingress must not be served, one entry per refusing annotation. */
+  readonly refusals: string[] = [];
+
+  /** Reads `annotations` of `source`; every finding goes to `report`. */
+  constructor(annotations: Readonly<Record<string, string>>, source: PolicySource, report: (condition: PolicyCondition) => void) {
+    this.#annotations = annotations;
+    this.#source = source;
+    this.#report = report;
+  }
+
+  /** The raw value of `nginx.ingress.kubernetes.io/<name>`, or undefined when not set. */
+  raw(name: string): string | undefined {
+    return this.#annotations[NGINX_PREFIX + name];
+  }
+
+  /** The trimmed value, or undefined when not set or empty (ingress-nginx treats empty as missing). */
+  string(name: string): string | undefined {
+    const value = this.raw(name)?.trim();
+    return value === undefined || value === '' ? undefined : value;
+  }
+
+  /** `true`/`false` (any case), else `fallback` with an InvalidAnnotation Warning. */
+  boolean(name: string, fallback: boolean): boolean {
+    const value = this.string(name)?.toLowerCase();
+    if (value === undefined) return fallback;
+    if (value === 'true') return true;
+    if (value === 'false') return false;
+    this.warn(name, `expected "true" or "false", got ${JSON.stringify(this.raw(name))}; using ${fallback}`);
+    return fallback;
+  }
+
+  /** A decimal integer, undefined when not set, `fallback` with a Warning when unreadable. */
+  integer(name: string, fallback: number | undefined): number | undefined {
+    const value = this.string(name);
+    if (value === undefined) return undefined;
+    if (/^-?\d{1,9}$/.test(value)) return Number(value);
+    this.warn(name, `expected an integer, got ${JSON.stringify(this.raw(name))}; ${fallback === undefined ? 'ignored' : `using ${fallback}`}`);
+    return fallback;
+  }
+
+  /** Served, but not as written: an InvalidAnnotation Warning naming the annotation. */
+  warn(name: string, message: string): void {
+    this.#report({ source: this.#source, field: `metadata.annotations['${NGINX_PREFIX}${name}']`, reason: 'InvalidAnnotation', severity: 'Warning', message });
+  }
+
+  /** The Ingress cannot be served as written: an InvalidAnnotation Error, and its routes answer 503. */
+  refuse(name: string, message: string): void {
+    this.#report({ source: this.#source, field: `metadata.annotations['${NGINX_PREFIX}${name}']`, reason: 'InvalidAnnotation', severity: 'Error', message: `${message}; the Ingress's routes answer 503 until it is fixed` });
+    this.refusals.push(`${NGINX_PREFIX}${name}: ${message}`);
+  }
+}
+
+/** What a module knows about the route its step serves, at snapshot load. */
+export interface RouteFacts {
+  /** The rule's path as written (a regex on a regex host). */
+  readonly path: string | undefined;
+  /** Whether the route's host matches by regex (ingress-nginx's `~*` locations). */
+  readonly regex: boolean;
+}
+
+/** One policy module. `T` is its per-route data in the snapshot (JSON). */
+export interface PolicyModule<T> {
+  /** Its member of a snapshot route's `policies`. */
+  readonly key: string;
+  readonly phase: PolicyPhase;
+  /** The annotations it owns (without prefix), and how each is honoured. */
+  readonly annotations: readonly AnnotationFact[];
+  /** The snapshot form of its data, checked on load like everything else. */
+  readonly schema: z.ZodType<T>;
+  /** Reads its annotations of one Ingress; undefined when they ask for nothing. */
+  read(reader: AnnotationReader): T | undefined;
+  /** Whether the data makes the host's paths regular expressions (`use-regex`, `rewrite-target`). */
+  readonly regexPaths?: (data: T) => boolean;
+  /** The request step for one route (compile what is costly here, once per snapshot load); undefined for none. */
+  prepare(data: T, route: RouteFacts): PolicyStep | undefined;
+  /** One line for `explain`: what it does to requests of the route. */
+  describe(data: T): string;
+}

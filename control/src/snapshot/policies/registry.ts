@@ -1,0 +1,102 @@
+/**
+ * The policy-module registry: the one list of annotation modules. From it come the snapshot
+ * schema of a route's `policies`, the honoured-annotation list, the build stage's reading of an
+ * Ingress's annotations, and the data plane's per-route request pipeline. Adding an annotation
+ * is one module file plus one entry in `POLICY_MODULES` and `RoutePolicies` here.
+ */
+import { z } from 'zod';
+import type { AnnotationFact, PolicyCondition, PolicyModule, PolicyOutcome, PolicyPhase, PolicySource, PolicyStep, RequestFacts, RouteFacts } from './module.ts';
+import { AnnotationReader } from './module.ts';
+import { redirectModule } from './redirect.ts';
+
+/** Per-route policy data in the snapshot: one optional member per module, absent when unused. */
+export const RoutePolicies = z.strictObject({
+  redirect: redirectModule.schema.optional(),
+});
+export type RoutePolicies = z.infer<typeof RoutePolicies>;
+
+type AnyModule = PolicyModule<never> & { read(reader: AnnotationReader): unknown };
+
+/** Every module, in pipeline order inside each phase. */
+export const POLICY_MODULES: readonly AnyModule[] = [redirectModule as unknown as AnyModule];
+
+/** Every annotation a module owns, with how it is honoured (docs, `portico check`, explain). */
+export const POLICY_ANNOTATIONS: readonly AnnotationFact[] = POLICY_MODULES.flatMap((module) => module.annotations);
+
+/** What the modules read from one Ingress. */
+export interface PolicyReading {
+  /** The route policies, or undefined when no module applies (the snapshot then has no `policies`). */
+  readonly policies: RoutePolicies | undefined;
+  /** Why the Ingress's routes must answer 503 (a module refused a value), one line per refusal. */
+  readonly refusals: readonly string[];
+  /** Whether the Ingress makes its hosts' paths regular expressions. */
+  readonly regexPaths: boolean;
+}
+
+/** Runs every module's reader over one Ingress's annotations; each finding goes to `report`. */
+export function readPolicies(annotations: Readonly<Record<string, string>>, source: PolicySource, report: (condition: PolicyCondition) => void): PolicyReading {
+  const reader = new AnnotationReader(annotations, source, report);
+  const policies: Record<string, unknown> = {};
+  let any = false;
+  let regexPaths = false;
+  for (const module of POLICY_MODULES) {
+    const data = module.read(reader);
+    if (data === undefined) continue;
+    policies[module.key] = data;
+    any = true;
+    if (module.regexPaths?.(data as never) === true) regexPaths = true;
+  }
+  return { policies: any ? (policies as RoutePolicies) : undefined, refusals: reader.refusals, regexPaths };
+}
+
+/** A route's request pipeline, by phase; built once per snapshot load. */
+export interface PreparedPolicy {
+  /** Before the HTTPS redirect (app-root, permanent/temporal redirects). */
+  readonly redirect: readonly PolicyStep[];
+  /** After the HTTPS redirect, before forwarding (access control). */
+  readonly access: readonly PolicyStep[];
+  /** What goes upstream (path rewriting, request headers). */
+  readonly request: readonly PolicyStep[];
+  /** One line per module, for explain. */
+  readonly descriptions: readonly string[];
+}
+
+/** The pipeline for a route's policies, or undefined when the route has none (the common case). */
+export function preparePolicies(policies: RoutePolicies | undefined, route: RouteFacts): PreparedPolicy | undefined {
+  if (policies === undefined) return undefined;
+  const phases: Record<PolicyPhase, PolicyStep[]> = { redirect: [], access: [], request: [] };
+  const descriptions: string[] = [];
+  for (const module of POLICY_MODULES) {
+    const data = (policies as Record<string, unknown>)[module.key];
+    if (data === undefined) continue;
+    descriptions.push(module.describe(data as never));
+    const step = module.prepare(data as never, route);
+    if (step !== undefined) phases[module.phase].push(step);
+  }
+  return { ...phases, descriptions };
+}
+
+/** Runs `steps` in order until one answers. Returns true when the request is answered. */
+function runSteps(steps: readonly PolicyStep[], facts: RequestFacts, outcome: PolicyOutcome): boolean {
+  for (const step of steps) {
+    step(facts, outcome);
+    if (outcome.answer !== undefined) return true;
+  }
+  return false;
+}
+
+/**
+ * Runs a route's pipeline for a request the router decided to `proxy`, `redirect` (to HTTPS) or
+ * answer as `unavailable` (no endpoint, or refused): the `redirect` phase always (a permanent
+ * redirect answers even when the route has no endpoint, and before the HTTPS redirect, as nginx's
+ * rewrite-phase `return` does); the `access` phase unless redirecting to HTTPS; the `request`
+ * phase only when proxying. Returns the outcome, with `answer` set when the request is answered
+ * by the policy. The data plane and explain both decide with this function.
+ */
+export function applyPolicy(policy: PreparedPolicy, kind: 'proxy' | 'redirect' | 'unavailable', facts: RequestFacts): PolicyOutcome {
+  const outcome: PolicyOutcome = { answer: undefined, target: undefined, setHeaders: [] };
+  if (runSteps(policy.redirect, facts, outcome) || kind === 'redirect') return outcome;
+  if (runSteps(policy.access, facts, outcome) || kind !== 'proxy') return outcome;
+  runSteps(policy.request, facts, outcome);
+  return outcome;
+}

@@ -1,0 +1,131 @@
+/**
+ * Test support for annotation policies through the real proxy: Ingress manifests as users write
+ * them, compiled by the control plane's pipeline, loaded into a Router, served by a Proxy on
+ * loopback in front of an echo backend that reports what it received (as ingress-nginx's e2e
+ * echo server does). Test-only.
+ */
+import { Explainer } from '@portico/control/explain';
+import { parseManifestText } from '@portico/control/manifests/parse';
+import { compileState } from '@portico/control/pipeline';
+import { DEFAULT_CLASS_SELECTION } from '@portico/control/ingress-class';
+import { ClusterState } from '@portico/control/state';
+import type { Snapshot } from '@portico/control/snapshot';
+import { Router } from './router.ts';
+import type { Backend, FetchedResponse, RunningProxy } from './test-support.ts';
+import { fetchVia, startBackend, startProxy } from './test-support.ts';
+
+/** One path of a test Ingress. */
+export interface TestPath {
+  readonly path: string;
+  readonly pathType?: 'Exact' | 'Prefix' | 'ImplementationSpecific';
+  /** The Service it goes to (default `echo`). */
+  readonly service?: string;
+}
+
+/** A test Ingress: one rule per host, the same paths on each. */
+export interface TestIngress {
+  readonly name: string;
+  readonly hosts: readonly string[];
+  readonly annotations?: Readonly<Record<string, string>>;
+  readonly paths?: readonly TestPath[];
+  readonly tlsHosts?: readonly string[];
+  readonly creationTimestamp?: string;
+}
+
+/** What the echo backend received. */
+export interface Echo {
+  readonly service: string;
+  readonly method: string;
+  readonly url: string;
+  readonly headers: Record<string, string | string[] | undefined>;
+}
+
+/** The Ingress as manifest JSON (namespace `web`, class `portico`). */
+export function ingressManifest(ingress: TestIngress): string {
+  const paths = (ingress.paths ?? [{ path: '/' }]).map((p) => ({ path: p.path, pathType: p.pathType ?? 'Prefix', backend: { service: { name: p.service ?? 'echo', port: { number: 80 } } } }));
+  return JSON.stringify({
+    apiVersion: 'networking.k8s.io/v1',
+    kind: 'Ingress',
+    metadata: { name: ingress.name, namespace: 'web', annotations: ingress.annotations ?? {}, ...(ingress.creationTimestamp === undefined ? {} : { creationTimestamp: ingress.creationTimestamp }) },
+    spec: {
+      ingressClassName: 'portico',
+      rules: ingress.hosts.map((host) => ({ host, http: { paths } })),
+      ...(ingress.tlsHosts === undefined ? {} : { tls: [{ hosts: ingress.tlsHosts }] }),
+    },
+  });
+}
+
+function service(name: string, port: number): string {
+  return [
+    `apiVersion: v1\nkind: Service\nmetadata: {name: ${name}, namespace: web}\nspec: {ports: [{port: 80}]}\n`,
+    `apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {name: ${name}-1, namespace: web, labels: {kubernetes.io/service-name: ${name}}}\naddressType: IPv4\nports: [{port: ${port}}]\nendpoints: [{addresses: [127.0.0.1], conditions: {ready: true}}]\n`,
+  ].join('---\n');
+}
+
+/** A proxy serving test Ingresses, with its echo backends. */
+export class AnnotatedProxy {
+  readonly backends: Map<string, Backend>;
+  readonly proxy: RunningProxy;
+  readonly snapshot: Snapshot;
+  readonly explainer: Explainer;
+  readonly conditions: ReturnType<typeof compileState>['conditions'];
+
+  private constructor(backends: Map<string, Backend>, proxy: RunningProxy, compiled: ReturnType<typeof compileState>) {
+    this.backends = backends;
+    this.proxy = proxy;
+    this.snapshot = compiled.snapshot;
+    this.explainer = new Explainer(compiled.snapshot);
+    this.conditions = compiled.conditions;
+  }
+
+  /** Compiles `ingresses` (plus echo Services `services`, default just `echo`) and starts the proxy. */
+  static async start(ingresses: readonly TestIngress[], services: readonly string[] = ['echo']): Promise<AnnotatedProxy> {
+    const backends = new Map<string, Backend>();
+    for (const name of services) {
+      backends.set(
+        name,
+        await startBackend((request, response) => {
+          const echo: Echo = { service: name, method: request.method ?? '', url: request.url ?? '', headers: request.headers };
+          response.setHeader('content-type', 'application/json');
+          response.end(JSON.stringify(echo));
+        }),
+      );
+    }
+    const text = [...[...backends].map(([name, backend]) => service(name, backend.port)), ...ingresses.map(ingressManifest)].join('\n---\n');
+    const parsed = parseManifestText(text, 'annotations.yaml');
+    if (parsed.problems.length > 0) throw new Error(`manifest problems: ${JSON.stringify(parsed.problems)}`);
+    const compiled = compileState(ClusterState.from(parsed.objects), DEFAULT_CLASS_SELECTION);
+    const router = new Router();
+    router.load(compiled.snapshot);
+    return new AnnotatedProxy(backends, await startProxy(router), compiled);
+  }
+
+  /** One request through the proxy on a new connection. */
+  fetch(host: string, path: string, options: Omit<Parameters<typeof fetchVia>[1], 'host' | 'path'> = {}): Promise<FetchedResponse> {
+    return fetchVia(this.proxy.port, { host, path, ...options });
+  }
+
+  /** One proxied request: what the echo backend received (throws when the proxy answered itself). */
+  async echo(host: string, path: string, options: Omit<Parameters<typeof fetchVia>[1], 'host' | 'path'> = {}): Promise<Echo> {
+    const response = await this.fetch(host, path, options);
+    if (response.status !== 200) throw new Error(`${host}${path}: ${response.status} ${response.body}`);
+    return JSON.parse(response.body) as Echo;
+  }
+
+  /** Requests every backend received. */
+  get backendRequests(): number {
+    let total = 0;
+    for (const backend of this.backends.values()) total += backend.requests;
+    return total;
+  }
+
+  /** The conditions of one Ingress, as [reason, severity, field]. */
+  conditionsOf(name: string): [string, string, string][] {
+    return this.conditions.filter((c) => c.source.name === name).map((c) => [c.reason, c.severity, c.field]);
+  }
+
+  async close(): Promise<void> {
+    await this.proxy.close();
+    for (const backend of this.backends.values()) await backend.close();
+  }
+}

@@ -1,0 +1,21 @@
+/**
+ * The data plane's side of the per-request policy pipeline: after the router matched a route and
+ * before the request is forwarded, client.ts runs the route's annotation policies (prepared once
+ * per snapshot load, decided by `applyPolicy` of @portico/control/snapshot/policies, which explain
+ * shares). Routes without policies never get here: the router hands out `policy: undefined`.
+ */
+import type { PolicyOutcome } from '@portico/control/snapshot/policies/module';
+
+/** Request header lines a policy adds, and the (lower-case) names of received lines they replace. */
+export interface ExtraHeaders {
+  /** `Name: value\r\n` lines. */
+  readonly lines: Buffer;
+  readonly replaces: readonly string[];
+}
+
+/** The header lines of an outcome, or undefined when it sets none. */
+export function extraHeaders(outcome: PolicyOutcome): ExtraHeaders | undefined {
+  const set = outcome.setHeaders;
+  if (set.length === 0) return undefined;
+  return { lines: Buffer.from(set.map(([name, value]) => `${name}: ${value}\r\n`).join(''), 'latin1'), replaces: set.map(([name]) => name.toLowerCase()) };
+}
