@@ -1,5 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { KubeConfig } from '@kubernetes/client-node';
+import { createControlMetrics } from '@portico/control/api/metrics';
+import type { ControlMetrics } from '@portico/control/api/metrics';
 import { ClusterController } from '@portico/control/controller';
 import { PORTICO_CONTROLLER } from '@portico/control/ingress-class';
 import { pino } from 'pino';
@@ -21,12 +23,15 @@ const edgeService = {
 describe('cluster controller against a real kube-apiserver', () => {
   let cluster: TestCluster;
   const controllers: ClusterController[] = [];
+  const metricsOf = new Map<ClusterController, ControlMetrics>();
   const logger = pino({ level: 'silent' });
 
   function controller(identity: string): ClusterController {
     const kubeConfig = new KubeConfig();
     kubeConfig.loadFromFile(cluster.kubeconfig);
+    const metrics = createControlMetrics();
     const c = new ClusterController({
+      metrics,
       kubeConfig,
       selection: { className: 'portico', controller: PORTICO_CONTROLLER, watchWithoutClass: false },
       namespaces: [],
@@ -42,6 +47,7 @@ describe('cluster controller against a real kube-apiserver', () => {
       retryMs: 300,
     });
     controllers.push(c);
+    metricsOf.set(c, metrics);
     return c;
   }
 
@@ -153,6 +159,10 @@ describe('cluster controller against a real kube-apiserver', () => {
     // Coalesced and never repeated for an object already written: one PATCH per Ingress.
     expect(leader.stats.statusWrites - before).toBe(BURST + 1);
     expect(leader.stats.statusPending).toBe(0);
+    const metrics = await metricsOf.get(leader)!.registry.metrics();
+    expect(Number(/^portico_status_writes_total\{result="written"\} (\d+)$/m.exec(metrics)?.[1])).toBe(leader.stats.statusWrites);
+    expect(metrics).toContain('portico_status_pending 0');
+    expect(metrics).toMatch(/^portico_events_total\{result="posted"\} [1-9]/m);
   }, 60_000);
 
   it('elects exactly one leader; a standby takes over when the leader stops', async () => {

@@ -15,6 +15,16 @@ export interface ControlMetrics {
   trackNodes(nodes: { connected(): number; rollout(version: string | undefined): { updated: number; total: number } }, currentVersion: () => string | undefined): void;
   /** Reports the manifest source's current problems at every scrape. */
   trackManifestProblems(problems: () => readonly { readonly severity: 'error' | 'warning' }[]): void;
+  /** Reports the status writer and Event recorder (cluster mode) at every scrape. */
+  trackStatus(figures: () => StatusFigures): void;
+}
+
+/** What the Ingress status writer and the Event recorder have done: totals (only grow) and what waits now. */
+export interface StatusFigures {
+  readonly writes: { readonly written: number; readonly retried: number; readonly failed: number; readonly gone: number };
+  readonly pending: number;
+  readonly events: { readonly posted: number; readonly failed: number; readonly deferred: number };
+  readonly eventsRemembered: number;
 }
 
 /** A fresh registry with process metrics and Portico's own. */
@@ -41,6 +51,53 @@ export function createControlMetrics(): ControlMetrics {
       const all = manifestProblems?.() ?? [];
       this.set({ severity: 'error' }, all.filter((p) => p.severity === 'error').length);
       this.set({ severity: 'warning' }, all.filter((p) => p.severity === 'warning').length);
+    },
+  });
+  let statusFigures: (() => StatusFigures) | undefined;
+  // Totals read at scrape time: each counter grows by what the source's total grew since the last scrape.
+  const reported = new Map<string, number>();
+  const catchUp = (counter: Counter, name: string, totals: Readonly<Record<string, number>>) => {
+    for (const [result, total] of Object.entries(totals)) {
+      const key = `${name}/${result}`;
+      const grown = total - (reported.get(key) ?? 0);
+      if (grown > 0) counter.inc({ result }, grown);
+      reported.set(key, total);
+    }
+  };
+  new Counter({
+    name: 'portico_status_writes_total',
+    help: 'Ingress status writes by the leader, by result (written, retried, failed, gone: the Ingress was deleted).',
+    labelNames: ['result'],
+    registers: [registry],
+    collect() {
+      const figures = statusFigures?.();
+      if (figures !== undefined) catchUp(this, 'writes', figures.writes);
+    },
+  });
+  new Gauge({
+    name: 'portico_status_pending',
+    help: 'Ingress status writes waiting or in flight.',
+    registers: [registry],
+    collect() {
+      this.set(statusFigures?.().pending ?? 0);
+    },
+  });
+  new Counter({
+    name: 'portico_events_total',
+    help: 'Kubernetes Events for conditions, by result (posted, failed, deferred: the queue was full, a later pass posts it).',
+    labelNames: ['result'],
+    registers: [registry],
+    collect() {
+      const figures = statusFigures?.();
+      if (figures !== undefined) catchUp(this, 'events', figures.events);
+    },
+  });
+  new Gauge({
+    name: 'portico_events_remembered',
+    help: 'Event keys remembered for de-duplication (bounded: the least recently seen are forgotten first).',
+    registers: [registry],
+    collect() {
+      this.set(statusFigures?.().eventsRemembered ?? 0);
     },
   });
   new Gauge({
@@ -73,6 +130,9 @@ export function createControlMetrics(): ControlMetrics {
     },
     trackManifestProblems(problems) {
       manifestProblems = problems;
+    },
+    trackStatus(figures) {
+      statusFigures = figures;
     },
     recordPublish(published, buildSeconds) {
       builds.inc();

@@ -96,6 +96,16 @@ export class ClusterController {
       post: async (event) => void (await kubeCall(options.kubeConfig, 'POST', `/api/v1/namespaces/${event.namespace}/events`, { body: event.event })),
       onError: (event, error) => options.logger.warn({ err: error, namespace: event.namespace }, 'event failed'),
     });
+    options.metrics?.trackStatus(() => {
+      const writes = this.statusWriter.stats;
+      const events = this.events.stats;
+      return {
+        writes: { written: writes.written, retried: writes.retries, failed: writes.failed, gone: writes.gone },
+        pending: this.statusWriter.pendingCount + this.statusWriter.inflightCount,
+        events: { posted: events.posted, failed: events.failed, deferred: events.deferred },
+        eventsRemembered: this.events.remembered,
+      };
+    });
     this.statusLoop = new RebuildLoop({ debounceMs: 20, maxDelayMs: 500, rebuild: () => this.planStatus(), onError: (error) => options.logger.error({ err: error }, 'status planning failed') });
     this.loop = new RebuildLoop({ debounceMs: options.debounceMs, rebuild: () => this.rebuild(), onError: (error) => options.logger.error({ err: error }, 'rebuild failed') });
     this.elector = new LeaderElector({

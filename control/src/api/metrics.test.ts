@@ -1,0 +1,30 @@
+import { describe, expect, it } from 'vitest';
+import type { StatusFigures } from './metrics.ts';
+import { createControlMetrics } from './metrics.ts';
+
+describe('control metrics: status writer and Events', () => {
+  it('follow the totals across scrapes without counting anything twice', async () => {
+    const metrics = createControlMetrics();
+    let figures: StatusFigures = { writes: { written: 3, retried: 1, failed: 0, gone: 0 }, pending: 7, events: { posted: 2, failed: 0, deferred: 5 }, eventsRemembered: 2 };
+    metrics.trackStatus(() => figures);
+    const first = await metrics.registry.metrics();
+    expect(first).toContain('portico_status_writes_total{result="written"} 3');
+    expect(first).toContain('portico_status_writes_total{result="retried"} 1');
+    expect(first).toContain('portico_status_pending 7');
+    expect(first).toContain('portico_events_total{result="deferred"} 5');
+    expect(first).toContain('portico_events_remembered 2');
+    figures = { writes: { written: 10, retried: 1, failed: 0, gone: 1 }, pending: 0, events: { posted: 7, failed: 0, deferred: 5 }, eventsRemembered: 7 };
+    await metrics.registry.metrics();
+    const third = await metrics.registry.metrics();
+    expect(third).toContain('portico_status_writes_total{result="written"} 10');
+    expect(third).toContain('portico_status_writes_total{result="gone"} 1');
+    expect(third).toContain('portico_status_pending 0');
+    expect(third).toContain('portico_events_total{result="posted"} 7');
+  });
+
+  it('reports zero before any controller tracks status (standalone)', async () => {
+    const text = await createControlMetrics().registry.metrics();
+    expect(text).toContain('portico_status_pending 0');
+    expect(text).toContain('portico_events_remembered 0');
+  });
+});
