@@ -56,50 +56,36 @@ export function createControlMetrics(): ControlMetrics {
   let statusFigures: (() => StatusFigures) | undefined;
   // Totals read at scrape time: each counter grows by what the source's total grew since the last scrape.
   const reported = new Map<string, number>();
-  const catchUp = (counter: Counter, name: string, totals: Readonly<Record<string, number>>) => {
-    for (const [result, total] of Object.entries(totals)) {
-      const key = `${name}/${result}`;
-      const grown = total - (reported.get(key) ?? 0);
-      if (grown > 0) counter.inc({ result }, grown);
-      reported.set(key, total);
-    }
-  };
-  new Counter({
-    name: 'portico_status_writes_total',
-    help: 'Ingress status writes by the leader, by result (written, retried, failed, gone: the Ingress was deleted).',
-    labelNames: ['result'],
-    registers: [registry],
-    collect() {
-      const figures = statusFigures?.();
-      if (figures !== undefined) catchUp(this, 'writes', figures.writes);
-    },
-  });
-  new Gauge({
-    name: 'portico_status_pending',
-    help: 'Ingress status writes waiting or in flight.',
-    registers: [registry],
-    collect() {
-      this.set(statusFigures?.().pending ?? 0);
-    },
-  });
-  new Counter({
-    name: 'portico_events_total',
-    help: 'Kubernetes Events for conditions, by result (posted, failed, deferred: the queue was full, a later pass posts it).',
-    labelNames: ['result'],
-    registers: [registry],
-    collect() {
-      const figures = statusFigures?.();
-      if (figures !== undefined) catchUp(this, 'events', figures.events);
-    },
-  });
-  new Gauge({
-    name: 'portico_events_remembered',
-    help: 'Event keys remembered for de-duplication (bounded: the least recently seen are forgotten first).',
-    registers: [registry],
-    collect() {
-      this.set(statusFigures?.().eventsRemembered ?? 0);
-    },
-  });
+  const totalsCounter = (name: string, help: string, totals: (figures: StatusFigures) => Readonly<Record<string, number>>) =>
+    new Counter({
+      name,
+      help,
+      labelNames: ['result'],
+      registers: [registry],
+      collect() {
+        const figures = statusFigures?.();
+        if (figures === undefined) return;
+        for (const [result, total] of Object.entries(totals(figures))) {
+          const grown = total - (reported.get(`${name}/${result}`) ?? 0);
+          if (grown > 0) this.inc({ result }, grown);
+          reported.set(`${name}/${result}`, total);
+        }
+      },
+    });
+  const statusGauge = (name: string, help: string, value: (figures: StatusFigures) => number) =>
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        const figures = statusFigures?.();
+        this.set(figures === undefined ? 0 : value(figures));
+      },
+    });
+  totalsCounter('portico_status_writes_total', 'Ingress status writes by the leader, by result (written, retried, failed, gone: the Ingress was deleted).', (f) => f.writes);
+  statusGauge('portico_status_pending', 'Ingress status writes waiting or in flight.', (f) => f.pending);
+  totalsCounter('portico_events_total', 'Kubernetes Events for conditions, by result (posted, failed, deferred: the queue was full, a later pass posts it).', (f) => f.events);
+  statusGauge('portico_events_remembered', 'Event keys remembered for de-duplication (bounded: the least recently seen are forgotten first).', (f) => f.eventsRemembered);
   new Gauge({
     name: 'portico_dataplane_nodes_connected',
     help: 'Data planes with a sync long-poll open on this replica.',
