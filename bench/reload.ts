@@ -6,6 +6,9 @@
 import { compileState } from '../control/src/pipeline.ts';
 import { ClusterState } from '../control/src/state/cluster-state.ts';
 import type { KubeObject } from '../control/src/state/objects.ts';
+import { deserialize, serialize } from 'node:v8';
+import { compileBundle, verifyBundleOffLoop } from '../dataplane/src/bundle.ts';
+import type { TableBundle } from '../dataplane/src/bundle.ts';
 import { Router } from '../dataplane/src/router.ts';
 
 const objects: KubeObject[] = [];
@@ -40,4 +43,17 @@ const fast = median((i) => router.loadEndpoints(i % 2 ? base : endpointOnly));
 console.log(`data-plane swap of a 10k-Ingress (30k routes) snapshot after an endpoint-only change:`);
 console.log(`  full load (Router.load):                ${full.toFixed(1)} ms`);
 console.log(`  endpoint fast path (Router.loadEndpoints): ${fast.toFixed(1)} ms  (${(full / fast).toFixed(1)}x less)`);
+
+// With --workers N the primary compiles each version once; a worker receives the bundle by
+// structured clone and swaps it in without compiling: its event loop stalls for the decode and the load.
+const bundles = [compileBundle(base), compileBundle(endpointOnly)].map((bundle) => serialize(bundle));
+const compileOnce = median((i) => compileBundle(i % 2 ? base : endpointOnly));
+// The worker decodes the message and verifies the digest off the event loop (WebCrypto), then swaps synchronously.
+const decoded = bundles.map((bytes) => deserialize(bytes) as TableBundle);
+for (const bundle of decoded) await verifyBundleOffLoop(bundle);
+const decode = median((i) => deserialize(bundles[i % 2]!));
+const swap = median((i) => router.loadBundle(decoded[i % 2]!, true));
+console.log(`worker swap of the same snapshot from a bundle compiled once by the primary (${(bundles[0]!.length / 1024 / 1024).toFixed(1)} MiB on the IPC channel):`);
+console.log(`  primary, once per version (compileBundle):      ${compileOnce.toFixed(1)} ms`);
+console.log(`  worker event-loop stall (decode + loadBundle):  ${(decode + swap).toFixed(1)} ms  (${(full / (decode + swap)).toFixed(1)}x less than compiling in the worker; the digest check runs off the loop)`);
 router.close();

@@ -9,6 +9,8 @@ import type { Socket } from 'node:net';
 import { createServer as createTlsServer } from 'node:tls';
 import type { TLSSocket } from 'node:tls';
 import type { Snapshot } from '@portico/control/snapshot';
+import type { TableBundle } from './bundle.ts';
+import { compileBundle } from './bundle.ts';
 import type { Logger } from 'pino';
 import { Admission } from './admission.ts';
 import type { AdmissionOptions } from './admission.ts';
@@ -159,17 +161,25 @@ export class DataPlane {
    * PORTICO_E_SNAPSHOT_LOAD (or a TLS error) and keeps the current snapshot when it cannot load.
    */
   load(snapshot: Snapshot): SwapEvent {
-    const commitCertificates = this.certificates.prepare(snapshot);
-    const event = this.router.load(snapshot);
-    commitCertificates();
-    this.logger?.info({ version: snapshot.version, previous: event.previousVersion, removedEndpoints: event.removedEndpoints.length }, 'snapshot loaded');
-    return event;
+    return this.loadBundle(compileBundle(snapshot));
   }
 
   /** Serves a snapshot whose routes (and certificates) are the current ones: only endpoint choice is recompiled. */
   loadEndpoints(snapshot: Snapshot): SwapEvent {
-    const event = this.router.loadEndpoints(snapshot);
-    this.logger?.info({ version: snapshot.version, previous: event.previousVersion, removedEndpoints: event.removedEndpoints.length, endpointOnly: true }, 'snapshot loaded');
+    return this.loadBundle(compileBundle(snapshot, this.router.current !== undefined));
+  }
+
+  /**
+   * Serves a compiled bundle (what a worker gets from the primary): no compile, a copy into a
+   * fresh matcher. A full bundle swaps certificates with the routes; a balancing-only one keeps
+   * routes and certificates. `verified`: the caller has just run `verifyBundleOffLoop`. Throws
+   * PORTICO_E_SNAPSHOT_LOAD and keeps the current snapshot when the bundle is damaged.
+   */
+  loadBundle(bundle: TableBundle, verified = false): SwapEvent {
+    const commitCertificates = bundle.tls === undefined ? undefined : this.certificates.prepare(bundle.tls);
+    const event = this.router.loadBundle(bundle, verified);
+    commitCertificates?.();
+    this.logger?.info({ version: bundle.version, previous: event.previousVersion, removedEndpoints: event.removedEndpoints.length, endpointOnly: bundle.balancingOnly }, 'snapshot loaded');
     return event;
   }
 

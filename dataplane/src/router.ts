@@ -5,12 +5,12 @@
  */
 import { EventEmitter } from 'node:events';
 import type { Matcher, RequestHeaders } from '@portico/assembly/matcher';
-import { loadMatcher } from '@portico/assembly/matcher';
+import { loadMatcherFromBinary } from '@portico/assembly/matcher';
 import type { Snapshot } from '@portico/control/snapshot';
 import type { PreparedPolicy } from '@portico/control/snapshot/policies';
 import { preparePolicies } from '@portico/control/snapshot/policies';
-import type { RouteTarget } from '@portico/control/snapshot/table';
-import { toMatcherTable } from '@portico/control/snapshot/table';
+import type { TableBundle } from './bundle.ts';
+import { compileBundle, endpointsOf, routeLabelsOf, routePoliciesOf, verifyBundle } from './bundle.ts';
 import { PorticoError } from './errors.ts';
 import type { BalancedRoute, HealthOptions } from './health.ts';
 import { EndpointSets, PassiveHealth } from './health.ts';
@@ -47,31 +47,37 @@ export class LoadedSnapshot {
   readonly #balanced: readonly BalancedRoute[];
   #sets: EndpointSets | undefined;
 
-  /** Compiles the whole snapshot; with `routesFrom`, keeps its routing and compiles only the endpoint choice. */
-  constructor(snapshot: Snapshot, routesFrom?: LoadedSnapshot) {
-    this.version = snapshot.version;
-    if (routesFrom !== undefined) {
-      const compiled = toMatcherTable(snapshot, { balancingOnly: true });
-      if (compiled.routes.length !== routesFrom.routeLabels.length) throw new Error(`endpoint-only update has ${compiled.routes.length} routes, the current snapshot ${routesFrom.routeLabels.length}`);
+  /**
+   * Loads a compiled bundle (verified first, unless the caller just did): a full one into a fresh
+   * matcher, a balancing-only one beside the routing matcher of `routesFrom`. Nothing is compiled here.
+   * Throws (PORTICO_E_SNAPSHOT_LOAD, PORTICO_E_TABLE_CORRUPT) when the bundle is damaged.
+   */
+  constructor(bundle: TableBundle, routesFrom?: LoadedSnapshot, verified = false) {
+    if (!verified) verifyBundle(bundle);
+    this.version = bundle.version;
+    const endpoints = endpointsOf(bundle);
+    if (bundle.balancingOnly) {
+      if (routesFrom === undefined) throw new Error('an endpoint-only update needs a current snapshot');
       this.matcher = routesFrom.matcher;
-      this.balancer = loadMatcher(compiled.table);
-      this.#balanced = compiled.table.routes;
-      this.endpoints = endpointRefs(compiled.endpoints);
+      this.balancer = loadMatcherFromBinary(bundle.table);
+      if (this.balancer.routeCount !== routesFrom.routeLabels.length) throw new Error(`endpoint-only update has ${this.balancer.routeCount} routes, the current snapshot ${routesFrom.routeLabels.length}`);
       this.routeLabels = routesFrom.routeLabels;
       this.redirects = routesFrom.redirects;
       this.policies = routesFrom.policies;
       this.needsHeaders = routesFrom.needsHeaders;
     } else {
-      const compiled = toMatcherTable(snapshot);
-      this.matcher = loadMatcher(compiled.table);
+      this.matcher = loadMatcherFromBinary(bundle.table);
       this.balancer = this.matcher;
-      this.#balanced = compiled.table.routes;
-      this.endpoints = endpointRefs(compiled.endpoints);
-      this.routeLabels = compiled.routes.map(routeLabel);
-      this.redirects = Uint8Array.from(compiled.routes, (target) => (target.route.redirect.sslRedirect || target.route.redirect.forceSslRedirect ? 1 : 0));
-      this.policies = compiled.routes.map((target) => preparePolicies(target.route.policies, { path: 'path' in target.route ? target.route.path : undefined, regex: 'regex' in target.route && target.route.regex === true }));
-      this.needsHeaders = compiled.table.hosts.some((host) => host.paths.some((path) => (path.conditions?.headers?.length ?? 0) > 0));
+      this.routeLabels = routeLabelsOf(bundle);
+      if (this.routeLabels.length !== this.matcher.routeCount || bundle.redirects.length !== this.matcher.routeCount) throw new Error(`bundle metadata covers ${this.routeLabels.length} routes, its table ${this.matcher.routeCount}`);
+      this.redirects = bundle.redirects;
+      this.needsHeaders = bundle.needsHeaders;
+      this.policies = policiesOf(bundle, this.matcher.routeCount);
     }
+    if (endpoints.length !== this.balancer.endpointCount) throw new Error(`bundle lists ${endpoints.length} endpoints, its table ${this.balancer.endpointCount}`);
+    this.endpoints = endpointRefs(endpoints);
+    // The health panic threshold needs each endpoint set once; a route with one backend per set says exactly that.
+    this.#balanced = bundle.endpointSets.map((ids) => ({ backends: [{ endpoints: ids }] }));
     this.endpointIds = new Map(this.endpoints.map((endpoint) => [endpoint.key, endpoint.id]));
   }
 
@@ -79,6 +85,16 @@ export class LoadedSnapshot {
   get endpointSets(): EndpointSets {
     return (this.#sets ??= new EndpointSets(this.#balanced, this.endpoints.length));
   }
+}
+
+/** Per route id, the prepared annotation policies of the bundle's routes (undefined: none). */
+function policiesOf(bundle: TableBundle, routeCount: number): (PreparedPolicy | undefined)[] {
+  const prepared: (PreparedPolicy | undefined)[] = new Array(routeCount).fill(undefined);
+  for (const entry of routePoliciesOf(bundle)) {
+    if (!Number.isInteger(entry.route) || entry.route < 0 || entry.route >= routeCount) throw new Error(`bundle has policies for route ${entry.route} of ${routeCount}`);
+    prepared[entry.route] = preparePolicies(entry.policies, { path: entry.path ?? undefined, regex: entry.regex });
+  }
+  return prepared;
 }
 
 function endpointRefs(endpoints: readonly { address: string; port: number }[]): EndpointRef[] {
@@ -148,12 +164,6 @@ export function endpointKey(address: string, port: number): string {
   return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
 }
 
-function routeLabel(target: RouteTarget): string {
-  const { namespace, name } = target.route.source;
-  if (target.kind === 'default') return `${namespace}/${name}@default`;
-  return target.kind === 'path' && 'path' in target.route ? `${namespace}/${name}@${target.host}${target.route.path}` : `${namespace}/${name}@${target.host}`;
-}
-
 /** Lower-case host without port, for redirect locations. */
 function locationHost(host: string): string {
   const lower = host.toLowerCase();
@@ -211,12 +221,12 @@ export class Router extends EventEmitter<{ swap: [SwapEvent] }> {
   }
 
   /**
-   * Compiles `snapshot` into a fresh matcher and makes it current with one assignment; decisions
-   * already handed out keep their snapshot. Throws PORTICO_E_SNAPSHOT_LOAD (the current snapshot
-   * stays) when the snapshot cannot be compiled.
+   * Compiles `snapshot` into a bundle and loads it into a fresh matcher, made current with one
+   * assignment; decisions already handed out keep their snapshot. Throws PORTICO_E_SNAPSHOT_LOAD
+   * (the current snapshot stays) when the snapshot cannot be compiled.
    */
   load(snapshot: Snapshot): SwapEvent {
-    return this.#swap(snapshot, undefined);
+    return this.loadBundle(compileBundle(snapshot));
   }
 
   /**
@@ -225,15 +235,21 @@ export class Router extends EventEmitter<{ swap: [SwapEvent] }> {
    * endpoint choice is compiled. Without a current snapshot it is a full load.
    */
   loadEndpoints(snapshot: Snapshot): SwapEvent {
-    return this.#swap(snapshot, this.#current);
+    return this.loadBundle(compileBundle(snapshot, this.#current !== undefined));
   }
 
-  #swap(snapshot: Snapshot, routesFrom: LoadedSnapshot | undefined): SwapEvent {
+  /**
+   * Makes a compiled bundle current (a balancing-only one keeps the current routing matcher):
+   * the swap a worker does, with no compile. `verified`: the caller has just run
+   * `verifyBundleOffLoop`. Throws PORTICO_E_SNAPSHOT_LOAD (the current snapshot stays) when the
+   * bundle is damaged or does not fit.
+   */
+  loadBundle(bundle: TableBundle, verified = false): SwapEvent {
     let next: LoadedSnapshot;
     try {
-      next = new LoadedSnapshot(snapshot, routesFrom);
+      next = new LoadedSnapshot(bundle, bundle.balancingOnly ? this.#current : undefined, verified);
     } catch (cause) {
-      throw new PorticoError('PORTICO_E_SNAPSHOT_LOAD', `snapshot ${snapshot.version} cannot be loaded: ${(cause as Error).message}`, { cause });
+      throw new PorticoError('PORTICO_E_SNAPSHOT_LOAD', `snapshot ${bundle.version} cannot be loaded: ${(cause as Error).message}`, { cause });
     }
     // Health records follow the endpoints that exist: the map stays bounded by the snapshot.
     this.health.prune(next.endpointIds);

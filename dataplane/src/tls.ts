@@ -89,7 +89,7 @@ export class CertificateStore {
    * bad and keeps the previous one; the control plane checks certificates before publishing, so
    * this means corruption).
    */
-  prepare(snapshot: Snapshot): () => void {
+  prepare(snapshot: Pick<Snapshot, 'certificates'> & { readonly hosts: readonly { readonly host: string; readonly certificate: string | null }[] }): () => void {
     const byCertificate = new Map(snapshot.certificates.map((c) => [c.secret, c]));
     const exact = new Map<string, SecureContext>();
     const wildcard = new Map<string, SecureContext>();

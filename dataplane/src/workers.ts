@@ -1,17 +1,20 @@
 /**
  * Multi-core: a primary process forks N workers; each runs its own DataPlane (own matcher, own
  * connections) on the same ports via SO_REUSEPORT, so the kernel spreads connections. The
- * primary sends each snapshot to every worker and reports it loaded only once all of them
- * confirm (or failed, with the worker's error). All or none: when one worker refuses a snapshot,
+ * primary compiles each snapshot once into a table bundle (bundle.ts: the encoded matcher table
+ * and its metadata) and sends that to every worker, which verifies it and loads it without
+ * compiling; the primary reports it loaded only once all of them confirm (or failed, with the worker's error). All or none: when one worker refuses a snapshot,
  * every worker that took it is rolled back to the last snapshot all confirmed (a worker that
  * cannot roll back is replaced), so the workers never serve different versions for long;
  * `/metrics` merges the workers' metric families (counters summed, state gauges per worker).
- * A worker loads only the data plane: no control-plane code, no metrics library, no schema
+ * A worker loads only the data plane (and the contract's table mapping): no other control-plane code, no metrics library, no schema
  * library (the primary has parsed and verified every snapshot it sends).
  */
 import cluster from 'node:cluster';
 import type { Worker } from 'node:cluster';
 import type { Snapshot } from '@portico/control/snapshot';
+import type { TableBundle } from './bundle.ts';
+import { compileBundle, verifyBundleOffLoop } from './bundle.ts';
 import type { Logger } from 'pino';
 import { DataPlane } from './dataplane.ts';
 import type { DataPlaneOptions } from './dataplane.ts';
@@ -22,7 +25,7 @@ import { mergeWorkers } from './metrics.ts';
 import type { KeyPair } from './tls.ts';
 
 /** Messages from the primary to a worker. */
-type ToWorker = { type: 'snapshot'; json: string; endpointsOnly?: boolean } | { type: 'metrics'; id: number } | { type: 'shutdown'; timeoutMs: number };
+type ToWorker = { type: 'bundle'; bundle: TableBundle } | { type: 'metrics'; id: number } | { type: 'shutdown'; timeoutMs: number };
 /** Messages from a worker to the primary. */
 type FromWorker = { type: 'ready'; ports: { http: number; https: number | undefined } } | { type: 'loaded'; version: string } | { type: 'failed'; version: string; error: string; code?: string } | { type: 'start-failed'; error: string } | { type: 'metrics'; id: number; families: MetricFamily[] };
 
@@ -64,7 +67,8 @@ export class WorkerPool {
    */
   static async start(count: number, entry: string, options: WorkerOptions, logger?: Logger): Promise<WorkerPool> {
     const pool = new WorkerPool(logger);
-    cluster.setupPrimary({ exec: entry, args: [], silent: false });
+    // Advanced serialization: bundles cross as typed arrays (structured clone), not as JSON text.
+    cluster.setupPrimary({ exec: entry, args: [], silent: false, serialization: 'advanced' });
     const env = { [ENV]: JSON.stringify(options) };
     let forked = 0;
     const fork = (): Promise<void> =>
@@ -75,7 +79,7 @@ export class WorkerPool {
           if (message.type === 'ready') {
             // A new worker has no routes yet: it gets the whole snapshot being rolled out, else the last confirmed one.
             const start = pool.pending?.snapshot ?? pool.current;
-            if (start) worker.send({ type: 'snapshot', json: JSON.stringify(start) } satisfies ToWorker);
+            if (start) worker.send({ type: 'bundle', bundle: compileBundle(start) } satisfies ToWorker);
             resolve();
           } else if (message.type === 'metrics') pool.scrapes.get(message.id)?.(worker, message.families);
           else if (message.type === 'start-failed') reject(new PorticoError('PORTICO_E_CONFIG', `worker failed to start: ${message.error}`));
@@ -121,13 +125,19 @@ export class WorkerPool {
   /**
    * Sends the snapshot to every worker; resolves once all of them serve it, rejects with
    * PORTICO_E_SNAPSHOT_LOAD (the workers keep the snapshot they had) when one cannot load it or
-   * they do not confirm within `timeoutMs`. Each worker compiles it once; nothing is compiled here.
-   * With `endpointsOnly`, workers keep their routing and recompile endpoint choice only.
+   * they do not confirm within `timeoutMs`. The snapshot is compiled here, once, into a bundle
+   * that every worker loads without compiling (PORTICO_E_SNAPSHOT_LOAD when it cannot be).
+   * With `endpointsOnly`, workers keep their routing and load endpoint choice only.
    */
   load(snapshot: Snapshot, endpointsOnly = false, timeoutMs = 60_000): Promise<void> {
     // Loads come one at a time from the sync client or the rebuild loop; a newer one supersedes a waiting one.
     this.pending?.settle();
-    const json = JSON.stringify(snapshot);
+    let bundle: TableBundle;
+    try {
+      bundle = compileBundle(snapshot, endpointsOnly);
+    } catch (error) {
+      return Promise.reject(error as Error);
+    }
     return new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => pending.settle(new PorticoError('PORTICO_E_SNAPSHOT_LOAD', `snapshot ${snapshot.version}: workers did not confirm within ${timeoutMs} ms`)), timeoutMs);
       const pending = {
@@ -144,7 +154,7 @@ export class WorkerPool {
         },
       };
       this.pending = pending;
-      for (const worker of this.workers) worker.send({ type: 'snapshot', json, endpointsOnly } satisfies ToWorker);
+      for (const worker of this.workers) worker.send({ type: 'bundle', bundle } satisfies ToWorker);
       this.logger?.info({ version: snapshot.version, workers: this.workers.length, endpointsOnly }, 'snapshot sent to workers');
       if (pending.waiting.size === 0) pending.settle();
     });
@@ -158,7 +168,7 @@ export class WorkerPool {
     const previous = this.current;
     this.logger?.warn({ worker: worker.id, from: this.loaded.get(worker), to: previous?.version }, 'rolling a worker back to the last snapshot all workers loaded');
     if (previous === undefined) worker.process.kill('SIGKILL');
-    else worker.send({ type: 'snapshot', json: JSON.stringify(previous) } satisfies ToWorker);
+    else worker.send({ type: 'bundle', bundle: compileBundle(previous) } satisfies ToWorker);
   }
 
   /** A worker confirmed `version` (or, with undefined, is gone): the pending load may be complete. */
@@ -227,25 +237,27 @@ export async function runWorker(makeLogger: (level: string, accessLog: boolean) 
   // The primary handles SIGTERM for the whole group and tells each worker when to shut down.
   process.on('SIGTERM', () => undefined);
   process.on('SIGINT', () => undefined);
+  let loads = Promise.resolve();
   process.on('message', (message: ToWorker) => {
-    if (message.type === 'snapshot') {
-      let version = '';
-      try {
-        // Parsed and hash-checked by the primary before it was sent; a worker only decodes it.
-        const snapshot = JSON.parse(message.json) as Snapshot;
-        version = snapshot.version;
-        const fault = options.workerFaults?.failLoad;
-        if (fault !== undefined && String(fault.worker) === process.env[INDEX_ENV] && fault.version === version) throw new Error(`injected failure of worker ${fault.worker}`);
-        if (message.endpointsOnly === true) dataPlane.loadEndpoints(snapshot);
-        else dataPlane.load(snapshot);
+    if (message.type === 'bundle') {
+      const { bundle } = message;
+      // Bundles are taken in the order sent; each is verified off the event loop, then swapped in without compiling.
+      loads = loads.then(async () => {
+        try {
+          const fault = options.workerFaults?.failLoad;
+          if (fault !== undefined && String(fault.worker) === process.env[INDEX_ENV] && fault.version === bundle.version) throw new Error(`injected failure of worker ${fault.worker}`);
+          await verifyBundleOffLoop(bundle);
+          dataPlane.loadBundle(bundle, true);
+        } catch (error) {
+          send({ type: 'failed', version: bundle.version, error: (error as Error).message });
+          return;
+        }
         void dataPlane.listen().then(
-          () => send({ type: 'loaded', version }),
+          () => send({ type: 'loaded', version: bundle.version }),
           // The primary treats this as fatal and shuts every worker down.
-          (error: Error) => send({ type: 'failed', version, error: error.message, code: (error as PorticoError).code }),
+          (error: Error) => send({ type: 'failed', version: bundle.version, error: error.message, code: (error as PorticoError).code }),
         );
-      } catch (error) {
-        send({ type: 'failed', version, error: (error as Error).message });
-      }
+      });
     } else if (message.type === 'metrics') {
       send({ type: 'metrics', id: message.id, families: dataPlane.metrics.families() });
     } else if (message.type === 'shutdown') {

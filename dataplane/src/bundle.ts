@@ -1,0 +1,162 @@
+/**
+ * Table bundles: a snapshot compiled once for the matcher — the encoded binary table plus the
+ * compact metadata its ids index (route labels, redirect flags, endpoints, endpoint sets, TLS
+ * references) — so that loading it is a copy into wasm memory, not a compile. The data-plane
+ * primary compiles each version once and every worker loads the same bundle; the bundle is
+ * content-addressed (SHA-256 of the table) and verified on load, so a damaged one is refused
+ * and the worker keeps what it serves.
+ */
+import { createHash } from 'node:crypto';
+import { encodeTable } from '@portico/assembly/encode';
+import type { Snapshot } from '@portico/control/snapshot';
+import type { RoutePolicies } from '@portico/control/snapshot/policies';
+import type { RouteTarget } from '@portico/control/snapshot/table';
+import { toMatcherTable } from '@portico/control/snapshot/table';
+import { PorticoError } from './errors.ts';
+
+/** The TLS part of a snapshot: which host uses which certificate, and the certificates. */
+export interface TlsBundle {
+  readonly hosts: readonly { readonly host: string; readonly certificate: string | null }[];
+  readonly certificates: Snapshot['certificates'];
+}
+
+/** A compiled snapshot. Plain data (typed arrays and strings): it crosses process boundaries by structured clone. */
+export interface TableBundle {
+  readonly version: string;
+  /** True for an endpoint-only update: the table has no hosts and serves endpoint choice alone. */
+  readonly balancingOnly: boolean;
+  /** The encoded matcher table (`encodeTable`). */
+  readonly table: Uint8Array;
+  /** `sha256:` + hex SHA-256 over the table and every metadata field (`digestOf`). */
+  readonly digest: string;
+  /** Per route id, its metrics label; joined by `\n`. */
+  readonly routeLabels: string;
+  /** Per route id, 1 when plain HTTP is redirected to HTTPS. */
+  readonly redirects: Uint8Array;
+  readonly needsHeaders: boolean;
+  /** Per endpoint id, `address port`; joined by `\n`. */
+  readonly endpoints: string;
+  /** JSON of the routes with annotation policies: `[{route, policies, path, regex}]` (most routes have none). */
+  readonly policies: string;
+  /** The distinct endpoint sets (endpoint ids), for the health panic threshold. */
+  readonly endpointSets: readonly (readonly number[])[];
+  /** Absent for a balancing-only bundle (certificates stay as they are). */
+  readonly tls?: TlsBundle;
+}
+
+function routeLabel(target: RouteTarget): string {
+  const { namespace, name } = target.route.source;
+  if (target.kind === 'default') return `${namespace}/${name}@default`;
+  return target.kind === 'path' && 'path' in target.route ? `${namespace}/${name}@${target.host}${target.route.path}` : `${namespace}/${name}@${target.host}`;
+}
+
+/** The parts of a bundle its digest covers, in order. */
+function parts(bundle: Omit<TableBundle, 'digest'>): (string | Uint8Array)[] {
+  return [bundle.table, bundle.routeLabels, bundle.redirects, bundle.endpoints, bundle.policies, JSON.stringify(bundle.endpointSets), JSON.stringify(bundle.tls ?? null)];
+}
+
+/** The content address from the parts' own SHA-256 digests (hex). */
+function combine(bundle: Omit<TableBundle, 'digest'>, partDigests: readonly string[]): string {
+  const root = createHash('sha256').update(`${bundle.version}\0${bundle.balancingOnly ? 1 : 0}\0${bundle.needsHeaders ? 1 : 0}\0${partDigests.join('\0')}`);
+  return `sha256:${root.digest('hex')}`;
+}
+
+/** `sha256:<hex>` over the table and every metadata field: the bundle's content address. */
+export function digestOf(bundle: Omit<TableBundle, 'digest'>): string {
+  return combine(bundle, parts(bundle).map((part) => createHash('sha256').update(part).digest('hex')));
+}
+
+/** `digestOf`, with the hashing done off the event loop (WebCrypto runs it on the thread pool). */
+async function digestOffLoop(bundle: Omit<TableBundle, 'digest'>): Promise<string> {
+  const encoder = new TextEncoder();
+  const digests = await Promise.all(parts(bundle).map(async (part) => Buffer.from(await crypto.subtle.digest('SHA-256', typeof part === 'string' ? encoder.encode(part) : (part as Uint8Array<ArrayBuffer>))).toString('hex')));
+  return combine(bundle, digests);
+}
+
+/**
+ * Compiles a (verified) snapshot into a bundle; with `balancingOnly`, only endpoint choice.
+ * Throws PORTICO_E_SNAPSHOT_LOAD when the snapshot cannot be compiled into a table.
+ */
+export function compileBundle(snapshot: Snapshot, balancingOnly = false): TableBundle {
+  try {
+    const compiled = toMatcherTable(snapshot, { balancingOnly });
+    const table = encodeTable(compiled.table);
+    const sets = new Set<readonly number[]>();
+    // toMatcherTable shares one id array per endpoint set between the routes using it.
+    for (const route of compiled.table.routes) for (const backend of route.backends) if (backend.endpoints.length > 0) sets.add(backend.endpoints);
+    const bundle = {
+      version: snapshot.version,
+      balancingOnly,
+      table,
+      routeLabels: compiled.routes.map(routeLabel).join('\n'),
+      redirects: Uint8Array.from(compiled.routes, (target) => (target.route.redirect.sslRedirect || target.route.redirect.forceSslRedirect ? 1 : 0)),
+      needsHeaders: compiled.table.hosts.some((host) => host.paths.some((path) => (path.conditions?.headers?.length ?? 0) > 0)),
+      endpoints: compiled.endpoints.map((endpoint) => `${endpoint.address} ${endpoint.port}`).join('\n'),
+      policies: JSON.stringify(compiled.routes.flatMap((target, route) => (target.route.policies === undefined ? [] : [{ route, policies: target.route.policies, path: 'path' in target.route ? target.route.path : null, regex: 'regex' in target.route && target.route.regex === true }]))),
+      endpointSets: [...sets],
+      ...(balancingOnly ? {} : { tls: { hosts: snapshot.hosts.filter((host) => host.certificate !== null).map((host) => ({ host: host.host, certificate: host.certificate })), certificates: snapshot.certificates } }),
+    };
+    return { ...bundle, digest: digestOf(bundle) };
+  } catch (cause) {
+    if (cause instanceof PorticoError) throw cause;
+    throw new PorticoError('PORTICO_E_SNAPSHOT_LOAD', `snapshot ${snapshot.version} cannot be compiled: ${(cause as Error).message}`, { cause });
+  }
+}
+
+function checkShape(bundle: TableBundle): void {
+  const fields = bundle as Partial<TableBundle>;
+  if (!(fields.table instanceof Uint8Array) || !(fields.redirects instanceof Uint8Array) || typeof fields.digest !== 'string' || typeof fields.version !== 'string' || typeof fields.routeLabels !== 'string' || typeof fields.endpoints !== 'string' || typeof fields.policies !== 'string' || !Array.isArray(fields.endpointSets)) {
+    throw new PorticoError('PORTICO_E_SNAPSHOT_LOAD', 'bundle is malformed');
+  }
+}
+
+function checkDigest(bundle: TableBundle, actual: string): void {
+  if (actual !== bundle.digest) throw new PorticoError('PORTICO_E_SNAPSHOT_LOAD', `bundle of ${bundle.version} hashes to ${actual}, not ${bundle.digest} (damaged)`);
+}
+
+/**
+ * Checks that a bundle is what it says: table and metadata hash to its digest. Throws
+ * PORTICO_E_SNAPSHOT_LOAD naming what is wrong (the matcher checks the table's own structure).
+ */
+export function verifyBundle(bundle: TableBundle): void {
+  checkShape(bundle);
+  const { digest: _digest, ...content } = bundle;
+  checkDigest(bundle, digestOf(content));
+}
+
+/**
+ * `verifyBundle` with the hashing off the event loop: what a worker runs before its swap, so
+ * traffic is not stalled by it. Rejects with PORTICO_E_SNAPSHOT_LOAD.
+ */
+export async function verifyBundleOffLoop(bundle: TableBundle): Promise<void> {
+  checkShape(bundle);
+  const { digest: _digest, ...content } = bundle;
+  checkDigest(bundle, await digestOffLoop(content));
+}
+
+/** The bundle's route labels (empty bundle: none). */
+export function routeLabelsOf(bundle: TableBundle): string[] {
+  return bundle.routeLabels === '' ? [] : bundle.routeLabels.split('\n');
+}
+
+/** A route's annotation policies as the bundle carries them. */
+export interface BundledPolicies {
+  readonly route: number;
+  readonly policies: RoutePolicies;
+  readonly path: string | null;
+  readonly regex: boolean;
+}
+
+/** The bundle's routes with annotation policies. */
+export function routePoliciesOf(bundle: TableBundle): BundledPolicies[] {
+  return JSON.parse(bundle.policies) as BundledPolicies[];
+}
+
+/** The bundle's endpoints by id. */
+export function endpointsOf(bundle: TableBundle): { address: string; port: number }[] {
+  if (bundle.endpoints === '') return [];
+  return bundle.endpoints.split('\n').map((line) => {
+    const space = line.lastIndexOf(' ');
+    return { address: line.slice(0, space), port: Number(line.slice(space + 1)) };
+  });
+}
