@@ -270,6 +270,12 @@ describe('the test cluster runs pods: controllers, scheduler and kubelet stand-i
     const prestopMs = performance.now() - started;
     expect(prestopMs).toBeGreaterThanOrEqual(2_000);
     expect(alive(pidOf(prestop!))).toBe(false);
+    // Its address is gone with it, and says so at once (no connect left hanging on ARP).
+    const after = await fetch(`http://${prestop!.status.podIP}:${BACKEND_PORT}/`, { signal: AbortSignal.timeout(2_000) }).then(
+      () => 'answered',
+      (error: Error & { cause?: { code?: string } }) => error.cause?.code ?? error.name,
+    );
+    expect(after).toBe('EHOSTUNREACH');
 
     // A process that ignores SIGTERM lives until the 2 s grace period is over, then SIGKILL.
     started = performance.now();
