@@ -3,7 +3,7 @@ import { ProxyMetrics } from './metrics.ts';
 import type { ProxyOptions } from './proxy.ts';
 import { Router } from './router.ts';
 import { fetchVia, snapshotOf, startBackend, startProxy } from './test-support.ts';
-import { addressClass } from './upstream/address-policy.ts';
+import { addressClass, externalNameClass } from '@portico/control/snapshot/address';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -30,6 +30,9 @@ describe('addressClass', () => {
     ['example.com', undefined],
   ];
   for (const [address, want] of cases) it(`${address} -> ${String(want)}`, () => expect(addressClass(address, node)).toBe(want));
+  it('ExternalName names: localhost and *.localhost are loopback without DNS', () => {
+    expect(['localhost', 'LOCALHOST.', 'api.localhost', '169.254.169.254', 'api.partner.example'].map((name) => externalNameClass(name))).toEqual(['loopback', 'loopback', 'loopback', 'link-local', undefined]);
+  });
 });
 
 describe('proxy: endpoint address policy', () => {

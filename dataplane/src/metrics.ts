@@ -7,7 +7,7 @@
 import { REFUSED_REASONS } from './admission.ts';
 import type { RefusedReason } from './admission.ts';
 import type { Router } from './router.ts';
-import type { AddressClass } from './upstream/address-policy.ts';
+import type { AddressClass } from '@portico/control/snapshot/address';
 
 const STATUS_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const;
 

@@ -5,6 +5,7 @@ import type { Condition } from '../model/conditions.ts';
 import type { Backend, Endpoint, EndpointSet, SourceRef } from '../model/types.ts';
 import type { ClusterState } from '../state/cluster-state.ts';
 import { compareStrings, objectKey } from '../state/cluster-state.ts';
+import { externalNameClass } from '../snapshot/address.ts';
 import type { IngressBackend, Service, ServicePort } from '../state/objects.ts';
 
 /** The weight of a route's only backend; canary splits divide it. */
@@ -129,5 +130,11 @@ export function resolveBackend(
       ],
     };
   }
-  return { backend: { ...unresolved, endpointSet: sets.resolve(service, servicePort, port) }, conditions: [] };
+  const resolved: Backend = { ...unresolved, endpointSet: sets.resolve(service, servicePort, port) };
+  // Loopback or link-local behind an ExternalName publishes what only the node should reach; data planes refuse it.
+  const special = service.spec.type === 'ExternalName' && service.spec.externalName ? externalNameClass(service.spec.externalName) : undefined;
+  if (special === undefined) return { backend: resolved, conditions: [] };
+  const flag = special === 'link-local' ? '--allow-link-local-endpoints' : '--allow-loopback-endpoints';
+  const message = `Service ${namespace}/${ref.name} is ExternalName ${service.spec.externalName}, a ${special} address: data planes refuse to proxy to it (502) unless started with ${flag}`;
+  return { backend: resolved, conditions: [{ source, field: `${field}.service.name`, reason: 'EndpointAddressRefused', severity: 'Warning', message }] };
 }

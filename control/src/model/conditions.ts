@@ -16,6 +16,7 @@ export type ConditionReason =
   | 'ServiceNotFound'
   | 'ServicePortNotFound'
   | 'UnsupportedBackend'
+  | 'EndpointAddressRefused'
   | 'Conflict'
   | 'SecretNotFound'
   | 'SecretInvalid'

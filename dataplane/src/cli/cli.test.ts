@@ -90,7 +90,7 @@ describe('the portico entry point', () => {
     const urls = (await readFile(log, 'utf8')).split('\n').map((line) => line.split(' ')[1] ?? '');
     const loaded = [...new Set(urls.filter((url) => url.startsWith('file://')))].map((url) => url.slice(`file://${root}`.length));
     const control = loaded.filter((path) => path.startsWith('control/')).sort();
-    expect(control).toEqual(['control/src/auth/transport.ts', 'control/src/cli/args.ts', 'control/src/cli/main.ts', 'control/src/cli/signals.ts', 'control/src/errors.ts', 'control/src/policy/cidr.ts', 'control/src/snapshot/delta.ts', 'control/src/snapshot/hash.ts', 'control/src/snapshot/order.ts', 'control/src/snapshot/policies/module.ts', 'control/src/snapshot/policies/redirect.ts', 'control/src/snapshot/policies/registry.ts', 'control/src/snapshot/schema.ts', 'control/src/snapshot/table.ts']);
+    expect(control).toEqual(['control/src/auth/transport.ts', 'control/src/cli/args.ts', 'control/src/cli/main.ts', 'control/src/cli/signals.ts', 'control/src/errors.ts', 'control/src/policy/cidr.ts', 'control/src/snapshot/address.ts', 'control/src/snapshot/delta.ts', 'control/src/snapshot/hash.ts', 'control/src/snapshot/order.ts', 'control/src/snapshot/policies/module.ts', 'control/src/snapshot/policies/redirect.ts', 'control/src/snapshot/policies/registry.ts', 'control/src/snapshot/schema.ts', 'control/src/snapshot/table.ts']);
     for (const heavy of ['@kubernetes/client-node', 'hono', 'yaml', 'node:sqlite', 'undici']) expect(loaded.filter((path) => path.includes(`node_modules/${heavy}/`))).toEqual([]);
   });
 

@@ -8,39 +8,17 @@
  */
 import { lookup as dnsLookup } from 'node:dns';
 import type { LookupAddress, LookupOptions } from 'node:dns';
-import { isIP } from 'node:net';
 import type { LookupFunction } from 'node:net';
 import { networkInterfaces } from 'node:os';
-
-/** Why an address is refused. */
-export type AddressClass = 'loopback' | 'link-local' | 'unspecified' | 'node';
+import { addressClass } from '@portico/control/snapshot/address';
+import type { AddressClass } from '@portico/control/snapshot/address';
 
 /** What is allowed; everything else in AddressClass is refused. */
 export interface EndpointAddressOptions {
-  /** Loopback (127.0.0.0/8, ::1) and the node's own addresses. Default false. */
+  /** Loopback (127.0.0.0/8, ::1), unspecified and the node's own addresses. Default false. */
   readonly allowLoopback?: boolean;
   /** Link-local (169.254.0.0/16, fe80::/10). Default false. */
   readonly allowLinkLocal?: boolean;
-}
-
-/** The class of an IP address literal that is special, or undefined for an ordinary one (or a hostname). */
-export function addressClass(address: string, nodeAddresses: ReadonlySet<string>): AddressClass | undefined {
-  const family = isIP(address);
-  if (family === 0) return undefined;
-  let ip = address.toLowerCase();
-  if (family === 6 && ip.startsWith('::ffff:') && isIP(ip.slice(7)) === 4) ip = ip.slice(7);
-  if (isIP(ip) === 4) {
-    const [a, b] = ip.split('.').map(Number) as [number, number];
-    if (a === 127) return 'loopback';
-    if (a === 169 && b === 254) return 'link-local';
-    if (a === 0) return 'unspecified';
-  } else {
-    if (ip === '::1' || ip === '0:0:0:0:0:0:0:1') return 'loopback';
-    if (ip === '::' || ip === '0:0:0:0:0:0:0:0') return 'unspecified';
-    const first = Number.parseInt(ip.split(':')[0] || '0', 16);
-    if ((first & 0xffc0) === 0xfe80) return 'link-local';
-  }
-  return nodeAddresses.has(ip) ? 'node' : undefined;
 }
 
 /** Called when an endpoint address is refused. */
