@@ -1,5 +1,4 @@
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
@@ -18,7 +17,7 @@ import type { PodNetwork } from '../support/pod-network.ts';
 import { createPodNetwork } from '../support/pod-network.ts';
 import { childPids, rssBytes } from '../support/metrics.ts';
 import { controlTlsSecret } from '../support/control-tls.ts';
-import { BACKEND } from '../support/processes.ts';
+import { BACKEND, getWithHost } from '../support/processes.ts';
 import { defaultWorkers } from '@portico/dataplane/sizing';
 import type { Container, K8sObject } from '../support/workloads.ts';
 import { containerPort, parseObjects, podFromTemplate, probeReady, startContainer } from '../support/workloads.ts';
@@ -37,20 +36,6 @@ function quantity(text: string): number {
 /** The cgroup files a container with this CPU limit sees (cgroup v2, period 100 ms). */
 function sizingFiles(cpus: number): (path: string) => string | undefined {
   return (path) => ({ '/proc/self/cgroup': '0::/\n', '/sys/fs/cgroup/cpu.max': `${Math.round(cpus * 100_000)} 100000\n` })[path];
-}
-
-/** GET / with a Host header (fetch cannot set one). */
-function getWithHost(host: string, port: number, hostHeader: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host, port, path: '/', headers: { Host: hostHeader }, agent: false, timeout: 2000 }, (res) => {
-      let body = '';
-      res.on('data', (chunk: Buffer) => (body += chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    req.on('error', reject);
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.end();
-  });
 }
 
 interface Rule {
@@ -256,7 +241,7 @@ describe('deploy/ manifests against a real kube-apiserver', () => {
       expect(httpPort).toBe(variant === 'hostnetwork' ? 80 : 8080);
       let last = '';
       const served = await eventually(async () => {
-        const response = await getWithHost(edge.address, httpPort, 'k8s-ceph-dashboard.calmkart.com');
+        const response = await getWithHost(httpPort, 'k8s-ceph-dashboard.calmkart.com', '/', edge.address, 2000);
         last = `${response.status} ${response.body}`;
         return response.status === 200 ? (JSON.parse(response.body) as { served_by: string }) : undefined;
       }, 30_000, 'the walkthrough served').catch((error: Error) => {

@@ -1,6 +1,5 @@
 import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { request } from 'node:http';
 import { createServer, connect } from 'node:net';
 import type { Server } from 'node:net';
 import { promisify } from 'node:util';
@@ -11,7 +10,7 @@ import { eventually } from '../support/kubectl.ts';
 import { childPids, parseMetrics, rssBytes } from '../support/metrics.ts';
 import { workerEntry } from '@portico/dataplane/worker-bundle';
 import type { Child } from '../support/processes.ts';
-import { BACKEND, PORTICO, freePort, start } from '../support/processes.ts';
+import { BACKEND, PORTICO, freePort, getWithHost, start } from '../support/processes.ts';
 
 const TOKEN = 'field-token-0123456789abcdef0123456789';
 const dashboard = await readFile(new URL('../../deploy/examples/dashboard.yaml', import.meta.url), 'utf8');
@@ -19,20 +18,6 @@ const dashboard = await readFile(new URL('../../deploy/examples/dashboard.yaml',
 /** The walkthrough with its EndpointSlice pointed at a loopback backend. */
 function walkthrough(backendPort: number): string {
   return dashboard.replace(/port: 18443/, `port: ${backendPort}`);
-}
-
-/** One GET through Portico: status and body. */
-function get(port: number, host: string, path: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path, headers: { Host: host }, agent: false, timeout: 5000 }, (res) => {
-      let body = '';
-      res.on('data', (chunk: Buffer) => (body += chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    req.on('error', reject);
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.end();
-  });
 }
 
 describe('portico standalone --workers 2: metrics that mean what they say', () => {
@@ -60,7 +45,7 @@ describe('portico standalone --workers 2: metrics that mean what they say', () =
   });
 
   it('sums counters and histograms over workers and checks every gauge against its help text', async () => {
-    for (let i = 0; i < 12; i++) expect((await get(ports.http, 'k8s-ceph-dashboard.calmkart.com', `/m${i}`)).status).toBe(200);
+    for (let i = 0; i < 12; i++) expect((await getWithHost(ports.http, 'k8s-ceph-dashboard.calmkart.com', `/m${i}`)).status).toBe(200);
     const ready = await (await fetch(`http://127.0.0.1:${ports.admin}/readyz`)).text();
     const version = /^ready (\S+)/.exec(ready)?.[1];
     expect(version).toMatch(/^sha256:/);
@@ -181,7 +166,7 @@ describe('portico standalone and dataplane: no traffic before a table, friendly 
     // Poll from process start: every connection the port accepts must find the walkthrough served.
     for (let attempt = 0; attempt < 600 && statuses.length < 5; attempt++) {
       try {
-        statuses.push((await get(ports.http, 'k8s-ceph-dashboard.calmkart.com', '/early')).status);
+        statuses.push((await getWithHost(ports.http, 'k8s-ceph-dashboard.calmkart.com', '/early')).status);
       } catch {
         await new Promise((resolve) => setTimeout(resolve, 25));
       }
@@ -211,7 +196,7 @@ describe('portico standalone and dataplane: no traffic before a table, friendly 
     children.push(restarted);
     await restarted.waitFor('data plane listening');
     expect((await fetch(`http://127.0.0.1:${ports.admin}/readyz`)).status).toBe(200);
-    expect((await get(ports.http, 'k8s-ceph-dashboard.calmkart.com', '/')).status).toBe(200);
+    expect((await getWithHost(ports.http, 'k8s-ceph-dashboard.calmkart.com', '/')).status).toBe(200);
     expect(await restarted.stop()).toBe(0);
   }, 60_000);
 
@@ -232,7 +217,7 @@ describe('portico standalone and dataplane: no traffic before a table, friendly 
     const taken = await runToExit(samePort.args, { PORTICO_API_TOKEN: TOKEN });
     expect(taken.code).toBe(1);
     expectOneLine(taken.output, 'PORTICO_E_PORT_IN_USE', `port ${first.ports.http} (--http-port) on 0.0.0.0 is in use`, 'another portico');
-    expect((await get(first.ports.http, 'k8s-ceph-dashboard.calmkart.com', '/')).status).toBe(200);
+    expect((await getWithHost(first.ports.http, 'k8s-ceph-dashboard.calmkart.com', '/')).status).toBe(200);
 
     // Any other process on the API port: the same one line, and nothing of ours left listening.
     const blocker: Server = createServer().listen(0, '127.0.0.1');

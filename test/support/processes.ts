@@ -83,15 +83,19 @@ export function start(script: string, args: readonly string[], env: Record<strin
   };
 }
 
-/** One GET to 127.0.0.1:`port` with a Host header (fetch cannot set one): status and body. */
-export function getWithHost(port: number, host: string, path: string): Promise<{ status: number; body: string }> {
+/**
+ * One GET to `address`:`port` (127.0.0.1 unless given) with a Host header (fetch cannot set one):
+ * status and body. Rejects on a connection error or after `timeoutMs`.
+ */
+export function getWithHost(port: number, host: string, path: string, address = '127.0.0.1', timeoutMs = 10_000): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path, headers: { Host: host }, agent: false }, (res) => {
+    const req = request({ host: address, port, path, headers: { Host: host }, agent: false, timeout: timeoutMs }, (res) => {
       let body = '';
       res.on('data', (chunk: Buffer) => (body += chunk));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
     });
     req.on('error', reject);
+    req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
     req.end();
   });
 }
