@@ -10,7 +10,8 @@
  *    expansion, resource fields) and echoes WebSocket messages; a missing key is refused.
  * 3. Hostile: an unknown image stays Pending with a clear Event; a volume mount is refused; a pod
  *    no Node matches stays unscheduled with a FailedScheduling Event.
- * 4. Graceful deletion: preStop sleep (the pod keeps serving), SIGTERM, SIGKILL after the grace.
+ * 4. Probes: a failing liveness probe restarts the container; an exec probe is refused, never passed.
+ *    Graceful deletion: preStop sleep (the pod keeps serving), SIGTERM, SIGKILL after the grace.
  * 5. A restarted cluster restarts the pods that ran (new sandboxes, restart count + 1).
  * 6. Stopping the cluster kills every pod process and removes the namespaces and the bridge.
  *
@@ -247,6 +248,34 @@ describe('the test cluster runs pods: controllers, scheduler and kubelet stand-i
     // They still delete cleanly: the kubelet finishes the deletion of pods it never started.
     await kc(['-n', 'hostile', 'delete', 'pod', 'unknown-image', 'mounts-volume', 'fits-nowhere', '--timeout=30s']);
     expect(await pods('hostile', '')).toHaveLength(0);
+  }, 120_000);
+
+  it('probes: a failing liveness probe restarts the container; an exec probe is refused with an Event, never passed', async () => {
+    showLog();
+    await kc(['create', 'namespace', 'probes']);
+    const bare = (name: string, container: Record<string, unknown>) => ({
+      apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: 'probes' },
+      spec: { terminationGracePeriodSeconds: 2, containers: [{ name: 'main', image: BACKEND_IMAGE, ports: [{ name: 'http', containerPort: BACKEND_PORT }], ...container }] },
+    });
+    await kc(['apply', '-f', '-'], list(
+      // /healthz answers 503 from the start: the liveness probe fails 3 times, the kubelet restarts it.
+      bare('unhealthy', { env: [{ name: 'READY', value: 'false' }], livenessProbe: { httpGet: { path: '/healthz', port: 'http' }, periodSeconds: 1, failureThreshold: 3 } }),
+      bare('exec-probe', { readinessProbe: { exec: { command: ['cat', '/tmp/healthy'] }, periodSeconds: 1 } }),
+    ));
+    const restarted = await eventually(async () => {
+      const p = await pod('probes', 'unhealthy');
+      return (p.status.containerStatuses?.[0]?.restartCount ?? 0) >= 1 ? p : undefined;
+    }, 60_000, 'the container restarted after its liveness probe failed');
+    expect(restarted.status.containerStatuses?.[0]?.state['running'] ?? restarted.status.containerStatuses?.[0]?.state['waiting']).toBeDefined();
+    const killing = (await events('probes', 'unhealthy')).filter((e) => e.reason === 'Killing').map((e) => e.message);
+    expect(killing).toContain('Container main failed Liveness probe, will be restarted');
+
+    const refused = await eventually(async () => (await events('probes', 'exec-probe')).find((e) => e.reason === 'Unhealthy'), 30_000, 'an Unhealthy Event for the exec probe');
+    expect(refused.message).toBe('Readiness probe failed: exec probes are not supported by the portico test cluster (containers are processes without a filesystem of their own)');
+    const execPod = await pod('probes', 'exec-probe');
+    expect(execPod.status.phase).toBe('Running');
+    expect(execPod.status.conditions?.find((c) => c.type === 'Ready')?.status).toBe('False');
+    await kc(['delete', 'namespace', 'probes', '--wait=false']);
   }, 120_000);
 
   it('graceful deletion: a preStop sleep keeps the pod serving, SIGTERM ends it; a pod ignoring SIGTERM is killed after its grace period', async () => {
