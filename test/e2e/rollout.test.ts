@@ -5,8 +5,9 @@
  * 1. The walkthrough with a real Deployment: the dashboard Ingress (deploy/examples/dashboard.yaml
  *    without its hand-written EndpointSlice) serves the pods the endpointslice controller found.
  * 2. Rolling update under load: a 3-replica Deployment behind an Ingress, a bounded keep-alive
- *    load while `kubectl rollout restart` and a scale 3 → 1 → 5 run: 0 failed requests; p99
- *    latency during the rollout and the counts are printed.
+ *    load (and slow 200 ms requests beside it, in flight when pods get SIGTERM) while `kubectl
+ *    rollout restart` and a scale 3 → 1 → 5 run: 0 failed requests; p99 latency during the
+ *    rollout and the counts are printed.
  * 3. A pod whose readiness probe starts failing leaves rotation within the probe period (+ the
  *    propagation, printed); it comes back when the probe passes again.
  * 4. A pod SIGKILLed under load costs at most the requests in flight at that moment (counted).
@@ -140,7 +141,10 @@ describe('Portico in front of real pods: walkthrough, rolling update under load,
 
     const answers: LoadAnswer[] = [];
     const load = startLoad({ port: portico!.httpPort, target: () => ({ hostHeader: HOST, path: '/' }), concurrency: 4, maxMs: 240_000, observe: (a) => answers.push(a) });
+    // Beside it, slow requests (200 ms at the pod): in flight on a pod when it gets SIGTERM, they finish.
+    const slow = startLoad({ port: portico!.httpPort, target: () => ({ hostHeader: HOST, path: '/slow?ms=200' }), concurrency: 4, maxMs: 240_000 });
     let report: Awaited<ReturnType<typeof load.stop>> | undefined;
+    let slowReport: Awaited<ReturnType<typeof slow.stop>> | undefined;
     try {
       await sleep(1_000);
       const rolloutStart = performance.now();
@@ -159,19 +163,24 @@ describe('Portico in front of real pods: walkthrough, rolling update under load,
       }, 60_000, 'the load spread over 5 pods');
       await sleep(500);
       report = await load.stop();
+      slowReport = await slow.stop();
       const during = answers.filter((a) => a.sentAt >= rolloutStart && a.doneAt <= rolloutEnd && a.error === undefined).map((a) => a.doneAt - a.sentAt);
       const pods5 = new Set(answers.map((a) => servedBy(a.body)).filter((p) => p !== undefined));
       console.log(
         `rolling update under load: ${report.requests} requests in ${(report.durationMs / 1000).toFixed(1)} s, ${report.failed} failed, statuses ${JSON.stringify(report.statuses)}, errors ${JSON.stringify(report.errors)}; ` +
           `rollout restart took ${((rolloutEnd - rolloutStart) / 1000).toFixed(1)} s with ${during.length} requests, p50 ${percentile(during, 0.5).toFixed(1)} ms, p99 ${percentile(during, 0.99).toFixed(1)} ms, max ${percentile(during, 1).toFixed(1)} ms ` +
-          `(whole run p99 ${percentile(report.latenciesMs, 0.99).toFixed(1)} ms); ${pods5.size} distinct pods answered`,
+          `(whole run p99 ${percentile(report.latenciesMs, 0.99).toFixed(1)} ms); ${pods5.size} distinct pods answered; ` +
+          `slow requests (200 ms): ${slowReport.requests}, ${slowReport.failed} failed, statuses ${JSON.stringify(slowReport.statuses)}, errors ${JSON.stringify(slowReport.errors)}`,
       );
       expect(report.failed, `failed requests: ${JSON.stringify(report.errors)} ${JSON.stringify(report.statuses)}`).toBe(0);
+      expect(slowReport.failed, `failed slow requests: ${JSON.stringify(slowReport.errors)} ${JSON.stringify(slowReport.statuses)}`).toBe(0);
+      expect(slowReport.requests).toBeGreaterThan(0);
       expect(during.length).toBeGreaterThan(0);
       // 3 original + 3 from the restart + 4 from the scale-up (at least).
       expect(pods5.size).toBeGreaterThanOrEqual(10);
     } finally {
       if (report === undefined) await load.stop();
+      if (slowReport === undefined) await slow.stop();
     }
   }, 420_000);
 
