@@ -9,7 +9,7 @@
 import { readFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { PorticoError } from './errors.ts';
-import { plainAddress } from '@portico/control/policy/cidr';
+import { plainAddress } from '@portico/control/snapshot/policies/cidr';
 
 /** Why a connection was refused or closed early (the `reason` label of `portico_connections_refused_total`). */
 export type RefusedReason = 'limit' | 'client-limit' | 'evicted' | 'tls-handshake';

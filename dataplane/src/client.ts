@@ -12,11 +12,12 @@ import { Exchange } from './exchange.ts';
 import type { ForwardContext } from './http/forward.ts';
 import { untrustedLines } from './http/forward.ts';
 import { RequestHead } from './http/request-head.ts';
-import { localResponse, policyResponse, redirectResponse } from './http/respond.ts';
+import { localResponse, policyResponse, redirectResponse, responseExtra } from './http/respond.ts';
 import { extraHeaders } from './policy.ts';
 import { applyPolicy } from '@portico/control/snapshot/policies';
+import type { RequestFacts } from '@portico/control/snapshot/policies/module';
 import type { Tunnel } from './tunnel.ts';
-import { plainAddress } from '@portico/control/policy/cidr';
+import { plainAddress } from '@portico/control/snapshot/policies/cidr';
 
 /** Connection states. */
 export const READING = 0;
@@ -320,13 +321,17 @@ export class ClientConnection {
     }
     const decision = router.route(host, path, head.method, router.needsHeaders ? headerRecord(buf, head) : undefined, this.info.scheme);
     const policy = decision.policy;
-    const outcome = policy === undefined || decision.kind === 'not-found' ? undefined : applyPolicy(policy, decision.kind, { scheme: this.info.scheme, host, path, target, method: head.method });
+    const outcome = policy === undefined || decision.kind === 'not-found' ? undefined : applyPolicy(policy, decision.kind, this.#facts(buf, head, host, path, target));
     if (decision.kind === 'proxy' && outcome?.answer === undefined) {
       this.state = EXCHANGING;
       const forwardTarget = outcome?.target ?? (path === target ? undefined : path);
-      this.exchange.start(buf, headEnd, rest, decision, head.minor === 1 && !head.connectionClose && !closing, started, forwardTarget, outcome === undefined ? undefined : extraHeaders(outcome));
+      const keepAlive = head.minor === 1 && !head.connectionClose && !closing;
+      if (outcome === undefined) this.exchange.start(buf, headEnd, rest, decision, keepAlive, started, forwardTarget);
+      else this.exchange.start(buf, headEnd, rest, decision, keepAlive, started, forwardTarget, extraHeaders(outcome), responseExtra(outcome.responseHeaders), outcome.done);
       return false;
     }
+    // Answered here: what the policy steps took (a concurrency slot) is given back now.
+    if (outcome !== undefined) for (const release of outcome.done) release();
     // A body we do not read would be taken for the next request: close instead of skipping it.
     const keepAlive = head.minor === 1 && !head.connectionClose && !closing && !head.hasBody;
     if (outcome?.answer !== undefined) {
@@ -343,6 +348,31 @@ export class ClientConnection {
       this.reply(decision.kind === 'not-found' ? 404 : 503, keepAlive, decision.route, '', started);
     }
     return keepAlive;
+  }
+
+  /** What the route's policy steps see of this request; the client address and headers only when asked. */
+  #facts(buf: Buffer, head: RequestHead, host: string, path: string, target: string): RequestFacts {
+    const forward = this.forward;
+    let client = forward.peer.latin1Slice(0, forward.peer.length);
+    if (forward.realIp !== undefined) {
+      const values: string[] = [];
+      const offsets = head.forwardedFor;
+      for (let i = 0; i < offsets.length; i += 2) values.push(buf.latin1Slice(offsets[i] as number, offsets[i + 1] as number));
+      client = forward.realIp(values);
+    }
+    let headers: RequestHeaders | undefined;
+    return {
+      scheme: this.info.scheme,
+      host,
+      path,
+      target,
+      method: head.method,
+      client,
+      header: (name) => {
+        const value = (headers ??= headerRecord(buf, head))[name];
+        return typeof value === 'string' ? value : undefined;
+      },
+    };
   }
 
   #onEnd(): void {

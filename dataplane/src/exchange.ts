@@ -10,6 +10,7 @@ import { TUNNELING } from './client.ts';
 import { BAD_RESPONSE, CONNECT_FAILED, CONNECT_TIMEOUT, FAILURE_NAMES, RESET, decideFailure, isIdempotent, overdue } from './failure.ts';
 import { CHUNKED_INVALID } from './http/chunked.ts';
 import { forwardHead, requestIdOf, scratchRetained } from './http/forward.ts';
+import type { ResponseExtra } from './http/respond.ts';
 import { localResponse } from './http/respond.ts';
 import { RELAY_DONE, RELAY_INVALID, RELAY_UPGRADE, ResponseRelay } from './relay.ts';
 import { RequestBody } from './request-body.ts';
@@ -48,6 +49,8 @@ export class Exchange implements UpstreamOwner {
   #firstBody: Buffer | undefined;
   /** The normalized (or policy-rewritten) request-target to forward, when it differs from the received one. */
   #target: string | undefined;
+  /** Called once when this exchange is over (policy steps giving back what they took). */
+  #whenDone: readonly (() => void)[] | undefined;
   /** Request header lines the route's policies set, if any. */
   #extra: ExtraHeaders | undefined;
   #stash: Buffer | undefined;
@@ -69,10 +72,12 @@ export class Exchange implements UpstreamOwner {
   /**
    * Starts proxying the request parsed from buf[0, headEnd); `rest` holds the bytes read after
    * the head; `target` replaces the received request-target (the normalized one) when given;
-   * `headers` are request header lines the route's policies set.
+   * `headers` are request header lines the route's policies set, `response` the response header
+   * lines they set, `done` what to call once when the exchange is over (however it ends).
    */
-  start(buf: Buffer, headEnd: number, rest: Buffer | undefined, decision: ProxyDecision, keepAlive: boolean, started: number, target?: string, headers?: ExtraHeaders): void {
+  start(buf: Buffer, headEnd: number, rest: Buffer | undefined, decision: ProxyDecision, keepAlive: boolean, started: number, target?: string, headers?: ExtraHeaders, response?: ResponseExtra, done?: readonly (() => void)[]): void {
     const head = this.conn.head;
+    this.#whenDone = done !== undefined && done.length !== 0 ? done : undefined;
     this.requestBuffer = buf;
     this.#target = target;
     this.#extra = headers;
@@ -86,7 +91,7 @@ export class Exchange implements UpstreamOwner {
     this.#attempts = 0;
     this.#tried = [];
     this.#staleRetried = this.#gotBytes = false;
-    this.#relay.reset(this.#isHead, keepAlive, head.minor === 1, this.#upgrade);
+    this.#relay.reset(this.#isHead, keepAlive, head.minor === 1, this.#upgrade, response);
     // Frame (and for chunked, validate) the body bytes already here before anything is sent.
     let body: Buffer | undefined;
     let extra = rest;
@@ -355,5 +360,10 @@ export class Exchange implements UpstreamOwner {
     let requestId = '';
     if (conn.context.accessLog !== undefined && this.requestBuffer !== undefined) requestId = requestIdOf(this.requestBuffer, conn.head, conn.context.ids, this.#requestId);
     conn.record(status, decision.route, decision.endpointKey, this.#started, requestId);
+    const whenDone = this.#whenDone;
+    if (whenDone !== undefined) {
+      this.#whenDone = undefined;
+      for (const release of whenDone) release();
+    }
   }
 }

@@ -31,7 +31,8 @@ function manifests(port: number): string {
   ].join('---\n');
 }
 
-const PROTECTED = ['admin.test', 'sso.test', 'office.test', 'legacy.test', 'mtls.test', 'satisfy.test', 'snippet.test'];
+/** Hosts whose Ingress asks for access control Portico does not enforce (auth-url, legacy prefix, mTLS, a deny snippet). */
+const PROTECTED = ['sso.test', 'legacy.test', 'mtls.test', 'snippet.test'];
 
 describe('never serve a protected route open (annotation policy through the real proxy)', () => {
   let backend: Backend;
@@ -67,6 +68,14 @@ describe('never serve a protected route open (annotation policy through the real
     expect(explained.reason).toMatch(/refused rather than served open: (nginx\.)?ingress\.kubernetes\.io\//);
   });
 
+  it('honoured access annotations decide instead: basic auth whose Secret is missing is refused (503), an allowlist answers 403, satisfy alone restricts nobody', async () => {
+    const admin = await fetchVia(proxy.port, { host: 'admin.test', path: '/' });
+    expect([admin.status, admin.body.includes('secret')]).toEqual([503, false]);
+    expect(explainer.explain({ host: 'admin.test', path: '/' }).reason).toMatch(/refused: nginx\.ingress\.kubernetes\.io\/auth-secret: Secret web\/htpasswd not found/);
+    expect((await fetchVia(proxy.port, { host: 'office.test', path: '/' })).status).toBe(403);
+    expect((await fetchVia(proxy.port, { host: 'satisfy.test', path: '/' })).status).toBe(200);
+  });
+
   it('serves the Ingress whose unknown annotations restrict nobody, with a warning per annotation', async () => {
     const response = await fetchVia(proxy.port, { host: 'open.test', path: '/' });
     expect(response.status).toBe(200);
@@ -82,7 +91,7 @@ describe('never serve a protected route open (annotation policy through the real
 
   it('names each refusing annotation in an Error condition (the status writer turns it into a Warning Event)', () => {
     const refused = conditions.filter((c) => c.reason === 'AccessPolicyRefused');
-    expect(refused.map((c) => c.source.name).sort()).toEqual(['allowlist', 'basic-auth', 'basic-auth', 'deny-snippet', 'external-auth', 'legacy-denylist', 'mtls', 'satisfy']);
+    expect(refused.map((c) => c.source.name).sort()).toEqual(['deny-snippet', 'external-auth', 'legacy-denylist', 'mtls']);
     expect(refused.every((c) => c.severity === 'Error' && /not enforce it; the Ingress is not served \(503\)/.test(c.message))).toBe(true);
   });
 });

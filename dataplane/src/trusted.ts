@@ -4,7 +4,7 @@
  * right-most X-Forwarded-For entry that is not itself a trusted proxy (nginx's real_ip_recursive).
  */
 import { isIP } from 'node:net';
-import { CidrSet, plainAddress } from '@portico/control/policy/cidr';
+import { CidrSet, plainAddress } from '@portico/control/snapshot/policies/cidr';
 import { PorticoError } from './errors.ts';
 
 /** A set of CIDRs (or single addresses) of trusted proxies. */

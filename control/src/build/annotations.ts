@@ -16,6 +16,7 @@
 import type { Condition } from '../model/conditions.ts';
 import type { SourceRef } from '../model/types.ts';
 import { NGINX_PREFIX } from '../snapshot/policies/module.ts';
+import type { SecretAuthLookup } from '../snapshot/policies/module.ts';
 import type { RoutePolicies } from '../snapshot/policies/registry.ts';
 import { POLICY_ANNOTATIONS, readPolicies } from '../snapshot/policies/registry.ts';
 
@@ -112,11 +113,11 @@ function judgeUnhonoured(all: Readonly<Record<string, string>>, source: SourceRe
 }
 
 /** Reads the annotations Portico honours from one Ingress, and judges the ones it does not. */
-export function readAnnotations(annotations: Readonly<Record<string, string>> | undefined, source: SourceRef, conditions: Condition[]): IngressAnnotations {
+export function readAnnotations(annotations: Readonly<Record<string, string>> | undefined, source: SourceRef, conditions: Condition[], secretAuth?: SecretAuthLookup): IngressAnnotations {
   const all = annotations ?? {};
   const sslRedirect = readBoolean(all, 'ssl-redirect', true, source, conditions);
   const forceSslRedirect = readBoolean(all, 'force-ssl-redirect', false, source, conditions);
-  const reading = readPolicies(all, source, (condition) => conditions.push(condition));
+  const reading = readPolicies(all, source, (condition) => conditions.push(condition), secretAuth);
   const restricted = judgeUnhonoured(all, source, conditions);
   const reasons = [...(restricted === undefined ? [] : [restricted]), ...reading.refusals];
   return { sslRedirect, forceSslRedirect, refused: reasons.length === 0 ? undefined : reasons.join('; '), policies: reading.policies, regexPaths: reading.regexPaths };

@@ -5,11 +5,13 @@
 import type { Condition } from '../model/conditions.ts';
 import type { Backend, PathType, SourceRef } from '../model/types.ts';
 import type { ClusterState } from '../state/cluster-state.ts';
+import { objectKey } from '../state/cluster-state.ts';
 import type { Ingress } from '../state/objects.ts';
 import type { IngressAnnotations } from './annotations.ts';
 import { readAnnotations } from './annotations.ts';
 import type { EndpointSets } from './backends.ts';
 import { resolveBackend } from './backends.ts';
+import { secretValue } from './tls.ts';
 import { hostProblem, pathProblem } from './validate.ts';
 
 /** Orders claims on the same host/path: the oldest object wins, then namespace/name, then position. */
@@ -67,7 +69,10 @@ export function readIngress(ingress: Ingress, state: ClusterState, sets: Endpoin
   const source: SourceRef = { kind: 'Ingress', namespace, name: ingress.metadata.name };
   const created = ingress.metadata.creationTimestamp ?? '';
   const conditions: Condition[] = [];
-  const annotations = readAnnotations(ingress.metadata.annotations, source, conditions);
+  const annotations = readAnnotations(ingress.metadata.annotations, source, conditions, (secretNamespace, name) => {
+    const secret = state.secrets.get(objectKey(secretNamespace, name));
+    return secret === undefined ? undefined : secretValue(secret, 'auth');
+  });
   const routes: RouteClaim[] = [];
   const defaults: DefaultClaim[] = [];
   const tls: TlsClaim[] = [];

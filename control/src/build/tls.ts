@@ -11,7 +11,8 @@ import type { Secret } from '../state/objects.ts';
 /** A certificate loaded from a Secret, or why it could not be. */
 export type CertificateResult = { readonly ok: true; readonly certificatePem: string; readonly privateKeyPem: string } | { readonly ok: false; readonly reason: 'SecretNotFound' | 'SecretInvalid'; readonly message: string };
 
-function secretValue(secret: Secret, key: string): string | undefined {
+/** The decoded value of `key` in the Secret (`data` base64, else `stringData`), or undefined. */
+export function secretValue(secret: Secret, key: string): string | undefined {
   const encoded = secret.data?.[key];
   if (encoded !== undefined) return Buffer.from(encoded, 'base64').toString('utf8');
   return secret.stringData?.[key];

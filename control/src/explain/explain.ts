@@ -19,6 +19,8 @@ export interface ExplainRequest {
   readonly headers?: Readonly<Record<string, string>> | undefined;
   /** The scheme the request arrives with; redirects apply to `http` only. Default `http`. */
   readonly scheme?: 'http' | 'https' | undefined;
+  /** The client address source-range and limit policies see; default none (inside no allowlist). */
+  readonly client?: string | undefined;
 }
 
 /** The route a request reached, as a user would look it up with kubectl. */
@@ -122,7 +124,15 @@ export class Explainer {
     const unavailable = target.route.refused !== undefined || backends.every((backend) => backend.weight === 0);
     // The same pipeline the data plane runs, in the same phase order around the HTTPS redirect.
     const policy = preparePolicies(target.route.policies, { path: route.path ?? undefined, regex: 'regex' in target.route && target.route.regex === true });
-    const outcome = policy === undefined ? undefined : applyPolicy(policy, toHttps ? 'redirect' : unavailable ? 'unavailable' : 'proxy', { scheme, host: request.host, path: request.path, target: request.path, method: (request.method ?? 'GET').toUpperCase() });
+    const outcome = policy === undefined ? undefined : applyPolicy(policy, toHttps ? 'redirect' : unavailable ? 'unavailable' : 'proxy', {
+            scheme,
+            host: request.host,
+            path: request.path,
+            target: request.path,
+            method: (request.method ?? 'GET').toUpperCase(),
+            client: request.client ?? '',
+            header: (name) => headers[name],
+          });
     const applied = policy === undefined ? {} : { policies: policy.descriptions };
     if (outcome?.answer !== undefined) {
       const location = outcome.answer.headers.find(([name]) => name === 'Location')?.[1];

@@ -1,15 +1,32 @@
 /**
- * Redaction of snapshot exports: TLS private keys become a fingerprint, so an export can be
- * shared or attached to a bug report. Used by `portico snapshot` and the control API's exports;
- * only the data-plane sync ever sends real keys.
+ * Redaction of snapshot exports: TLS private keys and basic-auth password hashes become a
+ * fingerprint, so an export can be shared or attached to a bug report. Used by `portico snapshot`
+ * and the control API's exports; only the data-plane sync ever sends the real values.
  */
 import { createHash } from 'node:crypto';
 import type { Snapshot } from './schema.ts';
 
-/** Replaces private keys by `<redacted sha256:…>`. The version still covers the real key, so a redacted snapshot no longer verifies. */
+function fingerprint(secret: string): string {
+  return `<redacted sha256:${createHash('sha256').update(secret).digest('hex')}>`;
+}
+
+type Policies = Snapshot['hosts'][number]['routes'][number]['policies'];
+
+function redactPolicies<T extends { policies?: Policies }>(route: T): T {
+  const basic = route.policies?.access?.basic;
+  if (basic === undefined) return route;
+  return { ...route, policies: { ...route.policies, access: { ...route.policies!.access!, basic: { ...basic, users: basic.users.map((entry) => ({ user: entry.user, hash: fingerprint(entry.hash) })) } } } };
+}
+
+/**
+ * Replaces private keys and password hashes by `<redacted sha256:…>`. The version still covers
+ * the real values, so a redacted snapshot no longer verifies.
+ */
 export function redactSnapshot(snapshot: Snapshot): Snapshot {
   return {
     ...snapshot,
-    certificates: snapshot.certificates.map((c) => ({ ...c, privateKeyPem: `<redacted sha256:${createHash('sha256').update(c.privateKeyPem).digest('hex')}>` })),
+    hosts: snapshot.hosts.map((host) => ({ ...host, routes: host.routes.map(redactPolicies), defaultRoute: host.defaultRoute === null ? null : redactPolicies(host.defaultRoute) })),
+    defaultRoute: snapshot.defaultRoute === null ? null : redactPolicies(snapshot.defaultRoute),
+    certificates: snapshot.certificates.map((c) => ({ ...c, privateKeyPem: fingerprint(c.privateKeyPem) })),
   };
 }

@@ -49,6 +49,16 @@ export interface RequestFacts {
   /** The request-target as received (nginx's `$request_uri`). */
   readonly target: string;
   readonly method: string;
+  /**
+   * The client's address: the socket peer, or for a trusted proxy the client its X-Forwarded-For
+   * chain names (nginx's realip `$remote_addr`).
+   */
+  readonly client: string;
+  /**
+   * The value of request header `name` (lower-case) when exactly one field line carries it;
+   * undefined when none does, or several (an ambiguous Authorization or Origin counts as absent).
+   */
+  header(name: string): string | undefined;
 }
 
 /** Portico's own answer instead of forwarding. Header values were validated when the policy was read. */
@@ -67,6 +77,10 @@ export interface PolicyOutcome {
   target: string | undefined;
   /** Request header fields to set, replacing any received with the same name (nginx `proxy_set_header`). */
   readonly setHeaders: [name: string, value: string][];
+  /** Response header fields to set on the endpoint's response, replacing its own (nginx `more_set_headers`). */
+  readonly responseHeaders: [name: string, value: string][];
+  /** Called once when the request is over (answered, forwarded and finished, or failed): gives back what a step took. */
+  readonly done: (() => void)[];
 }
 
 /** One module's work on one request. */
@@ -79,19 +93,34 @@ export type PolicyStep = (facts: RequestFacts, outcome: PolicyOutcome) => void;
  */
 export type PolicyPhase = 'redirect' | 'access' | 'request';
 
+/** The decoded `auth` key of Secret `namespace/name`, or undefined when the Secret or the key is missing. */
+export type SecretAuthLookup = (namespace: string, name: string) => string | undefined;
+
 /** Reads one Ingress's annotations for the modules, turning bad values into conditions. */
 export class AnnotationReader {
   readonly #annotations: Readonly<Record<string, string>>;
   readonly #source: PolicySource;
   readonly #report: (condition: PolicyCondition) => void;
+  readonly #secretAuth: SecretAuthLookup;
   /** Why the Ingress must not be served, one entry per refusing annotation. */
   readonly refusals: string[] = [];
 
-  /** Reads `annotations` of `source`; every finding goes to `report`. */
-  constructor(annotations: Readonly<Record<string, string>>, source: PolicySource, report: (condition: PolicyCondition) => void) {
+  /** Reads `annotations` of `source`; every finding goes to `report`; `secretAuth` reads Secrets of its namespace. */
+  constructor(annotations: Readonly<Record<string, string>>, source: PolicySource, report: (condition: PolicyCondition) => void, secretAuth: SecretAuthLookup = () => undefined) {
     this.#annotations = annotations;
     this.#source = source;
     this.#report = report;
+    this.#secretAuth = secretAuth;
+  }
+
+  /** The namespace of the object read. */
+  get namespace(): string {
+    return this.#source.namespace;
+  }
+
+  /** The `auth` key (decoded) of Secret `name` in the object's namespace, or undefined when there is none. */
+  secretAuth(name: string): string | undefined {
+    return this.#secretAuth(this.#source.namespace, name);
   }
 
   /** The raw value of `nginx.ingress.kubernetes.io/<name>`, or undefined when not set. */

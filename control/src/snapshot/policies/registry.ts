@@ -6,19 +6,30 @@
  */
 import { z } from 'zod';
 import type { AnnotationFact, PolicyCondition, PolicyModule, PolicyOutcome, PolicyPhase, PolicySource, PolicyStep, RequestFacts, RouteFacts } from './module.ts';
+import type { SecretAuthLookup } from './module.ts';
 import { AnnotationReader } from './module.ts';
+import { accessModule } from './access.ts';
+import { corsModule } from './cors.ts';
+import { limitsModule } from './limits.ts';
 import { redirectModule } from './redirect.ts';
 
 /** Per-route policy data in the snapshot: one optional member per module, absent when unused. */
 export const RoutePolicies = z.strictObject({
   redirect: redirectModule.schema.optional(),
+  cors: corsModule.schema.optional(),
+  limits: limitsModule.schema.optional(),
+  access: accessModule.schema.optional(),
 });
 export type RoutePolicies = z.infer<typeof RoutePolicies>;
 
 type AnyModule = PolicyModule<never> & { read(reader: AnnotationReader): unknown };
 
-/** Every module, in pipeline order inside each phase. */
-export const POLICY_MODULES: readonly AnyModule[] = [redirectModule as unknown as AnyModule];
+/**
+ * Every module, in pipeline order inside each phase: CORS answers preflights in the rewrite phase
+ * (before authentication, as ingress-nginx's `if`/`return` does); limits (nginx's preaccess
+ * phase) come before access control.
+ */
+export const POLICY_MODULES: readonly AnyModule[] = [redirectModule, corsModule, limitsModule, accessModule] as unknown as AnyModule[];
 
 /** Every annotation a module owns, with how it is honoured (docs, `portico check`, explain). */
 export const POLICY_ANNOTATIONS: readonly AnnotationFact[] = POLICY_MODULES.flatMap((module) => module.annotations);
@@ -34,8 +45,8 @@ export interface PolicyReading {
 }
 
 /** Runs every module's reader over one Ingress's annotations; each finding goes to `report`. */
-export function readPolicies(annotations: Readonly<Record<string, string>>, source: PolicySource, report: (condition: PolicyCondition) => void): PolicyReading {
-  const reader = new AnnotationReader(annotations, source, report);
+export function readPolicies(annotations: Readonly<Record<string, string>>, source: PolicySource, report: (condition: PolicyCondition) => void, secretAuth?: SecretAuthLookup): PolicyReading {
+  const reader = new AnnotationReader(annotations, source, report, secretAuth);
   const policies: Record<string, unknown> = {};
   let any = false;
   let regexPaths = false;
@@ -94,7 +105,7 @@ function runSteps(steps: readonly PolicyStep[], facts: RequestFacts, outcome: Po
  * by the policy. The data plane and explain both decide with this function.
  */
 export function applyPolicy(policy: PreparedPolicy, kind: 'proxy' | 'redirect' | 'unavailable', facts: RequestFacts): PolicyOutcome {
-  const outcome: PolicyOutcome = { answer: undefined, target: undefined, setHeaders: [] };
+  const outcome: PolicyOutcome = { answer: undefined, target: undefined, setHeaders: [], responseHeaders: [], done: [] };
   if (runSteps(policy.redirect, facts, outcome) || kind === 'redirect') return outcome;
   if (runSteps(policy.access, facts, outcome) || kind !== 'proxy') return outcome;
   runSteps(policy.request, facts, outcome);

@@ -1,7 +1,7 @@
 /**
- * CORS (`enable-cors` and the `cors-*` annotations) as ingress-nginx applies it: the annotations
- * read into a CorsPolicy (control plane), and per request the headers to set and whether Portico
- * answers the preflight itself (data plane). Pure.
+ * CORS (`enable-cors` and every `cors-*` annotation) as ingress-nginx applies it
+ * (test/e2e/annotations/cors.go): the annotations read into a CorsPolicy (control plane), and per
+ * request the headers to set and whether Portico answers the preflight itself (data plane).
  *
  * ingress-nginx semantics kept: defaults (origin `*`, methods, headers, credentials true, max-age
  * 1728000); an allowed Origin is echoed back (`*` when the list is `*`); every OPTIONS request of
@@ -12,6 +12,8 @@
  * Difference: ingress-nginx's origin regex is anchored at the end only (`evil-https://a.com`
  * matches `https://a.com`); Portico compares whole origins (case-insensitive).
  */
+import { z } from 'zod';
+import type { PolicyModule } from './module.ts';
 
 /** The CORS configuration of a route. */
 export interface CorsPolicy {
@@ -163,3 +165,49 @@ export class CorsResponder {
     return { preflight, headers };
   }
 }
+
+const HEADER_LIST = /^[A-Za-z0-9_*, -]*$/;
+
+/** The CORS module. */
+export const corsModule: PolicyModule<CorsPolicy> = {
+  key: 'cors',
+  phase: 'redirect',
+  annotations: [
+    { name: 'enable-cors', support: 'honoured', note: 'CORS headers on responses to allowed origins; OPTIONS of an allowed origin answered 204 by Portico' },
+    { name: 'cors-allow-origin', support: 'approximated', note: 'default *; scheme://host[:port] list, one leading *. label; an allowed Origin is echoed. Portico matches the whole origin (ingress-nginx anchors only its end)' },
+    { name: 'cors-allow-methods', support: 'honoured', note: 'default GET, PUT, POST, DELETE, PATCH, OPTIONS; an invalid list falls back to it with a Warning' },
+    { name: 'cors-allow-headers', support: 'honoured', note: 'default DNT,Keep-Alive,User-Agent,X-Requested-With,If-Modified-Since,Cache-Control,Content-Type,Range,Authorization' },
+    { name: 'cors-expose-headers', support: 'honoured', note: 'Access-Control-Expose-Headers, absent by default' },
+    { name: 'cors-allow-credentials', support: 'honoured', note: 'default true' },
+    { name: 'cors-max-age', support: 'honoured', note: 'default 1728000 seconds' },
+  ],
+  schema: z.strictObject({
+    allowOrigins: z.array(z.string().regex(/^[A-Za-z0-9+.:/*-]+$/)).min(0),
+    allowMethods: z.string().regex(HEADER_LIST),
+    allowHeaders: z.string().regex(HEADER_LIST),
+    exposeHeaders: z.string().regex(HEADER_LIST),
+    allowCredentials: z.boolean(),
+    maxAge: z.number().int().min(0),
+  }),
+  read(reader) {
+    const annotations: Record<string, string> = {};
+    for (const name of CORS_ANNOTATIONS) {
+      const value = reader.raw(name);
+      if (value !== undefined) annotations[name] = value;
+    }
+    const warnings: AnnotationWarning[] = [];
+    const policy = readCors(annotations, warnings);
+    for (const warning of warnings) reader.warn(warning.annotation, warning.message);
+    return policy;
+  },
+  prepare(data) {
+    const cors = new CorsResponder(data);
+    return (facts, outcome) => {
+      const decision = cors.decide(facts.method, facts.header('origin'));
+      if (decision === undefined) return;
+      if (decision.preflight) outcome.answer = { status: 204, headers: decision.headers };
+      else for (const [name, value] of decision.headers) outcome.responseHeaders.push([name, value]);
+    };
+  },
+  describe: (data) => `CORS for ${data.allowOrigins.length === 0 ? 'no origin' : data.allowOrigins.join(', ')}; preflight answered by Portico (enable-cors)`,
+};
