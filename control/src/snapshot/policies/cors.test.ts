@@ -93,7 +93,6 @@ describe('CorsResponder', () => {
         ['access-control-expose-headers', 'X-Id'],
         ['access-control-max-age', '60'],
         ['content-type', 'text/plain charset=UTF-8'],
-        ['content-length', '0'],
       ],
     });
   });

@@ -161,7 +161,8 @@ export class CorsResponder {
     if (policy.exposeHeaders !== '') headers.push(['access-control-expose-headers', policy.exposeHeaders]);
     headers.push(['access-control-max-age', String(policy.maxAge)]);
     const preflight = method === 'OPTIONS';
-    if (preflight) headers.push(['content-type', 'text/plain charset=UTF-8'], ['content-length', '0']);
+    // The local answer carries Content-Length: 0 itself.
+    if (preflight) headers.push(['content-type', 'text/plain charset=UTF-8']);
     return { preflight, headers };
   }
 }

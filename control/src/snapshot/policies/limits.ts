@@ -91,6 +91,7 @@ export const limitsModule: PolicyModule<LimitPolicy> = {
     { name: 'limit-rps', support: 'approximated', note: 'requests per second per client address, burst rps × limit-burst-multiplier, 503 beyond; counted per data-plane worker process (ingress-nginx: per node)' },
     { name: 'limit-rpm', support: 'approximated', note: 'as limit-rps, per minute' },
     { name: 'limit-burst-multiplier', support: 'honoured', note: 'burst = rate × multiplier (default 5), nginx limit_req nodelay' },
+    { name: 'limit-connections', support: 'approximated', note: 'requests in flight per client address (a WebSocket until its upgrade), 503 beyond; per data-plane worker process' },
     { name: 'limit-whitelist', support: 'honoured', note: 'client CIDRs no limit applies to; an invalid entry refuses the Ingress' },
   ],
   schema: z.strictObject({
