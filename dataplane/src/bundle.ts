@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import { encodeTable } from '@portico/assembly/encode';
 import type { Snapshot } from '@portico/control/snapshot';
 import type { RoutePolicies } from '@portico/control/snapshot/policies';
-import type { RouteTarget } from '@portico/control/snapshot/table';
+import type { RegexHost, RouteTarget } from '@portico/control/snapshot/table';
 import { toMatcherTable } from '@portico/control/snapshot/table';
 import { PorticoError } from './errors.ts';
 
@@ -38,6 +38,8 @@ export interface TableBundle {
   readonly endpoints: string;
   /** JSON of the routes with annotation policies: `[{route, policies, path, regex}]` (most routes have none). */
   readonly policies: string;
+  /** JSON of the hosts with regex paths (`RegexHost[]`, usually `[]`). */
+  readonly regexHosts: string;
   /** The distinct endpoint sets (endpoint ids), for the health panic threshold. */
   readonly endpointSets: readonly (readonly number[])[];
   /** Absent for a balancing-only bundle (certificates stay as they are). */
@@ -52,7 +54,7 @@ function routeLabel(target: RouteTarget): string {
 
 /** The parts of a bundle its digest covers, in order. */
 function parts(bundle: Omit<TableBundle, 'digest'>): (string | Uint8Array)[] {
-  return [bundle.table, bundle.routeLabels, bundle.redirects, bundle.endpoints, bundle.policies, JSON.stringify(bundle.endpointSets), JSON.stringify(bundle.tls ?? null)];
+  return [bundle.table, bundle.routeLabels, bundle.redirects, bundle.endpoints, bundle.policies, bundle.regexHosts, JSON.stringify(bundle.endpointSets), JSON.stringify(bundle.tls ?? null)];
 }
 
 /** The content address from the parts' own SHA-256 digests (hex). */
@@ -93,6 +95,7 @@ export function compileBundle(snapshot: Snapshot, balancingOnly = false): TableB
       needsHeaders: compiled.table.hosts.some((host) => host.paths.some((path) => (path.conditions?.headers?.length ?? 0) > 0)),
       endpoints: compiled.endpoints.map((endpoint) => `${endpoint.address} ${endpoint.port}`).join('\n'),
       policies: JSON.stringify(compiled.routes.flatMap((target, route) => (target.route.policies === undefined ? [] : [{ route, policies: target.route.policies, path: 'path' in target.route ? target.route.path : null, regex: 'regex' in target.route && target.route.regex === true }]))),
+      regexHosts: JSON.stringify(compiled.regexHosts),
       endpointSets: [...sets],
       ...(balancingOnly ? {} : { tls: { hosts: snapshot.hosts.filter((host) => host.certificate !== null).map((host) => ({ host: host.host, certificate: host.certificate })), certificates: snapshot.certificates } }),
     };
@@ -105,7 +108,7 @@ export function compileBundle(snapshot: Snapshot, balancingOnly = false): TableB
 
 function checkShape(bundle: TableBundle): void {
   const fields = bundle as Partial<TableBundle>;
-  if (!(fields.table instanceof Uint8Array) || !(fields.redirects instanceof Uint8Array) || typeof fields.digest !== 'string' || typeof fields.version !== 'string' || typeof fields.routeLabels !== 'string' || typeof fields.endpoints !== 'string' || typeof fields.policies !== 'string' || !Array.isArray(fields.endpointSets)) {
+  if (!(fields.table instanceof Uint8Array) || !(fields.redirects instanceof Uint8Array) || typeof fields.digest !== 'string' || typeof fields.version !== 'string' || typeof fields.routeLabels !== 'string' || typeof fields.endpoints !== 'string' || typeof fields.policies !== 'string' || typeof fields.regexHosts !== 'string' || !Array.isArray(fields.endpointSets)) {
     throw new PorticoError('PORTICO_E_SNAPSHOT_LOAD', 'bundle is malformed');
   }
 }
@@ -150,6 +153,11 @@ export interface BundledPolicies {
 /** The bundle's routes with annotation policies. */
 export function routePoliciesOf(bundle: TableBundle): BundledPolicies[] {
   return JSON.parse(bundle.policies) as BundledPolicies[];
+}
+
+/** The bundle's hosts with regex paths. */
+export function regexHostsOf(bundle: TableBundle): RegexHost[] {
+  return JSON.parse(bundle.regexHosts) as RegexHost[];
 }
 
 /** The bundle's endpoints by id. */

@@ -10,7 +10,9 @@ import type { Snapshot } from '@portico/control/snapshot';
 import type { PreparedPolicy } from '@portico/control/snapshot/policies';
 import { preparePolicies } from '@portico/control/snapshot/policies';
 import type { TableBundle } from './bundle.ts';
-import { compileBundle, endpointsOf, routeLabelsOf, routePoliciesOf, verifyBundle } from './bundle.ts';
+import { compileBundle, endpointsOf, regexHostsOf, routeLabelsOf, routePoliciesOf, verifyBundle } from './bundle.ts';
+import type { RegexDispatch } from '@portico/control/snapshot/regex';
+import { regexDispatchOf, resolveRoute } from '@portico/control/snapshot/table';
 import { PorticoError } from './errors.ts';
 import type { BalancedRoute, HealthOptions } from './health.ts';
 import { EndpointSets, PassiveHealth } from './health.ts';
@@ -40,6 +42,8 @@ export class LoadedSnapshot {
   readonly routeLabels: readonly string[];
   /** Per route id: 1 when plain HTTP is redirected to HTTPS. */
   readonly redirects: Uint8Array;
+  /** Regex hosts' dispatch by route id (empty when no host has regex paths). */
+  readonly regex: readonly (RegexDispatch | undefined)[];
   /** Per route id: its annotation policy pipeline, undefined for the (common) route without. */
   readonly policies: readonly (PreparedPolicy | undefined)[];
   /** Whether any route has header conditions (else the proxy never builds a header record). */
@@ -64,6 +68,7 @@ export class LoadedSnapshot {
       this.routeLabels = routesFrom.routeLabels;
       this.redirects = routesFrom.redirects;
       this.policies = routesFrom.policies;
+      this.regex = routesFrom.regex;
       this.needsHeaders = routesFrom.needsHeaders;
     } else {
       this.matcher = loadMatcherFromBinary(bundle.table);
@@ -73,6 +78,7 @@ export class LoadedSnapshot {
       this.redirects = bundle.redirects;
       this.needsHeaders = bundle.needsHeaders;
       this.policies = policiesOf(bundle, this.matcher.routeCount);
+      this.regex = regexOf(bundle, this.matcher.routeCount);
     }
     if (endpoints.length !== this.balancer.endpointCount) throw new Error(`bundle lists ${endpoints.length} endpoints, its table ${this.balancer.endpointCount}`);
     this.endpoints = endpointRefs(endpoints);
@@ -88,6 +94,13 @@ export class LoadedSnapshot {
 }
 
 /** Per route id, the prepared annotation policies of the bundle's routes (undefined: none). */
+/** The regex dispatch of a bundle's regex hosts; throws when a host's ids are out of range or a pattern does not compile. */
+function regexOf(bundle: TableBundle, routeCount: number): (RegexDispatch | undefined)[] {
+  const hosts = regexHostsOf(bundle);
+  for (const host of hosts) for (const id of [host.first, host.fallback, ...host.paths.map((path) => path.route)]) if (!Number.isInteger(id) || id < -1 || id >= routeCount) throw new Error(`bundle has a regex host with route ${id} of ${routeCount}`);
+  return regexDispatchOf(hosts);
+}
+
 function policiesOf(bundle: TableBundle, routeCount: number): (PreparedPolicy | undefined)[] {
   const prepared: (PreparedPolicy | undefined)[] = new Array(routeCount).fill(undefined);
   for (const entry of routePoliciesOf(bundle)) {
@@ -280,6 +293,7 @@ export class Router extends EventEmitter<{ swap: [SwapEvent] }> {
       routeId = this.#lastRoute;
     } else {
       routeId = current.matcher.match(host, path, method, current.needsHeaders ? headers : undefined);
+      if (current.regex.length !== 0) routeId = resolveRoute(current, routeId, path);
       if (!current.needsHeaders) {
         this.#lastSnapshot = current;
         this.#lastHost = host;

@@ -44,8 +44,8 @@ describe('annotation policy', () => {
 
   it('serves with a Warning per other unknown annotation; annotations of other prefixes are not judged', () => {
     const conditions: Condition[] = [];
-    const result = readAnnotations({ 'nginx.ingress.kubernetes.io/rewrite-target': '/', 'cert-manager.io/cluster-issuer': 'letsencrypt', 'kubernetes.io/ingress.class': 'portico' }, source, conditions);
+    const result = readAnnotations({ 'nginx.ingress.kubernetes.io/proxy-buffering': 'on', 'cert-manager.io/cluster-issuer': 'letsencrypt', 'kubernetes.io/ingress.class': 'portico' }, source, conditions);
     expect(result.refused).toBeUndefined();
-    expect(conditions).toMatchObject([{ reason: 'UnsupportedAnnotation', severity: 'Warning', field: "metadata.annotations['nginx.ingress.kubernetes.io/rewrite-target']" }]);
+    expect(conditions).toMatchObject([{ reason: 'UnsupportedAnnotation', severity: 'Warning', field: "metadata.annotations['nginx.ingress.kubernetes.io/proxy-buffering']" }]);
   });
 });

@@ -14,6 +14,7 @@ import { servesIngress } from './ingress-class.ts';
 import type { ClaimOrder, DefaultClaim, RouteClaim, TlsClaim } from './ingress.ts';
 import { readIngress } from './ingress.ts';
 import { CertificateBook } from './tls.ts';
+import { regexRouteUsable } from './regex-paths.ts';
 import { pathClaimKey } from './validate.ts';
 
 /** What the build stage returns. */
@@ -125,6 +126,9 @@ export function buildModel(state: ClusterState, selection: ClassSelection): Buil
   }
 
   const byHost = new Map<string, Route[]>();
+  // ingress-nginx: use-regex or rewrite-target on any Ingress makes all of its hosts' paths regexes.
+  const regexHosts = new Set<string>();
+  for (const claim of routes.values()) if (claim.annotations.regexPaths) regexHosts.add(claim.host);
   for (const claim of routes.values()) {
     const route: Route = {
       source: claim.source,
@@ -136,7 +140,9 @@ export function buildModel(state: ClusterState, selection: ClassSelection): Buil
       created: claim.order.created,
       refused: claim.annotations.refused,
       policies: claim.annotations.policies,
+      regex: regexHosts.has(claim.host) || undefined,
     };
+    if (route.regex === true && !regexRouteUsable(route, conditions)) continue;
     const list = byHost.get(claim.host) ?? [];
     list.push(route);
     byHost.set(claim.host, list);

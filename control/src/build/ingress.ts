@@ -102,7 +102,7 @@ export function readIngress(ingress: Ingress, state: ClusterState, sets: Endpoin
     (rule.http?.paths ?? []).forEach((path, pathIndex) => {
       const field = `${ruleField}.http.paths[${pathIndex}]`;
       const value = path.path ?? (path.pathType === 'ImplementationSpecific' ? '/' : undefined);
-      const problem = value === undefined ? `path is required for pathType ${path.pathType}` : pathProblem(value);
+      const problem = value === undefined ? `path is required for pathType ${path.pathType}` : pathProblem(value, annotations.regexPaths);
       if (problem !== undefined || value === undefined) {
         conditions.push({ source, field: `${field}.path`, reason: 'InvalidPath', severity: 'Error', message: `${JSON.stringify(path.path ?? '')} (${path.pathType}): ${problem}; path skipped` });
         return;

@@ -24,12 +24,13 @@ const INVALID_SUFFIXES = ['/..', '/.'];
 /**
  * Why a path is invalid for Exact/Prefix/ImplementationSpecific, or undefined. Follows the API
  * server's Ingress validation, plus: no whitespace, control characters, `?` or `#`, which can
- * never be part of a request path.
+ * never be part of a request path (`?` is allowed in a `regex` path, where it is a quantifier).
  */
-export function pathProblem(path: string): string | undefined {
+export function pathProblem(path: string, regex = false): string | undefined {
   if (!path.startsWith('/')) return "must be an absolute path starting with '/'";
   if (path.length > 2048) return 'must be at most 2048 characters';
-  if (/[\s\x00-\x1f\x7f?#]/.test(path)) return "must not contain whitespace, control characters, '?' or '#'";
+  // In a regex path (use-regex, rewrite-target) `?` is a quantifier, not a query.
+  if (regex ? /[\s\x00-\x1f\x7f#]/.test(path) : /[\s\x00-\x1f\x7f?#]/.test(path)) return regex ? "must not contain whitespace, control characters or '#'" : "must not contain whitespace, control characters, '?' or '#'";
   for (const sequence of INVALID_SEQUENCES) if (path.includes(sequence)) return `must not contain '${sequence}'`;
   for (const suffix of INVALID_SUFFIXES) if (path.endsWith(suffix)) return `must not end with '${suffix}'`;
   return undefined;

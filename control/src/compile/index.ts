@@ -79,6 +79,7 @@ export function compileSnapshot(model: RoutingModel, previous?: Snapshot): Snaps
       backends: route.backends.map(backend),
       redirect: { ...route.redirect },
       ...optionalMembers(route),
+      ...(route.regex === true ? { regex: true as const } : {}),
     })),
     defaultRoute: defaultRoute(vhost.defaultRoute),
   }));

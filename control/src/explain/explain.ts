@@ -7,9 +7,11 @@ import { loadMatcher } from '@portico/assembly/matcher';
 import { isPathRefusal, normalizePath } from '@portico/assembly/normalize';
 import { pathRuleMatches } from '../build/validate.ts';
 import { applyPolicy, preparePolicies } from '../snapshot/policies/registry.ts';
+import { compilePathRegex } from '../snapshot/regex.ts';
 import type { Snapshot, SnapshotBackend, SnapshotRoute } from '../snapshot/schema.ts';
 import type { CompiledTable, RouteTarget } from '../snapshot/table.ts';
-import { toMatcherTable } from '../snapshot/table.ts';
+import type { RegexDispatch } from '../snapshot/regex.ts';
+import { regexDispatchOf, resolveRoute, toMatcherTable } from '../snapshot/table.ts';
 
 /** A request to explain. */
 export interface ExplainRequest {
@@ -83,11 +85,14 @@ export class Explainer {
   readonly snapshot: Snapshot;
   private readonly compiled: CompiledTable;
   private readonly matcher: Matcher;
+  /** Regex hosts' dispatch by route id, as the data plane has it. */
+  readonly regex: readonly (RegexDispatch | undefined)[];
 
   constructor(snapshot: Snapshot) {
     this.snapshot = snapshot;
     this.compiled = toMatcherTable(snapshot);
     this.matcher = loadMatcher(this.compiled.table);
+    this.regex = regexDispatchOf(this.compiled.regexHosts);
   }
 
   /**
@@ -104,7 +109,7 @@ export class Explainer {
   private explainNormalized(request: ExplainRequest, options: ExplainOptions): ExplainResult {
     const headers: Record<string, string> = {};
     for (const [name, value] of Object.entries(request.headers ?? {})) headers[name.toLowerCase()] = value;
-    const id = this.matcher.match(request.host, request.path, (request.method ?? 'GET').toUpperCase(), headers);
+    const id = resolveRoute(this, this.matcher.match(request.host, request.path, (request.method ?? 'GET').toUpperCase(), headers), request.path);
     const host = normalizeHost(request.host);
     const path = request.path.split('?')[0] ?? request.path;
     if (id < 0) {
@@ -167,6 +172,10 @@ export class Explainer {
         const explained = describeRoute(target);
         if (hostLost) {
           lost.push({ route: explained, reason: `host ${vhost.host} (${hostMatch}) matches, but the more specific host ${chosenHost} was chosen` });
+        } else if (route.regex === true) {
+          const compiled = compilePathRegex(route.path);
+          const matches = !('problem' in compiled) && compiled.regex.matcher(path).find();
+          lost.push({ route: explained, reason: matches ? `regex path ^${route.path} matches, but a longer regex path comes first` : `regex path ^${route.path} (case-insensitive) does not match ${path}` });
         } else if (!pathRuleMatches(route.pathType, route.path, path)) {
           lost.push({ route: explained, reason: `${route.pathType} path ${route.path} does not match ${path}` });
         } else {
@@ -222,6 +231,6 @@ function winReason(target: RouteTarget, host: string): string {
   if (target.kind === 'default') return 'no rule matches; the catch-all default backend answers';
   if (target.kind === 'host-default') return `host ${target.host} (${hostKind}) has no matching path; its default backend answers`;
   const pathRoute = route as SnapshotRoute;
-  const how = pathRoute.pathType === 'Exact' ? 'the Exact path equal to the request path:' : 'the longest matching Prefix:';
+  const how = pathRoute.regex === true ? 'the first (longest) matching case-insensitive regex path:' : pathRoute.pathType === 'Exact' ? 'the Exact path equal to the request path:' : 'the longest matching Prefix:';
   return `host ${target.host} (${hostKind}) selected; ${how} ${pathRoute.path} (${pathRoute.pathType})`;
 }

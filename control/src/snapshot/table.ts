@@ -3,6 +3,7 @@
  * WebAssembly matcher loads. Used by the data plane and by `explain`, so both decide alike.
  */
 import type { MatcherTable, PathEntry, RouteEntry } from '@portico/assembly/table';
+import { RegexDispatch } from './regex.ts';
 import type { Snapshot, SnapshotBackend, SnapshotDefaultRoute, SnapshotRoute } from './schema.ts';
 
 /** What a matcher route id stands for. */
@@ -27,6 +28,38 @@ export interface CompiledTable {
   readonly table: MatcherTable;
   readonly routes: readonly RouteTarget[];
   readonly endpoints: readonly EndpointTarget[];
+  /**
+   * The hosts with regex paths (plain data, for bundles): the matcher sends every request of such
+   * a host to its first route's id, and `regexDispatchOf` turns these into the dispatch that
+   * decides the real route (see resolveRoute). Empty when no host has regex paths (and always
+   * with `balancingOnly`).
+   */
+  readonly regexHosts: readonly RegexHost[];
+}
+
+/** A host with regex paths: the route id the matcher gives, its paths in order, and where no match goes. */
+export interface RegexHost {
+  readonly first: number;
+  readonly paths: readonly { readonly pattern: string; readonly route: number }[];
+  readonly fallback: number;
+}
+
+/** Per route id, the regex dispatch of the host whose requests the matcher gives that id (sparse). */
+export function regexDispatchOf(hosts: readonly RegexHost[]): (RegexDispatch | undefined)[] {
+  const regex: (RegexDispatch | undefined)[] = [];
+  for (const host of hosts) regex[host.first] = new RegexDispatch(host.paths, host.fallback);
+  return regex;
+}
+
+/**
+ * The route for a matcher result: `id` itself, or for a regex host the route its regex paths
+ * pick for `path` (the host's default backend, the catch-all, or -1 when none matches). The data
+ * plane and explain both resolve with this.
+ */
+export function resolveRoute(compiled: { readonly regex: readonly (RegexDispatch | undefined)[] }, id: number, path: string): number {
+  if (id < 0) return id;
+  const dispatch = compiled.regex[id];
+  return dispatch === undefined ? id : dispatch.match(path);
 }
 
 /**
@@ -71,8 +104,9 @@ export function toMatcherTable(snapshot: Snapshot, options: { readonly balancing
       if (vhost.defaultRoute !== null) addRoute('host-default', vhost.host, vhost.defaultRoute);
     }
     if (snapshot.defaultRoute !== null) addRoute('default', undefined, snapshot.defaultRoute);
-    return { table: { hosts: [], routes: entries, endpointCount: endpoints.length, fallback: -1 }, routes, endpoints };
+    return { table: { hosts: [], routes: entries, endpointCount: endpoints.length, fallback: -1 }, routes, endpoints, regexHosts: [] };
   }
+  const regexHosts: RegexHost[] = [];
   const hosts = snapshot.hosts.map((vhost) => {
     const paths: PathEntry[] = vhost.routes.map((route) => ({
       pathType: route.pathType === 'Exact' ? 'Exact' : 'Prefix',
@@ -80,9 +114,16 @@ export function toMatcherTable(snapshot: Snapshot, options: { readonly balancing
       route: addRoute('path', vhost.host, route),
     }));
     const fallback = vhost.defaultRoute === null ? -1 : addRoute('host-default', vhost.host, vhost.defaultRoute);
+    if (paths.length > 0 && vhost.routes.some((route) => route.regex === true)) {
+      // Plain lookups stay in the wasm matcher; only a regex host's requests reach the regexes.
+      regexHosts.push({ first: paths[0]!.route, paths: paths.map((entry) => ({ pattern: entry.path, route: entry.route })), fallback });
+      return { host: vhost.host, paths: [{ pathType: 'Prefix' as const, path: '/', route: paths[0]!.route }], fallback };
+    }
     return { host: vhost.host, paths, fallback };
   });
   const fallback = snapshot.defaultRoute === null ? -1 : addRoute('default', undefined, snapshot.defaultRoute);
+  // A regex host without a default backend falls to the catch-all, like a plain host with no matching path.
+  const withFallback = regexHosts.map((host) => (host.fallback >= 0 ? host : { ...host, fallback }));
 
-  return { table: { hosts, routes: entries, endpointCount: endpoints.length, fallback }, routes, endpoints };
+  return { table: { hosts, routes: entries, endpointCount: endpoints.length, fallback }, routes, endpoints, regexHosts: withFallback };
 }

@@ -12,6 +12,7 @@ import { accessModule } from './access.ts';
 import { corsModule } from './cors.ts';
 import { limitsModule } from './limits.ts';
 import { redirectModule } from './redirect.ts';
+import { rewriteModule, useRegexModule } from './rewrite.ts';
 
 /** Per-route policy data in the snapshot: one optional member per module, absent when unused. */
 export const RoutePolicies = z.strictObject({
@@ -19,6 +20,8 @@ export const RoutePolicies = z.strictObject({
   cors: corsModule.schema.optional(),
   limits: limitsModule.schema.optional(),
   access: accessModule.schema.optional(),
+  useRegex: useRegexModule.schema.optional(),
+  rewriteTarget: rewriteModule.schema.optional(),
 });
 export type RoutePolicies = z.infer<typeof RoutePolicies>;
 
@@ -29,7 +32,7 @@ type AnyModule = PolicyModule<never> & { read(reader: AnnotationReader): unknown
  * (before authentication, as ingress-nginx's `if`/`return` does); limits (nginx's preaccess
  * phase) come before access control.
  */
-export const POLICY_MODULES: readonly AnyModule[] = [redirectModule, corsModule, limitsModule, accessModule] as unknown as AnyModule[];
+export const POLICY_MODULES: readonly AnyModule[] = [redirectModule, corsModule, limitsModule, accessModule, useRegexModule, rewriteModule] as unknown as AnyModule[];
 
 /** Every annotation a module owns, with how it is honoured (docs, `portico check`, explain). */
 export const POLICY_ANNOTATIONS: readonly AnnotationFact[] = POLICY_MODULES.flatMap((module) => module.annotations);
