@@ -6,14 +6,9 @@
  * route (503 and an Error condition) rather than serving it open.
  */
 import { Explainer } from '@portico/control/explain';
-import { parseManifestText } from '@portico/control/manifests/parse';
-import { compileState } from '@portico/control/pipeline';
-import { ClusterState } from '@portico/control/state';
-import { DEFAULT_CLASS_SELECTION } from '@portico/control/ingress-class';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Router } from './router.ts';
 import type { Backend, RunningProxy } from './test-support.ts';
-import { fetchVia, startBackend, startProxy } from './test-support.ts';
+import { annotatedIngress, appManifests, compileManifests, fetchVia, startBackend, startProxy } from './test-support.ts';
 
 const P = 'nginx.ingress.kubernetes.io/';
 /** `htpasswd -m` (apr1) for foo:secret, a bcrypt entry Portico cannot check, a {SHA} one. */
@@ -21,17 +16,9 @@ const HTPASSWD = 'foo:$apr1$saltsalt$LrttParrLPdxvgutaSXWJ0\nblow:$2y$05$abcdefg
 const basic = (user: string, password: string) => ({ authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}` });
 
 function manifests(port: number): string {
-  const ingress = (name: string, annotations: Record<string, string>) =>
-    JSON.stringify({
-      apiVersion: 'networking.k8s.io/v1',
-      kind: 'Ingress',
-      metadata: { name, namespace: 'web', annotations },
-      spec: { ingressClassName: 'portico', rules: [{ host: `${name}.test`, http: { paths: [{ path: '/', pathType: 'Prefix', backend: { service: { name: 'app', port: { number: 80 } } } }] } }] },
-    }) + '\n';
+  const ingress = (name: string, annotations: Record<string, string>) => annotatedIngress(name, `${name}.test`, annotations);
   const auth = { [`${P}auth-type`]: 'basic', [`${P}auth-secret`]: 'htpasswd', [`${P}auth-realm`]: 'test auth' };
-  return [
-    'apiVersion: v1\nkind: Service\nmetadata: {name: app, namespace: web}\nspec: {ports: [{port: 80}]}\n',
-    `apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {name: app-1, namespace: web, labels: {kubernetes.io/service-name: app}}\naddressType: IPv4\nports: [{port: ${port}}]\nendpoints: [{addresses: [127.0.0.1], conditions: {ready: true}}]\n`,
+  return appManifests(port, [
     `apiVersion: v1\nkind: Secret\nmetadata: {name: htpasswd, namespace: web}\ntype: Opaque\ndata: {auth: ${Buffer.from(HTPASSWD).toString('base64')}}\n`,
     `apiVersion: v1\nkind: Secret\nmetadata: {name: htpasswd, namespace: other}\ntype: Opaque\ndata: {auth: ${Buffer.from(HTPASSWD).toString('base64')}}\n`,
     ingress('allowed', { [`${P}allowlist-source-range`]: '10.0.0.0/8, 127.0.0.1/32' }),
@@ -47,7 +34,7 @@ function manifests(port: number): string {
     ingress('any-outside', { ...auth, [`${P}whitelist-source-range`]: '10.0.0.0/8', [`${P}satisfy`]: 'any' }),
     ingress('any-inside', { ...auth, [`${P}whitelist-source-range`]: '127.0.0.1', [`${P}satisfy`]: 'any' }),
     ingress('all-outside', { ...auth, [`${P}whitelist-source-range`]: '10.0.0.0/8' }),
-  ].join('---\n');
+  ]);
 }
 
 describe('access annotations through the real proxy', () => {
@@ -55,19 +42,15 @@ describe('access annotations through the real proxy', () => {
   let proxy: RunningProxy;
   let behindProxy: RunningProxy;
   let explainer: Explainer;
-  let conditions: ReturnType<typeof compileState>['conditions'];
+  let conditions: ReturnType<typeof compileManifests>['conditions'];
 
   beforeAll(async () => {
     backend = await startBackend((_request, response) => response.end('protected'));
-    const parsed = parseManifestText(manifests(backend.port), 'access.yaml');
-    expect(parsed.problems).toEqual([]);
-    const compiled = compileState(ClusterState.from(parsed.objects), DEFAULT_CLASS_SELECTION);
+    const compiled = compileManifests(manifests(backend.port));
     conditions = compiled.conditions;
-    const router = new Router();
-    router.load(compiled.snapshot);
-    proxy = await startProxy(router);
+    proxy = await startProxy(compiled.router);
     // The same routes behind a load balancer on loopback that Portico trusts.
-    behindProxy = await startProxy(router, { trustedProxies: ['127.0.0.1/32'] });
+    behindProxy = await startProxy(compiled.router, { trustedProxies: ['127.0.0.1/32'] });
     explainer = new Explainer(compiled.snapshot);
   });
 
@@ -149,7 +132,7 @@ describe('access annotations through the real proxy', () => {
 
   it('the snapshot export never shows a password hash', async () => {
     const { redactSnapshot } = await import('@portico/control/snapshot/redact');
-    const compiled = compileState(ClusterState.from(parseManifestText(manifests(backend.port), 'access.yaml').objects), DEFAULT_CLASS_SELECTION);
+    const compiled = compileManifests(manifests(backend.port));
     expect(JSON.stringify(compiled.snapshot)).toContain('LrttParrLPdxvgutaSXWJ0');
     expect(JSON.stringify(redactSnapshot(compiled.snapshot))).not.toContain('LrttParrLPdxvgutaSXWJ0');
   });

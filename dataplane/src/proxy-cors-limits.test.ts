@@ -6,42 +6,29 @@
  * limit-connections, and an unreadable limit refusing the Ingress.
  */
 import type { ServerResponse } from 'node:http';
-import { parseManifestText } from '@portico/control/manifests/parse';
-import { compileState } from '@portico/control/pipeline';
-import { ClusterState } from '@portico/control/state';
-import { DEFAULT_CLASS_SELECTION } from '@portico/control/ingress-class';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Router } from './router.ts';
 import type { Backend, RunningProxy } from './test-support.ts';
-import { fetchVia, startBackend, startProxy } from './test-support.ts';
+import { annotatedIngress, appManifests, compileManifests, fetchVia, startBackend, startProxy } from './test-support.ts';
 
 const P = 'nginx.ingress.kubernetes.io/';
 const METHODS = 'GET, PUT, POST, DELETE, PATCH, OPTIONS';
 
 function manifests(port: number): string {
-  const ingress = (name: string, annotations: Record<string, string>) =>
-    JSON.stringify({
-      apiVersion: 'networking.k8s.io/v1',
-      kind: 'Ingress',
-      metadata: { name, namespace: 'web', annotations },
-      spec: { ingressClassName: 'portico', rules: [{ host: `${name}.test`, http: { paths: [{ path: '/', pathType: 'Prefix', backend: { service: { name: 'app', port: { number: 80 } } } }] } }] },
-    }) + '\n';
-  return [
-    'apiVersion: v1\nkind: Service\nmetadata: {name: app, namespace: web}\nspec: {ports: [{port: 80}]}\n',
-    `apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {name: app-1, namespace: web, labels: {kubernetes.io/service-name: app}}\naddressType: IPv4\nports: [{port: ${port}}]\nendpoints: [{addresses: [127.0.0.1], conditions: {ready: true}}]\n`,
+  const ingress = (name: string, annotations: Record<string, string>) => annotatedIngress(name, `${name}.test`, annotations);
+  return appManifests(port, [
     ingress('cors', { [`${P}enable-cors`]: 'true' }),
     ingress('cors-list', { [`${P}enable-cors`]: 'true', [`${P}cors-allow-origin`]: 'https://app.test, https://*.example.org', [`${P}cors-allow-credentials`]: 'false', [`${P}cors-expose-headers`]: 'X-Id', [`${P}cors-max-age`]: '60', [`${P}cors-allow-methods`]: 'GET, POST' }),
     ingress('rps', { [`${P}limit-rps`]: '2', [`${P}limit-burst-multiplier`]: '1' }),
     ingress('rps-whitelisted', { [`${P}limit-rps`]: '1', [`${P}limit-burst-multiplier`]: '1', [`${P}limit-whitelist`]: '127.0.0.1/32' }),
     ingress('conn', { [`${P}limit-connections`]: '1' }),
     ingress('bad-limit', { [`${P}limit-rps`]: '10r/s' }),
-  ].join('---\n');
+  ]);
 }
 
 describe('CORS and limits through the real proxy', () => {
   let backend: Backend;
   let proxy: RunningProxy;
-  let conditions: ReturnType<typeof compileState>['conditions'];
+  let conditions: ReturnType<typeof compileManifests>['conditions'];
   const held: ServerResponse[] = [];
 
   beforeAll(async () => {
@@ -54,11 +41,9 @@ describe('CORS and limits through the real proxy', () => {
       response.setHeader('access-control-allow-origin', 'https://backend.test');
       response.end(`${request.method}`);
     });
-    const compiled = compileState(ClusterState.from(parseManifestText(manifests(backend.port), 'cors.yaml').objects), DEFAULT_CLASS_SELECTION);
+    const compiled = compileManifests(manifests(backend.port));
     conditions = compiled.conditions;
-    const router = new Router();
-    router.load(compiled.snapshot);
-    proxy = await startProxy(router);
+    proxy = await startProxy(compiled.router);
   });
 
   afterAll(async () => {

@@ -1,34 +1,20 @@
 import { Explainer } from '@portico/control/explain';
-import { parseManifestText } from '@portico/control/manifests/parse';
-import { compileState } from '@portico/control/pipeline';
-import { ClusterState } from '@portico/control/state';
-import { DEFAULT_CLASS_SELECTION } from '@portico/control/ingress-class';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Router } from './router.ts';
 import type { Backend, RunningProxy } from './test-support.ts';
-import { fetchVia, startBackend, startProxy } from './test-support.ts';
+import { annotatedIngress, appManifests, compileManifests, fetchVia, startBackend, startProxy } from './test-support.ts';
 
 /** Manifests as a user writes them: one Service on a loopback backend, Ingresses with and without access annotations. */
 function manifests(port: number): string {
-  const ingress = (name: string, host: string, annotations: Record<string, string>) =>
-    JSON.stringify({
-      apiVersion: 'networking.k8s.io/v1',
-      kind: 'Ingress',
-      metadata: { name, namespace: 'web', annotations },
-      spec: { ingressClassName: 'portico', rules: [{ host, http: { paths: [{ path: '/', pathType: 'Prefix', backend: { service: { name: 'app', port: { number: 80 } } } }] } }] },
-    }) + '\n';
-  return [
-    'apiVersion: v1\nkind: Service\nmetadata: {name: app, namespace: web}\nspec: {ports: [{port: 80}]}\n',
-    `apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {name: app-1, namespace: web, labels: {kubernetes.io/service-name: app}}\naddressType: IPv4\nports: [{port: ${port}}]\nendpoints: [{addresses: [127.0.0.1], conditions: {ready: true}}]\n`,
-    ingress('basic-auth', 'admin.test', { 'nginx.ingress.kubernetes.io/auth-type': 'basic', 'nginx.ingress.kubernetes.io/auth-secret': 'htpasswd' }),
-    ingress('external-auth', 'sso.test', { 'nginx.ingress.kubernetes.io/auth-url': 'http://auth.example/verify' }),
-    ingress('allowlist', 'office.test', { 'nginx.ingress.kubernetes.io/whitelist-source-range': '10.0.0.0/8' }),
-    ingress('legacy-denylist', 'legacy.test', { 'ingress.kubernetes.io/denylist-source-range': '0.0.0.0/0' }),
-    ingress('mtls', 'mtls.test', { 'nginx.ingress.kubernetes.io/auth-tls-verify-client': 'on' }),
-    ingress('satisfy', 'satisfy.test', { 'nginx.ingress.kubernetes.io/satisfy': 'any' }),
-    ingress('deny-snippet', 'snippet.test', { 'nginx.ingress.kubernetes.io/configuration-snippet': 'deny all;' }),
-    ingress('open', 'open.test', { 'nginx.ingress.kubernetes.io/proxy-body-size': '8m', 'nginx.ingress.kubernetes.io/server-snippet': 'gzip on;' }),
-  ].join('---\n');
+  return appManifests(port, [
+    annotatedIngress('basic-auth', 'admin.test', { 'nginx.ingress.kubernetes.io/auth-type': 'basic', 'nginx.ingress.kubernetes.io/auth-secret': 'htpasswd' }),
+    annotatedIngress('external-auth', 'sso.test', { 'nginx.ingress.kubernetes.io/auth-url': 'http://auth.example/verify' }),
+    annotatedIngress('allowlist', 'office.test', { 'nginx.ingress.kubernetes.io/whitelist-source-range': '10.0.0.0/8' }),
+    annotatedIngress('legacy-denylist', 'legacy.test', { 'ingress.kubernetes.io/denylist-source-range': '0.0.0.0/0' }),
+    annotatedIngress('mtls', 'mtls.test', { 'nginx.ingress.kubernetes.io/auth-tls-verify-client': 'on' }),
+    annotatedIngress('satisfy', 'satisfy.test', { 'nginx.ingress.kubernetes.io/satisfy': 'any' }),
+    annotatedIngress('deny-snippet', 'snippet.test', { 'nginx.ingress.kubernetes.io/configuration-snippet': 'deny all;' }),
+    annotatedIngress('open', 'open.test', { 'nginx.ingress.kubernetes.io/proxy-body-size': '8m', 'nginx.ingress.kubernetes.io/server-snippet': 'gzip on;' }),
+  ]);
 }
 
 /** Hosts whose Ingress asks for access control Portico does not enforce (auth-url, legacy prefix, mTLS, a deny snippet). */
@@ -38,17 +24,13 @@ describe('never serve a protected route open (annotation policy through the real
   let backend: Backend;
   let proxy: RunningProxy;
   let explainer: Explainer;
-  let conditions: ReturnType<typeof compileState>['conditions'];
+  let conditions: ReturnType<typeof compileManifests>['conditions'];
 
   beforeAll(async () => {
     backend = await startBackend((_request, response) => response.end('secret'));
-    const parsed = parseManifestText(manifests(backend.port), 'policy.yaml');
-    expect(parsed.problems).toEqual([]);
-    const compiled = compileState(ClusterState.from(parsed.objects), DEFAULT_CLASS_SELECTION);
+    const compiled = compileManifests(manifests(backend.port));
     conditions = compiled.conditions;
-    const router = new Router();
-    router.load(compiled.snapshot);
-    proxy = await startProxy(router);
+    proxy = await startProxy(compiled.router);
     explainer = new Explainer(compiled.snapshot);
   });
 

@@ -13,7 +13,11 @@ import { compareHosts, compareStrings } from '@portico/control/snapshot/order';
 import { SNAPSHOT_API_VERSION, parseSnapshot, snapshotVersion } from '@portico/control/snapshot';
 import { Proxy } from './proxy.ts';
 import type { ProxyOptions } from './proxy.ts';
-import type { Router } from './router.ts';
+import { DEFAULT_CLASS_SELECTION } from '@portico/control/ingress-class';
+import { parseManifestText } from '@portico/control/manifests/parse';
+import { compileState } from '@portico/control/pipeline';
+import { ClusterState } from '@portico/control/state';
+import { Router } from './router.ts';
 
 /** The loopback address every test binds to. */
 export const LOOPBACK = '127.0.0.1';
@@ -246,4 +250,35 @@ export function httpGet(port: number, path: string, host?: string): Promise<{ st
     req.on('error', reject);
     req.end();
   });
+}
+
+/** An Ingress `web/<name>` for `host` (path `/` Prefix to Service `app` port 80) with `annotations`, as one JSON manifest document. */
+export function annotatedIngress(name: string, host: string, annotations: Record<string, string>): string {
+  return (
+    JSON.stringify({
+      apiVersion: 'networking.k8s.io/v1',
+      kind: 'Ingress',
+      metadata: { name, namespace: 'web', annotations },
+      spec: { ingressClassName: 'portico', rules: [{ host, http: { paths: [{ path: '/', pathType: 'Prefix', backend: { service: { name: 'app', port: { number: 80 } } } }] } }] },
+    }) + '\n'
+  );
+}
+
+/** Manifest text: Service `web/app` whose one ready endpoint is 127.0.0.1:`port`, then `documents`. */
+export function appManifests(port: number, documents: readonly string[]): string {
+  return [
+    'apiVersion: v1\nkind: Service\nmetadata: {name: app, namespace: web}\nspec: {ports: [{port: 80}]}\n',
+    `apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {name: app-1, namespace: web, labels: {kubernetes.io/service-name: app}}\naddressType: IPv4\nports: [{port: ${port}}]\nendpoints: [{addresses: [127.0.0.1], conditions: {ready: true}}]\n`,
+    ...documents,
+  ].join('---\n');
+}
+
+/** Compiles manifest text as the standalone control plane does (throws on a parse problem) and loads it into a new Router. */
+export function compileManifests(text: string): { router: Router; snapshot: Snapshot; conditions: ReturnType<typeof compileState>['conditions'] } {
+  const parsed = parseManifestText(text, 'test.yaml');
+  if (parsed.problems.length !== 0) throw new Error(`manifest problems: ${JSON.stringify(parsed.problems)}`);
+  const compiled = compileState(ClusterState.from(parsed.objects), DEFAULT_CLASS_SELECTION);
+  const router = new Router();
+  router.load(compiled.snapshot);
+  return { router, snapshot: compiled.snapshot, conditions: compiled.conditions };
 }
