@@ -11,6 +11,7 @@ import { AnnotationReader } from './module.ts';
 import { accessModule } from './access.ts';
 import { corsModule } from './cors.ts';
 import { limitsModule } from './limits.ts';
+import { appRootModule, forwardedPrefixModule } from './app-root.ts';
 import { redirectModule } from './redirect.ts';
 import { rewriteModule, useRegexModule } from './rewrite.ts';
 
@@ -22,6 +23,8 @@ export const RoutePolicies = z.strictObject({
   access: accessModule.schema.optional(),
   useRegex: useRegexModule.schema.optional(),
   rewriteTarget: rewriteModule.schema.optional(),
+  appRoot: appRootModule.schema.optional(),
+  xForwardedPrefix: forwardedPrefixModule.schema.optional(),
 });
 export type RoutePolicies = z.infer<typeof RoutePolicies>;
 
@@ -32,7 +35,7 @@ type AnyModule = PolicyModule<never> & { read(reader: AnnotationReader): unknown
  * (before authentication, as ingress-nginx's `if`/`return` does); limits (nginx's preaccess
  * phase) come before access control.
  */
-export const POLICY_MODULES: readonly AnyModule[] = [redirectModule, corsModule, limitsModule, accessModule, useRegexModule, rewriteModule] as unknown as AnyModule[];
+export const POLICY_MODULES: readonly AnyModule[] = [appRootModule, redirectModule, corsModule, limitsModule, accessModule, useRegexModule, rewriteModule, forwardedPrefixModule] as unknown as AnyModule[];
 
 /** Every annotation a module owns, with how it is honoured (docs, `portico check`, explain). */
 export const POLICY_ANNOTATIONS: readonly AnnotationFact[] = POLICY_MODULES.flatMap((module) => module.annotations);
