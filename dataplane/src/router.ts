@@ -50,16 +50,21 @@ export class LoadedSnapshot {
   readonly needsHeaders: boolean;
   readonly #balanced: readonly BalancedRoute[];
   #sets: EndpointSets | undefined;
+  readonly #endpointsText: string;
+  #keys: ReadonlySet<string> | undefined;
 
   /**
    * Loads a compiled bundle (verified first, unless the caller just did): a full one into a fresh
    * matcher, a balancing-only one beside the routing matcher of `routesFrom`. Nothing is compiled here.
    * Throws (PORTICO_E_SNAPSHOT_LOAD, PORTICO_E_TABLE_CORRUPT) when the bundle is damaged.
    */
-  constructor(bundle: TableBundle, routesFrom?: LoadedSnapshot, verified = false) {
+  constructor(bundle: TableBundle, routesFrom?: LoadedSnapshot, verified = false, previous?: LoadedSnapshot) {
     if (!verified) verifyBundle(bundle);
     this.version = bundle.version;
-    const endpoints = endpointsOf(bundle);
+    this.#endpointsText = bundle.endpoints;
+    // A route change usually leaves the endpoints as they were: keep the previous refs and maps then.
+    const same = previous !== undefined && previous.#endpointsText === bundle.endpoints ? previous : undefined;
+    const endpoints = same?.endpoints ?? endpointsOf(bundle);
     if (bundle.balancingOnly) {
       if (routesFrom === undefined) throw new Error('an endpoint-only update needs a current snapshot');
       this.matcher = routesFrom.matcher;
@@ -81,10 +86,16 @@ export class LoadedSnapshot {
       this.regex = regexOf(bundle, this.matcher.routeCount);
     }
     if (endpoints.length !== this.balancer.endpointCount) throw new Error(`bundle lists ${endpoints.length} endpoints, its table ${this.balancer.endpointCount}`);
-    this.endpoints = endpointRefs(endpoints);
+    this.endpoints = same?.endpoints ?? endpointRefs(endpoints);
+    this.#keys = same === undefined ? undefined : same.#keys;
     // The health panic threshold needs each endpoint set once; a route with one backend per set says exactly that.
     this.#balanced = bundle.endpointSets.map((ids) => ({ backends: [{ endpoints: ids }] }));
-    this.endpointIds = new Map(this.endpoints.map((endpoint) => [endpoint.key, endpoint.id]));
+    this.endpointIds = same?.endpointIds ?? new Map(this.endpoints.map((endpoint) => [endpoint.key, endpoint.id]));
+  }
+
+  /** Keys of every endpoint (built on first use, shared with the next snapshot when its endpoints are the same). */
+  get endpointKeys(): ReadonlySet<string> {
+    return (this.#keys ??= new Set(this.endpointIds.keys()));
   }
 
   /** The endpoint sets, for the panic threshold (built on first use: the first ejection). */
@@ -260,7 +271,7 @@ export class Router extends EventEmitter<{ swap: [SwapEvent] }> {
   loadBundle(bundle: TableBundle, verified = false): SwapEvent {
     let next: LoadedSnapshot;
     try {
-      next = new LoadedSnapshot(bundle, bundle.balancingOnly ? this.#current : undefined, verified);
+      next = new LoadedSnapshot(bundle, bundle.balancingOnly ? this.#current : undefined, verified, this.#current);
     } catch (cause) {
       throw new PorticoError('PORTICO_E_SNAPSHOT_LOAD', `snapshot ${bundle.version} cannot be loaded: ${(cause as Error).message}`, { cause });
     }
@@ -275,8 +286,8 @@ export class Router extends EventEmitter<{ swap: [SwapEvent] }> {
     const previous = this.#current;
     this.#current = next;
     this.#swaps++;
-    const removedEndpoints = previous === undefined ? [] : previous.endpoints.filter((endpoint) => !next.endpointIds.has(endpoint.key)).map((endpoint) => endpoint.key);
-    const event: SwapEvent = { version: next.version, previousVersion: previous?.version, removedEndpoints, endpointKeys: new Set(next.endpointIds.keys()) };
+    const removedEndpoints = previous === undefined || previous.endpoints === next.endpoints ? [] : previous.endpoints.filter((endpoint) => !next.endpointIds.has(endpoint.key)).map((endpoint) => endpoint.key);
+    const event: SwapEvent = { version: next.version, previousVersion: previous?.version, removedEndpoints, endpointKeys: next.endpointKeys };
     this.emit('swap', event);
     return event;
   }
