@@ -102,6 +102,19 @@ describe('cluster controller against a real kube-apiserver', () => {
     expect(host.routes[0]!.refused).toContain('nginx.ingress.kubernetes.io/auth-url');
   });
 
+  it('basic auth from an Opaque Secret: the controller holds only its auth key, and the route carries the htpasswd users instead of being refused', async () => {
+    await kubectl(cluster.kubeconfig, ['-n', 'rook-ceph', 'create', 'secret', 'generic', 'htpasswd', '--from-literal=auth=foo:{PLAIN}bar', '--from-literal=dbPassword=hunter2']);
+    await kubectl(cluster.kubeconfig, ['-n', 'rook-ceph', 'create', 'secret', 'generic', 'unrelated', '--from-literal=password=hunter3']);
+    await kubectl(cluster.kubeconfig, ['-n', 'rook-ceph', 'create', 'ingress', 'basic', '--class=portico', '--rule=basic.example.com/=rook-ceph-mgr-dashboard:8443', '--annotation=nginx.ingress.kubernetes.io/auth-type=basic', '--annotation=nginx.ingress.kubernetes.io/auth-secret=htpasswd', '--annotation=nginx.ingress.kubernetes.io/auth-realm=staff']);
+    const leader = controllers[0]!;
+    const route = await eventually(() => leader.history.current()?.snapshot.hosts.find((h) => h.host === 'basic.example.com')?.routes[0], 20_000, 'basic host in the snapshot');
+    expect(route.refused).toBeUndefined();
+    expect(route.policies?.access?.basic).toEqual({ realm: 'staff', users: [{ user: 'foo', hash: '{PLAIN}bar' }] });
+    const held = leader.state.secrets.get('rook-ceph/htpasswd');
+    expect(Object.keys(held?.data ?? {})).toEqual(['auth']);
+    expect(leader.state.secrets.get('rook-ceph/unrelated')).toBeUndefined();
+  });
+
   it("never touches another class's Ingress, and clears status when an Ingress leaves Portico's class", async () => {
     await kubectl(cluster.kubeconfig, ['-n', 'other', 'create', 'ingress', 'theirs', '--class=nginx', '--rule=theirs.example.com/=svc:80']);
     await kubectl(cluster.kubeconfig, ['-n', 'other', 'create', 'ingress', 'leaving', '--class=portico', '--rule=leaving.example.com/=svc:80']);
