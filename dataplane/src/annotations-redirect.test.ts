@@ -21,6 +21,8 @@ describe('redirect annotations (ingress-nginx e2e: redirect.go)', () => {
       { name: 'crlf', hosts: ['crlf.test'], annotations: { [`${A}temporal-redirect`]: 'http://a.example/\r\nSet-Cookie: x=1' } },
       { name: 'https-too', hosts: ['tls.test'], tlsHosts: ['tls.test'], annotations: { [`${A}permanent-redirect`]: 'https://moved.example/' } },
       { name: 'plain', hosts: ['plain.test'] },
+      { name: 'secure', hosts: ['secure.test'], tlsHosts: ['secure.test'] },
+      { name: 'slash', hosts: ['slash.test'], tlsHosts: ['slash.test'], annotations: { [`${A}preserve-trailing-slash`]: 'true' } },
     ]);
   });
 
@@ -65,6 +67,23 @@ describe('redirect annotations (ingress-nginx e2e: redirect.go)', () => {
     const [condition] = proxy.conditionsOf(name);
     expect(condition?.[0]).toBe('InvalidAnnotation');
     expect(condition?.[1]).toBe('Warning');
+  });
+
+  it.each([
+    ['/', 'https://secure.test'],
+    ['/a/', 'https://secure.test/a'],
+    ['/a/?x=1', 'https://secure.test/a/?x=1'],
+    ['/a%7Eb/c', 'https://secure.test/a%7Eb/c'],
+  ])('ssl-redirect Location as ingress-nginx writes it (request_uri as received, one trailing slash removed): %s -> %s', async (path, location) => {
+    const response = await proxy.fetch('Secure.test:80', path);
+    expect([response.status, response.headers.location]).toEqual([308, location]);
+  });
+
+  it('preserve-trailing-slash keeps the slash in the HTTPS redirect', async () => {
+    const response = await proxy.fetch('slash.test', '/a/');
+    expect([response.status, response.headers.location]).toEqual([308, 'https://slash.test/a/']);
+    expect(proxy.explainer.explain({ host: 'slash.test', path: '/a/' }).location).toBe('https://slash.test/a/');
+    expect(proxy.explainer.explain({ host: 'secure.test', path: '/a/' }).location).toBe('https://secure.test/a');
   });
 
   it('routes without annotations are proxied untouched and carry no policies in the snapshot', async () => {

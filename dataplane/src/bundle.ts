@@ -31,7 +31,7 @@ export interface TableBundle {
   readonly digest: string;
   /** Per route id, its metrics label; joined by `\n`. */
   readonly routeLabels: string;
-  /** Per route id, 1 when plain HTTP is redirected to HTTPS. */
+  /** Per route id, bit 0 set when plain HTTP is redirected to HTTPS, bit 1 when that redirect keeps a trailing slash. */
   readonly redirects: Uint8Array;
   readonly needsHeaders: boolean;
   /** Per endpoint id, `address port`; joined by `\n`. */
@@ -91,7 +91,8 @@ export function compileBundle(snapshot: Snapshot, balancingOnly = false): TableB
       balancingOnly,
       table,
       routeLabels: compiled.routes.map(routeLabel).join('\n'),
-      redirects: Uint8Array.from(compiled.routes, (target) => (target.route.redirect.sslRedirect || target.route.redirect.forceSslRedirect ? 1 : 0)),
+      // Bit 0: plain HTTP is redirected to HTTPS; bit 1: that redirect keeps a trailing slash (preserve-trailing-slash).
+      redirects: Uint8Array.from(compiled.routes, (target) => (target.route.redirect.sslRedirect || target.route.redirect.forceSslRedirect ? 1 : 0) | (target.route.policies?.preserveTrailingSlash === true ? 2 : 0)),
       needsHeaders: compiled.table.hosts.some((host) => host.paths.some((path) => (path.conditions?.headers?.length ?? 0) > 0)),
       endpoints: compiled.endpoints.map((endpoint) => `${endpoint.address} ${endpoint.port}`).join('\n'),
       policies: JSON.stringify(compiled.routes.flatMap((target, route) => (target.route.policies === undefined ? [] : [{ route, policies: target.route.policies, path: 'path' in target.route ? target.route.path : null, regex: 'regex' in target.route && target.route.regex === true }]))),

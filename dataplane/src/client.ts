@@ -319,7 +319,7 @@ export class ClientConnection {
       this.reply(head.method === 'TRACE' ? 405 : head.method === 'OPTIONS' ? 200 : 400, keepAlive, '', '', started);
       return keepAlive;
     }
-    const decision = router.route(host, path, head.method, router.needsHeaders ? headerRecord(buf, head) : undefined, this.info.scheme);
+    const decision = router.route(host, path, head.method, router.needsHeaders ? headerRecord(buf, head) : undefined, this.info.scheme, target);
     const policy = decision.policy;
     const outcome = policy === undefined || decision.kind === 'not-found' ? undefined : applyPolicy(policy, decision.kind, this.#facts(buf, head, host, path, target));
     if (decision.kind === 'proxy' && outcome?.answer === undefined) {

@@ -41,7 +41,7 @@ describe('Router', () => {
     const router = new Router();
     router.load(snapshot);
     expect(router.route('Secure.test:80', '/a?b=c', 'GET', undefined, 'http')).toEqual({ kind: 'redirect', route: 'test/ing-1@secure.test/', location: 'https://secure.test/a?b=c' });
-    expect(router.route('forced.test', '/', 'POST', undefined, 'http')).toMatchObject({ kind: 'redirect', location: 'https://forced.test/' });
+    expect(router.route('forced.test', '/', 'POST', undefined, 'http')).toMatchObject({ kind: 'redirect', location: 'https://forced.test' });
     expect(router.route('secure.test', '/', 'GET', undefined, 'https').kind).toBe('proxy');
     const on8443 = new Router({ httpsPort: 8443 });
     on8443.load(snapshot);

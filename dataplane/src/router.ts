@@ -9,6 +9,7 @@ import { loadMatcherFromBinary } from '@portico/assembly/matcher';
 import type { Snapshot } from '@portico/control/snapshot';
 import type { PreparedPolicy } from '@portico/control/snapshot/policies';
 import { preparePolicies } from '@portico/control/snapshot/policies';
+import { httpsRedirectTarget } from '@portico/control/snapshot/policies/trailing-slash';
 import type { TableBundle } from './bundle.ts';
 import { compileBundle, endpointsOf, regexHostsOf, routeLabelsOf, routePoliciesOf, verifyBundle } from './bundle.ts';
 import type { RegexDispatch } from '@portico/control/snapshot/regex';
@@ -40,7 +41,7 @@ export class LoadedSnapshot {
   readonly endpointIds: ReadonlyMap<string, number>;
   /** Per route id: its metrics label. */
   readonly routeLabels: readonly string[];
-  /** Per route id: 1 when plain HTTP is redirected to HTTPS. */
+  /** Per route id: bit 0 set when plain HTTP is redirected to HTTPS, bit 1 when that redirect keeps a trailing slash. */
   readonly redirects: Uint8Array;
   /** Regex hosts' dispatch by route id (empty when no host has regex paths). */
   readonly regex: readonly (RegexDispatch | undefined)[];
@@ -294,9 +295,11 @@ export class Router extends EventEmitter<{ swap: [SwapEvent] }> {
 
   /**
    * Decides what to do with a request. `host` may carry a port, `path` a query. `headers` is only
-   * read when `needsHeaders` is true. Plain-HTTP requests to a redirecting route get a 308 to HTTPS.
+   * read when `needsHeaders` is true. Plain-HTTP requests to a redirecting route get a 308 to HTTPS
+   * whose Location carries `target` (the request-target as received; default `path`) as
+   * ingress-nginx writes it (see httpsRedirectTarget).
    */
-  route(host: string, path: string, method: string, headers: RequestHeaders | undefined, scheme: 'http' | 'https'): Decision {
+  route(host: string, path: string, method: string, headers: RequestHeaders | undefined, scheme: 'http' | 'https', target?: string): Decision {
     const current = this.#current;
     if (current === undefined) return NOT_READY;
     let routeId: number;
@@ -316,8 +319,9 @@ export class Router extends EventEmitter<{ swap: [SwapEvent] }> {
     if (routeId < 0) return NOT_FOUND;
     const route = current.routeLabels[routeId] as string;
     const policy = current.policies[routeId];
-    if (scheme === 'http' && current.redirects[routeId] === 1) {
-      return { kind: 'redirect', route, location: `https://${locationHost(host)}${this.#httpsSuffix}${path}`, policy };
+    const redirect = current.redirects[routeId] as number;
+    if (scheme === 'http' && (redirect & 1) === 1) {
+      return { kind: 'redirect', route, location: `https://${locationHost(host)}${this.#httpsSuffix}${httpsRedirectTarget(target ?? path, (redirect & 2) === 2)}`, policy };
     }
     const endpointId = current.balancer.pick(routeId);
     if (endpointId < 0) return { kind: 'unavailable', route, policy };

@@ -7,6 +7,7 @@ import { loadMatcher } from '@portico/assembly/matcher';
 import { isPathRefusal, normalizePath } from '@portico/assembly/normalize';
 import { pathRuleMatches } from '../build/validate.ts';
 import { applyPolicy, preparePolicies } from '../snapshot/policies/registry.ts';
+import { httpsRedirectTarget } from '../snapshot/policies/trailing-slash.ts';
 import { compilePathRegex } from '../snapshot/regex.ts';
 import type { Snapshot, SnapshotBackend, SnapshotRoute } from '../snapshot/schema.ts';
 import type { CompiledTable, RouteTarget } from '../snapshot/table.ts';
@@ -146,7 +147,8 @@ export class Explainer {
     if (toHttps) {
       const port = options.httpsPort !== undefined && options.httpsPort !== 443 ? `:${options.httpsPort}` : '';
       const why = redirect.forceSslRedirect ? 'force-ssl-redirect is "true"' : 'the host has TLS and ssl-redirect is not "false"';
-      return { status: 308, backends, route, location: `https://${host}${port}${request.path}`, reason: `${reason}; redirected to HTTPS because ${why}`, lost, ...applied };
+      const uri = httpsRedirectTarget(request.path, target.route.policies?.preserveTrailingSlash === true);
+      return { status: 308, backends, route, location: `https://${host}${port}${uri}`, reason: `${reason}; redirected to HTTPS because ${why}`, lost, ...applied };
     }
     if (target.route.refused !== undefined) {
       return { status: 503, backends, route, reason: `${reason}; but the rule is refused: ${target.route.refused}`, lost, ...applied };

@@ -14,6 +14,7 @@ import { limitsModule } from './limits.ts';
 import { appRootModule, forwardedPrefixModule } from './app-root.ts';
 import { redirectModule } from './redirect.ts';
 import { rewriteModule, useRegexModule } from './rewrite.ts';
+import { trailingSlashModule } from './trailing-slash.ts';
 
 /** Per-route policy data in the snapshot: one optional member per module, absent when unused. */
 export const RoutePolicies = z.strictObject({
@@ -25,6 +26,7 @@ export const RoutePolicies = z.strictObject({
   rewriteTarget: rewriteModule.schema.optional(),
   appRoot: appRootModule.schema.optional(),
   xForwardedPrefix: forwardedPrefixModule.schema.optional(),
+  preserveTrailingSlash: trailingSlashModule.schema.optional(),
 });
 export type RoutePolicies = z.infer<typeof RoutePolicies>;
 
@@ -35,7 +37,7 @@ type AnyModule = PolicyModule<never> & { read(reader: AnnotationReader): unknown
  * (before authentication, as ingress-nginx's `if`/`return` does); limits (nginx's preaccess
  * phase) come before access control.
  */
-export const POLICY_MODULES: readonly AnyModule[] = [appRootModule, redirectModule, corsModule, limitsModule, accessModule, useRegexModule, rewriteModule, forwardedPrefixModule] as unknown as AnyModule[];
+export const POLICY_MODULES: readonly AnyModule[] = [appRootModule, redirectModule, corsModule, limitsModule, accessModule, useRegexModule, rewriteModule, forwardedPrefixModule, trailingSlashModule] as unknown as AnyModule[];
 
 /** Every annotation a module owns, with how it is honoured (docs, `portico check`, explain). */
 export const POLICY_ANNOTATIONS: readonly AnnotationFact[] = POLICY_MODULES.flatMap((module) => module.annotations);
