@@ -15,6 +15,12 @@ import type { TestControl } from './test-support.ts';
 
 const VERSION = '4.32.5';
 
+/** Output that reports a problem of the API under test. */
+const FINDING = /Server error|not_a_server_error|ST101/;
+
+/** Schemathesis crashing on the interpreter's own bug, not on anything the API answered. */
+const TOOL_CRASH = /SystemError: AST constructor recursion depth mismatch/;
+
 /** The schemathesis command, installing it with pip if it is missing; undefined when that fails. */
 function findSchemathesis(): string | undefined {
   const probe = () => {
@@ -65,14 +71,20 @@ describe.skipIf(command === undefined)('schemathesis against /openapi.json (stan
       '--workers', '2',
       '--no-color',
     ];
-    const { code, output } = await new Promise<{ code: number | null; output: string }>((resolve) => {
-      const child = spawn(command!, args, { cwd: process.env.TMPDIR ?? '/tmp', env: { ...process.env, SCHEMATHESIS_HOOKS: '' } });
-      let output = '';
-      child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
-      child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
-      child.on('close', (exit) => resolve({ code: exit, output }));
-    });
-    expect(output).not.toMatch(/Server error|not_a_server_error|ST101/);
+    const runOnce = () =>
+      new Promise<{ code: number | null; output: string }>((resolve) => {
+        const child = spawn(command!, args, { cwd: process.env.TMPDIR ?? '/tmp', env: { ...process.env, SCHEMATHESIS_HOOKS: '' } });
+        let output = '';
+        child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
+        child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
+        child.on('close', (exit) => resolve({ code: exit, output }));
+      });
+    let { code, output } = await runOnce();
+    // CPython 3.11 before 3.11.9 can fail inside hypothesis' own source introspection
+    // ("AST constructor recursion depth mismatch", a bug of the interpreter, not of the API under
+    // test). Only that tool crash, with no finding about the API, earns one more run.
+    if (code !== 0 && TOOL_CRASH.test(output) && !FINDING.test(output)) ({ code, output } = await runOnce());
+    expect(output).not.toMatch(FINDING);
     expect(code, output.slice(-6000)).toBe(0);
   }, 240_000);
 });
