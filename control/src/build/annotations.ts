@@ -25,8 +25,21 @@ export { NGINX_PREFIX } from '../snapshot/policies/module.ts';
 /** The prefix of the original (pre-2018) nginx controller, still found in old manifests. */
 export const LEGACY_PREFIX = 'ingress.kubernetes.io/';
 
-/** Annotations (without prefix) Portico honours: the two read here, and every policy module's. */
-export const HONOURED_ANNOTATIONS: readonly string[] = ['ssl-redirect', 'force-ssl-redirect', ...POLICY_ANNOTATIONS.map((fact) => fact.name)];
+/**
+ * Annotations (without prefix) Portico honours: the two read here, every policy module's, and the
+ * backend protocol ones read by upstream.ts (a property of the connection to endpoints, not a request step).
+ */
+export const HONOURED_ANNOTATIONS: readonly string[] = [
+  'ssl-redirect',
+  'force-ssl-redirect',
+  ...POLICY_ANNOTATIONS.map((fact) => fact.name),
+  'backend-protocol',
+  'proxy-ssl-verify',
+  'proxy-ssl-verify-depth',
+  'proxy-ssl-name',
+  'proxy-ssl-server-name',
+  'proxy-ssl-secret',
+];
 
 /** Per-Ingress options taken from annotations. */
 export interface IngressAnnotations {

@@ -79,6 +79,8 @@ export class EndpointSets {
 export interface ResolvedBackend {
   readonly backend: Backend;
   readonly conditions: Condition[];
+  /** The resolved Service port's `appProtocol` and how messages name it (`ns/svc:port`); absent when unresolved. */
+  readonly servicePort?: { readonly appProtocol: string | undefined; readonly label: string };
 }
 
 /**
@@ -131,10 +133,11 @@ export function resolveBackend(
     };
   }
   const resolved: Backend = { ...unresolved, endpointSet: sets.resolve(service, servicePort, port) };
+  const described = { appProtocol: 'appProtocol' in servicePort ? servicePort.appProtocol : undefined, label: `${namespace}/${ref.name}:${port}` };
   // Loopback or link-local behind an ExternalName publishes what only the node should reach; data planes refuse it.
   const special = service.spec.type === 'ExternalName' && service.spec.externalName ? externalNameClass(service.spec.externalName) : undefined;
-  if (special === undefined) return { backend: resolved, conditions: [] };
+  if (special === undefined) return { backend: resolved, conditions: [], servicePort: described };
   const flag = special === 'link-local' ? '--allow-link-local-endpoints' : '--allow-loopback-endpoints';
   const message = `Service ${namespace}/${ref.name} is ExternalName ${service.spec.externalName}, a ${special} address: data planes refuse to proxy to it (502) unless started with ${flag}`;
-  return { backend: resolved, conditions: [{ source, field: `${field}.service.name`, reason: 'EndpointAddressRefused', severity: 'Warning', message }] };
+  return { backend: resolved, conditions: [{ source, field: `${field}.service.name`, reason: 'EndpointAddressRefused', severity: 'Warning', message }], servicePort: described };
 }

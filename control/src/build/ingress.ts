@@ -12,6 +12,7 @@ import { readAnnotations } from './annotations.ts';
 import type { EndpointSets } from './backends.ts';
 import { resolveBackend } from './backends.ts';
 import { secretValue } from './tls.ts';
+import { backendProtocol, readUpstreamPolicy } from './upstream.ts';
 import { hostProblem, pathProblem } from './validate.ts';
 
 /** Orders claims on the same host/path: the oldest object wins, then namespace/name, then position. */
@@ -73,15 +74,21 @@ export function readIngress(ingress: Ingress, state: ClusterState, sets: Endpoin
     const secret = state.secrets.get(objectKey(secretNamespace, name));
     return secret === undefined ? undefined : secretValue(secret, 'auth');
   });
+  const upstream = readUpstreamPolicy(ingress.metadata.annotations, namespace, state, source, conditions);
   const routes: RouteClaim[] = [];
   const defaults: DefaultClaim[] = [];
   const tls: TlsClaim[] = [];
   let position = 0;
   const order = (): ClaimOrder => ({ created, namespace, name: ingress.metadata.name, position: position++ });
-  const resolve = (field: string, backend: Parameters<typeof resolveBackend>[0]): Backend => {
+  // A backend whose protocol Portico cannot speak refuses its route (503 with the reason).
+  const resolve = (field: string, backend: Parameters<typeof resolveBackend>[0]): { backend: Backend; annotations: IngressAnnotations } => {
     const resolved = resolveBackend(backend, namespace, source, field, state, sets);
     conditions.push(...resolved.conditions);
-    return resolved.backend;
+    if (resolved.servicePort === undefined) return { backend: resolved.backend, annotations };
+    const service = { namespace, name: resolved.backend.service };
+    const protocol = backendProtocol(upstream, resolved.servicePort.appProtocol, service, resolved.servicePort.label, source, `${field}.service`, conditions);
+    const refused = annotations.refused ?? protocol.refused;
+    return { backend: protocol.tls === undefined ? resolved.backend : { ...resolved.backend, tls: protocol.tls }, annotations: refused === annotations.refused ? annotations : { ...annotations, refused } };
   };
 
   const hosts = new Set<string>();
@@ -107,18 +114,18 @@ export function readIngress(ingress: Ingress, state: ClusterState, sets: Endpoin
         conditions.push({ source, field: `${field}.path`, reason: 'InvalidPath', severity: 'Error', message: `${JSON.stringify(path.path ?? '')} (${path.pathType}): ${problem}; path skipped` });
         return;
       }
-      const backend = resolve(`${field}.backend`, path.backend);
-      routes.push({ host, source, field, pathType: path.pathType, path: value, backends: [backend], annotations, order: order() });
+      const { backend, annotations: effective } = resolve(`${field}.backend`, path.backend);
+      routes.push({ host, source, field, pathType: path.pathType, path: value, backends: [backend], annotations: effective, order: order() });
     });
   });
 
   const defaultBackend = ingress.spec.defaultBackend;
   if (defaultBackend !== undefined) {
-    const backend = resolve('spec.defaultBackend', defaultBackend);
+    const { backend, annotations: effective } = resolve('spec.defaultBackend', defaultBackend);
     // With host rules, the default backend catches the rest of those hosts; without, it catches everything.
     const targets: (string | undefined)[] = hosts.size > 0 ? [...hosts] : [undefined];
     if (hosts.size > 0 && hasHostlessRule) targets.push(undefined);
-    for (const host of targets) defaults.push({ host, source, field: 'spec.defaultBackend', backends: [backend], annotations, order: order() });
+    for (const host of targets) defaults.push({ host, source, field: 'spec.defaultBackend', backends: [backend], annotations: effective, order: order() });
   } else if ((ingress.spec.rules ?? []).length === 0) {
     conditions.push({ source, field: 'spec', reason: 'NoRules', severity: 'Error', message: 'an Ingress needs spec.rules or spec.defaultBackend; nothing to serve' });
   }

@@ -15,7 +15,14 @@ import type { RoutePolicies } from '../snapshot/policies/registry.ts';
 import { SNAPSHOT_API_VERSION, sealSnapshot } from '../snapshot/schema.ts';
 
 function backend(b: Backend): SnapshotBackend {
-  return { namespace: b.namespace, service: b.service, port: b.port, weight: b.weight, endpointSet: b.endpointSet ?? null };
+  const plain = { namespace: b.namespace, service: b.service, port: b.port, weight: b.weight, endpointSet: b.endpointSet ?? null };
+  // Plain backends carry no `tls` key, so they hash as before.
+  if (b.tls === undefined) return plain;
+  const t = b.tls;
+  return {
+    ...plain,
+    tls: { serverName: t.serverName ?? null, verify: t.verify, verifyName: t.verifyName, verifyDepth: t.verifyDepth, secret: t.secret ?? null, caPem: t.caPem ?? null, certificatePem: t.certificatePem ?? null, privateKeyPem: t.privateKeyPem ?? null },
+  };
 }
 
 /**

@@ -17,6 +17,7 @@ export type ConditionReason =
   | 'ServicePortNotFound'
   | 'UnsupportedBackend'
   | 'EndpointAddressRefused'
+  | 'UnsupportedBackendProtocol'
   | 'Conflict'
   | 'SecretNotFound'
   | 'SecretInvalid'

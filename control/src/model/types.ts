@@ -26,6 +26,30 @@ export interface Backend {
   readonly weight: number;
   /** Key into `RoutingModel.endpointSets`, or undefined when the backend could not be resolved (serves 503). */
   readonly endpointSet: string | undefined;
+  /** TLS to the endpoints (backend protocol HTTPS); undefined for plain HTTP/1.1. */
+  readonly tls?: UpstreamTls | undefined;
+}
+
+/**
+ * How the data plane speaks TLS to a backend's endpoints (ingress-nginx `backend-protocol: HTTPS`
+ * or Service port `appProtocol: https`, with the `proxy-ssl-*` annotations).
+ */
+export interface UpstreamTls {
+  /** SNI sent in the ClientHello, or undefined to send none (`proxy-ssl-server-name` off). */
+  readonly serverName: string | undefined;
+  /** Whether the endpoint's certificate chain and name are verified (`proxy-ssl-verify`). */
+  readonly verify: boolean;
+  /** The name the certificate must carry when verified (`proxy-ssl-name`, else `<service>.<namespace>.svc`). */
+  readonly verifyName: string;
+  /** Longest accepted chain below the endpoint's certificate (`proxy-ssl-verify-depth`, default 1). */
+  readonly verifyDepth: number;
+  /** `namespace/name` of the `proxy-ssl-secret`, or undefined. */
+  readonly secret: string | undefined;
+  /** Trusted CAs (the Secret's `ca.crt`); undefined means Node's bundled public roots. */
+  readonly caPem: string | undefined;
+  /** Client certificate presented to the endpoint (the Secret's `tls.crt`), with `privateKeyPem`. */
+  readonly certificatePem: string | undefined;
+  readonly privateKeyPem: string | undefined;
 }
 
 /** Redirect behaviour for plain-HTTP requests (ingress-nginx `ssl-redirect` / `force-ssl-redirect`). */

@@ -1,10 +1,11 @@
 /**
- * Redaction of snapshot exports: TLS private keys and basic-auth password hashes become a
- * fingerprint, so an export can be shared or attached to a bug report. Used by `portico snapshot`
- * and the control API's exports; only the data-plane sync ever sends the real values.
+ * Redaction of snapshot exports: TLS private keys (serving certificates and upstream client
+ * certificates) and basic-auth password hashes become a fingerprint, so an export can be shared or
+ * attached to a bug report. Used by `portico snapshot` and the control API's exports; only the
+ * data-plane sync ever sends the real values.
  */
 import { createHash } from 'node:crypto';
-import type { Snapshot } from './schema.ts';
+import type { Snapshot, SnapshotBackend } from './schema.ts';
 
 function fingerprint(secret: string): string {
   return `<redacted sha256:${createHash('sha256').update(secret).digest('hex')}>`;
@@ -18,6 +19,15 @@ function redactPolicies<T extends { policies?: Policies }>(route: T): T {
   return { ...route, policies: { ...route.policies, access: { ...route.policies!.access!, basic: { ...basic, users: basic.users.map((entry) => ({ user: entry.user, hash: fingerprint(entry.hash) })) } } } };
 }
 
+function redactBackends<T extends { readonly backends: readonly SnapshotBackend[] }>(route: T): T {
+  if (!route.backends.some((b) => typeof b.tls?.privateKeyPem === 'string')) return route;
+  return { ...route, backends: route.backends.map((b) => (b.tls === undefined || b.tls.privateKeyPem === null ? b : { ...b, tls: { ...b.tls, privateKeyPem: fingerprint(b.tls.privateKeyPem) } })) };
+}
+
+function redactRoute<T extends { policies?: Policies; readonly backends: readonly SnapshotBackend[] }>(route: T): T {
+  return redactBackends(redactPolicies(route));
+}
+
 /**
  * Replaces private keys and password hashes by `<redacted sha256:…>`. The version still covers
  * the real values, so a redacted snapshot no longer verifies.
@@ -25,8 +35,8 @@ function redactPolicies<T extends { policies?: Policies }>(route: T): T {
 export function redactSnapshot(snapshot: Snapshot): Snapshot {
   return {
     ...snapshot,
-    hosts: snapshot.hosts.map((host) => ({ ...host, routes: host.routes.map(redactPolicies), defaultRoute: host.defaultRoute === null ? null : redactPolicies(host.defaultRoute) })),
-    defaultRoute: snapshot.defaultRoute === null ? null : redactPolicies(snapshot.defaultRoute),
+    hosts: snapshot.hosts.map((host) => ({ ...host, routes: host.routes.map(redactRoute), defaultRoute: host.defaultRoute === null ? null : redactRoute(host.defaultRoute) })),
+    defaultRoute: snapshot.defaultRoute === null ? null : redactRoute(snapshot.defaultRoute),
     certificates: snapshot.certificates.map((c) => ({ ...c, privateKeyPem: fingerprint(c.privateKeyPem) })),
   };
 }

@@ -15,6 +15,18 @@ export const SNAPSHOT_API_VERSION = 'portico.dev/v1alpha1';
 
 const SourceRef = z.strictObject({ kind: z.string(), namespace: z.string(), name: z.string() });
 
+/** TLS to a backend's endpoints; absent on a backend spoken to in plain HTTP/1.1. */
+const UpstreamTls = z.strictObject({
+  serverName: z.string().min(1).nullable(),
+  verify: z.boolean(),
+  verifyName: z.string().min(1),
+  verifyDepth: z.number().int().min(0).max(100),
+  secret: z.string().nullable(),
+  caPem: z.string().nullable(),
+  certificatePem: z.string().nullable(),
+  privateKeyPem: z.string().nullable(),
+});
+
 const Backend = z.strictObject({
   namespace: z.string(),
   service: z.string(),
@@ -22,6 +34,8 @@ const Backend = z.strictObject({
   weight: z.number().int().nonnegative(),
   /** Key into `endpointSets`; null when the backend did not resolve (answers 503). */
   endpointSet: z.string().nullable(),
+  /** TLS to the endpoints (backend protocol HTTPS); absent for plain HTTP/1.1. */
+  tls: UpstreamTls.optional(),
 });
 
 const Redirect = z.strictObject({ sslRedirect: z.boolean(), forceSslRedirect: z.boolean() });
@@ -84,6 +98,7 @@ export type SnapshotHost = z.infer<typeof Host>;
 export type SnapshotRoute = z.infer<typeof Route>;
 export type SnapshotDefaultRoute = z.infer<typeof DefaultRoute>;
 export type SnapshotBackend = z.infer<typeof Backend>;
+export type SnapshotUpstreamTls = z.infer<typeof UpstreamTls>;
 export type SnapshotEndpointSet = z.infer<typeof EndpointSet>;
 export type SnapshotCertificate = z.infer<typeof Certificate>;
 

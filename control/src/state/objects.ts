@@ -158,16 +158,24 @@ export type Secret = z.infer<typeof Secret>;
 /**
  * The part of a Secret Portico holds, or undefined when it holds none of it: a
  * `kubernetes.io/tls` Secret whole; any other Secret only for its `auth` key (the htpasswd file
- * of `auth-type: basic`), every other key dropped as it arrives, so database passwords and the
- * like never stay in this process. Pure.
+ * of `auth-type: basic`) and, when it has a `ca.crt`, for `ca.crt`, `tls.crt` and `tls.key` (the
+ * CA bundle and client certificate of `proxy-ssl-secret`); every other key dropped as it arrives,
+ * so database passwords and the like never stay in this process. Pure.
  */
 export function retainedSecret(secret: Secret): Secret | undefined {
   if (secret.type === 'kubernetes.io/tls') return secret;
-  const data = secret.data?.auth;
-  const stringData = secret.stringData?.auth;
+  const hasCa = secret.data?.['ca.crt'] !== undefined || secret.stringData?.['ca.crt'] !== undefined;
+  const keys = hasCa ? ['auth', 'ca.crt', 'tls.crt', 'tls.key'] : ['auth'];
+  const pick = (from: Record<string, string> | undefined): Record<string, string> | undefined => {
+    if (from === undefined) return undefined;
+    const kept = Object.fromEntries(keys.filter((key) => from[key] !== undefined).map((key) => [key, from[key] as string]));
+    return Object.keys(kept).length === 0 ? undefined : kept;
+  };
+  const data = pick(secret.data);
+  const stringData = pick(secret.stringData);
   if (data === undefined && stringData === undefined) return undefined;
   const { data: _data, stringData: _stringData, ...rest } = secret;
-  return { ...rest, ...(data === undefined ? {} : { data: { auth: data } }), ...(stringData === undefined ? {} : { stringData: { auth: stringData } }) };
+  return { ...rest, ...(data === undefined ? {} : { data }), ...(stringData === undefined ? {} : { stringData }) };
 }
 
 /** Any object Portico keeps in ClusterState. */
