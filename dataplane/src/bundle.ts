@@ -8,7 +8,7 @@
  */
 import { createHash } from 'node:crypto';
 import { encodeTable } from '@portico/assembly/encode';
-import type { Snapshot } from '@portico/control/snapshot';
+import type { Snapshot, SnapshotUpstreamTls } from '@portico/control/snapshot';
 import type { RoutePolicies } from '@portico/control/snapshot/policies';
 import type { RegexHost, RouteTarget } from '@portico/control/snapshot/table';
 import { toMatcherTable } from '@portico/control/snapshot/table';
@@ -40,6 +40,8 @@ export interface TableBundle {
   readonly policies: string;
   /** JSON of the hosts with regex paths (`RegexHost[]`, usually `[]`). */
   readonly regexHosts: string;
+  /** JSON of the routes with HTTPS backends: `[{route, tls, endpoints}]` (see `BundledUpstreamTls`; most routes have none). */
+  readonly upstreamTls: string;
   /** The distinct endpoint sets (endpoint ids), for the health panic threshold. */
   readonly endpointSets: readonly (readonly number[])[];
   /** Absent for a balancing-only bundle (certificates stay as they are). */
@@ -54,7 +56,7 @@ function routeLabel(target: RouteTarget): string {
 
 /** The parts of a bundle its digest covers, in order. */
 function parts(bundle: Omit<TableBundle, 'digest'>): (string | Uint8Array)[] {
-  return [bundle.table, bundle.routeLabels, bundle.redirects, bundle.endpoints, bundle.policies, bundle.regexHosts, JSON.stringify(bundle.endpointSets), JSON.stringify(bundle.tls ?? null)];
+  return [bundle.table, bundle.routeLabels, bundle.redirects, bundle.endpoints, bundle.policies, bundle.regexHosts, bundle.upstreamTls, JSON.stringify(bundle.endpointSets), JSON.stringify(bundle.tls ?? null)];
 }
 
 /** The content address from the parts' own SHA-256 digests (hex). */
@@ -97,6 +99,7 @@ export function compileBundle(snapshot: Snapshot, balancingOnly = false): TableB
       endpoints: compiled.endpoints.map((endpoint) => `${endpoint.address} ${endpoint.port}`).join('\n'),
       policies: JSON.stringify(compiled.routes.flatMap((target, route) => (target.route.policies === undefined ? [] : [{ route, policies: target.route.policies, path: 'path' in target.route ? target.route.path : null, regex: 'regex' in target.route && target.route.regex === true }]))),
       regexHosts: JSON.stringify(compiled.regexHosts),
+      upstreamTls: JSON.stringify(compiled.routes.flatMap((target, route) => bundledUpstreamTls(target, route))),
       endpointSets: [...sets],
       ...(balancingOnly ? {} : { tls: { hosts: snapshot.hosts.filter((host) => host.certificate !== null).map((host) => ({ host: host.host, certificate: host.certificate })), certificates: snapshot.certificates } }),
     };
@@ -107,9 +110,31 @@ export function compileBundle(snapshot: Snapshot, balancingOnly = false): TableB
   }
 }
 
+/**
+ * A route's TLS to its endpoints as the bundle carries it: per backend (route order) its
+ * settings or null for plain HTTP, and the backends' endpoint ids when the backends differ.
+ */
+export interface BundledUpstreamTls {
+  readonly route: number;
+  readonly tls: readonly (SnapshotUpstreamTls | null)[];
+  readonly endpoints: readonly (readonly number[])[] | null;
+}
+
+function bundledUpstreamTls(target: RouteTarget, route: number): BundledUpstreamTls[] {
+  const tls = target.route.backends.map((backend) => backend.tls ?? null);
+  if (tls.every((t) => t === null)) return [];
+  const same = tls.every((t) => JSON.stringify(t) === JSON.stringify(tls[0]));
+  return [{ route, tls: same ? [tls[0] ?? null] : tls, endpoints: same ? null : target.endpointIds }];
+}
+
+/** The bundle's routes with HTTPS backends. */
+export function upstreamTlsOf(bundle: TableBundle): BundledUpstreamTls[] {
+  return JSON.parse(bundle.upstreamTls) as BundledUpstreamTls[];
+}
+
 function checkShape(bundle: TableBundle): void {
   const fields = bundle as Partial<TableBundle>;
-  if (!(fields.table instanceof Uint8Array) || !(fields.redirects instanceof Uint8Array) || typeof fields.digest !== 'string' || typeof fields.version !== 'string' || typeof fields.routeLabels !== 'string' || typeof fields.endpoints !== 'string' || typeof fields.policies !== 'string' || typeof fields.regexHosts !== 'string' || !Array.isArray(fields.endpointSets)) {
+  if (!(fields.table instanceof Uint8Array) || !(fields.redirects instanceof Uint8Array) || typeof fields.digest !== 'string' || typeof fields.version !== 'string' || typeof fields.routeLabels !== 'string' || typeof fields.endpoints !== 'string' || typeof fields.policies !== 'string' || typeof fields.regexHosts !== 'string' || typeof fields.upstreamTls !== 'string' || !Array.isArray(fields.endpointSets)) {
     throw new PorticoError('PORTICO_E_SNAPSHOT_LOAD', 'bundle is malformed');
   }
 }

@@ -116,7 +116,7 @@ export class Exchange implements UpstreamOwner {
 
   #attach(fresh: boolean): void {
     const decision = this.decision as ProxyDecision;
-    const upstream = this.conn.context.pool.acquire(decision.endpointKey, decision.address, decision.port, this, fresh);
+    const upstream = this.conn.context.pool.acquire(decision.poolKey, decision.address, decision.port, this, fresh, decision.tls);
     // Nothing was sent: the endpoint has as many connections as it may (503), or its address is refused (502).
     if (typeof upstream === 'number') return this.#refuse(upstream === POOL_FULL ? 503 : 502);
     this.upstream = upstream;
@@ -241,7 +241,14 @@ export class Exchange implements UpstreamOwner {
   }
 
   onUpstreamClose(upstream: Upstream): void {
-    if (upstream === this.upstream) this.#fail(upstream.connected ? RESET : CONNECT_FAILED);
+    if (upstream !== this.upstream) return;
+    const decision = this.decision as ProxyDecision;
+    // A TLS handshake or verification failure says why (wrong CA, name, depth) at warn level.
+    if (!upstream.connected && decision.tls !== undefined && upstream.error !== undefined) {
+      const error = upstream.error as Error & { code?: string };
+      this.conn.context.logger?.warn({ endpoint: decision.endpointKey, route: decision.route, code: error.code, reason: error.message }, 'TLS to endpoint failed');
+    }
+    this.#fail(upstream.connected ? RESET : CONNECT_FAILED);
   }
 
   #finish(): void {

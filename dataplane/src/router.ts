@@ -11,10 +11,12 @@ import type { PreparedPolicy } from '@portico/control/snapshot/policies';
 import { preparePolicies } from '@portico/control/snapshot/policies';
 import { httpsRedirectTarget } from '@portico/control/snapshot/policies/trailing-slash';
 import type { TableBundle } from './bundle.ts';
-import { compileBundle, endpointsOf, regexHostsOf, routeLabelsOf, routePoliciesOf, verifyBundle } from './bundle.ts';
+import { compileBundle, endpointsOf, regexHostsOf, routeLabelsOf, routePoliciesOf, upstreamTlsOf, verifyBundle } from './bundle.ts';
 import type { RegexDispatch } from '@portico/control/snapshot/regex';
 import { regexDispatchOf, resolveRoute } from '@portico/control/snapshot/table';
 import { PorticoError } from './errors.ts';
+import type { UpstreamTlsTarget } from './upstream/tls.ts';
+import { UpstreamTlsTargets } from './upstream/tls.ts';
 import type { BalancedRoute, HealthOptions } from './health.ts';
 import { EndpointSets, PassiveHealth } from './health.ts';
 
@@ -25,6 +27,9 @@ export interface EndpointRef {
   readonly address: string;
   readonly port: number;
 }
+
+/** A route's TLS to its endpoints: one target, or per backend (with their endpoint ids) when the backends differ. */
+type RouteUpstreamTls = UpstreamTlsTarget | { readonly tls: readonly (UpstreamTlsTarget | undefined)[]; readonly endpoints: readonly (readonly number[])[] };
 
 /** One compiled snapshot: what a decision was made on. Never mutated after the swap except for health flags. */
 export class LoadedSnapshot {
@@ -49,6 +54,10 @@ export class LoadedSnapshot {
   readonly policies: readonly (PreparedPolicy | undefined)[];
   /** Whether any route has header conditions (else the proxy never builds a header record). */
   readonly needsHeaders: boolean;
+  /** TLS settings by their content, shared with the next snapshot (same settings, same pool key). */
+  readonly tlsTargets: UpstreamTlsTargets;
+  /** Per route id with HTTPS backends: its TLS target, or per backend with their endpoint ids when the backends differ. */
+  readonly #upstreamTls: ReadonlyMap<number, RouteUpstreamTls>;
   readonly #balanced: readonly BalancedRoute[];
   #sets: EndpointSets | undefined;
   readonly #endpointsText: string;
@@ -65,6 +74,9 @@ export class LoadedSnapshot {
     this.#endpointsText = bundle.endpoints;
     // A route change usually leaves the endpoints as they were: keep the previous refs and maps then.
     const same = previous !== undefined && previous.#endpointsText === bundle.endpoints ? previous : undefined;
+    this.tlsTargets = new UpstreamTlsTargets((routesFrom ?? previous)?.tlsTargets);
+    this.#upstreamTls = upstreamTlsTargets(bundle, this.tlsTargets);
+    this.tlsTargets.seal();
     const endpoints = same?.endpoints ?? endpointsOf(bundle);
     if (bundle.balancingOnly) {
       if (routesFrom === undefined) throw new Error('an endpoint-only update needs a current snapshot');
@@ -99,10 +111,30 @@ export class LoadedSnapshot {
     return (this.#keys ??= new Set(this.endpointIds.keys()));
   }
 
+  /** How to reach `endpointId` for route `routeId`: its backend's TLS target, or undefined for plain HTTP. */
+  upstreamTls(routeId: number, endpointId: number): UpstreamTlsTarget | undefined {
+    const tls = this.#upstreamTls.get(routeId);
+    if (tls === undefined || !('tls' in tls)) return tls;
+    // Backends of one route that differ in TLS (rare): the endpoint's backend decides.
+    return tls.tls[tls.endpoints.findIndex((ids) => ids.includes(endpointId))];
+  }
+
   /** The endpoint sets, for the panic threshold (built on first use: the first ejection). */
   get endpointSets(): EndpointSets {
     return (this.#sets ??= new EndpointSets(this.#balanced, this.endpoints.length));
   }
+}
+
+/** Per route id with HTTPS backends, the TLS targets of the bundle's routes. Throws when a PEM cannot be loaded. */
+function upstreamTlsTargets(bundle: TableBundle, targets: UpstreamTlsTargets): Map<number, RouteUpstreamTls> {
+  const byRoute = new Map<number, RouteUpstreamTls>();
+  for (const entry of upstreamTlsOf(bundle)) {
+    const tls = entry.tls.map((settings) => (settings === null ? undefined : targets.target(settings)));
+    if (entry.endpoints === null) {
+      if (tls[0] !== undefined) byRoute.set(entry.route, tls[0]);
+    } else byRoute.set(entry.route, { tls, endpoints: entry.endpoints });
+  }
+  return byRoute;
 }
 
 /** Per route id, the prepared annotation policies of the bundle's routes (undefined: none). */
@@ -136,6 +168,10 @@ export interface ProxyDecision {
   readonly endpointKey: string;
   readonly address: string;
   readonly port: number;
+  /** TLS to the endpoint, or undefined for plain HTTP. */
+  readonly tls: UpstreamTlsTarget | undefined;
+  /** The pool key: `endpointKey`, plus the TLS settings' suffix when TLS. */
+  readonly poolKey: string;
   /** The snapshot the decision was made on; a retry picks from the same one. */
   readonly snapshot: LoadedSnapshot;
   /** The route's annotation policies, to run before forwarding; undefined when it has none. */
@@ -326,7 +362,8 @@ export class Router extends EventEmitter<{ swap: [SwapEvent] }> {
     const endpointId = current.balancer.pick(routeId);
     if (endpointId < 0) return { kind: 'unavailable', route, policy };
     const endpoint = current.endpoints[endpointId] as EndpointRef;
-    return { kind: 'proxy', routeId, route, endpointId, endpointKey: endpoint.key, address: endpoint.address, port: endpoint.port, snapshot: current, policy };
+    const tls = current.upstreamTls(routeId, endpointId);
+    return { kind: 'proxy', routeId, route, endpointId, endpointKey: endpoint.key, address: endpoint.address, port: endpoint.port, tls, poolKey: tls === undefined ? endpoint.key : endpoint.key + tls.poolSuffix, snapshot: current, policy };
   }
 
   /**
@@ -342,7 +379,8 @@ export class Router extends EventEmitter<{ swap: [SwapEvent] }> {
     for (const id of hidden) matcher.setHealthy(id, true);
     if (endpointId < 0 || endpointId === decision.endpointId || tried.includes(endpointId)) return undefined;
     const endpoint = decision.snapshot.endpoints[endpointId] as EndpointRef;
-    return { ...decision, endpointId, endpointKey: endpoint.key, address: endpoint.address, port: endpoint.port };
+    const tls = decision.snapshot.upstreamTls(decision.routeId, endpointId);
+    return { ...decision, endpointId, endpointKey: endpoint.key, address: endpoint.address, port: endpoint.port, tls, poolKey: tls === undefined ? endpoint.key : endpoint.key + tls.poolSuffix };
   }
 
   /**

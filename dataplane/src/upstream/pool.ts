@@ -8,10 +8,18 @@
  * read and no Readable stream machinery on the hot path. The owner gets a view of that buffer,
  * valid only during the call; an owner that keeps it (a partial head, a write the client socket
  * did not take at once) sets `retained`, and the next read goes into fresh memory.
+ *
+ * A backend spoken to in HTTPS gets TLS sockets (same `onread` path), pooled under the endpoint
+ * key plus the TLS settings' suffix; such a socket counts as connected once the handshake and
+ * the verification asked for succeeded, so the owner's connect timeout bounds the handshake too.
  */
 import { connect } from 'node:net';
 import type { Socket } from 'node:net';
+import { connect as connectTls } from 'node:tls';
+import type { TLSSocket } from 'node:tls';
 import type { EndpointAddressPolicy } from './address-policy.ts';
+import type { UpstreamTlsTarget } from './tls.ts';
+import { verifyPeer } from './tls.ts';
 
 /** acquire(): the endpoint has maxPerEndpoint sockets open and none idle. */
 export const POOL_FULL = 0;
@@ -62,10 +70,10 @@ export class Upstream {
   #error: Error | undefined;
   readonly #pool: UpstreamPool;
 
-  constructor(pool: UpstreamPool, key: string, address: string, port: number) {
+  constructor(pool: UpstreamPool, key: string, address: string, port: number, tls?: UpstreamTlsTarget) {
     this.#pool = pool;
     this.key = key;
-    this.socket = connect({
+    const options = {
       host: address,
       port,
       noDelay: true,
@@ -73,11 +81,25 @@ export class Upstream {
       keepAliveInitialDelay: pool.options.tcpKeepAliveMs ?? 60_000,
       ...(pool.options.addressPolicy === undefined ? {} : { lookup: pool.options.addressPolicy.lookup }),
       onread: { buffer: () => this.#nextBuffer(), callback: (bytes: number, buffer: Uint8Array) => this.#onRead(bytes, buffer as Buffer) },
-    });
-    this.socket.on('connect', () => {
-      this.connected = true;
-      this.owner?.onUpstreamConnect(this);
-    });
+    };
+    if (tls === undefined) {
+      this.socket = connect(options);
+      this.socket.on('connect', () => this.#connected());
+    } else {
+      const socket = connectTls({
+        ...options,
+        secureContext: tls.secureContext,
+        ...(tls.serverName === undefined ? {} : { servername: tls.serverName }),
+        rejectUnauthorized: tls.verify,
+        // The name is checked below, with the chain depth, against verifyName (SNI may be off).
+        checkServerIdentity: () => undefined,
+        ALPNProtocols: ['http/1.1'],
+      });
+      this.socket = socket;
+      socket.setNoDelay(true);
+      socket.setKeepAlive(true, options.keepAliveInitialDelay);
+      socket.on('secureConnect', () => this.#secured(socket, tls));
+    }
     this.socket.on('end', () => {
       if (this.owner !== undefined) this.owner.onUpstreamEnd(this);
       else this.socket.destroy();
@@ -92,6 +114,25 @@ export class Upstream {
       owner?.onUpstreamClose(this, this.#error);
     });
     this.socket.on('drain', () => this.owner?.onUpstreamDrain(this));
+  }
+
+  #connected(): void {
+    this.connected = true;
+    this.owner?.onUpstreamConnect(this);
+  }
+
+  #secured(socket: TLSSocket, tls: UpstreamTlsTarget): void {
+    const problem = tls.verify ? verifyPeer(tls, socket.getPeerCertificate(true)) : undefined;
+    if (problem !== undefined) {
+      socket.destroy(problem);
+      return;
+    }
+    this.#connected();
+  }
+
+  /** What broke the socket, if anything (a TLS verification failure names its reason here). */
+  get error(): Error | undefined {
+    return this.#error;
   }
 
   /** Closes the socket at once; the owner (if any) gets onUpstreamClose. */
@@ -126,7 +167,11 @@ export class UpstreamPool {
   readonly options: PoolOptions;
   /** Sockets ever opened (for tests and stats). */
   created = 0;
+  /** TLS sockets ever opened (each one TLS handshake; for tests and stats). */
+  tlsConnects = 0;
   readonly #idle = new Map<string, Upstream[]>();
+  /** Per endpoint key, the pool keys of its TLS sockets (one per TLS settings used with it). */
+  readonly #tlsKeys = new Map<string, Set<string>>();
   /** Open sockets per endpoint key; keys at zero are deleted, so the map follows what is open. */
   readonly #open = new Map<string, number>();
   #now = performance.now();
@@ -145,7 +190,7 @@ export class UpstreamPool {
    * always a new one when `fresh`. POOL_FULL when the endpoint already has maxPerEndpoint sockets
    * open and none idle; ADDRESS_REFUSED when the address policy refuses the endpoint's address.
    */
-  acquire(key: string, address: string, port: number, owner: UpstreamOwner, fresh = false): Upstream | typeof POOL_FULL | typeof ADDRESS_REFUSED {
+  acquire(key: string, address: string, port: number, owner: UpstreamOwner, fresh = false, tls?: UpstreamTlsTarget): Upstream | typeof POOL_FULL | typeof ADDRESS_REFUSED {
     const stack = this.#idle.get(key);
     if (!fresh && stack !== undefined && stack.length !== 0) {
       const upstream = stack.pop() as Upstream;
@@ -169,7 +214,15 @@ export class UpstreamPool {
     }
     this.#open.set(key, open + 1);
     this.created++;
-    const upstream = new Upstream(this, key, address, port);
+    if (tls !== undefined) {
+      this.tlsConnects++;
+      // Pool keys of TLS sockets are the endpoint key + `|tls:…`; dropEndpoints finds them here.
+      const endpoint = key.slice(0, key.indexOf('|'));
+      let tlsKeys = this.#tlsKeys.get(endpoint);
+      if (tlsKeys === undefined) this.#tlsKeys.set(endpoint, (tlsKeys = new Set()));
+      tlsKeys.add(key);
+    }
+    const upstream = new Upstream(this, key, address, port, tls);
     upstream.owner = owner;
     return upstream;
   }
@@ -201,14 +254,22 @@ export class UpstreamPool {
     if (index >= 0) stack.splice(index, 1);
   }
 
-  /** Closes the idle sockets of endpoints that are gone. */
+  /** Closes the idle sockets (plain and TLS) of endpoints that are gone; `keys` are endpoint keys. */
   dropEndpoints(keys: readonly string[]): void {
     for (const key of keys) {
-      const stack = this.#idle.get(key);
-      if (stack === undefined) continue;
-      this.#idle.delete(key);
-      for (const upstream of stack.splice(0)) upstream.destroy();
+      this.#dropKey(key);
+      const tlsKeys = this.#tlsKeys.get(key);
+      if (tlsKeys === undefined) continue;
+      this.#tlsKeys.delete(key);
+      for (const tlsKey of tlsKeys) this.#dropKey(tlsKey);
     }
+  }
+
+  #dropKey(key: string): void {
+    const stack = this.#idle.get(key);
+    if (stack === undefined) return;
+    this.#idle.delete(key);
+    for (const upstream of stack.splice(0)) upstream.destroy();
   }
 
   /** Number of idle sockets across endpoints. */
@@ -222,7 +283,7 @@ export class UpstreamPool {
   close(): void {
     this.#closed = true;
     clearInterval(this.#sweep);
-    this.dropEndpoints([...this.#idle.keys()]);
+    for (const key of [...this.#idle.keys()]) this.#dropKey(key);
   }
 
   #expire(): void {
