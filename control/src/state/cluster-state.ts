@@ -31,13 +31,19 @@ export class ClusterState {
     return state;
   }
 
-  /** Inserts or replaces an object; returns false when the stored object was identical. */
+  /**
+   * Inserts or replaces an object. Returns false when nothing the build reads changed: the stored
+   * object was identical, or an Ingress differs only in its `status`, `resourceVersion` or
+   * `managedFields` (Portico's own status writes come back through the informer; they must not
+   * cost a rebuild). The newer object is stored either way, so status planning sees it.
+   */
   upsert(object: KubeObject): boolean {
     const { map, key } = this.slot(object);
     const previous = map.get(key);
     if (previous !== undefined && sameVersion(previous, object)) return false;
     if (previous?.kind === 'EndpointSlice') this.unindexSlice(key, previous);
     map.set(key, object);
+    if (previous?.kind === 'Ingress' && object.kind === 'Ingress' && sameIngressSpec(previous, object)) return false;
     if (object.kind === 'EndpointSlice') this.indexSlice(key, object);
     return true;
   }
@@ -113,6 +119,17 @@ function sameVersion(a: KubeObject, b: KubeObject): boolean {
   const ra = a.metadata.resourceVersion;
   if (ra !== undefined && ra === b.metadata.resourceVersion) return true;
   return JSON.stringify(a) === JSON.stringify(b);
+}
+
+/** Whether two Ingresses agree on everything but what the build never reads (status, bookkeeping). */
+function sameIngressSpec(a: Ingress, b: Ingress): boolean {
+  return JSON.stringify(buildView(a)) === JSON.stringify(buildView(b));
+}
+
+function buildView(ingress: Ingress): unknown {
+  const { status: _status, metadata, ...rest } = ingress;
+  const { resourceVersion: _version, managedFields: _fields, ...meta } = metadata as typeof metadata & { managedFields?: unknown };
+  return { ...rest, metadata: meta };
 }
 
 // The one string order lives with the snapshot contract (the data plane sorts with it too).
