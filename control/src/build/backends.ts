@@ -11,10 +11,18 @@ import type { IngressBackend, Service, ServicePort } from '../state/objects.ts';
 /** The weight of a route's only backend; canary splits divide it. */
 export const FULL_WEIGHT = 100;
 
+/** One `EndpointSets.resolve` call, recorded so a reused Ingress derivation registers its sets again. */
+export interface SetUse {
+  readonly service: Service;
+  readonly servicePort: ServicePort;
+  readonly ingressPort: number | string;
+}
+
 /** Collects endpoint sets while backends are resolved, so each set is computed once. */
 export class EndpointSets {
   private readonly sets = new Map<string, EndpointSet>();
   private readonly state: ClusterState;
+  private recording: SetUse[] | undefined;
 
   constructor(state: ClusterState) {
     this.state = state;
@@ -25,8 +33,14 @@ export class EndpointSets {
     return [...this.sets.values()].sort((a, b) => compareStrings(a.key, b.key));
   }
 
+  /** Appends every later `resolve` call to `uses` (undefined stops recording). */
+  record(uses: SetUse[] | undefined): void {
+    this.recording = uses;
+  }
+
   /** The key of the set for this Service port, computing it on first use. */
   resolve(service: Service, servicePort: ServicePort, ingressPort: number | string): string {
+    this.recording?.push({ service, servicePort, ingressPort });
     const namespace = service.metadata.namespace ?? 'default';
     const key = `${objectKey(namespace, service.metadata.name)}:${ingressPort}`;
     if (!this.sets.has(key)) {

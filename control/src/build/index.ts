@@ -11,6 +11,7 @@ import type { IngressAnnotations } from './annotations.ts';
 import { EndpointSets } from './backends.ts';
 import type { ClassSelection } from './ingress-class.ts';
 import { servesIngress } from './ingress-class.ts';
+import type { IngressCache } from './ingress-cache.ts';
 import type { ClaimOrder, DefaultClaim, RouteClaim, TlsClaim } from './ingress.ts';
 import { readIngress } from './ingress.ts';
 import { CertificateBook } from './tls.ts';
@@ -92,8 +93,12 @@ export function refreshEndpoints(model: RoutingModel, state: ClusterState): Rout
   return { ...model, endpointSets: model.endpointSets.map((set) => sets.refresh(set)) };
 }
 
-/** Builds the routing model from every Ingress Portico serves in `state`. */
-export function buildModel(state: ClusterState, selection: ClassSelection): BuildResult {
+/**
+ * Builds the routing model from every Ingress Portico serves in `state`. With `cache`, unchanged
+ * Ingresses reuse their derivation from the previous build (same result, byte for byte); conflict
+ * resolution and assembly always run over every Ingress.
+ */
+export function buildModel(state: ClusterState, selection: ClassSelection, cache?: IngressCache): BuildResult {
   const conditions: Condition[] = [];
   const sets = new EndpointSets(state);
   const certificates = new CertificateBook(state);
@@ -101,15 +106,17 @@ export function buildModel(state: ClusterState, selection: ClassSelection): Buil
   const defaultClaims: DefaultClaim[] = [];
   const tlsClaims: TlsClaim[] = [];
   const useCertificate = certificates.use.bind(certificates);
-  for (const ingress of state.ingresses.values()) {
+  cache?.begin(state);
+  for (const [key, ingress] of state.ingresses) {
     if (!servesIngress(ingress, state, selection)) continue;
-    const contribution = readIngress(ingress, state, sets, useCertificate);
+    const contribution = cache === undefined ? readIngress(ingress, state, sets, useCertificate) : cache.contribution(key, ingress, state, sets, useCertificate);
     routeClaims.push(...contribution.routes);
     defaultClaims.push(...contribution.defaults);
     tlsClaims.push(...contribution.tls);
     conditions.push(...contribution.conditions);
   }
 
+  cache?.end();
   routeClaims.sort((a, b) => compareClaims(a.order, b.order));
   defaultClaims.sort((a, b) => compareClaims(a.order, b.order));
   tlsClaims.sort((a, b) => compareClaims(a.order, b.order));

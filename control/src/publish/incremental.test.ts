@@ -6,6 +6,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { STANDALONE_SELECTION, selfSignedTlsSecret } from '../api/test-support.ts';
+import { PORTICO_CONTROLLER } from '../build/ingress-class.ts';
 import { compileState } from '../pipeline.ts';
 import { applyDelta, snapshotDelta } from '../snapshot/delta.ts';
 import type { Snapshot } from '../snapshot/schema.ts';
@@ -30,12 +31,13 @@ const slice = (name: string, addresses: readonly number[]): KubeObject =>
     endpoints: addresses.map((a) => ({ addresses: [`10.0.0.${a}`], conditions: { ready: true } })),
     ports: [{ name: 'http', port: 8080 }],
   }) as KubeObject;
-const ingress = (name: string, created: number, host: string, paths: readonly string[], backend: string, tls: boolean): KubeObject =>
+const ingress = (name: string, created: number, host: string, paths: readonly string[], backend: string, tls: boolean, className?: string): KubeObject =>
   ({
     apiVersion: 'networking.k8s.io/v1',
     kind: 'Ingress',
     metadata: { name, namespace: 'default', creationTimestamp: `2026-01-0${created}T00:00:00Z` },
     spec: {
+      ...(className === undefined ? {} : { ingressClassName: className }),
       ...(tls ? { tls: [{ hosts: [host], secretName: 'tls' }] } : {}),
       rules: [{ host, http: { paths: paths.map((path) => ({ path, pathType: 'Prefix', backend: { service: { name: backend, port: { number: 80 } } } })) } }],
     },
@@ -48,9 +50,19 @@ const objectArb: fc.Arbitrary<KubeObject> = fc.oneof(
   fc.record({ name: fc.constantFrom(...SERVICES), port: fc.constantFrom(80, 81) }).map(({ name, port }) => service(name, port)),
   fc.record({ name: fc.constantFrom(...SERVICES), addresses: fc.uniqueArray(fc.integer({ min: 1, max: 6 }), { maxLength: 3 }) }).map(({ name, addresses }) => slice(name, addresses)),
   fc
-    .record({ name: fc.constantFrom('i1', 'i2', 'i3', 'i4'), created: fc.integer({ min: 1, max: 3 }), host: fc.constantFrom(...HOSTS), paths: fc.uniqueArray(fc.constantFrom(...PATHS), { minLength: 1, maxLength: 3 }), backend: fc.constantFrom(...SERVICES), tls: fc.boolean() })
-    .map((o) => ingress(o.name, o.created, o.host, o.paths, o.backend, o.tls)),
+    .record({
+      name: fc.constantFrom('i1', 'i2', 'i3', 'i4'),
+      created: fc.integer({ min: 1, max: 3 }),
+      host: fc.constantFrom(...HOSTS),
+      paths: fc.uniqueArray(fc.constantFrom(...PATHS), { minLength: 1, maxLength: 3 }),
+      backend: fc.constantFrom(...SERVICES),
+      tls: fc.boolean(),
+      className: fc.constantFrom(undefined, 'edge'),
+    })
+    .map((o) => ingress(o.name, o.created, o.host, o.paths, o.backend, o.tls, o.className)),
   fc.constant(secret as KubeObject),
+  // Whether Ingresses of class `edge` are served flips with this object's controller.
+  fc.constantFrom(PORTICO_CONTROLLER, 'example.com/other').map((controller) => ({ apiVersion: 'networking.k8s.io/v1', kind: 'IngressClass', metadata: { name: 'edge' }, spec: { controller } }) as KubeObject),
 );
 const eventArb: fc.Arbitrary<Event> = fc.oneof({ weight: 4, arbitrary: objectArb.map((upsert) => ({ upsert })) }, { weight: 1, arbitrary: objectArb.map((remove) => ({ remove })) });
 
@@ -69,6 +81,8 @@ describe('incremental publishing', () => {
           const kind = 'upsert' in event ? event.upsert.kind : event.remove.kind;
           if ('upsert' in event ? state.upsert(event.upsert) : state.remove(event.remove)) publisher.changed(kind);
           const { snapshot } = publisher.rebuild();
+          // Every intermediate version too, so a stale reused Ingress derivation cannot hide behind a later rebuild.
+          expect(JSON.stringify(snapshot)).toBe(JSON.stringify(compileState(ClusterState.from(state.objects()), STANDALONE_SELECTION).snapshot));
           if (node === undefined) node = wire(snapshot);
           else if (node.version !== snapshot.version) node = applyDelta(node, JSON.parse(JSON.stringify({ type: 'delta', ...snapshotDelta(history.get(node.version)!.snapshot, snapshot) })));
           expect(node.version).toBe(snapshot.version);

@@ -6,6 +6,7 @@
  */
 import type { ControlMetrics } from '../api/metrics.ts';
 import { buildModel, refreshEndpoints } from '../build/index.ts';
+import { IngressCache } from '../build/ingress-cache.ts';
 import type { ClassSelection } from '../build/ingress-class.ts';
 import { compileSnapshot } from '../compile/index.ts';
 import type { Condition } from '../model/conditions.ts';
@@ -39,6 +40,8 @@ export class SnapshotPublisher {
   private readonly options: SnapshotPublisherOptions;
   private model: RoutingModel | undefined;
   private changedKinds = new Set<KubeObject['kind']>();
+  /** Per-Ingress derivations reused across full builds (see IngressCache for what invalidates them). */
+  readonly ingressCache = new IngressCache();
   /** The conditions of the last full build. */
   conditions: readonly Condition[] = [];
   /** Rebuilds so far, full and endpoint-only. */
@@ -64,7 +67,7 @@ export class SnapshotPublisher {
       this.model = refreshEndpoints(this.model!, this.options.state);
       this.stats.endpointOnlyRebuilds++;
     } else {
-      const built = buildModel(this.options.state, this.options.selection);
+      const built = buildModel(this.options.state, this.options.selection, this.ingressCache);
       this.model = built.model;
       this.conditions = built.conditions;
       this.stats.rebuilds++;

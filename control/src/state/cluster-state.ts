@@ -23,6 +23,7 @@ export class ClusterState {
   readonly secrets = new Map<string, Secret>();
   /** EndpointSlice keys by `namespace/service`, so resolving a Service is not a scan of every slice. */
   private readonly slicesByService = new Map<string, Set<string>>();
+  private readonly revisions = new Map<KubeObject['kind'], number>();
 
   /** A state holding `objects` (later duplicates replace earlier ones). */
   static from(objects: Iterable<KubeObject>): ClusterState {
@@ -43,6 +44,7 @@ export class ClusterState {
     if (previous !== undefined && sameVersion(previous, object)) return false;
     if (previous?.kind === 'EndpointSlice') this.unindexSlice(key, previous);
     map.set(key, object);
+    this.bump(object.kind);
     if (previous?.kind === 'Ingress' && object.kind === 'Ingress' && sameIngressSpec(previous, object)) return false;
     if (object.kind === 'EndpointSlice') this.indexSlice(key, object);
     return true;
@@ -53,7 +55,21 @@ export class ClusterState {
     const { map, key } = this.slot(object as KubeObject);
     const previous = map.get(key);
     if (previous?.kind === 'EndpointSlice') this.unindexSlice(key, previous);
-    return map.delete(key);
+    if (!map.delete(key)) return false;
+    this.bump(object.kind);
+    return true;
+  }
+
+  /**
+   * A counter that moves whenever an object of `kind` is stored or removed (including an Ingress
+   * whose status alone changed): equal revisions mean no object of that kind was touched.
+   */
+  revision(kind: KubeObject['kind']): number {
+    return this.revisions.get(kind) ?? 0;
+  }
+
+  private bump(kind: KubeObject['kind']): void {
+    this.revisions.set(kind, this.revision(kind) + 1);
   }
 
   /** Every stored object, in no particular order. */
