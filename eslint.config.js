@@ -11,7 +11,7 @@ const kubernetesTypes = {
 };
 
 export default tseslint.config(
-  { ignores: ['**/node_modules/**', '**/build/**', 'assembly/src/wasm/**', 'test/cluster/.bin/**', '.turbo/**'] },
+  { ignores: ['**/node_modules/**', 'assembly/build/**', 'dataplane/build/**', 'assembly/src/wasm/**', 'test/cluster/.bin/**', '.turbo/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -29,7 +29,9 @@ const INVALID_SUFFIXES = ['/..', '/.'];
 export function pathProblem(path: string, regex = false): string | undefined {
   if (!path.startsWith('/')) return "must be an absolute path starting with '/'";
   if (path.length > 2048) return 'must be at most 2048 characters';
-  // In a regex path (use-regex, rewrite-target) `?` is a quantifier, not a query.
+  // In a regex path (use-regex, rewrite-target) `?` is a quantifier, not a query. Control
+  // characters are exactly what these classes look for.
+  // eslint-disable-next-line no-control-regex
   if (regex ? /[\s\x00-\x1f\x7f#]/.test(path) : /[\s\x00-\x1f\x7f?#]/.test(path)) return regex ? "must not contain whitespace, control characters or '#'" : "must not contain whitespace, control characters, '?' or '#'";
   for (const sequence of INVALID_SEQUENCES) if (path.includes(sequence)) return `must not contain '${sequence}'`;
   for (const suffix of INVALID_SUFFIXES) if (path.endsWith(suffix)) return `must not end with '${suffix}'`;
