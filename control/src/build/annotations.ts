@@ -16,7 +16,7 @@
 import type { Condition } from '../model/conditions.ts';
 import type { SourceRef } from '../model/types.ts';
 import { NGINX_PREFIX } from '../snapshot/policies/module.ts';
-import type { SecretAuthLookup } from '../snapshot/policies/module.ts';
+import type { AnnotationFact, SecretAuthLookup } from '../snapshot/policies/module.ts';
 import type { RoutePolicies } from '../snapshot/policies/registry.ts';
 import { POLICY_ANNOTATIONS, readPolicies } from '../snapshot/policies/registry.ts';
 
@@ -26,20 +26,26 @@ export { NGINX_PREFIX } from '../snapshot/policies/module.ts';
 export const LEGACY_PREFIX = 'ingress.kubernetes.io/';
 
 /**
- * Annotations (without prefix) Portico honours: the two read here, every policy module's, and the
- * backend protocol ones read by upstream.ts (a property of the connection to endpoints, not a request step).
+ * The annotations read outside the policy modules, with how each is honoured: the two read here
+ * and the backend protocol ones read by upstream.ts (a property of the connection to endpoints,
+ * not a request step).
  */
-export const HONOURED_ANNOTATIONS: readonly string[] = [
-  'ssl-redirect',
-  'force-ssl-redirect',
-  ...POLICY_ANNOTATIONS.map((fact) => fact.name),
-  'backend-protocol',
-  'proxy-ssl-verify',
-  'proxy-ssl-verify-depth',
-  'proxy-ssl-name',
-  'proxy-ssl-server-name',
-  'proxy-ssl-secret',
+export const BUILD_ANNOTATIONS: readonly AnnotationFact[] = [
+  { name: 'ssl-redirect', support: 'honoured', note: 'HTTP requests to a host with TLS are redirected to HTTPS (default true), Location as ingress-nginx writes it' },
+  { name: 'force-ssl-redirect', support: 'honoured', note: 'HTTP requests are redirected to HTTPS even without TLS for the host' },
+  { name: 'backend-protocol', support: 'honoured', note: 'HTTP and HTTPS to endpoints; GRPC, GRPCS, H2C, AJP and FCGI refuse the Ingress (503) until implemented' },
+  { name: 'proxy-ssl-verify', support: 'honoured', note: 'verify the HTTPS endpoint certificate against proxy-ssl-secret\'s ca.crt' },
+  { name: 'proxy-ssl-verify-depth', support: 'honoured', note: 'maximum certificate chain depth when verifying the endpoint' },
+  { name: 'proxy-ssl-name', support: 'honoured', note: 'the name checked in (and, with proxy-ssl-server-name, sent as SNI to) the endpoint certificate' },
+  { name: 'proxy-ssl-server-name', support: 'honoured', note: 'send SNI to HTTPS endpoints when "on"' },
+  { name: 'proxy-ssl-secret', support: 'honoured', note: 'CA bundle and optional client certificate for HTTPS endpoints, from a Secret' },
 ];
+
+/** Every annotation Portico honours or approximates (without prefix): the build's and every policy module's. */
+export const ANNOTATION_FACTS: readonly AnnotationFact[] = [...BUILD_ANNOTATIONS, ...POLICY_ANNOTATIONS];
+
+/** Annotations (without prefix) Portico honours; derived from `ANNOTATION_FACTS`. */
+export const HONOURED_ANNOTATIONS: readonly string[] = ANNOTATION_FACTS.map((fact) => fact.name);
 
 /** Per-Ingress options taken from annotations. */
 export interface IngressAnnotations {
@@ -96,17 +102,30 @@ function policyName(key: string): { name: string; prefix: string } | undefined {
 }
 
 /**
+ * How Portico treats one annotation key with `value`: `ignored` when it has neither prefix;
+ * `honoured` (see `ANNOTATION_FACTS`); `access-refused` when it narrows who may reach the routes
+ * and is not enforced (the Ingress answers 503); `snippet-refused` (raw nginx configuration,
+ * never applied); `unsupported` (served without it). The build and `portico check` both judge with this.
+ */
+export function annotationVerdict(key: string, value: string): 'ignored' | 'honoured' | 'access-refused' | 'snippet-refused' | 'unsupported' {
+  const parsed = policyName(key);
+  if (parsed === undefined) return 'ignored';
+  if (parsed.prefix === NGINX_PREFIX && HONOURED_ANNOTATIONS.includes(parsed.name)) return 'honoured';
+  if (restrictsAccess(parsed.name, value)) return 'access-refused';
+  return parsed.name.endsWith('-snippet') ? 'snippet-refused' : 'unsupported';
+}
+
+/**
  * Judges every prefixed annotation Portico does not honour; returns the refusal reason (the
  * first access-restricting annotation, by name) or undefined. Pushes one condition per annotation.
  */
 function judgeUnhonoured(all: Readonly<Record<string, string>>, source: SourceRef, conditions: Condition[]): string | undefined {
   const restricting: string[] = [];
   for (const key of Object.keys(all).sort()) {
-    const parsed = policyName(key);
-    if (parsed === undefined) continue;
-    if (parsed.prefix === NGINX_PREFIX && HONOURED_ANNOTATIONS.includes(parsed.name)) continue;
+    const verdict = annotationVerdict(key, all[key]!);
+    if (verdict === 'ignored' || verdict === 'honoured') continue;
     const field = `metadata.annotations['${key}']`;
-    if (restrictsAccess(parsed.name, all[key]!)) {
+    if (verdict === 'access-refused') {
       restricting.push(key);
       conditions.push({
         source,
@@ -115,7 +134,7 @@ function judgeUnhonoured(all: Readonly<Record<string, string>>, source: SourceRe
         severity: 'Error',
         message: `${key} restricts who may reach these routes and Portico does not enforce it; the Ingress is not served (503) rather than served open. Remove the annotation or enforce access another way.`,
       });
-    } else if (parsed.name.endsWith('-snippet')) {
+    } else if (verdict === 'snippet-refused') {
       conditions.push({ source, field, reason: 'UnsupportedAnnotation', severity: 'Warning', message: `${key} is raw nginx configuration; Portico never applies snippets, by design. Served without it.` });
     } else {
       conditions.push({ source, field, reason: 'UnsupportedAnnotation', severity: 'Warning', message: `${key} is not supported by Portico and has no effect. Served without it.` });

@@ -54,8 +54,11 @@ export function formatProblem(problem: ManifestProblem): string {
 }
 
 
-/** Loads, builds and compiles a manifest directory. Throws PORTICO_E_MANIFEST_READ when it cannot be read at all. */
-export async function compileManifests(dir: string, selection: ClassSelection): Promise<CompileResult & { problems: readonly ManifestProblem[]; skippedForClass: number }> {
+/**
+ * Loads, builds and compiles a manifest directory; `state` is the objects read. Throws
+ * PORTICO_E_MANIFEST_READ when it cannot be read at all.
+ */
+export async function compileManifests(dir: string, selection: ClassSelection): Promise<CompileResult & { problems: readonly ManifestProblem[]; skippedForClass: number; state: ClusterState }> {
   let loaded;
   try {
     loaded = await loadManifests(dir);
@@ -63,5 +66,5 @@ export async function compileManifests(dir: string, selection: ClassSelection): 
     throw new PorticoError('PORTICO_E_MANIFEST_READ', `cannot read manifests at ${dir}: ${(error as Error).message}`, { cause: error });
   }
   const state = ClusterState.from(loaded.objects);
-  return { ...compileState(state, selection), problems: loaded.problems, skippedForClass: skippedForClass(state, selection).count };
+  return { ...compileState(state, selection), problems: loaded.problems, skippedForClass: skippedForClass(state, selection).count, state };
 }

@@ -9,6 +9,7 @@ import { parseCommandArgs } from './args.ts';
 
 /** The commands the control package provides, loaded on use. */
 export const CONTROL_COMMANDS: readonly CommandEntry[] = [
+  { name: 'check', summary: 'before migrating from ingress-nginx: which annotations each Ingress gets honoured, approximated or refused', load: async () => (await import('./check.ts')).checkCommand },
   { name: 'control', summary: 'run the cluster-mode control plane (watch the API server, publish snapshots, write Ingress status)', load: async () => (await import('./control.ts')).controlCommand },
   { name: 'explain', summary: 'show which rule and backend a request would reach, and why', load: async () => (await import('./explain.ts')).explainCommand },
   { name: 'nodes', summary: 'data planes: applied version, last ACK/NACK, rollout of the current version', load: async () => (await import('./nodes.ts')).nodesCommand },

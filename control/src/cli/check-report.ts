@@ -1,0 +1,107 @@
+/**
+ * `portico check`'s facts, pure: per Ingress, how Portico treats each ingress-nginx annotation and
+ * whether the Ingress is served or answers 503. Nothing here is a second list: the verdicts come
+ * from `annotationVerdict` and the modules' `ANNOTATION_FACTS`, refusals from the compiled
+ * snapshot's `refused` routes, messages from the build's own conditions.
+ */
+import { ANNOTATION_FACTS, annotationVerdict, LEGACY_PREFIX, NGINX_PREFIX } from '../build/annotations.ts';
+import type { ClassSelection } from '../build/ingress-class.ts';
+import { servesIngress } from '../build/ingress-class.ts';
+import type { Condition } from '../model/conditions.ts';
+import { compareStrings } from '../snapshot/order.ts';
+import type { Snapshot } from '../snapshot/schema.ts';
+import type { ClusterState } from '../state/cluster-state.ts';
+
+/** How Portico treats one annotation of one Ingress. */
+export interface AnnotationCheck {
+  readonly key: string;
+  /** `refused`: an access restriction not enforced (503), a snippet, or a value Portico cannot serve. */
+  readonly verdict: 'honoured' | 'approximated' | 'refused' | 'unsupported';
+  /** What Portico does, or why not. */
+  readonly note: string;
+}
+
+/** One Ingress's facts. */
+export interface IngressCheck {
+  readonly namespace: string;
+  readonly name: string;
+  /** `refused`: its routes answer 503; `skipped`: its class is not Portico's, so it was not checked. */
+  readonly status: 'served' | 'refused' | 'skipped';
+  /** Why its routes answer 503, when refused. */
+  readonly refused?: string;
+  readonly annotations: readonly AnnotationCheck[];
+  /** The build's conditions about the Ingress that are not about an annotation listed above. */
+  readonly conditions: readonly Condition[];
+}
+
+/** Everything `portico check` reports. */
+export interface CheckReport {
+  /** Refused Ingresses first, then by namespace and name. */
+  readonly ingresses: readonly IngressCheck[];
+  readonly summary: {
+    readonly ingresses: number;
+    readonly served: number;
+    readonly skipped: number;
+    /** `namespace/name` of every Ingress that answers 503. */
+    readonly refused: readonly string[];
+    readonly annotations: Readonly<Record<AnnotationCheck['verdict'], number>>;
+  };
+}
+
+const FACTS = new Map(ANNOTATION_FACTS.map((fact) => [fact.name, fact]));
+
+/** The refusal reason of each Ingress (`namespace/name`) some snapshot route of which answers 503. */
+function refusedIngresses(snapshot: Snapshot): Map<string, string> {
+  const refused = new Map<string, string>();
+  const routes = [...snapshot.hosts.flatMap((host) => [...host.routes, ...(host.defaultRoute === null ? [] : [host.defaultRoute])]), ...(snapshot.defaultRoute === null ? [] : [snapshot.defaultRoute])];
+  for (const route of routes) {
+    if (route.refused !== undefined && route.source.kind === 'Ingress') refused.set(`${route.source.namespace}/${route.source.name}`, route.refused);
+  }
+  return refused;
+}
+
+function checkAnnotation(key: string, value: string, conditions: readonly Condition[]): AnnotationCheck | undefined {
+  const verdict = annotationVerdict(key, value);
+  if (verdict === 'ignored') return undefined;
+  const said = conditions.map((c) => c.message);
+  if (verdict === 'honoured') {
+    const fact = FACTS.get(key.slice(NGINX_PREFIX.length))!;
+    if (conditions.some((c) => c.severity === 'Error')) return { key, verdict: 'refused', note: said.join('; ') };
+    return { key, verdict: fact.support, note: [fact.note, ...said.map((m) => `warning: ${m}`)].join('; ') };
+  }
+  if (verdict === 'access-refused' || verdict === 'snippet-refused') return { key, verdict: 'refused', note: said.join('; ') };
+  return { key, verdict: 'unsupported', note: said.join('; ') };
+}
+
+/** Checks every Ingress of `state` against what the build made of it (`snapshot`, `conditions`). */
+export function checkIngresses(state: ClusterState, snapshot: Snapshot, conditions: readonly Condition[], selection: ClassSelection): CheckReport {
+  const refused = refusedIngresses(snapshot);
+  const checks: IngressCheck[] = [];
+  for (const ingress of state.ingresses.values()) {
+    const { namespace = 'default', name } = ingress.metadata;
+    const id = `${namespace}/${name}`;
+    const own = conditions.filter((c) => c.source.kind === 'Ingress' && c.source.namespace === namespace && c.source.name === name);
+    const all = ingress.metadata.annotations ?? {};
+    const keys = Object.keys(all).filter((key) => key.startsWith(NGINX_PREFIX) || key.startsWith(LEGACY_PREFIX)).sort();
+    const fieldOf = (key: string) => `metadata.annotations['${key}']`;
+    const annotations = keys.flatMap((key) => checkAnnotation(key, all[key]!, own.filter((c) => c.field === fieldOf(key))) ?? []);
+    const rest = own.filter((c) => !keys.some((key) => c.field === fieldOf(key)));
+    if (!servesIngress(ingress, state, selection)) checks.push({ namespace, name, status: 'skipped', annotations: [], conditions: [] });
+    else if (refused.has(id)) checks.push({ namespace, name, status: 'refused', refused: refused.get(id)!, annotations, conditions: rest });
+    else checks.push({ namespace, name, status: 'served', annotations, conditions: rest });
+  }
+  const rank = (c: IngressCheck) => (c.status === 'refused' ? 0 : c.status === 'served' ? 1 : 2);
+  checks.sort((a, b) => rank(a) - rank(b) || compareStrings(a.namespace, b.namespace) || compareStrings(a.name, b.name));
+  const counts = { honoured: 0, approximated: 0, refused: 0, unsupported: 0 };
+  for (const check of checks) for (const a of check.annotations) counts[a.verdict] += 1;
+  return {
+    ingresses: checks,
+    summary: {
+      ingresses: checks.length,
+      served: checks.filter((c) => c.status === 'served').length,
+      skipped: checks.filter((c) => c.status === 'skipped').length,
+      refused: checks.filter((c) => c.status === 'refused').map((c) => `${c.namespace}/${c.name}`),
+      annotations: counts,
+    },
+  };
+}

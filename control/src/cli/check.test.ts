@@ -1,0 +1,126 @@
+import { execFile } from 'node:child_process';
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+
+const run = promisify(execFile);
+const cli = new URL('../../../dataplane/src/cli/main.ts', import.meta.url).pathname;
+
+/** Runs the real `portico` bin as a process; never throws on a non-zero exit. */
+async function portico(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [cli, ...args], { timeout: 30_000 });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const e = error as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+function ingress(name: string, host: string, annotations: Record<string, string>, path = '/'): string {
+  return JSON.stringify({
+    apiVersion: 'networking.k8s.io/v1',
+    kind: 'Ingress',
+    metadata: { name, namespace: 'shop', annotations },
+    spec: { rules: [{ host, http: { paths: [{ path, pathType: 'ImplementationSpecific', backend: { service: { name: 'web', port: { number: 80 } } } }] } }] },
+  });
+}
+
+const N = 'nginx.ingress.kubernetes.io/';
+/** The Service every test Ingress routes to, so the build's only findings are about annotations. */
+const SERVICE = JSON.stringify({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'web', namespace: 'shop' }, spec: { ports: [{ port: 80 }] } });
+
+async function mixedDir(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'portico-check-'));
+  await writeFile(
+    join(dir, 'ingresses.yaml'),
+    [
+      ingress('mixed', 'shop.example.com', { [`${N}rewrite-target`]: '/$2', [`${N}app-root`]: '/app', [`${N}configuration-snippet`]: 'more_set_headers "X-A: b";', [`${N}made-up-thing`]: '1' }, '/api(/|$)(.*)'),
+      ingress('admin', 'admin.example.com', { [`${N}auth-url`]: 'http://auth.example.com/check' }),
+      ingress('legacy', 'legacy.example.com', { 'ingress.kubernetes.io/whitelist-source-range': '10.0.0.0/8' }),
+      ingress('plain', 'plain.example.com', {}),
+      SERVICE,
+    ].join('\n---\n'),
+  );
+  return dir;
+}
+
+describe('portico check', () => {
+  it('prints each annotation as honoured, approximated, refused or not yet supported, 503 Ingresses first, and exits 1', async () => {
+    const { code, stdout } = await portico('check', '--manifests', await mixedDir());
+    expect(code).toBe(1);
+    const blocks = stdout.split('\n\n');
+    expect(blocks.map((b) => b.split('\n')[0])).toEqual([
+      expect.stringMatching(/^Ingress shop\/admin: NOT SERVED \(503\): .*auth-url/),
+      expect.stringMatching(/^Ingress shop\/legacy: NOT SERVED \(503\): .*ingress\.kubernetes\.io\/whitelist-source-range/),
+      'Ingress shop/mixed: served',
+      'Ingress shop/plain: served',
+      'Summary:',
+    ]);
+    expect(blocks[2]).toMatch(/honoured +nginx\.ingress\.kubernetes\.io\/rewrite-target +the path sent upstream/);
+    expect(blocks[2]).toMatch(/approximated +nginx\.ingress\.kubernetes\.io\/app-root +.*302/);
+    expect(blocks[2]).toMatch(/refused +nginx\.ingress\.kubernetes\.io\/configuration-snippet +.*never applies snippets/);
+    expect(blocks[2]).toMatch(/not yet supported nginx\.ingress\.kubernetes\.io\/made-up-thing +.*not supported/);
+    expect(blocks[3]).toContain('no ingress-nginx annotations');
+    expect(blocks[4]).toContain('4 Ingresses: 2 served, 2 not served (503), 0 skipped for class');
+    expect(blocks[4]).toContain('annotations: 1 honoured, 1 approximated, 3 refused, 1 not yet supported');
+    expect(blocks[4]).toMatch(/shop\/admin\n {4}shop\/legacy/);
+  });
+
+  it('--json gives the same facts', async () => {
+    const { code, stdout } = await portico('check', '--manifests', await mixedDir(), '--json');
+    expect(code).toBe(1);
+    const report = JSON.parse(stdout) as { ingresses: { name: string; status: string; annotations: { key: string; verdict: string }[] }[]; summary: unknown; problems: unknown[] };
+    expect(report.ingresses.map((i) => [i.name, i.status])).toEqual([['admin', 'refused'], ['legacy', 'refused'], ['mixed', 'served'], ['plain', 'served']]);
+    expect(report.ingresses[2]!.annotations).toEqual([
+      expect.objectContaining({ key: `${N}app-root`, verdict: 'approximated' }),
+      expect.objectContaining({ key: `${N}configuration-snippet`, verdict: 'refused' }),
+      expect.objectContaining({ key: `${N}made-up-thing`, verdict: 'unsupported' }),
+      expect.objectContaining({ key: `${N}rewrite-target`, verdict: 'honoured' }),
+    ]);
+    expect(report.summary).toEqual({ ingresses: 4, served: 2, skipped: 0, refused: ['shop/admin', 'shop/legacy'], annotations: { honoured: 1, approximated: 1, refused: 3, unsupported: 1 } });
+    expect(report.problems).toEqual([]);
+  });
+
+  it('exits 0 when every Ingress is served, and a refused value of an honoured annotation is reported with the build\'s reason', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'portico-check-'));
+    await writeFile(join(dir, 'ok.json'), ingress('ok', 'ok.example.com', { [`${N}ssl-redirect`]: 'maybe' }));
+    await writeFile(join(dir, 'service.json'), SERVICE);
+    const ok = await portico('check', '--manifests', dir, '--json');
+    expect(ok.code).toBe(0);
+    const note = (JSON.parse(ok.stdout) as { ingresses: { annotations: { verdict: string; note: string }[] }[] }).ingresses[0]!.annotations[0]!;
+    expect(note.verdict).toBe('honoured');
+    expect(note.note).toContain('warning: expected "true" or "false", got "maybe"');
+    await writeFile(join(dir, 'grpc.json'), ingress('grpc', 'grpc.example.com', { [`${N}backend-protocol`]: 'GRPC' }));
+    const refused = await portico('check', '--manifests', dir);
+    expect(refused.code).toBe(1);
+    expect(refused.stdout).toMatch(/^Ingress shop\/grpc: NOT SERVED \(503\): backend-protocol GRPC is not supported yet/);
+    expect(refused.stdout).toMatch(/refused +nginx\.ingress\.kubernetes\.io\/backend-protocol +.*not supported yet/);
+  });
+
+  it('hostile: a malformed file is named by file and line, the rest is still checked, and the exit status is 1', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'portico-check-'));
+    await writeFile(join(dir, 'a-good.yaml'), ingress('plain', 'plain.example.com', {}));
+    await writeFile(join(dir, 'b-bad.yaml'), 'kind: Ingress\nmetadata: {name: x\n  bad: [\n');
+    const { code, stdout, stderr } = await portico('check', '--manifests', dir);
+    expect(code).toBe(1);
+    expect(stderr).toMatch(/^error: .*b-bad\.yaml:2:\d+ .*\[PORTICO_E_MANIFEST_PARSE\]$/m);
+    expect(stdout).toContain('Ingress shop/plain: served');
+  });
+
+  it('an empty directory says so; a missing one is an error naming it', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'portico-check-'));
+    await mkdir(join(dir, 'empty'));
+    const empty = await portico('check', '--manifests', join(dir, 'empty'));
+    expect(empty).toMatchObject({ code: 0, stdout: `no Ingresses found in ${join(dir, 'empty')}\n` });
+    const missing = await portico('check', '--manifests', join(dir, 'nope'));
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/cannot read manifests at .*nope.*\[PORTICO_E_MANIFEST_READ\]/);
+    const usage = await portico('check');
+    expect(usage.code).toBe(2);
+    const help = await portico('check', '--help');
+    expect(help.stdout).toContain('Usage: portico check --manifests DIR');
+  });
+});
