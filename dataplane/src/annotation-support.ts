@@ -11,6 +11,7 @@ import { DEFAULT_CLASS_SELECTION } from '@portico/control/ingress-class';
 import { ClusterState } from '@portico/control/state';
 import type { Snapshot } from '@portico/control/snapshot';
 import { Router } from './router.ts';
+import type { ProxyOptions } from './proxy.ts';
 import type { Backend, FetchedResponse, RunningProxy } from './test-support.ts';
 import { fetchVia, startBackend, startProxy } from './test-support.ts';
 
@@ -38,6 +39,8 @@ export interface Echo {
   readonly method: string;
   readonly url: string;
   readonly headers: Record<string, string | string[] | undefined>;
+  /** Request body bytes it read. */
+  readonly bodyBytes: number;
 }
 
 /** The Ingress as manifest JSON (namespace `web`, class `portico`). */
@@ -78,16 +81,27 @@ export class AnnotatedProxy {
     this.conditions = compiled.conditions;
   }
 
-  /** Compiles `ingresses` (plus echo Services `services`, default just `echo`) and starts the proxy. */
-  static async start(ingresses: readonly TestIngress[], services: readonly string[] = ['echo']): Promise<AnnotatedProxy> {
+  /**
+   * Compiles `ingresses` (plus echo Services `services`, default just `echo`) and starts the proxy
+   * with `options`. The echo backend reads the whole body first, and waits `x-echo-delay-ms`
+   * (at most 5000) before answering when the request carries it.
+   */
+  static async start(ingresses: readonly TestIngress[], services: readonly string[] = ['echo'], options: ProxyOptions = {}): Promise<AnnotatedProxy> {
     const backends = new Map<string, Backend>();
     for (const name of services) {
       backends.set(
         name,
         await startBackend((request, response) => {
-          const echo: Echo = { service: name, method: request.method ?? '', url: request.url ?? '', headers: request.headers };
-          response.setHeader('content-type', 'application/json');
-          response.end(JSON.stringify(echo));
+          let bodyBytes = 0;
+          request.on('data', (chunk: Buffer) => (bodyBytes += chunk.length));
+          request.on('end', () => {
+            const echo: Echo = { service: name, method: request.method ?? '', url: request.url ?? '', headers: request.headers, bodyBytes };
+            const delay = Math.min(5000, Number(request.headers['x-echo-delay-ms'] ?? 0) || 0);
+            setTimeout(() => {
+              response.setHeader('content-type', 'application/json');
+              response.end(JSON.stringify(echo));
+            }, delay);
+          });
         }),
       );
     }
@@ -97,7 +111,7 @@ export class AnnotatedProxy {
     const compiled = compileState(ClusterState.from(parsed.objects), DEFAULT_CLASS_SELECTION);
     const router = new Router();
     router.load(compiled.snapshot);
-    return new AnnotatedProxy(backends, await startProxy(router), compiled);
+    return new AnnotatedProxy(backends, await startProxy(router, options), compiled);
   }
 
   /** One request through the proxy on a new connection. */

@@ -327,7 +327,7 @@ export class ClientConnection {
       const forwardTarget = outcome?.target ?? (path === target ? undefined : path);
       const keepAlive = head.minor === 1 && !head.connectionClose && !closing;
       if (outcome === undefined) this.exchange.start(buf, headEnd, rest, decision, keepAlive, started, forwardTarget);
-      else this.exchange.start(buf, headEnd, rest, decision, keepAlive, started, forwardTarget, extraHeaders(outcome), responseExtra(outcome.responseHeaders), outcome.done);
+      else this.exchange.start(buf, headEnd, rest, decision, keepAlive, started, forwardTarget, extraHeaders(outcome), responseExtra(outcome.responseHeaders), outcome.done, outcome.upstream);
       return false;
     }
     // Answered here: what the policy steps took (a concurrency slot) is given back now.

@@ -15,6 +15,8 @@ import { localResponse } from './http/respond.ts';
 import { RELAY_DONE, RELAY_INVALID, RELAY_UPGRADE, ResponseRelay } from './relay.ts';
 import { RequestBody } from './request-body.ts';
 import type { ExtraHeaders } from './policy.ts';
+import type { ExchangeTimeouts } from './failure.ts';
+import type { UpstreamSettings } from '@portico/control/snapshot/policies/module';
 import type { ProxyDecision } from './router.ts';
 import { Tunnel } from './tunnel.ts';
 import { POOL_FULL } from './upstream/pool.ts';
@@ -61,6 +63,12 @@ export class Exchange implements UpstreamOwner {
   #gotBytes = false;
   /** Last progress of the exchange (coarse clock): timeouts count from here. */
   #since = 0;
+  /** The route's largest request body in bytes (proxy-body-size), 0 for no limit. */
+  #maxBody = 0;
+  /** Request body bytes received so far (chunked framing included). */
+  #bodyBytes = 0;
+  /** The route's timeouts, when it overrides the global ones. */
+  #timeouts: ExchangeTimeouts | undefined;
 
   constructor(conn: ClientConnection) {
     this.conn = conn;
@@ -73,9 +81,10 @@ export class Exchange implements UpstreamOwner {
    * Starts proxying the request parsed from buf[0, headEnd); `rest` holds the bytes read after
    * the head; `target` replaces the received request-target (the normalized one) when given;
    * `headers` are request header lines the route's policies set, `response` the response header
-   * lines they set, `done` what to call once when the exchange is over (however it ends).
+   * lines they set, `done` what to call once when the exchange is over (however it ends),
+   * `settings` the route's body limit and timeouts.
    */
-  start(buf: Buffer, headEnd: number, rest: Buffer | undefined, decision: ProxyDecision, keepAlive: boolean, started: number, target?: string, headers?: ExtraHeaders, response?: ResponseExtra, done?: readonly (() => void)[]): void {
+  start(buf: Buffer, headEnd: number, rest: Buffer | undefined, decision: ProxyDecision, keepAlive: boolean, started: number, target?: string, headers?: ExtraHeaders, response?: ResponseExtra, done?: readonly (() => void)[], settings?: UpstreamSettings): void {
     const head = this.conn.head;
     this.#whenDone = done !== undefined && done.length !== 0 ? done : undefined;
     this.requestBuffer = buf;
@@ -92,14 +101,18 @@ export class Exchange implements UpstreamOwner {
     this.#tried = [];
     this.#staleRetried = this.#gotBytes = false;
     this.#relay.reset(this.#isHead, keepAlive, head.minor === 1, this.#upgrade, response);
+    this.#applySettings(settings);
     // Frame (and for chunked, validate) the body bytes already here before anything is sent.
     let body: Buffer | undefined;
     let extra = rest;
     const requestBody = this.#body;
     requestBody.reset(head);
+    // Over the route's limit by its Content-Length: 413, and the endpoint never sees it.
+    if (this.#maxBody !== 0 && head.contentLength > this.#maxBody) return this.#refuse(413);
     if (!requestBody.done && rest !== undefined) {
       const end = requestBody.feed(rest);
       if (end === CHUNKED_INVALID) return this.#refuse(400);
+      if (this.#overLimit(end)) return this.#refuse(413);
       body = end === rest.length ? rest : rest.subarray(0, end);
       extra = end === rest.length ? undefined : rest.subarray(end);
     }
@@ -112,6 +125,30 @@ export class Exchange implements UpstreamOwner {
     // Until the endpoint takes the head, read no more body (it keeps the request replayable).
     if (!this.#requestDone || extra !== undefined) this.conn.socket.pause();
     this.#attach(false);
+  }
+
+  /** Takes the route's body limit and timeouts (the global timeouts where it sets none). */
+  #applySettings(settings: UpstreamSettings | undefined): void {
+    this.#bodyBytes = 0;
+    this.#maxBody = settings?.maxBodyBytes ?? 0;
+    if (settings === undefined || (settings.connectTimeoutMs === undefined && settings.readTimeoutMs === undefined && settings.sendTimeoutMs === undefined)) {
+      this.#timeouts = undefined;
+      return;
+    }
+    const global = this.conn.context.options;
+    this.#timeouts = {
+      connectTimeoutMs: settings.connectTimeoutMs ?? global.connectTimeoutMs,
+      readTimeoutMs: settings.readTimeoutMs ?? global.readTimeoutMs,
+      sendTimeoutMs: settings.sendTimeoutMs ?? global.sendTimeoutMs,
+      clientTimeoutMs: global.clientTimeoutMs,
+    };
+  }
+
+  /** Counts `bytes` more of request body: whether the route's limit is now exceeded. */
+  #overLimit(bytes: number): boolean {
+    if (this.#maxBody === 0) return false;
+    this.#bodyBytes += bytes;
+    return this.#bodyBytes > this.#maxBody;
   }
 
   #attach(fresh: boolean): void {
@@ -154,6 +191,8 @@ export class Exchange implements UpstreamOwner {
     }
     const end = this.#body.feed(chunk);
     if (end === CHUNKED_INVALID) return this.#refuse(400);
+    // A streamed body crossing the route's limit: cut off the endpoint, 413 unless the response started.
+    if (this.#overLimit(end)) return this.#refuse(413);
     const body = end === chunk.length ? chunk : chunk.subarray(0, end);
     const extra = end === chunk.length ? undefined : chunk.subarray(end);
     const done = this.#body.done;
@@ -184,7 +223,7 @@ export class Exchange implements UpstreamOwner {
         clientBacklogged: this.conn.socket.writableNeedDrain,
         endpointBacklogged: upstream.socket.writableNeedDrain,
       },
-      this.conn.context.options,
+      this.#timeouts ?? this.conn.context.options,
     );
     if (kind >= 0) this.#fail(kind);
   }

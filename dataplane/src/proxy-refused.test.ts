@@ -13,7 +13,7 @@ function manifests(port: number): string {
     annotatedIngress('mtls', 'mtls.test', { 'nginx.ingress.kubernetes.io/auth-tls-verify-client': 'on' }),
     annotatedIngress('satisfy', 'satisfy.test', { 'nginx.ingress.kubernetes.io/satisfy': 'any' }),
     annotatedIngress('deny-snippet', 'snippet.test', { 'nginx.ingress.kubernetes.io/configuration-snippet': 'deny all;' }),
-    annotatedIngress('open', 'open.test', { 'nginx.ingress.kubernetes.io/proxy-body-size': '8m', 'nginx.ingress.kubernetes.io/server-snippet': 'gzip on;' }),
+    annotatedIngress('open', 'open.test', { 'nginx.ingress.kubernetes.io/proxy-buffer-size': '8k', 'nginx.ingress.kubernetes.io/server-snippet': 'gzip on;' }),
   ]);
 }
 
@@ -65,7 +65,7 @@ describe('never serve a protected route open (annotation policy through the real
     expect(explainer.explain({ host: 'open.test', path: '/' }).status).toBe(200);
     const open = conditions.filter((c) => c.source.name === 'open');
     expect(open.map((c) => [c.reason, c.severity, c.field])).toEqual([
-      ['UnsupportedAnnotation', 'Warning', "metadata.annotations['nginx.ingress.kubernetes.io/proxy-body-size']"],
+      ['UnsupportedAnnotation', 'Warning', "metadata.annotations['nginx.ingress.kubernetes.io/proxy-buffer-size']"],
       ['UnsupportedAnnotation', 'Warning', "metadata.annotations['nginx.ingress.kubernetes.io/server-snippet']"],
     ]);
     expect(open[1]!.message).toMatch(/never applies snippets, by design/);

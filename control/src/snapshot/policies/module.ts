@@ -67,6 +67,15 @@ export interface LocalAnswer {
   readonly headers: readonly (readonly [name: string, value: string])[];
 }
 
+/** Per-route upstream settings; absent members keep the data plane's global behaviour. */
+export interface UpstreamSettings {
+  /** Largest request body in bytes; 0 means unlimited (ingress-nginx `0`). */
+  readonly maxBodyBytes?: number | undefined;
+  readonly connectTimeoutMs?: number | undefined;
+  readonly readTimeoutMs?: number | undefined;
+  readonly sendTimeoutMs?: number | undefined;
+}
+
 /**
  * What the steps decided so far for one request. Steps write into it in pipeline order; a step
  * that sets `answer` ends the pipeline.
@@ -81,6 +90,8 @@ export interface PolicyOutcome {
   readonly responseHeaders: [name: string, value: string][];
   /** Called once when the request is over (answered, forwarded and finished, or failed): gives back what a step took. */
   readonly done: (() => void)[];
+  /** Per-route body limit and timeouts for the exchange, when the route sets any. */
+  upstream: UpstreamSettings | undefined;
 }
 
 /** One module's work on one request. */

@@ -15,6 +15,7 @@ import { appRootModule, forwardedPrefixModule } from './app-root.ts';
 import { redirectModule } from './redirect.ts';
 import { rewriteModule, useRegexModule } from './rewrite.ts';
 import { trailingSlashModule } from './trailing-slash.ts';
+import { proxyModule } from './proxy.ts';
 
 /** Per-route policy data in the snapshot: one optional member per module, absent when unused. */
 export const RoutePolicies = z.strictObject({
@@ -27,6 +28,7 @@ export const RoutePolicies = z.strictObject({
   appRoot: appRootModule.schema.optional(),
   xForwardedPrefix: forwardedPrefixModule.schema.optional(),
   preserveTrailingSlash: trailingSlashModule.schema.optional(),
+  proxy: proxyModule.schema.optional(),
 });
 export type RoutePolicies = z.infer<typeof RoutePolicies>;
 
@@ -37,7 +39,7 @@ type AnyModule = PolicyModule<never> & { read(reader: AnnotationReader): unknown
  * (before authentication, as ingress-nginx's `if`/`return` does); limits (nginx's preaccess
  * phase) come before access control.
  */
-export const POLICY_MODULES: readonly AnyModule[] = [appRootModule, redirectModule, corsModule, limitsModule, accessModule, useRegexModule, rewriteModule, forwardedPrefixModule, trailingSlashModule] as unknown as AnyModule[];
+export const POLICY_MODULES: readonly AnyModule[] = [appRootModule, redirectModule, corsModule, limitsModule, accessModule, useRegexModule, rewriteModule, forwardedPrefixModule, trailingSlashModule, proxyModule] as unknown as AnyModule[];
 
 /** Every annotation a module owns, with how it is honoured (docs, `portico check`, explain). */
 export const POLICY_ANNOTATIONS: readonly AnnotationFact[] = POLICY_MODULES.flatMap((module) => module.annotations);
@@ -113,7 +115,7 @@ function runSteps(steps: readonly PolicyStep[], facts: RequestFacts, outcome: Po
  * by the policy. The data plane and explain both decide with this function.
  */
 export function applyPolicy(policy: PreparedPolicy, kind: 'proxy' | 'redirect' | 'unavailable', facts: RequestFacts): PolicyOutcome {
-  const outcome: PolicyOutcome = { answer: undefined, target: undefined, setHeaders: [], responseHeaders: [], done: [] };
+  const outcome: PolicyOutcome = { answer: undefined, target: undefined, setHeaders: [], responseHeaders: [], done: [], upstream: undefined };
   if (runSteps(policy.redirect, facts, outcome) || kind === 'redirect') return outcome;
   if (runSteps(policy.access, facts, outcome) || kind !== 'proxy') return outcome;
   runSteps(policy.request, facts, outcome);
