@@ -1,6 +1,8 @@
 /** Stable error codes. Tests match on these, never on messages. */
 export type PorticoErrorCode =
   | 'PORTICO_E_MANIFEST_READ'
+  /** A cluster could not be read (`portico check --kubeconfig`): unreachable, refused, or not listed before the deadline. */
+  | 'PORTICO_E_CLUSTER_READ'
   | 'PORTICO_E_MANIFEST_PARSE'
   | 'PORTICO_E_MANIFEST_SCHEMA'
   | 'PORTICO_E_SNAPSHOT_INVALID'

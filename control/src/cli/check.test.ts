@@ -123,4 +123,18 @@ describe('portico check', () => {
     const help = await portico('check', '--help');
     expect(help.stdout).toContain('Usage: portico check --manifests DIR');
   });
+
+  it('hostile: an unreachable cluster is an error within --timeout-ms; exactly one source is required', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'portico-check-'));
+    // A loopback port nothing listens on (port 1 needs root to bind; connections are refused at once).
+    const kubeconfig = ['apiVersion: v1', 'kind: Config', 'clusters: [{name: c, cluster: {server: "https://127.0.0.1:1", insecure-skip-tls-verify: true}}]', 'users: [{name: u, user: {token: t}}]', 'contexts: [{name: x, context: {cluster: c, user: u}}]', 'current-context: x', ''].join('\n');
+    await writeFile(join(dir, 'kubeconfig'), kubeconfig);
+    const down = await portico('check', '--kubeconfig', join(dir, 'kubeconfig'), '--timeout-ms', '1500');
+    expect(down.code).toBe(1);
+    expect(down.stderr).toMatch(/within 1500 ms.*\[PORTICO_E_CLUSTER_READ\]/);
+    const missing = await portico('check', '--kubeconfig', join(dir, 'nope'));
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/cannot load kubeconfig .*nope.*\[PORTICO_E_CLUSTER_READ\]/);
+    expect((await portico('check', '--kubeconfig', join(dir, 'kubeconfig'), '--manifests', dir)).code).toBe(2);
+  });
 });

@@ -2,10 +2,15 @@
  * `portico check`: what Portico will make of a team's Ingresses before they migrate from
  * ingress-nginx. The facts come from the real build (see check-report.ts); this file prints them.
  */
+import type { ClassSelection } from '../build/ingress-class.ts';
+import { PorticoError } from '../errors.ts';
+import { compileState } from '../pipeline.ts';
+import { loadKubeConfig } from '../sources/kubernetes/kubeconfig.ts';
 import type { Command } from './args.ts';
-import { requireString } from './args.ts';
+import { usageError } from './args.ts';
 import type { CheckReport } from './check-report.ts';
 import { checkIngresses } from './check-report.ts';
+import { readCluster } from './cluster-read.ts';
 import { CLASS_OPTIONS, classSelection, compileManifests, formatProblem } from './load.ts';
 
 /** The check command. */
@@ -13,17 +18,24 @@ export const checkCommand: Command = {
   name: 'check',
   usage: `
 Usage: portico check --manifests DIR [--json] [options]
+       portico check --kubeconfig FILE [--namespace NS]... [--json] [options]
 
 Compiles the manifests exactly as the control plane would and prints, per Ingress, each
 nginx.ingress.kubernetes.io/* (and legacy ingress.kubernetes.io/*) annotation as honoured,
 approximated (how), refused (why) or unsupported (not yet supported, served without it), then a
 summary. Ingresses that answer 503 (an access-restricting annotation Portico does not enforce, or a
 value it cannot serve) are listed first. Manifest files that cannot be read are named by file and
-line on standard error; the rest is still checked.
-Exit status: 0 when every Ingress is served, 1 when any answers 503 or a manifest could not be read.
+line on standard error; the rest is still checked. With --kubeconfig, the live cluster is listed
+once (read-only, with the controller's own informers); objects it cannot read are named likewise.
+Exit status: 0 when every Ingress is served, 1 when any answers 503 or an object or file could
+not be read, or the cluster could not be listed.
 
 Options:
   --manifests DIR                  Manifest directory or file (YAML/JSON, kubectl style).
+  --kubeconfig FILE                Read a live cluster instead (needs list on Ingresses, IngressClasses,
+                                   Services, EndpointSlices and Secrets).
+  --namespace NS                   With --kubeconfig: only this namespace; repeatable (default: all).
+  --timeout-ms N                   With --kubeconfig: give up listing after N ms (default 30000).
   --json                           Print {"ingresses": [...], "summary": {...}, "problems": [...]} as JSON.
   --ingress-class NAME             Class name served when no IngressClass object names it (default portico);
                                    Ingresses of another class are listed as skipped.
@@ -32,20 +44,52 @@ Options:
 `,
   options: {
     manifests: { type: 'string' },
+    kubeconfig: { type: 'string' },
+    namespace: { type: 'string', multiple: true },
+    'timeout-ms': { type: 'string', default: '30000' },
     json: { type: 'boolean', default: false },
     ...CLASS_OPTIONS,
   },
   async run(values) {
-    const manifests = requireString(this, values, 'manifests');
+    const manifests = values.manifests as string | undefined;
+    const kubeconfig = values.kubeconfig as string | undefined;
+    if ((manifests === undefined) === (kubeconfig === undefined)) usageError(this, 'give exactly one of --manifests DIR and --kubeconfig FILE');
+    const timeoutMs = Number(values['timeout-ms']);
+    if (!Number.isInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > 600_000) usageError(this, `--timeout-ms must be 1..600000, got ${String(values['timeout-ms'])}`);
     const selection = classSelection(values);
-    const { snapshot, conditions, problems, state } = await compileManifests(manifests, selection);
-    for (const problem of problems) process.stderr.write(`${formatProblem(problem)}\n`);
-    const report = checkIngresses(state, snapshot, conditions, selection);
+    const { report, problems, failed } = manifests !== undefined ? await checkManifests(manifests, selection) : await checkCluster(kubeconfig!, (values.namespace as string[] | undefined) ?? [], timeoutMs, selection);
     if (values.json === true) process.stdout.write(`${JSON.stringify({ ...report, problems }, null, 2)}\n`);
-    else process.stdout.write(formatReport(report, manifests));
-    return report.summary.refused.length > 0 || problems.some((p) => p.severity === 'error') ? 1 : 0;
+    else process.stdout.write(formatReport(report, manifests ?? `the cluster of ${kubeconfig!}`));
+    return report.summary.refused.length > 0 || failed ? 1 : 0;
   },
 };
+
+/** A report and what could not be read (already printed to standard error). */
+interface Checked {
+  readonly report: CheckReport;
+  readonly problems: readonly unknown[];
+  /** Something could not be read, so the report may be missing an Ingress. */
+  readonly failed: boolean;
+}
+
+async function checkManifests(manifests: string, selection: ClassSelection): Promise<Checked> {
+  const { snapshot, conditions, problems, state } = await compileManifests(manifests, selection);
+  for (const problem of problems) process.stderr.write(`${formatProblem(problem)}\n`);
+  return { report: checkIngresses(state, snapshot, conditions, selection), problems, failed: problems.some((p) => p.severity === 'error') };
+}
+
+async function checkCluster(kubeconfig: string, namespaces: readonly string[], timeoutMs: number, selection: ClassSelection): Promise<Checked> {
+  let kubeConfig;
+  try {
+    kubeConfig = loadKubeConfig(kubeconfig);
+  } catch (error) {
+    throw new PorticoError('PORTICO_E_CLUSTER_READ', `cannot load kubeconfig ${kubeconfig}: ${(error as Error).message}`, { cause: error });
+  }
+  const { state, problems } = await readCluster(kubeConfig, namespaces, timeoutMs);
+  for (const problem of problems) process.stderr.write(`error: ${problem}\n`);
+  const { snapshot, conditions } = compileState(state, selection);
+  return { report: checkIngresses(state, snapshot, conditions, selection), problems, failed: problems.length > 0 };
+}
 
 /** The report as text: one block per Ingress, then the summary. */
 function formatReport(report: CheckReport, manifests: string): string {

@@ -5,7 +5,6 @@ import { readFileSync } from 'node:fs';
 import { createServer as createHttpsServer } from 'node:https';
 import { createSecureContext } from 'node:tls';
 import { serve } from '@hono/node-server';
-import { KubeConfig } from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { createApp } from '../api/app.ts';
 import { NodeMirror } from '../nodes/mirror.ts';
@@ -16,6 +15,7 @@ import { defaultDataPlaneUser, KubernetesAuthenticator } from '../auth/kubernete
 import { isLoopbackHost } from '../auth/transport.ts';
 import { PORTICO_CONTROLLER } from '../build/ingress-class.ts';
 import { ClusterController, defaultIdentity } from '../controller/cluster-controller.ts';
+import { loadKubeConfig } from '../sources/kubernetes/kubeconfig.ts';
 import { KubernetesRouteStore } from '../sources/store/kubernetes.ts';
 import type { Command } from './args.ts';
 import { usageError } from './args.ts';
@@ -42,15 +42,6 @@ export function listenerTls(command: Command, values: Record<string, unknown>): 
     usageError(command, `--tls-cert ${certFile} and --tls-key ${keyFile} are not a usable pair: ${(error as Error).message}`);
   }
   return tls;
-}
-
-/** Loads the kubeconfig: `--kubeconfig`, else in-cluster, else $KUBECONFIG / ~/.kube/config. */
-export function loadKubeConfig(path: string | undefined): KubeConfig {
-  const kubeConfig = new KubeConfig();
-  if (path !== undefined) kubeConfig.loadFromFile(path);
-  else if (process.env.KUBERNETES_SERVICE_HOST) kubeConfig.loadFromCluster();
-  else kubeConfig.loadFromDefault();
-  return kubeConfig;
 }
 
 /** The control command. */
