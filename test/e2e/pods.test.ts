@@ -19,6 +19,7 @@
  */
 import { execFile } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
+import { connect } from 'node:net';
 import { promisify } from 'node:util';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
@@ -299,12 +300,10 @@ describe('the test cluster runs pods: controllers, scheduler and kubelet stand-i
     const prestopMs = performance.now() - started;
     expect(prestopMs).toBeGreaterThanOrEqual(2_000);
     expect(alive(pidOf(prestop!))).toBe(false);
-    // Its address is gone with it, and says so at once (no connect left hanging on ARP).
-    const after = await fetch(`http://${prestop!.status.podIP}:${BACKEND_PORT}/`, { signal: AbortSignal.timeout(2_000) }).then(
-      () => 'answered',
-      (error: Error & { cause?: { code?: string } }) => error.cause?.code ?? error.name,
-    );
-    expect(after).toBe('EHOSTUNREACH');
+    // Its address is gone with it, and says so at once (no connect left hanging on ARP). A new
+    // TCP connection, not fetch: fetch may reuse the keep-alive socket of the request above,
+    // which then waits for an answer that never comes instead of connecting.
+    expect(await connectOutcome(prestop!.status.podIP!, BACKEND_PORT, 2_000)).toBe('EHOSTUNREACH');
 
     // A process that ignores SIGTERM lives until the 2 s grace period is over, then SIGKILL.
     started = performance.now();
@@ -351,3 +350,18 @@ describe('the test cluster runs pods: controllers, scheduler and kubelet stand-i
     await expect(run('ip', ['link', 'show', `ptcbr${index}`])).rejects.toThrow();
   }, 120_000);
 });
+
+/** What a fresh TCP connect to `host:port` gives within `timeoutMs`: 'connected', an errno code, or 'timeout'. */
+function connectOutcome(host: string, port: number, timeoutMs: number): Promise<string> {
+  return new Promise((resolve) => {
+    const socket = connect({ host, port });
+    const done = (outcome: string) => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(outcome);
+    };
+    const timer = setTimeout(() => done('timeout'), timeoutMs);
+    socket.once('connect', () => done('connected'));
+    socket.once('error', (error: NodeJS.ErrnoException) => done(error.code ?? error.name));
+  });
+}
