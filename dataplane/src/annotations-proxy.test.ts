@@ -102,3 +102,37 @@ describe('proxy-body-size and proxy timeouts (ingress-nginx e2e: proxy.go)', () 
     expect(proxy.explainer.explain({ host: 'small.test', path: '/' }).policies).toContain('proxy: request bodies up to 1024 bytes (413 beyond)');
   });
 });
+
+describe('upstream-vhost (ingress-nginx e2e: upstreamvhost.go)', () => {
+  let proxy: AnnotatedProxy;
+
+  beforeAll(async () => {
+    proxy = await AnnotatedProxy.start([
+      { name: 'vhost', hosts: ['upstreamvhost.bar.com'], annotations: { [`${A}upstream-vhost`]: 'backend.internal:8080' } },
+      { name: 'variable', hosts: ['variable.test'], annotations: { [`${A}upstream-vhost`]: '$host' } },
+      { name: 'plain', hosts: ['plain.test'] },
+    ]);
+  });
+
+  afterAll(() => proxy.close());
+
+  it('the backend receives the annotation as its Host, once; X-Forwarded-Host keeps the client\'s', async () => {
+    const echo = await proxy.echo('upstreamvhost.bar.com', '/');
+    expect([echo.headers.host, echo.headers['x-forwarded-host']]).toEqual(['backend.internal:8080', 'upstreamvhost.bar.com']);
+    // A client listing Host in Connection does not make Portico drop or duplicate it.
+    const raw = await rawExchange(proxy.proxy.port, 'GET / HTTP/1.1\r\nHost: upstreamvhost.bar.com\r\nConnection: close, host\r\n\r\n');
+    expect(statusOf(raw)).toBe(200);
+    expect(JSON.parse(raw.slice(raw.indexOf('\r\n\r\n') + 4)).headers.host).toBe('backend.internal:8080');
+  });
+
+  it('without the annotation the client\'s Host goes upstream, also when Connection lists it', async () => {
+    expect((await proxy.echo('plain.test', '/')).headers.host).toBe('plain.test');
+    const raw = await rawExchange(proxy.proxy.port, 'GET / HTTP/1.1\r\nHost: plain.test\r\nConnection: close, host\r\n\r\n');
+    expect(JSON.parse(raw.slice(raw.indexOf('\r\n\r\n') + 4)).headers.host).toBe('plain.test');
+  });
+
+  it('an nginx variable is not applied (Warning): the client\'s Host goes upstream', async () => {
+    expect((await proxy.echo('variable.test', '/')).headers.host).toBe('variable.test');
+    expect(proxy.conditionsOf('variable')).toEqual([['InvalidAnnotation', 'Warning', `metadata.annotations['${A}upstream-vhost']`]]);
+  });
+});

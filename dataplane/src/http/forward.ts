@@ -13,7 +13,7 @@ import { randomBytes } from 'node:crypto';
 import type { ExtraHeaders } from '../policy.ts';
 import { equalsLower } from './chars.ts';
 import type { RequestHead } from './request-head.ts';
-import { K_CONNECTION, K_HOP, K_OTHER, K_REAL_IP, K_UPGRADE, K_XFF, K_XF_HOST, K_XF_PORT, K_XF_PROTO } from './request-fields.ts';
+import { K_CONNECTION, K_HOP, K_HOST, K_OTHER, K_REAL_IP, K_UPGRADE, K_XFF, K_XF_HOST, K_XF_PORT, K_XF_PROTO } from './request-fields.ts';
 
 /** What a connection knows about its peer, computed once per connection. */
 export interface ForwardContext {
@@ -135,7 +135,8 @@ export function forwardHead(buf: Buffer, head: RequestHead, headEnd: number, con
   const checkListed = head.connectionTokens.length !== 0 || extra !== undefined;
   for (let slot = 0, last = head.lineCount * 3; slot < last; slot += 3) {
     const kind = lines[slot + 2] as number;
-    if (kind === K_OTHER ? checkListed && listed(buf, head, slot, extra) : dropped(kind, trusted, upgrade)) {
+    // Host goes only when a policy replaces it (upstream-vhost), never because Connection lists it.
+    if (kind === K_OTHER ? checkListed && listed(buf, head, slot, extra) : kind === K_HOST ? extra !== undefined && extra.replaces.includes('host') : dropped(kind, trusted, upgrade)) {
       const start = lines[slot] as number;
       if (start > run) w += copy(buf, run, start, out, w);
       run = (lines[slot + 1] as number) + 2;

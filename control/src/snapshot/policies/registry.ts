@@ -16,6 +16,7 @@ import { redirectModule } from './redirect.ts';
 import { rewriteModule, useRegexModule } from './rewrite.ts';
 import { trailingSlashModule } from './trailing-slash.ts';
 import { proxyModule } from './proxy.ts';
+import { upstreamVhostModule } from './upstream-vhost.ts';
 
 /** Per-route policy data in the snapshot: one optional member per module, absent when unused. */
 export const RoutePolicies = z.strictObject({
@@ -29,6 +30,7 @@ export const RoutePolicies = z.strictObject({
   xForwardedPrefix: forwardedPrefixModule.schema.optional(),
   preserveTrailingSlash: trailingSlashModule.schema.optional(),
   proxy: proxyModule.schema.optional(),
+  upstreamVhost: upstreamVhostModule.schema.optional(),
 });
 export type RoutePolicies = z.infer<typeof RoutePolicies>;
 
@@ -39,7 +41,7 @@ type AnyModule = PolicyModule<never> & { read(reader: AnnotationReader): unknown
  * (before authentication, as ingress-nginx's `if`/`return` does); limits (nginx's preaccess
  * phase) come before access control.
  */
-export const POLICY_MODULES: readonly AnyModule[] = [appRootModule, redirectModule, corsModule, limitsModule, accessModule, useRegexModule, rewriteModule, forwardedPrefixModule, trailingSlashModule, proxyModule] as unknown as AnyModule[];
+export const POLICY_MODULES: readonly AnyModule[] = [appRootModule, redirectModule, corsModule, limitsModule, accessModule, useRegexModule, rewriteModule, forwardedPrefixModule, trailingSlashModule, proxyModule, upstreamVhostModule] as unknown as AnyModule[];
 
 /** Every annotation a module owns, with how it is honoured (docs, `portico check`, explain). */
 export const POLICY_ANNOTATIONS: readonly AnnotationFact[] = POLICY_MODULES.flatMap((module) => module.annotations);
