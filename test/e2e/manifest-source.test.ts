@@ -90,7 +90,8 @@ describe('manifest source problems, through portico standalone', () => {
     await writeFile(join(dir, 'broken.yaml'), 'apiVersion: v1\nkind: Service\nmetadata: {name: fixed, namespace: web}\n');
     await eventually(async () => ((await fetch(`http://127.0.0.1:${ports.api}/readyz`)).status === 200 ? true : undefined), 5000, 'ready once fixed');
     expect((await fetch(`http://127.0.0.1:${ports.admin}/readyz`)).status).toBe(200);
-    expect((await get(ports.http, 'app.test', '/v5/x')).status).toBe(200);
+    // Ready says every file parses; the /v5 edit is published on its own debounce, so wait for it.
+    await eventually(async () => ((await get(ports.http, 'app.test', '/v5/x')).status === 200 ? true : undefined), 5000, '/v5 served');
     const metrics = await (await fetch(`http://127.0.0.1:${ports.api}/metrics`)).text();
     expect(metrics).toContain('portico_manifest_problems{severity="error"} 0');
   }, 30_000);
