@@ -148,7 +148,8 @@ describe('StatusWriter', () => {
   it('retries a transient failure after a back-off; drops 404 (gone); reports a permanent failure without retrying', async () => {
     const api = fakeApi();
     const errors: { name: string; willRetry: boolean }[] = [];
-    const writer = new StatusWriter({ write: api.write, backoffInitialMs: 10, random: () => 0, onError: (u, _e, willRetry) => errors.push({ name: u.name, willRetry }) });
+    // A back-off far longer than settle() takes on a loaded machine, so "not yet retried" holds.
+    const writer = new StatusWriter({ write: api.write, backoffInitialMs: 400, random: () => 0, onError: (u, _e, willRetry) => errors.push({ name: u.name, willRetry }) });
     writer.plan([update('flaky'), update('gone'), update('invalid')]);
     (await api.next()).fail(Object.assign(new Error('HTTP 503'), { statusCode: 503 }));
     (await api.next()).fail(Object.assign(new Error('HTTP 404'), { statusCode: 404 }));
