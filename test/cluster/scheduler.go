@@ -27,6 +27,11 @@ type scheduler struct {
 	nodes    cache.Indexer
 	queue    workqueue.TypedRateLimitingInterface[string]
 	recorder record.EventRecorder
+	// assumed holds pods this scheduler bound that its informer has not shown bound yet (key ->
+	// node), as kube-scheduler's assume cache does: without it, replicas created together are
+	// all counted against an empty node and land on the same one. Only the scheduling
+	// goroutine touches it.
+	assumed map[string]string
 }
 
 const schedulerName = v1.DefaultSchedulerName
@@ -39,6 +44,7 @@ func runScheduler(ctx context.Context, client kubernetes.Interface, factory info
 		nodes:    factory.Core().V1().Nodes().Informer().GetIndexer(),
 		queue:    workqueue.NewTypedRateLimitingQueue(workqueue.DefaultTypedControllerRateLimiter[string]()),
 		recorder: recorder,
+		assumed:  map[string]string{},
 	}
 	enqueue := func(obj any) {
 		if pod, ok := obj.(*v1.Pod); ok && s.wants(pod) {
@@ -131,6 +137,7 @@ func (s *scheduler) schedule(ctx context.Context, key string) error {
 		}
 		return err
 	}
+	s.assumed[key] = node
 	s.recorder.Eventf(pod, v1.EventTypeNormal, "Scheduled", "Successfully assigned %s/%s to %s", pod.Namespace, pod.Name, node)
 	return nil
 }
@@ -144,6 +151,14 @@ func (s *scheduler) pick(pod *v1.Pod) (string, string) {
 		if p.Spec.NodeName != "" && p.Status.Phase != v1.PodSucceeded && p.Status.Phase != v1.PodFailed {
 			counts[p.Spec.NodeName]++
 		}
+	}
+	for key, node := range s.assumed {
+		obj, exists, _ := s.pods.GetByKey(key)
+		if !exists || obj.(*v1.Pod).Spec.NodeName != "" {
+			delete(s.assumed, key) // gone, or the informer shows it bound (counted above)
+			continue
+		}
+		counts[node]++
 	}
 	best, bestCount := "", 0
 	notReady, mismatched, full := 0, 0, 0
