@@ -42,7 +42,7 @@ export class Exchange implements UpstreamOwner {
   #upgrade = false;
   #attempts = 0;
   /** Endpoints this request already failed on, so a retry goes elsewhere. */
-  #tried: number[] = [];
+  readonly #tried: number[] = [];
   #staleRetried = false;
   #reused = false;
   #replayable = false;
@@ -98,7 +98,8 @@ export class Exchange implements UpstreamOwner {
     this.#idempotent = isIdempotent(head.method);
     this.#upgrade = head.connectionUpgrade && head.hasUpgrade;
     this.#attempts = 0;
-    this.#tried = [];
+    // Emptied, not replaced: no allocation per request for a list only retries fill.
+    this.#tried.length = 0;
     this.#staleRetried = this.#gotBytes = false;
     this.#relay.reset(this.#isHead, keepAlive, head.minor === 1, this.#upgrade, response);
     this.#applySettings(settings);
