@@ -112,7 +112,7 @@ function formatReport(report: CheckReport, manifests: string): string {
   const counts = summary.annotations;
   lines.push(
     'Summary:',
-    `  ${summary.ingresses} Ingresses: ${summary.served} served, ${summary.refused.length} not served (503), ${summary.skipped} skipped for class`,
+    `  ${summary.ingresses} ${summary.ingresses === 1 ? 'Ingress' : 'Ingresses'}: ${summary.served} served, ${summary.refused.length} not served (503), ${summary.skipped} skipped for class`,
     `  annotations: ${counts.honoured} honoured, ${counts.approximated} approximated, ${counts.refused} refused, ${counts.unsupported} not yet supported`,
   );
   if (summary.refused.length > 0) lines.push('  answer 503 until their refused annotations are removed or enforced another way:', ...summary.refused.map((id) => `    ${id}`));
