@@ -65,6 +65,6 @@ describe('portico check --kubeconfig', () => {
     expect(code).toBe(0);
     expect(stdout).toMatch(/^Ingress shop\/mixed: served/);
     expect(stdout).not.toContain('ops/admin');
-    expect(stdout).toContain('1 Ingresses: 1 served, 0 not served (503)');
+    expect(stdout).toContain('1 Ingress: 1 served, 0 not served (503)');
   });
 });
