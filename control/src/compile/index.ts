@@ -16,12 +16,14 @@ import { SNAPSHOT_API_VERSION, sealSnapshot } from '../snapshot/schema.ts';
 
 function backend(b: Backend): SnapshotBackend {
   const plain = { namespace: b.namespace, service: b.service, port: b.port, weight: b.weight, endpointSet: b.endpointSet ?? null };
-  // Plain backends carry no `tls` key, so they hash as before.
-  if (b.tls === undefined) return plain;
+  // HTTP/1.1 backends carry no `protocol` key and plain ones no `tls` key, so they hash as before.
+  const protocol = b.protocol === undefined ? {} : { protocol: b.protocol };
+  if (b.tls === undefined) return { ...plain, ...protocol };
   const t = b.tls;
   return {
     ...plain,
     tls: { serverName: t.serverName ?? null, verify: t.verify, verifyName: t.verifyName, verifyDepth: t.verifyDepth, secret: t.secret ?? null, caPem: t.caPem ?? null, certificatePem: t.certificatePem ?? null, privateKeyPem: t.privateKeyPem ?? null },
+    ...protocol,
   };
 }
 

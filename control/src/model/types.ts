@@ -26,9 +26,19 @@ export interface Backend {
   readonly weight: number;
   /** Key into `RoutingModel.endpointSets`, or undefined when the backend could not be resolved (serves 503). */
   readonly endpointSet: string | undefined;
-  /** TLS to the endpoints (backend protocol HTTPS); undefined for plain HTTP/1.1. */
+  /** TLS to the endpoints (backend protocol HTTPS, GRPCS); undefined for plain text. */
   readonly tls?: UpstreamTls | undefined;
+  /** HTTP/2 to the endpoints (see `UpstreamProtocol`); undefined for HTTP/1.1. Over TLS when `tls` is set, else h2c. */
+  readonly protocol?: UpstreamProtocol | undefined;
 }
+
+/**
+ * What the data plane speaks to a backend's endpoints when not HTTP/1.1: `h2` is HTTP/2 for any
+ * request (ingress-nginx `backend-protocol: H2C`, `appProtocol: kubernetes.io/h2c`); `grpc` is
+ * gRPC over HTTP/2 (`backend-protocol: GRPC|GRPCS`, `appProtocol: grpc`, a GRPCRoute backend):
+ * the same transport, and Portico's own failures on such a route answer as gRPC statuses.
+ */
+export type UpstreamProtocol = 'h2' | 'grpc';
 
 /**
  * How the data plane speaks TLS to a backend's endpoints (ingress-nginx `backend-protocol: HTTPS`

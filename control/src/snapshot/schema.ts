@@ -34,8 +34,10 @@ const Backend = z.strictObject({
   weight: z.number().int().nonnegative(),
   /** Key into `endpointSets`; null when the backend did not resolve (answers 503). */
   endpointSet: z.string().nullable(),
-  /** TLS to the endpoints (backend protocol HTTPS); absent for plain HTTP/1.1. */
+  /** TLS to the endpoints (backend protocol HTTPS, GRPCS); absent for plain text. */
   tls: UpstreamTls.optional(),
+  /** HTTP/2 to the endpoints (`h2`), or gRPC over HTTP/2 (`grpc`); absent for HTTP/1.1 (model `UpstreamProtocol`). */
+  protocol: z.enum(['h2', 'grpc']).optional(),
 });
 
 const Redirect = z.strictObject({ sslRedirect: z.boolean(), forceSslRedirect: z.boolean() });
