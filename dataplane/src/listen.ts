@@ -3,6 +3,7 @@
  * naming the port and the likely cause, and ports can be checked before anything listens.
  */
 import { createServer } from 'node:net';
+import type { Server } from 'node:net';
 import { PorticoError } from './errors.ts';
 
 /** A port Portico is about to listen on, and what it is for (`--http-port`, `http`, …). */
@@ -39,6 +40,48 @@ export async function checkPortsFree(uses: readonly PortUse[]): Promise<void> {
       server.listen({ port: use.port, host: use.address, exclusive: true }, () => server.close(() => resolve()));
     });
   }
+}
+
+/** Traffic ports this process has claimed; `release` gives them up (at shutdown). */
+export interface PortClaims {
+  release(): void;
+}
+
+/**
+ * Claims each traffic port for this process until `release`, so a second Portico started while
+ * this one still waits for its first snapshot (its traffic ports not yet listening) is refused
+ * instead of later sharing the ports through SO_REUSEPORT. A claim is a Linux abstract Unix
+ * socket named after the address and port: it lives exactly as long as the process (no file to
+ * clean up after a crash) and is scoped to the network namespace, like the ports themselves.
+ * The name is per (address, port), so a Portico on `0.0.0.0` and one on a single address of the
+ * same port are not caught here (the kernel still refuses the pair unless both share). Other
+ * systems have no abstract sockets: there the check before listening is all there is.
+ */
+export async function claimPorts(uses: readonly PortUse[]): Promise<PortClaims> {
+  const held: Server[] = [];
+  const release = () => {
+    for (const server of held.splice(0)) server.close();
+  };
+  if (process.platform !== 'linux') return { release };
+  try {
+    for (const use of uses) {
+      if (use.port === 0) continue;
+      held.push(
+        await new Promise<Server>((resolve, reject) => {
+          const server = createServer();
+          server.once('error', (error: NodeJS.ErrnoException) => {
+            const where = `port ${use.port} (${use.what}) on ${use.address}`;
+            reject(error.code === 'EADDRINUSE' ? new PorticoError('PORTICO_E_PORT_IN_USE', `${where} is claimed by another portico on this machine that has not opened it yet (it still waits for its first snapshot). Stop it or choose another port.`, { cause: error }) : error);
+          });
+          server.listen({ path: `\0portico-traffic-port ${use.address} ${use.port}` }, () => resolve(server.unref()));
+        }),
+      );
+    }
+  } catch (error) {
+    release();
+    throw error;
+  }
+  return { release };
 }
 
 /** Whether `error` is a port Portico could not listen on (fatal for a serving command). */

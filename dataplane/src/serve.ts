@@ -6,13 +6,15 @@
 import type { Server } from 'node:http';
 import { createServer } from 'node:net';
 import type { Snapshot } from '@portico/control/snapshot';
-import { checkPortsFree } from './listen.ts';
+import { checkPortsFree, claimPorts } from './listen.ts';
 import { makeLoggers } from './logging.ts';
 import { defaultWorkers } from './sizing.ts';
 import { workerEntry } from './worker-bundle.ts';
 import { prometheusMetrics, startAdminServer } from './admin.ts';
 import { DataPlane } from './dataplane.ts';
 import type { DataPlaneOptions } from './dataplane.ts';
+import type { Logger } from 'pino';
+import type { PortClaims } from './listen.ts';
 import type { KeyPair } from './tls.ts';
 import { generateDefaultCertificate } from './tls.ts';
 import { WorkerPool } from './workers.ts';
@@ -79,11 +81,30 @@ export async function startServing(options: ServingOptions): Promise<Serving> {
   if (sizing !== undefined) logger.info({ workers, basis: sizing.basis }, 'worker count from the CPU limit');
   const defaultCertificate = options.defaultCertificate ?? (await generateDefaultCertificate());
   const address = options.address ?? '0.0.0.0';
-  await checkPortsFree([
-    { port: options.httpPort, address, what: '--http-port' },
-    ...(options.httpsPort === undefined ? [] : [{ port: options.httpsPort, address, what: '--https-port' }]),
-    { port: options.adminPort, address: options.adminAddress, what: '--admin-port' },
-  ]);
+  const traffic = [{ port: options.httpPort, address, what: '--http-port' }, ...(options.httpsPort === undefined ? [] : [{ port: options.httpsPort, address, what: '--https-port' }])];
+  await checkPortsFree([...traffic, { port: options.adminPort, address: options.adminAddress, what: '--admin-port' }]);
+  const claims = await claimPorts(traffic);
+  try {
+    return await serve({ options, workers, defaultCertificate, address, claims, logger, accessLog });
+  } catch (error) {
+    claims.release();
+    throw error;
+  }
+}
+
+/** What `startServing` settled before anything listens. */
+interface Settled {
+  readonly options: ServingOptions;
+  readonly workers: number;
+  readonly defaultCertificate: KeyPair;
+  readonly address: string;
+  /** Released when serving stops. */
+  readonly claims: PortClaims;
+  readonly logger: Logger;
+  readonly accessLog: Logger | undefined;
+}
+
+async function serve({ options, workers, defaultCertificate, address, claims, logger, accessLog }: Settled): Promise<Serving> {
   let admin: Server;
   if (workers <= 1) {
     const dataPlane = await DataPlane.start({ ...options, defaultCertificate, logger, accessLog, deferListen: true });
@@ -106,6 +127,7 @@ export async function startServing(options: ServingOptions): Promise<Serving> {
       async close(timeoutMs = 10_000) {
         admin.close();
         await dataPlane.close(timeoutMs);
+        claims.release();
       },
     };
   }
@@ -127,6 +149,7 @@ export async function startServing(options: ServingOptions): Promise<Serving> {
     async close(timeoutMs = 10_000) {
       admin.close();
       await pool.close(timeoutMs);
+      claims.release();
     },
   };
 }

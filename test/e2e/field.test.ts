@@ -233,6 +233,30 @@ describe('portico standalone and dataplane: no traffic before a table, friendly 
     await portico.stop();
   }, 90_000);
 
+  it('a data plane still waiting for its first snapshot holds its traffic ports: a second portico on them is refused', async () => {
+    const control = `http://127.0.0.1:${await freePort()}`;
+    const ports = { http: await freePort(), https: await freePort(), admin: await freePort() };
+    const waiting = start(PORTICO, ['dataplane', '--control', control, '--data-dir', join(dir, 'waiting'), '--workers', '2', '--http-port', String(ports.http), '--https-port', String(ports.https), '--admin-port', String(ports.admin), '--no-access-log']);
+    children.push(waiting);
+    await waiting.waitFor('traffic ports open with the first snapshot', 60_000);
+    expect(await accepts(ports.http)).toBe(false);
+
+    const second = await standaloneArgs('second-on-claimed-ports', '2');
+    second.args[second.args.indexOf('--https-port') + 1] = String(ports.https);
+    const refused = await runToExit(second.args, { PORTICO_API_TOKEN: TOKEN });
+    expect(refused.code).toBe(1);
+    expectOneLine(refused.output, 'PORTICO_E_PORT_IN_USE', `port ${ports.https} (--https-port) on 0.0.0.0 is claimed by another portico`, 'waits for its first snapshot');
+    for (const port of [second.ports.http, second.ports.admin]) expect(await accepts(port)).toBe(false);
+
+    // The claim ends with the process: the same ports serve a new standalone at once.
+    expect(await waiting.stop()).toBe(0);
+    const after = start(PORTICO, second.args, { PORTICO_API_TOKEN: TOKEN });
+    children.push(after);
+    await after.waitFor('standalone ready', 60_000);
+    expect((await getWithHost(second.ports.http, 'k8s-ceph-dashboard.calmkart.com', '/')).status).toBe(200);
+    expect(await after.stop()).toBe(0);
+  }, 90_000);
+
   it('invalid options, a short PORTICO_API_TOKEN included, exit before anything listens', async () => {
     const { ports, args } = await standaloneArgs('bad-token');
     const short = await runToExit(args, { PORTICO_API_TOKEN: 'short' });
