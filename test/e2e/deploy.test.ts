@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestCluster } from '../cluster/cluster.ts';
 import { startCluster } from '../cluster/cluster.ts';
 import { eventually, kubectl } from '../support/kubectl.ts';
+import { installGatewayCrds } from '../support/gateway-crds.ts';
 import type { PodNetwork } from '../support/pod-network.ts';
 import { createPodNetwork } from '../support/pod-network.ts';
 import { childPids, rssBytes } from '../support/metrics.ts';
@@ -45,6 +46,19 @@ interface Rule {
 }
 
 /** `group/resource:verb` for every permission the deploy/ RBAC grants the control ServiceAccount. */
+const GATEWAY_OBJECTS = [
+  { apiVersion: 'gateway.networking.k8s.io/v1', kind: 'GatewayClass', metadata: { name: 'portico' }, spec: { controllerName: 'portico.dev/gateway-controller' } },
+  { apiVersion: 'gateway.networking.k8s.io/v1', kind: 'Gateway', metadata: { name: 'edge', namespace: 'rook-ceph' }, spec: { gatewayClassName: 'portico', listeners: [{ name: 'http', port: 80, protocol: 'HTTP' }] } },
+  {
+    apiVersion: 'gateway.networking.k8s.io/v1',
+    kind: 'HTTPRoute',
+    metadata: { name: 'dashboard', namespace: 'rook-ceph' },
+    spec: { parentRefs: [{ name: 'edge' }], hostnames: ['gw-dashboard.example.com'], rules: [{ backendRefs: [{ name: 'rook-ceph-mgr-dashboard', port: 8443 }] }] },
+  },
+]
+  .map((o) => JSON.stringify(o))
+  .join('\n');
+
 async function grantedPermissions(): Promise<Set<string>> {
   const docs = parseAllDocuments(await readFile(join(deploy, 'base/rbac.yaml'), 'utf8')).map((d) => d.toJS() as { kind: string; rules?: Rule[] });
   const granted = new Set<string>();
@@ -88,6 +102,9 @@ describe('deploy/ manifests against a real kube-apiserver', () => {
     const dashboard = (await readFile(join(deploy, 'examples/dashboard.yaml'), 'utf8')).replaceAll('127.0.0.1', '10.244.1.17');
     await kubectl(cluster.kubeconfig, ['apply', '-f', '-'], dashboard);
     await kubectl(cluster.kubeconfig, ['-n', 'rook-ceph', 'create', 'ingress', 'broken', '--class=portico', '--rule=broken.example.com/=missing:80']);
+    // Gateway API objects, so every Gateway API permission is exercised too.
+    await installGatewayCrds(cluster.kubeconfig);
+    await kubectl(cluster.kubeconfig, ['apply', '-f', '-'], GATEWAY_OBJECTS);
 
     // A kubeconfig with the ServiceAccount's own token: anything RBAC lacks fails with 403.
     const token = (await kubectl(cluster.kubeconfig, ['-n', 'portico-system', 'create', 'token', 'portico-control'])).trim();

@@ -83,6 +83,8 @@ export class ClusterController {
         if (this.source.synced) this.loop.trigger();
       },
       onError: (message, details) => options.logger.warn(details, message),
+      onApiPresence: (api, present, reason) =>
+        present ? options.logger.info({ api }, 'API now served; its objects are watched') : options.logger.warn({ api, reason }, 'API not served (or not permitted); Ingresses are served without it, and it is listed again every 30 s'),
     });
     this.statusWriter = new StatusWriter({
       concurrency: options.statusConcurrency,

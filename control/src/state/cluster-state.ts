@@ -5,6 +5,7 @@
  * `upsert` and `remove` say whether anything changed, so a source can skip a rebuild for a
  * no-op event (level-triggered: the rebuild always starts from the whole state).
  */
+import type { GatewayClass, Gateway, GRPCRoute, HTTPRoute, Namespace, ReferenceGrant } from './gateway-objects.ts';
 import type { EndpointSlice, Ingress, IngressClass, KubeObject, Secret, Service } from './objects.ts';
 import { SERVICE_NAME_LABEL } from './objects.ts';
 import { compareStrings } from '../snapshot/order.ts';
@@ -21,6 +22,13 @@ export class ClusterState {
   readonly services = new Map<string, Service>();
   readonly endpointSlices = new Map<string, EndpointSlice>();
   readonly secrets = new Map<string, Secret>();
+  readonly gatewayClasses = new Map<string, GatewayClass>();
+  readonly gateways = new Map<string, Gateway>();
+  readonly httpRoutes = new Map<string, HTTPRoute>();
+  readonly grpcRoutes = new Map<string, GRPCRoute>();
+  readonly referenceGrants = new Map<string, ReferenceGrant>();
+  /** Namespaces by name (their labels decide listener `allowedRoutes` selectors). */
+  readonly namespaces = new Map<string, Namespace>();
   /** EndpointSlice keys by `namespace/service`, so resolving a Service is not a scan of every slice. */
   private readonly slicesByService = new Map<string, Set<string>>();
   private readonly revisions = new Map<KubeObject['kind'], number>();
@@ -34,9 +42,10 @@ export class ClusterState {
 
   /**
    * Inserts or replaces an object. Returns false when nothing the build reads changed: the stored
-   * object was identical, or an Ingress differs only in its `status`, `resourceVersion` or
-   * `managedFields` (Portico's own status writes come back through the informer; they must not
-   * cost a rebuild). The newer object is stored either way, so status planning sees it.
+   * object was identical, or an Ingress or Gateway API object differs only in its `status`,
+   * `resourceVersion` or `managedFields` (Portico's own status writes come back through the
+   * informer; they must not cost a rebuild). The newer object is stored either way, so status
+   * planning sees it.
    */
   upsert(object: KubeObject): boolean {
     const { map, key } = this.slot(object);
@@ -45,7 +54,7 @@ export class ClusterState {
     if (previous?.kind === 'EndpointSlice') this.unindexSlice(key, previous);
     map.set(key, object);
     this.bump(object.kind);
-    if (previous?.kind === 'Ingress' && object.kind === 'Ingress' && sameIngressSpec(previous, object)) return false;
+    if (previous !== undefined && STATUS_BEARING.has(object.kind) && sameSpec(previous, object)) return false;
     if (object.kind === 'EndpointSlice') this.indexSlice(key, object);
     return true;
   }
@@ -79,6 +88,20 @@ export class ClusterState {
     yield* this.services.values();
     yield* this.endpointSlices.values();
     yield* this.secrets.values();
+    yield* this.gatewayClasses.values();
+    yield* this.gateways.values();
+    yield* this.httpRoutes.values();
+    yield* this.grpcRoutes.values();
+    yield* this.referenceGrants.values();
+    yield* this.namespaces.values();
+  }
+
+  /** Removes every object of `kind` (its API went away, e.g. a CRD was deleted); returns whether any was stored. */
+  clearKind(kind: KubeObject['kind']): boolean {
+    const keys: KubeObject[] = [];
+    for (const object of this.objects()) if (object.kind === kind) keys.push(object);
+    for (const object of keys) this.remove(object);
+    return keys.length > 0;
   }
 
   /** EndpointSlices of the Service `namespace/name`, in key order. */
@@ -127,6 +150,18 @@ export class ClusterState {
         return { map: this.endpointSlices as Map<string, KubeObject>, key: objectKey(meta.namespace, meta.name) };
       case 'Secret':
         return { map: this.secrets as Map<string, KubeObject>, key: objectKey(meta.namespace, meta.name) };
+      case 'GatewayClass':
+        return { map: this.gatewayClasses as Map<string, KubeObject>, key: meta.name };
+      case 'Gateway':
+        return { map: this.gateways as Map<string, KubeObject>, key: objectKey(meta.namespace, meta.name) };
+      case 'HTTPRoute':
+        return { map: this.httpRoutes as Map<string, KubeObject>, key: objectKey(meta.namespace, meta.name) };
+      case 'GRPCRoute':
+        return { map: this.grpcRoutes as Map<string, KubeObject>, key: objectKey(meta.namespace, meta.name) };
+      case 'ReferenceGrant':
+        return { map: this.referenceGrants as Map<string, KubeObject>, key: objectKey(meta.namespace, meta.name) };
+      case 'Namespace':
+        return { map: this.namespaces as Map<string, KubeObject>, key: meta.name };
     }
   }
 }
@@ -137,13 +172,16 @@ function sameVersion(a: KubeObject, b: KubeObject): boolean {
   return JSON.stringify(a) === JSON.stringify(b);
 }
 
-/** Whether two Ingresses agree on everything but what the build never reads (status, bookkeeping). */
-function sameIngressSpec(a: Ingress, b: Ingress): boolean {
+/** Kinds whose `status` Portico writes itself: a status-only change is not a change for the build. */
+const STATUS_BEARING: ReadonlySet<KubeObject['kind']> = new Set(['Ingress', 'GatewayClass', 'Gateway', 'HTTPRoute', 'GRPCRoute']);
+
+/** Whether two objects agree on everything but what the build never reads (status, bookkeeping). */
+function sameSpec(a: KubeObject, b: KubeObject): boolean {
   return JSON.stringify(buildView(a)) === JSON.stringify(buildView(b));
 }
 
-function buildView(ingress: Ingress): unknown {
-  const { status: _status, metadata, ...rest } = ingress;
+function buildView(object: KubeObject): unknown {
+  const { status: _status, metadata, ...rest } = object as KubeObject & { status?: unknown };
   const { resourceVersion: _version, managedFields: _fields, ...meta } = metadata as typeof metadata & { managedFields?: unknown };
   return { ...rest, metadata: meta };
 }

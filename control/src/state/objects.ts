@@ -6,6 +6,7 @@
  * (`looseObject`), as the API server's own clients do.
  */
 import { z } from 'zod';
+import type { GatewayApiObject } from './gateway-objects.ts';
 
 const name = z.string().min(1).max(253);
 
@@ -179,7 +180,10 @@ export function retainedSecret(secret: Secret): Secret | undefined {
 }
 
 /** Any object Portico keeps in ClusterState. */
-export type KubeObject = Ingress | IngressClass | Service | EndpointSlice | Secret;
+export type KubeObject = Ingress | IngressClass | Service | EndpointSlice | Secret | GatewayApiObject;
+
+/** Kinds without a namespace. */
+export const CLUSTER_SCOPED_KINDS: ReadonlySet<KubeObject['kind']> = new Set(['IngressClass', 'GatewayClass', 'Namespace']);
 
 /** The label EndpointSlices carry to name their Service. */
 export const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';

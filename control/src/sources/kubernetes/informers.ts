@@ -12,7 +12,8 @@ import type { z } from 'zod';
 import type { ClusterState } from '../../state/cluster-state.ts';
 import type { KubeObject } from '../../state/objects.ts';
 import { EndpointSlice, Ingress, IngressClass, Secret, Service, retainedSecret } from '../../state/objects.ts';
-import { kubeCall } from './http.ts';
+import { GATEWAY_GROUP, Gateway, GatewayClass, GRPCRoute, HTTPRoute, Namespace, ReferenceGrant } from '../../state/gateway-objects.ts';
+import { KubeApiError, kubeCall } from './http.ts';
 
 /** One watched resource. */
 interface ResourceKind {
@@ -24,7 +25,17 @@ interface ResourceKind {
   readonly namespaced: boolean;
   readonly fieldSelector?: string;
   readonly schema: z.ZodType<KubeObject>;
+  /**
+   * Set on kinds of an API a cluster may lack (Gateway API CRDs) or Portico may not be allowed to
+   * list: a 404 or 403 on list counts as synced with no objects, is reported once, and the list is
+   * retried every `absentRetryMs`.
+   */
+  readonly optionalApi?: string;
 }
+
+/** The name under which the Gateway API's presence is reported (`apiPresent`, `onApiPresence`). */
+export const GATEWAY_API_NAME = `${GATEWAY_GROUP} (Gateway API CRDs)`;
+const GATEWAY_V1 = `/apis/${GATEWAY_GROUP}/v1`;
 
 /** Every kind the controller watches, with the narrowest selector the API offers. */
 export const WATCHED_KINDS: readonly ResourceKind[] = [
@@ -37,6 +48,15 @@ export const WATCHED_KINDS: readonly ResourceKind[] = [
   // other types never reach this process.
   { kind: 'Secret', apiVersion: 'v1', base: '/api/v1', plural: 'secrets', namespaced: true, fieldSelector: 'type=kubernetes.io/tls', schema: Secret },
   { kind: 'Secret', apiVersion: 'v1', base: '/api/v1', plural: 'secrets', namespaced: true, fieldSelector: 'type=Opaque', schema: Secret },
+  // Gateway API: optional, so a cluster without its CRDs still serves Ingresses.
+  { kind: 'GatewayClass', apiVersion: `${GATEWAY_GROUP}/v1`, base: GATEWAY_V1, plural: 'gatewayclasses', namespaced: false, schema: GatewayClass, optionalApi: GATEWAY_API_NAME },
+  { kind: 'Gateway', apiVersion: `${GATEWAY_GROUP}/v1`, base: GATEWAY_V1, plural: 'gateways', namespaced: true, schema: Gateway, optionalApi: GATEWAY_API_NAME },
+  { kind: 'HTTPRoute', apiVersion: `${GATEWAY_GROUP}/v1`, base: GATEWAY_V1, plural: 'httproutes', namespaced: true, schema: HTTPRoute, optionalApi: GATEWAY_API_NAME },
+  { kind: 'GRPCRoute', apiVersion: `${GATEWAY_GROUP}/v1`, base: GATEWAY_V1, plural: 'grpcroutes', namespaced: true, schema: GRPCRoute, optionalApi: GATEWAY_API_NAME },
+  { kind: 'ReferenceGrant', apiVersion: `${GATEWAY_GROUP}/v1beta1`, base: `/apis/${GATEWAY_GROUP}/v1beta1`, plural: 'referencegrants', namespaced: true, schema: ReferenceGrant, optionalApi: GATEWAY_API_NAME },
+  // Namespace labels decide Gateway listeners' `allowedRoutes.namespaces.selector`.
+  // Optional as well: a namespace-scoped deployment may not list Namespaces (selectors then match none).
+  { kind: 'Namespace', apiVersion: 'v1', base: '/api/v1', plural: 'namespaces', namespaced: false, schema: Namespace, optionalApi: 'v1 Namespaces' },
 ];
 
 /** Options of the Kubernetes source. */
@@ -50,7 +70,14 @@ export interface KubernetesSourceOptions {
   readonly onError: (message: string, details: Record<string, unknown>) => void;
   /** Back-off base and cap for restarting a failed watch (default 500 ms, 30 s). */
   readonly backoff?: { readonly baseMs: number; readonly maxMs: number };
+  /** How often an absent optional API (Gateway API CRDs) is listed again (default 30 s). */
+  readonly absentRetryMs?: number;
+  /** Called once when an optional API is found absent, and once when it appears (again); never throws. */
+  readonly onApiPresence?: (api: string, present: boolean, reason: string | undefined) => void;
 }
+
+/** Thrown by an optional kind's list when the API server does not serve it (404). */
+class AbsentApiError extends Error {}
 
 type Informer = ListWatch<KubernetesObject>;
 
@@ -72,6 +99,9 @@ export class KubernetesSource {
   private readonly informers: { informer: Informer; resource: ResourceKind; path: string; synced: boolean; failures: number; timer?: NodeJS.Timeout }[] = [];
   private stopped = false;
   private syncedWaiters: (() => void)[] = [];
+  /** Whether each optional API was found served at its last list (absent until listed). */
+  private readonly apis = new Map<string, boolean>();
+  private readonly apiKinds = new Map<string, Map<string, boolean>>();
 
   constructor(state: ClusterState, options: KubernetesSourceOptions) {
     this.state = state;
@@ -83,6 +113,14 @@ export class KubernetesSource {
     return this.informers.length > 0 && this.informers.every((entry) => entry.synced);
   }
 
+  /**
+   * Whether the optional API (e.g. `GATEWAY_API_NAME`) answered its last list: undefined before
+   * the first list, false while its CRDs are absent.
+   */
+  apiPresent(api: string): boolean | undefined {
+    return this.apis.get(api);
+  }
+
   /** Starts every informer; resolves once all have synced (keeps retrying failed ones meanwhile). */
   async start(): Promise<void> {
     const watch = new Watch(this.options.kubeConfig);
@@ -92,7 +130,18 @@ export class KubernetesSource {
         const path = namespace === undefined ? `${resource.base}/${resource.plural}` : `${resource.base}/namespaces/${namespace}/${resource.plural}`;
         const entry = { informer: undefined as unknown as Informer, resource, path, synced: false, failures: 0 };
         const list = async () => {
-          const result = await listRaw(this.options.kubeConfig, path, resource.fieldSelector, resource);
+          let result: KubernetesListObject<KubernetesObject>;
+          try {
+            result = await listRaw(this.options.kubeConfig, path, resource.fieldSelector, resource);
+          } catch (error) {
+            if (resource.optionalApi === undefined || !(error instanceof KubeApiError) || (error.statusCode !== 404 && error.statusCode !== 403)) throw error;
+            this.apiPresence(resource.optionalApi, resource.kind, false, error.message);
+            // Objects of a CRD that went away are gone too; a cluster without it still publishes.
+            if (this.state.clearKind(resource.kind)) this.options.onChange(resource.kind);
+            setImmediate(() => this.markSynced(entry));
+            throw new AbsentApiError(`${resource.kind}: ${resource.optionalApi} not served`);
+          }
+          if (resource.optionalApi !== undefined) this.apiPresence(resource.optionalApi, resource.kind, true);
           entry.failures = 0;
           // client-node applies the list right after this promise resolves; mark synced after that.
           setImmediate(() => this.markSynced(entry));
@@ -145,6 +194,11 @@ export class KubernetesSource {
     });
     informer.on('error', (error: unknown) => {
       if (this.stopped) return;
+      if (error instanceof AbsentApiError) {
+        // Reported once (apiPresence); listed again quietly in case the CRDs get installed.
+        entry.timer = setTimeout(() => this.run(entry), this.options.absentRetryMs ?? 30_000);
+        return;
+      }
       entry.failures++;
       const { baseMs, maxMs } = this.options.backoff ?? { baseMs: 500, maxMs: 30_000 };
       const delay = Math.min(maxMs, baseMs * 2 ** Math.min(entry.failures - 1, 16));
@@ -161,6 +215,21 @@ export class KubernetesSource {
       this.options.onError('informer start failed', { path: entry.path, error: String((error as Error)?.message ?? error) });
       entry.timer = setTimeout(() => this.run(entry), 1000);
     });
+  }
+
+  /**
+   * Records whether `kind` of `api` was served at its last list. The API counts as present while
+   * any of its kinds is served (CRDs are established one by one, and a bundle may lack a kind);
+   * a change of that is reported once, never per kind or per retry.
+   */
+  private apiPresence(api: string, kind: string, present: boolean, reason?: string): void {
+    const kinds = this.apiKinds.get(api) ?? new Map<string, boolean>();
+    this.apiKinds.set(api, kinds);
+    kinds.set(kind, present);
+    const now = [...kinds.values()].some((served) => served);
+    const before = this.apis.get(api);
+    this.apis.set(api, now);
+    if (before !== now && !(before === undefined && now)) this.options.onApiPresence?.(api, now, reason);
   }
 
   private markSynced(entry: (typeof this.informers)[number]): void {

@@ -4,7 +4,8 @@
  */
 import type { z } from 'zod';
 import type { KubeObject } from '../../state/objects.ts';
-import { EndpointSlice, Ingress, IngressClass, Secret, Service, retainedSecret } from '../../state/objects.ts';
+import { GATEWAY_GROUP, Gateway, GatewayClass, GRPCRoute, HTTPRoute, Namespace, ReferenceGrant } from '../../state/gateway-objects.ts';
+import { CLUSTER_SCOPED_KINDS, EndpointSlice, Ingress, IngressClass, Secret, Service, retainedSecret } from '../../state/objects.ts';
 import type { ParsedDocument, ParseFailure, ParseLimits } from './bounded.ts';
 import { describeFailure, MANIFEST_FILE_LIMITS, manifestLimits, parseJsonBounded, parseYamlBounded } from './bounded.ts';
 import { convertLegacyIngress, LEGACY_INGRESS_VERSIONS } from './legacy.ts';
@@ -36,6 +37,13 @@ const SCHEMAS: Record<string, z.ZodType<KubeObject>> = {
   'v1 Service': Service,
   'discovery.k8s.io/v1 EndpointSlice': EndpointSlice,
   'v1 Secret': Secret,
+  'v1 Namespace': Namespace,
+  [`${GATEWAY_GROUP}/v1 GatewayClass`]: GatewayClass,
+  [`${GATEWAY_GROUP}/v1 Gateway`]: Gateway,
+  [`${GATEWAY_GROUP}/v1 HTTPRoute`]: HTTPRoute,
+  [`${GATEWAY_GROUP}/v1 GRPCRoute`]: GRPCRoute,
+  [`${GATEWAY_GROUP}/v1beta1 ReferenceGrant`]: ReferenceGrant,
+  [`${GATEWAY_GROUP}/v1 ReferenceGrant`]: ReferenceGrant,
 };
 
 /** Renders a zod issue path as `spec.rules[0].http.paths[1].pathType`. */
@@ -152,7 +160,7 @@ function acceptDocument(value: unknown, file: string, document: number, objects:
   }
   const object = parsed.data;
   // kubectl puts a namespaced object without a namespace into `default`; so does Portico.
-  if (object.kind !== 'IngressClass' && object.metadata.namespace === undefined) object.metadata.namespace = 'default';
+  if (!CLUSTER_SCOPED_KINDS.has(object.kind) && object.metadata.namespace === undefined) object.metadata.namespace = 'default';
   if (object.kind === 'Secret') {
     // TLS Secrets, and the `auth` key of others (basic auth); nothing else is ours to hold.
     const retained = retainedSecret(object);
