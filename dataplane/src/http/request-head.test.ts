@@ -1,5 +1,6 @@
+import { METHODS } from 'node:http';
 import { describe, expect, it } from 'vitest';
-import { K_CONNECTION, K_HOP, K_HOST, K_OTHER, K_XFF } from './request-fields.ts';
+import { K_CONNECTION, K_HOP, K_HOST, K_OTHER, K_XFF, LLHTTP_METHODS } from './request-fields.ts';
 import { NEED_MORE, RequestHead } from './request-head.ts';
 
 const limits = { maxHeaderSize: 1024, maxTargetLength: 64 };
@@ -9,6 +10,12 @@ function parse(text: string): { result: number; head: RequestHead; buf: Buffer }
   const buf = Buffer.from(text, 'latin1');
   return { result: head.parse(buf), head, buf };
 }
+
+describe('LLHTTP_METHODS', () => {
+  it("is Node's own http.METHODS for this Node version", () => {
+    expect(LLHTTP_METHODS).toEqual(METHODS);
+  });
+});
 
 describe('RequestHead', () => {
   it('parses a simple request and keeps offsets into the buffer', () => {
