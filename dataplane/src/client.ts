@@ -5,19 +5,22 @@
  * parsed once the response is done, so responses always go out in request order.
  */
 import type { Socket } from 'node:net';
-import type { RequestHeaders } from '@portico/assembly/matcher';
-import { isPathRefusal, normalizePath } from '@portico/assembly/normalize';
+import { normalizePath } from '@portico/assembly/normalize';
+import type { LocalAnswer } from '@portico/control/snapshot/policies/module';
 import type { ProxyContext } from './context.ts';
 import { Exchange } from './exchange.ts';
 import type { ForwardContext } from './http/forward.ts';
 import { untrustedLines } from './http/forward.ts';
 import { RequestHead } from './http/request-head.ts';
-import { localResponse, policyResponse, redirectResponse, responseExtra } from './http/respond.ts';
-import { extraHeaders } from './policy.ts';
-import { applyPolicy } from '@portico/control/snapshot/policies';
-import type { RequestFacts } from '@portico/control/snapshot/policies/module';
-import type { Tunnel } from './tunnel.ts';
+import { localResponse, policyResponse, redirectResponse } from './http/respond.ts';
+import { ResponseRelay } from './relay.ts';
+import type { ClientProtocol, ConnectionInfo, Downstream } from './seam.ts';
+import { dispatchRequest, recordRequest } from './seam.ts';
+import { Tunnel } from './tunnel.ts';
+import type { Upstream } from './upstream/pool.ts';
 import { plainAddress } from '@portico/control/snapshot/policies/cidr';
+
+export type { ConnectionInfo } from './seam.ts';
 
 /** Connection states. */
 export const READING = 0;
@@ -28,15 +31,9 @@ export const CLOSED = 3;
 /** How long a connection we ended lingers (reading and discarding) for the client to close, before it is destroyed. */
 const LINGER_MS = 2000;
 
-/** Where a connection came in. */
-export interface ConnectionInfo {
-  readonly scheme: 'http' | 'https';
-  /** The local port the client connected to (X-Forwarded-Port). */
-  readonly localPort: number;
-}
-
-function forwardContext(context: ProxyContext, socket: Socket, info: ConnectionInfo): ForwardContext {
-  const peer = plainAddress(socket.remoteAddress ?? '');
+/** What a connection from `remoteAddress` forwards about its client (computed once per connection). */
+export function forwardContext(context: ProxyContext, remoteAddress: string | undefined, info: ConnectionInfo): ForwardContext {
+  const peer = plainAddress(remoteAddress ?? '');
   const trusted = context.trusted.has(peer);
   const protoLine = Buffer.from(`X-Forwarded-Proto: ${info.scheme}\r\n`, 'latin1');
   const portLine = Buffer.from(`X-Forwarded-Port: ${info.localPort}\r\n`, 'latin1');
@@ -52,21 +49,6 @@ function forwardContext(context: ProxyContext, socket: Socket, info: ConnectionI
   };
 }
 
-/** Lower-case name -> value of every field line, for routes with header conditions (rare). */
-function headerRecord(buf: Buffer, head: RequestHead): RequestHeaders {
-  const headers: Record<string, string | string[]> = {};
-  for (let index = 0; index < head.lineCount; index++) {
-    const start = head.lines[index * 3] as number;
-    const end = head.lines[index * 3 + 1] as number;
-    const colon = head.colonOf(buf, index);
-    const name = buf.latin1Slice(start, colon).toLowerCase();
-    const value = buf.latin1Slice(colon + 1, end).trim();
-    const seen = headers[name];
-    headers[name] = seen === undefined ? value : Array.isArray(seen) ? [...seen, value] : [seen, value];
-  }
-  return headers;
-}
-
 /** Whether buf[start, end) holds exactly the (latin1) characters of `text`. */
 function sameText(buf: Buffer, start: number, end: number, text: string): boolean {
   if (end - start !== text.length) return false;
@@ -74,8 +56,8 @@ function sameText(buf: Buffer, start: number, end: number, text: string): boolea
   return true;
 }
 
-/** Drives one client socket (plain or TLS) through requests until it closes. */
-export class ClientConnection {
+/** Drives one client socket (plain or TLS) through HTTP/1.1 requests until it closes: the HTTP/1.1 adapter of the request seam. */
+export class ClientConnection implements Downstream {
   readonly socket: Socket;
   readonly context: ProxyContext;
   readonly info: ConnectionInfo;
@@ -104,9 +86,9 @@ export class ClientConnection {
     this.socket = socket;
     this.context = context;
     this.info = info;
-    this.forward = forwardContext(context, socket, info);
+    this.forward = forwardContext(context, socket.remoteAddress, info);
     this.head = new RequestHead(context.options);
-    this.exchange = new Exchange(this);
+    this.exchange = new Exchange(this, new ResponseRelay(context.options.maxHeaderSize, socket));
     // Half-close is ours to handle: a client may send FIN right after its request and still read the answer.
     socket.allowHalfOpen = true;
     socket.setNoDelay(true);
@@ -184,22 +166,52 @@ export class ClientConnection {
 
   /** Metrics and access log for one finished request. `requestId` is '' when there was none. */
   record(status: number, route: string, upstream: string, started: number, requestId: string): void {
-    const { metrics, accessLog } = this.context;
-    if (metrics !== undefined) metrics.countRequest(route, status);
-    if (accessLog !== undefined) {
-      const head = this.head;
-      const buf = this.exchange.requestBuffer;
-      accessLog.info({
-        method: head.method,
-        host: head.hostStart >= 0 && buf !== undefined ? buf.latin1Slice(head.hostStart, head.hostEnd) : '',
-        path: buf !== undefined ? buf.latin1Slice(head.targetStart, head.targetEnd) : '',
-        status,
-        route,
-        upstream,
-        duration_ms: Math.round((performance.now() - started) * 1000) / 1000,
-        request_id: requestId,
-      });
-    }
+    recordRequest(this, status, route, upstream, started, requestId);
+  }
+
+  get protocol(): ClientProtocol {
+    return this.head.minor === 1 ? 'HTTP/1.1' : 'HTTP/1.0';
+  }
+
+  pauseBody(): void {
+    this.socket.pause();
+  }
+
+  resumeBody(): void {
+    this.socket.resume();
+  }
+
+  get responseBacklogged(): boolean {
+    return this.socket.writableNeedDrain;
+  }
+
+  beginExchange(): void {
+    this.state = EXCHANGING;
+  }
+
+  answerPolicy(answer: LocalAnswer, keepAlive: boolean, route: string, started: number): void {
+    this.socket.write(policyResponse(answer, !keepAlive));
+    this.record(answer.status, route, '', started, '');
+    if (!keepAlive) this.end();
+  }
+
+  answerRedirect(location: string, keepAlive: boolean, route: string, started: number): void {
+    this.socket.write(redirectResponse(location, !keepAlive));
+    this.record(308, route, '', started, '');
+    if (!keepAlive) this.end();
+  }
+
+  sendError(status: number, close: boolean, isHead: boolean): void {
+    this.socket.write(localResponse(status, close, isHead));
+  }
+
+  cut(): void {
+    this.socket.destroy();
+  }
+
+  upgraded(upstream: Upstream, endpointKey: string, stash: Buffer | undefined): void {
+    this.state = TUNNELING;
+    this.tunnel = new Tunnel(this, upstream, endpointKey, stash);
   }
 
   /** The exchange is over: go on with the next request (from `stash`), or close. */
@@ -295,7 +307,6 @@ export class ClientConnection {
   #request(buf: Buffer, headEnd: number, rest: Buffer | undefined): boolean {
     const started = this.context.accessLog !== undefined ? performance.now() : 0;
     const head = this.head;
-    const { router, closing } = this.context;
     // Requests on one connection mostly repeat the host (and often the path): reuse the strings.
     let host = this.#host;
     if (head.hostStart < 0) host = '';
@@ -306,73 +317,7 @@ export class ClientConnection {
       target = this.#target = buf.latin1Slice(head.targetStart, head.targetEnd);
       path = this.#path = normalizePath(target, this.context.normalization);
     }
-    this.exchange.requestBuffer = buf;
-    // A path that hides a traversal (or is not valid percent-encoding) is never matched or forwarded.
-    if (isPathRefusal(path)) {
-      this.reply(400, false, '', '', started);
-      return false;
-    }
-    // TRACE would echo the request (cookies and all) from wherever it lands; `OPTIONS *` asks the
-    // server itself, which is Portico. Neither goes to an endpoint.
-    if (head.method === 'TRACE' || target === '*') {
-      const keepAlive = head.minor === 1 && !head.connectionClose && !closing && !head.hasBody;
-      this.reply(head.method === 'TRACE' ? 405 : head.method === 'OPTIONS' ? 200 : 400, keepAlive, '', '', started);
-      return keepAlive;
-    }
-    const decision = router.route(host, path, head.method, router.needsHeaders ? headerRecord(buf, head) : undefined, this.info.scheme, target);
-    const policy = decision.policy;
-    const outcome = policy === undefined || decision.kind === 'not-found' ? undefined : applyPolicy(policy, decision.kind, this.#facts(buf, head, host, path, target));
-    if (decision.kind === 'proxy' && outcome?.answer === undefined) {
-      this.state = EXCHANGING;
-      const forwardTarget = outcome?.target ?? (path === target ? undefined : path);
-      const keepAlive = head.minor === 1 && !head.connectionClose && !closing;
-      if (outcome === undefined) this.exchange.start(buf, headEnd, rest, decision, keepAlive, started, forwardTarget);
-      else this.exchange.start(buf, headEnd, rest, decision, keepAlive, started, forwardTarget, extraHeaders(outcome), responseExtra(outcome.responseHeaders), outcome.done, outcome.upstream);
-      return false;
-    }
-    // Answered here: what the policy steps took (a concurrency slot) is given back now.
-    if (outcome !== undefined) for (const release of outcome.done) release();
-    // A body we do not read would be taken for the next request: close instead of skipping it.
-    const keepAlive = head.minor === 1 && !head.connectionClose && !closing && !head.hasBody;
-    if (outcome?.answer !== undefined) {
-      this.socket.write(policyResponse(outcome.answer, !keepAlive));
-      this.record(outcome.answer.status, decision.route, '', started, '');
-      if (!keepAlive) this.end();
-      return keepAlive;
-    }
-    if (decision.kind === 'redirect') {
-      this.socket.write(redirectResponse(decision.location, !keepAlive));
-      this.record(308, decision.route, '', started, '');
-      if (!keepAlive) this.end();
-    } else {
-      this.reply(decision.kind === 'not-found' ? 404 : 503, keepAlive, decision.route, '', started);
-    }
-    return keepAlive;
-  }
-
-  /** What the route's policy steps see of this request; the client address and headers only when asked. */
-  #facts(buf: Buffer, head: RequestHead, host: string, path: string, target: string): RequestFacts {
-    const forward = this.forward;
-    let client = forward.peer.latin1Slice(0, forward.peer.length);
-    if (forward.realIp !== undefined) {
-      const values: string[] = [];
-      const offsets = head.forwardedFor;
-      for (let i = 0; i < offsets.length; i += 2) values.push(buf.latin1Slice(offsets[i] as number, offsets[i + 1] as number));
-      client = forward.realIp(values);
-    }
-    let headers: RequestHeaders | undefined;
-    return {
-      scheme: this.info.scheme,
-      host,
-      path,
-      target,
-      method: head.method,
-      client,
-      header: (name) => {
-        const value = (headers ??= headerRecord(buf, head))[name];
-        return typeof value === 'string' ? value : undefined;
-      },
-    };
+    return dispatchRequest(this, buf, headEnd, rest, host, target, path, started);
   }
 
   #onEnd(): void {

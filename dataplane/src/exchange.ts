@@ -5,20 +5,18 @@
  * endpoint (connect failure or reset before any response byte, idempotent, body not consumed),
  * 502, 504, or cutting the client off when the response had already started.
  */
-import type { ClientConnection } from './client.ts';
-import { TUNNELING } from './client.ts';
+import type { Downstream } from './seam.ts';
 import { BAD_RESPONSE, CONNECT_FAILED, CONNECT_TIMEOUT, FAILURE_NAMES, RESET, decideFailure, isIdempotent, overdue } from './failure.ts';
 import { CHUNKED_INVALID } from './http/chunked.ts';
 import { forwardHead, requestIdOf, scratchRetained } from './http/forward.ts';
 import type { ResponseExtra } from './http/respond.ts';
-import { localResponse } from './http/respond.ts';
-import { RELAY_DONE, RELAY_INVALID, RELAY_UPGRADE, ResponseRelay } from './relay.ts';
+import { RELAY_DONE, RELAY_INVALID, RELAY_UPGRADE } from './relay.ts';
+import type { Relay } from './relay.ts';
 import { RequestBody } from './request-body.ts';
 import type { ExtraHeaders } from './policy.ts';
 import type { ExchangeTimeouts } from './failure.ts';
 import type { UpstreamSettings } from '@portico/control/snapshot/policies/module';
 import type { ProxyDecision } from './router.ts';
-import { Tunnel } from './tunnel.ts';
 import { POOL_FULL } from './upstream/pool.ts';
 import type { Upstream, UpstreamOwner } from './upstream/pool.ts';
 
@@ -26,9 +24,9 @@ function append(first: Buffer | undefined, second: Buffer): Buffer {
   return first === undefined ? second : Buffer.concat([first, second]);
 }
 
-/** The request in flight on a client connection, and the endpoint connection serving it. */
+/** The request in flight on a client connection (or HTTP/2 stream), and the endpoint connection serving it. */
 export class Exchange implements UpstreamOwner {
-  readonly conn: ClientConnection;
+  readonly conn: Downstream;
   /** The buffer the request head was parsed from (the access log reads host and path there). */
   requestBuffer: Buffer | undefined;
   active = false;
@@ -58,7 +56,7 @@ export class Exchange implements UpstreamOwner {
   #stash: Buffer | undefined;
   #requestDone = false;
   readonly #body: RequestBody;
-  readonly #relay: ResponseRelay;
+  readonly #relay: Relay;
   /** Any byte came back from the endpoint (the request can no longer be replayed). */
   #gotBytes = false;
   /** Last progress of the exchange (coarse clock): timeouts count from here. */
@@ -70,11 +68,11 @@ export class Exchange implements UpstreamOwner {
   /** The route's timeouts, when it overrides the global ones. */
   #timeouts: ExchangeTimeouts | undefined;
 
-  constructor(conn: ClientConnection) {
+  /** Serves the requests of `conn`, relaying responses through `relay` (which writes in the client's protocol). */
+  constructor(conn: Downstream, relay: Relay) {
     this.conn = conn;
-    const max = conn.context.options.maxHeaderSize;
-    this.#body = new RequestBody(max);
-    this.#relay = new ResponseRelay(max);
+    this.#body = new RequestBody(conn.context.options.maxHeaderSize);
+    this.#relay = relay;
   }
 
   /**
@@ -124,7 +122,7 @@ export class Exchange implements UpstreamOwner {
     this.#firstBody = body;
     this.#replayable = true;
     // Until the endpoint takes the head, read no more body (it keeps the request replayable).
-    if (!this.#requestDone || extra !== undefined) this.conn.socket.pause();
+    if (!this.#requestDone || extra !== undefined) this.conn.pauseBody();
     this.#attach(false);
   }
 
@@ -180,14 +178,14 @@ export class Exchange implements UpstreamOwner {
     }
     if (socket.writableLength !== 0) scratchRetained(head);
     this.#since = context.now;
-    if (!this.#requestDone && ok) this.conn.socket.resume();
+    if (!this.#requestDone && ok) this.conn.resumeBody();
   }
 
   /** Client bytes while this exchange is active: more request body, or the next pipelined request. */
   onClientData(chunk: Buffer): void {
     if (this.#requestDone) {
       this.#stash = append(this.#stash, chunk);
-      this.conn.socket.pause();
+      this.conn.pauseBody();
       return;
     }
     const end = this.#body.feed(chunk);
@@ -203,12 +201,12 @@ export class Exchange implements UpstreamOwner {
       this.#firstBody = append(this.#firstBody, body);
     } else {
       this.#replayable = false;
-      if (!upstream.socket.write(body) && !done) this.conn.socket.pause();
+      if (!upstream.socket.write(body) && !done) this.conn.pauseBody();
     }
     if (!done) return;
     this.#requestDone = true;
     this.#stash = extra;
-    if (extra !== undefined) this.conn.socket.pause();
+    if (extra !== undefined) this.conn.pauseBody();
   }
 
   /** Checked on the proxy's tick: fails the exchange whose deadline passed (see failure.ts `overdue`). */
@@ -221,7 +219,7 @@ export class Exchange implements UpstreamOwner {
         connected: upstream.connected,
         requestDone: this.#requestDone,
         responseStarted: this.#relay.started,
-        clientBacklogged: this.conn.socket.writableNeedDrain,
+        clientBacklogged: this.conn.responseBacklogged,
         endpointBacklogged: upstream.socket.writableNeedDrain,
       },
       this.#timeouts ?? this.conn.context.options,
@@ -232,7 +230,7 @@ export class Exchange implements UpstreamOwner {
   /** The client half-closed: fine once the request is complete, a truncated request otherwise. */
   onClientEnd(): void {
     this.#keepAlive = false;
-    if (!this.#requestDone) this.conn.socket.destroy();
+    if (!this.#requestDone) this.conn.cut();
   }
 
   /** The client took what was written: let the endpoint send more. */
@@ -255,7 +253,7 @@ export class Exchange implements UpstreamOwner {
 
   onUpstreamDrain(upstream: Upstream): void {
     this.#since = this.conn.context.now;
-    if (upstream === this.upstream && !this.#requestDone) this.conn.socket.resume();
+    if (upstream === this.upstream && !this.#requestDone) this.conn.resumeBody();
   }
 
   onUpstreamData(upstream: Upstream, buffer: Buffer, length: number): void {
@@ -266,7 +264,7 @@ export class Exchange implements UpstreamOwner {
     this.#replayable = false;
     const relay = this.#relay;
     const started = relay.started;
-    const outcome = relay.feed(buffer, length, this.conn.socket, upstream, context.closing);
+    const outcome = relay.feed(buffer, length, upstream, context.closing);
     // A response head (any status) is what passive health counts as success.
     if (!started && relay.started) context.router.reportSuccess((this.decision as ProxyDecision).endpointKey);
     if (outcome === RELAY_DONE) this.#finish();
@@ -360,13 +358,13 @@ export class Exchange implements UpstreamOwner {
   #cut(): void {
     this.active = false;
     this.#record(this.#relay.status);
-    this.conn.socket.destroy();
+    this.conn.cut();
   }
 
   #localError(status: number): void {
     this.active = false;
     const keepAlive = this.#keepAlive && this.#requestDone;
-    this.conn.socket.write(localResponse(status, !keepAlive, this.#isHead));
+    this.conn.sendError(status, !keepAlive, this.#isHead);
     this.#record(status);
     this.#done(keepAlive);
   }
@@ -380,8 +378,7 @@ export class Exchange implements UpstreamOwner {
     const stash = this.#stash;
     this.#stash = undefined;
     this.#firstBody = undefined;
-    this.conn.state = TUNNELING;
-    this.conn.tunnel = new Tunnel(this.conn, upstream, decision.endpointKey, stash);
+    this.conn.upgraded(upstream, decision.endpointKey, stash);
   }
 
   /** Forgets and closes the endpoint connection, if any. */

@@ -8,8 +8,22 @@ import { REFUSED_REASONS } from './admission.ts';
 import type { RefusedReason } from './admission.ts';
 import type { Router } from './router.ts';
 import type { AddressClass } from '@portico/control/snapshot/address';
+import type { ClientProtocol } from './seam.ts';
 
 const STATUS_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const;
+
+/** Client protocols counted apart (portico_requests_by_protocol_total). */
+const PROTOCOLS: readonly ClientProtocol[] = ['HTTP/1.0', 'HTTP/1.1', 'HTTP/2.0'];
+
+/**
+ * Why Portico closed an HTTP/2 connection early: no SETTINGS from the client in time, too many
+ * streams reset by the client (CVE-2023-44487), or a protocol error nghttp2 or the session's own
+ * limits found (CONTINUATION flood, too many refused streams, bad frames).
+ */
+export const H2_CLOSE_REASONS = ['settings-timeout', 'rapid-reset', 'protocol-error'] as const;
+
+/** One of H2_CLOSE_REASONS. */
+export type H2CloseReason = (typeof H2_CLOSE_REASONS)[number];
 
 /** Seconds; from the first upstream byte written to the last response byte relayed. */
 const UPSTREAM_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
@@ -49,6 +63,8 @@ export class ProxyMetrics {
   readonly #router: Router;
   readonly #counts = new Map<string, Float64Array>();
   readonly #buckets = new Float64Array(UPSTREAM_BUCKETS.length + 1);
+  readonly #protocols = new Float64Array(PROTOCOLS.length);
+  readonly #h2Closed = new Float64Array(H2_CLOSE_REASONS.length);
   #upstreamSum = 0;
   #upstreamCount = 0;
   #lastRoute = '';
@@ -69,8 +85,16 @@ export class ProxyMetrics {
     this.#endpointRefused.set(reason, (this.#endpointRefused.get(reason) ?? 0) + 1);
   }
 
-  /** Counts one answered request; `route` is '' when no route matched. */
-  countRequest(route: string, status: number): void {
+  /** Counts an HTTP/2 connection Portico closed early, by why. */
+  countH2Closed(reason: H2CloseReason): void {
+    const index = H2_CLOSE_REASONS.indexOf(reason);
+    this.#h2Closed[index] = (this.#h2Closed[index] as number) + 1;
+  }
+
+  /** Counts one answered request; `route` is '' when no route matched; `protocol` is what the client spoke. */
+  countRequest(route: string, status: number, protocol: ClientProtocol = 'HTTP/1.1'): void {
+    const slot = protocol === 'HTTP/1.1' ? 1 : protocol === 'HTTP/2.0' ? 2 : 0;
+    this.#protocols[slot] = (this.#protocols[slot] as number) + 1;
     let counts = route === this.#lastRoute ? this.#lastCounts : this.#counts.get(route);
     if (counts === undefined) this.#counts.set(route, (counts = new Float64Array(STATUS_CLASSES.length)));
     this.#lastRoute = route;
@@ -117,6 +141,20 @@ export class ProxyMetrics {
     const router = this.#router;
     return [
       { name: 'portico_requests_total', help: 'Requests answered, by status class and route (route is empty when nothing matched); summed over workers.', type: 'counter', merge: 'sum', samples: requests },
+      {
+        name: 'portico_requests_by_protocol_total',
+        help: 'Requests answered, by the protocol the client spoke (HTTP/1.0, HTTP/1.1, HTTP/2.0); summed over workers.',
+        type: 'counter',
+        merge: 'sum',
+        samples: PROTOCOLS.map((protocol, index) => ({ suffix: '', labels: { protocol }, value: this.#protocols[index] as number })),
+      },
+      {
+        name: 'portico_http2_connections_closed_total',
+        help: 'HTTP/2 connections Portico closed early: no client SETTINGS in time (settings-timeout), streams reset too fast (rapid-reset), or a protocol error or flood (protocol-error); summed over workers.',
+        type: 'counter',
+        merge: 'sum',
+        samples: H2_CLOSE_REASONS.map((reason, index) => ({ suffix: '', labels: { reason }, value: this.#h2Closed[index] as number })),
+      },
       { name: 'portico_upstream_duration_seconds', help: 'Time from sending a request to an endpoint until its response was fully relayed; summed over workers.', type: 'histogram', merge: 'sum', samples: buckets },
       { name: 'portico_active_connections', help: 'Client sockets open: accepted and not yet closed (TLS handshakes and upgraded connections included); summed over workers.', type: 'gauge', merge: 'sum', samples: [{ suffix: '', labels: {}, value: this.activeConnections }] },
       {

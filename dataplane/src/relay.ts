@@ -24,8 +24,29 @@ const LENGTH = 1;
 const CHUNKED = 2;
 const UNTIL_CLOSE = 3;
 
-/** One response at a time; reset() before each. */
-export class ResponseRelay {
+/**
+ * What an Exchange needs of the response side, whatever the client speaks: ResponseRelay writes
+ * HTTP/1.1 to a socket, H2ResponseRelay (h2/relay.ts) writes to an HTTP/2 stream.
+ */
+export interface Relay {
+  /** The response head has gone to the client. */
+  readonly started: boolean;
+  /** The final status (0 before the head). */
+  readonly status: number;
+  /** The client connection closes after this response. */
+  readonly closeClient: boolean;
+  /** The endpoint connection can carry another request. */
+  readonly reusable: boolean;
+  /** The endpoint closing its side ends the response. */
+  readonly endsOnClose: boolean;
+  /** Prepares for the next response (see ResponseRelay.reset). */
+  reset(isHead: boolean, keepAlive: boolean, http11: boolean, upgrade: boolean, extra?: ResponseExtra): void;
+  /** Takes buffer[0, length) from the endpoint: RELAY_MORE, RELAY_DONE, RELAY_INVALID or RELAY_UPGRADE. */
+  feed(buffer: Buffer, length: number, upstream: Upstream, closing: boolean): number;
+}
+
+/** One response at a time to an HTTP/1.1 client socket; reset() before each. */
+export class ResponseRelay implements Relay {
   readonly head: ResponseHead;
   /** The response head has gone to the client (or a 101 has). */
   started = false;
@@ -43,7 +64,11 @@ export class ResponseRelay {
   #upgrade = false;
   #extra: ResponseExtra | undefined;
 
-  constructor(maxHeaderSize: number) {
+  readonly #client: Socket;
+
+  /** Relays to `client` (the socket of one client connection). */
+  constructor(maxHeaderSize: number, client: Socket) {
+    this.#client = client;
     this.head = new ResponseHead(maxHeaderSize);
     this.#decoder = new ChunkedDecoder(maxHeaderSize);
   }
@@ -77,11 +102,12 @@ export class ResponseRelay {
   }
 
   /**
-   * Takes buffer[0, length) from the endpoint and writes what the client gets to `client`. Marks
+   * Takes buffer[0, length) from the endpoint and writes what the client gets to the client. Marks
    * `upstream.retained` when the buffer stays referenced, pauses the endpoint when the client
    * pushes back. `closing`: the proxy is shutting down, so the client connection will close.
    */
-  feed(buffer: Buffer, length: number, client: Socket, upstream: Upstream, closing: boolean): number {
+  feed(buffer: Buffer, length: number, upstream: Upstream, closing: boolean): number {
+    const client = this.#client;
     if (this.started) return this.#relay(buffer, 0, length, -1, undefined, client, upstream);
     let buf = buffer;
     let limit = length;
