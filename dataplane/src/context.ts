@@ -4,6 +4,7 @@
  */
 import type { PathNormalization } from '@portico/assembly/normalize';
 import type { Logger } from 'pino';
+import type { H2Limits } from './h2/session.ts';
 import type { RequestIds } from './http/forward.ts';
 import type { ProxyMetrics } from './metrics.ts';
 import type { Router } from './router.ts';
@@ -49,6 +50,8 @@ export interface ProxyOptions {
   readonly endpointAddresses?: EndpointAddressOptions;
   /** Prometheus hooks; absent means no metrics work at all. */
   readonly metrics?: ProxyMetrics;
+  /** HTTP/2 limits (concurrent streams, rapid-reset budget). */
+  readonly http2?: H2Limits;
   /** Where to write one JSON line per request; absent means no access log (and no per-request cost). */
   readonly accessLog?: Logger;
   /** Operational log (upstream failures at debug, internal errors at error). */

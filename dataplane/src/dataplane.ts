@@ -26,6 +26,37 @@ import type { KeyPair, TlsPolicy } from './tls.ts';
 import { CertificateStore, generateDefaultCertificate } from './tls.ts';
 import { TrustedProxies } from './trusted.ts';
 
+/** The client connection preface of HTTP/2 (RFC 9113 §3.4). */
+const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
+
+/**
+ * Reads a plain connection's first bytes until they are the HTTP/2 preface or cannot be; puts
+ * them back and calls `then(true)` for HTTP/2 (prior knowledge), `then(false)` for HTTP/1.1. A
+ * client that sends nothing conclusive within `timeoutMs` is closed.
+ */
+function sniffPreface(socket: Socket, timeoutMs: number, then: (http2: boolean) => void): void {
+  let seen: Buffer | undefined;
+  const timer = setTimeout(() => socket.destroy(), timeoutMs);
+  const done = (http2: boolean): void => {
+    clearTimeout(timer);
+    socket.off('data', onData);
+    socket.off('close', onClose);
+    socket.pause();
+    if (seen !== undefined) socket.unshift(seen);
+    then(http2);
+    if (!http2) socket.resume();
+  };
+  const onData = (chunk: Buffer): void => {
+    seen = seen === undefined ? chunk : Buffer.concat([seen, chunk]);
+    const length = Math.min(seen.length, PREFACE.length);
+    if (seen.compare(PREFACE, 0, length, 0, length) !== 0) done(false);
+    else if (seen.length >= PREFACE.length) done(true);
+  };
+  const onClose = (): void => clearTimeout(timer);
+  socket.on('data', onData);
+  socket.on('close', onClose);
+}
+
 /** Where and how one data plane listens. */
 export interface DataPlaneOptions {
   /** Bind address of the traffic ports (default 0.0.0.0). */
@@ -44,6 +75,10 @@ export interface DataPlaneOptions {
   readonly tls?: TlsPolicy;
   /** A TLS handshake that has not finished after this is closed. Default 10 s. */
   readonly tlsHandshakeTimeoutMs?: number;
+  /** Offer HTTP/2 on the HTTPS port (ALPN `h2`, then `http/1.1`). Default true. */
+  readonly http2?: boolean;
+  /** Serve HTTP/2 with prior knowledge (h2c) on the plain HTTP port beside HTTP/1.1. Default false. */
+  readonly h2c?: boolean;
   /** Share the ports with sibling worker processes (SO_REUSEPORT, Linux). */
   readonly reusePort?: boolean;
   /** Open no traffic port until `listen()` (called once the first snapshot is loaded). Default: listen at once. */
@@ -113,12 +148,21 @@ export class DataPlane {
       return true;
     };
     const serverOptions = { noDelay: true, keepAlive: true, keepAliveInitialDelay: options.proxy?.tcpKeepAliveMs ?? 60_000 };
+    const h2c = options.h2c === true;
+    const headerTimeoutMs = options.proxy?.headerTimeoutMs ?? 30_000;
     const http = createNetServer(serverOptions, (socket) => {
-      if (accept(socket)) proxy.handleConnection(socket, { scheme: 'http', localPort: socket.localPort ?? 0 });
+      if (!accept(socket)) return;
+      const info = { scheme: 'http', localPort: socket.localPort ?? 0 } as const;
+      if (!h2c) proxy.handleConnection(socket, info);
+      else sniffPreface(socket, headerTimeoutMs, (http2) => (http2 ? proxy.handleHttp2Connection(socket, info) : proxy.handleConnection(socket, info)));
     });
     let https: NetServer | undefined;
     if (options.httpsPort !== undefined) {
-      const tls = createTlsServer({ ...certificates.serverOptions(), handshakeTimeout }, (socket: TLSSocket) => proxy.handleConnection(socket, { scheme: 'https', localPort: socket.localPort ?? 0 }));
+      const tls = createTlsServer({ ...certificates.serverOptions(options.http2 !== false), handshakeTimeout }, (socket: TLSSocket) => {
+        const info = { scheme: 'https', localPort: socket.localPort ?? 0 } as const;
+        if (socket.alpnProtocol === 'h2') proxy.handleHttp2Connection(socket, info);
+        else proxy.handleConnection(socket, info);
+      });
       // Node leaves a socket whose handshake failed or timed out open once this event has a listener: close it here.
       tls.on('tlsClientError', (error, socket) => {
         metrics.countRefused('tls-handshake');

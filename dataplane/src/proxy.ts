@@ -6,6 +6,8 @@
 import type { Socket } from 'node:net';
 import { ClientConnection } from './client.ts';
 import type { ConnectionInfo } from './client.ts';
+import { H2Sessions, resolveH2Limits } from './h2/session.ts';
+import type { ClientSession } from './seam.ts';
 import type { ProxyContext, ProxyOptions, ResolvedOptions } from './context.ts';
 import { PorticoError } from './errors.ts';
 import { RequestIds } from './http/forward.ts';
@@ -55,7 +57,8 @@ export class Proxy {
   readonly router: Router;
   readonly pool: UpstreamPool;
   readonly #context: ProxyContext;
-  readonly #connections = new Set<ClientConnection>();
+  readonly #connections = new Set<ClientSession>();
+  readonly #h2: H2Sessions;
   readonly #onSwap: (event: SwapEvent) => void;
   readonly #ticker: NodeJS.Timeout;
   #closed: Promise<void> | undefined;
@@ -98,7 +101,7 @@ export class Proxy {
       now: performance.now(),
       tunnels: new Set(),
       connectionClosed: (connection) => {
-        if (!connections.delete(connection as ClientConnection)) return;
+        if (!connections.delete(connection as ClientSession)) return;
         if (connections.size === 0) this.#allClosed?.();
       },
     };
@@ -110,6 +113,7 @@ export class Proxy {
       this.pool.dropEndpoints(event.removedEndpoints);
     };
     router.on('swap', this.#onSwap);
+    this.#h2 = new H2Sessions(this.#context, resolveH2Limits(options.http2), (connection) => this.#connections.add(connection));
     // Timeouts are checked on a coarse tick rather than with socket timers, which Node would
     // re-arm on every read and write of every socket.
     const shortest = Math.min(resolved.connectTimeoutMs, resolved.readTimeoutMs, resolved.sendTimeoutMs, resolved.clientTimeoutMs, resolved.headerTimeoutMs, resolved.keepAliveTimeoutMs, resolved.tunnelIdleTimeoutMs);
@@ -138,12 +142,25 @@ export class Proxy {
   }
 
   /**
+   * Serves HTTP/2 on a connected socket: a TLS socket whose ALPN chose `h2`, or a plain one that
+   * opened with the HTTP/2 preface (its first bytes may already be in the socket's read buffer).
+   * Same routing, policies, endpoints and failure semantics as handleConnection.
+   */
+  handleHttp2Connection(socket: Socket, info: ConnectionInfo): void {
+    if (this.#context.closing) {
+      socket.destroy();
+      return;
+    }
+    this.#h2.handle(socket, info);
+  }
+
+  /**
    * Closes the connection that has been idle longest among the oldest few idle ones (waiting for
    * a request, or closing), to make room near a connection limit. Returns false when no
    * connection is idle: every one is in a request or a tunnel.
    */
   evictIdle(): boolean {
-    let victim: ClientConnection | undefined;
+    let victim: ClientSession | undefined;
     let seen = 0;
     // Oldest first (insertion order); looking at a bounded few keeps an eviction O(1) under attack.
     for (const connection of this.#connections) {

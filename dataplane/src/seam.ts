@@ -7,6 +7,7 @@
  * metrics and access log). The adapter only says how bytes and answers reach its client, through
  * the `Downstream` it implements.
  */
+import type { Socket } from 'node:net';
 import type { Upstream } from './upstream/pool.ts';
 import type { RequestHeaders } from '@portico/assembly/matcher';
 import { isPathRefusal } from '@portico/assembly/normalize';
@@ -24,6 +25,18 @@ export interface ConnectionInfo {
   readonly scheme: 'http' | 'https';
   /** The local port the client connected to (X-Forwarded-Port). */
   readonly localPort: number;
+}
+
+/** What a proxy keeps of each client connection, whatever its protocol (ClientConnection, H2Connection). */
+export interface ClientSession {
+  readonly socket: Socket;
+  /** Holds no request: closing it loses nothing. */
+  readonly idle: boolean;
+  /** Since when (coarse clock) it has been idle. */
+  readonly idleSince: number;
+  checkTimeouts(now: number): void;
+  /** Stop taking requests; close once what is in flight is done. */
+  shutdown(): void;
 }
 
 /** Protocols as the access log and metrics name them (nginx's $server_protocol). */

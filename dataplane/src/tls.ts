@@ -131,8 +131,11 @@ export class CertificateStore {
     callback(null, this.contextFor(servername));
   };
 
-  /** Options for `tls.createServer` that serve these certificates (the default one for clients without SNI). */
-  serverOptions(): { cert: string; key: string; SNICallback: CertificateStore['sniCallback']; ALPNProtocols: string[]; minVersion: 'TLSv1.2' | 'TLSv1.3'; ciphers: string } {
-    return { cert: this.defaultPair.certificatePem, key: this.defaultPair.privateKeyPem, SNICallback: this.sniCallback, ALPNProtocols: ['http/1.1'], ...this.policy };
+  /**
+   * Options for `tls.createServer` that serve these certificates (the default one for clients
+   * without SNI), offering `h2` then `http/1.1` by ALPN when `http2`, else only `http/1.1`.
+   */
+  serverOptions(http2 = false): { cert: string; key: string; SNICallback: CertificateStore['sniCallback']; ALPNProtocols: string[]; minVersion: 'TLSv1.2' | 'TLSv1.3'; ciphers: string } {
+    return { cert: this.defaultPair.certificatePem, key: this.defaultPair.privateKeyPem, SNICallback: this.sniCallback, ALPNProtocols: http2 ? ['h2', 'http/1.1'] : ['http/1.1'], ...this.policy };
   }
 }

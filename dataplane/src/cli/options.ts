@@ -46,6 +46,8 @@ export const SERVING_OPTIONS = {
   'merge-slashes': { type: 'boolean', default: true },
   'tls-min-version': { type: 'string' },
   'tls-ciphers': { type: 'string' },
+  http2: { type: 'boolean', default: true },
+  h2c: { type: 'boolean', default: false },
   'shutdown-timeout-ms': { type: 'string', default: '10000' },
   'access-log': { type: 'boolean', default: true },
   'log-level': { type: 'string', default: 'info' },
@@ -89,6 +91,9 @@ export const SERVING_HELP = `
   --no-merge-slashes             Keep runs of '/' in paths (merged by default, as nginx).
   --tls-min-version V            TLSv1.2 (default) or TLSv1.3.
   --tls-ciphers LIST             OpenSSL cipher string (default: Mozilla intermediate, ECDHE+AEAD only).
+  --no-http2                     Offer only HTTP/1.1 on the HTTPS port (default: ALPN h2, then http/1.1).
+  --h2c                          Also serve HTTP/2 with prior knowledge (h2c, no TLS) on the plain HTTP port,
+                                   told apart from HTTP/1.1 by the connection preface (default off).
   --shutdown-timeout-ms N        On SIGTERM, how long in-flight requests may finish (default 10000).
   --no-access-log                No per-request JSON log line.
   --log-level LEVEL              pino level (default info).`;
@@ -165,6 +170,8 @@ export function servingOptions(command: Command, values: Record<string, unknown>
     },
     admission: defined({ maxConnections: integer(command, values, 'max-connections', 1, 1_000_000), maxConnectionsPerClient: integer(command, values, 'max-connections-per-client', 1, 1_000_000) }),
     tls,
+    http2: values.http2 !== false,
+    h2c: values.h2c === true,
     router: { health },
     ...(handshake === undefined ? {} : { tlsHandshakeTimeoutMs: handshake }),
     accessLog: values['access-log'] !== false,

@@ -38,6 +38,12 @@ export const CHUNKED_INVALID = -1;
 /** Tracks one chunked message body across any number of buffers. */
 export class ChunkedDecoder {
   readonly maxTrailerSize: number;
+  /**
+   * When set, feed() pushes the [start, end) offsets of the chunk data it passes over (an HTTP/2
+   * client gets the data without the chunked framing); the reader empties it. Unset for
+   * HTTP/1.1, which forwards the framing as it came.
+   */
+  spans: number[] | undefined;
   #state = SIZE_START;
   #size = 0;
   #digits = 0;
@@ -73,6 +79,7 @@ export class ChunkedDecoder {
     while (at < end) {
       if (state === DATA) {
         const take = Math.min(this.#size, end - at);
+        if (this.spans !== undefined && take !== 0) this.spans.push(at, at + take);
         at += take;
         this.#size -= take;
         if (this.#size === 0) state = DATA_CR;

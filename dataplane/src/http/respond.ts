@@ -23,12 +23,14 @@ export interface ResponseExtra {
   readonly lines: Buffer;
   /** Lower-case names whose received lines are dropped. */
   readonly replaces: readonly string[];
+  /** The same as name/value pairs (HTTP/2 responses). */
+  readonly headers: readonly (readonly [string, string])[];
 }
 
 /** The ResponseExtra for header pairs, or undefined for none. */
 export function responseExtra(headers: readonly (readonly [string, string])[]): ResponseExtra | undefined {
   if (headers.length === 0) return undefined;
-  return { lines: Buffer.from(headers.map(([name, value]) => `${name}: ${value}\r\n`).join(''), 'latin1'), replaces: headers.map(([name]) => name.toLowerCase()) };
+  return { lines: Buffer.from(headers.map(([name, value]) => `${name}: ${value}\r\n`).join(''), 'latin1'), replaces: headers.map(([name]) => name.toLowerCase()), headers };
 }
 
 /**
@@ -135,7 +137,18 @@ const REASONS: Record<number, string> = {
 const canned = new Map<number, Buffer>();
 
 /** The methods Portico forwards: the answer to `OPTIONS *` and the Allow of a 405 (TRACE). */
-const ALLOW = 'Allow: GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH\r\n';
+export const ALLOWED_METHODS = 'GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH';
+const ALLOW = `Allow: ${ALLOWED_METHODS}\r\n`;
+
+/** The reason phrase of a status Portico answers itself ('Error' or 'Status' for others, per `fallback`). */
+export function reasonPhrase(status: number, fallback = 'Error'): string {
+  return REASONS[status] ?? fallback;
+}
+
+/** The text body of Portico's own answer with `status`: `404 Not Found\n`. */
+export function localBody(status: number): string {
+  return `${status} ${reasonPhrase(status)}\n`;
+}
 
 /**
  * Portico's own response for `status` (a short text body; none for HEAD), with `Connection:
@@ -145,8 +158,8 @@ export function localResponse(status: number, close: boolean, head: boolean): Bu
   const key = status * 4 + (close ? 2 : 0) + (head ? 1 : 0);
   let response = canned.get(key);
   if (response === undefined) {
-    const reason = REASONS[status] ?? 'Error';
-    const body = `${status} ${reason}\n`;
+    const reason = reasonPhrase(status);
+    const body = localBody(status);
     response = Buffer.from(
       `HTTP/1.1 ${status} ${reason}\r\nServer: portico\r\n${status === 200 || status === 405 ? ALLOW : ''}Content-Type: text/plain\r\nContent-Length: ${body.length}\r\n${close ? 'Connection: close\r\n' : ''}\r\n${head ? '' : body}`,
       'latin1',

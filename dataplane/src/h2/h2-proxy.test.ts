@@ -1,0 +1,72 @@
+import type { ClientHttp2Session } from 'node:http2';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { DataPlane } from '../dataplane.ts';
+import type { Backend } from '../test-support.ts';
+import { snapshotOf, startBackend } from '../test-support.ts';
+import { h2Request, h2Session, startH2DataPlane } from './test-support.ts';
+
+describe('HTTP/2 downstream: the same routing and forwarding as HTTP/1.1', () => {
+  let backend: Backend;
+  let plane: DataPlane;
+  let tls: ClientHttp2Session;
+  let h2c: ClientHttp2Session;
+
+  beforeAll(async () => {
+    backend = await startBackend((request, response) => {
+      const chunks: Buffer[] = [];
+      request.on('data', (chunk: Buffer) => chunks.push(chunk));
+      request.on('end', () => {
+        response.setHeader('x-seen', JSON.stringify({ method: request.method, url: request.url, headers: request.headers, body: Buffer.concat(chunks).toString('latin1').slice(0, 100), bytes: Buffer.concat(chunks).length, version: request.httpVersion }));
+        response.setHeader('connection', 'keep-alive');
+        response.setHeader('keep-alive', 'timeout=5');
+        response.end(`hello ${request.url}`);
+      });
+    });
+    plane = await startH2DataPlane(snapshotOf([{ host: 'app.test', routes: [{ path: '/', endpoints: [backend.port] }] }]));
+    tls = await h2Session(plane, true);
+    h2c = await h2Session(plane, false);
+  });
+
+  afterAll(async () => {
+    tls.close();
+    h2c.close();
+    await plane.close(1000);
+    await backend.close();
+  });
+
+  it('serves h2 over TLS (ALPN) and h2c with prior knowledge, as HTTP/1.1 to the endpoint', async () => {
+    for (const [session, scheme] of [[tls, 'https'], [h2c, 'http']] as const) {
+      const response = await h2Request(session, { ':path': '/a?b=1', ':authority': 'app.test', ':scheme': scheme });
+      expect(response.status).toBe(200);
+      expect(response.body.toString()).toBe('hello /a?b=1');
+      expect(response.headers.connection).toBeUndefined();
+      expect(response.headers['keep-alive']).toBeUndefined();
+      expect(response.headers.server).toBe('portico');
+      const seen = JSON.parse(String(response.headers['x-seen']));
+      expect(seen).toMatchObject({ method: 'GET', url: '/a?b=1', version: '1.1', headers: { host: 'app.test', 'x-forwarded-proto': scheme } });
+    }
+  });
+
+  it('forwards request bodies: with content-length as is, without as chunked', async () => {
+    const sized = await h2Request(tls, { ':method': 'POST', ':path': '/p', ':authority': 'app.test', 'content-length': '5' }, 'abcde');
+    expect(JSON.parse(String(sized.headers['x-seen']))).toMatchObject({ body: 'abcde', headers: { 'content-length': '5' } });
+    const streamed = await h2Request(tls, { ':method': 'POST', ':path': '/p', ':authority': 'app.test' }, 'x'.repeat(100_000));
+    const seen = JSON.parse(String(streamed.headers['x-seen']));
+    expect(seen.bytes).toBe(100_000);
+    expect(seen.headers['transfer-encoding']).toBe('chunked');
+  });
+
+  it('answers what Portico answers itself: 404 for an unknown host, 405 for TRACE', async () => {
+    expect((await h2Request(tls, { ':path': '/', ':authority': 'nope.test' })).status).toBe(404);
+    const trace = await h2Request(tls, { ':method': 'TRACE', ':path': '/', ':authority': 'app.test' });
+    expect(trace.status).toBe(405);
+    expect(trace.headers.allow).toContain('GET');
+  });
+
+  it('carries many concurrent streams on one connection', async () => {
+    const before = backend.requests;
+    const responses = await Promise.all(Array.from({ length: 50 }, (_, i) => h2Request(h2c, { ':path': `/c/${i}`, ':authority': 'app.test' })));
+    expect(responses.map((response) => response.body.toString())).toEqual(Array.from({ length: 50 }, (_, i) => `hello /c/${i}`));
+    expect(backend.requests - before).toBe(50);
+  });
+});

@@ -1,0 +1,178 @@
+/**
+ * The response side of an exchange whose client is an HTTP/2 stream: the endpoint's HTTP/1.1
+ * response (parsed by the same ResponseHead and ChunkedDecoder as for HTTP/1.1 clients) becomes
+ * one HEADERS frame and DATA frames. Hop-by-hop and connection-specific lines are dropped (RFC
+ * 9113 §8.2.2); a chunked body is sent without its framing (trailers are not relayed); 1xx heads
+ * are not relayed; a 101 is a broken response (no upgrade is ever asked for over HTTP/2).
+ *
+ * Flow control end to end: a write the stream does not take (its HTTP/2 window and buffer are
+ * full because the client reads slowly) pauses the endpoint socket until the stream drains, so
+ * Portico holds at most a stream buffer of any response.
+ */
+import type { ServerHttp2Stream } from 'node:http2';
+import { CHUNKED_INVALID, ChunkedDecoder } from '../http/chunked.ts';
+import type { ResponseExtra } from '../http/respond.ts';
+import { ResponseHead, R_CONNECTION, R_HOP, R_TRANSFER_ENCODING, R_UPGRADE } from '../http/response-head.ts';
+import { RELAY_DONE, RELAY_INVALID, RELAY_MORE } from '../relay.ts';
+import type { Relay } from '../relay.ts';
+import type { Upstream } from '../upstream/pool.ts';
+
+const NONE = 0;
+const LENGTH = 1;
+const CHUNKED = 2;
+const UNTIL_CLOSE = 3;
+
+/** Response fields that never go into an HTTP/2 response besides the hop-by-hop kinds the parser marks. */
+const NOT_RELAYED = new Set(['te', 'trailer', 'http2-settings']);
+
+/** HTTP/2 headers of a parsed HTTP/1.1 response head: status, fields without hop-by-hop ones, the policies' `extra`. */
+export function responseHeaders(buf: Buffer, head: ResponseHead, extra: ResponseExtra | undefined): Record<string, string | string[] | number> {
+  const headers: Record<string, string | string[] | number> = { ':status': head.status };
+  const lines = head.lines;
+  const tokens = head.connectionTokens;
+  for (let slot = 0, last = head.lineCount * 3; slot < last; slot += 3) {
+    const kind = lines[slot + 2] as number;
+    if (kind === R_CONNECTION || kind === R_HOP || kind === R_UPGRADE || kind === R_TRANSFER_ENCODING) continue;
+    const start = lines[slot] as number;
+    const end = lines[slot + 1] as number;
+    const colon = buf.indexOf(0x3a, start);
+    const name = buf.latin1Slice(start, colon).toLowerCase();
+    if (NOT_RELAYED.has(name) || (tokens.length !== 0 && tokens.includes(name)) || (extra !== undefined && extra.replaces.includes(name))) continue;
+    const value = buf.latin1Slice(colon + 1, end).trim();
+    const seen = headers[name];
+    headers[name] = seen === undefined ? value : Array.isArray(seen) ? [...seen, value] : [seen as string, value];
+  }
+  if (extra !== undefined) for (const [name, value] of extra.headers) headers[name.toLowerCase()] = value;
+  if (!head.hasServer) headers.server = 'portico';
+  return headers;
+}
+
+/** One response at a time to one HTTP/2 stream. */
+export class H2ResponseRelay implements Relay {
+  readonly head: ResponseHead;
+  started = false;
+  status = 0;
+  /** An HTTP/2 connection outlives every response. */
+  readonly closeClient = false;
+  readonly #stream: ServerHttp2Stream;
+  readonly #decoder: ChunkedDecoder;
+  readonly #spans: number[] = [];
+  #pending: Buffer | undefined;
+  #mode = NONE;
+  #remaining = 0;
+  #leftover = false;
+  #isHead = false;
+  #extra: ResponseExtra | undefined;
+
+  /** Relays to `stream`. */
+  constructor(maxHeaderSize: number, stream: ServerHttp2Stream) {
+    this.#stream = stream;
+    this.head = new ResponseHead(maxHeaderSize);
+    this.#decoder = new ChunkedDecoder(maxHeaderSize);
+    this.#decoder.spans = this.#spans;
+  }
+
+  /** See Relay.reset; `keepAlive`, `http11` and `upgrade` mean nothing to an HTTP/2 stream. */
+  reset(isHead: boolean, _keepAlive: boolean, _http11: boolean, _upgrade: boolean, extra?: ResponseExtra): void {
+    this.#extra = extra;
+    this.head.reset();
+    this.started = this.#leftover = false;
+    this.status = 0;
+    this.#pending = undefined;
+    this.#isHead = isHead;
+  }
+
+  get reusable(): boolean {
+    return this.#mode !== UNTIL_CLOSE && !this.#leftover && this.head.minor === 1 && !this.head.connectionClose;
+  }
+
+  get endsOnClose(): boolean {
+    return this.started && this.#mode === UNTIL_CLOSE;
+  }
+
+  /** Takes buffer[0, length) from the endpoint; see Relay.feed. */
+  feed(buffer: Buffer, length: number, upstream: Upstream): number {
+    if (this.started) return this.#relay(buffer, 0, length, upstream);
+    let buf = buffer;
+    let limit = length;
+    if (this.#pending !== undefined) {
+      buf = Buffer.concat([this.#pending, buffer.subarray(0, length)]);
+      limit = buf.length;
+      this.#pending = undefined;
+    }
+    const head = this.head;
+    for (;;) {
+      const headEnd = head.parse(buf, limit);
+      if (headEnd === 0) {
+        this.#pending = buf.subarray(0, limit);
+        upstream.retained = true;
+        return RELAY_MORE;
+      }
+      if (headEnd < 0 || head.status === 101) return RELAY_INVALID;
+      if (head.status >= 200) return this.#respond(buf, headEnd, limit, upstream);
+      // 1xx: not relayed; the real response follows on the same connection.
+      head.reset();
+      if (headEnd === limit) return RELAY_MORE;
+      buf = buf.subarray(headEnd, limit);
+      limit = buf.length;
+    }
+  }
+
+  #respond(buf: Buffer, headEnd: number, limit: number, upstream: Upstream): number {
+    const head = this.head;
+    const status = (this.status = head.status);
+    if (this.#isHead || status === 204 || status === 304) this.#mode = NONE;
+    else if (head.transferEncoding) this.#mode = head.chunked ? CHUNKED : UNTIL_CLOSE;
+    else if (head.contentLength >= 0) this.#mode = head.contentLength === 0 ? NONE : LENGTH;
+    else this.#mode = UNTIL_CLOSE;
+    this.#remaining = head.contentLength;
+    if (this.#mode === CHUNKED) this.#decoder.reset();
+    this.started = true;
+    const stream = this.#stream;
+    if (stream.destroyed) return RELAY_MORE;
+    const headers = responseHeaders(buf, head, this.#extra);
+    stream.respond(headers, { endStream: this.#mode === NONE });
+    if (this.#mode === NONE) {
+      if (headEnd < limit) this.#leftover = true;
+      return RELAY_DONE;
+    }
+    return this.#relay(buf, headEnd, limit, upstream);
+  }
+
+  /** Relays body bytes buf[from, length): their data, without chunked framing. */
+  #relay(buf: Buffer, from: number, length: number, upstream: Upstream): number {
+    const stream = this.#stream;
+    let end = length;
+    let done = false;
+    let ok = true;
+    if (this.#mode === CHUNKED) {
+      end = this.#decoder.feed(buf, from, length);
+      if (end === CHUNKED_INVALID) return RELAY_INVALID;
+      done = this.#decoder.done;
+      const spans = this.#spans;
+      for (let i = 0; i < spans.length; i += 2) if (!stream.destroyed) ok = stream.write(buf.subarray(spans[i] as number, spans[i + 1] as number));
+      if (spans.length !== 0) upstream.retained = true;
+      spans.length = 0;
+    } else {
+      if (this.#mode === LENGTH) {
+        const take = Math.min(this.#remaining, length - from);
+        end = from + take;
+        this.#remaining -= take;
+        done = this.#remaining === 0;
+      }
+      if (end > from && !stream.destroyed) {
+        // The stream keeps a reference to the bytes until they are framed: the read buffer stays with them.
+        ok = stream.write(buf.subarray(from, end));
+        upstream.retained = true;
+      }
+    }
+    if (end < length) this.#leftover = true;
+    if (done) {
+      if (!stream.destroyed) stream.end();
+      return RELAY_DONE;
+    }
+    if (!ok) upstream.socket.pause();
+    return RELAY_MORE;
+  }
+
+}
