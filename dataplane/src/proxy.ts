@@ -58,7 +58,9 @@ export class Proxy {
   readonly pool: UpstreamPool;
   readonly #context: ProxyContext;
   readonly #connections = new Set<ClientSession>();
-  readonly #h2: H2Sessions;
+  /** Made on the first HTTP/2 connection. */
+  #h2: H2Sessions | undefined;
+  readonly #h2Limits: ReturnType<typeof resolveH2Limits>;
   readonly #onSwap: (event: SwapEvent) => void;
   readonly #ticker: NodeJS.Timeout;
   #closed: Promise<void> | undefined;
@@ -113,7 +115,7 @@ export class Proxy {
       this.pool.dropEndpoints(event.removedEndpoints);
     };
     router.on('swap', this.#onSwap);
-    this.#h2 = new H2Sessions(this.#context, resolveH2Limits(options.http2), (connection) => this.#connections.add(connection));
+    this.#h2Limits = resolveH2Limits(options.http2);
     // Timeouts are checked on a coarse tick rather than with socket timers, which Node would
     // re-arm on every read and write of every socket.
     const shortest = Math.min(resolved.connectTimeoutMs, resolved.readTimeoutMs, resolved.sendTimeoutMs, resolved.clientTimeoutMs, resolved.headerTimeoutMs, resolved.keepAliveTimeoutMs, resolved.tunnelIdleTimeoutMs);
@@ -151,6 +153,7 @@ export class Proxy {
       socket.destroy();
       return;
     }
+    this.#h2 ??= new H2Sessions(this.#context, this.#h2Limits, (connection) => this.#connections.add(connection));
     this.#h2.handle(socket, info);
   }
 

@@ -15,13 +15,14 @@
  *   no progress either way for the client timeout closed; requests in flight keep the Exchange's
  *   own deadlines.
  */
-import { constants, createServer } from 'node:http2';
 import type { Http2Server, ServerHttp2Session, ServerHttp2Stream } from 'node:http2';
 import type { Socket } from 'node:net';
 import { forwardContext } from '../client.ts';
 import type { ProxyContext } from '../context.ts';
+import { PorticoError } from '../errors.ts';
 import type { ForwardContext } from '../http/forward.ts';
 import type { ClientSession, ConnectionInfo } from '../seam.ts';
+import { CANCEL, ENHANCE_YOUR_CALM, FLAG_END_STREAM, REFUSED_STREAM, SETTINGS_TIMEOUT } from './codes.ts';
 import { H2Request } from './stream.ts';
 import type { H2Owner } from './stream.ts';
 
@@ -42,12 +43,15 @@ interface ResolvedLimits {
   readonly resetsPerSecond: number;
 }
 
-/** Limits: the proxy's option validation applies the same rules (integers >= 1). */
+/** The limits with defaults applied. Throws PORTICO_E_CONFIG for a value that is not an integer >= 1. */
 export function resolveH2Limits(limits: H2Limits = {}): ResolvedLimits {
-  return { maxConcurrentStreams: limits.maxConcurrentStreams ?? 128, resetBurst: limits.resetBurst ?? 100, resetsPerSecond: limits.resetsPerSecond ?? 10 };
+  const resolved = { maxConcurrentStreams: limits.maxConcurrentStreams ?? 128, resetBurst: limits.resetBurst ?? 100, resetsPerSecond: limits.resetsPerSecond ?? 10 };
+  for (const [name, value] of Object.entries(resolved)) {
+    if (!Number.isInteger(value) || value < 1 || value > 2 ** 31 - 1) throw new PorticoError('PORTICO_E_CONFIG', `http2.${name} must be an integer from 1 to 2^31-1, not ${value}`);
+  }
+  return resolved;
 }
 
-const END_STREAM = constants.NGHTTP2_FLAG_END_STREAM;
 
 /** One HTTP/2 client connection. */
 export class H2Connection implements H2Owner, ClientSession {
@@ -76,7 +80,7 @@ export class H2Connection implements H2Owner, ClientSession {
     this.forward = forwardContext(context, socket.remoteAddress, info);
     this.#opened = this.#since = this.#resetAt = this.#stalledSince = context.now;
     this.#resetTokens = limits.resetBurst;
-    session.on('stream', (stream: ServerHttp2Stream, _headers: unknown, flags: number, raw: string[]) => this.#onStream(stream, raw, (flags & END_STREAM) !== 0));
+    session.on('stream', (stream: ServerHttp2Stream, _headers: unknown, flags: number, raw: string[]) => this.#onStream(stream, raw, (flags & FLAG_END_STREAM) !== 0));
     session.on('remoteSettings', () => {
       this.#settled = true;
     });
@@ -90,7 +94,7 @@ export class H2Connection implements H2Owner, ClientSession {
 
   #onStream(stream: ServerHttp2Stream, raw: string[], endStream: boolean): void {
     if (this.context.closing) {
-      stream.close(constants.NGHTTP2_REFUSED_STREAM);
+      stream.close(REFUSED_STREAM);
       return;
     }
     const request = new H2Request(this, stream, raw, endStream);
@@ -109,7 +113,7 @@ export class H2Connection implements H2Owner, ClientSession {
     if (--this.#resetTokens >= 0) return;
     this.context.metrics?.countH2Closed('rapid-reset');
     this.context.logger?.warn({ client: this.forward.peer.latin1Slice(0, this.forward.peer.length) }, 'HTTP/2 client resets streams too fast (rapid reset): connection closed');
-    this.#abandon(constants.NGHTTP2_ENHANCE_YOUR_CALM);
+    this.#abandon(ENHANCE_YOUR_CALM);
   }
 
   /** GOAWAY with `code` and close now, streams and all. */
@@ -133,7 +137,7 @@ export class H2Connection implements H2Owner, ClientSession {
     if (!this.#settled) {
       if (now - this.#opened > options.headerTimeoutMs) {
         this.context.metrics?.countH2Closed('settings-timeout');
-        this.#abandon(constants.NGHTTP2_SETTINGS_TIMEOUT);
+        this.#abandon(SETTINGS_TIMEOUT);
       }
       return;
     }
@@ -157,7 +161,7 @@ export class H2Connection implements H2Owner, ClientSession {
       this.#lastWritten = written;
       this.#stalledSince = now;
     } else if (now - this.#stalledSince > options.clientTimeoutMs) {
-      this.#abandon(constants.NGHTTP2_CANCEL);
+      this.#abandon(CANCEL);
     }
   }
 
@@ -180,6 +184,8 @@ export class H2Sessions {
 
   /** `opened` gets each new connection. */
   constructor(context: ProxyContext, limits: ResolvedLimits, opened: (connection: H2Connection) => void) {
+    // Loaded on the first HTTP/2 connection only (see codes.ts).
+    const { createServer } = process.getBuiltinModule('node:http2');
     this.#server = createServer({
       settings: {
         maxConcurrentStreams: limits.maxConcurrentStreams,

@@ -5,7 +5,6 @@
  * Exchange (as chunked HTTP/1.1 when the client sent no Content-Length, whose agreement with the
  * DATA is checked), the response comes back through an H2ResponseRelay.
  */
-import { constants } from 'node:http2';
 import type { ServerHttp2Stream } from 'node:http2';
 import { normalizePath } from '@portico/assembly/normalize';
 import type { LocalAnswer } from '@portico/control/snapshot/policies/module';
@@ -19,6 +18,7 @@ import { dispatchRequest, recordRequest } from '../seam.ts';
 import type { Upstream } from '../upstream/pool.ts';
 import { H2ResponseRelay } from './relay.ts';
 import { translateRequest } from './translate.ts';
+import { INTERNAL_ERROR, NO_ERROR, PROTOCOL_ERROR } from './codes.ts';
 
 const LAST_CHUNK = Buffer.from('0\r\n\r\n', 'latin1');
 const CRLF = Buffer.from('\r\n', 'latin1');
@@ -96,7 +96,7 @@ export class H2Request implements Downstream {
     this.#received += chunk.length;
     // nghttp2 checks this too; a body longer than declared is never forwarded.
     if (this.#declared >= 0 && this.#received > this.#declared) {
-      this.#reset(constants.NGHTTP2_PROTOCOL_ERROR);
+      this.#reset(PROTOCOL_ERROR);
       return;
     }
     if (!this.#exchanging || chunk.length === 0) return;
@@ -105,7 +105,7 @@ export class H2Request implements Downstream {
 
   #onEnd(): void {
     if (this.#declared >= 0 && this.#received !== this.#declared) {
-      this.#reset(constants.NGHTTP2_PROTOCOL_ERROR);
+      this.#reset(PROTOCOL_ERROR);
       return;
     }
     if (!this.#exchanging) return;
@@ -153,7 +153,7 @@ export class H2Request implements Downstream {
   #answer(status: number, headers: Record<string, string | number>, body: string): void {
     const stream = this.stream;
     if (stream.destroyed || stream.headersSent) {
-      this.#reset(constants.NGHTTP2_INTERNAL_ERROR);
+      this.#reset(INTERNAL_ERROR);
       return;
     }
     const isHead = this.head.method === 'HEAD';
@@ -166,7 +166,7 @@ export class H2Request implements Downstream {
   #closeReading(): void {
     const stream = this.stream;
     if (stream.readableEnded || stream.destroyed) return;
-    stream.close(constants.NGHTTP2_NO_ERROR);
+    stream.close(NO_ERROR);
   }
 
   reply(status: number, _keepAlive: boolean, route: string, upstream: string, started: number): void {
@@ -192,7 +192,7 @@ export class H2Request implements Downstream {
 
   cut(): void {
     this.#exchanging = false;
-    this.#reset(constants.NGHTTP2_INTERNAL_ERROR);
+    this.#reset(INTERNAL_ERROR);
   }
 
   exchangeDone(): void {
