@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Builds the test-cluster harness (kube-apiserver + embedded etcd + controllers + the
-# scheduler and kubelet stand-ins) once into .bin/, and the image binaries the kubelet
-# stand-in runs into .bin/images/ (from the separate Go module in images/).
+# scheduler and kubelet stand-ins) once into .bin/, and from the separate Go module in
+# images/: the image binaries the kubelet stand-in runs into .bin/images/, the upstream
+# Gateway API conformance suite's test binary into .bin/gateway-conformance.test, and that
+# module version's standard-channel CRDs (config/crd/standard) into .bin/gateway-api-crds/,
+# which the harness installs at start.
 # Skips the build when the binaries are newer than every go.mod, go.sum and *.go file,
 # so CI builds them once per run and tests never rebuild. Prints the harness's path.
 set -euo pipefail
@@ -10,8 +13,10 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 bin="$here/.bin/portico-testcluster"
 images="$here/.bin/images"
 # Image binaries: sigs.k8s.io/gateway-api/conformance/echo-basic and ours.
-image_pkgs=(sigs.k8s.io/gateway-api/conformance/echo-basic ./portico-backend)
-image_bins=(echo-basic portico-backend)
+image_pkgs=(sigs.k8s.io/gateway-api/conformance/echo-basic ./portico-backend ./coredns)
+image_bins=(echo-basic portico-backend coredns)
+conformance="$here/.bin/gateway-conformance.test"
+crds="$here/.bin/gateway-api-crds"
 
 # newer_than OUT SRC...: OUT exists and no SRC is newer.
 newer_than() {
@@ -29,6 +34,8 @@ images_up_to_date() {
   for name in "${image_bins[@]}"; do
     newer_than "$images/$name" "$here"/images/go.mod "$here"/images/go.sum "$here"/images/*/*.go || return 1
   done
+  newer_than "$conformance" "$here"/images/go.mod "$here"/images/go.sum || return 1
+  [[ -f "$crds/.stamp" && ! "$here/images/go.mod" -nt "$crds/.stamp" ]]
 }
 up_to_date() { harness_up_to_date && images_up_to_date; }
 
@@ -56,9 +63,19 @@ trap 'rm -rf "$tmp" "$tmp_images"' EXIT
 if [[ "${1:-}" == "--force" ]] || ! images_up_to_date; then
   mkdir -p "$tmp_images" "$images"
   (cd "$here/images" && CGO_ENABLED=0 go build -mod=readonly -trimpath -ldflags="-s -w" -o "$tmp_images/" "${image_pkgs[@]}")
+  (cd "$here/images" && CGO_ENABLED=0 go test -c -mod=readonly -trimpath -ldflags="-s -w" -o "$tmp_images/gateway-conformance.test" sigs.k8s.io/gateway-api/conformance)
+  # The CRDs of the same gateway-api module version the suite was built from (go.sum-verified).
+  gwapi="$(cd "$here/images" && go mod download -json sigs.k8s.io/gateway-api@"$(cd "$here/images" && go list -m -f '{{with .Replace}}{{.Version}}{{else}}{{.Version}}{{end}}' sigs.k8s.io/gateway-api)" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
+  [[ -d "$gwapi/config/crd/standard" ]] || { echo "build.sh: no config/crd/standard in the gateway-api module ($gwapi)" >&2; exit 1; }
+  mkdir -p "$tmp_images/crds"
+  cp "$gwapi"/config/crd/standard/*.yaml "$tmp_images/crds/"
+  chmod 644 "$tmp_images"/crds/*.yaml
+  touch "$tmp_images/crds/.stamp"
   for name in "${image_bins[@]}"; do
     mv -f "$tmp_images/$name" "$images/$name"
   done
+  mv -f "$tmp_images/gateway-conformance.test" "$conformance"
+  rm -rf "$crds" && mv "$tmp_images/crds" "$crds"
 fi
 if [[ "${1:-}" != "--force" ]] && harness_up_to_date; then
   echo "build.sh: built in $(( $(date +%s) - start ))s" >&2

@@ -196,8 +196,11 @@ export async function restartCluster(cluster: TestCluster, options: Omit<StartCl
   return startCluster({ ...options, dataDir: cluster.dataDir, port: cluster.port });
 }
 
-/** The image binaries the kubelet stand-in runs (build.sh puts them in images/ next to the harness). */
-const imageBinaries = ['echo-basic', 'portico-backend'].map((name) => join(dirname(harnessBinary), 'images', name));
+/**
+ * What build.sh puts next to the harness: the image binaries the kubelet stand-in runs, and the
+ * Gateway API CRDs the harness installs at start.
+ */
+const imageBinaries = [...['echo-basic', 'portico-backend', 'coredns'].map((name) => join(dirname(harnessBinary), 'images', name)), join(dirname(harnessBinary), 'gateway-api-crds', '.stamp')];
 
 /**
  * Returns the harness binary path, running build.sh first when it or an image binary is

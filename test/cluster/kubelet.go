@@ -23,6 +23,7 @@ type kubelet struct {
 	nodes      map[string]string // node name -> InternalIP
 	imagesDir  string
 	podsDir    string // per-pod scratch directories and container logs
+	self       string // this executable, for mount-exec
 	recorders  map[string]record.EventRecorder
 
 	mu       sync.Mutex
@@ -96,4 +97,17 @@ func (k *kubelet) observeGone(obj any) {
 // (after ctx ended).
 func (k *kubelet) wait() {
 	k.wg.Wait()
+}
+
+// mountExecArgs is the prefix that runs a container through mount-exec (mountexec.go) when
+// it has volume mounts; none without.
+func (k *kubelet) mountExecArgs(mounts []volumeMount, scratch string) []string {
+	if len(mounts) == 0 {
+		return nil
+	}
+	args := []string{k.self, mountExecCommand, "--scratch", scratch}
+	for _, m := range mounts {
+		args = append(args, "--mount", m.String())
+	}
+	return append(args, "--")
 }

@@ -8,13 +8,15 @@
 //
 //	portico-testcluster --data-dir DIR [--port N] [--ready-timeout 3m] [--watch-parent]
 //	                    [--workloads=false] [--nodes N] [--images-dir DIR]
-//	                    [--namespace-controller=false] [-- kube-apiserver flags...]
+//	                    [--namespace-controller=false] [--crds-dir DIR|none]
+//	                    [-- kube-apiserver flags...]
 //
 // It writes DIR/kubeconfig and DIR/token, prints one line
 //
 //	READY kubeconfig=DIR/kubeconfig server=https://127.0.0.1:PORT
 //
-// on stdout once /readyz answers ok and the controllers, Nodes and kubelet stand-in run;
+// on stdout once /readyz answers ok, the CRDs of --crds-dir (the Gateway API standard
+// channel) are Established, and the controllers, Nodes and kubelet stand-in run;
 // on SIGTERM or SIGINT it stops every pod process and removes the pod network, stops the
 // apiserver, then etcd, and exits 0. Logs go to stderr; container output goes to
 // DIR/pods/NAMESPACE_POD_UID/CONTAINER.log. Starting again on the same DIR (and --port)
@@ -39,6 +41,9 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == mountExecCommand {
+		os.Exit(mountExec(os.Args[2:]))
+	}
 	os.Exit(run())
 }
 
@@ -51,6 +56,7 @@ func run() int {
 	workloads := fl.Bool("workloads", true, "run the workload controllers, fake Nodes, scheduler and kubelet stand-ins (pods run)")
 	nodes := fl.Int("nodes", 1, fmt.Sprintf("fake Nodes to register (1-%d)", maxNodes))
 	imagesDir := fl.String("images-dir", "", "directory of the image binaries (default: images/ next to this executable)")
+	crdsDir := fl.String("crds-dir", "", "directory of CRD manifests installed before READY (default: gateway-api-crds/ next to this executable, the Gateway API standard channel build.sh copies from the Go module); 'none' installs nothing")
 	watchParent := fl.Bool("watch-parent", false, "stop as on SIGTERM when the parent process goes away (a test runner that crashed)")
 	if err := fl.Parse(os.Args[1:]); err != nil {
 		return 2
@@ -69,6 +75,13 @@ func run() int {
 			return fail(err)
 		}
 		*imagesDir = filepath.Join(filepath.Dir(exe), "images")
+	}
+	if *crdsDir == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return fail(err)
+		}
+		*crdsDir = filepath.Join(filepath.Dir(exe), "gateway-api-crds")
 	}
 	dir, err := filepath.Abs(*dataDir)
 	if err != nil {
@@ -127,6 +140,12 @@ func run() int {
 	default:
 		fmt.Fprintf(os.Stderr, "portico-testcluster: %v\n", err)
 		return shutdown(stopSignals, served, 1)
+	}
+	if *crdsDir != "none" {
+		if err := installBundle(ctx, server, pki, *crdsDir); err != nil {
+			fmt.Fprintf(os.Stderr, "portico-testcluster: %v\n", err)
+			return shutdown(stopSignals, served, 1)
+		}
 	}
 	pods, err := startWorkloads(ctx, server, pki, dir, *imagesDir, *nodes, controllerSet{namespace: *nsController, workloads: *workloads})
 	if err != nil {

@@ -20,6 +20,7 @@ import (
 const (
 	defaultGracePeriod = 30 * time.Second
 	retrySetup         = 10 * time.Second
+	retryMount         = 2 * time.Second // a Secret or ConfigMap a volume needs may follow the pod
 	statusResync       = 10 * time.Second
 	backoffInitial     = 10 * time.Second
 	backoffMax         = 5 * time.Minute
@@ -30,6 +31,7 @@ type container struct {
 	spec   v1.Container
 	binary string
 	args   []string
+	mounts []volumeMount
 
 	gen          int // which process events belong to; bumped on every start
 	cmd          *exec.Cmd
@@ -82,6 +84,7 @@ type podWorker struct {
 	finalPhase  v1.PodPhase
 	conds       map[v1.PodConditionType]v1.PodCondition
 	lastPatch   string
+	mountErr    string // last FailedMount message sent
 }
 
 func newPodWorker(k *kubelet, pod *v1.Pod, hostIP string) *podWorker {
@@ -169,7 +172,11 @@ func (w *podWorker) run(ctx context.Context) {
 			w.handle(ctx, ev)
 		case <-setup.C:
 			if !w.setup(ctx) {
-				setup.Reset(retrySetup)
+				if w.mountErr != "" {
+					setup.Reset(retryMount)
+				} else {
+					setup.Reset(retrySetup)
+				}
 			}
 		case <-resync.C:
 		}
@@ -201,11 +208,26 @@ func (w *podWorker) setup(ctx context.Context) bool {
 			resolved = false
 			continue
 		}
-		c.binary, c.args = binary, args
+		mounts, problem := containerMounts(pod, &c.spec, filepath.Join(w.podDir, "volumes"))
+		if problem != nil {
+			w.report(pod, c, problem)
+			resolved = false
+			continue
+		}
+		c.binary, c.args, c.mounts = binary, args, mounts
 	}
 	if !resolved {
 		return false
 	}
+	if err := writeVolumes(ctx, w.k.client, pod, filepath.Join(w.podDir, "volumes")); err != nil {
+		// As the kubelet: containers stay ContainerCreating, a FailedMount Event, retried.
+		if w.mountErr != err.Error() {
+			w.mountErr = err.Error()
+			w.recorder.Event(pod, v1.EventTypeWarning, "FailedMount", err.Error())
+		}
+		return false
+	}
+	w.mountErr = ""
 	if w.k.network == nil {
 		w.recorder.Eventf(pod, v1.EventTypeWarning, "FailedCreatePodSandBox", "Failed to create pod sandbox: %v", w.k.networkErr)
 		return false
@@ -257,7 +279,9 @@ func (w *podWorker) start(ctx context.Context, i int) {
 		w.scheduleRestart(i, retrySetup)
 		return
 	}
-	cmd := exec.Command("ip", append([]string{"netns", "exec", w.sandbox.namespace, c.binary}, c.args...)...)
+	argv := append([]string{"netns", "exec", w.sandbox.namespace}, w.k.mountExecArgs(c.mounts, filepath.Join(w.podDir, c.spec.Name+".mnt"))...)
+	argv = append(append(argv, c.binary), c.args...)
+	cmd := exec.Command("ip", argv...)
 	cmd.Env = env
 	cmd.Dir = dir
 	cmd.Stdout, cmd.Stderr = log, log

@@ -67,7 +67,12 @@ func startWorkloads(parent context.Context, server string, pki pkiFiles, dataDir
 	if err := runScheduler(ctx, client, factory, broadcaster.NewRecorder(scheme.Scheme, v1.EventSource{Component: schedulerName})); err != nil {
 		return wl, err
 	}
+	self, err := os.Executable()
+	if err != nil {
+		return wl, err
+	}
 	k := &kubelet{
+		self:   self,
 		client: client, network: network, networkErr: netErr, nodes: addresses,
 		imagesDir: imagesDir, podsDir: filepath.Join(dataDir, "pods"), recorders: map[string]record.EventRecorder{},
 	}

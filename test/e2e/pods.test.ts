@@ -8,7 +8,8 @@
  * 2. echo-basic from the Gateway API conformance suite runs with the conformance manifests' env;
  *    our backend gets the env a kubelet gives (downward API, ConfigMap/Secret keys, $(VAR)
  *    expansion, resource fields) and echoes WebSocket messages; a missing key is refused.
- * 3. Hostile: an unknown image stays Pending with a clear Event; a volume mount is refused; a pod
+ * 3. Hostile: an unknown image stays Pending with a clear Event; a volume mount with no parent
+ *    directory on this machine is refused (volumes: pod-volumes.test.ts); a pod
  *    no Node matches stays unscheduled with a FailedScheduling Event.
  * 4. Probes: a failing liveness probe restarts the container; an exec probe is refused, never passed.
  *    Graceful deletion: preStop sleep (the pod keeps serving), SIGTERM, SIGKILL after the grace.
@@ -214,7 +215,7 @@ describe('the test cluster runs pods: controllers, scheduler and kubelet stand-i
     expect(waiting.message).toBe('env MODE: key "missing" not found in configmap "settings"');
   }, 180_000);
 
-  it('hostile: an unknown image stays Pending with a clear Event; a volume mount is refused, not ignored; a pod no Node fits stays unscheduled', async () => {
+  it('hostile: an unknown image stays Pending with a clear Event; a volume mount it cannot make is refused, not ignored; a pod no Node fits stays unscheduled', async () => {
     showLog();
     await kc(['create', 'namespace', 'hostile']);
     const podOf = (name: string, extra: Record<string, unknown>) => ({
@@ -229,7 +230,7 @@ describe('the test cluster runs pods: controllers, scheduler and kubelet stand-i
     expect(pulled.message).toContain('docker.io/library/nginx:1.27');
     expect(pulled.message).toContain('not one the portico test cluster can run');
     const refused = await eventually(async () => (await events('hostile', 'mounts-volume')).find((e) => e.reason === 'Failed'), 30_000, 'a Failed Event for the volume mount');
-    expect(refused.message).toMatch(/mounts volume "data" at \/data: volume mounts are not supported/);
+    expect(refused.message).toMatch(/mounts volume "data" at \/data: the portico test cluster mounts volumes only where this machine has the parent directory/);
 
     const unknown = await eventually(async () => {
       const p = await pod('hostile', 'unknown-image');

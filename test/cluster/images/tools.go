@@ -1,7 +1,12 @@
 //go:build tools
 
-// Package images pins the modules whose main packages build.sh builds as test-cluster
-// images (go build sigs.k8s.io/gateway-api/conformance/echo-basic).
+// Package images pins the modules whose packages build.sh builds: the images the
+// kubelet stand-in runs (go build sigs.k8s.io/gateway-api/conformance/echo-basic) and the
+// upstream Gateway API conformance suite (go test -c sigs.k8s.io/gateway-api/conformance),
+// which test/conformance/gateway.ts runs against Portico.
 package images
 
-import _ "sigs.k8s.io/gateway-api/conformance/echo-basic"
+import (
+	_ "sigs.k8s.io/gateway-api/conformance"
+	_ "sigs.k8s.io/gateway-api/conformance/echo-basic"
+)
