@@ -171,7 +171,9 @@ const MATCH_CASES: MatchCase[] = [
 const backends = (...list: [number, number[]][]): { backends: BackendEntry[] } => ({ backends: list.map(([weight, endpoints]) => ({ weight, endpoints })) });
 const wrrTable = (routes: { backends: BackendEntry[] }[], endpointCount: number): MatcherTable => ({ hosts: [], routes, endpointCount, fallback: -1 });
 
-type Step = { readonly pick: number; readonly want: readonly (readonly [endpoint: number, backend: number])[] } | { readonly endpoint: number; readonly healthy: boolean };
+type Step =
+  | { readonly pick: number; readonly allowed?: number; readonly want: readonly (readonly [endpoint: number, backend: number])[] }
+  | { readonly endpoint: number; readonly healthy: boolean };
 
 interface WrrCase {
   readonly name: string;
@@ -221,6 +223,16 @@ const WRR_CASES: WrrCase[] = [
     ],
   },
   {
+    name: 'pickIn: only the allowed backends, by weight among them',
+    table: wrrTable([backends([2, [0]], [1, [1]], [1, [2]])], 3),
+    steps: [{ pick: 0, allowed: 0b110, want: [[1, 1], [2, 2], [1, 1]] }, { pick: 0, allowed: 0b001, want: [[0, 0], [0, 0]] }],
+  },
+  {
+    name: 'pickIn: a weight-0 backend it names still answers; none live is -1',
+    table: wrrTable([backends([1, [0]], [0, [1]])], 2),
+    steps: [{ pick: 0, allowed: 0b10, want: [[1, 1], [1, 1]] }, down(1), { pick: 0, allowed: 0b10, want: [[-1, -1]] }, { pick: 0, allowed: 0, want: [[-1, -1]] }],
+  },
+  {
     name: 'weight 0 backend stays idle when the others are down',
     table: wrrTable([backends([0, [0]], [1, [1]])], 2),
     steps: [down(1), { pick: 0, want: [[-1, -1]] }, up(1), letters(0, 'bb')],
@@ -243,7 +255,7 @@ describe.each(IMPLEMENTATIONS)('%s matcher', (_name, load) => {
           expect(matcher.isHealthy(step.endpoint)).toBe(step.healthy);
           continue;
         }
-        const got = step.want.map(() => [matcher.pick(step.pick), matcher.lastBackend()] as const);
+        const got = step.want.map(() => [step.allowed === undefined ? matcher.pick(step.pick) : matcher.pickIn(step.pick, step.allowed), matcher.lastBackend()] as const);
         expect(got).toEqual(step.want);
       }
     });

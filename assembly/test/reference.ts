@@ -3,7 +3,7 @@
  * MatcherTable, with strings and loops. It is the yardstick the wasm matcher is compared with,
  * so clarity beats speed everywhere here.
  */
-import type { HostEntry, MatcherTable, PathEntry } from '../src/host/table.ts';
+import type { BackendEntry, HostEntry, MatcherTable, PathEntry } from '../src/host/table.ts';
 import type { Matcher, RequestHeaders } from '../src/host/matcher.ts';
 import { PorticoError } from '../src/host/errors.ts';
 import { validateTable } from '../src/host/encode.ts';
@@ -123,16 +123,10 @@ export function loadReference(table: MatcherTable): Matcher {
       return host.fallback >= 0 ? host.fallback : table.fallback;
     },
     pick(route) {
-      last = -1;
-      const backends = table.routes[route]?.backends;
-      if (backends === undefined) return -1;
-      const weights = backends.map((b) => (b.endpoints.some((id) => healthy[id]) ? b.weight : 0));
-      const b = smoothPick(weights, backendCurrent[route] ?? []);
-      if (b < 0) return -1;
-      const endpoints = backends[b]?.endpoints ?? [];
-      const e = smoothPick(endpoints.map((id) => (healthy[id] ? 1 : 0)), endpointCurrent[route]?.[b] ?? []);
-      last = b;
-      return endpoints[e] ?? -1;
+      return pickAmong(route, -1, false);
+    },
+    pickIn(route, allowed) {
+      return pickAmong(route, allowed | 0, true);
     },
     lastBackend: () => last,
     setHealthy(endpoint, ok) {
@@ -144,4 +138,22 @@ export function loadReference(table: MatcherTable): Matcher {
       return healthy[endpoint] ?? false;
     },
   };
+
+  function pickAmong(route: number, allowed: number, forced: boolean): number {
+    last = -1;
+    const backends = table.routes[route]?.backends;
+    if (backends === undefined) return -1;
+    const every = allowed === -1;
+    const eligible = (index: number): boolean => every || (index < 32 && ((allowed >>> index) & 1) === 1);
+    const live = (b: BackendEntry): boolean => b.endpoints.some((id) => healthy[id]);
+    const weights = backends.map((b, index) => (eligible(index) && live(b) ? b.weight : 0));
+    let b = smoothPick(weights, backendCurrent[route] ?? []);
+    // A request-level choice takes its first live backend whatever its weight.
+    if (b < 0 && forced) b = backends.findIndex((entry, index) => eligible(index) && live(entry));
+    if (b < 0) return -1;
+    const endpoints = backends[b]?.endpoints ?? [];
+    const e = smoothPick(endpoints.map((id) => (healthy[id] ? 1 : 0)), endpointCurrent[route]?.[b] ?? []);
+    last = b;
+    return endpoints[e] ?? -1;
+  }
 }

@@ -176,6 +176,20 @@ export interface ProxyDecision {
   readonly snapshot: LoadedSnapshot;
   /** The route's annotation policies, to run before forwarding; undefined when it has none. */
   readonly policy: PreparedPolicy | undefined;
+  /** The backends a policy limited the choice to (bit k = backend k; a canary header or cookie), kept for retries; undefined for all. */
+  readonly backends?: number | undefined;
+}
+
+/**
+ * The route's policies choose among its backends (canary): run them (`applyPolicy`), then ask
+ * `Router.choose` for the endpoint. No endpoint has been picked yet.
+ */
+export interface ChooseDecision {
+  readonly kind: 'choose';
+  readonly routeId: number;
+  readonly route: string;
+  readonly snapshot: LoadedSnapshot;
+  readonly policy: PreparedPolicy;
 }
 
 /** Answer 308 with this Location. */
@@ -197,7 +211,7 @@ export interface StatusDecision {
 }
 
 /** What to do with a request. */
-export type Decision = ProxyDecision | RedirectDecision | StatusDecision;
+export type Decision = ProxyDecision | RedirectDecision | StatusDecision | ChooseDecision;
 
 /** Emitted after every successful load. */
 export interface SwapEvent {
@@ -223,6 +237,15 @@ const NOT_READY: StatusDecision = { kind: 'unavailable', route: '' };
 /** `address:port`, with IPv6 addresses in brackets. */
 export function endpointKey(address: string, port: number): string {
   return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
+}
+
+/** Proxies to endpoint `endpointId` of `snapshot` (503 when it is -1: no eligible endpoint). */
+function proxyTo(snapshot: LoadedSnapshot, routeId: number, route: string, policy: PreparedPolicy | undefined, endpointId: number, backends: number | undefined): ProxyDecision | StatusDecision {
+  if (endpointId < 0) return { kind: 'unavailable', route, policy };
+  const endpoint = snapshot.endpoints[endpointId] as EndpointRef;
+  const tls = snapshot.upstreamTls(routeId, endpointId);
+  const poolKey = tls === undefined ? endpoint.key : endpoint.key + tls.poolSuffix;
+  return { kind: 'proxy', routeId, route, endpointId, endpointKey: endpoint.key, address: endpoint.address, port: endpoint.port, tls, poolKey, snapshot, policy, backends };
 }
 
 /** Lower-case host without port, for redirect locations. */
@@ -359,11 +382,18 @@ export class Router extends EventEmitter<{ swap: [SwapEvent] }> {
     if (scheme === 'http' && (redirect & 1) === 1) {
       return { kind: 'redirect', route, location: `https://${locationHost(host)}${this.#httpsSuffix}${httpsRedirectTarget(target ?? path, (redirect & 2) === 2)}`, policy };
     }
-    const endpointId = current.balancer.pick(routeId);
-    if (endpointId < 0) return { kind: 'unavailable', route, policy };
-    const endpoint = current.endpoints[endpointId] as EndpointRef;
-    const tls = current.upstreamTls(routeId, endpointId);
-    return { kind: 'proxy', routeId, route, endpointId, endpointKey: endpoint.key, address: endpoint.address, port: endpoint.port, tls, poolKey: tls === undefined ? endpoint.key : endpoint.key + tls.poolSuffix, snapshot: current, policy };
+    if (policy !== undefined && policy.balance.length !== 0) return { kind: 'choose', routeId, route, snapshot: current, policy };
+    return proxyTo(current, routeId, route, policy, current.balancer.pick(routeId), undefined);
+  }
+
+  /**
+   * The endpoint for a `choose` decision once its policies ran: among the backends `backends`
+   * names (bit k = backend k; undefined: all, by weight), from the decision's snapshot.
+   */
+  choose(decision: ChooseDecision, backends: number | undefined): ProxyDecision | StatusDecision {
+    const { snapshot, routeId } = decision;
+    const endpointId = backends === undefined ? snapshot.balancer.pick(routeId) : snapshot.balancer.pickIn(routeId, backends);
+    return proxyTo(snapshot, routeId, decision.route, decision.policy, endpointId, backends);
   }
 
   /**
@@ -375,7 +405,7 @@ export class Router extends EventEmitter<{ swap: [SwapEvent] }> {
     // Hide the endpoints that failed for one pick, so WRR cannot hand them out again.
     const hidden = [decision.endpointId, ...tried].filter((id, i, all) => all.indexOf(id) === i && matcher.isHealthy(id));
     for (const id of hidden) matcher.setHealthy(id, false);
-    const endpointId = matcher.pick(decision.routeId);
+    const endpointId = decision.backends === undefined ? matcher.pick(decision.routeId) : matcher.pickIn(decision.routeId, decision.backends);
     for (const id of hidden) matcher.setHealthy(id, true);
     if (endpointId < 0 || endpointId === decision.endpointId || tried.includes(endpointId)) return undefined;
     const endpoint = decision.snapshot.endpoints[endpointId] as EndpointRef;

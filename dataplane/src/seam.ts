@@ -119,9 +119,11 @@ export function dispatchRequest(down: Downstream, buf: Buffer, headEnd: number, 
     down.reply(head.method === 'TRACE' ? 405 : head.method === 'OPTIONS' ? 200 : 400, keepAlive, '', '', started);
     return keepAlive;
   }
-  const decision = router.route(host, path, head.method, router.needsHeaders ? headerRecord(buf, head) : undefined, down.info.scheme, target);
+  let decision = router.route(host, path, head.method, router.needsHeaders ? headerRecord(buf, head) : undefined, down.info.scheme, target);
   const policy = decision.policy;
-  const outcome = policy === undefined || decision.kind === 'not-found' ? undefined : applyPolicy(policy, decision.kind, requestFacts(down, buf, host, path, target));
+  const outcome = policy === undefined || decision.kind === 'not-found' ? undefined : applyPolicy(policy, decision.kind === 'choose' ? 'proxy' : decision.kind, requestFacts(down, buf, host, path, target));
+  // The route's policies chose among its backends (canary): the endpoint is picked now, unless they answered.
+  if (decision.kind === 'choose' && outcome?.answer === undefined) decision = router.choose(decision, outcome?.backends);
   if (decision.kind === 'proxy' && outcome?.answer === undefined) {
     down.beginExchange();
     const forwardTarget = outcome?.target ?? (path === target ? undefined : path);

@@ -19,6 +19,13 @@ export interface Matcher {
   match(host: string, path: string, method: string, headers?: RequestHeaders): number;
   /** Endpoint id chosen for the route by two-level smooth WRR (backend by weight, then endpoint), or -1 when the route has no healthy endpoint with weight > 0 (or does not exist). Advances WRR state. */
   pick(route: number): number;
+  /**
+   * Like pick, among the backends whose bit is set in `allowed` (bit k = backend k, k < 32): a
+   * choice a request made (a canary header or cookie). When none of them has weight > 0 with a
+   * healthy endpoint, the first that has a healthy endpoint is taken whatever its weight; -1 when
+   * none has one.
+   */
+  pickIn(route: number, allowed: number): number;
   /** Backend index (within the route) that the last pick() chose, or -1. */
   lastBackend(): number;
   /** Marks an endpoint (shared by every route that lists it) healthy or not. Throws PORTICO_E_ENDPOINT_RANGE for an unknown id. */
@@ -38,6 +45,7 @@ interface MatcherExports {
   headerBitsAddress(): number;
   match(hostLen: number, pathLen: number, methodBit: number): number;
   pick(route: number): number;
+  pickIn(route: number, allowed: number): number;
   lastBackend(): number;
   setHealthy(id: number, ok: number): number;
   isHealthy(id: number): number;
@@ -135,6 +143,10 @@ class WasmMatcher implements Matcher {
 
   pick(route: number): number {
     return this.#wasm.pick(route | 0);
+  }
+
+  pickIn(route: number, allowed: number): number {
+    return this.#wasm.pickIn(route | 0, allowed | 0);
   }
 
   lastBackend(): number {

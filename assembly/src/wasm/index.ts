@@ -79,7 +79,16 @@ export function match(hostLen: u32, pathLen: u32, methodBit: u32): i32 {
 
 /** Endpoint id for route `route` by two-level smooth WRR, or -1; advances the WRR state. */
 export function pick(route: i32): i32 {
-  return pickEndpoint(route);
+  return pickEndpoint(route, 0xffffffff, false);
+}
+
+/**
+ * Like pick, among the backends whose bit is set in `allowed` (bit k = backend k), for a choice
+ * a request made (canary header/cookie): when none of them has weight > 0, the first with a
+ * healthy endpoint is taken. Returns -1 when none of them has a healthy endpoint.
+ */
+export function pickIn(route: i32, allowed: u32): i32 {
+  return pickEndpoint(route, allowed, true);
 }
 
 /** Backend index (within the route) chosen by the last pick, or -1. */

@@ -50,8 +50,14 @@ export function lastBackend(): i32 {
   return false;
 }
 
-/** Endpoint id picked for route `route`, or -1 when it has none eligible (or does not exist). */
-export function pickEndpoint(route: i32): i32 {
+/**
+ * Endpoint id picked for route `route` among the backends whose bit is set in `allowed` (bit k =
+ * backend k; backends past 31 only when every bit is set), or -1 when it has none eligible (or
+ * does not exist). With `forced`, a request-level choice (a canary header or cookie) named the
+ * backends: when none of them has weight > 0 and a healthy endpoint, the first one with a
+ * healthy endpoint is taken whatever its weight (a canary at weight 0 still answers its header).
+ */
+export function pickEndpoint(route: i32, allowed: u32, forced: bool): i32 {
   lastBackendIndex = -1;
   if (route < 0 || <u32>route >= routeCount) return -1;
   // pick() usually follows match() for the route it returned: reuse the record offset its entry had.
@@ -64,10 +70,18 @@ export function pickEndpoint(route: i32): i32 {
   let bestIndex: i32 = -1;
   let bestCurrent: i64 = 0;
   let total: i64 = 0;
+  let every = allowed == 0xffffffff;
+  let fallback: usize = 0;
+  let fallbackIndex: i32 = -1;
   for (let k: u32 = 0; k < count; k++) {
     let weight = load<u32>(backend + BACKEND_WEIGHT);
     let slots = load<u32>(backend + BACKEND_SLOT_COUNT);
-    if (weight != 0 && anyHealthy(backend + BACKEND_SLOTS, slots)) {
+    let eligible = every || (k < 32 && (allowed & (<u32>1 << k)) != 0);
+    if (eligible && forced && fallback == 0 && weight == 0 && anyHealthy(backend + BACKEND_SLOTS, slots)) {
+      fallback = backend;
+      fallbackIndex = <i32>k;
+    }
+    if (eligible && weight != 0 && anyHealthy(backend + BACKEND_SLOTS, slots)) {
       let current = load<i64>(backend + BACKEND_CURRENT) + <i64>weight;
       store<i64>(backend + BACKEND_CURRENT, current);
       total += <i64>weight;
@@ -79,8 +93,13 @@ export function pickEndpoint(route: i32): i32 {
     }
     backend += <usize>BACKEND_SLOTS + <usize>slots * <usize>ENDPOINT_SIZE;
   }
-  if (best == 0) return -1;
-  store<i64>(best + BACKEND_CURRENT, bestCurrent - total);
+  if (best == 0) {
+    if (fallback == 0) return -1;
+    best = fallback;
+    bestIndex = fallbackIndex;
+  } else {
+    store<i64>(best + BACKEND_CURRENT, bestCurrent - total);
+  }
 
   let slot = best + BACKEND_SLOTS;
   let slots = load<u32>(best + BACKEND_SLOT_COUNT);

@@ -152,5 +152,32 @@ export function readAnnotations(annotations: Readonly<Record<string, string>> | 
   const reading = readPolicies(all, source, (condition) => conditions.push(condition), secretAuth);
   const restricted = judgeUnhonoured(all, source, conditions);
   const reasons = [...(restricted === undefined ? [] : [restricted]), ...reading.refusals];
+  const canary = reading.policies?.canary;
+  if (canary !== undefined) {
+    const ignored = judgeCanaryAnnotations(all, source, conditions);
+    if (ignored !== undefined) reasons.push(ignored);
+    return { sslRedirect, forceSslRedirect, refused: reasons.length === 0 ? undefined : reasons.join('; '), policies: { canary }, regexPaths: false };
+  }
   return { sslRedirect, forceSslRedirect, refused: reasons.length === 0 ? undefined : reasons.join('; '), policies: reading.policies, regexPaths: reading.regexPaths };
+}
+
+/**
+ * A canary Ingress's honoured annotations other than `canary*` are ignored, as in ingress-nginx
+ * (the main Ingress's apply to canary traffic): a Warning each. Returns the refusal reason when
+ * one of them restricts access (the canary is then not joined rather than reached without it).
+ */
+function judgeCanaryAnnotations(all: Readonly<Record<string, string>>, source: SourceRef, conditions: Condition[]): string | undefined {
+  const restricting: string[] = [];
+  for (const key of Object.keys(all).sort()) {
+    const parsed = policyName(key);
+    if (parsed === undefined || parsed.name === 'canary' || parsed.name.startsWith('canary-') || annotationVerdict(key, all[key]!) !== 'honoured') continue;
+    const field = `metadata.annotations['${key}']`;
+    if (restrictsAccess(parsed.name, all[key]!)) {
+      restricting.push(key);
+      conditions.push({ source, field, reason: 'AccessPolicyRefused', severity: 'Error', message: `${key} on a canary Ingress is not applied (ingress-nginx ignores a canary's annotations; the main Ingress's apply), so the canary is not joined rather than reached without it. Put access annotations on the main Ingress.` });
+    } else {
+      conditions.push({ source, field, reason: 'UnsupportedAnnotation', severity: 'Warning', message: `${key} is ignored on a canary Ingress, as in ingress-nginx: the main Ingress's annotations apply to canary traffic` });
+    }
+  }
+  return restricting.length === 0 ? undefined : `access annotations on a canary are not applied: ${restricting.join(', ')}`;
 }

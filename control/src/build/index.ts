@@ -17,6 +17,7 @@ import { readIngress } from './ingress.ts';
 import { CertificateBook } from './tls.ts';
 import { regexRouteUsable } from './regex-paths.ts';
 import { pathClaimKey } from './validate.ts';
+import { isCanaryClaim, joinCanaries, withCanaries } from './canary.ts';
 
 /** What the build stage returns. */
 export interface BuildResult {
@@ -121,8 +122,13 @@ export function buildModel(state: ClusterState, selection: ClassSelection, cache
   defaultClaims.sort((a, b) => compareClaims(a.order, b.order));
   tlsClaims.sort((a, b) => compareClaims(a.order, b.order));
 
-  const routes = settle(routeClaims, (claim: RouteClaim) => pathClaimKey(claim.host, claim.pathType, claim.path), (c) => `host ${c.host} path ${c.path} (${c.pathType})`, conditions);
-  const defaults = settle(defaultClaims, (c) => c.host ?? '', (c) => (c.host === undefined ? 'the catch-all default backend' : `the default backend of host ${c.host}`), conditions);
+  // Canaries never claim a host/path (so never win a conflict): they join the main rule that won.
+  const routes = settle(routeClaims.filter((claim) => !isCanaryClaim(claim)), (claim: RouteClaim) => pathClaimKey(claim.host, claim.pathType, claim.path), (c) => `host ${c.host} path ${c.path} (${c.pathType})`, conditions);
+  const canaries = joinCanaries(routes, routeClaims.filter(isCanaryClaim), conditions);
+  for (const claim of defaultClaims.filter(isCanaryClaim)) {
+    conditions.push({ source: claim.source, field: claim.field, reason: 'CanaryRefused', severity: 'Warning', message: 'a canary Ingress\'s defaultBackend is not used (Portico joins canaries to path rules only); the main default backend serves' });
+  }
+  const defaults = settle(defaultClaims.filter((claim) => !isCanaryClaim(claim)), (c) => c.host ?? '', (c) => (c.host === undefined ? 'the catch-all default backend' : `the default backend of host ${c.host}`), conditions);
 
   // TLS is a property of the host: the oldest Ingress with a usable certificate for it provides the certificate.
   const tlsHosts = new Set<string>();
@@ -136,8 +142,8 @@ export function buildModel(state: ClusterState, selection: ClassSelection, cache
   // ingress-nginx: use-regex or rewrite-target on any Ingress makes all of its hosts' paths regexes.
   const regexHosts = new Set<string>();
   for (const claim of routes.values()) if (claim.annotations.regexPaths) regexHosts.add(claim.host);
-  for (const claim of routes.values()) {
-    const route: Route = {
+  for (const [key, claim] of routes) {
+    const main: Route = {
       source: claim.source,
       field: claim.field,
       pathType: claim.pathType,
@@ -149,6 +155,7 @@ export function buildModel(state: ClusterState, selection: ClassSelection, cache
       policies: claim.annotations.policies,
       regex: regexHosts.has(claim.host) || undefined,
     };
+    const route = withCanaries(main, canaries.get(key));
     if (route.regex === true && !regexRouteUsable(route, conditions)) continue;
     const list = byHost.get(claim.host) ?? [];
     list.push(route);

@@ -19,6 +19,8 @@ export type ConditionReason =
   | 'EndpointAddressRefused'
   | 'UnsupportedBackendProtocol'
   | 'Conflict'
+  | 'CanaryWithoutMain'
+  | 'CanaryRefused'
   | 'SecretNotFound'
   | 'SecretInvalid'
   | 'NoRules';

@@ -92,6 +92,11 @@ export interface PolicyOutcome {
   readonly done: (() => void)[];
   /** Per-route body limit and timeouts for the exchange, when the route sets any. */
   upstream: UpstreamSettings | undefined;
+  /**
+   * The route's backends the endpoint is picked among (bit k = backend k), when a `balance` step
+   * chose for this request (a canary header or cookie); undefined: every backend, by weight.
+   */
+  backends: number | undefined;
 }
 
 /** One module's work on one request. */
@@ -99,10 +104,11 @@ export type PolicyStep = (facts: RequestFacts, outcome: PolicyOutcome) => void;
 
 /**
  * When a step runs, in ingress-nginx's phase order: `redirect` before the HTTPS redirect (nginx's
- * rewrite-phase `return`), `access` after it (nginx's access phase), `request` last (what goes
- * upstream).
+ * rewrite-phase `return`), `access` after it (nginx's access phase), `request` (what goes
+ * upstream), then `balance` (which backend: nginx's balancer phase) only for a request that is
+ * forwarded.
  */
-export type PolicyPhase = 'redirect' | 'access' | 'request';
+export type PolicyPhase = 'redirect' | 'access' | 'request' | 'balance';
 
 /** The decoded `auth` key of Secret `namespace/name`, or undefined when the Secret or the key is missing. */
 export type SecretAuthLookup = (namespace: string, name: string) => string | undefined;

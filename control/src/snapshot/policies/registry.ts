@@ -17,6 +17,7 @@ import { rewriteModule, useRegexModule } from './rewrite.ts';
 import { trailingSlashModule } from './trailing-slash.ts';
 import { proxyModule } from './proxy.ts';
 import { upstreamVhostModule } from './upstream-vhost.ts';
+import { canaryModule } from './canary.ts';
 
 /** Per-route policy data in the snapshot: one optional member per module, absent when unused. */
 export const RoutePolicies = z.strictObject({
@@ -31,6 +32,7 @@ export const RoutePolicies = z.strictObject({
   preserveTrailingSlash: trailingSlashModule.schema.optional(),
   proxy: proxyModule.schema.optional(),
   upstreamVhost: upstreamVhostModule.schema.optional(),
+  canary: canaryModule.schema.optional(),
 });
 export type RoutePolicies = z.infer<typeof RoutePolicies>;
 
@@ -41,7 +43,7 @@ type AnyModule = PolicyModule<never> & { read(reader: AnnotationReader): unknown
  * (before authentication, as ingress-nginx's `if`/`return` does); limits (nginx's preaccess
  * phase) come before access control.
  */
-export const POLICY_MODULES: readonly AnyModule[] = [appRootModule, redirectModule, corsModule, limitsModule, accessModule, useRegexModule, rewriteModule, forwardedPrefixModule, trailingSlashModule, proxyModule, upstreamVhostModule] as unknown as AnyModule[];
+export const POLICY_MODULES: readonly AnyModule[] = [appRootModule, redirectModule, corsModule, limitsModule, accessModule, useRegexModule, rewriteModule, forwardedPrefixModule, trailingSlashModule, proxyModule, upstreamVhostModule, canaryModule] as unknown as AnyModule[];
 
 /** Every annotation a module owns, with how it is honoured (docs, `portico check`, explain). */
 export const POLICY_ANNOTATIONS: readonly AnnotationFact[] = POLICY_MODULES.flatMap((module) => module.annotations);
@@ -80,6 +82,8 @@ export interface PreparedPolicy {
   readonly access: readonly PolicyStep[];
   /** What goes upstream (path rewriting, request headers). */
   readonly request: readonly PolicyStep[];
+  /** Which of the route's backends (canary); the router then picks the endpoint after the steps ran. */
+  readonly balance: readonly PolicyStep[];
   /** One line per module, for explain. */
   readonly descriptions: readonly string[];
 }
@@ -87,7 +91,7 @@ export interface PreparedPolicy {
 /** The pipeline for a route's policies, or undefined when the route has none (the common case). */
 export function preparePolicies(policies: RoutePolicies | undefined, route: RouteFacts): PreparedPolicy | undefined {
   if (policies === undefined) return undefined;
-  const phases: Record<PolicyPhase, PolicyStep[]> = { redirect: [], access: [], request: [] };
+  const phases: Record<PolicyPhase, PolicyStep[]> = { redirect: [], access: [], request: [], balance: [] };
   const descriptions: string[] = [];
   for (const module of POLICY_MODULES) {
     const data = (policies as Record<string, unknown>)[module.key];
@@ -113,13 +117,14 @@ function runSteps(steps: readonly PolicyStep[], facts: RequestFacts, outcome: Po
  * answer as `unavailable` (no endpoint, or refused): the `redirect` phase always (a permanent
  * redirect answers even when the route has no endpoint, and before the HTTPS redirect, as nginx's
  * rewrite-phase `return` does); the `access` phase unless redirecting to HTTPS; the `request`
- * phase only when proxying. Returns the outcome, with `answer` set when the request is answered
+ * and `balance` phases only when proxying. Returns the outcome, with `answer` set when the request is answered
  * by the policy. The data plane and explain both decide with this function.
  */
 export function applyPolicy(policy: PreparedPolicy, kind: 'proxy' | 'redirect' | 'unavailable', facts: RequestFacts): PolicyOutcome {
-  const outcome: PolicyOutcome = { answer: undefined, target: undefined, setHeaders: [], responseHeaders: [], done: [], upstream: undefined };
+  const outcome: PolicyOutcome = { answer: undefined, target: undefined, setHeaders: [], responseHeaders: [], done: [], upstream: undefined, backends: undefined };
   if (runSteps(policy.redirect, facts, outcome) || kind === 'redirect') return outcome;
   if (runSteps(policy.access, facts, outcome) || kind !== 'proxy') return outcome;
-  runSteps(policy.request, facts, outcome);
+  if (runSteps(policy.request, facts, outcome)) return outcome;
+  runSteps(policy.balance, facts, outcome);
   return outcome;
 }
