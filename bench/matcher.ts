@@ -1,8 +1,9 @@
 /**
  * Matcher micro-benchmark (not a test): lookups per second for the wasm matcher and the test
  * reference matcher, on tables of 1k, 10k and 100k routes, over one fixed pre-generated request
- * mix (hits, wildcard hits, unknown paths, unknown hosts). Run: `node bench/matcher.ts [--json]`
- * after `npm run build` in assembly/.
+ * mix (hits, wildcard hits, unknown paths, unknown hosts); then, at 10k routes, the cost of
+ * Gateway API conditions for the hosts that have them and for those that do not. Run:
+ * `node bench/matcher.ts [--json]` after `npm run build` in assembly/.
  */
 import { performance } from 'node:perf_hooks';
 import process from 'node:process';
@@ -159,14 +160,61 @@ for (const size of SIZES) {
   }
 }
 
+/**
+ * Gateway API conditions at 10k routes: the same table without any conditions ('plain'), and with
+ * every 10th host turned into a Gateway API host ('mixed': regex paths, query, regex header and
+ * method conditions). Requests to the plain hosts of the mixed table must cost what they cost in
+ * the plain table (conditions are judged only for the chosen host); requests to the Gateway hosts
+ * show what judging costs.
+ */
+function gatewayWorkloads(): { plain: Workload; mixed: Workload; plainRequests: Workload; gatewayRequests: Workload } {
+  const base = workload(10_000);
+  const strip = (h: HostEntry): HostEntry => ({ ...h, paths: h.paths.map((p) => ({ pathType: p.pathType, path: p.path, route: p.route })) });
+  const plainHosts = base.table.hosts.map(strip);
+  const gatewayNames = new Set<string>();
+  const mixedHosts = plainHosts.map((h, i) => {
+    if (i % 10 !== 0 || h.host === '*' || h.host.startsWith('*.')) return h;
+    gatewayNames.add(h.host);
+    const route = h.paths[0]!.route;
+    const extra: PathEntry[] = [
+      { pathType: 'RegularExpression', path: '/api/v[0-9]+/(users|orders)/[0-9]+', route, conditions: { methods: ['GET'] } },
+      { pathType: 'Prefix', path: '/api', route, conditions: { query: [{ name: 'q', value: '[0-9]+', type: 'RegularExpression' }] } },
+      { pathType: 'Prefix', path: '/api', route, conditions: { headers: [{ name: 'x-version', value: 'v[12]', type: 'RegularExpression' }, { name: 'x-team', value: 'core' }] } },
+    ];
+    return { ...h, paths: [...extra, ...h.paths] };
+  });
+  const plain: Workload = { ...base, table: { ...base.table, hosts: plainHosts } };
+  const mixed: Workload = { ...base, table: { ...base.table, hosts: mixedHosts } };
+  const pickRequests = (keep: (host: string) => boolean): Omit<Workload, 'table'> => {
+    const idx = base.hosts.map((h, i) => [h.toLowerCase().replace(/:443$/, ''), i] as const).filter(([h]) => keep(h)).map(([, i]) => i);
+    const take = Array.from({ length: REQUESTS }, (_, k) => idx[k % idx.length] as number);
+    return { hosts: take.map((i) => base.hosts[i] as string), paths: take.map((i) => base.paths[i] as string), methods: take.map((i) => base.methods[i] as string), headers: take.map((i) => base.headers[i] as RequestHeaders) };
+  };
+  const gatewayRequests = pickRequests((h) => gatewayNames.has(h));
+  // Gateway hosts get requests that exercise their conditions.
+  const paths = gatewayRequests.paths.map((p, k) => (k % 3 === 0 ? `/api/v${k % 4}/users/${k}` : k % 3 === 1 ? `/api/x?q=${k}` : p));
+  const headers = gatewayRequests.headers.map((h, k) => (k % 3 === 2 ? { ...h, 'x-version': `v${k % 3}`, 'x-team': 'core' } : h));
+  return { plain, mixed, plainRequests: { ...mixed, ...pickRequests((h) => !gatewayNames.has(h)) }, gatewayRequests: { ...mixed, ...gatewayRequests, paths, headers } };
+}
+
+const gateway = gatewayWorkloads();
+const gatewayMatcher = loadMatcher(gateway.mixed.table);
+const plainMatcher = loadMatcher(gateway.plain.table);
+const matchRate = (matcher: Matcher, w: Workload): number => rate(w, (i) => matcher.match(w.hosts[i] as string, w.paths[i] as string, w.methods[i] as string, w.headers[i]));
+const plainHostsInPlain = matchRate(plainMatcher, { ...gateway.plainRequests, table: gateway.plain.table });
+const plainHostsInMixed = matchRate(gatewayMatcher, gateway.plainRequests);
+const gatewayHosts = matchRate(gatewayMatcher, gateway.gatewayRequests);
+const gatewayRow = { plainHostsInPlainTable: plainHostsInPlain, plainHostsInMixedTable: plainHostsInMixed, gatewayHostsInMixedTable: gatewayHosts };
+
 const row = (size: number, impl: Row['implementation']): Row => rows.find((r) => r.routes >= size && r.routes < size * 1.1 && r.implementation === impl) as Row;
 const ratios = {
   wasmOverReference: Object.fromEntries(SIZES.map((s) => [s, { match: row(s, 'wasm').matchPerSecond / row(s, 'reference').matchPerSecond, matchPick: row(s, 'wasm').matchPickPerSecond / row(s, 'reference').matchPickPerSecond }])),
   wasm100kOver1k: { match: row(100_000, 'wasm').matchPerSecond / row(1_000, 'wasm').matchPerSecond, matchPick: row(100_000, 'wasm').matchPickPerSecond / row(1_000, 'wasm').matchPickPerSecond },
+  gateway10k: { plainHostsMixedOverPlain: plainHostsInMixed / plainHostsInPlain, gatewayHostsOverPlainHosts: gatewayHosts / plainHostsInPlain },
 };
 
 if (json) {
-  console.log(JSON.stringify({ node: process.version, requests: REQUESTS, measureMs: MEASURE_MS, rows, ratios }, null, 2));
+  console.log(JSON.stringify({ node: process.version, requests: REQUESTS, measureMs: MEASURE_MS, rows, gateway: gatewayRow, ratios }, null, 2));
 } else {
   const m = (n: number): string => `${(n / 1e6).toFixed(2)} M/s`.padStart(11);
   console.log(`node ${process.version}, ${REQUESTS} pre-generated requests, >= ${MEASURE_MS} ms CPU per figure, one thread, lookups per CPU-second\n`);
@@ -175,4 +223,7 @@ if (json) {
   console.log('\nwasm / reference:');
   for (const [size, r] of Object.entries(ratios.wasmOverReference)) console.log(`  ${String(size).padStart(6)} routes: match ${r.match.toFixed(1)}x, match+pick ${r.matchPick.toFixed(1)}x`);
   console.log(`wasm 100k / 1k: match ${ratios.wasm100kOver1k.match.toFixed(2)}, match+pick ${ratios.wasm100kOver1k.matchPick.toFixed(2)}`);
+  console.log(`\nGateway API conditions, 10k routes (every 10th host with regex paths, query, regex header and method conditions):`);
+  console.log(`  plain hosts, table without conditions: ${m(plainHostsInPlain)}; same requests, mixed table: ${m(plainHostsInMixed)} (${ratios.gateway10k.plainHostsMixedOverPlain.toFixed(2)}x)`);
+  console.log(`  Gateway hosts, mixed table: ${m(gatewayHosts)} (${ratios.gateway10k.gatewayHostsOverPlainHosts.toFixed(2)}x the plain hosts)`);
 }

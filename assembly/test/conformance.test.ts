@@ -19,6 +19,8 @@ function table(hosts: MatcherTable['hosts'], fallback = -1): MatcherTable {
 
 const prefix = (path: string, route: number, conditions?: PathEntry['conditions']): PathEntry => ({ pathType: 'Prefix', path, route, conditions });
 const exact = (path: string, route: number, conditions?: PathEntry['conditions']): PathEntry => ({ pathType: 'Exact', path, route, conditions });
+const regex = (path: string, route: number, conditions?: PathEntry['conditions']): PathEntry => ({ pathType: 'RegularExpression', path, route, conditions });
+const REGEX = 'RegularExpression' as const;
 
 const HOSTS = table([
   { host: 'foo.com', paths: [prefix('/', 0)], fallback: -1 },
@@ -69,6 +71,34 @@ const CONDITIONS = table([
     fallback: -1,
   },
 ]);
+
+// Gateway API wildcards take one or more labels; Ingress ones exactly one. A mixed wildcard host
+// has a one-label entry (all its routes) and a 'deeper' entry (its Gateway API routes).
+const GATEWAY_HOSTS = table([
+  { host: '*.gw.com', labels: 'many', paths: [prefix('/', 0)], fallback: -1 },
+  { host: '*.in.com', paths: [prefix('/', 1)], fallback: -1 },
+  { host: '*.mix.com', labels: 'one', paths: [prefix('/', 2)], fallback: -1 },
+  { host: '*.mix.com', labels: 'deeper', paths: [prefix('/', 3)], fallback: -1 },
+  { host: '*.b.gw.com', labels: 'many', paths: [prefix('/', 4)], fallback: -1 },
+  { host: '*', paths: [prefix('/', 5)], fallback: -1 },
+  { host: 'x.y.gw.com', paths: [prefix('/', 6)], fallback: -1 },
+]);
+
+// Gateway API matches: Exact > RegularExpression (whole path) > Prefix; query and regex conditions.
+const GATEWAY_PATHS = table([{
+  host: 'g.com',
+  paths: [
+    exact('/r', 0), regex('/r.*', 1), prefix('/r', 2),
+    regex('/api/v[0-9]+', 3, { methods: ['GET'] }), regex('/api/v[0-9]+', 4), prefix('/api', 5),
+    prefix('/', 6),
+    prefix('/q', 7, { query: [{ name: 'animal', value: 'whale' }] }),
+    prefix('/q', 8, { query: [{ name: 'animal', value: 'dol.*', type: REGEX }] }),
+    prefix('/hx', 9, { headers: [{ name: 'Version', value: 'v[0-9]', type: REGEX }] }),
+    prefix('/both', 10, { headers: [{ name: 'version', value: 'one' }], query: [{ name: 'animal', value: 'whale' }], methods: ['PUT'] }),
+    exact('/empty', 11, { query: [{ name: 'flag', value: '' }] }),
+  ],
+  fallback: -1,
+}, { host: 'plain.com', paths: [prefix('/', 12)], fallback: -1 }]);
 
 interface MatchCase {
   readonly name: string;
@@ -165,6 +195,50 @@ const MATCH_CASES: MatchCase[] = [
   { name: 'exact fails, prefix of same path holds', table: CONDITIONS, host: 'h.com', path: '/h', headers: { 'x-canary': 'always' }, want: 3 },
   { name: 'same key tried in array order', table: CONDITIONS, host: 'h.com', path: '/o/x/y', headers: { 'x-canary': 'always' }, want: 8 },
   { name: 'same key after normalization', table: CONDITIONS, host: 'h.com', path: '/o/x', want: 9 },
+
+  // Gateway API hostnames.
+  { name: 'gateway wildcard takes one label', table: GATEWAY_HOSTS, host: 'a.gw.com', path: '/', want: 0 },
+  { name: 'gateway wildcard takes two labels', table: GATEWAY_HOSTS, host: 'a.c.gw.com', path: '/', want: 0 },
+  { name: 'gateway wildcard takes many labels', table: GATEWAY_HOSTS, host: 'a.b.c.d.gw.com:80', path: '/', want: 0 },
+  { name: 'gateway wildcard does not take the bare domain', table: GATEWAY_HOSTS, host: 'gw.com', path: '/', want: 5 },
+  { name: 'exact host beats gateway wildcard', table: GATEWAY_HOSTS, host: 'X.Y.gw.com', path: '/', want: 6 },
+  { name: 'longer gateway wildcard wins (one label)', table: GATEWAY_HOSTS, host: 'a.b.gw.com', path: '/', want: 4 },
+  { name: 'longer gateway wildcard wins (deeper)', table: GATEWAY_HOSTS, host: 'z.a.b.gw.com', path: '/', want: 4 },
+  { name: 'gateway wildcard labels must be non-empty', table: GATEWAY_HOSTS, host: 'a..gw.com', path: '/', want: 5 },
+  { name: 'gateway wildcard first label non-empty', table: GATEWAY_HOSTS, host: '.a.gw.com', path: '/', want: 5 },
+  { name: 'ingress wildcard still one label', table: GATEWAY_HOSTS, host: 'a.b.in.com', path: '/', want: 5 },
+  { name: 'mixed wildcard one label: all routes', table: GATEWAY_HOSTS, host: 'a.mix.com', path: '/', want: 2 },
+  { name: 'mixed wildcard deeper: gateway routes', table: GATEWAY_HOSTS, host: 'a.b.mix.com', path: '/', want: 3 },
+
+  // Gateway API matches.
+  { name: 'exact beats regex', table: GATEWAY_PATHS, host: 'g.com', path: '/r', want: 0 },
+  { name: 'regex beats prefix', table: GATEWAY_PATHS, host: 'g.com', path: '/r/x', want: 1 },
+  { name: 'regex must match the whole path', table: GATEWAY_PATHS, host: 'g.com', path: '/api/v2x', want: 5 },
+  { name: 'regex with method', table: GATEWAY_PATHS, host: 'g.com', path: '/api/v12', method: 'GET', want: 3 },
+  { name: 'regex method fails, next regex', table: GATEWAY_PATHS, host: 'g.com', path: '/api/v12', method: 'POST', want: 4 },
+  { name: 'regex ignores the query', table: GATEWAY_PATHS, host: 'g.com', path: '/api/v1?x=/api', want: 3 },
+  { name: 'regex is case-sensitive', table: GATEWAY_PATHS, host: 'g.com', path: '/API/v1', want: 6 },
+  { name: 'regex paths stay in their host', table: GATEWAY_PATHS, host: 'plain.com', path: '/r/x', want: 12 },
+  { name: 'query exact', table: GATEWAY_PATHS, host: 'g.com', path: '/q?animal=whale', want: 7 },
+  { name: 'query regex', table: GATEWAY_PATHS, host: 'g.com', path: '/q/x?animal=dolphin', want: 8 },
+  { name: 'query regex matches whole value', table: GATEWAY_PATHS, host: 'g.com', path: '/q?animal=adolphin', want: 6 },
+  { name: 'query value exact, not prefix', table: GATEWAY_PATHS, host: 'g.com', path: '/q?animal=whaledolphin', want: 6 },
+  { name: 'query name is case-sensitive', table: GATEWAY_PATHS, host: 'g.com', path: '/q?ANIMAL=whale', want: 6 },
+  { name: 'query value percent-decoded', table: GATEWAY_PATHS, host: 'g.com', path: '/q?animal=wh%61le', want: 7 },
+  { name: 'query name percent-decoded', table: GATEWAY_PATHS, host: 'g.com', path: '/q?%61nimal=whale', want: 7 },
+  { name: 'repeated query parameter: first value', table: GATEWAY_PATHS, host: 'g.com', path: '/q?animal=dolphin&animal=whale', want: 8 },
+  { name: 'query among others', table: GATEWAY_PATHS, host: 'g.com', path: '/q?x&y=1&animal=whale', want: 7 },
+  { name: 'query absent', table: GATEWAY_PATHS, host: 'g.com', path: '/q', want: 6 },
+  { name: 'query plus is not a space', table: GATEWAY_PATHS, host: 'g.com', path: '/q?animal=wh+ale', want: 6 },
+  { name: 'bad escape kept as written', table: GATEWAY_PATHS, host: 'g.com', path: '/q?animal=%zz', want: 6 },
+  { name: 'empty query value, no =', table: GATEWAY_PATHS, host: 'g.com', path: '/empty?flag', want: 11 },
+  { name: 'empty query value, with =', table: GATEWAY_PATHS, host: 'g.com', path: '/empty?flag=', want: 11 },
+  { name: 'header regex', table: GATEWAY_PATHS, host: 'g.com', path: '/hx', headers: { version: 'v1' }, want: 9 },
+  { name: 'header regex matches whole value', table: GATEWAY_PATHS, host: 'g.com', path: '/hx', headers: { version: 'v10' }, want: 6 },
+  { name: 'header regex on a repeated header', table: GATEWAY_PATHS, host: 'g.com', path: '/hx', headers: { version: ['x', 'v2'] }, want: 9 },
+  { name: 'method, header and query all hold', table: GATEWAY_PATHS, host: 'g.com', path: '/both?animal=whale', method: 'PUT', headers: { version: 'one' }, want: 10 },
+  { name: 'method, header and query: method fails', table: GATEWAY_PATHS, host: 'g.com', path: '/both?animal=whale', method: 'GET', headers: { version: 'one' }, want: 6 },
+  { name: 'method, header and query: query fails', table: GATEWAY_PATHS, host: 'g.com', path: '/both', method: 'PUT', headers: { version: 'one' }, want: 6 },
 ];
 
 /** A route's backends from [weight, endpoint ids] pairs. */

@@ -3,7 +3,9 @@
  * MatcherTable, with strings and loops. It is the yardstick the wasm matcher is compared with,
  * so clarity beats speed everywhere here.
  */
-import type { BackendEntry, HostEntry, MatcherTable, PathEntry } from '../src/host/table.ts';
+import { RE2JS } from 're2js';
+import type { BackendEntry, HeaderCondition, HostEntry, MatcherTable, PathEntry, QueryCondition } from '../src/host/table.ts';
+import { percentDecode } from '../src/host/conditions.ts';
 import type { Matcher, RequestHeaders } from '../src/host/matcher.ts';
 import { PorticoError } from '../src/host/errors.ts';
 import { validateTable } from '../src/host/encode.ts';
@@ -50,37 +52,90 @@ function prefixMatches(rule: string, path: string): boolean {
   return want.length <= have.length && want.every((element, i) => element === have[i]);
 }
 
-/** Exact host, else the one-label wildcard, else the any-host entry. `byHost` maps HostEntry.host to its entry. */
-function selectHost(byHost: ReadonlyMap<string, HostEntry>, host: string): HostEntry | undefined {
-  const exact = byHost.get(host);
+/**
+ * Exact host, else the one-label wildcard, else the multi-label wildcard with the longest suffix
+ * (the labels it stands for all non-empty), else the any-host entry.
+ */
+function selectHost(byKey: ReadonlyMap<string, HostEntry>, host: string): HostEntry | undefined {
+  const exact = byKey.get(host);
   if (exact !== undefined && exact.host !== '*' && !exact.host.startsWith('*.')) return exact;
-  const dot = host.indexOf('.');
-  if (!host.startsWith('[') && dot > 0 && dot < host.length - 1) {
-    const wildcard = byHost.get(`*.${host.slice(dot + 1)}`);
-    if (wildcard !== undefined) return wildcard;
+  const labels = host.split('.');
+  if (!host.startsWith('[') && labels.length >= 2 && labels[0] !== '') {
+    for (let taken = 1; taken < labels.length; taken++) {
+      if (labels[taken - 1] === '') break;
+      const suffix = labels.slice(taken).join('.');
+      if (suffix === '') break;
+      const wildcard = byKey.get(taken === 1 ? `*.${suffix}` : `*.${suffix} deeper`);
+      if (wildcard !== undefined) return wildcard;
+    }
   }
-  return byHost.get('*');
+  return byKey.get('*');
 }
 
-function conditionsHold(entry: PathEntry, method: string, headers: RequestHeaders | undefined): boolean {
+/** Host entries by lookup key: the host for exact and one-label lookups, `host deeper` for deeper ones. */
+function hostKeys(hosts: readonly HostEntry[]): Map<string, HostEntry> {
+  const byKey = new Map<string, HostEntry>();
+  for (const entry of hosts) {
+    if (entry.labels !== 'deeper') byKey.set(entry.host, entry);
+    if (entry.labels === 'many' || entry.labels === 'deeper') byKey.set(`${entry.host} deeper`, entry);
+  }
+  return byKey;
+}
+
+const compiled = new Map<string, RE2JS>();
+/** `pattern` compiled (once) as an RE2 regex; its `matches` takes the whole value. */
+function re2(pattern: string): RE2JS {
+  let regex = compiled.get(pattern);
+  if (regex === undefined) compiled.set(pattern, (regex = RE2JS.compile(pattern)));
+  return regex;
+}
+
+/** Whether `value` satisfies a header or query condition. */
+function valueHolds(condition: HeaderCondition | QueryCondition, value: string): boolean {
+  return condition.type === 'RegularExpression' ? re2(condition.value).matches(value) : value === condition.value;
+}
+
+/** The first value of query parameter `name` in the raw request path, percent-decoded, or undefined. */
+function queryParam(rawPath: string, name: string): string | undefined {
+  const query = rawPath.indexOf('?');
+  if (query < 0) return undefined;
+  for (const pair of rawPath.slice(query + 1).split('&')) {
+    if (pair === '') continue;
+    const [key = '', ...value] = pair.split('=');
+    if (percentDecode(key) === name) return percentDecode(value.join('='));
+  }
+  return undefined;
+}
+
+function conditionsHold(entry: PathEntry, method: string, headers: RequestHeaders | undefined, rawPath: string): boolean {
   const methods = entry.conditions?.methods ?? [];
   if (methods.length > 0 && !methods.includes(method)) return false;
-  return (entry.conditions?.headers ?? []).every((condition) => {
+  const headersHold = (entry.conditions?.headers ?? []).every((condition) => {
     const got = headers?.[condition.name.toLowerCase()];
     const values = got === undefined ? [] : typeof got === 'string' ? [got] : got;
-    return values.includes(condition.value);
+    return values.some((value) => valueHolds(condition, value));
+  });
+  return headersHold && (entry.conditions?.query ?? []).every((condition) => {
+    const got = queryParam(rawPath, condition.name);
+    return got !== undefined && valueHolds(condition, got);
   });
 }
 
+function pathMatches(entry: PathEntry, path: string): boolean {
+  if (entry.pathType === 'Exact') return entry.path === path;
+  if (entry.pathType === 'RegularExpression') return re2(entry.path).matches(path);
+  return prefixMatches(entry.path, path);
+}
+
 /** Route of the best matching rule of `host` whose conditions hold, or -1. */
-function matchPaths(host: HostEntry, path: string, method: string, headers: RequestHeaders | undefined): number {
+function matchPaths(host: HostEntry, path: string, method: string, headers: RequestHeaders | undefined, rawPath: string): number {
   const candidates = host.paths
     .map((entry, index) => ({ entry, index }))
-    .filter(({ entry }) => (entry.pathType === 'Exact' ? entry.path === path : prefixMatches(entry.path, path)));
-  // Exact first, then the longest prefix (by elements), then table order.
-  const rank = (entry: PathEntry): number => (entry.pathType === 'Exact' ? Infinity : ruleElements(entry.path).length);
+    .filter(({ entry }) => pathMatches(entry, path));
+  // Exact first, then regexes, then the longest prefix (by elements), then table order.
+  const rank = (entry: PathEntry): number => (entry.pathType === 'Exact' ? Infinity : entry.pathType === 'RegularExpression' ? Number.MAX_SAFE_INTEGER : ruleElements(entry.path).length);
   candidates.sort((a, b) => rank(b.entry) - rank(a.entry) || a.index - b.index);
-  const chosen = candidates.find(({ entry }) => conditionsHold(entry, method, headers));
+  const chosen = candidates.find(({ entry }) => conditionsHold(entry, method, headers, rawPath));
   return chosen === undefined ? -1 : chosen.entry.route;
 }
 
@@ -101,7 +156,7 @@ function smoothPick(weights: readonly number[], current: number[]): number {
 /** Builds the reference matcher; throws PORTICO_E_TABLE_INVALID like loadMatcher does. */
 export function loadReference(table: MatcherTable): Matcher {
   validateTable(table);
-  const byHost = new Map(table.hosts.map((entry) => [entry.host, entry]));
+  const byKey = hostKeys(table.hosts);
   const healthy = Array.from({ length: table.endpointCount }, () => true);
   const backendCurrent = table.routes.map((route) => route.backends.map(() => 0));
   const endpointCurrent = table.routes.map((route) => route.backends.map((backend) => backend.endpoints.map(() => 0)));
@@ -116,9 +171,9 @@ export function loadReference(table: MatcherTable): Matcher {
     routeCount: table.routes.length,
     endpointCount: table.endpointCount,
     match(rawHost, rawPath, method, headers) {
-      const host = selectHost(byHost, normalizeHost(rawHost));
+      const host = selectHost(byKey, normalizeHost(rawHost));
       if (host === undefined) return table.fallback;
-      const route = matchPaths(host, requestPath(rawPath), method, headers);
+      const route = matchPaths(host, requestPath(rawPath), method, headers, rawPath);
       if (route >= 0) return route;
       return host.fallback >= 0 ? host.fallback : table.fallback;
     },

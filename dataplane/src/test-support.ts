@@ -8,7 +8,7 @@ import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, Server 
 import { connect, createServer } from 'node:net';
 import type { Server, Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
-import type { Snapshot, SnapshotContent } from '@portico/control/snapshot';
+import type { Snapshot, SnapshotContent, SnapshotRoute } from '@portico/control/snapshot';
 import { compareHosts, compareStrings } from '@portico/control/snapshot/order';
 import { SNAPSHOT_API_VERSION, parseSnapshot, snapshotVersion } from '@portico/control/snapshot';
 import { Proxy } from './proxy.ts';
@@ -25,10 +25,16 @@ export const LOOPBACK = '127.0.0.1';
 /** A route in a test snapshot: a path and the loopback ports (or `address:port`s) behind it. */
 export interface RouteSpec {
   readonly path?: string;
-  readonly pathType?: 'Exact' | 'Prefix';
+  readonly pathType?: 'Exact' | 'Prefix' | 'RegularExpression';
   readonly endpoints: readonly (number | string)[];
   readonly sslRedirect?: boolean;
   readonly forceSslRedirect?: boolean;
+  /** The source kind (default Ingress); `HTTPRoute` gives the route Gateway API semantics. */
+  readonly kind?: 'Ingress' | 'HTTPRoute';
+  /** Gateway API match conditions. */
+  readonly match?: SnapshotRoute['match'];
+  /** Route policies (annotations or Gateway API filters). */
+  readonly policies?: SnapshotRoute['policies'];
 }
 
 /** A host in a test snapshot. */
@@ -58,12 +64,14 @@ export function snapshotOf(hosts: readonly HostSpec[]): Snapshot {
           }),
         });
         return {
-          source: { kind: 'Ingress', namespace: 'test', name: `ing-${h}` },
+          source: { kind: route.kind ?? 'Ingress', namespace: 'test', name: `ing-${h}` },
           field: `spec.rules[0].http.paths[${r}]`,
           pathType: route.pathType ?? 'Prefix',
           path: route.path ?? '/',
           backends: [{ namespace: 'test', service: `svc-${h}-${r}`, port: 80, weight: 100, endpointSet: key }],
           redirect: { sslRedirect: route.sslRedirect ?? false, forceSslRedirect: route.forceSslRedirect ?? false },
+          ...(route.match === undefined ? {} : { match: route.match }),
+          ...(route.policies === undefined ? {} : { policies: route.policies }),
         };
       }),
       defaultRoute: null,

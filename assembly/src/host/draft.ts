@@ -1,11 +1,12 @@
 /**
  * First half of encoding: a validated MatcherTable regrouped the way the binary table stores it —
- * per host, the root Prefix entries and the path groups (one per Exact path or normalized Prefix
- * path, entries in table order), with method masks and header-condition bits resolved.
+ * per host, the root Prefix entries, the RegularExpression entries and the path groups (one per
+ * Exact path or normalized Prefix path, entries in table order), with method masks and
+ * condition bits resolved. Each host owns a contiguous run of condition bits.
  */
 import { METHODS } from './table.ts';
-import type { MatcherTable, PathEntry } from './table.ts';
-import { Kind, utf8 } from './layout.ts';
+import type { MatcherTable, PathEntry, WildcardLabels } from './table.ts';
+import { CondKind, Kind, utf8 } from './layout.ts';
 
 /** A path entry as encoded: route, method mask and its run in the conds list. */
 export interface EntryDraft {
@@ -26,20 +27,33 @@ export interface GroupDraft {
 export interface HostDraft {
   readonly index: number;
   readonly host: string;
+  readonly labels: WildcardLabels;
   readonly key: Uint8Array;
   readonly fallback: number;
   readonly root: EntryDraft[];
+  readonly regex: EntryDraft[];
   readonly groups: GroupDraft[];
   exactDepths: number;
   prefixDepths: number;
+  /** The host's run of condition bits. */
+  condFirst: number;
+  condCount: number;
+}
+
+/** One match condition; its index in `TableDraft.headers` is its bit. */
+export interface CondDraft {
+  readonly kind: number;
+  readonly host: number;
+  readonly name: Uint8Array;
+  readonly value: Uint8Array;
 }
 
 /** The whole table regrouped; `conds` is the flat list the entries' condition runs point into. */
 export interface TableDraft {
   readonly hosts: readonly HostDraft[];
   readonly conds: readonly number[];
-  /** Distinct header conditions (lower-case name, value), sorted; the index is the condition's bit. */
-  readonly headers: readonly { readonly name: Uint8Array; readonly value: Uint8Array }[];
+  /** Match conditions, per host in host order, sorted inside a host; the index is the condition's bit. */
+  readonly headers: readonly CondDraft[];
 }
 
 /** A Prefix rule's lookup key: trailing slashes are insignificant, so `/` becomes the empty root key. */
@@ -56,30 +70,48 @@ function depthBit(key: string): number {
   return (1 << Math.min(depth, 31)) >>> 0;
 }
 
-function headerKey(name: string, value: string): string {
-  return `${name.toLowerCase()}\n${value}`;
+/** The distinct conditions of one path entry as `kind\nname\nvalue` keys (header names lower-case). */
+function conditionKeys(path: PathEntry): string[] {
+  const keys: string[] = [];
+  if (path.pathType === 'RegularExpression') keys.push(`${CondKind.PATH_REGEX}\n\n${path.path}`);
+  for (const c of path.conditions?.headers ?? []) keys.push(`${c.type === 'RegularExpression' ? CondKind.HEADER_REGEX : CondKind.HEADER_EXACT}\n${c.name.toLowerCase()}\n${c.value}`);
+  for (const c of path.conditions?.query ?? []) keys.push(`${c.type === 'RegularExpression' ? CondKind.QUERY_REGEX : CondKind.QUERY_EXACT}\n${c.name}\n${c.value}`);
+  return keys;
 }
 
 /** Regroups a table that validateTable accepted. */
 export function draftTable(table: MatcherTable): TableDraft {
-  // Distinct header conditions, sorted so their bit numbers do not depend on rule order.
-  const headerKeys = [...new Set(table.hosts.flatMap((h) => h.paths.flatMap((p) => (p.conditions?.headers ?? []).map((c) => headerKey(c.name, c.value)))))].sort();
-  const headerBit = new Map(headerKeys.map((key, bit) => [key, bit]));
   const conds: number[] = [];
-  const entry = (path: PathEntry): EntryDraft => {
-    let methods = 0;
-    for (const method of path.conditions?.methods ?? []) methods |= 1 << (METHODS as readonly string[]).indexOf(method);
-    const bits = [...new Set((path.conditions?.headers ?? []).map((c) => headerBit.get(headerKey(c.name, c.value)) ?? 0))].sort((a, b) => a - b);
-    const condStart = conds.length;
-    conds.push(...bits);
-    return { route: path.route, methods: methods >>> 0, condStart, condCount: bits.length };
-  };
+  const headers: CondDraft[] = [];
 
   const hosts = table.hosts.map((host, index): HostDraft => {
     const key = host.host === '*' ? '' : host.host.startsWith('*.') ? host.host.slice(2) : host.host;
-    const draft: HostDraft = { index, host: host.host, key: utf8(key), fallback: host.fallback, root: [], groups: [], exactDepths: 0, prefixDepths: 0 };
+    // Distinct conditions of the host, sorted so their bit numbers do not depend on rule order.
+    const condKeys = [...new Set(host.paths.flatMap(conditionKeys))].sort();
+    const condFirst = headers.length;
+    const condBit = new Map(condKeys.map((k, i) => [k, condFirst + i]));
+    for (const k of condKeys) {
+      const [kind, name, ...value] = k.split('\n');
+      headers.push({ kind: Number(kind), host: index, name: utf8(name ?? ''), value: utf8(value.join('\n')) });
+    }
+    const entry = (path: PathEntry): EntryDraft => {
+      let methods = 0;
+      for (const method of path.conditions?.methods ?? []) methods |= 1 << (METHODS as readonly string[]).indexOf(method);
+      const bits = [...new Set(conditionKeys(path).map((k) => condBit.get(k) ?? 0))].sort((a, b) => a - b);
+      const condStart = conds.length;
+      conds.push(...bits);
+      return { route: path.route, methods: methods >>> 0, condStart, condCount: bits.length };
+    };
+    const draft: HostDraft = {
+      index, host: host.host, labels: host.labels ?? 'one', key: utf8(key), fallback: host.fallback, root: [], regex: [], groups: [],
+      exactDepths: 0, prefixDepths: 0, condFirst, condCount: condKeys.length,
+    };
     const byKey = new Map<string, GroupDraft>();
     for (const path of host.paths) {
+      if (path.pathType === 'RegularExpression') {
+        draft.regex.push(entry(path));
+        continue;
+      }
       const kind = path.pathType === 'Exact' ? Kind.EXACT : Kind.PREFIX;
       const pathKey = kind === Kind.EXACT ? path.path : prefixKey(path.path);
       if (kind === Kind.PREFIX && pathKey === '') {
@@ -97,11 +129,6 @@ export function draftTable(table: MatcherTable): TableDraft {
       group.entries.push(entry(path));
     }
     return draft;
-  });
-
-  const headers = headerKeys.map((key) => {
-    const cut = key.indexOf('\n');
-    return { name: utf8(key.slice(0, cut)), value: utf8(key.slice(cut + 1)) };
   });
   return { hosts, conds, headers };
 }

@@ -1,7 +1,7 @@
 /**
  * The one encoder of the binary routing table that src/wasm decodes (layout: src/wasm/table.ts).
  * Deterministic: the same table always gives the same bytes (everything is laid out in table
- * order, header conditions sorted), so encoded tables can be hashed and compared byte for byte.
+ * order, each host's conditions sorted), so encoded tables can be hashed and compared byte for byte.
  */
 import type { MatcherTable } from './table.ts';
 import { validateTable } from './validate.ts';
@@ -46,12 +46,16 @@ export function encodeTable(table: MatcherTable): Uint8Array {
   const { hosts, conds, headers: headers } = draftTable(table);
   const offsets = new Map<object, number>();
   const pathsAt = new Map<HostDraft, number>();
-  const poolLength = headers.reduce((n, pair) => n + pair.name.length + pair.value.length, 0);
+  const poolLength = headers.reduce((n, cond) => n + cond.name.length + cond.value.length, 0);
   const routeSize = (r: number): number => RouteRecord.BACKENDS + (table.routes[r]?.backends ?? []).reduce((n, b) => n + BackendRecord.SLOTS + b.endpoints.length * Endpoint.SIZE, 0);
   const isWild = (h: HostDraft): boolean => h.host.startsWith('*.');
   const isAny = (h: HostDraft): boolean => h.host === '*';
+  // One-label lookups see 'one' and 'many' wildcards; deeper lookups 'many' and 'deeper' ones.
+  const isOneLabel = (h: HostDraft): boolean => isWild(h) && h.labels !== 'deeper';
+  const isDeep = (h: HostDraft): boolean => isWild(h) && h.labels !== 'one';
   const exactCount = hosts.filter((h) => !isWild(h) && !isAny(h)).length;
-  const wildCount = hosts.filter(isWild).length;
+  const wildCount = hosts.filter(isOneLabel).length;
+  const deepCount = hosts.filter(isDeep).length;
 
   // Sections in header order, each 8-byte aligned; records get their offsets here.
   let size: number = Header.SIZE;
@@ -62,9 +66,10 @@ export function encodeTable(table: MatcherTable): Uint8Array {
   };
   const exactHostsAt = place(capacity(exactCount, 8) * Slot.SIZE);
   const wildHostsAt = place(capacity(wildCount, 8) * Slot.SIZE);
+  const deepHostsAt = deepCount === 0 ? 0 : place(capacity(deepCount, 8) * Slot.SIZE);
   const hostsAt = size;
   for (const h of hosts) {
-    offsets.set(h, place(HostRecord.KEY + pad8(h.key.length) + h.root.length * Entry.SIZE));
+    offsets.set(h, place(HostRecord.KEY + pad8(h.key.length) + (h.root.length + h.regex.length) * Entry.SIZE));
     pathsAt.set(h, place(h.groups.length === 0 ? 0 : capacity(h.groups.length, 4) * Slot.SIZE));
     for (const g of h.groups) offsets.set(g, place(Group.KEY + pad8(g.key.length) + g.entries.length * Entry.SIZE));
   }
@@ -91,6 +96,7 @@ export function encodeTable(table: MatcherTable): Uint8Array {
     [Header.HEADERS, headersAt], [Header.HEADER_COUNT, headers.length],
     [Header.ROUTE_INDEX, routeIndexAt], [Header.ROUTES, routesAt], [Header.ROUTES_LEN, poolAt - routesAt],
     [Header.POOL, poolAt], [Header.POOL_LEN, poolLength],
+    [Header.DEEP_HOSTS, deepHostsAt], [Header.DEEP_HOSTS_CAP, capacity(deepCount, 8)],
   ];
   for (const [field, value] of header) u32(field, value);
 
@@ -115,8 +121,12 @@ export function encodeTable(table: MatcherTable): Uint8Array {
     u32(at(h) + HostRecord.PREFIX_DEPTHS, h.prefixDepths);
     u32(at(h) + HostRecord.ROOT_COUNT, h.root.length);
     u32(at(h) + HostRecord.KEY_LEN, h.key.length);
+    u32(at(h) + HostRecord.COND_FIRST, h.condFirst);
+    u32(at(h) + HostRecord.COND_COUNT, h.condCount);
+    u32(at(h) + HostRecord.REGEX_COUNT, h.regex.length);
     out.set(h.key, at(h) + HostRecord.KEY);
     writeEntries(at(h) + HostRecord.KEY + pad8(h.key.length), h.root);
+    writeEntries(at(h) + HostRecord.KEY + pad8(h.key.length) + h.root.length * Entry.SIZE, h.regex);
     if (h.groups.length > 0) {
       const cap = capacity(h.groups.length, 4);
       u32(at(h) + HostRecord.PATHS, pathsAt.get(h) ?? 0);
@@ -133,7 +143,8 @@ export function encodeTable(table: MatcherTable): Uint8Array {
   }
   const hostSlot = (h: HostDraft): { hash: number; offset: number } => ({ hash: murmur(h.key, HOST_SEED), offset: at(h) });
   writeSlots(exactHostsAt, hashSlots(hosts.filter((h) => !isWild(h) && !isAny(h)).map(hostSlot), capacity(exactCount, 8)));
-  writeSlots(wildHostsAt, hashSlots(hosts.filter(isWild).map(hostSlot), capacity(wildCount, 8)));
+  writeSlots(wildHostsAt, hashSlots(hosts.filter(isOneLabel).map(hostSlot), capacity(wildCount, 8)));
+  if (deepCount !== 0) writeSlots(deepHostsAt, hashSlots(hosts.filter(isDeep).map(hostSlot), capacity(deepCount, 8)));
   conds.forEach((bit, i) => u32(condsAt + i * 4, bit));
 
   let pool = 0;
@@ -142,12 +153,14 @@ export function encodeTable(table: MatcherTable): Uint8Array {
     pool += bytes.length;
     return pool - bytes.length;
   };
-  headers.forEach((pair, i) => {
+  headers.forEach((cond, i) => {
     const rec = headersAt + i * HeaderPair.SIZE;
-    u32(rec + HeaderPair.NAME_OFF, poolString(pair.name));
-    u32(rec + HeaderPair.NAME_LEN, pair.name.length);
-    u32(rec + HeaderPair.VALUE_OFF, poolString(pair.value));
-    u32(rec + HeaderPair.VALUE_LEN, pair.value.length);
+    u32(rec + HeaderPair.NAME_OFF, poolString(cond.name));
+    u32(rec + HeaderPair.NAME_LEN, cond.name.length);
+    u32(rec + HeaderPair.VALUE_OFF, poolString(cond.value));
+    u32(rec + HeaderPair.VALUE_LEN, cond.value.length);
+    u32(rec + HeaderPair.KIND, cond.kind);
+    u32(rec + HeaderPair.HOST, cond.host);
   });
 
   table.routes.forEach((route, r) => {

@@ -1,14 +1,17 @@
 /**
  * The data plane's matcher: a wasm instance holding one encoded table, behind the Matcher
  * interface. match() writes host and path into wasm memory as UTF-8 (Buffer#write, no
- * allocation) and makes a single call; header values are compared here, as JS strings, only for
- * header names the table has conditions on.
+ * allocation) and makes a single call. Only when the chosen host has match conditions (headers,
+ * query parameters, regex paths) does wasm stop and ask: they are judged here (conditions.ts) for
+ * that host alone, and a second call finishes the lookup.
  */
 import { Buffer } from 'node:buffer';
 import { readFileSync } from 'node:fs';
 import { PorticoError } from './errors.ts';
 import { encodeTable } from './encode.ts';
 import type { MatcherTable } from './table.ts';
+import { HostConditions } from './conditions.ts';
+import type { StoredCondition } from './conditions.ts';
 
 /** Request headers as Node gives them (lower-case names). */
 export type RequestHeaders = Readonly<Record<string, string | string[] | undefined>>;
@@ -44,6 +47,7 @@ interface MatcherExports {
   scratch(): number;
   headerBitsAddress(): number;
   match(hostLen: number, pathLen: number, methodBit: number): number;
+  resume(hostLen: number, pathLen: number, methodBit: number): number;
   pick(route: number): number;
   pickIn(route: number, allowed: number): number;
   lastBackend(): number;
@@ -97,29 +101,22 @@ function methodBit(method: string): number {
   }
 }
 
-/** Header conditions of the loaded table, grouped by name; bits[n][k] is the bit of values[n][k]. */
-interface HeaderConditions {
-  readonly names: readonly string[];
-  readonly values: readonly (readonly string[])[];
-  readonly bits: readonly (readonly number[])[];
-  readonly words: number;
-}
-
 class WasmMatcher implements Matcher {
   readonly routeCount: number;
   readonly endpointCount: number;
   readonly #wasm: MatcherExports;
   readonly #scratch: number;
   readonly #bitsWord: number;
-  readonly #headers: HeaderConditions;
+  /** Per host index, its conditions, or undefined for a host without (match() never stops there). */
+  readonly #hosts: readonly (HostConditions | undefined)[];
   #buffer: Buffer;
   #words: Uint32Array;
   /** Bytes from the scratch start to the end of memory. */
   #room: number;
 
-  constructor(wasm: MatcherExports, headers: HeaderConditions) {
+  constructor(wasm: MatcherExports, hosts: readonly (HostConditions | undefined)[]) {
     this.#wasm = wasm;
-    this.#headers = headers;
+    this.#hosts = hosts;
     this.routeCount = wasm.routeCount();
     this.endpointCount = wasm.endpointCount();
     this.#scratch = wasm.scratch();
@@ -137,8 +134,11 @@ class WasmMatcher implements Matcher {
     // Buffer#write is a fast native call: several times quicker than a charCodeAt loop.
     const hostLen = this.#buffer.write(host, this.#scratch);
     const pathLen = this.#buffer.write(path, this.#scratch + hostLen);
-    if (this.#headers.words !== 0) this.#fillHeaderBits(headers);
-    return this.#wasm.match(hostLen, pathLen, methodBit(method));
+    const bit = methodBit(method);
+    const route = this.#wasm.match(hostLen, pathLen, bit);
+    if (route >= -1) return route;
+    this.#hosts[-2 - route]?.fill(this.#words, this.#bitsWord, path, headers);
+    return this.#wasm.resume(hostLen, pathLen, bit);
   }
 
   pick(route: number): number {
@@ -169,26 +169,6 @@ class WasmMatcher implements Matcher {
     }
   }
 
-  #fillHeaderBits(headers: RequestHeaders | undefined): void {
-    const words = this.#words;
-    const first = this.#bitsWord;
-    const { names, values, bits } = this.#headers;
-    for (let w = 0; w < this.#headers.words; w++) words[first + w] = 0;
-    if (headers === undefined) return;
-    for (let n = 0; n < names.length; n++) {
-      const got = headers[names[n] as string];
-      if (got === undefined) continue;
-      const want = values[n] as readonly string[];
-      const bit = bits[n] as readonly number[];
-      for (let k = 0; k < want.length; k++) {
-        if (typeof got === 'string' ? got === want[k] : got.includes(want[k] as string)) {
-          const b = bit[k] as number;
-          words[first + (b >>> 5)] = (words[first + (b >>> 5)] as number) | (1 << (b & 31));
-        }
-      }
-    }
-  }
-
   #grow(need: number): void {
     const memory = this.#wasm.memory;
     const missing = need - this.#room;
@@ -200,25 +180,21 @@ class WasmMatcher implements Matcher {
   }
 }
 
-/** Reads the table's header conditions back out of wasm memory, grouped by name. */
-function readHeaderConditions(wasm: MatcherExports): HeaderConditions {
+/** Reads the table's match conditions back out of wasm memory: per host index, its conditions compiled. */
+function readConditions(wasm: MatcherExports): (HostConditions | undefined)[] {
   const count = wasm.headerConditionCount();
   const memory = new Uint8Array(wasm.memory.buffer);
   const text = (at: number, len: number): string => decoder.decode(memory.subarray(at, at + len));
-  const byName = new Map<string, { values: string[]; bits: number[] }>();
+  const byHost = new Map<number, StoredCondition[]>();
   for (let bit = 0; bit < count; bit++) {
-    const name = text(wasm.headerCondition(bit, 0), wasm.headerCondition(bit, 1));
-    const value = text(wasm.headerCondition(bit, 2), wasm.headerCondition(bit, 3));
-    let entry = byName.get(name);
-    if (entry === undefined) {
-      entry = { values: [], bits: [] };
-      byName.set(name, entry);
-    }
-    entry.values.push(value);
-    entry.bits.push(bit);
+    const host = wasm.headerCondition(bit, 5);
+    let list = byHost.get(host);
+    if (list === undefined) byHost.set(host, (list = []));
+    list.push({ kind: wasm.headerCondition(bit, 4), name: text(wasm.headerCondition(bit, 0), wasm.headerCondition(bit, 1)), value: text(wasm.headerCondition(bit, 2), wasm.headerCondition(bit, 3)), bit });
   }
-  const groups = [...byName.values()];
-  return { names: [...byName.keys()], values: groups.map((g) => g.values), bits: groups.map((g) => g.bits), words: (count + 31) >>> 5 };
+  const hosts: (HostConditions | undefined)[] = [];
+  for (const [host, conds] of byHost) hosts[host] = new HostConditions(conds);
+  return hosts;
 }
 
 /**
@@ -245,7 +221,13 @@ export function loadMatcherFromBinary(bytes: Uint8Array): Matcher {
   if (status !== 0) {
     throw new PorticoError('PORTICO_E_TABLE_CORRUPT', `matcher table rejected: ${INIT_PROBLEMS[status] ?? `status ${status}`}`);
   }
-  return new WasmMatcher(wasm, readHeaderConditions(wasm));
+  let conditions: (HostConditions | undefined)[];
+  try {
+    conditions = readConditions(wasm);
+  } catch (cause) {
+    throw new PorticoError('PORTICO_E_TABLE_CORRUPT', `matcher table rejected: ${(cause as Error).message}`, { cause });
+  }
+  return new WasmMatcher(wasm, conditions);
 }
 
 /**

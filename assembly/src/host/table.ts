@@ -6,11 +6,13 @@
  * the arrays below; the matcher answers with those ids and the host keeps the metadata.
  *
  * Semantics (see docs/matching.md):
- * - A request picks exactly one host entry: exact host, else the one-label wildcard, else the
- *   any-host entry (`host: '*'`). There is no fall-through to a less specific host's paths.
- * - Inside that host: an Exact path equal to the request path, else the longest element-wise
- *   Prefix. Among entries with the same path key, the first (in array order) whose conditions
- *   hold wins; when none holds the search goes on to shorter prefixes.
+ * - A request picks exactly one host entry: exact host, else the one-label wildcard (`labels`
+ *   'one' or 'many'), else the longest multi-label wildcard suffix (`labels` 'many' or 'deeper'),
+ *   else the any-host entry (`host: '*'`). There is no fall-through to a less specific host's paths.
+ * - Inside that host: an Exact path equal to the request path, else the RegularExpression
+ *   entries in array order, else the longest element-wise Prefix. Among entries with the same
+ *   path key, the first (in array order) whose conditions hold wins; when none holds the search
+ *   goes on (to the regex entries, then to shorter prefixes).
  * - Nothing matched inside the host: the host's `fallback` route, else the table's `fallback`,
  *   else no match (404).
  */
@@ -25,20 +27,36 @@ export interface MatcherTable {
 
 /** One virtual host. */
 export interface HostEntry {
-  /** Lower-case `foo.com`, one-label wildcard `*.foo.com`, or `*` for any host. Unique in a table. */
+  /**
+   * Lower-case `foo.com`, wildcard `*.foo.com`, or `*` for any host. Unique in a table, except
+   * that a wildcard may appear twice: once with `labels` 'one' (or absent) and once 'deeper'.
+   */
   readonly host: string;
+  /**
+   * How many labels a wildcard's `*` stands for: 'one' (absent; Kubernetes Ingress), 'many' (one
+   * or more; Gateway API), 'deeper' (two or more: the Gateway API routes of a wildcard host whose
+   * one-label entry also holds Ingress routes). Only for `*.` hosts.
+   */
+  readonly labels?: WildcardLabels;
   readonly paths: readonly PathEntry[];
   /** Route id for requests to this host that match no path, or -1 (then the table's fallback applies). */
   readonly fallback: number;
 }
 
-/** How a rule's path compares with the request path. `ImplementationSpecific` is mapped to Prefix upstream. */
-export type PathType = 'Exact' | 'Prefix';
+/** How many labels a wildcard host's `*` stands for (see HostEntry.labels). */
+export type WildcardLabels = 'one' | 'many' | 'deeper';
+
+/**
+ * How a rule's path compares with the request path. `ImplementationSpecific` is mapped to Prefix
+ * upstream. `RegularExpression`: `path` is an RE2 pattern the whole request path (query excluded)
+ * must match, case-sensitively.
+ */
+export type PathType = 'Exact' | 'Prefix' | 'RegularExpression';
 
 /** One path rule inside a host. */
 export interface PathEntry {
   readonly pathType: PathType;
-  /** Starts with `/`. For Prefix, trailing slashes are insignificant (`/foo/` ≡ `/foo`). */
+  /** Starts with `/` (a regex: any RE2 pattern). For Prefix, trailing slashes are insignificant (`/foo/` ≡ `/foo`). */
   readonly path: string;
   /** The route id this rule selects. */
   readonly route: number;
@@ -46,18 +64,32 @@ export interface PathEntry {
   readonly conditions?: RouteConditions;
 }
 
-/** Request conditions beyond host and path. */
+/** Request conditions beyond host and path; all must hold. */
 export interface RouteConditions {
   /** Upper-case methods; absent or empty means any method. */
   readonly methods?: readonly string[];
-  /** Header equality (name case-insensitive, value exact). */
+  /** Headers (name case-insensitive); a header sent on several lines matches when any line's value does. */
   readonly headers?: readonly HeaderCondition[];
+  /** Query parameters (name case-sensitive, percent-decoded; a repeated parameter is judged by its first value). */
+  readonly query?: readonly QueryCondition[];
 }
 
-/** A header that must be present with exactly this value. */
+/** How a condition compares a value: equality, or an RE2 pattern the whole value must match. */
+export type ValueMatchType = 'Exact' | 'RegularExpression';
+
+/** A header that must be present with exactly this value (or, with `type` RegularExpression, a value the pattern matches whole). */
 export interface HeaderCondition {
   readonly name: string;
   readonly value: string;
+  /** Absent means Exact. */
+  readonly type?: ValueMatchType;
+}
+
+/** A query parameter that must be present with this value (see HeaderCondition). */
+export interface QueryCondition {
+  readonly name: string;
+  readonly value: string;
+  readonly type?: ValueMatchType;
 }
 
 /** A route's weighted backends. A route with no backend (or no healthy endpoint) answers 503. */

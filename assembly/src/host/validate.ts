@@ -5,6 +5,7 @@
 import { PorticoError } from './errors.ts';
 import { METHODS } from './table.ts';
 import type { MatcherTable, PathEntry, RouteConditions } from './table.ts';
+import { compileWholeRegex } from './conditions.ts';
 
 /** Most endpoints a table may have: health flags take one byte each in wasm memory. */
 export const MAX_ENDPOINTS = 1 << 24;
@@ -52,10 +53,18 @@ function checkRouteId(value: unknown, routes: number, where: string, allowNone: 
   if (!isIndex(value, routes)) invalid(where, `route id ${String(value)} is out of range [${allowNone ? '-1' : '0'}, ${routes})`);
 }
 
+/** Throws unless `type` is a ValueMatchType (absent counts as Exact) and a regex `value` compiles. */
+function checkValueMatch(type: unknown, value: string, where: string): void {
+  if (type === undefined || type === 'Exact') return;
+  if (type !== 'RegularExpression') invalid(where, `type ${JSON.stringify(type)} is not Exact or RegularExpression`);
+  const compiled = compileWholeRegex(value);
+  if (typeof compiled === 'string') invalid(where, `pattern ${JSON.stringify(value)} ${compiled}`);
+}
+
 function checkConditions(conditions: RouteConditions | undefined, where: string): void {
   if (conditions === undefined) return;
   if (typeof conditions !== 'object' || conditions === null) invalid(where, 'conditions must be an object');
-  const { methods, headers } = conditions;
+  const { methods, headers, query } = conditions;
   if (methods !== undefined) {
     requireArray(methods, `${where}.methods`);
     methods.forEach((method, m) => {
@@ -67,15 +76,27 @@ function checkConditions(conditions: RouteConditions | undefined, where: string)
     headers.forEach((header, k) => {
       if (typeof header?.name !== 'string' || !TOKEN.test(header.name)) invalid(`${where}.headers[${k}]`, `header name ${JSON.stringify(header?.name)} is not an HTTP token`);
       if (typeof header.value !== 'string' || !header.value.isWellFormed()) invalid(`${where}.headers[${k}]`, `header ${header.name}: value must be a well-formed string`);
+      checkValueMatch(header.type, header.value, `${where}.headers[${k}]`);
+    });
+  }
+  if (query !== undefined) {
+    requireArray(query, `${where}.query`);
+    query.forEach((param, k) => {
+      // eslint-disable-next-line no-control-regex -- control characters are exactly what must be refused
+      if (typeof param?.name !== 'string' || param.name === '' || !param.name.isWellFormed() || /[\x00-\x1f\x7f]/.test(param.name)) invalid(`${where}.query[${k}]`, `query parameter name ${JSON.stringify(param?.name)} must be a non-empty well-formed string without control characters`);
+      if (typeof param.value !== 'string' || !param.value.isWellFormed()) invalid(`${where}.query[${k}]`, `query parameter ${param.name}: value must be a well-formed string`);
+      checkValueMatch(param.type, param.value, `${where}.query[${k}]`);
     });
   }
 }
 
 function checkPath(entry: PathEntry, routes: number, where: string): void {
   if (typeof entry !== 'object' || entry === null) invalid(where, 'path entry must be an object');
-  if (entry.pathType !== 'Exact' && entry.pathType !== 'Prefix') invalid(where, `pathType ${JSON.stringify(entry.pathType)} is not Exact or Prefix`);
-  if (typeof entry.path !== 'string' || !entry.path.startsWith('/')) invalid(where, `path ${JSON.stringify(entry.path)} must start with '/'`);
+  if (entry.pathType !== 'Exact' && entry.pathType !== 'Prefix' && entry.pathType !== 'RegularExpression') invalid(where, `pathType ${JSON.stringify(entry.pathType)} is not Exact, Prefix or RegularExpression`);
+  if (typeof entry.path !== 'string') invalid(where, 'path must be a string');
   if (!entry.path.isWellFormed()) invalid(where, `path ${JSON.stringify(entry.path)} has a lone surrogate`);
+  if (entry.pathType === 'RegularExpression') checkValueMatch(entry.pathType, entry.path, where);
+  else if (!entry.path.startsWith('/')) invalid(where, `path ${JSON.stringify(entry.path)} must start with '/'`);
   checkRouteId(entry.route, routes, `${where} (${entry.pathType} ${entry.path})`, false);
   checkConditions(entry.conditions, `${where}.conditions`);
 }
@@ -94,15 +115,22 @@ export function validateTable(table: MatcherTable): void {
   }
   checkRouteId(table.fallback, routes, 'fallback', true);
 
+  // A wildcard is looked up one label deep (labels 'one', 'many') and deeper ('many', 'deeper'): one entry per lookup.
   const seen = new Map<string, number>();
   table.hosts.forEach((entry, h) => {
     const host: unknown = entry?.host;
     const where = `hosts[${h}] (${JSON.stringify(host)})`;
     const problem = hostProblem(host);
     if (problem !== undefined) invalid(where, problem);
-    const first = seen.get(entry.host);
-    if (first !== undefined) invalid(where, `duplicate host, already hosts[${first}]`);
-    seen.set(entry.host, h);
+    const labels: unknown = entry.labels;
+    if (labels !== undefined && labels !== 'one' && labels !== 'many' && labels !== 'deeper') invalid(where, `labels ${JSON.stringify(labels)} is not one, many or deeper`);
+    if (labels !== undefined && labels !== 'one' && !entry.host.startsWith('*.')) invalid(where, `labels ${labels} is only for \`*.\` wildcard hosts`);
+    const lookups = labels === 'many' ? [entry.host, `${entry.host} deeper`] : labels === 'deeper' ? [`${entry.host} deeper`] : [entry.host];
+    for (const lookup of lookups) {
+      const first = seen.get(lookup);
+      if (first !== undefined) invalid(where, `duplicate host, already hosts[${first}]`);
+      seen.set(lookup, h);
+    }
     requireArray(entry.paths, `${where}.paths`);
     entry.paths.forEach((path, p) => checkPath(path, routes, `${where}.paths[${p}]`));
     checkRouteId(entry.fallback, routes, `${where}.fallback`, true);

@@ -1,6 +1,6 @@
-// Conditions of path entries: method mask and header equalities. Header values are compared on
-// the host (as JS strings) for just the names the table mentions; wasm only sees the resulting
-// bitset, one bit per distinct (name, value) condition of the table.
+// Conditions of path entries: method mask and condition bits. Headers, query parameters and
+// regex paths are judged on the host side (as JS strings, regexes by RE2) for just the chosen
+// host's conditions; wasm only sees the resulting bitset, one bit per distinct condition of a host.
 import { ENTRY_COND_COUNT, ENTRY_COND_START, ENTRY_METHODS, ENTRY_RECORD, ENTRY_ROUTE, ENTRY_SIZE, condsBase } from './table';
 
 /** Route id and record offset of the entry the last match chose (-1: none), for pick() to reuse. */

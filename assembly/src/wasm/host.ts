@@ -1,10 +1,10 @@
 // Host selection: normalize the request host in place, then exact name, else one-label wildcard,
-// else the any-host entry. Exactly one host entry is chosen; its paths never fall through to a
+// else the longest multi-label (Gateway API) wildcard suffix, else the any-host entry. Exactly one host entry is chosen; its paths never fall through to a
 // less specific host's.
 import { HOST_SEED, bytesEqual, murmur } from './hash';
 import {
   HOST_KEY, HOST_KEY_LEN, SLOT_HASH, SLOT_RECORD, SLOT_SIZE,
-  anyHost, exactHostsBase, exactHostsMask, tableBase, wildHostsBase, wildHostsMask,
+  anyHost, deepHostsBase, deepHostsMask, exactHostsBase, exactHostsMask, tableBase, wildHostsBase, wildHostsMask,
 } from './table';
 
 @inline const COLON: u32 = 0x3a;
@@ -26,6 +26,26 @@ function probeHosts(table: usize, mask: u32, key: usize, len: u32): usize {
       if (load<u32>(rec + HOST_KEY_LEN) == len && bytesEqual(rec + HOST_KEY, key, len)) return rec;
     }
     i = (i + 1) & mask;
+  }
+  return 0;
+}
+
+/**
+ * The multi-label wildcard whose suffix is longest among those leaving two or more non-empty
+ * labels before it: the host's bytes [`from`, `end`) start after its first label and dot.
+ * Only tables with Gateway API wildcards get here.
+ */
+function findDeep(start: usize, from: u32, end: u32): usize {
+  let at = from;
+  while (at < end) {
+    let next = at;
+    while (next < end && <u32>load<u8>(start + <usize>next) != DOT) next++;
+    // An empty label cannot be part of what `*` stands for; no dot left means no shorter suffix.
+    if (next == at || next + 1 >= end) return 0;
+    let off = next + 1;
+    let found = probeHosts(deepHostsBase, deepHostsMask, start + <usize>off, end - off);
+    if (found != 0) return found;
+    at = off;
   }
   return 0;
 }
@@ -78,6 +98,10 @@ export function findHost(start: usize, len: u32): usize {
     let off = <u32>dot + 1;
     found = probeHosts(wildHostsBase, wildHostsMask, start + <usize>off, end - off);
     if (found != 0) return found;
+    if (deepHostsBase != 0) {
+      found = findDeep(start, off, end);
+      if (found != 0) return found;
+    }
   }
   return anyHost;
 }

@@ -7,7 +7,7 @@ import { findRoute } from './path';
 import { bindHeaderBits, forgetMatched } from './conditions';
 import { bindHealth, healthSize, healthy, lastBackend as lastBackendIndex, pickEndpoint, setHealth } from './wrr';
 import {
-  HOST_FALLBACK, PAIR_NAME_LEN, PAIR_NAME_OFF, PAIR_SIZE, PAIR_VALUE_LEN, PAIR_VALUE_OFF,
+  HOST_COND_COUNT, HOST_FALLBACK, HOST_INDEX, PAIR_HOST, PAIR_KIND, PAIR_NAME_LEN, PAIR_NAME_OFF, PAIR_SIZE, PAIR_VALUE_LEN, PAIR_VALUE_OFF,
   bindTable, endpointCount as endpoints, headerCount, headersBase, poolBase, routeCount as routes, tableFallback,
 } from './table';
 
@@ -17,6 +17,8 @@ import {
 let scratchBase: usize = 0;
 let bitsBase: usize = 0;
 let loaded = false;
+/** The host record match() stopped at for the host side to fill its condition bits, or 0. */
+let pendingHost: usize = 0;
 
 @inline function align(at: usize, to: usize): usize {
   return (at + to - 1) & ~(to - 1);
@@ -62,6 +64,8 @@ export function headerBitsAddress(): usize {
 /**
  * Route id for the request in scratch (`hostLen` UTF-8 host bytes, then `pathLen` UTF-8 path
  * bytes, query included), or -1. `methodBit` is 1 << index in METHODS, or 0 for another method.
+ * When the chosen host has match conditions, answers -2 - its host index instead: the host side
+ * then fills that host's condition bits and calls `resume` with the same arguments.
  */
 export function match(hostLen: u32, pathLen: u32, methodBit: u32): i32 {
   let host = findHost(scratchBase, hostLen);
@@ -69,6 +73,23 @@ export function match(hostLen: u32, pathLen: u32, methodBit: u32): i32 {
     forgetMatched();
     return tableFallback;
   }
+  if (load<u32>(host + HOST_COND_COUNT) != 0) {
+    pendingHost = host;
+    return -2 - <i32>load<u32>(host + HOST_INDEX);
+  }
+  return matchIn(host, hostLen, pathLen, methodBit);
+}
+
+/** The route for the request match() stopped at (see match), or -1 when there is none pending. */
+export function resume(hostLen: u32, pathLen: u32, methodBit: u32): i32 {
+  let host = pendingHost;
+  if (host == 0) return -1;
+  pendingHost = 0;
+  return matchIn(host, hostLen, pathLen, methodBit);
+}
+
+/** Route id for the request in scratch inside the host record `host`, with the fallbacks. */
+function matchIn(host: usize, hostLen: u32, pathLen: u32, methodBit: u32): i32 {
   let path = scratchBase + <usize>hostLen;
   let route = findRoute(host, path, pathLen, methodBit, align(path + <usize>pathLen + 4, 8));
   if (route >= 0) return route;
@@ -117,16 +138,21 @@ export function endpointCount(): u32 {
   return endpoints;
 }
 
-/** Number of distinct header conditions (bits of the header bitset). */
+/** Number of match conditions (bits of the condition bitset). */
 export function headerConditionCount(): u32 {
   return headerCount;
 }
 
-/** Header condition `index`: field 0 name address, 1 name length, 2 value address, 3 value length (UTF-8). */
+/**
+ * Match condition `index`: field 0 name address, 1 name length, 2 value address, 3 value length
+ * (UTF-8), 4 kind, 5 the index of the host whose entries use it.
+ */
 export function headerCondition(index: u32, field: u32): usize {
   let pair = headersBase + <usize>index * PAIR_SIZE;
   if (field == 0) return poolBase + <usize>load<u32>(pair + PAIR_NAME_OFF);
   if (field == 1) return <usize>load<u32>(pair + PAIR_NAME_LEN);
   if (field == 2) return poolBase + <usize>load<u32>(pair + PAIR_VALUE_OFF);
-  return <usize>load<u32>(pair + PAIR_VALUE_LEN);
+  if (field == 3) return <usize>load<u32>(pair + PAIR_VALUE_LEN);
+  if (field == 4) return <usize>load<u32>(pair + PAIR_KIND);
+  return <usize>load<u32>(pair + PAIR_HOST);
 }

@@ -1,4 +1,5 @@
-// Path selection inside one host: the Exact key equal to the request path, else the longest
+// Path selection inside one host: the Exact key equal to the request path, else the host's
+// RegularExpression entries (their pattern is a condition bit the host side set), else the longest
 // element-wise Prefix. A Prefix key is stored normalized (trailing slashes removed, `/` becomes
 // the root kept in the host record), so rule p matches path r when r == p or r starts with
 // p + '/'. Candidate keys are therefore r itself and r cut before each '/'. The scan reads whole
@@ -7,8 +8,8 @@ import { bytesEqual, murmur, pathSeed } from './hash';
 import { firstHolding } from './conditions';
 import {
   GROUP_COUNT, GROUP_KEY, GROUP_KEY_LEN, GROUP_KIND, HOST_EXACT_DEPTHS, HOST_INDEX, HOST_KEY, HOST_KEY_LEN,
-  HOST_PATHS, HOST_PATHS_MASK, HOST_PREFIX_DEPTHS, HOST_ROOT_COUNT, KIND_EXACT, KIND_PREFIX, SLOT_HASH,
-  SLOT_RECORD, SLOT_SIZE, pad8, tableBase,
+  HOST_PATHS, HOST_PATHS_MASK, HOST_PREFIX_DEPTHS, HOST_REGEX_COUNT, HOST_ROOT_COUNT, KIND_EXACT, KIND_PREFIX, SLOT_HASH,
+  SLOT_RECORD, SLOT_SIZE, ENTRY_SIZE, pad8, tableBase,
 } from './table';
 
 @inline const SLASH: u32 = 0x2f;
@@ -53,10 +54,14 @@ function tryKey(rec: usize, kind: u32, key: usize, len: u32, methodBit: u32): i3
 export function findRoute(rec: usize, path: usize, len: u32, methodBit: u32, scratch: usize): i32 {
   let exactDepths = load<u32>(rec + HOST_EXACT_DEPTHS);
   let prefixDepths = load<u32>(rec + HOST_PREFIX_DEPTHS);
+  let entries = rec + HOST_KEY + <usize>pad8(load<u32>(rec + HOST_KEY_LEN));
+  let rootCount = load<u32>(rec + HOST_ROOT_COUNT);
+  let regexCount = load<u32>(rec + HOST_REGEX_COUNT);
+  let candidates: u32 = 0;
+  let end = len;
+  let wholePrefix = false;
   if ((exactDepths | prefixDepths) != 0) {
     let depth: u32 = 0;
-    let candidates: u32 = 0;
-    let end = len;
     // 16 bytes at a time: find the '?' that ends the path and visit each '/' before it.
     for (let i: u32 = 0; i < len; i += 16) {
       let v = v128.load(path + <usize>i);
@@ -94,7 +99,15 @@ export function findRoute(rec: usize, path: usize, len: u32, methodBit: u32, scr
       let r = tryKey(rec, KIND_EXACT, path, end, methodBit);
       if (r >= 0) return r;
     }
-    if (prev != SLASH && (prefixDepths & depthBit(depth)) != 0) {
+    // The Prefix key of the whole path is tried after the regex entries, like the shorter ones.
+    wholePrefix = prev != SLASH && (prefixDepths & depthBit(depth)) != 0;
+  }
+  if (regexCount != 0) {
+    let r = firstHolding(entries + <usize>rootCount * ENTRY_SIZE, regexCount, methodBit);
+    if (r >= 0) return r;
+  }
+  if ((exactDepths | prefixDepths) != 0) {
+    if (wholePrefix) {
       let r = tryKey(rec, KIND_PREFIX, path, end, methodBit);
       if (r >= 0) return r;
     }
@@ -104,7 +117,6 @@ export function findRoute(rec: usize, path: usize, len: u32, methodBit: u32, scr
       if (r >= 0) return r;
     }
   }
-  let rootCount = load<u32>(rec + HOST_ROOT_COUNT);
   if (rootCount == 0) return -1;
-  return firstHolding(rec + HOST_KEY + <usize>pad8(load<u32>(rec + HOST_KEY_LEN)), rootCount, methodBit);
+  return firstHolding(entries, rootCount, methodBit);
 }

@@ -1,4 +1,4 @@
-// Binary routing table, version 1: byte offsets and record sizes.
+// Binary routing table, version 2: byte offsets and record sizes.
 // src/host/layout.ts mirrors every `export const` here; test/layout.test.ts keeps the two equal.
 // All fields are little-endian u32 (i32 where -1 means "none"). Section and record offsets are
 // relative to the table start (0 therefore means "none": the header sits there); string offsets
@@ -6,7 +6,7 @@
 // hold their key and entries inline so one lookup touches as few cache lines as possible.
 
 @inline export const MAGIC: u32 = 0x4d545250; // "PRTM"
-@inline export const VERSION: u32 = 1;
+@inline export const VERSION: u32 = 2;
 
 // Header.
 @inline export const H_MAGIC: u32 = 0;
@@ -31,7 +31,11 @@
 @inline export const H_ROUTES_LEN: u32 = 76;
 @inline export const H_POOL: u32 = 80;
 @inline export const H_POOL_LEN: u32 = 84;
-@inline export const H_SIZE: u32 = 88;
+// Multi-label wildcard hosts (Gateway API `*.x` = one or more labels), probed by suffix after the
+// one-label table missed; 0 when the table has none.
+@inline export const H_DEEP_HOSTS: u32 = 88;
+@inline export const H_DEEP_HOSTS_CAP: u32 = 92;
+@inline export const H_SIZE: u32 = 96;
 
 // Hash slot (host tables and each host's path table): full key hash, then record offset (0 = empty).
 @inline export const SLOT_HASH: u32 = 0;
@@ -42,7 +46,9 @@
 // the common case): fixed fields, the key (name, or the suffix after `*.`) padded to 8, the root
 // Prefix entries (rule `/`, kept out of the hash), the host's own path hash table and its path
 // groups. The depth masks say which path depths (count of '/') have Exact / Prefix keys, so
-// absent depths cost no probe.
+// absent depths cost no probe. A host with match conditions owns the run of COND_COUNT condition
+// bits from COND_FIRST (the host side fills them once the host is known); its RegularExpression
+// path entries (REGEX_COUNT) follow the root entries and are tried after Exact, before Prefix.
 @inline export const HOST_INDEX: u32 = 0;
 @inline export const HOST_FALLBACK: u32 = 4;
 @inline export const HOST_EXACT_DEPTHS: u32 = 8;
@@ -51,7 +57,10 @@
 @inline export const HOST_KEY_LEN: u32 = 20;
 @inline export const HOST_PATHS: u32 = 24;
 @inline export const HOST_PATHS_MASK: u32 = 28;
-@inline export const HOST_KEY: u32 = 32;
+@inline export const HOST_COND_FIRST: u32 = 32;
+@inline export const HOST_COND_COUNT: u32 = 36;
+@inline export const HOST_REGEX_COUNT: u32 = 40;
+@inline export const HOST_KEY: u32 = 48;
 
 // Path group: one (kind, key) of a host with its entries in table order; key padded to 8, then entries.
 @inline export const GROUP_KIND: u32 = 0;
@@ -70,12 +79,16 @@
 @inline export const ENTRY_COND_COUNT: u32 = 16;
 @inline export const ENTRY_SIZE: u32 = 20;
 
-// Header condition (name, value) in the pool; its index is its bit in the request bitset.
+// Match condition (kind, name, value in the pool, owning host index); its index is its bit in the
+// request bitset. Kinds: header Exact / RegularExpression, query Exact / RegularExpression, path
+// RegularExpression. wasm never reads them: the host side evaluates them per request.
 @inline export const PAIR_NAME_OFF: u32 = 0;
 @inline export const PAIR_NAME_LEN: u32 = 4;
 @inline export const PAIR_VALUE_OFF: u32 = 8;
 @inline export const PAIR_VALUE_LEN: u32 = 12;
-@inline export const PAIR_SIZE: u32 = 16;
+@inline export const PAIR_KIND: u32 = 16;
+@inline export const PAIR_HOST: u32 = 20;
+@inline export const PAIR_SIZE: u32 = 24;
 
 // Route record (found through the route index, one u32 offset per route id): its backends, each
 // a header and its endpoint slots. CURRENT fields are the smooth-WRR state: zero in the encoded
@@ -103,6 +116,8 @@ export let exactHostsBase: usize = 0;
 export let exactHostsMask: u32 = 0;
 export let wildHostsBase: usize = 0;
 export let wildHostsMask: u32 = 0;
+export let deepHostsBase: usize = 0;
+export let deepHostsMask: u32 = 0;
 export let condsBase: usize = 0;
 export let headersBase: usize = 0;
 export let headerCount: u32 = 0;
@@ -143,11 +158,14 @@ export function bindTable(base: usize, len: u32): i32 {
   if (header(base, H_LENGTH) != len) return -3;
   let exactCap = header(base, H_EXACT_HOSTS_CAP);
   let wildCap = header(base, H_WILD_HOSTS_CAP);
-  if (!isCapacity(exactCap) || !isCapacity(wildCap)) return -4;
+  let deepAt = header(base, H_DEEP_HOSTS);
+  let deepCap = header(base, H_DEEP_HOSTS_CAP);
+  if (!isCapacity(exactCap) || !isCapacity(wildCap) || (deepAt != 0 && !isCapacity(deepCap))) return -4;
   let routes = header(base, H_ROUTE_COUNT);
   if (
     !sectionFits(header(base, H_EXACT_HOSTS), exactCap, SLOT_SIZE, len) ||
     !sectionFits(header(base, H_WILD_HOSTS), wildCap, SLOT_SIZE, len) ||
+    (deepAt != 0 && !sectionFits(deepAt, deepCap, SLOT_SIZE, len)) ||
     !sectionFits(header(base, H_HOSTS), header(base, H_HOSTS_LEN), 1, len) ||
     !sectionFits(header(base, H_CONDS), header(base, H_COND_COUNT), 4, len) ||
     !sectionFits(header(base, H_HEADERS), header(base, H_HEADER_COUNT), PAIR_SIZE, len) ||
@@ -168,6 +186,8 @@ export function bindTable(base: usize, len: u32): i32 {
   exactHostsMask = exactCap - 1;
   wildHostsBase = base + <usize>header(base, H_WILD_HOSTS);
   wildHostsMask = wildCap - 1;
+  deepHostsBase = deepAt == 0 ? 0 : base + <usize>deepAt;
+  deepHostsMask = deepAt == 0 ? 0 : deepCap - 1;
   condsBase = base + <usize>header(base, H_CONDS);
   headersBase = base + <usize>header(base, H_HEADERS);
   headerCount = header(base, H_HEADER_COUNT);

@@ -2,6 +2,7 @@
  * Host and path validation: the checks the API server makes on Ingress objects, repeated here
  * because manifest files and REST writes never went through an API server.
  */
+import { compileWholeRegex } from '@portico/assembly/conditions';
 
 const LABEL = '[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?';
 const SUBDOMAIN = new RegExp(`^${LABEL}(\\.${LABEL})*$`);
@@ -55,6 +56,10 @@ export function pathClaimKey(host: string, pathType: string, path: string): stri
 /** Whether a request path falls under a rule (Ingress semantics; the data plane's decision is the matcher's). */
 export function pathRuleMatches(pathType: string, rule: string, path: string): boolean {
   if (pathType === 'Exact') return rule === path;
+  if (pathType === 'RegularExpression') {
+    const regex = compileWholeRegex(rule);
+    return typeof regex !== 'string' && regex.matches(path);
+  }
   const prefix = normalizePrefix(rule);
   return prefix === '/' || path === prefix || path.startsWith(`${prefix}/`);
 }

@@ -7,10 +7,10 @@
  * hashes only what changed, deltas find unchanged items by identity, and history keeps one
  * copy. The result is byte-for-byte what compiling without `previous` gives.
  */
-import type { Backend, DefaultRoute, RoutingModel } from '../model/types.ts';
+import type { Backend, DefaultRoute, RouteMatch, RoutingModel, ValueMatch } from '../model/types.ts';
 import { SECTIONS } from '../snapshot/order.ts';
 import type { SectionName } from '../snapshot/order.ts';
-import type { Snapshot, SnapshotBackend, SnapshotContent, SnapshotDefaultRoute } from '../snapshot/schema.ts';
+import type { Snapshot, SnapshotBackend, SnapshotContent, SnapshotDefaultRoute, SnapshotRoute } from '../snapshot/schema.ts';
 import type { RoutePolicies } from '../snapshot/policies/registry.ts';
 import { SNAPSHOT_API_VERSION, sealSnapshot } from '../snapshot/schema.ts';
 
@@ -33,6 +33,16 @@ function backend(b: Backend): SnapshotBackend {
  */
 function optionalMembers(route: { readonly refused?: string | undefined; readonly policies?: RoutePolicies | undefined }): { refused?: string; policies?: RoutePolicies } {
   return { ...(route.refused === undefined ? {} : { refused: route.refused }), ...(route.policies === undefined ? {} : { policies: route.policies }) };
+}
+
+/** The snapshot form of a route's match conditions: only the lists it has, copied. */
+function snapshotMatch(match: RouteMatch): NonNullable<SnapshotRoute['match']> {
+  const copy = (list: readonly ValueMatch[]): ValueMatch[] => list.map((m) => ({ name: m.name, value: m.value, type: m.type }));
+  return {
+    ...(match.methods === undefined ? {} : { methods: [...match.methods] as NonNullable<SnapshotRoute['match']>['methods'] }),
+    ...(match.headers === undefined ? {} : { headers: copy(match.headers) }),
+    ...(match.query === undefined ? {} : { query: copy(match.query) }),
+  };
 }
 
 function defaultRoute(route: DefaultRoute | undefined): SnapshotDefaultRoute | null {
@@ -89,6 +99,7 @@ export function compileSnapshot(model: RoutingModel, previous?: Snapshot): Snaps
       redirect: { ...route.redirect },
       ...optionalMembers(route),
       ...(route.regex === true ? { regex: true as const } : {}),
+      ...(route.match === undefined ? {} : { match: snapshotMatch(route.match) }),
     })),
     defaultRoute: defaultRoute(vhost.defaultRoute),
   }));

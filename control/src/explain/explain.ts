@@ -180,6 +180,8 @@ export class Explainer {
           lost.push({ route: explained, reason: matches ? `regex path ^${route.path} matches, but a longer regex path comes first` : `regex path ^${route.path} (case-insensitive) does not match ${path}` });
         } else if (!pathRuleMatches(route.pathType, route.path, path)) {
           lost.push({ route: explained, reason: `${route.pathType} path ${route.path} does not match ${path}` });
+        } else if (route.match !== undefined) {
+          lost.push({ route: explained, reason: `${route.pathType} path ${route.path} matches, but its method/header/query conditions do not hold, or a rule of higher precedence wins` });
         } else {
           lost.push({ route: explained, reason: `${route.pathType} path ${route.path} matches, but a longer (or Exact) rule wins` });
         }
@@ -233,6 +235,7 @@ function winReason(target: RouteTarget, host: string): string {
   if (target.kind === 'default') return 'no rule matches; the catch-all default backend answers';
   if (target.kind === 'host-default') return `host ${target.host} (${hostKind}) has no matching path; its default backend answers`;
   const pathRoute = route as SnapshotRoute;
-  const how = pathRoute.regex === true ? 'the first (longest) matching case-insensitive regex path:' : pathRoute.pathType === 'Exact' ? 'the Exact path equal to the request path:' : 'the longest matching Prefix:';
-  return `host ${target.host} (${hostKind}) selected; ${how} ${pathRoute.path} (${pathRoute.pathType})`;
+  const how = pathRoute.regex === true ? 'the first (longest) matching case-insensitive regex path:' : pathRoute.pathType === 'Exact' ? 'the Exact path equal to the request path:' : pathRoute.pathType === 'RegularExpression' ? 'no Exact path, the first regular expression matching the whole path:' : 'the longest matching Prefix:';
+  const conditions = pathRoute.match === undefined ? '' : ' whose method/header/query conditions hold';
+  return `host ${target.host} (${hostKind}) selected; ${how} ${pathRoute.path} (${pathRoute.pathType})${conditions}`;
 }

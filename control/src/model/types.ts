@@ -13,8 +13,28 @@ export interface SourceRef {
   readonly name: string;
 }
 
-/** How a path rule compares with the request path, as the user wrote it. */
-export type PathType = 'Exact' | 'Prefix' | 'ImplementationSpecific';
+/**
+ * How a path rule compares with the request path, as the user wrote it. `RegularExpression`
+ * (Gateway API): the path is an RE2 pattern the whole request path (query excluded) must match.
+ */
+export type PathType = 'Exact' | 'Prefix' | 'ImplementationSpecific' | 'RegularExpression';
+
+/** A header or query-parameter condition (Gateway API HTTPHeaderMatch / HTTPQueryParamMatch). */
+export interface ValueMatch {
+  /** Header names compare case-insensitively, query parameter names case-sensitively. */
+  readonly name: string;
+  /** The value, or for RegularExpression an RE2 pattern the whole value must match. */
+  readonly value: string;
+  readonly type: 'Exact' | 'RegularExpression';
+}
+
+/** Request conditions beyond host and path, all of which must hold (one Gateway API HTTPRouteMatch). */
+export interface RouteMatch {
+  /** Upper-case methods, one of which the request must use; absent means any. */
+  readonly methods?: readonly string[] | undefined;
+  readonly headers?: readonly ValueMatch[] | undefined;
+  readonly query?: readonly ValueMatch[] | undefined;
+}
 
 /** A reference to a Service port and the endpoints behind it. */
 export interface Backend {
@@ -87,6 +107,8 @@ export interface Route {
   readonly policies?: RoutePolicies | undefined;
   /** The path is a case-insensitive regular expression (its host has regex paths, ingress-nginx `~*`). */
   readonly regex?: boolean | undefined;
+  /** Conditions beyond host and path (Gateway API matches), or undefined for none (every Ingress rule). */
+  readonly match?: RouteMatch | undefined;
 }
 
 /** A default backend (Ingress `spec.defaultBackend`), for a host or for everything. */

@@ -10,6 +10,7 @@
  * repeats whose product is too large). See docs/matching.md.
  */
 import { RE2JS } from 're2js';
+import { compileWholeRegex } from '@portico/assembly/conditions';
 
 /** Longest regex path accepted, in characters. */
 export const MAX_REGEX_LENGTH = 1024;
@@ -61,4 +62,14 @@ export class RegexDispatch {
     for (let i = 0; i < this.#regexes.length; i++) if ((this.#regexes[i] as RE2JS).matcher(uri).find()) return this.#routes[i] as number;
     return this.fallback;
   }
+}
+
+/**
+ * Why `pattern` cannot be a Gateway API RegularExpression (path, header or query value: RE2,
+ * matching the whole value, case-sensitive), or undefined when it can. The matcher runs exactly
+ * this compile, so a pattern accepted here always loads.
+ */
+export function regexProblem(pattern: string): string | undefined {
+  const compiled = compileWholeRegex(pattern);
+  return typeof compiled === 'string' ? compiled : undefined;
 }

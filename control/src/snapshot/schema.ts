@@ -42,11 +42,22 @@ const Backend = z.strictObject({
 
 const Redirect = z.strictObject({ sslRedirect: z.boolean(), forceSslRedirect: z.boolean() });
 
+/** A header or query-parameter condition; a RegularExpression value is an RE2 pattern the whole value must match. */
+const ValueMatch = z.strictObject({ name: z.string().min(1), value: z.string(), type: z.enum(['Exact', 'RegularExpression']) });
+
+/** Conditions beyond host and path (Gateway API matches); all must hold. */
+const RouteMatch = z.strictObject({
+  methods: z.array(z.enum(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH'])).optional(),
+  headers: z.array(ValueMatch.extend({ name: z.string().regex(/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/) })).optional(),
+  query: z.array(ValueMatch).optional(),
+});
+
 const Route = z.strictObject({
   source: SourceRef,
   field: z.string(),
-  pathType: z.enum(['Exact', 'Prefix', 'ImplementationSpecific']),
-  path: z.string().startsWith('/'),
+  pathType: z.enum(['Exact', 'Prefix', 'ImplementationSpecific', 'RegularExpression']),
+  /** Starts with `/`, except a RegularExpression (an RE2 pattern the whole path must match). */
+  path: z.string().min(1),
   backends: z.array(Backend),
   redirect: Redirect,
   /** Why the rule answers 503 whatever its endpoints (a policy Portico cannot honour); absent when served. */
@@ -55,7 +66,9 @@ const Route = z.strictObject({
   policies: RoutePolicies.optional(),
   /** The path is a case-insensitive regular expression anchored at the start (ingress-nginx `~*`); absent otherwise. */
   regex: z.literal(true).optional(),
-});
+  /** Conditions beyond host and path (Gateway API matches); absent for none. */
+  match: RouteMatch.optional(),
+}).refine((route) => route.pathType === 'RegularExpression' || route.path.startsWith('/'), { message: 'path must start with "/" unless it is a RegularExpression', path: ['path'] });
 
 /** The catch-all (or a host's) default route. */
 export const DefaultRoute = z.strictObject({ source: SourceRef, field: z.string(), backends: z.array(Backend), redirect: Redirect, refused: z.string().min(1).optional(), policies: RoutePolicies.optional() });

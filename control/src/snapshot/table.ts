@@ -2,7 +2,7 @@
  * Snapshot -> matcher table: the one place that turns the published contract into what the
  * WebAssembly matcher loads. Used by the data plane and by `explain`, so both decide alike.
  */
-import type { MatcherTable, PathEntry, RouteEntry } from '@portico/assembly/table';
+import type { HostEntry, MatcherTable, PathEntry, RouteConditions, RouteEntry } from '@portico/assembly/table';
 import { RegexDispatch } from './regex.ts';
 import type { Snapshot, SnapshotBackend, SnapshotDefaultRoute, SnapshotRoute } from './schema.ts';
 
@@ -62,6 +62,42 @@ export function resolveRoute(compiled: { readonly regex: readonly (RegexDispatch
   return dispatch === undefined ? id : dispatch.match(path);
 }
 
+/** Whether a route follows Gateway API semantics (wildcard hosts take one or more labels). */
+export function isGatewayRoute(route: { readonly source: { readonly kind: string } }): boolean {
+  return route.source.kind === 'HTTPRoute' || route.source.kind === 'GRPCRoute';
+}
+
+/**
+ * The matcher conditions of a route's match, or undefined when it has none. Only the first
+ * condition per header name (case-insensitive) or query parameter name is kept, as the Gateway
+ * API says.
+ */
+function routeConditions(match: SnapshotRoute['match']): RouteConditions | undefined {
+  if (match === undefined) return undefined;
+  const firstOf = <T extends { readonly name: string }>(list: readonly T[] | undefined, key: (name: string) => string): T[] => {
+    const seen = new Set<string>();
+    const kept: T[] = [];
+    for (const m of list ?? []) {
+      if (seen.has(key(m.name))) continue;
+      seen.add(key(m.name));
+      kept.push(m);
+    }
+    return kept;
+  };
+  const headers = firstOf(match.headers, (name) => name.toLowerCase());
+  const query = firstOf(match.query, (name) => name);
+  return {
+    ...(match.methods === undefined || match.methods.length === 0 ? {} : { methods: match.methods }),
+    ...(headers.length === 0 ? {} : { headers }),
+    ...(query.length === 0 ? {} : { query }),
+  };
+}
+
+/** The matcher's path type for a snapshot route (ImplementationSpecific is a Prefix). */
+function matcherPathType(pathType: SnapshotRoute['pathType']): PathEntry['pathType'] {
+  return pathType === 'Exact' || pathType === 'RegularExpression' ? pathType : 'Prefix';
+}
+
 /**
  * Builds the matcher table for a snapshot. Endpoint ids are shared by address:port across Services.
  * With `balancingOnly`, the table has no hosts (nothing matches) and only serves `pick`: the data
@@ -107,19 +143,24 @@ export function toMatcherTable(snapshot: Snapshot, options: { readonly balancing
     return { table: { hosts: [], routes: entries, endpointCount: endpoints.length, fallback: -1 }, routes, endpoints, regexHosts: [] };
   }
   const regexHosts: RegexHost[] = [];
-  const hosts = snapshot.hosts.map((vhost) => {
-    const paths: PathEntry[] = vhost.routes.map((route) => ({
-      pathType: route.pathType === 'Exact' ? 'Exact' : 'Prefix',
-      path: route.path,
-      route: addRoute('path', vhost.host, route),
-    }));
+  const hosts = snapshot.hosts.flatMap((vhost): HostEntry[] => {
+    const paths: PathEntry[] = vhost.routes.map((route) => {
+      const conditions = routeConditions(route.match);
+      return { pathType: matcherPathType(route.pathType), path: route.path, route: addRoute('path', vhost.host, route), ...(conditions === undefined ? {} : { conditions }) };
+    });
     const fallback = vhost.defaultRoute === null ? -1 : addRoute('host-default', vhost.host, vhost.defaultRoute);
     if (paths.length > 0 && vhost.routes.some((route) => route.regex === true)) {
       // Plain lookups stay in the wasm matcher; only a regex host's requests reach the regexes.
       regexHosts.push({ first: paths[0]!.route, paths: paths.map((entry) => ({ pattern: entry.path, route: entry.route })), fallback });
-      return { host: vhost.host, paths: [{ pathType: 'Prefix' as const, path: '/', route: paths[0]!.route }], fallback };
+      return [{ host: vhost.host, paths: [{ pathType: 'Prefix' as const, path: '/', route: paths[0]!.route }], fallback }];
     }
-    return { host: vhost.host, paths, fallback };
+    if (!vhost.host.startsWith('*.')) return [{ host: vhost.host, paths, fallback }];
+    // Gateway API wildcards take one or more labels, Ingress ones exactly one: a mixed host's
+    // deeper names see only its Gateway API routes.
+    const gateway = paths.filter((_, i) => isGatewayRoute(vhost.routes[i]!));
+    if (gateway.length === 0) return [{ host: vhost.host, paths, fallback }];
+    if (gateway.length === paths.length) return [{ host: vhost.host, labels: 'many', paths, fallback }];
+    return [{ host: vhost.host, paths, fallback }, { host: vhost.host, labels: 'deeper', paths: gateway, fallback: -1 }];
   });
   const fallback = snapshot.defaultRoute === null ? -1 : addRoute('default', undefined, snapshot.defaultRoute);
   // A regex host without a default backend falls to the catch-all, like a plain host with no matching path.
