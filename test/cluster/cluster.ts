@@ -197,10 +197,10 @@ export async function restartCluster(cluster: TestCluster, options: Omit<StartCl
 }
 
 /**
- * What build.sh puts next to the harness: the image binaries the kubelet stand-in runs, and the
- * Gateway API CRDs the harness installs at start.
+ * What build.sh puts next to the harness: the image binaries the kubelet stand-in runs, the
+ * Gateway API CRDs the harness installs at start, and the conformance suite's test binary.
  */
-const imageBinaries = [...['echo-basic', 'portico-backend', 'coredns'].map((name) => join(dirname(harnessBinary), 'images', name)), join(dirname(harnessBinary), 'gateway-api-crds', '.stamp')];
+const imageBinaries = [...['echo-basic', 'portico-backend', 'coredns'].map((name) => join(dirname(harnessBinary), 'images', name)), join(dirname(harnessBinary), 'gateway-api-crds', '.stamp'), join(dirname(harnessBinary), 'gateway-conformance.test')];
 
 /**
  * Returns the harness binary path, running build.sh first when it or an image binary is

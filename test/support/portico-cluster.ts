@@ -13,9 +13,21 @@ import { freePort, PORTICO } from './processes.ts';
 
 const ingressClassFile = new URL('../../deploy/base/ingressclass.yaml', import.meta.url).pathname;
 
+/** Where the data plane listens and what status says; every field optional. */
+export interface PorticoInClusterOptions {
+  /** Bind address of the traffic ports (default 127.0.0.1). */
+  readonly address?: string;
+  /** Plain HTTP port (default: a free port). */
+  readonly httpPort?: number;
+  /** HTTPS port (default: off). */
+  readonly httpsPort?: number;
+  /** `--publish-address` of the control plane: the addresses status reports. */
+  readonly publishAddresses?: readonly string[];
+}
+
 /** A running control + data plane pair. */
 export interface PorticoInCluster {
-  /** The data plane's HTTP port on 127.0.0.1. */
+  /** The data plane's HTTP port (on 127.0.0.1 unless `options.address` said otherwise). */
   readonly httpPort: number;
   readonly adminPort: number;
   readonly controlPort: number;
@@ -64,14 +76,16 @@ async function stopProc(proc: Proc | undefined): Promise<void> {
  * plane's ServiceAccount and a token for it), then starts `portico control` and `portico dataplane`
  * with their logs in `work`, and resolves once both answer /readyz.
  */
-export async function startPorticoInCluster(kubeconfig: string, work: string): Promise<PorticoInCluster> {
+export async function startPorticoInCluster(kubeconfig: string, work: string, options: PorticoInClusterOptions = {}): Promise<PorticoInCluster> {
   const kc = (args: readonly string[]) => kubectl(kubeconfig, args);
   await kc(['create', 'namespace', 'portico-system']);
   await kc(['apply', '-f', ingressClassFile]);
   await kc(['-n', 'portico-system', 'create', 'serviceaccount', 'portico-dataplane']);
   const tokenFile = join(work, 'dataplane-token');
   await writeFile(tokenFile, (await kc(['-n', 'portico-system', 'create', 'token', 'portico-dataplane', '--duration=1h'])).trim(), { mode: 0o600 });
-  const [controlPort, httpPort, adminPort] = await Promise.all([freePort(), freePort(), freePort()]);
+  const [controlPort, freeHttpPort, adminPort] = await Promise.all([freePort(), freePort(), freePort()]);
+  const httpPort = options.httpPort ?? freeHttpPort;
+  const publish = (options.publishAddresses ?? []).flatMap((a) => ['--publish-address', a]);
   const procs: Proc[] = [];
   const logs = async (lines = 30) => {
     const parts = await Promise.all(procs.map(async (p) => `--- ${p.name} (${p.logFile}):\n${(await readFile(p.logFile, 'utf8').catch(() => '')).split('\n').slice(-lines).join('\n')}`));
@@ -81,9 +95,9 @@ export async function startPorticoInCluster(kubeconfig: string, work: string): P
     for (const p of [...procs].reverse()) await stopProc(p);
   };
   try {
-    procs.push(startProc('control', ['control', '--kubeconfig', kubeconfig, '--listen', `127.0.0.1:${controlPort}`, '--control-namespace', 'portico-system', '--debounce-ms', '20', '--log-level', 'warn'], join(work, 'control.log')));
+    procs.push(startProc('control', ['control', '--kubeconfig', kubeconfig, '--listen', `127.0.0.1:${controlPort}`, '--control-namespace', 'portico-system', '--debounce-ms', '20', ...publish, '--log-level', 'warn'], join(work, 'control.log')));
     await eventually(async () => ((await fetch(`http://127.0.0.1:${controlPort}/readyz`)).ok ? true : undefined), 60_000, 'control /readyz');
-    procs.push(startProc('dataplane', ['dataplane', '--control', `http://127.0.0.1:${controlPort}`, '--token-file', tokenFile, '--address', '127.0.0.1', '--http-port', String(httpPort), '--https-port', 'off',
+    procs.push(startProc('dataplane', ['dataplane', '--control', `http://127.0.0.1:${controlPort}`, '--token-file', tokenFile, '--address', options.address ?? '127.0.0.1', '--http-port', String(httpPort), '--https-port', options.httpsPort === undefined ? 'off' : String(options.httpsPort),
       '--admin-port', String(adminPort), '--admin-address', '127.0.0.1', '--data-dir', join(work, 'dataplane'), '--workers', '1', '--no-access-log', '--node', 'edge-1', '--log-level', 'warn'], join(work, 'dataplane.log')));
     await eventually(async () => ((await fetch(`http://127.0.0.1:${adminPort}/readyz`)).ok ? true : undefined), 60_000, 'data plane /readyz');
   } catch (error) {

@@ -1,0 +1,49 @@
+/**
+ * `npm run conformance:gateway [-- --report FILE] [--run-test NAME] [--timeout-min N] [--keep]`:
+ * the upstream Gateway API conformance suite against Portico on the test cluster
+ * (gateway-conformance.ts). Writes the official ConformanceReport YAML to FILE (default
+ * gateway-conformance-report.yaml), prints a summary, and exits 0 when the claims of
+ * test/conformance/claims.ts hold, 1 when they do not, 2 on bad usage.
+ */
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { claimProblems, runGatewayConformance, summarize } from './gateway-conformance.ts';
+
+const usage = 'usage: npm run conformance:gateway [-- --report FILE] [--run-test NAME] [--timeout-min N] [--keep]';
+
+async function main(): Promise<number> {
+  let values: { report?: string; 'run-test'?: string; 'timeout-min'?: string; keep?: boolean; help?: boolean };
+  try {
+    ({ values } = parseArgs({
+      options: { report: { type: 'string' }, 'run-test': { type: 'string' }, 'timeout-min': { type: 'string' }, keep: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+      strict: true,
+    }));
+  } catch (error) {
+    console.error(`${(error as Error).message}\n${usage}`);
+    return 2;
+  }
+  if (values.help) {
+    console.log(usage);
+    return 0;
+  }
+  const minutes = values['timeout-min'] === undefined ? 40 : Number(values['timeout-min']);
+  if (!Number.isInteger(minutes) || minutes < 1 || minutes > 180) {
+    console.error(`--timeout-min must be a whole number of minutes from 1 to 180, got ${JSON.stringify(values['timeout-min'])}\n${usage}`);
+    return 2;
+  }
+  const reportFile = resolve(values.report ?? 'gateway-conformance-report.yaml');
+  const outcome = await runGatewayConformance({
+    reportFile, timeoutMs: minutes * 60_000, keep: values.keep ?? false,
+    ...(values['run-test'] ? { runTest: values['run-test'] } : {}),
+    log: (line) => console.error(line),
+  });
+  console.log(summarize(outcome, reportFile));
+  const problems = claimProblems(outcome);
+  if (values['run-test'] === undefined && problems.length > 0) {
+    console.log(`\nThe claims in test/conformance/claims.ts do not hold:\n- ${problems.join('\n- ')}`);
+    return 1;
+  }
+  return values['run-test'] !== undefined && outcome.exitCode !== 0 ? 1 : 0;
+}
+
+process.exitCode = await main();
