@@ -1,6 +1,7 @@
 /**
  * The pure pipeline every mode shares: ClusterState -> (build) -> RoutingModel -> (compile) -> Snapshot.
  */
+import type { BuildOptions } from './build/index.ts';
 import { buildModel } from './build/index.ts';
 import type { ClassSelection } from './build/ingress-class.ts';
 import { compileSnapshot } from './compile/index.ts';
@@ -18,7 +19,7 @@ export interface CompileResult {
  * Builds and compiles the whole state; items equal to `previous`'s are shared with it (the
  * result is the same either way). Throws only on a bug (PORTICO_E_SNAPSHOT_INVALID).
  */
-export function compileState(state: ClusterState, selection: ClassSelection, previous?: Snapshot): CompileResult {
-  const { model, conditions } = buildModel(state, selection);
+export function compileState(state: ClusterState, selection: ClassSelection, previous?: Snapshot, options: BuildOptions = {}): CompileResult {
+  const { model, conditions } = buildModel(state, selection, undefined, options);
   return { snapshot: compileSnapshot(model, previous), conditions };
 }

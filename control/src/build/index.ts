@@ -18,12 +18,28 @@ import { CertificateBook } from './tls.ts';
 import { regexRouteUsable } from './regex-paths.ts';
 import { pathClaimKey } from './validate.ts';
 import { isCanaryClaim, joinCanaries, withCanaries } from './canary.ts';
+import type { GatewayCache } from './gateway/cache.ts';
+import type { GatewayApiStatus, GatewayRouteClaim } from './gateway/index.ts';
+import { buildGateway, gatewayViews, routeReader } from './gateway/index.ts';
+import type { GatewayPorts } from './gateway/listeners.ts';
+import { DEFAULT_GATEWAY_PORTS } from './gateway/listeners.ts';
+import type { UseCertificate } from './ingress.ts';
 
 /** What the build stage returns. */
 export interface BuildResult {
   readonly model: RoutingModel;
   /** Sorted by object, field, reason. */
   readonly conditions: readonly Condition[];
+  /** The status of the Gateway API objects Portico answers for (the leader writes it). */
+  readonly gateway: GatewayApiStatus;
+}
+
+/** Build settings beyond the class selection. */
+export interface BuildOptions {
+  /** The ports the data plane serves HTTP and HTTPS on (Gateway listeners on other ports are not accepted). */
+  readonly gatewayPorts?: GatewayPorts | undefined;
+  /** Per-route derivations of the Gateway processor, reused across builds. */
+  readonly gatewayCache?: GatewayCache | undefined;
 }
 
 /** Oldest first, then namespace/name, then position inside the object. */
@@ -38,21 +54,41 @@ export function compareClaims(a: ClaimOrder, b: ClaimOrder): number {
 }
 
 
-/** Longest path first, Exact before Prefix at equal length, then path and source. */
+/** Compares field paths with their indexes as numbers (`spec.rules[2]` before `spec.rules[10]`). */
+export function compareFields(a: string, b: string): number {
+  const parts = (field: string) => field.split(/(\d+)/);
+  const pa = parts(a);
+  const pb = parts(b);
+  for (let i = 0; i < Math.min(pa.length, pb.length); i++) {
+    const x = pa[i]!;
+    const y = pb[i]!;
+    if (x === y) continue;
+    return i % 2 === 1 ? Number(x) - Number(y) : compareStrings(x, y);
+  }
+  return pa.length - pb.length;
+}
+
+/**
+ * The order of routes inside a host, most specific first (the matcher takes the first whose
+ * conditions hold among equal paths): longest path first, Exact before Prefix at equal length,
+ * then path; then, as Gateway API orders equal paths, the oldest object, namespace/name, and the
+ * position inside it (rule, then match). Ingress routes never tie on a path (conflicts are
+ * settled first), so for them only the path keys decide.
+ */
 export function compareRoutes(a: Route, b: Route): number {
   const exact = (route: Route): number => (route.pathType === 'Exact' ? 0 : 1);
   return (
     b.path.length - a.path.length ||
     exact(a) - exact(b) ||
     compareStrings(a.path, b.path) ||
-    compareStrings(a.source.namespace, b.source.namespace) ||
-    compareStrings(a.source.name, b.source.name) ||
-    compareStrings(a.field, b.field)
+    compareClaims({ created: a.created, namespace: a.source.namespace, name: a.source.name, position: 0 }, { created: b.created, namespace: b.source.namespace, name: b.source.name, position: 0 }) ||
+    compareStrings(a.source.kind, b.source.kind) ||
+    compareFields(a.field, b.field)
   );
 }
 
-function describe(claim: { source: { namespace: string; name: string }; field: string }): string {
-  return `Ingress ${claim.source.namespace}/${claim.source.name} ${claim.field}`;
+function describe(claim: { source: { kind: string; namespace: string; name: string }; field: string }): string {
+  return `${claim.source.kind} ${claim.source.namespace}/${claim.source.name} ${claim.field}`;
 }
 
 /** Keeps the first claim per key (claims must be sorted), reporting every loser as a Conflict. */
@@ -99,7 +135,7 @@ export function refreshEndpoints(model: RoutingModel, state: ClusterState): Rout
  * Ingresses reuse their derivation from the previous build (same result, byte for byte); conflict
  * resolution and assembly always run over every Ingress.
  */
-export function buildModel(state: ClusterState, selection: ClassSelection, cache?: IngressCache): BuildResult {
+export function buildModel(state: ClusterState, selection: ClassSelection, cache?: IngressCache, options: BuildOptions = {}): BuildResult {
   const conditions: Condition[] = [];
   const sets = new EndpointSets(state);
   const certificates = new CertificateBook(state);
@@ -118,12 +154,33 @@ export function buildModel(state: ClusterState, selection: ClassSelection, cache
   }
 
   cache?.end();
-  routeClaims.sort((a, b) => compareClaims(a.order, b.order));
+
+  // The Gateway processor: its route and TLS claims join the Ingresses' on the same hosts.
+  const gateways = gatewayViews(state, options.gatewayPorts ?? DEFAULT_GATEWAY_PORTS);
+  const reader = (use: UseCertificate) => routeReader(state, gateways, sets, use);
+  const gatewayCache = options.gatewayCache;
+  gatewayCache?.begin(state);
+  const gateway = buildGateway(state, gateways, (kind, key, route) => (gatewayCache === undefined ? reader(useCertificate)(kind, route) : gatewayCache.contribution(kind, key, route, sets, useCertificate, reader)));
+  gatewayCache?.end();
+  tlsClaims.push(...gateway.tls);
+  conditions.push(...gateway.conditions);
+
   defaultClaims.sort((a, b) => compareClaims(a.order, b.order));
   tlsClaims.sort((a, b) => compareClaims(a.order, b.order));
 
+  // One host, one table: Ingress paths and Gateway API matches compete for the same keys, the older object winning (docs/gateway-api.md).
   // Canaries never claim a host/path (so never win a conflict): they join the main rule that won.
-  const routes = settle(routeClaims.filter((claim) => !isCanaryClaim(claim)), (claim: RouteClaim) => pathClaimKey(claim.host, claim.pathType, claim.path), (c) => `host ${c.host} path ${c.path} (${c.pathType})`, conditions);
+  const claims: AnyRouteClaim[] = [
+    ...routeClaims.filter((claim) => !isCanaryClaim(claim)).map((claim): AnyRouteClaim => ({ key: pathClaimKey(claim.host, claim.pathType, claim.path), host: claim.host, order: claim.order, source: claim.source, field: claim.field, ingress: claim })),
+    ...gateway.routes.map((claim): AnyRouteClaim => ({ key: claim.key, host: claim.host, order: claim.order, source: claim.route.source, field: claim.route.field, gateway: claim })),
+  ].sort((a, b) => compareClaims(a.order, b.order) || compareStrings(a.source.kind, b.source.kind));
+  const settled = settle(claims, (claim) => claim.key, (c) => `host ${c.host} path ${c.ingress?.path ?? c.gateway!.route.path} (${c.ingress?.pathType ?? c.gateway!.route.pathType})`, conditions);
+  const routes = new Map<string, RouteClaim>();
+  const gatewayRoutes: GatewayRouteClaim[] = [];
+  for (const [key, claim] of settled) {
+    if (claim.ingress !== undefined) routes.set(key, claim.ingress);
+    else gatewayRoutes.push(claim.gateway!);
+  }
   const canaries = joinCanaries(routes, routeClaims.filter(isCanaryClaim), conditions);
   for (const claim of defaultClaims.filter(isCanaryClaim)) {
     conditions.push({ source: claim.source, field: claim.field, reason: 'CanaryRefused', severity: 'Warning', message: 'a canary Ingress\'s defaultBackend is not used (Portico joins canaries to path rules only); the main default backend serves' });
@@ -161,6 +218,16 @@ export function buildModel(state: ClusterState, selection: ClassSelection, cache
     list.push(route);
     byHost.set(claim.host, list);
   }
+  for (const claim of gatewayRoutes) {
+    if (regexHosts.has(claim.host)) {
+      const route = claim.route;
+      conditions.push({ source: route.source, field: route.field, reason: 'Conflict', severity: 'Error', message: `host ${claim.host} has ingress-nginx regex paths (use-regex or rewrite-target on an Ingress there); Gateway API rules are not mixed into it and this one is not served` });
+      continue;
+    }
+    const list = byHost.get(claim.host) ?? [];
+    list.push(claim.route);
+    byHost.set(claim.host, list);
+  }
   for (const claim of defaults.values()) if (claim.host !== undefined && !byHost.has(claim.host)) byHost.set(claim.host, []);
 
   const virtualHosts: VirtualHost[] = [...byHost.entries()]
@@ -181,5 +248,17 @@ export function buildModel(state: ClusterState, selection: ClassSelection, cache
       certificates: certificates.all(),
     },
     conditions: conditions.sort(compareConditions),
+    gateway: gateway.status,
   };
+}
+
+/** A route claim of either processor, keyed for conflict settling. */
+interface AnyRouteClaim {
+  readonly key: string;
+  readonly host: string;
+  readonly order: ClaimOrder;
+  readonly source: Route['source'];
+  readonly field: string;
+  readonly ingress?: RouteClaim;
+  readonly gateway?: GatewayRouteClaim;
 }

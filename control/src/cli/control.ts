@@ -19,7 +19,7 @@ import { loadKubeConfig } from '../sources/kubernetes/kubeconfig.ts';
 import { KubernetesRouteStore } from '../sources/store/kubernetes.ts';
 import type { Command } from './args.ts';
 import { usageError } from './args.ts';
-import { HISTORY_HELP, HISTORY_OPTIONS, historyOptions } from './load.ts';
+import { GATEWAY_PORT_HELP, GATEWAY_PORT_OPTIONS, HISTORY_HELP, HISTORY_OPTIONS, gatewayPorts, historyOptions } from './load.ts';
 import { untilSignal } from './signals.ts';
 
 /** The control API's certificate and key from --tls-cert/--tls-key, or undefined for plain HTTP. Exits with a usage error when only one is given or a file cannot be read. */
@@ -76,6 +76,7 @@ Options:
   --cors-origin ORIGIN              Allow browser calls from ORIGIN; repeatable (default: CORS off).
   --debounce-ms N                   Quiet time before a rebuild (default 100).
 ${HISTORY_HELP}
+${GATEWAY_PORT_HELP}
   --log-level LEVEL                 pino level (default info).
   -h, --help                        Show this help.
 `,
@@ -96,6 +97,7 @@ ${HISTORY_HELP}
     'cors-origin': { type: 'string', multiple: true },
     'debounce-ms': { type: 'string', default: '100' },
     ...HISTORY_OPTIONS,
+    ...GATEWAY_PORT_OPTIONS,
     'log-level': { type: 'string', default: 'info' },
   },
   async run(values) {
@@ -124,6 +126,7 @@ ${HISTORY_HELP}
       identity: defaultIdentity(),
       debounceMs,
       history: historyOptions(this, values),
+      gatewayPorts: gatewayPorts(this, values),
       logger,
       metrics,
     });

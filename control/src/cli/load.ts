@@ -2,6 +2,7 @@
  * Loading a manifest directory into a snapshot for the offline commands (explain, snapshot).
  */
 import type { ClassSelection } from '../build/ingress-class.ts';
+import type { GatewayPorts } from '../build/gateway/listeners.ts';
 import { PORTICO_CONTROLLER, skippedForClass } from '../build/ingress-class.ts';
 import { PorticoError } from '../errors.ts';
 import type { CompileResult } from '../pipeline.ts';
@@ -28,6 +29,31 @@ export function classSelection(values: Record<string, unknown>): ClassSelection 
     controller: PORTICO_CONTROLLER,
     watchWithoutClass: values['watch-ingress-without-class'] !== false,
   };
+}
+
+/** The Gateway listener port options, shared by `standalone` and `control`. */
+export const GATEWAY_PORT_OPTIONS = {
+  'gateway-http-port': { type: 'string', multiple: true },
+  'gateway-https-port': { type: 'string', multiple: true },
+} as const;
+
+/** Their --help lines. */
+export const GATEWAY_PORT_HELP = `  --gateway-http-port N            Gateway listener port (protocol HTTP) that reaches the data plane; repeatable
+                                   (default 80). Listeners on other ports are not accepted (PortUnavailable).
+  --gateway-https-port N           The same for HTTPS listeners (default 443).`;
+
+/** The Gateway listener ports the values ask for, plus `extra` (standalone's own traffic ports). Throws PORTICO_E_USAGE for a bad port. */
+export function gatewayPorts(command: Command, values: Record<string, unknown>, extra: { http?: number | undefined; https?: number | undefined } = {}): GatewayPorts {
+  const read = (option: string, fallback: number, more: number | undefined): number[] => {
+    const given = (values[option] as string[] | undefined) ?? [String(fallback)];
+    const ports = given.map((text) => {
+      const port = Number(text);
+      if (!Number.isInteger(port) || port < 1 || port > 65535) usageError(command, `--${option} must be 1..65535, got ${text}`);
+      return port;
+    });
+    return [...new Set([...ports, ...(more === undefined || more === 0 ? [] : [more])])].sort((a, b) => a - b);
+  };
+  return { http: read('gateway-http-port', 80, extra.http), https: read('gateway-https-port', 443, extra.https) };
 }
 
 /** The history memory option, shared by `standalone` and `control`. */

@@ -6,6 +6,7 @@ import { hostname } from 'node:os';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { ClassSelection } from '../build/ingress-class.ts';
+import type { GatewayPorts } from '../build/gateway/listeners.ts';
 import { skippedForClass } from '../build/ingress-class.ts';
 import type { ControlMetrics } from '../api/metrics.ts';
 import { LeaderElector } from '../leader/lease.ts';
@@ -47,6 +48,8 @@ export interface ClusterControllerOptions {
   readonly statusConcurrency?: number;
   /** Bounds of the snapshot history (memory budget). */
   readonly history?: SnapshotHistoryOptions;
+  /** Gateway listener ports that reach the data plane (default 80 HTTP, 443 HTTPS). */
+  readonly gatewayPorts?: GatewayPorts;
 }
 
 /** Address sets remembered as once published (to clear Ingresses that left the class while showing one). */
@@ -74,7 +77,7 @@ export class ClusterController {
   constructor(options: ClusterControllerOptions) {
     this.options = options;
     this.history = new SnapshotHistory(options.history);
-    this.publisher = new SnapshotPublisher({ state: this.state, selection: options.selection, history: this.history, metrics: options.metrics });
+    this.publisher = new SnapshotPublisher({ state: this.state, selection: options.selection, history: this.history, metrics: options.metrics, gatewayPorts: options.gatewayPorts });
     this.source = new KubernetesSource(this.state, {
       kubeConfig: options.kubeConfig,
       namespaces: options.namespaces,

@@ -23,7 +23,17 @@ export type ConditionReason =
   | 'CanaryRefused'
   | 'SecretNotFound'
   | 'SecretInvalid'
-  | 'NoRules';
+  | 'NoRules'
+  // Gateway API (the spec's own reasons where it has one).
+  /** A route names no Gateway Portico serves, or none accepted it. */
+  | 'RouteNotAccepted'
+  /** A rule asks for something Portico does not honour (yet); it is not served. */
+  | 'UnsupportedValue'
+  | 'BackendNotFound'
+  | 'InvalidKind'
+  | 'RefNotPermitted'
+  /** A Gateway listener is not accepted, conflicts, or has unresolved references. */
+  | 'ListenerInvalid';
 
 /** One finding about one field of one object. */
 export interface Condition {

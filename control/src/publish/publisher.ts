@@ -7,6 +7,9 @@
 import type { ControlMetrics } from '../api/metrics.ts';
 import { buildModel, refreshEndpoints } from '../build/index.ts';
 import { IngressCache } from '../build/ingress-cache.ts';
+import { GatewayCache } from '../build/gateway/cache.ts';
+import type { GatewayApiStatus } from '../build/gateway/index.ts';
+import type { GatewayPorts } from '../build/gateway/listeners.ts';
 import type { ClassSelection } from '../build/ingress-class.ts';
 import { compileSnapshot } from '../compile/index.ts';
 import type { Condition } from '../model/conditions.ts';
@@ -33,6 +36,8 @@ export interface SnapshotPublisherOptions {
   readonly selection: ClassSelection;
   readonly history: SnapshotHistory;
   readonly metrics?: ControlMetrics | undefined;
+  /** Listener ports that reach the data plane (default 80 for HTTP, 443 for HTTPS). */
+  readonly gatewayPorts?: GatewayPorts | undefined;
 }
 
 /** Builds, compiles and publishes; remembers the last model for the endpoint-only path. */
@@ -42,8 +47,12 @@ export class SnapshotPublisher {
   private changedKinds = new Set<KubeObject['kind']>();
   /** Per-Ingress derivations reused across full builds (see IngressCache for what invalidates them). */
   readonly ingressCache = new IngressCache();
+  /** Per-route derivations of the Gateway processor, reused across full builds. */
+  readonly gatewayCache = new GatewayCache();
   /** The conditions of the last full build. */
   conditions: readonly Condition[] = [];
+  /** The Gateway API status of the last full build (what the leader writes). */
+  gatewayStatus: GatewayApiStatus = { classes: [], gateways: [], routes: [] };
   /** Rebuilds so far, full and endpoint-only. */
   readonly stats = { rebuilds: 0, endpointOnlyRebuilds: 0 };
 
@@ -67,9 +76,10 @@ export class SnapshotPublisher {
       this.model = refreshEndpoints(this.model!, this.options.state);
       this.stats.endpointOnlyRebuilds++;
     } else {
-      const built = buildModel(this.options.state, this.options.selection, this.ingressCache);
+      const built = buildModel(this.options.state, this.options.selection, this.ingressCache, { gatewayCache: this.gatewayCache, gatewayPorts: this.options.gatewayPorts });
       this.model = built.model;
       this.conditions = built.conditions;
+      this.gatewayStatus = built.gateway;
       this.stats.rebuilds++;
     }
     // Items equal to the current version's are shared with it: sealing and deltas follow the change.

@@ -1,6 +1,6 @@
 /**
- * Kubernetes Events for conditions: an invalid Ingress gets a Warning Event naming the field and
- * reason, visible in `kubectl describe ingress`. Each (object generation, field, reason) is
+ * Kubernetes Events for conditions: an invalid Ingress (or Gateway, HTTPRoute, GRPCRoute) gets a
+ * Warning Event naming the field and reason, visible in `kubectl describe`. Each (object generation, field, reason) is
  * reported once while it is remembered: the recorder remembers the last `EVENT_MEMORY` keys
  * (least recently seen forgotten first) and queues at most `EVENT_QUEUE` Events, so a flood of
  * distinct conditions costs bounded memory; what does not fit is posted by a later pass.
@@ -21,10 +21,19 @@ export interface PendingEvent {
   readonly dedupeKey: string;
 }
 
+/** The kinds whose conditions become Events, with where ClusterState keeps them. */
+const EVENT_KINDS: Record<string, { apiVersion: string; objects: (state: ClusterState) => ReadonlyMap<string, { metadata: { uid?: string | undefined; generation?: number | undefined; resourceVersion?: string | undefined } }> }> = {
+  Ingress: { apiVersion: 'networking.k8s.io/v1', objects: (state) => state.ingresses },
+  Gateway: { apiVersion: 'gateway.networking.k8s.io/v1', objects: (state) => state.gateways },
+  HTTPRoute: { apiVersion: 'gateway.networking.k8s.io/v1', objects: (state) => state.httpRoutes },
+  GRPCRoute: { apiVersion: 'gateway.networking.k8s.io/v1', objects: (state) => state.grpcRoutes },
+};
+
 /** The Event body for one condition about an object Portico holds, or undefined when the object is gone. */
 export function conditionEvent(condition: Condition, state: ClusterState, component: string, instance: string, now: Date): PendingEvent | undefined {
-  if (condition.source.kind !== 'Ingress') return undefined;
-  const ingress = state.ingresses.get(objectKey(condition.source.namespace, condition.source.name));
+  const kind = EVENT_KINDS[condition.source.kind];
+  if (kind === undefined) return undefined;
+  const ingress = kind.objects(state).get(objectKey(condition.source.namespace, condition.source.name));
   if (ingress === undefined) return undefined;
   const namespace = condition.source.namespace;
   const time = now.toISOString().replace(/\.\d{3}Z$/, 'Z');
@@ -37,7 +46,7 @@ export function conditionEvent(condition: Condition, state: ClusterState, compon
       apiVersion: 'v1',
       kind: 'Event',
       metadata: { generateName: `${condition.source.name}.`, namespace },
-      involvedObject: { apiVersion: 'networking.k8s.io/v1', kind: 'Ingress', namespace, name: condition.source.name, uid: ingress.metadata.uid, resourceVersion: ingress.metadata.resourceVersion },
+      involvedObject: { apiVersion: kind.apiVersion, kind: condition.source.kind, namespace, name: condition.source.name, uid: ingress.metadata.uid, resourceVersion: ingress.metadata.resourceVersion },
       reason: condition.reason,
       message: `${condition.field}: ${condition.message}`.slice(0, 1024),
       type: condition.severity === 'Error' || condition.severity === 'Warning' ? 'Warning' : 'Normal',

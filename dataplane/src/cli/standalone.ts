@@ -10,7 +10,7 @@ import { createControlMetrics } from '@portico/control/api/metrics';
 import { StaticTokenAuthenticator, loadApiToken } from '@portico/control/auth/token';
 import type { Command } from '@portico/control/cli/args';
 import { requireString, usageError } from '@portico/control/cli/args';
-import { CLASS_OPTIONS, HISTORY_HELP, HISTORY_OPTIONS, classSelection, formatProblem, historyOptions, skippedForClass } from '@portico/control/cli/load';
+import { CLASS_OPTIONS, GATEWAY_PORT_HELP, GATEWAY_PORT_OPTIONS, HISTORY_HELP, HISTORY_OPTIONS, classSelection, formatProblem, gatewayPorts, historyOptions, skippedForClass } from '@portico/control/cli/load';
 import { ManifestSource } from '@portico/control/manifests/watch';
 import { NodeRegistry } from '@portico/control/nodes';
 import { SnapshotHistory } from '@portico/control/publish/history';
@@ -50,7 +50,7 @@ export const standaloneCommand: Command = {
   usage: `
 Usage: portico standalone --manifests DIR [options]
 
-Serves the Ingresses in DIR (kubectl-style YAML/JSON, watched: edit a file and the new routes
+Serves the Ingresses and Gateway API routes in DIR (kubectl-style YAML/JSON, watched: edit a file and the new routes
 serve within a second, with no restart and no dropped connection) plus routes written through
 the REST API on --api-port (stored in --data-dir/routes.sqlite). Class-less Ingresses are served.
 
@@ -63,6 +63,8 @@ Options:
   --ingress-class NAME             Class served when no IngressClass object names it (default portico).
   --no-watch-ingress-without-class Ignore Ingresses without a class.
 ${HISTORY_HELP}
+${GATEWAY_PORT_HELP}
+                                   Standalone also accepts listeners on its own --http-port and --https-port.
 ${SERVING_HELP}
   -h, --help                       Show this help.
 `,
@@ -74,6 +76,7 @@ ${SERVING_HELP}
     'api-token-file': { type: 'string' },
     ...CLASS_OPTIONS,
     ...HISTORY_OPTIONS,
+    ...GATEWAY_PORT_OPTIONS,
     ...SERVING_OPTIONS,
   },
   async run(values) {
@@ -98,7 +101,8 @@ ${SERVING_HELP}
       const state = new ClusterState();
       const history = new SnapshotHistory(historyOptions(this, values));
       const metrics = createControlMetrics();
-      const publisher = new SnapshotPublisher({ state, selection, history, metrics });
+      const ports = gatewayPorts(this, values, { http: serving.httpPort, https: serving.httpsPort });
+      const publisher = new SnapshotPublisher({ state, selection, history, metrics, gatewayPorts: ports });
       const manifest: { source?: ManifestSource } = {};
       const traffic = await startServing({ ...serving, waitingFor: () => `the first snapshot of --manifests ${manifests}`, notReady: () => manifest.source?.notReady() });
       started.push((timeoutMs) => traffic.close(timeoutMs));

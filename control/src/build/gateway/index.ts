@@ -1,0 +1,187 @@
+/**
+ * The Gateway processor (DESIGN: one build processor per route kind): GatewayClasses, Gateways,
+ * HTTPRoutes, GRPCRoutes and ReferenceGrants -> route claims and TLS claims for the shared
+ * assembly in build/index.ts, model conditions (for explain and Events), and the status the
+ * leader writes (the spec's conditions and reasons). Pure: no I/O, no clock.
+ */
+import type { Condition } from '../../model/conditions.ts';
+import type { Route, SourceRef } from '../../model/types.ts';
+import type { ClusterState } from '../../state/cluster-state.ts';
+import { compareStrings } from '../../state/cluster-state.ts';
+import type { GRPCRoute, HTTPRoute, ParentReference } from '../../state/gateway-objects.ts';
+import type { EndpointSets } from '../backends.ts';
+import type { ClaimOrder, TlsClaim, UseCertificate } from '../ingress.ts';
+import { pathClaimKey } from '../validate.ts';
+import type { ParentAttachment } from './attach.ts';
+import { attachRoute } from './attach.ts';
+import type { GatewayPorts, GatewayView, RouteKind, StatusCondition } from './listeners.ts';
+import { GATEWAY_CONTROLLER_NAME, viewGateways } from './listeners.ts';
+import type { RouteRules } from './rules.ts';
+import { grpcRouteRules, httpRouteRules, toModelRoute } from './rules.ts';
+
+/** A route a Gateway API rule claims on a host, before conflicts with other claims are settled. */
+export interface GatewayRouteClaim {
+  readonly host: string;
+  readonly route: Route;
+  /** Two claims with one key are the same match: the older wins. */
+  readonly key: string;
+  readonly order: ClaimOrder;
+}
+
+/** Status of one route towards one parent Portico serves. */
+export interface RouteParentStatus {
+  readonly parentRef: ParentReference;
+  readonly conditions: readonly StatusCondition[];
+}
+
+/** The status of every Gateway API object Portico answers for. */
+export interface GatewayApiStatus {
+  /** GatewayClasses naming Portico's controller. */
+  readonly classes: readonly { readonly name: string; readonly generation: number | undefined }[];
+  readonly gateways: readonly {
+    readonly namespace: string;
+    readonly name: string;
+    readonly generation: number | undefined;
+    readonly accepted: StatusCondition;
+    readonly listeners: readonly { readonly name: string; readonly supportedKinds: readonly RouteKind[]; readonly attachedRoutes: number; readonly conditions: readonly StatusCondition[] }[];
+  }[];
+  readonly routes: readonly { readonly kind: RouteKind; readonly namespace: string; readonly name: string; readonly generation: number | undefined; readonly parents: readonly RouteParentStatus[] }[];
+}
+
+/** What the Gateway processor contributes to a build. */
+export interface GatewayContribution {
+  readonly routes: GatewayRouteClaim[];
+  readonly tls: TlsClaim[];
+  readonly conditions: Condition[];
+  readonly status: GatewayApiStatus;
+}
+
+/** What one route contributes (memoizable per route object; see GatewayCache). */
+export interface RouteContribution {
+  readonly claims: GatewayRouteClaim[];
+  readonly tls: TlsClaim[];
+  readonly conditions: Condition[];
+  readonly parents: readonly ParentAttachment[];
+  readonly statuses: RouteParentStatus[];
+}
+
+/** Reads one route; `useCertificate` registers HTTPS listener certificates for its hosts. */
+export type RouteReader = (kind: RouteKind, route: HTTPRoute | GRPCRoute) => RouteContribution;
+
+/** Builds the per-route reader for this build's Gateways. */
+export function routeReader(state: ClusterState, gateways: ReadonlyMap<string, GatewayView>, sets: EndpointSets, useCertificate: UseCertificate): RouteReader {
+  return (kind, route) => readRoute(state, gateways, sets, useCertificate, kind, route);
+}
+
+function readRoute(state: ClusterState, gateways: ReadonlyMap<string, GatewayView>, sets: EndpointSets, useCertificate: UseCertificate, kind: RouteKind, route: HTTPRoute | GRPCRoute): RouteContribution {
+  const namespace = route.metadata.namespace ?? 'default';
+  const source: SourceRef = { kind, namespace, name: route.metadata.name };
+  const created = route.metadata.creationTimestamp ?? '';
+  const parents = attachRoute(state, gateways, kind, namespace, route.spec.parentRefs ?? [], route.spec.hostnames);
+  const out: RouteContribution = { claims: [], tls: [], conditions: [], parents, statuses: [] };
+  if (parents.length === 0) {
+    if ((route.spec.parentRefs ?? []).length > 0) out.conditions.push({ source, field: 'spec.parentRefs', reason: 'RouteNotAccepted', severity: 'Warning', message: 'no parentRef names a Gateway of a GatewayClass Portico serves (portico.dev/gateway-controller); not served' });
+    return out;
+  }
+  const rules: RouteRules = kind === 'HTTPRoute' ? httpRouteRules(route as HTTPRoute, source, state, sets) : grpcRouteRules(route as GRPCRoute, source, state, sets);
+  const hosts = new Set<string>();
+  const order = (position: number): ClaimOrder => ({ created, namespace, name: route.metadata.name, position });
+  for (const parent of parents) {
+    for (const attachment of parent.attachments) {
+      for (const host of attachment.hosts) hosts.add(host);
+      const certificate = attachment.listener.certificate;
+      if (certificate === undefined) continue;
+      const field = `spec.parentRefs[${parent.index}]`;
+      const secret = useCertificate(certificate.namespace, certificate.name, attachment.hosts, source, field, out.conditions);
+      for (const host of attachment.hosts) out.tls.push({ host, certificate: secret, order: order(0) });
+    }
+  }
+  for (const rule of rules.served) {
+    for (const match of rule.matches) {
+      const route = toModelRoute(source, created, match, rule.backends);
+      for (const host of [...hosts].sort(compareStrings)) out.claims.push({ host, route, key: pathClaimKey(host, match.pathType, match.path), order: order(match.position) });
+    }
+  }
+  for (const dropped of rules.dropped) out.conditions.push({ source, field: dropped.field, reason: 'UnsupportedValue', severity: 'Error', message: `${dropped.message}; the rule is not served` });
+  for (const problem of rules.backendProblems) out.conditions.push({ source, field: problem.field, reason: problem.reason, severity: 'Error', message: `${problem.message}; its share of requests fails` });
+
+  const resolved: StatusCondition =
+    rules.backendProblems.length === 0 ? { type: 'ResolvedRefs', status: 'True', reason: 'ResolvedRefs', message: 'all references resolved' } : { type: 'ResolvedRefs', status: 'False', reason: rules.backendProblems[0]!.reason, message: rules.backendProblems.map((p) => p.message).join('; ') };
+  const droppedText = rules.dropped.map((d) => d.message).join('; ');
+  for (const parent of parents) {
+    const conditions: StatusCondition[] = [];
+    if (parent.accepted.status !== 'True') conditions.push(parent.accepted);
+    else if (rules.served.length === 0 && rules.dropped.length > 0) conditions.push({ type: 'Accepted', status: 'False', reason: 'UnsupportedValue', message: `no rule can be served: ${droppedText}` });
+    else {
+      conditions.push(parent.accepted);
+      if (rules.dropped.length > 0) conditions.push({ type: 'PartiallyInvalid', status: 'True', reason: 'UnsupportedValue', message: `rules not served: ${droppedText}` });
+    }
+    conditions.push(resolved);
+    out.statuses.push({ parentRef: parent.parentRef, conditions });
+  }
+  return out;
+}
+
+/** The Gateways Portico serves, by `namespace/name`, with their listeners resolved. */
+export function gatewayViews(state: ClusterState, ports: GatewayPorts): Map<string, GatewayView> {
+  return new Map(viewGateways(state, ports).map((view) => [view.key, view]));
+}
+
+/**
+ * Assembles the processor's contribution from per-route results (`read` is the route reader,
+ * possibly memoized): claims, TLS claims, conditions, and the status of every class, Gateway
+ * (with `attachedRoutes` per listener) and route. Routes in kind, namespace/name order.
+ */
+export function buildGateway(state: ClusterState, gateways: ReadonlyMap<string, GatewayView>, read: (kind: RouteKind, key: string, route: HTTPRoute | GRPCRoute) => RouteContribution): GatewayContribution {
+  const result: GatewayContribution & { status: { classes: GatewayApiStatus['classes'][number][]; gateways: GatewayApiStatus['gateways'][number][]; routes: GatewayApiStatus['routes'][number][] } } = {
+    routes: [],
+    tls: [],
+    conditions: [],
+    status: { classes: [], gateways: [], routes: [] },
+  };
+  for (const gatewayClass of [...state.gatewayClasses.values()].sort((a, b) => compareStrings(a.metadata.name, b.metadata.name))) {
+    if (gatewayClass.spec.controllerName === GATEWAY_CONTROLLER_NAME) result.status.classes.push({ name: gatewayClass.metadata.name, generation: gatewayClass.metadata.generation });
+  }
+  const attached = new Map<string, number>();
+  const routeKinds: [RouteKind, ReadonlyMap<string, HTTPRoute | GRPCRoute>][] = [
+    ['GRPCRoute', state.grpcRoutes],
+    ['HTTPRoute', state.httpRoutes],
+  ];
+  if (gateways.size > 0) {
+    for (const [kind, routes] of routeKinds) {
+      for (const key of [...routes.keys()].sort(compareStrings)) {
+        const route = routes.get(key)!;
+        const contribution = read(kind, key, route);
+        result.routes.push(...contribution.claims);
+        result.tls.push(...contribution.tls);
+        result.conditions.push(...contribution.conditions);
+        for (const parent of contribution.parents) {
+          for (const attachment of parent.attachments) {
+            const listenerKey = `${attachment.listener.gatewayKey}/${attachment.listener.index}`;
+            attached.set(listenerKey, (attached.get(listenerKey) ?? 0) + 1);
+          }
+        }
+        if (contribution.statuses.length > 0) {
+          result.status.routes.push({ kind, namespace: route.metadata.namespace ?? 'default', name: route.metadata.name, generation: route.metadata.generation, parents: contribution.statuses });
+        }
+      }
+    }
+  }
+  for (const view of gateways.values()) {
+    const source: SourceRef = { kind: 'Gateway', namespace: view.gateway.metadata.namespace ?? 'default', name: view.gateway.metadata.name };
+    for (const listener of view.listeners) {
+      for (const c of listener.conditions) {
+        const bad = (c.type === 'Conflicted' && c.status === 'True') || (c.type !== 'Conflicted' && c.status === 'False' && c.type !== 'Programmed');
+        if (bad) result.conditions.push({ source, field: `spec.listeners[${listener.index}]`, reason: 'ListenerInvalid', severity: 'Error', message: `listener ${listener.listener.name}: ${c.type} ${c.status} (${c.reason}): ${c.message}` });
+      }
+    }
+    result.status.gateways.push({
+      namespace: source.namespace,
+      name: source.name,
+      generation: view.gateway.metadata.generation,
+      accepted: view.accepted,
+      listeners: view.listeners.map((l) => ({ name: l.listener.name, supportedKinds: l.supportedKinds, attachedRoutes: attached.get(`${l.gatewayKey}/${l.index}`) ?? 0, conditions: l.conditions })),
+    });
+  }
+  return result;
+}

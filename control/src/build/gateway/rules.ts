@@ -1,0 +1,161 @@
+/**
+ * HTTPRoute and GRPCRoute rules -> model routes, one per rule × match × host name. A rule that asks
+ * for something Portico does not honour yet is dropped whole (never served as if it matched more),
+ * and named in the route's status; the other rules still serve.
+ */
+import type { Backend, PathType, Route, SourceRef } from '../../model/types.ts';
+import type { ClusterState } from '../../state/cluster-state.ts';
+import type { BackendRef, GRPCRoute, GRPCRouteMatch, HTTPRoute, HTTPRouteMatch, HTTPRouteRule } from '../../state/gateway-objects.ts';
+import type { EndpointSets } from '../backends.ts';
+import { pathProblem } from '../validate.ts';
+import type { GatewayBackend } from './backends.ts';
+import { resolveBackendRef } from './backends.ts';
+
+/** One path match of a rule, before hosts are applied. */
+export interface RuleMatch {
+  readonly field: string;
+  readonly pathType: PathType;
+  readonly path: string;
+  /** Position of the match inside the route (rule-major), for the spec's tie-break. */
+  readonly position: number;
+}
+
+/** A rule Portico serves: its matches and backends. */
+export interface ServedRule {
+  readonly matches: readonly RuleMatch[];
+  readonly backends: readonly Backend[];
+}
+
+/** What a route's rules come to. */
+export interface RouteRules {
+  readonly served: ServedRule[];
+  /** Rules dropped, with the field and why (status: PartiallyInvalid, or Accepted=False when none is left). */
+  readonly dropped: { readonly field: string; readonly message: string }[];
+  /** Backends that did not resolve (status: ResolvedRefs=False with the first reason). */
+  readonly backendProblems: NonNullable<GatewayBackend['problem']>[];
+}
+
+/** Rules beyond this many matches per rule are the CRD's limit; positions are spaced by it. */
+const MATCHES_PER_RULE = 64;
+
+function resolveAll(refs: readonly BackendRef[] | undefined, source: SourceRef, field: string, state: ClusterState, sets: EndpointSets, grpc: boolean, problems: RouteRules['backendProblems']): Backend[] | string {
+  const backends: Backend[] = [];
+  for (const [k, ref] of (refs ?? []).entries()) {
+    const at = `${field}.backendRefs[${k}]`;
+    if ((ref.filters ?? []).length > 0) return `${at}.filters: backendRef filters are not supported`;
+    const resolved = resolveBackendRef(ref, source, at, state, sets, grpc);
+    if (resolved.problem !== undefined) problems.push(resolved.problem);
+    backends.push(resolved.backend);
+  }
+  return backends;
+}
+
+/** Why an HTTPRoute match cannot be honoured, or its path. */
+function httpMatch(match: HTTPRouteMatch, field: string): { pathType: PathType; path: string } | string {
+  if ((match.headers ?? []).length > 0) return `${field}.headers: header matches are not supported yet`;
+  if ((match.queryParams ?? []).length > 0) return `${field}.queryParams: query parameter matches are not supported yet`;
+  if (match.method !== undefined) return `${field}.method: method matches are not supported yet`;
+  const type = match.path?.type ?? 'PathPrefix';
+  const path = match.path?.value ?? '/';
+  if (type === 'RegularExpression') return `${field}.path: RegularExpression paths are not supported yet`;
+  const problem = pathProblem(path);
+  if (problem !== undefined) return `${field}.path.value: ${problem}`;
+  return { pathType: type === 'Exact' ? 'Exact' : 'Prefix', path };
+}
+
+/** Reads the rules of an HTTPRoute. Pure over `state`; registers endpoint sets in `sets`. */
+export function httpRouteRules(route: HTTPRoute, source: SourceRef, state: ClusterState, sets: EndpointSets): RouteRules {
+  const result: RouteRules = { served: [], dropped: [], backendProblems: [] };
+  // The CRD defaults a missing rule list to one rule matching every path (without backends).
+  const rules: readonly HTTPRouteRule[] = route.spec.rules ?? [{}];
+  for (const [i, rule] of rules.entries()) {
+    const field = `spec.rules[${i}]`;
+    const refused = (message: string) => result.dropped.push({ field, message });
+    if ((rule.filters ?? []).length > 0) {
+      refused(`${field}.filters: filters are not supported yet`);
+      continue;
+    }
+    if (rule.timeouts !== undefined) {
+      refused(`${field}.timeouts: timeouts are not supported yet`);
+      continue;
+    }
+    const matches: RuleMatch[] = [];
+    const declared = rule.matches === undefined || rule.matches.length === 0 ? [undefined] : rule.matches;
+    let problem: string | undefined;
+    for (const [j, match] of declared.entries()) {
+      const at = match === undefined ? field : `${field}.matches[${j}]`;
+      const read = match === undefined ? { pathType: 'Prefix' as const, path: '/' } : httpMatch(match, at);
+      if (typeof read === 'string') {
+        problem = read;
+        break;
+      }
+      matches.push({ field: at, ...read, position: i * MATCHES_PER_RULE + j });
+    }
+    if (problem !== undefined) {
+      refused(problem);
+      continue;
+    }
+    const backends = resolveAll(rule.backendRefs, source, field, state, sets, false, result.backendProblems);
+    if (typeof backends === 'string') {
+      refused(backends);
+      continue;
+    }
+    result.served.push({ matches, backends });
+  }
+  return result;
+}
+
+/** Why a GRPCRoute match cannot be honoured, or the path it stands for (`/service/method`). */
+function grpcMatch(match: GRPCRouteMatch, field: string): { pathType: PathType; path: string } | string {
+  if ((match.headers ?? []).length > 0) return `${field}.headers: header matches are not supported yet`;
+  const method = match.method;
+  if (method === undefined) return { pathType: 'Prefix', path: '/' };
+  if ((method.type ?? 'Exact') !== 'Exact') return `${field}.method.type: RegularExpression method matches are not supported yet`;
+  const bad = [method.service, method.method].find((part) => part !== undefined && !/^[A-Za-z0-9_.]+$/.test(part));
+  if (bad !== undefined) return `${field}.method: ${bad} is not a valid gRPC service or method name`;
+  if (method.service !== undefined && method.method !== undefined) return { pathType: 'Exact', path: `/${method.service}/${method.method}` };
+  if (method.service !== undefined) return { pathType: 'Prefix', path: `/${method.service}` };
+  if (method.method !== undefined) return `${field}.method: a method without a service is not supported yet`;
+  return { pathType: 'Prefix', path: '/' };
+}
+
+/** Reads the rules of a GRPCRoute: methods become paths (`/service/method`), backends speak gRPC. */
+export function grpcRouteRules(route: GRPCRoute, source: SourceRef, state: ClusterState, sets: EndpointSets): RouteRules {
+  const result: RouteRules = { served: [], dropped: [], backendProblems: [] };
+  const rules = route.spec.rules ?? [{}];
+  for (const [i, rule] of rules.entries()) {
+    const field = `spec.rules[${i}]`;
+    if ((rule.filters ?? []).length > 0) {
+      result.dropped.push({ field, message: `${field}.filters: filters are not supported yet` });
+      continue;
+    }
+    const declared = rule.matches === undefined || rule.matches.length === 0 ? [undefined] : rule.matches;
+    const matches: RuleMatch[] = [];
+    let problem: string | undefined;
+    for (const [j, match] of declared.entries()) {
+      const at = match === undefined ? field : `${field}.matches[${j}]`;
+      const read = match === undefined ? { pathType: 'Prefix' as const, path: '/' } : grpcMatch(match, at);
+      if (typeof read === 'string') {
+        problem = read;
+        break;
+      }
+      matches.push({ field: at, ...read, position: i * MATCHES_PER_RULE + j });
+    }
+    if (problem !== undefined) {
+      result.dropped.push({ field, message: problem });
+      continue;
+    }
+    const backends = resolveAll(rule.backendRefs, source, field, state, sets, true, result.backendProblems);
+    if (typeof backends === 'string') {
+      result.dropped.push({ field, message: backends });
+      continue;
+    }
+    result.served.push({ matches, backends });
+  }
+  return result;
+}
+
+/** The model route for one match on one host. */
+export function toModelRoute(source: SourceRef, created: string, match: RuleMatch, backends: readonly Backend[]): Route {
+  return { source, field: match.field, pathType: match.pathType, path: match.path, backends, redirect: { sslRedirect: false, forceSslRedirect: false }, created };
+}
