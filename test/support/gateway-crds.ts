@@ -31,7 +31,7 @@ export async function gatewayCrdFiles(): Promise<string[]> {
 /** Installs the CRDs and waits until the API server serves them. */
 export async function installGatewayCrds(kubeconfig: string): Promise<void> {
   const files = await gatewayCrdFiles();
-  await kubectl(kubeconfig, ['apply', '--server-side', ...files.flatMap((file) => ['-f', file])]);
+  await kubectl(kubeconfig, ['apply', '--server-side', '--force-conflicts', ...files.flatMap((file) => ['-f', file])]);
   await kubectl(kubeconfig, ['wait', '--for=condition=Established', '--timeout=60s', ...KINDS.map((kind) => `crd/${kind}.gateway.networking.k8s.io`)]);
 }
 
