@@ -37,6 +37,8 @@ export interface H2Owner {
 /** One request on an HTTP/2 connection. */
 export class H2Request implements Downstream {
   readonly stream: ServerHttp2Stream;
+  /** The request's fields as received (name, value, …), for forwarders that speak HTTP/2 to the endpoint. */
+  readonly raw: readonly string[];
   readonly context: ProxyContext;
   readonly info: ConnectionInfo;
   readonly forward: ForwardContext;
@@ -55,6 +57,7 @@ export class H2Request implements Downstream {
   constructor(owner: H2Owner, stream: ServerHttp2Stream, raw: readonly string[], endStream: boolean) {
     this.#owner = owner;
     this.stream = stream;
+    this.raw = raw;
     this.context = owner.context;
     this.info = owner.info;
     this.forward = owner.forward;
