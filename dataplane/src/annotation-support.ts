@@ -83,15 +83,16 @@ export class AnnotatedProxy {
 
   /**
    * Compiles `ingresses` (plus echo Services `services`, default just `echo`) and starts the proxy
-   * with `options`. The echo backend reads the whole body first, and waits `x-echo-delay-ms`
+   * with `options`; a Service named in `handlers` is served by that handler instead. The echo backend reads the whole body first, and waits `x-echo-delay-ms`
    * (at most 5000) before answering when the request carries it.
    */
-  static async start(ingresses: readonly TestIngress[], services: readonly string[] = ['echo'], options: ProxyOptions = {}): Promise<AnnotatedProxy> {
+  static async start(ingresses: readonly TestIngress[], services: readonly string[] = ['echo'], options: ProxyOptions = {}, handlers: Readonly<Record<string, Parameters<typeof startBackend>[0]>> = {}): Promise<AnnotatedProxy> {
     const backends = new Map<string, Backend>();
     for (const name of services) {
+      const handler = handlers[name];
       backends.set(
         name,
-        await startBackend((request, response) => {
+        await startBackend(handler ?? ((request, response) => {
           let bodyBytes = 0;
           request.on('data', (chunk: Buffer) => (bodyBytes += chunk.length));
           request.on('end', () => {
@@ -102,7 +103,7 @@ export class AnnotatedProxy {
               response.end(JSON.stringify(echo));
             }, delay);
           });
-        }),
+        })),
       );
     }
     const text = [...[...backends].map(([name, backend]) => service(name, backend.port)), ...ingresses.map(ingressManifest)].join('\n---\n');

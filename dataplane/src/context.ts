@@ -10,6 +10,7 @@ import type { ProxyMetrics } from './metrics.ts';
 import type { Router } from './router.ts';
 import type { TrustedProxies } from './trusted.ts';
 import type { EndpointAddressOptions } from './upstream/address-policy.ts';
+import type { ExternalAuthClient } from './external-auth.ts';
 import type { UpstreamPool } from './upstream/pool.ts';
 
 /** Proxy tuning; every field has a default. */
@@ -44,6 +45,8 @@ export interface ProxyOptions {
   readonly maxIdlePerEndpoint?: number;
   /** How long an upgraded connection outlives the removal of its endpoint. Default 30 s. */
   readonly drainMs?: number;
+  /** Deadline of an auth-url subrequest, connect to response head (ms). Default 5000. */
+  readonly authTimeoutMs?: number;
   /** How request paths are normalized before matching and forwarding (docs/matching.md). Default: escaped slashes kept unless they hide a traversal, slashes merged. */
   readonly pathNormalization?: PathNormalization;
   /** Endpoint addresses allowed besides ordinary ones (default: no loopback, link-local or node address). */
@@ -74,6 +77,7 @@ export interface ResolvedOptions {
   readonly upstreamIdleTimeoutMs: number;
   readonly maxIdlePerEndpoint: number;
   readonly drainMs: number;
+  readonly authTimeoutMs: number;
 }
 
 /** Shared state of one proxy, read by its connections. */
@@ -87,6 +91,8 @@ export interface ProxyContext {
   readonly metrics: ProxyMetrics | undefined;
   readonly accessLog: Logger | undefined;
   readonly logger: Logger | undefined;
+  /** Makes auth-url subrequests. */
+  readonly externalAuth: ExternalAuthClient;
   /** Set by Proxy.close(): finish what is in flight, take nothing new. */
   closing: boolean;
   /** performance.now() as of the last timeout tick: a coarse clock that costs nothing to read. */

@@ -10,12 +10,17 @@ import { BAD_RESPONSE, CONNECT_FAILED, CONNECT_TIMEOUT, FAILURE_NAMES, RESET, de
 import { CHUNKED_INVALID } from './http/chunked.ts';
 import { forwardHead, requestIdOf, scratchRetained } from './http/forward.ts';
 import type { ResponseExtra } from './http/respond.ts';
+import { responseExtra } from './http/respond.ts';
 import { RELAY_DONE, RELAY_INVALID, RELAY_UPGRADE } from './relay.ts';
 import type { Relay } from './relay.ts';
 import { RequestBody } from './request-body.ts';
 import type { ExtraHeaders } from './policy.ts';
+import { mergeHeaders } from './policy.ts';
 import type { ExchangeTimeouts } from './failure.ts';
-import type { UpstreamSettings } from '@portico/control/snapshot/policies/module';
+import type { LocalAnswer, UpstreamSettings } from '@portico/control/snapshot/policies/module';
+import type { ExternalAuthRequest } from '@portico/control/snapshot/policies/external-auth';
+import { decideAuth } from '@portico/control/snapshot/policies/external-auth';
+import { headerLines } from './external-auth.ts';
 import type { ProxyDecision } from './router.ts';
 import { POOL_FULL } from './upstream/pool.ts';
 import type { Upstream, UpstreamOwner } from './upstream/pool.ts';
@@ -67,6 +72,8 @@ export class Exchange implements UpstreamOwner {
   #bodyBytes = 0;
   /** The route's timeouts, when it overrides the global ones. */
   #timeouts: ExchangeTimeouts | undefined;
+  /** Aborts the auth-url subrequest while one is out for this request. */
+  #authAbort: AbortController | undefined;
 
   /** Serves the requests of `conn`, relaying responses through `relay` (which writes in the client's protocol). */
   constructor(conn: Downstream, relay: Relay) {
@@ -80,9 +87,10 @@ export class Exchange implements UpstreamOwner {
    * the head; `target` replaces the received request-target (the normalized one) when given;
    * `headers` are request header lines the route's policies set, `response` the response header
    * lines they set, `done` what to call once when the exchange is over (however it ends),
-   * `settings` the route's body limit and timeouts.
+   * `settings` the route's body limit and timeouts, `auth` the auth-url subrequest that must
+   * allow the request before anything is sent to an endpoint.
    */
-  start(buf: Buffer, headEnd: number, rest: Buffer | undefined, decision: ProxyDecision, keepAlive: boolean, started: number, target?: string, headers?: ExtraHeaders, response?: ResponseExtra, done?: readonly (() => void)[], settings?: UpstreamSettings): void {
+  start(buf: Buffer, headEnd: number, rest: Buffer | undefined, decision: ProxyDecision, keepAlive: boolean, started: number, target?: string, headers?: ExtraHeaders, response?: ResponseExtra, done?: readonly (() => void)[], settings?: UpstreamSettings, auth?: ExternalAuthRequest): void {
     const head = this.conn.head;
     this.#whenDone = done !== undefined && done.length !== 0 ? done : undefined;
     this.requestBuffer = buf;
@@ -123,7 +131,40 @@ export class Exchange implements UpstreamOwner {
     this.#replayable = true;
     // Until the endpoint takes the head, read no more body (it keeps the request replayable).
     if (!this.#requestDone || extra !== undefined) this.conn.pauseBody();
+    if (auth !== undefined) return this.#authorize(auth, response);
     this.#attach(false);
+  }
+
+  /**
+   * Holds the request (body unread, client paused) until the route's auth server answers
+   * (auth-url): allowed, it goes to an endpoint with the auth server's headers and cookies;
+   * denied or unanswered, Portico answers (401/403/302/500) and the endpoint never sees it.
+   */
+  #authorize(auth: ExternalAuthRequest, response: ResponseExtra | undefined): void {
+    const conn = this.conn;
+    const abort = (this.#authAbort = new AbortController());
+    void conn.context.externalAuth.ask(auth, headerLines(this.requestBuffer as Buffer, conn.head), abort.signal).then((answer) => {
+      if (this.#authAbort !== abort || !this.active) return;
+      this.#authAbort = undefined;
+      const verdict = decideAuth(auth, answer);
+      if (!verdict.allow) return this.#deny(verdict.answer);
+      if (verdict.setHeaders.length + verdict.dropHeaders.length !== 0) this.#extra = mergeHeaders(this.#extra, verdict.setHeaders, verdict.dropHeaders);
+      if (verdict.cookies.length !== 0) this.#relay.reset(this.#isHead, this.#keepAlive, conn.head.minor === 1, this.#upgrade, responseExtra(response?.headers ?? [], verdict.cookies, verdict.cookiesAlways));
+      this.#since = conn.context.now;
+      this.#attach(false);
+    });
+  }
+
+  /** The auth server refused the request (or did not answer): Portico's answer, the body left unread. */
+  #deny(answer: LocalAnswer): void {
+    this.active = false;
+    // An unread body would be taken for the next request: close unless it is all here.
+    const keepAlive = this.#keepAlive && this.#requestDone;
+    const whenDone = this.#whenDone;
+    this.#whenDone = undefined;
+    if (whenDone !== undefined) for (const release of whenDone) release();
+    this.conn.answerPolicy(answer, keepAlive, (this.decision as ProxyDecision).route, this.#started);
+    this.#done(keepAlive);
   }
 
   /** Takes the route's body limit and timeouts (the global timeouts where it sets none). */
@@ -243,6 +284,9 @@ export class Exchange implements UpstreamOwner {
   abort(): void {
     if (!this.active) return;
     this.active = false;
+    // A client gone while its auth subrequest is out: stop asking.
+    this.#authAbort?.abort();
+    this.#authAbort = undefined;
     this.#drop();
     this.#record(this.#relay.started ? this.#relay.status : 499);
   }

@@ -19,3 +19,10 @@ export function extraHeaders(outcome: PolicyOutcome): ExtraHeaders | undefined {
   if (set.length === 0) return undefined;
   return { lines: Buffer.from(set.map(([name, value]) => `${name}: ${value}\r\n`).join(''), 'latin1'), replaces: set.map(([name]) => name.toLowerCase()) };
 }
+
+/** `extra` with `set` lines added (replacing received lines of those names) and `drop` names removed without a replacement. */
+export function mergeHeaders(extra: ExtraHeaders | undefined, set: readonly (readonly [string, string])[], drop: readonly string[]): ExtraHeaders {
+  const lines = Buffer.from(set.map(([name, value]) => `${name}: ${value}\r\n`).join(''), 'latin1');
+  const replaces = [...set.map(([name]) => name.toLowerCase()), ...drop.map((name) => name.toLowerCase())];
+  return extra === undefined ? { lines, replaces } : { lines: Buffer.concat([extra.lines, lines]), replaces: [...extra.replaces, ...replaces] };
+}

@@ -14,6 +14,7 @@ import { RequestIds } from './http/forward.ts';
 import type { Router, SwapEvent } from './router.ts';
 import { TrustedProxies } from './trusted.ts';
 import { EndpointAddressPolicy } from './upstream/address-policy.ts';
+import { ExternalAuthClient } from './external-auth.ts';
 import { UpstreamPool } from './upstream/pool.ts';
 
 export type { ConnectionInfo } from './client.ts';
@@ -38,6 +39,7 @@ function resolve(options: ProxyOptions): ResolvedOptions {
     upstreamIdleTimeoutMs: options.upstreamIdleTimeoutMs ?? 4_000,
     maxIdlePerEndpoint: options.maxIdlePerEndpoint ?? 128,
     drainMs: options.drainMs ?? 30_000,
+    authTimeoutMs: options.authTimeoutMs ?? 5_000,
   };
   for (const [name, value] of Object.entries(resolved)) {
     const floor = name === 'maxIdlePerEndpoint' || name === 'drainMs' ? 0 : 1;
@@ -99,6 +101,7 @@ export class Proxy {
       metrics,
       accessLog: options.accessLog,
       logger: options.logger,
+      externalAuth: new ExternalAuthClient({ addressPolicy, timeoutMs: resolved.authTimeoutMs, logger }),
       closing: false,
       now: performance.now(),
       tunnels: new Set(),
@@ -199,6 +202,7 @@ export class Proxy {
     context.closing = true;
     this.router.off('swap', this.#onSwap);
     this.pool.close();
+    context.externalAuth.close();
     this.#closed = new Promise<void>((resolveClosed) => {
       const deadline = setTimeout(() => {
         for (const tunnel of [...context.tunnels]) tunnel.destroy();

@@ -129,7 +129,7 @@ export function dispatchRequest(down: Downstream, buf: Buffer, headEnd: number, 
     const forwardTarget = outcome?.target ?? (path === target ? undefined : path);
     const keepAlive = head.minor === 1 && !head.connectionClose && !closing;
     if (outcome === undefined) down.exchange.start(buf, headEnd, rest, decision, keepAlive, started, forwardTarget);
-    else down.exchange.start(buf, headEnd, rest, decision, keepAlive, started, forwardTarget, extraHeaders(outcome), responseExtra(outcome.responseHeaders), outcome.done, outcome.upstream);
+    else down.exchange.start(buf, headEnd, rest, decision, keepAlive, started, forwardTarget, extraHeaders(outcome), responseExtra(outcome.responseHeaders), outcome.done, outcome.upstream, outcome.externalAuth);
     return false;
   }
   // Answered here: what the policy steps took (a concurrency slot) is given back now.

@@ -41,7 +41,7 @@ describe('portico check --kubeconfig', () => {
     for (const ns of ['shop', 'ops']) await kubectl(cluster.kubeconfig, ['create', 'namespace', ns]);
     const objects = [
       ingress('shop', 'mixed', { [`${N}rewrite-target`]: '/', [`${N}app-root`]: '/app', [`${N}made-up-thing`]: '1' }),
-      ingress('ops', 'admin', { [`${N}auth-url`]: 'http://auth.example.com/check' }),
+      ingress('ops', 'admin', { [`${N}enable-modsecurity`]: 'true' }),
       { apiVersion: 'v1', kind: 'Service', metadata: { name: 'web', namespace: 'shop' }, spec: { ports: [{ port: 80 }] } },
     ];
     await kubectl(cluster.kubeconfig, ['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objects }));

@@ -89,17 +89,17 @@ describe('cluster controller against a real kube-apiserver', () => {
   });
 
   it('refuses an Ingress with an access annotation Portico does not enforce: a Warning Event names the annotation, the route is refused in the snapshot', async () => {
-    await kubectl(cluster.kubeconfig, ['-n', 'rook-ceph', 'create', 'ingress', 'guarded', '--class=portico', '--rule=guarded.example.com/=rook-ceph-mgr-dashboard:8443', '--annotation=nginx.ingress.kubernetes.io/auth-url=https://auth.example.com/verify']);
+    await kubectl(cluster.kubeconfig, ['-n', 'rook-ceph', 'create', 'ingress', 'guarded', '--class=portico', '--rule=guarded.example.com/=rook-ceph-mgr-dashboard:8443', '--annotation=nginx.ingress.kubernetes.io/enable-modsecurity=true']);
     const events = await eventually(async () => {
       const out = await kubectl(cluster.kubeconfig, ['-n', 'rook-ceph', 'get', 'events', '--field-selector', 'involvedObject.name=guarded', '-o', 'json']);
       const items = (JSON.parse(out).items as { reason: string; message: string; type: string }[]).filter((e) => e.reason === 'AccessPolicyRefused');
       return items.length > 0 ? items : undefined;
     }, 20_000, 'AccessPolicyRefused event');
     expect(events[0]).toMatchObject({ type: 'Warning', reason: 'AccessPolicyRefused' });
-    expect(events[0]!.message).toContain("metadata.annotations['nginx.ingress.kubernetes.io/auth-url']");
+    expect(events[0]!.message).toContain("metadata.annotations['nginx.ingress.kubernetes.io/enable-modsecurity']");
     const leader = controllers[0]!;
     const host = await eventually(() => leader.history.current()?.snapshot.hosts.find((h) => h.host === 'guarded.example.com'), 20_000, 'guarded host in the snapshot');
-    expect(host.routes[0]!.refused).toContain('nginx.ingress.kubernetes.io/auth-url');
+    expect(host.routes[0]!.refused).toContain('nginx.ingress.kubernetes.io/enable-modsecurity');
   });
 
   it('basic auth from an Opaque Secret: the controller holds only its auth key, and the route carries the htpasswd users instead of being refused', async () => {

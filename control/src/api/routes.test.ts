@@ -156,7 +156,7 @@ describe('validation', () => {
     { name: 'Ingress without rules', body: ingress('i', {}), pointers: ['/spec'] },
     { name: 'Ingress with a bad pathType', body: ingress('i', { rules: [{ http: { paths: [{ path: '/', pathType: 'Regex', backend: { service: { name: 'a', port: { number: 1 } } } }] } }] }), pointers: ['/spec/rules/0/http/paths/0/pathType'] },
     { name: 'Ingress with a bad annotation value', body: ingress('i', { defaultBackend: { service: { name: 'a', port: { number: 1 } } } }, { annotations: { 'nginx.ingress.kubernetes.io/ssl-redirect': 'maybe' } }), pointers: ['/metadata/annotations/nginx.ingress.kubernetes.io~1ssl-redirect'] },
-    { name: 'Ingress with an access annotation Portico does not enforce', body: ingress('i', { defaultBackend: { service: { name: 'a', port: { number: 1 } } } }, { annotations: { 'nginx.ingress.kubernetes.io/auth-url': 'https://auth/verify' } }), pointers: ['/metadata/annotations/nginx.ingress.kubernetes.io~1auth-url'] },
+    { name: 'Ingress with an access annotation Portico does not enforce', body: ingress('i', { defaultBackend: { service: { name: 'a', port: { number: 1 } } } }, { annotations: { 'nginx.ingress.kubernetes.io/enable-modsecurity': 'true' } }), pointers: ['/metadata/annotations/nginx.ingress.kubernetes.io~1enable-modsecurity'] },
     { name: 'another kind', body: { apiVersion: 'v1', kind: 'Service', metadata: { name: 'x' } }, pointers: ['/kind'] },
   ];
   it.each(cases)('422 with JSON pointers: $name', async ({ body, pointers }) => {

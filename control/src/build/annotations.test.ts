@@ -28,18 +28,18 @@ describe('annotation policy', () => {
 
   it('refuses with one Error condition per access annotation, and the status writer makes each a Warning Event naming it', () => {
     const conditions: Condition[] = [];
-    const annotations = { 'nginx.ingress.kubernetes.io/auth-url': 'https://auth/verify', 'ingress.kubernetes.io/allowlist-source-range': '10.0.0.0/8', 'nginx.ingress.kubernetes.io/ssl-redirect': 'false' };
+    const annotations = { 'nginx.ingress.kubernetes.io/enable-modsecurity': 'true', 'ingress.kubernetes.io/allowlist-source-range': '10.0.0.0/8', 'nginx.ingress.kubernetes.io/ssl-redirect': 'false' };
     const result = readAnnotations(annotations, source, conditions);
-    expect(result.refused).toBe('not enforced by Portico, so refused rather than served open: ingress.kubernetes.io/allowlist-source-range, nginx.ingress.kubernetes.io/auth-url');
+    expect(result.refused).toBe('not enforced by Portico, so refused rather than served open: ingress.kubernetes.io/allowlist-source-range, nginx.ingress.kubernetes.io/enable-modsecurity');
     expect(result.sslRedirect).toBe(false);
     expect(conditions.map((c) => [c.reason, c.severity, c.field])).toEqual([
       ['AccessPolicyRefused', 'Error', "metadata.annotations['ingress.kubernetes.io/allowlist-source-range']"],
-      ['AccessPolicyRefused', 'Error', "metadata.annotations['nginx.ingress.kubernetes.io/auth-url']"],
+      ['AccessPolicyRefused', 'Error', "metadata.annotations['nginx.ingress.kubernetes.io/enable-modsecurity']"],
     ]);
     const ingress = { apiVersion: 'networking.k8s.io/v1', kind: 'Ingress', metadata: { name: 'admin', namespace: 'web', uid: 'u1', resourceVersion: '7', annotations }, spec: { rules: [] } } as unknown as Ingress;
     const event = conditionEvent(conditions[1]!, ClusterState.from([ingress]), 'portico', 'control-0', new Date(0));
     expect(event?.event).toMatchObject({ type: 'Warning', reason: 'AccessPolicyRefused', involvedObject: { kind: 'Ingress', name: 'admin' } });
-    expect((event?.event as { message: string }).message).toContain('nginx.ingress.kubernetes.io/auth-url');
+    expect((event?.event as { message: string }).message).toContain('nginx.ingress.kubernetes.io/enable-modsecurity');
   });
 
   it('serves with a Warning per other unknown annotation; annotations of other prefixes are not judged', () => {

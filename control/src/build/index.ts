@@ -3,12 +3,13 @@
  */
 import type { Condition } from '../model/conditions.ts';
 import { compareConditions } from '../model/conditions.ts';
-import type { DefaultRoute, RedirectPolicy, Route, RoutingModel, VirtualHost } from '../model/types.ts';
+import type { DefaultRoute, EndpointSet, RedirectPolicy, Route, RoutingModel, VirtualHost } from '../model/types.ts';
 import type { ClusterState } from '../state/cluster-state.ts';
 import { compareStrings } from '../state/cluster-state.ts';
 import { compareHosts } from '../snapshot/order.ts';
 import type { IngressAnnotations } from './annotations.ts';
 import { EndpointSets } from './backends.ts';
+import { refreshAuthEndpoints, withAuthEndpoints } from './external-auth.ts';
 import type { ClassSelection } from './ingress-class.ts';
 import { servesIngress } from './ingress-class.ts';
 import type { IngressCache } from './ingress-cache.ts';
@@ -116,9 +117,9 @@ function redirectPolicy(annotations: IngressAnnotations, hostHasTls: boolean): R
   return { sslRedirect: hostHasTls && annotations.sslRedirect, forceSslRedirect: annotations.forceSslRedirect };
 }
 
-function toDefaultRoute(claim: DefaultClaim | undefined, hostHasTls: boolean): DefaultRoute | undefined {
+function toDefaultRoute(claim: DefaultClaim | undefined, hostHasTls: boolean, sets: ReadonlyMap<string, EndpointSet>): DefaultRoute | undefined {
   if (claim === undefined) return undefined;
-  return { source: claim.source, field: claim.field, backends: claim.backends, redirect: redirectPolicy(claim.annotations, hostHasTls), created: claim.order.created, refused: claim.annotations.refused, policies: claim.annotations.policies };
+  return { source: claim.source, field: claim.field, backends: claim.backends, redirect: redirectPolicy(claim.annotations, hostHasTls), created: claim.order.created, refused: claim.annotations.refused, policies: withAuthEndpoints(claim.annotations.policies, sets) };
 }
 
 /**
@@ -127,7 +128,7 @@ function toDefaultRoute(claim: DefaultClaim | undefined, hostHasTls: boolean): D
  */
 export function refreshEndpoints(model: RoutingModel, state: ClusterState): RoutingModel {
   const sets = new EndpointSets(state);
-  return { ...model, endpointSets: model.endpointSets.map((set) => sets.refresh(set)) };
+  return refreshAuthEndpoints(model, { ...model, endpointSets: model.endpointSets.map((set) => sets.refresh(set)) });
 }
 
 /**
@@ -195,6 +196,8 @@ export function buildModel(state: ClusterState, selection: ClassSelection, cache
     if (claim.certificate !== undefined && !hostCertificate.has(claim.host)) hostCertificate.set(claim.host, claim.certificate);
   }
 
+  const endpointSets = sets.all();
+  const setsByKey = new Map(endpointSets.map((set) => [set.key, set]));
   const byHost = new Map<string, Route[]>();
   // ingress-nginx: use-regex or rewrite-target on any Ingress makes all of its hosts' paths regexes.
   const regexHosts = new Set<string>();
@@ -209,7 +212,7 @@ export function buildModel(state: ClusterState, selection: ClassSelection, cache
       redirect: redirectPolicy(claim.annotations, tlsHosts.has(claim.host)),
       created: claim.order.created,
       refused: claim.annotations.refused,
-      policies: claim.annotations.policies,
+      policies: withAuthEndpoints(claim.annotations.policies, setsByKey),
       regex: regexHosts.has(claim.host) || undefined,
     };
     const route = withCanaries(main, canaries.get(key));
@@ -235,7 +238,7 @@ export function buildModel(state: ClusterState, selection: ClassSelection, cache
     .map(([host, hostRoutes]) => ({
       host,
       routes: hostRoutes.sort(compareRoutes),
-      defaultRoute: toDefaultRoute(defaults.get(host), tlsHosts.has(host)),
+      defaultRoute: toDefaultRoute(defaults.get(host), tlsHosts.has(host), setsByKey),
       certificate: hostCertificate.get(host),
       tls: tlsHosts.has(host),
     }));
@@ -243,8 +246,8 @@ export function buildModel(state: ClusterState, selection: ClassSelection, cache
   return {
     model: {
       virtualHosts,
-      defaultRoute: toDefaultRoute(defaults.get(''), false),
-      endpointSets: sets.all(),
+      defaultRoute: toDefaultRoute(defaults.get(''), false, setsByKey),
+      endpointSets,
       certificates: certificates.all(),
     },
     conditions: conditions.sort(compareConditions),

@@ -11,6 +11,7 @@ import type { IngressAnnotations } from './annotations.ts';
 import { readAnnotations } from './annotations.ts';
 import type { EndpointSets } from './backends.ts';
 import { resolveBackend } from './backends.ts';
+import { resolveAuthService } from './external-auth.ts';
 import { secretValue } from './tls.ts';
 import { backendProtocol, readUpstreamPolicy } from './upstream.ts';
 import { hostProblem, pathProblem } from './validate.ts';
@@ -70,10 +71,11 @@ export function readIngress(ingress: Ingress, state: ClusterState, sets: Endpoin
   const source: SourceRef = { kind: 'Ingress', namespace, name: ingress.metadata.name };
   const created = ingress.metadata.creationTimestamp ?? '';
   const conditions: Condition[] = [];
-  const annotations = readAnnotations(ingress.metadata.annotations, source, conditions, (secretNamespace, name) => {
+  const read = readAnnotations(ingress.metadata.annotations, source, conditions, (secretNamespace, name) => {
     const secret = state.secrets.get(objectKey(secretNamespace, name));
     return secret === undefined ? undefined : secretValue(secret, 'auth');
   });
+  const annotations: IngressAnnotations = { ...read, policies: resolveAuthService(read.policies, source, state, sets, conditions) };
   const upstream = readUpstreamPolicy(ingress.metadata.annotations, namespace, state, source, conditions);
   const routes: RouteClaim[] = [];
   const defaults: DefaultClaim[] = [];

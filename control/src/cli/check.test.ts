@@ -38,7 +38,7 @@ async function mixedDir(): Promise<string> {
     join(dir, 'ingresses.yaml'),
     [
       ingress('mixed', 'shop.example.com', { [`${N}rewrite-target`]: '/$2', [`${N}app-root`]: '/app', [`${N}configuration-snippet`]: 'more_set_headers "X-A: b";', [`${N}made-up-thing`]: '1' }, '/api(/|$)(.*)'),
-      ingress('admin', 'admin.example.com', { [`${N}auth-url`]: 'http://auth.example.com/check' }),
+      ingress('admin', 'admin.example.com', { [`${N}enable-modsecurity`]: 'true' }),
       ingress('legacy', 'legacy.example.com', { 'ingress.kubernetes.io/whitelist-source-range': '10.0.0.0/8' }),
       ingress('plain', 'plain.example.com', {}),
       SERVICE,
@@ -53,7 +53,7 @@ describe('portico check', () => {
     expect(code).toBe(1);
     const blocks = stdout.split('\n\n');
     expect(blocks.map((b) => b.split('\n')[0])).toEqual([
-      expect.stringMatching(/^Ingress shop\/admin: NOT SERVED \(503\): .*auth-url/),
+      expect.stringMatching(/^Ingress shop\/admin: NOT SERVED \(503\): .*enable-modsecurity/),
       expect.stringMatching(/^Ingress shop\/legacy: NOT SERVED \(503\): .*ingress\.kubernetes\.io\/whitelist-source-range/),
       'Ingress shop/mixed: served',
       'Ingress shop/plain: served',

@@ -11,6 +11,7 @@
  */
 import type { ServerHttp2Stream } from 'node:http2';
 import { CHUNKED_INVALID, ChunkedDecoder } from '../http/chunked.ts';
+import { ADD_HEADER_STATUSES } from '@portico/control/snapshot/policies/external-auth';
 import type { ResponseExtra } from '../http/respond.ts';
 import { ResponseHead, R_CONNECTION, R_HOP, R_TRANSFER_ENCODING, R_UPGRADE } from '../http/response-head.ts';
 import { RELAY_DONE, RELAY_INVALID, RELAY_MORE } from '../relay.ts';
@@ -43,6 +44,11 @@ export function responseHeaders(buf: Buffer, head: ResponseHead, extra: Response
     headers[name] = seen === undefined ? value : Array.isArray(seen) ? [...seen, value] : [seen as string, value];
   }
   if (extra !== undefined) for (const [name, value] of extra.headers) headers[name.toLowerCase()] = value;
+  // The auth-url server's cookies, beside the endpoint's own (on nginx add_header's statuses unless always).
+  if (extra?.cookieValues !== undefined && (extra.cookiesAlways === true || ADD_HEADER_STATUSES.has(head.status))) {
+    const own = headers['set-cookie'];
+    headers['set-cookie'] = [...(own === undefined ? [] : Array.isArray(own) ? own : [own as string]), ...extra.cookieValues];
+  }
   if (!head.hasServer) headers.server = 'portico';
   return headers;
 }

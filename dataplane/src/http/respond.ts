@@ -3,6 +3,7 @@
  * untouched when it has none and the connection stays open), and Portico's own small responses.
  */
 import type { LocalAnswer } from '@portico/control/snapshot/policies/module';
+import { ADD_HEADER_STATUSES } from '@portico/control/snapshot/policies/external-auth';
 import { equalsLower } from './chars.ts';
 import type { ResponseHead } from './response-head.ts';
 import { R_CONNECTION, R_HOP, R_OTHER, R_UPGRADE } from './response-head.ts';
@@ -25,12 +26,23 @@ export interface ResponseExtra {
   readonly replaces: readonly string[];
   /** The same as name/value pairs (HTTP/2 responses). */
   readonly headers: readonly (readonly [string, string])[];
+  /** `Set-Cookie: …\r\n` lines added beside the endpoint's own (the auth-url server's cookies), or undefined. */
+  readonly cookies?: Buffer | undefined;
+  /** The same Set-Cookie values (HTTP/2 responses). */
+  readonly cookieValues?: readonly string[] | undefined;
+  /** Whether `cookies` go on every status (auth-always-set-cookie), else only on nginx add_header's statuses. */
+  readonly cookiesAlways?: boolean;
 }
 
-/** The ResponseExtra for header pairs, or undefined for none. */
-export function responseExtra(headers: readonly (readonly [string, string])[]): ResponseExtra | undefined {
-  if (headers.length === 0) return undefined;
-  return { lines: Buffer.from(headers.map(([name, value]) => `${name}: ${value}\r\n`).join(''), 'latin1'), replaces: headers.map(([name]) => name.toLowerCase()), headers };
+/** The ResponseExtra for header pairs and added Set-Cookie values, or undefined for none. */
+export function responseExtra(headers: readonly (readonly [string, string])[], cookies: readonly string[] = [], cookiesAlways = false): ResponseExtra | undefined {
+  if (headers.length === 0 && cookies.length === 0) return undefined;
+  return {
+    lines: Buffer.from(headers.map(([name, value]) => `${name}: ${value}\r\n`).join(''), 'latin1'),
+    replaces: headers.map(([name]) => name.toLowerCase()),
+    headers,
+    ...(cookies.length === 0 ? {} : { cookies: Buffer.from(cookies.map((cookie) => `Set-Cookie: ${cookie}\r\n`).join(''), 'latin1'), cookieValues: cookies, cookiesAlways }),
+  };
 }
 
 /**
@@ -42,7 +54,8 @@ export function responseExtra(headers: readonly (readonly [string, string])[]): 
 export function clientHead(buf: Buffer, head: ResponseHead, headEnd: number, close: boolean, upgrade: boolean, extra?: ResponseExtra): Buffer {
   const server = needsServer(head);
   if (!head.hopByHop && !close && !upgrade && !server && extra === undefined) return buf.subarray(0, headEnd);
-  const out = Buffer.allocUnsafe(headEnd + CONNECTION_CLOSE.length + CONNECTION_UPGRADE.length + SERVER.length + (extra === undefined ? 0 : extra.lines.length));
+  const cookies = extra?.cookies !== undefined && (extra.cookiesAlways === true || ADD_HEADER_STATUSES.has(head.status)) ? extra.cookies : undefined;
+  const out = Buffer.allocUnsafe(headEnd + CONNECTION_CLOSE.length + CONNECTION_UPGRADE.length + SERVER.length + (extra === undefined ? 0 : extra.lines.length) + (cookies === undefined ? 0 : cookies.length));
   const lines = head.lines;
   const tokens = head.connectionTokens;
   let w = 0;
@@ -63,6 +76,7 @@ export function clientHead(buf: Buffer, head: ResponseHead, headEnd: number, clo
   }
   if (headEnd - 2 > run) w += buf.copy(out, w, run, headEnd - 2);
   if (extra !== undefined) w += extra.lines.copy(out, w);
+  if (cookies !== undefined) w += cookies.copy(out, w);
   if (server) w += SERVER.copy(out, w);
   if (upgrade) w += CONNECTION_UPGRADE.copy(out, w);
   else if (close) w += CONNECTION_CLOSE.copy(out, w);

@@ -9,6 +9,7 @@
  * plane applies with it, so it holds no I/O and imports nothing but zod and types.
  */
 import type { z } from 'zod';
+import type { ExternalAuthRequest } from './external-auth.ts';
 
 /** The annotation prefix ingress-nginx users already write. */
 export const NGINX_PREFIX = 'nginx.ingress.kubernetes.io/';
@@ -97,6 +98,8 @@ export interface PolicyOutcome {
    * chose for this request (a canary header or cookie); undefined: every backend, by weight.
    */
   backends: number | undefined;
+  /** A subrequest that must allow the request before it is forwarded (auth-url); the data plane makes it. */
+  externalAuth: ExternalAuthRequest | undefined;
 }
 
 /** One module's work on one request. */

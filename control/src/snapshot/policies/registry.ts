@@ -18,6 +18,7 @@ import { trailingSlashModule } from './trailing-slash.ts';
 import { proxyModule } from './proxy.ts';
 import { upstreamVhostModule } from './upstream-vhost.ts';
 import { canaryModule } from './canary.ts';
+import { externalAuthModule } from './external-auth.ts';
 
 /** Per-route policy data in the snapshot: one optional member per module, absent when unused. */
 export const RoutePolicies = z.strictObject({
@@ -33,6 +34,7 @@ export const RoutePolicies = z.strictObject({
   proxy: proxyModule.schema.optional(),
   upstreamVhost: upstreamVhostModule.schema.optional(),
   canary: canaryModule.schema.optional(),
+  externalAuth: externalAuthModule.schema.optional(),
 });
 export type RoutePolicies = z.infer<typeof RoutePolicies>;
 
@@ -43,7 +45,7 @@ type AnyModule = PolicyModule<never> & { read(reader: AnnotationReader): unknown
  * (before authentication, as ingress-nginx's `if`/`return` does); limits (nginx's preaccess
  * phase) come before access control.
  */
-export const POLICY_MODULES: readonly AnyModule[] = [appRootModule, redirectModule, corsModule, limitsModule, accessModule, useRegexModule, rewriteModule, forwardedPrefixModule, trailingSlashModule, proxyModule, upstreamVhostModule, canaryModule] as unknown as AnyModule[];
+export const POLICY_MODULES: readonly AnyModule[] = [appRootModule, redirectModule, corsModule, limitsModule, accessModule, externalAuthModule, useRegexModule, rewriteModule, forwardedPrefixModule, trailingSlashModule, proxyModule, upstreamVhostModule, canaryModule] as unknown as AnyModule[];
 
 /** Every annotation a module owns, with how it is honoured (docs, `portico check`, explain). */
 export const POLICY_ANNOTATIONS: readonly AnnotationFact[] = POLICY_MODULES.flatMap((module) => module.annotations);
@@ -121,7 +123,7 @@ function runSteps(steps: readonly PolicyStep[], facts: RequestFacts, outcome: Po
  * by the policy. The data plane and explain both decide with this function.
  */
 export function applyPolicy(policy: PreparedPolicy, kind: 'proxy' | 'redirect' | 'unavailable', facts: RequestFacts): PolicyOutcome {
-  const outcome: PolicyOutcome = { answer: undefined, target: undefined, setHeaders: [], responseHeaders: [], done: [], upstream: undefined, backends: undefined };
+  const outcome: PolicyOutcome = { answer: undefined, target: undefined, setHeaders: [], responseHeaders: [], done: [], upstream: undefined, backends: undefined, externalAuth: undefined };
   if (runSteps(policy.redirect, facts, outcome) || kind === 'redirect') return outcome;
   if (runSteps(policy.access, facts, outcome) || kind !== 'proxy') return outcome;
   if (runSteps(policy.request, facts, outcome)) return outcome;
