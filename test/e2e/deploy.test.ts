@@ -55,6 +55,7 @@ const GATEWAY_OBJECTS = [
     metadata: { name: 'dashboard', namespace: 'rook-ceph' },
     spec: { parentRefs: [{ name: 'edge' }], hostnames: ['gw-dashboard.example.com'], rules: [{ backendRefs: [{ name: 'rook-ceph-mgr-dashboard', port: 8443 }] }] },
   },
+  { apiVersion: 'gateway.networking.k8s.io/v1', kind: 'GRPCRoute', metadata: { name: 'rpc', namespace: 'rook-ceph' }, spec: { parentRefs: [{ name: 'edge' }], hostnames: ['gw-rpc.example.com'], rules: [{ backendRefs: [{ name: 'rook-ceph-mgr-dashboard', port: 8443 }] }] } },
 ]
   .map((o) => JSON.stringify(o))
   .join('\n');
@@ -157,7 +158,13 @@ describe('deploy/ manifests against a real kube-apiserver', () => {
     await run({ namespaces: ['rook-ceph'], publishService: 'portico-system/portico-edge' }, async () => {
       const ip = await kubectl(cluster.kubeconfig, ['-n', 'rook-ceph', 'get', 'ingress', 'rook-ceph-mgr-dashboard', '-o', 'jsonpath={.status.loadBalancer.ingress[0].ip}']);
       const events = await kubectl(cluster.kubeconfig, ['-n', 'rook-ceph', 'get', 'events', '-o', 'name']);
-      return ip === '10.1.33.159' && events.trim() !== '' ? true : undefined;
+      // Gateway API status of every kind, written with the ServiceAccount's rights.
+      const accepted = await Promise.all(
+        [['gatewayclass', 'portico', '{.status.conditions[0].status}'], ['-n', 'rook-ceph', 'gateway', 'edge', '{.status.conditions[0].status}'], ['-n', 'rook-ceph', 'httproute', 'dashboard', '{.status.parents[0].conditions[0].status}'], ['-n', 'rook-ceph', 'grpcroute', 'rpc', '{.status.parents[0].conditions[0].status}']].map(async (args) =>
+          kubectl(cluster.kubeconfig, ['get', ...args.slice(0, -1), '-o', `jsonpath=${args.at(-1)!}`]),
+        ),
+      );
+      return ip === '10.1.33.159' && events.trim() !== '' && accepted.every((status) => status === 'True') ? true : undefined;
     });
     // Cluster-wide, hostNetwork style (no publish Service): data-plane pods are listed for addresses.
     await run({ namespaces: [], publishService: undefined }, async () => {

@@ -25,6 +25,8 @@ import { EventRecorder, conditionEvent } from '../status/events.ts';
 import type { PendingEvent } from '../status/events.ts';
 import { planStatusUpdates, statusPatch } from '../status/ingress-status.ts';
 import { StatusWriter } from '../status/writer.ts';
+import type { GatewayStatusUpdate } from '../status/gateway-status.ts';
+import { gatewayStatusPatch, gatewayStatusPath, planGatewayStatus } from '../status/gateway-status.ts';
 
 /** Everything cluster mode needs to know. */
 export interface ClusterControllerOptions {
@@ -67,6 +69,8 @@ export class ClusterController {
   /** The address sets published so far, newest last (at most PUBLISHED_POINTS_KEPT). */
   private publishedPoints: IngressPoint[][] = [];
   private readonly statusWriter: StatusWriter;
+  /** Gateway API status (GatewayClass, Gateway, HTTPRoute, GRPCRoute), written like Ingress status. */
+  private readonly gatewayStatusWriter: StatusWriter<GatewayStatusUpdate>;
   private readonly events: EventRecorder;
   /** Planning passes: coalesced, one at a time, run again when asked during one. */
   private readonly statusLoop: RebuildLoop;
@@ -96,6 +100,13 @@ export class ClusterController {
         await kubeCall(options.kubeConfig, 'PATCH', path, { body: statusPatch(update.points), contentType: 'application/merge-patch+json' });
       },
       onError: (update, error, willRetry) => options.logger.warn({ err: error, ingress: `${update.namespace}/${update.name}`, willRetry }, 'status update failed'),
+    });
+    this.gatewayStatusWriter = new StatusWriter<GatewayStatusUpdate>({
+      concurrency: options.statusConcurrency,
+      keyOf: (update) => `${update.kind}/${update.namespace ?? ''}/${update.name}`,
+      fingerprint: (update) => JSON.stringify(update.status),
+      write: async (update) => void (await kubeCall(options.kubeConfig, 'PATCH', gatewayStatusPath(update), { body: gatewayStatusPatch(update), contentType: 'application/merge-patch+json' })),
+      onError: (update, error, willRetry) => options.logger.warn({ err: error, object: `${update.kind} ${update.namespace ?? ''}/${update.name}`, willRetry }, 'status update failed'),
     });
     this.events = new EventRecorder({
       post: async (event) => void (await kubeCall(options.kubeConfig, 'POST', `/api/v1/namespaces/${event.namespace}/events`, { body: event.event })),
@@ -127,6 +138,7 @@ export class ClusterController {
       onStoppedLeading: () => {
         options.logger.info({ identity: options.identity }, 'stopped leading');
         this.statusWriter.clear();
+        this.gatewayStatusWriter.clear();
       },
       onError: (error) => options.logger.warn({ err: error }, 'leader election'),
     });
@@ -134,7 +146,7 @@ export class ClusterController {
 
   /** Counts for tests and metrics: status writes and Events as done, not as planned. */
   get stats(): { rebuilds: number; endpointOnlyRebuilds: number; statusPasses: number; statusWrites: number; statusPending: number; events: number; eventsRemembered: number } {
-    return { ...this.counts, statusWrites: this.statusWriter.stats.written, statusPending: this.statusWriter.pendingCount + this.statusWriter.inflightCount, events: this.events.stats.posted, eventsRemembered: this.events.remembered };
+    return { ...this.counts, statusWrites: this.statusWriter.stats.written + this.gatewayStatusWriter.stats.written, statusPending: this.statusWriter.pendingCount + this.statusWriter.inflightCount + this.gatewayStatusWriter.pendingCount + this.gatewayStatusWriter.inflightCount, events: this.events.stats.posted, eventsRemembered: this.events.remembered };
   }
 
   /** True once the informers have synced and a first snapshot is published. */
@@ -160,6 +172,7 @@ export class ClusterController {
     await this.loop.close();
     await this.statusLoop.close();
     await this.statusWriter.close();
+    await this.gatewayStatusWriter.close();
     await this.events.idle();
     await this.elector.stop();
     await this.source.stop();
@@ -210,7 +223,7 @@ export class ClusterController {
   /** Resolves once a planning pass from the current state has run and every planned write and Event is done (for tests). */
   async statusSettled(): Promise<void> {
     await this.statusLoop.flush();
-    await Promise.all([this.statusWriter.idle(), this.events.idle()]);
+    await Promise.all([this.statusWriter.idle(), this.gatewayStatusWriter.idle(), this.events.idle()]);
   }
 
   private async planStatus(): Promise<void> {
@@ -223,8 +236,9 @@ export class ClusterController {
       if (!this.elector.isLeader) return;
       this.statusWriter.plan(planStatusUpdates(this.state, this.options.selection, points, this.publishedPoints));
       this.publishedPoints = [...this.publishedPoints.filter((p) => !samePoints(p, points)), points].slice(-PUBLISHED_POINTS_KEPT);
-      const events: PendingEvent[] = [];
       const now = new Date();
+      this.gatewayStatusWriter.plan(planGatewayStatus(this.publisher.gatewayStatus, this.state, points, now.toISOString().replace(/\.\d{3}Z$/, 'Z')));
+      const events: PendingEvent[] = [];
       for (const condition of this.publisher.conditions) {
         const event = conditionEvent(condition, this.state, 'portico-controller', this.options.identity, now);
         if (event !== undefined) events.push(event);

@@ -17,24 +17,27 @@
  */
 import type { StatusUpdate } from './ingress-status.ts';
 
-/** Options of the writer. */
-export interface StatusWriterOptions {
+/** Options of the writer (for Ingress updates unless `keyOf` and `fingerprint` say how to read others). */
+export interface StatusWriterOptions<U extends { readonly observed?: string | undefined } = StatusUpdate> {
   /** Writes one update (PATCH of the status subresource); rejects with an error carrying `statusCode` for HTTP answers. */
-  readonly write: (update: StatusUpdate) => Promise<void>;
+  readonly write: (update: U) => Promise<void>;
+  /** The object an update is for (one write per object at a time); default `namespace/name`. */
+  readonly keyOf?: (update: U) => string;
+  /** What an update writes, to tell two updates of one object apart; default the Ingress points. */
+  readonly fingerprint?: (update: U) => string;
   /** Writes in flight at most (default 8). */
   readonly concurrency?: number;
   /** Back-off after a transient failure: first and largest delay (defaults 500 ms and 30 s). */
   readonly backoffInitialMs?: number;
   readonly backoffMaxMs?: number;
   /** A write failed (transient ones too, with `willRetry`). */
-  readonly onError?: (update: StatusUpdate, error: unknown, willRetry: boolean) => void;
+  readonly onError?: (update: U, error: unknown, willRetry: boolean) => void;
   /** Injected for tests. */
   readonly random?: () => number;
 }
 
-const keyOf = (update: StatusUpdate) => `${update.namespace}/${update.name}`;
-const pointsKey = (update: StatusUpdate) => update.points.map((p) => `${p.ip ?? ''}|${p.hostname ?? ''}`).join(',');
-const same = (a: StatusUpdate | undefined, b: StatusUpdate) => a !== undefined && a.observed === b.observed && pointsKey(a) === pointsKey(b);
+const ingressKey = (update: unknown) => `${(update as StatusUpdate).namespace}/${(update as StatusUpdate).name}`;
+const pointsKey = (update: unknown) => (update as StatusUpdate).points.map((p) => `${p.ip ?? ''}|${p.hostname ?? ''}`).join(',');
 
 /** True for failures worth retrying: no HTTP answer, or 409 / 429 / 5xx. */
 export function retryableStatusError(error: unknown): boolean {
@@ -44,25 +47,29 @@ export function retryableStatusError(error: unknown): boolean {
 }
 
 /** Writes planned status updates; see the module comment for what it guarantees. */
-export class StatusWriter {
+export class StatusWriter<U extends { readonly observed?: string | undefined } = StatusUpdate> {
   /** Counts for tests and metrics. */
   readonly stats = { written: 0, coalesced: 0, skipped: 0, retries: 0, failed: 0, gone: 0 };
-  private readonly options: StatusWriterOptions;
+  private readonly options: StatusWriterOptions<U>;
   private readonly concurrency: number;
+  private readonly keyOf: (update: U) => string;
+  private readonly fingerprint: (update: U) => string;
   /** The next write wanted per Ingress (insertion order = order of the plan). */
-  private readonly pending = new Map<string, StatusUpdate>();
+  private readonly pending = new Map<string, U>();
   /** Writes in flight per Ingress. */
-  private readonly inflight = new Map<string, StatusUpdate>();
+  private readonly inflight = new Map<string, U>();
   /** Writes that succeeded, kept until a plan no longer asks for them (the informer caught up). */
-  private readonly written = new Map<string, StatusUpdate>();
+  private readonly written = new Map<string, U>();
   private failures = 0;
   private retryAt = 0;
   private retryTimer: NodeJS.Timeout | undefined;
   private closed = false;
   private idleWaiters: (() => void)[] = [];
 
-  constructor(options: StatusWriterOptions) {
+  constructor(options: StatusWriterOptions<U>) {
     this.options = options;
+    this.keyOf = options.keyOf ?? ingressKey;
+    this.fingerprint = options.fingerprint ?? pointsKey;
     this.concurrency = Math.max(1, options.concurrency ?? 8);
   }
 
@@ -85,20 +92,20 @@ export class StatusWriter {
    * Makes `updates` (a complete plan: every Ingress whose status differs from what it should be)
    * the work to do, replacing whatever earlier plan is still pending, and starts writing.
    */
-  plan(updates: readonly StatusUpdate[]): void {
+  plan(updates: readonly U[]): void {
     if (this.closed) return;
     const wanted = new Set<string>();
     const previous = new Map(this.pending);
     this.pending.clear();
     for (const update of updates) {
-      const key = keyOf(update);
+      const key = this.keyOf(update);
       wanted.add(key);
-      if (same(this.inflight.get(key), update) || (!this.inflight.has(key) && same(this.written.get(key), update))) {
+      if (this.same(this.inflight.get(key), update) || (!this.inflight.has(key) && this.same(this.written.get(key), update))) {
         this.stats.skipped++;
         continue;
       }
       const replaced = previous.get(key);
-      if (replaced !== undefined && !same(replaced, update)) this.stats.coalesced++;
+      if (replaced !== undefined && !this.same(replaced, update)) this.stats.coalesced++;
       this.pending.set(key, update);
     }
     for (const key of this.written.keys()) if (!wanted.has(key)) this.written.delete(key);
@@ -126,6 +133,10 @@ export class StatusWriter {
     await this.idle();
   }
 
+  private same(a: U | undefined, b: U): boolean {
+    return a !== undefined && a.observed === b.observed && this.fingerprint(a) === this.fingerprint(b);
+  }
+
   private pump(): void {
     if (this.closed) return this.notifyIdle();
     const wait = this.retryAt - Date.now();
@@ -151,7 +162,7 @@ export class StatusWriter {
     this.notifyIdle();
   }
 
-  private settled(key: string, update: StatusUpdate, error: unknown): void {
+  private settled(key: string, update: U, error: unknown): void {
     this.inflight.delete(key);
     if (error === undefined) {
       this.failures = 0;
