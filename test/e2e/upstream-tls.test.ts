@@ -2,7 +2,7 @@
  * The walkthrough's dashboard speaking TLS (issue 12's check), through `portico standalone` as a
  * process: the Rook dashboard manifest with `backend-protocol: HTTPS`, verified against a CA
  * Secret (`proxy-ssl-secret`, `proxy-ssl-verify: on`) and named by its Service DNS name; the same
- * backend under a GRPC backend-protocol is refused (503) with a condition naming it; the export
+ * backend under an FCGI backend-protocol is refused (503) with a condition naming it; the export
  * never shows a client key.
  */
 import { readFileSync } from 'node:fs';
@@ -49,8 +49,8 @@ describe('HTTPS to the dashboard backend, through portico standalone', () => {
       .replace('nginx.ingress.kubernetes.io/ssl-redirect: "false"', ['nginx.ingress.kubernetes.io/ssl-redirect: "false"', 'nginx.ingress.kubernetes.io/backend-protocol: HTTPS', 'nginx.ingress.kubernetes.io/proxy-ssl-verify: "on"', 'nginx.ingress.kubernetes.io/proxy-ssl-server-name: "on"', 'nginx.ingress.kubernetes.io/proxy-ssl-secret: rook-ceph/dashboard-ca'].join('\n    '))
       .replace('port: 18443', `port: ${backendPort}`);
     const secret = `apiVersion: v1\nkind: Secret\nmetadata: {name: dashboard-ca, namespace: rook-ceph}\ntype: Opaque\ndata: {ca.crt: ${base64(pki['ca.crt'])}, password: ${base64('not-for-portico')}}\n`;
-    const grpc = `apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: dashboard-grpc\n  namespace: rook-ceph\n  annotations: {nginx.ingress.kubernetes.io/backend-protocol: GRPC}\nspec:\n  ingressClassName: portico\n  rules:\n  - host: grpc.calmkart.com\n    http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: rook-ceph-mgr-dashboard, port: {number: 8443}}}}]}\n`;
-    await writeFile(join(dir, 'dashboard.yaml'), [manifest, secret, grpc].join('\n---\n'));
+    const fcgi = `apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: dashboard-fcgi\n  namespace: rook-ceph\n  annotations: {nginx.ingress.kubernetes.io/backend-protocol: FCGI}\nspec:\n  ingressClassName: portico\n  rules:\n  - host: fcgi.calmkart.com\n    http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: rook-ceph-mgr-dashboard, port: {number: 8443}}}}]}\n`;
+    await writeFile(join(dir, 'dashboard.yaml'), [manifest, secret, fcgi].join('\n---\n'));
     const portico = await startStandalone(dir, join(dir, '.data'), { token: TOKEN, https: false });
     children.push(portico.child);
     ports = portico.ports;
@@ -77,12 +77,12 @@ describe('HTTPS to the dashboard backend, through portico standalone', () => {
     expect(servernames).toEqual(['rook-ceph-mgr-dashboard.rook-ceph.svc']);
   });
 
-  it('refuses backend-protocol GRPC: 503, and a condition naming the annotation', async () => {
-    expect((await get(ports.http, 'grpc.calmkart.com', '/')).status).toBe(503);
+  it('refuses backend-protocol FCGI: 503, and a condition naming the annotation', async () => {
+    expect((await get(ports.http, 'fcgi.calmkart.com', '/')).status).toBe(503);
     const current = (await (await fetch(`http://127.0.0.1:${ports.api}/v1/snapshots/current`, { headers: { authorization: `Bearer ${TOKEN}` } })).json()) as { conditions: { source: { name: string }; reason: string; field: string; message: string }[] };
-    const refused = current.conditions.find((c) => c.source.name === 'dashboard-grpc');
+    const refused = current.conditions.find((c) => c.source.name === 'dashboard-fcgi');
     expect(refused).toMatchObject({ reason: 'UnsupportedBackendProtocol', field: "metadata.annotations['nginx.ingress.kubernetes.io/backend-protocol']" });
-    expect(refused?.message).toMatch(/GRPC is not supported yet/);
+    expect(refused?.message).toMatch(/FCGI is not supported/);
     expect(handshakes).toBe(1);
   });
 });

@@ -33,7 +33,7 @@ export const LEGACY_PREFIX = 'ingress.kubernetes.io/';
 export const BUILD_ANNOTATIONS: readonly AnnotationFact[] = [
   { name: 'ssl-redirect', support: 'honoured', note: 'HTTP requests to a host with TLS are redirected to HTTPS (default true), Location as ingress-nginx writes it' },
   { name: 'force-ssl-redirect', support: 'honoured', note: 'HTTP requests are redirected to HTTPS even without TLS for the host' },
-  { name: 'backend-protocol', support: 'honoured', note: 'HTTP and HTTPS to endpoints; GRPC, GRPCS, H2C, AJP and FCGI refuse the Ingress (503) until implemented' },
+  { name: 'backend-protocol', support: 'honoured', note: 'HTTP, HTTPS, GRPC, GRPCS and H2C to endpoints (HTTP/2 sessions for the last three); AUTO_HTTP, AJP and FCGI refuse the Ingress (503)' },
   { name: 'proxy-ssl-verify', support: 'honoured', note: 'verify the HTTPS endpoint certificate against proxy-ssl-secret\'s ca.crt' },
   { name: 'proxy-ssl-verify-depth', support: 'honoured', note: 'maximum certificate chain depth when verifying the endpoint' },
   { name: 'proxy-ssl-name', support: 'honoured', note: 'the name checked in (and, with proxy-ssl-server-name, sent as SNI to) the endpoint certificate' },

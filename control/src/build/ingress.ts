@@ -90,7 +90,8 @@ export function readIngress(ingress: Ingress, state: ClusterState, sets: Endpoin
     const service = { namespace, name: resolved.backend.service };
     const protocol = backendProtocol(upstream, resolved.servicePort.appProtocol, service, resolved.servicePort.label, source, `${field}.service`, conditions);
     const refused = annotations.refused ?? protocol.refused;
-    return { backend: protocol.tls === undefined ? resolved.backend : { ...resolved.backend, tls: protocol.tls }, annotations: refused === annotations.refused ? annotations : { ...annotations, refused } };
+    const spoken = protocol.tls === undefined && protocol.protocol === undefined ? resolved.backend : { ...resolved.backend, ...(protocol.tls === undefined ? {} : { tls: protocol.tls }), ...(protocol.protocol === undefined ? {} : { protocol: protocol.protocol }) };
+    return { backend: spoken, annotations: refused === annotations.refused ? annotations : { ...annotations, refused } };
   };
 
   const hosts = new Set<string>();

@@ -10,6 +10,8 @@ import type { KubeObject, Secret } from '../state/objects.ts';
 import { retainedSecret } from '../state/objects.ts';
 import { DEFAULT_CLASS_SELECTION } from './ingress-class.ts';
 import { buildModel } from './index.ts';
+import { backendProtocol, readUpstreamPolicy } from './upstream.ts';
+import type { Condition } from '../model/conditions.ts';
 
 /** A self-signed certificate and its key (PEM), and a second unrelated key. */
 function keyPair(): { cert: string; key: string; otherKey: string } {
@@ -71,5 +73,47 @@ describe('proxy-ssl-secret', () => {
     expect(conditions[0]!.message).toMatch(message);
     expect(model.virtualHosts[0]!.routes[0]!.refused).toMatch(/proxy-ssl-secret unusable/);
     expect(model.virtualHosts[0]!.routes[0]!.backends[0]!.tls).toBeUndefined();
+  });
+});
+
+describe('backend protocol', () => {
+  const source = { kind: 'Ingress', namespace: 'web', name: 'app' };
+  const policy = (annotations: Record<string, string>) => readUpstreamPolicy(annotations, 'web', ClusterState.from([]), source, []);
+  const decide = (annotations: Record<string, string>, appProtocol: string | undefined) => {
+    const conditions: Condition[] = [];
+    const result = backendProtocol(policy(annotations), appProtocol, { namespace: 'web', name: 'app' }, 'web/app:80', source, 'spec', conditions);
+    return { protocol: result.protocol, tls: result.tls !== undefined, refused: result.refused, conditions };
+  };
+  const BP = 'nginx.ingress.kubernetes.io/backend-protocol';
+
+  it.each([
+    ['backend-protocol GRPC', { [BP]: 'GRPC' }, undefined, 'grpc', false],
+    ['backend-protocol grpcs (any case)', { [BP]: 'grpcs' }, undefined, 'grpc', true],
+    ['backend-protocol H2C', { [BP]: 'H2C' }, undefined, 'h2', false],
+    ['backend-protocol HTTPS', { [BP]: 'HTTPS' }, undefined, undefined, true],
+    ['appProtocol kubernetes.io/h2c', {}, 'kubernetes.io/h2c', 'h2', false],
+    ['appProtocol grpc', {}, 'grpc', 'grpc', false],
+    ['appProtocol h2 (ALPN token: over TLS)', {}, 'h2', 'h2', true],
+    ['appProtocol kubernetes.io/wss', {}, 'kubernetes.io/wss', undefined, true],
+    ['the annotation over appProtocol', { [BP]: 'HTTP' }, 'kubernetes.io/h2c', undefined, false],
+    ['H2C over appProtocol https', { [BP]: 'H2C' }, 'https', 'h2', false],
+  ] as const)('%s', (_name, annotations, appProtocol, protocol, tls) => {
+    const decided = decide(annotations, appProtocol);
+    expect(decided).toMatchObject({ protocol, tls, refused: undefined });
+    expect(decided.conditions).toEqual([]);
+  });
+
+  it.each(['AUTO_HTTP', 'AJP', 'FCGI', 'SPDY'])('refuses backend-protocol %s with an UnsupportedBackendProtocol Error', (value) => {
+    const conditions: Condition[] = [];
+    const read = readUpstreamPolicy({ [BP]: value }, 'web', ClusterState.from([]), source, conditions);
+    expect(read.refused).toMatch(value);
+    expect(conditions).toMatchObject([{ reason: 'UnsupportedBackendProtocol', severity: 'Error', field: `metadata.annotations['${BP}']` }]);
+  });
+
+  it('an unknown appProtocol is HTTP/1.1 with a Warning naming the port', () => {
+    const decided = decide({}, 'example.com/custom');
+    expect(decided).toMatchObject({ protocol: undefined, tls: false, refused: undefined });
+    expect(decided.conditions).toMatchObject([{ reason: 'UnsupportedBackendProtocol', severity: 'Warning' }]);
+    expect(decided.conditions[0]!.message).toContain('web/app:80');
   });
 });

@@ -1,18 +1,18 @@
 /**
  * The backend protocol and TLS to endpoints: ingress-nginx's `backend-protocol` and `proxy-ssl-*`
- * annotations and the Service port's `appProtocol`, resolved into `Backend.tls` (HTTPS) or a
- * refusal (a protocol Portico does not speak to endpoints yet). Kept to this one module until the
- * annotation policy-module seam lands in build.
+ * annotations and the Service port's `appProtocol`, resolved into `Backend.tls` (HTTPS, GRPCS),
+ * `Backend.protocol` (HTTP/2: H2C, GRPC, GRPCS) or a refusal (a protocol Portico does not speak
+ * to endpoints). Kept to this one module until the annotation policy-module seam lands in build.
  *
- * Decisions (docs/annotations.md): `backend-protocol`, when set, wins over `appProtocol`; HTTP/2
- * to endpoints (GRPC, GRPCS, H2C, `kubernetes.io/h2c`) and AUTO_HTTP, AJP, FCGI are refused (503
- * with the reason, never sent as plain HTTP/1.1); verification is off by default, as in
- * ingress-nginx; SNI only with `proxy-ssl-server-name: on`; `proxy-ssl-secret` must be in the
- * Ingress's own namespace (a Secret elsewhere is someone else's identity) and hold `ca.crt`.
+ * Decisions (docs/annotations.md): `backend-protocol`, when set, wins over `appProtocol`; AUTO_HTTP,
+ * AJP, FCGI are refused (503 with the reason, never sent as plain HTTP/1.1); verification is off
+ * by default, as in ingress-nginx; SNI only with `proxy-ssl-server-name: on`; `proxy-ssl-secret`
+ * must be in the Ingress's own namespace (a Secret elsewhere is someone else's identity) and hold
+ * `ca.crt`. The `proxy-ssl-*` settings apply to GRPCS as to HTTPS (as in ingress-nginx).
  */
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import type { Condition } from '../model/conditions.ts';
-import type { SourceRef, UpstreamTls } from '../model/types.ts';
+import type { SourceRef, UpstreamProtocol, UpstreamTls } from '../model/types.ts';
 import type { ClusterState } from '../state/cluster-state.ts';
 import { objectKey } from '../state/cluster-state.ts';
 import { NGINX_PREFIX } from './annotations.ts';
@@ -24,16 +24,26 @@ const DEFAULT_VERIFY_DEPTH = 1;
 
 /** What one Ingress's annotations say about its backends' protocol. */
 export interface UpstreamPolicy {
-  /** `backend-protocol` when set and spoken (HTTP or HTTPS); undefined lets `appProtocol` decide. */
-  readonly protocol: 'HTTP' | 'HTTPS' | undefined;
+  /** `backend-protocol` when set and spoken; undefined lets `appProtocol` decide. */
+  readonly protocol: SpokenProtocol | undefined;
   /** Why every route of the Ingress is refused (protocol not spoken, unusable TLS settings), or undefined. */
   readonly refused: string | undefined;
   /** The TLS settings for HTTPS backends; `name` is `proxy-ssl-name`, `sendName` is `proxy-ssl-server-name`. */
   readonly tls: Omit<UpstreamTls, 'verifyName' | 'serverName'> & { readonly name: string | undefined; readonly sendName: boolean };
 }
 
-const SPOKEN = new Set(['HTTP', 'HTTPS']);
-const KNOWN_UNSPOKEN = new Set(['GRPC', 'GRPCS', 'H2C', 'AUTO_HTTP', 'AJP', 'FCGI']);
+/** The `backend-protocol` values Portico speaks to endpoints. */
+export type SpokenProtocol = 'HTTP' | 'HTTPS' | 'GRPC' | 'GRPCS' | 'H2C';
+
+/** Per spoken `backend-protocol`: TLS or not, and the HTTP/2 protocol (undefined: HTTP/1.1). */
+const SPOKEN: ReadonlyMap<string, { readonly tls: boolean; readonly protocol: UpstreamProtocol | undefined }> = new Map([
+  ['HTTP', { tls: false, protocol: undefined }],
+  ['HTTPS', { tls: true, protocol: undefined }],
+  ['GRPC', { tls: false, protocol: 'grpc' }],
+  ['GRPCS', { tls: true, protocol: 'grpc' }],
+  ['H2C', { tls: false, protocol: 'h2' }],
+]);
+const KNOWN_UNSPOKEN = new Set(['AUTO_HTTP', 'AJP', 'FCGI']);
 
 function field(name: string): string {
   return `metadata.annotations['${NGINX_PREFIX}${name}']`;
@@ -82,10 +92,10 @@ export function readUpstreamPolicy(annotations: Readonly<Record<string, string>>
   if (rawProtocol !== undefined) {
     const value = rawProtocol.trim().toUpperCase();
     if (SPOKEN.has(value)) {
-      protocol = value as 'HTTP' | 'HTTPS';
+      protocol = value as SpokenProtocol;
     } else {
       const why = KNOWN_UNSPOKEN.has(value)
-        ? `backend-protocol ${value} is not supported yet (Portico speaks HTTP/1.1 and HTTPS to endpoints; HTTP/2, gRPC, AJP and FastCGI are not implemented)`
+        ? `backend-protocol ${value} is not supported (Portico speaks HTTP/1.1, HTTP/2 and gRPC, plain or over TLS, to endpoints; AUTO_HTTP, AJP and FastCGI are not implemented)`
         : `backend-protocol ${JSON.stringify(rawProtocol)} is not one of HTTP, HTTPS, GRPC, GRPCS, H2C, AUTO_HTTP, AJP, FCGI`;
       problems.push(why);
       conditions.push({ source, field: field('backend-protocol'), reason: 'UnsupportedBackendProtocol', severity: 'Error', message: `${why}; the Ingress answers 503 rather than speak another protocol to its endpoints` });
@@ -152,33 +162,46 @@ export function readUpstreamPolicy(annotations: Readonly<Record<string, string>>
 /** What a backend speaks, from the Ingress's policy and its Service port. */
 export interface BackendProtocol {
   readonly tls: UpstreamTls | undefined;
+  /** HTTP/2 to the endpoints, or undefined for HTTP/1.1. */
+  readonly protocol: UpstreamProtocol | undefined;
   /** Why routes to this backend are refused, or undefined. */
   readonly refused: string | undefined;
 }
 
-const APP_HTTP = new Set(['http', 'kubernetes.io/http', 'kubernetes.io/ws']);
-const APP_TLS = new Set(['https', 'kubernetes.io/https', 'kubernetes.io/wss']);
-const APP_HTTP2 = new Set(['kubernetes.io/h2c', 'h2c', 'h2', 'http2', 'grpc', 'grpcs']);
+/**
+ * Service port `appProtocol` values Portico knows: TLS or not, and the HTTP/2 protocol. `h2` is
+ * HTTP/2's ALPN token (HTTP/2 over TLS); `http2` is h2c, as Istio reads it; `grpcs` is not a
+ * registered name but says what it means.
+ */
+const APP_PROTOCOLS: ReadonlyMap<string, { readonly tls: boolean; readonly protocol: UpstreamProtocol | undefined }> = new Map([
+  ['http', { tls: false, protocol: undefined }],
+  ['kubernetes.io/http', { tls: false, protocol: undefined }],
+  ['kubernetes.io/ws', { tls: false, protocol: undefined }],
+  ['https', { tls: true, protocol: undefined }],
+  ['kubernetes.io/https', { tls: true, protocol: undefined }],
+  ['kubernetes.io/wss', { tls: true, protocol: undefined }],
+  ['kubernetes.io/h2c', { tls: false, protocol: 'h2' }],
+  ['h2c', { tls: false, protocol: 'h2' }],
+  ['http2', { tls: false, protocol: 'h2' }],
+  ['h2', { tls: true, protocol: 'h2' }],
+  ['grpc', { tls: false, protocol: 'grpc' }],
+  ['grpcs', { tls: true, protocol: 'grpc' }],
+]);
 
 /**
  * The protocol of one backend: `backend-protocol` when the Ingress sets it, else the Service
- * port's `appProtocol`, else HTTP. `servicePort` names the port in messages (`ns/svc:port`).
+ * port's `appProtocol`, else HTTP/1.1. `servicePort` names the port in messages (`ns/svc:port`).
  */
 export function backendProtocol(policy: UpstreamPolicy, appProtocol: string | undefined, service: { namespace: string; name: string }, servicePort: string, source: SourceRef, at: string, conditions: Condition[]): BackendProtocol {
-  if (policy.refused !== undefined) return { tls: undefined, refused: policy.refused };
-  let https = policy.protocol === 'HTTPS';
-  if (policy.protocol === undefined && appProtocol !== undefined) {
-    const app = appProtocol.trim().toLowerCase();
-    if (APP_HTTP2.has(app)) {
-      const why = `Service port ${servicePort} has appProtocol ${appProtocol}: HTTP/2 to endpoints is not supported yet`;
-      conditions.push({ source, field: at, reason: 'UnsupportedBackendProtocol', severity: 'Error', message: `${why}; the route answers 503 rather than speak HTTP/1.1 to it` });
-      return { tls: undefined, refused: why };
-    }
-    if (APP_TLS.has(app)) https = true;
-    else if (!APP_HTTP.has(app)) conditions.push({ source, field: at, reason: 'UnsupportedBackendProtocol', severity: 'Warning', message: `Service port ${servicePort} has appProtocol ${appProtocol}, which Portico does not know; spoken to as HTTP/1.1` });
+  if (policy.refused !== undefined) return { tls: undefined, protocol: undefined, refused: policy.refused };
+  let spoken = policy.protocol === undefined ? undefined : SPOKEN.get(policy.protocol);
+  if (spoken === undefined && appProtocol !== undefined) {
+    spoken = APP_PROTOCOLS.get(appProtocol.trim().toLowerCase());
+    if (spoken === undefined) conditions.push({ source, field: at, reason: 'UnsupportedBackendProtocol', severity: 'Warning', message: `Service port ${servicePort} has appProtocol ${appProtocol}, which Portico does not know; spoken to as HTTP/1.1` });
   }
-  if (!https) return { tls: undefined, refused: undefined };
+  const protocol = spoken?.protocol;
+  if (spoken?.tls !== true) return { tls: undefined, protocol, refused: undefined };
   const { name, sendName, ...rest } = policy.tls;
   const verifyName = name ?? `${service.name}.${service.namespace}.svc`;
-  return { tls: { ...rest, serverName: sendName ? verifyName : undefined, verifyName }, refused: undefined };
+  return { tls: { ...rest, serverName: sendName ? verifyName : undefined, verifyName }, protocol, refused: undefined };
 }

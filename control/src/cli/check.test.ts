@@ -93,11 +93,11 @@ describe('portico check', () => {
     const note = (JSON.parse(ok.stdout) as { ingresses: { annotations: { verdict: string; note: string }[] }[] }).ingresses[0]!.annotations[0]!;
     expect(note.verdict).toBe('honoured');
     expect(note.note).toContain('warning: expected "true" or "false", got "maybe"');
-    await writeFile(join(dir, 'grpc.json'), ingress('grpc', 'grpc.example.com', { [`${N}backend-protocol`]: 'GRPC' }));
+    await writeFile(join(dir, 'fcgi.json'), ingress('fcgi', 'fcgi.example.com', { [`${N}backend-protocol`]: 'FCGI' }));
     const refused = await portico('check', '--manifests', dir);
     expect(refused.code).toBe(1);
-    expect(refused.stdout).toMatch(/^Ingress shop\/grpc: NOT SERVED \(503\): backend-protocol GRPC is not supported yet/);
-    expect(refused.stdout).toMatch(/refused +nginx\.ingress\.kubernetes\.io\/backend-protocol +.*not supported yet/);
+    expect(refused.stdout).toMatch(/^Ingress shop\/fcgi: NOT SERVED \(503\): backend-protocol FCGI is not supported/);
+    expect(refused.stdout).toMatch(/refused +nginx\.ingress\.kubernetes\.io\/backend-protocol +.*not supported/);
   });
 
   it('hostile: a malformed file is named by file and line, the rest is still checked, and the exit status is 1', async () => {
