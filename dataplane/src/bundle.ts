@@ -8,7 +8,7 @@
  */
 import { createHash } from 'node:crypto';
 import { encodeTable } from '@portico/assembly/encode';
-import type { Snapshot, SnapshotUpstreamTls } from '@portico/control/snapshot';
+import type { Snapshot, SnapshotBackend, SnapshotUpstreamTls } from '@portico/control/snapshot';
 import type { RoutePolicies } from '@portico/control/snapshot/policies';
 import type { RegexHost, RouteTarget } from '@portico/control/snapshot/table';
 import { toMatcherTable } from '@portico/control/snapshot/table';
@@ -40,7 +40,7 @@ export interface TableBundle {
   readonly policies: string;
   /** JSON of the hosts with regex paths (`RegexHost[]`, usually `[]`). */
   readonly regexHosts: string;
-  /** JSON of the routes with HTTPS backends: `[{route, tls, endpoints}]` (see `BundledUpstreamTls`; most routes have none). */
+  /** JSON of the routes with HTTPS or HTTP/2 backends: `[{route, tls, protocols?, endpoints}]` (see `BundledUpstreamTls`; most routes have none). */
   readonly upstreamTls: string;
   /** The distinct endpoint sets (endpoint ids), for the health panic threshold. */
   readonly endpointSets: readonly (readonly number[])[];
@@ -111,23 +111,29 @@ export function compileBundle(snapshot: Snapshot, balancingOnly = false): TableB
 }
 
 /**
- * A route's TLS to its endpoints as the bundle carries it: per backend (route order) its
- * settings or null for plain HTTP, and the backends' endpoint ids when the backends differ.
+ * A route's TLS and protocol to its endpoints as the bundle carries it: per backend (route order)
+ * its TLS settings or null for plain text, its HTTP/2 protocol (`protocols`, absent when every
+ * backend speaks HTTP/1.1) and the backends' endpoint ids when the backends differ.
  */
 export interface BundledUpstreamTls {
   readonly route: number;
   readonly tls: readonly (SnapshotUpstreamTls | null)[];
+  readonly protocols?: readonly (SnapshotBackend['protocol'] | null)[];
   readonly endpoints: readonly (readonly number[])[] | null;
 }
 
 function bundledUpstreamTls(target: RouteTarget, route: number): BundledUpstreamTls[] {
   const tls = target.route.backends.map((backend) => backend.tls ?? null);
-  if (tls.every((t) => t === null)) return [];
-  const same = tls.every((t) => JSON.stringify(t) === JSON.stringify(tls[0]));
-  return [{ route, tls: same ? [tls[0] ?? null] : tls, endpoints: same ? null : target.endpointIds }];
+  const protocols = target.route.backends.map((backend) => backend.protocol ?? null);
+  const plain = protocols.every((p) => p === null);
+  if (tls.every((t) => t === null) && plain) return [];
+  const same = tls.every((t) => JSON.stringify(t) === JSON.stringify(tls[0])) && protocols.every((p) => p === protocols[0]);
+  // Routes whose backends all speak HTTP/1.1 carry no `protocols` key: their bundles digest as before.
+  const protocolsPart = plain ? {} : { protocols: same ? [protocols[0] ?? null] : protocols };
+  return [{ route, tls: same ? [tls[0] ?? null] : tls, ...protocolsPart, endpoints: same ? null : target.endpointIds }];
 }
 
-/** The bundle's routes with HTTPS backends. */
+/** The bundle's routes with HTTPS or HTTP/2 backends. */
 export function upstreamTlsOf(bundle: TableBundle): BundledUpstreamTls[] {
   return JSON.parse(bundle.upstreamTls) as BundledUpstreamTls[];
 }

@@ -11,6 +11,7 @@ import type { Router } from './router.ts';
 import type { TrustedProxies } from './trusted.ts';
 import type { EndpointAddressOptions } from './upstream/address-policy.ts';
 import type { ExternalAuthClient } from './external-auth.ts';
+import type { H2Pool } from './upstream/h2-pool.ts';
 import type { UpstreamPool } from './upstream/pool.ts';
 
 /** Proxy tuning; every field has a default. */
@@ -84,6 +85,8 @@ export interface ResolvedOptions {
 export interface ProxyContext {
   readonly router: Router;
   readonly pool: UpstreamPool;
+  /** HTTP/2 sessions to endpoints whose backend speaks HTTP/2 or gRPC. */
+  readonly h2: H2Pool;
   readonly options: ResolvedOptions;
   readonly normalization: PathNormalization;
   readonly trusted: TrustedProxies;

@@ -193,11 +193,13 @@ export class Exchange implements UpstreamOwner {
 
   #attach(fresh: boolean): void {
     const decision = this.decision as ProxyDecision;
-    const upstream = this.conn.context.pool.acquire(decision.poolKey, decision.address, decision.port, this, fresh, decision.tls);
+    const context = this.conn.context;
+    // HTTP/2 endpoints: a stream of a pooled session, behind the same Upstream face (upstream/h2-link.ts).
+    const upstream = decision.protocol === undefined ? context.pool.acquire(decision.poolKey, decision.address, decision.port, this, fresh, decision.tls) : context.h2.acquire(decision.poolKey, decision.endpointKey, decision.address, decision.port, this, fresh, decision.tls, decision.protocol === 'grpc');
     // Nothing was sent: the endpoint has as many connections as it may (503), or its address is refused (502).
     if (typeof upstream === 'number') return this.#refuse(upstream === POOL_FULL ? 503 : 502);
     this.upstream = upstream;
-    this.#since = this.conn.context.now;
+    this.#since = context.now;
     this.#reused = upstream.uses > 0;
     if (upstream.connected) this.#send(upstream);
   }
@@ -342,7 +344,7 @@ export class Exchange implements UpstreamOwner {
     if (upstream !== undefined) {
       if (relay.reusable && this.#requestDone) {
         if (upstream.socket.isPaused()) upstream.socket.resume();
-        context.pool.release(upstream);
+        upstream.release();
       } else {
         upstream.owner = undefined;
         upstream.destroy();

@@ -15,6 +15,7 @@ import type { Router, SwapEvent } from './router.ts';
 import { TrustedProxies } from './trusted.ts';
 import { EndpointAddressPolicy } from './upstream/address-policy.ts';
 import { ExternalAuthClient } from './external-auth.ts';
+import { H2Pool } from './upstream/h2-pool.ts';
 import { UpstreamPool } from './upstream/pool.ts';
 
 export type { ConnectionInfo } from './client.ts';
@@ -58,6 +59,8 @@ export interface CloseOptions {
 export class Proxy {
   readonly router: Router;
   readonly pool: UpstreamPool;
+  /** HTTP/2 sessions to HTTP/2 and gRPC endpoints. */
+  readonly h2: H2Pool;
   readonly #context: ProxyContext;
   readonly #connections = new Set<ClientSession>();
   /** Made on the first HTTP/2 connection. */
@@ -89,11 +92,20 @@ export class Proxy {
       maxPerEndpoint: resolved.maxConnectionsPerEndpoint,
       tcpKeepAliveMs: resolved.tcpKeepAliveMs,
     });
+    // HTTP/2 sessions count per endpoint apart from HTTP/1.1 sockets; each carries up to 100 streams.
+    this.h2 = new H2Pool({
+      addressPolicy,
+      idleTimeoutMs: resolved.upstreamIdleTimeoutMs,
+      connectTimeoutMs: resolved.connectTimeoutMs,
+      maxHeaderListSize: resolved.maxHeaderSize,
+      tcpKeepAliveMs: resolved.tcpKeepAliveMs,
+    });
     const connections = this.#connections;
     const metrics = options.metrics;
     this.#context = {
       router,
       pool: this.pool,
+      h2: this.h2,
       options: resolved,
       normalization: options.pathNormalization ?? {},
       trusted: new TrustedProxies(options.trustedProxies ?? []),
@@ -116,6 +128,7 @@ export class Proxy {
         else tunnel.drain(resolved.drainMs);
       }
       this.pool.dropEndpoints(event.removedEndpoints);
+      this.h2.dropEndpoints(event.removedEndpoints);
     };
     router.on('swap', this.#onSwap);
     this.#h2Limits = resolveH2Limits(options.http2);
@@ -203,6 +216,7 @@ export class Proxy {
     this.router.off('swap', this.#onSwap);
     this.pool.close();
     context.externalAuth.close();
+    this.h2.close();
     this.#closed = new Promise<void>((resolveClosed) => {
       const deadline = setTimeout(() => {
         for (const tunnel of [...context.tunnels]) tunnel.destroy();

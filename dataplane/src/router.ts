@@ -28,8 +28,18 @@ export interface EndpointRef {
   readonly port: number;
 }
 
-/** A route's TLS to its endpoints: one target, or per backend (with their endpoint ids) when the backends differ. */
-type RouteUpstreamTls = UpstreamTlsTarget | { readonly tls: readonly (UpstreamTlsTarget | undefined)[]; readonly endpoints: readonly (readonly number[])[] };
+/** How a route's requests reach an endpoint: TLS or not, HTTP/1.1 or HTTP/2 (`protocol`). */
+export interface UpstreamWay {
+  readonly tls: UpstreamTlsTarget | undefined;
+  /** HTTP/2 (`h2`), gRPC over HTTP/2 (`grpc`), or undefined for HTTP/1.1. */
+  readonly protocol: 'h2' | 'grpc' | undefined;
+}
+
+/** The way of a route whose backends speak plain HTTP/1.1 (most). */
+const PLAIN: UpstreamWay = { tls: undefined, protocol: undefined };
+
+/** A route's way to its endpoints: one, or per backend (with their endpoint ids) when the backends differ. */
+type RouteUpstream = UpstreamWay | { readonly ways: readonly UpstreamWay[]; readonly endpoints: readonly (readonly number[])[] };
 
 /** One compiled snapshot: what a decision was made on. Never mutated after the swap except for health flags. */
 export class LoadedSnapshot {
@@ -56,8 +66,8 @@ export class LoadedSnapshot {
   readonly needsHeaders: boolean;
   /** TLS settings by their content, shared with the next snapshot (same settings, same pool key). */
   readonly tlsTargets: UpstreamTlsTargets;
-  /** Per route id with HTTPS backends: its TLS target, or per backend with their endpoint ids when the backends differ. */
-  readonly #upstreamTls: ReadonlyMap<number, RouteUpstreamTls>;
+  /** Per route id with HTTPS or HTTP/2 backends: its way, or per backend with their endpoint ids when the backends differ. */
+  readonly #upstream: ReadonlyMap<number, RouteUpstream>;
   readonly #balanced: readonly BalancedRoute[];
   #sets: EndpointSets | undefined;
   readonly #endpointsText: string;
@@ -75,7 +85,7 @@ export class LoadedSnapshot {
     // A route change usually leaves the endpoints as they were: keep the previous refs and maps then.
     const same = previous !== undefined && previous.#endpointsText === bundle.endpoints ? previous : undefined;
     this.tlsTargets = new UpstreamTlsTargets((routesFrom ?? previous)?.tlsTargets);
-    this.#upstreamTls = upstreamTlsTargets(bundle, this.tlsTargets);
+    this.#upstream = upstreamWays(bundle, this.tlsTargets);
     this.tlsTargets.seal();
     const endpoints = same?.endpoints ?? endpointsOf(bundle);
     if (bundle.balancingOnly) {
@@ -111,12 +121,13 @@ export class LoadedSnapshot {
     return (this.#keys ??= new Set(this.endpointIds.keys()));
   }
 
-  /** How to reach `endpointId` for route `routeId`: its backend's TLS target, or undefined for plain HTTP. */
-  upstreamTls(routeId: number, endpointId: number): UpstreamTlsTarget | undefined {
-    const tls = this.#upstreamTls.get(routeId);
-    if (tls === undefined || !('tls' in tls)) return tls;
-    // Backends of one route that differ in TLS (rare): the endpoint's backend decides.
-    return tls.tls[tls.endpoints.findIndex((ids) => ids.includes(endpointId))];
+  /** How to reach `endpointId` for route `routeId`: its backend's TLS target and protocol. */
+  upstreamWay(routeId: number, endpointId: number): UpstreamWay {
+    const way = this.#upstream.get(routeId);
+    if (way === undefined) return PLAIN;
+    if (!('ways' in way)) return way;
+    // Backends of one route that differ in TLS or protocol (rare): the endpoint's backend decides.
+    return way.ways[way.endpoints.findIndex((ids) => ids.includes(endpointId))] ?? PLAIN;
   }
 
   /** The endpoint sets, for the panic threshold (built on first use: the first ejection). */
@@ -125,14 +136,13 @@ export class LoadedSnapshot {
   }
 }
 
-/** Per route id with HTTPS backends, the TLS targets of the bundle's routes. Throws when a PEM cannot be loaded. */
-function upstreamTlsTargets(bundle: TableBundle, targets: UpstreamTlsTargets): Map<number, RouteUpstreamTls> {
-  const byRoute = new Map<number, RouteUpstreamTls>();
+/** Per route id with HTTPS or HTTP/2 backends, the ways to the bundle's routes' endpoints. Throws when a PEM cannot be loaded. */
+function upstreamWays(bundle: TableBundle, targets: UpstreamTlsTargets): Map<number, RouteUpstream> {
+  const byRoute = new Map<number, RouteUpstream>();
   for (const entry of upstreamTlsOf(bundle)) {
-    const tls = entry.tls.map((settings) => (settings === null ? undefined : targets.target(settings)));
-    if (entry.endpoints === null) {
-      if (tls[0] !== undefined) byRoute.set(entry.route, tls[0]);
-    } else byRoute.set(entry.route, { tls, endpoints: entry.endpoints });
+    const ways = entry.tls.map((settings, index): UpstreamWay => ({ tls: settings === null ? undefined : targets.target(settings), protocol: entry.protocols?.[index] ?? undefined }));
+    if (entry.endpoints === null) byRoute.set(entry.route, ways[0] ?? PLAIN);
+    else byRoute.set(entry.route, { ways, endpoints: entry.endpoints });
   }
   return byRoute;
 }
@@ -158,6 +168,12 @@ function endpointRefs(endpoints: readonly { address: string; port: number }[]): 
   return endpoints.map((endpoint, id) => ({ id, key: endpointKey(endpoint.address, endpoint.port), address: endpoint.address, port: endpoint.port }));
 }
 
+/** The pool key of an endpoint for a way: HTTP/1.1 plain sockets by endpoint key; the rest apart. */
+function poolKey(endpointKey: string, tls: UpstreamTlsTarget | undefined, protocol: 'h2' | 'grpc' | undefined): string {
+  const key = protocol === undefined ? endpointKey : endpointKey + '|h2';
+  return tls === undefined ? key : key + tls.poolSuffix;
+}
+
 /** Proxy the request to this endpoint. */
 export interface ProxyDecision {
   readonly kind: 'proxy';
@@ -168,9 +184,11 @@ export interface ProxyDecision {
   readonly endpointKey: string;
   readonly address: string;
   readonly port: number;
-  /** TLS to the endpoint, or undefined for plain HTTP. */
+  /** TLS to the endpoint, or undefined for plain text. */
   readonly tls: UpstreamTlsTarget | undefined;
-  /** The pool key: `endpointKey`, plus the TLS settings' suffix when TLS. */
+  /** HTTP/2 (`h2`) or gRPC over HTTP/2 (`grpc`) to the endpoint, or undefined for HTTP/1.1. */
+  readonly protocol: 'h2' | 'grpc' | undefined;
+  /** The pool key: `endpointKey`, plus `|h2` for HTTP/2, plus the TLS settings' suffix when TLS. */
   readonly poolKey: string;
   /** The snapshot the decision was made on; a retry picks from the same one. */
   readonly snapshot: LoadedSnapshot;
@@ -243,9 +261,8 @@ export function endpointKey(address: string, port: number): string {
 function proxyTo(snapshot: LoadedSnapshot, routeId: number, route: string, policy: PreparedPolicy | undefined, endpointId: number, backends: number | undefined): ProxyDecision | StatusDecision {
   if (endpointId < 0) return { kind: 'unavailable', route, policy };
   const endpoint = snapshot.endpoints[endpointId] as EndpointRef;
-  const tls = snapshot.upstreamTls(routeId, endpointId);
-  const poolKey = tls === undefined ? endpoint.key : endpoint.key + tls.poolSuffix;
-  return { kind: 'proxy', routeId, route, endpointId, endpointKey: endpoint.key, address: endpoint.address, port: endpoint.port, tls, poolKey, snapshot, policy, backends };
+  const { tls, protocol } = snapshot.upstreamWay(routeId, endpointId);
+  return { kind: 'proxy', routeId, route, endpointId, endpointKey: endpoint.key, address: endpoint.address, port: endpoint.port, tls, protocol, poolKey: poolKey(endpoint.key, tls, protocol), snapshot, policy, backends };
 }
 
 /** Lower-case host without port, for redirect locations. */
@@ -409,8 +426,8 @@ export class Router extends EventEmitter<{ swap: [SwapEvent] }> {
     for (const id of hidden) matcher.setHealthy(id, true);
     if (endpointId < 0 || endpointId === decision.endpointId || tried.includes(endpointId)) return undefined;
     const endpoint = decision.snapshot.endpoints[endpointId] as EndpointRef;
-    const tls = decision.snapshot.upstreamTls(decision.routeId, endpointId);
-    return { ...decision, endpointId, endpointKey: endpoint.key, address: endpoint.address, port: endpoint.port, tls, poolKey: tls === undefined ? endpoint.key : endpoint.key + tls.poolSuffix };
+    const { tls, protocol } = decision.snapshot.upstreamWay(decision.routeId, endpointId);
+    return { ...decision, endpointId, endpointKey: endpoint.key, address: endpoint.address, port: endpoint.port, tls, protocol, poolKey: poolKey(endpoint.key, tls, protocol) };
   }
 
   /**

@@ -38,6 +38,42 @@ export interface UpstreamOwner {
   onUpstreamDrain(upstream: Upstream): void;
 }
 
+/** What an exchange and the relays use of an endpoint connection's socket (a net.Socket, or an HTTP/2 link's face). */
+export interface UpstreamSocket {
+  write(chunk: Uint8Array): boolean;
+  cork(): void;
+  uncork(): void;
+  readonly writableLength: number;
+  readonly writableNeedDrain: boolean;
+  readonly destroyed: boolean;
+  isPaused(): boolean;
+  pause(): unknown;
+  resume(): unknown;
+  end(): unknown;
+}
+
+/**
+ * One request's way to an endpoint: a pooled HTTP/1.1 connection (`TcpUpstream`) or a stream of
+ * an HTTP/2 session (`H2Link`, h2-link.ts). Whoever uses it sets `owner` and gets the events.
+ */
+export interface Upstream {
+  readonly key: string;
+  owner: UpstreamOwner | undefined;
+  /** Connected (TCP, TLS and verification; for HTTP/2 the endpoint's SETTINGS too). */
+  readonly connected: boolean;
+  /** Requests this connection carried before the current one. */
+  uses: number;
+  /** Set by the owner when it keeps the chunk it was given beyond onUpstreamData. */
+  retained: boolean;
+  readonly socket: UpstreamSocket;
+  /** What broke the connection, if anything (a TLS verification failure names its reason here). */
+  readonly error: Error | undefined;
+  /** The exchange ended cleanly: keep the connection for another request (or free the stream). */
+  release(): void;
+  /** Closes it at once (an HTTP/2 link cancels its stream only); the owner, if any, gets onUpstreamClose. */
+  destroy(): void;
+}
+
 /** Pool tuning. Connect and read timeouts are the owner's: the proxy checks them on a coarse tick. */
 export interface PoolOptions {
   /** How long a socket may sit idle in the pool. */
@@ -55,8 +91,8 @@ export interface PoolOptions {
 /** Bytes one read can take; a response head and a small body usually arrive in one. */
 const READ_SIZE = 16 * 1024;
 
-/** One connection to an endpoint. */
-export class Upstream {
+/** One HTTP/1.1 connection to an endpoint. */
+export class TcpUpstream implements Upstream {
   readonly socket: Socket;
   readonly key: string;
   owner: UpstreamOwner | undefined;
@@ -135,6 +171,11 @@ export class Upstream {
     return this.#error;
   }
 
+  /** Back to the pool's idle stack (closed when the pool is full or closed). */
+  release(): void {
+    this.#pool.release(this);
+  }
+
   /** Closes the socket at once; the owner (if any) gets onUpstreamClose. */
   destroy(): void {
     this.socket.destroy();
@@ -169,7 +210,7 @@ export class UpstreamPool {
   created = 0;
   /** TLS sockets ever opened (each one TLS handshake; for tests and stats). */
   tlsConnects = 0;
-  readonly #idle = new Map<string, Upstream[]>();
+  readonly #idle = new Map<string, TcpUpstream[]>();
   /** Per endpoint key, the pool keys of its TLS sockets (one per TLS settings used with it). */
   readonly #tlsKeys = new Map<string, Set<string>>();
   /** Open sockets per endpoint key; keys at zero are deleted, so the map follows what is open. */
@@ -190,10 +231,10 @@ export class UpstreamPool {
    * always a new one when `fresh`. POOL_FULL when the endpoint already has maxPerEndpoint sockets
    * open and none idle; ADDRESS_REFUSED when the address policy refuses the endpoint's address.
    */
-  acquire(key: string, address: string, port: number, owner: UpstreamOwner, fresh = false, tls?: UpstreamTlsTarget): Upstream | typeof POOL_FULL | typeof ADDRESS_REFUSED {
+  acquire(key: string, address: string, port: number, owner: UpstreamOwner, fresh = false, tls?: UpstreamTlsTarget): TcpUpstream | typeof POOL_FULL | typeof ADDRESS_REFUSED {
     const stack = this.#idle.get(key);
     if (!fresh && stack !== undefined && stack.length !== 0) {
-      const upstream = stack.pop() as Upstream;
+      const upstream = stack.pop() as TcpUpstream;
       upstream.owner = owner;
       upstream.uses++;
       return upstream;
@@ -210,7 +251,7 @@ export class UpstreamPool {
     if (this.options.maxPerEndpoint !== undefined && open >= this.options.maxPerEndpoint) {
       // Over the cap, a fresh socket may still replace an idle one of the same endpoint.
       if (stack === undefined || stack.length === 0) return POOL_FULL;
-      (stack.shift() as Upstream).destroy();
+      (stack.shift() as TcpUpstream).destroy();
     }
     this.#open.set(key, open + 1);
     this.created++;
@@ -222,13 +263,13 @@ export class UpstreamPool {
       if (tlsKeys === undefined) this.#tlsKeys.set(endpoint, (tlsKeys = new Set()));
       tlsKeys.add(key);
     }
-    const upstream = new Upstream(this, key, address, port, tls);
+    const upstream = new TcpUpstream(this, key, address, port, tls);
     upstream.owner = owner;
     return upstream;
   }
 
   /** Takes back a socket whose last exchange ended cleanly; closes it when the pool is full or closed. */
-  release(upstream: Upstream): void {
+  release(upstream: TcpUpstream): void {
     upstream.owner = undefined;
     let stack = this.#idle.get(upstream.key);
     if (stack === undefined) {
@@ -244,7 +285,7 @@ export class UpstreamPool {
   }
 
   /** Removes a closed socket from its idle stack and the open count. */
-  forget(upstream: Upstream): void {
+  forget(upstream: TcpUpstream): void {
     const open = (this.#open.get(upstream.key) ?? 1) - 1;
     if (open <= 0) this.#open.delete(upstream.key);
     else this.#open.set(upstream.key, open);
@@ -291,7 +332,7 @@ export class UpstreamPool {
     const oldest = this.#now - this.options.idleTimeoutMs;
     for (const [key, stack] of this.#idle) {
       // The stack bottom is the longest idle.
-      while (stack.length !== 0 && (stack[0] as Upstream).idleSince <= oldest) (stack.shift() as Upstream).destroy();
+      while (stack.length !== 0 && (stack[0] as TcpUpstream).idleSince <= oldest) (stack.shift() as TcpUpstream).destroy();
       if (stack.length === 0) this.#idle.delete(key);
     }
   }

@@ -1,0 +1,347 @@
+/**
+ * One request to an HTTP/2 endpoint, behind the same face as an HTTP/1.1 endpoint connection
+ * (`Upstream`): the Exchange writes the forwarded HTTP/1.1 request head and body to it and reads
+ * HTTP/1.1 response bytes from it, so routing, policies, retries, failure decisions, passive
+ * health, timeouts, metrics and every client protocol's relay stay one code path. Inside, the
+ * head becomes HTTP/2 request headers on a new stream of a pooled session (h2-pool.ts), a chunked
+ * body is unframed into DATA, and the response becomes an HTTP/1.1 head plus a chunked body
+ * whose last chunk carries the HTTP/2 trailers (gRPC's `grpc-status` and `grpc-message`).
+ *
+ * Translation rules: connection-specific fields (Connection, Keep-Alive, Proxy-Connection,
+ * Transfer-Encoding, Upgrade, TE, Trailer) are not sent; Host becomes `:authority`; a gRPC
+ * request (content-type application/grpc…) gets `te: trailers`. A response with Content-Length
+ * keeps it (trailers, if any, are dropped); any other response with a body is chunked.
+ */
+import { STATUS_CODES } from 'node:http';
+import { constants } from 'node:http2';
+import type { ClientHttp2Stream, IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http2';
+import type { H2Session } from './h2-pool.ts';
+import type { Upstream, UpstreamOwner, UpstreamSocket } from './pool.ts';
+
+/** Request fields never sent over HTTP/2 (RFC 9113 §8.2.2), plus Host (it is `:authority`). */
+const NOT_SENT: ReadonlySet<string> = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailer', 'host', 'http2-settings']);
+/** Response fields never relayed as they came: the framing is Portico's. */
+const NOT_RELAYED: ReadonlySet<string> = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'trailer']);
+const CRLF = Buffer.from('\r\n', 'latin1');
+const LAST_CHUNK = Buffer.from('0\r\n\r\n', 'latin1');
+
+/** Body framing states of the HTTP/1.1 request written to the link. */
+const HEAD = 0;
+const NONE = 1;
+const LENGTH = 2;
+const CHUNK_SIZE = 3;
+const CHUNK_DATA = 4;
+const CHUNK_DATA_END = 5;
+const TRAILERS = 6;
+const DONE = 7;
+
+/** The HTTP/1.1 field lines of `headers` (pseudo-headers and `skip` names left out). */
+function fieldLines(headers: IncomingHttpHeaders, skip: ReadonlySet<string>): string {
+  let out = '';
+  for (const name in headers) {
+    if (name.charCodeAt(0) === 0x3a || skip.has(name)) continue;
+    const value = headers[name];
+    if (value === undefined) continue;
+    if (Array.isArray(value)) for (const one of value) out += `${name}: ${one}\r\n`;
+    else out += `${name}: ${value}\r\n`;
+  }
+  return out;
+}
+
+/** An HTTP/1.1-speaking link over one HTTP/2 stream. It is its own `socket`. */
+export class H2Link implements Upstream, UpstreamSocket {
+  readonly key: string;
+  readonly socket: UpstreamSocket = this;
+  owner: UpstreamOwner | undefined;
+  connected: boolean;
+  uses: number;
+  retained = false;
+  readonly #session: H2Session;
+  readonly #scheme: string;
+  readonly #grpc: boolean;
+  #stream: ClientHttp2Stream | undefined;
+  #state = HEAD;
+  /** Request body bytes (LENGTH) or chunk bytes (CHUNK_DATA) still to come. */
+  #remaining = 0;
+  /** An incomplete chunk-size or trailer line. */
+  #line = '';
+  #isHead = false;
+  /** The response is chunked by us (no Content-Length from the endpoint, a body may follow). */
+  #chunked = false;
+  #trailers: IncomingHttpHeaders | undefined;
+  #responded = false;
+  #complete = false;
+  #released = false;
+  #notified = false;
+  #corked: Buffer[] | undefined;
+
+  constructor(session: H2Session, owner: UpstreamOwner, grpc: boolean, scheme: string) {
+    this.#session = session;
+    this.key = session.key;
+    this.owner = owner;
+    this.#grpc = grpc;
+    this.#scheme = scheme;
+    this.connected = session.connected;
+    this.uses = session.started;
+  }
+
+  /** What broke the session, if anything (a TLS verification failure names its reason here). */
+  get error(): Error | undefined {
+    return this.#session.error;
+  }
+
+  /** The session is ready for streams. */
+  sessionConnected(): void {
+    if (this.connected) return;
+    this.connected = true;
+    this.owner?.onUpstreamConnect(this);
+  }
+
+  /** The session is gone. */
+  sessionClosed(error: Error | undefined): void {
+    // A stream of the session closes on its own (and says so); a link that never opened one is told here.
+    if (this.#stream === undefined || this.#stream.closed) this.#close(error);
+  }
+
+  /** The exchange is over and the response was complete: the stream slot goes back. */
+  release(): void {
+    this.owner = undefined;
+    if (this.#stream !== undefined && !this.#stream.closed && !this.#complete) this.#stream.close(constants.NGHTTP2_CANCEL);
+    this.#free();
+  }
+
+  /** Cancels the stream (never the session); the owner, if still set, gets onUpstreamClose. */
+  destroy(): void {
+    const stream = this.#stream;
+    if (stream !== undefined && !stream.closed) stream.close(constants.NGHTTP2_CANCEL);
+    else queueMicrotask(() => this.#close(undefined));
+  }
+
+  // The socket face the Exchange and the relays use.
+
+  get destroyed(): boolean {
+    return this.#notified;
+  }
+
+  get writableLength(): number {
+    return this.#stream?.writableLength ?? 0;
+  }
+
+  get writableNeedDrain(): boolean {
+    return this.#stream?.writableNeedDrain ?? false;
+  }
+
+  cork(): void {
+    this.#corked ??= [];
+  }
+
+  uncork(): void {
+    const corked = this.#corked;
+    this.#corked = undefined;
+    if (corked !== undefined && corked.length !== 0) this.write(corked.length === 1 ? (corked[0] as Buffer) : Buffer.concat(corked));
+  }
+
+  isPaused(): boolean {
+    return this.#stream?.isPaused() ?? false;
+  }
+
+  pause(): this {
+    this.#stream?.pause();
+    return this;
+  }
+
+  resume(): this {
+    this.#stream?.resume();
+    return this;
+  }
+
+  /** The request is complete by its framing; a half-close adds nothing. */
+  end(): this {
+    return this;
+  }
+
+  /** Takes HTTP/1.1 request bytes (head first, then body). Returns false when the stream pushes back. */
+  write(chunk: Uint8Array): boolean {
+    if (this.#corked !== undefined) {
+      // The head lives in scratch memory only while written: keep a copy.
+      this.#corked.push(Buffer.from(chunk));
+      return true;
+    }
+    const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    if (this.#state === HEAD) return this.#head(buf);
+    return this.#body(buf, 0);
+  }
+
+  /** Opens the stream with the request head at the start of `buf`; the rest is body. */
+  #head(buf: Buffer): boolean {
+    const end = buf.indexOf('\r\n\r\n', 0, 'latin1');
+    // forwardHead writes a whole head in one buffer; anything else is a bug, not input.
+    if (end < 0) throw new Error('H2Link needs the whole request head in one write');
+    const text = buf.latin1Slice(0, end);
+    const lines = text.split('\r\n');
+    const requestLine = lines[0] as string;
+    const firstSpace = requestLine.indexOf(' ');
+    const lastSpace = requestLine.lastIndexOf(' ');
+    const method = requestLine.slice(0, firstSpace);
+    let path = requestLine.slice(firstSpace + 1, lastSpace);
+    // Absolute-form (a request meant for a proxy): HTTP/2 wants the path alone.
+    if (path.charCodeAt(0) !== 0x2f) {
+      const url = new URL(path);
+      path = url.pathname + url.search;
+    }
+    this.#isHead = method === 'HEAD';
+    const headers: OutgoingHttpHeaders = { ':method': method, ':scheme': this.#scheme, ':path': path };
+    let chunked = false;
+    let length = 0;
+    let grpc = false;
+    for (let i = 1; i < lines.length; i++) {
+      const line = lines[i] as string;
+      const colon = line.indexOf(':');
+      const name = line.slice(0, colon).toLowerCase();
+      const value = line.slice(colon + 1).trim();
+      if (name === 'host') headers[':authority'] = value;
+      if (name === 'transfer-encoding') chunked = true;
+      if (name === 'content-length') length = Number(value);
+      if (name === 'content-type' && value.toLowerCase().startsWith('application/grpc')) grpc = true;
+      if (NOT_SENT.has(name)) continue;
+      const seen = headers[name];
+      headers[name] = seen === undefined ? value : Array.isArray(seen) ? [...seen, value] : [seen as string, value];
+    }
+    if (grpc || this.#grpc) headers.te = 'trailers';
+    this.#state = chunked ? CHUNK_SIZE : length > 0 ? LENGTH : NONE;
+    this.#remaining = length;
+    const stream = this.#session.session.request(headers, { endStream: this.#state === NONE });
+    this.#stream = stream;
+    stream.on('response', (response) => this.#onResponse(response));
+    stream.on('trailers', (trailers) => {
+      this.#trailers = trailers;
+    });
+    stream.on('data', (data: Buffer) => this.#onData(data));
+    stream.on('end', () => this.#onEnd());
+    stream.on('drain', () => this.owner?.onUpstreamDrain(this));
+    stream.on('error', () => {});
+    stream.on('close', () => this.#close(this.#streamError(stream)));
+    const rest = end + 4;
+    return rest < buf.length ? this.#body(buf, rest) : true;
+  }
+
+  /** Forwards request body bytes buf[from, …), unframing chunked coding (already validated by the Exchange). */
+  #body(buf: Buffer, from: number): boolean {
+    const stream = this.#stream as ClientHttp2Stream;
+    let ok = true;
+    let at = from;
+    while (at < buf.length && this.#state !== DONE) {
+      switch (this.#state) {
+        case LENGTH: {
+          const take = Math.min(this.#remaining, buf.length - at);
+          ok = stream.write(buf.subarray(at, at + take)) && ok;
+          at += take;
+          this.#remaining -= take;
+          if (this.#remaining === 0) {
+            this.#state = DONE;
+            stream.end();
+          }
+          break;
+        }
+        case CHUNK_SIZE:
+        case TRAILERS:
+        case CHUNK_DATA_END: {
+          const lf = buf.indexOf(0x0a, at);
+          const stop = lf < 0 ? buf.length : lf + 1;
+          this.#line += buf.latin1Slice(at, stop);
+          at = stop;
+          if (lf < 0) break;
+          const line = this.#line;
+          this.#line = '';
+          if (this.#state === CHUNK_DATA_END) this.#state = CHUNK_SIZE;
+          else if (this.#state === TRAILERS) {
+            // Request trailers are not forwarded (gRPC sends none); the empty line ends the body.
+            if (line === '\r\n') {
+              this.#state = DONE;
+              stream.end();
+            }
+          } else {
+            const size = Number.parseInt(line, 16);
+            if (size === 0) this.#state = TRAILERS;
+            else {
+              this.#remaining = size;
+              this.#state = CHUNK_DATA;
+            }
+          }
+          break;
+        }
+        case CHUNK_DATA: {
+          const take = Math.min(this.#remaining, buf.length - at);
+          ok = stream.write(buf.subarray(at, at + take)) && ok;
+          at += take;
+          this.#remaining -= take;
+          if (this.#remaining === 0) this.#state = CHUNK_DATA_END;
+          break;
+        }
+        default:
+          at = buf.length;
+      }
+    }
+    return ok;
+  }
+
+  #onResponse(response: IncomingHttpHeaders): void {
+    const status = Number(response[':status']);
+    this.#responded = true;
+    const bodiless = this.#isHead || status === 204 || status === 304;
+    const ended = this.#stream?.readableEnded === true || (this.#stream?.endAfterHeaders ?? false);
+    let framing = '';
+    if (!bodiless && response['content-length'] === undefined) {
+      if (ended) framing = 'content-length: 0\r\n';
+      else {
+        this.#chunked = true;
+        framing = 'transfer-encoding: chunked\r\n';
+      }
+    }
+    const head = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Unknown'}\r\n${fieldLines(response, NOT_RELAYED)}${framing}\r\n`;
+    if (bodiless || (ended && !this.#chunked)) this.#complete = true;
+    this.#emit(Buffer.from(head, 'latin1'));
+  }
+
+  #onData(data: Buffer): void {
+    if (!this.#responded || data.length === 0) return;
+    if (!this.#chunked) return this.#emit(data);
+    this.#emit(Buffer.concat([Buffer.from(data.length.toString(16) + '\r\n', 'latin1'), data, CRLF]));
+  }
+
+  #onEnd(): void {
+    // A reset also ends the readable side: that is a broken response, which 'close' reports.
+    const code = this.#stream?.rstCode;
+    if (!this.#responded || (code !== undefined && code !== constants.NGHTTP2_NO_ERROR)) return;
+    this.#complete = true;
+    if (!this.#chunked) return;
+    const trailers = this.#trailers;
+    this.#emit(trailers === undefined ? LAST_CHUNK : Buffer.from(`0\r\n${fieldLines(trailers, NOT_RELAYED)}\r\n`, 'latin1'));
+  }
+
+  #emit(buf: Buffer): void {
+    this.owner?.onUpstreamData(this, buf, buf.length);
+  }
+
+  /** Why the stream ended before its response did. */
+  #streamError(stream: ClientHttp2Stream): Error {
+    const code = stream.rstCode ?? 0;
+    return Object.assign(new Error(`HTTP/2 stream closed before the response was complete (RST_STREAM ${code})`), { code: 'ERR_PORTICO_H2_STREAM', rstCode: code });
+  }
+
+  #close(error: Error | undefined): void {
+    this.#free();
+    if (this.#notified) return;
+    this.#notified = true;
+    const owner = this.owner;
+    this.owner = undefined;
+    // An owner still set means its response is not over (a short body included).
+    if (owner !== undefined) owner.onUpstreamClose(this, error ?? this.#session.error ?? new Error('HTTP/2 stream closed before the response was complete'));
+  }
+
+  #free(): void {
+    if (this.#released) return;
+    this.#released = true;
+    this.#session.release(this);
+  }
+}
