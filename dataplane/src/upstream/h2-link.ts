@@ -12,9 +12,9 @@
  * request (content-type application/grpc…) gets `te: trailers`. A response with Content-Length
  * keeps it (trailers, if any, are dropped); any other response with a body is chunked.
  */
-import { STATUS_CODES } from 'node:http';
-import { constants } from 'node:http2';
 import type { ClientHttp2Stream, IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http2';
+import { CANCEL, NO_ERROR } from '../h2/codes.ts';
+import { reasonPhrase } from '../http/respond.ts';
 import type { H2Session } from './h2-pool.ts';
 import type { Upstream, UpstreamOwner, UpstreamSocket } from './pool.ts';
 
@@ -22,6 +22,8 @@ import type { Upstream, UpstreamOwner, UpstreamSocket } from './pool.ts';
 const NOT_SENT: ReadonlySet<string> = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailer', 'host', 'http2-settings']);
 /** Response fields never relayed as they came: the framing is Portico's. */
 const NOT_RELAYED: ReadonlySet<string> = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'trailer']);
+/** Trailer fields never relayed: framing and routing fields have no place in a trailer section (RFC 9110 §6.5.1). */
+const TRAILERS_NOT_RELAYED: ReadonlySet<string> = new Set([...NOT_RELAYED, 'te', 'host', 'content-length', 'content-type', 'content-encoding', 'authorization', 'set-cookie']);
 const CRLF = Buffer.from('\r\n', 'latin1');
 const LAST_CHUNK = Buffer.from('0\r\n\r\n', 'latin1');
 
@@ -106,14 +108,14 @@ export class H2Link implements Upstream, UpstreamSocket {
   /** The exchange is over and the response was complete: the stream slot goes back. */
   release(): void {
     this.owner = undefined;
-    if (this.#stream !== undefined && !this.#stream.closed && !this.#complete) this.#stream.close(constants.NGHTTP2_CANCEL);
+    if (this.#stream !== undefined && !this.#stream.closed && !this.#complete) this.#stream.close(CANCEL);
     this.#free();
   }
 
   /** Cancels the stream (never the session); the owner, if still set, gets onUpstreamClose. */
   destroy(): void {
     const stream = this.#stream;
-    if (stream !== undefined && !stream.closed) stream.close(constants.NGHTTP2_CANCEL);
+    if (stream !== undefined && !stream.closed) stream.close(CANCEL);
     else queueMicrotask(() => this.#close(undefined));
   }
 
@@ -298,7 +300,7 @@ export class H2Link implements Upstream, UpstreamSocket {
         framing = 'transfer-encoding: chunked\r\n';
       }
     }
-    const head = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Unknown'}\r\n${fieldLines(response, NOT_RELAYED)}${framing}\r\n`;
+    const head = `HTTP/1.1 ${status} ${reasonPhrase(status, 'Status')}\r\n${fieldLines(response, NOT_RELAYED)}${framing}\r\n`;
     if (bodiless || (ended && !this.#chunked)) this.#complete = true;
     this.#emit(Buffer.from(head, 'latin1'));
   }
@@ -312,11 +314,11 @@ export class H2Link implements Upstream, UpstreamSocket {
   #onEnd(): void {
     // A reset also ends the readable side: that is a broken response, which 'close' reports.
     const code = this.#stream?.rstCode;
-    if (!this.#responded || (code !== undefined && code !== constants.NGHTTP2_NO_ERROR)) return;
+    if (!this.#responded || (code !== undefined && code !== NO_ERROR)) return;
     this.#complete = true;
     if (!this.#chunked) return;
     const trailers = this.#trailers;
-    this.#emit(trailers === undefined ? LAST_CHUNK : Buffer.from(`0\r\n${fieldLines(trailers, NOT_RELAYED)}\r\n`, 'latin1'));
+    this.#emit(trailers === undefined ? LAST_CHUNK : Buffer.from(`0\r\n${fieldLines(trailers, TRAILERS_NOT_RELAYED)}\r\n`, 'latin1'));
   }
 
   #emit(buf: Buffer): void {

@@ -15,7 +15,6 @@
  * TLS (GRPCS, h2 over TLS) is the same as for HTTPS endpoints (upstream/tls.ts: SNI, verification
  * of chain, name and depth, client certificate), with ALPN `h2` required.
  */
-import { connect as connectHttp2, constants } from 'node:http2';
 import type { ClientHttp2Session } from 'node:http2';
 import { connect } from 'node:net';
 import type { Socket } from 'node:net';
@@ -99,6 +98,8 @@ export class H2Session {
     socket.on('error', (error: Error) => {
       this.error ??= error;
     });
+    // node:http2 is loaded on the first session only: workers whose backends all speak HTTP/1.1 keep their RSS.
+    const { connect: connectHttp2 } = process.getBuiltinModule('node:http2');
     this.session = connectHttp2(`${tls === undefined ? 'http' : 'https'}://${address.includes(':') ? `[${address}]` : address}:${port}`, {
       createConnection: () => socket,
       settings: { enablePush: false, maxHeaderListSize: options.maxHeaderListSize },
@@ -260,6 +261,3 @@ export class H2Pool {
     }
   }
 }
-
-/** The RST_STREAM code that says the endpoint never processed the stream (safe to retry elsewhere). */
-export const REFUSED_STREAM = constants.NGHTTP2_REFUSED_STREAM;
