@@ -2,10 +2,11 @@
  * Gateway API through `portico standalone` as a process, on a manifest directory: a Gateway and
  * HTTPRoutes served over real HTTP next to an Ingress on the same host (the composition rule),
  * weighted backends, explain naming the HTTPRoute field, and hostile input (a route to a Gateway
- * that does not exist, a huge route, a rule Portico cannot honour, a cross-namespace backend
+ * that does not exist, a huge route, a rule Portico cannot honour (a filter it does not know), a cross-namespace backend
  * without a ReferenceGrant, conflicting listeners) that never takes the rest down.
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -52,6 +53,9 @@ spec:
     backendRefs: [{name: api, port: 80}]
   - matches: [{path: {type: PathPrefix, value: /far}}]
     backendRefs: [{name: far, namespace: elsewhere, port: 80}]
+  - matches: [{path: {type: PathPrefix, value: /filtered}}]
+    filters: [{type: ExtensionRef, extensionRef: {group: example.com, kind: Thing, name: x}}]
+    backendRefs: [{name: api, port: 80}]
 ---
 apiVersion: ${G}
 kind: HTTPRoute
@@ -127,8 +131,21 @@ describe('Gateway API through portico standalone', () => {
   });
 
   it('never serves a rule it cannot honour as if it matched more, nor a backend without a ReferenceGrant', async () => {
+    // The header match is honoured: without the header the request matches no rule.
     expect((await served('shop.test', '/only-beta')).status).toBe(404);
+    const beta = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = request({ host: '127.0.0.1', port: ports.http, path: '/only-beta', headers: { Host: 'shop.test', 'X-Beta': '1' }, agent: false, timeout: 10_000 }, (res) => {
+        let body = '';
+        res.on('data', (chunk: Buffer) => (body += chunk));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    expect(beta.status).toBe(200);
+    expect((JSON.parse(beta.body) as { served_by: string }).served_by).toBe(`127.0.0.1:${apiPort}`);
     expect((await get(ports.http, 'shop.test', '/far')).status).toBeGreaterThanOrEqual(500);
+    expect((await served('shop.test', '/filtered')).status).toBe(404);
     expect((await served('lost.test', '/')).status).toBe(404);
   });
 
@@ -142,7 +159,7 @@ describe('Gateway API through portico standalone', () => {
         'Gateway edge spec.listeners[1] ListenerInvalid',
         'HTTPRoute lost spec.parentRefs RouteNotAccepted',
         'HTTPRoute shop spec.rules[0].matches[0] Conflict',
-        'HTTPRoute shop spec.rules[2] UnsupportedValue',
+        'HTTPRoute shop spec.rules[4] UnsupportedValue',
         'HTTPRoute shop spec.rules[3].backendRefs[0] RefNotPermitted',
       ]),
     );

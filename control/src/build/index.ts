@@ -72,8 +72,9 @@ export function compareFields(a: string, b: string): number {
 /**
  * The order of routes inside a host, most specific first (the matcher takes the first whose
  * conditions hold among equal paths): longest path first, Exact before Prefix at equal length,
- * then path; then, as Gateway API orders equal paths, the oldest object, namespace/name, and the
- * position inside it (rule, then match). Ingress routes never tie on a path (conflicts are
+ * then path; then, as Gateway API orders equal paths, a method condition, more header conditions,
+ * more query conditions, the oldest object, namespace/name, and the position inside it (rule,
+ * then match). Ingress routes never tie on a path (conflicts are
  * settled first), so for them only the path keys decide.
  */
 export function compareRoutes(a: Route, b: Route): number {
@@ -82,10 +83,17 @@ export function compareRoutes(a: Route, b: Route): number {
     b.path.length - a.path.length ||
     exact(a) - exact(b) ||
     compareStrings(a.path, b.path) ||
+    compareMatches(a, b) ||
     compareClaims({ created: a.created, namespace: a.source.namespace, name: a.source.name, position: 0 }, { created: b.created, namespace: b.source.namespace, name: b.source.name, position: 0 }) ||
     compareStrings(a.source.kind, b.source.kind) ||
     compareFields(a.field, b.field)
   );
+}
+
+/** Gateway API precedence among equal paths: a method condition first, then more headers, then more query parameters. */
+function compareMatches(a: Route, b: Route): number {
+  const method = (route: Route) => (route.match?.methods === undefined ? 1 : 0);
+  return method(a) - method(b) || (b.match?.headers?.length ?? 0) - (a.match?.headers?.length ?? 0) || (b.match?.query?.length ?? 0) - (a.match?.query?.length ?? 0);
 }
 
 function describe(claim: { source: { kind: string; namespace: string; name: string }; field: string }): string {

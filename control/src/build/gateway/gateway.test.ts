@@ -179,16 +179,40 @@ describe('the Gateway processor', () => {
     expect(result.model.certificates.map((c) => `${c.secret} ${c.hosts.join(',')}`)).toEqual(['infra/shop-tls shop.example.com']);
   });
 
-  it('drops rules it cannot honour yet (never serving them as if they matched more): PartiallyInvalid, or Accepted=False when none is left', () => {
+  it('drops rules it cannot honour (never serving them as if they matched more): PartiallyInvalid, or Accepted=False when none is left', () => {
     const result = build([
       ...base,
-      httpRoute('mixed', { rules: [{ matches: [{ path: { value: '/h' }, headers: [{ name: 'x', value: 'y' }] }], backendRefs: [to('api')] }, { matches: [{ path: { value: '/ok' } }], backendRefs: [to('web')] }] }),
-      httpRoute('none', { hostnames: ['none.example.com'], rules: [{ matches: [{ method: 'POST' }], backendRefs: [to('api')] }] }),
+      httpRoute('mixed', { rules: [{ matches: [{ path: { value: '/h' } }], filters: [{ type: 'ExtensionRef' }], backendRefs: [to('api')] }, { matches: [{ path: { value: '/ok' } }], backendRefs: [to('web')] }] }),
+      httpRoute('none', { hostnames: ['none.example.com'], rules: [{ matches: [{ path: { type: 'RegularExpression', value: '/(a' } }], backendRefs: [to('api')] }] }),
     ]);
     expect(routesOf(result)).toEqual(['* Prefix /ok <- HTTPRoute apps/mixed spec.rules[1].matches[0] -> web:80x1']);
     expect(parentConditions(result, 'mixed')).toEqual([{ Accepted: 'True/Accepted', PartiallyInvalid: 'True/UnsupportedValue', ResolvedRefs: 'True/ResolvedRefs' }]);
     expect(parentConditions(result, 'none')![0]!.Accepted).toBe('False/UnsupportedValue');
     expect(result.conditions.filter((c) => c.reason === 'UnsupportedValue').map((c) => `${c.source.name} ${c.field}`)).toEqual(['mixed spec.rules[0]', 'none spec.rules[0]']);
+  });
+
+  it('fills method, header and query conditions and orders equal paths by them as the spec does', () => {
+    const result = build([
+      ...base,
+      httpRoute('m', {
+        rules: [
+          { matches: [{ path: { value: '/x' }, queryParams: [{ name: 'q', value: '1' }] }], backendRefs: [to('web')] },
+          { matches: [{ path: { value: '/x' }, headers: [{ name: 'X-A', value: '1' }, { name: 'x-a', value: 'ignored' }, { name: 'x-b', type: 'RegularExpression', value: 'v[0-9]+' }] }], backendRefs: [to('web')] },
+          { matches: [{ path: { value: '/x' }, method: 'POST' }], backendRefs: [to('api')] },
+          { matches: [{ path: { type: 'RegularExpression', value: '/x/[0-9]+' } }], backendRefs: [to('api')] },
+          { matches: [{ path: { value: '/x' } }], backendRefs: [to('web')] },
+        ],
+      }),
+    ]);
+    const routes = result.model.virtualHosts[0]!.routes;
+    expect(routes.map((r) => `${r.pathType} ${r.path} ${r.field} ${JSON.stringify(r.match ?? null)}`)).toEqual([
+      'RegularExpression /x/[0-9]+ spec.rules[3].matches[0] null',
+      'Prefix /x spec.rules[2].matches[0] {"methods":["POST"]}',
+      'Prefix /x spec.rules[1].matches[0] {"headers":[{"name":"X-A","value":"1","type":"Exact"},{"name":"x-b","value":"v[0-9]+","type":"RegularExpression"}]}',
+      'Prefix /x spec.rules[0].matches[0] {"query":[{"name":"q","value":"1","type":"Exact"}]}',
+      'Prefix /x spec.rules[4].matches[0] null',
+    ]);
+    expect(result.conditions).toEqual([]);
   });
 
   it('orders equal paths as the spec does: oldest route first, then namespace/name, then rule order (numerically)', () => {

@@ -16,7 +16,7 @@ import type { ParentAttachment } from './attach.ts';
 import { attachRoute } from './attach.ts';
 import type { GatewayPorts, GatewayView, RouteKind, StatusCondition } from './listeners.ts';
 import { GATEWAY_CONTROLLER_NAME, viewGateways } from './listeners.ts';
-import type { RouteRules } from './rules.ts';
+import type { RouteRules, RuleMatch } from './rules.ts';
 import { grpcRouteRules, httpRouteRules, toModelRoute } from './rules.ts';
 
 /** A route a Gateway API rule claims on a host, before conflicts with other claims are settled. */
@@ -65,6 +65,15 @@ export interface RouteContribution {
   readonly statuses: RouteParentStatus[];
 }
 
+/**
+ * The key under which two matches are the same rule: the Ingress path key (so a path-only match
+ * and an Ingress path on one host compete), a regex by its pattern, plus the conditions.
+ */
+function matchClaimKey(host: string, match: RuleMatch): string {
+  const path = match.pathType === 'RegularExpression' ? `${host} RegularExpression ${match.path}` : pathClaimKey(host, match.pathType, match.path);
+  return match.match === undefined ? path : `${path} ${JSON.stringify(match.match)}`;
+}
+
 /** Reads one route; `useCertificate` registers HTTPS listener certificates for its hosts. */
 export type RouteReader = (kind: RouteKind, route: HTTPRoute | GRPCRoute) => RouteContribution;
 
@@ -99,7 +108,7 @@ function readRoute(state: ClusterState, gateways: ReadonlyMap<string, GatewayVie
   for (const rule of rules.served) {
     for (const match of rule.matches) {
       const route = toModelRoute(source, created, match, rule.backends);
-      for (const host of [...hosts].sort(compareStrings)) out.claims.push({ host, route, key: pathClaimKey(host, match.pathType, match.path), order: order(match.position) });
+      for (const host of [...hosts].sort(compareStrings)) out.claims.push({ host, route, key: matchClaimKey(host, match), order: order(match.position) });
     }
   }
   for (const dropped of rules.dropped) out.conditions.push({ source, field: dropped.field, reason: 'UnsupportedValue', severity: 'Error', message: `${dropped.message}; the rule is not served` });

@@ -3,9 +3,10 @@
  * for something Portico does not honour yet is dropped whole (never served as if it matched more),
  * and named in the route's status; the other rules still serve.
  */
-import type { Backend, PathType, Route, SourceRef } from '../../model/types.ts';
+import type { Backend, PathType, Route, RouteMatch, SourceRef, ValueMatch } from '../../model/types.ts';
+import { regexProblem } from '../../snapshot/regex.ts';
 import type { ClusterState } from '../../state/cluster-state.ts';
-import type { BackendRef, GRPCRoute, GRPCRouteMatch, HTTPRoute, HTTPRouteMatch, HTTPRouteRule } from '../../state/gateway-objects.ts';
+import type { BackendRef, GRPCRoute, GRPCRouteMatch, HeaderMatch, HTTPRoute, HTTPRouteMatch, HTTPRouteRule } from '../../state/gateway-objects.ts';
 import type { EndpointSets } from '../backends.ts';
 import { pathProblem } from '../validate.ts';
 import type { GatewayBackend } from './backends.ts';
@@ -16,8 +17,39 @@ export interface RuleMatch {
   readonly field: string;
   readonly pathType: PathType;
   readonly path: string;
+  /** Method, header and query conditions; undefined when the match has none. */
+  readonly match?: RouteMatch | undefined;
   /** Position of the match inside the route (rule-major), for the spec's tie-break. */
   readonly position: number;
+}
+
+type MatchRead = { pathType: PathType; path: string; match?: RouteMatch | undefined };
+
+/**
+ * Header or query conditions: the first of each name counts (names compared case-insensitively
+ * for headers, exactly for query parameters), as the spec says; regexes must compile in RE2.
+ */
+function valueMatches(list: readonly HeaderMatch[] | undefined, field: string, caseInsensitive: boolean): ValueMatch[] | string {
+  const seen = new Set<string>();
+  const out: ValueMatch[] = [];
+  for (const [k, entry] of (list ?? []).entries()) {
+    const name = caseInsensitive ? entry.name.toLowerCase() : entry.name;
+    if (seen.has(name)) continue;
+    seen.add(name);
+    const type = entry.type ?? 'Exact';
+    if (type === 'RegularExpression') {
+      const problem = regexProblem(entry.value);
+      if (problem !== undefined) return `${field}[${k}].value: ${problem}`;
+    }
+    out.push({ name: entry.name, value: entry.value, type });
+  }
+  return out;
+}
+
+/** A RouteMatch from its parts, or undefined when it has none. */
+function routeMatch(methods: readonly string[], headers: readonly ValueMatch[], query: readonly ValueMatch[]): RouteMatch | undefined {
+  if (methods.length === 0 && headers.length === 0 && query.length === 0) return undefined;
+  return { ...(methods.length > 0 ? { methods } : {}), ...(headers.length > 0 ? { headers } : {}), ...(query.length > 0 ? { query } : {}) };
 }
 
 /** A rule Portico serves: its matches and backends. */
@@ -50,17 +82,23 @@ function resolveAll(refs: readonly BackendRef[] | undefined, source: SourceRef, 
   return backends;
 }
 
-/** Why an HTTPRoute match cannot be honoured, or its path. */
-function httpMatch(match: HTTPRouteMatch, field: string): { pathType: PathType; path: string } | string {
-  if ((match.headers ?? []).length > 0) return `${field}.headers: header matches are not supported yet`;
-  if ((match.queryParams ?? []).length > 0) return `${field}.queryParams: query parameter matches are not supported yet`;
-  if (match.method !== undefined) return `${field}.method: method matches are not supported yet`;
+/** Why an HTTPRoute match cannot be honoured, or its path and conditions. */
+function httpMatch(match: HTTPRouteMatch, field: string): MatchRead | string {
+  const headers = valueMatches(match.headers, `${field}.headers`, true);
+  if (typeof headers === 'string') return headers;
+  const query = valueMatches(match.queryParams, `${field}.queryParams`, false);
+  if (typeof query === 'string') return query;
   const type = match.path?.type ?? 'PathPrefix';
   const path = match.path?.value ?? '/';
-  if (type === 'RegularExpression') return `${field}.path: RegularExpression paths are not supported yet`;
-  const problem = pathProblem(path);
-  if (problem !== undefined) return `${field}.path.value: ${problem}`;
-  return { pathType: type === 'Exact' ? 'Exact' : 'Prefix', path };
+  if (type === 'RegularExpression') {
+    const problem = regexProblem(path);
+    if (problem !== undefined) return `${field}.path.value: ${problem}`;
+  } else {
+    const problem = pathProblem(path);
+    if (problem !== undefined) return `${field}.path.value: ${problem}`;
+  }
+  const pathType: PathType = type === 'Exact' ? 'Exact' : type === 'RegularExpression' ? 'RegularExpression' : 'Prefix';
+  return { pathType, path, match: routeMatch(match.method === undefined ? [] : [match.method], headers, query) };
 }
 
 /** Reads the rules of an HTTPRoute. Pure over `state`; registers endpoint sets in `sets`. */
@@ -84,7 +122,7 @@ export function httpRouteRules(route: HTTPRoute, source: SourceRef, state: Clust
     let problem: string | undefined;
     for (const [j, match] of declared.entries()) {
       const at = match === undefined ? field : `${field}.matches[${j}]`;
-      const read = match === undefined ? { pathType: 'Prefix' as const, path: '/' } : httpMatch(match, at);
+      const read: MatchRead | string = match === undefined ? { pathType: 'Prefix', path: '/' } : httpMatch(match, at);
       if (typeof read === 'string') {
         problem = read;
         break;
@@ -105,18 +143,31 @@ export function httpRouteRules(route: HTTPRoute, source: SourceRef, state: Clust
   return result;
 }
 
-/** Why a GRPCRoute match cannot be honoured, or the path it stands for (`/service/method`). */
-function grpcMatch(match: GRPCRouteMatch, field: string): { pathType: PathType; path: string } | string {
-  if ((match.headers ?? []).length > 0) return `${field}.headers: header matches are not supported yet`;
+const GRPC_NAME = /^[A-Za-z0-9_.]+$/;
+
+/** RE2 text matching `text` literally. */
+function literal(text: string): string {
+  return text.replace(/[\\^$.|?*+()[\]{}]/g, (c) => `\\${c}`);
+}
+
+/** Why a GRPCRoute match cannot be honoured, or the path it stands for (`/service/method`) and its header conditions. */
+function grpcMatch(match: GRPCRouteMatch, field: string): MatchRead | string {
+  const headers = valueMatches(match.headers, `${field}.headers`, true);
+  if (typeof headers === 'string') return headers;
+  const conditions = routeMatch([], headers, []);
   const method = match.method;
-  if (method === undefined) return { pathType: 'Prefix', path: '/' };
-  if ((method.type ?? 'Exact') !== 'Exact') return `${field}.method.type: RegularExpression method matches are not supported yet`;
-  const bad = [method.service, method.method].find((part) => part !== undefined && !/^[A-Za-z0-9_.]+$/.test(part));
+  if (method === undefined || (method.service === undefined && method.method === undefined)) return { pathType: 'Prefix', path: '/', match: conditions };
+  if ((method.type ?? 'Exact') === 'RegularExpression') {
+    const pattern = `/${method.service ?? '[^/]+'}/${method.method ?? '[^/]+'}`;
+    const problem = regexProblem(pattern);
+    if (problem !== undefined) return `${field}.method: ${problem}`;
+    return { pathType: 'RegularExpression', path: pattern, match: conditions };
+  }
+  const bad = [method.service, method.method].find((part) => part !== undefined && !GRPC_NAME.test(part));
   if (bad !== undefined) return `${field}.method: ${bad} is not a valid gRPC service or method name`;
-  if (method.service !== undefined && method.method !== undefined) return { pathType: 'Exact', path: `/${method.service}/${method.method}` };
-  if (method.service !== undefined) return { pathType: 'Prefix', path: `/${method.service}` };
-  if (method.method !== undefined) return `${field}.method: a method without a service is not supported yet`;
-  return { pathType: 'Prefix', path: '/' };
+  if (method.service !== undefined && method.method !== undefined) return { pathType: 'Exact', path: `/${method.service}/${method.method}`, match: conditions };
+  if (method.service !== undefined) return { pathType: 'Prefix', path: `/${method.service}`, match: conditions };
+  return { pathType: 'RegularExpression', path: `/[^/]+/${literal(method.method!)}`, match: conditions };
 }
 
 /** Reads the rules of a GRPCRoute: methods become paths (`/service/method`), backends speak gRPC. */
@@ -134,7 +185,7 @@ export function grpcRouteRules(route: GRPCRoute, source: SourceRef, state: Clust
     let problem: string | undefined;
     for (const [j, match] of declared.entries()) {
       const at = match === undefined ? field : `${field}.matches[${j}]`;
-      const read = match === undefined ? { pathType: 'Prefix' as const, path: '/' } : grpcMatch(match, at);
+      const read: MatchRead | string = match === undefined ? { pathType: 'Prefix', path: '/' } : grpcMatch(match, at);
       if (typeof read === 'string') {
         problem = read;
         break;
@@ -157,5 +208,5 @@ export function grpcRouteRules(route: GRPCRoute, source: SourceRef, state: Clust
 
 /** The model route for one match on one host. */
 export function toModelRoute(source: SourceRef, created: string, match: RuleMatch, backends: readonly Backend[]): Route {
-  return { source, field: match.field, pathType: match.pathType, path: match.path, backends, redirect: { sslRedirect: false, forceSslRedirect: false }, created };
+  return { source, field: match.field, pathType: match.pathType, path: match.path, backends, redirect: { sslRedirect: false, forceSslRedirect: false }, created, ...(match.match === undefined ? {} : { match: match.match }) };
 }
