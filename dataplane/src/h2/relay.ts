@@ -180,5 +180,4 @@ export class H2ResponseRelay implements Relay {
     if (!ok) upstream.socket.pause();
     return RELAY_MORE;
   }
-
 }

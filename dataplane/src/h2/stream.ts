@@ -52,6 +52,8 @@ export class H2Request implements Downstream {
   #received = 0;
   #exchanging = false;
   #finished = false;
+  /** Portico reset the stream itself (not the client). */
+  #resetHere = false;
 
   /** Takes over `stream` (its HEADERS arrived with `raw` fields; `endStream`: no body follows). */
   constructor(owner: H2Owner, stream: ServerHttp2Stream, raw: readonly string[], endStream: boolean) {
@@ -66,9 +68,6 @@ export class H2Request implements Downstream {
     stream.on('data', (chunk: Buffer) => this.#onData(chunk));
     stream.on('end', () => this.#onEnd());
     stream.on('drain', () => this.exchange.onClientDrain());
-    stream.on('aborted', () => {
-      if (this.#exchanging) owner.streamReset();
-    });
     stream.on('error', () => {});
     stream.on('close', () => this.#onClose());
     this.#start(raw, endStream);
@@ -118,6 +117,9 @@ export class H2Request implements Downstream {
   }
 
   #onClose(): void {
+    // A reset Portico did not send came from the client: counted against rapid reset (CVE-2023-44487).
+    const stream = this.stream;
+    if (!this.#resetHere && stream.rstCode !== undefined && stream.rstCode !== NO_ERROR && !stream.session?.destroyed) this.#owner.streamReset();
     if (this.#exchanging) {
       this.#exchanging = false;
       this.exchange.abort();
@@ -133,6 +135,7 @@ export class H2Request implements Downstream {
 
   /** Resets the stream (RST_STREAM `code`); the exchange, if any, is aborted by the close. */
   #reset(code: number): void {
+    this.#resetHere = true;
     if (!this.stream.destroyed) this.stream.close(code);
   }
 
