@@ -6,11 +6,11 @@
  * 502, 504, or cutting the client off when the response had already started.
  */
 import type { Downstream } from './seam.ts';
-import { BAD_RESPONSE, CONNECT_FAILED, CONNECT_TIMEOUT, FAILURE_NAMES, RESET, decideFailure, isIdempotent, overdue } from './failure.ts';
+import { BAD_RESPONSE, CONNECT_FAILED, CONNECT_TIMEOUT, FAILURE_NAMES, READ_TIMEOUT, RESET, decideFailure, isIdempotent, overdue } from './failure.ts';
 import { CHUNKED_INVALID } from './http/chunked.ts';
 import { forwardHead, requestIdOf, scratchRetained } from './http/forward.ts';
 import type { ResponseExtra } from './http/respond.ts';
-import { responseExtra } from './http/respond.ts';
+import { withCookies } from './http/respond.ts';
 import { RELAY_DONE, RELAY_INVALID, RELAY_UPGRADE } from './relay.ts';
 import type { Relay } from './relay.ts';
 import { RequestBody } from './request-body.ts';
@@ -74,6 +74,8 @@ export class Exchange implements UpstreamOwner {
   #timeouts: ExchangeTimeouts | undefined;
   /** Aborts the auth-url subrequest while one is out for this request. */
   #authAbort: AbortController | undefined;
+  /** The route's whole-exchange deadline (Gateway API timeouts), when it has one: a timer, finer than the tick. */
+  #deadline: NodeJS.Timeout | undefined;
 
   /** Serves the requests of `conn`, relaying responses through `relay` (which writes in the client's protocol). */
   constructor(conn: Downstream, relay: Relay) {
@@ -149,7 +151,7 @@ export class Exchange implements UpstreamOwner {
       const verdict = decideAuth(auth, answer);
       if (!verdict.allow) return this.#deny(verdict.answer);
       if (verdict.setHeaders.length + verdict.dropHeaders.length !== 0) this.#extra = mergeHeaders(this.#extra, verdict.setHeaders, verdict.dropHeaders);
-      if (verdict.cookies.length !== 0) this.#relay.reset(this.#isHead, this.#keepAlive, conn.head.minor === 1, this.#upgrade, responseExtra(response?.headers ?? [], verdict.cookies, verdict.cookiesAlways));
+      if (verdict.cookies.length !== 0) this.#relay.reset(this.#isHead, this.#keepAlive, conn.head.minor === 1, this.#upgrade, withCookies(response, verdict.cookies, verdict.cookiesAlways));
       this.#since = conn.context.now;
       this.#attach(false);
     });
@@ -171,6 +173,8 @@ export class Exchange implements UpstreamOwner {
   #applySettings(settings: UpstreamSettings | undefined): void {
     this.#bodyBytes = 0;
     this.#maxBody = settings?.maxBodyBytes ?? 0;
+    const total = settings?.totalTimeoutMs;
+    if (total !== undefined) this.#deadline = setTimeout(() => this.#pastDeadline(), total).unref();
     if (settings === undefined || (settings.connectTimeoutMs === undefined && settings.readTimeoutMs === undefined && settings.sendTimeoutMs === undefined)) {
       this.#timeouts = undefined;
       return;
@@ -400,6 +404,12 @@ export class Exchange implements UpstreamOwner {
     this.#localError(status);
   }
 
+  /** The route's whole-exchange deadline passed: 504, or a cut once the response started (never retried). */
+  #pastDeadline(): void {
+    this.#deadline = undefined;
+    if (this.active) this.#fail(READ_TIMEOUT);
+  }
+
   /** Part of the response is out: the only honest signal left is cutting the connection. */
   #cut(): void {
     this.active = false;
@@ -445,6 +455,10 @@ export class Exchange implements UpstreamOwner {
   }
 
   #record(status: number): void {
+    if (this.#deadline !== undefined) {
+      clearTimeout(this.#deadline);
+      this.#deadline = undefined;
+    }
     const conn = this.conn;
     const decision = this.decision as ProxyDecision;
     let requestId = '';

@@ -5,6 +5,7 @@
  * shares). Routes without policies never get here: the router hands out `policy: undefined`.
  */
 import type { PolicyOutcome } from '@portico/control/snapshot/policies/module';
+import type { ResponseExtra } from './http/respond.ts';
 
 /** Request header lines a policy adds, and the (lower-case) names of received lines they replace. */
 export interface ExtraHeaders {
@@ -13,11 +14,29 @@ export interface ExtraHeaders {
   readonly replaces: readonly string[];
 }
 
-/** The header lines of an outcome, or undefined when it sets none. */
+/** `Name: value\r\n` lines of `pairs`. */
+function linesOf(pairs: readonly (readonly [string, string])[]): Buffer {
+  return Buffer.from(pairs.map(([name, value]) => `${name}: ${value}\r\n`).join(''), 'latin1');
+}
+
+/**
+ * The request header lines of an outcome (set and added ones), with the received names they drop
+ * (set and removed ones), or undefined when it changes none.
+ */
 export function extraHeaders(outcome: PolicyOutcome): ExtraHeaders | undefined {
-  const set = outcome.setHeaders;
-  if (set.length === 0) return undefined;
-  return { lines: Buffer.from(set.map(([name, value]) => `${name}: ${value}\r\n`).join(''), 'latin1'), replaces: set.map(([name]) => name.toLowerCase()) };
+  const { setHeaders: set, addHeaders: add, removeHeaders: remove } = outcome;
+  if (set.length === 0 && add.length === 0 && remove.length === 0) return undefined;
+  return { lines: linesOf(add.length === 0 ? set : [...set, ...add]), replaces: [...set.map(([name]) => name.toLowerCase()), ...remove] };
+}
+
+/**
+ * The response header changes of an outcome: set lines replace the endpoint's of the same name,
+ * added lines join them, removed names drop them; undefined when it changes none.
+ */
+export function responseExtraOf(outcome: PolicyOutcome): ResponseExtra | undefined {
+  const { responseHeaders: set, responseAdd: add, responseRemove: remove } = outcome;
+  if (set.length === 0 && add.length === 0 && remove.length === 0) return undefined;
+  return { lines: linesOf(add.length === 0 ? set : [...set, ...add]), replaces: [...set.map(([name]) => name.toLowerCase()), ...remove], headers: set, added: add };
 }
 
 /** `extra` with `set` lines added (replacing received lines of those names) and `drop` names removed without a replacement. */

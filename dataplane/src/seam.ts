@@ -17,8 +17,7 @@ import type { ProxyContext } from './context.ts';
 import type { Exchange } from './exchange.ts';
 import type { ForwardContext } from './http/forward.ts';
 import type { RequestHead } from './http/request-head.ts';
-import { responseExtra } from './http/respond.ts';
-import { extraHeaders } from './policy.ts';
+import { extraHeaders, responseExtraOf } from './policy.ts';
 
 /** Where a connection came in. */
 export interface ConnectionInfo {
@@ -129,7 +128,7 @@ export function dispatchRequest(down: Downstream, buf: Buffer, headEnd: number, 
     const forwardTarget = outcome?.target ?? (path === target ? undefined : path);
     const keepAlive = head.minor === 1 && !head.connectionClose && !closing;
     if (outcome === undefined) down.exchange.start(buf, headEnd, rest, decision, keepAlive, started, forwardTarget);
-    else down.exchange.start(buf, headEnd, rest, decision, keepAlive, started, forwardTarget, extraHeaders(outcome), responseExtra(outcome.responseHeaders), outcome.done, outcome.upstream, outcome.externalAuth);
+    else down.exchange.start(buf, headEnd, rest, decision, keepAlive, started, forwardTarget, extraHeaders(outcome), responseExtraOf(outcome), outcome.done, outcome.upstream, outcome.externalAuth);
     return false;
   }
   // Answered here: what the policy steps took (a concurrency slot) is given back now.

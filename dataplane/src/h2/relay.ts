@@ -43,7 +43,14 @@ export function responseHeaders(buf: Buffer, head: ResponseHead, extra: Response
     const seen = headers[name];
     headers[name] = seen === undefined ? value : Array.isArray(seen) ? [...seen, value] : [seen as string, value];
   }
-  if (extra !== undefined) for (const [name, value] of extra.headers) headers[name.toLowerCase()] = value;
+  if (extra !== undefined) {
+    for (const [name, value] of extra.headers) headers[name.toLowerCase()] = value;
+    for (const [name, value] of extra.added ?? []) {
+      const key = name.toLowerCase();
+      const seen = headers[key];
+      headers[key] = seen === undefined ? value : Array.isArray(seen) ? [...seen, value] : [String(seen), value];
+    }
+  }
   // The auth-url server's cookies, beside the endpoint's own (on nginx add_header's statuses unless always).
   if (extra?.cookieValues !== undefined && (extra.cookiesAlways === true || ADD_HEADER_STATUSES.has(head.status))) {
     const own = headers['set-cookie'];

@@ -24,7 +24,7 @@ export interface ResponseExtra {
   readonly lines: Buffer;
   /** Lower-case names whose received lines are dropped. */
   readonly replaces: readonly string[];
-  /** The same as name/value pairs (HTTP/2 responses). */
+  /** The lines that replace, as name/value pairs (HTTP/2 responses). */
   readonly headers: readonly (readonly [string, string])[];
   /** `Set-Cookie: …\r\n` lines added beside the endpoint's own (the auth-url server's cookies), or undefined. */
   readonly cookies?: Buffer | undefined;
@@ -32,6 +32,8 @@ export interface ResponseExtra {
   readonly cookieValues?: readonly string[] | undefined;
   /** Whether `cookies` go on every status (auth-always-set-cookie), else only on nginx add_header's statuses. */
   readonly cookiesAlways?: boolean;
+  /** The lines that join the endpoint's of the same name, as name/value pairs (HTTP/2 responses); absent for none. */
+  readonly added?: readonly (readonly [string, string])[];
 }
 
 /** The ResponseExtra for header pairs and added Set-Cookie values, or undefined for none. */
@@ -43,6 +45,13 @@ export function responseExtra(headers: readonly (readonly [string, string])[], c
     headers,
     ...(cookies.length === 0 ? {} : { cookies: Buffer.from(cookies.map((cookie) => `Set-Cookie: ${cookie}\r\n`).join(''), 'latin1'), cookieValues: cookies, cookiesAlways }),
   };
+}
+
+/** `extra` (its replaced, added and removed lines kept) with Set-Cookie values added, or undefined for nothing at all. */
+export function withCookies(extra: ResponseExtra | undefined, cookies: readonly string[], cookiesAlways: boolean): ResponseExtra | undefined {
+  if (cookies.length === 0) return extra;
+  const cookieLines = responseExtra([], cookies, cookiesAlways);
+  return extra === undefined ? cookieLines : { ...extra, ...cookieLines, lines: extra.lines, replaces: extra.replaces, headers: extra.headers };
 }
 
 /**

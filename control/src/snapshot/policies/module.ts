@@ -75,6 +75,8 @@ export interface UpstreamSettings {
   readonly connectTimeoutMs?: number | undefined;
   readonly readTimeoutMs?: number | undefined;
   readonly sendTimeoutMs?: number | undefined;
+  /** The whole exchange, from the request's arrival to the end of the response (Gateway API timeouts). */
+  readonly totalTimeoutMs?: number | undefined;
 }
 
 /**
@@ -87,8 +89,16 @@ export interface PolicyOutcome {
   target: string | undefined;
   /** Request header fields to set, replacing any received with the same name (nginx `proxy_set_header`). */
   readonly setHeaders: [name: string, value: string][];
+  /** Request header fields to add beside any received with the same name (Gateway API `add`). */
+  readonly addHeaders: [name: string, value: string][];
+  /** Lower-case names of received request header fields to drop (Gateway API `remove`). */
+  readonly removeHeaders: string[];
   /** Response header fields to set on the endpoint's response, replacing its own (nginx `more_set_headers`). */
   readonly responseHeaders: [name: string, value: string][];
+  /** Response header fields to add beside the endpoint's own of the same name. */
+  readonly responseAdd: [name: string, value: string][];
+  /** Lower-case names of the endpoint's response header fields to drop. */
+  readonly responseRemove: string[];
   /** Called once when the request is over (answered, forwarded and finished, or failed): gives back what a step took. */
   readonly done: (() => void)[];
   /** Per-route body limit and timeouts for the exchange, when the route sets any. */
@@ -198,12 +208,15 @@ export interface PolicyModule<T> {
   /** Its member of a snapshot route's `policies`. */
   readonly key: string;
   readonly phase: PolicyPhase;
-  /** The annotations it owns (without prefix), and how each is honoured. */
+  /** The annotations it owns (without prefix), and how each is honoured; none for a Gateway API filter. */
   readonly annotations: readonly AnnotationFact[];
   /** The snapshot form of its data, checked on load like everything else. */
   readonly schema: z.ZodType<T>;
-  /** Reads its annotations of one Ingress; undefined when they ask for nothing. */
-  read(reader: AnnotationReader): T | undefined;
+  /**
+   * Reads its annotations of one Ingress; undefined when they ask for nothing. Absent for a
+   * Gateway API filter module, whose data comes from an HTTPRoute rule (gateway-filters.ts).
+   */
+  read?(reader: AnnotationReader): T | undefined;
   /** Whether the data makes the host's paths regular expressions (`use-regex`, `rewrite-target`). */
   readonly regexPaths?: (data: T) => boolean;
   /** The request step for one route (compile what is costly here, once per snapshot load); undefined for none. */

@@ -19,6 +19,9 @@ import { proxyModule } from './proxy.ts';
 import { upstreamVhostModule } from './upstream-vhost.ts';
 import { canaryModule } from './canary.ts';
 import { externalAuthModule } from './external-auth.ts';
+import { requestHeaderModifierModule, responseHeaderModifierModule } from './gateway-headers.ts';
+import { requestRedirectModule, urlRewriteModule } from './gateway-redirect.ts';
+import { timeoutsModule } from './gateway-timeouts.ts';
 
 /** Per-route policy data in the snapshot: one optional member per module, absent when unused. */
 export const RoutePolicies = z.strictObject({
@@ -35,17 +38,26 @@ export const RoutePolicies = z.strictObject({
   upstreamVhost: upstreamVhostModule.schema.optional(),
   canary: canaryModule.schema.optional(),
   externalAuth: externalAuthModule.schema.optional(),
+  requestRedirect: requestRedirectModule.schema.optional(),
+  urlRewrite: urlRewriteModule.schema.optional(),
+  requestHeaderModifier: requestHeaderModifierModule.schema.optional(),
+  responseHeaderModifier: responseHeaderModifierModule.schema.optional(),
+  timeouts: timeoutsModule.schema.optional(),
 });
 export type RoutePolicies = z.infer<typeof RoutePolicies>;
 
-type AnyModule = PolicyModule<never> & { read(reader: AnnotationReader): unknown };
+type AnyModule = PolicyModule<never> & { read?(reader: AnnotationReader): unknown };
 
 /**
  * Every module, in pipeline order inside each phase: CORS answers preflights in the rewrite phase
  * (before authentication, as ingress-nginx's `if`/`return` does); limits (nginx's preaccess
- * phase) come before access control.
+ * phase) come before access control. Gateway API filters: a URLRewrite's Host comes before the
+ * RequestHeaderModifier, so a header the rule sets explicitly wins.
  */
-export const POLICY_MODULES: readonly AnyModule[] = [appRootModule, redirectModule, corsModule, limitsModule, accessModule, externalAuthModule, useRegexModule, rewriteModule, forwardedPrefixModule, trailingSlashModule, proxyModule, upstreamVhostModule, canaryModule] as unknown as AnyModule[];
+export const POLICY_MODULES: readonly AnyModule[] = [
+  appRootModule, redirectModule, requestRedirectModule, corsModule, limitsModule, accessModule, externalAuthModule, useRegexModule, rewriteModule, forwardedPrefixModule, trailingSlashModule, proxyModule,
+  upstreamVhostModule, urlRewriteModule, requestHeaderModifierModule, responseHeaderModifierModule, timeoutsModule, canaryModule,
+] as unknown as AnyModule[];
 
 /** Every annotation a module owns, with how it is honoured (docs, `portico check`, explain). */
 export const POLICY_ANNOTATIONS: readonly AnnotationFact[] = POLICY_MODULES.flatMap((module) => module.annotations);
@@ -67,7 +79,7 @@ export function readPolicies(annotations: Readonly<Record<string, string>>, sour
   let any = false;
   let regexPaths = false;
   for (const module of POLICY_MODULES) {
-    const data = module.read(reader);
+    const data = module.read?.(reader);
     if (data === undefined) continue;
     policies[module.key] = data;
     any = true;
@@ -123,7 +135,9 @@ function runSteps(steps: readonly PolicyStep[], facts: RequestFacts, outcome: Po
  * by the policy. The data plane and explain both decide with this function.
  */
 export function applyPolicy(policy: PreparedPolicy, kind: 'proxy' | 'redirect' | 'unavailable', facts: RequestFacts): PolicyOutcome {
-  const outcome: PolicyOutcome = { answer: undefined, target: undefined, setHeaders: [], responseHeaders: [], done: [], upstream: undefined, backends: undefined, externalAuth: undefined };
+  const outcome: PolicyOutcome = {
+    answer: undefined, target: undefined, setHeaders: [], addHeaders: [], removeHeaders: [], responseHeaders: [], responseAdd: [], responseRemove: [], done: [], upstream: undefined, backends: undefined, externalAuth: undefined,
+  };
   if (runSteps(policy.redirect, facts, outcome) || kind === 'redirect') return outcome;
   if (runSteps(policy.access, facts, outcome) || kind !== 'proxy') return outcome;
   if (runSteps(policy.request, facts, outcome)) return outcome;

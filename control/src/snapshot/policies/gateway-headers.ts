@@ -1,0 +1,75 @@
+/**
+ * Gateway API `RequestHeaderModifier` and `ResponseHeaderModifier` filters
+ * (sigs.k8s.io/gateway-api apis/v1 HTTPHeaderFilter): `set` replaces every received field of the
+ * name with one line, `add` appends a line and keeps the received ones (a client reading the
+ * field sees `old,new`), `remove` drops every field of the name. Names are case-insensitive.
+ * The request side applies to what goes to the endpoint, the response side to what the client
+ * gets from the endpoint. Values were validated when the filter was read (gateway-filters.ts).
+ */
+import { z } from 'zod';
+import type { PolicyModule, PolicyOutcome, RequestFacts } from './module.ts';
+
+/** An HTTP field name (RFC 9110 token). */
+export const FIELD_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** A field value Portico writes as is: visible ASCII, spaces and tabs inside, obs-text; no CR, LF or NUL. */
+// eslint-disable-next-line no-control-regex -- a tab is the one control character a value may hold
+export const FIELD_VALUE = /^(?:[\x21-\x7e\x80-\xff](?:[\x20-\x7e\x09\x80-\xff]*[\x21-\x7e\x80-\xff])?)?$/;
+
+const Header = z.strictObject({ name: z.string().min(1).max(256).regex(FIELD_NAME), value: z.string().max(4096).regex(FIELD_VALUE) });
+
+/** One HTTPHeaderFilter as the snapshot keeps it (every list present, maybe empty). */
+export const HeaderModifier = z.strictObject({
+  set: z.array(Header).max(16),
+  add: z.array(Header).max(16),
+  remove: z.array(z.string().min(1).max(256).regex(FIELD_NAME)).max(16),
+});
+export type HeaderModifier = z.infer<typeof HeaderModifier>;
+
+/** One line per list that has entries, for explain. */
+function describeModifier(side: string, data: HeaderModifier): string {
+  const parts = [
+    ...(data.set.length === 0 ? [] : [`set ${data.set.map((h) => `${h.name}: ${h.value}`).join(', ')}`]),
+    ...(data.add.length === 0 ? [] : [`add ${data.add.map((h) => `${h.name}: ${h.value}`).join(', ')}`]),
+    ...(data.remove.length === 0 ? [] : [`remove ${data.remove.join(', ')}`]),
+  ];
+  return `${side} headers (Gateway API ${side === 'request' ? 'RequestHeaderModifier' : 'ResponseHeaderModifier'}): ${parts.join('; ')}`;
+}
+
+/** The filter's work as pairs, made once per snapshot load. */
+function pairs(data: HeaderModifier): { set: [string, string][]; add: [string, string][]; remove: string[] } {
+  return { set: data.set.map((h) => [h.name, h.value]), add: data.add.map((h) => [h.name, h.value]), remove: data.remove.map((name) => name.toLowerCase()) };
+}
+
+/** Request headers: set, add and remove on what goes to the endpoint. */
+export const requestHeaderModifierModule: PolicyModule<HeaderModifier> = {
+  key: 'requestHeaderModifier',
+  phase: 'request',
+  annotations: [],
+  schema: HeaderModifier,
+  prepare(data) {
+    const { set, add, remove } = pairs(data);
+    return (_facts: RequestFacts, outcome: PolicyOutcome) => {
+      outcome.setHeaders.push(...set);
+      outcome.addHeaders.push(...add);
+      outcome.removeHeaders.push(...remove);
+    };
+  },
+  describe: (data) => describeModifier('request', data),
+};
+
+/** Response headers: set, add and remove on what the client gets from the endpoint. */
+export const responseHeaderModifierModule: PolicyModule<HeaderModifier> = {
+  key: 'responseHeaderModifier',
+  phase: 'request',
+  annotations: [],
+  schema: HeaderModifier,
+  prepare(data) {
+    const { set, add, remove } = pairs(data);
+    return (_facts: RequestFacts, outcome: PolicyOutcome) => {
+      outcome.responseHeaders.push(...set);
+      outcome.responseAdd.push(...add);
+      outcome.responseRemove.push(...remove);
+    };
+  },
+  describe: (data) => describeModifier('response', data),
+};
