@@ -191,6 +191,23 @@ describe('the Gateway processor', () => {
     expect(result.conditions.filter((c) => c.reason === 'UnsupportedValue').map((c) => `${c.source.name} ${c.field}`)).toEqual(['mixed spec.rules[0]', 'none spec.rules[0]']);
   });
 
+  it('turns filters and timeouts into route policies (gateway-filters.ts), and drops a rule whose filters clash', () => {
+    const result = build([
+      ...base,
+      httpRoute('f', {
+        rules: [
+          { matches: [{ path: { value: '/h' } }], filters: [{ type: 'RequestHeaderModifier', requestHeaderModifier: { set: [{ name: 'X-Env', value: 'prod' }] } }], timeouts: { request: '5s' }, backendRefs: [to('web')] },
+          { matches: [{ path: { value: '/r' } }], filters: [{ type: 'RequestRedirect', requestRedirect: { statusCode: 301, hostname: 'example.org' } }] },
+        ],
+      }),
+      httpRoute('clash', { hostnames: ['clash.example.com'], rules: [{ filters: [{ type: 'RequestRedirect', requestRedirect: { statusCode: 302 } }, { type: 'URLRewrite', urlRewrite: { hostname: 'x.example.com' } }], backendRefs: [to('web')] }] }),
+    ]);
+    const routes = result.model.virtualHosts.find((v) => v.host === '*')!.routes;
+    expect(routes.map((r) => `${r.path} ${Object.keys(r.policies ?? {}).sort().join(',')}`)).toEqual(['/h requestHeaderModifier,timeouts', '/r requestRedirect']);
+    expect(parentConditions(result, 'f')![0]!.Accepted).toBe('True/Accepted');
+    expect(parentConditions(result, 'clash')![0]!.Accepted).toBe('False/IncompatibleFilters');
+  });
+
   it('fills method, header and query conditions and orders equal paths by them as the spec does', () => {
     const result = build([
       ...base,

@@ -107,11 +107,12 @@ function readRoute(state: ClusterState, gateways: ReadonlyMap<string, GatewayVie
   }
   for (const rule of rules.served) {
     for (const match of rule.matches) {
-      const route = toModelRoute(source, created, match, rule.backends);
+      const route = toModelRoute(source, created, match, rule);
       for (const host of [...hosts].sort(compareStrings)) out.claims.push({ host, route, key: matchClaimKey(host, match), order: order(match.position) });
     }
   }
   for (const dropped of rules.dropped) out.conditions.push({ source, field: dropped.field, reason: 'UnsupportedValue', severity: 'Error', message: `${dropped.message}; the rule is not served` });
+  const droppedReason = rules.dropped.some((d) => d.reason === 'IncompatibleFilters') ? 'IncompatibleFilters' : 'UnsupportedValue';
   for (const problem of rules.backendProblems) out.conditions.push({ source, field: problem.field, reason: problem.reason, severity: 'Error', message: `${problem.message}; its share of requests fails` });
 
   const resolved: StatusCondition =
@@ -120,7 +121,7 @@ function readRoute(state: ClusterState, gateways: ReadonlyMap<string, GatewayVie
   for (const parent of parents) {
     const conditions: StatusCondition[] = [];
     if (parent.accepted.status !== 'True') conditions.push(parent.accepted);
-    else if (rules.served.length === 0 && rules.dropped.length > 0) conditions.push({ type: 'Accepted', status: 'False', reason: 'UnsupportedValue', message: `no rule can be served: ${droppedText}` });
+    else if (rules.served.length === 0 && rules.dropped.length > 0) conditions.push({ type: 'Accepted', status: 'False', reason: droppedReason, message: `no rule can be served: ${droppedText}` });
     else {
       conditions.push(parent.accepted);
       if (rules.dropped.length > 0) conditions.push({ type: 'PartiallyInvalid', status: 'True', reason: 'UnsupportedValue', message: `rules not served: ${droppedText}` });

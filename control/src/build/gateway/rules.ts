@@ -5,6 +5,8 @@
  */
 import type { Backend, PathType, Route, RouteMatch, SourceRef, ValueMatch } from '../../model/types.ts';
 import { regexProblem } from '../../snapshot/regex.ts';
+import { httpRouteFilters, httpRouteTimeouts } from '../../snapshot/policies/gateway-filters.ts';
+import type { RoutePolicies } from '../../snapshot/policies/registry.ts';
 import type { ClusterState } from '../../state/cluster-state.ts';
 import type { BackendRef, GRPCRoute, GRPCRouteMatch, HeaderMatch, HTTPRoute, HTTPRouteMatch, HTTPRouteRule } from '../../state/gateway-objects.ts';
 import type { EndpointSets } from '../backends.ts';
@@ -52,17 +54,18 @@ function routeMatch(methods: readonly string[], headers: readonly ValueMatch[], 
   return { ...(methods.length > 0 ? { methods } : {}), ...(headers.length > 0 ? { headers } : {}), ...(query.length > 0 ? { query } : {}) };
 }
 
-/** A rule Portico serves: its matches and backends. */
+/** A rule Portico serves: its matches, backends and filter/timeout policies. */
 export interface ServedRule {
   readonly matches: readonly RuleMatch[];
   readonly backends: readonly Backend[];
+  readonly policies?: RoutePolicies | undefined;
 }
 
 /** What a route's rules come to. */
 export interface RouteRules {
   readonly served: ServedRule[];
   /** Rules dropped, with the field and why (status: PartiallyInvalid, or Accepted=False when none is left). */
-  readonly dropped: { readonly field: string; readonly message: string }[];
+  readonly dropped: { readonly field: string; readonly message: string; readonly reason?: 'UnsupportedValue' | 'IncompatibleFilters' }[];
   /** Backends that did not resolve (status: ResolvedRefs=False with the first reason). */
   readonly backendProblems: NonNullable<GatewayBackend['problem']>[];
 }
@@ -108,15 +111,6 @@ export function httpRouteRules(route: HTTPRoute, source: SourceRef, state: Clust
   const rules: readonly HTTPRouteRule[] = route.spec.rules ?? [{}];
   for (const [i, rule] of rules.entries()) {
     const field = `spec.rules[${i}]`;
-    const refused = (message: string) => result.dropped.push({ field, message });
-    if ((rule.filters ?? []).length > 0) {
-      refused(`${field}.filters: filters are not supported yet`);
-      continue;
-    }
-    if (rule.timeouts !== undefined) {
-      refused(`${field}.timeouts: timeouts are not supported yet`);
-      continue;
-    }
     const matches: RuleMatch[] = [];
     const declared = rule.matches === undefined || rule.matches.length === 0 ? [undefined] : rule.matches;
     let problem: string | undefined;
@@ -130,15 +124,26 @@ export function httpRouteRules(route: HTTPRoute, source: SourceRef, state: Clust
       matches.push({ field: at, ...read, position: i * MATCHES_PER_RULE + j });
     }
     if (problem !== undefined) {
-      refused(problem);
+      result.dropped.push({ field, message: problem });
+      continue;
+    }
+    // Filters and timeouts are policy modules (gateway-filters.ts); any problem drops the rule whole.
+    const matchPathTypes = declared.map((match) => match?.path?.type ?? 'PathPrefix');
+    const filters = httpRouteFilters(rule.filters, field, { matchPathTypes });
+    const timeouts = httpRouteTimeouts(rule.timeouts, field);
+    const problems = [...filters.problems, ...timeouts.problems];
+    if (problems.length > 0) {
+      const reason = problems.some((p) => p.reason === 'IncompatibleFilters') ? 'IncompatibleFilters' : 'UnsupportedValue';
+      result.dropped.push({ field, message: problems.map((p) => `${p.field}: ${p.message}`).join('; '), reason });
       continue;
     }
     const backends = resolveAll(rule.backendRefs, source, field, state, sets, false, result.backendProblems);
     if (typeof backends === 'string') {
-      refused(backends);
+      result.dropped.push({ field, message: backends });
       continue;
     }
-    result.served.push({ matches, backends });
+    const policies = filters.policies === undefined && timeouts.policies === undefined ? undefined : { ...filters.policies, ...timeouts.policies };
+    result.served.push({ matches, backends, policies });
   }
   return result;
 }
@@ -207,6 +212,16 @@ export function grpcRouteRules(route: GRPCRoute, source: SourceRef, state: Clust
 }
 
 /** The model route for one match on one host. */
-export function toModelRoute(source: SourceRef, created: string, match: RuleMatch, backends: readonly Backend[]): Route {
-  return { source, field: match.field, pathType: match.pathType, path: match.path, backends, redirect: { sslRedirect: false, forceSslRedirect: false }, created, ...(match.match === undefined ? {} : { match: match.match }) };
+export function toModelRoute(source: SourceRef, created: string, match: RuleMatch, rule: ServedRule): Route {
+  return {
+    source,
+    field: match.field,
+    pathType: match.pathType,
+    path: match.path,
+    backends: rule.backends,
+    redirect: { sslRedirect: false, forceSslRedirect: false },
+    created,
+    ...(match.match === undefined ? {} : { match: match.match }),
+    ...(rule.policies === undefined ? {} : { policies: rule.policies }),
+  };
 }
