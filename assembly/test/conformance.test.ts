@@ -348,3 +348,43 @@ describe.each(IMPLEMENTATIONS)('%s matcher', (_name, load) => {
     });
   });
 });
+
+describe('consistent hashing and named endpoints (pickHash, pickId)', () => {
+  const table = wrrTable([backends([1, [0, 1, 2, 3]], [0, [4]])], 5);
+  const keys = Array.from({ length: 400 }, (_, i) => Math.imul(i + 1, 0x9e3779b1) >>> 0);
+  const seeded = (load: (t: MatcherTable) => Matcher): Matcher => {
+    const matcher = load(table);
+    for (let id = 0; id < 5; id++) matcher.setSeed(id, Math.imul(id + 7, 0x01000193) >>> 0);
+    return matcher;
+  };
+
+  it('both implementations map every key to the same endpoint, spread over all of them', () => {
+    const [wasm, reference] = IMPLEMENTATIONS.map(([, load]) => seeded(load));
+    const got = keys.map((key) => wasm!.pickHash(0, -1, key));
+    expect(got).toEqual(keys.map((key) => reference!.pickHash(0, -1, key)));
+    for (const id of [0, 1, 2, 3]) expect(got.filter((e) => e === id).length).toBeGreaterThan(60);
+    expect(keys.map((key) => wasm!.pickHash(0, -1, key))).toEqual(got);
+  });
+
+  it('an endpoint going down moves only its own keys', () => {
+    const [wasm] = IMPLEMENTATIONS.map(([, load]) => seeded(load));
+    const before = keys.map((key) => wasm!.pickHash(0, -1, key));
+    wasm!.setHealthy(2, false);
+    const after = keys.map((key) => wasm!.pickHash(0, -1, key));
+    keys.forEach((_, i) => {
+      if (before[i] !== 2) expect(after[i]).toBe(before[i]);
+      else expect(after[i]).not.toBe(2);
+    });
+  });
+
+  it.each(IMPLEMENTATIONS)('%s: pickId takes a healthy endpoint of an allowed backend only', (_name, load) => {
+    const matcher = seeded(load);
+    expect([matcher.pickId(0, -1, 3), matcher.lastBackend()]).toEqual([3, 0]);
+    expect([matcher.pickId(0, -1, 4), matcher.lastBackend()]).toEqual([4, 1]);
+    expect(matcher.pickId(0, 0b01, 4)).toBe(-1);
+    matcher.setHealthy(3, false);
+    expect(matcher.pickId(0, -1, 3)).toBe(-1);
+    expect(matcher.pickId(0, -1, 9)).toBe(-1);
+    expect(matcher.pickId(7, -1, 0)).toBe(-1);
+  });
+});

@@ -153,6 +153,17 @@ function smoothPick(weights: readonly number[], current: number[]): number {
   return best;
 }
 
+/** murmur3's 32-bit finalizer. */
+function mix32(value: number): number {
+  let h = value >>> 0;
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b) >>> 0;
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35) >>> 0;
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
 /** Builds the reference matcher; throws PORTICO_E_TABLE_INVALID like loadMatcher does. */
 export function loadReference(table: MatcherTable): Matcher {
   validateTable(table);
@@ -160,6 +171,7 @@ export function loadReference(table: MatcherTable): Matcher {
   const healthy = Array.from({ length: table.endpointCount }, () => true);
   const backendCurrent = table.routes.map((route) => route.backends.map(() => 0));
   const endpointCurrent = table.routes.map((route) => route.backends.map((backend) => backend.endpoints.map(() => 0)));
+  const seeds = Array.from({ length: table.endpointCount }, () => 0);
   let last = -1;
   const checkEndpoint = (endpoint: number): void => {
     if (!Number.isInteger(endpoint) || endpoint < 0 || endpoint >= table.endpointCount) {
@@ -181,7 +193,24 @@ export function loadReference(table: MatcherTable): Matcher {
       return pickAmong(route, -1, false);
     },
     pickIn(route, allowed) {
-      return pickAmong(route, allowed | 0, true);
+      return pickAmong(route, allowed | 0, (allowed | 0) !== -1);
+    },
+    pickHash(route, allowed, key) {
+      return pickAmong(route, allowed | 0, (allowed | 0) !== -1, key >>> 0);
+    },
+    pickId(route, allowed, endpoint) {
+      last = -1;
+      const backends = table.routes[route]?.backends;
+      if (backends === undefined || !healthy[endpoint]) return -1;
+      const every = (allowed | 0) === -1;
+      const index = backends.findIndex((backend, k) => (every || (k < 32 && ((allowed >>> k) & 1) === 1)) && backend.endpoints.includes(endpoint));
+      if (index < 0) return -1;
+      last = index;
+      return endpoint;
+    },
+    setSeed(endpoint, seed) {
+      checkEndpoint(endpoint);
+      seeds[endpoint] = seed >>> 0;
     },
     lastBackend: () => last,
     setHealthy(endpoint, ok) {
@@ -194,7 +223,7 @@ export function loadReference(table: MatcherTable): Matcher {
     },
   };
 
-  function pickAmong(route: number, allowed: number, forced: boolean): number {
+  function pickAmong(route: number, allowed: number, forced: boolean, key?: number): number {
     last = -1;
     const backends = table.routes[route]?.backends;
     if (backends === undefined) return -1;
@@ -207,8 +236,19 @@ export function loadReference(table: MatcherTable): Matcher {
     if (b < 0 && forced) b = backends.findIndex((entry, index) => eligible(index) && live(entry));
     if (b < 0) return -1;
     const endpoints = backends[b]?.endpoints ?? [];
-    const e = smoothPick(endpoints.map((id) => (healthy[id] ? 1 : 0)), endpointCurrent[route]?.[b] ?? []);
     last = b;
+    if (key !== undefined) {
+      // Rendezvous hashing: the healthy endpoint with the highest mix(key ^ mix(seed)).
+      let chosen = -1;
+      let top = 0;
+      for (const id of endpoints) {
+        if (!healthy[id]) continue;
+        const score = mix32((key ^ mix32(seeds[id] ?? 0)) >>> 0);
+        if (chosen < 0 || score > top) [chosen, top] = [id, score];
+      }
+      return chosen;
+    }
+    const e = smoothPick(endpoints.map((id) => (healthy[id] ? 1 : 0)), endpointCurrent[route]?.[b] ?? []);
     return endpoints[e] ?? -1;
   }
 }

@@ -36,6 +36,8 @@ export interface TestIngress {
 /** What the echo backend received. */
 export interface Echo {
   readonly service: string;
+  /** Which endpoint of the Service answered (0 for a Service with one). */
+  readonly replica: number;
   readonly method: string;
   readonly url: string;
   readonly headers: Record<string, string | string[] | undefined>;
@@ -58,10 +60,11 @@ export function ingressManifest(ingress: TestIngress): string {
   });
 }
 
-function service(name: string, port: number): string {
+/** A Service with one EndpointSlice per endpoint port (127.0.0.1 each). */
+function service(name: string, ports: readonly number[]): string {
   return [
     `apiVersion: v1\nkind: Service\nmetadata: {name: ${name}, namespace: web}\nspec: {ports: [{port: 80}]}\n`,
-    `apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {name: ${name}-1, namespace: web, labels: {kubernetes.io/service-name: ${name}}}\naddressType: IPv4\nports: [{port: ${port}}]\nendpoints: [{addresses: [127.0.0.1], conditions: {ready: true}}]\n`,
+    ...ports.map((port, i) => `apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {name: ${name}-${i + 1}, namespace: web, labels: {kubernetes.io/service-name: ${name}}}\naddressType: IPv4\nports: [{port: ${port}}]\nendpoints: [{addresses: [127.0.0.1], conditions: {ready: true}}]\n`),
   ].join('---\n');
 }
 
@@ -82,31 +85,40 @@ export class AnnotatedProxy {
   }
 
   /**
-   * Compiles `ingresses` (plus echo Services `services`, default just `echo`) and starts the proxy
-   * with `options`; a Service named in `handlers` is served by that handler instead. The echo backend reads the whole body first, and waits `x-echo-delay-ms`
-   * (at most 5000) before answering when the request carries it.
+   * Compiles `ingresses` (plus echo Services `services`, default just `echo`; `name*3` is a
+   * Service with three endpoints, each its own echo backend) and starts the proxy with `options`;
+   * a Service named in `handlers` is served by that handler instead. The echo backend reads the
+   * whole body first, waits `x-echo-delay-ms` (at most 5000) before answering when the request
+   * carries it, and sets the cookie `x-echo-set-cookie` names.
    */
   static async start(ingresses: readonly TestIngress[], services: readonly string[] = ['echo'], options: ProxyOptions = {}, handlers: Readonly<Record<string, Parameters<typeof startBackend>[0]>> = {}): Promise<AnnotatedProxy> {
     const backends = new Map<string, Backend>();
-    for (const name of services) {
-      const handler = handlers[name];
-      backends.set(
-        name,
-        await startBackend(handler ?? ((request, response) => {
-          let bodyBytes = 0;
-          request.on('data', (chunk: Buffer) => (bodyBytes += chunk.length));
-          request.on('end', () => {
-            const echo: Echo = { service: name, method: request.method ?? '', url: request.url ?? '', headers: request.headers, bodyBytes };
-            const delay = Math.min(5000, Number(request.headers['x-echo-delay-ms'] ?? 0) || 0);
-            setTimeout(() => {
-              response.setHeader('content-type', 'application/json');
-              response.end(JSON.stringify(echo));
-            }, delay);
-          });
-        })),
-      );
+    const ports = new Map<string, number[]>();
+    for (const spec of services) {
+      const [name, count] = spec.split('*') as [string, string | undefined];
+      for (let replica = 0; replica < Number(count ?? 1); replica++) {
+        const backend = await startBackend(
+          handlers[name] ??
+            ((request, response) => {
+              let bodyBytes = 0;
+              request.on('data', (chunk: Buffer) => (bodyBytes += chunk.length));
+              request.on('end', () => {
+                const echo: Echo = { service: name, replica, method: request.method ?? '', url: request.url ?? '', headers: request.headers, bodyBytes };
+                const delay = Math.min(5000, Number(request.headers['x-echo-delay-ms'] ?? 0) || 0);
+                const cookie = request.headers['x-echo-set-cookie'];
+                setTimeout(() => {
+                  response.setHeader('content-type', 'application/json');
+                  if (typeof cookie === 'string') response.setHeader('set-cookie', cookie);
+                  response.end(JSON.stringify(echo));
+                }, delay);
+              });
+            }),
+        );
+        backends.set(replica === 0 ? name : `${name}#${replica}`, backend);
+        ports.set(name, [...(ports.get(name) ?? []), backend.port]);
+      }
     }
-    const text = [...[...backends].map(([name, backend]) => service(name, backend.port)), ...ingresses.map(ingressManifest)].join('\n---\n');
+    const text = [...[...ports].map(([name, list]) => service(name, list)), ...ingresses.map(ingressManifest)].join('\n---\n');
     const parsed = parseManifestText(text, 'annotations.yaml');
     if (parsed.problems.length > 0) throw new Error(`manifest problems: ${JSON.stringify(parsed.problems)}`);
     const compiled = compileState(ClusterState.from(parsed.objects), DEFAULT_CLASS_SELECTION);

@@ -3,11 +3,13 @@
  * passive endpoint health carried across swaps by endpoint key. The proxy asks it one question
  * per request (`route`) and tells it how each endpoint did (`reportFailure` / `reportSuccess`).
  */
+import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Matcher, RequestHeaders } from '@portico/assembly/matcher';
 import { loadMatcherFromBinary } from '@portico/assembly/matcher';
 import type { Snapshot } from '@portico/control/snapshot';
 import type { PreparedPolicy } from '@portico/control/snapshot/policies';
+import type { PolicyOutcome } from '@portico/control/snapshot/policies/module';
 import { preparePolicies } from '@portico/control/snapshot/policies';
 import { httpsRedirectTarget } from '@portico/control/snapshot/policies/trailing-slash';
 import type { TableBundle } from './bundle.ts';
@@ -72,6 +74,8 @@ export class LoadedSnapshot {
   #sets: EndpointSets | undefined;
   readonly #endpointsText: string;
   #keys: ReadonlySet<string> | undefined;
+  #tokens: (string | undefined)[] | undefined;
+  #byToken: Map<string, number> | undefined;
 
   /**
    * Loads a compiled bundle (verified first, unless the caller just did): a full one into a fresh
@@ -114,6 +118,28 @@ export class LoadedSnapshot {
     // The health panic threshold needs each endpoint set once; a route with one backend per set says exactly that.
     this.#balanced = bundle.endpointSets.map((ids) => ({ backends: [{ endpoints: ids }] }));
     this.endpointIds = same?.endpointIds ?? new Map(this.endpoints.map((endpoint) => [endpoint.key, endpoint.id]));
+    // Consistent hashing (upstream-hash-by, affinity) needs each endpoint's seed, from its address.
+    if (this.policies.some((policy) => policy !== undefined && policy.balance.length !== 0)) {
+      for (const endpoint of this.endpoints) this.balancer.setSeed(endpoint.id, endpointSeed(endpoint.key));
+    }
+  }
+
+  /**
+   * An endpoint's session token (`affinity-mode: persistent` cookies): 32 hex digits of SHA-256
+   * over a fixed label and its `address:port`. The same on every data plane; never the address.
+   */
+  endpointToken(id: number): string {
+    const tokens = (this.#tokens ??= new Array<string | undefined>(this.endpoints.length));
+    return (tokens[id] ??= createHash('sha256').update(`portico-session|${(this.endpoints[id] as EndpointRef).key}`).digest('hex').slice(0, 32));
+  }
+
+  /** The endpoint id a session token names, or -1 (built on first use). */
+  endpointByToken(token: string): number {
+    if (this.#byToken === undefined) {
+      this.#byToken = new Map();
+      for (const endpoint of this.endpoints) this.#byToken.set(this.endpointToken(endpoint.id), endpoint.id);
+    }
+    return this.#byToken.get(token) ?? -1;
   }
 
   /** Keys of every endpoint (built on first use, shared with the next snapshot when its endpoints are the same). */
@@ -255,6 +281,13 @@ const NOT_READY: StatusDecision = { kind: 'unavailable', route: '' };
 /** `address:port`, with IPv6 addresses in brackets. */
 export function endpointKey(address: string, port: number): string {
   return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
+}
+
+/** FNV-1a (32-bit) of an endpoint key: its consistent-hashing seed. */
+function endpointSeed(key: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
+  return h >>> 0;
 }
 
 /** Proxies to endpoint `endpointId` of `snapshot` (503 when it is -1: no eligible endpoint). */
@@ -404,12 +437,24 @@ export class Router extends EventEmitter<{ swap: [SwapEvent] }> {
   }
 
   /**
-   * The endpoint for a `choose` decision once its policies ran: among the backends `backends`
-   * names (bit k = backend k; undefined: all, by weight), from the decision's snapshot.
+   * The endpoint for a `choose` decision once its policies ran (`outcome`, undefined when they
+   * did not run): the session cookie's endpoint while it serves the route, else among the
+   * backends `outcome.backends` names (undefined: all, by weight), by consistent hashing of
+   * `outcome.hash` when set, else round robin; `outcome.picked` hears of a new choice. From the
+   * decision's snapshot.
    */
-  choose(decision: ChooseDecision, backends: number | undefined): ProxyDecision | StatusDecision {
+  choose(decision: ChooseDecision, outcome: PolicyOutcome | undefined): ProxyDecision | StatusDecision {
     const { snapshot, routeId } = decision;
-    const endpointId = backends === undefined ? snapshot.balancer.pick(routeId) : snapshot.balancer.pickIn(routeId, backends);
+    const balancer = snapshot.balancer;
+    const backends = outcome?.backends;
+    const allowed = backends ?? -1;
+    // A session cookie naming a serving endpoint wins over canary rules (ingress-nginx: an affinitized request stays).
+    let endpointId = outcome?.sticky === undefined ? -1 : balancer.pickId(routeId, -1, snapshot.endpointByToken(outcome.sticky));
+    if (endpointId < 0) {
+      const hash = outcome?.hash;
+      endpointId = hash !== undefined ? balancer.pickHash(routeId, allowed, hash) : allowed === -1 ? balancer.pick(routeId) : balancer.pickIn(routeId, allowed);
+      if (endpointId >= 0) outcome?.picked?.(snapshot.endpointToken(endpointId));
+    }
     return proxyTo(snapshot, routeId, decision.route, decision.policy, endpointId, backends);
   }
 

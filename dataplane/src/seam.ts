@@ -122,7 +122,7 @@ export function dispatchRequest(down: Downstream, buf: Buffer, headEnd: number, 
   const policy = decision.policy;
   const outcome = policy === undefined || decision.kind === 'not-found' ? undefined : applyPolicy(policy, decision.kind === 'choose' ? 'proxy' : decision.kind, requestFacts(down, buf, host, path, target));
   // The route's policies chose among its backends (canary): the endpoint is picked now, unless they answered.
-  if (decision.kind === 'choose' && outcome?.answer === undefined) decision = router.choose(decision, outcome?.backends);
+  if (decision.kind === 'choose' && outcome?.answer === undefined) decision = router.choose(decision, outcome);
   if (decision.kind === 'proxy' && outcome?.answer === undefined) {
     down.beginExchange();
     const forwardTarget = outcome?.target ?? (path === target ? undefined : path);

@@ -29,6 +29,16 @@ export interface Matcher {
    * none has one.
    */
   pickIn(route: number, allowed: number): number;
+  /**
+   * Endpoint id by consistent hashing of `key` (a u32 hash of the request's key): the backend as
+   * pickIn chooses it (`allowed` -1 for all), then the healthy endpoint of it with the highest
+   * score for the key and the endpoint's seed (rendezvous hashing). -1 when none is eligible.
+   */
+  pickHash(route: number, allowed: number, key: number): number;
+  /** `endpoint` when it is healthy and behind an `allowed` backend of the route (a session cookie named it), else -1. */
+  pickId(route: number, allowed: number, endpoint: number): number;
+  /** Sets an endpoint's hashing seed (a hash of its address, so keys keep their endpoint across snapshots). Throws PORTICO_E_ENDPOINT_RANGE for an unknown id. */
+  setSeed(endpoint: number, seed: number): void;
   /** Backend index (within the route) that the last pick() chose, or -1. */
   lastBackend(): number;
   /** Marks an endpoint (shared by every route that lists it) healthy or not. Throws PORTICO_E_ENDPOINT_RANGE for an unknown id. */
@@ -50,6 +60,9 @@ interface MatcherExports {
   resume(hostLen: number, pathLen: number, methodBit: number): number;
   pick(route: number): number;
   pickIn(route: number, allowed: number): number;
+  pickHash(route: number, allowed: number, key: number): number;
+  pickId(route: number, allowed: number, endpoint: number): number;
+  setEndpointSeed(id: number, seed: number): number;
   lastBackend(): number;
   setHealthy(id: number, ok: number): number;
   isHealthy(id: number): number;
@@ -147,6 +160,19 @@ class WasmMatcher implements Matcher {
 
   pickIn(route: number, allowed: number): number {
     return this.#wasm.pickIn(route | 0, allowed | 0);
+  }
+
+  pickHash(route: number, allowed: number, key: number): number {
+    return this.#wasm.pickHash(route | 0, allowed | 0, key | 0);
+  }
+
+  pickId(route: number, allowed: number, endpoint: number): number {
+    return this.#wasm.pickId(route | 0, allowed | 0, endpoint | 0);
+  }
+
+  setSeed(endpoint: number, seed: number): void {
+    this.#checkEndpoint(endpoint);
+    this.#wasm.setEndpointSeed(endpoint, seed | 0);
   }
 
   lastBackend(): number {

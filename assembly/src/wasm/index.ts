@@ -5,7 +5,7 @@
 import { findHost } from './host';
 import { findRoute } from './path';
 import { bindHeaderBits, forgetMatched } from './conditions';
-import { bindHealth, healthSize, healthy, lastBackend as lastBackendIndex, pickEndpoint, setHealth } from './wrr';
+import { bindHealth, healthSize, healthy, lastBackend as lastBackendIndex, pickEndpoint, pickHashed, pickNamed, setHealth, setSeed } from './wrr';
 import {
   HOST_COND_COUNT, HOST_FALLBACK, HOST_INDEX, PAIR_HOST, PAIR_KIND, PAIR_NAME_LEN, PAIR_NAME_OFF, PAIR_SIZE, PAIR_VALUE_LEN, PAIR_VALUE_OFF,
   bindTable, endpointCount as endpoints, headerCount, headersBase, poolBase, routeCount as routes, tableFallback,
@@ -40,6 +40,7 @@ export function init(len: u32): i32 {
   let status = bindTable(base, len);
   if (status != 0) return status;
   let health = align(base + <usize>len, 8);
+  // Health flags, then one hashing seed per endpoint (wrr.ts).
   bindHealth(health);
   bitsBase = align(health + healthSize(), 8);
   bindHeaderBits(bitsBase);
@@ -100,7 +101,7 @@ function matchIn(host: usize, hostLen: u32, pathLen: u32, methodBit: u32): i32 {
 
 /** Endpoint id for route `route` by two-level smooth WRR, or -1; advances the WRR state. */
 export function pick(route: i32): i32 {
-  return pickEndpoint(route, 0xffffffff, false);
+  return pickEndpoint(route, 0xffffffff);
 }
 
 /**
@@ -109,7 +110,22 @@ export function pick(route: i32): i32 {
  * healthy endpoint is taken. Returns -1 when none of them has a healthy endpoint.
  */
 export function pickIn(route: i32, allowed: u32): i32 {
-  return pickEndpoint(route, allowed, true);
+  return pickEndpoint(route, allowed);
+}
+
+/** Endpoint id for route `route` by consistent hashing of `key` among `allowed` backends (see wrr.ts pickHashed), or -1. */
+export function pickHash(route: i32, allowed: u32, key: u32): i32 {
+  return pickHashed(route, allowed, key);
+}
+
+/** `endpoint` when healthy and behind an `allowed` backend of route `route` (a session cookie), else -1. */
+export function pickId(route: i32, allowed: u32, endpoint: i32): i32 {
+  return endpoint < 0 ? -1 : pickNamed(route, allowed, <u32>endpoint);
+}
+
+/** Sets endpoint `id`'s consistent-hashing seed (from its address); -1 when out of range. */
+export function setEndpointSeed(id: i32, seed: u32): i32 {
+  return id < 0 ? -1 : setSeed(<u32>id, seed);
 }
 
 /** Backend index (within the route) chosen by the last pick, or -1. */

@@ -11,17 +11,27 @@ import { matchedRecord, matchedRoute } from './conditions';
 
 /** One down flag (u8) per endpoint id, outside the table; all zero (healthy) at load. */
 let down: usize = 0;
+/** One hashing seed (u32) per endpoint id, after the down flags; set by the host (setSeed). */
+let seeds: usize = 0;
 let lastBackendIndex: i32 = -1;
 
-/** Bytes of health state the loaded table needs. */
+/** Bytes of health state (down flags, 4-byte aligned, then seeds) the loaded table needs. */
 export function healthSize(): usize {
-  return <usize>endpointCount;
+  return ((<usize>endpointCount + 3) & ~3) + (<usize>endpointCount << 2);
 }
 
-/** Places the (zeroed) health flags at `at`. */
+/** Places the (zeroed) health flags and seeds at `at` (4-byte aligned). */
 export function bindHealth(at: usize): void {
   down = at;
+  seeds = at + ((<usize>endpointCount + 3) & ~3);
   lastBackendIndex = -1;
+}
+
+/** Sets endpoint `id`'s hashing seed; returns -1 for an id out of range. */
+export function setSeed(id: u32, seed: u32): i32 {
+  if (id >= endpointCount) return -1;
+  store<u32>(seeds + (<usize>id << 2), seed);
+  return 0;
 }
 
 /** True when endpoint `id` is healthy (ids are checked by the caller). */
@@ -50,57 +60,77 @@ export function lastBackend(): i32 {
   return false;
 }
 
-/**
- * Endpoint id picked for route `route` among the backends whose bit is set in `allowed` (bit k =
- * backend k; backends past 31 only when every bit is set), or -1 when it has none eligible (or
- * does not exist). With `forced`, a request-level choice (a canary header or cookie) named the
- * backends: when none of them has weight > 0 and a healthy endpoint, the first one with a
- * healthy endpoint is taken whatever its weight (a canary at weight 0 still answers its header).
- */
-export function pickEndpoint(route: i32, allowed: u32, forced: bool): i32 {
-  lastBackendIndex = -1;
-  if (route < 0 || <u32>route >= routeCount) return -1;
+/** Route record of route `route`, or 0 when there is none. */
+@inline function routeRecord(route: i32): usize {
+  if (route < 0 || <u32>route >= routeCount) return 0;
   // pick() usually follows match() for the route it returned: reuse the record offset its entry had.
   let off = route == matchedRoute ? matchedRecord : load<u32>(routeIndexBase + (<usize>route << 2));
-  let rec = tableBase + <usize>off;
-  let count = load<u32>(rec + ROUTE_BACKEND_COUNT);
+  return tableBase + <usize>off;
+}
 
+/** Whether backend `k` may be chosen under `allowed` (bit k; every backend when all bits are set). */
+@inline function allows(allowed: u32, k: u32): bool {
+  return allowed == 0xffffffff || (k < 32 && (allowed & (<u32>1 << k)) != 0);
+}
+
+/**
+ * The backend record chosen for route record `rec` by smooth WRR among the backends `allowed`
+ * names (advancing the WRR state), or 0 when none has weight > 0 and a healthy endpoint. When
+ * `allowed` is not every backend, a request-level choice (a canary header or cookie) named them:
+ * if none of them has weight > 0, the first with a healthy endpoint is taken whatever its weight
+ * (a canary at weight 0 still answers its header). Sets lastBackendIndex.
+ */
+function chooseBackend(rec: usize, allowed: u32): usize {
+  let count = load<u32>(rec + ROUTE_BACKEND_COUNT);
+  let forced = allowed != 0xffffffff;
   let backend = rec + ROUTE_BACKENDS;
   let best: usize = 0;
   let bestIndex: i32 = -1;
   let bestCurrent: i64 = 0;
   let total: i64 = 0;
-  let every = allowed == 0xffffffff;
   let fallback: usize = 0;
   let fallbackIndex: i32 = -1;
   for (let k: u32 = 0; k < count; k++) {
     let weight = load<u32>(backend + BACKEND_WEIGHT);
     let slots = load<u32>(backend + BACKEND_SLOT_COUNT);
-    let eligible = every || (k < 32 && (allowed & (<u32>1 << k)) != 0);
-    if (eligible && forced && fallback == 0 && weight == 0 && anyHealthy(backend + BACKEND_SLOTS, slots)) {
-      fallback = backend;
-      fallbackIndex = <i32>k;
-    }
-    if (eligible && weight != 0 && anyHealthy(backend + BACKEND_SLOTS, slots)) {
-      let current = load<i64>(backend + BACKEND_CURRENT) + <i64>weight;
-      store<i64>(backend + BACKEND_CURRENT, current);
-      total += <i64>weight;
-      if (best == 0 || current > bestCurrent) {
-        best = backend;
-        bestIndex = <i32>k;
-        bestCurrent = current;
+    if (allows(allowed, k) && anyHealthy(backend + BACKEND_SLOTS, slots)) {
+      if (weight != 0) {
+        let current = load<i64>(backend + BACKEND_CURRENT) + <i64>weight;
+        store<i64>(backend + BACKEND_CURRENT, current);
+        total += <i64>weight;
+        if (best == 0 || current > bestCurrent) {
+          best = backend;
+          bestIndex = <i32>k;
+          bestCurrent = current;
+        }
+      } else if (forced && fallback == 0) {
+        fallback = backend;
+        fallbackIndex = <i32>k;
       }
     }
     backend += <usize>BACKEND_SLOTS + <usize>slots * <usize>ENDPOINT_SIZE;
   }
   if (best == 0) {
-    if (fallback == 0) return -1;
     best = fallback;
     bestIndex = fallbackIndex;
   } else {
     store<i64>(best + BACKEND_CURRENT, bestCurrent - total);
   }
+  lastBackendIndex = bestIndex;
+  return best;
+}
 
+/**
+ * Endpoint id picked for route `route` among the backends `allowed` names (see chooseBackend),
+ * by smooth WRR over the chosen backend's healthy endpoints (weight 1 each), or -1 when it has
+ * none eligible (or does not exist).
+ */
+export function pickEndpoint(route: i32, allowed: u32): i32 {
+  lastBackendIndex = -1;
+  let rec = routeRecord(route);
+  if (rec == 0) return -1;
+  let best = chooseBackend(rec, allowed);
+  if (best == 0) return -1;
   let slot = best + BACKEND_SLOTS;
   let slots = load<u32>(best + BACKEND_SLOT_COUNT);
   let chosen: usize = 0;
@@ -119,6 +149,73 @@ export function pickEndpoint(route: i32, allowed: u32, forced: bool): i32 {
     slot += ENDPOINT_SIZE;
   }
   store<i32>(chosen + ENDPOINT_CURRENT, chosenCurrent - healthyCount);
-  lastBackendIndex = bestIndex;
   return <i32>load<u32>(chosen + ENDPOINT_ID);
+}
+
+/** murmur3's finalizer: a bijection on u32 with full avalanche. */
+@inline function mix(h: u32): u32 {
+  h ^= h >>> 16;
+  h *= 0x85ebca6b;
+  h ^= h >>> 13;
+  h *= 0xc2b2ae35;
+  h ^= h >>> 16;
+  return h;
+}
+
+/**
+ * Endpoint id for route `route` by consistent hashing of `key` (a hash of the request's key, from
+ * the host): the backend as pickEndpoint chooses it, then among its healthy endpoints the one
+ * with the highest mix(key ^ seed) (rendezvous hashing). Seeds come from the endpoint's address,
+ * so a key keeps its endpoint across snapshots, and only the keys of an endpoint that leaves (or
+ * of the share a new one takes) move. -1 when none is eligible.
+ */
+export function pickHashed(route: i32, allowed: u32, key: u32): i32 {
+  lastBackendIndex = -1;
+  let rec = routeRecord(route);
+  if (rec == 0) return -1;
+  let best = chooseBackend(rec, allowed);
+  if (best == 0) return -1;
+  let slot = best + BACKEND_SLOTS;
+  let slots = load<u32>(best + BACKEND_SLOT_COUNT);
+  let chosen: i32 = -1;
+  let top: u32 = 0;
+  for (let k: u32 = 0; k < slots; k++) {
+    let id = load<u32>(slot + ENDPOINT_ID);
+    if (healthy(id)) {
+      let score = mix(key ^ mix(load<u32>(seeds + (<usize>id << 2))));
+      if (chosen < 0 || score > top) {
+        chosen = <i32>id;
+        top = score;
+      }
+    }
+    slot += ENDPOINT_SIZE;
+  }
+  return chosen;
+}
+
+/**
+ * `endpoint` when it is healthy and behind one of route `route`'s backends that `allowed` names
+ * (a session cookie naming it), else -1. No WRR state changes.
+ */
+export function pickNamed(route: i32, allowed: u32, endpoint: u32): i32 {
+  lastBackendIndex = -1;
+  let rec = routeRecord(route);
+  if (rec == 0 || endpoint >= endpointCount || !healthy(endpoint)) return -1;
+  let count = load<u32>(rec + ROUTE_BACKEND_COUNT);
+  let backend = rec + ROUTE_BACKENDS;
+  for (let k: u32 = 0; k < count; k++) {
+    let slots = load<u32>(backend + BACKEND_SLOT_COUNT);
+    if (allows(allowed, k)) {
+      let slot = backend + BACKEND_SLOTS;
+      for (let e: u32 = 0; e < slots; e++) {
+        if (load<u32>(slot + ENDPOINT_ID) == endpoint) {
+          lastBackendIndex = <i32>k;
+          return <i32>endpoint;
+        }
+        slot += ENDPOINT_SIZE;
+      }
+    }
+    backend += <usize>BACKEND_SLOTS + <usize>slots * <usize>ENDPOINT_SIZE;
+  }
+  return -1;
 }

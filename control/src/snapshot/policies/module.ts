@@ -110,6 +110,15 @@ export interface PolicyOutcome {
   backends: number | undefined;
   /** A subrequest that must allow the request before it is forwarded (auth-url); the data plane makes it. */
   externalAuth: ExternalAuthRequest | undefined;
+  /**
+   * A u32 hash of the request's balancing key (`upstream-hash-by`, a balanced session cookie):
+   * the endpoint is chosen by consistent hashing of it; undefined: by round robin.
+   */
+  hash: number | undefined;
+  /** A session cookie's endpoint token (`affinity-mode: persistent`): that endpoint when it still serves the route. */
+  sticky: string | undefined;
+  /** Called with the chosen endpoint's token when the endpoint was newly chosen (not by `sticky`): sets the session cookie. */
+  picked: ((token: string) => void) | undefined;
 }
 
 /** One module's work on one request. */

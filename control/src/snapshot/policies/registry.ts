@@ -22,6 +22,8 @@ import { externalAuthModule } from './external-auth.ts';
 import { requestHeaderModifierModule, responseHeaderModifierModule } from './gateway-headers.ts';
 import { requestRedirectModule, urlRewriteModule } from './gateway-redirect.ts';
 import { timeoutsModule } from './gateway-timeouts.ts';
+import { upstreamHashModule } from './upstream-hash.ts';
+import { affinityModule } from './affinity.ts';
 
 /** Per-route policy data in the snapshot: one optional member per module, absent when unused. */
 export const RoutePolicies = z.strictObject({
@@ -43,6 +45,8 @@ export const RoutePolicies = z.strictObject({
   requestHeaderModifier: requestHeaderModifierModule.schema.optional(),
   responseHeaderModifier: responseHeaderModifierModule.schema.optional(),
   timeouts: timeoutsModule.schema.optional(),
+  upstreamHash: upstreamHashModule.schema.optional(),
+  affinity: affinityModule.schema.optional(),
 });
 export type RoutePolicies = z.infer<typeof RoutePolicies>;
 
@@ -56,7 +60,7 @@ type AnyModule = PolicyModule<never> & { read?(reader: AnnotationReader): unknow
  */
 export const POLICY_MODULES: readonly AnyModule[] = [
   appRootModule, redirectModule, requestRedirectModule, corsModule, limitsModule, accessModule, externalAuthModule, useRegexModule, rewriteModule, forwardedPrefixModule, trailingSlashModule, proxyModule,
-  upstreamVhostModule, urlRewriteModule, requestHeaderModifierModule, responseHeaderModifierModule, timeoutsModule, canaryModule,
+  upstreamVhostModule, urlRewriteModule, requestHeaderModifierModule, responseHeaderModifierModule, timeoutsModule, canaryModule, upstreamHashModule, affinityModule,
 ] as unknown as AnyModule[];
 
 /** Every annotation a module owns, with how it is honoured (docs, `portico check`, explain). */
@@ -136,7 +140,7 @@ function runSteps(steps: readonly PolicyStep[], facts: RequestFacts, outcome: Po
  */
 export function applyPolicy(policy: PreparedPolicy, kind: 'proxy' | 'redirect' | 'unavailable', facts: RequestFacts): PolicyOutcome {
   const outcome: PolicyOutcome = {
-    answer: undefined, target: undefined, setHeaders: [], addHeaders: [], removeHeaders: [], responseHeaders: [], responseAdd: [], responseRemove: [], done: [], upstream: undefined, backends: undefined, externalAuth: undefined,
+    answer: undefined, target: undefined, setHeaders: [], addHeaders: [], removeHeaders: [], responseHeaders: [], responseAdd: [], responseRemove: [], done: [], upstream: undefined, backends: undefined, externalAuth: undefined, hash: undefined, sticky: undefined, picked: undefined,
   };
   if (runSteps(policy.redirect, facts, outcome) || kind === 'redirect') return outcome;
   if (runSteps(policy.access, facts, outcome) || kind !== 'proxy') return outcome;
