@@ -137,6 +137,11 @@ describe('the Gateway processor', () => {
     expect(parentConditions(granted, 'r')![0]!.ResolvedRefs).toBe('True/ResolvedRefs');
     const onlyRefNotPermitted = build([...base, httpRoute('r', { rules: [{ backendRefs: [to('far', 80, { namespace: 'other' })] }] })]);
     expect(parentConditions(onlyRefNotPermitted, 'r')![0]!.ResolvedRefs).toBe('False/RefNotPermitted');
+    // Every backendRef invalid (or none): the rule answers 500, as the spec asks; one valid left: no 500.
+    expect(onlyRefNotPermitted.model.virtualHosts[0]!.routes[0]!.policies?.backendError).toEqual({ status: 500, reason: 'every backendRef of spec.rules[0] is invalid' });
+    expect(build([...base, httpRoute('r', { rules: [{}] })]).model.virtualHosts[0]!.routes[0]!.policies?.backendError?.reason).toBe('spec.rules[0] has no backendRefs');
+    expect(granted.model.virtualHosts[0]!.routes[0]!.policies).toBeUndefined();
+    expect(denied.model.virtualHosts[0]!.routes[0]!.policies?.backendError).toBeDefined();
   });
 
   it('refuses listeners it cannot serve with the spec reasons, and conflicting ones', () => {

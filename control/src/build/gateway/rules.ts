@@ -143,7 +143,10 @@ export function httpRouteRules(route: HTTPRoute, source: SourceRef, state: Clust
       continue;
     }
     const policies = filters.policies === undefined && timeouts.policies === undefined ? undefined : { ...filters.policies, ...timeouts.policies };
-    result.served.push({ matches, backends, policies });
+    // The spec's 500: every backendRef invalid, or none at all and nothing that answers without one.
+    const invalid = backends.length > 0 && backends.every((backend) => backend.endpointSet === undefined);
+    const reason = invalid ? `every backendRef of ${field} is invalid` : backends.length === 0 && policies?.requestRedirect === undefined ? `${field} has no backendRefs` : undefined;
+    result.served.push({ matches, backends, policies: reason === undefined ? policies : { ...policies, backendError: { status: 500, reason } } });
   }
   return result;
 }

@@ -24,6 +24,7 @@ import { requestRedirectModule, urlRewriteModule } from './gateway-redirect.ts';
 import { timeoutsModule } from './gateway-timeouts.ts';
 import { upstreamHashModule } from './upstream-hash.ts';
 import { affinityModule } from './affinity.ts';
+import { backendErrorModule } from './gateway-backend-error.ts';
 
 /** Per-route policy data in the snapshot: one optional member per module, absent when unused. */
 export const RoutePolicies = z.strictObject({
@@ -47,6 +48,7 @@ export const RoutePolicies = z.strictObject({
   timeouts: timeoutsModule.schema.optional(),
   upstreamHash: upstreamHashModule.schema.optional(),
   affinity: affinityModule.schema.optional(),
+  backendError: backendErrorModule.schema.optional(),
 });
 export type RoutePolicies = z.infer<typeof RoutePolicies>;
 
@@ -59,7 +61,7 @@ type AnyModule = PolicyModule<never> & { read?(reader: AnnotationReader): unknow
  * RequestHeaderModifier, so a header the rule sets explicitly wins.
  */
 export const POLICY_MODULES: readonly AnyModule[] = [
-  appRootModule, redirectModule, requestRedirectModule, corsModule, limitsModule, accessModule, externalAuthModule, useRegexModule, rewriteModule, forwardedPrefixModule, trailingSlashModule, proxyModule,
+  backendErrorModule, appRootModule, redirectModule, requestRedirectModule, corsModule, limitsModule, accessModule, externalAuthModule, useRegexModule, rewriteModule, forwardedPrefixModule, trailingSlashModule, proxyModule,
   upstreamVhostModule, urlRewriteModule, requestHeaderModifierModule, responseHeaderModifierModule, timeoutsModule, canaryModule, upstreamHashModule, affinityModule,
 ] as unknown as AnyModule[];
 

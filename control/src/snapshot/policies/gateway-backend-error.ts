@@ -1,0 +1,26 @@
+/**
+ * Gateway API: a rule whose backendRefs are all invalid (unknown kind, not permitted by a
+ * ReferenceGrant, Service or port not found), or that has none and does not redirect, answers
+ * 500, as the spec asks ("requests to an invalid backend must receive a 500"), instead of the
+ * 503 of a valid backend without ready endpoints. The build sets it; no annotation.
+ */
+import { z } from 'zod';
+import type { PolicyModule, PolicyOutcome, RequestFacts } from './module.ts';
+
+/** Why the rule answers 500 (shown by explain). */
+export const BackendError = z.strictObject({ status: z.literal(500), reason: z.string().min(1).max(1024) });
+export type BackendError = z.infer<typeof BackendError>;
+
+/** The module: answers 500 before anything else of the request is tried. */
+export const backendErrorModule: PolicyModule<BackendError> = {
+  key: 'backendError',
+  phase: 'redirect',
+  annotations: [],
+  schema: BackendError,
+  prepare() {
+    return (_facts: RequestFacts, outcome: PolicyOutcome) => {
+      outcome.answer = { status: 500, headers: [] };
+    };
+  },
+  describe: (data) => `answers 500: ${data.reason}`,
+};
