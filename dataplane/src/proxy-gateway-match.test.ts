@@ -185,3 +185,41 @@ describe('proxy: Gateway API matches', () => {
     expect(await backendOf('query.test', `/?${'%ZZ'.repeat(2000)}=x&animal=dolphin`)).toBe('v2');
   });
 });
+
+describe('proxy: invalid Gateway API backendRefs answer 500 for their weight share', () => {
+  let backend: Backend;
+  let proxy: RunningProxy;
+
+  beforeAll(async () => {
+    backend = await echo('valid');
+    const router = new Router();
+    router.load(snapshotOf([{
+      host: 'invalid.test',
+      routes: [
+        { kind: 'HTTPRoute', path: '/half', endpoints: [backend.port], invalidBackends: 1 },
+        { kind: 'HTTPRoute', path: '/none', endpoints: [], invalidBackends: 2 },
+        { kind: 'HTTPRoute', path: '/empty', endpoints: [] },
+      ],
+    }]));
+    proxy = await startProxy(router);
+    // Nothing in the health list stands for the invalid backends.
+    expect(router.endpointHealth().map((e) => e.key)).toEqual([`127.0.0.1:${backend.port}`]);
+  });
+
+  afterAll(async () => {
+    await proxy.close();
+    await backend.close();
+  });
+
+  it('all backends invalid: 500; no endpoint at all: still 503', async () => {
+    expect((await fetchVia(proxy.port, { host: 'invalid.test', path: '/none' })).status).toBe(500);
+    expect((await fetchVia(proxy.port, { host: 'invalid.test', path: '/empty' })).status).toBe(503);
+  });
+
+  it('one valid and one invalid backend of equal weight: alternately 200 and 500, never a connect to the stand-in', async () => {
+    const statuses: number[] = [];
+    for (let i = 0; i < 6; i++) statuses.push((await fetchVia(proxy.port, { host: 'invalid.test', path: '/half' })).status);
+    expect(statuses.sort()).toEqual([200, 200, 200, 500, 500, 500]);
+    expect(backend.requests).toBe(3);
+  });
+});

@@ -15,7 +15,7 @@ import { httpsRedirectTarget } from '@portico/control/snapshot/policies/trailing
 import type { TableBundle } from './bundle.ts';
 import { compileBundle, endpointsOf, regexHostsOf, routeLabelsOf, routePoliciesOf, upstreamTlsOf, verifyBundle } from './bundle.ts';
 import type { RegexDispatch } from '@portico/control/snapshot/regex';
-import { regexDispatchOf, resolveRoute } from '@portico/control/snapshot/table';
+import { INVALID_BACKEND_PORT, regexDispatchOf, resolveRoute } from '@portico/control/snapshot/table';
 import { PorticoError } from './errors.ts';
 import type { UpstreamTlsTarget } from './upstream/tls.ts';
 import { UpstreamTlsTargets } from './upstream/tls.ts';
@@ -55,6 +55,8 @@ export class LoadedSnapshot {
    */
   readonly balancer: Matcher;
   readonly endpoints: readonly EndpointRef[];
+  /** The stand-in endpoint invalid backends hold (its pick answers 500), or -1 when the snapshot has none. */
+  readonly invalidEndpoint: number;
   readonly endpointIds: ReadonlyMap<string, number>;
   /** Per route id: its metrics label. */
   readonly routeLabels: readonly string[];
@@ -114,6 +116,7 @@ export class LoadedSnapshot {
     }
     if (endpoints.length !== this.balancer.endpointCount) throw new Error(`bundle lists ${endpoints.length} endpoints, its table ${this.balancer.endpointCount}`);
     this.endpoints = same?.endpoints ?? endpointRefs(endpoints);
+    this.invalidEndpoint = this.endpoints.findIndex((endpoint) => endpoint.port === INVALID_BACKEND_PORT);
     this.#keys = same === undefined ? undefined : same.#keys;
     // The health panic threshold needs each endpoint set once; a route with one backend per set says exactly that.
     this.#balanced = bundle.endpointSets.map((ids) => ({ backends: [{ endpoints: ids }] }));
@@ -245,9 +248,12 @@ export interface RedirectDecision {
   readonly policy: PreparedPolicy | undefined;
 }
 
-/** Answer 404 (`not-found`: no route) or 503 (`unavailable`: no ready endpoint, or no snapshot yet). */
+/**
+ * Answer 404 (`not-found`: no route), 503 (`unavailable`: no ready endpoint, or no snapshot yet)
+ * or 500 (`invalid-backend`: the pick fell on an invalid Gateway API backendRef's weight share).
+ */
 export interface StatusDecision {
-  readonly kind: 'not-found' | 'unavailable';
+  readonly kind: 'not-found' | 'unavailable' | 'invalid-backend';
   /** The route's label, or '' when no route matched. */
   readonly route: string;
   /** The matched route's annotation policies (a redirect answers even without endpoints); undefined when none. */
@@ -293,6 +299,7 @@ function endpointSeed(key: string): number {
 /** Proxies to endpoint `endpointId` of `snapshot` (503 when it is -1: no eligible endpoint). */
 function proxyTo(snapshot: LoadedSnapshot, routeId: number, route: string, policy: PreparedPolicy | undefined, endpointId: number, backends: number | undefined): ProxyDecision | StatusDecision {
   if (endpointId < 0) return { kind: 'unavailable', route, policy };
+  if (endpointId === snapshot.invalidEndpoint) return { kind: 'invalid-backend', route, policy };
   const endpoint = snapshot.endpoints[endpointId] as EndpointRef;
   const { tls, protocol } = snapshot.upstreamWay(routeId, endpointId);
   return { kind: 'proxy', routeId, route, endpointId, endpointKey: endpoint.key, address: endpoint.address, port: endpoint.port, tls, protocol, poolKey: poolKey(endpoint.key, tls, protocol), snapshot, policy, backends };
@@ -469,7 +476,7 @@ export class Router extends EventEmitter<{ swap: [SwapEvent] }> {
     for (const id of hidden) matcher.setHealthy(id, false);
     const endpointId = decision.backends === undefined ? matcher.pick(decision.routeId) : matcher.pickIn(decision.routeId, decision.backends);
     for (const id of hidden) matcher.setHealthy(id, true);
-    if (endpointId < 0 || endpointId === decision.endpointId || tried.includes(endpointId)) return undefined;
+    if (endpointId < 0 || endpointId === decision.endpointId || endpointId === decision.snapshot.invalidEndpoint || tried.includes(endpointId)) return undefined;
     const endpoint = decision.snapshot.endpoints[endpointId] as EndpointRef;
     const { tls, protocol } = decision.snapshot.upstreamWay(decision.routeId, endpointId);
     return { ...decision, endpointId, endpointKey: endpoint.key, address: endpoint.address, port: endpoint.port, tls, protocol, poolKey: poolKey(endpoint.key, tls, protocol) };
@@ -492,7 +499,7 @@ export class Router extends EventEmitter<{ swap: [SwapEvent] }> {
   endpointHealth(): { key: string; healthy: boolean }[] {
     const current = this.#current;
     if (current === undefined) return [];
-    return current.endpoints.map((endpoint) => ({ key: endpoint.key, healthy: current.balancer.isHealthy(endpoint.id) }));
+    return current.endpoints.filter((endpoint) => endpoint.id !== current.invalidEndpoint).map((endpoint) => ({ key: endpoint.key, healthy: current.balancer.isHealthy(endpoint.id) }));
   }
 
   /** Stops health timers; the router keeps answering with what it has. */

@@ -120,7 +120,7 @@ export function dispatchRequest(down: Downstream, buf: Buffer, headEnd: number, 
   }
   let decision = router.route(host, path, head.method, router.needsHeaders ? headerRecord(buf, head) : undefined, down.info.scheme, target);
   const policy = decision.policy;
-  const outcome = policy === undefined || decision.kind === 'not-found' ? undefined : applyPolicy(policy, decision.kind === 'choose' ? 'proxy' : decision.kind, requestFacts(down, buf, host, path, target));
+  const outcome = policy === undefined || decision.kind === 'not-found' ? undefined : applyPolicy(policy, decision.kind === 'choose' ? 'proxy' : decision.kind === 'invalid-backend' ? 'unavailable' : decision.kind, requestFacts(down, buf, host, path, target));
   // The route's policies chose among its backends (canary): the endpoint is picked now, unless they answered.
   if (decision.kind === 'choose' && outcome?.answer === undefined) decision = router.choose(decision, outcome);
   if (decision.kind === 'proxy' && outcome?.answer === undefined) {
@@ -137,7 +137,7 @@ export function dispatchRequest(down: Downstream, buf: Buffer, headEnd: number, 
   const keepAlive = head.minor === 1 && !head.connectionClose && !closing && !head.hasBody;
   if (outcome?.answer !== undefined) down.answerPolicy(outcome.answer, keepAlive, decision.route, started);
   else if (decision.kind === 'redirect') down.answerRedirect(decision.location, keepAlive, decision.route, started);
-  else down.reply(decision.kind === 'not-found' ? 404 : 503, keepAlive, decision.route, '', started);
+  else down.reply(decision.kind === 'not-found' ? 404 : decision.kind === 'invalid-backend' ? 500 : 503, keepAlive, decision.route, '', started);
   return keepAlive;
 }
 

@@ -35,6 +35,8 @@ export interface RouteSpec {
   readonly match?: SnapshotRoute['match'];
   /** Route policies (annotations or Gateway API filters). */
   readonly policies?: SnapshotRoute['policies'];
+  /** Invalid Gateway API backends (weight 100 each, like the valid one) beside the endpoints' backend. */
+  readonly invalidBackends?: number;
 }
 
 /** A host in a test snapshot. */
@@ -68,7 +70,10 @@ export function snapshotOf(hosts: readonly HostSpec[]): Snapshot {
           field: `spec.rules[0].http.paths[${r}]`,
           pathType: route.pathType ?? 'Prefix',
           path: route.path ?? '/',
-          backends: [{ namespace: 'test', service: `svc-${h}-${r}`, port: 80, weight: 100, endpointSet: key }],
+          backends: [
+            { namespace: 'test', service: `svc-${h}-${r}`, port: 80, weight: 100, endpointSet: key },
+            ...Array.from({ length: route.invalidBackends ?? 0 }, (_, i) => ({ namespace: 'test', service: `missing-${i}`, port: 80, weight: 100, endpointSet: null, invalid: true as const })),
+          ],
           redirect: { sslRedirect: route.sslRedirect ?? false, forceSslRedirect: route.forceSslRedirect ?? false },
           ...(route.match === undefined ? {} : { match: route.match }),
           ...(route.policies === undefined ? {} : { policies: route.policies }),

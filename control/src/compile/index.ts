@@ -17,7 +17,7 @@ import { SNAPSHOT_API_VERSION, sealSnapshot } from '../snapshot/schema.ts';
 function backend(b: Backend): SnapshotBackend {
   const plain = { namespace: b.namespace, service: b.service, port: b.port, weight: b.weight, endpointSet: b.endpointSet ?? null };
   // HTTP/1.1 backends carry no `protocol` key and plain ones no `tls` key, so they hash as before.
-  const protocol = b.protocol === undefined ? {} : { protocol: b.protocol };
+  const protocol = { ...(b.protocol === undefined ? {} : { protocol: b.protocol }), ...(b.invalid === true ? { invalid: true as const } : {}) };
   if (b.tls === undefined) return { ...plain, ...protocol };
   const t = b.tls;
   return {

@@ -153,6 +153,9 @@ export class Explainer {
     if (target.route.refused !== undefined) {
       return { status: 503, backends, route, reason: `${reason}; but the rule is refused: ${target.route.refused}`, lost, ...applied };
     }
+    if (unavailable && target.route.backends.some((backend) => backend.invalid === true)) {
+      return { status: 500, backends, route, reason: `${reason}; but its backend references are invalid (Gateway API: their share answers 500)`, lost, ...applied };
+    }
     if (unavailable) {
       return { status: 503, backends, route, reason: `${reason}; but no backend has a ready endpoint`, lost, ...applied };
     }

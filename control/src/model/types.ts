@@ -50,6 +50,12 @@ export interface Backend {
   readonly tls?: UpstreamTls | undefined;
   /** HTTP/2 to the endpoints (see `UpstreamProtocol`); undefined for HTTP/1.1. Over TLS when `tls` is set, else h2c. */
   readonly protocol?: UpstreamProtocol | undefined;
+  /**
+   * The reference is invalid (Gateway API: a Service that does not exist, a kind Portico does not
+   * know, a cross-namespace reference no ReferenceGrant allows): requests its weight share would
+   * get are answered 500, as the spec says. Undefined for every valid backend and for Ingress ones.
+   */
+  readonly invalid?: true | undefined;
 }
 
 /**

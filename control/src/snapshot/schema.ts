@@ -38,6 +38,8 @@ const Backend = z.strictObject({
   tls: UpstreamTls.optional(),
   /** HTTP/2 to the endpoints (`h2`), or gRPC over HTTP/2 (`grpc`); absent for HTTP/1.1 (model `UpstreamProtocol`). */
   protocol: z.enum(['h2', 'grpc']).optional(),
+  /** An invalid Gateway API backendRef: its weight share is answered 500; absent for valid backends. */
+  invalid: z.literal(true).optional(),
 });
 
 const Redirect = z.strictObject({ sslRedirect: z.boolean(), forceSslRedirect: z.boolean() });

@@ -17,11 +17,18 @@ export interface RouteTarget {
   readonly endpointIds: readonly (readonly number[])[];
 }
 
-/** A network endpoint by id. */
+/** A network endpoint by id. Port 0 (address '') is the invalid-backend stand-in (see INVALID_BACKEND_PORT). */
 export interface EndpointTarget {
   readonly address: string;
   readonly port: number;
 }
+
+/**
+ * The port of the stand-in endpoint that invalid backends (Gateway API) hold in the matcher
+ * table: WRR picks it for their weight share, and the data plane answers 500 instead of
+ * connecting. No real endpoint has port 0.
+ */
+export const INVALID_BACKEND_PORT = 0;
 
 /** The matcher table plus the metadata its ids index. */
 export interface CompiledTable {
@@ -125,11 +132,15 @@ export function toMatcherTable(snapshot: Snapshot, options: { readonly balancing
 
   const routes: RouteTarget[] = [];
   const entries: RouteEntry[] = [];
+  // Invalid backends share one stand-in endpoint (appended last), so their weight share is picked like any other.
+  const invalid = snapshot.hosts.some((vhost) => vhost.routes.some((route) => route.backends.some((backend) => backend.invalid === true)));
+  const invalidEndpoint = invalid ? endpoints.push({ address: '', port: INVALID_BACKEND_PORT }) - 1 : -1;
   const addRoute = (kind: RouteTarget['kind'], host: string | undefined, route: SnapshotRoute | SnapshotDefaultRoute): number => {
     // A refused route has no endpoint to pick: the data plane answers 503, and explain says why.
     const endpointIds = route.backends.map((backend: SnapshotBackend) => (backend.endpointSet === null || route.refused !== undefined ? [] : (setIds.get(backend.endpointSet) ?? [])));
     routes.push({ kind, host, route, endpointIds });
-    entries.push({ backends: route.backends.map((backend, index) => ({ weight: backend.weight, endpoints: endpointIds[index] ?? [] })) });
+    const matcherIds = (backend: SnapshotBackend, index: number): readonly number[] => (backend.invalid === true && route.refused === undefined ? [invalidEndpoint] : (endpointIds[index] ?? []));
+    entries.push({ backends: route.backends.map((backend, index) => ({ weight: backend.weight, endpoints: matcherIds(backend, index) })) });
     return routes.length - 1;
   };
 
