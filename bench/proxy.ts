@@ -5,11 +5,18 @@
  * bin, a manifest directory, its API and watcher running beside the proxy); `--in-process` adds
  * a bare in-process Proxy as a fourth row, to tell the CLI's overhead from the proxy's own.
  *
- *   npm run bench:proxy [-- --rounds 3 --duration 5 --connections 50 --threads 1 --json --profile DIR --backend nginx|node --node-flags '...' --in-process --bin PATH]
+ *   npm run bench:proxy [-- --rounds 3 --duration 5 --connections 50 --threads 1 --json --profile DIR --backend nginx|node --node-flags '...' --in-process --bin PATH --h2 --streams 10]
+ *
+ * `--h2` adds HTTP/2 rows: h2load (`--connections` clients, `--streams` concurrent streams each,
+ * 1 thread) against nginx with HTTP/2 on a second port and against Portico started with `--h2c`,
+ * both HTTP/2 with prior knowledge (h2c) on plain ports, so TLS costs do not hide the protocol's;
+ * both still speak HTTP/1.1 to the backend. h2load reports no percentiles: its mean request time
+ * stands in the p50 column and its max in the p99 column of those rows.
  *
  * `--bin` runs another checkout's `portico` bin (e.g. to measure before/after a change).
  *
- * Needs `nginx` and `wrk` on PATH (Debian: apt-get install -y nginx wrk); installs nothing.
+ * Needs `nginx` and `wrk` on PATH (Debian: apt-get install -y nginx wrk), and for `--h2` `h2load`
+ * (Debian: apt-get install -y nghttp2-client); installs nothing.
  * The backend is, by default, a third nginx instance (1 worker, `return 200`) on its own port, so
  * the backend costs as little CPU as possible and the same for both proxies; `--backend node`
  * uses a minimal node `net` server instead. `direct` is wrk against the backend itself.
@@ -197,6 +204,27 @@ function parseDuration(text: string): number {
   return unit === 'us' ? value / 1000 : unit === 'ms' ? value : unit === 's' ? value * 1000 : value * 60_000;
 }
 
+/** One h2load measurement: `clients` HTTP/2 connections with `streams` concurrent streams each, h2c by prior knowledge. */
+async function h2load(port: number, seconds: number, clients: number, streams: number, server: () => number[] = () => []): Promise<Figures> {
+  const pids = server();
+  const ticksBefore = cpuTicks(pids);
+  const args = ['-t', '1', '-c', String(clients), '-m', String(streams), '-D', String(seconds), '-H', `:authority: ${VHOST}`, `http://${HOST}:${port}/`];
+  const child = track(spawn('h2load', args, { stdio: ['ignore', 'pipe', 'pipe'] }), 'h2load');
+  let out = '';
+  child.stdout?.on('data', (data: Buffer) => (out += data.toString()));
+  await new Promise((done) => child.on('exit', done));
+  const rps = Number(/finished in [\d.]+\w+, ([\d.]+) req\/s/.exec(out)?.[1] ?? Number.NaN);
+  if (Number.isNaN(rps)) throw new Error(`could not read h2load output:\n${out}`);
+  const counts = /requests: (\d+) total, \d+ started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored, (\d+) timeout/.exec(out);
+  const done = Number(counts?.[2] ?? Number.NaN);
+  const non2xx = Number(/status codes: \d+ 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx/.exec(out)?.slice(1).reduce((sum, n) => sum + Number(n), 0) ?? 0);
+  const errors = (counts === null ? 0 : Number(counts[4]) + Number(counts[5]) + Number(counts[6])) + non2xx;
+  const timing = /time for request:\s+(\S+)\s+(\S+)\s+(\S+)/.exec(out);
+  const cpuSeconds = (cpuTicks(pids) - ticksBefore) / TICKS_PER_SECOND;
+  const cpu = pids.length === 0 ? Number.NaN : Math.round((cpuSeconds / done) * 1e7) / 10;
+  return { rps, p50_ms: parseDuration(timing?.[3] ?? ''), p99_ms: parseDuration(timing?.[2] ?? ''), errors, cpu_us_per_req: cpu };
+}
+
 async function wrk(port: number, seconds: number, connections: number, threads: number, server: () => number[] = () => []): Promise<Figures> {
   const pids = server();
   const ticksBefore = cpuTicks(pids);
@@ -236,6 +264,8 @@ async function main(): Promise<void> {
       json: { type: 'boolean', default: false },
       'in-process': { type: 'boolean', default: false },
       bin: { type: 'string', default: PORTICO_BIN },
+      h2: { type: 'boolean', default: false },
+      streams: { type: 'string', default: '10' },
     },
   });
   const rounds = Number(values.rounds);
@@ -244,21 +274,28 @@ async function main(): Promise<void> {
   const threads = Number(values.threads);
   const log = (line: string): boolean => values.json || process.stderr.write(`${line}\n`);
 
-  for (const [tool, flag] of [['nginx', '-v'], ['wrk', '--version']] as const) {
+  const streams = Number(values.streams);
+  const tools: [string, string, string][] = [
+    ['nginx', '-v', 'nginx'],
+    ['wrk', '--version', 'wrk'],
+    ...(values.h2 ? [['h2load', '--version', 'nghttp2-client'] as [string, string, string]] : []),
+  ];
+  for (const [tool, flag, pkg] of tools) {
     if (spawnSync(tool, [flag], { stdio: 'ignore' }).error !== undefined) {
-      process.stderr.write(`bench:proxy needs \`${tool}\` on PATH (Debian: apt-get install -y nginx wrk)\n`);
+      process.stderr.write(`bench:proxy needs \`${tool}\` on PATH (Debian: apt-get install -y ${pkg})\n`);
       process.exit(2);
     }
   }
   cleanUpOnExit();
   tmp = mkdtempSync(join(tmpdir(), 'portico-bench-'));
-  const [backendPort, nginxPort, porticoPort, inProcessPort, adminPort, apiPort] = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort(), await freePort()] as [number, number, number, number, number, number];
+  const [backendPort, nginxPort, porticoPort, inProcessPort, adminPort, apiPort, nginxH2Port] = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort(), await freePort(), await freePort()] as [number, number, number, number, number, number, number];
 
   const backend =
     values.backend === 'node'
       ? startNodeBackend(backendPort)
       : startNginx(tmp, 'backend', nginxConfig(tmp, 'backend', backendServer(HOST, backendPort, BODY)));
-  const nginxMaster = startNginx(tmp, 'nginx', nginxConfig(tmp, 'nginx', proxyServer(HOST, nginxPort, VHOST), backendUpstream(HOST, backendPort)));
+  const nginxServers = proxyServer(HOST, nginxPort, VHOST) + (values.h2 ? `\n  ${proxyServer(HOST, nginxH2Port, VHOST, true)}` : '');
+  const nginxMaster = startNginx(tmp, 'nginx', nginxConfig(tmp, 'nginx', nginxServers, backendUpstream(HOST, backendPort)));
   const nodeArgs: string[] = values['node-flags'].split(' ').filter(Boolean);
   if (values.profile !== undefined) {
     mkdirSync(values.profile, { recursive: true });
@@ -267,7 +304,7 @@ async function main(): Promise<void> {
   // What a user runs: the bin, on a manifest directory routing VHOST to the backend.
   mkdirSync(join(tmp, 'manifests'));
   writeFileSync(join(tmp, 'manifests', 'bench.yaml'), benchManifests(backendPort));
-  const porticoArgs = ['standalone', '--manifests', join(tmp, 'manifests'), '--data-dir', join(tmp, 'data'), '--workers', '1', '--no-access-log', '--address', HOST, '--http-port', String(porticoPort), '--https-port', 'off', '--admin-port', String(adminPort), '--api-port', String(apiPort)];
+  const porticoArgs = ['standalone', '--manifests', join(tmp, 'manifests'), '--data-dir', join(tmp, 'data'), '--workers', '1', '--no-access-log', '--address', HOST, '--http-port', String(porticoPort), '--https-port', 'off', '--admin-port', String(adminPort), '--api-port', String(apiPort), ...(values.h2 ? ['--h2c'] : [])];
   const portico = track(spawn(process.execPath, [...nodeArgs, values.bin, ...porticoArgs], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, PORTICO_API_TOKEN: 'bench-token-0123456789abcdef' } }), 'portico');
   await new Promise<void>((done, fail) => {
     let out = '';
@@ -280,25 +317,27 @@ async function main(): Promise<void> {
   portico.stdout?.resume();
   const inProcess = values['in-process'] ? track(spawn(process.execPath, [...nodeArgs, import.meta.filename, '--serve-portico', String(inProcessPort), String(backendPort)], { stdio: ['ignore', 'pipe', 'pipe'] }), 'in-process') : undefined;
   if (inProcess !== undefined) await new Promise<void>((done) => inProcess.stdout?.once('data', () => done()));
-  await Promise.all([waitForPort(backendPort), waitForPort(nginxPort), waitForPort(porticoPort), ...(inProcess ? [waitForPort(inProcessPort)] : [])]);
+  await Promise.all([waitForPort(backendPort), waitForPort(nginxPort), waitForPort(porticoPort), ...(inProcess ? [waitForPort(inProcessPort)] : []), ...(values.h2 ? [waitForPort(nginxH2Port)] : [])]);
 
   // The processes doing the serving, for CPU time per request.
   const processes = (child: ChildProcess): (() => number[]) => () => (values.backend === 'node' && child === backend ? [child.pid ?? 0] : nginxWorkers(child.pid ?? 0));
-  const targets: Partial<Record<'direct' | 'nginx' | 'portico' | 'inproc', { port: number; pids: () => number[] }>> = {
+  const targets: Partial<Record<'direct' | 'nginx' | 'portico' | 'inproc' | 'nginx-h2' | 'portico-h2', { port: number; pids: () => number[]; h2?: boolean }>> = {
     direct: { port: backendPort, pids: processes(backend) },
     nginx: { port: nginxPort, pids: processes(nginxMaster) },
     portico: { port: porticoPort, pids: () => [portico.pid ?? 0] },
     ...(inProcess === undefined ? {} : { inproc: { port: inProcessPort, pids: () => [inProcess.pid ?? 0] } }),
+    ...(values.h2 ? { 'nginx-h2': { port: nginxH2Port, pids: processes(nginxMaster), h2: true }, 'portico-h2': { port: porticoPort, pids: () => [portico.pid ?? 0], h2: true } } : {}),
   };
-  const results: Record<string, Figures[]> = { direct: [], nginx: [], portico: [], inproc: [] };
-  log(`wrk -t${threads} -c${connections} -d${seconds}s, ${rounds} rounds, backend: ${values.backend}`);
+  const results: Record<string, Figures[]> = { direct: [], nginx: [], portico: [], inproc: [], 'nginx-h2': [], 'portico-h2': [] };
+  const measure = (target: { port: number; pids: () => number[]; h2?: boolean }, duration: number, pids?: () => number[]): Promise<Figures> => (target.h2 === true ? h2load(target.port, duration, connections, streams, pids) : wrk(target.port, duration, connections, threads, pids));
+  log(`wrk -t${threads} -c${connections} -d${seconds}s${values.h2 ? `, h2load -t1 -c${connections} -m${streams} -D${seconds} (h2c)` : ''}, ${rounds} rounds, backend: ${values.backend}`);
   for (const [name, target] of Object.entries(targets)) {
     log(`warm-up ${name}`);
-    await wrk(target.port, 1, connections, threads);
+    await measure(target, 1);
   }
   for (let round = 1; round <= rounds; round++) {
-    for (const [name, target] of Object.entries(targets) as [string, { port: number; pids: () => number[] }][]) {
-      const figures = await wrk(target.port, seconds, connections, threads, target.pids);
+    for (const [name, target] of Object.entries(targets) as [string, { port: number; pids: () => number[]; h2?: boolean }][]) {
+      const figures = await measure(target, seconds, target.pids);
       results[name]!.push(figures);
       log(
         `round ${round} ${name.padEnd(7)} ${figures.rps.toFixed(0).padStart(7)} req/s  p50 ${figures.p50_ms.toFixed(3)} ms  p99 ${figures.p99_ms.toFixed(3)} ms  cpu ${figures.cpu_us_per_req} µs/req${figures.errors > 0 ? `  ERRORS ${figures.errors}` : ''}`,
@@ -316,6 +355,8 @@ async function main(): Promise<void> {
   const nginx = summary(results.nginx!);
   const porticoFigures = summary(results.portico!);
   const inProcessFigures = inProcess === undefined ? undefined : summary(results.inproc!);
+  const nginxH2 = values.h2 ? summary(results['nginx-h2']!) : undefined;
+  const porticoH2 = values.h2 ? summary(results['portico-h2']!) : undefined;
   const ratios = {
     rps_portico_over_nginx: Math.round((porticoFigures.rps / nginx.rps) * 1000) / 1000,
     p99_portico_over_nginx: Math.round((porticoFigures.p99_ms / nginx.p99_ms) * 1000) / 1000,
@@ -323,16 +364,20 @@ async function main(): Promise<void> {
     rps_nginx_over_direct: Math.round((nginx.rps / direct.rps) * 1000) / 1000,
     cpu_per_req_portico_over_nginx: Math.round((porticoFigures.cpu_us_per_req / nginx.cpu_us_per_req) * 1000) / 1000,
     ...(inProcessFigures === undefined ? {} : { rps_inprocess_over_nginx: Math.round((inProcessFigures.rps / nginx.rps) * 1000) / 1000 }),
+    ...(nginxH2 === undefined || porticoH2 === undefined
+      ? {}
+      : { rps_portico_over_nginx_h2: Math.round((porticoH2.rps / nginxH2.rps) * 1000) / 1000, cpu_per_req_portico_over_nginx_h2: Math.round((porticoH2.cpu_us_per_req / nginxH2.cpu_us_per_req) * 1000) / 1000 }),
   };
   if (values.json) {
-    process.stdout.write(`${JSON.stringify({ direct, nginx, portico: porticoFigures, ...(inProcessFigures ? { inProcess: inProcessFigures } : {}), ratios, setup: { threads, connections, seconds, rounds, backend: values.backend, portico: `portico ${porticoArgs.join(' ')}` } })}\n`);
+    process.stdout.write(`${JSON.stringify({ direct, nginx, portico: porticoFigures, ...(inProcessFigures ? { inProcess: inProcessFigures } : {}), ...(nginxH2 ? { nginxH2, porticoH2 } : {}), ratios, setup: { threads, connections, seconds, rounds, backend: values.backend, portico: `portico ${porticoArgs.join(' ')}` } })}\n`);
   } else {
     const row = (name: string, f: Figures): string =>
-      `${name.padEnd(8)} ${String(f.rps).padStart(8)} ${f.p50_ms.toFixed(3).padStart(9)} ${f.p99_ms.toFixed(3).padStart(9)} ${String(f.cpu_us_per_req).padStart(11)}${f.errors > 0 ? `  errors ${f.errors}` : ''}`;
-    process.stdout.write(`\n(median of ${rounds} rounds)   req/s    p50 ms    p99 ms  cpu µs/req\n${row('direct', direct)}\n${row('nginx', nginx)}\n${row('portico', porticoFigures)}\n${inProcessFigures ? `${row('inproc', inProcessFigures)}\n` : ''}`);
+      `${name.padEnd(10)} ${String(f.rps).padStart(8)} ${f.p50_ms.toFixed(3).padStart(9)} ${f.p99_ms.toFixed(3).padStart(9)} ${String(f.cpu_us_per_req).padStart(11)}${f.errors > 0 ? `  errors ${f.errors}` : ''}`;
+    process.stdout.write(`\n(median of ${rounds} rounds)   req/s    p50 ms    p99 ms  cpu µs/req\n${row('direct', direct)}\n${row('nginx', nginx)}\n${row('portico', porticoFigures)}\n${inProcessFigures ? `${row('inproc', inProcessFigures)}\n` : ''}${nginxH2 && porticoH2 ? `${row('nginx-h2', nginxH2)}   (h2load: mean and max, not p50 and p99)\n${row('portico-h2', porticoH2)}\n` : ''}`);
     process.stdout.write(
       `portico/nginx: ${ratios.rps_portico_over_nginx}x req/s, ${ratios.p99_portico_over_nginx}x p99, ${ratios.cpu_per_req_portico_over_nginx}x CPU per request   (portico/direct ${ratios.rps_portico_over_direct}x, nginx/direct ${ratios.rps_nginx_over_direct}x${ratios.rps_inprocess_over_nginx === undefined ? '' : `, in-process/nginx ${ratios.rps_inprocess_over_nginx}x`})\n`,
     );
+    if (ratios.rps_portico_over_nginx_h2 !== undefined) process.stdout.write(`portico/nginx over HTTP/2 (h2c): ${ratios.rps_portico_over_nginx_h2}x req/s, ${ratios.cpu_per_req_portico_over_nginx_h2}x CPU per request\n`);
   }
   portico.kill('SIGTERM');
   await new Promise((done) => portico.on('exit', done));

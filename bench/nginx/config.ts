@@ -2,6 +2,7 @@
  * nginx configurations for the proxy benchmark, written into a temporary prefix so that nginx
  * runs without root paths: one worker, no access log, every temp path inside the prefix.
  */
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -35,11 +36,13 @@ export function backendUpstream(host: string, port: number): string {
 
 /**
  * nginx as the proxy, equivalent to Portico's route: one virtual host, HTTP/1.1 keep-alive to the
- * backend, and the same forwarding headers Portico sets (ingress-nginx sets these too).
+ * backend, and the same forwarding headers Portico sets (ingress-nginx sets these too). `http2`:
+ * the port speaks HTTP/2 with prior knowledge (h2c) instead of HTTP/1.1.
  */
-export function proxyServer(host: string, port: number, vhost: string): string {
+export function proxyServer(host: string, port: number, vhost: string, http2 = false): string {
   return `server {
-    listen ${host}:${port};
+    listen ${host}:${port}${http2 && !nginxHasHttp2Directive() ? ' http2' : ''};
+    ${http2 && nginxHasHttp2Directive() ? 'http2 on;' : ''}
     server_name ${vhost};
     location / {
       proxy_pass http://backend;
@@ -54,6 +57,13 @@ export function proxyServer(host: string, port: number, vhost: string): string {
       proxy_set_header X-Request-ID $request_id;
     }
   }`;
+}
+
+/** Whether this nginx knows `http2 on;` (1.25.1 and later); older ones take `listen … http2` (both serve h2c by prior knowledge on a plain port). */
+function nginxHasHttp2Directive(): boolean {
+  const text = spawnSync('nginx', ['-v'], { encoding: 'utf8' }).stderr ?? '';
+  const [major = 0, minor = 0, patch = 0] = (/nginx\/(\d+)\.(\d+)\.(\d+)/.exec(text)?.slice(1) ?? []).map(Number);
+  return major > 1 || (major === 1 && (minor > 25 || (minor === 25 && patch >= 1)));
 }
 
 /** The worker processes of an nginx master (its children), from /proc; [] when unreadable. */
