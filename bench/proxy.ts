@@ -7,8 +7,8 @@
  *
  *   npm run bench:proxy [-- --rounds 3 --duration 5 --connections 50 --threads 1 --json --profile DIR --backend nginx|node --node-flags '...' --in-process --bin PATH --h2 --streams 10]
  *
- * `--h2` adds HTTP/2 rows: h2load (`--connections` clients, `--streams` concurrent streams each,
- * 1 thread) against nginx with HTTP/2 on a second port and against Portico started with `--h2c`,
+ * `--h2` adds HTTP/2 rows: h2load (1 thread, `--streams` concurrent streams per connection over
+ * `--connections / --streams` connections, so as many requests are in flight as wrk keeps) against nginx with HTTP/2 on a second port and against Portico started with `--h2c`,
  * both HTTP/2 with prior knowledge (h2c) on plain ports, so TLS costs do not hide the protocol's;
  * both still speak HTTP/1.1 to the backend. h2load reports no percentiles: its mean request time
  * stands in the p50 column and its max in the p99 column of those rows.
@@ -329,8 +329,9 @@ async function main(): Promise<void> {
     ...(values.h2 ? { 'nginx-h2': { port: nginxH2Port, pids: processes(nginxMaster), h2: true }, 'portico-h2': { port: porticoPort, pids: () => [portico.pid ?? 0], h2: true } } : {}),
   };
   const results: Record<string, Figures[]> = { direct: [], nginx: [], portico: [], inproc: [], 'nginx-h2': [], 'portico-h2': [] };
-  const measure = (target: { port: number; pids: () => number[]; h2?: boolean }, duration: number, pids?: () => number[]): Promise<Figures> => (target.h2 === true ? h2load(target.port, duration, connections, streams, pids) : wrk(target.port, duration, connections, threads, pids));
-  log(`wrk -t${threads} -c${connections} -d${seconds}s${values.h2 ? `, h2load -t1 -c${connections} -m${streams} -D${seconds} (h2c)` : ''}, ${rounds} rounds, backend: ${values.backend}`);
+  const h2Clients = Math.max(1, Math.round(connections / streams));
+  const measure = (target: { port: number; pids: () => number[]; h2?: boolean }, duration: number, pids?: () => number[]): Promise<Figures> => (target.h2 === true ? h2load(target.port, duration, h2Clients, streams, pids) : wrk(target.port, duration, connections, threads, pids));
+  log(`wrk -t${threads} -c${connections} -d${seconds}s${values.h2 ? `, h2load -t1 -c${h2Clients} -m${streams} -D${seconds} (h2c)` : ''}, ${rounds} rounds, backend: ${values.backend}`);
   for (const [name, target] of Object.entries(targets)) {
     log(`warm-up ${name}`);
     await measure(target, 1);

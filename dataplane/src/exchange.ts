@@ -77,6 +77,11 @@ export class Exchange implements UpstreamOwner {
   /** The route's whole-exchange deadline (Gateway API timeouts), when it has one: a timer, finer than the tick. */
   #deadline: NodeJS.Timeout | undefined;
 
+  /** Every byte of the request body has been taken (true at once for a request without body). */
+  get requestDone(): boolean {
+    return this.#requestDone;
+  }
+
   /** Serves the requests of `conn`, relaying responses through `relay` (which writes in the client's protocol). */
   constructor(conn: Downstream, relay: Relay) {
     this.conn = conn;

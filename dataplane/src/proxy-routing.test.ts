@@ -191,7 +191,7 @@ describe('proxy: routing and forwarding', () => {
     expect(text).toMatch(/portico_active_connections \d+/);
     const lines = logLines.slice(before);
     expect(lines).toHaveLength(2);
-    expect(lines[0]).toMatchObject({ method: 'GET', host: 'app.test', path: '/api/metrics-check', status: 200, route: 'test/ing-0@app.test/api', upstream: `127.0.0.1:${two.port}`, request_id: 'log-me' });
+    expect(lines[0]).toMatchObject({ method: 'GET', host: 'app.test', path: '/api/metrics-check', protocol: 'HTTP/1.1', status: 200, route: 'test/ing-0@app.test/api', upstream: `127.0.0.1:${two.port}`, request_id: 'log-me' });
     expect(typeof lines[0]?.duration_ms).toBe('number');
     expect(lines[1]).toMatchObject({ host: 'nowhere.test', path: '/missing', status: 404, route: '', upstream: '' });
   });

@@ -1,4 +1,6 @@
 import type { ClientHttp2Session } from 'node:http2';
+import { Writable } from 'node:stream';
+import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DataPlane } from '../dataplane.ts';
 import type { Backend } from '../test-support.ts';
@@ -10,6 +12,7 @@ describe('HTTP/2 downstream: the same routing and forwarding as HTTP/1.1', () =>
   let plane: DataPlane;
   let tls: ClientHttp2Session;
   let h2c: ClientHttp2Session;
+  const logLines: Record<string, unknown>[] = [];
 
   beforeAll(async () => {
     backend = await startBackend((request, response) => {
@@ -22,7 +25,13 @@ describe('HTTP/2 downstream: the same routing and forwarding as HTTP/1.1', () =>
         response.end(`hello ${request.url}`);
       });
     });
-    plane = await startH2DataPlane(snapshotOf([{ host: 'app.test', routes: [{ path: '/', endpoints: [backend.port] }] }]));
+    const sink = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        for (const line of chunk.toString().split('\n')) if (line !== '') logLines.push(JSON.parse(line) as Record<string, unknown>);
+        done();
+      },
+    });
+    plane = await startH2DataPlane(snapshotOf([{ host: 'app.test', routes: [{ path: '/', endpoints: [backend.port] }] }]), { accessLog: pino(sink) });
     tls = await h2Session(plane, true);
     h2c = await h2Session(plane, false);
   });
@@ -68,5 +77,15 @@ describe('HTTP/2 downstream: the same routing and forwarding as HTTP/1.1', () =>
     const responses = await Promise.all(Array.from({ length: 50 }, (_, i) => h2Request(h2c, { ':path': `/c/${i}`, ':authority': 'app.test' })));
     expect(responses.map((response) => response.body.toString())).toEqual(Array.from({ length: 50 }, (_, i) => `hello /c/${i}`));
     expect(backend.requests - before).toBe(50);
+  });
+
+  it('records the protocol in the access log and the metrics', async () => {
+    const before = logLines.length;
+    const protocolCount = (): number => plane.metrics.families().find((family) => family.name === 'portico_requests_by_protocol_total')!.samples.find((sample) => sample.labels.protocol === 'HTTP/2.0')!.value;
+    const counted = protocolCount();
+    await h2Request(tls, { ':path': '/logged', ':authority': 'app.test', 'x-request-id': 'h2-log' });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(logLines.slice(before)).toEqual([expect.objectContaining({ method: 'GET', host: 'app.test', path: '/logged', protocol: 'HTTP/2.0', status: 200, request_id: 'h2-log', upstream: `127.0.0.1:${backend.port}` })]);
+    expect(protocolCount()).toBe(counted + 1);
   });
 });

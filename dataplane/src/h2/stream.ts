@@ -54,6 +54,8 @@ export class H2Request implements Downstream {
   #finished = false;
   /** Portico reset the stream itself (not the client). */
   #resetHere = false;
+  /** The client ended its side (END_STREAM seen). */
+  #ended = false;
 
   /** Takes over `stream` (its HEADERS arrived with `raw` fields; `endStream`: no body follows). */
   constructor(owner: H2Owner, stream: ServerHttp2Stream, raw: readonly string[], endStream: boolean) {
@@ -63,6 +65,7 @@ export class H2Request implements Downstream {
     this.context = owner.context;
     this.info = owner.info;
     this.forward = owner.forward;
+    this.#ended = endStream;
     this.head = new RequestHead(this.context.options);
     this.exchange = new Exchange(this, new H2ResponseRelay(this.context.options.maxHeaderSize, stream));
     stream.on('data', (chunk: Buffer) => this.#onData(chunk));
@@ -106,6 +109,7 @@ export class H2Request implements Downstream {
   }
 
   #onEnd(): void {
+    this.#ended = true;
     if (this.#declared >= 0 && this.#received !== this.#declared) {
       this.#reset(PROTOCOL_ERROR);
       return;
@@ -169,9 +173,10 @@ export class H2Request implements Downstream {
   }
 
   /** After a complete answer, a request body still coming is not wanted: RST_STREAM NO_ERROR (RFC 9113 §8.1) once the answer is out. */
-  #closeReading(): void {
+  #closeReading(bodyTaken = false): void {
     const stream = this.stream;
-    if (stream.readableEnded || stream.destroyed) return;
+    // The body already went whole to the endpoint: its END_STREAM is on the way, nothing to stop.
+    if (this.#ended || bodyTaken || stream.destroyed) return;
     stream.close(NO_ERROR);
   }
 
@@ -205,7 +210,7 @@ export class H2Request implements Downstream {
     this.#exchanging = false;
     const stream = this.stream;
     if (!stream.destroyed && !stream.writableEnded) stream.end();
-    this.#closeReading();
+    this.#closeReading(this.exchange.requestDone);
   }
 
   record(status: number, route: string, upstream: string, started: number, requestId: string): void {
