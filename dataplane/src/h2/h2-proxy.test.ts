@@ -4,8 +4,9 @@ import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DataPlane } from '../dataplane.ts';
 import type { Backend } from '../test-support.ts';
-import { snapshotOf, startBackend } from '../test-support.ts';
-import { h2Request, h2Session, startH2DataPlane } from './test-support.ts';
+import { rawExchange, snapshotOf, startBackend } from '../test-support.ts';
+import { connect as connectTls } from 'node:tls';
+import { PREFACE, h2Request, h2Session, startH2DataPlane } from './test-support.ts';
 
 describe('HTTP/2 downstream: the same routing and forwarding as HTTP/1.1', () => {
   let backend: Backend;
@@ -87,5 +88,44 @@ describe('HTTP/2 downstream: the same routing and forwarding as HTTP/1.1', () =>
     await new Promise((resolve) => setTimeout(resolve, 50));
     expect(logLines.slice(before)).toEqual([expect.objectContaining({ method: 'GET', host: 'app.test', path: '/logged', protocol: 'HTTP/2.0', status: 200, request_id: 'h2-log', upstream: `127.0.0.1:${backend.port}` })]);
     expect(protocolCount()).toBe(counted + 1);
+  });
+});
+
+describe('HTTP/2 downstream: what the flags turn off, and graceful close', () => {
+  it('offers only http/1.1 by ALPN with http2: false (--no-http2), and treats the preface as HTTP/1.1 without h2c', async () => {
+    const backend = await startBackend((_request, response) => response.end('ok'));
+    const plane = await startH2DataPlane(snapshotOf([{ host: 'app.test', routes: [{ path: '/', endpoints: [backend.port] }] }]), { http2: false, h2c: false });
+    try {
+      const socket = connectTls({ host: '127.0.0.1', port: plane.ports.https!, ALPNProtocols: ['h2', 'http/1.1'], rejectUnauthorized: false });
+      await new Promise((resolve) => socket.once('secureConnect', resolve));
+      expect(socket.alpnProtocol).toBe('http/1.1');
+      socket.destroy();
+      const answer = await rawExchange(plane.ports.http, PREFACE);
+      // `PRI` is no method Portico forwards: an HTTP/1.1 answer, never HTTP/2.
+      expect(answer).toMatch(/^HTTP\/1\.1 (400|501|505) /);
+    } finally {
+      await plane.close(500);
+      await backend.close();
+    }
+  });
+
+  it('lets a stream in flight finish on close, with GOAWAY for the connection', async () => {
+    let release: (() => void) | undefined;
+    const backend = await startBackend((_request, response) => {
+      release = () => response.end('finished');
+    });
+    const plane = await startH2DataPlane(snapshotOf([{ host: 'app.test', routes: [{ path: '/', endpoints: [backend.port] }] }]));
+    const session = await h2Session(plane, true);
+    const goaway = new Promise((resolve) => session.once('goaway', resolve));
+    const pending = h2Request(session, { ':path': '/slow', ':authority': 'app.test' });
+    while (release === undefined) await new Promise((resolve) => setTimeout(resolve, 10));
+    const closed = plane.close(5000);
+    await goaway;
+    release();
+    const response = await pending;
+    expect(response.status).toBe(200);
+    expect(response.body.toString()).toBe('finished');
+    await closed;
+    await backend.close();
   });
 });
