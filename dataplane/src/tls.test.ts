@@ -79,4 +79,16 @@ describe('CertificateStore (SNI)', () => {
     expect(await presented(port, 'dashboard.example.com')).toBe('dashboard-renewed');
     expect(await presented(port, 'shop.apps.example.com')).toBe('Portico Default Certificate');
   });
+
+  it('serves the any-host entry’s certificate (a Gateway HTTPS listener without hostname) for names nothing else fits', async () => {
+    const any = await pair('any-host', ['example.org']);
+    const dashboard = await pair('dashboard', ['dashboard.example.com']);
+    store.current!.load(snapshotWith([{ host: 'dashboard.example.com', certificate: 'tls/dashboard' }, { host: '*', certificate: 'tls/any' }], [{ secret: 'tls/any', ...any }, { secret: 'tls/dashboard', ...dashboard }]));
+    expect(await presented(port, 'dashboard.example.com')).toBe('dashboard');
+    expect(await presented(port, 'unknown-example.org')).toBe('any-host');
+    // A client without SNI gets the default certificate (Node calls no SNICallback then).
+    expect(await presented(port, undefined)).toBe('Portico Default Certificate');
+    store.current!.load(snapshotWith([{ host: 'dashboard.example.com', certificate: 'tls/dashboard' }], [{ secret: 'tls/dashboard', ...dashboard }]));
+    expect(await presented(port, 'unknown-example.org')).toBe('Portico Default Certificate');
+  });
 });

@@ -1,6 +1,7 @@
 /**
  * TLS termination: SNI picks the certificate of the snapshot's host (exact, then one-label
- * wildcard), else the default certificate — as ingress-nginx does for a host whose Secret is
+ * wildcard, then the any-host entry `*`, which a Gateway API HTTPS listener without hostname
+ * gives), else the default certificate — as ingress-nginx does for a host whose Secret is
  * missing or invalid. Secure contexts are cached by certificate content across snapshot swaps,
  * so a swap only pays for certificates that changed.
  */
@@ -68,6 +69,8 @@ export class CertificateStore {
   private readonly defaultPair: KeyPair;
   private exact = new Map<string, SecureContext>();
   private wildcard = new Map<string, SecureContext>();
+  /** The any-host entry's certificate (a Gateway API HTTPS listener without hostname), served before the default one. */
+  private anyHost: SecureContext | undefined;
   private cache = new Map<string, SecureContext>();
   private readonly policy: { minVersion: 'TLSv1.2' | 'TLSv1.3'; ciphers: string };
 
@@ -94,6 +97,7 @@ export class CertificateStore {
     const exact = new Map<string, SecureContext>();
     const wildcard = new Map<string, SecureContext>();
     const cache = new Map<string, SecureContext>();
+    let anyHost: SecureContext | undefined;
     for (const host of snapshot.hosts) {
       if (host.certificate === null) continue;
       const pair = byCertificate.get(host.certificate);
@@ -102,17 +106,19 @@ export class CertificateStore {
       let context = cache.get(id) ?? this.cache.get(id);
       if (context === undefined) context = createSecureContext({ ...this.policy, cert: pair.certificatePem, key: pair.privateKeyPem });
       cache.set(id, context);
-      if (host.host.startsWith('*.')) wildcard.set(host.host.slice(1), context);
+      if (host.host === '*') anyHost = context;
+      else if (host.host.startsWith('*.')) wildcard.set(host.host.slice(1), context);
       else exact.set(host.host, context);
     }
     return () => {
       this.exact = exact;
       this.wildcard = wildcard;
+      this.anyHost = anyHost;
       this.cache = cache;
     };
   }
 
-  /** The context for an SNI server name (any case); the default one when nothing fits or no SNI was sent. */
+  /** The context for an SNI server name (any case): the any-host one, else the default one, when nothing fits; the default one without SNI. */
   contextFor(servername: string | undefined): SecureContext {
     if (!servername) return this.defaultContext;
     const name = servername.toLowerCase();
@@ -123,7 +129,7 @@ export class CertificateStore {
       const wildcard = this.wildcard.get(name.slice(dot));
       if (wildcard !== undefined) return wildcard;
     }
-    return this.defaultContext;
+    return this.anyHost ?? this.defaultContext;
   }
 
   /** The `SNICallback` for `tls.createServer`. */

@@ -169,7 +169,7 @@ export function buildModel(state: ClusterState, selection: ClassSelection, cache
   const reader = (use: UseCertificate) => routeReader(state, gateways, sets, use);
   const gatewayCache = options.gatewayCache;
   gatewayCache?.begin(state);
-  const gateway = buildGateway(state, gateways, (kind, key, route) => (gatewayCache === undefined ? reader(useCertificate)(kind, route) : gatewayCache.contribution(kind, key, route, sets, useCertificate, reader)));
+  const gateway = buildGateway(state, gateways, (kind, key, route) => (gatewayCache === undefined ? reader(useCertificate)(kind, route) : gatewayCache.contribution(kind, key, route, sets, useCertificate, reader)), useCertificate);
   gatewayCache?.end();
   tlsClaims.push(...gateway.tls);
   conditions.push(...gateway.conditions);
@@ -240,6 +240,12 @@ export function buildModel(state: ClusterState, selection: ClassSelection, cache
     byHost.set(claim.host, list);
   }
   for (const claim of defaults.values()) if (claim.host !== undefined && !byHost.has(claim.host)) byHost.set(claim.host, []);
+  // An HTTPS listener without hostname: its certificate answers any SNI name without one of its own.
+  const anyHost = gateway.anyHostCertificates.sort((a, b) => compareClaims(a.order, b.order))[0];
+  if (anyHost !== undefined && !hostCertificate.has('*')) {
+    hostCertificate.set('*', anyHost.certificate!);
+    if (!byHost.has('*')) byHost.set('*', []);
+  }
 
   const virtualHosts: VirtualHost[] = [...byHost.entries()]
     .sort(([a], [b]) => compareHosts(a, b))

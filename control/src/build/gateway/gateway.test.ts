@@ -184,6 +184,13 @@ describe('the Gateway processor', () => {
     expect(result.model.certificates.map((c) => `${c.secret} ${c.hosts.join(',')}`)).toEqual(['infra/shop-tls shop.example.com']);
   });
 
+  it('an HTTPS listener without hostname gives its certificate to the any-host entry (any SNI name), without making hosts TLS for redirects', () => {
+    const secret = selfSignedTlsSecret('infra', 'any-tls', 'example.org') as unknown as Obj;
+    const result = build([gatewayClass(), secret, gateway([{ name: 'https', port: 443, protocol: 'HTTPS', tls: { certificateRefs: [{ name: 'any-tls' }] } }])]);
+    expect(result.model.virtualHosts).toMatchObject([{ host: '*', routes: [], certificate: 'infra/any-tls', tls: false }]);
+    expect(result.model.certificates.map((c) => `${c.secret} ${c.hosts.join(',')}`)).toEqual(['infra/any-tls *']);
+  });
+
   it('drops rules it cannot honour (never serving them as if they matched more): PartiallyInvalid, or Accepted=False when none is left', () => {
     const result = build([
       ...base,

@@ -52,6 +52,11 @@ export interface GatewayApiStatus {
 export interface GatewayContribution {
   readonly routes: GatewayRouteClaim[];
   readonly tls: TlsClaim[];
+  /**
+   * Certificates of HTTPS listeners without hostname, for any SNI name no host has a certificate
+   * for (the any-host entry `*`; it does not make hosts TLS for redirects).
+   */
+  readonly anyHostCertificates: TlsClaim[];
   readonly conditions: Condition[];
   readonly status: GatewayApiStatus;
 }
@@ -142,10 +147,11 @@ export function gatewayViews(state: ClusterState, ports: GatewayPorts): Map<stri
  * possibly memoized): claims, TLS claims, conditions, and the status of every class, Gateway
  * (with `attachedRoutes` per listener) and route. Routes in kind, namespace/name order.
  */
-export function buildGateway(state: ClusterState, gateways: ReadonlyMap<string, GatewayView>, read: (kind: RouteKind, key: string, route: HTTPRoute | GRPCRoute) => RouteContribution): GatewayContribution {
+export function buildGateway(state: ClusterState, gateways: ReadonlyMap<string, GatewayView>, read: (kind: RouteKind, key: string, route: HTTPRoute | GRPCRoute) => RouteContribution, useCertificate: UseCertificate): GatewayContribution {
   const result: GatewayContribution & { status: { classes: GatewayApiStatus['classes'][number][]; gateways: GatewayApiStatus['gateways'][number][]; routes: GatewayApiStatus['routes'][number][] } } = {
     routes: [],
     tls: [],
+    anyHostCertificates: [],
     conditions: [],
     status: { classes: [], gateways: [], routes: [] },
   };
@@ -180,6 +186,11 @@ export function buildGateway(state: ClusterState, gateways: ReadonlyMap<string, 
   for (const view of gateways.values()) {
     const source: SourceRef = { kind: 'Gateway', namespace: view.gateway.metadata.namespace ?? 'default', name: view.gateway.metadata.name };
     for (const listener of view.listeners) {
+      if (listener.usable && listener.hostname === undefined && listener.certificate !== undefined) {
+        const secret = useCertificate(listener.certificate.namespace, listener.certificate.name, ['*'], source, `spec.listeners[${listener.index}]`, result.conditions);
+        const order = { created: view.gateway.metadata.creationTimestamp ?? '', namespace: source.namespace, name: source.name, position: listener.index };
+        if (secret !== undefined) result.anyHostCertificates.push({ host: '*', certificate: secret, order });
+      }
       for (const c of listener.conditions) {
         const bad = (c.type === 'Conflicted' && c.status === 'True') || (c.type !== 'Conflicted' && c.status === 'False' && c.type !== 'Programmed');
         if (bad) result.conditions.push({ source, field: `spec.listeners[${listener.index}]`, reason: 'ListenerInvalid', severity: 'Error', message: `listener ${listener.listener.name}: ${c.type} ${c.status} (${c.reason}): ${c.message}` });
