@@ -6,7 +6,10 @@
  * 502, 504, or cutting the client off when the response had already started.
  */
 import type { Downstream } from './seam.ts';
-import { BAD_RESPONSE, CONNECT_FAILED, CONNECT_TIMEOUT, FAILURE_NAMES, READ_TIMEOUT, RESET, decideFailure, isIdempotent, overdue } from './failure.ts';
+import { headerRecord } from './seam.ts';
+import { parseGrpcTimeout } from './grpc.ts';
+import type { RequestHead } from './http/request-head.ts';
+import { BAD_RESPONSE, CONNECT_FAILED, CONNECT_TIMEOUT, DEADLINE, FAILURE_NAMES, READ_TIMEOUT, RESET, decideFailure, isIdempotent, overdue } from './failure.ts';
 import { CHUNKED_INVALID } from './http/chunked.ts';
 import { forwardHead, requestIdOf, scratchRetained } from './http/forward.ts';
 import type { ResponseExtra } from './http/respond.ts';
@@ -74,8 +77,14 @@ export class Exchange implements UpstreamOwner {
   #timeouts: ExchangeTimeouts | undefined;
   /** Aborts the auth-url subrequest while one is out for this request. */
   #authAbort: AbortController | undefined;
-  /** The route's whole-exchange deadline (Gateway API timeouts), when it has one: a timer, finer than the tick. */
+  /**
+   * The whole-exchange deadline, when there is one: the route's (Gateway API timeouts) or a gRPC
+   * call's `grpc-timeout`, whichever is sooner. A timer, finer than the tick.
+   */
   #deadline: NodeJS.Timeout | undefined;
+  #deadlineMs = 0;
+  /** What passing the deadline fails the exchange with: READ_TIMEOUT (the route's) or DEADLINE (the client's own). */
+  #deadlineKind = READ_TIMEOUT;
 
   /** Every byte of the request body has been taken (true at once for a request without body). */
   get requestDone(): boolean {
@@ -116,6 +125,7 @@ export class Exchange implements UpstreamOwner {
     this.#staleRetried = this.#gotBytes = false;
     this.#relay.reset(this.#isHead, keepAlive, head.minor === 1, this.#upgrade, response);
     this.#applySettings(settings);
+    if (decision.protocol !== undefined) this.#armDeadline(buf, head);
     // Frame (and for chunked, validate) the body bytes already here before anything is sent.
     let body: Buffer | undefined;
     let extra = rest;
@@ -174,12 +184,34 @@ export class Exchange implements UpstreamOwner {
     this.#done(keepAlive);
   }
 
+  /**
+   * A call to an HTTP/2 endpoint that carries `grpc-timeout` is bounded by it as a whole (the
+   * route's own timeouts still apply): past it, 504 (DEADLINE_EXCEEDED to a gRPC client) or, once
+   * the response started, the client's stream is cut. A timer, not the coarse tick: gRPC
+   * deadlines are often shorter than the tick.
+   */
+  #armDeadline(buf: Buffer, head: RequestHead): void {
+    const ms = parseGrpcTimeout(headerRecord(buf, head)['grpc-timeout'] as string | undefined);
+    if (ms >= 0) this.#setDeadline(ms, DEADLINE);
+  }
+
+  /** Bounds the exchange to `ms` from now (failing it with `kind`), unless a sooner deadline is set. */
+  #setDeadline(ms: number, kind: number): void {
+    if (this.#deadline !== undefined) {
+      if (ms >= this.#deadlineMs) return;
+      clearTimeout(this.#deadline);
+    }
+    this.#deadlineMs = ms;
+    this.#deadlineKind = kind;
+    this.#deadline = setTimeout(() => this.#pastDeadline(), ms).unref();
+  }
+
   /** Takes the route's body limit and timeouts (the global timeouts where it sets none). */
   #applySettings(settings: UpstreamSettings | undefined): void {
     this.#bodyBytes = 0;
     this.#maxBody = settings?.maxBodyBytes ?? 0;
     const total = settings?.totalTimeoutMs;
-    if (total !== undefined) this.#deadline = setTimeout(() => this.#pastDeadline(), total).unref();
+    if (total !== undefined) this.#setDeadline(total, READ_TIMEOUT);
     if (settings === undefined || (settings.connectTimeoutMs === undefined && settings.readTimeoutMs === undefined && settings.sendTimeoutMs === undefined)) {
       this.#timeouts = undefined;
       return;
@@ -409,10 +441,10 @@ export class Exchange implements UpstreamOwner {
     this.#localError(status);
   }
 
-  /** The route's whole-exchange deadline passed: 504, or a cut once the response started (never retried). */
+  /** The whole-exchange deadline passed: 504, or a cut once the response started (never retried). */
   #pastDeadline(): void {
     this.#deadline = undefined;
-    if (this.active) this.#fail(READ_TIMEOUT);
+    if (this.active) this.#fail(this.#deadlineKind);
   }
 
   /** Part of the response is out: the only honest signal left is cutting the connection. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { FailureFacts } from './failure.ts';
-import { BAD_RESPONSE, CLIENT_TIMEOUT, CONNECT_FAILED, CONNECT_TIMEOUT, READ_TIMEOUT, RESET, SEND_TIMEOUT, decideFailure, isIdempotent, overdue } from './failure.ts';
+import { BAD_RESPONSE, CLIENT_TIMEOUT, CONNECT_FAILED, CONNECT_TIMEOUT, DEADLINE, READ_TIMEOUT, RESET, SEND_TIMEOUT, decideFailure, isIdempotent, overdue } from './failure.ts';
 
 const fresh: FailureFacts = { started: false, replayable: true, reused: false, staleRetried: false, attempts: 0 };
 
@@ -22,6 +22,8 @@ describe('decideFailure', () => {
     ['client too slow: 408, not the endpoint’s fault', CLIENT_TIMEOUT, {}, 'answer', 408, false],
     ['anything after the response started: cut', RESET, { started: true }, 'cut', 0, true],
     ['client too slow after the response started: cut, no health cost', CLIENT_TIMEOUT, { started: true }, 'cut', 0, false],
+    ['the client\'s grpc-timeout passed: 504, never retried, no health cost', DEADLINE, { replayable: true }, 'answer', 504, false],
+    ['the client\'s grpc-timeout passed mid-response: cut, no health cost', DEADLINE, { started: true }, 'cut', 0, false],
   ];
   it.each(cases)('%s', (_name, kind, facts, action, status, counts) => {
     expect(decideFailure(kind, { ...fresh, ...facts })).toEqual({ action, status, countsAgainstEndpoint: counts });

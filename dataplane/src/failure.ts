@@ -20,9 +20,11 @@ export const BAD_RESPONSE = 4;
 export const SEND_TIMEOUT = 5;
 /** The client stalled (sending its body or reading the response). */
 export const CLIENT_TIMEOUT = 6;
+/** The deadline the client set (gRPC's `grpc-timeout`) passed: 504, never the endpoint's fault. */
+export const DEADLINE = 7;
 
 /** Failure kinds by number, for logs. */
-export const FAILURE_NAMES: readonly string[] = ['connect-failed', 'connect-timeout', 'reset', 'read-timeout', 'bad-response', 'send-timeout', 'client-timeout'];
+export const FAILURE_NAMES: readonly string[] = ['connect-failed', 'connect-timeout', 'reset', 'read-timeout', 'bad-response', 'send-timeout', 'client-timeout', 'deadline'];
 
 /** What the exchange knows when it fails. */
 export interface FailureFacts {
@@ -60,11 +62,14 @@ const RETRY_502: FailureAction = { action: 'other-endpoint', status: 502, counts
 const RETRY_504: FailureAction = { action: 'other-endpoint', status: 504, countsAgainstEndpoint: true };
 const ANSWER_502: FailureAction = { action: 'answer', status: 502, countsAgainstEndpoint: true };
 const ANSWER_504: FailureAction = { action: 'answer', status: 504, countsAgainstEndpoint: true };
+const DEADLINE_504: FailureAction = { action: 'answer', status: 504, countsAgainstEndpoint: false };
 
 /** Decides what a failure of `kind` means given `facts`. */
 export function decideFailure(kind: number, facts: FailureFacts): FailureAction {
-  if (facts.started) return kind === CLIENT_TIMEOUT ? CUT_CLIENT : CUT;
+  // The client's own deadline says nothing about the endpoint: no retry, no health penalty (else any client could eject endpoints).
+  if (facts.started) return kind === CLIENT_TIMEOUT || kind === DEADLINE ? CUT_CLIENT : CUT;
   if (kind === CLIENT_TIMEOUT) return CLIENT_TOO_SLOW;
+  if (kind === DEADLINE) return DEADLINE_504;
   if (kind === RESET && facts.reused && facts.replayable && !facts.staleRetried) return FRESH;
   const timeout = kind === CONNECT_TIMEOUT || kind === READ_TIMEOUT || kind === SEND_TIMEOUT;
   // Only failures where the endpoint cannot have acted on the request are retried elsewhere.

@@ -18,6 +18,7 @@ import type { Exchange } from './exchange.ts';
 import type { ForwardContext } from './http/forward.ts';
 import type { RequestHead } from './http/request-head.ts';
 import { extraHeaders, responseExtraOf } from './policy.ts';
+import { isGrpcContentType } from './grpc.ts';
 
 /** Where a connection came in. */
 export interface ConnectionInfo {
@@ -123,6 +124,12 @@ export function dispatchRequest(down: Downstream, buf: Buffer, headEnd: number, 
   const outcome = policy === undefined || decision.kind === 'not-found' ? undefined : applyPolicy(policy, decision.kind === 'choose' ? 'proxy' : decision.kind === 'invalid-backend' ? 'unavailable' : decision.kind, requestFacts(down, buf, host, path, target));
   // The route's policies chose among its backends (canary): the endpoint is picked now, unless they answered.
   if (decision.kind === 'choose' && outcome?.answer === undefined) decision = router.choose(decision, outcome);
+  // gRPC needs HTTP/2 to the client (trailers carry its status): an HTTP/1.x gRPC call to an HTTP/2 backend is answered 505, never half-served.
+  if (decision.kind === 'proxy' && outcome?.answer === undefined && decision.protocol !== undefined && down.protocol !== 'HTTP/2.0' && isGrpcContentType(headerRecord(buf, head)['content-type'] as string | undefined)) {
+    if (outcome !== undefined) for (const release of outcome.done) release();
+    down.reply(505, false, decision.route, '', started);
+    return false;
+  }
   if (decision.kind === 'proxy' && outcome?.answer === undefined) {
     down.beginExchange();
     const forwardTarget = outcome?.target ?? (path === target ? undefined : path);

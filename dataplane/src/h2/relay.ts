@@ -2,7 +2,8 @@
  * The response side of an exchange whose client is an HTTP/2 stream: the endpoint's HTTP/1.1
  * response (parsed by the same ResponseHead and ChunkedDecoder as for HTTP/1.1 clients) becomes
  * one HEADERS frame and DATA frames. Hop-by-hop and connection-specific lines are dropped (RFC
- * 9113 §8.2.2); a chunked body is sent without its framing (trailers are not relayed); 1xx heads
+ * 9113 §8.2.2); a chunked body is sent without its framing, its trailer section as HTTP/2
+ * trailers (gRPC's grpc-status and grpc-message; fields with no place in trailers dropped); 1xx heads
  * are not relayed; a 101 is a broken response (no upgrade is ever asked for over HTTP/2).
  *
  * Flow control end to end: a write the stream does not take (its HTTP/2 window and buffer are
@@ -25,6 +26,24 @@ const UNTIL_CLOSE = 3;
 
 /** Response fields that never go into an HTTP/2 response besides the hop-by-hop kinds the parser marks. */
 const NOT_RELAYED = new Set(['te', 'trailer', 'http2-settings']);
+
+/** Trailer fields never relayed: connection-specific, framing and routing fields (RFC 9110 §6.5.1, RFC 9113 §8.2.2). */
+const NOT_IN_TRAILERS: ReadonlySet<string> = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailer', 'host', 'content-length', 'content-type', 'content-encoding', 'authorization', 'set-cookie', 'http2-settings']);
+
+/** The HTTP/2 trailers of a chunked body's trailer section (`ChunkedDecoder.trailerText`). */
+export function trailerFields(text: string): Record<string, string | string[]> {
+  const trailers: Record<string, string | string[]> = {};
+  for (const line of text.split('\n')) {
+    const colon = line.indexOf(':');
+    if (colon <= 0) continue;
+    const name = line.slice(0, colon).toLowerCase();
+    if (NOT_IN_TRAILERS.has(name)) continue;
+    const value = line.slice(colon + 1).trim();
+    const seen = trailers[name];
+    trailers[name] = seen === undefined ? value : Array.isArray(seen) ? [...seen, value] : [seen, value];
+  }
+  return trailers;
+}
 
 /** HTTP/2 headers of a parsed HTTP/1.1 response head: status, fields without hop-by-hop ones, the policies' `extra`. */
 export function responseHeaders(buf: Buffer, head: ResponseHead, extra: ResponseExtra | undefined): Record<string, string | string[] | number> {
@@ -99,6 +118,11 @@ export class H2ResponseRelay implements Relay {
     return this.#mode !== UNTIL_CLOSE && !this.#leftover && this.head.minor === 1 && !this.head.connectionClose;
   }
 
+  /** The response went out with `waitForTrailers` (a chunked body): ending the stream asks for its trailers. */
+  get awaitsTrailers(): boolean {
+    return this.started && this.#mode === CHUNKED;
+  }
+
   get endsOnClose(): boolean {
     return this.started && this.#mode === UNTIL_CLOSE;
   }
@@ -144,7 +168,8 @@ export class H2ResponseRelay implements Relay {
     const stream = this.#stream;
     if (stream.destroyed) return RELAY_MORE;
     const headers = responseHeaders(buf, head, this.#extra);
-    stream.respond(headers, { endStream: this.#mode === NONE });
+    // A chunked body may end with trailers (gRPC's status): the stream waits for them at its end.
+    stream.respond(headers, { endStream: this.#mode === NONE, waitForTrailers: this.#mode === CHUNKED });
     if (this.#mode === NONE) {
       if (headEnd < limit) this.#leftover = true;
       return RELAY_DONE;
@@ -181,7 +206,20 @@ export class H2ResponseRelay implements Relay {
     }
     if (end < length) this.#leftover = true;
     if (done) {
-      if (!stream.destroyed) stream.end();
+      if (!stream.destroyed) {
+        if (this.#mode === CHUNKED) {
+          const trailers = trailerFields(this.#decoder.trailerText);
+          stream.once('wantTrailers', () => {
+            try {
+              stream.sendTrailers(trailers);
+            } catch {
+              // A field node:http2 refuses (a name or value it will not send): end without trailers rather than hang.
+              stream.sendTrailers({});
+            }
+          });
+        }
+        stream.end();
+      }
       return RELAY_DONE;
     }
     if (!ok) upstream.socket.pause();

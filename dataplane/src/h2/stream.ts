@@ -19,6 +19,7 @@ import type { Upstream } from '../upstream/pool.ts';
 import { H2ResponseRelay } from './relay.ts';
 import { translateRequest } from './translate.ts';
 import { INTERNAL_ERROR, NO_ERROR, PROTOCOL_ERROR } from './codes.ts';
+import { GRPC_UNAVAILABLE, grpcErrorHeaders, isGrpcContentType } from '../grpc.ts';
 
 const LAST_CHUNK = Buffer.from('0\r\n\r\n', 'latin1');
 const CRLF = Buffer.from('\r\n', 'latin1');
@@ -56,6 +57,9 @@ export class H2Request implements Downstream {
   #resetHere = false;
   /** The client ended its side (END_STREAM seen). */
   #ended = false;
+  /** A gRPC call (content-type application/grpc…): Portico's own errors answer as gRPC statuses. */
+  readonly #grpc: boolean;
+  readonly #relay: H2ResponseRelay;
 
   /** Takes over `stream` (its HEADERS arrived with `raw` fields; `endStream`: no body follows). */
   constructor(owner: H2Owner, stream: ServerHttp2Stream, raw: readonly string[], endStream: boolean) {
@@ -67,7 +71,9 @@ export class H2Request implements Downstream {
     this.forward = owner.forward;
     this.#ended = endStream;
     this.head = new RequestHead(this.context.options);
-    this.exchange = new Exchange(this, new H2ResponseRelay(this.context.options.maxHeaderSize, stream));
+    this.#relay = new H2ResponseRelay(this.context.options.maxHeaderSize, stream);
+    this.exchange = new Exchange(this, this.#relay);
+    this.#grpc = isGrpcContentType(fieldOf(raw, 'content-type'));
     stream.on('data', (chunk: Buffer) => this.#onData(chunk));
     stream.on('end', () => this.#onEnd());
     stream.on('drain', () => this.exchange.onClientDrain());
@@ -166,6 +172,12 @@ export class H2Request implements Downstream {
       this.#reset(INTERNAL_ERROR);
       return;
     }
+    // A gRPC client gets Portico's own errors as a trailers-only response (grpc.ts), never a text body.
+    if (this.#grpc && status >= 400) {
+      stream.respond({ ...grpcErrorHeaders(status), server: 'portico' }, { endStream: true });
+      this.#closeReading();
+      return;
+    }
     const isHead = this.head.method === 'HEAD';
     stream.respond({ ':status': status, server: 'portico', ...headers, 'content-length': Buffer.byteLength(body, 'latin1') }, { endStream: isHead || body.length === 0 });
     if (!isHead && body.length !== 0) stream.end(body, 'latin1');
@@ -203,6 +215,17 @@ export class H2Request implements Downstream {
 
   cut(): void {
     this.#exchanging = false;
+    const stream = this.stream;
+    // A gRPC response under way (relayed with waitForTrailers) ends with an UNAVAILABLE status, which gRPC clients may retry.
+    if (this.#grpc && this.#relay.awaitsTrailers && !stream.destroyed && !stream.writableEnded) {
+      stream.once('wantTrailers', () => {
+        stream.sendTrailers({ 'grpc-status': String(GRPC_UNAVAILABLE), 'grpc-message': encodeURIComponent('the endpoint failed mid-stream (Portico)') });
+        // A client still sending (bidi) is told to stop only once the status is out.
+        this.#closeReading();
+      });
+      stream.end();
+      return;
+    }
     this.#reset(INTERNAL_ERROR);
   }
 
@@ -222,4 +245,10 @@ export class H2Request implements Downstream {
     upstream.destroy();
     this.cut();
   }
+}
+
+/** The value of field `name` (lower-case) in HTTP/2 raw fields (name, value, …), or undefined. */
+function fieldOf(raw: readonly string[], name: string): string | undefined {
+  for (let i = 0; i < raw.length; i += 2) if (raw[i] === name) return raw[i + 1];
+  return undefined;
 }

@@ -44,6 +44,11 @@ export class ChunkedDecoder {
    * HTTP/1.1, which forwards the framing as it came.
    */
   spans: number[] | undefined;
+  /**
+   * With `spans` set: the trailer section's field lines as received (latin1, CRLF-separated), for
+   * a client that gets them as HTTP/2 trailers (gRPC's grpc-status); bounded by maxTrailerSize.
+   */
+  trailerText = '';
   #state = SIZE_START;
   #size = 0;
   #digits = 0;
@@ -61,6 +66,7 @@ export class ChunkedDecoder {
     this.#digits = 0;
     this.#lineBytes = 0;
     this.#trailerBytes = 0;
+    this.trailerText = '';
   }
 
   /** Whether the last chunk and trailer section have been seen. */
@@ -155,21 +161,27 @@ export class ChunkedDecoder {
           break;
         case TRAILER_START:
           if (byte === CR) state = END_LF;
-          else if (TCHAR[byte] === 1) state = TRAILER_NAME;
+          else if (TCHAR[byte] === 1) {
+            state = TRAILER_NAME;
+            if (this.spans !== undefined) this.trailerText += String.fromCharCode(byte);
+          }
           // A leading space is obs-fold; anything else is not a field line.
           else return CHUNKED_INVALID;
           break;
         case TRAILER_NAME:
           if (byte === 0x3a) state = TRAILER_VALUE;
           else if (TCHAR[byte] !== 1) return CHUNKED_INVALID;
+          if (this.spans !== undefined) this.trailerText += String.fromCharCode(byte);
           break;
         case TRAILER_VALUE:
           if (byte === CR) state = TRAILER_LF;
           else if (FIELD_VALUE[byte] !== 1) return CHUNKED_INVALID;
+          if (this.spans !== undefined) this.trailerText += String.fromCharCode(byte);
           break;
         case TRAILER_LF:
           if (byte !== LF) return CHUNKED_INVALID;
           state = TRAILER_START;
+          if (this.spans !== undefined) this.trailerText += '\n';
           break;
         case END_LF:
           if (byte !== LF) return CHUNKED_INVALID;

@@ -13,7 +13,7 @@
  * keeps it (trailers, if any, are dropped); any other response with a body is chunked.
  */
 import type { ClientHttp2Stream, IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http2';
-import { CANCEL, NO_ERROR } from '../h2/codes.ts';
+import { CANCEL, FLAG_END_STREAM, NO_ERROR } from '../h2/codes.ts';
 import { reasonPhrase } from '../http/respond.ts';
 import type { H2Session } from './h2-pool.ts';
 import type { Upstream, UpstreamOwner, UpstreamSocket } from './pool.ts';
@@ -214,7 +214,7 @@ export class H2Link implements Upstream, UpstreamSocket {
     this.#remaining = length;
     const stream = this.#session.session.request(headers, { endStream: this.#state === NONE });
     this.#stream = stream;
-    stream.on('response', (response) => this.#onResponse(response));
+    stream.on('response', (response, flags: number) => this.#onResponse(response, (flags & FLAG_END_STREAM) !== 0));
     stream.on('trailers', (trailers) => {
       this.#trailers = trailers;
     });
@@ -287,11 +287,11 @@ export class H2Link implements Upstream, UpstreamSocket {
     return ok;
   }
 
-  #onResponse(response: IncomingHttpHeaders): void {
+  /** The final response head; `ended`: it came with END_STREAM (no body, e.g. a gRPC trailers-only answer). */
+  #onResponse(response: IncomingHttpHeaders, ended: boolean): void {
     const status = Number(response[':status']);
     this.#responded = true;
     const bodiless = this.#isHead || status === 204 || status === 304;
-    const ended = this.#stream?.readableEnded === true || (this.#stream?.endAfterHeaders ?? false);
     let framing = '';
     if (!bodiless && response['content-length'] === undefined) {
       if (ended) framing = 'content-length: 0\r\n';
