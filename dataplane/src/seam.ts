@@ -161,6 +161,7 @@ function requestFacts(down: Downstream, buf: Buffer, host: string, path: string,
   let headers: RequestHeaders | undefined;
   return {
     scheme: down.info.scheme,
+    port: down.info.localPort,
     host,
     path,
     target,

@@ -19,6 +19,8 @@ import { NGINX_PREFIX } from '../snapshot/policies/module.ts';
 import type { AnnotationFact, SecretAuthLookup } from '../snapshot/policies/module.ts';
 import type { RoutePolicies } from '../snapshot/policies/registry.ts';
 import { POLICY_ANNOTATIONS, readPolicies } from '../snapshot/policies/registry.ts';
+import type { HostAnnotations } from './host-aliases.ts';
+import { readHostAnnotations } from './host-aliases.ts';
 
 export { NGINX_PREFIX } from '../snapshot/policies/module.ts';
 
@@ -33,6 +35,8 @@ export const LEGACY_PREFIX = 'ingress.kubernetes.io/';
 export const BUILD_ANNOTATIONS: readonly AnnotationFact[] = [
   { name: 'ssl-redirect', support: 'honoured', note: 'HTTP requests to a host with TLS are redirected to HTTPS (default true), Location as ingress-nginx writes it' },
   { name: 'force-ssl-redirect', support: 'honoured', note: 'HTTP requests are redirected to HTTPS even without TLS for the host' },
+  { name: 'server-alias', support: 'honoured', note: 'each alias serves what the host serves (every path of the host, its certificate); an alias that is already a host or another host\'s alias is ignored with a Warning' },
+  { name: 'from-to-www-redirect', support: 'honoured', note: 'www.<host> (or <host> without www.) answers 308 to <scheme>://<host>:<port><request URI>, one trailing / removed; skipped with a Warning when that name is already served' },
   { name: 'backend-protocol', support: 'honoured', note: 'HTTP, HTTPS, GRPC, GRPCS and H2C to endpoints (HTTP/2 sessions for the last three); AUTO_HTTP, AJP and FCGI refuse the Ingress (503)' },
   { name: 'proxy-ssl-verify', support: 'honoured', note: 'verify the HTTPS endpoint certificate against proxy-ssl-secret\'s ca.crt' },
   { name: 'proxy-ssl-verify-depth', support: 'honoured', note: 'maximum certificate chain depth when verifying the endpoint' },
@@ -62,6 +66,8 @@ export interface IngressAnnotations {
   readonly policies: RoutePolicies | undefined;
   /** The Ingress makes its hosts' paths regular expressions (`use-regex`, `rewrite-target`). */
   readonly regexPaths: boolean;
+  /** `server-alias` and `from-to-www-redirect` (host-aliases.ts). */
+  readonly hosts: HostAnnotations;
 }
 
 /** Names (without prefix) that narrow who may reach a route. */
@@ -152,13 +158,14 @@ export function readAnnotations(annotations: Readonly<Record<string, string>> | 
   const reading = readPolicies(all, source, (condition) => conditions.push(condition), secretAuth);
   const restricted = judgeUnhonoured(all, source, conditions);
   const reasons = [...(restricted === undefined ? [] : [restricted]), ...reading.refusals];
+  const hosts = readHostAnnotations(all, source, conditions);
   const canary = reading.policies?.canary;
   if (canary !== undefined) {
     const ignored = judgeCanaryAnnotations(all, source, conditions);
     if (ignored !== undefined) reasons.push(ignored);
-    return { sslRedirect, forceSslRedirect, refused: reasons.length === 0 ? undefined : reasons.join('; '), policies: { canary }, regexPaths: false };
+    return { sslRedirect, forceSslRedirect, refused: reasons.length === 0 ? undefined : reasons.join('; '), policies: { canary }, regexPaths: false, hosts: { serverAliases: [], fromToWww: false } };
   }
-  return { sslRedirect, forceSslRedirect, refused: reasons.length === 0 ? undefined : reasons.join('; '), policies: reading.policies, regexPaths: reading.regexPaths };
+  return { sslRedirect, forceSslRedirect, refused: reasons.length === 0 ? undefined : reasons.join('; '), policies: reading.policies, regexPaths: reading.regexPaths, hosts };
 }
 
 /**

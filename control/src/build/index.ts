@@ -10,6 +10,7 @@ import { compareHosts } from '../snapshot/order.ts';
 import type { IngressAnnotations } from './annotations.ts';
 import { EndpointSets } from './backends.ts';
 import { refreshAuthEndpoints, withAuthEndpoints } from './external-auth.ts';
+import { withHostAliases } from './host-aliases.ts';
 import type { ClassSelection } from './ingress-class.ts';
 import { servesIngress } from './ingress-class.ts';
 import type { IngressCache } from './ingress-cache.ts';
@@ -257,9 +258,10 @@ export function buildModel(state: ClusterState, selection: ClassSelection, cache
       tls: tlsHosts.has(host),
     }));
 
+  const hostClaims = [...routes.values(), ...defaults.values()].flatMap((claim) => (claim.host === undefined ? [] : [{ host: claim.host, source: claim.source, created: claim.order.created, hostAnnotations: claim.annotations.hosts }]));
   return {
     model: {
-      virtualHosts,
+      virtualHosts: withHostAliases(virtualHosts, hostClaims, conditions),
       defaultRoute: toDefaultRoute(defaults.get(''), false, setsByKey),
       endpointSets,
       certificates: certificates.all(),

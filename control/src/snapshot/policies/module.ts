@@ -49,6 +49,8 @@ export interface RequestFacts {
   readonly path: string;
   /** The request-target as received (nginx's `$request_uri`). */
   readonly target: string;
+  /** The local port the request came in on (nginx's `$server_port`); undefined when unknown (explain): the scheme's default. */
+  readonly port?: number | undefined;
   readonly method: string;
   /**
    * The client's address: the socket peer, or for a trusted proxy the client its X-Forwarded-For

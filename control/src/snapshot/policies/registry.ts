@@ -25,6 +25,7 @@ import { timeoutsModule } from './gateway-timeouts.ts';
 import { upstreamHashModule } from './upstream-hash.ts';
 import { affinityModule } from './affinity.ts';
 import { backendErrorModule } from './gateway-backend-error.ts';
+import { wwwRedirectModule } from './www-redirect.ts';
 
 /** Per-route policy data in the snapshot: one optional member per module, absent when unused. */
 export const RoutePolicies = z.strictObject({
@@ -49,6 +50,7 @@ export const RoutePolicies = z.strictObject({
   upstreamHash: upstreamHashModule.schema.optional(),
   affinity: affinityModule.schema.optional(),
   backendError: backendErrorModule.schema.optional(),
+  wwwRedirect: wwwRedirectModule.schema.optional(),
 });
 export type RoutePolicies = z.infer<typeof RoutePolicies>;
 
@@ -61,7 +63,7 @@ type AnyModule = PolicyModule<never> & { read?(reader: AnnotationReader): unknow
  * RequestHeaderModifier, so a header the rule sets explicitly wins.
  */
 export const POLICY_MODULES: readonly AnyModule[] = [
-  backendErrorModule, appRootModule, redirectModule, requestRedirectModule, corsModule, limitsModule, accessModule, externalAuthModule, useRegexModule, rewriteModule, forwardedPrefixModule, trailingSlashModule, proxyModule,
+  wwwRedirectModule, backendErrorModule, appRootModule, redirectModule, requestRedirectModule, corsModule, limitsModule, accessModule, externalAuthModule, useRegexModule, rewriteModule, forwardedPrefixModule, trailingSlashModule, proxyModule,
   upstreamVhostModule, urlRewriteModule, requestHeaderModifierModule, responseHeaderModifierModule, timeoutsModule, canaryModule, upstreamHashModule, affinityModule,
 ] as unknown as AnyModule[];
 
