@@ -1,6 +1,8 @@
 /**
  * What changed between two snapshots, by identity: hosts by name, routes by host + pathType +
- * path, backends by route + Service port, endpoints by set + address:port.
+ * path (Gateway API routes also by their match conditions, and named by object and field, e.g.
+ * `shop.test Prefix /api [HTTPRoute shop/web spec.rules[0].matches[1]]`), backends by route +
+ * Service port, endpoints by set + address:port.
  *
  * Every identity lives inside one item (a host, an endpoint set, a certificate, the catch-all
  * route), so only the items that differ (found by `snapshotDelta`: by identity, then by hash)
@@ -9,7 +11,19 @@
 import { snapshotDelta } from './delta.ts';
 import { SECTIONS } from './order.ts';
 import type { SectionName } from './order.ts';
-import type { Snapshot } from './schema.ts';
+import type { Snapshot, SnapshotRoute } from './schema.ts';
+
+/**
+ * A route's identity in a diff: Ingress routes by host, pathType and path (one per key); Gateway
+ * API routes, several of which may share a path, add their conditions and name their object and
+ * field, as explain does.
+ */
+function routeKey(host: string, route: SnapshotRoute): string {
+  const base = `${host} ${route.pathType} ${route.path}`;
+  if (route.source.kind === 'Ingress') return base;
+  const match = route.match === undefined ? '' : ` ${JSON.stringify(route.match)}`;
+  return `${base}${match} [${route.source.kind} ${route.source.namespace}/${route.source.name} ${route.field}]`;
+}
 
 /** Added, removed and changed identities of one kind, each list sorted. */
 export interface ChangeSet {
@@ -56,7 +70,7 @@ function index(snapshot: Indexable) {
   };
   for (const host of snapshot.hosts) {
     hosts.set(host.host, JSON.stringify({ tls: host.tls, certificate: host.certificate }));
-    for (const route of host.routes) addRoute(`${host.host} ${route.pathType} ${route.path}`, route);
+    for (const route of host.routes) addRoute(routeKey(host.host, route), route);
     if (host.defaultRoute) addRoute(`${host.host} default`, host.defaultRoute);
   }
   if (snapshot.defaultRoute) addRoute('* catch-all default', snapshot.defaultRoute);
