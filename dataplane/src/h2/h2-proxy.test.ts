@@ -17,6 +17,16 @@ describe('HTTP/2 downstream: the same routing and forwarding as HTTP/1.1', () =>
 
   beforeAll(async () => {
     backend = await startBackend((request, response) => {
+      if (request.url?.startsWith('/trailers') === true) {
+        request.resume();
+        const grpc = request.url === '/trailers/grpc';
+        response.writeHead(200, grpc ? { 'content-type': 'application/grpc' } : { trailer: 'x-checksum' });
+        response.write('part one, ');
+        response.write('part two');
+        response.addTrailers(grpc ? { 'grpc-status': '0', 'grpc-message': 'fine' } : { 'x-checksum': 'abc', 'content-length': '99' });
+        response.end();
+        return;
+      }
       const chunks: Buffer[] = [];
       request.on('data', (chunk: Buffer) => chunks.push(chunk));
       request.on('end', () => {
@@ -78,6 +88,18 @@ describe('HTTP/2 downstream: the same routing and forwarding as HTTP/1.1', () =>
     const responses = await Promise.all(Array.from({ length: 50 }, (_, i) => h2Request(h2c, { ':path': `/c/${i}`, ':authority': 'app.test' })));
     expect(responses.map((response) => response.body.toString())).toEqual(Array.from({ length: 50 }, (_, i) => `hello /c/${i}`));
     expect(backend.requests - before).toBe(50);
+  });
+
+  it('relays a chunked body without its framing, and its trailer section as HTTP/2 trailers', async () => {
+    const announced = await h2Request(tls, { ':path': '/trailers', ':authority': 'app.test' });
+    expect(announced.body.toString()).toBe('part one, part two');
+    expect(announced.headers['transfer-encoding']).toBeUndefined();
+    expect(announced.headers.trailer).toBeUndefined();
+    // Content-Length has no place in a trailer section: dropped.
+    expect(announced.trailers).toEqual({ 'x-checksum': 'abc' });
+    const grpc = await h2Request(h2c, { ':path': '/trailers/grpc', ':authority': 'app.test' });
+    expect(grpc.body.toString()).toBe('part one, part two');
+    expect(grpc.trailers).toEqual({ 'grpc-status': '0', 'grpc-message': 'fine' });
   });
 
   it('records the protocol in the access log and the metrics', async () => {

@@ -52,6 +52,8 @@ export interface H2Response {
   readonly body: Buffer;
   /** The stream was reset (its RST_STREAM code), or 0. */
   readonly rstCode: number;
+  /** Trailer fields, when the response had any. */
+  readonly trailers: Record<string, string | string[] | number | undefined> | undefined;
 }
 
 /** One request on `session`; resolves with the whole response (or the reset). */
@@ -61,13 +63,17 @@ export function h2Request(session: ClientHttp2Session, headers: OutgoingHttpHead
     const chunks: Buffer[] = [];
     let status = 0;
     let responseHeaders: H2Response['headers'] = {};
+    let trailers: H2Response['trailers'];
+    stream.on('trailers', (received) => {
+      trailers = Object.fromEntries(Object.entries(received));
+    });
     stream.on('response', (received) => {
       responseHeaders = received as H2Response['headers'];
       status = Number(received[':status']);
     });
     stream.on('data', (chunk: Buffer) => chunks.push(chunk));
     stream.on('error', () => {});
-    stream.on('close', () => resolve({ status, headers: responseHeaders, body: Buffer.concat(chunks), rstCode: stream.rstCode ?? 0 }));
+    stream.on('close', () => resolve({ status, headers: responseHeaders, body: Buffer.concat(chunks), rstCode: stream.rstCode ?? 0, trailers }));
     if (body !== undefined) stream.end(body);
   });
 }
