@@ -78,5 +78,8 @@ describe('conformance runner: claims and usage', () => {
     expect(timeout.code).toBe(2);
     expect(timeout.stderr).toContain('--timeout-min must be a whole number of minutes from 1 to 180, got "0"');
     expect((await cli(['--timeout-min', '1e9'])).code).toBe(2);
+    const feature = await cli(['--try-features', 'HTTPRouteQueryParamMatching,x;rm -rf']);
+    expect(feature.code).toBe(2);
+    expect(feature.stderr).toContain('--try-features: "x;rm -rf" is not a feature name');
   });
 });
