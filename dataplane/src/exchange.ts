@@ -9,18 +9,20 @@ import type { Downstream } from './seam.ts';
 import { headerRecord } from './seam.ts';
 import { parseGrpcTimeout } from './grpc.ts';
 import type { RequestHead } from './http/request-head.ts';
-import { BAD_RESPONSE, CONNECT_FAILED, CONNECT_TIMEOUT, DEADLINE, FAILURE_NAMES, READ_TIMEOUT, RESET, decideFailure, isIdempotent, overdue } from './failure.ts';
+import { BAD_RESPONSE, CONNECT_FAILED, CONNECT_TIMEOUT, DEADLINE, FAILURE_NAMES, READ_TIMEOUT, RESET, RETRY_STATUS, decideFailure, isIdempotent, nextUpstreamAllows, overdue } from './failure.ts';
+import type { NextUpstreamFacts } from './failure.ts';
 import { CHUNKED_INVALID } from './http/chunked.ts';
 import { forwardHead, requestIdOf, scratchRetained } from './http/forward.ts';
 import type { ResponseExtra } from './http/respond.ts';
 import { withCookies } from './http/respond.ts';
-import { RELAY_DONE, RELAY_INVALID, RELAY_UPGRADE } from './relay.ts';
+import { RELAY_DONE, RELAY_INVALID, RELAY_RETRY, RELAY_UPGRADE } from './relay.ts';
 import type { Relay } from './relay.ts';
 import { RequestBody } from './request-body.ts';
 import type { ExtraHeaders } from './policy.ts';
 import { mergeHeaders } from './policy.ts';
 import type { ExchangeTimeouts } from './failure.ts';
-import type { LocalAnswer, UpstreamSettings } from '@portico/control/snapshot/policies/module';
+import type { LocalAnswer, NextUpstreamPolicy, UpstreamSettings } from '@portico/control/snapshot/policies/module';
+import { STATUS_BITS, statusBit } from '@portico/control/snapshot/policies/next-upstream';
 import type { ExternalAuthRequest } from '@portico/control/snapshot/policies/external-auth';
 import { decideAuth } from '@portico/control/snapshot/policies/external-auth';
 import { headerLines } from './external-auth.ts';
@@ -50,6 +52,16 @@ export class Exchange implements UpstreamOwner {
   /** Endpoints this request already failed on, so a retry goes elsewhere. */
   readonly #tried: number[] = [];
   #staleRetried = false;
+  /** The route's proxy-next-upstream, or undefined for the built-in retry policy. */
+  #nextUpstream: NextUpstreamPolicy | undefined;
+  /** When the request arrived (context clock), for proxy-next-upstream-timeout. */
+  #arrived = 0;
+  /** The request head went to the current endpoint. */
+  #sent = false;
+  /** Body bytes went straight to an endpoint (not kept in #firstBody): the request cannot be sent again. */
+  #bodyStreamed = false;
+  /** The endpoint a status retry goes to (chosen while the relay asked). */
+  #statusRetry: ProxyDecision | undefined;
   #reused = false;
   #replayable = false;
   #headEnd = 0;
@@ -122,7 +134,8 @@ export class Exchange implements UpstreamOwner {
     this.#attempts = 0;
     // Emptied, not replaced: no allocation per request for a list only retries fill.
     this.#tried.length = 0;
-    this.#staleRetried = this.#gotBytes = false;
+    this.#staleRetried = this.#gotBytes = this.#sent = this.#bodyStreamed = false;
+    this.#arrived = this.conn.context.now;
     this.#relay.reset(this.#isHead, keepAlive, head.minor === 1, this.#upgrade, response);
     this.#applySettings(settings);
     if (decision.protocol !== undefined) this.#armDeadline(buf, head);
@@ -209,6 +222,8 @@ export class Exchange implements UpstreamOwner {
   /** Takes the route's body limit and timeouts (the global timeouts where it sets none). */
   #applySettings(settings: UpstreamSettings | undefined): void {
     this.#bodyBytes = 0;
+    const next = (this.#nextUpstream = settings?.nextUpstream);
+    this.#relay.retryOn = next !== undefined && (next.when & STATUS_BITS) !== 0 ? this.#retryOnStatus : undefined;
     this.#maxBody = settings?.maxBodyBytes ?? 0;
     const total = settings?.totalTimeoutMs;
     if (total !== undefined) this.#setDeadline(total, READ_TIMEOUT);
@@ -241,6 +256,7 @@ export class Exchange implements UpstreamOwner {
     if (typeof upstream === 'number') return this.#refuse(upstream === POOL_FULL ? 503 : 502);
     this.upstream = upstream;
     this.#since = context.now;
+    this.#sent = false;
     this.#reused = upstream.uses > 0;
     if (upstream.connected) this.#send(upstream);
   }
@@ -251,6 +267,7 @@ export class Exchange implements UpstreamOwner {
     if (context.metrics !== undefined) this.#upstreamStarted = performance.now();
     // Built at send time (again for a retry): the head lives in scratch memory only while written.
     const head = forwardHead(this.requestBuffer as Buffer, this.conn.head, this.#headEnd, forward, context.ids, this.#requestId, this.#upgrade, this.#target, this.#extra);
+    this.#sent = true;
     let ok: boolean;
     if (this.#firstBody !== undefined) {
       socket.cork();
@@ -285,6 +302,7 @@ export class Exchange implements UpstreamOwner {
       this.#firstBody = append(this.#firstBody, body);
     } else {
       this.#replayable = false;
+      this.#bodyStreamed = true;
       if (!upstream.socket.write(body) && !done) this.conn.pauseBody();
     }
     if (!done) return;
@@ -356,6 +374,7 @@ export class Exchange implements UpstreamOwner {
     if (!started && relay.started) context.router.reportSuccess((this.decision as ProxyDecision).endpointKey);
     if (outcome === RELAY_DONE) this.#finish();
     else if (outcome === RELAY_INVALID) this.#fail(BAD_RESPONSE);
+    else if (outcome === RELAY_RETRY) this.#retryElsewhere();
     else if (outcome === RELAY_UPGRADE) this.#tunnel(upstream);
   }
 
@@ -406,6 +425,7 @@ export class Exchange implements UpstreamOwner {
       reused: this.#reused,
       staleRetried: this.#staleRetried,
       attempts: this.#attempts,
+      nextUpstream: this.#nextUpstream === undefined ? undefined : this.#nextFacts(this.#nextUpstream),
     });
     this.#drop();
     const logger = this.conn.context.logger;
@@ -431,6 +451,39 @@ export class Exchange implements UpstreamOwner {
         break;
     }
     this.#localError(action.status);
+  }
+
+  /** What proxy-next-upstream decides on, now. */
+  #nextFacts(policy: NextUpstreamPolicy): NextUpstreamFacts {
+    return { policy, idempotent: this.#idempotent, sent: this.#sent, bodyStreamed: this.#bodyStreamed, elapsedMs: this.conn.context.now - this.#arrived };
+  }
+
+  /**
+   * The relay asks about a final status (proxy-next-upstream http_*): true when the route retries
+   * it and another endpoint is there (then kept in #statusRetry); false relays the response as is.
+   */
+  readonly #retryOnStatus = (status: number): boolean => {
+    const policy = this.#nextUpstream;
+    const decision = this.decision;
+    if (policy === undefined || decision === undefined || !nextUpstreamAllows(statusBit(status), this.#attempts, this.#nextFacts(policy))) return false;
+    this.#tried.push(decision.endpointId);
+    this.#statusRetry = this.conn.context.router.retryPick(decision, this.#tried);
+    if (this.#statusRetry === undefined) this.#tried.pop();
+    return this.#statusRetry !== undefined;
+  };
+
+  /** The endpoint's response had a status the route retries: dropped unread, the request goes to #statusRetry. */
+  #retryElsewhere(): void {
+    const decision = this.decision as ProxyDecision;
+    const next = this.#statusRetry as ProxyDecision;
+    this.#statusRetry = undefined;
+    this.conn.context.logger?.debug({ endpoint: decision.endpointKey, route: decision.route, failure: FAILURE_NAMES[RETRY_STATUS] }, 'upstream status retried on another endpoint');
+    this.#drop();
+    this.#relay.restart();
+    this.#gotBytes = false;
+    this.#attempts++;
+    this.decision = next;
+    this.#attach(true);
   }
 
   /** The request body broke the chunked syntax (or the head's first bytes did): 400, never forwarded further. */

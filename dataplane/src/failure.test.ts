@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { FailureFacts } from './failure.ts';
+import type { FailureFacts, NextUpstreamFacts } from './failure.ts';
+import { NEXT_UPSTREAM } from '@portico/control/snapshot/policies/next-upstream';
 import { BAD_RESPONSE, CLIENT_TIMEOUT, CONNECT_FAILED, CONNECT_TIMEOUT, DEADLINE, READ_TIMEOUT, RESET, SEND_TIMEOUT, decideFailure, isIdempotent, overdue } from './failure.ts';
 
 const fresh: FailureFacts = { started: false, replayable: true, reused: false, staleRetried: false, attempts: 0 };
@@ -27,6 +28,27 @@ describe('decideFailure', () => {
   ];
   it.each(cases)('%s', (_name, kind, facts, action, status, counts) => {
     expect(decideFailure(kind, { ...fresh, ...facts })).toEqual({ action, status, countsAgainstEndpoint: counts });
+  });
+
+  const next = (when: number, extra: Partial<NextUpstreamFacts> = {}): Partial<FailureFacts> => ({ nextUpstream: { policy: { when, tries: 3, timeoutMs: 0 }, idempotent: true, sent: true, bodyStreamed: false, elapsedMs: 0, ...extra } });
+  const E = NEXT_UPSTREAM.error;
+  const T = NEXT_UPSTREAM.timeout;
+  const policyCases: [string, number, Partial<FailureFacts>, string, number][] = [
+    ['error listed: a reset goes on', RESET, next(E), 'other-endpoint', 502],
+    ['timeout listed: a read timeout goes on (nginx), unlike the built-in policy', READ_TIMEOUT, next(T), 'other-endpoint', 504],
+    ['timeout not listed: 504', READ_TIMEOUT, next(E), 'answer', 504],
+    ['invalid_header listed: a bad response goes on', BAD_RESPONSE, next(NEXT_UPSTREAM.invalid_header), 'other-endpoint', 502],
+    ['off: nothing goes on', CONNECT_FAILED, next(0), 'answer', 502],
+    ['tries used up (3 endpoints tried)', RESET, { ...next(E), attempts: 2 }, 'answer', 502],
+    ['past proxy-next-upstream-timeout', RESET, next(E, { policy: { when: E, tries: 3, timeoutMs: 1000 }, elapsedMs: 1000 }), 'answer', 502],
+    ['a POST that reached the endpoint: 502', RESET, next(E, { idempotent: false }), 'answer', 502],
+    ['a POST whose connection was refused (never sent) goes on', CONNECT_FAILED, next(E, { idempotent: false, sent: false }), 'other-endpoint', 502],
+    ['non_idempotent listed: a POST goes on', RESET, next(E | NEXT_UPSTREAM.non_idempotent, { idempotent: false }), 'other-endpoint', 502],
+    ['a body already streamed cannot be sent again', RESET, next(E, { bodyStreamed: true }), 'answer', 502],
+    ['started: cut, whatever the policy', RESET, { ...next(E), started: true }, 'cut', 0],
+  ];
+  it.each(policyCases)('proxy-next-upstream: %s', (_name, kind, facts, action, status) => {
+    expect(decideFailure(kind, { ...fresh, ...facts })).toMatchObject({ action, status });
   });
 
   it('knows the idempotent methods', () => {

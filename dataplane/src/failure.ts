@@ -9,6 +9,9 @@
  * to the endpoint; once the response has started, only cutting the connection is honest.
  */
 
+import type { NextUpstreamPolicy } from '@portico/control/snapshot/policies/module';
+import { NEXT_UPSTREAM } from '@portico/control/snapshot/policies/next-upstream';
+
 /** Why an exchange failed. */
 export const CONNECT_FAILED = 0;
 export const CONNECT_TIMEOUT = 1;
@@ -23,8 +26,11 @@ export const CLIENT_TIMEOUT = 6;
 /** The deadline the client set (gRPC's `grpc-timeout`) passed: 504, never the endpoint's fault. */
 export const DEADLINE = 7;
 
+/** The endpoint answered a status the route's proxy-next-upstream retries on (http_5xx, …). */
+export const RETRY_STATUS = 8;
+
 /** Failure kinds by number, for logs. */
-export const FAILURE_NAMES: readonly string[] = ['connect-failed', 'connect-timeout', 'reset', 'read-timeout', 'bad-response', 'send-timeout', 'client-timeout', 'deadline'];
+export const FAILURE_NAMES: readonly string[] = ['connect-failed', 'connect-timeout', 'reset', 'read-timeout', 'bad-response', 'send-timeout', 'client-timeout', 'deadline', 'retry-status'];
 
 /** What the exchange knows when it fails. */
 export interface FailureFacts {
@@ -38,6 +44,20 @@ export interface FailureFacts {
   readonly staleRetried: boolean;
   /** Retries on another endpoint so far. */
   readonly attempts: number;
+  /** The route's `proxy-next-upstream*`; undefined: the built-in policy above. */
+  readonly nextUpstream?: NextUpstreamFacts | undefined;
+}
+
+/** What a route's proxy-next-upstream decision needs beyond FailureFacts. */
+export interface NextUpstreamFacts {
+  readonly policy: NextUpstreamPolicy;
+  readonly idempotent: boolean;
+  /** The request head went to the endpoint (a connect failure: it did not). */
+  readonly sent: boolean;
+  /** Part of the body went to the endpoint and is not kept for another. */
+  readonly bodyStreamed: boolean;
+  /** ms since the request arrived. */
+  readonly elapsedMs: number;
 }
 
 /**
@@ -64,6 +84,27 @@ const ANSWER_502: FailureAction = { action: 'answer', status: 502, countsAgainst
 const ANSWER_504: FailureAction = { action: 'answer', status: 504, countsAgainstEndpoint: true };
 const DEADLINE_504: FailureAction = { action: 'answer', status: 504, countsAgainstEndpoint: false };
 
+/** The proxy-next-upstream condition a failure kind is, as nginx names them. */
+function conditionOf(kind: number): number {
+  if (kind === CONNECT_FAILED || kind === RESET) return NEXT_UPSTREAM.error;
+  if (kind === BAD_RESPONSE) return NEXT_UPSTREAM.invalid_header;
+  if (kind === CONNECT_TIMEOUT || kind === READ_TIMEOUT || kind === SEND_TIMEOUT) return NEXT_UPSTREAM.timeout;
+  return 0;
+}
+
+/**
+ * Whether a route's proxy-next-upstream lets a request go on to another endpoint after a failure
+ * of condition `condition` (a NEXT_UPSTREAM bit, or a status bit): the condition is listed, a try
+ * is left, the timeout has not passed, the body can be sent again, and a request that reached the
+ * endpoint is idempotent unless `non_idempotent` is listed.
+ */
+export function nextUpstreamAllows(condition: number, attempts: number, facts: NextUpstreamFacts): boolean {
+  const { policy } = facts;
+  if ((policy.when & condition) === 0 || attempts + 1 >= policy.tries || facts.bodyStreamed) return false;
+  if (policy.timeoutMs !== 0 && facts.elapsedMs >= policy.timeoutMs) return false;
+  return facts.idempotent || !facts.sent || (policy.when & NEXT_UPSTREAM.non_idempotent) !== 0;
+}
+
 /** Decides what a failure of `kind` means given `facts`. */
 export function decideFailure(kind: number, facts: FailureFacts): FailureAction {
   // The client's own deadline says nothing about the endpoint: no retry, no health penalty (else any client could eject endpoints).
@@ -72,6 +113,11 @@ export function decideFailure(kind: number, facts: FailureFacts): FailureAction 
   if (kind === DEADLINE) return DEADLINE_504;
   if (kind === RESET && facts.reused && facts.replayable && !facts.staleRetried) return FRESH;
   const timeout = kind === CONNECT_TIMEOUT || kind === READ_TIMEOUT || kind === SEND_TIMEOUT;
+  const next = facts.nextUpstream;
+  if (next !== undefined) {
+    if (nextUpstreamAllows(conditionOf(kind), facts.attempts, next)) return timeout ? RETRY_504 : RETRY_502;
+    return timeout ? ANSWER_504 : ANSWER_502;
+  }
   // Only failures where the endpoint cannot have acted on the request are retried elsewhere.
   const beforeResponse = kind === CONNECT_FAILED || kind === CONNECT_TIMEOUT || kind === RESET;
   if (beforeResponse && facts.replayable && facts.attempts < (kind === CONNECT_FAILED ? CONNECT_RETRIES : 1)) return timeout ? RETRY_504 : RETRY_502;

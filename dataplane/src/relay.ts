@@ -17,6 +17,8 @@ export const RELAY_MORE = 0;
 export const RELAY_DONE = 1;
 export const RELAY_INVALID = 2;
 export const RELAY_UPGRADE = 3;
+/** The final response head has a status `retryOn` wants retried elsewhere: nothing went to the client. */
+export const RELAY_RETRY = 4;
 
 // Body framings.
 const NONE = 0;
@@ -39,6 +41,14 @@ export interface Relay {
   readonly reusable: boolean;
   /** The endpoint closing its side ends the response. */
   readonly endsOnClose: boolean;
+  /**
+   * Asked with the final status before its head goes to the client: true drops the response
+   * (feed answers RELAY_RETRY) so the request can go to another endpoint (proxy-next-upstream
+   * http_*). Undefined: every response is relayed.
+   */
+  retryOn: ((status: number) => boolean) | undefined;
+  /** Forgets the response read so far (none of it was sent), keeping reset()'s settings, for a retry. */
+  restart(): void;
   /** Prepares for the next response (see ResponseRelay.reset). */
   reset(isHead: boolean, keepAlive: boolean, http11: boolean, upgrade: boolean, extra?: ResponseExtra): void;
   /** Takes buffer[0, length) from the endpoint: RELAY_MORE, RELAY_DONE, RELAY_INVALID or RELAY_UPGRADE. */
@@ -53,6 +63,7 @@ export class ResponseRelay implements Relay {
   status = 0;
   /** The client connection closes after this response (it was sent `Connection: close`). */
   closeClient = false;
+  retryOn: ((status: number) => boolean) | undefined;
   readonly #decoder: ChunkedDecoder;
   #pending: Buffer | undefined;
   #mode = NONE;
@@ -91,6 +102,13 @@ export class ResponseRelay implements Relay {
     this.#upgrade = upgrade;
   }
 
+  restart(): void {
+    this.head.reset();
+    this.started = this.closeClient = this.#leftover = false;
+    this.status = 0;
+    this.#pending = undefined;
+  }
+
   /** The endpoint connection can carry another request: the message was framed and nothing followed it. */
   get reusable(): boolean {
     return this.#mode !== UNTIL_CLOSE && !this.#leftover && this.head.minor === 1 && !this.head.connectionClose;
@@ -127,7 +145,7 @@ export class ResponseRelay implements Relay {
       if (headEnd < 0) return RELAY_INVALID;
       const status = head.status;
       if (status === 101) return this.#upgrade ? this.#switch(buf, headEnd, limit, client, upstream) : RELAY_INVALID;
-      if (status >= 200) return this.#respond(buf, headEnd, limit, client, upstream, closing);
+      if (status >= 200) return this.retryOn?.(status) === true ? RELAY_RETRY : this.#respond(buf, headEnd, limit, client, upstream, closing);
       // 1xx: relayed (HTTP/1.1 clients only); the real response follows on the same connection.
       if (this.#http11) {
         client.write(clientHead(buf, head, headEnd, false, false));

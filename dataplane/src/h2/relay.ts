@@ -15,7 +15,7 @@ import { CHUNKED_INVALID, ChunkedDecoder } from '../http/chunked.ts';
 import { ADD_HEADER_STATUSES } from '@portico/control/snapshot/policies/external-auth';
 import type { ResponseExtra } from '../http/respond.ts';
 import { ResponseHead, R_CONNECTION, R_HOP, R_TRANSFER_ENCODING, R_UPGRADE } from '../http/response-head.ts';
-import { RELAY_DONE, RELAY_INVALID, RELAY_MORE } from '../relay.ts';
+import { RELAY_DONE, RELAY_INVALID, RELAY_MORE, RELAY_RETRY } from '../relay.ts';
 import type { Relay } from '../relay.ts';
 import type { Upstream } from '../upstream/pool.ts';
 
@@ -83,6 +83,7 @@ export function responseHeaders(buf: Buffer, head: ResponseHead, extra: Response
 export class H2ResponseRelay implements Relay {
   readonly head: ResponseHead;
   started = false;
+  retryOn: ((status: number) => boolean) | undefined;
   status = 0;
   /** An HTTP/2 connection outlives every response. */
   readonly closeClient = false;
@@ -102,6 +103,14 @@ export class H2ResponseRelay implements Relay {
     this.head = new ResponseHead(maxHeaderSize);
     this.#decoder = new ChunkedDecoder(maxHeaderSize);
     this.#decoder.spans = this.#spans;
+  }
+
+  /** See Relay.restart. */
+  restart(): void {
+    this.head.reset();
+    this.started = this.#leftover = false;
+    this.status = 0;
+    this.#pending = undefined;
   }
 
   /** See Relay.reset; `keepAlive`, `http11` and `upgrade` mean nothing to an HTTP/2 stream. */
@@ -146,7 +155,7 @@ export class H2ResponseRelay implements Relay {
         return RELAY_MORE;
       }
       if (headEnd < 0 || head.status === 101) return RELAY_INVALID;
-      if (head.status >= 200) return this.#respond(buf, headEnd, limit, upstream);
+      if (head.status >= 200) return this.retryOn?.(head.status) === true ? RELAY_RETRY : this.#respond(buf, headEnd, limit, upstream);
       // 1xx: not relayed; the real response follows on the same connection.
       head.reset();
       if (headEnd === limit) return RELAY_MORE;

@@ -70,6 +70,16 @@ export interface LocalAnswer {
   readonly headers: readonly (readonly [name: string, value: string])[];
 }
 
+/**
+ * nginx `proxy_next_upstream` as bits (NEXT_UPSTREAM in policies/next-upstream.ts), with
+ * `proxy_next_upstream_tries` (0: no limit but the endpoints) and `_timeout` (ms, 0: none).
+ */
+export interface NextUpstreamPolicy {
+  readonly when: number;
+  readonly tries: number;
+  readonly timeoutMs: number;
+}
+
 /** Per-route upstream settings; absent members keep the data plane's global behaviour. */
 export interface UpstreamSettings {
   /** Largest request body in bytes; 0 means unlimited (ingress-nginx `0`). */
@@ -79,6 +89,8 @@ export interface UpstreamSettings {
   readonly sendTimeoutMs?: number | undefined;
   /** The whole exchange, from the request's arrival to the end of the response (Gateway API timeouts). */
   readonly totalTimeoutMs?: number | undefined;
+  /** Which failures retry on another endpoint (`proxy-next-upstream*`); undefined: the data plane's built-in policy. */
+  readonly nextUpstream?: NextUpstreamPolicy | undefined;
 }
 
 /**

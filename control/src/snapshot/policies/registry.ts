@@ -26,6 +26,7 @@ import { upstreamHashModule } from './upstream-hash.ts';
 import { affinityModule } from './affinity.ts';
 import { backendErrorModule } from './gateway-backend-error.ts';
 import { wwwRedirectModule } from './www-redirect.ts';
+import { nextUpstreamModule } from './next-upstream.ts';
 
 /** Per-route policy data in the snapshot: one optional member per module, absent when unused. */
 export const RoutePolicies = z.strictObject({
@@ -51,6 +52,7 @@ export const RoutePolicies = z.strictObject({
   affinity: affinityModule.schema.optional(),
   backendError: backendErrorModule.schema.optional(),
   wwwRedirect: wwwRedirectModule.schema.optional(),
+  nextUpstream: nextUpstreamModule.schema.optional(),
 });
 export type RoutePolicies = z.infer<typeof RoutePolicies>;
 
@@ -64,7 +66,7 @@ type AnyModule = PolicyModule<never> & { read?(reader: AnnotationReader): unknow
  */
 export const POLICY_MODULES: readonly AnyModule[] = [
   wwwRedirectModule, backendErrorModule, appRootModule, redirectModule, requestRedirectModule, corsModule, limitsModule, accessModule, externalAuthModule, useRegexModule, rewriteModule, forwardedPrefixModule, trailingSlashModule, proxyModule,
-  upstreamVhostModule, urlRewriteModule, requestHeaderModifierModule, responseHeaderModifierModule, timeoutsModule, canaryModule, upstreamHashModule, affinityModule,
+  upstreamVhostModule, urlRewriteModule, requestHeaderModifierModule, responseHeaderModifierModule, timeoutsModule, canaryModule, upstreamHashModule, affinityModule, nextUpstreamModule,
 ] as unknown as AnyModule[];
 
 /** Every annotation a module owns, with how it is honoured (docs, `portico check`, explain). */
