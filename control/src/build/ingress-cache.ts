@@ -11,28 +11,18 @@
  * class selection are not inputs of a derivation: which Ingresses are served is decided afresh on
  * every build. EndpointSlices are read only through the endpoint sets, which are rebuilt every time.
  */
-import type { Condition } from '../model/conditions.ts';
-import type { SourceRef } from '../model/types.ts';
 import type { ClusterState } from '../state/cluster-state.ts';
 import type { Ingress } from '../state/objects.ts';
-import type { EndpointSets, SetUse } from './backends.ts';
+import type { EndpointSets } from './backends.ts';
+import type { DerivationUses } from './derivation.ts';
+import { recordDerivation, replayDerivation } from './derivation.ts';
 import type { IngressContribution, UseCertificate } from './ingress.ts';
 import { readIngress } from './ingress.ts';
-
-/** One `useCertificate` call of a derivation, replayed when the derivation is reused. */
-interface CertificateUse {
-  readonly namespace: string;
-  readonly name: string;
-  readonly hosts: readonly string[];
-  readonly source: SourceRef;
-  readonly field: string;
-}
 
 interface Entry {
   readonly ingress: Ingress;
   readonly contribution: IngressContribution;
-  readonly sets: readonly SetUse[];
-  readonly certificates: readonly CertificateUse[];
+  readonly uses: DerivationUses;
 }
 
 /** Per-Ingress derivations of the previous build, reused by the next one when still valid. */
@@ -58,28 +48,13 @@ export class IngressCache {
   contribution(key: string, ingress: Ingress, state: ClusterState, sets: EndpointSets, useCertificate: UseCertificate): IngressContribution {
     const cached = this.entries.get(key);
     if (cached !== undefined && cached.ingress === ingress) {
-      for (const use of cached.sets) sets.resolve(use.service, use.servicePort, use.ingressPort);
-      // The conditions these calls add are already part of the cached contribution.
-      const scratch: Condition[] = [];
-      for (const use of cached.certificates) useCertificate(use.namespace, use.name, use.hosts, use.source, use.field, scratch);
+      replayDerivation(cached.uses, sets, useCertificate);
       this.next.set(key, cached);
       this.stats.reused++;
       return cached.contribution;
     }
-    const setUses: SetUse[] = [];
-    const certificateUses: CertificateUse[] = [];
-    const recordingUse: UseCertificate = (namespace, name, hosts, source, field, conditions) => {
-      certificateUses.push({ namespace, name, hosts, source, field });
-      return useCertificate(namespace, name, hosts, source, field, conditions);
-    };
-    sets.record(setUses);
-    let contribution: IngressContribution;
-    try {
-      contribution = readIngress(ingress, state, sets, recordingUse);
-    } finally {
-      sets.record(undefined);
-    }
-    this.next.set(key, { ingress, contribution, sets: setUses, certificates: certificateUses });
+    const { value: contribution, uses } = recordDerivation(sets, useCertificate, (use) => readIngress(ingress, state, sets, use));
+    this.next.set(key, { ingress, contribution, uses });
     this.stats.derived++;
     return contribution;
   }

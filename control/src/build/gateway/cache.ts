@@ -9,31 +9,22 @@
  * ReferenceGrant or Namespace was stored or removed since the last build (a derivation reads all
  * of them: attachment, hostnames, certificates, backends, grants).
  */
-import type { Condition } from '../../model/conditions.ts';
-import type { SourceRef } from '../../model/types.ts';
 import type { ClusterState } from '../../state/cluster-state.ts';
 import type { GRPCRoute, HTTPRoute } from '../../state/gateway-objects.ts';
 import type { KubeObject } from '../../state/objects.ts';
-import type { EndpointSets, SetUse } from '../backends.ts';
+import type { EndpointSets } from '../backends.ts';
+import type { DerivationUses } from '../derivation.ts';
+import { recordDerivation, replayDerivation } from '../derivation.ts';
 import type { UseCertificate } from '../ingress.ts';
 import type { RouteContribution, RouteReader } from './index.ts';
 import type { RouteKind } from './listeners.ts';
 
 const INPUT_KINDS: readonly KubeObject['kind'][] = ['Service', 'Secret', 'GatewayClass', 'Gateway', 'ReferenceGrant', 'Namespace'];
 
-interface CertificateUse {
-  readonly namespace: string;
-  readonly name: string;
-  readonly hosts: readonly string[];
-  readonly source: SourceRef;
-  readonly field: string;
-}
-
 interface Entry {
   readonly route: HTTPRoute | GRPCRoute;
   readonly contribution: RouteContribution;
-  readonly sets: readonly SetUse[];
-  readonly certificates: readonly CertificateUse[];
+  readonly uses: DerivationUses;
 }
 
 /** Per-route derivations of the previous build, reused by the next one when still valid. */
@@ -57,27 +48,13 @@ export class GatewayCache {
     const slot = `${kind}/${key}`;
     const cached = this.entries.get(slot);
     if (cached !== undefined && cached.route === route) {
-      for (const use of cached.sets) sets.resolve(use.service, use.servicePort, use.ingressPort);
-      const scratch: Condition[] = [];
-      for (const use of cached.certificates) useCertificate(use.namespace, use.name, use.hosts, use.source, use.field, scratch);
+      replayDerivation(cached.uses, sets, useCertificate);
       this.next.set(slot, cached);
       this.stats.reused++;
       return cached.contribution;
     }
-    const setUses: SetUse[] = [];
-    const certificateUses: CertificateUse[] = [];
-    const recording: UseCertificate = (namespace, name, hosts, source, field, conditions) => {
-      certificateUses.push({ namespace, name, hosts, source, field });
-      return useCertificate(namespace, name, hosts, source, field, conditions);
-    };
-    sets.record(setUses);
-    let contribution: RouteContribution;
-    try {
-      contribution = read(recording)(kind, route);
-    } finally {
-      sets.record(undefined);
-    }
-    this.next.set(slot, { route, contribution, sets: setUses, certificates: certificateUses });
+    const { value: contribution, uses } = recordDerivation(sets, useCertificate, (use) => read(use)(kind, route));
+    this.next.set(slot, { route, contribution, uses });
     this.stats.derived++;
     return contribution;
   }

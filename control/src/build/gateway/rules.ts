@@ -85,6 +85,21 @@ function resolveAll(refs: readonly BackendRef[] | undefined, source: SourceRef, 
   return backends;
 }
 
+/**
+ * The matches of rule `index` (at `field`; `undefined` stands for a rule without matches, which
+ * matches every path), or the first reason one cannot be honoured.
+ */
+function readMatches<M>(declared: readonly (M | undefined)[], field: string, index: number, read: (match: M, at: string) => MatchRead | string): RuleMatch[] | string {
+  const matches: RuleMatch[] = [];
+  for (const [j, match] of declared.entries()) {
+    const at = match === undefined ? field : `${field}.matches[${j}]`;
+    const got = match === undefined ? { pathType: 'Prefix' as const, path: '/' } : read(match, at);
+    if (typeof got === 'string') return got;
+    matches.push({ field: at, ...got, position: index * MATCHES_PER_RULE + j });
+  }
+  return matches;
+}
+
 /** Why an HTTPRoute match cannot be honoured, or its path and conditions. */
 function httpMatch(match: HTTPRouteMatch, field: string): MatchRead | string {
   const headers = valueMatches(match.headers, `${field}.headers`, true);
@@ -111,20 +126,10 @@ export function httpRouteRules(route: HTTPRoute, source: SourceRef, state: Clust
   const rules: readonly HTTPRouteRule[] = route.spec.rules ?? [{}];
   for (const [i, rule] of rules.entries()) {
     const field = `spec.rules[${i}]`;
-    const matches: RuleMatch[] = [];
     const declared = rule.matches === undefined || rule.matches.length === 0 ? [undefined] : rule.matches;
-    let problem: string | undefined;
-    for (const [j, match] of declared.entries()) {
-      const at = match === undefined ? field : `${field}.matches[${j}]`;
-      const read: MatchRead | string = match === undefined ? { pathType: 'Prefix', path: '/' } : httpMatch(match, at);
-      if (typeof read === 'string') {
-        problem = read;
-        break;
-      }
-      matches.push({ field: at, ...read, position: i * MATCHES_PER_RULE + j });
-    }
-    if (problem !== undefined) {
-      result.dropped.push({ field, message: problem });
+    const matches = readMatches(declared, field, i, httpMatch);
+    if (typeof matches === 'string') {
+      result.dropped.push({ field, message: matches });
       continue;
     }
     // Filters and timeouts are policy modules (gateway-filters.ts); any problem drops the rule whole.
@@ -188,20 +193,9 @@ export function grpcRouteRules(route: GRPCRoute, source: SourceRef, state: Clust
       result.dropped.push({ field, message: `${field}.filters: filters are not supported yet` });
       continue;
     }
-    const declared = rule.matches === undefined || rule.matches.length === 0 ? [undefined] : rule.matches;
-    const matches: RuleMatch[] = [];
-    let problem: string | undefined;
-    for (const [j, match] of declared.entries()) {
-      const at = match === undefined ? field : `${field}.matches[${j}]`;
-      const read: MatchRead | string = match === undefined ? { pathType: 'Prefix', path: '/' } : grpcMatch(match, at);
-      if (typeof read === 'string') {
-        problem = read;
-        break;
-      }
-      matches.push({ field: at, ...read, position: i * MATCHES_PER_RULE + j });
-    }
-    if (problem !== undefined) {
-      result.dropped.push({ field, message: problem });
+    const matches = readMatches(rule.matches === undefined || rule.matches.length === 0 ? [undefined] : rule.matches, field, i, grpcMatch);
+    if (typeof matches === 'string') {
+      result.dropped.push({ field, message: matches });
       continue;
     }
     const backends = resolveAll(rule.backendRefs, source, field, state, sets, true, result.backendProblems);
