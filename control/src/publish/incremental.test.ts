@@ -1,5 +1,6 @@
 /**
- * The incremental pipeline against the reference: any sequence of object events, published
+ * The incremental pipeline against the reference: any sequence of object events (Ingress and
+ * Gateway API objects sharing hosts and paths), published
  * one by one (items shared with the previous version, endpoint-only fast path, deltas), ends
  * byte-for-byte where a full rebuild of the final state ends, and deltas carry a node along.
  */
@@ -7,6 +8,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { STANDALONE_SELECTION, selfSignedTlsSecret } from '../api/test-support.ts';
 import { PORTICO_CONTROLLER } from '../build/ingress-class.ts';
+import { buildModel } from '../build/index.ts';
 import { compileState } from '../pipeline.ts';
 import { applyDelta, snapshotDelta } from '../snapshot/delta.ts';
 import type { Snapshot } from '../snapshot/schema.ts';
@@ -43,6 +45,33 @@ const ingress = (name: string, created: number, host: string, paths: readonly st
     },
   }) as KubeObject;
 
+const G = 'gateway.networking.k8s.io/v1';
+const gatewayClass = (controllerName: string): KubeObject => ({ apiVersion: G, kind: 'GatewayClass', metadata: { name: 'portico' }, spec: { controllerName } }) as KubeObject;
+const gateway = (hostname: string | undefined, https: boolean): KubeObject =>
+  ({
+    apiVersion: G,
+    kind: 'Gateway',
+    metadata: { name: 'edge', namespace: 'default', creationTimestamp: '2026-01-01T00:00:00Z' },
+    spec: {
+      gatewayClassName: 'portico',
+      listeners: [
+        { name: 'http', port: 80, protocol: 'HTTP', ...(hostname === undefined ? {} : { hostname }) },
+        ...(https ? [{ name: 'https', port: 443, protocol: 'HTTPS', tls: { certificateRefs: [{ name: 'tls' }] } }] : []),
+      ],
+    },
+  }) as KubeObject;
+const httpRoute = (name: string, created: number, host: string | undefined, paths: readonly string[], backend: string, header: boolean): KubeObject =>
+  ({
+    apiVersion: G,
+    kind: 'HTTPRoute',
+    metadata: { name, namespace: 'default', creationTimestamp: `2026-01-0${created}T00:00:00Z` },
+    spec: {
+      parentRefs: [{ name: 'edge' }],
+      ...(host === undefined ? {} : { hostnames: [host] }),
+      rules: [{ matches: paths.map((value) => ({ path: { type: 'PathPrefix', value }, ...(header ? { headers: [{ name: 'x-beta', value: '1' }] } : {}) })), backendRefs: [{ name: backend, port: 80 }] }],
+    },
+  }) as KubeObject;
+
 /** One object event: an upsert of a generated object, or a removal. */
 type Event = { readonly upsert: KubeObject } | { readonly remove: KubeObject };
 
@@ -63,6 +92,19 @@ const objectArb: fc.Arbitrary<KubeObject> = fc.oneof(
   fc.constant(secret as KubeObject),
   // Whether Ingresses of class `edge` are served flips with this object's controller.
   fc.constantFrom(PORTICO_CONTROLLER, 'example.com/other').map((controller) => ({ apiVersion: 'networking.k8s.io/v1', kind: 'IngressClass', metadata: { name: 'edge' }, spec: { controller } }) as KubeObject),
+  // Gateway API: the class flips between Portico's and another controller; routes share hosts and paths with the Ingresses.
+  fc.constantFrom('portico.dev/gateway-controller', 'example.com/other').map(gatewayClass),
+  fc.record({ hostname: fc.constantFrom(undefined, '*.example.com'), https: fc.boolean() }).map(({ hostname, https }) => gateway(hostname, https)),
+  fc
+    .record({
+      name: fc.constantFrom('r1', 'r2', 'r3'),
+      created: fc.integer({ min: 1, max: 3 }),
+      host: fc.constantFrom(undefined, ...HOSTS),
+      paths: fc.uniqueArray(fc.constantFrom(...PATHS), { minLength: 1, maxLength: 3 }),
+      backend: fc.constantFrom(...SERVICES, 'missing'),
+      header: fc.boolean(),
+    })
+    .map((o) => httpRoute(o.name, o.created, o.host, o.paths, o.backend, o.header)),
 );
 const eventArb: fc.Arbitrary<Event> = fc.oneof({ weight: 4, arbitrary: objectArb.map((upsert) => ({ upsert })) }, { weight: 1, arbitrary: objectArb.map((remove) => ({ remove })) });
 
@@ -81,8 +123,9 @@ describe('incremental publishing', () => {
           const kind = 'upsert' in event ? event.upsert.kind : event.remove.kind;
           if ('upsert' in event ? state.upsert(event.upsert) : state.remove(event.remove)) publisher.changed(kind);
           const { snapshot } = publisher.rebuild();
-          // Every intermediate version too, so a stale reused Ingress derivation cannot hide behind a later rebuild.
+          // Every intermediate version too, so a stale reused Ingress or route derivation cannot hide behind a later rebuild.
           expect(JSON.stringify(snapshot)).toBe(JSON.stringify(compileState(ClusterState.from(state.objects()), STANDALONE_SELECTION).snapshot));
+          expect(JSON.stringify(publisher.gatewayStatus)).toBe(JSON.stringify(buildModel(ClusterState.from(state.objects()), STANDALONE_SELECTION).gateway));
           if (node === undefined) node = wire(snapshot);
           else if (node.version !== snapshot.version) node = applyDelta(node, JSON.parse(JSON.stringify({ type: 'delta', ...snapshotDelta(history.get(node.version)!.snapshot, snapshot) })));
           expect(node.version).toBe(snapshot.version);

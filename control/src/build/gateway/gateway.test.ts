@@ -294,5 +294,11 @@ describe('the Gateway processor', () => {
     expect(JSON.stringify(second)).toBe(JSON.stringify(buildModel(state, DEFAULT_CLASS_SELECTION)));
     expect(second.model.virtualHosts.map((v) => v.host)).toEqual(['c.example.com', '*']);
     expect(first.model.virtualHosts.map((v) => v.host)).toEqual(['b.example.com', '*']);
+    // A Gateway edit changes what every route attaches to: nothing cached may survive it.
+    state.upsert(gateway([http({ hostname: '*.example.com' })]) as unknown as KubeObject);
+    const third = buildModel(state, DEFAULT_CLASS_SELECTION, undefined, { gatewayCache: cache });
+    expect(JSON.stringify(third)).toBe(JSON.stringify(buildModel(state, DEFAULT_CLASS_SELECTION)));
+    expect(third.model.virtualHosts.map((v) => v.host)).toEqual(['c.example.com', '*.example.com']);
+    expect(cache.stats).toEqual({ derived: 5, reused: 1 });
   });
 });
