@@ -13,7 +13,7 @@
  * keeps it (trailers, if any, are dropped); any other response with a body is chunked.
  */
 import type { ClientHttp2Stream, IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http2';
-import { CANCEL, FLAG_END_STREAM, NO_ERROR } from '../h2/codes.ts';
+import { CANCEL, FLAG_END_STREAM, NO_ERROR, PROTOCOL_ERROR } from '../h2/codes.ts';
 import { reasonPhrase } from '../http/respond.ts';
 import type { H2Session } from './h2-pool.ts';
 import type { Upstream, UpstreamOwner, UpstreamSocket } from './pool.ts';
@@ -37,15 +37,26 @@ const CHUNK_DATA_END = 5;
 const TRAILERS = 6;
 const DONE = 7;
 
-/** The HTTP/1.1 field lines of `headers` (pseudo-headers and `skip` names left out). */
-function fieldLines(headers: IncomingHttpHeaders, skip: ReadonlySet<string>): string {
+/** A field name as HTTP/2 allows it (a lower-case token) and a field value without CR, LF or NUL (RFC 9113 §8.2.1). */
+const FIELD_NAME = /^[!#$%&'*+\-.^_`|~0-9a-z]+$/;
+const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+
+/**
+ * The HTTP/1.1 field lines of `headers` (pseudo-headers and `skip` names left out), or undefined
+ * when a name or value could not be written as HTTP/1.1 without changing its meaning (a CR or LF
+ * would start another field: response splitting): the endpoint's response is then broken.
+ */
+function fieldLines(headers: IncomingHttpHeaders, skip: ReadonlySet<string>): string | undefined {
   let out = '';
   for (const name in headers) {
     if (name.charCodeAt(0) === 0x3a || skip.has(name)) continue;
     const value = headers[name];
     if (value === undefined) continue;
-    if (Array.isArray(value)) for (const one of value) out += `${name}: ${one}\r\n`;
-    else out += `${name}: ${value}\r\n`;
+    if (!FIELD_NAME.test(name)) return undefined;
+    for (const one of Array.isArray(value) ? value : [value]) {
+      if (!FIELD_VALUE.test(one)) return undefined;
+      out += `${name}: ${one}\r\n`;
+    }
   }
   return out;
 }
@@ -58,7 +69,7 @@ export class H2Link implements Upstream, UpstreamSocket {
   connected: boolean;
   uses: number;
   retained = false;
-  readonly #session: H2Session;
+  #session: H2Session;
   readonly #scheme: string;
   readonly #grpc: boolean;
   #stream: ClientHttp2Stream | undefined;
@@ -90,6 +101,18 @@ export class H2Link implements Upstream, UpstreamSocket {
   /** What broke the session, if anything (a TLS verification failure names its reason here). */
   get error(): Error | undefined {
     return this.#session.error;
+  }
+
+  /** Whether the stream is open (the request head was written). */
+  get opened(): boolean {
+    return this.#stream !== undefined;
+  }
+
+  /** Takes its stream slot on `session` instead (before the stream is opened; see H2Pool.rehome). */
+  moveTo(session: H2Session): void {
+    this.#session = session;
+    this.uses = session.started - 1;
+    if (session.connected) this.sessionConnected();
   }
 
   /** The session is ready for streams. */
@@ -300,7 +323,9 @@ export class H2Link implements Upstream, UpstreamSocket {
         framing = 'transfer-encoding: chunked\r\n';
       }
     }
-    const head = `HTTP/1.1 ${status} ${reasonPhrase(status, 'Status')}\r\n${fieldLines(response, NOT_RELAYED)}${framing}\r\n`;
+    const fields = fieldLines(response, NOT_RELAYED);
+    if (fields === undefined) return this.#broken();
+    const head = `HTTP/1.1 ${status} ${reasonPhrase(status, 'Status')}\r\n${fields}${framing}\r\n`;
     if (bodiless || (ended && !this.#chunked)) this.#complete = true;
     this.#emit(Buffer.from(head, 'latin1'));
   }
@@ -318,7 +343,20 @@ export class H2Link implements Upstream, UpstreamSocket {
     this.#complete = true;
     if (!this.#chunked) return;
     const trailers = this.#trailers;
-    this.#emit(trailers === undefined ? LAST_CHUNK : Buffer.from(`0\r\n${fieldLines(trailers, TRAILERS_NOT_RELAYED)}\r\n`, 'latin1'));
+    if (trailers === undefined) return this.#emit(LAST_CHUNK);
+    const fields = fieldLines(trailers, TRAILERS_NOT_RELAYED);
+    if (fields === undefined) {
+      this.#complete = false;
+      return this.#broken();
+    }
+    this.#emit(Buffer.from(`0\r\n${fields}\r\n`, 'latin1'));
+  }
+
+  /** The endpoint sent a field HTTP/1.1 cannot carry as it is: the response is broken (the owner hears of it when the stream closes). */
+  #broken(): void {
+    const stream = this.#stream;
+    if (stream !== undefined && !stream.closed) stream.close(PROTOCOL_ERROR);
+    else queueMicrotask(() => this.#close(undefined));
   }
 
   #emit(buf: Buffer): void {

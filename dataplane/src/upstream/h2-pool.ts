@@ -63,10 +63,16 @@ export class H2Session {
   error: Error | undefined;
   readonly links = new Set<H2Link>();
   readonly #pool: H2Pool;
+  readonly #address: string;
+  readonly #port: number;
+  readonly #tls: UpstreamTlsTarget | undefined;
 
   constructor(pool: H2Pool, key: string, address: string, port: number, tls: UpstreamTlsTarget | undefined) {
     this.#pool = pool;
     this.key = key;
+    this.#address = address;
+    this.#port = port;
+    this.#tls = tls;
     this.createdAt = this.idleSince = performance.now();
     const options = pool.options;
     const keepAlive = options.tcpKeepAliveMs ?? 60_000;
@@ -109,7 +115,12 @@ export class H2Session {
     this.session.on('remoteSettings', () => {
       if (this.connected || this.session.destroyed) return;
       this.connected = true;
-      for (const link of this.links) link.sessionConnected();
+      // Links handed out before the endpoint said how many streams it takes: the excess moves to another session.
+      let excess = this.active - this.limit;
+      for (const link of [...this.links]) {
+        if (excess > 0 && this.#pool.rehome(link, this)) excess--;
+        else link.sessionConnected();
+      }
     });
     this.session.on('goaway', () => {
       this.draining = true;
@@ -125,11 +136,21 @@ export class H2Session {
     });
   }
 
+  /** Concurrent streams this session takes: ours, lowered by the endpoint's SETTINGS once known. */
+  get limit(): number {
+    const ours = this.#pool.options.maxStreamsPerSession ?? 100;
+    return this.connected ? Math.min(ours, this.session.remoteSettings.maxConcurrentStreams ?? ours) : ours;
+  }
+
   /** Streams this session may still take now. */
   get room(): number {
     if (this.draining || this.session.destroyed || this.session.closed) return 0;
-    const remote = this.connected ? (this.session.remoteSettings.maxConcurrentStreams ?? 100) : 100;
-    return Math.min(remote, this.#pool.options.maxStreamsPerSession ?? 100) - this.active;
+    return this.limit - this.active;
+  }
+
+  /** A new session to the same endpoint with the same settings. */
+  sibling(): H2Session {
+    return new H2Session(this.#pool, this.key, this.#address, this.#port, this.#tls);
   }
 
   /** A link gave back its stream slot. */
@@ -201,6 +222,31 @@ export class H2Pool {
     best.active++;
     best.started++;
     return link;
+  }
+
+  /**
+   * Moves a link that has not opened its stream yet from `from` (over its endpoint's stream
+   * limit) to another session of the endpoint with room, or a new one while the endpoint may have
+   * another. Returns false when there is none: the link stays (its stream waits in `from`'s queue).
+   */
+  rehome(link: H2Link, from: H2Session): boolean {
+    if (link.opened) return false;
+    let to: H2Session | undefined;
+    const sessions = this.#sessions.get(from.key) ?? [];
+    for (const session of sessions) if (session !== from && session.room > 0 && (to === undefined || session.active < to.active)) to = session;
+    if (to === undefined) {
+      if (this.#closed || sessions.filter((session) => !session.draining).length >= (this.options.maxSessionsPerEndpoint ?? 8)) return false;
+      to = from.sibling();
+      this.created++;
+      sessions.push(to);
+    }
+    from.links.delete(link);
+    from.active--;
+    to.links.add(link);
+    to.active++;
+    to.started++;
+    link.moveTo(to);
+    return true;
   }
 
   /** A session got GOAWAY: it finishes its streams and takes no new one. */
