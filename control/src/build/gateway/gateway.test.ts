@@ -278,6 +278,12 @@ describe('the Gateway processor', () => {
     const result = build([...base, grpc]);
     expect(routesOf(result)).toEqual(['* Exact /echo.Echo/Say <- GRPCRoute apps/rpc spec.rules[0].matches[0] -> api:80x1', '* Prefix /health.Health <- GRPCRoute apps/rpc spec.rules[0].matches[1] -> api:80x1']);
     expect(result.model.virtualHosts[0]!.routes[0]!.backends[0]!.protocol).toBe('grpc');
+    const filtered = build([
+      ...base,
+      { ...grpc, spec: { ...grpc.spec, rules: [{ filters: [{ type: 'RequestHeaderModifier', requestHeaderModifier: { add: [{ name: 'x-via', value: 'portico' }] } }], backendRefs: [to('api')] }, { filters: [{ type: 'URLRewrite', urlRewrite: { hostname: 'x.example.com' } }], backendRefs: [to('api')] }] } },
+    ]);
+    expect(filtered.model.virtualHosts[0]!.routes.map((r) => Object.keys(r.policies ?? {}))).toEqual([['requestHeaderModifier']]);
+    expect(filtered.conditions).toMatchObject([{ field: 'spec.rules[1]', reason: 'UnsupportedValue' }]);
     expect(parentConditions(result, 'rpc')).toEqual([{ Accepted: 'True/Accepted', ResolvedRefs: 'True/ResolvedRefs' }]);
   });
 

@@ -189,8 +189,12 @@ export function grpcRouteRules(route: GRPCRoute, source: SourceRef, state: Clust
   const rules = route.spec.rules ?? [{}];
   for (const [i, rule] of rules.entries()) {
     const field = `spec.rules[${i}]`;
-    if ((rule.filters ?? []).length > 0) {
-      result.dropped.push({ field, message: `${field}.filters: filters are not supported yet` });
+    // GRPCRoute filters: the header modifiers (RequestRedirect and URLRewrite are not GRPCRoute filters).
+    const filters = httpRouteFilters(rule.filters, field);
+    const wrong = (rule.filters ?? []).findIndex((f) => f.type === 'RequestRedirect' || f.type === 'URLRewrite');
+    if (filters.problems.length > 0 || wrong >= 0) {
+      const message = wrong >= 0 ? `${field}.filters[${wrong}].type: ${rule.filters![wrong]!.type} is not a GRPCRoute filter` : filters.problems.map((p) => `${p.field}: ${p.message}`).join('; ');
+      result.dropped.push({ field, message });
       continue;
     }
     const matches = readMatches(rule.matches === undefined || rule.matches.length === 0 ? [undefined] : rule.matches, field, i, grpcMatch);
@@ -203,7 +207,7 @@ export function grpcRouteRules(route: GRPCRoute, source: SourceRef, state: Clust
       result.dropped.push({ field, message: backends });
       continue;
     }
-    result.served.push({ matches, backends });
+    result.served.push({ matches, backends, policies: filters.policies });
   }
   return result;
 }
