@@ -20,11 +20,24 @@ export const RELAY_UPGRADE = 3;
 /** The final response head has a status `retryOn` wants retried elsewhere: nothing went to the client. */
 export const RELAY_RETRY = 4;
 
-// Body framings.
-const NONE = 0;
-const LENGTH = 1;
-const CHUNKED = 2;
-const UNTIL_CLOSE = 3;
+/** Body framings of a response (responseFraming). */
+export const NONE = 0;
+export const LENGTH = 1;
+export const CHUNKED = 2;
+export const UNTIL_CLOSE = 3;
+
+/**
+ * How the body of a parsed final response is framed (RFC 9112 §6.3), whoever the client is: none
+ * for HEAD, 204 and 304; chunked; close-delimited for another Transfer-Encoding or neither header;
+ * else Content-Length (none when 0).
+ */
+export function responseFraming(head: ResponseHead, isHead: boolean): number {
+  const status = head.status;
+  if (isHead || status === 204 || status === 304) return NONE;
+  if (head.transferEncoding) return head.chunked ? CHUNKED : UNTIL_CLOSE;
+  if (head.contentLength >= 0) return head.contentLength === 0 ? NONE : LENGTH;
+  return UNTIL_CLOSE;
+}
 
 /**
  * What an Exchange needs of the response side, whatever the client speaks: ResponseRelay writes
@@ -160,11 +173,8 @@ export class ResponseRelay implements Relay {
 
   #respond(buf: Buffer, headEnd: number, limit: number, client: Socket, upstream: Upstream, closing: boolean): number {
     const head = this.head;
-    const status = (this.status = head.status);
-    if (this.#isHead || status === 204 || status === 304) this.#mode = NONE;
-    else if (head.transferEncoding) this.#mode = head.chunked ? CHUNKED : UNTIL_CLOSE;
-    else if (head.contentLength >= 0) this.#mode = head.contentLength === 0 ? NONE : LENGTH;
-    else this.#mode = UNTIL_CLOSE;
+    this.status = head.status;
+    this.#mode = responseFraming(head, this.#isHead);
     this.#remaining = head.contentLength;
     if (this.#mode === CHUNKED) this.#decoder.reset();
     this.closeClient = !this.#keepAlive || this.#mode === UNTIL_CLOSE || closing;

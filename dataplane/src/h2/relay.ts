@@ -15,14 +15,9 @@ import { CHUNKED_INVALID, ChunkedDecoder } from '../http/chunked.ts';
 import { ADD_HEADER_STATUSES } from '@portico/control/snapshot/policies/external-auth';
 import type { ResponseExtra } from '../http/respond.ts';
 import { ResponseHead, R_CONNECTION, R_HOP, R_TRANSFER_ENCODING, R_UPGRADE } from '../http/response-head.ts';
-import { RELAY_DONE, RELAY_INVALID, RELAY_MORE, RELAY_RETRY } from '../relay.ts';
+import { CHUNKED, LENGTH, NONE, RELAY_DONE, RELAY_INVALID, RELAY_MORE, RELAY_RETRY, UNTIL_CLOSE, responseFraming } from '../relay.ts';
 import type { Relay } from '../relay.ts';
 import type { Upstream } from '../upstream/pool.ts';
-
-const NONE = 0;
-const LENGTH = 1;
-const CHUNKED = 2;
-const UNTIL_CLOSE = 3;
 
 /** Response fields that never go into an HTTP/2 response besides the hop-by-hop kinds the parser marks. */
 const NOT_RELAYED = new Set(['te', 'trailer', 'http2-settings']);
@@ -166,11 +161,8 @@ export class H2ResponseRelay implements Relay {
 
   #respond(buf: Buffer, headEnd: number, limit: number, upstream: Upstream): number {
     const head = this.head;
-    const status = (this.status = head.status);
-    if (this.#isHead || status === 204 || status === 304) this.#mode = NONE;
-    else if (head.transferEncoding) this.#mode = head.chunked ? CHUNKED : UNTIL_CLOSE;
-    else if (head.contentLength >= 0) this.#mode = head.contentLength === 0 ? NONE : LENGTH;
-    else this.#mode = UNTIL_CLOSE;
+    this.status = head.status;
+    this.#mode = responseFraming(head, this.#isHead);
     this.#remaining = head.contentLength;
     if (this.#mode === CHUNKED) this.#decoder.reset();
     this.started = true;
