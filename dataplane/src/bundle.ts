@@ -97,7 +97,7 @@ export function compileBundle(snapshot: Snapshot, balancingOnly = false): TableB
       redirects: Uint8Array.from(compiled.routes, (target) => (target.route.redirect.sslRedirect || target.route.redirect.forceSslRedirect ? 1 : 0) | (target.route.policies?.preserveTrailingSlash === true ? 2 : 0)),
       needsHeaders: compiled.table.hosts.some((host) => host.paths.some((path) => (path.conditions?.headers?.length ?? 0) > 0)),
       endpoints: compiled.endpoints.map((endpoint) => `${endpoint.address} ${endpoint.port}`).join('\n'),
-      policies: JSON.stringify(compiled.routes.flatMap((target, route) => (target.route.policies === undefined ? [] : [{ route, policies: target.route.policies, path: 'path' in target.route ? target.route.path : null, regex: 'regex' in target.route && target.route.regex === true }]))),
+      policies: JSON.stringify(compiled.routes.flatMap((target, route) => (target.route.policies === undefined ? [] : [{ route, policies: target.route.policies, path: 'path' in target.route ? target.route.path : null, regex: 'regex' in target.route && target.route.regex === true, ...(target.mirrors === undefined ? {} : { mirrors: target.mirrors }) }]))),
       regexHosts: JSON.stringify(compiled.regexHosts),
       upstreamTls: JSON.stringify(compiled.routes.flatMap((target, route) => bundledUpstreamTls(target, route))),
       endpointSets: [...sets],
@@ -180,6 +180,8 @@ export interface BundledPolicies {
   readonly policies: RoutePolicies;
   readonly path: string | null;
   readonly regex: boolean;
+  /** The route ids of its RequestMirror backends (hidden routes); absent for none. */
+  readonly mirrors?: readonly number[];
 }
 
 /** The bundle's routes with annotation policies. */

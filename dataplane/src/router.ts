@@ -188,7 +188,8 @@ function policiesOf(bundle: TableBundle, routeCount: number): (PreparedPolicy | 
   const prepared: (PreparedPolicy | undefined)[] = new Array(routeCount).fill(undefined);
   for (const entry of routePoliciesOf(bundle)) {
     if (!Number.isInteger(entry.route) || entry.route < 0 || entry.route >= routeCount) throw new Error(`bundle has policies for route ${entry.route} of ${routeCount}`);
-    prepared[entry.route] = preparePolicies(entry.policies, { path: entry.path ?? undefined, regex: entry.regex });
+    for (const id of entry.mirrors ?? []) if (!Number.isInteger(id) || id < 0 || id >= routeCount) throw new Error(`bundle has a mirror route ${id} of ${routeCount}`);
+    prepared[entry.route] = preparePolicies(entry.policies, { path: entry.path ?? undefined, regex: entry.regex, mirrors: entry.mirrors });
   }
   return prepared;
 }

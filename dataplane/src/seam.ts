@@ -19,6 +19,7 @@ import type { ForwardContext } from './http/forward.ts';
 import type { RequestHead } from './http/request-head.ts';
 import { extraHeaders, responseExtraOf } from './policy.ts';
 import { isGrpcContentType } from './grpc.ts';
+import { mirrorRequest } from './mirror.ts';
 
 /** Where a connection came in. */
 export interface ConnectionInfo {
@@ -135,7 +136,12 @@ export function dispatchRequest(down: Downstream, buf: Buffer, headEnd: number, 
     const forwardTarget = outcome?.target ?? (path === target ? undefined : path);
     const keepAlive = head.minor === 1 && !head.connectionClose && !closing;
     if (outcome === undefined) down.exchange.start(buf, headEnd, rest, decision, keepAlive, started, forwardTarget);
-    else down.exchange.start(buf, headEnd, rest, decision, keepAlive, started, forwardTarget, extraHeaders(outcome), responseExtraOf(outcome), outcome.done, outcome.upstream, outcome.externalAuth);
+    else {
+      const extra = extraHeaders(outcome);
+      down.exchange.start(buf, headEnd, rest, decision, keepAlive, started, forwardTarget, extra, responseExtraOf(outcome), outcome.done, outcome.upstream, outcome.externalAuth);
+      // Copies go out after the real exchange started, and nothing about them reaches it.
+      if (outcome.mirrors.length !== 0) mirrorRequest({ context: down.context, forward: down.forward, head, buf, headEnd, rest, target: forwardTarget, extra }, decision.snapshot, outcome.mirrors);
+    }
     return false;
   }
   // Answered here: what the policy steps took (a concurrency slot) is given back now.

@@ -9,12 +9,15 @@ import type { Snapshot, SnapshotBackend, SnapshotDefaultRoute, SnapshotRoute } f
 /** What a matcher route id stands for. */
 export interface RouteTarget {
   /** `path`: a rule; `host-default`: a host's default backend; `default`: the catch-all. */
-  readonly kind: 'path' | 'host-default' | 'default';
+  /** `mirror`: a hidden route holding one RequestMirror backend of a `path` route (never matched). */
+  readonly kind: 'path' | 'host-default' | 'default' | 'mirror';
   /** The snapshot host the rule belongs to (`*` for any host), or undefined for the catch-all. */
   readonly host: string | undefined;
   readonly route: SnapshotRoute | SnapshotDefaultRoute;
   /** Per backend (same order as `route.backends`), the endpoint ids behind it. */
   readonly endpointIds: readonly (readonly number[])[];
+  /** The route ids of its RequestMirror backends' hidden routes, in the order of its mirrors; absent for none. */
+  readonly mirrors?: readonly number[];
 }
 
 /** A network endpoint by id. Port 0 (address '') is the invalid-backend stand-in (see INVALID_BACKEND_PORT). */
@@ -106,6 +109,22 @@ function matcherPathType(pathType: SnapshotRoute['pathType']): PathEntry['pathTy
 }
 
 /**
+ * Appends a hidden route per RequestMirror backend of each path route (after every other route,
+ * so the ids of the others do not depend on mirrors) and records their ids on the route.
+ */
+function addMirrorRoutes(routes: RouteTarget[], addRoute: (kind: RouteTarget['kind'], host: string | undefined, route: SnapshotRoute) => number): void {
+  const count = routes.length;
+  for (let id = 0; id < count; id++) {
+    const target = routes[id]!;
+    const mirrors = target.route.policies?.requestMirror?.mirrors;
+    if (target.kind !== 'path' || mirrors === undefined || !('path' in target.route)) continue;
+    const { policies: _policies, ...route } = target.route;
+    const ids = mirrors.map((mirror) => addRoute('mirror', target.host, { ...route, backends: [{ namespace: mirror.namespace, service: mirror.service, port: mirror.port, weight: 1, endpointSet: mirror.endpointSet }] }));
+    routes[id] = { ...target, mirrors: ids };
+  }
+}
+
+/**
  * Builds the matcher table for a snapshot. Endpoint ids are shared by address:port across Services.
  * With `balancingOnly`, the table has no hosts (nothing matches) and only serves `pick`: the data
  * plane's fast path when only endpoints changed. Route ids are the same either way.
@@ -151,6 +170,7 @@ export function toMatcherTable(snapshot: Snapshot, options: { readonly balancing
       if (vhost.defaultRoute !== null) addRoute('host-default', vhost.host, vhost.defaultRoute);
     }
     if (snapshot.defaultRoute !== null) addRoute('default', undefined, snapshot.defaultRoute);
+    addMirrorRoutes(routes, addRoute);
     return { table: { hosts: [], routes: entries, endpointCount: endpoints.length, fallback: -1 }, routes, endpoints, regexHosts: [] };
   }
   const regexHosts: RegexHost[] = [];
@@ -174,6 +194,7 @@ export function toMatcherTable(snapshot: Snapshot, options: { readonly balancing
     return [{ host: vhost.host, paths, fallback }, { host: vhost.host, labels: 'deeper', paths: gateway, fallback: -1 }];
   });
   const fallback = snapshot.defaultRoute === null ? -1 : addRoute('default', undefined, snapshot.defaultRoute);
+  addMirrorRoutes(routes, addRoute);
   // A regex host without a default backend falls to the catch-all, like a plain host with no matching path.
   const withFallback = regexHosts.map((host) => (host.fallback >= 0 ? host : { ...host, fallback }));
 

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { httpRouteFilters, httpRouteTimeouts } from './gateway-filters.ts';
 import { modifyPath, redirectLocation } from './gateway-redirect.ts';
 import { exchangeDeadlineMs, parseDuration } from './gateway-timeouts.ts';
+import { chooseMirrors } from './gateway-mirror.ts';
 import { applyPolicy, preparePolicies, RoutePolicies } from './registry.ts';
 import type { RequestFacts } from './module.ts';
 
@@ -55,7 +56,7 @@ describe('httpRouteFilters', () => {
     ['empty modifier', [{ type: 'RequestHeaderModifier', requestHeaderModifier: {} }], 'spec.rules[1].filters[0].requestHeaderModifier', 'sets, adds and removes nothing'],
     ['filter twice', [{ type: 'URLRewrite', urlRewrite: { hostname: 'a.b' } }, { type: 'URLRewrite', urlRewrite: { hostname: 'c.d' } }], 'spec.rules[1].filters[1].type', 'may appear only once'],
     ['redirect with rewrite', [{ type: 'URLRewrite', urlRewrite: { hostname: 'a.b' } }, { type: 'RequestRedirect', requestRedirect: {} }], 'spec.rules[1].filters', 'cannot be used in the same rule'],
-    ['mirror', [{ type: 'RequestMirror', requestMirror: { backendRef: { name: 'svc', port: 80 } } }], 'spec.rules[1].filters[0].type', 'RequestMirror is not supported'],
+    ['mirror without a resolver', [{ type: 'RequestMirror', requestMirror: { backendRef: { name: 'svc', port: 80 } } }], 'spec.rules[1].filters[0].requestMirror', 'needs its backendRef resolved'],
     ['extension', [{ type: 'ExtensionRef', extensionRef: { group: 'x', kind: 'y', name: 'z' } }], 'spec.rules[1].filters[0].type', 'not supported by Portico'],
     ['not a list', 'nope' as unknown as unknown[], 'spec.rules[1].filters', 'must be a list'],
   ];
@@ -63,6 +64,40 @@ describe('httpRouteFilters', () => {
     const { policies, problems } = httpRouteFilters(filters, RULE);
     expect(policies).toBeUndefined();
     expect(problems).toContainEqual(expect.objectContaining({ field, message: expect.stringContaining(message) }));
+  });
+
+  describe('RequestMirror', () => {
+    const resolveMirror = (ref: unknown, field: string) => {
+      const name = (ref as { name?: string }).name;
+      return name === 'missing' ? `${field}: Service ns/missing not found` : { namespace: 'ns', service: name ?? '', port: 8080, endpointSet: name === 'idle' ? undefined : `ns/${name}:8080` };
+    };
+    it('resolves each mirror and keeps its share', () => {
+      const { policies, problems } = httpRouteFilters([
+        { type: 'RequestMirror', requestMirror: { backendRef: { name: 'a', port: 8080 } } },
+        { type: 'RequestMirror', requestMirror: { backendRef: { name: 'b', port: 8080 }, percent: 25 } },
+        { type: 'RequestMirror', requestMirror: { backendRef: { name: 'idle', port: 8080 }, fraction: { numerator: 1, denominator: 3 } } },
+      ], RULE, { resolveMirror });
+      expect(problems).toEqual([]);
+      expect(RoutePolicies.parse(policies).requestMirror?.mirrors).toEqual([
+        { namespace: 'ns', service: 'a', port: 8080, endpointSet: 'ns/a:8080', numerator: 100, denominator: 100 },
+        { namespace: 'ns', service: 'b', port: 8080, endpointSet: 'ns/b:8080', numerator: 25, denominator: 100 },
+        { namespace: 'ns', service: 'idle', port: 8080, endpointSet: null, numerator: 1, denominator: 3 },
+      ]);
+    });
+    it.each([
+      [{ backendRef: { name: 'missing', port: 8080 } }, 'spec.rules[1].filters[0].requestMirror.backendRef', 'Service ns/missing not found'],
+      [{ backendRef: { name: 'a', port: 8080 }, percent: 101 }, 'spec.rules[1].filters[0].requestMirror.percent', 'not an integer in 0-100'],
+      [{ backendRef: { name: 'a', port: 8080 }, fraction: { numerator: 3, denominator: 2 } }, 'spec.rules[1].filters[0].requestMirror.fraction', 'must not exceed'],
+      [{ backendRef: { name: 'a', port: 8080 }, percent: 5, fraction: { numerator: 1 } }, 'spec.rules[1].filters[0].requestMirror', 'cannot both be set'],
+    ])('refuses %j', (requestMirror, field, message) => {
+      const { problems } = httpRouteFilters([{ type: 'RequestMirror', requestMirror }], RULE, { resolveMirror });
+      expect(problems).toContainEqual(expect.objectContaining({ field, message: expect.stringContaining(message) }));
+    });
+    it('samples by the fraction', () => {
+      const data = { mirrors: [{ namespace: 'n', service: 's', port: 1, endpointSet: 'k', numerator: 1, denominator: 4 }, { namespace: 'n', service: 't', port: 1, endpointSet: 'k', numerator: 4, denominator: 4 }] };
+      expect(chooseMirrors(data, [7, 8], () => 0.2)).toEqual([7, 8]);
+      expect(chooseMirrors(data, [7, 8], () => 0.3)).toEqual([8]);
+    });
   });
 
   it('refuses ReplacePrefixMatch on a rule with a non-prefix match', () => {

@@ -12,6 +12,7 @@ import type { HeaderModifier } from './gateway-headers.ts';
 import { PRECISE_HOSTNAME, REDIRECT_STATUSES, REPLACEMENT_PATH } from './gateway-redirect.ts';
 import type { PathModifier, RequestRedirect, UrlRewrite } from './gateway-redirect.ts';
 import { parseDuration } from './gateway-timeouts.ts';
+import type { Mirror } from './gateway-mirror.ts';
 import type { RouteTimeouts } from './gateway-timeouts.ts';
 
 /** Why part of a rule cannot be served as written. */
@@ -31,10 +32,25 @@ export interface FilterReading {
   readonly problems: readonly FilterProblem[];
 }
 
+/** A RequestMirror backend as the build resolved it. */
+export interface MirrorBackend {
+  readonly namespace: string;
+  readonly service: string;
+  readonly port: number | string;
+  /** Key into the model's endpoint sets, or undefined when the Service has none yet. */
+  readonly endpointSet: string | undefined;
+}
+
 /** Facts about the rule the filters belong to. */
 export interface FilterContext {
   /** The path match types of the rule's matches (`Exact`, `PathPrefix`, `RegularExpression`); a rule without matches is `PathPrefix /`. */
   readonly matchPathTypes?: readonly string[];
+  /**
+   * Resolves a RequestMirror `backendRef` (at `field`) as the build resolves backendRefs
+   * (kind, namespace, ReferenceGrant, Service and port): the backend, or why it cannot be used.
+   * Without it, RequestMirror is refused.
+   */
+  readonly resolveMirror?: (backendRef: unknown, field: string) => MirrorBackend | string;
 }
 
 type Json = Record<string, unknown>;
@@ -158,6 +174,34 @@ function readRedirect(check: Checker, value: unknown, field: string, context: Fi
   };
 }
 
+/** HTTPRequestMirrorFilter: the resolved backend and the share of requests (percent or fraction; all by default). */
+function readMirror(check: Checker, value: unknown, field: string, context: FilterContext): Mirror | undefined {
+  const mirror = check.object(value, field);
+  if (mirror === undefined) return undefined;
+  if (context.resolveMirror === undefined) return check.unsupported(field, 'RequestMirror needs its backendRef resolved, which this source cannot do');
+  const backend = context.resolveMirror(mirror.backendRef, `${field}.backendRef`);
+  if (typeof backend === 'string') return check.invalid(`${field}.backendRef`, backend);
+  const { percent, fraction } = mirror;
+  if (percent !== undefined && fraction !== undefined) return check.invalid(field, 'percent and fraction cannot both be set');
+  let numerator = 100;
+  let denominator = 100;
+  if (percent !== undefined) {
+    if (!Number.isInteger(percent) || (percent as number) < 0 || (percent as number) > 100) return check.invalid(`${field}.percent`, `${JSON.stringify(percent)} is not an integer in 0-100`);
+    numerator = percent as number;
+  } else if (fraction !== undefined) {
+    const parts = check.object(fraction, `${field}.fraction`);
+    if (parts === undefined) return undefined;
+    const top = parts.numerator;
+    const bottom = parts.denominator ?? 100;
+    if (!Number.isInteger(top) || (top as number) < 0 || (top as number) > 1_000_000) return check.invalid(`${field}.fraction.numerator`, `${JSON.stringify(top)} is not an integer in 0-1000000`);
+    if (!Number.isInteger(bottom) || (bottom as number) < 1 || (bottom as number) > 1_000_000) return check.invalid(`${field}.fraction.denominator`, `${JSON.stringify(bottom)} is not an integer in 1-1000000`);
+    if ((top as number) > (bottom as number)) return check.invalid(`${field}.fraction`, 'numerator must not exceed denominator');
+    numerator = top as number;
+    denominator = bottom as number;
+  }
+  return { namespace: backend.namespace, service: backend.service, port: backend.port, endpointSet: backend.endpointSet ?? null, numerator, denominator };
+}
+
 function readRewrite(check: Checker, value: unknown, field: string, context: FilterContext): UrlRewrite | undefined {
   const rewrite = check.object(value, field);
   if (rewrite === undefined) return undefined;
@@ -200,7 +244,7 @@ export function httpRouteFilters(filters: readonly unknown[] | undefined, field:
     for (const other of Object.values(FILTER_KEYS)) if (other !== key && filter[other] !== undefined) check.invalid(`${at}.${other}`, `must not be set when type is ${type as string}`);
     const settings = filter[key];
     const here = `${at}.${key}`;
-    if (settings === undefined && type !== 'RequestMirror') return check.invalid(here, `must be set when type is ${type as string}`);
+    if (settings === undefined) return check.invalid(here, `must be set when type is ${type as string}`);
     const once = (member: keyof RoutePolicies): boolean => (policies[member] === undefined ? true : (check.invalid(`${at}.type`, `${type as string} may appear only once in a rule`), false));
     switch (type) {
       case 'RequestHeaderModifier': {
@@ -223,8 +267,13 @@ export function httpRouteFilters(filters: readonly unknown[] | undefined, field:
         if (data !== undefined && once('urlRewrite')) policies.urlRewrite = data;
         return;
       }
-      case 'RequestMirror':
-        return check.unsupported(`${at}.type`, 'RequestMirror is not supported by Portico yet');
+      case 'RequestMirror': {
+        const data = readMirror(check, settings, here, context);
+        if (data === undefined) return;
+        if ((policies.requestMirror?.mirrors.length ?? 0) >= 16) return check.invalid(`${at}.type`, 'at most 16 RequestMirror filters per rule');
+        policies.requestMirror = { mirrors: [...(policies.requestMirror?.mirrors ?? []), data] };
+        return;
+      }
       default:
         return check.unsupported(`${at}.type`, `${type as string} filters are not supported by Portico`);
     }

@@ -113,6 +113,8 @@ export interface PolicyOutcome {
   readonly responseAdd: [name: string, value: string][];
   /** Lower-case names of the endpoint's response header fields to drop. */
   readonly responseRemove: string[];
+  /** Matcher route ids of the mirror backends this request is copied to (Gateway API RequestMirror). */
+  readonly mirrors: number[];
   /** Called once when the request is over (answered, forwarded and finished, or failed): gives back what a step took. */
   readonly done: (() => void)[];
   /** Per-route body limit and timeouts for the exchange, when the route sets any. */
@@ -224,6 +226,8 @@ export interface RouteFacts {
   readonly path: string | undefined;
   /** Whether the route's host matches by regex (ingress-nginx's `~*` locations). */
   readonly regex: boolean;
+  /** The matcher route ids of the route's RequestMirror backends, in the order of its mirrors; absent for none. */
+  readonly mirrors?: readonly number[] | undefined;
 }
 
 /** One policy module. `T` is its per-route data in the snapshot (JSON). */

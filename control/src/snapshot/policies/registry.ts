@@ -22,6 +22,7 @@ import { externalAuthModule } from './external-auth.ts';
 import { requestHeaderModifierModule, responseHeaderModifierModule } from './gateway-headers.ts';
 import { requestRedirectModule, urlRewriteModule } from './gateway-redirect.ts';
 import { timeoutsModule } from './gateway-timeouts.ts';
+import { requestMirrorModule } from './gateway-mirror.ts';
 import { upstreamHashModule } from './upstream-hash.ts';
 import { affinityModule } from './affinity.ts';
 import { backendErrorModule } from './gateway-backend-error.ts';
@@ -48,6 +49,7 @@ export const RoutePolicies = z.strictObject({
   requestHeaderModifier: requestHeaderModifierModule.schema.optional(),
   responseHeaderModifier: responseHeaderModifierModule.schema.optional(),
   timeouts: timeoutsModule.schema.optional(),
+  requestMirror: requestMirrorModule.schema.optional(),
   upstreamHash: upstreamHashModule.schema.optional(),
   affinity: affinityModule.schema.optional(),
   backendError: backendErrorModule.schema.optional(),
@@ -66,7 +68,7 @@ type AnyModule = PolicyModule<never> & { read?(reader: AnnotationReader): unknow
  */
 export const POLICY_MODULES: readonly AnyModule[] = [
   wwwRedirectModule, backendErrorModule, appRootModule, redirectModule, requestRedirectModule, corsModule, limitsModule, accessModule, externalAuthModule, useRegexModule, rewriteModule, forwardedPrefixModule, trailingSlashModule, proxyModule,
-  upstreamVhostModule, urlRewriteModule, requestHeaderModifierModule, responseHeaderModifierModule, timeoutsModule, canaryModule, upstreamHashModule, affinityModule, nextUpstreamModule,
+  upstreamVhostModule, urlRewriteModule, requestHeaderModifierModule, responseHeaderModifierModule, timeoutsModule, requestMirrorModule, canaryModule, upstreamHashModule, affinityModule, nextUpstreamModule,
 ] as unknown as AnyModule[];
 
 /** Every annotation a module owns, with how it is honoured (docs, `portico check`, explain). */
@@ -146,7 +148,7 @@ function runSteps(steps: readonly PolicyStep[], facts: RequestFacts, outcome: Po
  */
 export function applyPolicy(policy: PreparedPolicy, kind: 'proxy' | 'redirect' | 'unavailable', facts: RequestFacts): PolicyOutcome {
   const outcome: PolicyOutcome = {
-    answer: undefined, target: undefined, setHeaders: [], addHeaders: [], removeHeaders: [], responseHeaders: [], responseAdd: [], responseRemove: [], done: [], upstream: undefined, backends: undefined, externalAuth: undefined, hash: undefined, sticky: undefined, picked: undefined,
+    answer: undefined, target: undefined, setHeaders: [], addHeaders: [], removeHeaders: [], responseHeaders: [], responseAdd: [], responseRemove: [], mirrors: [], done: [], upstream: undefined, backends: undefined, externalAuth: undefined, hash: undefined, sticky: undefined, picked: undefined,
   };
   if (runSteps(policy.redirect, facts, outcome) || kind === 'redirect') return outcome;
   if (runSteps(policy.access, facts, outcome) || kind !== 'proxy') return outcome;
