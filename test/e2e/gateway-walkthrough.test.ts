@@ -3,7 +3,7 @@
  * kube-apiserver (the Go harness, which installs the Gateway API CRDs), kubectl as the user,
  * `portico control` and `portico dataplane` as two processes, the backend in a network namespace.
  *
- * - GatewayClass `portico` is Accepted; the Gateway takes the edge Service's externalIP
+ * - deploy/gateway-api/dashboard.yaml as shipped: GatewayClass `portico` is Accepted; the Gateway takes the edge Service's externalIP
  *   (10.1.33.159, a status value only) as its address and is Programmed; the HTTPRoute to the
  *   Rook/Ceph dashboard is Accepted and the dashboard host reaches the backend through the data plane.
  * - Status follows edits (observedGeneration) and says why things fail, with the spec's reasons:
@@ -12,6 +12,7 @@
  *
  * Traffic only goes to 127.0.0.1 (control API, data plane) and the test host's 10.213.x address.
  */
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -29,9 +30,13 @@ const EDGE_IP = '10.1.33.159';
 const BACKEND_PORT = 8443;
 const G = 'gateway.networking.k8s.io/v1';
 
-const objects = (backendAddress: string): unknown[] => [
+const dashboardYaml = readFileSync(new URL('../../deploy/examples/dashboard.yaml', import.meta.url), 'utf8');
+/** The walkthrough's Gateway API objects as shipped (GatewayClass, Gateway `edge`, the dashboard HTTPRoute). */
+const gatewayFile = new URL('../../deploy/gateway-api/dashboard.yaml', import.meta.url).pathname;
+
+/** The edge Service (its externalIP is the Gateway's address), an HTTPS listener added to `edge`, and the hostile routes. */
+const extras = (): unknown[] => [
   { apiVersion: 'v1', kind: 'Service', metadata: { name: 'ingress-nginx-controller', namespace: 'ingress-nginx' }, spec: { type: 'ClusterIP', externalIPs: [EDGE_IP], ports: [{ name: 'http', port: 80 }] } },
-  { apiVersion: G, kind: 'GatewayClass', metadata: { name: 'portico' }, spec: { controllerName: 'portico.dev/gateway-controller' } },
   {
     apiVersion: G,
     kind: 'Gateway',
@@ -43,21 +48,6 @@ const objects = (backendAddress: string): unknown[] => [
         { name: 'https', port: 443, protocol: 'HTTPS', hostname: HOST, tls: { certificateRefs: [{ name: 'dashboard-tls' }] }, allowedRoutes: { namespaces: { from: 'All' } } },
       ],
     },
-  },
-  { apiVersion: 'v1', kind: 'Service', metadata: { name: 'rook-ceph-mgr-dashboard', namespace: 'rook-ceph' }, spec: { ports: [{ name: 'https-dashboard', port: 8443 }] } },
-  {
-    apiVersion: 'discovery.k8s.io/v1',
-    kind: 'EndpointSlice',
-    metadata: { name: 'rook-ceph-mgr-dashboard-demo', namespace: 'rook-ceph', labels: { 'kubernetes.io/service-name': 'rook-ceph-mgr-dashboard' } },
-    addressType: 'IPv4',
-    ports: [{ name: 'https-dashboard', port: BACKEND_PORT }],
-    endpoints: [{ addresses: [backendAddress], conditions: { ready: true } }],
-  },
-  {
-    apiVersion: G,
-    kind: 'HTTPRoute',
-    metadata: { name: 'dashboard', namespace: 'rook-ceph' },
-    spec: { parentRefs: [{ name: 'edge', namespace: 'portico-system', sectionName: 'http' }], hostnames: [HOST], rules: [{ backendRefs: [{ name: 'rook-ceph-mgr-dashboard', port: 8443 }] }] },
   },
   {
     apiVersion: G,
@@ -105,7 +95,11 @@ describe('the walkthrough in Gateway API form, cluster mode', () => {
     await kc(['-n', 'portico-system', 'create', 'serviceaccount', 'portico-dataplane']);
     const tokenFile = join(work, 'dataplane-token');
     await writeFile(tokenFile, (await kc(['-n', 'portico-system', 'create', 'token', 'portico-dataplane', '--duration=1h'])).trim(), { mode: 0o600 });
-    await kc(['apply', '-f', '-'], objects(host.addresses[0]!).map((o) => JSON.stringify(o)).join('\n'));
+    // As shipped: the dashboard's Service and EndpointSlice (at the backend in the test host), then the Gateway API objects.
+    await kc(['apply', '-f', '-'], dashboardYaml.replaceAll('127.0.0.1', host.addresses[0]!).replace('port: 18443', `port: ${BACKEND_PORT}`));
+    await kc(['-n', 'rook-ceph', 'delete', 'ingress', 'rook-ceph-mgr-dashboard']);
+    await kc(['apply', '-f', gatewayFile]);
+    await kc(['apply', '-f', '-'], extras().map((o) => JSON.stringify(o)).join('\n'));
 
     const [controlPort, adminPort] = await Promise.all([freePort(), freePort()]);
     httpPort = await freePort();
@@ -153,7 +147,7 @@ describe('the walkthrough in Gateway API form, cluster mode', () => {
     expect(condition(https!.conditions, 'ResolvedRefs')).toMatchObject({ status: 'False', reason: 'InvalidCertificateRef' });
     expect(condition(https!.conditions, 'Programmed')).toMatchObject({ status: 'False' });
 
-    const route = await routeParents('rook-ceph', 'dashboard');
+    const route = await routeParents('rook-ceph', 'rook-ceph-mgr-dashboard');
     expect(route.status!.parents).toMatchObject([{ controllerName: 'portico.dev/gateway-controller', parentRef: { name: 'edge', sectionName: 'http' } }]);
     expect(condition(route.status!.parents![0]!.conditions, 'Accepted')).toMatchObject({ status: 'True', observedGeneration: route.metadata.generation });
     expect(condition(route.status!.parents![0]!.conditions, 'ResolvedRefs')).toMatchObject({ status: 'True' });
@@ -186,11 +180,11 @@ describe('the walkthrough in Gateway API form, cluster mode', () => {
 
   it('an edit moves observedGeneration and what is served', async () => {
     showLogs();
-    await kc(['-n', 'rook-ceph', 'patch', 'httproute', 'dashboard', '--type=merge', '-p', JSON.stringify({ spec: { rules: [{ matches: [{ path: { type: 'PathPrefix', value: '/dashboard' } }], backendRefs: [{ name: 'rook-ceph-mgr-dashboard', port: 8443 }] }] } })]);
+    await kc(['-n', 'rook-ceph', 'patch', 'httproute', 'rook-ceph-mgr-dashboard', '--type=merge', '-p', JSON.stringify({ spec: { rules: [{ matches: [{ path: { type: 'PathPrefix', value: '/dashboard' } }], backendRefs: [{ name: 'rook-ceph-mgr-dashboard', port: 8443 }] }] } })]);
     await eventually(async () => ((await getWithHost(httpPort, HOST, '/')).status === 404 ? true : undefined), 30_000, 'old path no longer served');
     expect((await getWithHost(httpPort, HOST, '/dashboard/x')).status).toBe(200);
     await eventually(async () => {
-      const route = await routeParents('rook-ceph', 'dashboard');
+      const route = await routeParents('rook-ceph', 'rook-ceph-mgr-dashboard');
       return condition(route.status?.parents?.[0]?.conditions, 'Accepted')?.observedGeneration === route.metadata.generation && route.metadata.generation > 1 ? true : undefined;
     }, 30_000, 'observedGeneration follows the edit');
   }, 90_000);
