@@ -34,9 +34,9 @@ export function extraHeaders(outcome: PolicyOutcome): ExtraHeaders | undefined {
  * added lines join them, removed names drop them; undefined when it changes none.
  */
 export function responseExtraOf(outcome: PolicyOutcome): ResponseExtra | undefined {
-  const { responseHeaders: set, responseAdd: add, responseRemove: remove } = outcome;
-  if (set.length === 0 && add.length === 0 && remove.length === 0) return undefined;
-  return { lines: linesOf(add.length === 0 ? set : [...set, ...add]), replaces: [...set.map(([name]) => name.toLowerCase()), ...remove], headers: set, added: add };
+  const { responseHeaders: set, responseAdd: add, responseRemove: remove, redirectRewrite: rewrite } = outcome;
+  if (set.length === 0 && add.length === 0 && remove.length === 0 && rewrite === undefined) return undefined;
+  return { lines: linesOf(add.length === 0 ? set : [...set, ...add]), replaces: [...set.map(([name]) => name.toLowerCase()), ...remove], headers: set, added: add, ...(rewrite === undefined ? {} : { rewrite }) };
 }
 
 /** `extra` with `set` lines added (replacing received lines of those names) and `drop` names removed without a replacement. */

@@ -13,6 +13,7 @@
 import type { ServerHttp2Stream } from 'node:http2';
 import { CHUNKED_INVALID, ChunkedDecoder } from '../http/chunked.ts';
 import { ADD_HEADER_STATUSES } from '@portico/control/snapshot/policies/external-auth';
+import { rewriteRedirect } from '@portico/control/snapshot/policies/proxy-redirect';
 import type { ResponseExtra } from '../http/respond.ts';
 import { ResponseHead, R_CONNECTION, R_HOP, R_TRANSFER_ENCODING, R_UPGRADE } from '../http/response-head.ts';
 import { CHUNKED, LENGTH, NONE, RELAY_DONE, RELAY_INVALID, RELAY_MORE, RELAY_RETRY, UNTIL_CLOSE, responseFraming } from '../relay.ts';
@@ -53,7 +54,8 @@ export function responseHeaders(buf: Buffer, head: ResponseHead, extra: Response
     const colon = buf.indexOf(0x3a, start);
     const name = buf.latin1Slice(start, colon).toLowerCase();
     if (NOT_RELAYED.has(name) || (tokens.length !== 0 && tokens.includes(name)) || (extra !== undefined && extra.replaces.includes(name))) continue;
-    const value = buf.latin1Slice(colon + 1, end).trim();
+    let value = buf.latin1Slice(colon + 1, end).trim();
+    if (extra?.rewrite !== undefined) value = rewriteRedirect(name, value, extra.rewrite.from, extra.rewrite.to) ?? value;
     const seen = headers[name];
     headers[name] = seen === undefined ? value : Array.isArray(seen) ? [...seen, value] : [seen as string, value];
   }

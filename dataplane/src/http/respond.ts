@@ -4,6 +4,7 @@
  */
 import type { LocalAnswer } from '@portico/control/snapshot/policies/module';
 import { ADD_HEADER_STATUSES } from '@portico/control/snapshot/policies/external-auth';
+import { rewriteRedirect } from '@portico/control/snapshot/policies/proxy-redirect';
 import { equalsLower } from './chars.ts';
 import type { ResponseHead } from './response-head.ts';
 import { R_CONNECTION, R_HOP, R_OTHER, R_UPGRADE } from './response-head.ts';
@@ -34,6 +35,28 @@ export interface ResponseExtra {
   readonly cookiesAlways?: boolean;
   /** The lines that join the endpoint's of the same name, as name/value pairs (HTTP/2 responses); absent for none. */
   readonly added?: readonly (readonly [string, string])[];
+  /** Location/Refresh prefix rewrite (proxy-redirect-from/to); absent for none. */
+  readonly rewrite?: { readonly from: string; readonly to: string } | undefined;
+}
+
+/** The endpoint's Location/Refresh lines `extra.rewrite` changes: their slots (into head.lines) and the new lines. */
+function rewrittenLines(buf: Buffer, head: ResponseHead, extra: ResponseExtra | undefined): { slots: number[]; lines: Buffer } | undefined {
+  const rewrite = extra?.rewrite;
+  if (rewrite === undefined) return undefined;
+  const slots: number[] = [];
+  let text = '';
+  for (let slot = 0, last = head.lineCount * 3; slot < last; slot += 3) {
+    if (head.lines[slot + 2] !== R_OTHER) continue;
+    const start = head.lines[slot] as number;
+    const colon = buf.indexOf(0x3a, start);
+    const name = equalsLower(buf, start, colon, 'location') ? 'location' : equalsLower(buf, start, colon, 'refresh') ? 'refresh' : undefined;
+    if (name === undefined) continue;
+    const value = rewriteRedirect(name, buf.latin1Slice(colon + 1, head.lines[slot + 1] as number).trim(), rewrite.from, rewrite.to);
+    if (value === undefined) continue;
+    slots.push(slot);
+    text += `${buf.latin1Slice(start, colon)}: ${value}\r\n`;
+  }
+  return slots.length === 0 ? undefined : { slots, lines: Buffer.from(text, 'latin1') };
 }
 
 /** The ResponseExtra for header pairs and added Set-Cookie values, or undefined for none. */
@@ -64,7 +87,8 @@ export function clientHead(buf: Buffer, head: ResponseHead, headEnd: number, clo
   const server = needsServer(head);
   if (!head.hopByHop && !close && !upgrade && !server && extra === undefined) return buf.subarray(0, headEnd);
   const cookies = extra?.cookies !== undefined && (extra.cookiesAlways === true || ADD_HEADER_STATUSES.has(head.status)) ? extra.cookies : undefined;
-  const out = Buffer.allocUnsafe(headEnd + CONNECTION_CLOSE.length + CONNECTION_UPGRADE.length + SERVER.length + (extra === undefined ? 0 : extra.lines.length) + (cookies === undefined ? 0 : cookies.length));
+  const rewritten = rewrittenLines(buf, head, extra);
+  const out = Buffer.allocUnsafe(headEnd + CONNECTION_CLOSE.length + CONNECTION_UPGRADE.length + SERVER.length + (extra === undefined ? 0 : extra.lines.length) + (cookies === undefined ? 0 : cookies.length) + (rewritten === undefined ? 0 : rewritten.lines.length));
   const lines = head.lines;
   const tokens = head.connectionTokens;
   let w = 0;
@@ -77,6 +101,7 @@ export function clientHead(buf: Buffer, head: ResponseHead, headEnd: number, clo
       const colon = buf.indexOf(0x3a, start);
       for (const token of tokens) if (equalsLower(buf, start, colon, token)) drop = true;
       if (extra !== undefined) for (const name of extra.replaces) if (equalsLower(buf, start, colon, name)) drop = true;
+      if (rewritten !== undefined && rewritten.slots.includes(slot)) drop = true;
     }
     if (drop) {
       if (start > run) w += buf.copy(out, w, run, start);
@@ -86,6 +111,7 @@ export function clientHead(buf: Buffer, head: ResponseHead, headEnd: number, clo
   if (headEnd - 2 > run) w += buf.copy(out, w, run, headEnd - 2);
   if (extra !== undefined) w += extra.lines.copy(out, w);
   if (cookies !== undefined) w += cookies.copy(out, w);
+  if (rewritten !== undefined) w += rewritten.lines.copy(out, w);
   if (server) w += SERVER.copy(out, w);
   if (upgrade) w += CONNECTION_UPGRADE.copy(out, w);
   else if (close) w += CONNECTION_CLOSE.copy(out, w);

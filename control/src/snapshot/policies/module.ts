@@ -115,6 +115,8 @@ export interface PolicyOutcome {
   readonly responseRemove: string[];
   /** Matcher route ids of the mirror backends this request is copied to (Gateway API RequestMirror). */
   readonly mirrors: number[];
+  /** Location/Refresh prefix rewrite of the endpoint's response (proxy-redirect-from/to), when the route has one. */
+  redirectRewrite: { readonly from: string; readonly to: string } | undefined;
   /** Called once when the request is over (answered, forwarded and finished, or failed): gives back what a step took. */
   readonly done: (() => void)[];
   /** Per-route body limit and timeouts for the exchange, when the route sets any. */

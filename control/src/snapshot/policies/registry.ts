@@ -28,6 +28,7 @@ import { affinityModule } from './affinity.ts';
 import { backendErrorModule } from './gateway-backend-error.ts';
 import { wwwRedirectModule } from './www-redirect.ts';
 import { nextUpstreamModule } from './next-upstream.ts';
+import { proxyRedirectModule } from './proxy-redirect.ts';
 
 /** Per-route policy data in the snapshot: one optional member per module, absent when unused. */
 export const RoutePolicies = z.strictObject({
@@ -55,6 +56,7 @@ export const RoutePolicies = z.strictObject({
   backendError: backendErrorModule.schema.optional(),
   wwwRedirect: wwwRedirectModule.schema.optional(),
   nextUpstream: nextUpstreamModule.schema.optional(),
+  proxyRedirect: proxyRedirectModule.schema.optional(),
 });
 export type RoutePolicies = z.infer<typeof RoutePolicies>;
 
@@ -68,7 +70,7 @@ type AnyModule = PolicyModule<never> & { read?(reader: AnnotationReader): unknow
  */
 export const POLICY_MODULES: readonly AnyModule[] = [
   wwwRedirectModule, backendErrorModule, appRootModule, redirectModule, requestRedirectModule, corsModule, limitsModule, accessModule, externalAuthModule, useRegexModule, rewriteModule, forwardedPrefixModule, trailingSlashModule, proxyModule,
-  upstreamVhostModule, urlRewriteModule, requestHeaderModifierModule, responseHeaderModifierModule, timeoutsModule, requestMirrorModule, canaryModule, upstreamHashModule, affinityModule, nextUpstreamModule,
+  upstreamVhostModule, proxyRedirectModule, urlRewriteModule, requestHeaderModifierModule, responseHeaderModifierModule, timeoutsModule, requestMirrorModule, canaryModule, upstreamHashModule, affinityModule, nextUpstreamModule,
 ] as unknown as AnyModule[];
 
 /** Every annotation a module owns, with how it is honoured (docs, `portico check`, explain). */
@@ -148,7 +150,7 @@ function runSteps(steps: readonly PolicyStep[], facts: RequestFacts, outcome: Po
  */
 export function applyPolicy(policy: PreparedPolicy, kind: 'proxy' | 'redirect' | 'unavailable', facts: RequestFacts): PolicyOutcome {
   const outcome: PolicyOutcome = {
-    answer: undefined, target: undefined, setHeaders: [], addHeaders: [], removeHeaders: [], responseHeaders: [], responseAdd: [], responseRemove: [], mirrors: [], done: [], upstream: undefined, backends: undefined, externalAuth: undefined, hash: undefined, sticky: undefined, picked: undefined,
+    answer: undefined, target: undefined, setHeaders: [], addHeaders: [], removeHeaders: [], responseHeaders: [], responseAdd: [], responseRemove: [], mirrors: [], done: [], upstream: undefined, backends: undefined, externalAuth: undefined, redirectRewrite: undefined, hash: undefined, sticky: undefined, picked: undefined,
   };
   if (runSteps(policy.redirect, facts, outcome) || kind === 'redirect') return outcome;
   if (runSteps(policy.access, facts, outcome) || kind !== 'proxy') return outcome;
