@@ -98,7 +98,7 @@ export function planGatewayStatus(status: GatewayApiStatus, state: ClusterState,
     if (object === undefined) continue;
     const conditions = written(
       [
-        { type: 'Accepted', status: 'True', reason: 'Accepted', message: `handled by ${GATEWAY_CONTROLLER_NAME}` },
+        entry.accepted,
         { type: 'SupportedVersion', status: 'True', reason: 'SupportedVersion', message: `the API server serves ${GATEWAY_GROUP}/v1, the version Portico reads` },
       ],
       entry.generation,

@@ -68,7 +68,7 @@ describe('the Gateway processor', () => {
       'shop.example.com Prefix /api <- HTTPRoute apps/shop spec.rules[0].matches[0] -> api:80x3,web:80x1',
       'shop.example.com Exact / <- HTTPRoute apps/shop spec.rules[0].matches[1] -> api:80x3,web:80x1',
     ]);
-    expect(result.gateway.classes).toEqual([{ name: 'portico', generation: 1 }]);
+    expect(result.gateway.classes).toMatchObject([{ name: 'portico', generation: 1, accepted: { status: 'True', reason: 'Accepted' } }]);
     expect(result.gateway.gateways[0]!.accepted).toMatchObject({ status: 'True', reason: 'Accepted' });
     expect(listenerStatus(result)).toEqual([{ name: 'http', attached: 1, kinds: ['HTTPRoute', 'GRPCRoute'], Accepted: 'True/Accepted', ResolvedRefs: 'True/ResolvedRefs', Conflicted: 'False/NoConflicts', Programmed: 'True/Programmed' }]);
     expect(parentConditions(result, 'shop')).toEqual([{ Accepted: 'True/Accepted', ResolvedRefs: 'True/ResolvedRefs' }]);
@@ -82,6 +82,19 @@ describe('the Gateway processor', () => {
     const nowhere = build([...base, httpRoute('lost', { parentRefs: [{ name: 'missing' }], rules: [{ backendRefs: [to('web')] }] })]);
     expect(nowhere.gateway.routes).toEqual([]);
     expect(nowhere.conditions).toMatchObject([{ source: { kind: 'HTTPRoute', name: 'lost' }, reason: 'RouteNotAccepted', severity: 'Warning' }]);
+  });
+
+  it('refuses what it cannot honour on classes and listeners: parametersRef (InvalidParameters), listener tls.options (UnsupportedValue); rules with retry or sessionPersistence are dropped', () => {
+    const withParameters = { ...gatewayClass(), spec: { controllerName: 'portico.dev/gateway-controller', parametersRef: { group: 'example.com', kind: 'Config', name: 'x' } } };
+    const refused = build([withParameters, gateway([http()]), httpRoute('r', { rules: [{ backendRefs: [to('web')] }] })]);
+    expect(refused.gateway.classes).toMatchObject([{ name: 'portico', accepted: { status: 'False', reason: 'InvalidParameters' } }]);
+    expect(refused.gateway.gateways).toEqual([]);
+    expect(refused.model.virtualHosts).toEqual([]);
+    const options = build([gatewayClass(), gateway([http(), { name: 'tls', port: 443, protocol: 'HTTPS', tls: { certificateRefs: [{ name: 'x' }], options: { 'example.com/cipher': 'x' } } }])]);
+    expect(listenerStatus(options)[1]!.Accepted).toBe('False/UnsupportedValue');
+    const retry = build([...base, httpRoute('r', { rules: [{ matches: [{ path: { value: '/a' } }], retry: { attempts: 2 }, backendRefs: [to('web')] }, { matches: [{ path: { value: '/b' } }], backendRefs: [to('web')] }] })]);
+    expect(routesOf(retry).map((r) => r.split(' ')[2])).toEqual(['/b']);
+    expect(parentConditions(retry, 'r')![0]!.PartiallyInvalid).toBe('True/UnsupportedValue');
   });
 
   it('attaches by sectionName and port, and says NoMatchingParent when neither names a listener', () => {

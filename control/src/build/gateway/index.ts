@@ -37,7 +37,7 @@ export interface RouteParentStatus {
 /** The status of every Gateway API object Portico answers for. */
 export interface GatewayApiStatus {
   /** GatewayClasses naming Portico's controller. */
-  readonly classes: readonly { readonly name: string; readonly generation: number | undefined }[];
+  readonly classes: readonly { readonly name: string; readonly generation: number | undefined; readonly accepted: StatusCondition }[];
   readonly gateways: readonly {
     readonly namespace: string;
     readonly name: string;
@@ -156,7 +156,12 @@ export function buildGateway(state: ClusterState, gateways: ReadonlyMap<string, 
     status: { classes: [], gateways: [], routes: [] },
   };
   for (const gatewayClass of [...state.gatewayClasses.values()].sort((a, b) => compareStrings(a.metadata.name, b.metadata.name))) {
-    if (gatewayClass.spec.controllerName === GATEWAY_CONTROLLER_NAME) result.status.classes.push({ name: gatewayClass.metadata.name, generation: gatewayClass.metadata.generation });
+    if (gatewayClass.spec.controllerName !== GATEWAY_CONTROLLER_NAME) continue;
+    const accepted: StatusCondition =
+      gatewayClass.spec.parametersRef === undefined
+        ? { type: 'Accepted', status: 'True', reason: 'Accepted', message: `handled by ${GATEWAY_CONTROLLER_NAME}` }
+        : { type: 'Accepted', status: 'False', reason: 'InvalidParameters', message: 'spec.parametersRef: Portico takes no GatewayClass parameters; its Gateways are not served' };
+    result.status.classes.push({ name: gatewayClass.metadata.name, generation: gatewayClass.metadata.generation, accepted });
   }
   const attached = new Map<string, number>();
   const routeKinds: [RouteKind, ReadonlyMap<string, HTTPRoute | GRPCRoute>][] = [

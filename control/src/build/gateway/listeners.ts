@@ -66,10 +66,10 @@ export interface GatewayView {
   readonly accepted: StatusCondition;
 }
 
-/** Whether Portico serves GatewayClass `name` (exists and names Portico's controller). */
+/** Whether Portico serves GatewayClass `name` (exists, names Portico's controller, and asks for no parameters Portico cannot read). */
 export function ownsClass(state: ClusterState, name: string): GatewayClass | undefined {
   const gatewayClass = state.gatewayClasses.get(name);
-  return gatewayClass?.spec.controllerName === GATEWAY_CONTROLLER_NAME ? gatewayClass : undefined;
+  return gatewayClass?.spec.controllerName === GATEWAY_CONTROLLER_NAME && gatewayClass.spec.parametersRef === undefined ? gatewayClass : undefined;
 }
 
 const condition = (type: string, ok: boolean, reason: string, message: string): StatusCondition => ({ type, status: ok ? 'True' : 'False', reason, message });
@@ -122,6 +122,9 @@ function viewListener(state: ClusterState, gateway: Gateway, key: string, listen
   if (protocol === undefined) {
     accepted = false;
     conditions.push(condition('Accepted', false, 'UnsupportedProtocol', `protocol ${listener.protocol} is not supported (HTTP and HTTPS are)`));
+  } else if (Object.keys(listener.tls?.options ?? {}).length > 0) {
+    accepted = false;
+    conditions.push(condition('Accepted', false, 'UnsupportedValue', `tls.options ${Object.keys(listener.tls!.options!).join(', ')} are not supported`));
   } else if (!ports[protocol === 'HTTP' ? 'http' : 'https'].includes(listener.port)) {
     accepted = false;
     conditions.push(condition('Accepted', false, 'PortUnavailable', `the data plane serves ${protocol} on port ${ports[protocol === 'HTTP' ? 'http' : 'https'].join(', ')}, not ${listener.port}`));

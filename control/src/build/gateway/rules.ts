@@ -132,6 +132,11 @@ export function httpRouteRules(route: HTTPRoute, source: SourceRef, state: Clust
       result.dropped.push({ field, message: matches });
       continue;
     }
+    const unsupported = (['retry', 'sessionPersistence'] as const).find((key) => (rule as Record<string, unknown>)[key] !== undefined);
+    if (unsupported !== undefined) {
+      result.dropped.push({ field, message: `${field}.${unsupported}: not supported by Portico` });
+      continue;
+    }
     // Filters and timeouts are policy modules (gateway-filters.ts); any problem drops the rule whole.
     const matchPathTypes = declared.map((match) => match?.path?.type ?? 'PathPrefix');
     const filters = httpRouteFilters(rule.filters, field, { matchPathTypes });
