@@ -9,7 +9,8 @@ import type { DataPlane } from '../dataplane.ts';
 import type { Backend } from '../test-support.ts';
 import { snapshotOf, startBackend } from '../test-support.ts';
 import { GOAWAY, PREFACE, errorCode, h2Request, h2Session, rawH2, startH2DataPlane } from './test-support.ts';
-import { connect } from 'node:net';
+import { connect, createServer } from 'node:net';
+import type { Socket } from 'node:net';
 
 const MiB = 1024 * 1024;
 const TOTAL = 64 * MiB;
@@ -80,6 +81,41 @@ describe('HTTP/2 downstream: flow control and deadlines', () => {
     expect(hash.digest('hex')).toBe(digest);
     session.close();
   }, 60_000);
+
+  it('holds an uploading HTTP/2 client back while the endpoint does not read its body', async () => {
+    // An endpoint that takes the connection and never reads: only kernel buffers take bytes.
+    const sockets: Socket[] = [];
+    const silent = createServer((socket) => {
+      socket.pause();
+      sockets.push(socket);
+    });
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const port = (silent.address() as { port: number }).port;
+    const upload = await startH2DataPlane(snapshotOf([{ host: 'up.test', routes: [{ path: '/', endpoints: [port] }] }]));
+    try {
+      const session = await h2Session(upload, false);
+      const stream = session.request({ ':method': 'POST', ':path': '/up', ':authority': 'up.test' }, { endStream: false });
+      stream.on('error', () => {});
+      const chunk = Buffer.alloc(64 * 1024, 1);
+      let taken = 0;
+      let offered = 0;
+      // Write as fast as the stream takes it, for 1.5 s; count what HTTP/2 flow control let through.
+      const deadline = Date.now() + 1500;
+      while (Date.now() < deadline && offered < TOTAL) {
+        offered += chunk.length;
+        if (!stream.write(chunk, () => (taken += chunk.length))) await Promise.race([new Promise((resolve) => stream.once('drain', resolve)), new Promise((resolve) => setTimeout(resolve, 200))]);
+      }
+      // Portico's stream window plus both legs' kernel buffers: far below what the client offered.
+      expect(taken).toBeLessThan(TOTAL / 2);
+      expect(offered).toBeGreaterThan(taken);
+      stream.close();
+      session.close();
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      silent.close();
+      await upload.close(500);
+    }
+  }, 30_000);
 
   it('closes a connection whose SETTINGS never come (header timeout), with GOAWAY SETTINGS_TIMEOUT', async () => {
     const socket = connect(plane.ports.http, '127.0.0.1');
