@@ -30,6 +30,9 @@ import type { ProxyDecision } from './router.ts';
 import { POOL_FULL } from './upstream/pool.ts';
 import type { Upstream, UpstreamOwner } from './upstream/pool.ts';
 
+/** Request body bytes kept for sending again to an HTTP/2 endpoint that refuses a stream unprocessed. */
+const REPLAY_BYTES = 64 * 1024;
+
 function append(first: Buffer | undefined, second: Buffer): Buffer {
   return first === undefined ? second : Buffer.concat([first, second]);
 }
@@ -301,7 +304,9 @@ export class Exchange implements UpstreamOwner {
     if (upstream === undefined || !upstream.connected) {
       this.#firstBody = append(this.#firstBody, body);
     } else {
-      this.#replayable = false;
+      // An HTTP/2 endpoint may refuse a stream unprocessed (REFUSED_STREAM, GOAWAY): up to REPLAY_BYTES of body are kept to send it again.
+      if (this.#replayable && (this.decision as ProxyDecision).protocol !== undefined && (this.#firstBody?.length ?? 0) + body.length <= REPLAY_BYTES) this.#firstBody = append(this.#firstBody, body);
+      else this.#replayable = false;
       this.#bodyStreamed = true;
       if (!upstream.socket.write(body) && !done) this.conn.pauseBody();
     }
@@ -392,7 +397,7 @@ export class Exchange implements UpstreamOwner {
       const error = upstream.error as Error & { code?: string };
       this.conn.context.logger?.warn({ endpoint: decision.endpointKey, route: decision.route, code: error.code, reason: error.message }, 'TLS to endpoint failed');
     }
-    this.#fail(upstream.connected ? RESET : CONNECT_FAILED);
+    this.#fail(upstream.connected ? RESET : CONNECT_FAILED, upstream.unprocessed === true);
   }
 
   #finish(): void {
@@ -415,14 +420,15 @@ export class Exchange implements UpstreamOwner {
     this.#done(!relay.closeClient && this.#requestDone);
   }
 
-  #fail(kind: number): void {
+  /** `unprocessed`: the endpoint said it never acted on the request (HTTP/2 REFUSED_STREAM): it may go again whatever its method, first on a fresh connection. */
+  #fail(kind: number, unprocessed = false): void {
     const decision = this.decision as ProxyDecision;
     const router = this.conn.context.router;
     const relay = this.#relay;
     const action = decideFailure(kind, {
       started: relay.started,
-      replayable: this.#replayable && this.#idempotent && !this.#gotBytes,
-      reused: this.#reused,
+      replayable: this.#replayable && (this.#idempotent || unprocessed) && !this.#gotBytes,
+      reused: this.#reused || unprocessed,
       staleRetried: this.#staleRetried,
       attempts: this.#attempts,
       nextUpstream: this.#nextUpstream === undefined ? undefined : this.#nextFacts(this.#nextUpstream),

@@ -144,10 +144,12 @@ describe('gRPC: hostile endpoints', () => {
     expect((await unary(client)).error?.code).not.toBe(GrpcStatus.UNAVAILABLE);
   });
 
-  it('GOAWAY before the call is processed (last stream id 0): UNAVAILABLE, bounded, and a fresh session afterwards', async () => {
+  it('GOAWAY before the call is processed (last stream id 0): the call goes again on a fresh session, once; a second refusal is UNAVAILABLE', async () => {
     let goaways = 0;
+    let refuse = 1;
     const port = await rawEndpoint((id) => {
-      if (goaways++ === 0) {
+      if (refuse-- > 0) {
+        goaways++;
         const payload = Buffer.alloc(8);
         return [frame(GOAWAY, 0, 0, payload)];
       }
@@ -156,8 +158,13 @@ describe('gRPC: hostile endpoints', () => {
     const plane = await planeFor(port);
     const client = grpcClient(plane.ports.http, 'grpc.test');
     cleanups.push(() => client.close());
-    expect((await unary(client)).error?.code).toBe(GrpcStatus.UNAVAILABLE);
+    // The endpoint never processed it (REFUSED_STREAM): a POST is safe to send again, on a new session.
     expect(await unary(client)).toEqual({ error: null, value: 'after goaway' });
+    expect(goaways).toBe(1);
+    // Refused on the fresh session too: one replay only, then UNAVAILABLE.
+    refuse = 2;
+    expect((await unary(client)).error?.code).toBe(GrpcStatus.UNAVAILABLE);
+    expect(goaways).toBe(3);
   });
 
   it('streams reset by the endpoint before any answer: each call UNAVAILABLE (502), 30 in a row leave one session', async () => {

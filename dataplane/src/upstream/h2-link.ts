@@ -13,7 +13,7 @@
  * keeps it (trailers, if any, are dropped); any other response with a body is chunked.
  */
 import type { ClientHttp2Stream, IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http2';
-import { CANCEL, FLAG_END_STREAM, NO_ERROR, PROTOCOL_ERROR } from '../h2/codes.ts';
+import { CANCEL, FLAG_END_STREAM, NO_ERROR, PROTOCOL_ERROR, REFUSED_STREAM } from '../h2/codes.ts';
 import { reasonPhrase } from '../http/respond.ts';
 import type { H2Session } from './h2-pool.ts';
 import type { Upstream, UpstreamOwner, UpstreamSocket } from './pool.ts';
@@ -101,6 +101,11 @@ export class H2Link implements Upstream, UpstreamSocket {
   /** What broke the session, if anything (a TLS verification failure names its reason here). */
   get error(): Error | undefined {
     return this.#session.error;
+  }
+
+  /** The endpoint refused the stream unprocessed (RST_STREAM REFUSED_STREAM, or above a GOAWAY's last stream id). */
+  get unprocessed(): boolean {
+    return this.#stream?.rstCode === REFUSED_STREAM;
   }
 
   /** Whether the stream is open (the request head was written). */

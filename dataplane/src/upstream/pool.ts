@@ -68,6 +68,11 @@ export interface Upstream {
   readonly socket: UpstreamSocket;
   /** What broke the connection, if anything (a TLS verification failure names its reason here). */
   readonly error: Error | undefined;
+  /**
+   * The endpoint said it never processed the request (HTTP/2 REFUSED_STREAM, also what a GOAWAY
+   * below the stream's id means): safe to send again whatever the method. Absent on HTTP/1.1.
+   */
+  readonly unprocessed?: boolean;
   /** The exchange ended cleanly: keep the connection for another request (or free the stream). */
   release(): void;
   /** Closes it at once (an HTTP/2 link cancels its stream only); the owner, if any, gets onUpstreamClose. */
