@@ -18,7 +18,24 @@ export const CONTROLLER_NAME = 'portico.dev/gateway-controller';
  * Extended features of the GATEWAY-HTTP profile Portico claims (the suite runs their tests and
  * they must pass). Core features (Gateway, HTTPRoute, ReferenceGrant) come with the profile.
  */
-export const CLAIMED_EXTENDED_FEATURES: readonly string[] = [];
+export const CLAIMED_EXTENDED_FEATURES: readonly string[] = [
+  'HTTPRouteQueryParamMatching',
+  'HTTPRouteMethodMatching',
+  'HTTPRouteResponseHeaderModification',
+  'HTTPRoutePathRedirect',
+  'HTTPRoutePortRedirect',
+  'HTTPRouteSchemeRedirect',
+  'HTTPRoute303RedirectStatusCode',
+  'HTTPRoute307RedirectStatusCode',
+  'HTTPRoute308RedirectStatusCode',
+  'HTTPRouteHostRewrite',
+  'HTTPRoutePathRewrite',
+  'HTTPRouteRequestTimeout',
+  'HTTPRouteBackendTimeout',
+  'HTTPRouteBackendProtocolWebSocket',
+  'HTTPRouteDestinationPortMatching',
+  'HTTPRouteNamedRouteRule',
+];
 
 /**
  * Core tests of the profile Portico does not pass yet: test short name → why. Empty means
