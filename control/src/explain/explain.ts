@@ -12,7 +12,7 @@ import { compilePathRegex } from '../snapshot/regex.ts';
 import type { Snapshot, SnapshotBackend, SnapshotRoute } from '../snapshot/schema.ts';
 import type { CompiledTable, RouteTarget } from '../snapshot/table.ts';
 import type { RegexDispatch } from '../snapshot/regex.ts';
-import { regexDispatchOf, resolveRoute, toMatcherTable } from '../snapshot/table.ts';
+import { isGatewayRoute, regexDispatchOf, resolveRoute, toMatcherTable } from '../snapshot/table.ts';
 
 /** A request to explain. */
 export interface ExplainRequest {
@@ -168,7 +168,7 @@ export class Explainer {
     const lost: LosingRule[] = [];
     const chosenHost = winner?.host;
     for (const vhost of this.snapshot.hosts) {
-      const hostMatch = hostMatches(vhost.host, host);
+      const hostMatch = hostMatches(vhost.host, host, vhost.routes.some(isGatewayRoute));
       if (hostMatch === undefined) continue;
       const hostLost = chosenHost !== undefined && vhost.host !== chosenHost;
       for (const route of vhost.routes) {
@@ -207,13 +207,18 @@ function normalizeHost(raw: string): string {
   return host.endsWith('.') ? host.slice(0, -1) : host;
 }
 
-/** How a snapshot host matches a request host, or undefined. */
-function hostMatches(ruleHost: string, host: string): 'exact' | 'wildcard' | 'any host' | undefined {
+/**
+ * How a snapshot host matches a request host, or undefined. `deep`: the wildcard takes one or
+ * more labels (Gateway API routes), else exactly one (Ingress).
+ */
+function hostMatches(ruleHost: string, host: string, deep = false): 'exact' | 'wildcard' | 'any host' | undefined {
   if (ruleHost === '*') return 'any host';
   if (ruleHost === host) return 'exact';
   if (ruleHost.startsWith('*.')) {
     const dot = host.indexOf('.');
     if (dot > 0 && host.slice(dot) === ruleHost.slice(1)) return 'wildcard';
+    const suffix = ruleHost.slice(1);
+    if (deep && host.endsWith(suffix) && host.length > suffix.length && !host.slice(0, -suffix.length).split('.').includes('')) return 'wildcard';
   }
   return undefined;
 }
@@ -234,7 +239,7 @@ function describeRoute(target: RouteTarget): ExplainedRoute {
 
 function winReason(target: RouteTarget, host: string): string {
   const route = target.route;
-  const hostKind = target.host === undefined ? '' : (hostMatches(target.host, host) ?? 'any host');
+  const hostKind = target.host === undefined ? '' : (hostMatches(target.host, host, isGatewayRoute(route)) ?? 'any host');
   if (target.kind === 'default') return 'no rule matches; the catch-all default backend answers';
   if (target.kind === 'host-default') return `host ${target.host} (${hostKind}) has no matching path; its default backend answers`;
   const pathRoute = route as SnapshotRoute;

@@ -6,6 +6,7 @@ import { SNAPSHOT_API_VERSION, parseSnapshot, snapshotVersion } from './schema.t
 import type { SnapshotContent, SnapshotRoute } from './schema.ts';
 import { toMatcherTable } from './table.ts';
 import { regexProblem } from './regex.ts';
+import { Explainer } from '../explain/explain.ts';
 
 function route(kind: 'Ingress' | 'HTTPRoute', path: string, extra: Partial<SnapshotRoute> = {}): SnapshotRoute {
   return {
@@ -91,5 +92,19 @@ describe('toMatcherTable for Gateway API routes', () => {
     expect(regexProblem('/v[0-9]+')).toBeUndefined();
     expect(regexProblem('(a)\\1')).toMatch(/no backreferences/);
     expect(regexProblem('a'.repeat(1025))).toMatch(/longer than 1024/);
+  });
+
+  it('explain decides as the matcher: deep Gateway wildcards, regex paths and conditions, invalid backends', () => {
+    const backend = { namespace: 'ns', service: 'gone', port: 80, weight: 1, endpointSet: null, invalid: true as const };
+    const explainer = new Explainer(snapshot([
+      { host: '*.gw.com', routes: [route('HTTPRoute', '/v[0-9]+', { pathType: 'RegularExpression', match: { methods: ['GET'] } }), route('HTTPRoute', '/', { backends: [backend] })] },
+    ]));
+    const regex = explainer.explain({ host: 'a.b.gw.com', path: '/v2' });
+    expect(regex.route?.pathType).toBe('RegularExpression');
+    expect(regex.reason).toContain('host *.gw.com (wildcard) selected; no Exact path, the first regular expression matching the whole path: /v[0-9]+ (RegularExpression) whose method/header/query conditions hold');
+    const invalid = explainer.explain({ host: 'a.b.gw.com', path: '/v2', method: 'POST' });
+    expect(invalid.status).toBe(500);
+    expect(invalid.reason).toContain('backend references are invalid');
+    expect(invalid.lost).toContainEqual(expect.objectContaining({ reason: expect.stringContaining('conditions do not hold') }));
   });
 });

@@ -40,36 +40,31 @@ function pairs(data: HeaderModifier): { set: [string, string][]; add: [string, s
   return { set: data.set.map((h) => [h.name, h.value]), add: data.add.map((h) => [h.name, h.value]), remove: data.remove.map((name) => name.toLowerCase()) };
 }
 
+/** The lists of the outcome one side's modifier writes into. */
+type Lists = (outcome: PolicyOutcome) => { set: [string, string][]; add: [string, string][]; remove: string[] };
+
+/** A header-modifier module for one side: `lists` says where in the outcome its work goes. */
+function headerModifierModule(key: string, side: 'request' | 'response', lists: Lists): PolicyModule<HeaderModifier> {
+  return {
+    key,
+    phase: 'request',
+    annotations: [],
+    schema: HeaderModifier,
+    prepare(data) {
+      const { set, add, remove } = pairs(data);
+      return (_facts: RequestFacts, outcome: PolicyOutcome) => {
+        const into = lists(outcome);
+        into.set.push(...set);
+        into.add.push(...add);
+        into.remove.push(...remove);
+      };
+    },
+    describe: (data) => describeModifier(side, data),
+  };
+}
+
 /** Request headers: set, add and remove on what goes to the endpoint. */
-export const requestHeaderModifierModule: PolicyModule<HeaderModifier> = {
-  key: 'requestHeaderModifier',
-  phase: 'request',
-  annotations: [],
-  schema: HeaderModifier,
-  prepare(data) {
-    const { set, add, remove } = pairs(data);
-    return (_facts: RequestFacts, outcome: PolicyOutcome) => {
-      outcome.setHeaders.push(...set);
-      outcome.addHeaders.push(...add);
-      outcome.removeHeaders.push(...remove);
-    };
-  },
-  describe: (data) => describeModifier('request', data),
-};
+export const requestHeaderModifierModule = headerModifierModule('requestHeaderModifier', 'request', (o) => ({ set: o.setHeaders, add: o.addHeaders, remove: o.removeHeaders }));
 
 /** Response headers: set, add and remove on what the client gets from the endpoint. */
-export const responseHeaderModifierModule: PolicyModule<HeaderModifier> = {
-  key: 'responseHeaderModifier',
-  phase: 'request',
-  annotations: [],
-  schema: HeaderModifier,
-  prepare(data) {
-    const { set, add, remove } = pairs(data);
-    return (_facts: RequestFacts, outcome: PolicyOutcome) => {
-      outcome.responseHeaders.push(...set);
-      outcome.responseAdd.push(...add);
-      outcome.responseRemove.push(...remove);
-    };
-  },
-  describe: (data) => describeModifier('response', data),
-};
+export const responseHeaderModifierModule = headerModifierModule('responseHeaderModifier', 'response', (o) => ({ set: o.responseHeaders, add: o.responseAdd, remove: o.responseRemove }));
