@@ -13,7 +13,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { LOOPBACK, annotatedIngress, appManifests, closedPort, compileManifests, fetchVia, keepAliveAgent, rawExchange, startProxy } from './test-support.ts';
+import { LOOPBACK, annotatedIngress, appManifests, closedPort, compileManifests, fetchVia, keepAliveAgent, rawExchange, startProxy, startRawBackend } from './test-support.ts';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -203,5 +203,36 @@ describe('proxy: HTTP/2 to endpoints, HTTP/1.1 clients', () => {
     expect(backend.sessions()).toBe(8);
     for (const stream of held) stream.respond({ ':status': 200 }, { endStream: true });
     for (const response of await Promise.all(hanging)) expect(response).toMatch(/^HTTP\/1\.1 200 /);
+  });
+
+  it('hostile: an endpoint that takes the connection but never sends its SETTINGS: 504 at the connect timeout, the session destroyed', async () => {
+    const silent = await startRawBackend();
+    cleanups.push(() => silent.close());
+    const proxy = await proxyTo(silent.port, 'H2C', {}, { connectTimeoutMs: 300 });
+    expect((await fetchVia(proxy.port, { host: 'h2.test' })).status).toBe(504);
+    await expect.poll(() => proxy.proxy.h2.sessionCount, { timeout: 5000 }).toBe(0);
+    // It did receive the HTTP/2 preface, and nothing it could mistake for HTTP/1.1.
+    expect(silent.received()).toMatch(/^PRI \* HTTP\/2\.0\r\n\r\nSM\r\n\r\n/);
+  });
+
+  it('an idle session is closed after the idle timeout; the next request opens a new one', async () => {
+    const backend = await h2Backend(echo);
+    const proxy = await proxyTo(backend.port, 'H2C', {}, { upstreamIdleTimeoutMs: 200 });
+    expect((await fetchVia(proxy.port, { host: 'h2.test' })).status).toBe(200);
+    expect(proxy.proxy.h2.sessionCount).toBe(1);
+    await expect.poll(() => proxy.proxy.h2.sessionCount, { timeout: 5000 }).toBe(0);
+    expect((await fetchVia(proxy.port, { host: 'h2.test' })).status).toBe(200);
+    expect(backend.sessions()).toBe(2);
+  });
+
+  it('GRPCS with proxy-ssl-verify on and an endpoint certificate no CA vouches for: 502, no request sent', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'portico-h2tls-'));
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1', '-subj', '/CN=app.web.svc', '-addext', 'subjectAltName=DNS:app.web.svc', '-keyout', join(dir, 'k.pem'), '-out', join(dir, 'c.pem')], { stdio: 'pipe' });
+    const tls = { key: readFileSync(join(dir, 'k.pem'), 'utf8'), cert: readFileSync(join(dir, 'c.pem'), 'utf8') };
+    rmSync(dir, { recursive: true, force: true });
+    const backend = await h2Backend(echo, tls);
+    const proxy = await proxyTo(backend.port, 'GRPCS', { 'nginx.ingress.kubernetes.io/proxy-ssl-verify': 'on' });
+    expect((await fetchVia(proxy.port, { host: 'h2.test' })).status).toBe(502);
+    expect(backend.streams()).toBe(0);
   });
 });
