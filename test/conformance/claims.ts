@@ -33,6 +33,7 @@ export const CLAIMED_EXTENDED_FEATURES: readonly string[] = [
   'HTTPRouteRequestTimeout',
   'HTTPRouteBackendTimeout',
   'HTTPRouteBackendProtocolWebSocket',
+  'HTTPRouteBackendProtocolH2C', // with the data plane's --h2c (the runner passes it)
   'HTTPRouteDestinationPortMatching',
   'HTTPRouteNamedRouteRule',
 ];

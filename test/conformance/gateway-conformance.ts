@@ -7,7 +7,7 @@
  *    and runs the suite's echo-basic, TLS and coredns pods: test/cluster/README.md);
  * 2. GatewayClass `portico` (controllerName portico.dev/gateway-controller);
  * 3. `portico control` watching the cluster with `--publish-address NODE_IP`, and `portico
- *    dataplane` on NODE_IP ports 80 and 443 (the Node's address on the pod bridge, like a
+ *    dataplane --h2c` on NODE_IP ports 80 and 443 (the Node's address on the pod bridge, like a
  *    hostNetwork data plane on an edge node), so the Gateway's status address is reachable from
  *    this host and listener ports are the data plane's ports;
  * 4. the suite's test binary with the profile, claimed features and report path; it applies its
@@ -31,6 +31,12 @@ import { CLAIMED_EXTENDED_FEATURES, CONTROLLER_NAME, CORE_EXCEPTIONS, GATEWAY_CL
 
 /** The suite's test binary next to the harness (test/cluster/build.sh). */
 export const conformanceBinary = join(dirname(harnessBinary), 'gateway-conformance.test');
+
+/**
+ * Data-plane options beyond the addresses and ports: `--h2c` accepts HTTP/2 with prior knowledge
+ * on the plain port, as the suite's HTTPRouteBackendProtocolH2C test sends it.
+ */
+const DATAPLANE_ARGS = ['--h2c'];
 
 /** Core features the profile implies; passed explicitly so the report's source is "Manual". */
 const CORE_FEATURES = ['Gateway', 'HTTPRoute', 'ReferenceGrant'];
@@ -111,7 +117,7 @@ export async function runGatewayConformance(options: ConformanceRunOptions): Pro
     if (!/^10\.217\.\d+\.\d+$/.test(nodeIP)) throw new Error(`the test cluster's Node has no pod-bridge address (got ${JSON.stringify(nodeIP)}): pod networking needs root and iproute2`);
     log(`test cluster ${cluster.server} ready in ${Date.now() - started} ms; Node address ${nodeIP}`);
     await kc(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'gateway.networking.k8s.io/v1', kind: 'GatewayClass', metadata: { name: GATEWAY_CLASS }, spec: { controllerName: CONTROLLER_NAME } }));
-    portico = await startPorticoInCluster(cluster.kubeconfig, work, { address: nodeIP, httpPort: 80, httpsPort: 443, publishAddresses: [nodeIP] });
+    portico = await startPorticoInCluster(cluster.kubeconfig, work, { address: nodeIP, httpPort: 80, httpsPort: 443, publishAddresses: [nodeIP], dataplaneArgs: DATAPLANE_ARGS });
     log(`portico control + dataplane running; data plane on ${nodeIP}:80 and :443 (logs in ${work})`);
     const outcome = await runSuite(cluster.kubeconfig, work, options, log);
     if (options.keep) log(`kept running: KUBECONFIG=${cluster.kubeconfig}; portico logs in ${work}`);

@@ -23,6 +23,8 @@ export interface PorticoInClusterOptions {
   readonly httpsPort?: number;
   /** `--publish-address` of the control plane: the addresses status reports. */
   readonly publishAddresses?: readonly string[];
+  /** More `portico dataplane` options (e.g. `--h2c`). */
+  readonly dataplaneArgs?: readonly string[];
 }
 
 /** A running control + data plane pair. */
@@ -98,7 +100,7 @@ export async function startPorticoInCluster(kubeconfig: string, work: string, op
     procs.push(startProc('control', ['control', '--kubeconfig', kubeconfig, '--listen', `127.0.0.1:${controlPort}`, '--control-namespace', 'portico-system', '--debounce-ms', '20', ...publish, '--log-level', 'warn'], join(work, 'control.log')));
     await eventually(async () => ((await fetch(`http://127.0.0.1:${controlPort}/readyz`)).ok ? true : undefined), 60_000, 'control /readyz');
     procs.push(startProc('dataplane', ['dataplane', '--control', `http://127.0.0.1:${controlPort}`, '--token-file', tokenFile, '--address', options.address ?? '127.0.0.1', '--http-port', String(httpPort), '--https-port', options.httpsPort === undefined ? 'off' : String(options.httpsPort),
-      '--admin-port', String(adminPort), '--admin-address', '127.0.0.1', '--data-dir', join(work, 'dataplane'), '--workers', '1', '--no-access-log', '--node', 'edge-1', '--log-level', 'warn'], join(work, 'dataplane.log')));
+      '--admin-port', String(adminPort), '--admin-address', '127.0.0.1', '--data-dir', join(work, 'dataplane'), '--workers', '1', '--no-access-log', '--node', 'edge-1', ...(options.dataplaneArgs ?? []), '--log-level', 'warn'], join(work, 'dataplane.log')));
     await eventually(async () => ((await fetch(`http://127.0.0.1:${adminPort}/readyz`)).ok ? true : undefined), 60_000, 'data plane /readyz');
   } catch (error) {
     const tail = await logs();
