@@ -321,3 +321,21 @@ describe('the Gateway processor', () => {
     expect(cache.stats).toEqual({ derived: 5, reused: 1 });
   });
 });
+
+describe('RequestMirror in the Gateway processor', () => {
+  const base = [gatewayClass(), gateway([http()])];
+  const mirrorRule = (backendRef: Obj): Obj => ({ filters: [{ type: 'RequestMirror', requestMirror: { backendRef, percent: 50 } }], backendRefs: [to('web')] });
+
+  it('resolves the mirror backend and registers its endpoint set', () => {
+    const result = build([...base, httpRoute('m', { rules: [mirrorRule(to('api'))] })]);
+    const mirrors = result.model.virtualHosts[0]!.routes[0]!.policies?.requestMirror?.mirrors;
+    expect(mirrors).toEqual([{ namespace: 'apps', service: 'api', port: 80, endpointSet: expect.any(String), numerator: 50, denominator: 100 }]);
+    expect(result.model.endpointSets.map((set) => set.key)).toContain(mirrors?.[0]?.endpointSet);
+  });
+
+  it('drops the rule naming the mirror backendRef when it does not resolve', () => {
+    const result = build([...base, httpRoute('m', { rules: [mirrorRule(to('missing'))] })]);
+    expect(result.model.virtualHosts).toEqual([]);
+    expect(JSON.stringify(result.gateway.routes)).toContain('spec.rules[0].filters[0].requestMirror.backendRef: Service apps/missing not found');
+  });
+});

@@ -6,6 +6,7 @@
 import type { Backend, PathType, Route, RouteMatch, SourceRef, ValueMatch } from '../../model/types.ts';
 import { regexProblem } from '../../snapshot/regex.ts';
 import { httpRouteFilters, httpRouteTimeouts } from '../../snapshot/policies/gateway-filters.ts';
+import type { MirrorBackend } from '../../snapshot/policies/gateway-filters.ts';
 import type { RoutePolicies } from '../../snapshot/policies/registry.ts';
 import type { ClusterState } from '../../state/cluster-state.ts';
 import type { BackendRef, GRPCRoute, GRPCRouteMatch, HeaderMatch, HTTPRoute, HTTPRouteMatch, HTTPRouteRule } from '../../state/gateway-objects.ts';
@@ -119,6 +120,16 @@ function httpMatch(match: HTTPRouteMatch, field: string): MatchRead | string {
   return { pathType, path, match: routeMatch(match.method === undefined ? [] : [match.method], headers, query) };
 }
 
+/** A RequestMirror backendRef resolved as rule backendRefs are (its endpoint set registered), or why it cannot be used. */
+function resolveMirror(ref: unknown, field: string, source: SourceRef, state: ClusterState, sets: EndpointSets): MirrorBackend | string {
+  if (typeof ref !== 'object' || ref === null || typeof (ref as { name?: unknown }).name !== 'string') return `${field}: must name a Service (name, port)`;
+  const resolved = resolveBackendRef(ref as BackendRef, source, field, state, sets, false);
+  if (resolved.problem !== undefined) return resolved.problem.message;
+  if (resolved.backend.protocol !== undefined) return `${field}: copies go out as HTTP/1.1, so an HTTP/2 (h2c) Service cannot be a mirror`;
+  const { namespace, service, port, endpointSet } = resolved.backend;
+  return { namespace, service, port, endpointSet };
+}
+
 /** Reads the rules of an HTTPRoute. Pure over `state`; registers endpoint sets in `sets`. */
 export function httpRouteRules(route: HTTPRoute, source: SourceRef, state: ClusterState, sets: EndpointSets): RouteRules {
   const result: RouteRules = { served: [], dropped: [], backendProblems: [] };
@@ -139,7 +150,7 @@ export function httpRouteRules(route: HTTPRoute, source: SourceRef, state: Clust
     }
     // Filters and timeouts are policy modules (gateway-filters.ts); any problem drops the rule whole.
     const matchPathTypes = declared.map((match) => match?.path?.type ?? 'PathPrefix');
-    const filters = httpRouteFilters(rule.filters, field, { matchPathTypes });
+    const filters = httpRouteFilters(rule.filters, field, { matchPathTypes, resolveMirror: (ref, at) => resolveMirror(ref, at, source, state, sets) });
     const timeouts = httpRouteTimeouts(rule.timeouts, field);
     const problems = [...filters.problems, ...timeouts.problems];
     if (problems.length > 0) {
