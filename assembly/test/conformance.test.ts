@@ -388,3 +388,32 @@ describe('consistent hashing and named endpoints (pickHash, pickId)', () => {
     expect(matcher.pickId(7, -1, 0)).toBe(-1);
   });
 });
+
+describe('power of two choices (pickLeastLoaded)', () => {
+  const table = wrrTable([backends([1, [0, 1, 2, 3]]), backends([1, [4, 5]])], 6);
+  const randoms = Array.from({ length: 200 }, (_, i) => Math.imul(i + 3, 0x9e3779b1) >>> 0);
+
+  it('both implementations draw the same pairs and keep the lower score; the worst endpoint is never chosen', () => {
+    const [wasm, reference] = IMPLEMENTATIONS.map(([, load]) => {
+      const matcher = load(table);
+      [5, 1, 9, 3, 2, 7].forEach((score, id) => matcher.setScore(id, score));
+      return matcher;
+    });
+    const got = randoms.map((r) => wasm!.pickLeastLoaded(0, -1, r));
+    expect(got).toEqual(randoms.map((r) => reference!.pickLeastLoaded(0, -1, r)));
+    expect(got).not.toContain(2);
+    expect(new Set(got)).toEqual(new Set([0, 1, 3]));
+    // Two endpoints: always both drawn, the lower wins.
+    expect(new Set(randoms.map((r) => wasm!.pickLeastLoaded(1, -1, r)))).toEqual(new Set([4]));
+  });
+
+  it.each(IMPLEMENTATIONS)('%s: skips unhealthy endpoints and unknown routes', (_name, load) => {
+    const matcher = load(table);
+    matcher.setScore(4, 1);
+    matcher.setHealthy(5, false);
+    expect(matcher.pickLeastLoaded(1, -1, 12345)).toBe(4);
+    matcher.setHealthy(4, false);
+    expect(matcher.pickLeastLoaded(1, -1, 12345)).toBe(-1);
+    expect(matcher.pickLeastLoaded(9, -1, 1)).toBe(-1);
+  });
+});

@@ -172,6 +172,7 @@ export function loadReference(table: MatcherTable): Matcher {
   const backendCurrent = table.routes.map((route) => route.backends.map(() => 0));
   const endpointCurrent = table.routes.map((route) => route.backends.map((backend) => backend.endpoints.map(() => 0)));
   const seeds = Array.from({ length: table.endpointCount }, () => 0);
+  const scores = Array.from({ length: table.endpointCount }, () => 0);
   let last = -1;
   const checkEndpoint = (endpoint: number): void => {
     if (!Number.isInteger(endpoint) || endpoint < 0 || endpoint >= table.endpointCount) {
@@ -208,6 +209,24 @@ export function loadReference(table: MatcherTable): Matcher {
       last = index;
       return endpoint;
     },
+    pickLeastLoaded(route, allowed, random) {
+      last = -1;
+      const backends = table.routes[route]?.backends;
+      if (backends === undefined) return -1;
+      const b = chooseBackendIndex(route, allowed | 0, (allowed | 0) !== -1);
+      if (b < 0) return -1;
+      last = b;
+      const live = (backends[b]?.endpoints ?? []).filter((id) => healthy[id]);
+      const r = random >>> 0;
+      const a = (r & 0xffff) % live.length;
+      const other = live.length > 1 ? (a + 1 + ((r >>> 16) % (live.length - 1))) % live.length : a;
+      const [first, second] = [live[a] as number, live[other] as number];
+      return (scores[second] ?? 0) < (scores[first] ?? 0) ? second : first;
+    },
+    setScore(endpoint, score) {
+      checkEndpoint(endpoint);
+      scores[endpoint] = score;
+    },
     setSeed(endpoint, seed) {
       checkEndpoint(endpoint);
       seeds[endpoint] = seed >>> 0;
@@ -223,17 +242,22 @@ export function loadReference(table: MatcherTable): Matcher {
     },
   };
 
-  function pickAmong(route: number, allowed: number, forced: boolean, key?: number): number {
-    last = -1;
-    const backends = table.routes[route]?.backends;
-    if (backends === undefined) return -1;
+  function chooseBackendIndex(route: number, allowed: number, forced: boolean): number {
+    const backends = table.routes[route]?.backends ?? [];
     const every = allowed === -1;
     const eligible = (index: number): boolean => every || (index < 32 && ((allowed >>> index) & 1) === 1);
     const live = (b: BackendEntry): boolean => b.endpoints.some((id) => healthy[id]);
     const weights = backends.map((b, index) => (eligible(index) && live(b) ? b.weight : 0));
-    let b = smoothPick(weights, backendCurrent[route] ?? []);
+    const b = smoothPick(weights, backendCurrent[route] ?? []);
     // A request-level choice takes its first live backend whatever its weight.
-    if (b < 0 && forced) b = backends.findIndex((entry, index) => eligible(index) && live(entry));
+    return b < 0 && forced ? backends.findIndex((entry, index) => eligible(index) && live(entry)) : b;
+  }
+
+  function pickAmong(route: number, allowed: number, forced: boolean, key?: number): number {
+    last = -1;
+    const backends = table.routes[route]?.backends;
+    if (backends === undefined) return -1;
+    const b = chooseBackendIndex(route, allowed, forced);
     if (b < 0) return -1;
     const endpoints = backends[b]?.endpoints ?? [];
     last = b;

@@ -22,7 +22,7 @@ describe('balancing annotations (ingress-nginx e2e: upstreamhashby.go, affinity.
         pool('uri', 'uri.test', { [`${A}upstream-hash-by`]: '$request_uri' }),
         pool('combo', 'combo.test', { [`${A}upstream-hash-by`]: '${arg_user}-$http_x_team' }),
         pool('remote', 'remote.test', { [`${A}upstream-hash-by`]: '$remote_addr' }),
-        pool('badvar', 'badvar.test', { [`${A}upstream-hash-by`]: '$upstream_addr', [`${A}load-balance`]: 'ewma', [`${A}upstream-hash-by-subset`]: 'true' }),
+        pool('badvar', 'badvar.test', { [`${A}upstream-hash-by`]: '$upstream_addr', [`${A}load-balance`]: 'fastest', [`${A}upstream-hash-by-subset`]: 'true' }),
         pool('sticky', 'sticky.test', { [`${A}affinity`]: 'cookie', [`${A}session-cookie-name`]: 'SERVERID', [`${A}session-cookie-expires`]: '172800', [`${A}session-cookie-max-age`]: '259200', [`${A}session-cookie-samesite`]: 'None', [`${A}session-cookie-conditional-samesite-none`]: 'true' }),
         pool('persistent', 'persistent.test', { [`${A}affinity`]: 'cookie', [`${A}affinity-mode`]: 'persistent', [`${A}session-cookie-path`]: '/', [`${A}session-cookie-domain`]: 'foo.bar', [`${A}session-cookie-secure`]: 'true' }),
         pool('plain', 'plain.test', {}),
@@ -69,7 +69,7 @@ describe('balancing annotations (ingress-nginx e2e: upstreamhashby.go, affinity.
     expect(await replicaOf('combo.test', '/info?user=big', { 'X-Team': team })).toBe(first);
   });
 
-  it('an unknown variable, ewma and subsets are Warnings naming each annotation; round robin applies', async () => {
+  it('an unknown variable, an unknown load-balance and subsets are Warnings naming each annotation; round robin applies', async () => {
     expect(proxy.conditionsOf('badvar').map(([reason, severity, field]) => `${reason}/${severity}/${field}`)).toEqual([
       `InvalidAnnotation/Warning/metadata.annotations['${A}load-balance']`,
       `InvalidAnnotation/Warning/metadata.annotations['${A}upstream-hash-by']`,
@@ -170,5 +170,41 @@ describe('balancing annotations (ingress-nginx e2e: upstreamhashby.go, affinity.
     const replicas = new Set<number>();
     for (let i = 0; i < 4; i++) replicas.add(await replicaOf('plain.test'));
     expect(replicas.size).toBeGreaterThanOrEqual(3);
+  });
+});
+
+describe('load-balance: ewma (ingress-nginx balancer/ewma.lua)', () => {
+  let proxy: AnnotatedProxy;
+  const slowPorts = new Set<number>();
+
+  beforeAll(async () => {
+    proxy = await AnnotatedProxy.start(
+      [pool('ewma', 'ewma.test', { [`${A}load-balance`]: 'ewma' }), pool('rr', 'rr.test', {})],
+      ['pool*3'],
+      {},
+      {
+        pool: (request, response) => {
+          const port = request.socket.localPort ?? 0;
+          request.resume();
+          // One endpoint answers 300 ms late: ewma learns that and sends it (almost) nothing.
+          setTimeout(() => response.end(JSON.stringify({ service: 'pool', replica: port, method: request.method, url: request.url, headers: {}, bodyBytes: 0 })), slowPorts.has(port) ? 300 : 0);
+        },
+      },
+    );
+    slowPorts.add(proxy.backends.get('pool')?.port as number);
+  });
+
+  afterAll(() => proxy.close());
+
+  it('the slow endpoint gets few requests once measured; round robin gives it a third', async () => {
+    const slow = proxy.backends.get('pool')?.port as number;
+    const count = async (host: string, n: number): Promise<number> => {
+      let toSlow = 0;
+      for (let i = 0; i < n; i++) if ((await proxy.echo(host, '/info')).replica === slow) toSlow++;
+      return toSlow;
+    };
+    expect(await count('rr.test', 9)).toBe(3);
+    expect(await count('ewma.test', 30)).toBeLessThanOrEqual(4);
+    expect(proxy.explainer.explain({ host: 'ewma.test', path: '/info' }).policies).toEqual(['load-balance: ewma (the less loaded of two endpoints by response time)']);
   });
 });

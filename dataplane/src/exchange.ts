@@ -27,6 +27,7 @@ import type { ExternalAuthRequest } from '@portico/control/snapshot/policies/ext
 import { decideAuth } from '@portico/control/snapshot/policies/external-auth';
 import { headerLines } from './external-auth.ts';
 import type { ProxyDecision } from './router.ts';
+import { FAILURE_PENALTY_MS } from './router.ts';
 import { POOL_FULL } from './upstream/pool.ts';
 import type { Upstream, UpstreamOwner } from './upstream/pool.ts';
 
@@ -63,6 +64,8 @@ export class Exchange implements UpstreamOwner {
   #sent = false;
   /** Body bytes went straight to an endpoint (not kept in #firstBody): the request cannot be sent again. */
   #bodyStreamed = false;
+  /** When the request went to a `measured` endpoint (load-balance: ewma), else 0. */
+  #measuredFrom = 0;
   /** The endpoint a status retry goes to (chosen while the relay asked). */
   #statusRetry: ProxyDecision | undefined;
   #reused = false;
@@ -138,6 +141,7 @@ export class Exchange implements UpstreamOwner {
     // Emptied, not replaced: no allocation per request for a list only retries fill.
     this.#tried.length = 0;
     this.#staleRetried = this.#gotBytes = this.#sent = this.#bodyStreamed = false;
+    this.#measuredFrom = 0;
     this.#arrived = this.conn.context.now;
     this.#relay.reset(this.#isHead, keepAlive, head.minor === 1, this.#upgrade, response);
     this.#applySettings(settings);
@@ -271,6 +275,7 @@ export class Exchange implements UpstreamOwner {
     // Built at send time (again for a retry): the head lives in scratch memory only while written.
     const head = forwardHead(this.requestBuffer as Buffer, this.conn.head, this.#headEnd, forward, context.ids, this.#requestId, this.#upgrade, this.#target, this.#extra);
     this.#sent = true;
+    if ((this.decision as ProxyDecision).measured === true) this.#measuredFrom = performance.now();
     let ok: boolean;
     if (this.#firstBody !== undefined) {
       socket.cork();
@@ -416,6 +421,7 @@ export class Exchange implements UpstreamOwner {
       }
     }
     if (context.metrics !== undefined) context.metrics.observeUpstream((performance.now() - this.#upstreamStarted) / 1000);
+    this.#measure(0);
     this.#record(relay.status);
     this.#done(!relay.closeClient && this.#requestDone);
   }
@@ -425,6 +431,7 @@ export class Exchange implements UpstreamOwner {
     const decision = this.decision as ProxyDecision;
     const router = this.conn.context.router;
     const relay = this.#relay;
+    this.#measure(FAILURE_PENALTY_MS);
     const action = decideFailure(kind, {
       started: relay.started,
       replayable: this.#replayable && (this.#idempotent || unprocessed) && !this.#gotBytes,
@@ -457,6 +464,14 @@ export class Exchange implements UpstreamOwner {
         break;
     }
     this.#localError(action.status);
+  }
+
+  /** Reports the response time of a measured exchange (load-balance: ewma), plus `penaltyMs` for a failure. */
+  #measure(penaltyMs: number): void {
+    if (this.#measuredFrom === 0) return;
+    const decision = this.decision as ProxyDecision;
+    decision.snapshot.observeLatency(decision.endpointId, performance.now() - this.#measuredFrom + penaltyMs);
+    this.#measuredFrom = 0;
   }
 
   /** What proxy-next-upstream decides on, now. */

@@ -77,6 +77,8 @@ export class LoadedSnapshot {
   readonly #endpointsText: string;
   #keys: ReadonlySet<string> | undefined;
   #tokens: (string | undefined)[] | undefined;
+  #latency: Float64Array | undefined;
+  #touched: Float64Array | undefined;
   #byToken: Map<string, number> | undefined;
 
   /**
@@ -134,6 +136,23 @@ export class LoadedSnapshot {
   endpointToken(id: number): string {
     const tokens = (this.#tokens ??= new Array<string | undefined>(this.endpoints.length));
     return (tokens[id] ??= createHash('sha256').update(`portico-session|${(this.endpoints[id] as EndpointRef).key}`).digest('hex').slice(0, 32));
+  }
+
+  /**
+   * Takes one response time of endpoint `id` (ms; a failure counts its time plus FAILURE_PENALTY_MS)
+   * into its exponentially weighted average (decay EWMA_DECAY_MS, as ingress-nginx's ewma), which
+   * becomes its load score in the balancer. Kept per snapshot and worker: a new snapshot starts at 0.
+   */
+  observeLatency(id: number, ms: number): void {
+    const count = this.endpoints.length;
+    const average = (this.#latency ??= new Float64Array(count));
+    const touched = (this.#touched ??= new Float64Array(count));
+    const now = performance.now();
+    const weight = touched[id] === 0 ? 0 : Math.exp(-(now - (touched[id] as number)) / EWMA_DECAY_MS);
+    const next = (average[id] as number) * weight + ms * (1 - weight);
+    average[id] = next;
+    touched[id] = now;
+    this.balancer.setScore(id, next);
   }
 
   /** The endpoint id a session token names, or -1 (built on first use). */
@@ -226,6 +245,8 @@ export interface ProxyDecision {
   readonly policy: PreparedPolicy | undefined;
   /** The backends a policy limited the choice to (bit k = backend k; a canary header or cookie), kept for retries; undefined for all. */
   readonly backends?: number | undefined;
+  /** The endpoint was picked by load (`load-balance: ewma`): the exchange reports its response time (`LoadedSnapshot.observeLatency`). */
+  readonly measured?: true | undefined;
 }
 
 /**
@@ -289,6 +310,12 @@ const NOT_READY: StatusDecision = { kind: 'unavailable', route: '' };
 export function endpointKey(address: string, port: number): string {
   return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
 }
+
+/** How fast an endpoint's latency average forgets (ingress-nginx's ewma decay time, 10 s). */
+const EWMA_DECAY_MS = 10_000;
+
+/** What a failed exchange adds to its time in the latency average (load-balance: ewma). */
+export const FAILURE_PENALTY_MS = 1000;
 
 /** FNV-1a (32-bit) of an endpoint key: its consistent-hashing seed. */
 function endpointSeed(key: string): number {
@@ -460,10 +487,13 @@ export class Router extends EventEmitter<{ swap: [SwapEvent] }> {
     let endpointId = outcome?.sticky === undefined ? -1 : balancer.pickId(routeId, -1, snapshot.endpointByToken(outcome.sticky));
     if (endpointId < 0) {
       const hash = outcome?.hash;
-      endpointId = hash !== undefined ? balancer.pickHash(routeId, allowed, hash) : allowed === -1 ? balancer.pick(routeId) : balancer.pickIn(routeId, allowed);
+      if (hash !== undefined) endpointId = balancer.pickHash(routeId, allowed, hash);
+      else if (outcome?.leastLoaded === true) endpointId = balancer.pickLeastLoaded(routeId, allowed, (Math.random() * 0x100000000) >>> 0);
+      else endpointId = allowed === -1 ? balancer.pick(routeId) : balancer.pickIn(routeId, allowed);
       if (endpointId >= 0) outcome?.picked?.(snapshot.endpointToken(endpointId));
     }
-    return proxyTo(snapshot, routeId, decision.route, decision.policy, endpointId, backends);
+    const chosen = proxyTo(snapshot, routeId, decision.route, decision.policy, endpointId, backends);
+    return chosen.kind === 'proxy' && outcome?.leastLoaded === true && outcome.hash === undefined ? { ...chosen, measured: true } : chosen;
   }
 
   /**

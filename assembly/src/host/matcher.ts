@@ -37,6 +37,13 @@ export interface Matcher {
   pickHash(route: number, allowed: number, key: number): number;
   /** `endpoint` when it is healthy and behind an `allowed` backend of the route (a session cookie named it), else -1. */
   pickId(route: number, allowed: number, endpoint: number): number;
+  /**
+   * Endpoint id by the power of two choices (load-balance: ewma): the backend as pickIn chooses
+   * it, then two of its healthy endpoints drawn from `random` (a u32), the lower load score wins.
+   */
+  pickLeastLoaded(route: number, allowed: number, random: number): number;
+  /** Sets an endpoint's load score (lower is better; all 0 at load). Throws PORTICO_E_ENDPOINT_RANGE for an unknown id. */
+  setScore(endpoint: number, score: number): void;
   /** Sets an endpoint's hashing seed (a hash of its address, so keys keep their endpoint across snapshots). Throws PORTICO_E_ENDPOINT_RANGE for an unknown id. */
   setSeed(endpoint: number, seed: number): void;
   /** Backend index (within the route) that the last pick() chose, or -1. */
@@ -63,6 +70,8 @@ interface MatcherExports {
   pickHash(route: number, allowed: number, key: number): number;
   pickId(route: number, allowed: number, endpoint: number): number;
   setEndpointSeed(id: number, seed: number): number;
+  pickLeastLoaded(route: number, allowed: number, random: number): number;
+  setEndpointScore(id: number, score: number): number;
   lastBackend(): number;
   setHealthy(id: number, ok: number): number;
   isHealthy(id: number): number;
@@ -168,6 +177,15 @@ class WasmMatcher implements Matcher {
 
   pickId(route: number, allowed: number, endpoint: number): number {
     return this.#wasm.pickId(route | 0, allowed | 0, endpoint | 0);
+  }
+
+  pickLeastLoaded(route: number, allowed: number, random: number): number {
+    return this.#wasm.pickLeastLoaded(route | 0, allowed | 0, random | 0);
+  }
+
+  setScore(endpoint: number, score: number): void {
+    this.#checkEndpoint(endpoint);
+    this.#wasm.setEndpointScore(endpoint, score);
   }
 
   setSeed(endpoint: number, seed: number): void {

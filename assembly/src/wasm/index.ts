@@ -5,7 +5,7 @@
 import { findHost } from './host';
 import { findRoute } from './path';
 import { bindHeaderBits, forgetMatched } from './conditions';
-import { bindHealth, healthSize, healthy, lastBackend as lastBackendIndex, pickEndpoint, pickHashed, pickNamed, setHealth, setSeed } from './wrr';
+import { bindHealth, healthSize, healthy, lastBackend as lastBackendIndex, pickEndpoint, pickHashed, pickNamed, pickTwo, setHealth, setScore, setSeed } from './wrr';
 import {
   HOST_COND_COUNT, HOST_FALLBACK, HOST_INDEX, PAIR_HOST, PAIR_KIND, PAIR_NAME_LEN, PAIR_NAME_OFF, PAIR_SIZE, PAIR_VALUE_LEN, PAIR_VALUE_OFF,
   bindTable, endpointCount as endpoints, headerCount, headersBase, poolBase, routeCount as routes, tableFallback,
@@ -121,6 +121,16 @@ export function pickHash(route: i32, allowed: u32, key: u32): i32 {
 /** `endpoint` when healthy and behind an `allowed` backend of route `route` (a session cookie), else -1. */
 export function pickId(route: i32, allowed: u32, endpoint: i32): i32 {
   return endpoint < 0 ? -1 : pickNamed(route, allowed, <u32>endpoint);
+}
+
+/** Endpoint id for route `route` by the power of two choices over load scores (see wrr.ts pickTwo), or -1. */
+export function pickLeastLoaded(route: i32, allowed: u32, random: u32): i32 {
+  return pickTwo(route, allowed, random);
+}
+
+/** Sets endpoint `id`'s load score (lower is better); -1 when out of range. */
+export function setEndpointScore(id: i32, score: f64): i32 {
+  return id < 0 ? -1 : setScore(<u32>id, score);
 }
 
 /** Sets endpoint `id`'s consistent-hashing seed (from its address); -1 when out of range. */

@@ -15,16 +15,35 @@ let down: usize = 0;
 let seeds: usize = 0;
 let lastBackendIndex: i32 = -1;
 
-/** Bytes of health state (down flags, 4-byte aligned, then seeds) the loaded table needs. */
-export function healthSize(): usize {
-  return ((<usize>endpointCount + 3) & ~3) + (<usize>endpointCount << 2);
+/** One load score (f64, lower is better) per endpoint id, after the seeds; set by the host (setScore). */
+let scores: usize = 0;
+
+@inline function seedsOffset(): usize {
+  return (<usize>endpointCount + 7) & ~7;
 }
 
-/** Places the (zeroed) health flags and seeds at `at` (4-byte aligned). */
+@inline function scoresOffset(): usize {
+  return seedsOffset() + ((<usize>endpointCount * 4 + 7) & ~7);
+}
+
+/** Bytes of health state (down flags, seeds, load scores; 8-byte aligned parts) the loaded table needs. */
+export function healthSize(): usize {
+  return scoresOffset() + (<usize>endpointCount << 3);
+}
+
+/** Places the (zeroed) health flags, seeds and scores at `at` (8-byte aligned). */
 export function bindHealth(at: usize): void {
   down = at;
-  seeds = at + ((<usize>endpointCount + 3) & ~3);
+  seeds = at + seedsOffset();
+  scores = at + scoresOffset();
   lastBackendIndex = -1;
+}
+
+/** Sets endpoint `id`'s load score (load-balance: ewma); returns -1 for an id out of range. */
+export function setScore(id: u32, score: f64): i32 {
+  if (id >= endpointCount) return -1;
+  store<f64>(scores + (<usize>id << 3), score);
+  return 0;
 }
 
 /** Sets endpoint `id`'s hashing seed; returns -1 for an id out of range. */
@@ -218,4 +237,42 @@ export function pickNamed(route: i32, allowed: u32, endpoint: u32): i32 {
     backend += <usize>BACKEND_SLOTS + <usize>slots * <usize>ENDPOINT_SIZE;
   }
   return -1;
+}
+
+/**
+ * Endpoint id for route `route` by the power of two choices (ingress-nginx's ewma): the backend
+ * as pickEndpoint chooses it, then two of its healthy endpoints drawn from `random`, the one with
+ * the lower load score (setScore; ties to the first). -1 when none is eligible.
+ */
+export function pickTwo(route: i32, allowed: u32, random: u32): i32 {
+  lastBackendIndex = -1;
+  let rec = routeRecord(route);
+  if (rec == 0) return -1;
+  let best = chooseBackend(rec, allowed);
+  if (best == 0) return -1;
+  let slots = load<u32>(best + BACKEND_SLOT_COUNT);
+  let live: u32 = 0;
+  let slot = best + BACKEND_SLOTS;
+  for (let k: u32 = 0; k < slots; k++) {
+    if (healthy(load<u32>(slot + ENDPOINT_ID))) live++;
+    slot += ENDPOINT_SIZE;
+  }
+  // The a-th and b-th healthy endpoints, a != b when there are two.
+  let a = (random & 0xffff) % live;
+  let b = live > 1 ? (a + 1 + ((random >>> 16) % (live - 1))) % live : a;
+  let first: i32 = -1;
+  let second: i32 = -1;
+  let seen: u32 = 0;
+  slot = best + BACKEND_SLOTS;
+  for (let k: u32 = 0; k < slots; k++) {
+    let id = load<u32>(slot + ENDPOINT_ID);
+    if (healthy(id)) {
+      if (seen == a) first = <i32>id;
+      if (seen == b) second = <i32>id;
+      seen++;
+    }
+    slot += ENDPOINT_SIZE;
+  }
+  if (first == second) return first;
+  return load<f64>(scores + (<usize>second << 3)) < load<f64>(scores + (<usize>first << 3)) ? second : first;
 }

@@ -133,6 +133,8 @@ export interface PolicyOutcome {
    * the endpoint is chosen by consistent hashing of it; undefined: by round robin.
    */
   hash: number | undefined;
+  /** Pick the endpoint by the power of two choices over measured latency (`load-balance: ewma`) when no hash is set. */
+  leastLoaded: boolean | undefined;
   /** A session cookie's endpoint token (`affinity-mode: persistent`): that endpoint when it still serves the route. */
   sticky: string | undefined;
   /** Called with the chosen endpoint's token when the endpoint was newly chosen (not by `sticky`): sets the session cookie. */

@@ -11,6 +11,10 @@
  * addresses) so that the choice sits with every other endpoint choice. ingress-nginx uses ketama
  * (resty.chash); the mapping differs, the property (consistency) is the same.
  *
+ * `load-balance: ewma` (without upstream-hash-by, which wins as in ingress-nginx) asks the data
+ * plane for the power of two choices over each endpoint's measured response time (wasm
+ * `pickLeastLoaded`; the averages live in the data plane's LoadedSnapshot).
+ *
  * Variables: `$request_uri`, `$uri`, `$args`/`$query_string`, `$arg_<name>`, `$http_<name>`,
  * `$cookie_<name>`, `$host`, `$remote_addr`, `$scheme`, `$request_method`; anything else is a
  * Warning and the annotation is not applied (round robin, as ingress-nginx on an unknown variable
@@ -30,10 +34,12 @@ const VARIABLE = /\$(?:\{([a-z_][a-z0-9_]*)\}|([a-z_][a-z0-9_]*))/gi;
 const SIMPLE = new Set(['request_uri', 'uri', 'args', 'query_string', 'host', 'remote_addr', 'scheme', 'request_method']);
 const PREFIXED = /^(arg|http|cookie)_([a-z0-9_]{1,128})$/i;
 
-/** What a route hashes by. */
+/** How a route balances: by a hash of `by`, else (`ewma`) by measured latency. */
 export interface HashData {
-  /** The template as written (checked on load). */
-  readonly by: string;
+  /** The upstream-hash-by template as written (checked on load), or undefined. */
+  readonly by?: string | undefined;
+  /** `load-balance: ewma`: the power of two choices over each endpoint's latency average. */
+  readonly ewma?: true | undefined;
 }
 
 /** Pure: FNV-1a (32-bit) over the first MAX_KEY UTF-16 units of `key`, mixed with its length. */
@@ -101,19 +107,21 @@ export function compileTemplate(template: string): Part[] | { readonly problem: 
 }
 
 function readHash(reader: AnnotationReader): HashData | undefined {
-  const balance = reader.string('load-balance');
-  if (balance !== undefined && balance.toLowerCase() !== 'round_robin') {
-    reader.warn('load-balance', `${JSON.stringify(balance)} is not supported (Portico balances round_robin, or by upstream-hash-by / affinity); round robin applies`);
+  const balance = reader.string('load-balance')?.toLowerCase();
+  if (balance !== undefined && balance !== 'round_robin' && balance !== 'ewma') {
+    reader.warn('load-balance', `${JSON.stringify(balance.slice(0, 32))} is not round_robin or ewma; round robin applies`);
   }
+  const ewma = balance === 'ewma' ? true : undefined;
   const by = reader.string('upstream-hash-by');
   if (reader.boolean('upstream-hash-by-subset', false)) reader.warn('upstream-hash-by-subset', 'subset hashing is not supported; each key maps to one endpoint (plain consistent hashing)');
   if (reader.string('upstream-hash-by-subset-size') !== undefined) reader.warn('upstream-hash-by-subset-size', 'subset hashing is not supported; ignored');
-  if (by === undefined) return undefined;
+  if (by === undefined) return ewma === undefined ? undefined : { ewma };
   const compiled = compileTemplate(by);
   if ('problem' in compiled) {
-    reader.warn('upstream-hash-by', `${JSON.stringify(by.slice(0, 64))} ${compiled.problem}; not applied, round robin`);
-    return undefined;
+    reader.warn('upstream-hash-by', `${JSON.stringify(by.slice(0, 64))} ${compiled.problem}; not applied, ${ewma === undefined ? 'round robin' : 'ewma'}`);
+    return ewma === undefined ? undefined : { ewma };
   }
+  // ingress-nginx: upstream-hash-by takes preference over load-balance.
   return { by };
 }
 
@@ -125,11 +133,14 @@ export const upstreamHashModule: PolicyModule<HashData> = {
     { name: 'upstream-hash-by', support: 'approximated', note: 'consistent hashing of the key (nginx variables $request_uri, $uri, $args, $arg_*, $http_*, $cookie_*, $host, $remote_addr, $scheme, $request_method and text) to an endpoint, in the wasm matcher (rendezvous hashing instead of ketama: a different but equally consistent mapping); keys are hashed on their first 4096 characters; an unknown variable is a Warning and round robin applies' },
     { name: 'upstream-hash-by-subset', support: 'approximated', note: 'subsets are not built: a Warning, and each key maps to one endpoint' },
     { name: 'upstream-hash-by-subset-size', support: 'approximated', note: 'ignored with a Warning (no subsets)' },
-    { name: 'load-balance', support: 'approximated', note: 'round_robin (smooth weighted round robin in the wasm matcher); ewma is not built: a Warning and round robin applies' },
+    { name: 'load-balance', support: 'approximated', note: 'round_robin (smooth weighted round robin in the wasm matcher); ewma: the power of two choices in the wasm matcher over each endpoint\'s exponentially weighted response time (10 s decay; a failure counts its time plus 1 s), measured per data-plane worker and started afresh with each snapshot; upstream-hash-by wins over it' },
   ],
-  schema: z.strictObject({ by: z.string().min(1).max(MAX_TEMPLATE) }),
+  schema: z.strictObject({ by: z.string().min(1).max(MAX_TEMPLATE).optional(), ewma: z.literal(true).optional() }),
   read: readHash,
   prepare: (data) => {
+    if (data.by === undefined) {
+      return data.ewma === true ? (_facts: RequestFacts, outcome: PolicyOutcome) => void (outcome.leastLoaded = true) : undefined;
+    }
     const compiled = compileTemplate(data.by);
     // A snapshot template that does not compile here was not made by the build stage: round robin.
     if ('problem' in compiled) return undefined;
@@ -139,5 +150,5 @@ export const upstreamHashModule: PolicyModule<HashData> = {
       outcome.hash = hashKey(key);
     };
   },
-  describe: (data) => `upstream-hash-by: requests with the same ${data.by} go to the same endpoint (consistent hashing)`,
+  describe: (data) => (data.by === undefined ? 'load-balance: ewma (the less loaded of two endpoints by response time)' : `upstream-hash-by: requests with the same ${data.by} go to the same endpoint (consistent hashing)`),
 };
