@@ -54,6 +54,9 @@ func apiserverArgs(dir, etcdURL string, pki pkiFiles, port int, garbageCollector
 		// work; without it (--workloads=false) they would wait forever.
 		"--enable-garbage-collector=" + strconv.FormatBool(garbageCollector),
 		"--event-ttl=10m",
+		// pods/log goes to the kubelet stand-in's API on the Node's InternalIP (its
+		// Hostname address does not resolve).
+		"--kubelet-preferred-address-types=InternalIP",
 		// Otherwise an open watch (every informer) holds shutdown for the full 60 s
 		// ShutdownTimeout; with it, the HTTP server gets 2 s once requests have drained.
 		"--shutdown-send-retry-after=true",

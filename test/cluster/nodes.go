@@ -66,7 +66,8 @@ func nodeObject(i int, address string) *v1.Node {
 				ContainerRuntimeVersion: runtimeVersion,
 				OSImage:                 "portico-testcluster (processes in network namespaces)",
 			},
-			Phase: v1.NodeRunning,
+			Phase:           v1.NodeRunning,
+			DaemonEndpoints: v1.NodeDaemonEndpoints{KubeletEndpoint: v1.DaemonEndpoint{Port: kubeletPort}},
 		},
 	}
 }

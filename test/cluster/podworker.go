@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -273,7 +274,7 @@ func (w *podWorker) start(ctx context.Context, i int) {
 	}
 	dir := filepath.Join(w.podDir, c.spec.Name)
 	_ = os.MkdirAll(dir, 0o755)
-	log, err := os.OpenFile(filepath.Join(w.podDir, c.spec.Name+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	sink, err := openLogSink(w.podDir, c.spec.Name)
 	if err != nil {
 		w.report(pod, c, &containerProblem{"RunContainerError", err.Error()})
 		w.scheduleRestart(i, retrySetup)
@@ -284,15 +285,22 @@ func (w *podWorker) start(ctx context.Context, i int) {
 	cmd := exec.Command("ip", argv...)
 	cmd.Env = env
 	cmd.Dir = dir
-	cmd.Stdout, cmd.Stderr = log, log
+	stdout, errOut := sink.pipe("stdout")
+	stderr, errErr := sink.pipe("stderr")
+	cmd.Stdout, cmd.Stderr = stdout, stderr
 	// Own process group (the whole container is signalled); killed with the harness.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		log.Close()
+	err = errors.Join(errOut, errErr)
+	if err == nil {
+		err = cmd.Start()
+	}
+	if err != nil {
+		sink.close(0)
 		w.report(pod, c, &containerProblem{"RunContainerError", err.Error()})
 		w.scheduleRestart(i, retrySetup)
 		return
 	}
+	sink.started()
 	c.gen++
 	gen := c.gen
 	c.cmd, c.pid, c.running, c.everStarted = cmd, cmd.Process.Pid, true, true
@@ -301,7 +309,7 @@ func (w *podWorker) start(ctx context.Context, i int) {
 	w.recorder.Eventf(pod, v1.EventTypeNormal, "Started", "Started container %s (pid %d, %s)", c.spec.Name, c.pid, filepath.Base(c.binary))
 	go func() {
 		_ = cmd.Wait()
-		log.Close()
+		sink.close(2 * time.Second)
 		w.send(workerEvent{idx: i, gen: gen, exited: cmd.ProcessState})
 	}()
 	probeCtx, cancel := context.WithCancel(ctx)

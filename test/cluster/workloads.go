@@ -57,6 +57,11 @@ func startWorkloads(parent context.Context, server string, pki pkiFiles, dataDir
 	if err := registerNodes(ctx, client, list); err != nil {
 		return wl, err
 	}
+	if network != nil {
+		if err := serveKubeletAPI(ctx, list, filepath.Join(dataDir, "pods")); err != nil {
+			return wl, err
+		}
+	}
 
 	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
 	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events("")})

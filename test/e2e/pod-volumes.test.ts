@@ -13,6 +13,8 @@
  *    what the Corefile forwards off the machine.
  * 4. Hostile: a volume type the stand-in cannot provide (hostPath) and a mountPath with no parent
  *    directory on this machine are refused with an Event, never ignored.
+ * 5. `kubectl logs` (the pods/log subresource the suite's RequestMirror tests read) through the
+ *    kubelet stand-in's API: a container's output, --since-time, --timestamps, --tail; -f refused.
  *
  * Traffic goes only to 127.0.0.1 (the API server) and the cluster's 10.217.N.0/24 pod addresses.
  */
@@ -181,6 +183,33 @@ describe('the test cluster gives pods what the Gateway API conformance manifests
     expect(whoami.additionalA).toEqual([pod!.status.hostIP]);
     expect((await dnsQuery(pod!.status.podIP!, 'example.com')).rcode).toBe(5); // REFUSED: nothing is forwarded
   }, 120_000);
+
+  it('kubectl logs reads a container\'s output through the kubelet stand-in: since-time, timestamps, tail; follow refused', async () => {
+    showLog();
+    const ns = 'logs';
+    await kc(['create', 'namespace', ns]);
+    await kc(['apply', '-f', '-'], JSON.stringify(deployment(ns, 'echo', { containers: [{ name: 'echo', image: ECHO_BASIC_IMAGE, env: downward }] })));
+    await kc(['-n', ns, 'rollout', 'status', 'deployment/echo', '--timeout=60s']);
+    const [pod] = await pods(ns, 'app=echo');
+    const name = pod!.metadata.name;
+    const get = async (path: string) => expect((await fetch(`http://${pod!.status.podIP}:3000${path}`, { signal: AbortSignal.timeout(3_000) })).status).toBe(200);
+    await eventually(() => get('/before'), 10_000, 'echo-basic answering');
+    // The next whole second: --since-time has second precision.
+    const boundary = new Date(Math.ceil((Date.now() + 50) / 1000) * 1000);
+    await new Promise((resolve) => setTimeout(resolve, boundary.getTime() - Date.now() + 50));
+    await get('/after');
+    const all = await eventually(async () => {
+      const out = await kc(['-n', ns, 'logs', name]);
+      return out.includes('request made to /after') ? out : undefined;
+    }, 10_000, 'the /after line in kubectl logs');
+    expect(all).toMatch(/Starting server, listening on port 3000 \(http\)/);
+    expect(all).toContain('Echoing back request made to /before');
+    const since = await kc(['-n', ns, 'logs', name, `--since-time=${boundary.toISOString().replace(/\.\d+Z$/, 'Z')}`, '--timestamps']);
+    expect(since).not.toContain('/before');
+    expect(since).toMatch(/^\d{4}-\d\d-\d\dT[\d:.]+Z Echoing back request made to \/after to client/m);
+    expect((await kc(['-n', ns, 'logs', name, '--tail=1'])).trim()).toMatch(/^Echoing back request made to \/after/);
+    await expect(kc(['-n', ns, 'logs', name, '-f', '--request-timeout=5s'])).rejects.toThrow(/follow is not supported by the portico test cluster's kubelet stand-in/);
+  }, 60_000);
 
   it('hostile: a hostPath volume and a mountPath with no parent directory here are refused with an Event, never ignored', async () => {
     showLog();
