@@ -4,6 +4,7 @@
  *   npm run bench:fleet [-- --ingresses 10000 --nodes 100 --changes 20 --timeout 300 --json]
  *   npm run bench:fleet -- --sizes 1000,10000,50000 [--nodes N]   (how cost grows with size)
  *   npm run bench:fleet -- --workers 2   (the data plane in its own processes, measured apart)
+ *   npm run bench:fleet -- --cpu-prof DIR   (V8 CPU profiles of the Portico process into DIR)
  *
  * Writes a synthetic manifest directory (N Ingresses with 3 paths each, a Service with a
  * 3-endpoint EndpointSlice per 5 Ingresses, 20 files of `List`s) into a temporary directory,
@@ -45,6 +46,7 @@ const { values } = parseArgs({
     timeout: { type: 'string', default: '600' },
     'change-timeout': { type: 'string', default: '120' },
     json: { type: 'boolean', default: false },
+    'cpu-prof': { type: 'string' },
   },
 });
 
@@ -169,7 +171,9 @@ async function runOnce(ingresses: number, deadline: number): Promise<RunResult> 
   ];
   const started = performance.now();
   // Its own process group, so the data-plane worker goes down with it whatever happens to this process.
-  const child = spawn(process.execPath, [PORTICO, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, PORTICO_API_TOKEN: token }, detached: true });
+  // --cpu-prof DIR: V8 CPU profiles of the Portico process (and its workers) land in DIR on exit.
+  const profile = values['cpu-prof'] === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', values['cpu-prof']];
+  const child = spawn(process.execPath, [...profile, PORTICO, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, PORTICO_API_TOKEN: token }, detached: true });
   live.child = child;
   let tail = '';
   const keep = (chunk: Buffer) => (tail = (tail + chunk.toString()).slice(-4000));

@@ -20,6 +20,6 @@ export interface CompileResult {
  * result is the same either way). Throws only on a bug (PORTICO_E_SNAPSHOT_INVALID).
  */
 export function compileState(state: ClusterState, selection: ClassSelection, previous?: Snapshot, options: BuildOptions = {}): CompileResult {
-  const { model, conditions } = buildModel(state, selection, undefined, options);
+  const { model, conditions } = buildModel(state, selection, options);
   return { snapshot: compileSnapshot(model, previous), conditions };
 }

@@ -11,18 +11,28 @@ import type { IngressBackend, Service, ServicePort } from '../state/objects.ts';
 /** The weight of a route's only backend; canary splits divide it. */
 export const FULL_WEIGHT = 100;
 
-/** One `EndpointSets.resolve` call, recorded so a reused Ingress derivation registers its sets again. */
+/** One `EndpointSets.resolve` call and the key of the set it returned, recorded so a derivation knows (and can replay) the sets it used. */
 export interface SetUse {
   readonly service: Service;
   readonly servicePort: ServicePort;
   readonly ingressPort: number | string;
+  readonly key: string;
 }
 
-/** Collects endpoint sets while backends are resolved, so each set is computed once. */
+/**
+ * Collects endpoint sets while backends are resolved, so each set is computed once. A full build
+ * uses one per build; the incremental build keeps one across builds, dropping sets nobody uses
+ * any more and recomputing the sets of a Service whose Service object or EndpointSlices changed.
+ */
 export class EndpointSets {
   private readonly sets = new Map<string, EndpointSet>();
+  /** Set keys by Service key (`namespace/name`). */
+  private readonly byService = new Map<string, Set<string>>();
   private readonly state: ClusterState;
-  private recording: SetUse[] | undefined;
+  /** Active recordings, innermost last: every one sees every `resolve` call. */
+  private readonly recordings: SetUse[][] = [];
+  /** `all()`'s answer, until a set is added, dropped or changed. */
+  private sorted: EndpointSet[] | undefined;
 
   constructor(state: ClusterState) {
     this.state = state;
@@ -30,35 +40,70 @@ export class EndpointSets {
 
   /** Every set resolved so far, sorted by key. */
   all(): EndpointSet[] {
-    return [...this.sets.values()].sort((a, b) => compareStrings(a.key, b.key));
+    this.sorted ??= [...this.sets.values()].sort((a, b) => compareStrings(a.key, b.key));
+    return this.sorted.slice();
   }
 
-  /** Appends every later `resolve` call to `uses` (undefined stops recording). */
+  /**
+   * Appends every later `resolve` call to `uses` until `record(undefined)`, which ends the
+   * innermost recording. Recordings nest: an outer one keeps seeing the calls of an inner one.
+   */
   record(uses: SetUse[] | undefined): void {
-    this.recording = uses;
+    if (uses === undefined) this.recordings.pop();
+    else this.recordings.push(uses);
   }
 
   /** The key of the set for this Service port, computing it on first use. */
   resolve(service: Service, servicePort: ServicePort, ingressPort: number | string): string {
-    this.recording?.push({ service, servicePort, ingressPort });
     const namespace = service.metadata.namespace ?? 'default';
-    const key = `${objectKey(namespace, service.metadata.name)}:${ingressPort}`;
+    const serviceKey = objectKey(namespace, service.metadata.name);
+    const key = `${serviceKey}:${ingressPort}`;
+    for (const uses of this.recordings) uses.push({ service, servicePort, ingressPort, key });
     if (!this.sets.has(key)) {
       const origin = { namespace, service: service.metadata.name, servicePort: servicePort.name ?? servicePort.port };
       this.sets.set(key, { key, endpoints: this.endpointsOf(service, servicePort), origin });
+      let keys = this.byService.get(serviceKey);
+      if (keys === undefined) this.byService.set(serviceKey, (keys = new Set()));
+      keys.add(key);
+      this.sorted = undefined;
     }
     return key;
   }
 
+  /** The set `key`, if resolved. */
+  get(key: string): EndpointSet | undefined {
+    return this.sets.get(key);
+  }
+
+  /** Forgets the set `key` (no route uses it any more). */
+  drop(key: string): void {
+    const set = this.sets.get(key);
+    if (set === undefined) return;
+    this.sets.delete(key);
+    const serviceKey = objectKey(set.origin.namespace, set.origin.service);
+    const keys = this.byService.get(serviceKey);
+    keys?.delete(key);
+    if (keys?.size === 0) this.byService.delete(serviceKey);
+    this.sorted = undefined;
+  }
+
   /**
-   * Recomputes the endpoints of an existing set from the current state (the fast path for
-   * EndpointSlice churn). A Service or port that vanished yields an empty set; the full rebuild
-   * that follows a Service change fixes routes.
+   * Recomputes the endpoints of every set of the Service `serviceKey` from the current state; a
+   * set whose endpoints did not change keeps its object. A Service or port that vanished yields an
+   * empty set (the Ingresses that read the Service are re-derived by the same build anyway).
+   * Adds the keys of the sets whose endpoints changed to `changed`.
    */
-  refresh(set: EndpointSet): EndpointSet {
-    const service = this.state.services.get(objectKey(set.origin.namespace, set.origin.service));
-    const servicePort = service?.spec.ports?.find((p) => (p.name ?? p.port) === set.origin.servicePort) ?? (service?.spec.type === 'ExternalName' && typeof set.origin.servicePort === 'number' ? { port: set.origin.servicePort } : undefined);
-    return { ...set, endpoints: service === undefined || servicePort === undefined ? [] : this.endpointsOf(service, servicePort) };
+  refreshService(serviceKey: string, changed: Set<string>): void {
+    for (const key of this.byService.get(serviceKey) ?? []) {
+      const set = this.sets.get(key)!;
+      const service = this.state.services.get(serviceKey);
+      const servicePort = service?.spec.ports?.find((p) => (p.name ?? p.port) === set.origin.servicePort) ?? (service?.spec.type === 'ExternalName' && typeof set.origin.servicePort === 'number' ? { port: set.origin.servicePort } : undefined);
+      const endpoints = service === undefined || servicePort === undefined ? [] : this.endpointsOf(service, servicePort);
+      if (sameEndpoints(endpoints, set.endpoints)) continue;
+      this.sets.set(key, { ...set, endpoints });
+      this.sorted = undefined;
+      changed.add(key);
+    }
   }
 
   private endpointsOf(service: Service, servicePort: ServicePort): Endpoint[] {
@@ -87,6 +132,10 @@ export class EndpointSets {
     const chosen = ready.size > 0 ? ready : terminating;
     return [...chosen.values()].sort((a, b) => compareStrings(a.address, b.address) || a.port - b.port);
   }
+}
+
+function sameEndpoints(a: readonly Endpoint[], b: readonly Endpoint[]): boolean {
+  return a.length === b.length && a.every((e, i) => e.address === b[i]!.address && e.port === b[i]!.port && e.terminating === b[i]!.terminating);
 }
 
 /** A resolved backend plus what went wrong resolving it. */

@@ -1,6 +1,6 @@
 /**
  * Recording and replaying what one object's derivation used from a build, for the per-object
- * caches (IngressCache, GatewayCache): the endpoint sets it resolved and the certificates it
+ * cache (GatewayCache): the endpoint sets it resolved and the certificates it
  * registered. A reused derivation replays them, so the build's endpoint sets and certificates are
  * exactly those of a fresh derivation.
  */

@@ -1,14 +1,14 @@
 /**
  * auth-url naming a cluster Service: the build resolves it to that Service port's endpoints, an
- * EndpointSlice change alone (the endpoint-only fast path) refills them exactly as a full build
- * would, and the derivation cache reuses the resolution.
+ * EndpointSlice change alone refills them exactly as a full build would, re-settling only the host
+ * whose auth set changed.
  */
 import { describe, expect, it } from 'vitest';
 import { STANDALONE_SELECTION } from '../api/test-support.ts';
 import { ClusterState } from '../state/cluster-state.ts';
 import type { KubeObject } from '../state/objects.ts';
-import { buildModel, refreshEndpoints } from './index.ts';
-import { IngressCache } from './ingress-cache.ts';
+import { IncrementalBuild } from './incremental.ts';
+import { buildModel } from './index.ts';
 
 const service = (name: string, namespace: string): KubeObject => ({ apiVersion: 'v1', kind: 'Service', metadata: { name, namespace }, spec: { ports: [{ name: 'http', port: 80 }] } }) as KubeObject;
 const slice = (name: string, namespace: string, addresses: string[]): KubeObject =>
@@ -38,15 +38,18 @@ describe('auth-url Service resolution', () => {
 
   it('an EndpointSlice change alone refills the auth endpoints as a full build does', () => {
     const state = ClusterState.from([service('web', 'default'), slice('web', 'default', ['10.0.0.1']), service('oauth2-proxy', 'auth'), slice('oauth2-proxy', 'auth', ['10.1.0.1']), ingress]);
-    const cache = new IngressCache();
-    const before = buildModel(state, STANDALONE_SELECTION, cache).model;
+    const incremental = new IncrementalBuild(state, STANDALONE_SELECTION);
+    incremental.build();
     state.upsert(slice('oauth2-proxy', 'auth', ['10.1.0.9']));
-    const refreshed = refreshEndpoints(before, state);
-    expect(authOf(refreshed)?.endpoints).toEqual([{ address: '10.1.0.9', port: 4180 }]);
-    expect(JSON.stringify(refreshed)).toBe(JSON.stringify(buildModel(state, STANDALONE_SELECTION, cache).model));
+    const settled = incremental.stats.settled;
+    const refreshed = incremental.build();
+    expect(refreshed.endpointOnly).toBe(true);
+    expect(incremental.stats.settled - settled).toBe(1);
+    expect(authOf(refreshed.model)?.endpoints).toEqual([{ address: '10.1.0.9', port: 4180 }]);
+    expect(JSON.stringify(refreshed.model)).toBe(JSON.stringify(buildModel(state, STANDALONE_SELECTION).model));
     // A change to another Service's endpoints leaves the route object as it was.
     state.upsert(slice('web', 'default', ['10.0.0.2']));
-    expect(refreshEndpoints(refreshed, state).virtualHosts[0]!.routes[0]).toBe(refreshed.virtualHosts[0]!.routes[0]);
+    expect(incremental.build().model.virtualHosts[0]!.routes[0]).toBe(refreshed.model.virtualHosts[0]!.routes[0]);
   });
 
   it('a missing Service is an Error condition naming auth-url, and no endpoints (500 on the data plane)', () => {

@@ -3,12 +3,12 @@
  * (`<service>.<namespace>.svc[.cluster.local]`): that Service port's endpoints, from the same
  * EndpointSlices routes use, so it works on edge nodes that cannot resolve cluster DNS
  * (hostNetwork, standalone) and follows endpoint changes like any backend. The derivation
- * records the endpoint set key; the assembly fills in its endpoints (`withAuthEndpoints`), and the
- * endpoint-only fast path refills the routes whose auth set changed (`refreshAuthEndpoints`).
+ * records the endpoint set key; settling the host fills in its endpoints (`withAuthEndpoints`), and
+ * the incremental build re-settles the hosts whose auth set's endpoints changed.
  * Any other host is resolved by DNS in the data plane.
  */
 import type { Condition } from '../model/conditions.ts';
-import type { EndpointSet, RoutingModel, SourceRef, VirtualHost } from '../model/types.ts';
+import type { EndpointSet, SourceRef } from '../model/types.ts';
 import type { ClusterState } from '../state/cluster-state.ts';
 import type { RoutePolicies } from '../snapshot/policies/registry.ts';
 import { NGINX_PREFIX } from '../snapshot/policies/module.ts';
@@ -29,31 +29,9 @@ export function resolveAuthService(policies: RoutePolicies | undefined, source: 
 }
 
 /** `policies` with its auth endpoint set's endpoints filled in from `byKey` (unchanged without one). */
-export function withAuthEndpoints(policies: RoutePolicies | undefined, byKey: ReadonlyMap<string, EndpointSet>): RoutePolicies | undefined {
+export function withAuthEndpoints(policies: RoutePolicies | undefined, byKey: Pick<ReadonlyMap<string, EndpointSet>, 'get'>): RoutePolicies | undefined {
   const auth = policies?.externalAuth;
   if (auth === undefined || auth.service === null) return policies;
   const set = auth.endpointSet === null ? undefined : byKey.get(auth.endpointSet);
   return { ...policies, externalAuth: { ...auth, endpoints: (set?.endpoints ?? []).map((endpoint) => ({ address: endpoint.address, port: endpoint.port })) } };
-}
-
-function refillHost(host: VirtualHost, byKey: ReadonlyMap<string, EndpointSet>, changed: ReadonlySet<string>): VirtualHost {
-  const stale = (policies: RoutePolicies | undefined): boolean => policies?.externalAuth?.endpointSet != null && changed.has(policies.externalAuth.endpointSet);
-  if (!host.routes.some((route) => stale(route.policies)) && !stale(host.defaultRoute?.policies)) return host;
-  return {
-    ...host,
-    routes: host.routes.map((route) => (stale(route.policies) ? { ...route, policies: withAuthEndpoints(route.policies, byKey) } : route)),
-    defaultRoute: host.defaultRoute !== undefined && stale(host.defaultRoute.policies) ? { ...host.defaultRoute, policies: withAuthEndpoints(host.defaultRoute.policies, byKey) } : host.defaultRoute,
-  };
-}
-
-/** After the endpoint-only refresh from `before` to `model`: the routes whose auth endpoint set changed get its new endpoints. */
-export function refreshAuthEndpoints(before: RoutingModel, model: RoutingModel): RoutingModel {
-  const changed = new Set<string>();
-  model.endpointSets.forEach((set, index) => {
-    if (JSON.stringify(set.endpoints) !== JSON.stringify(before.endpointSets[index]?.endpoints)) changed.add(set.key);
-  });
-  if (changed.size === 0) return model;
-  const byKey = new Map(model.endpointSets.map((set) => [set.key, set]));
-  const defaultRoute = model.defaultRoute?.policies?.externalAuth?.endpointSet != null && changed.has(model.defaultRoute.policies.externalAuth.endpointSet) ? { ...model.defaultRoute, policies: withAuthEndpoints(model.defaultRoute.policies, byKey) } : model.defaultRoute;
-  return { ...model, virtualHosts: model.virtualHosts.map((host) => refillHost(host, byKey, changed)), defaultRoute };
 }

@@ -9,19 +9,19 @@ import { compareStrings } from '../state/cluster-state.ts';
 import { compareHosts } from '../snapshot/order.ts';
 import type { IngressAnnotations } from './annotations.ts';
 import { EndpointSets } from './backends.ts';
-import { refreshAuthEndpoints, withAuthEndpoints } from './external-auth.ts';
+import { withAuthEndpoints } from './external-auth.ts';
+import type { HostClaim } from './host-aliases.ts';
 import { withHostAliases } from './host-aliases.ts';
 import type { ClassSelection } from './ingress-class.ts';
 import { servesIngress } from './ingress-class.ts';
-import type { IngressCache } from './ingress-cache.ts';
-import type { ClaimOrder, DefaultClaim, RouteClaim, TlsClaim } from './ingress.ts';
+import type { ClaimOrder, DefaultClaim, IngressContribution, RouteClaim, TlsClaim } from './ingress.ts';
 import { readIngress } from './ingress.ts';
 import { CertificateBook } from './tls.ts';
 import { regexRouteUsable } from './regex-paths.ts';
 import { pathClaimKey } from './validate.ts';
 import { isCanaryClaim, joinCanaries, withCanaries } from './canary.ts';
 import type { GatewayCache } from './gateway/cache.ts';
-import type { GatewayApiStatus, GatewayRouteClaim } from './gateway/index.ts';
+import type { GatewayApiStatus, GatewayContribution, GatewayRouteClaim } from './gateway/index.ts';
 import { buildGateway, gatewayViews, routeReader } from './gateway/index.ts';
 import type { GatewayPorts } from './gateway/listeners.ts';
 import { DEFAULT_GATEWAY_PORTS } from './gateway/listeners.ts';
@@ -43,6 +43,9 @@ export interface BuildOptions {
   /** Per-route derivations of the Gateway processor, reused across builds. */
   readonly gatewayCache?: GatewayCache | undefined;
 }
+
+/** Endpoint sets by key, as far as settling a host needs them (auth-url endpoints). */
+export type SetLookup = Pick<ReadonlyMap<string, EndpointSet>, 'get'>;
 
 /** Oldest first, then namespace/name, then position inside the object. */
 export function compareClaims(a: ClaimOrder, b: ClaimOrder): number {
@@ -126,149 +129,68 @@ function redirectPolicy(annotations: IngressAnnotations, hostHasTls: boolean): R
   return { sslRedirect: hostHasTls && annotations.sslRedirect, forceSslRedirect: annotations.forceSslRedirect };
 }
 
-function toDefaultRoute(claim: DefaultClaim | undefined, hostHasTls: boolean, sets: ReadonlyMap<string, EndpointSet>): DefaultRoute | undefined {
+function toDefaultRoute(claim: DefaultClaim | undefined, hostHasTls: boolean, sets: SetLookup): DefaultRoute | undefined {
   if (claim === undefined) return undefined;
   return { source: claim.source, field: claim.field, backends: claim.backends, redirect: redirectPolicy(claim.annotations, hostHasTls), created: claim.order.created, refused: claim.annotations.refused, policies: withAuthEndpoints(claim.annotations.policies, sets) };
 }
 
-/**
- * The endpoint-only fast path: the same routes with every endpoint set recomputed from `state`.
- * Valid only when nothing but EndpointSlices changed since `model` was built.
- */
-export function refreshEndpoints(model: RoutingModel, state: ClusterState): RoutingModel {
-  const sets = new EndpointSets(state);
-  return refreshAuthEndpoints(model, { ...model, endpointSets: model.endpointSets.map((set) => sets.refresh(set)) });
+/** The claims on one host (or, under CATCH_ALL, the Ingress-wide default backends), each list sorted by compareClaims. */
+export interface HostClaims {
+  readonly routes: readonly RouteClaim[];
+  readonly gatewayRoutes: readonly GatewayRouteClaim[];
+  readonly defaults: readonly DefaultClaim[];
+  readonly tls: readonly TlsClaim[];
+  /** Under `*` only: certificates of HTTPS listeners without hostname (gateway/index.ts `anyHostCertificates`). */
+  readonly anyHostCertificates: readonly TlsClaim[];
 }
 
+/** What one host's claims settle into. */
+export interface HostOutcome {
+  /** Absent when the host ends up with no usable route and no default backend. */
+  readonly virtualHost: VirtualHost | undefined;
+  /** The catch-all default route; only under CATCH_ALL. */
+  readonly catchAll: DefaultRoute | undefined;
+  readonly conditions: readonly Condition[];
+  /** The winning claims that ask for host-level annotations (server-alias, from-to-www-redirect). */
+  readonly aliasClaims: { readonly routes: readonly AliasClaim[]; readonly defaults: readonly AliasClaim[] };
+}
+
+/** A winning claim asking for aliases of its host, with its precedence. */
+export interface AliasClaim extends HostClaim {
+  readonly order: ClaimOrder;
+}
+
+function aliasClaim(claim: RouteClaim | DefaultClaim): AliasClaim[] {
+  const wanted = claim.annotations.hosts;
+  if (claim.host === undefined || (wanted.serverAliases.length === 0 && !wanted.fromToWww)) return [];
+  return [{ host: claim.host, source: claim.source, created: claim.order.created, hostAnnotations: wanted, order: claim.order }];
+}
+
+const NO_ALIASES = { routes: [], defaults: [] };
+
 /**
- * Builds the routing model from every Ingress Portico serves in `state`. With `cache`, unchanged
- * Ingresses reuse their derivation from the previous build (same result, byte for byte); conflict
- * resolution and assembly always run over every Ingress.
+ * `virtualHosts` with the alias and from-to-www hosts the settled hosts' claims ask for
+ * (host-aliases.ts): a pass over every host, run only when some claim asks for one. Claims in
+ * precedence order: every winning route claim oldest first, then every winning default claim.
  */
-export function buildModel(state: ClusterState, selection: ClassSelection, cache?: IngressCache, options: BuildOptions = {}): BuildResult {
-  const conditions: Condition[] = [];
-  const sets = new EndpointSets(state);
-  const certificates = new CertificateBook(state);
-  const routeClaims: RouteClaim[] = [];
-  const defaultClaims: DefaultClaim[] = [];
-  const tlsClaims: TlsClaim[] = [];
-  const useCertificate = certificates.use.bind(certificates);
-  cache?.begin(state);
-  for (const [key, ingress] of state.ingresses) {
-    if (!servesIngress(ingress, state, selection)) continue;
-    const contribution = cache === undefined ? readIngress(ingress, state, sets, useCertificate) : cache.contribution(key, ingress, state, sets, useCertificate);
-    routeClaims.push(...contribution.routes);
-    defaultClaims.push(...contribution.defaults);
-    tlsClaims.push(...contribution.tls);
-    conditions.push(...contribution.conditions);
+export function applyHostAliases(virtualHosts: readonly VirtualHost[], outcomes: Iterable<HostOutcome>, conditions: Condition[]): readonly VirtualHost[] {
+  const routes: AliasClaim[] = [];
+  const defaults: AliasClaim[] = [];
+  for (const outcome of outcomes) {
+    routes.push(...outcome.aliasClaims.routes);
+    defaults.push(...outcome.aliasClaims.defaults);
   }
+  if (routes.length === 0 && defaults.length === 0) return virtualHosts;
+  const byOrder = (a: AliasClaim, b: AliasClaim): number => compareClaims(a.order, b.order);
+  return withHostAliases(virtualHosts, [...routes.sort(byOrder), ...defaults.sort(byOrder)], conditions);
+}
 
-  cache?.end();
+/** The partition key of Ingress-wide default backends (no host is empty: a hostless rule is `*`). */
+export const CATCH_ALL = '';
 
-  // The Gateway processor: its route and TLS claims join the Ingresses' on the same hosts.
-  const gateways = gatewayViews(state, options.gatewayPorts ?? DEFAULT_GATEWAY_PORTS);
-  const reader = (use: UseCertificate) => routeReader(state, gateways, sets, use);
-  const gatewayCache = options.gatewayCache;
-  gatewayCache?.begin(state);
-  const gateway = buildGateway(state, gateways, (kind, key, route) => (gatewayCache === undefined ? reader(useCertificate)(kind, route) : gatewayCache.contribution(kind, key, route, sets, useCertificate, reader)), useCertificate);
-  gatewayCache?.end();
-  tlsClaims.push(...gateway.tls);
-  conditions.push(...gateway.conditions);
-
-  defaultClaims.sort((a, b) => compareClaims(a.order, b.order));
-  tlsClaims.sort((a, b) => compareClaims(a.order, b.order));
-
-  // One host, one table: Ingress paths and Gateway API matches compete for the same keys, the older object winning (docs/gateway-api.md).
-  // Canaries never claim a host/path (so never win a conflict): they join the main rule that won.
-  const claims: AnyRouteClaim[] = [
-    ...routeClaims.filter((claim) => !isCanaryClaim(claim)).map((claim): AnyRouteClaim => ({ key: pathClaimKey(claim.host, claim.pathType, claim.path), host: claim.host, order: claim.order, source: claim.source, field: claim.field, ingress: claim })),
-    ...gateway.routes.map((claim): AnyRouteClaim => ({ key: claim.key, host: claim.host, order: claim.order, source: claim.route.source, field: claim.route.field, gateway: claim })),
-  ].sort((a, b) => compareClaims(a.order, b.order) || compareStrings(a.source.kind, b.source.kind));
-  const settled = settle(claims, (claim) => claim.key, (c) => `host ${c.host} path ${c.ingress?.path ?? c.gateway!.route.path} (${c.ingress?.pathType ?? c.gateway!.route.pathType})`, conditions);
-  const routes = new Map<string, RouteClaim>();
-  const gatewayRoutes: GatewayRouteClaim[] = [];
-  for (const [key, claim] of settled) {
-    if (claim.ingress !== undefined) routes.set(key, claim.ingress);
-    else gatewayRoutes.push(claim.gateway!);
-  }
-  const canaries = joinCanaries(routes, routeClaims.filter(isCanaryClaim), conditions);
-  for (const claim of defaultClaims.filter(isCanaryClaim)) {
-    conditions.push({ source: claim.source, field: claim.field, reason: 'CanaryRefused', severity: 'Warning', message: 'a canary Ingress\'s defaultBackend is not used (Portico joins canaries to path rules only); the main default backend serves' });
-  }
-  const defaults = settle(defaultClaims.filter((claim) => !isCanaryClaim(claim)), (c) => c.host ?? '', (c) => (c.host === undefined ? 'the catch-all default backend' : `the default backend of host ${c.host}`), conditions);
-
-  // TLS is a property of the host: the oldest Ingress with a usable certificate for it provides the certificate.
-  const tlsHosts = new Set<string>();
-  const hostCertificate = new Map<string, string>();
-  for (const claim of tlsClaims) {
-    tlsHosts.add(claim.host);
-    if (claim.certificate !== undefined && !hostCertificate.has(claim.host)) hostCertificate.set(claim.host, claim.certificate);
-  }
-
-  const endpointSets = sets.all();
-  const setsByKey = new Map(endpointSets.map((set) => [set.key, set]));
-  const byHost = new Map<string, Route[]>();
-  // ingress-nginx: use-regex or rewrite-target on any Ingress makes all of its hosts' paths regexes.
-  const regexHosts = new Set<string>();
-  for (const claim of routes.values()) if (claim.annotations.regexPaths) regexHosts.add(claim.host);
-  for (const [key, claim] of routes) {
-    const main: Route = {
-      source: claim.source,
-      field: claim.field,
-      pathType: claim.pathType,
-      path: claim.path,
-      backends: claim.backends,
-      redirect: redirectPolicy(claim.annotations, tlsHosts.has(claim.host)),
-      created: claim.order.created,
-      refused: claim.annotations.refused,
-      policies: withAuthEndpoints(claim.annotations.policies, setsByKey),
-      regex: regexHosts.has(claim.host) || undefined,
-    };
-    const route = withCanaries(main, canaries.get(key));
-    if (route.regex === true && !regexRouteUsable(route, conditions)) continue;
-    const list = byHost.get(claim.host) ?? [];
-    list.push(route);
-    byHost.set(claim.host, list);
-  }
-  for (const claim of gatewayRoutes) {
-    if (regexHosts.has(claim.host)) {
-      const route = claim.route;
-      conditions.push({ source: route.source, field: route.field, reason: 'Conflict', severity: 'Error', message: `host ${claim.host} has ingress-nginx regex paths (use-regex or rewrite-target on an Ingress there); Gateway API rules are not mixed into it and this one is not served` });
-      continue;
-    }
-    const list = byHost.get(claim.host) ?? [];
-    list.push(claim.route);
-    byHost.set(claim.host, list);
-  }
-  for (const claim of defaults.values()) if (claim.host !== undefined && !byHost.has(claim.host)) byHost.set(claim.host, []);
-  // An HTTPS listener without hostname: its certificate answers any SNI name without one of its own.
-  const anyHost = gateway.anyHostCertificates.sort((a, b) => compareClaims(a.order, b.order))[0];
-  if (anyHost !== undefined && !hostCertificate.has('*')) {
-    hostCertificate.set('*', anyHost.certificate!);
-    if (!byHost.has('*')) byHost.set('*', []);
-  }
-
-  const virtualHosts: VirtualHost[] = [...byHost.entries()]
-    .sort(([a], [b]) => compareHosts(a, b))
-    .map(([host, hostRoutes]) => ({
-      host,
-      routes: hostRoutes.sort(compareRoutes),
-      defaultRoute: toDefaultRoute(defaults.get(host), tlsHosts.has(host), setsByKey),
-      certificate: hostCertificate.get(host),
-      tls: tlsHosts.has(host),
-    }));
-
-  const hostClaims = [...routes.values(), ...defaults.values()].flatMap((claim) => (claim.host === undefined ? [] : [{ host: claim.host, source: claim.source, created: claim.order.created, hostAnnotations: claim.annotations.hosts }]));
-  return {
-    model: {
-      virtualHosts: withHostAliases(virtualHosts, hostClaims, conditions),
-      defaultRoute: toDefaultRoute(defaults.get(''), false, setsByKey),
-      endpointSets,
-      certificates: certificates.all(),
-    },
-    conditions: conditions.sort(compareConditions),
-    gateway: gateway.status,
-  };
+/** The partition a claim belongs to: its host, or CATCH_ALL for an Ingress-wide default backend. */
+export function partitionOf(claim: { readonly host: string | undefined }): string {
+  return claim.host ?? CATCH_ALL;
 }
 
 /** A route claim of either processor, keyed for conflict settling. */
@@ -280,4 +202,174 @@ interface AnyRouteClaim {
   readonly field: string;
   readonly ingress?: RouteClaim;
   readonly gateway?: GatewayRouteClaim;
+}
+
+/**
+ * Settles the claims on one host: conflicts (oldest first wins, Ingress paths and Gateway API
+ * matches competing for the same keys; losers become Conflict conditions), canaries, TLS, regex
+ * paths, auth-url endpoints (looked up in `sets`), the host's default route. Everything the build
+ * decides is decided per host, so the full build and the incremental one (build/incremental.ts)
+ * both call this.
+ */
+export function settleHost(host: string, claims: HostClaims, sets: SetLookup): HostOutcome {
+  const conditions: Condition[] = [];
+  // One host, one table: Ingress paths and Gateway API matches compete for the same keys, the older object winning (docs/gateway-api.md).
+  // Canaries never claim a host/path (so never win a conflict): they join the main rule that won.
+  const all: AnyRouteClaim[] = [
+    ...claims.routes.filter((claim) => !isCanaryClaim(claim)).map((claim): AnyRouteClaim => ({ key: pathClaimKey(claim.host, claim.pathType, claim.path), host: claim.host, order: claim.order, source: claim.source, field: claim.field, ingress: claim })),
+    ...claims.gatewayRoutes.map((claim): AnyRouteClaim => ({ key: claim.key, host: claim.host, order: claim.order, source: claim.route.source, field: claim.route.field, gateway: claim })),
+  ].sort((a, b) => compareClaims(a.order, b.order) || compareStrings(a.source.kind, b.source.kind));
+  const settled = settle(all, (claim) => claim.key, (c) => `host ${c.host} path ${c.ingress?.path ?? c.gateway!.route.path} (${c.ingress?.pathType ?? c.gateway!.route.pathType})`, conditions);
+  const routes = new Map<string, RouteClaim>();
+  const gatewayRoutes: GatewayRouteClaim[] = [];
+  for (const [key, claim] of settled) {
+    if (claim.ingress !== undefined) routes.set(key, claim.ingress);
+    else gatewayRoutes.push(claim.gateway!);
+  }
+  const canaries = joinCanaries(routes, claims.routes.filter(isCanaryClaim), conditions);
+  for (const claim of claims.defaults.filter(isCanaryClaim)) {
+    conditions.push({ source: claim.source, field: claim.field, reason: 'CanaryRefused', severity: 'Warning', message: 'a canary Ingress\'s defaultBackend is not used (Portico joins canaries to path rules only); the main default backend serves' });
+  }
+  const defaults = settle(claims.defaults.filter((claim) => !isCanaryClaim(claim)), (c) => c.host ?? '', (c) => (c.host === undefined ? 'the catch-all default backend' : `the default backend of host ${c.host}`), conditions);
+  if (host === CATCH_ALL) return { virtualHost: undefined, catchAll: toDefaultRoute(defaults.get(''), false, sets), conditions, aliasClaims: NO_ALIASES };
+  const aliasClaims = { routes: [...routes.values()].flatMap(aliasClaim), defaults: [...defaults.values()].flatMap(aliasClaim) };
+
+  // TLS is a property of the host: the oldest Ingress with a usable certificate for it provides the certificate.
+  const tls = claims.tls.length > 0;
+  const tlsCertificate = claims.tls.find((claim) => claim.certificate !== undefined)?.certificate;
+  // An HTTPS listener without hostname: its certificate answers any SNI name without one of its own (it does not make the host TLS).
+  const anyHost = tlsCertificate === undefined ? claims.anyHostCertificates[0]?.certificate : undefined;
+  const certificate = tlsCertificate ?? anyHost;
+  // ingress-nginx: use-regex or rewrite-target on any Ingress makes all of its hosts' paths regexes.
+  let regex = false;
+  for (const claim of routes.values()) if (claim.annotations.regexPaths) regex = true;
+  const hostRoutes: Route[] = [];
+  for (const [key, claim] of routes) {
+    const main: Route = {
+      source: claim.source,
+      field: claim.field,
+      pathType: claim.pathType,
+      path: claim.path,
+      backends: claim.backends,
+      redirect: redirectPolicy(claim.annotations, tls),
+      created: claim.order.created,
+      refused: claim.annotations.refused,
+      policies: withAuthEndpoints(claim.annotations.policies, sets),
+      regex: regex || undefined,
+    };
+    const route = withCanaries(main, canaries.get(key));
+    if (route.regex === true && !regexRouteUsable(route, conditions)) continue;
+    hostRoutes.push(route);
+  }
+  for (const claim of gatewayRoutes) {
+    if (regex) {
+      const route = claim.route;
+      conditions.push({ source: route.source, field: route.field, reason: 'Conflict', severity: 'Error', message: `host ${claim.host} has ingress-nginx regex paths (use-regex or rewrite-target on an Ingress there); Gateway API rules are not mixed into it and this one is not served` });
+      continue;
+    }
+    hostRoutes.push(claim.route);
+  }
+  const defaultClaim = defaults.get(host);
+  if (hostRoutes.length === 0 && defaultClaim === undefined && anyHost === undefined) return { virtualHost: undefined, catchAll: undefined, conditions, aliasClaims };
+  const virtualHost: VirtualHost = { host, routes: hostRoutes.sort(compareRoutes), defaultRoute: toDefaultRoute(defaultClaim, tls, sets), certificate, tls };
+  return { virtualHost, catchAll: undefined, conditions, aliasClaims };
+}
+
+/** Claims being gathered per partition. */
+export interface ClaimLists {
+  routes: RouteClaim[];
+  gatewayRoutes: GatewayRouteClaim[];
+  defaults: DefaultClaim[];
+  tls: TlsClaim[];
+  anyHostCertificates: TlsClaim[];
+}
+
+/** Empty claim lists. */
+export function claimLists(): ClaimLists {
+  return { routes: [], gatewayRoutes: [], defaults: [], tls: [], anyHostCertificates: [] };
+}
+
+/** Every partition (host, or CATCH_ALL) an Ingress's or the Gateway processor's claims touch. */
+export function partitionsOf(contribution: Pick<IngressContribution, 'routes' | 'defaults' | 'tls'> | Pick<GatewayContribution, 'routes' | 'tls' | 'anyHostCertificates'>): Set<string> {
+  const partitions = new Set<string>();
+  for (const claim of contribution.routes) partitions.add(claim.host);
+  for (const claim of contribution.tls) partitions.add(claim.host);
+  if ('defaults' in contribution) for (const claim of contribution.defaults) partitions.add(partitionOf(claim));
+  else if (contribution.anyHostCertificates.length > 0) partitions.add('*');
+  return partitions;
+}
+
+/** Adds the claims of `contribution` on partition `host` to `lists`. */
+export function addClaims(lists: ClaimLists, host: string, contribution: Pick<IngressContribution, 'routes' | 'defaults' | 'tls'> | Pick<GatewayContribution, 'routes' | 'tls' | 'anyHostCertificates'>): void {
+  if ('defaults' in contribution) {
+    for (const claim of contribution.routes) if (claim.host === host) lists.routes.push(claim);
+    for (const claim of contribution.defaults) if (partitionOf(claim) === host) lists.defaults.push(claim);
+  } else {
+    for (const claim of contribution.routes) if (claim.host === host) lists.gatewayRoutes.push(claim);
+    if (host === '*') lists.anyHostCertificates.push(...contribution.anyHostCertificates);
+  }
+  for (const claim of contribution.tls) if (claim.host === host) lists.tls.push(claim);
+}
+
+/** Sorts each list of `claims` by compareClaims, in place. */
+export function sortClaims(claims: ClaimLists): HostClaims {
+  claims.routes.sort((a, b) => compareClaims(a.order, b.order));
+  claims.defaults.sort((a, b) => compareClaims(a.order, b.order));
+  claims.tls.sort((a, b) => compareClaims(a.order, b.order));
+  claims.anyHostCertificates.sort((a, b) => compareClaims(a.order, b.order));
+  return claims;
+}
+
+/** Runs the Gateway processor over `state` (with `options.gatewayCache`, unchanged routes reuse their derivation). */
+export function readGateways(state: ClusterState, sets: EndpointSets, useCertificate: UseCertificate, options: BuildOptions): GatewayContribution {
+  const gateways = gatewayViews(state, options.gatewayPorts ?? DEFAULT_GATEWAY_PORTS);
+  const reader = (use: UseCertificate) => routeReader(state, gateways, sets, use);
+  const gatewayCache = options.gatewayCache;
+  gatewayCache?.begin(state);
+  const gateway = buildGateway(state, gateways, (kind, key, route) => (gatewayCache === undefined ? reader(useCertificate)(kind, route) : gatewayCache.contribution(kind, key, route, sets, useCertificate, reader)), useCertificate);
+  gatewayCache?.end();
+  return gateway;
+}
+
+/**
+ * Builds the routing model from every Ingress Portico serves and every Gateway API route in
+ * `state`, from scratch: the reference the incremental build (build/incremental.ts) must equal
+ * byte for byte.
+ */
+export function buildModel(state: ClusterState, selection: ClassSelection, options: BuildOptions = {}): BuildResult {
+  const conditions: Condition[] = [];
+  const sets = new EndpointSets(state);
+  const certificates = new CertificateBook(state);
+  const useCertificate = certificates.use.bind(certificates);
+  const contributions: (IngressContribution | GatewayContribution)[] = [];
+  for (const ingress of state.ingresses.values()) {
+    if (servesIngress(ingress, state, selection)) contributions.push(readIngress(ingress, state, sets, useCertificate));
+  }
+  const gateway = readGateways(state, sets, useCertificate, options);
+  contributions.push(gateway);
+  const byHost = new Map<string, ClaimLists>();
+  for (const contribution of contributions) {
+    conditions.push(...contribution.conditions);
+    for (const host of partitionsOf(contribution)) {
+      let lists = byHost.get(host);
+      if (lists === undefined) byHost.set(host, (lists = claimLists()));
+      addClaims(lists, host, contribution);
+    }
+  }
+  const virtualHosts: VirtualHost[] = [];
+  const outcomes: HostOutcome[] = [];
+  let catchAll: DefaultRoute | undefined;
+  for (const [host, claims] of byHost) {
+    const outcome = settleHost(host, sortClaims(claims), sets);
+    outcomes.push(outcome);
+    if (outcome.virtualHost !== undefined) virtualHosts.push(outcome.virtualHost);
+    if (host === CATCH_ALL) catchAll = outcome.catchAll;
+    conditions.push(...outcome.conditions);
+  }
+  const withAliases = applyHostAliases(virtualHosts.sort((a, b) => compareHosts(a.host, b.host)), outcomes, conditions);
+  return {
+    model: { virtualHosts: withAliases, defaultRoute: catchAll, endpointSets: sets.all(), certificates: certificates.all() },
+    conditions: conditions.sort(compareConditions),
+    gateway: gateway.status,
+  };
 }

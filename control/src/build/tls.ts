@@ -35,11 +35,27 @@ export function loadCertificate(state: ClusterState, namespace: string, name: st
   return { ok: true, certificatePem, privateKeyPem };
 }
 
-/** Accumulates certificates by Secret, with the hosts each one serves. */
+interface BookEntry {
+  readonly certificatePem: string;
+  readonly privateKeyPem: string;
+  /** `use` calls not yet released. */
+  uses: number;
+  /** How many unreleased `use` calls named each host. */
+  readonly hosts: Map<string, number>;
+  /** The model item, kept while neither the hosts nor the Secret change. */
+  item: Certificate | undefined;
+}
+
+/**
+ * Accumulates certificates by Secret, with the hosts each one serves. A full build uses one per
+ * build; the incremental build keeps one across builds, releasing the uses of a re-derived
+ * Ingress and forgetting what it checked of a Secret that changed.
+ */
 export class CertificateBook {
-  private readonly byKey = new Map<string, { certificatePem: string; privateKeyPem: string; hosts: Set<string> }>();
+  private readonly byKey = new Map<string, BookEntry>();
   private readonly checked = new Map<string, CertificateResult>();
   private readonly state: ClusterState;
+  private sorted: string[] | undefined;
 
   constructor(state: ClusterState) {
     this.state = state;
@@ -59,17 +75,50 @@ export class CertificateBook {
     }
     let entry = this.byKey.get(key);
     if (entry === undefined) {
-      entry = { certificatePem: result.certificatePem, privateKeyPem: result.privateKeyPem, hosts: new Set() };
+      entry = { certificatePem: result.certificatePem, privateKeyPem: result.privateKeyPem, uses: 0, hosts: new Map(), item: undefined };
       this.byKey.set(key, entry);
+      this.sorted = undefined;
     }
-    for (const host of hosts) entry.hosts.add(host);
+    entry.uses++;
+    for (const host of hosts) {
+      const count = entry.hosts.get(host) ?? 0;
+      if (count === 0) entry.item = undefined;
+      entry.hosts.set(host, count + 1);
+    }
     return key;
   }
 
-  /** Every usable certificate, sorted by Secret key, hosts sorted. */
+  /** Undoes one `use` of the Secret `namespace/name` for `hosts` that returned a key. */
+  release(namespace: string, name: string, hosts: readonly string[]): void {
+    const key = objectKey(namespace, name);
+    const entry = this.byKey.get(key);
+    if (entry === undefined) return;
+    for (const host of hosts) {
+      const count = entry.hosts.get(host)! - 1;
+      if (count > 0) entry.hosts.set(host, count);
+      else {
+        entry.hosts.delete(host);
+        entry.item = undefined;
+      }
+    }
+    if (--entry.uses === 0) {
+      this.byKey.delete(key);
+      this.sorted = undefined;
+    }
+  }
+
+  /** Forgets what was checked of the Secret `key`; its users must be released and re-derived. */
+  forget(key: string): void {
+    this.checked.delete(key);
+  }
+
+  /** Every usable certificate, sorted by Secret key, hosts sorted; an unchanged certificate keeps its object. */
   all(): Certificate[] {
-    return [...this.byKey.entries()]
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-      .map(([secret, entry]) => ({ secret, certificatePem: entry.certificatePem, privateKeyPem: entry.privateKeyPem, hosts: [...entry.hosts].sort() }));
+    this.sorted ??= [...this.byKey.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    return this.sorted.map((secret) => {
+      const entry = this.byKey.get(secret)!;
+      entry.item ??= { secret, certificatePem: entry.certificatePem, privateKeyPem: entry.privateKeyPem, hosts: [...entry.hosts.keys()].sort() };
+      return entry.item;
+    });
   }
 }

@@ -7,10 +7,10 @@
  * hashes only what changed, deltas find unchanged items by identity, and history keeps one
  * copy. The result is byte-for-byte what compiling without `previous` gives.
  */
-import type { Backend, DefaultRoute, RouteMatch, RoutingModel, ValueMatch } from '../model/types.ts';
+import type { Backend, DefaultRoute, RouteMatch, RoutingModel, ValueMatch, VirtualHost } from '../model/types.ts';
 import { SECTIONS } from '../snapshot/order.ts';
 import type { SectionName } from '../snapshot/order.ts';
-import type { Snapshot, SnapshotBackend, SnapshotContent, SnapshotDefaultRoute, SnapshotRoute } from '../snapshot/schema.ts';
+import type { Snapshot, SnapshotBackend, SnapshotContent, SnapshotDefaultRoute, SnapshotHost, SnapshotRoute } from '../snapshot/schema.ts';
 import type { RoutePolicies } from '../snapshot/policies/registry.ts';
 import { SNAPSHOT_API_VERSION, sealSnapshot } from '../snapshot/schema.ts';
 
@@ -69,24 +69,42 @@ export function sameJson(a: unknown, b: unknown): boolean {
   return true;
 }
 
-/** `fresh` with every item equal to `previous`'s item of the same key replaced by that item. */
-function share<T extends object>(name: SectionName, fresh: T[], previous: readonly T[] | undefined): T[] {
-  if (previous === undefined || previous.length === 0) return fresh;
+/**
+ * Compiled items by the model object they came from: an incremental build hands over the same
+ * object for an unchanged host, endpoint set or certificate, and its compiled (sealed, shared)
+ * item is taken as is instead of being compiled and compared again.
+ */
+const compiled = new WeakMap<object, object>();
+
+/**
+ * Each model item of `items` compiled: the item compiled from the same model object before,
+ * else `previous`'s item of the same key when equal to the fresh one, else the fresh one.
+ */
+function share<M extends object, T extends object>(name: SectionName, items: readonly M[], compile: (item: M) => T, previous: readonly T[] | undefined): T[] {
   const keyOf = SECTIONS[name].keyOf as (item: T) => string;
-  const byKey = new Map(previous.map((item) => [keyOf(item), item]));
-  return fresh.map((item) => {
-    const old = byKey.get(keyOf(item));
-    return old !== undefined && sameJson(old, item) ? old : item;
+  let byKey: Map<string, T> | undefined;
+  return items.map((item, i) => {
+    const known = compiled.get(item) as T | undefined;
+    if (known !== undefined) return known;
+    const fresh = compile(item);
+    let result = fresh;
+    if (previous !== undefined && previous.length > 0) {
+      const key = keyOf(fresh);
+      // Same position first (no item added or removed before it), else look it up by key.
+      let old: T | undefined = previous[i] !== undefined && keyOf(previous[i]!) === key ? previous[i] : undefined;
+      if (old === undefined) {
+        byKey ??= new Map(previous.map((p) => [keyOf(p), p]));
+        old = byKey.get(key);
+      }
+      if (old !== undefined && sameJson(old, fresh)) result = old;
+    }
+    compiled.set(item, result);
+    return result;
   });
 }
 
-/**
- * Compiles the model into a validated snapshot, sharing unchanged items with `previous`.
- * Throws PorticoError PORTICO_E_SNAPSHOT_INVALID only if the model breaks the snapshot
- * contract, which is a bug in the build stage.
- */
-export function compileSnapshot(model: RoutingModel, previous?: Snapshot): Snapshot {
-  const hosts = model.virtualHosts.map((vhost) => ({
+function compileHost(vhost: VirtualHost): SnapshotHost {
+  return {
     host: vhost.host,
     tls: vhost.tls,
     certificate: vhost.certificate ?? null,
@@ -102,15 +120,23 @@ export function compileSnapshot(model: RoutingModel, previous?: Snapshot): Snaps
       ...(route.match === undefined ? {} : { match: snapshotMatch(route.match) }),
     })),
     defaultRoute: defaultRoute(vhost.defaultRoute),
-  }));
+  };
+}
+
+/**
+ * Compiles the model into a validated snapshot, sharing unchanged items with `previous`.
+ * Throws PorticoError PORTICO_E_SNAPSHOT_INVALID only if the model breaks the snapshot
+ * contract, which is a bug in the build stage.
+ */
+export function compileSnapshot(model: RoutingModel, previous?: Snapshot): Snapshot {
   const catchAll = defaultRoute(model.defaultRoute);
   const content: SnapshotContent = {
     apiVersion: SNAPSHOT_API_VERSION,
     kind: 'Snapshot',
-    hosts: share('hosts', hosts, previous?.hosts),
+    hosts: share('hosts', model.virtualHosts, compileHost, previous?.hosts),
     defaultRoute: previous !== undefined && sameJson(previous.defaultRoute, catchAll) ? previous.defaultRoute : catchAll,
-    endpointSets: share('endpointSets', model.endpointSets.map((set) => ({ key: set.key, endpoints: set.endpoints.map((e) => ({ address: e.address, port: e.port, terminating: e.terminating })) })), previous?.endpointSets),
-    certificates: share('certificates', model.certificates.map((c) => ({ secret: c.secret, hosts: [...c.hosts], certificatePem: c.certificatePem, privateKeyPem: c.privateKeyPem })), previous?.certificates),
+    endpointSets: share('endpointSets', model.endpointSets, (set) => ({ key: set.key, endpoints: set.endpoints.map((e) => ({ address: e.address, port: e.port, terminating: e.terminating })) }), previous?.endpointSets),
+    certificates: share('certificates', model.certificates, (c) => ({ secret: c.secret, hosts: [...c.hosts], certificatePem: c.certificatePem, privateKeyPem: c.privateKeyPem }), previous?.certificates),
   };
   // Validate before publishing (DESIGN rule 4): new items are validated as they are hashed.
   return sealSnapshot(content);

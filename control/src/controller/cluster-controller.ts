@@ -85,8 +85,7 @@ export class ClusterController {
     this.source = new KubernetesSource(this.state, {
       kubeConfig: options.kubeConfig,
       namespaces: options.namespaces,
-      onChange: (kind) => {
-        this.publisher.changed(kind);
+      onChange: () => {
         if (this.source.synced) this.loop.trigger();
       },
       onError: (message, details) => options.logger.warn(details, message),

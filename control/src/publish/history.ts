@@ -11,6 +11,7 @@
 import type { Condition } from '../model/conditions.ts';
 import type { ChangeSet, SnapshotDiff } from '../snapshot/diff.ts';
 import { diffSnapshots, onlyEndpointsChanged } from '../snapshot/diff.ts';
+import { sectionWalk } from '../snapshot/delta.ts';
 import { itemBytes } from '../snapshot/hash.ts';
 import type { Snapshot } from '../snapshot/schema.ts';
 
@@ -119,33 +120,32 @@ export class SnapshotHistory {
     return true;
   }
 
-  /** Summarizes older full versions beyond the count or the memory budget, newest kept first. */
+  /**
+   * Summarizes older full versions beyond the count or the memory budget, newest kept first.
+   * A kept version costs the items it does not share with the next newer kept version. Compile
+   * shares an item only with the version just before, so an item held by two versions is held by
+   * every version between them: comparing neighbours (a walk by identity) counts each item once.
+   */
   private trim(): void {
-    const seen = new Set<object>();
-    // Items of `snapshot` not held by a newer kept version, and their estimated weight.
-    const unshared = (snapshot: Snapshot): { items: object[]; bytes: number } => {
-      const items: object[] = [];
+    // Items of `snapshot` not held by `newer`, and their estimated weight.
+    const unshared = (snapshot: Snapshot, newer: Snapshot): number => {
       let bytes = 0;
-      for (const list of [snapshot.hosts, snapshot.endpointSets, snapshot.certificates] as readonly (readonly object[])[]) {
-        for (const item of list) {
-          if (seen.has(item)) continue;
-          items.push(item);
-          bytes += itemBytes(item) * HEAP_PER_JSON_BYTE;
-        }
+      for (const name of ['hosts', 'endpointSets', 'certificates'] as const) {
+        for (const item of sectionWalk(name, newer[name] as readonly object[], snapshot[name] as readonly object[]).set) bytes += itemBytes(item) * HEAP_PER_JSON_BYTE;
       }
-      return { items, bytes };
+      return bytes;
     };
-    for (const item of unshared(this.entries.at(-1)!.snapshot!).items) seen.add(item);
+    let newer = this.entries.at(-1)!.snapshot!;
     let kept = 0;
     let bytes = 0;
     for (let i = this.entries.length - 2; i >= 0; i--) {
       const entry = this.entries[i]!;
       if (entry.snapshot === undefined) continue;
-      const cost = kept < this.fullVersions ? unshared(entry.snapshot) : undefined;
-      if (cost !== undefined && bytes + cost.bytes <= this.budget) {
+      const cost = kept < this.fullVersions ? unshared(entry.snapshot, newer) : undefined;
+      if (cost !== undefined && bytes + cost <= this.budget) {
         kept++;
-        bytes += cost.bytes;
-        for (const item of cost.items) seen.add(item);
+        bytes += cost;
+        newer = entry.snapshot;
       } else {
         const { snapshot: _snapshot, conditions: _conditions, ...record } = entry;
         this.entries[i] = { ...record, changes: record.changes === undefined ? undefined : sample(record.changes) };

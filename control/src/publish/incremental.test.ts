@@ -19,9 +19,13 @@ import { SnapshotPublisher } from './publisher.ts';
 import { SyncFeed } from './sync-feed.ts';
 
 const SERVICES = ['web', 'api', 'db'];
-const HOSTS = ['a.example.com', 'b.example.com', '*.example.com', 'c.example.org'];
+// '' is an Ingress rule without a host (host `*`).
+const HOSTS = ['a.example.com', 'b.example.com', '*.example.com', 'c.example.org', ''];
 const PATHS = ['/', '/api', '/api/v1', '/static'];
 const secret = selfSignedTlsSecret('default', 'tls', 'a.example.com');
+// The same Secret with another certificate, and a second Secret.
+const secretRenewed = selfSignedTlsSecret('default', 'tls', 'b.example.com');
+const otherSecret = selfSignedTlsSecret('default', 'other-tls', 'a.example.com');
 
 const service = (name: string, port: number): KubeObject => ({ apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: 'default' }, spec: { ports: [{ name: 'http', port, targetPort: 8080 }] } }) as KubeObject;
 const slice = (name: string, addresses: readonly number[]): KubeObject =>
@@ -33,15 +37,35 @@ const slice = (name: string, addresses: readonly number[]): KubeObject =>
     endpoints: addresses.map((a) => ({ addresses: [`10.0.0.${a}`], conditions: { ready: true } })),
     ports: [{ name: 'http', port: 8080 }],
   }) as KubeObject;
-const ingress = (name: string, created: number, host: string, paths: readonly string[], backend: string, tls: boolean, className?: string): KubeObject =>
+/** What else an Ingress of the generator has: a default backend, another TLS Secret, a canary, auth-url, host-level annotations. */
+interface IngressExtras {
+  readonly defaultBackend?: string | undefined;
+  readonly secretName?: string;
+  readonly canary?: boolean;
+  readonly auth?: boolean;
+  /** `www` for from-to-www-redirect, else a server-alias. */
+  readonly alias?: string | undefined;
+}
+
+const ingress = (name: string, created: number, host: string, paths: readonly string[], backend: string, tls: boolean, className?: string, extras: IngressExtras = {}): KubeObject =>
   ({
     apiVersion: 'networking.k8s.io/v1',
     kind: 'Ingress',
-    metadata: { name, namespace: 'default', creationTimestamp: `2026-01-0${created}T00:00:00Z` },
+    metadata: {
+      name,
+      namespace: 'default',
+      creationTimestamp: `2026-01-0${created}T00:00:00Z`,
+      annotations: {
+        // A canary, or (on a main Ingress) an auth-url Service whose endpoints the route carries.
+        ...(extras.canary === true ? { 'nginx.ingress.kubernetes.io/canary': 'true', 'nginx.ingress.kubernetes.io/canary-weight': '30' } : extras.auth === true ? { 'nginx.ingress.kubernetes.io/auth-url': `http://${backend}.default.svc.cluster.local/auth` } : {}),
+        ...(extras.alias === undefined ? {} : extras.alias === 'www' ? { 'nginx.ingress.kubernetes.io/from-to-www-redirect': 'true' } : { 'nginx.ingress.kubernetes.io/server-alias': extras.alias }),
+      },
+    },
     spec: {
       ...(className === undefined ? {} : { ingressClassName: className }),
-      ...(tls ? { tls: [{ hosts: [host], secretName: 'tls' }] } : {}),
-      rules: [{ host, http: { paths: paths.map((path) => ({ path, pathType: 'Prefix', backend: { service: { name: backend, port: { number: 80 } } } })) } }],
+      ...(tls && host !== '' ? { tls: [{ hosts: [host], secretName: extras.secretName ?? 'tls' }] } : {}),
+      ...(extras.defaultBackend === undefined ? {} : { defaultBackend: { service: { name: extras.defaultBackend, port: { number: 80 } } } }),
+      rules: [{ ...(host === '' ? {} : { host }), http: { paths: paths.map((path) => ({ path, pathType: 'Prefix', backend: { service: { name: backend, port: { number: 80 } } } })) } }],
     },
   }) as KubeObject;
 
@@ -87,9 +111,14 @@ const objectArb: fc.Arbitrary<KubeObject> = fc.oneof(
       backend: fc.constantFrom(...SERVICES),
       tls: fc.boolean(),
       className: fc.constantFrom(undefined, 'edge'),
+      defaultBackend: fc.constantFrom(undefined, ...SERVICES),
+      secretName: fc.constantFrom('tls', 'other-tls'),
+      canary: fc.boolean(),
+      auth: fc.boolean(),
+      alias: fc.constantFrom(undefined, undefined, 'www', 'd.example.net', 'b.example.com'),
     })
-    .map((o) => ingress(o.name, o.created, o.host, o.paths, o.backend, o.tls, o.className)),
-  fc.constant(secret as KubeObject),
+    .map((o) => ingress(o.name, o.created, o.host, o.paths, o.backend, o.tls, o.className, o)),
+  fc.constantFrom(secret as KubeObject, secretRenewed as KubeObject, otherSecret as KubeObject),
   // Whether Ingresses of class `edge` are served flips with this object's controller.
   fc.constantFrom(PORTICO_CONTROLLER, 'example.com/other').map((controller) => ({ apiVersion: 'networking.k8s.io/v1', kind: 'IngressClass', metadata: { name: 'edge' }, spec: { controller } }) as KubeObject),
   // Gateway API: the class flips between Portico's and another controller; routes share hosts and paths with the Ingresses.
@@ -99,7 +128,7 @@ const objectArb: fc.Arbitrary<KubeObject> = fc.oneof(
     .record({
       name: fc.constantFrom('r1', 'r2', 'r3'),
       created: fc.integer({ min: 1, max: 3 }),
-      host: fc.constantFrom(undefined, ...HOSTS),
+      host: fc.constantFrom(undefined, ...HOSTS.filter((host) => host !== '')),
       paths: fc.uniqueArray(fc.constantFrom(...PATHS), { minLength: 1, maxLength: 3 }),
       backend: fc.constantFrom(...SERVICES, 'missing'),
       header: fc.boolean(),
@@ -120,8 +149,8 @@ describe('incremental publishing', () => {
         // The node starts from the first version and only ever applies deltas received as JSON.
         let node: Snapshot | undefined;
         for (const event of events) {
-          const kind = 'upsert' in event ? event.upsert.kind : event.remove.kind;
-          if ('upsert' in event ? state.upsert(event.upsert) : state.remove(event.remove)) publisher.changed(kind);
+          if ('upsert' in event) state.upsert(event.upsert);
+          else state.remove(event.remove);
           const { snapshot } = publisher.rebuild();
           // Every intermediate version too, so a stale reused Ingress or route derivation cannot hide behind a later rebuild.
           expect(JSON.stringify(snapshot)).toBe(JSON.stringify(compileState(ClusterState.from(state.objects()), STANDALONE_SELECTION).snapshot));
@@ -149,7 +178,6 @@ describe('incremental publishing', () => {
           // Each replica publishes after every event: its intermediate versions differ, the last must not.
           for (const object of order) {
             state.upsert(object);
-            publisher.changed(object.kind);
             publisher.rebuild();
           }
           return history.current()!.version;
@@ -174,7 +202,6 @@ describe('SyncFeed', () => {
     const first = history.current()!;
     const fulls = await Promise.all(Array.from({ length: 50 }, () => feed.body(undefined, first)));
     state.upsert(ingress('i2', 2, 'b.example.com', ['/api'], 'web', false));
-    publisher.changed('Ingress');
     publisher.rebuild();
     const second = history.current()!;
     const deltas = await Promise.all(Array.from({ length: 50 }, () => feed.body(first.version, second)));
@@ -199,7 +226,6 @@ describe('SnapshotHistory memory budget', () => {
     // Small changes: each older version holds one host of its own, well within the budget.
     for (let i = 0; i < 3; i++) {
       state.upsert(ingress(`i${i}`, 1, `h${i}.example.com`, ['/', `/v${i}`], 'web', false));
-      publisher.changed('Ingress');
       publisher.rebuild();
     }
     expect(history.list().map((e) => e.snapshot !== undefined)).toEqual([true, true, true, true]);
@@ -207,7 +233,6 @@ describe('SnapshotHistory memory budget', () => {
     expect(history.retainedBytes).toBeLessThan(10_000);
     // A change of every host: the versions before it no longer share anything with the current one.
     for (let i = 0; i < 30; i++) state.upsert(ingress(`i${i}`, 1, `h${i}.example.com`, ['/', '/all'], 'web', false));
-    publisher.changed('Ingress');
     publisher.rebuild();
     const retained = history.list().map((e) => e.snapshot !== undefined);
     expect(retained[0]).toBe(true);

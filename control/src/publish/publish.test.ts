@@ -115,7 +115,6 @@ describe('SnapshotPublisher', () => {
 
     const slice = state.endpointSlices.get('web/cart-1')!;
     state.upsert({ ...slice, endpoints: [{ addresses: ['10.0.1.9'] }] });
-    publisher.changed('EndpointSlice');
     const refreshed = publisher.rebuild();
     expect(refreshed).toMatchObject({ published: true, endpointOnly: true });
     // The fast path publishes exactly what a full build of the same state would.
@@ -124,8 +123,6 @@ describe('SnapshotPublisher', () => {
 
     const shop = state.ingresses.get('web/shop')! as Ingress;
     state.upsert({ ...shop, spec: { ...shop.spec, rules: shop.spec.rules!.slice(1) } });
-    publisher.changed('EndpointSlice');
-    publisher.changed('Ingress');
     expect(publisher.rebuild()).toMatchObject({ published: true, endpointOnly: false });
     expect(publisher.rebuild()).toMatchObject({ published: false, endpointOnly: false });
     expect(publisher.stats).toEqual({ rebuilds: 3, endpointOnlyRebuilds: 1 });

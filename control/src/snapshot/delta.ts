@@ -43,28 +43,69 @@ export const SnapshotDeltaShape = z.strictObject({
   certificates: Changes,
 });
 
-function sectionChanges<T extends object>(name: SectionName, from: readonly T[], to: readonly T[]): SectionChanges<T> {
-  const keyOf = SECTIONS[name].keyOf as (item: T) => string;
-  const before = new Map(from.map((item) => [keyOf(item), item]));
+/** How one keyed list changed: the delta's changes plus the old items replaced or removed. */
+export interface SectionWalk<T> extends SectionChanges<T> {
+  /** Items of the old list that were replaced or removed, in list order. */
+  readonly replaced: readonly T[];
+}
+
+/**
+ * Walks two lists sorted by the section's order side by side. Items shared between versions are
+ * the same object and are passed over by identity alone; keys are read and items hashed only
+ * where the lists differ, so the walk costs a pointer comparison per unchanged item.
+ */
+export function sectionWalk<T extends object>(name: SectionName, from: readonly T[], to: readonly T[]): SectionWalk<T> {
+  const { keyOf, compare } = SECTIONS[name] as unknown as { keyOf: (item: T) => string; compare: (a: string, b: string) => number };
   const set: T[] = [];
-  for (const item of to) {
-    const key = keyOf(item);
-    const old = before.get(key);
-    before.delete(key);
-    // Shared items are the same object: no hashing at all for what did not change.
-    if (old !== item && (old === undefined || itemHash(name, old) !== itemHash(name, item))) set.push(item);
+  const remove: string[] = [];
+  const replaced: T[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < from.length || j < to.length) {
+    const old = from[i];
+    const item = to[j];
+    if (old !== undefined && old === item) {
+      i++;
+      j++;
+      continue;
+    }
+    const order = old === undefined ? 1 : item === undefined ? -1 : compare(keyOf(old), keyOf(item));
+    if (order < 0) {
+      remove.push(keyOf(old!));
+      replaced.push(old!);
+      i++;
+    } else if (order > 0) {
+      set.push(item!);
+      j++;
+    } else {
+      if (itemHash(name, old!) !== itemHash(name, item!)) {
+        set.push(item!);
+        replaced.push(old!);
+      }
+      i++;
+      j++;
+    }
   }
-  return { set, remove: [...before.keys()] };
+  return { set, remove, replaced };
+}
+
+function sectionChanges<T extends object>(name: SectionName, from: readonly T[], to: readonly T[]): SectionChanges<T> {
+  const { set, remove } = sectionWalk(name, from, to);
+  return { set, remove };
+}
+
+/** Whether the catch-all default route differs between two snapshots. */
+export function catchAllChanged(from: Snapshot, to: Snapshot): boolean {
+  return from.defaultRoute !== to.defaultRoute && (from.defaultRoute === null || to.defaultRoute === null || itemHash('defaultRoute', from.defaultRoute) !== itemHash('defaultRoute', to.defaultRoute));
 }
 
 /** The delta from `from` to `to`. O(items) cheap work plus the changed items. */
 export function snapshotDelta(from: Snapshot, to: Snapshot): SnapshotDelta {
-  const catchAllChanged = from.defaultRoute !== to.defaultRoute && (from.defaultRoute === null || to.defaultRoute === null || itemHash('defaultRoute', from.defaultRoute) !== itemHash('defaultRoute', to.defaultRoute));
   return {
     from: from.version,
     version: to.version,
     hosts: sectionChanges('hosts', from.hosts, to.hosts),
-    ...(catchAllChanged ? { defaultRoute: to.defaultRoute } : {}),
+    ...(catchAllChanged(from, to) ? { defaultRoute: to.defaultRoute } : {}),
     endpointSets: sectionChanges('endpointSets', from.endpointSets, to.endpointSets),
     certificates: sectionChanges('certificates', from.certificates, to.certificates),
   };

@@ -5,12 +5,10 @@
  * Service port, endpoints by set + address:port.
  *
  * Every identity lives inside one item (a host, an endpoint set, a certificate, the catch-all
- * route), so only the items that differ (found by `snapshotDelta`: by identity, then by hash)
+ * route), so only the items that differ (found by `sectionWalk`: by identity, then by hash)
  * are looked into: the cost follows the change, not the size of the snapshots.
  */
-import { snapshotDelta } from './delta.ts';
-import { SECTIONS } from './order.ts';
-import type { SectionName } from './order.ts';
+import { catchAllChanged, sectionWalk } from './delta.ts';
 import type { Snapshot, SnapshotRoute } from './schema.ts';
 
 /**
@@ -56,7 +54,13 @@ function compare(before: Map<string, string>, after: Map<string, string>): Chang
   return { added: added.sort(), removed: removed.sort(), changed: changed.sort() };
 }
 
-type Indexable = Pick<Snapshot, 'hosts' | 'defaultRoute' | 'endpointSets' | 'certificates'>;
+/** The parts of a snapshot `index` looks into (lists may be any subset of a snapshot's items). */
+interface Indexable {
+  readonly hosts: readonly Snapshot['hosts'][number][];
+  readonly defaultRoute: Snapshot['defaultRoute'];
+  readonly endpointSets: readonly Snapshot['endpointSets'][number][];
+  readonly certificates: readonly Snapshot['certificates'][number][];
+}
 
 function index(snapshot: Indexable) {
   const hosts = new Map<string, string>();
@@ -79,19 +83,14 @@ function index(snapshot: Indexable) {
   return { hosts, routes, backends, endpoints, certificates };
 }
 
-/** The items of `snapshot` whose keys are in `keys`, per list. */
-function pick(snapshot: Snapshot, keys: Record<SectionName, ReadonlySet<string>>, catchAll: boolean): Indexable {
-  const only = <T extends object>(name: SectionName, items: readonly T[]): T[] => items.filter((item) => keys[name].has((SECTIONS[name].keyOf as (item: T) => string)(item)));
-  return { hosts: only('hosts', snapshot.hosts), defaultRoute: catchAll ? snapshot.defaultRoute : null, endpointSets: only('endpointSets', snapshot.endpointSets), certificates: only('certificates', snapshot.certificates) };
-}
-
-/** Diffs two snapshots. Pure; cheap work per item plus the changed items. */
+/** Diffs two snapshots. Pure; a pointer comparison per shared item plus the changed items. */
 export function diffSnapshots(from: Snapshot, to: Snapshot): SnapshotDiff {
-  const delta = snapshotDelta(from, to);
-  const keys = (name: SectionName, changes: { set: readonly object[]; remove: readonly string[] }) => new Set([...changes.remove, ...changes.set.map((item) => (SECTIONS[name].keyOf as (item: object) => string)(item))]);
-  const changed = { hosts: keys('hosts', delta.hosts), endpointSets: keys('endpointSets', delta.endpointSets), certificates: keys('certificates', delta.certificates) };
-  const a = index(pick(from, changed, delta.defaultRoute !== undefined));
-  const b = index(pick(to, changed, delta.defaultRoute !== undefined));
+  const hosts = sectionWalk('hosts', from.hosts, to.hosts);
+  const endpointSets = sectionWalk('endpointSets', from.endpointSets, to.endpointSets);
+  const certificates = sectionWalk('certificates', from.certificates, to.certificates);
+  const catchAll = catchAllChanged(from, to);
+  const a = index({ hosts: hosts.replaced, defaultRoute: catchAll ? from.defaultRoute : null, endpointSets: endpointSets.replaced, certificates: certificates.replaced });
+  const b = index({ hosts: hosts.set, defaultRoute: catchAll ? to.defaultRoute : null, endpointSets: endpointSets.set, certificates: certificates.set });
   return {
     from: from.version,
     to: to.version,

@@ -4,6 +4,11 @@
  * Sources only ever call `upsert` / `remove`; the build stage only reads. Like Contour's cache,
  * `upsert` and `remove` say whether anything changed, so a source can skip a rebuild for a
  * no-op event (level-triggered: the rebuild always starts from the whole state).
+ *
+ * For the incremental build, the state also keeps a journal of which keys changed since the
+ * journal was last taken (`takeChanges`), and can record which Services and Secrets a
+ * derivation read (`recordReads`), misses included, so a later change to one of them re-derives
+ * exactly the derivations that read it.
  */
 import type { GatewayClass, Gateway, GRPCRoute, HTTPRoute, Namespace, ReferenceGrant } from './gateway-objects.ts';
 import type { EndpointSlice, Ingress, IngressClass, KubeObject, Secret, Service } from './objects.ts';
@@ -15,13 +20,32 @@ export function objectKey(namespace: string | undefined, name: string): string {
   return `${namespace ?? 'default'}/${name}`;
 }
 
+/** Keys changed since the journal was last taken, by kind; EndpointSlices are journaled by their Service's key. */
+export type StateChanges = ReadonlyMap<KubeObject['kind'], ReadonlySet<string>>;
+
+/** Services and Secrets read (by key, found or not) while a recording was on. */
+export interface StateReads {
+  readonly services: Set<string>;
+  readonly secrets: Set<string>;
+}
+
+/** A Map whose `get` also notes the key into a recorder while one is set. */
+class ReadTrackingMap<V> extends Map<string, V> {
+  recorder: Set<string> | undefined;
+
+  override get(key: string): V | undefined {
+    this.recorder?.add(key);
+    return super.get(key);
+  }
+}
+
 /** The mutable store of every object, by kind. */
 export class ClusterState {
   readonly ingresses = new Map<string, Ingress>();
   readonly ingressClasses = new Map<string, IngressClass>();
-  readonly services = new Map<string, Service>();
+  readonly services: Map<string, Service> = new ReadTrackingMap<Service>();
   readonly endpointSlices = new Map<string, EndpointSlice>();
-  readonly secrets = new Map<string, Secret>();
+  readonly secrets: Map<string, Secret> = new ReadTrackingMap<Secret>();
   readonly gatewayClasses = new Map<string, GatewayClass>();
   readonly gateways = new Map<string, Gateway>();
   readonly httpRoutes = new Map<string, HTTPRoute>();
@@ -32,6 +56,7 @@ export class ClusterState {
   /** EndpointSlice keys by `namespace/service`, so resolving a Service is not a scan of every slice. */
   private readonly slicesByService = new Map<string, Set<string>>();
   private readonly revisions = new Map<KubeObject['kind'], number>();
+  private journal = new Map<KubeObject['kind'], Set<string>>();
 
   /** A state holding `objects` (later duplicates replace earlier ones). */
   static from(objects: Iterable<KubeObject>): ClusterState {
@@ -54,8 +79,9 @@ export class ClusterState {
     if (previous?.kind === 'EndpointSlice') this.unindexSlice(key, previous);
     map.set(key, object);
     this.bump(object.kind);
-    if (previous !== undefined && STATUS_BEARING.has(object.kind) && sameSpec(previous, object)) return false;
     if (object.kind === 'EndpointSlice') this.indexSlice(key, object);
+    if (previous !== undefined && STATUS_BEARING.has(object.kind) && sameSpec(previous, object)) return false;
+    this.note(object.kind, key, previous, object);
     return true;
   }
 
@@ -66,7 +92,49 @@ export class ClusterState {
     if (previous?.kind === 'EndpointSlice') this.unindexSlice(key, previous);
     if (!map.delete(key)) return false;
     this.bump(object.kind);
+    this.note(object.kind, key, previous, undefined);
     return true;
+  }
+
+  /**
+   * The keys changed since the last call (an empty map when none), and starts a new journal.
+   * An EndpointSlice change is journaled under the keys of the Services it belonged to before and after.
+   */
+  takeChanges(): StateChanges {
+    const changes = this.journal;
+    this.journal = new Map();
+    return changes;
+  }
+
+  /**
+   * Runs `read` and returns, with its result, the keys of every Service and Secret it looked up
+   * (found or not). Recordings do not nest: an inner one would hide reads from the outer.
+   */
+  recordReads<T>(read: () => T): { result: T; reads: StateReads } {
+    const reads: StateReads = { services: new Set(), secrets: new Set() };
+    const services = this.services as ReadTrackingMap<Service>;
+    const secrets = this.secrets as ReadTrackingMap<Secret>;
+    services.recorder = reads.services;
+    secrets.recorder = reads.secrets;
+    try {
+      return { result: read(), reads };
+    } finally {
+      services.recorder = undefined;
+      secrets.recorder = undefined;
+    }
+  }
+
+  private note(kind: KubeObject['kind'], key: string, previous: KubeObject | undefined, next: KubeObject | undefined): void {
+    let keys = this.journal.get(kind);
+    if (keys === undefined) this.journal.set(kind, (keys = new Set()));
+    if (kind !== 'EndpointSlice') {
+      keys.add(key);
+      return;
+    }
+    for (const slice of [previous, next]) {
+      const serviceKey = slice === undefined ? undefined : this.serviceKeyOf(slice as EndpointSlice);
+      if (serviceKey !== undefined) keys.add(serviceKey);
+    }
   }
 
   /**

@@ -140,10 +140,7 @@ ${SERVING_HELP}
       let logged = new Set<string>();
       const source = new ManifestSource(state, {
         path: manifests,
-        onChange: (kinds) => {
-          for (const kind of kinds) publisher.changed(kind);
-          loop.trigger();
-        },
+        onChange: () => loop.trigger(),
         onProblems: (problems) => {
           // One log line per problem, when it appears (not at every rescan).
           const now = new Set(problems.map((problem) => JSON.stringify(problem)));
@@ -165,10 +162,7 @@ ${SERVING_HELP}
       const store = new SqliteRouteStore({ dataDir });
       started.push(() => store.close());
       // The route store holds Ingresses only.
-      const stopFeed = await feedRouteStore(store, state, () => {
-        publisher.changed('Ingress');
-        loop.trigger();
-      });
+      const stopFeed = await feedRouteStore(store, state, () => loop.trigger());
       started.push(stopFeed);
       if (token.source === 'generated') process.stderr.write(`Generated an API token (stored in ${token.path}, shown only now):\n  ${token.token}\n`);
       const api = createApp({

@@ -1,5 +1,6 @@
 /**
- * Memoized per-route derivation for the Gateway processor, as IngressCache is for Ingresses: a
+ * Memoized per-route derivation for the Gateway processor of a full build (`buildModel`; the
+ * incremental build re-runs the processor without it, since reuse would hide a route's reads): a
  * route whose object and inputs did not change since the last build is not read again; its
  * claims, TLS claims, conditions and status are reused, and the endpoint sets and certificates it
  * used are registered again with the current build.

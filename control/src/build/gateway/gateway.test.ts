@@ -26,9 +26,9 @@ const httpRoute = (name: string, spec: Obj, meta: Obj = {}): Obj => ({
 });
 const to = (service: string, port = 80, extra: Obj = {}): Obj => ({ name: service, port, ...extra });
 
-function build(objects: Obj[], options: Parameters<typeof buildModel>[3] = {}) {
+function build(objects: Obj[], options: Parameters<typeof buildModel>[2] = {}) {
   const state = ClusterState.from([...(objects as unknown as KubeObject[]), ...serviceWithEndpoints('apps', 'web', 80, ['10.0.0.1']), ...serviceWithEndpoints('apps', 'api', 80, ['10.0.0.2']), ...serviceWithEndpoints('other', 'far', 80, ['10.0.0.3'])]);
-  return { state, ...buildModel(state, DEFAULT_CLASS_SELECTION, undefined, options) };
+  return { state, ...buildModel(state, DEFAULT_CLASS_SELECTION, options) };
 }
 const routesOf = (result: ReturnType<typeof build>) =>
   result.model.virtualHosts.flatMap((v) => v.routes.map((r) => `${v.host} ${r.pathType} ${r.path} <- ${r.source.kind} ${r.source.namespace}/${r.source.name} ${r.field} -> ${r.backends.map((b) => `${b.service}:${b.port}x${b.weight}${b.endpointSet === undefined ? '!' : ''}`).join(',')}`));
@@ -304,18 +304,18 @@ describe('the Gateway processor', () => {
     const objects = [...base, httpRoute('a', { rules: [{ backendRefs: [to('web')] }] }), httpRoute('b', { hostnames: ['b.example.com'], rules: [{ backendRefs: [to('api')] }] })];
     const state = ClusterState.from([...(objects as unknown as KubeObject[]), ...serviceWithEndpoints('apps', 'web', 80, ['10.0.0.1']), ...serviceWithEndpoints('apps', 'api', 80, ['10.0.0.2'])]);
     const cache = new GatewayCache();
-    const first = buildModel(state, DEFAULT_CLASS_SELECTION, undefined, { gatewayCache: cache });
+    const first = buildModel(state, DEFAULT_CLASS_SELECTION, { gatewayCache: cache });
     expect(cache.stats).toEqual({ derived: 2, reused: 0 });
     const edited = httpRoute('b', { hostnames: ['c.example.com'], rules: [{ backendRefs: [to('api')] }] }) as unknown as KubeObject;
     state.upsert(edited);
-    const second = buildModel(state, DEFAULT_CLASS_SELECTION, undefined, { gatewayCache: cache });
+    const second = buildModel(state, DEFAULT_CLASS_SELECTION, { gatewayCache: cache });
     expect(cache.stats).toEqual({ derived: 3, reused: 1 });
     expect(JSON.stringify(second)).toBe(JSON.stringify(buildModel(state, DEFAULT_CLASS_SELECTION)));
     expect(second.model.virtualHosts.map((v) => v.host)).toEqual(['c.example.com', '*']);
     expect(first.model.virtualHosts.map((v) => v.host)).toEqual(['b.example.com', '*']);
     // A Gateway edit changes what every route attaches to: nothing cached may survive it.
     state.upsert(gateway([http({ hostname: '*.example.com' })]) as unknown as KubeObject);
-    const third = buildModel(state, DEFAULT_CLASS_SELECTION, undefined, { gatewayCache: cache });
+    const third = buildModel(state, DEFAULT_CLASS_SELECTION, { gatewayCache: cache });
     expect(JSON.stringify(third)).toBe(JSON.stringify(buildModel(state, DEFAULT_CLASS_SELECTION)));
     expect(third.model.virtualHosts.map((v) => v.host)).toEqual(['c.example.com', '*.example.com']);
     expect(cache.stats).toEqual({ derived: 5, reused: 1 });

@@ -48,6 +48,27 @@ describe('ManifestSource', () => {
 
   const ports = () => [...state.services.values()].map((s) => `${s.metadata.name}:${s.spec.ports?.[0]?.port}`).sort();
 
+  it('an object in several files takes the last file by name; edits apply only the changed file’s objects', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'portico-watch-'));
+    await writeFile(join(dir, 'a.yaml'), service('shared', 81) + '---\n' + service('only-a'));
+    await writeFile(join(dir, 'b.yaml'), service('shared', 82));
+    await start();
+    expect(ports()).toEqual(['only-a:80', 'shared:82']);
+    const onlyA = state.services.get('web/only-a');
+    // Editing b leaves a's objects alone (the very same stored objects).
+    await writeFile(join(dir, 'b.yaml'), service('shared', 83));
+    await until(() => ports().includes('shared:83'), 'b edited');
+    expect(state.services.get('web/only-a')).toBe(onlyA);
+    // The object leaves b: a's copy is served again; then it leaves a too: gone.
+    await writeFile(join(dir, 'b.yaml'), service('other'));
+    await until(() => ports().includes('shared:81'), 'a wins again');
+    await writeFile(join(dir, 'a.yaml'), service('only-a'));
+    await until(() => !state.services.has('web/shared'), 'shared removed');
+    await rm(join(dir, 'b.yaml'));
+    await until(() => !state.services.has('web/other'), 'b deleted');
+    expect(ports()).toEqual(['only-a:80']);
+  });
+
   it('follows file edits, additions and deletions, and keeps a broken file’s last good objects', async () => {
     dir = await mkdtemp(join(tmpdir(), 'portico-watch-'));
     await writeFile(join(dir, 'a.yaml'), service('a'));

@@ -71,7 +71,11 @@ export class ManifestSource {
   private readonly options: ManifestSourceOptions;
   private readonly files = new Map<string, FileEntry>();
   /** Objects by identity, as last applied to ClusterState. */
-  private applied = new Map<string, KubeObject>();
+  private readonly applied = new Map<string, KubeObject>();
+  /** The files that hold an object of each identity (the last one by name wins). */
+  private readonly holders = new Map<string, Set<string>>();
+  /** Each file's objects by identity (a later duplicate in a file wins). */
+  private readonly byFile = new Map<string, Map<string, KubeObject>>();
   private readonly watchers = new Map<string, FSWatcher>();
   private timer: NodeJS.Timeout | undefined;
   private interval: NodeJS.Timeout | undefined;
@@ -184,22 +188,22 @@ export class ManifestSource {
     }
     this.watchDirectories(tree.directories);
     const seen = new Set<string>();
-    let changed = false;
+    const changed = new Set<string>();
     for (const full of tree.files) {
       const name = relative(this.options.path, full) || full;
       seen.add(name);
       const next = await this.readFile(full, name, this.files.get(name));
       if (next !== this.files.get(name)) {
-        changed = true;
+        changed.add(name);
         this.files.set(name, next);
       }
     }
     for (const name of [...this.files.keys()]) {
       if (seen.has(name)) continue;
       this.files.delete(name);
-      changed = true;
+      changed.add(name);
     }
-    if (changed) this.apply();
+    if (changed.size > 0) this.apply(changed);
     this.report();
   }
 
@@ -252,14 +256,48 @@ export class ManifestSource {
     return { signature, objects: previous.objects, problems: [problem(name, 'warning', 'PORTICO_W_MANIFEST_EMPTY', message)], good: previous.good, emptySince: since };
   }
 
-  /** Applies the files' objects to ClusterState: only what differs from what was applied. */
-  private apply(): void {
-    const after = new Map<string, KubeObject>();
-    for (const name of [...this.files.keys()].sort()) for (const object of this.files.get(name)!.objects) after.set(identity(object), object);
+  /**
+   * Applies the objects of the `changed` files to ClusterState: only identities those files held
+   * before or hold now are looked at (when several files hold one, the last file by name wins),
+   * and only objects that differ from what was applied are stored or removed.
+   */
+  private apply(changed: ReadonlySet<string>): void {
+    const touched = new Set<string>();
+    for (const name of changed) {
+      for (const id of this.byFile.get(name)?.keys() ?? []) {
+        touched.add(id);
+        const holders = this.holders.get(id)!;
+        holders.delete(name);
+        if (holders.size === 0) this.holders.delete(id);
+      }
+      this.byFile.delete(name);
+      const entry = this.files.get(name);
+      if (entry === undefined) continue;
+      const objects = new Map<string, KubeObject>();
+      for (const object of entry.objects) objects.set(identity(object), object);
+      this.byFile.set(name, objects);
+      for (const id of objects.keys()) {
+        touched.add(id);
+        let holders = this.holders.get(id);
+        if (holders === undefined) this.holders.set(id, (holders = new Set()));
+        holders.add(name);
+      }
+    }
     const kinds = new Set<KubeObject['kind']>();
-    for (const [key, object] of this.applied) if (!after.has(key) && this.state.remove(object)) kinds.add(object.kind);
-    for (const [key, object] of after) if (this.applied.get(key) !== object && this.state.upsert(object)) kinds.add(object.kind);
-    this.applied = after;
+    for (const id of touched) {
+      let winner: string | undefined;
+      for (const name of this.holders.get(id) ?? []) if (winner === undefined || name > winner) winner = name;
+      const object = winner === undefined ? undefined : this.byFile.get(winner)!.get(id)!;
+      const before = this.applied.get(id);
+      if (object === before) continue;
+      if (object === undefined) {
+        this.applied.delete(id);
+        if (this.state.remove(before!)) kinds.add(before!.kind);
+        continue;
+      }
+      this.applied.set(id, object);
+      if (this.state.upsert(object)) kinds.add(object.kind);
+    }
     if (kinds.size > 0) this.options.onChange(kinds);
   }
 

@@ -1,0 +1,116 @@
+/**
+ * The incremental build: what a change re-derives and re-settles, and that every build equals
+ * the full build of the same state byte for byte.
+ */
+import { describe, expect, it } from 'vitest';
+import { STANDALONE_SELECTION, selfSignedTlsSecret } from '../api/test-support.ts';
+import { ClusterState } from '../state/cluster-state.ts';
+import type { KubeObject } from '../state/objects.ts';
+import { buildModel } from './index.ts';
+import { IncrementalBuild } from './incremental.ts';
+
+const service = (name: string, port = 80): KubeObject => ({ apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: 'default' }, spec: { ports: [{ name: 'http', port }] } }) as KubeObject;
+const slice = (name: string, address: string): KubeObject =>
+  ({
+    apiVersion: 'discovery.k8s.io/v1',
+    kind: 'EndpointSlice',
+    metadata: { name: `${name}-1`, namespace: 'default', labels: { 'kubernetes.io/service-name': name } },
+    addressType: 'IPv4',
+    endpoints: [{ addresses: [address], conditions: { ready: true } }],
+    ports: [{ name: 'http', port: 8080 }],
+  }) as KubeObject;
+const ingress = (i: number, path = '/', backend = `svc-${i % 2}`): KubeObject =>
+  ({
+    apiVersion: 'networking.k8s.io/v1',
+    kind: 'Ingress',
+    metadata: { name: `app-${i}`, namespace: 'default', creationTimestamp: '2026-01-01T00:00:00Z' },
+    spec: {
+      tls: [{ hosts: [`app-${i}.example.com`], secretName: 'tls' }],
+      rules: [{ host: `app-${i}.example.com`, http: { paths: [{ path, pathType: 'Prefix', backend: { service: { name: backend, port: { number: 80 } } } }] } }],
+    },
+  }) as KubeObject;
+
+const fleet = (): ClusterState => ClusterState.from([service('svc-0'), service('svc-1'), slice('svc-0', '10.0.0.1'), slice('svc-1', '10.0.0.2'), selfSignedTlsSecret('default', 'tls', 'app-0.example.com') as KubeObject, ...Array.from({ length: 10 }, (_, i) => ingress(i))]);
+
+/** Builds incrementally, checks the result against a full build; returns the derivations and settlements this build made. */
+function build(state: ClusterState, incremental: IncrementalBuild): { derived: number; settled: number } {
+  const before = { ...incremental.stats };
+  const result = incremental.build();
+  expect(JSON.stringify({ model: result.model, conditions: result.conditions, gateway: result.gateway })).toBe(JSON.stringify(buildModel(state, STANDALONE_SELECTION)));
+  return { derived: incremental.stats.derived - before.derived, settled: incremental.stats.settled - before.settled };
+}
+
+describe('IncrementalBuild', () => {
+  it('re-derives only the changed Ingress and re-settles only its host; an EndpointSlice change re-derives nothing but moves endpoints', () => {
+    const state = fleet();
+    const incremental = new IncrementalBuild(state, STANDALONE_SELECTION);
+    // Ten Ingresses and the Gateway processor (one derivation, with nothing to claim here).
+    expect(build(state, incremental)).toEqual({ derived: 11, settled: 10 });
+    const first = incremental.build().model;
+    expect(build(state, incremental)).toEqual({ derived: 0, settled: 0 });
+    state.upsert(ingress(3, '/v2'));
+    expect(build(state, incremental)).toEqual({ derived: 1, settled: 1 });
+    // Every other host and every endpoint set keeps its model object: compile finds them by identity.
+    const next = incremental.build().model;
+    expect(next.virtualHosts.filter((vhost, i) => vhost !== first.virtualHosts[i]).map((v) => v.host)).toEqual(['app-3.example.com']);
+    state.upsert(slice('svc-1', '10.0.0.9'));
+    const endpointsOnly = incremental.build();
+    expect(endpointsOnly.endpointOnly).toBe(true);
+    expect(endpointsOnly.model.endpointSets.find((set) => set.key === 'default/svc-1:80')!.endpoints.map((e) => e.address)).toEqual(['10.0.0.9']);
+    expect(endpointsOnly.model.endpointSets.find((set) => set.key === 'default/svc-0:80')).toBe(next.endpointSets.find((set) => set.key === 'default/svc-0:80'));
+    expect(endpointsOnly.model.virtualHosts).toEqual(next.virtualHosts);
+    expect(build(state, incremental)).toEqual({ derived: 0, settled: 0 });
+  });
+
+  it('a Service change re-derives the Ingresses that read it, a Secret change those that use it, an IngressClass change all', () => {
+    const state = fleet();
+    const incremental = new IncrementalBuild(state, STANDALONE_SELECTION);
+    build(state, incremental);
+    state.upsert(service('svc-0', 81));
+    expect(build(state, incremental)).toEqual({ derived: 5, settled: 5 });
+    state.remove(selfSignedTlsSecret('default', 'tls', 'app-0.example.com') as KubeObject);
+    expect(build(state, incremental)).toEqual({ derived: 10, settled: 10 });
+    state.upsert(selfSignedTlsSecret('default', 'other', 'app-0.example.com') as KubeObject);
+    expect(build(state, incremental)).toEqual({ derived: 0, settled: 0 });
+    state.upsert({ apiVersion: 'networking.k8s.io/v1', kind: 'IngressClass', metadata: { name: 'edge' }, spec: { controller: 'example.com/other' } } as KubeObject);
+    expect(build(state, incremental)).toEqual({ derived: 11, settled: 10 });
+  });
+
+  it('an Ingress that named a missing Service is re-derived when the Service appears', () => {
+    const state = fleet();
+    state.upsert(ingress(20, '/', 'later'));
+    const incremental = new IncrementalBuild(state, STANDALONE_SELECTION);
+    expect(build(state, incremental).derived).toBe(12);
+    expect(incremental.build().conditions.map((c) => c.reason)).toContain('ServiceNotFound');
+    state.upsert(service('later'));
+    state.upsert(slice('later', '10.0.0.7'));
+    expect(build(state, incremental)).toEqual({ derived: 1, settled: 1 });
+    expect(incremental.build().conditions.map((c) => c.reason)).not.toContain('ServiceNotFound');
+  });
+
+  it('a host two Ingresses claim is re-settled when either changes, and the conflict follows', () => {
+    const state = fleet();
+    const rival = { ...(ingress(1, '/') as { metadata: object }), metadata: { name: 'rival', namespace: 'default', creationTimestamp: '2025-01-01T00:00:00Z' } } as KubeObject;
+    const incremental = new IncrementalBuild(state, STANDALONE_SELECTION);
+    build(state, incremental);
+    state.upsert(rival);
+    expect(build(state, incremental)).toEqual({ derived: 1, settled: 1 });
+    expect(incremental.build().conditions.filter((c) => c.reason === 'Conflict').map((c) => c.source.name)).toEqual(['app-1']);
+    state.remove(rival);
+    expect(build(state, incremental)).toEqual({ derived: 0, settled: 1 });
+    expect(incremental.build().conditions.filter((c) => c.reason === 'Conflict')).toEqual([]);
+  });
+
+  it('forgets removed Ingresses; an Ingress stored again with only its status changed is not re-derived', () => {
+    const state = fleet();
+    const incremental = new IncrementalBuild(state, STANDALONE_SELECTION);
+    build(state, incremental);
+    state.remove(ingress(4));
+    expect(build(state, incremental)).toEqual({ derived: 0, settled: 1 });
+    state.upsert(ingress(4));
+    expect(build(state, incremental)).toEqual({ derived: 1, settled: 1 });
+    const withStatus = { ...ingress(5), status: { loadBalancer: { ingress: [{ ip: '192.0.2.1' }] } } } as KubeObject;
+    expect(state.upsert(withStatus)).toBe(false);
+    expect(build(state, incremental)).toEqual({ derived: 0, settled: 0 });
+  });
+});

@@ -1,0 +1,303 @@
+/**
+ * The incremental build: the same result as `buildModel`, byte for byte, at a cost that follows
+ * the change. Everything the build decides is decided per host (build/index.ts `settleHost`), so
+ * the builder keeps, across builds:
+ *
+ * - each served Ingress's derivation (routes, default backends, TLS claims, conditions) with the
+ *   partitions (hosts) it claims, the endpoint-set keys it resolved, the certificate uses it made
+ *   and the Services and Secrets it read (misses included, ClusterState `recordReads`);
+ * - the same for the Gateway processor as a whole (one derivation, re-run when any Gateway API
+ *   object or Namespace changes, or a Service or Secret it read; without GatewayCache, whose reuse
+ *   would hide the reads of reused routes);
+ * - for every host, the derivations that claim it, what its claims settled into, and the endpoint
+ *   sets settling it looked up (auth-url endpoints are part of a route's policies).
+ *
+ * A build takes ClusterState's journal of changed keys and re-derives the changed Ingresses and
+ * the derivations that read a changed Service or Secret, re-settles only the hosts they claimed
+ * before or claim now and the hosts that looked up a set whose endpoints changed, and recomputes
+ * the endpoint sets of Services whose Service object or EndpointSlices changed. An IngressClass
+ * change (which decides what is served) starts afresh.
+ * Unchanged hosts, endpoint sets and certificates keep their model objects, so the compile stage
+ * recognises them by identity.
+ */
+import type { Condition } from '../model/conditions.ts';
+import { compareConditions } from '../model/conditions.ts';
+import type { DefaultRoute, EndpointSet, VirtualHost } from '../model/types.ts';
+import type { ClusterState } from '../state/cluster-state.ts';
+import { objectKey } from '../state/cluster-state.ts';
+import type { KubeObject } from '../state/objects.ts';
+import { compareHosts } from '../snapshot/order.ts';
+import { EndpointSets } from './backends.ts';
+import type { SetUse } from './backends.ts';
+import type { GatewayApiStatus, GatewayContribution } from './gateway/index.ts';
+import type { BuildOptions, BuildResult, HostOutcome, SetLookup } from './index.ts';
+import { CATCH_ALL, addClaims, applyHostAliases, claimLists, partitionsOf, readGateways, settleHost, sortClaims } from './index.ts';
+import type { ClassSelection } from './ingress-class.ts';
+import { servesIngress } from './ingress-class.ts';
+import type { IngressContribution, UseCertificate } from './ingress.ts';
+import { readIngress } from './ingress.ts';
+import { CertificateBook } from './tls.ts';
+
+/** One certificate use of a derivation that returned a key, released when the Ingress is re-derived. */
+interface CertificateUse {
+  readonly namespace: string;
+  readonly name: string;
+  readonly hosts: readonly string[];
+}
+
+/** The derivation key of the Gateway processor (no Ingress key starts with a NUL). */
+const GATEWAY = '\0gateway';
+
+/** Kinds only the Gateway processor reads. */
+const GATEWAY_KINDS: readonly KubeObject['kind'][] = ['GatewayClass', 'Gateway', 'HTTPRoute', 'GRPCRoute', 'ReferenceGrant', 'Namespace'];
+
+const NO_GATEWAY_STATUS: GatewayApiStatus = { classes: [], gateways: [], routes: [] };
+
+interface Derivation {
+  readonly contribution: IngressContribution | GatewayContribution;
+  readonly partitions: ReadonlySet<string>;
+  readonly setKeys: readonly string[];
+  readonly certificates: readonly CertificateUse[];
+  readonly services: ReadonlySet<string>;
+  readonly secrets: ReadonlySet<string>;
+}
+
+/** What an incremental build returns: the model and conditions, and what it had to redo. */
+export interface IncrementalBuildResult extends BuildResult {
+  /** True when nothing but EndpointSlices changed since the last build: no Ingress was re-derived, no host re-settled. */
+  readonly endpointOnly: boolean;
+}
+
+/** The incremental build over one ClusterState (it consumes the state's change journal). */
+export class IncrementalBuild {
+  private readonly state: ClusterState;
+  private readonly selection: ClassSelection;
+  private readonly options: BuildOptions;
+  private primed = false;
+  private derivations = new Map<string, Derivation>();
+  private claimants = new Map<string, Set<string>>();
+  private serviceReaders = new Map<string, Set<string>>();
+  private secretReaders = new Map<string, Set<string>>();
+  private outcomes = new Map<string, HostOutcome>();
+  /** Per host, the endpoint-set keys its settling looked up; and per set key, those hosts. */
+  private lookups = new Map<string, Set<string>>();
+  private lookedUpBy = new Map<string, Set<string>>();
+  /** Hosts with a winning claim that asks for server aliases or a www redirect. */
+  private aliasHosts = new Set<string>();
+  /** Hosts with a virtual host, sorted by compareHosts, and their virtual hosts in the same order. */
+  private hostOrder: string[] = [];
+  private virtualHosts: VirtualHost[] = [];
+  /** Every condition, sorted; undefined when one was added or dropped since it was sorted. */
+  private conditions: Condition[] | undefined;
+  private sets: EndpointSets;
+  private setRefs = new Map<string, number>();
+  private certificates: CertificateBook;
+  /** Derivations and host settlements made so far, and builds that started afresh. */
+  readonly stats = { derived: 0, settled: 0, fresh: 0 };
+
+  /** `options.gatewayCache` is not used (see above). */
+  constructor(state: ClusterState, selection: ClassSelection, options: BuildOptions = {}) {
+    this.state = state;
+    this.selection = selection;
+    this.options = { gatewayPorts: options.gatewayPorts };
+    this.sets = new EndpointSets(state);
+    this.certificates = new CertificateBook(state);
+  }
+
+  /** Brings the model up to date with the state's changes since the last build. */
+  build(): IncrementalBuildResult {
+    const changes = this.state.takeChanges();
+    const dirty = new Set<string>();
+    const dirtyHosts = new Set<string>();
+    const endpointOnly = this.primed && changes.size === 1 && changes.has('EndpointSlice');
+    if (!this.primed || changes.has('IngressClass')) {
+      this.reset();
+      for (const key of this.state.ingresses.keys()) dirty.add(key);
+      dirty.add(GATEWAY);
+    } else {
+      if (GATEWAY_KINDS.some((kind) => changes.has(kind))) dirty.add(GATEWAY);
+      for (const key of changes.get('Ingress') ?? []) dirty.add(key);
+      for (const key of changes.get('Service') ?? []) for (const reader of this.serviceReaders.get(key) ?? []) dirty.add(reader);
+      for (const key of changes.get('Secret') ?? []) {
+        this.certificates.forget(key);
+        for (const reader of this.secretReaders.get(key) ?? []) dirty.add(reader);
+      }
+    }
+    for (const key of dirty) this.release(key, dirtyHosts);
+    const changedSets = new Set<string>();
+    for (const key of changes.get('Service') ?? []) this.sets.refreshService(key, changedSets);
+    for (const key of changes.get('EndpointSlice') ?? []) this.sets.refreshService(key, changedSets);
+    for (const key of changedSets) for (const host of this.lookedUpBy.get(key) ?? []) dirtyHosts.add(host);
+    for (const key of dirty) {
+      if (key === GATEWAY) {
+        this.derive(key, (sets, useCertificate) => readGateways(this.state, sets, useCertificate, this.options), dirtyHosts);
+        continue;
+      }
+      const ingress = this.state.ingresses.get(key);
+      if (ingress !== undefined && servesIngress(ingress, this.state, this.selection)) this.derive(key, (sets, useCertificate) => readIngress(ingress, this.state, sets, useCertificate), dirtyHosts);
+    }
+    for (const host of dirtyHosts) this.settle(host);
+    return { ...this.result(), endpointOnly };
+  }
+
+  private reset(): void {
+    if (this.primed) this.stats.fresh++;
+    this.primed = true;
+    this.derivations = new Map();
+    this.claimants = new Map();
+    this.serviceReaders = new Map();
+    this.secretReaders = new Map();
+    this.outcomes = new Map();
+    this.lookups = new Map();
+    this.lookedUpBy = new Map();
+    this.aliasHosts = new Set();
+    this.hostOrder = [];
+    this.virtualHosts = [];
+    this.conditions = undefined;
+    this.sets = new EndpointSets(this.state);
+    this.setRefs = new Map();
+    this.certificates = new CertificateBook(this.state);
+  }
+
+  /** Undoes everything the derivation of Ingress `key` registered; the hosts it claimed become dirty. */
+  private release(key: string, dirtyHosts: Set<string>): void {
+    const derivation = this.derivations.get(key);
+    if (derivation === undefined) return;
+    this.derivations.delete(key);
+    if (derivation.contribution.conditions.length > 0) this.conditions = undefined;
+    for (const host of derivation.partitions) {
+      unindex(this.claimants, host, key);
+      dirtyHosts.add(host);
+    }
+    for (const service of derivation.services) unindex(this.serviceReaders, service, key);
+    for (const secret of derivation.secrets) unindex(this.secretReaders, secret, key);
+    for (const setKey of derivation.setKeys) {
+      const refs = this.setRefs.get(setKey)! - 1;
+      if (refs > 0) this.setRefs.set(setKey, refs);
+      else {
+        this.setRefs.delete(setKey);
+        this.sets.drop(setKey);
+      }
+    }
+    for (const use of derivation.certificates) this.certificates.release(use.namespace, use.name, use.hosts);
+  }
+
+  private derive(key: string, read: (sets: EndpointSets, useCertificate: UseCertificate) => IngressContribution | GatewayContribution, dirtyHosts: Set<string>): void {
+    const setUses: SetUse[] = [];
+    const certificates: CertificateUse[] = [];
+    const certificateSecrets = new Set<string>();
+    const useCertificate: UseCertificate = (namespace, name, hosts, source, field, conditions) => {
+      // Explicitly: the book reads a Secret only the first time any Ingress uses it.
+      certificateSecrets.add(objectKey(namespace, name));
+      const used = this.certificates.use(namespace, name, hosts, source, field, conditions);
+      if (used !== undefined) certificates.push({ namespace, name, hosts });
+      return used;
+    };
+    this.sets.record(setUses);
+    let recorded;
+    try {
+      recorded = this.state.recordReads(() => read(this.sets, useCertificate));
+    } finally {
+      this.sets.record(undefined);
+    }
+    const contribution = recorded.result;
+    const setKeys = setUses.map((use) => use.key);
+    if (contribution.conditions.length > 0) this.conditions = undefined;
+    for (const setKey of setKeys) this.setRefs.set(setKey, (this.setRefs.get(setKey) ?? 0) + 1);
+    for (const secret of certificateSecrets) recorded.reads.secrets.add(secret);
+    const partitions = partitionsOf(contribution);
+    for (const host of partitions) {
+      index(this.claimants, host, key);
+      dirtyHosts.add(host);
+    }
+    for (const service of recorded.reads.services) index(this.serviceReaders, service, key);
+    for (const secret of recorded.reads.secrets) index(this.secretReaders, secret, key);
+    this.derivations.set(key, { contribution, partitions, setKeys, certificates, services: recorded.reads.services, secrets: recorded.reads.secrets });
+    this.stats.derived++;
+  }
+
+  /** Settles `host` again from the claims of the derivations that claim it now. */
+  private settle(host: string): void {
+    const claims = claimLists();
+    for (const key of this.claimants.get(host) ?? []) addClaims(claims, host, this.derivations.get(key)!.contribution);
+    for (const key of this.lookups.get(host) ?? []) unindex(this.lookedUpBy, key, host);
+    const lookups = new Set<string>();
+    const lookup: SetLookup = {
+      get: (key: string): EndpointSet | undefined => {
+        lookups.add(key);
+        return this.sets.get(key);
+      },
+    };
+    const before = this.outcomes.get(host);
+    const outcome = settleHost(host, sortClaims(claims), lookup);
+    if (lookups.size > 0) this.lookups.set(host, lookups);
+    else this.lookups.delete(host);
+    for (const key of lookups) index(this.lookedUpBy, key, host);
+    this.stats.settled++;
+    if (this.claimants.has(host)) this.outcomes.set(host, outcome);
+    else this.outcomes.delete(host);
+    if (this.claimants.has(host) && outcome.aliasClaims.routes.length + outcome.aliasClaims.defaults.length > 0) this.aliasHosts.add(host);
+    else this.aliasHosts.delete(host);
+    if ((before?.conditions.length ?? 0) > 0 || outcome.conditions.length > 0) this.conditions = undefined;
+    const had = before?.virtualHost !== undefined;
+    const has = outcome.virtualHost !== undefined;
+    if (host === CATCH_ALL || (!had && !has)) return;
+    const at = lowerBound(this.hostOrder, host);
+    if (had && has) this.virtualHosts[at] = outcome.virtualHost!;
+    else if (has) {
+      this.hostOrder.splice(at, 0, host);
+      this.virtualHosts.splice(at, 0, outcome.virtualHost!);
+    } else {
+      this.hostOrder.splice(at, 1);
+      this.virtualHosts.splice(at, 1);
+    }
+  }
+
+  private result(): BuildResult {
+    if (this.conditions === undefined) {
+      const conditions: Condition[] = [];
+      for (const { contribution } of this.derivations.values()) for (const condition of contribution.conditions) conditions.push(condition);
+      for (const outcome of this.outcomes.values()) for (const condition of outcome.conditions) conditions.push(condition);
+      this.conditions = conditions.sort(compareConditions);
+    }
+    const defaultRoute: DefaultRoute | undefined = this.outcomes.get(CATCH_ALL)?.catchAll;
+    const gateway = this.derivations.get(GATEWAY)?.contribution as GatewayContribution | undefined;
+    let virtualHosts: readonly VirtualHost[] = this.virtualHosts.slice();
+    let conditions = this.conditions;
+    if (this.aliasHosts.size > 0) {
+      // Aliases depend on every host (a name already served is not an alias): one pass, only when some claim asks.
+      const aliasConditions: Condition[] = [];
+      virtualHosts = applyHostAliases(virtualHosts, [...this.aliasHosts].map((host) => this.outcomes.get(host)!), aliasConditions);
+      if (aliasConditions.length > 0) conditions = [...conditions, ...aliasConditions].sort(compareConditions);
+    }
+    return {
+      model: { virtualHosts, defaultRoute, endpointSets: this.sets.all(), certificates: this.certificates.all() },
+      conditions,
+      gateway: gateway?.status ?? NO_GATEWAY_STATUS,
+    };
+  }
+}
+
+function index(map: Map<string, Set<string>>, key: string, member: string): void {
+  let members = map.get(key);
+  if (members === undefined) map.set(key, (members = new Set()));
+  members.add(member);
+}
+
+function unindex(map: Map<string, Set<string>>, key: string, member: string): void {
+  const members = map.get(key);
+  members?.delete(member);
+  if (members?.size === 0) map.delete(key);
+}
+
+/** The first index in sorted `hosts` whose host is not before `host`. */
+function lowerBound(hosts: readonly string[], host: string): number {
+  let low = 0;
+  let high = hosts.length;
+  while (low < high) {
+    const mid = (low + high) >>> 1;
+    if (compareHosts(hosts[mid]!, host) < 0) low = mid + 1;
+    else high = mid;
+  }
+  return low;
+}
