@@ -1,0 +1,85 @@
+/**
+ * Control-plane stage costs of one change (not a test): what `bench:fleet` measures end to end,
+ * taken apart in one process. Builds bench:fleet's synthetic cluster of N Ingresses into a
+ * SnapshotPublisher, then applies one-path Ingress edits and EndpointSlice changes one at a time
+ * and prints, per kind of change, the median of: ClusterState upsert, incremental build, compile +
+ * seal, history publish (diff, memory budget), and the sync delta body (encode + gzip, once per
+ * version pair). With `--sizes`, how each grows with the number of Ingresses.
+ *
+ *   node bench/fleet-stages.ts [--sizes 1000,10000,50000] [--changes 10] [--json]
+ */
+import { parseArgs } from 'node:util';
+import { DEFAULT_CLASS_SELECTION } from '../control/src/build/ingress-class.ts';
+import { compileSnapshot } from '../control/src/compile/index.ts';
+import { SnapshotHistory } from '../control/src/publish/history.ts';
+import { SnapshotPublisher } from '../control/src/publish/publisher.ts';
+import { SyncFeed } from '../control/src/publish/sync-feed.ts';
+import { parseManifestText } from '../control/src/sources/manifests/parse.ts';
+import { ClusterState } from '../control/src/state/cluster-state.ts';
+import type { EndpointSlice } from '../control/src/state/objects.ts';
+import { fleetFile, fleetFileOf, fleetShape, parseSizes } from '../test/support/fleet.ts';
+
+const { values } = parseArgs({ options: { sizes: { type: 'string', default: '1000,10000' }, changes: { type: 'string', default: '10' }, json: { type: 'boolean', default: false } } });
+const CHANGES = Number(values.changes);
+const STAGES = ['upsert', 'build', 'compile', 'publish', 'delta'] as const;
+type Timings = Record<(typeof STAGES)[number], number[]>;
+
+const median = (list: readonly number[]): number => [...list].sort((a, b) => a - b)[Math.floor(list.length / 2)] ?? NaN;
+
+async function measure(ingresses: number): Promise<{ ingresses: number; firstBuildMs: number; edit: Record<string, number>; endpoints: Record<string, number> }> {
+  const shape = fleetShape(ingresses);
+  const state = new ClusterState();
+  for (let f = 0; f < shape.files; f++) for (const object of parseManifestText(fleetFile(shape, f), `fleet-${f}.json`).objects) state.upsert(object);
+  const history = new SnapshotHistory({});
+  const publisher = new SnapshotPublisher({ state, selection: { ...DEFAULT_CLASS_SELECTION, watchWithoutClass: true }, history });
+  const feed = new SyncFeed(history);
+  let start = performance.now();
+  publisher.rebuild();
+  const firstBuildMs = performance.now() - start;
+
+  const change = async (apply: () => void, into: Timings): Promise<void> => {
+    const from = history.current()!.version;
+    start = performance.now();
+    apply();
+    const upserted = performance.now();
+    const built = publisher.build.build();
+    const builtAt = performance.now();
+    const snapshot = compileSnapshot(built.model, history.current()!.snapshot);
+    const compiled = performance.now();
+    history.publish(snapshot, built.conditions);
+    const published = performance.now();
+    await feed.body(from, history.current()!);
+    const encoded = performance.now();
+    into.upsert.push(upserted - start);
+    into.build.push(builtAt - upserted);
+    into.compile.push(compiled - builtAt);
+    into.publish.push(published - compiled);
+    into.delta.push(encoded - published);
+  };
+  const empty = (): Timings => ({ upsert: [], build: [], compile: [], publish: [], delta: [] });
+  const edits = empty();
+  const endpoints = empty();
+  const slices = [...state.endpointSlices.values()];
+  for (let i = 1; i <= CHANGES; i++) {
+    // One path of one Ingress, as bench:fleet edits it (the whole file is re-applied, as the watcher does).
+    const ingress = (i * 7919) % ingresses;
+    const objects = parseManifestText(fleetFile(shape, fleetFileOf(shape, ingress), { ingress, edit: i }), 'edited.json').objects;
+    await change(() => objects.forEach((object) => state.upsert(object)), edits);
+    // One endpoint of one Service moves.
+    const slice = slices[(i * 104729) % slices.length]! as EndpointSlice;
+    await change(() => state.upsert({ ...slice, endpoints: [...(slice.endpoints ?? []).slice(1), { addresses: [`10.255.${i}.1`], conditions: { ready: true } }] }), endpoints);
+  }
+  const summary = (timings: Timings): Record<string, number> => Object.fromEntries(STAGES.map((stage) => [stage, Math.round(median(timings[stage]) * 100) / 100]));
+  return { ingresses, firstBuildMs: Math.round(firstBuildMs), edit: summary(edits), endpoints: summary(endpoints) };
+}
+
+const results = [];
+for (const size of parseSizes(values.sizes)) {
+  const result = await measure(size);
+  results.push(result);
+  if (!values.json) {
+    const line = (what: string, t: Record<string, number>) => `  ${what}: ${STAGES.map((stage) => `${stage} ${t[stage]} ms`).join(', ')}`;
+    process.stdout.write(`${size} Ingresses (first build ${result.firstBuildMs} ms), medians of ${CHANGES}:\n${line('one-path edit  ', result.edit)}\n${line('endpoint change', result.endpoints)}\n`);
+  }
+}
+if (values.json) process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
