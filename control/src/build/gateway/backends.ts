@@ -22,7 +22,9 @@ export interface GatewayBackend {
 export function resolveBackendRef(ref: BackendRef, source: SourceRef, field: string, state: ClusterState, sets: EndpointSets, grpc: boolean): GatewayBackend {
   const namespace = ref.namespace ?? source.namespace;
   const weight = ref.weight ?? 1;
-  const unresolved: Backend = { namespace, service: ref.name, port: ref.port ?? 0, weight, endpointSet: undefined };
+  const base: Backend = { namespace, service: ref.name, port: ref.port ?? 0, weight, endpointSet: undefined };
+  // Invalid: the data plane answers 500 for its weight share, as the spec says.
+  const unresolved: Backend = { ...base, invalid: true };
   const group = ref.group ?? '';
   const kind = ref.kind ?? 'Service';
   if ((group !== '' && group !== 'core') || kind !== 'Service') {
@@ -38,6 +40,6 @@ export function resolveBackendRef(ref: BackendRef, source: SourceRef, field: str
   if (servicePort === undefined) return { backend: unresolved, problem: { field, reason: 'BackendNotFound', message: `${field}: Service ${namespace}/${ref.name} has no port ${ref.port}` } };
   const appProtocol = 'appProtocol' in servicePort ? servicePort.appProtocol?.toLowerCase() : undefined;
   const protocol = grpc ? 'grpc' : appProtocol === 'kubernetes.io/h2c' ? 'h2' : undefined;
-  const backend: Backend = { ...unresolved, endpointSet: sets.resolve(service, servicePort, ref.port), ...(protocol === undefined ? {} : { protocol }) };
+  const backend: Backend = { ...base, endpointSet: sets.resolve(service, servicePort, ref.port), ...(protocol === undefined ? {} : { protocol }) };
   return { backend };
 }

@@ -338,4 +338,9 @@ describe('RequestMirror in the Gateway processor', () => {
     expect(result.model.virtualHosts).toEqual([]);
     expect(JSON.stringify(result.gateway.routes)).toContain('spec.rules[0].filters[0].requestMirror.backendRef: Service apps/missing not found');
   });
+
+  it('marks unresolved backendRefs invalid (their weight share answers 500), resolved ones not', () => {
+    const result = build([...base, httpRoute('m', { rules: [{ backendRefs: [to('web', 80, { weight: 2 }), to('missing', 80, { weight: 1 })] }] })]);
+    expect(result.model.virtualHosts[0]!.routes[0]!.backends.map((b) => [b.service, b.weight, b.invalid ?? false])).toEqual([['web', 2, false], ['missing', 1, true]]);
+  });
 });
