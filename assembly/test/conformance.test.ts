@@ -417,3 +417,23 @@ describe('power of two choices (pickLeastLoaded)', () => {
     expect(matcher.pickLeastLoaded(9, -1, 1)).toBe(-1);
   });
 });
+
+describe('hash subsets (pickHash with subset > 1)', () => {
+  const table = wrrTable([backends([1, [0, 1, 2, 3, 4, 5]])], 6);
+  const seeded = (load: (t: MatcherTable) => Matcher): Matcher => {
+    const matcher = load(table);
+    for (let id = 0; id < 6; id++) matcher.setSeed(id, Math.imul(id + 11, 0x01000193) >>> 0);
+    return matcher;
+  };
+
+  it('a key keeps to its 3 best endpoints, spread by the random draw; both implementations agree', () => {
+    const [wasm, reference] = IMPLEMENTATIONS.map(([, load]) => seeded(load));
+    for (let key = 1; key < 40; key++) {
+      const k = Math.imul(key, 0x9e3779b1) >>> 0;
+      const picks = Array.from({ length: 12 }, (_, r) => wasm!.pickHash(0, -1, k, 3, r));
+      expect(picks).toEqual(Array.from({ length: 12 }, (_, r) => reference!.pickHash(0, -1, k, 3, r)));
+      expect(new Set(picks).size).toBe(3);
+      expect(picks).toContain(wasm!.pickHash(0, -1, k));
+    }
+  });
+});

@@ -196,8 +196,8 @@ export function loadReference(table: MatcherTable): Matcher {
     pickIn(route, allowed) {
       return pickAmong(route, allowed | 0, (allowed | 0) !== -1);
     },
-    pickHash(route, allowed, key) {
-      return pickAmong(route, allowed | 0, (allowed | 0) !== -1, key >>> 0);
+    pickHash(route, allowed, key, subset = 1, random = 0) {
+      return pickAmong(route, allowed | 0, (allowed | 0) !== -1, key >>> 0, Math.min(16, Math.max(1, subset)), random >>> 0);
     },
     pickId(route, allowed, endpoint) {
       last = -1;
@@ -253,7 +253,7 @@ export function loadReference(table: MatcherTable): Matcher {
     return b < 0 && forced ? backends.findIndex((entry, index) => eligible(index) && live(entry)) : b;
   }
 
-  function pickAmong(route: number, allowed: number, forced: boolean, key?: number): number {
+  function pickAmong(route: number, allowed: number, forced: boolean, key?: number, subset = 1, random = 0): number {
     last = -1;
     const backends = table.routes[route]?.backends;
     if (backends === undefined) return -1;
@@ -262,15 +262,11 @@ export function loadReference(table: MatcherTable): Matcher {
     const endpoints = backends[b]?.endpoints ?? [];
     last = b;
     if (key !== undefined) {
-      // Rendezvous hashing: the healthy endpoint with the highest mix(key ^ mix(seed)).
-      let chosen = -1;
-      let top = 0;
-      for (const id of endpoints) {
-        if (!healthy[id]) continue;
-        const score = mix32((key ^ mix32(seeds[id] ?? 0)) >>> 0);
-        if (chosen < 0 || score > top) [chosen, top] = [id, score];
-      }
-      return chosen;
+      // Rendezvous hashing: the healthy endpoints by mix(key ^ mix(seed)), highest first (stable on ties); one of the best `subset`.
+      const ranked = endpoints.filter((id) => healthy[id]).map((id, order) => ({ id, order, score: mix32((key ^ mix32(seeds[id] ?? 0)) >>> 0) }));
+      ranked.sort((a, b) => b.score - a.score || a.order - b.order);
+      const kept = ranked.slice(0, subset);
+      return kept.length === 0 ? -1 : (kept[random % kept.length] as { id: number }).id;
     }
     const e = smoothPick(endpoints.map((id) => (healthy[id] ? 1 : 0)), endpointCurrent[route]?.[b] ?? []);
     return endpoints[e] ?? -1;

@@ -22,7 +22,8 @@ describe('balancing annotations (ingress-nginx e2e: upstreamhashby.go, affinity.
         pool('uri', 'uri.test', { [`${A}upstream-hash-by`]: '$request_uri' }),
         pool('combo', 'combo.test', { [`${A}upstream-hash-by`]: '${arg_user}-$http_x_team' }),
         pool('remote', 'remote.test', { [`${A}upstream-hash-by`]: '$remote_addr' }),
-        pool('badvar', 'badvar.test', { [`${A}upstream-hash-by`]: '$upstream_addr', [`${A}load-balance`]: 'fastest', [`${A}upstream-hash-by-subset`]: 'true' }),
+        pool('badvar', 'badvar.test', { [`${A}upstream-hash-by`]: '$upstream_addr', [`${A}load-balance`]: 'fastest', [`${A}upstream-hash-by-subset`]: 'true', [`${A}upstream-hash-by-subset-size`]: '99' }),
+        pool('subset', 'subset.test', { [`${A}upstream-hash-by`]: '$request_uri', [`${A}upstream-hash-by-subset`]: 'true', [`${A}upstream-hash-by-subset-size`]: '2' }),
         pool('sticky', 'sticky.test', { [`${A}affinity`]: 'cookie', [`${A}session-cookie-name`]: 'SERVERID', [`${A}session-cookie-expires`]: '172800', [`${A}session-cookie-max-age`]: '259200', [`${A}session-cookie-samesite`]: 'None', [`${A}session-cookie-conditional-samesite-none`]: 'true' }),
         pool('persistent', 'persistent.test', { [`${A}affinity`]: 'cookie', [`${A}affinity-mode`]: 'persistent', [`${A}session-cookie-path`]: '/', [`${A}session-cookie-domain`]: 'foo.bar', [`${A}session-cookie-secure`]: 'true' }),
         pool('plain', 'plain.test', {}),
@@ -63,6 +64,14 @@ describe('balancing annotations (ingress-nginx e2e: upstreamhashby.go, affinity.
     for (let i = 0; i < 8; i++) expect(await replicaOf('remote.test', `/info?i=${i}`)).toBe(first);
   });
 
+  it('upstream-hash-by-subset: a URI keeps to its 2 endpoints, spread over both', async () => {
+    for (let i = 0; i < 4; i++) {
+      const seen = new Set<number>();
+      for (let n = 0; n < 24; n++) seen.add(await replicaOf('subset.test', `/info?doc=${i}`));
+      expect(seen.size).toBe(2);
+    }
+  });
+
   it('a huge key (a 12 KiB header) is hashed on its first characters: answered, and consistently', async () => {
     const team = 'x'.repeat(12 * 1024);
     const first = await replicaOf('combo.test', '/info?user=big', { 'X-Team': team });
@@ -73,7 +82,7 @@ describe('balancing annotations (ingress-nginx e2e: upstreamhashby.go, affinity.
     expect(proxy.conditionsOf('badvar').map(([reason, severity, field]) => `${reason}/${severity}/${field}`)).toEqual([
       `InvalidAnnotation/Warning/metadata.annotations['${A}load-balance']`,
       `InvalidAnnotation/Warning/metadata.annotations['${A}upstream-hash-by']`,
-      `InvalidAnnotation/Warning/metadata.annotations['${A}upstream-hash-by-subset']`,
+      `InvalidAnnotation/Warning/metadata.annotations['${A}upstream-hash-by-subset-size']`,
     ]);
     const replicas = new Set<number>();
     for (let i = 0; i < 8; i++) replicas.add(await replicaOf('badvar.test'));

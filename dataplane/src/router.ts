@@ -487,7 +487,7 @@ export class Router extends EventEmitter<{ swap: [SwapEvent] }> {
     let endpointId = outcome?.sticky === undefined ? -1 : balancer.pickId(routeId, -1, snapshot.endpointByToken(outcome.sticky));
     if (endpointId < 0) {
       const hash = outcome?.hash;
-      if (hash !== undefined) endpointId = balancer.pickHash(routeId, allowed, hash);
+      if (hash !== undefined) endpointId = outcome?.hashSubset === undefined ? balancer.pickHash(routeId, allowed, hash) : balancer.pickHash(routeId, allowed, hash, outcome.hashSubset, (Math.random() * 0x100000000) >>> 0);
       else if (outcome?.leastLoaded === true) endpointId = balancer.pickLeastLoaded(routeId, allowed, (Math.random() * 0x100000000) >>> 0);
       else endpointId = allowed === -1 ? balancer.pick(routeId) : balancer.pickIn(routeId, allowed);
       if (endpointId >= 0) outcome?.picked?.(snapshot.endpointToken(endpointId));

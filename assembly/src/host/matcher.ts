@@ -32,9 +32,11 @@ export interface Matcher {
   /**
    * Endpoint id by consistent hashing of `key` (a u32 hash of the request's key): the backend as
    * pickIn chooses it (`allowed` -1 for all), then the healthy endpoint of it with the highest
-   * score for the key and the endpoint's seed (rendezvous hashing). -1 when none is eligible.
+   * score for the key and the endpoint's seed (rendezvous hashing); with `subset` > 1 (at most
+   * 16), one of the `subset` best, chosen by `random` (upstream-hash-by-subset). -1 when none is
+   * eligible.
    */
-  pickHash(route: number, allowed: number, key: number): number;
+  pickHash(route: number, allowed: number, key: number, subset?: number, random?: number): number;
   /** `endpoint` when it is healthy and behind an `allowed` backend of the route (a session cookie named it), else -1. */
   pickId(route: number, allowed: number, endpoint: number): number;
   /**
@@ -67,7 +69,7 @@ interface MatcherExports {
   resume(hostLen: number, pathLen: number, methodBit: number): number;
   pick(route: number): number;
   pickIn(route: number, allowed: number): number;
-  pickHash(route: number, allowed: number, key: number): number;
+  pickHash(route: number, allowed: number, key: number, subset: number, random: number): number;
   pickId(route: number, allowed: number, endpoint: number): number;
   setEndpointSeed(id: number, seed: number): number;
   pickLeastLoaded(route: number, allowed: number, random: number): number;
@@ -171,8 +173,8 @@ class WasmMatcher implements Matcher {
     return this.#wasm.pickIn(route | 0, allowed | 0);
   }
 
-  pickHash(route: number, allowed: number, key: number): number {
-    return this.#wasm.pickHash(route | 0, allowed | 0, key | 0);
+  pickHash(route: number, allowed: number, key: number, subset = 1, random = 0): number {
+    return this.#wasm.pickHash(route | 0, allowed | 0, key | 0, subset | 0, random | 0);
   }
 
   pickId(route: number, allowed: number, endpoint: number): number {

@@ -113,9 +113,13 @@ export function pickIn(route: i32, allowed: u32): i32 {
   return pickEndpoint(route, allowed);
 }
 
-/** Endpoint id for route `route` by consistent hashing of `key` among `allowed` backends (see wrr.ts pickHashed), or -1. */
-export function pickHash(route: i32, allowed: u32, key: u32): i32 {
-  return pickHashed(route, allowed, key);
+/**
+ * Endpoint id for route `route` by consistent hashing of `key` among `allowed` backends: the
+ * best-scored endpoint, or with `subset` > 1 one of that many best, chosen by `random` (see wrr.ts
+ * pickHashed); -1 when none is eligible.
+ */
+export function pickHash(route: i32, allowed: u32, key: u32, subset: u32, random: u32): i32 {
+  return pickHashed(route, allowed, key, subset, random);
 }
 
 /** `endpoint` when healthy and behind an `allowed` backend of route `route` (a session cookie), else -1. */

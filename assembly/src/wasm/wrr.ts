@@ -181,35 +181,51 @@ export function pickEndpoint(route: i32, allowed: u32): i32 {
   return h;
 }
 
+/** Largest hash subset (upstream-hash-by-subset-size) the matcher keeps. */
+@inline export const MAX_SUBSET: u32 = 16;
+
+/** The best-scored endpoints of a subset pick: ids, then scores (static, no allocation per pick). */
+const subsetIds = memory.data(<i32>(MAX_SUBSET * 4));
+const subsetScores = memory.data(<i32>(MAX_SUBSET * 4));
+
 /**
  * Endpoint id for route `route` by consistent hashing of `key` (a hash of the request's key, from
- * the host): the backend as pickEndpoint chooses it, then among its healthy endpoints the one
- * with the highest mix(key ^ seed) (rendezvous hashing). Seeds come from the endpoint's address,
- * so a key keeps its endpoint across snapshots, and only the keys of an endpoint that leaves (or
- * of the share a new one takes) move. -1 when none is eligible.
+ * the host): the backend as pickEndpoint chooses it, then among its healthy endpoints those with
+ * the highest mix(key ^ seed) (rendezvous hashing): the first one, or with `subset` > 1 (at most
+ * MAX_SUBSET) one of the `subset` best chosen by `random` (upstream-hash-by-subset). Seeds come
+ * from the endpoint's address, so a key keeps its endpoints across snapshots, and only the keys
+ * of an endpoint that leaves (or of the share a new one takes) move. -1 when none is eligible.
  */
-export function pickHashed(route: i32, allowed: u32, key: u32): i32 {
+export function pickHashed(route: i32, allowed: u32, key: u32, subset: u32, random: u32): i32 {
   lastBackendIndex = -1;
   let rec = routeRecord(route);
   if (rec == 0) return -1;
   let best = chooseBackend(rec, allowed);
   if (best == 0) return -1;
+  let size: u32 = subset < 1 ? 1 : subset > MAX_SUBSET ? MAX_SUBSET : subset;
   let slot = best + BACKEND_SLOTS;
   let slots = load<u32>(best + BACKEND_SLOT_COUNT);
-  let chosen: i32 = -1;
-  let top: u32 = 0;
+  let kept: u32 = 0;
   for (let k: u32 = 0; k < slots; k++) {
     let id = load<u32>(slot + ENDPOINT_ID);
-    if (healthy(id)) {
-      let score = mix(key ^ mix(load<u32>(seeds + (<usize>id << 2))));
-      if (chosen < 0 || score > top) {
-        chosen = <i32>id;
-        top = score;
-      }
-    }
     slot += ENDPOINT_SIZE;
+    if (!healthy(id)) continue;
+    let score = mix(key ^ mix(load<u32>(seeds + (<usize>id << 2))));
+    // Insertion into the kept list, best first; ties keep the earlier endpoint.
+    let at = kept;
+    while (at > 0 && score > load<u32>(subsetScores + (<usize>(at - 1) << 2))) at--;
+    if (at >= size) continue;
+    let last = kept < size ? kept : size - 1;
+    for (let j = last; j > at; j--) {
+      store<u32>(subsetIds + (<usize>j << 2), load<u32>(subsetIds + (<usize>(j - 1) << 2)));
+      store<u32>(subsetScores + (<usize>j << 2), load<u32>(subsetScores + (<usize>(j - 1) << 2)));
+    }
+    store<u32>(subsetIds + (<usize>at << 2), id);
+    store<u32>(subsetScores + (<usize>at << 2), score);
+    if (kept < size) kept++;
   }
-  return chosen;
+  if (kept == 0) return -1;
+  return <i32>load<u32>(subsetIds + (<usize>(random % kept) << 2));
 }
 
 /**

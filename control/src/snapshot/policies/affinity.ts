@@ -180,6 +180,7 @@ export const affinityModule: PolicyModule<AffinityData> = {
         outcome.responseAdd.push(['Set-Cookie', setCookie(data, path, value, facts)]);
       }
       outcome.hash = hashKey(value);
+      outcome.hashSubset = undefined;
     };
   },
   describe: (data) => `affinity: cookie ${data.name} (${data.mode}) keeps a client on one endpoint`,

@@ -133,6 +133,8 @@ export interface PolicyOutcome {
    * the endpoint is chosen by consistent hashing of it; undefined: by round robin.
    */
   hash: number | undefined;
+  /** With `hash`: pick one of this many best endpoints for the key at random (upstream-hash-by-subset); undefined: the best. */
+  hashSubset: number | undefined;
   /** Pick the endpoint by the power of two choices over measured latency (`load-balance: ewma`) when no hash is set. */
   leastLoaded: boolean | undefined;
   /** A session cookie's endpoint token (`affinity-mode: persistent`): that endpoint when it still serves the route. */

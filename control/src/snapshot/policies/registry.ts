@@ -150,7 +150,7 @@ function runSteps(steps: readonly PolicyStep[], facts: RequestFacts, outcome: Po
  */
 export function applyPolicy(policy: PreparedPolicy, kind: 'proxy' | 'redirect' | 'unavailable', facts: RequestFacts): PolicyOutcome {
   const outcome: PolicyOutcome = {
-    answer: undefined, target: undefined, setHeaders: [], addHeaders: [], removeHeaders: [], responseHeaders: [], responseAdd: [], responseRemove: [], mirrors: [], done: [], upstream: undefined, backends: undefined, externalAuth: undefined, redirectRewrite: undefined, hash: undefined, leastLoaded: undefined, sticky: undefined, picked: undefined,
+    answer: undefined, target: undefined, setHeaders: [], addHeaders: [], removeHeaders: [], responseHeaders: [], responseAdd: [], responseRemove: [], mirrors: [], done: [], upstream: undefined, backends: undefined, externalAuth: undefined, redirectRewrite: undefined, hash: undefined, hashSubset: undefined, leastLoaded: undefined, sticky: undefined, picked: undefined,
   };
   if (runSteps(policy.redirect, facts, outcome) || kind === 'redirect') return outcome;
   if (runSteps(policy.access, facts, outcome) || kind !== 'proxy') return outcome;

@@ -1,5 +1,6 @@
 /**
- * `upstream-hash-by` (+ `upstream-hash-by-subset`, `-subset-size`) and `load-balance`, as
+ * `upstream-hash-by` (+ `upstream-hash-by-subset`, `-subset-size`: a key maps to that many best
+ * endpoints, one per request at random) and `load-balance`, as
  * ingress-nginx documents them (annotations.md "Custom NGINX upstream hashing", "Custom NGINX
  * load balancing"): requests whose key (nginx variables and text, e.g. `$request_uri`,
  * `$remote_addr$host`, `${arg_user}-x`) is the same go to the same endpoint while it serves, and
@@ -38,6 +39,8 @@ const PREFIXED = /^(arg|http|cookie)_([a-z0-9_]{1,128})$/i;
 export interface HashData {
   /** The upstream-hash-by template as written (checked on load), or undefined. */
   readonly by?: string | undefined;
+  /** upstream-hash-by-subset: a key maps to this many endpoints (2..16), one of them per request at random. */
+  readonly subset?: number | undefined;
   /** `load-balance: ewma`: the power of two choices over each endpoint's latency average. */
   readonly ewma?: true | undefined;
 }
@@ -106,6 +109,16 @@ export function compileTemplate(template: string): Part[] | { readonly problem: 
   return parts;
 }
 
+/** Most endpoints a subset holds (the wasm matcher's MAX_SUBSET). */
+const MAX_SUBSET = 16;
+
+function readSubsetSize(reader: AnnotationReader): number | undefined {
+  const size = reader.integer('upstream-hash-by-subset-size', 3) ?? 3;
+  if (size >= 1 && size <= MAX_SUBSET) return size === 1 ? undefined : size;
+  reader.warn('upstream-hash-by-subset-size', `${size} is not between 1 and ${MAX_SUBSET}; 3 is used`);
+  return 3;
+}
+
 function readHash(reader: AnnotationReader): HashData | undefined {
   const balance = reader.string('load-balance')?.toLowerCase();
   if (balance !== undefined && balance !== 'round_robin' && balance !== 'ewma') {
@@ -113,8 +126,7 @@ function readHash(reader: AnnotationReader): HashData | undefined {
   }
   const ewma = balance === 'ewma' ? true : undefined;
   const by = reader.string('upstream-hash-by');
-  if (reader.boolean('upstream-hash-by-subset', false)) reader.warn('upstream-hash-by-subset', 'subset hashing is not supported; each key maps to one endpoint (plain consistent hashing)');
-  if (reader.string('upstream-hash-by-subset-size') !== undefined) reader.warn('upstream-hash-by-subset-size', 'subset hashing is not supported; ignored');
+  const subset = reader.boolean('upstream-hash-by-subset', false) ? readSubsetSize(reader) : undefined;
   if (by === undefined) return ewma === undefined ? undefined : { ewma };
   const compiled = compileTemplate(by);
   if ('problem' in compiled) {
@@ -122,7 +134,7 @@ function readHash(reader: AnnotationReader): HashData | undefined {
     return ewma === undefined ? undefined : { ewma };
   }
   // ingress-nginx: upstream-hash-by takes preference over load-balance.
-  return { by };
+  return subset === undefined ? { by } : { by, subset };
 }
 
 /** `upstream-hash-by`: consistent hashing of a request key to an endpoint. */
@@ -131,11 +143,11 @@ export const upstreamHashModule: PolicyModule<HashData> = {
   phase: 'balance',
   annotations: [
     { name: 'upstream-hash-by', support: 'approximated', note: 'consistent hashing of the key (nginx variables $request_uri, $uri, $args, $arg_*, $http_*, $cookie_*, $host, $remote_addr, $scheme, $request_method and text) to an endpoint, in the wasm matcher (rendezvous hashing instead of ketama: a different but equally consistent mapping); keys are hashed on their first 4096 characters; an unknown variable is a Warning and round robin applies' },
-    { name: 'upstream-hash-by-subset', support: 'approximated', note: 'subsets are not built: a Warning, and each key maps to one endpoint' },
-    { name: 'upstream-hash-by-subset-size', support: 'approximated', note: 'ignored with a Warning (no subsets)' },
+    { name: 'upstream-hash-by-subset', support: 'approximated', note: 'a key maps to its subset-size best endpoints by rendezvous score (overlapping per key, where ingress-nginx partitions the endpoints into fixed subsets), one of them per request at random, in the wasm matcher' },
+    { name: 'upstream-hash-by-subset-size', support: 'honoured', note: 'endpoints per subset (default 3, at most 16)' },
     { name: 'load-balance', support: 'approximated', note: 'round_robin (smooth weighted round robin in the wasm matcher); ewma: the power of two choices in the wasm matcher over each endpoint\'s exponentially weighted response time (10 s decay; a failure counts its time plus 1 s), measured per data-plane worker and started afresh with each snapshot; upstream-hash-by wins over it' },
   ],
-  schema: z.strictObject({ by: z.string().min(1).max(MAX_TEMPLATE).optional(), ewma: z.literal(true).optional() }),
+  schema: z.strictObject({ by: z.string().min(1).max(MAX_TEMPLATE).optional(), subset: z.number().int().min(2).max(MAX_SUBSET).optional(), ewma: z.literal(true).optional() }),
   read: readHash,
   prepare: (data) => {
     if (data.by === undefined) {
@@ -148,7 +160,8 @@ export const upstreamHashModule: PolicyModule<HashData> = {
       let key = '';
       for (const part of compiled) key += typeof part === 'string' ? part : part(facts);
       outcome.hash = hashKey(key);
+      outcome.hashSubset = data.subset;
     };
   },
-  describe: (data) => (data.by === undefined ? 'load-balance: ewma (the less loaded of two endpoints by response time)' : `upstream-hash-by: requests with the same ${data.by} go to the same endpoint (consistent hashing)`),
+  describe: (data) => (data.by === undefined ? 'load-balance: ewma (the less loaded of two endpoints by response time)' : `upstream-hash-by: requests with the same ${data.by} go to the same ${data.subset === undefined ? 'endpoint' : `${data.subset} endpoints`} (consistent hashing)`),
 };
