@@ -10,6 +10,7 @@ import { loadMatcherFromBinary } from '@portico/assembly/matcher';
 import type { Snapshot } from '@portico/control/snapshot';
 import type { PreparedPolicy } from '@portico/control/snapshot/policies';
 import type { PolicyOutcome } from '@portico/control/snapshot/policies/module';
+import { hashKey } from '@portico/control/snapshot/policies/upstream-hash';
 import { preparePolicies } from '@portico/control/snapshot/policies';
 import { httpsRedirectTarget } from '@portico/control/snapshot/policies/trailing-slash';
 import type { TableBundle } from './bundle.ts';
@@ -125,7 +126,7 @@ export class LoadedSnapshot {
     this.endpointIds = same?.endpointIds ?? new Map(this.endpoints.map((endpoint) => [endpoint.key, endpoint.id]));
     // Consistent hashing (upstream-hash-by, affinity) needs each endpoint's seed, from its address.
     if (this.policies.some((policy) => policy !== undefined && policy.balance.length !== 0)) {
-      for (const endpoint of this.endpoints) this.balancer.setSeed(endpoint.id, endpointSeed(endpoint.key));
+      for (const endpoint of this.endpoints) this.balancer.setSeed(endpoint.id, hashKey(endpoint.key));
     }
   }
 
@@ -316,13 +317,6 @@ const EWMA_DECAY_MS = 10_000;
 
 /** What a failed exchange adds to its time in the latency average (load-balance: ewma). */
 export const FAILURE_PENALTY_MS = 1000;
-
-/** FNV-1a (32-bit) of an endpoint key: its consistent-hashing seed. */
-function endpointSeed(key: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
-  return h >>> 0;
-}
 
 /** Proxies to endpoint `endpointId` of `snapshot` (503 when it is -1: no eligible endpoint). */
 function proxyTo(snapshot: LoadedSnapshot, routeId: number, route: string, policy: PreparedPolicy | undefined, endpointId: number, backends: number | undefined): ProxyDecision | StatusDecision {

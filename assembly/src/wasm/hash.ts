@@ -31,7 +31,11 @@ export function murmur(key: usize, len: u32, seed: u32): u32 {
   }
   let rest = len & 3;
   if (rest != 0) h ^= scramble(load<u32>(p) & ((<u32>1 << (rest << 3)) - 1));
-  h ^= len;
+  return fmix(h ^ len);
+}
+
+/** murmur3's finalizer: a bijection on u32 with full avalanche. */
+@inline export function fmix(h: u32): u32 {
   h ^= h >>> 16;
   h *= 0x85ebca6b;
   h ^= h >>> 13;

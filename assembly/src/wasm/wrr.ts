@@ -8,6 +8,7 @@ import {
   ROUTE_BACKENDS, ROUTE_BACKEND_COUNT, endpointCount, routeCount, routeIndexBase, tableBase,
 } from './table';
 import { matchedRecord, matchedRoute } from './conditions';
+import { fmix } from './hash';
 
 /** One down flag (u8) per endpoint id, outside the table; all zero (healthy) at load. */
 let down: usize = 0;
@@ -171,15 +172,6 @@ export function pickEndpoint(route: i32, allowed: u32): i32 {
   return <i32>load<u32>(chosen + ENDPOINT_ID);
 }
 
-/** murmur3's finalizer: a bijection on u32 with full avalanche. */
-@inline function mix(h: u32): u32 {
-  h ^= h >>> 16;
-  h *= 0x85ebca6b;
-  h ^= h >>> 13;
-  h *= 0xc2b2ae35;
-  h ^= h >>> 16;
-  return h;
-}
 
 /** Largest hash subset (upstream-hash-by-subset-size) the matcher keeps. */
 @inline export const MAX_SUBSET: u32 = 16;
@@ -191,7 +183,7 @@ const subsetScores = memory.data(<i32>(MAX_SUBSET * 4));
 /**
  * Endpoint id for route `route` by consistent hashing of `key` (a hash of the request's key, from
  * the host): the backend as pickEndpoint chooses it, then among its healthy endpoints those with
- * the highest mix(key ^ seed) (rendezvous hashing): the first one, or with `subset` > 1 (at most
+ * the highest fmix(key ^ fmix(seed)) (rendezvous hashing): the first one, or with `subset` > 1 (at most
  * MAX_SUBSET) one of the `subset` best chosen by `random` (upstream-hash-by-subset). Seeds come
  * from the endpoint's address, so a key keeps its endpoints across snapshots, and only the keys
  * of an endpoint that leaves (or of the share a new one takes) move. -1 when none is eligible.
@@ -210,7 +202,7 @@ export function pickHashed(route: i32, allowed: u32, key: u32, subset: u32, rand
     let id = load<u32>(slot + ENDPOINT_ID);
     slot += ENDPOINT_SIZE;
     if (!healthy(id)) continue;
-    let score = mix(key ^ mix(load<u32>(seeds + (<usize>id << 2))));
+    let score = fmix(key ^ fmix(load<u32>(seeds + (<usize>id << 2))));
     // Insertion into the kept list, best first; ties keep the earlier endpoint.
     let at = kept;
     while (at > 0 && score > load<u32>(subsetScores + (<usize>(at - 1) << 2))) at--;
