@@ -13,7 +13,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Echo } from './annotation-support.ts';
 import { AnnotatedProxy } from './annotation-support.ts';
 import type { Backend } from './test-support.ts';
-import { LOOPBACK, fetchVia, keepAliveAgent, startBackend } from './test-support.ts';
+import { LOOPBACK, annotatedIngress, appManifests, compileManifests, fetchVia, keepAliveAgent, startBackend } from './test-support.ts';
+import { h2Request, h2Session, startH2DataPlane } from './h2/test-support.ts';
 
 const A = 'nginx.ingress.kubernetes.io/';
 
@@ -294,6 +295,38 @@ describe('auth-url and the endpoint address policy', () => {
       expect(seen).toHaveLength(0);
     } finally {
       await proxy.close();
+      await auth.close();
+    }
+  });
+});
+
+describe('auth-url over HTTP/2 (the request seam holds the stream the same way)', () => {
+  it('401 without credentials, 200 with the auth server headers and cookie otherwise; the body reaches only the endpoint', async () => {
+    const seen: Seen[] = [];
+    const auth = await startBackend(authHandler(seen));
+    const received: { user: string | undefined; body: string }[] = [];
+    const backend = await startBackend((request, response) => {
+      let body = '';
+      request.on('data', (chunk: Buffer) => (body += chunk.toString()));
+      request.on('end', () => {
+        received.push({ user: request.headers['x-user'] as string | undefined, body });
+        response.end('ok');
+      });
+    });
+    const compiled = compileManifests(appManifests(backend.port, [annotatedIngress('h2', 'h2.test', { [`${A}auth-url`]: `http://127.0.0.1:${auth.port}/auth`, [`${A}auth-response-headers`]: 'X-User' })]));
+    const plane = await startH2DataPlane(compiled.snapshot);
+    const session = await h2Session(plane);
+    try {
+      expect((await h2Request(session, { ':path': '/', ':authority': 'h2.test' })).status).toBe(401);
+      const allowed = await h2Request(session, { ':method': 'POST', ':path': '/', ':authority': 'h2.test', authorization: 'Bearer good' }, 'payload');
+      expect(allowed.status).toBe(200);
+      expect(allowed.headers['set-cookie']).toEqual(['session=abc; Path=/']);
+      expect(received).toEqual([{ user: 'alice', body: 'payload' }]);
+      expect(seen.map((s) => s.bodyBytes)).toEqual([0, 0]);
+    } finally {
+      session.close();
+      await plane.close();
+      await backend.close();
       await auth.close();
     }
   });

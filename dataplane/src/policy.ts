@@ -41,7 +41,7 @@ export function responseExtraOf(outcome: PolicyOutcome): ResponseExtra | undefin
 
 /** `extra` with `set` lines added (replacing received lines of those names) and `drop` names removed without a replacement. */
 export function mergeHeaders(extra: ExtraHeaders | undefined, set: readonly (readonly [string, string])[], drop: readonly string[]): ExtraHeaders {
-  const lines = Buffer.from(set.map(([name, value]) => `${name}: ${value}\r\n`).join(''), 'latin1');
+  const lines = linesOf(set);
   const replaces = [...set.map(([name]) => name.toLowerCase()), ...drop.map((name) => name.toLowerCase())];
   return extra === undefined ? { lines, replaces } : { lines: Buffer.concat([extra.lines, lines]), replaces: [...extra.replaces, ...replaces] };
 }

@@ -29,8 +29,8 @@ export interface AuthService {
   readonly port: number;
 }
 
-/** An auth-url as the data plane needs it. */
-export interface AuthTarget {
+/** Where an auth-url points, as the data plane needs it. */
+export interface AuthEndpoint {
   readonly url: string;
   readonly scheme: 'http' | 'https';
   /** Host name or IP address (IPv6 without brackets), lower case. */
@@ -40,6 +40,10 @@ export interface AuthTarget {
   readonly hostHeader: string;
   /** Path and query, possibly with VARIABLES. */
   readonly path: string;
+}
+
+/** A parsed auth-url: where it points, and the Service its host names (undefined for any other host). */
+export interface AuthTarget extends AuthEndpoint {
   readonly service: AuthService | undefined;
 }
 

@@ -14,18 +14,12 @@
  * (dataplane/src/external-auth.ts).
  */
 import { z } from 'zod';
-import type { AuthService } from './auth-url.ts';
+import type { AuthEndpoint, AuthService } from './auth-url.ts';
 import { HEADER_NAME, parseAuthUrl, readAuthMethod, readResponseHeaders, readTemplate } from './auth-url.ts';
 import type { AnnotationReader, LocalAnswer, PolicyModule, PolicyOutcome, RequestFacts } from './module.ts';
 
 /** A route's external authentication, as the snapshot carries it. */
-export interface ExternalAuthData {
-  readonly url: string;
-  readonly scheme: 'http' | 'https';
-  readonly host: string;
-  readonly port: number;
-  readonly hostHeader: string;
-  readonly path: string;
+export interface ExternalAuthData extends AuthEndpoint {
   /** auth-method, or null for GET (nginx's subrequest method). */
   readonly method: string | null;
   /** auth-signin with the redirect parameter already appended (ingress-nginx's buildAuthSignURL), or null. */
