@@ -310,8 +310,13 @@ export class Exchange implements UpstreamOwner {
       this.#firstBody = append(this.#firstBody, body);
     } else {
       // An HTTP/2 endpoint may refuse a stream unprocessed (REFUSED_STREAM, GOAWAY): up to REPLAY_BYTES of body are kept to send it again.
-      if (this.#replayable && (this.decision as ProxyDecision).protocol !== undefined && (this.#firstBody?.length ?? 0) + body.length <= REPLAY_BYTES) this.#firstBody = append(this.#firstBody, body);
-      else this.#replayable = false;
+      const h2 = (this.decision as ProxyDecision).protocol !== undefined;
+      if (this.#replayable && h2 && (this.#firstBody?.length ?? 0) + body.length <= REPLAY_BYTES) this.#firstBody = append(this.#firstBody, body);
+      else {
+        this.#replayable = false;
+        // No replay any more: a long HTTP/2 stream (gRPC bidi) holds no body bytes for it.
+        if (h2) this.#firstBody = undefined;
+      }
       this.#bodyStreamed = true;
       if (!upstream.socket.write(body) && !done) this.conn.pauseBody();
     }
@@ -377,6 +382,8 @@ export class Exchange implements UpstreamOwner {
     this.#since = context.now;
     this.#gotBytes = true;
     this.#replayable = false;
+    // An answer came: an HTTP/2 stream's body bytes kept for a replay are not needed any more.
+    if ((this.decision as ProxyDecision).protocol !== undefined) this.#firstBody = undefined;
     const relay = this.#relay;
     const started = relay.started;
     const outcome = relay.feed(buffer, length, upstream, context.closing);
