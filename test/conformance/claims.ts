@@ -36,6 +36,9 @@ export const CLAIMED_EXTENDED_FEATURES: readonly string[] = [
   'HTTPRouteBackendProtocolH2C', // with the data plane's --h2c (the runner passes it)
   'HTTPRouteDestinationPortMatching',
   'HTTPRouteNamedRouteRule',
+  'HTTPRouteRequestMirror', // the suite reads the mirror pod's logs: kubectl logs on the test cluster
+  'HTTPRouteRequestMultipleMirrors',
+  'HTTPRouteRequestPercentageMirror',
 ];
 
 /**
