@@ -1,12 +1,13 @@
 /**
  * What a failed exchange with an endpoint means, as one pure decision: retry (where), answer
  * (which status) or cut the client off, and whether the endpoint's passive health pays for it.
- * Semantics: connect failure or reset before any response byte → one retry on another endpoint
- * when the request is idempotent and its body was not consumed (a refused connection, which the
- * endpoint never saw, up to CONNECT_RETRIES times: endpoints of a rollout go away several at
- * once), else 502; timeouts → 504; a
- * kept-alive connection that turns out closed is replayed once on a fresh connection, at no cost
- * to the endpoint; once the response has started, only cutting the connection is honest.
+ * Semantics: a refused connection or a reset before any response byte → a retry on another
+ * endpoint, up to RETRIES times, when the request is idempotent and its body was not consumed
+ * (nginx's `proxy_next_upstream error` with ingress-nginx's 3 tries: endpoints of a rollout go
+ * away several at once, and one that is shutting down refuses or resets), else 502; a connect
+ * timeout → one retry, else 504; other timeouts → 504; a kept-alive connection that turns out
+ * closed is replayed once on a fresh connection, at no cost to the endpoint; once the response
+ * has started, only cutting the connection is honest.
  */
 
 import type { NextUpstreamPolicy } from '@portico/control/snapshot/policies/module';
@@ -61,10 +62,12 @@ export interface NextUpstreamFacts {
 }
 
 /**
- * Other endpoints a request may go to after refused connections: one try plus two more, as nginx's
- * default proxy_next_upstream_tries 3. A refused connection never reached the endpoint.
+ * Other endpoints an idempotent request may go to after refused or reset connections: one try plus
+ * two more, as ingress-nginx's default proxy-next-upstream-tries 3. Sending an idempotent request
+ * again is allowed whatever the endpoint saw of it (RFC 9110 §9.2.2); with one retry only, a scale
+ * down that stops two endpoints at once answered 502 when the retry met the second one.
  */
-export const CONNECT_RETRIES = 2;
+export const RETRIES = 2;
 
 /** The decision. `status` is what to answer when no retry happens (or the retry finds no endpoint). */
 export interface FailureAction {
@@ -118,9 +121,9 @@ export function decideFailure(kind: number, facts: FailureFacts): FailureAction 
     if (nextUpstreamAllows(conditionOf(kind), facts.attempts, next)) return timeout ? RETRY_504 : RETRY_502;
     return timeout ? ANSWER_504 : ANSWER_502;
   }
-  // Only failures where the endpoint cannot have acted on the request are retried elsewhere.
+  // Only failures before any response byte are retried elsewhere; a connect timeout once (each costs connectTimeoutMs).
   const beforeResponse = kind === CONNECT_FAILED || kind === CONNECT_TIMEOUT || kind === RESET;
-  if (beforeResponse && facts.replayable && facts.attempts < (kind === CONNECT_FAILED ? CONNECT_RETRIES : 1)) return timeout ? RETRY_504 : RETRY_502;
+  if (beforeResponse && facts.replayable && facts.attempts < (timeout ? 1 : RETRIES)) return timeout ? RETRY_504 : RETRY_502;
   return timeout ? ANSWER_504 : ANSWER_502;
 }
 

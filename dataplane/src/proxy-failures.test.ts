@@ -106,6 +106,29 @@ describe('proxy: failures', () => {
     expect(router.health.isEjected(`127.0.0.1:${good.port}`)).toBe(false);
   });
 
+  it('a scale-down stopping two endpoints at once: a GET reset by one and reset or refused by the other reaches the third', async () => {
+    // Two pods shutting down: one resets what it accepted (its listen backlog at close), one resets or refuses.
+    const good = await okBackend('good');
+    const resetA = await rawBackend((socket) => socket.resetAndDestroy());
+    const resetB = await rawBackend((socket) => socket.resetAndDestroy());
+    const routes: RouteSpec[] = [
+      { path: '/resets', endpoints: [resetA.port, resetB.port, good.port] },
+      { path: '/mixed', endpoints: [await closedPort(), resetA.port, good.port] },
+    ];
+    const { router, proxy } = await proxyFor(routes, {}, new Router({ health: { failureThreshold: 100 } }));
+    for (const path of ['/resets', '/mixed']) {
+      const statuses: number[] = [];
+      for (let i = 0; i < 9; i++) statuses.push((await fetchVia(proxy.port, { host: 'fail.test', path })).status);
+      expect(statuses, path).toEqual(Array(9).fill(200));
+    }
+    expect(good.requests).toBe(18);
+    // A POST is never sent twice: the picks that land on a resetting endpoint answer 502.
+    const posts: number[] = [];
+    for (let i = 0; i < 6; i++) posts.push((await fetchVia(proxy.port, { host: 'fail.test', path: '/resets', method: 'POST', body: 'x' })).status);
+    expect(posts.filter((status) => status === 502).length).toBe(4);
+    expect(router.health.isEjected(`127.0.0.1:${good.port}`)).toBe(false);
+  });
+
   it('ejects an endpoint that keeps failing and takes it back after the back-off', async () => {
     const good = await okBackend('good');
     const deadPort = await closedPort();
