@@ -62,7 +62,7 @@ export interface ConformanceRunOptions {
   readonly timeoutMs?: number;
   /** Progress lines (cluster, Portico, each test's result). */
   readonly log?: (line: string) => void;
-  /** Leave the cluster and Portico running and print how to reach them (debugging). */
+  /** Leave the cluster and Portico running, print how to reach them, stop them on SIGINT/SIGTERM (debugging). */
   readonly keep?: boolean;
 }
 
@@ -120,7 +120,15 @@ export async function runGatewayConformance(options: ConformanceRunOptions): Pro
     portico = await startPorticoInCluster(cluster.kubeconfig, work, { address: nodeIP, httpPort: 80, httpsPort: 443, publishAddresses: [nodeIP], dataplaneArgs: DATAPLANE_ARGS });
     log(`portico control + dataplane running; data plane on ${nodeIP}:80 and :443 (logs in ${work})`);
     const outcome = await runSuite(cluster.kubeconfig, work, options, log);
-    if (options.keep) log(`kept running: KUBECONFIG=${cluster.kubeconfig}; portico logs in ${work}`);
+    if (options.keep) {
+      log(`kept running until Ctrl-C: KUBECONFIG=${cluster.kubeconfig}; portico logs in ${work}`);
+      const kept = { portico, cluster };
+      const stopKept = (): void => {
+        void kept.portico.stop().then(() => kept.cluster.destroy()).finally(() => process.exit(130));
+      };
+      process.once('SIGINT', stopKept);
+      process.once('SIGTERM', stopKept);
+    }
     else if (outcome.setupError !== undefined || outcome.exitCode !== 0) log(await portico.logs(40));
     return outcome;
   } finally {
