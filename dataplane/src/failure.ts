@@ -5,9 +5,9 @@
  * endpoint, up to RETRIES times, when the request is idempotent and its body was not consumed
  * (nginx's `proxy_next_upstream error` with ingress-nginx's 3 tries: endpoints of a rollout go
  * away several at once, and one that is shutting down refuses or resets), else 502; a connect
- * timeout → one retry, else 504; other timeouts → 504; a kept-alive connection that turns out
- * closed is replayed once on a fresh connection, at no cost to the endpoint; once the response
- * has started, only cutting the connection is honest.
+ * timeout (a pod whose address is already gone) the same, else 504; other timeouts → 504; a
+ * kept-alive connection that turns out closed is replayed once on a fresh connection, at no cost
+ * to the endpoint; once the response has started, only cutting the connection is honest.
  */
 
 import type { NextUpstreamPolicy } from '@portico/control/snapshot/policies/module';
@@ -62,10 +62,12 @@ export interface NextUpstreamFacts {
 }
 
 /**
- * Other endpoints an idempotent request may go to after refused or reset connections: one try plus
- * two more, as ingress-nginx's default proxy-next-upstream-tries 3. Sending an idempotent request
- * again is allowed whatever the endpoint saw of it (RFC 9110 §9.2.2); with one retry only, a scale
- * down that stops two endpoints at once answered 502 when the retry met the second one.
+ * Other endpoints an idempotent request may go to after refused, timed-out or reset connections:
+ * one try plus two more, as ingress-nginx's default proxy-next-upstream-tries 3. Sending an
+ * idempotent request again is allowed whatever the endpoint saw of it (RFC 9110 §9.2.2); with one
+ * retry after a reset or connect timeout, a scale-down that stops two endpoints at once answered
+ * 502 or 504 when the retry met the second one (refused by one, then reset by the other or its
+ * address gone).
  */
 export const RETRIES = 2;
 
@@ -121,9 +123,9 @@ export function decideFailure(kind: number, facts: FailureFacts): FailureAction 
     if (nextUpstreamAllows(conditionOf(kind), facts.attempts, next)) return timeout ? RETRY_504 : RETRY_502;
     return timeout ? ANSWER_504 : ANSWER_502;
   }
-  // Only failures before any response byte are retried elsewhere; a connect timeout once (each costs connectTimeoutMs).
+  // Only failures before any response byte are retried elsewhere.
   const beforeResponse = kind === CONNECT_FAILED || kind === CONNECT_TIMEOUT || kind === RESET;
-  if (beforeResponse && facts.replayable && facts.attempts < (timeout ? 1 : RETRIES)) return timeout ? RETRY_504 : RETRY_502;
+  if (beforeResponse && facts.replayable && facts.attempts < RETRIES) return timeout ? RETRY_504 : RETRY_502;
   return timeout ? ANSWER_504 : ANSWER_502;
 }
 
