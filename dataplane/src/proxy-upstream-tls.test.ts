@@ -18,7 +18,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Snapshot, SnapshotUpstreamTls } from '@portico/control/snapshot';
 import { parseSnapshot, snapshotVersion } from '@portico/control/snapshot';
 import { Router } from './router.ts';
-import { LOOPBACK, fetchVia, keepAliveAgent, snapshotOf, startProxy } from './test-support.ts';
+import { LOOPBACK, closedPort, fetchVia, keepAliveAgent, snapshotOf, startProxy } from './test-support.ts';
 
 interface Pki {
   readonly ca: string;
@@ -59,8 +59,8 @@ afterEach(async () => {
 const PLAIN_HTTPS: SnapshotUpstreamTls = { serverName: null, verify: false, verifyName: 'svc.test.svc', verifyDepth: 1, secret: null, caPem: null, certificatePem: null, privateKeyPem: null };
 
 /** `snapshotOf` with every backend spoken to in TLS with `tls`. */
-function tlsSnapshot(port: number, tls: SnapshotUpstreamTls): Snapshot {
-  const plain = snapshotOf([{ host: 'tls.test', routes: [{ endpoints: [port] }] }]);
+function tlsSnapshot(port: number | number[], tls: SnapshotUpstreamTls): Snapshot {
+  const plain = snapshotOf([{ host: 'tls.test', routes: [{ endpoints: typeof port === 'number' ? [port] : port }] }]);
   const { version: _version, ...content } = plain;
   const hosts = content.hosts.map((h) => ({ ...h, routes: h.routes.map((r) => ({ ...r, backends: r.backends.map((b) => ({ ...b, tls })) })) }));
   const next = { ...content, hosts };
@@ -193,6 +193,30 @@ describe('proxy: TLS to endpoints', () => {
     const { proxy } = await proxyWith(tlsSnapshot((silent.address() as { port: number }).port, PLAIN_HTTPS), { connectTimeoutMs: 300 });
     const response = await fetchVia(proxy.port, { host: 'tls.test' });
     expect(response.status).toBe(504);
+    expect(sockets.size).toBeGreaterThan(0);
+  });
+
+  it('a GET refused by one endpoint whose retry times out connecting (a pod whose address is gone) reaches a third endpoint', async () => {
+    const sockets = new Set<Socket>();
+    const silent = createServer((socket) => {
+      sockets.add(socket);
+      socket.on('error', () => {});
+    });
+    await new Promise<void>((resolve) => silent.listen(0, LOOPBACK, resolve));
+    cleanups.push(
+      () =>
+        new Promise<void>((resolve) => {
+          for (const socket of sockets) socket.destroy();
+          silent.close(() => resolve());
+        }),
+    );
+    const backend = await startHttpsBackend(good);
+    const ports = [await closedPort(), (silent.address() as { port: number }).port, backend.port];
+    const { proxy } = await proxyWith(tlsSnapshot(ports, PLAIN_HTTPS), { connectTimeoutMs: 300 });
+    // Round robin: one of the three requests starts at the refusing endpoint and goes on to the silent one.
+    const statuses: number[] = [];
+    for (let i = 0; i < 3; i++) statuses.push((await fetchVia(proxy.port, { host: 'tls.test' })).status);
+    expect(statuses).toEqual([200, 200, 200]);
     expect(sockets.size).toBeGreaterThan(0);
   });
 });
