@@ -21,8 +21,9 @@ const ECHO = { Unary: unaryMethod('portico.e2e.Echo', 'Unary'), Other: unaryMeth
 const DOWN = { Call: unaryMethod('portico.e2e.Down', 'Call') };
 type UnaryClient = Client & Record<string, (...args: unknown[]) => unknown>;
 
-function call(client: UnaryClient, method: string, text: string): Promise<{ error: ServiceError | null; value: string | undefined }> {
-  return new Promise((resolve) => client[method]!(Buffer.from(text), new Metadata(), (error: ServiceError | null, value?: Buffer) => resolve({ error, value: value?.toString() })));
+/** One unary call with a deadline (a call that never ends would otherwise hold a whole retry budget). */
+function call(client: UnaryClient, method: string, text: string, deadlineMs = 5_000): Promise<{ error: ServiceError | null; value: string | undefined }> {
+  return new Promise((resolve) => client[method]!(Buffer.from(text), new Metadata(), { deadline: Date.now() + deadlineMs }, (error: ServiceError | null, value?: Buffer) => resolve({ error, value: value?.toString() })));
 }
 
 const G = 'gateway.networking.k8s.io/v1';
@@ -74,10 +75,14 @@ describe('GRPCRoute through portico standalone (--h2c)', () => {
 
   it('routes by service and method to a gRPC backend over HTTP/2', async () => {
     const echo = client(ECHO);
+    const failures: string[] = [];
     const answer = await eventually(async () => {
       const got = await call(echo, 'Unary', 'hello');
+      if (got.error !== null) failures.push(`${got.error.code} ${got.error.details}`);
       return got.error === null ? got : undefined;
-    }, 15_000, 'a unary call through the GRPCRoute');
+    }, 25_000, 'a unary call through the GRPCRoute').catch((error: unknown) => {
+      throw new Error(`${String(error)}; the calls failed with: ${failures.slice(-5).join(' | ')}`);
+    });
     expect(answer.value).toBe('echo hello');
     // The same service's other method has no rule: not served, whatever the backend could answer.
     const other = await call(echo, 'Other', 'x');
