@@ -8,8 +8,6 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpsServer } from 'node:https';
 import type { Server as HttpsServer } from 'node:https';
-import { createServer } from 'node:net';
-import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
@@ -18,7 +16,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Snapshot, SnapshotUpstreamTls } from '@portico/control/snapshot';
 import { parseSnapshot, snapshotVersion } from '@portico/control/snapshot';
 import { Router } from './router.ts';
-import { LOOPBACK, closedPort, fetchVia, keepAliveAgent, snapshotOf, startProxy } from './test-support.ts';
+import { LOOPBACK, closedPort, fetchVia, keepAliveAgent, snapshotOf, startProxy, startRawBackend } from './test-support.ts';
 
 interface Pki {
   readonly ca: string;
@@ -177,46 +175,24 @@ describe('proxy: TLS to endpoints', () => {
   });
 
   it('hostile: an endpoint that accepts TCP and never answers the ClientHello gets 504 after the connect timeout, and the client is answered', async () => {
-    const sockets = new Set<Socket>();
-    const silent = createServer((socket) => {
-      sockets.add(socket);
-      socket.on('error', () => {});
-    });
-    await new Promise<void>((resolve) => silent.listen(0, LOOPBACK, resolve));
-    cleanups.push(
-      () =>
-        new Promise<void>((resolve) => {
-          for (const socket of sockets) socket.destroy();
-          silent.close(() => resolve());
-        }),
-    );
-    const { proxy } = await proxyWith(tlsSnapshot((silent.address() as { port: number }).port, PLAIN_HTTPS), { connectTimeoutMs: 300 });
+    const silent = await startRawBackend();
+    cleanups.push(() => silent.close());
+    const { proxy } = await proxyWith(tlsSnapshot(silent.port, PLAIN_HTTPS), { connectTimeoutMs: 300 });
     const response = await fetchVia(proxy.port, { host: 'tls.test' });
     expect(response.status).toBe(504);
-    expect(sockets.size).toBeGreaterThan(0);
+    expect(silent.connections()).toBeGreaterThan(0);
   });
 
   it('a GET refused by one endpoint whose retry times out connecting (a pod whose address is gone) reaches a third endpoint', async () => {
-    const sockets = new Set<Socket>();
-    const silent = createServer((socket) => {
-      sockets.add(socket);
-      socket.on('error', () => {});
-    });
-    await new Promise<void>((resolve) => silent.listen(0, LOOPBACK, resolve));
-    cleanups.push(
-      () =>
-        new Promise<void>((resolve) => {
-          for (const socket of sockets) socket.destroy();
-          silent.close(() => resolve());
-        }),
-    );
+    const silent = await startRawBackend();
+    cleanups.push(() => silent.close());
     const backend = await startHttpsBackend(good);
-    const ports = [await closedPort(), (silent.address() as { port: number }).port, backend.port];
+    const ports = [await closedPort(), silent.port, backend.port];
     const { proxy } = await proxyWith(tlsSnapshot(ports, PLAIN_HTTPS), { connectTimeoutMs: 300 });
     // Round robin: one of the three requests starts at the refusing endpoint and goes on to the silent one.
     const statuses: number[] = [];
     for (let i = 0; i < 3; i++) statuses.push((await fetchVia(proxy.port, { host: 'tls.test' })).status);
     expect(statuses).toEqual([200, 200, 200]);
-    expect(sockets.size).toBeGreaterThan(0);
+    expect(silent.connections()).toBeGreaterThan(0);
   });
 });
