@@ -12,20 +12,16 @@
  * session that got GOAWAY takes no new stream and closes when its last one is done. Response
  * header lists are bounded by SETTINGS_MAX_HEADER_LIST_SIZE, and server push is off.
  *
- * TLS (GRPCS, h2 over TLS) is the same as for HTTPS endpoints (upstream/tls.ts: SNI, verification
- * of chain, name and depth, client certificate), with ALPN `h2` required.
+ * TLS (GRPCS, h2 over TLS) is the same as for HTTPS endpoints (connect.ts, tls.ts: SNI,
+ * verification of chain, name and depth, client certificate), with ALPN `h2` required.
  */
 import type { ClientHttp2Session } from 'node:http2';
-import { connect } from 'node:net';
-import type { Socket } from 'node:net';
-import { connect as connectTls } from 'node:tls';
-import type { TLSSocket } from 'node:tls';
 import type { EndpointAddressPolicy } from './address-policy.ts';
+import { connectEndpoint } from './connect.ts';
 import { H2Link } from './h2-link.ts';
 import { ADDRESS_REFUSED, POOL_FULL } from './pool.ts';
 import type { UpstreamOwner } from './pool.ts';
 import type { UpstreamTlsTarget } from './tls.ts';
-import { verifyPeer } from './tls.ts';
 
 /** HTTP/2 pool tuning. */
 export interface H2PoolOptions {
@@ -75,32 +71,7 @@ export class H2Session {
     this.#tls = tls;
     this.createdAt = this.idleSince = performance.now();
     const options = pool.options;
-    const keepAlive = options.tcpKeepAliveMs ?? 60_000;
-    const lookup = options.addressPolicy === undefined ? {} : { lookup: options.addressPolicy.lookup };
-    let socket: Socket;
-    if (tls === undefined) {
-      socket = connect({ host: address, port, noDelay: true, keepAlive: true, keepAliveInitialDelay: keepAlive, ...lookup });
-    } else {
-      const secure: TLSSocket = connectTls({
-        host: address,
-        port,
-        ...lookup,
-        secureContext: tls.secureContext,
-        ...(tls.serverName === undefined ? {} : { servername: tls.serverName }),
-        rejectUnauthorized: tls.verify,
-        // The name is checked below, with the chain depth, against verifyName (SNI may be off).
-        checkServerIdentity: () => undefined,
-        ALPNProtocols: ['h2'],
-      });
-      secure.setNoDelay(true);
-      secure.setKeepAlive(true, keepAlive);
-      secure.on('secureConnect', () => {
-        const problem = tls.verify ? verifyPeer(tls, secure.getPeerCertificate(true)) : undefined;
-        if (problem !== undefined) secure.destroy(problem);
-        else if (secure.alpnProtocol !== 'h2') secure.destroy(Object.assign(new Error(`endpoint did not negotiate HTTP/2 (ALPN ${JSON.stringify(secure.alpnProtocol || 'none')})`), { code: 'ERR_PORTICO_ALPN' }));
-      });
-      socket = secure;
-    }
+    const socket = connectEndpoint(address, port, { keepAliveMs: options.tcpKeepAliveMs ?? 60_000, addressPolicy: options.addressPolicy, tls, alpn: 'h2' });
     socket.on('error', (error: Error) => {
       this.error ??= error;
     });

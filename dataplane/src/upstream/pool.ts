@@ -13,13 +13,10 @@
  * key plus the TLS settings' suffix; such a socket counts as connected once the handshake and
  * the verification asked for succeeded, so the owner's connect timeout bounds the handshake too.
  */
-import { connect } from 'node:net';
 import type { Socket } from 'node:net';
-import { connect as connectTls } from 'node:tls';
-import type { TLSSocket } from 'node:tls';
 import type { EndpointAddressPolicy } from './address-policy.ts';
+import { connectEndpoint } from './connect.ts';
 import type { UpstreamTlsTarget } from './tls.ts';
-import { verifyPeer } from './tls.ts';
 
 /** acquire(): the endpoint has maxPerEndpoint sockets open and none idle. */
 export const POOL_FULL = 0;
@@ -114,33 +111,17 @@ export class TcpUpstream implements Upstream {
   constructor(pool: UpstreamPool, key: string, address: string, port: number, tls?: UpstreamTlsTarget) {
     this.#pool = pool;
     this.key = key;
-    const options = {
-      host: address,
+    this.socket = connectEndpoint(
+      address,
       port,
-      noDelay: true,
-      keepAlive: true,
-      keepAliveInitialDelay: pool.options.tcpKeepAliveMs ?? 60_000,
-      ...(pool.options.addressPolicy === undefined ? {} : { lookup: pool.options.addressPolicy.lookup }),
-      onread: { buffer: () => this.#nextBuffer(), callback: (bytes: number, buffer: Uint8Array) => this.#onRead(bytes, buffer as Buffer) },
-    };
-    if (tls === undefined) {
-      this.socket = connect(options);
-      this.socket.on('connect', () => this.#connected());
-    } else {
-      const socket = connectTls({
-        ...options,
-        secureContext: tls.secureContext,
-        ...(tls.serverName === undefined ? {} : { servername: tls.serverName }),
-        rejectUnauthorized: tls.verify,
-        // The name is checked below, with the chain depth, against verifyName (SNI may be off).
-        checkServerIdentity: () => undefined,
-        ALPNProtocols: ['http/1.1'],
-      });
-      this.socket = socket;
-      socket.setNoDelay(true);
-      socket.setKeepAlive(true, options.keepAliveInitialDelay);
-      socket.on('secureConnect', () => this.#secured(socket, tls));
-    }
+      {
+        keepAliveMs: pool.options.tcpKeepAliveMs ?? 60_000,
+        addressPolicy: pool.options.addressPolicy,
+        tls,
+        onread: { buffer: () => this.#nextBuffer(), callback: (bytes: number, buffer: Uint8Array) => this.#onRead(bytes, buffer as Buffer) },
+      },
+      () => this.#connected(),
+    );
     this.socket.on('end', () => {
       if (this.owner !== undefined) this.owner.onUpstreamEnd(this);
       else this.socket.destroy();
@@ -160,15 +141,6 @@ export class TcpUpstream implements Upstream {
   #connected(): void {
     this.connected = true;
     this.owner?.onUpstreamConnect(this);
-  }
-
-  #secured(socket: TLSSocket, tls: UpstreamTlsTarget): void {
-    const problem = tls.verify ? verifyPeer(tls, socket.getPeerCertificate(true)) : undefined;
-    if (problem !== undefined) {
-      socket.destroy(problem);
-      return;
-    }
-    this.#connected();
   }
 
   /** What broke the socket, if anything (a TLS verification failure names its reason here). */
