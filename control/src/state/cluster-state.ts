@@ -53,6 +53,20 @@ export class ClusterState {
   readonly referenceGrants = new Map<string, ReferenceGrant>();
   /** Namespaces by name (their labels decide listener `allowedRoutes` selectors). */
   readonly namespaces = new Map<string, Namespace>();
+  /** The map of each kind, in the order `objects()` yields them. */
+  private readonly stores: Readonly<Record<KubeObject['kind'], Map<string, KubeObject>>> = {
+    Ingress: this.ingresses,
+    IngressClass: this.ingressClasses,
+    Service: this.services,
+    EndpointSlice: this.endpointSlices,
+    Secret: this.secrets,
+    GatewayClass: this.gatewayClasses,
+    Gateway: this.gateways,
+    HTTPRoute: this.httpRoutes,
+    GRPCRoute: this.grpcRoutes,
+    ReferenceGrant: this.referenceGrants,
+    Namespace: this.namespaces,
+  };
   /** EndpointSlice keys by `namespace/service`, so resolving a Service is not a scan of every slice. */
   private readonly slicesByService = new Map<string, Set<string>>();
   private readonly revisions = new Map<KubeObject['kind'], number>();
@@ -87,7 +101,7 @@ export class ClusterState {
 
   /** Removes an object; returns false when it was not stored. */
   remove(object: Pick<KubeObject, 'kind' | 'metadata'>): boolean {
-    const { map, key } = this.slot(object as KubeObject);
+    const { map, key } = this.slot(object);
     const previous = map.get(key);
     if (previous?.kind === 'EndpointSlice') this.unindexSlice(key, previous);
     if (!map.delete(key)) return false;
@@ -151,25 +165,14 @@ export class ClusterState {
 
   /** Every stored object, in no particular order. */
   *objects(): IterableIterator<KubeObject> {
-    yield* this.ingresses.values();
-    yield* this.ingressClasses.values();
-    yield* this.services.values();
-    yield* this.endpointSlices.values();
-    yield* this.secrets.values();
-    yield* this.gatewayClasses.values();
-    yield* this.gateways.values();
-    yield* this.httpRoutes.values();
-    yield* this.grpcRoutes.values();
-    yield* this.referenceGrants.values();
-    yield* this.namespaces.values();
+    for (const map of Object.values(this.stores)) yield* map.values();
   }
 
   /** Removes every object of `kind` (its API went away, e.g. a CRD was deleted); returns whether any was stored. */
   clearKind(kind: KubeObject['kind']): boolean {
-    const keys: KubeObject[] = [];
-    for (const object of this.objects()) if (object.kind === kind) keys.push(object);
-    for (const object of keys) this.remove(object);
-    return keys.length > 0;
+    const objects = [...this.stores[kind].values()];
+    for (const object of objects) this.remove(object);
+    return objects.length > 0;
   }
 
   /** EndpointSlices of the Service `namespace/name`, in key order. */
@@ -205,32 +208,9 @@ export class ClusterState {
     if (keys?.size === 0) this.slicesByService.delete(serviceKey);
   }
 
-  private slot(object: KubeObject): { map: Map<string, KubeObject>; key: string } {
-    const meta = object.metadata;
-    switch (object.kind) {
-      case 'Ingress':
-        return { map: this.ingresses as Map<string, KubeObject>, key: objectKey(meta.namespace, meta.name) };
-      case 'IngressClass':
-        return { map: this.ingressClasses as Map<string, KubeObject>, key: meta.name };
-      case 'Service':
-        return { map: this.services as Map<string, KubeObject>, key: objectKey(meta.namespace, meta.name) };
-      case 'EndpointSlice':
-        return { map: this.endpointSlices as Map<string, KubeObject>, key: objectKey(meta.namespace, meta.name) };
-      case 'Secret':
-        return { map: this.secrets as Map<string, KubeObject>, key: objectKey(meta.namespace, meta.name) };
-      case 'GatewayClass':
-        return { map: this.gatewayClasses as Map<string, KubeObject>, key: meta.name };
-      case 'Gateway':
-        return { map: this.gateways as Map<string, KubeObject>, key: objectKey(meta.namespace, meta.name) };
-      case 'HTTPRoute':
-        return { map: this.httpRoutes as Map<string, KubeObject>, key: objectKey(meta.namespace, meta.name) };
-      case 'GRPCRoute':
-        return { map: this.grpcRoutes as Map<string, KubeObject>, key: objectKey(meta.namespace, meta.name) };
-      case 'ReferenceGrant':
-        return { map: this.referenceGrants as Map<string, KubeObject>, key: objectKey(meta.namespace, meta.name) };
-      case 'Namespace':
-        return { map: this.namespaces as Map<string, KubeObject>, key: meta.name };
-    }
+  private slot(object: Pick<KubeObject, 'kind' | 'metadata'>): { map: Map<string, KubeObject>; key: string } {
+    const { namespace, name } = object.metadata;
+    return { map: this.stores[object.kind], key: CLUSTER_SCOPED.has(object.kind) ? name : objectKey(namespace, name) };
   }
 }
 
@@ -239,6 +219,9 @@ function sameVersion(a: KubeObject, b: KubeObject): boolean {
   if (ra !== undefined && ra === b.metadata.resourceVersion) return true;
   return JSON.stringify(a) === JSON.stringify(b);
 }
+
+/** Kinds whose objects are not namespaced (keyed by name alone). */
+const CLUSTER_SCOPED: ReadonlySet<KubeObject['kind']> = new Set(['IngressClass', 'GatewayClass', 'Namespace']);
 
 /** Kinds whose `status` Portico writes itself: a status-only change is not a change for the build. */
 const STATUS_BEARING: ReadonlySet<KubeObject['kind']> = new Set(['Ingress', 'GatewayClass', 'Gateway', 'HTTPRoute', 'GRPCRoute']);
