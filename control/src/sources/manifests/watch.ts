@@ -28,8 +28,8 @@ import { sharedParserThread } from './parser-thread.ts';
 /** Options of the watcher. */
 export interface ManifestSourceOptions {
   readonly path: string;
-  /** Called after a scan that changed ClusterState, with the kinds that changed. */
-  readonly onChange: (kinds: ReadonlySet<KubeObject['kind']>) => void;
+  /** Called after a scan that changed ClusterState (the build reads what changed from its journal). */
+  readonly onChange: () => void;
   /** Called whenever the set of problems changes (empty when all is well), sorted by file. */
   readonly onProblems: (problems: readonly ManifestProblem[]) => void;
   /** Quiet time after a file event before a scan (default 50 ms). */
@@ -283,7 +283,7 @@ export class ManifestSource {
         holders.add(name);
       }
     }
-    const kinds = new Set<KubeObject['kind']>();
+    let changedState = false;
     for (const id of touched) {
       let winner: string | undefined;
       for (const name of this.holders.get(id) ?? []) if (winner === undefined || name > winner) winner = name;
@@ -292,13 +292,13 @@ export class ManifestSource {
       if (object === before) continue;
       if (object === undefined) {
         this.applied.delete(id);
-        if (this.state.remove(before!)) kinds.add(before!.kind);
+        if (this.state.remove(before!)) changedState = true;
         continue;
       }
       this.applied.set(id, object);
-      if (this.state.upsert(object)) kinds.add(object.kind);
+      if (this.state.upsert(object)) changedState = true;
     }
-    if (kinds.size > 0) this.options.onChange(kinds);
+    if (changedState) this.options.onChange();
   }
 
   private report(): void {
