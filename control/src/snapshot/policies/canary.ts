@@ -24,15 +24,16 @@
  * leave runs in the wasm matcher (`Matcher.pickIn`), as every endpoint choice does.
  */
 import { z } from 'zod';
-import { RE2JS } from 're2js';
+import type { RE2JS } from 're2js';
+import { MAX_PATTERN_LENGTH, compileWholeRegex } from '@portico/assembly/conditions';
 import { cookieValue } from './cookie.ts';
 import type { AnnotationReader, PolicyModule, PolicyOutcome, RequestFacts } from './module.ts';
 
 /** Most canaries one route takes (its backends must fit a 32-bit choice mask). */
 export const MAX_CANARIES = 8;
 
-/** Longest `canary-by-header-pattern`, in characters. */
-export const MAX_CANARY_PATTERN = 1024;
+/** Longest `canary-by-header-pattern`, in characters (the matcher's limit for any regex). */
+const MAX_CANARY_PATTERN = MAX_PATTERN_LENGTH;
 
 /** An HTTP field name (RFC 9110 token). */
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}$/;
@@ -73,16 +74,6 @@ const Rule = z.strictObject({
 /** The canary annotations other than `canary` itself. */
 const RULE_ANNOTATIONS = ['canary-by-header', 'canary-by-header-value', 'canary-by-header-pattern', 'canary-by-cookie', 'canary-weight', 'canary-weight-total'] as const;
 
-/** Compiles a header pattern as nginx's `ngx.re.match` uses it (unanchored, case-sensitive), or why not. */
-function compilePattern(pattern: string): RE2JS | string {
-  if (pattern.length > MAX_CANARY_PATTERN) return `is longer than ${MAX_CANARY_PATTERN} characters`;
-  try {
-    return RE2JS.compile(pattern);
-  } catch (error) {
-    return `is not a regular expression Portico runs (RE2 syntax, linear time: no backreferences or lookaround): ${(error as Error).message}`;
-  }
-}
-
 function readName(reader: AnnotationReader, name: string): string | undefined {
   const value = reader.string(name);
   if (value === undefined || TOKEN.test(value)) return value;
@@ -122,7 +113,8 @@ function readHeader(reader: AnnotationReader): Pick<CanaryRule, 'header' | 'head
     return { header, headerValue };
   }
   if (pattern === undefined) return { header };
-  const compiled = compilePattern(pattern);
+  // Compiled as any matcher regex; a canary pattern is then used unanchored (`matcher().find()`), as nginx's `ngx.re.match`.
+  const compiled = compileWholeRegex(pattern);
   if (typeof compiled !== 'string') return { header, headerPattern: pattern };
   reader.warn('canary-by-header-pattern', `${JSON.stringify(pattern.slice(0, 64))} ${compiled}; requests carrying ${header} are not sent to this canary (ingress-nginx: a pattern error counts as no match and keeps the main)`);
   return { header, headerPattern: pattern.slice(0, MAX_CANARY_PATTERN), headerInvalid: true };
@@ -152,7 +144,7 @@ interface PreparedRule {
 }
 
 function prepareRule(rule: CanaryRule): PreparedRule {
-  const compiled = rule.headerPattern === undefined || rule.headerInvalid === true ? undefined : compilePattern(rule.headerPattern);
+  const compiled = rule.headerPattern === undefined || rule.headerInvalid === true ? undefined : compileWholeRegex(rule.headerPattern);
   return {
     bit: 1 << rule.backend,
     header: rule.header?.toLowerCase(),
