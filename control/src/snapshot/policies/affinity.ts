@@ -18,12 +18,13 @@
  * `session-cookie-secure` is true or, unset, when the request came over HTTPS.
  */
 import { z } from 'zod';
+import { HEADER_NAME } from './auth-url.ts';
 import { cookieValue } from './cookie.ts';
 import { hashKey } from './upstream-hash.ts';
 import type { AnnotationReader, PolicyModule, PolicyOutcome, RequestFacts, RouteFacts } from './module.ts';
 
-/** A cookie name, a cookie path or domain: ingress-nginx's BasicChars / URL character sets. */
-const NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}$/;
+/** A cookie name (an RFC 9110 token, as a header name), a cookie path or domain: ingress-nginx's BasicChars / URL character sets. */
+const NAME = HEADER_NAME;
 const PATH = /^\/[-._~a-zA-Z0-9/:,?&=]{0,1023}$/;
 const DOMAIN = /^\.?[a-zA-Z0-9](?:[-a-zA-Z0-9.]{0,251}[a-zA-Z0-9])?$/;
 /** What a session key or token looks like; anything else is treated as no cookie. */

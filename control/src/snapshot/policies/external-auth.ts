@@ -75,7 +75,7 @@ function escapeUri(text: string): string {
 }
 
 /** The host of a Host header without port, lower case (nginx's `$host`). */
-function hostOnly(host: string): string {
+export function hostOnly(host: string): string {
   const lower = host.toLowerCase();
   if (lower.startsWith('[')) return lower.slice(0, lower.indexOf(']') + 1);
   const colon = lower.indexOf(':');

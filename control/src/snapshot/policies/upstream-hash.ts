@@ -23,6 +23,7 @@
  */
 import { z } from 'zod';
 import { cookieValue } from './cookie.ts';
+import { hostOnly } from './external-auth.ts';
 import type { AnnotationReader, PolicyModule, PolicyOutcome, RequestFacts } from './module.ts';
 
 /** Characters of a key that are hashed (the length is hashed too): a huge header costs at most this. */
@@ -76,7 +77,7 @@ function variable(name: string): Part | undefined {
     case 'uri': return (f) => { const at = f.path.indexOf('?'); return at < 0 ? f.path : f.path.slice(0, at); };
     case 'args':
     case 'query_string': return queryOf;
-    case 'host': return (f) => { const host = f.host.toLowerCase(); const colon = host.lastIndexOf(':'); return colon > host.lastIndexOf(']') ? host.slice(0, colon) : host; };
+    case 'host': return (f) => hostOnly(f.host);
     case 'remote_addr': return (f) => f.client;
     case 'scheme': return (f) => f.scheme;
     case 'request_method': return (f) => f.method;
