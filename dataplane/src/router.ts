@@ -196,7 +196,6 @@ function upstreamWays(bundle: TableBundle, targets: UpstreamTlsTargets): Map<num
   return byRoute;
 }
 
-/** Per route id, the prepared annotation policies of the bundle's routes (undefined: none). */
 /** The regex dispatch of a bundle's regex hosts; throws when a host's ids are out of range or a pattern does not compile. */
 function regexOf(bundle: TableBundle, routeCount: number): (RegexDispatch | undefined)[] {
   const hosts = regexHostsOf(bundle);
@@ -204,6 +203,7 @@ function regexOf(bundle: TableBundle, routeCount: number): (RegexDispatch | unde
   return regexDispatchOf(hosts);
 }
 
+/** Per route id, the prepared annotation policies of the bundle's routes (undefined: none); throws when a route id is out of range. */
 function policiesOf(bundle: TableBundle, routeCount: number): (PreparedPolicy | undefined)[] {
   const prepared: (PreparedPolicy | undefined)[] = new Array(routeCount).fill(undefined);
   for (const entry of routePoliciesOf(bundle)) {
@@ -318,13 +318,16 @@ const EWMA_DECAY_MS = 10_000;
 /** What a failed exchange adds to its time in the latency average (load-balance: ewma). */
 export const FAILURE_PENALTY_MS = 1000;
 
-/** Proxies to endpoint `endpointId` of `snapshot` (503 when it is -1: no eligible endpoint). */
-function proxyTo(snapshot: LoadedSnapshot, routeId: number, route: string, policy: PreparedPolicy | undefined, endpointId: number, backends: number | undefined): ProxyDecision | StatusDecision {
+/**
+ * Proxies to endpoint `endpointId` of `snapshot` (503 when it is -1: no eligible endpoint; 500 for
+ * the invalid-backend stand-in): the one place a ProxyDecision is made, for first picks and retries.
+ */
+function proxyTo(snapshot: LoadedSnapshot, routeId: number, route: string, policy: PreparedPolicy | undefined, endpointId: number, backends: number | undefined, measured: true | undefined): ProxyDecision | StatusDecision {
   if (endpointId < 0) return { kind: 'unavailable', route, policy };
   if (endpointId === snapshot.invalidEndpoint) return { kind: 'invalid-backend', route, policy };
   const endpoint = snapshot.endpoints[endpointId] as EndpointRef;
   const { tls, protocol } = snapshot.upstreamWay(routeId, endpointId);
-  return { kind: 'proxy', routeId, route, endpointId, endpointKey: endpoint.key, address: endpoint.address, port: endpoint.port, tls, protocol, poolKey: poolKey(endpoint.key, tls, protocol), snapshot, policy, backends };
+  return { kind: 'proxy', routeId, route, endpointId, endpointKey: endpoint.key, address: endpoint.address, port: endpoint.port, tls, protocol, poolKey: poolKey(endpoint.key, tls, protocol), snapshot, policy, backends, measured };
 }
 
 /** Lower-case host without port, for redirect locations. */
@@ -462,7 +465,7 @@ export class Router extends EventEmitter<{ swap: [SwapEvent] }> {
       return { kind: 'redirect', route, location: `https://${locationHost(host)}${this.#httpsSuffix}${httpsRedirectTarget(target ?? path, (redirect & 2) === 2)}`, policy };
     }
     if (policy !== undefined && policy.balance.length !== 0) return { kind: 'choose', routeId, route, snapshot: current, policy };
-    return proxyTo(current, routeId, route, policy, current.balancer.pick(routeId), undefined);
+    return proxyTo(current, routeId, route, policy, current.balancer.pick(routeId), undefined, undefined);
   }
 
   /**
@@ -486,8 +489,7 @@ export class Router extends EventEmitter<{ swap: [SwapEvent] }> {
       else endpointId = allowed === -1 ? balancer.pick(routeId) : balancer.pickIn(routeId, allowed);
       if (endpointId >= 0) outcome?.picked?.(snapshot.endpointToken(endpointId));
     }
-    const chosen = proxyTo(snapshot, routeId, decision.route, decision.policy, endpointId, backends);
-    return chosen.kind === 'proxy' && outcome?.leastLoaded === true && outcome.hash === undefined ? { ...chosen, measured: true } : chosen;
+    return proxyTo(snapshot, routeId, decision.route, decision.policy, endpointId, backends, outcome?.leastLoaded === true && outcome.hash === undefined ? true : undefined);
   }
 
   /**
@@ -501,10 +503,9 @@ export class Router extends EventEmitter<{ swap: [SwapEvent] }> {
     for (const id of hidden) matcher.setHealthy(id, false);
     const endpointId = decision.backends === undefined ? matcher.pick(decision.routeId) : matcher.pickIn(decision.routeId, decision.backends);
     for (const id of hidden) matcher.setHealthy(id, true);
-    if (endpointId < 0 || endpointId === decision.endpointId || endpointId === decision.snapshot.invalidEndpoint || tried.includes(endpointId)) return undefined;
-    const endpoint = decision.snapshot.endpoints[endpointId] as EndpointRef;
-    const { tls, protocol } = decision.snapshot.upstreamWay(decision.routeId, endpointId);
-    return { ...decision, endpointId, endpointKey: endpoint.key, address: endpoint.address, port: endpoint.port, tls, protocol, poolKey: poolKey(endpoint.key, tls, protocol) };
+    if (endpointId === decision.endpointId || tried.includes(endpointId)) return undefined;
+    const retry = proxyTo(decision.snapshot, decision.routeId, decision.route, decision.policy, endpointId, decision.backends, decision.measured);
+    return retry.kind === 'proxy' ? retry : undefined;
   }
 
   /**
