@@ -15,7 +15,7 @@
  * endpoints, a reset or timeout once, idempotent requests only).
  */
 import { z } from 'zod';
-import type { AnnotationReader, NextUpstreamPolicy, PolicyModule, PolicyOutcome, RequestFacts } from './module.ts';
+import type { AnnotationReader, NextUpstreamPolicy, PolicyModule, PolicyOutcome, RequestFacts, UpstreamSettings } from './module.ts';
 
 /** The conditions as bits of `NextUpstreamPolicy.when`. */
 export const NEXT_UPSTREAM = {
@@ -104,8 +104,12 @@ export const nextUpstreamModule: PolicyModule<NextUpstreamPolicy> = {
   ],
   schema: z.strictObject({ when: z.number().int().min(0).max(2047), tries: z.number().int().min(1).max(MAX_TRIES), timeoutMs: z.number().int().min(0).max(9_999_999_000) }),
   read: readNextUpstream,
-  prepare: (policy) => (_facts: RequestFacts, outcome: PolicyOutcome) => {
-    outcome.upstream = { ...outcome.upstream, nextUpstream: policy };
+  prepare: (policy) => {
+    // Made once: a route without proxy-* settings hands out the same object to every request.
+    const alone: UpstreamSettings = { nextUpstream: policy };
+    return (_facts: RequestFacts, outcome: PolicyOutcome) => {
+      outcome.upstream = outcome.upstream === undefined ? alone : { ...outcome.upstream, nextUpstream: policy };
+    };
   },
   describe: (policy) => `proxy-next-upstream: ${describeWhen(policy.when)}, at most ${policy.tries} endpoints${policy.timeoutMs === 0 ? '' : ` within ${policy.timeoutMs / 1000}s`}`,
 };
