@@ -83,13 +83,8 @@ export class ExternalAuthClient {
     }
     const policy = this.#options.addressPolicy;
     const literal = isIP(address) !== 0;
-    if (literal) {
-      const why = policy.refused(address);
-      if (why !== undefined) {
-        policy.report(`${address}:${port}`, address, why);
-        return fail('refused-address', `${address} is ${why}`);
-      }
-    }
+    const refused = literal ? policy.check(`${address}:${port}`, address) : undefined;
+    if (refused !== undefined) return fail('refused-address', `${address} is ${refused}`);
     const { method, path } = authRequestLine(request);
     const headers = authRequestHeaders(request, received).flat();
     const tls = auth.scheme === 'https';

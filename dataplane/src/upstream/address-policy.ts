@@ -80,9 +80,11 @@ export class EndpointAddressPolicy {
     return verdict ?? undefined;
   }
 
-  /** Reports a refusal to the listener (log and metric). */
-  report(endpoint: string, address: string, why: AddressClass): void {
-    this.#listener?.(endpoint, address, why);
+  /** Why `address` (an IP literal) may not be connected to, or undefined when it may; a refusal is reported to the listener (log and metric) under `endpoint`. */
+  check(endpoint: string, address: string): AddressClass | undefined {
+    const why = this.refused(address);
+    if (why !== undefined) this.#listener?.(endpoint, address, why);
+    return why;
   }
 
   /** A `lookup` for net.connect that drops refused addresses from what DNS returns, failing when none is left. */
@@ -90,11 +92,7 @@ export class EndpointAddressPolicy {
     dnsLookup(hostname, options, (error: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => {
       if (error !== null) return callback(error, address, family);
       const entries = Array.isArray(address) ? address : [{ address, family: family ?? 4 }];
-      const allowed = entries.filter((entry) => {
-        const why = this.refused(entry.address);
-        if (why !== undefined) this.report(hostname, entry.address, why);
-        return why === undefined;
-      });
+      const allowed = entries.filter((entry) => this.check(hostname, entry.address) === undefined);
       if (allowed.length === 0) {
         const first = entries[0] as LookupAddress;
         return callback(new EndpointRefusedError(hostname, first.address, this.refused(first.address) ?? 'loopback'), Array.isArray(address) ? [] : '', family);

@@ -172,12 +172,7 @@ export class H2Pool {
       for (const session of sessions) if (session.room > 0 && (best === undefined || session.active < best.active)) best = session;
     }
     if (best === undefined) {
-      const policy = this.options.addressPolicy;
-      const why = policy?.refused(address);
-      if (policy !== undefined && why !== undefined) {
-        policy.report(endpointKey, address, why);
-        return ADDRESS_REFUSED;
-      }
+      if (this.options.addressPolicy?.check(endpointKey, address) !== undefined) return ADDRESS_REFUSED;
       const live = sessions?.filter((session) => !session.draining).length ?? 0;
       if (this.#closed || live >= (this.options.maxSessionsPerEndpoint ?? 8)) return POOL_FULL;
       best = new H2Session(this, key, address, port, tls);

@@ -216,14 +216,7 @@ export class UpstreamPool {
       upstream.uses++;
       return upstream;
     }
-    const policy = this.options.addressPolicy;
-    if (policy !== undefined) {
-      const why = policy.refused(address);
-      if (why !== undefined) {
-        policy.report(key, address, why);
-        return ADDRESS_REFUSED;
-      }
-    }
+    if (this.options.addressPolicy?.check(key, address) !== undefined) return ADDRESS_REFUSED;
     const open = this.#open.get(key) ?? 0;
     if (this.options.maxPerEndpoint !== undefined && open >= this.options.maxPerEndpoint) {
       // Over the cap, a fresh socket may still replace an idle one of the same endpoint.
