@@ -9,13 +9,14 @@
  * when its whole body (Content-Length, at most MAX_MIRROR_BODY bytes) arrived with its head — a
  * chunked or larger body is not held back for a mirror (the copy is skipped and counted).
  */
-import { connect } from 'node:net';
 import type { ProxyContext } from './context.ts';
 import type { ExtraHeaders } from './policy.ts';
 import type { ForwardContext } from './http/forward.ts';
 import { forwardHead } from './http/forward.ts';
 import type { RequestHead } from './http/request-head.ts';
 import type { EndpointRef, LoadedSnapshot } from './router.ts';
+import { connectEndpoint } from './upstream/connect.ts';
+import type { EndpointConnection } from './upstream/connect.ts';
 
 /** Copies in flight per process, at most. */
 export const MAX_MIRRORS_IN_FLIGHT = 256;
@@ -29,12 +30,12 @@ const CLOSE_LINE = Buffer.from('Connection: close\r\n', 'latin1');
 /** What happened to mirror copies so far (per process), for tests and metrics. */
 export const mirrorStats = { inFlight: 0, sent: 0, skipped: 0 };
 
-/** Sends `bytes` to address:port and drops the answer; false when the in-flight bound is reached. */
-function fireAndForget(address: string, port: number, bytes: Buffer): boolean {
+/** Sends `bytes` to address:port (connected as the pool connects: hostnames through the address policy) and drops the answer; false when the in-flight bound is reached. */
+function fireAndForget(address: string, port: number, bytes: Buffer, how: EndpointConnection): boolean {
   if (mirrorStats.inFlight >= MAX_MIRRORS_IN_FLIGHT) return false;
   mirrorStats.inFlight++;
   let open = true;
-  const socket = connect({ host: address, port });
+  const socket = connectEndpoint(address, port, how);
   const close = (): void => {
     if (!open) return;
     open = false;
@@ -44,7 +45,6 @@ function fireAndForget(address: string, port: number, bytes: Buffer): boolean {
   };
   const timer = setTimeout(close, MIRROR_TIMEOUT_MS);
   timer.unref();
-  socket.setNoDelay(true);
   socket.on('connect', () => socket.write(bytes));
   // The answer is read (so the endpoint is not stuck writing) and dropped.
   socket.on('data', () => {});
@@ -91,9 +91,10 @@ export function mirrorRequest(request: MirroredRequest, snapshot: LoadedSnapshot
   const copy = Buffer.from(forwardHead(buf, head, headEnd, forward, context.ids, context.ids.next(), false, target, extraLines));
   const bytes = body === undefined ? copy : Buffer.concat([copy, body]);
   const policy = context.pool.options.addressPolicy;
+  const how: EndpointConnection = { keepAliveMs: context.pool.options.tcpKeepAliveMs ?? 60_000, addressPolicy: policy };
   for (const route of routes) {
     const id = snapshot.balancer.pick(route);
     const endpoint = id < 0 || id === snapshot.invalidEndpoint ? undefined : (snapshot.endpoints[id] as EndpointRef);
-    if (endpoint === undefined || policy?.refused(endpoint.address) !== undefined || !fireAndForget(endpoint.address, endpoint.port, bytes)) mirrorStats.skipped++;
+    if (endpoint === undefined || policy?.refused(endpoint.address) !== undefined || !fireAndForget(endpoint.address, endpoint.port, bytes, how)) mirrorStats.skipped++;
   }
 }

@@ -1,6 +1,7 @@
 // Gateway API RequestMirror through the real proxy: the mirror backend gets a copy (head and a
 // small body), the client gets the real backend's answer; a mirror that is down, silent or
-// unresolved changes nothing for the client; copies are bounded in number.
+// unresolved changes nothing for the client; copies are bounded in number; a copy never reaches
+// an address the endpoint address policy refuses, a hostname's included.
 import { createServer } from 'node:net';
 import type { AddressInfo, Server, Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -116,5 +117,34 @@ describe('proxy: Gateway API RequestMirror', () => {
     expect(bodies.every((body) => body === 'main')).toBe(true);
     expect(mirrorStats.inFlight).toBeLessThanOrEqual(MAX_MIRRORS_IN_FLIGHT);
     expect(mirrorStats.skipped).toBeGreaterThan(skipped + 1);
+  });
+});
+
+describe('proxy: RequestMirror and the endpoint address policy', () => {
+  it('hostile: a mirror backend named by a hostname that resolves to loopback (an ExternalName `localhost`) gets no copy when loopback is refused', async () => {
+    const mirror = await startBackend((request, response) => {
+      request.resume();
+      response.end('mirror');
+    });
+    const resolveMirror = () => ({ namespace: 'test', service: 'svc-1-0', port: 80, endpointSet: 'test/svc-1-0:80' });
+    const reading = httpRouteFilters([{ type: 'RequestMirror', requestMirror: { backendRef: { name: 'ext', port: 80 } } }], 'spec.rules[0]', { resolveMirror });
+    if (reading.policies === undefined) throw new Error(JSON.stringify(reading.problems));
+    const router = new Router();
+    router.load(snapshotOf([
+      { host: 'mirror.test', routes: [{ kind: 'HTTPRoute', path: '/', endpoints: [await closedPort()], policies: reading.policies }] },
+      { host: 'target.test', routes: [{ endpoints: [`localhost:${mirror.port}`] }] },
+    ]));
+    const proxy = await startProxy(router, { endpointAddresses: {} });
+    try {
+      const sent = mirrorStats.sent;
+      for (let i = 0; i < 3; i++) await fetchVia(proxy.port, { host: 'mirror.test', path: '/' });
+      await until(() => mirrorStats.inFlight === 0);
+      expect(mirrorStats.sent).toBe(sent + 3);
+      expect(mirror.requests).toBe(0);
+    } finally {
+      await proxy.close();
+      router.close();
+      await mirror.close();
+    }
   });
 });
