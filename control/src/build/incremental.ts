@@ -7,8 +7,7 @@
  *   partitions (hosts) it claims, the endpoint-set keys it resolved, the certificate uses it made
  *   and the Services and Secrets it read (misses included, ClusterState `recordReads`);
  * - the same for the Gateway processor as a whole (one derivation, re-run when any Gateway API
- *   object or Namespace changes, or a Service or Secret it read; without GatewayCache, whose reuse
- *   would hide the reads of reused routes);
+ *   object or Namespace changes, or a Service or Secret it read);
  * - for every host, the derivations that claim it, what its claims settled into, and the endpoint
  *   sets settling it looked up (auth-url endpoints are part of a route's policies).
  *
@@ -95,11 +94,10 @@ export class IncrementalBuild {
   /** Derivations and host settlements made so far, and builds that started afresh. */
   readonly stats = { derived: 0, settled: 0, fresh: 0 };
 
-  /** `options.gatewayCache` is not used (see above). */
   constructor(state: ClusterState, selection: ClassSelection, options: BuildOptions = {}) {
     this.state = state;
     this.selection = selection;
-    this.options = { gatewayPorts: options.gatewayPorts };
+    this.options = options;
     this.sets = new EndpointSets(state);
     this.certificates = new CertificateBook(state);
   }

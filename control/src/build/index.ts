@@ -20,9 +20,8 @@ import { CertificateBook } from './tls.ts';
 import { regexRouteUsable } from './regex-paths.ts';
 import { pathClaimKey } from './validate.ts';
 import { isCanaryClaim, joinCanaries, withCanaries } from './canary.ts';
-import type { GatewayCache } from './gateway/cache.ts';
 import type { GatewayApiStatus, GatewayContribution, GatewayRouteClaim } from './gateway/index.ts';
-import { buildGateway, gatewayViews, routeReader } from './gateway/index.ts';
+import { buildGateway } from './gateway/index.ts';
 import type { GatewayPorts } from './gateway/listeners.ts';
 import { DEFAULT_GATEWAY_PORTS } from './gateway/listeners.ts';
 import type { UseCertificate } from './ingress.ts';
@@ -40,8 +39,6 @@ export interface BuildResult {
 export interface BuildOptions {
   /** The ports the data plane serves HTTP and HTTPS on (Gateway listeners on other ports are not accepted). */
   readonly gatewayPorts?: GatewayPorts | undefined;
-  /** Per-route derivations of the Gateway processor, reused across builds. */
-  readonly gatewayCache?: GatewayCache | undefined;
 }
 
 /** Endpoint sets by key, as far as settling a host needs them (auth-url endpoints). */
@@ -320,15 +317,9 @@ export function sortClaims(claims: ClaimLists): HostClaims {
   return claims;
 }
 
-/** Runs the Gateway processor over `state` (with `options.gatewayCache`, unchanged routes reuse their derivation). */
+/** Runs the Gateway processor over `state`. */
 export function readGateways(state: ClusterState, sets: EndpointSets, useCertificate: UseCertificate, options: BuildOptions): GatewayContribution {
-  const gateways = gatewayViews(state, options.gatewayPorts ?? DEFAULT_GATEWAY_PORTS);
-  const reader = (use: UseCertificate) => routeReader(state, gateways, sets, use);
-  const gatewayCache = options.gatewayCache;
-  gatewayCache?.begin(state);
-  const gateway = buildGateway(state, gateways, (kind, key, route) => (gatewayCache === undefined ? reader(useCertificate)(kind, route) : gatewayCache.contribution(kind, key, route, sets, useCertificate, reader)), useCertificate);
-  gatewayCache?.end();
-  return gateway;
+  return buildGateway(state, options.gatewayPorts ?? DEFAULT_GATEWAY_PORTS, sets, useCertificate);
 }
 
 /**

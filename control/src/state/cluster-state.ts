@@ -69,7 +69,6 @@ export class ClusterState {
   };
   /** EndpointSlice keys by `namespace/service`, so resolving a Service is not a scan of every slice. */
   private readonly slicesByService = new Map<string, Set<string>>();
-  private readonly revisions = new Map<KubeObject['kind'], number>();
   private journal = new Map<KubeObject['kind'], Set<string>>();
 
   /** A state holding `objects` (later duplicates replace earlier ones). */
@@ -92,7 +91,6 @@ export class ClusterState {
     if (previous !== undefined && sameVersion(previous, object)) return false;
     if (previous?.kind === 'EndpointSlice') this.unindexSlice(key, previous);
     map.set(key, object);
-    this.bump(object.kind);
     if (object.kind === 'EndpointSlice') this.indexSlice(key, object);
     if (previous !== undefined && STATUS_BEARING.has(object.kind) && sameSpec(previous, object)) return false;
     this.note(object.kind, key, previous, object);
@@ -105,7 +103,6 @@ export class ClusterState {
     const previous = map.get(key);
     if (previous?.kind === 'EndpointSlice') this.unindexSlice(key, previous);
     if (!map.delete(key)) return false;
-    this.bump(object.kind);
     this.note(object.kind, key, previous, undefined);
     return true;
   }
@@ -149,18 +146,6 @@ export class ClusterState {
       const serviceKey = slice === undefined ? undefined : this.serviceKeyOf(slice as EndpointSlice);
       if (serviceKey !== undefined) keys.add(serviceKey);
     }
-  }
-
-  /**
-   * A counter that moves whenever an object of `kind` is stored or removed (including an Ingress
-   * whose status alone changed): equal revisions mean no object of that kind was touched.
-   */
-  revision(kind: KubeObject['kind']): number {
-    return this.revisions.get(kind) ?? 0;
-  }
-
-  private bump(kind: KubeObject['kind']): void {
-    this.revisions.set(kind, this.revision(kind) + 1);
   }
 
   /** Every stored object, in no particular order. */

@@ -4,7 +4,6 @@ import { ClusterState } from '../../state/cluster-state.ts';
 import type { KubeObject } from '../../state/objects.ts';
 import { buildModel } from '../index.ts';
 import { DEFAULT_CLASS_SELECTION } from '../ingress-class.ts';
-import { GatewayCache } from './cache.ts';
 import { hostWithin, intersectHostnames } from './hostnames.ts';
 
 const G = 'gateway.networking.k8s.io/v1';
@@ -298,27 +297,6 @@ describe('the Gateway processor', () => {
     expect(filtered.model.virtualHosts[0]!.routes.map((r) => Object.keys(r.policies ?? {}))).toEqual([['requestHeaderModifier']]);
     expect(filtered.conditions).toMatchObject([{ field: 'spec.rules[1]', reason: 'UnsupportedValue' }]);
     expect(parentConditions(result, 'rpc')).toEqual([{ Accepted: 'True/Accepted', ResolvedRefs: 'True/ResolvedRefs' }]);
-  });
-
-  it('the per-route cache gives the same build, re-deriving only what changed', () => {
-    const objects = [...base, httpRoute('a', { rules: [{ backendRefs: [to('web')] }] }), httpRoute('b', { hostnames: ['b.example.com'], rules: [{ backendRefs: [to('api')] }] })];
-    const state = ClusterState.from([...(objects as unknown as KubeObject[]), ...serviceWithEndpoints('apps', 'web', 80, ['10.0.0.1']), ...serviceWithEndpoints('apps', 'api', 80, ['10.0.0.2'])]);
-    const cache = new GatewayCache();
-    const first = buildModel(state, DEFAULT_CLASS_SELECTION, { gatewayCache: cache });
-    expect(cache.stats).toEqual({ derived: 2, reused: 0 });
-    const edited = httpRoute('b', { hostnames: ['c.example.com'], rules: [{ backendRefs: [to('api')] }] }) as unknown as KubeObject;
-    state.upsert(edited);
-    const second = buildModel(state, DEFAULT_CLASS_SELECTION, { gatewayCache: cache });
-    expect(cache.stats).toEqual({ derived: 3, reused: 1 });
-    expect(JSON.stringify(second)).toBe(JSON.stringify(buildModel(state, DEFAULT_CLASS_SELECTION)));
-    expect(second.model.virtualHosts.map((v) => v.host)).toEqual(['c.example.com', '*']);
-    expect(first.model.virtualHosts.map((v) => v.host)).toEqual(['b.example.com', '*']);
-    // A Gateway edit changes what every route attaches to: nothing cached may survive it.
-    state.upsert(gateway([http({ hostname: '*.example.com' })]) as unknown as KubeObject);
-    const third = buildModel(state, DEFAULT_CLASS_SELECTION, { gatewayCache: cache });
-    expect(JSON.stringify(third)).toBe(JSON.stringify(buildModel(state, DEFAULT_CLASS_SELECTION)));
-    expect(third.model.virtualHosts.map((v) => v.host)).toEqual(['c.example.com', '*.example.com']);
-    expect(cache.stats).toEqual({ derived: 5, reused: 1 });
   });
 });
 

@@ -61,8 +61,8 @@ export interface GatewayContribution {
   readonly status: GatewayApiStatus;
 }
 
-/** What one route contributes (memoizable per route object; see GatewayCache). */
-export interface RouteContribution {
+/** What one route contributes. */
+interface RouteContribution {
   readonly claims: GatewayRouteClaim[];
   readonly tls: TlsClaim[];
   readonly conditions: Condition[];
@@ -80,13 +80,6 @@ function matchClaimKey(host: string, match: RuleMatch): string {
 }
 
 /** Reads one route; `useCertificate` registers HTTPS listener certificates for its hosts. */
-export type RouteReader = (kind: RouteKind, route: HTTPRoute | GRPCRoute) => RouteContribution;
-
-/** Builds the per-route reader for this build's Gateways. */
-export function routeReader(state: ClusterState, gateways: ReadonlyMap<string, GatewayView>, sets: EndpointSets, useCertificate: UseCertificate): RouteReader {
-  return (kind, route) => readRoute(state, gateways, sets, useCertificate, kind, route);
-}
-
 function readRoute(state: ClusterState, gateways: ReadonlyMap<string, GatewayView>, sets: EndpointSets, useCertificate: UseCertificate, kind: RouteKind, route: HTTPRoute | GRPCRoute): RouteContribution {
   const namespace = route.metadata.namespace ?? 'default';
   const source: SourceRef = { kind, namespace, name: route.metadata.name };
@@ -137,17 +130,13 @@ function readRoute(state: ClusterState, gateways: ReadonlyMap<string, GatewayVie
   return out;
 }
 
-/** The Gateways Portico serves, by `namespace/name`, with their listeners resolved. */
-export function gatewayViews(state: ClusterState, ports: GatewayPorts): Map<string, GatewayView> {
-  return new Map(viewGateways(state, ports).map((view) => [view.key, view]));
-}
-
 /**
- * Assembles the processor's contribution from per-route results (`read` is the route reader,
- * possibly memoized): claims, TLS claims, conditions, and the status of every class, Gateway
- * (with `attachedRoutes` per listener) and route. Routes in kind, namespace/name order.
+ * Runs the processor over `state`: the Gateways Portico serves (listeners on `ports`), then every
+ * route, for claims, TLS claims, conditions, and the status of every class, Gateway (with
+ * `attachedRoutes` per listener) and route. Routes in kind, namespace/name order.
  */
-export function buildGateway(state: ClusterState, gateways: ReadonlyMap<string, GatewayView>, read: (kind: RouteKind, key: string, route: HTTPRoute | GRPCRoute) => RouteContribution, useCertificate: UseCertificate): GatewayContribution {
+export function buildGateway(state: ClusterState, ports: GatewayPorts, sets: EndpointSets, useCertificate: UseCertificate): GatewayContribution {
+  const gateways = new Map(viewGateways(state, ports).map((view) => [view.key, view]));
   const result: GatewayContribution & { status: { classes: GatewayApiStatus['classes'][number][]; gateways: GatewayApiStatus['gateways'][number][]; routes: GatewayApiStatus['routes'][number][] } } = {
     routes: [],
     tls: [],
@@ -172,7 +161,7 @@ export function buildGateway(state: ClusterState, gateways: ReadonlyMap<string, 
     for (const [kind, routes] of routeKinds) {
       for (const key of [...routes.keys()].sort(compareStrings)) {
         const route = routes.get(key)!;
-        const contribution = read(kind, key, route);
+        const contribution = readRoute(state, gateways, sets, useCertificate, kind, route);
         result.routes.push(...contribution.claims);
         result.tls.push(...contribution.tls);
         result.conditions.push(...contribution.conditions);
