@@ -12,7 +12,7 @@ import { fmix } from './hash';
 
 /** One down flag (u8) per endpoint id, outside the table; all zero (healthy) at load. */
 let down: usize = 0;
-/** One hashing seed (u32) per endpoint id, after the down flags; set by the host (setSeed). */
+/** One hashing seed (u32) per endpoint id, after the down flags, kept mixed (fmix of what the host set in setSeed). */
 let seeds: usize = 0;
 let lastBackendIndex: i32 = -1;
 
@@ -50,7 +50,8 @@ export function setScore(id: u32, score: f64): i32 {
 /** Sets endpoint `id`'s hashing seed; returns -1 for an id out of range. */
 export function setSeed(id: u32, seed: u32): i32 {
   if (id >= endpointCount) return -1;
-  store<u32>(seeds + (<usize>id << 2), seed);
+  // Mixed here, once per load, not for every endpoint of every hashed pick.
+  store<u32>(seeds + (<usize>id << 2), fmix(seed));
   return 0;
 }
 
@@ -202,7 +203,7 @@ export function pickHashed(route: i32, allowed: u32, key: u32, subset: u32, rand
     let id = load<u32>(slot + ENDPOINT_ID);
     slot += ENDPOINT_SIZE;
     if (!healthy(id)) continue;
-    let score = fmix(key ^ fmix(load<u32>(seeds + (<usize>id << 2))));
+    let score = fmix(key ^ load<u32>(seeds + (<usize>id << 2)));
     // Insertion into the kept list, best first; ties keep the earlier endpoint.
     let at = kept;
     while (at > 0 && score > load<u32>(subsetScores + (<usize>(at - 1) << 2))) at--;
