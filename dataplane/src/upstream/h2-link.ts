@@ -86,7 +86,6 @@ export class H2Link implements Upstream, UpstreamSocket {
   #complete = false;
   #released = false;
   #notified = false;
-  #corked: Buffer[] | undefined;
 
   constructor(session: H2Session, owner: UpstreamOwner, grpc: boolean, scheme: string) {
     this.#session = session;
@@ -161,15 +160,10 @@ export class H2Link implements Upstream, UpstreamSocket {
     return this.#stream?.writableNeedDrain ?? false;
   }
 
-  cork(): void {
-    this.#corked ??= [];
-  }
+  /** Nothing to gather: the head opens the stream as it is written and the session frames the body (so nothing is copied to wait for uncork). */
+  cork(): void {}
 
-  uncork(): void {
-    const corked = this.#corked;
-    this.#corked = undefined;
-    if (corked !== undefined && corked.length !== 0) this.write(corked.length === 1 ? (corked[0] as Buffer) : Buffer.concat(corked));
-  }
+  uncork(): void {}
 
   isPaused(): boolean {
     return this.#stream?.isPaused() ?? false;
@@ -192,11 +186,6 @@ export class H2Link implements Upstream, UpstreamSocket {
 
   /** Takes HTTP/1.1 request bytes (head first, then body). Returns false when the stream pushes back. */
   write(chunk: Uint8Array): boolean {
-    if (this.#corked !== undefined) {
-      // The head lives in scratch memory only while written: keep a copy.
-      this.#corked.push(Buffer.from(chunk));
-      return true;
-    }
     const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
     if (this.#state === HEAD) return this.#head(buf);
     return this.#body(buf, 0);
