@@ -14,6 +14,7 @@
  */
 import type { ClientHttp2Stream, IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http2';
 import { CANCEL, FLAG_END_STREAM, NO_ERROR, PROTOCOL_ERROR, REFUSED_STREAM } from '../h2/codes.ts';
+import { isGrpcContentType } from '../grpc.ts';
 import { reasonPhrase } from '../http/respond.ts';
 import type { H2Session } from './h2-pool.ts';
 import type { Upstream, UpstreamOwner, UpstreamSocket } from './pool.ts';
@@ -24,7 +25,6 @@ const NOT_SENT: ReadonlySet<string> = new Set(['connection', 'keep-alive', 'prox
 const NOT_RELAYED: ReadonlySet<string> = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'trailer']);
 /** Trailer fields never relayed: framing and routing fields have no place in a trailer section (RFC 9110 §6.5.1). */
 const TRAILERS_NOT_RELAYED: ReadonlySet<string> = new Set([...NOT_RELAYED, 'te', 'host', 'content-length', 'content-type', 'content-encoding', 'authorization', 'set-cookie']);
-const CRLF = Buffer.from('\r\n', 'latin1');
 const LAST_CHUNK = Buffer.from('0\r\n\r\n', 'latin1');
 
 /** Body framing states of the HTTP/1.1 request written to the link. */
@@ -53,7 +53,10 @@ function fieldLines(headers: IncomingHttpHeaders, skip: ReadonlySet<string>): st
     const value = headers[name];
     if (value === undefined) continue;
     if (!FIELD_NAME.test(name)) return undefined;
-    for (const one of Array.isArray(value) ? value : [value]) {
+    // Only set-cookie comes as a list; no list is made for the others.
+    const count = typeof value === 'string' ? 1 : value.length;
+    for (let i = 0; i < count; i++) {
+      const one = typeof value === 'string' ? value : (value[i] as string);
       if (!FIELD_VALUE.test(one)) return undefined;
       out += `${name}: ${one}\r\n`;
     }
@@ -221,7 +224,7 @@ export class H2Link implements Upstream, UpstreamSocket {
       if (name === 'host') headers[':authority'] = value;
       if (name === 'transfer-encoding') chunked = true;
       if (name === 'content-length') length = Number(value);
-      if (name === 'content-type' && value.toLowerCase().startsWith('application/grpc')) grpc = true;
+      if (name === 'content-type' && isGrpcContentType(value)) grpc = true;
       if (NOT_SENT.has(name)) continue;
       const seen = headers[name];
       headers[name] = seen === undefined ? value : Array.isArray(seen) ? [...seen, value] : [seen as string, value];
@@ -239,7 +242,7 @@ export class H2Link implements Upstream, UpstreamSocket {
     stream.on('end', () => this.#onEnd());
     stream.on('drain', () => this.owner?.onUpstreamDrain(this));
     stream.on('error', () => {});
-    stream.on('close', () => this.#close(this.#streamError(stream)));
+    stream.on('close', () => this.#streamClosed(stream));
     const rest = end + 4;
     return rest < buf.length ? this.#body(buf, rest) : true;
   }
@@ -327,7 +330,16 @@ export class H2Link implements Upstream, UpstreamSocket {
   #onData(data: Buffer): void {
     if (!this.#responded || data.length === 0) return;
     if (!this.#chunked) return this.#emit(data);
-    this.#emit(Buffer.concat([Buffer.from(data.length.toString(16) + '\r\n', 'latin1'), data, CRLF]));
+    // One chunk, framed in one allocation: size line, data, CRLF.
+    const size = data.length.toString(16);
+    const chunk = Buffer.allocUnsafe(size.length + data.length + 4);
+    let at = chunk.latin1Write(size, 0);
+    chunk[at++] = 0x0d;
+    chunk[at++] = 0x0a;
+    at += data.copy(chunk, at);
+    chunk[at++] = 0x0d;
+    chunk[at] = 0x0a;
+    this.#emit(chunk);
   }
 
   #onEnd(): void {
@@ -357,10 +369,11 @@ export class H2Link implements Upstream, UpstreamSocket {
     this.owner?.onUpstreamData(this, buf, buf.length);
   }
 
-  /** Why the stream ended before its response did. */
-  #streamError(stream: ClientHttp2Stream): Error {
+  /** The stream closed: an owner still set hears why its response ended early (the error is made for it only, not for every stream). */
+  #streamClosed(stream: ClientHttp2Stream): void {
+    if (this.owner === undefined || this.#notified) return this.#close(undefined);
     const code = stream.rstCode ?? 0;
-    return Object.assign(new Error(`HTTP/2 stream closed before the response was complete (RST_STREAM ${code})`), { code: 'ERR_PORTICO_H2_STREAM', rstCode: code });
+    this.#close(Object.assign(new Error(`HTTP/2 stream closed before the response was complete (RST_STREAM ${code})`), { code: 'ERR_PORTICO_H2_STREAM', rstCode: code }));
   }
 
   #close(error: Error | undefined): void {
