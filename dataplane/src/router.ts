@@ -120,7 +120,12 @@ export class LoadedSnapshot {
     if (endpoints.length !== this.balancer.endpointCount) throw new Error(`bundle lists ${endpoints.length} endpoints, its table ${this.balancer.endpointCount}`);
     this.endpoints = same?.endpoints ?? endpointRefs(endpoints);
     this.invalidEndpoint = this.endpoints.findIndex((endpoint) => endpoint.port === INVALID_BACKEND_PORT);
-    this.#keys = same === undefined ? undefined : same.#keys;
+    // Keys and session tokens are functions of the endpoints alone: the same endpoints keep them.
+    if (same !== undefined) {
+      this.#keys = same.#keys;
+      this.#tokens = same.#tokens;
+      this.#byToken = same.#byToken;
+    }
     // The health panic threshold needs each endpoint set once; a route with one backend per set says exactly that.
     this.#balanced = bundle.endpointSets.map((ids) => ({ backends: [{ endpoints: ids }] }));
     this.endpointIds = same?.endpointIds ?? new Map(this.endpoints.map((endpoint) => [endpoint.key, endpoint.id]));
