@@ -29,8 +29,8 @@ import { compareHosts } from '../snapshot/order.ts';
 import { EndpointSets } from './backends.ts';
 import type { SetUse } from './backends.ts';
 import type { GatewayApiStatus, GatewayContribution } from './gateway/index.ts';
-import type { BuildOptions, BuildResult, HostOutcome, SetLookup } from './index.ts';
-import { CATCH_ALL, addClaims, applyHostAliases, claimLists, partitionsOf, readGateways, settleHost, sortClaims } from './index.ts';
+import type { BuildOptions, BuildResult, ClaimLists, HostOutcome, SetLookup } from './index.ts';
+import { CATCH_ALL, addClaims, applyHostAliases, claimLists, claimsByPartition, readGateways, settleHost, sortClaims } from './index.ts';
 import type { ClassSelection } from './ingress-class.ts';
 import { servesIngress } from './ingress-class.ts';
 import type { IngressContribution, UseCertificate } from './ingress.ts';
@@ -54,7 +54,8 @@ const NO_GATEWAY_STATUS: GatewayApiStatus = { classes: [], gateways: [], routes:
 
 interface Derivation {
   readonly contribution: IngressContribution | GatewayContribution;
-  readonly partitions: ReadonlySet<string>;
+  /** The contribution's claims by the partition (host) they fall in. */
+  readonly partitions: ReadonlyMap<string, ClaimLists>;
   readonly setKeys: readonly string[];
   readonly certificates: readonly CertificateUse[];
   readonly services: ReadonlySet<string>;
@@ -163,7 +164,7 @@ export class IncrementalBuild {
     if (derivation === undefined) return;
     this.derivations.delete(key);
     if (derivation.contribution.conditions.length > 0) this.conditions = undefined;
-    for (const host of derivation.partitions) {
+    for (const host of derivation.partitions.keys()) {
       unindex(this.claimants, host, key);
       dirtyHosts.add(host);
     }
@@ -203,8 +204,8 @@ export class IncrementalBuild {
     if (contribution.conditions.length > 0) this.conditions = undefined;
     for (const setKey of setKeys) this.setRefs.set(setKey, (this.setRefs.get(setKey) ?? 0) + 1);
     for (const secret of certificateSecrets) recorded.reads.secrets.add(secret);
-    const partitions = partitionsOf(contribution);
-    for (const host of partitions) {
+    const partitions = claimsByPartition(contribution);
+    for (const host of partitions.keys()) {
       index(this.claimants, host, key);
       dirtyHosts.add(host);
     }
@@ -217,7 +218,7 @@ export class IncrementalBuild {
   /** Settles `host` again from the claims of the derivations that claim it now. */
   private settle(host: string): void {
     const claims = claimLists();
-    for (const key of this.claimants.get(host) ?? []) addClaims(claims, host, this.derivations.get(key)!.contribution);
+    for (const key of this.claimants.get(host) ?? []) addClaims(claims, this.derivations.get(key)!.partitions.get(host)!);
     for (const key of this.lookups.get(host) ?? []) unindex(this.lookedUpBy, key, host);
     const lookups = new Set<string>();
     const lookup: SetLookup = {

@@ -286,26 +286,37 @@ export function claimLists(): ClaimLists {
   return { routes: [], gatewayRoutes: [], defaults: [], tls: [], anyHostCertificates: [] };
 }
 
-/** Every partition (host, or CATCH_ALL) an Ingress's or the Gateway processor's claims touch. */
-export function partitionsOf(contribution: Pick<IngressContribution, 'routes' | 'defaults' | 'tls'> | Pick<GatewayContribution, 'routes' | 'tls' | 'anyHostCertificates'>): Set<string> {
-  const partitions = new Set<string>();
-  for (const claim of contribution.routes) partitions.add(claim.host);
-  for (const claim of contribution.tls) partitions.add(claim.host);
-  if ('defaults' in contribution) for (const claim of contribution.defaults) partitions.add(partitionOf(claim));
-  else if (contribution.anyHostCertificates.length > 0) partitions.add('*');
-  return partitions;
+/**
+ * The claims of an Ingress's or the Gateway processor's contribution, grouped by the partition
+ * (host, or CATCH_ALL) they fall in, each list in contribution order. Grouped once per derivation,
+ * so settling a host costs its own claims, not every claim of every contribution that touches it.
+ */
+export function claimsByPartition(contribution: Pick<IngressContribution, 'routes' | 'defaults' | 'tls'> | Pick<GatewayContribution, 'routes' | 'tls' | 'anyHostCertificates'>): ReadonlyMap<string, ClaimLists> {
+  const byPartition = new Map<string, ClaimLists>();
+  const at = (partition: string): ClaimLists => {
+    let lists = byPartition.get(partition);
+    if (lists === undefined) byPartition.set(partition, (lists = claimLists()));
+    return lists;
+  };
+  if ('defaults' in contribution) for (const claim of contribution.routes) at(claim.host).routes.push(claim);
+  else for (const claim of contribution.routes) at(claim.host).gatewayRoutes.push(claim);
+  for (const claim of contribution.tls) at(claim.host).tls.push(claim);
+  if ('defaults' in contribution) for (const claim of contribution.defaults) at(partitionOf(claim)).defaults.push(claim);
+  else if (contribution.anyHostCertificates.length > 0) at('*').anyHostCertificates.push(...contribution.anyHostCertificates);
+  return byPartition;
 }
 
-/** Adds the claims of `contribution` on partition `host` to `lists`. */
-export function addClaims(lists: ClaimLists, host: string, contribution: Pick<IngressContribution, 'routes' | 'defaults' | 'tls'> | Pick<GatewayContribution, 'routes' | 'tls' | 'anyHostCertificates'>): void {
-  if ('defaults' in contribution) {
-    for (const claim of contribution.routes) if (claim.host === host) lists.routes.push(claim);
-    for (const claim of contribution.defaults) if (partitionOf(claim) === host) lists.defaults.push(claim);
-  } else {
-    for (const claim of contribution.routes) if (claim.host === host) lists.gatewayRoutes.push(claim);
-    if (host === '*') lists.anyHostCertificates.push(...contribution.anyHostCertificates);
-  }
-  for (const claim of contribution.tls) if (claim.host === host) lists.tls.push(claim);
+/** Appends the claim lists `from` (one contribution's, on one partition) to `into`. */
+export function addClaims(into: ClaimLists, from: ClaimLists): void {
+  // Item by item: a spread of a list as long as every route on `*` could pass the engine's argument limit.
+  const append = <T>(list: T[], items: readonly T[]): void => {
+    for (const item of items) list.push(item);
+  };
+  append(into.routes, from.routes);
+  append(into.gatewayRoutes, from.gatewayRoutes);
+  append(into.defaults, from.defaults);
+  append(into.tls, from.tls);
+  append(into.anyHostCertificates, from.anyHostCertificates);
 }
 
 /** Sorts each list of `claims` by compareClaims, in place. */
@@ -341,10 +352,10 @@ export function buildModel(state: ClusterState, selection: ClassSelection, optio
   const byHost = new Map<string, ClaimLists>();
   for (const contribution of contributions) {
     conditions.push(...contribution.conditions);
-    for (const host of partitionsOf(contribution)) {
+    for (const [host, claims] of claimsByPartition(contribution)) {
       let lists = byHost.get(host);
       if (lists === undefined) byHost.set(host, (lists = claimLists()));
-      addClaims(lists, host, contribution);
+      addClaims(lists, claims);
     }
   }
   const virtualHosts: VirtualHost[] = [];
