@@ -84,8 +84,7 @@ export class IncrementalBuild {
   private lookedUpBy = new Map<string, Set<string>>();
   /** Hosts with a winning claim that asks for server aliases or a www redirect. */
   private aliasHosts = new Set<string>();
-  /** Hosts with a virtual host, sorted by compareHosts, and their virtual hosts in the same order. */
-  private hostOrder: string[] = [];
+  /** Every settled virtual host, sorted by compareHosts of their hosts. */
   private virtualHosts: VirtualHost[] = [];
   /** Every condition, sorted; undefined when one was added or dropped since it was sorted. */
   private conditions: Condition[] | undefined;
@@ -150,7 +149,6 @@ export class IncrementalBuild {
     this.lookups = new Map();
     this.lookedUpBy = new Map();
     this.aliasHosts = new Set();
-    this.hostOrder = [];
     this.virtualHosts = [];
     this.conditions = undefined;
     this.sets = new EndpointSets(this.state);
@@ -241,15 +239,10 @@ export class IncrementalBuild {
     const had = before?.virtualHost !== undefined;
     const has = outcome.virtualHost !== undefined;
     if (host === CATCH_ALL || (!had && !has)) return;
-    const at = lowerBound(this.hostOrder, host);
+    const at = lowerBound(this.virtualHosts, host);
     if (had && has) this.virtualHosts[at] = outcome.virtualHost!;
-    else if (has) {
-      this.hostOrder.splice(at, 0, host);
-      this.virtualHosts.splice(at, 0, outcome.virtualHost!);
-    } else {
-      this.hostOrder.splice(at, 1);
-      this.virtualHosts.splice(at, 1);
-    }
+    else if (has) this.virtualHosts.splice(at, 0, outcome.virtualHost!);
+    else this.virtualHosts.splice(at, 1);
   }
 
   private result(): BuildResult {
@@ -289,13 +282,13 @@ function unindex(map: Map<string, Set<string>>, key: string, member: string): vo
   if (members?.size === 0) map.delete(key);
 }
 
-/** The first index in sorted `hosts` whose host is not before `host`. */
-function lowerBound(hosts: readonly string[], host: string): number {
+/** The first index in `virtualHosts` (sorted by host) whose host is not before `host`. */
+function lowerBound(virtualHosts: readonly VirtualHost[], host: string): number {
   let low = 0;
-  let high = hosts.length;
+  let high = virtualHosts.length;
   while (low < high) {
     const mid = (low + high) >>> 1;
-    if (compareHosts(hosts[mid]!, host) < 0) low = mid + 1;
+    if (compareHosts(virtualHosts[mid]!.host, host) < 0) low = mid + 1;
     else high = mid;
   }
   return low;
