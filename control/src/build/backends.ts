@@ -11,14 +11,6 @@ import type { IngressBackend, Service, ServicePort } from '../state/objects.ts';
 /** The weight of a route's only backend; canary splits divide it. */
 export const FULL_WEIGHT = 100;
 
-/** One `EndpointSets.resolve` call and the key of the set it returned, recorded so a derivation knows (and can replay) the sets it used. */
-export interface SetUse {
-  readonly service: Service;
-  readonly servicePort: ServicePort;
-  readonly ingressPort: number | string;
-  readonly key: string;
-}
-
 /**
  * Collects endpoint sets while backends are resolved, so each set is computed once. A full build
  * uses one per build; the incremental build keeps one across builds, dropping sets nobody uses
@@ -29,8 +21,8 @@ export class EndpointSets {
   /** Set keys by Service key (`namespace/name`). */
   private readonly byService = new Map<string, Set<string>>();
   private readonly state: ClusterState;
-  /** Active recordings, innermost last: every one sees every `resolve` call. */
-  private readonly recordings: SetUse[][] = [];
+  /** Where `resolve` notes the keys it returns while a recording is on. */
+  private recording: string[] | undefined;
   /** `all()`'s answer, until a set is added, dropped or changed. */
   private sorted: EndpointSet[] | undefined;
 
@@ -44,13 +36,9 @@ export class EndpointSets {
     return this.sorted.slice();
   }
 
-  /**
-   * Appends every later `resolve` call to `uses` until `record(undefined)`, which ends the
-   * innermost recording. Recordings nest: an outer one keeps seeing the calls of an inner one.
-   */
-  record(uses: SetUse[] | undefined): void {
-    if (uses === undefined) this.recordings.pop();
-    else this.recordings.push(uses);
+  /** Appends the key every later `resolve` call returns to `keys` (undefined stops recording), so a derivation knows the sets it used. */
+  record(keys: string[] | undefined): void {
+    this.recording = keys;
   }
 
   /** The key of the set for this Service port, computing it on first use. */
@@ -58,7 +46,7 @@ export class EndpointSets {
     const namespace = service.metadata.namespace ?? 'default';
     const serviceKey = objectKey(namespace, service.metadata.name);
     const key = `${serviceKey}:${ingressPort}`;
-    for (const uses of this.recordings) uses.push({ service, servicePort, ingressPort, key });
+    this.recording?.push(key);
     if (!this.sets.has(key)) {
       const origin = { namespace, service: service.metadata.name, servicePort: servicePort.name ?? servicePort.port };
       this.sets.set(key, { key, endpoints: this.endpointsOf(service, servicePort), origin });

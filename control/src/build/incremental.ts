@@ -27,7 +27,6 @@ import { objectKey } from '../state/cluster-state.ts';
 import type { KubeObject } from '../state/objects.ts';
 import { compareHosts } from '../snapshot/order.ts';
 import { EndpointSets } from './backends.ts';
-import type { SetUse } from './backends.ts';
 import type { GatewayApiStatus, GatewayContribution } from './gateway/index.ts';
 import type { BuildOptions, BuildResult, ClaimLists, HostOutcome, SetLookup } from './index.ts';
 import { CATCH_ALL, addClaims, applyHostAliases, claimLists, claimsByPartition, readGateways, settleHost, sortClaims } from './index.ts';
@@ -180,7 +179,7 @@ export class IncrementalBuild {
   }
 
   private derive(key: string, read: (sets: EndpointSets, useCertificate: UseCertificate) => IngressContribution | GatewayContribution, dirtyHosts: Set<string>): void {
-    const setUses: SetUse[] = [];
+    const setKeys: string[] = [];
     const certificates: CertificateUse[] = [];
     const certificateSecrets = new Set<string>();
     const useCertificate: UseCertificate = (namespace, name, hosts, source, field, conditions) => {
@@ -190,7 +189,7 @@ export class IncrementalBuild {
       if (used !== undefined) certificates.push({ namespace, name, hosts });
       return used;
     };
-    this.sets.record(setUses);
+    this.sets.record(setKeys);
     let recorded;
     try {
       recorded = this.state.recordReads(() => read(this.sets, useCertificate));
@@ -198,7 +197,6 @@ export class IncrementalBuild {
       this.sets.record(undefined);
     }
     const contribution = recorded.result;
-    const setKeys = setUses.map((use) => use.key);
     if (contribution.conditions.length > 0) this.conditions = undefined;
     for (const setKey of setKeys) this.setRefs.set(setKey, (this.setRefs.get(setKey) ?? 0) + 1);
     for (const secret of certificateSecrets) recorded.reads.secrets.add(secret);
