@@ -12,7 +12,7 @@ import type { Client, ServerUnaryCall, ServiceError, sendUnaryData } from '@grpc
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually } from '../support/kubectl.ts';
 import type { Child, StandalonePorts } from '../support/processes.ts';
-import { freePort, startStandalone } from '../support/processes.ts';
+import { freePort, startStandalone, stopAll } from '../support/processes.ts';
 
 const TOKEN = 'test-token-0123456789abcdef0123456789abcdef';
 const identity = (value: Buffer): Buffer => value;
@@ -68,7 +68,7 @@ describe('GRPCRoute through portico standalone (--h2c)', () => {
 
   afterAll(async () => {
     for (const made of clients) made.close();
-    for (const child of children.reverse()) await child.stop();
+    await stopAll(children);
     grpc?.forceShutdown();
     await rm(dir, { recursive: true, force: true });
   });

@@ -6,13 +6,12 @@
  * without a ReferenceGrant, conflicting listeners) that never takes the rest down.
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually } from '../support/kubectl.ts';
 import type { Child, StandalonePorts } from '../support/processes.ts';
-import { BACKEND, freePort, getWithHost as get, start, startStandalone } from '../support/processes.ts';
+import { freePort, getWithHost as get, startBackend, startStandalone, stopAll } from '../support/processes.ts';
 
 const TOKEN = 'test-token-0123456789abcdef0123456789abcdef';
 const G = 'gateway.networking.k8s.io/v1';
@@ -97,11 +96,7 @@ describe('Gateway API through portico standalone', () => {
     dir = await mkdtemp(join(tmpdir(), 'portico-gateway-'));
     webPort = await freePort();
     apiPort = await freePort();
-    for (const port of [webPort, apiPort]) {
-      const backend = start(BACKEND, [String(port), '127.0.0.1']);
-      children.push(backend);
-      await backend.waitFor('listening');
-    }
+    for (const port of [webPort, apiPort]) children.push(await startBackend(port));
     for (const [file, text] of Object.entries(manifests(webPort, apiPort))) await writeFile(join(dir, file), text);
     const portico = await startStandalone(dir, join(dir, '.data'), { token: TOKEN, https: false });
     children.push(portico.child);
@@ -109,7 +104,7 @@ describe('Gateway API through portico standalone', () => {
   }, 90_000);
 
   afterAll(async () => {
-    for (const child of children.reverse()) await child.stop();
+    await stopAll(children);
     await rm(dir, { recursive: true, force: true });
   });
 
@@ -133,15 +128,7 @@ describe('Gateway API through portico standalone', () => {
   it('never serves a rule it cannot honour as if it matched more, nor a backend without a ReferenceGrant', async () => {
     // The header match is honoured: without the header the request matches no rule.
     expect((await served('shop.test', '/only-beta')).status).toBe(404);
-    const beta = await new Promise<{ status: number; body: string }>((resolve, reject) => {
-      const req = request({ host: '127.0.0.1', port: ports.http, path: '/only-beta', headers: { Host: 'shop.test', 'X-Beta': '1' }, agent: false, timeout: 10_000 }, (res) => {
-        let body = '';
-        res.on('data', (chunk: Buffer) => (body += chunk));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-      });
-      req.on('error', reject);
-      req.end();
-    });
+    const beta = await get(ports.http, 'shop.test', '/only-beta', '127.0.0.1', 10_000, { 'X-Beta': '1' });
     expect(beta.status).toBe(200);
     expect((JSON.parse(beta.body) as { served_by: string }).served_by).toBe(`127.0.0.1:${apiPort}`);
     // The spec's 500 for a rule whose only backend is not permitted.

@@ -21,9 +21,9 @@ import type { TestCluster } from '../cluster/cluster.ts';
 import { startCluster } from '../cluster/cluster.ts';
 import { eventually, kubectl } from '../support/kubectl.ts';
 import type { TestHost } from '../support/netns.ts';
-import { createTestHost } from '../support/netns.ts';
+import { createTestHost, startBackendIn } from '../support/netns.ts';
 import type { Child } from '../support/processes.ts';
-import { BACKEND, PORTICO, freePort, getWithHost, start } from '../support/processes.ts';
+import { PORTICO, freePort, getWithHost, start, stopAll } from '../support/processes.ts';
 
 const HOST = 'k8s-ceph-dashboard.calmkart.com';
 const EDGE_IP = '10.1.33.159';
@@ -81,16 +81,7 @@ describe('the walkthrough in Gateway API form, cluster mode', () => {
     work = await mkdtemp(join(tmpdir(), 'portico-gateway-walkthrough-'));
     cluster = await startCluster();
     host = await createTestHost(1);
-    const backend = host.spawn(process.execPath, [BACKEND, String(BACKEND_PORT)]);
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('backend did not print "listening" within 30 s')), 30_000);
-      backend.stdout!.on('data', (chunk: Buffer) => {
-        if (chunk.toString().includes('listening')) {
-          clearTimeout(timer);
-          resolve();
-        }
-      });
-    });
+    await startBackendIn(host, BACKEND_PORT);
     for (const namespace of ['ingress-nginx', 'portico-system', 'rook-ceph']) await kc(['create', 'namespace', namespace]);
     await kc(['-n', 'portico-system', 'create', 'serviceaccount', 'portico-dataplane']);
     const tokenFile = join(work, 'dataplane-token');
@@ -115,7 +106,7 @@ describe('the walkthrough in Gateway API form, cluster mode', () => {
   }, 240_000);
 
   afterAll(async () => {
-    for (const child of children.reverse()) await child.stop();
+    await stopAll(children);
     await host?.destroy();
     await cluster?.destroy();
     if (work) await rm(work, { recursive: true, force: true });

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually } from '../support/kubectl.ts';
 import type { Child, StandalonePorts } from '../support/processes.ts';
-import { BACKEND, freePort, getWithHost as get, start, startStandalone } from '../support/processes.ts';
+import { freePort, getWithHost as get, startBackend, startStandalone, stopAll } from '../support/processes.ts';
 
 const TOKEN = 'test-token-0123456789abcdef0123456789abcdef';
 
@@ -34,9 +34,7 @@ describe('manifest source problems, through portico standalone', () => {
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'portico-manifest-source-'));
     backendPort = await freePort();
-    const backend = start(BACKEND, [String(backendPort), '127.0.0.1']);
-    children.push(backend);
-    await backend.waitFor('listening');
+    children.push(await startBackend(backendPort));
     await writeFile(join(dir, 'app.yaml'), app(backendPort, '/v1'));
     await writeFile(join(dir, 'broken.yaml'), BROKEN);
     const portico = await startStandalone(dir, join(dir, '.data'), { token: TOKEN, https: false });
@@ -45,7 +43,7 @@ describe('manifest source problems, through portico standalone', () => {
   }, 90_000);
 
   afterAll(async () => {
-    for (const child of children.reverse()) await child.stop();
+    await stopAll(children);
     await rm(dir, { recursive: true, force: true });
   });
 

@@ -16,7 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { controlTlsSecret } from '../support/control-tls.ts';
 import { eventually } from '../support/kubectl.ts';
 import type { Child, StandalonePorts } from '../support/processes.ts';
-import { freePort, getWithHost as get, startStandalone } from '../support/processes.ts';
+import { freePort, getWithHost as get, startStandalone, stopAll } from '../support/processes.ts';
 
 const TOKEN = 'test-token-0123456789abcdef0123456789abcdef';
 const HOST = 'k8s-ceph-dashboard.calmkart.com';
@@ -57,7 +57,7 @@ describe('HTTPS to the dashboard backend, through portico standalone', () => {
   }, 90_000);
 
   afterAll(async () => {
-    for (const child of children.reverse()) await child.stop();
+    await stopAll(children);
     await new Promise<void>((resolve) => {
       backend.closeAllConnections();
       backend.close(() => resolve());

@@ -31,10 +31,9 @@ import { freePort } from '../support/processes.ts';
 import { eventually, kubectl } from '../support/kubectl.ts';
 import { startLoad } from '../support/load.ts';
 import type { TestHost } from '../support/netns.ts';
-import { createTestHost } from '../support/netns.ts';
+import { createTestHost, startBackendIn } from '../support/netns.ts';
 
 const cli = new URL('../../dataplane/src/cli/main.ts', import.meta.url).pathname;
-const backendScript = new URL('../support/backend.ts', import.meta.url).pathname;
 const ingressClassFile = new URL('../../deploy/base/ingressclass.yaml', import.meta.url).pathname;
 const dashboardYaml = readFileSync(new URL('../../deploy/examples/dashboard.yaml', import.meta.url), 'utf8');
 
@@ -213,17 +212,7 @@ describe('cluster mode end to end: the classic walkthrough, change propagation, 
     host = await createTestHost(4);
     addresses = host.addresses;
     // The backend listens on 0.0.0.0 inside the test host: every address answers, served_by says which.
-    const backend = host.spawn(process.execPath, [backendScript, String(BACKEND_PORT)]);
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('backend did not print "listening" within 30 s')), 30_000);
-      backend.stdout!.on('data', (chunk: Buffer) => {
-        if (chunk.toString().includes('listening')) {
-          clearTimeout(timer);
-          resolve();
-        }
-      });
-      backend.once('exit', (code) => reject(new Error(`backend exited with ${String(code)}`)));
-    });
+    await startBackendIn(host, BACKEND_PORT);
     [controlPort, httpPort, adminPort] = await Promise.all([freePort(), freePort(), freePort()]);
   }, 240_000);
 

@@ -6,6 +6,7 @@
 import { execFile, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { promisify } from 'node:util';
+import { BACKEND } from './processes.ts';
 
 const run = promisify(execFile);
 
@@ -66,4 +67,25 @@ export async function createTestHost(count = 1): Promise<TestHost> {
     await destroy();
     throw error;
   }
+}
+
+/**
+ * Starts the identifying test backend inside `host` on `port` (every address of the host) and
+ * waits until it says it listens: rejects after `timeoutMs` or when it exits first.
+ */
+export function startBackendIn(host: TestHost, port: number, timeoutMs = 30_000): Promise<ChildProcess> {
+  const backend = host.spawn(process.execPath, [BACKEND, String(port)]);
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`backend did not print "listening" within ${timeoutMs / 1000} s`)), timeoutMs);
+    backend.stdout!.on('data', (chunk: Buffer) => {
+      if (chunk.toString().includes('listening')) {
+        clearTimeout(timer);
+        resolve(backend);
+      }
+    });
+    backend.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`backend exited with ${String(code)}`));
+    });
+  });
 }

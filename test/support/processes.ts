@@ -84,12 +84,12 @@ export function start(script: string, args: readonly string[], env: Record<strin
 }
 
 /**
- * One GET to `address`:`port` (127.0.0.1 unless given) with a Host header (fetch cannot set one):
- * status and body. Rejects on a connection error or after `timeoutMs`.
+ * One GET to `address`:`port` (127.0.0.1 unless given) with a Host header (fetch cannot set one)
+ * and any further `headers`: status and body. Rejects on a connection error or after `timeoutMs`.
  */
-export function getWithHost(port: number, host: string, path: string, address = '127.0.0.1', timeoutMs = 10_000): Promise<{ status: number; body: string }> {
+export function getWithHost(port: number, host: string, path: string, address = '127.0.0.1', timeoutMs = 10_000, headers: Readonly<Record<string, string>> = {}): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = request({ host: address, port, path, headers: { Host: host }, agent: false, timeout: timeoutMs }, (res) => {
+    const req = request({ host: address, port, path, headers: { ...headers, Host: host }, agent: false, timeout: timeoutMs }, (res) => {
       let body = '';
       res.on('data', (chunk: Buffer) => (body += chunk));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
@@ -98,6 +98,23 @@ export function getWithHost(port: number, host: string, path: string, address = 
     req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
     req.end();
   });
+}
+
+/** Starts the identifying test backend on 127.0.0.1:`port` and waits until it listens (stopping it again if it never does). */
+export async function startBackend(port: number): Promise<Child> {
+  const backend = start(BACKEND, [String(port), '127.0.0.1']);
+  try {
+    await backend.waitFor('listening');
+  } catch (error) {
+    await backend.stop();
+    throw error;
+  }
+  return backend;
+}
+
+/** Stops `children`, the last started first (a suite's teardown). */
+export async function stopAll(children: Child[]): Promise<void> {
+  for (const child of children.reverse()) await child.stop();
 }
 
 /** Ports of a started `portico standalone` (https undefined when off). */
