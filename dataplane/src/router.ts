@@ -77,7 +77,8 @@ export class LoadedSnapshot {
   #sets: EndpointSets | undefined;
   readonly #endpointsText: string;
   #keys: ReadonlySet<string> | undefined;
-  #tokens: (string | undefined)[] | undefined;
+  /** Session tokens by endpoint key: carried from the previous snapshot for the endpoints that stay, filled on use. */
+  #tokens: Map<string, string> | undefined;
   #latency: Float64Array | undefined;
   #touched: Float64Array | undefined;
   #byToken: Map<string, number> | undefined;
@@ -120,11 +121,20 @@ export class LoadedSnapshot {
     if (endpoints.length !== this.balancer.endpointCount) throw new Error(`bundle lists ${endpoints.length} endpoints, its table ${this.balancer.endpointCount}`);
     this.endpoints = same?.endpoints ?? endpointRefs(endpoints);
     this.invalidEndpoint = this.endpoints.findIndex((endpoint) => endpoint.port === INVALID_BACKEND_PORT);
-    // Keys and session tokens are functions of the endpoints alone: the same endpoints keep them.
+    // Keys and session tokens are functions of the endpoints alone: the same endpoints keep them,
+    // and the tokens of endpoints that stay are not hashed again (SHA-256 of every endpoint is what
+    // the first persistent-affinity request after a load would otherwise pay).
     if (same !== undefined) {
       this.#keys = same.#keys;
       this.#tokens = same.#tokens;
       this.#byToken = same.#byToken;
+    } else if (previous !== undefined && previous.#tokens !== undefined) {
+      const carried = previous.#tokens;
+      this.#tokens = new Map();
+      for (const endpoint of this.endpoints) {
+        const token = carried.get(endpoint.key);
+        if (token !== undefined) this.#tokens.set(endpoint.key, token);
+      }
     }
     // The health panic threshold needs each endpoint set once; a route with one backend per set says exactly that.
     this.#balanced = bundle.endpointSets.map((ids) => ({ backends: [{ endpoints: ids }] }));
@@ -140,8 +150,11 @@ export class LoadedSnapshot {
    * over a fixed label and its `address:port`. The same on every data plane; never the address.
    */
   endpointToken(id: number): string {
-    const tokens = (this.#tokens ??= new Array<string | undefined>(this.endpoints.length));
-    return (tokens[id] ??= createHash('sha256').update(`portico-session|${(this.endpoints[id] as EndpointRef).key}`).digest('hex').slice(0, 32));
+    const key = (this.endpoints[id] as EndpointRef).key;
+    const tokens = (this.#tokens ??= new Map());
+    let token = tokens.get(key);
+    if (token === undefined) tokens.set(key, (token = createHash('sha256').update(`portico-session|${key}`).digest('hex').slice(0, 32)));
+    return token;
   }
 
   /**
