@@ -8,7 +8,6 @@
  *
  *   node bench/fleet-stages.ts [--sizes 1000,10000,50000] [--changes 10] [--json]
  */
-import { parseArgs } from 'node:util';
 import { DEFAULT_CLASS_SELECTION } from '../control/src/build/ingress-class.ts';
 import { compileSnapshot } from '../control/src/compile/index.ts';
 import { SnapshotHistory } from '../control/src/publish/history.ts';
@@ -18,9 +17,29 @@ import { parseManifestText } from '../control/src/sources/manifests/parse.ts';
 import { ClusterState } from '../control/src/state/cluster-state.ts';
 import type { EndpointSlice } from '../control/src/state/objects.ts';
 import { fleetFile, fleetFileOf, fleetShape, parseSizes } from '../test/support/fleet.ts';
+import { benchArgs, integerArg, usageFailure } from './args.ts';
 
-const { values } = parseArgs({ options: { sizes: { type: 'string', default: '1000,10000' }, changes: { type: 'string', default: '10' }, json: { type: 'boolean', default: false } } });
-const CHANGES = Number(values.changes);
+const NAME = 'node bench/fleet-stages.ts';
+const USAGE = `Usage: node bench/fleet-stages.ts [options]
+
+bench:fleet's control-plane cost of one change taken apart in one process (medians): ClusterState
+upsert, incremental build, compile + seal, history publish and the sync delta body, for a one-path
+Ingress edit and an endpoint-only change.
+
+Options:
+  --sizes N,N,...  Ingresses of each run (default 1000,10000).
+  --changes N      Changes of each kind per size (default 10).
+  --json           Print the figures as JSON.
+  -h, --help       Show this help.`;
+
+const values = benchArgs(NAME, USAGE, { sizes: { type: 'string', default: '1000,10000' }, changes: { type: 'string', default: '10' }, json: { type: 'boolean', default: false } });
+const CHANGES = integerArg(NAME, 'changes', values.changes, 1, 1000);
+let SIZES: number[];
+try {
+  SIZES = parseSizes(values.sizes);
+} catch (error) {
+  usageFailure(NAME, (error as Error).message);
+}
 const STAGES = ['upsert', 'build', 'compile', 'publish', 'delta'] as const;
 type Timings = Record<(typeof STAGES)[number], number[]>;
 
@@ -74,7 +93,7 @@ async function measure(ingresses: number): Promise<{ ingresses: number; firstBui
 }
 
 const results = [];
-for (const size of parseSizes(values.sizes)) {
+for (const size of SIZES) {
   const result = await measure(size);
   results.push(result);
   if (!values.json) {

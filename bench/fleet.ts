@@ -29,47 +29,56 @@ import { Agent } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { parseArgs } from 'node:util';
 import { fleetFile, fleetFileName, fleetFileOf, fleetShape, parseSizes, summarize } from '../test/support/fleet.ts';
 import type { Summary } from '../test/support/fleet.ts';
 import { childPids, cpuTicks, peakRssBytes, resetPeakRss, rssBytes, TICKS_PER_SECOND } from '../test/support/metrics.ts';
 import { freePort, PORTICO } from '../test/support/processes.ts';
+import { benchArgs, integerArg, usageFailure } from './args.ts';
 import { httpCall, Probe, SimulatedFleet } from './fleet-sim.ts';
 
-const { values } = parseArgs({
-  options: {
-    ingresses: { type: 'string', default: '1000' },
-    nodes: { type: 'string', default: '10' },
-    changes: { type: 'string', default: '20' },
-    workers: { type: 'string', default: '1' },
-    sizes: { type: 'string' },
-    timeout: { type: 'string', default: '600' },
-    'change-timeout': { type: 'string', default: '120' },
-    json: { type: 'boolean', default: false },
-    'cpu-prof': { type: 'string' },
-  },
+const NAME = 'bench:fleet';
+const USAGE = `Usage: npm run bench:fleet [-- options]
+
+One Ingress edit served to a fleet: writes N Ingresses (3 paths each) into a manifest directory, runs
+\`portico standalone --workers 1 --no-access-log\` on it, simulates the data planes' sync in this
+process, rewrites one path --changes times and prints edit -> listed and edit -> every node ACKed
+(p50/p99/max), control CPU per change, bytes per node per change, control RSS idle/peak, the
+GET /v1/nodes latency and the traffic port's stall. Loopback only.
+
+Options:
+  --ingresses N        Ingresses (default 1000).
+  --sizes N,N,...      Run each size in turn instead of --ingresses (how the figures grow).
+  --nodes N            Simulated data planes (default 10).
+  --changes N          Edits (default 20).
+  --workers N          Portico data-plane workers; 2+ runs them in their own processes (default 1).
+  --timeout S          Bound on the whole run (default 600).
+  --change-timeout S   Bound on each change (default 120).
+  --cpu-prof DIR       V8 CPU profiles of the Portico process into DIR.
+  --json               Print the figures as JSON.
+  -h, --help           Show this help.`;
+
+const values = benchArgs(NAME, USAGE, {
+  ingresses: { type: 'string', default: '1000' },
+  nodes: { type: 'string', default: '10' },
+  changes: { type: 'string', default: '20' },
+  workers: { type: 'string', default: '1' },
+  sizes: { type: 'string' },
+  timeout: { type: 'string', default: '600' },
+  'change-timeout': { type: 'string', default: '120' },
+  json: { type: 'boolean', default: false },
+  'cpu-prof': { type: 'string' },
 });
 
-function positive(name: string, text: string, max: number): number {
-  const value = Number(text);
-  if (!Number.isInteger(value) || value < 1 || value > max) {
-    process.stderr.write(`bench:fleet: --${name} must be an integer in 1..${max}, got ${JSON.stringify(text)}\n`);
-    process.exit(2);
-  }
-  return value;
-}
-
-const NODES = positive('nodes', values.nodes, 1000);
-const CHANGES = positive('changes', values.changes, 200);
-const WORKERS = positive('workers', values.workers, 16);
-const RUN_TIMEOUT_MS = positive('timeout', values.timeout, 3600) * 1000;
-const CHANGE_TIMEOUT_MS = positive('change-timeout', values['change-timeout'], 600) * 1000;
+const NODES = integerArg(NAME, 'nodes', values.nodes, 1, 1000);
+const CHANGES = integerArg(NAME, 'changes', values.changes, 1, 200);
+const WORKERS = integerArg(NAME, 'workers', values.workers, 1, 16);
+const RUN_TIMEOUT_MS = integerArg(NAME, 'timeout', values.timeout, 1, 3600) * 1000;
+const CHANGE_TIMEOUT_MS = integerArg(NAME, 'change-timeout', values['change-timeout'], 1, 600) * 1000;
 let SIZES: number[];
 try {
-  SIZES = values.sizes === undefined ? [positive('ingresses', values.ingresses, 200_000)] : parseSizes(values.sizes);
+  SIZES = values.sizes === undefined ? [integerArg(NAME, 'ingresses', values.ingresses, 1, 200_000)] : parseSizes(values.sizes);
 } catch (error) {
-  process.stderr.write(`bench:fleet: ${(error as Error).message}\n`);
-  process.exit(2);
+  usageFailure(NAME, (error as Error).message);
 }
 if (Number(process.versions.node.split('.')[0]) < 24) {
   process.stderr.write(`bench:fleet runs Portico on this node (${process.version}); run it through npm (Node 24 from node_modules/.bin)\n`);

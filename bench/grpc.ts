@@ -19,10 +19,24 @@ import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { Metadata, Server, ServerCredentials, credentials, makeGenericClientConstructor } from '@grpc/grpc-js';
 import type { Client, ServerUnaryCall, ServiceError, sendUnaryData } from '@grpc/grpc-js';
+import { benchArgs, integerArg } from './args.ts';
 
+const NAME = 'bench:grpc';
+const USAGE = `Usage: npm run bench:grpc [-- options]
+
+gRPC unary calls/s through \`portico standalone --workers 1 --h2c --no-access-log\` (an Ingress with
+backend-protocol: GRPC) against the same grpc-js server called directly, in alternating rounds;
+prints medians, the ratio and Portico's CPU per call. Loopback only.
+
+Options:
+  --rounds N       Rounds per target (default 3).
+  --duration S     Seconds per round (default 5).
+  --concurrency N  Calls in flight across the channels (default 32).
+  --channels N     HTTP/2 connections per target (default 4).
+  --json           Print the figures as JSON.
+  -h, --help       Show this help.`;
 const PORTICO_BIN = new URL('../dataplane/src/cli/main.ts', import.meta.url).pathname;
 const HOST = '127.0.0.1';
 const VHOST = 'grpc.bench';
@@ -83,11 +97,11 @@ async function load(clients: readonly Echo[], concurrency: number, seconds: numb
 const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] as number;
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { rounds: { type: 'string', default: '3' }, duration: { type: 'string', default: '5' }, concurrency: { type: 'string', default: '32' }, channels: { type: 'string', default: '4' }, json: { type: 'boolean', default: false } } });
-  const rounds = Number(values.rounds);
-  const duration = Number(values.duration);
-  const concurrency = Number(values.concurrency);
-  const channels = Number(values.channels);
+  const values = benchArgs(NAME, USAGE, { rounds: { type: 'string', default: '3' }, duration: { type: 'string', default: '5' }, concurrency: { type: 'string', default: '32' }, channels: { type: 'string', default: '4' }, json: { type: 'boolean', default: false } });
+  const rounds = integerArg(NAME, 'rounds', values.rounds, 1, 100);
+  const duration = integerArg(NAME, 'duration', values.duration, 1, 3600);
+  const concurrency = integerArg(NAME, 'concurrency', values.concurrency, 1, 10_000);
+  const channels = integerArg(NAME, 'channels', values.channels, 1, 256);
   const children: ChildProcess[] = [];
   const dir = mkdtempSync(join(tmpdir(), 'portico-bench-grpc-'));
   const stop = () => {

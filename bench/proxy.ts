@@ -30,19 +30,40 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { ProxyMetrics } from '../dataplane/src/metrics.ts';
 import { Proxy } from '../dataplane/src/proxy.ts';
 import { Router } from '../dataplane/src/router.ts';
 import { snapshotOf } from '../dataplane/src/test-support.ts';
+import { benchArgs, integerArg, usageFailure } from './args.ts';
 import { backendServer, backendUpstream, nginxConfig, nginxWorkers, proxyServer } from './nginx/config.ts';
 
 const PORTICO_BIN = new URL('../dataplane/src/cli/main.ts', import.meta.url).pathname;
+const NAME = 'bench:proxy';
+const USAGE = `Usage: npm run bench:proxy [-- options]
+
+Requests/s, p50/p99 and CPU per request of a loopback backend direct, behind nginx (1 worker) and
+behind \`portico standalone --workers 1 --no-access-log\`, driven by wrk in alternating rounds.
+Needs nginx and wrk on PATH (Debian: apt-get install -y nginx wrk); --h2 also h2load (nghttp2-client).
+
+Options:
+  --rounds N          Rounds per target (default 3).
+  --duration S        Seconds per round (default 5).
+  --connections N     wrk connections, and requests in flight for --h2 (default 50).
+  --threads N         wrk threads (default 1).
+  --backend nginx|node  The backend: nginx \`return 200\` (default) or a minimal node server.
+  --h2                Add HTTP/2 rows: h2load over h2c against nginx (http2 on) and Portico --h2c.
+  --streams N         With --h2: concurrent streams per connection (default 10).
+  --in-process        Add a bare in-process Proxy row (the CLI's own overhead).
+  --bin PATH          Another checkout's portico bin (default this one's).
+  --profile DIR       Run the Portico worker with --cpu-prof, profiles into DIR.
+  --node-flags '...'  Flags for the Portico worker's node.
+  --json              Print the figures as JSON.
+  -h, --help          Show this help.`;
 
 const HOST = '127.0.0.1';
 const VHOST = 'bench.local';
@@ -252,29 +273,29 @@ function median(values: number[]): number {
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      rounds: { type: 'string', default: '3' },
-      duration: { type: 'string', default: '5' },
-      connections: { type: 'string', default: '50' },
-      threads: { type: 'string', default: '1' },
-      backend: { type: 'string', default: 'nginx' },
-      profile: { type: 'string' },
-      'node-flags': { type: 'string', default: '' },
-      json: { type: 'boolean', default: false },
-      'in-process': { type: 'boolean', default: false },
-      bin: { type: 'string', default: PORTICO_BIN },
-      h2: { type: 'boolean', default: false },
-      streams: { type: 'string', default: '10' },
-    },
+  const values = benchArgs(NAME, USAGE, {
+    rounds: { type: 'string', default: '3' },
+    duration: { type: 'string', default: '5' },
+    connections: { type: 'string', default: '50' },
+    threads: { type: 'string', default: '1' },
+    backend: { type: 'string', default: 'nginx' },
+    profile: { type: 'string' },
+    'node-flags': { type: 'string', default: '' },
+    json: { type: 'boolean', default: false },
+    'in-process': { type: 'boolean', default: false },
+    bin: { type: 'string', default: PORTICO_BIN },
+    h2: { type: 'boolean', default: false },
+    streams: { type: 'string', default: '10' },
   });
-  const rounds = Number(values.rounds);
-  const seconds = Number(values.duration);
-  const connections = Number(values.connections);
-  const threads = Number(values.threads);
+  const rounds = integerArg(NAME, 'rounds', values.rounds, 1, 100);
+  const seconds = integerArg(NAME, 'duration', values.duration, 1, 3600);
+  const connections = integerArg(NAME, 'connections', values.connections, 1, 10_000);
+  const threads = integerArg(NAME, 'threads', values.threads, 1, 64);
+  if (values.backend !== 'nginx' && values.backend !== 'node') usageFailure(NAME, `--backend must be nginx or node, got ${JSON.stringify(values.backend)}`);
+  if (!existsSync(values.bin)) usageFailure(NAME, `--bin ${values.bin}: no such file`);
   const log = (line: string): boolean => values.json || process.stderr.write(`${line}\n`);
 
-  const streams = Number(values.streams);
+  const streams = integerArg(NAME, 'streams', values.streams, 1, 1000);
   const tools: [string, string, string][] = [
     ['nginx', '-v', 'nginx'],
     ['wrk', '--version', 'wrk'],

@@ -1,0 +1,59 @@
+/**
+ * The benchmarks' command lines as users type them: `--help` prints the usage with every option
+ * (it used to crash with a parseArgs stack trace), and bad usage exits 2 with one line naming the
+ * option before anything is started (bad numbers used to run with NaN).
+ */
+import { spawnSync } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
+
+const BENCH = new URL('../../bench/', import.meta.url).pathname;
+
+function run(script: string, args: readonly string[]): { code: number | null; stdout: string; stderr: string } {
+  const result = spawnSync(process.execPath, [`${BENCH}${script}`, ...args], { encoding: 'utf8', timeout: 60_000 });
+  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+const SCRIPTS: readonly { script: string; name: string; options: readonly string[] }[] = [
+  { script: 'proxy.ts', name: 'bench:proxy', options: ['--rounds', '--duration', '--connections', '--threads', '--backend', '--h2', '--streams', '--in-process', '--bin', '--profile', '--node-flags', '--json'] },
+  { script: 'grpc.ts', name: 'bench:grpc', options: ['--rounds', '--duration', '--concurrency', '--channels', '--json'] },
+  { script: 'fleet.ts', name: 'bench:fleet', options: ['--ingresses', '--sizes', '--nodes', '--changes', '--workers', '--timeout', '--change-timeout', '--cpu-prof', '--json'] },
+  { script: 'fleet-stages.ts', name: 'node bench/fleet-stages.ts', options: ['--sizes', '--changes', '--json'] },
+];
+
+describe('benchmark command lines', () => {
+  it.each(SCRIPTS)('$name --help prints the usage with every option and exits 0', ({ script, options }) => {
+    const { code, stdout, stderr } = run(script, ['--help']);
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/^Usage: /);
+    for (const option of options) expect(stdout, option).toContain(`  ${option}`);
+  });
+
+  it('bench:proxy -- --h2 --help is the same help', () => {
+    const { code, stdout } = run('proxy.ts', ['--h2', '--help']);
+    expect(code).toBe(0);
+    expect(stdout).toContain('--streams N');
+  });
+
+  // Hostile: each is refused in one line naming the option, exit 2, before anything starts.
+  it.each([
+    { script: 'proxy.ts', args: ['--bogus'], says: "bench:proxy: Unknown option '--bogus'" },
+    { script: 'proxy.ts', args: ['--rounds', 'abc'], says: 'bench:proxy: --rounds must be an integer from 1 to 100, got "abc"' },
+    { script: 'proxy.ts', args: ['--h2', '--streams', '0'], says: 'bench:proxy: --streams must be an integer from 1 to 1000, got "0"' },
+    { script: 'proxy.ts', args: ['--backend', 'apache'], says: 'bench:proxy: --backend must be nginx or node, got "apache"' },
+    { script: 'proxy.ts', args: ['--bin', '/nonexistent/portico'], says: 'bench:proxy: --bin /nonexistent/portico: no such file' },
+    { script: 'grpc.ts', args: ['--duration', '1e9'], says: 'bench:grpc: --duration must be an integer from 1 to 3600, got "1e9"' },
+    { script: 'grpc.ts', args: ['stray'], says: "bench:grpc: Unexpected argument 'stray'" },
+    { script: 'fleet.ts', args: ['--nodes', '99999'], says: 'bench:fleet: --nodes must be an integer from 1 to 1000, got "99999"' },
+    { script: 'fleet.ts', args: ['--sizes', '10,x'], says: 'bench:fleet: --sizes: "x" is not an Ingress count' },
+    { script: 'fleet-stages.ts', args: ['--changes', 'many'], says: 'node bench/fleet-stages.ts: --changes must be an integer from 1 to 1000, got "many"' },
+    { script: 'fleet-stages.ts', args: ['--sizes', ''], says: 'node bench/fleet-stages.ts: --sizes' },
+  ])('$script $args is refused: $says', ({ script, args, says }) => {
+    const { code, stdout, stderr } = run(script, args);
+    expect(code).toBe(2);
+    expect(stdout).toBe('');
+    const lines = stderr.trim().split('\n');
+    expect(lines[0]).toContain(says);
+    expect(lines.slice(1)).toEqual([expect.stringMatching(/^Run '.+ --help' for usage\.$/)]);
+  });
+});
