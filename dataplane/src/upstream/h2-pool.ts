@@ -93,10 +93,7 @@ export class H2Session {
         else link.sessionConnected();
       }
     });
-    this.session.on('goaway', () => {
-      this.draining = true;
-      this.#pool.retire(this);
-    });
+    this.session.on('goaway', () => this.drain());
     this.session.on('error', (error: Error) => {
       this.error ??= error;
     });
@@ -134,6 +131,12 @@ export class H2Session {
     }
   }
 
+  /** Takes no new stream (GOAWAY, endpoint gone, pool closing, idle); closes once its streams are done. */
+  drain(): void {
+    this.draining = true;
+    if (this.active === 0) this.session.close();
+  }
+
   /** Closes the connection at once; every link gets onUpstreamClose. */
   destroy(error?: Error): void {
     if (error !== undefined) this.error ??= error;
@@ -167,14 +170,10 @@ export class H2Pool {
    */
   acquire(key: string, endpointKey: string, address: string, port: number, owner: UpstreamOwner, fresh: boolean, tls: UpstreamTlsTarget | undefined, grpc: boolean): H2Link | typeof POOL_FULL | typeof ADDRESS_REFUSED {
     const sessions = this.#sessions.get(key);
-    let best: H2Session | undefined;
-    if (!fresh && sessions !== undefined) {
-      for (const session of sessions) if (session.room > 0 && (best === undefined || session.active < best.active)) best = session;
-    }
+    let best = fresh ? undefined : leastBusy(sessions, undefined);
     if (best === undefined) {
       if (this.options.addressPolicy?.check(endpointKey, address) !== undefined) return ADDRESS_REFUSED;
-      const live = sessions?.filter((session) => !session.draining).length ?? 0;
-      if (this.#closed || live >= (this.options.maxSessionsPerEndpoint ?? 8)) return POOL_FULL;
+      if (!this.#mayOpen(sessions)) return POOL_FULL;
       best = new H2Session(this, key, address, port, tls);
       this.created++;
       if (sessions === undefined) this.#sessions.set(key, [best]);
@@ -197,11 +196,10 @@ export class H2Pool {
    */
   rehome(link: H2Link, from: H2Session): boolean {
     if (link.opened) return false;
-    let to: H2Session | undefined;
     const sessions = this.#sessions.get(from.key) ?? [];
-    for (const session of sessions) if (session !== from && session.room > 0 && (to === undefined || session.active < to.active)) to = session;
+    let to = leastBusy(sessions, from);
     if (to === undefined) {
-      if (this.#closed || sessions.filter((session) => !session.draining).length >= (this.options.maxSessionsPerEndpoint ?? 8)) return false;
+      if (!this.#mayOpen(sessions)) return false;
       to = from.sibling();
       this.created++;
       sessions.push(to);
@@ -215,9 +213,12 @@ export class H2Pool {
     return true;
   }
 
-  /** A session got GOAWAY: it finishes its streams and takes no new one. */
-  retire(session: H2Session): void {
-    if (session.active === 0) session.session.close();
+  /** Whether the endpoint whose sessions are `sessions` may have one more (draining ones do not count). */
+  #mayOpen(sessions: readonly H2Session[] | undefined): boolean {
+    if (this.#closed) return false;
+    let live = 0;
+    for (const session of sessions ?? []) if (!session.draining) live++;
+    return live < (this.options.maxSessionsPerEndpoint ?? 8);
   }
 
   /** Removes a closed session. */
@@ -235,10 +236,7 @@ export class H2Pool {
       const keys = this.#keys.get(endpointKey);
       if (keys === undefined) continue;
       this.#keys.delete(endpointKey);
-      for (const key of keys) for (const session of this.#sessions.get(key) ?? []) {
-        session.draining = true;
-        this.retire(session);
-      }
+      for (const key of keys) for (const session of this.#sessions.get(key) ?? []) session.drain();
     }
   }
 
@@ -253,10 +251,7 @@ export class H2Pool {
   close(): void {
     this.#closed = true;
     clearInterval(this.#sweep);
-    for (const sessions of [...this.#sessions.values()]) for (const session of [...sessions]) {
-      session.draining = true;
-      this.retire(session);
-    }
+    for (const sessions of [...this.#sessions.values()]) for (const session of [...sessions]) session.drain();
   }
 
   #expire(): void {
@@ -266,10 +261,16 @@ export class H2Pool {
         if (!session.connected && now - session.createdAt > this.options.connectTimeoutMs) {
           session.destroy(Object.assign(new Error(`HTTP/2 session not connected within ${this.options.connectTimeoutMs} ms`), { code: 'ERR_PORTICO_CONNECT_TIMEOUT' }));
         } else if (session.active === 0 && now - session.idleSince > this.options.idleTimeoutMs) {
-          session.draining = true;
-          session.session.close();
+          session.drain();
         }
       }
     }
   }
+}
+
+/** The session of `sessions` (other than `except`) with room and the fewest streams, if any. */
+function leastBusy(sessions: readonly H2Session[] | undefined, except: H2Session | undefined): H2Session | undefined {
+  let best: H2Session | undefined;
+  for (const session of sessions ?? []) if (session !== except && session.room > 0 && (best === undefined || session.active < best.active)) best = session;
+  return best;
 }
