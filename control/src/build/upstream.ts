@@ -35,13 +35,25 @@ export interface UpstreamPolicy {
 /** The `backend-protocol` values Portico speaks to endpoints. */
 export type SpokenProtocol = 'HTTP' | 'HTTPS' | 'GRPC' | 'GRPCS' | 'H2C';
 
-/** Per spoken `backend-protocol`: TLS or not, and the HTTP/2 protocol (undefined: HTTP/1.1). */
-const SPOKEN: ReadonlyMap<string, { readonly tls: boolean; readonly protocol: UpstreamProtocol | undefined }> = new Map([
-  ['HTTP', { tls: false, protocol: undefined }],
-  ['HTTPS', { tls: true, protocol: undefined }],
-  ['GRPC', { tls: false, protocol: 'grpc' }],
-  ['GRPCS', { tls: true, protocol: 'grpc' }],
-  ['H2C', { tls: false, protocol: 'h2' }],
+/** How endpoints are spoken to: over TLS or not, and the HTTP/2 protocol (undefined: HTTP/1.1). */
+interface Wire {
+  readonly tls: boolean;
+  readonly protocol: UpstreamProtocol | undefined;
+}
+const HTTP1: Wire = { tls: false, protocol: undefined };
+const HTTP1_TLS: Wire = { tls: true, protocol: undefined };
+const H2C: Wire = { tls: false, protocol: 'h2' };
+const H2_TLS: Wire = { tls: true, protocol: 'h2' };
+const GRPC: Wire = { tls: false, protocol: 'grpc' };
+const GRPC_TLS: Wire = { tls: true, protocol: 'grpc' };
+
+/** Per spoken `backend-protocol`, its wire. */
+const SPOKEN: ReadonlyMap<string, Wire> = new Map([
+  ['HTTP', HTTP1],
+  ['HTTPS', HTTP1_TLS],
+  ['GRPC', GRPC],
+  ['GRPCS', GRPC_TLS],
+  ['H2C', H2C],
 ]);
 const KNOWN_UNSPOKEN = new Set(['AUTO_HTTP', 'AJP', 'FCGI']);
 
@@ -169,23 +181,23 @@ export interface BackendProtocol {
 }
 
 /**
- * Service port `appProtocol` values Portico knows: TLS or not, and the HTTP/2 protocol. `h2` is
- * HTTP/2's ALPN token (HTTP/2 over TLS); `http2` is h2c, as Istio reads it; `grpcs` is not a
- * registered name but says what it means.
+ * Service port `appProtocol` values Portico knows, and their wire. `h2` is HTTP/2's ALPN token
+ * (HTTP/2 over TLS); `http2` is h2c, as Istio reads it; `grpcs` is not a registered name but says
+ * what it means.
  */
-const APP_PROTOCOLS: ReadonlyMap<string, { readonly tls: boolean; readonly protocol: UpstreamProtocol | undefined }> = new Map([
-  ['http', { tls: false, protocol: undefined }],
-  ['kubernetes.io/http', { tls: false, protocol: undefined }],
-  ['kubernetes.io/ws', { tls: false, protocol: undefined }],
-  ['https', { tls: true, protocol: undefined }],
-  ['kubernetes.io/https', { tls: true, protocol: undefined }],
-  ['kubernetes.io/wss', { tls: true, protocol: undefined }],
-  ['kubernetes.io/h2c', { tls: false, protocol: 'h2' }],
-  ['h2c', { tls: false, protocol: 'h2' }],
-  ['http2', { tls: false, protocol: 'h2' }],
-  ['h2', { tls: true, protocol: 'h2' }],
-  ['grpc', { tls: false, protocol: 'grpc' }],
-  ['grpcs', { tls: true, protocol: 'grpc' }],
+const APP_PROTOCOLS: ReadonlyMap<string, Wire> = new Map([
+  ['http', HTTP1],
+  ['kubernetes.io/http', HTTP1],
+  ['kubernetes.io/ws', HTTP1],
+  ['https', HTTP1_TLS],
+  ['kubernetes.io/https', HTTP1_TLS],
+  ['kubernetes.io/wss', HTTP1_TLS],
+  ['kubernetes.io/h2c', H2C],
+  ['h2c', H2C],
+  ['http2', H2C],
+  ['h2', H2_TLS],
+  ['grpc', GRPC],
+  ['grpcs', GRPC_TLS],
 ]);
 
 /**
