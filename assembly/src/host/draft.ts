@@ -70,13 +70,22 @@ function depthBit(key: string): number {
   return (1 << Math.min(depth, 31)) >>> 0;
 }
 
-/** The distinct conditions of one path entry as `kind\nname\nvalue` keys (header names lower-case). */
-function conditionKeys(path: PathEntry): string[] {
-  const keys: string[] = [];
-  if (path.pathType === 'RegularExpression') keys.push(`${CondKind.PATH_REGEX}\n\n${path.path}`);
-  for (const c of path.conditions?.headers ?? []) keys.push(`${c.type === 'RegularExpression' ? CondKind.HEADER_REGEX : CondKind.HEADER_EXACT}\n${c.name.toLowerCase()}\n${c.value}`);
-  for (const c of path.conditions?.query ?? []) keys.push(`${c.type === 'RegularExpression' ? CondKind.QUERY_REGEX : CondKind.QUERY_EXACT}\n${c.name}\n${c.value}`);
-  return keys;
+/** One condition of a path entry; `key` (`kind\nname\nvalue`) identifies it within its host. */
+interface EntryCondition {
+  readonly key: string;
+  readonly kind: number;
+  readonly name: string;
+  readonly value: string;
+}
+
+/** The conditions of one path entry (header names lower-case). */
+function conditionsOf(path: PathEntry): EntryCondition[] {
+  const conds: EntryCondition[] = [];
+  const add = (kind: number, name: string, value: string): void => void conds.push({ key: `${kind}\n${name}\n${value}`, kind, name, value });
+  if (path.pathType === 'RegularExpression') add(CondKind.PATH_REGEX, '', path.path);
+  for (const c of path.conditions?.headers ?? []) add(c.type === 'RegularExpression' ? CondKind.HEADER_REGEX : CondKind.HEADER_EXACT, c.name.toLowerCase(), c.value);
+  for (const c of path.conditions?.query ?? []) add(c.type === 'RegularExpression' ? CondKind.QUERY_REGEX : CondKind.QUERY_EXACT, c.name, c.value);
+  return conds;
 }
 
 /** Regroups a table that validateTable accepted. */
@@ -86,18 +95,21 @@ export function draftTable(table: MatcherTable): TableDraft {
 
   const hosts = table.hosts.map((host, index): HostDraft => {
     const key = host.host === '*' ? '' : host.host.startsWith('*.') ? host.host.slice(2) : host.host;
-    // Distinct conditions of the host, sorted so their bit numbers do not depend on rule order.
-    const condKeys = [...new Set(host.paths.flatMap(conditionKeys))].sort();
+    // Distinct conditions of the host, sorted by key so their bit numbers do not depend on rule order.
+    const pathConds = new Map(host.paths.map((path) => [path, conditionsOf(path)]));
+    const distinct = new Map<string, EntryCondition>();
+    for (const list of pathConds.values()) for (const cond of list) distinct.set(cond.key, cond);
+    const condKeys = [...distinct.keys()].sort();
     const condFirst = headers.length;
     const condBit = new Map(condKeys.map((k, i) => [k, condFirst + i]));
     for (const k of condKeys) {
-      const [kind, name, ...value] = k.split('\n');
-      headers.push({ kind: Number(kind), host: index, name: utf8(name ?? ''), value: utf8(value.join('\n')) });
+      const cond = distinct.get(k) as EntryCondition;
+      headers.push({ kind: cond.kind, host: index, name: utf8(cond.name), value: utf8(cond.value) });
     }
     const entry = (path: PathEntry): EntryDraft => {
       let methods = 0;
       for (const method of path.conditions?.methods ?? []) methods |= 1 << (METHODS as readonly string[]).indexOf(method);
-      const bits = [...new Set(conditionKeys(path).map((k) => condBit.get(k) ?? 0))].sort((a, b) => a - b);
+      const bits = [...new Set((pathConds.get(path) ?? []).map((cond) => condBit.get(cond.key) ?? 0))].sort((a, b) => a - b);
       const condStart = conds.length;
       conds.push(...bits);
       return { route: path.route, methods: methods >>> 0, condStart, condCount: bits.length };
