@@ -140,15 +140,16 @@ export function planGatewayStatus(status: GatewayApiStatus, state: ClusterState,
     for (const [key, object] of routes) {
       const namespace = object.metadata.namespace ?? 'default';
       const entry = desiredRoutes.get(`${kind}/${key}`);
-      const currentParents = Array.isArray(statusOf(object).parents) ? (statusOf(object).parents as { controllerName?: unknown; parentRef?: unknown; conditions?: unknown }[]) : [];
+      const current = statusOf(object).parents;
+      const currentParents = Array.isArray(current) ? (current as { controllerName?: unknown; parentRef?: unknown; conditions?: unknown }[]) : [];
       const ours = currentParents.filter((p) => p.controllerName === GATEWAY_CONTROLLER_NAME);
       if (entry === undefined && ours.length === 0) continue;
       const others = currentParents.filter((p) => p.controllerName !== GATEWAY_CONTROLLER_NAME);
-      const parents = (entry?.parents ?? []).map((p) => ({
-        parentRef: { group: GATEWAY_GROUP, kind: 'Gateway', namespace: p.parentRef.namespace ?? namespace, ...p.parentRef },
-        controllerName: GATEWAY_CONTROLLER_NAME,
-        conditions: written(p.conditions, entry?.generation, conditionsOf(ours.find((o) => sameJson(o.parentRef, { group: GATEWAY_GROUP, kind: 'Gateway', namespace: p.parentRef.namespace ?? namespace, ...p.parentRef }))?.conditions), now),
-      }));
+      const parents = (entry?.parents ?? []).map((p) => {
+        const parentRef = { group: GATEWAY_GROUP, kind: 'Gateway', namespace: p.parentRef.namespace ?? namespace, ...p.parentRef };
+        const before = ours.find((o) => sameJson(o.parentRef, parentRef));
+        return { parentRef, controllerName: GATEWAY_CONTROLLER_NAME, conditions: written(p.conditions, entry?.generation, conditionsOf(before?.conditions), now) };
+      });
       push(kind, namespace, object.metadata.name, object, { parents: [...others, ...parents] });
     }
   }
