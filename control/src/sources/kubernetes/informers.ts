@@ -99,8 +99,7 @@ export class KubernetesSource {
   private readonly informers: { informer: Informer; resource: ResourceKind; path: string; synced: boolean; failures: number; timer?: NodeJS.Timeout }[] = [];
   private stopped = false;
   private syncedWaiters: (() => void)[] = [];
-  /** Whether each optional API was found served at its last list (absent until listed). */
-  private readonly apis = new Map<string, boolean>();
+  /** Per optional API, whether each of its kinds was served at its last list. */
   private readonly apiKinds = new Map<string, Map<string, boolean>>();
 
   constructor(state: ClusterState, options: KubernetesSourceOptions) {
@@ -118,7 +117,8 @@ export class KubernetesSource {
    * the first list, false while its CRDs are absent.
    */
   apiPresent(api: string): boolean | undefined {
-    return this.apis.get(api);
+    const kinds = this.apiKinds.get(api);
+    return kinds === undefined ? undefined : [...kinds.values()].some((served) => served);
   }
 
   /** Starts every informer; resolves once all have synced (keeps retrying failed ones meanwhile). */
@@ -223,12 +223,11 @@ export class KubernetesSource {
    * a change of that is reported once, never per kind or per retry.
    */
   private apiPresence(api: string, kind: string, present: boolean, reason?: string): void {
+    const before = this.apiPresent(api);
     const kinds = this.apiKinds.get(api) ?? new Map<string, boolean>();
     this.apiKinds.set(api, kinds);
     kinds.set(kind, present);
-    const now = [...kinds.values()].some((served) => served);
-    const before = this.apis.get(api);
-    this.apis.set(api, now);
+    const now = this.apiPresent(api)!;
     if (before !== now && !(before === undefined && now)) this.options.onApiPresence?.(api, now, reason);
   }
 
