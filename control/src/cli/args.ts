@@ -10,6 +10,8 @@ export interface Command {
   readonly name: string;
   readonly usage: string;
   readonly options: NonNullable<ParseArgsConfig['options']>;
+  /** Whether the command takes words besides options (`routes get NS/NAME`); others refuse them. */
+  readonly positionals?: true;
   run(values: Record<string, unknown>, positionals: string[]): Promise<number>;
 }
 
@@ -37,8 +39,18 @@ export function parseCommandArgs(command: Command, argv: string[]): { values: Re
       process.stdout.write(`${command.usage.trim()}\n`);
       return undefined;
     }
+    const stray = parsed.positionals[0];
+    if (stray !== undefined && command.positionals !== true) {
+      // `--h2c false` would otherwise start with h2c on: say that the flag takes no value.
+      const before = argv[argv.indexOf(stray) - 1] ?? '';
+      const name = before.slice(2);
+      const option = before.startsWith('--') ? (command.options[name] ?? command.options[name.replace(/^no-/, '')]) : undefined;
+      const flag = option?.type === 'boolean' ? ` (${before} is a flag and takes no value)` : '';
+      usageError(command, `unexpected argument ${JSON.stringify(stray)}: portico ${command.name} takes only options${flag}`);
+    }
     return { values: parsed.values as Record<string, unknown>, positionals: parsed.positionals };
   } catch (error) {
+    if (error instanceof PorticoError) throw error;
     throw new PorticoError('PORTICO_E_USAGE', `${(error as Error).message}\nRun 'portico ${command.name} --help' for usage.`);
   }
 }

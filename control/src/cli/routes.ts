@@ -69,6 +69,7 @@ function identity(document: Record<string, unknown>, namespace: string | undefin
 /** The routes command. */
 export const routesCommand: Command = {
   name: 'routes',
+  positionals: true,
   usage: `
 Usage: portico routes list [-n NS] [options]
        portico routes get NS/NAME [options]

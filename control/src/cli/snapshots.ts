@@ -36,6 +36,7 @@ export function formatDiff(diff: Record<string, unknown>): string {
 /** The snapshots command. */
 export const snapshotsCommand: Command = {
   name: 'snapshots',
+  positionals: true,
   usage: `
 Usage: portico snapshots list [options]
        portico snapshots get VERSION|current [-o FILE] [options]

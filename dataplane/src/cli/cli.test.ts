@@ -62,6 +62,23 @@ describe('the portico entry point', () => {
     }
   }, 60_000);
 
+  it('refuses a stray word instead of ignoring it (exit status 2): `--h2c false` would have started with h2c on', async () => {
+    const cases: [string[], string][] = [
+      [['standalone', '--manifests', root, '--h2c', 'false'], 'unexpected argument "false": portico standalone takes only options (--h2c is a flag and takes no value)'],
+      [['dataplane', '--control', 'http://127.0.0.1:1', '--no-access-log', 'true'], 'unexpected argument "true": portico dataplane takes only options (--no-access-log is a flag and takes no value)'],
+      [['check', 'deploy/examples'], 'unexpected argument "deploy/examples": portico check takes only options\n'],
+      [['explain', '--manifests', root, '--host', 'a', '--path', '/', 'extra'], 'unexpected argument "extra": portico explain takes only options\n'],
+    ];
+    for (const [args, message] of cases) {
+      const result = await run([bin, ...args]);
+      expect({ args, code: result.code }).toEqual({ args, code: 2 });
+      expect(result.stderr).toContain(message);
+    }
+    // The commands that take words still do (here: refused later for want of a control API).
+    const list = await run([bin, 'snapshots', 'list', '--control', 'http://127.0.0.1:1']);
+    expect(list.stderr).toContain('cannot reach the control API');
+  }, 60_000);
+
   it('prints its version', async () => {
     const { version } = JSON.parse(await readFile(join(root, 'dataplane/package.json'), 'utf8')) as { version: string };
     for (const flag of ['--version', '-v']) expect(await run([bin, flag])).toMatchObject({ code: 0, stdout: `portico ${version}\n` });
