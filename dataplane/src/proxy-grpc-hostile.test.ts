@@ -12,7 +12,6 @@ import type { ServerHttp2Stream } from 'node:http2';
 import { createServer } from 'node:net';
 import type { AddressInfo, Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { DataPlane } from './dataplane.ts';
 import { grpcClient } from './grpc-support.ts';
 import { END_HEADERS, END_STREAM, GOAWAY, HEADERS, SETTINGS, DATA, frame, headerBlock, startH2DataPlane } from './h2/test-support.ts';
 import { LOOPBACK, annotatedIngress, appManifests, compileManifests } from './test-support.ts';
@@ -22,14 +21,17 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-async function planeFor(port: number): Promise<DataPlane> {
+type Client = ReturnType<typeof grpcClient>;
+
+/** A data plane to the GRPC endpoint at `port` and a grpc-js client of grpc.test through it (both closed after the test). */
+async function clientFor(port: number): Promise<Client> {
   const { snapshot } = compileManifests(appManifests(port, [annotatedIngress('grpc', 'grpc.test', { 'nginx.ingress.kubernetes.io/backend-protocol': 'GRPC' })]));
   const plane = await startH2DataPlane(snapshot);
   cleanups.push(() => plane.close(1000));
-  return plane;
+  const client = grpcClient(plane.ports.http, 'grpc.test');
+  cleanups.push(() => client.close());
+  return client;
 }
-
-type Client = ReturnType<typeof grpcClient>;
 
 function unary(client: Client, text = 'x'): Promise<{ error: ServiceError | null; value: string | undefined }> {
   return new Promise((resolve) => {
@@ -104,9 +106,7 @@ describe('gRPC: hostile endpoints', () => {
     ['a connection-specific trailer', [['connection', 'close'], ['grpc-status', '0']]],
   ] as const)('malformed trailers (%s): the message arrives, then UNAVAILABLE from Portico; nothing is smuggled', async (_name, trailers) => {
     const port = await rawEndpoint((id) => [frame(HEADERS, END_HEADERS, id, RESPONSE_HEADERS), frame(DATA, 0, id, message('item 0')), frame(HEADERS, END_HEADERS | END_STREAM, id, headerBlock(trailers))]);
-    const plane = await planeFor(port);
-    const client = grpcClient(plane.ports.http, 'grpc.test');
-    cleanups.push(() => client.close());
+    const client = await clientFor(port);
     const result = await serverStream(client);
     expect(result.items).toEqual(['item 0']);
     expect(result.error?.code).toBe(GrpcStatus.UNAVAILABLE);
@@ -116,9 +116,7 @@ describe('gRPC: hostile endpoints', () => {
 
   it('a CR LF in a trailer value is never written as a field line of its own (node:http2 drops the field): nothing is smuggled', async () => {
     const port = await rawEndpoint((id) => [frame(HEADERS, END_HEADERS, id, RESPONSE_HEADERS), frame(DATA, 0, id, message('item 0')), frame(HEADERS, END_HEADERS | END_STREAM, id, headerBlock([['grpc-status', '0'], ['x-note', 'ok\r\ninjected: yes']]))]);
-    const plane = await planeFor(port);
-    const client = grpcClient(plane.ports.http, 'grpc.test');
-    cleanups.push(() => client.close());
+    const client = await clientFor(port);
     const trailers = await new Promise<Metadata>((resolve) => {
       const call = client.ServerStream!(Buffer.from('1')) as NodeJS.EventEmitter;
       call.on('data', () => {});
@@ -136,9 +134,7 @@ describe('gRPC: hostile endpoints', () => {
       huge = false;
       return [frame(HEADERS, END_HEADERS | END_STREAM, id, headers)];
     });
-    const plane = await planeFor(port);
-    const client = grpcClient(plane.ports.http, 'grpc.test');
-    cleanups.push(() => client.close());
+    const client = await clientFor(port);
     expect((await unary(client)).error?.code).toBe(GrpcStatus.UNAVAILABLE);
     // A trailers-only OK with no message is what the endpoint answers now: grpc-js calls that an error of its own kind (no response message), not UNAVAILABLE.
     expect((await unary(client)).error?.code).not.toBe(GrpcStatus.UNAVAILABLE);
@@ -155,9 +151,7 @@ describe('gRPC: hostile endpoints', () => {
       }
       return [frame(HEADERS, END_HEADERS, id, RESPONSE_HEADERS), frame(DATA, 0, id, message('after goaway')), frame(HEADERS, END_HEADERS | END_STREAM, id, headerBlock([['grpc-status', '0']]))];
     });
-    const plane = await planeFor(port);
-    const client = grpcClient(plane.ports.http, 'grpc.test');
-    cleanups.push(() => client.close());
+    const client = await clientFor(port);
     // The endpoint never processed it (REFUSED_STREAM): a POST is safe to send again, on a new session.
     expect(await unary(client)).toEqual({ error: null, value: 'after goaway' });
     expect(goaways).toBe(1);
@@ -179,9 +173,7 @@ describe('gRPC: hostile endpoints', () => {
     });
     await new Promise<void>((resolve) => server.listen(0, LOOPBACK, resolve));
     cleanups.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
-    const plane = await planeFor((server.address() as AddressInfo).port);
-    const client = grpcClient(plane.ports.http, 'grpc.test');
-    cleanups.push(() => client.close());
+    const client = await clientFor((server.address() as AddressInfo).port);
     for (let i = 0; i < 30; i++) {
       const { error } = await unary(client);
       expect(error?.code).toBe(GrpcStatus.UNAVAILABLE);
@@ -203,9 +195,7 @@ describe('gRPC: hostile endpoints', () => {
     cleanups.push(() => new Promise<void>((resolve) => {
       server.close(() => resolve());
     }));
-    const plane = await planeFor((server.address() as AddressInfo).port);
-    const client = grpcClient(plane.ports.http, 'grpc.test');
-    cleanups.push(() => client.close());
+    const client = await clientFor((server.address() as AddressInfo).port);
     const hanging = Array.from({ length: 8 }, () => unary(client));
     await expect.poll(() => held.length, { timeout: 5000 }).toBe(8);
     const refused = await unary(client);

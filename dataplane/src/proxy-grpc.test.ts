@@ -68,6 +68,14 @@ async function planeFor(port: number): Promise<DataPlane> {
 
 type Call = (...args: unknown[]) => unknown;
 
+/** A data plane to the GRPC endpoint at `port` and a grpc-js client of grpc.test through it (both closed after the test). */
+async function clientFor(port: number): Promise<{ plane: DataPlane; client: ReturnType<typeof grpcClient> }> {
+  const plane = await planeFor(port);
+  const client = grpcClient(plane.ports.http, 'grpc.test');
+  cleanups.push(() => client.close());
+  return { plane, client };
+}
+
 function unary(client: Record<string, Call>, message: string, metadata = new Metadata()): Promise<{ error: ServiceError | null; value: string | undefined; trailers: Metadata | undefined }> {
   return new Promise((resolve) => {
     let trailers: Metadata | undefined;
@@ -82,9 +90,7 @@ describe('gRPC through Portico (HTTP/2 both sides)', () => {
   it('unary calls: the answer, metadata both ways, trailers, and an application error status with its message', async () => {
     const server = await startGrpcServer(ECHO);
     cleanups.push(() => server.close());
-    const plane = await planeFor(server.port);
-    const client = grpcClient(plane.ports.http, 'grpc.test');
-    cleanups.push(() => client.close());
+    const { client } = await clientFor(server.port);
     const metadata = new Metadata();
     metadata.set('x-hello', 'world');
     const ok = await unary(client, 'ping', metadata);
@@ -100,9 +106,7 @@ describe('gRPC through Portico (HTTP/2 both sides)', () => {
   it('server streaming, client streaming and bidi streaming', async () => {
     const server = await startGrpcServer(ECHO);
     cleanups.push(() => server.close());
-    const plane = await planeFor(server.port);
-    const client = grpcClient(plane.ports.http, 'grpc.test');
-    cleanups.push(() => client.close());
+    const { client } = await clientFor(server.port);
 
     const items: string[] = [];
     await new Promise<void>((resolve, reject) => {
@@ -160,9 +164,7 @@ function rawGrpcCall(port: number, headers: Record<string, string>): Promise<{ h
 describe('gRPC: Portico\'s own answers and deadlines', () => {
   it('no ready endpoint, a refused connect and an unknown host answer as gRPC statuses (trailers-only), never text bodies', async () => {
     const port = await closedPort();
-    const plane = await planeFor(port);
-    const client = grpcClient(plane.ports.http, 'grpc.test');
-    cleanups.push(() => client.close());
+    const { plane, client } = await clientFor(port);
     const refused = await unary(client, 'x');
     expect(refused.error?.code).toBe(GrpcStatus.UNAVAILABLE);
     expect(refused.error?.details).toMatch(/Portico could not reach a healthy endpoint/);
@@ -226,9 +228,7 @@ describe('gRPC: Portico\'s own answers and deadlines', () => {
       },
     });
     cleanups.push(() => server.close());
-    const plane = await planeFor(server.port);
-    const client = grpcClient(plane.ports.http, 'grpc.test');
-    cleanups.push(() => client.close());
+    const { client } = await clientFor(server.port);
     const items: string[] = [];
     const error = await new Promise<ServiceError>((resolve) => {
       const call = client.ServerStream!(Buffer.from('3')) as NodeJS.EventEmitter;
@@ -243,9 +243,7 @@ describe('gRPC: Portico\'s own answers and deadlines', () => {
   it('a bidi stream survives 50 snapshot swaps (route changes) and ends cleanly', async () => {
     const server = await startGrpcServer(ECHO);
     cleanups.push(() => server.close());
-    const plane = await planeFor(server.port);
-    const client = grpcClient(plane.ports.http, 'grpc.test');
-    cleanups.push(() => client.close());
+    const { plane, client } = await clientFor(server.port);
     const call = client.Bidi!() as NodeJS.ReadWriteStream;
     const next = () => new Promise<string>((resolve) => call.once('data', (message: Buffer) => resolve(message.toString())));
     const versions = new Set<string>();
