@@ -18,19 +18,23 @@ export function secretValue(secret: Secret, key: string): string | undefined {
   return secret.stringData?.[key];
 }
 
-/** Loads and checks the certificate in Secret `namespace/name`: present, of type kubernetes.io/tls, parseable, key matching. */
+/**
+ * Loads and checks the certificate in Secret `namespace/name`: present, of type kubernetes.io/tls,
+ * parseable, key matching. A failure's message says what is wrong with the Secret, not what the
+ * caller does about it.
+ */
 export function loadCertificate(state: ClusterState, namespace: string, name: string): CertificateResult {
   const secret = state.secrets.get(objectKey(namespace, name));
-  if (secret === undefined) return { ok: false, reason: 'SecretNotFound', message: `Secret ${namespace}/${name} not found (or not of type kubernetes.io/tls); the default certificate is served` };
+  if (secret === undefined) return { ok: false, reason: 'SecretNotFound', message: `Secret ${namespace}/${name} not found (or not of type kubernetes.io/tls)` };
   const certificatePem = secretValue(secret, 'tls.crt');
   const privateKeyPem = secretValue(secret, 'tls.key');
-  if (!certificatePem || !privateKeyPem) return { ok: false, reason: 'SecretInvalid', message: `Secret ${namespace}/${name} lacks tls.crt or tls.key; the default certificate is served` };
+  if (!certificatePem || !privateKeyPem) return { ok: false, reason: 'SecretInvalid', message: `Secret ${namespace}/${name} lacks tls.crt or tls.key` };
   try {
     const certificate = new X509Certificate(certificatePem);
     const key = createPrivateKey(privateKeyPem);
-    if (!certificate.checkPrivateKey(key)) return { ok: false, reason: 'SecretInvalid', message: `Secret ${namespace}/${name}: tls.key does not match tls.crt; the default certificate is served` };
+    if (!certificate.checkPrivateKey(key)) return { ok: false, reason: 'SecretInvalid', message: `Secret ${namespace}/${name}: tls.key does not match tls.crt` };
   } catch (error) {
-    return { ok: false, reason: 'SecretInvalid', message: `Secret ${namespace}/${name}: ${(error as Error).message}; the default certificate is served` };
+    return { ok: false, reason: 'SecretInvalid', message: `Secret ${namespace}/${name}: ${(error as Error).message}` };
   }
   return { ok: true, certificatePem, privateKeyPem };
 }
@@ -70,7 +74,7 @@ export class CertificateBook {
       this.checked.set(key, result);
     }
     if (!result.ok) {
-      conditions.push({ source, field, reason: result.reason, severity: 'Error', message: result.message });
+      conditions.push({ source, field, reason: result.reason, severity: 'Error', message: `${result.message}; the default certificate is served` });
       return undefined;
     }
     let entry = this.byKey.get(key);

@@ -108,7 +108,7 @@ function resolveCertificates(state: ClusterState, gateway: Gateway, listener: Li
       return { reason: 'RefNotPermitted', message: `${field}: Secret ${secretNamespace}/${ref.name} is in another namespace and no ReferenceGrant there permits it` };
     }
     const loaded = loadCertificate(state, secretNamespace, ref.name);
-    if (!loaded.ok) return { reason: 'InvalidCertificateRef', message: `${field}: ${loaded.message.replace(/; the default certificate is served$/, '')}` };
+    if (!loaded.ok) return { reason: 'InvalidCertificateRef', message: `${field}: ${loaded.message}` };
     first ??= { namespace: secretNamespace, name: ref.name };
   }
   return { certificate: first };
