@@ -73,7 +73,6 @@ export class H2Link implements Upstream, UpstreamSocket {
   uses: number;
   retained = false;
   #session: H2Session;
-  readonly #scheme: string;
   readonly #grpc: boolean;
   #stream: ClientHttp2Stream | undefined;
   #state = HEAD;
@@ -90,12 +89,11 @@ export class H2Link implements Upstream, UpstreamSocket {
   #released = false;
   #notified = false;
 
-  constructor(session: H2Session, owner: UpstreamOwner, grpc: boolean, scheme: string) {
+  constructor(session: H2Session, owner: UpstreamOwner, grpc: boolean) {
     this.#session = session;
     this.key = session.key;
     this.owner = owner;
     this.#grpc = grpc;
-    this.#scheme = scheme;
     this.connected = session.connected;
     this.uses = session.started;
   }
@@ -212,7 +210,7 @@ export class H2Link implements Upstream, UpstreamSocket {
       path = url.pathname + url.search;
     }
     this.#isHead = method === 'HEAD';
-    const headers: OutgoingHttpHeaders = { ':method': method, ':scheme': this.#scheme, ':path': path };
+    const headers: OutgoingHttpHeaders = { ':method': method, ':scheme': this.#session.scheme, ':path': path };
     let chunked = false;
     let length = 0;
     let grpc = false;

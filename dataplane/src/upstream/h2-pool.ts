@@ -45,6 +45,8 @@ export interface H2PoolOptions {
 export class H2Session {
   readonly key: string;
   readonly session: ClientHttp2Session;
+  /** `:scheme` of its requests: https over TLS, else http. */
+  readonly scheme: 'http' | 'https';
   /** TCP (and TLS, and verification) done and the endpoint's SETTINGS received. */
   connected = false;
   /** Takes no new stream: GOAWAY received, or closing. */
@@ -70,6 +72,7 @@ export class H2Session {
     this.#port = port;
     this.#tls = tls;
     this.createdAt = this.idleSince = performance.now();
+    this.scheme = tls === undefined ? 'http' : 'https';
     const options = pool.options;
     const socket = connectEndpoint(address, port, { keepAliveMs: options.tcpKeepAliveMs ?? 60_000, addressPolicy: options.addressPolicy, tls, alpn: 'h2' });
     socket.on('error', (error: Error) => {
@@ -77,7 +80,7 @@ export class H2Session {
     });
     // node:http2 is loaded on the first session only: workers whose backends all speak HTTP/1.1 keep their RSS.
     const { connect: connectHttp2 } = process.getBuiltinModule('node:http2');
-    this.session = connectHttp2(`${tls === undefined ? 'http' : 'https'}://${address.includes(':') ? `[${address}]` : address}:${port}`, {
+    this.session = connectHttp2(`${this.scheme}://${address.includes(':') ? `[${address}]` : address}:${port}`, {
       createConnection: () => socket,
       settings: { enablePush: false, maxHeaderListSize: options.maxHeaderListSize },
       maxHeaderListPairs: 256,
@@ -182,7 +185,7 @@ export class H2Pool {
       if (keys === undefined) this.#keys.set(endpointKey, (keys = new Set()));
       keys.add(key);
     }
-    const link = new H2Link(best, owner, grpc, tls === undefined ? 'http' : 'https');
+    const link = new H2Link(best, owner, grpc);
     best.links.add(link);
     best.active++;
     best.started++;
