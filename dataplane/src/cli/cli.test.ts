@@ -79,6 +79,21 @@ describe('the portico entry point', () => {
     expect(list.stderr).toContain('cannot reach the control API');
   }, 60_000);
 
+  it('refuses one port for two listeners, naming both flags (exit status 2), instead of blaming another process or crashing', async () => {
+    // --admin-port = --http-port crashed with a stack trace once the first snapshot opened the traffic port.
+    const cases: [string[], string][] = [
+      [['dataplane', '--control', 'http://127.0.0.1:1', '--http-port', '48080', '--admin-port', '48080'], '--admin-port 48080 is also --http-port: each listener needs its own port'],
+      [['dataplane', '--control', 'http://127.0.0.1:1', '--http-port', '48080', '--https-port', '48080'], '--https-port 48080 is also --http-port'],
+      [['standalone', '--manifests', root, '--api-port', '48080', '--http-port', '48080'], '--api-port 48080 is also --http-port'],
+      [['standalone', '--manifests', root, '--api-port', '9901'], '--api-port 9901 is also --admin-port'],
+    ];
+    for (const [args, message] of cases) {
+      const result = await run([bin, ...args]);
+      expect({ args, code: result.code }).toEqual({ args, code: 2 });
+      expect(result.stderr).toContain(message);
+    }
+  }, 60_000);
+
   it('prints its version', async () => {
     const { version } = JSON.parse(await readFile(join(root, 'dataplane/package.json'), 'utf8')) as { version: string };
     for (const flag of ['--version', '-v']) expect(await run([bin, flag])).toMatchObject({ code: 0, stdout: `portico ${version}\n` });

@@ -98,6 +98,29 @@ export const SERVING_HELP = `
   --no-access-log                No per-request JSON log line.
   --log-level LEVEL              pino level (default info).`;
 
+/** One listener a command opens: its flag, address and port (0 or undefined: none or any free one). */
+export interface ListenerFlag {
+  readonly flag: string;
+  readonly address: string;
+  readonly port: number | undefined;
+}
+
+const WILDCARDS = new Set(['0.0.0.0', '::', '']);
+
+/**
+ * Throws PORTICO_E_USAGE when two of `listeners` ask for the same port on addresses that
+ * overlap (equal, or either a wildcard): the second listen would fail as if another process
+ * held the port, or (admin after traffic) crash once the first snapshot opens the traffic ports.
+ */
+export function refuseSharedPorts(command: Command, listeners: readonly ListenerFlag[]): void {
+  listeners.forEach((a, i) => {
+    for (const b of listeners.slice(0, i)) {
+      if (a.port === undefined || a.port === 0 || a.port !== b.port) continue;
+      if (a.address === b.address || WILDCARDS.has(a.address) || WILDCARDS.has(b.address)) usageError(command, `${a.flag} ${a.port} is also ${b.flag}: each listener needs its own port`);
+    }
+  });
+}
+
 function integer(command: Command, values: Record<string, unknown>, name: string, min: number, max: number): number | undefined {
   const raw = values[name];
   if (raw === undefined) return undefined;
@@ -152,13 +175,23 @@ export function servingOptions(command: Command, values: Record<string, unknown>
     maxBackoffMs: integer(command, values, 'health-max-backoff-ms', 1, 3_600_000),
     panicThresholdPercent: integer(command, values, 'health-panic-threshold', 0, 100),
   });
+  const address = String(values.address);
+  const adminAddress = String(values['admin-address']);
+  const httpPort = integer(command, values, 'http-port', 0, 65535)!;
+  const httpsPort = httpsOff ? undefined : integer(command, values, 'https-port', 0, 65535);
+  const adminPort = integer(command, values, 'admin-port', 0, 65535)!;
+  refuseSharedPorts(command, [
+    { flag: '--http-port', address, port: httpPort },
+    { flag: '--https-port', address, port: httpsPort },
+    { flag: '--admin-port', address: adminAddress, port: adminPort },
+  ]);
   return {
-    address: String(values.address),
-    httpPort: integer(command, values, 'http-port', 0, 65535)!,
-    httpsPort: httpsOff ? undefined : integer(command, values, 'https-port', 0, 65535),
+    address,
+    httpPort,
+    httpsPort,
     ...(values['advertised-https-port'] === undefined ? {} : { advertisedHttpsPort: integer(command, values, 'advertised-https-port', 1, 65535)! }),
-    adminAddress: String(values['admin-address']),
-    adminPort: integer(command, values, 'admin-port', 0, 65535)!,
+    adminAddress,
+    adminPort,
     ...(values.workers === undefined ? {} : { workers: integer(command, values, 'workers', 1, 256)! }),
     ...(certificate === undefined ? {} : { defaultCertificate: { certificatePem: read(certificate), privateKeyPem: read(key!) } }),
     proxy: {

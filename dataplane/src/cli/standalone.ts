@@ -24,7 +24,7 @@ import { pino } from 'pino';
 import { checkPortsFree, isPortError, listenError } from '../listen.ts';
 import { startServing } from '../serve.ts';
 import { lockDataDir } from './lock.ts';
-import { SERVING_HELP, SERVING_OPTIONS, servingOptions } from './options.ts';
+import { refuseSharedPorts, SERVING_HELP, SERVING_OPTIONS, servingOptions } from './options.ts';
 import { untilSignal } from '@portico/control/cli/signals';
 
 /**
@@ -86,6 +86,12 @@ ${SERVING_HELP}
     if (!Number.isInteger(apiPort) || apiPort < 0 || apiPort > 65535) usageError(this, `--api-port must be 0..65535, got ${String(values['api-port'])}`);
     const apiAddress = String(values['api-address']);
     const serving = servingOptions(this, values);
+    refuseSharedPorts(this, [
+      { flag: '--http-port', address: serving.address ?? '0.0.0.0', port: serving.httpPort },
+      { flag: '--https-port', address: serving.address ?? '0.0.0.0', port: serving.httpsPort },
+      { flag: '--admin-port', address: serving.adminAddress, port: serving.adminPort },
+      { flag: '--api-port', address: apiAddress, port: apiPort },
+    ]);
     const selection = classSelection(values);
     const logger = pino({ level: serving.logLevel, base: { component: 'standalone' } });
 
