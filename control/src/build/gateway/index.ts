@@ -103,10 +103,11 @@ function readRoute(state: ClusterState, gateways: ReadonlyMap<string, GatewayVie
       for (const host of attachment.hosts) out.tls.push({ host, certificate: secret, order: order(0) });
     }
   }
+  const sortedHosts = [...hosts].sort(compareStrings);
   for (const rule of rules.served) {
     for (const match of rule.matches) {
       const route = toModelRoute(source, created, match, rule);
-      for (const host of [...hosts].sort(compareStrings)) out.claims.push({ host, route, key: matchClaimKey(host, match), order: order(match.position) });
+      for (const host of sortedHosts) out.claims.push({ host, route, key: matchClaimKey(host, match), order: order(match.position) });
     }
   }
   for (const dropped of rules.dropped) out.conditions.push({ source, field: dropped.field, reason: 'UnsupportedValue', severity: 'Error', message: `${dropped.message}; the rule is not served` });
