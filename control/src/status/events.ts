@@ -33,12 +33,12 @@ const EVENT_KINDS: Record<string, { apiVersion: string; objects: (state: Cluster
 export function conditionEvent(condition: Condition, state: ClusterState, component: string, instance: string, now: Date): PendingEvent | undefined {
   const kind = EVENT_KINDS[condition.source.kind];
   if (kind === undefined) return undefined;
-  const ingress = kind.objects(state).get(objectKey(condition.source.namespace, condition.source.name));
-  if (ingress === undefined) return undefined;
+  const object = kind.objects(state).get(objectKey(condition.source.namespace, condition.source.name));
+  if (object === undefined) return undefined;
   const namespace = condition.source.namespace;
   const time = now.toISOString().replace(/\.\d{3}Z$/, 'Z');
   // The generation moves with the spec only: Portico's own status write does not repeat the Event.
-  const dedupeKey = `${ingress.metadata.uid ?? ''}/${ingress.metadata.generation ?? ingress.metadata.resourceVersion ?? ''}/${condition.field}/${condition.reason}`;
+  const dedupeKey = `${object.metadata.uid ?? ''}/${object.metadata.generation ?? object.metadata.resourceVersion ?? ''}/${condition.field}/${condition.reason}`;
   return {
     namespace,
     dedupeKey,
@@ -46,7 +46,7 @@ export function conditionEvent(condition: Condition, state: ClusterState, compon
       apiVersion: 'v1',
       kind: 'Event',
       metadata: { generateName: `${condition.source.name}.`, namespace },
-      involvedObject: { apiVersion: kind.apiVersion, kind: condition.source.kind, namespace, name: condition.source.name, uid: ingress.metadata.uid, resourceVersion: ingress.metadata.resourceVersion },
+      involvedObject: { apiVersion: kind.apiVersion, kind: condition.source.kind, namespace, name: condition.source.name, uid: object.metadata.uid, resourceVersion: object.metadata.resourceVersion },
       reason: condition.reason,
       message: `${condition.field}: ${condition.message}`.slice(0, 1024),
       type: condition.severity === 'Error' || condition.severity === 'Warning' ? 'Warning' : 'Normal',
