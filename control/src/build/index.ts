@@ -57,7 +57,7 @@ export function compareClaims(a: ClaimOrder, b: ClaimOrder): number {
 
 
 /** Compares field paths with their indexes as numbers (`spec.rules[2]` before `spec.rules[10]`). */
-export function compareFields(a: string, b: string): number {
+function compareFields(a: string, b: string): number {
   const parts = (field: string) => field.split(/(\d+)/);
   const pa = parts(a);
   const pb = parts(b);
@@ -186,7 +186,7 @@ export function applyHostAliases(virtualHosts: readonly VirtualHost[], outcomes:
 export const CATCH_ALL = '';
 
 /** The partition a claim belongs to: its host, or CATCH_ALL for an Ingress-wide default backend. */
-export function partitionOf(claim: { readonly host: string | undefined }): string {
+function partitionOf(claim: { readonly host: string | undefined }): string {
   return claim.host ?? CATCH_ALL;
 }
 
