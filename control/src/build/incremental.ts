@@ -63,7 +63,7 @@ interface Derivation {
 
 /** What an incremental build returns: the model and conditions, and what it had to redo. */
 export interface IncrementalBuildResult extends BuildResult {
-  /** True when nothing but EndpointSlices changed since the last build: no Ingress was re-derived, no host re-settled. */
+  /** True when nothing but EndpointSlices changed since the last build: nothing was re-derived, and only hosts whose auth-url endpoints moved were re-settled. */
   readonly endpointOnly: boolean;
 }
 

@@ -20,7 +20,7 @@ export interface RebuildResult {
   readonly snapshot: Snapshot;
   /** False when the version was already current (nothing downstream needs to move). */
   readonly published: boolean;
-  /** True when no Ingress was re-derived and no host re-settled: only endpoint sets can have changed. */
+  /** True when nothing but EndpointSlices changed: no Ingress was re-derived; only endpoints (of sets, and of auth-url routes) can have changed. */
   readonly endpointOnly: boolean;
   readonly conditions: readonly Condition[];
   readonly ms: number;
