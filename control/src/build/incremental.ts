@@ -85,8 +85,11 @@ export class IncrementalBuild {
   private aliasHosts = new Set<string>();
   /** Every settled virtual host, sorted by compareHosts of their hosts. */
   private virtualHosts: VirtualHost[] = [];
-  /** Every condition, sorted; undefined when one was added or dropped since it was sorted. */
-  private conditions: Condition[] | undefined;
+  /** Every condition of the derivations and outcomes as of the last result, sorted (never changed in place: results hand it out). */
+  private conditions: readonly Condition[] = [];
+  /** Conditions dropped (with how many times) and added since then, merged in by `result`. */
+  private conditionsGone = new Map<Condition, number>();
+  private conditionsNew: Condition[] = [];
   private sets: EndpointSets;
   private setRefs = new Map<string, number>();
   private certificates: CertificateBook;
@@ -149,7 +152,9 @@ export class IncrementalBuild {
     this.lookedUpBy = new Map();
     this.aliasHosts = new Set();
     this.virtualHosts = [];
-    this.conditions = undefined;
+    this.conditions = [];
+    this.conditionsGone = new Map();
+    this.conditionsNew = [];
     this.sets = new EndpointSets(this.state);
     this.setRefs = new Map();
     this.certificates = new CertificateBook(this.state);
@@ -160,7 +165,7 @@ export class IncrementalBuild {
     const derivation = this.derivations.get(key);
     if (derivation === undefined) return;
     this.derivations.delete(key);
-    if (derivation.contribution.conditions.length > 0) this.conditions = undefined;
+    this.dropConditions(derivation.contribution.conditions);
     for (const host of derivation.partitions.keys()) {
       unindex(this.claimants, host, key);
       dirtyHosts.add(host);
@@ -197,7 +202,7 @@ export class IncrementalBuild {
       this.sets.record(undefined);
     }
     const contribution = recorded.result;
-    if (contribution.conditions.length > 0) this.conditions = undefined;
+    for (const condition of contribution.conditions) this.conditionsNew.push(condition);
     for (const setKey of setKeys) this.setRefs.set(setKey, (this.setRefs.get(setKey) ?? 0) + 1);
     for (const secret of certificateSecrets) recorded.reads.secrets.add(secret);
     const partitions = claimsByPartition(contribution);
@@ -233,7 +238,8 @@ export class IncrementalBuild {
     else this.outcomes.delete(host);
     if (this.claimants.has(host) && outcome.aliasClaims.routes.length + outcome.aliasClaims.defaults.length > 0) this.aliasHosts.add(host);
     else this.aliasHosts.delete(host);
-    if ((before?.conditions.length ?? 0) > 0 || outcome.conditions.length > 0) this.conditions = undefined;
+    if (before !== undefined) this.dropConditions(before.conditions);
+    if (this.claimants.has(host)) for (const condition of outcome.conditions) this.conditionsNew.push(condition);
     const had = before?.virtualHost !== undefined;
     const has = outcome.virtualHost !== undefined;
     if (host === CATCH_ALL || (!had && !has)) return;
@@ -243,12 +249,16 @@ export class IncrementalBuild {
     else this.virtualHosts.splice(at, 1);
   }
 
+  private dropConditions(conditions: readonly Condition[]): void {
+    for (const condition of conditions) this.conditionsGone.set(condition, (this.conditionsGone.get(condition) ?? 0) + 1);
+  }
+
   private result(): BuildResult {
-    if (this.conditions === undefined) {
-      const conditions: Condition[] = [];
-      for (const { contribution } of this.derivations.values()) for (const condition of contribution.conditions) conditions.push(condition);
-      for (const outcome of this.outcomes.values()) for (const condition of outcome.conditions) conditions.push(condition);
-      this.conditions = conditions.sort(compareConditions);
+    if (this.conditionsGone.size > 0 || this.conditionsNew.length > 0) {
+      // A merge of what changed, not a sort of every condition: a change costs a pass over the list.
+      this.conditions = mergeSorted(dropFrom(this.conditions, this.conditionsGone), this.conditionsNew.sort(compareConditions));
+      this.conditionsGone = new Map();
+      this.conditionsNew = [];
     }
     const defaultRoute: DefaultRoute | undefined = this.outcomes.get(CATCH_ALL)?.catchAll;
     const gateway = this.derivations.get(GATEWAY)?.contribution as GatewayContribution | undefined;
@@ -258,7 +268,7 @@ export class IncrementalBuild {
       // Aliases depend on every host (a name already served is not an alias): one pass, only when some claim asks.
       const aliasConditions: Condition[] = [];
       virtualHosts = applyHostAliases(virtualHosts, [...this.aliasHosts].map((host) => this.outcomes.get(host)!), aliasConditions);
-      if (aliasConditions.length > 0) conditions = [...conditions, ...aliasConditions].sort(compareConditions);
+      conditions = mergeSorted(conditions, aliasConditions.sort(compareConditions));
     }
     return {
       model: { virtualHosts, defaultRoute, endpointSets: this.sets.all(), certificates: this.certificates.all() },
@@ -266,6 +276,30 @@ export class IncrementalBuild {
       gateway: gateway?.status ?? NO_GATEWAY_STATUS,
     };
   }
+}
+
+/** `sorted` without the conditions in `gone` (each as many times as counted there). */
+function dropFrom(sorted: readonly Condition[], gone: Map<Condition, number>): readonly Condition[] {
+  if (gone.size === 0) return sorted;
+  return sorted.filter((condition) => {
+    const count = gone.get(condition);
+    if (count === undefined) return true;
+    if (count === 1) gone.delete(condition);
+    else gone.set(condition, count - 1);
+    return false;
+  });
+}
+
+/** The merge of two lists sorted by compareConditions (on a tie, `a`'s first). */
+function mergeSorted(a: readonly Condition[], b: readonly Condition[]): readonly Condition[] {
+  if (b.length === 0) return a;
+  const merged: Condition[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < a.length && j < b.length) merged.push(compareConditions(b[j]!, a[i]!) < 0 ? b[j++]! : a[i++]!);
+  while (i < a.length) merged.push(a[i++]!);
+  while (j < b.length) merged.push(b[j++]!);
+  return merged;
 }
 
 function index(map: Map<string, Set<string>>, key: string, member: string): void {
