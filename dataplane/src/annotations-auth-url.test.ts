@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Echo } from './annotation-support.ts';
 import { AnnotatedProxy } from './annotation-support.ts';
 import type { Backend } from './test-support.ts';
-import { LOOPBACK, annotatedIngress, appManifests, compileManifests, fetchVia, keepAliveAgent, startBackend } from './test-support.ts';
+import { LOOPBACK, annotatedIngress, appManifests, closedPort, compileManifests, fetchVia, keepAliveAgent, startBackend } from './test-support.ts';
 import { h2Request, h2Session, startH2DataPlane } from './h2/test-support.ts';
 
 const A = 'nginx.ingress.kubernetes.io/';
@@ -72,10 +72,7 @@ describe('auth-url family (ingress-nginx e2e: auth.go)', () => {
   beforeAll(async () => {
     auth = await startBackend(authHandler(seen));
     authUrl = `http://127.0.0.1:${auth.port}/auth?check=1`;
-    const deadPort = await startBackend(() => {}).then(async (backend) => {
-      await backend.close();
-      return backend.port;
-    });
+    const deadPort = await closedPort();
     const url = { [`${A}auth-url`]: authUrl };
     proxy = await AnnotatedProxy.start(
       [
