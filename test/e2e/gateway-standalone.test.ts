@@ -5,7 +5,7 @@
  * that does not exist, a huge route, a rule Portico cannot honour (a filter it does not know), a cross-namespace backend
  * without a ReferenceGrant, conflicting listeners) that never takes the rest down.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -103,10 +103,7 @@ describe('Gateway API through portico standalone', () => {
     ports = portico.ports;
   }, 90_000);
 
-  afterAll(async () => {
-    await stopAll(children);
-    await rm(dir, { recursive: true, force: true });
-  });
+  afterAll(() => stopAll(children, dir));
 
   it('serves HTTPRoute rules and an Ingress on one host: the older object wins the path both claim', async () => {
     expect(await served('shop.test', '/legacy/x')).toEqual({ status: 200, by: String(webPort) });

@@ -4,7 +4,7 @@
  * /v1/snapshots/current, as portico_manifest_problems and as one log line; atomic-rename saves
  * and a truncated file behave; fixing the file makes the process ready.
  */
-import { mkdtemp, rename, rm, truncate, writeFile } from 'node:fs/promises';
+import { mkdtemp, rename, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -42,10 +42,7 @@ describe('manifest source problems, through portico standalone', () => {
     ports = portico.ports;
   }, 90_000);
 
-  afterAll(async () => {
-    await stopAll(children);
-    await rm(dir, { recursive: true, force: true });
-  });
+  afterAll(() => stopAll(children, dir));
 
   it('is not ready, naming file, line and column, while every other file is served', async () => {
     const ready = await fetch(`http://127.0.0.1:${ports.api}/readyz`);

@@ -4,6 +4,7 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { rm } from 'node:fs/promises';
 import { request } from 'node:http';
 import { createServer } from 'node:net';
 
@@ -112,9 +113,10 @@ export async function startBackend(port: number): Promise<Child> {
   return backend;
 }
 
-/** Stops `children`, the last started first (a suite's teardown). */
-export async function stopAll(children: Child[]): Promise<void> {
+/** Stops `children`, the last started first, then removes the directory `dir` if given (a suite's teardown). */
+export async function stopAll(children: Child[], dir?: string): Promise<void> {
   for (const child of children.reverse()) await child.stop();
+  if (dir !== undefined) await rm(dir, { recursive: true, force: true });
 }
 
 /** Ports of a started `portico standalone` (https undefined when off). */
