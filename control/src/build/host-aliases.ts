@@ -64,11 +64,11 @@ function wwwRoute(claim: HostClaim): Route {
 }
 
 /**
- * `virtualHosts` plus the alias and from-to-www hosts the `claims` ask for (claims in precedence
- * order: the first to ask for a name gets it), sorted as hosts are. Conflicts are Warnings.
+ * `virtualHosts` (sorted as hosts are; `served` finds one by its host) plus the alias and
+ * from-to-www hosts the `claims` ask for (claims in precedence order: the first to ask for a name
+ * gets it), sorted as hosts are. Conflicts are Warnings.
  */
-export function withHostAliases(virtualHosts: readonly VirtualHost[], claims: Iterable<HostClaim>, conditions: Condition[]): readonly VirtualHost[] {
-  const byHost = new Map(virtualHosts.map((vhost) => [vhost.host, vhost]));
+export function withHostAliases(virtualHosts: readonly VirtualHost[], served: (host: string) => VirtualHost | undefined, claims: Iterable<HostClaim>, conditions: Condition[]): readonly VirtualHost[] {
   const taken = new Map<string, string>();
   const added: VirtualHost[] = [];
   const seen = new Set<string>();
@@ -83,11 +83,11 @@ export function withHostAliases(virtualHosts: readonly VirtualHost[], claims: It
     wanted.push(claim);
   }
   for (const claim of wanted) {
-    const vhost = byHost.get(claim.host);
+    const vhost = served(claim.host);
     if (vhost === undefined || claim.host === '*') continue;
     for (const alias of claim.hostAnnotations.serverAliases) {
       if (alias === claim.host) continue;
-      if (byHost.has(alias)) warn(claim, 'server-alias', `alias ${alias} is the host of an existing rule; ignored (as ingress-nginx does)`);
+      if (served(alias) !== undefined) warn(claim, 'server-alias', `alias ${alias} is the host of an existing rule; ignored (as ingress-nginx does)`);
       else if (taken.has(alias)) {
         if (taken.get(alias) !== claim.host) warn(claim, 'server-alias', `alias ${alias} is already an alias of ${taken.get(alias)}; ignored`);
       } else {
@@ -97,7 +97,7 @@ export function withHostAliases(virtualHosts: readonly VirtualHost[], claims: It
     }
   }
   for (const claim of wanted) {
-    const vhost = byHost.get(claim.host);
+    const vhost = served(claim.host);
     if (!claim.hostAnnotations.fromToWww || vhost === undefined) continue;
     if (claim.host.startsWith('*')) {
       warn(claim, 'from-to-www-redirect', `host ${claim.host} is a wildcard or missing; no redirect host is made`);
@@ -105,7 +105,7 @@ export function withHostAliases(virtualHosts: readonly VirtualHost[], claims: It
     }
     const from = claim.host.startsWith('www.') ? claim.host.slice(4) : `www.${claim.host}`;
     if (taken.get(from) === `www:${claim.host}`) continue;
-    if (byHost.has(from) || taken.has(from)) {
+    if (served(from) !== undefined || taken.has(from)) {
       warn(claim, 'from-to-www-redirect', `${from} is already served (a rule's host or an alias); no redirect from it to ${claim.host} (as ingress-nginx skips it)`);
       continue;
     }
@@ -113,5 +113,14 @@ export function withHostAliases(virtualHosts: readonly VirtualHost[], claims: It
     added.push({ host: from, routes: [wwwRoute(claim)], defaultRoute: undefined, certificate: vhost.certificate, tls: false });
   }
   if (added.length === 0) return virtualHosts;
-  return [...virtualHosts, ...added].sort((a, b) => compareHosts(a.host, b.host));
+  // The few added hosts merged into the sorted list (no added host is one of `virtualHosts`).
+  added.sort((a, b) => compareHosts(a.host, b.host));
+  const merged: VirtualHost[] = [];
+  let i = 0;
+  for (const vhost of added) {
+    while (i < virtualHosts.length && compareHosts(virtualHosts[i]!.host, vhost.host) < 0) merged.push(virtualHosts[i++]!);
+    merged.push(vhost);
+  }
+  while (i < virtualHosts.length) merged.push(virtualHosts[i++]!);
+  return merged;
 }

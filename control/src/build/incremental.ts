@@ -267,7 +267,7 @@ export class IncrementalBuild {
     if (this.aliasHosts.size > 0) {
       // Aliases depend on every host (a name already served is not an alias): one pass, only when some claim asks.
       const aliasConditions: Condition[] = [];
-      virtualHosts = applyHostAliases(virtualHosts, [...this.aliasHosts].map((host) => this.outcomes.get(host)!), aliasConditions);
+      virtualHosts = applyHostAliases(virtualHosts, this.outcomes, [...this.aliasHosts].map((host) => this.outcomes.get(host)!), aliasConditions);
       conditions = mergeSorted(conditions, aliasConditions.sort(compareConditions));
     }
     return {

@@ -166,20 +166,21 @@ function aliasClaim(claim: RouteClaim | DefaultClaim): AliasClaim[] {
 const NO_ALIASES = { routes: [], defaults: [] };
 
 /**
- * `virtualHosts` with the alias and from-to-www hosts the settled hosts' claims ask for
- * (host-aliases.ts): a pass over every host, run only when some claim asks for one. Claims in
- * precedence order: every winning route claim oldest first, then every winning default claim.
+ * `virtualHosts` (sorted, the settled hosts of `outcomes`) with the alias and from-to-www hosts
+ * the claims of `asking` (outcomes with alias claims; others are passed over) ask for
+ * (host-aliases.ts), run only when some claim asks for one. Claims in precedence order: every
+ * winning route claim oldest first, then every winning default claim.
  */
-export function applyHostAliases(virtualHosts: readonly VirtualHost[], outcomes: Iterable<HostOutcome>, conditions: Condition[]): readonly VirtualHost[] {
+export function applyHostAliases(virtualHosts: readonly VirtualHost[], outcomes: ReadonlyMap<string, HostOutcome>, asking: Iterable<HostOutcome>, conditions: Condition[]): readonly VirtualHost[] {
   const routes: AliasClaim[] = [];
   const defaults: AliasClaim[] = [];
-  for (const outcome of outcomes) {
+  for (const outcome of asking) {
     routes.push(...outcome.aliasClaims.routes);
     defaults.push(...outcome.aliasClaims.defaults);
   }
   if (routes.length === 0 && defaults.length === 0) return virtualHosts;
   const byOrder = (a: AliasClaim, b: AliasClaim): number => compareClaims(a.order, b.order);
-  return withHostAliases(virtualHosts, [...routes.sort(byOrder), ...defaults.sort(byOrder)], conditions);
+  return withHostAliases(virtualHosts, (host) => outcomes.get(host)?.virtualHost, [...routes.sort(byOrder), ...defaults.sort(byOrder)], conditions);
 }
 
 /** The partition key of Ingress-wide default backends (no host is empty: a hostless rule is `*`). */
@@ -359,16 +360,16 @@ export function buildModel(state: ClusterState, selection: ClassSelection, optio
     }
   }
   const virtualHosts: VirtualHost[] = [];
-  const outcomes: HostOutcome[] = [];
+  const outcomes = new Map<string, HostOutcome>();
   let catchAll: DefaultRoute | undefined;
   for (const [host, claims] of byHost) {
     const outcome = settleHost(host, sortClaims(claims), sets);
-    outcomes.push(outcome);
+    outcomes.set(host, outcome);
     if (outcome.virtualHost !== undefined) virtualHosts.push(outcome.virtualHost);
     if (host === CATCH_ALL) catchAll = outcome.catchAll;
     conditions.push(...outcome.conditions);
   }
-  const withAliases = applyHostAliases(virtualHosts.sort((a, b) => compareHosts(a.host, b.host)), outcomes, conditions);
+  const withAliases = applyHostAliases(virtualHosts.sort((a, b) => compareHosts(a.host, b.host)), outcomes, outcomes.values(), conditions);
   return {
     model: { virtualHosts: withAliases, defaultRoute: catchAll, endpointSets: sets.all(), certificates: certificates.all() },
     conditions: conditions.sort(compareConditions),
