@@ -9,6 +9,7 @@ const run = promisify(execFile);
 // The one `portico` bin (the control commands are part of it).
 const cli = new URL('../../../dataplane/src/cli/main.ts', import.meta.url).pathname;
 const examples = new URL('../../../deploy/examples', import.meta.url).pathname;
+const gatewayExample = new URL('../../../deploy/gateway-api/dashboard.yaml', import.meta.url).pathname;
 const testdata = (name: string) => new URL(`../build/testdata/${name}/in.yaml`, import.meta.url).pathname;
 
 /** Runs the real CLI as a process, as a user would, and never throws on a non-zero exit. */
@@ -112,5 +113,38 @@ describe('portico CLI', () => {
     expect(printed.problems).toMatchObject([{ file: 'broken.yaml', line: 3, column: 21, code: 'PORTICO_E_MANIFEST_PARSE' }]);
     expect(printed.skippedForClass).toBe(1);
     expect(stderr).toContain('error: broken.yaml:3:21 (document 0): duplicate key: duplicate key "name"');
+  });
+
+  it('explain and snapshot take the Gateway listener ports a data plane serves (a Gateway on standalone\'s 8080 was 404 offline)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'portico-cli-'));
+    // The walkthrough's Service and EndpointSlice, and its Gateway form with the listener on 8080.
+    const backend = (await readFile(join(examples, 'dashboard.yaml'), 'utf8')).split('\n---\n').slice(1).join('\n---\n');
+    await writeFile(join(dir, 'backend.yaml'), backend);
+    await writeFile(join(dir, 'gateway.yaml'), (await readFile(gatewayExample, 'utf8')).replace('port: 80\n', 'port: 8080\n'));
+    const request = ['--host', 'k8s-ceph-dashboard.calmkart.com', '--path', '/', '--json'];
+    const unported = await portico('explain', '--manifests', dir, ...request);
+    expect(JSON.parse(unported.stdout)).toMatchObject({ status: 404 });
+    const out = join(await mkdtemp(join(tmpdir(), 'portico-cli-out-')), 'snapshot.json');
+    const refused = await portico('snapshot', '--manifests', dir, '-o', out);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain('listener http: Accepted False (PortUnavailable): the data plane serves HTTP on port 80, not 8080 (more with --gateway-http-port)');
+    const served = await portico('explain', '--manifests', dir, ...request, '--gateway-http-port', '8080');
+    expect(served.code).toBe(0);
+    expect(JSON.parse(served.stdout)).toMatchObject({ status: 200, route: { kind: 'HTTPRoute', namespace: 'rook-ceph', name: 'rook-ceph-mgr-dashboard' } });
+    expect((await portico('snapshot', '--manifests', dir, '-o', out, '--gateway-http-port', '8080')).code).toBe(0);
+  });
+
+  it('refuses contradictory Gateway listener ports naming the flags (exit status 2)', async () => {
+    const cases: [string[], string][] = [
+      [['snapshot', '--manifests', examples, '--gateway-http-port', '80', '--gateway-https-port', '80'], 'port 80 is both a Gateway HTTP listener port (--gateway-http-port) and an HTTPS one (--gateway-https-port); a port serves one of them'],
+      [['standalone', '--manifests', examples, '--gateway-https-port', '8080'], "port 8080 is both a Gateway HTTP listener port (--gateway-http-port or standalone's --http-port) and an HTTPS one (--gateway-https-port)"],
+      [['explain', '--manifests', examples, '--host', 'a', '--path', '/', '--gateway-http-port', '0'], '--gateway-http-port must be 1..65535, got 0'],
+      [['explain', '--control', 'http://127.0.0.1:1', '--host', 'a', '--path', '/', '--gateway-http-port', '8080'], "--gateway-http-port applies to --manifests; with --control the control plane's own ports decide"],
+    ];
+    for (const [args, message] of cases) {
+      const result = await portico(...args);
+      expect({ args, code: result.code }).toEqual({ args, code: 2 });
+      expect(result.stderr).toContain(message);
+    }
   });
 });

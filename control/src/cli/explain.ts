@@ -10,7 +10,7 @@ import { fieldPath } from '../sources/manifests/parse.ts';
 import type { Command } from './args.ts';
 import { requireString, usageError } from './args.ts';
 import { CLIENT_OPTIONS, ControlClient } from './client.ts';
-import { CLASS_OPTIONS, classSelection, compileManifests, formatProblem } from './load.ts';
+import { CLASS_OPTIONS, classSelection, compileManifests, formatProblem, GATEWAY_PORT_HELP, GATEWAY_PORT_OPTIONS, gatewayPorts } from './load.ts';
 
 const RequestList = z.array(
   z.strictObject({
@@ -86,6 +86,9 @@ Options:
   --requests FILE                  JSON array of {host, path, method?, headers?, scheme?}; prints a JSON array in the same order.
   --ingress-class NAME             Class name served when no IngressClass object names it (default portico).
   --no-watch-ingress-without-class Ignore Ingresses without a class (served by default offline).
+${GATEWAY_PORT_HELP}
+                                   With --manifests: the ports \`portico control\` is given; for \`portico
+                                   standalone\` also its --http-port and --https-port (8080 and 8443 by default).
   --json                           Print JSON: {status, backends, route, location?, forwardedTarget?, policies?, reason, lost}.
   -h, --help                       Show this help.
 `,
@@ -100,10 +103,12 @@ Options:
     ...CLIENT_OPTIONS,
     version: { type: 'string' },
     ...CLASS_OPTIONS,
+    ...GATEWAY_PORT_OPTIONS,
   },
   async run(values) {
     const remote = values.control !== undefined;
     if (remote && values.manifests !== undefined) usageError(this, 'give --manifests or --control, not both');
+    for (const option of Object.keys(GATEWAY_PORT_OPTIONS)) if (remote && values[option] !== undefined) usageError(this, `--${option} applies to --manifests; with --control the control plane's own ports decide`);
     const manifests = remote ? '' : requireString(this, values, 'manifests');
     const requestsFile = values.requests as string | undefined;
     if (requestsFile === undefined && (values.host === undefined || values.path === undefined)) usageError(this, 'give --host and --path, or --requests FILE');
@@ -134,7 +139,7 @@ Options:
         results.push(result);
       }
     } else {
-      const { snapshot, problems } = await compileManifests(manifests, classSelection(values));
+      const { snapshot, problems } = await compileManifests(manifests, classSelection(values), { gatewayPorts: gatewayPorts(this, values) });
       for (const problem of problems) process.stderr.write(`${formatProblem(problem)}\n`);
       const explainer = new Explainer(snapshot);
       results = requests.map((request) => explainer.explain(request));

@@ -1,6 +1,7 @@
 /**
  * Loading a manifest directory into a snapshot for the offline commands (explain, snapshot).
  */
+import type { BuildOptions } from '../build/index.ts';
 import type { ClassSelection } from '../build/ingress-class.ts';
 import type { GatewayPorts } from '../build/gateway/listeners.ts';
 import { PORTICO_CONTROLLER, skippedForClass } from '../build/ingress-class.ts';
@@ -53,7 +54,14 @@ export function gatewayPorts(command: Command, values: Record<string, unknown>, 
     });
     return [...new Set([...ports, ...(more === undefined || more === 0 ? [] : [more])])].sort((a, b) => a - b);
   };
-  return { http: read('gateway-http-port', 80, extra.http), https: read('gateway-https-port', 443, extra.https) };
+  const ports = { http: read('gateway-http-port', 80, extra.http), https: read('gateway-https-port', 443, extra.https) };
+  // A data-plane port speaks plain HTTP or TLS, never both: a listener on it could never be served as declared.
+  const both = ports.http.find((port) => ports.https.includes(port));
+  if (both !== undefined) {
+    const via = (flag: string, own: number | undefined, ownFlag: string) => (own === both ? `${flag} or ${command.name}'s ${ownFlag}` : flag);
+    usageError(command, `port ${both} is both a Gateway HTTP listener port (${via('--gateway-http-port', extra.http, '--http-port')}) and an HTTPS one (${via('--gateway-https-port', extra.https, '--https-port')}); a port serves one of them`);
+  }
+  return ports;
 }
 
 /** The history memory option, shared by `standalone` and `control`. */
@@ -84,7 +92,7 @@ export function formatProblem(problem: ManifestProblem): string {
  * Loads, builds and compiles a manifest directory; `state` is the objects read. Throws
  * PORTICO_E_MANIFEST_READ when it cannot be read at all.
  */
-export async function compileManifests(dir: string, selection: ClassSelection): Promise<CompileResult & { problems: readonly ManifestProblem[]; skippedForClass: number; state: ClusterState }> {
+export async function compileManifests(dir: string, selection: ClassSelection, options: BuildOptions = {}): Promise<CompileResult & { problems: readonly ManifestProblem[]; skippedForClass: number; state: ClusterState }> {
   let loaded;
   try {
     loaded = await loadManifests(dir);
@@ -92,5 +100,5 @@ export async function compileManifests(dir: string, selection: ClassSelection): 
     throw new PorticoError('PORTICO_E_MANIFEST_READ', `cannot read manifests at ${dir}: ${(error as Error).message}`, { cause: error });
   }
   const state = ClusterState.from(loaded.objects);
-  return { ...compileState(state, selection), problems: loaded.problems, skippedForClass: skippedForClass(state, selection).count, state };
+  return { ...compileState(state, selection, undefined, options), problems: loaded.problems, skippedForClass: skippedForClass(state, selection).count, state };
 }

@@ -5,7 +5,7 @@ import { writeFile } from 'node:fs/promises';
 import { redactSnapshot } from '../snapshot/redact.ts';
 import type { Command } from './args.ts';
 import { requireString } from './args.ts';
-import { CLASS_OPTIONS, classSelection, compileManifests, formatProblem } from './load.ts';
+import { CLASS_OPTIONS, classSelection, compileManifests, formatProblem, GATEWAY_PORT_HELP, GATEWAY_PORT_OPTIONS, gatewayPorts } from './load.ts';
 
 /** The snapshot command. */
 export const snapshotCommand: Command = {
@@ -26,6 +26,9 @@ Options:
   --show-secrets                   Include TLS private keys (redacted to a fingerprint by default).
   --ingress-class NAME             Class name served when no IngressClass object names it (default portico).
   --no-watch-ingress-without-class Ignore Ingresses without a class (served by default offline).
+${GATEWAY_PORT_HELP}
+                                   Offline: the ports \`portico control\` is given; for \`portico standalone\`
+                                   also its --http-port and --https-port (8080 and 8443 by default).
   -h, --help                       Show this help.
 `,
   options: {
@@ -33,10 +36,11 @@ Options:
     output: { type: 'string', short: 'o' },
     'show-secrets': { type: 'boolean', default: false },
     ...CLASS_OPTIONS,
+    ...GATEWAY_PORT_OPTIONS,
   },
   async run(values) {
     const manifests = requireString(this, values, 'manifests');
-    const { snapshot, conditions, problems, skippedForClass } = await compileManifests(manifests, classSelection(values));
+    const { snapshot, conditions, problems, skippedForClass } = await compileManifests(manifests, classSelection(values), { gatewayPorts: gatewayPorts(this, values) });
     for (const problem of problems) process.stderr.write(`${formatProblem(problem)}\n`);
     const shown = values['show-secrets'] === true ? snapshot : redactSnapshot(snapshot);
     const json = `${JSON.stringify({ snapshot: shown, conditions, problems, skippedForClass }, null, 2)}\n`;

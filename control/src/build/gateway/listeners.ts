@@ -127,7 +127,7 @@ function viewListener(state: ClusterState, gateway: Gateway, key: string, listen
     conditions.push(condition('Accepted', false, 'UnsupportedValue', `tls.options ${Object.keys(listener.tls!.options!).join(', ')} are not supported`));
   } else if (!ports[protocol === 'HTTP' ? 'http' : 'https'].includes(listener.port)) {
     accepted = false;
-    conditions.push(condition('Accepted', false, 'PortUnavailable', `the data plane serves ${protocol} on port ${ports[protocol === 'HTTP' ? 'http' : 'https'].join(', ')}, not ${listener.port}`));
+    conditions.push(condition('Accepted', false, 'PortUnavailable', `the data plane serves ${protocol} on port ${ports[protocol === 'HTTP' ? 'http' : 'https'].join(', ')}, not ${listener.port} (more with --gateway-${protocol.toLowerCase()}-port)`));
   } else conditions.push(condition('Accepted', true, 'Accepted', 'listener accepted'));
 
   const { kinds, invalid } = protocol === undefined ? { kinds: [], invalid: [] } : routeKinds(listener);
