@@ -258,7 +258,7 @@ export class Exchange implements UpstreamOwner {
     const decision = this.decision as ProxyDecision;
     const context = this.conn.context;
     // HTTP/2 endpoints: a stream of a pooled session, behind the same Upstream face (upstream/h2-link.ts).
-    const upstream = decision.protocol === undefined ? context.pool.acquire(decision.poolKey, decision.address, decision.port, this, fresh, decision.tls) : context.h2.acquire(decision.poolKey, decision.endpointKey, decision.address, decision.port, this, fresh, decision.tls, decision.protocol === 'grpc');
+    const upstream = decision.protocol === undefined ? context.pool.acquire(decision.poolKey, decision.endpointKey, decision.address, decision.port, this, fresh, decision.tls) : context.h2.acquire(decision.poolKey, decision.endpointKey, decision.address, decision.port, this, fresh, decision.tls, decision.protocol === 'grpc');
     // Nothing was sent: the endpoint has as many connections as it may (503), or its address is refused (502).
     if (typeof upstream === 'number') return this.#refuse(upstream === POOL_FULL ? 503 : 502);
     this.upstream = upstream;

@@ -205,10 +205,11 @@ export class UpstreamPool {
 
   /**
    * An idle connected socket for the endpoint (owned by `owner` now), or a new connecting one;
-   * always a new one when `fresh`. POOL_FULL when the endpoint already has maxPerEndpoint sockets
-   * open and none idle; ADDRESS_REFUSED when the address policy refuses the endpoint's address.
+   * always a new one when `fresh`. `key` is the pool key (`endpointKey`, plus the TLS settings'
+   * suffix for TLS). POOL_FULL when the endpoint already has maxPerEndpoint sockets open and none
+   * idle; ADDRESS_REFUSED when the address policy refuses the endpoint's address.
    */
-  acquire(key: string, address: string, port: number, owner: UpstreamOwner, fresh = false, tls?: UpstreamTlsTarget): TcpUpstream | typeof POOL_FULL | typeof ADDRESS_REFUSED {
+  acquire(key: string, endpointKey: string, address: string, port: number, owner: UpstreamOwner, fresh = false, tls?: UpstreamTlsTarget): TcpUpstream | typeof POOL_FULL | typeof ADDRESS_REFUSED {
     const stack = this.#idle.get(key);
     if (!fresh && stack !== undefined && stack.length !== 0) {
       const upstream = stack.pop() as TcpUpstream;
@@ -216,7 +217,7 @@ export class UpstreamPool {
       upstream.uses++;
       return upstream;
     }
-    if (this.options.addressPolicy?.check(key, address) !== undefined) return ADDRESS_REFUSED;
+    if (this.options.addressPolicy?.check(endpointKey, address) !== undefined) return ADDRESS_REFUSED;
     const open = this.#open.get(key) ?? 0;
     if (this.options.maxPerEndpoint !== undefined && open >= this.options.maxPerEndpoint) {
       // Over the cap, a fresh socket may still replace an idle one of the same endpoint.
@@ -228,9 +229,8 @@ export class UpstreamPool {
     if (tls !== undefined) {
       this.tlsConnects++;
       // Pool keys of TLS sockets are the endpoint key + `|tls:…`; dropEndpoints finds them here.
-      const endpoint = key.slice(0, key.indexOf('|'));
-      let tlsKeys = this.#tlsKeys.get(endpoint);
-      if (tlsKeys === undefined) this.#tlsKeys.set(endpoint, (tlsKeys = new Set()));
+      let tlsKeys = this.#tlsKeys.get(endpointKey);
+      if (tlsKeys === undefined) this.#tlsKeys.set(endpointKey, (tlsKeys = new Set()));
       tlsKeys.add(key);
     }
     const upstream = new TcpUpstream(this, key, address, port, tls);
