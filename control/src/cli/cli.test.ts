@@ -147,4 +147,14 @@ describe('portico CLI', () => {
       expect(result.stderr).toContain(message);
     }
   });
+
+  it('refuses an HTTPRoute hostname that is no DNS name, naming the file and field, and serves the rest', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'portico-cli-'));
+    await writeFile(join(dir, 'dashboard.yaml'), await readFile(join(examples, 'dashboard.yaml'), 'utf8'));
+    await writeFile(join(dir, 'gateway.yaml'), (await readFile(gatewayExample, 'utf8')).replace('- k8s-ceph-dashboard.calmkart.com', '- "Bad_Host!"'));
+    const { code, stdout, stderr } = await portico('snapshot', '--manifests', dir);
+    expect(code).toBe(1);
+    expect(stderr).toContain('error: gateway.yaml (document 2) spec.hostnames[0]: HTTPRoute rook-ceph-mgr-dashboard: spec.hostnames[0]: must be a lower-case RFC 1123 subdomain');
+    expect((JSON.parse(stdout) as { snapshot: { hosts: { host: string }[] } }).snapshot.hosts.map((h) => h.host)).toEqual(['k8s-ceph-dashboard.calmkart.com']);
+  });
 });

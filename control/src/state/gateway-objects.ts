@@ -16,7 +16,12 @@ export const GATEWAY_GROUP = 'gateway.networking.k8s.io';
 const name = z.string().min(1).max(253);
 const sectionName = z.string().min(1).max(253);
 const portNumber = z.number().int().min(1).max(65535);
-const hostname = z.string().min(1).max(253);
+// The CRD's Hostname: a lower-case RFC 1123 subdomain, optionally with a `*.` first label.
+const hostname = z
+  .string()
+  .min(1)
+  .max(253)
+  .regex(/^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/, 'must be a lower-case RFC 1123 subdomain, optionally with a "*." first label (the CRD\'s Hostname)');
 
 /** A label selector (`matchLabels` and `matchExpressions`). */
 export const LabelSelector = z.looseObject({
