@@ -17,9 +17,11 @@ export const GRPC_INTERNAL = 13;
 export const GRPC_UNAVAILABLE = 14;
 export const GRPC_UNAUTHENTICATED = 16;
 
-/** Whether a content-type names a gRPC call (`application/grpc`, `application/grpc+proto`, `application/grpc-web…`). */
+const GRPC_CONTENT_TYPE = /^application\/grpc/i;
+
+/** Whether a content-type names a gRPC call (`application/grpc`, `application/grpc+proto`, `application/grpc-web…`). Makes no string (it runs per request). */
 export function isGrpcContentType(contentType: string | undefined): boolean {
-  return contentType !== undefined && contentType.length >= 16 && contentType.slice(0, 16).toLowerCase() === 'application/grpc';
+  return contentType !== undefined && GRPC_CONTENT_TYPE.test(contentType);
 }
 
 /**
