@@ -51,7 +51,9 @@ export function parseCommandArgs(command: Command, argv: string[]): { values: Re
     return { values: parsed.values as Record<string, unknown>, positionals: parsed.positionals };
   } catch (error) {
     if (error instanceof PorticoError) throw error;
-    throw new PorticoError('PORTICO_E_USAGE', `${(error as Error).message}\nRun 'portico ${command.name} --help' for usage.`);
+    // parseArgs names the positive form of a negated flag (`--no-http2=1`: "Option '--http2' ..."): name what was typed.
+    const message = (error as Error).message.replace(/^Option '--([\w-]+)' does not take an argument/, (text, name: string) => (argv.some((arg) => arg.startsWith(`--no-${name}=`)) ? `Option '--no-${name}' does not take an argument` : text));
+    throw new PorticoError('PORTICO_E_USAGE', `${message}\nRun 'portico ${command.name} --help' for usage.`);
   }
 }
 

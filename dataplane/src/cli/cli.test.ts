@@ -67,6 +67,9 @@ describe('the portico entry point', () => {
       [['standalone', '--manifests', root, '--h2c', 'false'], 'unexpected argument "false": portico standalone takes only options (--h2c is a flag and takes no value)'],
       [['dataplane', '--control', 'http://127.0.0.1:1', '--no-access-log', 'true'], 'unexpected argument "true": portico dataplane takes only options (--no-access-log is a flag and takes no value)'],
       [['check', 'deploy/examples'], 'unexpected argument "deploy/examples": portico check takes only options\n'],
+      // parseArgs said "Option '--http2' does not take an argument", a flag the user never typed.
+      [['standalone', '--manifests', root, '--no-http2=1'], "Option '--no-http2' does not take an argument"],
+      [['standalone', '--manifests', root, '--h2c=false'], "Option '--h2c' does not take an argument"],
       [['explain', '--manifests', root, '--host', 'a', '--path', '/', 'extra'], 'unexpected argument "extra": portico explain takes only options\n'],
     ];
     for (const [args, message] of cases) {
