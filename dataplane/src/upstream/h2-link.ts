@@ -142,8 +142,13 @@ export class H2Link implements Upstream, UpstreamSocket {
 
   /** Cancels the stream (never the session); the owner, if still set, gets onUpstreamClose. */
   destroy(): void {
+    this.#reset(CANCEL);
+  }
+
+  /** Resets the stream with `code`, or (none open) closes the link on the next microtask; either way the owner hears of it once. */
+  #reset(code: number): void {
     const stream = this.#stream;
-    if (stream !== undefined && !stream.closed) stream.close(CANCEL);
+    if (stream !== undefined && !stream.closed) stream.close(code);
     else queueMicrotask(() => this.#close(undefined));
   }
 
@@ -358,9 +363,7 @@ export class H2Link implements Upstream, UpstreamSocket {
 
   /** The endpoint sent a field HTTP/1.1 cannot carry as it is: the response is broken (the owner hears of it when the stream closes). */
   #broken(): void {
-    const stream = this.#stream;
-    if (stream !== undefined && !stream.closed) stream.close(PROTOCOL_ERROR);
-    else queueMicrotask(() => this.#close(undefined));
+    this.#reset(PROTOCOL_ERROR);
   }
 
   #emit(buf: Buffer): void {
