@@ -5,6 +5,7 @@
  * anything (exit 2, one line naming the option).
  */
 import { execFile } from 'node:child_process';
+import { tmpdir } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { PROFILE } from './claims.ts';
 import type { ConformanceOutcome, ConformanceReport, TestResult } from './gateway-conformance.ts';
@@ -25,10 +26,10 @@ function outcome(core: { passed: string[]; failed: string[] }, extendedFailed: s
   return { report, tests, exitCode: core.failed.length || extendedFailed.length ? 1 : 0, durationMs: 61_000, outputFile: '/tmp/out.log', setupError };
 }
 
-function cli(args: string[]): Promise<{ code: number | null; stderr: string }> {
+function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [script, ...args], { timeout: 20_000 }, (error, _stdout, stderr) => {
-      resolve({ code: error ? ((error as { code?: number }).code ?? null) : 0, stderr });
+    execFile(process.execPath, [script, ...args], { timeout: 20_000 }, (error, stdout, stderr) => {
+      resolve({ code: error ? ((error as { code?: number }).code ?? null) : 0, stdout, stderr });
     });
   });
 }
@@ -81,5 +82,18 @@ describe('conformance runner: claims and usage', () => {
     const feature = await cli(['--try-features', 'HTTPRouteQueryParamMatching,x;rm -rf']);
     expect(feature.code).toBe(2);
     expect(feature.stderr).toContain('--try-features: "x;rm -rf" is not a feature name');
+    // A report nobody could write was found out only after the whole run.
+    const nowhere = await cli(['--report', '/nonexistent-portico-dir/report.yaml']);
+    expect(nowhere.code).toBe(2);
+    expect(nowhere.stderr).toContain('--report: "/nonexistent-portico-dir" is not a directory');
+    const directory = await cli(['--report', tmpdir()]);
+    expect(directory.code).toBe(2);
+    expect(directory.stderr).toContain('is a directory; name a file');
+  });
+
+  it('--help says what every option does', async () => {
+    const { code, stdout } = await cli(['--help']);
+    expect(code).toBe(0);
+    for (const option of ['--report FILE', '--run-test NAME', '--try-features A,B', '--timeout-min N', '--keep']) expect(stdout).toMatch(new RegExp(`^  ${option} +\\S`, 'm'));
   });
 });
