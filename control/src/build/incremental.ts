@@ -23,7 +23,6 @@ import type { Condition } from '../model/conditions.ts';
 import { compareConditions } from '../model/conditions.ts';
 import type { DefaultRoute, EndpointSet, VirtualHost } from '../model/types.ts';
 import type { ClusterState } from '../state/cluster-state.ts';
-import { objectKey } from '../state/cluster-state.ts';
 import type { KubeObject } from '../state/objects.ts';
 import { compareHosts } from '../snapshot/order.ts';
 import { EndpointSets } from './backends.ts';
@@ -118,10 +117,7 @@ export class IncrementalBuild {
       if (GATEWAY_KINDS.some((kind) => changes.has(kind))) dirty.add(GATEWAY);
       for (const key of changes.get('Ingress') ?? []) dirty.add(key);
       for (const key of changes.get('Service') ?? []) for (const reader of this.serviceReaders.get(key) ?? []) dirty.add(reader);
-      for (const key of changes.get('Secret') ?? []) {
-        this.certificates.forget(key);
-        for (const reader of this.secretReaders.get(key) ?? []) dirty.add(reader);
-      }
+      for (const key of changes.get('Secret') ?? []) for (const reader of this.secretReaders.get(key) ?? []) dirty.add(reader);
     }
     for (const key of dirty) this.release(key, dirtyHosts);
     const changedSets = new Set<string>();
@@ -186,10 +182,7 @@ export class IncrementalBuild {
   private derive(key: string, read: (sets: EndpointSets, useCertificate: UseCertificate) => IngressContribution | GatewayContribution, dirtyHosts: Set<string>): void {
     const setKeys: string[] = [];
     const certificates: CertificateUse[] = [];
-    const certificateSecrets = new Set<string>();
     const useCertificate: UseCertificate = (namespace, name, hosts, source, field, conditions) => {
-      // Explicitly: the book reads a Secret only the first time any Ingress uses it.
-      certificateSecrets.add(objectKey(namespace, name));
       const used = this.certificates.use(namespace, name, hosts, source, field, conditions);
       if (used !== undefined) certificates.push({ namespace, name, hosts });
       return used;
@@ -204,7 +197,6 @@ export class IncrementalBuild {
     const contribution = recorded.result;
     for (const condition of contribution.conditions) this.conditionsNew.push(condition);
     for (const setKey of setKeys) this.setRefs.set(setKey, (this.setRefs.get(setKey) ?? 0) + 1);
-    for (const secret of certificateSecrets) recorded.reads.secrets.add(secret);
     const partitions = claimsByPartition(contribution);
     for (const host of partitions.keys()) {
       index(this.claimants, host, key);

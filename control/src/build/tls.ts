@@ -19,6 +19,13 @@ export function secretValue(secret: Secret, key: string): string | undefined {
 }
 
 /**
+ * What each Secret object was found to hold. Stored objects are never changed in place (a changed
+ * Secret is a new object), so each one is parsed and checked once, however many builds, listeners
+ * and Ingresses ask.
+ */
+const checkedSecrets = new WeakMap<Secret, CertificateResult>();
+
+/**
  * Loads and checks the certificate in Secret `namespace/name`: present, of type kubernetes.io/tls,
  * parseable, key matching. A failure's message says what is wrong with the Secret, not what the
  * caller does about it.
@@ -26,6 +33,12 @@ export function secretValue(secret: Secret, key: string): string | undefined {
 export function loadCertificate(state: ClusterState, namespace: string, name: string): CertificateResult {
   const secret = state.secrets.get(objectKey(namespace, name));
   if (secret === undefined) return { ok: false, reason: 'SecretNotFound', message: `Secret ${namespace}/${name} not found (or not of type kubernetes.io/tls)` };
+  let result = checkedSecrets.get(secret);
+  if (result === undefined) checkedSecrets.set(secret, (result = checkSecret(secret, namespace, name)));
+  return result;
+}
+
+function checkSecret(secret: Secret, namespace: string, name: string): CertificateResult {
   const certificatePem = secretValue(secret, 'tls.crt');
   const privateKeyPem = secretValue(secret, 'tls.key');
   if (!certificatePem || !privateKeyPem) return { ok: false, reason: 'SecretInvalid', message: `Secret ${namespace}/${name} lacks tls.crt or tls.key` };
@@ -53,11 +66,10 @@ interface BookEntry {
 /**
  * Accumulates certificates by Secret, with the hosts each one serves. A full build uses one per
  * build; the incremental build keeps one across builds, releasing the uses of a re-derived
- * Ingress and forgetting what it checked of a Secret that changed.
+ * Ingress (a changed Secret's users are all re-derived, so its entry is made anew).
  */
 export class CertificateBook {
   private readonly byKey = new Map<string, BookEntry>();
-  private readonly checked = new Map<string, CertificateResult>();
   private readonly state: ClusterState;
   private sorted: string[] | undefined;
 
@@ -68,11 +80,7 @@ export class CertificateBook {
   /** Registers `hosts` for the Secret; returns the Secret key when it holds a usable certificate, else adds a condition and returns undefined. */
   use(namespace: string, name: string, hosts: readonly string[], source: SourceRef, field: string, conditions: Condition[]): string | undefined {
     const key = objectKey(namespace, name);
-    let result = this.checked.get(key);
-    if (result === undefined) {
-      result = loadCertificate(this.state, namespace, name);
-      this.checked.set(key, result);
-    }
+    const result = loadCertificate(this.state, namespace, name);
     if (!result.ok) {
       conditions.push({ source, field, reason: result.reason, severity: 'Error', message: `${result.message}; the default certificate is served` });
       return undefined;
@@ -109,11 +117,6 @@ export class CertificateBook {
       this.byKey.delete(key);
       this.sorted = undefined;
     }
-  }
-
-  /** Forgets what was checked of the Secret `key`; its users must be released and re-derived. */
-  forget(key: string): void {
-    this.checked.delete(key);
   }
 
   /** Every usable certificate, sorted by Secret key, hosts sorted; an unchanged certificate keeps its object. */
