@@ -54,6 +54,8 @@ describe('the portico entry point', () => {
       [['--health-panic-threshold', '101'], '--health-panic-threshold must be an integer from 0 to 100'],
       [['--max-connections', '0'], '--max-connections must be an integer from 1 to 1000000'],
       [['--header-timeout-ms', 'soon'], '--header-timeout-ms must be an integer'],
+      // A flag about a port that is not opened was accepted and ignored.
+      [['--https-port', 'off', '--no-http2'], '--no-http2 applies to the HTTPS port, which --https-port off does not open'],
     ];
     for (const [args, message] of cases) {
       const result = await run([bin, 'dataplane', '--control', 'http://127.0.0.1:1', '--http-port', '0', '--admin-port', '0', ...args]);

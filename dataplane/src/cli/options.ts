@@ -142,6 +142,8 @@ export function servingOptions(command: Command, values: Record<string, unknown>
     }
   };
   const httpsOff = values['https-port'] === 'off';
+  // Refused rather than ignored: the operator asked for something about a port that is not opened.
+  if (httpsOff && values.http2 === false) usageError(command, "--no-http2 applies to the HTTPS port, which --https-port off does not open (h2c on the plain port is --h2c's)");
   const timeouts = {
     connectTimeoutMs: integer(command, values, 'connect-timeout-ms', 1, 3_600_000),
     readTimeoutMs: integer(command, values, 'read-timeout-ms', 1, 3_600_000),
