@@ -77,7 +77,9 @@ from manifests, or against a running control plane's current (or --version) snap
 Options:
   --manifests DIR                  Manifest directory or file (YAML/JSON, kubectl style).
   --control URL                    Ask this control API instead (POST /v1/explain).
-  --token TOKEN, --token-file FILE Bearer token for --control (default $PORTICO_API_TOKEN).
+  --token TOKEN, --token-file FILE Bearer token for --control (default $PORTICO_API_TOKEN, else .portico/api-token).
+  --control-ca FILE                With --control: PEM CA that signed the control API's certificate (https:// URLs).
+  --allow-insecure-http            With --control: allow sending the token over plain HTTP to a non-loopback address.
   --version V                      With --control: explain against this retained version (default current).
   --host H, --path P               The request's Host header and path (query allowed).
   --method M                       Request method (default GET).

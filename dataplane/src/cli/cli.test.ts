@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { CONTROL_COMMANDS } from '@portico/control/cli';
 
 const execFileAsync = promisify(execFile);
 const root = new URL('../../../', import.meta.url).pathname;
@@ -44,6 +45,16 @@ describe('the portico entry point', () => {
       expect(usage.stdout).toContain(`Usage: portico ${name}`);
     }
   });
+
+  it("every command's --help names every option it takes", async () => {
+    // `portico explain --help` left out --control-ca and --allow-insecure-http, which it takes.
+    const commands = [...CONTROL_COMMANDS.map((entry) => entry.load()), import('./dataplane.ts').then((m) => m.dataplaneCommand), import('./standalone.ts').then((m) => m.standaloneCommand)];
+    for (const command of await Promise.all(commands)) {
+      const { stdout } = await run([bin, command.name, '--help']);
+      const missing = Object.entries(command.options).filter(([name, option]) => !stdout.includes(`--${name}`) && !(option.type === 'boolean' && stdout.includes(`--no-${name}`)));
+      expect({ command: command.name, missing: missing.map(([name]) => name) }).toEqual({ command: command.name, missing: [] });
+    }
+  }, 60_000);
 
   it('refuses bad hardening flags before anything listens, naming the flag (exit status 2)', async () => {
     const cases: [string[], string][] = [
