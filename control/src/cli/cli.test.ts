@@ -157,4 +157,28 @@ describe('portico CLI', () => {
     expect(stderr).toContain('error: gateway.yaml (document 2) spec.hostnames[0]: HTTPRoute rook-ceph-mgr-dashboard: spec.hostnames[0]: must be a lower-case RFC 1123 subdomain');
     expect((JSON.parse(stdout) as { snapshot: { hosts: { host: string }[] } }).snapshot.hosts.map((h) => h.host)).toEqual(['k8s-ceph-dashboard.calmkart.com']);
   });
+
+  it('names the field and value of a GRPCRoute method it cannot serve, and drops only that rule', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'portico-cli-'));
+    await writeFile(join(dir, 'dashboard.yaml'), await readFile(join(examples, 'dashboard.yaml'), 'utf8'));
+    const gateway = (await readFile(gatewayExample, 'utf8')).split('\n---\n').slice(0, 2).join('\n---\n');
+    const route = `apiVersion: gateway.networking.k8s.io/v1
+kind: GRPCRoute
+metadata: {name: greeter, namespace: rook-ceph}
+spec:
+  parentRefs: [{name: edge, namespace: portico-system}]
+  hostnames: [grpc.example.com]
+  rules:
+    - matches: [{method: {service: helloworld.Greeter, method: "Say Hello/../x"}}]
+      backendRefs: [{name: rook-ceph-mgr-dashboard, port: 8443}]
+    - matches: [{method: {service: helloworld.Greeter, method: SayHello}}]
+      backendRefs: [{name: rook-ceph-mgr-dashboard, port: 8443}]
+`;
+    await writeFile(join(dir, 'gateway.yaml'), `${gateway}\n---\n${route}`);
+    const { code, stderr } = await portico('snapshot', '--manifests', dir, '-o', join(await mkdtemp(join(tmpdir(), 'portico-cli-out-')), 's.json'));
+    expect(code).toBe(1);
+    expect(stderr).toContain('error: GRPCRoute rook-ceph/greeter spec.rules[0]: spec.rules[0].matches[0].method.method: "Say Hello/../x" is not a valid gRPC method name; the rule is not served [UnsupportedValue]');
+    const served = await portico('explain', '--manifests', dir, '--host', 'grpc.example.com', '--path', '/helloworld.Greeter/SayHello', '--method', 'POST', '--json');
+    expect(JSON.parse(served.stdout)).toMatchObject({ status: 200, route: { kind: 'GRPCRoute', field: 'spec.rules[1].matches[0]' } });
+  });
 });

@@ -298,6 +298,20 @@ describe('the Gateway processor', () => {
     expect(filtered.conditions).toMatchObject([{ field: 'spec.rules[1]', reason: 'UnsupportedValue' }]);
     expect(parentConditions(result, 'rpc')).toEqual([{ Accepted: 'True/Accepted', ResolvedRefs: 'True/ResolvedRefs' }]);
   });
+
+  it('GRPCRoute: a bad method name or pattern drops its rule, naming the field and the value', () => {
+    const bad = { apiVersion: G, kind: 'GRPCRoute', metadata: { name: 'bad', namespace: 'apps' }, spec: { parentRefs: [{ name: 'edge', namespace: 'infra' }], rules: [
+      { matches: [{ method: { service: 'echo.Echo', method: 'Say Hello/../x' } }], backendRefs: [to('api')] },
+      { matches: [{ method: { service: 'echo Echo' } }], backendRefs: [to('api')] },
+      { matches: [{ method: { type: 'RegularExpression', service: 'echo.Echo', method: '[' } }], backendRefs: [to('api')] },
+    ] } };
+    const messages = build([...base, bad]).conditions.map((c) => `${c.field} ${c.reason}: ${c.message}`);
+    expect(messages).toEqual([
+      expect.stringContaining('spec.rules[0] UnsupportedValue: spec.rules[0].matches[0].method.method: "Say Hello/../x" is not a valid gRPC method name'),
+      expect.stringContaining('spec.rules[1] UnsupportedValue: spec.rules[1].matches[0].method.service: "echo Echo" is not a valid gRPC service name'),
+      expect.stringContaining('spec.rules[2] UnsupportedValue: spec.rules[2].matches[0].method: the path pattern "/echo.Echo/[" is not a regular expression Portico runs'),
+    ]);
+  });
 });
 
 describe('RequestMirror in the Gateway processor', () => {

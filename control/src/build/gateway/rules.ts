@@ -189,11 +189,11 @@ function grpcMatch(match: GRPCRouteMatch, field: string): MatchRead | string {
   if ((method.type ?? 'Exact') === 'RegularExpression') {
     const pattern = `/${method.service ?? '[^/]+'}/${method.method ?? '[^/]+'}`;
     const problem = regexProblem(pattern);
-    if (problem !== undefined) return `${field}.method: ${problem}`;
+    if (problem !== undefined) return `${field}.method: the path pattern ${JSON.stringify(pattern)} ${problem}`;
     return { pathType: 'RegularExpression', path: pattern, match: conditions };
   }
-  const bad = [method.service, method.method].find((part) => part !== undefined && !GRPC_NAME.test(part));
-  if (bad !== undefined) return `${field}.method: ${bad} is not a valid gRPC service or method name`;
+  const bad = (['service', 'method'] as const).find((part) => method[part] !== undefined && !GRPC_NAME.test(method[part]));
+  if (bad !== undefined) return `${field}.method.${bad}: ${JSON.stringify(method[bad])} is not a valid gRPC ${bad} name`;
   if (method.service !== undefined && method.method !== undefined) return { pathType: 'Exact', path: `/${method.service}/${method.method}`, match: conditions };
   if (method.service !== undefined) return { pathType: 'Prefix', path: `/${method.service}`, match: conditions };
   return { pathType: 'RegularExpression', path: `/[^/]+/${literal(method.method!)}`, match: conditions };
