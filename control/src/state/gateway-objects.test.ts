@@ -73,6 +73,9 @@ describe('Gateway API objects from manifests', () => {
     },
     // The CRD's Hostname pattern: in a cluster the API server refuses these; `Bad_Host!` was served as a host.
     { name: 'a route hostname that is not a DNS name', text: `apiVersion: ${G}/v1\nkind: HTTPRoute\nmetadata: {name: r}\nspec: {hostnames: [ok.example.com, "Bad_Host!"]}\n`, field: 'spec.hostnames[1]' },
+    // The pattern lets IPv4 addresses through; the spec's Hostname does not allow them.
+    { name: 'a route hostname that is an IP address', text: `apiVersion: ${G}/v1\nkind: HTTPRoute\nmetadata: {name: r}\nspec: {hostnames: [ok.example.com, 10.0.0.1]}\n`, field: 'spec.hostnames[1]' },
+    { name: 'a listener hostname that is an IP address', text: `apiVersion: ${G}/v1\nkind: Gateway\nmetadata: {name: g}\nspec: {gatewayClassName: c, listeners: [{name: l, port: 80, protocol: HTTP, hostname: "192.168.1.10"}]}\n`, field: 'spec.listeners[0].hostname' },
     { name: 'an upper-case GRPCRoute hostname', text: `apiVersion: ${G}/v1\nkind: GRPCRoute\nmetadata: {name: r}\nspec: {hostnames: [Grpc.Example.com]}\n`, field: 'spec.hostnames[0]' },
     { name: 'a listener hostname with a wildcard inside', text: `apiVersion: ${G}/v1\nkind: Gateway\nmetadata: {name: g}\nspec: {gatewayClassName: c, listeners: [{name: l, port: 80, protocol: HTTP, hostname: "a.*.example.com"}]}\n`, field: 'spec.listeners[0].hostname' },
     { name: 'a ReferenceGrant without from', text: `apiVersion: ${G}/v1beta1\nkind: ReferenceGrant\nmetadata: {name: g}\nspec: {from: [], to: [{group: "", kind: Service}]}\n`, field: 'spec.from' },

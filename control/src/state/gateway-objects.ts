@@ -21,7 +21,9 @@ const hostname = z
   .string()
   .min(1)
   .max(253)
-  .regex(/^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/, 'must be a lower-case RFC 1123 subdomain, optionally with a "*." first label (the CRD\'s Hostname)');
+  .regex(/^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/, 'must be a lower-case RFC 1123 subdomain, optionally with a "*." first label (the CRD\'s Hostname)')
+  // The pattern lets an IPv4 address through; the spec's Hostname says "IPs are not allowed".
+  .refine((host) => !/^\d{1,3}(\.\d{1,3}){3}$/.test(host), 'must be a DNS name, not an IP address (the spec\'s Hostname)');
 
 /** A label selector (`matchLabels` and `matchExpressions`). */
 export const LabelSelector = z.looseObject({
