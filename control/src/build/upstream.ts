@@ -36,7 +36,7 @@ export interface UpstreamPolicy {
 export type SpokenProtocol = 'HTTP' | 'HTTPS' | 'GRPC' | 'GRPCS' | 'H2C';
 
 /** How endpoints are spoken to: over TLS or not, and the HTTP/2 protocol (undefined: HTTP/1.1). */
-interface Wire {
+export interface Wire {
   readonly tls: boolean;
   readonly protocol: UpstreamProtocol | undefined;
 }
@@ -200,6 +200,11 @@ const APP_PROTOCOLS: ReadonlyMap<string, Wire> = new Map([
   ['grpcs', GRPC_TLS],
 ]);
 
+/** The wire a Service port's `appProtocol` names (case-insensitive), or undefined when Portico does not know it. */
+export function appProtocolWire(appProtocol: string): Wire | undefined {
+  return APP_PROTOCOLS.get(appProtocol.trim().toLowerCase());
+}
+
 /**
  * The protocol of one backend: `backend-protocol` when the Ingress sets it, else the Service
  * port's `appProtocol`, else HTTP/1.1. `servicePort` names the port in messages (`ns/svc:port`).
@@ -208,7 +213,7 @@ export function backendProtocol(policy: UpstreamPolicy, appProtocol: string | un
   if (policy.refused !== undefined) return { tls: undefined, protocol: undefined, refused: policy.refused };
   let spoken = policy.protocol === undefined ? undefined : SPOKEN.get(policy.protocol);
   if (spoken === undefined && appProtocol !== undefined) {
-    spoken = APP_PROTOCOLS.get(appProtocol.trim().toLowerCase());
+    spoken = appProtocolWire(appProtocol);
     if (spoken === undefined) conditions.push({ source, field: at, reason: 'UnsupportedBackendProtocol', severity: 'Warning', message: `Service port ${servicePort} has appProtocol ${appProtocol}, which Portico does not know; spoken to as HTTP/1.1` });
   }
   const protocol = spoken?.protocol;

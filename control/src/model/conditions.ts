@@ -32,6 +32,8 @@ export type ConditionReason =
   | 'BackendNotFound'
   | 'InvalidKind'
   | 'RefNotPermitted'
+  /** A backend's Service port names an `appProtocol` Portico cannot speak to it (the spec's UnsupportedProtocol). */
+  | 'UnsupportedProtocol'
   /** A Gateway listener is not accepted, conflicts, or has unresolved references. */
   | 'ListenerInvalid';
 

@@ -9,13 +9,14 @@ import { objectKey } from '../../state/cluster-state.ts';
 import type { BackendRef } from '../../state/gateway-objects.ts';
 import { GATEWAY_GROUP } from '../../state/gateway-objects.ts';
 import type { EndpointSets } from '../backends.ts';
+import { appProtocolWire } from '../upstream.ts';
 import { referenceAllowed } from './references.ts';
 
 /** A backendRef resolved, or the reason (a spec ResolvedRefs reason) it did not. */
 export interface GatewayBackend {
   readonly backend: Backend;
-  /** BackendNotFound, InvalidKind or RefNotPermitted, with a message naming the field; undefined when resolved. */
-  readonly problem?: { readonly field: string; readonly reason: 'BackendNotFound' | 'InvalidKind' | 'RefNotPermitted'; readonly message: string } | undefined;
+  /** BackendNotFound, InvalidKind, RefNotPermitted or UnsupportedProtocol, with a message naming the field; undefined when resolved. */
+  readonly problem?: { readonly field: string; readonly reason: 'BackendNotFound' | 'InvalidKind' | 'RefNotPermitted' | 'UnsupportedProtocol'; readonly message: string } | undefined;
 }
 
 /** Resolves `ref` (at `field` of `source`, a route in `namespace`). `grpc` makes the endpoints speak gRPC. */
@@ -38,8 +39,15 @@ export function resolveBackendRef(ref: BackendRef, source: SourceRef, field: str
   if (ref.port === undefined) return { backend: unresolved, problem: { field, reason: 'BackendNotFound', message: `${field}: port is required for a Service backend` } };
   const servicePort = service.spec.type === 'ExternalName' ? { port: ref.port } : service.spec.ports?.find((p) => p.port === ref.port);
   if (servicePort === undefined) return { backend: unresolved, problem: { field, reason: 'BackendNotFound', message: `${field}: Service ${namespace}/${ref.name} has no port ${ref.port}` } };
-  const appProtocol = 'appProtocol' in servicePort ? servicePort.appProtocol?.toLowerCase() : undefined;
-  const protocol = grpc ? 'grpc' : appProtocol === 'kubernetes.io/h2c' ? 'h2' : undefined;
+  const appProtocol = 'appProtocol' in servicePort ? servicePort.appProtocol : undefined;
+  const wire = appProtocol === undefined ? undefined : appProtocolWire(appProtocol);
+  // TLS to endpoints is BackendTLSPolicy's business in Gateway API, which Portico does not read:
+  // such a port is refused rather than spoken to in clear text.
+  if (appProtocol !== undefined && (wire === undefined || wire.tls)) {
+    const why = wire === undefined ? 'which Portico does not speak' : 'which needs TLS to the endpoints, and Portico does not support BackendTLSPolicy';
+    return { backend: unresolved, problem: { field, reason: 'UnsupportedProtocol', message: `${field}: Service ${namespace}/${ref.name} port ${ref.port} has appProtocol ${appProtocol}, ${why}` } };
+  }
+  const protocol = grpc ? 'grpc' : wire?.protocol;
   const backend: Backend = { ...base, endpointSet: sets.resolve(service, servicePort, ref.port), ...(protocol === undefined ? {} : { protocol }) };
   return { backend };
 }

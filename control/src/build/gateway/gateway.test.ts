@@ -285,6 +285,29 @@ describe('the Gateway processor', () => {
     expect(routeOlder.conditions).toMatchObject([{ source: { kind: 'Ingress', name: 'legacy' }, reason: 'Conflict' }]);
   });
 
+  it("takes the backend protocol from the Service port's appProtocol; one it cannot speak (TLS needs BackendTLSPolicy; unknown) is UnsupportedProtocol, never plain HTTP/1.1", () => {
+    const port = (appProtocol: string): KubeObject[] => serviceWithEndpoints('apps', appProtocol.replace(/[^a-z0-9]/g, '-'), 80, ['10.0.1.1']).map((o) => (o.kind === 'Service' ? { ...o, spec: { ports: [{ port: 80, appProtocol }] } } : o)) as KubeObject[];
+    const protocols = ['kubernetes.io/h2c', 'kubernetes.io/ws', 'https', 'kubernetes.io/wss', 'grpcs', 'example.com/custom'];
+    const routes = protocols.map((p, i) => httpRoute(`r${i}`, { hostnames: [`r${i}.example.com`], rules: [{ backendRefs: [to(p.replace(/[^a-z0-9]/g, '-'))] }] }));
+    const result = build([...base, ...(protocols.flatMap(port) as unknown as Obj[]), ...routes]);
+    const backend = (i: number) => result.model.virtualHosts.find((v) => v.host === `r${i}.example.com`)!.routes[0]!.backends[0]!;
+    expect(protocols.map((_, i) => ({ protocol: backend(i).protocol, invalid: backend(i).invalid === true }))).toEqual([
+      { protocol: 'h2', invalid: false },
+      { protocol: undefined, invalid: false },
+      { protocol: undefined, invalid: true },
+      { protocol: undefined, invalid: true },
+      { protocol: undefined, invalid: true },
+      { protocol: undefined, invalid: true },
+    ]);
+    expect(parentConditions(result, 'r2')).toEqual([{ Accepted: 'True/Accepted', ResolvedRefs: 'False/UnsupportedProtocol' }]);
+    expect(result.conditions.filter((c) => c.reason === 'UnsupportedProtocol').map((c) => `${c.source.name} ${c.field}: ${c.message}`)).toEqual([
+      'r2 spec.rules[0].backendRefs[0]: spec.rules[0].backendRefs[0]: Service apps/https port 80 has appProtocol https, which needs TLS to the endpoints, and Portico does not support BackendTLSPolicy; its share of requests fails',
+      'r3 spec.rules[0].backendRefs[0]: spec.rules[0].backendRefs[0]: Service apps/kubernetes-io-wss port 80 has appProtocol kubernetes.io/wss, which needs TLS to the endpoints, and Portico does not support BackendTLSPolicy; its share of requests fails',
+      'r4 spec.rules[0].backendRefs[0]: spec.rules[0].backendRefs[0]: Service apps/grpcs port 80 has appProtocol grpcs, which needs TLS to the endpoints, and Portico does not support BackendTLSPolicy; its share of requests fails',
+      'r5 spec.rules[0].backendRefs[0]: spec.rules[0].backendRefs[0]: Service apps/example-com-custom port 80 has appProtocol example.com/custom, which Portico does not speak; its share of requests fails',
+    ]);
+  });
+
   it('GRPCRoute: service/method become paths and the backends speak gRPC', () => {
     const grpc = { apiVersion: G, kind: 'GRPCRoute', metadata: { name: 'rpc', namespace: 'apps' }, spec: { parentRefs: [{ name: 'edge', namespace: 'infra' }], rules: [{ matches: [{ method: { service: 'echo.Echo', method: 'Say' } }, { method: { service: 'health.Health' } }], backendRefs: [to('api')] }] } };
     const result = build([...base, grpc]);
