@@ -11,13 +11,13 @@
  * Portico holds at most a stream buffer of any response.
  */
 import type { ServerHttp2Stream } from 'node:http2';
-import { CHUNKED_INVALID, ChunkedDecoder } from '../http/chunked.ts';
+import { CHUNKED_INVALID } from '../http/chunked.ts';
 import { ADD_HEADER_STATUSES } from '@portico/control/snapshot/policies/external-auth';
 import { rewriteRedirect } from '@portico/control/snapshot/policies/proxy-redirect';
 import type { ResponseExtra } from '../http/respond.ts';
-import { ResponseHead, R_CONNECTION, R_HOP, R_TRANSFER_ENCODING, R_UPGRADE } from '../http/response-head.ts';
-import { CHUNKED, LENGTH, NONE, RELAY_DONE, RELAY_INVALID, RELAY_MORE, RELAY_RETRY, UNTIL_CLOSE, responseFraming } from '../relay.ts';
-import type { Relay } from '../relay.ts';
+import type { ResponseHead } from '../http/response-head.ts';
+import { R_CONNECTION, R_HOP, R_TRANSFER_ENCODING, R_UPGRADE } from '../http/response-head.ts';
+import { CHUNKED, LENGTH, NONE, RELAY_DONE, RELAY_INVALID, RELAY_MORE, Relay } from '../relay.ts';
 import type { Upstream } from '../upstream/pool.ts';
 
 /** Response fields that never go into an HTTP/2 response besides the hop-by-hop kinds the parser marks. */
@@ -77,129 +77,63 @@ export function responseHeaders(buf: Buffer, head: ResponseHead, extra: Response
 }
 
 /** One response at a time to one HTTP/2 stream. */
-export class H2ResponseRelay implements Relay {
-  readonly head: ResponseHead;
-  started = false;
-  retryOn: ((status: number) => boolean) | undefined;
-  status = 0;
-  /** An HTTP/2 connection outlives every response. */
-  readonly closeClient = false;
+export class H2ResponseRelay extends Relay {
   readonly #stream: ServerHttp2Stream;
-  readonly #decoder: ChunkedDecoder;
   readonly #spans: number[] = [];
-  #pending: Buffer | undefined;
-  #mode = NONE;
-  #remaining = 0;
-  #leftover = false;
-  #isHead = false;
-  #extra: ResponseExtra | undefined;
 
   /** Relays to `stream`. */
   constructor(maxHeaderSize: number, stream: ServerHttp2Stream) {
+    super(maxHeaderSize);
     this.#stream = stream;
-    this.head = new ResponseHead(maxHeaderSize);
-    this.#decoder = new ChunkedDecoder(maxHeaderSize);
-    this.#decoder.spans = this.#spans;
-  }
-
-  /** See Relay.restart. */
-  restart(): void {
-    this.head.reset();
-    this.started = this.#leftover = false;
-    this.status = 0;
-    this.#pending = undefined;
-  }
-
-  /** See Relay.reset; `keepAlive`, `http11` and `upgrade` mean nothing to an HTTP/2 stream. */
-  reset(isHead: boolean, _keepAlive: boolean, _http11: boolean, _upgrade: boolean, extra?: ResponseExtra): void {
-    this.#extra = extra;
-    this.head.reset();
-    this.started = this.#leftover = false;
-    this.status = 0;
-    this.#pending = undefined;
-    this.#isHead = isHead;
-  }
-
-  get reusable(): boolean {
-    return this.#mode !== UNTIL_CLOSE && !this.#leftover && this.head.minor === 1 && !this.head.connectionClose;
+    this.decoder.spans = this.#spans;
   }
 
   /** The response went out with `waitForTrailers` (a chunked body): ending the stream asks for its trailers. */
   get awaitsTrailers(): boolean {
-    return this.started && this.#mode === CHUNKED;
+    return this.started && this.mode === CHUNKED;
   }
 
-  get endsOnClose(): boolean {
-    return this.started && this.#mode === UNTIL_CLOSE;
+  /** Not relayed. */
+  protected informational(): void {}
+
+  /** A broken response: no upgrade is ever asked for over HTTP/2. */
+  protected switched(): number {
+    return RELAY_INVALID;
   }
 
-  /** Takes buffer[0, length) from the endpoint; see Relay.feed. */
-  feed(buffer: Buffer, length: number, upstream: Upstream): number {
-    if (this.started) return this.#relay(buffer, 0, length, upstream);
-    let buf = buffer;
-    let limit = length;
-    if (this.#pending !== undefined) {
-      buf = Buffer.concat([this.#pending, buffer.subarray(0, length)]);
-      limit = buf.length;
-      this.#pending = undefined;
-    }
+  protected respond(buf: Buffer, headEnd: number, limit: number, upstream: Upstream): number {
     const head = this.head;
-    for (;;) {
-      const headEnd = head.parse(buf, limit);
-      if (headEnd === 0) {
-        this.#pending = buf.subarray(0, limit);
-        upstream.retained = true;
-        return RELAY_MORE;
-      }
-      if (headEnd < 0 || head.status === 101) return RELAY_INVALID;
-      if (head.status >= 200) return this.retryOn?.(head.status) === true ? RELAY_RETRY : this.#respond(buf, headEnd, limit, upstream);
-      // 1xx: not relayed; the real response follows on the same connection.
-      head.reset();
-      if (headEnd === limit) return RELAY_MORE;
-      buf = buf.subarray(headEnd, limit);
-      limit = buf.length;
-    }
-  }
-
-  #respond(buf: Buffer, headEnd: number, limit: number, upstream: Upstream): number {
-    const head = this.head;
-    this.status = head.status;
-    this.#mode = responseFraming(head, this.#isHead);
-    this.#remaining = head.contentLength;
-    if (this.#mode === CHUNKED) this.#decoder.reset();
-    this.started = true;
+    this.begin();
     const stream = this.#stream;
     if (stream.destroyed) return RELAY_MORE;
-    const headers = responseHeaders(buf, head, this.#extra);
+    const headers = responseHeaders(buf, head, this.extra);
     // A chunked body may end with trailers (gRPC's status): the stream waits for them at its end.
-    stream.respond(headers, { endStream: this.#mode === NONE, waitForTrailers: this.#mode === CHUNKED });
-    if (this.#mode === NONE) {
-      if (headEnd < limit) this.#leftover = true;
+    stream.respond(headers, { endStream: this.mode === NONE, waitForTrailers: this.mode === CHUNKED });
+    if (this.mode === NONE) {
+      if (headEnd < limit) this.leftover = true;
       return RELAY_DONE;
     }
-    return this.#relay(buf, headEnd, limit, upstream);
+    return this.body(buf, headEnd, limit, upstream);
   }
 
   /** Relays body bytes buf[from, length): their data, without chunked framing. */
-  #relay(buf: Buffer, from: number, length: number, upstream: Upstream): number {
+  protected body(buf: Buffer, from: number, length: number, upstream: Upstream): number {
     const stream = this.#stream;
     let end = length;
     let done = false;
     let ok = true;
-    if (this.#mode === CHUNKED) {
-      end = this.#decoder.feed(buf, from, length);
+    if (this.mode === CHUNKED) {
+      end = this.decoder.feed(buf, from, length);
       if (end === CHUNKED_INVALID) return RELAY_INVALID;
-      done = this.#decoder.done;
+      done = this.decoder.done;
       const spans = this.#spans;
       for (let i = 0; i < spans.length; i += 2) if (!stream.destroyed) ok = stream.write(buf.subarray(spans[i] as number, spans[i + 1] as number));
       if (spans.length !== 0) upstream.retained = true;
       spans.length = 0;
     } else {
-      if (this.#mode === LENGTH) {
-        const take = Math.min(this.#remaining, length - from);
-        end = from + take;
-        this.#remaining -= take;
-        done = this.#remaining === 0;
+      if (this.mode === LENGTH) {
+        end = this.takeLength(from, length);
+        done = this.remaining === 0;
       }
       if (end > from && !stream.destroyed) {
         // The stream keeps a reference to the bytes until they are framed: the read buffer stays with them.
@@ -207,11 +141,11 @@ export class H2ResponseRelay implements Relay {
         upstream.retained = true;
       }
     }
-    if (end < length) this.#leftover = true;
+    if (end < length) this.leftover = true;
     if (done) {
       if (!stream.destroyed) {
-        if (this.#mode === CHUNKED) {
-          const trailers = trailerFields(this.#decoder.trailerText);
+        if (this.mode === CHUNKED) {
+          const trailers = trailerFields(this.decoder.trailerText);
           stream.once('wantTrailers', () => {
             try {
               stream.sendTrailers(trailers);
