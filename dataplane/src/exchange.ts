@@ -19,9 +19,9 @@ import { RELAY_DONE, RELAY_INVALID, RELAY_RETRY, RELAY_UPGRADE } from './relay.t
 import type { Relay } from './relay.ts';
 import { RequestBody } from './request-body.ts';
 import type { ExtraHeaders } from './policy.ts';
-import { mergeHeaders } from './policy.ts';
+import { extraHeaders, mergeHeaders, responseExtraOf } from './policy.ts';
 import type { ExchangeTimeouts } from './failure.ts';
-import type { LocalAnswer, NextUpstreamPolicy, UpstreamSettings } from '@portico/control/snapshot/policies/module';
+import type { LocalAnswer, NextUpstreamPolicy, PolicyOutcome, UpstreamSettings } from '@portico/control/snapshot/policies/module';
 import { STATUS_BITS, statusBit } from '@portico/control/snapshot/policies/next-upstream';
 import type { ExternalAuthRequest } from '@portico/control/snapshot/policies/external-auth';
 import { decideAuth } from '@portico/control/snapshot/policies/external-auth';
@@ -119,17 +119,20 @@ export class Exchange implements UpstreamOwner {
   /**
    * Starts proxying the request parsed from buf[0, headEnd); `rest` holds the bytes read after
    * the head; `target` replaces the received request-target (the normalized one) when given;
-   * `headers` are request header lines the route's policies set, `response` the response header
-   * lines they set, `done` what to call once when the exchange is over (however it ends),
-   * `settings` the route's body limit and timeouts, `auth` the auth-url subrequest that must
-   * allow the request before anything is sent to an endpoint.
+   * `outcome`, what the route's policies decided, brings the request and response header lines
+   * they set, what to call once when the exchange is over (however it ends), the route's body
+   * limit and timeouts, and the auth-url subrequest that must allow the request before anything
+   * is sent to an endpoint. The client connection is kept open after it when the client (HTTP/1.1
+   * without `Connection: close`) and the proxy (not closing) both allow.
    */
-  start(buf: Buffer, headEnd: number, rest: Buffer | undefined, decision: ProxyDecision, keepAlive: boolean, started: number, target?: string, headers?: ExtraHeaders, response?: ResponseExtra, done?: readonly (() => void)[], settings?: UpstreamSettings, auth?: ExternalAuthRequest): void {
+  start(buf: Buffer, headEnd: number, rest: Buffer | undefined, decision: ProxyDecision, started: number, target: string | undefined, outcome?: PolicyOutcome): void {
     const head = this.conn.head;
-    this.#whenDone = done !== undefined && done.length !== 0 ? done : undefined;
+    const keepAlive = head.minor === 1 && !head.connectionClose && !this.conn.context.closing;
+    const response = outcome === undefined ? undefined : responseExtraOf(outcome);
+    this.#whenDone = outcome !== undefined && outcome.done.length !== 0 ? outcome.done : undefined;
     this.requestBuffer = buf;
     this.#target = target;
-    this.#extra = headers;
+    this.#extra = outcome === undefined ? undefined : extraHeaders(outcome);
     this.active = true;
     this.decision = decision;
     this.#started = started;
@@ -144,7 +147,7 @@ export class Exchange implements UpstreamOwner {
     this.#measuredFrom = 0;
     this.#arrived = this.conn.context.now;
     this.#relay.reset(this.#isHead, keepAlive, head.minor === 1, this.#upgrade, response);
-    this.#applySettings(settings);
+    this.#applySettings(outcome?.upstream);
     if (decision.protocol !== undefined) this.#armDeadline(buf, head);
     // Frame (and for chunked, validate) the body bytes already here before anything is sent.
     let body: Buffer | undefined;
@@ -168,6 +171,7 @@ export class Exchange implements UpstreamOwner {
     this.#replayable = true;
     // Until the endpoint takes the head, read no more body (it keeps the request replayable).
     if (!this.#requestDone || extra !== undefined) this.conn.pauseBody();
+    const auth = outcome?.externalAuth;
     if (auth !== undefined) return this.#authorize(auth, response);
     this.#attach(false);
   }

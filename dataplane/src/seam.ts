@@ -17,7 +17,7 @@ import type { ProxyContext } from './context.ts';
 import type { Exchange } from './exchange.ts';
 import type { ForwardContext } from './http/forward.ts';
 import type { RequestHead } from './http/request-head.ts';
-import { extraHeaders, responseExtraOf } from './policy.ts';
+import { extraHeaders } from './policy.ts';
 import { isGrpcContentType } from './grpc.ts';
 import { mirrorRequest } from './mirror.ts';
 
@@ -134,14 +134,9 @@ export function dispatchRequest(down: Downstream, buf: Buffer, headEnd: number, 
   if (decision.kind === 'proxy' && outcome?.answer === undefined) {
     down.beginExchange();
     const forwardTarget = outcome?.target ?? (path === target ? undefined : path);
-    const keepAlive = head.minor === 1 && !head.connectionClose && !closing;
-    if (outcome === undefined) down.exchange.start(buf, headEnd, rest, decision, keepAlive, started, forwardTarget);
-    else {
-      const extra = extraHeaders(outcome);
-      down.exchange.start(buf, headEnd, rest, decision, keepAlive, started, forwardTarget, extra, responseExtraOf(outcome), outcome.done, outcome.upstream, outcome.externalAuth);
-      // Copies go out after the real exchange started, and nothing about them reaches it.
-      if (outcome.mirrors.length !== 0) mirrorRequest({ context: down.context, forward: down.forward, head, buf, headEnd, rest, target: forwardTarget, extra }, decision.snapshot, outcome.mirrors);
-    }
+    down.exchange.start(buf, headEnd, rest, decision, started, forwardTarget, outcome);
+    // Copies go out after the real exchange started, and nothing about them reaches it.
+    if (outcome !== undefined && outcome.mirrors.length !== 0) mirrorRequest({ context: down.context, forward: down.forward, head, buf, headEnd, rest, target: forwardTarget, extra: extraHeaders(outcome) }, decision.snapshot, outcome.mirrors);
     return false;
   }
   // Answered here: what the policy steps took (a concurrency slot) is given back now.
