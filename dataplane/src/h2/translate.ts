@@ -20,7 +20,6 @@ export interface TranslatedRequest {
   readonly ok: true;
   /** `METHOD target HTTP/1.1\r\n` … `\r\n` (latin1). */
   readonly head: Buffer;
-  readonly method: string;
   /** The `:authority` (or Host) value. */
   readonly authority: string;
   /** The `:path` value. */
@@ -170,5 +169,5 @@ export function translateRequest(raw: readonly string[], endStream: boolean): Tr
   text += lines.join('');
   if (chunked) text += 'transfer-encoding: chunked\r\n';
   text += '\r\n';
-  return { ok: true, head: Buffer.from(text, 'latin1'), method, authority: hostValue, target, contentLength, chunked };
+  return { ok: true, head: Buffer.from(text, 'latin1'), authority: hostValue, target, contentLength, chunked };
 }
