@@ -16,6 +16,7 @@ import type { LocalAnswer, RequestFacts } from '@portico/control/snapshot/polici
 import type { ProxyContext } from './context.ts';
 import type { Exchange } from './exchange.ts';
 import type { ForwardContext } from './http/forward.ts';
+import { addField } from './http/fields.ts';
 import type { RequestHead } from './http/request-head.ts';
 import { extraHeaders } from './policy.ts';
 import { isGrpcContentType } from './grpc.ts';
@@ -90,9 +91,7 @@ export function headerRecord(buf: Buffer, head: RequestHead): RequestHeaders {
     const end = head.lines[index * 3 + 1] as number;
     const colon = head.colonOf(buf, index);
     const name = buf.latin1Slice(start, colon).toLowerCase();
-    const value = buf.latin1Slice(colon + 1, end).trim();
-    const seen = headers[name];
-    headers[name] = seen === undefined ? value : Array.isArray(seen) ? [...seen, value] : [seen, value];
+    addField(headers, name, buf.latin1Slice(colon + 1, end).trim());
   }
   return headers;
 }

@@ -12,6 +12,7 @@
  */
 import type { ServerHttp2Stream } from 'node:http2';
 import { CHUNKED_INVALID } from '../http/chunked.ts';
+import { addField } from '../http/fields.ts';
 import { ADD_HEADER_STATUSES } from '@portico/control/snapshot/policies/external-auth';
 import { rewriteRedirect } from '@portico/control/snapshot/policies/proxy-redirect';
 import type { ResponseExtra } from '../http/respond.ts';
@@ -34,9 +35,7 @@ export function trailerFields(text: string): Record<string, string | string[]> {
     if (colon <= 0) continue;
     const name = line.slice(0, colon).toLowerCase();
     if (NOT_IN_TRAILERS.has(name)) continue;
-    const value = line.slice(colon + 1).trim();
-    const seen = trailers[name];
-    trailers[name] = seen === undefined ? value : Array.isArray(seen) ? [...seen, value] : [seen, value];
+    addField(trailers, name, line.slice(colon + 1).trim());
   }
   return trailers;
 }
@@ -56,16 +55,11 @@ export function responseHeaders(buf: Buffer, head: ResponseHead, extra: Response
     if (NOT_RELAYED.has(name) || (tokens.length !== 0 && tokens.includes(name)) || (extra !== undefined && extra.replaces.includes(name))) continue;
     let value = buf.latin1Slice(colon + 1, end).trim();
     if (extra?.rewrite !== undefined) value = rewriteRedirect(name, value, extra.rewrite.from, extra.rewrite.to) ?? value;
-    const seen = headers[name];
-    headers[name] = seen === undefined ? value : Array.isArray(seen) ? [...seen, value] : [seen as string, value];
+    addField(headers, name, value);
   }
   if (extra !== undefined) {
     for (const [name, value] of extra.headers) headers[name.toLowerCase()] = value;
-    for (const [name, value] of extra.added ?? []) {
-      const key = name.toLowerCase();
-      const seen = headers[key];
-      headers[key] = seen === undefined ? value : Array.isArray(seen) ? [...seen, value] : [String(seen), value];
-    }
+    for (const [name, value] of extra.added ?? []) addField(headers, name.toLowerCase(), value);
   }
   // The auth-url server's cookies, beside the endpoint's own (on nginx add_header's statuses unless always).
   if (extra?.cookieValues !== undefined && (extra.cookiesAlways === true || ADD_HEADER_STATUSES.has(head.status))) {

@@ -83,3 +83,14 @@ export function pushFieldLine(lines: Int32Array<ArrayBuffer>, index: number, sta
   out[slot + 2] = kind;
   return out;
 }
+
+/**
+ * Adds `value` under `name` to a field record in node:http2's shape (`IncomingHttpHeaders`,
+ * `OutgoingHttpHeaders`): the first value as it is, a repeated name's values gathered in an array.
+ */
+export function addField(fields: Record<string, string | string[] | number | undefined>, name: string, value: string): void {
+  const seen = fields[name];
+  if (seen === undefined) fields[name] = value;
+  else if (Array.isArray(seen)) seen.push(value);
+  else fields[name] = [String(seen), value];
+}

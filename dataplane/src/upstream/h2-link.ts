@@ -16,6 +16,7 @@ import type { ClientHttp2Stream, IncomingHttpHeaders, OutgoingHttpHeaders } from
 import { CANCEL, FLAG_END_STREAM, NO_ERROR, PROTOCOL_ERROR, REFUSED_STREAM } from '../h2/codes.ts';
 import { isGrpcContentType } from '../grpc.ts';
 import { reasonPhrase } from '../http/respond.ts';
+import { addField } from '../http/fields.ts';
 import type { H2Session } from './h2-pool.ts';
 import type { Upstream, UpstreamOwner, UpstreamSocket } from './pool.ts';
 
@@ -229,8 +230,7 @@ export class H2Link implements Upstream, UpstreamSocket {
       if (name === 'content-length') length = Number(value);
       if (name === 'content-type' && isGrpcContentType(value)) grpc = true;
       if (NOT_SENT.has(name)) continue;
-      const seen = headers[name];
-      headers[name] = seen === undefined ? value : Array.isArray(seen) ? [...seen, value] : [seen as string, value];
+      addField(headers, name, value);
     }
     if (grpc || this.#grpc) headers.te = 'trailers';
     this.#state = chunked ? CHUNK_SIZE : length > 0 ? LENGTH : NONE;
