@@ -139,6 +139,7 @@ describe('portico CLI', () => {
       [['snapshot', '--manifests', examples, '--gateway-http-port', '80', '--gateway-https-port', '80'], 'port 80 is both a Gateway HTTP listener port (--gateway-http-port) and an HTTPS one (--gateway-https-port); a port serves one of them'],
       [['standalone', '--manifests', examples, '--gateway-https-port', '8080'], "port 8080 is both a Gateway HTTP listener port (--gateway-http-port or standalone's --http-port) and an HTTPS one (--gateway-https-port)"],
       [['explain', '--manifests', examples, '--host', 'a', '--path', '/', '--gateway-http-port', '0'], '--gateway-http-port must be 1..65535, got 0'],
+      [['snapshot', '--manifests', examples, ...Array.from({ length: 65 }, (_, i) => ['--gateway-http-port', String(1000 + i)]).flat()], '--gateway-http-port is given 65 times; at most 64 ports'],
       [['explain', '--control', 'http://127.0.0.1:1', '--host', 'a', '--path', '/', '--gateway-http-port', '8080'], "--gateway-http-port applies to --manifests; with --control the control plane's own ports decide"],
     ];
     for (const [args, message] of cases) {

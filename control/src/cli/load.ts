@@ -40,13 +40,17 @@ export const GATEWAY_PORT_OPTIONS = {
 
 /** Their --help lines. */
 export const GATEWAY_PORT_HELP = `  --gateway-http-port N            Gateway listener port (protocol HTTP) that reaches the data plane; repeatable
-                                   (default 80). Listeners on other ports are not accepted (PortUnavailable).
+                                   up to 64 (default 80). Listeners on other ports are not accepted (PortUnavailable).
   --gateway-https-port N           The same for HTTPS listeners (default 443).`;
+
+const MAX_GATEWAY_PORTS = 64;
 
 /** The Gateway listener ports the values ask for, plus `extra` (standalone's own traffic ports). Throws PORTICO_E_USAGE for a bad port. */
 export function gatewayPorts(command: Command, values: Record<string, unknown>, extra: { http?: number | undefined; https?: number | undefined } = {}): GatewayPorts {
   const read = (option: string, fallback: number, more: number | undefined): number[] => {
     const given = (values[option] as string[] | undefined) ?? [String(fallback)];
+    // Bounded like a Gateway's listeners (64): every port is named in PortUnavailable conditions, whose message the API server caps.
+    if (given.length > MAX_GATEWAY_PORTS) usageError(command, `--${option} is given ${given.length} times; at most ${MAX_GATEWAY_PORTS} ports`);
     const ports = given.map((text) => {
       const port = Number(text);
       if (!Number.isInteger(port) || port < 1 || port > 65535) usageError(command, `--${option} must be 1..65535, got ${text}`);
