@@ -10,17 +10,13 @@ import type { LocalAnswer } from '@portico/control/snapshot/policies/module';
 import type { ProxyContext } from './context.ts';
 import { Exchange } from './exchange.ts';
 import type { ForwardContext } from './http/forward.ts';
-import { untrustedLines } from './http/forward.ts';
 import { RequestHead } from './http/request-head.ts';
 import { localResponse, policyResponse, redirectResponse } from './http/respond.ts';
 import { ResponseRelay } from './relay.ts';
 import type { ClientProtocol, ConnectionInfo, Downstream } from './seam.ts';
-import { dispatchRequest, recordRequest } from './seam.ts';
+import { dispatchRequest, forwardContext, recordRequest } from './seam.ts';
 import { Tunnel } from './tunnel.ts';
 import type { Upstream } from './upstream/pool.ts';
-import { plainAddress } from '@portico/control/snapshot/policies/cidr';
-
-export type { ConnectionInfo } from './seam.ts';
 
 /** Connection states. */
 export const READING = 0;
@@ -30,24 +26,6 @@ export const CLOSED = 3;
 
 /** How long a connection we ended lingers (reading and discarding) for the client to close, before it is destroyed. */
 const LINGER_MS = 2000;
-
-/** What a connection from `remoteAddress` forwards about its client (computed once per connection). */
-export function forwardContext(context: ProxyContext, remoteAddress: string | undefined, info: ConnectionInfo): ForwardContext {
-  const peer = plainAddress(remoteAddress ?? '');
-  const trusted = context.trusted.has(peer);
-  const protoLine = Buffer.from(`X-Forwarded-Proto: ${info.scheme}\r\n`, 'latin1');
-  const portLine = Buffer.from(`X-Forwarded-Port: ${info.localPort}\r\n`, 'latin1');
-  const untrusted = untrustedLines(peer, protoLine, portLine, context.ids);
-  return {
-    trusted,
-    peer: Buffer.from(peer, 'latin1'),
-    protoLine,
-    portLine,
-    untrustedLines: untrusted.lines,
-    untrustedIdAt: untrusted.idAt,
-    realIp: trusted ? (forwardedFor) => context.trusted.clientAddress(forwardedFor, peer) : undefined,
-  };
-}
 
 /** Whether buf[start, end) holds exactly the (latin1) characters of `text`. */
 function sameText(buf: Buffer, start: number, end: number, text: string): boolean {

@@ -5,9 +5,8 @@
  */
 import type { Socket } from 'node:net';
 import { ClientConnection } from './client.ts';
-import type { ConnectionInfo } from './client.ts';
 import { H2Sessions, resolveH2Limits } from './h2/session.ts';
-import type { ClientSession } from './seam.ts';
+import type { ClientSession, ConnectionInfo } from './seam.ts';
 import type { ProxyContext, ProxyOptions, ResolvedOptions } from './context.ts';
 import { PorticoError } from './errors.ts';
 import { RequestIds } from './http/forward.ts';
@@ -18,7 +17,7 @@ import { ExternalAuthClient } from './external-auth.ts';
 import { H2Pool } from './upstream/h2-pool.ts';
 import { UpstreamPool } from './upstream/pool.ts';
 
-export type { ConnectionInfo } from './client.ts';
+export type { ConnectionInfo } from './seam.ts';
 export type { ProxyOptions } from './context.ts';
 
 /** Idle connections compared per eviction. */

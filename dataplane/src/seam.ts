@@ -12,10 +12,12 @@ import type { Upstream } from './upstream/pool.ts';
 import type { RequestHeaders } from '@portico/assembly/matcher';
 import { isPathRefusal } from '@portico/assembly/normalize';
 import { applyPolicy } from '@portico/control/snapshot/policies';
+import { plainAddress } from '@portico/control/snapshot/policies/cidr';
 import type { LocalAnswer, RequestFacts } from '@portico/control/snapshot/policies/module';
 import type { ProxyContext } from './context.ts';
 import type { Exchange } from './exchange.ts';
 import type { ForwardContext } from './http/forward.ts';
+import { untrustedLines } from './http/forward.ts';
 import { addField } from './http/fields.ts';
 import type { RequestHead } from './http/request-head.ts';
 import { extraHeaders } from './policy.ts';
@@ -81,6 +83,24 @@ export interface Downstream {
   record(status: number, route: string, upstream: string, started: number, requestId: string): void;
   /** The endpoint switched protocols (HTTP/1.1 upgrade): splice the client to `upstream`. */
   upgraded(upstream: Upstream, endpointKey: string, stash: Buffer | undefined): void;
+}
+
+/** What a connection from `remoteAddress` forwards about its client (computed once per connection). */
+export function forwardContext(context: ProxyContext, remoteAddress: string | undefined, info: ConnectionInfo): ForwardContext {
+  const peer = plainAddress(remoteAddress ?? '');
+  const trusted = context.trusted.has(peer);
+  const protoLine = Buffer.from(`X-Forwarded-Proto: ${info.scheme}\r\n`, 'latin1');
+  const portLine = Buffer.from(`X-Forwarded-Port: ${info.localPort}\r\n`, 'latin1');
+  const untrusted = untrustedLines(peer, protoLine, portLine, context.ids);
+  return {
+    trusted,
+    peer: Buffer.from(peer, 'latin1'),
+    protoLine,
+    portLine,
+    untrustedLines: untrusted.lines,
+    untrustedIdAt: untrusted.idAt,
+    realIp: trusted ? (forwardedFor) => context.trusted.clientAddress(forwardedFor, peer) : undefined,
+  };
 }
 
 /** Lower-case name -> value of every field line, for routes with header conditions (rare). */

@@ -17,11 +17,11 @@
  */
 import type { Http2Server, ServerHttp2Session, ServerHttp2Stream } from 'node:http2';
 import type { Socket } from 'node:net';
-import { forwardContext } from '../client.ts';
 import type { ProxyContext } from '../context.ts';
 import { PorticoError } from '../errors.ts';
 import type { ForwardContext } from '../http/forward.ts';
 import type { ClientSession, ConnectionInfo } from '../seam.ts';
+import { forwardContext } from '../seam.ts';
 import { CANCEL, ENHANCE_YOUR_CALM, FLAG_END_STREAM, REFUSED_STREAM, SETTINGS_TIMEOUT } from './codes.ts';
 import { H2Request } from './stream.ts';
 import type { H2Owner } from './stream.ts';
