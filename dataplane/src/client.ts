@@ -15,6 +15,7 @@ import { localResponse, policyResponse, redirectResponse } from './http/respond.
 import { ResponseRelay } from './relay.ts';
 import type { ClientProtocol, ConnectionInfo, Downstream } from './seam.ts';
 import { dispatchRequest, forwardContext, recordRequest } from './seam.ts';
+import { HTTP_1_1_REQUIRED } from './h2/codes.ts';
 import { Tunnel } from './tunnel.ts';
 import type { Upstream } from './upstream/pool.ts';
 
@@ -26,6 +27,26 @@ export const CLOSED = 3;
 
 /** How long a connection we ended lingers (reading and discarding) for the client to close, before it is destroyed. */
 const LINGER_MS = 2000;
+
+/** The request line of the HTTP/2 connection preface (RFC 9113 §3.4). */
+const H2_PREFACE_LINE = Buffer.from('PRI * HTTP/2.0\r\n', 'latin1');
+
+/**
+ * What a prior-knowledge HTTP/2 client gets on a port that serves HTTP/1.1 only: the server's
+ * connection preface (an empty SETTINGS frame), then GOAWAY HTTP_1_1_REQUIRED naming the cause in
+ * its debug data, so the client can say why (curl does, and retries over HTTP/1.1) instead of
+ * reading an HTTP/1.1 status line it cannot parse.
+ */
+const H2C_REFUSAL = ((): Buffer => {
+  const reason = Buffer.from('h2c (HTTP/2 without TLS) is not served on this port: portico serves it with --h2c', 'latin1');
+  const settings = Buffer.from([0, 0, 0, 0x4, 0, 0, 0, 0, 0]);
+  const goaway = Buffer.alloc(9 + 8 + reason.length);
+  goaway.writeUIntBE(8 + reason.length, 0, 3);
+  goaway[3] = 0x7;
+  goaway.writeUInt32BE(HTTP_1_1_REQUIRED, 13);
+  reason.copy(goaway, 17);
+  return Buffer.concat([settings, goaway]);
+})();
 
 /** Whether buf[start, end) holds exactly the (latin1) characters of `text`. */
 function sameText(buf: Buffer, start: number, end: number, text: string): boolean {
@@ -238,11 +259,18 @@ export class ClientConnection implements Downstream {
         return;
       }
       this.#stored = 0;
+      const first = this.#first;
       this.#first = false;
       // The exchange keeps the request's buffer: the next incomplete head gets new memory.
       this.#store = undefined;
       if (headEnd < 0) {
         this.exchange.requestBuffer = undefined;
+        if (first && buf.length >= H2_PREFACE_LINE.length && buf.compare(H2_PREFACE_LINE, 0, H2_PREFACE_LINE.length, 0, H2_PREFACE_LINE.length) === 0) {
+          this.socket.write(H2C_REFUSAL);
+          this.record(-headEnd, '', '', performance.now(), '');
+          this.end();
+          return;
+        }
         this.reply(-headEnd, false, '', '', performance.now());
         return;
       }

@@ -17,5 +17,7 @@ export const REFUSED_STREAM = 0x7;
 export const CANCEL = 0x8;
 /** The client resets streams too fast (CVE-2023-44487). */
 export const ENHANCE_YOUR_CALM = 0xb;
+/** The client must use HTTP/1.1 (prior-knowledge HTTP/2 on a port that does not serve it). */
+export const HTTP_1_1_REQUIRED = 0xd;
 /** The END_STREAM flag of a HEADERS frame. */
 export const FLAG_END_STREAM = 0x1;

@@ -1,4 +1,5 @@
 import type { ClientHttp2Session } from 'node:http2';
+import { connect as connectHttp2 } from 'node:http2';
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -114,7 +115,7 @@ describe('HTTP/2 downstream: the same routing and forwarding as HTTP/1.1', () =>
 });
 
 describe('HTTP/2 downstream: what the flags turn off, and graceful close', () => {
-  it('offers only http/1.1 by ALPN with http2: false (--no-http2), and treats the preface as HTTP/1.1 without h2c', async () => {
+  it('offers only http/1.1 by ALPN with http2: false (--no-http2), and answers a prior-knowledge preface without h2c with GOAWAY HTTP_1_1_REQUIRED naming --h2c', async () => {
     const backend = await startBackend((_request, response) => response.end('ok'));
     const plane = await startH2DataPlane(snapshotOf([{ host: 'app.test', routes: [{ path: '/', endpoints: [backend.port] }] }]), { http2: false, h2c: false });
     try {
@@ -122,9 +123,23 @@ describe('HTTP/2 downstream: what the flags turn off, and graceful close', () =>
       await new Promise((resolve) => socket.once('secureConnect', resolve));
       expect(socket.alpnProtocol).toBe('http/1.1');
       socket.destroy();
-      const answer = await rawExchange(plane.ports.http, PREFACE);
-      // `PRI` is no method Portico forwards: an HTTP/1.1 answer, never HTTP/2.
-      expect(answer).toMatch(/^HTTP\/1\.1 (400|501|505) /);
+      const answer = Buffer.from(await rawExchange(plane.ports.http, PREFACE), 'latin1');
+      // The server preface (an empty SETTINGS frame), then GOAWAY (type 7) on stream 0 with
+      // last-stream-id 0, error code HTTP_1_1_REQUIRED (0xd) and the reason as debug data.
+      expect(answer.subarray(0, 9)).toEqual(Buffer.from([0, 0, 0, 4, 0, 0, 0, 0, 0]));
+      expect(answer[12]).toBe(7);
+      expect(answer.readUInt32BE(18)).toBe(0);
+      expect(answer.readUInt32BE(22)).toBe(0xd);
+      expect(answer.subarray(26).toString('latin1')).toBe('h2c (HTTP/2 without TLS) is not served on this port: portico serves it with --h2c');
+      expect(answer.readUIntBE(9, 3)).toBe(answer.length - 18);
+      // Node's own HTTP/2 client reads it as the GOAWAY it is, and HTTP/1.1 still works there.
+      const refused = await new Promise<number>((resolve) => {
+        const session = connectHttp2(`http://127.0.0.1:${plane.ports.http}`);
+        session.on('error', () => {});
+        session.once('goaway', (code) => resolve(code));
+      });
+      expect(refused).toBe(0xd);
+      expect(await rawExchange(plane.ports.http, 'GET / HTTP/1.1\r\nhost: app.test\r\nconnection: close\r\n\r\n')).toMatch(/^HTTP\/1\.1 200 /);
     } finally {
       await plane.close(500);
       await backend.close();
