@@ -25,8 +25,12 @@ export interface AnnotationCheck {
 export interface IngressCheck {
   readonly namespace: string;
   readonly name: string;
-  /** `refused`: its routes answer 503; `skipped`: its class is not Portico's, so it was not checked. */
-  readonly status: 'served' | 'refused' | 'skipped';
+  /**
+   * `refused`: its routes answer 503; `unrouted`: Portico's class, but not one of its paths is in
+   * the table (each lost a conflict or was dropped; its conditions say why); `skipped`: its class
+   * is not Portico's, so it was not checked.
+   */
+  readonly status: 'served' | 'refused' | 'unrouted' | 'skipped';
   /** Why its routes answer 503, when refused. */
   readonly refused?: string;
   readonly annotations: readonly AnnotationCheck[];
@@ -44,20 +48,29 @@ export interface CheckReport {
     readonly skipped: number;
     /** `namespace/name` of every Ingress that answers 503. */
     readonly refused: readonly string[];
+    /** `namespace/name` of every Ingress of Portico's class none of whose paths is routed. */
+    readonly unrouted: readonly string[];
     readonly annotations: Readonly<Record<AnnotationCheck['verdict'], number>>;
   };
 }
 
 const FACTS = new Map(ANNOTATION_FACTS.map((fact) => [fact.name, fact]));
 
-/** The refusal reason of each Ingress (`namespace/name`) some snapshot route of which answers 503. */
-function refusedIngresses(snapshot: Snapshot): Map<string, string> {
+/**
+ * Which Ingresses (`namespace/name`) have a route in the snapshot, and the refusal reason of each
+ * one some route of which answers 503.
+ */
+function routedIngresses(snapshot: Snapshot): { routed: Set<string>; refused: Map<string, string> } {
+  const routed = new Set<string>();
   const refused = new Map<string, string>();
   const routes = [...snapshot.hosts.flatMap((host) => [...host.routes, ...(host.defaultRoute === null ? [] : [host.defaultRoute])]), ...(snapshot.defaultRoute === null ? [] : [snapshot.defaultRoute])];
   for (const route of routes) {
-    if (route.refused !== undefined && route.source.kind === 'Ingress') refused.set(`${route.source.namespace}/${route.source.name}`, route.refused);
+    if (route.source.kind !== 'Ingress') continue;
+    const id = `${route.source.namespace}/${route.source.name}`;
+    routed.add(id);
+    if (route.refused !== undefined) refused.set(id, route.refused);
   }
-  return refused;
+  return { routed, refused };
 }
 
 function checkAnnotation(key: string, value: string, conditions: readonly Condition[]): AnnotationCheck | undefined {
@@ -75,7 +88,7 @@ function checkAnnotation(key: string, value: string, conditions: readonly Condit
 
 /** Checks every Ingress of `state` against what the build made of it (`snapshot`, `conditions`). */
 export function checkIngresses(state: ClusterState, snapshot: Snapshot, conditions: readonly Condition[], selection: ClassSelection): CheckReport {
-  const refused = refusedIngresses(snapshot);
+  const { routed, refused } = routedIngresses(snapshot);
   const checks: IngressCheck[] = [];
   for (const ingress of state.ingresses.values()) {
     const { namespace = 'default', name } = ingress.metadata;
@@ -88,9 +101,12 @@ export function checkIngresses(state: ClusterState, snapshot: Snapshot, conditio
     const rest = own.filter((c) => !keys.some((key) => c.field === fieldOf(key)));
     if (!servesIngress(ingress, state, selection)) checks.push({ namespace, name, status: 'skipped', annotations: [], conditions: [] });
     else if (refused.has(id)) checks.push({ namespace, name, status: 'refused', refused: refused.get(id)!, annotations, conditions: rest });
+    // A canary claims no path of its own: it is served through its main Ingress's routes.
+    else if (!routed.has(id) && all[`${NGINX_PREFIX}canary`] !== 'true') checks.push({ namespace, name, status: 'unrouted', annotations, conditions: rest });
     else checks.push({ namespace, name, status: 'served', annotations, conditions: rest });
   }
-  const rank = (c: IngressCheck) => (c.status === 'refused' ? 0 : c.status === 'served' ? 1 : 2);
+  const RANK = { refused: 0, unrouted: 1, served: 2, skipped: 3 } as const;
+  const rank = (c: IngressCheck) => RANK[c.status];
   checks.sort((a, b) => rank(a) - rank(b) || compareStrings(a.namespace, b.namespace) || compareStrings(a.name, b.name));
   const counts = { honoured: 0, approximated: 0, refused: 0, unsupported: 0 };
   for (const check of checks) for (const a of check.annotations) counts[a.verdict] += 1;
@@ -101,6 +117,7 @@ export function checkIngresses(state: ClusterState, snapshot: Snapshot, conditio
       served: checks.filter((c) => c.status === 'served').length,
       skipped: checks.filter((c) => c.status === 'skipped').length,
       refused: checks.filter((c) => c.status === 'refused').map((c) => `${c.namespace}/${c.name}`),
+      unrouted: checks.filter((c) => c.status === 'unrouted').map((c) => `${c.namespace}/${c.name}`),
       annotations: counts,
     },
   };

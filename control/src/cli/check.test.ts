@@ -64,7 +64,7 @@ describe('portico check', () => {
     expect(blocks[2]).toMatch(/refused +nginx\.ingress\.kubernetes\.io\/configuration-snippet +.*never applies snippets/);
     expect(blocks[2]).toMatch(/not yet supported nginx\.ingress\.kubernetes\.io\/made-up-thing +.*not supported/);
     expect(blocks[3]).toContain('no ingress-nginx annotations');
-    expect(blocks[4]).toContain('4 Ingresses: 2 served, 2 not served (503), 0 skipped for class');
+    expect(blocks[4]).toContain('4 Ingresses: 2 served, 2 not served (503), 0 with no route, 0 skipped for class');
     expect(blocks[4]).toContain('annotations: 1 honoured, 1 approximated, 3 refused, 1 not yet supported');
     expect(blocks[4]).toMatch(/shop\/admin\n {4}shop\/legacy/);
   });
@@ -80,7 +80,7 @@ describe('portico check', () => {
       expect.objectContaining({ key: `${N}made-up-thing`, verdict: 'unsupported' }),
       expect.objectContaining({ key: `${N}rewrite-target`, verdict: 'honoured' }),
     ]);
-    expect(report.summary).toEqual({ ingresses: 4, served: 2, skipped: 0, refused: ['shop/admin', 'shop/legacy'], annotations: { honoured: 1, approximated: 1, refused: 3, unsupported: 1 } });
+    expect(report.summary).toEqual({ ingresses: 4, served: 2, skipped: 0, refused: ['shop/admin', 'shop/legacy'], unrouted: [], annotations: { honoured: 1, approximated: 1, refused: 3, unsupported: 1 } });
     expect(report.problems).toEqual([]);
   });
 
@@ -98,6 +98,27 @@ describe('portico check', () => {
     expect(refused.code).toBe(1);
     expect(refused.stdout).toMatch(/^Ingress shop\/fcgi: NOT SERVED \(503\): backend-protocol FCGI is not supported/);
     expect(refused.stdout).toMatch(/refused +nginx\.ingress\.kubernetes\.io\/backend-protocol +.*not supported/);
+  });
+
+  it('says NO ROUTE for an Ingress every path of which another object claims, names the conflict under it, and exits 0; a canary is served through its main', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'portico-check-'));
+    const at = (json: string, created: string) => {
+      const object = JSON.parse(json) as { metadata: Record<string, unknown> };
+      object.metadata.creationTimestamp = created;
+      return JSON.stringify(object);
+    };
+    await writeFile(join(dir, 'a.json'), at(ingress('first', 'shop.example.com', {}), '2026-01-01T00:00:00Z'));
+    await writeFile(join(dir, 'b.json'), at(ingress('second', 'shop.example.com', {}), '2026-02-01T00:00:00Z'));
+    await writeFile(join(dir, 'c.json'), at(ingress('trial', 'shop.example.com', { [`${N}canary`]: 'true', [`${N}canary-weight`]: '10' }), '2026-03-01T00:00:00Z'));
+    await writeFile(join(dir, 'service.json'), SERVICE);
+    const { code, stdout } = await portico('check', '--manifests', dir);
+    expect(code).toBe(0);
+    const blocks = stdout.split('\n\n');
+    expect(blocks[0]).toMatch(/^Ingress shop\/second: NO ROUTE \(each of its paths is claimed by another object or was dropped; see below\)\n.*error: spec\.rules\[0\]\.http\.paths\[0\]: .*shop\/first/s);
+    expect(blocks.map((b) => b.split('\n')[0])).toEqual([expect.stringContaining('shop/second: NO ROUTE'), 'Ingress shop/first: served', 'Ingress shop/trial: served', 'Summary:']);
+    expect(blocks[3]).toContain('3 Ingresses: 2 served, 0 not served (503), 1 with no route, 0 skipped for class');
+    const json = JSON.parse((await portico('check', '--manifests', dir, '--json')).stdout) as { summary: { unrouted: string[]; served: number } };
+    expect(json.summary).toMatchObject({ unrouted: ['shop/second'], served: 2 });
   });
 
   it('hostile: a malformed file is named by file and line, the rest is still checked, and the exit status is 1', async () => {

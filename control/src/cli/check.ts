@@ -24,11 +24,12 @@ Compiles the manifests exactly as the control plane would and prints, per Ingres
 nginx.ingress.kubernetes.io/* (and legacy ingress.kubernetes.io/*) annotation as honoured,
 approximated (how), refused (why) or unsupported (not yet supported, served without it), then a
 summary. Ingresses that answer 503 (an access-restricting annotation Portico does not enforce, or a
-value it cannot serve) are listed first. Manifest files that cannot be read are named by file and
+value it cannot serve) are listed first, then those none of whose paths is routed (each lost a
+conflict or was dropped: the errors under them say why). Manifest files that cannot be read are named by file and
 line on standard error; the rest is still checked. With --kubeconfig, the live cluster is listed
 once (read-only, with the controller's own informers); objects it cannot read are named likewise.
-Exit status: 0 when every Ingress is served, 1 when any answers 503 or an object or file could
-not be read, or the cluster could not be listed.
+Exit status: 1 when any Ingress answers 503, an object or file could not be read, or the cluster
+could not be listed; 0 otherwise (an Ingress with no route is reported, not counted as a failure).
 
 Options:
   --manifests DIR                  Manifest directory or file (YAML/JSON, kubectl style).
@@ -102,7 +103,9 @@ function formatReport(report: CheckReport, manifests: string): string {
       lines.push(`${head}: skipped (its class is not Portico's; see --ingress-class)`, '');
       continue;
     }
-    lines.push(ingress.status === 'refused' ? `${head}: NOT SERVED (503): ${ingress.refused!}` : `${head}: served`);
+    if (ingress.status === 'refused') lines.push(`${head}: NOT SERVED (503): ${ingress.refused!}`);
+    else if (ingress.status === 'unrouted') lines.push(`${head}: NO ROUTE (each of its paths is claimed by another object or was dropped; see below)`);
+    else lines.push(`${head}: served`);
     if (ingress.annotations.length === 0) lines.push('  no ingress-nginx annotations');
     for (const a of ingress.annotations) lines.push(`  ${(a.verdict === 'unsupported' ? 'not yet supported' : a.verdict).padEnd(17)} ${a.key.padEnd(width)}  ${a.note}`);
     for (const c of ingress.conditions) lines.push(`  ${c.severity.toLowerCase()}: ${c.field}: ${c.message} [${c.reason}]`);
@@ -112,7 +115,7 @@ function formatReport(report: CheckReport, manifests: string): string {
   const counts = summary.annotations;
   lines.push(
     'Summary:',
-    `  ${summary.ingresses} ${summary.ingresses === 1 ? 'Ingress' : 'Ingresses'}: ${summary.served} served, ${summary.refused.length} not served (503), ${summary.skipped} skipped for class`,
+    `  ${summary.ingresses} ${summary.ingresses === 1 ? 'Ingress' : 'Ingresses'}: ${summary.served} served, ${summary.refused.length} not served (503), ${summary.unrouted.length} with no route, ${summary.skipped} skipped for class`,
     `  annotations: ${counts.honoured} honoured, ${counts.approximated} approximated, ${counts.refused} refused, ${counts.unsupported} not yet supported`,
   );
   if (summary.refused.length > 0) lines.push('  answer 503 until their refused annotations are removed or enforced another way:', ...summary.refused.map((id) => `    ${id}`));
