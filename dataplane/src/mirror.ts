@@ -95,6 +95,6 @@ export function mirrorRequest(request: MirroredRequest, snapshot: LoadedSnapshot
   for (const route of routes) {
     const id = snapshot.balancer.pick(route);
     const endpoint = id < 0 || id === snapshot.invalidEndpoint ? undefined : (snapshot.endpoints[id] as EndpointRef);
-    if (endpoint === undefined || policy?.refused(endpoint.address) !== undefined || !fireAndForget(endpoint.address, endpoint.port, bytes, how)) mirrorStats.skipped++;
+    if (endpoint === undefined || policy?.check(`${endpoint.address}:${endpoint.port}`, endpoint.address) !== undefined || !fireAndForget(endpoint.address, endpoint.port, bytes, how)) mirrorStats.skipped++;
   }
 }

@@ -1,9 +1,11 @@
 // Gateway API RequestMirror through the real proxy: the mirror backend gets a copy (head and a
 // small body), the client gets the real backend's answer; a mirror that is down, silent or
 // unresolved changes nothing for the client; copies are bounded in number; a copy never reaches
-// an address the endpoint address policy refuses, a hostname's included.
+// an address the endpoint address policy refuses (an IP literal is logged, once), a hostname's included.
 import { createServer } from 'node:net';
 import type { AddressInfo, Server, Socket } from 'node:net';
+import { Writable } from 'node:stream';
+import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { httpRouteFilters } from '@portico/control/snapshot/policies/gateway-filters';
 import type { RoutePolicies } from '@portico/control/snapshot/policies';
@@ -141,6 +143,37 @@ describe('proxy: RequestMirror and the endpoint address policy', () => {
       await until(() => mirrorStats.inFlight === 0);
       expect(mirrorStats.sent).toBe(sent + 3);
       expect(mirror.requests).toBe(0);
+    } finally {
+      await proxy.close();
+      router.close();
+      await mirror.close();
+    }
+  });
+
+  it('hostile: a mirror backend at a loopback IP gets no copy when loopback is refused, and the refusal is logged once naming the endpoint', async () => {
+    const mirror = await startBackend((request, response) => {
+      request.resume();
+      response.end('mirror');
+    });
+    const logged: Record<string, unknown>[] = [];
+    const logger = pino(new Writable({ write: (chunk: Buffer, _encoding, done) => (logged.push(JSON.parse(chunk.toString()) as Record<string, unknown>), done()) }));
+    const resolveMirror = () => ({ namespace: 'test', service: 'svc-1-0', port: 80, endpointSet: 'test/svc-1-0:80' });
+    const reading = httpRouteFilters([{ type: 'RequestMirror', requestMirror: { backendRef: { name: 'local', port: 80 } } }], 'spec.rules[0]', { resolveMirror });
+    if (reading.policies === undefined) throw new Error(JSON.stringify(reading.problems));
+    const router = new Router();
+    router.load(snapshotOf([
+      { host: 'mirror.test', routes: [{ kind: 'HTTPRoute', path: '/', endpoints: [await closedPort()], policies: reading.policies }] },
+      { host: 'target.test', routes: [{ endpoints: [mirror.port] }] },
+    ]));
+    const proxy = await startProxy(router, { endpointAddresses: {}, logger });
+    try {
+      const skipped = mirrorStats.skipped;
+      for (let i = 0; i < 3; i++) await fetchVia(proxy.port, { host: 'mirror.test', path: '/' });
+      expect(mirrorStats.skipped).toBeGreaterThanOrEqual(skipped + 3);
+      expect(mirror.requests).toBe(0);
+      const refusals = logged.filter((line) => line.endpoint === `${LOOPBACK}:${mirror.port}`);
+      expect(refusals).toHaveLength(1);
+      expect(refusals[0]).toMatchObject({ address: LOOPBACK, reason: 'loopback' });
     } finally {
       await proxy.close();
       router.close();

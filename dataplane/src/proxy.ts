@@ -82,7 +82,7 @@ export class Proxy {
       if (warned.has(endpoint)) return;
       if (warned.size >= 1000) warned.clear();
       warned.add(endpoint);
-      logger?.warn({ endpoint, address, reason: why }, 'endpoint address refused by the endpoint address policy; requests to it answer 502');
+      logger?.warn({ endpoint, address, reason: why }, 'endpoint address refused by the endpoint address policy; nothing is sent to it (requests to it answer 502, mirror copies are skipped)');
     });
     this.pool = new UpstreamPool({
       addressPolicy,
