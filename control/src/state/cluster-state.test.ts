@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { ClusterState } from './cluster-state.ts';
-import type { Ingress, Service } from './objects.ts';
+import type { GrantFrom } from './cluster-state.ts';
+import { ClusterState, grantLookupKey } from './cluster-state.ts';
+import type { Ingress, KubeObject, Service } from './objects.ts';
 
 function ingress(resourceVersion: string, path: string, status?: unknown): Ingress {
   return {
@@ -39,5 +40,37 @@ describe('ClusterState.upsert', () => {
     });
     expect(state.upsert(service('1'))).toBe(true);
     expect(state.upsert(service('2', '10.1.33.159'))).toBe(true);
+  });
+});
+
+describe('ClusterState ReferenceGrant index', () => {
+  const grant = (name: string, from: { kind: string; namespace: string }[], namespace = 'backends'): KubeObject =>
+    ({ apiVersion: 'gateway.networking.k8s.io/v1beta1', kind: 'ReferenceGrant', metadata: { name, namespace }, spec: { from: from.map((f) => ({ group: 'gateway.networking.k8s.io', ...f })), to: [{ group: '', kind: 'Service' }] } }) as KubeObject;
+  const fromApps = { group: 'gateway.networking.k8s.io', kind: 'HTTPRoute', namespace: 'apps' };
+  const names = (state: ClusterState, from: GrantFrom, to: string) => state.referenceGrantsFor(from, to).map((g) => g.metadata.name);
+
+  it('finds the grants in the target namespace that list the referring group, kind and namespace, across replace and remove', () => {
+    const state = ClusterState.from([grant('b', [{ kind: 'HTTPRoute', namespace: 'apps' }]), grant('a', [{ kind: 'GRPCRoute', namespace: 'apps' }, { kind: 'HTTPRoute', namespace: 'apps' }]), grant('c', [{ kind: 'HTTPRoute', namespace: 'apps' }], 'other')]);
+    expect(names(state, fromApps, 'backends')).toEqual(['a', 'b']);
+    expect(names(state, { ...fromApps, kind: 'GRPCRoute' }, 'backends')).toEqual(['a']);
+    expect(names(state, { ...fromApps, namespace: 'web' }, 'backends')).toEqual([]);
+    expect(names(state, fromApps, 'other')).toEqual(['c']);
+    state.takeChanges();
+    // `b` now lists another namespace: it no longer answers for apps, and both lookups are journaled.
+    state.upsert(grant('b', [{ kind: 'HTTPRoute', namespace: 'web' }]));
+    expect(names(state, fromApps, 'backends')).toEqual(['a']);
+    expect(names(state, { ...fromApps, namespace: 'web' }, 'backends')).toEqual(['b']);
+    expect([...state.takeChanges().get('ReferenceGrant')!].sort()).toEqual([grantLookupKey(fromApps, 'backends'), grantLookupKey({ ...fromApps, namespace: 'web' }, 'backends')].sort());
+    state.remove(grant('a', []));
+    expect(names(state, fromApps, 'backends')).toEqual([]);
+    expect(names(state, { ...fromApps, kind: 'GRPCRoute' }, 'backends')).toEqual([]);
+  });
+
+  it('records the lookups a reading makes, found or not', () => {
+    const state = ClusterState.from([grant('a', [{ kind: 'HTTPRoute', namespace: 'apps' }])]);
+    const { reads } = state.recordReads(() => [state.referenceGrantsFor(fromApps, 'backends'), state.referenceGrantsFor(fromApps, 'none'), state.namespaces.get('apps'), state.gatewayClasses.get('portico')]);
+    expect([...reads.referenceGrants]).toEqual([grantLookupKey(fromApps, 'backends'), grantLookupKey(fromApps, 'none')]);
+    expect([...reads.namespaces]).toEqual(['apps']);
+    expect([...reads.gatewayClasses]).toEqual(['portico']);
   });
 });

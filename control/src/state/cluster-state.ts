@@ -6,9 +6,9 @@
  * no-op event (level-triggered: the rebuild always starts from the whole state).
  *
  * For the incremental build, the state also keeps a journal of which keys changed since the
- * journal was last taken (`takeChanges`), and can record which Services and Secrets a
- * derivation read (`recordReads`), misses included, so a later change to one of them re-derives
- * exactly the derivations that read it.
+ * journal was last taken (`takeChanges`), and can record which Services, Secrets, Namespaces,
+ * GatewayClasses and ReferenceGrant lookups a derivation read (`recordReads`), misses included,
+ * so a later change to one of them re-derives exactly the derivations that read it.
  */
 import type { GatewayClass, Gateway, GRPCRoute, HTTPRoute, Namespace, ReferenceGrant } from './gateway-objects.ts';
 import type { EndpointSlice, Ingress, IngressClass, KubeObject, Secret, Service } from './objects.ts';
@@ -20,13 +20,35 @@ export function objectKey(namespace: string | undefined, name: string): string {
   return `${namespace ?? 'default'}/${name}`;
 }
 
-/** Keys changed since the journal was last taken, by kind; EndpointSlices are journaled by their Service's key. */
+/**
+ * Keys changed since the journal was last taken, by kind. EndpointSlices are journaled by their
+ * Service's key, ReferenceGrants by the lookup keys (`grantLookupKey`) of their `from` entries,
+ * before and after the change.
+ */
 export type StateChanges = ReadonlyMap<KubeObject['kind'], ReadonlySet<string>>;
 
-/** Services and Secrets read (by key, found or not) while a recording was on. */
+/** What a derivation read (by key, found or not) while a recording was on. */
 export interface StateReads {
   readonly services: Set<string>;
   readonly secrets: Set<string>;
+  /** Namespaces by name (listener allowedRoutes selectors read their labels). */
+  readonly namespaces: Set<string>;
+  /** GatewayClasses by name. */
+  readonly gatewayClasses: Set<string>;
+  /** ReferenceGrant lookups (`grantLookupKey`), as `referenceGrantsFor` made them. */
+  readonly referenceGrants: Set<string>;
+}
+
+/** One side of a cross-namespace reference as ReferenceGrants name it: the API group ('' for core), kind and namespace. */
+export interface GrantFrom {
+  readonly group: string;
+  readonly kind: string;
+  readonly namespace: string;
+}
+
+/** The key of the ReferenceGrants in `toNamespace` that list `from` (group, kind, namespace) under `spec.from`. */
+export function grantLookupKey(from: GrantFrom, toNamespace: string): string {
+  return `${toNamespace}\0${from.group}\0${from.kind}\0${from.namespace}`;
 }
 
 /** A Map whose `get` also notes the key into a recorder while one is set. */
@@ -46,13 +68,13 @@ export class ClusterState {
   readonly services: Map<string, Service> = new ReadTrackingMap<Service>();
   readonly endpointSlices = new Map<string, EndpointSlice>();
   readonly secrets: Map<string, Secret> = new ReadTrackingMap<Secret>();
-  readonly gatewayClasses = new Map<string, GatewayClass>();
   readonly gateways = new Map<string, Gateway>();
   readonly httpRoutes = new Map<string, HTTPRoute>();
   readonly grpcRoutes = new Map<string, GRPCRoute>();
   readonly referenceGrants = new Map<string, ReferenceGrant>();
   /** Namespaces by name (their labels decide listener `allowedRoutes` selectors). */
-  readonly namespaces = new Map<string, Namespace>();
+  readonly namespaces: Map<string, Namespace> = new ReadTrackingMap<Namespace>();
+  readonly gatewayClasses: Map<string, GatewayClass> = new ReadTrackingMap<GatewayClass>();
   /** The map of each kind, in the order `objects()` yields them. */
   private readonly stores: Readonly<Record<KubeObject['kind'], Map<string, KubeObject>>> = {
     Ingress: this.ingresses,
@@ -69,6 +91,10 @@ export class ClusterState {
   };
   /** EndpointSlice keys by `namespace/service`, so resolving a Service is not a scan of every slice. */
   private readonly slicesByService = new Map<string, Set<string>>();
+  /** ReferenceGrant keys by `grantLookupKey` of each `from` entry, so a reference check is not a scan of every grant. */
+  private readonly grantsByLookup = new Map<string, Set<string>>();
+  /** ReferenceGrant lookups made while a recording is on. */
+  private grantRecorder: Set<string> | undefined;
   private journal = new Map<KubeObject['kind'], Set<string>>();
 
   /** A state holding `objects` (later duplicates replace earlier ones). */
@@ -89,9 +115,9 @@ export class ClusterState {
     const { map, key } = this.slot(object);
     const previous = map.get(key);
     if (previous !== undefined && sameVersion(previous, object)) return false;
-    if (previous?.kind === 'EndpointSlice') this.unindexSlice(key, previous);
+    this.unindex(key, previous);
     map.set(key, object);
-    if (object.kind === 'EndpointSlice') this.indexSlice(key, object);
+    this.index(key, object);
     if (previous !== undefined && STATUS_BEARING.has(object.kind) && sameSpec(previous, object)) return false;
     this.note(object.kind, key, previous, object);
     return true;
@@ -101,7 +127,7 @@ export class ClusterState {
   remove(object: Pick<KubeObject, 'kind' | 'metadata'>): boolean {
     const { map, key } = this.slot(object);
     const previous = map.get(key);
-    if (previous?.kind === 'EndpointSlice') this.unindexSlice(key, previous);
+    this.unindex(key, previous);
     if (!map.delete(key)) return false;
     this.note(object.kind, key, previous, undefined);
     return true;
@@ -122,22 +148,39 @@ export class ClusterState {
    * (found or not). Recordings do not nest: an inner one would hide reads from the outer.
    */
   recordReads<T>(read: () => T): { result: T; reads: StateReads } {
-    const reads: StateReads = { services: new Set(), secrets: new Set() };
-    const services = this.services as ReadTrackingMap<Service>;
-    const secrets = this.secrets as ReadTrackingMap<Secret>;
-    services.recorder = reads.services;
-    secrets.recorder = reads.secrets;
+    const reads: StateReads = { services: new Set(), secrets: new Set(), namespaces: new Set(), gatewayClasses: new Set(), referenceGrants: new Set() };
+    const tracked = [
+      [this.services, reads.services],
+      [this.secrets, reads.secrets],
+      [this.namespaces, reads.namespaces],
+      [this.gatewayClasses, reads.gatewayClasses],
+    ] as const;
+    for (const [map, recorder] of tracked) (map as ReadTrackingMap<unknown>).recorder = recorder;
+    this.grantRecorder = reads.referenceGrants;
     try {
       return { result: read(), reads };
     } finally {
-      services.recorder = undefined;
-      secrets.recorder = undefined;
+      for (const [map] of tracked) (map as ReadTrackingMap<unknown>).recorder = undefined;
+      this.grantRecorder = undefined;
     }
+  }
+
+  /** The ReferenceGrants in `toNamespace` that list `from` under `spec.from`, in key order (the lookup is recorded). */
+  referenceGrantsFor(from: GrantFrom, toNamespace: string): ReferenceGrant[] {
+    const lookup = grantLookupKey(from, toNamespace);
+    this.grantRecorder?.add(lookup);
+    const keys = this.grantsByLookup.get(lookup);
+    if (keys === undefined) return [];
+    return [...keys].sort(compareStrings).map((key) => this.referenceGrants.get(key)!);
   }
 
   private note(kind: KubeObject['kind'], key: string, previous: KubeObject | undefined, next: KubeObject | undefined): void {
     let keys = this.journal.get(kind);
     if (keys === undefined) this.journal.set(kind, (keys = new Set()));
+    if (kind === 'ReferenceGrant') {
+      for (const grant of [previous, next]) if (grant !== undefined) for (const lookup of grantLookups(grant as ReferenceGrant)) keys.add(lookup);
+      return;
+    }
     if (kind !== 'EndpointSlice') {
       keys.add(key);
       return;
@@ -177,26 +220,46 @@ export class ClusterState {
     return service === undefined ? undefined : objectKey(slice.metadata.namespace, service);
   }
 
-  private indexSlice(key: string, slice: EndpointSlice): void {
-    const serviceKey = this.serviceKeyOf(slice);
-    if (serviceKey === undefined) return;
-    let keys = this.slicesByService.get(serviceKey);
-    if (keys === undefined) this.slicesByService.set(serviceKey, (keys = new Set()));
-    keys.add(key);
+  /** The index entries (EndpointSlices by Service, ReferenceGrants by lookup) of a stored object. */
+  private entries(object: KubeObject | undefined): { index: Map<string, Set<string>>; keys: Iterable<string> } | undefined {
+    if (object?.kind === 'EndpointSlice') {
+      const serviceKey = this.serviceKeyOf(object);
+      return serviceKey === undefined ? undefined : { index: this.slicesByService, keys: [serviceKey] };
+    }
+    if (object?.kind === 'ReferenceGrant') return { index: this.grantsByLookup, keys: grantLookups(object) };
+    return undefined;
   }
 
-  private unindexSlice(key: string, slice: EndpointSlice): void {
-    const serviceKey = this.serviceKeyOf(slice);
-    if (serviceKey === undefined) return;
-    const keys = this.slicesByService.get(serviceKey);
-    keys?.delete(key);
-    if (keys?.size === 0) this.slicesByService.delete(serviceKey);
+  private index(key: string, object: KubeObject): void {
+    const entries = this.entries(object);
+    if (entries === undefined) return;
+    for (const entry of entries.keys) {
+      let keys = entries.index.get(entry);
+      if (keys === undefined) entries.index.set(entry, (keys = new Set()));
+      keys.add(key);
+    }
+  }
+
+  private unindex(key: string, object: KubeObject | undefined): void {
+    const entries = this.entries(object);
+    if (entries === undefined) return;
+    for (const entry of entries.keys) {
+      const keys = entries.index.get(entry);
+      keys?.delete(key);
+      if (keys?.size === 0) entries.index.delete(entry);
+    }
   }
 
   private slot(object: Pick<KubeObject, 'kind' | 'metadata'>): { map: Map<string, KubeObject>; key: string } {
     const { namespace, name } = object.metadata;
     return { map: this.stores[object.kind], key: CLUSTER_SCOPED.has(object.kind) ? name : objectKey(namespace, name) };
   }
+}
+
+/** The lookup keys under which a ReferenceGrant answers (one per distinct `from` entry). */
+function grantLookups(grant: ReferenceGrant): Set<string> {
+  const namespace = grant.metadata.namespace ?? 'default';
+  return new Set(grant.spec.from.map((from) => grantLookupKey(from, namespace)));
 }
 
 function sameVersion(a: KubeObject, b: KubeObject): boolean {

@@ -14,14 +14,12 @@ export interface ReferenceEnd {
 
 /**
  * Whether `from` may refer to `to` (named `name`): always within one namespace, else only as some
- * ReferenceGrant in `to.namespace` permits. Pure over `state`.
+ * ReferenceGrant in `to.namespace` permits. Pure over `state`; looks at the grants that list
+ * `from` only (ClusterState indexes them), and the incremental build learns of the lookup.
  */
 export function referenceAllowed(state: ClusterState, from: ReferenceEnd, to: ReferenceEnd, name: string): boolean {
   if (from.namespace === to.namespace) return true;
-  for (const grant of state.referenceGrants.values()) {
-    if ((grant.metadata.namespace ?? 'default') !== to.namespace) continue;
-    const fromOk = grant.spec.from.some((f) => f.group === from.group && f.kind === from.kind && f.namespace === from.namespace);
-    if (!fromOk) continue;
+  for (const grant of state.referenceGrantsFor(from, to.namespace)) {
     if (grant.spec.to.some((t) => t.group === to.group && t.kind === to.kind && (t.name === undefined || t.name === '' || t.name === name))) return true;
   }
   return false;
