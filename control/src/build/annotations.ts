@@ -43,6 +43,7 @@ export const BUILD_ANNOTATIONS: readonly AnnotationFact[] = [
   { name: 'proxy-ssl-name', support: 'honoured', note: 'the name checked in (and, with proxy-ssl-server-name, sent as SNI to) the endpoint certificate' },
   { name: 'proxy-ssl-server-name', support: 'honoured', note: 'send SNI to HTTPS endpoints when "on"' },
   { name: 'proxy-ssl-secret', support: 'honoured', note: 'CA bundle and optional client certificate for HTTPS endpoints, from a Secret' },
+  { name: 'service-upstream', support: 'honoured', note: 'proxy to the Service\'s ClusterIP and port instead of its endpoints (one address: retries and balancing see only it); a Service without ClusterIP keeps its endpoints (Warning); the endpoint address policy applies to the ClusterIP' },
 ];
 
 /** Every annotation Portico honours or approximates (without prefix): the build's and every policy module's. */

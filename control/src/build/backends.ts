@@ -5,7 +5,7 @@ import type { Condition } from '../model/conditions.ts';
 import type { Backend, Endpoint, EndpointSet, SourceRef } from '../model/types.ts';
 import type { ClusterState } from '../state/cluster-state.ts';
 import { compareStrings, objectKey } from '../state/cluster-state.ts';
-import { externalNameClass } from '../snapshot/address.ts';
+import { addressClass, externalNameClass } from '../snapshot/address.ts';
 import type { IngressBackend, Service, ServicePort } from '../state/objects.ts';
 
 /** The weight of a route's only backend; canary splits divide it. */
@@ -41,15 +41,18 @@ export class EndpointSets {
     this.recording = keys;
   }
 
-  /** The key of the set for this Service port, computing it on first use. */
-  resolve(service: Service, servicePort: ServicePort, ingressPort: number | string): string {
+  /**
+   * The key of the set for this Service port, computing it on first use. With `clusterIP`
+   * (`service-upstream`), the set is the Service's ClusterIP and port alone (`<key>@clusterIP`).
+   */
+  resolve(service: Service, servicePort: ServicePort, ingressPort: number | string, clusterIP = false): string {
     const namespace = service.metadata.namespace ?? 'default';
     const serviceKey = objectKey(namespace, service.metadata.name);
-    const key = `${serviceKey}:${ingressPort}`;
+    const key = `${serviceKey}:${ingressPort}${clusterIP ? '@clusterIP' : ''}`;
     this.recording?.push(key);
     if (!this.sets.has(key)) {
-      const origin = { namespace, service: service.metadata.name, servicePort: servicePort.name ?? servicePort.port };
-      this.sets.set(key, { key, endpoints: this.endpointsOf(service, servicePort), origin });
+      const origin = { namespace, service: service.metadata.name, servicePort: servicePort.name ?? servicePort.port, ...(clusterIP ? { clusterIP: true as const } : {}) };
+      this.sets.set(key, { key, endpoints: clusterIP ? clusterEndpoint(service, servicePort) : this.endpointsOf(service, servicePort), origin });
       let keys = this.byService.get(serviceKey);
       if (keys === undefined) this.byService.set(serviceKey, (keys = new Set()));
       keys.add(key);
@@ -86,7 +89,7 @@ export class EndpointSets {
       const set = this.sets.get(key)!;
       const service = this.state.services.get(serviceKey);
       const servicePort = service?.spec.ports?.find((p) => (p.name ?? p.port) === set.origin.servicePort) ?? (service?.spec.type === 'ExternalName' && typeof set.origin.servicePort === 'number' ? { port: set.origin.servicePort } : undefined);
-      const endpoints = service === undefined || servicePort === undefined ? [] : this.endpointsOf(service, servicePort);
+      const endpoints = service === undefined || servicePort === undefined ? [] : set.origin.clusterIP === true ? clusterEndpoint(service, servicePort) : this.endpointsOf(service, servicePort);
       if (sameEndpoints(endpoints, set.endpoints)) continue;
       this.sets.set(key, { ...set, endpoints });
       this.sorted = undefined;
@@ -122,6 +125,18 @@ export class EndpointSets {
   }
 }
 
+/** A Service's ClusterIP (`spec.clusterIP`) as an address, or undefined for none, `None` (headless) or an ExternalName. */
+export function clusterAddress(service: Service): string | undefined {
+  const address = service.spec.clusterIP;
+  return address !== undefined && address !== '' && address !== 'None' && service.spec.type !== 'ExternalName' ? address : undefined;
+}
+
+/** The one endpoint of `service-upstream`: the ClusterIP and the Service port (none when the Service has no ClusterIP any more). */
+function clusterEndpoint(service: Service, servicePort: ServicePort): Endpoint[] {
+  const address = clusterAddress(service);
+  return address === undefined ? [] : [{ address, port: servicePort.port, terminating: false }];
+}
+
 function sameEndpoints(a: readonly Endpoint[], b: readonly Endpoint[]): boolean {
   return a.length === b.length && a.every((e, i) => e.address === b[i]!.address && e.port === b[i]!.port && e.terminating === b[i]!.terminating);
 }
@@ -146,6 +161,7 @@ export function resolveBackend(
   field: string,
   state: ClusterState,
   sets: EndpointSets,
+  serviceUpstream = false,
 ): ResolvedBackend {
   const ref = backend.service;
   if (ref === undefined) {
@@ -183,12 +199,19 @@ export function resolveBackend(
       ],
     };
   }
-  const resolved: Backend = { ...unresolved, endpointSet: sets.resolve(service, servicePort, port) };
+  // service-upstream: the ClusterIP when the Service has one; else its endpoints, as ingress-nginx falls back.
+  const clusterIP = serviceUpstream && clusterAddress(service) !== undefined;
+  const resolved: Backend = { ...unresolved, endpointSet: sets.resolve(service, servicePort, port, clusterIP) };
   const described = { appProtocol: 'appProtocol' in servicePort ? servicePort.appProtocol : undefined, label: `${namespace}/${ref.name}:${port}` };
-  // Loopback or link-local behind an ExternalName publishes what only the node should reach; data planes refuse it.
-  const special = service.spec.type === 'ExternalName' && service.spec.externalName ? externalNameClass(service.spec.externalName) : undefined;
+  if (serviceUpstream && !clusterIP) {
+    const message = `service-upstream: Service ${namespace}/${ref.name} has no ClusterIP (${service.spec.type === 'ExternalName' ? 'ExternalName' : 'headless or none'}); its endpoints are used, as ingress-nginx does`;
+    return { backend: resolved, conditions: [{ source, field: `metadata.annotations['nginx.ingress.kubernetes.io/service-upstream']`, reason: 'InvalidAnnotation', severity: 'Warning', message }], servicePort: described };
+  }
+  // Loopback or link-local behind an ExternalName (or a ClusterIP) publishes what only the node should reach; data planes refuse it.
+  const special = clusterIP ? addressClass(clusterAddress(service) as string) : service.spec.type === 'ExternalName' && service.spec.externalName ? externalNameClass(service.spec.externalName) : undefined;
   if (special === undefined) return { backend: resolved, conditions: [], servicePort: described };
   const flag = special === 'link-local' ? '--allow-link-local-endpoints' : '--allow-loopback-endpoints';
-  const message = `Service ${namespace}/${ref.name} is ExternalName ${service.spec.externalName}, a ${special} address: data planes refuse to proxy to it (502) unless started with ${flag}`;
+  const what = clusterIP ? `has ClusterIP ${clusterAddress(service)} (service-upstream)` : `is ExternalName ${service.spec.externalName}`;
+  const message = `Service ${namespace}/${ref.name} ${what}, a ${special} address: data planes refuse to proxy to it (502) unless started with ${flag}`;
   return { backend: resolved, conditions: [{ source, field: `${field}.service.name`, reason: 'EndpointAddressRefused', severity: 'Warning', message }], servicePort: described };
 }

@@ -84,7 +84,7 @@ export function readIngress(ingress: Ingress, state: ClusterState, sets: Endpoin
   const order = (): ClaimOrder => ({ created, namespace, name: ingress.metadata.name, position: position++ });
   // A backend whose protocol Portico cannot speak refuses its route (503 with the reason).
   const resolve = (field: string, backend: Parameters<typeof resolveBackend>[0]): { backend: Backend; annotations: IngressAnnotations } => {
-    const resolved = resolveBackend(backend, namespace, source, field, state, sets);
+    const resolved = resolveBackend(backend, namespace, source, field, state, sets, upstream.serviceUpstream);
     conditions.push(...resolved.conditions);
     if (resolved.servicePort === undefined) return { backend: resolved.backend, annotations };
     const service = { namespace, name: resolved.backend.service };

@@ -28,6 +28,8 @@ export interface UpstreamPolicy {
   readonly protocol: SpokenProtocol | undefined;
   /** Why every route of the Ingress is refused (protocol not spoken, unusable TLS settings), or undefined. */
   readonly refused: string | undefined;
+  /** `service-upstream`: proxy to each Service's ClusterIP and port instead of its endpoints. */
+  readonly serviceUpstream: boolean;
   /** The TLS settings for HTTPS backends; `name` is `proxy-ssl-name`, `sendName` is `proxy-ssl-server-name`. */
   readonly tls: Omit<UpstreamTls, 'verifyName' | 'serverName'> & { readonly name: string | undefined; readonly sendName: boolean };
 }
@@ -61,12 +63,20 @@ function field(name: string): string {
   return `metadata.annotations['${NGINX_PREFIX}${name}']`;
 }
 
-function onOff(all: Readonly<Record<string, string>>, name: string, source: SourceRef, conditions: Condition[]): boolean | 'invalid' {
+/**
+ * An on/off (true/false) annotation, false when not set. Unreadable: 'invalid' and an Error (the
+ * Ingress is refused), or with `severity` Warning, false (ingress-nginx's default) and a Warning.
+ */
+function onOff(all: Readonly<Record<string, string>>, name: string, source: SourceRef, conditions: Condition[], severity: 'Error' | 'Warning' = 'Error'): boolean | 'invalid' {
   const raw = all[NGINX_PREFIX + name];
   if (raw === undefined) return false;
   const value = raw.trim().toLowerCase();
   if (value === 'on' || value === 'true') return true;
   if (value === 'off' || value === 'false') return false;
+  if (severity === 'Warning') {
+    conditions.push({ source, field: field(name), reason: 'InvalidAnnotation', severity, message: `expected "true" or "false", got ${JSON.stringify(raw)}; using false` });
+    return false;
+  }
   conditions.push({ source, field: field(name), reason: 'InvalidAnnotation', severity: 'Error', message: `expected "on" or "off", got ${JSON.stringify(raw)}; the Ingress is not served (503) rather than with TLS settings other than asked` });
   return 'invalid';
 }
@@ -167,6 +177,7 @@ export function readUpstreamPolicy(annotations: Readonly<Record<string, string>>
   return {
     protocol,
     refused: problems.length === 0 ? undefined : problems.join('; '),
+    serviceUpstream: onOff(all, 'service-upstream', source, conditions, 'Warning') === true,
     tls: { name, sendName: sendName === true, verify: verify === true, verifyDepth, secret, caPem, certificatePem, privateKeyPem },
   };
 }

@@ -166,7 +166,7 @@ export interface EndpointSet {
   readonly key: string;
   readonly endpoints: readonly Endpoint[];
   /** Where the endpoints come from, so they can be refreshed without rebuilding routes. */
-  readonly origin: { readonly namespace: string; readonly service: string; readonly servicePort: number | string };
+  readonly origin: { readonly namespace: string; readonly service: string; readonly servicePort: number | string; readonly clusterIP?: true };
 }
 
 /** The whole model. */

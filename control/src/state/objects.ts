@@ -100,6 +100,7 @@ export const Service = z.looseObject({
       type: z.string().optional(),
       ports: z.array(ServicePort).optional(),
       externalName: z.string().optional(),
+      clusterIP: z.string().optional(),
       externalIPs: z.array(z.string()).optional(),
     })
     .default({}),

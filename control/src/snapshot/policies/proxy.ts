@@ -13,6 +13,8 @@
  *   data plane's global `--connect-timeout-ms` / `--read-timeout-ms` / `--send-timeout-ms` for the
  *   routes of the Ingress; a timeout still answers 504 as a global one does.
  *
+ * - `client-body-buffer-size` is checked and changes nothing: Portico streams request bodies.
+ *
  * A value ingress-nginx's validation would reject is not applied (the global behaviour stays),
  * with an InvalidAnnotation Warning naming it, as ingress-nginx ignores it.
  */
@@ -49,6 +51,15 @@ function readSeconds(reader: AnnotationReader, name: string): number | undefined
   return undefined;
 }
 
+/**
+ * `client-body-buffer-size` sizes nginx's in-memory request body buffer (beyond it, bodies spill
+ * to a temporary file). Portico streams bodies and holds none, so the value is only checked.
+ */
+function checkBufferSize(reader: AnnotationReader): void {
+  const value = reader.string('client-body-buffer-size');
+  if (value !== undefined && parseNginxSize(value) === undefined) reader.warn('client-body-buffer-size', `${JSON.stringify(value)} is not an nginx size (digits with an optional k, m or g suffix); ignored, as ingress-nginx does (Portico streams request bodies and never buffers them either way)`);
+}
+
 const MS = z.number().int().positive().max(MAX).optional();
 
 /** Upstream settings of a route: body size and timeouts. */
@@ -60,9 +71,11 @@ export const proxyModule: PolicyModule<UpstreamSettings> = {
     { name: 'proxy-connect-timeout', support: 'honoured', note: 'seconds to connect to an endpoint, overriding --connect-timeout-ms for the routes; 504 when it passes' },
     { name: 'proxy-read-timeout', support: 'honoured', note: 'seconds between two reads of the response, overriding --read-timeout-ms for the routes; 504 before the response starts' },
     { name: 'proxy-send-timeout', support: 'honoured', note: 'seconds between two writes of the request to the endpoint, overriding --send-timeout-ms for the routes; 504 before the response starts' },
+    { name: 'client-body-buffer-size', support: 'approximated', note: 'accepted and checked (an nginx size; unreadable: Warning, as ingress-nginx ignores it) but changes nothing: Portico never buffers request bodies (nor writes them to disk), it streams each read to the endpoint with backpressure, so there is no buffer to size; what a client may send is proxy-body-size' },
   ],
   schema: z.strictObject({ maxBodyBytes: z.number().int().nonnegative().max(MAX).optional(), connectTimeoutMs: MS, readTimeoutMs: MS, sendTimeoutMs: MS }),
   read: (reader) => {
+    checkBufferSize(reader);
     const settings: UpstreamSettings = {
       maxBodyBytes: readSize(reader),
       connectTimeoutMs: readSeconds(reader, 'proxy-connect-timeout'),
