@@ -3,6 +3,7 @@
  * plus routes written through the REST API (kept in SQLite). The embedded default: no cluster.
  */
 import { hostname } from 'node:os';
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { serve } from '@hono/node-server';
 import { createApp } from '@portico/control/api';
 import { servedFrom } from '@portico/control/api/conflicts';
@@ -129,6 +130,8 @@ ${SERVING_HELP}
             const skipped = skippedForClass(state, selection);
             if (skipped.count > 0) logger.debug({ skipped: skipped.count, examples: skipped.examples }, 'Ingresses skipped: their class is not served by Portico');
           }
+          // The long-polls this publish answered go out first: loading the local data plane takes the event loop.
+          await yieldToLoop();
           try {
             const changes = history.current()!.changes;
             if (changes !== undefined && onlyEndpointsChanged(changes) && traffic.version === changes.from) await traffic.loadEndpoints(snapshot);
