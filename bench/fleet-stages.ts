@@ -4,9 +4,12 @@
  * SnapshotPublisher, then applies one-path Ingress edits and EndpointSlice changes one at a time
  * and prints, per kind of change, the median of: ClusterState upsert, incremental build, compile +
  * seal, history publish (diff, memory budget), and the sync delta body (encode + gzip, once per
- * version pair). With `--sizes`, how each grows with the number of Ingresses.
+ * version pair). With `--sizes`, how each grows with the number of Ingresses. With `--httproutes N`,
+ * the cluster also holds a Gateway with N HTTPRoutes (test/support/gateway-fleet.ts), and one-match
+ * HTTPRoute edits and ReferenceGrant edits are measured too; an IngressClass that no Ingress names
+ * is changed in every run.
  *
- *   node bench/fleet-stages.ts [--sizes 1000,10000,50000] [--changes 10] [--json]
+ *   node bench/fleet-stages.ts [--sizes 1000,10000,50000] [--httproutes 5000] [--changes 10] [--json]
  */
 import { DEFAULT_CLASS_SELECTION } from '../control/src/build/ingress-class.ts';
 import { compileSnapshot } from '../control/src/compile/index.ts';
@@ -17,6 +20,8 @@ import { parseManifestText } from '../control/src/sources/manifests/parse.ts';
 import { ClusterState } from '../control/src/state/cluster-state.ts';
 import type { EndpointSlice } from '../control/src/state/objects.ts';
 import { fleetFile, fleetFileOf, fleetShape, parseSizes } from '../test/support/fleet.ts';
+import { fleetHttpRoute, fleetReferenceGrant, gatewayFleetFile } from '../test/support/gateway-fleet.ts';
+import type { KubeObject } from '../control/src/state/objects.ts';
 import { benchArgs, integerArg, usageFailure } from './args.ts';
 
 const NAME = 'node bench/fleet-stages.ts';
@@ -24,16 +29,19 @@ const USAGE = `Usage: node bench/fleet-stages.ts [options]
 
 bench:fleet's control-plane cost of one change taken apart in one process (medians): ClusterState
 upsert, incremental build, compile + seal, history publish and the sync delta body, for a one-path
-Ingress edit and an endpoint-only change.
+Ingress edit, an endpoint-only change and a change to an IngressClass no Ingress names; with
+--httproutes, also a one-match HTTPRoute edit and a ReferenceGrant edit.
 
 Options:
   --sizes N,N,...  Ingresses of each run (default 1000,10000).
+  --httproutes N   Also a Gateway with N HTTPRoutes, 3 matches each (default 0).
   --changes N      Changes of each kind per size (default 10).
   --json           Print the figures as JSON.
   -h, --help       Show this help.`;
 
-const values = benchArgs(NAME, USAGE, { sizes: { type: 'string', default: '1000,10000' }, changes: { type: 'string', default: '10' }, json: { type: 'boolean', default: false } });
+const values = benchArgs(NAME, USAGE, { sizes: { type: 'string', default: '1000,10000' }, httproutes: { type: 'string', default: '0' }, changes: { type: 'string', default: '10' }, json: { type: 'boolean', default: false } });
 const CHANGES = integerArg(NAME, 'changes', values.changes, 1, 1000);
+const HTTP_ROUTES = integerArg(NAME, 'httproutes', values.httproutes, 0, 200_000);
 let SIZES: number[];
 try {
   SIZES = parseSizes(values.sizes);
@@ -45,10 +53,13 @@ type Timings = Record<(typeof STAGES)[number], number[]>;
 
 const median = (list: readonly number[]): number => [...list].sort((a, b) => a - b)[Math.floor(list.length / 2)] ?? NaN;
 
-async function measure(ingresses: number): Promise<{ ingresses: number; firstBuildMs: number; edit: Record<string, number>; endpoints: Record<string, number> }> {
+const parsed = (object: unknown): KubeObject => parseManifestText(JSON.stringify(object), 'edited.json').objects[0]!;
+
+async function measure(ingresses: number): Promise<{ ingresses: number; httpRoutes: number; firstBuildMs: number; edit: Record<string, number>; endpoints: Record<string, number>; ingressClass: Record<string, number>; httpRoute?: Record<string, number>; referenceGrant?: Record<string, number> }> {
   const shape = fleetShape(ingresses);
   const state = new ClusterState();
   for (let f = 0; f < shape.files; f++) for (const object of parseManifestText(fleetFile(shape, f), `fleet-${f}.json`).objects) state.upsert(object);
+  if (HTTP_ROUTES > 0) for (const object of parseManifestText(gatewayFleetFile(HTTP_ROUTES), 'gateway-fleet.json').objects) state.upsert(object);
   const history = new SnapshotHistory({});
   const publisher = new SnapshotPublisher({ state, selection: { ...DEFAULT_CLASS_SELECTION, watchWithoutClass: true }, history });
   const feed = new SyncFeed(history);
@@ -78,6 +89,9 @@ async function measure(ingresses: number): Promise<{ ingresses: number; firstBui
   const empty = (): Timings => ({ upsert: [], build: [], compile: [], publish: [], delta: [] });
   const edits = empty();
   const endpoints = empty();
+  const classes = empty();
+  const routeEdits = empty();
+  const grantEdits = empty();
   const slices = [...state.endpointSlices.values()];
   for (let i = 1; i <= CHANGES; i++) {
     // One path of one Ingress, as bench:fleet edits it (the whole file is re-applied, as the watcher does).
@@ -87,9 +101,25 @@ async function measure(ingresses: number): Promise<{ ingresses: number; firstBui
     // One endpoint of one Service moves.
     const slice = slices[(i * 104729) % slices.length]! as EndpointSlice;
     await change(() => state.upsert({ ...slice, endpoints: [...(slice.endpoints ?? []).slice(1), { addresses: [`10.255.${i}.1`], conditions: { ready: true } }] }), endpoints);
+    // An IngressClass no Ingress names changes controller: nothing served changes, but a version is still published.
+    await change(() => state.upsert(parsed({ apiVersion: 'networking.k8s.io/v1', kind: 'IngressClass', metadata: { name: 'unused' }, spec: { controller: `example.com/c${i}` } })), classes);
+    if (HTTP_ROUTES > 0) {
+      // One match of one HTTPRoute; then a ReferenceGrant (of the team namespace of another route) gets another `to` entry.
+      const route = (i * 7919) % HTTP_ROUTES;
+      await change(() => state.upsert(parsed(fleetHttpRoute(route, i))), routeEdits);
+      await change(() => state.upsert(parsed(fleetReferenceGrant(Math.floor(((i * 104729) % HTTP_ROUTES) / 200), i))), grantEdits);
+    }
   }
   const summary = (timings: Timings): Record<string, number> => Object.fromEntries(STAGES.map((stage) => [stage, Math.round(median(timings[stage]) * 100) / 100]));
-  return { ingresses, firstBuildMs: Math.round(firstBuildMs), edit: summary(edits), endpoints: summary(endpoints) };
+  return {
+    ingresses,
+    httpRoutes: HTTP_ROUTES,
+    firstBuildMs: Math.round(firstBuildMs),
+    edit: summary(edits),
+    endpoints: summary(endpoints),
+    ingressClass: summary(classes),
+    ...(HTTP_ROUTES > 0 ? { httpRoute: summary(routeEdits), referenceGrant: summary(grantEdits) } : {}),
+  };
 }
 
 const results = [];
@@ -98,7 +128,8 @@ for (const size of SIZES) {
   results.push(result);
   if (!values.json) {
     const line = (what: string, t: Record<string, number>) => `  ${what}: ${STAGES.map((stage) => `${stage} ${t[stage]} ms`).join(', ')}`;
-    process.stdout.write(`${size} Ingresses (first build ${result.firstBuildMs} ms), medians of ${CHANGES}:\n${line('one-path edit  ', result.edit)}\n${line('endpoint change', result.endpoints)}\n`);
+    const routes = result.httpRoute === undefined ? '' : `${line('HTTPRoute edit ', result.httpRoute)}\n${line('grant edit     ', result.referenceGrant!)}\n`;
+    process.stdout.write(`${size} Ingresses${HTTP_ROUTES > 0 ? ` + ${HTTP_ROUTES} HTTPRoutes` : ''} (first build ${result.firstBuildMs} ms), medians of ${CHANGES}:\n${line('one-path edit  ', result.edit)}\n${line('endpoint change', result.endpoints)}\n${line('class change   ', result.ingressClass)}\n${routes}`);
   }
 }
 if (values.json) process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
