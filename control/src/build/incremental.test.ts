@@ -44,7 +44,7 @@ describe('IncrementalBuild', () => {
   it('re-derives only the changed Ingress and re-settles only its host; an EndpointSlice change re-derives nothing but moves endpoints', () => {
     const state = fleet();
     const incremental = new IncrementalBuild(state, STANDALONE_SELECTION);
-    // Ten Ingresses and the Gateway processor (one derivation, with nothing to claim here).
+    // Ten Ingresses and the Gateway processor (nothing to claim here).
     expect(build(state, incremental)).toEqual({ derived: 11, settled: 10 });
     const first = incremental.build().model;
     expect(build(state, incremental)).toEqual({ derived: 0, settled: 0 });
@@ -62,7 +62,7 @@ describe('IncrementalBuild', () => {
     expect(build(state, incremental)).toEqual({ derived: 0, settled: 0 });
   });
 
-  it('a Service change re-derives the Ingresses that read it, a Secret change those that use it, an IngressClass change all', () => {
+  it('a Service change re-derives the Ingresses that read it, a Secret change those that use it', () => {
     const state = fleet();
     const incremental = new IncrementalBuild(state, STANDALONE_SELECTION);
     build(state, incremental);
@@ -72,8 +72,55 @@ describe('IncrementalBuild', () => {
     expect(build(state, incremental)).toEqual({ derived: 10, settled: 10 });
     state.upsert(selfSignedTlsSecret('default', 'other', 'app-0.example.com') as KubeObject);
     expect(build(state, incremental)).toEqual({ derived: 0, settled: 0 });
-    state.upsert({ apiVersion: 'networking.k8s.io/v1', kind: 'IngressClass', metadata: { name: 'edge' }, spec: { controller: 'example.com/other' } } as KubeObject);
-    expect(build(state, incremental)).toEqual({ derived: 11, settled: 10 });
+  });
+
+  it('an IngressClass change re-derives only the Ingresses naming it, and the class-less ones when the default class flips', () => {
+    const named = (i: number, className: string | undefined): KubeObject => {
+      const object = ingress(i) as { spec: Record<string, unknown> };
+      return { ...object, spec: { ...object.spec, ...(className === undefined ? {} : { ingressClassName: className }) } } as KubeObject;
+    };
+    const ingressClass = (name: string, controller: string, isDefault = false): KubeObject =>
+      ({ apiVersion: 'networking.k8s.io/v1', kind: 'IngressClass', metadata: { name, ...(isDefault ? { annotations: { 'ingressclass.kubernetes.io/is-default-class': 'true' } } : {}) }, spec: { controller } }) as KubeObject;
+    const selection = { ...STANDALONE_SELECTION, watchWithoutClass: false };
+    // Ten class-less Ingresses (app-0..9), three of class edge, two of class blue.
+    const state = fleet();
+    for (const i of [10, 11, 12]) state.upsert(named(i, 'edge'));
+    for (const i of [13, 14]) state.upsert(named(i, 'blue'));
+    state.upsert(ingressClass('edge', 'portico.dev/ingress-controller'));
+    const incremental = new IncrementalBuild(state, selection);
+    const check = (): { derived: number; settled: number } => {
+      const before = { ...incremental.stats };
+      const result = incremental.build();
+      expect(JSON.stringify({ model: result.model, conditions: result.conditions, gateway: result.gateway })).toBe(JSON.stringify(buildModel(state, selection)));
+      return { derived: incremental.stats.derived - before.derived, settled: incremental.stats.settled - before.settled };
+    };
+    const hosts = () => incremental.build().model.virtualHosts.map((v) => v.host.split('.')[0]);
+    expect(check().derived).toBe(4);
+    expect(hosts()).toEqual(['app-10', 'app-11', 'app-12']);
+    // A class no Ingress names: nothing to redo.
+    state.upsert(ingressClass('unused', 'example.com/other'));
+    expect(check()).toEqual({ derived: 0, settled: 0 });
+    // edge becomes another controller's: its three Ingresses are released, nothing else is looked at.
+    state.upsert(ingressClass('edge', 'example.com/other'));
+    expect(check()).toEqual({ derived: 0, settled: 3 });
+    expect(hosts()).toEqual([]);
+    // blue appears as Portico's: only its two.
+    state.upsert(ingressClass('blue', 'portico.dev/ingress-controller'));
+    expect(check()).toEqual({ derived: 2, settled: 2 });
+    // A default class of another controller flips nothing; Portico's default brings the ten class-less ones in.
+    state.upsert(ingressClass('other-default', 'example.com/other', true));
+    expect(check()).toEqual({ derived: 0, settled: 0 });
+    state.upsert(ingressClass('blue', 'portico.dev/ingress-controller', true));
+    expect(check()).toEqual({ derived: 12, settled: 12 });
+    expect(hosts()).toHaveLength(12);
+    // An Ingress moving from class-less to edge follows its new class.
+    state.upsert(named(0, 'edge'));
+    expect(check()).toEqual({ derived: 0, settled: 1 });
+    state.upsert(ingressClass('edge', 'portico.dev/ingress-controller'));
+    expect(check()).toEqual({ derived: 4, settled: 4 });
+    state.remove(ingressClass('blue', ''));
+    expect(check()).toEqual({ derived: 0, settled: 11 });
+    expect(hosts()).toEqual(['app-0', 'app-10', 'app-11', 'app-12']);
   });
 
   it('an Ingress that named a missing Service is re-derived when the Service appears', () => {

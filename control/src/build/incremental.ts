@@ -15,7 +15,8 @@
  * the derivations that read a changed Service or Secret, re-settles only the hosts they claimed
  * before or claim now and the hosts that looked up a set whose endpoints changed, and recomputes
  * the endpoint sets of Services whose Service object or EndpointSlices changed. An IngressClass
- * change (which decides what is served) starts afresh.
+ * change re-derives the Ingresses that name that class, and the class-less ones when whether a
+ * default class is Portico's flips.
  * Unchanged hosts, endpoint sets and certificates keep their model objects, so the compile stage
  * recognises them by identity.
  */
@@ -30,7 +31,7 @@ import type { GatewayApiStatus, GatewayContribution } from './gateway/index.ts';
 import type { BuildOptions, BuildResult, ClaimLists, HostOutcome, SetLookup } from './index.ts';
 import { CATCH_ALL, addClaims, applyHostAliases, claimLists, claimsByPartition, readGateways, settleHost, sortClaims } from './index.ts';
 import type { ClassSelection } from './ingress-class.ts';
-import { servesIngress } from './ingress-class.ts';
+import { defaultClassServed, requestedClass, servesIngress } from './ingress-class.ts';
 import type { IngressContribution, UseCertificate } from './ingress.ts';
 import { readIngress } from './ingress.ts';
 import { CertificateBook } from './tls.ts';
@@ -47,6 +48,9 @@ const GATEWAY = '\0gateway';
 
 /** Kinds only the Gateway processor reads. */
 const GATEWAY_KINDS: readonly KubeObject['kind'][] = ['GatewayClass', 'Gateway', 'HTTPRoute', 'GRPCRoute', 'ReferenceGrant', 'Namespace'];
+
+/** The class index entry of Ingresses that name no class (no class name is empty). */
+const NO_CLASS = '';
 
 const NO_GATEWAY_STATUS: GatewayApiStatus = { classes: [], gateways: [], routes: [] };
 
@@ -92,6 +96,11 @@ export class IncrementalBuild {
   private sets: EndpointSets;
   private setRefs = new Map<string, number>();
   private certificates: CertificateBook;
+  /** Every Ingress key (served or not) by the class it names (NO_CLASS for none), and each key's class. */
+  private byClass = new Map<string, Set<string>>();
+  private classOf = new Map<string, string>();
+  /** `defaultClassServed` as of the last build. */
+  private defaultServed = false;
   /** Derivations and host settlements made so far, and builds that started afresh. */
   readonly stats = { derived: 0, settled: 0, fresh: 0 };
 
@@ -109,13 +118,21 @@ export class IncrementalBuild {
     const dirty = new Set<string>();
     const dirtyHosts = new Set<string>();
     const endpointOnly = this.primed && changes.size === 1 && changes.has('EndpointSlice');
-    if (!this.primed || changes.has('IngressClass')) {
+    if (!this.primed) {
       this.reset();
-      for (const key of this.state.ingresses.keys()) dirty.add(key);
+      for (const key of this.state.ingresses.keys()) {
+        dirty.add(key);
+        this.classify(key);
+      }
+      this.defaultServed = defaultClassServed(this.state, this.selection);
       dirty.add(GATEWAY);
     } else {
       if (GATEWAY_KINDS.some((kind) => changes.has(kind))) dirty.add(GATEWAY);
-      for (const key of changes.get('Ingress') ?? []) dirty.add(key);
+      for (const key of changes.get('Ingress') ?? []) {
+        dirty.add(key);
+        this.classify(key);
+      }
+      if (changes.has('IngressClass')) this.classesChanged(changes.get('IngressClass')!, dirty);
       for (const key of changes.get('Service') ?? []) for (const reader of this.serviceReaders.get(key) ?? []) dirty.add(reader);
       for (const key of changes.get('Secret') ?? []) for (const reader of this.secretReaders.get(key) ?? []) dirty.add(reader);
     }
@@ -136,6 +153,28 @@ export class IncrementalBuild {
     return { ...this.result(), endpointOnly };
   }
 
+  /** Files Ingress `key` in the class index under the class it names now (or drops it when gone). */
+  private classify(key: string): void {
+    const before = this.classOf.get(key);
+    const ingress = this.state.ingresses.get(key);
+    const now = ingress === undefined ? undefined : (requestedClass(ingress) ?? NO_CLASS);
+    if (before === now) return;
+    if (before !== undefined) unindex(this.byClass, before, key);
+    if (now === undefined) this.classOf.delete(key);
+    else {
+      this.classOf.set(key, now);
+      index(this.byClass, now, key);
+    }
+  }
+
+  /** Marks dirty the Ingresses whose served-ness the changed IngressClasses `names` can change. */
+  private classesChanged(names: ReadonlySet<string>, dirty: Set<string>): void {
+    for (const name of names) for (const key of this.byClass.get(name) ?? []) dirty.add(key);
+    const served = defaultClassServed(this.state, this.selection);
+    if (served !== this.defaultServed && !this.selection.watchWithoutClass) for (const key of this.byClass.get(NO_CLASS) ?? []) dirty.add(key);
+    this.defaultServed = served;
+  }
+
   private reset(): void {
     if (this.primed) this.stats.fresh++;
     this.primed = true;
@@ -154,6 +193,8 @@ export class IncrementalBuild {
     this.sets = new EndpointSets(this.state);
     this.setRefs = new Map();
     this.certificates = new CertificateBook(this.state);
+    this.byClass = new Map();
+    this.classOf = new Map();
   }
 
   /** Undoes everything the derivation of Ingress `key` registered; the hosts it claimed become dirty. */

@@ -46,7 +46,11 @@ export function servesIngress(ingress: Ingress, state: ClusterState, selection: 
     if (ingressClass !== undefined) return ingressClass.spec.controller === selection.controller;
     return wanted === selection.className;
   }
-  if (selection.watchWithoutClass) return true;
+  return selection.watchWithoutClass || defaultClassServed(state, selection);
+}
+
+/** Whether some IngressClass marked as the cluster default is Portico's (then class-less Ingresses are served). */
+export function defaultClassServed(state: ClusterState, selection: ClassSelection): boolean {
   for (const ingressClass of state.ingressClasses.values()) {
     if (ingressClass.metadata.annotations?.[DEFAULT_CLASS_ANNOTATION] === 'true' && ingressClass.spec.controller === selection.controller) {
       return true;
