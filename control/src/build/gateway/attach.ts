@@ -37,7 +37,7 @@ const refused = (reason: string, message: string): StatusCondition => ({ type: '
  */
 export function attachRoute(
   state: ClusterState,
-  gateways: ReadonlyMap<string, GatewayView>,
+  gateways: Pick<ReadonlyMap<string, GatewayView>, 'get'>,
   kind: RouteKind,
   namespace: string,
   parentRefs: readonly ParentReference[],

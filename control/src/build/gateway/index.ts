@@ -12,9 +12,8 @@ import type { GRPCRoute, HTTPRoute, ParentReference } from '../../state/gateway-
 import type { EndpointSets } from '../backends.ts';
 import type { ClaimOrder, TlsClaim, UseCertificate } from '../ingress.ts';
 import { pathClaimKey } from '../validate.ts';
-import type { ParentAttachment } from './attach.ts';
 import { attachRoute } from './attach.ts';
-import type { GatewayPorts, GatewayView, RouteKind, StatusCondition } from './listeners.ts';
+import type { GatewayPorts, GatewayView, ListenerView, RouteKind, StatusCondition } from './listeners.ts';
 import { GATEWAY_CONTROLLER_NAME, viewGateways } from './listeners.ts';
 import type { RouteRules, RuleMatch } from './rules.ts';
 import { grpcRouteRules, httpRouteRules, toModelRoute } from './rules.ts';
@@ -61,13 +60,39 @@ export interface GatewayContribution {
   readonly status: GatewayApiStatus;
 }
 
-/** What one route contributes. */
-interface RouteContribution {
-  readonly claims: GatewayRouteClaim[];
+/** The status entry of one route (present when the route names a parent Portico serves). */
+export type GatewayRouteStatus = GatewayApiStatus['routes'][number];
+/** The status entry of one Gateway. */
+export type GatewayStatusEntry = GatewayApiStatus['gateways'][number];
+/** Gateway views by `namespace/name`, as far as attaching routes needs them. */
+export type GatewayLookup = Pick<ReadonlyMap<string, GatewayView>, 'get'>;
+
+/**
+ * What one HTTPRoute or GRPCRoute contributes: claims, TLS claims (HTTPS listener certificates
+ * for its hosts), conditions, the listeners it attached to and its status. Shaped as a
+ * contribution (no any-host certificates) so both builds group its claims by host alike.
+ */
+export interface RouteContribution {
+  readonly routes: GatewayRouteClaim[];
   readonly tls: TlsClaim[];
+  readonly anyHostCertificates: readonly TlsClaim[];
   readonly conditions: Condition[];
-  readonly parents: readonly ParentAttachment[];
-  readonly statuses: RouteParentStatus[];
+  /** `listenerKey` of every listener it attached to, once per attachment. */
+  readonly attached: string[];
+  readonly status: GatewayRouteStatus | undefined;
+}
+
+/** What one Gateway's listeners contribute: the certificates of hostname-less HTTPS listeners (host `*`) and listener conditions. */
+export interface ListenerContribution {
+  readonly routes: readonly GatewayRouteClaim[];
+  readonly tls: readonly TlsClaim[];
+  readonly anyHostCertificates: TlsClaim[];
+  readonly conditions: Condition[];
+}
+
+/** The key of one listener in `attachedRoutes` counts: `namespace/name/index`. */
+export function listenerKey(listener: Pick<ListenerView, 'gatewayKey' | 'index'>): string {
+  return `${listener.gatewayKey}/${listener.index}`;
 }
 
 /**
@@ -79,13 +104,17 @@ function matchClaimKey(host: string, match: RuleMatch): string {
   return match.match === undefined ? path : `${path} ${JSON.stringify(match.match)}`;
 }
 
-/** Reads one route; `useCertificate` registers HTTPS listener certificates for its hosts. */
-function readRoute(state: ClusterState, gateways: ReadonlyMap<string, GatewayView>, sets: EndpointSets, useCertificate: UseCertificate, kind: RouteKind, route: HTTPRoute | GRPCRoute): RouteContribution {
+/**
+ * Reads one route against the Gateways Portico serves (there must be at least one: without any,
+ * routes are not read at all); `useCertificate` registers HTTPS listener certificates for its
+ * hosts. Pure over `state` and `gateways`.
+ */
+export function readGatewayRoute(state: ClusterState, gateways: GatewayLookup, sets: EndpointSets, useCertificate: UseCertificate, kind: RouteKind, route: HTTPRoute | GRPCRoute): RouteContribution {
   const namespace = route.metadata.namespace ?? 'default';
   const source: SourceRef = { kind, namespace, name: route.metadata.name };
   const created = route.metadata.creationTimestamp ?? '';
   const parents = attachRoute(state, gateways, kind, namespace, route.spec.parentRefs ?? [], route.spec.hostnames);
-  const out: RouteContribution = { claims: [], tls: [], conditions: [], parents, statuses: [] };
+  const out = { routes: [] as GatewayRouteClaim[], tls: [] as TlsClaim[], anyHostCertificates: [], conditions: [] as Condition[], attached: [] as string[], status: undefined as GatewayRouteStatus | undefined };
   if (parents.length === 0) {
     if ((route.spec.parentRefs ?? []).length > 0) out.conditions.push({ source, field: 'spec.parentRefs', reason: 'RouteNotAccepted', severity: 'Warning', message: 'no parentRef names a Gateway of a GatewayClass Portico serves (portico.dev/gateway-controller); not served' });
     return out;
@@ -107,7 +136,7 @@ function readRoute(state: ClusterState, gateways: ReadonlyMap<string, GatewayVie
   for (const rule of rules.served) {
     for (const match of rule.matches) {
       const route = toModelRoute(source, created, match, rule);
-      for (const host of sortedHosts) out.claims.push({ host, route, key: matchClaimKey(host, match), order: order(match.position) });
+      for (const host of sortedHosts) out.routes.push({ host, route, key: matchClaimKey(host, match), order: order(match.position) });
     }
   }
   for (const dropped of rules.dropped) out.conditions.push({ source, field: dropped.field, reason: 'UnsupportedValue', severity: 'Error', message: `${dropped.message}; the rule is not served` });
@@ -117,7 +146,9 @@ function readRoute(state: ClusterState, gateways: ReadonlyMap<string, GatewayVie
   const resolved: StatusCondition =
     rules.backendProblems.length === 0 ? { type: 'ResolvedRefs', status: 'True', reason: 'ResolvedRefs', message: 'all references resolved' } : { type: 'ResolvedRefs', status: 'False', reason: rules.backendProblems[0]!.reason, message: rules.backendProblems.map((p) => p.message).join('; ') };
   const droppedText = rules.dropped.map((d) => d.message).join('; ');
+  const statuses: RouteParentStatus[] = [];
   for (const parent of parents) {
+    for (const attachment of parent.attachments) out.attached.push(listenerKey(attachment.listener));
     const conditions: StatusCondition[] = [];
     if (parent.accepted.status !== 'True') conditions.push(parent.accepted);
     else if (rules.served.length === 0 && rules.dropped.length > 0) conditions.push({ type: 'Accepted', status: 'False', reason: droppedReason, message: `no rule can be served: ${droppedText}` });
@@ -126,78 +157,93 @@ function readRoute(state: ClusterState, gateways: ReadonlyMap<string, GatewayVie
       if (rules.dropped.length > 0) conditions.push({ type: 'PartiallyInvalid', status: 'True', reason: 'UnsupportedValue', message: `rules not served: ${droppedText}` });
     }
     conditions.push(resolved);
-    out.statuses.push({ parentRef: parent.parentRef, conditions });
+    statuses.push({ parentRef: parent.parentRef, conditions });
   }
+  out.status = { kind, namespace, name: route.metadata.name, generation: route.metadata.generation, parents: statuses };
   return out;
 }
 
-/**
- * Runs the processor over `state`: the Gateways Portico serves (listeners on `ports`), then every
- * route, for claims, TLS claims, conditions, and the status of every class, Gateway (with
- * `attachedRoutes` per listener) and route. Routes in kind, namespace/name order.
- */
-export function buildGateway(state: ClusterState, ports: GatewayPorts, sets: EndpointSets, useCertificate: UseCertificate): GatewayContribution {
-  const gateways = new Map(viewGateways(state, ports).map((view) => [view.key, view]));
-  const result: GatewayContribution & { status: { classes: GatewayApiStatus['classes'][number][]; gateways: GatewayApiStatus['gateways'][number][]; routes: GatewayApiStatus['routes'][number][] } } = {
-    routes: [],
-    tls: [],
-    anyHostCertificates: [],
-    conditions: [],
-    status: { classes: [], gateways: [], routes: [] },
-  };
+/** The status of every GatewayClass naming Portico's controller, by name. */
+export function gatewayClassStatuses(state: ClusterState): GatewayApiStatus['classes'] {
+  const classes: GatewayApiStatus['classes'][number][] = [];
   for (const gatewayClass of [...state.gatewayClasses.values()].sort((a, b) => compareStrings(a.metadata.name, b.metadata.name))) {
     if (gatewayClass.spec.controllerName !== GATEWAY_CONTROLLER_NAME) continue;
     const accepted: StatusCondition =
       gatewayClass.spec.parametersRef === undefined
         ? { type: 'Accepted', status: 'True', reason: 'Accepted', message: `handled by ${GATEWAY_CONTROLLER_NAME}` }
         : { type: 'Accepted', status: 'False', reason: 'InvalidParameters', message: 'spec.parametersRef: Portico takes no GatewayClass parameters; its Gateways are not served' };
-    result.status.classes.push({ name: gatewayClass.metadata.name, generation: gatewayClass.metadata.generation, accepted });
+    classes.push({ name: gatewayClass.metadata.name, generation: gatewayClass.metadata.generation, accepted });
   }
+  return classes;
+}
+
+/** What the listeners of one Gateway contribute beyond routes: any-host certificates and the conditions of listeners that are not fine. */
+export function readGatewayListeners(view: GatewayView, useCertificate: UseCertificate): ListenerContribution {
+  const out: ListenerContribution = { routes: [], tls: [], anyHostCertificates: [], conditions: [] };
+  const source: SourceRef = { kind: 'Gateway', namespace: view.gateway.metadata.namespace ?? 'default', name: view.gateway.metadata.name };
+  for (const listener of view.listeners) {
+    if (listener.usable && listener.hostname === undefined && listener.certificate !== undefined) {
+      const secret = useCertificate(listener.certificate.namespace, listener.certificate.name, ['*'], source, `spec.listeners[${listener.index}]`, out.conditions);
+      const order = { created: view.gateway.metadata.creationTimestamp ?? '', namespace: source.namespace, name: source.name, position: listener.index };
+      if (secret !== undefined) out.anyHostCertificates.push({ host: '*', certificate: secret, order });
+    }
+    for (const c of listener.conditions) {
+      const bad = (c.type === 'Conflicted' && c.status === 'True') || (c.type !== 'Conflicted' && c.status === 'False' && c.type !== 'Programmed');
+      if (bad) out.conditions.push({ source, field: `spec.listeners[${listener.index}]`, reason: 'ListenerInvalid', severity: 'Error', message: `listener ${listener.listener.name}: ${c.type} ${c.status} (${c.reason}): ${c.message}` });
+    }
+  }
+  return out;
+}
+
+/** The status of one Gateway, with the number of routes attached to each listener (`attachedRoutes(listenerKey)`). */
+export function gatewayStatusOf(view: GatewayView, attachedRoutes: (listener: string) => number): GatewayStatusEntry {
+  return {
+    namespace: view.gateway.metadata.namespace ?? 'default',
+    name: view.gateway.metadata.name,
+    generation: view.gateway.metadata.generation,
+    accepted: view.accepted,
+    listeners: view.listeners.map((l) => ({ name: l.listener.name, supportedKinds: l.supportedKinds, attachedRoutes: attachedRoutes(listenerKey(l)), conditions: l.conditions })),
+  };
+}
+
+/** Route kinds in the order the processor reads them (status lists them so). */
+export const ROUTE_READ_ORDER: readonly RouteKind[] = ['GRPCRoute', 'HTTPRoute'];
+
+/** The routes of `kind` in `state`. */
+export function routesOf(state: ClusterState, kind: RouteKind): ReadonlyMap<string, HTTPRoute | GRPCRoute> {
+  return kind === 'HTTPRoute' ? state.httpRoutes : state.grpcRoutes;
+}
+
+/**
+ * Runs the processor over `state`: the Gateways Portico serves (listeners on `ports`), then every
+ * route, for claims, TLS claims, conditions, and the status of every class, Gateway (with
+ * `attachedRoutes` per listener) and route. Routes in kind, namespace/name order. The incremental
+ * build (build/incremental.ts) runs the same parts one Gateway and one route at a time.
+ */
+export function buildGateway(state: ClusterState, ports: GatewayPorts, sets: EndpointSets, useCertificate: UseCertificate): GatewayContribution {
+  const gateways = new Map(viewGateways(state, ports).map((view) => [view.key, view]));
+  const result = { routes: [] as GatewayRouteClaim[], tls: [] as TlsClaim[], anyHostCertificates: [] as TlsClaim[], conditions: [] as Condition[] };
+  const routes: GatewayRouteStatus[] = [];
   const attached = new Map<string, number>();
-  const routeKinds: [RouteKind, ReadonlyMap<string, HTTPRoute | GRPCRoute>][] = [
-    ['GRPCRoute', state.grpcRoutes],
-    ['HTTPRoute', state.httpRoutes],
-  ];
   if (gateways.size > 0) {
-    for (const [kind, routes] of routeKinds) {
-      for (const key of [...routes.keys()].sort(compareStrings)) {
-        const route = routes.get(key)!;
-        const contribution = readRoute(state, gateways, sets, useCertificate, kind, route);
-        result.routes.push(...contribution.claims);
+    for (const kind of ROUTE_READ_ORDER) {
+      const all = routesOf(state, kind);
+      for (const key of [...all.keys()].sort(compareStrings)) {
+        const contribution = readGatewayRoute(state, gateways, sets, useCertificate, kind, all.get(key)!);
+        result.routes.push(...contribution.routes);
         result.tls.push(...contribution.tls);
         result.conditions.push(...contribution.conditions);
-        for (const parent of contribution.parents) {
-          for (const attachment of parent.attachments) {
-            const listenerKey = `${attachment.listener.gatewayKey}/${attachment.listener.index}`;
-            attached.set(listenerKey, (attached.get(listenerKey) ?? 0) + 1);
-          }
-        }
-        if (contribution.statuses.length > 0) {
-          result.status.routes.push({ kind, namespace: route.metadata.namespace ?? 'default', name: route.metadata.name, generation: route.metadata.generation, parents: contribution.statuses });
-        }
+        for (const listener of contribution.attached) attached.set(listener, (attached.get(listener) ?? 0) + 1);
+        if (contribution.status !== undefined) routes.push(contribution.status);
       }
     }
   }
+  const statuses: GatewayStatusEntry[] = [];
   for (const view of gateways.values()) {
-    const source: SourceRef = { kind: 'Gateway', namespace: view.gateway.metadata.namespace ?? 'default', name: view.gateway.metadata.name };
-    for (const listener of view.listeners) {
-      if (listener.usable && listener.hostname === undefined && listener.certificate !== undefined) {
-        const secret = useCertificate(listener.certificate.namespace, listener.certificate.name, ['*'], source, `spec.listeners[${listener.index}]`, result.conditions);
-        const order = { created: view.gateway.metadata.creationTimestamp ?? '', namespace: source.namespace, name: source.name, position: listener.index };
-        if (secret !== undefined) result.anyHostCertificates.push({ host: '*', certificate: secret, order });
-      }
-      for (const c of listener.conditions) {
-        const bad = (c.type === 'Conflicted' && c.status === 'True') || (c.type !== 'Conflicted' && c.status === 'False' && c.type !== 'Programmed');
-        if (bad) result.conditions.push({ source, field: `spec.listeners[${listener.index}]`, reason: 'ListenerInvalid', severity: 'Error', message: `listener ${listener.listener.name}: ${c.type} ${c.status} (${c.reason}): ${c.message}` });
-      }
-    }
-    result.status.gateways.push({
-      namespace: source.namespace,
-      name: source.name,
-      generation: view.gateway.metadata.generation,
-      accepted: view.accepted,
-      listeners: view.listeners.map((l) => ({ name: l.listener.name, supportedKinds: l.supportedKinds, attachedRoutes: attached.get(`${l.gatewayKey}/${l.index}`) ?? 0, conditions: l.conditions })),
-    });
+    const listeners = readGatewayListeners(view, useCertificate);
+    result.anyHostCertificates.push(...listeners.anyHostCertificates);
+    result.conditions.push(...listeners.conditions);
+    statuses.push(gatewayStatusOf(view, (listener) => attached.get(listener) ?? 0));
   }
-  return result;
+  return { ...result, status: { classes: gatewayClassStatuses(state), gateways: statuses, routes } };
 }

@@ -185,20 +185,25 @@ function settleConflicts(listeners: ListenerView[]): void {
 /** Every Gateway of a GatewayClass Portico serves, in namespace/name order, with its listeners resolved. */
 export function viewGateways(state: ClusterState, ports: GatewayPorts): GatewayView[] {
   const views: GatewayView[] = [];
-  const keys = [...state.gateways.keys()].sort(compareStrings);
-  for (const key of keys) {
-    const gateway = state.gateways.get(key)!;
-    if (ownsClass(state, gateway.spec.gatewayClassName) === undefined) continue;
-    const listeners = gateway.spec.listeners.map((listener, index) => viewListener(state, gateway, key, listener, index, ports));
-    settleConflicts(listeners);
-    let accepted: StatusCondition;
-    if ((gateway.spec.addresses ?? []).length > 0) accepted = condition('Accepted', false, 'UnsupportedAddress', 'spec.addresses is not supported: the Gateway takes the edge addresses');
-    else if (listeners.every((l) => l.usable)) accepted = condition('Accepted', true, 'Accepted', 'Gateway accepted');
-    else if (listeners.some((l) => l.usable)) accepted = condition('Accepted', true, 'ListenersNotValid', 'some listeners are not valid');
-    else accepted = condition('Accepted', false, 'ListenersNotValid', 'no listener is valid');
-    views.push({ gateway, key, listeners, accepted });
+  for (const key of [...state.gateways.keys()].sort(compareStrings)) {
+    const view = viewGateway(state, key, ports);
+    if (view !== undefined) views.push(view);
   }
   return views;
+}
+
+/** Gateway `key` (`namespace/name`) with its listeners resolved; undefined when it is absent or not of a GatewayClass Portico serves. */
+export function viewGateway(state: ClusterState, key: string, ports: GatewayPorts): GatewayView | undefined {
+  const gateway = state.gateways.get(key);
+  if (gateway === undefined || ownsClass(state, gateway.spec.gatewayClassName) === undefined) return undefined;
+  const listeners = gateway.spec.listeners.map((listener, index) => viewListener(state, gateway, key, listener, index, ports));
+  settleConflicts(listeners);
+  let accepted: StatusCondition;
+  if ((gateway.spec.addresses ?? []).length > 0) accepted = condition('Accepted', false, 'UnsupportedAddress', 'spec.addresses is not supported: the Gateway takes the edge addresses');
+  else if (listeners.every((l) => l.usable)) accepted = condition('Accepted', true, 'Accepted', 'Gateway accepted');
+  else if (listeners.some((l) => l.usable)) accepted = condition('Accepted', true, 'ListenersNotValid', 'some listeners are not valid');
+  else accepted = condition('Accepted', false, 'ListenersNotValid', 'no listener is valid');
+  return { gateway, key, listeners, accepted };
 }
 
 /** Whether a listener lets a route of `kind` in `namespace` attach (allowedRoutes). */
