@@ -5,7 +5,7 @@
  * condition bits resolved. Each host owns a contiguous run of condition bits.
  */
 import { METHODS } from './table.ts';
-import type { MatcherTable, PathEntry, WildcardLabels } from './table.ts';
+import type { HostEntry, PathEntry, WildcardLabels } from './table.ts';
 import { CondKind, Kind, utf8 } from './layout.ts';
 
 /** A path entry as encoded: route, method mask and its run in the conds list. */
@@ -48,14 +48,6 @@ export interface CondDraft {
   readonly value: Uint8Array;
 }
 
-/** The whole table regrouped; `conds` is the flat list the entries' condition runs point into. */
-export interface TableDraft {
-  readonly hosts: readonly HostDraft[];
-  readonly conds: readonly number[];
-  /** Match conditions, per host in host order, sorted inside a host; the index is the condition's bit. */
-  readonly headers: readonly CondDraft[];
-}
-
 /** A Prefix rule's lookup key: trailing slashes are insignificant, so `/` becomes the empty root key. */
 export function prefixKey(path: string): string {
   let end = path.length;
@@ -88,59 +80,56 @@ function conditionsOf(path: PathEntry): EntryCondition[] {
   return conds;
 }
 
-/** Regroups a table that validateTable accepted. */
-export function draftTable(table: MatcherTable): TableDraft {
-  const conds: number[] = [];
-  const headers: CondDraft[] = [];
-
-  const hosts = table.hosts.map((host, index): HostDraft => {
-    const key = host.host === '*' ? '' : host.host.startsWith('*.') ? host.host.slice(2) : host.host;
-    // Distinct conditions of the host, sorted by key so their bit numbers do not depend on rule order.
-    const pathConds = new Map(host.paths.map((path) => [path, conditionsOf(path)]));
-    const distinct = new Map<string, EntryCondition>();
-    for (const list of pathConds.values()) for (const cond of list) distinct.set(cond.key, cond);
-    const condKeys = [...distinct.keys()].sort();
-    const condFirst = headers.length;
-    const condBit = new Map(condKeys.map((k, i) => [k, condFirst + i]));
-    for (const k of condKeys) {
-      const cond = distinct.get(k) as EntryCondition;
-      headers.push({ kind: cond.kind, host: index, name: utf8(cond.name), value: utf8(cond.value) });
+/**
+ * Regroups one (validated) host entry as host `index`: its conditions are appended to `headers`
+ * (their bits are their indexes there) and its entries' condition runs to `conds`.
+ */
+export function draftHost(host: HostEntry, index: number, conds: number[], headers: CondDraft[]): HostDraft {
+  const key = host.host === '*' ? '' : host.host.startsWith('*.') ? host.host.slice(2) : host.host;
+  // Distinct conditions of the host, sorted by key so their bit numbers do not depend on rule order.
+  const pathConds = new Map(host.paths.map((path) => [path, conditionsOf(path)]));
+  const distinct = new Map<string, EntryCondition>();
+  for (const list of pathConds.values()) for (const cond of list) distinct.set(cond.key, cond);
+  const condKeys = [...distinct.keys()].sort();
+  const condFirst = headers.length;
+  const condBit = new Map(condKeys.map((k, i) => [k, condFirst + i]));
+  for (const k of condKeys) {
+    const cond = distinct.get(k) as EntryCondition;
+    headers.push({ kind: cond.kind, host: index, name: utf8(cond.name), value: utf8(cond.value) });
+  }
+  const entry = (path: PathEntry): EntryDraft => {
+    let methods = 0;
+    for (const method of path.conditions?.methods ?? []) methods |= 1 << (METHODS as readonly string[]).indexOf(method);
+    const bits = [...new Set((pathConds.get(path) ?? []).map((cond) => condBit.get(cond.key) ?? 0))].sort((a, b) => a - b);
+    const condStart = conds.length;
+    conds.push(...bits);
+    return { route: path.route, methods: methods >>> 0, condStart, condCount: bits.length };
+  };
+  const draft: HostDraft = {
+    index, host: host.host, labels: host.labels ?? 'one', key: utf8(key), fallback: host.fallback, root: [], regex: [], groups: [],
+    exactDepths: 0, prefixDepths: 0, condFirst, condCount: condKeys.length,
+  };
+  const byKey = new Map<string, GroupDraft>();
+  for (const path of host.paths) {
+    if (path.pathType === 'RegularExpression') {
+      draft.regex.push(entry(path));
+      continue;
     }
-    const entry = (path: PathEntry): EntryDraft => {
-      let methods = 0;
-      for (const method of path.conditions?.methods ?? []) methods |= 1 << (METHODS as readonly string[]).indexOf(method);
-      const bits = [...new Set((pathConds.get(path) ?? []).map((cond) => condBit.get(cond.key) ?? 0))].sort((a, b) => a - b);
-      const condStart = conds.length;
-      conds.push(...bits);
-      return { route: path.route, methods: methods >>> 0, condStart, condCount: bits.length };
-    };
-    const draft: HostDraft = {
-      index, host: host.host, labels: host.labels ?? 'one', key: utf8(key), fallback: host.fallback, root: [], regex: [], groups: [],
-      exactDepths: 0, prefixDepths: 0, condFirst, condCount: condKeys.length,
-    };
-    const byKey = new Map<string, GroupDraft>();
-    for (const path of host.paths) {
-      if (path.pathType === 'RegularExpression') {
-        draft.regex.push(entry(path));
-        continue;
-      }
-      const kind = path.pathType === 'Exact' ? Kind.EXACT : Kind.PREFIX;
-      const pathKey = kind === Kind.EXACT ? path.path : prefixKey(path.path);
-      if (kind === Kind.PREFIX && pathKey === '') {
-        draft.root.push(entry(path));
-        continue;
-      }
-      if (kind === Kind.EXACT) draft.exactDepths |= depthBit(pathKey);
-      else draft.prefixDepths |= depthBit(pathKey);
-      let group = byKey.get(`${kind}${pathKey}`);
-      if (group === undefined) {
-        group = { kind, key: utf8(pathKey), entries: [] };
-        byKey.set(`${kind}${pathKey}`, group);
-        draft.groups.push(group);
-      }
-      group.entries.push(entry(path));
+    const kind = path.pathType === 'Exact' ? Kind.EXACT : Kind.PREFIX;
+    const pathKey = kind === Kind.EXACT ? path.path : prefixKey(path.path);
+    if (kind === Kind.PREFIX && pathKey === '') {
+      draft.root.push(entry(path));
+      continue;
     }
-    return draft;
-  });
-  return { hosts, conds, headers };
+    if (kind === Kind.EXACT) draft.exactDepths |= depthBit(pathKey);
+    else draft.prefixDepths |= depthBit(pathKey);
+    let group = byKey.get(`${kind}${pathKey}`);
+    if (group === undefined) {
+      group = { kind, key: utf8(pathKey), entries: [] };
+      byKey.set(`${kind}${pathKey}`, group);
+      draft.groups.push(group);
+    }
+    group.entries.push(entry(path));
+  }
+  return draft;
 }

@@ -5,7 +5,7 @@
  */
 
 /** Format identity: magic ("PRTM", little-endian) and version, bumped on any incompatible change. */
-export const Format = { MAGIC: 0x4d545250, VERSION: 2 } as const;
+export const Format = { MAGIC: 0x4d545250, VERSION: 3 } as const;
 
 /** Header field offsets (u32 each); section offsets are relative to the table start. */
 export const Header = {
@@ -55,9 +55,13 @@ export const Endpoint = { CURRENT: 0, ID: 4, SIZE: 8 } as const;
 /** Hash seed of host keys. */
 export const HOST_SEED = 0;
 
-/** Hash seed of path keys of host `host` with kind `kind` (Kind.EXACT or Kind.PREFIX). */
-export function pathSeed(host: number, kind: number): number {
-  return (Math.imul(host + 1, 0x9e3779b1) + kind) >>> 0;
+/**
+ * Hash seed of path keys of kind `kind` (Kind.EXACT or Kind.PREFIX). Every host has its own path
+ * table, so the seed need not name the host: a host block's bytes do not depend on its position,
+ * which is what lets a table be assembled from per-host chunks (chunk.ts).
+ */
+export function pathSeed(kind: number): number {
+  return (0x9e3779b1 + kind) >>> 0;
 }
 
 function scramble(k: number): number {

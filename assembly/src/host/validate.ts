@@ -4,7 +4,7 @@
  */
 import { PorticoError } from './errors.ts';
 import { METHODS } from './table.ts';
-import type { MatcherTable, PathEntry, RouteConditions } from './table.ts';
+import type { HostEntry, MatcherTable, PathEntry, RouteConditions, RouteEntry } from './table.ts';
 import { compileWholeRegex } from './conditions.ts';
 
 /** Most endpoints a table may have: health flags take one byte each in wasm memory. */
@@ -109,15 +109,19 @@ export function validateTable(table: MatcherTable): void {
   if (typeof table !== 'object' || table === null) invalid('(root)', 'must be an object');
   requireArray(table.hosts, 'hosts');
   requireArray(table.routes, 'routes');
-  const routes = table.routes.length;
-  if (!Number.isInteger(table.endpointCount) || table.endpointCount < 0 || table.endpointCount > MAX_ENDPOINTS) {
-    invalid('endpointCount', `${String(table.endpointCount)} is not an integer in [0, ${MAX_ENDPOINTS}]`);
-  }
-  checkRouteId(table.fallback, routes, 'fallback', true);
+  validateRoutes(table.routes, table.endpointCount, table.fallback);
+  validateHosts(table.hosts, table.routes.length);
+}
 
+/**
+ * The host half of validateTable: host entries whose route ids are below `routes` (a chunk's
+ * local ids, or a whole table's), no lookup claimed twice among them. Throws PORTICO_E_TABLE_INVALID.
+ */
+export function validateHosts(hosts: readonly HostEntry[], routes: number): void {
+  requireArray(hosts, 'hosts');
   // A wildcard is looked up one label deep (labels 'one', 'many') and deeper ('many', 'deeper'): one entry per lookup.
   const seen = new Map<string, number>();
-  table.hosts.forEach((entry, h) => {
+  hosts.forEach((entry, h) => {
     const host: unknown = entry?.host;
     const where = `hosts[${h}] (${JSON.stringify(host)})`;
     const problem = hostProblem(host);
@@ -135,8 +139,16 @@ export function validateTable(table: MatcherTable): void {
     entry.paths.forEach((path, p) => checkPath(path, routes, `${where}.paths[${p}]`));
     checkRouteId(entry.fallback, routes, `${where}.fallback`, true);
   });
+}
 
-  table.routes.forEach((route, r) => {
+/** The route half of validateTable: weights, endpoint ids below `endpointCount`, the catch-all route. Throws PORTICO_E_TABLE_INVALID. */
+export function validateRoutes(routes: readonly RouteEntry[], endpointCount: number, fallback: number): void {
+  requireArray(routes, 'routes');
+  if (!Number.isInteger(endpointCount) || endpointCount < 0 || endpointCount > MAX_ENDPOINTS) {
+    invalid('endpointCount', `${String(endpointCount)} is not an integer in [0, ${MAX_ENDPOINTS}]`);
+  }
+  checkRouteId(fallback, routes.length, 'fallback', true);
+  routes.forEach((route, r) => {
     const where = `routes[${r}]`;
     requireArray(route?.backends, `${where}.backends`);
     route.backends.forEach((backend, b) => {
@@ -146,7 +158,7 @@ export function validateTable(table: MatcherTable): void {
       }
       requireArray(backend.endpoints, `${at}.endpoints`);
       backend.endpoints.forEach((id, e) => {
-        if (!isIndex(id, table.endpointCount)) invalid(`${at}.endpoints[${e}]`, `endpoint id ${String(id)} is out of range [0, ${table.endpointCount})`);
+        if (!isIndex(id, endpointCount)) invalid(`${at}.endpoints[${e}]`, `endpoint id ${String(id)} is out of range [0, ${endpointCount})`);
       });
     });
   });

@@ -10,9 +10,9 @@
 /** Seed of host keys. */
 @inline export const HOST_SEED: u32 = 0;
 
-/** Seed of path keys of host `host`: host index and kind are both part of every path key. */
-@inline export function pathSeed(host: u32, kind: u32): u32 {
-  return (host + 1) * SEED_MIX + kind;
+/** Seed of path keys of kind `kind`; each host has its own path table, so the host is not part of it (host blocks are position-independent). */
+@inline export function pathSeed(kind: u32): u32 {
+  return SEED_MIX + kind;
 }
 
 @inline function scramble(k: u32): u32 {

@@ -7,7 +7,7 @@
 import { bytesEqual, murmur, pathSeed } from './hash';
 import { firstHolding } from './conditions';
 import {
-  GROUP_COUNT, GROUP_KEY, GROUP_KEY_LEN, GROUP_KIND, HOST_EXACT_DEPTHS, HOST_INDEX, HOST_KEY, HOST_KEY_LEN,
+  GROUP_COUNT, GROUP_KEY, GROUP_KEY_LEN, GROUP_KIND, HOST_EXACT_DEPTHS, HOST_KEY, HOST_KEY_LEN,
   HOST_PATHS, HOST_PATHS_MASK, HOST_PREFIX_DEPTHS, HOST_REGEX_COUNT, HOST_ROOT_COUNT, KIND_EXACT, KIND_PREFIX, SLOT_HASH,
   SLOT_RECORD, SLOT_SIZE, ENTRY_SIZE, pad8, tableBase,
 } from './table';
@@ -22,7 +22,7 @@ import {
 
 /** Route of the first holding entry of the host's group for key (kind, `len` bytes at `key`), or -1. */
 function tryKey(rec: usize, kind: u32, key: usize, len: u32, methodBit: u32): i32 {
-  let hash = murmur(key, len, pathSeed(load<u32>(rec + HOST_INDEX), kind));
+  let hash = murmur(key, len, pathSeed(kind));
   let slots = tableBase + <usize>load<u32>(rec + HOST_PATHS);
   let mask = load<u32>(rec + HOST_PATHS_MASK);
   let i = hash & mask;

@@ -1,0 +1,391 @@
+/**
+ * Chunked tables: the binary table cut where it can be reused. A chunk holds the host blocks of a
+ * few host entries (in practice: one snapshot host, one or two entries) exactly as encodeTable
+ * lays them out, except that record offsets are relative to the chunk, route ids are local to
+ * the chunk's run of routes, and host indexes and condition bits are local to the chunk. The
+ * fields that hold such values are listed in `relocations`.
+ *
+ * `assembleTable` lays chunks side by side and fixes those fields up (copies plus one add per
+ * listed field), then writes what is global — the header, the host hash tables (from each
+ * host's cached key hash), the condition lists, the route records and the pool. Nothing is
+ * drafted, sorted or validated per path again, so a table whose hosts mostly did not change costs
+ * copies and its route records. encodeTable is itself "one chunk per host, assembled", so an
+ * assembled table is byte for byte the table encodeTable gives for the same content.
+ *
+ * A chunk is plain data (numbers, typed arrays, strings): it crosses process boundaries by
+ * structured clone and is serialised by whoever ships it.
+ */
+import { PorticoError } from './errors.ts';
+import { draftHost } from './draft.ts';
+import type { CondDraft, EntryDraft, HostDraft } from './draft.ts';
+import type { HostEntry, RouteEntry } from './table.ts';
+import { validateHosts, validateRoutes } from './validate.ts';
+import { BackendRecord, Endpoint, Entry, Format, Group, HOST_SEED, Header, HeaderPair, HostRecord, RouteRecord, Slot, murmur, pathSeed } from './layout.ts';
+
+/** Which host hash tables list a chunk host (bits of ChunkHost.tables). */
+export const HostTables = { EXACT: 1, ONE_LABEL: 2, DEEP: 4, ANY: 8 } as const;
+
+/** What a relocated field holds (low 3 bits of a relocation; the field's offset is above them). */
+export const Relocation = {
+  /** A record offset relative to the chunk: add the chunk's place in the table. */
+  OFFSET: 0,
+  /** A route id local to the chunk: add its first route id. */
+  ROUTE: 1,
+  /** A route record offset: holds a local route id; becomes that route's record offset. */
+  RECORD: 2,
+  /** A host index local to the chunk: add its first host index. */
+  HOST: 3,
+  /** An index into the chunk's condition list: add its place in the table's list. */
+  COND_LIST: 4,
+  /** A condition bit local to the chunk: add its first bit. */
+  COND_BIT: 5,
+} as const;
+
+/** One host entry of a chunk. */
+export interface ChunkHost {
+  /** Offset of its host record in `TableChunk.bytes`. */
+  readonly at: number;
+  /** Its key's hash in the host tables (murmur with HOST_SEED). */
+  readonly hash: number;
+  /** HostTables bits: the host hash tables that list it. */
+  readonly tables: number;
+  /** What it answers for (host, or host + " deeper"): no two hosts of a table may share one. */
+  readonly lookups: readonly string[];
+}
+
+/** A match condition of a chunk (`host` is local to the chunk). */
+export type ChunkCondition = CondDraft;
+
+/** Host blocks ready to be assembled into a table (see the file comment). */
+export interface TableChunk {
+  /** The host blocks; a multiple of 8 bytes. */
+  readonly bytes: Uint8Array;
+  readonly hosts: readonly ChunkHost[];
+  /** Per field to fix up: `(offset << 3) | Relocation kind`. */
+  readonly relocations: Uint32Array;
+  /** The entries' condition runs (local condition bits). */
+  readonly conds: Uint32Array;
+  /** The match conditions of its hosts; the index is the local condition bit. */
+  readonly conditions: readonly ChunkCondition[];
+  /** Routes the chunk's host entries use: local route ids are below this. */
+  readonly routeCount: number;
+}
+
+const pad8 = (n: number): number => (n + 7) & ~7;
+
+/** Power-of-two hash capacity for `n` keys at load factor <= 1/2 (at least `min`). */
+function capacity(n: number, min: number): number {
+  let cap = min;
+  while (cap < n * 2) cap *= 2;
+  return cap;
+}
+
+/** Open-addressing slots [hash, record offset] with `cap` slots, filled in the given order (offsets are never 0). */
+function hashSlots(keys: readonly { readonly hash: number; readonly offset: number }[], cap: number): Uint32Array {
+  const slots = new Uint32Array(cap * 2);
+  for (const { hash, offset } of keys) {
+    let i = hash & (cap - 1);
+    while (slots[i * 2 + 1] !== 0) i = (i + 1) & (cap - 1);
+    slots[i * 2] = hash;
+    slots[i * 2 + 1] = offset;
+  }
+  return slots;
+}
+
+function tablesOf(host: HostDraft): number {
+  if (host.host === '*') return HostTables.ANY;
+  if (!host.host.startsWith('*.')) return HostTables.EXACT;
+  return (host.labels !== 'deeper' ? HostTables.ONE_LABEL : 0) | (host.labels !== 'one' ? HostTables.DEEP : 0);
+}
+
+function lookupsOf(host: HostEntry): string[] {
+  return host.labels === 'many' ? [host.host, `${host.host} deeper`] : host.labels === 'deeper' ? [`${host.host} deeper`] : [host.host];
+}
+
+/**
+ * Encodes host entries whose route ids are local (below `routeCount`; -1 for none) into a chunk.
+ * Throws PORTICO_E_TABLE_INVALID (naming the host, path or route) when an entry breaks the
+ * MatcherTable contract; duplicates across chunks are caught by assembleTable.
+ */
+export function encodeChunk(hosts: readonly HostEntry[], routeCount: number): TableChunk {
+  validateHosts(hosts, routeCount);
+  return encodeValidChunk(hosts, routeCount);
+}
+
+/** encodeChunk for entries already validated (encodeTable validates the whole table first). */
+function encodeValidChunk(hosts: readonly HostEntry[], routeCount: number): TableChunk {
+  const conds: number[] = [];
+  const conditions: CondDraft[] = [];
+  const drafts = hosts.map((host, index) => draftHost(host, index, conds, conditions));
+  const offsets = new Map<object, number>();
+  const pathsAt = new Map<HostDraft, number>();
+  let size = 0;
+  const place = (bytes: number): number => {
+    const at = size;
+    size = pad8(size + bytes);
+    return at;
+  };
+  for (const h of drafts) {
+    offsets.set(h, place(HostRecord.KEY + pad8(h.key.length) + (h.root.length + h.regex.length) * Entry.SIZE));
+    pathsAt.set(h, place(h.groups.length === 0 ? 0 : capacity(h.groups.length, 4) * Slot.SIZE));
+    for (const g of h.groups) offsets.set(g, place(Group.KEY + pad8(g.key.length) + g.entries.length * Entry.SIZE));
+  }
+  const at = (record: object): number => offsets.get(record) ?? 0;
+  const out = new Uint8Array(size);
+  const view = new DataView(out.buffer);
+  const relocations: number[] = [];
+  const u32 = (offset: number, value: number, relocation?: number): void => {
+    view.setUint32(offset, value >>> 0, true);
+    if (relocation !== undefined) relocations.push(offset * 8 + relocation);
+  };
+  const writeEntries = (first: number, entries: readonly EntryDraft[]): void => {
+    entries.forEach((e, k) => {
+      const rec = first + k * Entry.SIZE;
+      u32(rec + Entry.ROUTE, e.route, Relocation.ROUTE);
+      u32(rec + Entry.RECORD, e.route, Relocation.RECORD);
+      u32(rec + Entry.METHODS, e.methods);
+      u32(rec + Entry.COND_START, e.condStart, Relocation.COND_LIST);
+      u32(rec + Entry.COND_COUNT, e.condCount);
+    });
+  };
+  for (const h of drafts) {
+    const rec = at(h);
+    u32(rec + HostRecord.INDEX, h.index, Relocation.HOST);
+    u32(rec + HostRecord.FALLBACK, h.fallback, h.fallback >= 0 ? Relocation.ROUTE : undefined);
+    u32(rec + HostRecord.EXACT_DEPTHS, h.exactDepths);
+    u32(rec + HostRecord.PREFIX_DEPTHS, h.prefixDepths);
+    u32(rec + HostRecord.ROOT_COUNT, h.root.length);
+    u32(rec + HostRecord.KEY_LEN, h.key.length);
+    u32(rec + HostRecord.COND_FIRST, h.condFirst, Relocation.COND_BIT);
+    u32(rec + HostRecord.COND_COUNT, h.condCount);
+    u32(rec + HostRecord.REGEX_COUNT, h.regex.length);
+    out.set(h.key, rec + HostRecord.KEY);
+    writeEntries(rec + HostRecord.KEY + pad8(h.key.length), h.root);
+    writeEntries(rec + HostRecord.KEY + pad8(h.key.length) + h.root.length * Entry.SIZE, h.regex);
+    if (h.groups.length > 0) {
+      const cap = capacity(h.groups.length, 4);
+      const paths = pathsAt.get(h) ?? 0;
+      u32(rec + HostRecord.PATHS, paths, Relocation.OFFSET);
+      u32(rec + HostRecord.PATHS_MASK, cap - 1);
+      const slots = hashSlots(h.groups.map((g) => ({ hash: murmur(g.key, pathSeed(g.kind)), offset: at(g) })), cap);
+      for (let i = 0; i < slots.length; i += 2) {
+        u32(paths + i * 4, slots[i] ?? 0);
+        u32(paths + (i + 1) * 4, slots[i + 1] ?? 0, slots[i + 1] === 0 ? undefined : Relocation.OFFSET);
+      }
+    }
+    for (const g of h.groups) {
+      u32(at(g) + Group.KIND, g.kind);
+      u32(at(g) + Group.COUNT, g.entries.length);
+      u32(at(g) + Group.KEY_LEN, g.key.length);
+      out.set(g.key, at(g) + Group.KEY);
+      writeEntries(at(g) + Group.KEY + pad8(g.key.length), g.entries);
+    }
+  }
+  return {
+    bytes: out,
+    hosts: drafts.map((h, i) => ({ at: at(h), hash: murmur(h.key, HOST_SEED), tables: tablesOf(h), lookups: lookupsOf(hosts[i]!) })),
+    relocations: Uint32Array.from(relocations),
+    conds: Uint32Array.from(conds),
+    conditions,
+    routeCount,
+  };
+}
+
+/** A chunk and the first route id of its run of routes in the table. */
+export interface PlacedChunk {
+  readonly chunk: TableChunk;
+  readonly firstRoute: number;
+}
+
+function corrupt(problem: string): never {
+  throw new PorticoError('PORTICO_E_TABLE_INVALID', `matcher table chunks: ${problem}`);
+}
+
+/**
+ * Lays `chunks` out in order (their hosts become hosts 0, 1, ... of the table) with the table's
+ * routes, endpoint count and catch-all `fallback` route (-1: none), and returns the encoded table.
+ * Throws PORTICO_E_TABLE_INVALID when two hosts claim the same lookup, a route run or route is
+ * out of range, or a chunk is inconsistent (a damaged chunk can never write outside its place).
+ */
+export function assembleTable(chunks: readonly PlacedChunk[], routes: readonly RouteEntry[], endpointCount: number, fallback: number): Uint8Array {
+  validateRoutes(routes, endpointCount, fallback);
+  return assemble(chunks, routes, endpointCount, fallback, true);
+}
+
+/** encodeTable's half: the chunks come from a table validateTable accepted. */
+export function assembleValid(chunks: readonly PlacedChunk[], routes: readonly RouteEntry[], endpointCount: number, fallback: number): Uint8Array {
+  return assemble(chunks, routes, endpointCount, fallback, false);
+}
+
+/** Chunks of a validated table, one per host (encodeTable). */
+export function chunksOfValid(hosts: readonly HostEntry[], routeCount: number): PlacedChunk[] {
+  return hosts.map((host) => ({ chunk: encodeValidChunk([host], routeCount), firstRoute: 0 }));
+}
+
+function assemble(chunks: readonly PlacedChunk[], routes: readonly RouteEntry[], endpointCount: number, fallback: number, check: boolean): Uint8Array {
+  let exactCount = 0;
+  let wildCount = 0;
+  let deepCount = 0;
+  let hostBytes = 0;
+  let condTotal = 0;
+  let conditionTotal = 0;
+  let poolLength = 0;
+  const seen = check ? new Set<string>() : undefined;
+  for (const { chunk, firstRoute } of chunks) {
+    if (check) checkChunk(chunk, firstRoute, routes.length, seen!);
+    for (const host of chunk.hosts) {
+      if (host.tables & HostTables.EXACT) exactCount++;
+      if (host.tables & HostTables.ONE_LABEL) wildCount++;
+      if (host.tables & HostTables.DEEP) deepCount++;
+    }
+    hostBytes += chunk.bytes.length;
+    condTotal += chunk.conds.length;
+    conditionTotal += chunk.conditions.length;
+    for (const cond of chunk.conditions) poolLength += cond.name.length + cond.value.length;
+  }
+  let size: number = Header.SIZE;
+  const place = (bytes: number): number => {
+    const at = size;
+    size = pad8(size + bytes);
+    return at;
+  };
+  const exactCap = capacity(exactCount, 8);
+  const wildCap = capacity(wildCount, 8);
+  const deepCap = capacity(deepCount, 8);
+  const exactHostsAt = place(exactCap * Slot.SIZE);
+  const wildHostsAt = place(wildCap * Slot.SIZE);
+  const deepHostsAt = deepCount === 0 ? 0 : place(deepCap * Slot.SIZE);
+  const hostsAt = place(hostBytes);
+  const condsAt = place(condTotal * 4);
+  const headersAt = place(conditionTotal * HeaderPair.SIZE);
+  const routeIndexAt = place(routes.length * 4);
+  const routesAt = size;
+  const routeOffsets = new Uint32Array(routes.length);
+  for (let r = 0; r < routes.length; r++) {
+    let bytes: number = RouteRecord.BACKENDS;
+    for (const b of routes[r]!.backends) bytes += BackendRecord.SLOTS + b.endpoints.length * Endpoint.SIZE;
+    routeOffsets[r] = place(bytes);
+  }
+  const poolAt = place(poolLength);
+
+  const out = new Uint8Array(size);
+  const view = new DataView(out.buffer);
+  const u32 = (offset: number, value: number): void => view.setUint32(offset, value >>> 0, true);
+  const exactSlots: { hash: number; offset: number }[] = [];
+  const wildSlots: { hash: number; offset: number }[] = [];
+  const deepSlots: { hash: number; offset: number }[] = [];
+  let anyAt = 0;
+  let chunkAt = hostsAt;
+  let hostBase = 0;
+  let condListBase = 0;
+  let condBitBase = 0;
+  let pool = 0;
+  const poolString = (bytes: Uint8Array): number => {
+    out.set(bytes, poolAt + pool);
+    pool += bytes.length;
+    return pool - bytes.length;
+  };
+  for (const { chunk, firstRoute } of chunks) {
+    out.set(chunk.bytes, chunkAt);
+    const relocations = chunk.relocations;
+    for (let i = 0; i < relocations.length; i++) {
+      const relocation = relocations[i]!;
+      const field = chunkAt + Math.floor(relocation / 8);
+      const value = view.getUint32(field, true);
+      switch (relocation & 7) {
+        case Relocation.OFFSET: u32(field, value + chunkAt); break;
+        case Relocation.ROUTE: u32(field, value + firstRoute); break;
+        case Relocation.RECORD: u32(field, routeOffsets[value + firstRoute] ?? 0); break;
+        case Relocation.HOST: u32(field, value + hostBase); break;
+        case Relocation.COND_LIST: u32(field, value + condListBase); break;
+        case Relocation.COND_BIT: u32(field, value + condBitBase); break;
+        default: corrupt(`relocation kind ${relocation & 7} is unknown`);
+      }
+    }
+    for (const host of chunk.hosts) {
+      const slot = { hash: host.hash, offset: chunkAt + host.at };
+      if (host.tables & HostTables.EXACT) exactSlots.push(slot);
+      if (host.tables & HostTables.ONE_LABEL) wildSlots.push(slot);
+      if (host.tables & HostTables.DEEP) deepSlots.push(slot);
+      if (host.tables & HostTables.ANY) anyAt = slot.offset;
+    }
+    chunk.conds.forEach((bit, i) => u32(condsAt + (condListBase + i) * 4, bit + condBitBase));
+    chunk.conditions.forEach((cond, i) => {
+      const rec = headersAt + (condBitBase + i) * HeaderPair.SIZE;
+      u32(rec + HeaderPair.NAME_OFF, poolString(cond.name));
+      u32(rec + HeaderPair.NAME_LEN, cond.name.length);
+      u32(rec + HeaderPair.VALUE_OFF, poolString(cond.value));
+      u32(rec + HeaderPair.VALUE_LEN, cond.value.length);
+      u32(rec + HeaderPair.KIND, cond.kind);
+      u32(rec + HeaderPair.HOST, cond.host + hostBase);
+    });
+    chunkAt += chunk.bytes.length;
+    hostBase += chunk.hosts.length;
+    condListBase += chunk.conds.length;
+    condBitBase += chunk.conditions.length;
+  }
+  const header: [number, number][] = [
+    [Header.MAGIC, Format.MAGIC], [Header.VERSION, Format.VERSION], [Header.LENGTH, size],
+    [Header.ROUTE_COUNT, routes.length], [Header.ENDPOINT_COUNT, endpointCount],
+    [Header.FALLBACK, fallback], [Header.ANY_HOST, anyAt],
+    [Header.EXACT_HOSTS, exactHostsAt], [Header.EXACT_HOSTS_CAP, exactCap],
+    [Header.WILD_HOSTS, wildHostsAt], [Header.WILD_HOSTS_CAP, wildCap],
+    [Header.HOSTS, hostsAt], [Header.HOSTS_LEN, condsAt - hostsAt],
+    [Header.CONDS, condsAt], [Header.COND_COUNT, condTotal],
+    [Header.HEADERS, headersAt], [Header.HEADER_COUNT, conditionTotal],
+    [Header.ROUTE_INDEX, routeIndexAt], [Header.ROUTES, routesAt], [Header.ROUTES_LEN, poolAt - routesAt],
+    [Header.POOL, poolAt], [Header.POOL_LEN, poolLength],
+    [Header.DEEP_HOSTS, deepHostsAt], [Header.DEEP_HOSTS_CAP, deepCap],
+  ];
+  for (const [field, value] of header) u32(field, value);
+  const writeSlots = (first: number, slots: Uint32Array): void => {
+    for (let i = 0; i < slots.length; i++) u32(first + i * 4, slots[i] ?? 0);
+  };
+  writeSlots(exactHostsAt, hashSlots(exactSlots, exactCap));
+  writeSlots(wildHostsAt, hashSlots(wildSlots, wildCap));
+  if (deepCount !== 0) writeSlots(deepHostsAt, hashSlots(deepSlots, deepCap));
+  routes.forEach((route, r) => {
+    const rec = routeOffsets[r]!;
+    u32(routeIndexAt + r * 4, rec);
+    u32(rec + RouteRecord.BACKEND_COUNT, route.backends.length);
+    // CURRENT fields stay zero: that is the initial WRR state.
+    let backend = rec + RouteRecord.BACKENDS;
+    for (const b of route.backends) {
+      u32(backend + BackendRecord.WEIGHT, b.weight);
+      u32(backend + BackendRecord.SLOT_COUNT, b.endpoints.length);
+      for (let k = 0; k < b.endpoints.length; k++) u32(backend + BackendRecord.SLOTS + k * Endpoint.SIZE + Endpoint.ID, b.endpoints[k]!);
+      backend += BackendRecord.SLOTS + b.endpoints.length * Endpoint.SIZE;
+    }
+  });
+  return out;
+}
+
+/**
+ * A chunk from elsewhere (a bundle off the network) is checked before it is laid out: its
+ * relocations, hosts and condition runs stay inside it, its route run inside the table's routes,
+ * and no lookup is claimed twice. The table's digest is checked by whoever ships it; this only
+ * makes sure a damaged chunk cannot make the assembly itself go wrong.
+ */
+function checkChunk(chunk: TableChunk, firstRoute: number, routeCount: number, seen: Set<string>): void {
+  const { bytes, relocations } = chunk;
+  if (!(bytes instanceof Uint8Array) || bytes.length % 8 !== 0) corrupt('a chunk is not a multiple of 8 bytes');
+  if (!(relocations instanceof Uint32Array) || !(chunk.conds instanceof Uint32Array) || !Array.isArray(chunk.hosts) || !Array.isArray(chunk.conditions)) corrupt('a chunk is malformed');
+  if (!Number.isInteger(firstRoute) || !Number.isInteger(chunk.routeCount) || firstRoute < 0 || chunk.routeCount < 0 || firstRoute + chunk.routeCount > routeCount) corrupt(`route run [${firstRoute}, ${firstRoute + chunk.routeCount}) is outside the ${routeCount} routes`);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  for (let i = 0; i < relocations.length; i++) {
+    const field = Math.floor(relocations[i]! / 8);
+    if (field + 4 > bytes.length) corrupt(`a relocation at ${field} is outside its chunk of ${bytes.length} bytes`);
+    const value = view.getUint32(field, true);
+    const kind = relocations[i]! & 7;
+    const limit = kind === Relocation.OFFSET ? bytes.length : kind === Relocation.ROUTE || kind === Relocation.RECORD ? chunk.routeCount : kind === Relocation.HOST ? chunk.hosts.length : kind === Relocation.COND_LIST ? chunk.conds.length + 1 : chunk.conditions.length + 1;
+    if (value >= limit) corrupt(`a relocated field at ${field} holds ${value}, not below ${limit}`);
+  }
+  for (const bit of chunk.conds) if (bit >= chunk.conditions.length) corrupt(`condition bit ${bit} of a chunk with ${chunk.conditions.length} conditions`);
+  for (const host of chunk.hosts) {
+    if (!Number.isInteger(host.at) || host.at < 0 || host.at + HostRecord.KEY > bytes.length || host.at % 8 !== 0) corrupt(`a host record at ${host.at} is outside its chunk`);
+    for (const lookup of host.lookups) {
+      if (seen.has(lookup)) corrupt(`duplicate host ${JSON.stringify(lookup)}`);
+      seen.add(lookup);
+    }
+  }
+}

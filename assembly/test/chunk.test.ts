@@ -1,0 +1,97 @@
+// Chunked tables: chunks encoded apart (route ids local to each) and assembled give the very
+// bytes encodeTable gives for the whole table, and a damaged chunk is refused, never laid out.
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { assembleTable, encodeChunk, encodeTable } from '../src/host/encode.ts';
+import type { TableChunk } from '../src/host/encode.ts';
+import { Relocation } from '../src/host/chunk.ts';
+import { loadMatcherFromBinary } from '../src/host/matcher.ts';
+import type { HostEntry, MatcherTable, PathEntry, RouteEntry } from '../src/host/table.ts';
+
+/** A table from per-group host lists whose route ids are local to each group; also the reference whole table. */
+function build(groups: readonly (readonly HostEntry[])[], routesPerGroup: readonly number[], endpointCount: number, catchAll: boolean) {
+  const routes: RouteEntry[] = [];
+  const hosts: HostEntry[] = [];
+  const placed: { chunk: TableChunk; firstRoute: number }[] = [];
+  groups.forEach((group, g) => {
+    const firstRoute = routes.length;
+    for (let r = 0; r < routesPerGroup[g]!; r++) routes.push({ backends: [{ weight: 1 + ((firstRoute + r) % 3), endpoints: [(firstRoute + r) % endpointCount] }] });
+    const shift = (route: number) => (route < 0 ? route : route + firstRoute);
+    for (const host of group) hosts.push({ ...host, fallback: shift(host.fallback), paths: host.paths.map((path) => ({ ...path, route: shift(path.route) })) });
+    placed.push({ chunk: encodeChunk(group, routesPerGroup[g]!), firstRoute });
+  });
+  const fallback = catchAll ? routes.push({ backends: [{ weight: 1, endpoints: [0] }] }) - 1 : -1;
+  const table: MatcherTable = { hosts, routes, endpointCount, fallback };
+  return { table, assembled: assembleTable(placed, routes, endpointCount, fallback), placed };
+}
+
+const path = (pathType: PathEntry['pathType'], p: string, route: number, conditions?: PathEntry['conditions']): PathEntry => ({ pathType, path: p, route, ...(conditions === undefined ? {} : { conditions }) });
+
+const GROUPS: HostEntry[][] = [
+  [{ host: 'a.example.com', paths: [path('Prefix', '/', 0), path('Exact', '/api', 1), path('Prefix', '/static', 2, { headers: [{ name: 'X-A', value: '1' }], methods: ['GET'] })], fallback: -1 }],
+  [
+    { host: '*.example.com', paths: [path('Prefix', '/', 0, { query: [{ name: 'q', value: 'v' }] })], fallback: 1 },
+    { host: '*.example.com', labels: 'deeper', paths: [path('Prefix', '/x', 1)], fallback: -1 },
+  ],
+  [{ host: 'b.example.com', paths: [path('RegularExpression', '/v[0-9]+/.*', 0), path('Prefix', '/b/c', 0, { headers: [{ name: 'X-B', value: 'b.*', type: 'RegularExpression' }] })], fallback: 0 }],
+  [{ host: '*', paths: [path('Prefix', '/any', 0)], fallback: -1 }],
+];
+
+describe('assembleTable', () => {
+  it('gives the bytes encodeTable gives for the whole table', () => {
+    const { table, assembled } = build(GROUPS, [3, 2, 1, 1], 4, true);
+    expect(Buffer.from(assembled).equals(Buffer.from(encodeTable(table)))).toBe(true);
+    const matcher = loadMatcherFromBinary(assembled);
+    expect(matcher.match('a.example.com', '/api', 'GET')).toBe(1);
+    expect(matcher.match('x.example.com', '/', 'GET')).toBe(4);
+    expect(matcher.match('x.example.com', '/?q=v', 'GET')).toBe(3);
+    expect(matcher.match('x.y.example.com', '/x', 'GET')).toBe(4);
+    expect(matcher.match('b.example.com', '/v2/z', 'GET')).toBe(5);
+    expect(matcher.match('other.test', '/any', 'GET')).toBe(6);
+    expect(matcher.match('other.test', '/none', 'GET')).toBe(7);
+  });
+
+  it('gives encodeTable bytes for random hosts cut into random chunks', () => {
+    const label = fc.stringMatching(/^[a-z][a-z0-9]{0,6}$/);
+    const entry = fc.record({ type: fc.constantFrom('Exact', 'Prefix'), p: fc.stringMatching(/^\/[a-z]{0,4}(\/[a-z]{1,3}){0,2}$/), header: fc.option(fc.constantFrom('x-a', 'x-b'), { nil: undefined }) });
+    fc.assert(
+      fc.property(fc.uniqueArray(label, { minLength: 1, maxLength: 12 }), fc.array(fc.array(entry, { maxLength: 5 }), { minLength: 12, maxLength: 12 }), fc.array(fc.integer({ min: 1, max: 4 }), { minLength: 12, maxLength: 12 }), (names, pathsPerHost, cuts) => {
+        const groups: HostEntry[][] = [];
+        const routesPerGroup: number[] = [];
+        let i = 0;
+        for (const cut of cuts) {
+          if (i >= names.length) break;
+          const group = names.slice(i, i + cut).map((name, k): HostEntry => ({ host: `${name}.test`, paths: pathsPerHost[i + k]!.map((e, n) => path(e.type as PathEntry['pathType'], e.p, n, e.header === undefined ? undefined : { headers: [{ name: e.header, value: 'v' }] })), fallback: -1 }));
+          groups.push(group);
+          routesPerGroup.push(Math.max(1, ...group.map((host) => host.paths.length)));
+          i += cut;
+        }
+        const { table, assembled } = build(groups, routesPerGroup, 3, false);
+        expect(Buffer.from(assembled).equals(Buffer.from(encodeTable(table)))).toBe(true);
+      }),
+      { numRuns: 60 },
+    );
+  });
+
+  const damaged: { name: string; damage: (chunk: TableChunk) => TableChunk }[] = [
+    { name: 'a relocation past its end', damage: (chunk) => ({ ...chunk, relocations: Uint32Array.from([...chunk.relocations, (chunk.bytes.length + 64) * 8]) }) },
+    { name: 'a route id past its run', damage: (chunk) => ({ ...chunk, routeCount: 0 }) },
+    { name: 'an unknown relocation kind', damage: (chunk) => ({ ...chunk, relocations: Uint32Array.from([...chunk.relocations, 7]) }) },
+    { name: 'an offset outside it', damage: (chunk) => ({ ...chunk, relocations: Uint32Array.from([...chunk.relocations, Relocation.OFFSET]), bytes: Uint8Array.from(chunk.bytes, (b, i) => (i === 3 ? 0xff : b)) }) },
+    { name: 'a host record outside it', damage: (chunk) => ({ ...chunk, hosts: chunk.hosts.map((host) => ({ ...host, at: chunk.bytes.length })) }) },
+    { name: 'a body cut in half', damage: (chunk) => ({ ...chunk, bytes: chunk.bytes.subarray(0, (chunk.bytes.length / 2) & ~7) }) },
+    { name: 'a length not a multiple of 8', damage: (chunk) => ({ ...chunk, bytes: chunk.bytes.subarray(0, chunk.bytes.length - 3) }) },
+  ];
+
+  it.each(damaged)('refuses a chunk with $name', ({ damage }) => {
+    const { placed, table } = build(GROUPS, [3, 2, 1, 1], 4, true);
+    const bad = placed.map((p, i) => (i === 0 ? { ...p, chunk: damage(p.chunk) } : p));
+    expect(() => assembleTable(bad, table.routes, table.endpointCount, table.fallback)).toThrow(expect.objectContaining({ code: 'PORTICO_E_TABLE_INVALID' }));
+  });
+
+  it('refuses two chunks claiming one host, and a route run past the table', () => {
+    const { placed, table } = build(GROUPS, [3, 2, 1, 1], 4, true);
+    expect(() => assembleTable([...placed, placed[0]!], table.routes, table.endpointCount, table.fallback)).toThrow(/duplicate host "a.example.com"/);
+    expect(() => assembleTable([{ ...placed[0]!, firstRoute: table.routes.length - 1 }], table.routes, table.endpointCount, table.fallback)).toThrow(/route run/);
+  });
+});
