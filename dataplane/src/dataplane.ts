@@ -10,7 +10,7 @@ import { createServer as createTlsServer } from 'node:tls';
 import type { TLSSocket } from 'node:tls';
 import type { Snapshot } from '@portico/control/snapshot';
 import type { TableBundle } from './bundle.ts';
-import { compileBundle } from './bundle.ts';
+import { SnapshotCompiler } from './bundle.ts';
 import type { Logger } from 'pino';
 import { Admission } from './admission.ts';
 import type { AdmissionOptions } from './admission.ts';
@@ -103,6 +103,8 @@ export class DataPlane {
   readonly admission: Admission;
   private readonly logger: Logger | undefined;
   private readonly open: () => Promise<void>;
+  /** Compiles each snapshot host once; a version is assembled from its hosts (bundle-compile.ts). */
+  private readonly compiler = new SnapshotCompiler();
 
   private constructor(parts: { router: Router; proxy: Proxy; certificates: CertificateStore; metrics: ProxyMetrics; http: NetServer; https: NetServer | undefined; admission: Admission; open: () => Promise<void>; logger: Logger | undefined }) {
     this.router = parts.router;
@@ -205,12 +207,12 @@ export class DataPlane {
    * PORTICO_E_SNAPSHOT_LOAD (or a TLS error) and keeps the current snapshot when it cannot load.
    */
   load(snapshot: Snapshot): SwapEvent {
-    return this.loadBundle(compileBundle(snapshot));
+    return this.loadBundle(this.compiler.compile(snapshot), true);
   }
 
   /** Serves a snapshot whose routes (and certificates) are the current ones: only endpoint choice is recompiled. */
   loadEndpoints(snapshot: Snapshot): SwapEvent {
-    return this.loadBundle(compileBundle(snapshot, this.router.current !== undefined));
+    return this.loadBundle(this.compiler.compile(snapshot, this.router.current !== undefined), true);
   }
 
   /**

@@ -14,7 +14,7 @@ import cluster from 'node:cluster';
 import type { Worker } from 'node:cluster';
 import type { Snapshot } from '@portico/control/snapshot';
 import type { TableBundle } from './bundle.ts';
-import { compileBundle, verifyBundleOffLoop } from './bundle.ts';
+import { SnapshotCompiler, verifyBundleOffLoop } from './bundle.ts';
 import type { Logger } from 'pino';
 import { DataPlane } from './dataplane.ts';
 import type { DataPlaneOptions } from './dataplane.ts';
@@ -56,6 +56,8 @@ export class WorkerPool {
   private nextScrape = 0;
   private readonly logger: Logger | undefined;
   private closing = false;
+  /** Compiles each snapshot host once; every version is assembled from its hosts (bundle-compile.ts). */
+  private readonly compiler = new SnapshotCompiler();
 
   private constructor(logger: Logger | undefined) {
     this.logger = logger;
@@ -79,7 +81,7 @@ export class WorkerPool {
           if (message.type === 'ready') {
             // A new worker has no routes yet: it gets the whole snapshot being rolled out, else the last confirmed one.
             const start = pool.pending?.snapshot ?? pool.current;
-            if (start) worker.send({ type: 'bundle', bundle: compileBundle(start) } satisfies ToWorker);
+            if (start) worker.send({ type: 'bundle', bundle: pool.compiler.compile(start) } satisfies ToWorker);
             resolve();
           } else if (message.type === 'metrics') pool.scrapes.get(message.id)?.(worker, message.families);
           else if (message.type === 'start-failed') reject(new PorticoError('PORTICO_E_CONFIG', `worker failed to start: ${message.error}`));
@@ -134,7 +136,7 @@ export class WorkerPool {
     this.pending?.settle();
     let bundle: TableBundle;
     try {
-      bundle = compileBundle(snapshot, endpointsOnly);
+      bundle = this.compiler.compile(snapshot, endpointsOnly);
     } catch (error) {
       return Promise.reject(error as Error);
     }
@@ -168,7 +170,7 @@ export class WorkerPool {
     const previous = this.current;
     this.logger?.warn({ worker: worker.id, from: this.loaded.get(worker), to: previous?.version }, 'rolling a worker back to the last snapshot all workers loaded');
     if (previous === undefined) worker.process.kill('SIGKILL');
-    else worker.send({ type: 'bundle', bundle: compileBundle(previous) } satisfies ToWorker);
+    else worker.send({ type: 'bundle', bundle: this.compiler.compile(previous) } satisfies ToWorker);
   }
 
   /** A worker confirmed `version` (or, with undefined, is gone): the pending load may be complete. */

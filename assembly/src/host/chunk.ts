@@ -212,6 +212,15 @@ export function assembleTable(chunks: readonly PlacedChunk[], routes: readonly R
   return assemble(chunks, routes, endpointCount, fallback, true);
 }
 
+/**
+ * assembleTable for chunks this process encoded itself (encodeChunk validated their hosts, and
+ * their hosts are distinct): the routes are checked, the chunks trusted.
+ */
+export function assembleOwnChunks(chunks: readonly PlacedChunk[], routes: readonly RouteEntry[], endpointCount: number, fallback: number): Uint8Array {
+  validateRoutes(routes, endpointCount, fallback);
+  return assemble(chunks, routes, endpointCount, fallback, false);
+}
+
 /** encodeTable's half: the chunks come from a table validateTable accepted. */
 export function assembleValid(chunks: readonly PlacedChunk[], routes: readonly RouteEntry[], endpointCount: number, fallback: number): Uint8Array {
   return assemble(chunks, routes, endpointCount, fallback, false);
@@ -269,8 +278,9 @@ function assemble(chunks: readonly PlacedChunk[], routes: readonly RouteEntry[],
   const poolAt = place(poolLength);
 
   const out = new Uint8Array(size);
-  const view = new DataView(out.buffer);
-  const u32 = (offset: number, value: number): void => view.setUint32(offset, value >>> 0, true);
+  // The table is little-endian, as wasm and every platform Node runs on (a big-endian host would need DataView here).
+  const words = new Uint32Array(out.buffer);
+  const u32 = (offset: number, value: number): void => void (words[offset >>> 2] = value);
   const exactSlots: { hash: number; offset: number }[] = [];
   const wildSlots: { hash: number; offset: number }[] = [];
   const deepSlots: { hash: number; offset: number }[] = [];
@@ -288,17 +298,19 @@ function assemble(chunks: readonly PlacedChunk[], routes: readonly RouteEntry[],
   for (const { chunk, firstRoute } of chunks) {
     out.set(chunk.bytes, chunkAt);
     const relocations = chunk.relocations;
+    // Every relocated field is a u32 at a multiple of 4 inside a chunk placed at a multiple of 8.
+    const base = chunkAt >>> 2;
     for (let i = 0; i < relocations.length; i++) {
       const relocation = relocations[i]!;
-      const field = chunkAt + Math.floor(relocation / 8);
-      const value = view.getUint32(field, true);
+      const field = base + (relocation >>> 5);
+      const value = words[field]!;
       switch (relocation & 7) {
-        case Relocation.OFFSET: u32(field, value + chunkAt); break;
-        case Relocation.ROUTE: u32(field, value + firstRoute); break;
-        case Relocation.RECORD: u32(field, routeOffsets[value + firstRoute] ?? 0); break;
-        case Relocation.HOST: u32(field, value + hostBase); break;
-        case Relocation.COND_LIST: u32(field, value + condListBase); break;
-        case Relocation.COND_BIT: u32(field, value + condBitBase); break;
+        case Relocation.OFFSET: words[field] = value + chunkAt; break;
+        case Relocation.ROUTE: words[field] = value + firstRoute; break;
+        case Relocation.RECORD: words[field] = routeOffsets[value + firstRoute]!; break;
+        case Relocation.HOST: words[field] = value + hostBase; break;
+        case Relocation.COND_LIST: words[field] = value + condListBase; break;
+        case Relocation.COND_BIT: words[field] = value + condBitBase; break;
         default: corrupt(`relocation kind ${relocation & 7} is unknown`);
       }
     }
@@ -344,19 +356,22 @@ function assemble(chunks: readonly PlacedChunk[], routes: readonly RouteEntry[],
   writeSlots(exactHostsAt, hashSlots(exactSlots, exactCap));
   writeSlots(wildHostsAt, hashSlots(wildSlots, wildCap));
   if (deepCount !== 0) writeSlots(deepHostsAt, hashSlots(deepSlots, deepCap));
-  routes.forEach((route, r) => {
+  for (let r = 0; r < routes.length; r++) {
     const rec = routeOffsets[r]!;
-    u32(routeIndexAt + r * 4, rec);
-    u32(rec + RouteRecord.BACKEND_COUNT, route.backends.length);
+    const backends = routes[r]!.backends;
+    words[(routeIndexAt >>> 2) + r] = rec;
+    words[(rec + RouteRecord.BACKEND_COUNT) >>> 2] = backends.length;
     // CURRENT fields stay zero: that is the initial WRR state.
     let backend = rec + RouteRecord.BACKENDS;
-    for (const b of route.backends) {
-      u32(backend + BackendRecord.WEIGHT, b.weight);
-      u32(backend + BackendRecord.SLOT_COUNT, b.endpoints.length);
-      for (let k = 0; k < b.endpoints.length; k++) u32(backend + BackendRecord.SLOTS + k * Endpoint.SIZE + Endpoint.ID, b.endpoints[k]!);
-      backend += BackendRecord.SLOTS + b.endpoints.length * Endpoint.SIZE;
+    for (let b = 0; b < backends.length; b++) {
+      const { weight, endpoints } = backends[b]!;
+      words[(backend + BackendRecord.WEIGHT) >>> 2] = weight;
+      words[(backend + BackendRecord.SLOT_COUNT) >>> 2] = endpoints.length;
+      const slots = (backend + BackendRecord.SLOTS + Endpoint.ID) >>> 2;
+      for (let k = 0; k < endpoints.length; k++) words[slots + k * (Endpoint.SIZE >>> 2)] = endpoints[k]!;
+      backend += BackendRecord.SLOTS + endpoints.length * Endpoint.SIZE;
     }
-  });
+  }
   return out;
 }
 
@@ -374,7 +389,7 @@ function checkChunk(chunk: TableChunk, firstRoute: number, routeCount: number, s
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   for (let i = 0; i < relocations.length; i++) {
     const field = Math.floor(relocations[i]! / 8);
-    if (field + 4 > bytes.length) corrupt(`a relocation at ${field} is outside its chunk of ${bytes.length} bytes`);
+    if (field + 4 > bytes.length || field % 4 !== 0) corrupt(`a relocation at ${field} is outside its chunk of ${bytes.length} bytes or not a u32 field`);
     const value = view.getUint32(field, true);
     const kind = relocations[i]! & 7;
     const limit = kind === Relocation.OFFSET ? bytes.length : kind === Relocation.ROUTE || kind === Relocation.RECORD ? chunk.routeCount : kind === Relocation.HOST ? chunk.hosts.length : kind === Relocation.COND_LIST ? chunk.conds.length + 1 : chunk.conditions.length + 1;

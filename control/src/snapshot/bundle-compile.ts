@@ -1,0 +1,231 @@
+/**
+ * The incremental bundle compile: each snapshot host is compiled once into a piece — its table
+ * chunk (`encodeChunk`, route ids local to the host) and the per-route metadata that depends on
+ * the host alone — kept while the host item lives (unchanged hosts are the same object in the next
+ * version, see compile/), and every version is assembled from its hosts' pieces: endpoint ids,
+ * route records, the host tables and the metadata strings. The result is the bundle the reference
+ * `compileBundle` gives (the tests hold them byte-equal), for the cost of the changed hosts plus
+ * copies.
+ */
+import { assembleOwnChunks, encodeChunk } from '@portico/assembly/encode';
+import type { TableChunk } from '@portico/assembly/encode';
+import type { RouteEntry } from '@portico/assembly/table';
+import type { BundledUpstreamTls, TableBundle } from './bundle.ts';
+import { bundledUpstreamTls, digestOf, redirectBits, routeLabel, tlsOf } from './bundle.ts';
+import type { Snapshot, SnapshotBackend, SnapshotEndpointSet, SnapshotHost } from './schema.ts';
+import type { RegexHost, RouteTarget } from './table.ts';
+import { INVALID_BACKEND_PORT, toMatcherTable } from './table.ts';
+
+/** A snapshot host compiled: its chunk and its routes (then its RequestMirror routes), ids local. */
+interface HostPiece {
+  readonly chunk: TableChunk;
+  /** Its path routes and default route (local ids 0..matched-1, the chunk's run), then its mirror routes. */
+  readonly targets: readonly RouteTarget[];
+  /** How many of `targets` the chunk's run holds (the rest are mirror routes, placed after every host's). */
+  readonly matched: number;
+  /** Labels of the run's routes and of the mirror routes, each joined by `\n`. */
+  readonly labels: string;
+  readonly mirrorLabels: string;
+  /** Redirect bits of the run's routes, then of the mirror routes. */
+  readonly redirects: Uint8Array;
+  /** Local ids of the routes with HTTPS or HTTP/2 backends (usually none). */
+  readonly upstream: readonly number[];
+  /** Local ids of the run's routes with policies (usually none). */
+  readonly withPolicies: readonly number[];
+  /** Its regex dispatch (local ids; fallback -1 means the catch-all), if it has regex paths. */
+  readonly regex: RegexHost | undefined;
+  readonly needsHeaders: boolean;
+  readonly invalidBackends: boolean;
+  /** Route records of `targets` for one endpoint numbering (kept while the numbering is). */
+  entries?: { readonly numbering: Numbering; readonly routes: readonly RouteEntry[]; readonly sets: readonly (readonly number[])[]; readonly mirrorSets: readonly (readonly number[])[] };
+}
+
+/** Endpoint ids by endpoint set key (shared by `address|port` across sets, in endpoint-set order) and the endpoints. */
+interface Numbering {
+  readonly of: readonly SnapshotEndpointSet[];
+  readonly setIds: ReadonlyMap<string, readonly number[]>;
+  readonly endpoints: readonly string[];
+  /** The stand-in endpoint of invalid backends (-1: none). */
+  readonly invalid: number;
+}
+
+const NO_ENDPOINTS: readonly number[] = [];
+
+/** Compiles one host alone: `toMatcherTable` of a snapshot holding just it gives local ids. */
+function compileHost(host: SnapshotHost): HostPiece {
+  const alone = toMatcherTable({ apiVersion: 'portico.dev/v1alpha1', kind: 'Snapshot', version: '', hosts: [host], defaultRoute: null, endpointSets: [], certificates: [] });
+  const matched = host.routes.length + (host.defaultRoute === null ? 0 : 1);
+  const targets = alone.routes;
+  const local = targets.map((_, id) => id);
+  return {
+    chunk: encodeChunk(alone.table.hosts, matched),
+    targets,
+    matched,
+    labels: targets.slice(0, matched).map(routeLabel).join('\n'),
+    mirrorLabels: targets.slice(matched).map(routeLabel).join('\n'),
+    redirects: Uint8Array.from(targets, (target) => redirectBits(target.route)),
+    upstream: local.filter((id) => targets[id]!.route.backends.some((backend) => backend.tls !== undefined || backend.protocol !== undefined)),
+    withPolicies: local.filter((id) => id < matched && targets[id]!.route.policies !== undefined),
+    regex: alone.regexHosts[0],
+    needsHeaders: alone.table.hosts.some((entry) => entry.paths.some((path) => (path.conditions?.headers?.length ?? 0) > 0)),
+    // As toMatcherTable decides it: from the host's rules (not its default route).
+    invalidBackends: host.routes.some((route) => route.backends.some((backend) => backend.invalid === true)),
+  };
+}
+
+/** Endpoint ids of a route's backends, as toMatcherTable gives them (none for a refused route). */
+function endpointIdsOf(route: RouteTarget['route'], numbering: Numbering): (readonly number[])[] {
+  return route.backends.map((backend: SnapshotBackend) => (backend.endpointSet === null || route.refused !== undefined ? NO_ENDPOINTS : (numbering.setIds.get(backend.endpointSet) ?? NO_ENDPOINTS)));
+}
+
+/** A route's record, and the endpoint arrays it uses that count as sets (a fresh one per invalid backend, as toMatcherTable makes them). */
+function routeEntry(route: RouteTarget['route'], numbering: Numbering, sets: (readonly number[])[]): RouteEntry {
+  const ids = endpointIdsOf(route, numbering);
+  return {
+    backends: route.backends.map((backend, index) => {
+      const endpoints = backend.invalid === true && route.refused === undefined ? [numbering.invalid] : ids[index]!;
+      if (endpoints.length > 0) sets.push(endpoints);
+      return { weight: backend.weight, endpoints };
+    }),
+  };
+}
+
+/** Compiles snapshots into bundles, reusing the pieces of hosts that did not change. One per control process. */
+export class BundleCompiler {
+  #pieces = new WeakMap<SnapshotHost, HostPiece>();
+  #numbering: Numbering | undefined;
+  /** Hosts compiled (not reused) so far: what a change cost. */
+  readonly stats = { hostsCompiled: 0 };
+
+  /**
+   * The bundle of `snapshot` (with `balancingOnly`, endpoint choice alone: no hosts, no TLS).
+   * Throws PORTICO_E_TABLE_INVALID when a host's table breaks the matcher's contract.
+   */
+  compile(snapshot: Snapshot, balancingOnly = false): TableBundle {
+    const pieces = snapshot.hosts.map((host) => this.#piece(host));
+    const numbering = this.#numberEndpoints(snapshot, pieces.some((piece) => piece.invalidBackends));
+    const routes: RouteEntry[] = [];
+    const sets = new Set<readonly number[]>();
+    const placed: { chunk: TableChunk; firstRoute: number }[] = [];
+    const firstRoutes: number[] = [];
+    const entries = pieces.map((piece) => this.#entries(piece, numbering));
+    // The ids toMatcherTable gives: every host's routes in host order, the catch-all, then mirror routes.
+    pieces.forEach((piece, p) => {
+      const firstRoute = routes.length;
+      firstRoutes.push(firstRoute);
+      const own = entries[p]!;
+      for (let local = 0; local < piece.matched; local++) routes.push(own.routes[local]!);
+      for (const set of own.sets) sets.add(set);
+      if (!balancingOnly) placed.push({ chunk: piece.chunk, firstRoute });
+    });
+    const catchAll = snapshot.defaultRoute;
+    let fallback = -1;
+    if (catchAll !== null) {
+      const catchAllSets: (readonly number[])[] = [];
+      fallback = routes.push(routeEntry(catchAll, numbering, catchAllSets)) - 1;
+      for (const set of catchAllSets) sets.add(set);
+    }
+    // Mirror routes: local ids past a piece's run map to ids appended after the catch-all, in host order.
+    const globalIds = pieces.map((piece, p) => {
+      const ids: number[] = [];
+      for (let local = 0; local < piece.targets.length; local++) ids.push(local < piece.matched ? firstRoutes[p]! + local : routes.push(entries[p]!.routes[local]!) - 1);
+      for (const set of entries[p]!.mirrorSets) sets.add(set);
+      return ids;
+    });
+    const policies: unknown[] = [];
+    const upstreamTls: BundledUpstreamTls[] = [];
+    const regexHosts: RegexHost[] = [];
+    const mirrorLabels: string[] = [];
+    const redirects = new Uint8Array(routes.length);
+    pieces.forEach((piece, p) => {
+      const ids = globalIds[p]!;
+      for (let local = 0; local < piece.targets.length; local++) redirects[ids[local]!] = piece.redirects[local]!;
+      for (const local of piece.withPolicies) policies.push(policyEntry(piece.targets[local]!, ids[local]!, piece.targets[local]!.mirrors?.map((m) => ids[m]!)));
+      for (const local of piece.upstream) upstreamTls.push(...bundledUpstreamTls({ route: piece.targets[local]!.route, endpointIds: endpointIdsOf(piece.targets[local]!.route, numbering) }, ids[local]!));
+      if (piece.mirrorLabels !== '') mirrorLabels.push(piece.mirrorLabels);
+      if (!balancingOnly && piece.regex !== undefined) {
+        const { first, paths, fallback: own } = piece.regex;
+        regexHosts.push({ first: ids[first]!, paths: paths.map((path) => ({ pattern: path.pattern, route: ids[path.route]! })), fallback: own >= 0 ? ids[own]! : fallback });
+      }
+    });
+    if (catchAll !== null) {
+      redirects[fallback] = redirectBits(catchAll);
+      const target: RouteTarget = { kind: 'default', host: undefined, route: catchAll, endpointIds: [] };
+      if (catchAll.policies !== undefined) policies.push(policyEntry(target, fallback, undefined));
+      upstreamTls.push(...bundledUpstreamTls({ route: catchAll, endpointIds: endpointIdsOf(catchAll, numbering) }, fallback));
+    }
+    // upstreamTls in route id order: the catch-all's entry may sit before mirror routes' (they never have one).
+    upstreamTls.sort((a, b) => a.route - b.route);
+    const labels = pieces.filter((piece) => piece.matched > 0).map((piece) => piece.labels);
+    if (catchAll !== null) labels.push(routeLabel({ kind: 'default', host: undefined, route: catchAll }));
+    // Snapshot hosts are distinct (sealing checks it) and each chunk was validated when encoded.
+    const table = assembleOwnChunks(placed, routes, numbering.endpoints.length, balancingOnly ? -1 : fallback);
+    const bundle = {
+      version: snapshot.version,
+      balancingOnly,
+      table,
+      routeLabels: [...labels, ...mirrorLabels].join('\n'),
+      redirects,
+      needsHeaders: !balancingOnly && pieces.some((piece) => piece.needsHeaders),
+      endpoints: numbering.endpoints.join('\n'),
+      policies: JSON.stringify(policies),
+      regexHosts: JSON.stringify(regexHosts),
+      upstreamTls: JSON.stringify(upstreamTls),
+      endpointSets: [...sets],
+      ...(balancingOnly ? {} : { tls: tlsOf(snapshot) }),
+    };
+    return { ...bundle, digest: digestOf(bundle) };
+  }
+
+  #piece(host: SnapshotHost): HostPiece {
+    let piece = this.#pieces.get(host);
+    if (piece === undefined) {
+      piece = compileHost(host);
+      this.#pieces.set(host, piece);
+      this.stats.hostsCompiled++;
+    }
+    return piece;
+  }
+
+  /** A piece's route records under `numbering`: kept from the last version when the numbering did not change. */
+  #entries(piece: HostPiece, numbering: Numbering): NonNullable<HostPiece['entries']> {
+    if (piece.entries?.numbering === numbering) return piece.entries;
+    const sets: (readonly number[])[] = [];
+    const mirrorSets: (readonly number[])[] = [];
+    const routes = piece.targets.map((target, local) => routeEntry(target.route, numbering, local < piece.matched ? sets : mirrorSets));
+    piece.entries = { numbering, routes, sets, mirrorSets };
+    return piece.entries;
+  }
+
+  /** The endpoint numbering: the last one when the endpoint sets are the same items (a route-only change). */
+  #numberEndpoints(snapshot: Snapshot, invalid: boolean): Numbering {
+    const previous = this.#numbering;
+    const sets = snapshot.endpointSets;
+    if (previous !== undefined && previous.of.length === sets.length && (previous.invalid >= 0) === invalid && sets.every((set, i) => set === previous.of[i])) return previous;
+    const endpoints: string[] = [];
+    const idByAddress = new Map<string, number>();
+    const setIds = new Map<string, number[]>();
+    for (const set of sets) {
+      const ids: number[] = [];
+      for (const endpoint of set.endpoints) {
+        const address = `${endpoint.address}|${endpoint.port}`;
+        let id = idByAddress.get(address);
+        if (id === undefined) {
+          id = endpoints.length;
+          endpoints.push(`${endpoint.address} ${endpoint.port}`);
+          idByAddress.set(address, id);
+        }
+        ids.push(id);
+      }
+      setIds.set(set.key, ids);
+    }
+    // Invalid backends share one stand-in endpoint, appended last.
+    const numbering = { of: sets, setIds, endpoints, invalid: invalid ? endpoints.push(` ${INVALID_BACKEND_PORT}`) - 1 : -1 };
+    this.#numbering = numbering;
+    return numbering;
+  }
+}
+
+function policyEntry(target: RouteTarget, route: number, mirrors: readonly number[] | undefined): unknown {
+  return { route, policies: target.route.policies, path: 'path' in target.route ? target.route.path : null, regex: 'regex' in target.route && target.route.regex === true, ...(mirrors === undefined ? {} : { mirrors }) };
+}

@@ -1,0 +1,132 @@
+/**
+ * Table bundles: a snapshot compiled for the matcher — the encoded binary table plus the compact
+ * metadata its ids index (route labels, redirect flags, endpoints, endpoint sets, TLS
+ * references) — so that loading it is a copy into wasm memory, not a compile. Part of the
+ * contract both planes import: the control plane compiles each version once (bundle-compile.ts,
+ * per host, reusing what did not change), data planes verify the digest and load it.
+ */
+import { createHash } from 'node:crypto';
+import { encodeTable } from '@portico/assembly/encode';
+import type { Snapshot, SnapshotBackend, SnapshotUpstreamTls } from './schema.ts';
+import type { RouteTarget } from './table.ts';
+import { toMatcherTable } from './table.ts';
+
+/** The TLS part of a snapshot: which host uses which certificate, and the certificates. */
+export interface TlsBundle {
+  readonly hosts: readonly { readonly host: string; readonly certificate: string | null }[];
+  readonly certificates: Snapshot['certificates'];
+}
+
+/** A compiled snapshot. Plain data (typed arrays and strings): it crosses process boundaries by structured clone. */
+export interface TableBundle {
+  readonly version: string;
+  /** True for an endpoint-only update: the table has no hosts and serves endpoint choice alone. */
+  readonly balancingOnly: boolean;
+  /** The encoded matcher table (`encodeTable`). */
+  readonly table: Uint8Array;
+  /** `sha256:` + hex SHA-256 over the table and every metadata field (`digestOf`). */
+  readonly digest: string;
+  /** Per route id, its metrics label; joined by `\n`. */
+  readonly routeLabels: string;
+  /** Per route id, bit 0 set when plain HTTP is redirected to HTTPS, bit 1 when that redirect keeps a trailing slash. */
+  readonly redirects: Uint8Array;
+  readonly needsHeaders: boolean;
+  /** Per endpoint id, `address port`; joined by `\n`. */
+  readonly endpoints: string;
+  /** JSON of the routes with annotation policies: `[{route, policies, path, regex}]` (most routes have none). */
+  readonly policies: string;
+  /** JSON of the hosts with regex paths (`RegexHost[]`, usually `[]`). */
+  readonly regexHosts: string;
+  /** JSON of the routes with HTTPS or HTTP/2 backends: `[{route, tls, protocols?, endpoints}]` (see `BundledUpstreamTls`; most routes have none). */
+  readonly upstreamTls: string;
+  /** The distinct endpoint sets (endpoint ids), for the health panic threshold. */
+  readonly endpointSets: readonly (readonly number[])[];
+  /** Absent for a balancing-only bundle (certificates stay as they are). */
+  readonly tls?: TlsBundle;
+}
+
+/** A route's metrics label: `namespace/name@host/path`, `…@host` for a host default, `…@default` for the catch-all. */
+export function routeLabel(target: Pick<RouteTarget, 'kind' | 'host' | 'route'>): string {
+  const { namespace, name } = target.route.source;
+  if (target.kind === 'default') return `${namespace}/${name}@default`;
+  return target.kind === 'path' && 'path' in target.route ? `${namespace}/${name}@${target.host}${target.route.path}` : `${namespace}/${name}@${target.host}`;
+}
+
+/** Bit 0: plain HTTP is redirected to HTTPS; bit 1: that redirect keeps a trailing slash (preserve-trailing-slash). */
+export function redirectBits(route: RouteTarget['route']): number {
+  return (route.redirect.sslRedirect || route.redirect.forceSslRedirect ? 1 : 0) | (route.policies?.preserveTrailingSlash === true ? 2 : 0);
+}
+
+/** The parts of a bundle its digest covers, in order. */
+export function bundleParts(bundle: Omit<TableBundle, 'digest'>): (string | Uint8Array)[] {
+  return [bundle.table, bundle.routeLabels, bundle.redirects, bundle.endpoints, bundle.policies, bundle.regexHosts, bundle.upstreamTls, JSON.stringify(bundle.endpointSets), JSON.stringify(bundle.tls ?? null)];
+}
+
+/** The content address from the parts' own SHA-256 digests (hex, in `bundleParts` order). */
+export function combineDigests(bundle: Omit<TableBundle, 'digest'>, partDigests: readonly string[]): string {
+  const root = createHash('sha256').update(`${bundle.version}\0${bundle.balancingOnly ? 1 : 0}\0${bundle.needsHeaders ? 1 : 0}\0${partDigests.join('\0')}`);
+  return `sha256:${root.digest('hex')}`;
+}
+
+/** `sha256:<hex>` over the table and every metadata field: the bundle's content address. */
+export function digestOf(bundle: Omit<TableBundle, 'digest'>): string {
+  return combineDigests(bundle, bundleParts(bundle).map((part) => createHash('sha256').update(part).digest('hex')));
+}
+
+/**
+ * The reference compile: a snapshot into a bundle in one pass over everything (`toMatcherTable`
+ * + `encodeTable`); with `balancingOnly`, only endpoint choice. BundleCompiler gives the same
+ * bundle reusing unchanged hosts. Throws (PORTICO_E_TABLE_INVALID) when the table breaks the
+ * matcher's contract.
+ */
+export function compileBundle(snapshot: Snapshot, balancingOnly = false): TableBundle {
+  const compiled = toMatcherTable(snapshot, { balancingOnly });
+  const table = encodeTable(compiled.table);
+  const sets = new Set<readonly number[]>();
+  // toMatcherTable shares one id array per endpoint set between the routes using it.
+  for (const route of compiled.table.routes) for (const backend of route.backends) if (backend.endpoints.length > 0) sets.add(backend.endpoints);
+  const bundle = {
+    version: snapshot.version,
+    balancingOnly,
+    table,
+    routeLabels: compiled.routes.map(routeLabel).join('\n'),
+    redirects: Uint8Array.from(compiled.routes, (target) => redirectBits(target.route)),
+    needsHeaders: compiled.table.hosts.some((host) => host.paths.some((path) => (path.conditions?.headers?.length ?? 0) > 0)),
+    endpoints: compiled.endpoints.map((endpoint) => `${endpoint.address} ${endpoint.port}`).join('\n'),
+    policies: JSON.stringify(compiled.routes.flatMap((target, route) => (target.route.policies === undefined ? [] : [{ route, policies: target.route.policies, path: 'path' in target.route ? target.route.path : null, regex: 'regex' in target.route && target.route.regex === true, ...(target.mirrors === undefined ? {} : { mirrors: target.mirrors }) }]))),
+    regexHosts: JSON.stringify(compiled.regexHosts),
+    upstreamTls: JSON.stringify(compiled.routes.flatMap((target, route) => bundledUpstreamTls(target, route))),
+    endpointSets: [...sets],
+    ...(balancingOnly ? {} : { tls: tlsOf(snapshot) }),
+  };
+  return { ...bundle, digest: digestOf(bundle) };
+}
+
+/** The certificates and which hosts use them. */
+export function tlsOf(snapshot: Snapshot): TlsBundle {
+  return { hosts: snapshot.hosts.filter((host) => host.certificate !== null).map((host) => ({ host: host.host, certificate: host.certificate })), certificates: snapshot.certificates };
+}
+
+/**
+ * A route's TLS and protocol to its endpoints as the bundle carries it: per backend (route order)
+ * its TLS settings or null for plain text, its HTTP/2 protocol (`protocols`, absent when every
+ * backend speaks HTTP/1.1) and the backends' endpoint ids when the backends differ.
+ */
+export interface BundledUpstreamTls {
+  readonly route: number;
+  readonly tls: readonly (SnapshotUpstreamTls | null)[];
+  readonly protocols?: readonly (SnapshotBackend['protocol'] | null)[];
+  readonly endpoints: readonly (readonly number[])[] | null;
+}
+
+/** `route`'s entry for `BundledUpstreamTls` (none for a route whose backends all speak plain HTTP/1.1). */
+export function bundledUpstreamTls(target: Pick<RouteTarget, 'route' | 'endpointIds'>, route: number): BundledUpstreamTls[] {
+  const tls = target.route.backends.map((backend) => backend.tls ?? null);
+  const protocols = target.route.backends.map((backend) => backend.protocol ?? null);
+  const plain = protocols.every((p) => p === null);
+  if (tls.every((t) => t === null) && plain) return [];
+  const same = tls.every((t) => JSON.stringify(t) === JSON.stringify(tls[0])) && protocols.every((p) => p === protocols[0]);
+  // Routes whose backends all speak HTTP/1.1 carry no `protocols` key: their bundles digest as before.
+  const protocolsPart = plain ? {} : { protocols: same ? [protocols[0] ?? null] : protocols };
+  return [{ route, tls: same ? [tls[0] ?? null] : tls, ...protocolsPart, endpoints: same ? null : target.endpointIds }];
+}
