@@ -10,8 +10,10 @@
  * 3-endpoint EndpointSlice per 5 Ingresses, 20 files of `List`s) into a temporary directory,
  * starts `portico standalone --manifests DIR --workers 1 --no-access-log` as a real process on
  * free loopback ports, simulates the data planes in this process (bench/fleet-sim.ts), then
- * rewrites one Ingress's `/api` path `--changes` times, one edit after every node ACKed the
- * previous, and prints per change: edit → version listed by `GET /v1/nodes` (`current`),
+ * rewrites one Ingress's `/api` path (or, `--kind endpoints`, one endpoint of its Service)
+ * `--changes` times, one edit after every node ACKed the previous, and prints per change: edit →
+ * version listed by `GET /v1/nodes` (`current`), edit → served by Portico's own data plane (its
+ * local nodes in `GET /v1/nodes`), the workers' swap stall (`portico_snapshot_swap_stall_seconds`),
  * edit → every node ACKed (p50/p99/max), control CPU time (from /proc), body bytes sent per node,
  * control RSS idle / peak (VmRSS / VmHWM), the latency of a `GET /v1/nodes` probe every 100 ms
  * while nodes sync, and the latency of a local 404 on the traffic port every 20 ms (the data
@@ -41,9 +43,10 @@ const USAGE = `Usage: npm run bench:fleet [-- options]
 
 One Ingress edit served to a fleet: writes N Ingresses (3 paths each) into a manifest directory, runs
 \`portico standalone --workers 1 --no-access-log\` on it, simulates the data planes' sync in this
-process, rewrites one path --changes times and prints edit -> listed and edit -> every node ACKed
-(p50/p99/max), control CPU per change, bytes per node per change, control RSS idle/peak, the
-GET /v1/nodes latency and the traffic port's stall. Loopback only.
+process, rewrites one path (or one endpoint) --changes times and prints edit -> listed, edit -> served
+by Portico's own data plane and edit -> every node ACKed (p50/p99/max), the data plane's swap stall,
+control CPU per change, bytes per node per change, control RSS idle/peak, the GET /v1/nodes latency
+and the traffic port's stall. Loopback only.
 
 Options:
   --ingresses N        Ingresses (default 1000).
@@ -51,6 +54,7 @@ Options:
   --nodes N            Simulated data planes (default 10).
   --changes N          Edits (default 20).
   --workers N          Portico data-plane workers; 2+ runs them in their own processes (default 1).
+  --kind path|endpoints  What each edit changes: one Ingress path (default), or one endpoint of its Service.
   --timeout S          Bound on the whole run (default 600).
   --change-timeout S   Bound on each change (default 120).
   --cpu-prof DIR       V8 CPU profiles of the Portico process into DIR.
@@ -62,6 +66,7 @@ const values = benchArgs(NAME, USAGE, {
   nodes: { type: 'string', default: '10' },
   changes: { type: 'string', default: '20' },
   workers: { type: 'string', default: '1' },
+  kind: { type: 'string', default: 'path' },
   sizes: { type: 'string' },
   timeout: { type: 'string', default: '600' },
   'change-timeout': { type: 'string', default: '120' },
@@ -74,6 +79,8 @@ const CHANGES = integerArg(NAME, 'changes', values.changes, 1, 200);
 const WORKERS = integerArg(NAME, 'workers', values.workers, 1, 16);
 const RUN_TIMEOUT_MS = integerArg(NAME, 'timeout', values.timeout, 1, 3600) * 1000;
 const CHANGE_TIMEOUT_MS = integerArg(NAME, 'change-timeout', values['change-timeout'], 1, 600) * 1000;
+if (values.kind !== 'path' && values.kind !== 'endpoints') usageFailure(NAME, `--kind must be path or endpoints, not ${JSON.stringify(values.kind)}`);
+const ENDPOINT_EDITS = values.kind === 'endpoints';
 let SIZES: number[];
 try {
   SIZES = values.sizes === undefined ? [integerArg(NAME, 'ingresses', values.ingresses, 1, 200_000)] : parseSizes(values.sizes);
@@ -103,6 +110,10 @@ interface RunResult {
   first_sync_all_nodes_ms: number;
   first_sync_bytes_per_node: number;
   edit_to_published_ms: Summary;
+  /** Edit -> Portico's own data plane (every worker) serves the new version. */
+  edit_to_served_ms: Summary;
+  /** Per change, the longest time a worker's event loop was held by the swap (loading the bundle), ms. */
+  swap_stall_ms: Summary;
   edit_to_all_acked_ms: Summary;
   edit_to_node_ack_ms: Summary;
   control_cpu_ms_per_change: number;
@@ -190,10 +201,24 @@ async function runOnce(ingresses: number, deadline: number): Promise<RunResult> 
   child.stderr!.on('data', keep);
   const agent = new Agent({ keepAlive: true, maxSockets: 4 });
   const auth = { Authorization: `Bearer ${token}` };
-  const current = async (timeoutMs = 30_000): Promise<string | undefined> => {
+  /** The current version, and the version Portico's own data plane serves (its local nodes, one per worker, all ACKed it), from `GET /v1/nodes`. */
+  const listing = async (timeoutMs = 30_000): Promise<{ current: string | undefined; served: string | undefined }> => {
     const answer = await httpCall(agent, apiPort, { path: '/v1/nodes', headers: auth, keepBody: true, timeoutMs });
     if (answer.status !== 200) throw new Error(`GET /v1/nodes: HTTP ${answer.status}`);
-    return (JSON.parse(answer.body!.toString()) as { current: string | null }).current ?? undefined;
+    const list = JSON.parse(answer.body!.toString()) as { current: string | null; nodes: { address: string | null; appliedVersion: string | null }[] };
+    const local = new Set(list.nodes.filter((node) => node.address === 'local').map((node) => node.appliedVersion));
+    return { current: list.current ?? undefined, served: local.size === 1 ? ([...local][0] ?? undefined) : undefined };
+  };
+  const current = async (timeoutMs = 30_000): Promise<string | undefined> => (await listing(timeoutMs)).current;
+  /** The longest swap stall of any worker so far and of the last swaps (ms), from the admin port's `portico_snapshot_swap_stall_seconds`. */
+  const swapStall = async (): Promise<{ last: number; max: number }> => {
+    const answer = await httpCall(agent, adminPort, { path: '/metrics', keepBody: true, timeoutMs: 10_000 });
+    const stall = { last: Number.NaN, max: Number.NaN };
+    for (const match of answer.body!.toString().matchAll(/^portico_snapshot_swap_stall_seconds\{[^}]*swap="(last|max)"[^}]*\} (\S+)$/gm)) {
+      const which = match[1] as 'last' | 'max';
+      stall[which] = Math.max(Number.isNaN(stall[which]) ? 0 : stall[which], Number(match[2]) * 1000);
+    }
+    return stall;
   };
 
   const result: RunResult = {
@@ -208,6 +233,8 @@ async function runOnce(ingresses: number, deadline: number): Promise<RunResult> 
     first_sync_all_nodes_ms: Number.NaN,
     first_sync_bytes_per_node: Number.NaN,
     edit_to_published_ms: summarize([]),
+    edit_to_served_ms: summarize([]),
+    swap_stall_ms: summarize([]),
     edit_to_all_acked_ms: summarize([]),
     edit_to_node_ack_ms: summarize([]),
     control_cpu_ms_per_change: Number.NaN,
@@ -265,6 +292,8 @@ async function runOnce(ingresses: number, deadline: number): Promise<RunResult> 
     apiProbe = new Probe(async () => (await httpCall(agent, apiPort, { path: '/v1/nodes', headers: auth, timeoutMs: 60_000 })).status === 200, 100);
 
     const published: number[] = [];
+    const served: number[] = [];
+    const stalls: number[] = [];
     const allAcked: number[] = [];
     const nodeAcks: number[] = [];
     const cpu = { control: 0, worker: 0 };
@@ -281,29 +310,36 @@ async function runOnce(ingresses: number, deadline: number): Promise<RunResult> 
       const controlTicks = cpuTicks(child.pid!);
       const workerTicks = sum(workers);
       const before: string = version;
-      const text = fleetFile(shape, fleetFileOf(shape, target), { ingress: target, edit: change });
+      const text = fleetFile(shape, fleetFileOf(shape, target), { ingress: target, edit: change, endpoints: ENDPOINT_EDITS });
       const t0 = performance.now();
       // Written beside and renamed over, as editors save: the watcher never reads half a file.
       writeFileSync(`${file}.tmp`, text);
       renameSync(`${file}.tmp`, file);
       const changeDeadline = Math.min(deadline, t0 + CHANGE_TIMEOUT_MS);
       let next: string | undefined;
+      let servedAt: number | undefined;
       let listError = 'none';
-      while (next === undefined || next === before) {
+      // Polled every 5 ms: the version listed, then Portico's own data plane serving it.
+      while (next === undefined || next === before || servedAt === undefined) {
         if (performance.now() > changeDeadline) break;
-        next = await current(Math.max(1, changeDeadline - performance.now())).catch((error: unknown) => {
+        const seen = await listing(Math.max(1, changeDeadline - performance.now())).catch((error: unknown) => {
           listError = (error as Error).message;
           return undefined;
         });
-        if (next === undefined || next === before) await sleep(20);
+        if (seen?.current !== undefined && seen.current !== before && (next === undefined || next === before)) {
+          next = seen.current;
+          published.push(ms(t0));
+        }
+        if (next !== undefined && next !== before && seen?.served === next) servedAt = ms(t0);
+        else await sleep(5);
       }
+      if (servedAt !== undefined) served.push(servedAt);
       if (next === undefined || next === before) {
         const why = performance.now() > deadline ? '--timeout reached' : `--change-timeout reached`;
         const exited = child.exitCode === null ? '' : `; portico exited with ${child.exitCode}:\n${tail}`;
         result.incomplete = `change ${change + 1}: no new version listed within ${Math.round(ms(t0) / 1000)} s, ${why} (last GET /v1/nodes error: ${listError})${exited}`;
         break;
       }
-      published.push(ms(t0));
       version = next;
       const acks = await fleet.waitAllAcked(version, Math.max(0, changeDeadline - performance.now()));
       for (const at of acks.times.values()) nodeAcks.push(at - t0);
@@ -313,6 +349,8 @@ async function runOnce(ingresses: number, deadline: number): Promise<RunResult> 
         break;
       }
       allAcked.push(Math.max(...acks.times.values()) - t0);
+      const stall = await swapStall().catch(() => undefined);
+      if (stall !== undefined && !Number.isNaN(stall.last)) stalls.push(stall.last);
       cpu.control += cpuTicks(child.pid!) - controlTicks;
       cpu.worker += sum(workers) - workerTicks;
       result.changes_done = change + 1;
@@ -323,6 +361,8 @@ async function runOnce(ingresses: number, deadline: number): Promise<RunResult> 
     const changesEnd = performance.now();
     const done = Math.max(1, result.changes_done);
     result.edit_to_published_ms = summarize(published);
+    result.edit_to_served_ms = summarize(served);
+    result.swap_stall_ms = summarize(stalls);
     result.edit_to_all_acked_ms = summarize(allAcked);
     result.edit_to_node_ack_ms = summarize(nodeAcks);
     result.control_cpu_ms_per_change = ticksToMs(cpu.control) / done;
@@ -360,10 +400,12 @@ const num = (value: number) => (Number.isNaN(value) ? 'n/a' : value >= 100 ? val
 const line = (s: Summary) => (s.n === 0 ? 'n/a' : `p50 ${num(s.p50)} ms  p99 ${num(s.p99)} ms  max ${num(s.max)} ms  (n=${s.n})`);
 
 function printRun(r: RunResult): void {
-  log(`fleet: ${r.ingresses} Ingresses (${r.routes} paths, ${r.services} Services with EndpointSlices, 20 List files), ${r.nodes} simulated data planes, ${r.changes_done}/${r.changes_planned} one-path edits`);
+  log(`fleet: ${r.ingresses} Ingresses (${r.routes} paths, ${r.services} Services with EndpointSlices, 20 List files), ${r.nodes} simulated data planes, ${r.changes_done}/${r.changes_planned} ${ENDPOINT_EDITS ? 'one-endpoint' : 'one-path'} edits`);
   log(`  portico standalone --workers ${WORKERS} --no-access-log: first snapshot listed ${num(r.startup_ms / 1000)} s after start; all nodes' first sync ${num(r.first_sync_all_nodes_ms / 1000)} s, ${kib(r.first_sync_bytes_per_node)} per node`);
   log(`  edit → version listed by GET /v1/nodes:  ${line(r.edit_to_published_ms)}`);
+  log(`  edit → served by Portico's data plane:   ${line(r.edit_to_served_ms)}`);
   log(`  edit → every node ACKed:                 ${line(r.edit_to_all_acked_ms)}`);
+  log(`  data-plane swap stall (worker event loop held by loading the bundle, per change): ${line(r.swap_stall_ms)}`);
   log(`  edit → each node's ACK:                  ${line(r.edit_to_node_ack_ms)}`);
   const inProcess = Number.isNaN(r.worker_cpu_ms_per_change);
   log(`  CPU per change: control process ${num(r.control_cpu_ms_per_change)} ms${inProcess ? ' (the data plane runs inside it: no worker process at --workers 1)' : `, data-plane workers ${num(r.worker_cpu_ms_per_change)} ms`}`);

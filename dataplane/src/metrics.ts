@@ -180,6 +180,16 @@ export class ProxyMetrics {
       },
       { name: 'portico_snapshot_swaps_total', help: 'Snapshots a worker loaded and swapped in, one series per worker.', type: 'counter', merge: 'per-worker', samples: [{ suffix: '', labels: {}, value: router.swapCount }] },
       {
+        name: 'portico_snapshot_swap_stall_seconds',
+        help: "How long swapping in a snapshot held a worker's event loop (loading the compiled bundle: no compile), for the last swap and the longest so far; one series per worker.",
+        type: 'gauge',
+        merge: 'per-worker',
+        samples: [
+          { suffix: '', labels: { swap: 'last' }, value: router.swapStallMs.last / 1000 },
+          { suffix: '', labels: { swap: 'max' }, value: router.swapStallMs.max / 1000 },
+        ],
+      },
+      {
         name: 'portico_endpoint_healthy',
         help: "Whether an endpoint of the current snapshot takes a worker's traffic: 1, or 0 while that worker's passive health checking ejects it; one series per worker.",
         type: 'gauge',

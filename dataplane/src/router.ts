@@ -368,6 +368,8 @@ export class Router extends EventEmitter<{ swap: [SwapEvent] }> {
   readonly #httpsSuffix: string;
   #current: LoadedSnapshot | undefined;
   #swaps = 0;
+  #lastSwapMs = 0;
+  #maxSwapMs = 0;
   // The last match, reused when the next request asks the same of the same snapshot (common under keep-alive).
   #lastSnapshot: LoadedSnapshot | undefined;
   #lastHost = '';
@@ -392,6 +394,11 @@ export class Router extends EventEmitter<{ swap: [SwapEvent] }> {
   /** Number of successful loads. */
   get swapCount(): number {
     return this.#swaps;
+  }
+
+  /** How long the last successful `loadBundle` held the event loop (ms), and the longest so far: the swap's stall as traffic sees it. */
+  get swapStallMs(): { readonly last: number; readonly max: number } {
+    return { last: this.#lastSwapMs, max: this.#maxSwapMs };
   }
 
   /** The current compiled snapshot, or undefined before the first load. */
@@ -429,6 +436,7 @@ export class Router extends EventEmitter<{ swap: [SwapEvent] }> {
    * bundle is damaged or does not fit.
    */
   loadBundle(bundle: TableBundle, verified = false): SwapEvent {
+    const started = performance.now();
     let next: LoadedSnapshot;
     try {
       next = new LoadedSnapshot(bundle, bundle.balancingOnly ? this.#current : undefined, verified, this.#current);
@@ -448,6 +456,8 @@ export class Router extends EventEmitter<{ swap: [SwapEvent] }> {
     this.#swaps++;
     const removedEndpoints = previous === undefined || previous.endpoints === next.endpoints ? [] : previous.endpoints.filter((endpoint) => !next.endpointIds.has(endpoint.key)).map((endpoint) => endpoint.key);
     const event: SwapEvent = { version: next.version, previousVersion: previous?.version, removedEndpoints, endpointKeys: next.endpointKeys };
+    this.#lastSwapMs = performance.now() - started;
+    this.#maxSwapMs = Math.max(this.#maxSwapMs, this.#lastSwapMs);
     this.emit('swap', event);
     return event;
   }

@@ -16,7 +16,7 @@ function run(script: string, args: readonly string[]): { code: number | null; st
 const SCRIPTS: readonly { script: string; name: string; options: readonly string[] }[] = [
   { script: 'proxy.ts', name: 'bench:proxy', options: ['--rounds', '--duration', '--connections', '--threads', '--backend', '--h2', '--streams', '--in-process', '--bin', '--profile', '--node-flags', '--json'] },
   { script: 'grpc.ts', name: 'bench:grpc', options: ['--rounds', '--duration', '--concurrency', '--channels', '--json'] },
-  { script: 'fleet.ts', name: 'bench:fleet', options: ['--ingresses', '--sizes', '--nodes', '--changes', '--workers', '--timeout', '--change-timeout', '--cpu-prof', '--json'] },
+  { script: 'fleet.ts', name: 'bench:fleet', options: ['--ingresses', '--sizes', '--nodes', '--changes', '--workers', '--kind', '--timeout', '--change-timeout', '--cpu-prof', '--json'] },
   { script: 'fleet-stages.ts', name: 'node bench/fleet-stages.ts', options: ['--sizes', '--changes', '--json'] },
 ];
 
@@ -46,6 +46,7 @@ describe('benchmark command lines', () => {
     { script: 'grpc.ts', args: ['stray'], says: "bench:grpc: Unexpected argument 'stray'" },
     { script: 'fleet.ts', args: ['--nodes', '99999'], says: 'bench:fleet: --nodes must be an integer from 1 to 1000, got "99999"' },
     { script: 'fleet.ts', args: ['--sizes', '10,x'], says: 'bench:fleet: --sizes: "x" is not an Ingress count' },
+    { script: 'fleet.ts', args: ['--kind', 'hosts'], says: 'bench:fleet: --kind must be path or endpoints, not "hosts"' },
     { script: 'fleet-stages.ts', args: ['--changes', 'many'], says: 'node bench/fleet-stages.ts: --changes must be an integer from 1 to 1000, got "many"' },
     { script: 'fleet-stages.ts', args: ['--sizes', ''], says: 'node bench/fleet-stages.ts: --sizes' },
   ])('$script $args is refused: $says', ({ script, args, says }) => {

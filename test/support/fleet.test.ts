@@ -59,6 +59,17 @@ describe('fleet benchmark: synthetic manifests', () => {
     expect(fleetFile(shape, (file + 1) % shape.files, { ingress: 42, edit: 5 })).toBe(fleetFile(shape, (file + 1) % shape.files));
   });
 
+  it('an endpoint edit moves one endpoint of the Ingress\'s Service and leaves every path alone', () => {
+    // Ingress 0's Service (svc-0) lives in file 0, as Ingress 0 does: the file bench:fleet rewrites.
+    const before = JSON.parse(fleetFile(shape, 0)) as { items: unknown[] };
+    const after = JSON.parse(fleetFile(shape, 0, { ingress: 0, edit: 5, endpoints: true })) as { items: unknown[] };
+    const changed = after.items.filter((item, i) => JSON.stringify(item) !== JSON.stringify(before.items[i]));
+    expect(changed).toHaveLength(1);
+    expect(changed[0]).toMatchObject({ kind: 'EndpointSlice', metadata: { name: 'svc-0-x1' } });
+    expect(JSON.stringify(changed[0])).toContain('"10.127.0.5"');
+    expect(fleetFile(shape, 0, { ingress: 0, edit: 6, endpoints: true })).not.toBe(fleetFile(shape, 0, { ingress: 0, edit: 5, endpoints: true }));
+  });
+
   it('refuses a shape it cannot build', () => {
     expect(() => fleetShape(0)).toThrow(RangeError);
     expect(() => fleetShape(1.5)).toThrow(RangeError);

@@ -36,9 +36,10 @@ const PATHS = ['/', '/api', '/static'] as const;
  * The objects of manifest file `index` as one kubectl `List` (JSON text): its Ingresses, and the
  * Services with EndpointSlices whose number falls to this file. `edit` (a non-negative integer)
  * renames the `/api` path of Ingress `editIngress` to `/api-e<edit>`, so every edit is a
- * different snapshot. Deterministic: the same arguments give the same bytes.
+ * different snapshot; with `endpoints: true` it moves the first endpoint of that Ingress's Service
+ * instead (an endpoint-only change). Deterministic: the same arguments give the same bytes.
  */
-export function fleetFile(shape: FleetShape, index: number, edit?: { readonly ingress: number; readonly edit: number }): string {
+export function fleetFile(shape: FleetShape, index: number, edit?: { readonly ingress: number; readonly edit: number; readonly endpoints?: boolean }): string {
   const items: unknown[] = [];
   const services = Math.ceil(shape.ingresses / shape.ingressesPerService);
   for (let s = index; s < services; s += shape.files) {
@@ -52,7 +53,7 @@ export function fleetFile(shape: FleetShape, index: number, edit?: { readonly in
       addressType: 'IPv4',
       ports: [{ name: 'http', port: 8080 }],
       // 10.64.0.0/10: never loopback or link-local, never answered (the benchmark sends no traffic to them).
-      endpoints: [1, 2, 3].map((k) => ({ addresses: [`10.${64 + ((s >> 14) & 63)}.${(s >> 6) & 255}.${((s & 63) << 2) | k}`], conditions: { ready: true } })),
+      endpoints: [1, 2, 3].map((k) => ({ addresses: [edit?.endpoints === true && k === 1 && Math.floor(edit.ingress / shape.ingressesPerService) === s ? `10.127.${(edit.edit >> 8) & 255}.${edit.edit & 255}` : `10.${64 + ((s >> 14) & 63)}.${(s >> 6) & 255}.${((s & 63) << 2) | k}`], conditions: { ready: true } })),
     });
   }
   for (let i = index; i < shape.ingresses; i += shape.files) {
@@ -60,7 +61,7 @@ export function fleetFile(shape: FleetShape, index: number, edit?: { readonly in
     const namespace = `team-${Math.floor((s * shape.ingressesPerService) / NAMESPACE_SIZE)}`;
     const service = `svc-${s}`;
     const paths = PATHS.map((path, k) => ({
-      path: edit !== undefined && edit.ingress === i && path === '/api' ? `/api-e${edit.edit}` : path,
+      path: edit !== undefined && edit.endpoints !== true && edit.ingress === i && path === '/api' ? `/api-e${edit.edit}` : path,
       pathType: k === 1 ? 'Exact' : 'Prefix',
       backend: { service: { name: service, port: { number: 80 } } },
     }));
