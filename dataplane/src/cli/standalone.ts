@@ -117,8 +117,10 @@ ${SERVING_HELP}
       const reportLocal = localNodes(nodes, traffic.workers);
       let fail: (error: Error) => void = () => undefined;
       const failed = new Promise<Error>((resolve) => (fail = resolve));
+      // The sources debounce their own bursts (the watcher 10 ms after a file event): the loop only
+      // coalesces what arrives together, so an edit is not held back twice.
       const loop = new RebuildLoop({
-        debounceMs: 30,
+        debounceMs: 5,
         maxDelayMs: 300,
         onError: (error) => logger.error({ err: error }, 'rebuild failed'),
         rebuild: async () => {
@@ -149,6 +151,8 @@ ${SERVING_HELP}
       let logged = new Set<string>();
       const source = new ManifestSource(state, {
         path: manifests,
+        // An editor's save (write beside, rename over) is one burst of events within a millisecond or two.
+        debounceMs: 10,
         onChange: () => loop.trigger(),
         onProblems: (problems) => {
           // One log line per problem, when it appears (not at every rescan).
