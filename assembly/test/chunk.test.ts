@@ -2,7 +2,7 @@
 // bytes encodeTable gives for the whole table, and a damaged chunk is refused, never laid out.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { assembleTable, encodeChunk, encodeTable } from '../src/host/encode.ts';
+import { assembleTable, chunkFromBytes, chunkToBytes, encodeChunk, encodeTable } from '../src/host/encode.ts';
 import type { TableChunk } from '../src/host/encode.ts';
 import { Relocation } from '../src/host/chunk.ts';
 import { loadMatcherFromBinary } from '../src/host/matcher.ts';
@@ -93,5 +93,34 @@ describe('assembleTable', () => {
     const { placed, table } = build(GROUPS, [3, 2, 1, 1], 4, true);
     expect(() => assembleTable([...placed, placed[0]!], table.routes, table.endpointCount, table.fallback)).toThrow(/duplicate host "a.example.com"/);
     expect(() => assembleTable([{ ...placed[0]!, firstRoute: table.routes.length - 1 }], table.routes, table.endpointCount, table.fallback)).toThrow(/route run/);
+  });
+});
+
+describe('chunks on the wire', () => {
+  it('come back as they went, and assemble to the same table', () => {
+    const { placed, table, assembled } = build(GROUPS, [3, 2, 1, 1], 4, true);
+    const shipped = placed.map((p) => ({ ...p, chunk: chunkFromBytes(chunkToBytes(p.chunk)) }));
+    expect(shipped.map((p) => p.chunk)).toEqual(placed.map((p) => p.chunk));
+    expect(Buffer.from(assembleTable(shipped, table.routes, table.endpointCount, table.fallback)).equals(Buffer.from(assembled))).toBe(true);
+  });
+
+  const bytes = chunkToBytes(build(GROUPS, [3, 2, 1, 1], 4, true).placed[1]!.chunk);
+  const flip = (at: number) => Uint8Array.from(bytes, (b, i) => (i === at ? b ^ 0xff : b));
+  it.each([
+    ['truncated', bytes.subarray(0, bytes.length - 4)],
+    ['cut to its header', bytes.subarray(0, 16)],
+    ['with bytes past its end', Uint8Array.from([...bytes, 0, 0, 0, 0])],
+    ['with another magic', flip(0)],
+    ['with another wire version', flip(4)],
+    ['claiming 2^24 hosts', Uint8Array.from(bytes, (b, i) => (i === 15 ? 1 : b))],
+    ['empty', new Uint8Array(0)],
+  ])('refuses a chunk %s', (_name, data) => {
+    expect(() => chunkFromBytes(data)).toThrow(expect.objectContaining({ code: 'PORTICO_E_TABLE_INVALID' }));
+  });
+
+  it('refuses a well-formed chunk whose relocation points outside it', () => {
+    const chunk = chunkFromBytes(bytes);
+    const damaged = chunkToBytes({ ...chunk, relocations: Uint32Array.from([...chunk.relocations, (chunk.bytes.length + 8) * 8]) });
+    expect(() => chunkFromBytes(damaged)).toThrow(/outside its chunk/);
   });
 });

@@ -8,6 +8,8 @@
 import type { BundledUpstreamTls, TableBundle } from '@portico/control/snapshot/bundle';
 import { bundleParts, combineDigests, compileBundle as compileReference, digestOf } from '@portico/control/snapshot/bundle';
 import { BundleCompiler } from '@portico/control/snapshot/bundle-compile';
+import type { ReceivedBundle } from '@portico/control/snapshot/bundle-wire';
+import { seedShipped } from '@portico/control/snapshot/bundle-wire';
 import type { Snapshot } from '@portico/control/snapshot';
 import type { RoutePolicies } from '@portico/control/snapshot/policies';
 import type { RegexHost } from '@portico/control/snapshot/table';
@@ -48,13 +50,24 @@ export class SnapshotCompiler {
     return this.#compiler.stats.hostsCompiled;
   }
 
-  /** The bundle of `snapshot` (with `balancingOnly`, endpoint choice alone). Throws PORTICO_E_SNAPSHOT_LOAD. */
-  compile(snapshot: Snapshot, balancingOnly = false): TableBundle {
+  /**
+   * The bundle of `snapshot` (with `balancingOnly`, endpoint choice alone). With `received` (the
+   * control plane's compiled chunks and digest from the sync body), those hosts are not compiled
+   * here, and a full bundle must have exactly the control plane's digest. Throws
+   * PORTICO_E_SNAPSHOT_LOAD (naming both digests when they differ).
+   */
+  compile(snapshot: Snapshot, balancingOnly = false, received?: ReceivedBundle): TableBundle {
+    let bundle: TableBundle;
     try {
-      return this.#compiler.compile(snapshot, balancingOnly);
+      if (received !== undefined) seedShipped(this.#compiler, snapshot, received);
+      bundle = this.#compiler.compile(snapshot, balancingOnly);
     } catch (cause) {
       throw new PorticoError('PORTICO_E_SNAPSHOT_LOAD', `snapshot ${snapshot.version} cannot be compiled: ${(cause as Error).message}`, { cause });
     }
+    if (received !== undefined && !balancingOnly && bundle.digest !== received.digest) {
+      throw new PorticoError('PORTICO_E_SNAPSHOT_LOAD', `snapshot ${snapshot.version}: the assembled bundle hashes to ${bundle.digest}, not the control plane's ${received.digest} (a damaged chunk)`);
+    }
+    return bundle;
   }
 }
 

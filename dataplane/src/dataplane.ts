@@ -10,7 +10,8 @@ import { createServer as createTlsServer } from 'node:tls';
 import type { TLSSocket } from 'node:tls';
 import type { Snapshot } from '@portico/control/snapshot';
 import type { TableBundle } from './bundle.ts';
-import { SnapshotCompiler } from './bundle.ts';
+import { tlsOf } from '@portico/control/snapshot/bundle';
+import type { ReceivedBundle } from '@portico/control/snapshot/bundle-wire';
 import type { Logger } from 'pino';
 import { Admission } from './admission.ts';
 import type { AdmissionOptions } from './admission.ts';
@@ -103,8 +104,6 @@ export class DataPlane {
   readonly admission: Admission;
   private readonly logger: Logger | undefined;
   private readonly open: () => Promise<void>;
-  /** Compiles each snapshot host once; a version is assembled from its hosts (bundle-compile.ts). */
-  private readonly compiler = new SnapshotCompiler();
 
   private constructor(parts: { router: Router; proxy: Proxy; certificates: CertificateStore; metrics: ProxyMetrics; http: NetServer; https: NetServer | undefined; admission: Admission; open: () => Promise<void>; logger: Logger | undefined }) {
     this.router = parts.router;
@@ -206,13 +205,20 @@ export class DataPlane {
    * Serves a snapshot: certificates and routes change together, or not at all. Throws
    * PORTICO_E_SNAPSHOT_LOAD (or a TLS error) and keeps the current snapshot when it cannot load.
    */
-  load(snapshot: Snapshot): SwapEvent {
-    return this.loadBundle(this.compiler.compile(snapshot), true);
+  load(snapshot: Snapshot, received?: ReceivedBundle): SwapEvent {
+    const commitCertificates = this.certificates.prepare(tlsOf(snapshot));
+    const event = this.router.load(snapshot, received);
+    commitCertificates();
+    this.logger?.info({ version: event.version, previous: event.previousVersion, removedEndpoints: event.removedEndpoints.length, endpointOnly: false }, 'snapshot loaded');
+    return event;
   }
 
   /** Serves a snapshot whose routes (and certificates) are the current ones: only endpoint choice is recompiled. */
-  loadEndpoints(snapshot: Snapshot): SwapEvent {
-    return this.loadBundle(this.compiler.compile(snapshot, this.router.current !== undefined), true);
+  loadEndpoints(snapshot: Snapshot, received?: ReceivedBundle): SwapEvent {
+    if (this.router.current === undefined) return this.load(snapshot, received);
+    const event = this.router.loadEndpoints(snapshot, received);
+    this.logger?.info({ version: event.version, previous: event.previousVersion, removedEndpoints: event.removedEndpoints.length, endpointOnly: true }, 'snapshot loaded');
+    return event;
   }
 
   /**

@@ -14,7 +14,8 @@ import { hashKey } from '@portico/control/snapshot/policies/upstream-hash';
 import { preparePolicies } from '@portico/control/snapshot/policies';
 import { httpsRedirectTarget } from '@portico/control/snapshot/policies/trailing-slash';
 import type { TableBundle } from './bundle.ts';
-import { compileBundle, endpointsOf, regexHostsOf, routeLabelsOf, routePoliciesOf, upstreamTlsOf, verifyBundle } from './bundle.ts';
+import { SnapshotCompiler, endpointsOf, regexHostsOf, routeLabelsOf, routePoliciesOf, upstreamTlsOf, verifyBundle } from './bundle.ts';
+import type { ReceivedBundle } from '@portico/control/snapshot/bundle-wire';
 import type { RegexDispatch } from '@portico/control/snapshot/regex';
 import { INVALID_BACKEND_PORT, regexDispatchOf, resolveRoute } from '@portico/control/snapshot/table';
 import { PorticoError } from './errors.ts';
@@ -47,6 +48,8 @@ type RouteUpstream = UpstreamWay | { readonly ways: readonly UpstreamWay[]; read
 /** One compiled snapshot: what a decision was made on. Never mutated after the swap except for health flags. */
 export class LoadedSnapshot {
   readonly version: string;
+  /** The bundle's content address (`digestOf`): what the control plane compiled for this version. */
+  readonly digest: string;
   /** Host/path lookup (`match`). */
   readonly matcher: Matcher;
   /**
@@ -91,6 +94,7 @@ export class LoadedSnapshot {
   constructor(bundle: TableBundle, routesFrom?: LoadedSnapshot, verified = false, previous?: LoadedSnapshot) {
     if (!verified) verifyBundle(bundle);
     this.version = bundle.version;
+    this.digest = bundle.digest;
     this.#endpointsText = bundle.endpoints;
     // A route change usually leaves the endpoints as they were: keep the previous refs and maps then.
     const same = previous !== undefined && previous.#endpointsText === bundle.endpoints ? previous : undefined;
@@ -370,6 +374,8 @@ export class Router extends EventEmitter<{ swap: [SwapEvent] }> {
   #swaps = 0;
   #lastSwapMs = 0;
   #maxSwapMs = 0;
+  /** Compiles each snapshot host once; a version is assembled from its hosts (bundle-compile.ts). */
+  readonly #compiler = new SnapshotCompiler();
   // The last match, reused when the next request asks the same of the same snapshot (common under keep-alive).
   #lastSnapshot: LoadedSnapshot | undefined;
   #lastHost = '';
@@ -396,6 +402,11 @@ export class Router extends EventEmitter<{ swap: [SwapEvent] }> {
     return this.#swaps;
   }
 
+  /** Snapshot hosts this router compiled itself; hosts whose chunks the control plane shipped are not counted. */
+  get compiledHosts(): number {
+    return this.#compiler.hostsCompiled;
+  }
+
   /** How long the last successful `loadBundle` held the event loop (ms), and the longest so far: the swap's stall as traffic sees it. */
   get swapStallMs(): { readonly last: number; readonly max: number } {
     return { last: this.#lastSwapMs, max: this.#maxSwapMs };
@@ -412,12 +423,14 @@ export class Router extends EventEmitter<{ swap: [SwapEvent] }> {
   }
 
   /**
-   * Compiles `snapshot` into a bundle and loads it into a fresh matcher, made current with one
-   * assignment; decisions already handed out keep their snapshot. Throws PORTICO_E_SNAPSHOT_LOAD
-   * (the current snapshot stays) when the snapshot cannot be compiled.
+   * Compiles `snapshot` into a bundle (only its hosts not seen before; with `received`, the control
+   * plane's chunks of those hosts, and the bundle must have its digest) and loads it into a fresh
+   * matcher, made current with one assignment; decisions already handed out keep their snapshot.
+   * Throws PORTICO_E_SNAPSHOT_LOAD (the current snapshot stays) when it cannot be compiled or
+   * does not match the control plane's digest.
    */
-  load(snapshot: Snapshot): SwapEvent {
-    return this.loadBundle(compileBundle(snapshot));
+  load(snapshot: Snapshot, received?: ReceivedBundle): SwapEvent {
+    return this.loadBundle(this.#compiler.compile(snapshot, false, received), true);
   }
 
   /**
@@ -425,8 +438,8 @@ export class Router extends EventEmitter<{ swap: [SwapEvent] }> {
    * changed (the caller knows, e.g. from a sync delta): the routing matcher is kept and only the
    * endpoint choice is compiled. Without a current snapshot it is a full load.
    */
-  loadEndpoints(snapshot: Snapshot): SwapEvent {
-    return this.loadBundle(compileBundle(snapshot, this.#current !== undefined));
+  loadEndpoints(snapshot: Snapshot, received?: ReceivedBundle): SwapEvent {
+    return this.loadBundle(this.#compiler.compile(snapshot, this.#current !== undefined, received), true);
   }
 
   /**

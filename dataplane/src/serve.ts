@@ -6,6 +6,7 @@
 import type { Server } from 'node:http';
 import { createServer } from 'node:net';
 import type { Snapshot } from '@portico/control/snapshot';
+import type { ReceivedBundle } from '@portico/control/snapshot/bundle-wire';
 import { checkPortsFree, claimPorts } from './listen.ts';
 import { makeLoggers } from './logging.ts';
 import { defaultWorkers } from './sizing.ts';
@@ -43,9 +44,9 @@ export interface Serving {
    * Serves a snapshot everywhere; resolves once every process serves it, rejects with
    * PORTICO_E_SNAPSHOT_LOAD (each keeping the snapshot it had) when it cannot load.
    */
-  load(snapshot: Snapshot): Promise<void>;
+  load(snapshot: Snapshot, received?: ReceivedBundle): Promise<void>;
   /** Like `load`, for a snapshot whose routes are the current ones: only endpoint choice is recompiled. */
-  loadEndpoints(snapshot: Snapshot): Promise<void>;
+  loadEndpoints(snapshot: Snapshot, received?: ReceivedBundle): Promise<void>;
   /** The version served everywhere, or undefined. */
   readonly version: string | undefined;
   /** The traffic ports (bound once the first snapshot is loaded) and the admin port. */
@@ -111,11 +112,11 @@ async function serve({ options, workers, defaultCertificate, address, claims, lo
     admin = await startAdminServer({ version: () => dataPlane.version, ...(options.waitingFor ? { waitingFor: options.waitingFor } : {}), ...(options.notReady ? { notReady: options.notReady } : {}), metrics: prometheusMetrics(() => dataPlane.metrics.families()) }, options.adminAddress, options.adminPort);
     const adminPort = (admin.address() as { port: number }).port;
     return {
-      load: async (snapshot) => {
-        dataPlane.load(snapshot);
+      load: async (snapshot, received) => {
+        dataPlane.load(snapshot, received);
         await dataPlane.listen();
       },
-      loadEndpoints: async (snapshot) => void dataPlane.loadEndpoints(snapshot),
+      loadEndpoints: async (snapshot, received) => void dataPlane.loadEndpoints(snapshot, received),
       get version() {
         return dataPlane.version;
       },
@@ -138,8 +139,8 @@ async function serve({ options, workers, defaultCertificate, address, claims, lo
   const pool = await WorkerPool.start(workers, entry, { ...options, httpPort, httpsPort, defaultCertificate, accessLog: options.accessLog, logLevel: options.logLevel }, logger);
   admin = await startAdminServer({ version: () => pool.version, ...(options.waitingFor ? { waitingFor: options.waitingFor } : {}), ...(options.notReady ? { notReady: options.notReady } : {}), metrics: prometheusMetrics(() => pool.metrics()) }, options.adminAddress, options.adminPort);
   return {
-    load: (snapshot) => pool.load(snapshot),
-    loadEndpoints: (snapshot) => pool.load(snapshot, true),
+    load: (snapshot, received) => pool.load(snapshot, false, undefined, received),
+    loadEndpoints: (snapshot, received) => pool.load(snapshot, true, undefined, received),
     get version() {
       return pool.version;
     },

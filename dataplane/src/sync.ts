@@ -19,6 +19,8 @@ import { PorticoError } from './errors.ts';
 import type { Snapshot } from '@portico/control/snapshot';
 import { parseSnapshot } from '@portico/control/snapshot';
 import { applyDelta } from '@portico/control/snapshot/delta';
+import type { ReceivedBundle } from '@portico/control/snapshot/bundle-wire';
+import { BUNDLE_MEDIA_TYPE, readShippedBundle } from '@portico/control/snapshot/bundle-wire';
 import type { Logger } from 'pino';
 
 /** The file holding the last good snapshot inside `--data-dir`. */
@@ -26,10 +28,14 @@ export const LAST_GOOD_FILE = 'last-good-snapshot.json';
 
 /** What the sync client loads snapshots into: `Router` (or the worker pool fronting routers) fits. */
 export interface SnapshotTarget {
-  /** Compiles and swaps in `snapshot` (or resolves once it has); throws or rejects (e.g. PORTICO_E_SNAPSHOT_LOAD) and keeps the current one when it cannot. */
-  load(snapshot: Snapshot): unknown;
+  /**
+   * Swaps in `snapshot` (or resolves once it has); throws or rejects (e.g. PORTICO_E_SNAPSHOT_LOAD)
+   * and keeps the current one when it cannot. `received`: the control plane's compiled chunks of
+   * the hosts the sync body carried and the digest the assembled bundle must have.
+   */
+  load(snapshot: Snapshot, received?: ReceivedBundle): unknown;
   /** Optional fast path for a snapshot whose routes are the current one's (an endpoint delta). */
-  loadEndpoints?(snapshot: Snapshot): unknown;
+  loadEndpoints?(snapshot: Snapshot, received?: ReceivedBundle): unknown;
   /** The version served now, when the target can tell (the fast path is only taken from the last good one). */
   readonly version?: string | undefined;
 }
@@ -172,7 +178,8 @@ export class SnapshotSync extends EventEmitter<SnapshotSyncEvents> {
   }
 
   private async headers(): Promise<Record<string, string>> {
-    const headers: Record<string, string> = { 'Accept-Encoding': 'gzip' };
+    // Compiled table chunks ride along with the JSON (bundle-wire.ts): this node assembles, it does not compile.
+    const headers: Record<string, string> = { 'Accept-Encoding': 'gzip', Accept: `${BUNDLE_MEDIA_TYPE}, application/json;q=0.9` };
     const token = this.options.tokenFile !== undefined ? (await readFile(this.options.tokenFile, 'utf8')).trim() : this.options.token;
     if (token) headers.Authorization = `Bearer ${token}`;
     return headers;
@@ -202,18 +209,20 @@ export class SnapshotSync extends EventEmitter<SnapshotSyncEvents> {
     let snapshot: Snapshot;
     let how: AppliedHow = 'full';
     try {
-      if (body.type === 'delta') {
+      const { bundle, ...rest } = body as SyncAnswer & { bundle?: unknown };
+      const received = bundle === undefined ? undefined : readShippedBundle(bundle);
+      if (rest.type === 'delta') {
         // applyDelta checks the base and that the result hashes to the announced version.
-        snapshot = applyDelta(this.lastGood!, body);
+        snapshot = applyDelta(this.lastGood!, rest);
         how = response.headers.get('x-portico-change') === 'endpoints' && onlyEndpointsDiffer(this.lastGood!, snapshot) ? 'endpoints' : 'delta';
       } else {
-        snapshot = parseSnapshot(body.snapshot);
-        if (snapshot.version !== body.version) throw new PorticoError('PORTICO_E_SNAPSHOT_INVALID', `announced version ${body.version} is not the snapshot's ${snapshot.version}`);
+        snapshot = parseSnapshot(rest.snapshot);
+        if (snapshot.version !== rest.version) throw new PorticoError('PORTICO_E_SNAPSHOT_INVALID', `announced version ${rest.version} is not the snapshot's ${snapshot.version}`);
       }
       const target = this.options.router;
       // A delta applied to what this node serves keeps its routes: only endpoint choice changes.
-      if (how === 'endpoints' && target.loadEndpoints !== undefined && this.lastGood?.version === target.version) await target.loadEndpoints(snapshot);
-      else await target.load(snapshot);
+      if (how === 'endpoints' && target.loadEndpoints !== undefined && this.lastGood?.version === target.version) await target.loadEndpoints(snapshot, received);
+      else await target.load(snapshot, received);
     } catch (error) {
       // Whatever stops this snapshot from loading is the snapshot's fault as far as the node is concerned.
       await this.reject(base, body.version, error as Error);

@@ -15,6 +15,7 @@ import type { Worker } from 'node:cluster';
 import type { Snapshot } from '@portico/control/snapshot';
 import type { TableBundle } from './bundle.ts';
 import { SnapshotCompiler, verifyBundleOffLoop } from './bundle.ts';
+import type { ReceivedBundle } from '@portico/control/snapshot/bundle-wire';
 import type { Logger } from 'pino';
 import { DataPlane } from './dataplane.ts';
 import type { DataPlaneOptions } from './dataplane.ts';
@@ -131,12 +132,12 @@ export class WorkerPool {
    * that every worker loads without compiling (PORTICO_E_SNAPSHOT_LOAD when it cannot be).
    * With `endpointsOnly`, workers keep their routing and load endpoint choice only.
    */
-  load(snapshot: Snapshot, endpointsOnly = false, timeoutMs = 60_000): Promise<void> {
+  load(snapshot: Snapshot, endpointsOnly = false, timeoutMs = 60_000, received?: ReceivedBundle): Promise<void> {
     // Loads come one at a time from the sync client or the rebuild loop; a newer one supersedes a waiting one.
     this.pending?.settle();
     let bundle: TableBundle;
     try {
-      bundle = this.compiler.compile(snapshot, endpointsOnly);
+      bundle = this.compiler.compile(snapshot, endpointsOnly, received);
     } catch (error) {
       return Promise.reject(error as Error);
     }

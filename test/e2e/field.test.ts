@@ -62,7 +62,7 @@ describe('portico standalone --workers 2: metrics that mean what they say', () =
     expect(swaps.samples.map((s) => [s.labels.worker, s.value]).sort()).toEqual([['1', 1], ['2', 1]]);
 
     const gauges = [...families.values()].filter((f) => f.type === 'gauge');
-    expect(gauges.map((g) => g.name).sort()).toEqual(['portico_active_connections', 'portico_endpoint_healthy', 'portico_snapshot_info']);
+    expect(gauges.map((g) => g.name).sort()).toEqual(['portico_active_connections', 'portico_endpoint_healthy', 'portico_snapshot_info', 'portico_snapshot_swap_stall_seconds']);
     for (const gauge of gauges) {
       let checked = false;
       const where = `${gauge.name} (help: ${gauge.help})`;
@@ -86,6 +86,13 @@ describe('portico standalone --workers 2: metrics that mean what they say', () =
         expect(gauge.samples.every((s) => s.value === 0 || s.value === 1), where).toBe(true);
       }
       expect(checked, `${where} says nothing this test can check`).toBe(true);
+    }
+    // Each worker swapped once: its last and its longest stall are that one swap's.
+    const stall = families.get('portico_snapshot_swap_stall_seconds')!;
+    for (const worker of ['1', '2']) {
+      const [last, max] = ['last', 'max'].map((swap) => stall.samples.find((s) => s.labels.worker === worker && s.labels.swap === swap)!.value);
+      expect(last).toBeGreaterThan(0);
+      expect(max).toBe(last);
     }
     const info = families.get('portico_snapshot_info')!;
     expect(info.samples.map((s) => s.labels.version)).toEqual([version, version]);

@@ -382,25 +382,40 @@ function assemble(chunks: readonly PlacedChunk[], routes: readonly RouteEntry[],
  * makes sure a damaged chunk cannot make the assembly itself go wrong.
  */
 function checkChunk(chunk: TableChunk, firstRoute: number, routeCount: number, seen: Set<string>): void {
+  checkChunkShape(chunk);
+  if (!Number.isInteger(firstRoute) || firstRoute < 0 || firstRoute + chunk.routeCount > routeCount) corrupt(`route run [${firstRoute}, ${firstRoute + chunk.routeCount}) is outside the ${routeCount} routes`);
+  for (const host of chunk.hosts) {
+    for (const lookup of host.lookups) {
+      if (seen.has(lookup)) corrupt(`duplicate host ${JSON.stringify(lookup)}`);
+      seen.add(lookup);
+    }
+  }
+}
+
+/**
+ * Checks what a chunk holds by itself: every relocated field is a u32 inside it whose value is
+ * in range for its kind, host records and condition bits lie inside it. Throws
+ * PORTICO_E_TABLE_INVALID naming the first problem.
+ */
+export function checkChunkShape(chunk: TableChunk): void {
   const { bytes, relocations } = chunk;
   if (!(bytes instanceof Uint8Array) || bytes.length % 8 !== 0) corrupt('a chunk is not a multiple of 8 bytes');
   if (!(relocations instanceof Uint32Array) || !(chunk.conds instanceof Uint32Array) || !Array.isArray(chunk.hosts) || !Array.isArray(chunk.conditions)) corrupt('a chunk is malformed');
-  if (!Number.isInteger(firstRoute) || !Number.isInteger(chunk.routeCount) || firstRoute < 0 || chunk.routeCount < 0 || firstRoute + chunk.routeCount > routeCount) corrupt(`route run [${firstRoute}, ${firstRoute + chunk.routeCount}) is outside the ${routeCount} routes`);
+  if (!Number.isInteger(chunk.routeCount) || chunk.routeCount < 0) corrupt(`route count ${String(chunk.routeCount)} is not a count`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   for (let i = 0; i < relocations.length; i++) {
     const field = Math.floor(relocations[i]! / 8);
     if (field + 4 > bytes.length || field % 4 !== 0) corrupt(`a relocation at ${field} is outside its chunk of ${bytes.length} bytes or not a u32 field`);
     const value = view.getUint32(field, true);
     const kind = relocations[i]! & 7;
+    if (kind > Relocation.COND_BIT) corrupt(`relocation kind ${kind} is unknown`);
     const limit = kind === Relocation.OFFSET ? bytes.length : kind === Relocation.ROUTE || kind === Relocation.RECORD ? chunk.routeCount : kind === Relocation.HOST ? chunk.hosts.length : kind === Relocation.COND_LIST ? chunk.conds.length + 1 : chunk.conditions.length + 1;
     if (value >= limit) corrupt(`a relocated field at ${field} holds ${value}, not below ${limit}`);
   }
   for (const bit of chunk.conds) if (bit >= chunk.conditions.length) corrupt(`condition bit ${bit} of a chunk with ${chunk.conditions.length} conditions`);
+  for (const cond of chunk.conditions) if (!Number.isInteger(cond?.host) || cond.host < 0 || cond.host >= chunk.hosts.length || !(cond.name instanceof Uint8Array) || !(cond.value instanceof Uint8Array)) corrupt('a condition names no host of its chunk');
   for (const host of chunk.hosts) {
-    if (!Number.isInteger(host.at) || host.at < 0 || host.at + HostRecord.KEY > bytes.length || host.at % 8 !== 0) corrupt(`a host record at ${host.at} is outside its chunk`);
-    for (const lookup of host.lookups) {
-      if (seen.has(lookup)) corrupt(`duplicate host ${JSON.stringify(lookup)}`);
-      seen.add(lookup);
-    }
+    if (!Number.isInteger(host?.at) || host.at < 0 || host.at + HostRecord.KEY > bytes.length || host.at % 8 !== 0) corrupt(`a host record at ${String(host?.at)} is outside its chunk`);
+    if (!Number.isInteger(host.tables) || host.tables < 1 || host.tables > 15 || !Array.isArray(host.lookups)) corrupt(`a host record at ${host.at} is malformed`);
   }
 }

@@ -10,7 +10,8 @@ import { assembleValid, chunksOfValid } from './chunk.ts';
 export { hostProblem, validateTable } from './validate.ts';
 export { prefixKey } from './draft.ts';
 export type { PlacedChunk, TableChunk } from './chunk.ts';
-export { assembleOwnChunks, assembleTable, encodeChunk } from './chunk.ts';
+export { assembleOwnChunks, assembleTable, checkChunkShape, encodeChunk } from './chunk.ts';
+export { chunkFromBytes, chunkToBytes } from './chunk-wire.ts';
 
 /**
  * Encodes `table` into the binary layout the wasm matcher loads: each host entry encoded as a

@@ -9,6 +9,7 @@
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { createGzip, gunzip, gzip, gzipSync } from 'node:zlib';
+import { BundleShipper } from '../snapshot/bundle-wire.ts';
 import type { SnapshotDelta } from '../snapshot/delta.ts';
 import { onlyEndpointSets, snapshotDelta } from '../snapshot/delta.ts';
 import type { Snapshot } from '../snapshot/schema.ts';
@@ -37,8 +38,14 @@ const KEEP_RAW_BELOW = 64 * 1024;
 /** Delta bodies kept at most (all to the current version). */
 const MAX_DELTAS = 64;
 
-/** The JSON of a full sync body, written in slices so no single step blocks the event loop long. */
-async function encodeFull(snapshot: Snapshot): Promise<Buffer> {
+/**
+ * How a body is written: `json` (the snapshot or delta alone) or `bundle` (plus the control plane's
+ * compiled table chunks of the hosts it carries and the bundle digest; snapshot/bundle-wire.ts).
+ */
+export type SyncFormat = 'json' | 'bundle';
+
+/** The JSON of a full sync body, written in slices so no single step blocks the event loop long; `bundle` is the JSON of its `bundle` member, if any. */
+async function encodeFull(snapshot: Snapshot, bundle?: () => string): Promise<Buffer> {
   const zip = createGzip();
   const chunks: Buffer[] = [];
   zip.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -63,7 +70,7 @@ async function encodeFull(snapshot: Snapshot): Promise<Buffer> {
   await list(snapshot.endpointSets);
   write(',"certificates":');
   await list(snapshot.certificates);
-  write(`,"version":${JSON.stringify(snapshot.version)}}}`);
+  write(`,"version":${JSON.stringify(snapshot.version)}}${bundle === undefined ? '' : `,"bundle":${bundle()}`}}`);
   zip.end();
   await finished;
   return Buffer.concat(chunks);
@@ -78,7 +85,9 @@ async function encoded(change: SyncChange, version: string, make: () => Promise<
 /** Encoded sync bodies of one history, computed once each. */
 export class SyncFeed {
   private readonly history: SnapshotHistory;
-  private full: { readonly version: string; readonly body: Promise<SyncBody> } | undefined;
+  private readonly full = new Map<SyncFormat, { readonly version: string; readonly body: Promise<SyncBody> }>();
+  /** Compiles the table chunks `bundle` bodies carry (each host once). */
+  private readonly shipper = new BundleShipper();
   private readonly deltas = new Map<string, Promise<SyncBody>>();
   /** Bodies encoded so far (for tests and metrics): a second node asking the same costs nothing. */
   readonly stats = { fullEncodes: 0, deltaEncodes: 0 };
@@ -95,13 +104,13 @@ export class SyncFeed {
    * The body bringing a node from `known` to `target`: a delta when `known` is retained in full
    * (and `allowDelta`), else the full snapshot. Rejects only on a bug (encoding failed).
    */
-  body(known: string | undefined, target: PublishedSnapshot, allowDelta = true): Promise<SyncBody> {
+  body(known: string | undefined, target: PublishedSnapshot, allowDelta = true, format: SyncFormat = 'json'): Promise<SyncBody> {
     const base = allowDelta && known !== undefined && known !== target.version ? this.history.get(known) : undefined;
-    if (base === undefined) return this.fullBody(target.snapshot);
-    const key = `${base.version}>${target.version}`;
+    if (base === undefined) return this.fullBody(target.snapshot, format);
+    const key = `${base.version}>${target.version}|${format}`;
     let body = this.deltas.get(key);
     if (body === undefined) {
-      body = this.deltaBody(snapshotDelta(base.snapshot, target.snapshot));
+      body = this.deltaBody(snapshotDelta(base.snapshot, target.snapshot), format === 'bundle' ? target.snapshot : undefined);
       if (this.deltas.size >= MAX_DELTAS) this.deltas.delete(this.deltas.keys().next().value!);
       this.deltas.set(key, body);
       body.catch(() => this.deltas.delete(key));
@@ -109,22 +118,24 @@ export class SyncFeed {
     return body;
   }
 
-  private fullBody(snapshot: Snapshot): Promise<SyncBody> {
-    if (this.full?.version !== snapshot.version) {
-      this.stats.fullEncodes++;
-      const body = encoded('full', snapshot.version, async () => ({ gzip: await encodeFull(snapshot) }));
-      this.full = { version: snapshot.version, body };
-      body.catch(() => {
-        if (this.full?.body === body) this.full = undefined;
-      });
-    }
-    return this.full.body;
+  private fullBody(snapshot: Snapshot, format: SyncFormat): Promise<SyncBody> {
+    const cached = this.full.get(format);
+    if (cached?.version === snapshot.version) return cached.body;
+    this.stats.fullEncodes++;
+    const bundle = format === 'bundle' ? () => JSON.stringify(this.shipper.ship(snapshot, snapshot.hosts)) : undefined;
+    const body = encoded('full', snapshot.version, async () => ({ gzip: await encodeFull(snapshot, bundle) }));
+    this.full.set(format, { version: snapshot.version, body });
+    body.catch(() => {
+      if (this.full.get(format)?.body === body) this.full.delete(format);
+    });
+    return body;
   }
 
-  private deltaBody(delta: SnapshotDelta): Promise<SyncBody> {
+  /** A delta body; with `target` (the bundle format), plus the compiled chunks of the hosts it sets. */
+  private deltaBody(delta: SnapshotDelta, target: Snapshot | undefined): Promise<SyncBody> {
     this.stats.deltaEncodes++;
     return encoded(onlyEndpointSets(delta) ? 'endpoints' : 'delta', delta.version, async () => {
-      const raw = Buffer.from(JSON.stringify({ type: 'delta', ...delta }));
+      const raw = Buffer.from(JSON.stringify({ type: 'delta', ...delta, ...(target === undefined ? {} : { bundle: this.shipper.ship(target, delta.hosts.set) }) }));
       // A small delta (the common one) is zipped at once: the waiting nodes are answered in the tick
       // that published it, before anything else (a local data plane's load) takes the event loop.
       if (raw.length < KEEP_RAW_BELOW) return { gzip: gzipSync(raw), raw };

@@ -13,6 +13,7 @@ import type { RouteEntry } from '@portico/assembly/table';
 import type { BundledUpstreamTls, TableBundle } from './bundle.ts';
 import { bundledUpstreamTls, digestOf, redirectBits, routeLabel, tlsOf } from './bundle.ts';
 import type { Snapshot, SnapshotBackend, SnapshotEndpointSet, SnapshotHost } from './schema.ts';
+import { PorticoError } from '../errors.ts';
 import type { RegexHost, RouteTarget } from './table.ts';
 import { INVALID_BACKEND_PORT, toMatcherTable } from './table.ts';
 
@@ -51,14 +52,24 @@ interface Numbering {
 
 const NO_ENDPOINTS: readonly number[] = [];
 
-/** Compiles one host alone: `toMatcherTable` of a snapshot holding just it gives local ids. */
-function compileHost(host: SnapshotHost): HostPiece {
+/**
+ * Compiles one host alone: `toMatcherTable` of a snapshot holding just it gives local ids. With
+ * `shipped`, the host's table chunk as the control plane compiled it is taken instead of encoding
+ * one (it must fit the host: its run of routes and its lookups; the bundle digest checks the rest).
+ */
+function compileHost(host: SnapshotHost, shipped?: TableChunk): HostPiece {
   const alone = toMatcherTable({ apiVersion: 'portico.dev/v1alpha1', kind: 'Snapshot', version: '', hosts: [host], defaultRoute: null, endpointSets: [], certificates: [] });
   const matched = host.routes.length + (host.defaultRoute === null ? 0 : 1);
   const targets = alone.routes;
   const local = targets.map((_, id) => id);
+  if (shipped !== undefined) {
+    const lookups = alone.table.hosts.flatMap((entry) => (entry.labels === 'many' ? [entry.host, `${entry.host} deeper`] : entry.labels === 'deeper' ? [`${entry.host} deeper`] : [entry.host]));
+    if (shipped.routeCount !== matched || JSON.stringify(shipped.hosts.flatMap((entry) => entry.lookups)) !== JSON.stringify(lookups)) {
+      throw new PorticoError('PORTICO_E_SNAPSHOT_INVALID', `the table chunk shipped for host ${host.host} does not fit it (${shipped.routeCount} routes for ${matched}, lookups ${JSON.stringify(shipped.hosts.flatMap((entry) => entry.lookups))})`);
+    }
+  }
   return {
-    chunk: encodeChunk(alone.table.hosts, matched),
+    chunk: shipped ?? encodeChunk(alone.table.hosts, matched),
     targets,
     matched,
     labels: targets.slice(0, matched).map(routeLabel).join('\n'),
@@ -175,6 +186,20 @@ export class BundleCompiler {
       ...(balancingOnly ? {} : { tls: tlsOf(snapshot) }),
     };
     return { ...bundle, digest: digestOf(bundle) };
+  }
+
+  /** The table chunk of `host` (compiled once, as for a bundle): what the control plane ships for it. */
+  chunkOf(host: SnapshotHost): TableChunk {
+    return this.#piece(host).chunk;
+  }
+
+  /**
+   * Takes `chunk` (shipped by the control plane, decoded and shape-checked) as the compiled table of
+   * `host` instead of compiling it. Throws PORTICO_E_TABLE_INVALID when it does not fit the host.
+   */
+  seed(host: SnapshotHost, chunk: TableChunk): void {
+    if (this.#pieces.has(host)) return;
+    this.#pieces.set(host, compileHost(host, chunk));
   }
 
   #piece(host: SnapshotHost): HostPiece {

@@ -77,12 +77,12 @@ ${SERVING_HELP}
         get version() {
           return target.version;
         },
-        load: (snapshot) =>
-          target.load(snapshot).catch((error: unknown) => {
+        load: (snapshot, received) =>
+          target.load(snapshot, received).catch((error: unknown) => {
             if (isPortError(error)) fail(error);
             throw error;
           }),
-        loadEndpoints: (snapshot) => target.loadEndpoints(snapshot),
+        loadEndpoints: (snapshot, received) => target.loadEndpoints(snapshot, received),
       };
       sync = new SnapshotSync({
         controlUrls,
