@@ -349,10 +349,11 @@ async function runOnce(ingresses: number, deadline: number): Promise<RunResult> 
         break;
       }
       allAcked.push(Math.max(...acks.times.values()) - t0);
-      const stall = await swapStall().catch(() => undefined);
-      if (stall !== undefined && !Number.isNaN(stall.last)) stalls.push(stall.last);
       cpu.control += cpuTicks(child.pid!) - controlTicks;
       cpu.worker += sum(workers) - workerTicks;
+      // Read after the CPU figures: a /metrics scrape is not part of the change.
+      const stall = await swapStall().catch(() => undefined);
+      if (stall !== undefined && !Number.isNaN(stall.last)) stalls.push(stall.last);
       result.changes_done = change + 1;
       if (!values.json && (change + 1) % 5 === 0) log(`  ${change + 1}/${CHANGES} changes served everywhere`);
       // A short pause, so each change starts from a settled system.

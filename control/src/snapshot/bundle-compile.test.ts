@@ -77,5 +77,12 @@ describe('BundleCompiler', () => {
     const again = compiler.stats.hostsCompiled;
     expectSame(compiler, moved);
     expect(compiler.stats.hostsCompiled).toBe(again);
+    // Endpoint changes that keep every id, shift later ids, add a set, drop one: still the reference bundle.
+    const swapped = sealSnapshot({ ...moved, endpointSets: moved.endpointSets.map((set) => (set.key === 'default/secure:443' ? endpoints(set.key, 8444) : set)) });
+    const grown = sealSnapshot({ ...swapped, endpointSets: swapped.endpointSets.map((set) => (set.key === 'default/secure:443' ? endpoints(set.key, 8444, 8445) : set)) });
+    const added = sealSnapshot({ ...grown, endpointSets: [endpoints('default/aaa:80', 6000), ...grown.endpointSets] });
+    const dropped = sealSnapshot({ ...added, endpointSets: added.endpointSets.filter((set) => set.key !== 'default/shadow2:80') });
+    for (const next of [swapped, grown, added, dropped, swapped]) expectSame(compiler, next);
+    expect(compiler.stats.hostsCompiled).toBe(again);
   });
 });

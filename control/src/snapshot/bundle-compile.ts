@@ -137,11 +137,11 @@ export class BundleCompiler {
       for (const set of catchAllSets) sets.add(set);
     }
     // Mirror routes: local ids past a piece's run map to ids appended after the catch-all, in host order.
-    const globalIds = pieces.map((piece, p) => {
-      const ids: number[] = [];
-      for (let local = 0; local < piece.targets.length; local++) ids.push(local < piece.matched ? firstRoutes[p]! + local : routes.push(entries[p]!.routes[local]!) - 1);
+    const mirrorFirst = pieces.map((piece, p) => {
+      const first = routes.length;
+      for (let local = piece.matched; local < piece.targets.length; local++) routes.push(entries[p]!.routes[local]!);
       for (const set of entries[p]!.mirrorSets) sets.add(set);
-      return ids;
+      return first;
     });
     const policies: unknown[] = [];
     const upstreamTls: BundledUpstreamTls[] = [];
@@ -149,14 +149,19 @@ export class BundleCompiler {
     const mirrorLabels: string[] = [];
     const redirects = new Uint8Array(routes.length);
     pieces.forEach((piece, p) => {
-      const ids = globalIds[p]!;
-      for (let local = 0; local < piece.targets.length; local++) redirects[ids[local]!] = piece.redirects[local]!;
-      for (const local of piece.withPolicies) policies.push(policyEntry(piece.targets[local]!, ids[local]!, piece.targets[local]!.mirrors?.map((m) => ids[m]!)));
-      for (const local of piece.upstream) upstreamTls.push(...bundledUpstreamTls({ route: piece.targets[local]!.route, endpointIds: endpointIdsOf(piece.targets[local]!.route, numbering) }, ids[local]!));
+      const firstRoute = firstRoutes[p]!;
+      const own = piece.redirects;
+      for (let local = 0; local < piece.matched; local++) redirects[firstRoute + local] = own[local]!;
+      if (piece.targets.length === piece.matched && piece.withPolicies.length === 0 && piece.upstream.length === 0 && piece.regex === undefined) return;
+      // The rare host with mirrors, policies, upstream TLS or regex paths: its local ids mapped to the table's.
+      const id = (local: number): number => (local < piece.matched ? firstRoute + local : mirrorFirst[p]! + local - piece.matched);
+      for (let local = piece.matched; local < piece.targets.length; local++) redirects[id(local)] = own[local]!;
+      for (const local of piece.withPolicies) policies.push(policyEntry(piece.targets[local]!, id(local), piece.targets[local]!.mirrors?.map(id)));
+      for (const local of piece.upstream) upstreamTls.push(...bundledUpstreamTls({ route: piece.targets[local]!.route, endpointIds: endpointIdsOf(piece.targets[local]!.route, numbering) }, id(local)));
       if (piece.mirrorLabels !== '') mirrorLabels.push(piece.mirrorLabels);
       if (!balancingOnly && piece.regex !== undefined) {
-        const { first, paths, fallback: own } = piece.regex;
-        regexHosts.push({ first: ids[first]!, paths: paths.map((path) => ({ pattern: path.pattern, route: ids[path.route]! })), fallback: own >= 0 ? ids[own]! : fallback });
+        const { first, paths, fallback: hostFallback } = piece.regex;
+        regexHosts.push({ first: id(first), paths: paths.map((path) => ({ pattern: path.pattern, route: id(path.route) })), fallback: hostFallback >= 0 ? id(hostFallback) : fallback });
       }
     });
     if (catchAll !== null) {
@@ -175,11 +180,12 @@ export class BundleCompiler {
       version: snapshot.version,
       balancingOnly,
       table,
-      routeLabels: [...labels, ...mirrorLabels].join('\n'),
+      // A balancing-only bundle keeps the routes' labels and policies (LoadedSnapshot takes them from the current one).
+      routeLabels: balancingOnly ? '' : [...labels, ...mirrorLabels].join('\n'),
       redirects,
       needsHeaders: !balancingOnly && pieces.some((piece) => piece.needsHeaders),
       endpoints: numbering.endpoints.join('\n'),
-      policies: JSON.stringify(policies),
+      policies: balancingOnly ? '[]' : JSON.stringify(policies),
       regexHosts: JSON.stringify(regexHosts),
       upstreamTls: JSON.stringify(upstreamTls),
       endpointSets: [...sets],
@@ -214,7 +220,13 @@ export class BundleCompiler {
 
   /** A piece's route records under `numbering`: kept from the last version when the numbering did not change. */
   #entries(piece: HostPiece, numbering: Numbering): NonNullable<HostPiece['entries']> {
-    if (piece.entries?.numbering === numbering) return piece.entries;
+    const kept = piece.entries;
+    if (kept?.numbering === numbering) return kept;
+    // An endpoint change usually leaves most sets' ids as they were (same arrays): routes over those keep their records.
+    if (kept !== undefined && (!piece.invalidBackends || kept.numbering.invalid === numbering.invalid) && piece.targets.every((target) => target.route.backends.every((backend) => backend.endpointSet === null || kept.numbering.setIds.get(backend.endpointSet) === numbering.setIds.get(backend.endpointSet)))) {
+      piece.entries = { ...kept, numbering };
+      return piece.entries;
+    }
     const sets: (readonly number[])[] = [];
     const mirrorSets: (readonly number[])[] = [];
     const routes = piece.targets.map((target, local) => routeEntry(target.route, numbering, local < piece.matched ? sets : mirrorSets));
@@ -242,7 +254,9 @@ export class BundleCompiler {
         }
         ids.push(id);
       }
-      setIds.set(set.key, ids);
+      // Ids equal to the last numbering's are that very array: route records over the set stay valid (#entries).
+      const before = previous?.setIds.get(set.key);
+      setIds.set(set.key, before !== undefined && before.length === ids.length && before.every((id, i) => id === ids[i]) ? (before as number[]) : ids);
     }
     // Invalid backends share one stand-in endpoint, appended last.
     const numbering = { of: sets, setIds, endpoints, invalid: invalid ? endpoints.push(` ${INVALID_BACKEND_PORT}`) - 1 : -1 };

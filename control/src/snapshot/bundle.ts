@@ -26,14 +26,14 @@ export interface TableBundle {
   readonly table: Uint8Array;
   /** `sha256:` + hex SHA-256 over the table and every metadata field (`digestOf`). */
   readonly digest: string;
-  /** Per route id, its metrics label; joined by `\n`. */
+  /** Per route id, its metrics label; joined by `\n`. Empty in a balancing-only bundle (the routes' labels stay). */
   readonly routeLabels: string;
   /** Per route id, bit 0 set when plain HTTP is redirected to HTTPS, bit 1 when that redirect keeps a trailing slash. */
   readonly redirects: Uint8Array;
   readonly needsHeaders: boolean;
   /** Per endpoint id, `address port`; joined by `\n`. */
   readonly endpoints: string;
-  /** JSON of the routes with annotation policies: `[{route, policies, path, regex}]` (most routes have none). */
+  /** JSON of the routes with annotation policies: `[{route, policies, path, regex}]` (most routes have none); `[]` in a balancing-only bundle (the routes' policies stay). */
   readonly policies: string;
   /** JSON of the hosts with regex paths (`RegexHost[]`, usually `[]`). */
   readonly regexHosts: string;
@@ -89,11 +89,11 @@ export function compileBundle(snapshot: Snapshot, balancingOnly = false): TableB
     version: snapshot.version,
     balancingOnly,
     table,
-    routeLabels: compiled.routes.map(routeLabel).join('\n'),
+    routeLabels: balancingOnly ? '' : compiled.routes.map(routeLabel).join('\n'),
     redirects: Uint8Array.from(compiled.routes, (target) => redirectBits(target.route)),
     needsHeaders: compiled.table.hosts.some((host) => host.paths.some((path) => (path.conditions?.headers?.length ?? 0) > 0)),
     endpoints: compiled.endpoints.map((endpoint) => `${endpoint.address} ${endpoint.port}`).join('\n'),
-    policies: JSON.stringify(compiled.routes.flatMap((target, route) => (target.route.policies === undefined ? [] : [{ route, policies: target.route.policies, path: 'path' in target.route ? target.route.path : null, regex: 'regex' in target.route && target.route.regex === true, ...(target.mirrors === undefined ? {} : { mirrors: target.mirrors }) }]))),
+    policies: balancingOnly ? '[]' : JSON.stringify(compiled.routes.flatMap((target, route) => (target.route.policies === undefined ? [] : [{ route, policies: target.route.policies, path: 'path' in target.route ? target.route.path : null, regex: 'regex' in target.route && target.route.regex === true, ...(target.mirrors === undefined ? {} : { mirrors: target.mirrors }) }]))),
     regexHosts: JSON.stringify(compiled.regexHosts),
     upstreamTls: JSON.stringify(compiled.routes.flatMap((target, route) => bundledUpstreamTls(target, route))),
     endpointSets: [...sets],
