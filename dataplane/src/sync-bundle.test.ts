@@ -2,56 +2,20 @@
 // assembles every version from them (compiling no host itself) and lands on exactly the bundle the
 // control plane compiles for the announced version — across deltas and after missing versions. A
 // damaged, truncated or mismatched chunk or digest is NACKed and the last good table keeps serving.
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import type { TestControl } from '@portico/control/api/test-support';
-import { TEST_TOKEN, listen, serviceWithEndpoints, testControl } from '@portico/control/api/test-support';
+import { TEST_TOKEN } from '@portico/control/api/test-support';
 import { compileBundle } from '@portico/control/snapshot/bundle';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Router } from './router.ts';
 import { SnapshotSync } from './sync.ts';
-import type { Backend } from './test-support.ts';
-import { fetchVia, startBackend, startProxy } from './test-support.ts';
-
-const json = (body: unknown): RequestInit => ({ method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' } });
-const route = (name: string, host: string, path = '/') => ({ name, hosts: [host], paths: [{ path, backends: [{ service: 'web', port: 80 }] }] });
-
-async function until<T>(check: () => T | undefined, timeoutMs = 5000, what = 'condition'): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = check();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
+import { json, route, syncTestbed, until } from './sync-testbed.ts';
+import { fetchVia, startProxy } from './test-support.ts';
 
 /** A sync body's JSON, changed by `damage` when the body carries a bundle (uncompressed: the test fetch asks for no gzip). */
 type Damage = (body: { bundle?: { digest: string; chunks: Record<string, string> } }) => void;
 
 describe('SnapshotSync with compiled chunks', () => {
-  let dataDir: string;
-  let backend: Backend;
-  let control: TestControl;
-  let server: Awaited<ReturnType<typeof listen>>;
-  const cleanup: (() => Promise<void> | void)[] = [];
-
-  beforeEach(async () => {
-    dataDir = await mkdtemp(join(tmpdir(), 'portico-sync-bundle-'));
-    backend = await startBackend((_request, response) => response.end('backend'));
-    control = await testControl({ objects: serviceWithEndpoints('default', 'web', 80, ['127.0.0.1'], backend.port), syncTimeoutMs: 2000 });
-    server = await listen(control.app);
-    await control.request('/v1/routes', json(route('first', 'first.example.com')));
-  });
-
-  afterEach(async () => {
-    for (const step of cleanup.splice(0).reverse()) await step();
-    await server.close();
-    control.close();
-    await backend.close();
-    await rm(dataDir, { recursive: true, force: true });
-  });
+  const bed = syncTestbed('portico-sync-bundle-');
+  const { cleanup } = bed;
 
   /** A sync client whose answers pass through `damage` while it is set. */
   async function startSync(router = new Router()) {
@@ -68,14 +32,14 @@ describe('SnapshotSync with compiled chunks', () => {
       return new Response(JSON.stringify(body), { status: 200, headers: response.headers });
     };
     const rejected: { version: string; error: string }[] = [];
-    const sync = new SnapshotSync({ controlUrls: [server.url], node: 'edge-1', router, dataDir, token: TEST_TOKEN, pollSeconds: 2, backoffInitialMs: 20, backoffMaxMs: 200, fetch: tamper });
+    const sync = new SnapshotSync({ controlUrls: [bed.server.url], node: 'edge-1', router, dataDir: bed.dataDir, token: TEST_TOKEN, pollSeconds: 2, backoffInitialMs: 20, backoffMaxMs: 200, fetch: tamper });
     sync.on('rejected', (event) => rejected.push(event));
     await sync.start();
     cleanup.push(() => sync.stop());
     return { sync, router, rejected, state };
   }
 
-  const current = () => control.history.current()!.snapshot;
+  const current = () => bed.control.history.current()!.snapshot;
   /** The control plane's own compile of the current version, by the reference compiler. */
   const controlDigest = () => compileBundle(current()).digest;
 
@@ -84,7 +48,7 @@ describe('SnapshotSync with compiled chunks', () => {
     await until(() => router.version === current().version, 5000, 'first snapshot');
     expect(router.current!.digest).toBe(controlDigest());
     for (const [i, host] of ['second.example.com', 'third.example.com', 'first.example.com'].entries()) {
-      await control.request('/v1/routes', json(route(`r${i}`, host, `/p${i}`)));
+      await bed.control.request('/v1/routes', json(route(`r${i}`, host, `/p${i}`)));
       await until(() => router.version === current().version, 5000, `change ${i}`);
       expect(router.current!.digest).toBe(controlDigest());
     }
@@ -98,13 +62,13 @@ describe('SnapshotSync with compiled chunks', () => {
     const missedFrom = router.version;
     state.offline = true;
     await until(() => sync.stats.failures > 0 || undefined, 5000, 'the node to lose the control plane');
-    for (let i = 0; i < 3; i++) await control.request('/v1/routes', json(route(`missed${i}`, `missed${i}.example.com`)));
+    for (let i = 0; i < 3; i++) await bed.control.request('/v1/routes', json(route(`missed${i}`, `missed${i}.example.com`)));
     const deltas = sync.stats.deltas;
     state.offline = false;
     await until(() => router.version === current().version, 5000, 'catch-up');
     // One delta from the version it had, over the three it missed.
     expect(sync.stats.deltas - deltas).toBe(1);
-    expect(control.history.get(missedFrom!)).toBeDefined();
+    expect(bed.control.history.get(missedFrom!)).toBeDefined();
     expect(router.current!.digest).toBe(controlDigest());
     expect(router.compiledHosts).toBe(0);
   });
@@ -144,17 +108,17 @@ describe('SnapshotSync with compiled chunks', () => {
     state.damage = (body) => {
       if (body.bundle !== undefined && Object.keys(body.bundle.chunks).length > 0) damage(body);
     };
-    await control.request('/v1/routes', json(route('bad', 'bad.example.com')));
+    await bed.control.request('/v1/routes', json(route('bad', 'bad.example.com')));
     await until(() => rejected.length === 1 || undefined, 5000, 'NACK');
     expect(rejected[0]!.error).toMatch(error);
-    await until(() => control.nodes.list()[0]?.lastReport?.ok === false || undefined, 3000, 'NACK recorded');
-    expect(control.nodes.list()[0]).toMatchObject({ appliedVersion: good, lastReport: { version: current().version, ok: false } });
+    await until(() => bed.control.nodes.list()[0]?.lastReport?.ok === false || undefined, 3000, 'NACK recorded');
+    expect(bed.control.nodes.list()[0]).toMatchObject({ appliedVersion: good, lastReport: { version: current().version, ok: false } });
     expect(router.version).toBe(good);
     expect((await fetchVia(proxy.port, { host: 'first.example.com' })).status).toBe(200);
     expect((await fetchVia(proxy.port, { host: 'bad.example.com' })).status).toBe(404);
     // Undamaged again, the next version is served from its chunks.
     state.damage = undefined;
-    await control.request('/v1/routes', json(route('after', 'after.example.com')));
+    await bed.control.request('/v1/routes', json(route('after', 'after.example.com')));
     await until(() => router.version === current().version, 5000, 'recovery');
     expect(router.current!.digest).toBe(controlDigest());
     expect((await fetchVia(proxy.port, { host: 'bad.example.com' })).status).toBe(200);

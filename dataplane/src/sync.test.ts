@@ -1,57 +1,24 @@
-import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { TestControl } from '@portico/control/api/test-support';
-import { TEST_TOKEN, listen, serviceWithEndpoints, testControl } from '@portico/control/api/test-support';
+import { TEST_TOKEN, listen, serviceWithEndpoints } from '@portico/control/api/test-support';
 import type { Snapshot } from '@portico/control/snapshot';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Router } from './router.ts';
 import type { AppliedHow, SnapshotSyncOptions } from './sync.ts';
 import { LAST_GOOD_FILE, SnapshotSync } from './sync.ts';
-import type { Backend, RunningProxy } from './test-support.ts';
-import { closedPort, fetchVia, startBackend, startProxy } from './test-support.ts';
-
-const json = (body: unknown): RequestInit => ({ method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' } });
-const route = (name: string, host: string) => ({ name, hosts: [host], paths: [{ path: '/', backends: [{ service: 'web', port: 80 }] }] });
-
-async function until<T>(check: () => T | undefined, timeoutMs = 5000, what = 'condition'): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = check();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
+import { json, route, syncTestbed, until } from './sync-testbed.ts';
+import type { RunningProxy } from './test-support.ts';
+import { closedPort, fetchVia, startProxy } from './test-support.ts';
 
 describe('SnapshotSync', () => {
-  let dataDir: string;
-  let backend: Backend;
-  let control: TestControl;
-  let server: Awaited<ReturnType<typeof listen>>;
-  const cleanup: (() => Promise<void> | void)[] = [];
-
-  beforeEach(async () => {
-    dataDir = await mkdtemp(join(tmpdir(), 'portico-sync-'));
-    backend = await startBackend((_request, response) => response.end('backend'));
-    control = await testControl({ objects: serviceWithEndpoints('default', 'web', 80, ['127.0.0.1'], backend.port), syncTimeoutMs: 2000 });
-    server = await listen(control.app);
-    await control.request('/v1/routes', json(route('first', 'first.example.com')));
-  });
-
-  afterEach(async () => {
-    for (const step of cleanup.splice(0).reverse()) await step();
-    await server.close();
-    control.close();
-    await backend.close();
-    await rm(dataDir, { recursive: true, force: true });
-  });
+  const bed = syncTestbed('portico-sync-');
+  const { cleanup } = bed;
 
   async function startSync(overrides: Partial<SnapshotSyncOptions> = {}, router = new Router()) {
     const applied: { version: string; how: AppliedHow }[] = [];
     const rejected: { version: string; error: string }[] = [];
     const disconnected: number[] = [];
-    const sync = new SnapshotSync({ controlUrls: [server.url], node: 'edge-1', router, dataDir, token: TEST_TOKEN, pollSeconds: 2, backoffInitialMs: 20, backoffMaxMs: 200, ...overrides });
+    const sync = new SnapshotSync({ controlUrls: [bed.server.url], node: 'edge-1', router, dataDir: bed.dataDir, token: TEST_TOKEN, pollSeconds: 2, backoffInitialMs: 20, backoffMaxMs: 200, ...overrides });
     sync.on('applied', (event) => applied.push(event));
     sync.on('rejected', (event) => rejected.push(event));
     sync.on('disconnected', (event) => disconnected.push(event.delayMs));
@@ -68,24 +35,24 @@ describe('SnapshotSync', () => {
 
   it('applies the current snapshot, ACKs it, and persists it as the last good one (0600, atomic)', async () => {
     const { router, applied } = await startSync();
-    const current = control.history.current()!.snapshot.version;
+    const current = bed.control.history.current()!.snapshot.version;
     await until(() => router.version === current, 5000, 'first snapshot');
     expect(applied).toEqual([{ version: current, how: 'full' }]);
-    await until(() => control.nodes.list()[0]?.lastReport?.ok === true || undefined, 5000, 'ACK');
-    expect(control.nodes.list()[0]).toMatchObject({ name: 'edge-1', appliedVersion: current, lastReport: { version: current, ok: true, error: null } });
+    await until(() => bed.control.nodes.list()[0]?.lastReport?.ok === true || undefined, 5000, 'ACK');
+    expect(bed.control.nodes.list()[0]).toMatchObject({ name: 'edge-1', appliedVersion: current, lastReport: { version: current, ok: true, error: null } });
     // The file is written before the ACK is sent.
-    expect(((await stat(join(dataDir, LAST_GOOD_FILE))).mode & 0o777).toString(8)).toBe('600');
-    expect((await readdir(dataDir)).filter((name) => name.endsWith('.tmp'))).toEqual([]);
+    expect(((await stat(join(bed.dataDir, LAST_GOOD_FILE))).mode & 0o777).toString(8)).toBe('600');
+    expect((await readdir(bed.dataDir)).filter((name) => name.endsWith('.tmp'))).toEqual([]);
   });
 
   it('serves a routing change made through the API within 1 s, through the proxy', async () => {
     const { router } = await startSync();
     const proxy = await proxyFor(router);
-    await until(() => router.version === control.history.current()!.snapshot.version, 5000, 'first snapshot');
+    await until(() => router.version === bed.control.history.current()!.snapshot.version, 5000, 'first snapshot');
     expect((await fetchVia(proxy.port, { host: 'second.example.com' })).status).toBe(404);
     const changedAt = Date.now();
-    expect((await control.request('/v1/routes', json(route('second', 'second.example.com')))).status).toBe(201);
-    await until(() => router.version === control.history.current()!.snapshot.version, 1000, 'the change within 1 s');
+    expect((await bed.control.request('/v1/routes', json(route('second', 'second.example.com')))).status).toBe(201);
+    await until(() => router.version === bed.control.history.current()!.snapshot.version, 1000, 'the change within 1 s');
     expect(Date.now() - changedAt).toBeLessThan(1000);
     const answer = await fetchVia(proxy.port, { host: 'second.example.com' });
     expect([answer.status, answer.body]).toEqual([200, 'backend']);
@@ -93,32 +60,32 @@ describe('SnapshotSync', () => {
 
   it('takes endpoint-only changes as endpoint sets and verifies them against the announced version', async () => {
     const { sync, router, applied } = await startSync();
-    await until(() => router.version === control.history.current()!.snapshot.version, 5000, 'first snapshot');
+    await until(() => router.version === bed.control.history.current()!.snapshot.version, 5000, 'first snapshot');
     const routing = router.current!.matcher;
-    control.state.upsert(serviceWithEndpoints('default', 'web', 80, ['127.0.0.1', '127.0.0.2'], backend.port)[1]!);
-    control.rebuild();
-    await until(() => router.version === control.history.current()!.snapshot.version, 3000, 'endpoint change');
+    bed.control.state.upsert(serviceWithEndpoints('default', 'web', 80, ['127.0.0.1', '127.0.0.2'], bed.backend.port)[1]!);
+    bed.control.rebuild();
+    await until(() => router.version === bed.control.history.current()!.snapshot.version, 3000, 'endpoint change');
     expect(applied.at(-1)).toEqual({ version: router.version, how: 'endpoints' });
     expect(sync.stats.endpointDeltas).toBe(1);
     // No route reload on the node either: the routing matcher is the one it had.
     expect(router.current!.matcher).toBe(routing);
-    expect(router.current!.endpoints.map((e) => e.key)).toContain(`127.0.0.2:${backend.port}`);
+    expect(router.current!.endpoints.map((e) => e.key)).toContain(`127.0.0.2:${bed.backend.port}`);
   });
 
   it('NACKs a corrupted snapshot with the error, keeps serving the last good one, and does not fetch it again', async () => {
     const { sync, router, rejected } = await startSync();
     const proxy = await proxyFor(router);
-    const good = control.history.current()!.snapshot;
+    const good = bed.control.history.current()!.snapshot;
     await until(() => router.version === good.version, 5000, 'first snapshot');
     // A snapshot whose content no longer matches its hash (a bit flipped in transit or in a bug).
     const corrupted: Snapshot = { ...good, hosts: good.hosts.map((h) => ({ ...h, host: 'evil.example.com' })), version: `sha256:${'e'.repeat(64)}` };
-    control.history.publish(corrupted, []);
+    bed.control.history.publish(corrupted, []);
     await until(() => rejected.length === 1 || undefined, 3000, 'NACK');
     expect(rejected[0]!.version).toBe(corrupted.version);
     // The node holds the good version, so it gets a delta: applied, it does not hash to what was announced.
     expect(rejected[0]!.error).toMatch(/^PORTICO_E_SNAPSHOT_INVALID: delta from .* yields .*, not the announced /);
-    await until(() => control.nodes.list()[0]?.lastReport?.ok === false || undefined, 3000, 'NACK recorded');
-    expect(control.nodes.list()[0]).toMatchObject({ appliedVersion: good.version, lastReport: { version: corrupted.version, ok: false } });
+    await until(() => bed.control.nodes.list()[0]?.lastReport?.ok === false || undefined, 3000, 'NACK recorded');
+    expect(bed.control.nodes.list()[0]).toMatchObject({ appliedVersion: good.version, lastReport: { version: corrupted.version, ok: false } });
     expect(router.version).toBe(good.version);
     expect((await fetchVia(proxy.port, { host: 'first.example.com' })).status).toBe(200);
     expect((await fetchVia(proxy.port, { host: 'evil.example.com' })).status).toBe(404);
@@ -127,8 +94,8 @@ describe('SnapshotSync', () => {
     expect(sync.stats.rejected).toBe(1);
     expect(sync.stats.polls - polls).toBeLessThanOrEqual(1);
     // The next good version is taken again.
-    await control.request('/v1/routes', json(route('after', 'after.example.com')));
-    await until(() => router.version === control.history.current()!.snapshot.version, 3000, 'recovery');
+    await bed.control.request('/v1/routes', json(route('after', 'after.example.com')));
+    await until(() => router.version === bed.control.history.current()!.snapshot.version, 3000, 'recovery');
   });
 
   it('NACKs a snapshot the router cannot load (PORTICO_E_SNAPSHOT_LOAD) and keeps the previous one', async () => {
@@ -144,24 +111,24 @@ describe('SnapshotSync', () => {
       },
     };
     const { rejected } = await startSync({ router });
-    await until(() => real.version === control.history.current()!.snapshot.version, 5000, 'first snapshot');
+    await until(() => real.version === bed.control.history.current()!.snapshot.version, 5000, 'first snapshot');
     const good = real.version;
     failNext = true;
-    await control.request('/v1/routes', json(route('second', 'second.example.com')));
+    await bed.control.request('/v1/routes', json(route('second', 'second.example.com')));
     await until(() => rejected.length === 1 || undefined, 3000, 'NACK');
     expect(rejected[0]!.error).toMatch(/^PORTICO_E_SNAPSHOT_LOAD: /);
     expect(real.version).toBe(good);
-    await until(() => control.nodes.list()[0]?.lastReport?.error?.startsWith('PORTICO_E_SNAPSHOT_LOAD') || undefined, 3000, 'NACK recorded');
+    await until(() => bed.control.nodes.list()[0]?.lastReport?.error?.startsWith('PORTICO_E_SNAPSHOT_LOAD') || undefined, 3000, 'NACK recorded');
   });
 
   it('starts from the persisted snapshot while the control plane is down, backs off with jitter, and reconnects', async () => {
     const first = await startSync();
-    const version = control.history.current()!.snapshot.version;
+    const version = bed.control.history.current()!.snapshot.version;
     await until(() => first.router.version === version, 5000, 'first snapshot');
-    await until(() => control.nodes.list()[0]?.lastReport?.ok === true || undefined, 5000, 'ACK (the snapshot is on disk)');
+    await until(() => bed.control.nodes.list()[0]?.lastReport?.ok === true || undefined, 5000, 'ACK (the snapshot is on disk)');
     await first.sync.stop();
-    const port = server.port;
-    await server.close();
+    const port = bed.server.port;
+    await bed.server.close();
 
     const router = new Router();
     const cold = await startSync({ controlUrls: [`http://127.0.0.1:${await closedPort()}`, `http://127.0.0.1:${port}`], random: () => 1 }, router);
@@ -173,17 +140,17 @@ describe('SnapshotSync', () => {
     await until(() => cold.disconnected.length >= 4 || undefined, 5000, 'back-off');
     expect(cold.disconnected.slice(0, 4)).toEqual([20, 40, 80, 160]);
 
-    server = await listen(control.app, port);
-    await control.request('/v1/routes', json(route('later', 'later.example.com')));
-    await until(() => router.version === control.history.current()!.snapshot.version, 5000, 'reconnect');
+    bed.server = await listen(bed.control.app, port);
+    await bed.control.request('/v1/routes', json(route('later', 'later.example.com')));
+    await until(() => router.version === bed.control.history.current()!.snapshot.version, 5000, 'reconnect');
     // The restored version is still held by the control plane: the node catches up by a delta.
     expect(cold.applied.at(-1)!.how).toBe('delta');
   });
 
   it('ignores a damaged last-good file and waits for the control plane', async () => {
-    await writeFile(join(dataDir, LAST_GOOD_FILE), '{"not":"a snapshot"}');
+    await writeFile(join(bed.dataDir, LAST_GOOD_FILE), '{"not":"a snapshot"}');
     const { started, router } = await startSync();
     expect(started).toEqual({ restored: false });
-    await until(() => router.version === control.history.current()!.snapshot.version, 5000, 'snapshot from control');
+    await until(() => router.version === bed.control.history.current()!.snapshot.version, 5000, 'snapshot from control');
   });
 });
