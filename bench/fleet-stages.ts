@@ -3,8 +3,9 @@
  * taken apart in one process. Builds bench:fleet's synthetic cluster of N Ingresses into a
  * SnapshotPublisher, then applies one-path Ingress edits and EndpointSlice changes one at a time
  * and prints, per kind of change, the median of: ClusterState upsert, incremental build, compile +
- * seal, history publish (diff, memory budget), and the sync delta body (encode + gzip, once per
- * version pair). With `--sizes`, how each grows with the number of Ingresses. With `--httproutes N`,
+ * seal, history publish (diff, memory budget), the sync delta body (encode + gzip, once per
+ * version pair) and the table bundle (BundleCompiler: changed hosts compiled, the version
+ * assembled; balancing-only for an endpoint-only change, as the data plane loads it). With `--sizes`, how each grows with the number of Ingresses. With `--httproutes N`,
  * the cluster also holds a Gateway with N HTTPRoutes (test/support/gateway-fleet.ts), and one-match
  * HTTPRoute edits and ReferenceGrant edits are measured too; an IngressClass that no Ingress names
  * is changed in every run.
@@ -13,6 +14,7 @@
  */
 import { DEFAULT_CLASS_SELECTION } from '../control/src/build/ingress-class.ts';
 import { compileSnapshot } from '../control/src/compile/index.ts';
+import { BundleCompiler } from '../control/src/snapshot/bundle-compile.ts';
 import { SnapshotHistory } from '../control/src/publish/history.ts';
 import { SnapshotPublisher } from '../control/src/publish/publisher.ts';
 import { SyncFeed } from '../control/src/publish/sync-feed.ts';
@@ -28,7 +30,8 @@ const NAME = 'node bench/fleet-stages.ts';
 const USAGE = `Usage: node bench/fleet-stages.ts [options]
 
 bench:fleet's control-plane cost of one change taken apart in one process (medians): ClusterState
-upsert, incremental build, compile + seal, history publish and the sync delta body, for a one-path
+upsert, incremental build, compile + seal, history publish, the sync delta body and the compiled
+table bundle (what the data plane loads), for a one-path
 Ingress edit, an endpoint-only change and a change to an IngressClass no Ingress names; with
 --httproutes, also a one-match HTTPRoute edit and a ReferenceGrant edit.
 
@@ -48,7 +51,7 @@ try {
 } catch (error) {
   usageFailure(NAME, (error as Error).message);
 }
-const STAGES = ['upsert', 'build', 'compile', 'publish', 'delta'] as const;
+const STAGES = ['upsert', 'build', 'compile', 'publish', 'delta', 'bundle'] as const;
 type Timings = Record<(typeof STAGES)[number], number[]>;
 
 const median = (list: readonly number[]): number => [...list].sort((a, b) => a - b)[Math.floor(list.length / 2)] ?? NaN;
@@ -63,8 +66,11 @@ async function measure(ingresses: number): Promise<{ ingresses: number; httpRout
   const history = new SnapshotHistory({});
   const publisher = new SnapshotPublisher({ state, selection: { ...DEFAULT_CLASS_SELECTION, watchWithoutClass: true }, history });
   const feed = new SyncFeed(history);
+  // What a data plane (or the control plane for `bundle` sync bodies) compiles per version: only the changed hosts, then assembly.
+  const bundles = new BundleCompiler();
   let start = performance.now();
   publisher.rebuild();
+  bundles.compile(history.current()!.snapshot);
   const firstBuildMs = performance.now() - start;
 
   const change = async (apply: () => void, into: Timings): Promise<void> => {
@@ -80,13 +86,16 @@ async function measure(ingresses: number): Promise<{ ingresses: number; httpRout
     const published = performance.now();
     await feed.body(from, history.current()!);
     const encoded = performance.now();
+    bundles.compile(history.current()!.snapshot, history.current()!.counts?.onlyEndpoints === true);
+    const bundled = performance.now();
     into.upsert.push(upserted - start);
     into.build.push(builtAt - upserted);
     into.compile.push(compiled - builtAt);
     into.publish.push(published - compiled);
     into.delta.push(encoded - published);
+    into.bundle.push(bundled - encoded);
   };
-  const empty = (): Timings => ({ upsert: [], build: [], compile: [], publish: [], delta: [] });
+  const empty = (): Timings => ({ upsert: [], build: [], compile: [], publish: [], delta: [], bundle: [] });
   const edits = empty();
   const endpoints = empty();
   const classes = empty();
