@@ -26,6 +26,10 @@ import type { RouterOptions } from './router.ts';
 import type { KeyPair, TlsPolicy } from './tls.ts';
 import { CertificateStore, generateDefaultCertificate } from './tls.ts';
 import { TrustedProxies } from './trusted.ts';
+import { plainLocalAddress, scopeLabel } from '@portico/control/snapshot/scope';
+
+/** Bind addresses that receive connections to every local address. */
+const WILDCARD_ADDRESSES: ReadonlySet<string> = new Set(['0.0.0.0', '::']);
 
 /** The client connection preface of HTTP/2 (RFC 9113 §3.4). */
 const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
@@ -62,6 +66,12 @@ function sniffPreface(socket: Socket, timeoutMs: number, then: (http2: boolean) 
 export interface DataPlaneOptions {
   /** Bind address of the traffic ports (default 0.0.0.0). */
   readonly address?: string;
+  /**
+   * Gateways' own addresses (`--gateway-address`): connections to them are routed in their
+   * address's scope only (snapshot/scope.ts). Bound on the traffic ports besides `address`
+   * unless `address` is a wildcard, which receives them already.
+   */
+  readonly gatewayAddresses?: readonly string[];
   /** Plain HTTP port; 0 picks a free one. */
   readonly httpPort: number;
   /** HTTPS port; 0 picks a free one; undefined disables HTTPS. */
@@ -104,8 +114,10 @@ export class DataPlane {
   readonly admission: Admission;
   private readonly logger: Logger | undefined;
   private readonly open: () => Promise<void>;
+  /** Listeners on the Gateways' own addresses (when the edge address is not a wildcard). */
+  private readonly extra: readonly NetServer[];
 
-  private constructor(parts: { router: Router; proxy: Proxy; certificates: CertificateStore; metrics: ProxyMetrics; http: NetServer; https: NetServer | undefined; admission: Admission; open: () => Promise<void>; logger: Logger | undefined }) {
+  private constructor(parts: { router: Router; proxy: Proxy; certificates: CertificateStore; metrics: ProxyMetrics; http: NetServer; https: NetServer | undefined; extra: readonly NetServer[]; admission: Admission; open: () => Promise<void>; logger: Logger | undefined }) {
     this.router = parts.router;
     this.proxy = parts.proxy;
     this.certificates = parts.certificates;
@@ -114,6 +126,7 @@ export class DataPlane {
     this.https = parts.https;
     this.admission = parts.admission;
     this.open = parts.open;
+    this.extra = parts.extra;
     this.logger = parts.logger;
   }
 
@@ -132,10 +145,10 @@ export class DataPlane {
     const admission = new Admission(options.admission ?? {}, { exempt: (peer) => trusted.has(peer), evictIdle: () => proxy.evictIdle(), refused: (reason) => metrics.countRefused(reason) });
     const handshakeTimeout = options.tlsHandshakeTimeoutMs ?? 10_000;
     if (!Number.isInteger(handshakeTimeout) || handshakeTimeout < 1) throw new PorticoError('PORTICO_E_CONFIG', `tlsHandshakeTimeoutMs must be an integer >= 1, not ${handshakeTimeout}`);
-    const listen = async (server: NetServer, port: number, what: string): Promise<void> => {
+    const listen = async (server: NetServer, port: number, what: string, host: string): Promise<void> => {
       await new Promise<void>((resolve, reject) => {
-        server.once('error', (error) => reject(listenError(error, { port, address, what })));
-        server.listen({ port, host: address, reusePort: options.reusePort === true, exclusive: true }, () => {
+        server.once('error', (error) => reject(listenError(error, { port, address: host, what })));
+        server.listen({ port, host, reusePort: options.reusePort === true, exclusive: true }, () => {
           server.off('error', reject);
           resolve();
         });
@@ -151,38 +164,71 @@ export class DataPlane {
     const serverOptions = { noDelay: true, keepAlive: true, keepAliveInitialDelay: options.proxy?.tcpKeepAliveMs ?? 60_000 };
     const h2c = options.h2c === true;
     const headerTimeoutMs = options.proxy?.headerTimeoutMs ?? 30_000;
-    const http = createNetServer(serverOptions, (socket) => {
+    const gatewayAddresses = new Set(options.gatewayAddresses ?? []);
+    if (gatewayAddresses.has(address)) throw new PorticoError('PORTICO_E_CONFIG', `${address} is both the edge address and a Gateway's own address; give the data plane another --address`);
+    // The routing scope of a connection: its local address's when that is a Gateway's own address.
+    const scopeOf = (socket: Socket, scheme: 'http' | 'https'): string | undefined => {
+      if (gatewayAddresses.size === 0) return undefined;
+      const local = plainLocalAddress(socket.localAddress);
+      return gatewayAddresses.has(local) ? scopeLabel(local, scheme) : undefined;
+    };
+    const onHttp = (socket: Socket): void => {
       if (!accept(socket)) return;
-      const info = { scheme: 'http', localPort: socket.localPort ?? 0 } as const;
+      const info = { scheme: 'http', localPort: socket.localPort ?? 0, scope: scopeOf(socket, 'http') } as const;
       if (!h2c) proxy.handleConnection(socket, info);
       else sniffPreface(socket, headerTimeoutMs, (http2) => (http2 ? proxy.handleHttp2Connection(socket, info) : proxy.handleConnection(socket, info)));
-    });
+    };
+    const http = createNetServer(serverOptions, onHttp);
     let https: NetServer | undefined;
+    let onHttps: ((socket: Socket) => void) | undefined;
     if (options.httpsPort !== undefined) {
-      const tls = createTlsServer({ ...certificates.serverOptions(options.http2 !== false), handshakeTimeout }, (socket: TLSSocket) => {
-        const info = { scheme: 'https', localPort: socket.localPort ?? 0 } as const;
-        if (socket.alpnProtocol === 'h2') proxy.handleHttp2Connection(socket, info);
-        else proxy.handleConnection(socket, info);
-      });
-      // Node leaves a socket whose handshake failed or timed out open once this event has a listener: close it here.
-      tls.on('tlsClientError', (error, socket) => {
-        metrics.countRefused('tls-handshake');
-        options.logger?.debug({ err: error }, 'TLS handshake failed');
-        socket.destroy();
-      });
-      // The TLS server never listens itself: sockets are handed to it after admission.
-      https = createNetServer(serverOptions, (socket) => {
-        if (accept(socket)) tls.emit('connection', socket);
-      });
+      // One TLS server per scope: certificates are chosen by SNI within the scope first.
+      const tlsServers = new Map<string, ReturnType<typeof createTlsServer>>();
+      const tlsServer = (scope: string | undefined): ReturnType<typeof createTlsServer> => {
+        let tls = tlsServers.get(scope ?? '');
+        if (tls !== undefined) return tls;
+        tls = createTlsServer({ ...certificates.serverOptions(options.http2 !== false, scope), handshakeTimeout }, (socket: TLSSocket) => {
+          const info = { scheme: 'https', localPort: socket.localPort ?? 0, scope } as const;
+          if (socket.alpnProtocol === 'h2') proxy.handleHttp2Connection(socket, info);
+          else proxy.handleConnection(socket, info);
+        });
+        // Node leaves a socket whose handshake failed or timed out open once this event has a listener: close it here.
+        tls.on('tlsClientError', (error, socket) => {
+          metrics.countRefused('tls-handshake');
+          options.logger?.debug({ err: error }, 'TLS handshake failed');
+          socket.destroy();
+        });
+        tlsServers.set(scope ?? '', tls);
+        return tls;
+      };
+      // The TLS servers never listen themselves: sockets are handed to them after admission.
+      onHttps = (socket: Socket): void => {
+        if (accept(socket)) tlsServer(scopeOf(socket, 'https')).emit('connection', socket);
+      };
+      https = createNetServer(serverOptions, onHttps);
     }
+    // A specific edge address does not receive the Gateways' own: they get listeners of their own, on the same ports.
+    const extra: NetServer[] = [];
     let opened: Promise<void> | undefined;
     const open = (): Promise<void> =>
       (opened ??= (async () => {
-        await listen(http, options.httpPort, 'http');
-        if (https !== undefined) await listen(https, options.httpsPort!, 'https');
+        await listen(http, options.httpPort, 'http', address);
+        if (https !== undefined) await listen(https, options.httpsPort!, 'https', address);
+        if (WILDCARD_ADDRESSES.has(address)) return;
+        for (const gatewayAddress of gatewayAddresses) {
+          const bound = (server: NetServer): number => (server.address() as { port: number }).port;
+          const plain = createNetServer(serverOptions, onHttp);
+          extra.push(plain);
+          await listen(plain, bound(http), 'http', gatewayAddress);
+          if (https !== undefined && onHttps !== undefined) {
+            const secure = createNetServer(serverOptions, onHttps);
+            extra.push(secure);
+            await listen(secure, bound(https), 'https', gatewayAddress);
+          }
+        }
       })());
     if (options.deferListen !== true) await open();
-    return new DataPlane({ router, proxy, certificates, metrics, http, https, admission, open, logger: options.logger });
+    return new DataPlane({ router, proxy, certificates, metrics, http, https, extra, admission, open, logger: options.logger });
   }
 
   /** Opens the traffic ports (once; later calls wait for the same). Rejects like `start` on a port it cannot bind. */
@@ -242,6 +288,7 @@ export class DataPlane {
   async close(timeoutMs = 10_000): Promise<void> {
     this.http.close();
     this.https?.close();
+    for (const server of this.extra) server.close();
     await this.proxy.close({ timeoutMs });
   }
 }

@@ -18,6 +18,7 @@ import { SnapshotCompiler, endpointsOf, regexHostsOf, routeLabelsOf, routePolici
 import type { ReceivedBundle } from '@portico/control/snapshot/bundle-wire';
 import type { RegexDispatch } from '@portico/control/snapshot/regex';
 import { INVALID_BACKEND_PORT, regexDispatchOf, resolveRoute } from '@portico/control/snapshot/table';
+import { SCOPE_MARK, scopedRequestHost } from '@portico/control/snapshot/scope';
 import { PorticoError } from './errors.ts';
 import type { UpstreamTlsTarget } from './upstream/tls.ts';
 import { UpstreamTlsTargets } from './upstream/tls.ts';
@@ -85,6 +86,8 @@ export class LoadedSnapshot {
   #latency: Float64Array | undefined;
   #touched: Float64Array | undefined;
   #byToken: Map<string, number> | undefined;
+  /** Per route id, the routing scope of its host ('' for none), filled on use by scoped requests. */
+  #scopes: string[] | undefined;
 
   /**
    * Loads a compiled bundle (verified first, unless the caller just did): a full one into a fresh
@@ -185,6 +188,25 @@ export class LoadedSnapshot {
       for (const endpoint of this.endpoints) this.#byToken.set(this.endpointToken(endpoint.id), endpoint.id);
     }
     return this.#byToken.get(token) ?? -1;
+  }
+
+  /**
+   * The routing scope of route `id`'s host (snapshot/scope.ts), or '' for an unscoped host (the
+   * edge: Ingress and Gateways without an address of their own). Read from its label
+   * (`namespace/name@host/path`); remembered per route.
+   */
+  routeScope(id: number): string {
+    const scopes = (this.#scopes ??= []);
+    let scope = scopes[id];
+    if (scope === undefined) {
+      const label = this.routeLabels[id] ?? '';
+      const at = label.indexOf('@');
+      const slash = label.indexOf('/', at);
+      const host = label.slice(at + 1, slash < 0 ? label.length : slash);
+      const mark = host.lastIndexOf(`.${SCOPE_MARK}`);
+      scopes[id] = scope = mark < 0 ? '' : host.slice(mark + 1);
+    }
+    return scope;
   }
 
   /** Keys of every endpoint (built on first use, shared with the next snapshot when its endpoints are the same). */
@@ -479,11 +501,15 @@ export class Router extends EventEmitter<{ swap: [SwapEvent] }> {
    * Decides what to do with a request. `host` may carry a port, `path` a query. `headers` is only
    * read when `needsHeaders` is true. Plain-HTTP requests to a redirecting route get a 308 to HTTPS
    * whose Location carries `target` (the request-target as received; default `path`) as
-   * ingress-nginx writes it (see httpsRedirectTarget).
+   * ingress-nginx writes it (see httpsRedirectTarget). `scope`: the connection's routing scope
+   * when it came in on a Gateway's own address (snapshot/scope.ts), else undefined (the edge).
    */
-  route(host: string, path: string, method: string, headers: RequestHeaders | undefined, scheme: 'http' | 'https', target?: string): Decision {
+  route(host: string, path: string, method: string, headers: RequestHeaders | undefined, scheme: 'http' | 'https', target?: string, scope?: string): Decision {
     const current = this.#current;
     if (current === undefined) return NOT_READY;
+    // A connection to a Gateway's own address matches in its scope only; no client names a scope itself.
+    if (scope !== undefined) host = scopedRequestHost(host, scope);
+    else if (host.includes(SCOPE_MARK)) return NOT_FOUND;
     let routeId: number;
     if (current === this.#lastSnapshot && host === this.#lastHost && path === this.#lastPath && method === this.#lastMethod) {
       routeId = this.#lastRoute;
@@ -499,6 +525,8 @@ export class Router extends EventEmitter<{ swap: [SwapEvent] }> {
       }
     }
     if (routeId < 0) return NOT_FOUND;
+    // Nothing in the scope matched and the lookup fell to the edge's catch-all default backend: not this address's.
+    if (scope !== undefined && current.routeScope(routeId) !== scope) return NOT_FOUND;
     const route = current.routeLabels[routeId] as string;
     const policy = current.policies[routeId];
     const redirect = current.redirects[routeId] as number;

@@ -29,6 +29,8 @@ export interface ConnectionInfo {
   readonly scheme: 'http' | 'https';
   /** The local port the client connected to (X-Forwarded-Port). */
   readonly localPort: number;
+  /** The routing scope when the client connected to a Gateway's own address (snapshot/scope.ts); undefined on the edge. */
+  readonly scope?: string | undefined;
 }
 
 /** What a proxy keeps of each client connection, whatever its protocol (ClientConnection, H2Connection). */
@@ -139,7 +141,7 @@ export function dispatchRequest(down: Downstream, buf: Buffer, headEnd: number, 
     down.reply(head.method === 'TRACE' ? 405 : head.method === 'OPTIONS' ? 200 : 400, keepAlive, '', '', started);
     return keepAlive;
   }
-  let decision = router.route(host, path, head.method, router.needsHeaders ? headerRecord(buf, head) : undefined, down.info.scheme, target);
+  let decision = router.route(host, path, head.method, router.needsHeaders ? headerRecord(buf, head) : undefined, down.info.scheme, target, down.info.scope);
   const policy = decision.policy;
   const outcome = policy === undefined || decision.kind === 'not-found' ? undefined : applyPolicy(policy, decision.kind === 'choose' ? 'proxy' : decision.kind === 'invalid-backend' ? 'unavailable' : decision.kind, requestFacts(down, buf, host, path, target));
   // The route's policies chose among its backends (canary): the endpoint is picked now, unless they answered.

@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { generate } from 'selfsigned';
 import { sealSnapshot } from '@portico/control/snapshot';
 import type { Snapshot } from '@portico/control/snapshot';
+import { compareHosts } from '@portico/control/snapshot/order';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CertificateStore, generateDefaultCertificate } from './tls.ts';
 
@@ -16,7 +17,7 @@ function snapshotWith(hosts: { host: string; certificate: string | null }[], cer
   return sealSnapshot({
     apiVersion: 'portico.dev/v1alpha1',
     kind: 'Snapshot',
-    hosts: hosts.map((h) => ({ ...h, tls: true, routes: [], defaultRoute: null })),
+    hosts: [...hosts].sort((a, b) => compareHosts(a.host, b.host)).map((h) => ({ ...h, tls: true, routes: [], defaultRoute: null })),
     defaultRoute: null,
     endpointSets: [],
     certificates: certificates.map((c) => ({ ...c, hosts: [] })),
@@ -65,7 +66,8 @@ describe('CertificateStore (SNI)', () => {
     ['exact host', 'dashboard.example.com', 'dashboard'],
     ['exact host, any case', 'Dashboard.Example.COM', 'dashboard'],
     ['one-label wildcard', 'shop.apps.example.com', 'wildcard'],
-    ['two labels do not match a wildcard', 'a.b.apps.example.com', 'Portico Default Certificate'],
+    ['two labels: the wildcard too (a Gateway API listener hostname covers them)', 'a.b.apps.example.com', 'wildcard'],
+    ['the wildcard never covers its own suffix', 'apps.example.com', 'Portico Default Certificate'],
     ['host whose Secret is missing', 'missing.example.com', 'Portico Default Certificate'],
     ['unknown host', 'other.example.org', 'Portico Default Certificate'],
   ])('%s: %s -> %s', async (_name, servername, cn) => {
@@ -90,5 +92,42 @@ describe('CertificateStore (SNI)', () => {
     expect(await presented(port, undefined)).toBe('Portico Default Certificate');
     store.current!.load(snapshotWith([{ host: 'dashboard.example.com', certificate: 'tls/dashboard' }], [{ secret: 'tls/dashboard', ...dashboard }]));
     expect(await presented(port, 'unknown-example.org')).toBe('Portico Default Certificate');
+  });
+
+  it('on a Gateway\'s own address, looks in its scope first (exact, wildcard, the scope\'s any-host), then at the edge\'s', async () => {
+    const scope = '~10-9-0-1-https';
+    const [scoped, scopedAny, edge] = await Promise.all([pair('scoped', ['shop.test']), pair('scoped-any', ['x.test']), pair('edge', ['shop.test'])]);
+    const scopedStore = new CertificateStore(await generateDefaultCertificate());
+    scopedStore.load(
+      snapshotWith(
+        [
+          { host: `shop.test.${scope}`, certificate: 'tls/scoped' },
+          { host: `*.${scope}`, certificate: 'tls/scoped-any' },
+          { host: 'shop.test', certificate: 'tls/edge' },
+          { host: 'edge-only.test', certificate: 'tls/edge' },
+        ],
+        [
+          { secret: 'tls/edge', ...edge },
+          { secret: 'tls/scoped', ...scoped },
+          { secret: 'tls/scoped-any', ...scopedAny },
+        ],
+      ),
+    );
+    const scopedServer = createServer(scopedStore.serverOptions(false, scope), (socket) => socket.end());
+    const edgeServer = createServer(scopedStore.serverOptions(false), (socket) => socket.end());
+    try {
+      for (const s of [scopedServer, edgeServer]) {
+        s.listen(0, '127.0.0.1');
+        await once(s, 'listening');
+      }
+      const on = (s: typeof scopedServer) => (s.address() as AddressInfo).port;
+      expect(await presented(on(scopedServer), 'shop.test')).toBe('scoped');
+      expect(await presented(on(scopedServer), 'other.test')).toBe('scoped-any');
+      expect(await presented(on(edgeServer), 'shop.test')).toBe('edge');
+      expect(await presented(on(edgeServer), 'other.test')).toBe('Portico Default Certificate');
+    } finally {
+      scopedServer.close();
+      edgeServer.close();
+    }
   });
 });

@@ -118,18 +118,33 @@ export class CertificateStore {
     };
   }
 
-  /** The context for an SNI server name (any case): the any-host one, else the default one, when nothing fits; the default one without SNI. */
-  contextFor(servername: string | undefined): SecureContext {
+  /**
+   * The context for an SNI server name (any case): the exact name's, else the wildcard's with the
+   * longest suffix (`*.example.com` answers `a.example.com` and, as a Gateway API listener hostname
+   * does, `a.b.example.com`), else the any-host one, else the default one; the default one without
+   * SNI. With `scope` (a connection to a Gateway's own address, snapshot/scope.ts) the scope's
+   * certificates are looked up first, then the edge's.
+   */
+  contextFor(servername: string | undefined, scope?: string): SecureContext {
     if (!servername) return this.defaultContext;
     const name = servername.toLowerCase();
+    if (scope !== undefined) {
+      // Its any-host certificate is the wildcard `*.scope`, the shortest suffix of every scoped name.
+      const scoped = this.#lookup(`${name}.${scope}`);
+      if (scoped !== undefined) return scoped;
+    }
+    return this.#lookup(name) ?? this.anyHost ?? this.defaultContext;
+  }
+
+  /** The exact name's context, else the wildcard's whose suffix is longest (at least one label left before it). */
+  #lookup(name: string): SecureContext | undefined {
     const exact = this.exact.get(name);
     if (exact !== undefined) return exact;
-    const dot = name.indexOf('.');
-    if (dot > 0) {
+    for (let dot = name.indexOf('.'); dot > 0 && dot < name.length - 1; dot = name.indexOf('.', dot + 1)) {
       const wildcard = this.wildcard.get(name.slice(dot));
       if (wildcard !== undefined) return wildcard;
     }
-    return this.anyHost ?? this.defaultContext;
+    return undefined;
   }
 
   /** The `SNICallback` for `tls.createServer`. */
@@ -137,11 +152,17 @@ export class CertificateStore {
     callback(null, this.contextFor(servername));
   };
 
+  /** The `SNICallback` for connections to a Gateway's own address in `scope`. */
+  scopedSniCallback(scope: string): CertificateStore['sniCallback'] {
+    return (servername, callback) => callback(null, this.contextFor(servername, scope));
+  }
+
   /**
    * Options for `tls.createServer` that serve these certificates (the default one for clients
-   * without SNI), offering `h2` then `http/1.1` by ALPN when `http2`, else only `http/1.1`.
+   * without SNI), offering `h2` then `http/1.1` by ALPN when `http2`, else only `http/1.1`;
+   * with `scope`, for connections to a Gateway's own address.
    */
-  serverOptions(http2 = false): { cert: string; key: string; SNICallback: CertificateStore['sniCallback']; ALPNProtocols: string[]; minVersion: 'TLSv1.2' | 'TLSv1.3'; ciphers: string } {
-    return { cert: this.defaultPair.certificatePem, key: this.defaultPair.privateKeyPem, SNICallback: this.sniCallback, ALPNProtocols: http2 ? ['h2', 'http/1.1'] : ['http/1.1'], ...this.policy };
+  serverOptions(http2 = false, scope?: string): { cert: string; key: string; SNICallback: CertificateStore['sniCallback']; ALPNProtocols: string[]; minVersion: 'TLSv1.2' | 'TLSv1.3'; ciphers: string } {
+    return { cert: this.defaultPair.certificatePem, key: this.defaultPair.privateKeyPem, SNICallback: scope === undefined ? this.sniCallback : this.scopedSniCallback(scope), ALPNProtocols: http2 ? ['h2', 'http/1.1'] : ['http/1.1'], ...this.policy };
   }
 }

@@ -25,6 +25,8 @@ export interface PorticoInClusterOptions {
   readonly publishAddresses?: readonly string[];
   /** More `portico dataplane` options (e.g. `--h2c`). */
   readonly dataplaneArgs?: readonly string[];
+  /** More `portico control` options (e.g. `--gateway-address`). */
+  readonly controlArgs?: readonly string[];
 }
 
 /** A running control + data plane pair. */
@@ -97,7 +99,7 @@ export async function startPorticoInCluster(kubeconfig: string, work: string, op
     for (const p of [...procs].reverse()) await stopProc(p);
   };
   try {
-    procs.push(startProc('control', ['control', '--kubeconfig', kubeconfig, '--listen', `127.0.0.1:${controlPort}`, '--control-namespace', 'portico-system', '--debounce-ms', '20', ...publish, '--log-level', 'warn'], join(work, 'control.log')));
+    procs.push(startProc('control', ['control', '--kubeconfig', kubeconfig, '--listen', `127.0.0.1:${controlPort}`, '--control-namespace', 'portico-system', '--debounce-ms', '20', ...publish, ...(options.controlArgs ?? []), '--log-level', 'warn'], join(work, 'control.log')));
     await eventually(async () => ((await fetch(`http://127.0.0.1:${controlPort}/readyz`)).ok ? true : undefined), 60_000, 'control /readyz');
     procs.push(startProc('dataplane', ['dataplane', '--control', `http://127.0.0.1:${controlPort}`, '--token-file', tokenFile, '--address', options.address ?? '127.0.0.1', '--http-port', String(httpPort), '--https-port', options.httpsPort === undefined ? 'off' : String(options.httpsPort),
       '--admin-port', String(adminPort), '--admin-address', '127.0.0.1', '--data-dir', join(work, 'dataplane'), '--workers', '1', '--no-access-log', '--node', 'edge-1', ...(options.dataplaneArgs ?? []), '--log-level', 'warn'], join(work, 'dataplane.log')));

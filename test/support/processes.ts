@@ -128,8 +128,8 @@ export interface StandalonePorts {
 }
 
 /** Starts `portico standalone` on `manifests` with free ports (and any further `args`) and waits until it says it is ready. */
-export async function startStandalone(manifests: string, dataDir: string, options: { readonly token: string; readonly workers?: number; readonly https?: boolean; readonly args?: readonly string[] }): Promise<{ child: Child; ports: StandalonePorts }> {
-  const ports: StandalonePorts = { http: await freePort(), https: options.https === false ? undefined : await freePort(), admin: await freePort(), api: await freePort() };
+export async function startStandalone(manifests: string, dataDir: string, options: { readonly token: string; readonly workers?: number; readonly https?: boolean; readonly args?: readonly string[]; readonly ports?: StandalonePorts }): Promise<{ child: Child; ports: StandalonePorts }> {
+  const ports: StandalonePorts = options.ports ?? { http: await freePort(), https: options.https === false ? undefined : await freePort(), admin: await freePort(), api: await freePort() };
   const args = ['standalone', '--manifests', manifests, '--data-dir', dataDir, '--workers', String(options.workers ?? 1), '--http-port', String(ports.http), '--https-port', ports.https === undefined ? 'off' : String(ports.https), '--admin-port', String(ports.admin), '--api-port', String(ports.api), '--no-access-log', ...(options.args ?? [])];
   const child = start(PORTICO, args, { PORTICO_API_TOKEN: options.token });
   await child.waitFor('standalone ready', 60_000);

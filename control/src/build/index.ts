@@ -303,7 +303,8 @@ export function claimsByPartition(contribution: Pick<IngressContribution, 'route
   else for (const claim of contribution.routes) at(claim.host).gatewayRoutes.push(claim);
   for (const claim of contribution.tls) at(claim.host).tls.push(claim);
   if ('defaults' in contribution) for (const claim of contribution.defaults) at(partitionOf(claim)).defaults.push(claim);
-  else if (contribution.anyHostCertificates.length > 0) at('*').anyHostCertificates.push(...contribution.anyHostCertificates);
+  // `*` on the edge, `*.~scope` on a Gateway's own address (snapshot/scope.ts).
+  else for (const claim of contribution.anyHostCertificates) at(claim.host).anyHostCertificates.push(claim);
   return byPartition;
 }
 

@@ -6,6 +6,7 @@ import type { ClassSelection } from '../build/ingress-class.ts';
 import type { GatewayPorts } from '../build/gateway/listeners.ts';
 import { PORTICO_CONTROLLER, skippedForClass } from '../build/ingress-class.ts';
 import { PorticoError } from '../errors.ts';
+import { parseGatewayAddresses } from '../snapshot/scope.ts';
 import type { CompileResult } from '../pipeline.ts';
 import { compileState } from '../pipeline.ts';
 import { loadManifests } from '../sources/manifests/load.ts';
@@ -36,12 +37,16 @@ export function classSelection(values: Record<string, unknown>): ClassSelection 
 export const GATEWAY_PORT_OPTIONS = {
   'gateway-http-port': { type: 'string', multiple: true },
   'gateway-https-port': { type: 'string', multiple: true },
+  'gateway-address': { type: 'string', multiple: true },
 } as const;
 
 /** Their --help lines. */
 export const GATEWAY_PORT_HELP = `  --gateway-http-port N            Gateway listener port (protocol HTTP) that reaches the data plane; repeatable
                                    up to 64 (default 80). Listeners on other ports are not accepted (PortUnavailable).
-  --gateway-https-port N           The same for HTTPS listeners (default 443).`;
+  --gateway-https-port N           The same for HTTPS listeners (default 443).
+  --gateway-address ADDR           An address the data planes also listen on (give them the same flag), for one
+                                   Gateway alone: its routes are served there and nowhere else, HTTP and HTTPS
+                                   apart. Repeatable up to 64; Gateways beyond them share the edge addresses.`;
 
 const MAX_GATEWAY_PORTS = 64;
 
@@ -65,7 +70,9 @@ export function gatewayPorts(command: Command, values: Record<string, unknown>, 
     const via = (flag: string, own: number | undefined, ownFlag: string) => (own === both ? `${flag} or ${command.name}'s ${ownFlag}` : flag);
     usageError(command, `port ${both} is both a Gateway HTTP listener port (${via('--gateway-http-port', extra.http, '--http-port')}) and an HTTPS one (${via('--gateway-https-port', extra.https, '--https-port')}); a port serves one of them`);
   }
-  return ports;
+  const addresses = parseGatewayAddresses((values['gateway-address'] as string[] | undefined) ?? []);
+  if (typeof addresses === 'string') usageError(command, addresses);
+  return addresses.length === 0 ? ports : { ...ports, addresses };
 }
 
 /** The history memory option, shared by `standalone` and `control`. */

@@ -81,8 +81,8 @@ function gatewayAddresses(points: readonly IngressPoint[]): { type: string; valu
 
 /**
  * Every status write that brings the Gateway API objects Portico answers for in line with
- * `status` (a complete plan). `points` are the edge addresses (Gateway `status.addresses`; a
- * Gateway is Programmed only with at least one). `now` is an RFC 3339 time for new transitions.
+ * `status` (a complete plan). `points` are the edge addresses (Gateway `status.addresses`, unless
+ * the Gateway has its own; a Gateway is Programmed only with at least one). `now` is an RFC 3339 time for new transitions.
  */
 export function planGatewayStatus(status: GatewayApiStatus, state: ClusterState, points: readonly IngressPoint[], now: string): GatewayStatusUpdate[] {
   const updates: GatewayStatusUpdate[] = [];
@@ -108,8 +108,10 @@ export function planGatewayStatus(status: GatewayApiStatus, state: ClusterState,
     push('GatewayClass', undefined, entry.name, object, { conditions });
   }
 
-  const addresses = gatewayAddresses(points);
+  const edge = gatewayAddresses(points);
   for (const entry of status.gateways) {
+    // A Gateway with an address of its own (--gateway-address) is reached there alone.
+    const addresses = entry.address === undefined ? edge : [{ type: 'IPAddress', value: entry.address }];
     const object = state.gateways.get(objectKey(entry.namespace, entry.name));
     if (object === undefined) continue;
     const current = statusOf(object);

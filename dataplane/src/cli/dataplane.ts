@@ -37,6 +37,9 @@ Options:
   --token-file FILE              Bearer token file, re-read on every request (default: the pod's ServiceAccount token).
   --data-dir DIR                 Where the last good snapshot is kept (default .portico).
 ${SERVING_HELP}
+  --gateway-address ADDR         A Gateway's own address (the control plane's --gateway-address list, the same on
+                                   every data plane): connections to it are routed among that Gateway's routes
+                                   only. Listened on besides --address unless that is 0.0.0.0 or ::. Repeatable.
   -h, --help                     Show this help.
 `,
   options: {
@@ -47,6 +50,7 @@ ${SERVING_HELP}
     'token-file': { type: 'string' },
     'data-dir': { type: 'string', default: '.portico' },
     ...SERVING_OPTIONS,
+    'gateway-address': { type: 'string', multiple: true },
   },
   async run(values) {
     const controlUrls = (values.control as string[] | undefined) ?? [];

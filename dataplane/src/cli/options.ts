@@ -7,6 +7,7 @@ import { ESCAPED_SLASHES } from '@portico/assembly/normalize';
 import type { EscapedSlashes } from '@portico/assembly/normalize';
 import type { Command } from '@portico/control/cli/args';
 import { usageError } from '@portico/control/cli/args';
+import { parseGatewayAddresses } from '@portico/control/snapshot/scope';
 import type { ServingOptions } from '../serve.ts';
 import { tlsPolicyOptions } from '../tls.ts';
 
@@ -187,8 +188,13 @@ export function servingOptions(command: Command, values: Record<string, unknown>
     { flag: '--https-port', address, port: httpsPort },
     { flag: '--admin-port', address: adminAddress, port: adminPort },
   ]);
+  // `portico dataplane` takes it here, `standalone` with the Gateway options (the control half reads it too).
+  const gatewayAddresses = parseGatewayAddresses((values['gateway-address'] as string[] | undefined) ?? []);
+  if (typeof gatewayAddresses === 'string') usageError(command, gatewayAddresses);
+  if (gatewayAddresses.includes(address)) usageError(command, `--gateway-address ${address} is also --address: a Gateway's own address is not the edge's`);
   return {
     address,
+    ...(gatewayAddresses.length === 0 ? {} : { gatewayAddresses }),
     httpPort,
     httpsPort,
     ...(values['advertised-https-port'] === undefined ? {} : { advertisedHttpsPort: integer(command, values, 'advertised-https-port', 1, 65535)! }),

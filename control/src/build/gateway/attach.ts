@@ -6,7 +6,7 @@
 import type { ClusterState } from '../../state/cluster-state.ts';
 import type { ParentReference } from '../../state/gateway-objects.ts';
 import { GATEWAY_GROUP } from '../../state/gateway-objects.ts';
-import { intersectHostnames } from './hostnames.ts';
+import { hostWithin, intersectHostnames } from './hostnames.ts';
 import type { GatewayView, ListenerView, RouteKind, StatusCondition } from './listeners.ts';
 import { gatewayKey, listenerAllows } from './listeners.ts';
 
@@ -27,6 +27,21 @@ export interface ParentAttachment {
   readonly attachments: readonly Attachment[];
   /** Accepted True, or False with the spec's reason. */
   readonly accepted: StatusCondition;
+}
+
+/**
+ * Listener isolation (GEP-1713): a request goes to the most specific listener of its Gateway whose
+ * hostname it matches on that port, so a route's host name that a more specific listener of the
+ * same port covers is not served through `listener` (a route on the listener without hostname
+ * does not answer `a.example.com` when a `*.example.com` listener exists). The route stays
+ * attached (it still counts in attachedRoutes); it just serves fewer names.
+ */
+function isolatedHosts(view: GatewayView, listener: ListenerView, hosts: readonly string[]): readonly string[] {
+  const narrower = view.listeners.filter(
+    (other) => other !== listener && other.listener.port === listener.listener.port && other.hostname !== undefined && other.hostname !== listener.hostname && (listener.hostname === undefined || hostWithin(other.hostname, listener.hostname)),
+  );
+  if (narrower.length === 0) return hosts;
+  return hosts.filter((host) => !narrower.some((other) => hostWithin(host, other.hostname!)));
 }
 
 const refused = (reason: string, message: string): StatusCondition => ({ type: 'Accepted', status: 'False', reason, message });
@@ -64,7 +79,7 @@ export function attachRoute(
     const attachments: Attachment[] = [];
     for (const listener of allowed) {
       const hosts = intersectHostnames(listener.hostname, hostnames);
-      if (hosts.length > 0) attachments.push({ listener, hosts });
+      if (hosts.length > 0) attachments.push({ listener, hosts: isolatedHosts(view, listener, hosts) });
     }
     if (attachments.length === 0) {
       out.push({ ...base, attachments: [], accepted: refused('NoMatchingListenerHostname', `no hostname of the route intersects a listener hostname of Gateway ${key}`) });

@@ -11,6 +11,7 @@ import { compareStrings } from '../../state/cluster-state.ts';
 import type { GRPCRoute, HTTPRoute, ParentReference } from '../../state/gateway-objects.ts';
 import type { EndpointSets } from '../backends.ts';
 import type { ClaimOrder, TlsClaim, UseCertificate } from '../ingress.ts';
+import { scopedHost } from '../../snapshot/scope.ts';
 import { pathClaimKey } from '../validate.ts';
 import { attachRoute } from './attach.ts';
 import type { GatewayPorts, GatewayView, ListenerView, RouteKind, StatusCondition } from './listeners.ts';
@@ -42,6 +43,8 @@ export interface GatewayApiStatus {
     readonly name: string;
     readonly generation: number | undefined;
     readonly accepted: StatusCondition;
+    /** The Gateway's own address (`--gateway-address`), or undefined when it takes the edge addresses. */
+    readonly address: string | undefined;
     readonly listeners: readonly { readonly name: string; readonly supportedKinds: readonly RouteKind[]; readonly attachedRoutes: number; readonly conditions: readonly StatusCondition[] }[];
   }[];
   readonly routes: readonly { readonly kind: RouteKind; readonly namespace: string; readonly name: string; readonly generation: number | undefined; readonly parents: readonly RouteParentStatus[] }[];
@@ -53,7 +56,8 @@ export interface GatewayContribution {
   readonly tls: TlsClaim[];
   /**
    * Certificates of HTTPS listeners without hostname, for any SNI name no host has a certificate
-   * for (the any-host entry `*`; it does not make hosts TLS for redirects).
+   * for (the any-host entry `*`, or `*.~scope` for a listener on its Gateway's own address; it
+   * does not make hosts TLS for redirects).
    */
   readonly anyHostCertificates: TlsClaim[];
   readonly conditions: Condition[];
@@ -124,12 +128,14 @@ export function readGatewayRoute(state: ClusterState, gateways: GatewayLookup, s
   const order = (position: number): ClaimOrder => ({ created, namespace, name: route.metadata.name, position });
   for (const parent of parents) {
     for (const attachment of parent.attachments) {
-      for (const host of attachment.hosts) hosts.add(host);
+      // A listener on its Gateway's own address serves its hosts in that address's scope alone.
+      const scope = attachment.listener.scope;
+      for (const host of attachment.hosts) hosts.add(scope === undefined ? host : scopedHost(host, scope));
       const certificate = attachment.listener.certificate;
       if (certificate === undefined) continue;
       const field = `spec.parentRefs[${parent.index}]`;
       const secret = useCertificate(certificate.namespace, certificate.name, attachment.hosts, source, field, out.conditions);
-      for (const host of attachment.hosts) out.tls.push({ host, certificate: secret, order: order(0) });
+      for (const host of attachment.hosts) out.tls.push({ host: scope === undefined ? host : scopedHost(host, scope), certificate: secret, order: order(0) });
     }
   }
   const sortedHosts = [...hosts].sort(compareStrings);
@@ -185,7 +191,8 @@ export function readGatewayListeners(view: GatewayView, useCertificate: UseCerti
     if (listener.usable && listener.hostname === undefined && listener.certificate !== undefined) {
       const secret = useCertificate(listener.certificate.namespace, listener.certificate.name, ['*'], source, `spec.listeners[${listener.index}]`, out.conditions);
       const order = { created: view.gateway.metadata.creationTimestamp ?? '', namespace: source.namespace, name: source.name, position: listener.index };
-      if (secret !== undefined) out.anyHostCertificates.push({ host: '*', certificate: secret, order });
+      // On the Gateway's own address the certificate is its scope's any-host one; on the edge, the edge's.
+      if (secret !== undefined) out.anyHostCertificates.push({ host: listener.scope === undefined ? '*' : scopedHost('*', listener.scope), certificate: secret, order });
     }
     for (const c of listener.conditions) {
       const bad = (c.type === 'Conflicted' && c.status === 'True') || (c.type !== 'Conflicted' && c.status === 'False' && c.type !== 'Programmed');
@@ -202,6 +209,7 @@ export function gatewayStatusOf(view: GatewayView, attachedRoutes: (listener: st
     name: view.gateway.metadata.name,
     generation: view.gateway.metadata.generation,
     accepted: view.accepted,
+    address: view.address,
     listeners: view.listeners.map((l) => ({ name: l.listener.name, supportedKinds: l.supportedKinds, attachedRoutes: attachedRoutes(listenerKey(l)), conditions: l.conditions })),
   };
 }

@@ -8,6 +8,7 @@ import type { ClusterState } from '../../state/cluster-state.ts';
 import { compareStrings, objectKey } from '../../state/cluster-state.ts';
 import type { Gateway, GatewayClass, Listener, RouteGroupKind } from '../../state/gateway-objects.ts';
 import { GATEWAY_GROUP, selectorMatches } from '../../state/gateway-objects.ts';
+import { scopeLabel } from '../../snapshot/scope.ts';
 import { loadCertificate } from '../tls.ts';
 import { referenceAllowed } from './references.ts';
 
@@ -25,6 +26,11 @@ export type RouteKind = (typeof ROUTE_KINDS)[number];
 export interface GatewayPorts {
   readonly http: readonly number[];
   readonly https: readonly number[];
+  /**
+   * Addresses the data planes listen on besides the edge (`--gateway-address`), each given to at
+   * most one Gateway, whose routes are then served there alone (scopes: snapshot/scope.ts).
+   */
+  readonly addresses?: readonly string[] | undefined;
 }
 
 /** Listener ports the data plane serves by default: the classic 80 and 443 of the edge. */
@@ -55,6 +61,8 @@ export interface ListenerView {
   readonly certificate: { readonly namespace: string; readonly name: string } | undefined;
   /** Accepted, ResolvedRefs, Conflicted, Programmed. */
   readonly conditions: StatusCondition[];
+  /** The routing scope of the Gateway's own address for this protocol, or undefined on the shared edge. */
+  readonly scope: string | undefined;
 }
 
 /** One Gateway Portico serves, resolved. */
@@ -64,6 +72,8 @@ export interface GatewayView {
   readonly listeners: ListenerView[];
   /** Accepted (and Programmed, completed once addresses are known, by the status stage). */
   readonly accepted: StatusCondition;
+  /** The Gateway's own address (`--gateway-address`), or undefined when it shares the edge addresses. */
+  readonly address: string | undefined;
 }
 
 /** Whether Portico serves GatewayClass `name` (exists, names Portico's controller, and asks for no parameters Portico cannot read). */
@@ -115,7 +125,7 @@ function resolveCertificates(state: ClusterState, gateway: Gateway, listener: Li
 }
 
 /** Resolves one listener alone (conflicts are settled across listeners afterwards). */
-function viewListener(state: ClusterState, gateway: Gateway, key: string, listener: Listener, index: number, ports: GatewayPorts): ListenerView {
+function viewListener(state: ClusterState, gateway: Gateway, key: string, listener: Listener, index: number, ports: GatewayPorts, address: string | undefined): ListenerView {
   const protocol = protocolOf(listener);
   const conditions: StatusCondition[] = [];
   let accepted = true;
@@ -151,6 +161,7 @@ function viewListener(state: ClusterState, gateway: Gateway, key: string, listen
     supportedKinds: kinds,
     certificate,
     conditions,
+    scope: address === undefined || protocol === undefined ? undefined : scopeLabel(address, protocol === 'HTTP' ? 'http' : 'https'),
   };
 }
 
@@ -185,25 +196,80 @@ function settleConflicts(listeners: ListenerView[]): void {
 /** Every Gateway of a GatewayClass Portico serves, in namespace/name order, with its listeners resolved. */
 export function viewGateways(state: ClusterState, ports: GatewayPorts): GatewayView[] {
   const views: GatewayView[] = [];
+  const addresses = assignGatewayAddresses(state, ports.addresses ?? []);
   for (const key of [...state.gateways.keys()].sort(compareStrings)) {
-    const view = viewGateway(state, key, ports);
+    const view = viewGateway(state, key, ports, addresses.get(key));
     if (view !== undefined) views.push(view);
   }
   return views;
 }
 
-/** Gateway `key` (`namespace/name`) with its listeners resolved; undefined when it is absent or not of a GatewayClass Portico serves. */
-export function viewGateway(state: ClusterState, key: string, ports: GatewayPorts): GatewayView | undefined {
+/**
+ * Gateway `key` (`namespace/name`) with its listeners resolved; undefined when it is absent or not
+ * of a GatewayClass Portico serves. `address`: its own address (`assignGatewayAddresses`), or
+ * undefined on the edge.
+ */
+export function viewGateway(state: ClusterState, key: string, ports: GatewayPorts, address: string | undefined): GatewayView | undefined {
   const gateway = state.gateways.get(key);
   if (gateway === undefined || ownsClass(state, gateway.spec.gatewayClassName) === undefined) return undefined;
-  const listeners = gateway.spec.listeners.map((listener, index) => viewListener(state, gateway, key, listener, index, ports));
+  const listeners = gateway.spec.listeners.map((listener, index) => viewListener(state, gateway, key, listener, index, ports, address));
   settleConflicts(listeners);
   let accepted: StatusCondition;
   if ((gateway.spec.addresses ?? []).length > 0) accepted = condition('Accepted', false, 'UnsupportedAddress', 'spec.addresses is not supported: the Gateway takes the edge addresses');
   else if (listeners.every((l) => l.usable)) accepted = condition('Accepted', true, 'Accepted', 'Gateway accepted');
   else if (listeners.some((l) => l.usable)) accepted = condition('Accepted', true, 'ListenersNotValid', 'some listeners are not valid');
   else accepted = condition('Accepted', false, 'ListenersNotValid', 'no listener is valid');
-  return { gateway, key, listeners, accepted };
+  return { gateway, key, listeners, accepted, address };
+}
+
+/** The first `status.addresses` value of a Gateway, as last written. */
+function statusAddress(gateway: Gateway): string | undefined {
+  const status = gateway.status as { addresses?: unknown } | undefined;
+  const first: unknown = Array.isArray(status?.addresses) ? status.addresses[0] : undefined;
+  const value = typeof first === 'object' && first !== null ? (first as { value?: unknown }).value : undefined;
+  return typeof value === 'string' ? value : undefined;
+}
+
+/** A small stable hash of a Gateway key, for its preferred slot in the address pool. */
+function slotOf(key: string, size: number): number {
+  let hash = 2166136261;
+  for (let i = 0; i < key.length; i++) hash = Math.imul(hash ^ key.charCodeAt(i), 16777619);
+  return (hash >>> 0) % size;
+}
+
+/**
+ * Which Gateways of Portico's (not asking for `spec.addresses`, which is refused) get an address of their own from
+ * `pool`, and which: oldest Gateway first (creationTimestamp, then namespace/name). A Gateway keeps
+ * the pool address its status already shows while no older Gateway holds it; the others take the
+ * first free address from a slot their key hashes to, so adding or deleting one Gateway seldom
+ * moves another. Gateways left without one share the edge addresses. Pure over the state.
+ */
+export function assignGatewayAddresses(state: ClusterState, pool: readonly string[]): Map<string, string> {
+  const assigned = new Map<string, string>();
+  if (pool.length === 0) return assigned;
+  const candidates = [...state.gateways.entries()]
+    .filter(([, gateway]) => (gateway.spec.addresses ?? []).length === 0 && ownsClass(state, gateway.spec.gatewayClassName) !== undefined)
+    .sort(([a, ga], [b, gb]) => compareStrings(ga.metadata.creationTimestamp ?? '', gb.metadata.creationTimestamp ?? '') || compareStrings(a, b));
+  const taken = new Set<string>();
+  for (const [key, gateway] of candidates) {
+    const previous = statusAddress(gateway);
+    if (previous !== undefined && pool.includes(previous) && !taken.has(previous)) {
+      assigned.set(key, previous);
+      taken.add(previous);
+    }
+  }
+  for (const [key] of candidates) {
+    if (assigned.has(key) || taken.size === pool.length) continue;
+    const start = slotOf(key, pool.length);
+    for (let i = 0; i < pool.length; i++) {
+      const address = pool[(start + i) % pool.length]!;
+      if (taken.has(address)) continue;
+      assigned.set(key, address);
+      taken.add(address);
+      break;
+    }
+  }
+  return assigned;
 }
 
 /** Whether a listener lets a route of `kind` in `namespace` attach (allowedRoutes). */
