@@ -8,8 +8,9 @@
  * 2. GatewayClass `portico` (controllerName portico.dev/gateway-controller);
  * 3. `portico control` watching the cluster with `--publish-address NODE_IP`, and `portico
  *    dataplane --h2c` on NODE_IP ports 80 and 443 (the Node's address on the pod bridge, like a
- *    hostNetwork data plane on an edge node), so the Gateway's status address is reachable from
- *    this host and listener ports are the data plane's ports;
+ *    hostNetwork data plane on an edge node), both with `--gateway-address` for eight more bridge
+ *    addresses (each Gateway is served on its own one, apart from the others), so the Gateway's
+ *    status address is reachable from this host and listener ports are the data plane's ports;
  * 4. the suite's test binary with the profile, claimed features and report path; it applies its
  *    own manifests, waits for pods, Gateways and routes, and sends real HTTP to the status address.
  *
@@ -37,6 +38,30 @@ export const conformanceBinary = join(dirname(harnessBinary), 'gateway-conforman
  * on the plain port, as the suite's HTTPRouteBackendProtocolH2C test sends it.
  */
 const DATAPLANE_ARGS = ['--h2c'];
+
+/**
+ * Gives the 1-node cluster's pod bridge (ptcbrN, which carries the Node's 10.217.N.1) the
+ * addresses 10.217.N.2-9 that no Node or pod takes (test/cluster/podnet.go: Nodes take .1-.8 of
+ * which one Node uses .1, pods start at .10), as `--gateway-address` values: each Gateway the suite
+ * creates gets one and is served there alone. They go with the bridge when the cluster stops.
+ */
+async function addGatewayAddresses(nodeIP: string): Promise<string[]> {
+  const [, , subnet] = nodeIP.split('.');
+  const addresses = Array.from({ length: 8 }, (_, i) => `10.217.${subnet}.${i + 2}`);
+  for (const address of addresses) await run('ip', ['addr', 'add', `${address}/32`, 'dev', `ptcbr${subnet}`]);
+  return addresses;
+}
+
+/** Runs a command to completion; rejects with its stderr when it fails. */
+function run(command: string, args: readonly string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`${command} ${args.join(' ')}: exit ${code}: ${stderr.trim()}`))));
+  });
+}
 
 /** Core features the profile implies; passed explicitly so the report's source is "Manual". */
 const CORE_FEATURES = ['Gateway', 'HTTPRoute', 'ReferenceGrant'];
@@ -117,8 +142,10 @@ export async function runGatewayConformance(options: ConformanceRunOptions): Pro
     if (!/^10\.217\.\d+\.\d+$/.test(nodeIP)) throw new Error(`the test cluster's Node has no pod-bridge address (got ${JSON.stringify(nodeIP)}): pod networking needs root and iproute2`);
     log(`test cluster ${cluster.server} ready in ${Date.now() - started} ms; Node address ${nodeIP}`);
     await kc(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'gateway.networking.k8s.io/v1', kind: 'GatewayClass', metadata: { name: GATEWAY_CLASS }, spec: { controllerName: CONTROLLER_NAME } }));
-    portico = await startPorticoInCluster(cluster.kubeconfig, work, { address: nodeIP, httpPort: 80, httpsPort: 443, publishAddresses: [nodeIP], dataplaneArgs: DATAPLANE_ARGS });
-    log(`portico control + dataplane running; data plane on ${nodeIP}:80 and :443 (logs in ${work})`);
+    const gatewayAddresses = await addGatewayAddresses(nodeIP);
+    const gatewayArgs = gatewayAddresses.flatMap((address) => ['--gateway-address', address]);
+    portico = await startPorticoInCluster(cluster.kubeconfig, work, { address: nodeIP, httpPort: 80, httpsPort: 443, publishAddresses: [nodeIP], dataplaneArgs: [...DATAPLANE_ARGS, ...gatewayArgs], controlArgs: gatewayArgs });
+    log(`portico control + dataplane running; data plane on ${nodeIP}:80 and :443, Gateways' own addresses ${gatewayAddresses.join(', ')} (logs in ${work})`);
     const outcome = await runSuite(cluster.kubeconfig, work, options, log);
     if (options.keep) {
       log(`kept running until Ctrl-C: KUBECONFIG=${cluster.kubeconfig}; portico logs in ${work}`);
