@@ -18,12 +18,12 @@ import (
 // dies, even by SIGKILL, so the next harness to claim N clears what was left behind).
 // A bridge ptcbrN carries 10.217.N.1 … 10.217.N.k, one address per fake Node (the
 // Nodes' InternalIPs); every pod gets a network namespace ptcN-H with eth0 =
-// 10.217.N.H/24 (H from firstPodHost up), a veth peered to the bridge, and a default
+// 10.217.N.H/24 (H from firstPodHost to lastPodHost), a veth peered to the bridge, and a default
 // route via 10.217.N.1. Nothing is routed or NATed off the machine.
 const (
 	podRangePrefix = "10.217."
 	firstPodHost   = 10
-	lastPodHost    = 254
+	lastPodHost    = 199 // .200-.254 are never given to pods: tests may add them to the bridge (Gateway addresses)
 	lockDir        = "/run/portico-testcluster"
 	maxNodes       = 8
 )

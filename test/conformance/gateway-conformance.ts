@@ -8,7 +8,7 @@
  * 2. GatewayClass `portico` (controllerName portico.dev/gateway-controller);
  * 3. `portico control` watching the cluster with `--publish-address NODE_IP`, and `portico
  *    dataplane --h2c` on NODE_IP ports 80 and 443 (the Node's address on the pod bridge, like a
- *    hostNetwork data plane on an edge node), both with `--gateway-address` for eight more bridge
+ *    hostNetwork data plane on an edge node), both with `--gateway-address` for 63 more bridge
  *    addresses (each Gateway is served on its own one, apart from the others), so the Gateway's
  *    status address is reachable from this host and listener ports are the data plane's ports;
  * 4. the suite's test binary with the profile, claimed features and report path; it applies its
@@ -40,14 +40,16 @@ export const conformanceBinary = join(dirname(harnessBinary), 'gateway-conforman
 const DATAPLANE_ARGS = ['--h2c'];
 
 /**
- * Gives the 1-node cluster's pod bridge (ptcbrN, which carries the Node's 10.217.N.1) the
- * addresses 10.217.N.2-9 that no Node or pod takes (test/cluster/podnet.go: Nodes take .1-.8 of
- * which one Node uses .1, pods start at .10), as `--gateway-address` values: each Gateway the suite
- * creates gets one and is served there alone. They go with the bridge when the cluster stops.
+ * Gives the 1-node cluster's pod bridge (ptcbrN, which carries the Node's 10.217.N.1) 63 addresses
+ * no Node or pod takes (test/cluster/podnet.go: Nodes take .1-.8, of which one Node uses .1; pods
+ * .10-.199): 10.217.N.2-9 and .200-.254, as `--gateway-address` values, so each Gateway the suite
+ * creates (it keeps up to ~10 at once) gets one and is served there alone. They go with the bridge
+ * when the cluster stops.
  */
 async function addGatewayAddresses(nodeIP: string): Promise<string[]> {
   const [, , subnet] = nodeIP.split('.');
-  const addresses = Array.from({ length: 8 }, (_, i) => `10.217.${subnet}.${i + 2}`);
+  const hosts = [...Array.from({ length: 8 }, (_, i) => i + 2), ...Array.from({ length: 55 }, (_, i) => i + 200)];
+  const addresses = hosts.map((host) => `10.217.${subnet}.${host}`);
   for (const address of addresses) await run('ip', ['addr', 'add', `${address}/32`, 'dev', `ptcbr${subnet}`]);
   return addresses;
 }
@@ -145,7 +147,7 @@ export async function runGatewayConformance(options: ConformanceRunOptions): Pro
     const gatewayAddresses = await addGatewayAddresses(nodeIP);
     const gatewayArgs = gatewayAddresses.flatMap((address) => ['--gateway-address', address]);
     portico = await startPorticoInCluster(cluster.kubeconfig, work, { address: nodeIP, httpPort: 80, httpsPort: 443, publishAddresses: [nodeIP], dataplaneArgs: [...DATAPLANE_ARGS, ...gatewayArgs], controlArgs: gatewayArgs });
-    log(`portico control + dataplane running; data plane on ${nodeIP}:80 and :443, Gateways' own addresses ${gatewayAddresses.join(', ')} (logs in ${work})`);
+    log(`portico control + dataplane running; data plane on ${nodeIP}:80 and :443, ${gatewayAddresses.length} Gateway addresses ${gatewayAddresses[0]}…${gatewayAddresses.at(-1)} (logs in ${work})`);
     const outcome = await runSuite(cluster.kubeconfig, work, options, log);
     if (options.keep) {
       log(`kept running until Ctrl-C: KUBECONFIG=${cluster.kubeconfig}; portico logs in ${work}`);
