@@ -62,7 +62,29 @@ describe('Router', () => {
     expect(proxied(router.route('a.test', '/api', 'GET', undefined, 'http')).port).toBe(1001);
     expect(events[0]).toMatchObject({ version: snapshot.version, previousVersion: undefined, removedEndpoints: [] });
     expect(events[1]?.removedEndpoints).toEqual(['127.0.0.1:1002', '127.0.0.1:1003', '127.0.0.1:1004', '127.0.0.1:1005']);
-    expect([...(events[1]?.endpointKeys ?? [])]).toEqual(['127.0.0.1:1001']);
+    expect(events[1]!.endpointKeys.has('127.0.0.1:1001')).toBe(true);
+    expect(router.current!.endpointIds.size).toBe(1);
+  });
+
+  it('after an endpoint change keeps the refs of endpoints that stay and patches its id map to exactly the new endpoints', () => {
+    const router = new Router();
+    const events: SwapEvent[] = [];
+    router.on('swap', (event) => events.push(event));
+    const hosts = (ports: number[]) => snapshotOf([{ host: 'a.test', routes: ports.map((port, i) => ({ path: `/p${i}`, endpoints: [port] })) }]);
+    router.load(hosts([1001, 1002, 1003, 1004, 1005, 1006, 1007, 1008]));
+    const before = router.current!;
+    // One endpoint replaced (same count: the ids stay), then the two swapped places, then one more.
+    for (const ports of [[1001, 1002, 1009, 1004, 1005, 1006, 1007, 1008], [1001, 1002, 1004, 1009, 1005, 1006, 1007, 1008], [1001, 1002, 1004, 1009, 1005, 1006, 1007, 1008, 1010]]) {
+      const previous = router.current!;
+      router.load(hosts(ports));
+      const current = router.current!;
+      expect(new Map(current.endpointIds)).toEqual(new Map(current.endpoints.map((endpoint) => [endpoint.key, endpoint.id])));
+      const kept = current.endpoints.filter((endpoint, id) => previous.endpoints[id]?.key === endpoint.key);
+      for (const endpoint of kept) expect(endpoint).toBe(previous.endpoints[endpoint.id]);
+      expect(events.at(-1)!.removedEndpoints).toEqual(previous.endpoints.filter((endpoint) => !current.endpointIds.has(endpoint.key)).map((endpoint) => endpoint.key));
+    }
+    expect(events[1]!.removedEndpoints).toEqual(['127.0.0.1:1003']);
+    expect(before.endpointIds.has('127.0.0.1:1003')).toBe(true);
   });
 
   it('keeps the current snapshot when a load fails', () => {

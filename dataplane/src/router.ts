@@ -126,7 +126,7 @@ export class LoadedSnapshot {
       this.regex = regexOf(bundle, this.matcher.routeCount);
     }
     if (endpoints.length !== this.balancer.endpointCount) throw new Error(`bundle lists ${endpoints.length} endpoints, its table ${this.balancer.endpointCount}`);
-    this.endpoints = same?.endpoints ?? endpointRefs(endpoints);
+    this.endpoints = same?.endpoints ?? endpointRefs(endpoints, previous?.endpoints);
     this.invalidEndpoint = this.endpoints.findIndex((endpoint) => endpoint.port === INVALID_BACKEND_PORT);
     // Keys and session tokens are functions of the endpoints alone: the same endpoints keep them,
     // and the tokens of endpoints that stay are not hashed again (SHA-256 of every endpoint is what
@@ -145,7 +145,7 @@ export class LoadedSnapshot {
     }
     // The health panic threshold needs each endpoint set once; a route with one backend per set says exactly that.
     this.#balanced = bundle.endpointSets.map((ids) => ({ backends: [{ endpoints: ids }] }));
-    this.endpointIds = same?.endpointIds ?? new Map(this.endpoints.map((endpoint) => [endpoint.key, endpoint.id]));
+    this.endpointIds = same?.endpointIds ?? endpointIdsOf(this.endpoints, previous);
     // Consistent hashing (upstream-hash-by, affinity) needs each endpoint's seed, from its address.
     if (this.policies.some((policy) => policy !== undefined && policy.balance.length !== 0)) {
       for (const endpoint of this.endpoints) this.balancer.setSeed(endpoint.id, hashKey(endpoint.key));
@@ -258,8 +258,32 @@ function policiesOf(bundle: TableBundle, routeCount: number): (PreparedPolicy | 
   return prepared;
 }
 
-function endpointRefs(endpoints: readonly { address: string; port: number }[]): EndpointRef[] {
-  return endpoints.map((endpoint, id) => ({ id, key: endpointKey(endpoint.address, endpoint.port), address: endpoint.address, port: endpoint.port }));
+/** Endpoint refs by id; an id whose endpoint is the one `before` had keeps that very ref (an endpoint change leaves most ids as they were). */
+function endpointRefs(endpoints: readonly { address: string; port: number }[], before: readonly EndpointRef[] = []): EndpointRef[] {
+  return endpoints.map((endpoint, id) => {
+    const kept = before[id];
+    return kept !== undefined && kept.address === endpoint.address && kept.port === endpoint.port ? kept : { id, key: endpointKey(endpoint.address, endpoint.port), address: endpoint.address, port: endpoint.port };
+  });
+}
+
+/**
+ * Endpoint ids by key. When `previous` had as many endpoints and most refs are its own (the same
+ * ids), its map is copied and only the ids that changed are patched, instead of hashing every key.
+ */
+function endpointIdsOf(endpoints: readonly EndpointRef[], previous: LoadedSnapshot | undefined): Map<string, number> {
+  const before = previous?.endpoints;
+  if (previous !== undefined && before !== undefined && before.length === endpoints.length) {
+    const changed: number[] = [];
+    for (let id = 0; id < endpoints.length && changed.length * 4 <= endpoints.length; id++) if (endpoints[id] !== before[id]) changed.push(id);
+    if (changed.length * 4 <= endpoints.length) {
+      const ids = new Map(previous.endpointIds);
+      // Keys are unique within a snapshot: a key that left a changed id is nowhere else, unless it moved to another changed id.
+      for (const id of changed) if (ids.get(before[id]!.key) === id) ids.delete(before[id]!.key);
+      for (const id of changed) ids.set(endpoints[id]!.key, id);
+      return ids;
+    }
+  }
+  return new Map(endpoints.map((endpoint) => [endpoint.key, endpoint.id]));
 }
 
 /** The pool key of an endpoint for a way: HTTP/1.1 plain sockets by endpoint key; the rest apart. */
@@ -337,8 +361,8 @@ export interface SwapEvent {
   readonly previousVersion: string | undefined;
   /** Keys of the endpoints the new snapshot no longer has. */
   readonly removedEndpoints: readonly string[];
-  /** Keys of every endpoint in the new snapshot. */
-  readonly endpointKeys: ReadonlySet<string>;
+  /** Whether a key (`address:port`) is an endpoint of the new snapshot. */
+  readonly endpointKeys: { has(key: string): boolean };
 }
 
 /** Router tuning. */
@@ -489,8 +513,14 @@ export class Router extends EventEmitter<{ swap: [SwapEvent] }> {
     const previous = this.#current;
     this.#current = next;
     this.#swaps++;
-    const removedEndpoints = previous === undefined || previous.endpoints === next.endpoints ? [] : previous.endpoints.filter((endpoint) => !next.endpointIds.has(endpoint.key)).map((endpoint) => endpoint.key);
-    const event: SwapEvent = { version: next.version, previousVersion: previous?.version, removedEndpoints, endpointKeys: next.endpointKeys };
+    const removedEndpoints: string[] = [];
+    if (previous !== undefined && previous.endpoints !== next.endpoints) {
+      // An id that kept its ref kept its endpoint: only the others can have gone.
+      previous.endpoints.forEach((endpoint, id) => {
+        if (next.endpoints[id] !== endpoint && !next.endpointIds.has(endpoint.key)) removedEndpoints.push(endpoint.key);
+      });
+    }
+    const event: SwapEvent = { version: next.version, previousVersion: previous?.version, removedEndpoints, endpointKeys: next.endpointIds };
     this.#lastSwapMs = performance.now() - started;
     this.#maxSwapMs = Math.max(this.#maxSwapMs, this.#lastSwapMs);
     this.emit('swap', event);
