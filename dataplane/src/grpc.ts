@@ -7,6 +7,8 @@
  * (504) are DEADLINE_EXCEEDED.
  */
 
+import type { GrpcAnswer } from '@portico/control/snapshot/policies/module';
+
 /** gRPC status codes Portico answers with (grpc/doc/statuscodes.md). */
 export const GRPC_UNKNOWN = 2;
 export const GRPC_DEADLINE_EXCEEDED = 4;
@@ -64,10 +66,13 @@ const MESSAGES: Record<number, string> = {
   504: 'deadline exceeded in Portico (connect, read or grpc-timeout)',
 };
 
-/** The headers of Portico's trailers-only gRPC answer for `httpStatus` (grpc-message percent-encoded as the spec asks). */
-export function grpcErrorHeaders(httpStatus: number): Record<string, string | number> {
-  const message = MESSAGES[httpStatus] ?? `Portico answered HTTP ${httpStatus}`;
-  return { ':status': 200, 'content-type': 'application/grpc', 'grpc-status': String(grpcStatusOf(httpStatus)), 'grpc-message': encodeURIComponent(message) };
+/**
+ * The headers of Portico's trailers-only gRPC answer for `httpStatus`, or for `grpc` when the
+ * answer names its own gRPC status (grpc-message percent-encoded as the spec asks).
+ */
+export function grpcErrorHeaders(httpStatus: number, grpc?: GrpcAnswer): Record<string, string | number> {
+  const message = grpc?.message ?? MESSAGES[httpStatus] ?? `Portico answered HTTP ${httpStatus}`;
+  return { ':status': 200, 'content-type': 'application/grpc', 'grpc-status': String(grpc?.status ?? grpcStatusOf(httpStatus)), 'grpc-message': encodeURIComponent(message) };
 }
 
 /** Milliseconds per `grpc-timeout` unit. */

@@ -13,7 +13,8 @@ import type { RequestHeaders } from '@portico/assembly/matcher';
 import { isPathRefusal } from '@portico/assembly/normalize';
 import { applyPolicy } from '@portico/control/snapshot/policies';
 import { plainAddress } from '@portico/control/snapshot/policies/cidr';
-import type { LocalAnswer, RequestFacts } from '@portico/control/snapshot/policies/module';
+import type { GrpcAnswer, LocalAnswer, RequestFacts } from '@portico/control/snapshot/policies/module';
+import { INVALID_BACKEND_GRPC } from '@portico/control/snapshot/policies/module';
 import type { ProxyContext } from './context.ts';
 import type { Exchange } from './exchange.ts';
 import type { ForwardContext } from './http/forward.ts';
@@ -69,8 +70,8 @@ export interface Downstream {
   readonly responseBacklogged: boolean;
   /** The request goes to an endpoint: the exchange owns it until `exchangeDone`. */
   beginExchange(): void;
-  /** Portico answers `status` itself (not-found, unavailable, refusals); `keepAlive` keeps an HTTP/1.1 connection open. */
-  reply(status: number, keepAlive: boolean, route: string, upstream: string, started: number): void;
+  /** Portico answers `status` itself (not-found, unavailable, refusals); `keepAlive` keeps an HTTP/1.1 connection open; `grpc`: what a gRPC client gets instead of the mapped status. */
+  reply(status: number, keepAlive: boolean, route: string, upstream: string, started: number, grpc?: GrpcAnswer): void;
   /** A policy's own answer (redirect, refusal). */
   answerPolicy(answer: LocalAnswer, keepAlive: boolean, route: string, started: number): void;
   /** The HTTPS redirect of a route. */
@@ -166,7 +167,8 @@ export function dispatchRequest(down: Downstream, buf: Buffer, headEnd: number, 
   const keepAlive = head.minor === 1 && !head.connectionClose && !closing && !head.hasBody;
   if (outcome?.answer !== undefined) down.answerPolicy(outcome.answer, keepAlive, decision.route, started);
   else if (decision.kind === 'redirect') down.answerRedirect(decision.location, keepAlive, decision.route, started);
-  else down.reply(decision.kind === 'not-found' ? 404 : decision.kind === 'invalid-backend' ? 500 : 503, keepAlive, decision.route, '', started);
+  else if (decision.kind === 'invalid-backend') down.reply(500, keepAlive, decision.route, '', started, INVALID_BACKEND_GRPC);
+  else down.reply(decision.kind === 'not-found' ? 404 : 503, keepAlive, decision.route, '', started);
   return keepAlive;
 }
 

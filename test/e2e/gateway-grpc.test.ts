@@ -2,7 +2,8 @@
  * GRPCRoute end to end through `portico standalone --h2c`: a Gateway and a GRPCRoute in a
  * manifest directory, @grpc/grpc-js client and server on loopback. The method match routes
  * `portico.e2e.Echo/Unary` to the echo server over HTTP/2; a method no rule matches is not
- * served; a rule whose only backend refuses connections is UNAVAILABLE as a gRPC status.
+ * served; a rule whose only backend refuses connections is UNAVAILABLE as a gRPC status, and so
+ * are invalid backendRefs (all of a rule's, or their weight share).
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -19,6 +20,8 @@ const identity = (value: Buffer): Buffer => value;
 const unaryMethod = (service: string, name: string) => ({ path: `/${service}/${name}`, requestStream: false, responseStream: false, requestSerialize: identity, requestDeserialize: identity, responseSerialize: identity, responseDeserialize: identity, originalName: name });
 const ECHO = { Unary: unaryMethod('portico.e2e.Echo', 'Unary'), Other: unaryMethod('portico.e2e.Echo', 'Other') };
 const DOWN = { Call: unaryMethod('portico.e2e.Down', 'Call') };
+const INVALID = { Call: unaryMethod('portico.e2e.Invalid', 'Call') };
+const HALF = { Call: unaryMethod('portico.e2e.Half', 'Call') };
 type UnaryClient = Client & Record<string, (...args: unknown[]) => unknown>;
 
 /** One unary call with a deadline (a call that never ends would otherwise hold a whole retry budget). */
@@ -58,7 +61,7 @@ describe('GRPCRoute through portico standalone (--h2c)', () => {
         service('down', closed),
         `apiVersion: ${G}\nkind: GatewayClass\nmetadata: {name: portico}\nspec: {controllerName: portico.dev/gateway-controller}\n`,
         `apiVersion: ${G}\nkind: Gateway\nmetadata: {name: edge, namespace: rpc}\nspec:\n  gatewayClassName: portico\n  listeners: [{name: http, port: 80, protocol: HTTP}]\n`,
-        `apiVersion: ${G}\nkind: GRPCRoute\nmetadata: {name: echo, namespace: rpc}\nspec:\n  parentRefs: [{name: edge}]\n  hostnames: [rpc.test]\n  rules:\n  - matches: [{method: {service: portico.e2e.Echo, method: Unary}}]\n    backendRefs: [{name: echo, port: 80}]\n  - matches: [{method: {service: portico.e2e.Down}}]\n    backendRefs: [{name: down, port: 80}]\n`,
+        `apiVersion: ${G}\nkind: GRPCRoute\nmetadata: {name: echo, namespace: rpc}\nspec:\n  parentRefs: [{name: edge}]\n  hostnames: [rpc.test]\n  rules:\n  - matches: [{method: {service: portico.e2e.Echo, method: Unary}}]\n    backendRefs: [{name: echo, port: 80}]\n  - matches: [{method: {service: portico.e2e.Down}}]\n    backendRefs: [{name: down, port: 80}]\n  - matches: [{method: {service: portico.e2e.Invalid}}]\n    backendRefs: [{name: missing, port: 80}]\n  - matches: [{method: {service: portico.e2e.Half}}]\n    backendRefs: [{name: echo, port: 80}, {name: missing, port: 80}]\n`,
       ].join('---\n'),
     );
     const portico = await startStandalone(dir, join(dir, '.data'), { token: TOKEN, https: false, args: ['--h2c'] });
@@ -93,5 +96,18 @@ describe('GRPCRoute through portico standalone (--h2c)', () => {
   it('a rule whose backend refuses connections answers UNAVAILABLE as a gRPC status', async () => {
     const answer = await call(client(DOWN), 'Call', 'x');
     expect(answer.error?.code).toBe(GrpcStatus.UNAVAILABLE);
+  });
+
+  it('invalid backendRefs answer UNAVAILABLE as a gRPC status (the GRPCRoute spec), not a bare HTTP 500: all of them, or their weight share', async () => {
+    const all = await call(client(INVALID), 'Call', 'x');
+    expect(all.error?.code).toBe(GrpcStatus.UNAVAILABLE);
+    expect(all.error?.details).toContain('backendRef');
+    // Half the weight is an invalid backendRef: exactly every other call gets UNAVAILABLE, the rest reach the
+    // echo server (which does not implement this service: UNIMPLEMENTED from the backend itself).
+    const half = client(HALF);
+    const codes: number[] = [];
+    for (let i = 0; i < 4; i++) codes.push((await call(half, 'Call', 'x')).error?.code ?? GrpcStatus.OK);
+    expect(codes.filter((code) => code === GrpcStatus.UNAVAILABLE)).toHaveLength(2);
+    expect(codes.filter((code) => code === GrpcStatus.UNIMPLEMENTED)).toHaveLength(2);
   });
 });

@@ -7,7 +7,7 @@
  */
 import type { ServerHttp2Stream } from 'node:http2';
 import { normalizePath } from '@portico/assembly/normalize';
-import type { LocalAnswer } from '@portico/control/snapshot/policies/module';
+import type { GrpcAnswer, LocalAnswer } from '@portico/control/snapshot/policies/module';
 import type { ProxyContext } from '../context.ts';
 import { Exchange } from '../exchange.ts';
 import type { ForwardContext } from '../http/forward.ts';
@@ -166,7 +166,7 @@ export class H2Request implements Downstream {
   }
 
   /** Answers with `headers` and a text body (none for HEAD), then ends the stream. */
-  #answer(status: number, headers: Record<string, string | number>, body: string): void {
+  #answer(status: number, headers: Record<string, string | number>, body: string, grpc?: GrpcAnswer): void {
     const stream = this.stream;
     if (stream.destroyed || stream.headersSent) {
       this.#reset(INTERNAL_ERROR);
@@ -174,7 +174,7 @@ export class H2Request implements Downstream {
     }
     // A gRPC client gets Portico's own errors as a trailers-only response (grpc.ts), never a text body.
     if (this.#grpc && status >= 400) {
-      stream.respond({ ...grpcErrorHeaders(status), server: 'portico' }, { endStream: true });
+      stream.respond({ ...grpcErrorHeaders(status, grpc), server: 'portico' }, { endStream: true });
       this.#closeReading();
       return;
     }
@@ -192,15 +192,15 @@ export class H2Request implements Downstream {
     stream.close(NO_ERROR);
   }
 
-  reply(status: number, _keepAlive: boolean, route: string, upstream: string, started: number): void {
-    this.#answer(status, { 'content-type': 'text/plain', ...(status === 405 || status === 200 ? { allow: ALLOWED_METHODS } : {}) }, localBody(status));
+  reply(status: number, _keepAlive: boolean, route: string, upstream: string, started: number, grpc?: GrpcAnswer): void {
+    this.#answer(status, { 'content-type': 'text/plain', ...(status === 405 || status === 200 ? { allow: ALLOWED_METHODS } : {}) }, localBody(status), grpc);
     this.record(status, route, upstream, started, '');
   }
 
   answerPolicy(answer: LocalAnswer, _keepAlive: boolean, route: string, started: number): void {
     const headers: Record<string, string> = {};
     for (const [name, value] of answer.headers) headers[name.toLowerCase()] = value;
-    this.#answer(answer.status, headers, '');
+    this.#answer(answer.status, headers, '', answer.grpc);
     this.record(answer.status, route, '', started, '');
   }
 

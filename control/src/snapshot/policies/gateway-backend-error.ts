@@ -2,10 +2,15 @@
  * Gateway API: a rule whose backendRefs are all invalid (unknown kind, not permitted by a
  * ReferenceGrant, Service or port not found), or that has none and does not redirect, answers
  * 500, as the spec asks ("requests to an invalid backend must receive a 500"), instead of the
- * 503 of a valid backend without ready endpoints. The build sets it; no annotation.
+ * 503 of a valid backend without ready endpoints; a gRPC client gets UNAVAILABLE (14) as
+ * GRPCRoute asks. The build sets it; no annotation.
  */
 import { z } from 'zod';
-import type { PolicyModule, PolicyOutcome, RequestFacts } from './module.ts';
+import type { LocalAnswer, PolicyModule, PolicyOutcome, RequestFacts } from './module.ts';
+import { INVALID_BACKEND_GRPC } from './module.ts';
+
+/** 500, and gRPC UNAVAILABLE for a gRPC client (GRPCRoute's answer for invalid backends). */
+const ANSWER: LocalAnswer = { status: 500, headers: [], grpc: INVALID_BACKEND_GRPC };
 
 /** Why the rule answers 500 (shown by explain). */
 export const BackendError = z.strictObject({ status: z.literal(500), reason: z.string().min(1).max(1024) });
@@ -19,7 +24,7 @@ export const backendErrorModule: PolicyModule<BackendError> = {
   schema: BackendError,
   prepare() {
     return (_facts: RequestFacts, outcome: PolicyOutcome) => {
-      outcome.answer = { status: 500, headers: [] };
+      outcome.answer = ANSWER;
     };
   },
   describe: (data) => `answers 500: ${data.reason}`,

@@ -68,7 +68,18 @@ export interface RequestFacts {
 export interface LocalAnswer {
   readonly status: number;
   readonly headers: readonly (readonly [name: string, value: string])[];
+  /** What a gRPC client gets instead of the status mapped from `status` (trailers-only answer); absent for the mapped one. */
+  readonly grpc?: GrpcAnswer;
 }
+
+/** A gRPC status and message Portico answers a gRPC client with. */
+export interface GrpcAnswer {
+  readonly status: number;
+  readonly message: string;
+}
+
+/** gRPC UNAVAILABLE for a request whose Gateway API backend is invalid (GRPCRoute: the spec's answer; HTTP clients get 500). */
+export const INVALID_BACKEND_GRPC: GrpcAnswer = { status: 14, message: 'the backendRef of this route is invalid (Portico)' };
 
 /**
  * nginx `proxy_next_upstream` as bits (NEXT_UPSTREAM in policies/next-upstream.ts), with
