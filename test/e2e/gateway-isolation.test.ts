@@ -12,18 +12,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { selfSignedTlsSecret } from '../../control/src/api/test-support.ts';
+import { GATEWAY_API, PORTICO_GATEWAY_CLASS, loopbackService } from '../support/gateway-manifests.ts';
 import type { Child, StandalonePorts } from '../support/processes.ts';
 import { freePort, getWithHost, startBackend, startStandalone, stopAll } from '../support/processes.ts';
 
 const TOKEN = 'test-token-0123456789abcdef0123456789abcdef';
-const G = 'gateway.networking.k8s.io/v1';
+const G = GATEWAY_API;
 const EDGE = '127.0.0.1';
 /** The pool: two Gateways take two of them; the third stays unassigned. */
 const POOL = ['127.0.0.2', '127.0.0.3', '127.0.0.4'];
-
-const service = (name: string, port: number) =>
-  `apiVersion: v1\nkind: Service\nmetadata: {name: ${name}, namespace: shop}\nspec: {ports: [{port: 80}]}\n---\n` +
-  `apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {name: ${name}-1, namespace: shop, labels: {kubernetes.io/service-name: ${name}}}\naddressType: IPv4\nports: [{port: ${port}}]\nendpoints: [{addresses: [127.0.0.1]}]\n`;
 
 function manifests(backends: Record<'one' | 'two' | 'three', number>, ports: StandalonePorts): Record<string, string> {
   const route = (name: string, gateway: string, section: string | undefined, path: string, to: string) => `apiVersion: ${G}
@@ -35,14 +32,10 @@ spec:
   rules: [{matches: [{path: {type: PathPrefix, value: ${path}}}], backendRefs: [{name: ${to}, port: 80}]}]
 `;
   return {
-    'backends.yaml': [service('one', backends.one), service('two', backends.two), service('three', backends.three)].join('---\n'),
+    'backends.yaml': [loopbackService('one', 'shop', backends.one), loopbackService('two', 'shop', backends.two), loopbackService('three', 'shop', backends.three)].join('---\n'),
     // JSON is YAML: the Secret as the test support makes it.
     'secret.yaml': JSON.stringify(selfSignedTlsSecret('shop', 'cert', 'shop.test')),
-    'gateways.yaml': `apiVersion: ${G}
-kind: GatewayClass
-metadata: {name: portico}
-spec: {controllerName: portico.dev/gateway-controller}
----
+    'gateways.yaml': `${PORTICO_GATEWAY_CLASS}---
 apiVersion: ${G}
 kind: Gateway
 metadata: {name: a, namespace: shop, creationTimestamp: "2026-01-01T00:00:00Z"}

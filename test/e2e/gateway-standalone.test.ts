@@ -10,24 +10,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually } from '../support/kubectl.ts';
+import { GATEWAY_API, PORTICO_GATEWAY_CLASS, loopbackService } from '../support/gateway-manifests.ts';
 import type { Child, StandalonePorts } from '../support/processes.ts';
 import { freePort, getWithHost as get, startBackend, startStandalone, stopAll } from '../support/processes.ts';
 
 const TOKEN = 'test-token-0123456789abcdef0123456789abcdef';
-const G = 'gateway.networking.k8s.io/v1';
-
-const service = (name: string, namespace: string, port: number) =>
-  `apiVersion: v1\nkind: Service\nmetadata: {name: ${name}, namespace: ${namespace}}\nspec: {ports: [{port: 80}]}\n---\n` +
-  `apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {name: ${name}-1, namespace: ${namespace}, labels: {kubernetes.io/service-name: ${name}}}\naddressType: IPv4\nports: [{port: ${port}}]\nendpoints: [{addresses: [127.0.0.1]}]\n`;
+const G = GATEWAY_API;
 
 function manifests(web: number, api: number): Record<string, string> {
   return {
-    'backends.yaml': [service('web', 'shop', web), service('api', 'shop', api), service('far', 'elsewhere', api)].join('---\n'),
-    'gateway.yaml': `apiVersion: ${G}
-kind: GatewayClass
-metadata: {name: portico}
-spec: {controllerName: portico.dev/gateway-controller}
----
+    'backends.yaml': [loopbackService('web', 'shop', web), loopbackService('api', 'shop', api), loopbackService('far', 'elsewhere', api)].join('---\n'),
+    'gateway.yaml': `${PORTICO_GATEWAY_CLASS}---
 apiVersion: ${G}
 kind: Gateway
 metadata: {name: edge, namespace: infra}
