@@ -89,9 +89,10 @@ export class AnnotatedProxy {
    * Service with three endpoints, each its own echo backend) and starts the proxy with `options`;
    * a Service named in `handlers` is served by that handler instead. The echo backend reads the
    * whole body first, waits `x-echo-delay-ms` (at most 5000) before answering when the request
-   * carries it, and sets the cookie `x-echo-set-cookie` names.
+   * carries it, and sets the cookie `x-echo-set-cookie` names. `documents` are further manifest
+   * documents (ConfigMaps, Secrets) compiled with them.
    */
-  static async start(ingresses: readonly TestIngress[], services: readonly string[] = ['echo'], options: ProxyOptions = {}, handlers: Readonly<Record<string, Parameters<typeof startBackend>[0]>> = {}): Promise<AnnotatedProxy> {
+  static async start(ingresses: readonly TestIngress[], services: readonly string[] = ['echo'], options: ProxyOptions = {}, handlers: Readonly<Record<string, Parameters<typeof startBackend>[0]>> = {}, documents: readonly string[] = []): Promise<AnnotatedProxy> {
     const backends = new Map<string, Backend>();
     const ports = new Map<string, number[]>();
     for (const spec of services) {
@@ -118,7 +119,7 @@ export class AnnotatedProxy {
         ports.set(name, [...(ports.get(name) ?? []), backend.port]);
       }
     }
-    const text = [...[...ports].map(([name, list]) => service(name, list)), ...ingresses.map(ingressManifest)].join('\n---\n');
+    const text = [...[...ports].map(([name, list]) => service(name, list)), ...ingresses.map(ingressManifest), ...documents].join('\n---\n');
     const parsed = parseManifestText(text, 'annotations.yaml');
     if (parsed.problems.length > 0) throw new Error(`manifest problems: ${JSON.stringify(parsed.problems)}`);
     const compiled = compileState(ClusterState.from(parsed.objects), DEFAULT_CLASS_SELECTION);

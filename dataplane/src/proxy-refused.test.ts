@@ -7,7 +7,7 @@ import { annotatedIngress, appManifests, compileManifests, fetchVia, startBacken
 function manifests(port: number): string {
   return appManifests(port, [
     annotatedIngress('basic-auth', 'admin.test', { 'nginx.ingress.kubernetes.io/auth-type': 'basic', 'nginx.ingress.kubernetes.io/auth-secret': 'htpasswd' }),
-    annotatedIngress('external-auth', 'sso.test', { 'nginx.ingress.kubernetes.io/auth-url': 'http://auth.example/verify', 'nginx.ingress.kubernetes.io/auth-proxy-set-headers': 'web/auth-headers' }),
+    annotatedIngress('external-auth', 'sso.test', { 'nginx.ingress.kubernetes.io/auth-url': 'http://auth.example/verify', 'nginx.ingress.kubernetes.io/auth-snippet': 'proxy_set_header X-Team $http_x_team;' }),
     annotatedIngress('allowlist', 'office.test', { 'nginx.ingress.kubernetes.io/whitelist-source-range': '10.0.0.0/8' }),
     annotatedIngress('legacy-denylist', 'legacy.test', { 'ingress.kubernetes.io/denylist-source-range': '0.0.0.0/0' }),
     annotatedIngress('mtls', 'mtls.test', { 'nginx.ingress.kubernetes.io/auth-tls-verify-client': 'on' }),
@@ -17,7 +17,7 @@ function manifests(port: number): string {
   ]);
 }
 
-/** Hosts whose Ingress asks for access control Portico does not enforce (auth-url with auth-proxy-set-headers, legacy prefix, mTLS, a deny snippet). */
+/** Hosts whose Ingress asks for access control Portico does not enforce (auth-url with auth-snippet, legacy prefix, mTLS, a deny snippet). */
 const PROTECTED = ['sso.test', 'legacy.test', 'mtls.test', 'snippet.test'];
 
 describe('never serve a protected route open (annotation policy through the real proxy)', () => {

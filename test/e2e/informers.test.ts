@@ -65,6 +65,22 @@ describe('KubernetesSource against a real kube-apiserver', () => {
     expect(state.secrets.has('rook-ceph/opaque-one')).toBe(false);
   });
 
+  it('follows ConfigMaps an Ingress reads (custom-headers): data only, edits and deletes re-judge the Ingress', async () => {
+    const configMap = (value: string) => JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'hdr', namespace: 'rook-ceph' }, data: { 'X-Edge': value }, binaryData: { blob: Buffer.from('binary').toString('base64') } });
+    await kubectl(cluster.kubeconfig, ['apply', '-f', '-'], configMap('one'));
+    await kubectl(cluster.kubeconfig, ['-n', 'rook-ceph', 'create', 'ingress', 'headers', '--class=portico', '--rule=headers.example.com/=rook-ceph-mgr-dashboard:8443', '--annotation=nginx.ingress.kubernetes.io/custom-headers=rook-ceph/hdr']);
+    const policies = () => explain('headers.example.com', '/').policies?.join('\n') ?? '';
+    await eventually(() => (policies().includes('X-Edge: one') ? true : undefined), 10_000, 'custom-headers from the ConfigMap');
+    expect(state.configMaps.get('rook-ceph/hdr')).toEqual({ apiVersion: 'v1', kind: 'ConfigMap', metadata: expect.objectContaining({ name: 'hdr', namespace: 'rook-ceph' }), data: { 'X-Edge': 'one' } });
+    await kubectl(cluster.kubeconfig, ['apply', '-f', '-'], configMap('two'));
+    await eventually(() => (policies().includes('X-Edge: two') ? true : undefined), 10_000, 'ConfigMap edit');
+    await kubectl(cluster.kubeconfig, ['-n', 'rook-ceph', 'delete', 'configmap', 'hdr']);
+    await eventually(() => (/ConfigMap rook-ceph\/hdr not found/.test(explain('headers.example.com', '/').reason) ? true : undefined), 10_000, 'ConfigMap delete refuses the Ingress');
+    expect(explain('headers.example.com', '/').status).toBe(503);
+    await kubectl(cluster.kubeconfig, ['-n', 'rook-ceph', 'delete', 'ingress', 'headers']);
+    await eventually(() => (state.ingresses.has('rook-ceph/headers') ? undefined : true), 10_000, 'Ingress delete');
+  });
+
   it('resumes watching on its own after the API server stops and comes back', async () => {
     await cluster.stop();
     await eventually(() => (errors.length > 0 ? true : undefined), 20_000, 'watch error while the API server is down');

@@ -16,7 +16,7 @@
 import type { Condition } from '../model/conditions.ts';
 import type { SourceRef } from '../model/types.ts';
 import { NGINX_PREFIX } from '../snapshot/policies/module.ts';
-import type { AnnotationFact, SecretAuthLookup } from '../snapshot/policies/module.ts';
+import type { AnnotationFact, ConfigMapLookup, SecretAuthLookup } from '../snapshot/policies/module.ts';
 import type { RoutePolicies } from '../snapshot/policies/registry.ts';
 import { POLICY_ANNOTATIONS, readPolicies } from '../snapshot/policies/registry.ts';
 import type { HostAnnotations } from './host-aliases.ts';
@@ -152,11 +152,11 @@ function judgeUnhonoured(all: Readonly<Record<string, string>>, source: SourceRe
 }
 
 /** Reads the annotations Portico honours from one Ingress, and judges the ones it does not. */
-export function readAnnotations(annotations: Readonly<Record<string, string>> | undefined, source: SourceRef, conditions: Condition[], secretAuth?: SecretAuthLookup): IngressAnnotations {
+export function readAnnotations(annotations: Readonly<Record<string, string>> | undefined, source: SourceRef, conditions: Condition[], secretAuth?: SecretAuthLookup, configMap?: ConfigMapLookup): IngressAnnotations {
   const all = annotations ?? {};
   const sslRedirect = readBoolean(all, 'ssl-redirect', true, source, conditions);
   const forceSslRedirect = readBoolean(all, 'force-ssl-redirect', false, source, conditions);
-  const reading = readPolicies(all, source, (condition) => conditions.push(condition), secretAuth);
+  const reading = readPolicies(all, source, (condition) => conditions.push(condition), secretAuth, configMap);
   const restricted = judgeUnhonoured(all, source, conditions);
   const reasons = [...(restricted === undefined ? [] : [restricted]), ...reading.refusals];
   const hosts = readHostAnnotations(all, source, conditions);

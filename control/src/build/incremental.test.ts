@@ -135,6 +135,30 @@ describe('IncrementalBuild', () => {
     expect(incremental.build().conditions.map((c) => c.reason)).not.toContain('ServiceNotFound');
   });
 
+  it('a ConfigMap change re-derives only the Ingresses that read it (custom-headers), found or missing', () => {
+    const state = fleet();
+    const reading = (i: number): KubeObject => {
+      const base = ingress(i) as Extract<KubeObject, { kind: 'Ingress' }>;
+      return { ...base, metadata: { ...base.metadata, annotations: { 'nginx.ingress.kubernetes.io/custom-headers': 'hdr' } } };
+    };
+    const hdr = (value: string): KubeObject => ({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'hdr', namespace: 'default' }, data: { 'X-A': value } }) as KubeObject;
+    state.upsert(reading(1));
+    state.upsert(reading(2));
+    const incremental = new IncrementalBuild(state, STANDALONE_SELECTION);
+    build(state, incremental);
+    // Missing at first (both refused); its arrival re-derives the two readers only.
+    state.upsert(hdr('1'));
+    expect(build(state, incremental)).toEqual({ derived: 2, settled: 2 });
+    state.upsert(hdr('2'));
+    expect(build(state, incremental)).toEqual({ derived: 2, settled: 2 });
+    state.upsert({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'unread', namespace: 'default' }, data: { 'X-A': '1' } } as KubeObject);
+    expect(build(state, incremental)).toEqual({ derived: 0, settled: 0 });
+    state.upsert(ingress(2));
+    expect(build(state, incremental)).toEqual({ derived: 1, settled: 1 });
+    state.remove(hdr('2'));
+    expect(build(state, incremental)).toEqual({ derived: 1, settled: 1 });
+  });
+
   it('a host two Ingresses claim is re-settled when either changes, and the conflict follows', () => {
     const state = fleet();
     const rival = { ...(ingress(1, '/') as { metadata: object }), metadata: { name: 'rival', namespace: 'default', creationTimestamp: '2025-01-01T00:00:00Z' } } as KubeObject;

@@ -12,7 +12,7 @@
  *   sets settling it looked up (auth-url endpoints are part of a route's policies).
  *
  * A build takes ClusterState's journal of changed keys and re-derives the changed Ingresses and
- * the derivations that read a changed Service or Secret, re-settles only the hosts they claimed
+ * the derivations that read a changed Service, Secret or ConfigMap, re-settles only the hosts they claimed
  * before or claim now and the hosts that looked up a set whose endpoints changed, and recomputes
  * the endpoint sets of Services whose Service object or EndpointSlices changed. An IngressClass
  * change re-derives the Ingresses that name that class, and the class-less ones when whether a
@@ -62,6 +62,7 @@ interface Derivation {
   readonly certificates: readonly CertificateUse[];
   readonly services: ReadonlySet<string>;
   readonly secrets: ReadonlySet<string>;
+  readonly configMaps: ReadonlySet<string>;
 }
 
 /** What an incremental build returns: the model and conditions, and what it had to redo. */
@@ -80,6 +81,7 @@ export class IncrementalBuild {
   private claimants = new Map<string, Set<string>>();
   private serviceReaders = new Map<string, Set<string>>();
   private secretReaders = new Map<string, Set<string>>();
+  private configMapReaders = new Map<string, Set<string>>();
   private outcomes = new Map<string, HostOutcome>();
   /** Per host, the endpoint-set keys its settling looked up; and per set key, those hosts. */
   private lookups = new Map<string, Set<string>>();
@@ -135,6 +137,7 @@ export class IncrementalBuild {
       if (changes.has('IngressClass')) this.classesChanged(changes.get('IngressClass')!, dirty);
       for (const key of changes.get('Service') ?? []) for (const reader of this.serviceReaders.get(key) ?? []) dirty.add(reader);
       for (const key of changes.get('Secret') ?? []) for (const reader of this.secretReaders.get(key) ?? []) dirty.add(reader);
+      for (const key of changes.get('ConfigMap') ?? []) for (const reader of this.configMapReaders.get(key) ?? []) dirty.add(reader);
     }
     for (const key of dirty) this.release(key, dirtyHosts);
     const changedSets = new Set<string>();
@@ -182,6 +185,7 @@ export class IncrementalBuild {
     this.claimants = new Map();
     this.serviceReaders = new Map();
     this.secretReaders = new Map();
+    this.configMapReaders = new Map();
     this.outcomes = new Map();
     this.lookups = new Map();
     this.lookedUpBy = new Map();
@@ -209,6 +213,7 @@ export class IncrementalBuild {
     }
     for (const service of derivation.services) unindex(this.serviceReaders, service, key);
     for (const secret of derivation.secrets) unindex(this.secretReaders, secret, key);
+    for (const configMap of derivation.configMaps) unindex(this.configMapReaders, configMap, key);
     for (const setKey of derivation.setKeys) {
       const refs = this.setRefs.get(setKey)! - 1;
       if (refs > 0) this.setRefs.set(setKey, refs);
@@ -245,7 +250,8 @@ export class IncrementalBuild {
     }
     for (const service of recorded.reads.services) index(this.serviceReaders, service, key);
     for (const secret of recorded.reads.secrets) index(this.secretReaders, secret, key);
-    this.derivations.set(key, { contribution, partitions, setKeys, certificates, services: recorded.reads.services, secrets: recorded.reads.secrets });
+    for (const configMap of recorded.reads.configMaps) index(this.configMapReaders, configMap, key);
+    this.derivations.set(key, { contribution, partitions, setKeys, certificates, services: recorded.reads.services, secrets: recorded.reads.secrets, configMaps: recorded.reads.configMaps });
     this.stats.derived++;
   }
 

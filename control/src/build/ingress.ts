@@ -74,6 +74,9 @@ export function readIngress(ingress: Ingress, state: ClusterState, sets: Endpoin
   const read = readAnnotations(ingress.metadata.annotations, source, conditions, (secretNamespace, name) => {
     const secret = state.secrets.get(objectKey(secretNamespace, name));
     return secret === undefined ? undefined : secretValue(secret, 'auth');
+  }, (configMapNamespace, name) => {
+    const configMap = state.configMaps.get(objectKey(configMapNamespace, name));
+    return configMap === undefined ? undefined : (configMap.data ?? {});
   });
   const annotations: IngressAnnotations = { ...read, policies: resolveAuthService(read.policies, source, state, sets, conditions) };
   const upstream = readUpstreamPolicy(ingress.metadata.annotations, namespace, state, source, conditions);

@@ -1,6 +1,6 @@
 /**
  * The incremental pipeline against the reference: any sequence of object events (Ingress and
- * Gateway API objects sharing hosts and paths), published
+ * Gateway API objects sharing hosts and paths, the Secrets and ConfigMaps they read), published
  * one by one (items shared with the previous version, endpoint-only fast path, deltas), ends
  * byte-for-byte where a full rebuild of the final state ends, and deltas carry a node along.
  */
@@ -45,6 +45,8 @@ interface IngressExtras {
   readonly auth?: boolean;
   /** `www` for from-to-www-redirect, else a server-alias. */
   readonly alias?: string | undefined;
+  /** custom-headers (and, with auth, auth-proxy-set-headers) naming ConfigMap `hdr`. */
+  readonly headers?: boolean;
 }
 
 const ingress = (name: string, created: number, host: string, paths: readonly string[], backend: string, tls: boolean, className?: string, extras: IngressExtras = {}): KubeObject =>
@@ -58,6 +60,7 @@ const ingress = (name: string, created: number, host: string, paths: readonly st
       annotations: {
         // A canary, or (on a main Ingress) an auth-url Service whose endpoints the route carries.
         ...(extras.canary === true ? { 'nginx.ingress.kubernetes.io/canary': 'true', 'nginx.ingress.kubernetes.io/canary-weight': '30' } : extras.auth === true ? { 'nginx.ingress.kubernetes.io/auth-url': `http://${backend}.default.svc.cluster.local/auth` } : {}),
+        ...(extras.headers === true && extras.canary !== true ? { 'nginx.ingress.kubernetes.io/custom-headers': 'hdr', ...(extras.auth === true ? { 'nginx.ingress.kubernetes.io/auth-proxy-set-headers': 'default/hdr' } : {}) } : {}),
         ...(extras.alias === undefined ? {} : extras.alias === 'www' ? { 'nginx.ingress.kubernetes.io/from-to-www-redirect': 'true' } : { 'nginx.ingress.kubernetes.io/server-alias': extras.alias }),
       },
     },
@@ -116,9 +119,14 @@ const objectArb: fc.Arbitrary<KubeObject> = fc.oneof(
       canary: fc.boolean(),
       auth: fc.boolean(),
       alias: fc.constantFrom(undefined, undefined, 'www', 'd.example.net', 'b.example.com'),
+      headers: fc.boolean(),
     })
     .map((o) => ingress(o.name, o.created, o.host, o.paths, o.backend, o.tls, o.className, o)),
   fc.constantFrom(secret as KubeObject, secretRenewed as KubeObject, otherSecret as KubeObject),
+  // The ConfigMap custom-headers names: valid, changed, invalid (refuses its readers), or another one nobody reads.
+  fc
+    .constantFrom<[string, Record<string, string>]>(['hdr', { 'X-A': '1' }], ['hdr', { 'X-A': '2', 'X-B': '$host' }], ['hdr', { 'Bad Name': '1' }], ['unread', { 'X-A': '1' }])
+    .map(([name, data]) => ({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace: 'default' }, data }) as KubeObject),
   // Whether Ingresses of class `edge` are served flips with this object's controller.
   fc.constantFrom(PORTICO_CONTROLLER, 'example.com/other').map((controller) => ({ apiVersion: 'networking.k8s.io/v1', kind: 'IngressClass', metadata: { name: 'edge' }, spec: { controller } }) as KubeObject),
   // Gateway API: the class flips between Portico's and another controller; routes share hosts and paths with the Ingresses.

@@ -6,12 +6,12 @@
  * no-op event (level-triggered: the rebuild always starts from the whole state).
  *
  * For the incremental build, the state also keeps a journal of which keys changed since the
- * journal was last taken (`takeChanges`), and can record which Services, Secrets, Namespaces,
+ * journal was last taken (`takeChanges`), and can record which Services, Secrets, ConfigMaps, Namespaces,
  * GatewayClasses and ReferenceGrant lookups a derivation read (`recordReads`), misses included,
  * so a later change to one of them re-derives exactly the derivations that read it.
  */
 import type { GatewayClass, Gateway, GRPCRoute, HTTPRoute, Namespace, ReferenceGrant } from './gateway-objects.ts';
-import type { EndpointSlice, Ingress, IngressClass, KubeObject, Secret, Service } from './objects.ts';
+import type { ConfigMap, EndpointSlice, Ingress, IngressClass, KubeObject, Secret, Service } from './objects.ts';
 import { SERVICE_NAME_LABEL } from './objects.ts';
 import { compareStrings } from '../snapshot/order.ts';
 
@@ -31,6 +31,8 @@ export type StateChanges = ReadonlyMap<KubeObject['kind'], ReadonlySet<string>>;
 export interface StateReads {
   readonly services: Set<string>;
   readonly secrets: Set<string>;
+  /** ConfigMaps by key (custom-headers, auth-proxy-set-headers). */
+  readonly configMaps: Set<string>;
   /** Namespaces by name (listener allowedRoutes selectors read their labels). */
   readonly namespaces: Set<string>;
   /** GatewayClasses by name. */
@@ -68,6 +70,8 @@ export class ClusterState {
   readonly services: Map<string, Service> = new ReadTrackingMap<Service>();
   readonly endpointSlices = new Map<string, EndpointSlice>();
   readonly secrets: Map<string, Secret> = new ReadTrackingMap<Secret>();
+  /** ConfigMaps (`custom-headers`, `auth-proxy-set-headers`), their `data` only. */
+  readonly configMaps: Map<string, ConfigMap> = new ReadTrackingMap<ConfigMap>();
   readonly gateways = new Map<string, Gateway>();
   readonly httpRoutes = new Map<string, HTTPRoute>();
   readonly grpcRoutes = new Map<string, GRPCRoute>();
@@ -82,6 +86,7 @@ export class ClusterState {
     Service: this.services,
     EndpointSlice: this.endpointSlices,
     Secret: this.secrets,
+    ConfigMap: this.configMaps,
     GatewayClass: this.gatewayClasses,
     Gateway: this.gateways,
     HTTPRoute: this.httpRoutes,
@@ -148,10 +153,11 @@ export class ClusterState {
    * (found or not). Recordings do not nest: an inner one would hide reads from the outer.
    */
   recordReads<T>(read: () => T): { result: T; reads: StateReads } {
-    const reads: StateReads = { services: new Set(), secrets: new Set(), namespaces: new Set(), gatewayClasses: new Set(), referenceGrants: new Set() };
+    const reads: StateReads = { services: new Set(), secrets: new Set(), configMaps: new Set(), namespaces: new Set(), gatewayClasses: new Set(), referenceGrants: new Set() };
     const tracked = [
       [this.services, reads.services],
       [this.secrets, reads.secrets],
+      [this.configMaps, reads.configMaps],
       [this.namespaces, reads.namespaces],
       [this.gatewayClasses, reads.gatewayClasses],
     ] as const;

@@ -180,8 +180,35 @@ export function retainedSecret(secret: Secret): Secret | undefined {
   return { ...rest, ...(data === undefined ? {} : { data }), ...(stringData === undefined ? {} : { stringData }) };
 }
 
+/** Most bytes of keys and values one ConfigMap may hold in Portico (the API server's own limit is 1 MiB). */
+export const MAX_CONFIGMAP_BYTES = 1024 * 1024;
+
+/**
+ * `v1` ConfigMap: the `data` that `custom-headers` and `auth-proxy-set-headers` name. `binaryData`
+ * is never read (sources drop it, retainedConfigMap); more than MAX_CONFIGMAP_BYTES of data fails
+ * validation, so an oversized object is reported and never held.
+ */
+export const ConfigMap = z.looseObject({
+  apiVersion: z.literal('v1'),
+  kind: z.literal('ConfigMap'),
+  metadata: ObjectMeta,
+  data: z
+    .record(z.string(), z.string())
+    .refine((data) => Object.entries(data).reduce((bytes, [key, value]) => bytes + key.length + value.length, 0) <= MAX_CONFIGMAP_BYTES, { message: `more than ${MAX_CONFIGMAP_BYTES} characters of data` })
+    .optional(),
+});
+export type ConfigMap = z.infer<typeof ConfigMap>;
+
+/** The part of a ConfigMap Portico holds: its metadata and `data` (`binaryData` and other fields dropped). Pure. */
+export function retainedConfigMap(configMap: ConfigMap): ConfigMap {
+  const { metadata } = configMap;
+  const kept = { name: metadata.name, namespace: metadata.namespace, uid: metadata.uid, resourceVersion: metadata.resourceVersion };
+  const meta = Object.fromEntries(Object.entries(kept).filter(([, value]) => value !== undefined)) as ConfigMap['metadata'];
+  return { apiVersion: 'v1', kind: 'ConfigMap', metadata: meta, ...(configMap.data === undefined ? {} : { data: configMap.data }) };
+}
+
 /** Any object Portico keeps in ClusterState. */
-export type KubeObject = Ingress | IngressClass | Service | EndpointSlice | Secret | GatewayApiObject;
+export type KubeObject = Ingress | IngressClass | Service | EndpointSlice | Secret | ConfigMap | GatewayApiObject;
 
 /** Kinds without a namespace. */
 export const CLUSTER_SCOPED_KINDS: ReadonlySet<KubeObject['kind']> = new Set(['IngressClass', 'GatewayClass', 'Namespace']);

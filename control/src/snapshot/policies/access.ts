@@ -61,18 +61,13 @@ function readBasic(reader: AnnotationReader): AccessData['basic'] | 'refused' | 
     reader.refuse('auth-realm', 'must be at most 256 printable ASCII characters');
     return 'refused';
   }
-  const reference = reader.string('auth-secret');
-  if (reference === undefined) {
-    reader.refuse('auth-secret', 'auth-type: basic needs auth-secret (the Secret holding the htpasswd file)');
+  const name = reader.localReference('auth-secret', 'Secret');
+  if (name === 'refused') return 'refused';
+  if (name === undefined) {
+    reader.refuse('auth-secret', `auth-type: ${type} needs auth-secret (the Secret holding the password file)`);
     return 'refused';
   }
-  const slash = reference.indexOf('/');
-  const namespace = slash < 0 ? reader.namespace : reference.slice(0, slash);
-  const name = slash < 0 ? reference : reference.slice(slash + 1);
-  if (namespace !== reader.namespace) {
-    reader.refuse('auth-secret', `Secret ${reference} is in another namespace; Portico reads auth Secrets from the Ingress's own namespace only`);
-    return 'refused';
-  }
+  const namespace = reader.namespace;
   const file = reader.secretAuth(name);
   if (file === undefined) {
     reader.refuse('auth-secret', `Secret ${namespace}/${name} not found, or it has no \`auth\` key`);

@@ -16,6 +16,8 @@
 import { z } from 'zod';
 import type { AuthEndpoint, AuthService } from './auth-url.ts';
 import { HEADER_NAME, parseAuthUrl, readAuthMethod, readResponseHeaders, readTemplate } from './auth-url.ts';
+import type { ConfigMapHeaders } from './header-configmap.ts';
+import { ConfigMapHeadersSchema, readHeaderConfigMap } from './header-configmap.ts';
 import type { AnnotationReader, LocalAnswer, PolicyModule, PolicyOutcome, RequestFacts } from './module.ts';
 
 /** A route's external authentication, as the snapshot carries it. */
@@ -34,6 +36,8 @@ export interface ExternalAuthData extends AuthEndpoint {
   readonly endpointSet: string | null;
   /** The endpoints to ask, filled in by the build for a Service host; null for any other host (resolved by DNS). */
   readonly endpoints: readonly { readonly address: string; readonly port: number }[] | null;
+  /** auth-proxy-set-headers: fields set on the subrequest (values may use VARIABLES); absent when not set. */
+  readonly proxySetHeaders?: ConfigMapHeaders;
 }
 
 /** The statuses nginx's `add_header` (without `always`) applies to: the auth cookie goes only on these by default. */
@@ -129,7 +133,10 @@ const NOT_FORWARDED = new Set(['host', 'content-length', 'transfer-encoding', 'c
 export function authRequestHeaders(request: ExternalAuthRequest, received: readonly (readonly [string, string])[]): [string, string][] {
   const { auth, facts } = request;
   const headers: [string, string][] = [];
-  for (const [name, value] of received) if (!NOT_FORWARDED.has(name.toLowerCase())) headers.push([name, value]);
+  const set = auth.proxySetHeaders?.headers;
+  // auth-proxy-set-headers replace the received fields of their names (nginx proxy_set_header).
+  const replaced = set === undefined ? undefined : new Set(set.map((header) => header.name.toLowerCase()));
+  for (const [name, value] of received) if (!NOT_FORWARDED.has(name.toLowerCase()) && replaced?.has(name.toLowerCase()) !== true) headers.push([name, value]);
   headers.push(['Host', auth.hostHeader]);
   headers.push(['X-Original-URL', `${facts.scheme}://${facts.host}${facts.target}`]);
   headers.push(['X-Original-Method', facts.method]);
@@ -143,6 +150,7 @@ export function authRequestHeaders(request: ExternalAuthRequest, received: reado
     // No body goes to the auth server; say so rather than let the method imply one.
     if (auth.method !== 'GET' && auth.method !== 'HEAD') headers.push(['Content-Length', '0']);
   }
+  if (set !== undefined) for (const header of set) headers.push([header.name, fillVariables(header.value, facts)]);
   return headers;
 }
 
@@ -188,7 +196,7 @@ export function decideAuth(request: ExternalAuthRequest, response: AuthResponse 
 function readExternalAuth(reader: AnnotationReader): ExternalAuthData | undefined {
   const raw = reader.string('auth-url');
   if (raw === undefined) {
-    for (const name of ['auth-method', 'auth-signin', 'auth-response-headers', 'auth-request-redirect', 'auth-signin-redirect-param']) {
+    for (const name of ['auth-method', 'auth-signin', 'auth-response-headers', 'auth-request-redirect', 'auth-signin-redirect-param', 'auth-proxy-set-headers']) {
       if (reader.raw(name) !== undefined) reader.warn(name, 'has no effect without auth-url');
     }
     return undefined;
@@ -206,7 +214,8 @@ function readExternalAuth(reader: AnnotationReader): ExternalAuthData | undefine
   if (!/^[A-Za-z0-9_.-]{1,64}$/.test(param)) reader.refuse('auth-signin-redirect-param', `${JSON.stringify(param)} is not a query parameter name (letters, digits, _.-)`);
   if (reader.string('satisfy')?.toLowerCase() === 'any') reader.refuse('satisfy', 'satisfy: any together with auth-url is not supported by Portico');
   const alwaysSetCookie = reader.boolean('auth-always-set-cookie', false);
-  if (method === 'refused' || signin === 'refused' || requestRedirect === 'refused' || responseHeaders === 'refused') return undefined;
+  const proxySetHeaders = readHeaderConfigMap(reader, 'auth-proxy-set-headers', { reserved: AUTH_SET_BY_PORTICO, variables: true });
+  if (method === 'refused' || signin === 'refused' || requestRedirect === 'refused' || responseHeaders === 'refused' || proxySetHeaders === 'refused') return undefined;
   return {
     url: target.url,
     scheme: target.scheme,
@@ -222,8 +231,14 @@ function readExternalAuth(reader: AnnotationReader): ExternalAuthData | undefine
     service: target.service ?? null,
     endpointSet: null,
     endpoints: null,
+    ...(proxySetHeaders === undefined ? {} : { proxySetHeaders }),
   };
 }
+
+/** Fields of the auth subrequest Portico writes itself (authRequestHeaders): a ConfigMap may not set them. */
+const AUTH_SET_BY_PORTICO: ReadonlyMap<string, string> = new Map(
+  ['x-original-url', 'x-original-method', 'x-original-uri', 'x-scheme', 'x-sent-from', 'x-real-ip', 'x-forwarded-for', 'x-auth-request-redirect'].map((name) => [name, 'Portico sets this field of the auth subrequest itself']),
+);
 
 const Template = z.string().regex(/^[\x21-\x7e]{1,2200}$/);
 
@@ -242,6 +257,7 @@ export const externalAuthModule: PolicyModule<ExternalAuthData> = {
     { name: 'auth-signin-redirect-param', support: 'honoured', note: 'the query parameter name for auth-signin (default rd)' },
     { name: 'auth-response-headers', support: 'honoured', note: 'these headers of a 2xx auth response replace the request\'s own on the way to the endpoint (removed when the auth server did not send them)' },
     { name: 'auth-request-redirect', support: 'honoured', note: 'the X-Auth-Request-Redirect sent to the auth server (default the request URI)' },
+    { name: 'auth-proxy-set-headers', support: 'honoured', note: 'each entry of the ConfigMap (same namespace only) is a field of the auth subrequest, replacing a received one of that name; $host, $http_host, $scheme, $request_uri, $escaped_request_uri, $request_method are filled in. A missing ConfigMap, an invalid key or value, another variable, or a field Portico sets itself refuses the Ingress (503)' },
     { name: 'auth-always-set-cookie', support: 'honoured', note: 'the auth server\'s Set-Cookie goes on the response whatever its status (default: only 2xx and redirects, as nginx add_header)' },
     { name: 'auth-keepalive', support: 'approximated', note: 'Portico always keeps connections to auth servers alive (at most 64 idle per address, 1024 in flight per process); the value is not used' },
     { name: 'auth-keepalive-requests', support: 'approximated', note: 'not used: keep-alive connections to auth servers are reused without a request limit' },
@@ -265,11 +281,12 @@ export const externalAuthModule: PolicyModule<ExternalAuthData> = {
     service: z.strictObject({ namespace: z.string().min(1), name: z.string().min(1), port: z.number().int().min(1).max(65535) }).nullable(),
     endpointSet: z.string().nullable(),
     endpoints: z.array(z.strictObject({ address: z.string().min(1), port: z.number().int().min(1).max(65535) })).nullable(),
+    proxySetHeaders: ConfigMapHeadersSchema.optional(),
   }),
   read: readExternalAuth,
   prepare: (data) => (facts: RequestFacts, outcome: PolicyOutcome) => {
     outcome.externalAuth = { auth: data, facts };
   },
   describe: (data) =>
-    `external authentication: each request is first checked by ${data.method ?? 'GET'} ${data.url}${data.service === null ? '' : ` (Service ${data.service.namespace}/${data.service.name}:${data.service.port}, ${data.endpoints?.length ?? 0} endpoints)`}; 2xx proxies, 401${data.signin === null ? '' : ' (302 to auth-signin)'}/403 answer so, else 500`,
+    `external authentication: each request is first checked by ${data.method ?? 'GET'} ${data.url}${data.service === null ? '' : ` (Service ${data.service.namespace}/${data.service.name}:${data.service.port}, ${data.endpoints?.length ?? 0} endpoints)`}; 2xx proxies, 401${data.signin === null ? '' : ' (302 to auth-signin)'}/403 answer so, else 500${data.proxySetHeaders === undefined ? '' : `; the subrequest carries ${data.proxySetHeaders.headers.map((header) => header.name).join(', ')} from ConfigMap ${data.proxySetHeaders.configMap}`}`,
 };

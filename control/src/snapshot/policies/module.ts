@@ -168,21 +168,26 @@ export type PolicyPhase = 'redirect' | 'access' | 'request' | 'balance';
 /** The decoded `auth` key of Secret `namespace/name`, or undefined when the Secret or the key is missing. */
 export type SecretAuthLookup = (namespace: string, name: string) => string | undefined;
 
+/** The `data` of ConfigMap `namespace/name`, or undefined when there is none. */
+export type ConfigMapLookup = (namespace: string, name: string) => Readonly<Record<string, string>> | undefined;
+
 /** Reads one Ingress's annotations for the modules, turning bad values into conditions. */
 export class AnnotationReader {
   readonly #annotations: Readonly<Record<string, string>>;
   readonly #source: PolicySource;
   readonly #report: (condition: PolicyCondition) => void;
   readonly #secretAuth: SecretAuthLookup;
+  readonly #configMap: ConfigMapLookup;
   /** Why the Ingress must not be served, one entry per refusing annotation. */
   readonly refusals: string[] = [];
 
-  /** Reads `annotations` of `source`; every finding goes to `report`; `secretAuth` reads Secrets of its namespace. */
-  constructor(annotations: Readonly<Record<string, string>>, source: PolicySource, report: (condition: PolicyCondition) => void, secretAuth: SecretAuthLookup = () => undefined) {
+  /** Reads `annotations` of `source`; every finding goes to `report`; `secretAuth` and `configMap` read objects of its namespace. */
+  constructor(annotations: Readonly<Record<string, string>>, source: PolicySource, report: (condition: PolicyCondition) => void, secretAuth: SecretAuthLookup = () => undefined, configMap: ConfigMapLookup = () => undefined) {
     this.#annotations = annotations;
     this.#source = source;
     this.#report = report;
     this.#secretAuth = secretAuth;
+    this.#configMap = configMap;
   }
 
   /** The namespace of the object read. */
@@ -193,6 +198,29 @@ export class AnnotationReader {
   /** The `auth` key (decoded) of Secret `name` in the object's namespace, or undefined when there is none. */
   secretAuth(name: string): string | undefined {
     return this.#secretAuth(this.#source.namespace, name);
+  }
+
+  /** The `data` of ConfigMap `name` in the object's namespace, or undefined when there is none. */
+  configMap(name: string): Readonly<Record<string, string>> | undefined {
+    return this.#configMap(this.#source.namespace, name);
+  }
+
+  /**
+   * The object name annotation `name` refers to as `name` or `namespace/name`, which must be the
+   * Ingress's own namespace (ingress-nginx without allow-cross-namespace-resources). Undefined
+   * when not set; 'refused' (with an Error condition) when it names another namespace.
+   */
+  localReference(name: string, kind: string): string | 'refused' | undefined {
+    const reference = this.string(name);
+    if (reference === undefined) return undefined;
+    const slash = reference.indexOf('/');
+    const namespace = slash < 0 ? this.namespace : reference.slice(0, slash);
+    const object = slash < 0 ? reference : reference.slice(slash + 1);
+    if (namespace !== this.namespace || object === '' || object.includes('/')) {
+      this.refuse(name, `${kind} ${reference} is not in the Ingress's namespace; Portico reads ${kind}s from the Ingress's own namespace only`);
+      return 'refused';
+    }
+    return object;
   }
 
   /** The raw value of `nginx.ingress.kubernetes.io/<name>`, or undefined when not set. */

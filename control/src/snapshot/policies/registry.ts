@@ -6,7 +6,7 @@
  */
 import { z } from 'zod';
 import type { AnnotationFact, PolicyCondition, PolicyModule, PolicyOutcome, PolicyPhase, PolicySource, PolicyStep, RequestFacts, RouteFacts } from './module.ts';
-import type { SecretAuthLookup } from './module.ts';
+import type { ConfigMapLookup, SecretAuthLookup } from './module.ts';
 import { AnnotationReader } from './module.ts';
 import { accessModule } from './access.ts';
 import { corsModule } from './cors.ts';
@@ -29,6 +29,7 @@ import { backendErrorModule } from './gateway-backend-error.ts';
 import { wwwRedirectModule } from './www-redirect.ts';
 import { nextUpstreamModule } from './next-upstream.ts';
 import { proxyRedirectModule } from './proxy-redirect.ts';
+import { customHeadersModule } from './custom-headers.ts';
 
 /** Per-route policy data in the snapshot: one optional member per module, absent when unused. */
 export const RoutePolicies = z.strictObject({
@@ -57,6 +58,7 @@ export const RoutePolicies = z.strictObject({
   wwwRedirect: wwwRedirectModule.schema.optional(),
   nextUpstream: nextUpstreamModule.schema.optional(),
   proxyRedirect: proxyRedirectModule.schema.optional(),
+  customHeaders: customHeadersModule.schema.optional(),
 });
 export type RoutePolicies = z.infer<typeof RoutePolicies>;
 
@@ -70,7 +72,7 @@ type AnyModule = PolicyModule<never> & { read?(reader: AnnotationReader): unknow
  */
 export const POLICY_MODULES: readonly AnyModule[] = [
   wwwRedirectModule, backendErrorModule, appRootModule, redirectModule, requestRedirectModule, corsModule, limitsModule, accessModule, externalAuthModule, useRegexModule, rewriteModule, forwardedPrefixModule, trailingSlashModule, proxyModule,
-  upstreamVhostModule, proxyRedirectModule, urlRewriteModule, requestHeaderModifierModule, responseHeaderModifierModule, timeoutsModule, requestMirrorModule, canaryModule, upstreamHashModule, affinityModule, nextUpstreamModule,
+  upstreamVhostModule, proxyRedirectModule, customHeadersModule, urlRewriteModule, requestHeaderModifierModule, responseHeaderModifierModule, timeoutsModule, requestMirrorModule, canaryModule, upstreamHashModule, affinityModule, nextUpstreamModule,
 ] as unknown as AnyModule[];
 
 /** Every annotation a module owns, with how it is honoured (docs, `portico check`, explain). */
@@ -87,8 +89,8 @@ export interface PolicyReading {
 }
 
 /** Runs every module's reader over one Ingress's annotations; each finding goes to `report`. */
-export function readPolicies(annotations: Readonly<Record<string, string>>, source: PolicySource, report: (condition: PolicyCondition) => void, secretAuth?: SecretAuthLookup): PolicyReading {
-  const reader = new AnnotationReader(annotations, source, report, secretAuth);
+export function readPolicies(annotations: Readonly<Record<string, string>>, source: PolicySource, report: (condition: PolicyCondition) => void, secretAuth?: SecretAuthLookup, configMap?: ConfigMapLookup): PolicyReading {
+  const reader = new AnnotationReader(annotations, source, report, secretAuth, configMap);
   const policies: Record<string, unknown> = {};
   let any = false;
   let regexPaths = false;

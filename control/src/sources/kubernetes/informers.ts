@@ -11,7 +11,7 @@ import { ListWatch, Watch } from '@kubernetes/client-node';
 import type { z } from 'zod';
 import type { ClusterState } from '../../state/cluster-state.ts';
 import type { KubeObject } from '../../state/objects.ts';
-import { EndpointSlice, Ingress, IngressClass, Secret, Service, retainedSecret } from '../../state/objects.ts';
+import { ConfigMap, EndpointSlice, Ingress, IngressClass, Secret, Service, retainedConfigMap, retainedSecret } from '../../state/objects.ts';
 import { GATEWAY_GROUP, Gateway, GatewayClass, GRPCRoute, HTTPRoute, Namespace, ReferenceGrant } from '../../state/gateway-objects.ts';
 import { KubeApiError, kubeCall } from './http.ts';
 
@@ -48,6 +48,10 @@ export const WATCHED_KINDS: readonly ResourceKind[] = [
   // other types never reach this process.
   { kind: 'Secret', apiVersion: 'v1', base: '/api/v1', plural: 'secrets', namespaced: true, fieldSelector: 'type=kubernetes.io/tls', schema: Secret },
   { kind: 'Secret', apiVersion: 'v1', base: '/api/v1', plural: 'secrets', namespaced: true, fieldSelector: 'type=Opaque', schema: Secret },
+  // ConfigMaps named by custom-headers and auth-proxy-set-headers, their `data` only (retainedConfigMap).
+  // Optional: a deployment whose RBAC predates them (403) still serves; an Ingress naming one then
+  // finds none and is refused (503), never served without it.
+  { kind: 'ConfigMap', apiVersion: 'v1', base: '/api/v1', plural: 'configmaps', namespaced: true, schema: ConfigMap, optionalApi: 'v1 ConfigMaps' },
   // Gateway API: optional, so a cluster without its CRDs still serves Ingresses.
   { kind: 'GatewayClass', apiVersion: `${GATEWAY_GROUP}/v1`, base: GATEWAY_V1, plural: 'gatewayclasses', namespaced: false, schema: GatewayClass, optionalApi: GATEWAY_API_NAME },
   { kind: 'Gateway', apiVersion: `${GATEWAY_GROUP}/v1`, base: GATEWAY_V1, plural: 'gateways', namespaced: true, schema: Gateway, optionalApi: GATEWAY_API_NAME },
@@ -178,7 +182,7 @@ export class KubernetesSource {
         if (raw.metadata?.name && this.state.remove({ kind: resource.kind, metadata: { name: raw.metadata.name, namespace: raw.metadata.namespace } })) this.options.onChange(resource.kind);
         return;
       }
-      const object = parsed.data.kind === 'Secret' ? retainedSecret(parsed.data) : parsed.data;
+      const object = parsed.data.kind === 'Secret' ? retainedSecret(parsed.data) : parsed.data.kind === 'ConfigMap' ? retainedConfigMap(parsed.data) : parsed.data;
       if (object === undefined) {
         // A Secret that lost (or never had) the one key Portico holds: forget any older copy.
         if (this.state.remove({ kind: resource.kind, metadata: { name: parsed.data.metadata.name, namespace: parsed.data.metadata.namespace } })) this.options.onChange(resource.kind);

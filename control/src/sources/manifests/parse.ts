@@ -5,7 +5,7 @@
 import type { z } from 'zod';
 import type { KubeObject } from '../../state/objects.ts';
 import { GATEWAY_GROUP, Gateway, GatewayClass, GRPCRoute, HTTPRoute, Namespace, ReferenceGrant } from '../../state/gateway-objects.ts';
-import { CLUSTER_SCOPED_KINDS, EndpointSlice, Ingress, IngressClass, Secret, Service, retainedSecret } from '../../state/objects.ts';
+import { CLUSTER_SCOPED_KINDS, ConfigMap, EndpointSlice, Ingress, IngressClass, Secret, Service, retainedConfigMap, retainedSecret } from '../../state/objects.ts';
 import type { ParsedDocument, ParseFailure, ParseLimits } from './bounded.ts';
 import { describeFailure, MANIFEST_FILE_LIMITS, manifestLimits, parseJsonBounded, parseYamlBounded } from './bounded.ts';
 import { convertLegacyIngress, LEGACY_INGRESS_VERSIONS } from './legacy.ts';
@@ -37,6 +37,7 @@ const SCHEMAS: Record<string, z.ZodType<KubeObject>> = {
   'v1 Service': Service,
   'discovery.k8s.io/v1 EndpointSlice': EndpointSlice,
   'v1 Secret': Secret,
+  'v1 ConfigMap': ConfigMap,
   'v1 Namespace': Namespace,
   [`${GATEWAY_GROUP}/v1 GatewayClass`]: GatewayClass,
   [`${GATEWAY_GROUP}/v1 Gateway`]: Gateway,
@@ -167,5 +168,5 @@ function acceptDocument(value: unknown, file: string, document: number, objects:
     if (retained !== undefined) objects.push(retained);
     return;
   }
-  objects.push(object);
+  objects.push(object.kind === 'ConfigMap' ? retainedConfigMap(object) : object);
 }
