@@ -2,6 +2,7 @@
  * Parsing of kubectl-style manifest text (YAML multi-document or JSON, `List` kinds included)
  * into validated objects. Bad documents become problems; the good ones in the same text still load.
  */
+import { createHash } from 'node:crypto';
 import type { z } from 'zod';
 import type { KubeObject } from '../../state/objects.ts';
 import { GATEWAY_GROUP, Gateway, GatewayClass, GRPCRoute, HTTPRoute, Namespace, ReferenceGrant } from '../../state/gateway-objects.ts';
@@ -82,6 +83,70 @@ function parseProblem(failure: ParseFailure, file: string, document: number): Ma
 export function parseManifestText(text: string, file: string, limits: ParseLimits = manifestLimits(file)): ManifestParseResult {
   const objects: KubeObject[] = [];
   const problems: ManifestProblem[] = [];
+  eachDocument(text, file, limits, problems, (value, document) => acceptDocument(value, file, document, objects, problems));
+  return { objects, problems };
+}
+
+/** One object of a file parsed by parseManifestKnown. */
+export interface KnownEntry {
+  /**
+   * The fingerprint of the document it came from, when that document gave exactly this object and
+   * no problem (only such documents are ever skipped); absent otherwise.
+   */
+  readonly fingerprint?: string;
+  /** The object; absent when `fingerprint` was known: the caller holds the object it gave before. */
+  readonly object?: KubeObject;
+}
+
+/** What parseManifestKnown found: the file's objects in order, and every problem. */
+export interface KnownParseResult {
+  readonly entries: KnownEntry[];
+  readonly problems: ManifestProblem[];
+}
+
+/**
+ * The fingerprint of a parsed document: a SHA-256 of its JSON text, so equal fingerprints mean
+ * equal documents (keys in the same order), which validate to equal objects. Undefined for a
+ * document JSON cannot tell apart from another (a YAML `.inf`, `.nan` or `-0` prints like `null`
+ * or `0`): such a document is always validated.
+ */
+export function documentFingerprint(value: unknown): string | undefined {
+  let exact = true;
+  const json = JSON.stringify(value, (_key, field: unknown) => {
+    if (typeof field === 'number' && (!Number.isFinite(field) || Object.is(field, -0))) exact = false;
+    return field;
+  });
+  return exact && json !== undefined ? createHash('sha256').update(json).digest('base64') : undefined;
+}
+
+/**
+ * parseManifestText, except that a document whose fingerprint is in `known` (one that gave exactly
+ * one object and no problem before) is not validated again and its object is not returned: its
+ * entry holds only the fingerprint. Parsing, limits, duplicate keys and the problems of every
+ * other document are exactly parseManifestText's, so mapping the entries back to the objects they
+ * name gives what parseManifestText gives. This is what keeps an edit of one Ingress in a file of
+ * thousands from re-validating, copying across threads and comparing every one of them.
+ */
+export function parseManifestKnown(text: string, file: string, limits: ParseLimits, known: ReadonlySet<string>): KnownParseResult {
+  const entries: KnownEntry[] = [];
+  const problems: ManifestProblem[] = [];
+  eachDocument(text, file, limits, problems, (value, document) => {
+    const fingerprint = documentFingerprint(value);
+    if (fingerprint !== undefined && known.has(fingerprint)) {
+      entries.push({ fingerprint });
+      return;
+    }
+    const objects: KubeObject[] = [];
+    const before = problems.length;
+    acceptDocument(value, file, document, objects, problems);
+    const clean = problems.length === before && objects.length === 1 && fingerprint !== undefined;
+    for (const object of objects) entries.push(clean ? { fingerprint, object } : { object });
+  });
+  return { entries, problems };
+}
+
+/** Calls `visit` with each document of the text (each item of a `List`) and its index; documents that cannot be parsed become problems. */
+function eachDocument(text: string, file: string, limits: ParseLimits, problems: ManifestProblem[], visit: (value: unknown, document: number) => void): void {
   let documents: readonly ParsedDocument[] | undefined;
   if (/\.json$/i.test(file)) {
     const json = parseJsonBounded(text, limits);
@@ -100,12 +165,11 @@ export function parseManifestText(text: string, file: string, limits: ParseLimit
     const value = document.value;
     if (value === null || value === undefined) continue; // an empty document is not a document for kubectl either
     if (isRecord(value) && value.kind === 'List' && Array.isArray(value.items)) {
-      for (const item of value.items) acceptDocument(item, file, index++, objects, problems);
+      for (const item of value.items) visit(item, index++);
       continue;
     }
-    acceptDocument(value, file, index++, objects, problems);
+    visit(value, index++);
   }
-  return { objects, problems };
 }
 
 function acceptDocument(value: unknown, file: string, document: number, objects: KubeObject[], problems: ManifestProblem[]): void {

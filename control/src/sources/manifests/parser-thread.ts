@@ -6,17 +6,18 @@
  * one starts on the next job) and fails only the jobs it held. The queue is bounded.
  */
 import { Worker } from 'node:worker_threads';
-import type { ManifestParseResult } from './parse.ts';
+import type { KnownParseResult, ManifestParseResult } from './parse.ts';
 import type { ParsedDocument, ParseLimits } from './bounded.ts';
 import { PorticoError } from '../../errors.ts';
 
 /** What the worker is asked to parse. */
 export type ParseJob =
   | { readonly id: number; readonly kind: 'manifest'; readonly text: string; readonly file: string; readonly limits?: ParseLimits }
+  | { readonly id: number; readonly kind: 'known'; readonly text: string; readonly file: string; readonly limits: ParseLimits; readonly known: readonly string[] }
   | { readonly id: number; readonly kind: 'json' | 'yaml'; readonly text: string; readonly limits?: ParseLimits };
 
 /** What a parse produced. */
-export type ParseResult = { readonly kind: 'manifest'; readonly result: ManifestParseResult } | { readonly kind: 'documents'; readonly documents: ParsedDocument[] };
+export type ParseResult = { readonly kind: 'manifest'; readonly result: ManifestParseResult } | { readonly kind: 'known'; readonly result: KnownParseResult } | { readonly kind: 'documents'; readonly documents: ParsedDocument[] };
 
 /** What the worker answers: a result, or the message of an unexpected error. */
 export type ParseReply = { readonly id: number; readonly result: ParseResult; readonly error?: undefined } | { readonly id: number; readonly error: string; readonly result?: undefined };
@@ -55,6 +56,13 @@ export class ParserThread {
   async parseManifest(text: string, file: string, limits?: ParseLimits): Promise<ManifestParseResult> {
     const result = await this.submit({ kind: 'manifest', text, file, ...(limits ? { limits } : {}) });
     if (result.kind !== 'manifest') throw new PorticoError('PORTICO_E_PARSER_FAILED', 'parser thread answered the wrong kind');
+    return result.result;
+  }
+
+  /** Parses one manifest file's text skipping the documents whose fingerprints are `known` (as parseManifestKnown). */
+  async parseManifestKnown(text: string, file: string, limits: ParseLimits, known: readonly string[]): Promise<KnownParseResult> {
+    const result = await this.submit({ kind: 'known', text, file, limits, known });
+    if (result.kind !== 'known') throw new PorticoError('PORTICO_E_PARSER_FAILED', 'parser thread answered the wrong kind');
     return result.result;
   }
 

@@ -6,12 +6,14 @@
 import { parentPort } from 'node:worker_threads';
 import type { ParseJob, ParseReply, ParseResult } from './parser-thread.ts';
 import { API_BODY_LIMITS, parseJsonBounded, parseYamlBounded } from './bounded.ts';
-import { parseManifestText } from './parse.ts';
+import { parseManifestKnown, parseManifestText } from './parse.ts';
 
 function run(job: ParseJob): ParseResult {
   switch (job.kind) {
     case 'manifest':
       return { kind: 'manifest', result: parseManifestText(job.text, job.file, job.limits) };
+    case 'known':
+      return { kind: 'known', result: parseManifestKnown(job.text, job.file, job.limits, new Set(job.known)) };
     case 'json':
       return { kind: 'documents', documents: [parseJsonBounded(job.text, job.limits ?? API_BODY_LIMITS)] };
     case 'yaml':

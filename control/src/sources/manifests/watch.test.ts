@@ -5,7 +5,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ClusterState } from '../../state/cluster-state.ts';
 import type { ParseLimits } from './bounded.ts';
 import type { ManifestProblem } from './parse.ts';
-import { parseManifestText } from './parse.ts';
+import { parseManifestKnown } from './parse.ts';
+import { sharedParserThread } from './parser-thread.ts';
 import { ManifestSource } from './watch.ts';
 import type { ManifestSourceOptions } from './watch.ts';
 
@@ -175,9 +176,9 @@ describe('ManifestSource', () => {
     dir = await mkdtemp(join(tmpdir(), 'portico-incremental-'));
     for (let i = 0; i < 20; i++) await writeFile(join(dir, `f${String(i).padStart(2, '0')}.yaml`), service(`s${i}`));
     const parsed: string[] = [];
-    const parse = async (text: string, file: string, limits: ParseLimits) => {
+    const parse = async (text: string, file: string, limits: ParseLimits, known: readonly string[]) => {
       parsed.push(file);
-      return parseManifestText(text, file, limits);
+      return parseManifestKnown(text, file, limits, new Set(known));
     };
     await start({ parse });
     expect(parsed).toHaveLength(20);
@@ -186,6 +187,40 @@ describe('ManifestSource', () => {
     await until(() => ports().includes('s7:8080'), 'f07 edit');
     await source!.reload(); // a safety-net rescan: stats only
     expect(parsed).toEqual(['f07.yaml']);
+  });
+
+  it('an edit of one document of a List keeps every other object as stored and journals only the edited one (through the parser thread)', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'portico-known-'));
+    const list = (port: number) => JSON.stringify({ apiVersion: 'v1', kind: 'List', items: Array.from({ length: 300 }, (_, i) => ({ apiVersion: 'v1', kind: 'Service', metadata: { name: `s${i}`, namespace: 'web' }, spec: { ports: [{ port: i === 123 ? port : 80 }] } })) });
+    // Saved as editors save (write beside, rename over): the watcher never sees half a file.
+    const save = async (text: string) => {
+      await writeFile(join(dir, 'list.json.tmp'), text);
+      await rename(join(dir, 'list.json.tmp'), join(dir, 'list.json'));
+    };
+    await save(list(80));
+    const validated: number[] = [];
+    await start({ parse: async (text, file, limits, known) => {
+      const result = await sharedParserThread().parseManifestKnown(text, file, limits, known);
+      validated.push(result.entries.filter((entry) => entry.object !== undefined).length);
+      return result;
+    } });
+    const before = new Map(state.services);
+    state.takeChanges();
+    await save(list(8080));
+    await until(() => ports().includes('s123:8080'), 'one document edited');
+    expect([...state.takeChanges().entries()].map(([kind, keys]) => [kind, [...keys]])).toEqual([['Service', ['web/s123']]]);
+    expect(validated).toEqual([300, 1]); // the edit validated and sent back one object, not 300
+    for (const [key, object] of state.services) if (key !== 'web/s123') expect(object).toBe(before.get(key));
+    // Broken, then the same text again: the last good objects stay, and come back as they were.
+    await save(list(8080).slice(0, 5000));
+    await until(() => problems.length > 0, 'truncated');
+    expect(problems[0]).toMatchObject({ file: 'list.json', code: 'PORTICO_E_MANIFEST_PARSE', line: 1 });
+    const kept = new Map(state.services);
+    await save(list(8080));
+    await until(() => problems.length === 0, 'repaired');
+    expect(state.takeChanges().size).toBe(0);
+    for (const [key, object] of state.services) expect(object).toBe(kept.get(key));
+    expect(validated.at(-1)).toBe(0);
   });
 
   it('rescans on its own when no event arrives (the safety net)', async () => {
@@ -203,9 +238,9 @@ describe('ManifestSource', () => {
     dir = await mkdtemp(join(tmpdir(), 'portico-size-'));
     await writeFile(join(dir, 'a.yaml'), service('a'));
     const parsed: string[] = [];
-    const parse = async (text: string, file: string, limits: ParseLimits) => {
+    const parse = async (text: string, file: string, limits: ParseLimits, known: readonly string[]) => {
       parsed.push(file);
-      return parseManifestText(text, file, limits);
+      return parseManifestKnown(text, file, limits, new Set(known));
     };
     await start({ parse, limits: { maxBytes: 4096, maxKeys: 1000, maxDepth: 16, maxAliasCount: 10 } });
     await writeFile(join(dir, 'a.yaml'), service('a') + `# ${'x'.repeat(8192)}\n`);

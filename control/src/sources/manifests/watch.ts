@@ -8,6 +8,9 @@
  *   safety net for any event the kernel or Node drops.
  * - A scan stats every file and re-reads and re-parses only those whose identity, size or times
  *   changed; parsing runs in the parser thread, bounded (a YAML bomb is that file's problem).
+ *   Within a changed file, documents whose fingerprint is that of a document the file held
+ *   before are not validated again: they keep their object (parseManifestKnown), so an edit of
+ *   one Ingress among thousands in a `List` costs the parse, not a copy and compare of every object.
  * - A file that fails to parse keeps its last good objects and is reported; a file that becomes
  *   empty while it held objects keeps them for a grace period (a truncate-then-write save) and
  *   warns. A file that never parsed makes the source not ready, with the reason.
@@ -22,7 +25,7 @@ import type { KubeObject } from '../../state/objects.ts';
 import type { ParseLimits } from './bounded.ts';
 import { manifestLimits } from './bounded.ts';
 import { walkManifestTree } from './load.ts';
-import type { ManifestParseResult, ManifestProblem } from './parse.ts';
+import type { KnownParseResult, ManifestProblem } from './parse.ts';
 import { sharedParserThread } from './parser-thread.ts';
 
 /** Options of the watcher. */
@@ -38,8 +41,8 @@ export interface ManifestSourceOptions {
   readonly rescanMs?: number;
   /** How long a file that became empty keeps its objects (default 5000 ms). */
   readonly emptyGraceMs?: number;
-  /** Parses one file's text; default: the shared parser thread. */
-  readonly parse?: (text: string, file: string, limits: ParseLimits) => Promise<ManifestParseResult>;
+  /** Parses one file's text, skipping documents whose fingerprints are `known` (as parseManifestKnown); default: the shared parser thread. */
+  readonly parse?: (text: string, file: string, limits: ParseLimits, known: readonly string[]) => Promise<KnownParseResult>;
   readonly limits?: ParseLimits;
 }
 
@@ -49,12 +52,16 @@ interface FileEntry {
   readonly signature: string;
   /** The objects served for it (the last good ones when it is broken). */
   readonly objects: readonly KubeObject[];
+  /** Those of `objects` that came from a document with a fingerprint (parseManifestKnown), by it. */
+  readonly fingerprints: ReadonlyMap<string, KubeObject>;
   readonly problems: readonly ManifestProblem[];
   /** Whether it was ever read and parsed (schema problems aside). */
   readonly good: boolean;
   /** When it was first seen empty while holding objects (grace period), if it is. */
   readonly emptySince?: number;
 }
+
+const NO_FINGERPRINTS: ReadonlyMap<string, KubeObject> = new Map();
 
 function identity(object: KubeObject): string {
   return `${object.kind} ${objectKey(object.metadata.namespace, object.metadata.name)}`;
@@ -226,23 +233,33 @@ export class ManifestSource {
       return this.broken(name, previous, `cannot read: ${(error as Error).message}`, 'PORTICO_E_MANIFEST_READ', signature);
     }
     this.parses++;
-    let result: ManifestParseResult;
+    const known = previous?.fingerprints ?? NO_FINGERPRINTS;
+    let result: KnownParseResult;
     try {
-      result = await (this.options.parse ?? ((t, f, l) => sharedParserThread().parseManifest(t, f, l)))(text, name, limits);
+      result = await (this.options.parse ?? ((t, f, l, k) => sharedParserThread().parseManifestKnown(t, f, l, k)))(text, name, limits, [...known.keys()]);
     } catch (error) {
       return this.broken(name, previous, `could not be parsed: ${(error as Error).message}`, 'PORTICO_E_MANIFEST_PARSE', signature);
     }
     if (text.trim() === '' && previous !== undefined && previous.objects.length > 0) return this.emptied(name, previous, signature);
     if (result.problems.some((p) => p.severity === 'error') && previous !== undefined && previous.objects.length > 0) {
-      return { signature, objects: previous.objects, problems: result.problems, good: previous.good };
+      return { signature, objects: previous.objects, fingerprints: previous.fingerprints, problems: result.problems, good: previous.good };
     }
-    return { signature, objects: result.objects, problems: result.problems, good: previous?.good === true || !result.problems.some(unparseable) };
+    // A known fingerprint keeps the very object it named: unchanged documents cost no compare downstream.
+    const objects: KubeObject[] = [];
+    const fingerprints = new Map<string, KubeObject>();
+    for (const entry of result.entries) {
+      const object = entry.object ?? (entry.fingerprint === undefined ? undefined : known.get(entry.fingerprint));
+      if (object === undefined) return this.broken(name, previous, 'the parser skipped a document whose fingerprint it was not given (a bug)', 'PORTICO_E_MANIFEST_PARSE', signature);
+      objects.push(object);
+      if (entry.fingerprint !== undefined) fingerprints.set(entry.fingerprint, object);
+    }
+    return { signature, objects, fingerprints, problems: result.problems, good: previous?.good === true || !result.problems.some(unparseable) };
   }
 
   /** A file that cannot be read or parsed at all: its last good objects stay. */
   private broken(name: string, previous: FileEntry | undefined, message: string, code: ManifestProblem['code'], signature = ''): FileEntry {
     const kept = previous !== undefined && previous.objects.length > 0 ? `; keeping its last good ${previous.objects.length} objects` : '';
-    return { signature, objects: previous?.objects ?? [], problems: [problem(name, 'error', code, `${message}${kept}`)], good: previous?.good ?? false };
+    return { signature, objects: previous?.objects ?? [], fingerprints: previous?.fingerprints ?? NO_FINGERPRINTS, problems: [problem(name, 'error', code, `${message}${kept}`)], good: previous?.good ?? false };
   }
 
   /** A file that became empty while it held objects: kept for the grace period, then accepted. */
@@ -250,10 +267,10 @@ export class ManifestSource {
     const grace = this.options.emptyGraceMs ?? 5000;
     const since = previous.emptySince ?? Date.now();
     const left = since + grace - Date.now();
-    if (left <= 0) return { signature, objects: [], problems: [], good: true };
+    if (left <= 0) return { signature, objects: [], fingerprints: NO_FINGERPRINTS, problems: [], good: true };
     this.schedule(left + 10);
     const message = `the file is empty; keeping its ${previous.objects.length} objects for ${Math.ceil(grace / 1000)} s in case it is being rewritten, then removing them`;
-    return { signature, objects: previous.objects, problems: [problem(name, 'warning', 'PORTICO_W_MANIFEST_EMPTY', message)], good: previous.good, emptySince: since };
+    return { signature, objects: previous.objects, fingerprints: previous.fingerprints, problems: [problem(name, 'warning', 'PORTICO_W_MANIFEST_EMPTY', message)], good: previous.good, emptySince: since };
   }
 
   /**

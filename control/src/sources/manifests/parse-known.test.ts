@@ -1,0 +1,155 @@
+/**
+ * parseManifestKnown against parseManifestText: whatever the previous version of a file was,
+ * skipping the documents whose fingerprints were known and taking back the objects they named
+ * gives exactly what a full parse gives — the same objects in the same order and the same
+ * problems (codes, documents, file:line:column), hostile files included.
+ */
+import { describe, expect, it } from 'vitest';
+import type { KubeObject } from '../../state/objects.ts';
+import type { ParseLimits } from './bounded.ts';
+import { manifestLimits } from './bounded.ts';
+import type { ManifestParseResult } from './parse.ts';
+import { documentFingerprint, parseManifestKnown, parseManifestText } from './parse.ts';
+
+/** What the watcher keeps of a parse: the objects by fingerprint. */
+type Known = Map<string, KubeObject>;
+
+/** parseManifestKnown with `known`, its entries mapped back to objects as the watcher maps them; and the next `known`. */
+function viaKnown(text: string, file: string, known: Known, limits: ParseLimits = manifestLimits(file)): { result: ManifestParseResult; next: Known; skipped: number } {
+  const { entries, problems } = parseManifestKnown(text, file, limits, new Set(known.keys()));
+  const next: Known = new Map();
+  let skipped = 0;
+  const objects = entries.map((entry) => {
+    if (entry.object === undefined) skipped++;
+    const object = entry.object ?? known.get(entry.fingerprint!);
+    if (object === undefined) throw new Error(`skipped a document whose fingerprint was not known: ${entry.fingerprint}`);
+    if (entry.fingerprint !== undefined) next.set(entry.fingerprint, object);
+    return object;
+  });
+  return { result: { objects, problems }, next, skipped };
+}
+
+const ingress = (i: number, path = '/api', extra: Record<string, unknown> = {}) => ({
+  apiVersion: 'networking.k8s.io/v1',
+  kind: 'Ingress',
+  metadata: { name: `app-${i}`, namespace: 'team' },
+  spec: { rules: [{ host: `app-${i}.example.com`, http: { paths: [{ path, pathType: 'Prefix', backend: { service: { name: `svc-${i}`, port: { number: 80 } } } }] } }] },
+  ...extra,
+});
+const service = (i: number, port = 80) => ({ apiVersion: 'v1', kind: 'Service', metadata: { name: `svc-${i}`, namespace: 'team' }, spec: { ports: [{ port }] } });
+const jsonList = (items: unknown[]) => `${JSON.stringify({ apiVersion: 'v1', kind: 'List', items }, null, 1)}\n`;
+const yamlDocs = (items: unknown[]) => items.map((item) => JSON.stringify(item)).join('\n---\n');
+
+/** A deterministic pseudo-random sequence (no flaky seeds). */
+function lcg(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => (state = (Math.imul(state, 1664525) + 1013904223) >>> 0) / 2 ** 32;
+}
+
+/** Versions of one file: each a small edit of the one before, some of them hostile. */
+function versions(random: () => number, asYaml: boolean): string[] {
+  let items: unknown[] = Array.from({ length: 12 }, (_, i) => (i % 3 === 0 ? service(i) : ingress(i)));
+  const render = () => (asYaml ? yamlDocs(items) : jsonList(items));
+  const out = [render()];
+  for (let step = 0; step < 40; step++) {
+    const at = Math.floor(random() * items.length);
+    const what = Math.floor(random() * 12);
+    let text: string | undefined;
+    items = [...items];
+    if (what === 0) items[at] = ingress(at, `/e${step}`);
+    else if (what === 1) items.splice(at, 1);
+    else if (what === 2) items.splice(at, 0, service(100 + step, 8000 + step));
+    else if (what === 3) items.push(items[at]); // the same document twice: same fingerprint, one object
+    else if (what === 4) items[at] = { ...ingress(at), apiVersion: 'extensions/v1beta1' }; // converted, with a warning
+    else if (what === 5) items[at] = { ...ingress(at), spec: { rules: [{ http: { paths: [{ path: '/', pathType: 'Regex' }] } }] } }; // schema error
+    else if (what === 6) items[at] = { apiVersion: 'v1', kind: 'Secret', metadata: { name: `opaque-${step}` }, type: 'Opaque', data: { k: 'dg==' } }; // kept: nothing
+    else if (what === 7) text = render().slice(0, Math.floor(random() * render().length)); // truncated mid-write
+    else if (what === 8) text = ''; // emptied
+    else if (what === 9) text = render().replace('"kind"', asYaml ? '"kind": "Service",\n "kind"' : '"kind": "Service",\n "kind"'); // a duplicate key
+    else if (what === 10) items.reverse();
+    else items[at] = service(at, 9000 + step);
+    out.push(text ?? render());
+  }
+  return out;
+}
+
+describe('parseManifestKnown', () => {
+  for (const [file, asYaml] of [
+    ['fleet.json', false],
+    ['fleet.yaml', true],
+  ] as const) {
+    it(`gives what parseManifestText gives across 40 edits of ${file}, hostile ones included, skipping what did not change`, () => {
+      const random = lcg(asYaml ? 7 : 11);
+      let known: Known = new Map();
+      let skippedTotal = 0;
+      for (const text of versions(random, asYaml)) {
+        const full = parseManifestText(text, file);
+        const { result, next, skipped } = viaKnown(text, file, known);
+        expect(result.problems).toEqual(full.problems);
+        expect(result.objects).toEqual(full.objects);
+        skippedTotal += skipped;
+        // The watcher keeps the last good objects of a file that fails: so does this walk.
+        if (!full.problems.some((p) => p.severity === 'error') || known.size === 0) known = next;
+      }
+      expect(skippedTotal).toBeGreaterThan(100);
+    });
+  }
+
+  it('skips exactly the unchanged documents of a List when one Ingress is edited, and returns the edited one', () => {
+    const items = Array.from({ length: 50 }, (_, i) => ingress(i));
+    const first = viaKnown(jsonList(items), 'a.json', new Map());
+    expect(first.skipped).toBe(0);
+    expect(first.next.size).toBe(50);
+    const edited = [...items];
+    edited[17] = ingress(17, '/changed');
+    const { result, skipped } = parseManifestKnown(jsonList(edited), 'a.json', manifestLimits('a.json'), new Set(first.next.keys())).entries.reduce(
+      (acc, entry) => ({ result: entry.object === undefined ? acc.result : [...acc.result, entry.object], skipped: acc.skipped + (entry.object === undefined ? 1 : 0) }),
+      { result: [] as KubeObject[], skipped: 0 },
+    );
+    expect(skipped).toBe(49);
+    expect(result.map((object) => object.metadata.name)).toEqual(['app-17']);
+  });
+
+  it('never skips a document that gave a warning or no object, so its problem is reported every time', () => {
+    const legacy = { ...ingress(1), apiVersion: 'extensions/v1beta1' };
+    const text = jsonList([legacy, service(2)]);
+    const first = viaKnown(text, 'a.json', new Map());
+    expect(first.result.problems).toMatchObject([{ code: 'PORTICO_W_LEGACY_API', document: 0 }]);
+    const again = viaKnown(text, 'a.json', first.next);
+    expect(again.skipped).toBe(1); // the Service
+    expect(again.result.problems).toEqual(first.result.problems);
+  });
+
+  it('keeps the limits and error positions of a full parse when most documents are known', () => {
+    const items = Array.from({ length: 30 }, (_, i) => service(i));
+    const { next } = viaKnown(jsonList(items), 'a.json', new Map());
+    // Over the key limit: refused whole, whatever is known.
+    const tight: ParseLimits = { maxBytes: 1 << 20, maxKeys: 100, maxDepth: 64, maxAliasCount: 10 };
+    const limited = viaKnown(jsonList(items), 'a.json', next, tight);
+    expect(limited.result).toEqual(parseManifestText(jsonList(items), 'a.json', tight));
+    expect(limited.result.problems).toMatchObject([{ code: 'PORTICO_E_MANIFEST_PARSE', line: expect.any(Number), column: expect.any(Number) }]);
+    expect(limited.result.objects).toEqual([]);
+    // A duplicate key deep in the file: its line and column, as a full parse names them.
+    const duplicate = jsonList(items).replace('"svc-20"', '"svc-20", "name": "again"');
+    const dup = viaKnown(duplicate, 'a.json', next);
+    expect(dup.result).toEqual(parseManifestText(duplicate, 'a.json'));
+    expect(dup.result.problems[0]!.message).toMatch(/duplicate key "name"/);
+    // A huge file: refused on size before anything is parsed.
+    const huge = jsonList(Array.from({ length: 40_000 }, (_, i) => service(i)));
+    const small: ParseLimits = { ...manifestLimits('a.json'), maxBytes: 1 << 20 };
+    expect(viaKnown(huge, 'a.json', next, small).result).toEqual(parseManifestText(huge, 'a.json', small));
+  });
+
+  it('gives no fingerprint to documents JSON cannot tell apart (.inf, .nan, -0 print as null or 0)', () => {
+    expect(documentFingerprint({ a: Number.POSITIVE_INFINITY })).toBeUndefined();
+    expect(documentFingerprint({ a: [Number.NaN] })).toBeUndefined();
+    expect(documentFingerprint({ a: -0 })).toBeUndefined();
+    expect(documentFingerprint({ a: null })).toMatch(/^[A-Za-z0-9+/]{43}=$/);
+    expect(documentFingerprint({ a: 1, b: 2 })).not.toBe(documentFingerprint({ b: 2, a: 1 }));
+    // A port of null validated cleanly never stands for a port of .inf.
+    const withNull = 'apiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec: {ports: [{port: 80, name: null}]}\n';
+    const first = viaKnown(withNull, 's.yaml', new Map());
+    const inf = withNull.replace('name: null', 'name: .inf');
+    expect(viaKnown(inf, 's.yaml', first.next).result).toEqual(parseManifestText(inf, 's.yaml'));
+  });
+});
