@@ -2,7 +2,7 @@
  * Access annotations through the real proxy (manifests -> compile -> router -> proxy -> a loopback
  * backend), modelled on ingress-nginx's test/e2e/annotations/{ipallowlist,ipdenylist,auth,satisfy}.go:
  * who gets 403 / 401 / 200, that refused requests never reach the backend, and that a policy
- * Portico cannot honour (bad CIDR, missing Secret, digest, auth-map, other namespace) refuses the
+ * Portico cannot honour (bad CIDR, missing Secret, auth-map, other namespace) refuses the
  * route (503 and an Error condition) rather than serving it open.
  */
 import { Explainer } from '@portico/control/explain';
@@ -29,7 +29,6 @@ function manifests(port: number): string {
     ingress('basic', auth),
     ingress('no-secret', { ...auth, [`${P}auth-secret`]: 'missing' }),
     ingress('other-namespace', { ...auth, [`${P}auth-secret`]: 'other/htpasswd' }),
-    ingress('digest', { ...auth, [`${P}auth-type`]: 'digest' }),
     ingress('auth-map', { ...auth, [`${P}auth-secret-type`]: 'auth-map' }),
     ingress('any-outside', { ...auth, [`${P}whitelist-source-range`]: '10.0.0.0/8', [`${P}satisfy`]: 'any' }),
     ingress('any-inside', { ...auth, [`${P}whitelist-source-range`]: '127.0.0.1', [`${P}satisfy`]: 'any' }),
@@ -117,7 +116,7 @@ describe('access annotations through the real proxy', () => {
     expect(JSON.stringify(conditions)).not.toContain('LrttParrLPdxvgutaSXWJ0');
   });
 
-  it.each(['no-secret', 'other-namespace', 'digest', 'auth-map'])('hostile: %s refuses the Ingress (503, Error condition)', async (name) => {
+  it.each(['no-secret', 'other-namespace', 'auth-map'])('hostile: %s refuses the Ingress (503, Error condition)', async (name) => {
     await expectStatus(`${name}.test`, 503, basic('foo', 'secret'));
     expect(conditions.some((c) => c.source.name === name && c.severity === 'Error')).toBe(true);
   });

@@ -121,6 +121,29 @@ describe('portico check', () => {
     expect(json.summary).toMatchObject({ unrouted: ['shop/second'], served: 2 });
   });
 
+  it('digest auth: approximated with how, and an Ingress without auth-realm NOT SERVED naming auth-realm', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'portico-check-'));
+    const htdigest = Buffer.from('foo:shop:65e9af83e3f1c674a81f580020f0a4b6\n').toString('base64');
+    const digest = { [`${N}auth-type`]: 'digest', [`${N}auth-secret`]: 'users' };
+    await writeFile(
+      join(dir, 'digest.yaml'),
+      [
+        ingress('digest', 'digest.example.com', { ...digest, [`${N}auth-realm`]: 'shop' }),
+        ingress('open', 'open.example.com', digest),
+        JSON.stringify({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'users', namespace: 'shop' }, type: 'Opaque', data: { auth: htdigest } }),
+        SERVICE,
+      ].join('\n---\n'),
+    );
+    const { code, stdout } = await portico('check', '--manifests', dir);
+    expect(code).toBe(1);
+    const blocks = stdout.split('\n\n');
+    expect(blocks[0]).toMatch(/^Ingress shop\/open: NOT SERVED \(503\): .*auth-realm: auth-type: digest needs a realm/);
+    expect(blocks[1]).toMatch(/^Ingress shop\/digest: served/);
+    expect(blocks[1]).toMatch(/approximated +nginx\.ingress\.kubernetes\.io\/auth-type +.*digest: RFC 7616 MD5 qop=auth/);
+    expect(blocks[1]).toMatch(/approximated +nginx\.ingress\.kubernetes\.io\/auth-realm +.*digest needs one/);
+    expect(stdout).not.toContain('65e9af83e3f1c674a81f580020f0a4b6');
+  });
+
   it('hostile: a malformed file is named by file and line, the rest is still checked, and the exit status is 1', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'portico-check-'));
     await writeFile(join(dir, 'a-good.yaml'), ingress('plain', 'plain.example.com', {}));

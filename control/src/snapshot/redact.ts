@@ -1,6 +1,6 @@
 /**
  * Redaction of snapshot exports: TLS private keys (serving certificates and upstream client
- * certificates) and basic-auth password hashes become a fingerprint, so an export can be shared or
+ * certificates), basic-auth password hashes and digest-auth HA1s become a fingerprint, so an export can be shared or
  * attached to a bug report. Used by `portico snapshot` and the control API's exports; only the
  * data-plane sync ever sends the real values.
  */
@@ -14,9 +14,20 @@ function fingerprint(secret: string): string {
 type Policies = Snapshot['hosts'][number]['routes'][number]['policies'];
 
 function redactPolicies<T extends { policies?: Policies }>(route: T): T {
-  const basic = route.policies?.access?.basic;
-  if (basic === undefined) return route;
-  return { ...route, policies: { ...route.policies, access: { ...route.policies!.access!, basic: { ...basic, users: basic.users.map((entry) => ({ user: entry.user, hash: fingerprint(entry.hash) })) } } } };
+  const access = route.policies?.access;
+  if (access?.basic === undefined && access?.digest === undefined) return route;
+  const { basic, digest } = access;
+  return {
+    ...route,
+    policies: {
+      ...route.policies,
+      access: {
+        ...access,
+        ...(basic === undefined ? {} : { basic: { ...basic, users: basic.users.map((entry) => ({ user: entry.user, hash: fingerprint(entry.hash) })) } }),
+        ...(digest === undefined ? {} : { digest: { ...digest, users: digest.users.map((entry) => ({ user: entry.user, ha1: fingerprint(entry.ha1) })) } }),
+      },
+    },
+  };
 }
 
 function redactBackends<T extends { readonly backends: readonly SnapshotBackend[] }>(route: T): T {
