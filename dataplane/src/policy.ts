@@ -4,7 +4,7 @@
  * per snapshot load, decided by `applyPolicy` of @portico/control/snapshot/policies, which explain
  * shares). Routes without policies never get here: the router hands out `policy: undefined`.
  */
-import type { PolicyOutcome } from '@portico/control/snapshot/policies/module';
+import type { LocalAnswer, PolicyOutcome } from '@portico/control/snapshot/policies/module';
 import type { ResponseExtra } from './http/respond.ts';
 
 /** Request header lines a policy adds, and the (lower-case) names of received lines they replace. */
@@ -44,4 +44,17 @@ export function mergeHeaders(extra: ExtraHeaders | undefined, set: readonly (rea
   const lines = linesOf(set);
   const replaces = [...set.map(([name]) => name.toLowerCase()), ...drop.map((name) => name.toLowerCase())];
   return extra === undefined ? { lines, replaces } : { lines: Buffer.concat([extra.lines, lines]), replaces: [...extra.replaces, ...replaces] };
+}
+
+/**
+ * The answer of an outcome a step answered (`answer` set), with the response headers earlier steps
+ * set or added (CORS, custom-headers): nginx's `more_set_headers` applies to every response of the
+ * location, Portico's own 401 and 403 included (ingress-nginx's e2e: a basic-auth 401 carries
+ * `Access-Control-Allow-Origin`). The answer's own fields win over a set one of the same name.
+ */
+export function localAnswerOf(answer: LocalAnswer, outcome: PolicyOutcome): LocalAnswer {
+  const { responseHeaders: set, responseAdd: add } = outcome;
+  if (set.length === 0 && add.length === 0) return answer;
+  const own = new Set(answer.headers.map(([name]) => name.toLowerCase()));
+  return { ...answer, headers: [...answer.headers, ...set.filter(([name]) => !own.has(name.toLowerCase())), ...add] };
 }

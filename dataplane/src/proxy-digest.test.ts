@@ -40,6 +40,7 @@ function manifests(port: number): string {
     annotatedIngress('realm-off', 'realm-off.test', { ...digest, [`${P}auth-realm`]: 'off' }),
     annotatedIngress('auth-map', 'auth-map.test', { ...digest, [`${P}auth-secret-type`]: 'auth-map' }),
     annotatedIngress('no-secret', 'no-secret.test', { ...digest, [`${P}auth-secret`]: 'missing' }),
+    annotatedIngress('cors', 'cors.test', { ...digest, [`${P}enable-cors`]: 'true' }),
     annotatedIngress('any-inside', 'any-inside.test', { ...digest, [`${P}whitelist-source-range`]: '192.0.2.0/24', [`${P}satisfy`]: 'any' }),
   ]);
 }
@@ -117,6 +118,13 @@ describe('auth-type: digest through the real proxy', () => {
     expect(next.status).toBe(200);
   });
 
+  it('with enable-cors, the 401 carries the CORS headers (as ingress-nginx\'s basic-auth + CORS e2e case)', async () => {
+    const response = await request('cors.test', newClient(), { origin: 'https://app.example' });
+    expect(response.status).toBe(401);
+    expect(response.headers['www-authenticate']).toMatch(CHALLENGE);
+    expect(response.headers['access-control-allow-origin']).toBe('*');
+  });
+
   it('a wrong password, an unknown user, a user of another realm, an uppercase HA1 line and a uri that is not the request-target get 401 (not stale)', async () => {
     const client = newClient();
     const challenge = (await request('digest.test', client)).headers['www-authenticate'];
@@ -188,6 +196,7 @@ describe('auth-type: digest through the real proxy', () => {
       const ok = await h2Request(session, { ...headers, authorization: answer(challenge.headers['www-authenticate'] as string, '/h2?x=1') });
       expect(ok.status).toBe(200);
       expect(ok.body.toString()).toBe('protected authorization=-');
+      expect(ok.headers['authentication-info']).toMatch(/^qop=auth, rspauth="[0-9a-f]{32}", cnonce="abcdef01", nc=00000001$/);
       const replay = await h2Request(session, { ...headers, authorization: answer(challenge.headers['www-authenticate'] as string, '/h2?x=1') });
       expect(replay.status).toBe(401);
     } finally {

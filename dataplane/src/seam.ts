@@ -21,7 +21,7 @@ import type { ForwardContext } from './http/forward.ts';
 import { untrustedLines } from './http/forward.ts';
 import { addField } from './http/fields.ts';
 import type { RequestHead } from './http/request-head.ts';
-import { extraHeaders } from './policy.ts';
+import { extraHeaders, localAnswerOf } from './policy.ts';
 import { isGrpcContentType } from './grpc.ts';
 import { mirrorRequest } from './mirror.ts';
 
@@ -165,7 +165,7 @@ export function dispatchRequest(down: Downstream, buf: Buffer, headEnd: number, 
   if (outcome !== undefined) for (const release of outcome.done) release();
   // A body we do not read would be taken for the next request: close instead of skipping it.
   const keepAlive = head.minor === 1 && !head.connectionClose && !closing && !head.hasBody;
-  if (outcome?.answer !== undefined) down.answerPolicy(outcome.answer, keepAlive, decision.route, started);
+  if (outcome?.answer !== undefined) down.answerPolicy(localAnswerOf(outcome.answer, outcome), keepAlive, decision.route, started);
   else if (decision.kind === 'redirect') down.answerRedirect(decision.location, keepAlive, decision.route, started);
   else if (decision.kind === 'invalid-backend') down.reply(500, keepAlive, decision.route, '', started, INVALID_BACKEND_GRPC);
   else down.reply(decision.kind === 'not-found' ? 404 : 503, keepAlive, decision.route, '', started);
