@@ -209,7 +209,7 @@ function corrupt(problem: string): never {
  */
 export function assembleTable(chunks: readonly PlacedChunk[], routes: readonly RouteEntry[], endpointCount: number, fallback: number): Uint8Array {
   validateRoutes(routes, endpointCount, fallback);
-  return assemble(chunks, routes, endpointCount, fallback, true);
+  return assemble(chunks, routes, endpointCount, fallback, true).table;
 }
 
 /**
@@ -217,13 +217,33 @@ export function assembleTable(chunks: readonly PlacedChunk[], routes: readonly R
  * their hosts are distinct): the routes are checked, the chunks trusted.
  */
 export function assembleOwnChunks(chunks: readonly PlacedChunk[], routes: readonly RouteEntry[], endpointCount: number, fallback: number): Uint8Array {
+  return assembleOwnChunksLaidOut(chunks, routes, endpointCount, fallback).table;
+}
+
+/** Where assemble put what a patch may rewrite in place (patch.ts): each chunk's place and bases, each route record. */
+export interface TableLayout {
+  /** Per chunk: its byte offset, its first host index, condition-list index and condition bit, and where its condition strings start in the pool. */
+  readonly chunkAt: Uint32Array;
+  readonly hostBase: Uint32Array;
+  readonly condListBase: Uint32Array;
+  readonly condBitBase: Uint32Array;
+  readonly poolBase: Uint32Array;
+  readonly condsAt: number;
+  readonly headersAt: number;
+  readonly poolAt: number;
+  /** Byte offset of each route record, by route id. */
+  readonly routeOffsets: Uint32Array;
+}
+
+/** assembleOwnChunks, with the table's layout (for patchOwnChunks). */
+export function assembleOwnChunksLaidOut(chunks: readonly PlacedChunk[], routes: readonly RouteEntry[], endpointCount: number, fallback: number): { table: Uint8Array; layout: TableLayout } {
   validateRoutes(routes, endpointCount, fallback);
   return assemble(chunks, routes, endpointCount, fallback, false);
 }
 
 /** encodeTable's half: the chunks come from a table validateTable accepted. */
 export function assembleValid(chunks: readonly PlacedChunk[], routes: readonly RouteEntry[], endpointCount: number, fallback: number): Uint8Array {
-  return assemble(chunks, routes, endpointCount, fallback, false);
+  return assemble(chunks, routes, endpointCount, fallback, false).table;
 }
 
 /** Chunks of a validated table, one per host (encodeTable). */
@@ -231,7 +251,84 @@ export function chunksOfValid(hosts: readonly HostEntry[], routeCount: number): 
   return hosts.map((host) => ({ chunk: encodeValidChunk([host], routeCount), firstRoute: 0 }));
 }
 
-function assemble(chunks: readonly PlacedChunk[], routes: readonly RouteEntry[], endpointCount: number, fallback: number, check: boolean): Uint8Array {
+/** Where a chunk goes in a table (see TableLayout). */
+interface ChunkPlace {
+  readonly chunkAt: number;
+  readonly firstRoute: number;
+  readonly hostBase: number;
+  readonly condListBase: number;
+  readonly condBitBase: number;
+  readonly poolBase: number;
+  readonly condsAt: number;
+  readonly headersAt: number;
+  readonly poolAt: number;
+  readonly routeOffsets: Uint32Array;
+}
+
+/** Copies a chunk's bytes to its place and fixes up its relocated fields, condition runs and condition strings (the pool is written from `poolBase`). */
+export function writeChunk(out: Uint8Array, words: Uint32Array, chunk: TableChunk, place: ChunkPlace): void {
+  const { chunkAt, firstRoute, hostBase, condListBase, condBitBase, condsAt, headersAt, poolAt, routeOffsets } = place;
+  out.set(chunk.bytes, chunkAt);
+  const relocations = chunk.relocations;
+  // Every relocated field is a u32 at a multiple of 4 inside a chunk placed at a multiple of 8.
+  const base = chunkAt >>> 2;
+  for (let i = 0; i < relocations.length; i++) {
+    const relocation = relocations[i]!;
+    const field = base + (relocation >>> 5);
+    const value = words[field]!;
+    switch (relocation & 7) {
+      case Relocation.OFFSET: words[field] = value + chunkAt; break;
+      case Relocation.ROUTE: words[field] = value + firstRoute; break;
+      case Relocation.RECORD: words[field] = routeOffsets[value + firstRoute]!; break;
+      case Relocation.HOST: words[field] = value + hostBase; break;
+      case Relocation.COND_LIST: words[field] = value + condListBase; break;
+      case Relocation.COND_BIT: words[field] = value + condBitBase; break;
+      default: corrupt(`relocation kind ${relocation & 7} is unknown`);
+    }
+  }
+  const conds = chunk.conds;
+  for (let i = 0; i < conds.length; i++) words[(condsAt >>> 2) + condListBase + i] = conds[i]! + condBitBase;
+  let pool = place.poolBase;
+  const poolString = (bytes: Uint8Array): number => {
+    out.set(bytes, poolAt + pool);
+    pool += bytes.length;
+    return pool - bytes.length;
+  };
+  chunk.conditions.forEach((cond, i) => {
+    const rec = (headersAt + (condBitBase + i) * HeaderPair.SIZE) >>> 2;
+    words[rec + (HeaderPair.NAME_OFF >>> 2)] = poolString(cond.name);
+    words[rec + (HeaderPair.NAME_LEN >>> 2)] = cond.name.length;
+    words[rec + (HeaderPair.VALUE_OFF >>> 2)] = poolString(cond.value);
+    words[rec + (HeaderPair.VALUE_LEN >>> 2)] = cond.value.length;
+    words[rec + (HeaderPair.KIND >>> 2)] = cond.kind;
+    words[rec + (HeaderPair.HOST >>> 2)] = cond.host + hostBase;
+  });
+}
+
+/** The bytes of a route record (what routeOffsets spaces). */
+export function routeRecordBytes(route: RouteEntry): number {
+  let bytes: number = RouteRecord.BACKENDS;
+  for (const b of route.backends) bytes += BackendRecord.SLOTS + b.endpoints.length * Endpoint.SIZE;
+  return bytes;
+}
+
+/** Writes route record `r` at `rec` (its CURRENT fields zero: the initial WRR state, as in a fresh table). */
+export function writeRoute(words: Uint32Array, routeIndexAt: number, r: number, rec: number, route: RouteEntry): void {
+  const backends = route.backends;
+  words[(routeIndexAt >>> 2) + r] = rec;
+  words[(rec + RouteRecord.BACKEND_COUNT) >>> 2] = backends.length;
+  let backend = rec + RouteRecord.BACKENDS;
+  for (let b = 0; b < backends.length; b++) {
+    const { weight, endpoints } = backends[b]!;
+    words[(backend + BackendRecord.WEIGHT) >>> 2] = weight;
+    words[(backend + BackendRecord.SLOT_COUNT) >>> 2] = endpoints.length;
+    const slots = (backend + BackendRecord.SLOTS + Endpoint.ID) >>> 2;
+    for (let k = 0; k < endpoints.length; k++) words[slots + k * (Endpoint.SIZE >>> 2)] = endpoints[k]!;
+    backend += BackendRecord.SLOTS + endpoints.length * Endpoint.SIZE;
+  }
+}
+
+function assemble(chunks: readonly PlacedChunk[], routes: readonly RouteEntry[], endpointCount: number, fallback: number, check: boolean): { table: Uint8Array; layout: TableLayout } {
   let exactCount = 0;
   let wildCount = 0;
   let deepCount = 0;
@@ -270,11 +367,7 @@ function assemble(chunks: readonly PlacedChunk[], routes: readonly RouteEntry[],
   const routeIndexAt = place(routes.length * 4);
   const routesAt = size;
   const routeOffsets = new Uint32Array(routes.length);
-  for (let r = 0; r < routes.length; r++) {
-    let bytes: number = RouteRecord.BACKENDS;
-    for (const b of routes[r]!.backends) bytes += BackendRecord.SLOTS + b.endpoints.length * Endpoint.SIZE;
-    routeOffsets[r] = place(bytes);
-  }
+  for (let r = 0; r < routes.length; r++) routeOffsets[r] = place(routeRecordBytes(routes[r]!));
   const poolAt = place(poolLength);
 
   const out = new Uint8Array(size);
@@ -290,30 +383,24 @@ function assemble(chunks: readonly PlacedChunk[], routes: readonly RouteEntry[],
   let condListBase = 0;
   let condBitBase = 0;
   let pool = 0;
-  const poolString = (bytes: Uint8Array): number => {
-    out.set(bytes, poolAt + pool);
-    pool += bytes.length;
-    return pool - bytes.length;
+  const layout = {
+    chunkAt: new Uint32Array(chunks.length),
+    hostBase: new Uint32Array(chunks.length),
+    condListBase: new Uint32Array(chunks.length),
+    condBitBase: new Uint32Array(chunks.length),
+    poolBase: new Uint32Array(chunks.length),
+    condsAt,
+    headersAt,
+    poolAt,
+    routeOffsets,
   };
-  for (const { chunk, firstRoute } of chunks) {
-    out.set(chunk.bytes, chunkAt);
-    const relocations = chunk.relocations;
-    // Every relocated field is a u32 at a multiple of 4 inside a chunk placed at a multiple of 8.
-    const base = chunkAt >>> 2;
-    for (let i = 0; i < relocations.length; i++) {
-      const relocation = relocations[i]!;
-      const field = base + (relocation >>> 5);
-      const value = words[field]!;
-      switch (relocation & 7) {
-        case Relocation.OFFSET: words[field] = value + chunkAt; break;
-        case Relocation.ROUTE: words[field] = value + firstRoute; break;
-        case Relocation.RECORD: words[field] = routeOffsets[value + firstRoute]!; break;
-        case Relocation.HOST: words[field] = value + hostBase; break;
-        case Relocation.COND_LIST: words[field] = value + condListBase; break;
-        case Relocation.COND_BIT: words[field] = value + condBitBase; break;
-        default: corrupt(`relocation kind ${relocation & 7} is unknown`);
-      }
-    }
+  chunks.forEach(({ chunk, firstRoute }, c) => {
+    layout.chunkAt[c] = chunkAt;
+    layout.hostBase[c] = hostBase;
+    layout.condListBase[c] = condListBase;
+    layout.condBitBase[c] = condBitBase;
+    layout.poolBase[c] = pool;
+    writeChunk(out, words, chunk, { chunkAt, firstRoute, hostBase, condListBase, condBitBase, poolBase: pool, condsAt, headersAt, poolAt, routeOffsets });
     for (const host of chunk.hosts) {
       const slot = { hash: host.hash, offset: chunkAt + host.at };
       if (host.tables & HostTables.EXACT) exactSlots.push(slot);
@@ -321,21 +408,12 @@ function assemble(chunks: readonly PlacedChunk[], routes: readonly RouteEntry[],
       if (host.tables & HostTables.DEEP) deepSlots.push(slot);
       if (host.tables & HostTables.ANY) anyAt = slot.offset;
     }
-    chunk.conds.forEach((bit, i) => u32(condsAt + (condListBase + i) * 4, bit + condBitBase));
-    chunk.conditions.forEach((cond, i) => {
-      const rec = headersAt + (condBitBase + i) * HeaderPair.SIZE;
-      u32(rec + HeaderPair.NAME_OFF, poolString(cond.name));
-      u32(rec + HeaderPair.NAME_LEN, cond.name.length);
-      u32(rec + HeaderPair.VALUE_OFF, poolString(cond.value));
-      u32(rec + HeaderPair.VALUE_LEN, cond.value.length);
-      u32(rec + HeaderPair.KIND, cond.kind);
-      u32(rec + HeaderPair.HOST, cond.host + hostBase);
-    });
+    for (const cond of chunk.conditions) pool += cond.name.length + cond.value.length;
     chunkAt += chunk.bytes.length;
     hostBase += chunk.hosts.length;
     condListBase += chunk.conds.length;
     condBitBase += chunk.conditions.length;
-  }
+  });
   const header: [number, number][] = [
     [Header.MAGIC, Format.MAGIC], [Header.VERSION, Format.VERSION], [Header.LENGTH, size],
     [Header.ROUTE_COUNT, routes.length], [Header.ENDPOINT_COUNT, endpointCount],
@@ -356,23 +434,8 @@ function assemble(chunks: readonly PlacedChunk[], routes: readonly RouteEntry[],
   writeSlots(exactHostsAt, hashSlots(exactSlots, exactCap));
   writeSlots(wildHostsAt, hashSlots(wildSlots, wildCap));
   if (deepCount !== 0) writeSlots(deepHostsAt, hashSlots(deepSlots, deepCap));
-  for (let r = 0; r < routes.length; r++) {
-    const rec = routeOffsets[r]!;
-    const backends = routes[r]!.backends;
-    words[(routeIndexAt >>> 2) + r] = rec;
-    words[(rec + RouteRecord.BACKEND_COUNT) >>> 2] = backends.length;
-    // CURRENT fields stay zero: that is the initial WRR state.
-    let backend = rec + RouteRecord.BACKENDS;
-    for (let b = 0; b < backends.length; b++) {
-      const { weight, endpoints } = backends[b]!;
-      words[(backend + BackendRecord.WEIGHT) >>> 2] = weight;
-      words[(backend + BackendRecord.SLOT_COUNT) >>> 2] = endpoints.length;
-      const slots = (backend + BackendRecord.SLOTS + Endpoint.ID) >>> 2;
-      for (let k = 0; k < endpoints.length; k++) words[slots + k * (Endpoint.SIZE >>> 2)] = endpoints[k]!;
-      backend += BackendRecord.SLOTS + endpoints.length * Endpoint.SIZE;
-    }
-  }
-  return out;
+  for (let r = 0; r < routes.length; r++) writeRoute(words, routeIndexAt, r, routeOffsets[r]!, routes[r]!);
+  return { table: out, layout };
 }
 
 /**

@@ -10,7 +10,10 @@ import { assembleValid, chunksOfValid } from './chunk.ts';
 export { hostProblem, validateTable } from './validate.ts';
 export { prefixKey } from './draft.ts';
 export type { PlacedChunk, TableChunk } from './chunk.ts';
-export { assembleOwnChunks, assembleTable, checkChunkShape, encodeChunk } from './chunk.ts';
+export type { TableLayout } from './chunk.ts';
+export { assembleOwnChunks, assembleOwnChunksLaidOut, assembleTable, checkChunkShape, encodeChunk } from './chunk.ts';
+export type { LaidOutTable } from './patch.ts';
+export { patchOwnChunks } from './patch.ts';
 export { chunkFromBytes, chunkToBytes } from './chunk-wire.ts';
 
 /**

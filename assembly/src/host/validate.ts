@@ -148,20 +148,23 @@ export function validateRoutes(routes: readonly RouteEntry[], endpointCount: num
     invalid('endpointCount', `${String(endpointCount)} is not an integer in [0, ${MAX_ENDPOINTS}]`);
   }
   checkRouteId(fallback, routes.length, 'fallback', true);
+  for (let r = 0; r < routes.length; r++) checkRoute(routes[r]!, r, endpointCount);
+}
+
+/** validateRoutes for route `r` alone (its weights and endpoint ids below `endpointCount`). Throws PORTICO_E_TABLE_INVALID naming `routes[r]`. */
+export function checkRoute(route: RouteEntry, r: number, endpointCount: number): void {
   // Plain loops, messages built only on failure: this runs over every route of every version.
-  for (let r = 0; r < routes.length; r++) {
-    const backends = routes[r]?.backends;
-    requireArray(backends, `routes[${r}].backends`);
-    for (let b = 0; b < backends.length; b++) {
-      const backend = backends[b]!;
-      const at = (): string => `routes[${r}].backends[${b}]`;
-      const weight = backend?.weight;
-      if (!Number.isInteger(weight) || weight < 0 || weight > MAX_WEIGHT) invalid(`${at()}.weight`, `${String(weight)} is not an integer in [0, ${MAX_WEIGHT}]`);
-      const endpoints = backend.endpoints;
-      requireArray(endpoints, `${at()}.endpoints`);
-      for (let e = 0; e < endpoints.length; e++) {
-        if (!isIndex(endpoints[e], endpointCount)) invalid(`${at()}.endpoints[${e}]`, `endpoint id ${String(endpoints[e])} is out of range [0, ${endpointCount})`);
-      }
+  const backends = route?.backends;
+  requireArray(backends, `routes[${r}].backends`);
+  for (let b = 0; b < backends.length; b++) {
+    const backend = backends[b]!;
+    const at = (): string => `routes[${r}].backends[${b}]`;
+    const weight = backend?.weight;
+    if (!Number.isInteger(weight) || weight < 0 || weight > MAX_WEIGHT) invalid(`${at()}.weight`, `${String(weight)} is not an integer in [0, ${MAX_WEIGHT}]`);
+    const endpoints = backend.endpoints;
+    requireArray(endpoints, `${at()}.endpoints`);
+    for (let e = 0; e < endpoints.length; e++) {
+      if (!isIndex(endpoints[e], endpointCount)) invalid(`${at()}.endpoints[${e}]`, `endpoint id ${String(endpoints[e])} is out of range [0, ${endpointCount})`);
     }
   }
 }

@@ -7,11 +7,12 @@
  * `compileBundle` gives (the tests hold them byte-equal), for the cost of the changed hosts plus
  * copies.
  */
-import { assembleOwnChunks, encodeChunk } from '@portico/assembly/encode';
-import type { TableChunk } from '@portico/assembly/encode';
+import { createHash } from 'node:crypto';
+import { assembleOwnChunksLaidOut, encodeChunk, patchOwnChunks } from '@portico/assembly/encode';
+import type { LaidOutTable, TableChunk } from '@portico/assembly/encode';
 import type { RouteEntry } from '@portico/assembly/table';
 import type { BundledUpstreamTls, TableBundle } from './bundle.ts';
-import { bundledUpstreamTls, digestOf, redirectBits, routeLabel, tlsOf } from './bundle.ts';
+import { bundledUpstreamTls, bundleParts, combineDigests, redirectBits, routeLabel, tlsOf } from './bundle.ts';
 import type { Snapshot, SnapshotBackend, SnapshotEndpointSet, SnapshotHost } from './schema.ts';
 import { PorticoError } from '../errors.ts';
 import type { RegexHost, RouteTarget } from './table.ts';
@@ -37,6 +38,10 @@ interface HostPiece {
   readonly regex: RegexHost | undefined;
   readonly needsHeaders: boolean;
   readonly invalidBackends: boolean;
+  /** The endpoint set keys its routes use (each once). */
+  readonly setKeys: readonly string[];
+  /** No mirror routes, policies, upstream TLS or regex paths: its routes are its run alone, nothing else of the bundle names them. */
+  readonly plain: boolean;
   /** Route records of `targets` for one endpoint numbering (kept while the numbering is). */
   entries?: { readonly numbering: Numbering; readonly routes: readonly RouteEntry[]; readonly sets: readonly (readonly number[])[]; readonly mirrorSets: readonly (readonly number[])[] };
 }
@@ -51,6 +56,22 @@ interface Numbering {
 }
 
 const NO_ENDPOINTS: readonly number[] = [];
+
+/** What the last compile of one kind (full or balancing-only) was made of: the next one patches it when it can. */
+interface LastCompile {
+  readonly pieces: readonly HostPiece[];
+  readonly entries: readonly NonNullable<HostPiece['entries']>[];
+  readonly catchAll: Snapshot['defaultRoute'];
+  readonly firstRoutes: readonly number[];
+  /** Each piece's labels (joined), in piece order. */
+  readonly labels: readonly string[];
+  readonly redirects: Uint8Array;
+  readonly laidOut: LaidOutTable;
+  /** The pieces that are not plain, in order. */
+  readonly special: readonly number[];
+  /** Whether any piece has mirror routes (their ids come after the catch-all's). */
+  readonly mirrors: boolean;
+}
 
 /**
  * Compiles one host alone: `toMatcherTable` of a snapshot holding just it gives local ids. With
@@ -68,6 +89,11 @@ function compileHost(host: SnapshotHost, shipped?: TableChunk): HostPiece {
       throw new PorticoError('PORTICO_E_SNAPSHOT_INVALID', `the table chunk shipped for host ${host.host} does not fit it (${shipped.routeCount} routes for ${matched}, lookups ${JSON.stringify(shipped.hosts.flatMap((entry) => entry.lookups))})`);
     }
   }
+  const upstream = local.filter((id) => targets[id]!.route.backends.some((backend) => backend.tls !== undefined || backend.protocol !== undefined));
+  const withPolicies = local.filter((id) => id < matched && targets[id]!.route.policies !== undefined);
+  const regex = alone.regexHosts[0];
+  const setKeys = new Set<string>();
+  for (const target of targets) for (const backend of target.route.backends) if (backend.endpointSet !== null) setKeys.add(backend.endpointSet);
   return {
     chunk: shipped ?? encodeChunk(alone.table.hosts, matched),
     targets,
@@ -75,12 +101,14 @@ function compileHost(host: SnapshotHost, shipped?: TableChunk): HostPiece {
     labels: targets.slice(0, matched).map(routeLabel).join('\n'),
     mirrorLabels: targets.slice(matched).map(routeLabel).join('\n'),
     redirects: Uint8Array.from(targets, (target) => redirectBits(target.route)),
-    upstream: local.filter((id) => targets[id]!.route.backends.some((backend) => backend.tls !== undefined || backend.protocol !== undefined)),
-    withPolicies: local.filter((id) => id < matched && targets[id]!.route.policies !== undefined),
-    regex: alone.regexHosts[0],
+    upstream,
+    withPolicies,
+    regex,
     needsHeaders: alone.table.hosts.some((entry) => entry.paths.some((path) => (path.conditions?.headers?.length ?? 0) > 0)),
     // As toMatcherTable decides it: from the host's rules (not its default route).
     invalidBackends: host.routes.some((route) => route.backends.some((backend) => backend.invalid === true)),
+    setKeys: [...setKeys],
+    plain: targets.length === matched && withPolicies.length === 0 && upstream.length === 0 && regex === undefined,
   };
 }
 
@@ -105,8 +133,15 @@ function routeEntry(route: RouteTarget['route'], numbering: Numbering, sets: (re
 export class BundleCompiler {
   #pieces = new WeakMap<SnapshotHost, HostPiece>();
   #numbering: Numbering | undefined;
-  /** Hosts compiled (not reused) so far: what a change cost. */
-  readonly stats = { hostsCompiled: 0 };
+  #lastFull: LastCompile | undefined;
+  #lastBalancing: LastCompile | undefined;
+  /** The digest of each bundle part (bundleParts order) of the last bundle. */
+  #partDigests: { part: string | Uint8Array; digest: string }[] = [];
+  #endpoints: { numbering: Numbering; text: string } | undefined;
+  /** Keys whose endpoint ids differ between two numberings (the last pair asked). */
+  #moved: { from: Numbering; to: Numbering; keys: ReadonlySet<string> } | undefined;
+  /** Hosts compiled (not reused) so far: what a change cost; bundles patched from the last one rather than assembled. */
+  readonly stats = { hostsCompiled: 0, patched: 0 };
 
   /**
    * The bundle of `snapshot` (with `balancingOnly`, endpoint choice alone: no hosts, no TLS).
@@ -115,11 +150,16 @@ export class BundleCompiler {
   compile(snapshot: Snapshot, balancingOnly = false): TableBundle {
     const pieces = snapshot.hosts.map((host) => this.#piece(host));
     const numbering = this.#numberEndpoints(snapshot, pieces.some((piece) => piece.invalidBackends));
+    const entries = pieces.map((piece) => this.#entries(piece, numbering));
+    const patched = this.#patched(snapshot, balancingOnly, pieces, numbering, entries);
+    if (patched !== undefined) {
+      this.stats.patched++;
+      return patched;
+    }
     const routes: RouteEntry[] = [];
     const sets = new Set<readonly number[]>();
     const placed: { chunk: TableChunk; firstRoute: number }[] = [];
     const firstRoutes: number[] = [];
-    const entries = pieces.map((piece) => this.#entries(piece, numbering));
     // The ids toMatcherTable gives: every host's routes in host order, the catch-all, then mirror routes.
     pieces.forEach((piece, p) => {
       const firstRoute = routes.length;
@@ -148,50 +188,137 @@ export class BundleCompiler {
     const regexHosts: RegexHost[] = [];
     const mirrorLabels: string[] = [];
     const redirects = new Uint8Array(routes.length);
+    const special: number[] = [];
     pieces.forEach((piece, p) => {
       const firstRoute = firstRoutes[p]!;
       const own = piece.redirects;
       for (let local = 0; local < piece.matched; local++) redirects[firstRoute + local] = own[local]!;
-      if (piece.targets.length === piece.matched && piece.withPolicies.length === 0 && piece.upstream.length === 0 && piece.regex === undefined) return;
-      // The rare host with mirrors, policies, upstream TLS or regex paths: its local ids mapped to the table's.
-      const id = (local: number): number => (local < piece.matched ? firstRoute + local : mirrorFirst[p]! + local - piece.matched);
-      for (let local = piece.matched; local < piece.targets.length; local++) redirects[id(local)] = own[local]!;
-      for (const local of piece.withPolicies) policies.push(policyEntry(piece.targets[local]!, id(local), piece.targets[local]!.mirrors?.map(id)));
-      for (const local of piece.upstream) upstreamTls.push(...bundledUpstreamTls({ route: piece.targets[local]!.route, endpointIds: endpointIdsOf(piece.targets[local]!.route, numbering) }, id(local)));
-      if (piece.mirrorLabels !== '') mirrorLabels.push(piece.mirrorLabels);
-      if (!balancingOnly && piece.regex !== undefined) {
-        const { first, paths, fallback: hostFallback } = piece.regex;
-        regexHosts.push({ first: id(first), paths: paths.map((path) => ({ pattern: path.pattern, route: id(path.route) })), fallback: hostFallback >= 0 ? id(hostFallback) : fallback });
-      }
+      if (piece.plain) return;
+      special.push(p);
+      specialParts(piece, firstRoute, mirrorFirst[p]!, numbering, balancingOnly ? -2 : fallback, { redirects, policies, upstreamTls, regexHosts, mirrorLabels });
     });
-    if (catchAll !== null) {
-      redirects[fallback] = redirectBits(catchAll);
-      const target: RouteTarget = { kind: 'default', host: undefined, route: catchAll, endpointIds: [] };
-      if (catchAll.policies !== undefined) policies.push(policyEntry(target, fallback, undefined));
-      upstreamTls.push(...bundledUpstreamTls({ route: catchAll, endpointIds: endpointIdsOf(catchAll, numbering) }, fallback));
-    }
+    catchAllParts(catchAll, fallback, numbering, redirects, policies, upstreamTls);
     // upstreamTls in route id order: the catch-all's entry may sit before mirror routes' (they never have one).
     upstreamTls.sort((a, b) => a.route - b.route);
     const labels = pieces.filter((piece) => piece.matched > 0).map((piece) => piece.labels);
     if (catchAll !== null) labels.push(routeLabel({ kind: 'default', host: undefined, route: catchAll }));
     // Snapshot hosts are distinct (sealing checks it) and each chunk was validated when encoded.
-    const table = assembleOwnChunks(placed, routes, numbering.endpoints.length, balancingOnly ? -1 : fallback);
+    const endpointCount = numbering.endpoints.length;
+    const tableFallback = balancingOnly ? -1 : fallback;
+    const { table, layout } = assembleOwnChunksLaidOut(placed, routes, endpointCount, tableFallback);
+    const last: LastCompile = {
+      pieces,
+      entries,
+      catchAll,
+      firstRoutes,
+      labels: pieces.map((piece) => piece.labels),
+      redirects,
+      laidOut: { table, layout, chunks: placed, routes, endpointCount, fallback: tableFallback },
+      special,
+      mirrors: pieces.some((piece) => piece.targets.length !== piece.matched),
+    };
+    if (balancingOnly) this.#lastBalancing = last;
+    else this.#lastFull = last;
+    return this.#bundle(snapshot, balancingOnly, pieces, numbering, { table, labels: [...labels, ...mirrorLabels], redirects, policies, regexHosts, upstreamTls, sets });
+  }
+
+  /**
+   * The bundle `compile` gives, patched from the last one of the same kind when that is exact: the
+   * same hosts in the same places, no mirror routes, every changed piece plain before and after
+   * (then nothing but its route records, labels and redirect bits name its routes; the parts of
+   * the unchanged pieces that are not plain are made again, they are few), the same catch-all, a
+   * quarter of the hosts changed at most, and a table patchOwnChunks can patch (every changed
+   * chunk and route record of its old size).
+   * Undefined otherwise: compile assembles. The cost is the changed hosts plus copies and the digest.
+   */
+  #patched(snapshot: Snapshot, balancingOnly: boolean, pieces: readonly HostPiece[], numbering: Numbering, entries: readonly NonNullable<HostPiece['entries']>[]): TableBundle | undefined {
+    const last = balancingOnly ? this.#lastBalancing : this.#lastFull;
+    if (last === undefined || last.mirrors || pieces.length !== last.pieces.length) return undefined;
+    // The catch-all is made anew by every compile: the same one when its content is.
+    if (snapshot.defaultRoute !== last.catchAll && (snapshot.defaultRoute === null || last.catchAll === null || JSON.stringify(snapshot.defaultRoute) !== JSON.stringify(last.catchAll))) return undefined;
+    const changed: number[] = [];
+    for (let p = 0; p < pieces.length; p++) {
+      const piece = pieces[p]!;
+      // Route records kept across an endpoint change are the same array (#entries): only pieces whose records changed count.
+      if (piece === last.pieces[p] && entries[p]!.routes === last.entries[p]!.routes) continue;
+      if (!piece.plain || !last.pieces[p]!.plain || piece.matched !== last.pieces[p]!.matched) return undefined;
+      changed.push(p);
+    }
+    if (changed.length * 4 > pieces.length) return undefined;
+    const routes = last.laidOut.routes.slice();
+    const placed = last.laidOut.chunks.slice();
+    const labels = last.labels.slice();
+    const redirects = last.redirects.slice();
+    for (const p of changed) {
+      const piece = pieces[p]!;
+      const firstRoute = last.firstRoutes[p]!;
+      const own = entries[p]!.routes;
+      for (let local = 0; local < piece.matched; local++) {
+        routes[firstRoute + local] = own[local]!;
+        redirects[firstRoute + local] = piece.redirects[local]!;
+      }
+      if (!balancingOnly) placed[p] = { chunk: piece.chunk, firstRoute };
+      labels[p] = piece.labels;
+    }
+    const catchAll = snapshot.defaultRoute;
+    const sets = new Set<readonly number[]>();
+    for (const own of entries) for (const set of own.sets) sets.add(set);
+    let fallback = -1;
+    if (catchAll !== null) {
+      // Its record depends on the endpoint numbering: made again (one route), patched like any other.
+      const catchAllSets: (readonly number[])[] = [];
+      fallback = routes.length - 1;
+      routes[fallback] = routeEntry(catchAll, numbering, catchAllSets);
+      for (const set of catchAllSets) sets.add(set);
+    }
+    const endpointCount = numbering.endpoints.length;
+    const laidOut = patchOwnChunks(last.laidOut, placed, routes, endpointCount, balancingOnly ? -1 : fallback);
+    if (laidOut === undefined) return undefined;
+    const policies: unknown[] = [];
+    const upstreamTls: BundledUpstreamTls[] = [];
+    const regexHosts: RegexHost[] = [];
+    for (const p of last.special) specialParts(pieces[p]!, last.firstRoutes[p]!, routes.length, numbering, balancingOnly ? -2 : fallback, { redirects, policies, upstreamTls, regexHosts, mirrorLabels: [] });
+    catchAllParts(catchAll, fallback, numbering, redirects, policies, upstreamTls);
+    upstreamTls.sort((a, b) => a.route - b.route);
+    const next: LastCompile = { ...last, pieces, entries, catchAll, labels, redirects, laidOut };
+    if (balancingOnly) this.#lastBalancing = next;
+    else this.#lastFull = next;
+    const routeLabels = labels.filter((_, p) => pieces[p]!.matched > 0);
+    if (catchAll !== null) routeLabels.push(routeLabel({ kind: 'default', host: undefined, route: catchAll }));
+    return this.#bundle(snapshot, balancingOnly, pieces, numbering, { table: laidOut.table, labels: routeLabels, redirects, policies, regexHosts, upstreamTls, sets });
+  }
+
+  /** The bundle of the parts a compile made, with its digest (parts equal to the last bundle's are not hashed again). */
+  #bundle(snapshot: Snapshot, balancingOnly: boolean, pieces: readonly HostPiece[], numbering: Numbering, parts: { table: Uint8Array; labels: readonly string[]; redirects: Uint8Array; policies: readonly unknown[]; regexHosts: readonly RegexHost[]; upstreamTls: readonly BundledUpstreamTls[]; sets: ReadonlySet<readonly number[]> }): TableBundle {
     const bundle = {
       version: snapshot.version,
       balancingOnly,
-      table,
+      table: parts.table,
       // A balancing-only bundle keeps the routes' labels and policies (LoadedSnapshot takes them from the current one).
-      routeLabels: balancingOnly ? '' : [...labels, ...mirrorLabels].join('\n'),
-      redirects,
+      routeLabels: balancingOnly ? '' : parts.labels.join('\n'),
+      redirects: parts.redirects,
       needsHeaders: !balancingOnly && pieces.some((piece) => piece.needsHeaders),
-      endpoints: numbering.endpoints.join('\n'),
-      policies: balancingOnly ? '[]' : JSON.stringify(policies),
-      regexHosts: JSON.stringify(regexHosts),
-      upstreamTls: JSON.stringify(upstreamTls),
-      endpointSets: [...sets],
+      endpoints: this.#endpointsText(numbering),
+      policies: balancingOnly ? '[]' : JSON.stringify(parts.policies),
+      regexHosts: JSON.stringify(parts.regexHosts),
+      upstreamTls: JSON.stringify(parts.upstreamTls),
+      endpointSets: [...parts.sets],
       ...(balancingOnly ? {} : { tls: tlsOf(snapshot) }),
     };
-    return { ...bundle, digest: digestOf(bundle) };
+    const digests = bundleParts(bundle).map((part, i) => {
+      const kept = this.#partDigests[i];
+      if (kept !== undefined && kept.part === part) return kept.digest;
+      const digest = createHash('sha256').update(part).digest('hex');
+      this.#partDigests[i] = { part, digest };
+      return digest;
+    });
+    return { ...bundle, digest: combineDigests(bundle, digests) };
+  }
+
+  /** The bundle's `endpoints` text of a numbering (made once per numbering). */
+  #endpointsText(numbering: Numbering): string {
+    if (this.#endpoints?.numbering !== numbering) this.#endpoints = { numbering, text: numbering.endpoints.join('\n') };
+    return this.#endpoints.text;
   }
 
   /** The table chunk of `host` (compiled once, as for a bundle): what the control plane ships for it. */
@@ -223,15 +350,31 @@ export class BundleCompiler {
     const kept = piece.entries;
     if (kept?.numbering === numbering) return kept;
     // An endpoint change usually leaves most sets' ids as they were (same arrays): routes over those keep their records.
-    if (kept !== undefined && (!piece.invalidBackends || kept.numbering.invalid === numbering.invalid) && piece.targets.every((target) => target.route.backends.every((backend) => backend.endpointSet === null || kept.numbering.setIds.get(backend.endpointSet) === numbering.setIds.get(backend.endpointSet)))) {
-      piece.entries = { ...kept, numbering };
-      return piece.entries;
+    if (kept !== undefined && (!piece.invalidBackends || kept.numbering.invalid === numbering.invalid)) {
+      const moved = this.#movedKeys(kept.numbering, numbering);
+      if (!piece.setKeys.some((key) => moved.has(key))) {
+        piece.entries = { ...kept, numbering };
+        return piece.entries;
+      }
     }
     const sets: (readonly number[])[] = [];
     const mirrorSets: (readonly number[])[] = [];
     const routes = piece.targets.map((target, local) => routeEntry(target.route, numbering, local < piece.matched ? sets : mirrorSets));
     piece.entries = { numbering, routes, sets, mirrorSets };
     return piece.entries;
+  }
+
+  /**
+   * The keys whose endpoint ids are not the same array in `to` as in `from` (absent from either
+   * included), worked out once per pair: every piece kept from the last version asks about the same pair.
+   */
+  #movedKeys(from: Numbering, to: Numbering): ReadonlySet<string> {
+    if (this.#moved?.from === from && this.#moved.to === to) return this.#moved.keys;
+    const keys = new Set<string>();
+    for (const [key, ids] of to.setIds) if (from.setIds.get(key) !== ids) keys.add(key);
+    for (const key of from.setIds.keys()) if (!to.setIds.has(key)) keys.add(key);
+    this.#moved = { from, to, keys };
+    return keys;
   }
 
   /** The endpoint numbering: the last one when the endpoint sets are the same items (a route-only change). */
@@ -267,4 +410,31 @@ export class BundleCompiler {
 
 function policyEntry(target: RouteTarget, route: number, mirrors: readonly number[] | undefined): unknown {
   return { route, policies: target.route.policies, path: 'path' in target.route ? target.route.path : null, regex: 'regex' in target.route && target.route.regex === true, ...(mirrors === undefined ? {} : { mirrors }) };
+}
+
+/** The catch-all's redirect bits, policies and upstream TLS entry (route id `fallback`), as toMatcherTable gives them. */
+function catchAllParts(catchAll: Snapshot['defaultRoute'], fallback: number, numbering: Numbering, redirects: Uint8Array, policies: unknown[], upstreamTls: BundledUpstreamTls[]): void {
+  if (catchAll === null) return;
+  redirects[fallback] = redirectBits(catchAll);
+  const target: RouteTarget = { kind: 'default', host: undefined, route: catchAll, endpointIds: [] };
+  if (catchAll.policies !== undefined) policies.push(policyEntry(target, fallback, undefined));
+  upstreamTls.push(...bundledUpstreamTls({ route: catchAll, endpointIds: endpointIdsOf(catchAll, numbering) }, fallback));
+}
+
+/**
+ * The parts of the bundle that name the routes of a piece that is not plain — mirror routes'
+ * redirect bits, policies, upstream TLS, mirror labels, regex dispatch — its local ids mapped to
+ * the table's (its run from `firstRoute`, its mirror routes from `mirrorFirst`). `fallback` is the
+ * catch-all's id for regex hosts without their own (-2: a balancing-only bundle, which has none).
+ */
+function specialParts(piece: HostPiece, firstRoute: number, mirrorFirst: number, numbering: Numbering, fallback: number, out: { redirects: Uint8Array; policies: unknown[]; upstreamTls: BundledUpstreamTls[]; regexHosts: RegexHost[]; mirrorLabels: string[] }): void {
+  const id = (local: number): number => (local < piece.matched ? firstRoute + local : mirrorFirst + local - piece.matched);
+  for (let local = piece.matched; local < piece.targets.length; local++) out.redirects[id(local)] = piece.redirects[local]!;
+  for (const local of piece.withPolicies) out.policies.push(policyEntry(piece.targets[local]!, id(local), piece.targets[local]!.mirrors?.map(id)));
+  for (const local of piece.upstream) out.upstreamTls.push(...bundledUpstreamTls({ route: piece.targets[local]!.route, endpointIds: endpointIdsOf(piece.targets[local]!.route, numbering) }, id(local)));
+  if (piece.mirrorLabels !== '') out.mirrorLabels.push(piece.mirrorLabels);
+  if (fallback !== -2 && piece.regex !== undefined) {
+    const { first, paths, fallback: hostFallback } = piece.regex;
+    out.regexHosts.push({ first: id(first), paths: paths.map((path) => ({ pattern: path.pattern, route: id(path.route) })), fallback: hostFallback >= 0 ? id(hostFallback) : fallback });
+  }
 }

@@ -120,7 +120,7 @@ ${SERVING_HELP}
       // The sources debounce their own bursts (the watcher 10 ms after a file event): the loop only
       // coalesces what arrives together, so an edit is not held back twice.
       const loop = new RebuildLoop({
-        debounceMs: 5,
+        debounceMs: 1,
         maxDelayMs: 300,
         onError: (error) => logger.error({ err: error }, 'rebuild failed'),
         rebuild: async () => {

@@ -1,0 +1,101 @@
+/**
+ * Patching an assembled table instead of assembling it again: when a new version's chunks and
+ * route records are those of the last one except a few that fit exactly where their predecessors
+ * were (same sizes, same hosts, same condition counts), the new table is the last one copied with
+ * only those rewritten — by the very functions assemble writes them with, so the bytes are those
+ * assembleOwnChunks gives (the tests hold them equal). The cost is one copy of the table plus the
+ * changed parts, instead of a walk over every chunk and route.
+ */
+import type { PlacedChunk, TableChunk, TableLayout } from './chunk.ts';
+import { routeRecordBytes, writeChunk, writeRoute } from './chunk.ts';
+import { Header } from './layout.ts';
+import type { RouteEntry } from './table.ts';
+import { checkRoute } from './validate.ts';
+
+/** A table assembled (or patched) from own chunks, with what it was made of. */
+export interface LaidOutTable {
+  readonly table: Uint8Array;
+  readonly layout: TableLayout;
+  readonly chunks: readonly PlacedChunk[];
+  readonly routes: readonly RouteEntry[];
+  readonly endpointCount: number;
+  readonly fallback: number;
+}
+
+/** Whether `next` can be written where `previous` is: the same bytes taken, the same hosts (hash slots), condition runs and strings of the same sizes. */
+function fits(previous: TableChunk, next: TableChunk): boolean {
+  if (next.bytes.length !== previous.bytes.length || next.routeCount !== previous.routeCount || next.conds.length !== previous.conds.length) return false;
+  if (next.hosts.length !== previous.hosts.length || next.conditions.length !== previous.conditions.length) return false;
+  for (let h = 0; h < next.hosts.length; h++) {
+    const a = previous.hosts[h]!;
+    const b = next.hosts[h]!;
+    if (a.at !== b.at || a.hash !== b.hash || a.tables !== b.tables || a.lookups.length !== b.lookups.length || a.lookups.some((lookup, i) => lookup !== b.lookups[i])) return false;
+  }
+  for (let c = 0; c < next.conditions.length; c++) {
+    const a = previous.conditions[c]!;
+    const b = next.conditions[c]!;
+    if (a.name.length !== b.name.length || a.value.length !== b.value.length) return false;
+  }
+  return true;
+}
+
+/** Whether route record `next` takes exactly the bytes `previous` took. */
+function sameShape(previous: RouteEntry, next: RouteEntry): boolean {
+  if (previous.backends.length !== next.backends.length) return false;
+  for (let b = 0; b < next.backends.length; b++) if (previous.backends[b]!.endpoints.length !== next.backends[b]!.endpoints.length) return false;
+  return true;
+}
+
+/**
+ * The table assembleOwnChunks gives for `chunks`, `routes`, `endpointCount` and `fallback`, made
+ * by patching `previous` (chunks and routes compared by identity; the caller's own chunks, trusted
+ * as assembleOwnChunks trusts them); undefined when the layout would change — another number of
+ * chunks or routes, a chunk's route run moved, a changed chunk or route record of another size —
+ * and the caller assembles. The changed route records are validated as assembleOwnChunks
+ * validates every one (throws PORTICO_E_TABLE_INVALID naming the route). `previous.table` is not
+ * modified.
+ */
+export function patchOwnChunks(previous: LaidOutTable, chunks: readonly PlacedChunk[], routes: readonly RouteEntry[], endpointCount: number, fallback: number): LaidOutTable | undefined {
+  if (chunks.length !== previous.chunks.length || routes.length !== previous.routes.length || endpointCount !== previous.endpointCount || fallback !== previous.fallback) return undefined;
+  const changedChunks: number[] = [];
+  for (let c = 0; c < chunks.length; c++) {
+    const before = previous.chunks[c]!;
+    const after = chunks[c]!;
+    if (after.firstRoute !== before.firstRoute) return undefined;
+    if (after.chunk === before.chunk) continue;
+    if (!fits(before.chunk, after.chunk)) return undefined;
+    changedChunks.push(c);
+  }
+  const changedRoutes: number[] = [];
+  for (let r = 0; r < routes.length; r++) {
+    if (routes[r] === previous.routes[r]) continue;
+    if (!sameShape(previous.routes[r]!, routes[r]!)) return undefined;
+    checkRoute(routes[r]!, r, endpointCount);
+    changedRoutes.push(r);
+  }
+  const table = previous.table.slice();
+  const words = new Uint32Array(table.buffer);
+  const { layout } = previous;
+  for (const c of changedChunks) {
+    writeChunk(table, words, chunks[c]!.chunk, {
+      chunkAt: layout.chunkAt[c]!,
+      firstRoute: chunks[c]!.firstRoute,
+      hostBase: layout.hostBase[c]!,
+      condListBase: layout.condListBase[c]!,
+      condBitBase: layout.condBitBase[c]!,
+      poolBase: layout.poolBase[c]!,
+      condsAt: layout.condsAt,
+      headersAt: layout.headersAt,
+      poolAt: layout.poolAt,
+      routeOffsets: layout.routeOffsets,
+    });
+  }
+  const routeIndexAt = words[Header.ROUTE_INDEX >>> 2]!;
+  for (const r of changedRoutes) {
+    // A record of the same size at the same place: its bytes are rewritten whole (WRR state zero, as assembled).
+    const rec = layout.routeOffsets[r]!;
+    table.fill(0, rec, rec + routeRecordBytes(routes[r]!));
+    writeRoute(words, routeIndexAt, r, rec, routes[r]!);
+  }
+  return { table, layout, chunks, routes, endpointCount, fallback };
+}

@@ -1,0 +1,106 @@
+// The patched bundle against the reference: across a random sequence of cluster changes (paths
+// edited to the same and to other lengths, endpoints moved, grown and dropped, hosts added and
+// removed, header conditions, annotation policies, a catch-all backend coming and going), each
+// version BundleCompiler gives — patched from the last one where it can, assembled where it
+// cannot — is byte for byte compileBundle's; and the common changes are patched.
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_CLASS_SELECTION } from '../build/ingress-class.ts';
+import { buildModel } from '../build/index.ts';
+import { compileSnapshot } from '../compile/index.ts';
+import { ClusterState } from '../state/cluster-state.ts';
+import type { EndpointSlice, Ingress, KubeObject } from '../state/objects.ts';
+import { compileBundle } from './bundle.ts';
+import { BundleCompiler } from './bundle-compile.ts';
+import type { Snapshot } from './schema.ts';
+import { onlyEndpointsChanged } from './diff.ts';
+import { diffSnapshots } from './diff.ts';
+
+const selection = { ...DEFAULT_CLASS_SELECTION, watchWithoutClass: true };
+
+function ingress(i: number, paths: readonly string[], extra: { annotations?: Record<string, string>; defaultBackend?: boolean } = {}): Ingress {
+  return {
+    apiVersion: 'networking.k8s.io/v1',
+    kind: 'Ingress',
+    metadata: { name: `app-${i}`, namespace: 'team', ...(extra.annotations ? { annotations: extra.annotations } : {}) },
+    spec: {
+      ...(extra.defaultBackend ? { defaultBackend: { service: { name: 'svc-0', port: { number: 80 } } } } : {}),
+      rules: [{ host: `app-${i}.example.com`, http: { paths: paths.map((path, k) => ({ path, pathType: k === 1 ? 'Exact' : 'Prefix', backend: { service: { name: `svc-${i % 7}`, port: { number: 80 } } } })) } }],
+    },
+  } as Ingress;
+}
+
+function service(s: number): KubeObject {
+  return { apiVersion: 'v1', kind: 'Service', metadata: { name: `svc-${s}`, namespace: 'team' }, spec: { ports: [{ name: 'http', port: 80 }] } } as KubeObject;
+}
+
+function slice(s: number, addresses: readonly string[]): EndpointSlice {
+  return {
+    apiVersion: 'discovery.k8s.io/v1',
+    kind: 'EndpointSlice',
+    metadata: { name: `svc-${s}-x`, namespace: 'team', labels: { 'kubernetes.io/service-name': `svc-${s}` } },
+    addressType: 'IPv4',
+    ports: [{ name: 'http', port: 8080 }],
+    endpoints: addresses.map((address) => ({ addresses: [address], conditions: { ready: true } })),
+  } as EndpointSlice;
+}
+
+function lcg(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => (state = (Math.imul(state, 1664525) + 1013904223) >>> 0) / 2 ** 32;
+}
+
+describe('BundleCompiler patches', () => {
+  it('gives the reference bundle for every version of 120 random changes, patching the common ones', () => {
+    const random = lcg(42);
+    const state = new ClusterState();
+    for (let s = 0; s < 7; s++) {
+      state.upsert(service(s));
+      state.upsert(slice(s, [`10.64.${s}.1`, `10.64.${s}.2`]));
+    }
+    for (let i = 0; i < 40; i++) state.upsert(ingress(i, ['/', '/api', '/static']));
+    const compiler = new BundleCompiler();
+    let previous: Snapshot | undefined;
+    let patchable = 0;
+    for (let step = 0; step < 120; step++) {
+      const i = Math.floor(random() * 40);
+      const s = Math.floor(random() * 7);
+      const what = Math.floor(random() * 10);
+      if (what <= 2) state.upsert(ingress(i, ['/', `/api${step % 10}`, '/static'])); // same length mostly: patched
+      else if (what === 3) state.upsert(ingress(i, ['/', `/a-much-longer-path-${step}`, '/static', '/more'])); // grows
+      else if (what <= 5) state.upsert(slice(s, [`10.64.${s}.1`, `10.65.${step}.${s}`])); // one endpoint moves
+      else if (what === 6) state.upsert(slice(s, Array.from({ length: 1 + (step % 4) }, (_, k) => `10.66.${s}.${k}`))); // grown or shrunk
+      else if (what === 7) {
+        if (state.ingresses.has(`team/app-${i}`)) state.remove(ingress(i, []));
+        else state.upsert(ingress(i, ['/', '/api', '/static']));
+      } else if (what === 8) state.upsert(ingress(1, ['/', '/api', '/static'], { annotations: step % 2 === 0 ? { 'nginx.ingress.kubernetes.io/ssl-redirect': 'true', 'nginx.ingress.kubernetes.io/proxy-read-timeout': '30' } : {} }));
+      else state.upsert(ingress(0, ['/', '/api', '/static'], { defaultBackend: step % 3 === 0 }));
+      const snapshot = compileSnapshot(buildModel(state, selection).model, previous);
+      // As the data plane loads it: balancing only for an endpoint-only change.
+      const balancingOnly = previous !== undefined && onlyEndpointsChanged(diffSnapshots(previous, snapshot));
+      const before = compiler.stats.patched;
+      const bundle = compiler.compile(snapshot, balancingOnly);
+      const reference = compileBundle(snapshot, balancingOnly);
+      expect({ ...bundle, table: Buffer.from(bundle.table).toString('base64') }, `step ${step} (change ${what})`).toEqual({ ...reference, table: Buffer.from(reference.table).toString('base64') });
+      if (compiler.stats.patched > before) patchable++;
+      previous = snapshot;
+    }
+    expect(patchable).toBeGreaterThan(35);
+  });
+
+  it('refuses a changed route whose endpoint id is out of range, as a full assembly does', async () => {
+    const { patchOwnChunks, assembleOwnChunksLaidOut } = await import('@portico/assembly/encode');
+    const routes = [{ backends: [{ weight: 1, endpoints: [0] }] }, { backends: [{ weight: 1, endpoints: [1] }] }];
+    const { table, layout } = assembleOwnChunksLaidOut([], routes, 2, -1);
+    const previous = { table, layout, chunks: [], routes, endpointCount: 2, fallback: -1 };
+    const bad = [routes[0]!, { backends: [{ weight: 1, endpoints: [5] }] }];
+    expect(() => patchOwnChunks(previous, [], bad, 2, -1)).toThrow(expect.objectContaining({ code: 'PORTICO_E_TABLE_INVALID', message: expect.stringMatching(/routes\[1\]\.backends\[0\]\.endpoints\[0\]/) }));
+    // Another shape or count: not patched (undefined), the caller assembles.
+    expect(patchOwnChunks(previous, [], [routes[0]!, { backends: [{ weight: 1, endpoints: [0, 1] }] }], 2, -1)).toBeUndefined();
+    expect(patchOwnChunks(previous, [], routes, 3, -1)).toBeUndefined();
+    // A patch never writes into the table it started from.
+    const copy = Buffer.from(table);
+    const patched = patchOwnChunks(previous, [], [routes[0]!, { backends: [{ weight: 2, endpoints: [0] }] }], 2, -1)!;
+    expect(Buffer.from(table).equals(copy)).toBe(true);
+    expect(Buffer.from(patched.table).equals(Buffer.from(assembleOwnChunksLaidOut([], patched.routes, 2, -1).table))).toBe(true);
+  });
+});
