@@ -189,6 +189,13 @@ describe('DigestAuthGate', () => {
     expect(gate.check(answer(third, { nc: 19 }), 'GET', '/x', 'a', T + 5).kind).toBe('allow');
   });
 
+  it('a non-ASCII user name: the header\'s bytes (read as latin1) are the file\'s UTF-8 name', () => {
+    const gate = new DigestAuthGate(REALM, [{ user: 'jörg', ha1: digestHa1('jörg', REALM, 'pw') }], { uses: new NonceUses(), failures: new ClientFailures() });
+    const challenge = gate.challenge(false, T);
+    const header = answer(challenge, { user: 'jörg', password: 'pw' }).replace('username="jörg"', `username="${Buffer.from('jörg', 'utf8').toString('latin1')}"`);
+    expect(gate.check(header, 'GET', '/x', 'a', T + 1).kind).toBe('allow');
+  });
+
   it('a nonce works on another gate of the same realm and users (another worker or node), not on a route with other users', () => {
     const challenge = fresh().challenge(false, T);
     expect(fresh().check(answer(challenge), 'GET', '/x', 'a', T + 1).kind).toBe('allow');

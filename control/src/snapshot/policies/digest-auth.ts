@@ -326,7 +326,8 @@ export class DigestAuthGate {
     };
     const issued = this.#nonces.issued(credentials.nonce);
     if (credentials.realm !== this.realm || credentials.uri !== target || issued === undefined) return fail();
-    const ha1 = this.#users.get(credentials.username);
+    // Header text is bytes read as latin1; the user file was decoded as UTF-8: compare the same bytes.
+    const ha1 = this.#users.get(Buffer.from(credentials.username, 'latin1').toString('utf8'));
     const expected = Buffer.from(digestResponse(ha1 ?? NO_USER_HA1, method, credentials), 'latin1');
     if (!timingSafeEqual(expected, Buffer.from(credentials.response, 'latin1')) || ha1 === undefined) return fail();
     // The password is right from here on; what is left is whether this nonce may still be used.
