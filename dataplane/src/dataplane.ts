@@ -24,7 +24,8 @@ import { listenError } from './listen.ts';
 import { Router } from './router.ts';
 import type { RouterOptions } from './router.ts';
 import type { KeyPair, TlsPolicy } from './tls.ts';
-import { CertificateStore, generateDefaultCertificate } from './tls.ts';
+import { CertificateStore, clientTlsOf, generateDefaultCertificate } from './tls.ts';
+import { sniffServerName } from './client-hello.ts';
 import { TrustedProxies } from './trusted.ts';
 import { plainLocalAddress, scopeLabel } from '@portico/control/snapshot/scope';
 
@@ -182,13 +183,16 @@ export class DataPlane {
     let https: NetServer | undefined;
     let onHttps: ((socket: Socket) => void) | undefined;
     if (options.httpsPort !== undefined) {
-      // One TLS server per scope: certificates are chosen by SNI within the scope first.
+      // One TLS server per scope and per "asks for a client certificate": certificates are chosen by SNI within the scope first.
       const tlsServers = new Map<string, ReturnType<typeof createTlsServer>>();
-      const tlsServer = (scope: string | undefined): ReturnType<typeof createTlsServer> => {
-        let tls = tlsServers.get(scope ?? '');
+      const tlsServer = (scope: string | undefined, asks: boolean): ReturnType<typeof createTlsServer> => {
+        const key = `${scope ?? ''}\0${asks ? 1 : 0}`;
+        let tls = tlsServers.get(key);
         if (tls !== undefined) return tls;
-        tls = createTlsServer({ ...certificates.serverOptions(options.http2 !== false, scope), handshakeTimeout }, (socket: TLSSocket) => {
-          const info = { scheme: 'https', localPort: socket.localPort ?? 0, scope } as const;
+        // A certificate is asked for, never required by the handshake: the route decides per request (400, as nginx's ssl_verify_client).
+        const clientCertificate = asks ? { requestCert: true, rejectUnauthorized: false } : {};
+        tls = createTlsServer({ ...certificates.serverOptions(options.http2 !== false, scope), ...clientCertificate, handshakeTimeout }, (socket: TLSSocket) => {
+          const info = { scheme: 'https', localPort: socket.localPort ?? 0, scope, tls: clientTlsOf(socket, asks) } as const;
           if (socket.alpnProtocol === 'h2') proxy.handleHttp2Connection(socket, info);
           else proxy.handleConnection(socket, info);
         });
@@ -198,12 +202,16 @@ export class DataPlane {
           options.logger?.debug({ err: error }, 'TLS handshake failed');
           socket.destroy();
         });
-        tlsServers.set(scope ?? '', tls);
+        tlsServers.set(key, tls);
         return tls;
       };
-      // The TLS servers never listen themselves: sockets are handed to them after admission.
+      // The TLS servers never listen themselves: sockets are handed to them after admission, and
+      // after their ClientHello's SNI was read when some host asks clients for a certificate.
       onHttps = (socket: Socket): void => {
-        if (accept(socket)) tlsServer(scopeOf(socket, 'https')).emit('connection', socket);
+        if (!accept(socket)) return;
+        const scope = scopeOf(socket, 'https');
+        if (scope !== undefined || !certificates.asksAnyClient) tlsServer(scope, false).emit('connection', socket);
+        else sniffServerName(socket, handshakeTimeout, (servername) => tlsServer(undefined, certificates.asksClient(servername)).emit('connection', socket));
       };
       https = createNetServer(serverOptions, onHttps);
     }

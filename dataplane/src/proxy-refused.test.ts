@@ -10,15 +10,15 @@ function manifests(port: number): string {
     annotatedIngress('external-auth', 'sso.test', { 'nginx.ingress.kubernetes.io/auth-url': 'http://auth.example/verify', 'nginx.ingress.kubernetes.io/auth-snippet': 'proxy_set_header X-Team $http_x_team;' }),
     annotatedIngress('allowlist', 'office.test', { 'nginx.ingress.kubernetes.io/whitelist-source-range': '10.0.0.0/8' }),
     annotatedIngress('legacy-denylist', 'legacy.test', { 'ingress.kubernetes.io/denylist-source-range': '0.0.0.0/0' }),
-    annotatedIngress('mtls', 'mtls.test', { 'nginx.ingress.kubernetes.io/auth-tls-verify-client': 'on' }),
+    annotatedIngress('modsecurity', 'waf.test', { 'nginx.ingress.kubernetes.io/enable-modsecurity': 'true' }),
     annotatedIngress('satisfy', 'satisfy.test', { 'nginx.ingress.kubernetes.io/satisfy': 'any' }),
     annotatedIngress('deny-snippet', 'snippet.test', { 'nginx.ingress.kubernetes.io/configuration-snippet': 'deny all;' }),
     annotatedIngress('open', 'open.test', { 'nginx.ingress.kubernetes.io/proxy-buffer-size': '8k', 'nginx.ingress.kubernetes.io/server-snippet': 'gzip on;' }),
   ]);
 }
 
-/** Hosts whose Ingress asks for access control Portico does not enforce (auth-url with auth-snippet, legacy prefix, mTLS, a deny snippet). */
-const PROTECTED = ['sso.test', 'legacy.test', 'mtls.test', 'snippet.test'];
+/** Hosts whose Ingress asks for access control Portico does not enforce (auth-url with auth-snippet, legacy prefix, ModSecurity, a deny snippet). */
+const PROTECTED = ['sso.test', 'legacy.test', 'waf.test', 'snippet.test'];
 
 describe('never serve a protected route open (annotation policy through the real proxy)', () => {
   let backend: Backend;
@@ -73,7 +73,7 @@ describe('never serve a protected route open (annotation policy through the real
 
   it('names each refusing annotation in an Error condition (the status writer turns it into a Warning Event)', () => {
     const refused = conditions.filter((c) => c.reason === 'AccessPolicyRefused');
-    expect(refused.map((c) => c.source.name).sort()).toEqual(['deny-snippet', 'external-auth', 'legacy-denylist', 'mtls']);
+    expect(refused.map((c) => c.source.name).sort()).toEqual(['deny-snippet', 'external-auth', 'legacy-denylist', 'modsecurity']);
     expect(refused.every((c) => c.severity === 'Error' && /not enforce it; the Ingress is not served \(503\)/.test(c.message))).toBe(true);
   });
 });

@@ -13,7 +13,7 @@ import type { RequestHeaders } from '@portico/assembly/matcher';
 import { isPathRefusal } from '@portico/assembly/normalize';
 import { applyPolicy } from '@portico/control/snapshot/policies';
 import { plainAddress } from '@portico/control/snapshot/policies/cidr';
-import type { GrpcAnswer, LocalAnswer, RequestFacts } from '@portico/control/snapshot/policies/module';
+import type { ClientTls, GrpcAnswer, LocalAnswer, RequestFacts } from '@portico/control/snapshot/policies/module';
 import { INVALID_BACKEND_GRPC } from '@portico/control/snapshot/policies/module';
 import type { ProxyContext } from './context.ts';
 import type { Exchange } from './exchange.ts';
@@ -32,6 +32,8 @@ export interface ConnectionInfo {
   readonly localPort: number;
   /** The routing scope when the client connected to a Gateway's own address (snapshot/scope.ts); undefined on the edge. */
   readonly scope?: string | undefined;
+  /** The TLS connection's SNI name and client certificates (auth-tls); undefined on plain HTTP. */
+  readonly tls?: ClientTls | undefined;
 }
 
 /** What a proxy keeps of each client connection, whatever its protocol (ClientConnection, H2Connection). */
@@ -191,6 +193,7 @@ function requestFacts(down: Downstream, buf: Buffer, host: string, path: string,
     target,
     method: head.method,
     client,
+    tls: down.info.tls,
     header: (name) => {
       const value = (headers ??= headerRecord(buf, head))[name];
       return typeof value === 'string' ? value : undefined;

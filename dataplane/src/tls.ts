@@ -7,8 +7,11 @@
  */
 import { createHash } from 'node:crypto';
 import { createSecureContext } from 'node:tls';
-import type { SecureContext } from 'node:tls';
+import type { SecureContext, TLSSocket } from 'node:tls';
 import type { Snapshot } from '@portico/control/snapshot';
+import type { TlsBundle } from '@portico/control/snapshot/bundle';
+import { MAX_CLIENT_CHAIN } from '@portico/control/snapshot/policies/client-certificate';
+import type { ClientTls } from '@portico/control/snapshot/policies/module';
 import { PorticoError } from './errors.ts';
 
 /** A PEM certificate chain and its private key. */
@@ -72,6 +75,8 @@ export class CertificateStore {
   /** The any-host entry's certificate (a Gateway API HTTPS listener without hostname), served before the default one. */
   private anyHost: SecureContext | undefined;
   private cache = new Map<string, SecureContext>();
+  /** SNI names (exact, `.suffix` of a wildcard, `*` for all) whose handshake asks for a client certificate (auth-tls). */
+  private asking = new Set<string>();
   private readonly policy: { minVersion: 'TLSv1.2' | 'TLSv1.3'; ciphers: string };
 
   /** Throws PORTICO_E_CONFIG for a policy OpenSSL refuses. */
@@ -92,7 +97,7 @@ export class CertificateStore {
    * bad and keeps the previous one; the control plane checks certificates before publishing, so
    * this means corruption).
    */
-  prepare(snapshot: Pick<Snapshot, 'certificates'> & { readonly hosts: readonly { readonly host: string; readonly certificate: string | null }[] }): () => void {
+  prepare(snapshot: Pick<TlsBundle, 'certificates' | 'hosts' | 'clientCertificateHosts'>): () => void {
     const byCertificate = new Map(snapshot.certificates.map((c) => [c.secret, c]));
     const exact = new Map<string, SecureContext>();
     const wildcard = new Map<string, SecureContext>();
@@ -110,7 +115,9 @@ export class CertificateStore {
       else if (host.host.startsWith('*.')) wildcard.set(host.host.slice(1), context);
       else exact.set(host.host, context);
     }
+    const asking = new Set((snapshot.clientCertificateHosts ?? []).map((host) => (host.startsWith('*.') ? host.slice(1) : host)));
     return () => {
+      this.asking = asking;
       this.exact = exact;
       this.wildcard = wildcard;
       this.anyHost = anyHost;
@@ -147,6 +154,20 @@ export class CertificateStore {
     return undefined;
   }
 
+  /** Whether some host of the snapshot asks clients for a certificate (only then are ClientHellos read ahead). */
+  get asksAnyClient(): boolean {
+    return this.asking.size !== 0;
+  }
+
+  /** Whether a handshake with SNI `servername` ('' for none) asks for a client certificate: its host (exact, else a one-label wildcard) or every host has an auth-tls route. */
+  asksClient(servername: string): boolean {
+    if (this.asking.has('*')) return true;
+    if (servername === '') return false;
+    if (this.asking.has(servername)) return true;
+    const dot = servername.indexOf('.');
+    return dot > 0 && this.asking.has(servername.slice(dot));
+  }
+
   /** The `SNICallback` for `tls.createServer`. */
   readonly sniCallback = (servername: string, callback: (error: Error | null, context?: SecureContext) => void): void => {
     callback(null, this.contextFor(servername));
@@ -165,4 +186,29 @@ export class CertificateStore {
   serverOptions(http2 = false, scope?: string): { cert: string; key: string; SNICallback: CertificateStore['sniCallback']; ALPNProtocols: string[]; minVersion: 'TLSv1.2' | 'TLSv1.3'; ciphers: string } {
     return { cert: this.defaultPair.certificatePem, key: this.defaultPair.privateKeyPem, SNICallback: scope === undefined ? this.sniCallback : this.scopedSniCallback(scope), ALPNProtocols: http2 ? ['h2', 'http/1.1'] : ['http/1.1'], ...this.policy };
   }
+}
+
+/**
+ * What the policy steps see of a TLS connection (auth-tls): its SNI name, and the certificates the
+ * client sent, read from the socket once, on first use. `asked`: the handshake asked for them.
+ */
+export function clientTlsOf(socket: TLSSocket, asked: boolean): ClientTls {
+  const servername = typeof socket.servername === 'string' ? socket.servername.toLowerCase() : '';
+  let chain: readonly Uint8Array[] | undefined;
+  return {
+    servername,
+    peerCertificates: () => (chain ??= asked ? peerChain(socket) : []),
+  };
+}
+
+/** The client's certificate, then the others it sent (Node links them by issuer), at most MAX_CLIENT_CHAIN. */
+function peerChain(socket: TLSSocket): Uint8Array[] {
+  const chain: Uint8Array[] = [];
+  const seen = new Set<string>();
+  for (let certificate = socket.getPeerCertificate(true); certificate?.raw !== undefined && chain.length < MAX_CLIENT_CHAIN; certificate = certificate.issuerCertificate) {
+    if (seen.has(certificate.fingerprint256)) break;
+    seen.add(certificate.fingerprint256);
+    chain.push(certificate.raw);
+  }
+  return chain;
 }

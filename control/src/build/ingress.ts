@@ -71,9 +71,9 @@ export function readIngress(ingress: Ingress, state: ClusterState, sets: Endpoin
   const source: SourceRef = { kind: 'Ingress', namespace, name: ingress.metadata.name };
   const created = ingress.metadata.creationTimestamp ?? '';
   const conditions: Condition[] = [];
-  const read = readAnnotations(ingress.metadata.annotations, source, conditions, (secretNamespace, name) => {
+  const read = readAnnotations(ingress.metadata.annotations, source, conditions, (secretNamespace, name, key = 'auth') => {
     const secret = state.secrets.get(objectKey(secretNamespace, name));
-    return secret === undefined ? undefined : secretValue(secret, 'auth');
+    return secret === undefined ? undefined : secretValue(secret, key);
   }, (configMapNamespace, name) => {
     const configMap = state.configMaps.get(objectKey(configMapNamespace, name));
     return configMap === undefined ? undefined : (configMap.data ?? {});

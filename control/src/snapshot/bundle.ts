@@ -9,12 +9,18 @@ import { createHash } from 'node:crypto';
 import { encodeTable } from '@portico/assembly/encode';
 import type { Snapshot, SnapshotBackend, SnapshotUpstreamTls } from './schema.ts';
 import type { RouteTarget } from './table.ts';
+import type { RoutePolicies } from './policies/registry.ts';
 import { toMatcherTable } from './table.ts';
 
 /** The TLS part of a snapshot: which host uses which certificate, and the certificates. */
 export interface TlsBundle {
   readonly hosts: readonly { readonly host: string; readonly certificate: string | null }[];
   readonly certificates: Snapshot['certificates'];
+  /**
+   * The hosts (snapshot order) with a route that asks clients for a certificate (auth-tls, not
+   * `off`): a handshake whose SNI names one asks for it. Absent when none does.
+   */
+  readonly clientCertificateHosts?: readonly string[];
 }
 
 /** A compiled snapshot. Plain data (typed arrays and strings): it crosses process boundaries by structured clone. */
@@ -104,7 +110,15 @@ export function compileBundle(snapshot: Snapshot, balancingOnly = false): TableB
 
 /** The certificates and which hosts use them. */
 export function tlsOf(snapshot: Snapshot): TlsBundle {
-  return { hosts: snapshot.hosts.filter((host) => host.certificate !== null).map((host) => ({ host: host.host, certificate: host.certificate })), certificates: snapshot.certificates };
+  const asks = (route: { readonly policies?: RoutePolicies | undefined } | null): boolean => route?.policies?.authTls !== undefined && route.policies.authTls.verify !== 'off';
+  const clientCertificateHosts = snapshot.hosts.filter((host) => host.routes.some(asks) || asks(host.defaultRoute)).map((host) => host.host);
+  // The catch-all route answers any host: every handshake then asks.
+  if (asks(snapshot.defaultRoute) && !clientCertificateHosts.includes('*')) clientCertificateHosts.push('*');
+  return {
+    hosts: snapshot.hosts.filter((host) => host.certificate !== null).map((host) => ({ host: host.host, certificate: host.certificate })),
+    certificates: snapshot.certificates,
+    ...(clientCertificateHosts.length === 0 ? {} : { clientCertificateHosts }),
+  };
 }
 
 /**

@@ -160,14 +160,15 @@ export type Secret = z.infer<typeof Secret>;
 /**
  * The part of a Secret Portico holds, or undefined when it holds none of it: a
  * `kubernetes.io/tls` Secret whole; any other Secret only for its `auth` key (the htpasswd file
- * of `auth-type: basic`) and, when it has a `ca.crt`, for `ca.crt`, `tls.crt` and `tls.key` (the
- * CA bundle and client certificate of `proxy-ssl-secret`); every other key dropped as it arrives,
+ * of `auth-type: basic`) and, when it has a `ca.crt`, for `ca.crt`, `ca.crl`, `tls.crt` and `tls.key`
+ * (the CA bundle and client certificate of `proxy-ssl-secret`, the CA bundle and revocation list
+ * of `auth-tls-secret`); every other key dropped as it arrives,
  * so database passwords and the like never stay in this process. Pure.
  */
 export function retainedSecret(secret: Secret): Secret | undefined {
   if (secret.type === 'kubernetes.io/tls') return secret;
   const hasCa = secret.data?.['ca.crt'] !== undefined || secret.stringData?.['ca.crt'] !== undefined;
-  const keys = hasCa ? ['auth', 'ca.crt', 'tls.crt', 'tls.key'] : ['auth'];
+  const keys = hasCa ? ['auth', 'ca.crt', 'ca.crl', 'tls.crt', 'tls.key'] : ['auth'];
   const pick = (from: Record<string, string> | undefined): Record<string, string> | undefined => {
     if (from === undefined) return undefined;
     const kept = Object.fromEntries(keys.filter((key) => from[key] !== undefined).map((key) => [key, from[key] as string]));

@@ -175,6 +175,7 @@ const REASONS: Record<number, string> = {
   404: 'Not Found',
   408: 'Request Timeout',
   414: 'URI Too Long',
+  421: 'Misdirected Request',
   431: 'Request Header Fields Too Large',
   501: 'Not Implemented',
   502: 'Bad Gateway',

@@ -62,6 +62,19 @@ export interface RequestFacts {
    * undefined when none does, or several (an ambiguous Authorization or Origin counts as absent).
    */
   header(name: string): string | undefined;
+  /** The client's TLS connection; undefined on plain HTTP and in explain (no handshake there). */
+  readonly tls?: ClientTls | undefined;
+}
+
+/** The client's TLS connection, as a client-certificate step (auth-tls) sees it. One object per connection. */
+export interface ClientTls {
+  /** The SNI server name the client sent, lower-case; '' when it sent none. */
+  readonly servername: string;
+  /**
+   * The certificates the client sent, its own first, as DER; empty when it sent none or the
+   * handshake did not ask for one (its SNI names no host with auth-tls).
+   */
+  peerCertificates(): readonly Uint8Array[];
 }
 
 /** Portico's own answer instead of forwarding. Header values were validated when the policy was read. */
@@ -165,8 +178,8 @@ export type PolicyStep = (facts: RequestFacts, outcome: PolicyOutcome) => void;
  */
 export type PolicyPhase = 'redirect' | 'access' | 'request' | 'balance';
 
-/** The decoded `auth` key of Secret `namespace/name`, or undefined when the Secret or the key is missing. */
-export type SecretAuthLookup = (namespace: string, name: string) => string | undefined;
+/** The decoded `key` (default `auth`) of Secret `namespace/name`, or undefined when the Secret or the key is missing. */
+export type SecretAuthLookup = (namespace: string, name: string, key?: string) => string | undefined;
 
 /** The `data` of ConfigMap `namespace/name`, or undefined when there is none. */
 export type ConfigMapLookup = (namespace: string, name: string) => Readonly<Record<string, string>> | undefined;
@@ -198,6 +211,11 @@ export class AnnotationReader {
   /** The `auth` key (decoded) of Secret `name` in the object's namespace, or undefined when there is none. */
   secretAuth(name: string): string | undefined {
     return this.#secretAuth(this.#source.namespace, name);
+  }
+
+  /** Key `key` (decoded) of Secret `name` in the object's namespace, or undefined when there is none. */
+  secretKey(name: string, key: string): string | undefined {
+    return this.#secretAuth(this.#source.namespace, name, key);
   }
 
   /** The `data` of ConfigMap `name` in the object's namespace, or undefined when there is none. */

@@ -9,6 +9,7 @@ import type { AnnotationFact, PolicyCondition, PolicyModule, PolicyOutcome, Poli
 import type { ConfigMapLookup, SecretAuthLookup } from './module.ts';
 import { AnnotationReader } from './module.ts';
 import { accessModule } from './access.ts';
+import { authTlsModule } from './auth-tls.ts';
 import { corsModule } from './cors.ts';
 import { limitsModule } from './limits.ts';
 import { appRootModule, forwardedPrefixModule } from './app-root.ts';
@@ -36,6 +37,7 @@ export const RoutePolicies = z.strictObject({
   redirect: redirectModule.schema.optional(),
   cors: corsModule.schema.optional(),
   limits: limitsModule.schema.optional(),
+  authTls: authTlsModule.schema.optional(),
   access: accessModule.schema.optional(),
   useRegex: useRegexModule.schema.optional(),
   rewriteTarget: rewriteModule.schema.optional(),
@@ -67,11 +69,12 @@ type AnyModule = PolicyModule<never> & { read?(reader: AnnotationReader): unknow
 /**
  * Every module, in pipeline order inside each phase: CORS answers preflights in the rewrite phase
  * (before authentication, as ingress-nginx's `if`/`return` does); limits (nginx's preaccess
- * phase) come before access control. Gateway API filters: a URLRewrite's Host comes before the
+ * phase) come before access control; the client certificate before both (nginx checks it as the
+ * request is read, before any phase). Gateway API filters: a URLRewrite's Host comes before the
  * RequestHeaderModifier, so a header the rule sets explicitly wins.
  */
 export const POLICY_MODULES: readonly AnyModule[] = [
-  wwwRedirectModule, backendErrorModule, appRootModule, redirectModule, requestRedirectModule, corsModule, limitsModule, accessModule, externalAuthModule, useRegexModule, rewriteModule, forwardedPrefixModule, trailingSlashModule, proxyModule,
+  wwwRedirectModule, backendErrorModule, appRootModule, redirectModule, requestRedirectModule, corsModule, authTlsModule, limitsModule, accessModule, externalAuthModule, useRegexModule, rewriteModule, forwardedPrefixModule, trailingSlashModule, proxyModule,
   upstreamVhostModule, proxyRedirectModule, customHeadersModule, urlRewriteModule, requestHeaderModifierModule, responseHeaderModifierModule, timeoutsModule, requestMirrorModule, canaryModule, upstreamHashModule, affinityModule, nextUpstreamModule,
 ] as unknown as AnyModule[];
 
