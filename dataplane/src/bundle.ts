@@ -43,7 +43,12 @@ export function compileBundle(snapshot: Snapshot, balancingOnly = false): TableB
  * its hosts' pieces), giving what `compileBundle` gives. Throws PORTICO_E_SNAPSHOT_LOAD like it.
  */
 export class SnapshotCompiler {
-  readonly #compiler = new BundleCompiler();
+  readonly #compiler: BundleCompiler;
+
+  /** `compiler`: one to share (standalone's control plane compiles with the same one, so a version is compiled once). */
+  constructor(compiler: BundleCompiler = new BundleCompiler()) {
+    this.#compiler = compiler;
+  }
 
   /** Hosts compiled (not reused) so far. */
   get hostsCompiled(): number {

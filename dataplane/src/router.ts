@@ -15,6 +15,7 @@ import { preparePolicies } from '@portico/control/snapshot/policies';
 import { httpsRedirectTarget } from '@portico/control/snapshot/policies/trailing-slash';
 import type { TableBundle } from './bundle.ts';
 import { SnapshotCompiler, endpointsOf, regexHostsOf, routeLabelsOf, routePoliciesOf, upstreamTlsOf, verifyBundle } from './bundle.ts';
+import type { BundleCompiler } from '@portico/control/snapshot/bundle-compile';
 import type { ReceivedBundle } from '@portico/control/snapshot/bundle-wire';
 import type { RegexDispatch } from '@portico/control/snapshot/regex';
 import { INVALID_BACKEND_PORT, regexDispatchOf, resolveRoute } from '@portico/control/snapshot/table';
@@ -370,6 +371,8 @@ export interface RouterOptions {
   /** HTTPS port put in redirect locations (omitted when 443). Default 443. */
   readonly httpsPort?: number;
   readonly health?: HealthOptions;
+  /** The bundle compiler to share (standalone: the control plane's, so each version is compiled once). Default: its own. */
+  readonly compiler?: BundleCompiler;
 }
 
 const NOT_FOUND: StatusDecision = { kind: 'not-found', route: '' };
@@ -421,7 +424,7 @@ export class Router extends EventEmitter<{ swap: [SwapEvent] }> {
   #lastSwapMs = 0;
   #maxSwapMs = 0;
   /** Compiles each snapshot host once; a version is assembled from its hosts (bundle-compile.ts). */
-  readonly #compiler = new SnapshotCompiler();
+  readonly #compiler: SnapshotCompiler;
   // The last match, reused when the next request asks the same of the same snapshot (common under keep-alive).
   #lastSnapshot: LoadedSnapshot | undefined;
   #lastHost = '';
@@ -435,6 +438,7 @@ export class Router extends EventEmitter<{ swap: [SwapEvent] }> {
     const httpsPort = options.httpsPort ?? 443;
     if (!Number.isInteger(httpsPort) || httpsPort < 1 || httpsPort > 65535) throw new PorticoError('PORTICO_E_CONFIG', `httpsPort must be 1..65535, not ${httpsPort}`);
     this.#httpsSuffix = httpsPort === 443 ? '' : `:${httpsPort}`;
+    this.#compiler = new SnapshotCompiler(options.compiler);
     this.health = new PassiveHealth((key) => this.#applyHealth(key), options.health);
   }
 

@@ -6,6 +6,7 @@
 import type { Server } from 'node:http';
 import { createServer } from 'node:net';
 import type { Snapshot } from '@portico/control/snapshot';
+import type { BundleCompiler } from '@portico/control/snapshot/bundle-compile';
 import type { ReceivedBundle } from '@portico/control/snapshot/bundle-wire';
 import { checkPortsFree, claimPorts } from './listen.ts';
 import { makeLoggers } from './logging.ts';
@@ -36,6 +37,8 @@ export interface ServingOptions extends Omit<DataPlaneOptions, 'accessLog' | 'lo
   readonly waitingFor?: () => string;
   /** Why `/readyz` must say not ready although a snapshot is loaded (see AdminSource.notReady). */
   readonly notReady?: () => string | undefined;
+  /** The bundle compiler to share (standalone: the control plane's, so each version is compiled once, not once per plane). */
+  readonly compiler?: BundleCompiler;
 }
 
 /** Traffic being served, however many processes it takes. */
@@ -108,7 +111,7 @@ interface Settled {
 async function serve({ options, workers, defaultCertificate, address, claims, logger, accessLog }: Settled): Promise<Serving> {
   let admin: Server;
   if (workers <= 1) {
-    const dataPlane = await DataPlane.start({ ...options, defaultCertificate, logger, accessLog, deferListen: true });
+    const dataPlane = await DataPlane.start({ ...options, router: { ...options.router, ...(options.compiler === undefined ? {} : { compiler: options.compiler }) }, defaultCertificate, logger, accessLog, deferListen: true });
     admin = await startAdminServer({ version: () => dataPlane.version, ...(options.waitingFor ? { waitingFor: options.waitingFor } : {}), ...(options.notReady ? { notReady: options.notReady } : {}), metrics: prometheusMetrics(() => dataPlane.metrics.families()) }, options.adminAddress, options.adminPort);
     const adminPort = (admin.address() as { port: number }).port;
     return {
@@ -136,7 +139,9 @@ async function serve({ options, workers, defaultCertificate, address, claims, lo
   const httpPort = options.httpPort === 0 ? await freePort(address) : options.httpPort;
   const httpsPort = options.httpsPort === 0 ? await freePort(address) : options.httpsPort;
   const entry = workerEntry(logger);
-  const pool = await WorkerPool.start(workers, entry, { ...options, httpPort, httpsPort, defaultCertificate, accessLog: options.accessLog, logLevel: options.logLevel }, logger);
+  // The options cross to the workers as JSON: the compiler stays here, with the pool.
+  const { compiler, ...workerOptions } = options;
+  const pool = await WorkerPool.start(workers, entry, { ...workerOptions, httpPort, httpsPort, defaultCertificate, accessLog: options.accessLog, logLevel: options.logLevel }, logger, compiler);
   admin = await startAdminServer({ version: () => pool.version, ...(options.waitingFor ? { waitingFor: options.waitingFor } : {}), ...(options.notReady ? { notReady: options.notReady } : {}), metrics: prometheusMetrics(() => pool.metrics()) }, options.adminAddress, options.adminPort);
   return {
     load: (snapshot, received) => pool.load(snapshot, false, undefined, received),

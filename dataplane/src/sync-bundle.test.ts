@@ -2,8 +2,10 @@
 // assembles every version from them (compiling no host itself) and lands on exactly the bundle the
 // control plane compiles for the announced version — across deltas and after missing versions. A
 // damaged, truncated or mismatched chunk or digest is NACKed and the last good table keeps serving.
-import { TEST_TOKEN } from '@portico/control/api/test-support';
+import { TEST_TOKEN, listen, serviceWithEndpoints, testControl } from '@portico/control/api/test-support';
 import { compileBundle } from '@portico/control/snapshot/bundle';
+import { BundleCompiler } from '@portico/control/snapshot/bundle-compile';
+import { BUNDLE_MEDIA_TYPE } from '@portico/control/snapshot/bundle-wire';
 import { describe, expect, it } from 'vitest';
 import { Router } from './router.ts';
 import { SnapshotSync } from './sync.ts';
@@ -122,5 +124,30 @@ describe('SnapshotSync with compiled chunks', () => {
     await until(() => router.version === current().version, 5000, 'recovery');
     expect(router.current!.digest).toBe(controlDigest());
     expect((await fetchVia(proxy.port, { host: 'bad.example.com' })).status).toBe(200);
+  });
+});
+
+describe('one compiler for the sync API and a local data plane (standalone)', () => {
+  it('loads the version the sync API just compiled without assembling it again', async () => {
+    const compiler = new BundleCompiler();
+    const control = await testControl({ objects: serviceWithEndpoints('default', 'web', 80, ['10.0.0.1']), bundleCompiler: compiler });
+    const server = await listen(control.app);
+    try {
+      const router = new Router({ compiler });
+      for (const [i, host] of ['a.example.com', 'b.example.com'].entries()) {
+        await control.request('/v1/routes', json(route(`r${i}`, host)));
+        // A node asks first (the sync API compiles the version for its chunks and digest), then the local data plane loads it.
+        const answer = await fetch(`${server.url}/v1/sync?node=edge-${i}`, { headers: { Authorization: `Bearer ${TEST_TOKEN}`, Accept: BUNDLE_MEDIA_TYPE } });
+        const shipped = ((await answer.json()) as { bundle: { digest: string } }).bundle.digest;
+        const assembled = compiler.stats.versionsAssembled;
+        router.load(control.history.current()!.snapshot);
+        expect(compiler.stats.versionsAssembled).toBe(assembled);
+        expect(router.current!.digest).toBe(shipped);
+        expect(router.current!.digest).toBe(compileBundle(control.history.current()!.snapshot).digest);
+      }
+    } finally {
+      await server.close();
+      control.close();
+    }
   });
 });

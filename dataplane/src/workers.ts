@@ -15,6 +15,7 @@ import type { Worker } from 'node:cluster';
 import type { Snapshot } from '@portico/control/snapshot';
 import type { TableBundle } from './bundle.ts';
 import { SnapshotCompiler, verifyBundleOffLoop } from './bundle.ts';
+import type { BundleCompiler } from '@portico/control/snapshot/bundle-compile';
 import type { ReceivedBundle } from '@portico/control/snapshot/bundle-wire';
 import type { Logger } from 'pino';
 import { DataPlane } from './dataplane.ts';
@@ -58,18 +59,20 @@ export class WorkerPool {
   private readonly logger: Logger | undefined;
   private closing = false;
   /** Compiles each snapshot host once; every version is assembled from its hosts (bundle-compile.ts). */
-  private readonly compiler = new SnapshotCompiler();
+  private readonly compiler: SnapshotCompiler;
 
-  private constructor(logger: Logger | undefined) {
+  private constructor(logger: Logger | undefined, compiler: BundleCompiler | undefined) {
     this.logger = logger;
+    this.compiler = new SnapshotCompiler(compiler);
   }
 
   /**
    * Forks `count` workers running `entry` (a script that calls `runWorker()`), and resolves when all
-   * listen. A worker that dies is replaced and given the current snapshot.
+   * listen. A worker that dies is replaced and given the current snapshot. `compiler`: the bundle
+   * compiler to share (standalone: the control plane's), else the pool's own.
    */
-  static async start(count: number, entry: string, options: WorkerOptions, logger?: Logger): Promise<WorkerPool> {
-    const pool = new WorkerPool(logger);
+  static async start(count: number, entry: string, options: WorkerOptions, logger?: Logger, compiler?: BundleCompiler): Promise<WorkerPool> {
+    const pool = new WorkerPool(logger, compiler);
     // Advanced serialization: bundles cross as typed arrays (structured clone), not as JSON text.
     cluster.setupPrimary({ exec: entry, args: [], silent: false, serialization: 'advanced' });
     const env = { [ENV]: JSON.stringify(options) };

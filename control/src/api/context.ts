@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import type { ApiAction, Authenticator, Principal } from '../auth/types.ts';
 import type { NodeRegistry } from '../nodes/registry.ts';
 import type { SnapshotHistory } from '../publish/history.ts';
+import type { BundleCompiler } from '../snapshot/bundle-compile.ts';
 import type { ManifestProblem } from '../sources/manifests/parse.ts';
 import type { RouteStore, StoreCaller } from '../sources/store/route-store.ts';
 import type { ServedIngresses } from './conflicts.ts';
@@ -42,6 +43,8 @@ export interface ApiOptions {
   readonly httpsPort?: number;
   /** Origins allowed by CORS; none (CORS off) by default. */
   readonly corsOrigins?: readonly string[];
+  /** Compiles the table chunks sync bodies ship; standalone shares its data plane's, so a version is compiled once. Default: the API's own. */
+  readonly bundleCompiler?: BundleCompiler;
 }
 
 /** The Hono environment of the API: the principal set by the auth middleware. */

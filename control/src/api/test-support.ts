@@ -17,6 +17,7 @@ import type { Authenticator } from '../auth/types.ts';
 import { compileState } from '../pipeline.ts';
 import { SnapshotHistory } from '../publish/history.ts';
 import type { SnapshotHistoryOptions } from '../publish/history.ts';
+import type { BundleCompiler } from '../snapshot/bundle-compile.ts';
 import { feedRouteStore } from '../sources/store/feed.ts';
 import type { RouteStore } from '../sources/store/route-store.ts';
 import { SqliteRouteStore } from '../sources/store/sqlite.ts';
@@ -45,7 +46,7 @@ export interface TestControl extends ControlApi {
 export const STANDALONE_SELECTION: ClassSelection = { className: 'portico', controller: PORTICO_CONTROLLER, watchWithoutClass: true };
 
 /** Builds a standalone-style control API over `objects` (Services, EndpointSlices, … from "manifests"). */
-export async function testControl(options: { objects?: readonly KubeObject[]; dataDir?: string; store?: RouteStore; auth?: Authenticator; syncTimeoutMs?: number; bodyLimit?: number; logger?: Logger; history?: SnapshotHistoryOptions } = {}): Promise<TestControl> {
+export async function testControl(options: { objects?: readonly KubeObject[]; dataDir?: string; store?: RouteStore; auth?: Authenticator; syncTimeoutMs?: number; bodyLimit?: number; logger?: Logger; history?: SnapshotHistoryOptions; bundleCompiler?: BundleCompiler } = {}): Promise<TestControl> {
   const state = ClusterState.from(options.objects ?? []);
   const store = options.store ?? new SqliteRouteStore({ dataDir: options.dataDir ?? ':memory:' });
   const history = new SnapshotHistory(options.history);
@@ -63,6 +64,7 @@ export async function testControl(options: { objects?: readonly KubeObject[]; da
     ...(options.syncTimeoutMs !== undefined ? { syncTimeoutMs: options.syncTimeoutMs } : {}),
     ...(options.bodyLimit !== undefined ? { bodyLimit: options.bodyLimit } : {}),
     ...(options.logger !== undefined ? { logger: options.logger } : {}),
+    ...(options.bundleCompiler !== undefined ? { bundleCompiler: options.bundleCompiler } : {}),
   });
   return {
     ...api,

@@ -9,6 +9,7 @@
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { createGzip, gunzip, gzip, gzipSync } from 'node:zlib';
+import type { BundleCompiler } from '../snapshot/bundle-compile.ts';
 import { BundleShipper } from '../snapshot/bundle-wire.ts';
 import type { SnapshotDelta } from '../snapshot/delta.ts';
 import { onlyEndpointSets, snapshotDelta } from '../snapshot/delta.ts';
@@ -87,13 +88,15 @@ export class SyncFeed {
   private readonly history: SnapshotHistory;
   private readonly full = new Map<SyncFormat, { readonly version: string; readonly body: Promise<SyncBody> }>();
   /** Compiles the table chunks `bundle` bodies carry (each host once). */
-  private readonly shipper = new BundleShipper();
+  private readonly shipper: BundleShipper;
   private readonly deltas = new Map<string, Promise<SyncBody>>();
   /** Bodies encoded so far (for tests and metrics): a second node asking the same costs nothing. */
   readonly stats = { fullEncodes: 0, deltaEncodes: 0 };
 
-  constructor(history: SnapshotHistory) {
+  /** `compiler`: the bundle compiler to share (standalone's data plane compiles each version with it too). */
+  constructor(history: SnapshotHistory, compiler?: BundleCompiler) {
     this.history = history;
+    this.shipper = new BundleShipper(compiler);
     // Bodies toward an older version are never asked for again: only the current one is served.
     history.subscribe((published) => {
       for (const key of this.deltas.keys()) if (!key.endsWith(`>${published.version}`)) this.deltas.delete(key);

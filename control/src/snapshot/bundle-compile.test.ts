@@ -85,4 +85,22 @@ describe('BundleCompiler', () => {
     for (const next of [swapped, grown, added, dropped, swapped]) expectSame(compiler, next);
     expect(compiler.stats.hostsCompiled).toBe(again);
   });
+
+  it('assembles a version once however often it is asked (shared by the sync API and a local data plane)', () => {
+    const compiler = new BundleCompiler();
+    const first = featureful(0);
+    const bundle = compiler.compile(first);
+    const balancing = compiler.compile(first, true);
+    expect(compiler.stats.versionsAssembled).toBe(2);
+    expect(compiler.compile(first)).toBe(bundle);
+    expect(compiler.compile(first, true)).toBe(balancing);
+    expect(compiler.stats.versionsAssembled).toBe(2);
+    // Another snapshot object (even with the same content) is assembled: identity, not content, is the key.
+    const copy = JSON.parse(JSON.stringify(first)) as Snapshot;
+    expect(compiler.compile(copy)).not.toBe(bundle);
+    expect(compiler.compile(copy).digest).toBe(bundle.digest);
+    expect(compiler.stats.versionsAssembled).toBe(3);
+    expect(compiler.compile(first)).not.toBe(bundle);
+    expect(compiler.compile(first).digest).toBe(compileBundle(first).digest);
+  });
 });

@@ -129,7 +129,11 @@ function routeEntry(route: RouteTarget['route'], numbering: Numbering, sets: (re
   };
 }
 
-/** Compiles snapshots into bundles, reusing the pieces of hosts that did not change. One per control process. */
+/**
+ * Compiles snapshots into bundles, reusing the pieces of hosts that did not change. One per process:
+ * in `portico standalone` the control plane (the chunks and digests it ships) and the local data
+ * plane share one, so each version is compiled once.
+ */
 export class BundleCompiler {
   #pieces = new WeakMap<SnapshotHost, HostPiece>();
   #numbering: Numbering | undefined;
@@ -140,14 +144,27 @@ export class BundleCompiler {
   #endpoints: { numbering: Numbering; text: string } | undefined;
   /** Keys whose endpoint ids differ between two numberings (the last pair asked). */
   #moved: { from: Numbering; to: Numbering; keys: ReadonlySet<string> } | undefined;
-  /** Hosts compiled (not reused) so far: what a change cost; bundles patched from the last one rather than assembled. */
-  readonly stats = { hostsCompiled: 0, patched: 0 };
+  /** The last bundle given in each mode (full, balancing-only), for the snapshot it was compiled from. */
+  #last: [{ readonly snapshot: Snapshot; readonly bundle: TableBundle } | undefined, { readonly snapshot: Snapshot; readonly bundle: TableBundle } | undefined] = [undefined, undefined];
+  /** Hosts compiled (not reused) so far: what a change cost; bundles patched from the last one rather than assembled; versions compiled (a second ask for the same snapshot is not). */
+  readonly stats = { hostsCompiled: 0, patched: 0, versionsAssembled: 0 };
 
   /**
-   * The bundle of `snapshot` (with `balancingOnly`, endpoint choice alone: no hosts, no TLS).
+   * The bundle of `snapshot` (with `balancingOnly`, endpoint choice alone: no hosts, no TLS): the
+   * same object as last time when asked again for the same snapshot object in the same mode.
    * Throws PORTICO_E_TABLE_INVALID when a host's table breaks the matcher's contract.
    */
   compile(snapshot: Snapshot, balancingOnly = false): TableBundle {
+    const mode = balancingOnly ? 1 : 0;
+    const last = this.#last[mode];
+    if (last?.snapshot === snapshot) return last.bundle;
+    const bundle = this.#assemble(snapshot, balancingOnly);
+    this.#last[mode] = { snapshot, bundle };
+    return bundle;
+  }
+
+  #assemble(snapshot: Snapshot, balancingOnly: boolean): TableBundle {
+    this.stats.versionsAssembled++;
     const pieces = snapshot.hosts.map((host) => this.#piece(host));
     const numbering = this.#numberEndpoints(snapshot, pieces.some((piece) => piece.invalidBackends));
     const entries = pieces.map((piece) => this.#entries(piece, numbering));
@@ -331,6 +348,7 @@ export class BundleCompiler {
    * `host` instead of compiling it. Throws PORTICO_E_TABLE_INVALID when it does not fit the host.
    */
   seed(host: SnapshotHost, chunk: TableChunk): void {
+    // A host already compiled keeps its piece (every bundle assembled so far used it).
     if (this.#pieces.has(host)) return;
     this.#pieces.set(host, compileHost(host, chunk));
   }

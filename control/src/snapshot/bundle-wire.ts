@@ -33,7 +33,12 @@ export interface ReceivedBundle {
 
 /** Compiles what sync bodies ship; one per control process (its pieces live as long as the snapshot items). */
 export class BundleShipper {
-  readonly #compiler = new BundleCompiler();
+  readonly #compiler: BundleCompiler;
+
+  /** `compiler`: one to share (standalone's local data plane compiles each version with the same one). */
+  constructor(compiler: BundleCompiler = new BundleCompiler()) {
+    this.#compiler = compiler;
+  }
   #digest: { readonly version: string; readonly digest: string } | undefined;
 
   /** The digest of `snapshot`'s full bundle (compiled once per version). */

@@ -16,6 +16,7 @@ import { ManifestSource } from '@portico/control/manifests/watch';
 import { NodeRegistry } from '@portico/control/nodes';
 import { SnapshotHistory } from '@portico/control/publish/history';
 import { SnapshotPublisher } from '@portico/control/publish/publisher';
+import { BundleCompiler } from '@portico/control/snapshot/bundle-compile';
 import { onlyEndpointsChanged } from '@portico/control/snapshot/diff';
 import { RebuildLoop } from '@portico/control/publish/rebuild-loop';
 import { ClusterState } from '@portico/control/state';
@@ -109,9 +110,11 @@ ${SERVING_HELP}
       const history = new SnapshotHistory(historyOptions(this, values));
       const metrics = createControlMetrics();
       const ports = gatewayPorts(this, values, { http: serving.httpPort, https: serving.httpsPort });
+      // One compile per version: the chunks and digest the sync API ships, and the table this process serves.
+      const compiler = new BundleCompiler();
       const publisher = new SnapshotPublisher({ state, selection, history, metrics, gatewayPorts: ports });
       const manifest: { source?: ManifestSource } = {};
-      const traffic = await startServing({ ...serving, waitingFor: () => `the first snapshot of --manifests ${manifests}`, notReady: () => manifest.source?.notReady() });
+      const traffic = await startServing({ ...serving, compiler, waitingFor: () => `the first snapshot of --manifests ${manifests}`, notReady: () => manifest.source?.notReady() });
       started.push((timeoutMs) => traffic.close(timeoutMs));
       const nodes = new NodeRegistry();
       const reportLocal = localNodes(nodes, traffic.workers);
@@ -189,6 +192,7 @@ ${SERVING_HELP}
         ready: () => history.current() !== undefined,
         notReady: () => source.notReady(),
         manifestProblems: () => source.problems(),
+        bundleCompiler: compiler,
         ...(serving.httpsPort === undefined ? {} : { httpsPort: serving.advertisedHttpsPort ?? serving.httpsPort }),
       });
       const apiServer = serve({ fetch: api.app.fetch, hostname: apiAddress, port: apiPort });
