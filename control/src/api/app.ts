@@ -75,7 +75,8 @@ export function createApp(options: ApiOptions): ControlApi {
 
   registerRoutes(app, spec, options);
   registerSnapshots(app, spec, options);
-  registerSync(app, spec, options, nodes);
+  const feed = registerSync(app, spec, options, nodes);
+  metrics.trackSync(() => ({ encodes: { full: feed.stats.fullEncodes, delta: feed.stats.deltaEncodes }, versions: options.history.kept(), retainedBytes: options.history.retainedBytes }));
   spec.methodNotAllowed(app);
 
   const health = healthRoutes({ ready, ...(options.notReady ? { notReady: options.notReady } : {}), registry: metrics.registry });

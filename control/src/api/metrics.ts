@@ -17,6 +17,18 @@ export interface ControlMetrics {
   trackManifestProblems(problems: () => readonly { readonly severity: 'error' | 'warning' }[]): void;
   /** Reports the status writer and Event recorder (cluster mode) at every scrape. */
   trackStatus(figures: () => StatusFigures): void;
+  /** Reports the sync bodies encoded and the snapshot history's memory at every scrape. */
+  trackSync(figures: () => SyncFigures): void;
+}
+
+/** What the sync fan-out has encoded (totals) and what the history holds now. */
+export interface SyncFigures {
+  /** Sync bodies encoded so far, by kind: every node asking the same gets the same buffers, so these grow per version (or version pair), not per node. */
+  readonly encodes: { readonly full: number; readonly delta: number };
+  /** Versions held in full (the current one included) and as summaries. */
+  readonly versions: { readonly full: number; readonly summary: number };
+  /** Estimated bytes of the older full versions (bounded by --history-memory-mb). */
+  readonly retainedBytes: number;
 }
 
 /** What the Ingress status writer and the Event recorder have done: totals (only grow) and what waits now. */
@@ -86,6 +98,42 @@ export function createControlMetrics(): ControlMetrics {
   statusGauge('portico_status_pending', 'Ingress status writes waiting or in flight.', (f) => f.pending);
   totalsCounter('portico_events_total', 'Kubernetes Events for conditions, by result (posted, failed, deferred: the queue was full, a later pass posts it).', (f) => f.events);
   statusGauge('portico_events_remembered', 'Event keys remembered for de-duplication (bounded: the least recently seen are forgotten first).', (f) => f.eventsRemembered);
+  let syncFigures: (() => SyncFigures) | undefined;
+  const encodesReported = { full: 0, delta: 0 };
+  new Counter({
+    name: 'portico_sync_bodies_encoded_total',
+    help: 'Sync bodies encoded and compressed, by kind (full, delta): once per version or version pair and format, however many nodes receive them.',
+    labelNames: ['kind'],
+    registers: [registry],
+    collect() {
+      const figures = syncFigures?.();
+      if (figures === undefined) return;
+      for (const kind of ['full', 'delta'] as const) {
+        const grown = figures.encodes[kind] - encodesReported[kind];
+        if (grown > 0) this.inc({ kind }, grown);
+        encodesReported[kind] = figures.encodes[kind];
+      }
+    },
+  });
+  new Gauge({
+    name: 'portico_history_versions',
+    help: 'Snapshot versions in the history, by how they are kept (full: deltas and exports can use them; summary: version, time and counts only).',
+    labelNames: ['kept'],
+    registers: [registry],
+    collect() {
+      const versions = syncFigures?.().versions;
+      this.set({ kept: 'full' }, versions?.full ?? 0);
+      this.set({ kept: 'summary' }, versions?.summary ?? 0);
+    },
+  });
+  new Gauge({
+    name: 'portico_history_retained_bytes',
+    help: 'Estimated memory of the older snapshot versions kept in full (bounded by --history-memory-mb).',
+    registers: [registry],
+    collect() {
+      this.set(syncFigures?.().retainedBytes ?? 0);
+    },
+  });
   new Gauge({
     name: 'portico_dataplane_nodes_connected',
     help: 'Data planes with a sync long-poll open on this replica.',
@@ -119,6 +167,9 @@ export function createControlMetrics(): ControlMetrics {
     },
     trackStatus(figures) {
       statusFigures = figures;
+    },
+    trackSync(figures) {
+      syncFigures = figures;
     },
     recordPublish(published, buildSeconds) {
       builds.inc();

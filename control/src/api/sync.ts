@@ -43,11 +43,11 @@ function remoteAddress(c: Context): string | undefined {
   return (c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined)?.incoming?.socket?.remoteAddress;
 }
 
-/** Registers /v1/sync and /v1/nodes. */
-export function registerSync(app: Hono<ApiEnv>, spec: ApiSpec, options: ApiOptions, nodes: NodeRegistry): void {
+/** Registers /v1/sync and /v1/nodes; returns the feed that encodes the sync bodies (for its figures). */
+export function registerSync(app: Hono<ApiEnv>, spec: ApiSpec, options: ApiOptions, nodes: NodeRegistry): SyncFeed {
   const { history, auth } = options;
   const limit = Math.min(options.syncTimeoutMs ?? MAX_SYNC_TIMEOUT_MS, MAX_SYNC_TIMEOUT_MS);
-  const feed = new SyncFeed(history);
+  const feed = new SyncFeed(history, options.bundleCompiler);
 
   spec.define(
     app,
@@ -117,4 +117,5 @@ export function registerSync(app: Hono<ApiEnv>, spec: ApiSpec, options: ApiOptio
       return c.json({ current: current ?? null, rollout: nodes.rollout(current), nodes: nodes.list() });
     },
   );
+  return feed;
 }

@@ -159,6 +159,13 @@ export class SnapshotHistory {
     return this.entries.at(-1) as PublishedSnapshot | undefined;
   }
 
+  /** How many listed versions are kept in full (the current one included) and as summaries. */
+  kept(): { full: number; summary: number } {
+    let full = 0;
+    for (const entry of this.entries) if (entry.snapshot !== undefined) full++;
+    return { full, summary: this.entries.length - full };
+  }
+
   /** A version retained in full, or undefined when unknown or only summarized. */
   get(version: string): PublishedSnapshot | undefined {
     const entry = this.entry(version);
