@@ -30,6 +30,17 @@ describe('snapshot history, export and diff', () => {
     expect(list.items[2].changes).toBeNull();
   });
 
+  it('marks only the newest publication of a version current when it is published again (undone change)', async () => {
+    await control.request('/v1/routes', json(route('a', 'a.example.com')));
+    const withA = (await (await control.request('/v1/snapshots')).json()).current;
+    await control.request('/v1/routes', json(route('b', 'b.example.com')));
+    expect((await control.request('/v1/routes/default/b', { method: 'DELETE' })).status).toBe(200);
+    const list = await (await control.request('/v1/snapshots')).json();
+    expect(list.current).toBe(withA);
+    expect(list.items.filter((item: { version: string }) => item.version === withA)).toHaveLength(2);
+    expect(list.items.map((item: { current: boolean }) => item.current)).toEqual([true, false, false, false]);
+  });
+
   it('exports the current and any retained version (by prefix too), with ETag and 304', async () => {
     await control.request('/v1/routes', json(route('a', 'a.example.com')));
     const current = await control.request('/v1/snapshots/current');

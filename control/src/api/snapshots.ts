@@ -94,7 +94,8 @@ export function registerSnapshots(app: Hono<ApiEnv>, spec: ApiSpec, options: Api
     async (c) => {
       await read(c);
       const current = history.current()?.version ?? null;
-      const items = history.list().map((entry) => ({ version: entry.version, publishedAt: entry.publishedAt, current: entry.version === current, changes: entry.counts ?? null, retained: entry.snapshot !== undefined, conditionCount: entry.conditionCount, conditions: entry.snapshot === undefined ? [] : (entry as PublishedSnapshot).conditions }));
+      // A version published again (a revert, a change undone) is listed at each publication; only the newest is current.
+      const items = history.list().map((entry, index) => ({ version: entry.version, publishedAt: entry.publishedAt, current: index === 0 && entry.version === current, changes: entry.counts ?? null, retained: entry.snapshot !== undefined, conditionCount: entry.conditionCount, conditions: entry.snapshot === undefined ? [] : (entry as PublishedSnapshot).conditions }));
       return sendJson(c, { current, items });
     },
   );
