@@ -93,10 +93,26 @@ interface JsonFrame {
 }
 
 /**
- * Checks JSON text for duplicate keys and limits in one pass, without building values; syntax is
- * left to JSON.parse. Returns the first failure, or undefined.
+ * Where the elements of the array under the root object's `items` key (a kubectl `List`) are in
+ * JSON text, as scanJson found them: only its container elements are listed, so a scalar element
+ * shows as text between the spans.
  */
-function scanJson(text: string, limits: ParseLimits): ParseFailure | undefined {
+export interface JsonListSpans {
+  /** Offsets of the array's `[` and `]` (-1: not found). */
+  open: number;
+  close: number;
+  /** Start and end (exclusive) offset of each container element, in pairs. */
+  readonly items: number[];
+  /** Whether the scan went through the whole text. */
+  complete: boolean;
+}
+
+/**
+ * Checks JSON text for duplicate keys and limits in one pass, without building values; syntax is
+ * left to JSON.parse. Returns the first failure, or undefined. With `spans`, notes where a List's
+ * items are on the way.
+ */
+function scanJson(text: string, limits: ParseLimits, spans?: JsonListSpans): ParseFailure | undefined {
   const stack: JsonFrame[] = [];
   let keys = 0;
   const n = text.length;
@@ -137,14 +153,33 @@ function scanJson(text: string, limits: ParseLimits): ParseFailure | undefined {
     } else if (ch === 0x7b || ch === 0x5b) {
       stack.push({ keys: ch === 0x7b ? new Set() : undefined, at: ch === 0x7b ? '' : 0 });
       if (stack.length > limits.maxDepth) return limitFailure('depth', `nested deeper than ${limits.maxDepth} levels`, position(text, i), pointerOf(path().slice(0, -1)));
+      if (spans !== undefined) {
+        if (stack.length === 2 && ch === 0x5b && spans.open < 0 && stack[0]!.keys !== undefined && stack[0]!.at === 'items') spans.open = i;
+        else if (stack.length === 3 && spans.open >= 0 && spans.close < 0) spans.items.push(i);
+      }
     } else if (ch === 0x7d || ch === 0x5d) {
+      if (spans !== undefined && spans.open >= 0 && spans.close < 0) {
+        if (stack.length === 3) spans.items.push(i + 1);
+        else if (stack.length === 2) spans.close = i;
+      }
       stack.pop();
     } else if (ch === 0x2c) {
       const top = stack[stack.length - 1];
       if (top !== undefined && top.keys === undefined) (top.at as number)++;
     }
   }
+  if (spans !== undefined) spans.complete = true;
   return undefined;
+}
+
+/**
+ * The checks parseJsonBounded makes before JSON.parse (size, duplicate keys, limits), noting
+ * where a List's items are (`spans`). A failure here is what parseJsonBounded would report.
+ */
+export function scanJsonList(text: string, limits: ParseLimits): { readonly failure?: ParseFailure; readonly spans: JsonListSpans } {
+  const spans: JsonListSpans = { open: -1, close: -1, items: [], complete: false };
+  const failure = tooBig(text, limits) ?? scanJson(text, limits, spans);
+  return failure === undefined ? { spans } : { failure, spans };
 }
 
 /** Parses one JSON value strictly: duplicate keys refused, limits enforced, trailing text refused. */

@@ -140,6 +140,31 @@ describe('parseManifestKnown', () => {
     expect(viaKnown(huge, 'a.json', next, small).result).toEqual(parseManifestText(huge, 'a.json', small));
   });
 
+  it('parses only the changed items of a JSON List, and gives a full parse\'s problems for JSON that is broken between or inside items', () => {
+    const items = Array.from({ length: 20 }, (_, i) => ingress(i));
+    const text = jsonList(items);
+    const { next } = viaKnown(text, 'a.json', new Map());
+    expect([...next.keys()].every((fingerprint) => fingerprint.startsWith('t:'))).toBe(true);
+    const hostile = {
+      'missing comma': text.replace(/},\n(\s*){/, '}\n$1{'),
+      'trailing comma': text.replace(/}\n ]/, '},\n ]'),
+      'a scalar item': text.replace('"items": [', '"items": [ 7,'),
+      'a broken literal inside an item': text.replace('"Prefix"', 'tru'),
+      'a root that is not a List': text.replace('"kind": "List"', '"kind": "Other"'),
+      'garbage after the root': `${text}x`,
+      'a second items key': text.replace('"apiVersion": "v1"', '"items": [], "apiVersion": "v1"'),
+      'items nested deeper': JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [], nested: { items: items } }),
+      'an edited item': jsonList([...items.slice(0, 5), ingress(5, '/new'), ...items.slice(6)]),
+    };
+    for (const [name, version] of Object.entries(hostile)) {
+      expect(version, name).not.toBe(text);
+      const result = viaKnown(version, 'a.json', next);
+      expect(result.result, name).toEqual(parseManifestText(version, 'a.json'));
+    }
+    expect(viaKnown(hostile['an edited item'], 'a.json', next).skipped).toBe(19);
+    expect(viaKnown(hostile['missing comma'], 'a.json', next).result.problems).toMatchObject([{ code: 'PORTICO_E_MANIFEST_PARSE', line: expect.any(Number), column: expect.any(Number) }]);
+  });
+
   it('gives no fingerprint to documents JSON cannot tell apart (.inf, .nan, -0 print as null or 0)', () => {
     expect(documentFingerprint({ a: Number.POSITIVE_INFINITY })).toBeUndefined();
     expect(documentFingerprint({ a: [Number.NaN] })).toBeUndefined();

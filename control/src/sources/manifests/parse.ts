@@ -8,7 +8,8 @@ import type { KubeObject } from '../../state/objects.ts';
 import { GATEWAY_GROUP, Gateway, GatewayClass, GRPCRoute, HTTPRoute, Namespace, ReferenceGrant } from '../../state/gateway-objects.ts';
 import { CLUSTER_SCOPED_KINDS, ConfigMap, EndpointSlice, Ingress, IngressClass, Secret, Service, retainedConfigMap, retainedSecret } from '../../state/objects.ts';
 import type { ParsedDocument, ParseFailure, ParseLimits } from './bounded.ts';
-import { describeFailure, MANIFEST_FILE_LIMITS, manifestLimits, parseJsonBounded, parseYamlBounded } from './bounded.ts';
+import type { JsonListSpans } from './bounded.ts';
+import { describeFailure, MANIFEST_FILE_LIMITS, manifestLimits, parseJsonBounded, parseYamlBounded, scanJsonList } from './bounded.ts';
 import { convertLegacyIngress, LEGACY_INGRESS_VERSIONS } from './legacy.ts';
 
 /** Something wrong (or worth saying) about one document of one manifest file. */
@@ -128,6 +129,10 @@ export function documentFingerprint(value: unknown): string | undefined {
  * thousands from re-validating, copying across threads and comparing every one of them.
  */
 export function parseManifestKnown(text: string, file: string, limits: ParseLimits, known: ReadonlySet<string>): KnownParseResult {
+  if (/\.json$/i.test(file)) {
+    const list = knownJsonList(text, file, limits, known);
+    if (list !== undefined) return list;
+  }
   const entries: KnownEntry[] = [];
   const problems: ManifestProblem[] = [];
   eachDocument(text, file, limits, problems, (value, document) => {
@@ -142,6 +147,68 @@ export function parseManifestKnown(text: string, file: string, limits: ParseLimi
     const clean = problems.length === before && objects.length === 1 && fingerprint !== undefined;
     for (const object of objects) entries.push(clean ? { fingerprint, object } : { object });
   });
+  return { entries, problems };
+}
+
+/** Whether the text around a List's item spans is JSON's separators alone: `[`, whitespace, one comma between items, `]`. */
+function separatorsOnly(text: string, spans: JsonListSpans): boolean {
+  const ws = (c: number) => c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
+  let at = spans.open + 1;
+  for (let k = 0; k <= spans.items.length; k += 2) {
+    const end = k < spans.items.length ? spans.items[k]! : spans.close;
+    let commas = 0;
+    for (; at < end; at++) {
+      const c = text.charCodeAt(at);
+      if (c === 0x2c) commas++;
+      else if (!ws(c)) return false;
+    }
+    // One comma before every item but the first, none before the `]`.
+    if (commas !== (k > 0 && k < spans.items.length ? 1 : 0)) return false;
+    at = spans.items[k + 1] ?? at;
+  }
+  return true;
+}
+
+/**
+ * parseManifestKnown for a `.json` kubectl `List` whose text is valid JSON: each item is
+ * fingerprinted by its source text (`t:` + SHA-256) and only items not `known` are parsed at all,
+ * each alone. The whole text still goes through parseJsonBounded's size, duplicate-key and limit
+ * scan; the root with an empty `items`, every parsed item and the separators between items being
+ * valid JSON makes the whole text valid JSON, and an item's text (JSON has no references) gives
+ * the value the whole parse gives it. Undefined when the text is not such a List or anything fails
+ * (the caller then takes the full parse, which reports the problem exactly).
+ */
+function knownJsonList(text: string, file: string, limits: ParseLimits, known: ReadonlySet<string>): KnownParseResult | undefined {
+  const { failure, spans } = scanJsonList(text, limits);
+  if (failure !== undefined || !spans.complete || spans.open < 0 || spans.close < 0 || !separatorsOnly(text, spans)) return undefined;
+  let root: unknown;
+  try {
+    root = JSON.parse(text.slice(0, spans.open + 1) + text.slice(spans.close));
+  } catch {
+    return undefined;
+  }
+  if (!isRecord(root) || root.kind !== 'List' || !Array.isArray(root.items)) return undefined;
+  const entries: KnownEntry[] = [];
+  const problems: ManifestProblem[] = [];
+  for (let k = 0; k < spans.items.length; k += 2) {
+    const source = text.slice(spans.items[k], spans.items[k + 1]);
+    const fingerprint = `t:${createHash('sha256').update(source).digest('base64')}`;
+    if (known.has(fingerprint)) {
+      entries.push({ fingerprint });
+      continue;
+    }
+    let value: unknown;
+    try {
+      value = JSON.parse(source);
+    } catch {
+      return undefined;
+    }
+    const objects: KubeObject[] = [];
+    const before = problems.length;
+    acceptDocument(value, file, k / 2, objects, problems);
+    const clean = problems.length === before && objects.length === 1;
+    for (const object of objects) entries.push(clean ? { fingerprint, object } : { object });
+  }
   return { entries, problems };
 }
 
