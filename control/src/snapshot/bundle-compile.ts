@@ -8,6 +8,7 @@
  * copies.
  */
 import { createHash } from 'node:crypto';
+import type { Hash } from 'node:crypto';
 import { assembleOwnChunksLaidOut, encodeChunk, patchOwnChunks } from '@portico/assembly/encode';
 import type { LaidOutTable, TableChunk } from '@portico/assembly/encode';
 import type { RouteEntry } from '@portico/assembly/table';
@@ -56,6 +57,52 @@ interface Numbering {
 }
 
 const NO_ENDPOINTS: readonly number[] = [];
+
+/** Bytes between the hash states PartDigest keeps. */
+const CHECKPOINT_BYTES = 128 * 1024;
+
+/**
+ * The SHA-256 (hex) of successive versions of one bundle part, as `createHash('sha256').update(part)`
+ * gives it. A part equal to the last one is not hashed again; a byte array (the table) that
+ * shares a prefix with the last one resumes from the hash state kept at the last checkpoint
+ * inside that prefix (SHA-256 reads its input in order, so the state after an unchanged prefix
+ * is the same), so a patch in the middle of the table hashes about half of it, not all.
+ */
+class PartDigest {
+  #part: string | Uint8Array | undefined;
+  #digest = '';
+  /** For a byte array: the hash state after each multiple of CHECKPOINT_BYTES (index k: after k of them). */
+  #states: Hash[] = [];
+
+  of(part: string | Uint8Array): string {
+    if (part === this.#part) return this.#digest;
+    if (typeof part === 'string') {
+      this.#states = [];
+      this.#part = part;
+      this.#digest = createHash('sha256').update(part).digest('hex');
+      return this.#digest;
+    }
+    const previous = this.#part instanceof Uint8Array ? this.#part : undefined;
+    // The first checkpoint block that differs (or that the previous part did not have whole).
+    let block = 0;
+    if (previous !== undefined) {
+      const blocks = Math.min(Math.floor(previous.length / CHECKPOINT_BYTES), Math.floor(part.length / CHECKPOINT_BYTES), this.#states.length - 1);
+      while (block < blocks && Buffer.compare(part.subarray(block * CHECKPOINT_BYTES, (block + 1) * CHECKPOINT_BYTES), previous.subarray(block * CHECKPOINT_BYTES, (block + 1) * CHECKPOINT_BYTES)) === 0) block++;
+    }
+    const states = this.#states.slice(0, block + 1);
+    const hash = block > 0 ? states[block]!.copy() : createHash('sha256');
+    if (block === 0) states[0] = hash.copy();
+    for (let at = block * CHECKPOINT_BYTES; at < part.length; at += CHECKPOINT_BYTES) {
+      const end = Math.min(at + CHECKPOINT_BYTES, part.length);
+      hash.update(part.subarray(at, end));
+      if (end - at === CHECKPOINT_BYTES) states.push(hash.copy());
+    }
+    this.#states = states;
+    this.#part = part;
+    this.#digest = hash.digest('hex');
+    return this.#digest;
+  }
+}
 
 /** What the last compile of one kind (full or balancing-only) was made of: the next one patches it when it can. */
 interface LastCompile {
@@ -139,8 +186,8 @@ export class BundleCompiler {
   #numbering: Numbering | undefined;
   #lastFull: LastCompile | undefined;
   #lastBalancing: LastCompile | undefined;
-  /** The digest of each bundle part (bundleParts order) of the last bundle. */
-  #partDigests: { part: string | Uint8Array; digest: string }[] = [];
+  /** The digests of each bundle part (bundleParts order), for full and for balancing-only bundles. */
+  #partDigests: Record<'full' | 'balancing', PartDigest[]> = { full: [], balancing: [] };
   #endpoints: { numbering: Numbering; text: string } | undefined;
   /** Keys whose endpoint ids differ between two numberings (the last pair asked). */
   #moved: { from: Numbering; to: Numbering; keys: ReadonlySet<string> } | undefined;
@@ -322,13 +369,8 @@ export class BundleCompiler {
       endpointSets: [...parts.sets],
       ...(balancingOnly ? {} : { tls: tlsOf(snapshot) }),
     };
-    const digests = bundleParts(bundle).map((part, i) => {
-      const kept = this.#partDigests[i];
-      if (kept !== undefined && kept.part === part) return kept.digest;
-      const digest = createHash('sha256').update(part).digest('hex');
-      this.#partDigests[i] = { part, digest };
-      return digest;
-    });
+    const hashers = this.#partDigests[balancingOnly ? 'balancing' : 'full'];
+    const digests = bundleParts(bundle).map((part, i) => (hashers[i] ??= new PartDigest()).of(part));
     return { ...bundle, digest: combineDigests(bundle, digests) };
   }
 

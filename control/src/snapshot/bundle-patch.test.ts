@@ -87,6 +87,25 @@ describe('BundleCompiler patches', () => {
     expect(patchable).toBeGreaterThan(35);
   });
 
+  it('hashes a patched table of many checkpoints to the reference digest, edits at its start, middle and end and growth included', () => {
+    const state = new ClusterState();
+    for (let s = 0; s < 7; s++) {
+      state.upsert(service(s));
+      state.upsert(slice(s, [`10.64.${s}.1`]));
+    }
+    for (let i = 0; i < 1500; i++) state.upsert(ingress(i, ['/', '/api', '/static']));
+    const compiler = new BundleCompiler();
+    let previous = compileSnapshot(buildModel(state, selection).model);
+    expect(compiler.compile(previous).table.length).toBeGreaterThan(4 * 128 * 1024);
+    for (const [step, i] of [0, 1499, 700, 701, 3, 1200].entries()) {
+      state.upsert(ingress(i, ['/', step === 5 ? '/grown-to-a-longer-path' : `/ap${step}`, '/static']));
+      const snapshot = compileSnapshot(buildModel(state, selection).model, previous);
+      expect(compiler.compile(snapshot).digest, `edit of app-${i}`).toBe(compileBundle(snapshot).digest);
+      previous = snapshot;
+    }
+    expect(compiler.stats.patched).toBe(5);
+  });
+
   it('refuses a changed route whose endpoint id is out of range, as a full assembly does', async () => {
     const { patchOwnChunks, assembleOwnChunksLaidOut } = await import('@portico/assembly/encode');
     const routes = [{ backends: [{ weight: 1, endpoints: [0] }] }, { backends: [{ weight: 1, endpoints: [1] }] }];
