@@ -4,14 +4,19 @@
  * answers: no certificate → 400, a good one → 200 with the ssl-client-* headers at the echo
  * backend, one of another CA / expired / too deep → 400, `optional`, `optional_no_ca`, the error
  * page's 302, match-cn's 403; a connection made for another host (SNI) never reaches a protected
- * Host (421), over HTTP/1.1 and HTTP/2; hostile chains and ClientHellos; Secrets Portico cannot
- * honour refuse the Ingress (503 + condition). Certificates are made in the test (selfsigned).
+ * Host (421), over HTTP/1.1 and HTTP/2; hostile chains and ClientHellos; a revoked certificate
+ * (ca.crl) → 400; Secrets Portico cannot read refuse the Ingress (503 + condition). Certificates
+ * are made in the test (selfsigned; the revocation list with openssl ca).
  */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect as connectHttp2 } from 'node:http2';
 import type { ClientHttp2Session } from 'node:http2';
 import { request as httpsRequest } from 'node:https';
 import type { IncomingHttpHeaders } from 'node:http';
 import { connect as connectTcp } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { generate } from 'selfsigned';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DataPlane } from './dataplane.ts';
@@ -41,6 +46,23 @@ async function issue(cn: string, options: { issuer?: Issued; ca?: boolean; organ
     ...(options.issuer === undefined ? {} : { ca: { key: options.issuer.key, cert: options.issuer.cert } }),
   });
   return { cert: pems.cert, key: pems.private };
+}
+
+/** A revocation list `issuer` signs (openssl ca -gencrl) naming `revoked`, made in `dir`. */
+function crlOf(dir: string, issuer: Issued, revoked: readonly Issued[]): string {
+  const file = (name: string) => join(dir, name);
+  writeFileSync(file('ca.crt'), issuer.cert);
+  writeFileSync(file('ca.key'), issuer.key);
+  writeFileSync(file('index.txt'), '');
+  writeFileSync(file('crlnumber'), '01\n');
+  writeFileSync(file('ca.cnf'), `[ca]\ndefault_ca = d\n[d]\ndatabase = ${file('index.txt')}\ncrlnumber = ${file('crlnumber')}\ndefault_md = sha256\ndefault_crl_days = 7\n`);
+  const ca = ['ca', '-config', file('ca.cnf'), '-keyfile', file('ca.key'), '-cert', file('ca.crt')];
+  revoked.forEach((certificate, i) => {
+    writeFileSync(file(`revoked-${i}.crt`), certificate.cert);
+    execFileSync('openssl', [...ca, '-revoke', file(`revoked-${i}.crt`)], { stdio: 'pipe' });
+  });
+  execFileSync('openssl', [...ca, '-gencrl', '-out', file('crl.pem')], { stdio: 'pipe' });
+  return readFileSync(file('crl.pem'), 'utf8');
 }
 
 function secret(name: string, data: Record<string, string>): string {
@@ -126,11 +148,19 @@ beforeAll(async () => {
   intermediate2 = await issue('Intermediate Two', { issuer: intermediate1, ca: true });
   deepLeaf = await issue('deep', { issuer: intermediate2 });
   backend = await startBackend((request, response) => response.end(JSON.stringify(request.headers)));
+  const dir = mkdtempSync(join(tmpdir(), 'portico-auth-tls-'));
+  let crl: string;
+  try {
+    crl = crlOf(dir, root, [bob]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
   const compiled = compileManifests(
     appManifests(backend.port, [
       secret('ca', { 'ca.crt': root.cert }),
       secret('garbage', { 'ca.crt': 'this is not a certificate' }),
-      secret('with-crl', { 'ca.crt': root.cert, 'ca.crl': '-----BEGIN X509 CRL-----\nAAAA\n-----END X509 CRL-----\n' }),
+      secret('with-crl', { 'ca.crt': root.cert, 'ca.crl': crl }),
+      secret('bad-crl', { 'ca.crt': root.cert, 'ca.crl': '-----BEGIN X509 CRL-----\nAAAA\n-----END X509 CRL-----\n' }),
       ingress('mtls', 'mtls.test', { 'auth-tls-secret': 'web/ca', 'auth-tls-pass-certificate-to-upstream': 'true' }),
       ingress('optional', 'optional.test', { 'auth-tls-secret': 'ca', 'auth-tls-verify-client': 'optional' }),
       ingress('no-ca', 'noca.test', { 'auth-tls-secret': 'ca', 'auth-tls-verify-client': 'optional_no_ca' }),
@@ -140,6 +170,7 @@ beforeAll(async () => {
       ingress('cn', 'cn.test', { 'auth-tls-secret': 'ca', 'auth-tls-match-cn': 'CN=alice' }),
       ingress('garbage', 'garbage.test', { 'auth-tls-secret': 'garbage' }),
       ingress('crl', 'crl.test', { 'auth-tls-secret': 'with-crl' }),
+      ingress('bad-crl', 'badcrl.test', { 'auth-tls-secret': 'bad-crl' }),
       ingress('no-secret', 'nosecret.test', { 'auth-tls-verify-client': 'on' }),
       ingress('other-namespace', 'elsewhere.test', { 'auth-tls-secret': 'kube-system/ca' }),
       ingress('open', 'open.test', {}),
@@ -215,6 +246,12 @@ describe('auth-tls (ingress-nginx e2e: authtls.go) through the real HTTPS listen
     expect((await get('cn.test')).status).toBe(400);
   });
 
+  it('ca.crl: a revoked certificate → 400, one the list does not name → 200', async () => {
+    expect((await get('crl.test', { client: alice })).status).toBe(200);
+    expect((await get('crl.test', { client: bob })).status).toBe(400);
+    expect((await get('mtls.test', { client: bob })).status).toBe(200);
+  });
+
   it('a one-label wildcard host asks for and checks certificates too', async () => {
     expect((await get('a.wild.test')).status).toBe(400);
     expect((await get('a.wild.test', { client: alice })).status).toBe(200);
@@ -265,13 +302,13 @@ describe('auth-tls (ingress-nginx e2e: authtls.go) through the real HTTPS listen
     expect((await httpGet(plane.ports.http, '/', 'optional.test')).status).toBe(200);
   });
 
-  it('refuses what it cannot honour (503 + InvalidAnnotation Error naming the annotation): a ca.crt that is not PEM, a ca.crl, no Secret, another namespace', async () => {
-    for (const host of ['garbage.test', 'crl.test', 'nosecret.test', 'elsewhere.test']) expect([host, (await get(host, { client: alice })).status]).toEqual([host, 503]);
+  it('refuses what it cannot honour (503 + InvalidAnnotation Error naming the annotation): a ca.crt that is not PEM, an unreadable ca.crl, no Secret, another namespace', async () => {
+    for (const host of ['garbage.test', 'badcrl.test', 'nosecret.test', 'elsewhere.test']) expect([host, (await get(host, { client: alice })).status]).toEqual([host, 503]);
     const messages = conditions.filter((c) => c.reason === 'InvalidAnnotation' && c.severity === 'Error').map((c) => `${c.source.name} ${c.field}: ${c.message}`);
     expect(messages).toEqual(
       expect.arrayContaining([
         expect.stringMatching(/^garbage .*auth-tls-secret'\]: Secret web\/garbage: ca\.crt holds no PEM certificate/),
-        expect.stringMatching(/^crl .*auth-tls-secret'\]: Secret web\/with-crl has a ca\.crl: Portico does not check certificate revocation lists/),
+        expect.stringMatching(/^bad-crl .*auth-tls-secret'\]: Secret web\/bad-crl: ca\.crl revocation list 1 is not readable/),
         expect.stringMatching(/^no-secret .*auth-tls-verify-client'\]: set without auth-tls-secret/),
         expect.stringMatching(/^other-namespace .*auth-tls-secret'\]: Secret kube-system\/ca is not in the Ingress's namespace/),
       ]),

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuthTlsData } from './auth-tls.ts';
 import { authTlsModule } from './auth-tls.ts';
 import { parseCaBundle, rfc2253, verifyClientChain } from './client-certificate.ts';
+import { parseCrl, parseCrlBundle } from './crl.ts';
 import type { ClientTls, PolicyCondition, RequestFacts } from './module.ts';
 import { AnnotationReader, NGINX_PREFIX } from './module.ts';
 import { applyPolicy, preparePolicies } from './registry.ts';
@@ -53,6 +54,20 @@ beforeAll(() => {
   ca = new X509Certificate(caPem);
   clientDer = issued({ issuer: root }).der;
 });
+
+/** A revocation list `issuer` signs (openssl ca -gencrl, next update in 7 days) naming `revoked`. */
+function crlOf(issuer: Issued, revoked: readonly Issued[]): string {
+  const name = `crl${serial++}`;
+  const database = join(dir, `${name}.index`);
+  writeFileSync(database, '');
+  writeFileSync(join(dir, `${name}.number`), '01\n');
+  const config = join(dir, `${name}.cnf`);
+  writeFileSync(config, `[ca]\ndefault_ca = d\n[d]\ndatabase = ${database}\ncrlnumber = ${join(dir, `${name}.number`)}\ndefault_md = sha256\ndefault_crl_days = 7\n`);
+  const ca = ['-config', config, '-keyfile', issuer.files.key, '-cert', issuer.files.cert];
+  for (const certificate of revoked) execFileSync('openssl', ['ca', ...ca, '-revoke', certificate.files.cert], { stdio: 'pipe' });
+  execFileSync('openssl', ['ca', ...ca, '-gencrl', '-out', join(dir, `${name}.pem`)], { stdio: 'pipe' });
+  return readFileSync(join(dir, `${name}.pem`), 'utf8');
+}
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 function read(annotations: Record<string, string>, secrets: Record<string, Record<string, string>> = {}): { data: AuthTlsData | undefined; conditions: PolicyCondition[]; refusals: readonly string[] } {
@@ -89,7 +104,8 @@ describe('reading auth-tls-*', () => {
     ['a Secret of another namespace', { 'auth-tls-secret': 'other/ca' }, {}, /not in the Ingress's namespace/],
     ['a ca.crt that is not PEM', { 'auth-tls-secret': 'ca' }, { ca: { 'ca.crt': 'garbage' } }, /ca.crt holds no PEM certificate/],
     ['a PEM block that is not a certificate', { 'auth-tls-secret': 'ca' }, { ca: { 'ca.crt': '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n' } }, /ca.crt certificate 1 is not readable/],
-    ['a CRL', { 'auth-tls-secret': 'ca' }, { ca: { 'ca.crt': 'PEM', 'ca.crl': 'x' } }, /Secret web\/ca has a ca.crl: Portico does not check certificate revocation lists/],
+    ['a ca.crl without a revocation list', { 'auth-tls-secret': 'ca' }, { ca: { 'ca.crt': 'PEM', 'ca.crl': 'x' } }, /Secret web\/ca: ca.crl holds no PEM revocation list/],
+    ['an unreadable revocation list', { 'auth-tls-secret': 'ca' }, { ca: { 'ca.crt': 'PEM', 'ca.crl': '-----BEGIN X509 CRL-----\nMAA=\n-----END X509 CRL-----\n' } }, /ca.crl revocation list 1 is not readable/],
     ['a match-cn RE2 cannot run', { 'auth-tls-secret': 'ca', 'auth-tls-match-cn': 'CN=(a)\\1' }, { ca: { 'ca.crt': 'PEM' } }, /auth-tls-match-cn: .* is not a regular expression Portico runs/],
   ])('refuses the Ingress (503) for %s', (_name, annotations, secrets, message) => {
     const filled = Object.fromEntries(Object.entries(secrets).map(([name, keys]) => [name, Object.fromEntries(Object.entries(keys).map(([k, v]) => [k, v === 'PEM' ? caPem : v]))]));
@@ -132,6 +148,45 @@ describe('verifyClientChain', () => {
   it('parseCaBundle bounds the bundle', () => {
     expect(() => parseCaBundle(`${caPem.trim()}\n`.repeat(257))).toThrow(/more than 256/);
     expect(parseCaBundle(`${caPem.trim()}\n${caPem.trim()}\n`)).toHaveLength(2);
+  });
+});
+
+describe('revocation lists (ca.crl)', () => {
+  it('refuses a revoked certificate and passes one the list does not name', () => {
+    const revoked = issued({ issuer: root });
+    const kept = issued({ issuer: root });
+    const lists = parseCrlBundle(crlOf(root, [revoked]));
+    expect(verifyClientChain([revoked.der], [ca], 1, new Date(), lists).verify).toBe('FAILED:certificate revoked');
+    expect(verifyClientChain([kept.der], [ca], 1, new Date(), lists).verify).toBe('SUCCESS');
+    expect(verifyClientChain([kept.der], [ca], 1, new Date(Date.now() + 8 * DAY), lists).verify).toBe('FAILED:CRL has expired');
+  });
+
+  it('needs a current list of every issuing CA of the chain (CRL_CHECK_ALL), signed by that CA', () => {
+    const intermediate = issued({ ca: true, issuer: root });
+    const leaf = issued({ issuer: intermediate });
+    const rootOnly = parseCrlBundle(crlOf(root, []));
+    expect(verifyClientChain([leaf.der, intermediate.der], [ca], 1, new Date(), rootOnly).verify).toBe('FAILED:unable to get certificate CRL');
+    const both = parseCrlBundle(crlOf(root, []) + crlOf(intermediate, []));
+    expect(verifyClientChain([leaf.der, intermediate.der], [ca], 1, new Date(), both).verify).toBe('SUCCESS');
+    const intermediateRevoked = parseCrlBundle(crlOf(root, [intermediate]) + crlOf(intermediate, []));
+    expect(verifyClientChain([leaf.der, intermediate.der], [ca], 1, new Date(), intermediateRevoked).verify).toBe('FAILED:certificate revoked');
+    const stranger = issued({ ca: true });
+    expect(verifyClientChain([clientDer], [ca], 1, new Date(), parseCrlBundle(crlOf(stranger, []))).verify).toBe('FAILED:unable to get certificate CRL');
+  });
+
+  it('never hangs or crashes on cut or mutated DER', () => {
+    const der = Buffer.from(crlOf(root, [issued({ issuer: root })]).replace(/-----[A-Z0-9 ]+-----|\s/g, ''), 'base64');
+    let seed = 11;
+    const random = (): number => ((seed = (seed * 1_103_515_245 + 12_345) & 0x7fffffff), seed);
+    for (let round = 0; round < 3000; round++) {
+      const mutated = Buffer.from(der.subarray(0, round % 3 === 0 ? random() % der.length : der.length));
+      for (let flips = 0; flips < 3; flips++) if (mutated.length > 0) mutated[random() % mutated.length] = random() & 0xff;
+      try {
+        parseCrl(mutated);
+      } catch (error) {
+        expect(error).toBeInstanceOf(Error);
+      }
+    }
   });
 });
 

@@ -4,8 +4,8 @@
  * test/e2e/annotations/authtls.go, and its template's `ssl_verify_client` server block):
  *
  * - `auth-tls-secret`: `namespace/name` (own namespace only) of a Secret whose `ca.crt` is the
- *   CA bundle client certificates must chain to. `ca.crl` is not checked by Portico: a Secret
- *   with one refuses the Ingress (503) rather than serve it without revocation checks.
+ *   CA bundle client certificates must chain to; its `ca.crl` (optional, PEM revocation lists),
+ *   checked for every issuing CA of the chain (nginx's `ssl_crl`).
  * - `auth-tls-verify-client`: `on` (default): no certificate → 400 (nginx's 496 "No required SSL
  *   certificate was sent"), a bad one → 400 (nginx's 495 "The SSL certificate error");
  *   `optional`: no certificate passes, a bad one → 400; `optional_no_ca`: a certificate whose
@@ -32,6 +32,8 @@ import { compileWholeRegex } from '@portico/assembly/conditions';
 import type { AnnotationReader, ClientTls, LocalAnswer, PolicyModule } from './module.ts';
 import type { ClientVerdict } from './client-certificate.ts';
 import { NO_CERTIFICATE, parseCaBundle, verifyClientChain } from './client-certificate.ts';
+import type { RevocationList } from './crl.ts';
+import { parseCrlBundle } from './crl.ts';
 
 /** How strictly a client certificate is asked for (nginx `ssl_verify_client`). */
 export type VerifyClient = 'on' | 'optional' | 'optional_no_ca' | 'off';
@@ -42,6 +44,8 @@ export interface AuthTlsData {
   readonly secret: string;
   /** Its `ca.crt`: the certificates a client's chain must end at. */
   readonly caPem: string;
+  /** Its `ca.crl`: revocation lists, when it has one. */
+  readonly crlPem?: string | undefined;
   readonly verify: VerifyClient;
   readonly depth: number;
   readonly errorPage?: string | undefined;
@@ -56,7 +60,7 @@ const MAX_ERROR_PAGE = 2048;
 const ERROR_PAGE = /^(?:https?:\/\/[^\s/?#]+)?\/[\x21-\x7e]*$/;
 const FAMILY = ['auth-tls-secret', 'auth-tls-verify-client', 'auth-tls-verify-depth', 'auth-tls-error-page', 'auth-tls-pass-certificate-to-upstream', 'auth-tls-match-cn'] as const;
 
-function readSecret(reader: AnnotationReader): { secret: string; caPem: string } | undefined {
+function readSecret(reader: AnnotationReader): { secret: string; caPem: string; crlPem?: string } | undefined {
   const name = reader.localReference('auth-tls-secret', 'Secret');
   if (name === 'refused') return undefined;
   if (name === undefined) {
@@ -76,11 +80,15 @@ function readSecret(reader: AnnotationReader): { secret: string; caPem: string }
     reader.refuse('auth-tls-secret', `Secret ${secret}: ca.crt ${(error as Error).message}`);
     return undefined;
   }
-  if (reader.secretKey(name, 'ca.crl') !== undefined) {
-    reader.refuse('auth-tls-secret', `Secret ${secret} has a ca.crl: Portico does not check certificate revocation lists, and serves no route without the check its Secret asks for`);
+  const crlPem = reader.secretKey(name, 'ca.crl');
+  if (crlPem === undefined) return { secret, caPem };
+  try {
+    parseCrlBundle(crlPem);
+  } catch (error) {
+    reader.refuse('auth-tls-secret', `Secret ${secret}: ca.crl ${(error as Error).message}; refused rather than served without the revocation check it asks for`);
     return undefined;
   }
-  return { secret, caPem };
+  return { secret, caPem, crlPem };
 }
 
 function readVerify(reader: AnnotationReader): VerifyClient {
@@ -128,7 +136,7 @@ export const authTlsModule: PolicyModule<AuthTlsData> = {
   key: 'authTls',
   phase: 'access',
   annotations: [
-    { name: 'auth-tls-secret', support: 'approximated', note: 'ca.crt of a Secret in the Ingress\'s namespace is the CA bundle client certificates must chain to; a Secret with ca.crl refuses the Ingress (503): CRLs are not checked' },
+    { name: 'auth-tls-secret', support: 'honoured', note: 'ca.crt of a Secret in the Ingress\'s namespace is the CA bundle client certificates must chain to; its ca.crl is checked for every issuing CA of the chain' },
     { name: 'auth-tls-verify-client', support: 'honoured', note: 'on (default; no or bad certificate: 400), optional, optional_no_ca, off; the handshake asks for a certificate only for SNI names of such hosts, another Host than the SNI name gets 421' },
     { name: 'auth-tls-verify-depth', support: 'honoured', note: 'intermediate certificates allowed between the client\'s and the CA (default 1)' },
     { name: 'auth-tls-error-page', support: 'approximated', note: 'a refused client gets 302 to this URL instead of 400; an absolute path is redirected to too (nginx serves it internally)' },
@@ -138,6 +146,7 @@ export const authTlsModule: PolicyModule<AuthTlsData> = {
   schema: z.strictObject({
     secret: z.string().min(1),
     caPem: z.string().min(1),
+    crlPem: z.string().min(1).optional(),
     verify: z.enum(['on', 'optional', 'optional_no_ca', 'off']),
     depth: z.number().int().min(1).max(MAX_DEPTH),
     errorPage: z.string().max(MAX_ERROR_PAGE).regex(ERROR_PAGE).optional(),
@@ -158,8 +167,10 @@ export const authTlsModule: PolicyModule<AuthTlsData> = {
   prepare(data) {
     // Checked at build time; a snapshot whose bundle does not parse here refuses every request (fail closed).
     let anchors: X509Certificate[] | undefined;
+    let crls: RevocationList[] | undefined;
     try {
       anchors = parseCaBundle(data.caPem);
+      if (data.crlPem !== undefined) crls = parseCrlBundle(data.crlPem);
     } catch {
       anchors = undefined;
     }
@@ -179,7 +190,7 @@ export const authTlsModule: PolicyModule<AuthTlsData> = {
       if (tls === undefined || anchors === undefined) return NO_CERTIFICATE;
       let verdict = verdicts.get(tls);
       if (verdict === undefined) {
-        verdict = verifyClientChain(tls.peerCertificates(), anchors, data.depth, new Date());
+        verdict = verifyClientChain(tls.peerCertificates(), anchors, data.depth, new Date(), crls);
         verdicts.set(tls, verdict);
       }
       return verdict;
@@ -211,6 +222,6 @@ export const authTlsModule: PolicyModule<AuthTlsData> = {
   },
   describe(data) {
     const extras = [`depth ${data.depth}`, data.errorPage === undefined ? '' : `error page ${data.errorPage}`, data.passCertificate ? 'certificate passed upstream' : '', data.matchCn === undefined ? '' : `subject ~ ${JSON.stringify(data.matchCn)}`].filter((part) => part !== '');
-    return `client certificate ${data.verify === 'off' ? 'not asked for' : data.verify} against ca.crt of Secret ${data.secret} (${extras.join(', ')}); without a valid one: ${data.errorPage === undefined ? '400' : `302 to ${data.errorPage}`}`;
+    return `client certificate ${data.verify === 'off' ? 'not asked for' : data.verify} against ca.crt${data.crlPem === undefined ? '' : ' and ca.crl'} of Secret ${data.secret} (${extras.join(', ')}); without a valid one: ${data.errorPage === undefined ? '400' : `302 to ${data.errorPage}`}`;
   },
 };

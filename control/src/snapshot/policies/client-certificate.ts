@@ -5,11 +5,15 @@
  * certificate to a self-signed certificate of the bundle, each link's issuer name and signature,
  * every certificate within its validity dates, issuers marked CA, at most `depth` intermediate
  * certificates between the client's and the trust anchor (OpenSSL >= 1.1's `ssl_verify_depth`),
- * and a client certificate whose extended key usage, when present, allows client authentication.
+ * a client certificate whose extended key usage, when present, allows client authentication, and,
+ * with revocation lists, every certificate but the trust anchor checked against a current list of
+ * its issuer (OpenSSL's CRL_CHECK + CRL_CHECK_ALL, as nginx's `ssl_crl` sets them).
  * Failure reasons are OpenSSL's strings, as nginx's `$ssl_client_verify` writes them (`FAILED:…`).
  * Pure: no I/O.
  */
 import { X509Certificate } from 'node:crypto';
+import type { RevocationList } from './crl.ts';
+import { revocationProblem } from './crl.ts';
 
 /** Most certificates of a client's chain looked at (the TLS stack already bounds the message). */
 export const MAX_CLIENT_CHAIN = 10;
@@ -88,10 +92,10 @@ function selfIssued(certificate: X509Certificate): boolean {
 
 /**
  * Verifies `chain` (DER, the client's certificate first, then what else it sent, in any order)
- * against `anchors` (the CA bundle) at `now`, allowing `depth` intermediate certificates. Never
- * throws: an unreadable certificate is a failure.
+ * against `anchors` (the CA bundle) at `now`, allowing `depth` intermediate certificates, and
+ * against `crls` when given. Never throws: an unreadable certificate is a failure.
  */
-export function verifyClientChain(chain: readonly Uint8Array[], anchors: readonly X509Certificate[], depth: number, now: Date): ClientVerdict {
+export function verifyClientChain(chain: readonly Uint8Array[], anchors: readonly X509Certificate[], depth: number, now: Date, crls?: readonly RevocationList[]): ClientVerdict {
   if (chain.length === 0) return NO_CERTIFICATE;
   let leaf: X509Certificate;
   const pool: X509Certificate[] = [];
@@ -127,5 +131,11 @@ export function verifyClientChain(chain: readonly Uint8Array[], anchors: readonl
   }
   const usage = leaf.keyUsage;
   if (usage !== undefined && usage.length > 0 && !usage.includes(CLIENT_AUTH) && !usage.includes(ANY_EXTENDED_KEY_USAGE)) return fail('unsupported certificate purpose');
+  if (crls !== undefined) {
+    for (let i = 0; i + 1 < path.length; i++) {
+      const problem = revocationProblem(path[i] as X509Certificate, path[i + 1] as X509Certificate, crls, now);
+      if (problem !== undefined) return fail(problem);
+    }
+  }
   return { ...described, verify: 'SUCCESS', untrustedIssuerOnly: false };
 }
