@@ -69,13 +69,13 @@ function secret(name: string, data: Record<string, string>): string {
   return JSON.stringify({ apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace: 'web' }, type: 'Opaque', data: Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v).toString('base64')])) }) + '\n';
 }
 
-function ingress(name: string, host: string, annotations: Record<string, string>): string {
+function ingress(name: string, host: string, annotations: Record<string, string>, path = '/'): string {
   return (
     JSON.stringify({
       apiVersion: 'networking.k8s.io/v1',
       kind: 'Ingress',
       metadata: { name, namespace: 'web', annotations: Object.fromEntries(Object.entries(annotations).map(([k, v]) => [A + k, v])) },
-      spec: { ingressClassName: 'portico', rules: [{ host, http: { paths: [{ path: '/', pathType: 'Prefix', backend: { service: { name: 'app', port: { number: 80 } } } }] } }] },
+      spec: { ingressClassName: 'portico', rules: [{ host, http: { paths: [{ path, pathType: 'Prefix', backend: { service: { name: 'app', port: { number: 80 } } } }] } }] },
     }) + '\n'
   );
 }
@@ -101,13 +101,13 @@ let plane: DataPlane;
 let conditions: ReturnType<typeof compileManifests>['conditions'];
 
 /** One HTTPS request on a fresh connection: SNI `servername` ('' for none), Host `host`, optional client certificate. */
-function get(host: string, options: { servername?: string; client?: Issued; chain?: string; headers?: Record<string, string> } = {}): Promise<Answer> {
+function get(host: string, options: { servername?: string; client?: Issued; chain?: string; headers?: Record<string, string>; path?: string } = {}): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const request = httpsRequest(
       {
         host: LOOPBACK,
         port: plane.ports.https,
-        path: '/',
+        path: options.path ?? '/',
         agent: false,
         rejectUnauthorized: false,
         servername: options.servername ?? host,
@@ -175,6 +175,11 @@ beforeAll(async () => {
       ingress('other-namespace', 'elsewhere.test', { 'auth-tls-secret': 'kube-system/ca' }),
       ingress('open', 'open.test', {}),
       ingress('wild', '*.wild.test', { 'auth-tls-secret': 'ca' }),
+      // Other Ingresses on mtls.test (names after "mtls": younger at equal creation time).
+      ingress('z-api', 'mtls.test', {}, '/api'),
+      ingress('z-other', 'mtls.test', { 'auth-tls-secret': 'ca', 'auth-tls-verify-client': 'optional' }, '/other'),
+      ingress('a-broken', 'broken.test', { 'auth-tls-secret': 'missing' }),
+      ingress('b-open', 'broken.test', {}, '/open'),
     ]),
   );
   conditions = compiled.conditions;
@@ -250,6 +255,23 @@ describe('auth-tls (ingress-nginx e2e: authtls.go) through the real HTTPS listen
     expect((await get('crl.test', { client: alice })).status).toBe(200);
     expect((await get('crl.test', { client: bob })).status).toBe(400);
     expect((await get('mtls.test', { client: bob })).status).toBe(200);
+  });
+
+  it('the settings are the host\'s (ingress-nginx\'s server block): another Ingress\'s path on it inherits them over HTTPS; different own settings, or unusable ones of the oldest, refuse (503 + Conflict)', async () => {
+    expect((await get('mtls.test', { path: '/api' })).status).toBe(400);
+    const inherited = await get('mtls.test', { path: '/api', client: alice });
+    expect([inherited.status, inherited.echo?.['ssl-client-verify'], inherited.echo?.['ssl-client-cert'] !== undefined]).toEqual([200, 'SUCCESS', true]);
+    // Plain HTTP is not checked for inherited settings (nginx checks nothing there): an ACME challenge Ingress keeps working.
+    expect((await httpGet(plane.ports.http, '/api', 'mtls.test')).status).toBe(200);
+    expect((await get('mtls.test', { path: '/other', client: alice })).status).toBe(503);
+    expect((await get('broken.test', { path: '/open', client: alice })).status).toBe(503);
+    const conflicts = conditions.filter((c) => c.reason === 'Conflict').map((c) => `${c.source.name}: ${c.message}`);
+    expect(conflicts).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^z-other: host mtls\.test: its auth-tls-\* settings differ from those of Ingress web\/mtls/),
+        expect.stringMatching(/^b-open: host broken\.test: the client-certificate settings of Ingress web\/a-broken .* cannot be used/),
+      ]),
+    );
   });
 
   it('a one-label wildcard host asks for and checks certificates too', async () => {

@@ -18,6 +18,7 @@ import type { ClaimOrder, DefaultClaim, IngressContribution, RouteClaim, TlsClai
 import { readIngress } from './ingress.ts';
 import { CertificateBook } from './tls.ts';
 import { regexRouteUsable } from './regex-paths.ts';
+import { hostClientAuth, withHostClientAuth } from './client-auth.ts';
 import { pathClaimKey } from './validate.ts';
 import { isCanaryClaim, joinCanaries, withCanaries } from './canary.ts';
 import type { GatewayApiStatus, GatewayContribution, GatewayRouteClaim } from './gateway/index.ts';
@@ -241,6 +242,9 @@ export function settleHost(host: string, claims: HostClaims, sets: SetLookup): H
   // ingress-nginx: use-regex or rewrite-target on any Ingress makes all of its hosts' paths regexes.
   let regex = false;
   for (const claim of routes.values()) if (claim.annotations.regexPaths) regex = true;
+  // ingress-nginx: the oldest Ingress with auth-tls-* on the host gives every path of the host its client-certificate check.
+  const clientAuth = hostClientAuth(all.flatMap((claim) => (claim.ingress === undefined ? [] : [claim.ingress])));
+  const clientAuthReported = new Set<string>();
   const hostRoutes: Route[] = [];
   for (const [key, claim] of routes) {
     const main: Route = {
@@ -255,7 +259,7 @@ export function settleHost(host: string, claims: HostClaims, sets: SetLookup): H
       policies: withAuthEndpoints(claim.annotations.policies, sets),
       regex: regex || undefined,
     };
-    const route = withCanaries(main, canaries.get(key));
+    const route = withCanaries(withHostClientAuth(main, host, clientAuth, conditions, clientAuthReported), canaries.get(key));
     if (route.regex === true && !regexRouteUsable(route, conditions)) continue;
     hostRoutes.push(route);
   }
@@ -269,7 +273,8 @@ export function settleHost(host: string, claims: HostClaims, sets: SetLookup): H
   }
   const defaultClaim = defaults.get(host);
   if (hostRoutes.length === 0 && defaultClaim === undefined && anyHost === undefined) return { virtualHost: undefined, catchAll: undefined, conditions, aliasClaims };
-  const virtualHost: VirtualHost = { host, routes: hostRoutes.sort(compareRoutes), defaultRoute: toDefaultRoute(defaultClaim, tls, sets), certificate, tls };
+  const defaultRoute = toDefaultRoute(defaultClaim, tls, sets);
+  const virtualHost: VirtualHost = { host, routes: hostRoutes.sort(compareRoutes), defaultRoute: defaultRoute === undefined ? undefined : withHostClientAuth(defaultRoute, host, clientAuth, conditions, clientAuthReported), certificate, tls };
   return { virtualHost, catchAll: undefined, conditions, aliasClaims };
 }
 

@@ -24,6 +24,7 @@
  * connection made for another host, or an HTTP/2 connection coalesced across hosts, never reaches
  * the route; and every request is checked against the route's own CA bundle whatever the
  * connection did. A plain-HTTP request that the HTTPS redirect does not take gets 400 (`on`).
+ * The settings are the host's (build/client-auth.ts): other Ingresses' paths on it inherit them.
  */
 import { z } from 'zod';
 import type { X509Certificate } from 'node:crypto';
@@ -51,6 +52,11 @@ export interface AuthTlsData {
   readonly errorPage?: string | undefined;
   readonly passCertificate: boolean;
   readonly matchCn?: string | undefined;
+  /**
+   * `namespace/name` of the Ingress whose settings these are, when the route's own Ingress sets
+   * none and inherits the host's (build/client-auth.ts); its plain-HTTP requests are not checked.
+   */
+  readonly from?: string | undefined;
 }
 
 const VERIFY_VALUES: readonly VerifyClient[] = ['on', 'optional', 'optional_no_ca', 'off'];
@@ -152,6 +158,7 @@ export const authTlsModule: PolicyModule<AuthTlsData> = {
     errorPage: z.string().max(MAX_ERROR_PAGE).regex(ERROR_PAGE).optional(),
     passCertificate: z.boolean(),
     matchCn: z.string().optional(),
+    from: z.string().min(1).optional(),
   }),
   read(reader) {
     if (!FAMILY.some((annotation) => reader.raw(annotation) !== undefined)) return undefined;
@@ -206,7 +213,9 @@ export const authTlsModule: PolicyModule<AuthTlsData> = {
         return;
       }
       const verdict = data.verify === 'off' ? NO_CERTIFICATE : verdictOf(tls);
-      if (verdict.verify === 'NONE' ? data.verify === 'on' : verdict.verify !== 'SUCCESS' && !(data.verify === 'optional_no_ca' && verdict.untrustedIssuerOnly)) {
+      // Inherited settings leave plain HTTP alone, as nginx's server-level check does (an ACME challenge Ingress keeps working).
+      const required = data.verify === 'on' && (data.from === undefined || facts.scheme === 'https');
+      if (verdict.verify === 'NONE' ? required : verdict.verify !== 'SUCCESS' && !(data.verify === 'optional_no_ca' && verdict.untrustedIssuerOnly)) {
         outcome.answer = refused;
         return;
       }
@@ -222,6 +231,6 @@ export const authTlsModule: PolicyModule<AuthTlsData> = {
   },
   describe(data) {
     const extras = [`depth ${data.depth}`, data.errorPage === undefined ? '' : `error page ${data.errorPage}`, data.passCertificate ? 'certificate passed upstream' : '', data.matchCn === undefined ? '' : `subject ~ ${JSON.stringify(data.matchCn)}`].filter((part) => part !== '');
-    return `client certificate ${data.verify === 'off' ? 'not asked for' : data.verify} against ca.crt${data.crlPem === undefined ? '' : ' and ca.crl'} of Secret ${data.secret} (${extras.join(', ')}); without a valid one: ${data.errorPage === undefined ? '400' : `302 to ${data.errorPage}`}`;
+    return `client certificate${data.from === undefined ? '' : ` (the host's, from Ingress ${data.from})`} ${data.verify === 'off' ? 'not asked for' : data.verify} against ca.crt${data.crlPem === undefined ? '' : ' and ca.crl'} of Secret ${data.secret} (${extras.join(', ')}); without a valid one: ${data.errorPage === undefined ? '400' : `302 to ${data.errorPage}`}`;
   },
 };
