@@ -5,6 +5,7 @@
  *   npm run bench:fleet -- --sizes 1000,10000,50000 [--nodes N]   (how cost grows with size)
  *   npm run bench:fleet -- --workers 2   (the data plane in its own processes, measured apart)
  *   npm run bench:fleet -- --cpu-prof DIR   (V8 CPU profiles of the Portico process into DIR)
+ *   npm run bench:fleet -- --node-options=--max-semi-space-size=8   (Node options of the Portico process only)
  *
  * Writes a synthetic manifest directory (N Ingresses with 3 paths each, a Service with a
  * 3-endpoint EndpointSlice per 5 Ingresses, 20 files of `List`s) into a temporary directory,
@@ -28,7 +29,7 @@ import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent } from 'node:http';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fleetFile, fleetFileName, fleetFileOf, fleetShape, parseSizes, summarize } from '../test/support/fleet.ts';
@@ -58,6 +59,8 @@ Options:
   --timeout S          Bound on the whole run (default 600).
   --change-timeout S   Bound on each change (default 120).
   --cpu-prof DIR       V8 CPU profiles of the Portico process into DIR.
+  --node-options STR   Node options for the Portico process only (NODE_OPTIONS), e.g. the control
+                       Deployment's (deploy/base/control.yaml) to measure RSS as it runs there.
   --json               Print the figures as JSON.
   -h, --help           Show this help.`;
 
@@ -72,6 +75,7 @@ const values = benchArgs(NAME, USAGE, {
   'change-timeout': { type: 'string', default: '120' },
   json: { type: 'boolean', default: false },
   'cpu-prof': { type: 'string' },
+  'node-options': { type: 'string' },
 });
 
 const NODES = integerArg(NAME, 'nodes', values.nodes, 1, 1000);
@@ -193,7 +197,8 @@ async function runOnce(ingresses: number, deadline: number): Promise<RunResult> 
   // Its own process group, so the data-plane worker goes down with it whatever happens to this process.
   // --cpu-prof DIR: V8 CPU profiles of the Portico process (and its workers) land in DIR on exit.
   const profile = values['cpu-prof'] === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', values['cpu-prof']];
-  const child = spawn(process.execPath, [...profile, PORTICO, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, PORTICO_API_TOKEN: token }, detached: true });
+  const nodeOptions = values['node-options'] === undefined ? {} : { NODE_OPTIONS: values['node-options'] };
+  const child = spawn(process.execPath, [...profile, PORTICO, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...nodeOptions, PORTICO_API_TOKEN: token }, detached: true });
   live.child = child;
   let tail = '';
   const keep = (chunk: Buffer) => (tail = (tail + chunk.toString()).slice(-4000));
@@ -437,7 +442,7 @@ function growth(a: RunResult, b: RunResult) {
 const git = (args: string[]) => spawnSync('git', args, { cwd: import.meta.dirname, encoding: 'utf8' });
 const head = git(['rev-parse', '--short', 'HEAD']).stdout?.trim() || 'unknown';
 const commit = `${head}${git(['status', '--porcelain', '--untracked-files=no']).stdout?.trim() ? '+' : ''}`;
-log(`bench:fleet on ${commit}, ${new Date().toISOString()}`);
+log(`bench:fleet on ${commit}, ${new Date().toISOString()}, load average ${loadavg().map((n) => n.toFixed(1)).join(' ')}${values['node-options'] === undefined ? '' : `, Portico with NODE_OPTIONS=${values['node-options']}`}`);
 const results: RunResult[] = [];
 const runDeadlines = performance.now();
 for (const [index, size] of SIZES.entries()) {
@@ -453,5 +458,5 @@ if (growths.length > 0 && !values.json) {
     log(`  ×${g.ingresses} Ingresses (${g.to}): edit→listed ×${g.edit_to_published_p50}, edit→all ACKed ×${g.edit_to_all_acked_p50}, control CPU ×${g.control_cpu_per_change}, bytes/node ×${g.bytes_per_node_per_change}, idle RSS ×${g.control_rss_idle}`);
   }
 }
-if (values.json) console.log(JSON.stringify({ date: new Date().toISOString(), commit, runs: results, growth: growths, total_s: Math.round(ms(runDeadlines) / 1000) }));
+if (values.json) console.log(JSON.stringify({ date: new Date().toISOString(), commit, load_average: loadavg(), node_options: values['node-options'] ?? null, runs: results, growth: growths, total_s: Math.round(ms(runDeadlines) / 1000) }));
 process.exit(results.every((r) => r.incomplete === undefined) ? 0 : 1);
