@@ -83,7 +83,9 @@ export const HISTORY_OPTIONS = {
 /** Its --help line. */
 export const HISTORY_HELP = `  --history-memory-mb N            Memory for older snapshot versions kept in full (for deltas to nodes a few
                                    versions behind, exports, diffs), estimated from their JSON size, beyond the
-                                   current version (default 64). Older versions are kept as summaries (410 on export).`;
+                                   current version (default 64; at most 8 versions). Older versions are kept as
+                                   summaries (410 on export; a node on one gets the full snapshot). deploy/'s
+                                   control (512Mi, NODE_OPTIONS heap limits) holds 10,000 Ingresses with this default.`;
 
 /** The history options the values ask for. Throws PORTICO_E_USAGE (via `usageError`) for a bad number. */
 export function historyOptions(command: Command, values: Record<string, unknown>): SnapshotHistoryOptions {
