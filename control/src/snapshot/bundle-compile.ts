@@ -112,6 +112,8 @@ interface LastCompile {
   readonly firstRoutes: readonly number[];
   /** Each piece's labels (joined), in piece order. */
   readonly labels: readonly string[];
+  /** The bundle's routeLabels of a full bundle ('' for a balancing-only one). */
+  readonly routeLabels: string;
   readonly redirects: Uint8Array;
   readonly laidOut: LaidOutTable;
   /** The pieces that are not plain, in order. */
@@ -270,12 +272,14 @@ export class BundleCompiler {
     const endpointCount = numbering.endpoints.length;
     const tableFallback = balancingOnly ? -1 : fallback;
     const { table, layout } = assembleOwnChunksLaidOut(placed, routes, endpointCount, tableFallback);
+    const routeLabels = balancingOnly ? '' : [...labels, ...mirrorLabels].join('\n');
     const last: LastCompile = {
       pieces,
       entries,
       catchAll,
       firstRoutes,
       labels: pieces.map((piece) => piece.labels),
+      routeLabels,
       redirects,
       laidOut: { table, layout, chunks: placed, routes, endpointCount, fallback: tableFallback },
       special,
@@ -283,7 +287,7 @@ export class BundleCompiler {
     };
     if (balancingOnly) this.#lastBalancing = last;
     else this.#lastFull = last;
-    return this.#bundle(snapshot, balancingOnly, pieces, numbering, { table, labels: [...labels, ...mirrorLabels], redirects, policies, regexHosts, upstreamTls, sets });
+    return this.#bundle(snapshot, balancingOnly, pieces, numbering, { table, routeLabels, redirects, policies, regexHosts, upstreamTls, sets });
   }
 
   /**
@@ -344,22 +348,27 @@ export class BundleCompiler {
     for (const p of last.special) specialParts(pieces[p]!, last.firstRoutes[p]!, routes.length, numbering, balancingOnly ? -2 : fallback, { redirects, policies, upstreamTls, regexHosts, mirrorLabels: [] });
     catchAllParts(catchAll, fallback, numbering, redirects, policies, upstreamTls);
     upstreamTls.sort((a, b) => a.route - b.route);
-    const next: LastCompile = { ...last, pieces, entries, catchAll, labels, redirects, laidOut };
+    // The labels text is made again only when a changed host's labels or the catch-all's did change.
+    let routeLabels = last.routeLabels;
+    if (!balancingOnly && (catchAll !== last.catchAll || changed.some((p) => labels[p] !== last.labels[p]))) {
+      const texts = labels.filter((_, p) => pieces[p]!.matched > 0);
+      if (catchAll !== null) texts.push(routeLabel({ kind: 'default', host: undefined, route: catchAll }));
+      routeLabels = texts.join('\n');
+    }
+    const next: LastCompile = { ...last, pieces, entries, catchAll, labels, routeLabels, redirects, laidOut };
     if (balancingOnly) this.#lastBalancing = next;
     else this.#lastFull = next;
-    const routeLabels = labels.filter((_, p) => pieces[p]!.matched > 0);
-    if (catchAll !== null) routeLabels.push(routeLabel({ kind: 'default', host: undefined, route: catchAll }));
-    return this.#bundle(snapshot, balancingOnly, pieces, numbering, { table: laidOut.table, labels: routeLabels, redirects, policies, regexHosts, upstreamTls, sets });
+    return this.#bundle(snapshot, balancingOnly, pieces, numbering, { table: laidOut.table, routeLabels, redirects, policies, regexHosts, upstreamTls, sets });
   }
 
   /** The bundle of the parts a compile made, with its digest (parts equal to the last bundle's are not hashed again). */
-  #bundle(snapshot: Snapshot, balancingOnly: boolean, pieces: readonly HostPiece[], numbering: Numbering, parts: { table: Uint8Array; labels: readonly string[]; redirects: Uint8Array; policies: readonly unknown[]; regexHosts: readonly RegexHost[]; upstreamTls: readonly BundledUpstreamTls[]; sets: ReadonlySet<readonly number[]> }): TableBundle {
+  #bundle(snapshot: Snapshot, balancingOnly: boolean, pieces: readonly HostPiece[], numbering: Numbering, parts: { table: Uint8Array; routeLabels: string; redirects: Uint8Array; policies: readonly unknown[]; regexHosts: readonly RegexHost[]; upstreamTls: readonly BundledUpstreamTls[]; sets: ReadonlySet<readonly number[]> }): TableBundle {
     const bundle = {
       version: snapshot.version,
       balancingOnly,
       table: parts.table,
       // A balancing-only bundle keeps the routes' labels and policies (LoadedSnapshot takes them from the current one).
-      routeLabels: balancingOnly ? '' : parts.labels.join('\n'),
+      routeLabels: parts.routeLabels,
       redirects: parts.redirects,
       needsHeaders: !balancingOnly && pieces.some((piece) => piece.needsHeaders),
       endpoints: this.#endpointsText(numbering),

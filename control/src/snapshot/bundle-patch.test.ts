@@ -75,12 +75,14 @@ describe('BundleCompiler patches', () => {
       } else if (what === 8) state.upsert(ingress(1, ['/', '/api', '/static'], { annotations: step % 2 === 0 ? { 'nginx.ingress.kubernetes.io/ssl-redirect': 'true', 'nginx.ingress.kubernetes.io/proxy-read-timeout': '30' } : {} }));
       else state.upsert(ingress(0, ['/', '/api', '/static'], { defaultBackend: step % 3 === 0 }));
       const snapshot = compileSnapshot(buildModel(state, selection).model, previous);
-      // As the data plane loads it: balancing only for an endpoint-only change.
-      const balancingOnly = previous !== undefined && onlyEndpointsChanged(diffSnapshots(previous, snapshot));
+      // As standalone compiles it: the full bundle (the sync API ships its digest), and balancing only for an endpoint-only change (the local data plane).
+      const modes = previous !== undefined && onlyEndpointsChanged(diffSnapshots(previous, snapshot)) ? [false, true] : [false];
       const before = compiler.stats.patched;
-      const bundle = compiler.compile(snapshot, balancingOnly);
-      const reference = compileBundle(snapshot, balancingOnly);
-      expect({ ...bundle, table: Buffer.from(bundle.table).toString('base64') }, `step ${step} (change ${what})`).toEqual({ ...reference, table: Buffer.from(reference.table).toString('base64') });
+      for (const balancingOnly of modes) {
+        const bundle = compiler.compile(snapshot, balancingOnly);
+        const reference = compileBundle(snapshot, balancingOnly);
+        expect({ ...bundle, table: Buffer.from(bundle.table).toString('base64') }, `step ${step} (change ${what}, balancing only: ${balancingOnly})`).toEqual({ ...reference, table: Buffer.from(reference.table).toString('base64') });
+      }
       if (compiler.stats.patched > before) patchable++;
       previous = snapshot;
     }

@@ -7,7 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import { encodeTable } from '@portico/assembly/encode';
-import type { Snapshot, SnapshotBackend, SnapshotUpstreamTls } from './schema.ts';
+import type { Snapshot, SnapshotBackend, SnapshotHost, SnapshotUpstreamTls } from './schema.ts';
 import type { RouteTarget } from './table.ts';
 import type { RoutePolicies } from './policies/registry.ts';
 import { toMatcherTable } from './table.ts';
@@ -108,10 +108,20 @@ export function compileBundle(snapshot: Snapshot, balancingOnly = false): TableB
   return { ...bundle, digest: digestOf(bundle) };
 }
 
+const asks = (route: { readonly policies?: RoutePolicies | undefined } | null): boolean => route?.policies?.authTls !== undefined && route.policies.authTls.verify !== 'off';
+
+/** Whether a snapshot host has a route that asks for a client certificate, by host item (items are immutable and shared by the versions that did not change them). */
+const hostAsks = new WeakMap<SnapshotHost, boolean>();
+
+function asksClientCertificate(host: SnapshotHost): boolean {
+  let known = hostAsks.get(host);
+  if (known === undefined) hostAsks.set(host, (known = host.routes.some(asks) || asks(host.defaultRoute)));
+  return known;
+}
+
 /** The certificates and which hosts use them. */
 export function tlsOf(snapshot: Snapshot): TlsBundle {
-  const asks = (route: { readonly policies?: RoutePolicies | undefined } | null): boolean => route?.policies?.authTls !== undefined && route.policies.authTls.verify !== 'off';
-  const clientCertificateHosts = snapshot.hosts.filter((host) => host.routes.some(asks) || asks(host.defaultRoute)).map((host) => host.host);
+  const clientCertificateHosts = snapshot.hosts.filter(asksClientCertificate).map((host) => host.host);
   // The catch-all route answers any host: every handshake then asks.
   if (asks(snapshot.defaultRoute) && !clientCertificateHosts.includes('*')) clientCertificateHosts.push('*');
   return {
