@@ -22,9 +22,14 @@ import { Certificate, DefaultRoute, EndpointSet, Host, SNAPSHOT_API_VERSION } fr
 interface Leaf {
   readonly hash: string;
   readonly bytes: number;
+  /** Its line in the version listing (`h <hash>\n`, ...), made on first use. */
+  line?: string;
 }
 
 const leaves = new WeakMap<object, Leaf>();
+
+/** Version listing lines hashed per update (a few tens of KB of text: young, short-lived strings). */
+const LINES_PER_UPDATE = 512;
 
 // A function, not a constant: schema.ts re-exports this module, so its schemas exist only once both are loaded.
 const schemaOf = (kind: SectionName | 'defaultRoute'): z.ZodType => ({ hosts: Host, endpointSets: EndpointSet, certificates: Certificate, defaultRoute: DefaultRoute })[kind];
@@ -83,8 +88,17 @@ function checkShape(content: unknown): asserts content is SnapshotContent {
  */
 export function snapshotVersion(content: unknown): string {
   checkShape(content);
-  // One line per item, hashed in one call at the end: per-item hash updates cost more than the hashing.
-  const lines: string[] = [`${SNAPSHOT_API_VERSION} Snapshot merkle-1\n`];
+  // Lines are hashed a block at a time: per-item hash updates cost more than the hashing, and one
+  // joined text of every line would be a large object (old space) made anew for every version.
+  const digest = createHash('sha256');
+  let lines: string[] = [`${SNAPSHOT_API_VERSION} Snapshot merkle-1\n`];
+  const push = (line: string): void => {
+    lines.push(line);
+    if (lines.length === LINES_PER_UPDATE) {
+      digest.update(lines.join(''));
+      lines = [];
+    }
+  };
   const section = (name: SectionName): void => {
     const { keyOf, compare } = SECTIONS[name];
     const items = content[name] as readonly unknown[];
@@ -95,14 +109,14 @@ export function snapshotVersion(content: unknown): string {
       const key = (keyOf as (item: unknown) => string)(items[i]);
       if (previous !== undefined && compare(previous, key) >= 0) throw invalid(`snapshot ${name}[${i}] (${key}) is out of order or repeated`);
       previous = key;
-      lines.push(`${tag} ${leaf.hash}\n`);
+      push((leaf.line ??= `${tag} ${leaf.hash}\n`));
     }
   };
   section('hosts');
-  lines.push(`d ${content.defaultRoute === null ? '-' : leafOf('defaultRoute', content.defaultRoute, 'defaultRoute').hash}\n`);
+  push(`d ${content.defaultRoute === null ? '-' : leafOf('defaultRoute', content.defaultRoute, 'defaultRoute').hash}\n`);
   section('endpointSets');
   section('certificates');
-  return `sha256:${createHash('sha256').update(lines.join('')).digest('hex')}`;
+  return `sha256:${digest.update(lines.join('')).digest('hex')}`;
 }
 
 /**
