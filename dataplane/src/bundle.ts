@@ -125,6 +125,8 @@ export interface BundledPolicies {
   readonly regex: boolean;
   /** The route ids of its RequestMirror backends (hidden routes); absent for none. */
   readonly mirrors?: readonly number[];
+  /** The route id of its default backend (`default-backend`, a hidden route); absent for none. */
+  readonly fallback?: number;
 }
 
 /** The bundle's routes with annotation policies. */

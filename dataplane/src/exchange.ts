@@ -3,7 +3,9 @@
  * forwards the rewritten head and the body as it arrives, relays the response head and body as
  * they arrive, with backpressure both ways, and decides what a failure means: a retry on another
  * endpoint (connect failure or reset before any response byte, idempotent, body not consumed),
- * 502, 504, or cutting the client off when the response had already started.
+ * 502, 504, or cutting the client off when the response had already started. A route with a
+ * default backend (`default-backend`, `custom-http-errors`) sends the request there once instead
+ * of relaying a listed status (see #redispatch).
  */
 import type { Downstream } from './seam.ts';
 import { headerRecord } from './seam.ts';
@@ -68,6 +70,10 @@ export class Exchange implements UpstreamOwner {
   #measuredFrom = 0;
   /** The endpoint a status retry goes to (chosen while the relay asked). */
   #statusRetry: ProxyDecision | undefined;
+  /** The default backend's endpoint an intercepted status goes to (custom-http-errors; chosen while the relay asked). */
+  #fallbackTo: ProxyDecision | undefined;
+  /** The request goes without its body (it went to the default backend after an intercepted status). */
+  #bodyless = false;
   #reused = false;
   #replayable = false;
   #headEnd = 0;
@@ -147,6 +153,10 @@ export class Exchange implements UpstreamOwner {
     this.#measuredFrom = 0;
     this.#arrived = this.conn.context.now;
     this.#relay.reset(this.#isHead, keepAlive, head.minor === 1, this.#upgrade, response);
+    this.#bodyless = false;
+    this.#fallbackTo = undefined;
+    // The route had no ready endpoint and its default backend answers (X-Code: 503), with the route's own request policies.
+    if (decision.fallback !== undefined) this.#extra = mergeHeaders(this.#extra, this.#fallbackFields(decision, false), []);
     this.#applySettings(outcome?.upstream);
     if (decision.protocol !== undefined) this.#armDeadline(buf, head);
     // Frame (and for chunked, validate) the body bytes already here before anything is sent.
@@ -234,7 +244,10 @@ export class Exchange implements UpstreamOwner {
   #applySettings(settings: UpstreamSettings | undefined): void {
     this.#bodyBytes = 0;
     const next = (this.#nextUpstream = settings?.nextUpstream);
-    this.#relay.retryOn = next !== undefined && (next.when & STATUS_BITS) !== 0 ? this.#retryOnStatus : undefined;
+    const decision = this.decision as ProxyDecision;
+    // custom-http-errors: a listed status goes to the default backend, once (never from the default backend itself).
+    const intercepting = decision.fallback === undefined && decision.policy?.fallback !== undefined && !this.#upgrade;
+    this.#relay.retryOn = intercepting || (next !== undefined && (next.when & STATUS_BITS) !== 0) ? this.#retryOnStatus : undefined;
     this.#maxBody = settings?.maxBodyBytes ?? 0;
     const total = settings?.totalTimeoutMs;
     if (total !== undefined) this.#setDeadline(total, READ_TIMEOUT);
@@ -264,7 +277,7 @@ export class Exchange implements UpstreamOwner {
     // HTTP/2 endpoints: a stream of a pooled session, behind the same Upstream face (upstream/h2-link.ts).
     const upstream = decision.protocol === undefined ? context.pool.acquire(decision.poolKey, decision.endpointKey, decision.address, decision.port, this, fresh, decision.tls) : context.h2.acquire(decision.poolKey, decision.endpointKey, decision.address, decision.port, this, fresh, decision.tls, decision.protocol === 'grpc');
     // Nothing was sent: the endpoint has as many connections as it may (503), or its address is refused (502).
-    if (typeof upstream === 'number') return this.#refuse(upstream === POOL_FULL ? 503 : 502);
+    if (typeof upstream === 'number') return this.#refuse(decision.fallback ?? (upstream === POOL_FULL ? 503 : 502));
     this.upstream = upstream;
     this.#since = context.now;
     this.#sent = false;
@@ -277,7 +290,7 @@ export class Exchange implements UpstreamOwner {
     const { context, forward } = this.conn;
     if (context.metrics !== undefined) this.#upstreamStarted = performance.now();
     // Built at send time (again for a retry): the head lives in scratch memory only while written.
-    const head = forwardHead(this.requestBuffer as Buffer, this.conn.head, this.#headEnd, forward, context.ids, this.#requestId, this.#upgrade, this.#target, this.#extra);
+    const head = forwardHead(this.requestBuffer as Buffer, this.conn.head, this.#headEnd, forward, context.ids, this.#requestId, this.#upgrade, this.#target, this.#extra, this.#bodyless);
     this.#sent = true;
     if ((this.decision as ProxyDecision).measured === true) this.#measuredFrom = performance.now();
     let ok: boolean;
@@ -291,7 +304,7 @@ export class Exchange implements UpstreamOwner {
     }
     if (socket.writableLength !== 0) scratchRetained(head);
     this.#since = context.now;
-    if (!this.#requestDone && ok) this.conn.resumeBody();
+    if (!this.#requestDone && ok && !this.#bodyless) this.conn.resumeBody();
   }
 
   /** Client bytes while this exchange is active: more request body, or the next pipelined request. */
@@ -377,7 +390,7 @@ export class Exchange implements UpstreamOwner {
 
   onUpstreamDrain(upstream: Upstream): void {
     this.#since = this.conn.context.now;
-    if (upstream === this.upstream && !this.#requestDone) this.conn.resumeBody();
+    if (upstream === this.upstream && !this.#requestDone && !this.#bodyless) this.conn.resumeBody();
   }
 
   onUpstreamData(upstream: Upstream, buffer: Buffer, length: number): void {
@@ -395,7 +408,10 @@ export class Exchange implements UpstreamOwner {
     if (!started && relay.started) context.router.reportSuccess((this.decision as ProxyDecision).endpointKey);
     if (outcome === RELAY_DONE) this.#finish();
     else if (outcome === RELAY_INVALID) this.#fail(BAD_RESPONSE);
-    else if (outcome === RELAY_RETRY) this.#retryElsewhere();
+    else if (outcome === RELAY_RETRY) {
+      if (this.#fallbackTo !== undefined) this.#redispatch();
+      else this.#retryElsewhere();
+    }
     else if (outcome === RELAY_UPGRADE) this.#tunnel(upstream);
   }
 
@@ -474,7 +490,8 @@ export class Exchange implements UpstreamOwner {
       default:
         break;
     }
-    this.#localError(action.status);
+    // The default backend failed too: the client gets the status it stood in for (the original response is gone).
+    this.#localError(decision.fallback ?? action.status);
   }
 
   /** Reports the response time of a measured exchange (load-balance: ewma), plus `penaltyMs` for a failure. */
@@ -497,12 +514,89 @@ export class Exchange implements UpstreamOwner {
   readonly #retryOnStatus = (status: number): boolean => {
     const policy = this.#nextUpstream;
     const decision = this.decision;
-    if (policy === undefined || decision === undefined || !nextUpstreamAllows(statusBit(status), this.#attempts, this.#nextFacts(policy))) return false;
+    if (decision === undefined) return false;
+    if (policy === undefined || (policy.when & STATUS_BITS) === 0 || !nextUpstreamAllows(statusBit(status), this.#attempts, this.#nextFacts(policy))) return this.#intercepts(decision, status);
     this.#tried.push(decision.endpointId);
     this.#statusRetry = this.conn.context.router.retryPick(decision, this.#tried);
-    if (this.#statusRetry === undefined) this.#tried.pop();
-    return this.#statusRetry !== undefined;
+    if (this.#statusRetry === undefined) {
+      this.#tried.pop();
+      return this.#intercepts(decision, status);
+    }
+    return true;
   };
+
+  /**
+   * Whether the final response status goes to the route's default backend instead of the client
+   * (custom-http-errors, nginx's `proxy_intercept_errors` + `error_page <code> = @custom_…`): a
+   * listed status, from the route's own endpoint, and the default backend has a ready endpoint
+   * (kept in #fallbackTo). Else the response is relayed as is.
+   */
+  #intercepts(decision: ProxyDecision, status: number): boolean {
+    const plan = decision.policy?.fallback;
+    if (plan === undefined || decision.fallback !== undefined || this.#upgrade || status >= 600 || plan.intercepted[status] !== 1) return false;
+    this.#fallbackTo = this.conn.context.router.fallback(decision.snapshot, decision.route, decision.policy as NonNullable<ProxyDecision['policy']>, status);
+    return this.#fallbackTo !== undefined;
+  }
+
+  /**
+   * The endpoint answered an intercepted status: its response is dropped unread (the connection
+   * closed, so whatever body it has costs nothing) and the request goes once to the default
+   * backend: `/` with the query kept (nginx's `rewrite (.*) / break`), without its body, with
+   * the X-Code … X-Service-Port fields and the same X-Request-ID, and none of the route's own
+   * request header policies (the error location sets its own). Its answer reaches the client
+   * unchanged, without the route's response header policies; a body the client is still sending
+   * is not read further and the client connection closes after the answer.
+   */
+  #redispatch(): void {
+    const decision = this.decision as ProxyDecision;
+    const next = this.#fallbackTo as ProxyDecision;
+    const conn = this.conn;
+    this.#fallbackTo = undefined;
+    conn.context.logger?.debug({ endpoint: decision.endpointKey, route: decision.route, status: next.fallback }, 'upstream status sent to the default backend');
+    this.#drop();
+    const hadBody = conn.head.hasBody;
+    if (!this.#requestDone) {
+      this.#keepAlive = false;
+      conn.pauseBody();
+    }
+    this.#requestDone = true;
+    this.#bodyless = true;
+    this.#firstBody = undefined;
+    this.#bodyStreamed = false;
+    this.#replayable = false;
+    this.#gotBytes = false;
+    this.#upgrade = false;
+    this.#statusRetry = undefined;
+    this.#tried.length = 0;
+    this.#attempts = 0;
+    const buf = this.requestBuffer as Buffer;
+    const received = buf.latin1Slice(conn.head.targetStart, conn.head.targetEnd);
+    const query = received.indexOf('?');
+    this.#target = query < 0 ? '/' : `/${received.slice(query)}`;
+    const fields = this.#fallbackFields(next, true);
+    if (hadBody) fields.push(['Content-Length', '0']);
+    this.#extra = mergeHeaders(undefined, fields, []);
+    this.#relay.reset(this.#isHead, this.#keepAlive, conn.head.minor === 1, false, undefined);
+    this.#relay.retryOn = undefined;
+    this.decision = next;
+    this.#attach(true);
+  }
+
+  /**
+   * The fields a request to the default backend carries (ingress-nginx's template): X-Code, X-Format
+   * (the client's Accept), with `originalUri` X-Original-URI (the custom-http-errors location sets
+   * it, the no-endpoint one does not), then the route's X-Namespace … X-Service-Port. X-Request-ID
+   * is the one the endpoint saw (forwardHead).
+   */
+  #fallbackFields(decision: ProxyDecision, originalUri: boolean): [string, string][] {
+    const conn = this.conn;
+    const buf = this.requestBuffer as Buffer;
+    const accept = headerRecord(buf, conn.head)['accept'];
+    const fields: [string, string][] = [['X-Code', String(decision.fallback)], ['X-Format', Array.isArray(accept) ? accept.join(', ') : (accept ?? '')]];
+    if (originalUri) fields.push(['X-Original-URI', buf.latin1Slice(conn.head.targetStart, conn.head.targetEnd)]);
+    for (const [name, value] of decision.policy?.fallback?.fields ?? []) fields.push([name, value]);
+    return fields;
+  }
 
   /** The endpoint's response had a status the route retries: dropped unread, the request goes to #statusRetry. */
   #retryElsewhere(): void {

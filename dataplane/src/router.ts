@@ -253,8 +253,8 @@ function policiesOf(bundle: TableBundle, routeCount: number): (PreparedPolicy | 
   const prepared: (PreparedPolicy | undefined)[] = new Array(routeCount).fill(undefined);
   for (const entry of routePoliciesOf(bundle)) {
     if (!Number.isInteger(entry.route) || entry.route < 0 || entry.route >= routeCount) throw new Error(`bundle has policies for route ${entry.route} of ${routeCount}`);
-    for (const id of entry.mirrors ?? []) if (!Number.isInteger(id) || id < 0 || id >= routeCount) throw new Error(`bundle has a mirror route ${id} of ${routeCount}`);
-    prepared[entry.route] = preparePolicies(entry.policies, { path: entry.path ?? undefined, regex: entry.regex, mirrors: entry.mirrors });
+    for (const id of [...(entry.mirrors ?? []), ...(entry.fallback === undefined ? [] : [entry.fallback])]) if (!Number.isInteger(id) || id < 0 || id >= routeCount) throw new Error(`bundle has a hidden route ${id} of ${routeCount}`);
+    prepared[entry.route] = preparePolicies(entry.policies, { path: entry.path ?? undefined, regex: entry.regex, mirrors: entry.mirrors, fallback: entry.fallback });
   }
   return prepared;
 }
@@ -317,6 +317,12 @@ export interface ProxyDecision {
   readonly backends?: number | undefined;
   /** The endpoint was picked by load (`load-balance: ewma`): the exchange reports its response time (`LoadedSnapshot.observeLatency`). */
   readonly measured?: true | undefined;
+  /**
+   * The endpoint is the route's default backend (`default-backend`, `routeId` its hidden route),
+   * standing in for a response with this status (`X-Code`: 503 when the route had no endpoint, or
+   * the intercepted custom-http-errors status); undefined for the route's own endpoints.
+   */
+  readonly fallback?: number | undefined;
 }
 
 /**
@@ -568,7 +574,22 @@ export class Router extends EventEmitter<{ swap: [SwapEvent] }> {
       return { kind: 'redirect', route, location: `https://${locationHost(host)}${this.#httpsSuffix}${httpsRedirectTarget(target ?? path, (redirect & 2) === 2)}`, policy };
     }
     if (policy !== undefined && policy.balance.length !== 0) return { kind: 'choose', routeId, route, snapshot: current, policy };
-    return proxyTo(current, routeId, route, policy, current.balancer.pick(routeId), undefined, undefined);
+    const endpointId = current.balancer.pick(routeId);
+    // No ready endpoint: the route's default backend answers, when it has one with an endpoint (ingress-nginx default-backend).
+    if (endpointId < 0 && policy?.fallback !== undefined) return this.fallback(current, route, policy, 503) ?? proxyTo(current, routeId, route, policy, endpointId, undefined, undefined);
+    return proxyTo(current, routeId, route, policy, endpointId, undefined, undefined);
+  }
+
+  /**
+   * An endpoint of the route's default backend (`policy.fallback`, a hidden route of `snapshot`)
+   * for a request standing in for status `code` (X-Code), or undefined when the route has none or
+   * it has no ready endpoint. The decision keeps the route's label and policies.
+   */
+  fallback(snapshot: LoadedSnapshot, route: string, policy: PreparedPolicy, code: number): ProxyDecision | undefined {
+    const plan = policy.fallback;
+    if (plan === undefined) return undefined;
+    const decision = proxyTo(snapshot, plan.route, route, policy, snapshot.balancer.pick(plan.route), undefined, undefined);
+    return decision.kind === 'proxy' ? { ...decision, fallback: code } : undefined;
   }
 
   /**
@@ -592,6 +613,10 @@ export class Router extends EventEmitter<{ swap: [SwapEvent] }> {
       else endpointId = allowed === -1 ? balancer.pick(routeId) : balancer.pickIn(routeId, allowed);
       if (endpointId >= 0) outcome?.picked?.(snapshot.endpointToken(endpointId));
     }
+    if (endpointId < 0 && decision.policy.fallback !== undefined) {
+      const fallback = this.fallback(snapshot, decision.route, decision.policy, 503);
+      if (fallback !== undefined) return fallback;
+    }
     return proxyTo(snapshot, routeId, decision.route, decision.policy, endpointId, backends, outcome?.leastLoaded === true && outcome.hash === undefined ? true : undefined);
   }
 
@@ -608,7 +633,8 @@ export class Router extends EventEmitter<{ swap: [SwapEvent] }> {
     for (const id of hidden) matcher.setHealthy(id, true);
     if (endpointId === decision.endpointId || tried.includes(endpointId)) return undefined;
     const retry = proxyTo(decision.snapshot, decision.routeId, decision.route, decision.policy, endpointId, decision.backends, decision.measured);
-    return retry.kind === 'proxy' ? retry : undefined;
+    if (retry.kind !== 'proxy') return undefined;
+    return decision.fallback === undefined ? retry : { ...retry, fallback: decision.fallback };
   }
 
   /**

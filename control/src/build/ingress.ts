@@ -12,6 +12,7 @@ import { readAnnotations } from './annotations.ts';
 import type { EndpointSets } from './backends.ts';
 import { resolveBackend } from './backends.ts';
 import { resolveAuthService } from './external-auth.ts';
+import { resolveDefaultBackend, withRuleService } from './default-backend.ts';
 import { secretValue } from './tls.ts';
 import { backendProtocol, readUpstreamPolicy } from './upstream.ts';
 import { hostProblem, pathProblem } from './validate.ts';
@@ -78,7 +79,7 @@ export function readIngress(ingress: Ingress, state: ClusterState, sets: Endpoin
     const configMap = state.configMaps.get(objectKey(configMapNamespace, name));
     return configMap === undefined ? undefined : (configMap.data ?? {});
   });
-  const annotations: IngressAnnotations = { ...read, policies: resolveAuthService(read.policies, source, state, sets, conditions) };
+  const annotations: IngressAnnotations = { ...read, policies: resolveDefaultBackend(resolveAuthService(read.policies, source, state, sets, conditions), source, state, sets, conditions) };
   const upstream = readUpstreamPolicy(ingress.metadata.annotations, namespace, state, source, conditions);
   const routes: RouteClaim[] = [];
   const defaults: DefaultClaim[] = [];
@@ -89,12 +90,14 @@ export function readIngress(ingress: Ingress, state: ClusterState, sets: Endpoin
   const resolve = (field: string, backend: Parameters<typeof resolveBackend>[0]): { backend: Backend; annotations: IngressAnnotations } => {
     const resolved = resolveBackend(backend, namespace, source, field, state, sets, upstream.serviceUpstream);
     conditions.push(...resolved.conditions);
-    if (resolved.servicePort === undefined) return { backend: resolved.backend, annotations };
+    // default-backend tells its Service which rule's request it answers (X-Service-Name, X-Service-Port).
+    const ruled = annotations.policies?.defaultBackend === undefined ? annotations : { ...annotations, policies: withRuleService(annotations.policies, resolved.backend) };
+    if (resolved.servicePort === undefined) return { backend: resolved.backend, annotations: ruled };
     const service = { namespace, name: resolved.backend.service };
     const protocol = backendProtocol(upstream, resolved.servicePort.appProtocol, service, resolved.servicePort.label, source, `${field}.service`, conditions);
-    const refused = annotations.refused ?? protocol.refused;
+    const refused = ruled.refused ?? protocol.refused;
     const spoken = protocol.tls === undefined && protocol.protocol === undefined ? resolved.backend : { ...resolved.backend, ...(protocol.tls === undefined ? {} : { tls: protocol.tls }), ...(protocol.protocol === undefined ? {} : { protocol: protocol.protocol }) };
-    return { backend: spoken, annotations: refused === annotations.refused ? annotations : { ...annotations, refused } };
+    return { backend: spoken, annotations: refused === ruled.refused ? ruled : { ...ruled, refused } };
   };
 
   const hosts = new Set<string>();

@@ -69,6 +69,27 @@ describe('portico check', () => {
     expect(blocks[4]).toMatch(/shop\/admin\n {4}shop\/legacy/);
   });
 
+  it('default-backend honoured, custom-http-errors approximated; a code outside 400-599 refuses the Ingress (503) naming the annotation', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'portico-check-'));
+    const errors = JSON.stringify({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'errors', namespace: 'shop' }, spec: { ports: [{ port: 8080 }] } });
+    await writeFile(
+      join(dir, 'ingresses.yaml'),
+      [
+        ingress('pages', 'pages.example.com', { [`${N}default-backend`]: 'errors', [`${N}custom-http-errors`]: '404,503' }),
+        ingress('redirects', 'redirects.example.com', { [`${N}default-backend`]: 'errors', [`${N}custom-http-errors`]: '302' }),
+        SERVICE,
+        errors,
+      ].join('\n---\n'),
+    );
+    const { code, stdout } = await portico('check', '--manifests', dir);
+    expect(code).toBe(1);
+    const blocks = stdout.split('\n\n');
+    expect(blocks[0]).toMatch(/^Ingress shop\/redirects: NOT SERVED \(503\): .*custom-http-errors.*302 is outside 400-599/);
+    expect(blocks[1]).toMatch(/^Ingress shop\/pages: served/);
+    expect(blocks[1]).toMatch(/honoured +nginx\.ingress\.kubernetes\.io\/default-backend +/);
+    expect(blocks[1]).toMatch(/approximated +nginx\.ingress\.kubernetes\.io\/custom-http-errors +.*no global default backend/);
+  });
+
   it('--json gives the same facts', async () => {
     const { code, stdout } = await portico('check', '--manifests', await mixedDir(), '--json');
     expect(code).toBe(1);

@@ -156,8 +156,13 @@ export class Explainer {
     if (unavailable && target.route.backends.some((backend) => backend.invalid === true)) {
       return { status: 500, backends, route, reason: `${reason}; but its backend references are invalid (Gateway API: their share answers 500)`, lost, ...applied };
     }
+    const fallback = target.route.policies?.defaultBackend;
+    const fallbackEndpoints = fallback?.endpointSet == null ? 0 : (this.snapshot.endpointSets.find((set) => set.key === fallback.endpointSet)?.endpoints.length ?? 0);
+    if (unavailable && fallback !== undefined && fallbackEndpoints > 0 && target.kind !== 'default') {
+      return { status: 200, backends, route, reason: `${reason}; no backend has a ready endpoint, so its default backend Service ${fallback.namespace}/${fallback.service}:${fallback.port} answers (X-Code: 503; its status reaches the client)`, lost, ...applied };
+    }
     if (unavailable) {
-      return { status: 503, backends, route, reason: `${reason}; but no backend has a ready endpoint`, lost, ...applied };
+      return { status: 503, backends, route, reason: `${reason}; but no backend has a ready endpoint${fallback === undefined ? '' : ', nor its default backend'}`, lost, ...applied };
     }
     const forwarded = outcome?.target === undefined ? {} : { forwardedTarget: outcome.target };
     return { status: 200, backends, route, reason, lost, ...forwarded, ...applied };

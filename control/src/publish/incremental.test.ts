@@ -37,7 +37,7 @@ const slice = (name: string, addresses: readonly number[]): KubeObject =>
     endpoints: addresses.map((a) => ({ addresses: [`10.0.0.${a}`], conditions: { ready: true } })),
     ports: [{ name: 'http', port: 8080 }],
   }) as KubeObject;
-/** What else an Ingress of the generator has: a default backend, another TLS Secret, a canary, auth-url, host-level annotations. */
+/** What else an Ingress of the generator has: a default backend, another TLS Secret, a canary, auth-url, host-level annotations, default-backend. */
 interface IngressExtras {
   readonly defaultBackend?: string | undefined;
   readonly secretName?: string;
@@ -47,6 +47,8 @@ interface IngressExtras {
   readonly alias?: string | undefined;
   /** custom-headers (and, with auth, auth-proxy-set-headers) naming ConfigMap `hdr`. */
   readonly headers?: boolean;
+  /** default-backend naming this Service (with custom-http-errors), on a main Ingress. */
+  readonly fallback?: string | undefined;
 }
 
 const ingress = (name: string, created: number, host: string, paths: readonly string[], backend: string, tls: boolean, className?: string, extras: IngressExtras = {}): KubeObject =>
@@ -61,6 +63,7 @@ const ingress = (name: string, created: number, host: string, paths: readonly st
         // A canary, or (on a main Ingress) an auth-url Service whose endpoints the route carries.
         ...(extras.canary === true ? { 'nginx.ingress.kubernetes.io/canary': 'true', 'nginx.ingress.kubernetes.io/canary-weight': '30' } : extras.auth === true ? { 'nginx.ingress.kubernetes.io/auth-url': `http://${backend}.default.svc.cluster.local/auth` } : {}),
         ...(extras.headers === true && extras.canary !== true ? { 'nginx.ingress.kubernetes.io/custom-headers': 'hdr', ...(extras.auth === true ? { 'nginx.ingress.kubernetes.io/auth-proxy-set-headers': 'default/hdr' } : {}) } : {}),
+        ...(extras.fallback === undefined || extras.canary === true ? {} : { 'nginx.ingress.kubernetes.io/default-backend': extras.fallback, 'nginx.ingress.kubernetes.io/custom-http-errors': '404,503' }),
         ...(extras.alias === undefined ? {} : extras.alias === 'www' ? { 'nginx.ingress.kubernetes.io/from-to-www-redirect': 'true' } : { 'nginx.ingress.kubernetes.io/server-alias': extras.alias }),
       },
     },
@@ -120,6 +123,7 @@ const objectArb: fc.Arbitrary<KubeObject> = fc.oneof(
       auth: fc.boolean(),
       alias: fc.constantFrom(undefined, undefined, 'www', 'd.example.net', 'b.example.com'),
       headers: fc.boolean(),
+      fallback: fc.constantFrom(undefined, undefined, ...SERVICES),
     })
     .map((o) => ingress(o.name, o.created, o.host, o.paths, o.backend, o.tls, o.className, o)),
   fc.constantFrom(secret as KubeObject, secretRenewed as KubeObject, otherSecret as KubeObject),

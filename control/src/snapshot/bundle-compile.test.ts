@@ -20,19 +20,20 @@ const route = (path: string, backends: SnapshotBackend[], extra: Partial<Snapsho
 const host = (name: string, routes: SnapshotRoute[], extra: Partial<SnapshotHost> = {}): SnapshotHost => ({ host: name, tls: false, certificate: null, routes, defaultRoute: null, ...extra });
 const endpoints = (key: string, ...ports: number[]) => ({ key, endpoints: ports.map((port) => ({ address: `10.0.0.${port % 250}`, port, terminating: false })) });
 
-/** A snapshot using every feature the bundle carries: mirrors, regex hosts, invalid and refused backends, TLS, header conditions, wildcards of both kinds, host and catch-all defaults with policies. */
+/** A snapshot using every feature the bundle carries: mirrors, default backends (hidden routes), regex hosts, invalid and refused backends, TLS, header conditions, wildcards of both kinds, host and catch-all defaults with policies. */
 function featureful(edit = 0): Snapshot {
   const mirror = { namespace: 'default', service: 'shadow', port: 80, endpointSet: 'default/shadow:80', numerator: 1, denominator: 2 };
+  const fallback = { service: 'shadow2', port: 80, endpointSet: 'default/shadow2:80', codes: [404, 503], namespace: 'default', ingress: 'a', serviceName: 'web', servicePort: '80' };
   return sealSnapshot({
     apiVersion: 'portico.dev/v1alpha1',
     kind: 'Snapshot',
     hosts: [
       host('a.test', [
-        route(`/api${edit}`, [backend('web', 'default/web:80'), backend('bad', null, { invalid: true, weight: 2 })], { policies: { requestMirror: { mirrors: [mirror, { ...mirror, service: 'shadow2', endpointSet: 'default/shadow2:80' }] } } as SnapshotRoute['policies'], match: { headers: [{ name: 'X-Canary', value: 'yes', type: 'Exact' }], methods: ['GET'] } }),
+        route(`/api${edit}`, [backend('web', 'default/web:80'), backend('bad', null, { invalid: true, weight: 2 })], { policies: { requestMirror: { mirrors: [mirror, { ...mirror, service: 'shadow2', endpointSet: 'default/shadow2:80' }] }, defaultBackend: fallback } as SnapshotRoute['policies'], match: { headers: [{ name: 'X-Canary', value: 'yes', type: 'Exact' }], methods: ['GET'] } }),
         route('/tls', [backend('secure', 'default/secure:443', { tls: { serverName: null, verify: false, verifyName: 'secure', verifyDepth: 1, secret: null, caPem: null, certificatePem: null, privateKeyPem: null }, protocol: 'h2' }), backend('web', 'default/web:80')]),
         route('/refused', [backend('web', 'default/web:80')], { refused: 'auth-url unreachable' }),
-      ], { tls: true, certificate: 'default/a-tls', defaultRoute: { source: source('a'), field: 'spec.defaultBackend', backends: [backend('web', 'default/web:80')], redirect: { sslRedirect: true, forceSslRedirect: false }, policies: { preserveTrailingSlash: true } as SnapshotRoute['policies'] } }),
-      host('regex.test', [route('/v[0-9]+/x', [backend('web', 'default/web:80')], { regex: true }), route('/plain', [backend('shadow', 'default/shadow:80')], { regex: true })]),
+      ], { tls: true, certificate: 'default/a-tls', defaultRoute: { source: source('a'), field: 'spec.defaultBackend', backends: [backend('web', 'default/web:80')], redirect: { sslRedirect: true, forceSslRedirect: false }, policies: { preserveTrailingSlash: true, defaultBackend: { ...fallback, codes: [] } } as SnapshotRoute['policies'] } }),
+      host('regex.test', [route('/v[0-9]+/x', [backend('web', 'default/web:80')], { regex: true, policies: { defaultBackend: { ...fallback, service: 'shadow', endpointSet: 'default/shadow:80' } } as SnapshotRoute['policies'] }), route('/plain', [backend('shadow', 'default/shadow:80')], { regex: true })]),
       host('z.test', [route('/', [backend('gone', 'default/missing:80')])]),
       host('*.gw.test', [route('/', [backend('web', 'default/web:80')], { source: source('gw', 'HTTPRoute') }), route('/in', [backend('web', 'default/web:80')])]),
       host('*.many.test', [route('/', [backend('web', 'default/web:80')], { source: source('many', 'HTTPRoute') })]),
@@ -54,6 +55,17 @@ function expectSame(compiler: BundleCompiler, snapshot: Snapshot): void {
 describe('BundleCompiler', () => {
   it('gives the reference bundle for a snapshot using every feature', () => {
     expectSame(new BundleCompiler(), featureful());
+  });
+
+  it('places default-backend hidden routes after every matched route, and names them in the routes\' policies', () => {
+    const bundle = new BundleCompiler().compile(featureful());
+    const entries = JSON.parse(bundle.policies) as { route: number; fallback?: number }[];
+    const labels = bundle.routeLabels.split('\n');
+    const hidden = entries.filter((entry) => entry.fallback !== undefined).map((entry) => entry.fallback!);
+    expect(hidden).toHaveLength(3);
+    // Hidden routes come after the catch-all (the last matched route) and hold the default backend's endpoints.
+    const catchAll = labels.indexOf('default/catch-all@default');
+    for (const id of hidden) expect(id).toBeGreaterThan(catchAll);
   });
 
   const here = new URL('../build/testdata/', import.meta.url).pathname;

@@ -19,7 +19,7 @@ import { PorticoError } from '../errors.ts';
 import type { RegexHost, RouteTarget } from './table.ts';
 import { INVALID_BACKEND_PORT, toMatcherTable } from './table.ts';
 
-/** A snapshot host compiled: its chunk and its routes (then its RequestMirror routes), ids local. */
+/** A snapshot host compiled: its chunk and its routes (then its hidden routes: RequestMirror, default-backend), ids local. */
 interface HostPiece {
   readonly chunk: TableChunk;
   /** Its path routes and default route (local ids 0..matched-1, the chunk's run), then its mirror routes. */
@@ -477,8 +477,9 @@ export class BundleCompiler {
   }
 }
 
-function policyEntry(target: RouteTarget, route: number, mirrors: readonly number[] | undefined): unknown {
-  return { route, policies: target.route.policies, path: 'path' in target.route ? target.route.path : null, regex: 'regex' in target.route && target.route.regex === true, ...(mirrors === undefined ? {} : { mirrors }) };
+/** A route's entry in the bundle's policies, with its hidden routes' ids (mirrors, default backend) mapped to the table's. */
+function policyEntry(target: RouteTarget, route: number, mirrors: readonly number[] | undefined, defaultBackend: number | undefined): unknown {
+  return { route, policies: target.route.policies, path: 'path' in target.route ? target.route.path : null, regex: 'regex' in target.route && target.route.regex === true, ...(mirrors === undefined ? {} : { mirrors }), ...(defaultBackend === undefined ? {} : { fallback: defaultBackend }) };
 }
 
 /** The catch-all's redirect bits, policies and upstream TLS entry (route id `fallback`), as toMatcherTable gives them. */
@@ -486,7 +487,7 @@ function catchAllParts(catchAll: Snapshot['defaultRoute'], fallback: number, num
   if (catchAll === null) return;
   redirects[fallback] = redirectBits(catchAll);
   const target: RouteTarget = { kind: 'default', host: undefined, route: catchAll, endpointIds: [] };
-  if (catchAll.policies !== undefined) policies.push(policyEntry(target, fallback, undefined));
+  if (catchAll.policies !== undefined) policies.push(policyEntry(target, fallback, undefined, undefined));
   upstreamTls.push(...bundledUpstreamTls({ route: catchAll, endpointIds: endpointIdsOf(catchAll, numbering) }, fallback));
 }
 
@@ -499,7 +500,7 @@ function catchAllParts(catchAll: Snapshot['defaultRoute'], fallback: number, num
 function specialParts(piece: HostPiece, firstRoute: number, mirrorFirst: number, numbering: Numbering, fallback: number, out: { redirects: Uint8Array; policies: unknown[]; upstreamTls: BundledUpstreamTls[]; regexHosts: RegexHost[]; mirrorLabels: string[] }): void {
   const id = (local: number): number => (local < piece.matched ? firstRoute + local : mirrorFirst + local - piece.matched);
   for (let local = piece.matched; local < piece.targets.length; local++) out.redirects[id(local)] = piece.redirects[local]!;
-  for (const local of piece.withPolicies) out.policies.push(policyEntry(piece.targets[local]!, id(local), piece.targets[local]!.mirrors?.map(id)));
+  for (const local of piece.withPolicies) out.policies.push(policyEntry(piece.targets[local]!, id(local), piece.targets[local]!.mirrors?.map(id), piece.targets[local]!.fallback === undefined ? undefined : id(piece.targets[local]!.fallback!)));
   for (const local of piece.upstream) out.upstreamTls.push(...bundledUpstreamTls({ route: piece.targets[local]!.route, endpointIds: endpointIdsOf(piece.targets[local]!.route, numbering) }, id(local)));
   if (piece.mirrorLabels !== '') out.mirrorLabels.push(piece.mirrorLabels);
   if (fallback !== -2 && piece.regex !== undefined) {

@@ -99,7 +99,7 @@ export function compileBundle(snapshot: Snapshot, balancingOnly = false): TableB
     redirects: Uint8Array.from(compiled.routes, (target) => redirectBits(target.route)),
     needsHeaders: compiled.table.hosts.some((host) => host.paths.some((path) => (path.conditions?.headers?.length ?? 0) > 0)),
     endpoints: compiled.endpoints.map((endpoint) => `${endpoint.address} ${endpoint.port}`).join('\n'),
-    policies: balancingOnly ? '[]' : JSON.stringify(compiled.routes.flatMap((target, route) => (target.route.policies === undefined ? [] : [{ route, policies: target.route.policies, path: 'path' in target.route ? target.route.path : null, regex: 'regex' in target.route && target.route.regex === true, ...(target.mirrors === undefined ? {} : { mirrors: target.mirrors }) }]))),
+    policies: balancingOnly ? '[]' : JSON.stringify(compiled.routes.flatMap((target, route) => (target.route.policies === undefined ? [] : [{ route, policies: target.route.policies, path: 'path' in target.route ? target.route.path : null, regex: 'regex' in target.route && target.route.regex === true, ...(target.mirrors === undefined ? {} : { mirrors: target.mirrors }), ...(target.fallback === undefined ? {} : { fallback: target.fallback }) }]))),
     regexHosts: JSON.stringify(compiled.regexHosts),
     upstreamTls: JSON.stringify(compiled.routes.flatMap((target, route) => bundledUpstreamTls(target, route))),
     endpointSets: [...sets],

@@ -10,7 +10,8 @@ import type { Snapshot, SnapshotBackend, SnapshotDefaultRoute, SnapshotRoute } f
 export interface RouteTarget {
   /** `path`: a rule; `host-default`: a host's default backend; `default`: the catch-all. */
   /** `mirror`: a hidden route holding one RequestMirror backend of a `path` route (never matched). */
-  readonly kind: 'path' | 'host-default' | 'default' | 'mirror';
+  /** `fallback`: a hidden route holding the default-backend Service of a `path` or `host-default` route (never matched). */
+  readonly kind: 'path' | 'host-default' | 'default' | 'mirror' | 'fallback';
   /** The snapshot host the rule belongs to (`*` for any host), or undefined for the catch-all. */
   readonly host: string | undefined;
   readonly route: SnapshotRoute | SnapshotDefaultRoute;
@@ -18,6 +19,8 @@ export interface RouteTarget {
   readonly endpointIds: readonly (readonly number[])[];
   /** The route ids of its RequestMirror backends' hidden routes, in the order of its mirrors; absent for none. */
   readonly mirrors?: readonly number[];
+  /** The route id of its default backend's hidden route (`default-backend`); absent for none. */
+  readonly fallback?: number;
 }
 
 /** A network endpoint by id. Port 0 (address '') is the invalid-backend stand-in (see INVALID_BACKEND_PORT). */
@@ -109,18 +112,27 @@ function matcherPathType(pathType: SnapshotRoute['pathType']): PathEntry['pathTy
 }
 
 /**
- * Appends a hidden route per RequestMirror backend of each path route (after every other route,
- * so the ids of the others do not depend on mirrors) and records their ids on the route.
+ * Appends the hidden routes of each host's routes (after every other route, so the ids of the
+ * others do not depend on them): one per RequestMirror backend of a path route, then one for the
+ * default-backend Service of a path or host-default route; records their ids on the route. A
+ * hidden route keeps its route's `refused`, so a refused rule's default backend has no endpoint.
  */
-function addMirrorRoutes(routes: RouteTarget[], addRoute: (kind: RouteTarget['kind'], host: string | undefined, route: SnapshotRoute) => number): void {
+function addHiddenRoutes(routes: RouteTarget[], addRoute: (kind: RouteTarget['kind'], host: string | undefined, route: SnapshotRoute | SnapshotDefaultRoute) => number): void {
   const count = routes.length;
   for (let id = 0; id < count; id++) {
     const target = routes[id]!;
-    const mirrors = target.route.policies?.requestMirror?.mirrors;
-    if (target.kind !== 'path' || mirrors === undefined || !('path' in target.route)) continue;
-    const { policies: _policies, ...route } = target.route;
-    const ids = mirrors.map((mirror) => addRoute('mirror', target.host, { ...route, backends: [{ namespace: mirror.namespace, service: mirror.service, port: mirror.port, weight: 1, endpointSet: mirror.endpointSet }] }));
-    routes[id] = { ...target, mirrors: ids };
+    if (target.kind === 'default') continue;
+    const { policies, ...route } = target.route;
+    const mirrors = policies?.requestMirror?.mirrors;
+    const fallback = policies?.defaultBackend;
+    let hidden: RouteTarget = target;
+    if (target.kind === 'path' && mirrors !== undefined && 'path' in target.route) {
+      hidden = { ...hidden, mirrors: mirrors.map((mirror) => addRoute('mirror', target.host, { ...route, backends: [{ namespace: mirror.namespace, service: mirror.service, port: mirror.port, weight: 1, endpointSet: mirror.endpointSet }] } as SnapshotRoute)) };
+    }
+    if (fallback !== undefined && fallback.endpointSet !== null && fallback.service !== null && fallback.port !== null) {
+      hidden = { ...hidden, fallback: addRoute('fallback', target.host, { ...route, backends: [{ namespace: fallback.namespace, service: fallback.service, port: fallback.port, weight: 1, endpointSet: fallback.endpointSet }] }) };
+    }
+    routes[id] = hidden;
   }
 }
 
@@ -170,7 +182,7 @@ export function toMatcherTable(snapshot: Snapshot, options: { readonly balancing
       if (vhost.defaultRoute !== null) addRoute('host-default', vhost.host, vhost.defaultRoute);
     }
     if (snapshot.defaultRoute !== null) addRoute('default', undefined, snapshot.defaultRoute);
-    addMirrorRoutes(routes, addRoute);
+    addHiddenRoutes(routes, addRoute);
     return { table: { hosts: [], routes: entries, endpointCount: endpoints.length, fallback: -1 }, routes, endpoints, regexHosts: [] };
   }
   const regexHosts: RegexHost[] = [];
@@ -194,7 +206,7 @@ export function toMatcherTable(snapshot: Snapshot, options: { readonly balancing
     return [{ host: vhost.host, paths, fallback }, { host: vhost.host, labels: 'deeper', paths: gateway, fallback: -1 }];
   });
   const fallback = snapshot.defaultRoute === null ? -1 : addRoute('default', undefined, snapshot.defaultRoute);
-  addMirrorRoutes(routes, addRoute);
+  addHiddenRoutes(routes, addRoute);
   // A regex host without a default backend falls to the catch-all, like a plain host with no matching path.
   const withFallback = regexHosts.map((host) => (host.fallback >= 0 ? host : { ...host, fallback }));
 

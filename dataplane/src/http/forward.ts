@@ -13,7 +13,7 @@ import { randomBytes } from 'node:crypto';
 import type { ExtraHeaders } from '../policy.ts';
 import { equalsLower } from './chars.ts';
 import type { RequestHead } from './request-head.ts';
-import { K_CONNECTION, K_HOP, K_HOST, K_OTHER, K_REAL_IP, K_UPGRADE, K_XFF, K_XF_HOST, K_XF_PORT, K_XF_PROTO } from './request-fields.ts';
+import { K_CONNECTION, K_CONTENT_LENGTH, K_HOP, K_HOST, K_OTHER, K_TRANSFER_ENCODING, K_REAL_IP, K_UPGRADE, K_XFF, K_XF_HOST, K_XF_PORT, K_XF_PROTO } from './request-fields.ts';
 
 /** What a connection knows about its peer, computed once per connection. */
 export interface ForwardContext {
@@ -111,11 +111,12 @@ function dropped(kind: number, trusted: boolean, upgrade: boolean): boolean {
  * The head to send upstream for the request parsed into `head` from buf[0, headEnd), carrying
  * request id `requestId` (from RequestIds.next(), used only when the request brought none).
  * `upgrade` keeps Upgrade and sends `Connection: upgrade`; `target`, when given, replaces the
- * request-target (latin1); `extra` lines are added and replace received lines of the same names.
- * buf is not modified. The result is a view of the shared scratch memory (see scratchRetained)
+ * request-target (latin1); `extra` lines are added and replace received lines of the same names;
+ * `bodyless` leaves out Content-Length and Transfer-Encoding (a request sent without its body, the
+ * caller's `extra` saying `Content-Length: 0`). buf is not modified. The result is a view of the shared scratch memory (see scratchRetained)
  * unless the head is very large.
  */
-export function forwardHead(buf: Buffer, head: RequestHead, headEnd: number, context: ForwardContext, ids: RequestIds, requestId: number, upgrade: boolean, target?: string, extra?: ExtraHeaders): Buffer {
+export function forwardHead(buf: Buffer, head: RequestHead, headEnd: number, context: ForwardContext, ids: RequestIds, requestId: number, upgrade: boolean, target?: string, extra?: ExtraHeaders, bodyless = false): Buffer {
   const { trusted, peer } = context;
   const forwardedFor = head.forwardedFor;
   let forwardedBytes = 0;
@@ -136,7 +137,7 @@ export function forwardHead(buf: Buffer, head: RequestHead, headEnd: number, con
   for (let slot = 0, last = head.lineCount * 3; slot < last; slot += 3) {
     const kind = lines[slot + 2] as number;
     // Host goes only when a policy replaces it (upstream-vhost), never because Connection lists it.
-    if (kind === K_OTHER ? checkListed && listed(buf, head, slot, extra) : kind === K_HOST ? extra !== undefined && extra.replaces.includes('host') : dropped(kind, trusted, upgrade)) {
+    if (kind === K_OTHER ? checkListed && listed(buf, head, slot, extra) : kind === K_HOST ? extra !== undefined && extra.replaces.includes('host') : dropped(kind, trusted, upgrade) || (bodyless && (kind === K_CONTENT_LENGTH || kind === K_TRANSFER_ENCODING))) {
       const start = lines[slot] as number;
       if (start > run) w += copy(buf, run, start, out, w);
       run = (lines[slot + 1] as number) + 2;

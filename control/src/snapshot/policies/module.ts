@@ -208,6 +208,11 @@ export class AnnotationReader {
     return this.#source.namespace;
   }
 
+  /** The name of the object read. */
+  get name(): string {
+    return this.#source.name;
+  }
+
   /** The `auth` key (decoded) of Secret `name` in the object's namespace, or undefined when there is none. */
   secretAuth(name: string): string | undefined {
     return this.#secretAuth(this.#source.namespace, name);
@@ -291,6 +296,22 @@ export interface RouteFacts {
   readonly regex: boolean;
   /** The matcher route ids of the route's RequestMirror backends, in the order of its mirrors; absent for none. */
   readonly mirrors?: readonly number[] | undefined;
+  /** The matcher route id of its default backend (`default-backend`, a hidden route); absent for none. */
+  readonly fallback?: number | undefined;
+}
+
+/**
+ * Where a route's requests go when its own backends cannot answer them (`default-backend`,
+ * `custom-http-errors`): prepared once per snapshot load, read by the router (no ready endpoint)
+ * and the exchange (an intercepted status).
+ */
+export interface FallbackPlan {
+  /** The matcher route id of the default backend (a hidden route: its endpoints, picked and health-checked as usual). */
+  readonly route: number;
+  /** Per status 0-599, 1 when an endpoint response with it goes to the default backend instead (custom-http-errors). */
+  readonly intercepted: Uint8Array;
+  /** Request fields every re-dispatch carries (X-Namespace, X-Ingress-Name, X-Service-Name, X-Service-Port). */
+  readonly fields: readonly (readonly [name: string, value: string])[];
 }
 
 /** One policy module. `T` is its per-route data in the snapshot (JSON). */
@@ -311,6 +332,8 @@ export interface PolicyModule<T> {
   readonly regexPaths?: (data: T) => boolean;
   /** The request step for one route (compile what is costly here, once per snapshot load); undefined for none. */
   prepare(data: T, route: RouteFacts): PolicyStep | undefined;
+  /** The route's fallback (default-backend), when the module gives one; undefined for none. */
+  fallback?(data: T, route: RouteFacts): FallbackPlan | undefined;
   /** One line for `explain`: what it does to requests of the route. */
   describe(data: T): string;
 }

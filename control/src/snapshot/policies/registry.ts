@@ -5,7 +5,7 @@
  * is one module file plus one entry in `POLICY_MODULES` and `RoutePolicies` here.
  */
 import { z } from 'zod';
-import type { AnnotationFact, PolicyCondition, PolicyModule, PolicyOutcome, PolicyPhase, PolicySource, PolicyStep, RequestFacts, RouteFacts } from './module.ts';
+import type { AnnotationFact, FallbackPlan, PolicyCondition, PolicyModule, PolicyOutcome, PolicyPhase, PolicySource, PolicyStep, RequestFacts, RouteFacts } from './module.ts';
 import type { ConfigMapLookup, SecretAuthLookup } from './module.ts';
 import { AnnotationReader } from './module.ts';
 import { accessModule } from './access.ts';
@@ -31,6 +31,7 @@ import { wwwRedirectModule } from './www-redirect.ts';
 import { nextUpstreamModule } from './next-upstream.ts';
 import { proxyRedirectModule } from './proxy-redirect.ts';
 import { customHeadersModule } from './custom-headers.ts';
+import { defaultBackendModule } from './default-backend.ts';
 
 /** Per-route policy data in the snapshot: one optional member per module, absent when unused. */
 export const RoutePolicies = z.strictObject({
@@ -61,6 +62,7 @@ export const RoutePolicies = z.strictObject({
   nextUpstream: nextUpstreamModule.schema.optional(),
   proxyRedirect: proxyRedirectModule.schema.optional(),
   customHeaders: customHeadersModule.schema.optional(),
+  defaultBackend: defaultBackendModule.schema.optional(),
 });
 export type RoutePolicies = z.infer<typeof RoutePolicies>;
 
@@ -75,7 +77,7 @@ type AnyModule = PolicyModule<never> & { read?(reader: AnnotationReader): unknow
  */
 export const POLICY_MODULES: readonly AnyModule[] = [
   wwwRedirectModule, backendErrorModule, appRootModule, redirectModule, requestRedirectModule, corsModule, authTlsModule, limitsModule, accessModule, externalAuthModule, useRegexModule, rewriteModule, forwardedPrefixModule, trailingSlashModule, proxyModule,
-  upstreamVhostModule, proxyRedirectModule, customHeadersModule, urlRewriteModule, requestHeaderModifierModule, responseHeaderModifierModule, timeoutsModule, requestMirrorModule, canaryModule, upstreamHashModule, affinityModule, nextUpstreamModule,
+  upstreamVhostModule, proxyRedirectModule, customHeadersModule, urlRewriteModule, requestHeaderModifierModule, responseHeaderModifierModule, timeoutsModule, requestMirrorModule, canaryModule, upstreamHashModule, affinityModule, nextUpstreamModule, defaultBackendModule,
 ] as unknown as AnyModule[];
 
 /** Every annotation a module owns, with how it is honoured (docs, `portico check`, explain). */
@@ -119,6 +121,8 @@ export interface PreparedPolicy {
   readonly balance: readonly PolicyStep[];
   /** One line per module, for explain. */
   readonly descriptions: readonly string[];
+  /** Where requests go when the route's backends cannot answer them (default-backend); undefined for none. */
+  readonly fallback: FallbackPlan | undefined;
 }
 
 /** The pipeline for a route's policies, or undefined when the route has none (the common case). */
@@ -126,14 +130,16 @@ export function preparePolicies(policies: RoutePolicies | undefined, route: Rout
   if (policies === undefined) return undefined;
   const phases: Record<PolicyPhase, PolicyStep[]> = { redirect: [], access: [], request: [], balance: [] };
   const descriptions: string[] = [];
+  let fallback: FallbackPlan | undefined;
   for (const module of POLICY_MODULES) {
     const data = (policies as Record<string, unknown>)[module.key];
     if (data === undefined) continue;
     descriptions.push(module.describe(data as never));
     const step = module.prepare(data as never, route);
     if (step !== undefined) phases[module.phase].push(step);
+    fallback ??= module.fallback?.(data as never, route);
   }
-  return { ...phases, descriptions };
+  return { ...phases, descriptions, fallback };
 }
 
 /** Runs `steps` in order until one answers. Returns true when the request is answered. */
