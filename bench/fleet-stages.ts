@@ -33,7 +33,9 @@ bench:fleet's control-plane cost of one change taken apart in one process (media
 upsert, incremental build, compile + seal, history publish, the sync delta body and the compiled
 table bundle (what the data plane loads), for a one-path
 Ingress edit, an endpoint-only change and a change to an IngressClass no Ingress names; with
---httproutes, also a one-match HTTPRoute edit and a ReferenceGrant edit.
+--httproutes, also a one-match HTTPRoute edit and a ReferenceGrant edit. Also, once per size, the
+full sync body a new node gets in the compiled format: its time and the longest the event loop
+was held while it was written.
 
 Options:
   --sizes N,N,...  Ingresses of each run (default 1000,10000).
@@ -58,7 +60,7 @@ const median = (list: readonly number[]): number => [...list].sort((a, b) => a -
 
 const parsed = (object: unknown): KubeObject => parseManifestText(JSON.stringify(object), 'edited.json').objects[0]!;
 
-async function measure(ingresses: number): Promise<{ ingresses: number; httpRoutes: number; firstBuildMs: number; edit: Record<string, number>; endpoints: Record<string, number>; ingressClass: Record<string, number>; httpRoute?: Record<string, number>; referenceGrant?: Record<string, number> }> {
+async function measure(ingresses: number): Promise<{ ingresses: number; httpRoutes: number; firstBuildMs: number; fullBody: { ms: number; longestStallMs: number; gzipBytes: number }; edit: Record<string, number>; endpoints: Record<string, number>; ingressClass: Record<string, number>; httpRoute?: Record<string, number>; referenceGrant?: Record<string, number> }> {
   const shape = fleetShape(ingresses);
   const state = new ClusterState();
   for (let f = 0; f < shape.files; f++) for (const object of parseManifestText(fleetFile(shape, f), `fleet-${f}.json`).objects) state.upsert(object);
@@ -72,6 +74,19 @@ async function measure(ingresses: number): Promise<{ ingresses: number; httpRout
   publisher.rebuild();
   bundles.compile(history.current()!.snapshot);
   const firstBuildMs = performance.now() - start;
+  // The full body a new (or far behind) node gets in the compiled format, once per version: its
+  // wall time and the longest the event loop went without a turn while it was written.
+  let longestStallMs = 0;
+  let turn = performance.now();
+  const ticker = setInterval(() => {
+    const now = performance.now();
+    longestStallMs = Math.max(longestStallMs, now - turn);
+    turn = now;
+  }, 1);
+  start = performance.now();
+  const full = await feed.body(undefined, history.current()!, true, 'bundle');
+  const fullBody = { ms: Math.round(performance.now() - start), longestStallMs: Math.round(longestStallMs), gzipBytes: full.gzip.length };
+  clearInterval(ticker);
 
   const change = async (apply: () => void, into: Timings): Promise<void> => {
     const from = history.current()!.version;
@@ -124,6 +139,7 @@ async function measure(ingresses: number): Promise<{ ingresses: number; httpRout
     ingresses,
     httpRoutes: HTTP_ROUTES,
     firstBuildMs: Math.round(firstBuildMs),
+    fullBody,
     edit: summary(edits),
     endpoints: summary(endpoints),
     ingressClass: summary(classes),
@@ -138,7 +154,7 @@ for (const size of SIZES) {
   if (!values.json) {
     const line = (what: string, t: Record<string, number>) => `  ${what}: ${STAGES.map((stage) => `${stage} ${t[stage]} ms`).join(', ')}`;
     const routes = result.httpRoute === undefined ? '' : `${line('HTTPRoute edit ', result.httpRoute)}\n${line('grant edit     ', result.referenceGrant!)}\n`;
-    process.stdout.write(`${size} Ingresses${HTTP_ROUTES > 0 ? ` + ${HTTP_ROUTES} HTTPRoutes` : ''} (first build ${result.firstBuildMs} ms), medians of ${CHANGES}:\n${line('one-path edit  ', result.edit)}\n${line('endpoint change', result.endpoints)}\n${line('class change   ', result.ingressClass)}\n${routes}`);
+    process.stdout.write(`${size} Ingresses${HTTP_ROUTES > 0 ? ` + ${HTTP_ROUTES} HTTPRoutes` : ''} (first build ${result.firstBuildMs} ms; full compiled-format sync body ${result.fullBody.ms} ms, ${Math.round(result.fullBody.gzipBytes / 1024)} KiB gzipped, event loop held at most ${result.fullBody.longestStallMs} ms), medians of ${CHANGES}:\n${line('one-path edit  ', result.edit)}\n${line('endpoint change', result.endpoints)}\n${line('class change   ', result.ingressClass)}\n${routes}`);
   }
 }
 if (values.json) process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);

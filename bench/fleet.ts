@@ -134,6 +134,8 @@ interface RunResult {
   worker_rss_idle_bytes: number;
   worker_rss_peak_bytes: number;
   api_probe_ms: Summary;
+  /** The same probe while every node takes its first (full) sync. */
+  api_probe_first_sync_ms: Summary;
   api_probe_failures: number;
   traffic_probe_idle_ms: Summary;
   traffic_probe_during_changes_ms: Summary;
@@ -254,6 +256,7 @@ async function runOnce(ingresses: number, deadline: number): Promise<RunResult> 
     worker_rss_idle_bytes: Number.NaN,
     worker_rss_peak_bytes: Number.NaN,
     api_probe_ms: summarize([]),
+    api_probe_first_sync_ms: summarize([]),
     api_probe_failures: 0,
     traffic_probe_idle_ms: summarize([]),
     traffic_probe_during_changes_ms: summarize([]),
@@ -274,11 +277,13 @@ async function runOnce(ingresses: number, deadline: number): Promise<RunResult> 
     log(`  first snapshot listed ${(result.startup_ms / 1000).toFixed(1)} s after start; ${NODES} nodes syncing…`);
 
     const syncStart = performance.now();
+    apiProbe = new Probe(async () => (await httpCall(agent, apiPort, { path: '/v1/nodes', headers: auth, timeoutMs: 60_000 })).status === 200, 100);
     fleet.start();
     const first = await fleet.waitAllAcked(version, Math.max(0, Math.min(CHANGE_TIMEOUT_MS, deadline - performance.now())));
     if (!first.complete) throw new Error(`only ${first.times.size}/${NODES} nodes ACKed the first version within the time allowed (last error: ${fleet.lastError ?? 'none'})`);
     result.first_sync_all_nodes_ms = ms(syncStart);
     result.first_sync_bytes_per_node = fleet.counters.bodyBytes / NODES;
+    result.api_probe_first_sync_ms = summarize(apiProbe.between(syncStart, performance.now()));
 
     const workers = childPids(child.pid!);
     trafficProbe = new Probe(async () => (await httpCall(agent, httpPort, { path: '/', headers: { Host: 'fleet-probe.invalid' }, timeoutMs: 60_000 })).status === 404, 20);
@@ -294,7 +299,6 @@ async function runOnce(ingresses: number, deadline: number): Promise<RunResult> 
     // From here VmHWM is the peak during the changes (when the kernel lets us reset it).
     const hwmReset = resetPeakRss(child.pid!);
     const idleEnd = performance.now();
-    apiProbe = new Probe(async () => (await httpCall(agent, apiPort, { path: '/v1/nodes', headers: auth, timeoutMs: 60_000 })).status === 200, 100);
 
     const published: number[] = [];
     const served: number[] = [];
@@ -418,7 +422,7 @@ function printRun(r: RunResult): void {
   log(`  bytes sent per node per change: ${kib(r.bytes_per_node_per_change)} (sync bodies as sent; ${Math.round(r.gzip_share * 100)}% gzip); sync errors: ${r.sync_errors}`);
   log(`  control RSS: idle ${MiB(r.control_rss_idle_bytes)}, peak during changes ${Number.isNaN(r.control_rss_peak_during_changes_bytes) ? 'n/a' : MiB(r.control_rss_peak_during_changes_bytes)}, peak through start-up and first sync ${MiB(r.control_rss_peak_startup_bytes)}`);
   if (!inProcess) log(`  data-plane workers' RSS (sum): idle ${MiB(r.worker_rss_idle_bytes)}, peak ${MiB(r.worker_rss_peak_bytes)}`);
-  log(`  API responsiveness, GET /v1/nodes every 100 ms during changes: ${line(r.api_probe_ms)}; failed probes: ${r.api_probe_failures}`);
+  log(`  API responsiveness, GET /v1/nodes every 100 ms during changes: ${line(r.api_probe_ms)}; during the first sync: ${line(r.api_probe_first_sync_ms)}; failed probes: ${r.api_probe_failures}`);
   log(`  traffic-port 404 every 20 ms (the data plane's stall as a request sees it${inProcess ? ', on the control process\'s event loop' : ''}): idle ${line(r.traffic_probe_idle_ms)}; during changes ${line(r.traffic_probe_during_changes_ms)}`);
   const kinds = Object.entries(r.sync_error_kinds).slice(0, 3);
   if (kinds.length > 0) log(`  failed node requests, most frequent first: ${kinds.map(([kind, n]) => `${n}× ${kind}`).join('; ')}`);

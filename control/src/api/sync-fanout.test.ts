@@ -7,7 +7,7 @@ import { request } from 'node:http';
 import { gunzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BundleCompiler } from '../snapshot/bundle-compile.ts';
-import { BUNDLE_MEDIA_TYPE } from '../snapshot/bundle-wire.ts';
+import { BUNDLE_MEDIA_TYPE, BundleShipper } from '../snapshot/bundle-wire.ts';
 import { compileBundle } from '../snapshot/bundle.ts';
 import { applyDelta } from '../snapshot/delta.ts';
 import type { SnapshotHistoryOptions } from '../publish/history.ts';
@@ -149,9 +149,27 @@ describe('sync fan-out through GET /v1/sync', () => {
     expect(full.type).toBe('full');
     expect(Object.keys(full.bundle.chunks).sort()).toEqual(current.hosts.map((host) => host.host).sort());
     expect(full.bundle.digest).toBe(compileBundle(current).digest);
+    // Written in slices, it is exactly the JSON of the whole body at once (chunks by another compiler).
+    const whole = JSON.stringify({ type: 'full', version: current.version, snapshot: current, bundle: new BundleShipper().ship(current, current.hosts) });
+    expect(gunzipSync(answers[0]!.raw).toString()).toBe(whole);
     expect((await metric('portico_sync_bodies_encoded_total', 'kind="full"')) - fullBefore).toBe(1);
     // A node one version behind is still held in full: a delta.
     expect((await sync('edge-close', control.history.list()[1]!.version)).change).toBe('delta');
+  }, 60_000);
+
+  it('writes a full body of many hosts in slices to exactly the JSON of the whole body', async () => {
+    await start();
+    // 450 Ingresses, one host each: the hosts and their chunks are written in several slices.
+    for (let i = 0; i < 450; i++) {
+      control.state.upsert({ apiVersion: 'networking.k8s.io/v1', kind: 'Ingress', metadata: { name: `ing-${i}`, namespace: 'default' }, spec: { rules: [{ host: `h${i}.example.com`, http: { paths: [{ path: '/', pathType: 'Prefix', backend: { service: { name: 'web', port: { number: 80 } } } }] } }] } } as never);
+    }
+    control.rebuild();
+    const current = control.history.current()!.snapshot;
+    expect(current.hosts.length).toBeGreaterThanOrEqual(450);
+    const answer = await sync('edge-new', undefined);
+    expect(answer.change).toBe('full');
+    const whole = JSON.stringify({ type: 'full', version: current.version, snapshot: current, bundle: new BundleShipper().ship(current, current.hosts) });
+    expect(gunzipSync(answer.raw).toString()).toBe(whole);
   }, 60_000);
 
   it('keeps older versions in full only within the memory budget; a node past it gets the full body', async () => {

@@ -45,8 +45,12 @@ const MAX_DELTAS = 64;
  */
 export type SyncFormat = 'json' | 'bundle';
 
-/** The JSON of a full sync body, written in slices so no single step blocks the event loop long; `bundle` is the JSON of its `bundle` member, if any. */
-async function encodeFull(snapshot: Snapshot, bundle?: () => string): Promise<Buffer> {
+/**
+ * The JSON of a full sync body, written in slices so no single step blocks the event loop long;
+ * with `shipper` (the bundle format), plus its `bundle` member: every host's chunk, compiled and
+ * encoded in slices too, then the digest of the whole version.
+ */
+async function encodeFull(snapshot: Snapshot, shipper?: BundleShipper): Promise<Buffer> {
   const zip = createGzip();
   const chunks: Buffer[] = [];
   zip.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -71,7 +75,23 @@ async function encodeFull(snapshot: Snapshot, bundle?: () => string): Promise<Bu
   await list(snapshot.endpointSets);
   write(',"certificates":');
   await list(snapshot.certificates);
-  write(`,"version":${JSON.stringify(snapshot.version)}}${bundle === undefined ? '' : `,"bundle":${bundle()}`}}`);
+  write(`,"version":${JSON.stringify(snapshot.version)}}`);
+  if (shipper !== undefined) {
+    // The same JSON as JSON.stringify(shipper.ship(snapshot, snapshot.hosts)), without one step
+    // compiling and encoding every host (a second at 10,000 hosts on a busy core).
+    const entries: string[] = [];
+    for (let i = 0; i < snapshot.hosts.length; i += ITEMS_PER_SLICE) {
+      for (const host of snapshot.hosts.slice(i, i + ITEMS_PER_SLICE)) entries.push(`${JSON.stringify(host.host)}:"${shipper.chunkText(host)}"`);
+      await yieldToLoop();
+    }
+    write(`,"bundle":{"digest":${JSON.stringify(shipper.digestOf(snapshot))},"chunks":{`);
+    for (let i = 0; i < entries.length; i += ITEMS_PER_SLICE) {
+      write((i === 0 ? '' : ',') + entries.slice(i, i + ITEMS_PER_SLICE).join(','));
+      await yieldToLoop();
+    }
+    write('}}');
+  }
+  write('}');
   zip.end();
   await finished;
   return Buffer.concat(chunks);
@@ -125,8 +145,7 @@ export class SyncFeed {
     const cached = this.full.get(format);
     if (cached?.version === snapshot.version) return cached.body;
     this.stats.fullEncodes++;
-    const bundle = format === 'bundle' ? () => JSON.stringify(this.shipper.ship(snapshot, snapshot.hosts)) : undefined;
-    const body = encoded('full', snapshot.version, async () => ({ gzip: await encodeFull(snapshot, bundle) }));
+    const body = encoded('full', snapshot.version, async () => ({ gzip: await encodeFull(snapshot, format === 'bundle' ? this.shipper : undefined) }));
     this.full.set(format, { version: snapshot.version, body });
     body.catch(() => {
       if (this.full.get(format)?.body === body) this.full.delete(format);

@@ -51,8 +51,13 @@ export class BundleShipper {
   ship(snapshot: Snapshot, hosts: readonly SnapshotHost[]): ShippedBundle {
     const digest = this.digestOf(snapshot);
     const chunks: Record<string, string> = {};
-    for (const host of hosts) chunks[host.host] = Buffer.from(chunkToBytes(this.#compiler.chunkOf(host))).toString('base64');
+    for (const host of hosts) chunks[host.host] = this.chunkText(host);
     return { digest, chunks };
+  }
+
+  /** The wire text of `host`'s chunk (base64 of `chunkToBytes`), compiling the host if it is new: one entry of `chunks`. */
+  chunkText(host: SnapshotHost): string {
+    return Buffer.from(chunkToBytes(this.#compiler.chunkOf(host))).toString('base64');
   }
 }
 
