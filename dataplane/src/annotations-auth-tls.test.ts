@@ -21,6 +21,7 @@ import { generate } from 'selfsigned';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DataPlane } from './dataplane.ts';
 import { h2Request } from './h2/test-support.ts';
+import { startServing } from './serve.ts';
 import type { Backend } from './test-support.ts';
 import { LOOPBACK, appManifests, compileManifests, httpGet, startBackend } from './test-support.ts';
 
@@ -99,14 +100,15 @@ let deepLeaf: Issued;
 let backend: Backend;
 let plane: DataPlane;
 let conditions: ReturnType<typeof compileManifests>['conditions'];
+let snapshot: ReturnType<typeof compileManifests>['snapshot'];
 
 /** One HTTPS request on a fresh connection: SNI `servername` ('' for none), Host `host`, optional client certificate. */
-function get(host: string, options: { servername?: string; client?: Issued; chain?: string; headers?: Record<string, string>; path?: string } = {}): Promise<Answer> {
+function get(host: string, options: { servername?: string; client?: Issued; chain?: string; headers?: Record<string, string>; path?: string; port?: number } = {}): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const request = httpsRequest(
       {
         host: LOOPBACK,
-        port: plane.ports.https,
+        port: options.port ?? plane.ports.https,
         path: options.path ?? '/',
         agent: false,
         rejectUnauthorized: false,
@@ -183,6 +185,7 @@ beforeAll(async () => {
     ]),
   );
   conditions = compiled.conditions;
+  snapshot = compiled.snapshot;
   plane = await DataPlane.start({ address: LOOPBACK, httpPort: 0, httpsPort: 0, tlsHandshakeTimeoutMs: 1000, proxy: { endpointAddresses: { allowLoopback: true } } });
   plane.load(compiled.snapshot);
 }, 60_000);
@@ -336,6 +339,22 @@ describe('auth-tls (ingress-nginx e2e: authtls.go) through the real HTTPS listen
       ]),
     );
   });
+});
+
+describe('auth-tls: worker processes', () => {
+  it('every worker reads ClientHellos ahead and checks certificates (the bundle carries the hosts that ask)', async () => {
+    const serving = await startServing({ workers: 2, address: LOOPBACK, httpPort: 0, httpsPort: 0, adminAddress: LOOPBACK, adminPort: 0, accessLog: false, logLevel: 'silent', proxy: { endpointAddresses: { allowLoopback: true } } });
+    try {
+      await serving.load(snapshot);
+      const port = serving.ports.https as number;
+      // Fresh connections from fresh source ports: the kernel spreads them over both workers.
+      const statuses: number[] = [];
+      for (let i = 0; i < 6; i++) statuses.push((await get('mtls.test', { port })).status, (await get('mtls.test', { port, client: alice })).status, (await get('mtls.test', { port, servername: 'open.test', client: alice })).status);
+      expect(statuses).toEqual(Array.from({ length: 6 }, () => [400, 200, 421]).flat());
+    } finally {
+      await serving.close(2000);
+    }
+  }, 60_000);
 });
 
 describe('auth-tls: hostile clients', () => {
