@@ -112,9 +112,43 @@ export async function verifyBundleOffLoop(bundle: TableBundle): Promise<void> {
   checkDigest(bundle, await digestOffLoop(content));
 }
 
-/** The bundle's route labels (empty bundle: none). */
-export function routeLabelsOf(bundle: TableBundle): string[] {
-  return bundle.routeLabels === '' ? [] : bundle.routeLabels.split('\n');
+/** Route labels as loaded: the joined text and its labels. */
+export interface LoadedLabels {
+  readonly text: string;
+  readonly labels: readonly string[];
+}
+
+/**
+ * The bundle's route labels (empty bundle: none): `routeLabels.split('\n')`. With the labels
+ * loaded before (`previous`), the labels at the start and at the end of the text that are still
+ * there are taken from it as they are, and only the stretch between is split: a version that
+ * changed one host splits that host's labels, not every label of the table again.
+ */
+export function routeLabelsOf(bundle: TableBundle, previous?: LoadedLabels): readonly string[] {
+  const text = bundle.routeLabels;
+  if (text === '') return [];
+  if (previous === undefined || previous.labels.length === 0) return text.split('\n');
+  if (previous.text === text) return previous.labels;
+  const labels = previous.labels;
+  // Whole labels, each followed by its newline, equal at the start: `at` is where the rest begins.
+  let head = 0;
+  let at = 0;
+  while (head < labels.length && text.startsWith(labels[head]!, at) && text.charCodeAt(at + labels[head]!.length) === 0x0a) {
+    at += labels[head]!.length + 1;
+    head++;
+  }
+  // Whole labels, each after its newline, equal at the end, never reaching back into the start's.
+  let tail = 0;
+  let end = text.length;
+  while (tail < labels.length - head) {
+    const label = labels[labels.length - 1 - tail]!;
+    const start = end - label.length;
+    if (start - 1 < at || !text.startsWith(label, start) || text.charCodeAt(start - 1) !== 0x0a) break;
+    end = start - 1;
+    tail++;
+  }
+  const middle = text.slice(at, end).split('\n');
+  return [...labels.slice(0, head), ...middle, ...labels.slice(labels.length - tail)];
 }
 
 /** A route's annotation policies as the bundle carries them. */

@@ -81,6 +81,8 @@ export class LoadedSnapshot {
   readonly #balanced: readonly BalancedRoute[];
   #sets: EndpointSets | undefined;
   readonly #endpointsText: string;
+  /** The route labels as the bundle carried them (joined), for the next load to split only what changed. */
+  readonly #labelsText: string;
   #keys: ReadonlySet<string> | undefined;
   /** Session tokens by endpoint key: carried from the previous snapshot for the endpoints that stay, filled on use. */
   #tokens: Map<string, string> | undefined;
@@ -112,6 +114,7 @@ export class LoadedSnapshot {
       this.balancer = loadMatcherFromBinary(bundle.table);
       if (this.balancer.routeCount !== routesFrom.routeLabels.length) throw new Error(`endpoint-only update has ${this.balancer.routeCount} routes, the current snapshot ${routesFrom.routeLabels.length}`);
       this.routeLabels = routesFrom.routeLabels;
+      this.#labelsText = routesFrom.#labelsText;
       this.redirects = routesFrom.redirects;
       this.policies = routesFrom.policies;
       this.regex = routesFrom.regex;
@@ -119,7 +122,8 @@ export class LoadedSnapshot {
     } else {
       this.matcher = loadMatcherFromBinary(bundle.table);
       this.balancer = this.matcher;
-      this.routeLabels = routeLabelsOf(bundle);
+      this.routeLabels = routeLabelsOf(bundle, previous === undefined ? undefined : { text: previous.#labelsText, labels: previous.routeLabels });
+      this.#labelsText = bundle.routeLabels;
       if (this.routeLabels.length !== this.matcher.routeCount || bundle.redirects.length !== this.matcher.routeCount) throw new Error(`bundle metadata covers ${this.routeLabels.length} routes, its table ${this.matcher.routeCount}`);
       this.redirects = bundle.redirects;
       this.needsHeaders = bundle.needsHeaders;
