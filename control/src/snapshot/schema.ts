@@ -8,7 +8,7 @@
  * snapshot that shares most items with the previous one costs only the changed items.
  */
 import { z } from 'zod';
-import { RoutePolicies } from './policies/registry.ts';
+import { RoutePolicies } from './policies/schema.ts';
 
 /** The snapshot format this code reads and writes. */
 export const SNAPSHOT_API_VERSION = 'portico.dev/v1alpha1';

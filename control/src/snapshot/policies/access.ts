@@ -24,7 +24,6 @@
  * DES) and htdigest lines it cannot use are left out with a Warning each: only their users are
  * locked out.
  */
-import { z } from 'zod';
 import { BasicAuthGate, REALM, basicChallenge } from './basic-auth.ts';
 import { CidrSet, parseCidrList } from './cidr.ts';
 import { DigestAuthGate } from './digest-auth.ts';
@@ -106,8 +105,6 @@ export function sourceAllowed(allow: CidrSet | undefined, deny: CidrSet | undefi
 const FORBIDDEN = { status: 403, headers: [] } as const;
 const UNAUTHORIZED = { status: 401, headers: [] } as const;
 
-const CidrEntry = z.string().refine((entry) => typeof CidrSet.of([entry]) !== 'string', 'not an address or CIDR');
-
 /** The access module. */
 export const accessModule: PolicyModule<AccessData> = {
   key: 'access',
@@ -122,14 +119,17 @@ export const accessModule: PolicyModule<AccessData> = {
     { name: 'auth-realm', support: 'approximated', note: 'the realm of WWW-Authenticate (basic: default empty); digest needs one (empty or "off" refuses the Ingress: ingress-nginx would serve it open)' },
     { name: 'satisfy', support: 'honoured', note: 'any: the source range or the password is enough; all (default): both' },
   ],
-  schema: z.strictObject({
-    allow: z.array(CidrEntry),
-    deny: z.array(CidrEntry),
-    basic: z.strictObject({ realm: z.string().regex(REALM), users: z.array(z.strictObject({ user: z.string().min(1), hash: z.string().min(1) })) }).optional(),
-    // ha1 is any text here: the build writes 32 hex digits, an export's redacted copy a fingerprint (and the API's export schema is this one).
-    digest: z.strictObject({ realm: z.string().min(1).regex(REALM), users: z.array(z.strictObject({ user: z.string().min(1).regex(/^[^:\n]*$/), ha1: z.string().min(1) })) }).optional(),
-    satisfyAny: z.boolean(),
-  }),
+  schema: (z) => {
+    const cidrEntry = z.string().refine((entry) => typeof CidrSet.of([entry]) !== 'string', 'not an address or CIDR');
+    return z.strictObject({
+      allow: z.array(cidrEntry),
+      deny: z.array(cidrEntry),
+      basic: z.strictObject({ realm: z.string().regex(REALM), users: z.array(z.strictObject({ user: z.string().min(1), hash: z.string().min(1) })) }).optional(),
+      // ha1 is any text here: the build writes 32 hex digits, an export's redacted copy a fingerprint (and the API's export schema is this one).
+      digest: z.strictObject({ realm: z.string().min(1).regex(REALM), users: z.array(z.strictObject({ user: z.string().min(1).regex(/^[^:\n]*$/), ha1: z.string().min(1) })) }).optional(),
+      satisfyAny: z.boolean(),
+    });
+  },
   read(reader) {
     const allowlist = readList(reader, 'allowlist-source-range');
     const whitelist = readList(reader, 'whitelist-source-range');

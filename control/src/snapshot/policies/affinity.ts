@@ -17,7 +17,6 @@
  * Path=<session-cookie-path or the rule's path>; Secure; HttpOnly; SameSite=…`. Secure when
  * `session-cookie-secure` is true or, unset, when the request came over HTTPS.
  */
-import { z } from 'zod';
 import { HEADER_NAME } from './auth-url.ts';
 import { cookieValue } from './cookie.ts';
 import { hashKey } from './upstream-hash.ts';
@@ -150,7 +149,7 @@ export const affinityModule: PolicyModule<AffinityData> = {
     { name: 'session-cookie-secure', support: 'honoured', note: 'Secure as set; unset: Secure when the request came over HTTPS' },
     { name: 'session-cookie-change-on-failure', support: 'approximated', note: 'a failed request is retried on another endpoint within the request either way; the cookie is not rewritten by that retry. The next request finds its endpoint ejected (persistent: new endpoint and cookie; balanced: the key\'s next endpoint)' },
   ],
-  schema: z.strictObject({
+  schema: (z) => z.strictObject({
     mode: z.enum(['balanced', 'persistent']),
     name: z.string().regex(NAME),
     path: z.string().regex(PATH).optional(),

@@ -13,7 +13,6 @@
  * Values outside ingress-nginx's path characters (`/`, letters, digits, `-._~:$`) are not
  * applied, with a Warning, as ingress-nginx drops them.
  */
-import { z } from 'zod';
 import type { AnnotationReader, PolicyModule, PolicyOutcome, RequestFacts } from './module.ts';
 
 /** ingress-nginx's RegexPathWithCapture, starting with `/`. */
@@ -39,7 +38,7 @@ export const appRootModule: PolicyModule<string> = {
   key: 'appRoot',
   phase: 'redirect',
   annotations: [{ name: 'app-root', support: 'approximated', note: 'a request for exactly / gets 302 to <scheme>://<Host><app-root>, as ingress-nginx; on the rules of the Ingress that sets it (ingress-nginx: the whole server)' }],
-  schema: z.string().regex(PATH_CHARS),
+  schema: (z) => z.string().regex(PATH_CHARS),
   read: (reader) => readPath(reader, 'app-root'),
   prepare: (appRoot) => (facts: RequestFacts, outcome: PolicyOutcome) => {
     const location = decideAppRoot(appRoot, facts);
@@ -53,7 +52,7 @@ export const forwardedPrefixModule: PolicyModule<string> = {
   key: 'xForwardedPrefix',
   phase: 'request',
   annotations: [{ name: 'x-forwarded-prefix', support: 'honoured', note: 'X-Forwarded-Prefix: <value> on every proxied request, replacing a received one' }],
-  schema: z.string().regex(PATH_CHARS),
+  schema: (z) => z.string().regex(PATH_CHARS),
   read: (reader) => readPath(reader, 'x-forwarded-prefix'),
   prepare: (prefix) => (_facts: RequestFacts, outcome: PolicyOutcome) => {
     outcome.setHeaders.push(['X-Forwarded-Prefix', prefix]);

@@ -26,7 +26,6 @@
  * connection did. A plain-HTTP request that the HTTPS redirect does not take gets 400 (`on`).
  * The settings are the host's (build/client-auth.ts): other Ingresses' paths on it inherit them.
  */
-import { z } from 'zod';
 import type { X509Certificate } from 'node:crypto';
 import type { RE2JS } from 're2js';
 import { compileWholeRegex } from '@portico/assembly/conditions';
@@ -149,7 +148,7 @@ export const authTlsModule: PolicyModule<AuthTlsData> = {
     { name: 'auth-tls-pass-certificate-to-upstream', support: 'honoured', note: 'the client certificate, URL-escaped PEM, in ssl-client-cert; ssl-client-verify / -subject-dn / -issuer-dn are always set' },
     { name: 'auth-tls-match-cn', support: 'approximated', note: 'RE2 regex searched in the subject DN (CN=…,O=…); no match: 403. An invalid regex refuses the Ingress (503)' },
   ],
-  schema: z.strictObject({
+  schema: (z) => z.strictObject({
     secret: z.string().min(1),
     caPem: z.string().min(1),
     crlPem: z.string().min(1).optional(),

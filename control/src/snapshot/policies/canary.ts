@@ -23,7 +23,6 @@
  * them into wasm would cost more than the compare); the weighted choice among the backends they
  * leave runs in the wasm matcher (`Matcher.pickIn`), as every endpoint choice does.
  */
-import { z } from 'zod';
 import type { RE2JS } from 're2js';
 import { MAX_PATTERN_LENGTH, compileWholeRegex } from '@portico/assembly/conditions';
 import { cookieValue } from './cookie.ts';
@@ -59,17 +58,6 @@ export interface CanaryRule {
 export interface CanaryData {
   readonly rules: readonly CanaryRule[];
 }
-
-const Rule = z.strictObject({
-  backend: z.number().int().min(1).max(31),
-  header: z.string().regex(TOKEN).optional(),
-  headerValue: z.string().regex(BASIC).optional(),
-  headerPattern: z.string().min(1).max(MAX_CANARY_PATTERN).optional(),
-  headerInvalid: z.literal(true).optional(),
-  cookie: z.string().regex(TOKEN).optional(),
-  weight: z.number().int().nonnegative().max(1e9),
-  weightTotal: z.number().int().min(100).max(1e9),
-});
 
 /** The canary annotations other than `canary` itself. */
 const RULE_ANNOTATIONS = ['canary-by-header', 'canary-by-header-value', 'canary-by-header-pattern', 'canary-by-cookie', 'canary-weight', 'canary-weight-total'] as const;
@@ -218,7 +206,19 @@ export const canaryModule: PolicyModule<CanaryData> = {
     { name: 'canary-weight', support: 'approximated', note: 'share of the remaining requests (out of canary-weight-total): exact smooth weighted round robin in the wasm matcher instead of nginx\'s random draw; several canaries take their shares oldest first, the main the rest' },
     { name: 'canary-weight-total', support: 'honoured', note: 'what canary-weight is out of (default 100; below 100 counts as 100, as ingress-nginx\'s balancer does)' },
   ],
-  schema: z.strictObject({ rules: z.array(Rule).min(1).max(MAX_CANARIES) }),
+  schema: (z) => {
+    const rule = z.strictObject({
+      backend: z.number().int().min(1).max(31),
+      header: z.string().regex(TOKEN).optional(),
+      headerValue: z.string().regex(BASIC).optional(),
+      headerPattern: z.string().min(1).max(MAX_CANARY_PATTERN).optional(),
+      headerInvalid: z.literal(true).optional(),
+      cookie: z.string().regex(TOKEN).optional(),
+      weight: z.number().int().nonnegative().max(1e9),
+      weightTotal: z.number().int().min(100).max(1e9),
+    });
+    return z.strictObject({ rules: z.array(rule).min(1).max(MAX_CANARIES) });
+  },
   read: readCanary,
   prepare: (data) => {
     const rules = data.rules.map(prepareRule);

@@ -12,7 +12,6 @@
  * Difference: ingress-nginx's origin regex is anchored at the end only (`evil-https://a.com`
  * matches `https://a.com`); Portico compares whole origins (case-insensitive).
  */
-import { z } from 'zod';
 import type { PolicyModule } from './module.ts';
 
 /** The CORS configuration of a route. */
@@ -182,7 +181,7 @@ export const corsModule: PolicyModule<CorsPolicy> = {
     { name: 'cors-allow-credentials', support: 'honoured', note: 'default true' },
     { name: 'cors-max-age', support: 'honoured', note: 'default 1728000 seconds' },
   ],
-  schema: z.strictObject({
+  schema: (z) => z.strictObject({
     allowOrigins: z.array(z.string().regex(/^[A-Za-z0-9+.:/*-]+$/)).min(0),
     allowMethods: z.string().regex(HEADER_LIST),
     allowHeaders: z.string().regex(HEADER_LIST),

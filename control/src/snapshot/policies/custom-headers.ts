@@ -8,7 +8,7 @@
  */
 import type { PolicyModule, PolicyOutcome, RequestFacts } from './module.ts';
 import type { ConfigMapHeaders } from './header-configmap.ts';
-import { ConfigMapHeadersSchema, readHeaderConfigMap } from './header-configmap.ts';
+import { configMapHeadersSchema, readHeaderConfigMap } from './header-configmap.ts';
 
 const NO_RESERVED: ReadonlyMap<string, string> = new Map();
 
@@ -23,7 +23,7 @@ export const customHeadersModule: PolicyModule<ConfigMapHeaders> = {
       note: 'each entry of the ConfigMap (same namespace only) is set on the responses of proxied requests, replacing the endpoint\'s field of that name; values literal. No global-allowed-response-headers list: any valid name but framing fields; an invalid entry or missing ConfigMap refuses the Ingress (503)',
     },
   ],
-  schema: ConfigMapHeadersSchema,
+  schema: configMapHeadersSchema,
   read(reader) {
     const read = readHeaderConfigMap(reader, 'custom-headers', { reserved: NO_RESERVED, variables: false });
     return read === 'refused' ? undefined : read;

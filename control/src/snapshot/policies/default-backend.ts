@@ -22,30 +22,32 @@
  * like any backend's. The build resolves the Service (control/src/build/default-backend.ts) and
  * fills in the rule's own Service name and port.
  */
-import { z } from 'zod';
-import type { AnnotationReader, FallbackPlan, PolicyModule, RouteFacts } from './module.ts';
+import type { z } from 'zod';
+import type { AnnotationReader, FallbackPlan, PolicyModule, RouteFacts, Zod } from './module.ts';
 
 /** Most codes one annotation may list (every status 400-599 is 200). */
 const MAX_CODES = 200;
 
 /** What the default backend of a route is and when it answers. */
-export const DefaultBackendPolicy = z.strictObject({
-  /** The `default-backend` Service (its name as written, in the Ingress's namespace); null when not set. */
-  service: z.string().min(1).max(63).nullable(),
-  /** Its first port, as resolved by the build; null when unresolved (nothing is re-dispatched). */
-  port: z.number().int().min(1).max(65535).nullable(),
-  /** Key into the snapshot's endpoint sets; null when the Service did not resolve. */
-  endpointSet: z.string().nullable(),
-  /** `custom-http-errors`, ascending and distinct; empty when not set or intercepting is disabled. */
-  codes: z.array(z.number().int().min(400).max(599)).max(MAX_CODES),
-  /** `X-Namespace` and `X-Ingress-Name`: the Ingress. */
-  namespace: z.string(),
-  ingress: z.string(),
-  /** `X-Service-Name` and `X-Service-Port`: the rule's own backend (filled per rule by the build; '' for none). */
-  serviceName: z.string(),
-  servicePort: z.string(),
-});
-export type DefaultBackendPolicy = z.infer<typeof DefaultBackendPolicy>;
+function defaultBackendSchema(z: Zod) {
+  return z.strictObject({
+    /** The `default-backend` Service (its name as written, in the Ingress's namespace); null when not set. */
+    service: z.string().min(1).max(63).nullable(),
+    /** Its first port, as resolved by the build; null when unresolved (nothing is re-dispatched). */
+    port: z.number().int().min(1).max(65535).nullable(),
+    /** Key into the snapshot's endpoint sets; null when the Service did not resolve. */
+    endpointSet: z.string().nullable(),
+    /** `custom-http-errors`, ascending and distinct; empty when not set or intercepting is disabled. */
+    codes: z.array(z.number().int().min(400).max(599)).max(MAX_CODES),
+    /** `X-Namespace` and `X-Ingress-Name`: the Ingress. */
+    namespace: z.string(),
+    ingress: z.string(),
+    /** `X-Service-Name` and `X-Service-Port`: the rule's own backend (filled per rule by the build; '' for none). */
+    serviceName: z.string(),
+    servicePort: z.string(),
+  });
+}
+export type DefaultBackendPolicy = z.infer<ReturnType<typeof defaultBackendSchema>>;
 
 const DNS_1035_LABEL = /^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
@@ -87,7 +89,7 @@ export const defaultBackendModule: PolicyModule<DefaultBackendPolicy> = {
     { name: 'custom-http-errors', support: 'approximated', note: 'an endpoint response with a listed status (400-599) is dropped unread and the request goes once to the default-backend Service for / with X-Code, X-Format, X-Original-URI, X-Namespace, X-Ingress-Name, X-Service-Name, X-Service-Port, X-Request-ID; its answer reaches the client unchanged. Without default-backend nothing is intercepted (Portico has no global default backend; Warning); the re-dispatched request carries no body; a failing default backend answers the original status' },
     { name: 'disable-proxy-intercept-errors', support: 'honoured', note: '"true" turns custom-http-errors off for the Ingress (the endpoint\'s response is relayed)' },
   ],
-  schema: DefaultBackendPolicy,
+  schema: defaultBackendSchema,
   read(reader: AnnotationReader) {
     const serviceValue = reader.string('default-backend');
     const codesValue = reader.string('custom-http-errors');

@@ -13,11 +13,10 @@
  * subrequest carries and `decideAuth` what its answer means; the data plane does the I/O
  * (dataplane/src/external-auth.ts).
  */
-import { z } from 'zod';
 import type { AuthEndpoint, AuthService } from './auth-url.ts';
 import { HEADER_NAME, parseAuthUrl, readAuthMethod, readResponseHeaders, readTemplate } from './auth-url.ts';
 import type { ConfigMapHeaders } from './header-configmap.ts';
-import { ConfigMapHeadersSchema, readHeaderConfigMap } from './header-configmap.ts';
+import { configMapHeadersSchema, readHeaderConfigMap } from './header-configmap.ts';
 import type { AnnotationReader, LocalAnswer, PolicyModule, PolicyOutcome, RequestFacts } from './module.ts';
 
 /** A route's external authentication, as the snapshot carries it. */
@@ -240,8 +239,6 @@ const AUTH_SET_BY_PORTICO: ReadonlyMap<string, string> = new Map(
   ['x-original-url', 'x-original-method', 'x-original-uri', 'x-scheme', 'x-sent-from', 'x-real-ip', 'x-forwarded-for', 'x-auth-request-redirect'].map((name) => [name, 'Portico sets this field of the auth subrequest itself']),
 );
 
-const Template = z.string().regex(/^[\x21-\x7e]{1,2200}$/);
-
 /** The external authentication module (`auth-url` family). */
 export const externalAuthModule: PolicyModule<ExternalAuthData> = {
   key: 'externalAuth',
@@ -266,23 +263,26 @@ export const externalAuthModule: PolicyModule<ExternalAuthData> = {
     { name: 'auth-cache-key', support: 'approximated', note: 'not cached: every request is checked by the auth server (stricter than ingress-nginx, never looser)' },
     { name: 'auth-cache-duration', support: 'approximated', note: 'not cached: every request is checked by the auth server' },
   ],
-  schema: z.strictObject({
-    url: z.string().max(2048),
-    scheme: z.enum(['http', 'https']),
-    host: z.string().min(1).max(253),
-    port: z.number().int().min(1).max(65535),
-    hostHeader: z.string().regex(/^[\x21-\x7e]{1,260}$/),
-    path: Template.startsWith('/'),
-    method: z.enum(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']).nullable(),
-    signin: Template.nullable(),
-    responseHeaders: z.array(z.string().regex(HEADER_NAME)).max(64),
-    requestRedirect: Template.nullable(),
-    alwaysSetCookie: z.boolean(),
-    service: z.strictObject({ namespace: z.string().min(1), name: z.string().min(1), port: z.number().int().min(1).max(65535) }).nullable(),
-    endpointSet: z.string().nullable(),
-    endpoints: z.array(z.strictObject({ address: z.string().min(1), port: z.number().int().min(1).max(65535) })).nullable(),
-    proxySetHeaders: ConfigMapHeadersSchema.optional(),
-  }),
+  schema: (z) => {
+    const template = z.string().regex(/^[\x21-\x7e]{1,2200}$/);
+    return z.strictObject({
+      url: z.string().max(2048),
+      scheme: z.enum(['http', 'https']),
+      host: z.string().min(1).max(253),
+      port: z.number().int().min(1).max(65535),
+      hostHeader: z.string().regex(/^[\x21-\x7e]{1,260}$/),
+      path: template.startsWith('/'),
+      method: z.enum(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']).nullable(),
+      signin: template.nullable(),
+      responseHeaders: z.array(z.string().regex(HEADER_NAME)).max(64),
+      requestRedirect: template.nullable(),
+      alwaysSetCookie: z.boolean(),
+      service: z.strictObject({ namespace: z.string().min(1), name: z.string().min(1), port: z.number().int().min(1).max(65535) }).nullable(),
+      endpointSet: z.string().nullable(),
+      endpoints: z.array(z.strictObject({ address: z.string().min(1), port: z.number().int().min(1).max(65535) })).nullable(),
+      proxySetHeaders: configMapHeadersSchema(z).optional(),
+    });
+  },
   read: readExternalAuth,
   prepare: (data) => (facts: RequestFacts, outcome: PolicyOutcome) => {
     outcome.externalAuth = { auth: data, facts };

@@ -3,7 +3,8 @@ import { httpRouteFilters, httpRouteTimeouts } from './gateway-filters.ts';
 import { modifyPath, redirectLocation } from './gateway-redirect.ts';
 import { exchangeDeadlineMs, parseDuration } from './gateway-timeouts.ts';
 import { chooseMirrors } from './gateway-mirror.ts';
-import { applyPolicy, preparePolicies, RoutePolicies } from './registry.ts';
+import { applyPolicy, preparePolicies } from './registry.ts';
+import { RoutePolicies } from './schema.ts';
 import type { RequestFacts } from './module.ts';
 
 const RULE = 'spec.rules[1]';

@@ -6,8 +6,8 @@
  * The request side applies to what goes to the endpoint, the response side to what the client
  * gets from the endpoint. Values were validated when the filter was read (gateway-filters.ts).
  */
-import { z } from 'zod';
-import type { PolicyModule, PolicyOutcome, RequestFacts } from './module.ts';
+import type { z } from 'zod';
+import type { PolicyModule, PolicyOutcome, RequestFacts, Zod } from './module.ts';
 
 /** An HTTP field name (RFC 9110 token). */
 export const FIELD_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
@@ -15,15 +15,16 @@ export const FIELD_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 // eslint-disable-next-line no-control-regex -- a tab is the one control character a value may hold
 export const FIELD_VALUE = /^(?:[\x21-\x7e\x80-\xff](?:[\x20-\x7e\x09\x80-\xff]*[\x21-\x7e\x80-\xff])?)?$/;
 
-const Header = z.strictObject({ name: z.string().min(1).max(256).regex(FIELD_NAME), value: z.string().max(4096).regex(FIELD_VALUE) });
-
 /** One HTTPHeaderFilter as the snapshot keeps it (every list present, maybe empty). */
-export const HeaderModifier = z.strictObject({
-  set: z.array(Header).max(16),
-  add: z.array(Header).max(16),
-  remove: z.array(z.string().min(1).max(256).regex(FIELD_NAME)).max(16),
-});
-export type HeaderModifier = z.infer<typeof HeaderModifier>;
+function headerModifierSchema(z: Zod) {
+  const header = z.strictObject({ name: z.string().min(1).max(256).regex(FIELD_NAME), value: z.string().max(4096).regex(FIELD_VALUE) });
+  return z.strictObject({
+    set: z.array(header).max(16),
+    add: z.array(header).max(16),
+    remove: z.array(z.string().min(1).max(256).regex(FIELD_NAME)).max(16),
+  });
+}
+export type HeaderModifier = z.infer<ReturnType<typeof headerModifierSchema>>;
 
 /** One line per list that has entries, for explain. */
 function describeModifier(side: string, data: HeaderModifier): string {
@@ -49,7 +50,7 @@ function headerModifierModule(key: string, side: 'request' | 'response', lists: 
     key,
     phase: 'request',
     annotations: [],
-    schema: HeaderModifier,
+    schema: headerModifierSchema,
     prepare(data) {
       const { set, add, remove } = pairs(data);
       return (_facts: RequestFacts, outcome: PolicyOutcome) => {

@@ -7,25 +7,29 @@
  * hidden route of the matcher table (so endpoint choice and health are the usual ones), whose id
  * comes to the step in RouteFacts.mirrors.
  */
-import { z } from 'zod';
-import type { PolicyModule, PolicyOutcome, RequestFacts, RouteFacts } from './module.ts';
+import type { z } from 'zod';
+import type { PolicyModule, PolicyOutcome, RequestFacts, RouteFacts, Zod } from './module.ts';
 
 /** One mirror: the backend (resolved by the build) and the share of requests copied. */
-export const Mirror = z.strictObject({
-  namespace: z.string(),
-  service: z.string(),
-  port: z.union([z.number().int(), z.string()]),
-  /** Key into the snapshot's endpoint sets; null when the backend has no endpoints (nothing is sent). */
-  endpointSet: z.string().nullable(),
-  /** The copied share is numerator/denominator (percent p is p/100). */
-  numerator: z.number().int().min(0).max(1_000_000),
-  denominator: z.number().int().min(1).max(1_000_000),
-}).refine((mirror) => mirror.numerator <= mirror.denominator, { message: 'numerator must not exceed denominator' });
-export type Mirror = z.infer<typeof Mirror>;
+function mirrorSchema(z: Zod) {
+  return z.strictObject({
+    namespace: z.string(),
+    service: z.string(),
+    port: z.union([z.number().int(), z.string()]),
+    /** Key into the snapshot's endpoint sets; null when the backend has no endpoints (nothing is sent). */
+    endpointSet: z.string().nullable(),
+    /** The copied share is numerator/denominator (percent p is p/100). */
+    numerator: z.number().int().min(0).max(1_000_000),
+    denominator: z.number().int().min(1).max(1_000_000),
+  }).refine((mirror) => mirror.numerator <= mirror.denominator, { message: 'numerator must not exceed denominator' });
+}
+export type Mirror = z.infer<ReturnType<typeof mirrorSchema>>;
 
 /** A rule's mirrors. */
-export const RequestMirrors = z.strictObject({ mirrors: z.array(Mirror).min(1).max(16) });
-export type RequestMirrors = z.infer<typeof RequestMirrors>;
+function requestMirrorsSchema(z: Zod) {
+  return z.strictObject({ mirrors: z.array(mirrorSchema(z)).min(1).max(16) });
+}
+export type RequestMirrors = z.infer<ReturnType<typeof requestMirrorsSchema>>;
 
 /** The mirror route ids a request is copied to this time (`random` in [0, 1)). */
 export function chooseMirrors(data: RequestMirrors, routes: readonly number[], random: () => number = Math.random): number[] {
@@ -43,7 +47,7 @@ export const requestMirrorModule: PolicyModule<RequestMirrors> = {
   key: 'requestMirror',
   phase: 'request',
   annotations: [],
-  schema: RequestMirrors,
+  schema: requestMirrorsSchema,
   prepare(data, route: RouteFacts) {
     const routes = route.mirrors ?? [];
     if (routes.length === 0) return undefined;

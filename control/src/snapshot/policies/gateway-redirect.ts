@@ -10,8 +10,8 @@
  * replaced in full or by prefix; the query is kept. URLRewrite changes what goes upstream: the
  * Host header and the path (query kept).
  */
-import { z } from 'zod';
-import type { PolicyModule, PolicyOutcome, RequestFacts, RouteFacts } from './module.ts';
+import type { z } from 'zod';
+import type { PolicyModule, PolicyOutcome, RequestFacts, RouteFacts, Zod } from './module.ts';
 
 /** A PreciseHostname (RFC 1123 subdomain, lower-case). */
 export const PRECISE_HOSTNAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
@@ -20,28 +20,34 @@ export const PRECISE_HOSTNAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z
 export const REPLACEMENT_PATH = /^\/[^?#\s\x00-\x1f\x7f]*$|^$/;
 
 /** HTTPPathModifier. */
-export const PathModifier = z.discriminatedUnion('type', [
-  z.strictObject({ type: z.literal('ReplaceFullPath'), value: z.string().max(1024).regex(REPLACEMENT_PATH) }),
-  z.strictObject({ type: z.literal('ReplacePrefixMatch'), value: z.string().max(1024).regex(REPLACEMENT_PATH) }),
-]);
-export type PathModifier = z.infer<typeof PathModifier>;
+function pathModifierSchema(z: Zod) {
+  return z.discriminatedUnion('type', [
+    z.strictObject({ type: z.literal('ReplaceFullPath'), value: z.string().max(1024).regex(REPLACEMENT_PATH) }),
+    z.strictObject({ type: z.literal('ReplacePrefixMatch'), value: z.string().max(1024).regex(REPLACEMENT_PATH) }),
+  ]);
+}
+export type PathModifier = z.infer<ReturnType<typeof pathModifierSchema>>;
 
 /** The redirect statuses the Gateway API allows (301 and 302 standard, 303, 307 and 308 extended). */
 export const REDIRECT_STATUSES: readonly number[] = [301, 302, 303, 307, 308];
 
 /** HTTPRequestRedirectFilter as the snapshot keeps it. */
-export const RequestRedirect = z.strictObject({
-  scheme: z.enum(['http', 'https']).optional(),
-  hostname: z.string().max(253).regex(PRECISE_HOSTNAME).optional(),
-  path: PathModifier.optional(),
-  port: z.number().int().min(1).max(65535).optional(),
-  statusCode: z.union([z.literal(301), z.literal(302), z.literal(303), z.literal(307), z.literal(308)]),
-});
-export type RequestRedirect = z.infer<typeof RequestRedirect>;
+function requestRedirectSchema(z: Zod) {
+  return z.strictObject({
+    scheme: z.enum(['http', 'https']).optional(),
+    hostname: z.string().max(253).regex(PRECISE_HOSTNAME).optional(),
+    path: pathModifierSchema(z).optional(),
+    port: z.number().int().min(1).max(65535).optional(),
+    statusCode: z.union([z.literal(301), z.literal(302), z.literal(303), z.literal(307), z.literal(308)]),
+  });
+}
+export type RequestRedirect = z.infer<ReturnType<typeof requestRedirectSchema>>;
 
 /** HTTPURLRewriteFilter as the snapshot keeps it. */
-export const UrlRewrite = z.strictObject({ hostname: z.string().max(253).regex(PRECISE_HOSTNAME).optional(), path: PathModifier.optional() });
-export type UrlRewrite = z.infer<typeof UrlRewrite>;
+function urlRewriteSchema(z: Zod) {
+  return z.strictObject({ hostname: z.string().max(253).regex(PRECISE_HOSTNAME).optional(), path: pathModifierSchema(z).optional() });
+}
+export type UrlRewrite = z.infer<ReturnType<typeof urlRewriteSchema>>;
 
 /**
  * Pure: `path` (no query) with the modifier applied. ReplacePrefixMatch replaces the route's
@@ -93,7 +99,7 @@ export const requestRedirectModule: PolicyModule<RequestRedirect> = {
   key: 'requestRedirect',
   phase: 'redirect',
   annotations: [],
-  schema: RequestRedirect,
+  schema: requestRedirectSchema,
   prepare(data, route: RouteFacts) {
     return (facts: RequestFacts, outcome: PolicyOutcome) => {
       outcome.answer = { status: data.statusCode, headers: [['Location', redirectLocation(data, facts, route.path)]] };
@@ -110,7 +116,7 @@ export const urlRewriteModule: PolicyModule<UrlRewrite> = {
   key: 'urlRewrite',
   phase: 'request',
   annotations: [],
-  schema: UrlRewrite,
+  schema: urlRewriteSchema,
   prepare(data, route: RouteFacts) {
     const { hostname, path: modifier } = data;
     return (facts: RequestFacts, outcome: PolicyOutcome) => {

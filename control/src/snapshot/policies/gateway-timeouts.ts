@@ -7,15 +7,17 @@
  * or is cut off when the response had started. `0s` switches a timeout off (the data plane's
  * global idle timeouts still apply).
  */
-import { z } from 'zod';
-import type { PolicyModule, PolicyOutcome, RequestFacts } from './module.ts';
+import type { z } from 'zod';
+import type { PolicyModule, PolicyOutcome, RequestFacts, Zod } from './module.ts';
 
 /** The rule's timeouts in ms; absent: not set; 0: switched off. */
-export const RouteTimeouts = z.strictObject({
-  requestMs: z.number().int().min(0).max(86_400_000).optional(),
-  backendRequestMs: z.number().int().min(0).max(86_400_000).optional(),
-});
-export type RouteTimeouts = z.infer<typeof RouteTimeouts>;
+function routeTimeoutsSchema(z: Zod) {
+  return z.strictObject({
+    requestMs: z.number().int().min(0).max(86_400_000).optional(),
+    backendRequestMs: z.number().int().min(0).max(86_400_000).optional(),
+  });
+}
+export type RouteTimeouts = z.infer<ReturnType<typeof routeTimeoutsSchema>>;
 
 /** The exchange deadline in ms the timeouts give, or undefined when none applies. */
 export function exchangeDeadlineMs(data: RouteTimeouts): number | undefined {
@@ -37,7 +39,7 @@ export const timeoutsModule: PolicyModule<RouteTimeouts> = {
   key: 'timeouts',
   phase: 'request',
   annotations: [],
-  schema: RouteTimeouts,
+  schema: routeTimeoutsSchema,
   prepare(data) {
     const totalTimeoutMs = exchangeDeadlineMs(data);
     if (totalTimeoutMs === undefined) return undefined;

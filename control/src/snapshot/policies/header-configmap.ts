@@ -7,9 +7,9 @@
  * more entries than the bound refuses the Ingress (503) with an Error naming the ConfigMap and
  * the key, as ingress-nginx denies the location. Pure.
  */
-import { z } from 'zod';
+import type { ZodType } from 'zod';
 import { unknownVariable } from './auth-url.ts';
-import type { AnnotationReader } from './module.ts';
+import type { AnnotationReader, Zod } from './module.ts';
 
 /** ingress-nginx's header name rule (customheaders.ValidHeader), at most 128 characters. */
 export const CONFIGMAP_HEADER_NAME = /^[A-Za-z0-9_-]{1,128}$/;
@@ -34,10 +34,12 @@ export interface ConfigMapHeaders {
 }
 
 /** The snapshot form of ConfigMapHeaders. */
-export const ConfigMapHeadersSchema = z.strictObject({
-  configMap: z.string().min(3).max(317),
-  headers: z.array(z.strictObject({ name: z.string().regex(CONFIGMAP_HEADER_NAME), value: z.string().regex(CONFIGMAP_HEADER_VALUE) })).max(MAX_CONFIGMAP_HEADERS),
-});
+export function configMapHeadersSchema(z: Zod): ZodType<ConfigMapHeaders> {
+  return z.strictObject({
+    configMap: z.string().min(3).max(317),
+    headers: z.array(z.strictObject({ name: z.string().regex(CONFIGMAP_HEADER_NAME), value: z.string().regex(CONFIGMAP_HEADER_VALUE) })).max(MAX_CONFIGMAP_HEADERS),
+  });
+}
 
 /** How one annotation reads its ConfigMap. */
 export interface HeaderConfigMapRules {

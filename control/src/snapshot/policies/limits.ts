@@ -13,7 +13,6 @@
  * Ingress (503, Error condition), because a limit a team believes is in place must not silently
  * be absent (fail closed).
  */
-import { z } from 'zod';
 import { CidrSet, parseCidrList } from './cidr.ts';
 import type { AnnotationWarning } from './cors.ts';
 import type { PolicyModule } from './module.ts';
@@ -81,8 +80,6 @@ export function readLimits(annotations: Readonly<Record<string, string>>, errors
 
 const LIMITED = { status: 503, headers: [] } as const;
 
-const Count = z.number().int().min(1).max(1_000_000);
-
 /** The limits module. */
 export const limitsModule: PolicyModule<LimitPolicy> = {
   key: 'limits',
@@ -94,13 +91,16 @@ export const limitsModule: PolicyModule<LimitPolicy> = {
     { name: 'limit-connections', support: 'approximated', note: 'requests in flight per client address (a WebSocket until its upgrade), 503 beyond; per data-plane worker process' },
     { name: 'limit-whitelist', support: 'honoured', note: 'client CIDRs no limit applies to; an invalid entry refuses the Ingress' },
   ],
-  schema: z.strictObject({
-    rps: Count.optional(),
-    rpm: Count.optional(),
-    burstMultiplier: Count,
-    connections: Count.optional(),
-    whitelist: z.array(z.string().refine((entry) => typeof CidrSet.of([entry]) !== 'string')),
-  }),
+  schema: (z) => {
+    const count = z.number().int().min(1).max(1_000_000);
+    return z.strictObject({
+      rps: count.optional(),
+      rpm: count.optional(),
+      burstMultiplier: count,
+      connections: count.optional(),
+      whitelist: z.array(z.string().refine((entry) => typeof CidrSet.of([entry]) !== 'string')),
+    });
+  },
   read(reader) {
     const annotations: Record<string, string> = {};
     for (const name of LIMIT_ANNOTATIONS) {

@@ -6,10 +6,16 @@
  * before forwarding.
  *
  * This folder is part of the snapshot contract: the control plane parses with it and the data
- * plane applies with it, so it holds no I/O and imports nothing but zod and types.
+ * plane applies with it, so it holds no I/O. It never loads zod itself: a module's `schema` is a
+ * function of zod's namespace, called by policies/schema.ts (which the control plane imports), so a
+ * data-plane worker that prepares and runs steps loads no schema library (docs/dataplane.md, "What
+ * a worker loads"). Import zod here as a type only (`import type`); lint refuses anything else.
  */
-import type { z } from 'zod';
+import type { z, ZodType } from 'zod';
 import type { ExternalAuthRequest } from './external-auth.ts';
+
+/** zod's namespace, as a module's `schema` receives it. */
+export type Zod = typeof z;
 
 /** The annotation prefix ingress-nginx users already write. */
 export const NGINX_PREFIX = 'nginx.ingress.kubernetes.io/';
@@ -321,8 +327,11 @@ export interface PolicyModule<T> {
   readonly phase: PolicyPhase;
   /** The annotations it owns (without prefix), and how each is honoured; none for a Gateway API filter. */
   readonly annotations: readonly AnnotationFact[];
-  /** The snapshot form of its data, checked on load like everything else. */
-  readonly schema: z.ZodType<T>;
+  /**
+   * The snapshot form of its data, checked on load like everything else, built from zod's
+   * namespace `z` (`schema: (z) => z.strictObject({...})`): only the control plane calls it.
+   */
+  readonly schema: (z: Zod) => ZodType<T>;
   /**
    * Reads its annotations of one Ingress; undefined when they ask for nothing. Absent for a
    * Gateway API filter module, whose data comes from an HTTPRoute rule (gateway-filters.ts).

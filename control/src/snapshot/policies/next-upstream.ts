@@ -14,7 +14,6 @@
  * Without the annotations the data plane's built-in policy stays (connect failures up to two more
  * endpoints, a reset or timeout once, idempotent requests only).
  */
-import { z } from 'zod';
 import type { AnnotationReader, NextUpstreamPolicy, PolicyModule, PolicyOutcome, RequestFacts, UpstreamSettings } from './module.ts';
 
 /** The conditions as bits of `NextUpstreamPolicy.when`. */
@@ -102,7 +101,7 @@ export const nextUpstreamModule: PolicyModule<NextUpstreamPolicy> = {
     { name: 'proxy-next-upstream-tries', support: 'approximated', note: 'endpoints tried in all (default 3); 0 ("no limit") is bounded at 16 and by the route\'s endpoints' },
     { name: 'proxy-next-upstream-timeout', support: 'honoured', note: 'seconds since the request arrived after which no other endpoint is tried (0: none)' },
   ],
-  schema: z.strictObject({ when: z.number().int().min(0).max(2047), tries: z.number().int().min(1).max(MAX_TRIES), timeoutMs: z.number().int().min(0).max(9_999_999_000) }),
+  schema: (z) => z.strictObject({ when: z.number().int().min(0).max(2047), tries: z.number().int().min(1).max(MAX_TRIES), timeoutMs: z.number().int().min(0).max(9_999_999_000) }),
   read: readNextUpstream,
   prepare: (policy) => {
     // Made once: a route without proxy-* settings hands out the same object to every request.

@@ -8,7 +8,6 @@
  * and the other variables external-auth.ts fills in. Values with spaces, control characters
  * (CR/LF) or unknown variables are not applied, with a Warning naming the annotation.
  */
-import { z } from 'zod';
 import { unknownVariable } from './auth-url.ts';
 import { fillVariables } from './external-auth.ts';
 import type { AnnotationReader, PolicyModule, PolicyOutcome, RequestFacts } from './module.ts';
@@ -64,7 +63,7 @@ export const proxyRedirectModule: PolicyModule<ProxyRedirectData> = {
     { name: 'proxy-redirect-from', support: 'honoured', note: 'Location and Refresh (url=) response headers starting with it get that prefix replaced by proxy-redirect-to (nginx proxy_redirect); off/default change nothing' },
     { name: 'proxy-redirect-to', support: 'honoured', note: 'the replacement for proxy-redirect-from; $host, $http_host, $scheme, … filled in' },
   ],
-  schema: z.strictObject({ from: z.string().regex(VALUE), to: z.string().regex(VALUE) }),
+  schema: (z) => z.strictObject({ from: z.string().regex(VALUE), to: z.string().regex(VALUE) }),
   read: readProxyRedirect,
   prepare: (data) => {
     const fixed = data.to.includes('$') ? undefined : data;

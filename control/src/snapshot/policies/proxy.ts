@@ -18,7 +18,6 @@
  * A value ingress-nginx's validation would reject is not applied (the global behaviour stays),
  * with an InvalidAnnotation Warning naming it, as ingress-nginx ignores it.
  */
-import { z } from 'zod';
 import type { AnnotationReader, PolicyModule, PolicyOutcome, RequestFacts, UpstreamSettings } from './module.ts';
 
 /** The largest value accepted for a size (bytes) or a timeout (ms): a safe integer with room. */
@@ -60,8 +59,6 @@ function checkBufferSize(reader: AnnotationReader): void {
   if (value !== undefined && parseNginxSize(value) === undefined) reader.warn('client-body-buffer-size', `${JSON.stringify(value)} is not an nginx size (digits with an optional k, m or g suffix); ignored, as ingress-nginx does (Portico streams request bodies and never buffers them either way)`);
 }
 
-const MS = z.number().int().positive().max(MAX).optional();
-
 /** Upstream settings of a route: body size and timeouts. */
 export const proxyModule: PolicyModule<UpstreamSettings> = {
   key: 'proxy',
@@ -73,7 +70,10 @@ export const proxyModule: PolicyModule<UpstreamSettings> = {
     { name: 'proxy-send-timeout', support: 'honoured', note: 'seconds between two writes of the request to the endpoint, overriding --send-timeout-ms for the routes; 504 before the response starts' },
     { name: 'client-body-buffer-size', support: 'approximated', note: 'accepted and checked (an nginx size; unreadable: Warning, as ingress-nginx ignores it) but changes nothing: Portico never buffers request bodies (nor writes them to disk), it streams each read to the endpoint with backpressure, so there is no buffer to size; what a client may send is proxy-body-size' },
   ],
-  schema: z.strictObject({ maxBodyBytes: z.number().int().nonnegative().max(MAX).optional(), connectTimeoutMs: MS, readTimeoutMs: MS, sendTimeoutMs: MS }),
+  schema: (z) => {
+    const ms = z.number().int().positive().max(MAX).optional();
+    return z.strictObject({ maxBodyBytes: z.number().int().nonnegative().max(MAX).optional(), connectTimeoutMs: ms, readTimeoutMs: ms, sendTimeoutMs: ms });
+  },
   read: (reader) => {
     checkBufferSize(reader);
     const settings: UpstreamSettings = {

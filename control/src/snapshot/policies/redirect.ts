@@ -8,7 +8,6 @@
  * digits, `-._~/:,?&=`) or a scheme other than http(s) is not applied (served without it, with a
  * Warning), as ingress-nginx drops an annotation that fails validation.
  */
-import { z } from 'zod';
 import type { AnnotationReader, PolicyModule, PolicyOutcome } from './module.ts';
 
 /** The redirect a route answers with. */
@@ -63,7 +62,7 @@ export const redirectModule: PolicyModule<RedirectData> = {
     { name: 'temporal-redirect', support: 'honoured', note: 'as permanent-redirect with code 302; wins when both are set' },
     { name: 'temporal-redirect-code', support: 'honoured', note: 'the code for temporal-redirect; outside 300-307 it is 302 with a Warning' },
   ],
-  schema: z.strictObject({ code: z.number().int().min(300).max(308), url: z.string().regex(URL_CHARS) }),
+  schema: (z) => z.strictObject({ code: z.number().int().min(300).max(308), url: z.string().regex(URL_CHARS) }),
   read: (reader) => readRedirect(reader, 'temporal-redirect', 'temporal-redirect-code', 302, 307) ?? readRedirect(reader, 'permanent-redirect', 'permanent-redirect-code', 301, 308),
   prepare(data) {
     const { status, location } = decideRedirect(data);

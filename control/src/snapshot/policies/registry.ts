@@ -1,10 +1,12 @@
 /**
- * The policy-module registry: the one list of annotation modules. From it come the snapshot
- * schema of a route's `policies`, the honoured-annotation list, the build stage's reading of an
- * Ingress's annotations, and the data plane's per-route request pipeline. Adding an annotation
- * is one module file plus one entry in `POLICY_MODULES` and `RoutePolicies` here.
+ * The policy-module registry: the one list of annotation modules. From it come the
+ * honoured-annotation list, the build stage's reading of an Ingress's annotations, and the data
+ * plane's per-route request pipeline; the snapshot schema of a route's `policies` is built from
+ * the same modules in schema.ts. Adding an annotation is one module file plus one entry in
+ * `POLICY_MODULES` here and one in `RoutePolicies` (schema.ts). This file loads no zod: a
+ * data-plane worker imports it (docs/dataplane.md, "What a worker loads").
  */
-import { z } from 'zod';
+import type { RoutePolicies } from './schema.ts';
 import type { AnnotationFact, FallbackPlan, PolicyCondition, PolicyModule, PolicyOutcome, PolicyPhase, PolicySource, PolicyStep, RequestFacts, RouteFacts } from './module.ts';
 import type { ConfigMapLookup, SecretAuthLookup } from './module.ts';
 import { AnnotationReader } from './module.ts';
@@ -33,38 +35,7 @@ import { proxyRedirectModule } from './proxy-redirect.ts';
 import { customHeadersModule } from './custom-headers.ts';
 import { defaultBackendModule } from './default-backend.ts';
 
-/** Per-route policy data in the snapshot: one optional member per module, absent when unused. */
-export const RoutePolicies = z.strictObject({
-  redirect: redirectModule.schema.optional(),
-  cors: corsModule.schema.optional(),
-  limits: limitsModule.schema.optional(),
-  authTls: authTlsModule.schema.optional(),
-  access: accessModule.schema.optional(),
-  useRegex: useRegexModule.schema.optional(),
-  rewriteTarget: rewriteModule.schema.optional(),
-  appRoot: appRootModule.schema.optional(),
-  xForwardedPrefix: forwardedPrefixModule.schema.optional(),
-  preserveTrailingSlash: trailingSlashModule.schema.optional(),
-  proxy: proxyModule.schema.optional(),
-  upstreamVhost: upstreamVhostModule.schema.optional(),
-  canary: canaryModule.schema.optional(),
-  externalAuth: externalAuthModule.schema.optional(),
-  requestRedirect: requestRedirectModule.schema.optional(),
-  urlRewrite: urlRewriteModule.schema.optional(),
-  requestHeaderModifier: requestHeaderModifierModule.schema.optional(),
-  responseHeaderModifier: responseHeaderModifierModule.schema.optional(),
-  timeouts: timeoutsModule.schema.optional(),
-  requestMirror: requestMirrorModule.schema.optional(),
-  upstreamHash: upstreamHashModule.schema.optional(),
-  affinity: affinityModule.schema.optional(),
-  backendError: backendErrorModule.schema.optional(),
-  wwwRedirect: wwwRedirectModule.schema.optional(),
-  nextUpstream: nextUpstreamModule.schema.optional(),
-  proxyRedirect: proxyRedirectModule.schema.optional(),
-  customHeaders: customHeadersModule.schema.optional(),
-  defaultBackend: defaultBackendModule.schema.optional(),
-});
-export type RoutePolicies = z.infer<typeof RoutePolicies>;
+export type { RoutePolicies } from './schema.ts';
 
 type AnyModule = PolicyModule<never> & { read?(reader: AnnotationReader): unknown };
 

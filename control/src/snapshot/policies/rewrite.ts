@@ -11,7 +11,6 @@
  * - A target outside ingress-nginx's accepted characters (`/`, letters, digits, `-._~:$`) is not
  *   applied (a Warning), as ingress-nginx drops it; `use-regex` reads "true"/"false".
  */
-import { z } from 'zod';
 import { compilePathRegex } from '../regex.ts';
 import type { PolicyModule, PolicyOutcome, RequestFacts } from './module.ts';
 
@@ -40,7 +39,7 @@ export const useRegexModule: PolicyModule<true> = {
   key: 'useRegex',
   phase: 'request',
   annotations: [{ name: 'use-regex', support: 'honoured', note: "every path of the Ingress's hosts (from any Ingress) is a case-insensitive regex anchored at the start, longest path first; RE2 syntax (no backreferences or lookaround: such a path is skipped with an Error)" }],
-  schema: z.literal(true),
+  schema: (z) => z.literal(true),
   read: (reader) => (reader.boolean('use-regex', false) ? true : undefined),
   regexPaths: () => true,
   prepare: () => undefined,
@@ -52,7 +51,7 @@ export const rewriteModule: PolicyModule<string> = {
   key: 'rewriteTarget',
   phase: 'request',
   annotations: [{ name: 'rewrite-target', support: 'honoured', note: 'the path sent upstream is the target with `$1`..`$9` from the path regex (the query is kept); implies use-regex for the hosts' }],
-  schema: z.string().regex(TARGET_CHARS),
+  schema: (z) => z.string().regex(TARGET_CHARS),
   read(reader) {
     const target = reader.string('rewrite-target');
     if (target === undefined) return undefined;

@@ -5,7 +5,6 @@
  * (not normalized), with one trailing `/` removed unless `preserve-trailing-slash` is "true"
  * (so `/` redirects to `https://host`, `/a/` to `https://host/a`, and `/a/?x` keeps its slash).
  */
-import { z } from 'zod';
 import type { PolicyModule } from './module.ts';
 
 /** Pure: the request-target part of an HTTPS redirect's Location. */
@@ -18,7 +17,7 @@ export const trailingSlashModule: PolicyModule<true> = {
   key: 'preserveTrailingSlash',
   phase: 'redirect',
   annotations: [{ name: 'preserve-trailing-slash', support: 'honoured', note: 'the HTTPS redirect keeps a trailing "/" of the request-target (by default it is removed, as ingress-nginx does)' }],
-  schema: z.literal(true),
+  schema: (z) => z.literal(true),
   read: (reader) => (reader.boolean('preserve-trailing-slash', false) ? true : undefined),
   prepare: () => undefined,
   describe: () => 'preserve-trailing-slash: an HTTPS redirect keeps the trailing slash',

@@ -21,7 +21,6 @@
  * Warning and the annotation is not applied (round robin, as ingress-nginx on an unknown variable
  * hashes its empty value for every request, sending all to one endpoint).
  */
-import { z } from 'zod';
 import { cookieValue } from './cookie.ts';
 import { hostOnly } from './external-auth.ts';
 import type { AnnotationReader, PolicyModule, PolicyOutcome, RequestFacts } from './module.ts';
@@ -148,7 +147,7 @@ export const upstreamHashModule: PolicyModule<HashData> = {
     { name: 'upstream-hash-by-subset-size', support: 'honoured', note: 'endpoints per subset (default 3, at most 16)' },
     { name: 'load-balance', support: 'approximated', note: 'round_robin (smooth weighted round robin in the wasm matcher); ewma: the power of two choices in the wasm matcher over each endpoint\'s exponentially weighted response time (10 s decay; a failure counts its time plus 1 s), measured per data-plane worker and started afresh with each snapshot; upstream-hash-by wins over it' },
   ],
-  schema: z.strictObject({ by: z.string().min(1).max(MAX_TEMPLATE).optional(), subset: z.number().int().min(2).max(MAX_SUBSET).optional(), ewma: z.literal(true).optional() }),
+  schema: (z) => z.strictObject({ by: z.string().min(1).max(MAX_TEMPLATE).optional(), subset: z.number().int().min(2).max(MAX_SUBSET).optional(), ewma: z.literal(true).optional() }),
   read: readHash,
   prepare: (data) => {
     if (data.by === undefined) {

@@ -8,7 +8,6 @@
  * variables such as `$host`, spaces, a scheme) is not applied, with a Warning, and the client's
  * Host goes upstream as without the annotation.
  */
-import { z } from 'zod';
 import type { AnnotationReader, PolicyModule, PolicyOutcome, RequestFacts } from './module.ts';
 
 /** A DNS name (or dotted IPv4 address) of letters, digits, `-` and `.`, and an optional port. */
@@ -27,7 +26,7 @@ export const upstreamVhostModule: PolicyModule<string> = {
   key: 'upstreamVhost',
   phase: 'request',
   annotations: [{ name: 'upstream-vhost', support: 'honoured', note: 'the endpoint gets Host: <value> instead of the client\'s Host (X-Forwarded-Host keeps the client\'s); a host name with an optional port, nginx variables not supported (Warning)' }],
-  schema: z.string().max(259).regex(VHOST),
+  schema: (z) => z.string().max(259).regex(VHOST),
   read: readVhost,
   prepare: (vhost) => (_facts: RequestFacts, outcome: PolicyOutcome) => {
     outcome.setHeaders.push(['Host', vhost]);

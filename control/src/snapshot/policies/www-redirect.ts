@@ -6,7 +6,6 @@
  * fromtowwwredirect.go expects `http://fromtowwwredirect.bar.com:80/foo`). The module is never
  * read from annotations: the build puts its data on the extra host's one route.
  */
-import { z } from 'zod';
 import type { PolicyModule, PolicyOutcome, RequestFacts } from './module.ts';
 
 /** Where the extra host redirects to. */
@@ -28,7 +27,7 @@ export const wwwRedirectModule: PolicyModule<WwwRedirectData> = {
   phase: 'redirect',
   // Read by the build (BUILD_ANNOTATIONS lists from-to-www-redirect), not from a route's annotations.
   annotations: [],
-  schema: z.strictObject({ to: z.string().regex(/^[a-z0-9.-]{1,253}$/) }),
+  schema: (z) => z.strictObject({ to: z.string().regex(/^[a-z0-9.-]{1,253}$/) }),
   read: () => undefined,
   prepare: (data) => (facts: RequestFacts, outcome: PolicyOutcome) => {
     outcome.answer = { status: 308, headers: [['Location', wwwLocation(data.to, facts)]] };
