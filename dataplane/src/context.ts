@@ -3,7 +3,7 @@
  * metrics and the access log. Built once by the Proxy; connections only read it (and `closing`).
  */
 import type { PathNormalization } from '@portico/assembly/normalize';
-import type { Logger } from 'pino';
+import type { Logger } from './logging.ts';
 import type { H2Limits } from './h2/session.ts';
 import type { RequestIds } from './http/forward.ts';
 import type { ProxyMetrics } from './metrics.ts';

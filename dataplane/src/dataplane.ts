@@ -12,7 +12,7 @@ import type { Snapshot } from '@portico/control/snapshot';
 import type { TableBundle } from './bundle.ts';
 import { tlsOf } from '@portico/control/snapshot/bundle';
 import type { ReceivedBundle } from '@portico/control/snapshot/bundle-wire';
-import type { Logger } from 'pino';
+import type { Logger } from './logging.ts';
 import { Admission } from './admission.ts';
 import type { AdmissionOptions } from './admission.ts';
 import { ProxyMetrics } from './metrics.ts';

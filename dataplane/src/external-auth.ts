@@ -15,7 +15,7 @@ import { Agent as HttpAgent, request as httpRequest } from 'node:http';
 import type { IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { isIP } from 'node:net';
-import type { Logger } from 'pino';
+import type { Logger } from './logging.ts';
 import type { AuthResponse, ExternalAuthRequest } from '@portico/control/snapshot/policies/external-auth';
 import { authRequestHeaders, authRequestLine } from '@portico/control/snapshot/policies/external-auth';
 import type { EndpointAddressPolicy } from './upstream/address-policy.ts';

@@ -15,7 +15,7 @@ import { workerEntry } from './worker-bundle.ts';
 import { prometheusMetrics, startAdminServer } from './admin.ts';
 import { DataPlane } from './dataplane.ts';
 import type { DataPlaneOptions } from './dataplane.ts';
-import type { Logger } from 'pino';
+import type { Logger } from './logging.ts';
 import type { PortClaims } from './listen.ts';
 import type { KeyPair } from './tls.ts';
 import { generateDefaultCertificate } from './tls.ts';

@@ -21,7 +21,7 @@ import { parseSnapshot } from '@portico/control/snapshot';
 import { applyDelta } from '@portico/control/snapshot/delta';
 import type { ReceivedBundle } from '@portico/control/snapshot/bundle-wire';
 import { BUNDLE_MEDIA_TYPE, readShippedBundle } from '@portico/control/snapshot/bundle-wire';
-import type { Logger } from 'pino';
+import type { Logger } from './logging.ts';
 
 /** The file holding the last good snapshot inside `--data-dir`. */
 export const LAST_GOOD_FILE = 'last-good-snapshot.json';

@@ -4,7 +4,7 @@
  */
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Logger } from 'pino';
+import type { Logger } from './logging.ts';
 
 /**
  * The script a worker runs: build/worker.js (one bundled JavaScript file, `npm run build`), so a

@@ -17,7 +17,7 @@ import type { TableBundle } from './bundle.ts';
 import { SnapshotCompiler, verifyBundleOffLoop } from './bundle.ts';
 import type { BundleCompiler } from '@portico/control/snapshot/bundle-compile';
 import type { ReceivedBundle } from '@portico/control/snapshot/bundle-wire';
-import type { Logger } from 'pino';
+import type { Logger } from './logging.ts';
 import { DataPlane } from './dataplane.ts';
 import type { DataPlaneOptions } from './dataplane.ts';
 import { PorticoError } from './errors.ts';
