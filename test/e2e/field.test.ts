@@ -110,6 +110,46 @@ describe('portico standalone --workers 2: metrics that mean what they say', () =
   });
 });
 
+describe('a data-plane worker loads only what it runs', () => {
+  it('serving the walkthrough, a bundled worker has loaded no zod, pino or metrics library, and not undici or readline (built-ins taken without their ESM namespace)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'portico-worker-modules-'));
+    const backendPort = await freePort();
+    const backend = start(BACKEND, [String(backendPort), '127.0.0.1']);
+    let portico: Child | undefined;
+    try {
+      await backend.waitFor('listening');
+      await writeFile(join(dir, 'dashboard.yaml'), walkthrough(backendPort));
+      const log = join(dir, 'modules');
+      const ports = { http: await freePort(), admin: await freePort(), api: await freePort() };
+      // The preload records every module each process resolves and, at exit, the built-ins it loaded; workers inherit NODE_OPTIONS.
+      const preload = new URL('../support/loaded-modules.ts', import.meta.url).pathname;
+      portico = start(PORTICO, ['standalone', '--manifests', dir, '--data-dir', join(dir, 'data'), '--workers', '2', '--http-port', String(ports.http), '--https-port', 'off', '--admin-port', String(ports.admin), '--api-port', String(ports.api), '--no-access-log'], {
+        PORTICO_API_TOKEN: TOKEN, PORTICO_LOADED_MODULES: log, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import ${preload}`.trim(),
+      });
+      await portico.waitFor('standalone ready', 60_000);
+      for (let i = 0; i < 4; i++) expect((await getWithHost(ports.http, 'k8s-ceph-dashboard.calmkart.com', `/w${i}`)).status).toBe(200);
+      const primary = portico.process.pid!;
+      await portico.stop();
+      const byPid = new Map<number, string[]>();
+      for (const line of (await readFile(log, 'utf8')).trim().split('\n')) {
+        const [pid, loaded] = line.split(' ');
+        if (Number(pid) !== primary) byPid.set(Number(pid), [...(byPid.get(Number(pid)) ?? []), loaded!]);
+      }
+      expect(byPid.size).toBe(2);
+      for (const [pid, loaded] of byPid) {
+        expect(loaded.some((url) => url.endsWith('/dataplane/build/worker.js')), `worker ${pid} runs the bundle`).toBe(true);
+        expect(loaded.filter((url) => /node_modules\/(zod|pino|prom-client|selfsigned|hono|yaml)\//.test(url)), `worker ${pid}`).toEqual([]);
+        expect(loaded.filter((url) => url.startsWith('builtin:')).length, `worker ${pid} wrote its built-ins at exit`).toBeGreaterThan(50);
+        expect(loaded.filter((url) => ['builtin:internal/deps/undici/undici', 'builtin:readline', 'builtin:internal/readline/interface'].includes(url)), `worker ${pid}`).toEqual([]);
+      }
+    } finally {
+      await portico?.stop();
+      await backend.stop();
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
+});
+
 /** Runs `portico args…` to its exit (killed after `timeoutMs`): exit code and everything it wrote. */
 async function runToExit(args: readonly string[], env: Record<string, string> = {}, timeoutMs = 20_000): Promise<{ code: number | null; output: string }> {
   const child = start(PORTICO, args, env);

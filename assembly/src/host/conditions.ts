@@ -4,9 +4,21 @@
  * condition bitset and wasm finishes the lookup (see matcher.ts). Regexes run on RE2JS: matching
  * is linear in the input whatever the pattern, so no route can stall the event loop.
  */
-import { RE2JS } from 're2js';
+import { createRequire } from 'node:module';
+import type { RE2JS } from 're2js';
 import type { RequestHeaders } from './matcher.ts';
 import { CondKind } from './layout.ts';
+
+let re2js: { readonly RE2JS: typeof RE2JS } | undefined;
+
+/**
+ * RE2JS, loaded when the first pattern is compiled: a data-plane worker whose table has no regex
+ * never pays for it (about 1 MiB; docs/dataplane.md, "What a worker loads").
+ */
+export function re2(): typeof RE2JS {
+  re2js ??= createRequire(import.meta.url)('re2js') as { readonly RE2JS: typeof RE2JS };
+  return re2js.RE2JS;
+}
 
 /** Longest regex pattern (path, header or query value) accepted, in characters. */
 export const MAX_PATTERN_LENGTH = 1024;
@@ -18,7 +30,7 @@ export const MAX_PATTERN_LENGTH = 1024;
 export function compileWholeRegex(pattern: string): RE2JS | string {
   if (pattern.length > MAX_PATTERN_LENGTH) return `is longer than ${MAX_PATTERN_LENGTH} characters, the limit for a regular expression`;
   try {
-    return RE2JS.compile(pattern);
+    return re2().compile(pattern);
   } catch (error) {
     return `is not a regular expression Portico runs (RE2 syntax, linear time: no backreferences or lookaround): ${(error as Error).message}`;
   }

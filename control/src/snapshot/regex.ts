@@ -9,8 +9,8 @@
  * MAX_REGEX_LENGTH characters and RE2's own repetition limit (a repeat count over 1000, nested
  * repeats whose product is too large). See docs/matching.md.
  */
-import { RE2JS } from 're2js';
-import { compileWholeRegex } from '@portico/assembly/conditions';
+import type { RE2JS } from 're2js';
+import { compileWholeRegex, re2 } from '@portico/assembly/conditions';
 
 /** Longest regex path accepted, in characters. */
 export const MAX_REGEX_LENGTH = 1024;
@@ -29,7 +29,8 @@ export interface PathRegex {
 export function compilePathRegex(pattern: string, prefix: '^' | '' = '^'): PathRegex | { readonly problem: string } {
   if (pattern.length > MAX_REGEX_LENGTH) return { problem: `is longer than ${MAX_REGEX_LENGTH} characters, the limit for a regex path` };
   try {
-    const regex = RE2JS.compile(prefix + pattern, RE2JS.CASE_INSENSITIVE);
+    const engine = re2();
+    const regex = engine.compile(prefix + pattern, engine.CASE_INSENSITIVE);
     return { regex, groups: regex.groupCount() };
   } catch (error) {
     return { problem: `is not a regular expression Portico runs (RE2 syntax, linear time: no backreferences or lookaround): ${(error as Error).message}` };
