@@ -125,6 +125,8 @@ describe('default-backend and custom-http-errors (ingress-nginx e2e: default_bac
       ingress('fallbackdown', 'app', { [`${A}default-backend`]: 'down', [`${A}custom-http-errors`]: '404' }),
       ingress('fallbackdownnoendpoints', 'empty', { [`${A}default-backend`]: 'down' }),
       ingress('fallbackslow', 'app', { [`${A}default-backend`]: 'slow', [`${A}custom-http-errors`]: '404', [`${A}proxy-read-timeout`]: '1' }),
+      ingress('unreachable', 'down', { [`${A}default-backend`]: 'errors', [`${A}custom-http-errors`]: '502' }),
+      ingress('unreachableunlisted', 'down', { [`${A}default-backend`]: 'errors', [`${A}custom-http-errors`]: '404' }),
       ingress('loop', 'app', { [`${A}default-backend`]: 'teapot', [`${A}custom-http-errors`]: '404' }),
       ingress('refused', 'empty', { [`${A}default-backend`]: 'errors', [`${A}whitelist-source-range`]: 'not-an-address' }),
     ].join('\n---\n');
@@ -173,6 +175,15 @@ describe('default-backend and custom-http-errors (ingress-nginx e2e: default_bac
     expect(JSON.parse((await fetchVia(proxy.port, { host: 'intercept.test', path: '/status/503' })).body)).toMatchObject({ headers: { 'x-code': '503' } });
     expect(await fetchVia(proxy.port, { host: 'intercept.test', path: '/status/500' })).toMatchObject({ status: 500, body: 'app says 500' });
     expect(await fetchVia(proxy.port, { host: 'intercept.test', path: '/' })).toMatchObject({ status: 200, body: 'app ok' });
+  });
+
+  it('Portico\'s own 502 for an unreachable endpoint goes to the default backend when listed (nginx\'s error_page covers its own errors), else is answered', async () => {
+    const before = errors.requests;
+    const response = await fetchVia(proxy.port, { host: 'unreachable.test', path: '/p?q=1' });
+    expect(response.status).toBe(200);
+    expect((JSON.parse(response.body) as Echoed).headers).toMatchObject({ 'x-code': '502', 'x-original-uri': '/p?q=1', 'x-service-name': 'down' });
+    expect(errors.requests - before).toBe(1);
+    expect((await fetchVia(proxy.port, { host: 'unreachableunlisted.test', path: '/' })).status).toBe(502);
   });
 
   it('disable-proxy-intercept-errors: "true" relays the endpoint\'s response (and warns that custom-http-errors does nothing)', async () => {

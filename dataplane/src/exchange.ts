@@ -526,10 +526,10 @@ export class Exchange implements UpstreamOwner {
   };
 
   /**
-   * Whether the final response status goes to the route's default backend instead of the client
+   * Whether a final status goes to the route's default backend instead of the client
    * (custom-http-errors, nginx's `proxy_intercept_errors` + `error_page <code> = @custom_…`): a
-   * listed status, from the route's own endpoint, and the default backend has a ready endpoint
-   * (kept in #fallbackTo). Else the response is relayed as is.
+   * listed status, of the route's own endpoint or Portico's answer for it, and the default backend
+   * has a ready endpoint (kept in #fallbackTo). Else the response is relayed (or answered) as is.
    */
   #intercepts(decision: ProxyDecision, status: number): boolean {
     const plan = decision.policy?.fallback;
@@ -633,7 +633,13 @@ export class Exchange implements UpstreamOwner {
     this.conn.cut();
   }
 
+  /**
+   * Portico answers `status` itself: unless the route's custom-http-errors lists it, then the
+   * default backend answers instead (nginx's `error_page` covers the 502/503/504 it makes itself).
+   */
   #localError(status: number): void {
+    const decision = this.decision as ProxyDecision;
+    if (decision.fallback === undefined && !this.#relay.started && this.#intercepts(decision, status)) return this.#redispatch();
     this.active = false;
     const keepAlive = this.#keepAlive && this.#requestDone;
     this.conn.sendError(status, !keepAlive, this.#isHead);

@@ -10,7 +10,8 @@
  *   with `X-Code: 503` and the fields below; the client gets its answer as is (e2e: 200, body
  *   showing `x-code=503`).
  * - `custom-http-errors: 404,500`: when the endpoint answers one of these statuses (400-599, the
- *   annotation's validator), its response is dropped and the request goes to the default backend
+ *   annotation's validator), or Portico would answer one itself (502, 504, 413: nginx's `error_page`
+ *   covers its own errors), its response is dropped and the request goes to the default backend
  *   for `/` (the query kept) with `X-Code`, `X-Format` (the client's Accept), `X-Original-URI`,
  *   `X-Namespace`, `X-Ingress-Name`, `X-Service-Name`, `X-Service-Port` and the same
  *   `X-Request-ID`; its response goes to the client unchanged ("NGINX does not change the response
