@@ -44,8 +44,8 @@ describe('IncrementalBuild', () => {
   it('re-derives only the changed Ingress and re-settles only its host; an EndpointSlice change re-derives nothing but moves endpoints', () => {
     const state = fleet();
     const incremental = new IncrementalBuild(state, STANDALONE_SELECTION);
-    // Ten Ingresses and the Gateway processor (nothing to claim here).
-    expect(build(state, incremental)).toEqual({ derived: 11, settled: 10 });
+    // Ten Ingresses (no Gateway API object: nothing else to derive).
+    expect(build(state, incremental)).toEqual({ derived: 10, settled: 10 });
     const first = incremental.build().model;
     expect(build(state, incremental)).toEqual({ derived: 0, settled: 0 });
     state.upsert(ingress(3, '/v2'));
@@ -95,7 +95,7 @@ describe('IncrementalBuild', () => {
       return { derived: incremental.stats.derived - before.derived, settled: incremental.stats.settled - before.settled };
     };
     const hosts = () => incremental.build().model.virtualHosts.map((v) => v.host.split('.')[0]);
-    expect(check().derived).toBe(4);
+    expect(check().derived).toBe(3);
     expect(hosts()).toEqual(['app-10', 'app-11', 'app-12']);
     // A class no Ingress names: nothing to redo.
     state.upsert(ingressClass('unused', 'example.com/other'));
@@ -127,7 +127,7 @@ describe('IncrementalBuild', () => {
     const state = fleet();
     state.upsert(ingress(20, '/', 'later'));
     const incremental = new IncrementalBuild(state, STANDALONE_SELECTION);
-    expect(build(state, incremental).derived).toBe(12);
+    expect(build(state, incremental).derived).toBe(11);
     expect(incremental.build().conditions.map((c) => c.reason)).toContain('ServiceNotFound');
     state.upsert(service('later'));
     state.upsert(slice('later', '10.0.0.7'));
@@ -183,5 +183,52 @@ describe('IncrementalBuild', () => {
     const withStatus = { ...ingress(5), status: { loadBalancer: { ingress: [{ ip: '192.0.2.1' }] } } } as KubeObject;
     expect(state.upsert(withStatus)).toBe(false);
     expect(build(state, incremental)).toEqual({ derived: 0, settled: 0 });
+  });
+
+  it('a Gateway API change re-derives only the routes it concerns: the route, a changed Gateway\'s routes, readers of a Namespace or ReferenceGrant lookup', () => {
+    const G = 'gateway.networking.k8s.io/v1';
+    const gateway = (name: string, namespace: string, hostname?: string): KubeObject =>
+      ({ apiVersion: G, kind: 'Gateway', metadata: { name, namespace }, spec: { gatewayClassName: 'portico', listeners: [{ name: 'http', port: 80, protocol: 'HTTP', ...(hostname === undefined ? {} : { hostname }), allowedRoutes: { namespaces: namespace === 'default' ? { from: 'All' } : { from: 'Selector', selector: { matchLabels: { edge: 'yes' } } } } }] } }) as KubeObject;
+    const route = (i: number, namespace: string, parent: string, path = '/'): KubeObject =>
+      ({
+        apiVersion: G,
+        kind: 'HTTPRoute',
+        metadata: { name: `r-${i}`, namespace, creationTimestamp: '2026-01-01T00:00:00Z' },
+        spec: { parentRefs: [{ name: parent, namespace: parent === 'edge' ? 'default' : 'infra' }], hostnames: [`r-${i}.example.com`], rules: [{ matches: [{ path: { type: 'PathPrefix', value: path } }], backendRefs: [{ name: 'svc-0', port: 80, ...(namespace === 'default' ? {} : { namespace: 'default' }) }] }] },
+      }) as KubeObject;
+    const grant = (from: string): KubeObject => ({ apiVersion: 'gateway.networking.k8s.io/v1beta1', kind: 'ReferenceGrant', metadata: { name: 'g', namespace: 'default' }, spec: { from: [{ group: 'gateway.networking.k8s.io', kind: 'HTTPRoute', namespace: from }], to: [{ group: '', kind: 'Service' }] } }) as KubeObject;
+    const namespace = (name: string, labelled: boolean): KubeObject => ({ apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels: labelled ? { edge: 'yes' } : {} } }) as KubeObject;
+    const state = fleet();
+    state.upsert({ apiVersion: G, kind: 'GatewayClass', metadata: { name: 'portico' }, spec: { controllerName: 'portico.dev/gateway-controller' } } as KubeObject);
+    state.upsert(gateway('edge', 'default'));
+    state.upsert(gateway('edge2', 'infra'));
+    // Ten routes in default on edge, five in team on edge2 (their backends need a grant; edge2 wants team labelled).
+    for (let i = 0; i < 10; i++) state.upsert(route(i, 'default', 'edge'));
+    for (let i = 10; i < 15; i++) state.upsert(route(i, 'team', 'edge2'));
+    const incremental = new IncrementalBuild(state, STANDALONE_SELECTION);
+    // Ten Ingresses, two Gateways, fifteen routes.
+    expect(build(state, incremental).derived).toBe(27);
+    state.upsert(route(3, 'default', 'edge', '/v2'));
+    expect(build(state, incremental)).toEqual({ derived: 1, settled: 1 });
+    // A route moves to the other Gateway (which does not let default attach): itself only; attachedRoutes of both follow.
+    state.upsert(route(4, 'default', 'edge2'));
+    expect(build(state, incremental)).toEqual({ derived: 1, settled: 1 });
+    expect(incremental.build().gateway.gateways.map((g) => g.listeners[0]!.attachedRoutes)).toEqual([9, 0]);
+    // A listener change re-derives the Gateway and the routes that name it.
+    state.upsert(gateway('edge2', 'infra', '*.example.com'));
+    expect(build(state, incremental).derived).toBe(1 + 6);
+    // team gets the label edge2 selects: its five routes (which read the Namespace) attach; nothing else is looked at.
+    state.upsert(namespace('team', true));
+    expect(build(state, incremental)).toEqual({ derived: 5, settled: 5 });
+    expect(incremental.build().gateway.gateways.map((g) => g.listeners[0]!.attachedRoutes)).toEqual([9, 5]);
+    // A grant for team's routes resolves their backends; changed to another namespace, the five again; a second grant for another namespace concerns nobody.
+    state.upsert(grant('team'));
+    expect(build(state, incremental)).toEqual({ derived: 5, settled: 5 });
+    state.upsert(grant('elsewhere'));
+    expect(build(state, incremental)).toEqual({ derived: 5, settled: 5 });
+    state.upsert({ ...(grant('elsewhere') as { metadata: object }), metadata: { name: 'g2', namespace: 'default' } } as KubeObject);
+    expect(build(state, incremental)).toEqual({ derived: 0, settled: 0 });
+    state.remove(route(0, 'default', 'edge'));
+    expect(build(state, incremental)).toEqual({ derived: 0, settled: 1 });
   });
 });

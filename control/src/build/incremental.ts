@@ -6,8 +6,12 @@
  * - each served Ingress's derivation (routes, default backends, TLS claims, conditions) with the
  *   partitions (hosts) it claims, the endpoint-set keys it resolved, the certificate uses it made
  *   and the Services and Secrets it read (misses included, ClusterState `recordReads`);
- * - the same for the Gateway processor as a whole (one derivation, re-run when any Gateway API
- *   object or Namespace changes, or a Service or Secret it read);
+ * - the same for each Gateway Portico serves (its view: listeners, their certificates and
+ *   conditions, re-made when the Gateway, its class, its own address or a Secret or ReferenceGrant
+ *   lookup it read changes) and for each HTTPRoute and GRPCRoute (re-derived when the route
+ *   changes, a Gateway it names is re-made, or a Service, Secret, Namespace or ReferenceGrant
+ *   lookup it read changes), with the listeners each route attached to, so per-listener
+ *   `attachedRoutes` counts and the status lists follow one route at a time;
  * - for every host, the derivations that claim it, what its claims settled into, and the endpoint
  *   sets settling it looked up (auth-url endpoints are part of a route's policies).
  *
@@ -27,9 +31,14 @@ import type { ClusterState } from '../state/cluster-state.ts';
 import type { KubeObject } from '../state/objects.ts';
 import { compareHosts } from '../snapshot/order.ts';
 import { EndpointSets } from './backends.ts';
-import type { GatewayApiStatus, GatewayContribution } from './gateway/index.ts';
+import type { GatewayApiStatus, GatewayRouteStatus, GatewayStatusEntry, ListenerContribution, RouteContribution } from './gateway/index.ts';
+import { ROUTE_READ_ORDER, gatewayClassStatuses, gatewayStatusOf, readGatewayListeners, readGatewayRoute, routesOf } from './gateway/index.ts';
+import type { GatewayView, RouteKind } from './gateway/listeners.ts';
+import { DEFAULT_GATEWAY_PORTS, assignGatewayAddresses, ownsClass, viewGateway } from './gateway/listeners.ts';
+import type { StateReads } from '../state/cluster-state.ts';
+import { compareStrings } from '../state/cluster-state.ts';
 import type { BuildOptions, BuildResult, ClaimLists, HostOutcome, SetLookup } from './index.ts';
-import { CATCH_ALL, addClaims, applyHostAliases, claimLists, claimsByPartition, readGateways, settleHost, sortClaims } from './index.ts';
+import { CATCH_ALL, addClaims, applyHostAliases, claimLists, claimsByPartition, settleHost, sortClaims } from './index.ts';
 import type { ClassSelection } from './ingress-class.ts';
 import { defaultClassServed, requestedClass, servesIngress } from './ingress-class.ts';
 import type { IngressContribution, UseCertificate } from './ingress.ts';
@@ -43,26 +52,47 @@ interface CertificateUse {
   readonly hosts: readonly string[];
 }
 
-/** The derivation key of the Gateway processor (no Ingress key starts with a NUL). */
-const GATEWAY = '\0gateway';
+/** The derivation key of Gateway `namespace/name` (no Ingress key starts with a NUL). */
+const gatewayDerivation = (key: string): string => `\0gateway\0${key}`;
+const GATEWAY_PREFIX = '\0gateway\0';
+/** The derivation key of a route of `kind` at `namespace/name`. */
+const routeDerivation = (kind: RouteKind, key: string): string => `\0route\0${kind}\0${key}`;
+const ROUTE_PREFIX = '\0route\0';
 
-/** Kinds only the Gateway processor reads. */
-const GATEWAY_KINDS: readonly KubeObject['kind'][] = ['GatewayClass', 'Gateway', 'HTTPRoute', 'GRPCRoute', 'ReferenceGrant', 'Namespace'];
+/** Which recorded reads a change of each kind concerns (the journal's keys are the recorded keys). */
+const READ_KINDS: readonly (readonly [KubeObject['kind'], keyof StateReads])[] = [
+  ['Service', 'services'],
+  ['Secret', 'secrets'],
+  ['ConfigMap', 'configMaps'],
+  ['Namespace', 'namespaces'],
+  ['GatewayClass', 'gatewayClasses'],
+  ['ReferenceGrant', 'referenceGrants'],
+];
+
+const NO_LISTENERS: ListenerContribution = { routes: [], tls: [], anyHostCertificates: [], conditions: [] };
+const NO_ROUTE: RouteContribution = { routes: [], tls: [], anyHostCertificates: [], conditions: [], attached: [], status: undefined };
 
 /** The class index entry of Ingresses that name no class (no class name is empty). */
 const NO_CLASS = '';
 
 const NO_GATEWAY_STATUS: GatewayApiStatus = { classes: [], gateways: [], routes: [] };
 
+type Contribution = IngressContribution | RouteContribution | ListenerContribution;
+
 interface Derivation {
-  readonly contribution: IngressContribution | GatewayContribution;
+  readonly contribution: Contribution;
   /** The contribution's claims by the partition (host) they fall in. */
   readonly partitions: ReadonlyMap<string, ClaimLists>;
   readonly setKeys: readonly string[];
   readonly certificates: readonly CertificateUse[];
-  readonly services: ReadonlySet<string>;
-  readonly secrets: ReadonlySet<string>;
-  readonly configMaps: ReadonlySet<string>;
+  readonly reads: StateReads;
+  /** A route's: the Gateway keys its parentRefs looked up (found or not). */
+  readonly gateways: ReadonlySet<string>;
+}
+
+/** Route status entries in the order the processor lists them: kind (ROUTE_READ_ORDER), then namespace/name. */
+function compareRouteStatus(a: GatewayRouteStatus, b: GatewayRouteStatus): number {
+  return ROUTE_READ_ORDER.indexOf(a.kind) - ROUTE_READ_ORDER.indexOf(b.kind) || compareStrings(`${a.namespace}/${a.name}`, `${b.namespace}/${b.name}`);
 }
 
 /** What an incremental build returns: the model and conditions, and what it had to redo. */
@@ -79,9 +109,22 @@ export class IncrementalBuild {
   private primed = false;
   private derivations = new Map<string, Derivation>();
   private claimants = new Map<string, Set<string>>();
-  private serviceReaders = new Map<string, Set<string>>();
-  private secretReaders = new Map<string, Set<string>>();
-  private configMapReaders = new Map<string, Set<string>>();
+  /** Per kind of recorded read, per key read, the derivations that read it. */
+  private readers = newReaders();
+  /** Per Gateway key, the route derivations that looked it up. */
+  private gatewayReaders = new Map<string, Set<string>>();
+  /** The Gateways Portico serves, by key, and the own addresses assigned to them. */
+  private views = new Map<string, GatewayView>();
+  private addresses = new Map<string, string>();
+  /** Routes attached per listener (`listenerKey`). */
+  private attached = new Map<string, number>();
+  /** Status: classes, each served Gateway's entry (and the list by key), every route's entry sorted. */
+  private classStatuses: GatewayApiStatus['classes'] = [];
+  private gatewayStatuses = new Map<string, GatewayStatusEntry>();
+  private gatewayStatusList: readonly GatewayStatusEntry[] = [];
+  private routeStatuses: GatewayRouteStatus[] = [];
+  /** Gateways whose status entry must be made again (view re-made or attachedRoutes moved). */
+  private gatewayStatusDirty = new Set<string>();
   private outcomes = new Map<string, HostOutcome>();
   /** Per host, the endpoint-set keys its settling looked up; and per set key, those hosts. */
   private lookups = new Map<string, Set<string>>();
@@ -119,7 +162,10 @@ export class IncrementalBuild {
     const changes = this.state.takeChanges();
     const dirty = new Set<string>();
     const dirtyHosts = new Set<string>();
+    const dirtyGateways = new Set<string>();
     const endpointOnly = this.primed && changes.size === 1 && changes.has('EndpointSlice');
+    const ports = this.options.gatewayPorts ?? DEFAULT_GATEWAY_PORTS;
+    const hadGateways = this.views.size > 0;
     if (!this.primed) {
       this.reset();
       for (const key of this.state.ingresses.keys()) {
@@ -127,33 +173,111 @@ export class IncrementalBuild {
         this.classify(key);
       }
       this.defaultServed = defaultClassServed(this.state, this.selection);
-      dirty.add(GATEWAY);
+      for (const key of this.state.gateways.keys()) dirtyGateways.add(key);
+      for (const kind of ROUTE_READ_ORDER) for (const key of routesOf(this.state, kind).keys()) dirty.add(routeDerivation(kind, key));
+      this.classStatuses = gatewayClassStatuses(this.state);
     } else {
-      if (GATEWAY_KINDS.some((kind) => changes.has(kind))) dirty.add(GATEWAY);
       for (const key of changes.get('Ingress') ?? []) {
         dirty.add(key);
         this.classify(key);
       }
       if (changes.has('IngressClass')) this.classesChanged(changes.get('IngressClass')!, dirty);
-      for (const key of changes.get('Service') ?? []) for (const reader of this.serviceReaders.get(key) ?? []) dirty.add(reader);
-      for (const key of changes.get('Secret') ?? []) for (const reader of this.secretReaders.get(key) ?? []) dirty.add(reader);
-      for (const key of changes.get('ConfigMap') ?? []) for (const reader of this.configMapReaders.get(key) ?? []) dirty.add(reader);
+      for (const key of changes.get('Gateway') ?? []) dirtyGateways.add(key);
+      for (const kind of ROUTE_READ_ORDER) for (const key of changes.get(kind) ?? []) dirty.add(routeDerivation(kind, key));
+      for (const [kind, read] of READ_KINDS) {
+        for (const key of changes.get(kind) ?? []) {
+          for (const reader of this.readers[read].get(key) ?? []) {
+            if (reader.startsWith(GATEWAY_PREFIX)) dirtyGateways.add(reader.slice(GATEWAY_PREFIX.length));
+            else dirty.add(reader);
+          }
+        }
+      }
+      if (changes.has('GatewayClass')) this.classStatuses = gatewayClassStatuses(this.state);
     }
+    // Own addresses depend on every Gateway (oldest first) and on the status each shows: re-assigned every build, cheap (Gateways are few).
+    if ((ports.addresses ?? []).length > 0) {
+      const addresses = assignGatewayAddresses(this.state, ports.addresses ?? []);
+      for (const key of new Set([...addresses.keys(), ...this.addresses.keys()])) if (addresses.get(key) !== this.addresses.get(key)) dirtyGateways.add(key);
+      this.addresses = addresses;
+    }
+    // A re-made Gateway re-derives every route that names it (attachment, hosts, listener certificates).
+    for (const key of dirtyGateways) for (const reader of this.gatewayReaders.get(key) ?? []) dirty.add(reader);
+    // Without any Gateway Portico serves, routes are not read at all (buildGateway): a flip concerns every route.
+    if (this.primed && (changes.has('Gateway') || changes.has('GatewayClass')) && hadGateways !== this.servesAnyGateway()) for (const kind of ROUTE_READ_ORDER) for (const key of routesOf(this.state, kind).keys()) dirty.add(routeDerivation(kind, key));
+    // Everything is released before anything is derived again: a certificate (CertificateBook) is read afresh only once no derivation holds it.
+    for (const key of dirtyGateways) this.release(gatewayDerivation(key), dirtyHosts);
     for (const key of dirty) this.release(key, dirtyHosts);
+    for (const key of dirtyGateways) this.deriveGateway(key, ports, dirtyHosts);
     const changedSets = new Set<string>();
     for (const key of changes.get('Service') ?? []) this.sets.refreshService(key, changedSets);
     for (const key of changes.get('EndpointSlice') ?? []) this.sets.refreshService(key, changedSets);
     for (const key of changedSets) for (const host of this.lookedUpBy.get(key) ?? []) dirtyHosts.add(host);
     for (const key of dirty) {
-      if (key === GATEWAY) {
-        this.derive(key, (sets, useCertificate) => readGateways(this.state, sets, useCertificate, this.options), dirtyHosts);
+      if (key.startsWith(ROUTE_PREFIX)) {
+        this.deriveRoute(key, dirtyHosts);
         continue;
       }
       const ingress = this.state.ingresses.get(key);
       if (ingress !== undefined && servesIngress(ingress, this.state, this.selection)) this.derive(key, (sets, useCertificate) => readIngress(ingress, this.state, sets, useCertificate), dirtyHosts);
     }
     for (const host of dirtyHosts) this.settle(host);
+    this.settleGatewayStatuses();
     return { ...this.result(), endpointOnly };
+  }
+
+  /** Whether some Gateway in the state is of a GatewayClass Portico serves (`viewGateway` would view it). */
+  private servesAnyGateway(): boolean {
+    for (const gateway of this.state.gateways.values()) if (ownsClass(this.state, gateway.spec.gatewayClassName) !== undefined) return true;
+    return false;
+  }
+
+  /** Re-makes the view of Gateway `key` (absent when not served) and what its listeners contribute. */
+  private deriveGateway(key: string, ports: NonNullable<BuildOptions['gatewayPorts']>, dirtyHosts: Set<string>): void {
+    let view: GatewayView | undefined;
+    this.derive(
+      gatewayDerivation(key),
+      (_sets, useCertificate) => {
+        view = viewGateway(this.state, key, ports, this.addresses.get(key));
+        return view === undefined ? NO_LISTENERS : readGatewayListeners(view, useCertificate);
+      },
+      dirtyHosts,
+    );
+    if (view === undefined) this.views.delete(key);
+    else this.views.set(key, view);
+    this.gatewayStatusDirty.add(key);
+  }
+
+  /** Derives route derivation `key` (`routeDerivation`) against the current Gateway views, when the route exists. */
+  private deriveRoute(key: string, dirtyHosts: Set<string>): void {
+    const [kind, routeKey] = key.slice(ROUTE_PREFIX.length).split('\0') as [RouteKind, string];
+    const route = routesOf(this.state, kind).get(routeKey);
+    if (route === undefined) return;
+    const gateways = new Set<string>();
+    const lookup = {
+      get: (gateway: string): GatewayView | undefined => {
+        gateways.add(gateway);
+        return this.views.get(gateway);
+      },
+    };
+    const contribution = this.derive(key, (sets, useCertificate) => (this.views.size === 0 ? NO_ROUTE : readGatewayRoute(this.state, lookup, sets, useCertificate, kind, route)), dirtyHosts, gateways) as RouteContribution;
+    for (const gateway of gateways) index(this.gatewayReaders, gateway, key);
+    for (const listener of contribution.attached) {
+      this.attached.set(listener, (this.attached.get(listener) ?? 0) + 1);
+      this.gatewayStatusDirty.add(listener.slice(0, listener.lastIndexOf('/')));
+    }
+    if (contribution.status !== undefined) this.routeStatuses.splice(lowerBoundBy(this.routeStatuses, contribution.status, compareRouteStatus), 0, contribution.status);
+  }
+
+  /** Makes again the status entries of Gateways whose view or attachedRoutes counts moved. */
+  private settleGatewayStatuses(): void {
+    if (this.gatewayStatusDirty.size === 0) return;
+    for (const key of this.gatewayStatusDirty) {
+      const view = this.views.get(key);
+      if (view === undefined) this.gatewayStatuses.delete(key);
+      else this.gatewayStatuses.set(key, gatewayStatusOf(view, (listener) => this.attached.get(listener) ?? 0));
+    }
+    this.gatewayStatusDirty = new Set();
+    this.gatewayStatusList = [...this.gatewayStatuses.keys()].sort(compareStrings).map((key) => this.gatewayStatuses.get(key)!);
   }
 
   /** Files Ingress `key` in the class index under the class it names now (or drops it when gone). */
@@ -183,9 +307,16 @@ export class IncrementalBuild {
     this.primed = true;
     this.derivations = new Map();
     this.claimants = new Map();
-    this.serviceReaders = new Map();
-    this.secretReaders = new Map();
-    this.configMapReaders = new Map();
+    this.readers = newReaders();
+    this.gatewayReaders = new Map();
+    this.views = new Map();
+    this.addresses = new Map();
+    this.attached = new Map();
+    this.classStatuses = [];
+    this.gatewayStatuses = new Map();
+    this.gatewayStatusList = [];
+    this.routeStatuses = [];
+    this.gatewayStatusDirty = new Set();
     this.outcomes = new Map();
     this.lookups = new Map();
     this.lookedUpBy = new Map();
@@ -211,9 +342,18 @@ export class IncrementalBuild {
       unindex(this.claimants, host, key);
       dirtyHosts.add(host);
     }
-    for (const service of derivation.services) unindex(this.serviceReaders, service, key);
-    for (const secret of derivation.secrets) unindex(this.secretReaders, secret, key);
-    for (const configMap of derivation.configMaps) unindex(this.configMapReaders, configMap, key);
+    for (const [, read] of READ_KINDS) for (const read_ of derivation.reads[read]) unindex(this.readers[read], read_, key);
+    for (const gateway of derivation.gateways) unindex(this.gatewayReaders, gateway, key);
+    if (key.startsWith(ROUTE_PREFIX)) {
+      const route = derivation.contribution as RouteContribution;
+      for (const listener of route.attached) {
+        const count = this.attached.get(listener)! - 1;
+        if (count > 0) this.attached.set(listener, count);
+        else this.attached.delete(listener);
+        this.gatewayStatusDirty.add(listener.slice(0, listener.lastIndexOf('/')));
+      }
+      if (route.status !== undefined) this.routeStatuses.splice(lowerBoundBy(this.routeStatuses, route.status, compareRouteStatus), 1);
+    }
     for (const setKey of derivation.setKeys) {
       const refs = this.setRefs.get(setKey)! - 1;
       if (refs > 0) this.setRefs.set(setKey, refs);
@@ -225,7 +365,8 @@ export class IncrementalBuild {
     for (const use of derivation.certificates) this.certificates.release(use.namespace, use.name, use.hosts);
   }
 
-  private derive(key: string, read: (sets: EndpointSets, useCertificate: UseCertificate) => IngressContribution | GatewayContribution, dirtyHosts: Set<string>): void {
+  /** Runs `read` as derivation `key` (its reads recorded) and registers what it contributes; returns the contribution. */
+  private derive(key: string, read: (sets: EndpointSets, useCertificate: UseCertificate) => Contribution, dirtyHosts: Set<string>, gateways: ReadonlySet<string> = NO_KEYS): Contribution {
     const setKeys: string[] = [];
     const certificates: CertificateUse[] = [];
     const useCertificate: UseCertificate = (namespace, name, hosts, source, field, conditions) => {
@@ -248,11 +389,10 @@ export class IncrementalBuild {
       index(this.claimants, host, key);
       dirtyHosts.add(host);
     }
-    for (const service of recorded.reads.services) index(this.serviceReaders, service, key);
-    for (const secret of recorded.reads.secrets) index(this.secretReaders, secret, key);
-    for (const configMap of recorded.reads.configMaps) index(this.configMapReaders, configMap, key);
-    this.derivations.set(key, { contribution, partitions, setKeys, certificates, services: recorded.reads.services, secrets: recorded.reads.secrets, configMaps: recorded.reads.configMaps });
+    for (const [, read] of READ_KINDS) for (const read_ of recorded.reads[read]) index(this.readers[read], read_, key);
+    this.derivations.set(key, { contribution, partitions, setKeys, certificates, reads: recorded.reads, gateways });
     this.stats.derived++;
+    return contribution;
   }
 
   /** Settles `host` again from the claims of the derivations that claim it now. */
@@ -300,7 +440,6 @@ export class IncrementalBuild {
       this.conditionsNew = [];
     }
     const defaultRoute: DefaultRoute | undefined = this.outcomes.get(CATCH_ALL)?.catchAll;
-    const gateway = this.derivations.get(GATEWAY)?.contribution as GatewayContribution | undefined;
     let virtualHosts: readonly VirtualHost[] = this.virtualHosts.slice();
     let conditions = this.conditions;
     if (this.aliasHosts.size > 0) {
@@ -312,9 +451,27 @@ export class IncrementalBuild {
     return {
       model: { virtualHosts, defaultRoute, endpointSets: this.sets.all(), certificates: this.certificates.all() },
       conditions,
-      gateway: gateway?.status ?? NO_GATEWAY_STATUS,
+      gateway: this.classStatuses.length + this.gatewayStatusList.length + this.routeStatuses.length === 0 ? NO_GATEWAY_STATUS : { classes: this.classStatuses, gateways: this.gatewayStatusList, routes: this.routeStatuses.slice() },
     };
   }
+}
+
+const NO_KEYS: ReadonlySet<string> = new Set();
+
+function newReaders(): Record<keyof StateReads, Map<string, Set<string>>> {
+  return { services: new Map(), secrets: new Map(), configMaps: new Map(), namespaces: new Map(), gatewayClasses: new Map(), referenceGrants: new Map() };
+}
+
+/** The first index in `sorted` whose entry is not before `entry` by `compare`. */
+function lowerBoundBy<T>(sorted: readonly T[], entry: T, compare: (a: T, b: T) => number): number {
+  let low = 0;
+  let high = sorted.length;
+  while (low < high) {
+    const mid = (low + high) >>> 1;
+    if (compare(sorted[mid]!, entry) < 0) low = mid + 1;
+    else high = mid;
+  }
+  return low;
 }
 
 /** `sorted` without the conditions in `gone` (each as many times as counted there). */

@@ -293,11 +293,13 @@ export function claimLists(): ClaimLists {
 }
 
 /**
- * The claims of an Ingress's or the Gateway processor's contribution, grouped by the partition
+ * The claims of an Ingress's or a Gateway API contribution (the processor's, one route's or one Gateway's listeners'), grouped by the partition
  * (host, or CATCH_ALL) they fall in, each list in contribution order. Grouped once per derivation,
  * so settling a host costs its own claims, not every claim of every contribution that touches it.
  */
-export function claimsByPartition(contribution: Pick<IngressContribution, 'routes' | 'defaults' | 'tls'> | Pick<GatewayContribution, 'routes' | 'tls' | 'anyHostCertificates'>): ReadonlyMap<string, ClaimLists> {
+export function claimsByPartition(
+  contribution: Pick<IngressContribution, 'routes' | 'defaults' | 'tls'> | { readonly routes: readonly GatewayRouteClaim[]; readonly tls: readonly TlsClaim[]; readonly anyHostCertificates: readonly TlsClaim[] },
+): ReadonlyMap<string, ClaimLists> {
   const byPartition = new Map<string, ClaimLists>();
   const at = (partition: string): ClaimLists => {
     let lists = byPartition.get(partition);

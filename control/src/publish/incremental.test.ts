@@ -77,33 +77,78 @@ const ingress = (name: string, created: number, host: string, paths: readonly st
 
 const G = 'gateway.networking.k8s.io/v1';
 const gatewayClass = (controllerName: string): KubeObject => ({ apiVersion: G, kind: 'GatewayClass', metadata: { name: 'portico' }, spec: { controllerName } }) as KubeObject;
-const gateway = (hostname: string | undefined, https: boolean): KubeObject =>
+/** Which namespaces a listener lets routes attach from: its own, all, or those labelled `edge: yes`. */
+type From = 'Same' | 'All' | 'Selector';
+const allowedRoutes = (from: From) => ({ namespaces: from === 'Selector' ? { from, selector: { matchLabels: { edge: 'yes' } } } : { from } });
+/** Gateway `edge` in default, or `edge2` in infra (its HTTPS certificate is default/tls: a ReferenceGrant must permit it). */
+const gateway = (hostname: string | undefined, https: boolean, name: 'edge' | 'edge2' = 'edge', from: From = 'Same'): KubeObject =>
   ({
     apiVersion: G,
     kind: 'Gateway',
-    metadata: { name: 'edge', namespace: 'default', creationTimestamp: '2026-01-01T00:00:00Z' },
+    metadata: { name, namespace: name === 'edge' ? 'default' : 'infra', creationTimestamp: '2026-01-01T00:00:00Z' },
     spec: {
       gatewayClassName: 'portico',
       listeners: [
-        { name: 'http', port: 80, protocol: 'HTTP', ...(hostname === undefined ? {} : { hostname }) },
-        ...(https ? [{ name: 'https', port: 443, protocol: 'HTTPS', tls: { certificateRefs: [{ name: 'tls' }] } }] : []),
+        { name: 'http', port: 80, protocol: 'HTTP', ...(hostname === undefined ? {} : { hostname }), allowedRoutes: allowedRoutes(from) },
+        ...(https ? [{ name: 'https', port: 443, protocol: 'HTTPS', allowedRoutes: allowedRoutes(from), tls: { certificateRefs: [{ name: 'tls', ...(name === 'edge' ? {} : { namespace: 'default' }) }] } }] : []),
       ],
     },
   }) as KubeObject;
-const httpRoute = (name: string, created: number, host: string | undefined, paths: readonly string[], backend: string, header: boolean): KubeObject =>
+/** Where a route attaches: Gateway edge, edge2 (all listeners or only `https`). */
+type Parent = 'edge' | 'edge2' | 'edge2/https';
+const parentRef = (parent: Parent) => (parent === 'edge' ? { name: 'edge', namespace: 'default' } : { name: 'edge2', namespace: 'infra', ...(parent === 'edge2/https' ? { sectionName: 'https' } : {}) });
+/** A route in default or team (whose backends are default's Services: a ReferenceGrant must permit them). */
+const httpRoute = (name: string, created: number, host: string | undefined, paths: readonly string[], backend: string, header: boolean, parent: Parent = 'edge', namespace = 'default'): KubeObject =>
   ({
     apiVersion: G,
     kind: 'HTTPRoute',
-    metadata: { name, namespace: 'default', creationTimestamp: `2026-01-0${created}T00:00:00Z` },
+    metadata: { name, namespace, creationTimestamp: `2026-01-0${created}T00:00:00Z` },
     spec: {
-      parentRefs: [{ name: 'edge' }],
+      parentRefs: [parentRef(parent)],
       ...(host === undefined ? {} : { hostnames: [host] }),
-      rules: [{ matches: paths.map((value) => ({ path: { type: 'PathPrefix', value }, ...(header ? { headers: [{ name: 'x-beta', value: '1' }] } : {}) })), backendRefs: [{ name: backend, port: 80 }] }],
+      rules: [{ matches: paths.map((value) => ({ path: { type: 'PathPrefix', value }, ...(header ? { headers: [{ name: 'x-beta', value: '1' }] } : {}) })), backendRefs: [{ name: backend, port: 80, ...(namespace === 'default' ? {} : { namespace: 'default' }) }] }],
     },
   }) as KubeObject;
+/** ReferenceGrant `grant` in default: permitting team's HTTPRoutes its Services, infra's Gateways its Secrets, both, or neither (another namespace). */
+const referenceGrant = (routes: boolean, gateways: boolean): KubeObject =>
+  ({
+    apiVersion: 'gateway.networking.k8s.io/v1beta1',
+    kind: 'ReferenceGrant',
+    metadata: { name: 'grant', namespace: 'default' },
+    spec: {
+      from: [...(routes ? [{ group: 'gateway.networking.k8s.io', kind: 'HTTPRoute', namespace: 'team' }] : []), ...(gateways ? [{ group: 'gateway.networking.k8s.io', kind: 'Gateway', namespace: 'infra' }] : []), ...(routes || gateways ? [] : [{ group: 'gateway.networking.k8s.io', kind: 'HTTPRoute', namespace: 'elsewhere' }])],
+      to: [...(routes || !gateways ? [{ group: '', kind: 'Service' }] : []), ...(gateways ? [{ group: '', kind: 'Secret' }] : [])],
+    },
+  }) as KubeObject;
+const namespaceObject = (name: string, labelled: boolean): KubeObject => ({ apiVersion: 'v1', kind: 'Namespace', metadata: { name, ...(labelled ? { labels: { edge: 'yes' } } : {}) } }) as KubeObject;
 
 /** One object event: an upsert of a generated object, or a removal. */
 type Event = { readonly upsert: KubeObject } | { readonly remove: KubeObject };
+
+/** Gateway API objects and what routes and Gateways read (Services, Secrets, Namespaces, ReferenceGrants). */
+const gatewayArbs: fc.Arbitrary<KubeObject>[] = [
+  // Gateway API: the class flips between Portico's and another controller; routes share hosts and paths with the Ingresses.
+  fc.constantFrom('portico.dev/gateway-controller', 'example.com/other').map(gatewayClass),
+  fc
+    .record({ hostname: fc.constantFrom(undefined, '*.example.com'), https: fc.boolean(), name: fc.constantFrom<'edge' | 'edge2'>('edge', 'edge2'), from: fc.constantFrom<From>('Same', 'All', 'Selector') })
+    .map(({ hostname, https, name, from }) => gateway(hostname, https, name, from)),
+  // Grants added, changed and removed; namespace labels the Selector listeners read.
+  fc.record({ routes: fc.boolean(), gateways: fc.boolean() }).map(({ routes, gateways }) => referenceGrant(routes, gateways)),
+  fc.record({ name: fc.constantFrom('team', 'default'), labelled: fc.boolean() }).map(({ name, labelled }) => namespaceObject(name, labelled)),
+  fc
+    .record({
+      name: fc.constantFrom('r1', 'r2', 'r3'),
+      created: fc.integer({ min: 1, max: 3 }),
+      host: fc.constantFrom(undefined, ...HOSTS.filter((host) => host !== '')),
+      paths: fc.uniqueArray(fc.constantFrom(...PATHS), { minLength: 1, maxLength: 3 }),
+      backend: fc.constantFrom(...SERVICES, 'missing'),
+      header: fc.boolean(),
+      // A route moves between Gateways (and listeners) by changing its parentRef.
+      parent: fc.constantFrom<Parent>('edge', 'edge', 'edge2', 'edge2/https'),
+      namespace: fc.constantFrom('default', 'default', 'team'),
+    })
+    .map((o) => httpRoute(o.name, o.created, o.host, o.paths, o.backend, o.header, o.parent, o.namespace)),
+];
 
 const objectArb: fc.Arbitrary<KubeObject> = fc.oneof(
   fc.record({ name: fc.constantFrom(...SERVICES), port: fc.constantFrom(80, 81) }).map(({ name, port }) => service(name, port)),
@@ -133,29 +178,31 @@ const objectArb: fc.Arbitrary<KubeObject> = fc.oneof(
     .map(([name, data]) => ({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace: 'default' }, data }) as KubeObject),
   // Whether Ingresses of class `edge` are served flips with this object's controller.
   fc.constantFrom(PORTICO_CONTROLLER, 'example.com/other').map((controller) => ({ apiVersion: 'networking.k8s.io/v1', kind: 'IngressClass', metadata: { name: 'edge' }, spec: { controller } }) as KubeObject),
-  // Gateway API: the class flips between Portico's and another controller; routes share hosts and paths with the Ingresses.
-  fc.constantFrom('portico.dev/gateway-controller', 'example.com/other').map(gatewayClass),
-  fc.record({ hostname: fc.constantFrom(undefined, '*.example.com'), https: fc.boolean() }).map(({ hostname, https }) => gateway(hostname, https)),
-  fc
-    .record({
-      name: fc.constantFrom('r1', 'r2', 'r3'),
-      created: fc.integer({ min: 1, max: 3 }),
-      host: fc.constantFrom(undefined, ...HOSTS.filter((host) => host !== '')),
-      paths: fc.uniqueArray(fc.constantFrom(...PATHS), { minLength: 1, maxLength: 3 }),
-      backend: fc.constantFrom(...SERVICES, 'missing'),
-      header: fc.boolean(),
-    })
-    .map((o) => httpRoute(o.name, o.created, o.host, o.paths, o.backend, o.header)),
+  ...gatewayArbs,
 );
-const eventArb: fc.Arbitrary<Event> = fc.oneof({ weight: 4, arbitrary: objectArb.map((upsert) => ({ upsert })) }, { weight: 1, arbitrary: objectArb.map((remove) => ({ remove })) });
+const eventsOf = (objects: fc.Arbitrary<KubeObject>): fc.Arbitrary<Event> => fc.oneof({ weight: 4, arbitrary: objects.map((upsert) => ({ upsert })) }, { weight: 1, arbitrary: objects.map((remove) => ({ remove })) });
+const eventArb = eventsOf(objectArb);
+/** Gateway API events only, with the Services and Secrets routes read: route moves, listener changes, namespace labels, grants. */
+const gatewayEventArb = eventsOf(
+  fc.oneof(
+    ...gatewayArbs,
+    fc.record({ name: fc.constantFrom(...SERVICES), port: fc.constantFrom(80, 81) }).map(({ name, port }) => service(name, port)),
+    fc.record({ name: fc.constantFrom(...SERVICES), addresses: fc.uniqueArray(fc.integer({ min: 1, max: 6 }), { maxLength: 3 }) }).map(({ name, addresses }) => slice(name, addresses)),
+    fc.constantFrom(secret as KubeObject, secretRenewed as KubeObject),
+  ),
+);
 
 const wire = (snapshot: Snapshot): Snapshot => JSON.parse(JSON.stringify(snapshot)) as Snapshot;
 
 describe('incremental publishing', () => {
-  it('any event sequence, published one by one, equals a full rebuild of the final state byte for byte; deltas carry a node along', () => {
+  it.each([
+    { what: 'any event sequence', events: eventArb, start: [] as KubeObject[], numRuns: 60 },
+    // Gateway, class, Services and Secret present from the start, so every run moves routes between Gateways and listeners, relabels namespaces, adds and removes grants.
+    { what: 'any Gateway API event sequence', events: gatewayEventArb, start: [gatewayClass('portico.dev/gateway-controller'), gateway(undefined, true), gateway(undefined, true, 'edge2', 'Selector'), ...SERVICES.map((name) => service(name, 80)), secret as KubeObject], numRuns: 150 },
+  ])('$what, published one by one, equals a full rebuild of the final state byte for byte; deltas carry a node along', ({ events: eventsArb, start, numRuns }) => {
     fc.assert(
-      fc.property(fc.array(eventArb, { minLength: 1, maxLength: 25 }), (events) => {
-        const state = new ClusterState();
+      fc.property(fc.array(eventsArb, { minLength: 1, maxLength: 25 }), (events) => {
+        const state = ClusterState.from(start);
         const history = new SnapshotHistory({ fullVersions: 2 });
         const publisher = new SnapshotPublisher({ state, selection: STANDALONE_SELECTION, history });
         // The node starts from the first version and only ever applies deltas received as JSON.
@@ -176,7 +223,7 @@ describe('incremental publishing', () => {
         expect(JSON.stringify(final)).toBe(JSON.stringify(reference));
         expect(JSON.stringify(node)).toBe(JSON.stringify(reference));
       }),
-      { numRuns: 60 },
+      { numRuns },
     );
   });
 
