@@ -99,9 +99,12 @@ async function measure(ingresses: number): Promise<{ ingresses: number; httpRout
     const compiled = performance.now();
     history.publish(snapshot, built.conditions);
     const published = performance.now();
-    await feed.body(from, history.current()!);
+    // No new version (nothing served changed): the sync API sends nothing, its long-polls keep waiting (api/sync.ts).
+    // Asking the feed for a body from the current version would time a full body no node is sent.
+    const changed = history.current()!.version !== from;
+    if (changed) await feed.body(from, history.current()!);
     const encoded = performance.now();
-    bundles.compile(history.current()!.snapshot, history.current()!.counts?.onlyEndpoints === true);
+    if (changed) bundles.compile(history.current()!.snapshot, history.current()!.counts?.onlyEndpoints === true);
     const bundled = performance.now();
     into.upsert.push(upserted - start);
     into.build.push(builtAt - upserted);
