@@ -5,7 +5,9 @@
  * server that does not (a browser would otherwise offer its certificates to every site). Only the
  * first TLS record is read (at most 16 KiB + its header); a ClientHello split over records, or
  * anything unreadable, counts as no name: that connection is not asked for a certificate, and
- * requests of an auth-tls route on it are refused (fail closed).
+ * requests of an auth-tls route on it are refused (fail closed). The same name picks the
+ * connections spliced to an endpoint without termination (ssl-passthrough, passthrough.ts); an
+ * unreadable ClientHello is terminated here, never spliced.
  */
 import type { Socket } from 'node:net';
 

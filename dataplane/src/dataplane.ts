@@ -26,6 +26,7 @@ import type { RouterOptions } from './router.ts';
 import type { KeyPair, TlsPolicy } from './tls.ts';
 import { CertificateStore, clientTlsOf, generateDefaultCertificate } from './tls.ts';
 import { sniffServerName } from './client-hello.ts';
+import { splicePassthrough } from './passthrough.ts';
 import { TrustedProxies } from './trusted.ts';
 import { plainLocalAddress, scopeLabel } from '@portico/control/snapshot/scope';
 
@@ -117,8 +118,11 @@ export class DataPlane {
   private readonly open: () => Promise<void>;
   /** Listeners on the Gateways' own addresses (when the edge address is not a wildcard). */
   private readonly extra: readonly NetServer[];
+  /** Passed-through TLS connections (ssl-passthrough) spliced to an endpoint now. */
+  private readonly spliced: Set<Socket>;
 
-  private constructor(parts: { router: Router; proxy: Proxy; certificates: CertificateStore; metrics: ProxyMetrics; http: NetServer; https: NetServer | undefined; extra: readonly NetServer[]; admission: Admission; open: () => Promise<void>; logger: Logger | undefined }) {
+  private constructor(parts: { router: Router; proxy: Proxy; certificates: CertificateStore; metrics: ProxyMetrics; http: NetServer; https: NetServer | undefined; extra: readonly NetServer[]; admission: Admission; open: () => Promise<void>; spliced: Set<Socket>; logger: Logger | undefined }) {
+    this.spliced = parts.spliced;
     this.router = parts.router;
     this.proxy = parts.proxy;
     this.certificates = parts.certificates;
@@ -182,6 +186,8 @@ export class DataPlane {
     const http = createNetServer(serverOptions, onHttp);
     let https: NetServer | undefined;
     let onHttps: ((socket: Socket) => void) | undefined;
+    const spliced = new Set<Socket>();
+    const passthroughSettings = () => ({ connectTimeoutMs: proxy.settings.connectTimeoutMs, idleTimeoutMs: proxy.settings.tunnelIdleTimeoutMs, tcpKeepAliveMs: proxy.settings.tcpKeepAliveMs, addressPolicy: proxy.pool.options.addressPolicy });
     if (options.httpsPort !== undefined) {
       // One TLS server per scope and per "asks for a client certificate": certificates are chosen by SNI within the scope first.
       const tlsServers = new Map<string, ReturnType<typeof createTlsServer>>();
@@ -206,12 +212,18 @@ export class DataPlane {
         return tls;
       };
       // The TLS servers never listen themselves: sockets are handed to them after admission, and
-      // after their ClientHello's SNI was read when some host asks clients for a certificate.
+      // after their ClientHello's SNI was read when some host asks clients for a certificate or
+      // is passed through (ssl-passthrough: then the socket goes to an endpoint, not to TLS).
       onHttps = (socket: Socket): void => {
         if (!accept(socket)) return;
         const scope = scopeOf(socket, 'https');
-        if (scope !== undefined || !certificates.asksAnyClient) tlsServer(scope, false).emit('connection', socket);
-        else sniffServerName(socket, handshakeTimeout, (servername) => tlsServer(undefined, certificates.asksClient(servername)).emit('connection', socket));
+        if (scope !== undefined || !certificates.readsClientHello) tlsServer(scope, false).emit('connection', socket);
+        else
+          sniffServerName(socket, handshakeTimeout, (servername) => {
+            const passthrough = certificates.passthroughFor(servername);
+            if (passthrough !== undefined) splicePassthrough(socket, passthrough, router, passthroughSettings(), spliced);
+            else tlsServer(undefined, certificates.asksClient(servername)).emit('connection', socket);
+          });
       };
       https = createNetServer(serverOptions, onHttps);
     }
@@ -236,7 +248,7 @@ export class DataPlane {
         }
       })());
     if (options.deferListen !== true) await open();
-    return new DataPlane({ router, proxy, certificates, metrics, http, https, extra, admission, open, logger: options.logger });
+    return new DataPlane({ router, proxy, certificates, metrics, http, https, extra, admission, open, spliced, logger: options.logger });
   }
 
   /** Opens the traffic ports (once; later calls wait for the same). Rejects like `start` on a port it cannot bind. */
@@ -298,5 +310,7 @@ export class DataPlane {
     this.https?.close();
     for (const server of this.extra) server.close();
     await this.proxy.close({ timeoutMs });
+    // Spliced connections carry no requests to finish: the endpoint ends its TLS sessions itself once they are cut.
+    for (const socket of this.spliced) socket.destroy();
   }
 }

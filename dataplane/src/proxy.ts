@@ -198,6 +198,11 @@ export class Proxy {
     return this.#connections.size;
   }
 
+  /** The options in force, defaults applied (timeouts the passed-through TLS connections share). */
+  get settings(): ResolvedOptions {
+    return this.#context.options;
+  }
+
   /** Upgraded (tunnelled) connections open now. */
   get activeTunnels(): number {
     return this.#context.tunnels.size;

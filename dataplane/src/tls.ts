@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { createSecureContext } from 'node:tls';
 import type { SecureContext, TLSSocket } from 'node:tls';
 import type { Snapshot } from '@portico/control/snapshot';
-import type { TlsBundle } from '@portico/control/snapshot/bundle';
+import type { PassthroughHost, TlsBundle } from '@portico/control/snapshot/bundle';
 import { MAX_CLIENT_CHAIN } from '@portico/control/snapshot/policies/client-certificate';
 import type { ClientTls } from '@portico/control/snapshot/policies/module';
 import { PorticoError } from './errors.ts';
@@ -77,6 +77,8 @@ export class CertificateStore {
   private cache = new Map<string, SecureContext>();
   /** SNI names (exact, `.suffix` of a wildcard, `*` for all) whose handshake asks for a client certificate (auth-tls). */
   private asking = new Set<string>();
+  /** Hosts whose TLS connections are spliced to an endpoint, not terminated (ssl-passthrough), by exact SNI name. */
+  private passthrough = new Map<string, PassthroughHost>();
   private readonly policy: { minVersion: 'TLSv1.2' | 'TLSv1.3'; ciphers: string };
 
   /** Throws PORTICO_E_CONFIG for a policy OpenSSL refuses. */
@@ -97,7 +99,7 @@ export class CertificateStore {
    * bad and keeps the previous one; the control plane checks certificates before publishing, so
    * this means corruption).
    */
-  prepare(snapshot: Pick<TlsBundle, 'certificates' | 'hosts' | 'clientCertificateHosts'>): () => void {
+  prepare(snapshot: Pick<TlsBundle, 'certificates' | 'hosts' | 'clientCertificateHosts' | 'passthrough'>): () => void {
     const byCertificate = new Map(snapshot.certificates.map((c) => [c.secret, c]));
     const exact = new Map<string, SecureContext>();
     const wildcard = new Map<string, SecureContext>();
@@ -116,8 +118,10 @@ export class CertificateStore {
       else exact.set(host.host, context);
     }
     const asking = new Set((snapshot.clientCertificateHosts ?? []).map((host) => (host.startsWith('*.') ? host.slice(1) : host)));
+    const passthrough = new Map((snapshot.passthrough ?? []).map((entry) => [entry.host, entry]));
     return () => {
       this.asking = asking;
+      this.passthrough = passthrough;
       this.exact = exact;
       this.wildcard = wildcard;
       this.anyHost = anyHost;
@@ -157,6 +161,16 @@ export class CertificateStore {
   /** Whether some host of the snapshot asks clients for a certificate (only then are ClientHellos read ahead). */
   get asksAnyClient(): boolean {
     return this.asking.size !== 0;
+  }
+
+  /** Whether ClientHellos must be read ahead: some host asks for a client certificate or is passed through. */
+  get readsClientHello(): boolean {
+    return this.asking.size !== 0 || this.passthrough.size !== 0;
+  }
+
+  /** The passthrough entry of an SNI server name (lower-case, compared exactly as ingress-nginx's TCP proxy does); undefined when it is terminated here. */
+  passthroughFor(servername: string): PassthroughHost | undefined {
+    return servername === '' ? undefined : this.passthrough.get(servername);
   }
 
   /** Whether a handshake with SNI `servername` ('' for none) asks for a client certificate: its host (exact, else a one-label wildcard) or every host has an auth-tls route. */

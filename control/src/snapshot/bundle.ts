@@ -11,6 +11,7 @@ import type { Snapshot, SnapshotBackend, SnapshotHost, SnapshotUpstreamTls } fro
 import type { RouteTarget } from './table.ts';
 import type { RoutePolicies } from './policies/registry.ts';
 import { toMatcherTable } from './table.ts';
+import { carriesPassthrough } from './policies/ssl-passthrough.ts';
 
 /** The TLS part of a snapshot: which host uses which certificate, and the certificates. */
 export interface TlsBundle {
@@ -21,6 +22,18 @@ export interface TlsBundle {
    * `off`): a handshake whose SNI names one asks for it. Absent when none does.
    */
   readonly clientCertificateHosts?: readonly string[];
+  /**
+   * The hosts (snapshot order, never wildcards) whose TLS connections are passed through
+   * (`ssl-passthrough`), each with the label of the `/` route whose backend takes them. Absent
+   * when none is.
+   */
+  readonly passthrough?: readonly PassthroughHost[];
+}
+
+/** A host whose TLS connections are spliced, not terminated, and the route (label) that carries them. */
+export interface PassthroughHost {
+  readonly host: string;
+  readonly route: string;
 }
 
 /** A compiled snapshot. Plain data (typed arrays and strings): it crosses process boundaries by structured clone. */
@@ -119,8 +132,22 @@ function asksClientCertificate(host: SnapshotHost): boolean {
   return known;
 }
 
+/** A host's passthrough entry, by host item; null when it has none (wildcard hosts never: SNI is compared exactly, as ingress-nginx does). */
+const hostPassthrough = new WeakMap<SnapshotHost, PassthroughHost | null>();
+
+function passthroughOf(host: SnapshotHost): PassthroughHost | null {
+  let known = hostPassthrough.get(host);
+  if (known === undefined) {
+    const route = host.host.startsWith('*') ? undefined : host.routes.find((candidate) => candidate.refused === undefined && carriesPassthrough(candidate));
+    known = route === undefined ? null : { host: host.host, route: routeLabel({ kind: 'path', host: host.host, route }) };
+    hostPassthrough.set(host, known);
+  }
+  return known;
+}
+
 /** The certificates and which hosts use them. */
 export function tlsOf(snapshot: Snapshot): TlsBundle {
+  const passthrough = snapshot.hosts.map(passthroughOf).filter((entry) => entry !== null);
   const clientCertificateHosts = snapshot.hosts.filter(asksClientCertificate).map((host) => host.host);
   // The catch-all route answers any host: every handshake then asks.
   if (asks(snapshot.defaultRoute) && !clientCertificateHosts.includes('*')) clientCertificateHosts.push('*');
@@ -128,6 +155,7 @@ export function tlsOf(snapshot: Snapshot): TlsBundle {
     hosts: snapshot.hosts.filter((host) => host.certificate !== null).map((host) => ({ host: host.host, certificate: host.certificate })),
     certificates: snapshot.certificates,
     ...(clientCertificateHosts.length === 0 ? {} : { clientCertificateHosts }),
+    ...(passthrough.length === 0 ? {} : { passthrough }),
   };
 }
 

@@ -29,6 +29,7 @@ import { nextUpstreamModule } from './next-upstream.ts';
 import { proxyRedirectModule } from './proxy-redirect.ts';
 import { customHeadersModule } from './custom-headers.ts';
 import { defaultBackendModule } from './default-backend.ts';
+import { sslPassthroughModule } from './ssl-passthrough.ts';
 
 /** Per-route policy data in the snapshot: one optional member per module, absent when unused. */
 export const RoutePolicies = z.strictObject({
@@ -60,5 +61,6 @@ export const RoutePolicies = z.strictObject({
   proxyRedirect: proxyRedirectModule.schema(z).optional(),
   customHeaders: customHeadersModule.schema(z).optional(),
   defaultBackend: defaultBackendModule.schema(z).optional(),
+  sslPassthrough: sslPassthroughModule.schema(z).optional(),
 });
 export type RoutePolicies = z.infer<typeof RoutePolicies>;

@@ -1,0 +1,90 @@
+/**
+ * `ssl-passthrough` on the data plane: a TLS connection whose ClientHello names (SNI) a
+ * passed-through host is not terminated. Its bytes, the ClientHello read ahead included, are
+ * spliced both ways to an endpoint of the host's `/` route, picked as a request's would be
+ * (balancing, health), so the endpoint terminates TLS with its own certificate.
+ *
+ * Bounds (DESIGN rule 9): the socket was admitted through the connection budget before any byte
+ * was read and stays counted until it closes; the ClientHello is read with a deadline and a size
+ * limit (client-hello.ts); the endpoint address policy is checked before connecting; the connect
+ * has the proxy's connect timeout; a spliced connection with no byte either way for the tunnel
+ * idle timeout is closed. An endpoint that cannot be connected to is reported to health and the
+ * client connection is closed (there is no HTTP to answer a 502 on).
+ */
+import type { Socket } from 'node:net';
+import type { PassthroughHost } from '@portico/control/snapshot/bundle';
+import type { EndpointAddressPolicy } from './upstream/address-policy.ts';
+import { connectEndpoint } from './upstream/connect.ts';
+import type { ProxyDecision, Router } from './router.ts';
+
+/** The timeouts and policy a splice runs with. */
+export interface PassthroughSettings {
+  readonly connectTimeoutMs: number;
+  readonly idleTimeoutMs: number;
+  readonly tcpKeepAliveMs: number;
+  readonly addressPolicy: EndpointAddressPolicy | undefined;
+}
+
+/** What happened to passed-through connections so far (per process), for tests and logs. */
+export const passthroughStats = { spliced: 0, failed: 0 };
+
+/**
+ * The endpoint for a passed-through connection to `entry.host`: the decision for `/` on the
+ * current snapshot, when it is the route that carries the passthrough (`entry.route`) and it has
+ * a ready endpoint; undefined otherwise.
+ */
+export function passthroughEndpoint(router: Router, entry: PassthroughHost): ProxyDecision | undefined {
+  let decision = router.route(entry.host, '/', 'GET', undefined, 'https');
+  if (decision.kind === 'choose') decision = router.choose(decision, undefined);
+  if (decision.kind !== 'proxy' || decision.route !== entry.route || decision.fallback !== undefined) return undefined;
+  return decision;
+}
+
+/**
+ * Splices `client` (paused, its ClientHello given back to it) to an endpoint of `entry`'s route;
+ * closes it when there is none, the address policy refuses it, or it cannot be connected to in
+ * time. `open` tracks the live splices (closed at shutdown).
+ */
+export function splicePassthrough(client: Socket, entry: PassthroughHost, router: Router, settings: PassthroughSettings, open: Set<Socket>): void {
+  const decision = passthroughEndpoint(router, entry);
+  if (decision === undefined || settings.addressPolicy?.check(decision.endpointKey, decision.address) !== undefined) {
+    passthroughStats.failed++;
+    client.destroy();
+    return;
+  }
+  const upstream = connectEndpoint(decision.address, decision.port, { keepAliveMs: settings.tcpKeepAliveMs, addressPolicy: settings.addressPolicy });
+  open.add(client);
+  let connected = false;
+  const close = (): void => {
+    clearTimeout(connectTimer);
+    open.delete(client);
+    client.destroy();
+    upstream.destroy();
+  };
+  const connectTimer = setTimeout(() => {
+    router.reportFailure(decision.endpointKey);
+    close();
+  }, settings.connectTimeoutMs);
+  upstream.once('connect', () => {
+    connected = true;
+    clearTimeout(connectTimer);
+    router.reportSuccess(decision.endpointKey);
+    passthroughStats.spliced++;
+    // A socket's timeout is re-armed by its reads and its writes: each side's fires only after a silence both ways.
+    client.setTimeout(settings.idleTimeoutMs, close);
+    upstream.setTimeout(settings.idleTimeoutMs, close);
+    client.pipe(upstream);
+    upstream.pipe(client);
+    client.resume();
+  });
+  upstream.on('error', () => {
+    if (!connected) {
+      passthroughStats.failed++;
+      router.reportFailure(decision.endpointKey);
+    }
+    close();
+  });
+  upstream.on('close', close);
+  client.on('error', close);
+  client.on('close', close);
+}
