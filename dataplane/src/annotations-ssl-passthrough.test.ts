@@ -21,6 +21,7 @@ import { DataPlane } from './dataplane.ts';
 import type { Backend } from './test-support.ts';
 import { LOOPBACK, closedPort, compileManifests, httpGet, startBackend } from './test-support.ts';
 import { passthroughStats } from './passthrough.ts';
+import { startServing } from './serve.ts';
 
 const A = 'nginx.ingress.kubernetes.io/';
 const BACKEND_CN = 'passthrough-backend.test';
@@ -49,6 +50,8 @@ let tlsConnections = 0;
 let plain: Backend;
 let plane: DataPlane;
 let conditions: ReturnType<typeof compileManifests>['conditions'];
+let snapshot: ReturnType<typeof compileManifests>['snapshot'];
+let documents: string[];
 
 /** What a TLS connection saw: the peer certificate's CN, the ALPN protocol, and the first response body (when asked). */
 function tlsConnect(servername: string | undefined, alpn: string[] = ['http/1.1']): Promise<{ cn: string; alpn: string | false; socket: ReturnType<typeof connectTls> }> {
@@ -62,9 +65,9 @@ function tlsConnect(servername: string | undefined, alpn: string[] = ['http/1.1'
 }
 
 /** One HTTPS/1.1 request; the peer certificate's CN and the echoed facts. */
-function get(servername: string, host = servername): Promise<{ status: number; cn: string; echo: Record<string, unknown> }> {
+function get(servername: string, host = servername, port = plane.ports.https): Promise<{ status: number; cn: string; echo: Record<string, unknown> }> {
   return new Promise((resolve, reject) => {
-    const request = httpsRequest({ host: LOOPBACK, port: plane.ports.https, path: '/x', agent: false, rejectUnauthorized: false, servername, headers: { host }, timeout: 10_000 }, (response) => {
+    const request = httpsRequest({ host: LOOPBACK, port, path: '/x', agent: false, rejectUnauthorized: false, servername, headers: { host }, timeout: 10_000 }, (response) => {
       const cn = String((response.socket as ReturnType<typeof connectTls>).getPeerCertificate().subject.CN);
       let body = '';
       response.on('data', (chunk: Buffer) => (body += chunk.toString()));
@@ -104,8 +107,7 @@ beforeAll(async () => {
   await new Promise<void>((resolve) => tlsBackend.listen(0, LOOPBACK, resolve));
   tlsBackendPort = (tlsBackend.address() as AddressInfo).port;
   plain = await startBackend((request, response) => response.end(JSON.stringify({ xff: request.headers['x-forwarded-for'] ?? null })));
-  const compiled = compileManifests(
-    [
+  documents = [
       service('secure', tlsBackendPort),
       service('app', plain.port),
       service('gone', await closedPort()),
@@ -116,10 +118,11 @@ beforeAll(async () => {
       ingress('guarded', 'guarded.test', 'secure', { 'ssl-passthrough': 'true', 'whitelist-source-range': '127.0.0.0/8' }),
       ingress('not-root', 'notroot.test', 'secure', { 'ssl-passthrough': 'true' }, '/api'),
       ingress('wild', '*.wild.test', 'secure', { 'ssl-passthrough': 'true' }),
-    ].join('---\n'),
-  );
+  ];
+  const compiled = compileManifests(documents.join('---\n'));
   conditions = compiled.conditions;
-  plane = await DataPlane.start({ address: LOOPBACK, httpPort: 0, httpsPort: 0, tlsHandshakeTimeoutMs: 1000, proxy: { endpointAddresses: { allowLoopback: true }, tunnelIdleTimeoutMs: 1500, connectTimeoutMs: 2000 } });
+  snapshot = compiled.snapshot;
+  plane = await DataPlane.start({ address: LOOPBACK, httpPort: 0, httpsPort: 0, tlsHandshakeTimeoutMs: 1000, proxy: { endpointAddresses: { allowLoopback: true }, tunnelIdleTimeoutMs: 3000, connectTimeoutMs: 2000 } });
   plane.load(compiled.snapshot);
 }, 60_000);
 
@@ -222,9 +225,54 @@ describe('ssl-passthrough (ingress-nginx e2e: sslpassthrough.go) through the rea
     const started = performance.now();
     await new Promise<void>((resolve) => socket.once('close', () => resolve()));
     const idle = performance.now() - started;
-    expect(idle).toBeGreaterThanOrEqual(1000);
-    expect(idle).toBeLessThan(8000);
+    expect(idle).toBeGreaterThanOrEqual(2500);
+    expect(idle).toBeLessThan(10_000);
     for (let i = 0; i < 50 && plane.metrics.activeConnections !== baseline; i++) await new Promise((resolve) => setTimeout(resolve, 20));
     expect(plane.metrics.activeConnections).toBe(baseline);
   });
+
+  it('a snapshot without the annotation terminates new connections; a connection spliced before the swap keeps going (DESIGN rule 5)', async () => {
+    const { socket } = await tlsConnect('pass.test');
+    const ask = (): Promise<string> =>
+      new Promise((resolve, reject) => {
+        let text = '';
+        const onData = (chunk: Buffer): void => {
+          text += chunk.toString();
+          if (text.includes('}')) {
+            socket.off('data', onData);
+            resolve(text);
+          }
+        };
+        socket.on('data', onData);
+        socket.once('error', reject);
+        socket.write('GET / HTTP/1.1\r\nHost: pass.test\r\n\r\n');
+      });
+    try {
+      expect(await ask()).toContain('"xff":null');
+      const without = compileManifests(documents.map((document) => document.replace('"nginx.ingress.kubernetes.io/ssl-passthrough":"true",', '')).join('---\n'));
+      plane.load(without.snapshot);
+      expect((await get('pass.test')).cn).not.toBe(BACKEND_CN);
+      expect(await ask()).toContain('"xff":null');
+    } finally {
+      socket.destroy();
+      plane.load(snapshot);
+    }
+    expect((await get('pass.test')).cn).toBe(BACKEND_CN);
+  });
+});
+
+describe('ssl-passthrough: worker processes', () => {
+  it('every worker splices the passthrough host and terminates the others (the bundle\'s TLS part carries the hosts)', async () => {
+    const serving = await startServing({ workers: 2, address: LOOPBACK, httpPort: 0, httpsPort: 0, adminAddress: LOOPBACK, adminPort: 0, accessLog: false, logLevel: 'silent', proxy: { endpointAddresses: { allowLoopback: true } } });
+    try {
+      await serving.load(snapshot);
+      const port = serving.ports.https as number;
+      // Fresh connections from fresh source ports: the kernel spreads them over both workers.
+      const seen: string[] = [];
+      for (let i = 0; i < 6; i++) seen.push((await get('pass.test', 'pass.test', port)).cn === BACKEND_CN ? 'spliced' : 'terminated', (await get('open.test', 'open.test', port)).cn === BACKEND_CN ? 'spliced' : 'terminated');
+      expect(seen).toEqual(Array.from({ length: 6 }, () => ['spliced', 'terminated']).flat());
+    } finally {
+      await serving.close(2000);
+    }
+  }, 60_000);
 });
