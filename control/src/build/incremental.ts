@@ -15,12 +15,15 @@
  * - for every host, the derivations that claim it, what its claims settled into, and the endpoint
  *   sets settling it looked up (auth-url endpoints are part of a route's policies).
  *
- * A build takes ClusterState's journal of changed keys and re-derives the changed Ingresses and
- * the derivations that read a changed Service, Secret or ConfigMap, re-settles only the hosts they claimed
+ * A build takes ClusterState's journal of changed keys and re-derives the changed Ingresses,
+ * Gateways and routes and the derivations that read a changed Service, Secret, ConfigMap,
+ * Namespace, GatewayClass or ReferenceGrant lookup, re-settles only the hosts they claimed
  * before or claim now and the hosts that looked up a set whose endpoints changed, and recomputes
  * the endpoint sets of Services whose Service object or EndpointSlices changed. An IngressClass
  * change re-derives the Ingresses that name that class, and the class-less ones when whether a
- * default class is Portico's flips.
+ * default class is Portico's flips. Whether any Gateway is served at all flipping re-derives
+ * every route (without one, routes are not read: buildGateway). All derivations concerned are
+ * released before any is derived again, so a certificate is read afresh once no use holds it.
  * Unchanged hosts, endpoint sets and certificates keep their model objects, so the compile stage
  * recognises them by identity.
  */
