@@ -13,7 +13,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Explainer } from '@portico/control/explain';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Backend, RunningProxy } from './test-support.ts';
-import { closedPort, compileManifests, fetchVia, startBackend, startProxy } from './test-support.ts';
+import { closedPort, compileManifests, fetchVia, rawExchange, startBackend, startProxy, statusOf } from './test-support.ts';
 import type { DataPlane } from './dataplane.ts';
 import { h2Request, h2Session, startH2DataPlane } from './h2/test-support.ts';
 
@@ -106,12 +106,16 @@ describe('default-backend and custom-http-errors (ingress-nginx e2e: default_bac
       setTimeout(() => response.end('too late'), 4000).unref();
     });
     const down = await closedPort();
+    // Its own closed port: failures to reach it must not eject the 'down' default backend's endpoint (passive health is per endpoint).
+    let gone = await closedPort();
+    while (gone === down) gone = await closedPort();
     const text = [
       service('app', app.port),
       service('errors', errors.port),
       service('teapot', teapot.port),
       service('slow', slow.port),
       service('down', down),
+      service('gone', gone),
       service('empty', 0),
       ingress('nobackend', 'invalid', { [`${A}default-backend`]: 'errors' }),
       ingress('noendpoints', 'empty', { [`${A}default-backend`]: 'errors' }),
@@ -125,8 +129,9 @@ describe('default-backend and custom-http-errors (ingress-nginx e2e: default_bac
       ingress('fallbackdown', 'app', { [`${A}default-backend`]: 'down', [`${A}custom-http-errors`]: '404' }),
       ingress('fallbackdownnoendpoints', 'empty', { [`${A}default-backend`]: 'down' }),
       ingress('fallbackslow', 'app', { [`${A}default-backend`]: 'slow', [`${A}custom-http-errors`]: '404', [`${A}proxy-read-timeout`]: '1' }),
-      ingress('unreachable', 'down', { [`${A}default-backend`]: 'errors', [`${A}custom-http-errors`]: '502' }),
-      ingress('unreachableunlisted', 'down', { [`${A}default-backend`]: 'errors', [`${A}custom-http-errors`]: '404' }),
+      ingress('unreachable', 'gone', { [`${A}default-backend`]: 'errors', [`${A}custom-http-errors`]: '502' }),
+      ingress('unreachableunlisted', 'gone', { [`${A}default-backend`]: 'errors', [`${A}custom-http-errors`]: '404' }),
+      ingress('toolarge', 'app', { [`${A}default-backend`]: 'errors', [`${A}custom-http-errors`]: '413', [`${A}proxy-body-size`]: '1k' }),
       ingress('loop', 'app', { [`${A}default-backend`]: 'teapot', [`${A}custom-http-errors`]: '404' }),
       ingress('refused', 'empty', { [`${A}default-backend`]: 'errors', [`${A}whitelist-source-range`]: 'not-an-address' }),
     ].join('\n---\n');
@@ -181,9 +186,22 @@ describe('default-backend and custom-http-errors (ingress-nginx e2e: default_bac
     const before = errors.requests;
     const response = await fetchVia(proxy.port, { host: 'unreachable.test', path: '/p?q=1' });
     expect(response.status).toBe(200);
-    expect((JSON.parse(response.body) as Echoed).headers).toMatchObject({ 'x-code': '502', 'x-original-uri': '/p?q=1', 'x-service-name': 'down' });
+    expect((JSON.parse(response.body) as Echoed).headers).toMatchObject({ 'x-code': '502', 'x-original-uri': '/p?q=1', 'x-service-name': 'gone' });
     expect(errors.requests - before).toBe(1);
     expect((await fetchVia(proxy.port, { host: 'unreachableunlisted.test', path: '/' })).status).toBe(502);
+  });
+
+  it('Portico\'s own 413 (proxy-body-size) goes to the default backend when listed, without the body, and the endpoint never sees it', async () => {
+    const before = app.requests;
+    // Raw, so that fields follow Content-Length: every one of them must still reach the default backend.
+    const raw = await rawExchange(proxy.port, `POST /upload HTTP/1.1\r\nContent-Length: 10000\r\nHost: toolarge.test\r\nX-Request-ID: big-one\r\n\r\n${'x'.repeat(10_000)}`);
+    expect(statusOf(raw)).toBe(200);
+    const seen = JSON.parse(raw.slice(raw.indexOf('\r\n\r\n') + 4)) as Echoed;
+    expect([seen.method, seen.url, seen.bytes]).toEqual(['POST', '/', 0]);
+    expect(seen.headers).toMatchObject({ 'x-code': '413', 'x-original-uri': '/upload', 'x-request-id': 'big-one', 'x-ingress-name': 'toolarge' });
+    // No Accept: no X-Format (nginx sends no field whose value is empty).
+    expect(seen.headers['x-format']).toBeUndefined();
+    expect(app.requests).toBe(before);
   });
 
   it('disable-proxy-intercept-errors: "true" relays the endpoint\'s response (and warns that custom-http-errors does nothing)', async () => {

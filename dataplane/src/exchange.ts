@@ -158,6 +158,9 @@ export class Exchange implements UpstreamOwner {
     // The route had no ready endpoint and its default backend answers (X-Code: 503), with the route's own request policies.
     if (decision.fallback !== undefined) this.#extra = mergeHeaders(this.#extra, this.#fallbackFields(decision, false), []);
     this.#applySettings(outcome?.upstream);
+    // Set before any refusal: a refusal custom-http-errors lists still sends this request's head to the default backend.
+    this.#headEnd = headEnd;
+    this.#requestId = this.conn.context.ids.next();
     if (decision.protocol !== undefined) this.#armDeadline(buf, head);
     // Frame (and for chunked, validate) the body bytes already here before anything is sent.
     let body: Buffer | undefined;
@@ -175,8 +178,6 @@ export class Exchange implements UpstreamOwner {
     }
     this.#requestDone = requestBody.done;
     this.#stash = extra;
-    this.#headEnd = headEnd;
-    this.#requestId = this.conn.context.ids.next();
     this.#firstBody = body;
     this.#replayable = true;
     // Until the endpoint takes the head, read no more body (it keeps the request replayable).
@@ -595,7 +596,8 @@ export class Exchange implements UpstreamOwner {
     const fields: [string, string][] = [['X-Code', String(decision.fallback)], ['X-Format', Array.isArray(accept) ? accept.join(', ') : (accept ?? '')]];
     if (originalUri) fields.push(['X-Original-URI', buf.latin1Slice(conn.head.targetStart, conn.head.targetEnd)]);
     for (const [name, value] of decision.policy?.fallback?.fields ?? []) fields.push([name, value]);
-    return fields;
+    // nginx's proxy_set_header sends no field whose value is empty (no Accept: no X-Format).
+    return fields.filter(([, value]) => value !== '');
   }
 
   /** The endpoint's response had a status the route retries: dropped unread, the request goes to #statusRetry. */
