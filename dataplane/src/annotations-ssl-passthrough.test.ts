@@ -111,6 +111,10 @@ beforeAll(async () => {
       service('secure', tlsBackendPort),
       service('app', plain.port),
       service('gone', await closedPort()),
+      // Two endpoints, the first of which refuses connections.
+      service('mixed', await closedPort()),
+      `apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {name: mixed-2, namespace: web, labels: {kubernetes.io/service-name: mixed}}\naddressType: IPv4\nports: [{port: ${tlsBackendPort}}]\nendpoints: [{addresses: [127.0.0.1], conditions: {ready: true}}]\n`,
+      ingress('mixed', 'mixed.test', 'mixed', { 'ssl-passthrough': 'true' }),
       // Plain HTTP for the passthrough host is proxied to the same backend, over TLS (backend-protocol).
       ingress('pass', 'pass.test', 'secure', { 'ssl-passthrough': 'true', 'backend-protocol': 'HTTPS' }),
       ingress('open', 'open.test', 'app', {}),
@@ -196,6 +200,16 @@ describe('ssl-passthrough (ingress-nginx e2e: sslpassthrough.go) through the rea
     const failed = passthroughStats.failed;
     await expect(tlsConnect('down.test')).rejects.toThrow();
     expect(passthroughStats.failed).toBeGreaterThan(failed);
+  });
+
+  it('an endpoint that refuses the connection is reported and another one is tried (no byte was sent to it): every connection reaches the live one', async () => {
+    const cns: string[] = [];
+    for (let i = 0; i < 6; i++) {
+      const connection = await tlsConnect('mixed.test');
+      cns.push(connection.cn);
+      connection.socket.destroy();
+    }
+    expect(cns).toEqual(Array.from({ length: 6 }, () => BACKEND_CN));
   });
 
   it('hostile ClientHellos are closed in bounded time and never reach the backend', async () => {

@@ -8,8 +8,9 @@
  * was read and stays counted until it closes; the ClientHello is read with a deadline and a size
  * limit (client-hello.ts); the endpoint address policy is checked before connecting; the connect
  * has the proxy's connect timeout; a spliced connection with no byte either way for the tunnel
- * idle timeout is closed. An endpoint that cannot be connected to is reported to health and the
- * client connection is closed (there is no HTTP to answer a 502 on).
+ * idle timeout is closed. An endpoint that cannot be connected to is reported to health and
+ * another one is tried; with none left the client connection is closed (there is no HTTP to answer
+ * a 502 on).
  */
 import type { Socket } from 'node:net';
 import type { PassthroughHost } from '@portico/control/snapshot/bundle';
@@ -40,51 +41,72 @@ export function passthroughEndpoint(router: Router, entry: PassthroughHost): Pro
   return decision;
 }
 
+/** Endpoints tried for one connection at most (the first pick and the retries after connect failures). */
+export const MAX_PASSTHROUGH_TRIES = 3;
+
 /**
- * Splices `client` (paused, its ClientHello given back to it) to an endpoint of `entry`'s route;
- * closes it when there is none, the address policy refuses it, or it cannot be connected to in
- * time. `open` tracks the live splices (closed at shutdown).
+ * Splices `client` (paused, its ClientHello given back to it) to an endpoint of `entry`'s route.
+ * An endpoint that refuses the connection or does not accept it within the connect timeout is
+ * reported to health and another one is tried (nothing was sent to it yet, so that is safe), up
+ * to MAX_PASSTHROUGH_TRIES; the client is closed when none is left, or when the address policy
+ * refuses the endpoint. `open` tracks the live splices (closed at shutdown).
  */
 export function splicePassthrough(client: Socket, entry: PassthroughHost, router: Router, settings: PassthroughSettings, open: Set<Socket>): void {
-  const decision = passthroughEndpoint(router, entry);
-  if (decision === undefined || settings.addressPolicy?.check(decision.endpointKey, decision.address) !== undefined) {
+  const first = passthroughEndpoint(router, entry);
+  if (first === undefined) {
     passthroughStats.failed++;
     client.destroy();
     return;
   }
-  const upstream = connectEndpoint(decision.address, decision.port, { keepAliveMs: settings.tcpKeepAliveMs, addressPolicy: settings.addressPolicy });
   open.add(client);
-  let connected = false;
+  let upstream: Socket | undefined;
+  let connectTimer: NodeJS.Timeout | undefined;
   const close = (): void => {
     clearTimeout(connectTimer);
     open.delete(client);
     client.destroy();
-    upstream.destroy();
+    upstream?.destroy();
   };
-  const connectTimer = setTimeout(() => {
-    router.reportFailure(decision.endpointKey);
-    close();
-  }, settings.connectTimeoutMs);
-  upstream.once('connect', () => {
-    connected = true;
-    clearTimeout(connectTimer);
-    router.reportSuccess(decision.endpointKey);
-    passthroughStats.spliced++;
-    // A socket's timeout is re-armed by its reads and its writes: each side's fires only after a silence both ways.
-    client.setTimeout(settings.idleTimeoutMs, close);
-    upstream.setTimeout(settings.idleTimeoutMs, close);
-    client.pipe(upstream);
-    upstream.pipe(client);
-    client.resume();
-  });
-  upstream.on('error', () => {
-    if (!connected) {
-      passthroughStats.failed++;
-      router.reportFailure(decision.endpointKey);
-    }
-    close();
-  });
-  upstream.on('close', close);
   client.on('error', close);
   client.on('close', close);
+  const attempt = (decision: ProxyDecision, tried: number[]): void => {
+    if (client.destroyed) return;
+    if (settings.addressPolicy?.check(decision.endpointKey, decision.address) !== undefined) {
+      passthroughStats.failed++;
+      close();
+      return;
+    }
+    const socket = connectEndpoint(decision.address, decision.port, { keepAliveMs: settings.tcpKeepAliveMs, addressPolicy: settings.addressPolicy });
+    upstream = socket;
+    let connected = false;
+    const failed = (): void => {
+      if (connected || socket !== upstream) return;
+      clearTimeout(connectTimer);
+      socket.destroy();
+      router.reportFailure(decision.endpointKey);
+      const next = tried.length + 1 < MAX_PASSTHROUGH_TRIES ? router.retryPick(decision, tried) : undefined;
+      if (next === undefined) {
+        passthroughStats.failed++;
+        close();
+      } else attempt(next, [...tried, decision.endpointId]);
+    };
+    connectTimer = setTimeout(failed, settings.connectTimeoutMs);
+    socket.once('connect', () => {
+      connected = true;
+      clearTimeout(connectTimer);
+      router.reportSuccess(decision.endpointKey);
+      passthroughStats.spliced++;
+      // A socket's timeout is re-armed by its reads and its writes: each side's fires only after a silence both ways.
+      client.setTimeout(settings.idleTimeoutMs, close);
+      socket.setTimeout(settings.idleTimeoutMs, close);
+      client.pipe(socket);
+      socket.pipe(client);
+      client.resume();
+    });
+    socket.on('error', () => (connected ? close() : failed()));
+    socket.on('close', () => {
+      if (connected) close();
+    });
+  };
+  attempt(first, []);
 }
