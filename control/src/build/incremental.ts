@@ -88,7 +88,8 @@ interface Derivation {
   readonly partitions: ReadonlyMap<string, ClaimLists>;
   readonly setKeys: readonly string[];
   readonly certificates: readonly CertificateUse[];
-  readonly reads: StateReads;
+  /** What it read, by kind (an empty kind is the shared NO_KEYS: most derivations read two or three kinds). */
+  readonly reads: Readonly<Record<keyof StateReads, ReadonlySet<string>>>;
   /** A route's: the Gateway keys its parentRefs looked up (found or not). */
   readonly gateways: ReadonlySet<string>;
 }
@@ -393,7 +394,8 @@ export class IncrementalBuild {
       dirtyHosts.add(host);
     }
     for (const [, read] of READ_KINDS) for (const read_ of recorded.reads[read]) index(this.readers[read], read_, key);
-    this.derivations.set(key, { contribution, partitions, setKeys, certificates, reads: recorded.reads, gateways });
+    const reads = Object.fromEntries(READ_KINDS.map(([, read]) => [read, recorded.reads[read].size === 0 ? NO_KEYS : recorded.reads[read]])) as Derivation['reads'];
+    this.derivations.set(key, { contribution, partitions, setKeys, certificates, reads, gateways });
     this.stats.derived++;
     return contribution;
   }
