@@ -37,6 +37,8 @@ export interface ApiOptions {
   readonly notReady?: () => string | undefined;
   /** Largest accepted body in bytes (default 1 MiB). */
   readonly bodyLimit?: number;
+  /** Longest a request body may take to arrive, in ms (default 30 s); a slower one is answered 408. */
+  readonly bodyDeadlineMs?: number;
   /** Longest sync long-poll in ms (default and maximum 30 s). */
   readonly syncTimeoutMs?: number;
   /** HTTPS port for explain's redirect locations (default 443). */

@@ -115,7 +115,7 @@ export function registerRoutes(app: Hono<ApiEnv>, spec: ApiSpec, options: ApiOpt
         if (query.namespace !== undefined) throw error;
         throw new ApiError('PORTICO_E_FORBIDDEN', `${(error as Error).message}; to create a route in one namespace, send POST /v1/routes?namespace=NS (or PUT /v1/routes/NS/NAME)`);
       }
-      const { value } = await readBody(c, ['json', 'yaml'], bodyLimit);
+      const { value } = await readBody(c, ['json', 'yaml'], bodyLimit, options.bodyDeadlineMs);
       const parsed = parseRouteBody(value, undefined, query.namespace);
       const namespace = parsed.ingress.metadata.namespace ?? 'default';
       await authorize(c, auth, { kind: 'ingresses', verb: 'create', namespace, name: parsed.ingress.metadata.name });
@@ -151,7 +151,7 @@ export function registerRoutes(app: Hono<ApiEnv>, spec: ApiSpec, options: ApiOpt
         { kind: 'ingresses', verb: 'update', namespace: params.namespace, name: params.name },
         { kind: 'ingresses', verb: 'create', namespace: params.namespace, name: params.name },
       ]);
-      const { value } = await readBody(c, ['json', 'yaml'], bodyLimit);
+      const { value } = await readBody(c, ['json', 'yaml'], bodyLimit, options.bodyDeadlineMs);
       const parsed = parseRouteBody(value, params);
       const ifMatch = parseEtag(c.req.header('if-match')) ?? (looksLikeIngress(value) ? bodyResourceVersion(value) : undefined);
       const ifNoneMatch = parseEtag(c.req.header('if-none-match'));
@@ -186,7 +186,7 @@ export function registerRoutes(app: Hono<ApiEnv>, spec: ApiSpec, options: ApiOpt
     },
     async (c, { params }) => {
       await authorize(c, auth, { kind: 'ingresses', verb: 'patch', namespace: params.namespace, name: params.name });
-      const { value } = await readBody(c, ['merge-patch', 'json'], bodyLimit);
+      const { value } = await readBody(c, ['merge-patch', 'json'], bodyLimit, options.bodyDeadlineMs);
       if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new ApiError('PORTICO_E_BAD_REQUEST', 'a merge patch must be a JSON object');
       const current = await store.get(params.namespace, params.name, callerOf(c, store));
       if (current === undefined) throw new ApiError('PORTICO_E_NOT_FOUND', `route ${routeKey(params.namespace, params.name)} not found`);

@@ -157,7 +157,7 @@ export function registerSnapshots(app: Hono<ApiEnv>, spec: ApiSpec, options: Api
     },
     async (c) => {
       await read(c); // authorization before any parsing
-      const { value } = await readBody(c, ['json'], options.bodyLimit);
+      const { value } = await readBody(c, ['json'], options.bodyLimit, options.bodyDeadlineMs);
       const parsed = ExplainBody.safeParse(value);
       if (!parsed.success) throw invalid('the explain request is invalid', parsed.error.issues);
       const entry = resolveVersion(history, parsed.data.version ?? 'current');

@@ -99,7 +99,7 @@ export function registerSync(app: Hono<ApiEnv>, spec: ApiSpec, options: ApiOptio
     },
     async (c, { params }) => {
       await authorize(c, auth, { kind: 'report-status', node: params.node }); // before any parsing
-      const { value } = await readBody(c, ['json'], options.bodyLimit);
+      const { value } = await readBody(c, ['json'], options.bodyLimit, options.bodyDeadlineMs);
       const parsed = NodeStatusBody.safeParse(value);
       if (!parsed.success) throw invalid('the status report is invalid', parsed.error.issues);
       const status = nodes.report(params.node, parsed.data, remoteAddress(c));

@@ -46,7 +46,7 @@ export interface TestControl extends ControlApi {
 export const STANDALONE_SELECTION: ClassSelection = { className: 'portico', controller: PORTICO_CONTROLLER, watchWithoutClass: true };
 
 /** Builds a standalone-style control API over `objects` (Services, EndpointSlices, … from "manifests"). */
-export async function testControl(options: { objects?: readonly KubeObject[]; dataDir?: string; store?: RouteStore; auth?: Authenticator; syncTimeoutMs?: number; bodyLimit?: number; logger?: Logger; history?: SnapshotHistoryOptions; bundleCompiler?: BundleCompiler } = {}): Promise<TestControl> {
+export async function testControl(options: { objects?: readonly KubeObject[]; dataDir?: string; store?: RouteStore; auth?: Authenticator; syncTimeoutMs?: number; bodyLimit?: number; bodyDeadlineMs?: number; logger?: Logger; history?: SnapshotHistoryOptions; bundleCompiler?: BundleCompiler } = {}): Promise<TestControl> {
   const state = ClusterState.from(options.objects ?? []);
   const store = options.store ?? new SqliteRouteStore({ dataDir: options.dataDir ?? ':memory:' });
   const history = new SnapshotHistory(options.history);
@@ -63,6 +63,7 @@ export async function testControl(options: { objects?: readonly KubeObject[]; da
     served: servedFrom(state, STANDALONE_SELECTION),
     ...(options.syncTimeoutMs !== undefined ? { syncTimeoutMs: options.syncTimeoutMs } : {}),
     ...(options.bodyLimit !== undefined ? { bodyLimit: options.bodyLimit } : {}),
+    ...(options.bodyDeadlineMs !== undefined ? { bodyDeadlineMs: options.bodyDeadlineMs } : {}),
     ...(options.logger !== undefined ? { logger: options.logger } : {}),
     ...(options.bundleCompiler !== undefined ? { bundleCompiler: options.bundleCompiler } : {}),
   });
