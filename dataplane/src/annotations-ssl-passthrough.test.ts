@@ -182,6 +182,10 @@ describe('ssl-passthrough (ingress-nginx e2e: sslpassthrough.go) through the rea
   });
 
   it('only the host\'s `/` path and exact host names carry passthrough, as ingress-nginx\'s root location and SNI lookup', async () => {
+    // Never silently: a Warning names what is left terminated.
+    expect(conditions).toContainEqual(expect.objectContaining({ source: expect.objectContaining({ name: 'not-root' }), severity: 'Warning', field: `metadata.annotations['${A}ssl-passthrough']`, message: expect.stringContaining('not for notroot.test') }));
+    expect(conditions).toContainEqual(expect.objectContaining({ source: expect.objectContaining({ name: 'wild' }), severity: 'Warning', message: expect.stringContaining('not for *.wild.test') }));
+    expect(conditions.filter((condition) => condition.source.name === 'pass' && condition.severity === 'Warning')).toEqual([]);
     for (const name of ['notroot.test', 'a.wild.test']) {
       const connection = await tlsConnect(name);
       connection.socket.destroy();

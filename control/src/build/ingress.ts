@@ -8,7 +8,7 @@ import type { ClusterState } from '../state/cluster-state.ts';
 import { objectKey } from '../state/cluster-state.ts';
 import type { Ingress } from '../state/objects.ts';
 import type { IngressAnnotations } from './annotations.ts';
-import { readAnnotations } from './annotations.ts';
+import { NGINX_PREFIX, readAnnotations } from './annotations.ts';
 import type { EndpointSets } from './backends.ts';
 import { resolveBackend } from './backends.ts';
 import { resolveAuthService } from './external-auth.ts';
@@ -127,6 +127,14 @@ export function readIngress(ingress: Ingress, state: ClusterState, sets: Endpoin
       routes.push({ host, source, field, pathType: path.pathType, path: value, backends: [backend], annotations: effective, order: order() });
     });
   });
+
+  if (annotations.policies?.sslPassthrough === true) {
+    // ingress-nginx passes a host's TLS through only from its root location and by exact SNI: say where that leaves nothing to pass.
+    const rooted = new Set(routes.filter((route) => route.path === '/' && (route.pathType === 'Prefix' || route.pathType === 'ImplementationSpecific')).map((route) => route.host));
+    const idle = [...hosts].filter((host) => host.startsWith('*.') || !rooted.has(host));
+    if (hasHostlessRule) idle.push('(no host)');
+    if (idle.length > 0) conditions.push({ source, field: `metadata.annotations['${NGINX_PREFIX}ssl-passthrough']`, reason: 'InvalidAnnotation', severity: 'Warning', message: `TLS is passed through only for a named host with a "/" path (Prefix or ImplementationSpecific) of this Ingress, compared exactly with the SNI name; not for ${idle.join(', ')}, whose TLS Portico terminates` });
+  }
 
   const defaultBackend = ingress.spec.defaultBackend;
   if (defaultBackend !== undefined) {
