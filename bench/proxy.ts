@@ -5,7 +5,14 @@
  * bin, a manifest directory, its API and watcher running beside the proxy); `--in-process` adds
  * a bare in-process Proxy as a fourth row, to tell the CLI's overhead from the proxy's own.
  *
- *   npm run bench:proxy [-- --rounds 3 --duration 5 --connections 50 --threads 1 --json --profile DIR --backend nginx|node --node-flags '...' --in-process --bin PATH --h2 --streams 10]
+ *   npm run bench:proxy [-- --rounds 3 --duration 5 --connections 50 --threads 1 --json --profile DIR --backend nginx|node --node-flags '...' --in-process --bin PATH --h2 --streams 10 --routes plain,regex,auth-url]
+ *
+ * `--routes` adds route kinds, each on its own virtual host of the same nginx and Portico, measured
+ * in the same alternating rounds: `regex`, an Ingress with `use-regex: "true"` and a few regex paths
+ * (nginx: `location ~*` per path, in Portico's order), the request matching one of them; `auth-url`,
+ * an Ingress whose `auth-url` is a loopback auth server (a third nginx, `return 200` when the bench's
+ * token is sent; nginx: `auth_request` to it over a keep-alive upstream). `plain` (a Prefix `/`
+ * route, the rows without a suffix) is always measured: the others are compared with it.
  *
  * `--h2` adds HTTP/2 rows: h2load (1 thread, `--streams` concurrent streams per connection over
  * `--connections / --streams` connections, so as many requests are in flight as wrk keeps) against nginx with HTTP/2 on a second port and against Portico started with `--h2c`,
@@ -40,7 +47,7 @@ import { Proxy } from '../dataplane/src/proxy.ts';
 import { Router } from '../dataplane/src/router.ts';
 import { snapshotOf } from '../dataplane/src/test-support.ts';
 import { benchArgs, integerArg, usageFailure } from './args.ts';
-import { backendServer, backendUpstream, nginxConfig, nginxWorkers, proxyServer } from './nginx/config.ts';
+import { authProxyServer, authServer, authUpstream, backendServer, backendUpstream, nginxConfig, nginxWorkers, proxyServer, regexProxyServer } from './nginx/config.ts';
 
 const PORTICO_BIN = new URL('../dataplane/src/cli/main.ts', import.meta.url).pathname;
 const NAME = 'bench:proxy';
@@ -59,6 +66,8 @@ Options:
   --h2                Add HTTP/2 rows: h2load over h2c against nginx (http2 on) and Portico --h2c.
   --streams N         With --h2: concurrent streams per connection (default 10).
   --in-process        Add a bare in-process Proxy row (the CLI's own overhead).
+  --routes LIST       Route kinds to measure, comma-separated: plain (a Prefix route, always
+                      measured), regex (use-regex paths), auth-url (a loopback auth server).
   --bin PATH          Another checkout's portico bin (default this one's).
   --profile DIR       Run the Portico worker with --cpu-prof, profiles into DIR.
   --node-flags '...'  Flags for the Portico worker's node.
@@ -68,6 +77,22 @@ Options:
 const HOST = '127.0.0.1';
 const VHOST = 'bench.local';
 const BODY = 'hello from the bench backend\n';
+
+/** The route kinds `--routes` names, each served on its own virtual host. */
+const ROUTE_KINDS = ['plain', 'regex', 'auth-url'] as const;
+type RouteKind = (typeof ROUTE_KINDS)[number];
+/** Per kind: the virtual host, the path wrk requests and the suffix of its rows' names. */
+const ROUTES: Record<RouteKind, { vhost: string; path: string; suffix: string }> = {
+  plain: { vhost: VHOST, path: '/', suffix: '' },
+  regex: { vhost: 'regex.bench.local', path: '/api/v2/items', suffix: '-regex' },
+  'auth-url': { vhost: 'auth.bench.local', path: '/', suffix: '-auth' },
+};
+/** The regex host's paths, longest first as Portico tries them; the request matches the third. */
+const REGEX_PATHS = ['/users/[a-z]+/profile', '/static/.+[.](css|js)', '/api/v[0-9]+/.*', '/health'];
+const AUTH_PATH = '/auth';
+/** The auth server lets a request through only with this field, so the bench can see it is asked. */
+const AUTH_TOKEN_HEADER = 'X-Bench-Token';
+const AUTH_TOKEN = 'bench-token';
 
 /** One wrk measurement. */
 interface Figures {
@@ -179,8 +204,39 @@ net.createServer((socket) => {
   return track(spawn(process.execPath, ['-e', source], { stdio: ['ignore', 'ignore', 'pipe'] }), 'node-backend');
 }
 
-/** The manifests `portico standalone` serves in the bench: VHOST -> Service bench -> the backend. */
-function benchManifests(backendPort: number): string {
+/** The `--routes` Ingresses beside the plain one: regex paths on their host, and auth-url to the auth server. */
+function routeManifests(kinds: readonly RouteKind[], authPort: number): string {
+  const backend = '{ service: { name: bench, port: { number: 80 } } }';
+  let text = '';
+  if (kinds.includes('regex')) {
+    const paths = REGEX_PATHS.map((path) => `\n          - { path: '${path}', pathType: ImplementationSpecific, backend: ${backend} }`).join('');
+    text += `---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: { name: bench-regex, namespace: bench, annotations: { nginx.ingress.kubernetes.io/use-regex: "true" } }
+spec:
+  rules:
+    - host: ${ROUTES.regex.vhost}
+      http:
+        paths:${paths}
+`;
+  }
+  if (kinds.includes('auth-url')) {
+    text += `---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: { name: bench-auth, namespace: bench, annotations: { nginx.ingress.kubernetes.io/auth-url: "http://${HOST}:${authPort}${AUTH_PATH}" } }
+spec:
+  rules:
+    - host: ${ROUTES['auth-url'].vhost}
+      http: { paths: [{ path: /, pathType: Prefix, backend: ${backend} }] }
+`;
+  }
+  return text;
+}
+
+/** The manifests `portico standalone` serves in the bench: VHOST -> Service bench -> the backend, plus the `--routes` Ingresses. */
+function benchManifests(backendPort: number, kinds: readonly RouteKind[] = ['plain'], authPort = 0): string {
   return `apiVersion: networking.k8s.io/v1
 kind: Ingress
 metadata: { name: bench, namespace: bench }
@@ -200,7 +256,7 @@ metadata: { name: bench-1, namespace: bench, labels: { kubernetes.io/service-nam
 addressType: IPv4
 ports: [{ name: http, port: ${backendPort} }]
 endpoints: [{ addresses: ["${HOST}"] }]
-`;
+${routeManifests(kinds, authPort)}`;
 }
 
 /** Runs a bare Proxy (1 worker) in this process (`--in-process`): the proxy without the CLI around it. */
@@ -246,10 +302,19 @@ async function h2load(port: number, seconds: number, clients: number, streams: n
   return { rps, p50_ms: parseDuration(timing?.[3] ?? ''), p99_ms: parseDuration(timing?.[2] ?? ''), errors, cpu_us_per_req: cpu };
 }
 
-async function wrk(port: number, seconds: number, connections: number, threads: number, server: () => number[] = () => []): Promise<Figures> {
+/** What wrk requests: the virtual host, the path and extra header fields (`Name: value`). */
+interface Request {
+  vhost: string;
+  path: string;
+  headers: readonly string[];
+}
+
+const PLAIN_REQUEST: Request = { vhost: VHOST, path: '/', headers: [] };
+
+async function wrk(port: number, seconds: number, connections: number, threads: number, server: () => number[] = () => [], request: Request = PLAIN_REQUEST): Promise<Figures> {
   const pids = server();
   const ticksBefore = cpuTicks(pids);
-  const args = ['-t', String(threads), '-c', String(connections), '-d', `${seconds}s`, '--latency', '-H', `Host: ${VHOST}`, `http://${HOST}:${port}/`];
+  const args = ['-t', String(threads), '-c', String(connections), '-d', `${seconds}s`, '--latency', '-H', `Host: ${request.vhost}`, ...request.headers.flatMap((field) => ['-H', field]), `http://${HOST}:${port}${request.path}`];
   const child = track(spawn('wrk', args, { stdio: ['ignore', 'pipe', 'pipe'] }), 'wrk');
   let out = '';
   child.stdout?.on('data', (data: Buffer) => (out += data.toString()));
@@ -265,6 +330,36 @@ async function wrk(port: number, seconds: number, connections: number, threads: 
   const cpuSeconds = (cpuTicks(pids) - ticksBefore) / TICKS_PER_SECOND;
   const cpu = pids.length === 0 ? Number.NaN : Math.round((cpuSeconds / requests) * 1e7) / 10;
   return { rps, p50_ms: p50, p99_ms: p99, errors, cpu_us_per_req: cpu };
+}
+
+/** The status of one GET of `request` on `port` (with `headers` instead of the request's own fields). */
+async function statusOf(port: number, request: Request, headers: readonly string[] = request.headers): Promise<number> {
+  const response = await new Promise<string>((done, fail) => {
+    const socket = connect(port, HOST);
+    let text = '';
+    socket.setTimeout(5000, () => socket.destroy(new Error(`no answer from ${HOST}:${port} in 5 s`)));
+    socket.on('data', (data: Buffer) => {
+      text += data.toString('latin1');
+      if (text.includes('\r\n')) {
+        socket.destroy();
+        done(text);
+      }
+    });
+    socket.on('error', fail);
+    socket.on('close', () => done(text));
+    socket.write(`GET ${request.path} HTTP/1.1\r\nHost: ${request.vhost}\r\n${headers.map((field) => `${field}\r\n`).join('')}Connection: close\r\n\r\n`);
+  });
+  return Number(/^HTTP\/1\.1 (\d{3})/.exec(response)?.[1] ?? Number.NaN);
+}
+
+/** The route kinds of `--routes` (plain always first), or exits 2 naming the option. */
+function routeKinds(text: string): RouteKind[] {
+  const kinds = new Set<RouteKind>(['plain']);
+  for (const word of text.split(',').map((part) => part.trim())) {
+    if (!(ROUTE_KINDS as readonly string[]).includes(word)) usageFailure(NAME, `--routes: ${JSON.stringify(word)} is not a route kind (${ROUTE_KINDS.join(', ')})`);
+    kinds.add(word as RouteKind);
+  }
+  return [...kinds];
 }
 
 function median(values: number[]): number {
@@ -286,6 +381,7 @@ async function main(): Promise<void> {
     bin: { type: 'string', default: PORTICO_BIN },
     h2: { type: 'boolean', default: false },
     streams: { type: 'string', default: '10' },
+    routes: { type: 'string', default: 'plain' },
   });
   const rounds = integerArg(NAME, 'rounds', values.rounds, 1, 100);
   const seconds = integerArg(NAME, 'duration', values.duration, 1, 3600);
@@ -293,6 +389,7 @@ async function main(): Promise<void> {
   const threads = integerArg(NAME, 'threads', values.threads, 1, 64);
   if (values.backend !== 'nginx' && values.backend !== 'node') usageFailure(NAME, `--backend must be nginx or node, got ${JSON.stringify(values.backend)}`);
   if (!existsSync(values.bin)) usageFailure(NAME, `--bin ${values.bin}: no such file`);
+  const kinds = routeKinds(values.routes);
   const log = (line: string): boolean => values.json || process.stderr.write(`${line}\n`);
 
   const streams = integerArg(NAME, 'streams', values.streams, 1, 1000);
@@ -309,14 +406,21 @@ async function main(): Promise<void> {
   }
   cleanUpOnExit();
   tmp = mkdtempSync(join(tmpdir(), 'portico-bench-'));
-  const [backendPort, nginxPort, porticoPort, inProcessPort, adminPort, apiPort, nginxH2Port] = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort(), await freePort(), await freePort()] as [number, number, number, number, number, number, number];
+  const [backendPort, nginxPort, porticoPort, inProcessPort, adminPort, apiPort, nginxH2Port, authPort] = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort(), await freePort(), await freePort(), await freePort()] as [number, number, number, number, number, number, number, number];
+  const withAuth = kinds.includes('auth-url');
 
   const backend =
     values.backend === 'node'
       ? startNodeBackend(backendPort)
       : startNginx(tmp, 'backend', nginxConfig(tmp, 'backend', backendServer(HOST, backendPort, BODY)));
-  const nginxServers = proxyServer(HOST, nginxPort, VHOST) + (values.h2 ? `\n  ${proxyServer(HOST, nginxH2Port, VHOST, true)}` : '');
-  const nginxMaster = startNginx(tmp, 'nginx', nginxConfig(tmp, 'nginx', nginxServers, backendUpstream(HOST, backendPort)));
+  if (withAuth) startNginx(tmp, 'auth', nginxConfig(tmp, 'auth', authServer(HOST, authPort, AUTH_PATH, AUTH_TOKEN_HEADER, AUTH_TOKEN)));
+  const nginxServers = [
+    proxyServer(HOST, nginxPort, VHOST),
+    ...(values.h2 ? [proxyServer(HOST, nginxH2Port, VHOST, true)] : []),
+    ...(kinds.includes('regex') ? [regexProxyServer(HOST, nginxPort, ROUTES.regex.vhost, REGEX_PATHS)] : []),
+    ...(withAuth ? [authProxyServer(HOST, nginxPort, ROUTES['auth-url'].vhost, `${HOST}:${authPort}`, AUTH_PATH)] : []),
+  ].join('\n  ');
+  const nginxMaster = startNginx(tmp, 'nginx', nginxConfig(tmp, 'nginx', nginxServers, backendUpstream(HOST, backendPort) + (withAuth ? `\n  ${authUpstream(HOST, authPort)}` : '')));
   const nodeArgs: string[] = values['node-flags'].split(' ').filter(Boolean);
   if (values.profile !== undefined) {
     mkdirSync(values.profile, { recursive: true });
@@ -324,8 +428,8 @@ async function main(): Promise<void> {
   }
   // What a user runs: the bin, on a manifest directory routing VHOST to the backend.
   mkdirSync(join(tmp, 'manifests'));
-  writeFileSync(join(tmp, 'manifests', 'bench.yaml'), benchManifests(backendPort));
-  const porticoArgs = ['standalone', '--manifests', join(tmp, 'manifests'), '--data-dir', join(tmp, 'data'), '--workers', '1', '--no-access-log', '--address', HOST, '--http-port', String(porticoPort), '--https-port', 'off', '--admin-port', String(adminPort), '--api-port', String(apiPort), ...(values.h2 ? ['--h2c'] : [])];
+  writeFileSync(join(tmp, 'manifests', 'bench.yaml'), benchManifests(backendPort, kinds, authPort));
+  const porticoArgs = ['standalone', '--manifests', join(tmp, 'manifests'), '--data-dir', join(tmp, 'data'), '--workers', '1', '--no-access-log', '--address', HOST, '--http-port', String(porticoPort), '--https-port', 'off', '--admin-port', String(adminPort), '--api-port', String(apiPort), ...(values.h2 ? ['--h2c'] : []), ...(withAuth ? ['--allow-loopback-endpoints'] : [])];
   const portico = track(spawn(process.execPath, [...nodeArgs, values.bin, ...porticoArgs], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, PORTICO_API_TOKEN: 'bench-token-0123456789abcdef' } }), 'portico');
   await new Promise<void>((done, fail) => {
     let out = '';
@@ -338,31 +442,57 @@ async function main(): Promise<void> {
   portico.stdout?.resume();
   const inProcess = values['in-process'] ? track(spawn(process.execPath, [...nodeArgs, import.meta.filename, '--serve-portico', String(inProcessPort), String(backendPort)], { stdio: ['ignore', 'pipe', 'pipe'] }), 'in-process') : undefined;
   if (inProcess !== undefined) await new Promise<void>((done) => inProcess.stdout?.once('data', () => done()));
-  await Promise.all([waitForPort(backendPort), waitForPort(nginxPort), waitForPort(porticoPort), ...(inProcess ? [waitForPort(inProcessPort)] : []), ...(values.h2 ? [waitForPort(nginxH2Port)] : [])]);
+  await Promise.all([waitForPort(backendPort), waitForPort(nginxPort), waitForPort(porticoPort), ...(inProcess ? [waitForPort(inProcessPort)] : []), ...(values.h2 ? [waitForPort(nginxH2Port)] : []), ...(withAuth ? [waitForPort(authPort)] : [])]);
 
   // The processes doing the serving, for CPU time per request.
   const processes = (child: ChildProcess): (() => number[]) => () => (values.backend === 'node' && child === backend ? [child.pid ?? 0] : nginxWorkers(child.pid ?? 0));
-  const targets: Partial<Record<'direct' | 'nginx' | 'portico' | 'inproc' | 'nginx-h2' | 'portico-h2', { port: number; pids: () => number[]; h2?: boolean }>> = {
+  type Target = { port: number; pids: () => number[]; h2?: boolean; request?: Request };
+  const requestOf = (kind: RouteKind): Request => ({ vhost: ROUTES[kind].vhost, path: ROUTES[kind].path, headers: kind === 'auth-url' ? [`${AUTH_TOKEN_HEADER}: ${AUTH_TOKEN}`] : [] });
+  const routeTargets: Record<string, Target> = {};
+  for (const kind of kinds.filter((each) => each !== 'plain')) {
+    routeTargets[`nginx${ROUTES[kind].suffix}`] = { port: nginxPort, pids: processes(nginxMaster), request: requestOf(kind) };
+    routeTargets[`portico${ROUTES[kind].suffix}`] = { port: porticoPort, pids: () => [portico.pid ?? 0], request: requestOf(kind) };
+  }
+  const targets: Record<string, Target> = {
     direct: { port: backendPort, pids: processes(backend) },
     nginx: { port: nginxPort, pids: processes(nginxMaster) },
     portico: { port: porticoPort, pids: () => [portico.pid ?? 0] },
     ...(inProcess === undefined ? {} : { inproc: { port: inProcessPort, pids: () => [inProcess.pid ?? 0] } }),
     ...(values.h2 ? { 'nginx-h2': { port: nginxH2Port, pids: processes(nginxMaster), h2: true }, 'portico-h2': { port: porticoPort, pids: () => [portico.pid ?? 0], h2: true } } : {}),
+    ...routeTargets,
   };
-  const results: Record<string, Figures[]> = { direct: [], nginx: [], portico: [], inproc: [], 'nginx-h2': [], 'portico-h2': [] };
+  const results: Record<string, Figures[]> = Object.fromEntries(Object.keys(targets).map((name) => [name, []]));
   const h2Clients = Math.max(1, Math.round(connections / streams));
-  const measure = (target: { port: number; pids: () => number[]; h2?: boolean }, duration: number, pids?: () => number[]): Promise<Figures> => (target.h2 === true ? h2load(target.port, duration, h2Clients, streams, pids) : wrk(target.port, duration, connections, threads, pids));
-  log(`wrk -t${threads} -c${connections} -d${seconds}s${values.h2 ? `, h2load -t1 -c${h2Clients} -m${streams} -D${seconds} (h2c)` : ''}, ${rounds} rounds, backend: ${values.backend}`);
+  const measure = (target: Target, duration: number, pids?: () => number[]): Promise<Figures> => (target.h2 === true ? h2load(target.port, duration, h2Clients, streams, pids) : wrk(target.port, duration, connections, threads, pids, target.request));
+  log(`wrk -t${threads} -c${connections} -d${seconds}s${values.h2 ? `, h2load -t1 -c${h2Clients} -m${streams} -D${seconds} (h2c)` : ''}, ${rounds} rounds, backend: ${values.backend}, routes: ${kinds.join(', ')}`);
+  // Each route kind is what it claims on both proxies: the regex route answers its regex (not a
+  // prefix of it), the auth route asks the auth server (401 without the token). Portico may still
+  // be loading its manifests: bounded retries.
+  for (const [name, target] of Object.entries(routeTargets)) {
+    const request = target.request ?? PLAIN_REQUEST;
+    const checks: [Request, readonly string[], number][] = [[request, request.headers, 200]];
+    if (request.vhost === ROUTES.regex.vhost) checks.push([{ ...request, path: '/api/vx/items' }, [], 404]);
+    if (request.vhost === ROUTES['auth-url'].vhost) checks.push([request, [], 401]);
+    for (const [probe, headers, expected] of checks) {
+      const deadline = Date.now() + 10_000;
+      let status = await statusOf(target.port, probe, headers);
+      while (status !== expected && Date.now() < deadline) {
+        await new Promise((done) => setTimeout(done, 200));
+        status = await statusOf(target.port, probe, headers);
+      }
+      if (status !== expected) throw new Error(`${name}: GET ${probe.path} (Host ${probe.vhost}${headers.length === 0 ? ', no token' : ''}) answered ${status}, expected ${expected}`);
+    }
+  }
   for (const [name, target] of Object.entries(targets)) {
     log(`warm-up ${name}`);
     await measure(target, 1);
   }
   for (let round = 1; round <= rounds; round++) {
-    for (const [name, target] of Object.entries(targets) as [string, { port: number; pids: () => number[]; h2?: boolean }][]) {
+    for (const [name, target] of Object.entries(targets)) {
       const figures = await measure(target, seconds, target.pids);
       results[name]!.push(figures);
       log(
-        `round ${round} ${name.padEnd(7)} ${figures.rps.toFixed(0).padStart(7)} req/s  p50 ${figures.p50_ms.toFixed(3)} ms  p99 ${figures.p99_ms.toFixed(3)} ms  cpu ${figures.cpu_us_per_req} µs/req${figures.errors > 0 ? `  ERRORS ${figures.errors}` : ''}`,
+        `round ${round} ${name.padEnd(kinds.length > 1 ? 13 : 7)} ${figures.rps.toFixed(0).padStart(7)} req/s  p50 ${figures.p50_ms.toFixed(3)} ms  p99 ${figures.p99_ms.toFixed(3)} ms  cpu ${figures.cpu_us_per_req} µs/req${figures.errors > 0 ? `  ERRORS ${figures.errors}` : ''}`,
       );
     }
   }
@@ -379,6 +509,23 @@ async function main(): Promise<void> {
   const inProcessFigures = inProcess === undefined ? undefined : summary(results.inproc!);
   const nginxH2 = values.h2 ? summary(results['nginx-h2']!) : undefined;
   const porticoH2 = values.h2 ? summary(results['portico-h2']!) : undefined;
+  const ratio = (a: number, b: number): number => Math.round((a / b) * 1000) / 1000;
+  const routes: Record<string, { nginx: Figures; portico: Figures }> = {};
+  const routeRatios: Record<string, number> = {};
+  for (const kind of kinds.filter((each) => each !== 'plain')) {
+    const key = kind.replace('-', '_');
+    const pair = { nginx: summary(results[`nginx${ROUTES[kind].suffix}`]!), portico: summary(results[`portico${ROUTES[kind].suffix}`]!) };
+    routes[kind] = pair;
+    Object.assign(routeRatios, {
+      [`rps_portico_over_nginx_${key}`]: ratio(pair.portico.rps, pair.nginx.rps),
+      [`p99_portico_over_nginx_${key}`]: ratio(pair.portico.p99_ms, pair.nginx.p99_ms),
+      [`cpu_per_req_portico_over_nginx_${key}`]: ratio(pair.portico.cpu_us_per_req, pair.nginx.cpu_us_per_req),
+      [`rps_portico_${key}_over_plain`]: ratio(pair.portico.rps, porticoFigures.rps),
+      [`cpu_per_req_portico_${key}_over_plain`]: ratio(pair.portico.cpu_us_per_req, porticoFigures.cpu_us_per_req),
+      [`rps_nginx_${key}_over_plain`]: ratio(pair.nginx.rps, nginx.rps),
+      [`cpu_per_req_nginx_${key}_over_plain`]: ratio(pair.nginx.cpu_us_per_req, nginx.cpu_us_per_req),
+    });
+  }
   const ratios = {
     rps_portico_over_nginx: Math.round((porticoFigures.rps / nginx.rps) * 1000) / 1000,
     p99_portico_over_nginx: Math.round((porticoFigures.p99_ms / nginx.p99_ms) * 1000) / 1000,
@@ -389,17 +536,26 @@ async function main(): Promise<void> {
     ...(nginxH2 === undefined || porticoH2 === undefined
       ? {}
       : { rps_portico_over_nginx_h2: Math.round((porticoH2.rps / nginxH2.rps) * 1000) / 1000, cpu_per_req_portico_over_nginx_h2: Math.round((porticoH2.cpu_us_per_req / nginxH2.cpu_us_per_req) * 1000) / 1000 }),
+    ...routeRatios,
   };
   if (values.json) {
-    process.stdout.write(`${JSON.stringify({ direct, nginx, portico: porticoFigures, ...(inProcessFigures ? { inProcess: inProcessFigures } : {}), ...(nginxH2 ? { nginxH2, porticoH2 } : {}), ratios, setup: { threads, connections, seconds, rounds, backend: values.backend, portico: `portico ${porticoArgs.join(' ')}` } })}\n`);
+    process.stdout.write(`${JSON.stringify({ direct, nginx, portico: porticoFigures, ...(inProcessFigures ? { inProcess: inProcessFigures } : {}), ...(nginxH2 ? { nginxH2, porticoH2 } : {}), ...(kinds.length > 1 ? { routes } : {}), ratios, setup: { threads, connections, seconds, rounds, backend: values.backend, routes: kinds, portico: `portico ${porticoArgs.join(' ')}` } })}\n`);
   } else {
     const row = (name: string, f: Figures): string =>
-      `${name.padEnd(10)} ${String(f.rps).padStart(8)} ${f.p50_ms.toFixed(3).padStart(9)} ${f.p99_ms.toFixed(3).padStart(9)} ${String(f.cpu_us_per_req).padStart(11)}${f.errors > 0 ? `  errors ${f.errors}` : ''}`;
-    process.stdout.write(`\n(median of ${rounds} rounds)   req/s    p50 ms    p99 ms  cpu µs/req\n${row('direct', direct)}\n${row('nginx', nginx)}\n${row('portico', porticoFigures)}\n${inProcessFigures ? `${row('inproc', inProcessFigures)}\n` : ''}${nginxH2 && porticoH2 ? `${row('nginx-h2', nginxH2)}   (h2load: mean and max, not p50 and p99)\n${row('portico-h2', porticoH2)}\n` : ''}`);
+      `${name.padEnd(kinds.length > 1 ? 13 : 10)} ${String(f.rps).padStart(8)} ${f.p50_ms.toFixed(3).padStart(9)} ${f.p99_ms.toFixed(3).padStart(9)} ${String(f.cpu_us_per_req).padStart(11)}${f.errors > 0 ? `  errors ${f.errors}` : ''}`;
+    process.stdout.write(`\n(median of ${rounds} rounds)   req/s    p50 ms    p99 ms  cpu µs/req\n${row('direct', direct)}\n${row('nginx', nginx)}\n${row('portico', porticoFigures)}\n${inProcessFigures ? `${row('inproc', inProcessFigures)}\n` : ''}${nginxH2 && porticoH2 ? `${row('nginx-h2', nginxH2)}   (h2load: mean and max, not p50 and p99)\n${row('portico-h2', porticoH2)}\n` : ''}${Object.entries(routes)
+        .map(([kind, pair]) => `${row(`nginx${ROUTES[kind as RouteKind].suffix}`, pair.nginx)}\n${row(`portico${ROUTES[kind as RouteKind].suffix}`, pair.portico)}\n`)
+        .join('')}`);
     process.stdout.write(
       `portico/nginx: ${ratios.rps_portico_over_nginx}x req/s, ${ratios.p99_portico_over_nginx}x p99, ${ratios.cpu_per_req_portico_over_nginx}x CPU per request   (portico/direct ${ratios.rps_portico_over_direct}x, nginx/direct ${ratios.rps_nginx_over_direct}x${ratios.rps_inprocess_over_nginx === undefined ? '' : `, in-process/nginx ${ratios.rps_inprocess_over_nginx}x`})\n`,
     );
     if (ratios.rps_portico_over_nginx_h2 !== undefined) process.stdout.write(`portico/nginx over HTTP/2 (h2c): ${ratios.rps_portico_over_nginx_h2}x req/s, ${ratios.cpu_per_req_portico_over_nginx_h2}x CPU per request\n`);
+    for (const kind of Object.keys(routes)) {
+      const key = kind.replace('-', '_');
+      process.stdout.write(
+        `${kind} route: portico/nginx ${routeRatios[`rps_portico_over_nginx_${key}`]}x req/s, ${routeRatios[`p99_portico_over_nginx_${key}`]}x p99, ${routeRatios[`cpu_per_req_portico_over_nginx_${key}`]}x CPU per request; ${kind}/plain: portico ${routeRatios[`rps_portico_${key}_over_plain`]}x req/s, ${routeRatios[`cpu_per_req_portico_${key}_over_plain`]}x CPU per request (nginx ${routeRatios[`rps_nginx_${key}_over_plain`]}x, ${routeRatios[`cpu_per_req_nginx_${key}_over_plain`]}x)\n`,
+      );
+    }
   }
   portico.kill('SIGTERM');
   await new Promise((done) => portico.on('exit', done));

@@ -34,6 +34,18 @@ export function backendUpstream(host: string, port: number): string {
   return `upstream backend { server ${host}:${port}; keepalive 128; keepalive_requests 100000000; }`;
 }
 
+/** What each proxying location does: HTTP/1.1 keep-alive to the backend with the forwarding headers Portico sets (ingress-nginx sets these too). */
+const PROXY_TO_BACKEND = `proxy_pass http://backend;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host $host;
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+      proxy_set_header X-Real-IP $remote_addr;
+      proxy_set_header X-Forwarded-Proto $scheme;
+      proxy_set_header X-Forwarded-Host $host;
+      proxy_set_header X-Forwarded-Port $server_port;
+      proxy_set_header X-Request-ID $request_id;`;
+
 /**
  * nginx as the proxy, equivalent to Portico's route: one virtual host, HTTP/1.1 keep-alive to the
  * backend, and the same forwarding headers Portico sets (ingress-nginx sets these too). `http2`:
@@ -45,18 +57,72 @@ export function proxyServer(host: string, port: number, vhost: string, http2 = f
     ${http2 && nginxHasHttp2Directive() ? 'http2 on;' : ''}
     server_name ${vhost};
     location / {
-      proxy_pass http://backend;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_set_header Host $host;
-      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-      proxy_set_header X-Real-IP $remote_addr;
-      proxy_set_header X-Forwarded-Proto $scheme;
-      proxy_set_header X-Forwarded-Host $host;
-      proxy_set_header X-Forwarded-Port $server_port;
-      proxy_set_header X-Request-ID $request_id;
+      ${PROXY_TO_BACKEND}
     }
   }`;
+}
+
+/**
+ * nginx's counterpart of an Ingress with `use-regex: "true"`: one case-insensitive regex location
+ * anchored at the start per path (`location ~* "^<path>"`), in the order given (ingress-nginx
+ * writes them longest first, as Portico tries them), each proxying to the backend. A request no
+ * path matches gets 404, as from Portico.
+ */
+export function regexProxyServer(host: string, port: number, vhost: string, paths: readonly string[]): string {
+  const locations = paths.map((path) => `location ~* ${JSON.stringify(`^${path}`)} {\n      ${PROXY_TO_BACKEND}\n    }`).join('\n    ');
+  return `server {
+    listen ${host}:${port};
+    server_name ${vhost};
+    ${locations}
+    location / { return 404; }
+  }`;
+}
+
+/** The upstream block for the auth server: a keep-alive pool, as Portico keeps its auth connections alive. */
+export function authUpstream(host: string, port: number): string {
+  return `upstream auth { server ${host}:${port}; keepalive 64; keepalive_requests 100000000; }`;
+}
+
+/**
+ * nginx's counterpart of an Ingress with `auth-url: http://<host>:<authPort><authPath>`, as
+ * ingress-nginx's template writes it: `auth_request` to an internal location that proxies the
+ * request's head without its body to the auth server, with the X-Original-* fields, then the
+ * request proxied to the backend. The auth upstream is kept alive (ingress-nginx only does so with
+ * `auth-keepalive`; without it every subrequest would open a connection, a cost Portico does not pay).
+ */
+export function authProxyServer(host: string, port: number, vhost: string, authHost: string, authPath: string): string {
+  return `server {
+    listen ${host}:${port};
+    server_name ${vhost};
+    location = /_external-auth {
+      internal;
+      proxy_pass http://auth${authPath};
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_pass_request_body off;
+      proxy_set_header Content-Length "";
+      proxy_set_header Host ${authHost};
+      proxy_set_header X-Original-URL $scheme://$http_host$request_uri;
+      proxy_set_header X-Original-Method $request_method;
+      proxy_set_header X-Sent-From "nginx-ingress-controller";
+      proxy_set_header X-Real-IP $remote_addr;
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+      proxy_set_header X-Auth-Request-Redirect $request_uri;
+    }
+    location / {
+      auth_request /_external-auth;
+      ${PROXY_TO_BACKEND}
+    }
+  }`;
+}
+
+/**
+ * The auth server: `authPath` answers 200 when the request carries `<tokenHeader>: <token>`, 401
+ * otherwise (so the bench can see that the subrequest is made); anything else 404.
+ */
+export function authServer(host: string, port: number, authPath: string, tokenHeader: string, token: string): string {
+  const variable = `$http_${tokenHeader.toLowerCase().replaceAll('-', '_')}`;
+  return `server { listen ${host}:${port}; location = ${authPath} { if (${variable} = ${JSON.stringify(token)}) { return 200; } return 401; } location / { return 404; } }`;
 }
 
 /** Whether this nginx knows `http2 on;` (1.25.1 and later); older ones take `listen … http2` (both serve h2c by prior knowledge on a plain port). */

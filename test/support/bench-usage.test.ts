@@ -14,7 +14,7 @@ function run(script: string, args: readonly string[]): { code: number | null; st
 }
 
 const SCRIPTS: readonly { script: string; name: string; options: readonly string[] }[] = [
-  { script: 'proxy.ts', name: 'bench:proxy', options: ['--rounds', '--duration', '--connections', '--threads', '--backend', '--h2', '--streams', '--in-process', '--bin', '--profile', '--node-flags', '--json'] },
+  { script: 'proxy.ts', name: 'bench:proxy', options: ['--rounds', '--duration', '--connections', '--threads', '--backend', '--h2', '--streams', '--in-process', '--bin', '--profile', '--node-flags', '--routes', '--json'] },
   { script: 'grpc.ts', name: 'bench:grpc', options: ['--rounds', '--duration', '--concurrency', '--channels', '--json'] },
   { script: 'fleet.ts', name: 'bench:fleet', options: ['--ingresses', '--sizes', '--nodes', '--changes', '--workers', '--kind', '--timeout', '--change-timeout', '--cpu-prof', '--json'] },
   { script: 'fleet-stages.ts', name: 'node bench/fleet-stages.ts', options: ['--sizes', '--changes', '--json'] },
@@ -42,6 +42,8 @@ describe('benchmark command lines', () => {
     { script: 'proxy.ts', args: ['--h2', '--streams', '0'], says: 'bench:proxy: --streams must be an integer from 1 to 1000, got "0"' },
     { script: 'proxy.ts', args: ['--backend', 'apache'], says: 'bench:proxy: --backend must be nginx or node, got "apache"' },
     { script: 'proxy.ts', args: ['--bin', '/nonexistent/portico'], says: 'bench:proxy: --bin /nonexistent/portico: no such file' },
+    { script: 'proxy.ts', args: ['--routes', 'plain,ldap'], says: 'bench:proxy: --routes: "ldap" is not a route kind (plain, regex, auth-url)' },
+    { script: 'proxy.ts', args: ['--routes', ''], says: 'bench:proxy: --routes: "" is not a route kind (plain, regex, auth-url)' },
     { script: 'grpc.ts', args: ['--duration', '1e9'], says: 'bench:grpc: --duration must be an integer from 1 to 3600, got "1e9"' },
     { script: 'grpc.ts', args: ['stray'], says: "bench:grpc: Unexpected argument 'stray'" },
     { script: 'fleet.ts', args: ['--nodes', '99999'], says: 'bench:fleet: --nodes must be an integer from 1 to 1000, got "99999"' },
