@@ -132,6 +132,23 @@ function cleanup(): void {
   tmp = undefined;
 }
 
+/**
+ * Ends every child (SIGTERM, SIGKILL after 5 s), waits until each has exited, then removes the
+ * temporary directory: an exiting nginx still writes into it (its error log, temp paths), so
+ * removing it at once used to leave it behind.
+ */
+async function shutdown(): Promise<void> {
+  const running = [...children].filter((child) => child.exitCode === null && child.signalCode === null);
+  const exited = running.map((child) => new Promise<void>((done) => child.once('exit', () => done())));
+  for (const child of running) child.kill('SIGTERM');
+  const timer = setTimeout(() => {
+    for (const child of running) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  }, 5000);
+  await Promise.all(exited);
+  clearTimeout(timer);
+  cleanup();
+}
+
 function cleanUpOnExit(): void {
   process.on('exit', cleanup);
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
@@ -557,11 +574,13 @@ async function main(): Promise<void> {
       );
     }
   }
-  portico.kill('SIGTERM');
-  await new Promise((done) => portico.on('exit', done));
-  inProcess?.kill('SIGTERM');
-  cleanup();
 }
 
 if (process.argv[2] === '--serve-portico') await servePortico(Number(process.argv[3]), Number(process.argv[4]));
-else await main();
+else {
+  try {
+    await main();
+  } finally {
+    await shutdown();
+  }
+}
