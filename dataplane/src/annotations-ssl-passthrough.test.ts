@@ -201,9 +201,15 @@ describe('ssl-passthrough (ingress-nginx e2e: sslpassthrough.go) through the rea
   });
 
   it('a backend that is down: the client connection is closed (no handshake), and counted', async () => {
+    const metric = (outcome: string): number => plane.metrics.families().find((family) => family.name === 'portico_tls_passthrough_connections_total')?.samples.find((sample) => sample.labels.outcome === outcome)?.value ?? -1;
     const failed = passthroughStats.failed;
+    const failedMetric = metric('failed');
+    const splicedMetric = metric('spliced');
+    expect(splicedMetric).toBeGreaterThan(0);
     await expect(tlsConnect('down.test')).rejects.toThrow();
     expect(passthroughStats.failed).toBeGreaterThan(failed);
+    expect(metric('failed')).toBe(failedMetric + 1);
+    expect(metric('spliced')).toBe(splicedMetric);
   });
 
   it('an endpoint that refuses the connection is reported and another one is tried (no byte was sent to it): every connection reaches the live one', async () => {

@@ -187,7 +187,7 @@ export class DataPlane {
     let https: NetServer | undefined;
     let onHttps: ((socket: Socket) => void) | undefined;
     const spliced = new Set<Socket>();
-    const passthroughSettings = () => ({ connectTimeoutMs: proxy.settings.connectTimeoutMs, idleTimeoutMs: proxy.settings.tunnelIdleTimeoutMs, tcpKeepAliveMs: proxy.settings.tcpKeepAliveMs, addressPolicy: proxy.pool.options.addressPolicy });
+    const passthroughSettings = () => ({ counted: (outcome: 'spliced' | 'failed') => metrics.countPassthrough(outcome), connectTimeoutMs: proxy.settings.connectTimeoutMs, idleTimeoutMs: proxy.settings.tunnelIdleTimeoutMs, tcpKeepAliveMs: proxy.settings.tcpKeepAliveMs, addressPolicy: proxy.pool.options.addressPolicy });
     if (options.httpsPort !== undefined) {
       // One TLS server per scope and per "asks for a client certificate": certificates are chosen by SNI within the scope first.
       const tlsServers = new Map<string, ReturnType<typeof createTlsServer>>();

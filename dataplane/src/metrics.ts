@@ -6,6 +6,8 @@
  */
 import { REFUSED_REASONS } from './admission.ts';
 import type { RefusedReason } from './admission.ts';
+import type { PassthroughOutcome } from './passthrough.ts';
+import { PASSTHROUGH_OUTCOMES } from './passthrough.ts';
 import type { Router } from './router.ts';
 import type { AddressClass } from '@portico/control/snapshot/address';
 import type { ClientProtocol } from './seam.ts';
@@ -58,6 +60,8 @@ export class ProxyMetrics {
   activeConnections = 0;
   /** Connections refused or closed early, by reason (REFUSED_REASONS order). */
   readonly #refused = new Float64Array(REFUSED_REASONS.length);
+  /** ssl-passthrough connections: spliced to an endpoint, or closed because none could be connected to. */
+  readonly #passthrough = new Float64Array(PASSTHROUGH_OUTCOMES.length);
   /** Requests not sent to an endpoint because of its address, by address class. */
   readonly #endpointRefused = new Map<AddressClass, number>();
   readonly #router: Router;
@@ -72,6 +76,12 @@ export class ProxyMetrics {
 
   constructor(router: Router) {
     this.#router = router;
+  }
+
+  /** Counts an ssl-passthrough connection, spliced or given up. */
+  countPassthrough(outcome: PassthroughOutcome): void {
+    const index = PASSTHROUGH_OUTCOMES.indexOf(outcome);
+    this.#passthrough[index] = (this.#passthrough[index] as number) + 1;
   }
 
   /** Counts a connection refused, evicted or failed in its TLS handshake. */
@@ -163,6 +173,13 @@ export class ProxyMetrics {
         type: 'counter',
         merge: 'sum',
         samples: REFUSED_REASONS.map((reason, index) => ({ suffix: '', labels: { reason }, value: this.#refused[index] as number })),
+      },
+      {
+        name: 'portico_tls_passthrough_connections_total',
+        help: 'TLS connections of ssl-passthrough hosts: spliced to an endpoint without termination (spliced), or closed because no endpoint could be connected to or the address policy refused it (failed); summed over workers.',
+        type: 'counter',
+        merge: 'sum',
+        samples: PASSTHROUGH_OUTCOMES.map((outcome, index) => ({ suffix: '', labels: { outcome }, value: this.#passthrough[index] as number })),
       },
       {
         name: 'portico_endpoint_address_refused_total',

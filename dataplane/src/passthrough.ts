@@ -18,8 +18,14 @@ import type { EndpointAddressPolicy } from './upstream/address-policy.ts';
 import { connectEndpoint } from './upstream/connect.ts';
 import type { ProxyDecision, Router } from './router.ts';
 
+/** How a passed-through connection ended up, in metric label order. */
+export type PassthroughOutcome = 'spliced' | 'failed';
+export const PASSTHROUGH_OUTCOMES: readonly PassthroughOutcome[] = ['spliced', 'failed'];
+
 /** The timeouts and policy a splice runs with. */
 export interface PassthroughSettings {
+  /** Hears of each connection spliced or given up (metrics). */
+  readonly counted?: (outcome: PassthroughOutcome) => void;
   readonly connectTimeoutMs: number;
   readonly idleTimeoutMs: number;
   readonly tcpKeepAliveMs: number;
@@ -28,6 +34,11 @@ export interface PassthroughSettings {
 
 /** What happened to passed-through connections so far (per process), for tests and logs. */
 export const passthroughStats = { spliced: 0, failed: 0 };
+
+function countFailed(settings: PassthroughSettings): void {
+  passthroughStats.failed++;
+  settings.counted?.('failed');
+}
 
 /**
  * The endpoint for a passed-through connection to `entry.host`: the decision for `/` on the
@@ -54,7 +65,7 @@ export const MAX_PASSTHROUGH_TRIES = 3;
 export function splicePassthrough(client: Socket, entry: PassthroughHost, router: Router, settings: PassthroughSettings, open: Set<Socket>): void {
   const first = passthroughEndpoint(router, entry);
   if (first === undefined) {
-    passthroughStats.failed++;
+    countFailed(settings);
     client.destroy();
     return;
   }
@@ -72,7 +83,7 @@ export function splicePassthrough(client: Socket, entry: PassthroughHost, router
   const attempt = (decision: ProxyDecision, tried: number[]): void => {
     if (client.destroyed) return;
     if (settings.addressPolicy?.check(decision.endpointKey, decision.address) !== undefined) {
-      passthroughStats.failed++;
+      countFailed(settings);
       close();
       return;
     }
@@ -86,7 +97,7 @@ export function splicePassthrough(client: Socket, entry: PassthroughHost, router
       router.reportFailure(decision.endpointKey);
       const next = tried.length + 1 < MAX_PASSTHROUGH_TRIES ? router.retryPick(decision, tried) : undefined;
       if (next === undefined) {
-        passthroughStats.failed++;
+        countFailed(settings);
         close();
       } else attempt(next, [...tried, decision.endpointId]);
     };
@@ -96,6 +107,7 @@ export function splicePassthrough(client: Socket, entry: PassthroughHost, router
       clearTimeout(connectTimer);
       router.reportSuccess(decision.endpointKey);
       passthroughStats.spliced++;
+      settings.counted?.('spliced');
       // A socket's timeout is re-armed by its reads and its writes: each side's fires only after a silence both ways.
       client.setTimeout(settings.idleTimeoutMs, close);
       socket.setTimeout(settings.idleTimeoutMs, close);
