@@ -137,6 +137,10 @@ interface RunResult {
   /** The same probe while every node takes its first (full) sync. */
   api_probe_first_sync_ms: Summary;
   api_probe_failures: number;
+  /** Per change, the longest the control event loop went without a turn (prom-client's monitorEventLoopDelay max, reset by each scrape), ms. */
+  control_loop_block_ms: Summary;
+  /** The same over every node's first (full) sync. */
+  control_loop_block_first_sync_ms: number;
   traffic_probe_idle_ms: Summary;
   traffic_probe_during_changes_ms: Summary;
 }
@@ -228,6 +232,14 @@ async function runOnce(ingresses: number, deadline: number): Promise<RunResult> 
     return stall;
   };
 
+  // The control event loop's longest block since the last scrape of the control API's /metrics
+  // (prom-client's nodejs_eventloop_lag_max_seconds: monitorEventLoopDelay, reset when read).
+  const loopBlock = async (): Promise<number> => {
+    const answer = await httpCall(agent, apiPort, { path: '/metrics', keepBody: true, timeoutMs: 10_000 });
+    const match = /^portico_control_nodejs_eventloop_lag_max_seconds(?:\{[^}]*\})? (\S+)$/m.exec(answer.body!.toString());
+    return match === null ? Number.NaN : Number(match[1]) * 1000;
+  };
+
   const result: RunResult = {
     ingresses,
     routes: ingresses * 3,
@@ -258,6 +270,8 @@ async function runOnce(ingresses: number, deadline: number): Promise<RunResult> 
     api_probe_ms: summarize([]),
     api_probe_first_sync_ms: summarize([]),
     api_probe_failures: 0,
+    control_loop_block_ms: summarize([]),
+    control_loop_block_first_sync_ms: Number.NaN,
     traffic_probe_idle_ms: summarize([]),
     traffic_probe_during_changes_ms: summarize([]),
   };
@@ -278,12 +292,14 @@ async function runOnce(ingresses: number, deadline: number): Promise<RunResult> 
 
     const syncStart = performance.now();
     apiProbe = new Probe(async () => (await httpCall(agent, apiPort, { path: '/v1/nodes', headers: auth, timeoutMs: 60_000 })).status === 200, 100);
+    await loopBlock().catch(() => undefined);
     fleet.start();
     const first = await fleet.waitAllAcked(version, Math.max(0, Math.min(CHANGE_TIMEOUT_MS, deadline - performance.now())));
     if (!first.complete) throw new Error(`only ${first.times.size}/${NODES} nodes ACKed the first version within the time allowed (last error: ${fleet.lastError ?? 'none'})`);
     result.first_sync_all_nodes_ms = ms(syncStart);
     result.first_sync_bytes_per_node = fleet.counters.bodyBytes / NODES;
     result.api_probe_first_sync_ms = summarize(apiProbe.between(syncStart, performance.now()));
+    result.control_loop_block_first_sync_ms = await loopBlock().catch(() => Number.NaN);
 
     const workers = childPids(child.pid!);
     trafficProbe = new Probe(async () => (await httpCall(agent, httpPort, { path: '/', headers: { Host: 'fleet-probe.invalid' }, timeoutMs: 60_000 })).status === 404, 20);
@@ -304,6 +320,7 @@ async function runOnce(ingresses: number, deadline: number): Promise<RunResult> 
     const served: number[] = [];
     const stalls: number[] = [];
     const allAcked: number[] = [];
+    const loopBlocks: number[] = [];
     const nodeAcks: number[] = [];
     const cpu = { control: 0, worker: 0 };
     const bytesBefore = fleet.counters.bodyBytes;
@@ -316,6 +333,7 @@ async function runOnce(ingresses: number, deadline: number): Promise<RunResult> 
         result.incomplete = `--timeout reached after ${change} of ${CHANGES} changes`;
         break;
       }
+      await loopBlock().catch(() => undefined); // resets the max: what follows is this change's
       const controlTicks = cpuTicks(child.pid!);
       const workerTicks = sum(workers);
       const before: string = version;
@@ -363,6 +381,8 @@ async function runOnce(ingresses: number, deadline: number): Promise<RunResult> 
       // Read after the CPU figures: a /metrics scrape is not part of the change.
       const stall = await swapStall().catch(() => undefined);
       if (stall !== undefined && !Number.isNaN(stall.last)) stalls.push(stall.last);
+      const block = await loopBlock().catch(() => Number.NaN);
+      if (!Number.isNaN(block)) loopBlocks.push(block);
       result.changes_done = change + 1;
       if (!values.json && (change + 1) % 5 === 0) log(`  ${change + 1}/${CHANGES} changes served everywhere`);
       // A short pause, so each change starts from a settled system.
@@ -373,6 +393,7 @@ async function runOnce(ingresses: number, deadline: number): Promise<RunResult> 
     result.edit_to_published_ms = summarize(published);
     result.edit_to_served_ms = summarize(served);
     result.swap_stall_ms = summarize(stalls);
+    result.control_loop_block_ms = summarize(loopBlocks);
     result.edit_to_all_acked_ms = summarize(allAcked);
     result.edit_to_node_ack_ms = summarize(nodeAcks);
     result.control_cpu_ms_per_change = ticksToMs(cpu.control) / done;
@@ -423,6 +444,7 @@ function printRun(r: RunResult): void {
   log(`  control RSS: idle ${MiB(r.control_rss_idle_bytes)}, peak during changes ${Number.isNaN(r.control_rss_peak_during_changes_bytes) ? 'n/a' : MiB(r.control_rss_peak_during_changes_bytes)}, peak through start-up and first sync ${MiB(r.control_rss_peak_startup_bytes)}`);
   if (!inProcess) log(`  data-plane workers' RSS (sum): idle ${MiB(r.worker_rss_idle_bytes)}, peak ${MiB(r.worker_rss_peak_bytes)}`);
   log(`  API responsiveness, GET /v1/nodes every 100 ms during changes: ${line(r.api_probe_ms)}; during the first sync: ${line(r.api_probe_first_sync_ms)}; failed probes: ${r.api_probe_failures}`);
+  log(`  control event loop, longest block per change: ${line(r.control_loop_block_ms)}; during the first sync: ${num(r.control_loop_block_first_sync_ms)} ms`);
   log(`  traffic-port 404 every 20 ms (the data plane's stall as a request sees it${inProcess ? ', on the control process\'s event loop' : ''}): idle ${line(r.traffic_probe_idle_ms)}; during changes ${line(r.traffic_probe_during_changes_ms)}`);
   const kinds = Object.entries(r.sync_error_kinds).slice(0, 3);
   if (kinds.length > 0) log(`  failed node requests, most frequent first: ${kinds.map(([kind, n]) => `${n}× ${kind}`).join('; ')}`);

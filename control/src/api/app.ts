@@ -28,6 +28,11 @@ export interface ControlApi {
   readonly nodes: NodeRegistry;
   /** The OpenAPI 3.1 document (also served at /openapi.json). */
   readonly openapi: Record<string, unknown>;
+  /**
+   * Resolves once the long-polls answered by the last publish have been written (their delta
+   * encoded, every answer's turn come): a local data plane loads after them (standalone).
+   */
+  answered(): Promise<void>;
 }
 
 /** Builds the control API. Never throws for a request; see ApiOptions for what it needs. */
@@ -75,7 +80,8 @@ export function createApp(options: ApiOptions): ControlApi {
 
   registerRoutes(app, spec, options);
   registerSnapshots(app, spec, options);
-  const feed = registerSync(app, spec, options, nodes);
+  const sync = registerSync(app, spec, options, nodes);
+  const feed = sync.feed;
   metrics.trackSync(() => ({ encodes: { full: feed.stats.fullEncodes, delta: feed.stats.deltaEncodes }, versions: options.history.kept(), retainedBytes: options.history.retainedBytes }));
   spec.methodNotAllowed(app);
 
@@ -94,7 +100,7 @@ export function createApp(options: ApiOptions): ControlApi {
       throw new ApiError('PORTICO_E_BAD_REQUEST', 'method not allowed here; allowed: GET', { status: 405 });
     });
   }
-  return { app, nodes, openapi };
+  return { app, nodes, openapi, answered: sync.answered };
 }
 
 /** Documents the unauthenticated health endpoints (they live in health.ts as plain Hono routes). */

@@ -44,10 +44,65 @@ function remoteAddress(c: Context): string | undefined {
 }
 
 /** Registers /v1/sync and /v1/nodes; returns the feed that encodes the sync bodies (for its figures). */
-export function registerSync(app: Hono<ApiEnv>, spec: ApiSpec, options: ApiOptions, nodes: NodeRegistry): SyncFeed {
+/** Long-poll answers written per turn of the event loop when one publish answers many nodes. */
+const ANSWERS_PER_TURN = 20;
+
+/**
+ * Lets waiting answers go out `perTurn` at a time, one batch per turn of the event loop: a publish
+ * that answers 100 long-polls does not write all 100 responses in one task, so a request that
+ * arrives meanwhile (GET /v1/nodes, an ACK) is served between two batches.
+ */
+export class AnswerTurns {
+  private readonly waiting: (() => void)[] = [];
+  private readonly idleWaiters: (() => void)[] = [];
+  private scheduled = false;
+  private readonly perTurn: number;
+
+  constructor(perTurn: number) {
+    this.perTurn = perTurn;
+  }
+
+  /** Resolves when this answer's turn comes. */
+  next(): Promise<void> {
+    return new Promise((resolve) => {
+      this.waiting.push(resolve);
+      if (!this.scheduled) {
+        this.scheduled = true;
+        setImmediate(this.drain);
+      }
+    });
+  }
+
+  /** Resolves one turn after the last queued answer was let go (at once when none waits). */
+  idle(): Promise<void> {
+    if (!this.scheduled) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private readonly drain = (): void => {
+    for (const resolve of this.waiting.splice(0, this.perTurn)) resolve();
+    if (this.waiting.length > 0) {
+      setImmediate(this.drain);
+      return;
+    }
+    this.scheduled = false;
+    const idle = this.idleWaiters.splice(0);
+    if (idle.length > 0) setImmediate(() => idle.forEach((resolve) => resolve()));
+  };
+}
+
+/** The sync feed, and a promise of the moment every long-poll a publish answered has been written. */
+export interface SyncAnswers {
+  readonly feed: SyncFeed;
+  /** Resolves once the delta bodies being encoded are done and every answer waiting for its turn went out. */
+  answered(): Promise<void>;
+}
+
+export function registerSync(app: Hono<ApiEnv>, spec: ApiSpec, options: ApiOptions, nodes: NodeRegistry): SyncAnswers {
   const { history, auth } = options;
   const limit = Math.min(options.syncTimeoutMs ?? MAX_SYNC_TIMEOUT_MS, MAX_SYNC_TIMEOUT_MS);
   const feed = new SyncFeed(history, options.bundleCompiler);
+  const turns = new AnswerTurns(ANSWERS_PER_TURN);
 
   spec.define(
     app,
@@ -77,6 +132,7 @@ export function registerSync(app: Hono<ApiEnv>, spec: ApiSpec, options: ApiOptio
       // A data plane that accepts compiled chunks gets them beside the JSON (snapshot/bundle-wire.ts).
       const format = (c.req.header('accept') ?? '').includes(BUNDLE_MEDIA_TYPE) ? 'bundle' : 'json';
       const body = await feed.body(query.known, published, query.delta !== '0', format);
+      await turns.next();
       const gzip = /\bgzip\b/i.test(c.req.header('accept-encoding') ?? '');
       const headers: Record<string, string> = { 'Content-Type': format === 'bundle' ? BUNDLE_MEDIA_TYPE : 'application/json', Vary: 'Accept, Accept-Encoding', ETag: etagHeader(body.version), 'Cache-Control': 'no-store', 'X-Portico-Change': body.change };
       if (gzip) return c.body(new Uint8Array(body.gzip.buffer as ArrayBuffer, body.gzip.byteOffset, body.gzip.byteLength), 200, { ...headers, 'Content-Encoding': 'gzip' });
@@ -117,5 +173,11 @@ export function registerSync(app: Hono<ApiEnv>, spec: ApiSpec, options: ApiOptio
       return c.json({ current: current ?? null, rollout: nodes.rollout(current), nodes: nodes.list() });
     },
   );
-  return feed;
+  return {
+    feed,
+    answered: async () => {
+      await feed.settled();
+      await turns.idle();
+    },
+  };
 }

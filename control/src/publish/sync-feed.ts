@@ -110,6 +110,8 @@ export class SyncFeed {
   /** Compiles the table chunks `bundle` bodies carry (each host once). */
   private readonly shipper: BundleShipper;
   private readonly deltas = new Map<string, Promise<SyncBody>>();
+  /** Delta bodies being encoded right now. */
+  private readonly encoding = new Set<Promise<SyncBody>>();
   /** Bodies encoded so far (for tests and metrics): a second node asking the same costs nothing. */
   readonly stats = { fullEncodes: 0, deltaEncodes: 0 };
 
@@ -156,12 +158,24 @@ export class SyncFeed {
   /** A delta body; with `target` (the bundle format), plus the compiled chunks of the hosts it sets. */
   private deltaBody(delta: SnapshotDelta, target: Snapshot | undefined): Promise<SyncBody> {
     this.stats.deltaEncodes++;
-    return encoded(onlyEndpointSets(delta) ? 'endpoints' : 'delta', delta.version, async () => {
+    const body = encoded(onlyEndpointSets(delta) ? 'endpoints' : 'delta', delta.version, async () => {
+      // Not in the task that published the version (the rebuild): encoding it (the bundle format
+      // compiles the version's table) is a task of its own, and requests waiting meanwhile get a turn.
+      await yieldToLoop();
       const raw = Buffer.from(JSON.stringify({ type: 'delta', ...delta, ...(target === undefined ? {} : { bundle: this.shipper.ship(target, delta.hosts.set) }) }));
-      // A small delta (the common one) is zipped at once: the waiting nodes are answered in the tick
-      // that published it, before anything else (a local data plane's load) takes the event loop.
+      // A small delta (the common one) is zipped at once, in the same task: the waiting nodes are
+      // answered next (a local data plane waits for them: `settled()`).
       if (raw.length < KEEP_RAW_BELOW) return { gzip: gzipSync(raw), raw };
       return { gzip: await gzipAsync(raw) };
     });
+    this.encoding.add(body);
+    const done = () => this.encoding.delete(body);
+    body.then(done, done);
+    return body;
+  }
+
+  /** Resolves once every delta body being encoded now is done (encoded or failed). */
+  async settled(): Promise<void> {
+    await Promise.allSettled([...this.encoding]);
   }
 }

@@ -122,6 +122,8 @@ ${SERVING_HELP}
       const failed = new Promise<Error>((resolve) => (fail = resolve));
       // The sources debounce their own bursts (the watcher 10 ms after a file event): the loop only
       // coalesces what arrives together, so an edit is not held back twice.
+      // Set once the API exists (a rebuild may run before: nothing is waiting then).
+      let answered: () => Promise<void> = async () => undefined;
       const loop = new RebuildLoop({
         debounceMs: 1,
         maxDelayMs: 300,
@@ -135,8 +137,10 @@ ${SERVING_HELP}
             const skipped = skippedForClass(state, selection);
             if (skipped.count > 0) logger.debug({ skipped: skipped.count, examples: skipped.examples }, 'Ingresses skipped: their class is not served by Portico');
           }
-          // The long-polls this publish answered go out first: loading the local data plane takes the event loop.
+          // The long-polls this publish answered go out first (their delta encoded, their answers
+          // written a few per turn): loading the local data plane takes the event loop.
           await yieldToLoop();
+          await answered();
           try {
             const changes = history.current()!.changes;
             if (changes !== undefined && onlyEndpointsChanged(changes) && traffic.version === changes.from) await traffic.loadEndpoints(snapshot);
@@ -195,6 +199,7 @@ ${SERVING_HELP}
         bundleCompiler: compiler,
         ...(serving.httpsPort === undefined ? {} : { httpsPort: serving.advertisedHttpsPort ?? serving.httpsPort }),
       });
+      answered = api.answered;
       const apiServer = serve({ fetch: api.app.fetch, hostname: apiAddress, port: apiPort });
       started.push(() => apiServer.close());
       await new Promise<void>((resolve, reject) => {
