@@ -144,7 +144,8 @@ describe('the test cluster gives pods what the Gateway API conformance manifests
     await kc(['-n', ns, 'create', 'secret', 'tls', 'tls-checks-certificate', '--cert', join(work!, 'tls.crt'), '--key', join(work!, 'tls.key')]);
     await kc(['-n', ns, 'rollout', 'status', 'deployment/tls-backend', '--timeout=60s']);
     const [pod] = await pods(ns, 'app=tls-backend');
-    const served = await new Promise<X509Certificate>((resolve, reject) => {
+    // The pod has no readiness probe: Running says the process started, not that it listens yet.
+    const served = await eventually(() => new Promise<X509Certificate>((resolve, reject) => {
       const socket = connect({ host: pod!.status.podIP!, port: 8443, servername: 'abc.example.com', rejectUnauthorized: false, timeout: 5_000 }, () => {
         const cert = socket.getPeerX509Certificate();
         socket.destroy();
@@ -153,7 +154,7 @@ describe('the test cluster gives pods what the Gateway API conformance manifests
       });
       socket.once('timeout', () => socket.destroy(new Error('TLS handshake timed out')));
       socket.once('error', reject);
-    });
+    }), 20_000, `tls-backend serving HTTPS on ${pod!.status.podIP}:8443`);
     expect(served.fingerprint256).toBe(new X509Certificate(readFileSync(join(work!, 'tls.crt'))).fingerprint256);
     // The mount lives in the container's own mount namespace only.
     expect(existsSync('/etc/secret-volume')).toBe(false);
