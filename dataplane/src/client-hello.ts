@@ -10,6 +10,7 @@
  * unreadable ClientHello is terminated here, never spliced.
  */
 import type { Socket } from 'node:net';
+import { peekAhead } from './peek.ts';
 
 /** Largest TLS record payload (RFC 8446 5.1: 2^14, plus the 256 bytes compression or padding may add). */
 const MAX_RECORD = 16_384 + 256;
@@ -63,25 +64,11 @@ export function serverNameOf(record: Buffer): string {
  * server name ('' for none).
  */
 export function sniffServerName(socket: Socket, timeoutMs: number, then: (servername: string) => void): void {
-  let seen: Buffer | undefined;
-  const timer = setTimeout(() => socket.destroy(), timeoutMs);
-  const done = (servername: string): void => {
-    clearTimeout(timer);
-    socket.off('data', onData);
-    socket.off('close', onClose);
-    socket.pause();
-    if (seen !== undefined) socket.unshift(seen);
-    then(servername);
-  };
-  const onData = (chunk: Buffer): void => {
-    seen = seen === undefined ? chunk : Buffer.concat([seen, chunk]);
-    if (seen[0] !== HANDSHAKE) return done('');
-    if (seen.length < 5) return;
+  peekAhead(socket, timeoutMs, (seen) => {
+    if (seen[0] !== HANDSHAKE) return '';
+    if (seen.length < 5) return undefined;
     const length = seen.readUInt16BE(3);
-    if (length > MAX_RECORD) return done('');
-    if (seen.length >= 5 + length) done(serverNameOf(seen));
-  };
-  const onClose = (): void => clearTimeout(timer);
-  socket.on('data', onData);
-  socket.on('close', onClose);
+    if (length > MAX_RECORD) return '';
+    return seen.length >= 5 + length ? serverNameOf(seen) : undefined;
+  }, then);
 }

@@ -26,6 +26,7 @@ import type { RouterOptions } from './router.ts';
 import type { KeyPair, TlsPolicy } from './tls.ts';
 import { CertificateStore, clientTlsOf, generateDefaultCertificate } from './tls.ts';
 import { sniffServerName } from './client-hello.ts';
+import { peekAhead } from './peek.ts';
 import { splicePassthrough } from './passthrough.ts';
 import { TrustedProxies } from './trusted.ts';
 import { plainLocalAddress, scopeLabel } from '@portico/control/snapshot/scope';
@@ -42,26 +43,14 @@ const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
  * client that sends nothing conclusive within `timeoutMs` is closed.
  */
 function sniffPreface(socket: Socket, timeoutMs: number, then: (http2: boolean) => void): void {
-  let seen: Buffer | undefined;
-  const timer = setTimeout(() => socket.destroy(), timeoutMs);
-  const done = (http2: boolean): void => {
-    clearTimeout(timer);
-    socket.off('data', onData);
-    socket.off('close', onClose);
-    socket.pause();
-    if (seen !== undefined) socket.unshift(seen);
+  peekAhead(socket, timeoutMs, (seen) => {
+    const length = Math.min(seen.length, PREFACE.length);
+    if (seen.compare(PREFACE, 0, length, 0, length) !== 0) return false;
+    return seen.length >= PREFACE.length ? true : undefined;
+  }, (http2) => {
     then(http2);
     if (!http2) socket.resume();
-  };
-  const onData = (chunk: Buffer): void => {
-    seen = seen === undefined ? chunk : Buffer.concat([seen, chunk]);
-    const length = Math.min(seen.length, PREFACE.length);
-    if (seen.compare(PREFACE, 0, length, 0, length) !== 0) done(false);
-    else if (seen.length >= PREFACE.length) done(true);
-  };
-  const onClose = (): void => clearTimeout(timer);
-  socket.on('data', onData);
-  socket.on('close', onClose);
+  });
 }
 
 /** Where and how one data plane listens. */
