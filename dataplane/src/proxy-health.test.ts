@@ -45,7 +45,8 @@ async function poisonedBackend(name: string): Promise<number> {
 async function proxyFor(endpoints: number[], health: HealthOptions) {
   const router = new Router({ health });
   router.load(snapshotOf([{ host: 'svc.test', routes: [{ path: '/', endpoints }] }]));
-  const proxy = await startProxy(router, { readTimeoutMs: 200 });
+  // Short enough for the /slow requests, long enough that a loaded machine's 200 is not a 504.
+  const proxy = await startProxy(router, { readTimeoutMs: 1_000 });
   cleanups.push(async () => {
     await proxy.close();
     router.close();
