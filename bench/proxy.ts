@@ -221,33 +221,30 @@ net.createServer((socket) => {
   return track(spawn(process.execPath, ['-e', source], { stdio: ['ignore', 'ignore', 'pipe'] }), 'node-backend');
 }
 
+/** One `--routes` Ingress in namespace bench: `name` with the one `annotation` (`key: value`), `host` routed by `http` (the rule's YAML after `http:`). */
+function ingressManifest(name: string, annotation: string, host: string, http: string): string {
+  return `---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: { name: ${name}, namespace: bench, annotations: { ${annotation} } }
+spec:
+  rules:
+    - host: ${host}
+      http:${http}
+`;
+}
+
 /** The `--routes` Ingresses beside the plain one: regex paths on their host, and auth-url to the auth server. */
 function routeManifests(kinds: readonly RouteKind[], authPort: number): string {
   const backend = '{ service: { name: bench, port: { number: 80 } } }';
   let text = '';
   if (kinds.includes('regex')) {
     const paths = REGEX_PATHS.map((path) => `\n          - { path: '${path}', pathType: ImplementationSpecific, backend: ${backend} }`).join('');
-    text += `---
-apiVersion: networking.k8s.io/v1
-kind: Ingress
-metadata: { name: bench-regex, namespace: bench, annotations: { nginx.ingress.kubernetes.io/use-regex: "true" } }
-spec:
-  rules:
-    - host: ${ROUTES.regex.vhost}
-      http:
-        paths:${paths}
-`;
+    text += ingressManifest('bench-regex', 'nginx.ingress.kubernetes.io/use-regex: "true"', ROUTES.regex.vhost, `\n        paths:${paths}`);
   }
   if (kinds.includes('auth-url')) {
-    text += `---
-apiVersion: networking.k8s.io/v1
-kind: Ingress
-metadata: { name: bench-auth, namespace: bench, annotations: { nginx.ingress.kubernetes.io/auth-url: "http://${HOST}:${authPort}${AUTH_PATH}" } }
-spec:
-  rules:
-    - host: ${ROUTES['auth-url'].vhost}
-      http: { paths: [{ path: /, pathType: Prefix, backend: ${backend} }] }
-`;
+    const url = `http://${HOST}:${authPort}${AUTH_PATH}`;
+    text += ingressManifest('bench-auth', `nginx.ingress.kubernetes.io/auth-url: "${url}"`, ROUTES['auth-url'].vhost, ` { paths: [{ path: /, pathType: Prefix, backend: ${backend} }] }`);
   }
   return text;
 }
