@@ -48,8 +48,12 @@ export interface DigestCredentials {
   readonly count: number;
 }
 
-const isTchar = (code: number): boolean =>
-  (code >= 0x30 && code <= 0x39) || (code >= 0x41 && code <= 0x5a) || (code >= 0x61 && code <= 0x7a) || (code > 0x20 && code < 0x7f && "!#$%&'*+-.^_`|~".includes(String.fromCharCode(code)));
+/** 1 at the char codes of `tchar` (RFC 9110 §5.6.2); built once, so the per-request scan allocates nothing. */
+const TCHAR = new Uint8Array(0x80);
+for (let code = 0x21; code < 0x7f; code++) {
+  if ((code >= 0x30 && code <= 0x39) || (code >= 0x41 && code <= 0x5a) || (code >= 0x61 && code <= 0x7a) || "!#$%&'*+-.^_`|~".includes(String.fromCharCode(code))) TCHAR[code] = 1;
+}
+const isTchar = (code: number): boolean => TCHAR[code] === 1;
 /** qdtext (RFC 9110): HTAB, SP, VCHAR but `"` and `\`, obs-text. */
 const isQdtext = (code: number): boolean => code === 0x09 || (code >= 0x20 && code !== 0x22 && code !== 0x5c && code !== 0x7f && code <= 0xff);
 /** What may follow `\` in a quoted-pair: HTAB, SP, VCHAR, obs-text. */
