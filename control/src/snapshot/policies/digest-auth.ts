@@ -342,7 +342,8 @@ export class DigestAuthGate {
     if (use === 'replay') return fail();
     if (use === 'stale') return { kind: 'challenge', stale: true };
     this.#failures.succeeded(client);
-    const rspauth = md5(`${ha1}:${credentials.nonce}:${credentials.nc}:${credentials.cnonce}:auth:${md5(`:${credentials.uri}`)}`);
+    // rspauth is the response computed with an empty method (RFC 7616 §3.5).
+    const rspauth = digestResponse(ha1, '', credentials);
     return { kind: 'allow', info: `qop=auth, rspauth="${rspauth}", cnonce=${quote(credentials.cnonce)}, nc=${credentials.nc}` };
   }
 }
