@@ -158,11 +158,6 @@ export class CertificateStore {
     return undefined;
   }
 
-  /** Whether some host of the snapshot asks clients for a certificate (only then are ClientHellos read ahead). */
-  get asksAnyClient(): boolean {
-    return this.asking.size !== 0;
-  }
-
   /** Whether ClientHellos must be read ahead: some host asks for a client certificate or is passed through. */
   get readsClientHello(): boolean {
     return this.asking.size !== 0 || this.passthrough.size !== 0;
