@@ -28,6 +28,7 @@ import { CertificateStore, clientTlsOf, generateDefaultCertificate } from './tls
 import { sniffServerName } from './client-hello.ts';
 import { peekAhead } from './peek.ts';
 import { splicePassthrough } from './passthrough.ts';
+import type { PassthroughOutcome, PassthroughSettings } from './passthrough.ts';
 import { TrustedProxies } from './trusted.ts';
 import { plainLocalAddress, scopeLabel } from '@portico/control/snapshot/scope';
 
@@ -176,7 +177,7 @@ export class DataPlane {
     let https: NetServer | undefined;
     let onHttps: ((socket: Socket) => void) | undefined;
     const spliced = new Set<Socket>();
-    const passthroughSettings = () => ({ counted: (outcome: 'spliced' | 'failed') => metrics.countPassthrough(outcome), connectTimeoutMs: proxy.settings.connectTimeoutMs, idleTimeoutMs: proxy.settings.tunnelIdleTimeoutMs, tcpKeepAliveMs: proxy.settings.tcpKeepAliveMs, addressPolicy: proxy.pool.options.addressPolicy });
+    const passthroughSettings = (): PassthroughSettings => ({ counted: (outcome: PassthroughOutcome) => metrics.countPassthrough(outcome), connectTimeoutMs: proxy.settings.connectTimeoutMs, idleTimeoutMs: proxy.settings.tunnelIdleTimeoutMs, tcpKeepAliveMs: proxy.settings.tcpKeepAliveMs, addressPolicy: proxy.pool.options.addressPolicy });
     if (options.httpsPort !== undefined) {
       // One TLS server per scope and per "asks for a client certificate": certificates are chosen by SNI within the scope first.
       const tlsServers = new Map<string, ReturnType<typeof createTlsServer>>();
