@@ -13,7 +13,7 @@ import { assembleOwnChunksLaidOut, encodeChunk, patchOwnChunks } from '@portico/
 import type { LaidOutTable, TableChunk } from '@portico/assembly/encode';
 import type { RouteEntry } from '@portico/assembly/table';
 import type { BundledUpstreamTls, TableBundle } from './bundle.ts';
-import { bundledUpstreamTls, bundleParts, combineDigests, redirectBits, routeLabel, tlsOf } from './bundle.ts';
+import { bundledUpstreamTls, bundleParts, combineDigests, policyEntry, redirectBits, routeLabel, tlsOf } from './bundle.ts';
 import type { Snapshot, SnapshotBackend, SnapshotEndpointSet, SnapshotHost } from './schema.ts';
 import { PorticoError } from '../errors.ts';
 import type { RegexHost, RouteTarget } from './table.ts';
@@ -477,17 +477,11 @@ export class BundleCompiler {
   }
 }
 
-/** A route's entry in the bundle's policies, with its hidden routes' ids (mirrors, default backend) mapped to the table's. */
-function policyEntry(target: RouteTarget, route: number, mirrors: readonly number[] | undefined, defaultBackend: number | undefined): unknown {
-  return { route, policies: target.route.policies, path: 'path' in target.route ? target.route.path : null, regex: 'regex' in target.route && target.route.regex === true, ...(mirrors === undefined ? {} : { mirrors }), ...(defaultBackend === undefined ? {} : { fallback: defaultBackend }) };
-}
-
 /** The catch-all's redirect bits, policies and upstream TLS entry (route id `fallback`), as toMatcherTable gives them. */
 function catchAllParts(catchAll: Snapshot['defaultRoute'], fallback: number, numbering: Numbering, redirects: Uint8Array, policies: unknown[], upstreamTls: BundledUpstreamTls[]): void {
   if (catchAll === null) return;
   redirects[fallback] = redirectBits(catchAll);
-  const target: RouteTarget = { kind: 'default', host: undefined, route: catchAll, endpointIds: [] };
-  if (catchAll.policies !== undefined) policies.push(policyEntry(target, fallback, undefined, undefined));
+  if (catchAll.policies !== undefined) policies.push(policyEntry({ route: catchAll }, fallback, undefined, undefined));
   upstreamTls.push(...bundledUpstreamTls({ route: catchAll, endpointIds: endpointIdsOf(catchAll, numbering) }, fallback));
 }
 

@@ -112,7 +112,7 @@ export function compileBundle(snapshot: Snapshot, balancingOnly = false): TableB
     redirects: Uint8Array.from(compiled.routes, (target) => redirectBits(target.route)),
     needsHeaders: compiled.table.hosts.some((host) => host.paths.some((path) => (path.conditions?.headers?.length ?? 0) > 0)),
     endpoints: compiled.endpoints.map((endpoint) => `${endpoint.address} ${endpoint.port}`).join('\n'),
-    policies: balancingOnly ? '[]' : JSON.stringify(compiled.routes.flatMap((target, route) => (target.route.policies === undefined ? [] : [{ route, policies: target.route.policies, path: 'path' in target.route ? target.route.path : null, regex: 'regex' in target.route && target.route.regex === true, ...(target.mirrors === undefined ? {} : { mirrors: target.mirrors }), ...(target.fallback === undefined ? {} : { fallback: target.fallback }) }]))),
+    policies: balancingOnly ? '[]' : JSON.stringify(compiled.routes.flatMap((target, route) => (target.route.policies === undefined ? [] : [policyEntry(target, route, target.mirrors, target.fallback)]))),
     regexHosts: JSON.stringify(compiled.regexHosts),
     upstreamTls: JSON.stringify(compiled.routes.flatMap((target, route) => bundledUpstreamTls(target, route))),
     endpointSets: [...sets],
@@ -143,6 +143,11 @@ function passthroughOf(host: SnapshotHost): PassthroughHost | null {
     hostPassthrough.set(host, known);
   }
   return known;
+}
+
+/** A route's entry in the bundle's policies (route id `route`), with its hidden routes' ids (mirrors, default backend) as the table numbers them. */
+export function policyEntry(target: Pick<RouteTarget, 'route'>, route: number, mirrors: readonly number[] | undefined, defaultBackend: number | undefined): unknown {
+  return { route, policies: target.route.policies, path: 'path' in target.route ? target.route.path : null, regex: 'regex' in target.route && target.route.regex === true, ...(mirrors === undefined ? {} : { mirrors }), ...(defaultBackend === undefined ? {} : { fallback: defaultBackend }) };
 }
 
 /** The certificates and which hosts use them. */
