@@ -110,8 +110,6 @@ interface LastCompile {
   readonly entries: readonly NonNullable<HostPiece['entries']>[];
   readonly catchAll: Snapshot['defaultRoute'];
   readonly firstRoutes: readonly number[];
-  /** Each piece's labels (joined), in piece order. */
-  readonly labels: readonly string[];
   /** The bundle's routeLabels of a full bundle ('' for a balancing-only one). */
   readonly routeLabels: string;
   readonly redirects: Uint8Array;
@@ -278,7 +276,6 @@ export class BundleCompiler {
       entries,
       catchAll,
       firstRoutes,
-      labels: pieces.map((piece) => piece.labels),
       routeLabels,
       redirects,
       laidOut: { table, layout, chunks: placed, routes, endpointCount, fallback: tableFallback },
@@ -315,7 +312,6 @@ export class BundleCompiler {
     if (changed.length * 4 > pieces.length) return undefined;
     const routes = last.laidOut.routes.slice();
     const placed = last.laidOut.chunks.slice();
-    const labels = last.labels.slice();
     const redirects = last.redirects.slice();
     for (const p of changed) {
       const piece = pieces[p]!;
@@ -326,7 +322,6 @@ export class BundleCompiler {
         redirects[firstRoute + local] = piece.redirects[local]!;
       }
       if (!balancingOnly) placed[p] = { chunk: piece.chunk, firstRoute };
-      labels[p] = piece.labels;
     }
     const catchAll = snapshot.defaultRoute;
     const sets = new Set<readonly number[]>();
@@ -350,12 +345,12 @@ export class BundleCompiler {
     upstreamTls.sort((a, b) => a.route - b.route);
     // The labels text is made again only when a changed host's labels or the catch-all's did change.
     let routeLabels = last.routeLabels;
-    if (!balancingOnly && (catchAll !== last.catchAll || changed.some((p) => labels[p] !== last.labels[p]))) {
-      const texts = labels.filter((_, p) => pieces[p]!.matched > 0);
+    if (!balancingOnly && (catchAll !== last.catchAll || changed.some((p) => pieces[p]!.labels !== last.pieces[p]!.labels))) {
+      const texts = pieces.filter((piece) => piece.matched > 0).map((piece) => piece.labels);
       if (catchAll !== null) texts.push(routeLabel({ kind: 'default', host: undefined, route: catchAll }));
       routeLabels = texts.join('\n');
     }
-    const next: LastCompile = { ...last, pieces, entries, catchAll, labels, routeLabels, redirects, laidOut };
+    const next: LastCompile = { ...last, pieces, entries, catchAll, routeLabels, redirects, laidOut };
     if (balancingOnly) this.#lastBalancing = next;
     else this.#lastFull = next;
     return this.#bundle(snapshot, balancingOnly, pieces, numbering, { table: laidOut.table, routeLabels, redirects, policies, regexHosts, upstreamTls, sets });
