@@ -43,7 +43,6 @@ function remoteAddress(c: Context): string | undefined {
   return (c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined)?.incoming?.socket?.remoteAddress;
 }
 
-/** Registers /v1/sync and /v1/nodes; returns the feed that encodes the sync bodies (for its figures). */
 /** Long-poll answers written per turn of the event loop when one publish answers many nodes. */
 const ANSWERS_PER_TURN = 20;
 
@@ -98,6 +97,7 @@ export interface SyncAnswers {
   answered(): Promise<void>;
 }
 
+/** Registers /v1/sync and /v1/nodes; returns the feed that encodes the sync bodies (for its figures) and when a publish's answers are all out. */
 export function registerSync(app: Hono<ApiEnv>, spec: ApiSpec, options: ApiOptions, nodes: NodeRegistry): SyncAnswers {
   const { history, auth } = options;
   const limit = Math.min(options.syncTimeoutMs ?? MAX_SYNC_TIMEOUT_MS, MAX_SYNC_TIMEOUT_MS);
