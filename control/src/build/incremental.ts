@@ -55,12 +55,12 @@ interface CertificateUse {
   readonly hosts: readonly string[];
 }
 
-/** The derivation key of Gateway `namespace/name` (no Ingress key starts with a NUL). */
-const gatewayDerivation = (key: string): string => `\0gateway\0${key}`;
 const GATEWAY_PREFIX = '\0gateway\0';
-/** The derivation key of a route of `kind` at `namespace/name`. */
-const routeDerivation = (kind: RouteKind, key: string): string => `\0route\0${kind}\0${key}`;
+/** The derivation key of Gateway `namespace/name` (no Ingress key starts with a NUL). */
+const gatewayDerivation = (key: string): string => `${GATEWAY_PREFIX}${key}`;
 const ROUTE_PREFIX = '\0route\0';
+/** The derivation key of a route of `kind` at `namespace/name`. */
+const routeDerivation = (kind: RouteKind, key: string): string => `${ROUTE_PREFIX}${kind}\0${key}`;
 
 /** Which recorded reads a change of each kind concerns (the journal's keys are the recorded keys). */
 const READ_KINDS: readonly (readonly [KubeObject['kind'], keyof StateReads])[] = [
