@@ -35,7 +35,7 @@ import type { KubeObject } from '../state/objects.ts';
 import { compareHosts } from '../snapshot/order.ts';
 import { EndpointSets } from './backends.ts';
 import type { GatewayApiStatus, GatewayRouteStatus, GatewayStatusEntry, ListenerContribution, RouteContribution } from './gateway/index.ts';
-import { ROUTE_READ_ORDER, gatewayClassStatuses, gatewayStatusOf, readGatewayListeners, readGatewayRoute, routesOf } from './gateway/index.ts';
+import { ROUTE_READ_ORDER, gatewayClassStatuses, gatewayOfListener, gatewayStatusOf, readGatewayListeners, readGatewayRoute, routesOf } from './gateway/index.ts';
 import type { GatewayView, RouteKind } from './gateway/listeners.ts';
 import { DEFAULT_GATEWAY_PORTS, assignGatewayAddresses, ownsClass, viewGateway } from './gateway/listeners.ts';
 import type { StateReads } from '../state/cluster-state.ts';
@@ -267,7 +267,7 @@ export class IncrementalBuild {
     for (const gateway of gateways) index(this.gatewayReaders, gateway, key);
     for (const listener of contribution.attached) {
       this.attached.set(listener, (this.attached.get(listener) ?? 0) + 1);
-      this.gatewayStatusDirty.add(listener.slice(0, listener.lastIndexOf('/')));
+      this.gatewayStatusDirty.add(gatewayOfListener(listener));
     }
     if (contribution.status !== undefined) this.routeStatuses.splice(lowerBoundBy(this.routeStatuses, contribution.status, compareRouteStatus), 0, contribution.status);
   }
@@ -354,7 +354,7 @@ export class IncrementalBuild {
         const count = this.attached.get(listener)! - 1;
         if (count > 0) this.attached.set(listener, count);
         else this.attached.delete(listener);
-        this.gatewayStatusDirty.add(listener.slice(0, listener.lastIndexOf('/')));
+        this.gatewayStatusDirty.add(gatewayOfListener(listener));
       }
       if (route.status !== undefined) this.routeStatuses.splice(lowerBoundBy(this.routeStatuses, route.status, compareRouteStatus), 1);
     }

@@ -99,6 +99,11 @@ export function listenerKey(listener: Pick<ListenerView, 'gatewayKey' | 'index'>
   return `${listener.gatewayKey}/${listener.index}`;
 }
 
+/** The Gateway key (`namespace/name`) of a `listenerKey`. */
+export function gatewayOfListener(key: string): string {
+  return key.slice(0, key.lastIndexOf('/'));
+}
+
 /**
  * The key under which two matches are the same rule: the Ingress path key (so a path-only match
  * and an Ingress path on one host compete), a regex by its pattern, plus the conditions.
