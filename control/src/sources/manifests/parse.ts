@@ -141,11 +141,7 @@ export function parseManifestKnown(text: string, file: string, limits: ParseLimi
       entries.push({ fingerprint });
       return;
     }
-    const objects: KubeObject[] = [];
-    const before = problems.length;
-    acceptDocument(value, file, document, objects, problems);
-    const clean = problems.length === before && objects.length === 1 && fingerprint !== undefined;
-    for (const object of objects) entries.push(clean ? { fingerprint, object } : { object });
+    acceptKnownDocument(value, file, document, fingerprint, entries, problems);
   });
   return { entries, problems };
 }
@@ -203,13 +199,18 @@ function knownJsonList(text: string, file: string, limits: ParseLimits, known: R
     } catch {
       return undefined;
     }
-    const objects: KubeObject[] = [];
-    const before = problems.length;
-    acceptDocument(value, file, k / 2, objects, problems);
-    const clean = problems.length === before && objects.length === 1;
-    for (const object of objects) entries.push(clean ? { fingerprint, object } : { object });
+    acceptKnownDocument(value, file, k / 2, fingerprint, entries, problems);
   }
   return { entries, problems };
+}
+
+/** acceptDocument for parseManifestKnown: the document's objects as entries, carrying `fingerprint` when it gave exactly one object and no problem. */
+function acceptKnownDocument(value: unknown, file: string, document: number, fingerprint: string | undefined, entries: KnownEntry[], problems: ManifestProblem[]): void {
+  const objects: KubeObject[] = [];
+  const before = problems.length;
+  acceptDocument(value, file, document, objects, problems);
+  const clean = problems.length === before && objects.length === 1 && fingerprint !== undefined;
+  for (const object of objects) entries.push(clean ? { fingerprint, object } : { object });
 }
 
 /** Calls `visit` with each document of the text (each item of a `List`) and its index; documents that cannot be parsed become problems. */
