@@ -68,8 +68,9 @@ function index(snapshot: Indexable) {
   const backends = new Map<string, string>();
   const endpoints = new Map<string, string>();
   const certificates = new Map<string, string>();
-  const addRoute = (key: string, route: { source: unknown; backends: readonly { namespace: string; service: string; port: number | string }[]; redirect: unknown }) => {
-    routes.set(key, JSON.stringify({ source: route.source, redirect: route.redirect, backends: route.backends.map((b) => `${b.namespace}/${b.service}:${b.port}`) }));
+  // Everything that changes how a route answers is its value: a new policy or a refusal is a route change (and never an endpoints-only one).
+  const addRoute = (key: string, route: { source: unknown; backends: readonly { namespace: string; service: string; port: number | string }[]; redirect: unknown; refused?: string | undefined; policies?: unknown; regex?: true | undefined }) => {
+    routes.set(key, JSON.stringify({ source: route.source, redirect: route.redirect, refused: route.refused, policies: route.policies, regex: route.regex, backends: route.backends.map((b) => `${b.namespace}/${b.service}:${b.port}`) }));
     for (const backend of route.backends) backends.set(`${key} -> ${backend.namespace}/${backend.service}:${backend.port}`, JSON.stringify(backend));
   };
   for (const host of snapshot.hosts) {
