@@ -251,23 +251,13 @@ export function chunksOfValid(hosts: readonly HostEntry[], routeCount: number): 
   return hosts.map((host) => ({ chunk: encodeValidChunk([host], routeCount), firstRoute: 0 }));
 }
 
-/** Where a chunk goes in a table (see TableLayout). */
-interface ChunkPlace {
-  readonly chunkAt: number;
-  readonly firstRoute: number;
-  readonly hostBase: number;
-  readonly condListBase: number;
-  readonly condBitBase: number;
-  readonly poolBase: number;
-  readonly condsAt: number;
-  readonly headersAt: number;
-  readonly poolAt: number;
-  readonly routeOffsets: Uint32Array;
-}
-
-/** Copies a chunk's bytes to its place and fixes up its relocated fields, condition runs and condition strings (the pool is written from `poolBase`). */
-export function writeChunk(out: Uint8Array, words: Uint32Array, chunk: TableChunk, place: ChunkPlace): void {
-  const { chunkAt, firstRoute, hostBase, condListBase, condBitBase, condsAt, headersAt, poolAt, routeOffsets } = place;
+/** Copies chunk number `c` (route run from `firstRoute`) to its place in `layout` and fixes up its relocated fields, condition runs and condition strings (the pool is written from its `poolBase`). */
+export function writeChunk(out: Uint8Array, words: Uint32Array, chunk: TableChunk, firstRoute: number, layout: TableLayout, c: number): void {
+  const { condsAt, headersAt, poolAt, routeOffsets } = layout;
+  const chunkAt = layout.chunkAt[c]!;
+  const hostBase = layout.hostBase[c]!;
+  const condListBase = layout.condListBase[c]!;
+  const condBitBase = layout.condBitBase[c]!;
   out.set(chunk.bytes, chunkAt);
   const relocations = chunk.relocations;
   // Every relocated field is a u32 at a multiple of 4 inside a chunk placed at a multiple of 8.
@@ -288,7 +278,7 @@ export function writeChunk(out: Uint8Array, words: Uint32Array, chunk: TableChun
   }
   const conds = chunk.conds;
   for (let i = 0; i < conds.length; i++) words[(condsAt >>> 2) + condListBase + i] = conds[i]! + condBitBase;
-  let pool = place.poolBase;
+  let pool = layout.poolBase[c]!;
   const poolString = (bytes: Uint8Array): number => {
     out.set(bytes, poolAt + pool);
     pool += bytes.length;
@@ -383,7 +373,7 @@ function assemble(chunks: readonly PlacedChunk[], routes: readonly RouteEntry[],
   let condListBase = 0;
   let condBitBase = 0;
   let pool = 0;
-  const layout = {
+  const layout: TableLayout = {
     chunkAt: new Uint32Array(chunks.length),
     hostBase: new Uint32Array(chunks.length),
     condListBase: new Uint32Array(chunks.length),
@@ -400,7 +390,7 @@ function assemble(chunks: readonly PlacedChunk[], routes: readonly RouteEntry[],
     layout.condListBase[c] = condListBase;
     layout.condBitBase[c] = condBitBase;
     layout.poolBase[c] = pool;
-    writeChunk(out, words, chunk, { chunkAt, firstRoute, hostBase, condListBase, condBitBase, poolBase: pool, condsAt, headersAt, poolAt, routeOffsets });
+    writeChunk(out, words, chunk, firstRoute, layout, c);
     for (const host of chunk.hosts) {
       const slot = { hash: host.hash, offset: chunkAt + host.at };
       if (host.tables & HostTables.EXACT) exactSlots.push(slot);

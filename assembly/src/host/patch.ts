@@ -77,18 +77,7 @@ export function patchOwnChunks(previous: LaidOutTable, chunks: readonly PlacedCh
   const words = new Uint32Array(table.buffer);
   const { layout } = previous;
   for (const c of changedChunks) {
-    writeChunk(table, words, chunks[c]!.chunk, {
-      chunkAt: layout.chunkAt[c]!,
-      firstRoute: chunks[c]!.firstRoute,
-      hostBase: layout.hostBase[c]!,
-      condListBase: layout.condListBase[c]!,
-      condBitBase: layout.condBitBase[c]!,
-      poolBase: layout.poolBase[c]!,
-      condsAt: layout.condsAt,
-      headersAt: layout.headersAt,
-      poolAt: layout.poolAt,
-      routeOffsets: layout.routeOffsets,
-    });
+    writeChunk(table, words, chunks[c]!.chunk, chunks[c]!.firstRoute, layout, c);
   }
   const routeIndexAt = words[Header.ROUTE_INDEX >>> 2]!;
   for (const r of changedRoutes) {
