@@ -66,21 +66,22 @@ export function createControlMetrics(): ControlMetrics {
     },
   });
   let statusFigures: (() => StatusFigures) | undefined;
+  let syncFigures: (() => SyncFigures) | undefined;
   // Totals read at scrape time: each counter grows by what the source's total grew since the last scrape.
   const reported = new Map<string, number>();
-  const totalsCounter = (name: string, help: string, totals: (figures: StatusFigures) => Readonly<Record<string, number>>) =>
+  const totalsCounter = <F>(name: string, help: string, label: string, source: () => F | undefined, totals: (figures: F) => Readonly<Record<string, number>>) =>
     new Counter({
       name,
       help,
-      labelNames: ['result'],
+      labelNames: [label],
       registers: [registry],
       collect() {
-        const figures = statusFigures?.();
+        const figures = source();
         if (figures === undefined) return;
-        for (const [result, total] of Object.entries(totals(figures))) {
-          const grown = total - (reported.get(`${name}/${result}`) ?? 0);
-          if (grown > 0) this.inc({ result }, grown);
-          reported.set(`${name}/${result}`, total);
+        for (const [value, total] of Object.entries(totals(figures))) {
+          const grown = total - (reported.get(`${name}/${value}`) ?? 0);
+          if (grown > 0) this.inc({ [label]: value }, grown);
+          reported.set(`${name}/${value}`, total);
         }
       },
     });
@@ -94,27 +95,11 @@ export function createControlMetrics(): ControlMetrics {
         this.set(figures === undefined ? 0 : value(figures));
       },
     });
-  totalsCounter('portico_status_writes_total', 'Ingress status writes by the leader, by result (written, retried, failed, gone: the Ingress was deleted).', (f) => f.writes);
+  totalsCounter('portico_status_writes_total', 'Ingress status writes by the leader, by result (written, retried, failed, gone: the Ingress was deleted).', 'result', () => statusFigures?.(), (f) => f.writes);
   statusGauge('portico_status_pending', 'Ingress status writes waiting or in flight.', (f) => f.pending);
-  totalsCounter('portico_events_total', 'Kubernetes Events for conditions, by result (posted, failed, deferred: the queue was full, a later pass posts it).', (f) => f.events);
+  totalsCounter('portico_events_total', 'Kubernetes Events for conditions, by result (posted, failed, deferred: the queue was full, a later pass posts it).', 'result', () => statusFigures?.(), (f) => f.events);
   statusGauge('portico_events_remembered', 'Event keys remembered for de-duplication (bounded: the least recently seen are forgotten first).', (f) => f.eventsRemembered);
-  let syncFigures: (() => SyncFigures) | undefined;
-  const encodesReported = { full: 0, delta: 0 };
-  new Counter({
-    name: 'portico_sync_bodies_encoded_total',
-    help: 'Sync bodies encoded and compressed, by kind (full, delta): once per version or version pair and format, however many nodes receive them.',
-    labelNames: ['kind'],
-    registers: [registry],
-    collect() {
-      const figures = syncFigures?.();
-      if (figures === undefined) return;
-      for (const kind of ['full', 'delta'] as const) {
-        const grown = figures.encodes[kind] - encodesReported[kind];
-        if (grown > 0) this.inc({ kind }, grown);
-        encodesReported[kind] = figures.encodes[kind];
-      }
-    },
-  });
+  totalsCounter('portico_sync_bodies_encoded_total', 'Sync bodies encoded and compressed, by kind (full, delta): once per version or version pair and format, however many nodes receive them.', 'kind', () => syncFigures?.(), (f) => f.encodes);
   new Gauge({
     name: 'portico_history_versions',
     help: 'Snapshot versions in the history, by how they are kept (full: deltas and exports can use them; summary: version, time and counts only).',
