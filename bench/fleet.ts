@@ -132,7 +132,10 @@ interface RunResult {
   /** VmHWM through start-up and every node's first full sync (read before the reset). */
   control_rss_peak_startup_bytes: number;
   worker_rss_idle_bytes: number;
+  /** The workers' VmHWM summed: the peak during the changes (through start-up too when the kernel refuses the reset). */
   worker_rss_peak_bytes: number;
+  /** Per worker (pid order): VmRSS idle, VmHWM through start-up and first sync, VmHWM during the changes (NaN when the reset was refused). */
+  worker_rss_each: { pid: number; idle_bytes: number; peak_startup_bytes: number; peak_during_changes_bytes: number }[];
   api_probe_ms: Summary;
   /** The same probe while every node takes its first (full) sync. */
   api_probe_first_sync_ms: Summary;
@@ -267,6 +270,7 @@ async function runOnce(ingresses: number, deadline: number): Promise<RunResult> 
     control_rss_peak_startup_bytes: Number.NaN,
     worker_rss_idle_bytes: Number.NaN,
     worker_rss_peak_bytes: Number.NaN,
+    worker_rss_each: [],
     api_probe_ms: summarize([]),
     api_probe_first_sync_ms: summarize([]),
     api_probe_failures: 0,
@@ -311,9 +315,11 @@ async function runOnce(ingresses: number, deadline: number): Promise<RunResult> 
       return each.reduce((a, b) => a + b, 0);
     };
     result.worker_rss_idle_bytes = await workersRss(rssBytes);
+    result.worker_rss_each = await Promise.all(workers.map(async (pid) => ({ pid, idle_bytes: await rssBytes(pid).catch(() => Number.NaN), peak_startup_bytes: await peakRssBytes(pid).catch(() => Number.NaN), peak_during_changes_bytes: Number.NaN })));
     result.control_rss_peak_startup_bytes = await peakRssBytes(child.pid!);
     // From here VmHWM is the peak during the changes (when the kernel lets us reset it).
     const hwmReset = resetPeakRss(child.pid!);
+    const workerHwmReset = workers.map((pid) => resetPeakRss(pid));
     const idleEnd = performance.now();
 
     const published: number[] = [];
@@ -402,6 +408,7 @@ async function runOnce(ingresses: number, deadline: number): Promise<RunResult> 
     result.gzip_share = (fleet.counters.gzipped - gzippedBefore) / Math.max(1, fleet.counters.syncs - syncsBefore);
     result.control_rss_peak_during_changes_bytes = hwmReset ? await peakRssBytes(child.pid!) : Number.NaN;
     result.worker_rss_peak_bytes = await workersRss(peakRssBytes);
+    for (const [index, each] of result.worker_rss_each.entries()) if (workerHwmReset[index] === true) each.peak_during_changes_bytes = await peakRssBytes(each.pid).catch(() => Number.NaN);
     await apiProbe.stop();
     await trafficProbe.stop();
     result.api_probe_ms = summarize(apiProbe.between(idleEnd, changesEnd));
@@ -443,6 +450,7 @@ function printRun(r: RunResult): void {
   log(`  bytes sent per node per change: ${kib(r.bytes_per_node_per_change)} (sync bodies as sent; ${Math.round(r.gzip_share * 100)}% gzip); sync errors: ${r.sync_errors}`);
   log(`  control RSS: idle ${MiB(r.control_rss_idle_bytes)}, peak during changes ${Number.isNaN(r.control_rss_peak_during_changes_bytes) ? 'n/a' : MiB(r.control_rss_peak_during_changes_bytes)}, peak through start-up and first sync ${MiB(r.control_rss_peak_startup_bytes)}`);
   if (!inProcess) log(`  data-plane workers' RSS (sum): idle ${MiB(r.worker_rss_idle_bytes)}, peak ${MiB(r.worker_rss_peak_bytes)}`);
+  for (const [index, w] of r.worker_rss_each.entries()) log(`    worker ${index + 1}: RSS idle ${MiB(w.idle_bytes)}, peak during changes ${Number.isNaN(w.peak_during_changes_bytes) ? 'n/a' : MiB(w.peak_during_changes_bytes)}, peak through start-up and first sync ${MiB(w.peak_startup_bytes)}`);
   log(`  API responsiveness, GET /v1/nodes every 100 ms during changes: ${line(r.api_probe_ms)}; during the first sync: ${line(r.api_probe_first_sync_ms)}; failed probes: ${r.api_probe_failures}`);
   log(`  control event loop, longest block per change: ${line(r.control_loop_block_ms)}; during the first sync: ${num(r.control_loop_block_first_sync_ms)} ms`);
   log(`  traffic-port 404 every 20 ms (the data plane's stall as a request sees it${inProcess ? ', on the control process\'s event loop' : ''}): idle ${line(r.traffic_probe_idle_ms)}; during changes ${line(r.traffic_probe_during_changes_ms)}`);

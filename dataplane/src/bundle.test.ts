@@ -1,6 +1,6 @@
 import { deserialize, serialize } from 'node:v8';
 import { describe, expect, it } from 'vitest';
-import { compileBundle, digestOf, routeLabelsOf } from './bundle.ts';
+import { RouteLabels, compileBundle, digestOf } from './bundle.ts';
 import type { TableBundle } from './bundle.ts';
 import { Router } from './router.ts';
 import { snapshotOf } from './test-support.ts';
@@ -70,42 +70,30 @@ describe('table bundles', () => {
   });
 });
 
-describe('routeLabelsOf', () => {
-  const bundleWith = (routeLabels: string) => ({ routeLabels }) as TableBundle;
-
-  it('splits only what changed and gives exactly the split of the whole text, whatever changed', () => {
+describe('RouteLabels', () => {
+  it('gives exactly the split of the text by route id, whatever the labels', () => {
     let state = 7;
     const random = () => (state = (Math.imul(state, 1664525) + 1013904223) >>> 0) / 2 ** 32;
-    const pick = (n: number) => Math.floor(random() * n);
-    let labels = Array.from({ length: 40 }, (_, i) => `ingress/team/app-${i}/${i % 3 === 0 ? '' : 'api'}`);
-    let loaded = { text: labels.join('\n'), labels: routeLabelsOf(bundleWith(labels.join('\n'))) };
-    for (let step = 0; step < 400; step++) {
-      labels = [...labels];
-      const at = pick(labels.length);
-      const what = pick(7);
-      // Edits in place, insertions, removals at the ends and inside, empty labels, labels equal to their neighbours.
-      if (what === 0) labels[at] = `${labels[at]}x`;
-      else if (what === 1) labels.splice(at, 0, step % 5 === 0 ? '' : `new-${step}`);
-      else if (what === 2 && labels.length > 1) labels.splice(at, 1);
-      else if (what === 3) labels[at] = labels[(at + 1) % labels.length]!;
-      else if (what === 4) labels.unshift(labels.at(-1)!);
-      else if (what === 5 && labels.length > 1) labels.pop();
-      else labels[at] = '';
+    for (let round = 0; round < 200; round++) {
+      // Empty labels, labels equal to their neighbours, non-ASCII, one label, many.
+      const labels = Array.from({ length: 1 + Math.floor(random() * 40) }, (_, i) => (random() < 0.1 ? '' : random() < 0.1 ? 'same' : `team/app-${i}@h${i}.example/${random() < 0.2 ? 'ünï' : 'api'}`));
       const text = labels.join('\n');
-      const got = routeLabelsOf(bundleWith(text), loaded);
-      expect(got, `step ${step}`).toEqual(text.split('\n'));
-      loaded = { text, labels: got };
+      const loaded = new RouteLabels(text);
+      expect(loaded.count, `round ${round}`).toBe(text.split('\n').length);
+      // Asked out of order, twice: the same answers.
+      for (const id of [...labels.keys()].reverse()) expect(loaded.at(id), `round ${round} id ${id}`).toBe(labels[id]);
+      for (const id of labels.keys()) expect(loaded.at(id)).toBe(labels[id]);
+      for (const label of labels) expect(loaded.has(label)).toBe(true);
+      expect(loaded.has('absent')).toBe(false);
     }
   });
 
-  it('takes the unchanged labels as they were (the same strings) and handles the edges', () => {
-    const before = routeLabelsOf(bundleWith('a\nb\nc'));
-    const loaded = { text: 'a\nb\nc', labels: before };
-    expect(routeLabelsOf(bundleWith('a\nb\nc'), loaded)).toBe(before);
-    const after = routeLabelsOf(bundleWith('a\nX\nc'), loaded);
-    expect(after).toEqual(['a', 'X', 'c']);
-    expect(after[0]).toBe(before[0]);
-    for (const text of ['a\nc', 'a\n\nc', 'a\nb\nc\n', '\na\nb\nc', 'c', 'a\nb\nc\nd', 'b']) expect(routeLabelsOf(bundleWith(text), loaded), JSON.stringify(text)).toEqual(text.split('\n'));
-    expect(routeLabelsOf(bundleWith(''), loaded)).toEqual([]);
+  it('answers undefined outside the routes, and an empty text has none', () => {
+    const loaded = new RouteLabels('a\nb');
+    for (const id of [-1, 2, 1.5, Number.NaN, 2 ** 32]) expect(loaded.at(id), String(id)).toBeUndefined();
+    const empty = new RouteLabels('');
+    expect(empty.count).toBe(0);
+    expect(empty.at(0)).toBeUndefined();
+    expect(empty.has('')).toBe(false);
   });
 });

@@ -112,43 +112,66 @@ export async function verifyBundleOffLoop(bundle: TableBundle): Promise<void> {
   checkDigest(bundle, await digestOffLoop(content));
 }
 
-/** Route labels as loaded: the joined text and its labels. */
-export interface LoadedLabels {
-  readonly text: string;
-  readonly labels: readonly string[];
+/** A string with the same characters that shares no storage with `text` (V8 makes a substring a view that keeps its whole parent alive). */
+function ownCopy(text: string): string {
+  return JSON.parse(JSON.stringify(text)) as string;
 }
 
 /**
- * The bundle's route labels (empty bundle: none): `routeLabels.split('\n')`. With the labels
- * loaded before (`previous`), the labels at the start and at the end of the text that are still
- * there are taken from it as they are, and only the stretch between is split: a version that
- * changed one host splits that host's labels, not every label of the table again.
+ * A bundle's route labels by route id, read from its `routeLabels` text as they are asked for:
+ * loading a version splits nothing (a 30,000-route table would otherwise make 30,000 strings and
+ * an array per version); the label of a route is cut out of the text on its first use and kept
+ * for the version's life. A label handed out is a copy of its own, so nothing that keeps it
+ * (metrics series, a log line) keeps the version's text alive.
  */
-export function routeLabelsOf(bundle: TableBundle, previous?: LoadedLabels): readonly string[] {
-  const text = bundle.routeLabels;
-  if (text === '') return [];
-  if (previous === undefined || previous.labels.length === 0) return text.split('\n');
-  if (previous.text === text) return previous.labels;
-  const labels = previous.labels;
-  // Whole labels, each followed by its newline, equal at the start: `at` is where the rest begins.
-  let head = 0;
-  let at = 0;
-  while (head < labels.length && text.startsWith(labels[head]!, at) && text.charCodeAt(at + labels[head]!.length) === 0x0a) {
-    at += labels[head]!.length + 1;
-    head++;
+export class RouteLabels {
+  /** Routes labelled (0 for an empty text). */
+  readonly count: number;
+  readonly #text: string;
+  /** Where label `id` starts in the text; entry `count` is the text's length + 1. */
+  readonly #starts: Uint32Array;
+  readonly #cut = new Map<number, string>();
+  #all: ReadonlySet<string> | undefined;
+
+  /** The labels of `text` (`\n`-joined, as the bundle carries them; '' for none). */
+  constructor(text: string) {
+    this.#text = text;
+    let count = 0;
+    if (text !== '') {
+      count = 1;
+      for (let at = text.indexOf('\n'); at >= 0; at = text.indexOf('\n', at + 1)) count++;
+    }
+    this.count = count;
+    const starts = new Uint32Array(count + 1);
+    let id = 1;
+    for (let at = text.indexOf('\n'); at >= 0; at = text.indexOf('\n', at + 1)) starts[id++] = at + 1;
+    starts[count] = text.length + 1;
+    this.#starts = starts;
   }
-  // Whole labels, each after its newline, equal at the end, never reaching back into the start's.
-  let tail = 0;
-  let end = text.length;
-  while (tail < labels.length - head) {
-    const label = labels[labels.length - 1 - tail]!;
-    const start = end - label.length;
-    if (start - 1 < at || !text.startsWith(label, start) || text.charCodeAt(start - 1) !== 0x0a) break;
-    end = start - 1;
-    tail++;
+
+  /** The `\n`-joined text the labels were read from. */
+  get text(): string {
+    return this.#text;
   }
-  const middle = text.slice(at, end).split('\n');
-  return [...labels.slice(0, head), ...middle, ...labels.slice(labels.length - tail)];
+
+  /** The label of route `id`, or undefined when there is no such route. */
+  at(id: number): string | undefined {
+    let label = this.#cut.get(id);
+    if (label !== undefined || id >>> 0 !== id || id >= this.count) return label;
+    label = ownCopy(this.#text.slice(this.#starts[id]!, this.#starts[id + 1]! - 1));
+    this.#cut.set(id, label);
+    return label;
+  }
+
+  /** Whether `label` is the label of some route (the set of all labels is made on the first ask, e.g. a metrics scrape). */
+  has(label: string): boolean {
+    if (this.#all === undefined) {
+      const all = new Set<string>();
+      for (let id = 0; id < this.count; id++) all.add(this.#text.slice(this.#starts[id]!, this.#starts[id + 1]! - 1));
+      this.#all = all;
+    }
+    return this.#all.has(label);
+  }
 }
 
 /** A route's annotation policies as the bundle carries them. */

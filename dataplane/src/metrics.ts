@@ -126,9 +126,9 @@ export class ProxyMetrics {
   families(): MetricFamily[] {
     const requests: MetricSample[] = [];
     // Series of routes the served snapshot no longer has are dropped: the map follows the snapshot, not history.
-    const live = new Set(this.#router.current?.routeLabels);
+    const live = this.#router.current?.routeLabels;
     for (const [route, counts] of this.#counts) {
-      if (route !== '' && !live.has(route)) {
+      if (route !== '' && live?.has(route) !== true) {
         this.#counts.delete(route);
         if (counts === this.#lastCounts) {
           // No route label contains NUL: the next countRequest looks its route up again.

@@ -14,7 +14,7 @@ import { hashKey } from '@portico/control/snapshot/policies/upstream-hash';
 import { preparePolicies } from '@portico/control/snapshot/policies';
 import { httpsRedirectTarget } from '@portico/control/snapshot/policies/trailing-slash';
 import type { TableBundle } from './bundle.ts';
-import { SnapshotCompiler, endpointsOf, regexHostsOf, routeLabelsOf, routePoliciesOf, upstreamTlsOf, verifyBundle } from './bundle.ts';
+import { RouteLabels, SnapshotCompiler, endpointsOf, regexHostsOf, routePoliciesOf, upstreamTlsOf, verifyBundle } from './bundle.ts';
 import type { BundleCompiler } from '@portico/control/snapshot/bundle-compile';
 import type { ReceivedBundle } from '@portico/control/snapshot/bundle-wire';
 import type { RegexDispatch } from '@portico/control/snapshot/regex';
@@ -64,8 +64,8 @@ export class LoadedSnapshot {
   /** The stand-in endpoint invalid backends hold (its pick answers 500), or -1 when the snapshot has none. */
   readonly invalidEndpoint: number;
   readonly endpointIds: ReadonlyMap<string, number>;
-  /** Per route id: its metrics label. */
-  readonly routeLabels: readonly string[];
+  /** Per route id: its metrics label (`routeLabels.at(id)`). */
+  readonly routeLabels: RouteLabels;
   /** Per route id: bit 0 set when plain HTTP is redirected to HTTPS, bit 1 when that redirect keeps a trailing slash. */
   readonly redirects: Uint8Array;
   /** Regex hosts' dispatch by route id (empty when no host has regex paths). */
@@ -81,8 +81,6 @@ export class LoadedSnapshot {
   readonly #balanced: readonly BalancedRoute[];
   #sets: EndpointSets | undefined;
   readonly #endpointsText: string;
-  /** The route labels as the bundle carried them (joined), for the next load to split only what changed. */
-  readonly #labelsText: string;
   #keys: ReadonlySet<string> | undefined;
   /** Session tokens by endpoint key: carried from the previous snapshot for the endpoints that stay, filled on use. */
   #tokens: Map<string, string> | undefined;
@@ -112,9 +110,8 @@ export class LoadedSnapshot {
       if (routesFrom === undefined) throw new Error('an endpoint-only update needs a current snapshot');
       this.matcher = routesFrom.matcher;
       this.balancer = loadMatcherFromBinary(bundle.table);
-      if (this.balancer.routeCount !== routesFrom.routeLabels.length) throw new Error(`endpoint-only update has ${this.balancer.routeCount} routes, the current snapshot ${routesFrom.routeLabels.length}`);
+      if (this.balancer.routeCount !== routesFrom.routeLabels.count) throw new Error(`endpoint-only update has ${this.balancer.routeCount} routes, the current snapshot ${routesFrom.routeLabels.count}`);
       this.routeLabels = routesFrom.routeLabels;
-      this.#labelsText = routesFrom.#labelsText;
       this.redirects = routesFrom.redirects;
       this.policies = routesFrom.policies;
       this.regex = routesFrom.regex;
@@ -122,9 +119,9 @@ export class LoadedSnapshot {
     } else {
       this.matcher = loadMatcherFromBinary(bundle.table);
       this.balancer = this.matcher;
-      this.routeLabels = routeLabelsOf(bundle, previous === undefined ? undefined : { text: previous.#labelsText, labels: previous.routeLabels });
-      this.#labelsText = bundle.routeLabels;
-      if (this.routeLabels.length !== this.matcher.routeCount || bundle.redirects.length !== this.matcher.routeCount) throw new Error(`bundle metadata covers ${this.routeLabels.length} routes, its table ${this.matcher.routeCount}`);
+      // Labels are read by route id when asked for (RouteLabels); the same text keeps the labels already cut.
+      this.routeLabels = previous !== undefined && previous.routeLabels.text === bundle.routeLabels ? previous.routeLabels : new RouteLabels(bundle.routeLabels);
+      if (this.routeLabels.count !== this.matcher.routeCount || bundle.redirects.length !== this.matcher.routeCount) throw new Error(`bundle metadata covers ${this.routeLabels.count} routes, its table ${this.matcher.routeCount}`);
       this.redirects = bundle.redirects;
       this.needsHeaders = bundle.needsHeaders;
       this.policies = policiesOf(bundle, this.matcher.routeCount);
@@ -204,7 +201,7 @@ export class LoadedSnapshot {
     const scopes = (this.#scopes ??= []);
     let scope = scopes[id];
     if (scope === undefined) {
-      const label = this.routeLabels[id] ?? '';
+      const label = this.routeLabels.at(id) ?? '';
       const at = label.indexOf('@');
       const slash = label.indexOf('/', at);
       const host = label.slice(at + 1, slash < 0 ? label.length : slash);
@@ -571,7 +568,7 @@ export class Router extends EventEmitter<{ swap: [SwapEvent] }> {
     if (routeId < 0) return NOT_FOUND;
     // Nothing in the scope matched and the lookup fell to the edge's catch-all default backend: not this address's.
     if (scope !== undefined && current.routeScope(routeId) !== scope) return NOT_FOUND;
-    const route = current.routeLabels[routeId] as string;
+    const route = current.routeLabels.at(routeId) as string;
     const policy = current.policies[routeId];
     const redirect = current.redirects[routeId] as number;
     if (scheme === 'http' && (redirect & 1) === 1) {
