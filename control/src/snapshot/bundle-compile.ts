@@ -13,7 +13,7 @@ import { assembleOwnChunksLaidOut, encodeChunk, patchOwnChunks } from '@portico/
 import type { LaidOutTable, TableChunk } from '@portico/assembly/encode';
 import type { RouteEntry } from '@portico/assembly/table';
 import type { BundledUpstreamTls, TableBundle } from './bundle.ts';
-import { bundledUpstreamTls, bundleParts, combineDigests, policyEntry, redirectBits, routeLabel, tlsOf } from './bundle.ts';
+import { ENDPOINTS_PART, bundledUpstreamTls, bundleParts, combineDigests, policyEntry, redirectBits, routeLabel, tlsOf } from './bundle.ts';
 import type { Snapshot, SnapshotBackend, SnapshotEndpointSet, SnapshotHost } from './schema.ts';
 import { PorticoError } from '../errors.ts';
 import type { RegexHost, RouteTarget } from './table.ts';
@@ -57,6 +57,32 @@ interface Numbering {
 }
 
 const NO_ENDPOINTS: readonly number[] = [];
+const NO_KEYS: ReadonlySet<string> = new Set();
+
+/** Endpoint sets changed at most for the numbering to be worked out from the last one (else it is made afresh). */
+const RENUMBER_IN_PLACE_MAX = 64;
+
+/** How the current numbering was made: the id of each `address|port`, and how many set entries name each id. */
+interface AddressIds {
+  readonly numbering: Numbering;
+  readonly byAddress: Map<string, number>;
+  readonly uses: number[];
+}
+
+/** The last bundle given in one mode, the snapshot it was compiled from, and its parts' digests (bundleParts order). */
+interface LastBundle {
+  readonly snapshot: Snapshot;
+  readonly bundle: TableBundle;
+  readonly digests: readonly string[];
+}
+
+/** Whether two lists hold the very same items in the same order. */
+function sameItems<T>(a: readonly T[], b: readonly T[]): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
 
 /** Bytes between the hash states PartDigest keeps. */
 const CHECKPOINT_BYTES = 128 * 1024;
@@ -106,6 +132,9 @@ class PartDigest {
 
 /** What the last compile of one kind (full or balancing-only) was made of: the next one patches it when it can. */
 interface LastCompile {
+  /** The numbering its route records were made with, and whether its hosts have invalid backends (the stand-in endpoint). */
+  readonly numbering: Numbering;
+  readonly invalid: boolean;
   readonly pieces: readonly HostPiece[];
   readonly entries: readonly NonNullable<HostPiece['entries']>[];
   readonly catchAll: Snapshot['defaultRoute'];
@@ -184,6 +213,7 @@ function routeEntry(route: RouteTarget['route'], numbering: Numbering, sets: (re
 export class BundleCompiler {
   #pieces = new WeakMap<SnapshotHost, HostPiece>();
   #numbering: Numbering | undefined;
+  #addressIds: AddressIds | undefined;
   #lastFull: LastCompile | undefined;
   #lastBalancing: LastCompile | undefined;
   /** The digests of each bundle part (bundleParts order), for full and for balancing-only bundles. */
@@ -192,9 +222,16 @@ export class BundleCompiler {
   /** Keys whose endpoint ids differ between two numberings (the last pair asked). */
   #moved: { from: Numbering; to: Numbering; keys: ReadonlySet<string> } | undefined;
   /** The last bundle given in each mode (full, balancing-only), for the snapshot it was compiled from. */
-  #last: [{ readonly snapshot: Snapshot; readonly bundle: TableBundle } | undefined, { readonly snapshot: Snapshot; readonly bundle: TableBundle } | undefined] = [undefined, undefined];
-  /** Hosts compiled (not reused) so far: what a change cost; bundles patched from the last one rather than assembled; versions compiled (a second ask for the same snapshot is not). */
-  readonly stats = { hostsCompiled: 0, patched: 0, versionsAssembled: 0 };
+  #last: [LastBundle | undefined, LastBundle | undefined] = [undefined, undefined];
+  /** The part digests of the bundle #bundle made last (taken by `compile` into #last). */
+  #digests: readonly string[] = [];
+  /**
+   * Hosts compiled (not reused) so far: what a change cost; bundles patched from the last one rather
+   * than assembled; versions compiled (a second ask for the same snapshot is not); versions whose
+   * only change was endpoint addresses in place (the last bundle with its endpoints text replaced);
+   * endpoint numberings made from scratch (walking every set), not from the last one.
+   */
+  readonly stats = { hostsCompiled: 0, patched: 0, versionsAssembled: 0, endpointsInPlace: 0, numberedAfresh: 0 };
 
   /**
    * The bundle of `snapshot` (with `balancingOnly`, endpoint choice alone: no hosts, no TLS): the
@@ -205,17 +242,48 @@ export class BundleCompiler {
     const mode = balancingOnly ? 1 : 0;
     const last = this.#last[mode];
     if (last?.snapshot === snapshot) return last.bundle;
-    const bundle = this.#assemble(snapshot, balancingOnly);
-    this.#last[mode] = { snapshot, bundle };
+    this.stats.versionsAssembled++;
+    const bundle = this.#endpointsInPlace(snapshot, balancingOnly) ?? this.#assemble(snapshot, balancingOnly);
+    this.#last[mode] = { snapshot, bundle, digests: this.#digests };
     return bundle;
   }
 
+  /**
+   * The bundle of a version whose only change since the last bundle of the same mode is endpoint
+   * addresses replaced in place: the same host items, catch-all and certificates, and a numbering
+   * where every set keeps its id array (#numberEndpoints). Then the table, the route records and
+   * every metadata part but `endpoints` are the last bundle's, and only that text and the digest are
+   * made again: the cost of an endpoint change is its sets and the endpoints text, not the hosts.
+   * Undefined otherwise (the caller assembles or patches).
+   */
+  #endpointsInPlace(snapshot: Snapshot, balancingOnly: boolean): TableBundle | undefined {
+    const last = this.#last[balancingOnly ? 1 : 0];
+    const compiled = balancingOnly ? this.#lastBalancing : this.#lastFull;
+    if (last === undefined || compiled === undefined) return undefined;
+    const before = last.snapshot;
+    if (snapshot.defaultRoute !== before.defaultRoute || !sameItems(snapshot.hosts, before.hosts) || (!balancingOnly && !sameItems(snapshot.certificates, before.certificates))) return undefined;
+    const numbering = this.#numberEndpoints(snapshot, compiled.invalid);
+    if (numbering.setIds !== compiled.numbering.setIds || numbering.endpoints.length !== compiled.numbering.endpoints.length || numbering.invalid !== compiled.numbering.invalid) return undefined;
+    const { digest: _digest, ...content } = last.bundle;
+    const bundle = { ...content, version: snapshot.version, endpoints: this.#endpointsText(numbering) };
+    const hashers = this.#partDigests[balancingOnly ? 'balancing' : 'full'];
+    const digests = last.digests.slice();
+    digests[ENDPOINTS_PART] = hashers[ENDPOINTS_PART]!.of(bundle.endpoints);
+    const next = { ...bundle, digest: combineDigests(bundle, digests) };
+    const kept: LastCompile = { ...compiled, numbering };
+    if (balancingOnly) this.#lastBalancing = kept;
+    else this.#lastFull = kept;
+    this.#digests = digests;
+    this.stats.endpointsInPlace++;
+    return next;
+  }
+
   #assemble(snapshot: Snapshot, balancingOnly: boolean): TableBundle {
-    this.stats.versionsAssembled++;
     const pieces = snapshot.hosts.map((host) => this.#piece(host));
-    const numbering = this.#numberEndpoints(snapshot, pieces.some((piece) => piece.invalidBackends));
+    const invalid = pieces.some((piece) => piece.invalidBackends);
+    const numbering = this.#numberEndpoints(snapshot, invalid);
     const entries = pieces.map((piece) => this.#entries(piece, numbering));
-    const patched = this.#patched(snapshot, balancingOnly, pieces, numbering, entries);
+    const patched = this.#patched(snapshot, balancingOnly, pieces, numbering, invalid, entries);
     if (patched !== undefined) {
       this.stats.patched++;
       return patched;
@@ -272,6 +340,8 @@ export class BundleCompiler {
     const { table, layout } = assembleOwnChunksLaidOut(placed, routes, endpointCount, tableFallback);
     const routeLabels = balancingOnly ? '' : [...labels, ...mirrorLabels].join('\n');
     const last: LastCompile = {
+      numbering,
+      invalid,
       pieces,
       entries,
       catchAll,
@@ -296,7 +366,7 @@ export class BundleCompiler {
    * chunk and route record of its old size).
    * Undefined otherwise: compile assembles. The cost is the changed hosts plus copies and the digest.
    */
-  #patched(snapshot: Snapshot, balancingOnly: boolean, pieces: readonly HostPiece[], numbering: Numbering, entries: readonly NonNullable<HostPiece['entries']>[]): TableBundle | undefined {
+  #patched(snapshot: Snapshot, balancingOnly: boolean, pieces: readonly HostPiece[], numbering: Numbering, invalid: boolean, entries: readonly NonNullable<HostPiece['entries']>[]): TableBundle | undefined {
     const last = balancingOnly ? this.#lastBalancing : this.#lastFull;
     if (last === undefined || last.mirrors || pieces.length !== last.pieces.length) return undefined;
     // The catch-all is made anew by every compile: the same one when its content is.
@@ -350,7 +420,7 @@ export class BundleCompiler {
       if (catchAll !== null) texts.push(routeLabel({ kind: 'default', host: undefined, route: catchAll }));
       routeLabels = texts.join('\n');
     }
-    const next: LastCompile = { ...last, pieces, entries, catchAll, routeLabels, redirects, laidOut };
+    const next: LastCompile = { ...last, numbering, invalid, pieces, entries, catchAll, routeLabels, redirects, laidOut };
     if (balancingOnly) this.#lastBalancing = next;
     else this.#lastFull = next;
     return this.#bundle(snapshot, balancingOnly, pieces, numbering, { table: laidOut.table, routeLabels, redirects, policies, regexHosts, upstreamTls, sets });
@@ -375,6 +445,7 @@ export class BundleCompiler {
     };
     const hashers = this.#partDigests[balancingOnly ? 'balancing' : 'full'];
     const digests = bundleParts(bundle).map((part, i) => (hashers[i] ??= new PartDigest()).of(part));
+    this.#digests = digests;
     return { ...bundle, digest: combineDigests(bundle, digests) };
   }
 
@@ -412,7 +483,8 @@ export class BundleCompiler {
   /** A piece's route records under `numbering`: kept from the last version when the numbering did not change. */
   #entries(piece: HostPiece, numbering: Numbering): NonNullable<HostPiece['entries']> {
     const kept = piece.entries;
-    if (kept?.numbering === numbering) return kept;
+    // Records depend on the numbering's set ids and stand-in alone: numberings that kept every set's ids share them.
+    if (kept !== undefined && kept.numbering.setIds === numbering.setIds && kept.numbering.invalid === numbering.invalid) return kept;
     // An endpoint change usually leaves most sets' ids as they were (same arrays): routes over those keep their records.
     if (kept !== undefined && (!piece.invalidBackends || kept.numbering.invalid === numbering.invalid)) {
       const moved = this.#movedKeys(kept.numbering, numbering);
@@ -433,6 +505,7 @@ export class BundleCompiler {
    * included), worked out once per pair: every piece kept from the last version asks about the same pair.
    */
   #movedKeys(from: Numbering, to: Numbering): ReadonlySet<string> {
+    if (from.setIds === to.setIds) return NO_KEYS;
     if (this.#moved?.from === from && this.#moved.to === to) return this.#moved.keys;
     const keys = new Set<string>();
     for (const [key, ids] of to.setIds) if (from.setIds.get(key) !== ids) keys.add(key);
@@ -441,14 +514,27 @@ export class BundleCompiler {
     return keys;
   }
 
-  /** The endpoint numbering: the last one when the endpoint sets are the same items (a route-only change). */
+  /**
+   * The endpoint numbering: the last one when the endpoint sets are the same items (a route-only
+   * change); worked out from the last one when a few sets had addresses replaced in place
+   * (#renumberInPlace); else made afresh.
+   */
   #numberEndpoints(snapshot: Snapshot, invalid: boolean): Numbering {
     const previous = this.#numbering;
     const sets = snapshot.endpointSets;
-    if (previous !== undefined && previous.of.length === sets.length && (previous.invalid >= 0) === invalid && sets.every((set, i) => set === previous.of[i])) return previous;
+    if (previous !== undefined && previous.of.length === sets.length && (previous.invalid >= 0) === invalid) {
+      const changed: number[] = [];
+      for (let i = 0; i < sets.length && changed.length <= RENUMBER_IN_PLACE_MAX; i++) if (sets[i] !== previous.of[i]) changed.push(i);
+      if (changed.length === 0) return previous;
+      const numbering = changed.length <= RENUMBER_IN_PLACE_MAX ? this.#renumberInPlace(previous, sets, changed) : undefined;
+      if (numbering !== undefined) return numbering;
+    }
+    this.stats.numberedAfresh++;
     const endpoints: string[] = [];
     const idByAddress = new Map<string, number>();
+    const uses: number[] = [];
     const setIds = new Map<string, number[]>();
+    let kept = previous !== undefined && previous.setIds.size === sets.length;
     for (const set of sets) {
       const ids: number[] = [];
       for (const endpoint of set.endpoints) {
@@ -458,16 +544,62 @@ export class BundleCompiler {
           id = endpoints.length;
           endpoints.push(`${endpoint.address} ${endpoint.port}`);
           idByAddress.set(address, id);
+          uses.push(0);
         }
+        uses[id]!++;
         ids.push(id);
       }
       // Ids equal to the last numbering's are that very array: route records over the set stay valid (#entries).
       const before = previous?.setIds.get(set.key);
-      setIds.set(set.key, before !== undefined && before.length === ids.length && before.every((id, i) => id === ids[i]) ? (before as number[]) : ids);
+      const same = before !== undefined && before.length === ids.length && before.every((id, i) => id === ids[i]);
+      kept &&= same;
+      setIds.set(set.key, same ? (before as number[]) : ids);
     }
     // Invalid backends share one stand-in endpoint, appended last.
-    const numbering = { of: sets, setIds, endpoints, invalid: invalid ? endpoints.push(` ${INVALID_BACKEND_PORT}`) - 1 : -1 };
+    const numbering = { of: sets, setIds: kept ? previous!.setIds : setIds, endpoints, invalid: invalid ? endpoints.push(` ${INVALID_BACKEND_PORT}`) - 1 : -1 };
     this.#numbering = numbering;
+    this.#addressIds = { numbering, byAddress: idByAddress, uses };
+    return numbering;
+  }
+
+  /**
+   * The numbering of `sets` from `previous` (its `of` differs from `sets` at the indices `changed`
+   * alone), when it can be had without walking every set: each changed set has the key and the
+   * length it had, and each address it replaced was named nowhere else while each new one is named
+   * nowhere else. Then numbering in set order gives every new address the id of the one it
+   * replaced (that position was its first and only use), so every set keeps its id array (the
+   * same Map), and only those endpoints' lines change. Undefined when any of that does not hold.
+   */
+  #renumberInPlace(previous: Numbering, sets: readonly SnapshotEndpointSet[], changed: readonly number[]): Numbering | undefined {
+    const known = this.#addressIds;
+    if (known?.numbering !== previous) return undefined;
+    const replaced: { readonly id: number; readonly was: string; readonly address: string; readonly line: string }[] = [];
+    const added = new Set<string>();
+    for (const i of changed) {
+      const set = sets[i]!;
+      const old = previous.of[i]!;
+      const ids = previous.setIds.get(old.key);
+      if (set.key !== old.key || set.endpoints.length !== old.endpoints.length || ids === undefined) return undefined;
+      for (let j = 0; j < set.endpoints.length; j++) {
+        const endpoint = set.endpoints[j]!;
+        const was = old.endpoints[j]!;
+        if (endpoint.address === was.address && endpoint.port === was.port) continue;
+        const address = `${endpoint.address}|${endpoint.port}`;
+        const id = ids[j]!;
+        if (known.uses[id] !== 1 || known.byAddress.has(address) || added.has(address)) return undefined;
+        added.add(address);
+        replaced.push({ id, was: `${was.address}|${was.port}`, address, line: `${endpoint.address} ${endpoint.port}` });
+      }
+    }
+    const endpoints = previous.endpoints.slice();
+    for (const { was } of replaced) known.byAddress.delete(was);
+    for (const { id, address, line } of replaced) {
+      known.byAddress.set(address, id);
+      endpoints[id] = line;
+    }
+    const numbering: Numbering = { of: sets, setIds: previous.setIds, endpoints, invalid: previous.invalid };
+    this.#numbering = numbering;
+    this.#addressIds = { numbering, byAddress: known.byAddress, uses: known.uses };
     return numbering;
   }
 }

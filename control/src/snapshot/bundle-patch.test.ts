@@ -87,6 +87,53 @@ describe('BundleCompiler patches', () => {
       previous = snapshot;
     }
     expect(patchable).toBeGreaterThan(35);
+    // The "one endpoint moves" steps whose address is new: the last bundle with its endpoints text replaced.
+    expect(compiler.stats.endpointsInPlace).toBeGreaterThan(20);
+  });
+
+  it('replaces endpoints in place only when the numbering from scratch keeps every id, and then gives the reference bundle', () => {
+    // Service s has slice s; svc-0 and svc-1 share the address 10.64.9.9 (one endpoint id for both).
+    const state = new ClusterState();
+    const addresses: string[][] = [['10.64.0.1', '10.64.9.9'], ['10.64.1.1', '10.64.9.9'], ['10.64.2.1', '10.64.2.2'], ['10.64.3.1', '10.64.3.1'], ['10.64.4.1'], ['10.64.5.1'], ['10.64.6.1']];
+    for (let s = 0; s < 7; s++) {
+      state.upsert(service(s));
+      state.upsert(slice(s, addresses[s]!));
+    }
+    for (let i = 0; i < 14; i++) state.upsert(ingress(i, ['/', '/api', '/static']));
+    state.upsert(ingress(20, ['/'], { defaultBackend: true }));
+    const compiler = new BundleCompiler();
+    let previous = compileSnapshot(buildModel(state, selection).model);
+    for (const balancingOnly of [false, true]) compiler.compile(previous, balancingOnly);
+    // [what, bundle made in place (every set keeps its ids), numbering worked out from the last one (not from scratch)]
+    const cases: [string, () => void, boolean, boolean][] = [
+      // As many endpoints as before, but svc-1's ids move (10.64.1.1 is now first named in svc-0).
+      ['an address replaced by one another set holds, the count kept', () => state.upsert(slice(0, ['10.64.0.1', '10.64.1.1'])), false, false],
+      ['a unique address replaced by a new one', () => state.upsert(slice(2, ['10.64.2.1', '10.70.0.1'])), true, true],
+      ['two sets at once, each a new address', () => (state.upsert(slice(4, ['10.70.4.1'])), state.upsert(slice(5, ['10.70.5.1']))), true, true],
+      ['the shared address replaced in one of its sets', () => state.upsert(slice(0, ['10.64.0.1', '10.70.9.9'])), false, false],
+      ['an address replaced by one another set holds', () => state.upsert(slice(6, ['10.64.2.1'])), false, false],
+      // From scratch, the swapped addresses take each other's ids: every set keeps its ids.
+      ['two sets swap their addresses', () => (state.upsert(slice(4, ['10.70.5.1'])), state.upsert(slice(5, ['10.70.4.1']))), true, false],
+      ['two sets take the same new address', () => (state.upsert(slice(4, ['10.71.0.1'])), state.upsert(slice(5, ['10.71.0.1']))), false, false],
+      ['the address a set holds twice, replaced once', () => state.upsert(slice(3, ['10.64.3.1', '10.72.3.1'])), false, false],
+      ['a set grows', () => state.upsert(slice(2, ['10.64.2.1', '10.70.0.1', '10.70.0.2'])), false, false],
+      ['a set shrinks', () => state.upsert(slice(2, ['10.64.2.1'])), false, false],
+      ['a new address again after all that', () => state.upsert(slice(3, ['10.64.3.1', '10.73.0.1'])), true, true],
+      ['a Service goes', () => state.remove(service(6)), false, false],
+    ];
+    for (const [name, change, inPlace, renumbered] of cases) {
+      change();
+      const snapshot = compileSnapshot(buildModel(state, selection).model, previous);
+      const before = { ...compiler.stats };
+      for (const balancingOnly of [false, true]) {
+        const bundle = compiler.compile(snapshot, balancingOnly);
+        const reference = compileBundle(snapshot, balancingOnly);
+        expect({ ...bundle, table: Buffer.from(bundle.table).toString('base64') }, `${name} (balancing only: ${balancingOnly})`).toEqual({ ...reference, table: Buffer.from(reference.table).toString('base64') });
+      }
+      expect(compiler.stats.endpointsInPlace - before.endpointsInPlace, name).toBe(inPlace ? 2 : 0);
+      expect(compiler.stats.numberedAfresh - before.numberedAfresh, name).toBe(renumbered ? 0 : 1);
+      previous = snapshot;
+    }
   });
 
   it('hashes a patched table of many checkpoints to the reference digest, edits at its start, middle and end and growth included', () => {

@@ -76,6 +76,9 @@ export function redirectBits(route: RouteTarget['route']): number {
   return (route.redirect.sslRedirect || route.redirect.forceSslRedirect ? 1 : 0) | (route.policies?.preserveTrailingSlash === true ? 2 : 0);
 }
 
+/** The index of `endpoints` among `bundleParts`. */
+export const ENDPOINTS_PART = 3;
+
 /** The parts of a bundle its digest covers, in order. */
 export function bundleParts(bundle: Omit<TableBundle, 'digest'>): (string | Uint8Array)[] {
   return [bundle.table, bundle.routeLabels, bundle.redirects, bundle.endpoints, bundle.policies, bundle.regexHosts, bundle.upstreamTls, JSON.stringify(bundle.endpointSets), JSON.stringify(bundle.tls ?? null)];
