@@ -25,9 +25,9 @@ import { extraHeaders, mergeHeaders, responseExtraOf } from './policy.ts';
 import type { ExchangeTimeouts } from './failure.ts';
 import type { LocalAnswer, NextUpstreamPolicy, PolicyOutcome, UpstreamSettings } from '@portico/control/snapshot/policies/module';
 import { STATUS_BITS, statusBit } from '@portico/control/snapshot/policies/next-upstream';
-import type { ExternalAuthRequest } from '@portico/control/snapshot/policies/external-auth';
+import type { AuthResponse, ExternalAuthRequest } from '@portico/control/snapshot/policies/external-auth';
 import { decideAuth } from '@portico/control/snapshot/policies/external-auth';
-import { headerLines } from './external-auth.ts';
+import type { AuthCall, AuthWaiter } from './external-auth.ts';
 import type { ProxyDecision } from './router.ts';
 import { FAILURE_PENALTY_MS } from './router.ts';
 import { POOL_FULL } from './upstream/pool.ts';
@@ -41,7 +41,7 @@ function append(first: Buffer | undefined, second: Buffer): Buffer {
 }
 
 /** The request in flight on a client connection (or HTTP/2 stream), and the endpoint connection serving it. */
-export class Exchange implements UpstreamOwner {
+export class Exchange implements UpstreamOwner, AuthWaiter {
   readonly conn: Downstream;
   /** The buffer the request head was parsed from (the access log reads host and path there). */
   requestBuffer: Buffer | undefined;
@@ -99,8 +99,10 @@ export class Exchange implements UpstreamOwner {
   #bodyBytes = 0;
   /** The route's timeouts, when it overrides the global ones. */
   #timeouts: ExchangeTimeouts | undefined;
-  /** Aborts the auth-url subrequest while one is out for this request. */
-  #authAbort: AbortController | undefined;
+  /** The auth-url subrequest while one is out for this request, with what its answer applies to. */
+  #authCall: AuthCall | undefined;
+  #authRequest: ExternalAuthRequest | undefined;
+  #authResponse: ResponseExtra | undefined;
   /**
    * The whole-exchange deadline, when there is one: the route's (Gateway API timeouts) or a gRPC
    * call's `grpc-timeout`, whichever is sooner. A timer, finer than the tick.
@@ -193,18 +195,24 @@ export class Exchange implements UpstreamOwner {
    * denied or unanswered, Portico answers (401/403/302/500) and the endpoint never sees it.
    */
   #authorize(auth: ExternalAuthRequest, response: ResponseExtra | undefined): void {
+    this.#authRequest = auth;
+    this.#authResponse = response;
+    this.#authCall = this.conn.context.externalAuth.ask(auth, this.requestBuffer as Buffer, this.conn.head, this);
+  }
+
+  /** The auth server's answer (undefined: none) to this request's subrequest; never called after the call was cancelled. */
+  onAuthAnswer(answer: AuthResponse | undefined): void {
+    const auth = this.#authRequest as ExternalAuthRequest;
+    const response = this.#authResponse;
+    this.#authCall = this.#authRequest = this.#authResponse = undefined;
+    if (!this.active) return;
     const conn = this.conn;
-    const abort = (this.#authAbort = new AbortController());
-    void conn.context.externalAuth.ask(auth, headerLines(this.requestBuffer as Buffer, conn.head), abort.signal).then((answer) => {
-      if (this.#authAbort !== abort || !this.active) return;
-      this.#authAbort = undefined;
-      const verdict = decideAuth(auth, answer);
-      if (!verdict.allow) return this.#deny(verdict.answer);
-      if (verdict.setHeaders.length + verdict.dropHeaders.length !== 0) this.#extra = mergeHeaders(this.#extra, verdict.setHeaders, verdict.dropHeaders);
-      if (verdict.cookies.length !== 0) this.#relay.reset(this.#isHead, this.#keepAlive, conn.head.minor === 1, this.#upgrade, withCookies(response, verdict.cookies, verdict.cookiesAlways));
-      this.#since = conn.context.now;
-      this.#attach(false);
-    });
+    const verdict = decideAuth(auth, answer);
+    if (!verdict.allow) return this.#deny(verdict.answer);
+    if (verdict.setHeaders.length + verdict.dropHeaders.length !== 0) this.#extra = mergeHeaders(this.#extra, verdict.setHeaders, verdict.dropHeaders);
+    if (verdict.cookies.length !== 0) this.#relay.reset(this.#isHead, this.#keepAlive, conn.head.minor === 1, this.#upgrade, withCookies(response, verdict.cookies, verdict.cookiesAlways));
+    this.#since = conn.context.now;
+    this.#attach(false);
   }
 
   /** The auth server refused the request (or did not answer): Portico's answer, the body left unread. */
@@ -378,9 +386,6 @@ export class Exchange implements UpstreamOwner {
   abort(): void {
     if (!this.active) return;
     this.active = false;
-    // A client gone while its auth subrequest is out: stop asking.
-    this.#authAbort?.abort();
-    this.#authAbort = undefined;
     this.#drop();
     this.#record(this.#relay.started ? this.#relay.status : 499);
   }
@@ -679,6 +684,11 @@ export class Exchange implements UpstreamOwner {
   }
 
   #record(status: number): void {
+    // Over while its auth subrequest is out (the client left, the route's deadline passed): stop asking.
+    if (this.#authCall !== undefined) {
+      this.#authCall.cancel();
+      this.#authCall = this.#authRequest = this.#authResponse = undefined;
+    }
     if (this.#deadline !== undefined) {
       clearTimeout(this.#deadline);
       this.#deadline = undefined;

@@ -125,31 +125,48 @@ export function signinTemplate(signin: string, param: string): string {
 const NOT_FORWARDED = new Set(['host', 'content-length', 'transfer-encoding', 'connection', 'keep-alive', 'te', 'trailer', 'upgrade', 'proxy-connection', 'expect', 'x-forwarded-proto', 'x-original-url', 'x-original-method', 'x-original-uri', 'x-scheme', 'x-sent-from', 'x-real-ip', 'x-forwarded-for', 'x-auth-request-redirect']);
 
 /**
- * The header fields of the subrequest for a request whose header fields were `received`: the
- * received ones (hop-by-hop and body framing left out, as `proxy_pass_request_body off` does),
- * then the ones nginx.tmpl sets for the auth location.
+ * Whether a received request field named `lowerName` (lower case) goes to the auth server: not
+ * hop-by-hop, not the body's framing, not one Portico sets itself, not one auth-proxy-set-headers
+ * replaces (nginx proxy_set_header).
  */
-export function authRequestHeaders(request: ExternalAuthRequest, received: readonly (readonly [string, string])[]): [string, string][] {
-  const { auth, facts } = request;
-  const headers: [string, string][] = [];
+export function forwardsToAuth(auth: ExternalAuthData, lowerName: string): boolean {
+  if (NOT_FORWARDED.has(lowerName)) return false;
   const set = auth.proxySetHeaders?.headers;
-  // auth-proxy-set-headers replace the received fields of their names (nginx proxy_set_header).
-  const replaced = set === undefined ? undefined : new Set(set.map((header) => header.name.toLowerCase()));
-  for (const [name, value] of received) if (!NOT_FORWARDED.has(name.toLowerCase()) && replaced?.has(name.toLowerCase()) !== true) headers.push([name, value]);
-  headers.push(['Host', auth.hostHeader]);
-  headers.push(['X-Original-URL', `${facts.scheme}://${facts.host}${facts.target}`]);
-  headers.push(['X-Original-Method', facts.method]);
-  headers.push(['X-Sent-From', 'nginx-ingress-controller']);
-  headers.push(['X-Real-IP', facts.client]);
-  headers.push(['X-Forwarded-For', facts.client]);
-  headers.push(['X-Auth-Request-Redirect', auth.requestRedirect === null ? facts.target : fillVariables(auth.requestRedirect, facts)]);
+  return set === undefined || !set.some((header) => header.name.length === lowerName.length && header.name.toLowerCase() === lowerName);
+}
+
+/** The fields Portico writes on the subrequest after the received ones: those nginx.tmpl sets for the auth location, then auth-proxy-set-headers. */
+export function authAddedHeaders(request: ExternalAuthRequest): [string, string][] {
+  const { auth, facts } = request;
+  const headers: [string, string][] = [
+    ['Host', auth.hostHeader],
+    ['X-Original-URL', `${facts.scheme}://${facts.host}${facts.target}`],
+    ['X-Original-Method', facts.method],
+    ['X-Sent-From', 'nginx-ingress-controller'],
+    ['X-Real-IP', facts.client],
+    ['X-Forwarded-For', facts.client],
+    ['X-Auth-Request-Redirect', auth.requestRedirect === null ? facts.target : fillVariables(auth.requestRedirect, facts)],
+  ];
   if (auth.method !== null) {
     headers.push(['X-Original-URI', facts.target]);
     headers.push(['X-Scheme', facts.scheme]);
     // No body goes to the auth server; say so rather than let the method imply one.
     if (auth.method !== 'GET' && auth.method !== 'HEAD') headers.push(['Content-Length', '0']);
   }
+  const set = auth.proxySetHeaders?.headers;
   if (set !== undefined) for (const header of set) headers.push([header.name, fillVariables(header.value, facts)]);
+  return headers;
+}
+
+/**
+ * The header fields of the subrequest for a request whose header fields were `received`: the
+ * received ones `forwardsToAuth` lets through (hop-by-hop and body framing left out, as
+ * `proxy_pass_request_body off` does), then `authAddedHeaders`.
+ */
+export function authRequestHeaders(request: ExternalAuthRequest, received: readonly (readonly [string, string])[]): [string, string][] {
+  const headers: [string, string][] = [];
+  for (const [name, value] of received) if (forwardsToAuth(request.auth, name.toLowerCase())) headers.push([name, value]);
+  headers.push(...authAddedHeaders(request));
   return headers;
 }
 
