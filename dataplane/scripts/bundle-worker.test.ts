@@ -30,7 +30,9 @@ describe('the worker bundle', () => {
 
   it('takes Node\'s built-in modules through process.getBuiltinModule, never an ESM import (which would load undici, webcrypto, readline)', () => {
     expect(bundle.code).not.toMatch(/^import .* from "node:/m);
-    expect(bundle.code).toMatch(/^const \{ Agent, request \} = process\.getBuiltinModule\("node:http"\);$/m);
+    expect(bundle.code).toMatch(/^const \{[^}]*\bconnect\b[^}]*\} = process\.getBuiltinModule\("node:net"\);$/m);
+    // The auth-url subrequest goes through the upstream client: a worker has no use for node:http(s).
+    expect(bundle.code).not.toMatch(/getBuiltinModule\("node:https?"\)/);
   });
 
   it('holds the policy modules\' steps but not the file that builds their schemas', () => {
