@@ -91,8 +91,14 @@ export class EndpointSets {
       const servicePort = service?.spec.ports?.find((p) => (p.name ?? p.port) === set.origin.servicePort) ?? (service?.spec.type === 'ExternalName' && typeof set.origin.servicePort === 'number' ? { port: set.origin.servicePort } : undefined);
       const endpoints = service === undefined || servicePort === undefined ? [] : set.origin.clusterIP === true ? clusterEndpoint(service, servicePort) : this.endpointsOf(service, servicePort);
       if (sameEndpoints(endpoints, set.endpoints)) continue;
-      this.sets.set(key, { ...set, endpoints });
-      this.sorted = undefined;
+      const next = { ...set, endpoints };
+      this.sets.set(key, next);
+      // Same key, same place: the sorted list is patched, not sorted again (`all()` hands out copies).
+      if (this.sorted !== undefined) {
+        const at = lowerBoundByKey(this.sorted, key);
+        if (this.sorted[at] === set) this.sorted[at] = next;
+        else this.sorted = undefined;
+      }
       changed.add(key);
     }
   }
@@ -214,4 +220,16 @@ export function resolveBackend(
   const what = clusterIP ? `has ClusterIP ${clusterAddress(service)} (service-upstream)` : `is ExternalName ${service.spec.externalName}`;
   const message = `Service ${namespace}/${ref.name} ${what}, a ${special} address: data planes refuse to proxy to it (502) unless started with ${flag}`;
   return { backend: resolved, conditions: [{ source, field: `${field}.service.name`, reason: 'EndpointAddressRefused', severity: 'Warning', message }], servicePort: described };
+}
+
+/** The first index in `sets` (sorted by key, compareStrings) whose key is not before `key`. */
+function lowerBoundByKey(sets: readonly EndpointSet[], key: string): number {
+  let low = 0;
+  let high = sets.length;
+  while (low < high) {
+    const mid = (low + high) >>> 1;
+    if (compareStrings(sets[mid]!.key, key) < 0) low = mid + 1;
+    else high = mid;
+  }
+  return low;
 }

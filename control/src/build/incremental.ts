@@ -137,6 +137,8 @@ export class IncrementalBuild {
   private aliasHosts = new Set<string>();
   /** Every settled virtual host, sorted by compareHosts of their hosts. */
   private virtualHosts: VirtualHost[] = [];
+  /** The copy of `virtualHosts` the last result handed out, while no host changed since (undefined: make one). */
+  private virtualHostsOut: readonly VirtualHost[] | undefined;
   /** Every condition of the derivations and outcomes as of the last result, sorted (never changed in place: results hand it out). */
   private conditions: readonly Condition[] = [];
   /** Conditions dropped (with how many times) and added since then, merged in by `result`. */
@@ -326,6 +328,7 @@ export class IncrementalBuild {
     this.lookedUpBy = new Map();
     this.aliasHosts = new Set();
     this.virtualHosts = [];
+    this.virtualHostsOut = undefined;
     this.conditions = [];
     this.conditionsGone = new Map();
     this.conditionsNew = [];
@@ -428,6 +431,8 @@ export class IncrementalBuild {
     const has = outcome.virtualHost !== undefined;
     if (host === CATCH_ALL || (!had && !has)) return;
     const at = lowerBound(this.virtualHosts, host);
+    if (had && has && this.virtualHosts[at] === outcome.virtualHost) return;
+    this.virtualHostsOut = undefined;
     if (had && has) this.virtualHosts[at] = outcome.virtualHost!;
     else if (has) this.virtualHosts.splice(at, 0, outcome.virtualHost!);
     else this.virtualHosts.splice(at, 1);
@@ -445,7 +450,8 @@ export class IncrementalBuild {
       this.conditionsNew = [];
     }
     const defaultRoute: DefaultRoute | undefined = this.outcomes.get(CATCH_ALL)?.catchAll;
-    let virtualHosts: readonly VirtualHost[] = this.virtualHosts.slice();
+    // The same list as last time when no host changed (an endpoint change): compile knows it by identity.
+    let virtualHosts: readonly VirtualHost[] = (this.virtualHostsOut ??= this.virtualHosts.slice());
     let conditions = this.conditions;
     if (this.aliasHosts.size > 0) {
       // Aliases depend on every host (a name already served is not an alias): one pass, only when some claim asks.

@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { buildModel } from '../build/index.ts';
 import { DEFAULT_CLASS_SELECTION } from '../build/ingress-class.ts';
-import { parseSnapshot } from '../snapshot/schema.ts';
+import { IncrementalBuild } from '../build/incremental.ts';
+import { parseSnapshot, sealSnapshot } from '../snapshot/schema.ts';
 import { parseManifestText } from '../sources/manifests/parse.ts';
 import { ClusterState } from '../state/cluster-state.ts';
 import type { KubeObject } from '../state/objects.ts';
@@ -51,5 +52,25 @@ describe('compileSnapshot', () => {
     tampered.hosts[0].routes[0].path = '/elsewhere';
     expect(() => parseSnapshot(tampered)).toThrow(expect.objectContaining({ code: 'PORTICO_E_SNAPSHOT_INVALID' }));
     expect(() => parseSnapshot({ ...snapshot, hosts: 'nope' })).toThrow(expect.objectContaining({ code: 'PORTICO_E_SNAPSHOT_INVALID' }));
+  });
+
+  it('an endpoint change hands compile the same hosts list, and the version resumed after it is the one a fresh seal gives', () => {
+    const state = ClusterState.from(objects);
+    const build = new IncrementalBuild(state, DEFAULT_CLASS_SELECTION);
+    const first = compileSnapshot(build.build().model);
+    const slice = [...state.endpointSlices.values()][0]!;
+    state.upsert({ ...slice, endpoints: [...(slice.endpoints ?? []), { addresses: ['10.9.9.9'] }] });
+    const built = build.build();
+    expect(built.endpointOnly).toBe(true);
+    const next = compileSnapshot(built.model, first);
+    // The very hosts list: sealing resumed after it (snapshot/hash.ts) instead of walking every host.
+    expect(next.hosts).toBe(first.hosts);
+    expect(next.version).not.toBe(first.version);
+    expect(next.version).toBe(sealSnapshot(JSON.parse(JSON.stringify(next))).version);
+    expect(parseSnapshot(JSON.parse(JSON.stringify(next))).version).toBe(next.version);
+    // What follows the hosts is still checked when resumed: a set out of order is refused.
+    const swapped = { ...next, endpointSets: [...next.endpointSets].reverse() };
+    expect(next.endpointSets.length).toBeGreaterThan(1);
+    expect(() => sealSnapshot(swapped)).toThrow(expect.objectContaining({ code: 'PORTICO_E_SNAPSHOT_INVALID', message: expect.stringMatching(/endpointSets\[1\].*out of order/) }));
   });
 });

@@ -75,15 +75,20 @@ export function sameJson(a: unknown, b: unknown): boolean {
  * item is taken as is instead of being compiled and compared again.
  */
 const compiled = new WeakMap<object, object>();
+/** Compiled lists by the model list they came from (snapshots never change a list once sealed). */
+const compiledLists = new WeakMap<readonly object[], readonly object[]>();
 
 /**
  * Each model item of `items` compiled: the item compiled from the same model object before,
  * else `previous`'s item of the same key when equal to the fresh one, else the fresh one.
  */
 function share<M extends object, T extends object>(name: SectionName, items: readonly M[], compile: (item: M) => T, previous: readonly T[] | undefined): T[] {
+  // The very list compiled before (an incremental build hands its list over again when none of its items changed): its compiled list, as is.
+  const known = compiledLists.get(items) as T[] | undefined;
+  if (known !== undefined) return known;
   const keyOf = SECTIONS[name].keyOf as (item: T) => string;
   let byKey: Map<string, T> | undefined;
-  return items.map((item, i) => {
+  const list = items.map((item, i) => {
     const known = compiled.get(item) as T | undefined;
     if (known !== undefined) return known;
     const fresh = compile(item);
@@ -101,6 +106,8 @@ function share<M extends object, T extends object>(name: SectionName, items: rea
     compiled.set(item, result);
     return result;
   });
+  compiledLists.set(items, list);
+  return list;
 }
 
 function compileHost(vhost: VirtualHost): SnapshotHost {

@@ -565,10 +565,11 @@ export class BundleCompiler {
   /**
    * The numbering of `sets` from `previous` (its `of` differs from `sets` at the indices `changed`
    * alone), when it can be had without walking every set: each changed set has the key and the
-   * length it had, and each address it replaced was named nowhere else while each new one is named
-   * nowhere else. Then numbering in set order gives every new address the id of the one it
-   * replaced (that position was its first and only use), so every set keeps its id array (the
-   * same Map), and only those endpoints' lines change. Undefined when any of that does not hold.
+   * length it had, every address it had was named by it alone (then its ids are consecutive, first
+   * given at its place), and every address it has now is named by no other set and by no other
+   * changed one. Numbering in set order then gives the set's new addresses, in order, the very ids
+   * its old ones had: every set keeps its id array (the same Map), and only those endpoints' lines
+   * change. Undefined when any of that does not hold (the caller numbers from scratch).
    */
   #renumberInPlace(previous: Numbering, sets: readonly SnapshotEndpointSet[], changed: readonly number[]): Numbering | undefined {
     const known = this.#addressIds;
@@ -580,15 +581,18 @@ export class BundleCompiler {
       const old = previous.of[i]!;
       const ids = previous.setIds.get(old.key);
       if (set.key !== old.key || set.endpoints.length !== old.endpoints.length || ids === undefined) return undefined;
+      const own = new Set<string>();
+      for (let j = 0; j < ids.length; j++) {
+        if (known.uses[ids[j]!] !== 1) return undefined;
+        own.add(`${old.endpoints[j]!.address}|${old.endpoints[j]!.port}`);
+      }
       for (let j = 0; j < set.endpoints.length; j++) {
         const endpoint = set.endpoints[j]!;
         const was = old.endpoints[j]!;
-        if (endpoint.address === was.address && endpoint.port === was.port) continue;
         const address = `${endpoint.address}|${endpoint.port}`;
-        const id = ids[j]!;
-        if (known.uses[id] !== 1 || known.byAddress.has(address) || added.has(address)) return undefined;
+        if (added.has(address) || (known.byAddress.has(address) && !own.has(address))) return undefined;
         added.add(address);
-        replaced.push({ id, was: `${was.address}|${was.port}`, address, line: `${endpoint.address} ${endpoint.port}` });
+        if (endpoint.address !== was.address || endpoint.port !== was.port) replaced.push({ id: ids[j]!, was: `${was.address}|${was.port}`, address, line: `${endpoint.address} ${endpoint.port}` });
       }
     }
     const endpoints = previous.endpoints.slice();

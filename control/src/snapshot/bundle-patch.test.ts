@@ -109,9 +109,11 @@ describe('BundleCompiler patches', () => {
       // As many endpoints as before, but svc-1's ids move (10.64.1.1 is now first named in svc-0).
       ['an address replaced by one another set holds, the count kept', () => state.upsert(slice(0, ['10.64.0.1', '10.64.1.1'])), false, false],
       ['a unique address replaced by a new one', () => state.upsert(slice(2, ['10.64.2.1', '10.70.0.1'])), true, true],
+      // As an EndpointSlice changes when one pod goes and another comes: the sorted addresses shift by one.
+      ['one address gone, a new one after the others', () => state.upsert(slice(2, ['10.70.0.1', '10.70.0.2'])), true, true],
       ['two sets at once, each a new address', () => (state.upsert(slice(4, ['10.70.4.1'])), state.upsert(slice(5, ['10.70.5.1']))), true, true],
       ['the shared address replaced in one of its sets', () => state.upsert(slice(0, ['10.64.0.1', '10.70.9.9'])), false, false],
-      ['an address replaced by one another set holds', () => state.upsert(slice(6, ['10.64.2.1'])), false, false],
+      ['an address replaced by one another set holds', () => state.upsert(slice(6, ['10.70.0.1'])), false, false],
       // From scratch, the swapped addresses take each other's ids: every set keeps its ids.
       ['two sets swap their addresses', () => (state.upsert(slice(4, ['10.70.5.1'])), state.upsert(slice(5, ['10.70.4.1']))), true, false],
       ['two sets take the same new address', () => (state.upsert(slice(4, ['10.71.0.1'])), state.upsert(slice(5, ['10.71.0.1']))), false, false],

@@ -11,6 +11,7 @@
  * of them once, then keeps those facts for the deltas that follow.
  */
 import { createHash } from 'node:crypto';
+import type { Hash } from 'node:crypto';
 import type { z } from 'zod';
 import { PorticoError } from '../errors.ts';
 import { SECTIONS } from './order.ts';
@@ -27,6 +28,14 @@ interface Leaf {
 }
 
 const leaves = new WeakMap<object, Leaf>();
+
+/**
+ * The version hash's state after the header and the hosts section, by hosts list: the hosts come
+ * first in the listing, so a version whose hosts are the very list of an earlier one (an endpoint
+ * change) resumes from there instead of walking every host again (SHA-256 reads its input in order:
+ * the same bytes give the same state). The list was validated and order-checked when first sealed.
+ */
+const afterHosts = new WeakMap<readonly unknown[], Hash>();
 
 /** Version listing lines hashed per update (a few tens of KB of text: young, short-lived strings). */
 const LINES_PER_UPDATE = 512;
@@ -90,7 +99,7 @@ export function snapshotVersion(content: unknown): string {
   checkShape(content);
   // Lines are hashed a block at a time: per-item hash updates cost more than the hashing, and one
   // joined text of every line would be a large object (old space) made anew for every version.
-  const digest = createHash('sha256');
+  let digest = createHash('sha256');
   let lines: string[] = [`${SNAPSHOT_API_VERSION} Snapshot merkle-1\n`];
   const push = (line: string): void => {
     lines.push(line);
@@ -112,7 +121,17 @@ export function snapshotVersion(content: unknown): string {
       push((leaf.line ??= `${tag} ${leaf.hash}\n`));
     }
   };
-  section('hosts');
+  const hosts = content.hosts as readonly unknown[];
+  const resumed = afterHosts.get(hosts);
+  if (resumed !== undefined) {
+    digest = resumed.copy();
+    lines = [];
+  } else {
+    section('hosts');
+    digest.update(lines.join(''));
+    lines = [];
+    afterHosts.set(hosts, digest.copy());
+  }
   push(`d ${content.defaultRoute === null ? '-' : leafOf('defaultRoute', content.defaultRoute, 'defaultRoute').hash}\n`);
   section('endpointSets');
   section('certificates');
