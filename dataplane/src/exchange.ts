@@ -20,6 +20,7 @@ import { withCookies } from './http/respond.ts';
 import { RELAY_DONE, RELAY_INVALID, RELAY_RETRY, RELAY_UPGRADE } from './relay.ts';
 import type { Relay } from './relay.ts';
 import { RequestBody } from './request-body.ts';
+import type { MirrorBodyTap } from './mirror.ts';
 import type { ExtraHeaders } from './policy.ts';
 import { extraHeaders, mergeHeaders, responseExtraOf } from './policy.ts';
 import type { ExchangeTimeouts } from './failure.ts';
@@ -88,6 +89,8 @@ export class Exchange implements UpstreamOwner, AuthWaiter {
   #stash: Buffer | undefined;
   #requestDone = false;
   readonly #body: RequestBody;
+  /** The route's mirror-target copy, fed the body as it is read (mirror.ts); undefined for none. */
+  #mirror: MirrorBodyTap | undefined;
   readonly #relay: Relay;
   /** Any byte came back from the endpoint (the request can no longer be replayed). */
   #gotBytes = false;
@@ -131,9 +134,10 @@ export class Exchange implements UpstreamOwner, AuthWaiter {
    * they set, what to call once when the exchange is over (however it ends), the route's body
    * limit and timeouts, and the auth-url subrequest that must allow the request before anything
    * is sent to an endpoint. The client connection is kept open after it when the client (HTTP/1.1
-   * without `Connection: close`) and the proxy (not closing) both allow.
+   * without `Connection: close`) and the proxy (not closing) both allow. `mirror`, a mirror-target
+   * copy, gets the body as it is read and is told when the request is allowed or over.
    */
-  start(buf: Buffer, headEnd: number, rest: Buffer | undefined, decision: ProxyDecision, started: number, target: string | undefined, outcome?: PolicyOutcome): void {
+  start(buf: Buffer, headEnd: number, rest: Buffer | undefined, decision: ProxyDecision, started: number, target: string | undefined, outcome?: PolicyOutcome, mirror?: MirrorBodyTap): void {
     const head = this.conn.head;
     const keepAlive = head.minor === 1 && !head.connectionClose && !this.conn.context.closing;
     const response = outcome === undefined ? undefined : responseExtraOf(outcome);
@@ -157,6 +161,7 @@ export class Exchange implements UpstreamOwner, AuthWaiter {
     this.#relay.reset(this.#isHead, keepAlive, head.minor === 1, this.#upgrade, response);
     this.#bodyless = false;
     this.#fallbackTo = undefined;
+    this.#mirror = mirror;
     // The route had no ready endpoint and its default backend answers (X-Code: 503), with the route's own request policies.
     if (decision.fallback !== undefined) this.#extra = mergeHeaders(this.#extra, this.#fallbackFields(decision, false), []);
     this.#applySettings(outcome?.upstream);
@@ -181,11 +186,16 @@ export class Exchange implements UpstreamOwner, AuthWaiter {
     this.#requestDone = requestBody.done;
     this.#stash = extra;
     this.#firstBody = body;
+    if (mirror !== undefined) {
+      if (body !== undefined) mirror.body(body);
+      if (this.#requestDone) mirror.end();
+    }
     this.#replayable = true;
     // Until the endpoint takes the head, read no more body (it keeps the request replayable).
     if (!this.#requestDone || extra !== undefined) this.conn.pauseBody();
     const auth = outcome?.externalAuth;
     if (auth !== undefined) return this.#authorize(auth, response);
+    this.#mirror?.allow();
     this.#attach(false);
   }
 
@@ -212,12 +222,14 @@ export class Exchange implements UpstreamOwner, AuthWaiter {
     if (verdict.setHeaders.length + verdict.dropHeaders.length !== 0) this.#extra = mergeHeaders(this.#extra, verdict.setHeaders, verdict.dropHeaders);
     if (verdict.cookies.length !== 0) this.#relay.reset(this.#isHead, this.#keepAlive, conn.head.minor === 1, this.#upgrade, withCookies(response, verdict.cookies, verdict.cookiesAlways));
     this.#since = conn.context.now;
+    this.#mirror?.allow();
     this.#attach(false);
   }
 
   /** The auth server refused the request (or did not answer): Portico's answer, the body left unread. */
   #deny(answer: LocalAnswer): void {
     this.active = false;
+    this.#endMirror();
     // An unread body would be taken for the next request: close unless it is all here.
     const keepAlive = this.#keepAlive && this.#requestDone;
     const whenDone = this.#whenDone;
@@ -332,6 +344,7 @@ export class Exchange implements UpstreamOwner, AuthWaiter {
     const done = this.#body.done;
     const upstream = this.upstream;
     this.#since = this.conn.context.now;
+    this.#mirror?.body(body);
     if (upstream === undefined || !upstream.connected) {
       this.#firstBody = append(this.#firstBody, body);
     } else {
@@ -348,6 +361,7 @@ export class Exchange implements UpstreamOwner, AuthWaiter {
     }
     if (!done) return;
     this.#requestDone = true;
+    this.#mirror?.end();
     this.#stash = extra;
     if (extra !== undefined) this.conn.pauseBody();
   }
@@ -561,6 +575,7 @@ export class Exchange implements UpstreamOwner, AuthWaiter {
     conn.context.logger?.debug({ endpoint: decision.endpointKey, route: decision.route, status: next.fallback }, 'upstream status sent to the default backend');
     this.#drop();
     const hadBody = conn.head.hasBody;
+    this.#endMirror();
     if (!this.#requestDone) {
       this.#keepAlive = false;
       conn.pauseBody();
@@ -683,7 +698,15 @@ export class Exchange implements UpstreamOwner, AuthWaiter {
     this.conn.exchangeDone(keepAlive, stash);
   }
 
+  /** The exchange reads no more of the request: a mirror copy still waiting for its body is dropped. */
+  #endMirror(): void {
+    const mirror = this.#mirror;
+    this.#mirror = undefined;
+    mirror?.drop();
+  }
+
   #record(status: number): void {
+    this.#endMirror();
     // Over while its auth subrequest is out (the client left, the route's deadline passed): stop asking.
     if (this.#authCall !== undefined) {
       this.#authCall.cancel();

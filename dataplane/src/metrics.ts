@@ -8,6 +8,7 @@ import { REFUSED_REASONS } from './admission.ts';
 import type { RefusedReason } from './admission.ts';
 import type { PassthroughOutcome } from './passthrough.ts';
 import { PASSTHROUGH_OUTCOMES } from './passthrough.ts';
+import { MIRROR_OUTCOMES, mirrorStats } from './mirror.ts';
 import type { Router } from './router.ts';
 import type { AddressClass } from '@portico/control/snapshot/address';
 import type { ClientProtocol } from './seam.ts';
@@ -180,6 +181,13 @@ export class ProxyMetrics {
         type: 'counter',
         merge: 'sum',
         samples: PASSTHROUGH_OUTCOMES.map((outcome, index) => ({ suffix: '', labels: { outcome }, value: this.#passthrough[index] as number })),
+      },
+      {
+        name: 'portico_mirror_copies_total',
+        help: 'Request copies of mirror-target and Gateway API RequestMirror, by what became of them: answered, failed (connect, TLS or reset), timeout (10 s), or dropped before sending: busy (256 in flight), no-endpoint, address-refused (endpoint address policy), body-too-large (1 MiB), body-budget (16 MiB held per process), body-not-buffered (Gateway: body not with the head), incomplete (the request ended before its body or was refused), bad-target; summed over workers.',
+        type: 'counter',
+        merge: 'sum',
+        samples: MIRROR_OUTCOMES.map((outcome, index) => ({ suffix: '', labels: { outcome }, value: mirrorStats.outcomes[index] as number })),
       },
       {
         name: 'portico_endpoint_address_refused_total',

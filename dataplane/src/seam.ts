@@ -23,7 +23,7 @@ import { addField } from './http/fields.ts';
 import type { RequestHead } from './http/request-head.ts';
 import { extraHeaders, localAnswerOf } from './policy.ts';
 import { isGrpcContentType } from './grpc.ts';
-import { mirrorRequest } from './mirror.ts';
+import { mirrorRequest, startMirrorCopy } from './mirror.ts';
 
 /** Where a connection came in. */
 export interface ConnectionInfo {
@@ -158,7 +158,9 @@ export function dispatchRequest(down: Downstream, buf: Buffer, headEnd: number, 
   if (decision.kind === 'proxy' && outcome?.answer === undefined) {
     down.beginExchange();
     const forwardTarget = outcome?.target ?? (path === target ? undefined : path);
-    down.exchange.start(buf, headEnd, rest, decision, started, forwardTarget, outcome);
+    // mirror-target: the copy's head is made now, its body as the exchange reads it.
+    const copy = outcome?.mirrorTarget === undefined ? undefined : startMirrorCopy(outcome.mirrorTarget, { context: down.context, forward: down.forward, head, buf, headEnd }, decision.snapshot);
+    down.exchange.start(buf, headEnd, rest, decision, started, forwardTarget, outcome, copy);
     // Copies go out after the real exchange started, and nothing about them reaches it.
     if (outcome !== undefined && outcome.mirrors.length !== 0) mirrorRequest({ context: down.context, forward: down.forward, head, buf, headEnd, rest, target: forwardTarget, extra: extraHeaders(outcome) }, decision.snapshot, outcome.mirrors);
     return false;

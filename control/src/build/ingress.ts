@@ -12,6 +12,7 @@ import { NGINX_PREFIX, readAnnotations } from './annotations.ts';
 import type { EndpointSets } from './backends.ts';
 import { resolveBackend } from './backends.ts';
 import { resolveAuthService } from './external-auth.ts';
+import { resolveMirrorService } from './mirror-target.ts';
 import { resolveDefaultBackend, withRuleService } from './default-backend.ts';
 import { secretValue } from './tls.ts';
 import { backendProtocol, readUpstreamPolicy } from './upstream.ts';
@@ -79,7 +80,7 @@ export function readIngress(ingress: Ingress, state: ClusterState, sets: Endpoin
     const configMap = state.configMaps.get(objectKey(configMapNamespace, name));
     return configMap === undefined ? undefined : (configMap.data ?? {});
   });
-  const annotations: IngressAnnotations = { ...read, policies: resolveDefaultBackend(resolveAuthService(read.policies, source, state, sets, conditions), source, state, sets, conditions) };
+  const annotations: IngressAnnotations = { ...read, policies: resolveDefaultBackend(resolveMirrorService(resolveAuthService(read.policies, source, state, sets, conditions), source, state, sets, conditions), source, state, sets, conditions) };
   const upstream = readUpstreamPolicy(ingress.metadata.annotations, namespace, state, source, conditions);
   const routes: RouteClaim[] = [];
   const defaults: DefaultClaim[] = [];

@@ -4,12 +4,13 @@
  */
 import type { HostEntry, MatcherTable, PathEntry, RouteConditions, RouteEntry } from '@portico/assembly/table';
 import { RegexDispatch } from './regex.ts';
+import { mirrorTargetBackend } from './policies/mirror-target.ts';
 import type { Snapshot, SnapshotBackend, SnapshotDefaultRoute, SnapshotRoute } from './schema.ts';
 
 /** What a matcher route id stands for. */
 export interface RouteTarget {
   /** `path`: a rule; `host-default`: a host's default backend; `default`: the catch-all. */
-  /** `mirror`: a hidden route holding one RequestMirror backend of a `path` route (never matched). */
+  /** `mirror`: a hidden route holding one RequestMirror backend of a `path` route, or the mirror-target Service of a `path` or `host-default` route (never matched). */
   /** `fallback`: a hidden route holding the default-backend Service of a `path` or `host-default` route (never matched). */
   readonly kind: 'path' | 'host-default' | 'default' | 'mirror' | 'fallback';
   /** The snapshot host the rule belongs to (`*` for any host), or undefined for the catch-all. */
@@ -17,7 +18,7 @@ export interface RouteTarget {
   readonly route: SnapshotRoute | SnapshotDefaultRoute;
   /** Per backend (same order as `route.backends`), the endpoint ids behind it. */
   readonly endpointIds: readonly (readonly number[])[];
-  /** The route ids of its RequestMirror backends' hidden routes, in the order of its mirrors; absent for none. */
+  /** The route ids of its RequestMirror backends' hidden routes, in the order of its mirrors, then its mirror-target Service's; absent for none. */
   readonly mirrors?: readonly number[];
   /** The route id of its default backend's hidden route (`default-backend`); absent for none. */
   readonly fallback?: number;
@@ -113,7 +114,8 @@ function matcherPathType(pathType: SnapshotRoute['pathType']): PathEntry['pathTy
 
 /**
  * Appends the hidden routes of each host's routes (after every other route, so the ids of the
- * others do not depend on them): one per RequestMirror backend of a path route, then one for the
+ * others do not depend on them): one per RequestMirror backend of a path route and one for a
+ * mirror-target Service, then one for the
  * default-backend Service of a path or host-default route; records their ids on the route. A
  * hidden route keeps its route's `refused`, so a refused rule's default backend has no endpoint.
  */
@@ -123,11 +125,14 @@ function addHiddenRoutes(routes: RouteTarget[], addRoute: (kind: RouteTarget['ki
     const target = routes[id]!;
     if (target.kind === 'default') continue;
     const { policies, ...route } = target.route;
-    const mirrors = policies?.requestMirror?.mirrors;
+    const mirrors = target.kind === 'path' ? (policies?.requestMirror?.mirrors ?? []) : [];
+    // mirror-target naming a Service: its endpoints, after any RequestMirror's (the module takes the last id).
+    const mirrorTarget = mirrorTargetBackend(policies?.mirrorTarget);
     const fallback = policies?.defaultBackend;
     let hidden: RouteTarget = target;
-    if (target.kind === 'path' && mirrors !== undefined && 'path' in target.route) {
-      hidden = { ...hidden, mirrors: mirrors.map((mirror) => addRoute('mirror', target.host, { ...route, backends: [{ namespace: mirror.namespace, service: mirror.service, port: mirror.port, weight: 1, endpointSet: mirror.endpointSet }] } as SnapshotRoute)) };
+    if (mirrors.length !== 0 || mirrorTarget !== undefined) {
+      const backends = [...mirrors, ...(mirrorTarget === undefined ? [] : [mirrorTarget])];
+      hidden = { ...hidden, mirrors: backends.map((mirror) => addRoute('mirror', target.host, { ...route, backends: [{ namespace: mirror.namespace, service: mirror.service, port: mirror.port, weight: 1, endpointSet: mirror.endpointSet }] } as SnapshotRoute)) };
     }
     if (fallback !== undefined && fallback.endpointSet !== null && fallback.service !== null && fallback.port !== null) {
       hidden = { ...hidden, fallback: addRoute('fallback', target.host, { ...route, backends: [{ namespace: fallback.namespace, service: fallback.service, port: fallback.port, weight: 1, endpointSet: fallback.endpointSet }] }) };

@@ -12,10 +12,11 @@ import type { AnnotationReader } from './module.ts';
 export const VARIABLES = ['$escaped_request_uri', '$request_uri', '$pass_access_scheme', '$scheme', '$http_host', '$host', '$request_method'] as const;
 
 /** A DNS name: labels of letters, digits and `-`, separated by single dots. */
-const DNS_NAME = /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/;
-const IPV4 = /^(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$/;
+export const DNS_NAME = /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/;
+/** A dotted IPv4 address. */
+export const IPV4 = /^(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$/;
 /** `<service>.<namespace>.svc` with an optional `.cluster.local`. */
-const SERVICE_HOST = /^([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)\.([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)\.svc(?:\.cluster\.local)?$/;
+export const SERVICE_HOST = /^([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)\.([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)\.svc(?:\.cluster\.local)?$/;
 /** Visible ASCII without space: what may appear in a URL annotation (no CR, LF or other controls). */
 const URL_TEXT = /^[\x21-\x7e]{1,2048}$/;
 /** A header field name (RFC 9110 token). */

@@ -13,6 +13,7 @@
  */
 import type { z, ZodType } from 'zod';
 import type { ExternalAuthRequest } from './external-auth.ts';
+import type { MirrorCopyRequest } from './mirror-target.ts';
 
 /** zod's namespace, as a module's `schema` receives it. */
 export type Zod = typeof z;
@@ -145,6 +146,8 @@ export interface PolicyOutcome {
   readonly responseRemove: string[];
   /** Matcher route ids of the mirror backends this request is copied to (Gateway API RequestMirror). */
   readonly mirrors: number[];
+  /** The copy this request's mirror-target asks for (ingress-nginx mirror-* annotations); the data plane sends it. */
+  mirrorTarget: MirrorCopyRequest | undefined;
   /** Location/Refresh prefix rewrite of the endpoint's response (proxy-redirect-from/to), when the route has one. */
   redirectRewrite: { readonly from: string; readonly to: string } | undefined;
   /** Called once when the request is over (answered, forwarded and finished, or failed): gives back what a step took. */

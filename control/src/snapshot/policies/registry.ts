@@ -26,6 +26,7 @@ import { requestHeaderModifierModule, responseHeaderModifierModule } from './gat
 import { requestRedirectModule, urlRewriteModule } from './gateway-redirect.ts';
 import { timeoutsModule } from './gateway-timeouts.ts';
 import { requestMirrorModule } from './gateway-mirror.ts';
+import { mirrorTargetModule } from './mirror-target.ts';
 import { upstreamHashModule } from './upstream-hash.ts';
 import { affinityModule } from './affinity.ts';
 import { backendErrorModule } from './gateway-backend-error.ts';
@@ -49,7 +50,7 @@ type AnyModule = PolicyModule<never> & { read?(reader: AnnotationReader): unknow
  */
 export const POLICY_MODULES: readonly AnyModule[] = [
   wwwRedirectModule, backendErrorModule, appRootModule, redirectModule, requestRedirectModule, corsModule, authTlsModule, limitsModule, accessModule, externalAuthModule, useRegexModule, rewriteModule, forwardedPrefixModule, trailingSlashModule, proxyModule,
-  upstreamVhostModule, proxyRedirectModule, customHeadersModule, urlRewriteModule, requestHeaderModifierModule, responseHeaderModifierModule, timeoutsModule, requestMirrorModule, canaryModule, upstreamHashModule, affinityModule, nextUpstreamModule, defaultBackendModule, sslPassthroughModule,
+  upstreamVhostModule, proxyRedirectModule, customHeadersModule, urlRewriteModule, requestHeaderModifierModule, responseHeaderModifierModule, timeoutsModule, requestMirrorModule, mirrorTargetModule, canaryModule, upstreamHashModule, affinityModule, nextUpstreamModule, defaultBackendModule, sslPassthroughModule,
 ] as unknown as AnyModule[];
 
 /** Every annotation a module owns, with how it is honoured (docs, `portico check`, explain). */
@@ -133,7 +134,7 @@ function runSteps(steps: readonly PolicyStep[], facts: RequestFacts, outcome: Po
  */
 export function applyPolicy(policy: PreparedPolicy, kind: 'proxy' | 'redirect' | 'unavailable', facts: RequestFacts): PolicyOutcome {
   const outcome: PolicyOutcome = {
-    answer: undefined, target: undefined, setHeaders: [], addHeaders: [], removeHeaders: [], responseHeaders: [], responseAdd: [], responseRemove: [], mirrors: [], done: [], upstream: undefined, backends: undefined, externalAuth: undefined, redirectRewrite: undefined, hash: undefined, hashSubset: undefined, leastLoaded: undefined, sticky: undefined, picked: undefined,
+    answer: undefined, target: undefined, setHeaders: [], addHeaders: [], removeHeaders: [], responseHeaders: [], responseAdd: [], responseRemove: [], mirrors: [], mirrorTarget: undefined, done: [], upstream: undefined, backends: undefined, externalAuth: undefined, redirectRewrite: undefined, hash: undefined, hashSubset: undefined, leastLoaded: undefined, sticky: undefined, picked: undefined,
   };
   if (runSteps(policy.redirect, facts, outcome) || kind === 'redirect') return outcome;
   if (runSteps(policy.access, facts, outcome) || kind !== 'proxy') return outcome;

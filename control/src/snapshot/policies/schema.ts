@@ -21,6 +21,7 @@ import { requestHeaderModifierModule, responseHeaderModifierModule } from './gat
 import { requestRedirectModule, urlRewriteModule } from './gateway-redirect.ts';
 import { timeoutsModule } from './gateway-timeouts.ts';
 import { requestMirrorModule } from './gateway-mirror.ts';
+import { mirrorTargetModule } from './mirror-target.ts';
 import { upstreamHashModule } from './upstream-hash.ts';
 import { affinityModule } from './affinity.ts';
 import { backendErrorModule } from './gateway-backend-error.ts';
@@ -53,6 +54,7 @@ export const RoutePolicies = z.strictObject({
   responseHeaderModifier: responseHeaderModifierModule.schema(z).optional(),
   timeouts: timeoutsModule.schema(z).optional(),
   requestMirror: requestMirrorModule.schema(z).optional(),
+  mirrorTarget: mirrorTargetModule.schema(z).optional(),
   upstreamHash: upstreamHashModule.schema(z).optional(),
   affinity: affinityModule.schema(z).optional(),
   backendError: backendErrorModule.schema(z).optional(),
