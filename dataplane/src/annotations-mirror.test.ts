@@ -114,6 +114,7 @@ describe('mirror-* annotations (ingress-nginx e2e: mirror.go)', () => {
   let blackHole: Server;
   const held: Socket[] = [];
   let resetter: Server;
+  let auth: Backend;
   let trusted: HttpsServer;
   let untrusted: HttpsServer;
   let proxy: AnnotatedProxy;
@@ -125,6 +126,11 @@ describe('mirror-* annotations (ingress-nginx e2e: mirror.go)', () => {
     const good = makeCertificates(dir, 'trusted');
     const other = makeCertificates(dir, 'untrusted');
     setDefaultCACertificates([...getCACertificates('default'), good.ca]);
+    // Allows `Authorization: Bearer good`, else 401.
+    auth = await startBackend((request, response) => {
+      response.statusCode = request.headers.authorization === 'Bearer good' ? 200 : 401;
+      response.end();
+    });
     trusted = await httpsMirror('trusted', good, copies);
     untrusted = await httpsMirror('untrusted', other, copies);
     mirror = await recordingMirror('mirror', copies);
@@ -158,6 +164,8 @@ describe('mirror-* annotations (ingress-nginx e2e: mirror.go)', () => {
         target('untrusted', 'untrusted.test', `https://${LOOPBACK}:${(untrusted.address() as AddressInfo).port}$request_uri`),
         // Link-local (the cloud metadata address): refused by the endpoint address policy before any connect.
         target('metadata', 'metadata.test', 'http://169.254.169.254/latest$request_uri'),
+        target('authed', 'authed.test', `${at(mirror.port)}$request_uri`, { [`${A}auth-url`]: `${at(auth.port)}/auth` }),
+        target('ranged', 'ranged.test', `${at(mirror.port)}$request_uri`, { [`${A}whitelist-source-range`]: '10.0.0.0/8' }),
         target('bad', 'bad.test', 'ftp://files.example/x'),
         target('novar', 'novar.test', `${at(mirror.port)}/$uri`),
       ],
@@ -179,6 +187,7 @@ describe('mirror-* annotations (ingress-nginx e2e: mirror.go)', () => {
     await proxy.close();
     await mirror.close();
     await slow.close();
+    await auth.close();
     await new Promise<void>((resolve) => blackHole.close(() => resolve()));
     await new Promise<void>((resolve) => resetter.close(() => resolve()));
     for (const server of [trusted, untrusted]) {
@@ -266,6 +275,16 @@ describe('mirror-* annotations (ingress-nginx e2e: mirror.go)', () => {
     await until(() => marked('trusted').length === 1);
     expect(marked('trusted')[0]).toMatchObject({ mirror: 'trusted', method: 'POST', url: '/secure/pay?id=1' });
     expect(marked('trusted')[0]!.body.toString()).toBe('secret');
+  });
+
+  it('copies are made after the access checks, as nginx mirrors in its precontent phase: an auth-url denial (401) and a source range (403) copy nothing; an allowed request is copied', async () => {
+    const denied = await proxy.fetch('authed.test', '/private', { method: 'POST', headers: { 'x-mark': 'denied' }, body: 'no' });
+    const outside = await proxy.fetch('ranged.test', '/private', { headers: { 'x-mark': 'denied' } });
+    expect([denied.status, outside.status]).toEqual([401, 403]);
+    await proxy.echo('authed.test', '/private', { method: 'POST', headers: { 'x-mark': 'allowed', authorization: 'Bearer good' }, body: 'yes' });
+    await until(() => marked('allowed').length === 1);
+    expect(marked('allowed')[0]!.body.toString()).toBe('yes');
+    expect(marked('denied')).toEqual([]);
   });
 
   it('a refused port, a reset, TLS to a plain port and an HTTPS mirror with an untrusted certificate change nothing for the client; each copy counts as failed and none arrives', async () => {

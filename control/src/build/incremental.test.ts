@@ -135,6 +135,21 @@ describe('IncrementalBuild', () => {
     expect(incremental.build().conditions.map((c) => c.reason)).not.toContain('ServiceNotFound');
   });
 
+  it('an Ingress whose mirror-target names a missing Service is re-derived when it appears; its endpoint changes re-derive nothing', () => {
+    const state = fleet();
+    const base = ingress(20) as Extract<KubeObject, { kind: 'Ingress' }>;
+    state.upsert({ ...base, metadata: { ...base.metadata, annotations: { 'nginx.ingress.kubernetes.io/mirror-target': 'http://shadow.default.svc.cluster.local$request_uri' } } });
+    const incremental = new IncrementalBuild(state, STANDALONE_SELECTION);
+    expect(build(state, incremental).derived).toBe(11);
+    expect(incremental.build().conditions.filter((c) => c.source.name === 'app-20').map((c) => c.severity)).toEqual(['Warning']);
+    state.upsert(service('shadow'));
+    expect(build(state, incremental)).toEqual({ derived: 1, settled: 1 });
+    expect(incremental.build().conditions.filter((c) => c.source.name === 'app-20')).toEqual([]);
+    // The copies' endpoints are an endpoint set of the snapshot (a hidden route), not part of the route's policies.
+    state.upsert(slice('shadow', '10.0.0.8'));
+    expect(build(state, incremental)).toEqual({ derived: 0, settled: 0 });
+  });
+
   it('a ConfigMap change re-derives only the Ingresses that read it (custom-headers), found or missing', () => {
     const state = fleet();
     const reading = (i: number): KubeObject => {
