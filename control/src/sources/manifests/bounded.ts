@@ -266,12 +266,21 @@ function prescanYaml(text: string, limits: ParseLimits): ParseFailure | undefine
 }
 
 /**
+ * The checks parseYamlBounded makes on the whole text before parsing it (its size, and the
+ * prescan's bounds on keys and flow nesting): a failure here is the one entry it would return.
+ */
+export function yamlPrecheck(text: string, limits: ParseLimits): ParseFailure | undefined {
+  return tooBig(text, limits) ?? prescanYaml(text, limits);
+}
+
+/**
  * Parses multi-document YAML (JSON included) strictly and within `limits`. One entry per
  * non-empty document, in order; a failure in one document never hides the others, except the
  * `bytes` and `keys` limits and a flow nesting far past the depth limit, which refuse the whole text (one failed entry).
+ * `counter.keys` counts the mapping keys of the documents walked (the `keys` limit is on the total).
  */
-export function parseYamlBounded(text: string, limits: ParseLimits): ParsedDocument[] {
-  const big = tooBig(text, limits) ?? prescanYaml(text, limits);
+export function parseYamlBounded(text: string, limits: ParseLimits, counter: { keys: number } = { keys: 0 }): ParsedDocument[] {
+  const big = yamlPrecheck(text, limits);
   if (big !== undefined) return [{ ok: false, failure: big }];
   let docs: Document[];
   try {
@@ -281,7 +290,6 @@ export function parseYamlBounded(text: string, limits: ParseLimits): ParsedDocum
     return [{ ok: false, failure: { kind: 'syntax', message: `not valid YAML: ${(error as Error).message}` } }];
   }
   if (!Array.isArray(docs)) return [{ ok: false, failure: { kind: 'syntax', message: 'not valid YAML' } }];
-  const counter = { keys: 0 };
   const results: ParsedDocument[] = [];
   for (const doc of docs) {
     if (doc.errors.length > 0) {

@@ -177,4 +177,97 @@ describe('parseManifestKnown', () => {
     const inf = withNull.replace('name: null', 'name: .inf');
     expect(viaKnown(inf, 's.yaml', first.next).result).toEqual(parseManifestText(inf, 's.yaml'));
   });
+
+  /** An Ingress as block YAML (what people write by hand), with a block scalar annotation. */
+  const blockIngress = (i: number, path = '/api') =>
+    [
+      'apiVersion: networking.k8s.io/v1',
+      'kind: Ingress',
+      'metadata:',
+      `  name: app-${i}`,
+      '  namespace: team',
+      '  annotations:',
+      '    note: |',
+      `      written by hand ${i}`,
+      '      second line',
+      'spec:',
+      '  rules:',
+      `    - host: app-${i}.example.com`,
+      '      http:',
+      '        paths:',
+      `          - path: ${path}`,
+      '            pathType: Prefix',
+      '            backend:',
+      '              service:',
+      `                name: svc-${i}`,
+      '                port: {number: 80}',
+    ].join('\n');
+  const yamlFile = (documents: readonly string[]) => `${documents.join('\n---\n')}\n`;
+
+  it('parses only the edited document of a multi-document YAML file, and gives a full parse\'s problems and positions for hostile ones', () => {
+    const documents = Array.from({ length: 120 }, (_, i) => blockIngress(i));
+    const text = yamlFile(documents);
+    const first = viaKnown(text, 'many.yaml', new Map());
+    expect(first.result).toEqual(parseManifestText(text, 'many.yaml'));
+    expect([...first.next.keys()].every((fingerprint) => fingerprint.startsWith('y:'))).toBe(true);
+    const edited = [...documents];
+    edited[117] = blockIngress(117, '/changed');
+    const one = parseManifestKnown(yamlFile(edited), 'many.yaml', manifestLimits('many.yaml'), new Set(first.next.keys()));
+    expect(one.entries.filter((entry) => entry.object !== undefined).map((entry) => entry.object!.metadata.name)).toEqual(['app-117']);
+    const at = (k: number, replacement: string) => yamlFile([...documents.slice(0, k), replacement, ...documents.slice(k + 1)]);
+    const hostile: Record<string, string> = {
+      'a broken document in the middle': at(100, 'apiVersion: v1\nkind: Service\nmetadata: {name: broken\nspec: {}'),
+      'a --- at the start of a line inside a block scalar': at(50, blockIngress(50).replace('      second line', '---\n      second line')),
+      'a --- indented inside a block scalar': at(50, blockIngress(50).replace('      second line', '      ---')),
+      'a --- inside a quoted scalar': at(60, blockIngress(60).replace('    note: |\n      written by hand 60', '    note: "two\n---\n lines"\n    other: |\n      x')),
+      'a duplicate key': at(70, blockIngress(70).replace('  namespace: team', '  namespace: team\n  namespace: again')),
+      'a duplicate key in a known-looking place': at(119, `${blockIngress(119)}\nkind: Ingress`),
+      'an alias to an anchor of another document': `${text}---\nkind: &k Service\n---\napiVersion: v1\nkind: *k\nmetadata: {name: s}\n`,
+      'anchors and aliases within a document': at(10, 'apiVersion: v1\nkind: Service\nmetadata: {name: &n anchored, namespace: team, labels: {same: *n}}\nspec: {ports: [{port: 80}]}'),
+      'an alias bomb': at(20, `a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [${'*a, '.repeat(9)}*a]\nc: &c [${'*b, '.repeat(9)}*b]\nd: [${'*c, '.repeat(9)}*c]`),
+      'a directive': `%YAML 1.2\n---\n${text}`,
+      'an explicit document end': at(30, `${blockIngress(30)}\n...`),
+      'a marker line with content': at(40, `--- !!map\n${blockIngress(40)}`).replace('\n---\n--- !!map', '\n--- !!map'),
+      'CRLF line ends': text.replaceAll('\n', '\r\n'),
+      'a List document among them': at(5, 'apiVersion: v1\nkind: List\nitems:\n  - {apiVersion: v1, kind: Service, metadata: {name: listed, namespace: team}, spec: {ports: [{port: 80}]}}\n  - {apiVersion: v1, kind: Nope}'),
+      'a schema error': at(90, blockIngress(90).replace('pathType: Prefix', 'pathType: Regex')),
+      'empty documents and comments': `# leading comment\n---\n---\n${text}---\n# only a comment\n`,
+      'a truncated save': text.slice(0, Math.floor(text.length * 0.6)),
+    };
+    for (const [name, version] of Object.entries(hostile)) {
+      expect(version, name).not.toBe(text);
+      const result = viaKnown(version, 'many.yaml', first.next);
+      expect(result.result, name).toEqual(parseManifestText(version, 'many.yaml'));
+    }
+    // A syntax error or a duplicate key is reported at its line and column in the file, as a full parse names them.
+    expect(viaKnown(hostile['a broken document in the middle']!, 'many.yaml', first.next).result.problems[0]).toMatchObject({ code: 'PORTICO_E_MANIFEST_PARSE', line: expect.any(Number), column: expect.any(Number) });
+    const duplicate = viaKnown(hostile['a duplicate key']!, 'many.yaml', first.next).result.problems[0]!;
+    expect(duplicate).toMatchObject({ code: 'PORTICO_E_MANIFEST_PARSE', document: 70, line: 70 * 21 + 6, column: 3 });
+    // Plain edits still skip: a schema error costs its document alone.
+    expect(viaKnown(hostile['a schema error']!, 'many.yaml', first.next).skipped).toBe(119);
+  });
+
+  it('keeps the limits of a full parse for YAML when most documents are known: the keys of skipped documents count', () => {
+    const documents = Array.from({ length: 30 }, (_, i) => blockIngress(i));
+    const text = yamlFile(documents);
+    const { next } = viaKnown(text, 'a.yaml', new Map());
+    const keysPerDocument = Number([...next.keys()][0]!.split(':').at(-1));
+    expect(keysPerDocument).toBeGreaterThan(10);
+    // Room for every document but the last one's keys: only the full count refuses it.
+    const tight: ParseLimits = { ...manifestLimits('a.yaml'), maxKeys: keysPerDocument * 30 - 1 };
+    const edited = yamlFile([...documents.slice(0, 29), blockIngress(29, '/edited')]);
+    const limited = viaKnown(edited, 'a.yaml', next, tight);
+    expect(limited.result).toEqual(parseManifestText(edited, 'a.yaml', tight));
+    expect(limited.result.problems).toMatchObject([{ code: 'PORTICO_E_MANIFEST_PARSE', message: expect.stringMatching(/limit: keys/) }]);
+    // One document made huge: refused on size, whole, as the full parse refuses it.
+    const huge = yamlFile([...documents.slice(0, 10), `${blockIngress(10)}\n  big: "${'x'.repeat(200_000)}"`, ...documents.slice(11)]);
+    const small: ParseLimits = { ...manifestLimits('a.yaml'), maxBytes: 100_000 };
+    expect(viaKnown(huge, 'a.yaml', next, small).result).toEqual(parseManifestText(huge, 'a.yaml', small));
+    // A file grown past the size limit by one small document: every document fits alone, the file does not.
+    const grown = yamlFile([...documents, blockIngress(30)]);
+    const fits: ParseLimits = { ...manifestLimits('a.yaml'), maxBytes: Buffer.byteLength(text) + 10 };
+    const refused = viaKnown(grown, 'a.yaml', next, fits).result;
+    expect(refused).toEqual(parseManifestText(grown, 'a.yaml', fits));
+    expect(refused.problems).toMatchObject([{ message: expect.stringMatching(/limit: bytes/) }]);
+  });
 });

@@ -9,7 +9,7 @@ import { GATEWAY_GROUP, Gateway, GatewayClass, GRPCRoute, HTTPRoute, Namespace, 
 import { CLUSTER_SCOPED_KINDS, ConfigMap, EndpointSlice, Ingress, IngressClass, Secret, Service, retainedConfigMap, retainedSecret } from '../../state/objects.ts';
 import type { ParsedDocument, ParseFailure, ParseLimits } from './bounded.ts';
 import type { JsonListSpans } from './bounded.ts';
-import { describeFailure, MANIFEST_FILE_LIMITS, manifestLimits, parseJsonBounded, parseYamlBounded, scanJsonList } from './bounded.ts';
+import { describeFailure, MANIFEST_FILE_LIMITS, manifestLimits, parseJsonBounded, parseYamlBounded, scanJsonList, yamlPrecheck } from './bounded.ts';
 import { convertLegacyIngress, LEGACY_INGRESS_VERSIONS } from './legacy.ts';
 
 /** Something wrong (or worth saying) about one document of one manifest file. */
@@ -129,10 +129,8 @@ export function documentFingerprint(value: unknown): string | undefined {
  * thousands from re-validating, copying across threads and comparing every one of them.
  */
 export function parseManifestKnown(text: string, file: string, limits: ParseLimits, known: ReadonlySet<string>): KnownParseResult {
-  if (/\.json$/i.test(file)) {
-    const list = knownJsonList(text, file, limits, known);
-    if (list !== undefined) return list;
-  }
+  const partial = /\.json$/i.test(file) ? knownJsonList(text, file, limits, known) : knownYamlDocuments(text, file, limits, known);
+  if (partial !== undefined) return partial;
   const entries: KnownEntry[] = [];
   const problems: ManifestProblem[] = [];
   eachDocument(text, file, limits, problems, (value, document) => {
@@ -200,6 +198,86 @@ function knownJsonList(text: string, file: string, limits: ParseLimits, known: R
       return undefined;
     }
     acceptKnownDocument(value, file, k / 2, fingerprint, entries, problems);
+  }
+  return { entries, problems };
+}
+
+/** A line that starts with `---`, `...` or `%` (a document marker or a directive), to its end. */
+const MARKER_LINE = /^(?:---|\.\.\.|%)[^\n]*/gm;
+
+/**
+ * Where the documents of YAML text are, split at its `---` lines: start and end (exclusive) offset
+ * of each, in pairs, the marker lines left out. Undefined when the text is not plain enough for a
+ * document parsed alone to be what the whole parse makes of it: a directive (`%YAML`, `%TAG`), an
+ * explicit document end (`...`), or a marker line carrying anything more (`--- |`, `--- !tag`,
+ * `---\r`). A `---` at the start of a line always ends a document in YAML (inside a block scalar
+ * or a quoted one too), so the split is the parser's own.
+ */
+function yamlDocumentSpans(text: string): number[] | undefined {
+  const spans: number[] = [0];
+  MARKER_LINE.lastIndex = 0;
+  for (let match = MARKER_LINE.exec(text); match !== null; match = MARKER_LINE.exec(text)) {
+    if (match[0] !== '---') return undefined;
+    spans.push(match.index, Math.min(text.length, match.index + 4));
+  }
+  spans.push(text.length);
+  return spans;
+}
+
+/**
+ * parseManifestKnown for YAML text: each document is fingerprinted by its source text (`y:` +
+ * SHA-256 + its key count) and only documents not `known` are parsed, each alone. The whole text
+ * still gets parseYamlBounded's size and prescan checks, and the known documents' key counts add
+ * to the parsed ones' against the keys limit. A document's text gives the value the whole parse
+ * gives it (documents share nothing but directives, which make the text not plain). Undefined —
+ * the caller takes the full parse, whose problems and file:line:column are exact — when the text
+ * is not plain (yamlDocumentSpans), a check fails, or any parsed document has a syntax error,
+ * a duplicate key or breaks a limit.
+ */
+function knownYamlDocuments(text: string, file: string, limits: ParseLimits, known: ReadonlySet<string>): KnownParseResult | undefined {
+  if (yamlPrecheck(text, limits) !== undefined) return undefined;
+  const spans = yamlDocumentSpans(text);
+  if (spans === undefined) return undefined;
+  // Text fingerprints carry the document's key count (the keys limit is on the whole text): known ones by their hash.
+  const byHash = new Map<string, { readonly fingerprint: string; readonly keys: number }>();
+  for (const fingerprint of known) {
+    if (!fingerprint.startsWith('y:')) continue;
+    const colon = fingerprint.lastIndexOf(':');
+    byHash.set(fingerprint.slice(2, colon), { fingerprint, keys: Number(fingerprint.slice(colon + 1)) });
+  }
+  const entries: KnownEntry[] = [];
+  const problems: ManifestProblem[] = [];
+  const counter = { keys: 0 };
+  let index = 0;
+  for (let k = 0; k < spans.length; k += 2) {
+    const source = text.slice(spans[k], spans[k + 1]);
+    const hash = createHash('sha256').update(source).digest('base64');
+    const skipped = byHash.get(hash);
+    if (skipped !== undefined) {
+      counter.keys += skipped.keys;
+      if (counter.keys > limits.maxKeys) return undefined;
+      entries.push({ fingerprint: skipped.fingerprint });
+      index++;
+      continue;
+    }
+    const before = counter.keys;
+    const documents = parseYamlBounded(source, limits, counter);
+    if (counter.keys > limits.maxKeys) return undefined;
+    for (const document of documents) {
+      if (!document.ok) return undefined;
+      const value = document.value;
+      if (value === null || value === undefined) continue;
+      if (isRecord(value) && value.kind === 'List' && Array.isArray(value.items)) {
+        for (const item of value.items) {
+          const fingerprint = documentFingerprint(item);
+          if (fingerprint !== undefined && known.has(fingerprint)) entries.push({ fingerprint });
+          else acceptKnownDocument(item, file, index, fingerprint, entries, problems);
+          index++;
+        }
+        continue;
+      }
+      acceptKnownDocument(value, file, index++, `y:${hash}:${counter.keys - before}`, entries, problems);
+    }
   }
   return { entries, problems };
 }

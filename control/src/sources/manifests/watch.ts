@@ -10,7 +10,8 @@
  *   changed; parsing runs in the parser thread, bounded (a YAML bomb is that file's problem).
  *   Within a changed file, documents whose fingerprint is that of a document the file held
  *   before are not validated again: they keep their object (parseManifestKnown), so an edit of
- *   one Ingress among thousands in a `List` costs the parse, not a copy and compare of every object.
+ *   one Ingress among thousands costs its own document: in a JSON `List` and in multi-document
+ *   YAML, unchanged items and documents are recognised by their text and not even parsed.
  * - A file that fails to parse keeps its last good objects and is reported; a file that becomes
  *   empty while it held objects keeps them for a grace period (a truncate-then-write save) and
  *   warns. A file that never parsed makes the source not ready, with the reason.
