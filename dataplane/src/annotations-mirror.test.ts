@@ -25,6 +25,7 @@ import { AnnotatedProxy } from './annotation-support.ts';
 import { MAX_MIRRORS_IN_FLIGHT, MAX_MIRROR_BODY, MIRROR_OUTCOMES, mirrorStats } from './mirror.ts';
 import type { Backend } from './test-support.ts';
 import { LOOPBACK, closedPort, startBackend } from './test-support.ts';
+import { h2Request, h2Session, startH2DataPlane } from './h2/test-support.ts';
 
 const A = 'nginx.ingress.kubernetes.io/';
 
@@ -285,6 +286,25 @@ describe('mirror-* annotations (ingress-nginx e2e: mirror.go)', () => {
     await until(() => marked('allowed').length === 1);
     expect(marked('allowed')[0]!.body.toString()).toBe('yes');
     expect(marked('denied')).toEqual([]);
+  });
+
+  it('HTTP/2 clients (TLS and h2c) are mirrored alike: $request_uri is :path, a body without content-length goes chunked, whole', async () => {
+    const plane = await startH2DataPlane(proxy.snapshot);
+    try {
+      for (const tls of [true, false]) {
+        const session = await h2Session(plane, tls);
+        const mark = tls ? 'h2' : 'h2c';
+        const answer = await h2Request(session, { ':method': 'POST', ':path': `/over/${mark}?x=1`, ':authority': 'uri.test', 'x-mark': mark }, 'z'.repeat(3000));
+        session.close();
+        expect(answer.status).toBe(200);
+        await until(() => marked(mark).length === 1);
+        expect(marked(mark)[0]).toMatchObject({ method: 'POST', url: `/over/${mark}?x=1` });
+        expect(marked(mark)[0]!.headers.host).toBe(LOOPBACK);
+        expect(marked(mark)[0]!.body.toString()).toBe('z'.repeat(3000));
+      }
+    } finally {
+      await plane.close();
+    }
   });
 
   it('a refused port, a reset, TLS to a plain port and an HTTPS mirror with an untrusted certificate change nothing for the client; each copy counts as failed and none arrives', async () => {
