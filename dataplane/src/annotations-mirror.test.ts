@@ -165,6 +165,7 @@ describe('mirror-* annotations (ingress-nginx e2e: mirror.go)', () => {
         target('untrusted', 'untrusted.test', `https://${LOOPBACK}:${(untrusted.address() as AddressInfo).port}$request_uri`),
         // Link-local (the cloud metadata address): refused by the endpoint address policy before any connect.
         target('metadata', 'metadata.test', 'http://169.254.169.254/latest$request_uri'),
+        target('named', 'named.test', `http://localhost:${mirror.port}/by-name$request_uri`),
         target('authed', 'authed.test', `${at(mirror.port)}$request_uri`, { [`${A}auth-url`]: `${at(auth.port)}/auth` }),
         target('ranged', 'ranged.test', `${at(mirror.port)}$request_uri`, { [`${A}whitelist-source-range`]: '10.0.0.0/8' }),
         target('bad', 'bad.test', 'ftp://files.example/x'),
@@ -316,6 +317,14 @@ describe('mirror-* annotations (ingress-nginx e2e: mirror.go)', () => {
     expect(marked('failing')).toEqual([]);
   });
 
+  it('a host name is resolved by DNS (through the address policy) and the copy goes to what it resolves to', async () => {
+    await proxy.echo('named.test', '/n?k=1', { headers: { 'x-mark': 'named' } });
+    await until(() => marked('named').length === 1);
+    expect(marked('named')[0]).toMatchObject({ url: '/by-name/n?k=1' });
+    expect(marked('named')[0]!.headers.host).toBe('localhost');
+    expect(mirrorStats.lookups).toBe(0);
+  });
+
   it('the endpoint address policy: a link-local target is never connected to (address-refused); the client is served', async () => {
     const refused = outcome('address-refused');
     const sent = mirrorStats.sent;
@@ -371,5 +380,33 @@ describe('mirror-* annotations (ingress-nginx e2e: mirror.go)', () => {
     expect((await proxy.fetch('bad.test', '/')).status).toBe(200);
     const explained = JSON.stringify(proxy.explainer.explain({ host: 'uri.test', path: '/' }));
     expect(explained).toContain(`mirrored (mirror-target, fire-and-forget) to http://${LOOPBACK}:${mirror.port}$request_uri`);
+  });
+});
+
+describe('mirror-target and the endpoint address policy without --allow-loopback-endpoints', () => {
+  it('a name that resolves to loopback gets no copy (address-refused), nor does a loopback address', async () => {
+    const copies: Copy[] = [];
+    const mirror = await recordingMirror('mirror', copies);
+    const proxy = await AnnotatedProxy.start(
+      [
+        { name: 'named', hosts: ['named.test'], annotations: { [`${A}mirror-target`]: `http://localhost:${mirror.port}$request_uri` } },
+        { name: 'literal', hosts: ['literal.test'], annotations: { [`${A}mirror-target`]: `http://${LOOPBACK}:${mirror.port}$request_uri` } },
+      ],
+      ['echo'],
+      { endpointAddresses: {} },
+    );
+    try {
+      const refused = outcome('address-refused');
+      // The echo backend is on loopback too: the client gets 502 from the same policy, and the copies go nowhere.
+      const answers = await Promise.all([proxy.fetch('named.test', '/'), proxy.fetch('literal.test', '/')]);
+      expect(answers.map((answer) => answer.status)).toEqual([502, 502]);
+      await until(() => outcome('address-refused') >= refused + 2);
+      expect(outcome('address-refused')).toBe(refused + 2);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect([copies.length, mirror.connections]).toEqual([0, 0]);
+    } finally {
+      await proxy.close();
+      await mirror.close();
+    }
   });
 });

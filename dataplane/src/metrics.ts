@@ -184,7 +184,7 @@ export class ProxyMetrics {
       },
       {
         name: 'portico_mirror_copies_total',
-        help: 'Request copies of mirror-target and Gateway API RequestMirror, by what became of them: answered, failed (connect, TLS or reset), timeout (10 s), or dropped before sending: busy (256 in flight), no-endpoint, address-refused (endpoint address policy), body-too-large (1 MiB), body-budget (16 MiB held per process), body-not-buffered (Gateway: body not with the head), incomplete (the request ended before its body or was refused), bad-target; summed over workers.',
+        help: 'Request copies of mirror-target and Gateway API RequestMirror, by what became of them: answered, failed (connect, TLS or reset), timeout (10 s), or dropped before sending: busy (256 in flight, or 8 DNS lookups of mirror-target names), no-endpoint, address-refused (endpoint address policy), body-too-large (1 MiB), body-budget (16 MiB held per process), body-not-buffered (Gateway: body not with the head), incomplete (the request ended before its body or was refused), bad-target; summed over workers.',
         type: 'counter',
         merge: 'sum',
         samples: MIRROR_OUTCOMES.map((outcome, index) => ({ suffix: '', labels: { outcome }, value: mirrorStats.outcomes[index] as number })),

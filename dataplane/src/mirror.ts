@@ -9,7 +9,8 @@
  * the node's own addresses refused unless allowed), a hostname's resolved addresses included.
  *
  * Bounds (DESIGN rule 9): at most MAX_MIRRORS_IN_FLIGHT copies per process at once (more are
- * dropped), each closed MIRROR_TIMEOUT_MS after it connects whatever happens. Gateway copies are
+ * dropped), each closed MIRROR_TIMEOUT_MS after it connects whatever happens, and at most
+ * MAX_MIRROR_LOOKUPS DNS lookups of mirror-target names at once (more copies dropped). Gateway copies are
  * made only when the whole body (Content-Length, at most GATEWAY_MIRROR_BODY bytes) arrived with
  * the head. A mirror-target copy takes the body as the real exchange reads it (never holding the
  * client back) and goes once it is complete: at most MAX_MIRROR_BODY bytes each (ingress-nginx's
@@ -17,6 +18,8 @@
  * over all copies of the process; a body past either, or a request that ends before its body
  * did (refused, client gone), is not mirrored.
  */
+import { lookup as dnsLookup } from 'node:dns';
+import type { LookupAddress } from 'node:dns';
 import { isIP } from 'node:net';
 import type { SecureContext } from 'node:tls';
 import { createSecureContext } from 'node:tls';
@@ -41,6 +44,11 @@ export const GATEWAY_MIRROR_BODY = 64 * 1024;
 export const MAX_MIRROR_BODY = 1024 * 1024;
 /** Request body bytes all mirror-target copies of the process may hold at once. */
 export const MIRROR_BODY_BUDGET = 16 * 1024 * 1024;
+/**
+ * DNS lookups of mirror-target hosts in flight per process, at most: each holds one of libuv's
+ * few threadpool threads (getaddrinfo), which other work needs too; a copy past it is dropped (busy).
+ */
+export const MAX_MIRROR_LOOKUPS = 8;
 
 /** What became of a copy, as the metric labels it. */
 export const MIRROR_OUTCOMES = ['answered', 'failed', 'timeout', 'busy', 'no-endpoint', 'address-refused', 'body-too-large', 'body-budget', 'body-not-buffered', 'incomplete', 'bad-target'] as const;
@@ -51,7 +59,7 @@ export type MirrorOutcome = (typeof MIRROR_OUTCOMES)[number];
  * to a connection, `skipped` were dropped before (every outcome after `timeout`), `outcomes` counts
  * each by MIRROR_OUTCOMES index, `bodyBytes` is what mirror-target copies hold now.
  */
-export const mirrorStats = { inFlight: 0, sent: 0, skipped: 0, bodyBytes: 0, outcomes: new Float64Array(MIRROR_OUTCOMES.length) };
+export const mirrorStats = { inFlight: 0, sent: 0, skipped: 0, bodyBytes: 0, lookups: 0, outcomes: new Float64Array(MIRROR_OUTCOMES.length) };
 
 function count(outcome: MirrorOutcome): void {
   const index = MIRROR_OUTCOMES.indexOf(outcome);
@@ -232,7 +240,27 @@ class TargetCopy implements MirrorBodyTap {
     const bytes = this.#chunks.length === 0 ? this.#head : Buffer.concat([this.#head, ...this.#chunks]);
     this.#chunks.length = 0;
     const held = this.#bytes;
-    fireAndForget(this.#address, this.#port, bytes, this.#how, () => (mirrorStats.bodyBytes -= held));
+    const release = (): void => {
+      mirrorStats.bodyBytes -= held;
+    };
+    const port = this.#port;
+    const how = this.#how;
+    if (isIP(this.#address) !== 0) return fireAndForget(this.#address, port, bytes, how, release);
+    // A name: resolved here (through the address policy), a bounded number at once, then connected to by address.
+    const given = (outcome: MirrorOutcome): void => {
+      release();
+      mirrorStats.inFlight--;
+      count(outcome);
+    };
+    if (mirrorStats.lookups >= MAX_MIRROR_LOOKUPS) return given('busy');
+    mirrorStats.lookups++;
+    const lookup = how.addressPolicy?.lookup ?? dnsLookup;
+    lookup(this.#address, {}, (error: NodeJS.ErrnoException | null, address: string | LookupAddress[]) => {
+      mirrorStats.lookups--;
+      const first = Array.isArray(address) ? address[0]?.address : address;
+      if (error !== null || first === undefined || first === '') return given(refusedBy(error) ? 'address-refused' : 'failed');
+      fireAndForget(first, port, bytes, how, release);
+    });
   }
 
   /** Dropped before it was sent. */
