@@ -6,10 +6,12 @@ import { hostname } from 'node:os';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { ClassSelection } from '../build/ingress-class.ts';
+import type { GatewayApiStatus } from '../build/gateway/index.ts';
 import type { GatewayPorts } from '../build/gateway/listeners.ts';
 import { skippedForClass } from '../build/ingress-class.ts';
 import type { ControlMetrics } from '../api/metrics.ts';
 import { LeaderElector } from '../leader/lease.ts';
+import type { Condition } from '../model/conditions.ts';
 import { SnapshotHistory } from '../publish/history.ts';
 import type { SnapshotHistoryOptions } from '../publish/history.ts';
 import { SnapshotPublisher } from '../publish/publisher.ts';
@@ -77,6 +79,9 @@ export class ClusterController {
   private planRetry: NodeJS.Timeout | undefined;
   private planFailures = 0;
   private readonly counts = { rebuilds: 0, endpointOnlyRebuilds: 0, statusPasses: 0 };
+  /** What the last complete status pass read of the build, and whether it polled addresses from outside ClusterState. */
+  private planned: { readonly conditions: readonly Condition[]; readonly gatewayStatus: GatewayApiStatus; readonly polled: boolean } | undefined;
+  private pointsPolled = false;
 
   constructor(options: ClusterControllerOptions) {
     this.options = options;
@@ -186,7 +191,22 @@ export class ClusterController {
       const skipped = skippedForClass(this.state, this.options.selection);
       if (skipped.count > 0) this.options.logger.debug({ skipped: skipped.count, examples: skipped.examples }, 'Ingresses skipped: their class is not served by Portico');
     }
-    if (this.elector.isLeader) this.syncStatus();
+    if (this.elector.isLeader && this.statusConcerned(result.endpointOnly)) this.syncStatus();
+  }
+
+  /**
+   * Whether a rebuild can have moved what a status pass reads: Ingresses and the publish Service
+   * (ClusterState), the build's conditions (Events) and Gateway API status. An endpoint-only
+   * rebuild moves none of them (EndpointSlice churn would otherwise cost a pass over every Ingress
+   * per slice event), unless the last pass read its addresses from outside the watched state (the
+   * data-plane pods, or a publish Service outside the watched namespaces): those passes are how
+   * such addresses are followed, so they keep running.
+   */
+  private statusConcerned(endpointOnly: boolean): boolean {
+    if (!endpointOnly || this.planned === undefined || this.planned.polled) return true;
+    const now = this.publisher.gatewayStatus;
+    const before = this.planned.gatewayStatus;
+    return this.publisher.conditions !== this.planned.conditions || now.classes !== before.classes || now.gateways !== before.gateways || now.routes.length !== before.routes.length || now.routes.some((route, i) => route !== before.routes[i]);
   }
 
   private async publishService(): Promise<Service | undefined> {
@@ -195,6 +215,7 @@ export class ClusterController {
     const [namespace, name] = ref.includes('/') ? ref.split('/', 2) : [this.options.controlNamespace, ref];
     const cached = this.state.services.get(`${namespace}/${name}`);
     if (cached !== undefined) return cached;
+    this.pointsPolled = true;
     const response = await kubeRequest(this.options.kubeConfig, 'GET', `/api/v1/namespaces/${namespace}/services/${name}`);
     if (response.status !== 200) return undefined;
     const parsed = ServiceSchema.safeParse({ ...(response.body as object), apiVersion: 'v1', kind: 'Service' });
@@ -202,6 +223,7 @@ export class ClusterController {
   }
 
   private async dataPlaneNodeAddresses(): Promise<string[]> {
+    this.pointsPolled = true;
     const selector = encodeURIComponent(this.options.dataPlaneSelector);
     const response = await kubeRequest(this.options.kubeConfig, 'GET', `/api/v1/namespaces/${this.options.controlNamespace}/pods?labelSelector=${selector}`);
     if (response.status !== 200) return [];
@@ -228,6 +250,9 @@ export class ClusterController {
   private async planStatus(): Promise<void> {
     if (!this.elector.isLeader || !this.ready) return;
     this.counts.statusPasses++;
+    // What this pass reads of the build, and whether it reads addresses the informers do not follow (statusConcerned).
+    const planned = { conditions: this.publisher.conditions, gatewayStatus: this.publisher.gatewayStatus, polled: false };
+    this.pointsPolled = false;
     try {
       const service = await this.publishService();
       const nodes = service === undefined && this.options.publishAddresses.length === 0 ? await this.dataPlaneNodeAddresses() : [];
@@ -244,6 +269,7 @@ export class ClusterController {
       }
       this.events.record(events);
       this.planFailures = 0;
+      this.planned = { ...planned, polled: this.pointsPolled };
     } catch (error) {
       // The addresses could not be read: try again after a back-off, whether or not anything else changes.
       const delayMs = Math.min(30_000, 1000 * 2 ** Math.min(this.planFailures++, 5));

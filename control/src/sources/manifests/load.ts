@@ -13,6 +13,12 @@ import { parseManifestText } from './parse.ts';
 
 const MANIFEST_FILE = /\.(ya?ml|json)$/i;
 
+/** Whether a file name (its last path element or a relative path) names a manifest file the walk reads: `.yaml`, `.yml` or `.json`, not hidden. */
+export function isManifestName(name: string): boolean {
+  const base = name.slice(Math.max(name.lastIndexOf('/'), name.lastIndexOf('\\')) + 1);
+  return MANIFEST_FILE.test(base) && !base.startsWith('.');
+}
+
 /** Deepest directory nesting walked (a guard against pathological trees). */
 const MAX_DIRECTORY_DEPTH = 32;
 

@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, rename, rm, symlink, truncate, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, rename, rm, symlink, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -103,6 +103,59 @@ describe('ManifestSource', () => {
       await until(() => ports()[0] === `a:${1000 + edit}`, `edit ${edit} served`);
     }
     expect(source!.scans).toBeLessThan(200);
+  });
+
+  it('takes an atomic-rename save at once, without waiting for the debounce', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'portico-watch-'));
+    await writeFile(join(dir, 'a.json'), service('a', 1000));
+    // A debounce of 3 s: only the scan of replaced files can serve an edit sooner.
+    await start({ debounceMs: 3000 });
+    for (let edit = 1; edit <= 10; edit++) {
+      // Written beside (a name the walk does not read), then renamed over: bench:fleet's and editors' save.
+      const started = Date.now();
+      await writeFile(join(dir, 'a.json.tmp'), service('a', 1000 + edit));
+      await rename(join(dir, 'a.json.tmp'), join(dir, 'a.json'));
+      await until(() => ports()[0] === `a:${1000 + edit}`, `edit ${edit} served`, 2500);
+      expect(Date.now() - started).toBeLessThan(2500);
+    }
+  });
+
+  it('never reads a file being written in place before its debounce, even while atomic saves of other files are taken at once', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'portico-watch-'));
+    const three = ['x', 'y', 'z'].map((name) => service(name)).join('---\n');
+    await writeFile(join(dir, 'a.yaml'), three);
+    await writeFile(join(dir, 'b.yaml'), service('b', 1));
+    // Long enough that no pause of this writer (each a save of b.yaml served) reaches it, on a loaded machine too.
+    await start({ debounceMs: 2000 });
+    // Every few ms: the objects of a.yaml are all there, whatever moment the watcher read it at.
+    let torn = 0;
+    const watch = setInterval(() => {
+      if (!state.services.has('web/z') && !state.services.has('web/z2')) torn++;
+    }, 2);
+    const inPlace = async (file: string, text: string) => {
+      const handle = await open(join(dir, file), 'w');
+      // The first half is whole YAML documents (x, y): read now, it would drop z.
+      const cut = text.indexOf('---\n', text.indexOf('---\n') + 1) + 4;
+      await handle.write(text.slice(0, cut));
+      for (let edit = 2; edit <= 4; edit++) {
+        // Meanwhile another file is saved atomically: that scan must leave the half-written one alone.
+        await writeFile(join(dir, 'b.yaml.tmp'), service('b', edit));
+        await rename(join(dir, 'b.yaml.tmp'), join(dir, 'b.yaml'));
+        await until(() => ports().includes(`b:${edit}`), `b edit ${edit}`, 5000);
+      }
+      await handle.write(text.slice(cut));
+      await handle.close();
+    };
+    await inPlace('a.yaml', three.replace('name: z', 'name: z2'));
+    await until(() => state.services.has('web/z2'), 'the in-place write taken whole', 8000);
+    // A new file written the same way: not read half-written either.
+    const fresh = ['p', 'q', 'r'].map((name) => service(name)).join('---\n');
+    await inPlace('c.yaml', fresh);
+    await until(() => state.services.has('web/r'), 'the new file taken whole', 8000);
+    clearInterval(watch);
+    expect(torn).toBe(0);
+    expect(problems).toEqual([]);
+    expect(state.services.has('web/z')).toBe(false);
   });
 
   it('follows a Kubernetes ConfigMap volume: symlinked files and ..data swaps', async () => {

@@ -25,7 +25,7 @@ import type { ClusterState } from '../../state/cluster-state.ts';
 import type { KubeObject } from '../../state/objects.ts';
 import type { ParseLimits } from './bounded.ts';
 import { manifestLimits } from './bounded.ts';
-import { walkManifestTree } from './load.ts';
+import { isManifestName, walkManifestTree } from './load.ts';
 import type { KnownParseResult, ManifestProblem } from './parse.ts';
 import { sharedParserThread } from './parser-thread.ts';
 
@@ -38,6 +38,12 @@ export interface ManifestSourceOptions {
   readonly onProblems: (problems: readonly ManifestProblem[]) => void;
   /** Quiet time after a file event before a scan (default 50 ms). */
   readonly debounceMs?: number;
+  /**
+   * Delay of the scan after a manifest file was renamed into place (an atomic save), which reads
+   * only files whose inode was replaced (default 1 ms): such a file is whole from the start. Any
+   * other change waits for `debounceMs` (an in-place write may be half done).
+   */
+  readonly replacedDelayMs?: number;
   /** Safety-net rescan interval (default 2000 ms). */
   readonly rescanMs?: number;
   /** How long a file that became empty keeps its objects (default 5000 ms). */
@@ -86,9 +92,13 @@ export class ManifestSource {
   private readonly byFile = new Map<string, Map<string, KubeObject>>();
   private readonly watchers = new Map<string, FSWatcher>();
   private timer: NodeJS.Timeout | undefined;
+  /** When the pending timer fires, whether its scan reads only replaced files (an atomic save's). */
+  private replacedOnly = false;
   private interval: NodeJS.Timeout | undefined;
   private scanning: Promise<void> | undefined;
   private again = false;
+  /** Whether a scan asked for while one ran was a full one (not only replaced files). */
+  private againFull = false;
   private stopped = false;
   private lastProblems = '[]';
   private directoryProblem: ManifestProblem | undefined;
@@ -138,24 +148,43 @@ export class ManifestSource {
     return all;
   }
 
-  /** Scans now; concurrent calls coalesce into one more scan. */
-  async reload(): Promise<void> {
+  /**
+   * Scans now; concurrent calls coalesce into one more scan. With `replacedOnly`, only files whose
+   * inode changed (renamed into place) or that vanished are taken; others that changed are left to
+   * a debounced scan, scheduled then.
+   */
+  async reload(replacedOnly = false): Promise<void> {
     if (this.scanning) {
       this.again = true;
+      this.againFull ||= !replacedOnly;
       return this.scanning;
     }
-    this.scanning = this.scan().finally(() => (this.scanning = undefined));
+    this.scanning = this.scan(replacedOnly).finally(() => (this.scanning = undefined));
     await this.scanning;
     if (this.again && !this.stopped) {
+      const full = this.againFull;
       this.again = false;
-      await this.reload();
+      this.againFull = false;
+      await this.reload(!full);
     }
   }
 
-  private schedule(delayMs = this.options.debounceMs ?? 50): void {
+  /**
+   * A scan soon after a manifest file was renamed into place (`replaced`: an atomic save; the scan
+   * reads replaced files alone and defers the rest), else one `debounceMs` after the last event.
+   * A pending scan of replaced files is not pushed back by other events: it defers what it cannot take.
+   */
+  private schedule(replaced = false, delayMs?: number): void {
     if (this.stopped) return;
+    // A pending scan of replaced files defers what it cannot take; a grace-period rescan (delayMs) never pushes back a pending scan.
+    if (!replaced && this.timer !== undefined && (this.replacedOnly || delayMs !== undefined)) return;
     clearTimeout(this.timer);
-    this.timer = setTimeout(() => void this.reload().catch(() => undefined), delayMs);
+    this.replacedOnly = replaced;
+    const delay = delayMs ?? (replaced ? (this.options.replacedDelayMs ?? 1) : (this.options.debounceMs ?? 50));
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      void this.reload(replaced).catch(() => undefined);
+    }, delay);
     this.timer.unref();
   }
 
@@ -169,7 +198,8 @@ export class ManifestSource {
     for (const dir of wanted) {
       if (this.watchers.has(dir) || this.stopped) continue;
       try {
-        const watcher = watch(dir, () => this.schedule());
+        // An atomic save renames a whole file onto a manifest's name: read it at once; anything else may be a write in progress.
+        const watcher = watch(dir, (event, name) => this.schedule(event === 'rename' && typeof name === 'string' && isManifestName(name)));
         watcher.on('error', () => {
           watcher.close();
           this.watchers.delete(dir);
@@ -182,7 +212,7 @@ export class ManifestSource {
     }
   }
 
-  private async scan(): Promise<void> {
+  private async scan(replacedOnly: boolean): Promise<void> {
     this.scans++;
     let tree;
     try {
@@ -197,10 +227,15 @@ export class ManifestSource {
     this.watchDirectories(tree.directories);
     const seen = new Set<string>();
     const changed = new Set<string>();
+    let deferred = false;
     for (const full of tree.files) {
       const name = relative(this.options.path, full) || full;
       seen.add(name);
-      const next = await this.readFile(full, name, this.files.get(name));
+      const next = await this.readFile(full, name, this.files.get(name), replacedOnly);
+      if (next === undefined) {
+        deferred = true;
+        continue;
+      }
       if (next !== this.files.get(name)) {
         changed.add(name);
         this.files.set(name, next);
@@ -213,10 +248,15 @@ export class ManifestSource {
     }
     if (changed.size > 0) this.apply(changed);
     this.report();
+    if (deferred) this.schedule();
   }
 
-  /** The entry for one file: the same object when nothing changed. */
-  private async readFile(full: string, name: string, previous: FileEntry | undefined): Promise<FileEntry> {
+  /**
+   * The entry for one file: the same object when nothing changed. With `replacedOnly`, undefined
+   * for a file that changed but was not renamed into place (new, or written in place): it is left
+   * to a debounced scan.
+   */
+  private async readFile(full: string, name: string, previous: FileEntry | undefined, replacedOnly = false): Promise<FileEntry | undefined> {
     const limits = this.options.limits ?? manifestLimits(name);
     let info;
     try {
@@ -224,8 +264,10 @@ export class ManifestSource {
     } catch (error) {
       return this.broken(name, previous, `cannot read: ${(error as Error).message}`, 'PORTICO_E_MANIFEST_READ');
     }
-    const signature = `${info.dev}:${info.ino}:${info.size}:${info.mtimeMs}:${info.ctimeMs}`;
+    const inode = `${info.dev}:${info.ino}:`;
+    const signature = `${inode}${info.size}:${info.mtimeMs}:${info.ctimeMs}`;
     if (previous !== undefined && previous.signature === signature && previous.emptySince === undefined) return previous;
+    if (replacedOnly && (previous === undefined || previous.signature === '' || previous.signature.startsWith(inode))) return undefined;
     if (info.size > limits.maxBytes) return this.broken(name, previous, `refused (limit: bytes): the file is ${info.size} bytes; the limit is ${limits.maxBytes} bytes`, 'PORTICO_E_MANIFEST_PARSE', signature);
     let text: string;
     try {
@@ -269,7 +311,7 @@ export class ManifestSource {
     const since = previous.emptySince ?? Date.now();
     const left = since + grace - Date.now();
     if (left <= 0) return { signature, objects: [], fingerprints: NO_FINGERPRINTS, problems: [], good: true };
-    this.schedule(left + 10);
+    this.schedule(false, left + 10);
     const message = `the file is empty; keeping its ${previous.objects.length} objects for ${Math.ceil(grace / 1000)} s in case it is being rewritten, then removing them`;
     return { signature, objects: previous.objects, fingerprints: previous.fingerprints, problems: [problem(name, 'warning', 'PORTICO_W_MANIFEST_EMPTY', message)], good: previous.good, emptySince: since };
   }
