@@ -21,9 +21,9 @@ import { AnnotatedProxy } from './annotation-support.ts';
 import { LOOPBACK } from './test-support.ts';
 
 const A = 'nginx.ingress.kubernetes.io/';
-const AUTH_TIMEOUT_MS = 500;
+const AUTH_TIMEOUT_MS = 1500;
 /** Generous bound for "answered within the auth deadline" on a loaded 2-core machine. */
-const WITHIN_MS = 4000;
+const WITHIN_MS = 6000;
 
 /** One subrequest as the raw auth server read it. */
 interface Received {
