@@ -12,8 +12,8 @@ import type { Hash } from 'node:crypto';
 import { assembleOwnChunksLaidOut, encodeChunk, patchOwnChunks } from '@portico/assembly/encode';
 import type { LaidOutTable, TableChunk } from '@portico/assembly/encode';
 import type { RouteEntry } from '@portico/assembly/table';
-import type { BundledUpstreamTls, TableBundle } from './bundle.ts';
-import { ENDPOINTS_PART, bundledUpstreamTls, bundleParts, combineDigests, policyEntry, redirectBits, routeLabel, tlsOf } from './bundle.ts';
+import type { BundledUpstreamTls, TableBundle, TlsBundle } from './bundle.ts';
+import { ENDPOINTS_PART, bundledUpstreamTls, combineDigests, policyEntry, redirectBits, routeLabel, sameTlsFacts, tlsOf } from './bundle.ts';
 import type { Snapshot, SnapshotBackend, SnapshotEndpointSet, SnapshotHost } from './schema.ts';
 import { PorticoError } from '../errors.ts';
 import type { RegexHost, RouteTarget } from './table.ts';
@@ -99,9 +99,20 @@ class PartDigest {
   #digest = '';
   /** For a byte array: the hash state after each multiple of CHECKPOINT_BYTES (index k: after k of them). */
   #states: Hash[] = [];
+  /** The value whose JSON `#part` is (`ofJson`). */
+  #source: unknown;
+
+  /** The digest of `JSON.stringify(value)`, the JSON made (and hashed) only when `value` is not the last one given. */
+  ofJson(value: unknown): string {
+    if (this.#source !== undefined && value === this.#source) return this.#digest;
+    const digest = this.of(JSON.stringify(value));
+    this.#source = value;
+    return digest;
+  }
 
   of(part: string | Uint8Array): string {
     if (part === this.#part) return this.#digest;
+    this.#source = undefined;
     if (typeof part === 'string') {
       this.#states = [];
       this.#part = part;
@@ -135,6 +146,8 @@ interface LastCompile {
   /** The numbering its route records were made with, and whether its hosts have invalid backends (the stand-in endpoint). */
   readonly numbering: Numbering;
   readonly invalid: boolean;
+  /** The snapshot's hosts (pieces[p] is hosts[p]'s). */
+  readonly hosts: readonly SnapshotHost[];
   readonly pieces: readonly HostPiece[];
   readonly entries: readonly NonNullable<HostPiece['entries']>[];
   readonly catchAll: Snapshot['defaultRoute'];
@@ -147,6 +160,10 @@ interface LastCompile {
   readonly special: readonly number[];
   /** Whether any piece has mirror routes (their ids come after the catch-all's). */
   readonly mirrors: boolean;
+  /** The bundle's endpointSets and tls (undefined for a balancing-only bundle): kept as they are when no changed host moves them. */
+  readonly endpointSets: readonly (readonly number[])[];
+  readonly tls: TlsBundle | undefined;
+  readonly needsHeaders: boolean;
 }
 
 /**
@@ -216,6 +233,8 @@ export class BundleCompiler {
   #addressIds: AddressIds | undefined;
   #lastFull: LastCompile | undefined;
   #lastBalancing: LastCompile | undefined;
+  /** The hosts of the last version assembled and their pieces: the next version's hosts that are the same objects at the same places take them without a lookup. */
+  #lastPieces: { readonly hosts: readonly SnapshotHost[]; readonly pieces: readonly HostPiece[] } | undefined;
   /** The digests of each bundle part (bundleParts order), for full and for balancing-only bundles. */
   #partDigests: Record<'full' | 'balancing', PartDigest[]> = { full: [], balancing: [] };
   #endpoints: { numbering: Numbering; text: string } | undefined;
@@ -279,7 +298,7 @@ export class BundleCompiler {
   }
 
   #assemble(snapshot: Snapshot, balancingOnly: boolean): TableBundle {
-    const pieces = snapshot.hosts.map((host) => this.#piece(host));
+    const pieces = this.#piecesOf(snapshot.hosts);
     const invalid = pieces.some((piece) => piece.invalidBackends);
     const numbering = this.#numberEndpoints(snapshot, invalid);
     const entries = pieces.map((piece) => this.#entries(piece, numbering));
@@ -332,6 +351,9 @@ export class BundleCompiler {
     catchAllParts(catchAll, fallback, numbering, redirects, policies, upstreamTls);
     // upstreamTls in route id order: the catch-all's entry may sit before mirror routes' (they never have one).
     upstreamTls.sort((a, b) => a.route - b.route);
+    const endpointSets = [...sets];
+    const tls = balancingOnly ? undefined : tlsOf(snapshot);
+    const needsHeaders = !balancingOnly && pieces.some((piece) => piece.needsHeaders);
     const labels = pieces.filter((piece) => piece.matched > 0).map((piece) => piece.labels);
     if (catchAll !== null) labels.push(routeLabel({ kind: 'default', host: undefined, route: catchAll }));
     // Snapshot hosts are distinct (sealing checks it) and each chunk was validated when encoded.
@@ -342,6 +364,7 @@ export class BundleCompiler {
     const last: LastCompile = {
       numbering,
       invalid,
+      hosts: snapshot.hosts,
       pieces,
       entries,
       catchAll,
@@ -351,10 +374,13 @@ export class BundleCompiler {
       laidOut: { table, layout, chunks: placed, routes, endpointCount, fallback: tableFallback },
       special,
       mirrors: pieces.some((piece) => piece.targets.length !== piece.matched),
+      endpointSets,
+      tls,
+      needsHeaders,
     };
     if (balancingOnly) this.#lastBalancing = last;
     else this.#lastFull = last;
-    return this.#bundle(snapshot, balancingOnly, pieces, numbering, { table, routeLabels, redirects, policies, regexHosts, upstreamTls, sets });
+    return this.#bundle(snapshot, balancingOnly, numbering, { table, routeLabels, redirects, policies, regexHosts, upstreamTls, endpointSets, tls, needsHeaders });
   }
 
   /**
@@ -394,16 +420,26 @@ export class BundleCompiler {
       if (!balancingOnly) placed[p] = { chunk: piece.chunk, firstRoute };
     }
     const catchAll = snapshot.defaultRoute;
-    const sets = new Set<readonly number[]>();
-    for (const own of entries) for (const set of own.sets) sets.add(set);
     let fallback = -1;
+    const catchAllSets: (readonly number[])[] = [];
     if (catchAll !== null) {
       // Its record depends on the endpoint numbering: made again (one route), patched like any other.
-      const catchAllSets: (readonly number[])[] = [];
       fallback = routes.length - 1;
       routes[fallback] = routeEntry(catchAll, numbering, catchAllSets);
-      for (const set of catchAllSets) sets.add(set);
     }
+    // The distinct sets in route order: the last bundle's when the numbering, the catch-all and every changed host's sets (in order) are as they were.
+    let endpointSets = last.endpointSets;
+    if (numbering !== last.numbering || catchAll !== last.catchAll || changed.some((p) => !sameItems(entries[p]!.sets, last.entries[p]!.sets))) {
+      const sets = new Set<readonly number[]>();
+      for (const own of entries) for (const set of own.sets) sets.add(set);
+      for (const set of catchAllSets) sets.add(set);
+      endpointSets = [...sets];
+    }
+    // The TLS part follows each host's certificate, client-certificate ask and passthrough route, and the certificates.
+    let tls = last.tls;
+    if (!balancingOnly && (catchAll !== last.catchAll || !sameItems(snapshot.certificates, last.tls!.certificates) || changed.some((p) => !sameTlsFacts(last.hosts[p]!, snapshot.hosts[p]!)))) tls = tlsOf(snapshot);
+    let needsHeaders = last.needsHeaders;
+    if (!balancingOnly && changed.some((p) => pieces[p]!.needsHeaders !== last.pieces[p]!.needsHeaders)) needsHeaders = pieces.some((piece) => piece.needsHeaders);
     const endpointCount = numbering.endpoints.length;
     const laidOut = patchOwnChunks(last.laidOut, placed, routes, endpointCount, balancingOnly ? -1 : fallback);
     if (laidOut === undefined) return undefined;
@@ -420,14 +456,14 @@ export class BundleCompiler {
       if (catchAll !== null) texts.push(routeLabel({ kind: 'default', host: undefined, route: catchAll }));
       routeLabels = texts.join('\n');
     }
-    const next: LastCompile = { ...last, numbering, invalid, pieces, entries, catchAll, routeLabels, redirects, laidOut };
+    const next: LastCompile = { ...last, numbering, invalid, hosts: snapshot.hosts, pieces, entries, catchAll, routeLabels, redirects, laidOut, endpointSets, tls, needsHeaders };
     if (balancingOnly) this.#lastBalancing = next;
     else this.#lastFull = next;
-    return this.#bundle(snapshot, balancingOnly, pieces, numbering, { table: laidOut.table, routeLabels, redirects, policies, regexHosts, upstreamTls, sets });
+    return this.#bundle(snapshot, balancingOnly, numbering, { table: laidOut.table, routeLabels, redirects, policies, regexHosts, upstreamTls, endpointSets, tls, needsHeaders });
   }
 
   /** The bundle of the parts a compile made, with its digest (parts equal to the last bundle's are not hashed again). */
-  #bundle(snapshot: Snapshot, balancingOnly: boolean, pieces: readonly HostPiece[], numbering: Numbering, parts: { table: Uint8Array; routeLabels: string; redirects: Uint8Array; policies: readonly unknown[]; regexHosts: readonly RegexHost[]; upstreamTls: readonly BundledUpstreamTls[]; sets: ReadonlySet<readonly number[]> }): TableBundle {
+  #bundle(snapshot: Snapshot, balancingOnly: boolean, numbering: Numbering, parts: { table: Uint8Array; routeLabels: string; redirects: Uint8Array; policies: readonly unknown[]; regexHosts: readonly RegexHost[]; upstreamTls: readonly BundledUpstreamTls[]; endpointSets: readonly (readonly number[])[]; tls: TlsBundle | undefined; needsHeaders: boolean }): TableBundle {
     const bundle = {
       version: snapshot.version,
       balancingOnly,
@@ -435,16 +471,19 @@ export class BundleCompiler {
       // A balancing-only bundle keeps the routes' labels and policies (LoadedSnapshot takes them from the current one).
       routeLabels: parts.routeLabels,
       redirects: parts.redirects,
-      needsHeaders: !balancingOnly && pieces.some((piece) => piece.needsHeaders),
+      needsHeaders: parts.needsHeaders,
       endpoints: this.#endpointsText(numbering),
       policies: balancingOnly ? '[]' : JSON.stringify(parts.policies),
       regexHosts: JSON.stringify(parts.regexHosts),
       upstreamTls: JSON.stringify(parts.upstreamTls),
-      endpointSets: [...parts.sets],
-      ...(balancingOnly ? {} : { tls: tlsOf(snapshot) }),
+      endpointSets: parts.endpointSets,
+      ...(parts.tls === undefined ? {} : { tls: parts.tls }),
     };
     const hashers = this.#partDigests[balancingOnly ? 'balancing' : 'full'];
-    const digests = bundleParts(bundle).map((part, i) => (hashers[i] ??= new PartDigest()).of(part));
+    const hasher = (i: number): PartDigest => (hashers[i] ??= new PartDigest());
+    // bundleParts' parts, in its order; the two JSON parts are made again only when their value is a new one.
+    const digests = [bundle.table, bundle.routeLabels, bundle.redirects, bundle.endpoints, bundle.policies, bundle.regexHosts, bundle.upstreamTls].map((part, i) => hasher(i).of(part));
+    digests.push(hasher(7).ofJson(bundle.endpointSets), hasher(8).ofJson(bundle.tls ?? null));
     this.#digests = digests;
     return { ...bundle, digest: combineDigests(bundle, digests) };
   }
@@ -468,6 +507,14 @@ export class BundleCompiler {
     // A host already compiled keeps its piece (every bundle assembled so far used it).
     if (this.#pieces.has(host)) return;
     this.#pieces.set(host, compileHost(host, chunk));
+  }
+
+  /** The pieces of `hosts`: a host that is the last version's at the same place (most of them) takes its piece without a lookup. */
+  #piecesOf(hosts: readonly SnapshotHost[]): HostPiece[] {
+    const last = this.#lastPieces;
+    const pieces = hosts.map((host, p) => (last !== undefined && last.hosts[p] === host ? last.pieces[p]! : this.#piece(host)));
+    this.#lastPieces = { hosts, pieces };
+    return pieces;
   }
 
   #piece(host: SnapshotHost): HostPiece {

@@ -4,6 +4,7 @@
 // version BundleCompiler gives — patched from the last one where it can, assembled where it
 // cannot — is byte for byte compileBundle's; and the common changes are patched.
 import { describe, expect, it } from 'vitest';
+import { selfSignedTlsSecret } from '../api/test-support.ts';
 import { DEFAULT_CLASS_SELECTION } from '../build/ingress-class.ts';
 import { buildModel } from '../build/index.ts';
 import { compileSnapshot } from '../compile/index.ts';
@@ -17,14 +18,18 @@ import { diffSnapshots } from './diff.ts';
 
 const selection = { ...DEFAULT_CLASS_SELECTION, watchWithoutClass: true };
 
-function ingress(i: number, paths: readonly string[], extra: { annotations?: Record<string, string>; defaultBackend?: boolean } = {}): Ingress {
+// A TLS Secret and the same Secret renewed (another certificate).
+const secrets = [selfSignedTlsSecret('team', 'tls', '*.example.com'), selfSignedTlsSecret('team', 'tls', 'example.com')];
+
+function ingress(i: number, paths: readonly string[], extra: { annotations?: Record<string, string>; defaultBackend?: boolean; tls?: boolean; service?: number } = {}): Ingress {
   return {
     apiVersion: 'networking.k8s.io/v1',
     kind: 'Ingress',
     metadata: { name: `app-${i}`, namespace: 'team', ...(extra.annotations ? { annotations: extra.annotations } : {}) },
     spec: {
       ...(extra.defaultBackend ? { defaultBackend: { service: { name: 'svc-0', port: { number: 80 } } } } : {}),
-      rules: [{ host: `app-${i}.example.com`, http: { paths: paths.map((path, k) => ({ path, pathType: k === 1 ? 'Exact' : 'Prefix', backend: { service: { name: `svc-${i % 7}`, port: { number: 80 } } } })) } }],
+      ...(extra.tls ? { tls: [{ hosts: [`app-${i}.example.com`], secretName: 'tls' }] } : {}),
+      rules: [{ host: `app-${i}.example.com`, http: { paths: paths.map((path, k) => ({ path, pathType: k === 1 ? 'Exact' : 'Prefix', backend: { service: { name: `svc-${extra.service ?? i % 7}`, port: { number: 80 } } } })) } }],
     },
   } as Ingress;
 }
@@ -50,30 +55,36 @@ function lcg(seed: number): () => number {
 }
 
 describe('BundleCompiler patches', () => {
-  it('gives the reference bundle for every version of 120 random changes, patching the common ones', () => {
+  it('gives the reference bundle for every version of 160 random changes, patching the common ones', () => {
     const random = lcg(42);
     const state = new ClusterState();
     for (let s = 0; s < 7; s++) {
       state.upsert(service(s));
       state.upsert(slice(s, [`10.64.${s}.1`, `10.64.${s}.2`]));
     }
-    for (let i = 0; i < 40; i++) state.upsert(ingress(i, ['/', '/api', '/static']));
+    state.upsert(secrets[0]!);
+    // Each Ingress's paths as last written: a change to its TLS or Service alone keeps them (and its chunk's size).
+    const paths = Array.from({ length: 40 }, () => ['/', '/api', '/static']);
+    for (let i = 0; i < 40; i++) state.upsert(ingress(i, paths[i]!, { tls: i % 5 === 0 }));
     const compiler = new BundleCompiler();
     let previous: Snapshot | undefined;
     let patchable = 0;
-    for (let step = 0; step < 120; step++) {
+    for (let step = 0; step < 160; step++) {
       const i = Math.floor(random() * 40);
       const s = Math.floor(random() * 7);
-      const what = Math.floor(random() * 10);
-      if (what <= 2) state.upsert(ingress(i, ['/', `/api${step % 10}`, '/static'])); // same length mostly: patched
-      else if (what === 3) state.upsert(ingress(i, ['/', `/a-much-longer-path-${step}`, '/static', '/more'])); // grows
+      const what = Math.floor(random() * 13);
+      if (what <= 2) state.upsert(ingress(i, (paths[i] = ['/', `/api${step % 10}`, '/static']))); // same length mostly: patched
+      else if (what === 3) state.upsert(ingress(i, (paths[i] = ['/', `/a-much-longer-path-${step}`, '/static', '/more']))); // grows
       else if (what <= 5) state.upsert(slice(s, [`10.64.${s}.1`, `10.65.${step}.${s}`])); // one endpoint moves
       else if (what === 6) state.upsert(slice(s, Array.from({ length: 1 + (step % 4) }, (_, k) => `10.66.${s}.${k}`))); // grown or shrunk
       else if (what === 7) {
         if (state.ingresses.has(`team/app-${i}`)) state.remove(ingress(i, []));
-        else state.upsert(ingress(i, ['/', '/api', '/static']));
+        else state.upsert(ingress(i, (paths[i] = ['/', '/api', '/static'])));
       } else if (what === 8) state.upsert(ingress(1, ['/', '/api', '/static'], { annotations: step % 2 === 0 ? { 'nginx.ingress.kubernetes.io/ssl-redirect': 'true', 'nginx.ingress.kubernetes.io/proxy-read-timeout': '30' } : {} }));
-      else state.upsert(ingress(0, ['/', '/api', '/static'], { defaultBackend: step % 3 === 0 }));
+      else if (what === 9) state.upsert(ingress(0, ['/', '/api', '/static'], { defaultBackend: step % 3 === 0 }));
+      else if (what === 10) state.upsert(ingress(i, paths[i]!, { tls: step % 2 === 0 })); // its certificate comes or goes, paths alike: patched
+      else if (what === 11) state.upsert(secrets[step % 2]!); // the certificate renewed: every TLS host's certificate item changes
+      else state.upsert(ingress(i, paths[i]!, { service: step % 7 })); // another Service, paths alike: patched, the endpoint sets it uses move
       const snapshot = compileSnapshot(buildModel(state, selection).model, previous);
       // As standalone compiles it: the full bundle (the sync API ships its digest), and balancing only for an endpoint-only change (the local data plane).
       const modes = previous !== undefined && onlyEndpointsChanged(diffSnapshots(previous, snapshot)) ? [false, true] : [false];
@@ -86,7 +97,7 @@ describe('BundleCompiler patches', () => {
       if (compiler.stats.patched > before) patchable++;
       previous = snapshot;
     }
-    expect(patchable).toBeGreaterThan(35);
+    expect(patchable).toBeGreaterThan(40);
     // The "one endpoint moves" steps whose address is new: the last bundle with its endpoints text replaced.
     expect(compiler.stats.endpointsInPlace).toBeGreaterThan(20);
   });

@@ -148,6 +148,18 @@ function passthroughOf(host: SnapshotHost): PassthroughHost | null {
   return known;
 }
 
+/**
+ * Whether two snapshot hosts give the same entries in `tlsOf`: the same name, certificate,
+ * client-certificate ask and passthrough route. A version whose changed hosts all keep these (and
+ * the same certificates and catch-all) has the previous version's TLS part.
+ */
+export function sameTlsFacts(a: SnapshotHost, b: SnapshotHost): boolean {
+  if (a === b) return true;
+  const passA = passthroughOf(a);
+  const passB = passthroughOf(b);
+  return a.host === b.host && a.certificate === b.certificate && asksClientCertificate(a) === asksClientCertificate(b) && (passA === passB || (passA !== null && passB !== null && passA.route === passB.route));
+}
+
 /** A route's entry in the bundle's policies (route id `route`), with its hidden routes' ids (mirrors, default backend) as the table numbers them. */
 export function policyEntry(target: Pick<RouteTarget, 'route'>, route: number, mirrors: readonly number[] | undefined, defaultBackend: number | undefined): unknown {
   return { route, policies: target.route.policies, path: 'path' in target.route ? target.route.path : null, regex: 'regex' in target.route && target.route.regex === true, ...(mirrors === undefined ? {} : { mirrors }), ...(defaultBackend === undefined ? {} : { fallback: defaultBackend }) };
