@@ -154,7 +154,7 @@ export function applyDelta(base: Snapshot, json: unknown): Snapshot {
     defaultRoute: 'defaultRoute' in delta ? delta.defaultRoute : base.defaultRoute,
     endpointSets: merge('endpointSets', base.endpointSets, delta.endpointSets),
     certificates: merge('certificates', base.certificates, delta.certificates),
-  });
+  }, base);
   if (snapshot.version !== delta.version) throw new PorticoError('PORTICO_E_SNAPSHOT_INVALID', `delta from ${delta.from} yields ${snapshot.version}, not the announced ${delta.version}`);
   return snapshot;
 }

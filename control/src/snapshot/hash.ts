@@ -2,16 +2,23 @@
  * Sealing and verifying snapshots: the Merkle version and item validation.
  *
  * Every item (a host, an endpoint set, a certificate, the catch-all default route) is hashed
- * alone: SHA-256 of its JSON. The version is `sha256:` + SHA-256 of a small text listing, in
- * list order, one line per item (`h <hash>`, `d <hash>|-`, `e <hash>`, `c <hash>`) after a
- * header naming the format. Items are immutable once sealed, so their hash (and the fact that
- * they passed validation) is remembered per object: sealing a snapshot that shares most items
- * with the previous one validates and hashes only the new items, and costs O(items) of cheap
- * work for the rest. A data plane that received items over the wire validates and hashes each
- * of them once, then keeps those facts for the deltas that follow.
+ * alone: SHA-256 of its JSON, and its line is `<tag> <hash>` (`h` host, `e` endpoint set, `c`
+ * certificate). The lines of each list are grouped into blocks whose ends the items choose: a
+ * block ends after an item whose hash ends in a byte below 8 (one item in 32), and at the end of
+ * the list. The version is `sha256:` + SHA-256 of a listing: a header naming the format, then per
+ * block of hosts `h <count> <SHA-256 of its lines>`, the catch-all's `d <hash>|-`, the endpoint
+ * sets' blocks (`e ...`), the certificates' blocks (`c ...`), each line ending in a newline.
+ *
+ * The blocks depend on the content alone (any replica, any order of events, gives the same
+ * version), and a change moves only the blocks around the items it changed. Items are immutable
+ * once sealed: their hash (and the fact that they passed validation) is remembered per object,
+ * and each sealed list keeps its blocks. Sealing a list against the same list of the previous
+ * version (`previous`) passes over the unchanged items at both ends by identity, validates and
+ * orders only the items between, and hashes again only the blocks those fall in: the cost
+ * follows the change, not the size of the snapshot. A data plane that received items over the
+ * wire validates and hashes each of them once, then keeps those facts for the deltas that follow.
  */
 import { createHash } from 'node:crypto';
-import type { Hash } from 'node:crypto';
 import type { z } from 'zod';
 import { PorticoError } from '../errors.ts';
 import { SECTIONS } from './order.ts';
@@ -23,22 +30,28 @@ import { Certificate, DefaultRoute, EndpointSet, Host, SNAPSHOT_API_VERSION } fr
 interface Leaf {
   readonly hash: string;
   readonly bytes: number;
-  /** Its line in the version listing (`h <hash>\n`, ...), made on first use. */
+  /** Its line in a block (`h <hash>\n`, ...), made on first use. */
   line?: string;
 }
 
 const leaves = new WeakMap<object, Leaf>();
 
-/**
- * The version hash's state after the header and the hosts section, by hosts list: the hosts come
- * first in the listing, so a version whose hosts are the very list of an earlier one (an endpoint
- * change) resumes from there instead of walking every host again (SHA-256 reads its input in order:
- * the same bytes give the same state). The list was validated and order-checked when first sealed.
- */
-const afterHosts = new WeakMap<readonly unknown[], Hash>();
+/** The blocks of a sealed list: where each ends (the index after its last item) and its digest. */
+interface ListSeal {
+  readonly ends: readonly number[];
+  readonly digests: readonly string[];
+}
 
-/** Version listing lines hashed per update (a few tens of KB of text: young, short-lived strings). */
-const LINES_PER_UPDATE = 512;
+/** The blocks of every sealed list, by list (lists are immutable once sealed, like their items). */
+const seals = new WeakMap<readonly unknown[], ListSeal>();
+
+/** The version listing's format, named in its header. */
+const FORMAT = 'merkle-2';
+
+/** Whether a block ends after the item of this hash: its last byte is below 8 (one item in 32, on average). */
+function endsBlock(hash: string): boolean {
+  return parseInt(hash.slice(62), 16) < 8;
+}
 
 // A function, not a constant: schema.ts re-exports this module, so its schemas exist only once both are loaded.
 const schemaOf = (kind: SectionName | 'defaultRoute'): z.ZodType => ({ hosts: Host, endpointSets: EndpointSet, certificates: Certificate, defaultRoute: DefaultRoute })[kind];
@@ -91,60 +104,101 @@ function checkShape(content: unknown): asserts content is SnapshotContent {
 }
 
 /**
- * The Merkle version of `content`, validating every item not validated before and the order of
- * every list (strictly increasing keys: sorted, no duplicates).
+ * The blocks of list `name` of a snapshot (`items`), validating every item not validated before
+ * and the order of the list (strictly increasing keys: sorted, no duplicates). With `previous`
+ * (the same list of a sealed snapshot), the items at both ends that are that list's, by identity,
+ * are known valid and ordered, and the blocks that hold only them are taken as they are.
  * Throws PORTICO_E_SNAPSHOT_INVALID naming the first bad item or field.
  */
-export function snapshotVersion(content: unknown): string {
-  checkShape(content);
-  // Lines are hashed a block at a time: per-item hash updates cost more than the hashing, and one
-  // joined text of every line would be a large object (old space) made anew for every version.
-  let digest = createHash('sha256');
-  let lines: string[] = [`${SNAPSHOT_API_VERSION} Snapshot merkle-1\n`];
-  const push = (line: string): void => {
-    lines.push(line);
-    if (lines.length === LINES_PER_UPDATE) {
-      digest.update(lines.join(''));
-      lines = [];
+function sealList(name: SectionName, items: readonly unknown[], previous: readonly unknown[] | undefined): ListSeal {
+  const known = seals.get(items);
+  if (known !== undefined) return known;
+  const before = previous === undefined ? undefined : seals.get(previous);
+  const old = before === undefined ? [] : previous!;
+  const n = items.length;
+  const m = old.length;
+  // Items [0, head) and [n - tail, n) are the previous list's [0, head) and [m - tail, m).
+  let head = 0;
+  while (head < n && head < m && items[head] === old[head]) head++;
+  let tail = 0;
+  while (tail < n - head && tail < m - head && items[n - 1 - tail] === old[m - 1 - tail]) tail++;
+  const ends: number[] = [];
+  const digests: string[] = [];
+  // The previous blocks that end inside the unchanged head are this list's too (its last one only
+  // if it ends this list as well: it ended with the list, not at an item that ends a block).
+  let block = 0;
+  if (before !== undefined) {
+    while (block < before.ends.length && before.ends[block]! <= head && (before.ends[block]! < m || m === n)) {
+      ends.push(before.ends[block]!);
+      digests.push(before.digests[block]!);
+      block++;
     }
-  };
-  const section = (name: SectionName): void => {
-    const { keyOf, compare } = SECTIONS[name];
-    const items = content[name] as readonly unknown[];
-    const tag = TAGS[name];
-    let previous: string | undefined;
-    for (let i = 0; i < items.length; i++) {
-      const leaf = leafOf(name, items[i], `${name}[${i}]`);
-      const key = (keyOf as (item: unknown) => string)(items[i]);
-      if (previous !== undefined && compare(previous, key) >= 0) throw invalid(`snapshot ${name}[${i}] (${key}) is out of order or repeated`);
-      previous = key;
-      push((leaf.line ??= `${tag} ${leaf.hash}\n`));
-    }
-  };
-  const hosts = content.hosts as readonly unknown[];
-  const resumed = afterHosts.get(hosts);
-  if (resumed !== undefined) {
-    digest = resumed.copy();
-    lines = [];
-  } else {
-    section('hosts');
-    digest.update(lines.join(''));
-    lines = [];
-    afterHosts.set(hosts, digest.copy());
   }
-  push(`d ${content.defaultRoute === null ? '-' : leafOf('defaultRoute', content.defaultRoute, 'defaultRoute').hash}\n`);
+  const { keyOf, compare } = SECTIONS[name];
+  const tag = TAGS[name];
+  const shift = n - m;
+  let lines: string[] = [];
+  let previousKey: string | undefined;
+  for (let i = ends.length === 0 ? 0 : ends.at(-1)!; i < n; i++) {
+    const leaf = leafOf(name, items[i], `${name}[${i}]`);
+    // Pairs inside the unchanged head or tail were in order in the previous list: the others are checked.
+    if (i > 0 && i >= head && i <= n - tail) {
+      const key = (keyOf as (item: unknown) => string)(items[i]);
+      previousKey ??= (keyOf as (item: unknown) => string)(items[i - 1]);
+      if (compare(previousKey, key) >= 0) throw invalid(`snapshot ${name}[${i}] (${key}) is out of order or repeated`);
+      previousKey = key;
+    } else previousKey = undefined;
+    lines.push((leaf.line ??= `${tag} ${leaf.hash}\n`));
+    if (!endsBlock(leaf.hash) && i < n - 1) continue;
+    ends.push(i + 1);
+    digests.push(createHash('sha256').update(lines.join('')).digest('hex'));
+    lines = [];
+    // Past the changed items, a block ending in the unchanged tail ends where the previous list's did: the rest are its blocks.
+    if (before !== undefined && i >= n - tail && i < n - 1) {
+      while (block < before.ends.length && before.ends[block]! < i + 1 - shift) block++;
+      if (block < before.ends.length && before.ends[block] === i + 1 - shift) {
+        for (block++; block < before.ends.length; block++) {
+          ends.push(before.ends[block]! + shift);
+          digests.push(before.digests[block]!);
+        }
+        break;
+      }
+    }
+  }
+  const seal = { ends, digests };
+  seals.set(items, seal);
+  return seal;
+}
+
+/**
+ * The Merkle version of `content`, validating every item not validated before and the order of
+ * every list; with `previous` (a sealed snapshot, usually the last version), at the cost of the
+ * items that are not `previous`'s (see sealList). Throws PORTICO_E_SNAPSHOT_INVALID naming the
+ * first bad item or field.
+ */
+export function snapshotVersion(content: unknown, previous?: SnapshotContent): string {
+  checkShape(content);
+  const listing: string[] = [`${SNAPSHOT_API_VERSION} Snapshot ${FORMAT}\n`];
+  const section = (name: SectionName): void => {
+    const seal = sealList(name, content[name] as readonly unknown[], previous?.[name] as readonly unknown[] | undefined);
+    const tag = TAGS[name];
+    for (let b = 0; b < seal.ends.length; b++) listing.push(`${tag} ${seal.ends[b]! - (b === 0 ? 0 : seal.ends[b - 1]!)} ${seal.digests[b]!}\n`);
+  };
+  section('hosts');
+  listing.push(`d ${content.defaultRoute === null ? '-' : leafOf('defaultRoute', content.defaultRoute, 'defaultRoute').hash}\n`);
   section('endpointSets');
   section('certificates');
-  return `sha256:${digest.update(lines.join('')).digest('hex')}`;
+  return `sha256:${createHash('sha256').update(listing.join('')).digest('hex')}`;
 }
 
 /**
  * Validates content and seals it with its version: the one way snapshots are made. The lists
- * are kept, not copied: items shared with an earlier snapshot stay shared.
+ * are kept, not copied: items shared with an earlier snapshot stay shared. `previous` (a sealed
+ * snapshot that shares most items, in the same places) makes it cost what differs from it.
  * Throws PORTICO_E_SNAPSHOT_INVALID when the content breaks the contract.
  */
-export function sealSnapshot(content: unknown): Snapshot {
-  const version = snapshotVersion(content);
+export function sealSnapshot(content: unknown, previous?: SnapshotContent): Snapshot {
+  const version = snapshotVersion(content, previous);
   const { apiVersion, kind, hosts, defaultRoute, endpointSets, certificates } = content as SnapshotContent;
   return { apiVersion, kind, hosts, defaultRoute, endpointSets, certificates, version };
 }

@@ -2,8 +2,8 @@
  * The snapshot: the contract between the control plane and every data plane.
  *
  * A snapshot is plain JSON: keyed lists of items (hosts, endpoint sets, certificates) plus the
- * catch-all default route. Its `version` is a Merkle root: `sha256:` + the hex SHA-256 over the
- * SHA-256 of each item's JSON, in list order (see `hash.ts`). Identical routing state on any
+ * catch-all default route. Its `version` is a Merkle root over the SHA-256 of each item's JSON,
+ * in list order, grouped in blocks whose ends the items choose (see `hash.ts`). Identical routing state on any
  * replica yields the identical version; a data plane can verify what it received, and sealing a
  * snapshot that shares most items with the previous one costs only the changed items.
  */

@@ -1,0 +1,90 @@
+// The version sealed against the previous version (unchanged blocks taken as they are) against the
+// version sealed from nothing: equal for any sequence of edits anywhere in the lists, and the
+// order of the lists still checked where they changed.
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import type { Snapshot, SnapshotContent, SnapshotEndpointSet, SnapshotHost } from './schema.ts';
+import { SNAPSHOT_API_VERSION, sealSnapshot } from './schema.ts';
+
+const host = (name: string, path = '/'): SnapshotHost => ({ host: name, tls: false, certificate: null, routes: [{ source: { kind: 'Ingress', namespace: 'default', name }, field: 'spec', pathType: 'Prefix', path, backends: [], redirect: { sslRedirect: false, forceSslRedirect: false } }], defaultRoute: null });
+const set = (key: string, port = 80): SnapshotEndpointSet => ({ key, endpoints: [{ address: '10.0.0.1', port, terminating: false }] });
+const content = (hosts: SnapshotHost[], endpointSets: SnapshotEndpointSet[]): SnapshotContent => ({ apiVersion: SNAPSHOT_API_VERSION, kind: 'Snapshot', hosts, defaultRoute: null, endpointSets, certificates: [] });
+/** The same content in fresh objects: nothing known of them, sealed from nothing. */
+const fresh = (snapshot: SnapshotContent): SnapshotContent => JSON.parse(JSON.stringify(content(snapshot.hosts, snapshot.endpointSets))) as SnapshotContent;
+
+/** An edit of a sorted list: replace the content of `count` items from `at`, remove them, or add `count` new names (random, `seed`). */
+type Edit = { readonly kind: 'replace' | 'add' | 'remove'; readonly at: number; readonly count: number; readonly seed: number };
+const editArb: fc.Arbitrary<Edit> = fc.record({ kind: fc.constantFrom('replace', 'add', 'remove'), at: fc.nat(), count: fc.integer({ min: 1, max: 40 }), seed: fc.nat() });
+
+const hostName = (n: number): string => `h${String(n).padStart(7, '0')}.test`;
+const setKey = (n: number): string => `s/${String(n).padStart(7, '0')}`;
+
+describe('snapshot version sealed against the previous version', () => {
+  it('equals the version sealed from nothing after any edits, at the start, the middle or the end of the lists', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 400 }), fc.array(fc.tuple(editArb, fc.boolean()), { minLength: 1, maxLength: 12 }), (size, edits) => {
+        let hosts = Array.from({ length: size }, (_, i) => host(hostName(i * 1000)));
+        let sets = Array.from({ length: Math.floor(size / 2) }, (_, i) => set(setKey(i * 1000)));
+        let previous: Snapshot = sealSnapshot(content(hosts, sets));
+        let serial = 0;
+        for (const [edit, onHosts] of edits) {
+          serial++;
+          const list: (SnapshotHost | SnapshotEndpointSet)[] = onHosts ? [...hosts] : [...sets];
+          const name = (item: SnapshotHost | SnapshotEndpointSet): string => ('host' in item ? item.host : item.key);
+          const at = list.length === 0 ? 0 : edit.at % list.length;
+          const count = Math.min(edit.count, list.length - at);
+          if (edit.kind === 'replace') for (let i = at; i < at + count; i++) list[i] = onHosts ? host(name(list[i]!), `/v${serial}`) : set(name(list[i]!), 1000 + serial);
+          else if (edit.kind === 'remove') list.splice(at, count);
+          else {
+            const taken = new Set(list.map(name));
+            for (let k = 0; k < edit.count; k++) {
+              const key = onHosts ? hostName((edit.seed * 7919 + k * 104729) % 9_999_999) : setKey((edit.seed * 7919 + k * 104729) % 9_999_999);
+              if (taken.has(key)) continue;
+              taken.add(key);
+              list.push(onHosts ? host(key) : set(key));
+            }
+            // Plain names (no wildcard) and keys: both lists are in code-unit order.
+            list.sort((x, y) => (name(x) < name(y) ? -1 : name(x) > name(y) ? 1 : 0));
+          }
+          if (onHosts) hosts = list as SnapshotHost[];
+          else sets = list as SnapshotEndpointSet[];
+          const next = sealSnapshot(content(hosts, sets), previous);
+          expect(next.version).toBe(sealSnapshot(fresh(next)).version);
+          previous = next;
+        }
+      }),
+      { numRuns: 80 },
+    );
+  });
+
+  it('still refuses an item out of order or repeated where the list changed', () => {
+    const hosts = Array.from({ length: 300 }, (_, i) => host(`h${String(i).padStart(4, '0')}.test`));
+    const previous = sealSnapshot(content(hosts, []));
+    const swapped = [...hosts];
+    [swapped[150], swapped[151]] = [swapped[151]!, swapped[150]!];
+    expect(() => sealSnapshot(content(swapped, []), previous)).toThrow(/hosts\[150\] \(h0151\.test\) is out of order or repeated|hosts\[151\] \(h0150\.test\) is out of order or repeated/);
+    const repeated = [...hosts.slice(0, 200), host('h0199.test', '/other'), ...hosts.slice(200)];
+    expect(() => sealSnapshot(content(repeated, []), previous)).toThrow(/hosts\[200\] \(h0199\.test\) is out of order or repeated/);
+    const misplaced = [host('h9999.test'), ...hosts];
+    expect(() => sealSnapshot(content(misplaced, []), previous)).toThrow(/hosts\[1\] \(h0000\.test\) is out of order or repeated/);
+  });
+
+  it('reads no unchanged item beyond the changed item\'s neighbours', () => {
+    // Hosts whose name is read through a counting getter: keys are read to check the order.
+    let reads = 0;
+    const counted = (name: string, path = '/'): SnapshotHost => {
+      const item = host(name, path) as { host: string };
+      Object.defineProperty(item, 'host', { enumerable: true, get: () => (reads++, name) });
+      return item as unknown as SnapshotHost;
+    };
+    const hosts = Array.from({ length: 5000 }, (_, i) => counted(hostName(i)));
+    const first = sealSnapshot(content(hosts, []));
+    const edited = [...hosts];
+    edited[2500] = counted(hostName(2500), '/edited');
+    reads = 0;
+    const next = sealSnapshot(content(edited, []), first);
+    // The new item is validated and hashed (its name read by both), and ordered against its two neighbours.
+    expect(reads).toBeLessThanOrEqual(6);
+    expect(next.version).toBe(sealSnapshot(fresh(next)).version);
+  });
+});
