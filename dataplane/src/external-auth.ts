@@ -243,7 +243,7 @@ export class AuthCall implements UpstreamOwner {
     this.#waiter = waiter;
   }
 
-  /** No answer (before anything was sent). */
+  /** No answer, nothing sent: counted and logged now, the waiter told on the next tick. */
   failLater(why: AuthFailure, detail?: string): void {
     this.#answered = true;
     this.#fail(why, detail);
