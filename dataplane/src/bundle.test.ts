@@ -1,6 +1,6 @@
 import { deserialize, serialize } from 'node:v8';
 import { describe, expect, it } from 'vitest';
-import { RouteLabels, compileBundle, digestOf } from './bundle.ts';
+import { RouteLabels, compileBundle, digestOf, verifyBundleInTurns } from './bundle.ts';
 import type { TableBundle } from './bundle.ts';
 import { Router } from './router.ts';
 import { snapshotOf } from './test-support.ts';
@@ -67,6 +67,39 @@ describe('table bundles', () => {
     }
     router.loadBundle(bundle);
     expect(router.version).toBe(next.version);
+  });
+});
+
+describe('verifyBundleInTurns', () => {
+  it('gives digestOf, hashing in slices that never split a surrogate pair, and lets the event loop turn between them', async () => {
+    const bundle = compileBundle(good);
+    // A labels text past several slices, with astral characters (surrogate pairs) across each 256 Ki boundary.
+    const slice = 256 * 1024;
+    const long = Array.from({ length: 4 }, () => `${'l'.repeat(slice - 1)}😀`).join('');
+    for (const routeLabels of [long, `x${long}`, `xx${long}`]) {
+      const made = readdressed({ ...bundle, routeLabels });
+      let turns = 0;
+      const ticking = setInterval(() => turns++, 0);
+      await verifyBundleInTurns(made);
+      clearInterval(ticking);
+      expect(turns, 'event-loop turns while hashing').toBeGreaterThan(0);
+      await expect(verifyBundleInTurns({ ...made, routeLabels: `${routeLabels.slice(0, -1)}?` })).rejects.toMatchObject({ code: 'PORTICO_E_SNAPSHOT_LOAD' });
+    }
+  });
+
+  it('refuses a damaged or malformed bundle (PORTICO_E_SNAPSHOT_LOAD)', async () => {
+    const bundle = compileBundle(next);
+    const flipped = new Uint8Array(bundle.table);
+    flipped[flipped.length - 1] = flipped[flipped.length - 1]! ^ 1;
+    for (const [what, damaged] of [
+      ['a flipped last byte', { ...bundle, table: flipped }],
+      ['another version', { ...bundle, version: good.version }],
+      ['endpoints swapped for others', { ...bundle, endpoints: '10.0.0.1 80' }],
+      ['not a bundle at all', { version: next.version } as TableBundle],
+    ] as const) {
+      await expect(verifyBundleInTurns(damaged), what).rejects.toMatchObject({ code: 'PORTICO_E_SNAPSHOT_LOAD' });
+    }
+    await verifyBundleInTurns(bundle);
   });
 });
 

@@ -280,7 +280,7 @@ export class DataPlane {
   /**
    * Serves a compiled bundle (what a worker gets from the primary): no compile, a copy into a
    * fresh matcher. A full bundle swaps certificates with the routes; a balancing-only one keeps
-   * routes and certificates. `verified`: the caller has just run `verifyBundleOffLoop`. Throws
+   * routes and certificates. `verified`: the caller has just run `verifyBundleInTurns`. Throws
    * PORTICO_E_SNAPSHOT_LOAD and keeps the current snapshot when the bundle is damaged.
    */
   loadBundle(bundle: TableBundle, verified = false): SwapEvent {

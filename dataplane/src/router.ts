@@ -122,7 +122,9 @@ export class LoadedSnapshot {
       // Labels are read by route id when asked for (RouteLabels); the same text keeps the labels already cut.
       this.routeLabels = previous !== undefined && previous.routeLabels.text === bundle.routeLabels ? previous.routeLabels : new RouteLabels(bundle.routeLabels);
       if (this.routeLabels.count !== this.matcher.routeCount || bundle.redirects.length !== this.matcher.routeCount) throw new Error(`bundle metadata covers ${this.routeLabels.count} routes, its table ${this.matcher.routeCount}`);
-      this.redirects = bundle.redirects;
+      // A copy: a bundle that came by IPC is views into the whole message's buffer, which keeping
+      // these 30 KB (at 30k routes) would keep alive with the snapshot, table and all.
+      this.redirects = bundle.redirects.slice();
       this.needsHeaders = bundle.needsHeaders;
       this.policies = policiesOf(bundle, this.matcher.routeCount);
       this.regex = regexOf(bundle, this.matcher.routeCount);
@@ -502,7 +504,7 @@ export class Router extends EventEmitter<{ swap: [SwapEvent] }> {
   /**
    * Makes a compiled bundle current (a balancing-only one keeps the current routing matcher):
    * the swap a worker does, with no compile. `verified`: the caller has just run
-   * `verifyBundleOffLoop`. Throws PORTICO_E_SNAPSHOT_LOAD (the current snapshot stays) when the
+   * `verifyBundleInTurns`. Throws PORTICO_E_SNAPSHOT_LOAD (the current snapshot stays) when the
    * bundle is damaged or does not fit.
    */
   loadBundle(bundle: TableBundle, verified = false): SwapEvent {

@@ -14,7 +14,7 @@ import cluster from 'node:cluster';
 import type { Worker } from 'node:cluster';
 import type { Snapshot } from '@portico/control/snapshot';
 import type { TableBundle } from './bundle.ts';
-import { SnapshotCompiler, verifyBundleOffLoop } from './bundle.ts';
+import { SnapshotCompiler, verifyBundleInTurns } from './bundle.ts';
 import type { BundleCompiler } from '@portico/control/snapshot/bundle-compile';
 import type { ReceivedBundle } from '@portico/control/snapshot/bundle-wire';
 import type { Logger } from './logging.ts';
@@ -247,12 +247,12 @@ export async function runWorker(makeLogger: (level: string, accessLog: boolean) 
   process.on('message', (message: ToWorker) => {
     if (message.type === 'bundle') {
       const { bundle } = message;
-      // Bundles are taken in the order sent; each is verified off the event loop, then swapped in without compiling.
+      // Bundles are taken in the order sent; each is verified a slice per event-loop turn (no copy), then swapped in without compiling.
       loads = loads.then(async () => {
         try {
           const fault = options.workerFaults?.failLoad;
           if (fault !== undefined && String(fault.worker) === process.env[INDEX_ENV] && fault.version === bundle.version) throw new Error(`injected failure of worker ${fault.worker}`);
-          await verifyBundleOffLoop(bundle);
+          await verifyBundleInTurns(bundle);
           dataPlane.loadBundle(bundle, true);
         } catch (error) {
           send({ type: 'failed', version: bundle.version, error: (error as Error).message });
