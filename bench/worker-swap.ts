@@ -105,6 +105,8 @@ let peakStart: number[] = [];
 let reset: boolean[] = [];
 let peak: number[] = [];
 let after: number[] = [];
+const reclaims: number[] = [];
+const reclaimMaxMs: number[] = [];
 try {
   for (const [index, { snapshot, endpointsOnly }] of versions.entries()) {
     const ticks = workers.reduce((sum, pid) => sum + cpuTicks(pid), 0);
@@ -126,6 +128,9 @@ try {
     into.stall.push(await stallMs());
     into.cpu.push(cpuMs);
   }
+  const text = await (await fetch(`http://127.0.0.1:${serving.ports.admin}/metrics`)).text();
+  for (const match of text.matchAll(/^portico_worker_reclaims_total\{[^}]*\} (\S+)$/gm)) reclaims.push(Number(match[1]));
+  for (const match of text.matchAll(/^portico_worker_reclaim_pause_seconds\{[^}]*pause="max"[^}]*\} (\S+)$/gm)) reclaimMaxMs.push(Number(match[1]) * 1000);
 } finally {
   peak = await perWorker(peakRssBytes);
   after = await perWorker(rssBytes);
@@ -143,6 +148,9 @@ const result = {
   message_serialize_ms: { full: summarize(ipc.slice(1, CHANGES + 1).map((m) => m.ms)), endpoints: summarize(ipc.slice(CHANGES + 1).map((m) => m.ms)) },
   path_edit: { load_ms: summarize(route.load), stall_ms: summarize(route.stall), worker_cpu_ms: summarize(route.cpu) },
   endpoint_change: { load_ms: summarize(endpoint.load), stall_ms: summarize(endpoint.stall), worker_cpu_ms: summarize(endpoint.cpu) },
+  /** Per worker: full collections run after swaps (reclaim.ts) and the longest pause of one. */
+  reclaims,
+  reclaim_max_pause_ms: reclaimMaxMs,
   worker_rss: workers.map((pid, i) => ({ pid, idle_bytes: idle[i]!, peak_first_load_bytes: peakStart[i]!, peak_changes_bytes: reset[i] === true ? peak[i]! : Number.NaN, after_bytes: after[i]! })),
 };
 if (values.json) process.stdout.write(`${JSON.stringify(result)}\n`);
@@ -152,6 +160,7 @@ else {
     log(`  ${what}: primary load until all confirmed ${line(kind.load_ms)}`);
     log(`  ${what}: worker swap stall ${line(kind.stall_ms)}; worker CPU per change (each) ${line(kind.worker_cpu_ms)}`);
   }
+  log(`  reclaiming collections per worker: ${reclaims.join(', ') || 'n/a'}; longest pause ${reclaimMaxMs.map((ms) => `${ms.toFixed(1)} ms`).join(', ') || 'n/a'}`);
   for (const [i, w] of result.worker_rss.entries()) log(`  worker ${i + 1}: RSS idle ${MiB(w.idle_bytes)} (peak through the first load ${MiB(w.peak_first_load_bytes)}), peak during the changes ${MiB(w.peak_changes_bytes)}, after ${MiB(w.after_bytes)}`);
 }
 process.exit(0);

@@ -10,6 +10,9 @@ describe('startServing with worker processes', () => {
       const good = snapshotOf([{ host: 'a.test', routes: [{ path: '/', endpoints: [9] }] }]);
       await serving.load(good);
       expect(serving.version).toBe(good.version);
+      // Each worker tells how often it reclaimed replaced tables (reclaim.ts): never, for tables this small.
+      const reclaims = (await getText(serving.ports.admin, '/metrics')).body.split('\n').filter((line) => line.startsWith('portico_worker_reclaims_total{'));
+      expect(reclaims.map((line) => line.slice(line.lastIndexOf(' ') + 1))).toEqual(['0', '0']);
 
       // Valid JSON with a certificate no TLS stack accepts: only the workers find out.
       const { version: _version, ...content } = good;

@@ -23,6 +23,7 @@ import type { DataPlaneOptions } from './dataplane.ts';
 import { PorticoError } from './errors.ts';
 import type { MetricFamily } from './metrics.ts';
 import { isPortError } from './listen.ts';
+import { SwapReclaimer } from './reclaim.ts';
 import { mergeWorkers } from './metrics.ts';
 import type { KeyPair } from './tls.ts';
 
@@ -42,6 +43,9 @@ export type WorkerOptions = Omit<DataPlaneOptions, 'accessLog' | 'logger' | 'def
 const ENV = 'PORTICO_WORKER_OPTIONS';
 /** Which worker of its pool a worker is (1, 2, ...; replacements count on). */
 const INDEX_ENV = 'PORTICO_WORKER_INDEX';
+
+/** Table bytes a worker swaps in before it runs a full collection (reclaim.ts): two versions at 30,000 routes (4 MB tables). */
+const RECLAIM_AFTER_BYTES = 8 * 2 ** 20;
 
 /** The primary's handle on its workers; has the `load`/`version` shape the sync client and control loop use. */
 export class WorkerPool {
@@ -244,6 +248,7 @@ export async function runWorker(makeLogger: (level: string, accessLog: boolean) 
   process.on('SIGTERM', () => undefined);
   process.on('SIGINT', () => undefined);
   let loads = Promise.resolve();
+  const reclaimer = new SwapReclaimer(RECLAIM_AFTER_BYTES);
   process.on('message', (message: ToWorker) => {
     if (message.type === 'bundle') {
       const { bundle } = message;
@@ -259,13 +264,16 @@ export async function runWorker(makeLogger: (level: string, accessLog: boolean) 
           return;
         }
         void dataPlane.listen().then(
-          () => send({ type: 'loaded', version: bundle.version }),
+          () => {
+            send({ type: 'loaded', version: bundle.version });
+            reclaimer.afterSwap(bundle.table.byteLength);
+          },
           // The primary treats this as fatal and shuts every worker down.
           (error: Error) => send({ type: 'failed', version: bundle.version, error: error.message, code: (error as PorticoError).code }),
         );
       });
     } else if (message.type === 'metrics') {
-      send({ type: 'metrics', id: message.id, families: dataPlane.metrics.families() });
+      send({ type: 'metrics', id: message.id, families: [...dataPlane.metrics.families(), ...reclaimer.families()] });
     } else if (message.type === 'shutdown') {
       void dataPlane.close(message.timeoutMs).then(() => process.exit(0));
     }
