@@ -70,8 +70,15 @@ interface FileEntry {
 
 const NO_FINGERPRINTS: ReadonlyMap<string, KubeObject> = new Map();
 
+const NO_OBJECTS: ReadonlyMap<string, KubeObject> = new Map();
+
+/** Identities by object: a file's unchanged documents keep their objects, so their identity is made once. */
+const identities = new WeakMap<KubeObject, string>();
+
 function identity(object: KubeObject): string {
-  return `${object.kind} ${objectKey(object.metadata.namespace, object.metadata.name)}`;
+  let id = identities.get(object);
+  if (id === undefined) identities.set(object, (id = `${object.kind} ${objectKey(object.metadata.namespace, object.metadata.name)}`));
+  return id;
 }
 
 /** A problem that means the file (or a document of it) could not be read as YAML/JSON at all. */
@@ -324,24 +331,30 @@ export class ManifestSource {
   private apply(changed: ReadonlySet<string>): void {
     const touched = new Set<string>();
     for (const name of changed) {
-      for (const id of this.byFile.get(name)?.keys() ?? []) {
+      const before = this.byFile.get(name) ?? NO_OBJECTS;
+      const entry = this.files.get(name);
+      const after = new Map<string, KubeObject>();
+      for (const object of entry?.objects ?? []) after.set(identity(object), object);
+      // Only identities whose object is not the very one the file held before are looked at (an
+      // edit of one document among thousands: one), and holders change only for those it gained or lost.
+      for (const [id, object] of before) {
+        if (after.get(id) === object) continue;
         touched.add(id);
+        if (after.has(id)) continue;
         const holders = this.holders.get(id)!;
         holders.delete(name);
         if (holders.size === 0) this.holders.delete(id);
       }
-      this.byFile.delete(name);
-      const entry = this.files.get(name);
-      if (entry === undefined) continue;
-      const objects = new Map<string, KubeObject>();
-      for (const object of entry.objects) objects.set(identity(object), object);
-      this.byFile.set(name, objects);
-      for (const id of objects.keys()) {
+      for (const [id, object] of after) {
+        if (before.get(id) === object) continue;
         touched.add(id);
+        if (before.has(id)) continue;
         let holders = this.holders.get(id);
         if (holders === undefined) this.holders.set(id, (holders = new Set()));
         holders.add(name);
       }
+      if (entry === undefined) this.byFile.delete(name);
+      else this.byFile.set(name, after);
     }
     let changedState = false;
     for (const id of touched) {
