@@ -3,6 +3,7 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { PublishedSnapshot } from '../publish/history.ts';
+import type { SnapshotHost } from '../snapshot/schema.ts';
 
 /** The metrics one control process exports. */
 export interface ControlMetrics {
@@ -165,8 +166,17 @@ export function createControlMetrics(): ControlMetrics {
       info.set({ version: published.snapshot.version }, 1);
       const snapshot = published.snapshot;
       hosts.set(snapshot.hosts.length);
-      routes.set(snapshot.hosts.reduce((n, h) => n + h.routes.length, 0));
+      routes.set(routeCount(snapshot.hosts));
       endpoints.set(snapshot.endpointSets.reduce((n, s) => n + s.endpoints.length, 0));
     },
   };
+}
+
+/** Route counts by hosts list: a version that keeps the very hosts list (an endpoint change) is not walked again. */
+const routeCounts = new WeakMap<readonly SnapshotHost[], number>();
+
+function routeCount(hosts: readonly SnapshotHost[]): number {
+  let count = routeCounts.get(hosts);
+  if (count === undefined) routeCounts.set(hosts, (count = hosts.reduce((n, h) => n + h.routes.length, 0)));
+  return count;
 }
