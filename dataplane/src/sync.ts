@@ -99,6 +99,8 @@ export class SnapshotSync extends EventEmitter<SnapshotSyncEvents> {
   private urlIndex = 0;
   private failures = 0;
   private abort = new AbortController();
+  /** The JSON of snapshot items written to the last-good file, by item (versions share their unchanged items). */
+  private readonly itemTexts = new WeakMap<object, string>();
   private loop: Promise<void> | undefined;
 
   constructor(options: SnapshotSyncOptions) {
@@ -273,7 +275,7 @@ export class SnapshotSync extends EventEmitter<SnapshotSyncEvents> {
     // 0600: the file holds TLS private keys.
     const handle = await open(temporary, 'w', 0o600);
     try {
-      await handle.writeFile(JSON.stringify(snapshot));
+      await handle.writeFile(snapshotText(snapshot, this.itemTexts));
       await handle.sync();
     } finally {
       await handle.close();
@@ -282,6 +284,32 @@ export class SnapshotSync extends EventEmitter<SnapshotSyncEvents> {
     const directory = await open(this.options.dataDir, 'r');
     await directory.sync().finally(() => directory.close());
   }
+}
+
+/**
+ * `JSON.stringify(snapshot)`, the same text, with the JSON of each item of its lists (hosts,
+ * endpoint sets, certificates) taken from `items` when that item object was written before: a
+ * version made by a delta shares every item it did not change with the last one, so writing the
+ * last-good file costs the changed items plus one join, not a walk over every host (~100-150 ms
+ * at 10k Ingresses, on the event loop, before the ACK).
+ */
+export function snapshotText(snapshot: Snapshot, items: WeakMap<object, string>): string {
+  const parts: string[] = [];
+  for (const [key, value] of Object.entries(snapshot)) {
+    if (value === undefined || typeof value === 'function') continue;
+    if (!Array.isArray(value)) {
+      parts.push(`${JSON.stringify(key)}:${JSON.stringify(value)}`);
+      continue;
+    }
+    const texts = value.map((item: unknown) => {
+      if (typeof item !== 'object' || item === null) return JSON.stringify(item) ?? 'null';
+      let text = items.get(item);
+      if (text === undefined) items.set(item, (text = JSON.stringify(item)));
+      return text;
+    });
+    parts.push(`${JSON.stringify(key)}:[${texts.join(',')}]`);
+  }
+  return `{${parts.join(',')}}`;
 }
 
 /** Whether two snapshots differ in endpoint sets alone (the routing items are the same objects or equal). */
