@@ -13,7 +13,7 @@ import { assembleOwnChunksLaidOut, encodeChunk, patchOwnChunks } from '@portico/
 import type { LaidOutTable, TableChunk } from '@portico/assembly/encode';
 import type { RouteEntry } from '@portico/assembly/table';
 import type { BundledUpstreamTls, TableBundle, TlsBundle } from './bundle.ts';
-import { ENDPOINTS_PART, bundledUpstreamTls, combineDigests, policyEntry, redirectBits, routeLabel, sameTlsFacts, tlsOf } from './bundle.ts';
+import { ENDPOINTS_PART, bundledUpstreamTls, combineDigests, policyEntry, redirectBits, routeLabel, tlsAfter, tlsOf } from './bundle.ts';
 import type { Snapshot, SnapshotBackend, SnapshotEndpointSet, SnapshotHost } from './schema.ts';
 import { PorticoError } from '../errors.ts';
 import type { RegexHost, RouteTarget } from './table.ts';
@@ -146,8 +146,8 @@ interface LastCompile {
   /** The numbering its route records were made with, and whether its hosts have invalid backends (the stand-in endpoint). */
   readonly numbering: Numbering;
   readonly invalid: boolean;
-  /** The snapshot's hosts (pieces[p] is hosts[p]'s). */
-  readonly hosts: readonly SnapshotHost[];
+  /** The snapshot compiled (pieces[p] is its hosts[p]'s). */
+  readonly snapshot: Snapshot;
   readonly pieces: readonly HostPiece[];
   readonly entries: readonly NonNullable<HostPiece['entries']>[];
   readonly catchAll: Snapshot['defaultRoute'];
@@ -160,9 +160,8 @@ interface LastCompile {
   readonly special: readonly number[];
   /** Whether any piece has mirror routes (their ids come after the catch-all's). */
   readonly mirrors: boolean;
-  /** The bundle's endpointSets and tls (undefined for a balancing-only bundle): kept as they are when no changed host moves them. */
+  /** The bundle's endpointSets: kept as they are when no changed host moves them. */
   readonly endpointSets: readonly (readonly number[])[];
-  readonly tls: TlsBundle | undefined;
   readonly needsHeaders: boolean;
 }
 
@@ -364,7 +363,7 @@ export class BundleCompiler {
     const last: LastCompile = {
       numbering,
       invalid,
-      hosts: snapshot.hosts,
+      snapshot,
       pieces,
       entries,
       catchAll,
@@ -375,7 +374,6 @@ export class BundleCompiler {
       special,
       mirrors: pieces.some((piece) => piece.targets.length !== piece.matched),
       endpointSets,
-      tls,
       needsHeaders,
     };
     if (balancingOnly) this.#lastBalancing = last;
@@ -436,8 +434,7 @@ export class BundleCompiler {
       endpointSets = [...sets];
     }
     // The TLS part follows each host's certificate, client-certificate ask and passthrough route, and the certificates.
-    let tls = last.tls;
-    if (!balancingOnly && (catchAll !== last.catchAll || !sameItems(snapshot.certificates, last.tls!.certificates) || changed.some((p) => !sameTlsFacts(last.hosts[p]!, snapshot.hosts[p]!)))) tls = tlsOf(snapshot);
+    const tls = balancingOnly ? undefined : tlsAfter(snapshot, last.snapshot, changed);
     let needsHeaders = last.needsHeaders;
     if (!balancingOnly && changed.some((p) => pieces[p]!.needsHeaders !== last.pieces[p]!.needsHeaders)) needsHeaders = pieces.some((piece) => piece.needsHeaders);
     const endpointCount = numbering.endpoints.length;
@@ -456,7 +453,7 @@ export class BundleCompiler {
       if (catchAll !== null) texts.push(routeLabel({ kind: 'default', host: undefined, route: catchAll }));
       routeLabels = texts.join('\n');
     }
-    const next: LastCompile = { ...last, numbering, invalid, hosts: snapshot.hosts, pieces, entries, catchAll, routeLabels, redirects, laidOut, endpointSets, tls, needsHeaders };
+    const next: LastCompile = { ...last, numbering, invalid, snapshot, pieces, entries, catchAll, routeLabels, redirects, laidOut, endpointSets, needsHeaders };
     if (balancingOnly) this.#lastBalancing = next;
     else this.#lastFull = next;
     return this.#bundle(snapshot, balancingOnly, numbering, { table: laidOut.table, routeLabels, redirects, policies, regexHosts, upstreamTls, endpointSets, tls, needsHeaders });

@@ -148,12 +148,8 @@ function passthroughOf(host: SnapshotHost): PassthroughHost | null {
   return known;
 }
 
-/**
- * Whether two snapshot hosts give the same entries in `tlsOf`: the same name, certificate,
- * client-certificate ask and passthrough route. A version whose changed hosts all keep these (and
- * the same certificates and catch-all) has the previous version's TLS part.
- */
-export function sameTlsFacts(a: SnapshotHost, b: SnapshotHost): boolean {
+/** Whether two snapshot hosts give the same entries in `tlsOf`: the same name, certificate, client-certificate ask and passthrough route. */
+function sameTlsFacts(a: SnapshotHost, b: SnapshotHost): boolean {
   if (a === b) return true;
   const passA = passthroughOf(a);
   const passB = passthroughOf(b);
@@ -165,8 +161,34 @@ export function policyEntry(target: Pick<RouteTarget, 'route'>, route: number, m
   return { route, policies: target.route.policies, path: 'path' in target.route ? target.route.path : null, regex: 'regex' in target.route && target.route.regex === true, ...(mirrors === undefined ? {} : { mirrors }), ...(defaultBackend === undefined ? {} : { fallback: defaultBackend }) };
 }
 
-/** The certificates and which hosts use them. */
+/** `tlsOf` by snapshot: worked out once per version, whoever asks (the bundle compile, a data plane loading the snapshot). */
+const tlsBySnapshot = new WeakMap<Snapshot, TlsBundle>();
+
+/** The certificates and which hosts use them (the same object each time it is asked for the same snapshot). */
 export function tlsOf(snapshot: Snapshot): TlsBundle {
+  let known = tlsBySnapshot.get(snapshot);
+  if (known === undefined) tlsBySnapshot.set(snapshot, (known = tlsFrom(snapshot)));
+  return known;
+}
+
+/**
+ * `tlsOf(snapshot)` knowing `before`, a version with as many hosts whose hosts differ from
+ * `snapshot`'s only at the indices `changed`: `before`'s TLS part itself when the certificates
+ * are the same items, the catch-all the same object and every changed host keeps its name,
+ * certificate, client-certificate ask and passthrough route (the cost of the changed hosts);
+ * else worked out afresh.
+ */
+export function tlsAfter(snapshot: Snapshot, before: Snapshot, changed: readonly number[]): TlsBundle {
+  const known = tlsBySnapshot.get(snapshot);
+  if (known !== undefined) return known;
+  const previous = tlsOf(before);
+  const same = snapshot.hosts.length === before.hosts.length && snapshot.defaultRoute === before.defaultRoute && snapshot.certificates.length === before.certificates.length && snapshot.certificates.every((c, i) => c === before.certificates[i]) && changed.every((p) => sameTlsFacts(before.hosts[p]!, snapshot.hosts[p]!));
+  if (!same) return tlsOf(snapshot);
+  tlsBySnapshot.set(snapshot, previous);
+  return previous;
+}
+
+function tlsFrom(snapshot: Snapshot): TlsBundle {
   const passthrough = snapshot.hosts.map(passthroughOf).filter((entry) => entry !== null);
   const clientCertificateHosts = snapshot.hosts.filter(asksClientCertificate).map((host) => host.host);
   // The catch-all route answers any host: every handshake then asks.
