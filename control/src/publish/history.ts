@@ -87,6 +87,8 @@ export class SnapshotHistory {
   private readonly now: () => Date;
   /** Estimated bytes held by older full versions after the last publish. */
   retainedBytes = 0;
+  /** `unshared(snapshot, newer)` of the pairs trim weighed, by the older snapshot: kept versions are neighbours, so each pair is walked once, not at every publish. */
+  private readonly unsharedCosts = new WeakMap<Snapshot, { readonly newer: Snapshot; readonly bytes: number }>();
 
   constructor(options: SnapshotHistoryOptions = {}) {
     this.limit = Math.max(1, options.limit ?? 500);
@@ -127,12 +129,15 @@ export class SnapshotHistory {
    * every version between them: comparing neighbours (a walk by identity) counts each item once.
    */
   private trim(): void {
-    // Items of `snapshot` not held by `newer`, and their estimated weight.
+    // Items of `snapshot` not held by `newer`, and their estimated weight (walked once per pair).
     const unshared = (snapshot: Snapshot, newer: Snapshot): number => {
+      const known = this.unsharedCosts.get(snapshot);
+      if (known?.newer === newer) return known.bytes;
       let bytes = 0;
       for (const name of ['hosts', 'endpointSets', 'certificates'] as const) {
         for (const item of sectionWalk(name, newer[name] as readonly object[], snapshot[name] as readonly object[]).set) bytes += itemBytes(item) * HEAP_PER_JSON_BYTE;
       }
+      this.unsharedCosts.set(snapshot, { newer, bytes });
       return bytes;
     };
     let newer = this.entries.at(-1)!.snapshot!;

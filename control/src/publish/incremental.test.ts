@@ -297,6 +297,24 @@ describe('SyncFeed', () => {
 });
 
 describe('SnapshotHistory memory budget', () => {
+  it('weighs a version against the newer version kept, not against one summarized since', () => {
+    const state = ClusterState.from([service('web', 80), slice('web', [1]), ...Array.from({ length: 10 }, (_, i) => ingress(`i${i}`, 1, `h${i}.example.com`, ['/'], 'web', false))]);
+    const history = new SnapshotHistory({ fullVersions: 8, memoryBudgetBytes: 5_000 });
+    const publisher = new SnapshotPublisher({ state, selection: STANDALONE_SELECTION, history });
+    publisher.rebuild();
+    // The second version adds 30 hosts: the first holds nothing the second does not.
+    const added = Array.from({ length: 30 }, (_, i) => ingress(`big${i}`, 1, `big${i}.example.com`, ['/', '/api', '/static'], 'web', false));
+    for (const object of added) state.upsert(object);
+    publisher.rebuild();
+    expect(history.retainedBytes).toBe(0);
+    // The third drops them again and edits one host: the second, whose 30 hosts only it holds, goes past the budget; the first is weighed against the third (one host).
+    for (const object of added) state.remove(object);
+    state.upsert(ingress('i0', 1, 'h0.example.com', ['/', '/v2'], 'web', false));
+    publisher.rebuild();
+    expect(history.list().map((e) => e.snapshot !== undefined)).toEqual([true, false, true]);
+    expect(history.retainedBytes).toBeGreaterThan(0);
+  });
+
   it('counts items shared between versions once, and summarizes versions beyond the budget', () => {
     const objects = [service('web', 80), slice('web', [1, 2, 3]), ...Array.from({ length: 30 }, (_, i) => ingress(`i${i}`, 1, `h${i}.example.com`, ['/', '/api'], 'web', false))];
     const state = ClusterState.from(objects);
