@@ -28,6 +28,7 @@ import type { LocalAnswer, NextUpstreamPolicy, PolicyOutcome, UpstreamSettings }
 import { STATUS_BITS, statusBit } from '@portico/control/snapshot/policies/next-upstream';
 import type { AuthResponse, ExternalAuthRequest } from '@portico/control/snapshot/policies/external-auth';
 import { decideAuth } from '@portico/control/snapshot/policies/external-auth';
+import { applyBackendPolicy } from '@portico/control/snapshot/policies';
 import type { AuthCall, AuthWaiter } from './external-auth.ts';
 import type { ProxyDecision } from './router.ts';
 import { FAILURE_PENALTY_MS } from './router.ts';
@@ -86,6 +87,8 @@ export class Exchange implements UpstreamOwner, AuthWaiter {
   #whenDone: readonly (() => void)[] | undefined;
   /** Request header lines the route's policies set, if any. */
   #extra: ExtraHeaders | undefined;
+  /** The rule's outcome, kept while the route's backends have filters of their own (a retry onto another backend starts from it); else undefined. */
+  #ruleOutcome: PolicyOutcome | undefined;
   #stash: Buffer | undefined;
   #requestDone = false;
   readonly #body: RequestBody;
@@ -140,6 +143,9 @@ export class Exchange implements UpstreamOwner, AuthWaiter {
   start(buf: Buffer, headEnd: number, rest: Buffer | undefined, decision: ProxyDecision, started: number, target: string | undefined, outcome?: PolicyOutcome, mirror?: MirrorBodyTap): void {
     const head = this.conn.head;
     const keepAlive = head.minor === 1 && !head.connectionClose && !this.conn.context.closing;
+    // Gateway API backendRef filters: the picked backend's own header changes, over the rule's.
+    this.#ruleOutcome = decision.backend === undefined ? undefined : outcome;
+    if (outcome !== undefined && decision.backend !== undefined) outcome = applyBackendPolicy(decision.policy, decision.backend, outcome);
     const response = outcome === undefined ? undefined : responseExtraOf(outcome);
     this.#whenDone = outcome !== undefined && outcome.done.length !== 0 ? outcome.done : undefined;
     this.requestBuffer = buf;
@@ -504,6 +510,7 @@ export class Exchange implements UpstreamOwner, AuthWaiter {
         const next = router.retryPick(decision, this.#tried);
         if (next === undefined) break;
         this.#attempts++;
+        this.#toBackendOf(decision, next);
         this.decision = next;
         return this.#attach(true);
       }
@@ -630,8 +637,22 @@ export class Exchange implements UpstreamOwner, AuthWaiter {
     this.#relay.restart();
     this.#gotBytes = false;
     this.#attempts++;
+    this.#toBackendOf(decision, next);
     this.decision = next;
     this.#attach(true);
+  }
+
+  /**
+   * A retry moves the request from `from` to `to`'s endpoint: when that is behind another backend
+   * of a route whose backends have filters of their own, its header changes replace the ones of
+   * the backend left (nothing was sent to the client yet, so the response changes may change too).
+   */
+  #toBackendOf(from: ProxyDecision, to: ProxyDecision): void {
+    const rule = this.#ruleOutcome;
+    if (rule === undefined || to.backend === from.backend || to.backend === undefined) return;
+    const outcome = applyBackendPolicy(to.policy, to.backend, rule);
+    this.#extra = extraHeaders(outcome);
+    this.#relay.reset(this.#isHead, this.#keepAlive, this.conn.head.minor === 1, this.#upgrade, responseExtraOf(outcome));
   }
 
   /** The request body broke the chunked syntax (or the head's first bytes did): 400, never forwarded further. */
@@ -721,6 +742,7 @@ export class Exchange implements UpstreamOwner, AuthWaiter {
     let requestId = '';
     if (conn.context.accessLog !== undefined && this.requestBuffer !== undefined) requestId = requestIdOf(this.requestBuffer, conn.head, conn.context.ids, this.#requestId);
     conn.record(status, decision.route, decision.endpointKey, this.#started, requestId);
+    this.#ruleOutcome = undefined;
     const whenDone = this.#whenDone;
     if (whenDone !== undefined) {
       this.#whenDone = undefined;

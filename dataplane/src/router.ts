@@ -321,6 +321,11 @@ export interface ProxyDecision {
   /** The endpoint was picked by load (`load-balance: ewma`): the exchange reports its response time (`LoadedSnapshot.observeLatency`). */
   readonly measured?: true | undefined;
   /**
+   * The index of the route's backend the endpoint was picked behind, when the route's policies
+   * have per-backend steps (Gateway API backendRef filters: `applyBackendPolicy`); undefined otherwise.
+   */
+  readonly backend?: number | undefined;
+  /**
    * The endpoint is the route's default backend (`default-backend`, `routeId` its hidden route),
    * standing in for a response with this status (`X-Code`: 503 when the route had no endpoint, or
    * the intercepted custom-http-errors status); undefined for the route's own endpoints.
@@ -407,7 +412,9 @@ function proxyTo(snapshot: LoadedSnapshot, routeId: number, route: string, polic
   if (endpointId === snapshot.invalidEndpoint) return { kind: 'invalid-backend', route, policy };
   const endpoint = snapshot.endpoints[endpointId] as EndpointRef;
   const { tls, protocol } = snapshot.upstreamWay(routeId, endpointId);
-  return { kind: 'proxy', routeId, route, endpointId, endpointKey: endpoint.key, address: endpoint.address, port: endpoint.port, tls, protocol, poolKey: poolKey(endpoint.key, tls, protocol), snapshot, policy, backends, measured };
+  // Read only where a backend has filters of its own: the pick that chose `endpointId` was the balancer's last.
+  const backend = policy?.perBackend === undefined ? undefined : snapshot.balancer.lastBackend();
+  return { kind: 'proxy', routeId, route, endpointId, endpointKey: endpoint.key, address: endpoint.address, port: endpoint.port, tls, protocol, poolKey: poolKey(endpoint.key, tls, protocol), snapshot, policy, backends, measured, backend };
 }
 
 /** Lower-case host without port, for redirect locations. */

@@ -5,8 +5,9 @@
  */
 import type { Backend, PathType, Route, RouteMatch, SourceRef, ValueMatch } from '../../model/types.ts';
 import { regexProblem } from '../../snapshot/regex.ts';
-import { httpRouteFilters, httpRouteTimeouts } from '../../snapshot/policies/gateway-filters.ts';
-import type { MirrorBackend } from '../../snapshot/policies/gateway-filters.ts';
+import { backendRefFilters, httpRouteFilters, httpRouteTimeouts } from '../../snapshot/policies/gateway-filters.ts';
+import type { FilterProblem, MirrorBackend } from '../../snapshot/policies/gateway-filters.ts';
+import type { BackendFilterEntry } from '../../snapshot/policies/gateway-backend-filters.ts';
 import type { RoutePolicies } from '../../snapshot/policies/registry.ts';
 import type { ClusterState } from '../../state/cluster-state.ts';
 import type { BackendRef, GRPCRoute, GRPCRouteMatch, HeaderMatch, HTTPRoute, HTTPRouteMatch, HTTPRouteRule } from '../../state/gateway-objects.ts';
@@ -74,16 +75,51 @@ export interface RouteRules {
 /** Rules beyond this many matches per rule are the CRD's limit; positions are spaced by it. */
 const MATCHES_PER_RULE = 64;
 
-function resolveAll(refs: readonly BackendRef[] | undefined, source: SourceRef, field: string, state: ClusterState, sets: EndpointSets, grpc: boolean, problems: RouteRules['backendProblems']): Backend[] | string {
+/** A rule's backends, and the filters of those that have their own (the route policy `backendFilters`). */
+interface RuleBackends {
+  readonly backends: Backend[];
+  readonly filters: BackendFilterEntry[];
+}
+
+/**
+ * Resolves a rule's backendRefs (at `field`) and reads each one's own filters; a filter Portico
+ * cannot honour or that is invalid is a problem naming its backendRef and filter, and the rule is
+ * not served as written (the first problem's reason goes to the route's status).
+ */
+function resolveAll(refs: readonly BackendRef[] | undefined, source: SourceRef, field: string, state: ClusterState, sets: EndpointSets, grpc: boolean, problems: RouteRules['backendProblems']): RuleBackends | FilterProblem[] {
   const backends: Backend[] = [];
+  const filters: BackendFilterEntry[] = [];
+  const refused: FilterProblem[] = [];
   for (const [k, ref] of (refs ?? []).entries()) {
-    const at = `${field}.backendRefs[${k}]`;
-    if ((ref.filters ?? []).length > 0) return `${at}.filters: backendRef filters are not supported`;
-    const resolved = resolveBackendRef(ref, source, at, state, sets, grpc);
+    if ((ref.filters ?? []).length === 0) continue;
+    const reading = backendRefFilters(ref.filters, `${field}.backendRefs[${k}]`);
+    refused.push(...reading.problems);
+    const { requestHeaderModifier, responseHeaderModifier } = reading;
+    if (requestHeaderModifier !== undefined || responseHeaderModifier !== undefined) {
+      const name = `${ref.namespace ?? source.namespace}/${ref.name}:${ref.port ?? ''}`;
+      filters.push({ backend: k, name, ...(requestHeaderModifier === undefined ? {} : { requestHeaderModifier }), ...(responseHeaderModifier === undefined ? {} : { responseHeaderModifier }) });
+    }
+  }
+  // A rule that is not served registers no endpoint sets and reports no references.
+  if (refused.length !== 0) return refused;
+  for (const [k, ref] of (refs ?? []).entries()) {
+    const resolved = resolveBackendRef(ref, source, `${field}.backendRefs[${k}]`, state, sets, grpc);
     if (resolved.problem !== undefined) problems.push(resolved.problem);
     backends.push(resolved.backend);
   }
-  return backends;
+  return { backends, filters };
+}
+
+/** A dropped rule for `problems` (joined, with the spec reason of the worst). */
+function droppedFor(field: string, problems: readonly FilterProblem[]): RouteRules['dropped'][number] {
+  const reason = problems.some((p) => p.reason === 'IncompatibleFilters') ? 'IncompatibleFilters' : 'UnsupportedValue';
+  return { field, message: problems.map((p) => `${p.field}: ${p.message}`).join('; '), reason };
+}
+
+/** `policies` with the backends' own filters added (undefined when there are neither). */
+function withBackendFilters(policies: RoutePolicies | undefined, filters: readonly BackendFilterEntry[]): RoutePolicies | undefined {
+  if (filters.length === 0) return policies;
+  return { ...policies, backendFilters: { backends: [...filters] } };
 }
 
 /**
@@ -154,16 +190,16 @@ export function httpRouteRules(route: HTTPRoute, source: SourceRef, state: Clust
     const timeouts = httpRouteTimeouts(rule.timeouts, field);
     const problems = [...filters.problems, ...timeouts.problems];
     if (problems.length > 0) {
-      const reason = problems.some((p) => p.reason === 'IncompatibleFilters') ? 'IncompatibleFilters' : 'UnsupportedValue';
-      result.dropped.push({ field, message: problems.map((p) => `${p.field}: ${p.message}`).join('; '), reason });
+      result.dropped.push(droppedFor(field, problems));
       continue;
     }
-    const backends = resolveAll(rule.backendRefs, source, field, state, sets, false, result.backendProblems);
-    if (typeof backends === 'string') {
-      result.dropped.push({ field, message: backends });
+    const resolved = resolveAll(rule.backendRefs, source, field, state, sets, false, result.backendProblems);
+    if (Array.isArray(resolved)) {
+      result.dropped.push(droppedFor(field, resolved));
       continue;
     }
-    const policies = filters.policies === undefined && timeouts.policies === undefined ? undefined : { ...filters.policies, ...timeouts.policies };
+    const backends = resolved.backends;
+    const policies = withBackendFilters(filters.policies === undefined && timeouts.policies === undefined ? undefined : { ...filters.policies, ...timeouts.policies }, resolved.filters);
     // The spec's 500: every backendRef invalid, or none at all and nothing that answers without one.
     const invalid = backends.length > 0 && backends.every((backend) => backend.endpointSet === undefined);
     const reason = invalid ? `every backendRef of ${field} is invalid` : backends.length === 0 && policies?.requestRedirect === undefined ? `${field} has no backendRefs` : undefined;
@@ -218,12 +254,12 @@ export function grpcRouteRules(route: GRPCRoute, source: SourceRef, state: Clust
       result.dropped.push({ field, message: matches });
       continue;
     }
-    const backends = resolveAll(rule.backendRefs, source, field, state, sets, true, result.backendProblems);
-    if (typeof backends === 'string') {
-      result.dropped.push({ field, message: backends });
+    const resolved = resolveAll(rule.backendRefs, source, field, state, sets, true, result.backendProblems);
+    if (Array.isArray(resolved)) {
+      result.dropped.push(droppedFor(field, resolved));
       continue;
     }
-    result.served.push({ matches, backends, policies: filters.policies });
+    result.served.push({ matches, backends: resolved.backends, policies: withBackendFilters(filters.policies, resolved.filters) });
   }
   return result;
 }

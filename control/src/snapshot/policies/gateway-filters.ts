@@ -308,3 +308,38 @@ export function httpRouteTimeouts(timeouts: unknown, field: string): FilterReadi
   const data: RouteTimeouts = { ...(requestMs === undefined ? {} : { requestMs }), ...(backendRequestMs === undefined ? {} : { backendRequestMs }) };
   return { policies: Object.keys(data).length === 0 ? undefined : { timeouts: data }, problems: [] };
 }
+
+/** The filter types Portico honours on a backendRef: the header modifiers. */
+const BACKEND_FILTER_TYPES = new Set(['RequestHeaderModifier', 'ResponseHeaderModifier']);
+
+/** What one backendRef's `filters` ask for: its header modifiers, or the problems (then the rule is not served as written). */
+export interface BackendFilterReading {
+  readonly requestHeaderModifier?: HeaderModifier | undefined;
+  readonly responseHeaderModifier?: HeaderModifier | undefined;
+  /** Empty when everything can be honoured. */
+  readonly problems: readonly FilterProblem[];
+}
+
+/**
+ * Reads the `filters` of one backendRef (`field` is the backendRef, e.g.
+ * `spec.rules[0].backendRefs[1]`): checked as a rule's filters are (gateway-filters' own reading),
+ * then every type other than RequestHeaderModifier and ResponseHeaderModifier is refused
+ * (`UnsupportedValue`): Portico runs a backend's filters after the pick, where a redirect, a
+ * rewrite or a mirror cannot be honoured as the rule's could.
+ */
+export function backendRefFilters(filters: readonly unknown[] | undefined, field: string): BackendFilterReading {
+  const reading = httpRouteFilters(filters, field);
+  const refused: FilterProblem[] = [];
+  (Array.isArray(filters) ? filters : []).forEach((filter, i) => {
+    const type = isObject(filter) ? filter.type : undefined;
+    if (typeof type === 'string' && FILTER_KEYS[type] !== undefined && !BACKEND_FILTER_TYPES.has(type)) {
+      refused.push({ field: `${field}.filters[${i}].type`, reason: 'UnsupportedValue', message: `${type} is not supported on a backendRef by Portico (RequestHeaderModifier and ResponseHeaderModifier are); use it in the rule's filters` });
+    }
+  });
+  // A filter refused here is not also reported for its settings (a RequestMirror has no resolver here): one problem per filter.
+  const prefixes = refused.map((r) => r.field.slice(0, -'type'.length));
+  const problems = [...refused, ...reading.problems.filter((p) => !prefixes.some((prefix) => p.field.startsWith(prefix)))];
+  if (problems.length !== 0) return { problems };
+  const policies = reading.policies;
+  return { requestHeaderModifier: policies?.requestHeaderModifier, responseHeaderModifier: policies?.responseHeaderModifier, problems: [] };
+}

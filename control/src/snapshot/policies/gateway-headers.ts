@@ -16,7 +16,7 @@ export const FIELD_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 export const FIELD_VALUE = /^(?:[\x21-\x7e\x80-\xff](?:[\x20-\x7e\x09\x80-\xff]*[\x21-\x7e\x80-\xff])?)?$/;
 
 /** One HTTPHeaderFilter as the snapshot keeps it (every list present, maybe empty). */
-function headerModifierSchema(z: Zod) {
+export function headerModifierSchema(z: Zod) {
   const header = z.strictObject({ name: z.string().min(1).max(256).regex(FIELD_NAME), value: z.string().max(4096).regex(FIELD_VALUE) });
   return z.strictObject({
     set: z.array(header).max(16),

@@ -179,6 +179,9 @@ export interface PolicyOutcome {
 /** One module's work on one request. */
 export type PolicyStep = (facts: RequestFacts, outcome: PolicyOutcome) => void;
 
+/** A step for requests sent to one backend of the route (its header changes only, over the outcome of the pipeline). */
+export type BackendStep = (outcome: PolicyOutcome) => void;
+
 /**
  * When a step runs, in ingress-nginx's phase order: `redirect` before the HTTPS redirect (nginx's
  * rewrite-phase `return`), `access` after it (nginx's access phase), `request` (what goes
@@ -346,6 +349,11 @@ export interface PolicyModule<T> {
   prepare(data: T, route: RouteFacts): PolicyStep | undefined;
   /** The route's fallback (default-backend), when the module gives one; undefined for none. */
   fallback?(data: T, route: RouteFacts): FallbackPlan | undefined;
+  /**
+   * Steps that run only when the endpoint was picked behind one backend of the route (by backend
+   * index), after the pipeline (Gateway API backendRef filters); undefined for none.
+   */
+  backendSteps?(data: T): ReadonlyMap<number, BackendStep>;
   /** One line for `explain`: what it does to requests of the route. */
   describe(data: T): string;
 }

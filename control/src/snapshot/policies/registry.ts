@@ -7,7 +7,7 @@
  * data-plane worker imports it (docs/dataplane.md, "What a worker loads").
  */
 import type { RoutePolicies } from './schema.ts';
-import type { AnnotationFact, FallbackPlan, PolicyCondition, PolicyModule, PolicyOutcome, PolicyPhase, PolicySource, PolicyStep, RequestFacts, RouteFacts } from './module.ts';
+import type { AnnotationFact, BackendStep, FallbackPlan, PolicyCondition, PolicyModule, PolicyOutcome, PolicyPhase, PolicySource, PolicyStep, RequestFacts, RouteFacts } from './module.ts';
 import type { ConfigMapLookup, SecretAuthLookup } from './module.ts';
 import { AnnotationReader } from './module.ts';
 import { accessModule } from './access.ts';
@@ -36,6 +36,7 @@ import { proxyRedirectModule } from './proxy-redirect.ts';
 import { customHeadersModule } from './custom-headers.ts';
 import { defaultBackendModule } from './default-backend.ts';
 import { sslPassthroughModule } from './ssl-passthrough.ts';
+import { backendFiltersModule } from './gateway-backend-filters.ts';
 
 export type { RoutePolicies } from './schema.ts';
 
@@ -46,11 +47,12 @@ type AnyModule = PolicyModule<never> & { read?(reader: AnnotationReader): unknow
  * (before authentication, as ingress-nginx's `if`/`return` does); limits (nginx's preaccess
  * phase) come before access control; the client certificate before both (nginx checks it as the
  * request is read, before any phase). Gateway API filters: a URLRewrite's Host comes before the
- * RequestHeaderModifier, so a header the rule sets explicitly wins.
+ * RequestHeaderModifier, so a header the rule sets explicitly wins; a backendRef's own filters
+ * (backendFilters) run after the pick, over all of these (`applyBackendPolicy`).
  */
 export const POLICY_MODULES: readonly AnyModule[] = [
   wwwRedirectModule, backendErrorModule, appRootModule, redirectModule, requestRedirectModule, corsModule, authTlsModule, limitsModule, accessModule, externalAuthModule, useRegexModule, rewriteModule, forwardedPrefixModule, trailingSlashModule, proxyModule,
-  upstreamVhostModule, proxyRedirectModule, customHeadersModule, urlRewriteModule, requestHeaderModifierModule, responseHeaderModifierModule, timeoutsModule, requestMirrorModule, mirrorTargetModule, canaryModule, upstreamHashModule, affinityModule, nextUpstreamModule, defaultBackendModule, sslPassthroughModule,
+  upstreamVhostModule, proxyRedirectModule, customHeadersModule, urlRewriteModule, requestHeaderModifierModule, responseHeaderModifierModule, backendFiltersModule, timeoutsModule, requestMirrorModule, mirrorTargetModule, canaryModule, upstreamHashModule, affinityModule, nextUpstreamModule, defaultBackendModule, sslPassthroughModule,
 ] as unknown as AnyModule[];
 
 /** Every annotation a module owns, with how it is honoured (docs, `portico check`, explain). */
@@ -96,6 +98,8 @@ export interface PreparedPolicy {
   readonly descriptions: readonly string[];
   /** Where requests go when the route's backends cannot answer them (default-backend); undefined for none. */
   readonly fallback: FallbackPlan | undefined;
+  /** Steps for requests sent to one backend (by backend index: Gateway API backendRef filters); undefined when no backend has any. */
+  readonly perBackend: ReadonlyMap<number, BackendStep> | undefined;
 }
 
 /** The pipeline for a route's policies, or undefined when the route has none (the common case). */
@@ -104,6 +108,7 @@ export function preparePolicies(policies: RoutePolicies | undefined, route: Rout
   const phases: Record<PolicyPhase, PolicyStep[]> = { redirect: [], access: [], request: [], balance: [] };
   const descriptions: string[] = [];
   let fallback: FallbackPlan | undefined;
+  let perBackend: ReadonlyMap<number, BackendStep> | undefined;
   for (const module of POLICY_MODULES) {
     const data = (policies as Record<string, unknown>)[module.key];
     if (data === undefined) continue;
@@ -111,8 +116,9 @@ export function preparePolicies(policies: RoutePolicies | undefined, route: Rout
     const step = module.prepare(data as never, route);
     if (step !== undefined) phases[module.phase].push(step);
     fallback ??= module.fallback?.(data as never, route);
+    perBackend ??= module.backendSteps?.(data as never);
   }
-  return { ...phases, descriptions, fallback };
+  return { ...phases, descriptions, fallback, perBackend };
 }
 
 /** Runs `steps` in order until one answers. Returns true when the request is answered. */
@@ -141,4 +147,23 @@ export function applyPolicy(policy: PreparedPolicy, kind: 'proxy' | 'redirect' |
   if (runSteps(policy.request, facts, outcome)) return outcome;
   runSteps(policy.balance, facts, outcome);
   return outcome;
+}
+
+/**
+ * The outcome for a request sent to backend `backend` of the route (its index in the route's
+ * backends, as the matcher's pick reports it): `outcome` itself when that backend has no filters
+ * of its own, else a copy whose header lists the backend's step changed (the rule's outcome stays
+ * as it was, so a retry onto another backend starts from it again). The data plane and explain
+ * both decide with this function.
+ */
+export function applyBackendPolicy(policy: PreparedPolicy | undefined, backend: number, outcome: PolicyOutcome): PolicyOutcome {
+  const step = policy?.perBackend?.get(backend);
+  if (step === undefined) return outcome;
+  const copy: PolicyOutcome = {
+    ...outcome,
+    setHeaders: [...outcome.setHeaders], addHeaders: [...outcome.addHeaders], removeHeaders: [...outcome.removeHeaders],
+    responseHeaders: [...outcome.responseHeaders], responseAdd: [...outcome.responseAdd], responseRemove: [...outcome.responseRemove],
+  };
+  step(copy);
+  return copy;
 }

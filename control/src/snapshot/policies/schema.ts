@@ -31,6 +31,7 @@ import { proxyRedirectModule } from './proxy-redirect.ts';
 import { customHeadersModule } from './custom-headers.ts';
 import { defaultBackendModule } from './default-backend.ts';
 import { sslPassthroughModule } from './ssl-passthrough.ts';
+import { backendFiltersModule } from './gateway-backend-filters.ts';
 
 /** Per-route policy data in the snapshot: one optional member per module, absent when unused. */
 export const RoutePolicies = z.strictObject({
@@ -64,5 +65,6 @@ export const RoutePolicies = z.strictObject({
   customHeaders: customHeadersModule.schema(z).optional(),
   defaultBackend: defaultBackendModule.schema(z).optional(),
   sslPassthrough: sslPassthroughModule.schema(z).optional(),
+  backendFilters: backendFiltersModule.schema(z).optional(),
 });
 export type RoutePolicies = z.infer<typeof RoutePolicies>;
