@@ -22,6 +22,7 @@ export const CLAIMED_EXTENDED_FEATURES: readonly string[] = [
   'HTTPRouteQueryParamMatching',
   'HTTPRouteMethodMatching',
   'HTTPRouteResponseHeaderModification',
+  'HTTPRouteBackendRequestHeaderModification', // header modifiers on a backendRef (docs/gateway-filters.md)
   'HTTPRoutePathRedirect',
   'HTTPRoutePortRedirect',
   'HTTPRouteSchemeRedirect',
