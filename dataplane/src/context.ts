@@ -48,6 +48,8 @@ export interface ProxyOptions {
   readonly drainMs?: number;
   /** Deadline of an auth-url subrequest, connect to response head (ms). Default 5000. */
   readonly authTimeoutMs?: number;
+  /** Bounds of the auth-url answer cache (auth-cache-key) per worker. Default 16,384 entries, 16 MiB. */
+  readonly authCache?: { readonly entries: number; readonly bytes: number };
   /** How request paths are normalized before matching and forwarding (docs/matching.md). Default: escaped slashes kept unless they hide a traversal, slashes merged. */
   readonly pathNormalization?: PathNormalization;
   /** Endpoint addresses allowed besides ordinary ones (default: no loopback, link-local or node address). */

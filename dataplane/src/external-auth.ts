@@ -21,8 +21,11 @@ import { isIP } from 'node:net';
 import type { SecureContext } from 'node:tls';
 import { createSecureContext } from 'node:tls';
 import type { Logger } from './logging.ts';
+import type { PreparedAuthCache } from '@portico/control/snapshot/policies/auth-cache';
+import { fillCacheKey } from '@portico/control/snapshot/policies/auth-cache';
 import type { AuthResponse, ExternalAuthRequest } from '@portico/control/snapshot/policies/external-auth';
-import { authAddedHeaders, authRequestLine, forwardsToAuth } from '@portico/control/snapshot/policies/external-auth';
+import { authAddedHeaders, authRequestLine, fillVariables, forwardsToAuth, hostOnly } from '@portico/control/snapshot/policies/external-auth';
+import { AuthAnswerCache, keyOf } from './auth-cache.ts';
 import { isIdempotent } from './failure.ts';
 import { equalsLower } from './http/chars.ts';
 import { CHUNKED_INVALID, ChunkedDecoder } from './http/chunked.ts';
@@ -57,6 +60,9 @@ export interface ExternalAuthOptions {
   readonly timeoutMs: number;
   /** Subrequests in flight per process; more answer 500 at once. Default 1024. */
   readonly maxInFlight?: number;
+  /** Auth answers kept (auth-cache-key) per process, and their bytes. Defaults 16,384 and 16 MiB. */
+  readonly cacheEntries?: number;
+  readonly cacheBytes?: number;
   readonly logger?: Logger | undefined;
 }
 
@@ -80,12 +86,15 @@ export class ExternalAuthClient {
   readonly failures: Record<AuthFailure, number> = { timeout: 0, 'refused-address': 0, 'no-endpoints': 0, busy: 0, error: 0, invalid: 0, aborted: 0 };
   /** Calls with a connection (asking or draining), destroyed by close(). */
   readonly calls = new Set<AuthCall>();
+  /** Answers of routes with auth-cache-key. */
+  readonly cache: AuthAnswerCache;
   readonly #tlsTargets = new Map<string, UpstreamTlsTarget>();
   #secureContext: SecureContext | undefined;
 
   constructor(options: ExternalAuthOptions) {
     this.options = options;
     this.maxInFlight = options.maxInFlight ?? 1024;
+    this.cache = new AuthAnswerCache(options.cacheEntries ?? 16_384, options.cacheBytes ?? 16 * 1024 * 1024);
     // Each subrequest in flight holds one connection at most: the in-flight cap bounds them per address too.
     this.pool = new UpstreamPool({ addressPolicy: options.addressPolicy, idleTimeoutMs: IDLE_TIMEOUT_MS, maxIdlePerEndpoint: MAX_IDLE_PER_ADDRESS, maxPerEndpoint: this.maxInFlight });
   }
@@ -97,6 +106,22 @@ export class ExternalAuthClient {
    */
   ask(request: ExternalAuthRequest, buf: Buffer, head: RequestHead, waiter: AuthWaiter): AuthCall {
     const call = new AuthCall(this, request, waiter);
+    const cache = request.cache;
+    if (cache !== undefined) {
+      const filled = fillCacheKey(cache, request.facts, fillVariables, (name) => headerLine(buf, head, name));
+      if (filled === undefined) this.cache.stats.uncacheable++;
+      else {
+        const slotId = this.cache.slotId(cache);
+        const key = keyOf(slotId, hostOnly(request.facts.host), filled);
+        const now = performance.now();
+        const kept = this.cache.get(key, now);
+        if (kept !== undefined) {
+          call.answerLater(kept);
+          return call;
+        }
+        call.keepAs(cache, slotId, key, now);
+      }
+    }
     if (this.inFlight >= this.maxInFlight) {
       call.failLater('busy');
       return call;
@@ -165,6 +190,23 @@ function subrequestHead(request: ExternalAuthRequest, buf: Buffer, head: Request
   return `${text}\r\n`;
 }
 
+/**
+ * The value of request header `lowerName` in `head`: undefined when no field line carries it,
+ * null when several do.
+ */
+function headerLine(buf: Buffer, head: RequestHead, lowerName: string): string | undefined | null {
+  let found: string | undefined;
+  const lines = head.lines;
+  for (let index = 0; index < head.lineCount; index++) {
+    const start = lines[index * 3] as number;
+    const colon = head.colonOf(buf, index);
+    if (colon - start !== lowerName.length || !equalsLower(buf, start, colon, lowerName)) continue;
+    if (found !== undefined) return null;
+    found = buf.latin1Slice(colon + 1, lines[index * 3 + 1] as number).trim();
+  }
+  return found;
+}
+
 /** The auth server's answer: its status, and its head kept (copied) for the fields the decision reads. */
 class AuthAnswer implements AuthResponse {
   readonly status: number;
@@ -203,6 +245,11 @@ class AuthAnswer implements AuthResponse {
   }
 }
 
+/** The fields of an answer the verdict reads (lower case): auth-response-headers and WWW-Authenticate. */
+function cachedFields(request: ExternalAuthRequest): string[] {
+  return [...request.auth.responseHeaders.map((name) => name.toLowerCase()), 'www-authenticate'];
+}
+
 /** What the auth server's body is framed by, once its answer is in. */
 const BODY_NONE = 0;
 const BODY_LENGTH = 1;
@@ -236,11 +283,34 @@ export class AuthCall implements UpstreamOwner {
   #remaining = 0;
   #chunks: ChunkedDecoder | undefined;
   #bodyBytes = 0;
+  /** Where its answer is kept (auth-cache-key), when it may be. */
+  #cache: PreparedAuthCache | undefined;
+  #slotId = 0;
+  #cacheKey = '';
+  #sentAt = 0;
 
   constructor(client: ExternalAuthClient, request: ExternalAuthRequest, waiter: AuthWaiter) {
     this.#client = client;
     this.#request = request;
     this.#waiter = waiter;
+  }
+
+  /** Its answer goes into the cache under `key` of slot `slotId` when the route's rules allow; `sentAt` (performance.now()) starts its time. */
+  keepAs(cache: PreparedAuthCache, slotId: number, key: string, sentAt: number): void {
+    this.#cache = cache;
+    this.#slotId = slotId;
+    this.#cacheKey = key;
+    this.#sentAt = sentAt;
+  }
+
+  /** A kept answer: nothing sent, the waiter told on the next tick (never inside ask). */
+  answerLater(answer: AuthResponse): void {
+    this.#answered = true;
+    process.nextTick(() => {
+      const waiter = this.#waiter;
+      this.#waiter = undefined;
+      waiter?.onAuthAnswer(answer);
+    });
   }
 
   /** No answer, nothing sent: counted and logged now, the waiter told on the next tick. */
@@ -328,6 +398,7 @@ export class AuthCall implements UpstreamOwner {
       return;
     }
     const answer = new AuthAnswer(buf, end, head);
+    if (this.#cache !== undefined) this.#client.cache.put(this.#cache, this.#slotId, this.#cacheKey, answer, cachedFields(this.#request), this.#sentAt);
     let reusable = !head.connectionClose && (head.minor === 1 || head.connectionKeepAlive);
     if (this.#request.auth.method === 'HEAD' || head.status === 204 || head.status === 304) this.#body = BODY_NONE;
     else if (head.transferEncoding) {

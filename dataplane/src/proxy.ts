@@ -13,6 +13,7 @@ import { RequestIds } from './http/forward.ts';
 import type { Router, SwapEvent } from './router.ts';
 import { TrustedProxies } from './trusted.ts';
 import { EndpointAddressPolicy } from './upstream/address-policy.ts';
+import type { AuthAnswerCache } from './auth-cache.ts';
 import { ExternalAuthClient } from './external-auth.ts';
 import { H2Pool } from './upstream/h2-pool.ts';
 import { UpstreamPool } from './upstream/pool.ts';
@@ -112,7 +113,7 @@ export class Proxy {
       metrics,
       accessLog: options.accessLog,
       logger: options.logger,
-      externalAuth: new ExternalAuthClient({ addressPolicy, timeoutMs: resolved.authTimeoutMs, logger }),
+      externalAuth: new ExternalAuthClient({ addressPolicy, timeoutMs: resolved.authTimeoutMs, logger, ...(options.authCache === undefined ? {} : { cacheEntries: options.authCache.entries, cacheBytes: options.authCache.bytes }) }),
       closing: false,
       now: performance.now(),
       tunnels: new Set(),
@@ -201,6 +202,11 @@ export class Proxy {
   /** The options in force, defaults applied (timeouts the passed-through TLS connections share). */
   get settings(): ResolvedOptions {
     return this.#context.options;
+  }
+
+  /** The auth-url answer cache (auth-cache-key): its size, bytes and counts. */
+  get authCache(): AuthAnswerCache {
+    return this.#context.externalAuth.cache;
   }
 
   /** Upgraded (tunnelled) connections open now. */

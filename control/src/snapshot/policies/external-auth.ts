@@ -13,6 +13,8 @@
  * subrequest carries and `decideAuth` what its answer means; the data plane does the I/O
  * (dataplane/src/external-auth.ts).
  */
+import type { AuthCacheData, PreparedAuthCache } from './auth-cache.ts';
+import { describeRules, prepareAuthCache, readAuthCache } from './auth-cache.ts';
 import type { AuthEndpoint, AuthService } from './auth-url.ts';
 import { HEADER_NAME, parseAuthUrl, readAuthMethod, readResponseHeaders, readTemplate } from './auth-url.ts';
 import type { ConfigMapHeaders } from './header-configmap.ts';
@@ -37,6 +39,8 @@ export interface ExternalAuthData extends AuthEndpoint {
   readonly endpoints: readonly { readonly address: string; readonly port: number }[] | null;
   /** auth-proxy-set-headers: fields set on the subrequest (values may use VARIABLES); absent when not set. */
   readonly proxySetHeaders?: ConfigMapHeaders;
+  /** auth-cache-key and auth-cache-duration: answers kept per filled-in key; absent when not cached. */
+  readonly cache?: AuthCacheData;
 }
 
 /** The statuses nginx's `add_header` (without `always`) applies to: the auth cookie goes only on these by default. */
@@ -46,6 +50,8 @@ export const ADD_HEADER_STATUSES: ReadonlySet<number> = new Set([200, 201, 204, 
 export interface ExternalAuthRequest {
   readonly auth: ExternalAuthData;
   readonly facts: RequestFacts;
+  /** The route's answer cache (auth-cache-key), prepared with the snapshot; undefined when answers are not cached. */
+  readonly cache?: PreparedAuthCache | undefined;
 }
 
 /** The auth server's answer as the decision needs it. */
@@ -212,7 +218,7 @@ export function decideAuth(request: ExternalAuthRequest, response: AuthResponse 
 function readExternalAuth(reader: AnnotationReader): ExternalAuthData | undefined {
   const raw = reader.string('auth-url');
   if (raw === undefined) {
-    for (const name of ['auth-method', 'auth-signin', 'auth-response-headers', 'auth-request-redirect', 'auth-signin-redirect-param', 'auth-proxy-set-headers']) {
+    for (const name of ['auth-method', 'auth-signin', 'auth-response-headers', 'auth-request-redirect', 'auth-signin-redirect-param', 'auth-proxy-set-headers', 'auth-cache-key', 'auth-cache-duration']) {
       if (reader.raw(name) !== undefined) reader.warn(name, 'has no effect without auth-url');
     }
     return undefined;
@@ -231,7 +237,8 @@ function readExternalAuth(reader: AnnotationReader): ExternalAuthData | undefine
   if (reader.string('satisfy')?.toLowerCase() === 'any') reader.refuse('satisfy', 'satisfy: any together with auth-url is not supported by Portico');
   const alwaysSetCookie = reader.boolean('auth-always-set-cookie', false);
   const proxySetHeaders = readHeaderConfigMap(reader, 'auth-proxy-set-headers', { reserved: AUTH_SET_BY_PORTICO, variables: true });
-  if (method === 'refused' || signin === 'refused' || requestRedirect === 'refused' || responseHeaders === 'refused' || proxySetHeaders === 'refused') return undefined;
+  const cache = readAuthCache(reader);
+  if (method === 'refused' || signin === 'refused' || requestRedirect === 'refused' || responseHeaders === 'refused' || proxySetHeaders === 'refused' || cache === 'refused') return undefined;
   return {
     url: target.url,
     scheme: target.scheme,
@@ -248,7 +255,13 @@ function readExternalAuth(reader: AnnotationReader): ExternalAuthData | undefine
     endpointSet: null,
     endpoints: null,
     ...(proxySetHeaders === undefined ? {} : { proxySetHeaders }),
+    ...(cache === undefined ? {} : { cache }),
   };
+}
+
+/** The settings an auth answer depends on, as one text (endpoints left out: the same Service answers). */
+function authSettings(data: ExternalAuthData): string {
+  return JSON.stringify({ ...data, endpointSet: null, endpoints: null });
 }
 
 /** Fields of the auth subrequest Portico writes itself (authRequestHeaders): a ConfigMap may not set them. */
@@ -277,8 +290,12 @@ export const externalAuthModule: PolicyModule<ExternalAuthData> = {
     { name: 'auth-keepalive-requests', support: 'approximated', note: 'not used: keep-alive connections to auth servers are reused without a request limit' },
     { name: 'auth-keepalive-timeout', support: 'approximated', note: 'not used: idle keep-alive connections to auth servers close after 30 s' },
     { name: 'auth-keepalive-share-vars', support: 'approximated', note: 'not used: each subrequest is independent' },
-    { name: 'auth-cache-key', support: 'approximated', note: 'not cached: every request is checked by the auth server (stricter than ingress-nginx, never looser)' },
-    { name: 'auth-cache-duration', support: 'approximated', note: 'not cached: every request is checked by the auth server' },
+    {
+      name: 'auth-cache-key',
+      support: 'approximated',
+      note: 'auth answers are kept per data-plane worker, per Ingress, route path, request host and filled-in key ($http_<name>, $cookie_<name>, $remote_user, $remote_addr, $host, $http_host, $scheme, $request_uri, $escaped_request_uri, $request_method); a hit gives the same verdict and auth-response-headers without asking. A key without a header or cookie is a Warning (one client\'s answer serves all); another variable or character refuses the Ingress (503). A request whose key headers are repeated or whose credential parts are all empty is asked, never cached',
+    },
+    { name: 'auth-cache-duration', support: 'approximated', note: 'comma-separated "codes time" entries (default 200 202 401 5m; a time alone is 200 301 302; any), the first listing the status decides, at most 1y; Set-Cookie, Vary, Cache-Control no-cache/no-store/private keep an answer out, a shorter max-age shortens it. Anything else (5x, abc, ms, codes outside 100-599) refuses the Ingress (503)' },
   ],
   schema: (z) => {
     const template = z.string().regex(/^[\x21-\x7e]{1,2200}$/);
@@ -298,12 +315,27 @@ export const externalAuthModule: PolicyModule<ExternalAuthData> = {
       endpointSet: z.string().nullable(),
       endpoints: z.array(z.strictObject({ address: z.string().min(1), port: z.number().int().min(1).max(65535) })).nullable(),
       proxySetHeaders: configMapHeadersSchema(z).optional(),
+      cache: z
+        .strictObject({
+          key: z.string().regex(/^[A-Za-z0-9_${}-]{1,1024}$/),
+          rules: z.array(z.strictObject({ codes: z.array(z.number().int().min(100).max(599)).max(64).nullable(), seconds: z.number().int().min(0).max(365 * 24 * 3600) })).min(1).max(16),
+          source: z.string().min(1).max(512),
+        })
+        .optional(),
     });
   },
   read: readExternalAuth,
-  prepare: (data) => (facts: RequestFacts, outcome: PolicyOutcome) => {
-    outcome.externalAuth = { auth: data, facts };
+  prepare: (data, route) => {
+    if (data.cache === undefined) {
+      return (facts: RequestFacts, outcome: PolicyOutcome) => {
+        outcome.externalAuth = { auth: data, facts };
+      };
+    }
+    const cache = prepareAuthCache(data.cache, route, authSettings(data));
+    return (facts: RequestFacts, outcome: PolicyOutcome) => {
+      outcome.externalAuth = { auth: data, facts, cache };
+    };
   },
   describe: (data) =>
-    `external authentication: each request is first checked by ${data.method ?? 'GET'} ${data.url}${data.service === null ? '' : ` (Service ${data.service.namespace}/${data.service.name}:${data.service.port}, ${data.endpoints?.length ?? 0} endpoints)`}; 2xx proxies, 401${data.signin === null ? '' : ' (302 to auth-signin)'}/403 answer so, else 500${data.proxySetHeaders === undefined ? '' : `; the subrequest carries ${data.proxySetHeaders.headers.map((header) => header.name).join(', ')} from ConfigMap ${data.proxySetHeaders.configMap}`}`,
+    `external authentication: each request is first checked by ${data.method ?? 'GET'} ${data.url}${data.service === null ? '' : ` (Service ${data.service.namespace}/${data.service.name}:${data.service.port}, ${data.endpoints?.length ?? 0} endpoints)`}; 2xx proxies, 401${data.signin === null ? '' : ' (302 to auth-signin)'}/403 answer so, else 500${data.proxySetHeaders === undefined ? '' : `; the subrequest carries ${data.proxySetHeaders.headers.map((header) => header.name).join(', ')} from ConfigMap ${data.proxySetHeaders.configMap}`}${data.cache === undefined ? '' : `; answers cached per route and key ${data.cache.key} (${describeRules(data.cache.rules)})`}`,
 };
