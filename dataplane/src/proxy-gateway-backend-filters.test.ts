@@ -3,12 +3,14 @@
 // (the upstream HTTPRouteRequestHeaderModifierBackendWeights test's shape), over HTTP/1.1 and
 // HTTP/2 clients; a retry onto the other backend takes that backend's changes; hostile sizes.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer as createH2Server } from 'node:http2';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Snapshot } from '@portico/control/snapshot';
 import type { Router } from './router.ts';
 import { h2Request, h2Session, startH2DataPlane } from './h2/test-support.ts';
 import type { Backend, RunningProxy } from './test-support.ts';
-import { closedPort, compileManifests, fetchVia, keepAliveAgent, startBackend, startProxy } from './test-support.ts';
+import { LOOPBACK, closedPort, compileManifests, fetchVia, keepAliveAgent, startBackend, startProxy } from './test-support.ts';
 
 interface Seen {
   readonly backend: string;
@@ -161,5 +163,54 @@ describe('proxy: Gateway API backendRef filters', () => {
     expect(seen.lines.filter(([n]) => n.startsWith('x-many-') && n.endsWith('-add'))).toHaveLength(16);
     expect(seen.lines.filter(([n]) => n.startsWith('x-gone-'))).toEqual([]);
     expect(response.headers['x-big']).toBe(big);
+  });
+});
+
+describe('proxy: GRPCRoute backendRef filters (gRPC over HTTP/2 to the endpoints)', () => {
+  it('each of two weighted gRPC backends sees only its own request headers; the response change comes from its backend only', async () => {
+    const servers = await Promise.all(['g1', 'g2'].map(async (name) => {
+      const server = createH2Server();
+      server.on('stream', (stream, headers) => {
+        stream.on('error', () => {});
+        stream.resume();
+        stream.on('end', () => {
+          stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'x-server': name, 'x-seen-backend': String(headers['backend']), 'x-seen-rule': String(headers['x-rule']) }, { waitForTrailers: true });
+          stream.on('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
+          stream.end(Buffer.from([0, 0, 0, 0, 0]));
+        });
+      });
+      await new Promise<void>((resolve) => server.listen(0, LOOPBACK, resolve));
+      return { name, server, port: (server.address() as AddressInfo).port };
+    }));
+    const route = JSON.stringify({ apiVersion: G, kind: 'GRPCRoute', metadata: { name: 'rpc', namespace: 'apps' }, spec: { parentRefs: [{ name: 'edge' }], hostnames: ['grpc.test'], rules: [{
+      matches: [{ method: { service: 'echo.Echo' } }],
+      filters: [{ type: 'RequestHeaderModifier', requestHeaderModifier: { set: [{ name: 'x-rule', value: 'rule' }, { name: 'backend', value: 'rule' }] } }],
+      backendRefs: [
+        { name: 'g1', port: 8080, weight: 1, filters: [requestSet('backend', 'g1')] },
+        { name: 'g2', port: 8080, weight: 1, filters: [requestSet('backend', 'g2'), { type: 'ResponseHeaderModifier', responseHeaderModifier: { add: [{ name: 'x-from', value: 'g2' }] } }] },
+      ],
+    }] } });
+    const { snapshot, conditions } = compileManifests([gateway, service('g1', servers[0]!.port), service('g2', servers[1]!.port), route].join('\n---\n'));
+    expect(conditions.filter((c) => c.severity === 'Error')).toEqual([]);
+    const plane = await startH2DataPlane(snapshot);
+    const session = await h2Session(plane, false);
+    try {
+      const counts: Record<string, number> = { g1: 0, g2: 0 };
+      for (let i = 0; i < 20; i++) {
+        const response = await h2Request(session, { ':method': 'POST', ':path': '/echo.Echo/Say', ':authority': 'grpc.test', 'content-type': 'application/grpc', te: 'trailers' }, Buffer.from([0, 0, 0, 0, 0]));
+        expect(response.status).toBe(200);
+        expect(response.trailers?.['grpc-status']).toBe('0');
+        const server = String(response.headers['x-server']);
+        counts[server]!++;
+        expect(response.headers['x-seen-backend']).toBe(server);
+        expect(response.headers['x-seen-rule']).toBe('rule');
+        expect(response.headers['x-from']).toBe(server === 'g2' ? 'g2' : undefined);
+      }
+      expect(counts).toEqual({ g1: 10, g2: 10 });
+    } finally {
+      session.close();
+      await plane.close();
+      for (const { server } of servers) await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
   });
 });
