@@ -54,7 +54,7 @@ describe('compileSnapshot', () => {
     expect(() => parseSnapshot({ ...snapshot, hosts: 'nope' })).toThrow(expect.objectContaining({ code: 'PORTICO_E_SNAPSHOT_INVALID' }));
   });
 
-  it('an endpoint change hands compile the same hosts list, and the version resumed after it is the one a fresh seal gives', () => {
+  it('an endpoint change hands compile the same hosts list, and the version sealed from it is the one a fresh seal gives', () => {
     const state = ClusterState.from(objects);
     const build = new IncrementalBuild(state, DEFAULT_CLASS_SELECTION);
     const first = compileSnapshot(build.build().model);
@@ -63,12 +63,12 @@ describe('compileSnapshot', () => {
     const built = build.build();
     expect(built.endpointOnly).toBe(true);
     const next = compileSnapshot(built.model, first);
-    // The very hosts list: sealing resumed after it (snapshot/hash.ts) instead of walking every host.
+    // The very hosts list: sealing takes its blocks as they are (snapshot/hash.ts) instead of walking every host.
     expect(next.hosts).toBe(first.hosts);
     expect(next.version).not.toBe(first.version);
     expect(next.version).toBe(sealSnapshot(JSON.parse(JSON.stringify(next))).version);
     expect(parseSnapshot(JSON.parse(JSON.stringify(next))).version).toBe(next.version);
-    // What follows the hosts is still checked when resumed: a set out of order is refused.
+    // The lists that changed are still checked: a set out of order is refused.
     const swapped = { ...next, endpointSets: [...next.endpointSets].reverse() };
     expect(next.endpointSets.length).toBeGreaterThan(1);
     expect(() => sealSnapshot(swapped)).toThrow(expect.objectContaining({ code: 'PORTICO_E_SNAPSHOT_INVALID', message: expect.stringMatching(/endpointSets\[1\].*out of order/) }));
