@@ -5,13 +5,15 @@
  * bin, a manifest directory, its API and watcher running beside the proxy); `--in-process` adds
  * a bare in-process Proxy as a fourth row, to tell the CLI's overhead from the proxy's own.
  *
- *   npm run bench:proxy [-- --rounds 3 --duration 5 --connections 50 --threads 1 --json --profile DIR --backend nginx|node --node-flags '...' --in-process --bin PATH --h2 --streams 10 --routes plain,regex,auth-url]
+ *   npm run bench:proxy [-- --rounds 3 --duration 5 --connections 50 --threads 1 --json --profile DIR --backend nginx|node --node-flags '...' --in-process --bin PATH --h2 --streams 10 --routes plain,regex,auth-url,auth-cache]
  *
  * `--routes` adds route kinds, each on its own virtual host of the same nginx and Portico, measured
  * in the same alternating rounds: `regex`, an Ingress with `use-regex: "true"` and a few regex paths
  * (nginx: `location ~*` per path, in Portico's order), the request matching one of them; `auth-url`,
  * an Ingress whose `auth-url` is a loopback auth server (a third nginx, `return 200` when the bench's
- * token is sent; nginx: `auth_request` to it over a keep-alive upstream). `plain` (a Prefix `/`
+ * token is sent; nginx: `auth_request` to it over a keep-alive upstream); `auth-cache`, the same with
+ * `auth-cache-key: $http_x_bench_token` (200s kept 5 minutes: after the first request every one is
+ * answered from the cache; nginx: `proxy_cache` on the auth location as ingress-nginx writes it). `plain` (a Prefix `/`
  * route, the rows without a suffix) is always measured: the others are compared with it.
  *
  * `--h2` adds HTTP/2 rows: h2load (1 thread, `--streams` concurrent streams per connection over
@@ -37,7 +39,7 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -47,7 +49,7 @@ import { Proxy } from '../dataplane/src/proxy.ts';
 import { Router } from '../dataplane/src/router.ts';
 import { snapshotOf } from '../dataplane/src/test-support.ts';
 import { benchArgs, integerArg, usageFailure } from './args.ts';
-import { authProxyServer, authServer, authUpstream, backendServer, backendUpstream, nginxConfig, nginxWorkers, proxyServer, regexProxyServer } from './nginx/config.ts';
+import { authCachePath, authProxyServer, authServer, authUpstream, backendServer, backendUpstream, nginxConfig, nginxWorkers, proxyServer, regexProxyServer } from './nginx/config.ts';
 
 const PORTICO_BIN = new URL('../dataplane/src/cli/main.ts', import.meta.url).pathname;
 const NAME = 'bench:proxy';
@@ -67,7 +69,8 @@ Options:
   --streams N         With --h2: concurrent streams per connection (default 10).
   --in-process        Add a bare in-process Proxy row (the CLI's own overhead).
   --routes LIST       Route kinds to measure, comma-separated: plain (a Prefix route, always
-                      measured), regex (use-regex paths), auth-url (a loopback auth server).
+                      measured), regex (use-regex paths), auth-url (a loopback auth server),
+                      auth-cache (auth-url with auth-cache-key: answers from the cache).
   --bin PATH          Another checkout's portico bin (default this one's).
   --profile DIR       Run the Portico worker with --cpu-prof, profiles into DIR.
   --node-flags '...'  Flags for the Portico worker's node.
@@ -79,13 +82,14 @@ const VHOST = 'bench.local';
 const BODY = 'hello from the bench backend\n';
 
 /** The route kinds `--routes` names, each served on its own virtual host. */
-const ROUTE_KINDS = ['plain', 'regex', 'auth-url'] as const;
+const ROUTE_KINDS = ['plain', 'regex', 'auth-url', 'auth-cache'] as const;
 type RouteKind = (typeof ROUTE_KINDS)[number];
 /** Per kind: the virtual host, the path wrk requests and the suffix of its rows' names. */
 const ROUTES: Record<RouteKind, { vhost: string; path: string; suffix: string }> = {
   plain: { vhost: VHOST, path: '/', suffix: '' },
   regex: { vhost: 'regex.bench.local', path: '/api/v2/items', suffix: '-regex' },
   'auth-url': { vhost: 'auth.bench.local', path: '/', suffix: '-auth' },
+  'auth-cache': { vhost: 'authcache.bench.local', path: '/', suffix: '-authcache' },
 };
 /** The regex host's paths, longest first as Portico tries them; the request matches the third. */
 const REGEX_PATHS = ['/users/[a-z]+/profile', '/static/.+[.](css|js)', '/api/v[0-9]+/.*', '/health'];
@@ -93,6 +97,8 @@ const AUTH_PATH = '/auth';
 /** The auth server lets a request through only with this field, so the bench can see it is asked. */
 const AUTH_TOKEN_HEADER = 'X-Bench-Token';
 const AUTH_TOKEN = 'bench-token';
+/** The auth-cache route's key: the token (a credential, so a request without it is asked). */
+const AUTH_CACHE_KEY = '$http_x_bench_token';
 
 /** One wrk measurement. */
 interface Figures {
@@ -234,7 +240,7 @@ spec:
 `;
 }
 
-/** The `--routes` Ingresses beside the plain one: regex paths on their host, and auth-url to the auth server. */
+/** The `--routes` Ingresses beside the plain one: regex paths on their host, and auth-url (cached or not) to the auth server. */
 function routeManifests(kinds: readonly RouteKind[], authPort: number): string {
   const backend = '{ service: { name: bench, port: { number: 80 } } }';
   let text = '';
@@ -245,6 +251,11 @@ function routeManifests(kinds: readonly RouteKind[], authPort: number): string {
   if (kinds.includes('auth-url')) {
     const url = `http://${HOST}:${authPort}${AUTH_PATH}`;
     text += ingressManifest('bench-auth', `nginx.ingress.kubernetes.io/auth-url: "${url}"`, ROUTES['auth-url'].vhost, ` { paths: [{ path: /, pathType: Prefix, backend: ${backend} }] }`);
+  }
+  if (kinds.includes('auth-cache')) {
+    const url = `http://${HOST}:${authPort}${AUTH_PATH}`;
+    const annotations = `nginx.ingress.kubernetes.io/auth-url: "${url}", nginx.ingress.kubernetes.io/auth-cache-key: "${AUTH_CACHE_KEY}", nginx.ingress.kubernetes.io/auth-cache-duration: "200 5m"`;
+    text += ingressManifest('bench-auth-cache', annotations, ROUTES['auth-cache'].vhost, ` { paths: [{ path: /, pathType: Prefix, backend: ${backend} }] }`);
   }
   return text;
 }
@@ -421,7 +432,9 @@ async function main(): Promise<void> {
   cleanUpOnExit();
   tmp = mkdtempSync(join(tmpdir(), 'portico-bench-'));
   const [backendPort, nginxPort, porticoPort, inProcessPort, adminPort, apiPort, nginxH2Port, authPort] = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort(), await freePort(), await freePort(), await freePort()] as [number, number, number, number, number, number, number, number];
-  const withAuth = kinds.includes('auth-url');
+  const withAuth = kinds.includes('auth-url') || kinds.includes('auth-cache');
+  // nginx's workers (another user when the bench runs as root) write the auth cache under tmp: let them through it.
+  if (kinds.includes('auth-cache')) chmodSync(tmp, 0o711);
 
   const backend =
     values.backend === 'node'
@@ -432,9 +445,10 @@ async function main(): Promise<void> {
     proxyServer(HOST, nginxPort, VHOST),
     ...(values.h2 ? [proxyServer(HOST, nginxH2Port, VHOST, true)] : []),
     ...(kinds.includes('regex') ? [regexProxyServer(HOST, nginxPort, ROUTES.regex.vhost, REGEX_PATHS)] : []),
-    ...(withAuth ? [authProxyServer(HOST, nginxPort, ROUTES['auth-url'].vhost, `${HOST}:${authPort}`, AUTH_PATH)] : []),
+    ...(kinds.includes('auth-url') ? [authProxyServer(HOST, nginxPort, ROUTES['auth-url'].vhost, `${HOST}:${authPort}`, AUTH_PATH)] : []),
+    ...(kinds.includes('auth-cache') ? [authProxyServer(HOST, nginxPort, ROUTES['auth-cache'].vhost, `${HOST}:${authPort}`, AUTH_PATH, AUTH_CACHE_KEY)] : []),
   ].join('\n  ');
-  const nginxMaster = startNginx(tmp, 'nginx', nginxConfig(tmp, 'nginx', nginxServers, backendUpstream(HOST, backendPort) + (withAuth ? `\n  ${authUpstream(HOST, authPort)}` : '')));
+  const nginxMaster = startNginx(tmp, 'nginx', nginxConfig(tmp, 'nginx', nginxServers, backendUpstream(HOST, backendPort) + (withAuth ? `\n  ${authUpstream(HOST, authPort)}` : '') + (kinds.includes('auth-cache') ? `\n  ${authCachePath(tmp)}` : '')));
   const nodeArgs: string[] = values['node-flags'].split(' ').filter(Boolean);
   if (values.profile !== undefined) {
     mkdirSync(values.profile, { recursive: true });
@@ -461,7 +475,7 @@ async function main(): Promise<void> {
   // The processes doing the serving, for CPU time per request.
   const processes = (child: ChildProcess): (() => number[]) => () => (values.backend === 'node' && child === backend ? [child.pid ?? 0] : nginxWorkers(child.pid ?? 0));
   type Target = { port: number; pids: () => number[]; h2?: boolean; request?: Request };
-  const requestOf = (kind: RouteKind): Request => ({ vhost: ROUTES[kind].vhost, path: ROUTES[kind].path, headers: kind === 'auth-url' ? [`${AUTH_TOKEN_HEADER}: ${AUTH_TOKEN}`] : [] });
+  const requestOf = (kind: RouteKind): Request => ({ vhost: ROUTES[kind].vhost, path: ROUTES[kind].path, headers: kind === 'auth-url' || kind === 'auth-cache' ? [`${AUTH_TOKEN_HEADER}: ${AUTH_TOKEN}`] : [] });
   const routeTargets: Record<string, Target> = {};
   for (const kind of kinds.filter((each) => each !== 'plain')) {
     routeTargets[`nginx${ROUTES[kind].suffix}`] = { port: nginxPort, pids: processes(nginxMaster), request: requestOf(kind) };
@@ -486,7 +500,7 @@ async function main(): Promise<void> {
     const request = target.request ?? PLAIN_REQUEST;
     const checks: [Request, readonly string[], number][] = [[request, request.headers, 200]];
     if (request.vhost === ROUTES.regex.vhost) checks.push([{ ...request, path: '/api/vx/items' }, [], 404]);
-    if (request.vhost === ROUTES['auth-url'].vhost) checks.push([request, [], 401]);
+    if (request.vhost === ROUTES['auth-url'].vhost || request.vhost === ROUTES['auth-cache'].vhost) checks.push([request, [], 401]);
     for (const [probe, headers, expected] of checks) {
       const deadline = Date.now() + 10_000;
       let status = await statusOf(target.port, probe, headers);
