@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Router } from './router.ts';
 import type { Backend, RunningProxy } from './test-support.ts';
 import { annotatedIngress, appManifests, compileManifests, fetchVia, startBackend, startProxy } from './test-support.ts';
+import { h2Request, h2Session, startH2DataPlane } from './h2/test-support.ts';
 
 const A = 'nginx.ingress.kubernetes.io/';
 
@@ -33,7 +34,7 @@ function countingAuth(asked: Map<string, number>) {
       response.setHeader('X-User', `${authorization.slice(7)}#${count}`);
       if (authorization === 'Bearer cookie') response.setHeader('Set-Cookie', 'session=1');
       if (authorization === 'Bearer nostore') response.setHeader('Cache-Control', 'no-store');
-      if (authorization === 'Bearer maxage1') response.setHeader('Cache-Control', 'max-age=1');
+      if (authorization === 'Bearer maxage2') response.setHeader('Cache-Control', 'max-age=2');
     }
     response.end();
   };
@@ -60,9 +61,9 @@ describe('auth-cache-key / auth-cache-duration (ingress-nginx proxy_cache on the
     const url = `http://127.0.0.1:${auth.port}/auth`;
     manifests = (extra, cachedHeaders = 'X-User') =>
       appManifests(app.port, [
-        annotatedIngress('cached', 'cached.test', { [`${A}auth-url`]: url, [`${A}auth-response-headers`]: cachedHeaders, [`${A}auth-cache-key`]: '$http_authorization', [`${A}auth-cache-duration`]: '200 2s' }),
+        annotatedIngress('cached', 'cached.test', { [`${A}auth-url`]: url, [`${A}auth-response-headers`]: cachedHeaders, [`${A}auth-cache-key`]: '$http_authorization', [`${A}auth-cache-duration`]: '200 5m' }),
         ingress('default', 'default.test', url, { [`${A}auth-cache-key`]: '$remote_user$http_authorization' }),
-        ingress('short', 'short.test', url, { [`${A}auth-cache-key`]: '${http_authorization}', [`${A}auth-cache-duration`]: '200 1s' }),
+        ingress('short', 'short.test', url, { [`${A}auth-cache-key`]: '${http_authorization}', [`${A}auth-cache-duration`]: '200 2s' }),
         ingress('long', 'long.test', url, { [`${A}auth-cache-key`]: '$http_authorization', [`${A}auth-cache-duration`]: '200 5m' }),
         ingress('uncached', 'uncached.test', url, {}),
         ingress('by-host', 'by-host.test', url, { [`${A}auth-cache-key`]: '$host' }),
@@ -116,7 +117,7 @@ describe('auth-cache-key / auth-cache-duration (ingress-nginx proxy_cache on the
     expect(times('Bearer carol')).toBe(2);
   });
 
-  it('a 401 is kept only when listed: the default (200 202 401 5m) keeps it with its WWW-Authenticate, "200 2s" does not', async () => {
+  it('a 401 is kept only when listed: the default (200 202 401 5m) keeps it with its WWW-Authenticate, "200 5m" does not', async () => {
     const first = await get('default.test', 'Bearer bad');
     expect(first).toMatchObject({ status: 401 });
     const before = times('Bearer bad');
@@ -143,14 +144,15 @@ describe('auth-cache-key / auth-cache-duration (ingress-nginx proxy_cache on the
     expect(times('')).toBe(anonymous + 2);
   });
 
-  it('expires exactly: a 1 s answer is asked again after 1 s; max-age=1 shortens a 5 m duration', async () => {
+  it('expires on time: a 2 s answer is asked again after 2 s; max-age=2 shortens a 5 m duration', async () => {
     expect(await get('short.test', 'Bearer dave')).toMatchObject({ user: 'dave#1' });
     expect(await get('short.test', 'Bearer dave')).toMatchObject({ user: 'dave#1' });
-    expect(await get('long.test', 'Bearer maxage1')).toMatchObject({ user: 'maxage1#1' });
-    expect(await get('long.test', 'Bearer maxage1')).toMatchObject({ user: 'maxage1#1' });
-    await new Promise((resolve) => setTimeout(resolve, 1100));
+    expect(await get('long.test', 'Bearer maxage2')).toMatchObject({ user: 'maxage2#1' });
+    expect(await get('long.test', 'Bearer maxage2')).toMatchObject({ user: 'maxage2#1' });
+    // Kept within their time (both were asked well under 2 s ago), asked again past it.
+    await new Promise((resolve) => setTimeout(resolve, 2100));
     expect(await get('short.test', 'Bearer dave')).toMatchObject({ user: 'dave#2' });
-    expect(await get('long.test', 'Bearer maxage1')).toMatchObject({ user: 'maxage1#2' });
+    expect(await get('long.test', 'Bearer maxage2')).toMatchObject({ user: 'maxage2#2' });
   });
 
   it('a snapshot that changes the route auth settings drops its answers; one that changes another route keeps them', async () => {
@@ -240,5 +242,44 @@ describe('auth-cache-key / auth-cache-duration (ingress-nginx proxy_cache on the
     await twice();
     await twice();
     expect(cache().stats.uncacheable - before).toBe(2);
+  });
+});
+
+describe('auth-cache-key over HTTP/2 (the cookie crumbs of a stream make one Cookie line)', () => {
+  it('a $cookie_ key: the same session cookie is asked once, another each time; no cookie is asked every time', async () => {
+    const asked = new Map<string, number>();
+    const auth = await startBackend((request, response) => {
+      const cookie = request.headers.cookie ?? '';
+      asked.set(cookie, (asked.get(cookie) ?? 0) + 1);
+      request.resume();
+      if (!cookie.includes('sid=')) response.statusCode = 401;
+      else response.setHeader('X-User', cookie.replace(/.*sid=/, ''));
+      response.end();
+    });
+    const app = await startBackend((request, response) => {
+      request.resume();
+      response.end(String(request.headers['x-user']));
+    });
+    const compiled = compileManifests(appManifests(app.port, [ingress('h2', 'h2.test', `http://127.0.0.1:${auth.port}/auth`, { [`${A}auth-cache-key`]: '$cookie_sid' })]));
+    const plane = await startH2DataPlane(compiled.snapshot);
+    const session = await h2Session(plane);
+    try {
+      for (let i = 0; i < 3; i++) {
+        const response = await h2Request(session, { ':path': '/', ':authority': 'h2.test', cookie: ['theme=dark', 'sid=one'] });
+        expect(response.status).toBe(200);
+        expect(response.body.toString()).toBe('one');
+      }
+      expect(asked.get('theme=dark; sid=one')).toBe(1);
+      expect((await h2Request(session, { ':path': '/', ':authority': 'h2.test', cookie: 'sid=two' })).body.toString()).toBe('two');
+      expect(asked.get('sid=two')).toBe(1);
+      expect((await h2Request(session, { ':path': '/', ':authority': 'h2.test' })).status).toBe(401);
+      expect((await h2Request(session, { ':path': '/', ':authority': 'h2.test' })).status).toBe(401);
+      expect(asked.get('')).toBe(2);
+    } finally {
+      session.close();
+      await plane.close();
+      await app.close();
+      await auth.close();
+    }
   });
 });
