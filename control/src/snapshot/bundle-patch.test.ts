@@ -149,6 +149,30 @@ describe('BundleCompiler patches', () => {
     }
   });
 
+  it('puts the labels of several hosts changed at once in place, each shifting the ones after it', () => {
+    const state = new ClusterState();
+    for (let s = 0; s < 7; s++) {
+      state.upsert(service(s));
+      state.upsert(slice(s, [`10.64.${s}.1`]));
+    }
+    for (let i = 0; i < 40; i++) state.upsert(ingress(i, ['/', '/api', '/static']));
+    const compiler = new BundleCompiler();
+    let previous = compileSnapshot(buildModel(state, selection).model);
+    compiler.compile(previous);
+    // Paths of other lengths (within a chunk's padding): each version moves the labels after each changed host.
+    for (const [step, edited] of [[3, 20], [20, 30, 35], [25], [1, 2, 3, 39]].entries()) {
+      for (const i of edited) state.upsert(ingress(i, ['/', step % 2 === 0 ? '/ap' : `/api${step}`, '/static']));
+      const snapshot = compileSnapshot(buildModel(state, selection).model, previous);
+      const before = compiler.stats.patched;
+      const bundle = compiler.compile(snapshot);
+      expect(compiler.stats.patched, `step ${step}`).toBe(before + 1);
+      const reference = compileBundle(snapshot);
+      expect(bundle.routeLabels, `step ${step}`).toBe(reference.routeLabels);
+      expect(bundle.digest, `step ${step}`).toBe(reference.digest);
+      previous = snapshot;
+    }
+  });
+
   it('hashes a patched table of many checkpoints to the reference digest, edits at its start, middle and end and growth included', () => {
     const state = new ClusterState();
     for (let s = 0; s < 7; s++) {
