@@ -246,7 +246,7 @@ describe('auth-cache-key / auth-cache-duration (ingress-nginx proxy_cache on the
 });
 
 describe('auth-cache-key over HTTP/2 (the cookie crumbs of a stream make one Cookie line)', () => {
-  it('a $cookie_ key: the same session cookie is asked once, another each time; no cookie is asked every time', async () => {
+  it('a $cookie_ key: the same session cookie is asked once, another each time; no cookie is asked every time; portico_auth_cache_total counts it', async () => {
     const asked = new Map<string, number>();
     const auth = await startBackend((request, response) => {
       const cookie = request.headers.cookie ?? '';
@@ -263,6 +263,8 @@ describe('auth-cache-key over HTTP/2 (the cookie crumbs of a stream make one Coo
     const compiled = compileManifests(appManifests(app.port, [ingress('h2', 'h2.test', `http://127.0.0.1:${auth.port}/auth`, { [`${A}auth-cache-key`]: '$cookie_sid' })]));
     const plane = await startH2DataPlane(compiled.snapshot);
     const session = await h2Session(plane);
+    const metric = (outcome: string): number => plane.metrics.families().find((family) => family.name === 'portico_auth_cache_total')?.samples.find((sample) => sample.labels.outcome === outcome)?.value ?? -1;
+    const before = { hit: metric('hit'), stored: metric('stored'), uncacheable: metric('uncacheable') };
     try {
       for (let i = 0; i < 3; i++) {
         const response = await h2Request(session, { ':path': '/', ':authority': 'h2.test', cookie: ['theme=dark', 'sid=one'] });
@@ -275,6 +277,10 @@ describe('auth-cache-key over HTTP/2 (the cookie crumbs of a stream make one Coo
       expect((await h2Request(session, { ':path': '/', ':authority': 'h2.test' })).status).toBe(401);
       expect((await h2Request(session, { ':path': '/', ':authority': 'h2.test' })).status).toBe(401);
       expect(asked.get('')).toBe(2);
+      // Counted over every cache of the process: at least this test's.
+      expect(metric('hit') - before.hit).toBeGreaterThanOrEqual(2);
+      expect(metric('stored') - before.stored).toBeGreaterThanOrEqual(2);
+      expect(metric('uncacheable') - before.uncacheable).toBeGreaterThanOrEqual(2);
     } finally {
       session.close();
       await plane.close();

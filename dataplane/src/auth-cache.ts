@@ -50,6 +50,21 @@ interface Slot {
   readonly settings: string;
 }
 
+/** What became of cache lookups and answers, as `portico_auth_cache_total{outcome}` names them. */
+export const AUTH_CACHE_OUTCOMES = ['hit', 'miss', 'uncacheable', 'stored', 'not-stored', 'evicted'] as const;
+/** Those counts over every cache of this process (one per worker in production), by AUTH_CACHE_OUTCOMES index. */
+export const authCacheTotals = new Float64Array(AUTH_CACHE_OUTCOMES.length);
+const HIT = 0;
+const MISS = 1;
+const UNCACHEABLE = 2;
+const STORED = 3;
+const NOT_STORED = 4;
+const EVICTED = 5;
+
+function count(outcome: number): void {
+  authCacheTotals[outcome] = (authCacheTotals[outcome] as number) + 1;
+}
+
 /** Counts, for tests and stats. */
 export interface AuthCacheStats {
   hits: number;
@@ -97,18 +112,21 @@ export class AuthAnswerCache {
     const entry = this.#entries.get(key);
     if (entry === undefined) {
       this.stats.misses++;
+      count(MISS);
       return undefined;
     }
     this.#entries.delete(key);
     if (now >= entry.expires || now - entry.lastUsed >= INACTIVE_MS) {
       this.bytes -= entry.bytes;
       this.stats.misses++;
+      count(MISS);
       return undefined;
     }
     entry.lastUsed = now;
     // Most recently used last: eviction takes the first.
     this.#entries.set(key, entry);
     this.stats.hits++;
+    count(HIT);
     return entry.answer;
   }
 
@@ -121,6 +139,7 @@ export class AuthAnswerCache {
     const lifetime = cacheLifetimeMs(cache.rules, answer, Date.now());
     if (lifetime <= 0 || this.#slots.get(cache.slot)?.id !== slotId) {
       this.stats.notStored++;
+      count(NOT_STORED);
       return;
     }
     const kept: [string, string][] = [];
@@ -133,6 +152,7 @@ export class AuthAnswerCache {
     }
     if (bytes > this.maxBytes) {
       this.stats.notStored++;
+      count(NOT_STORED);
       return;
     }
     const before = this.#entries.get(key);
@@ -143,12 +163,20 @@ export class AuthAnswerCache {
     this.#entries.set(key, { answer: new CachedAnswer(answer.status, kept), expires: sentAt + lifetime, lastUsed: sentAt, bytes });
     this.bytes += bytes;
     this.stats.stored++;
+    count(STORED);
     while (this.#entries.size > this.maxEntries || this.bytes > this.maxBytes) {
       const oldest = this.#entries.keys().next().value as string;
       this.bytes -= this.#entries.get(oldest)!.bytes;
       this.#entries.delete(oldest);
       this.stats.evicted++;
+      count(EVICTED);
     }
+  }
+
+  /** Counts a request whose key could not be filled in (asked, never cached). */
+  uncacheable(): void {
+    this.stats.uncacheable++;
+    count(UNCACHEABLE);
   }
 
   /** Forgets every answer. */

@@ -109,7 +109,7 @@ export class ExternalAuthClient {
     const cache = request.cache;
     if (cache !== undefined) {
       const filled = fillCacheKey(cache, request.facts, fillVariables, (name) => headerLine(buf, head, name));
-      if (filled === undefined) this.cache.stats.uncacheable++;
+      if (filled === undefined) this.cache.uncacheable();
       else {
         const slotId = this.cache.slotId(cache);
         const key = keyOf(slotId, hostOnly(request.facts.host), filled);

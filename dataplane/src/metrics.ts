@@ -8,6 +8,7 @@ import { REFUSED_REASONS } from './admission.ts';
 import type { RefusedReason } from './admission.ts';
 import type { PassthroughOutcome } from './passthrough.ts';
 import { PASSTHROUGH_OUTCOMES } from './passthrough.ts';
+import { AUTH_CACHE_OUTCOMES, authCacheTotals } from './auth-cache.ts';
 import { MIRROR_OUTCOMES, mirrorStats } from './mirror.ts';
 import type { Router } from './router.ts';
 import type { AddressClass } from '@portico/control/snapshot/address';
@@ -188,6 +189,13 @@ export class ProxyMetrics {
         type: 'counter',
         merge: 'sum',
         samples: MIRROR_OUTCOMES.map((outcome, index) => ({ suffix: '', labels: { outcome }, value: mirrorStats.outcomes[index] as number })),
+      },
+      {
+        name: 'portico_auth_cache_total',
+        help: 'auth-url answer cache (auth-cache-key): lookups answered from it (hit) or not (miss), requests whose key could not be filled in (uncacheable: a repeated field, no credential, over 8 KiB), answers kept (stored) or not (not-stored: status not listed, Set-Cookie, Cache-Control, ...), answers pushed out by the bounds (evicted); summed over workers.',
+        type: 'counter',
+        merge: 'sum',
+        samples: AUTH_CACHE_OUTCOMES.map((outcome, index) => ({ suffix: '', labels: { outcome }, value: authCacheTotals[index] as number })),
       },
       {
         name: 'portico_endpoint_address_refused_total',
