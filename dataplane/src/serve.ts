@@ -13,8 +13,7 @@ import { makeLoggers } from './logging.ts';
 import { defaultWorkers } from './sizing.ts';
 import { workerEntry } from './worker-bundle.ts';
 import { prometheusMetrics, startAdminServer } from './admin.ts';
-import { DataPlane } from './dataplane.ts';
-import type { DataPlaneOptions } from './dataplane.ts';
+import type { DataPlane, DataPlaneOptions } from './dataplane.ts';
 import type { Logger } from './logging.ts';
 import type { PortClaims } from './listen.ts';
 import type { KeyPair } from './tls.ts';
@@ -111,6 +110,8 @@ interface Settled {
 async function serve({ options, workers, defaultCertificate, address, claims, logger, accessLog }: Settled): Promise<Serving> {
   let admin: Server;
   if (workers <= 1) {
+    // Loaded only here: a primary with workers never serves traffic itself, so it does not load the proxy.
+    const { DataPlane } = await import('./dataplane.ts');
     const dataPlane = await DataPlane.start({ ...options, router: { ...options.router, ...(options.compiler === undefined ? {} : { compiler: options.compiler }) }, defaultCertificate, logger, accessLog, deferListen: true });
     admin = await startAdminServer({ version: () => dataPlane.version, ...(options.waitingFor ? { waitingFor: options.waitingFor } : {}), ...(options.notReady ? { notReady: options.notReady } : {}), metrics: prometheusMetrics(() => dataPlane.metrics.families()) }, options.adminAddress, options.adminPort);
     const adminPort = (admin.address() as { port: number }).port;

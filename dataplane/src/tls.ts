@@ -20,12 +20,35 @@ export interface KeyPair {
   readonly privateKeyPem: string;
 }
 
-/** Makes the self-signed stand-in served when no certificate fits (like ingress-nginx's "Fake Certificate"). */
+/**
+ * The thread that makes the default certificate: selfsigned (with @peculiar/x509, tsyringe and
+ * asn1js: ~200 modules) loads there and goes away with the thread, so a data plane that needs the
+ * certificate once does not hold the X.509 library for its lifetime. CommonJS, as `eval` threads are.
+ */
+const GENERATE_CERTIFICATE = `
+const { parentPort, workerData } = require('node:worker_threads');
+const { generate } = require(workerData.selfsigned);
+generate([{ name: 'commonName', value: 'Portico Default Certificate' }, { name: 'organizationName', value: 'Portico' }], { keyType: 'ec', curve: 'P-256', notAfterDate: new Date(Date.now() + 3650 * 86400000), algorithm: 'sha256' })
+  .then((pems) => parentPort.postMessage({ certificatePem: pems.cert, privateKeyPem: pems.private }));
+`;
+
+/**
+ * Makes the self-signed stand-in served when no certificate fits (like ingress-nginx's "Fake
+ * Certificate"), on a short-lived worker thread. Rejects when the thread fails or ends without one.
+ */
 export async function generateDefaultCertificate(): Promise<KeyPair> {
-  // Loaded here, not at the top: only the process that generates it pays for the X.509 library.
-  const { generate } = await import('selfsigned');
-  const pems = await generate([{ name: 'commonName', value: 'Portico Default Certificate' }, { name: 'organizationName', value: 'Portico' }], { keyType: 'ec', curve: 'P-256', notAfterDate: new Date(Date.now() + 3650 * 86_400_000), algorithm: 'sha256' });
-  return { certificatePem: pems.cert, privateKeyPem: pems.private };
+  // Built-ins through getBuiltinModule: the worker bundle imports none (docs/dataplane.md, "What a worker loads").
+  const { Worker } = process.getBuiltinModule('node:worker_threads');
+  const selfsigned = process.getBuiltinModule('node:module').createRequire(import.meta.url).resolve('selfsigned');
+  const thread = new Worker(GENERATE_CERTIFICATE, { eval: true, workerData: { selfsigned } });
+  return new Promise<KeyPair>((resolve, reject) => {
+    thread.once('message', (pair: KeyPair) => {
+      resolve(pair);
+      void thread.terminate();
+    });
+    thread.once('error', reject);
+    thread.once('exit', (code) => reject(new Error(`the default-certificate thread ended (exit code ${code}) without a certificate`)));
+  });
 }
 
 /**

@@ -14,23 +14,21 @@ import cluster from 'node:cluster';
 import type { Worker } from 'node:cluster';
 import type { Snapshot } from '@portico/control/snapshot';
 import type { TableBundle } from './bundle.ts';
-import { SnapshotCompiler, verifyBundleInTurns } from './bundle.ts';
+import { SnapshotCompiler } from './bundle.ts';
 import type { BundleCompiler } from '@portico/control/snapshot/bundle-compile';
 import type { ReceivedBundle } from '@portico/control/snapshot/bundle-wire';
 import type { Logger } from './logging.ts';
-import { DataPlane } from './dataplane.ts';
 import type { DataPlaneOptions } from './dataplane.ts';
 import { PorticoError } from './errors.ts';
 import type { MetricFamily } from './metrics.ts';
 import { isPortError } from './listen.ts';
-import { SwapReclaimer } from './reclaim.ts';
 import { mergeWorkers } from './metrics.ts';
 import type { KeyPair } from './tls.ts';
 
 /** Messages from the primary to a worker. */
-type ToWorker = { type: 'bundle'; bundle: TableBundle } | { type: 'metrics'; id: number } | { type: 'shutdown'; timeoutMs: number };
+export type ToWorker = { type: 'bundle'; bundle: TableBundle } | { type: 'metrics'; id: number } | { type: 'shutdown'; timeoutMs: number };
 /** Messages from a worker to the primary. */
-type FromWorker = { type: 'ready'; ports: { http: number; https: number | undefined } } | { type: 'loaded'; version: string } | { type: 'failed'; version: string; error: string; code?: string } | { type: 'start-failed'; error: string } | { type: 'metrics'; id: number; families: MetricFamily[] };
+export type FromWorker = { type: 'ready'; ports: { http: number; https: number | undefined } } | { type: 'loaded'; version: string } | { type: 'failed'; version: string; error: string; code?: string } | { type: 'start-failed'; error: string } | { type: 'metrics'; id: number; families: MetricFamily[] };
 
 /** Fault injection for tests: the `worker`-th worker this pool forked (from 1) fails to load snapshot `version`. Never set in production. */
 export interface WorkerFaults {
@@ -40,12 +38,12 @@ export interface WorkerFaults {
 /** Options a worker is started with (serialisable). */
 export type WorkerOptions = Omit<DataPlaneOptions, 'accessLog' | 'logger' | 'defaultCertificate' | 'reusePort'> & { readonly defaultCertificate: KeyPair; readonly accessLog: boolean; readonly logLevel: string; readonly workerFaults?: WorkerFaults };
 
-const ENV = 'PORTICO_WORKER_OPTIONS';
+export const ENV = 'PORTICO_WORKER_OPTIONS';
 /** Which worker of its pool a worker is (1, 2, ...; replacements count on). */
-const INDEX_ENV = 'PORTICO_WORKER_INDEX';
+export const INDEX_ENV = 'PORTICO_WORKER_INDEX';
 
 /** Table bytes a worker swaps in before it runs a full collection (reclaim.ts): two versions at 30,000 routes (4 MB tables). */
-const RECLAIM_AFTER_BYTES = 8 * 2 ** 20;
+export const RECLAIM_AFTER_BYTES = 8 * 2 ** 20;
 
 /** The primary's handle on its workers; has the `load`/`version` shape the sync client and control loop use. */
 export class WorkerPool {
@@ -71,7 +69,7 @@ export class WorkerPool {
   }
 
   /**
-   * Forks `count` workers running `entry` (a script that calls `runWorker()`), and resolves when all
+   * Forks `count` workers running `entry` (a script that runs `runWorker()`, worker-entry.ts), and resolves when all
    * listen. A worker that dies is replaced and given the current snapshot. `compiler`: the bundle
    * compiler to share (standalone: the control plane's), else the pool's own.
    */
@@ -229,54 +227,4 @@ export class WorkerPool {
       ),
     );
   }
-}
-
-/** The worker side: start a DataPlane from the primary's options and follow its messages. */
-export async function runWorker(makeLogger: (level: string, accessLog: boolean) => { logger: Logger; accessLog: Logger | undefined }): Promise<void> {
-  const options = JSON.parse(process.env[ENV] ?? '{}') as WorkerOptions;
-  const { logger, accessLog } = makeLogger(options.logLevel, options.accessLog);
-  const send = (message: FromWorker) => process.send?.(message);
-  let dataPlane: DataPlane;
-  try {
-    // The traffic ports open once the first snapshot is loaded: never a 503 for want of a table.
-    dataPlane = await DataPlane.start({ ...options, reusePort: true, deferListen: true, logger, accessLog });
-  } catch (error) {
-    send({ type: 'start-failed', error: (error as Error).message });
-    process.exit(1);
-  }
-  // The primary handles SIGTERM for the whole group and tells each worker when to shut down.
-  process.on('SIGTERM', () => undefined);
-  process.on('SIGINT', () => undefined);
-  let loads = Promise.resolve();
-  const reclaimer = new SwapReclaimer(RECLAIM_AFTER_BYTES);
-  process.on('message', (message: ToWorker) => {
-    if (message.type === 'bundle') {
-      const { bundle } = message;
-      // Bundles are taken in the order sent; each is verified a slice per event-loop turn (no copy), then swapped in without compiling.
-      loads = loads.then(async () => {
-        try {
-          const fault = options.workerFaults?.failLoad;
-          if (fault !== undefined && String(fault.worker) === process.env[INDEX_ENV] && fault.version === bundle.version) throw new Error(`injected failure of worker ${fault.worker}`);
-          await verifyBundleInTurns(bundle);
-          dataPlane.loadBundle(bundle, true);
-        } catch (error) {
-          send({ type: 'failed', version: bundle.version, error: (error as Error).message });
-          return;
-        }
-        void dataPlane.listen().then(
-          () => {
-            send({ type: 'loaded', version: bundle.version });
-            reclaimer.afterSwap(bundle.table.byteLength);
-          },
-          // The primary treats this as fatal and shuts every worker down.
-          (error: Error) => send({ type: 'failed', version: bundle.version, error: error.message, code: (error as PorticoError).code }),
-        );
-      });
-    } else if (message.type === 'metrics') {
-      send({ type: 'metrics', id: message.id, families: [...dataPlane.metrics.families(), ...reclaimer.families()] });
-    } else if (message.type === 'shutdown') {
-      void dataPlane.close(message.timeoutMs).then(() => process.exit(0));
-    }
-  });
-  send({ type: 'ready', ports: dataPlane.ports });
 }

@@ -1,5 +1,5 @@
-import { execFile } from 'node:child_process';
-import { mkdtemp, readFile } from 'node:fs/promises';
+import { execFile, spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -138,9 +138,58 @@ describe('the portico entry point', () => {
     const urls = (await readFile(log, 'utf8')).split('\n').map((line) => line.split(' ')[1] ?? '');
     const loaded = [...new Set(urls.filter((url) => url.startsWith('file://')))].map((url) => url.slice(`file://${root}`.length));
     const control = loaded.filter((path) => path.startsWith('control/')).sort();
-    expect(control).toEqual(['control/src/auth/transport.ts', 'control/src/cli/args.ts', 'control/src/cli/main.ts', 'control/src/cli/signals.ts', 'control/src/errors.ts', 'control/src/snapshot/address.ts', 'control/src/snapshot/bundle-compile.ts', 'control/src/snapshot/bundle-wire.ts', 'control/src/snapshot/bundle.ts', 'control/src/snapshot/delta.ts', 'control/src/snapshot/hash.ts', 'control/src/snapshot/order.ts', 'control/src/snapshot/policies/access.ts', 'control/src/snapshot/policies/affinity.ts', 'control/src/snapshot/policies/app-root.ts', 'control/src/snapshot/policies/auth-cache.ts', 'control/src/snapshot/policies/auth-tls.ts', 'control/src/snapshot/policies/auth-url.ts', 'control/src/snapshot/policies/basic-auth.ts', 'control/src/snapshot/policies/canary.ts', 'control/src/snapshot/policies/cidr.ts', 'control/src/snapshot/policies/client-certificate.ts', 'control/src/snapshot/policies/cookie.ts', 'control/src/snapshot/policies/cors.ts', 'control/src/snapshot/policies/crl.ts', 'control/src/snapshot/policies/crypt.ts', 'control/src/snapshot/policies/custom-headers.ts', 'control/src/snapshot/policies/default-backend.ts', 'control/src/snapshot/policies/digest-auth.ts', 'control/src/snapshot/policies/external-auth.ts', 'control/src/snapshot/policies/gateway-backend-error.ts', 'control/src/snapshot/policies/gateway-backend-filters.ts', 'control/src/snapshot/policies/gateway-headers.ts', 'control/src/snapshot/policies/gateway-mirror.ts', 'control/src/snapshot/policies/gateway-redirect.ts', 'control/src/snapshot/policies/gateway-timeouts.ts', 'control/src/snapshot/policies/header-configmap.ts', 'control/src/snapshot/policies/htdigest.ts', 'control/src/snapshot/policies/htpasswd.ts', 'control/src/snapshot/policies/limits.ts', 'control/src/snapshot/policies/mirror-target.ts', 'control/src/snapshot/policies/module.ts', 'control/src/snapshot/policies/next-upstream.ts', 'control/src/snapshot/policies/proxy-redirect.ts', 'control/src/snapshot/policies/proxy.ts', 'control/src/snapshot/policies/rate-limit.ts', 'control/src/snapshot/policies/redirect.ts', 'control/src/snapshot/policies/registry.ts', 'control/src/snapshot/policies/rewrite.ts', 'control/src/snapshot/policies/schema.ts', 'control/src/snapshot/policies/ssl-passthrough.ts', 'control/src/snapshot/policies/trailing-slash.ts', 'control/src/snapshot/policies/upstream-hash.ts', 'control/src/snapshot/policies/upstream-vhost.ts', 'control/src/snapshot/policies/www-redirect.ts', 'control/src/snapshot/regex.ts', 'control/src/snapshot/schema.ts', 'control/src/snapshot/scope.ts', 'control/src/snapshot/table.ts']);
+    expect(control).toEqual(['control/src/auth/transport.ts', 'control/src/cli/args.ts', 'control/src/cli/main.ts', 'control/src/cli/signals.ts', 'control/src/errors.ts', 'control/src/snapshot/bundle-compile.ts', 'control/src/snapshot/bundle-wire.ts', 'control/src/snapshot/bundle.ts', 'control/src/snapshot/delta.ts', 'control/src/snapshot/hash.ts', 'control/src/snapshot/order.ts', 'control/src/snapshot/policies/access.ts', 'control/src/snapshot/policies/affinity.ts', 'control/src/snapshot/policies/app-root.ts', 'control/src/snapshot/policies/auth-cache.ts', 'control/src/snapshot/policies/auth-tls.ts', 'control/src/snapshot/policies/auth-url.ts', 'control/src/snapshot/policies/basic-auth.ts', 'control/src/snapshot/policies/canary.ts', 'control/src/snapshot/policies/cidr.ts', 'control/src/snapshot/policies/client-certificate.ts', 'control/src/snapshot/policies/cookie.ts', 'control/src/snapshot/policies/cors.ts', 'control/src/snapshot/policies/crl.ts', 'control/src/snapshot/policies/crypt.ts', 'control/src/snapshot/policies/custom-headers.ts', 'control/src/snapshot/policies/default-backend.ts', 'control/src/snapshot/policies/digest-auth.ts', 'control/src/snapshot/policies/external-auth.ts', 'control/src/snapshot/policies/gateway-backend-error.ts', 'control/src/snapshot/policies/gateway-backend-filters.ts', 'control/src/snapshot/policies/gateway-headers.ts', 'control/src/snapshot/policies/gateway-mirror.ts', 'control/src/snapshot/policies/gateway-redirect.ts', 'control/src/snapshot/policies/gateway-timeouts.ts', 'control/src/snapshot/policies/header-configmap.ts', 'control/src/snapshot/policies/htdigest.ts', 'control/src/snapshot/policies/htpasswd.ts', 'control/src/snapshot/policies/limits.ts', 'control/src/snapshot/policies/mirror-target.ts', 'control/src/snapshot/policies/module.ts', 'control/src/snapshot/policies/next-upstream.ts', 'control/src/snapshot/policies/proxy-redirect.ts', 'control/src/snapshot/policies/proxy.ts', 'control/src/snapshot/policies/rate-limit.ts', 'control/src/snapshot/policies/redirect.ts', 'control/src/snapshot/policies/rewrite.ts', 'control/src/snapshot/policies/schema.ts', 'control/src/snapshot/policies/ssl-passthrough.ts', 'control/src/snapshot/policies/trailing-slash.ts', 'control/src/snapshot/policies/upstream-hash.ts', 'control/src/snapshot/policies/upstream-vhost.ts', 'control/src/snapshot/policies/www-redirect.ts', 'control/src/snapshot/regex.ts', 'control/src/snapshot/schema.ts', 'control/src/snapshot/scope.ts', 'control/src/snapshot/table.ts']);
     for (const heavy of ['@kubernetes/client-node', 'hono', 'yaml', 'node:sqlite', 'undici']) expect(loaded.filter((path) => path.includes(`node_modules/${heavy}/`))).toEqual([]);
   });
+
+  it("`portico dataplane`'s primary, running with workers, loads the sync client, compiler, admin and metrics and nothing else: no proxy, no pino, no X.509 library", async () => {
+    // The primary runs on every edge node beside its workers; this list is what it holds (docs/dataplane.md, "What the primary loads").
+    // A module added here costs every node: keep it off the primary (a worker's code goes in worker-entry.ts's graph, a rare path behind an import()).
+    const dir = await mkdtemp(join(tmpdir(), 'portico-primary-'));
+    const log = join(dir, 'modules');
+    try {
+      const child = spawn(process.execPath, ['--import', preload, bin, 'dataplane', '--control', 'http://127.0.0.1:1', '--workers', '2', '--address', '127.0.0.1', '--http-port', '0', '--https-port', '0', '--admin-address', '127.0.0.1', '--admin-port', '0', '--data-dir', join(dir, 'data')], { env: { ...process.env, PORTICO_LOADED_MODULES: log }, stdio: ['ignore', 'pipe', 'pipe'] });
+      let output = '';
+      const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`the data plane did not start: ${output}`)), 50_000);
+        const take = (chunk: Buffer) => {
+          output += chunk.toString();
+          if (output.includes('data plane started')) {
+            clearTimeout(timer);
+            resolve();
+          }
+        };
+        child.stdout.on('data', take);
+        child.stderr.on('data', take);
+        void exited.then(() => reject(new Error(`the data plane exited: ${output}`)));
+      });
+      // Every module is written down as it is resolved: what it loaded by now is the list, however it stops.
+      child.kill('SIGTERM');
+      await exited;
+      const lines = (await readFile(log, 'utf8')).trim().split('\n').map((line) => line.split(' '));
+      expect(new Set(lines.map(([pid]) => pid)).size, 'the primary and its two workers').toBe(3);
+      const urls = lines.filter(([pid]) => Number(pid) === child.pid).map(([, url]) => url!);
+      const files = [...new Set(urls.filter((url) => url.startsWith(`file://${root}`)).map((url) => url.slice(`file://${root}`.length)))];
+      const packages = [...new Set(files.filter((path) => path.startsWith('node_modules/')).map((path) => path.split('/').slice(1, path.startsWith('node_modules/@') ? 3 : 2).join('/')))].sort();
+      // zod: parseSnapshot; selfsigned: only its path is resolved here, it loads on the default certificate's short-lived thread.
+      expect(packages).toEqual(['selfsigned', 'zod']);
+      expect(files.filter((path) => path.startsWith('dataplane/')).sort()).toEqual(PRIMARY_DATAPLANE_MODULES);
+      expect(files.filter((path) => path.startsWith('assembly/')).sort()).toEqual(PRIMARY_ASSEMBLY_MODULES);
+      expect(files.filter((path) => path.startsWith('control/') && !path.startsWith('control/src/snapshot/policies/')).sort()).toEqual(PRIMARY_CONTROL_MODULES);
+    } finally {
+      // Its workers, should one outlive the primary.
+      const pids = new Set((await readFile(log, 'utf8').catch(() => '')).split('\n').map((line) => Number(line.split(' ')[0])).filter((pid) => pid > 0));
+      for (const pid of pids) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // Gone already.
+        }
+      }
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 70_000);
 
   it('the image never contains standalone state: .dockerignore excludes every .portico directory', async () => {
     const patterns = (await readFile(join(root, '.dockerignore'), 'utf8')).split('\n').map((line) => line.trim()).filter((line) => line !== '' && !line.startsWith('#'));
@@ -151,3 +200,10 @@ describe('the portico entry point', () => {
     for (const path of ['dataplane/src/cli/main.ts', 'package.json', 'assembly/build/matcher.wasm']) expect({ path, excluded: excluded(path) }).toEqual({ path, excluded: false });
   });
 });
+
+/** The primary's own data-plane modules: sync, serving with workers, admin, metrics, logging, the bundle compiler. */
+const PRIMARY_DATAPLANE_MODULES = ['dataplane/src/admin.ts', 'dataplane/src/admission.ts', 'dataplane/src/bundle.ts', 'dataplane/src/cli/dataplane.ts', 'dataplane/src/cli/lock.ts', 'dataplane/src/cli/main.ts', 'dataplane/src/cli/options.ts', 'dataplane/src/errors.ts', 'dataplane/src/http/chars.ts', 'dataplane/src/http/forward.ts', 'dataplane/src/http/request-fields.ts', 'dataplane/src/listen.ts', 'dataplane/src/logging.ts', 'dataplane/src/metrics.ts', 'dataplane/src/mirror.ts', 'dataplane/src/passthrough.ts', 'dataplane/src/serve.ts', 'dataplane/src/sizing.ts', 'dataplane/src/sync.ts', 'dataplane/src/tls.ts', 'dataplane/src/upstream/connect.ts', 'dataplane/src/upstream/tls.ts', 'dataplane/src/worker-bundle.ts', 'dataplane/src/workers.ts'];
+/** The primary's matcher-table modules (it compiles each version once for its workers). */
+const PRIMARY_ASSEMBLY_MODULES = ['assembly/src/host/chunk-wire.ts', 'assembly/src/host/chunk.ts', 'assembly/src/host/conditions.ts', 'assembly/src/host/draft.ts', 'assembly/src/host/encode.ts', 'assembly/src/host/errors.ts', 'assembly/src/host/layout.ts', 'assembly/src/host/normalize.ts', 'assembly/src/host/patch.ts', 'assembly/src/host/table.ts', 'assembly/src/host/validate.ts'];
+/** The primary's control-plane modules: the CLI's arguments and signals, the control transport and the snapshot contract (policy modules aside). */
+const PRIMARY_CONTROL_MODULES = ['control/src/auth/transport.ts', 'control/src/cli/args.ts', 'control/src/cli/main.ts', 'control/src/cli/signals.ts', 'control/src/errors.ts', 'control/src/snapshot/bundle-compile.ts', 'control/src/snapshot/bundle-wire.ts', 'control/src/snapshot/bundle.ts', 'control/src/snapshot/delta.ts', 'control/src/snapshot/hash.ts', 'control/src/snapshot/order.ts', 'control/src/snapshot/regex.ts', 'control/src/snapshot/schema.ts', 'control/src/snapshot/scope.ts', 'control/src/snapshot/table.ts'];

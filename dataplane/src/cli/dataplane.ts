@@ -6,8 +6,8 @@ import { hostname } from 'node:os';
 import type { Command } from '@portico/control/cli/args';
 import { usageError } from '@portico/control/cli/args';
 import { checkTokenTransport, controlFetch } from '@portico/control/auth/transport';
-import { pino } from 'pino';
 import { isPortError } from '../listen.ts';
+import { JsonLineLogger } from '../logging.ts';
 import { startServing } from '../serve.ts';
 import type { Serving } from '../serve.ts';
 import { SnapshotSync } from '../sync.ts';
@@ -65,7 +65,8 @@ ${SERVING_HELP}
     }
     const serving = servingOptions(this, values);
     const dataDir = String(values['data-dir']);
-    const logger = pino({ level: serving.logLevel, base: { component: 'dataplane' } });
+    // The data plane's own JSON-lines logger (pino's line format) rather than pino: the primary runs on every edge node.
+    const logger = new JsonLineLogger(serving.logLevel, { component: 'dataplane' });
     const tokenFile = (values['token-file'] as string | undefined) ?? (existsSync(SERVICE_ACCOUNT_TOKEN) ? SERVICE_ACCOUNT_TOKEN : undefined);
     const release = lockDataDir(dataDir, this.name);
     let traffic: Serving | undefined;
