@@ -5,8 +5,8 @@
 import { createServer } from 'node:http';
 import type { Server } from 'node:http';
 import { listenError } from './listen.ts';
-import type { MetricFamily } from './metrics.ts';
-import { PROMETHEUS_CONTENT_TYPE, renderPrometheus } from './metrics.ts';
+import type { MetricFamily } from './metric-families.ts';
+import { PROMETHEUS_CONTENT_TYPE, renderPrometheus } from './metric-families.ts';
 
 /** What the admin routes read. */
 export interface AdminSource {

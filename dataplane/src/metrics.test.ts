@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { MetricFamily } from './metrics.ts';
-import { mergeWorkers, renderPrometheus } from './metrics.ts';
+import type { MetricFamily } from './metric-families.ts';
+import { mergeWorkers, renderPrometheus } from './metric-families.ts';
 
 const family = (merge: MetricFamily['merge'], value: number, labels: Record<string, string> = {}): MetricFamily[] => [{ name: 'portico_x', help: 'X.', type: merge === 'sum' ? 'counter' : 'gauge', merge, samples: [{ suffix: '', labels, value }] }];
 

@@ -10,7 +10,7 @@
  */
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import type { MetricFamily } from './metrics.ts';
+import type { MetricFamily } from './metric-families.ts';
 
 /**
  * V8's full collection, or null when it cannot be had. `--expose-gc` set at run time reaches

@@ -20,9 +20,9 @@ import type { ReceivedBundle } from '@portico/control/snapshot/bundle-wire';
 import type { Logger } from './logging.ts';
 import type { DataPlaneOptions } from './dataplane.ts';
 import { PorticoError } from './errors.ts';
-import type { MetricFamily } from './metrics.ts';
+import type { MetricFamily } from './metric-families.ts';
 import { isPortError } from './listen.ts';
-import { mergeWorkers } from './metrics.ts';
+import { mergeWorkers } from './metric-families.ts';
 import type { KeyPair } from './tls.ts';
 
 /** Messages from the primary to a worker. */
