@@ -135,6 +135,13 @@ describe('a data-plane worker loads only what it runs', () => {
         const [pid, loaded] = line.split(' ');
         if (Number(pid) !== primary) byPid.set(Number(pid), [...(byPid.get(Number(pid)) ?? []), loaded!]);
       }
+      // Besides the two workers: the short-lived process that made the default certificate (tls.ts), which loads selfsigned and no Portico module.
+      for (const [pid, loaded] of byPid) {
+        if (loaded.some((url) => url.endsWith('/dataplane/build/worker.js'))) continue;
+        expect(loaded.some((url) => url.includes('/node_modules/selfsigned/')), `process ${pid} made the certificate`).toBe(true);
+        expect(loaded.filter((url) => url.startsWith('file://') && !url.includes('/node_modules/')), `process ${pid}`).toEqual([]);
+        byPid.delete(pid);
+      }
       expect(byPid.size).toBe(2);
       for (const [pid, loaded] of byPid) {
         expect(loaded.some((url) => url.endsWith('/dataplane/build/worker.js')), `worker ${pid} runs the bundle`).toBe(true);
