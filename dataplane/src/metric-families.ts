@@ -30,8 +30,14 @@ export interface MetricFamily {
   readonly samples: readonly MetricSample[];
 }
 
+/** An unambiguous key of `labels` (names and values in order, each value prefixed by its length): one string per sample, no JSON. */
 function labelKey(labels: Readonly<Record<string, string>>): string {
-  return JSON.stringify(Object.entries(labels));
+  let key = '';
+  for (const name in labels) {
+    const value = labels[name]!;
+    key += `${name}=${value.length}:${value},`;
+  }
+  return key;
 }
 
 /**
@@ -56,7 +62,11 @@ export function mergeWorkers(workers: readonly { readonly worker: string; readon
   return [...merged.values()].map(({ family, samples }) => ({ ...family, samples: [...samples.values()] }));
 }
 
+const NEEDS_ESCAPE = /[\\\n"]/;
+
 function escapeLabel(value: string): string {
+  // Most values (endpoints, routes, versions) have nothing to escape: one test instead of three replaces.
+  if (!NEEDS_ESCAPE.test(value)) return value;
   return value.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
 }
 
@@ -73,8 +83,10 @@ export function renderPrometheus(families: readonly MetricFamily[]): string {
   for (const family of families) {
     lines.push(`# HELP ${family.name} ${family.help.replace(/\\/g, '\\\\').replace(/\n/g, '\\n')}`, `# TYPE ${family.name} ${family.type}`);
     for (const sample of family.samples) {
-      const labels = Object.entries(sample.labels);
-      const rendered = labels.length === 0 ? '' : `{${labels.map(([name, value]) => `${name}="${escapeLabel(value)}"`).join(',')}}`;
+      // One string per sample, built in place (no entries array, no map, no join per sample).
+      let rendered = '';
+      for (const name in sample.labels) rendered += `${rendered === '' ? '{' : ','}${name}="${escapeLabel(sample.labels[name]!)}"`;
+      if (rendered !== '') rendered += '}';
       lines.push(`${family.name}${sample.suffix}${rendered} ${formatValue(sample.value)}`);
     }
   }
