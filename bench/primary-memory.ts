@@ -30,7 +30,8 @@ if (ingresses > 0) {
 const token = randomBytes(24).toString('base64url');
 const children: ChildProcess[] = [];
 const startProcess = (args: string[], env: Record<string, string>): ChildProcess => {
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, ...env }, detached: true });
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env }, detached: true });
+  child.stdout!.resume();
   children.push(child);
   return child;
 };
@@ -60,10 +61,15 @@ try {
   // The DaemonSet's args (deploy/base/dataplane.yaml), loopback ports and a plain-http control URL.
   const hook = values.modules === undefined ? [] : ['--import', preload];
   const primary = startProcess([...hook, PORTICO, 'dataplane', `--control=http://127.0.0.1:${apiPort}`, `--http-port=${http}`, `--https-port=${https}`, '--address=127.0.0.1', '--admin-address=127.0.0.1', `--admin-port=${admin}`, `--data-dir=${join(tmp, 'dp')}`], { PORTICO_API_TOKEN: token, NODE_NAME: 'edge-1', ...(values.modules === undefined ? {} : { PORTICO_LOADED_MODULES: values.modules }) });
+  let collection = '';
+  primary.stdout!.on('data', (chunk: Buffer) => {
+    const match = /"pauseMs":(\d+)/.exec(chunk.toString());
+    if (match) collection = `, full collection after the snapshot ${match[1]} ms`;
+  });
   await ready(`http://127.0.0.1:${admin}/readyz`, Date.now() + 300_000);
   await sleep(Number(values['idle-s']) * 1000);
   const fmt = (m: Record<string, number>) => `RSS ${m.rss!.toFixed(1)} MiB, PSS ${m.pss!.toFixed(1)} MiB, private ${m.private!.toFixed(1)} MiB`;
-  console.log(`ingresses ${ingresses}, load ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  console.log(`ingresses ${ingresses}, load ${loadavg().map((l) => l.toFixed(2)).join(' ')}${collection}`);
   console.log(`  primary: ${fmt(smaps(primary.pid!))}`);
   for (const pid of childPids(primary.pid!)) console.log(`  worker ${pid}: ${fmt(smaps(pid))}`);
 } finally {
