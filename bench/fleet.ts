@@ -122,6 +122,12 @@ interface RunResult {
   edit_to_node_ack_ms: Summary;
   control_cpu_ms_per_change: number;
   worker_cpu_ms_per_change: number;
+  /**
+   * CPU of Portico's processes (control and workers) after a change was ACKed everywhere, until the
+   * next change starts, per change (ms): the admin `/metrics` scrape for the swap stall, the control
+   * API scrape, and whatever the change left running (GC, mostly); not in the CPU per change.
+   */
+  after_change_cpu_ms_per_change: number;
   bytes_per_node_per_change: number;
   gzip_share: number;
   sync_errors: number;
@@ -261,6 +267,7 @@ async function runOnce(ingresses: number, deadline: number): Promise<RunResult> 
     edit_to_node_ack_ms: summarize([]),
     control_cpu_ms_per_change: Number.NaN,
     worker_cpu_ms_per_change: Number.NaN,
+    after_change_cpu_ms_per_change: Number.NaN,
     bytes_per_node_per_change: Number.NaN,
     gzip_share: Number.NaN,
     sync_errors: 0,
@@ -328,7 +335,7 @@ async function runOnce(ingresses: number, deadline: number): Promise<RunResult> 
     const allAcked: number[] = [];
     const loopBlocks: number[] = [];
     const nodeAcks: number[] = [];
-    const cpu = { control: 0, worker: 0 };
+    const cpu = { control: 0, worker: 0, after: 0 };
     const bytesBefore = fleet.counters.bodyBytes;
     const syncsBefore = fleet.counters.syncs;
     const gzippedBefore = fleet.counters.gzipped;
@@ -382,8 +389,11 @@ async function runOnce(ingresses: number, deadline: number): Promise<RunResult> 
         break;
       }
       allAcked.push(Math.max(...acks.times.values()) - t0);
-      cpu.control += cpuTicks(child.pid!) - controlTicks;
-      cpu.worker += sum(workers) - workerTicks;
+      const controlNow = cpuTicks(child.pid!);
+      const workersNow = sum(workers);
+      cpu.control += controlNow - controlTicks;
+      cpu.worker += workersNow - workerTicks;
+      const afterTicks = controlNow + workersNow;
       // Read after the CPU figures: a /metrics scrape is not part of the change.
       const stall = await swapStall().catch(() => undefined);
       if (stall !== undefined && !Number.isNaN(stall.last)) stalls.push(stall.last);
@@ -393,6 +403,7 @@ async function runOnce(ingresses: number, deadline: number): Promise<RunResult> 
       if (!values.json && (change + 1) % 5 === 0) log(`  ${change + 1}/${CHANGES} changes served everywhere`);
       // A short pause, so each change starts from a settled system.
       await sleep(200);
+      cpu.after += cpuTicks(child.pid!) + sum(workers) - afterTicks;
     }
     const changesEnd = performance.now();
     const done = Math.max(1, result.changes_done);
@@ -404,6 +415,7 @@ async function runOnce(ingresses: number, deadline: number): Promise<RunResult> 
     result.edit_to_node_ack_ms = summarize(nodeAcks);
     result.control_cpu_ms_per_change = ticksToMs(cpu.control) / done;
     result.worker_cpu_ms_per_change = workers.length === 0 ? Number.NaN : ticksToMs(cpu.worker) / done;
+    result.after_change_cpu_ms_per_change = ticksToMs(cpu.after) / done;
     result.bytes_per_node_per_change = (fleet.counters.bodyBytes - bytesBefore) / NODES / done;
     result.gzip_share = (fleet.counters.gzipped - gzippedBefore) / Math.max(1, fleet.counters.syncs - syncsBefore);
     result.control_rss_peak_during_changes_bytes = hwmReset ? await peakRssBytes(child.pid!) : Number.NaN;
@@ -447,6 +459,7 @@ function printRun(r: RunResult): void {
   log(`  edit → each node's ACK:                  ${line(r.edit_to_node_ack_ms)}`);
   const inProcess = Number.isNaN(r.worker_cpu_ms_per_change);
   log(`  CPU per change: control process ${num(r.control_cpu_ms_per_change)} ms${inProcess ? ' (the data plane runs inside it: no worker process at --workers 1)' : `, data-plane workers ${num(r.worker_cpu_ms_per_change)} ms`}`);
+  log(`  CPU after each change, until the next (the /metrics scrapes and what the change left running, e.g. GC; not in the CPU per change): ${num(r.after_change_cpu_ms_per_change)} ms of Portico's processes`);
   log(`  bytes sent per node per change: ${kib(r.bytes_per_node_per_change)} (sync bodies as sent; ${Math.round(r.gzip_share * 100)}% gzip); sync errors: ${r.sync_errors}`);
   log(`  control RSS: idle ${MiB(r.control_rss_idle_bytes)}, peak during changes ${Number.isNaN(r.control_rss_peak_during_changes_bytes) ? 'n/a' : MiB(r.control_rss_peak_during_changes_bytes)}, peak through start-up and first sync ${MiB(r.control_rss_peak_startup_bytes)}`);
   if (!inProcess) log(`  data-plane workers' RSS (sum): idle ${MiB(r.worker_rss_idle_bytes)}, peak ${MiB(r.worker_rss_peak_bytes)}`);
