@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { TEST_TOKEN, listen, serviceWithEndpoints } from '@portico/control/api/test-support';
@@ -20,11 +21,14 @@ describe('SnapshotSync', () => {
     const disconnected: number[] = [];
     const sync = new SnapshotSync({ controlUrls: [bed.server.url], node: 'edge-1', router, dataDir: bed.dataDir, token: TEST_TOKEN, pollSeconds: 2, backoffInitialMs: 20, backoffMaxMs: 200, ...overrides });
     sync.on('applied', (event) => applied.push(event));
+    // 'settled' comes once the last-good file is in place and the ACK sent (the primary collects garbage then).
+    const settled: { version: string; how: AppliedHow; persisted: string | undefined; acked: boolean }[] = [];
+    sync.on('settled', (event) => settled.push({ ...event, persisted: JSON.parse(readFileSync(join(bed.dataDir, LAST_GOOD_FILE), 'utf8')).version as string | undefined, acked: bed.control.nodes.list()[0]?.lastReport?.version === event.version }));
     sync.on('rejected', (event) => rejected.push(event));
     sync.on('disconnected', (event) => disconnected.push(event.delayMs));
     const started = await sync.start();
     cleanup.push(() => sync.stop());
-    return { sync, router, applied, rejected, disconnected, started };
+    return { sync, router, applied, settled, rejected, disconnected, started };
   }
 
   async function proxyFor(router: Router): Promise<RunningProxy> {
@@ -34,10 +38,12 @@ describe('SnapshotSync', () => {
   }
 
   it('applies the current snapshot, ACKs it, and persists it as the last good one (0600, atomic)', async () => {
-    const { router, applied } = await startSync();
+    const { router, applied, settled } = await startSync();
     const current = bed.control.history.current()!.snapshot.version;
     await until(() => router.version === current, 5000, 'first snapshot');
     expect(applied).toEqual([{ version: current, how: 'full' }]);
+    await until(() => settled.length > 0 || undefined, 5000, 'settled');
+    expect(settled).toEqual([{ version: current, how: 'full', persisted: current, acked: true }]);
     await until(() => bed.control.nodes.list()[0]?.lastReport?.ok === true || undefined, 5000, 'ACK');
     expect(bed.control.nodes.list()[0]).toMatchObject({ name: 'edge-1', appliedVersion: current, lastReport: { version: current, ok: true, error: null } });
     // The file is written before the ACK is sent.

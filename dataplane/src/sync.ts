@@ -71,6 +71,8 @@ export type AppliedHow = 'full' | 'delta' | 'endpoints' | 'restored';
 export interface SnapshotSyncEvents {
   /** A version is now served. */
   applied: [{ version: string; how: AppliedHow }];
+  /** An applied version is persisted and ACKed (restored: loaded from disk): the work of applying it is over. */
+  settled: [{ version: string; how: AppliedHow }];
   /** A version was refused (and NACKed); the previous one keeps serving. */
   rejected: [{ version: string; error: string }];
   /** A control request failed; the next try is after `delayMs`. */
@@ -146,6 +148,7 @@ export class SnapshotSync extends EventEmitter<SnapshotSyncEvents> {
       this.stats.restored++;
       this.emit('applied', { version: snapshot.version, how: 'restored' });
       this.options.logger?.info({ version: snapshot.version }, 'serving the last good snapshot from disk');
+      this.emit('settled', { version: snapshot.version, how: 'restored' });
       return true;
     } catch (error) {
       this.options.logger?.warn({ err: error }, 'ignoring an unusable last good snapshot on disk');
@@ -239,6 +242,7 @@ export class SnapshotSync extends EventEmitter<SnapshotSyncEvents> {
     this.options.logger?.info({ version: snapshot.version, how }, 'snapshot applied');
     await this.persist(snapshot).catch((error: unknown) => this.options.logger?.error({ err: error }, 'cannot persist the last good snapshot'));
     await this.report(base, { version: snapshot.version, ok: true });
+    this.emit('settled', { version: snapshot.version, how });
   }
 
   private async reject(base: string, version: string, error: Error): Promise<void> {

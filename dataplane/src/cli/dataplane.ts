@@ -104,8 +104,9 @@ ${SERVING_HELP}
       // the parse's and compile's intermediates behind, which V8 keeps committed while the primary idles (~120 MiB at
       // 10k Ingresses). One full collection gives them back; only with workers, since then this process serves no traffic.
       const collect = traffic.workers > 1 ? fullCollection() : null;
-      sync.on('applied', ({ version, how }) => {
-        logger.info({ version, how }, 'snapshot applied');
+      sync.on('applied', ({ version, how }) => logger.info({ version, how }, 'snapshot applied'));
+      // After the last-good file is written and the ACK sent: their texts are garbage too.
+      sync.on('settled', ({ version, how }) => {
         if (collect === null || (how !== 'full' && how !== 'restored')) return;
         setImmediate(() => {
           const started = performance.now();
