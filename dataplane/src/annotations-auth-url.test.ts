@@ -273,7 +273,7 @@ describe('auth-url family (ingress-nginx e2e: auth.go)', () => {
     expect(proxy.backendRequests).toBe(before);
     expect(seen.length).toBe(seenBefore);
     const message = proxy.conditions.find((condition) => condition.source.name === 'bad-host')?.message ?? '';
-    expect(message).toContain('invalid url host');
+    expect(message).toContain('invalid host');
   });
 
   it('explain says what the route does', () => {

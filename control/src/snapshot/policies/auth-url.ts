@@ -56,6 +56,39 @@ export function unknownVariable(text: string): string | undefined {
   return undefined;
 }
 
+/** A URL's authority read as `host[:port]` (by parseHostPort). */
+export interface HostPort {
+  /** Lowercased; an IPv6 address without its brackets. */
+  readonly host: string;
+  /** The port written, else the scheme's default. */
+  readonly port: number;
+  readonly portWritten: boolean;
+  /** The host as written, lowercased (an IPv6 address in its brackets). */
+  readonly written: string;
+}
+
+/**
+ * Reads a URL's authority (credentials already refused) as `host[:port]`: a DNS name, an IPv4
+ * address or an IPv6 address in brackets, and a port 1-65535. Returns why it is unusable otherwise.
+ */
+export function parseHostPort(authority: string, scheme: 'http' | 'https'): HostPort | string {
+  const hostPort = /^(\[[0-9a-fA-F:.]+\]|[^:[\]]+)(?::(\d{1,5}))?$/.exec(authority);
+  if (hostPort === null) return authority === '' ? 'has no host' : `has an invalid host ${JSON.stringify(authority)}`;
+  const written = hostPort[1]!.toLowerCase();
+  const port = hostPort[2] === undefined ? (scheme === 'https' ? 443 : 80) : Number(hostPort[2]);
+  if (port < 1 || port > 65535) return `has an invalid port ${hostPort[2]}`;
+  if (written.startsWith('[')) {
+    try {
+      new URL(`http://${written}/`);
+    } catch {
+      return 'has an invalid IPv6 host';
+    }
+    return { host: written.slice(1, -1), port, portWritten: hostPort[2] !== undefined, written };
+  }
+  if (!IPV4.test(written) && !DNS_NAME.test(written)) return `has an invalid host ${JSON.stringify(hostPort[1])}`;
+  return { host: written, port, portWritten: hostPort[2] !== undefined, written };
+}
+
 /** Parses an auth-url; returns the target or why it is unusable. */
 export function parseAuthUrl(value: string): AuthTarget | string {
   if (!URL_TEXT.test(value)) return 'must be an absolute http(s) URL of at most 2048 visible ASCII characters (no spaces or control characters)';
@@ -65,21 +98,9 @@ export function parseAuthUrl(value: string): AuthTarget | string {
   const authority = match[2]!;
   if (authority.includes('@')) return 'must not carry credentials in the URL';
   if (authority.includes('$')) return 'has a variable in its host; Portico needs a literal host (name the auth Service, e.g. http://oauth2-proxy.auth.svc.cluster.local/oauth2/auth)';
-  const hostPort = /^(\[[0-9a-fA-F:.]+\]|[^:]+)(?::(\d{1,5}))?$/.exec(authority);
-  if (hostPort === null) return 'has an invalid host';
-  let host = hostPort[1]!.toLowerCase();
-  const port = hostPort[2] === undefined ? (scheme === 'https' ? 443 : 80) : Number(hostPort[2]);
-  if (port < 1 || port > 65535) return `has an invalid port ${hostPort[2]}`;
-  if (host.startsWith('[')) {
-    host = host.slice(1, -1);
-    try {
-      new URL(`http://[${host}]/`);
-    } catch {
-      return 'has an invalid IPv6 host';
-    }
-  } else if (!IPV4.test(host) && !DNS_NAME.test(host)) {
-    return 'has an invalid url host';
-  }
+  const hostPort = parseHostPort(authority, scheme);
+  if (typeof hostPort === 'string') return hostPort;
+  const { host, port } = hostPort;
   const path = match[3] === '' ? '/' : match[3]!;
   if (!path.startsWith('/') && !path.startsWith('?')) return 'has an invalid path';
   const problem = unknownVariable(path);
@@ -90,7 +111,7 @@ export function parseAuthUrl(value: string): AuthTarget | string {
     scheme,
     host,
     port,
-    hostHeader: hostPort[2] === undefined ? authority.toLowerCase() : `${hostPort[1]!.toLowerCase()}:${port}`,
+    hostHeader: hostPort.portWritten ? `${hostPort.written}:${port}` : authority.toLowerCase(),
     path: path.startsWith('?') ? `/${path}` : path,
     service: service === null ? undefined : { name: service[1]!, namespace: service[2]!, port },
   };

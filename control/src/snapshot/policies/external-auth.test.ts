@@ -20,7 +20,7 @@ describe('parseAuthUrl', () => {
   });
 
   it.each([
-    ['https://invalid..auth.url', 'invalid url host'],
+    ['https://invalid..auth.url', 'invalid host'],
     ['ftp://auth/x', 'absolute http or https URL'],
     ['http://user:pw@auth/x', 'credentials'],
     ['http://$host/oauth2/auth', 'variable in its host'],

@@ -28,7 +28,7 @@
  * (dataplane/src/mirror.ts).
  */
 import type { AuthService } from './auth-url.ts';
-import { DNS_NAME, IPV4, SERVICE_HOST, unknownVariable } from './auth-url.ts';
+import { SERVICE_HOST, parseHostPort, unknownVariable } from './auth-url.ts';
 import { fillVariables } from './external-auth.ts';
 import type { AnnotationReader, PolicyModule, PolicyOutcome, RequestFacts, RouteFacts } from './module.ts';
 
@@ -79,21 +79,9 @@ export function parseMirrorTarget(value: string): Omit<MirrorTargetData, 'hostHe
   const authority = match[2]!;
   const rest = match[3]!;
   if (authority.includes('@')) return 'must not carry credentials in the URL';
-  const hostPort = /^(\[[0-9a-fA-F:.]+\]|[^:[\]]+)(?::(\d{1,5}))?$/.exec(authority);
-  if (hostPort === null) return authority === '' ? 'has no host' : `has an invalid host ${JSON.stringify(authority)}`;
-  let host = hostPort[1]!.toLowerCase();
-  const port = hostPort[2] === undefined ? (scheme === 'https' ? 443 : 80) : Number(hostPort[2]);
-  if (port < 1 || port > 65535) return `has an invalid port ${hostPort[2]}`;
-  if (host.startsWith('[')) {
-    host = host.slice(1, -1);
-    try {
-      new URL(`http://[${host}]/`);
-    } catch {
-      return 'has an invalid IPv6 host';
-    }
-  } else if (!IPV4.test(host) && !DNS_NAME.test(host)) {
-    return `has an invalid host ${JSON.stringify(hostPort[1])}`;
-  }
+  const hostPort = parseHostPort(authority, scheme);
+  if (typeof hostPort === 'string') return hostPort;
+  const { host, port } = hostPort;
   if (rest.includes('#')) return 'must not have a fragment';
   if (rest === '') return 'has no path: ingress-nginx would send every copy to its internal location /_mirror-<uid>; write $request_uri after the host to mirror the request URI (https://mirror.example$request_uri), or a path';
   const variables = rest.includes('$');
