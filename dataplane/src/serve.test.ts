@@ -28,6 +28,33 @@ describe('startServing with worker processes', () => {
     }
   }, 30_000);
 
+  it('--reclaim-after-mb: a worker collects once the tables it swapped in reach the threshold; 0 never', async () => {
+    // 8,000 hosts make a table of about 1.1 MB: over a 1 MiB threshold in one swap.
+    const large = snapshotOf(Array.from({ length: 8000 }, (_, index) => ({ host: `h${index}.test`, routes: [{ path: '/', endpoints: [9] }] })));
+    const reclaimsOf = async (serving: { ports: { admin: number } }) =>
+      (await getText(serving.ports.admin, '/metrics')).body
+        .split('\n')
+        .filter((line) => line.startsWith('portico_worker_reclaims_total{'))
+        .map((line) => Number(line.slice(line.lastIndexOf(' ') + 1)));
+    for (const [reclaimAfterMb, expected] of [[1, [1, 1]], [0, [0, 0]]] as const) {
+      const serving = await startServing({ workers: 2, reclaimAfterMb, address: '127.0.0.1', httpPort: 0, httpsPort: 0, adminAddress: '127.0.0.1', adminPort: 0, accessLog: false, logLevel: 'silent' });
+      try {
+        await serving.load(large);
+        // The collection runs on a turn after the swap: wait for it (bounded), then for nothing more.
+        const deadline = Date.now() + 10_000;
+        let reclaims = await reclaimsOf(serving);
+        while (reclaims.some((count, index) => count !== expected[index]) && Date.now() < deadline) {
+          await new Promise((resolve) => setTimeout(resolve, 50));
+          reclaims = await reclaimsOf(serving);
+        }
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        expect({ reclaimAfterMb, reclaims: await reclaimsOf(serving) }).toEqual({ reclaimAfterMb, reclaims: [...expected] });
+      } finally {
+        await serving.close(2000);
+      }
+    }
+  }, 60_000);
+
   it('all or none: when one worker refuses a snapshot the others took, they roll back to the last good one', async () => {
     const good = snapshotOf([{ host: 'a.test', routes: [{ path: '/', endpoints: [9] }] }]);
     const bad = snapshotOf([{ host: 'b.test', routes: [{ path: '/', endpoints: [9] }] }]);

@@ -27,6 +27,8 @@ export interface ServingOptions extends Omit<DataPlaneOptions, 'accessLog' | 'lo
   readonly workerFaults?: WorkerFaults;
   /** Worker processes; 1 serves in this process. Default: one per CPU of the cgroup CPU limit, else per core (`defaultWorkers`). */
   readonly workers?: number;
+  /** With worker processes: MiB of tables a worker swaps in before a full collection (reclaim.ts); 0 = never. Default RECLAIM_AFTER_MB. */
+  readonly reclaimAfterMb?: number;
   readonly defaultCertificate?: KeyPair;
   readonly adminAddress: string;
   readonly adminPort: number;

@@ -9,7 +9,7 @@ import type { PorticoError } from './errors.ts';
 import type { Logger } from './logging.ts';
 import { makeLoggers } from './logging.ts';
 import { SwapReclaimer } from './reclaim.ts';
-import { ENV, INDEX_ENV, RECLAIM_AFTER_BYTES } from './workers.ts';
+import { ENV, INDEX_ENV, RECLAIM_AFTER_MB } from './workers.ts';
 import type { FromWorker, ToWorker, WorkerOptions } from './workers.ts';
 
 /** The worker side: start a DataPlane from the primary's options and follow its messages. */
@@ -29,7 +29,9 @@ async function runWorker(makeLogger: (level: string, accessLog: boolean) => { lo
   process.on('SIGTERM', () => undefined);
   process.on('SIGINT', () => undefined);
   let loads = Promise.resolve();
-  const reclaimer = new SwapReclaimer(RECLAIM_AFTER_BYTES);
+  const reclaimAfterMb = options.reclaimAfterMb ?? RECLAIM_AFTER_MB;
+  // 0 (--reclaim-after-mb 0): never collect; the reclaimer still reports its (zero) metrics.
+  const reclaimer = reclaimAfterMb === 0 ? new SwapReclaimer(1, null) : new SwapReclaimer(reclaimAfterMb * 2 ** 20);
   process.on('message', (message: ToWorker) => {
     if (message.type === 'bundle') {
       const { bundle } = message;

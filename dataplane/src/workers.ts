@@ -36,14 +36,14 @@ export interface WorkerFaults {
 }
 
 /** Options a worker is started with (serialisable). */
-export type WorkerOptions = Omit<DataPlaneOptions, 'accessLog' | 'logger' | 'defaultCertificate' | 'reusePort'> & { readonly defaultCertificate: KeyPair; readonly accessLog: boolean; readonly logLevel: string; readonly workerFaults?: WorkerFaults };
+export type WorkerOptions = Omit<DataPlaneOptions, 'accessLog' | 'logger' | 'defaultCertificate' | 'reusePort'> & { readonly defaultCertificate: KeyPair; readonly accessLog: boolean; readonly logLevel: string; readonly workerFaults?: WorkerFaults; readonly reclaimAfterMb?: number };
 
 export const ENV = 'PORTICO_WORKER_OPTIONS';
 /** Which worker of its pool a worker is (1, 2, ...; replacements count on). */
 export const INDEX_ENV = 'PORTICO_WORKER_INDEX';
 
-/** Table bytes a worker swaps in before it runs a full collection (reclaim.ts): two versions at 30,000 routes (4 MB tables). */
-export const RECLAIM_AFTER_BYTES = 8 * 2 ** 20;
+/** MiB of tables a worker swaps in before it runs a full collection (reclaim.ts), unless `--reclaim-after-mb` says otherwise: two versions at 30,000 routes (4 MB tables). */
+export const RECLAIM_AFTER_MB = 8;
 
 /** The primary's handle on its workers; has the `load`/`version` shape the sync client and control loop use. */
 export class WorkerPool {

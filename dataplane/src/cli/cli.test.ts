@@ -66,6 +66,7 @@ describe('the portico entry point', () => {
       [['--health-eject-on', 'slow'], '--health-eject-on must be connect or any'],
       [['--health-panic-threshold', '101'], '--health-panic-threshold must be an integer from 0 to 100'],
       [['--max-connections', '0'], '--max-connections must be an integer from 1 to 1000000'],
+      [['--reclaim-after-mb', '65537'], '--reclaim-after-mb must be an integer from 0 to 65536'],
       [['--header-timeout-ms', 'soon'], '--header-timeout-ms must be an integer'],
       // A flag about a port that is not opened was accepted and ignored.
       [['--https-port', 'off', '--no-http2'], '--no-http2 applies to the HTTPS port, which --https-port off does not open'],

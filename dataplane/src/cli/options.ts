@@ -20,6 +20,7 @@ export const SERVING_OPTIONS = {
   'admin-address': { type: 'string', default: '127.0.0.1' },
   'admin-port': { type: 'string', default: '9901' },
   workers: { type: 'string' },
+  'reclaim-after-mb': { type: 'string' },
   'default-certificate': { type: 'string' },
   'default-key': { type: 'string' },
   'trusted-proxy': { type: 'string', multiple: true },
@@ -64,6 +65,9 @@ export const SERVING_HELP = `
   --admin-port N                 Admin port (default 9901). Never a traffic port.
   --workers N                    Worker processes sharing the ports (default: one per CPU of the
                                    container's cgroup CPU limit, else one per core).
+  --reclaim-after-mb N           With 2+ workers: a worker runs one full garbage collection once the
+                                   tables it swapped in add up to N MiB, giving replaced tables back
+                                   (its pause holds that worker's traffic); 0 = never (default 8).
   --default-certificate FILE     PEM certificate for unknown SNI names and hosts without a usable Secret
   --default-key FILE               (default: a generated self-signed "Portico Default Certificate").
   --trusted-proxy CIDR           Peer whose X-Forwarded-For is kept and appended to; repeatable.
@@ -201,6 +205,7 @@ export function servingOptions(command: Command, values: Record<string, unknown>
     adminAddress,
     adminPort,
     ...(values.workers === undefined ? {} : { workers: integer(command, values, 'workers', 1, 256)! }),
+    ...(values['reclaim-after-mb'] === undefined ? {} : { reclaimAfterMb: integer(command, values, 'reclaim-after-mb', 0, 65536)! }),
     ...(certificate === undefined ? {} : { defaultCertificate: { certificatePem: read(certificate), privateKeyPem: read(key!) } }),
     proxy: {
       trustedProxies: (values['trusted-proxy'] as string[] | undefined) ?? [],
