@@ -11,14 +11,26 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { benchArgs, integerArg } from './args.ts';
 import { fleetFile, fleetFileName, fleetShape } from '../test/support/fleet.ts';
 import { childPids } from '../test/support/metrics.ts';
 import { freePort, PORTICO } from '../test/support/processes.ts';
 
-const { values } = parseArgs({ options: { ingresses: { type: 'string', default: '0' }, 'idle-s': { type: 'string', default: '10' }, modules: { type: 'string' } } });
-const ingresses = Number(values.ingresses);
+const NAME = 'node bench/primary-memory.ts';
+const USAGE = `Usage: ${NAME} [--ingresses N] [--idle-s S] [--modules FILE]
+
+The portico dataplane primary's memory (RSS, PSS, private) with the DaemonSet's args against a
+portico standalone on loopback. Loopback only.
+
+Options:
+  --ingresses N   Ingresses (bench:fleet's manifests; default 0, an empty config).
+  --idle-s S      Seconds the data plane idles before it is measured (default 10).
+  --modules FILE  Also write every module the primary resolved to FILE.
+  -h, --help      Show this help.`;
+const values = benchArgs(NAME, USAGE, { ingresses: { type: 'string', default: '0' }, 'idle-s': { type: 'string', default: '10' }, modules: { type: 'string' } });
+const ingresses = integerArg(NAME, 'ingresses', values.ingresses, 0, 200_000);
+const idleSeconds = integerArg(NAME, 'idle-s', values['idle-s'], 0, 3600);
 const preload = new URL('../test/support/loaded-modules.ts', import.meta.url).pathname;
 const tmp = mkdtempSync(join(tmpdir(), 'portico-primary-'));
 const manifests = join(tmp, 'manifests');
@@ -67,7 +79,7 @@ try {
     if (match) collection = `, full collection after the snapshot ${match[1]} ms`;
   });
   await ready(`http://127.0.0.1:${admin}/readyz`, Date.now() + 300_000);
-  await sleep(Number(values['idle-s']) * 1000);
+  await sleep(idleSeconds * 1000);
   const fmt = (m: Record<string, number>) => `RSS ${m.rss!.toFixed(1)} MiB, PSS ${m.pss!.toFixed(1)} MiB, private ${m.private!.toFixed(1)} MiB`;
   console.log(`ingresses ${ingresses}, load ${loadavg().map((l) => l.toFixed(2)).join(' ')}${collection}`);
   console.log(`  primary: ${fmt(smaps(primary.pid!))}`);

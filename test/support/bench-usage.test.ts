@@ -18,6 +18,7 @@ const SCRIPTS: readonly { script: string; name: string; options: readonly string
   { script: 'grpc.ts', name: 'bench:grpc', options: ['--rounds', '--duration', '--concurrency', '--channels', '--json'] },
   { script: 'fleet.ts', name: 'bench:fleet', options: ['--ingresses', '--sizes', '--nodes', '--changes', '--workers', '--kind', '--timeout', '--change-timeout', '--cpu-prof', '--json'] },
   { script: 'fleet-stages.ts', name: 'node bench/fleet-stages.ts', options: ['--sizes', '--changes', '--json'] },
+  { script: 'primary-memory.ts', name: 'node bench/primary-memory.ts', options: ['--ingresses', '--idle-s', '--modules'] },
 ];
 
 describe('benchmark command lines', () => {
@@ -49,6 +50,7 @@ describe('benchmark command lines', () => {
     { script: 'fleet.ts', args: ['--nodes', '99999'], says: 'bench:fleet: --nodes must be an integer from 1 to 1000, got "99999"' },
     { script: 'fleet.ts', args: ['--sizes', '10,x'], says: 'bench:fleet: --sizes: "x" is not an Ingress count' },
     { script: 'fleet.ts', args: ['--kind', 'hosts'], says: 'bench:fleet: --kind must be path or endpoints, not "hosts"' },
+    { script: 'primary-memory.ts', args: ['--ingresses', 'abc'], says: 'node bench/primary-memory.ts: --ingresses must be an integer from 0 to 200000, got "abc"' },
     { script: 'fleet-stages.ts', args: ['--changes', 'many'], says: 'node bench/fleet-stages.ts: --changes must be an integer from 1 to 1000, got "many"' },
     { script: 'fleet-stages.ts', args: ['--sizes', ''], says: 'node bench/fleet-stages.ts: --sizes' },
   ])('$script $args is refused: $says', ({ script, args, says }) => {
