@@ -6,6 +6,7 @@
  *   npm run bench:fleet -- --workers 2   (the data plane in its own processes, measured apart)
  *   npm run bench:fleet -- --cpu-prof DIR   (V8 CPU profiles of the Portico process into DIR)
  *   npm run bench:fleet -- --node-options=--max-semi-space-size=8   (Node options of the Portico process only)
+ *   npm run bench:fleet -- --node-args=--trace-gc --portico-log FILE --json   (GC pauses beside each change's timeline)
  *
  * Writes a synthetic manifest directory (N Ingresses with 3 paths each, a Service with a
  * 3-endpoint EndpointSlice per 5 Ingresses, 20 files of `List`s) into a temporary directory,
@@ -27,7 +28,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, openSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { Agent } from 'node:http';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -36,6 +37,8 @@ import { fleetFile, fleetFileName, fleetFileOf, fleetShape, parseSizes, summariz
 import type { Summary } from '../test/support/fleet.ts';
 import { childPids, cpuTicks, peakRssBytes, resetPeakRss, rssBytes, TICKS_PER_SECOND } from '../test/support/metrics.ts';
 import { freePort, PORTICO } from '../test/support/processes.ts';
+import { GcTrace, summarizeGc } from '../test/support/gc-trace.ts';
+import type { GcSummary } from '../test/support/gc-trace.ts';
 import { benchArgs, integerArg, usageFailure } from './args.ts';
 import { httpCall, Probe, SimulatedFleet } from './fleet-sim.ts';
 
@@ -61,6 +64,10 @@ Options:
   --cpu-prof DIR       V8 CPU profiles of the Portico process into DIR.
   --node-options STR   Node options for the Portico process only (NODE_OPTIONS), e.g. the control
                        Deployment's (deploy/base/control.yaml) to measure RSS as it runs there.
+  --node-args STR      Node command-line options for the Portico process, space-separated, for those
+                       NODE_OPTIONS refuses, e.g. --node-args=--trace-gc.
+  --portico-log FILE   Keep Portico's stdout and stderr in FILE (e.g. with --node-args=--trace-gc,
+                       whose "N ms:" are ms since Portico started, like each change's edit_at_ms in --json).
   --json               Print the figures as JSON.
   -h, --help           Show this help.`;
 
@@ -76,6 +83,8 @@ const values = benchArgs(NAME, USAGE, {
   json: { type: 'boolean', default: false },
   'cpu-prof': { type: 'string' },
   'node-options': { type: 'string' },
+  'portico-log': { type: 'string' },
+  'node-args': { type: 'string' },
 });
 
 const NODES = integerArg(NAME, 'nodes', values.nodes, 1, 1000);
@@ -94,6 +103,15 @@ try {
 if (Number(process.versions.node.split('.')[0]) < 24) {
   process.stderr.write(`bench:fleet runs Portico on this node (${process.version}); run it through npm (Node 24 from node_modules/.bin)\n`);
   process.exit(2);
+}
+// Opened before anything starts, so a path that cannot be written is refused at once.
+let logFd: number | undefined;
+if (values['portico-log'] !== undefined) {
+  try {
+    logFd = openSync(values['portico-log'], 'a');
+  } catch (error) {
+    usageFailure(NAME, `--portico-log ${values['portico-log']}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
 }
 const log = (line: string): void => {
   if (!values.json) process.stdout.write(`${line}\n`);
@@ -152,6 +170,24 @@ interface RunResult {
   control_loop_block_first_sync_ms: number;
   traffic_probe_idle_ms: Summary;
   traffic_probe_during_changes_ms: Summary;
+  /** Each change: the edit's time in ms since Portico was spawned (to set beside its --trace-gc lines), then ms from the edit (NaN: not reached). */
+  changes: ChangeTimeline[];
+  /** With --node-args=--trace-gc: the control process's collections from the first edit to the last ACK (main thread); null without. */
+  gc_during_changes: GcSummary | null;
+  /** With --trace-gc: edit -> served of the changes during which a mark-compact ended, and of the others. */
+  edit_to_served_with_mark_compact_ms: Summary;
+  edit_to_served_without_mark_compact_ms: Summary;
+}
+
+/** One change's timeline. */
+interface ChangeTimeline {
+  edit_at_ms: number;
+  listed_ms: number;
+  served_ms: number;
+  all_acked_ms: number;
+  loop_block_ms: number;
+  /** With --trace-gc: the collections that ended between the edit and its last ACK (or served). */
+  gc?: GcSummary;
 }
 
 /** Everything to clean up: the Portico process group and the temporary directory. */
@@ -213,10 +249,17 @@ async function runOnce(ingresses: number, deadline: number): Promise<RunResult> 
   // --cpu-prof DIR: V8 CPU profiles of the Portico process (and its workers) land in DIR on exit.
   const profile = values['cpu-prof'] === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', values['cpu-prof']];
   const nodeOptions = values['node-options'] === undefined ? {} : { NODE_OPTIONS: values['node-options'] };
-  const child = spawn(process.execPath, [...profile, PORTICO, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...nodeOptions, PORTICO_API_TOKEN: token }, detached: true });
+  const nodeArgs = values['node-args']?.split(/\s+/).filter((arg) => arg !== '') ?? [];
+  const child = spawn(process.execPath, [...profile, ...nodeArgs, PORTICO, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...nodeOptions, PORTICO_API_TOKEN: token }, detached: true });
   live.child = child;
   let tail = '';
-  const keep = (chunk: Buffer) => (tail = (tail + chunk.toString()).slice(-4000));
+  const keep = (chunk: Buffer) => {
+    if (logFd !== undefined) writeSync(logFd, chunk);
+    tail = (tail + chunk.toString()).slice(-4000);
+  };
+  // --trace-gc prints on stdout; its "N ms:" count from the isolate's start, a few ms after `started`.
+  const gcTrace = nodeArgs.includes('--trace-gc') ? new GcTrace() : undefined;
+  if (gcTrace !== undefined) child.stdout!.on('data', (chunk: Buffer) => gcTrace.push(chunk.toString()));
   child.stdout!.on('data', keep);
   child.stderr!.on('data', keep);
   const agent = new Agent({ keepAlive: true, maxSockets: 4 });
@@ -285,6 +328,10 @@ async function runOnce(ingresses: number, deadline: number): Promise<RunResult> 
     control_loop_block_first_sync_ms: Number.NaN,
     traffic_probe_idle_ms: summarize([]),
     traffic_probe_during_changes_ms: summarize([]),
+    changes: [],
+    gc_during_changes: null,
+    edit_to_served_with_mark_compact_ms: summarize([]),
+    edit_to_served_without_mark_compact_ms: summarize([]),
   };
   const fleet = new SimulatedFleet(apiPort, token, Array.from({ length: NODES }, (_, i) => `fleet-node-${String(i).padStart(4, '0')}`));
   let apiProbe: Probe | undefined;
@@ -352,6 +399,8 @@ async function runOnce(ingresses: number, deadline: number): Promise<RunResult> 
       const before: string = version;
       const text = fleetFile(shape, fleetFileOf(shape, target), { ingress: target, edit: change, endpoints: ENDPOINT_EDITS });
       const t0 = performance.now();
+      const timeline: ChangeTimeline = { edit_at_ms: t0 - started, listed_ms: Number.NaN, served_ms: Number.NaN, all_acked_ms: Number.NaN, loop_block_ms: Number.NaN };
+      result.changes.push(timeline);
       // Written beside and renamed over, as editors save: the watcher never reads half a file.
       writeFileSync(`${file}.tmp`, text);
       renameSync(`${file}.tmp`, file);
@@ -368,12 +417,12 @@ async function runOnce(ingresses: number, deadline: number): Promise<RunResult> 
         });
         if (seen?.current !== undefined && seen.current !== before && (next === undefined || next === before)) {
           next = seen.current;
-          published.push(ms(t0));
+          published.push((timeline.listed_ms = ms(t0)));
         }
         if (next !== undefined && next !== before && seen?.served === next) servedAt = ms(t0);
         else await sleep(5);
       }
-      if (servedAt !== undefined) served.push(servedAt);
+      if (servedAt !== undefined) served.push((timeline.served_ms = servedAt));
       if (next === undefined || next === before) {
         const why = performance.now() > deadline ? '--timeout reached' : `--change-timeout reached`;
         const exited = child.exitCode === null ? '' : `; portico exited with ${child.exitCode}:\n${tail}`;
@@ -388,7 +437,7 @@ async function runOnce(ingresses: number, deadline: number): Promise<RunResult> 
         result.incomplete = `change ${change + 1}: ${acks.times.size}/${NODES} nodes ACKed within ${Math.round(ms(t0) / 1000)} s, ${why} (last node error: ${fleet.lastError ?? 'none'})`;
         break;
       }
-      allAcked.push(Math.max(...acks.times.values()) - t0);
+      allAcked.push((timeline.all_acked_ms = Math.max(...acks.times.values()) - t0));
       const controlNow = cpuTicks(child.pid!);
       const workersNow = sum(workers);
       cpu.control += controlNow - controlTicks;
@@ -398,7 +447,7 @@ async function runOnce(ingresses: number, deadline: number): Promise<RunResult> 
       const stall = await swapStall().catch(() => undefined);
       if (stall !== undefined && !Number.isNaN(stall.last)) stalls.push(stall.last);
       const block = await loopBlock().catch(() => Number.NaN);
-      if (!Number.isNaN(block)) loopBlocks.push(block);
+      if (!Number.isNaN(block)) loopBlocks.push((timeline.loop_block_ms = block));
       result.changes_done = change + 1;
       if (!values.json && (change + 1) % 5 === 0) log(`  ${change + 1}/${CHANGES} changes served everywhere`);
       // A short pause, so each change starts from a settled system.
@@ -427,6 +476,16 @@ async function runOnce(ingresses: number, deadline: number): Promise<RunResult> 
     result.api_probe_failures = apiProbe.samples.filter((s) => !s.ok).length;
     result.traffic_probe_idle_ms = summarize(trafficProbe.between(0, idleEnd));
     result.traffic_probe_during_changes_ms = summarize(trafficProbe.between(idleEnd, changesEnd));
+    if (gcTrace !== undefined && result.changes.length > 0) {
+      // V8 may print a moment after the collection: wait for the lines of the last change.
+      await sleep(500);
+      const windows = result.changes.map((c) => ({ c, end: c.edit_at_ms + Math.max(...[c.served_ms, c.all_acked_ms, c.listed_ms].filter((x) => !Number.isNaN(x)), 0) }));
+      for (const { c, end } of windows) c.gc = summarizeGc(gcTrace.events, c.edit_at_ms, end);
+      result.gc_during_changes = summarizeGc(gcTrace.events, windows[0]!.c.edit_at_ms, windows.at(-1)!.end);
+      const served = (withMarkCompact: boolean) => result.changes.filter((c) => (c.gc!.markCompacts > 0) === withMarkCompact && !Number.isNaN(c.served_ms)).map((c) => c.served_ms);
+      result.edit_to_served_with_mark_compact_ms = summarize(served(true));
+      result.edit_to_served_without_mark_compact_ms = summarize(served(false));
+    }
   } catch (error) {
     result.incomplete = (error as Error).message;
   } finally {
@@ -467,6 +526,11 @@ function printRun(r: RunResult): void {
   log(`  API responsiveness, GET /v1/nodes every 100 ms during changes: ${line(r.api_probe_ms)}; during the first sync: ${line(r.api_probe_first_sync_ms)}; failed probes: ${r.api_probe_failures}`);
   log(`  control event loop, longest block per change: ${line(r.control_loop_block_ms)}; during the first sync: ${num(r.control_loop_block_first_sync_ms)} ms`);
   log(`  traffic-port 404 every 20 ms (the data plane's stall as a request sees it${inProcess ? ', on the control process\'s event loop' : ''}): idle ${line(r.traffic_probe_idle_ms)}; during changes ${line(r.traffic_probe_during_changes_ms)}`);
+  const gc = r.gc_during_changes;
+  if (gc !== null) {
+    log(`  control GC during the changes (--trace-gc, main thread): ${gc.markCompacts} mark-compacts, pauses ${num(gc.markCompactPauseMs)} ms in all (longest ${num(gc.markCompactPauseMaxMs)} ms) + ${num(gc.incrementalMarkingMs)} ms of incremental marking (longest step ${num(gc.biggestStepMs)} ms); ${gc.scavenges} young-generation collections, ${num(gc.scavengePauseMs)} ms`);
+    log(`  edit → served, changes during which a mark-compact ended: ${line(r.edit_to_served_with_mark_compact_ms)}; the others: ${line(r.edit_to_served_without_mark_compact_ms)}`);
+  }
   const kinds = Object.entries(r.sync_error_kinds).slice(0, 3);
   if (kinds.length > 0) log(`  failed node requests, most frequent first: ${kinds.map(([kind, n]) => `${n}× ${kind}`).join('; ')}`);
   if (r.incomplete !== undefined) log(`  INCOMPLETE: ${r.incomplete}`);
@@ -489,7 +553,7 @@ function growth(a: RunResult, b: RunResult) {
 const git = (args: string[]) => spawnSync('git', args, { cwd: import.meta.dirname, encoding: 'utf8' });
 const head = git(['rev-parse', '--short', 'HEAD']).stdout?.trim() || 'unknown';
 const commit = `${head}${git(['status', '--porcelain', '--untracked-files=no']).stdout?.trim() ? '+' : ''}`;
-log(`bench:fleet on ${commit}, ${new Date().toISOString()}, load average ${loadavg().map((n) => n.toFixed(1)).join(' ')}${values['node-options'] === undefined ? '' : `, Portico with NODE_OPTIONS=${values['node-options']}`}`);
+log(`bench:fleet on ${commit}, ${new Date().toISOString()}, load average ${loadavg().map((n) => n.toFixed(1)).join(' ')}${values['node-options'] === undefined ? '' : `, Portico with NODE_OPTIONS=${values['node-options']}`}${values['node-args'] === undefined ? '' : `, node ${values['node-args']}`}`);
 const results: RunResult[] = [];
 const runDeadlines = performance.now();
 for (const [index, size] of SIZES.entries()) {
@@ -505,5 +569,5 @@ if (growths.length > 0 && !values.json) {
     log(`  ×${g.ingresses} Ingresses (${g.to}): edit→listed ×${g.edit_to_published_p50}, edit→all ACKed ×${g.edit_to_all_acked_p50}, control CPU ×${g.control_cpu_per_change}, bytes/node ×${g.bytes_per_node_per_change}, idle RSS ×${g.control_rss_idle}`);
   }
 }
-if (values.json) console.log(JSON.stringify({ date: new Date().toISOString(), commit, load_average: loadavg(), node_options: values['node-options'] ?? null, runs: results, growth: growths, total_s: Math.round(ms(runDeadlines) / 1000) }));
+if (values.json) console.log(JSON.stringify({ date: new Date().toISOString(), commit, load_average: loadavg(), node_options: values['node-options'] ?? null, node_args: values['node-args'] ?? null, runs: results, growth: growths, total_s: Math.round(ms(runDeadlines) / 1000) }));
 process.exit(results.every((r) => r.incomplete === undefined) ? 0 : 1);
