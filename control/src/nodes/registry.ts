@@ -49,6 +49,9 @@ interface NodeRecord {
   lastSeen: number;
   polls: number;
   address: string | null;
+  /** The status last shown for the node, reused while the record and its staleness are as they were then (`viewSeen`: its lastSeen). */
+  view?: NodeStatus;
+  viewSeen?: number;
 }
 
 /** Options of the registry. */
@@ -75,6 +78,8 @@ export class NodeRegistry {
   private readonly staleAfterMs: number;
   private readonly maxNodes: number;
   private readonly now: () => number;
+  /** The nodes sorted by name, until one is added or dropped. */
+  private sorted: (readonly [string, NodeRecord])[] | undefined;
   /** Names of nodes recorded here since the last `takeChanged()`. */
   private changed = new Set<string>();
 
@@ -90,6 +95,7 @@ export class NodeRegistry {
       if (this.nodes.size >= this.maxNodes) this.evict();
       node = { appliedVersion: null, lastReport: null, lastSeen: this.now(), polls: 0, address: null };
       this.nodes.set(name, node);
+      this.sorted = undefined;
     }
     node.lastSeen = this.now();
     if (address !== undefined) node.address = address;
@@ -115,6 +121,7 @@ export class NodeRegistry {
     if (node === undefined) {
       if (this.nodes.size >= this.maxNodes) this.evict();
       this.nodes.set(name, { appliedVersion: shared.appliedVersion, lastReport: shared.lastReport, lastSeen: shared.lastSeen, polls: 0, address: shared.address });
+      this.sorted = undefined;
       return;
     }
     node.appliedVersion = shared.appliedVersion;
@@ -126,7 +133,7 @@ export class NodeRegistry {
   private evict(): void {
     let oldest: [string, number] | undefined;
     for (const [name, node] of this.nodes) if (node.polls === 0 && (oldest === undefined || node.lastSeen < oldest[1])) oldest = [name, node.lastSeen];
-    if (oldest !== undefined) this.nodes.delete(oldest[0]);
+    if (oldest !== undefined && this.nodes.delete(oldest[0])) this.sorted = undefined;
   }
 
   /**
@@ -151,12 +158,16 @@ export class NodeRegistry {
     const node = this.record(name, address);
     node.lastReport = { version: report.version, ok: report.ok, error: report.ok ? null : (report.error ?? 'no error given'), at: new Date(this.now()).toISOString() };
     if (report.ok) node.appliedVersion = report.version;
-    return this.status(name, node);
+    return this.status(name, node, this.now());
   }
 
   /** Every node, sorted by name. */
   list(): NodeStatus[] {
-    return [...this.nodes.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([name, node]) => this.status(name, node));
+    // GET /v1/nodes is polled while nodes sync (every few ms by bench:fleet): a node whose record
+    // did not change since the last listing is shown by the same object, not a new one (and its time text).
+    this.sorted ??= [...this.nodes.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    const now = this.now();
+    return this.sorted.map(([name, node]) => this.status(name, node, now));
   }
 
   /** Open long-polls right now (the `connected nodes` metric). */
@@ -171,8 +182,10 @@ export class NodeRegistry {
     let updated = 0;
     let total = 0;
     let failed = 0;
-    for (const [name, node] of this.nodes) {
-      if (this.status(name, node).stale) continue;
+    // Asked at every GET /v1/nodes and metrics scrape: no status object (and its time text) per node.
+    const now = this.now();
+    for (const node of this.nodes.values()) {
+      if (this.stale(node, now)) continue;
       total++;
       if (version !== undefined && node.appliedVersion === version) updated++;
       else if (version !== undefined && node.lastReport?.version === version && !node.lastReport.ok) failed++;
@@ -180,15 +193,16 @@ export class NodeRegistry {
     return { version: version ?? null, updated, total, failed, complete: version !== undefined && total > 0 && updated === total };
   }
 
-  private status(name: string, node: NodeRecord): NodeStatus {
-    return {
-      name,
-      appliedVersion: node.appliedVersion,
-      lastReport: node.lastReport,
-      lastSeen: new Date(node.lastSeen).toISOString(),
-      connected: node.polls > 0,
-      stale: node.polls === 0 && this.now() - node.lastSeen > this.staleAfterMs,
-      address: node.address,
-    };
+  private status(name: string, node: NodeRecord, now: number): NodeStatus {
+    const stale = this.stale(node, now);
+    const view = node.view;
+    if (view !== undefined && node.viewSeen === node.lastSeen && view.appliedVersion === node.appliedVersion && view.lastReport === node.lastReport && view.connected === node.polls > 0 && view.stale === stale && view.address === node.address) return view;
+    node.viewSeen = node.lastSeen;
+    return (node.view = { name, appliedVersion: node.appliedVersion, lastReport: node.lastReport, lastSeen: new Date(node.lastSeen).toISOString(), connected: node.polls > 0, stale, address: node.address });
+  }
+
+  /** Not polling and not seen for longer than the stale interval at `now`. */
+  private stale(node: NodeRecord, now: number): boolean {
+    return node.polls === 0 && now - node.lastSeen > this.staleAfterMs;
   }
 }
