@@ -1,6 +1,9 @@
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import type { StatusFigures } from './metrics.ts';
 import { createControlMetrics } from './metrics.ts';
+import { testControl } from './test-support.ts';
 
 describe('control metrics: status writer and Events', () => {
   it('follow the totals across scrapes without counting anything twice', async () => {
@@ -26,5 +29,28 @@ describe('control metrics: status writer and Events', () => {
     const text = await createControlMetrics().registry.metrics();
     expect(text).toContain('portico_status_pending 0');
     expect(text).toContain('portico_events_remembered 0');
+  });
+});
+
+describe('control metrics: garbage-collection pauses through GET /metrics', () => {
+  const majors = (text: string) => Number(/^portico_control_nodejs_gc_duration_seconds_count\{kind="major"\} (\d+)$/m.exec(text)?.[1] ?? 0);
+
+  it('counts every collection, also those of one long task (prom-client counted the first only), in one metric', async () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const control = await testControl();
+    try {
+      const before = majors(await (await control.app.request('/metrics')).text());
+      // Five full collections in one task: Node reports them to the observer together.
+      for (let i = 0; i < 5; i++) gc();
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      const text = await (await control.app.request('/metrics')).text();
+      expect(majors(text) - before).toBeGreaterThanOrEqual(5);
+      expect(text.match(/^# HELP portico_control_nodejs_gc_duration_seconds /gm)).toHaveLength(1);
+      // Buckets fine enough to tell the pauses that slow a change (tens of ms) apart.
+      for (const le of ['0.005', '0.025', '0.05', '0.25']) expect(text).toContain(`portico_control_nodejs_gc_duration_seconds_bucket{le="${le}",kind="major"}`);
+    } finally {
+      control.close();
+    }
   });
 });

@@ -3,6 +3,7 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { PublishedSnapshot } from '../publish/history.ts';
+import { registerGcMetric } from './gc-metrics.ts';
 import type { SnapshotHost } from '../snapshot/schema.ts';
 
 /** The metrics one control process exports. */
@@ -44,6 +45,7 @@ export interface StatusFigures {
 export function createControlMetrics(): ControlMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'portico_control_' });
+  registerGcMetric(registry, 'portico_control_');
   const builds = new Counter({ name: 'portico_snapshot_builds_total', help: 'Snapshots published.', registers: [registry] });
   const duration = new Histogram({ name: 'portico_snapshot_build_duration_seconds', help: 'Time to build and compile a snapshot.', buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], registers: [registry] });
   const conditions = new Gauge({ name: 'portico_conditions', help: 'Conditions in the current snapshot, by reason.', labelNames: ['reason'], registers: [registry] });
