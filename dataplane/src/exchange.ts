@@ -11,7 +11,7 @@ import type { Downstream } from './seam.ts';
 import { headerRecord } from './seam.ts';
 import { parseGrpcTimeout } from './grpc.ts';
 import type { RequestHead } from './http/request-head.ts';
-import { BAD_RESPONSE, CONNECT_FAILED, CONNECT_TIMEOUT, DEADLINE, FAILURE_NAMES, READ_TIMEOUT, RESET, RETRY_STATUS, decideFailure, isIdempotent, nextUpstreamAllows, overdue } from './failure.ts';
+import { BAD_RESPONSE, CONNECT_FAILED, CONNECT_TIMEOUT, DEADLINE, ENDPOINT_REMOVED, FAILURE_NAMES, READ_TIMEOUT, RESET, RETRY_STATUS, decideFailure, isIdempotent, nextUpstreamAllows, overdue } from './failure.ts';
 import type { NextUpstreamFacts } from './failure.ts';
 import { CHUNKED_INVALID } from './http/chunked.ts';
 import { forwardHead, requestIdOf, scratchRetained } from './http/forward.ts';
@@ -32,7 +32,7 @@ import { applyBackendPolicy } from '@portico/control/snapshot/policies';
 import type { AuthCall, AuthWaiter } from './external-auth.ts';
 import type { ProxyDecision } from './router.ts';
 import { FAILURE_PENALTY_MS } from './router.ts';
-import { POOL_FULL } from './upstream/pool.ts';
+import { POOL_FULL, endpointRemoved } from './upstream/pool.ts';
 import type { Upstream, UpstreamOwner } from './upstream/pool.ts';
 
 /** Request body bytes kept for sending again to an HTTP/2 endpoint that refuses a stream unprocessed. */
@@ -450,6 +450,8 @@ export class Exchange implements UpstreamOwner, AuthWaiter {
   onUpstreamClose(upstream: Upstream): void {
     if (upstream !== this.upstream) return;
     const decision = this.decision as ProxyDecision;
+    // Still connecting when a new snapshot removed the endpoint (the pool closed it): go elsewhere now, not after the connect timeout.
+    if (!upstream.connected && endpointRemoved(upstream.error)) return this.#fail(ENDPOINT_REMOVED);
     // A TLS handshake or verification failure says why (wrong CA, name, depth) at warn level.
     if (!upstream.connected && decision.tls !== undefined && upstream.error !== undefined) {
       const error = upstream.error as Error & { code?: string };
@@ -490,6 +492,8 @@ export class Exchange implements UpstreamOwner, AuthWaiter {
       replayable: this.#replayable && (this.#idempotent || unprocessed) && !this.#gotBytes,
       reused: this.#reused || unprocessed,
       staleRetried: this.#staleRetried,
+      // Asked only when a replay on a fresh connection is in question (a map lookup, on failures only).
+      endpointRemoved: kind === RESET && this.#reused && router.removedSince(decision),
       attempts: this.#attempts,
       nextUpstream: this.#nextUpstream === undefined ? undefined : this.#nextFacts(this.#nextUpstream),
     });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { FailureFacts, NextUpstreamFacts } from './failure.ts';
 import { NEXT_UPSTREAM } from '@portico/control/snapshot/policies/next-upstream';
-import { BAD_RESPONSE, CLIENT_TIMEOUT, CONNECT_FAILED, CONNECT_TIMEOUT, DEADLINE, READ_TIMEOUT, RESET, SEND_TIMEOUT, decideFailure, isIdempotent, overdue } from './failure.ts';
+import { BAD_RESPONSE, CLIENT_TIMEOUT, CONNECT_FAILED, CONNECT_TIMEOUT, DEADLINE, ENDPOINT_REMOVED, READ_TIMEOUT, RESET, SEND_TIMEOUT, decideFailure, isIdempotent, overdue } from './failure.ts';
 
 const fresh: FailureFacts = { started: false, replayable: true, reused: false, staleRetried: false, attempts: 0 };
 
@@ -30,6 +30,12 @@ describe('decideFailure', () => {
     ['client too slow after the response started: cut, no health cost', CLIENT_TIMEOUT, { started: true }, 'cut', 0, false],
     ['the client\'s grpc-timeout passed: 504, never retried, no health cost', DEADLINE, { replayable: true }, 'answer', 504, false],
     ['the client\'s grpc-timeout passed mid-response: cut, no health cost', DEADLINE, { started: true }, 'cut', 0, false],
+    ['connecting when a new snapshot removed the endpoint: another endpoint, no health cost (it is gone, not failing)', ENDPOINT_REMOVED, {}, 'other-endpoint', 502, false],
+    ['endpoint removed on the third try: 502, no health cost', ENDPOINT_REMOVED, { attempts: 2 }, 'answer', 502, false],
+    ['endpoint removed, not replayable (POST): 502 at once, no health cost', ENDPOINT_REMOVED, { replayable: false }, 'answer', 502, false],
+    ['reset on a reused connection to an endpoint removed since: another endpoint, never a new connection to it, no health cost', RESET, { reused: true, endpointRemoved: true }, 'other-endpoint', 502, false],
+    ['the same on the third try: 502, no health cost', RESET, { reused: true, endpointRemoved: true, attempts: 2 }, 'answer', 502, false],
+    ['reset on a fresh connection to an endpoint removed since: as any reset', RESET, { reused: true, staleRetried: true, endpointRemoved: true }, 'other-endpoint', 502, true],
   ];
   it.each(cases)('%s', (_name, kind, facts, action, status, counts) => {
     expect(decideFailure(kind, { ...fresh, ...facts })).toEqual({ action, status, countsAgainstEndpoint: counts });
@@ -51,6 +57,8 @@ describe('decideFailure', () => {
     ['non_idempotent listed: a POST goes on', RESET, next(E | NEXT_UPSTREAM.non_idempotent, { idempotent: false }), 'other-endpoint', 502],
     ['a body already streamed cannot be sent again', RESET, next(E, { bodyStreamed: true }), 'answer', 502],
     ['started: cut, whatever the policy', RESET, { ...next(E), started: true }, 'cut', 0],
+    ['error listed: a connect to a removed endpoint goes on, a POST too (never sent)', ENDPOINT_REMOVED, next(E, { idempotent: false, sent: false }), 'other-endpoint', 502],
+    ['off: a connect to a removed endpoint answers 502', ENDPOINT_REMOVED, next(0), 'answer', 502],
   ];
   it.each(policyCases)('proxy-next-upstream: %s', (_name, kind, facts, action, status) => {
     expect(decideFailure(kind, { ...fresh, ...facts })).toMatchObject({ action, status });

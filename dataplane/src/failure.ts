@@ -7,7 +7,10 @@
  * away several at once, and one that is shutting down refuses or resets), else 502; a connect
  * timeout (a pod whose address is already gone) the same, else 504; other timeouts → 504; a
  * kept-alive connection that turns out closed is replayed once on a fresh connection, at no cost
- * to the endpoint; once the response has started, only cutting the connection is honest.
+ * to the endpoint; a connect abandoned because a new snapshot removed its endpoint, or a closed
+ * kept-alive connection to such an endpoint, goes on like a refused one (never a new connection
+ * to it), at no cost to the endpoint; once the response has started, only cutting the connection
+ * is honest.
  */
 
 import type { NextUpstreamPolicy } from '@portico/control/snapshot/policies/module';
@@ -29,9 +32,14 @@ export const DEADLINE = 7;
 
 /** The endpoint answered a status the route's proxy-next-upstream retries on (http_5xx, …). */
 export const RETRY_STATUS = 8;
+/**
+ * The connection was still connecting when a new snapshot removed its endpoint (a scale-down or
+ * rollout the snapshot caught up with): nothing was sent, and the address may never answer.
+ */
+export const ENDPOINT_REMOVED = 9;
 
 /** Failure kinds by number, for logs. */
-export const FAILURE_NAMES: readonly string[] = ['connect-failed', 'connect-timeout', 'reset', 'read-timeout', 'bad-response', 'send-timeout', 'client-timeout', 'deadline', 'retry-status'];
+export const FAILURE_NAMES: readonly string[] = ['connect-failed', 'connect-timeout', 'reset', 'read-timeout', 'bad-response', 'send-timeout', 'client-timeout', 'deadline', 'retry-status', 'endpoint-removed'];
 
 /** What the exchange knows when it fails. */
 export interface FailureFacts {
@@ -43,6 +51,8 @@ export interface FailureFacts {
   readonly reused: boolean;
   /** A fresh-connection replay was already tried. */
   readonly staleRetried: boolean;
+  /** A snapshot loaded since the request started removed the endpoint: no new connection to it (a replay goes elsewhere). */
+  readonly endpointRemoved?: boolean;
   /** Retries on another endpoint so far. */
   readonly attempts: number;
   /** The route's `proxy-next-upstream*`; undefined: the built-in policy above. */
@@ -88,10 +98,12 @@ const RETRY_504: FailureAction = { action: 'other-endpoint', status: 504, counts
 const ANSWER_502: FailureAction = { action: 'answer', status: 502, countsAgainstEndpoint: true };
 const ANSWER_504: FailureAction = { action: 'answer', status: 504, countsAgainstEndpoint: true };
 const DEADLINE_504: FailureAction = { action: 'answer', status: 504, countsAgainstEndpoint: false };
+const REMOVED_RETRY: FailureAction = { action: 'other-endpoint', status: 502, countsAgainstEndpoint: false };
+const REMOVED_502: FailureAction = { action: 'answer', status: 502, countsAgainstEndpoint: false };
 
 /** The proxy-next-upstream condition a failure kind is, as nginx names them. */
 function conditionOf(kind: number): number {
-  if (kind === CONNECT_FAILED || kind === RESET) return NEXT_UPSTREAM.error;
+  if (kind === CONNECT_FAILED || kind === RESET || kind === ENDPOINT_REMOVED) return NEXT_UPSTREAM.error;
   if (kind === BAD_RESPONSE) return NEXT_UPSTREAM.invalid_header;
   if (kind === CONNECT_TIMEOUT || kind === READ_TIMEOUT || kind === SEND_TIMEOUT) return NEXT_UPSTREAM.timeout;
   return 0;
@@ -116,7 +128,14 @@ export function decideFailure(kind: number, facts: FailureFacts): FailureAction 
   if (facts.started) return kind === CLIENT_TIMEOUT || kind === DEADLINE ? CUT_CLIENT : CUT;
   if (kind === CLIENT_TIMEOUT) return CLIENT_TOO_SLOW;
   if (kind === DEADLINE) return DEADLINE_504;
-  if (kind === RESET && facts.reused && facts.replayable && !facts.staleRetried) return FRESH;
+  const staleConnection = kind === RESET && facts.reused && facts.replayable && !facts.staleRetried;
+  if (staleConnection && facts.endpointRemoved !== true) return FRESH;
+  // The endpoint is gone from the snapshot, not failing: as a refused connect, never charged to it.
+  if (kind === ENDPOINT_REMOVED || staleConnection) {
+    const next = facts.nextUpstream;
+    const retry = next === undefined ? facts.replayable && facts.attempts < RETRIES : nextUpstreamAllows(conditionOf(kind), facts.attempts, next);
+    return retry ? REMOVED_RETRY : REMOVED_502;
+  }
   const timeout = kind === CONNECT_TIMEOUT || kind === READ_TIMEOUT || kind === SEND_TIMEOUT;
   const next = facts.nextUpstream;
   if (next !== undefined) {

@@ -195,4 +195,18 @@ describe('proxy: TLS to endpoints', () => {
     expect(statuses).toEqual([200, 200, 200]);
     expect(silent.connections()).toBeGreaterThan(0);
   });
+
+  it('a GET waiting on the TLS handshake of an endpoint a new snapshot removes goes to one still there at once, without a TLS warning', async () => {
+    const silent = await startRawBackend();
+    cleanups.push(() => silent.close());
+    const backend = await startHttpsBackend(good);
+    const { proxy, warnings } = await proxyWith(tlsSnapshot([silent.port, backend.port], PLAIN_HTTPS), { connectTimeoutMs: 5_000 });
+    const answers = [fetchVia(proxy.port, { host: 'tls.test', path: '/a' }), fetchVia(proxy.port, { host: 'tls.test', path: '/b' })];
+    await expect.poll(() => backend.handshakes >= 1 && proxy.proxy.pool.connectingCount === 1, { timeout: 3000 }).toBe(true);
+    const swappedAt = performance.now();
+    proxy.proxy.router.load(tlsSnapshot(backend.port, PLAIN_HTTPS));
+    expect((await Promise.all(answers)).map((answer) => answer.status)).toEqual([200, 200]);
+    expect(performance.now() - swappedAt).toBeLessThan(1500);
+    expect(warnings.filter((warning) => warning['msg'] === 'TLS to endpoint failed')).toEqual([]);
+  });
 });

@@ -631,20 +631,43 @@ export class Router extends EventEmitter<{ swap: [SwapEvent] }> {
   }
 
   /**
-   * Another endpoint of the decision's route (from the same snapshot), not the decision's and none
-   * of `tried`, or undefined when the route has no other healthy endpoint.
+   * Another endpoint of the decision's route (from the same snapshot), not the decision's, none
+   * of `tried` and, when a newer snapshot was loaded since, none that it removed (a retry is a new
+   * request to the endpoint, and a removed one may be a pod whose address is already gone); or
+   * undefined when the route has no other healthy endpoint.
    */
   retryPick(decision: ProxyDecision, tried: readonly number[] = []): ProxyDecision | undefined {
-    const matcher = decision.snapshot.balancer;
+    const snapshot = decision.snapshot;
+    const matcher = snapshot.balancer;
+    const current = this.#current;
+    const still = current === undefined || current === snapshot ? undefined : current.endpointIds;
     // Hide the endpoints that failed for one pick, so WRR cannot hand them out again.
     const hidden = [decision.endpointId, ...tried].filter((id, i, all) => all.indexOf(id) === i && matcher.isHealthy(id));
     for (const id of hidden) matcher.setHealthy(id, false);
-    const endpointId = decision.backends === undefined ? matcher.pick(decision.routeId) : matcher.pickIn(decision.routeId, decision.backends);
+    const pick = () => (decision.backends === undefined ? matcher.pick(decision.routeId) : matcher.pickIn(decision.routeId, decision.backends));
+    let endpointId = pick();
+    // Removed since: hidden too, and pick again (each round hides one endpoint of the route, so this ends).
+    while (still !== undefined && endpointId >= 0 && endpointId !== snapshot.invalidEndpoint && !still.has((snapshot.endpoints[endpointId] as EndpointRef).key)) {
+      // Only removed or unhealthy ones are left (health panic hands out unhealthy ones): none to retry on.
+      if (!matcher.isHealthy(endpointId) || hidden.includes(endpointId)) {
+        endpointId = -1;
+        break;
+      }
+      hidden.push(endpointId);
+      matcher.setHealthy(endpointId, false);
+      endpointId = pick();
+    }
     for (const id of hidden) matcher.setHealthy(id, true);
-    if (endpointId === decision.endpointId || tried.includes(endpointId)) return undefined;
+    if (endpointId < 0 || endpointId === decision.endpointId || tried.includes(endpointId)) return undefined;
     const retry = proxyTo(decision.snapshot, decision.routeId, decision.route, decision.policy, endpointId, decision.backends, decision.measured);
     if (retry.kind !== 'proxy') return undefined;
     return decision.fallback === undefined ? retry : { ...retry, fallback: decision.fallback };
+  }
+
+  /** Whether a snapshot loaded since `decision` was made no longer has its endpoint (a new connection to it would be a new request to a removed endpoint). */
+  removedSince(decision: ProxyDecision): boolean {
+    const current = this.#current;
+    return current !== undefined && current !== decision.snapshot && !current.endpointIds.has(decision.endpointKey);
   }
 
   /**

@@ -19,7 +19,7 @@ import type { ClientHttp2Session } from 'node:http2';
 import type { EndpointAddressPolicy } from './address-policy.ts';
 import { connectEndpoint } from './connect.ts';
 import { H2Link } from './h2-link.ts';
-import { ADDRESS_REFUSED, POOL_FULL } from './pool.ts';
+import { ADDRESS_REFUSED, ENDPOINT_REMOVED_CODE, POOL_FULL } from './pool.ts';
 import type { UpstreamOwner } from './pool.ts';
 import type { UpstreamTlsTarget } from './tls.ts';
 
@@ -233,13 +233,22 @@ export class H2Pool {
     if (sessions.length === 0) this.#sessions.delete(session.key);
   }
 
-  /** Closes (gracefully) the sessions of endpoints that are gone; streams in flight finish. */
+  /**
+   * Closes (gracefully) the sessions of endpoints that are gone; streams in flight finish. A
+   * session still connecting is destroyed with an ENDPOINT_REMOVED_CODE error (no stream of it was
+   * sent: its requests go elsewhere now instead of waiting out the connect timeout).
+   */
   dropEndpoints(endpointKeys: readonly string[]): void {
     for (const endpointKey of endpointKeys) {
       const keys = this.#keys.get(endpointKey);
       if (keys === undefined) continue;
       this.#keys.delete(endpointKey);
-      for (const key of keys) for (const session of this.#sessions.get(key) ?? []) session.drain();
+      for (const key of keys) {
+        for (const session of [...(this.#sessions.get(key) ?? [])]) {
+          if (session.connected) session.drain();
+          else session.destroy(Object.assign(new Error('the endpoint was removed while connecting to it'), { code: ENDPOINT_REMOVED_CODE }));
+        }
+      }
     }
   }
 

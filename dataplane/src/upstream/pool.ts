@@ -12,6 +12,11 @@
  * A backend spoken to in HTTPS gets TLS sockets (same `onread` path), pooled under the endpoint
  * key plus the TLS settings' suffix; such a socket counts as connected once the handshake and
  * the verification asked for succeeded, so the owner's connect timeout bounds the handshake too.
+ *
+ * When a snapshot removes an endpoint (`dropEndpoints`), its idle sockets close and so do its
+ * sockets still connecting, with ENDPOINT_REMOVED_CODE: nothing was sent on them, and a pod whose
+ * address went away mid-connect (a scale-down faster than the snapshot) may never answer the
+ * SYN, which would hold the request for the whole connect timeout.
  */
 import type { Socket } from 'node:net';
 import type { EndpointAddressPolicy } from './address-policy.ts';
@@ -22,6 +27,14 @@ import type { UpstreamTlsTarget } from './tls.ts';
 export const POOL_FULL = 0;
 /** acquire(): the endpoint's address is refused by the address policy. */
 export const ADDRESS_REFUSED = 1;
+
+/** `code` of the error a connecting socket is closed with when a snapshot removed its endpoint. */
+export const ENDPOINT_REMOVED_CODE = 'ERR_PORTICO_ENDPOINT_REMOVED';
+
+/** Whether `error` (an Upstream's) says its endpoint was removed while it was connecting. */
+export function endpointRemoved(error: Error | undefined): boolean {
+  return (error as (Error & { code?: string }) | undefined)?.code === ENDPOINT_REMOVED_CODE;
+}
 
 /** Receives the events of the upstream socket it currently owns. */
 export interface UpstreamOwner {
@@ -140,6 +153,7 @@ export class TcpUpstream implements Upstream {
 
   #connected(): void {
     this.connected = true;
+    this.#pool.connectedOne(this);
     this.owner?.onUpstreamConnect(this);
   }
 
@@ -153,8 +167,9 @@ export class TcpUpstream implements Upstream {
     this.#pool.release(this);
   }
 
-  /** Closes the socket at once; the owner (if any) gets onUpstreamClose. */
-  destroy(): void {
+  /** Closes the socket at once; the owner (if any) gets onUpstreamClose, with `error` as the upstream's error when given. */
+  destroy(error?: Error): void {
+    if (error !== undefined) this.#error ??= error;
     this.socket.destroy();
   }
 
@@ -192,6 +207,8 @@ export class UpstreamPool {
   readonly #tlsKeys = new Map<string, Set<string>>();
   /** Open sockets per endpoint key; keys at zero are deleted, so the map follows what is open. */
   readonly #open = new Map<string, number>();
+  /** Sockets not connected yet, per pool key; empty sets are deleted, so the map follows what is connecting. */
+  readonly #connecting = new Map<string, Set<TcpUpstream>>();
   #now = performance.now();
   #closed = false;
   readonly #sweep: NodeJS.Timeout;
@@ -235,7 +252,21 @@ export class UpstreamPool {
     }
     const upstream = new TcpUpstream(this, key, address, port, tls);
     upstream.owner = owner;
+    let connecting = this.#connecting.get(key);
+    if (connecting === undefined) this.#connecting.set(key, (connecting = new Set()));
+    connecting.add(upstream);
     return upstream;
+  }
+
+  /** The socket finished connecting (TCP, and TLS when asked): no longer one dropEndpoints closes unless idle. */
+  connectedOne(upstream: TcpUpstream): void {
+    this.#stopConnecting(upstream);
+  }
+
+  #stopConnecting(upstream: TcpUpstream): void {
+    const connecting = this.#connecting.get(upstream.key);
+    if (connecting === undefined || !connecting.delete(upstream)) return;
+    if (connecting.size === 0) this.#connecting.delete(upstream.key);
   }
 
   /** Takes back a socket whose last exchange ended cleanly; closes it when the pool is full or closed. */
@@ -254,8 +285,9 @@ export class UpstreamPool {
     stack.push(upstream);
   }
 
-  /** Removes a closed socket from its idle stack and the open count. */
+  /** Removes a closed socket from its idle stack, the connecting ones and the open count. */
   forget(upstream: TcpUpstream): void {
+    this.#stopConnecting(upstream);
     const open = (this.#open.get(upstream.key) ?? 1) - 1;
     if (open <= 0) this.#open.delete(upstream.key);
     else this.#open.set(upstream.key, open);
@@ -265,22 +297,45 @@ export class UpstreamPool {
     if (index >= 0) stack.splice(index, 1);
   }
 
-  /** Closes the idle sockets (plain and TLS) of endpoints that are gone; `keys` are endpoint keys. */
+  /**
+   * Closes the idle sockets (plain and TLS) of endpoints that are gone, and those still connecting
+   * (their owners get onUpstreamClose, not connected, with an ENDPOINT_REMOVED_CODE error); `keys` are
+   * endpoint keys. Sockets carrying a request stay: in-flight requests finish.
+   */
   dropEndpoints(keys: readonly string[]): void {
     for (const key of keys) {
+      this.#dropConnecting(key);
       this.#dropKey(key);
       const tlsKeys = this.#tlsKeys.get(key);
       if (tlsKeys === undefined) continue;
       this.#tlsKeys.delete(key);
-      for (const tlsKey of tlsKeys) this.#dropKey(tlsKey);
+      for (const tlsKey of tlsKeys) {
+        this.#dropConnecting(tlsKey);
+        this.#dropKey(tlsKey);
+      }
     }
   }
 
+  #dropConnecting(key: string): void {
+    const connecting = this.#connecting.get(key);
+    if (connecting === undefined) return;
+    this.#connecting.delete(key);
+    for (const upstream of connecting) upstream.destroy(Object.assign(new Error('the endpoint was removed while connecting to it'), { code: ENDPOINT_REMOVED_CODE }));
+  }
+
+  /** Closes the key's idle sockets. */
   #dropKey(key: string): void {
     const stack = this.#idle.get(key);
     if (stack === undefined) return;
     this.#idle.delete(key);
     for (const upstream of stack.splice(0)) upstream.destroy();
+  }
+
+  /** Sockets connecting now (for tests and stats). */
+  get connectingCount(): number {
+    let count = 0;
+    for (const connecting of this.#connecting.values()) count += connecting.size;
+    return count;
   }
 
   /** Number of idle sockets across endpoints. */
