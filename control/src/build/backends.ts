@@ -23,17 +23,18 @@ export class EndpointSets {
   private readonly state: ClusterState;
   /** Where `resolve` notes the keys it returns while a recording is on. */
   private recording: string[] | undefined;
-  /** `all()`'s answer, until a set is added, dropped or changed. */
-  private sorted: EndpointSet[] | undefined;
+  /** Every set, sorted by key: patched in place (a binary search and a move) as sets come, go and change. */
+  private readonly sorted: EndpointSet[] = [];
+  /** `all()`'s answer, until a set is added, dropped or changed: an unchanged list is the same object, so compile knows it by identity. */
+  private out: readonly EndpointSet[] | undefined;
 
   constructor(state: ClusterState) {
     this.state = state;
   }
 
-  /** Every set resolved so far, sorted by key. */
-  all(): EndpointSet[] {
-    this.sorted ??= [...this.sets.values()].sort((a, b) => compareStrings(a.key, b.key));
-    return this.sorted.slice();
+  /** Every set resolved so far, sorted by key: the same list as the last call while no set was added, dropped or changed (never change it). */
+  all(): readonly EndpointSet[] {
+    return (this.out ??= this.sorted.slice());
   }
 
   /** Appends the key every later `resolve` call returns to `keys` (undefined stops recording), so a derivation knows the sets it used. */
@@ -52,11 +53,13 @@ export class EndpointSets {
     this.recording?.push(key);
     if (!this.sets.has(key)) {
       const origin = { namespace, service: service.metadata.name, servicePort: servicePort.name ?? servicePort.port, ...(clusterIP ? { clusterIP: true as const } : {}) };
-      this.sets.set(key, { key, endpoints: clusterIP ? clusterEndpoint(service, servicePort) : this.endpointsOf(service, servicePort), origin });
+      const set = { key, endpoints: clusterIP ? clusterEndpoint(service, servicePort) : this.endpointsOf(service, servicePort), origin };
+      this.sets.set(key, set);
       let keys = this.byService.get(serviceKey);
       if (keys === undefined) this.byService.set(serviceKey, (keys = new Set()));
       keys.add(key);
-      this.sorted = undefined;
+      this.sorted.splice(lowerBoundByKey(this.sorted, key), 0, set);
+      this.out = undefined;
     }
     return key;
   }
@@ -75,7 +78,9 @@ export class EndpointSets {
     const keys = this.byService.get(serviceKey);
     keys?.delete(key);
     if (keys?.size === 0) this.byService.delete(serviceKey);
-    this.sorted = undefined;
+    const at = lowerBoundByKey(this.sorted, key);
+    if (this.sorted[at]?.key === key) this.sorted.splice(at, 1);
+    this.out = undefined;
   }
 
   /**
@@ -93,12 +98,9 @@ export class EndpointSets {
       if (sameEndpoints(endpoints, set.endpoints)) continue;
       const next = { ...set, endpoints };
       this.sets.set(key, next);
-      // Same key, same place: the sorted list is patched, not sorted again (`all()` hands out copies).
-      if (this.sorted !== undefined) {
-        const at = lowerBoundByKey(this.sorted, key);
-        if (this.sorted[at] === set) this.sorted[at] = next;
-        else this.sorted = undefined;
-      }
+      // Same key, same place (`all()` hands out copies).
+      this.sorted[lowerBoundByKey(this.sorted, key)] = next;
+      this.out = undefined;
       changed.add(key);
     }
   }

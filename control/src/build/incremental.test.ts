@@ -53,6 +53,10 @@ describe('IncrementalBuild', () => {
     // Every other host and every endpoint set keeps its model object: compile finds them by identity.
     const next = incremental.build().model;
     expect(next.virtualHosts.filter((vhost, i) => vhost !== first.virtualHosts[i]).map((v) => v.host)).toEqual(['app-3.example.com']);
+    // Lists none of whose items changed are the very lists handed out before: compile takes them without a pass over them.
+    expect(next.endpointSets).toBe(first.endpointSets);
+    expect(next.certificates).toBe(first.certificates);
+    expect(next.certificates.map((c) => c.secret)).toEqual(['default/tls']);
     state.upsert(slice('svc-1', '10.0.0.9'));
     const endpointsOnly = incremental.build();
     expect(endpointsOnly.endpointOnly).toBe(true);

@@ -59,7 +59,7 @@ interface BookEntry {
   uses: number;
   /** How many unreleased `use` calls named each host. */
   readonly hosts: Map<string, number>;
-  /** The model item, kept while neither the hosts nor the Secret change. */
+  /** The model item, kept while neither the hosts nor the Secret change (`all()` makes it). */
   item: Certificate | undefined;
 }
 
@@ -71,7 +71,14 @@ interface BookEntry {
 export class CertificateBook {
   private readonly byKey = new Map<string, BookEntry>();
   private readonly state: ClusterState;
-  private sorted: string[] | undefined;
+  /** Every Secret key, sorted; patched in place (a binary search and a move) as entries come and go. */
+  private readonly sorted: string[] = [];
+  /** The model item of each key of `sorted`, at the same index (stale for the keys in `stale`). */
+  private readonly items: Certificate[] = [];
+  /** Keys whose item must be looked at again before `all()` answers (made again when its hosts changed). */
+  private readonly stale = new Set<string>();
+  /** `all()`'s answer while no item changed: the same list, so compile knows it by identity (undefined: make one). */
+  private out: readonly Certificate[] | undefined;
 
   constructor(state: ClusterState) {
     this.state = state;
@@ -89,12 +96,15 @@ export class CertificateBook {
     if (entry === undefined) {
       entry = { certificatePem: result.certificatePem, privateKeyPem: result.privateKeyPem, uses: 0, hosts: new Map(), item: undefined };
       this.byKey.set(key, entry);
-      this.sorted = undefined;
+      const at = lowerBound(this.sorted, key);
+      this.sorted.splice(at, 0, key);
+      this.items.splice(at, 0, undefined as unknown as Certificate);
+      this.changed(key);
     }
     entry.uses++;
     for (const host of hosts) {
       const count = entry.hosts.get(host) ?? 0;
-      if (count === 0) entry.item = undefined;
+      if (count === 0) this.changed(key);
       entry.hosts.set(host, count + 1);
     }
     return key;
@@ -110,22 +120,58 @@ export class CertificateBook {
       if (count > 0) entry.hosts.set(host, count);
       else {
         entry.hosts.delete(host);
-        entry.item = undefined;
+        this.changed(key);
       }
     }
     if (--entry.uses === 0) {
       this.byKey.delete(key);
-      this.sorted = undefined;
+      const at = lowerBound(this.sorted, key);
+      this.sorted.splice(at, 1);
+      this.items.splice(at, 1);
+      this.stale.delete(key);
+      this.out = undefined;
     }
   }
 
-  /** Every usable certificate, sorted by Secret key, hosts sorted; an unchanged certificate keeps its object. */
-  all(): Certificate[] {
-    this.sorted ??= [...this.byKey.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-    return this.sorted.map((secret) => {
+  /**
+   * Every usable certificate, sorted by Secret key, hosts sorted; an unchanged certificate keeps
+   * its object, and the list is the same object as the last call's while nothing changed (never
+   * change it). Costs the certificates that changed, not all of them.
+   */
+  all(): readonly Certificate[] {
+    for (const secret of this.stale) {
       const entry = this.byKey.get(secret)!;
-      entry.item ??= { secret, certificatePem: entry.certificatePem, privateKeyPem: entry.privateKeyPem, hosts: [...entry.hosts.keys()].sort() };
-      return entry.item;
-    });
+      const hosts = [...entry.hosts.keys()].sort();
+      // A host released and used again by a re-derived Ingress leaves the item as it was: keep the object (and the list).
+      if (entry.item !== undefined && sameStrings(entry.item.hosts, hosts)) continue;
+      entry.item = { secret, certificatePem: entry.certificatePem, privateKeyPem: entry.privateKeyPem, hosts };
+      this.items[lowerBound(this.sorted, secret)] = entry.item;
+      this.out = undefined;
+    }
+    this.stale.clear();
+    return (this.out ??= this.items.slice());
   }
+
+  /** Notes that the item of `key` must be looked at again (its entry's hosts changed, or it is new). */
+  private changed(key: string): void {
+    this.stale.add(key);
+  }
+}
+
+function sameStrings(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** The first index of `sorted` (ascending by code unit) whose key is not before `key`. */
+function lowerBound(sorted: readonly string[], key: string): number {
+  let low = 0;
+  let high = sorted.length;
+  while (low < high) {
+    const mid = (low + high) >>> 1;
+    if (sorted[mid]! < key) low = mid + 1;
+    else high = mid;
+  }
+  return low;
 }

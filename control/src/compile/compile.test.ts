@@ -74,3 +74,56 @@ describe('compileSnapshot', () => {
     expect(() => sealSnapshot(swapped)).toThrow(expect.objectContaining({ code: 'PORTICO_E_SNAPSHOT_INVALID', message: expect.stringMatching(/endpointSets\[1\].*out of order/) }));
   });
 });
+
+describe('compileSnapshot against the previous version', () => {
+  const ingress = (i: number, path = '/api', service = `svc-${i % 7}`): KubeObject =>
+    ({
+      apiVersion: 'networking.k8s.io/v1',
+      kind: 'Ingress',
+      metadata: { name: `app-${i}`, namespace: 'team', creationTimestamp: '2026-01-01T00:00:00Z' },
+      spec: { rules: [{ host: `app-${i}.example.com`, http: { paths: [{ path, pathType: 'Prefix', backend: { service: { name: service, port: { number: 80 } } } }] } }] },
+    }) as KubeObject;
+  const svc = (name: string): KubeObject => ({ apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: 'team' }, spec: { ports: [{ name: 'http', port: 80 }] } }) as KubeObject;
+  const slice = (name: string, address: string): KubeObject =>
+    ({ apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice', metadata: { name: `${name}-1`, namespace: 'team', labels: { 'kubernetes.io/service-name': name } }, addressType: 'IPv4', endpoints: [{ addresses: [address], conditions: { ready: true } }], ports: [{ name: 'http', port: 8080 }] }) as KubeObject;
+  const selection = { ...DEFAULT_CLASS_SELECTION, watchWithoutClass: true };
+
+  // Edits at the ends and in the middle of the lists, hosts and sets added and removed (shifting the rest), runs of them, and no-ops.
+  const steps: readonly { readonly what: string; readonly apply: (state: ClusterState) => void }[] = [
+    { what: 'a path of a host in the middle', apply: (s) => s.upsert(ingress(150, '/v2')) },
+    { what: 'the first host', apply: (s) => s.upsert(ingress(0, '/first')) },
+    { what: 'the last host', apply: (s) => s.upsert(ingress(299, '/last')) },
+    { what: 'a host added in the middle', apply: (s) => s.upsert(ingress(1500)) },
+    { what: 'a host removed near the start', apply: (s) => s.remove(ingress(10)) },
+    { what: 'fifty hosts added, two edited far apart', apply: (s) => [...Array.from({ length: 50 }, (_, k) => ingress(2000 + k)), ingress(5, '/x'), ingress(290, '/y')].forEach((o) => s.upsert(o)) },
+    { what: 'an endpoint set added (a new Service)', apply: (s) => [svc('svc-new'), slice('svc-new', '10.0.9.9'), ingress(77, '/api', 'svc-new')].forEach((o) => s.upsert(o)) },
+    { what: 'endpoints of one set', apply: (s) => s.upsert(slice('svc-3', '10.0.3.99')) },
+    { what: 'nothing served (an IngressClass no Ingress names)', apply: (s) => s.upsert({ apiVersion: 'networking.k8s.io/v1', kind: 'IngressClass', metadata: { name: 'unused' }, spec: { controller: 'example.com/other' } } as KubeObject) },
+    { what: 'every host removed', apply: (s) => [...s.ingresses.values()].forEach((o) => s.remove(o)) },
+  ];
+
+  it('equals a fresh compile byte for byte at every step, shares every unchanged item, and is the previous snapshot when nothing served changed', () => {
+    const state = new ClusterState();
+    for (let k = 0; k < 7; k++) [svc(`svc-${k}`), slice(`svc-${k}`, `10.0.${k}.1`)].forEach((o) => state.upsert(o));
+    for (let i = 0; i < 300; i++) state.upsert(ingress(i));
+    const build = new IncrementalBuild(state, selection);
+    let previous = compileSnapshot(build.build().model);
+    for (const step of steps) {
+      step.apply(state);
+      const next = compileSnapshot(build.build().model, previous);
+      const fresh = compileSnapshot(buildModel(ClusterState.from(state.objects()), selection).model);
+      expect(JSON.stringify(next), step.what).toBe(JSON.stringify(fresh));
+      expect(next.version, step.what).toBe(fresh.version);
+      for (const name of ['hosts', 'endpointSets', 'certificates'] as const) {
+        const old = new Set<object>(previous[name]);
+        const shared = (next[name] as readonly object[]).filter((item) => old.has(item)).length;
+        const texts = new Set((previous[name] as readonly object[]).map((item) => JSON.stringify(item)));
+        const unchanged = (next[name] as readonly object[]).filter((item) => texts.has(JSON.stringify(item))).length;
+        expect(shared, `${step.what}: ${name} shared`).toBe(unchanged);
+      }
+      if (step.what.startsWith('nothing served')) expect(next).toBe(previous);
+      else expect(next).not.toBe(previous);
+      previous = next;
+    }
+  });
+});
