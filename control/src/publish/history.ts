@@ -13,7 +13,7 @@ import type { ChangeSet, SnapshotDiff } from '../snapshot/diff.ts';
 import { diffSnapshots, onlyEndpointsChanged } from '../snapshot/diff.ts';
 import { sectionWalk } from '../snapshot/delta.ts';
 import { itemBytes } from '../snapshot/hash.ts';
-import type { Snapshot } from '../snapshot/schema.ts';
+import type { Snapshot, SnapshotHost } from '../snapshot/schema.ts';
 
 /** Counts of added + removed + changed identities per kind since the previous version. */
 export interface ChangeCounts {
@@ -105,6 +105,7 @@ export class SnapshotHistory {
     const previous = this.current();
     if (previous?.snapshot.version === snapshot.version) return false;
     const changes = previous === undefined ? undefined : diffSnapshots(previous.snapshot, snapshot);
+    const routes = previous === undefined ? snapshot.hosts.reduce((n, host) => n + host.routes.length, 0) : this.weigh(previous, snapshot);
     const entry: PublishedSnapshot = {
       snapshot,
       conditions,
@@ -113,13 +114,35 @@ export class SnapshotHistory {
       changes,
       counts: changes === undefined ? undefined : counts(changes),
       conditionCount: conditions.length,
-      size: { hosts: snapshot.hosts.length, routes: snapshot.hosts.reduce((n, host) => n + host.routes.length, 0), endpointSets: snapshot.endpointSets.length, certificates: snapshot.certificates.length },
+      size: { hosts: snapshot.hosts.length, routes, endpointSets: snapshot.endpointSets.length, certificates: snapshot.certificates.length },
     };
     this.entries.push(entry);
     if (this.entries.length > this.limit) this.entries.splice(0, this.entries.length - this.limit);
     this.trim();
     for (const listener of this.listeners) listener(entry);
     return true;
+  }
+
+  /**
+   * The routes of `snapshot`, from the previous version's count and the hosts that differ from
+   * it; and, for `trim`, the weight of the items of the previous version `snapshot` does not
+   * share. One walk by identity per list (none for a list `snapshot` shares whole), and only the
+   * items that differ are looked into: not a pass over every host.
+   */
+  private weigh(previous: PublishedSnapshot, snapshot: Snapshot): number {
+    let routes = previous.size.routes;
+    let bytes = 0;
+    for (const name of ['hosts', 'endpointSets', 'certificates'] as const) {
+      if (previous.snapshot[name] === snapshot[name]) continue;
+      const walk = sectionWalk(name, previous.snapshot[name] as readonly object[], snapshot[name] as readonly object[]);
+      for (const item of walk.replaced) bytes += itemBytes(item) * HEAP_PER_JSON_BYTE;
+      if (name !== 'hosts') continue;
+      for (const host of walk.set as readonly SnapshotHost[]) routes += host.routes.length;
+      for (const host of walk.replaced as readonly SnapshotHost[]) routes -= host.routes.length;
+    }
+    // The items of the previous version the new one does not hold, by identity then hash: what `unshared` would walk for this pair.
+    this.unsharedCosts.set(previous.snapshot, { newer: snapshot, bytes });
+    return routes;
   }
 
   /**
