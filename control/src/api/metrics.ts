@@ -4,7 +4,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { PublishedSnapshot } from '../publish/history.ts';
 import { registerGcMetric } from './gc-metrics.ts';
-import type { SnapshotHost } from '../snapshot/schema.ts';
 
 /** The metrics one control process exports. */
 export interface ControlMetrics {
@@ -168,17 +167,10 @@ export function createControlMetrics(): ControlMetrics {
       info.set({ version: published.snapshot.version }, 1);
       const snapshot = published.snapshot;
       hosts.set(snapshot.hosts.length);
-      routes.set(routeCount(snapshot.hosts));
-      endpoints.set(snapshot.endpointSets.reduce((n, s) => n + s.endpoints.length, 0));
+      // Counted by history from the items that changed: not a pass over every host and set per version.
+      routes.set(published.size.routes);
+      endpoints.set(published.size.endpoints);
     },
   };
 }
 
-/** Route counts by hosts list: a version that keeps the very hosts list (an endpoint change) is not walked again. */
-const routeCounts = new WeakMap<readonly SnapshotHost[], number>();
-
-function routeCount(hosts: readonly SnapshotHost[]): number {
-  let count = routeCounts.get(hosts);
-  if (count === undefined) routeCounts.set(hosts, (count = hosts.reduce((n, h) => n + h.routes.length, 0)));
-  return count;
-}

@@ -13,7 +13,7 @@ import type { ChangeSet, SnapshotDiff } from '../snapshot/diff.ts';
 import { diffSnapshots, onlyEndpointsChanged } from '../snapshot/diff.ts';
 import { sectionWalk } from '../snapshot/delta.ts';
 import { itemBytes } from '../snapshot/hash.ts';
-import type { Snapshot, SnapshotHost } from '../snapshot/schema.ts';
+import type { Snapshot, SnapshotEndpointSet, SnapshotHost } from '../snapshot/schema.ts';
 
 /** Counts of added + removed + changed identities per kind since the previous version. */
 export interface ChangeCounts {
@@ -35,8 +35,8 @@ export interface VersionRecord {
   /** Differences from the previous version; once summarized, each list holds at most SAMPLE identities. */
   readonly changes: SnapshotDiff | undefined;
   readonly conditionCount: number;
-  /** Items per list. */
-  readonly size: { readonly hosts: number; readonly routes: number; readonly endpointSets: number; readonly certificates: number };
+  /** Items per list (and routes of all hosts, endpoints of all sets). */
+  readonly size: { readonly hosts: number; readonly routes: number; readonly endpointSets: number; readonly endpoints: number; readonly certificates: number };
 }
 
 /** A version retained in full. */
@@ -105,7 +105,7 @@ export class SnapshotHistory {
     const previous = this.current();
     if (previous?.snapshot.version === snapshot.version) return false;
     const changes = previous === undefined ? undefined : diffSnapshots(previous.snapshot, snapshot);
-    const routes = previous === undefined ? snapshot.hosts.reduce((n, host) => n + host.routes.length, 0) : this.weigh(previous, snapshot);
+    const { routes, endpoints } = previous === undefined ? { routes: snapshot.hosts.reduce((n, host) => n + host.routes.length, 0), endpoints: snapshot.endpointSets.reduce((n, set) => n + set.endpoints.length, 0) } : this.weigh(previous, snapshot);
     const entry: PublishedSnapshot = {
       snapshot,
       conditions,
@@ -114,7 +114,7 @@ export class SnapshotHistory {
       changes,
       counts: changes === undefined ? undefined : counts(changes),
       conditionCount: conditions.length,
-      size: { hosts: snapshot.hosts.length, routes, endpointSets: snapshot.endpointSets.length, certificates: snapshot.certificates.length },
+      size: { hosts: snapshot.hosts.length, routes, endpointSets: snapshot.endpointSets.length, endpoints, certificates: snapshot.certificates.length },
     };
     this.entries.push(entry);
     if (this.entries.length > this.limit) this.entries.splice(0, this.entries.length - this.limit);
@@ -124,25 +124,30 @@ export class SnapshotHistory {
   }
 
   /**
-   * The routes of `snapshot`, from the previous version's count and the hosts that differ from
-   * it; and, for `trim`, the weight of the items of the previous version `snapshot` does not
+   * The routes and endpoints of `snapshot`, from the previous version's counts and the hosts and
+   * endpoint sets that differ from it; and, for `trim`, the weight of the items of the previous version `snapshot` does not
    * share. One walk by identity per list (none for a list `snapshot` shares whole), and only the
    * items that differ are looked into: not a pass over every host.
    */
-  private weigh(previous: PublishedSnapshot, snapshot: Snapshot): number {
+  private weigh(previous: PublishedSnapshot, snapshot: Snapshot): { routes: number; endpoints: number } {
     let routes = previous.size.routes;
+    let endpoints = previous.size.endpoints;
     let bytes = 0;
     for (const name of ['hosts', 'endpointSets', 'certificates'] as const) {
       if (previous.snapshot[name] === snapshot[name]) continue;
       const walk = sectionWalk(name, previous.snapshot[name] as readonly object[], snapshot[name] as readonly object[]);
       for (const item of walk.replaced) bytes += itemBytes(item) * HEAP_PER_JSON_BYTE;
-      if (name !== 'hosts') continue;
-      for (const host of walk.set as readonly SnapshotHost[]) routes += host.routes.length;
-      for (const host of walk.replaced as readonly SnapshotHost[]) routes -= host.routes.length;
+      if (name === 'hosts') {
+        for (const host of walk.set as readonly SnapshotHost[]) routes += host.routes.length;
+        for (const host of walk.replaced as readonly SnapshotHost[]) routes -= host.routes.length;
+      } else if (name === 'endpointSets') {
+        for (const set of walk.set as readonly SnapshotEndpointSet[]) endpoints += set.endpoints.length;
+        for (const set of walk.replaced as readonly SnapshotEndpointSet[]) endpoints -= set.endpoints.length;
+      }
     }
     // The items of the previous version the new one does not hold, by identity then hash: what `unshared` would walk for this pair.
     this.unsharedCosts.set(previous.snapshot, { newer: snapshot, bytes });
-    return routes;
+    return { routes, endpoints };
   }
 
   /**

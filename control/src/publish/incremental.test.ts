@@ -234,6 +234,7 @@ describe('incremental publishing', () => {
           expect(JSON.stringify(publisher.gatewayStatus)).toBe(JSON.stringify(buildModel(ClusterState.from(state.objects()), STANDALONE_SELECTION).gateway));
           // The history's figures, kept from the change alone, are what counting the whole version gives.
           expect(history.current()!.size.routes).toBe(snapshot.hosts.reduce((n, host) => n + host.routes.length, 0));
+          expect(history.current()!.size.endpoints).toBe(snapshot.endpointSets.reduce((n, set) => n + set.endpoints.length, 0));
           expect(history.retainedBytes).toBe(retainedByContent(history));
           if (node === undefined) node = wire(snapshot);
           else if (node.version !== snapshot.version) node = applyDelta(node, JSON.parse(JSON.stringify({ type: 'delta', ...snapshotDelta(history.get(node.version)!.snapshot, snapshot) })));
