@@ -1,8 +1,12 @@
 /**
  * Control-plane stage costs of one change (not a test): what `bench:fleet` measures end to end,
- * taken apart in one process. Builds bench:fleet's synthetic cluster of N Ingresses into a
- * SnapshotPublisher, then applies one-path Ingress edits and EndpointSlice changes one at a time
- * and prints, per kind of change, the median of: ClusterState upsert, incremental build, compile +
+ * taken apart in one process. Loads bench:fleet's synthetic manifest directory of N Ingresses
+ * through the manifest watcher (ManifestSource, parsing in-process) into a SnapshotPublisher, then
+ * applies one-path Ingress edits (the edited file saved as bench:fleet saves it, the watcher's scan
+ * taking it) and EndpointSlice changes one at a time and prints, per kind of change, the median
+ * of: parse (the watcher's parse of the edited file, which `portico` runs in its parser thread, off
+ * the event loop), upsert (the rest of the watcher's scan: stat, read, the objects that changed
+ * applied to ClusterState; for other changes, the ClusterState upsert), incremental build, compile +
  * seal, history publish (diff, memory budget), the sync delta body (encode + gzip, once per
  * version pair) and the table bundle (BundleCompiler: changed hosts compiled, the version
  * assembled; balancing-only for an endpoint-only change, as the data plane loads it). With `--sizes`, how each grows with the number of Ingresses. With `--httproutes N`,
@@ -12,16 +16,20 @@
  *
  *   node bench/fleet-stages.ts [--sizes 1000,10000,50000] [--httproutes 5000] [--changes 10] [--json]
  */
+import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { DEFAULT_CLASS_SELECTION } from '../control/src/build/ingress-class.ts';
 import { compileSnapshot } from '../control/src/compile/index.ts';
 import { BundleCompiler } from '../control/src/snapshot/bundle-compile.ts';
 import { SnapshotHistory } from '../control/src/publish/history.ts';
 import { SnapshotPublisher } from '../control/src/publish/publisher.ts';
 import { SyncFeed } from '../control/src/publish/sync-feed.ts';
-import { parseManifestText } from '../control/src/sources/manifests/parse.ts';
+import { parseManifestKnown, parseManifestText } from '../control/src/sources/manifests/parse.ts';
+import { ManifestSource } from '../control/src/sources/manifests/watch.ts';
 import { ClusterState } from '../control/src/state/cluster-state.ts';
 import type { EndpointSlice } from '../control/src/state/objects.ts';
-import { fleetFile, fleetFileOf, fleetShape, parseSizes } from '../test/support/fleet.ts';
+import { fleetFile, fleetFileName, fleetFileOf, fleetShape, parseSizes } from '../test/support/fleet.ts';
 import { fleetHttpRoute, fleetReferenceGrant, gatewayFleetFile } from '../test/support/gateway-fleet.ts';
 import type { KubeObject } from '../control/src/state/objects.ts';
 import { benchArgs, integerArg, usageFailure } from './args.ts';
@@ -29,8 +37,9 @@ import { benchArgs, integerArg, usageFailure } from './args.ts';
 const NAME = 'node bench/fleet-stages.ts';
 const USAGE = `Usage: node bench/fleet-stages.ts [options]
 
-bench:fleet's control-plane cost of one change taken apart in one process (medians): ClusterState
-upsert, incremental build, compile + seal, history publish, the sync delta body and the compiled
+bench:fleet's control-plane cost of one change taken apart in one process (medians): the manifest
+watcher's parse of an edited file (off the event loop in portico) and the rest of its scan with the
+ClusterState upsert, incremental build, compile + seal, history publish, the sync delta body and the compiled
 table bundle (what the data plane loads), for a one-path
 Ingress edit, an endpoint-only change and a change to an IngressClass no Ingress names; with
 --httproutes, also a one-match HTTPRoute edit and a ReferenceGrant edit. Also, once per size, the
@@ -53,7 +62,7 @@ try {
 } catch (error) {
   usageFailure(NAME, (error as Error).message);
 }
-const STAGES = ['upsert', 'build', 'compile', 'publish', 'delta', 'bundle'] as const;
+const STAGES = ['parse', 'upsert', 'build', 'compile', 'publish', 'delta', 'bundle'] as const;
 type Timings = Record<(typeof STAGES)[number], number[]>;
 
 const median = (list: readonly number[]): number => [...list].sort((a, b) => a - b)[Math.floor(list.length / 2)] ?? NaN;
@@ -63,7 +72,32 @@ const parsed = (object: unknown): KubeObject => parseManifestText(JSON.stringify
 async function measure(ingresses: number): Promise<{ ingresses: number; httpRoutes: number; firstBuildMs: number; fullBody: { ms: number; longestStallMs: number; gzipBytes: number }; edit: Record<string, number>; endpoints: Record<string, number>; ingressClass: Record<string, number>; httpRoute?: Record<string, number>; referenceGrant?: Record<string, number> }> {
   const shape = fleetShape(ingresses);
   const state = new ClusterState();
-  for (let f = 0; f < shape.files; f++) for (const object of parseManifestText(fleetFile(shape, f), `fleet-${f}.json`).objects) state.upsert(object);
+  // bench:fleet's manifest directory, read by the watcher portico runs (its parse in-process and timed: `parse`).
+  const root = mkdtempSync(join(tmpdir(), 'portico-fleet-stages-'));
+  const manifests = join(root, 'manifests');
+  let parseMs = 0;
+  try {
+    mkdirSync(manifests);
+    for (let f = 0; f < shape.files; f++) writeFileSync(join(manifests, fleetFileName(f)), fleetFile(shape, f));
+  } catch (error) {
+    rmSync(root, { recursive: true, force: true });
+    throw error;
+  }
+  process.once('exit', () => rmSync(root, { recursive: true, force: true }));
+  const source = new ManifestSource(state, {
+    path: manifests,
+    onChange: () => undefined,
+    onProblems: (problems) => {
+      if (problems.length > 0) throw new Error(`fleet manifests: ${problems[0]!.message}`);
+    },
+    parse: async (text, file, limits, known) => {
+      const started = performance.now();
+      const result = parseManifestKnown(text, file, limits, new Set(known));
+      parseMs += performance.now() - started;
+      return result;
+    },
+  });
+  await source.reload();
   if (HTTP_ROUTES > 0) for (const object of parseManifestText(gatewayFleetFile(HTTP_ROUTES), 'gateway-fleet.json').objects) state.upsert(object);
   const history = new SnapshotHistory({});
   const publisher = new SnapshotPublisher({ state, selection: { ...DEFAULT_CLASS_SELECTION, watchWithoutClass: true }, history });
@@ -88,10 +122,11 @@ async function measure(ingresses: number): Promise<{ ingresses: number; httpRout
   const fullBody = { ms: Math.round(performance.now() - start), longestStallMs: Math.round(longestStallMs), gzipBytes: full.gzip.length };
   clearInterval(ticker);
 
-  const change = async (apply: () => void, into: Timings): Promise<void> => {
+  const change = async (apply: () => void | Promise<void>, into: Timings): Promise<void> => {
     const from = history.current()!.version;
+    parseMs = 0;
     start = performance.now();
-    apply();
+    await apply();
     const upserted = performance.now();
     const built = publisher.build.build();
     const builtAt = performance.now();
@@ -106,14 +141,15 @@ async function measure(ingresses: number): Promise<{ ingresses: number; httpRout
     const encoded = performance.now();
     if (changed) bundles.compile(history.current()!.snapshot, history.current()!.counts?.onlyEndpoints === true);
     const bundled = performance.now();
-    into.upsert.push(upserted - start);
+    into.parse.push(parseMs);
+    into.upsert.push(upserted - start - parseMs);
     into.build.push(builtAt - upserted);
     into.compile.push(compiled - builtAt);
     into.publish.push(published - compiled);
     into.delta.push(encoded - published);
     into.bundle.push(bundled - encoded);
   };
-  const empty = (): Timings => ({ upsert: [], build: [], compile: [], publish: [], delta: [], bundle: [] });
+  const empty = (): Timings => ({ parse: [], upsert: [], build: [], compile: [], publish: [], delta: [], bundle: [] });
   const edits = empty();
   const endpoints = empty();
   const classes = empty();
@@ -121,10 +157,12 @@ async function measure(ingresses: number): Promise<{ ingresses: number; httpRout
   const grantEdits = empty();
   const slices = [...state.endpointSlices.values()];
   for (let i = 1; i <= CHANGES; i++) {
-    // One path of one Ingress, as bench:fleet edits it (the whole file is re-applied, as the watcher does).
+    // One path of one Ingress, as bench:fleet edits it: its file written beside and renamed over, then the watcher's scan.
     const ingress = (i * 7919) % ingresses;
-    const objects = parseManifestText(fleetFile(shape, fleetFileOf(shape, ingress), { ingress, edit: i }), 'edited.json').objects;
-    await change(() => objects.forEach((object) => state.upsert(object)), edits);
+    const file = join(manifests, fleetFileName(fleetFileOf(shape, ingress)));
+    writeFileSync(join(root, 'edit.tmp'), fleetFile(shape, fleetFileOf(shape, ingress), { ingress, edit: i }));
+    renameSync(join(root, 'edit.tmp'), file);
+    await change(() => source.reload(), edits);
     // One endpoint of one Service moves.
     const slice = slices[(i * 104729) % slices.length]! as EndpointSlice;
     await change(() => state.upsert({ ...slice, endpoints: [...(slice.endpoints ?? []).slice(1), { addresses: [`10.255.${i}.1`], conditions: { ready: true } }] }), endpoints);
@@ -137,6 +175,8 @@ async function measure(ingresses: number): Promise<{ ingresses: number; httpRout
       await change(() => state.upsert(parsed(fleetReferenceGrant(Math.floor(((i * 104729) % HTTP_ROUTES) / 200), i))), grantEdits);
     }
   }
+  // Its directory watches would keep the process alive.
+  source.stop();
   const summary = (timings: Timings): Record<string, number> => Object.fromEntries(STAGES.map((stage) => [stage, Math.round(median(timings[stage]) * 100) / 100]));
   return {
     ingresses,
