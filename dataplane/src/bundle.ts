@@ -7,7 +7,8 @@
  */
 import { createHash } from 'node:crypto';
 import type { BundledUpstreamTls, TableBundle } from '@portico/control/snapshot/bundle';
-import { bundleParts, combineDigests, compileBundle as compileReference, digestOf } from '@portico/control/snapshot/bundle';
+import { bundleParts, combineDigests, compileBundle as compileReference, digestOf, tableBlockDigest, tableDigestOf } from '@portico/control/snapshot/bundle';
+import { TABLE_BLOCK_BYTES } from '@portico/assembly/encode';
 import { BundleCompiler } from '@portico/control/snapshot/bundle-compile';
 import type { ReceivedBundle } from '@portico/control/snapshot/bundle-wire';
 import { seedShipped } from '@portico/control/snapshot/bundle-wire';
@@ -31,7 +32,19 @@ const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(reso
  */
 async function digestInTurns(bundle: Omit<TableBundle, 'digest'>): Promise<string> {
   const digests: string[] = [];
-  for (const part of bundleParts(bundle)) {
+  for (const [index, part] of bundleParts(bundle).entries()) {
+    if (index === 0) {
+      // The table is hashed in blocks (`tableDigest`); a turn's slice is a whole number of them.
+      const table = part as Uint8Array;
+      const blocks: Buffer[] = [];
+      for (let at = 0; at < table.length; at += TABLE_BLOCK_BYTES) {
+        blocks.push(tableBlockDigest(table.subarray(at, Math.min(at + TABLE_BLOCK_BYTES, table.length))));
+        if ((at + TABLE_BLOCK_BYTES) % TURN_SLICE === 0 && at + TABLE_BLOCK_BYTES < table.length) await nextTurn();
+      }
+      digests.push(tableDigestOf(blocks));
+      await nextTurn();
+      continue;
+    }
     const hash = createHash('sha256');
     let at = 0;
     while (at < part.length) {

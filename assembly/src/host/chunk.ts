@@ -20,6 +20,8 @@ import { draftHost } from './draft.ts';
 import type { CondDraft, EntryDraft, HostDraft } from './draft.ts';
 import type { HostEntry, RouteEntry } from './table.ts';
 import { validateHosts, validateRoutes } from './validate.ts';
+import { FlatSink } from './blocks.ts';
+import type { TableSink } from './blocks.ts';
 import { BackendRecord, Endpoint, Entry, Format, Group, HOST_SEED, Header, HeaderPair, HostRecord, RouteRecord, Slot, murmur, pathSeed } from './layout.ts';
 
 /** Which host hash tables list a chunk host (bits of ChunkHost.tables). */
@@ -252,7 +254,7 @@ export function chunksOfValid(hosts: readonly HostEntry[], routeCount: number): 
 }
 
 /** Copies chunk number `c` (route run from `firstRoute`) to its place in `layout` and fixes up its relocated fields, condition runs and condition strings (the pool is written from its `poolBase`). */
-export function writeChunk(out: Uint8Array, words: Uint32Array, chunk: TableChunk, firstRoute: number, layout: TableLayout, c: number): void {
+export function writeChunk(out: TableSink, chunk: TableChunk, firstRoute: number, layout: TableLayout, c: number): void {
   const { condsAt, headersAt, poolAt, routeOffsets } = layout;
   const chunkAt = layout.chunkAt[c]!;
   const hostBase = layout.hostBase[c]!;
@@ -265,19 +267,19 @@ export function writeChunk(out: Uint8Array, words: Uint32Array, chunk: TableChun
   for (let i = 0; i < relocations.length; i++) {
     const relocation = relocations[i]!;
     const field = base + (relocation >>> 5);
-    const value = words[field]!;
+    const value = out.word(field);
     switch (relocation & 7) {
-      case Relocation.OFFSET: words[field] = value + chunkAt; break;
-      case Relocation.ROUTE: words[field] = value + firstRoute; break;
-      case Relocation.RECORD: words[field] = routeOffsets[value + firstRoute]!; break;
-      case Relocation.HOST: words[field] = value + hostBase; break;
-      case Relocation.COND_LIST: words[field] = value + condListBase; break;
-      case Relocation.COND_BIT: words[field] = value + condBitBase; break;
+      case Relocation.OFFSET: out.setWord(field, value + chunkAt); break;
+      case Relocation.ROUTE: out.setWord(field, value + firstRoute); break;
+      case Relocation.RECORD: out.setWord(field, routeOffsets[value + firstRoute]!); break;
+      case Relocation.HOST: out.setWord(field, value + hostBase); break;
+      case Relocation.COND_LIST: out.setWord(field, value + condListBase); break;
+      case Relocation.COND_BIT: out.setWord(field, value + condBitBase); break;
       default: corrupt(`relocation kind ${relocation & 7} is unknown`);
     }
   }
   const conds = chunk.conds;
-  for (let i = 0; i < conds.length; i++) words[(condsAt >>> 2) + condListBase + i] = conds[i]! + condBitBase;
+  for (let i = 0; i < conds.length; i++) out.setWord((condsAt >>> 2) + condListBase + i, conds[i]! + condBitBase);
   let pool = layout.poolBase[c]!;
   const poolString = (bytes: Uint8Array): number => {
     out.set(bytes, poolAt + pool);
@@ -286,12 +288,12 @@ export function writeChunk(out: Uint8Array, words: Uint32Array, chunk: TableChun
   };
   chunk.conditions.forEach((cond, i) => {
     const rec = (headersAt + (condBitBase + i) * HeaderPair.SIZE) >>> 2;
-    words[rec + (HeaderPair.NAME_OFF >>> 2)] = poolString(cond.name);
-    words[rec + (HeaderPair.NAME_LEN >>> 2)] = cond.name.length;
-    words[rec + (HeaderPair.VALUE_OFF >>> 2)] = poolString(cond.value);
-    words[rec + (HeaderPair.VALUE_LEN >>> 2)] = cond.value.length;
-    words[rec + (HeaderPair.KIND >>> 2)] = cond.kind;
-    words[rec + (HeaderPair.HOST >>> 2)] = cond.host + hostBase;
+    out.setWord(rec + (HeaderPair.NAME_OFF >>> 2), poolString(cond.name));
+    out.setWord(rec + (HeaderPair.NAME_LEN >>> 2), cond.name.length);
+    out.setWord(rec + (HeaderPair.VALUE_OFF >>> 2), poolString(cond.value));
+    out.setWord(rec + (HeaderPair.VALUE_LEN >>> 2), cond.value.length);
+    out.setWord(rec + (HeaderPair.KIND >>> 2), cond.kind);
+    out.setWord(rec + (HeaderPair.HOST >>> 2), cond.host + hostBase);
   });
 }
 
@@ -303,17 +305,17 @@ export function routeRecordBytes(route: RouteEntry): number {
 }
 
 /** Writes route record `r` at `rec` (its CURRENT fields zero: the initial WRR state, as in a fresh table). */
-export function writeRoute(words: Uint32Array, routeIndexAt: number, r: number, rec: number, route: RouteEntry): void {
+export function writeRoute(out: TableSink, routeIndexAt: number, r: number, rec: number, route: RouteEntry): void {
   const backends = route.backends;
-  words[(routeIndexAt >>> 2) + r] = rec;
-  words[(rec + RouteRecord.BACKEND_COUNT) >>> 2] = backends.length;
+  out.setWord((routeIndexAt >>> 2) + r, rec);
+  out.setWord((rec + RouteRecord.BACKEND_COUNT) >>> 2, backends.length);
   let backend = rec + RouteRecord.BACKENDS;
   for (let b = 0; b < backends.length; b++) {
     const { weight, endpoints } = backends[b]!;
-    words[(backend + BackendRecord.WEIGHT) >>> 2] = weight;
-    words[(backend + BackendRecord.SLOT_COUNT) >>> 2] = endpoints.length;
+    out.setWord((backend + BackendRecord.WEIGHT) >>> 2, weight);
+    out.setWord((backend + BackendRecord.SLOT_COUNT) >>> 2, endpoints.length);
     const slots = (backend + BackendRecord.SLOTS + Endpoint.ID) >>> 2;
-    for (let k = 0; k < endpoints.length; k++) words[slots + k * (Endpoint.SIZE >>> 2)] = endpoints[k]!;
+    for (let k = 0; k < endpoints.length; k++) out.setWord(slots + k * (Endpoint.SIZE >>> 2), endpoints[k]!);
     backend += BackendRecord.SLOTS + endpoints.length * Endpoint.SIZE;
   }
 }
@@ -363,6 +365,7 @@ function assemble(chunks: readonly PlacedChunk[], routes: readonly RouteEntry[],
   const out = new Uint8Array(size);
   // The table is little-endian, as wasm and every platform Node runs on (a big-endian host would need DataView here).
   const words = new Uint32Array(out.buffer);
+  const sink = new FlatSink(out);
   const u32 = (offset: number, value: number): void => void (words[offset >>> 2] = value);
   const exactSlots: { hash: number; offset: number }[] = [];
   const wildSlots: { hash: number; offset: number }[] = [];
@@ -390,7 +393,7 @@ function assemble(chunks: readonly PlacedChunk[], routes: readonly RouteEntry[],
     layout.condListBase[c] = condListBase;
     layout.condBitBase[c] = condBitBase;
     layout.poolBase[c] = pool;
-    writeChunk(out, words, chunk, firstRoute, layout, c);
+    writeChunk(sink, chunk, firstRoute, layout, c);
     for (const host of chunk.hosts) {
       const slot = { hash: host.hash, offset: chunkAt + host.at };
       if (host.tables & HostTables.EXACT) exactSlots.push(slot);
@@ -424,7 +427,7 @@ function assemble(chunks: readonly PlacedChunk[], routes: readonly RouteEntry[],
   writeSlots(exactHostsAt, hashSlots(exactSlots, exactCap));
   writeSlots(wildHostsAt, hashSlots(wildSlots, wildCap));
   if (deepCount !== 0) writeSlots(deepHostsAt, hashSlots(deepSlots, deepCap));
-  for (let r = 0; r < routes.length; r++) writeRoute(words, routeIndexAt, r, routeOffsets[r]!, routes[r]!);
+  for (let r = 0; r < routes.length; r++) writeRoute(sink, routeIndexAt, r, routeOffsets[r]!, routes[r]!);
   return { table: out, layout };
 }
 

@@ -15,6 +15,7 @@ export { assembleOwnChunks, assembleOwnChunksLaidOut, assembleTable, checkChunkS
 export type { LaidOutTable } from './patch.ts';
 export { patchOwnChunks } from './patch.ts';
 export { chunkFromBytes, chunkToBytes } from './chunk-wire.ts';
+export { TABLE_BLOCK_BYTES, TableBlocks } from './blocks.ts';
 
 /**
  * Encodes `table` into the binary layout the wasm matcher loads: each host entry encoded as a

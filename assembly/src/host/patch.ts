@@ -1,20 +1,23 @@
 /**
  * Patching an assembled table instead of assembling it again: when a new version's chunks and
  * route records are those of the last one except a few that fit exactly where their predecessors
- * were (same sizes, same hosts, same condition counts), the new table is the last one copied with
- * only those rewritten — by the very functions assemble writes them with, so the bytes are those
- * assembleOwnChunks gives (the tests hold them equal). The cost is one copy of the table plus the
- * changed parts, instead of a walk over every chunk and route.
+ * were (same sizes, same hosts, same condition counts), the new table is the last one with only
+ * those rewritten — by the very functions assemble writes them with, so the bytes are those
+ * assembleOwnChunks gives (the tests hold them equal) — into copies of the blocks they fall in
+ * (blocks.ts): the last version's bytes stay as they were, and the cost is the changed parts and
+ * their blocks, not a copy of the table.
  */
 import type { PlacedChunk, TableChunk, TableLayout } from './chunk.ts';
 import { routeRecordBytes, writeChunk, writeRoute } from './chunk.ts';
+import type { TableBlocks } from './blocks.ts';
 import { Header } from './layout.ts';
 import type { RouteEntry } from './table.ts';
 import { checkRoute } from './validate.ts';
 
 /** A table assembled (or patched) from own chunks, with what it was made of. */
 export interface LaidOutTable {
-  readonly table: Uint8Array;
+  /** Its bytes, as blocks shared with the versions patched from it (or it from). */
+  readonly table: TableBlocks;
   readonly layout: TableLayout;
   readonly chunks: readonly PlacedChunk[];
   readonly routes: readonly RouteEntry[];
@@ -73,18 +76,17 @@ export function patchOwnChunks(previous: LaidOutTable, chunks: readonly PlacedCh
     checkRoute(routes[r]!, r, endpointCount);
     changedRoutes.push(r);
   }
-  const table = previous.table.slice();
-  const words = new Uint32Array(table.buffer);
+  const edit = previous.table.edit();
   const { layout } = previous;
   for (const c of changedChunks) {
-    writeChunk(table, words, chunks[c]!.chunk, chunks[c]!.firstRoute, layout, c);
+    writeChunk(edit, chunks[c]!.chunk, chunks[c]!.firstRoute, layout, c);
   }
-  const routeIndexAt = words[Header.ROUTE_INDEX >>> 2]!;
+  const routeIndexAt = edit.word(Header.ROUTE_INDEX >>> 2);
   for (const r of changedRoutes) {
     // A record of the same size at the same place: its bytes are rewritten whole (WRR state zero, as assembled).
     const rec = layout.routeOffsets[r]!;
-    table.fill(0, rec, rec + routeRecordBytes(routes[r]!));
-    writeRoute(words, routeIndexAt, r, rec, routes[r]!);
+    edit.fill0(rec, rec + routeRecordBytes(routes[r]!));
+    writeRoute(edit, routeIndexAt, r, rec, routes[r]!);
   }
-  return { table, layout, chunks, routes, endpointCount, fallback };
+  return { table: edit.done(), layout, chunks, routes, endpointCount, fallback };
 }

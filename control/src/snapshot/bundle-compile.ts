@@ -8,12 +8,11 @@
  * copies.
  */
 import { createHash } from 'node:crypto';
-import type { Hash } from 'node:crypto';
-import { assembleOwnChunksLaidOut, encodeChunk, patchOwnChunks } from '@portico/assembly/encode';
+import { TableBlocks, assembleOwnChunksLaidOut, encodeChunk, patchOwnChunks } from '@portico/assembly/encode';
 import type { LaidOutTable, TableChunk } from '@portico/assembly/encode';
 import type { RouteEntry } from '@portico/assembly/table';
 import type { BundledUpstreamTls, TableBundle, TlsBundle } from './bundle.ts';
-import { ENDPOINTS_PART, bundledUpstreamTls, combineDigests, policyEntry, redirectBits, routeLabel, tlsAfter, tlsOf } from './bundle.ts';
+import { ENDPOINTS_PART, bundledUpstreamTls, combineDigests, policyEntry, redirectBits, routeLabel, tableBlockDigest, tableDigestOf, tlsAfter, tlsOf } from './bundle.ts';
 import type { Snapshot, SnapshotBackend, SnapshotEndpointSet, SnapshotHost } from './schema.ts';
 import { PorticoError } from '../errors.ts';
 import type { RegexHost, RouteTarget } from './table.ts';
@@ -69,12 +68,35 @@ interface AddressIds {
   readonly uses: number[];
 }
 
-/** The last bundle given in one mode, the snapshot it was compiled from, and its parts' digests (bundleParts order). */
+/** A bundle's fields but its table and digest. */
+type BundleFields = Omit<TableBundle, 'table' | 'digest'>;
+
+/** The last bundle given in one mode, the snapshot it was compiled from, its parts' digests (bundleParts order), its fields and its table's blocks. */
 interface LastBundle {
   readonly snapshot: Snapshot;
   readonly bundle: TableBundle;
   readonly digests: readonly string[];
+  readonly fields: BundleFields;
+  readonly table: TableBlocks;
 }
+
+/**
+ * The bundle of `fields` and `table`: its `table` is the blocks' bytes, concatenated on first
+ * read (the control plane only needs the digest and never reads it; a data plane loading it does,
+ * once per version; structured clone reads it too).
+ */
+function bundleOf(fields: BundleFields, table: TableBlocks, digest: string): TableBundle {
+  return {
+    ...fields,
+    get table(): Uint8Array {
+      return table.bytes();
+    },
+    digest,
+  };
+}
+
+/** A bundle made, with what the next version of the same mode may take from it. */
+type Made = Omit<LastBundle, 'snapshot'>;
 
 /** Whether two lists hold the very same items in the same order. */
 function sameItems<T>(a: readonly T[], b: readonly T[]): boolean {
@@ -84,21 +106,16 @@ function sameItems<T>(a: readonly T[], b: readonly T[]): boolean {
   return true;
 }
 
-/** Bytes between the hash states PartDigest keeps. */
-const CHECKPOINT_BYTES = 128 * 1024;
-
 /**
- * The SHA-256 (hex) of successive versions of one bundle part, as `createHash('sha256').update(part)`
- * gives it. A part equal to the last one is not hashed again; a byte array (the table) that
- * shares a prefix with the last one resumes from the hash state kept at the last checkpoint
- * inside that prefix (SHA-256 reads its input in order, so the state after an unchanged prefix
- * is the same), so a patch in the middle of the table hashes about half of it, not all.
+ * The SHA-256 (hex) of successive versions of one bundle part, as `digestOf` hashes it. A part
+ * equal to the last one is not hashed again; a table (blocks) hashes again only the blocks that
+ * are not the last version's (a patched table shares the blocks it did not write, blocks.ts).
  */
 class PartDigest {
   #part: string | Uint8Array | undefined;
   #digest = '';
-  /** For a byte array: the hash state after each multiple of CHECKPOINT_BYTES (index k: after k of them). */
-  #states: Hash[] = [];
+  /** The last table given and its blocks' digests. */
+  #table: { readonly blocks: readonly Uint8Array[]; readonly digests: readonly Uint8Array[] } | undefined;
   /** The value whose JSON `#part` is (`ofJson`). */
   #source: unknown;
 
@@ -113,30 +130,20 @@ class PartDigest {
   of(part: string | Uint8Array): string {
     if (part === this.#part) return this.#digest;
     this.#source = undefined;
-    if (typeof part === 'string') {
-      this.#states = [];
-      this.#part = part;
-      this.#digest = createHash('sha256').update(part).digest('hex');
-      return this.#digest;
-    }
-    const previous = this.#part instanceof Uint8Array ? this.#part : undefined;
-    // The first checkpoint block that differs (or that the previous part did not have whole).
-    let block = 0;
-    if (previous !== undefined) {
-      const blocks = Math.min(Math.floor(previous.length / CHECKPOINT_BYTES), Math.floor(part.length / CHECKPOINT_BYTES), this.#states.length - 1);
-      while (block < blocks && Buffer.compare(part.subarray(block * CHECKPOINT_BYTES, (block + 1) * CHECKPOINT_BYTES), previous.subarray(block * CHECKPOINT_BYTES, (block + 1) * CHECKPOINT_BYTES)) === 0) block++;
-    }
-    const states = this.#states.slice(0, block + 1);
-    const hash = block > 0 ? states[block]!.copy() : createHash('sha256');
-    if (block === 0) states[0] = hash.copy();
-    for (let at = block * CHECKPOINT_BYTES; at < part.length; at += CHECKPOINT_BYTES) {
-      const end = Math.min(at + CHECKPOINT_BYTES, part.length);
-      hash.update(part.subarray(at, end));
-      if (end - at === CHECKPOINT_BYTES) states.push(hash.copy());
-    }
-    this.#states = states;
     this.#part = part;
-    this.#digest = hash.digest('hex');
+    this.#digest = createHash('sha256').update(part).digest('hex');
+    return this.#digest;
+  }
+
+  /** `tableDigest` of a table held as blocks. */
+  ofTable(table: TableBlocks): string {
+    const last = this.#table;
+    if (last !== undefined && last.blocks === table.blocks) return this.#digest;
+    const digests = table.blocks.map((block, b) => (last !== undefined && last.blocks[b] === block ? last.digests[b]! : tableBlockDigest(block)));
+    this.#table = { blocks: table.blocks, digests };
+    this.#part = undefined;
+    this.#source = undefined;
+    this.#digest = tableDigestOf(digests);
     return this.#digest;
   }
 }
@@ -241,8 +248,6 @@ export class BundleCompiler {
   #moved: { from: Numbering; to: Numbering; keys: ReadonlySet<string> } | undefined;
   /** The last bundle given in each mode (full, balancing-only), for the snapshot it was compiled from. */
   #last: [LastBundle | undefined, LastBundle | undefined] = [undefined, undefined];
-  /** The part digests of the bundle #bundle made last (taken by `compile` into #last). */
-  #digests: readonly string[] = [];
   /**
    * Hosts compiled (not reused) so far: what a change cost; bundles patched from the last one rather
    * than assembled; versions compiled (a second ask for the same snapshot is not); versions whose
@@ -261,9 +266,9 @@ export class BundleCompiler {
     const last = this.#last[mode];
     if (last?.snapshot === snapshot) return last.bundle;
     this.stats.versionsAssembled++;
-    const bundle = this.#endpointsInPlace(snapshot, balancingOnly) ?? this.#assemble(snapshot, balancingOnly);
-    this.#last[mode] = { snapshot, bundle, digests: this.#digests };
-    return bundle;
+    const made = this.#endpointsInPlace(snapshot, balancingOnly) ?? this.#assemble(snapshot, balancingOnly);
+    this.#last[mode] = { snapshot, ...made };
+    return made.bundle;
   }
 
   /**
@@ -274,7 +279,7 @@ export class BundleCompiler {
    * made again: the cost of an endpoint change is its sets and the endpoints text, not the hosts.
    * Undefined otherwise (the caller assembles or patches).
    */
-  #endpointsInPlace(snapshot: Snapshot, balancingOnly: boolean): TableBundle | undefined {
+  #endpointsInPlace(snapshot: Snapshot, balancingOnly: boolean): Made | undefined {
     const last = this.#last[balancingOnly ? 1 : 0];
     const compiled = balancingOnly ? this.#lastBalancing : this.#lastFull;
     if (last === undefined || compiled === undefined) return undefined;
@@ -282,21 +287,18 @@ export class BundleCompiler {
     if (snapshot.defaultRoute !== before.defaultRoute || !sameItems(snapshot.hosts, before.hosts) || (!balancingOnly && !sameItems(snapshot.certificates, before.certificates))) return undefined;
     const numbering = this.#numberEndpoints(snapshot, compiled.invalid);
     if (numbering.setIds !== compiled.numbering.setIds || numbering.endpoints.length !== compiled.numbering.endpoints.length || numbering.invalid !== compiled.numbering.invalid) return undefined;
-    const { digest: _digest, ...content } = last.bundle;
-    const bundle = { ...content, version: snapshot.version, endpoints: this.#endpointsText(numbering) };
+    const fields = { ...last.fields, version: snapshot.version, endpoints: this.#endpointsText(numbering) };
     const hashers = this.#partDigests[balancingOnly ? 'balancing' : 'full'];
     const digests = last.digests.slice();
-    digests[ENDPOINTS_PART] = hashers[ENDPOINTS_PART]!.of(bundle.endpoints);
-    const next = { ...bundle, digest: combineDigests(bundle, digests) };
+    digests[ENDPOINTS_PART] = hashers[ENDPOINTS_PART]!.of(fields.endpoints);
     const kept: LastCompile = { ...compiled, numbering };
     if (balancingOnly) this.#lastBalancing = kept;
     else this.#lastFull = kept;
-    this.#digests = digests;
     this.stats.endpointsInPlace++;
-    return next;
+    return { bundle: bundleOf(fields, last.table, combineDigests(fields, digests)), digests, fields, table: last.table };
   }
 
-  #assemble(snapshot: Snapshot, balancingOnly: boolean): TableBundle {
+  #assemble(snapshot: Snapshot, balancingOnly: boolean): Made {
     const pieces = this.#piecesOf(snapshot.hosts);
     const invalid = pieces.some((piece) => piece.invalidBackends);
     const numbering = this.#numberEndpoints(snapshot, invalid);
@@ -358,7 +360,8 @@ export class BundleCompiler {
     // Snapshot hosts are distinct (sealing checks it) and each chunk was validated when encoded.
     const endpointCount = numbering.endpoints.length;
     const tableFallback = balancingOnly ? -1 : fallback;
-    const { table, layout } = assembleOwnChunksLaidOut(placed, routes, endpointCount, tableFallback);
+    const assembled = assembleOwnChunksLaidOut(placed, routes, endpointCount, tableFallback);
+    const table = TableBlocks.of(assembled.table);
     const routeLabels = balancingOnly ? '' : [...labels, ...mirrorLabels].join('\n');
     const last: LastCompile = {
       numbering,
@@ -370,7 +373,7 @@ export class BundleCompiler {
       firstRoutes,
       routeLabels,
       redirects,
-      laidOut: { table, layout, chunks: placed, routes, endpointCount, fallback: tableFallback },
+      laidOut: { table, layout: assembled.layout, chunks: placed, routes, endpointCount, fallback: tableFallback },
       special,
       mirrors: pieces.some((piece) => piece.targets.length !== piece.matched),
       endpointSets,
@@ -390,7 +393,7 @@ export class BundleCompiler {
    * chunk and route record of its old size).
    * Undefined otherwise: compile assembles. The cost is the changed hosts plus copies and the digest.
    */
-  #patched(snapshot: Snapshot, balancingOnly: boolean, pieces: readonly HostPiece[], numbering: Numbering, invalid: boolean, entries: readonly NonNullable<HostPiece['entries']>[]): TableBundle | undefined {
+  #patched(snapshot: Snapshot, balancingOnly: boolean, pieces: readonly HostPiece[], numbering: Numbering, invalid: boolean, entries: readonly NonNullable<HostPiece['entries']>[]): Made | undefined {
     const last = balancingOnly ? this.#lastBalancing : this.#lastFull;
     if (last === undefined || last.mirrors || pieces.length !== last.pieces.length) return undefined;
     // The catch-all is made anew by every compile: the same one when its content is.
@@ -460,11 +463,10 @@ export class BundleCompiler {
   }
 
   /** The bundle of the parts a compile made, with its digest (parts equal to the last bundle's are not hashed again). */
-  #bundle(snapshot: Snapshot, balancingOnly: boolean, numbering: Numbering, parts: { table: Uint8Array; routeLabels: string; redirects: Uint8Array; policies: readonly unknown[]; regexHosts: readonly RegexHost[]; upstreamTls: readonly BundledUpstreamTls[]; endpointSets: readonly (readonly number[])[]; tls: TlsBundle | undefined; needsHeaders: boolean }): TableBundle {
-    const bundle = {
+  #bundle(snapshot: Snapshot, balancingOnly: boolean, numbering: Numbering, parts: { table: TableBlocks; routeLabels: string; redirects: Uint8Array; policies: readonly unknown[]; regexHosts: readonly RegexHost[]; upstreamTls: readonly BundledUpstreamTls[]; endpointSets: readonly (readonly number[])[]; tls: TlsBundle | undefined; needsHeaders: boolean }): Made {
+    const fields: BundleFields = {
       version: snapshot.version,
       balancingOnly,
-      table: parts.table,
       // A balancing-only bundle keeps the routes' labels and policies (LoadedSnapshot takes them from the current one).
       routeLabels: parts.routeLabels,
       redirects: parts.redirects,
@@ -479,10 +481,9 @@ export class BundleCompiler {
     const hashers = this.#partDigests[balancingOnly ? 'balancing' : 'full'];
     const hasher = (i: number): PartDigest => (hashers[i] ??= new PartDigest());
     // bundleParts' parts, in its order; the two JSON parts are made again only when their value is a new one.
-    const digests = [bundle.table, bundle.routeLabels, bundle.redirects, bundle.endpoints, bundle.policies, bundle.regexHosts, bundle.upstreamTls].map((part, i) => hasher(i).of(part));
-    digests.push(hasher(7).ofJson(bundle.endpointSets), hasher(8).ofJson(bundle.tls ?? null));
-    this.#digests = digests;
-    return { ...bundle, digest: combineDigests(bundle, digests) };
+    const digests = [hasher(0).ofTable(parts.table), ...[fields.routeLabels, fields.redirects, fields.endpoints, fields.policies, fields.regexHosts, fields.upstreamTls].map((part, i) => hasher(i + 1).of(part))];
+    digests.push(hasher(7).ofJson(fields.endpointSets), hasher(8).ofJson(fields.tls ?? null));
+    return { bundle: bundleOf(fields, parts.table, combineDigests(fields, digests)), digests, fields, table: parts.table };
   }
 
   /** The bundle's `endpoints` text of a numbering (made once per numbering). */

@@ -6,7 +6,7 @@
  * per host, reusing what did not change), data planes verify the digest and load it.
  */
 import { createHash } from 'node:crypto';
-import { encodeTable } from '@portico/assembly/encode';
+import { TABLE_BLOCK_BYTES, encodeTable } from '@portico/assembly/encode';
 import type { Snapshot, SnapshotBackend, SnapshotHost, SnapshotUpstreamTls } from './schema.ts';
 import type { RouteTarget } from './table.ts';
 import type { RoutePolicies } from './policies/registry.ts';
@@ -43,7 +43,7 @@ export interface TableBundle {
   readonly balancingOnly: boolean;
   /** The encoded matcher table (`encodeTable`). */
   readonly table: Uint8Array;
-  /** `sha256:` + hex SHA-256 over the table and every metadata field (`digestOf`). */
+  /** `sha256:` + hex SHA-256 over the digests of the table and of every metadata field (`digestOf`). */
   readonly digest: string;
   /** Per route id, its metrics label; joined by `\n`. Empty in a balancing-only bundle (the routes' labels stay). */
   readonly routeLabels: string;
@@ -79,20 +79,42 @@ export function redirectBits(route: RouteTarget['route']): number {
 /** The index of `endpoints` among `bundleParts`. */
 export const ENDPOINTS_PART = 3;
 
-/** The parts of a bundle its digest covers, in order. */
+/** The parts of a bundle its digest covers, in order (the table first: its digest is `tableDigest`, the others' their SHA-256). */
 export function bundleParts(bundle: Omit<TableBundle, 'digest'>): (string | Uint8Array)[] {
   return [bundle.table, bundle.routeLabels, bundle.redirects, bundle.endpoints, bundle.policies, bundle.regexHosts, bundle.upstreamTls, JSON.stringify(bundle.endpointSets), JSON.stringify(bundle.tls ?? null)];
 }
 
-/** The content address from the parts' own SHA-256 digests (hex, in `bundleParts` order). */
-export function combineDigests(bundle: Omit<TableBundle, 'digest'>, partDigests: readonly string[]): string {
+/** The SHA-256 of one block of a table (its bytes from a multiple of TABLE_BLOCK_BYTES, that long or up to the end). */
+export function tableBlockDigest(block: Uint8Array): Buffer {
+  return createHash('sha256').update(block).digest();
+}
+
+/**
+ * The table part's digest (hex) from its blocks' digests in order: SHA-256 over them, each 32
+ * bytes. Hashing the table in blocks lets a version that rewrote a few blocks hash those alone.
+ */
+export function tableDigestOf(blockDigests: readonly Uint8Array[]): string {
+  const hash = createHash('sha256');
+  for (const digest of blockDigests) hash.update(digest);
+  return hash.digest('hex');
+}
+
+/** The table part's digest (hex): `tableDigestOf` its TABLE_BLOCK_BYTES blocks (hashed through views, no copy). */
+export function tableDigest(table: Uint8Array): string {
+  const digests: Buffer[] = [];
+  for (let at = 0; at < table.length; at += TABLE_BLOCK_BYTES) digests.push(tableBlockDigest(table.subarray(at, Math.min(at + TABLE_BLOCK_BYTES, table.length))));
+  return tableDigestOf(digests);
+}
+
+/** The content address from the parts' own digests (hex, in `bundleParts` order: the table's `tableDigest`, the others' SHA-256). */
+export function combineDigests(bundle: Pick<TableBundle, 'version' | 'balancingOnly' | 'needsHeaders'>, partDigests: readonly string[]): string {
   const root = createHash('sha256').update(`${bundle.version}\0${bundle.balancingOnly ? 1 : 0}\0${bundle.needsHeaders ? 1 : 0}\0${partDigests.join('\0')}`);
   return `sha256:${root.digest('hex')}`;
 }
 
 /** `sha256:<hex>` over the table and every metadata field: the bundle's content address. */
 export function digestOf(bundle: Omit<TableBundle, 'digest'>): string {
-  return combineDigests(bundle, bundleParts(bundle).map((part) => createHash('sha256').update(part).digest('hex')));
+  return combineDigests(bundle, bundleParts(bundle).map((part, i) => (i === 0 ? tableDigest(part as Uint8Array) : createHash('sha256').update(part).digest('hex'))));
 }
 
 /**
