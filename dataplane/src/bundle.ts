@@ -7,7 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { BundledUpstreamTls, TableBundle } from '@portico/control/snapshot/bundle';
-import { bundleParts, combineDigests, compileBundle as compileReference, digestOf, tableBlockDigest, tableDigestOf } from '@portico/control/snapshot/bundle';
+import { ENDPOINTS_PART, ROUTE_LABELS_PART, blocksDigestOf, bundleParts, combineDigests, compileBundle as compileReference, digestOf, lineBlockDigest, lineBlocks, tableBlockDigest } from '@portico/control/snapshot/bundle';
 import { TABLE_BLOCK_BYTES } from '@portico/assembly/encode';
 import { BundleCompiler } from '@portico/control/snapshot/bundle-compile';
 import type { ReceivedBundle } from '@portico/control/snapshot/bundle-wire';
@@ -41,7 +41,23 @@ async function digestInTurns(bundle: Omit<TableBundle, 'digest'>): Promise<strin
         blocks.push(tableBlockDigest(table.subarray(at, Math.min(at + TABLE_BLOCK_BYTES, table.length))));
         if ((at + TABLE_BLOCK_BYTES) % TURN_SLICE === 0 && at + TABLE_BLOCK_BYTES < table.length) await nextTurn();
       }
-      digests.push(tableDigestOf(blocks));
+      digests.push(blocksDigestOf(blocks));
+      await nextTurn();
+      continue;
+    }
+    if (index === ROUTE_LABELS_PART || index === ENDPOINTS_PART) {
+      // Line texts are hashed in blocks of lines (`linesDigest`), about a slice of text per turn.
+      const blocks: Buffer[] = [];
+      let since = 0;
+      for (const block of lineBlocks(part as string)) {
+        blocks.push(lineBlockDigest(block));
+        since += block.length;
+        if (since >= TURN_SLICE) {
+          since = 0;
+          await nextTurn();
+        }
+      }
+      digests.push(blocksDigestOf(blocks));
       await nextTurn();
       continue;
     }

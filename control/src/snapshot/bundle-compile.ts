@@ -12,7 +12,8 @@ import { TableBlocks, assembleOwnChunksLaidOut, encodeChunk, patchOwnChunks } fr
 import type { LaidOutTable, TableChunk } from '@portico/assembly/encode';
 import type { RouteEntry } from '@portico/assembly/table';
 import type { BundledUpstreamTls, TableBundle, TlsBundle } from './bundle.ts';
-import { ENDPOINTS_PART, bundledUpstreamTls, combineDigests, policyEntry, redirectBits, routeLabel, tableBlockDigest, tableDigestOf, tlsAfter, tlsOf } from './bundle.ts';
+import { ENDPOINTS_PART, bundledUpstreamTls, combineDigests, policyEntry, redirectBits, routeLabel, tableBlockDigest, tlsAfter, tlsOf } from './bundle.ts';
+import { LineText, blocksDigestOf } from './bundle-lines.ts';
 import type { Snapshot, SnapshotBackend, SnapshotEndpointSet, SnapshotHost } from './schema.ts';
 import { PorticoError } from '../errors.ts';
 import type { RegexHost, RouteTarget } from './table.ts';
@@ -68,8 +69,11 @@ interface AddressIds {
   readonly uses: number[];
 }
 
-/** A bundle's fields but its table and digest. */
-type BundleFields = Omit<TableBundle, 'table' | 'digest'>;
+/** A bundle's fields but its table, its two line texts and its digest. */
+type BundleFields = Omit<TableBundle, 'table' | 'routeLabels' | 'endpoints' | 'digest'>;
+
+/** The line text of no line: a balancing-only bundle's routeLabels. */
+const NO_LINES = LineText.of([], undefined, 0);
 
 /** The last bundle given in one mode, the snapshot it was compiled from, its parts' digests (bundleParts order), its fields and its table's blocks. */
 interface LastBundle {
@@ -78,21 +82,51 @@ interface LastBundle {
   readonly digests: readonly string[];
   readonly fields: BundleFields;
   readonly table: TableBlocks;
+  readonly labels: LineText | undefined;
+  readonly endpoints: LineText;
 }
 
 /**
- * The bundle of `fields` and `table`: its `table` is the blocks' bytes, concatenated on first
- * read (the control plane only needs the digest and never reads it; a data plane loading it does,
- * once per version; structured clone reads it too).
+ * The bundle of `fields`, `table` and the line texts: its `table`, `routeLabels` and `endpoints`
+ * are made whole on first read (the control plane only needs the digest and never reads them; a
+ * data plane loading the bundle does, once per version; structured clone reads them too).
  */
-function bundleOf(fields: BundleFields, table: TableBlocks, digest: string): TableBundle {
+function bundleOf(fields: BundleFields, table: TableBlocks, labels: LineText | undefined, endpoints: LineText, digest: string): TableBundle {
   return {
     ...fields,
     get table(): Uint8Array {
       return table.bytes();
     },
+    get routeLabels(): string {
+      return labels === undefined ? '' : labels.text();
+    },
+    get endpoints(): string {
+      return endpoints.text();
+    },
     digest,
   };
+}
+
+/** The catch-all route's label. */
+function catchAllLabel(catchAll: NonNullable<Snapshot['defaultRoute']>): string {
+  return routeLabel({ kind: 'default', host: undefined, route: catchAll });
+}
+
+/**
+ * The routeLabels text of a full bundle as segments: piece p's run labels from route firstRoutes[p],
+ * the catch-all's at `fallback` (segment pieces.length, '' for none), then each piece's mirror
+ * routes' from mirrorFirst[p]: route id order, as toMatcherTable numbers them.
+ */
+function labelText(pieces: readonly HostPiece[], firstRoutes: readonly number[], catchAll: Snapshot['defaultRoute'], fallback: number, mirrorFirst: readonly number[], routeCount: number): LineText {
+  const segments: string[] = pieces.map((piece) => piece.labels);
+  const firsts: number[] = firstRoutes.slice();
+  segments.push(catchAll === null ? '' : catchAllLabel(catchAll));
+  firsts.push(catchAll === null ? (mirrorFirst[0] ?? routeCount) : fallback);
+  pieces.forEach((piece, p) => {
+    segments.push(piece.mirrorLabels);
+    firsts.push(mirrorFirst[p]!);
+  });
+  return LineText.of(segments, firsts, routeCount);
 }
 
 /** A bundle made, with what the next version of the same mode may take from it. */
@@ -143,7 +177,7 @@ class PartDigest {
     this.#table = { blocks: table.blocks, digests };
     this.#part = undefined;
     this.#source = undefined;
-    this.#digest = tableDigestOf(digests);
+    this.#digest = blocksDigestOf(digests);
     return this.#digest;
   }
 }
@@ -159,8 +193,8 @@ interface LastCompile {
   readonly entries: readonly NonNullable<HostPiece['entries']>[];
   readonly catchAll: Snapshot['defaultRoute'];
   readonly firstRoutes: readonly number[];
-  /** The bundle's routeLabels of a full bundle ('' for a balancing-only one). */
-  readonly routeLabels: string;
+  /** The bundle's routeLabels of a full bundle (undefined for a balancing-only one: ''), segment p piece p's, then the catch-all's, then pieces' mirror routes'. */
+  readonly routeLabels: LineText | undefined;
   readonly redirects: Uint8Array;
   readonly laidOut: LaidOutTable;
   /** The pieces that are not plain, in order. */
@@ -243,7 +277,7 @@ export class BundleCompiler {
   #lastPieces: { readonly hosts: readonly SnapshotHost[]; readonly pieces: readonly HostPiece[] } | undefined;
   /** The digests of each bundle part (bundleParts order), for full and for balancing-only bundles. */
   #partDigests: Record<'full' | 'balancing', PartDigest[]> = { full: [], balancing: [] };
-  #endpoints: { numbering: Numbering; text: string } | undefined;
+  #endpoints: { numbering: Numbering; text: LineText } | undefined;
   /** Keys whose endpoint ids differ between two numberings (the last pair asked). */
   #moved: { from: Numbering; to: Numbering; keys: ReadonlySet<string> } | undefined;
   /** The last bundle given in each mode (full, balancing-only), for the snapshot it was compiled from. */
@@ -287,15 +321,15 @@ export class BundleCompiler {
     if (snapshot.defaultRoute !== before.defaultRoute || !sameItems(snapshot.hosts, before.hosts) || (!balancingOnly && !sameItems(snapshot.certificates, before.certificates))) return undefined;
     const numbering = this.#numberEndpoints(snapshot, compiled.invalid);
     if (numbering.setIds !== compiled.numbering.setIds || numbering.endpoints.length !== compiled.numbering.endpoints.length || numbering.invalid !== compiled.numbering.invalid) return undefined;
-    const fields = { ...last.fields, version: snapshot.version, endpoints: this.#endpointsText(numbering) };
-    const hashers = this.#partDigests[balancingOnly ? 'balancing' : 'full'];
+    const fields = { ...last.fields, version: snapshot.version };
+    const endpoints = this.#endpointsText(numbering);
     const digests = last.digests.slice();
-    digests[ENDPOINTS_PART] = hashers[ENDPOINTS_PART]!.of(fields.endpoints);
+    digests[ENDPOINTS_PART] = endpoints.digest;
     const kept: LastCompile = { ...compiled, numbering };
     if (balancingOnly) this.#lastBalancing = kept;
     else this.#lastFull = kept;
     this.stats.endpointsInPlace++;
-    return { bundle: bundleOf(fields, last.table, combineDigests(fields, digests)), digests, fields, table: last.table };
+    return { bundle: bundleOf(fields, last.table, last.labels, endpoints, combineDigests(fields, digests)), digests, fields, table: last.table, labels: last.labels, endpoints };
   }
 
   #assemble(snapshot: Snapshot, balancingOnly: boolean): Made {
@@ -338,7 +372,6 @@ export class BundleCompiler {
     const policies: unknown[] = [];
     const upstreamTls: BundledUpstreamTls[] = [];
     const regexHosts: RegexHost[] = [];
-    const mirrorLabels: string[] = [];
     const redirects = new Uint8Array(routes.length);
     const special: number[] = [];
     pieces.forEach((piece, p) => {
@@ -347,7 +380,7 @@ export class BundleCompiler {
       for (let local = 0; local < piece.matched; local++) redirects[firstRoute + local] = own[local]!;
       if (piece.plain) return;
       special.push(p);
-      specialParts(piece, firstRoute, mirrorFirst[p]!, numbering, balancingOnly ? -2 : fallback, { redirects, policies, upstreamTls, regexHosts, mirrorLabels });
+      specialParts(piece, firstRoute, mirrorFirst[p]!, numbering, balancingOnly ? -2 : fallback, { redirects, policies, upstreamTls, regexHosts });
     });
     catchAllParts(catchAll, fallback, numbering, redirects, policies, upstreamTls);
     // upstreamTls in route id order: the catch-all's entry may sit before mirror routes' (they never have one).
@@ -355,14 +388,12 @@ export class BundleCompiler {
     const endpointSets = [...sets];
     const tls = balancingOnly ? undefined : tlsOf(snapshot);
     const needsHeaders = !balancingOnly && pieces.some((piece) => piece.needsHeaders);
-    const labels = pieces.filter((piece) => piece.matched > 0).map((piece) => piece.labels);
-    if (catchAll !== null) labels.push(routeLabel({ kind: 'default', host: undefined, route: catchAll }));
     // Snapshot hosts are distinct (sealing checks it) and each chunk was validated when encoded.
     const endpointCount = numbering.endpoints.length;
     const tableFallback = balancingOnly ? -1 : fallback;
     const assembled = assembleOwnChunksLaidOut(placed, routes, endpointCount, tableFallback);
     const table = TableBlocks.of(assembled.table);
-    const routeLabels = balancingOnly ? '' : [...labels, ...mirrorLabels].join('\n');
+    const routeLabels = balancingOnly ? undefined : labelText(pieces, firstRoutes, catchAll, fallback, mirrorFirst, routes.length);
     const last: LastCompile = {
       numbering,
       invalid,
@@ -446,15 +477,16 @@ export class BundleCompiler {
     const policies: unknown[] = [];
     const upstreamTls: BundledUpstreamTls[] = [];
     const regexHosts: RegexHost[] = [];
-    for (const p of last.special) specialParts(pieces[p]!, last.firstRoutes[p]!, routes.length, numbering, balancingOnly ? -2 : fallback, { redirects, policies, upstreamTls, regexHosts, mirrorLabels: [] });
+    for (const p of last.special) specialParts(pieces[p]!, last.firstRoutes[p]!, routes.length, numbering, balancingOnly ? -2 : fallback, { redirects, policies, upstreamTls, regexHosts });
     catchAllParts(catchAll, fallback, numbering, redirects, policies, upstreamTls);
     upstreamTls.sort((a, b) => a.route - b.route);
-    // The labels text is made again only when a changed host's labels or the catch-all's did change.
+    // The labels of the changed hosts (as many as before: the same route runs) and of the catch-all replace theirs; only their blocks are hashed again.
     let routeLabels = last.routeLabels;
-    if (!balancingOnly && (catchAll !== last.catchAll || changed.some((p) => pieces[p]!.labels !== last.pieces[p]!.labels))) {
-      const texts = pieces.filter((piece) => piece.matched > 0).map((piece) => piece.labels);
-      if (catchAll !== null) texts.push(routeLabel({ kind: 'default', host: undefined, route: catchAll }));
-      routeLabels = texts.join('\n');
+    if (routeLabels !== undefined) {
+      const changes = new Map<number, string>();
+      for (const p of changed) if (pieces[p]!.labels !== last.pieces[p]!.labels) changes.set(p, pieces[p]!.labels);
+      if (catchAll !== last.catchAll && catchAll !== null) changes.set(pieces.length, catchAllLabel(catchAll));
+      routeLabels = routeLabels.with(changes);
     }
     const next: LastCompile = { ...last, numbering, invalid, snapshot, pieces, entries, catchAll, routeLabels, redirects, laidOut, endpointSets, needsHeaders };
     if (balancingOnly) this.#lastBalancing = next;
@@ -463,32 +495,31 @@ export class BundleCompiler {
   }
 
   /** The bundle of the parts a compile made, with its digest (parts equal to the last bundle's are not hashed again). */
-  #bundle(snapshot: Snapshot, balancingOnly: boolean, numbering: Numbering, parts: { table: TableBlocks; routeLabels: string; redirects: Uint8Array; policies: readonly unknown[]; regexHosts: readonly RegexHost[]; upstreamTls: readonly BundledUpstreamTls[]; endpointSets: readonly (readonly number[])[]; tls: TlsBundle | undefined; needsHeaders: boolean }): Made {
+  #bundle(snapshot: Snapshot, balancingOnly: boolean, numbering: Numbering, parts: { table: TableBlocks; routeLabels: LineText | undefined; redirects: Uint8Array; policies: readonly unknown[]; regexHosts: readonly RegexHost[]; upstreamTls: readonly BundledUpstreamTls[]; endpointSets: readonly (readonly number[])[]; tls: TlsBundle | undefined; needsHeaders: boolean }): Made {
     const fields: BundleFields = {
       version: snapshot.version,
       balancingOnly,
-      // A balancing-only bundle keeps the routes' labels and policies (LoadedSnapshot takes them from the current one).
-      routeLabels: parts.routeLabels,
       redirects: parts.redirects,
       needsHeaders: parts.needsHeaders,
-      endpoints: this.#endpointsText(numbering),
       policies: balancingOnly ? '[]' : JSON.stringify(parts.policies),
       regexHosts: JSON.stringify(parts.regexHosts),
       upstreamTls: JSON.stringify(parts.upstreamTls),
       endpointSets: parts.endpointSets,
       ...(parts.tls === undefined ? {} : { tls: parts.tls }),
     };
+    const endpoints = this.#endpointsText(numbering);
     const hashers = this.#partDigests[balancingOnly ? 'balancing' : 'full'];
     const hasher = (i: number): PartDigest => (hashers[i] ??= new PartDigest());
     // bundleParts' parts, in its order; the two JSON parts are made again only when their value is a new one.
-    const digests = [hasher(0).ofTable(parts.table), ...[fields.routeLabels, fields.redirects, fields.endpoints, fields.policies, fields.regexHosts, fields.upstreamTls].map((part, i) => hasher(i + 1).of(part))];
+    // A balancing-only bundle keeps the routes' labels (LoadedSnapshot takes them from the current one): its routeLabels is ''.
+    const digests = [hasher(0).ofTable(parts.table), parts.routeLabels?.digest ?? NO_LINES.digest, hasher(2).of(fields.redirects), endpoints.digest, ...[fields.policies, fields.regexHosts, fields.upstreamTls].map((part, i) => hasher(i + 4).of(part))];
     digests.push(hasher(7).ofJson(fields.endpointSets), hasher(8).ofJson(fields.tls ?? null));
-    return { bundle: bundleOf(fields, parts.table, combineDigests(fields, digests)), digests, fields, table: parts.table };
+    return { bundle: bundleOf(fields, parts.table, parts.routeLabels, endpoints, combineDigests(fields, digests)), digests, fields, table: parts.table, labels: parts.routeLabels, endpoints };
   }
 
-  /** The bundle's `endpoints` text of a numbering (made once per numbering). */
-  #endpointsText(numbering: Numbering): string {
-    if (this.#endpoints?.numbering !== numbering) this.#endpoints = { numbering, text: numbering.endpoints.join('\n') };
+  /** The bundle's `endpoints` text of a numbering (made once per numbering; from the last one's when renumbered in place). */
+  #endpointsText(numbering: Numbering): LineText {
+    if (this.#endpoints?.numbering !== numbering) this.#endpoints = { numbering, text: LineText.of(numbering.endpoints, undefined, numbering.endpoints.length) };
     return this.#endpoints.text;
   }
 
@@ -647,6 +678,8 @@ export class BundleCompiler {
       endpoints[id] = line;
     }
     const numbering: Numbering = { of: sets, setIds: previous.setIds, endpoints, invalid: previous.invalid };
+    // Its text: the last one's with the replaced lines (their blocks hashed again), when that was made.
+    if (this.#endpoints?.numbering === previous) this.#endpoints = { numbering, text: this.#endpoints.text.with(new Map(replaced.map(({ id, line }) => [id, line]))) };
     this.#numbering = numbering;
     this.#addressIds = { numbering, byAddress: known.byAddress, uses: known.uses };
     return numbering;
@@ -663,16 +696,15 @@ function catchAllParts(catchAll: Snapshot['defaultRoute'], fallback: number, num
 
 /**
  * The parts of the bundle that name the routes of a piece that is not plain — mirror routes'
- * redirect bits, policies, upstream TLS, mirror labels, regex dispatch — its local ids mapped to
+ * redirect bits, policies, upstream TLS, regex dispatch — its local ids mapped to
  * the table's (its run from `firstRoute`, its mirror routes from `mirrorFirst`). `fallback` is the
  * catch-all's id for regex hosts without their own (-2: a balancing-only bundle, which has none).
  */
-function specialParts(piece: HostPiece, firstRoute: number, mirrorFirst: number, numbering: Numbering, fallback: number, out: { redirects: Uint8Array; policies: unknown[]; upstreamTls: BundledUpstreamTls[]; regexHosts: RegexHost[]; mirrorLabels: string[] }): void {
+function specialParts(piece: HostPiece, firstRoute: number, mirrorFirst: number, numbering: Numbering, fallback: number, out: { redirects: Uint8Array; policies: unknown[]; upstreamTls: BundledUpstreamTls[]; regexHosts: RegexHost[] }): void {
   const id = (local: number): number => (local < piece.matched ? firstRoute + local : mirrorFirst + local - piece.matched);
   for (let local = piece.matched; local < piece.targets.length; local++) out.redirects[id(local)] = piece.redirects[local]!;
   for (const local of piece.withPolicies) out.policies.push(policyEntry(piece.targets[local]!, id(local), piece.targets[local]!.mirrors?.map(id), piece.targets[local]!.fallback === undefined ? undefined : id(piece.targets[local]!.fallback!)));
   for (const local of piece.upstream) out.upstreamTls.push(...bundledUpstreamTls({ route: piece.targets[local]!.route, endpointIds: endpointIdsOf(piece.targets[local]!.route, numbering) }, id(local)));
-  if (piece.mirrorLabels !== '') out.mirrorLabels.push(piece.mirrorLabels);
   if (fallback !== -2 && piece.regex !== undefined) {
     const { first, paths, fallback: hostFallback } = piece.regex;
     out.regexHosts.push({ first: id(first), paths: paths.map((path) => ({ pattern: path.pattern, route: id(path.route) })), fallback: hostFallback >= 0 ? id(hostFallback) : fallback });

@@ -12,6 +12,9 @@ import type { RouteTarget } from './table.ts';
 import type { RoutePolicies } from './policies/registry.ts';
 import { toMatcherTable } from './table.ts';
 import { carriesPassthrough } from './policies/ssl-passthrough.ts';
+import { blocksDigestOf, linesDigest } from './bundle-lines.ts';
+
+export { LINE_BLOCK, blocksDigestOf, lineBlockDigest, lineBlocks, linesDigest } from './bundle-lines.ts';
 
 /** The TLS part of a snapshot: which host uses which certificate, and the certificates. */
 export interface TlsBundle {
@@ -76,10 +79,12 @@ export function redirectBits(route: RouteTarget['route']): number {
   return (route.redirect.sslRedirect || route.redirect.forceSslRedirect ? 1 : 0) | (route.policies?.preserveTrailingSlash === true ? 2 : 0);
 }
 
+/** The index of `routeLabels` among `bundleParts`. */
+export const ROUTE_LABELS_PART = 1;
 /** The index of `endpoints` among `bundleParts`. */
 export const ENDPOINTS_PART = 3;
 
-/** The parts of a bundle its digest covers, in order (the table first: its digest is `tableDigest`, the others' their SHA-256). */
+/** The parts of a bundle its digest covers, in order: their digests are `tableDigest` (the table), `linesDigest` (routeLabels, endpoints), SHA-256 (the others). */
 export function bundleParts(bundle: Omit<TableBundle, 'digest'>): (string | Uint8Array)[] {
   return [bundle.table, bundle.routeLabels, bundle.redirects, bundle.endpoints, bundle.policies, bundle.regexHosts, bundle.upstreamTls, JSON.stringify(bundle.endpointSets), JSON.stringify(bundle.tls ?? null)];
 }
@@ -90,23 +95,17 @@ export function tableBlockDigest(block: Uint8Array): Buffer {
 }
 
 /**
- * The table part's digest (hex) from its blocks' digests in order: SHA-256 over them, each 32
- * bytes. Hashing the table in blocks lets a version that rewrote a few blocks hash those alone.
+ * The table part's digest (hex): SHA-256 over the SHA-256 (32 bytes each, in order) of its
+ * TABLE_BLOCK_BYTES blocks (hashed through views, no copy), so a version that rewrote a few blocks
+ * hashes those alone.
  */
-export function tableDigestOf(blockDigests: readonly Uint8Array[]): string {
-  const hash = createHash('sha256');
-  for (const digest of blockDigests) hash.update(digest);
-  return hash.digest('hex');
-}
-
-/** The table part's digest (hex): `tableDigestOf` its TABLE_BLOCK_BYTES blocks (hashed through views, no copy). */
 export function tableDigest(table: Uint8Array): string {
   const digests: Buffer[] = [];
   for (let at = 0; at < table.length; at += TABLE_BLOCK_BYTES) digests.push(tableBlockDigest(table.subarray(at, Math.min(at + TABLE_BLOCK_BYTES, table.length))));
-  return tableDigestOf(digests);
+  return blocksDigestOf(digests);
 }
 
-/** The content address from the parts' own digests (hex, in `bundleParts` order: the table's `tableDigest`, the others' SHA-256). */
+/** The content address from the parts' own digests (hex, in `bundleParts` order, as `partDigest` gives them). */
 export function combineDigests(bundle: Pick<TableBundle, 'version' | 'balancingOnly' | 'needsHeaders'>, partDigests: readonly string[]): string {
   const root = createHash('sha256').update(`${bundle.version}\0${bundle.balancingOnly ? 1 : 0}\0${bundle.needsHeaders ? 1 : 0}\0${partDigests.join('\0')}`);
   return `sha256:${root.digest('hex')}`;
@@ -114,7 +113,14 @@ export function combineDigests(bundle: Pick<TableBundle, 'version' | 'balancingO
 
 /** `sha256:<hex>` over the table and every metadata field: the bundle's content address. */
 export function digestOf(bundle: Omit<TableBundle, 'digest'>): string {
-  return combineDigests(bundle, bundleParts(bundle).map((part, i) => (i === 0 ? tableDigest(part as Uint8Array) : createHash('sha256').update(part).digest('hex'))));
+  return combineDigests(bundle, bundleParts(bundle).map((part, i) => partDigest(i, part)));
+}
+
+/** The digest (hex) of part `index` of `bundleParts`. */
+export function partDigest(index: number, part: string | Uint8Array): string {
+  if (index === 0) return tableDigest(part as Uint8Array);
+  if (index === ROUTE_LABELS_PART || index === ENDPOINTS_PART) return linesDigest(part as string);
+  return createHash('sha256').update(part).digest('hex');
 }
 
 /**

@@ -1,0 +1,143 @@
+/**
+ * The bundle's large texts of one line per id — `routeLabels` (a label per route id) and
+ * `endpoints` (`address port` per endpoint id) — and their digests. A text's digest is SHA-256
+ * over the SHA-256 (32 bytes each, in order) of each block of LINE_BLOCK lines (joined by `\n`,
+ * UTF-8), so a version that changes a few lines in place hashes again only their blocks; a
+ * compiler holds such a text as segments shared with the previous version and joins it only when
+ * someone reads it (a data plane loading the bundle), never to hash it.
+ */
+import { createHash } from 'node:crypto';
+
+/** Lines per hashed block. */
+export const LINE_BLOCK = 1024;
+
+/** The SHA-256 of one block's text (its lines joined by `\n`). */
+export function lineBlockDigest(block: string): Buffer {
+  return createHash('sha256').update(block).digest();
+}
+
+/** The digest (hex) of a part from its blocks' digests in order: SHA-256 over them (the table's and the line texts'). */
+export function blocksDigestOf(blockDigests: readonly Uint8Array[]): string {
+  const hash = createHash('sha256');
+  for (const digest of blockDigests) hash.update(digest);
+  return hash.digest('hex');
+}
+
+/** The blocks of LINE_BLOCK lines of a `\n`-joined text ('' has no line), as substrings. */
+export function lineBlocks(text: string): string[] {
+  const blocks: string[] = [];
+  let start = 0;
+  while (start <= text.length && text !== '') {
+    let end = start - 1;
+    for (let n = 0; n < LINE_BLOCK; n++) {
+      end = text.indexOf('\n', end + 1);
+      if (end < 0) break;
+    }
+    if (end < 0) {
+      blocks.push(text.slice(start));
+      break;
+    }
+    blocks.push(text.slice(start, end));
+    start = end + 1;
+  }
+  return blocks;
+}
+
+/** The digest (hex) of a line text: `blocksDigestOf` its LINE_BLOCK-line blocks. */
+export function linesDigest(text: string): string {
+  return blocksDigestOf(lineBlocks(text).map(lineBlockDigest));
+}
+
+/**
+ * A text of lines held as segments, each a run of whole lines joined by `\n` ('' for none), with
+ * the line each starts at, and the digests of its blocks. Immutable: `with` makes the next version.
+ */
+export class LineText {
+  /** Lines in all. */
+  readonly lines: number;
+  readonly #segments: readonly string[];
+  /** The first line of each segment (non-decreasing); undefined: segment i is line i alone. */
+  readonly #firsts: ArrayLike<number> | undefined;
+  readonly #blocks: readonly Uint8Array[];
+  /** The part digest (hex). */
+  readonly digest: string;
+  #text: string | undefined;
+
+  private constructor(segments: readonly string[], firsts: ArrayLike<number> | undefined, lines: number, blocks: readonly Uint8Array[]) {
+    this.#segments = segments;
+    this.#firsts = firsts;
+    this.lines = lines;
+    this.#blocks = blocks;
+    this.digest = blocksDigestOf(blocks);
+  }
+
+  /**
+   * The text of `segments` (segment i starting at line `firsts[i]`, `lines` lines in all; without
+   * `firsts`, one line per segment), every block hashed.
+   */
+  static of(segments: readonly string[], firsts: ArrayLike<number> | undefined, lines: number): LineText {
+    const text = new LineText(segments, firsts, lines, []);
+    const blocks: Uint8Array[] = [];
+    for (let b = 0; b * LINE_BLOCK < lines; b++) blocks.push(lineBlockDigest(text.#block(b)));
+    return new LineText(segments, firsts, lines, blocks);
+  }
+
+  /**
+   * The next version: the segments at the keys of `changes` replaced by its values (each holding
+   * as many lines as the one it replaces); only their blocks are hashed again.
+   */
+  with(changes: ReadonlyMap<number, string>): LineText {
+    if (changes.size === 0) return this;
+    const firsts = this.#firsts;
+    const segments = this.#segments.slice();
+    for (const [s, segment] of changes) segments[s] = segment;
+    const next = new LineText(segments, firsts, this.lines, []);
+    const touched = new Set<number>();
+    for (const s of changes.keys()) {
+      const first = firsts === undefined ? s : firsts[s]!;
+      const last = firsts === undefined ? s : (s + 1 < firsts.length ? firsts[s + 1]! : this.lines) - 1;
+      for (let b = Math.floor(first / LINE_BLOCK); b <= Math.floor(last / LINE_BLOCK); b++) touched.add(b);
+    }
+    const blocks = this.#blocks.slice();
+    for (const b of touched) if (b * LINE_BLOCK < this.lines) blocks[b] = lineBlockDigest(next.#block(b));
+    return new LineText(segments, firsts, this.lines, blocks);
+  }
+
+  /** The whole text (the segments that hold lines, joined by `\n`), joined on the first ask and kept. */
+  text(): string {
+    this.#text ??= this.#firsts === undefined ? this.#segments.join('\n') : this.#segments.filter((segment) => segment !== '').join('\n');
+    return this.#text;
+  }
+
+  /** The segment holding line `line` (the last one starting at or before it). */
+  #segmentAt(line: number): number {
+    const firsts = this.#firsts;
+    if (firsts === undefined) return line;
+    let lo = 0;
+    let hi = firsts.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >>> 1;
+      if (firsts[mid]! <= line) lo = mid;
+      else hi = mid - 1;
+    }
+    return lo;
+  }
+
+  /** The text of block `b`: lines [b * LINE_BLOCK, (b + 1) * LINE_BLOCK) joined by `\n`. */
+  #block(b: number): string {
+    const from = b * LINE_BLOCK;
+    const to = Math.min(from + LINE_BLOCK, this.lines);
+    const firsts = this.#firsts;
+    if (firsts === undefined) return this.#segments.slice(from, to).join('\n');
+    const out: string[] = [];
+    for (let s = this.#segmentAt(from); s < this.#segments.length && firsts[s]! < to; s++) {
+      const segment = this.#segments[s]!;
+      if (segment === '') continue;
+      const first = firsts[s]!;
+      const end = s + 1 < firsts.length ? firsts[s + 1]! : this.lines;
+      if (first >= from && end <= to) out.push(segment);
+      else out.push(segment.split('\n').slice(Math.max(from - first, 0), to - first).join('\n'));
+    }
+    return out.join('\n');
+  }
+}
