@@ -56,12 +56,15 @@ function sameShape(previous: RouteEntry, next: RouteEntry): boolean {
  * chunks or routes, a chunk's route run moved, a changed chunk or route record of another size —
  * and the caller assembles. The changed route records are validated as assembleOwnChunks
  * validates every one (throws PORTICO_E_TABLE_INVALID naming the route). `previous.table` is not
- * modified.
+ * modified. With `only`, the chunks and routes at the other indices are known to be `previous`'s
+ * (the caller replaced those alone): only these are compared, so the cost follows the change.
  */
-export function patchOwnChunks(previous: LaidOutTable, chunks: readonly PlacedChunk[], routes: readonly RouteEntry[], endpointCount: number, fallback: number): LaidOutTable | undefined {
+export function patchOwnChunks(previous: LaidOutTable, chunks: readonly PlacedChunk[], routes: readonly RouteEntry[], endpointCount: number, fallback: number, only?: { readonly chunks: readonly number[]; readonly routes: readonly number[] }): LaidOutTable | undefined {
   if (chunks.length !== previous.chunks.length || routes.length !== previous.routes.length || endpointCount !== previous.endpointCount || fallback !== previous.fallback) return undefined;
   const changedChunks: number[] = [];
-  for (let c = 0; c < chunks.length; c++) {
+  const chunkCount = only?.chunks.length ?? chunks.length;
+  for (let i = 0; i < chunkCount; i++) {
+    const c = only === undefined ? i : only.chunks[i]!;
     const before = previous.chunks[c]!;
     const after = chunks[c]!;
     if (after.firstRoute !== before.firstRoute) return undefined;
@@ -70,7 +73,9 @@ export function patchOwnChunks(previous: LaidOutTable, chunks: readonly PlacedCh
     changedChunks.push(c);
   }
   const changedRoutes: number[] = [];
-  for (let r = 0; r < routes.length; r++) {
+  const routeCount = only?.routes.length ?? routes.length;
+  for (let i = 0; i < routeCount; i++) {
+    const r = only === undefined ? i : only.routes[i]!;
     if (routes[r] === previous.routes[r]) continue;
     if (!sameShape(previous.routes[r]!, routes[r]!)) return undefined;
     checkRoute(routes[r]!, r, endpointCount);

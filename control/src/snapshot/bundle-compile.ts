@@ -333,6 +333,11 @@ export class BundleCompiler {
   }
 
   #assemble(snapshot: Snapshot, balancingOnly: boolean): Made {
+    const quick = this.#quickPatch(snapshot, balancingOnly);
+    if (quick !== undefined) {
+      this.stats.patched++;
+      return quick;
+    }
     const pieces = this.#piecesOf(snapshot.hosts);
     const invalid = pieces.some((piece) => piece.invalidBackends);
     const numbering = this.#numberEndpoints(snapshot, invalid);
@@ -416,6 +421,33 @@ export class BundleCompiler {
   }
 
   /**
+   * #patched without a call per host: when the last compile of the same kind had as many hosts, a
+   * quarter of them at most are other items now, and the numbering keeps every set's ids (and the
+   * stand-in), every other host keeps its piece and route records by place, and only the changed
+   * ones are looked at. Undefined when that does not hold or #patched cannot patch (compile assembles).
+   */
+  #quickPatch(snapshot: Snapshot, balancingOnly: boolean): Made | undefined {
+    const last = balancingOnly ? this.#lastBalancing : this.#lastFull;
+    const hosts = snapshot.hosts;
+    if (last === undefined || last.mirrors || hosts.length !== last.pieces.length) return undefined;
+    const before = last.snapshot.hosts;
+    const changed: number[] = [];
+    for (let p = 0; p < hosts.length; p++) {
+      if (hosts[p] === before[p]) continue;
+      if ((changed.push(p) - 1) * 4 > hosts.length) return undefined;
+    }
+    const pieces = last.pieces.slice();
+    for (const p of changed) pieces[p] = this.#piece(hosts[p]!);
+    this.#lastPieces = { hosts, pieces };
+    const invalid = changed.some((p) => pieces[p]!.invalidBackends !== last.pieces[p]!.invalidBackends) ? pieces.some((piece) => piece.invalidBackends) : last.invalid;
+    const numbering = this.#numberEndpoints(snapshot, invalid);
+    if (numbering.setIds !== last.numbering.setIds || numbering.invalid !== last.numbering.invalid) return undefined;
+    const entries = last.entries.slice();
+    for (const p of changed) entries[p] = this.#entries(pieces[p]!, numbering);
+    return this.#patched(snapshot, balancingOnly, pieces, numbering, invalid, entries, changed);
+  }
+
+  /**
    * The bundle `compile` gives, patched from the last one of the same kind when that is exact: the
    * same hosts in the same places, no mirror routes, every changed piece plain before and after
    * (then nothing but its route records, labels and redirect bits name its routes; the parts of
@@ -423,14 +455,17 @@ export class BundleCompiler {
    * quarter of the hosts changed at most, and a table patchOwnChunks can patch (every changed
    * chunk and route record of its old size).
    * Undefined otherwise: compile assembles. The cost is the changed hosts plus copies and the digest.
+   * With `candidates`, the pieces and records at other places are known to be the last compile's.
    */
-  #patched(snapshot: Snapshot, balancingOnly: boolean, pieces: readonly HostPiece[], numbering: Numbering, invalid: boolean, entries: readonly NonNullable<HostPiece['entries']>[]): Made | undefined {
+  #patched(snapshot: Snapshot, balancingOnly: boolean, pieces: readonly HostPiece[], numbering: Numbering, invalid: boolean, entries: readonly NonNullable<HostPiece['entries']>[], candidates?: readonly number[]): Made | undefined {
     const last = balancingOnly ? this.#lastBalancing : this.#lastFull;
     if (last === undefined || last.mirrors || pieces.length !== last.pieces.length) return undefined;
     // The catch-all is made anew by every compile: the same one when its content is.
     if (snapshot.defaultRoute !== last.catchAll && (snapshot.defaultRoute === null || last.catchAll === null || JSON.stringify(snapshot.defaultRoute) !== JSON.stringify(last.catchAll))) return undefined;
     const changed: number[] = [];
-    for (let p = 0; p < pieces.length; p++) {
+    const count = candidates?.length ?? pieces.length;
+    for (let i = 0; i < count; i++) {
+      const p = candidates === undefined ? i : candidates[i]!;
       const piece = pieces[p]!;
       // Route records kept across an endpoint change are the same array (#entries): only pieces whose records changed count.
       if (piece === last.pieces[p] && entries[p]!.routes === last.entries[p]!.routes) continue;
@@ -459,9 +494,9 @@ export class BundleCompiler {
       fallback = routes.length - 1;
       routes[fallback] = routeEntry(catchAll, numbering, catchAllSets);
     }
-    // The distinct sets in route order: the last bundle's when the numbering, the catch-all and every changed host's sets (in order) are as they were.
+    // The distinct sets in route order: the last bundle's when every set's ids, the catch-all and every changed host's sets (in order) are as they were.
     let endpointSets = last.endpointSets;
-    if (numbering !== last.numbering || catchAll !== last.catchAll || changed.some((p) => !sameItems(entries[p]!.sets, last.entries[p]!.sets))) {
+    if (numbering.setIds !== last.numbering.setIds || numbering.invalid !== last.numbering.invalid || catchAll !== last.catchAll || changed.some((p) => !sameItems(entries[p]!.sets, last.entries[p]!.sets))) {
       const sets = new Set<readonly number[]>();
       for (const own of entries) for (const set of own.sets) sets.add(set);
       for (const set of catchAllSets) sets.add(set);
@@ -472,7 +507,11 @@ export class BundleCompiler {
     let needsHeaders = last.needsHeaders;
     if (!balancingOnly && changed.some((p) => pieces[p]!.needsHeaders !== last.pieces[p]!.needsHeaders)) needsHeaders = pieces.some((piece) => piece.needsHeaders);
     const endpointCount = numbering.endpoints.length;
-    const laidOut = patchOwnChunks(last.laidOut, placed, routes, endpointCount, balancingOnly ? -1 : fallback);
+    // Only the changed hosts' chunks and route records, and the catch-all's record, can differ from the last table's.
+    const changedRoutes: number[] = [];
+    for (const p of changed) for (let local = 0; local < pieces[p]!.matched; local++) changedRoutes.push(last.firstRoutes[p]! + local);
+    if (fallback >= 0) changedRoutes.push(fallback);
+    const laidOut = patchOwnChunks(last.laidOut, placed, routes, endpointCount, balancingOnly ? -1 : fallback, { chunks: balancingOnly ? [] : changed, routes: changedRoutes });
     if (laidOut === undefined) return undefined;
     const policies: unknown[] = [];
     const upstreamTls: BundledUpstreamTls[] = [];
