@@ -10,7 +10,9 @@ import { buildModel } from '../build/index.ts';
 import { compileSnapshot } from '../compile/index.ts';
 import { ClusterState } from '../state/cluster-state.ts';
 import type { EndpointSlice, Ingress, KubeObject } from '../state/objects.ts';
-import { compileBundle } from './bundle.ts';
+import { createHash } from 'node:crypto';
+import { TABLE_BLOCK_BYTES } from '@portico/assembly/encode';
+import { LINE_BLOCK, compileBundle, digestOf, lineBlocks } from './bundle.ts';
 import { BundleCompiler } from './bundle-compile.ts';
 import type { Snapshot } from './schema.ts';
 import { onlyEndpointsChanged } from './diff.ts';
@@ -173,7 +175,7 @@ describe('BundleCompiler patches', () => {
     }
   });
 
-  it('hashes a patched table of many checkpoints to the reference digest, edits at its start, middle and end and growth included', () => {
+  it('hashes a patched table of many blocks to the reference digest, edits at its start, middle and end and growth included', () => {
     const state = new ClusterState();
     for (let s = 0; s < 7; s++) {
       state.upsert(service(s));
@@ -190,6 +192,51 @@ describe('BundleCompiler patches', () => {
       previous = snapshot;
     }
     expect(compiler.stats.patched).toBe(5);
+  });
+
+  it('leaves every earlier bundle as it was (table, labels, endpoints, digest) while later versions are patched from it, and digests in blocks as docs/control-api.md says', () => {
+    const state = new ClusterState();
+    for (let s = 0; s < 7; s++) {
+      state.upsert(service(s));
+      state.upsert(slice(s, [`10.64.${s}.1`, `10.64.${s}.2`]));
+    }
+    for (let i = 0; i < 1200; i++) state.upsert(ingress(i, ['/', '/api', '/static']));
+    const compiler = new BundleCompiler();
+    let previous = compileSnapshot(buildModel(state, selection).model);
+    const kept: { bundle: ReturnType<BundleCompiler['compile']>; table: Buffer; labels: string; endpoints: string }[] = [];
+    const keep = (bundle: ReturnType<BundleCompiler['compile']>): void => void kept.push({ bundle, table: Buffer.from(bundle.table), labels: bundle.routeLabels, endpoints: bundle.endpoints });
+    keep(compiler.compile(previous));
+    for (const [step, i] of [5, 600, 1199, 5, 601].entries()) {
+      state.upsert(ingress(i, ['/', `/ap${step}`, '/static']));
+      if (step % 2 === 1) state.upsert(slice(step, [`10.64.${step}.1`, `10.70.${step}.9`]));
+      const snapshot = compileSnapshot(buildModel(state, selection).model, previous);
+      const onlyEndpoints = onlyEndpointsChanged(diffSnapshots(previous, snapshot));
+      keep(compiler.compile(snapshot, onlyEndpoints));
+      previous = snapshot;
+    }
+    expect(compiler.stats.patched).toBe(5);
+    for (const [k, { bundle, table, labels, endpoints }] of kept.entries()) {
+      expect(Buffer.from(bundle.table).equals(table), `version ${k}`).toBe(true);
+      expect(bundle.routeLabels, `version ${k}`).toBe(labels);
+      expect(bundle.endpoints, `version ${k}`).toBe(endpoints);
+      const { digest, ...content } = bundle;
+      expect(digestOf(content), `version ${k}`).toBe(digest);
+    }
+    // The wire format: the table's part is SHA-256 over its 64 KiB blocks' SHA-256s, the line texts' over their 1,024-line blocks'.
+    const last = kept.at(-1)!.bundle;
+    const sha = (part: string | Uint8Array): Buffer => createHash('sha256').update(part).digest();
+    const blocks = (table: Uint8Array): Buffer[] => Array.from({ length: Math.ceil(table.length / TABLE_BLOCK_BYTES) }, (_, b) => sha(table.subarray(b * TABLE_BLOCK_BYTES, (b + 1) * TABLE_BLOCK_BYTES)));
+    expect(last.table.length).toBeGreaterThan(4 * TABLE_BLOCK_BYTES);
+    expect(last.routeLabels.split('\n').length).toBeGreaterThan(3 * LINE_BLOCK);
+    const parts = [
+      createHash('sha256').update(Buffer.concat(blocks(last.table))).digest('hex'),
+      createHash('sha256').update(Buffer.concat(lineBlocks(last.routeLabels).map(sha))).digest('hex'),
+      sha(last.redirects).toString('hex'),
+      createHash('sha256').update(Buffer.concat(lineBlocks(last.endpoints).map(sha))).digest('hex'),
+      ...[last.policies, last.regexHosts, last.upstreamTls, JSON.stringify(last.endpointSets), JSON.stringify(last.tls ?? null)].map((part) => sha(part).toString('hex')),
+    ];
+    const root = createHash('sha256').update(`${last.version}\0${last.balancingOnly ? 1 : 0}\0${last.needsHeaders ? 1 : 0}\0${parts.join('\0')}`).digest('hex');
+    expect(last.digest).toBe(`sha256:${root}`);
   });
 
   it('refuses a changed route whose endpoint id is out of range, as a full assembly does', async () => {

@@ -1,0 +1,78 @@
+// Line texts of the bundle (routeLabels, endpoints): their block digest, and the compiler's
+// segmented form, whose text and digest are the joined text's, whatever changes it is given.
+import { createHash } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { LINE_BLOCK, LineText, lineBlocks, linesDigest } from './bundle-lines.ts';
+
+const lines = (n: number, tag = 'l'): string[] => Array.from({ length: n }, (_, i) => `${tag}${i}-${'é'.repeat(i % 3)}`);
+const sha = (text: string): Buffer => createHash('sha256').update(text).digest();
+
+describe('linesDigest', () => {
+  it.each([0, 1, LINE_BLOCK - 1, LINE_BLOCK, LINE_BLOCK + 1, 2 * LINE_BLOCK + 5])('cuts %i lines into blocks of LINE_BLOCK lines and hashes their digests', (n) => {
+    const text = lines(n).join('\n');
+    const blocks = lineBlocks(text);
+    expect(blocks.length).toBe(Math.ceil(n / LINE_BLOCK));
+    expect(blocks.join('\n')).toBe(text);
+    for (const block of blocks.slice(0, -1)) expect(block.split('\n').length).toBe(LINE_BLOCK);
+    // The wire form: SHA-256 over the blocks' SHA-256s, each block's lines joined by \n (UTF-8).
+    expect(linesDigest(text)).toBe(createHash('sha256').update(Buffer.concat(blocks.map(sha))).digest('hex'));
+  });
+
+  it('tells apart texts that differ in one line or in where a line ends', () => {
+    const text = lines(3000).join('\n');
+    expect(linesDigest(text)).not.toBe(linesDigest(text.replace('l2000-', 'l2000+')));
+    expect(linesDigest('a\nb')).not.toBe(linesDigest('a\n\nb'));
+    expect(linesDigest('')).toBe(createHash('sha256').digest('hex'));
+  });
+});
+
+describe('LineText', () => {
+  /** Segments of 0..5 lines each (hosts without routes have none), as the labels of hosts. */
+  function segmentsOf(seed: number, count: number): { segments: string[]; firsts: number[]; total: number } {
+    const segments: string[] = [];
+    const firsts: number[] = [];
+    let total = 0;
+    for (let s = 0; s < count; s++) {
+      const n = (s * 7 + seed) % 6;
+      firsts.push(total);
+      segments.push(lines(n, `s${s}.`).join('\n'));
+      total += n;
+    }
+    return { segments, firsts, total };
+  }
+
+  it('gives the joined text and its digest, for segments of several lines straddling blocks and empty ones', () => {
+    const { segments, firsts, total } = segmentsOf(1, 1500);
+    const text = LineText.of(segments, firsts, total);
+    const joined = segments.filter((segment) => segment !== '').join('\n');
+    expect(text.text()).toBe(joined);
+    expect(text.digest).toBe(linesDigest(joined));
+    const single = lines(2500);
+    expect(LineText.of(single, undefined, single.length).digest).toBe(linesDigest(single.join('\n')));
+  });
+
+  it('after changes (lines of the same count) gives the digest of the changed text, and the old version keeps its own', () => {
+    const { segments, firsts, total } = segmentsOf(2, 1200);
+    const first = LineText.of(segments, firsts, total);
+    const changed = segments.slice();
+    const changes = new Map<number, string>();
+    for (const s of [0, 1, 400, 401, 1199]) {
+      const replaced = segments[s]!.split('\n').map((line) => (line === '' ? '' : `${line}*changed`)).join('\n');
+      changes.set(s, replaced);
+      changed[s] = replaced;
+    }
+    const next = first.with(changes);
+    const joined = changed.filter((segment) => segment !== '').join('\n');
+    expect(next.text()).toBe(joined);
+    expect(next.digest).toBe(linesDigest(joined));
+    expect(first.digest).toBe(linesDigest(segments.filter((segment) => segment !== '').join('\n')));
+    expect(first.with(new Map())).toBe(first);
+    // One line per segment (the endpoints): a replaced line moves only its block's digest.
+    const single = lines(3 * LINE_BLOCK);
+    const endpoints = LineText.of(single, undefined, single.length);
+    const moved = endpoints.with(new Map([[LINE_BLOCK + 3, '10.0.0.9 8080']]));
+    const after = single.slice();
+    after[LINE_BLOCK + 3] = '10.0.0.9 8080';
+    expect(moved.digest).toBe(linesDigest(after.join('\n')));
+  });
+});
