@@ -16,6 +16,8 @@ export type { LaidOutTable } from './patch.ts';
 export { patchOwnChunks } from './patch.ts';
 export { chunkFromBytes, chunkToBytes } from './chunk-wire.ts';
 export { TABLE_BLOCK_BYTES, TableBlocks } from './blocks.ts';
+export { PAGE_ITEMS, Pages } from './pages.ts';
+export type { ItemList } from './pages.ts';
 
 /**
  * Encodes `table` into the binary layout the wasm matcher loads: each host entry encoded as a

@@ -10,6 +10,7 @@
 import type { PlacedChunk, TableChunk, TableLayout } from './chunk.ts';
 import { routeRecordBytes, writeChunk, writeRoute } from './chunk.ts';
 import type { TableBlocks } from './blocks.ts';
+import type { ItemList } from './pages.ts';
 import { Header } from './layout.ts';
 import type { RouteEntry } from './table.ts';
 import { checkRoute } from './validate.ts';
@@ -19,8 +20,9 @@ export interface LaidOutTable {
   /** Its bytes, as blocks shared with the versions patched from it (or it from). */
   readonly table: TableBlocks;
   readonly layout: TableLayout;
-  readonly chunks: readonly PlacedChunk[];
-  readonly routes: readonly RouteEntry[];
+  /** Its chunks and route records (arrays, or Pages shared with the versions patched from it). */
+  readonly chunks: ItemList<PlacedChunk>;
+  readonly routes: ItemList<RouteEntry>;
   readonly endpointCount: number;
   readonly fallback: number;
 }
@@ -59,14 +61,14 @@ function sameShape(previous: RouteEntry, next: RouteEntry): boolean {
  * modified. With `only`, the chunks and routes at the other indices are known to be `previous`'s
  * (the caller replaced those alone): only these are compared, so the cost follows the change.
  */
-export function patchOwnChunks(previous: LaidOutTable, chunks: readonly PlacedChunk[], routes: readonly RouteEntry[], endpointCount: number, fallback: number, only?: { readonly chunks: readonly number[]; readonly routes: readonly number[] }): LaidOutTable | undefined {
+export function patchOwnChunks(previous: LaidOutTable, chunks: ItemList<PlacedChunk>, routes: ItemList<RouteEntry>, endpointCount: number, fallback: number, only?: { readonly chunks: readonly number[]; readonly routes: readonly number[] }): LaidOutTable | undefined {
   if (chunks.length !== previous.chunks.length || routes.length !== previous.routes.length || endpointCount !== previous.endpointCount || fallback !== previous.fallback) return undefined;
   const changedChunks: number[] = [];
   const chunkCount = only?.chunks.length ?? chunks.length;
   for (let i = 0; i < chunkCount; i++) {
     const c = only === undefined ? i : only.chunks[i]!;
-    const before = previous.chunks[c]!;
-    const after = chunks[c]!;
+    const before = previous.chunks.at(c)!;
+    const after = chunks.at(c)!;
     if (after.firstRoute !== before.firstRoute) return undefined;
     if (after.chunk === before.chunk) continue;
     if (!fits(before.chunk, after.chunk)) return undefined;
@@ -76,22 +78,24 @@ export function patchOwnChunks(previous: LaidOutTable, chunks: readonly PlacedCh
   const routeCount = only?.routes.length ?? routes.length;
   for (let i = 0; i < routeCount; i++) {
     const r = only === undefined ? i : only.routes[i]!;
-    if (routes[r] === previous.routes[r]) continue;
-    if (!sameShape(previous.routes[r]!, routes[r]!)) return undefined;
-    checkRoute(routes[r]!, r, endpointCount);
+    const before = previous.routes.at(r)!;
+    const after = routes.at(r)!;
+    if (after === before) continue;
+    if (!sameShape(before, after)) return undefined;
+    checkRoute(after, r, endpointCount);
     changedRoutes.push(r);
   }
   const edit = previous.table.edit();
   const { layout } = previous;
   for (const c of changedChunks) {
-    writeChunk(edit, chunks[c]!.chunk, chunks[c]!.firstRoute, layout, c);
+    writeChunk(edit, chunks.at(c)!.chunk, chunks.at(c)!.firstRoute, layout, c);
   }
   const routeIndexAt = edit.word(Header.ROUTE_INDEX >>> 2);
   for (const r of changedRoutes) {
     // A record of the same size at the same place: its bytes are rewritten whole (WRR state zero, as assembled).
     const rec = layout.routeOffsets[r]!;
-    edit.fill0(rec, rec + routeRecordBytes(routes[r]!));
-    writeRoute(edit, routeIndexAt, r, rec, routes[r]!);
+    edit.fill0(rec, rec + routeRecordBytes(routes.at(r)!));
+    writeRoute(edit, routeIndexAt, r, rec, routes.at(r)!);
   }
   return { table: edit.done(), layout, chunks, routes, endpointCount, fallback };
 }

@@ -8,8 +8,8 @@
  * copies.
  */
 import { createHash } from 'node:crypto';
-import { TableBlocks, assembleOwnChunksLaidOut, encodeChunk, patchOwnChunks } from '@portico/assembly/encode';
-import type { LaidOutTable, TableChunk } from '@portico/assembly/encode';
+import { Pages, TableBlocks, assembleOwnChunksLaidOut, encodeChunk, patchOwnChunks } from '@portico/assembly/encode';
+import type { LaidOutTable, PlacedChunk, TableChunk } from '@portico/assembly/encode';
 import type { RouteEntry } from '@portico/assembly/table';
 import type { BundledUpstreamTls, TableBundle, TlsBundle } from './bundle.ts';
 import { ENDPOINTS_PART, bundledUpstreamTls, combineDigests, policyEntry, redirectBits, routeLabel, tableBlockDigest, tlsAfter, tlsOf } from './bundle.ts';
@@ -409,7 +409,7 @@ export class BundleCompiler {
       firstRoutes,
       routeLabels,
       redirects,
-      laidOut: { table, layout: assembled.layout, chunks: placed, routes, endpointCount, fallback: tableFallback },
+      laidOut: { table, layout: assembled.layout, chunks: Pages.of(placed), routes: Pages.of(routes), endpointCount, fallback: tableFallback },
       special,
       mirrors: pieces.some((piece) => piece.targets.length !== piece.matched),
       endpointSets,
@@ -473,27 +473,31 @@ export class BundleCompiler {
       changed.push(p);
     }
     if (changed.length * 4 > pieces.length) return undefined;
-    const routes = last.laidOut.routes.slice();
-    const placed = last.laidOut.chunks.slice();
+    // Route records and chunks are paged lists: the changed ones replace theirs, every other page is the last version's.
+    const routeChanges = new Map<number, RouteEntry>();
+    const chunkChanges = new Map<number, PlacedChunk>();
     const redirects = last.redirects.slice();
     for (const p of changed) {
       const piece = pieces[p]!;
       const firstRoute = last.firstRoutes[p]!;
       const own = entries[p]!.routes;
       for (let local = 0; local < piece.matched; local++) {
-        routes[firstRoute + local] = own[local]!;
+        routeChanges.set(firstRoute + local, own[local]!);
         redirects[firstRoute + local] = piece.redirects[local]!;
       }
-      if (!balancingOnly) placed[p] = { chunk: piece.chunk, firstRoute };
+      if (!balancingOnly) chunkChanges.set(p, { chunk: piece.chunk, firstRoute });
     }
+    const routeCount = last.laidOut.routes.length;
     const catchAll = snapshot.defaultRoute;
     let fallback = -1;
     const catchAllSets: (readonly number[])[] = [];
     if (catchAll !== null) {
       // Its record depends on the endpoint numbering: made again (one route), patched like any other.
-      fallback = routes.length - 1;
-      routes[fallback] = routeEntry(catchAll, numbering, catchAllSets);
+      fallback = routeCount - 1;
+      routeChanges.set(fallback, routeEntry(catchAll, numbering, catchAllSets));
     }
+    const routes = Pages.of(last.laidOut.routes).with(routeChanges);
+    const placed = Pages.of(last.laidOut.chunks).with(chunkChanges);
     // The distinct sets in route order: the last bundle's when every set's ids, the catch-all and every changed host's sets (in order) are as they were.
     let endpointSets = last.endpointSets;
     if (numbering.setIds !== last.numbering.setIds || numbering.invalid !== last.numbering.invalid || catchAll !== last.catchAll || changed.some((p) => !sameItems(entries[p]!.sets, last.entries[p]!.sets))) {
@@ -508,15 +512,12 @@ export class BundleCompiler {
     if (!balancingOnly && changed.some((p) => pieces[p]!.needsHeaders !== last.pieces[p]!.needsHeaders)) needsHeaders = pieces.some((piece) => piece.needsHeaders);
     const endpointCount = numbering.endpoints.length;
     // Only the changed hosts' chunks and route records, and the catch-all's record, can differ from the last table's.
-    const changedRoutes: number[] = [];
-    for (const p of changed) for (let local = 0; local < pieces[p]!.matched; local++) changedRoutes.push(last.firstRoutes[p]! + local);
-    if (fallback >= 0) changedRoutes.push(fallback);
-    const laidOut = patchOwnChunks(last.laidOut, placed, routes, endpointCount, balancingOnly ? -1 : fallback, { chunks: balancingOnly ? [] : changed, routes: changedRoutes });
+    const laidOut = patchOwnChunks(last.laidOut, placed, routes, endpointCount, balancingOnly ? -1 : fallback, { chunks: [...chunkChanges.keys()], routes: [...routeChanges.keys()] });
     if (laidOut === undefined) return undefined;
     const policies: unknown[] = [];
     const upstreamTls: BundledUpstreamTls[] = [];
     const regexHosts: RegexHost[] = [];
-    for (const p of last.special) specialParts(pieces[p]!, last.firstRoutes[p]!, routes.length, numbering, balancingOnly ? -2 : fallback, { redirects, policies, upstreamTls, regexHosts });
+    for (const p of last.special) specialParts(pieces[p]!, last.firstRoutes[p]!, routeCount, numbering, balancingOnly ? -2 : fallback, { redirects, policies, upstreamTls, regexHosts });
     catchAllParts(catchAll, fallback, numbering, redirects, policies, upstreamTls);
     upstreamTls.sort((a, b) => a.route - b.route);
     // The labels of the changed hosts (as many as before: the same route runs) and of the catch-all replace theirs; only their blocks are hashed again.

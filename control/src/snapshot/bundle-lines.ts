@@ -7,6 +7,7 @@
  * someone reads it (a data plane loading the bundle), never to hash it.
  */
 import { createHash } from 'node:crypto';
+import { Pages } from '@portico/assembly/encode';
 
 /** Lines per hashed block. */
 export const LINE_BLOCK = 1024;
@@ -55,7 +56,8 @@ export function linesDigest(text: string): string {
 export class LineText {
   /** Lines in all. */
   readonly lines: number;
-  readonly #segments: readonly string[];
+  /** Paged: a version shares the pages of segments it did not change with the one it came from. */
+  readonly #segments: Pages<string>;
   /** The first line of each segment (non-decreasing); undefined: segment i is line i alone. */
   readonly #firsts: ArrayLike<number> | undefined;
   readonly #blocks: readonly Uint8Array[];
@@ -63,7 +65,7 @@ export class LineText {
   readonly digest: string;
   #text: string | undefined;
 
-  private constructor(segments: readonly string[], firsts: ArrayLike<number> | undefined, lines: number, blocks: readonly Uint8Array[]) {
+  private constructor(segments: Pages<string>, firsts: ArrayLike<number> | undefined, lines: number, blocks: readonly Uint8Array[]) {
     this.#segments = segments;
     this.#firsts = firsts;
     this.lines = lines;
@@ -76,10 +78,11 @@ export class LineText {
    * `firsts`, one line per segment), every block hashed.
    */
   static of(segments: readonly string[], firsts: ArrayLike<number> | undefined, lines: number): LineText {
-    const text = new LineText(segments, firsts, lines, []);
+    const paged = Pages.of(segments);
+    const text = new LineText(paged, firsts, lines, []);
     const blocks: Uint8Array[] = [];
     for (let b = 0; b * LINE_BLOCK < lines; b++) blocks.push(lineBlockDigest(text.#block(b)));
-    return new LineText(segments, firsts, lines, blocks);
+    return new LineText(paged, firsts, lines, blocks);
   }
 
   /**
@@ -89,8 +92,7 @@ export class LineText {
   with(changes: ReadonlyMap<number, string>): LineText {
     if (changes.size === 0) return this;
     const firsts = this.#firsts;
-    const segments = this.#segments.slice();
-    for (const [s, segment] of changes) segments[s] = segment;
+    const segments = this.#segments.with(changes);
     const next = new LineText(segments, firsts, this.lines, []);
     const touched = new Set<number>();
     for (const s of changes.keys()) {
@@ -105,7 +107,10 @@ export class LineText {
 
   /** The whole text (the segments that hold lines, joined by `\n`), joined on the first ask and kept. */
   text(): string {
-    this.#text ??= this.#firsts === undefined ? this.#segments.join('\n') : this.#segments.filter((segment) => segment !== '').join('\n');
+    if (this.#text === undefined) {
+      const segments = this.#segments.toArray();
+      this.#text = this.#firsts === undefined ? segments.join('\n') : segments.filter((segment) => segment !== '').join('\n');
+    }
     return this.#text;
   }
 
@@ -128,10 +133,13 @@ export class LineText {
     const from = b * LINE_BLOCK;
     const to = Math.min(from + LINE_BLOCK, this.lines);
     const firsts = this.#firsts;
-    if (firsts === undefined) return this.#segments.slice(from, to).join('\n');
     const out: string[] = [];
+    if (firsts === undefined) {
+      for (let line = from; line < to; line++) out.push(this.#segments.at(line)!);
+      return out.join('\n');
+    }
     for (let s = this.#segmentAt(from); s < this.#segments.length && firsts[s]! < to; s++) {
-      const segment = this.#segments[s]!;
+      const segment = this.#segments.at(s)!;
       if (segment === '') continue;
       const first = firsts[s]!;
       const end = s + 1 < firsts.length ? firsts[s + 1]! : this.lines;

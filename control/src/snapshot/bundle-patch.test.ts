@@ -240,7 +240,7 @@ describe('BundleCompiler patches', () => {
   });
 
   it('refuses a changed route whose endpoint id is out of range, as a full assembly does', async () => {
-    const { patchOwnChunks, assembleOwnChunksLaidOut, TableBlocks } = await import('@portico/assembly/encode');
+    const { patchOwnChunks, assembleOwnChunksLaidOut, Pages, TableBlocks } = await import('@portico/assembly/encode');
     const routes = [{ backends: [{ weight: 1, endpoints: [0] }] }, { backends: [{ weight: 1, endpoints: [1] }] }];
     const { table, layout } = assembleOwnChunksLaidOut([], routes, 2, -1);
     const previous = { table: TableBlocks.of(table), layout, chunks: [], routes, endpointCount: 2, fallback: -1 };
@@ -253,6 +253,6 @@ describe('BundleCompiler patches', () => {
     const copy = Buffer.from(table);
     const patched = patchOwnChunks(previous, [], [routes[0]!, { backends: [{ weight: 2, endpoints: [0] }] }], 2, -1)!;
     expect(Buffer.from(table).equals(copy)).toBe(true);
-    expect(Buffer.from(patched.table.bytes()).equals(Buffer.from(assembleOwnChunksLaidOut([], patched.routes, 2, -1).table))).toBe(true);
+    expect(Buffer.from(patched.table.bytes()).equals(Buffer.from(assembleOwnChunksLaidOut([], Pages.of(patched.routes).toArray(), 2, -1).table))).toBe(true);
   });
 });
