@@ -17,6 +17,7 @@ import { LineText, blocksDigestOf } from './bundle-lines.ts';
 import type { Snapshot, SnapshotBackend, SnapshotEndpointSet, SnapshotHost } from './schema.ts';
 import { PorticoError } from '../errors.ts';
 import type { RegexHost, RouteTarget } from './table.ts';
+import { changedRange } from './hash.ts';
 import { INVALID_BACKEND_PORT, toMatcherTable } from './table.ts';
 
 /** A snapshot host compiled: its chunk and its routes (then its hidden routes: RequestMirror, default-backend), ids local. */
@@ -51,7 +52,8 @@ interface HostPiece {
 interface Numbering {
   readonly of: readonly SnapshotEndpointSet[];
   readonly setIds: ReadonlyMap<string, readonly number[]>;
-  readonly endpoints: readonly string[];
+  /** Paged: a numbering worked out from the last one shares the pages of lines it did not replace. */
+  readonly endpoints: Pages<string>;
   /** The stand-in endpoint of invalid backends (-1: none). */
   readonly invalid: number;
 }
@@ -131,6 +133,22 @@ function labelText(pieces: readonly HostPiece[], firstRoutes: readonly number[],
 
 /** A bundle made, with what the next version of the same mode may take from it. */
 type Made = Omit<LastBundle, 'snapshot'>;
+
+/**
+ * The places where `items` holds another item than `before` (a list of as many), looking only
+ * where sealing says they may differ (changedRange) when it knows; undefined when the lengths
+ * differ or more than `max` places do.
+ */
+function changedPlaces<T>(items: readonly T[], before: readonly T[], max: number): number[] | undefined {
+  if (items.length !== before.length) return undefined;
+  const range = changedRange(items, before) ?? { from: 0, to: items.length };
+  const places: number[] = [];
+  for (let i = range.from; i < range.to; i++) {
+    if (items[i] === before[i]) continue;
+    if (places.push(i) > max) return undefined;
+  }
+  return places;
+}
 
 /** Whether two lists hold the very same items in the same order. */
 function sameItems<T>(a: readonly T[], b: readonly T[]): boolean {
@@ -318,7 +336,7 @@ export class BundleCompiler {
     const compiled = balancingOnly ? this.#lastBalancing : this.#lastFull;
     if (last === undefined || compiled === undefined) return undefined;
     const before = last.snapshot;
-    if (snapshot.defaultRoute !== before.defaultRoute || !sameItems(snapshot.hosts, before.hosts) || (!balancingOnly && !sameItems(snapshot.certificates, before.certificates))) return undefined;
+    if (snapshot.defaultRoute !== before.defaultRoute || changedPlaces(snapshot.hosts, before.hosts, 0) === undefined || (!balancingOnly && !sameItems(snapshot.certificates, before.certificates))) return undefined;
     const numbering = this.#numberEndpoints(snapshot, compiled.invalid);
     if (numbering.setIds !== compiled.numbering.setIds || numbering.endpoints.length !== compiled.numbering.endpoints.length || numbering.invalid !== compiled.numbering.invalid) return undefined;
     const fields = { ...last.fields, version: snapshot.version };
@@ -430,12 +448,8 @@ export class BundleCompiler {
     const last = balancingOnly ? this.#lastBalancing : this.#lastFull;
     const hosts = snapshot.hosts;
     if (last === undefined || last.mirrors || hosts.length !== last.pieces.length) return undefined;
-    const before = last.snapshot.hosts;
-    const changed: number[] = [];
-    for (let p = 0; p < hosts.length; p++) {
-      if (hosts[p] === before[p]) continue;
-      if ((changed.push(p) - 1) * 4 > hosts.length) return undefined;
-    }
+    const changed = changedPlaces(hosts, last.snapshot.hosts, Math.floor(hosts.length / 4));
+    if (changed === undefined) return undefined;
     const pieces = last.pieces.slice();
     for (const p of changed) pieces[p] = this.#piece(hosts[p]!);
     this.#lastPieces = { hosts, pieces };
@@ -639,10 +653,9 @@ export class BundleCompiler {
     const previous = this.#numbering;
     const sets = snapshot.endpointSets;
     if (previous !== undefined && previous.of.length === sets.length && (previous.invalid >= 0) === invalid) {
-      const changed: number[] = [];
-      for (let i = 0; i < sets.length && changed.length <= RENUMBER_IN_PLACE_MAX; i++) if (sets[i] !== previous.of[i]) changed.push(i);
-      if (changed.length === 0) return previous;
-      const numbering = changed.length <= RENUMBER_IN_PLACE_MAX ? this.#renumberInPlace(previous, sets, changed) : undefined;
+      const changed = changedPlaces(sets, previous.of, RENUMBER_IN_PLACE_MAX);
+      if (changed?.length === 0) return previous;
+      const numbering = changed !== undefined ? this.#renumberInPlace(previous, sets, changed) : undefined;
       if (numbering !== undefined) return numbering;
     }
     this.stats.numberedAfresh++;
@@ -672,7 +685,8 @@ export class BundleCompiler {
       setIds.set(set.key, same ? (before as number[]) : ids);
     }
     // Invalid backends share one stand-in endpoint, appended last.
-    const numbering = { of: sets, setIds: kept ? previous!.setIds : setIds, endpoints, invalid: invalid ? endpoints.push(` ${INVALID_BACKEND_PORT}`) - 1 : -1 };
+    const stand = invalid ? endpoints.push(` ${INVALID_BACKEND_PORT}`) - 1 : -1;
+    const numbering = { of: sets, setIds: kept ? previous!.setIds : setIds, endpoints: Pages.of(endpoints), invalid: stand };
     this.#numbering = numbering;
     this.#addressIds = { numbering, byAddress: idByAddress, uses };
     return numbering;
@@ -711,15 +725,12 @@ export class BundleCompiler {
         if (endpoint.address !== was.address || endpoint.port !== was.port) replaced.push({ id: ids[j]!, was: `${was.address}|${was.port}`, address, line: `${endpoint.address} ${endpoint.port}` });
       }
     }
-    const endpoints = previous.endpoints.slice();
     for (const { was } of replaced) known.byAddress.delete(was);
-    for (const { id, address, line } of replaced) {
-      known.byAddress.set(address, id);
-      endpoints[id] = line;
-    }
-    const numbering: Numbering = { of: sets, setIds: previous.setIds, endpoints, invalid: previous.invalid };
+    for (const { id, address } of replaced) known.byAddress.set(address, id);
+    const lines = new Map(replaced.map(({ id, line }) => [id, line]));
+    const numbering: Numbering = { of: sets, setIds: previous.setIds, endpoints: previous.endpoints.with(lines), invalid: previous.invalid };
     // Its text: the last one's with the replaced lines (their blocks hashed again), when that was made.
-    if (this.#endpoints?.numbering === previous) this.#endpoints = { numbering, text: this.#endpoints.text.with(new Map(replaced.map(({ id, line }) => [id, line]))) };
+    if (this.#endpoints?.numbering === previous) this.#endpoints = { numbering, text: this.#endpoints.text.with(lines) };
     this.#numbering = numbering;
     this.#addressIds = { numbering, byAddress: known.byAddress, uses: known.uses };
     return numbering;

@@ -8,6 +8,7 @@
  */
 import { createHash } from 'node:crypto';
 import { Pages } from '@portico/assembly/encode';
+import type { ItemList } from '@portico/assembly/encode';
 
 /** Lines per hashed block. */
 export const LINE_BLOCK = 1024;
@@ -77,7 +78,7 @@ export class LineText {
    * The text of `segments` (segment i starting at line `firsts[i]`, `lines` lines in all; without
    * `firsts`, one line per segment), every block hashed.
    */
-  static of(segments: readonly string[], firsts: ArrayLike<number> | undefined, lines: number): LineText {
+  static of(segments: ItemList<string>, firsts: ArrayLike<number> | undefined, lines: number): LineText {
     const paged = Pages.of(segments);
     const text = new LineText(paged, firsts, lines, []);
     const blocks: Uint8Array[] = [];

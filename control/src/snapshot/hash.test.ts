@@ -5,6 +5,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { Snapshot, SnapshotContent, SnapshotEndpointSet, SnapshotHost } from './schema.ts';
 import { SNAPSHOT_API_VERSION, sealSnapshot } from './schema.ts';
+import { changedRange } from './hash.ts';
 
 const host = (name: string, path = '/'): SnapshotHost => ({ host: name, tls: false, certificate: null, routes: [{ source: { kind: 'Ingress', namespace: 'default', name }, field: 'spec', pathType: 'Prefix', path, backends: [], redirect: { sslRedirect: false, forceSslRedirect: false } }], defaultRoute: null });
 const set = (key: string, port = 80): SnapshotEndpointSet => ({ key, endpoints: [{ address: '10.0.0.1', port, terminating: false }] });
@@ -86,5 +87,31 @@ describe('snapshot version sealed against the previous version', () => {
     // The new item is validated and hashed (its name read by both), and ordered against its two neighbours.
     expect(reads).toBeLessThanOrEqual(6);
     expect(next.version).toBe(sealSnapshot(fresh(next)).version);
+  });
+
+  it('says where a list sealed against earlier ones of its length may differ from them, and nothing it does not know', () => {
+    const hosts = Array.from({ length: 300 }, (_, i) => host(hostName(i)));
+    const first = sealSnapshot(content(hosts, []));
+    const edited = (from: Snapshot, at: number, path: string): Snapshot => sealSnapshot(content(from.hosts.map((item, i) => (i === at ? host(item.host, path) : item)), []), from);
+    const second = edited(first, 40, '/a');
+    const third = edited(second, 250, '/b');
+    // The same list (an endpoint-only change keeps it): nothing differs.
+    const none = changedRange(third.hosts, third.hosts)!;
+    expect(none.to).toBe(none.from);
+    const one = changedRange(second.hosts, first.hosts)!;
+    expect(one.from).toBeLessThanOrEqual(40);
+    expect(one.to).toBeGreaterThan(40);
+    const two = changedRange(third.hosts, first.hosts)!;
+    expect(two.from).toBeLessThanOrEqual(40);
+    expect(two.to).toBeGreaterThan(250);
+    for (const [range, before, after] of [[one, first, second], [two, first, third]] as const) {
+      for (let i = 0; i < 300; i++) if (i < range.from || i >= range.to) expect(after.hosts[i], `host ${i}`).toBe(before.hosts[i]);
+    }
+    // Unknown: not sealed against it, another length, more links than it follows.
+    expect(changedRange(first.hosts, third.hosts)).toBeUndefined();
+    expect(changedRange(sealSnapshot(content(hosts.slice(1), [])).hosts, first.hosts)).toBeUndefined();
+    let far = third;
+    for (let k = 0; k < 5; k++) far = edited(far, k, `/c${k}`);
+    expect(changedRange(far.hosts, first.hosts)).toBeUndefined();
   });
 });
