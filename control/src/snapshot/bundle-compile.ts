@@ -9,7 +9,7 @@
  */
 import { createHash } from 'node:crypto';
 import { Pages, TableBlocks, assembleOwnChunksLaidOut, encodeChunk, patchOwnChunks } from '@portico/assembly/encode';
-import type { LaidOutTable, PlacedChunk, TableChunk } from '@portico/assembly/encode';
+import type { ItemList, LaidOutTable, PlacedChunk, TableChunk } from '@portico/assembly/encode';
 import type { RouteEntry } from '@portico/assembly/table';
 import type { BundledUpstreamTls, TableBundle, TlsBundle } from './bundle.ts';
 import { ENDPOINTS_PART, bundledUpstreamTls, combineDigests, policyEntry, redirectBits, routeLabel, tableBlockDigest, tlsAfter, tlsOf } from './bundle.ts';
@@ -47,6 +47,9 @@ interface HostPiece {
   /** Route records of `targets` for one endpoint numbering (kept while the numbering is). */
   entries?: { readonly numbering: Numbering; readonly routes: readonly RouteEntry[]; readonly sets: readonly (readonly number[])[]; readonly mirrorSets: readonly (readonly number[])[] };
 }
+
+/** A piece's route records under one numbering. */
+type Entries = NonNullable<HostPiece['entries']>;
 
 /** Endpoint ids by endpoint set key (shared by `address|port` across sets, in endpoint-set order) and the endpoints. */
 interface Numbering {
@@ -207,8 +210,8 @@ interface LastCompile {
   readonly invalid: boolean;
   /** The snapshot compiled (pieces[p] is its hosts[p]'s). */
   readonly snapshot: Snapshot;
-  readonly pieces: readonly HostPiece[];
-  readonly entries: readonly NonNullable<HostPiece['entries']>[];
+  readonly pieces: ItemList<HostPiece>;
+  readonly entries: ItemList<Entries>;
   readonly catchAll: Snapshot['defaultRoute'];
   readonly firstRoutes: readonly number[];
   /** The bundle's routeLabels of a full bundle (undefined for a balancing-only one: ''), segment p piece p's, then the catch-all's, then pieces' mirror routes'. */
@@ -292,7 +295,7 @@ export class BundleCompiler {
   #lastFull: LastCompile | undefined;
   #lastBalancing: LastCompile | undefined;
   /** The hosts of the last version assembled and their pieces: the next version's hosts that are the same objects at the same places take them without a lookup. */
-  #lastPieces: { readonly hosts: readonly SnapshotHost[]; readonly pieces: readonly HostPiece[] } | undefined;
+  #lastPieces: { readonly hosts: readonly SnapshotHost[]; readonly pieces: ItemList<HostPiece> } | undefined;
   /** The digests of each bundle part (bundleParts order), for full and for balancing-only bundles. */
   #partDigests: Record<'full' | 'balancing', PartDigest[]> = { full: [], balancing: [] };
   #endpoints: { numbering: Numbering; text: LineText } | undefined;
@@ -421,8 +424,8 @@ export class BundleCompiler {
       numbering,
       invalid,
       snapshot,
-      pieces,
-      entries,
+      pieces: Pages.of(pieces),
+      entries: Pages.of(entries),
       catchAll,
       firstRoutes,
       routeLabels,
@@ -450,14 +453,12 @@ export class BundleCompiler {
     if (last === undefined || last.mirrors || hosts.length !== last.pieces.length) return undefined;
     const changed = changedPlaces(hosts, last.snapshot.hosts, Math.floor(hosts.length / 4));
     if (changed === undefined) return undefined;
-    const pieces = last.pieces.slice();
-    for (const p of changed) pieces[p] = this.#piece(hosts[p]!);
+    const pieces = Pages.of(last.pieces).with(new Map(changed.map((p) => [p, this.#piece(hosts[p]!)])));
     this.#lastPieces = { hosts, pieces };
-    const invalid = changed.some((p) => pieces[p]!.invalidBackends !== last.pieces[p]!.invalidBackends) ? pieces.some((piece) => piece.invalidBackends) : last.invalid;
+    const invalid = changed.some((p) => pieces.at(p)!.invalidBackends !== last.pieces.at(p)!.invalidBackends) ? pieces.toArray().some((piece) => piece.invalidBackends) : last.invalid;
     const numbering = this.#numberEndpoints(snapshot, invalid);
     if (numbering.setIds !== last.numbering.setIds || numbering.invalid !== last.numbering.invalid) return undefined;
-    const entries = last.entries.slice();
-    for (const p of changed) entries[p] = this.#entries(pieces[p]!, numbering);
+    const entries = Pages.of(last.entries).with(new Map(changed.map((p) => [p, this.#entries(pieces.at(p)!, numbering)])));
     return this.#patched(snapshot, balancingOnly, pieces, numbering, invalid, entries, changed);
   }
 
@@ -471,7 +472,7 @@ export class BundleCompiler {
    * Undefined otherwise: compile assembles. The cost is the changed hosts plus copies and the digest.
    * With `candidates`, the pieces and records at other places are known to be the last compile's.
    */
-  #patched(snapshot: Snapshot, balancingOnly: boolean, pieces: readonly HostPiece[], numbering: Numbering, invalid: boolean, entries: readonly NonNullable<HostPiece['entries']>[], candidates?: readonly number[]): Made | undefined {
+  #patched(snapshot: Snapshot, balancingOnly: boolean, pieces: ItemList<HostPiece>, numbering: Numbering, invalid: boolean, entries: ItemList<Entries>, candidates?: readonly number[]): Made | undefined {
     const last = balancingOnly ? this.#lastBalancing : this.#lastFull;
     if (last === undefined || last.mirrors || pieces.length !== last.pieces.length) return undefined;
     // The catch-all is made anew by every compile: the same one when its content is.
@@ -480,10 +481,10 @@ export class BundleCompiler {
     const count = candidates?.length ?? pieces.length;
     for (let i = 0; i < count; i++) {
       const p = candidates === undefined ? i : candidates[i]!;
-      const piece = pieces[p]!;
+      const piece = pieces.at(p)!;
       // Route records kept across an endpoint change are the same array (#entries): only pieces whose records changed count.
-      if (piece === last.pieces[p] && entries[p]!.routes === last.entries[p]!.routes) continue;
-      if (!piece.plain || !last.pieces[p]!.plain || piece.matched !== last.pieces[p]!.matched) return undefined;
+      if (piece === last.pieces.at(p)! && entries.at(p)!.routes === last.entries.at(p)!.routes) continue;
+      if (!piece.plain || !last.pieces.at(p)!.plain || piece.matched !== last.pieces.at(p)!.matched) return undefined;
       changed.push(p);
     }
     if (changed.length * 4 > pieces.length) return undefined;
@@ -492,9 +493,9 @@ export class BundleCompiler {
     const chunkChanges = new Map<number, PlacedChunk>();
     const redirects = last.redirects.slice();
     for (const p of changed) {
-      const piece = pieces[p]!;
+      const piece = pieces.at(p)!;
       const firstRoute = last.firstRoutes[p]!;
-      const own = entries[p]!.routes;
+      const own = entries.at(p)!.routes;
       for (let local = 0; local < piece.matched; local++) {
         routeChanges.set(firstRoute + local, own[local]!);
         redirects[firstRoute + local] = piece.redirects[local]!;
@@ -514,16 +515,16 @@ export class BundleCompiler {
     const placed = Pages.of(last.laidOut.chunks).with(chunkChanges);
     // The distinct sets in route order: the last bundle's when every set's ids, the catch-all and every changed host's sets (in order) are as they were.
     let endpointSets = last.endpointSets;
-    if (numbering.setIds !== last.numbering.setIds || numbering.invalid !== last.numbering.invalid || catchAll !== last.catchAll || changed.some((p) => !sameItems(entries[p]!.sets, last.entries[p]!.sets))) {
+    if (numbering.setIds !== last.numbering.setIds || numbering.invalid !== last.numbering.invalid || catchAll !== last.catchAll || changed.some((p) => !sameItems(entries.at(p)!.sets, last.entries.at(p)!.sets))) {
       const sets = new Set<readonly number[]>();
-      for (const own of entries) for (const set of own.sets) sets.add(set);
+      for (let p = 0; p < entries.length; p++) for (const set of entries.at(p)!.sets) sets.add(set);
       for (const set of catchAllSets) sets.add(set);
       endpointSets = [...sets];
     }
     // The TLS part follows each host's certificate, client-certificate ask and passthrough route, and the certificates.
     const tls = balancingOnly ? undefined : tlsAfter(snapshot, last.snapshot, changed);
     let needsHeaders = last.needsHeaders;
-    if (!balancingOnly && changed.some((p) => pieces[p]!.needsHeaders !== last.pieces[p]!.needsHeaders)) needsHeaders = pieces.some((piece) => piece.needsHeaders);
+    if (!balancingOnly && changed.some((p) => pieces.at(p)!.needsHeaders !== last.pieces.at(p)!.needsHeaders)) needsHeaders = Pages.of(pieces).toArray().some((piece) => piece.needsHeaders);
     const endpointCount = numbering.endpoints.length;
     // Only the changed hosts' chunks and route records, and the catch-all's record, can differ from the last table's.
     const laidOut = patchOwnChunks(last.laidOut, placed, routes, endpointCount, balancingOnly ? -1 : fallback, { chunks: [...chunkChanges.keys()], routes: [...routeChanges.keys()] });
@@ -531,14 +532,14 @@ export class BundleCompiler {
     const policies: unknown[] = [];
     const upstreamTls: BundledUpstreamTls[] = [];
     const regexHosts: RegexHost[] = [];
-    for (const p of last.special) specialParts(pieces[p]!, last.firstRoutes[p]!, routeCount, numbering, balancingOnly ? -2 : fallback, { redirects, policies, upstreamTls, regexHosts });
+    for (const p of last.special) specialParts(pieces.at(p)!, last.firstRoutes[p]!, routeCount, numbering, balancingOnly ? -2 : fallback, { redirects, policies, upstreamTls, regexHosts });
     catchAllParts(catchAll, fallback, numbering, redirects, policies, upstreamTls);
     upstreamTls.sort((a, b) => a.route - b.route);
     // The labels of the changed hosts (as many as before: the same route runs) and of the catch-all replace theirs; only their blocks are hashed again.
     let routeLabels = last.routeLabels;
     if (routeLabels !== undefined) {
       const changes = new Map<number, string>();
-      for (const p of changed) if (pieces[p]!.labels !== last.pieces[p]!.labels) changes.set(p, pieces[p]!.labels);
+      for (const p of changed) if (pieces.at(p)!.labels !== last.pieces.at(p)!.labels) changes.set(p, pieces.at(p)!.labels);
       if (catchAll !== last.catchAll && catchAll !== null) changes.set(pieces.length, catchAllLabel(catchAll));
       routeLabels = routeLabels.with(changes);
     }
@@ -595,7 +596,7 @@ export class BundleCompiler {
   /** The pieces of `hosts`: a host that is the last version's at the same place (most of them) takes its piece without a lookup. */
   #piecesOf(hosts: readonly SnapshotHost[]): HostPiece[] {
     const last = this.#lastPieces;
-    const pieces = hosts.map((host, p) => (last !== undefined && last.hosts[p] === host ? last.pieces[p]! : this.#piece(host)));
+    const pieces = hosts.map((host, p) => (last !== undefined && last.hosts[p] === host ? last.pieces.at(p)! : this.#piece(host)));
     this.#lastPieces = { hosts, pieces };
     return pieces;
   }
