@@ -5,8 +5,8 @@
 import { createServer } from 'node:http';
 import type { Server } from 'node:http';
 import { listenError } from './listen.ts';
-import type { MetricFamily } from './metric-families.ts';
-import { PROMETHEUS_CONTENT_TYPE, renderPrometheus } from './metric-families.ts';
+import type { MetricFamily, PrometheusBody } from './metric-families.ts';
+import { bodyLength, PROMETHEUS_CONTENT_TYPE, PrometheusText } from './metric-families.ts';
 
 /** What the admin routes read. */
 export interface AdminSource {
@@ -16,13 +16,18 @@ export interface AdminSource {
   readonly waitingFor?: () => string;
   /** Why the process is not ready although a snapshot is loaded (standalone: a manifest that never parsed), or undefined. */
   readonly notReady?: () => string | undefined;
-  /** Metrics text and its content type (a cluster of workers aggregates here). */
-  readonly metrics: () => Promise<{ text: string; contentType: string }>;
+  /** Metrics text (in pieces, written one after the other) and its content type (a cluster of workers aggregates here). */
+  readonly metrics: () => Promise<{ body: PrometheusBody; contentType: string }>;
 }
 
-/** Prometheus text and content type of the families `read` returns (one process's, or merged workers'). */
+/**
+ * Prometheus text and content type of the families `read` returns (one process's, or merged
+ * workers'). The large, rarely changing series (endpoint health) stay rendered between scrapes
+ * (`PrometheusText`): a scrape costs what changed since the last one, not the whole set.
+ */
 export function prometheusMetrics(read: () => readonly MetricFamily[] | Promise<readonly MetricFamily[]>): AdminSource['metrics'] {
-  return async () => ({ text: renderPrometheus(await read()), contentType: PROMETHEUS_CONTENT_TYPE });
+  const text = new PrometheusText();
+  return async () => ({ body: text.render(await read()), contentType: PROMETHEUS_CONTENT_TYPE });
 }
 
 /** Starts the admin server on `address:port`; resolves once listening. */
@@ -48,7 +53,12 @@ export async function startAdminServer(source: AdminSource, address: string, por
       }
     } else if (path === '/metrics') {
       source.metrics().then(
-        ({ text, contentType }) => response.writeHead(200, { 'Content-Type': contentType }).end(text),
+        ({ body, contentType }) => {
+          response.writeHead(200, { 'Content-Type': contentType, 'Content-Length': bodyLength(body) });
+          // The rendered pieces go out as they are: no copy of the whole text per scrape.
+          for (const piece of body) response.write(piece);
+          response.end();
+        },
         (error: Error) => response.writeHead(500, { 'Content-Type': 'text/plain' }).end(`metrics failed: ${error.message}\n`),
       );
     } else {

@@ -10,10 +10,11 @@ import type { PassthroughOutcome } from './passthrough.ts';
 import { PASSTHROUGH_OUTCOMES } from './passthrough.ts';
 import { AUTH_CACHE_OUTCOMES, authCacheTotals } from './auth-cache.ts';
 import { MIRROR_OUTCOMES, mirrorStats } from './mirror.ts';
-import type { Router } from './router.ts';
+import type { EndpointRef, LoadedSnapshot, Router } from './router.ts';
 import type { AddressClass } from '@portico/control/snapshot/address';
 import type { ClientProtocol } from './seam.ts';
-import type { MetricFamily, MetricSample } from './metric-families.ts';
+import type { FlagSeries, MetricFamily, MetricSample } from './metric-families.ts';
+import { escapeLabelValue } from './metric-families.ts';
 
 const STATUS_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const;
 
@@ -52,6 +53,13 @@ export class ProxyMetrics {
   #upstreamCount = 0;
   #lastRoute = '';
   #lastCounts: Float64Array | undefined;
+  /** The endpoint set `#endpointValues` was made for (weak: an old snapshot's list is not kept alive by metrics). */
+  #endpointList: WeakRef<readonly EndpointRef[]> | undefined;
+  #endpointInvalid = -1;
+  /** The ids of the endpoints with a series, in the snapshot's order. */
+  #endpointIds = new Uint32Array(0);
+  /** Their keys as FlagSeries values: the same array while the set is unchanged, so a scrape re-renders nothing. */
+  #endpointValues = new Uint8Array(0);
 
   constructor(router: Router) {
     this.#router = router;
@@ -204,8 +212,25 @@ export class ProxyMetrics {
         help: "Whether an endpoint of the current snapshot takes a worker's traffic: 1, or 0 while that worker's passive health checking ejects it; one series per worker.",
         type: 'gauge',
         merge: 'per-worker',
-        samples: router.endpointHealth().map((endpoint) => ({ suffix: '', labels: { endpoint: endpoint.key }, value: endpoint.healthy ? 1 : 0 })),
+        samples: [],
+        flagSeries: router.current === undefined ? [] : [this.#endpointHealth(router.current)],
       },
     ];
+  }
+
+  /** Every endpoint's health in `snapshot` (the stand-in of invalid backends left out); the keys encoded again only when the set changed. */
+  #endpointHealth(snapshot: LoadedSnapshot): FlagSeries {
+    const endpoints = snapshot.endpoints;
+    if (this.#endpointList?.deref() !== endpoints || this.#endpointInvalid !== snapshot.invalidEndpoint) {
+      const listed = endpoints.filter((endpoint) => endpoint.id !== snapshot.invalidEndpoint);
+      this.#endpointIds = Uint32Array.from(listed, (endpoint) => endpoint.id);
+      this.#endpointValues = new TextEncoder().encode(listed.map((endpoint) => `${escapeLabelValue(endpoint.key)}\n`).join(''));
+      this.#endpointList = new WeakRef(endpoints);
+      this.#endpointInvalid = snapshot.invalidEndpoint;
+    }
+    const ids = this.#endpointIds;
+    const flags = new Uint8Array(ids.length);
+    for (let index = 0; index < ids.length; index++) flags[index] = snapshot.balancer.isHealthy(ids[index]!) ? 1 : 0;
+    return { label: 'endpoint', values: this.#endpointValues, flags };
   }
 }

@@ -1,0 +1,147 @@
+import { request } from 'node:http';
+import { deserialize, serialize } from 'node:v8';
+import { afterEach, describe, expect, it } from 'vitest';
+import { prometheusMetrics, startAdminServer } from './admin.ts';
+import type { MetricFamily } from './metric-families.ts';
+import { mergeWorkers, PrometheusText, renderPrometheus } from './metric-families.ts';
+import { ProxyMetrics } from './metrics.ts';
+import { Router } from './router.ts';
+import { snapshotOf } from './test-support.ts';
+
+const cleanups: (() => void)[] = [];
+afterEach(() => {
+  for (const cleanup of cleanups.splice(0).reverse()) cleanup();
+});
+
+/** A snapshot of `count` routes (one endpoint each, ports from `first`); `edit` changes the first route's path only. */
+const snapshot = (count: number, first = 20_000, edit = 0) => snapshotOf(Array.from({ length: count }, (_, i) => ({ host: `h${i}.scrape.test`, routes: [{ path: i === 0 ? `/edit-${edit}` : '/', endpoints: [first + i] }] })));
+
+/** The text as the data plane rendered it before flag series: one sample per endpoint from Router.endpointHealth(). */
+function reference(metrics: ProxyMetrics, router: Router): string {
+  const families = metrics.families().map((family): MetricFamily => {
+    if (family.name !== 'portico_endpoint_healthy') return family;
+    const { flagSeries: _, ...rest } = family;
+    return { ...rest, samples: router.endpointHealth().map((endpoint) => ({ suffix: '', labels: { endpoint: endpoint.key }, value: endpoint.healthy ? 1 : 0 })) };
+  });
+  return renderPrometheus(families);
+}
+
+async function adminOf(router: Router, metrics: ProxyMetrics): Promise<number> {
+  const admin = await startAdminServer({ version: () => router.version, metrics: prometheusMetrics(() => metrics.families()) }, '127.0.0.1', 0);
+  cleanups.push(() => admin.close());
+  return (admin.address() as { port: number }).port;
+}
+
+function scrape(port: number): Promise<{ text: string; length: number }> {
+  return new Promise((resolve, reject) => {
+    const call = request({ host: '127.0.0.1', port, path: '/metrics', timeout: 5000 }, (response) => {
+      const chunks: Buffer[] = [];
+      response.on('data', (chunk: Buffer) => chunks.push(chunk));
+      response.on('end', () => resolve({ text: Buffer.concat(chunks).toString('utf8'), length: Number(response.headers['content-length']) }));
+      response.on('error', reject);
+    });
+    call.on('timeout', () => call.destroy(new Error('scrape timed out')));
+    call.on('error', reject).end();
+  });
+}
+
+const healthLines = (text: string) => text.split('\n').filter((line) => line.startsWith('portico_endpoint_healthy{'));
+
+describe('GET /metrics with the endpoint series kept rendered', () => {
+  it('shows a health flip, its recovery and snapshot swaps on the next scrape, byte for byte as rendered from scratch', async () => {
+    const router = new Router({ health: { failureThreshold: 1, panicThresholdPercent: 0, backoffMs: 150, maxBackoffMs: 150 } });
+    cleanups.push(() => router.close());
+    router.load(snapshot(50));
+    const metrics = new ProxyMetrics(router);
+    const port = await adminOf(router, metrics);
+    const check = async () => {
+      const { text, length } = await scrape(port);
+      expect(text).toBe(reference(metrics, router));
+      expect(length).toBe(Buffer.byteLength(text));
+      return text;
+    };
+    expect(healthLines(await check())).toHaveLength(50);
+    await check();
+    // A flip between two scrapes: a stale cache would still say 1.
+    expect(router.reportFailure('127.0.0.1:20007')).toBe(true);
+    expect(await check()).toContain('portico_endpoint_healthy{endpoint="127.0.0.1:20007"} 0\n');
+    expect(router.reportFailure('127.0.0.1:20049')).toBe(true);
+    const two = await check();
+    expect(healthLines(two).filter((line) => line.endsWith(' 0')).sort()).toEqual(['portico_endpoint_healthy{endpoint="127.0.0.1:20007"} 0', 'portico_endpoint_healthy{endpoint="127.0.0.1:20049"} 0']);
+    // Back in after the backoff: flips back to 1.
+    const deadline = Date.now() + 3000;
+    while (router.endpointHealth().some((endpoint) => !endpoint.healthy) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(healthLines(await check()).every((line) => line.endsWith(' 1'))).toBe(true);
+    // A swap that keeps the endpoints (a path edit), then ones that change the set (fewer, other ports, more).
+    router.load(snapshot(50, 20_000, 1));
+    await check();
+    router.load(snapshot(30));
+    expect(healthLines(await check())).toHaveLength(30);
+    router.load(snapshot(40, 30_000));
+    const moved = await check();
+    expect(moved).toContain('portico_endpoint_healthy{endpoint="127.0.0.1:30039"} 1\n');
+    expect(moved).not.toContain('127.0.0.1:20000');
+    expect(router.reportFailure('127.0.0.1:30000')).toBe(true);
+    router.load(snapshot(60, 30_000));
+    // The ejection carries over to the new set.
+    expect(await check()).toContain('portico_endpoint_healthy{endpoint="127.0.0.1:30000"} 0\n');
+  });
+
+  it('renders merged workers the same as one sample per endpoint, across a process boundary, and keeps only the last render', () => {
+    const router = new Router({ health: { failureThreshold: 1, panicThresholdPercent: 0, backoffMs: 60_000 } });
+    cleanups.push(() => router.close());
+    router.load(snapshot(20));
+    const metrics = new ProxyMetrics(router);
+    const text = new PrometheusText();
+    // What a worker sends crosses as structured clone (cluster 'advanced' serialization): new arrays every scrape.
+    const sent = (): MetricFamily[] => deserialize(serialize(metrics.families())) as MetricFamily[];
+    const asSamples = (families: MetricFamily[]): MetricFamily[] => families.map(({ flagSeries: _, ...family }) => (family.name === 'portico_endpoint_healthy' ? { ...family, samples: router.endpointHealth().map((e) => ({ suffix: '' as const, labels: { endpoint: e.key }, value: e.healthy ? 1 : 0 })) } : family));
+    const decode = (body: ReturnType<PrometheusText['render']>) => body.map((piece) => (typeof piece === 'string' ? piece : Buffer.from(piece).toString('utf8'))).join('');
+    let handedOut: { body: ReturnType<PrometheusText['render']>; text: string } | undefined;
+    for (let round = 0; round < 4; round++) {
+      if (round === 2) router.reportFailure('127.0.0.1:20003');
+      if (round === 3) router.load(snapshot(25, 21_000));
+      const workers = [{ worker: String(round + 1), families: sent() }, { worker: '9', families: sent() }];
+      const expected = renderPrometheus(mergeWorkers(workers.map(({ worker, families }) => ({ worker, families: asSamples(families) }))));
+      const rendered = text.render(mergeWorkers(workers));
+      expect(decode(rendered)).toBe(expected);
+      // What an earlier scrape handed out (a response may still be writing it) is never patched by a later one.
+      if (handedOut !== undefined) expect(decode(handedOut.body)).toBe(handedOut.text);
+      handedOut = { body: rendered, text: expected };
+      // Workers that left (ids 1..round) are not kept: two series, the two workers of this render.
+      expect(text.seriesKept).toBe(2);
+    }
+  });
+
+  it('answers many concurrent scrapes while snapshots swap and endpoints flip, each one whole and of one endpoint set (bounded)', async () => {
+    const router = new Router({ health: { failureThreshold: 1, panicThresholdPercent: 0, backoffMs: 60_000 } });
+    cleanups.push(() => router.close());
+    const sets = [snapshot(200), snapshot(150, 40_000), snapshot(200, 20_000, 1)];
+    router.load(sets[0]!);
+    const metrics = new ProxyMetrics(router);
+    const port = await adminOf(router, metrics);
+    const keySets = [new Set(Array.from({ length: 200 }, (_, i) => `127.0.0.1:${20_000 + i}`)), new Set(Array.from({ length: 150 }, (_, i) => `127.0.0.1:${40_000 + i}`))];
+    const started = Date.now();
+    let scrapes = 0;
+    for (let round = 0; round < 12; round++) {
+      const inFlight = Array.from({ length: 25 }, () => scrape(port));
+      // Swaps and flips while those are being answered and written.
+      router.load(sets[round % 3]!);
+      for (let i = 0; i < 5; i++) router.reportFailure(`127.0.0.1:${(round % 3 === 1 ? 40_000 : 20_000) + ((round * 7 + i) % 150)}`);
+      for (const { text, length } of await Promise.all(inFlight)) {
+        scrapes++;
+        expect(length).toBe(Buffer.byteLength(text));
+        expect(text.endsWith('\n')).toBe(true);
+        const lines = healthLines(text);
+        const keys = new Set(lines.map((line) => /endpoint="([^"]*)"/.exec(line)![1]!));
+        expect(keys.size).toBe(lines.length);
+        expect(keySets.some((set) => set.size === keys.size && [...keys].every((key) => set.has(key)))).toBe(true);
+        for (const line of lines) expect(line).toMatch(/^portico_endpoint_healthy\{endpoint="127\.0\.0\.1:\d+"\} [01]$/);
+      }
+      // Settled: the next scrape is exactly the current state.
+      expect((await scrape(port)).text).toBe(reference(metrics, router));
+    }
+    expect(scrapes).toBe(300);
+    expect(Date.now() - started).toBeLessThan(20_000);
+  });
+});
