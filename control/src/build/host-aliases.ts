@@ -14,6 +14,7 @@
  */
 import type { Condition } from '../model/conditions.ts';
 import type { Route, SourceRef, VirtualHost } from '../model/types.ts';
+import { redirectPolicyOf } from '../model/shared.ts';
 import { compareHosts } from '../snapshot/order.ts';
 import { NGINX_PREFIX } from '../snapshot/policies/module.ts';
 import { hostProblem } from './validate.ts';
@@ -57,7 +58,7 @@ function wwwRoute(claim: HostClaim): Route {
     pathType: 'Prefix',
     path: '/',
     backends: [],
-    redirect: { sslRedirect: false, forceSslRedirect: false },
+    redirect: redirectPolicyOf(false, false),
     created: claim.created,
     policies: { wwwRedirect: { to: claim.host } },
   };

@@ -6,6 +6,7 @@ import { compareConditions } from '../model/conditions.ts';
 import type { DefaultRoute, EndpointSet, RedirectPolicy, Route, RoutingModel, VirtualHost } from '../model/types.ts';
 import type { ClusterState } from '../state/cluster-state.ts';
 import { compareStrings } from '../state/cluster-state.ts';
+import { redirectPolicyOf } from '../model/shared.ts';
 import { compareHosts } from '../snapshot/order.ts';
 import type { IngressAnnotations } from './annotations.ts';
 import { EndpointSets } from './backends.ts';
@@ -124,7 +125,7 @@ function settle<T extends { source: Route['source']; field: string }>(sorted: re
 }
 
 function redirectPolicy(annotations: IngressAnnotations, hostHasTls: boolean): RedirectPolicy {
-  return { sslRedirect: hostHasTls && annotations.sslRedirect, forceSslRedirect: annotations.forceSslRedirect };
+  return redirectPolicyOf(hostHasTls && annotations.sslRedirect, annotations.forceSslRedirect);
 }
 
 function toDefaultRoute(claim: DefaultClaim | undefined, hostHasTls: boolean, sets: SetLookup): DefaultRoute | undefined {

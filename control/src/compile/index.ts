@@ -8,6 +8,7 @@
  * copy. The result is byte-for-byte what compiling without `previous` gives.
  */
 import type { Backend, DefaultRoute, RouteMatch, RoutingModel, ValueMatch, VirtualHost } from '../model/types.ts';
+import { redirectPolicyOf } from '../model/shared.ts';
 import { SECTIONS } from '../snapshot/order.ts';
 import type { SectionName } from '../snapshot/order.ts';
 import type { Snapshot, SnapshotBackend, SnapshotContent, SnapshotDefaultRoute, SnapshotHost, SnapshotRoute } from '../snapshot/schema.ts';
@@ -47,7 +48,7 @@ function snapshotMatch(match: RouteMatch): NonNullable<SnapshotRoute['match']> {
 
 function defaultRoute(route: DefaultRoute | undefined): SnapshotDefaultRoute | null {
   if (route === undefined) return null;
-  return { source: { ...route.source }, field: route.field, backends: route.backends.map(backend), redirect: { ...route.redirect }, ...optionalMembers(route) };
+  return { source: { ...route.source }, field: route.field, backends: route.backends.map(backend), redirect: redirectPolicyOf(route.redirect.sslRedirect, route.redirect.forceSslRedirect), ...optionalMembers(route) };
 }
 
 /** Deep equality of plain JSON values (no cycles, no functions); key order counts, as in JSON. */
@@ -191,7 +192,7 @@ function compileHost(vhost: VirtualHost): SnapshotHost {
       pathType: route.pathType,
       path: route.path,
       backends: route.backends.map(backend),
-      redirect: { ...route.redirect },
+      redirect: redirectPolicyOf(route.redirect.sslRedirect, route.redirect.forceSslRedirect),
       ...optionalMembers(route),
       ...(route.regex === true ? { regex: true as const } : {}),
       ...(route.match === undefined ? {} : { match: snapshotMatch(route.match) }),

@@ -4,6 +4,7 @@
  * and named in the route's status; the other rules still serve.
  */
 import type { Backend, PathType, Route, RouteMatch, SourceRef, ValueMatch } from '../../model/types.ts';
+import { redirectPolicyOf } from '../../model/shared.ts';
 import { regexProblem } from '../../snapshot/regex.ts';
 import { backendRefFilters, httpRouteFilters, httpRouteTimeouts } from '../../snapshot/policies/gateway-filters.ts';
 import type { FilterProblem, MirrorBackend } from '../../snapshot/policies/gateway-filters.ts';
@@ -272,7 +273,7 @@ export function toModelRoute(source: SourceRef, created: string, match: RuleMatc
     pathType: match.pathType,
     path: match.path,
     backends: rule.backends,
-    redirect: { sslRedirect: false, forceSslRedirect: false },
+    redirect: redirectPolicyOf(false, false),
     created,
     ...(match.match === undefined ? {} : { match: match.match }),
     ...(rule.policies === undefined ? {} : { policies: rule.policies }),
