@@ -15,7 +15,31 @@ import type { Snapshot, SnapshotBackend, SnapshotContent, SnapshotDefaultRoute, 
 import type { RoutePolicies } from '../snapshot/policies/registry.ts';
 import { SNAPSHOT_API_VERSION, sealSnapshot } from '../snapshot/schema.ts';
 
+/** The keys of a backend whose snapshot form is itself: no TLS, HTTP/1.1, valid, resolved. */
+const PLAIN_BACKEND_KEYS = ['namespace', 'service', 'port', 'weight', 'endpointSet'];
+
+/**
+ * Whether the model backend is, key for key and in order, its own snapshot form (the common
+ * backend: no TLS, HTTP/1.1, resolved to an endpoint set), so the snapshot can share it instead
+ * of holding an equal copy.
+ */
+function isSnapshotBackend(b: Backend): boolean {
+  if (typeof b.endpointSet !== 'string') return false;
+  let i = 0;
+  for (const key in b) if (key !== PLAIN_BACKEND_KEYS[i++]) return false;
+  return i === PLAIN_BACKEND_KEYS.length;
+}
+
+/**
+ * The snapshot form of a route's backends: the model's list itself when every backend is its own
+ * snapshot form (model lists are never changed once built), else a list of compiled backends.
+ */
+function backends(list: readonly Backend[]): SnapshotBackend[] {
+  return list.every(isSnapshotBackend) ? (list as SnapshotBackend[]) : list.map(backend);
+}
+
 function backend(b: Backend): SnapshotBackend {
+  if (isSnapshotBackend(b)) return b as SnapshotBackend;
   const plain = { namespace: b.namespace, service: b.service, port: b.port, weight: b.weight, endpointSet: b.endpointSet ?? null };
   // HTTP/1.1 backends carry no `protocol` key and plain ones no `tls` key, so they hash as before.
   const protocol = { ...(b.protocol === undefined ? {} : { protocol: b.protocol }), ...(b.invalid === true ? { invalid: true as const } : {}) };
@@ -48,7 +72,7 @@ function snapshotMatch(match: RouteMatch): NonNullable<SnapshotRoute['match']> {
 
 function defaultRoute(route: DefaultRoute | undefined): SnapshotDefaultRoute | null {
   if (route === undefined) return null;
-  return { source: { ...route.source }, field: route.field, backends: route.backends.map(backend), redirect: redirectPolicyOf(route.redirect.sslRedirect, route.redirect.forceSslRedirect), ...optionalMembers(route) };
+  return { source: route.source, field: route.field, backends: backends(route.backends), redirect: redirectPolicyOf(route.redirect.sslRedirect, route.redirect.forceSslRedirect), ...optionalMembers(route) };
 }
 
 /** Deep equality of plain JSON values (no cycles, no functions); key order counts, as in JSON. */
@@ -187,11 +211,11 @@ function compileHost(vhost: VirtualHost): SnapshotHost {
     tls: vhost.tls,
     certificate: vhost.certificate ?? null,
     routes: vhost.routes.map((route) => ({
-      source: { ...route.source },
+      source: route.source,
       field: route.field,
       pathType: route.pathType,
       path: route.path,
-      backends: route.backends.map(backend),
+      backends: backends(route.backends),
       redirect: redirectPolicyOf(route.redirect.sslRedirect, route.redirect.forceSslRedirect),
       ...optionalMembers(route),
       ...(route.regex === true ? { regex: true as const } : {}),

@@ -44,4 +44,26 @@ describe('shared model values (control heap at scale)', () => {
     const wire = JSON.parse(JSON.stringify(snapshot)) as unknown;
     expect(parseSnapshot(wire).version).toBe(snapshot.version);
   });
+
+  it('the snapshot shares the model route\'s source and, when every backend is its own snapshot form, its backend list', () => {
+    const { model } = buildModel(ClusterState.from(objects), DEFAULT_CLASS_SELECTION);
+    const snapshot = compileSnapshot(model);
+    let sharedLists = 0;
+    model.virtualHosts.forEach((host, h) => {
+      host.routes.forEach((route, r) => {
+        const compiled = snapshot.hosts[h]!.routes[r]!;
+        expect(compiled.source).toBe(route.source);
+        const plain = route.backends.every((b) => typeof b.endpointSet === 'string' && Object.keys(b).join() === 'namespace,service,port,weight,endpointSet');
+        // A backend with TLS, a protocol or no endpoint set has another snapshot form: a compiled copy, never the model's.
+        expect(compiled.backends === route.backends).toBe(plain);
+        if (plain) sharedLists++;
+        else for (const [i, b] of route.backends.entries()) expect(compiled.backends[i] === b).toBe(typeof b.endpointSet === 'string' && Object.keys(b).join() === 'namespace,service,port,weight,endpointSet');
+      });
+    });
+    expect(sharedLists).toBeGreaterThan(5);
+    // An unresolved backend (no endpoint set) is compiled to endpointSet null: not shared.
+    const unresolved = snapshot.hosts.flatMap((host) => host.routes).flatMap((route) => route.backends).filter((b) => b.endpointSet === null);
+    expect(unresolved.length).toBeGreaterThan(0);
+    expect(parseSnapshot(JSON.parse(JSON.stringify(snapshot)) as unknown).version).toBe(snapshot.version);
+  });
 });
