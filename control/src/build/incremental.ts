@@ -40,7 +40,7 @@ import type { GatewayView, RouteKind } from './gateway/listeners.ts';
 import { DEFAULT_GATEWAY_PORTS, assignGatewayAddresses, ownsClass, viewGateway } from './gateway/listeners.ts';
 import type { StateReads } from '../state/cluster-state.ts';
 import { compareStrings } from '../state/cluster-state.ts';
-import type { BuildOptions, BuildResult, ClaimLists, HostOutcome, SetLookup } from './index.ts';
+import type { BuildOptions, BuildResult, HostClaims, HostOutcome, SetLookup } from './index.ts';
 import { CATCH_ALL, addClaims, applyHostAliases, claimLists, claimsByPartition, settleHost, sortClaims } from './index.ts';
 import type { ClassSelection } from './ingress-class.ts';
 import { defaultClassServed, requestedClass, servesIngress } from './ingress-class.ts';
@@ -82,10 +82,18 @@ const NO_GATEWAY_STATUS: GatewayApiStatus = { classes: [], gateways: [], routes:
 
 type Contribution = IngressContribution | RouteContribution | ListenerContribution;
 
+/** What releasing a derivation needs of its contribution (its claims are kept in `partitions`). */
+interface Kept {
+  readonly conditions: readonly Condition[];
+  /** A route's: `listenerKey` of every listener it attached to, once per attachment. */
+  readonly attached: readonly string[];
+  readonly status: GatewayRouteStatus | undefined;
+}
+
 interface Derivation {
-  readonly contribution: Contribution;
+  readonly contribution: Kept;
   /** The contribution's claims by the partition (host) they fall in. */
-  readonly partitions: ReadonlyMap<string, ClaimLists>;
+  readonly partitions: ReadonlyMap<string, HostClaims>;
   readonly setKeys: readonly string[];
   readonly certificates: readonly CertificateUse[];
   /** What it read, by kind (an empty kind is the shared NO_KEYS: most derivations read two or three kinds). */
@@ -352,7 +360,7 @@ export class IncrementalBuild {
     for (const [, read] of READ_KINDS) for (const read_ of derivation.reads[read]) unindex(this.readers[read], read_, key);
     for (const gateway of derivation.gateways) unindex(this.gatewayReaders, gateway, key);
     if (key.startsWith(ROUTE_PREFIX)) {
-      const route = derivation.contribution as RouteContribution;
+      const route = derivation.contribution;
       for (const listener of route.attached) {
         const count = this.attached.get(listener)! - 1;
         if (count > 0) this.attached.set(listener, count);
@@ -398,7 +406,9 @@ export class IncrementalBuild {
     }
     for (const [, read] of READ_KINDS) for (const read_ of recorded.reads[read]) index(this.readers[read], read_, key);
     const reads = Object.fromEntries(READ_KINDS.map(([, read]) => [read, recorded.reads[read].size === 0 ? NO_KEYS : recorded.reads[read]])) as Derivation['reads'];
-    this.derivations.set(key, { contribution, partitions, setKeys, certificates, reads, gateways });
+    // Only what release needs is kept: the claims live on in `partitions`, each list at its own length; empty lists are shared.
+    const kept: Kept = { conditions: contribution.conditions.length === 0 ? NO_STRINGS : contribution.conditions, attached: 'attached' in contribution && contribution.attached.length > 0 ? contribution.attached : NO_STRINGS, status: 'status' in contribution ? contribution.status : undefined };
+    this.derivations.set(key, { contribution: kept, partitions, setKeys: setKeys.length === 0 ? NO_STRINGS : setKeys.slice(), certificates: certificates.length === 0 ? NO_USES : certificates, reads, gateways });
     this.stats.derived++;
     return contribution;
   }
@@ -468,6 +478,9 @@ export class IncrementalBuild {
 }
 
 const NO_KEYS: ReadonlySet<string> = new Set();
+/** Shared empty lists a derivation keeps (frozen: kept lists are only read). */
+const NO_STRINGS: readonly never[] = Object.freeze([]);
+const NO_USES: readonly CertificateUse[] = NO_STRINGS;
 
 function newReaders(): Record<keyof StateReads, Map<string, Set<string>>> {
   return { services: new Map(), secrets: new Map(), configMaps: new Map(), namespaces: new Map(), gatewayClasses: new Map(), referenceGrants: new Map() };

@@ -165,7 +165,7 @@ function aliasClaim(claim: RouteClaim | DefaultClaim): AliasClaim[] {
   return [{ host: claim.host, source: claim.source, created: claim.order.created, hostAnnotations: wanted, order: claim.order }];
 }
 
-const NO_ALIASES = { routes: [], defaults: [] };
+const NO_ALIASES: HostOutcome['aliasClaims'] = Object.freeze({ routes: Object.freeze([]), defaults: Object.freeze([]) });
 
 /**
  * `virtualHosts` (sorted, the settled hosts of `outcomes`) with the alias and from-to-www hosts
@@ -232,7 +232,10 @@ export function settleHost(host: string, claims: HostClaims, sets: SetLookup): H
   }
   const defaults = settle(claims.defaults.filter((claim) => !isCanaryClaim(claim)), (c) => c.host ?? '', (c) => (c.host === undefined ? 'the catch-all default backend' : `the default backend of host ${c.host}`), conditions);
   if (host === CATCH_ALL) return { virtualHost: undefined, catchAll: toDefaultRoute(defaults.get(''), false, sets), conditions, aliasClaims: NO_ALIASES };
-  const aliasClaims = { routes: [...routes.values()].flatMap(aliasClaim), defaults: [...defaults.values()].flatMap(aliasClaim) };
+  const aliasRoutes = [...routes.values()].flatMap(aliasClaim);
+  const aliasDefaults = [...defaults.values()].flatMap(aliasClaim);
+  // Almost no host asks for aliases: those share one empty pair (kept per host by the incremental build).
+  const aliasClaims = aliasRoutes.length + aliasDefaults.length === 0 ? NO_ALIASES : { routes: aliasRoutes, defaults: aliasDefaults };
 
   // TLS is a property of the host: the oldest Ingress with a usable certificate for it provides the certificate.
   const tls = claims.tls.length > 0;
@@ -300,7 +303,7 @@ export function claimLists(): ClaimLists {
  */
 export function claimsByPartition(
   contribution: Pick<IngressContribution, 'routes' | 'defaults' | 'tls'> | { readonly routes: readonly GatewayRouteClaim[]; readonly tls: readonly TlsClaim[]; readonly anyHostCertificates: readonly TlsClaim[] },
-): ReadonlyMap<string, ClaimLists> {
+): ReadonlyMap<string, HostClaims> {
   const byPartition = new Map<string, ClaimLists>();
   const at = (partition: string): ClaimLists => {
     let lists = byPartition.get(partition);
@@ -313,11 +316,27 @@ export function claimsByPartition(
   if ('defaults' in contribution) for (const claim of contribution.defaults) at(partitionOf(claim)).defaults.push(claim);
   // `*` on the edge, `*.~scope` on a Gateway's own address (snapshot/scope.ts).
   else for (const claim of contribution.anyHostCertificates) at(claim.host).anyHostCertificates.push(claim);
-  return byPartition;
+  // Kept for as long as the contribution is (the incremental build's derivations): each list at its own length, an empty one shared.
+  const compact = new Map<string, HostClaims>();
+  for (const [partition, lists] of byPartition) {
+    compact.set(partition, { routes: exactList(lists.routes), gatewayRoutes: exactList(lists.gatewayRoutes), defaults: exactList(lists.defaults), tls: exactList(lists.tls), anyHostCertificates: exactList(lists.anyHostCertificates) });
+  }
+  return compact;
+}
+
+/** The one shared empty list of claims (frozen: lists handed out by claimsByPartition are only read). */
+const NO_CLAIMS: readonly never[] = Object.freeze([]);
+
+/**
+ * `list` at its own length (a list grown by `push` holds room for more), or the shared empty list:
+ * at 10k Ingresses, claim lists kept per derivation are most of the build's arrays.
+ */
+function exactList<T>(list: readonly T[]): readonly T[] {
+  return list.length === 0 ? NO_CLAIMS : list.slice();
 }
 
 /** Appends the claim lists `from` (one contribution's, on one partition) to `into`. */
-export function addClaims(into: ClaimLists, from: ClaimLists): void {
+export function addClaims(into: ClaimLists, from: HostClaims): void {
   // Item by item: a spread of a list as long as every route on `*` could pass the engine's argument limit.
   const append = <T>(list: T[], items: readonly T[]): void => {
     for (const item of items) list.push(item);
