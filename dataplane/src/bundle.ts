@@ -30,9 +30,14 @@ const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(reso
  * between turns, and nothing is copied (the table is hashed through views of its own bytes, a text
  * by slices that never split a surrogate pair, which UTF-8 would encode otherwise).
  */
-async function digestInTurns(bundle: Omit<TableBundle, 'digest'>): Promise<string> {
+async function digestInTurns(bundle: Omit<TableBundle, 'digest'>, known: readonly (string | undefined)[]): Promise<{ digest: string; parts: string[] }> {
   const digests: string[] = [];
   for (const [index, part] of bundleParts(bundle).entries()) {
+    const same = known[index];
+    if (same !== undefined) {
+      digests.push(same);
+      continue;
+    }
     if (index === 0) {
       // The table is hashed in blocks (`tableDigest`); a turn's slice is a whole number of them.
       const table = part as Uint8Array;
@@ -76,7 +81,7 @@ async function digestInTurns(bundle: Omit<TableBundle, 'digest'>): Promise<strin
     digests.push(hash.digest('hex'));
     await nextTurn();
   }
-  return combineDigests(bundle, digests);
+  return { digest: combineDigests(bundle, digests), parts: digests };
 }
 
 /**
@@ -159,12 +164,16 @@ export function verifyBundle(bundle: TableBundle): void {
 /**
  * `verifyBundle` with the hashing spread over event-loop turns (`digestInTurns`): what a worker
  * runs before its swap, so traffic is not stalled by it and no copy of the bundle is made.
- * Rejects with PORTICO_E_SNAPSHOT_LOAD.
+ * `known`: the part digests (`bundleParts` order, as `partDigest` gives them) the caller already
+ * knows, e.g. those a delta kept from a verified bundle; those are not hashed again. Resolves with
+ * every part's digest; rejects with PORTICO_E_SNAPSHOT_LOAD.
  */
-export async function verifyBundleInTurns(bundle: TableBundle): Promise<void> {
+export async function verifyBundleInTurns(bundle: TableBundle, known: readonly (string | undefined)[] = []): Promise<string[]> {
   checkShape(bundle);
   const { digest: _digest, ...content } = bundle;
-  checkDigest(bundle, await digestInTurns(content));
+  const { digest, parts } = await digestInTurns(content, known);
+  checkDigest(bundle, digest);
+  return parts;
 }
 
 /** A string with the same characters that shares no storage with `text` (V8 makes a substring a view that keeps its whole parent alive). */

@@ -3,6 +3,7 @@
  * side): runs its own DataPlane and follows the primary's messages. Kept out of workers.ts so the
  * primary, which never serves traffic, does not load the proxy.
  */
+import type { TableBundle } from './bundle.ts';
 import { verifyBundleInTurns } from './bundle.ts';
 import { DataPlane } from './dataplane.ts';
 import type { PorticoError } from './errors.ts';
@@ -11,6 +12,13 @@ import { makeLoggers } from './logging.ts';
 import { SwapReclaimer } from './reclaim.ts';
 import { ENV, INDEX_ENV, RECLAIM_AFTER_MB } from './workers.ts';
 import type { FromWorker, ToWorker, WorkerOptions } from './workers.ts';
+import { applyBundleDelta, keptParts } from './worker-delta.ts';
+
+/** A bundle a worker serves, with its parts' SHA-256 digests (`bundleParts` order). */
+interface HeldBundle {
+  readonly bundle: TableBundle;
+  readonly parts: readonly string[];
+}
 
 /** The worker side: start a DataPlane from the primary's options and follow its messages. */
 async function runWorker(makeLogger: (level: string, accessLog: boolean) => { logger: Logger; accessLog: Logger | undefined }): Promise<void> {
@@ -32,27 +40,48 @@ async function runWorker(makeLogger: (level: string, accessLog: boolean) => { lo
   const reclaimAfterMb = options.reclaimAfterMb ?? RECLAIM_AFTER_MB;
   // 0 (--reclaim-after-mb 0): never collect; the reclaimer still reports its (zero) metrics.
   const reclaimer = reclaimAfterMb === 0 ? new SwapReclaimer(1, null) : new SwapReclaimer(reclaimAfterMb * 2 ** 20);
+  // The bundle it serves in each mode (full, balancing-only) with its parts' digests: the base of the primary's next delta in that mode.
+  const held: [HeldBundle | undefined, HeldBundle | undefined] = [undefined, undefined];
+  const faults = options.workerFaults;
+  const mine = (fault: { readonly worker: number; readonly version: string } | undefined, version: string) => fault !== undefined && String(fault.worker) === process.env[INDEX_ENV] && fault.version === version;
   process.on('message', (message: ToWorker) => {
-    if (message.type === 'bundle') {
-      const { bundle } = message;
-      // Bundles are taken in the order sent; each is verified a slice per event-loop turn (no copy), then swapped in without compiling.
+    if (message.type === 'bundle' || message.type === 'bundle-delta') {
+      // Bundles are taken in the order sent (the primary sends the next only once this one is answered); each is verified a slice per event-loop turn (no copy), then swapped in without compiling.
       loads = loads.then(async () => {
+        const version = message.type === 'bundle' ? message.bundle.version : message.delta.version;
+        let bundle: TableBundle;
+        let parts: string[] | undefined;
+        if (message.type === 'bundle') bundle = message.bundle;
+        else {
+          const { delta } = message;
+          const base = held[delta.balancingOnly ? 1 : 0];
+          try {
+            if (base === undefined) throw new Error(`it holds no ${delta.balancingOnly ? 'balancing-only' : 'full'} bundle`);
+            bundle = applyBundleDelta(base.bundle, delta);
+            if (mine(faults?.damageDelta, version)) bundle.table[0]! ^= 0xff;
+            parts = await verifyBundleInTurns(bundle, keptParts(delta, base.parts));
+          } catch (error) {
+            // Never a wrong table: the primary sends the whole bundle instead.
+            send({ type: 'resync', version, digest: delta.digest, holds: base?.bundle.digest ?? null, error: (error as Error).message });
+            return;
+          }
+        }
         try {
-          const fault = options.workerFaults?.failLoad;
-          if (fault !== undefined && String(fault.worker) === process.env[INDEX_ENV] && fault.version === bundle.version) throw new Error(`injected failure of worker ${fault.worker}`);
-          await verifyBundleInTurns(bundle);
+          if (mine(faults?.failLoad, version)) throw new Error(`injected failure of worker ${faults!.failLoad!.worker}`);
+          parts ??= await verifyBundleInTurns(bundle);
           dataPlane.loadBundle(bundle, true);
+          held[bundle.balancingOnly ? 1 : 0] = { bundle, parts };
         } catch (error) {
-          send({ type: 'failed', version: bundle.version, error: (error as Error).message });
+          send({ type: 'failed', version, error: (error as Error).message });
           return;
         }
         void dataPlane.listen().then(
           () => {
-            send({ type: 'loaded', version: bundle.version });
+            send({ type: 'loaded', version, digest: bundle.digest });
             reclaimer.afterSwap(bundle.table.byteLength);
           },
           // The primary treats this as fatal and shuts every worker down.
-          (error: Error) => send({ type: 'failed', version: bundle.version, error: error.message, code: (error as PorticoError).code }),
+          (error: Error) => send({ type: 'failed', version, error: error.message, code: (error as PorticoError).code }),
         );
       });
     } else if (message.type === 'metrics') {

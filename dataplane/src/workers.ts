@@ -21,18 +21,55 @@ import type { Logger } from './logging.ts';
 import type { DataPlaneOptions } from './dataplane.ts';
 import { PorticoError } from './errors.ts';
 import type { MetricFamily } from './metric-families.ts';
+import type { BundleDelta } from './worker-delta.ts';
+import { bundleDelta, payloadSize } from './worker-delta.ts';
 import { isPortError } from './listen.ts';
 import { mergeWorkers } from './metric-families.ts';
 import type { KeyPair } from './tls.ts';
 
-/** Messages from the primary to a worker. */
-export type ToWorker = { type: 'bundle'; bundle: TableBundle } | { type: 'metrics'; id: number } | { type: 'shutdown'; timeoutMs: number };
-/** Messages from a worker to the primary. */
-export type FromWorker = { type: 'ready'; ports: { http: number; https: number | undefined } } | { type: 'loaded'; version: string } | { type: 'failed'; version: string; error: string; code?: string } | { type: 'start-failed'; error: string } | { type: 'metrics'; id: number; families: MetricFamily[] };
+/**
+ * Messages from the primary to a worker. A worker that holds a bundle in the same mode gets the
+ * next one as a `bundle-delta` from it (worker-delta.ts); a new worker, or one that answered
+ * `resync`, gets the whole `bundle`.
+ */
+export type ToWorker = { type: 'bundle'; bundle: TableBundle } | { type: 'bundle-delta'; delta: BundleDelta } | { type: 'metrics'; id: number } | { type: 'shutdown'; timeoutMs: number };
+/**
+ * Messages from a worker to the primary. `loaded` names the digest of the bundle it now holds;
+ * `resync`: a delta did not reach `digest` from what it holds (`holds`, null for nothing), so it
+ * loaded nothing and needs the whole bundle.
+ */
+export type FromWorker = { type: 'ready'; ports: { http: number; https: number | undefined } } | { type: 'loaded'; version: string; digest: string } | { type: 'resync'; version: string; digest: string; holds: string | null; error: string } | { type: 'failed'; version: string; error: string; code?: string } | { type: 'start-failed'; error: string } | { type: 'metrics'; id: number; families: MetricFamily[] };
 
-/** Fault injection for tests: the `worker`-th worker this pool forked (from 1) fails to load snapshot `version`. Never set in production. */
+/**
+ * Fault injection for tests, for the `worker`-th worker this pool forked (from 1): `failLoad`, it
+ * fails to load snapshot `version`; `damageDelta`, the bundle it makes from a delta to `version`
+ * has a damaged table (as a wrong base would give). Never set in production.
+ */
 export interface WorkerFaults {
   readonly failLoad?: { readonly worker: number; readonly version: string };
+  readonly damageDelta?: { readonly worker: number; readonly version: string };
+}
+
+/** The primary's view of one worker's bundles. */
+interface Mailbox {
+  /** The bundle it confirmed in each mode (full, balancing-only): what it holds, the base of a delta. */
+  readonly held: [TableBundle | undefined, TableBundle | undefined];
+  /** Sent, not answered yet: nothing else is sent until it is. */
+  inFlight: TableBundle | undefined;
+  /** The newest bundle it should load next (a newer one replaces it): at most one waits, however fast versions come. */
+  next: TableBundle | undefined;
+}
+
+/** What the pool sent its workers: bundles whole and as deltas, and their payloads (`payloadSize`). */
+export interface TransferStats {
+  full: number;
+  deltas: number;
+  fullBytes: number;
+  deltaBytes: number;
+  /** Deltas a worker could not apply (and got whole instead). */
+  resyncs: number;
+  /** Bundles replaced by a newer one before they were sent. */
+  superseded: number;
 }
 
 /** Options a worker is started with (serialisable). */
@@ -49,6 +86,11 @@ export const RECLAIM_AFTER_MB = 8;
 export class WorkerPool {
   private readonly workers: Worker[] = [];
   private readonly loaded = new Map<Worker, string>();
+  private readonly mailboxes = new Map<Worker, Mailbox>();
+  /** The last delta made, reused for every worker with the same base. */
+  private lastDelta: { readonly base: TableBundle; readonly next: TableBundle; readonly delta: BundleDelta | undefined } | undefined;
+  /** What crossed to the workers so far (tests, bench, `portico_worker_bundle_*` metrics). */
+  readonly transfers: TransferStats = { full: 0, deltas: 0, fullBytes: 0, deltaBytes: 0, resyncs: 0, superseded: 0 };
   /** The last snapshot every worker confirmed; a replacement worker starts from it. */
   private current: Snapshot | undefined;
   /** The version of the last load that failed on some worker: a worker that still reports it is rolled back. */
@@ -83,20 +125,26 @@ export class WorkerPool {
       new Promise((resolve, reject) => {
         const worker = cluster.fork({ ...env, [INDEX_ENV]: String(++forked) });
         pool.workers.push(worker);
+        pool.mailboxes.set(worker, { held: [undefined, undefined], inFlight: undefined, next: undefined });
         worker.on('message', (message: FromWorker) => {
           if (message.type === 'ready') {
             // A new worker has no routes yet: it gets the whole snapshot being rolled out, else the last confirmed one.
             const start = pool.pending?.snapshot ?? pool.current;
-            if (start) worker.send({ type: 'bundle', bundle: pool.compiler.compile(start) } satisfies ToWorker);
+            if (start) pool.deliver(worker, pool.compiler.compile(start));
             resolve();
           } else if (message.type === 'metrics') pool.scrapes.get(message.id)?.(worker, message.families);
           else if (message.type === 'start-failed') reject(new PorticoError('PORTICO_E_CONFIG', `worker failed to start: ${message.error}`));
-          else if (message.type === 'loaded') {
+          else if (message.type === 'resync') {
+            logger?.warn({ worker: worker.id, version: message.version, holds: message.holds, error: message.error }, 'worker could not apply a bundle delta; sending the whole bundle');
+            pool.resync(worker, message.digest);
+          } else if (message.type === 'loaded') {
+            pool.answered(worker, message.digest);
             pool.loaded.set(worker, message.version);
             // All or none: a worker that took a snapshot another worker refused goes back to the last good one.
             if (message.version === pool.abandoned) pool.rollBack(worker);
             else pool.confirmed(worker, message.version);
           } else if (message.type === 'failed') {
+            pool.answered(worker, undefined);
             logger?.error({ version: message.version, error: message.error, worker: worker.id }, 'worker could not load a snapshot');
             // A worker that cannot open the ports fails the load with that error as it is (one line naming the port).
             const error = isPortError(message) ? new PorticoError(message.code, message.error) : new PorticoError('PORTICO_E_SNAPSHOT_LOAD', `snapshot ${message.version} cannot be loaded: ${message.error}`);
@@ -114,6 +162,7 @@ export class WorkerPool {
         worker.on('exit', (code, signal) => {
           pool.workers.splice(pool.workers.indexOf(worker), 1);
           pool.loaded.delete(worker);
+          pool.mailboxes.delete(worker);
           pool.confirmed(worker, undefined);
           if (pool.closing) return;
           logger?.error({ worker: worker.id, code, signal }, 'worker died; starting another');
@@ -162,7 +211,7 @@ export class WorkerPool {
         },
       };
       this.pending = pending;
-      for (const worker of this.workers) worker.send({ type: 'bundle', bundle } satisfies ToWorker);
+      for (const worker of this.workers) this.deliver(worker, bundle);
       this.logger?.info({ version: snapshot.version, workers: this.workers.length, endpointsOnly }, 'snapshot sent to workers');
       if (pending.waiting.size === 0) pending.settle();
     });
@@ -176,7 +225,69 @@ export class WorkerPool {
     const previous = this.current;
     this.logger?.warn({ worker: worker.id, from: this.loaded.get(worker), to: previous?.version }, 'rolling a worker back to the last snapshot all workers loaded');
     if (previous === undefined) worker.process.kill('SIGKILL');
-    else worker.send({ type: 'bundle', bundle: this.compiler.compile(previous) } satisfies ToWorker);
+    else {
+      // A newer bundle already on its way to this worker takes it off the abandoned one just as well.
+      const mailbox = this.mailboxes.get(worker);
+      if (mailbox?.next === undefined && mailbox?.inFlight === undefined) this.deliver(worker, this.compiler.compile(previous));
+    }
+  }
+
+  /** Queues `bundle` for `worker`: sent now when nothing is in flight to it, else when it answers (replacing any bundle still waiting). */
+  private deliver(worker: Worker, bundle: TableBundle): void {
+    const mailbox = this.mailboxes.get(worker);
+    if (mailbox === undefined) return;
+    if (mailbox.next !== undefined) this.transfers.superseded++;
+    mailbox.next = bundle;
+    if (mailbox.inFlight === undefined) this.sendNext(worker, mailbox);
+  }
+
+  /** Sends the waiting bundle: as a delta from what the worker holds in its mode when there is one and it is small, else whole. */
+  private sendNext(worker: Worker, mailbox: Mailbox, whole = false): void {
+    const bundle = mailbox.next;
+    if (bundle === undefined) return;
+    mailbox.next = undefined;
+    mailbox.inFlight = bundle;
+    const base = whole ? undefined : mailbox.held[bundle.balancingOnly ? 1 : 0];
+    const delta = base === undefined ? undefined : this.deltaOf(base, bundle);
+    if (delta === undefined) {
+      this.transfers.full++;
+      this.transfers.fullBytes += payloadSize(bundle);
+      worker.send({ type: 'bundle', bundle } satisfies ToWorker);
+    } else {
+      this.transfers.deltas++;
+      this.transfers.deltaBytes += payloadSize(delta);
+      worker.send({ type: 'bundle-delta', delta } satisfies ToWorker);
+    }
+  }
+
+  /** `bundleDelta(base, next)`, made once for all the workers that hold `base`. */
+  private deltaOf(base: TableBundle, next: TableBundle): BundleDelta | undefined {
+    if (this.lastDelta?.base !== base || this.lastDelta.next !== next) this.lastDelta = { base, next, delta: bundleDelta(base, next) };
+    return this.lastDelta.delta;
+  }
+
+  /** `worker` answered its bundle in flight: loaded (it now holds `digest`) or not (undefined: it holds what it held). Sends what waits. */
+  private answered(worker: Worker, digest: string | undefined): void {
+    const mailbox = this.mailboxes.get(worker);
+    if (mailbox === undefined) return;
+    const sent = mailbox.inFlight;
+    mailbox.inFlight = undefined;
+    if (sent !== undefined && digest === sent.digest) mailbox.held[sent.balancingOnly ? 1 : 0] = sent;
+    this.sendNext(worker, mailbox);
+  }
+
+  /** `worker` could not apply the delta to `digest`: it gets that bundle whole, unless a newer one waits (which then goes whole). */
+  private resync(worker: Worker, digest: string): void {
+    const mailbox = this.mailboxes.get(worker);
+    if (mailbox === undefined) return;
+    this.transfers.resyncs++;
+    const sent = mailbox.inFlight;
+    mailbox.inFlight = undefined;
+    if (sent === undefined) return;
+    // What it holds in that mode is not a base it can use: the next bundle of that mode crosses whole.
+    mailbox.held[sent.balancingOnly ? 1 : 0] = undefined;
+    if (mailbox.next === undefined && sent.digest === digest) mailbox.next = sent;
+    this.sendNext(worker, mailbox, true);
   }
 
   /** A worker confirmed `version` (or, with undefined, is gone): the pending load may be complete. */
@@ -200,7 +311,7 @@ export class WorkerPool {
         this.scrapes.delete(id);
         clearTimeout(timer);
         answers.sort((a, b) => Number(a.worker) - Number(b.worker));
-        resolve(mergeWorkers(answers));
+        resolve([...mergeWorkers(answers), ...this.transferFamilies()]);
       };
       const timer = setTimeout(done, timeoutMs);
       this.scrapes.set(id, (worker, families) => {
@@ -211,6 +322,17 @@ export class WorkerPool {
       for (const worker of waiting) worker.send({ type: 'metrics', id } satisfies ToWorker);
       if (waiting.size === 0) done();
     });
+  }
+
+  /** The primary's own families: bundles sent to workers whole and as deltas, their payload bytes, and deltas a worker could not apply. */
+  private transferFamilies(): MetricFamily[] {
+    const t = this.transfers;
+    return [
+      { name: 'portico_worker_bundles_sent_total', help: 'Bundles the primary sent its workers, whole (a new or out-of-step worker) or as a delta from the bundle the worker holds.', type: 'counter', merge: 'sum', samples: [{ suffix: '', labels: { how: 'full' }, value: t.full }, { suffix: '', labels: { how: 'delta' }, value: t.deltas }] },
+      { name: 'portico_worker_bundle_bytes_total', help: "Bytes of tables and texts the primary sent its workers in bundles, by how they were sent (TLS and endpoint-set lists not counted).", type: 'counter', merge: 'sum', samples: [{ suffix: '', labels: { how: 'full' }, value: t.fullBytes }, { suffix: '', labels: { how: 'delta' }, value: t.deltaBytes }] },
+      { name: 'portico_worker_bundle_resyncs_total', help: 'Deltas a worker could not bring to the told digest from what it holds; it was sent the whole bundle.', type: 'counter', merge: 'sum', samples: [{ suffix: '', labels: {}, value: t.resyncs }] },
+      { name: 'portico_worker_bundles_superseded_total', help: 'Bundles replaced by a newer version before a busy worker was sent them (at most one waits per worker).', type: 'counter', merge: 'sum', samples: [{ suffix: '', labels: {}, value: t.superseded }] },
+    ];
   }
 
   /** Asks every worker to shut down gracefully and waits for them. */

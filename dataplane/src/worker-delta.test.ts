@@ -1,0 +1,77 @@
+import { createHash } from 'node:crypto';
+import { bundleParts } from '@portico/control/snapshot/bundle';
+import { describe, expect, it } from 'vitest';
+import type { TableBundle } from './bundle.ts';
+import { SnapshotCompiler, verifyBundleInTurns } from './bundle.ts';
+import { snapshotOf } from './test-support.ts';
+import type { BundleDelta } from './worker-delta.ts';
+import { applyBundleDelta, bundleDelta, keptParts, payloadSize } from './worker-delta.ts';
+
+type Host = Parameters<typeof snapshotOf>[0][number];
+const world = (count: number, edit?: (hosts: Host[]) => void): Host[] => {
+  const hosts: Host[] = Array.from({ length: count }, (_, h) => ({ host: `h${String(h).padStart(5, '0')}.test`, routes: [{ path: `/p${h}`, endpoints: [9000 + (h % 50)] }, { path: '/', endpoints: [9100] }] }));
+  edit?.(hosts);
+  return hosts;
+};
+const partDigests = (bundle: TableBundle) => bundleParts(bundle).map((part) => createHash('sha256').update(part).digest('hex'));
+/** The same bundle with byte arrays compared by content. */
+const plain = (bundle: TableBundle) => ({ ...bundle, table: Buffer.from(bundle.table).toString('base64'), redirects: Buffer.from(bundle.redirects).toString('base64') });
+
+describe('bundleDelta / applyBundleDelta (what a worker gets instead of the whole bundle)', () => {
+  const compiler = new SnapshotCompiler();
+  const base = compiler.compile(snapshotOf(world(2000)));
+  const cases: { name: string; next: () => TableBundle; smallerThan: number }[] = [
+    { name: 'one path edited (same length)', next: () => compiler.compile(snapshotOf(world(2000, (hosts) => (hosts[700] = { ...hosts[700]!, routes: [{ path: '/q700', endpoints: [9000] }, hosts[700]!.routes[1]!] })))), smallerThan: 0.02 },
+    // Every table offset and route id after the new host moves: most parts cross whole, never more than the bundle.
+    { name: 'a host added in the middle (the table grows)', next: () => compiler.compile(snapshotOf(world(2000, (hosts) => hosts.splice(1000, 0, { host: 'h00999x.test', routes: [{ path: '/', endpoints: [9100] }] })))), smallerThan: 1.0001 },
+    { name: 'an endpoint moved', next: () => compiler.compile(snapshotOf(world(2000, (hosts) => (hosts[5] = { ...hosts[5]!, routes: [{ path: '/p5', endpoints: ['127.0.0.2:9005'] }, hosts[5]!.routes[1]!] })))), smallerThan: 0.05 },
+    { name: 'the same version again', next: () => base, smallerThan: 0.001 },
+  ];
+  for (const { name, next: make, smallerThan } of cases) {
+    it(`${name}: the delta rebuilds the next bundle exactly, carrying a fraction of it`, async () => {
+      const next = make();
+      const delta = bundleDelta(base, next);
+      expect(delta).toBeDefined();
+      expect(payloadSize(delta!)).toBeLessThan(payloadSize(next) * smallerThan);
+      const made = applyBundleDelta(base, delta!);
+      expect(plain(made)).toEqual(plain(next));
+      // The worker hashes only what changed: the kept parts' digests are the base's, and the result verifies.
+      const kept = keptParts(delta!, partDigests(base));
+      expect(kept.every((digest, i) => digest === undefined || digest === partDigests(next)[i])).toBe(true);
+      expect(await verifyBundleInTurns(made, kept)).toEqual(partDigests(next));
+    });
+  }
+
+  it('balancing-only bundles diff against balancing-only ones; across modes no delta; a part that mostly changed crosses whole', () => {
+    const balancing = compiler.compile(snapshotOf(world(2000)), true);
+    const moved = compiler.compile(snapshotOf(world(2000, (hosts) => (hosts[9] = { ...hosts[9]!, routes: [{ path: '/p9', endpoints: ['127.0.0.3:9009'] }, hosts[9]!.routes[1]!] }))), true);
+    const delta = bundleDelta(balancing, moved)!;
+    expect(plain(applyBundleDelta(balancing, delta))).toEqual(plain(moved));
+    expect(bundleDelta(base, balancing)).toBeUndefined();
+    const other = compiler.compile(snapshotOf(Array.from({ length: 2000 }, (_, h) => ({ host: `other${h}.example`, routes: [{ path: `/x/${h}`, endpoints: [8000 + h] }] }))));
+    const most = bundleDelta(base, other)!;
+    expect([most.table.kind, most.texts.routeLabels.kind]).toEqual(['value', 'value']);
+    expect(payloadSize(most)).toBeLessThanOrEqual(payloadSize(other));
+    expect(plain(applyBundleDelta(base, most))).toEqual(plain(other));
+  });
+
+  it('hostile: a delta for another base, blocks or splices outside the base are refused; a damaged delta never verifies', async () => {
+    const next = compiler.compile(snapshotOf(world(2000, (hosts) => (hosts[3] = { ...hosts[3]!, routes: [{ path: '/r3', endpoints: [9003] }, hosts[3]!.routes[1]!] }))));
+    const delta = bundleDelta(base, next)!;
+    expect(delta.table.kind).toBe('blocks');
+    const stranger = compiler.compile(snapshotOf(world(1999)));
+    expect(() => applyBundleDelta(stranger, delta)).toThrow(/not from the held/);
+    const outside: BundleDelta = { ...delta, table: { kind: 'blocks', at: [base.table.length], bytes: [new Uint8Array(16)] } };
+    expect(() => applyBundleDelta(base, outside)).toThrow(/table: block at \d+ is outside the base/);
+    const negative: BundleDelta = { ...delta, texts: { ...delta.texts, routeLabels: { kind: 'splice', keep: -1, tail: 0, middle: '' } } };
+    expect(() => applyBundleDelta(base, negative)).toThrow(/routeLabels: splice keeps/);
+    const overlong: BundleDelta = { ...delta, redirects: { kind: 'splice', keep: base.redirects.length, tail: 1, middle: new Uint8Array(0) } };
+    expect(() => applyBundleDelta(base, overlong)).toThrow(/redirects: splice keeps/);
+    // A flipped byte in a changed block: the result is made, and refused by its digest.
+    const table = delta.table as Extract<BundleDelta['table'], { kind: 'blocks' }>;
+    const flipped = table.bytes.map((bytes) => bytes.slice());
+    flipped[0]![0]! ^= 1;
+    const damaged = applyBundleDelta(base, { ...delta, table: { ...table, bytes: flipped } });
+    await expect(verifyBundleInTurns(damaged, keptParts(delta, partDigests(base)))).rejects.toMatchObject({ code: 'PORTICO_E_SNAPSHOT_LOAD' });
+  });
+});

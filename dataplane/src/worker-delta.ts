@@ -1,0 +1,187 @@
+/**
+ * What the `portico dataplane` primary sends a worker that already holds a bundle: the parts of the
+ * next bundle that differ from that one (`bundleDelta`), not the whole bundle. A one-path edit at
+ * 10,000 Ingresses changes one 4 KiB block of a 4 MB table and a few characters of a 1.5 MB labels
+ * text; a full bundle is ~5.5 MB structured-cloned per worker per version. The worker rebuilds the
+ * bundle from the one it holds (`applyBundleDelta`) and verifies the result against the digest
+ * the primary named, so a delta applied to the wrong base can never be served: the worker refuses
+ * it and the primary sends the whole bundle.
+ */
+import type { TableBundle } from './bundle.ts';
+
+/** Bytes of a table compared (and replaced) at a time when the table keeps its length. */
+export const DELTA_BLOCK = 4096;
+
+/**
+ * One field of a bundle in a delta: `same` as the base's; `value`, the whole new value; `blocks`,
+ * the base's bytes (same length) with the blocks at `at` replaced; `splice`, the base's first
+ * `keep` and last `tail` units with `middle` between them.
+ */
+export type FieldEdit<T extends string | Uint8Array> = { readonly kind: 'same' } | { readonly kind: 'value'; readonly value: T } | { readonly kind: 'blocks'; readonly at: readonly number[]; readonly bytes: readonly Uint8Array[] } | { readonly kind: 'splice'; readonly keep: number; readonly tail: number; readonly middle: T };
+
+type TextField = 'routeLabels' | 'endpoints' | 'policies' | 'regexHosts' | 'upstreamTls';
+const TEXT_FIELDS: readonly TextField[] = ['routeLabels', 'endpoints', 'policies', 'regexHosts', 'upstreamTls'];
+
+/** A bundle as the change from `base` (the digest of the bundle the worker holds in the same mode). */
+export interface BundleDelta {
+  readonly base: string;
+  readonly version: string;
+  readonly digest: string;
+  readonly balancingOnly: boolean;
+  readonly needsHeaders: boolean;
+  readonly table: FieldEdit<Uint8Array>;
+  readonly redirects: FieldEdit<Uint8Array>;
+  readonly texts: Readonly<Record<TextField, FieldEdit<string>>>;
+  /** Absent: the base's (the same object on the primary). */
+  readonly endpointSets?: TableBundle['endpointSets'];
+  /** `same`: the base's TLS part; else the new one (undefined for none). */
+  readonly tls: { readonly kind: 'same' } | { readonly kind: 'value'; readonly value: TableBundle['tls'] };
+}
+
+/** Bytes (UTF-16 units for texts) a field edit carries. */
+function editSize(edit: FieldEdit<string | Uint8Array>): number {
+  if (edit.kind === 'same') return 0;
+  if (edit.kind === 'value') return edit.value.length;
+  if (edit.kind === 'splice') return edit.middle.length;
+  return edit.bytes.length * DELTA_BLOCK;
+}
+
+/** The payload of a bundle (or delta) as it crosses to a worker: bytes of its tables and units of its texts (endpoint sets and TLS not counted). */
+export function payloadSize(message: TableBundle | BundleDelta): number {
+  if ('base' in message) return editSize(message.table) + editSize(message.redirects) + TEXT_FIELDS.reduce((total, field) => total + editSize(message.texts[field]), 0);
+  return message.table.length + message.redirects.length + TEXT_FIELDS.reduce((total, field) => total + message[field].length, 0);
+}
+
+/** Length of the common prefix of `a` and `b`, compared a block at a time, then unit by unit. */
+function commonPrefix<T extends string | Uint8Array>(a: T, b: T): number {
+  const most = Math.min(a.length, b.length);
+  let at = 0;
+  while (at + DELTA_BLOCK <= most && sameRange(a, b, at, at, DELTA_BLOCK)) at += DELTA_BLOCK;
+  while (at < most && unit(a, at) === unit(b, at)) at++;
+  return at;
+}
+
+/** Length of the common suffix of `a` and `b` that does not overlap the first `prefix` units of either. */
+function commonSuffix<T extends string | Uint8Array>(a: T, b: T, prefix: number): number {
+  const most = Math.min(a.length, b.length) - prefix;
+  let n = 0;
+  while (n + DELTA_BLOCK <= most && sameRange(a, b, a.length - n - DELTA_BLOCK, b.length - n - DELTA_BLOCK, DELTA_BLOCK)) n += DELTA_BLOCK;
+  while (n < most && unit(a, a.length - n - 1) === unit(b, b.length - n - 1)) n++;
+  return n;
+}
+
+const unit = (value: string | Uint8Array, at: number): number => (typeof value === 'string' ? value.charCodeAt(at) : value[at]!);
+
+function sameRange(a: string | Uint8Array, b: string | Uint8Array, atA: number, atB: number, length: number): boolean {
+  if (typeof a === 'string') return a.slice(atA, atA + length) === (b as string).slice(atB, atB + length);
+  return Buffer.compare((a as Uint8Array).subarray(atA, atA + length), (b as Uint8Array).subarray(atB, atB + length)) === 0;
+}
+
+/**
+ * The edit taking `base` to `next`: identical → same; same-length tables → changed blocks; else a
+ * splice around the common prefix and suffix; the whole value when the edit would carry more than
+ * half of it (a table that grew in the middle: every offset after the insertion moved).
+ */
+function fieldEdit<T extends string | Uint8Array>(base: T, next: T): FieldEdit<T> {
+  const edit = smallestEdit(base, next);
+  return editSize(edit) * 2 > next.length ? { kind: 'value', value: next } : edit;
+}
+
+function smallestEdit<T extends string | Uint8Array>(base: T, next: T): FieldEdit<T> {
+  if (base === next) return { kind: 'same' };
+  if (typeof next !== 'string' && base.length === next.length) {
+    const at: number[] = [];
+    const bytes: Uint8Array[] = [];
+    const old = base as Uint8Array;
+    for (let offset = 0; offset < next.length; offset += DELTA_BLOCK) {
+      if (sameRange(old, next, offset, offset, Math.min(DELTA_BLOCK, next.length - offset))) continue;
+      at.push(offset);
+      // A copy: a view would clone the whole table's buffer.
+      bytes.push(next.slice(offset, offset + DELTA_BLOCK));
+    }
+    return at.length === 0 ? { kind: 'same' } : { kind: 'blocks', at, bytes };
+  }
+  const keep = commonPrefix(base, next);
+  if (keep === base.length && keep === next.length) return { kind: 'same' };
+  const tail = commonSuffix(base, next, keep);
+  const middle = (typeof next === 'string' ? next.slice(keep, next.length - tail) : (next as Uint8Array).slice(keep, next.length - tail)) as T;
+  return { kind: 'splice', keep, tail, middle };
+}
+
+/**
+ * The delta taking `base` (a bundle the worker holds, in the same mode) to `next`, each part the
+ * smaller of its edit and its whole value (so never more than `next` itself), or undefined when
+ * the two are of different modes (full, balancing-only). Costs a comparison of the parts that are
+ * not the same objects (block-wise memcmp), nothing more.
+ */
+export function bundleDelta(base: TableBundle, next: TableBundle): BundleDelta | undefined {
+  if (base.balancingOnly !== next.balancingOnly) return undefined;
+  const texts = Object.fromEntries(TEXT_FIELDS.map((field) => [field, fieldEdit(base[field], next[field])])) as Record<TextField, FieldEdit<string>>;
+  const delta: BundleDelta = {
+    base: base.digest,
+    version: next.version,
+    digest: next.digest,
+    balancingOnly: next.balancingOnly,
+    needsHeaders: next.needsHeaders,
+    table: fieldEdit(base.table, next.table),
+    redirects: fieldEdit(base.redirects, next.redirects),
+    texts,
+    ...(next.endpointSets === base.endpointSets ? {} : { endpointSets: next.endpointSets }),
+    tls: next.tls === base.tls ? { kind: 'same' } : { kind: 'value', value: next.tls },
+  };
+  return delta;
+}
+
+function applyEdit<T extends string | Uint8Array>(base: T, edit: FieldEdit<T>, field: string): T {
+  if (edit.kind === 'same') return base;
+  if (edit.kind === 'value') return edit.value;
+  if (edit.kind === 'blocks') {
+    const out = (base as Uint8Array).slice();
+    edit.at.forEach((offset, i) => {
+      const bytes = edit.bytes[i]!;
+      if (!Number.isInteger(offset) || offset < 0 || offset + bytes.length > out.length) throw new Error(`${field}: block at ${offset} is outside the base`);
+      out.set(bytes, offset);
+    });
+    return out as T;
+  }
+  if (edit.keep < 0 || edit.tail < 0 || edit.keep + edit.tail > base.length) throw new Error(`${field}: splice keeps ${edit.keep}+${edit.tail} of ${base.length}`);
+  if (typeof base === 'string') return (base.slice(0, edit.keep) + (edit.middle as string) + base.slice(base.length - edit.tail)) as T;
+  const middle = edit.middle as Uint8Array;
+  const out = new Uint8Array(edit.keep + middle.length + edit.tail);
+  out.set((base as Uint8Array).subarray(0, edit.keep), 0);
+  out.set(middle, edit.keep);
+  out.set((base as Uint8Array).subarray(base.length - edit.tail), edit.keep + middle.length);
+  return out as T;
+}
+
+/**
+ * The bundle `delta` describes, made from `base` (which must be the bundle whose digest is
+ * `delta.base`). The result is not verified here: the caller checks it hashes to `delta.digest`
+ * before loading it. Throws when an edit does not fit the base (a delta for another base).
+ */
+export function applyBundleDelta(base: TableBundle, delta: BundleDelta): TableBundle {
+  if (base.digest !== delta.base) throw new Error(`the delta is from ${delta.base}, not from the held ${base.digest}`);
+  const texts = Object.fromEntries(TEXT_FIELDS.map((field) => [field, applyEdit(base[field], delta.texts[field], field)])) as Record<TextField, string>;
+  const tls = delta.tls.kind === 'same' ? base.tls : delta.tls.value;
+  return {
+    version: delta.version,
+    balancingOnly: delta.balancingOnly,
+    table: applyEdit(base.table, delta.table, 'table'),
+    digest: delta.digest,
+    redirects: applyEdit(base.redirects, delta.redirects, 'redirects'),
+    needsHeaders: delta.needsHeaders,
+    ...texts,
+    endpointSets: delta.endpointSets ?? base.endpointSets,
+    ...(tls === undefined ? {} : { tls }),
+  };
+}
+
+/**
+ * The digests (hex, `bundleParts` order) of the parts `delta` keeps from its base, whose parts
+ * hashed to `baseParts`; undefined for a part it changes (to be hashed again).
+ */
+export function keptParts(delta: BundleDelta, baseParts: readonly string[]): (string | undefined)[] {
+  const same = [delta.table, delta.texts.routeLabels, delta.redirects, delta.texts.endpoints, delta.texts.policies, delta.texts.regexHosts, delta.texts.upstreamTls].map((edit) => edit.kind === 'same');
+  same.push(delta.endpointSets === undefined, delta.tls.kind === 'same');
+  return same.map((kept, i) => (kept ? baseParts[i] : undefined));
+}
