@@ -1,7 +1,8 @@
 /**
  * Snapshot sync, the data-plane side: long-poll any control replica for a version other than the
  * one being served, verify the content hash (`parseSnapshot`), load it into the Router (a fresh
- * matcher, swapped atomically), persist it as the last good snapshot, and ACK; a snapshot that
+ * matcher, swapped atomically), persist it as the last good snapshot (last-good.ts: a base file
+ * and a journal of the deltas applied since, so a change writes its delta), and ACK; a snapshot that
  * fails verification or loading is NACKed with the error while the last good one keeps serving.
  *
  * Most changes arrive as deltas from the version this node serves (the items that changed):
@@ -13,8 +14,7 @@
  * exponentially with jitter, rotating over the control URLs.
  */
 import { EventEmitter } from 'node:events';
-import { mkdir, open, readFile, rename } from 'node:fs/promises';
-import { join } from 'node:path';
+import { readFile } from 'node:fs/promises';
 import { PorticoError } from './errors.ts';
 import type { Snapshot } from '@portico/control/snapshot';
 import { parseSnapshot } from '@portico/control/snapshot';
@@ -22,9 +22,9 @@ import { applyDelta } from '@portico/control/snapshot/delta';
 import type { ReceivedBundle } from '@portico/control/snapshot/bundle-wire';
 import { BUNDLE_MEDIA_TYPE, readShippedBundle } from '@portico/control/snapshot/bundle-wire';
 import type { Logger } from './logging.ts';
+import { LastGoodStore } from './last-good.ts';
 
-/** The file holding the last good snapshot inside `--data-dir`. */
-export const LAST_GOOD_FILE = 'last-good-snapshot.json';
+export { LAST_GOOD_FILE, LAST_GOOD_JOURNAL, snapshotText } from './last-good.ts';
 
 /** What the sync client loads snapshots into: `Router` (or the worker pool fronting routers) fits. */
 export interface SnapshotTarget {
@@ -101,8 +101,8 @@ export class SnapshotSync extends EventEmitter<SnapshotSyncEvents> {
   private urlIndex = 0;
   private failures = 0;
   private abort = new AbortController();
-  /** The JSON of snapshot items written to the last-good file, by item (versions share their unchanged items). */
-  private readonly itemTexts = new WeakMap<object, string>();
+  /** The last good snapshot on disk: a base and the deltas applied since (last-good.ts). */
+  private readonly store: LastGoodStore;
   private loop: Promise<void> | undefined;
 
   constructor(options: SnapshotSyncOptions) {
@@ -110,6 +110,7 @@ export class SnapshotSync extends EventEmitter<SnapshotSyncEvents> {
     if (options.controlUrls.length === 0) throw new PorticoError('PORTICO_E_CONFIG', 'at least one control URL is needed');
     this.options = options;
     this.fetch = options.fetch ?? fetch;
+    this.store = new LastGoodStore(options.dataDir, options.logger);
   }
 
   /** The version of the last good snapshot, or undefined before any. */
@@ -135,19 +136,15 @@ export class SnapshotSync extends EventEmitter<SnapshotSyncEvents> {
   }
 
   private async restore(): Promise<boolean> {
-    let text: string;
+    const restored = await this.store.restore();
+    if (restored === undefined) return false;
     try {
-      text = await readFile(join(this.options.dataDir, LAST_GOOD_FILE), 'utf8');
-    } catch {
-      return false;
-    }
-    try {
-      const snapshot = parseSnapshot(JSON.parse(text));
+      const { snapshot } = restored;
       this.options.router.load(snapshot);
       this.lastGood = snapshot;
       this.stats.restored++;
       this.emit('applied', { version: snapshot.version, how: 'restored' });
-      this.options.logger?.info({ version: snapshot.version }, 'serving the last good snapshot from disk');
+      this.options.logger?.info({ version: snapshot.version, replayed: restored.replayed }, 'serving the last good snapshot from disk');
       this.emit('settled', { version: snapshot.version, how: 'restored' });
       return true;
     } catch (error) {
@@ -213,8 +210,11 @@ export class SnapshotSync extends EventEmitter<SnapshotSyncEvents> {
     if (body.type === 'delta' && body.from !== this.lastGood?.version) return await this.pollOnce(base, false);
     let snapshot: Snapshot;
     let how: AppliedHow = 'full';
+    // The delta as received (without compiled chunks): what the last-good journal keeps of this version.
+    let journalled: object | undefined;
     try {
       const { bundle, ...rest } = body as SyncAnswer & { bundle?: unknown };
+      if (rest.type === 'delta') journalled = rest;
       const received = bundle === undefined ? undefined : readShippedBundle(bundle);
       if (rest.type === 'delta') {
         // applyDelta checks the base and that the result hashes to the announced version.
@@ -240,7 +240,7 @@ export class SnapshotSync extends EventEmitter<SnapshotSyncEvents> {
     if (how === 'delta') this.stats.deltas++;
     this.emit('applied', { version: snapshot.version, how });
     this.options.logger?.info({ version: snapshot.version, how }, 'snapshot applied');
-    await this.persist(snapshot).catch((error: unknown) => this.options.logger?.error({ err: error }, 'cannot persist the last good snapshot'));
+    await this.store.persist(snapshot, journalled).catch((error: unknown) => this.options.logger?.error({ err: error }, 'cannot persist the last good snapshot'));
     await this.report(base, { version: snapshot.version, ok: true });
     this.emit('settled', { version: snapshot.version, how });
   }
@@ -270,50 +270,6 @@ export class SnapshotSync extends EventEmitter<SnapshotSyncEvents> {
       this.options.logger?.warn({ err: error }, 'status report failed');
     }
   }
-
-  /** Writes the snapshot beside its final name, syncs, renames over it: a crash leaves the old or the new file, never half of one. */
-  private async persist(snapshot: Snapshot): Promise<void> {
-    await mkdir(this.options.dataDir, { recursive: true, mode: 0o700 });
-    const path = join(this.options.dataDir, LAST_GOOD_FILE);
-    const temporary = `${path}.${process.pid}.tmp`;
-    // 0600: the file holds TLS private keys.
-    const handle = await open(temporary, 'w', 0o600);
-    try {
-      await handle.writeFile(snapshotText(snapshot, this.itemTexts));
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await rename(temporary, path);
-    const directory = await open(this.options.dataDir, 'r');
-    await directory.sync().finally(() => directory.close());
-  }
-}
-
-/**
- * `JSON.stringify(snapshot)`, the same text, with the JSON of each item of its lists (hosts,
- * endpoint sets, certificates) taken from `items` when that item object was written before: a
- * version made by a delta shares every item it did not change with the last one, so writing the
- * last-good file costs the changed items plus one join, not a walk over every host (~100-150 ms
- * at 10k Ingresses, on the event loop, before the ACK).
- */
-export function snapshotText(snapshot: Snapshot, items: WeakMap<object, string>): string {
-  const parts: string[] = [];
-  for (const [key, value] of Object.entries(snapshot)) {
-    if (value === undefined || typeof value === 'function') continue;
-    if (!Array.isArray(value)) {
-      parts.push(`${JSON.stringify(key)}:${JSON.stringify(value)}`);
-      continue;
-    }
-    const texts = value.map((item: unknown) => {
-      if (typeof item !== 'object' || item === null) return JSON.stringify(item) ?? 'null';
-      let text = items.get(item);
-      if (text === undefined) items.set(item, (text = JSON.stringify(item)));
-      return text;
-    });
-    parts.push(`${JSON.stringify(key)}:[${texts.join(',')}]`);
-  }
-  return `{${parts.join(',')}}`;
 }
 
 /** Whether two snapshots differ in endpoint sets alone (the routing items are the same objects or equal). */
