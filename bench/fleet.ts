@@ -148,6 +148,8 @@ interface RunResult {
   after_change_cpu_ms_per_change: number;
   bytes_per_node_per_change: number;
   gzip_share: number;
+  /** Bytes of tables and texts the primary sent each worker per change (`portico_worker_bundle_bytes_total`; NaN at --workers 1). */
+  worker_bundle_bytes_per_change: number;
   sync_errors: number;
   /** Failed node requests by kind, most frequent first. */
   sync_error_kinds: Record<string, number>;
@@ -284,6 +286,13 @@ async function runOnce(ingresses: number, deadline: number): Promise<RunResult> 
     return stall;
   };
 
+  /** Bytes the primary sent its workers in bundles so far (`portico_worker_bundle_bytes_total`, whole and deltas); NaN without workers. */
+  const workerBundleBytes = async (): Promise<number> => {
+    const answer = await httpCall(agent, adminPort, { path: '/metrics', keepBody: true, timeoutMs: 10_000 });
+    const samples = [...answer.body!.toString().matchAll(/^portico_worker_bundle_bytes_total\{[^}]*\} (\S+)$/gm)];
+    return samples.length === 0 ? Number.NaN : samples.reduce((total, match) => total + Number(match[1]), 0);
+  };
+
   // The control event loop's longest block since the last scrape of the control API's /metrics
   // (prom-client's nodejs_eventloop_lag_max_seconds: monitorEventLoopDelay, reset when read).
   const loopBlock = async (): Promise<number> => {
@@ -313,6 +322,7 @@ async function runOnce(ingresses: number, deadline: number): Promise<RunResult> 
     after_change_cpu_ms_per_change: Number.NaN,
     bytes_per_node_per_change: Number.NaN,
     gzip_share: Number.NaN,
+    worker_bundle_bytes_per_change: Number.NaN,
     sync_errors: 0,
     sync_error_kinds: {},
     control_rss_idle_bytes: Number.NaN,
@@ -386,6 +396,7 @@ async function runOnce(ingresses: number, deadline: number): Promise<RunResult> 
     const bytesBefore = fleet.counters.bodyBytes;
     const syncsBefore = fleet.counters.syncs;
     const gzippedBefore = fleet.counters.gzipped;
+    const workerBytesBefore = await workerBundleBytes().catch(() => Number.NaN);
     const target = 0;
     const file = join(manifests, fleetFileName(fleetFileOf(shape, target)));
     for (let change = 0; change < CHANGES; change++) {
@@ -467,6 +478,7 @@ async function runOnce(ingresses: number, deadline: number): Promise<RunResult> 
     result.after_change_cpu_ms_per_change = ticksToMs(cpu.after) / done;
     result.bytes_per_node_per_change = (fleet.counters.bodyBytes - bytesBefore) / NODES / done;
     result.gzip_share = (fleet.counters.gzipped - gzippedBefore) / Math.max(1, fleet.counters.syncs - syncsBefore);
+    result.worker_bundle_bytes_per_change = ((await workerBundleBytes().catch(() => Number.NaN)) - workerBytesBefore) / Math.max(1, workers.length) / done;
     result.control_rss_peak_during_changes_bytes = hwmReset ? await peakRssBytes(child.pid!) : Number.NaN;
     result.worker_rss_peak_bytes = await workersRss(peakRssBytes);
     for (const [index, each] of result.worker_rss_each.entries()) if (workerHwmReset[index] === true) each.peak_during_changes_bytes = await peakRssBytes(each.pid).catch(() => Number.NaN);
@@ -521,6 +533,7 @@ function printRun(r: RunResult): void {
   log(`  CPU after each change, until the next (the /metrics scrapes and what the change left running, e.g. GC; not in the CPU per change): ${num(r.after_change_cpu_ms_per_change)} ms of Portico's processes`);
   log(`  bytes sent per node per change: ${kib(r.bytes_per_node_per_change)} (sync bodies as sent; ${Math.round(r.gzip_share * 100)}% gzip); sync errors: ${r.sync_errors}`);
   log(`  control RSS: idle ${MiB(r.control_rss_idle_bytes)}, peak during changes ${Number.isNaN(r.control_rss_peak_during_changes_bytes) ? 'n/a' : MiB(r.control_rss_peak_during_changes_bytes)}, peak through start-up and first sync ${MiB(r.control_rss_peak_startup_bytes)}`);
+  if (!inProcess) log(`  bundle bytes the primary sent each worker per change: ${kib(r.worker_bundle_bytes_per_change)} (tables and texts, whole or as deltas)`);
   if (!inProcess) log(`  data-plane workers' RSS (sum): idle ${MiB(r.worker_rss_idle_bytes)}, peak ${MiB(r.worker_rss_peak_bytes)}`);
   for (const [index, w] of r.worker_rss_each.entries()) log(`    worker ${index + 1}: RSS idle ${MiB(w.idle_bytes)}, peak during changes ${Number.isNaN(w.peak_during_changes_bytes) ? 'n/a' : MiB(w.peak_during_changes_bytes)}, peak through start-up and first sync ${MiB(w.peak_startup_bytes)}`);
   log(`  API responsiveness, GET /v1/nodes every 100 ms during changes: ${line(r.api_probe_ms)}; during the first sync: ${line(r.api_probe_first_sync_ms)}; failed probes: ${r.api_probe_failures}`);

@@ -19,7 +19,9 @@ import { ClusterState } from '../control/src/state/cluster-state.ts';
 import type { EndpointSlice } from '../control/src/state/objects.ts';
 import type { Snapshot } from '../control/src/snapshot/schema.ts';
 import { BundleCompiler } from '../control/src/snapshot/bundle-compile.ts';
+import type { TableBundle } from '../control/src/snapshot/bundle.ts';
 import { startServing } from '../dataplane/src/serve.ts';
+import { bundleDelta } from '../dataplane/src/worker-delta.ts';
 import { childPids, cpuTicks, peakRssBytes, resetPeakRss, rssBytes, TICKS_PER_SECOND } from '../test/support/metrics.ts';
 import { fleetFile, fleetFileOf, fleetShape, summarize } from '../test/support/fleet.ts';
 import type { Summary } from '../test/support/fleet.ts';
@@ -73,13 +75,20 @@ for (let i = 1; i <= CHANGES; i++) {
   versions.push({ snapshot: history.current()!.snapshot, endpointsOnly: true });
 }
 
-// What one message to a worker costs to serialize (the pool sends it with advanced serialization), measured apart.
+// What one message to a worker costs to make and serialize (the pool sends it with advanced
+// serialization), measured apart: as the pool sends it, the delta from the last bundle of the same
+// mode the worker holds (worker-delta.ts; whole for the first of a mode), and the whole bundle.
 const sizing = new BundleCompiler();
+const held: [TableBundle | undefined, TableBundle | undefined] = [undefined, undefined];
 const ipc = versions.map(({ snapshot, endpointsOnly }) => {
   const bundle = sizing.compile(snapshot, endpointsOnly);
+  const whole = serialize({ type: 'bundle', bundle }).length;
   const started = performance.now();
-  const bytes = serialize({ type: 'bundle', bundle }).length;
-  return { bytes, ms: performance.now() - started };
+  const base = held[endpointsOnly ? 1 : 0];
+  const delta = base === undefined ? undefined : bundleDelta(base, bundle);
+  const bytes = serialize(delta === undefined ? { type: 'bundle', bundle } : { type: 'bundle-delta', delta }).length;
+  held[endpointsOnly ? 1 : 0] = bundle;
+  return { bytes, whole, ms: performance.now() - started };
 });
 
 const compiler = new BundleCompiler();
@@ -144,8 +153,10 @@ const result = {
   routes: versions[0]!.snapshot.hosts.reduce((sum, host) => sum + host.routes.length, 0),
   workers: WORKERS,
   load_average: loadavg(),
-  message_bytes: { full: ipc[1]!.bytes, endpoints: ipc[ipc.length - 1]!.bytes },
-  message_serialize_ms: { full: summarize(ipc.slice(1, CHANGES + 1).map((m) => m.ms)), endpoints: summarize(ipc.slice(CHANGES + 1).map((m) => m.ms)) },
+  /** Median bytes of the message each worker gets per change (a delta), and of the whole bundle. */
+  message_bytes: { path_edit: summarize(ipc.slice(1, CHANGES + 1).map((m) => m.bytes)).p50, endpoints: summarize(ipc.slice(CHANGES + 2).map((m) => m.bytes)).p50, whole_path_edit: ipc[1]!.whole, whole_endpoints: ipc.at(-1)!.whole },
+  /** Making the delta and serializing it, per message (the primary's side). */
+  message_serialize_ms: { full: summarize(ipc.slice(1, CHANGES + 1).map((m) => m.ms)), endpoints: summarize(ipc.slice(CHANGES + 2).map((m) => m.ms)) },
   path_edit: { load_ms: summarize(route.load), stall_ms: summarize(route.stall), worker_cpu_ms: summarize(route.cpu) },
   endpoint_change: { load_ms: summarize(endpoint.load), stall_ms: summarize(endpoint.stall), worker_cpu_ms: summarize(endpoint.cpu) },
   /** Per worker: full collections run after swaps (reclaim.ts) and the longest pause of one. */
@@ -155,7 +166,8 @@ const result = {
 };
 if (values.json) process.stdout.write(`${JSON.stringify(result)}\n`);
 else {
-  log(`  ${result.routes} routes; one message to a worker: ${(result.message_bytes.full / 2 ** 20).toFixed(2)} MiB for a path edit (serialize ${line(result.message_serialize_ms.full)}), ${(result.message_bytes.endpoints / 1024).toFixed(0)} KiB for an endpoint change`);
+  const kib = (bytes: number) => `${(bytes / 1024).toFixed(1)} KiB`;
+  log(`  ${result.routes} routes; one message to a worker (a delta from the bundle it holds): ${kib(result.message_bytes.path_edit)} for a path edit (whole bundle ${kib(result.message_bytes.whole_path_edit)}; delta + serialize ${line(result.message_serialize_ms.full)}), ${kib(result.message_bytes.endpoints)} for an endpoint change (whole ${kib(result.message_bytes.whole_endpoints)}; ${line(result.message_serialize_ms.endpoints)})`);
   for (const [what, kind] of [['path edit', result.path_edit], ['endpoint change', result.endpoint_change]] as const) {
     log(`  ${what}: primary load until all confirmed ${line(kind.load_ms)}`);
     log(`  ${what}: worker swap stall ${line(kind.stall_ms)}; worker CPU per change (each) ${line(kind.worker_cpu_ms)}`);
