@@ -58,8 +58,14 @@ async function runWorker(makeLogger: (level: string, accessLog: boolean) => { lo
           try {
             if (base === undefined) throw new Error(`it holds no ${delta.balancingOnly ? 'balancing-only' : 'full'} bundle`);
             bundle = applyBundleDelta(base.bundle, delta);
-            if (mine(faults?.damageDelta, version)) bundle.table[0]! ^= 0xff;
-            parts = await verifyBundleInTurns(bundle, keptParts(delta, base.parts));
+            // Parts the delta kept are the held bundle's own, verified when it was loaded: their digests are not computed again.
+            let known = keptParts(delta, base.parts);
+            if (mine(faults?.damageDelta, version)) {
+              // On a copy (a kept table is the held one), and hashed whole, as a delta applied to a wrong base would be.
+              bundle = { ...bundle, table: Uint8Array.from(bundle.table, (byte, i) => (i === 0 ? byte ^ 0xff : byte)) };
+              known = [];
+            }
+            parts = await verifyBundleInTurns(bundle, known);
           } catch (error) {
             // Never a wrong table: the primary sends the whole bundle instead.
             send({ type: 'resync', version, digest: delta.digest, holds: base?.bundle.digest ?? null, error: (error as Error).message });
