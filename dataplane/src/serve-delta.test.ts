@@ -72,6 +72,25 @@ describe('primary → worker bundles: deltas from what each worker holds, whole 
     }
   }, 60_000);
 
+  it('a version loaded while a replacement worker is still starting reaches it once it is ready (nothing is sent before)', async () => {
+    const serving = await startServing(options);
+    try {
+      await serving.load(version('/old'));
+      const victim = Object.values(cluster.workers ?? {})[0]!;
+      const exited = new Promise((resolve) => victim.once('exit', resolve));
+      victim.process.kill('SIGKILL');
+      await exited;
+      // The pool's own exit handler ran first and forked the replacement: it is starting, not ready.
+      const next = version('/new');
+      await serving.load(next);
+      const seen = await until(() => state(serving), (value) => value.versions.length === 2 && value.versions.every((v) => v === next.version));
+      expect({ versions: seen.versions, full: seen.full }).toEqual({ versions: [next.version, next.version], full: 3 });
+      await servesOnly(serving, '/new', '/old');
+    } finally {
+      await serving.close(2000);
+    }
+  }, 90_000);
+
   it('a delta that does not reach the told digest is never served: the worker asks again and loads the whole bundle', async () => {
     const first = version('/old');
     const second = version('/new');

@@ -58,6 +58,8 @@ interface Mailbox {
   inFlight: TableBundle | undefined;
   /** The newest bundle it should load next (a newer one replaces it): at most one waits, however fast versions come. */
   next: TableBundle | undefined;
+  /** It said `ready`: before, nothing is sent (a message before its handler is registered would be lost), bundles wait in `next`. */
+  ready: boolean;
 }
 
 /** What the pool sent its workers: bundles whole and as deltas, and their payloads (`payloadSize`). */
@@ -125,12 +127,15 @@ export class WorkerPool {
       new Promise((resolve, reject) => {
         const worker = cluster.fork({ ...env, [INDEX_ENV]: String(++forked) });
         pool.workers.push(worker);
-        pool.mailboxes.set(worker, { held: [undefined, undefined], inFlight: undefined, next: undefined });
+        const mailbox: Mailbox = { held: [undefined, undefined], inFlight: undefined, next: undefined, ready: false };
+        pool.mailboxes.set(worker, mailbox);
         worker.on('message', (message: FromWorker) => {
           if (message.type === 'ready') {
-            // A new worker has no routes yet: it gets the whole snapshot being rolled out, else the last confirmed one.
+            // A new worker has no routes yet: it gets the whole snapshot being rolled out (waiting already when a load came first), else the last confirmed one.
+            mailbox.ready = true;
             const start = pool.pending?.snapshot ?? pool.current;
-            if (start) pool.deliver(worker, pool.compiler.compile(start));
+            if (mailbox.next === undefined && start) mailbox.next = pool.compiler.compile(start);
+            pool.sendNext(worker, mailbox);
             resolve();
           } else if (message.type === 'metrics') pool.scrapes.get(message.id)?.(worker, message.families);
           else if (message.type === 'start-failed') reject(new PorticoError('PORTICO_E_CONFIG', `worker failed to start: ${message.error}`));
@@ -232,13 +237,13 @@ export class WorkerPool {
     }
   }
 
-  /** Queues `bundle` for `worker`: sent now when nothing is in flight to it, else when it answers (replacing any bundle still waiting). */
+  /** Queues `bundle` for `worker`: sent now when it is ready and nothing is in flight to it, else when it is ready or answers (replacing any bundle still waiting). */
   private deliver(worker: Worker, bundle: TableBundle): void {
     const mailbox = this.mailboxes.get(worker);
     if (mailbox === undefined) return;
     if (mailbox.next !== undefined) this.transfers.superseded++;
     mailbox.next = bundle;
-    if (mailbox.inFlight === undefined) this.sendNext(worker, mailbox);
+    if (mailbox.ready && mailbox.inFlight === undefined) this.sendNext(worker, mailbox);
   }
 
   /** Sends the waiting bundle: as a delta from what the worker holds in its mode when there is one and it is small, else whole. */
