@@ -20,7 +20,7 @@ import type { AnnotationFact, ConfigMapLookup, SecretAuthLookup } from '../snaps
 import type { RoutePolicies } from '../snapshot/policies/registry.ts';
 import { POLICY_ANNOTATIONS, readPolicies } from '../snapshot/policies/registry.ts';
 import type { HostAnnotations } from './host-aliases.ts';
-import { readHostAnnotations } from './host-aliases.ts';
+import { NO_HOST_ANNOTATIONS, readHostAnnotations } from './host-aliases.ts';
 
 export { NGINX_PREFIX } from '../snapshot/policies/module.ts';
 
@@ -164,7 +164,7 @@ export function readAnnotations(annotations: Readonly<Record<string, string>> | 
   if (canary !== undefined) {
     const ignored = judgeCanaryAnnotations(all, source, conditions);
     if (ignored !== undefined) reasons.push(ignored);
-    return { sslRedirect, forceSslRedirect, refused: reasons.length === 0 ? undefined : reasons.join('; '), policies: { canary }, regexPaths: false, hosts: { serverAliases: [], fromToWww: false } };
+    return { sslRedirect, forceSslRedirect, refused: reasons.length === 0 ? undefined : reasons.join('; '), policies: { canary }, regexPaths: false, hosts: NO_HOST_ANNOTATIONS };
   }
   return { sslRedirect, forceSslRedirect, refused: reasons.length === 0 ? undefined : reasons.join('; '), policies: reading.policies, regexPaths: reading.regexPaths, hosts };
 }

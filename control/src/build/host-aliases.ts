@@ -39,8 +39,13 @@ export function readHostAnnotations(annotations: Readonly<Record<string, string>
   }
   const raw = annotations[`${NGINX_PREFIX}from-to-www-redirect`]?.trim().toLowerCase();
   if (raw !== undefined && raw !== 'true' && raw !== 'false') conditions.push({ source, field: field('from-to-www-redirect'), reason: 'InvalidAnnotation', severity: 'Warning', message: `expected "true" or "false", got ${JSON.stringify(raw)}; using false` });
+  // Almost no Ingress asks for either: those share one frozen answer (kept with every claim of the Ingress).
+  if (serverAliases.length === 0 && raw !== 'true') return NO_HOST_ANNOTATIONS;
   return { serverAliases, fromToWww: raw === 'true' };
 }
+
+/** What an Ingress without `server-alias` or `from-to-www-redirect: "true"` asks for: nothing (shared, frozen). */
+export const NO_HOST_ANNOTATIONS: HostAnnotations = Object.freeze({ serverAliases: Object.freeze([]), fromToWww: false });
 
 /** A claim of a host by an Ingress, with what its annotations ask for the host. */
 export interface HostClaim {

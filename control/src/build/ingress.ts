@@ -67,6 +67,21 @@ export interface IngressContribution {
 /** Callback that registers a TLS Secret for hosts; returns the Secret key when usable. */
 export type UseCertificate = (namespace: string, name: string, hosts: readonly string[], source: SourceRef, field: string, conditions: Condition[]) => string | undefined;
 
+/** Shared `spec.rules[r].http.paths[p]` strings by rule, then path (the first PATH_FIELD_PLACES of each). */
+const PATH_FIELDS: string[][] = [];
+const PATH_FIELD_PLACES = 64;
+
+/**
+ * `spec.rules[rule].http.paths[path]`: one string per place, shared by every Ingress (and by the
+ * claim, model route and snapshot route made from the path) instead of one built per path per
+ * build; places past the first 64 rules or paths are built each time, so the table stays small.
+ */
+export function pathField(rule: number, path: number): string {
+  if (rule >= PATH_FIELD_PLACES || path >= PATH_FIELD_PLACES) return `spec.rules[${rule}].http.paths[${path}]`;
+  const row = (PATH_FIELDS[rule] ??= []);
+  return (row[path] ??= `spec.rules[${rule}].http.paths[${path}]`);
+}
+
 /** Reads one Ingress Portico serves. */
 export function readIngress(ingress: Ingress, state: ClusterState, sets: EndpointSets, useCertificate: UseCertificate): IngressContribution {
   const namespace = ingress.metadata.namespace ?? 'default';
@@ -117,7 +132,7 @@ export function readIngress(ingress: Ingress, state: ClusterState, sets: Endpoin
       hasHostlessRule = true;
     }
     (rule.http?.paths ?? []).forEach((path, pathIndex) => {
-      const field = `${ruleField}.http.paths[${pathIndex}]`;
+      const field = pathField(ruleIndex, pathIndex);
       const value = path.path ?? (path.pathType === 'ImplementationSpecific' ? '/' : undefined);
       const problem = value === undefined ? `path is required for pathType ${path.pathType}` : pathProblem(value, annotations.regexPaths);
       if (problem !== undefined || value === undefined) {

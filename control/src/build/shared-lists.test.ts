@@ -4,6 +4,9 @@ import { parseManifestText } from '../sources/manifests/parse.ts';
 import { ClusterState } from '../state/cluster-state.ts';
 import { buildModel, claimsByPartition } from './index.ts';
 import { IncrementalBuild } from './incremental.ts';
+import { readAnnotations } from './annotations.ts';
+import { NO_HOST_ANNOTATIONS } from './host-aliases.ts';
+import { pathField } from './ingress.ts';
 import { DEFAULT_CLASS_SELECTION } from './ingress-class.ts';
 
 const text = ['hosts-and-defaults', 'conflicts', 'tls-and-redirects', 'endpoints']
@@ -40,5 +43,25 @@ describe('claim lists kept per derivation (control heap at scale)', () => {
       state.upsert(object);
       expect(json(incremental.build().model)).toBe(json(buildModel(state, DEFAULT_CLASS_SELECTION).model));
     }
+  });
+
+  it('path fields read as before (one string per place, shared); Ingresses asking no host annotations share one frozen answer', () => {
+    const { model } = buildModel(ClusterState.from(objects), DEFAULT_CLASS_SELECTION);
+    const routes = model.virtualHosts.flatMap((host) => host.routes).filter((route) => route.source.kind === 'Ingress');
+    // String identity is not observable in JavaScript (the sharing shows in heap figures): the text must be what it was.
+    expect(routes.length).toBeGreaterThan(5);
+    for (const route of routes) {
+      const [, rule, path] = /^spec\.rules\[(\d+)\]\.http\.paths\[(\d+)\]$/.exec(route.field)!;
+      expect(pathField(Number(rule), Number(path))).toBe(route.field);
+    }
+    // Far places are built as they come, with the same text.
+    expect(pathField(70, 2)).toBe('spec.rules[70].http.paths[2]');
+    expect(pathField(3, 64)).toBe('spec.rules[3].http.paths[64]');
+    const none = readAnnotations({}, { kind: 'Ingress', namespace: 'a', name: 'b' }, []).hosts;
+    expect(none).toBe(NO_HOST_ANNOTATIONS);
+    expect(Object.isFrozen(none) && Object.isFrozen(none.serverAliases)).toBe(true);
+    const asked = readAnnotations({ 'nginx.ingress.kubernetes.io/server-alias': 'b.example' }, { kind: 'Ingress', namespace: 'a', name: 'b' }, []).hosts;
+    expect(asked).toEqual({ serverAliases: ['b.example'], fromToWww: false });
+    expect(readAnnotations({ 'nginx.ingress.kubernetes.io/from-to-www-redirect': 'true' }, { kind: 'Ingress', namespace: 'a', name: 'b' }, []).hosts).toEqual({ serverAliases: [], fromToWww: true });
   });
 });
