@@ -231,7 +231,7 @@ export function settleHost(host: string, claims: HostClaims, sets: SetLookup): H
     conditions.push({ source: claim.source, field: claim.field, reason: 'CanaryRefused', severity: 'Warning', message: 'a canary Ingress\'s defaultBackend is not used (Portico joins canaries to path rules only); the main default backend serves' });
   }
   const defaults = settle(claims.defaults.filter((claim) => !isCanaryClaim(claim)), (c) => c.host ?? '', (c) => (c.host === undefined ? 'the catch-all default backend' : `the default backend of host ${c.host}`), conditions);
-  if (host === CATCH_ALL) return { virtualHost: undefined, catchAll: toDefaultRoute(defaults.get(''), false, sets), conditions, aliasClaims: NO_ALIASES };
+  if (host === CATCH_ALL) return { virtualHost: undefined, catchAll: toDefaultRoute(defaults.get(''), false, sets), conditions: exactList(conditions), aliasClaims: NO_ALIASES };
   const aliasRoutes = [...routes.values()].flatMap(aliasClaim);
   const aliasDefaults = [...defaults.values()].flatMap(aliasClaim);
   // Almost no host asks for aliases: those share one empty pair (kept per host by the incremental build).
@@ -276,10 +276,11 @@ export function settleHost(host: string, claims: HostClaims, sets: SetLookup): H
     hostRoutes.push(claim.route);
   }
   const defaultClaim = defaults.get(host);
-  if (hostRoutes.length === 0 && defaultClaim === undefined && anyHost === undefined) return { virtualHost: undefined, catchAll: undefined, conditions, aliasClaims };
+  if (hostRoutes.length === 0 && defaultClaim === undefined && anyHost === undefined) return { virtualHost: undefined, catchAll: undefined, conditions: exactList(conditions), aliasClaims };
   const defaultRoute = toDefaultRoute(defaultClaim, tls, sets);
-  const virtualHost: VirtualHost = { host, routes: hostRoutes.sort(compareRoutes), defaultRoute: defaultRoute === undefined ? undefined : withHostClientAuth(defaultRoute, host, clientAuth, conditions, clientAuthReported), certificate, tls };
-  return { virtualHost, catchAll: undefined, conditions, aliasClaims };
+  // The model keeps the host's routes (and the incremental build keeps each outcome) until the host changes: lists at their own length.
+  const virtualHost: VirtualHost = { host, routes: hostRoutes.sort(compareRoutes).slice(), defaultRoute: defaultRoute === undefined ? undefined : withHostClientAuth(defaultRoute, host, clientAuth, conditions, clientAuthReported), certificate, tls };
+  return { virtualHost, catchAll: undefined, conditions: exactList(conditions), aliasClaims };
 }
 
 /** Claims being gathered per partition. */
@@ -324,7 +325,7 @@ export function claimsByPartition(
   return compact;
 }
 
-/** The one shared empty list of claims (frozen: lists handed out by claimsByPartition are only read). */
+/** The one shared empty list (frozen: lists handed out by claimsByPartition and settleHost are only read). */
 const NO_CLAIMS: readonly never[] = Object.freeze([]);
 
 /**

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parseManifestText } from '../sources/manifests/parse.ts';
 import { ClusterState } from '../state/cluster-state.ts';
-import { buildModel, claimsByPartition } from './index.ts';
+import { CATCH_ALL, buildModel, claimsByPartition, settleHost } from './index.ts';
 import { IncrementalBuild } from './incremental.ts';
 import { readAnnotations } from './annotations.ts';
 import { NO_HOST_ANNOTATIONS } from './host-aliases.ts';
@@ -63,5 +63,15 @@ describe('claim lists kept per derivation (control heap at scale)', () => {
     const asked = readAnnotations({ 'nginx.ingress.kubernetes.io/server-alias': 'b.example' }, { kind: 'Ingress', namespace: 'a', name: 'b' }, []).hosts;
     expect(asked).toEqual({ serverAliases: ['b.example'], fromToWww: false });
     expect(readAnnotations({ 'nginx.ingress.kubernetes.io/from-to-www-redirect': 'true' }, { kind: 'Ingress', namespace: 'a', name: 'b' }, []).hosts).toEqual({ serverAliases: [], fromToWww: true });
+  });
+
+  it('a settled host without conditions keeps the shared frozen empty list', () => {
+    const none = claimsByPartition({ routes: [], defaults: [], tls: [] });
+    expect(none.size).toBe(0);
+    const empty = { routes: [], gatewayRoutes: [], defaults: [], tls: [], anyHostCertificates: [] };
+    const outcome = settleHost(CATCH_ALL, empty, new Map());
+    expect(outcome.conditions).toEqual([]);
+    expect(Object.isFrozen(outcome.conditions)).toBe(true);
+    expect(settleHost('x.example', empty, new Map()).conditions).toBe(outcome.conditions);
   });
 });
