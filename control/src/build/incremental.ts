@@ -96,8 +96,8 @@ interface Derivation {
   readonly partitions: ReadonlyMap<string, HostClaims>;
   readonly setKeys: readonly string[];
   readonly certificates: readonly CertificateUse[];
-  /** What it read, by kind (an empty kind is the shared NO_KEYS: most derivations read two or three kinds). */
-  readonly reads: Readonly<Record<keyof StateReads, ReadonlySet<string>>>;
+  /** What it read: pairs of the kind of read (a key of StateReads) and the key read (one flat list: most derivations read one or two keys). */
+  readonly reads: readonly string[];
   /** A route's: the Gateway keys its parentRefs looked up (found or not). */
   readonly gateways: ReadonlySet<string>;
 }
@@ -357,7 +357,7 @@ export class IncrementalBuild {
       unindex(this.claimants, host, key);
       dirtyHosts.add(host);
     }
-    for (const [, read] of READ_KINDS) for (const read_ of derivation.reads[read]) unindex(this.readers[read], read_, key);
+    for (let i = 0; i < derivation.reads.length; i += 2) unindex(this.readers[derivation.reads[i] as keyof StateReads], derivation.reads[i + 1]!, key);
     for (const gateway of derivation.gateways) unindex(this.gatewayReaders, gateway, key);
     if (key.startsWith(ROUTE_PREFIX)) {
       const route = derivation.contribution;
@@ -404,11 +404,16 @@ export class IncrementalBuild {
       index(this.claimants, host, key);
       dirtyHosts.add(host);
     }
-    for (const [, read] of READ_KINDS) for (const read_ of recorded.reads[read]) index(this.readers[read], read_, key);
-    const reads = Object.fromEntries(READ_KINDS.map(([, read]) => [read, recorded.reads[read].size === 0 ? NO_KEYS : recorded.reads[read]])) as Derivation['reads'];
+    const reads: string[] = [];
+    for (const [, read] of READ_KINDS) {
+      for (const read_ of recorded.reads[read]) {
+        index(this.readers[read], read_, key);
+        reads.push(read, read_);
+      }
+    }
     // Only what release needs is kept: the claims live on in `partitions`, each list at its own length; empty lists are shared.
     const kept: Kept = { conditions: contribution.conditions.length === 0 ? NO_STRINGS : contribution.conditions, attached: 'attached' in contribution && contribution.attached.length > 0 ? contribution.attached : NO_STRINGS, status: 'status' in contribution ? contribution.status : undefined };
-    this.derivations.set(key, { contribution: kept, partitions, setKeys: setKeys.length === 0 ? NO_STRINGS : setKeys.slice(), certificates: certificates.length === 0 ? NO_USES : certificates, reads, gateways });
+    this.derivations.set(key, { contribution: kept, partitions, setKeys: setKeys.length === 0 ? NO_STRINGS : setKeys.slice(), certificates: certificates.length === 0 ? NO_USES : certificates, reads: reads.length === 0 ? NO_STRINGS : reads.slice(), gateways });
     this.stats.derived++;
     return contribution;
   }
