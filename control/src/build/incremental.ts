@@ -120,11 +120,11 @@ export class IncrementalBuild {
   private readonly options: BuildOptions;
   private primed = false;
   private derivations = new Map<string, Derivation>();
-  private claimants = new Map<string, Set<string>>();
+  private claimants: Index = new Map();
   /** Per kind of recorded read, per key read, the derivations that read it. */
   private readers = newReaders();
   /** Per Gateway key, the route derivations that looked it up. */
-  private gatewayReaders = new Map<string, Set<string>>();
+  private gatewayReaders: Index = new Map();
   /** The Gateways Portico serves, by key, and the own addresses assigned to them. */
   private views = new Map<string, GatewayView>();
   private addresses = new Map<string, string>();
@@ -140,7 +140,7 @@ export class IncrementalBuild {
   private outcomes = new Map<string, HostOutcome>();
   /** Per host, the endpoint-set keys its settling looked up; and per set key, those hosts. */
   private lookups = new Map<string, Set<string>>();
-  private lookedUpBy = new Map<string, Set<string>>();
+  private lookedUpBy: Index = new Map();
   /** Hosts with a winning claim that asks for server aliases or a www redirect. */
   private aliasHosts = new Set<string>();
   /** Every settled virtual host, sorted by compareHosts of their hosts. */
@@ -156,7 +156,7 @@ export class IncrementalBuild {
   private setRefs = new Map<string, number>();
   private certificates: CertificateBook;
   /** Every Ingress key (served or not) by the class it names (NO_CLASS for none), and each key's class. */
-  private byClass = new Map<string, Set<string>>();
+  private byClass: Index = new Map();
   private classOf = new Map<string, string>();
   /** `defaultClassServed` as of the last build. */
   private defaultServed = false;
@@ -200,7 +200,7 @@ export class IncrementalBuild {
       for (const kind of ROUTE_READ_ORDER) for (const key of changes.get(kind) ?? []) dirty.add(routeDerivation(kind, key));
       for (const [kind, read] of READ_KINDS) {
         for (const key of changes.get(kind) ?? []) {
-          for (const reader of this.readers[read].get(key) ?? []) {
+          for (const reader of members(this.readers[read].get(key))) {
             if (reader.startsWith(GATEWAY_PREFIX)) dirtyGateways.add(reader.slice(GATEWAY_PREFIX.length));
             else dirty.add(reader);
           }
@@ -215,7 +215,7 @@ export class IncrementalBuild {
       this.addresses = addresses;
     }
     // A re-made Gateway re-derives every route that names it (attachment, hosts, listener certificates).
-    for (const key of dirtyGateways) for (const reader of this.gatewayReaders.get(key) ?? []) dirty.add(reader);
+    for (const key of dirtyGateways) for (const reader of members(this.gatewayReaders.get(key))) dirty.add(reader);
     // Without any Gateway Portico serves, routes are not read at all (buildGateway): a flip concerns every route.
     if (this.primed && (changes.has('Gateway') || changes.has('GatewayClass')) && hadGateways !== this.servesAnyGateway()) for (const kind of ROUTE_READ_ORDER) for (const key of routesOf(this.state, kind).keys()) dirty.add(routeDerivation(kind, key));
     // Everything is released before anything is derived again: a certificate (CertificateBook) is read afresh only once no derivation holds it.
@@ -225,7 +225,7 @@ export class IncrementalBuild {
     const changedSets = new Set<string>();
     for (const key of changes.get('Service') ?? []) this.sets.refreshService(key, changedSets);
     for (const key of changes.get('EndpointSlice') ?? []) this.sets.refreshService(key, changedSets);
-    for (const key of changedSets) for (const host of this.lookedUpBy.get(key) ?? []) dirtyHosts.add(host);
+    for (const key of changedSets) for (const host of members(this.lookedUpBy.get(key))) dirtyHosts.add(host);
     for (const key of dirty) {
       if (key.startsWith(ROUTE_PREFIX)) {
         this.deriveRoute(key, dirtyHosts);
@@ -310,9 +310,9 @@ export class IncrementalBuild {
 
   /** Marks dirty the Ingresses whose served-ness the changed IngressClasses `names` can change. */
   private classesChanged(names: ReadonlySet<string>, dirty: Set<string>): void {
-    for (const name of names) for (const key of this.byClass.get(name) ?? []) dirty.add(key);
+    for (const name of names) for (const key of members(this.byClass.get(name))) dirty.add(key);
     const served = defaultClassServed(this.state, this.selection);
-    if (served !== this.defaultServed && !this.selection.watchWithoutClass) for (const key of this.byClass.get(NO_CLASS) ?? []) dirty.add(key);
+    if (served !== this.defaultServed && !this.selection.watchWithoutClass) for (const key of members(this.byClass.get(NO_CLASS))) dirty.add(key);
     this.defaultServed = served;
   }
 
@@ -421,7 +421,7 @@ export class IncrementalBuild {
   /** Settles `host` again from the claims of the derivations that claim it now. */
   private settle(host: string): void {
     const claims = claimLists();
-    for (const key of this.claimants.get(host) ?? []) addClaims(claims, this.derivations.get(key)!.partitions.get(host)!);
+    for (const key of members(this.claimants.get(host))) addClaims(claims, this.derivations.get(key)!.partitions.get(host)!);
     for (const key of this.lookups.get(host) ?? []) unindex(this.lookedUpBy, key, host);
     const lookups = new Set<string>();
     const lookup: SetLookup = {
@@ -487,7 +487,7 @@ const NO_KEYS: ReadonlySet<string> = new Set();
 const NO_STRINGS: readonly never[] = Object.freeze([]);
 const NO_USES: readonly CertificateUse[] = NO_STRINGS;
 
-function newReaders(): Record<keyof StateReads, Map<string, Set<string>>> {
+function newReaders(): Record<keyof StateReads, Index> {
   return { services: new Map(), secrets: new Map(), configMaps: new Map(), namespaces: new Map(), gatewayClasses: new Map(), referenceGrants: new Map() };
 }
 
@@ -527,16 +527,36 @@ function mergeSorted(a: readonly Condition[], b: readonly Condition[]): readonly
   return merged;
 }
 
-function index(map: Map<string, Set<string>>, key: string, member: string): void {
-  let members = map.get(key);
-  if (members === undefined) map.set(key, (members = new Set()));
-  members.add(member);
+/**
+ * Members by key (derivations by host, by key read, ...): a key's one member is the string
+ * itself, a Set only from the second on. Most keys have one member (a host claimed by one
+ * Ingress, a Service read by a few): at 10k Ingresses a Set per key was most of these maps.
+ */
+type Index = Map<string, string | Set<string>>;
+
+const NO_MEMBERS: readonly string[] = [];
+
+/** The members of an index entry, in the order they were added. */
+function members(entry: string | Set<string> | undefined): Iterable<string> {
+  return entry === undefined ? NO_MEMBERS : typeof entry === 'string' ? [entry] : entry;
 }
 
-function unindex(map: Map<string, Set<string>>, key: string, member: string): void {
-  const members = map.get(key);
-  members?.delete(member);
-  if (members?.size === 0) map.delete(key);
+function index(map: Index, key: string, member: string): void {
+  const entry = map.get(key);
+  if (entry === undefined) map.set(key, member);
+  else if (typeof entry !== 'string') entry.add(member);
+  else if (entry !== member) map.set(key, new Set([entry, member]));
+}
+
+function unindex(map: Index, key: string, member: string): void {
+  const entry = map.get(key);
+  if (entry === undefined) return;
+  if (typeof entry === 'string') {
+    if (entry === member) map.delete(key);
+    return;
+  }
+  entry.delete(member);
+  if (entry.size === 0) map.delete(key);
 }
 
 /** The first index in `virtualHosts` (sorted by host) whose host is not before `host`. */

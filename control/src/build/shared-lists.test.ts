@@ -32,7 +32,7 @@ describe('claim lists kept per derivation (control heap at scale)', () => {
     for (const list of [x.routes, y.routes]) expect(Object.isFrozen(list)).toBe(false);
   });
 
-  it('the incremental build of the golden inputs equals the full build after every object is removed and added back one at a time', () => {
+  it('the incremental build of the golden inputs equals the full build after every object is removed and added back one at a time, and after all are removed and added back', () => {
     const state = ClusterState.from(objects);
     const incremental = new IncrementalBuild(state, DEFAULT_CLASS_SELECTION);
     const json = (model: unknown) => JSON.stringify(model);
@@ -40,6 +40,15 @@ describe('claim lists kept per derivation (control heap at scale)', () => {
     for (const object of objects) {
       state.remove(object);
       expect(json(incremental.build().model)).toBe(json(buildModel(state, DEFAULT_CLASS_SELECTION).model));
+      state.upsert(object);
+      expect(json(incremental.build().model)).toBe(json(buildModel(state, DEFAULT_CLASS_SELECTION).model));
+    }
+    // Hosts and Services with several claimants and readers down to one and none, then back (the indexes keep a lone member as a string).
+    for (const object of objects) {
+      state.remove(object);
+      expect(json(incremental.build().model)).toBe(json(buildModel(state, DEFAULT_CLASS_SELECTION).model));
+    }
+    for (const object of [...objects].reverse()) {
       state.upsert(object);
       expect(json(incremental.build().model)).toBe(json(buildModel(state, DEFAULT_CLASS_SELECTION).model));
     }
