@@ -17,7 +17,7 @@ import { LineText, blocksDigestOf } from './bundle-lines.ts';
 import type { Snapshot, SnapshotBackend, SnapshotEndpointSet, SnapshotHost } from './schema.ts';
 import { PorticoError } from '../errors.ts';
 import type { RegexHost, RouteTarget } from './table.ts';
-import { changedRange } from './hash.ts';
+import { changedRange } from './sealed-against.ts';
 import { INVALID_BACKEND_PORT, toMatcherTable } from './table.ts';
 
 /** A snapshot host compiled: its chunk and its routes (then its hidden routes: RequestMirror, default-backend), ids local. */

@@ -25,6 +25,9 @@ import { SECTIONS } from './order.ts';
 import type { SectionName } from './order.ts';
 import type { Snapshot, SnapshotContent } from './schema.ts';
 import { Certificate, DefaultRoute, EndpointSet, Host, SNAPSHOT_API_VERSION } from './schema.ts';
+import { recordSealedAgainst } from './sealed-against.ts';
+
+export { changedRange } from './sealed-against.ts';
 
 /** What is known of a validated item: its hash and the length of its JSON. */
 interface Leaf {
@@ -44,40 +47,6 @@ interface ListSeal {
 
 /** The blocks of every sealed list, by list (lists are immutable once sealed, like their items). */
 const seals = new WeakMap<readonly unknown[], ListSeal>();
-
-/** What sealing a list against the previous one found: the items before `head` and the last `tail` are that list's (held weakly: no chain of old lists is kept alive). */
-interface SealedAgainst {
-  readonly previous: WeakRef<readonly unknown[]>;
-  readonly head: number;
-  readonly tail: number;
-}
-
-const sealedAgainst = new WeakMap<readonly unknown[], SealedAgainst>();
-
-/** Links of the sealedAgainst chain followed at most (an edit, then a few endpoint changes that keep the hosts list). */
-const MAX_LINKS = 4;
-
-/**
- * Where `items` may differ from `before` (a list of as many items it was sealed against, directly
- * or through up to MAX_LINKS lists of the same length): every item outside [from, to) is the very
- * item of `before` at that place. Undefined when that is not known (the caller compares them all).
- */
-export function changedRange(items: readonly unknown[], before: readonly unknown[]): { readonly from: number; readonly to: number } | undefined {
-  const n = items.length;
-  if (before.length !== n) return undefined;
-  let from = n;
-  let to = 0;
-  let list: readonly unknown[] = items;
-  for (let links = 0; list !== before; links++) {
-    const link = sealedAgainst.get(list);
-    const previous = link?.previous.deref();
-    if (link === undefined || previous === undefined || previous.length !== n || links === MAX_LINKS) return undefined;
-    from = Math.min(from, link.head);
-    to = Math.max(to, n - link.tail);
-    list = previous;
-  }
-  return { from, to: Math.max(from, to) };
-}
 
 /** The version listing's format, named in its header. */
 const FORMAT = 'merkle-2';
@@ -201,7 +170,7 @@ function sealList(name: SectionName, items: readonly unknown[], previous: readon
   }
   const seal = { ends, digests };
   seals.set(items, seal);
-  if (before !== undefined) sealedAgainst.set(items, { previous: new WeakRef(previous!), head, tail });
+  if (before !== undefined) recordSealedAgainst(items, previous!, head, tail);
   return seal;
 }
 
