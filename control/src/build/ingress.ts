@@ -82,6 +82,18 @@ export function pathField(rule: number, path: number): string {
   return (row[path] ??= `spec.rules[${rule}].http.paths[${path}]`);
 }
 
+/** Distinct backend lists one Ingress shares among its paths (past these, each path gets its own list). */
+const SHARED_LISTS = 16;
+
+/** Whether two plain values have the same keys in the same order and the same values (key order and undefined members count). */
+function sameMembers(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  const ka = Object.keys(a);
+  const kb = Object.keys(b);
+  return ka.length === kb.length && ka.every((key, i) => key === kb[i] && sameMembers((a as Record<string, unknown>)[key], (b as Record<string, unknown>)[key]));
+}
+
 /** Reads one Ingress Portico serves. */
 export function readIngress(ingress: Ingress, state: ClusterState, sets: EndpointSets, useCertificate: UseCertificate): IngressContribution {
   const namespace = ingress.metadata.namespace ?? 'default';
@@ -116,6 +128,16 @@ export function readIngress(ingress: Ingress, state: ClusterState, sets: Endpoin
     return { backend: spoken, annotations: refused === ruled.refused ? ruled : { ...ruled, refused } };
   };
 
+  // Paths of one Ingress mostly name the same Service port: those share one backend list (kept by claim, model route and snapshot).
+  const lists: (readonly Backend[])[] = [];
+  const listOf = (backend: Backend): readonly Backend[] => {
+    for (const list of lists) if (sameMembers(list[0], backend)) return list;
+    const list = [backend];
+    // Bounded: an Ingress naming thousands of distinct backends is not searched through for each path.
+    if (lists.length < SHARED_LISTS) lists.push(list);
+    return list;
+  };
+
   const hosts = new Set<string>();
   let hasHostlessRule = false;
   (ingress.spec.rules ?? []).forEach((rule, ruleIndex) => {
@@ -140,7 +162,7 @@ export function readIngress(ingress: Ingress, state: ClusterState, sets: Endpoin
         return;
       }
       const { backend, annotations: effective } = resolve(`${field}.backend`, path.backend);
-      routes.push({ host, source, field, pathType: path.pathType, path: value, backends: [backend], annotations: effective, order: order() });
+      routes.push({ host, source, field, pathType: path.pathType, path: value, backends: listOf(backend), annotations: effective, order: order() });
     });
   });
 

@@ -83,4 +83,42 @@ describe('claim lists kept per derivation (control heap at scale)', () => {
     expect(Object.isFrozen(outcome.conditions)).toBe(true);
     expect(settleHost('x.example', empty, new Map()).conditions).toBe(outcome.conditions);
   });
+
+  it('paths of one Ingress naming the same Service port share one backend list; other ports and Services get their own', () => {
+    const manifest = `
+apiVersion: v1
+kind: Service
+metadata: { name: web, namespace: a }
+spec: { ports: [{ name: http, port: 80 }, { name: alt, port: 81 }] }
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: { name: app, namespace: a, creationTimestamp: '2026-01-01T00:00:00Z' }
+spec:
+  rules:
+    - host: a.example
+      http:
+        paths:
+          - { path: /, pathType: Prefix, backend: { service: { name: web, port: { number: 80 } } } }
+          - { path: /x, pathType: Exact, backend: { service: { name: web, port: { number: 80 } } } }
+          - { path: /y, pathType: Prefix, backend: { service: { name: web, port: { number: 81 } } } }
+          - { path: /z, pathType: Prefix, backend: { service: { name: other, port: { number: 80 } } } }
+    - host: b.example
+      http:
+        paths:
+          - { path: /, pathType: Prefix, backend: { service: { name: web, port: { number: 80 } } } }
+`;
+    const state = ClusterState.from(parseManifestText(manifest, 'm.yaml').objects);
+    const selection = { ...DEFAULT_CLASS_SELECTION, watchWithoutClass: true };
+    const { model } = buildModel(state, selection);
+    const route = (host: string, path: string) => model.virtualHosts.find((h) => h.host === host)!.routes.find((r) => r.path === path)!;
+    expect(route('a.example', '/x').backends).toBe(route('a.example', '/').backends);
+    expect(route('b.example', '/').backends).toBe(route('a.example', '/').backends);
+    expect(route('a.example', '/y').backends).not.toBe(route('a.example', '/').backends);
+    expect(route('a.example', '/y').backends[0]!.port).toBe(81);
+    expect(route('a.example', '/z').backends[0]!.service).toBe('other');
+    expect(route('a.example', '/z').backends[0]!.endpointSet).toBeUndefined();
+    const incremental = new IncrementalBuild(state, selection);
+    expect(JSON.stringify(incremental.build().model)).toBe(JSON.stringify(model));
+  });
 });
