@@ -7,7 +7,9 @@ export type PorticoErrorCode =
   /** build/matcher.wasm is missing: `npm run build` in assembly/ has not been run. */
   | 'PORTICO_E_MATCHER_NOT_BUILT'
   /** An endpoint id outside [0, endpointCount) was given to setHealthy/isHealthy. */
-  | 'PORTICO_E_ENDPOINT_RANGE';
+  | 'PORTICO_E_ENDPOINT_RANGE'
+  /** A pooled matcher was retained or released after its last holder released it (matcher-pool.ts). */
+  | 'PORTICO_E_MATCHER_RETIRED';
 
 /** A programmer or operator mistake that stops the current operation; carries a stable `code`. */
 export class PorticoError extends Error {

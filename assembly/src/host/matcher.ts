@@ -58,7 +58,8 @@ export interface Matcher {
   readonly endpointCount: number;
 }
 
-interface MatcherExports {
+/** The matcher module's exports (src/wasm/index.ts). */
+export interface MatcherExports {
   readonly memory: WebAssembly.Memory;
   readonly _start?: () => void;
   tableAddress(): number;
@@ -125,10 +126,50 @@ function methodBit(method: string): number {
   }
 }
 
-class WasmMatcher implements Matcher {
+/**
+ * What a retired matcher (its instance given back to a pool, maybe holding another table by now)
+ * answers: no route, no endpoint, nothing healthy; setters do nothing. Never a read or write of
+ * the instance's memory.
+ */
+const RETIRED = {
+  match: () => -1,
+  resume: () => -1,
+  pick: () => -1,
+  pickIn: () => -1,
+  pickHash: () => -1,
+  pickId: () => -1,
+  pickLeastLoaded: () => -1,
+  setEndpointScore: () => -1,
+  setEndpointSeed: () => -1,
+  lastBackend: () => -1,
+  setHealthy: () => -1,
+  isHealthy: () => 0,
+} as unknown as MatcherExports;
+
+/** Where a pooled matcher's instance goes once its last holder released it (matcher-pool.ts). */
+export type InstanceReturn = (wasm: MatcherExports) => void;
+
+/** A matcher whose wasm instance belongs to a pool: counted holders, and the instance given back at the last release. */
+export interface PooledMatcher extends Matcher {
+  /** One more holder (a snapshot sharing this matcher). Throws PORTICO_E_MATCHER_RETIRED when it was already given back. */
+  retain(): void;
+  /**
+   * One holder fewer; at the last, the matcher retires (every later call answers as for an
+   * empty table: -1, not healthy) and its instance goes back to the pool. Calling it more
+   * often than retain + 1 is a programmer error: it throws PORTICO_E_MATCHER_RETIRED.
+   */
+  release(): void;
+  /** Whether the last holder released it. */
+  readonly retired: boolean;
+}
+
+class WasmMatcher implements PooledMatcher {
   readonly routeCount: number;
   readonly endpointCount: number;
-  readonly #wasm: MatcherExports;
+  #wasm: MatcherExports;
+  /** Where the instance goes at the last release (undefined: a matcher of its own, left to the GC). */
+  readonly #giveBack: InstanceReturn | undefined;
+  #holders = 1;
   readonly #scratch: number;
   readonly #bitsWord: number;
   /** Per host index, its conditions, or undefined for a host without (match() never stops there). */
@@ -138,8 +179,9 @@ class WasmMatcher implements Matcher {
   /** Bytes from the scratch start to the end of memory. */
   #room: number;
 
-  constructor(wasm: MatcherExports, hosts: readonly (HostConditions | undefined)[]) {
+  constructor(wasm: MatcherExports, hosts: readonly (HostConditions | undefined)[], giveBack?: InstanceReturn) {
     this.#wasm = wasm;
+    this.#giveBack = giveBack;
     this.#hosts = hosts;
     this.routeCount = wasm.routeCount();
     this.endpointCount = wasm.endpointCount();
@@ -150,7 +192,29 @@ class WasmMatcher implements Matcher {
     this.#room = this.#buffer.length - this.#scratch;
   }
 
+  get retired(): boolean {
+    return this.#holders === 0;
+  }
+
+  retain(): void {
+    if (this.#holders === 0) throw new PorticoError('PORTICO_E_MATCHER_RETIRED', 'retain() on a matcher whose instance was given back');
+    this.#holders++;
+  }
+
+  release(): void {
+    if (this.#holders === 0) throw new PorticoError('PORTICO_E_MATCHER_RETIRED', 'release() on a matcher already released by every holder');
+    if (--this.#holders !== 0) return;
+    const wasm = this.#wasm;
+    this.#wasm = RETIRED;
+    // A stale reference to this matcher must not keep the memory alive should the pool drop the instance.
+    this.#buffer = Buffer.alloc(0);
+    this.#words = new Uint32Array(0);
+    this.#giveBack?.(wasm);
+  }
+
   match(host: string, path: string, method: string, headers?: RequestHeaders): number {
+    // Scratch is written before wasm is asked: never into an instance that holds another table now.
+    if (this.#holders === 0) return -1;
     // UTF-8 takes at most 3 bytes per UTF-16 unit; prefix candidates at most 4 bytes per path
     // unit (one per '/'); plus alignment and the slack wasm's 16-byte chunks read past the end.
     const need = 3 * host.length + 7 * path.length + 64;
@@ -243,15 +307,20 @@ function readConditions(wasm: MatcherExports): (HostConditions | undefined)[] {
   return hosts;
 }
 
-/**
- * Loads pre-encoded table bytes (from encodeTable) into a fresh wasm instance with its own memory.
- * Throws PORTICO_E_MATCHER_NOT_BUILT when the wasm file is missing and PORTICO_E_TABLE_CORRUPT
- * when the bytes are not a table this version can load.
- */
-export function loadMatcherFromBinary(bytes: Uint8Array): Matcher {
-  const instance = new WebAssembly.Instance(wasmModule(), {});
-  const wasm = instance.exports as unknown as MatcherExports;
+/** A new wasm instance of the matcher module (its own memory, no table yet). Throws PORTICO_E_MATCHER_NOT_BUILT when the wasm file is missing. */
+export function newMatcherInstance(): MatcherExports {
+  const wasm = new WebAssembly.Instance(wasmModule(), {}).exports as unknown as MatcherExports;
   wasm._start?.();
+  return wasm;
+}
+
+/**
+ * Copies pre-encoded table bytes into `wasm` (a new instance, or one whose previous table nobody
+ * uses any more) and binds them: the matcher over it, whose last release gives the instance to
+ * `giveBack`. Throws PORTICO_E_TABLE_CORRUPT when the bytes are not a table this version can
+ * load; the instance then holds no usable table (it may be loaded again).
+ */
+export function loadIntoInstance(wasm: MatcherExports, bytes: Uint8Array, giveBack?: InstanceReturn): PooledMatcher {
   const base = wasm.tableAddress();
   const memory = wasm.memory;
   const need = base + bytes.length - memory.buffer.byteLength;
@@ -273,7 +342,17 @@ export function loadMatcherFromBinary(bytes: Uint8Array): Matcher {
   } catch (cause) {
     throw new PorticoError('PORTICO_E_TABLE_CORRUPT', `matcher table rejected: ${(cause as Error).message}`, { cause });
   }
-  return new WasmMatcher(wasm, conditions);
+  return new WasmMatcher(wasm, conditions, giveBack);
+}
+
+/**
+ * Loads pre-encoded table bytes (from encodeTable) into a fresh wasm instance with its own memory
+ * (a data plane reuses instances instead: matcher-pool.ts). Throws PORTICO_E_MATCHER_NOT_BUILT
+ * when the wasm file is missing and PORTICO_E_TABLE_CORRUPT when the bytes are not a table this
+ * version can load.
+ */
+export function loadMatcherFromBinary(bytes: Uint8Array): Matcher {
+  return loadIntoInstance(newMatcherInstance(), bytes);
 }
 
 /**

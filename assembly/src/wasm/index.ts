@@ -16,7 +16,6 @@ import {
 
 let scratchBase: usize = 0;
 let bitsBase: usize = 0;
-let loaded = false;
 /** The host record match() stopped at for the host side to fill its condition bits, or 0. */
 let pendingHost: usize = 0;
 
@@ -31,11 +30,14 @@ export function tableAddress(): usize {
 
 /**
  * Binds the `len`-byte table at tableAddress(), lays out health flags, header bitset and scratch
- * after it and grows memory to hold them. Returns 0, or a negative code: -1..-4 from the header
- * check (magic, version, length, section bounds), -5 memory could not grow, -6 already loaded.
+ * after it, grows memory to hold them and clears them. Returns 0, or a negative code: -1..-4 from
+ * the header check (magic, version, length, section bounds), -5 memory could not grow. May be
+ * called again on the same instance with another table (the host pools instances, so a swap need
+ * not allocate): everything a previous table left behind (health flags, seeds, scores, condition
+ * bits, the last match and pick) is forgotten. After a failed init the instance holds no usable
+ * table until the next successful one.
  */
 export function init(len: u32): i32 {
-  if (loaded) return -6;
   let base = tableAddress();
   let status = bindTable(base, len);
   if (status != 0) return status;
@@ -48,7 +50,10 @@ export function init(len: u32): i32 {
   let need = (scratchBase + MIN_SCRATCH + PAGE - 1) / PAGE;
   let have = <usize>memory.size();
   if (need > have && memory.grow(<i32>(need - have)) < 0) return -5;
-  loaded = true;
+  // A fresh instance's memory is zero; a reused one holds the previous table's state here.
+  memory.fill(health, 0, scratchBase - health);
+  pendingHost = 0;
+  forgetMatched();
   return 0;
 }
 
