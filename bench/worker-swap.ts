@@ -4,10 +4,11 @@
  * the other, into a real pool of `portico` worker processes (`startServing`, the worker bundle
  * `npm run build` makes). Prints per change the primary's time until every worker confirmed,
  * the size and serialization time of what crosses to each worker, the workers' swap stall
- * (`portico_snapshot_swap_stall_seconds`), the workers' CPU, and each worker's RSS idle and
- * peak (VmRSS / VmHWM, reset after the first load). No traffic is sent anywhere.
+ * (`portico_snapshot_swap_stall_seconds`), the workers' CPU, their collections after swaps and
+ * wasm instances made, and each worker's RSS idle and peak (VmRSS / VmHWM, reset after the
+ * first load). No traffic is sent anywhere.
  *
- *   node bench/worker-swap.ts [--ingresses 10000] [--workers 2] [--changes 10] [--json]
+ *   node bench/worker-swap.ts [--ingresses 10000] [--workers 2] [--changes 10] [--reclaim-after-mb N] [--json]
  */
 import { loadavg } from 'node:os';
 import { serialize } from 'node:v8';
@@ -33,25 +34,30 @@ const USAGE = `Usage: node bench/worker-swap.ts [options]
 bench:fleet's synthetic cluster compiled into versions and loaded into a real pool of data-plane
 worker processes, one version after the other: per change, the primary's load until every worker
 confirmed, what crosses to a worker (bytes, serialization time), the workers' swap stall and CPU,
-and each worker's RSS idle and peak. Loopback only; no traffic.
+their collections after swaps (young and full, with the longest pauses) and wasm matcher
+instances made, and each worker's RSS idle and peak. Loopback only; no traffic.
 
 Options:
   --ingresses N   Ingresses (default 10000; 3 paths each).
   --workers N     Worker processes (default 2).
   --changes N     One-path edits, then as many endpoint changes (default 10).
+  --reclaim-after-mb N
+                  The workers' --reclaim-after-mb: MiB of tables swapped in before a full
+                  collection, 0 = never (default: the data plane's own default).
   --json          Print the figures as JSON.
   -h, --help      Show this help.`;
 
-const values = benchArgs(NAME, USAGE, { ingresses: { type: 'string', default: '10000' }, workers: { type: 'string', default: '2' }, changes: { type: 'string', default: '10' }, json: { type: 'boolean', default: false } });
+const values = benchArgs(NAME, USAGE, { ingresses: { type: 'string', default: '10000' }, workers: { type: 'string', default: '2' }, changes: { type: 'string', default: '10' }, 'reclaim-after-mb': { type: 'string' }, json: { type: 'boolean', default: false } });
 const INGRESSES = integerArg(NAME, 'ingresses', values.ingresses, 1, 200_000);
 const WORKERS = integerArg(NAME, 'workers', values.workers, 2, 16);
 const CHANGES = integerArg(NAME, 'changes', values.changes, 1, 200);
+const RECLAIM_AFTER_MB = values['reclaim-after-mb'] === undefined ? undefined : integerArg(NAME, 'reclaim-after-mb', values['reclaim-after-mb'], 0, 65536);
 const log = (line: string) => {
   if (!values.json) process.stdout.write(`${line}\n`);
 };
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-log(`worker-swap: ${INGRESSES} Ingresses, ${WORKERS} workers, ${CHANGES} + ${CHANGES} changes, load average ${loadavg().map((n) => n.toFixed(1)).join(' ')}`);
+log(`worker-swap: ${INGRESSES} Ingresses, ${WORKERS} workers, ${CHANGES} + ${CHANGES} changes, --reclaim-after-mb ${RECLAIM_AFTER_MB ?? 'default'}, load average ${loadavg().map((n) => n.toFixed(1)).join(' ')}`);
 
 // The versions, built as the control plane builds them (and kept: each is loaded in turn).
 const shape = fleetShape(INGRESSES);
@@ -92,7 +98,7 @@ const ipc = versions.map(({ snapshot, endpointsOnly }) => {
 });
 
 const compiler = new BundleCompiler();
-const serving = await startServing({ workers: WORKERS, address: '127.0.0.1', httpPort: 0, adminAddress: '127.0.0.1', adminPort: 0, accessLog: false, logLevel: 'silent', compiler });
+const serving = await startServing({ workers: WORKERS, ...(RECLAIM_AFTER_MB === undefined ? {} : { reclaimAfterMb: RECLAIM_AFTER_MB }), address: '127.0.0.1', httpPort: 0, adminAddress: '127.0.0.1', adminPort: 0, accessLog: false, logLevel: 'silent', compiler });
 const workers = childPids(process.pid);
 const stallMs = async (): Promise<number> => {
   const text = await (await fetch(`http://127.0.0.1:${serving.ports.admin}/metrics`)).text();
@@ -116,6 +122,9 @@ let peak: number[] = [];
 let after: number[] = [];
 const reclaims: number[] = [];
 const reclaimMaxMs: number[] = [];
+const scavenges: number[] = [];
+const scavengeMaxMs: number[] = [];
+const instancesMade: number[] = [];
 try {
   for (const [index, { snapshot, endpointsOnly }] of versions.entries()) {
     const ticks = workers.reduce((sum, pid) => sum + cpuTicks(pid), 0);
@@ -140,6 +149,9 @@ try {
   const text = await (await fetch(`http://127.0.0.1:${serving.ports.admin}/metrics`)).text();
   for (const match of text.matchAll(/^portico_worker_reclaims_total\{[^}]*\} (\S+)$/gm)) reclaims.push(Number(match[1]));
   for (const match of text.matchAll(/^portico_worker_reclaim_pause_seconds\{[^}]*pause="max"[^}]*\} (\S+)$/gm)) reclaimMaxMs.push(Number(match[1]) * 1000);
+  for (const match of text.matchAll(/^portico_worker_scavenges_total\{[^}]*\} (\S+)$/gm)) scavenges.push(Number(match[1]));
+  for (const match of text.matchAll(/^portico_worker_scavenge_pause_seconds\{[^}]*pause="max"[^}]*\} (\S+)$/gm)) scavengeMaxMs.push(Number(match[1]) * 1000);
+  for (const match of text.matchAll(/^portico_matcher_loads_total\{[^}]*instance="new"[^}]*\} (\S+)$/gm)) instancesMade.push(Number(match[1]));
 } finally {
   peak = await perWorker(peakRssBytes);
   after = await perWorker(rssBytes);
@@ -162,6 +174,10 @@ const result = {
   /** Per worker: full collections run after swaps (reclaim.ts) and the longest pause of one. */
   reclaims,
   reclaim_max_pause_ms: reclaimMaxMs,
+  /** Per worker: young collections run after swaps (reclaim.ts) and the longest pause of one; wasm matcher instances made (the rest of the loads reused one). */
+  scavenges,
+  scavenge_max_pause_ms: scavengeMaxMs,
+  matcher_instances_made: instancesMade,
   worker_rss: workers.map((pid, i) => ({ pid, idle_bytes: idle[i]!, peak_first_load_bytes: peakStart[i]!, peak_changes_bytes: reset[i] === true ? peak[i]! : Number.NaN, after_bytes: after[i]! })),
 };
 if (values.json) process.stdout.write(`${JSON.stringify(result)}\n`);
@@ -172,7 +188,8 @@ else {
     log(`  ${what}: primary load until all confirmed ${line(kind.load_ms)}`);
     log(`  ${what}: worker swap stall ${line(kind.stall_ms)}; worker CPU per change (each) ${line(kind.worker_cpu_ms)}`);
   }
-  log(`  reclaiming collections per worker: ${reclaims.join(', ') || 'n/a'}; longest pause ${reclaimMaxMs.map((ms) => `${ms.toFixed(1)} ms`).join(', ') || 'n/a'}`);
+  log(`  full collections per worker: ${reclaims.join(', ') || 'n/a'}; longest pause ${reclaimMaxMs.map((ms) => `${ms.toFixed(1)} ms`).join(', ') || 'n/a'}`);
+  log(`  young collections per worker: ${scavenges.join(', ') || 'n/a'}; longest pause ${scavengeMaxMs.map((ms) => `${ms.toFixed(1)} ms`).join(', ') || 'n/a'}; wasm matcher instances made: ${instancesMade.join(', ') || 'n/a'} (for ${versions.length} loads each)`);
   for (const [i, w] of result.worker_rss.entries()) log(`  worker ${i + 1}: RSS idle ${MiB(w.idle_bytes)} (peak through the first load ${MiB(w.peak_first_load_bytes)}), peak during the changes ${MiB(w.peak_changes_bytes)}, after ${MiB(w.after_bytes)}`);
 }
 process.exit(0);

@@ -37,9 +37,8 @@ async function runWorker(makeLogger: (level: string, accessLog: boolean) => { lo
   process.on('SIGTERM', () => undefined);
   process.on('SIGINT', () => undefined);
   let loads = Promise.resolve();
-  const reclaimAfterMb = options.reclaimAfterMb ?? RECLAIM_AFTER_MB;
-  // 0 (--reclaim-after-mb 0): never collect; the reclaimer still reports its (zero) metrics.
-  const reclaimer = reclaimAfterMb === 0 ? new SwapReclaimer(1, null) : new SwapReclaimer(reclaimAfterMb * 2 ** 20);
+  // A young collection after every swap; a full one only with --reclaim-after-mb N > 0.
+  const reclaimer = new SwapReclaimer((options.reclaimAfterMb ?? RECLAIM_AFTER_MB) * 2 ** 20);
   // The bundle it serves in each mode (full, balancing-only) with its parts' digests: the base of the primary's next delta in that mode.
   const held: [HeldBundle | undefined, HeldBundle | undefined] = [undefined, undefined];
   const faults = options.workerFaults;

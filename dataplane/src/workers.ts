@@ -81,8 +81,8 @@ export const ENV = 'PORTICO_WORKER_OPTIONS';
 /** Which worker of its pool a worker is (1, 2, ...; replacements count on). */
 export const INDEX_ENV = 'PORTICO_WORKER_INDEX';
 
-/** MiB of tables a worker swaps in before it runs a full collection (reclaim.ts), unless `--reclaim-after-mb` says otherwise: two versions at 30,000 routes (4 MB tables). */
-export const RECLAIM_AFTER_MB = 8;
+/** MiB of tables a worker swaps in before it runs a full collection (reclaim.ts), unless `--reclaim-after-mb` says otherwise: never (reused wasm instances and a young collection after each swap keep a worker near its idle size without one). */
+export const RECLAIM_AFTER_MB = 0;
 
 /** The primary's handle on its workers; has the `load`/`version` shape the sync client and control loop use. */
 export class WorkerPool {

@@ -19,6 +19,7 @@ const SCRIPTS: readonly { script: string; name: string; options: readonly string
   { script: 'fleet.ts', name: 'bench:fleet', options: ['--ingresses', '--sizes', '--nodes', '--changes', '--workers', '--kind', '--timeout', '--change-timeout', '--cpu-prof', '--node-options', '--node-args', '--portico-log', '--json'] },
   { script: 'fleet-stages.ts', name: 'node bench/fleet-stages.ts', options: ['--sizes', '--changes', '--json'] },
   { script: 'primary-memory.ts', name: 'node bench/primary-memory.ts', options: ['--ingresses', '--idle-s', '--modules'] },
+  { script: 'worker-swap.ts', name: 'node bench/worker-swap.ts', options: ['--ingresses', '--workers', '--changes', '--reclaim-after-mb', '--json'] },
 ];
 
 describe('benchmark command lines', () => {
@@ -54,6 +55,7 @@ describe('benchmark command lines', () => {
     { script: 'primary-memory.ts', args: ['--ingresses', 'abc'], says: 'node bench/primary-memory.ts: --ingresses must be an integer from 0 to 200000, got "abc"' },
     { script: 'fleet-stages.ts', args: ['--changes', 'many'], says: 'node bench/fleet-stages.ts: --changes must be an integer from 1 to 1000, got "many"' },
     { script: 'fleet-stages.ts', args: ['--sizes', ''], says: 'node bench/fleet-stages.ts: --sizes' },
+    { script: 'worker-swap.ts', args: ['--reclaim-after-mb', '65537'], says: 'node bench/worker-swap.ts: --reclaim-after-mb must be an integer from 0 to 65536, got "65537"' },
   ])('$script $args is refused: $says', ({ script, args, says }) => {
     const { code, stdout, stderr } = run(script, args);
     expect(code).toBe(2);

@@ -65,9 +65,10 @@ export const SERVING_HELP = `
   --admin-port N                 Admin port (default 9901). Never a traffic port.
   --workers N                    Worker processes sharing the ports (default: one per CPU of the
                                    container's cgroup CPU limit, else one per core).
-  --reclaim-after-mb N           With 2+ workers: a worker runs one full garbage collection once the
-                                   tables it swapped in add up to N MiB, giving replaced tables back
-                                   (its pause holds that worker's traffic); 0 = never (default 8).
+  --reclaim-after-mb N           With 2+ workers: a worker also runs one full garbage collection once
+                                   the tables it swapped in add up to N MiB (its pause, tens of ms at
+                                   30k routes, holds that worker's traffic); 0 = never (default 0: a
+                                   young collection after each swap frees what a swap leaves).
   --default-certificate FILE     PEM certificate for unknown SNI names and hosts without a usable Secret
   --default-key FILE               (default: a generated self-signed "Portico Default Certificate").
   --trusted-proxy CIDR           Peer whose X-Forwarded-For is kept and appended to; repeatable.
