@@ -30,7 +30,7 @@ import type { AuthResponse, ExternalAuthRequest } from '@portico/control/snapsho
 import { decideAuth } from '@portico/control/snapshot/policies/external-auth';
 import { applyBackendPolicy } from '@portico/control/snapshot/policies';
 import type { AuthCall, AuthWaiter } from './external-auth.ts';
-import type { ProxyDecision } from './router.ts';
+import type { LoadedSnapshot, ProxyDecision } from './router.ts';
 import { FAILURE_PENALTY_MS } from './router.ts';
 import { POOL_FULL, endpointRemoved } from './upstream/pool.ts';
 import type { Upstream, UpstreamOwner } from './upstream/pool.ts';
@@ -49,6 +49,8 @@ export class Exchange implements UpstreamOwner, AuthWaiter {
   requestBuffer: Buffer | undefined;
   active = false;
   decision: ProxyDecision | undefined;
+  /** The snapshot this exchange holds (LoadedSnapshot.hold) from its start to its end, so its wasm instance is not reused under it. */
+  #held: LoadedSnapshot | undefined;
   upstream: Upstream | undefined;
   #started = 0;
   #upstreamStarted = 0;
@@ -153,6 +155,7 @@ export class Exchange implements UpstreamOwner, AuthWaiter {
     this.#extra = outcome === undefined ? undefined : extraHeaders(outcome);
     this.active = true;
     this.decision = decision;
+    this.#hold(decision.snapshot);
     this.#started = started;
     this.#keepAlive = keepAlive;
     this.#isHead = head.method === 'HEAD';
@@ -241,6 +244,7 @@ export class Exchange implements UpstreamOwner, AuthWaiter {
     const whenDone = this.#whenDone;
     this.#whenDone = undefined;
     if (whenDone !== undefined) for (const release of whenDone) release();
+    this.#hold(undefined);
     this.conn.answerPolicy(answer, keepAlive, (this.decision as ProxyDecision).route, this.#started);
     this.#done(keepAlive);
   }
@@ -706,6 +710,15 @@ export class Exchange implements UpstreamOwner, AuthWaiter {
     this.conn.upgraded(upstream, decision.endpointKey, stash);
   }
 
+  /** Holds `snapshot` (undefined: none), letting go of the one held before. */
+  #hold(snapshot: LoadedSnapshot | undefined): void {
+    const held = this.#held;
+    if (held === snapshot) return;
+    this.#held = snapshot;
+    snapshot?.hold();
+    held?.letGo();
+  }
+
   /** Forgets and closes the endpoint connection, if any. */
   #drop(): void {
     const upstream = this.upstream;
@@ -747,6 +760,8 @@ export class Exchange implements UpstreamOwner, AuthWaiter {
     if (conn.context.accessLog !== undefined && this.requestBuffer !== undefined) requestId = requestIdOf(this.requestBuffer, conn.head, conn.context.ids, this.#requestId);
     conn.record(status, decision.route, decision.endpointKey, this.#started, requestId);
     this.#ruleOutcome = undefined;
+    // Over: no pick, retry or score reaches its snapshot any more (an upgraded connection needs none).
+    this.#hold(undefined);
     const whenDone = this.#whenDone;
     if (whenDone !== undefined) {
       this.#whenDone = undefined;

@@ -208,6 +208,26 @@ export class ProxyMetrics {
         ],
       },
       {
+        name: 'portico_matcher_instances',
+        help: "A worker's wasm matcher instances (each with its own memory, 15-20 MB at 30,000 routes): in use by a snapshot still held (current, or with requests in flight), or spare for the next swap; one series per worker.",
+        type: 'gauge',
+        merge: 'per-worker',
+        samples: [
+          { suffix: '', labels: { state: 'in_use' }, value: router.matcherPool.inUse },
+          { suffix: '', labels: { state: 'spare' }, value: router.matcherPool.spare },
+        ],
+      },
+      {
+        name: 'portico_matcher_loads_total',
+        help: 'Tables a worker loaded into a new wasm instance or into a reused one (whose previous snapshot nobody held any more); one series per worker.',
+        type: 'counter',
+        merge: 'per-worker',
+        samples: [
+          { suffix: '', labels: { instance: 'new' }, value: router.matcherPool.created },
+          { suffix: '', labels: { instance: 'reused' }, value: router.matcherPool.reused },
+        ],
+      },
+      {
         name: 'portico_endpoint_healthy',
         help: "Whether an endpoint of the current snapshot takes a worker's traffic: 1, or 0 while that worker's passive health checking ejects it; one series per worker.",
         type: 'gauge',

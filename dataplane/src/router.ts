@@ -5,8 +5,9 @@
  */
 import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import type { Matcher, RequestHeaders } from '@portico/assembly/matcher';
-import { loadMatcherFromBinary } from '@portico/assembly/matcher';
+import type { PooledMatcher, RequestHeaders } from '@portico/assembly/matcher';
+import { MatcherPool } from '@portico/assembly/matcher-pool';
+import type { MatcherPoolStats } from '@portico/assembly/matcher-pool';
 import type { Snapshot } from '@portico/control/snapshot';
 import type { PreparedPolicy } from '@portico/control/snapshot/policies';
 import type { PolicyOutcome } from '@portico/control/snapshot/policies/module';
@@ -47,19 +48,25 @@ const PLAIN: UpstreamWay = { tls: undefined, protocol: undefined };
 /** A route's way to its endpoints: one, or per backend (with their endpoint ids) when the backends differ. */
 type RouteUpstream = UpstreamWay | { readonly ways: readonly UpstreamWay[]; readonly endpoints: readonly (readonly number[])[] };
 
-/** One compiled snapshot: what a decision was made on. Never mutated after the swap except for health flags. */
+/**
+ * One compiled snapshot: what a decision was made on. Never mutated after the swap except for
+ * health flags. Its matchers' wasm instances come from the router's pool and go back to it when
+ * the snapshot is no longer held: the router holds the current one, and each request holds the
+ * snapshot it was routed on (`hold` / `letGo`) until it ends. A snapshot let go by every holder
+ * answers every balancing question with "no endpoint".
+ */
 export class LoadedSnapshot {
   readonly version: string;
   /** The bundle's content address (`digestOf`): what the control plane compiled for this version. */
   readonly digest: string;
   /** Host/path lookup (`match`). */
-  readonly matcher: Matcher;
+  readonly matcher: PooledMatcher;
   /**
    * Endpoint choice and health (`pick`, `setHealthy`): the same instance as `matcher` after a full
    * load; after an endpoint-only change, a small table of route records alone while `matcher`
    * is kept from the previous snapshot.
    */
-  readonly balancer: Matcher;
+  readonly balancer: PooledMatcher;
   readonly endpoints: readonly EndpointRef[];
   /** The stand-in endpoint invalid backends hold (its pick answers 500), or -1 when the snapshot has none. */
   readonly invalidEndpoint: number;
@@ -89,71 +96,108 @@ export class LoadedSnapshot {
   #byToken: Map<string, number> | undefined;
   /** Per route id, the routing scope of its host ('' for none), filled on use by scoped requests. */
   #scopes: string[] | undefined;
+  /** The router (while current) and the requests in flight on it; at 0 its matchers go back to the pool. */
+  #holders = 0;
+  #retired = false;
 
   /**
    * Loads a compiled bundle (verified first, unless the caller just did): a full one into a fresh
    * matcher, a balancing-only one beside the routing matcher of `routesFrom`. Nothing is compiled here.
    * Throws (PORTICO_E_SNAPSHOT_LOAD, PORTICO_E_TABLE_CORRUPT) when the bundle is damaged.
    */
-  constructor(bundle: TableBundle, routesFrom?: LoadedSnapshot, verified = false, previous?: LoadedSnapshot) {
+  constructor(bundle: TableBundle, routesFrom?: LoadedSnapshot, verified = false, previous?: LoadedSnapshot, pool: MatcherPool = new MatcherPool(0)) {
     if (!verified) verifyBundle(bundle);
-    this.version = bundle.version;
-    this.digest = bundle.digest;
-    this.#endpointsText = bundle.endpoints;
-    // A route change usually leaves the endpoints as they were: keep the previous refs and maps then.
-    const same = previous !== undefined && previous.#endpointsText === bundle.endpoints ? previous : undefined;
-    this.tlsTargets = new UpstreamTlsTargets((routesFrom ?? previous)?.tlsTargets);
-    this.#upstream = upstreamWays(bundle, this.tlsTargets);
-    this.tlsTargets.seal();
-    const endpoints = same?.endpoints ?? endpointsOf(bundle);
-    if (bundle.balancingOnly) {
-      if (routesFrom === undefined) throw new Error('an endpoint-only update needs a current snapshot');
-      this.matcher = routesFrom.matcher;
-      this.balancer = loadMatcherFromBinary(bundle.table);
-      if (this.balancer.routeCount !== routesFrom.routeLabels.count) throw new Error(`endpoint-only update has ${this.balancer.routeCount} routes, the current snapshot ${routesFrom.routeLabels.count}`);
-      this.routeLabels = routesFrom.routeLabels;
-      this.redirects = routesFrom.redirects;
-      this.policies = routesFrom.policies;
-      this.regex = routesFrom.regex;
-      this.needsHeaders = routesFrom.needsHeaders;
-    } else {
-      this.matcher = loadMatcherFromBinary(bundle.table);
-      this.balancer = this.matcher;
-      // Labels are read by route id when asked for (RouteLabels); the same text keeps the labels already cut.
-      this.routeLabels = previous !== undefined && previous.routeLabels.text === bundle.routeLabels ? previous.routeLabels : new RouteLabels(bundle.routeLabels);
-      if (this.routeLabels.count !== this.matcher.routeCount || bundle.redirects.length !== this.matcher.routeCount) throw new Error(`bundle metadata covers ${this.routeLabels.count} routes, its table ${this.matcher.routeCount}`);
-      // A copy: a bundle that came by IPC is views into the whole message's buffer, which keeping
-      // these 30 KB (at 30k routes) would keep alive with the snapshot, table and all.
-      this.redirects = bundle.redirects.slice();
-      this.needsHeaders = bundle.needsHeaders;
-      this.policies = policiesOf(bundle, this.matcher.routeCount);
-      this.regex = regexOf(bundle, this.matcher.routeCount);
-    }
-    if (endpoints.length !== this.balancer.endpointCount) throw new Error(`bundle lists ${endpoints.length} endpoints, its table ${this.balancer.endpointCount}`);
-    this.endpoints = same?.endpoints ?? endpointRefs(endpoints, previous?.endpoints);
-    this.invalidEndpoint = this.endpoints.findIndex((endpoint) => endpoint.port === INVALID_BACKEND_PORT);
-    // Keys and session tokens are functions of the endpoints alone: the same endpoints keep them,
-    // and the tokens of endpoints that stay are not hashed again (SHA-256 of every endpoint is what
-    // the first persistent-affinity request after a load would otherwise pay).
-    if (same !== undefined) {
-      this.#keys = same.#keys;
-      this.#tokens = same.#tokens;
-      this.#byToken = same.#byToken;
-    } else if (previous !== undefined && previous.#tokens !== undefined) {
-      const carried = previous.#tokens;
-      this.#tokens = new Map();
-      for (const endpoint of this.endpoints) {
-        const token = carried.get(endpoint.key);
-        if (token !== undefined) this.#tokens.set(endpoint.key, token);
+    // Released if anything after fails: a bad bundle keeps no instance from the pool.
+    const loaded = pool.load(bundle.table);
+    try {
+      this.version = bundle.version;
+      this.digest = bundle.digest;
+      this.#endpointsText = bundle.endpoints;
+      // A route change usually leaves the endpoints as they were: keep the previous refs and maps then.
+      const same = previous !== undefined && previous.#endpointsText === bundle.endpoints ? previous : undefined;
+      this.tlsTargets = new UpstreamTlsTargets((routesFrom ?? previous)?.tlsTargets);
+      this.#upstream = upstreamWays(bundle, this.tlsTargets);
+      this.tlsTargets.seal();
+      const endpoints = same?.endpoints ?? endpointsOf(bundle);
+      if (bundle.balancingOnly) {
+        if (routesFrom === undefined) throw new Error('an endpoint-only update needs a current snapshot');
+        this.matcher = routesFrom.matcher;
+        this.balancer = loaded;
+        if (this.balancer.routeCount !== routesFrom.routeLabels.count) throw new Error(`endpoint-only update has ${this.balancer.routeCount} routes, the current snapshot ${routesFrom.routeLabels.count}`);
+        this.routeLabels = routesFrom.routeLabels;
+        this.redirects = routesFrom.redirects;
+        this.policies = routesFrom.policies;
+        this.regex = routesFrom.regex;
+        this.needsHeaders = routesFrom.needsHeaders;
+      } else {
+        this.matcher = loaded;
+        this.balancer = loaded;
+        // Labels are read by route id when asked for (RouteLabels); the same text keeps the labels already cut.
+        this.routeLabels = previous !== undefined && previous.routeLabels.text === bundle.routeLabels ? previous.routeLabels : new RouteLabels(bundle.routeLabels);
+        if (this.routeLabels.count !== this.matcher.routeCount || bundle.redirects.length !== this.matcher.routeCount) throw new Error(`bundle metadata covers ${this.routeLabels.count} routes, its table ${this.matcher.routeCount}`);
+        // A copy: a bundle that came by IPC is views into the whole message's buffer, which keeping
+        // these 30 KB (at 30k routes) would keep alive with the snapshot, table and all.
+        this.redirects = bundle.redirects.slice();
+        this.needsHeaders = bundle.needsHeaders;
+        this.policies = policiesOf(bundle, this.matcher.routeCount);
+        this.regex = regexOf(bundle, this.matcher.routeCount);
       }
+      if (endpoints.length !== this.balancer.endpointCount) throw new Error(`bundle lists ${endpoints.length} endpoints, its table ${this.balancer.endpointCount}`);
+      this.endpoints = same?.endpoints ?? endpointRefs(endpoints, previous?.endpoints);
+      this.invalidEndpoint = this.endpoints.findIndex((endpoint) => endpoint.port === INVALID_BACKEND_PORT);
+      // Keys and session tokens are functions of the endpoints alone: the same endpoints keep them,
+      // and the tokens of endpoints that stay are not hashed again (SHA-256 of every endpoint is what
+      // the first persistent-affinity request after a load would otherwise pay).
+      if (same !== undefined) {
+        this.#keys = same.#keys;
+        this.#tokens = same.#tokens;
+        this.#byToken = same.#byToken;
+      } else if (previous !== undefined && previous.#tokens !== undefined) {
+        const carried = previous.#tokens;
+        this.#tokens = new Map();
+        for (const endpoint of this.endpoints) {
+          const token = carried.get(endpoint.key);
+          if (token !== undefined) this.#tokens.set(endpoint.key, token);
+        }
+      }
+      // The health panic threshold needs each endpoint set once; a route with one backend per set says exactly that.
+      this.#balanced = bundle.endpointSets.map((ids) => ({ backends: [{ endpoints: ids }] }));
+      this.endpointIds = same?.endpointIds ?? endpointIdsOf(this.endpoints, previous);
+      // Consistent hashing (upstream-hash-by, affinity) needs each endpoint's seed, from its address.
+      if (this.policies.some((policy) => policy !== undefined && policy.balance.length !== 0)) {
+        for (const endpoint of this.endpoints) this.balancer.setSeed(endpoint.id, hashKey(endpoint.key));
+      }
+    } catch (error) {
+      loaded.release();
+      throw error;
     }
-    // The health panic threshold needs each endpoint set once; a route with one backend per set says exactly that.
-    this.#balanced = bundle.endpointSets.map((ids) => ({ backends: [{ endpoints: ids }] }));
-    this.endpointIds = same?.endpointIds ?? endpointIdsOf(this.endpoints, previous);
-    // Consistent hashing (upstream-hash-by, affinity) needs each endpoint's seed, from its address.
-    if (this.policies.some((policy) => policy !== undefined && policy.balance.length !== 0)) {
-      for (const endpoint of this.endpoints) this.balancer.setSeed(endpoint.id, hashKey(endpoint.key));
-    }
+    // An endpoint-only snapshot shares the routing matcher: one more holder of it.
+    if (bundle.balancingOnly) this.matcher.retain();
+  }
+
+  /**
+   * One more holder: the router while the snapshot is current, a request from its start to its
+   * end (exchange.ts). Nothing once every holder let go (the matchers are given back by then).
+   */
+  hold(): void {
+    if (!this.#retired) this.#holders++;
+  }
+
+  /**
+   * One holder fewer. The last gives the matchers back to the router's pool: from then on the
+   * snapshot answers every balancing question with "no endpoint" (its instance may hold another
+   * table), which no request sees, as each holds the snapshot it was routed on until it ends.
+   */
+  letGo(): void {
+    if (this.#retired || --this.#holders > 0) return;
+    this.#retired = true;
+    this.matcher.release();
+    if (this.balancer !== this.matcher) this.balancer.release();
+  }
+
+  /** Whether every holder let go (its matchers went back to the pool). */
+  get retired(): boolean {
+    return this.#retired;
   }
 
   /**
@@ -441,6 +485,8 @@ export class Router extends EventEmitter<{ swap: [SwapEvent] }> {
   #maxSwapMs = 0;
   /** Compiles each snapshot host once; a version is assembled from its hosts (bundle-compile.ts). */
   readonly #compiler: SnapshotCompiler;
+  /** The wasm instances snapshots are loaded into, reused once a replaced snapshot is let go. */
+  readonly #pool = new MatcherPool();
   // The last match, reused when the next request asks the same of the same snapshot (common under keep-alive).
   #lastSnapshot: LoadedSnapshot | undefined;
   #lastHost = '';
@@ -476,6 +522,11 @@ export class Router extends EventEmitter<{ swap: [SwapEvent] }> {
   /** How long the last successful `loadBundle` held the event loop (ms), and the longest so far: the swap's stall as traffic sees it. */
   get swapStallMs(): { readonly last: number; readonly max: number } {
     return { last: this.#lastSwapMs, max: this.#maxSwapMs };
+  }
+
+  /** What the pool of wasm instances did so far (instances made, loads into a reused one, spares). */
+  get matcherPool(): MatcherPoolStats {
+    return this.#pool.stats;
   }
 
   /** The current compiled snapshot, or undefined before the first load. */
@@ -518,7 +569,7 @@ export class Router extends EventEmitter<{ swap: [SwapEvent] }> {
     const started = performance.now();
     let next: LoadedSnapshot;
     try {
-      next = new LoadedSnapshot(bundle, bundle.balancingOnly ? this.#current : undefined, verified, this.#current);
+      next = new LoadedSnapshot(bundle, bundle.balancingOnly ? this.#current : undefined, verified, this.#current, this.#pool);
     } catch (cause) {
       throw new PorticoError('PORTICO_E_SNAPSHOT_LOAD', `snapshot ${bundle.version} cannot be loaded: ${(cause as Error).message}`, { cause });
     }
@@ -531,7 +582,10 @@ export class Router extends EventEmitter<{ swap: [SwapEvent] }> {
     }
     if (ejected.length !== 0) this.#applyHealthTo(next, ejected);
     const previous = this.#current;
+    next.hold();
     this.#current = next;
+    // Requests in flight on the previous snapshot still hold it; the last of them gives its instance back.
+    previous?.letGo();
     this.#swaps++;
     const removedEndpoints: string[] = [];
     if (previous !== undefined && previous.endpoints !== next.endpoints) {

@@ -62,7 +62,7 @@ describe('portico standalone --workers 2: metrics that mean what they say', () =
     expect(swaps.samples.map((s) => [s.labels.worker, s.value]).sort()).toEqual([['1', 1], ['2', 1]]);
 
     const gauges = [...families.values()].filter((f) => f.type === 'gauge');
-    expect(gauges.map((g) => g.name).sort()).toEqual(['portico_active_connections', 'portico_endpoint_healthy', 'portico_snapshot_info', 'portico_snapshot_swap_stall_seconds', 'portico_worker_reclaim_pause_seconds', 'portico_worker_scavenge_pause_seconds']);
+    expect(gauges.map((g) => g.name).sort()).toEqual(['portico_active_connections', 'portico_endpoint_healthy', 'portico_matcher_instances', 'portico_snapshot_info', 'portico_snapshot_swap_stall_seconds', 'portico_worker_reclaim_pause_seconds', 'portico_worker_scavenge_pause_seconds']);
     for (const gauge of gauges) {
       let checked = false;
       const where = `${gauge.name} (help: ${gauge.help})`;
