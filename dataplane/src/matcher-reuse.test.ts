@@ -89,14 +89,15 @@ describe('wasm instances reused across swaps', () => {
     const inFlight = fetchVia(serve.ports.http, { host: 'a.test', path: '/' });
     await until('the request to reach the holding endpoint', () => holding.held() === 1);
     for (let round = 1; round <= 4; round++) {
-      await serve.load(snapshotOf([{ host: 'a.test', routes: [{ path: '/', endpoints: [later.port] }] }, ...filler(round, 100 * round)]));
+      // `first` stays an endpoint of the current snapshot (on another host): a retry goes only to endpoints the current snapshot has.
+      await serve.load(snapshotOf([{ host: 'a.test', routes: [{ path: '/', endpoints: [later.port] }] }, { host: 'b.test', routes: [{ path: '/', endpoints: [first.port] }] }, ...filler(round, 100 * round)]));
       // New requests see the new snapshot at once.
       expect(await fetchVia(serve.ports.http, { host: 'a.test', path: '/' })).toMatchObject({ status: 200, body: 'later' });
     }
     // The worker holding the request kept its snapshot's instance: one more in use than the other.
     expect((await perWorker(admin, 'portico_matcher_instances', 'state', 'in_use')).sort()).toEqual([1, 2]);
     holding.release();
-    // Retried on the other endpoint of the snapshot it was routed on, which no later snapshot has.
+    // Retried on the other endpoint of the snapshot it was routed on, which no later snapshot has for a.test.
     expect(await inFlight).toMatchObject({ status: 200, body: 'first' });
     await until('the held instance to be given back', async () => (await perWorker(admin, 'portico_matcher_instances', 'state', 'in_use')).every((n) => n === 1));
     // 5 loads per worker: the held one pinned a third instance at most; all others were reused.
@@ -183,7 +184,8 @@ describe('wasm instances reused across swaps', () => {
     const goods = [await backend('g0'), await backend('g1'), await backend('g2')];
     const router = new Router({ health: { failureThreshold: 1000 } });
     // Each snapshot: the holding endpoint first (WRR's first pick), then one good endpoint, and filler of varying size.
-    const snapshots = Array.from({ length: 6 }, (_, k) => snapshotOf([{ host: 'h.test', routes: [{ path: '/', endpoints: [holding.port, (goods[k % 3] as { port: number }).port] }] }, ...filler(k, 10 + 40 * k)]));
+    // Every good endpoint stays in every snapshot (all.test): a retry goes only to endpoints the current snapshot has.
+    const snapshots = Array.from({ length: 6 }, (_, k) => snapshotOf([{ host: 'h.test', routes: [{ path: '/', endpoints: [holding.port, (goods[k % 3] as { port: number }).port] }] }, { host: 'all.test', routes: [{ path: '/', endpoints: goods.map((good) => good.port) }] }, ...filler(k, 10 + 40 * k)]));
     router.load(snapshots[0]!);
     const proxy = await startProxy(router);
     cleanups.push(async () => {
