@@ -209,7 +209,7 @@ export class ProxyMetrics {
       },
       {
         name: 'portico_matcher_instances',
-        help: "A worker's wasm matcher instances (each with its own memory, 15-20 MB at 30,000 routes): in use by a snapshot still held (current, or with requests in flight), or spare for the next swap; one series per worker.",
+        help: "A worker's wasm matcher instances (each with its own memory, grown to hold its table: about 4 MB at 30,000 routes): in use by a snapshot still held (current, or with requests in flight), or spare for the next swap; one series per worker.",
         type: 'gauge',
         merge: 'per-worker',
         samples: [

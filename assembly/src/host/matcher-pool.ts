@@ -1,6 +1,6 @@
 /**
  * Reusing wasm instances across table swaps. Each instance owns its memory (grown to its table,
- * 15-20 MB at 30,000 routes), and V8 gives a dropped instance's memory back only when a full
+ * about 4 MB at 30,000 routes), and V8 gives a dropped instance's memory back only when a full
  * collection finds it dead: a data plane that made a fresh instance per swap sat tens of MiB
  * above idle during a run of changes. A pool keeps the instances whose last holder (a snapshot,
  * kept by the router while current and by each request in flight on it) let go, and loads the
