@@ -6,8 +6,8 @@
  * serves.
  */
 import { createHash } from 'node:crypto';
-import type { BundledUpstreamTls, TableBundle } from '@portico/control/snapshot/bundle';
-import { ENDPOINTS_PART, ROUTE_LABELS_PART, blocksDigestOf, bundleParts, combineDigests, compileBundle as compileReference, digestOf, lineBlockDigest, lineBlocks, tableBlockDigest } from '@portico/control/snapshot/bundle';
+import type { BundledUpstreamTls, LabelLines, TableBundle } from '@portico/control/snapshot/bundle';
+import { ENDPOINTS_PART, ROUTE_LABELS_PART, blocksDigestOf, bundleParts, combineDigests, compileBundle as compileReference, digestOf, labelLinesOf, lineBlockDigest, lineBlocks, tableBlockDigest } from '@portico/control/snapshot/bundle';
 import { TABLE_BLOCK_BYTES } from '@portico/assembly/encode';
 import { BundleCompiler } from '@portico/control/snapshot/bundle-compile';
 import type { ReceivedBundle } from '@portico/control/snapshot/bundle-wire';
@@ -182,24 +182,33 @@ function ownCopy(text: string): string {
 }
 
 /**
- * A bundle's route labels by route id, read from its `routeLabels` text as they are asked for:
- * loading a version splits nothing (a 30,000-route table would otherwise make 30,000 strings and
- * an array per version); the label of a route is cut out of the text on its first use and kept
- * for the version's life. A label handed out is a copy of its own, so nothing that keeps it
- * (metrics series, a log line) keeps the version's text alive.
+ * A bundle's route labels by route id, read as they are asked for: loading a version splits
+ * nothing (a 30,000-route table would otherwise make 30,000 strings and an array per version); the
+ * label of a route is cut out on its first use and kept for the version's life. From a bundle made
+ * in this process (standalone: labelLinesOf) the labels are read line by line and the whole text
+ * (megabytes at 50,000 Ingresses) is never joined; from a received one, out of its text. A label
+ * handed out is a copy of its own, so nothing that keeps it (metrics series, a log line) keeps the
+ * version's text alive.
  */
 export class RouteLabels {
   /** Routes labelled (0 for an empty text). */
   readonly count: number;
-  readonly #text: string;
-  /** Where label `id` starts in the text; entry `count` is the text's length + 1. */
-  readonly #starts: Uint32Array;
+  /** What the labels are read from: the text, or the bundle's line reader. */
+  readonly source: string | LabelLines;
+  /** Where label `id` starts in the text (text source only); entry `count` is the text's length + 1. */
+  readonly #starts: Uint32Array | undefined;
   readonly #cut = new Map<number, string>();
   #all: ReadonlySet<string> | undefined;
 
-  /** The labels of `text` (`\n`-joined, as the bundle carries them; '' for none). */
-  constructor(text: string) {
-    this.#text = text;
+  /** The labels of `source`: a `\n`-joined text as the bundle carries it ('' for none), or its line reader. */
+  constructor(source: string | LabelLines) {
+    this.source = source;
+    if (typeof source !== 'string') {
+      this.count = source.lines;
+      this.#starts = undefined;
+      return;
+    }
+    const text = source;
     let count = 0;
     if (text !== '') {
       count = 1;
@@ -213,16 +222,23 @@ export class RouteLabels {
     this.#starts = starts;
   }
 
-  /** The `\n`-joined text the labels were read from. */
-  get text(): string {
-    return this.#text;
+  /** The labels of `bundle` (its line reader when it has one, else its text). */
+  static of(bundle: TableBundle): RouteLabels {
+    return new RouteLabels(labelLinesOf(bundle) ?? bundle.routeLabels);
+  }
+
+  /** Whether these are the labels `bundle` carries (the same text or line reader): a new version that kept them keeps what was cut. */
+  sameAs(bundle: TableBundle): boolean {
+    return this.source === (labelLinesOf(bundle) ?? bundle.routeLabels);
   }
 
   /** The label of route `id`, or undefined when there is no such route. */
   at(id: number): string | undefined {
     let label = this.#cut.get(id);
     if (label !== undefined || id >>> 0 !== id || id >= this.count) return label;
-    label = ownCopy(this.#text.slice(this.#starts[id]!, this.#starts[id + 1]! - 1));
+    label = this.#read(id);
+    if (label === undefined) return undefined;
+    label = ownCopy(label);
     this.#cut.set(id, label);
     return label;
   }
@@ -231,10 +247,16 @@ export class RouteLabels {
   has(label: string): boolean {
     if (this.#all === undefined) {
       const all = new Set<string>();
-      for (let id = 0; id < this.count; id++) all.add(this.#text.slice(this.#starts[id]!, this.#starts[id + 1]! - 1));
+      for (let id = 0; id < this.count; id++) all.add(this.#read(id)!);
       this.#all = all;
     }
     return this.#all.has(label);
+  }
+
+  #read(id: number): string | undefined {
+    const source = this.source;
+    if (typeof source !== 'string') return source.line(id);
+    return source.slice(this.#starts![id]!, this.#starts![id + 1]! - 1);
   }
 }
 

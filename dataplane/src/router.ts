@@ -132,8 +132,9 @@ export class LoadedSnapshot {
       } else {
         this.matcher = loaded;
         this.balancer = loaded;
-        // Labels are read by route id when asked for (RouteLabels); the same text keeps the labels already cut.
-        this.routeLabels = previous !== undefined && previous.routeLabels.text === bundle.routeLabels ? previous.routeLabels : new RouteLabels(bundle.routeLabels);
+        // Labels are read by route id when asked for (RouteLabels, line by line from a bundle made in
+        // this process: the whole text is never joined); the same labels keep the ones already cut.
+        this.routeLabels = previous !== undefined && previous.routeLabels.sameAs(bundle) ? previous.routeLabels : RouteLabels.of(bundle);
         if (this.routeLabels.count !== this.matcher.routeCount || bundle.redirects.length !== this.matcher.routeCount) throw new Error(`bundle metadata covers ${this.routeLabels.count} routes, its table ${this.matcher.routeCount}`);
         // A copy: a bundle that came by IPC is views into the whole message's buffer, which keeping
         // these 30 KB (at 30k routes) would keep alive with the snapshot, table and all.

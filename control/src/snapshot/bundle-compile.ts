@@ -12,7 +12,7 @@ import { Pages, TableBlocks, assembleOwnChunksLaidOut, encodeChunk, patchOwnChun
 import type { ItemList, LaidOutTable, PlacedChunk, TableChunk } from '@portico/assembly/encode';
 import type { RouteEntry } from '@portico/assembly/table';
 import type { BundledUpstreamTls, TableBundle, TlsBundle } from './bundle.ts';
-import { ENDPOINTS_PART, bundledUpstreamTls, combineDigests, policyEntry, redirectBits, routeLabel, tableBlockDigest, tlsAfter, tlsOf } from './bundle.ts';
+import { ENDPOINTS_PART, bundledUpstreamTls, withLabelLines, combineDigests, policyEntry, redirectBits, routeLabel, tableBlockDigest, tlsAfter, tlsOf } from './bundle.ts';
 import { LineText, blocksDigestOf } from './bundle-lines.ts';
 import type { Snapshot, SnapshotBackend, SnapshotEndpointSet, SnapshotHost } from './schema.ts';
 import { PorticoError } from '../errors.ts';
@@ -97,7 +97,8 @@ interface LastBundle {
  * data plane loading the bundle does, once per version; structured clone reads them too).
  */
 function bundleOf(fields: BundleFields, table: TableBlocks, labels: LineText | undefined, endpoints: LineText, digest: string): TableBundle {
-  return {
+  // The data plane in this process labels routes line by line (labelLinesOf) and never joins the text.
+  return withLabelLines({
     ...fields,
     get table(): Uint8Array {
       return table.bytes();
@@ -109,7 +110,7 @@ function bundleOf(fields: BundleFields, table: TableBlocks, labels: LineText | u
       return endpoints.text();
     },
     digest,
-  };
+  }, labels ?? NO_LINES);
 }
 
 /** The catch-all route's label. */

@@ -75,4 +75,22 @@ describe('LineText', () => {
     after[LINE_BLOCK + 3] = '10.0.0.9 8080';
     expect(moved.digest).toBe(linesDigest(after.join('\n')));
   });
+
+  it('gives each line alone as the joined text has it, before and after changes, and nothing outside', () => {
+    for (const seed of [1, 2, 5]) {
+      const { segments, firsts, total } = segmentsOf(seed, 900);
+      const first = LineText.of(segments, firsts, total);
+      const next = first.with(new Map([[3, segments[3]!.replaceAll('s3.', 'S3.')], [899, segments[899]!.replaceAll('s', 'z')]]));
+      for (const text of [first, next]) {
+        const joined = text.text().split('\n');
+        expect(joined.length, `seed ${seed}`).toBe(total);
+        for (let line = 0; line < total; line++) expect(text.line(line), `seed ${seed} line ${line}`).toBe(joined[line]);
+      }
+      for (const outside of [-1, total, total + 5, 1.5, Number.NaN]) expect(first.line(outside), String(outside)).toBeUndefined();
+    }
+    const single = lines(LINE_BLOCK + 2);
+    const endpoints = LineText.of(single, undefined, single.length);
+    for (let line = 0; line < single.length; line++) expect(endpoints.line(line)).toBe(single[line]);
+    expect(LineText.of([], undefined, 0).line(0)).toBeUndefined();
+  });
 });

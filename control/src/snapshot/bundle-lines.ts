@@ -115,6 +115,22 @@ export class LineText {
     return this.#text;
   }
 
+  /**
+   * Line `line` alone (undefined outside the text): its segment's line, cut without joining the
+   * text, so a reader of a few lines (a data plane labelling the routes it serves) never pays for
+   * the whole text.
+   */
+  line(line: number): string | undefined {
+    if (!(Number.isInteger(line) && line >= 0 && line < this.lines)) return undefined;
+    const s = this.#segmentAt(line);
+    const segment = this.#segments.at(s)!;
+    if (this.#firsts === undefined) return segment;
+    let start = 0;
+    for (let skip = line - this.#firsts[s]!; skip > 0; skip--) start = segment.indexOf('\n', start) + 1;
+    const end = segment.indexOf('\n', start);
+    return end < 0 ? segment.slice(start) : segment.slice(start, end);
+  }
+
   /** The segment holding line `line` (the last one starting at or before it). */
   #segmentAt(line: number): number {
     const firsts = this.#firsts;

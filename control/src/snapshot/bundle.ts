@@ -67,6 +67,29 @@ export interface TableBundle {
   readonly tls?: TlsBundle;
 }
 
+/** A bundle's route labels read one line at a time (LineText), without the whole `routeLabels` text. */
+export interface LabelLines {
+  /** Lines (route ids) in all. */
+  readonly lines: number;
+  /** The label of route `line` (undefined outside). */
+  line(line: number): string | undefined;
+}
+
+// Keyed by the bundle object, not a property on it: a structured clone or a copy of the bundle (a
+// worker's, a sync body's) carries only the plain text, as before.
+const labelLines = new WeakMap<TableBundle, LabelLines>();
+
+/** Records that `bundle`'s routeLabels text is `lines` joined (BundleCompiler's bundles, whose text is joined on the first read). */
+export function withLabelLines<T extends TableBundle>(bundle: T, lines: LabelLines): T {
+  labelLines.set(bundle, lines);
+  return bundle;
+}
+
+/** The line reader of `bundle`'s routeLabels when the bundle was made with one (undefined: read the text). */
+export function labelLinesOf(bundle: TableBundle): LabelLines | undefined {
+  return labelLines.get(bundle);
+}
+
 /** A route's metrics label: `namespace/name@host/path`, `…@host` for a host default, `…@default` for the catch-all. */
 export function routeLabel(target: Pick<RouteTarget, 'kind' | 'host' | 'route'>): string {
   const { namespace, name } = target.route.source;
