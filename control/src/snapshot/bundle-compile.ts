@@ -94,7 +94,8 @@ interface LastBundle {
 /**
  * The bundle of `fields`, `table` and the line texts: its `table`, `routeLabels` and `endpoints`
  * are made whole on first read (the control plane only needs the digest and never reads them; a
- * data plane loading the bundle does, once per version; structured clone reads them too).
+ * data plane loading the bundle reads the table and endpoints once per version, and the labels
+ * line by line through labelLinesOf, never the whole text; structured clone reads them all).
  */
 function bundleOf(fields: BundleFields, table: TableBlocks, labels: LineText | undefined, endpoints: LineText, digest: string): TableBundle {
   // The data plane in this process labels routes line by line (labelLinesOf) and never joins the text.
