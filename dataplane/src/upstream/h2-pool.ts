@@ -19,7 +19,7 @@ import type { ClientHttp2Session } from 'node:http2';
 import type { EndpointAddressPolicy } from './address-policy.ts';
 import { connectEndpoint } from './connect.ts';
 import { H2Link } from './h2-link.ts';
-import { ADDRESS_REFUSED, ENDPOINT_REMOVED_CODE, POOL_FULL } from './pool.ts';
+import { ADDRESS_REFUSED, POOL_FULL, endpointRemovedError } from './pool.ts';
 import type { UpstreamOwner } from './pool.ts';
 import type { UpstreamTlsTarget } from './tls.ts';
 
@@ -246,7 +246,7 @@ export class H2Pool {
       for (const key of keys) {
         for (const session of [...(this.#sessions.get(key) ?? [])]) {
           if (session.connected) session.drain();
-          else session.destroy(Object.assign(new Error('the endpoint was removed while connecting to it'), { code: ENDPOINT_REMOVED_CODE }));
+          else session.destroy(endpointRemovedError());
         }
       }
     }

@@ -36,6 +36,11 @@ export function endpointRemoved(error: Error | undefined): boolean {
   return (error as (Error & { code?: string }) | undefined)?.code === ENDPOINT_REMOVED_CODE;
 }
 
+/** The error a connecting socket (or HTTP/2 session) is closed with when a snapshot removed its endpoint. */
+export function endpointRemovedError(): Error {
+  return Object.assign(new Error('the endpoint was removed while connecting to it'), { code: ENDPOINT_REMOVED_CODE });
+}
+
 /** Receives the events of the upstream socket it currently owns. */
 export interface UpstreamOwner {
   onUpstreamConnect(upstream: Upstream): void;
@@ -258,12 +263,8 @@ export class UpstreamPool {
     return upstream;
   }
 
-  /** The socket finished connecting (TCP, and TLS when asked): no longer one dropEndpoints closes unless idle. */
+  /** The socket finished connecting (TCP, and TLS when asked) or closed: no longer one dropEndpoints closes unless idle. */
   connectedOne(upstream: TcpUpstream): void {
-    this.#stopConnecting(upstream);
-  }
-
-  #stopConnecting(upstream: TcpUpstream): void {
     const connecting = this.#connecting.get(upstream.key);
     if (connecting === undefined || !connecting.delete(upstream)) return;
     if (connecting.size === 0) this.#connecting.delete(upstream.key);
@@ -287,7 +288,7 @@ export class UpstreamPool {
 
   /** Removes a closed socket from its idle stack, the connecting ones and the open count. */
   forget(upstream: TcpUpstream): void {
-    this.#stopConnecting(upstream);
+    this.connectedOne(upstream);
     const open = (this.#open.get(upstream.key) ?? 1) - 1;
     if (open <= 0) this.#open.delete(upstream.key);
     else this.#open.set(upstream.key, open);
@@ -320,7 +321,7 @@ export class UpstreamPool {
     const connecting = this.#connecting.get(key);
     if (connecting === undefined) return;
     this.#connecting.delete(key);
-    for (const upstream of connecting) upstream.destroy(Object.assign(new Error('the endpoint was removed while connecting to it'), { code: ENDPOINT_REMOVED_CODE }));
+    for (const upstream of connecting) upstream.destroy(endpointRemovedError());
   }
 
   /** Closes the key's idle sockets. */
