@@ -123,13 +123,7 @@ export class LastGoodStore {
       if (journal.entries < JOURNAL_MAX_ENTRIES && journal.bytes + text.length <= Math.max(journal.baseBytes * JOURNAL_MAX_SHARE, 64 * 1024)) {
         // Unknown until the append is synced: a failed append leaves a line the replay stops at, so the next write is a base.
         this.#journal = undefined;
-        const handle = await open(join(this.#dir, LAST_GOOD_JOURNAL), 'a', 0o600);
-        try {
-          await handle.writeFile(text);
-          await handle.sync();
-        } finally {
-          await handle.close();
-        }
+        await writeSynced(join(this.#dir, LAST_GOOD_JOURNAL), text, 'a');
         this.#journal = { ...journal, entries: journal.entries + 1, bytes: journal.bytes + text.length };
         this.stats.appended++;
         return;
@@ -156,14 +150,19 @@ export class LastGoodStore {
   async #replace(name: string, text: string): Promise<void> {
     const path = join(this.#dir, name);
     const temporary = `${path}.${process.pid}.tmp`;
-    const handle = await open(temporary, 'w', 0o600);
-    try {
-      await handle.writeFile(text);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
+    await writeSynced(temporary, text, 'w');
     await rename(temporary, path);
+  }
+}
+
+/** Writes (`w`) or appends (`a`) `text` to `path` (made 0600: snapshots hold TLS private keys) and syncs it before resolving. */
+async function writeSynced(path: string, text: string, flags: 'a' | 'w'): Promise<void> {
+  const handle = await open(path, flags, 0o600);
+  try {
+    await handle.writeFile(text);
+    await handle.sync();
+  } finally {
+    await handle.close();
   }
 }
 

@@ -24,7 +24,7 @@ import { BUNDLE_MEDIA_TYPE, readShippedBundle } from '@portico/control/snapshot/
 import type { Logger } from './logging.ts';
 import { LastGoodStore } from './last-good.ts';
 
-export { LAST_GOOD_FILE, LAST_GOOD_JOURNAL, snapshotText } from './last-good.ts';
+export { LAST_GOOD_FILE, snapshotText } from './last-good.ts';
 
 /** What the sync client loads snapshots into: `Router` (or the worker pool fronting routers) fits. */
 export interface SnapshotTarget {

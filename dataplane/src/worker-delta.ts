@@ -10,7 +10,7 @@
 import type { TableBundle } from './bundle.ts';
 
 /** Bytes of a table compared (and replaced) at a time when the table keeps its length. */
-export const DELTA_BLOCK = 4096;
+const DELTA_BLOCK = 4096;
 
 /**
  * One field of a bundle in a delta: `same` as the base's; `value`, the whole new value; `blocks`,
