@@ -20,7 +20,7 @@ const KINDS: Readonly<Record<number, string>> = {
 };
 
 /** Seconds: the main-thread pause of one collection. */
-export const GC_PAUSE_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
+const GC_PAUSE_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
 
 /**
  * Registers `${prefix}nodejs_gc_duration_seconds{kind}` in `registry` (in place of

@@ -99,12 +99,12 @@ export class CertificateBook {
       const at = lowerBound(this.sorted, key);
       this.sorted.splice(at, 0, key);
       this.items.splice(at, 0, undefined as unknown as Certificate);
-      this.changed(key);
+      this.stale.add(key);
     }
     entry.uses++;
     for (const host of hosts) {
       const count = entry.hosts.get(host) ?? 0;
-      if (count === 0) this.changed(key);
+      if (count === 0) this.stale.add(key);
       entry.hosts.set(host, count + 1);
     }
     return key;
@@ -120,7 +120,7 @@ export class CertificateBook {
       if (count > 0) entry.hosts.set(host, count);
       else {
         entry.hosts.delete(host);
-        this.changed(key);
+        this.stale.add(key);
       }
     }
     if (--entry.uses === 0) {
@@ -150,11 +150,6 @@ export class CertificateBook {
     }
     this.stale.clear();
     return (this.out ??= this.items.slice());
-  }
-
-  /** Notes that the item of `key` must be looked at again (its entry's hosts changed, or it is new). */
-  private changed(key: string): void {
-    this.stale.add(key);
   }
 }
 

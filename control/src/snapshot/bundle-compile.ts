@@ -12,8 +12,8 @@ import { Pages, TableBlocks, assembleOwnChunksLaidOut, encodeChunk, patchOwnChun
 import type { ItemList, LaidOutTable, PlacedChunk, TableChunk } from '@portico/assembly/encode';
 import type { RouteEntry } from '@portico/assembly/table';
 import type { BundledUpstreamTls, TableBundle, TlsBundle } from './bundle.ts';
-import { ENDPOINTS_PART, bundledUpstreamTls, withLabelLines, combineDigests, policyEntry, redirectBits, routeLabel, tableBlockDigest, tlsAfter, tlsOf } from './bundle.ts';
-import { LineText, blocksDigestOf } from './bundle-lines.ts';
+import { ENDPOINTS_PART, bundledUpstreamTls, withLabelLines, combineDigests, policyEntry, redirectBits, routeLabel, tlsAfter, tlsOf } from './bundle.ts';
+import { LineText, blockDigest, blocksDigestOf } from './bundle-lines.ts';
 import type { Snapshot, SnapshotBackend, SnapshotEndpointSet, SnapshotHost } from './schema.ts';
 import { PorticoError } from '../errors.ts';
 import type { RegexHost, RouteTarget } from './table.ts';
@@ -196,7 +196,7 @@ class PartDigest {
   ofTable(table: TableBlocks): string {
     const last = this.#table;
     if (last !== undefined && last.blocks === table.blocks) return this.#digest;
-    const digests = table.blocks.map((block, b) => (last !== undefined && last.blocks[b] === block ? last.digests[b]! : tableBlockDigest(block)));
+    const digests = table.blocks.map((block, b) => (last !== undefined && last.blocks[b] === block ? last.digests[b]! : blockDigest(block)));
     this.#table = { blocks: table.blocks, digests };
     this.#part = undefined;
     this.#source = undefined;
@@ -283,6 +283,12 @@ function routeEntry(route: RouteTarget['route'], numbering: Numbering, sets: (re
       return { weight: backend.weight, endpoints };
     }),
   };
+}
+
+/** Whether any piece of `pieces` passes `test`, read in place (no copy of a paged list). */
+function anyPiece(pieces: ItemList<HostPiece>, test: (piece: HostPiece) => boolean): boolean {
+  for (let p = 0; p < pieces.length; p++) if (test(pieces.at(p)!)) return true;
+  return false;
 }
 
 /**
@@ -457,7 +463,7 @@ export class BundleCompiler {
     if (changed === undefined) return undefined;
     const pieces = Pages.of(last.pieces).with(new Map(changed.map((p) => [p, this.#piece(hosts[p]!)])));
     this.#lastPieces = { hosts, pieces };
-    const invalid = changed.some((p) => pieces.at(p)!.invalidBackends !== last.pieces.at(p)!.invalidBackends) ? pieces.toArray().some((piece) => piece.invalidBackends) : last.invalid;
+    const invalid = changed.some((p) => pieces.at(p)!.invalidBackends !== last.pieces.at(p)!.invalidBackends) ? anyPiece(pieces, (piece) => piece.invalidBackends) : last.invalid;
     const numbering = this.#numberEndpoints(snapshot, invalid);
     if (numbering.setIds !== last.numbering.setIds || numbering.invalid !== last.numbering.invalid) return undefined;
     const entries = Pages.of(last.entries).with(new Map(changed.map((p) => [p, this.#entries(pieces.at(p)!, numbering)])));
@@ -526,7 +532,7 @@ export class BundleCompiler {
     // The TLS part follows each host's certificate, client-certificate ask and passthrough route, and the certificates.
     const tls = balancingOnly ? undefined : tlsAfter(snapshot, last.snapshot, changed);
     let needsHeaders = last.needsHeaders;
-    if (!balancingOnly && changed.some((p) => pieces.at(p)!.needsHeaders !== last.pieces.at(p)!.needsHeaders)) needsHeaders = Pages.of(pieces).toArray().some((piece) => piece.needsHeaders);
+    if (!balancingOnly && changed.some((p) => pieces.at(p)!.needsHeaders !== last.pieces.at(p)!.needsHeaders)) needsHeaders = anyPiece(pieces, (piece) => piece.needsHeaders);
     const endpointCount = numbering.endpoints.length;
     // Only the changed hosts' chunks and route records, and the catch-all's record, can differ from the last table's.
     const laidOut = patchOwnChunks(last.laidOut, placed, routes, endpointCount, balancingOnly ? -1 : fallback, { chunks: [...chunkChanges.keys()], routes: [...routeChanges.keys()] });

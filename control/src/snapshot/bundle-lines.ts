@@ -13,8 +13,8 @@ import type { ItemList } from '@portico/assembly/encode';
 /** Lines per hashed block. */
 export const LINE_BLOCK = 1024;
 
-/** The SHA-256 of one block's text (its lines joined by `\n`). */
-export function lineBlockDigest(block: string): Buffer {
+/** The SHA-256 of one hashed block: a line text's block (its lines joined by `\n`) or a table's (TABLE_BLOCK_BYTES from a multiple of them, or up to the end). */
+export function blockDigest(block: string | Uint8Array): Buffer {
   return createHash('sha256').update(block).digest();
 }
 
@@ -47,7 +47,7 @@ export function lineBlocks(text: string): string[] {
 
 /** The digest (hex) of a line text: `blocksDigestOf` its LINE_BLOCK-line blocks. */
 export function linesDigest(text: string): string {
-  return blocksDigestOf(lineBlocks(text).map(lineBlockDigest));
+  return blocksDigestOf(lineBlocks(text).map(blockDigest));
 }
 
 /**
@@ -82,7 +82,7 @@ export class LineText {
     const paged = Pages.of(segments);
     const text = new LineText(paged, firsts, lines, []);
     const blocks: Uint8Array[] = [];
-    for (let b = 0; b * LINE_BLOCK < lines; b++) blocks.push(lineBlockDigest(text.#block(b)));
+    for (let b = 0; b * LINE_BLOCK < lines; b++) blocks.push(blockDigest(text.#block(b)));
     return new LineText(paged, firsts, lines, blocks);
   }
 
@@ -102,7 +102,7 @@ export class LineText {
       for (let b = Math.floor(first / LINE_BLOCK); b <= Math.floor(last / LINE_BLOCK); b++) touched.add(b);
     }
     const blocks = this.#blocks.slice();
-    for (const b of touched) if (b * LINE_BLOCK < this.lines) blocks[b] = lineBlockDigest(next.#block(b));
+    for (const b of touched) if (b * LINE_BLOCK < this.lines) blocks[b] = blockDigest(next.#block(b));
     return new LineText(segments, firsts, this.lines, blocks);
   }
 

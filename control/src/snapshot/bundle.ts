@@ -12,9 +12,9 @@ import type { RouteTarget } from './table.ts';
 import type { RoutePolicies } from './policies/registry.ts';
 import { toMatcherTable } from './table.ts';
 import { carriesPassthrough } from './policies/ssl-passthrough.ts';
-import { blocksDigestOf, linesDigest } from './bundle-lines.ts';
+import { blockDigest, blocksDigestOf, linesDigest } from './bundle-lines.ts';
 
-export { LINE_BLOCK, blocksDigestOf, lineBlockDigest, lineBlocks, linesDigest } from './bundle-lines.ts';
+export { LINE_BLOCK, blockDigest, blocksDigestOf, lineBlocks, linesDigest } from './bundle-lines.ts';
 
 /** The TLS part of a snapshot: which host uses which certificate, and the certificates. */
 export interface TlsBundle {
@@ -112,11 +112,6 @@ export function bundleParts(bundle: Omit<TableBundle, 'digest'>): (string | Uint
   return [bundle.table, bundle.routeLabels, bundle.redirects, bundle.endpoints, bundle.policies, bundle.regexHosts, bundle.upstreamTls, JSON.stringify(bundle.endpointSets), JSON.stringify(bundle.tls ?? null)];
 }
 
-/** The SHA-256 of one block of a table (its bytes from a multiple of TABLE_BLOCK_BYTES, that long or up to the end). */
-export function tableBlockDigest(block: Uint8Array): Buffer {
-  return createHash('sha256').update(block).digest();
-}
-
 /**
  * The table part's digest (hex): SHA-256 over the SHA-256 (32 bytes each, in order) of its
  * TABLE_BLOCK_BYTES blocks (hashed through views, no copy), so a version that rewrote a few blocks
@@ -124,7 +119,7 @@ export function tableBlockDigest(block: Uint8Array): Buffer {
  */
 export function tableDigest(table: Uint8Array): string {
   const digests: Buffer[] = [];
-  for (let at = 0; at < table.length; at += TABLE_BLOCK_BYTES) digests.push(tableBlockDigest(table.subarray(at, Math.min(at + TABLE_BLOCK_BYTES, table.length))));
+  for (let at = 0; at < table.length; at += TABLE_BLOCK_BYTES) digests.push(blockDigest(table.subarray(at, Math.min(at + TABLE_BLOCK_BYTES, table.length))));
   return blocksDigestOf(digests);
 }
 
