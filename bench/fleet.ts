@@ -110,7 +110,7 @@ if (values['portico-log'] !== undefined) {
   try {
     logFd = openSync(values['portico-log'], 'a');
   } catch (error) {
-    usageFailure(NAME, `--portico-log ${values['portico-log']}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    usageFailure(NAME, `--portico-log ${values['portico-log']}: ${(error as Error).message} (cannot open it to append Portico's output)`);
   }
 }
 const log = (line: string): void => {

@@ -7,7 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { BundledUpstreamTls, LabelLines, TableBundle } from '@portico/control/snapshot/bundle';
-import { ENDPOINTS_PART, ROUTE_LABELS_PART, blocksDigestOf, bundleParts, combineDigests, compileBundle as compileReference, digestOf, labelLinesOf, lineBlockDigest, lineBlocks, tableBlockDigest } from '@portico/control/snapshot/bundle';
+import { ENDPOINTS_PART, ROUTE_LABELS_PART, blockDigest, blocksDigestOf, bundleParts, combineDigests, compileBundle as compileReference, digestOf, labelLinesOf, lineBlocks } from '@portico/control/snapshot/bundle';
 import { TABLE_BLOCK_BYTES } from '@portico/assembly/encode';
 import { BundleCompiler } from '@portico/control/snapshot/bundle-compile';
 import type { ReceivedBundle } from '@portico/control/snapshot/bundle-wire';
@@ -43,7 +43,7 @@ async function digestInTurns(bundle: Omit<TableBundle, 'digest'>, known: readonl
       const table = part as Uint8Array;
       const blocks: Buffer[] = [];
       for (let at = 0; at < table.length; at += TABLE_BLOCK_BYTES) {
-        blocks.push(tableBlockDigest(table.subarray(at, Math.min(at + TABLE_BLOCK_BYTES, table.length))));
+        blocks.push(blockDigest(table.subarray(at, Math.min(at + TABLE_BLOCK_BYTES, table.length))));
         if ((at + TABLE_BLOCK_BYTES) % TURN_SLICE === 0 && at + TABLE_BLOCK_BYTES < table.length) await nextTurn();
       }
       digests.push(blocksDigestOf(blocks));
@@ -55,7 +55,7 @@ async function digestInTurns(bundle: Omit<TableBundle, 'digest'>, known: readonl
       const blocks: Buffer[] = [];
       let since = 0;
       for (const block of lineBlocks(part as string)) {
-        blocks.push(lineBlockDigest(block));
+        blocks.push(blockDigest(block));
         since += block.length;
         if (since >= TURN_SLICE) {
           since = 0;
