@@ -11,6 +11,7 @@ import { SECTIONS } from './order.ts';
 import type { SectionName } from './order.ts';
 import type { Snapshot, SnapshotCertificate, SnapshotDefaultRoute, SnapshotEndpointSet, SnapshotHost } from './schema.ts';
 import { sealSnapshot } from './schema.ts';
+import { sharedEnds } from './sealed-against.ts';
 
 /** Changes to one keyed list: items added or replaced (whole), and keys removed. */
 export interface SectionChanges<T> {
@@ -52,18 +53,26 @@ export interface SectionWalk<T> extends SectionChanges<T> {
 /**
  * Walks two lists sorted by the section's order side by side. Items shared between versions are
  * the same object and are passed over by identity alone; keys are read and items hashed only
- * where the lists differ, so the walk costs a pointer comparison per unchanged item.
+ * where the lists differ. The items at both ends that sealing found shared (one list sealed
+ * against the other, `sharedEnds`; a list and itself) are not visited at all, so the walk of a
+ * version against its predecessor costs the span between its first and last change, not a step
+ * per item; lists sealing does not link cost a pointer comparison per unchanged item.
  */
 export function sectionWalk<T extends object>(name: SectionName, from: readonly T[], to: readonly T[]): SectionWalk<T> {
   const { keyOf, compare } = SECTIONS[name] as unknown as { keyOf: (item: T) => string; compare: (a: string, b: string) => number };
   const set: T[] = [];
   const remove: string[] = [];
   const replaced: T[] = [];
-  let i = 0;
-  let j = 0;
-  while (i < from.length || j < to.length) {
-    const old = from[i];
-    const item = to[j];
+  // Both lists are sorted with unique keys: every item between the shared ends orders before the
+  // first item of the shared tail in both lists, so the walk of the middle ends exactly where both tails start.
+  const ends = sharedEnds(from, to) ?? { head: 0, tail: 0 };
+  let i = ends.head;
+  let j = ends.head;
+  const fromEnd = from.length - ends.tail;
+  const toEnd = to.length - ends.tail;
+  while (i < fromEnd || j < toEnd) {
+    const old = i < fromEnd ? from[i] : undefined;
+    const item = j < toEnd ? to[j] : undefined;
     if (old !== undefined && old === item) {
       i++;
       j++;
@@ -117,20 +126,59 @@ export function onlyEndpointSets(delta: SnapshotDelta): boolean {
   return none(delta.hosts) && none(delta.certificates) && delta.defaultRoute === undefined;
 }
 
-function merge<T extends object>(name: SectionName, base: readonly T[], changes: SectionChanges<unknown>): T[] {
+/** The first index of `sorted` whose key does not order before `key`. */
+function lowerBound<T>(sorted: readonly T[], key: string, keyOf: (item: T) => string, compare: (a: string, b: string) => number): number {
+  let low = 0;
+  let high = sorted.length;
+  while (low < high) {
+    const mid = (low + high) >>> 1;
+    if (compare(keyOf(sorted[mid]!), key) < 0) low = mid + 1;
+    else high = mid;
+  }
+  return low;
+}
+
+/**
+ * `base` with the delta's changes to one list: items whose key is removed or set are taken out,
+ * the set items put in by key. Each key is found by binary search and the unchanged runs of
+ * `base` are copied as blocks, so the merge costs the changes (and one copy of the references),
+ * not a key read and a comparison per item. Items the delta sets with the same key twice end up
+ * side by side and are refused by sealing (repeated key).
+ */
+function merge<T extends object>(name: SectionName, base: readonly T[], changes: SectionChanges<unknown>): readonly T[] {
   const { keyOf, compare } = SECTIONS[name] as unknown as { keyOf: (item: T) => string; compare: (a: string, b: string) => number };
-  const replaced = new Set(changes.remove);
-  const added: T[] = [];
+  const dropped = new Set(changes.remove);
+  const added: { readonly key: string; readonly item: T }[] = [];
   for (const item of changes.set) {
     // A malformed item has no usable key; it is refused by validation while sealing.
     const key = typeof item === 'object' && item !== null ? keyOf(item as T) : undefined;
     if (typeof key !== 'string') throw new PorticoError('PORTICO_E_SNAPSHOT_INVALID', `delta ${name}: an item has no key`);
-    replaced.add(key);
-    added.push(item as T);
+    dropped.add(key);
+    added.push({ key, item: item as T });
   }
-  const kept = base.filter((item) => !replaced.has(keyOf(item)));
-  if (added.length === 0) return kept;
-  return [...kept, ...added].sort((a, b) => compare(keyOf(a), keyOf(b)));
+  if (dropped.size === 0) return base;
+  added.sort((a, b) => compare(a.key, b.key));
+  // Places in `base`: an item taken out (`cut`), or an added item put in before the item there.
+  const places: { readonly at: number; readonly item?: T }[] = [];
+  for (const key of dropped) {
+    const at = lowerBound(base, key, keyOf, compare);
+    if (at < base.length && keyOf(base[at]!) === key) places.push({ at });
+  }
+  for (const { key, item } of added) places.push({ at: lowerBound(base, key, keyOf, compare), item });
+  // By place; a stable sort keeps added items of one place in key order.
+  places.sort((a, b) => a.at - b.at);
+  const pieces: T[][] = [];
+  let from = 0;
+  for (const place of places) {
+    if (place.at > from) pieces.push(base.slice(from, place.at));
+    if (place.item === undefined) from = place.at + 1;
+    else {
+      from = Math.max(from, place.at);
+      pieces.push([place.item]);
+    }
+  }
+  if (from < base.length) pieces.push(base.slice(from));
+  return ([] as T[]).concat(...pieces);
 }
 
 /**

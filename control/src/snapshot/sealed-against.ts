@@ -16,25 +16,52 @@ const sealedAgainst = new WeakMap<readonly unknown[], SealedAgainst>();
 const MAX_LINKS = 4;
 
 /**
+ * The fewest items at the start (`head`) and at the end (`tail`) that each link from `items` back
+ * to `before` kept as they were (by identity), following at most MAX_LINKS links; with
+ * `sameLength`, only through lists as long as `items`. Undefined when the chain does not reach
+ * `before`. Each link's own head and tail hold in every list of the chain: the fewest hold from
+ * `items` to `before`, whatever the lengths in between.
+ */
+function chainEnds(items: readonly unknown[], before: readonly unknown[], sameLength: boolean): { head: number; tail: number } | undefined {
+  let head = items.length;
+  let tail = items.length;
+  let list: readonly unknown[] = items;
+  for (let links = 0; list !== before; links++) {
+    const link = sealedAgainst.get(list);
+    const previous = link?.previous.deref();
+    if (link === undefined || previous === undefined || (sameLength && previous.length !== items.length) || links === MAX_LINKS) return undefined;
+    head = Math.min(head, link.head);
+    tail = Math.min(tail, link.tail);
+    list = previous;
+  }
+  return { head, tail };
+}
+
+/**
  * Where `items` may differ from `before` (a list of as many items it was sealed against, directly
  * or through up to MAX_LINKS lists of the same length): every item outside [from, to) is the very
  * item of `before` at that place. Undefined when that is not known (the caller compares them all).
  */
 export function changedRange(items: readonly unknown[], before: readonly unknown[]): { readonly from: number; readonly to: number } | undefined {
-  const n = items.length;
-  if (before.length !== n) return undefined;
-  let from = n;
-  let to = 0;
-  let list: readonly unknown[] = items;
-  for (let links = 0; list !== before; links++) {
-    const link = sealedAgainst.get(list);
-    const previous = link?.previous.deref();
-    if (link === undefined || previous === undefined || previous.length !== n || links === MAX_LINKS) return undefined;
-    from = Math.min(from, link.head);
-    to = Math.max(to, n - link.tail);
-    list = previous;
-  }
-  return { from, to: Math.max(from, to) };
+  if (before.length !== items.length) return undefined;
+  const ends = chainEnds(items, before, true);
+  if (ends === undefined) return undefined;
+  return { from: ends.head, to: Math.max(ends.head, items.length - ends.tail) };
+}
+
+/**
+ * How many items at the start (`head`) and at the end (`tail`) of `a` are, by identity, the items of
+ * `b` at the same place from its start and from its end, as far as sealing knows: one list sealed
+ * against the other directly or through up to MAX_LINKS lists (of any lengths), in either
+ * direction. `head + tail` never exceeds either length; the same list is all head. Undefined when
+ * sealing does not link them (the caller compares them all).
+ */
+export function sharedEnds(a: readonly unknown[], b: readonly unknown[]): { readonly head: number; readonly tail: number } | undefined {
+  if (a === b) return { head: a.length, tail: 0 };
+  const ends = chainEnds(a, b, false) ?? chainEnds(b, a, false);
+  if (ends === undefined) return undefined;
+  const head = Math.min(ends.head, a.length, b.length);
+  return { head, tail: Math.min(ends.tail, a.length - head, b.length - head) };
 }
 
 /** Records that `items` was sealed against `previous`: its first `head` and last `tail` items are `previous`'s (held weakly). */
