@@ -25,7 +25,7 @@ import type { IngressPoint } from '../status/addresses.ts';
 import { publishAddresses, samePoints } from '../status/addresses.ts';
 import { EventRecorder, conditionEvent } from '../status/events.ts';
 import type { PendingEvent } from '../status/events.ts';
-import { planStatusUpdates, statusPatch } from '../status/ingress-status.ts';
+import { IngressStatusPlanner, statusPatch } from '../status/ingress-status.ts';
 import { StatusWriter } from '../status/writer.ts';
 import type { GatewayStatusUpdate } from '../status/gateway-status.ts';
 import { gatewayStatusPatch, gatewayStatusPath, planGatewayStatus } from '../status/gateway-status.ts';
@@ -71,6 +71,8 @@ export class ClusterController {
   /** The address sets published so far, newest last (at most PUBLISHED_POINTS_KEPT). */
   private publishedPoints: IngressPoint[][] = [];
   private readonly statusWriter: StatusWriter;
+  /** Ingress status plans, each pass looking again only at the Ingresses changed since the last. */
+  private readonly statusPlanner: IngressStatusPlanner;
   /** Gateway API status (GatewayClass, Gateway, HTTPRoute, GRPCRoute), written like Ingress status. */
   private readonly gatewayStatusWriter: StatusWriter<GatewayStatusUpdate>;
   private readonly events: EventRecorder;
@@ -97,6 +99,7 @@ export class ClusterController {
       onApiPresence: (api, present, reason) =>
         present ? options.logger.info({ api }, 'API now served; its objects are watched') : options.logger.warn({ api, reason }, 'API not served (or not permitted); Ingresses are served without it, and it is listed again every 30 s'),
     });
+    this.statusPlanner = new IngressStatusPlanner(this.state, options.selection);
     this.statusWriter = new StatusWriter({
       concurrency: options.statusConcurrency,
       write: async (update) => {
@@ -143,6 +146,7 @@ export class ClusterController {
         options.logger.info({ identity: options.identity }, 'stopped leading');
         this.statusWriter.clear();
         this.gatewayStatusWriter.clear();
+        this.statusPlanner.reset();
       },
       onError: (error) => options.logger.warn({ err: error }, 'leader election'),
     });
@@ -258,7 +262,7 @@ export class ClusterController {
       const nodes = service === undefined && this.options.publishAddresses.length === 0 ? await this.dataPlaneNodeAddresses() : [];
       const points = publishAddresses(service, this.options.publishAddresses, nodes);
       if (!this.elector.isLeader) return;
-      this.statusWriter.plan(planStatusUpdates(this.state, this.options.selection, points, this.publishedPoints));
+      this.statusWriter.plan(this.statusPlanner.plan(points, this.publishedPoints));
       this.publishedPoints = [...this.publishedPoints.filter((p) => !samePoints(p, points)), points].slice(-PUBLISHED_POINTS_KEPT);
       const now = new Date();
       this.gatewayStatusWriter.plan(planGatewayStatus(this.publisher.gatewayStatus, this.state, points, now.toISOString().replace(/\.\d{3}Z$/, 'Z')));

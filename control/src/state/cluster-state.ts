@@ -27,6 +27,14 @@ export function objectKey(namespace: string | undefined, name: string): string {
  */
 export type StateChanges = ReadonlyMap<KubeObject['kind'], ReadonlySet<string>>;
 
+/** Which objects of some kinds were stored, replaced or removed (see `ClusterState.watch`). */
+export interface StateWatch {
+  /** The keys noted since the last call, by kind (an empty map when none), and starts anew. */
+  take(): StateChanges;
+  /** Stops noting (what was noted is dropped). */
+  close(): void;
+}
+
 /** What a derivation read (by key, found or not) while a recording was on. */
 export interface StateReads {
   readonly services: Set<string>;
@@ -101,6 +109,8 @@ export class ClusterState {
   /** ReferenceGrant lookups made while a recording is on. */
   private grantRecorder: Set<string> | undefined;
   private journal = new Map<KubeObject['kind'], Set<string>>();
+  /** Open watches: the kinds each follows and the keys noted for it since its last take. */
+  private readonly watches = new Set<{ readonly kinds: ReadonlySet<KubeObject['kind']>; changes: Map<KubeObject['kind'], Set<string>> }>();
 
   /** A state holding `objects` (later duplicates replace earlier ones). */
   static from(objects: Iterable<KubeObject>): ClusterState {
@@ -123,6 +133,7 @@ export class ClusterState {
     this.unindex(key, previous);
     map.set(key, object);
     this.index(key, object);
+    this.noteStored(object.kind, key);
     if (previous !== undefined && STATUS_BEARING.has(object.kind) && sameSpec(previous, object)) return false;
     this.note(object.kind, key, previous, object);
     return true;
@@ -134,6 +145,7 @@ export class ClusterState {
     const previous = map.get(key);
     this.unindex(key, previous);
     if (!map.delete(key)) return false;
+    this.noteStored(object.kind, key);
     this.note(object.kind, key, previous, undefined);
     return true;
   }
@@ -146,6 +158,34 @@ export class ClusterState {
     const changes = this.journal;
     this.journal = new Map();
     return changes;
+  }
+
+  /**
+   * Starts noting the keys of objects of `kinds` stored, replaced or removed, whatever changed in
+   * them: unlike the build's journal (`takeChanges`), a change of status alone counts (status
+   * planning reads it). Each watch has its own record, bounded by the objects of its kinds; an
+   * object stored again identical is not noted.
+   */
+  watch(kinds: readonly KubeObject['kind'][]): StateWatch {
+    const watch = { kinds: new Set(kinds), changes: new Map<KubeObject['kind'], Set<string>>() };
+    this.watches.add(watch);
+    return {
+      take: () => {
+        const changes = watch.changes;
+        watch.changes = new Map();
+        return changes;
+      },
+      close: () => void this.watches.delete(watch),
+    };
+  }
+
+  private noteStored(kind: KubeObject['kind'], key: string): void {
+    for (const watch of this.watches) {
+      if (!watch.kinds.has(kind)) continue;
+      let keys = watch.changes.get(kind);
+      if (keys === undefined) watch.changes.set(kind, (keys = new Set()));
+      keys.add(key);
+    }
   }
 
   /**

@@ -36,8 +36,12 @@ export function publishAddresses(publishService: Service | undefined, publishAdd
   return [...seen.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, point]) => point);
 }
 
+/** A key of an ingress point list that two lists share exactly when `samePoints` says they are the same. */
+export function pointSetKey(list: readonly IngressPoint[] | undefined): string {
+  return (list ?? []).map((p) => `${p.ip ?? ''}|${p.hostname ?? ''}`).sort().join(',');
+}
+
 /** True when two ingress point lists are the same (order-insensitive). */
 export function samePoints(a: readonly IngressPoint[] | undefined, b: readonly IngressPoint[] | undefined): boolean {
-  const key = (list: readonly IngressPoint[] | undefined) => (list ?? []).map((p) => `${p.ip ?? ''}|${p.hostname ?? ''}`).sort().join(',');
-  return key(a) === key(b);
+  return pointSetKey(a) === pointSetKey(b);
 }
