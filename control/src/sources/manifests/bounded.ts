@@ -103,6 +103,10 @@ export interface JsonListSpans {
   close: number;
   /** Start and end (exclusive) offset of each container element, in pairs. */
   readonly items: number[];
+  /** The running count of keys at the start and at the end of each container element (pairs, as `items`): an element's own keys are the difference. */
+  readonly keys: number[];
+  /** Keys in the whole text, when `complete`. */
+  totalKeys: number;
   /** Whether the scan went through the whole text. */
   complete: boolean;
 }
@@ -155,12 +159,17 @@ function scanJson(text: string, limits: ParseLimits, spans?: JsonListSpans): Par
       if (stack.length > limits.maxDepth) return limitFailure('depth', `nested deeper than ${limits.maxDepth} levels`, position(text, i), pointerOf(path().slice(0, -1)));
       if (spans !== undefined) {
         if (stack.length === 2 && ch === 0x5b && spans.open < 0 && stack[0]!.keys !== undefined && stack[0]!.at === 'items') spans.open = i;
-        else if (stack.length === 3 && spans.open >= 0 && spans.close < 0) spans.items.push(i);
+        else if (stack.length === 3 && spans.open >= 0 && spans.close < 0) {
+          spans.items.push(i);
+          spans.keys.push(keys);
+        }
       }
     } else if (ch === 0x7d || ch === 0x5d) {
       if (spans !== undefined && spans.open >= 0 && spans.close < 0) {
-        if (stack.length === 3) spans.items.push(i + 1);
-        else if (stack.length === 2) spans.close = i;
+        if (stack.length === 3) {
+          spans.items.push(i + 1);
+          spans.keys.push(keys);
+        } else if (stack.length === 2) spans.close = i;
       }
       stack.pop();
     } else if (ch === 0x2c) {
@@ -168,7 +177,10 @@ function scanJson(text: string, limits: ParseLimits, spans?: JsonListSpans): Par
       if (top !== undefined && top.keys === undefined) (top.at as number)++;
     }
   }
-  if (spans !== undefined) spans.complete = true;
+  if (spans !== undefined) {
+    spans.complete = true;
+    spans.totalKeys = keys;
+  }
   return undefined;
 }
 
@@ -177,7 +189,7 @@ function scanJson(text: string, limits: ParseLimits, spans?: JsonListSpans): Par
  * where a List's items are (`spans`). A failure here is what parseJsonBounded would report.
  */
 export function scanJsonList(text: string, limits: ParseLimits): { readonly failure?: ParseFailure; readonly spans: JsonListSpans } {
-  const spans: JsonListSpans = { open: -1, close: -1, items: [], complete: false };
+  const spans: JsonListSpans = { open: -1, close: -1, items: [], keys: [], totalKeys: 0, complete: false };
   const failure = tooBig(text, limits) ?? scanJson(text, limits, spans);
   return failure === undefined ? { spans } : { failure, spans };
 }
@@ -237,6 +249,75 @@ function checkYamlTree(doc: Document, text: string, limits: ParseLimits, counter
 }
 
 /**
+ * What the prescan (prescanYaml) finds in one piece of YAML text, enough to prescan a text made
+ * of pieces without reading the pieces again (composePrescans). The flow nesting is a walk that
+ * never goes below 0: started at depth d, it ends at max(d + net, floor) and its highest point
+ * after an opening bracket is max(d + rise, peak) (a walk reflected at 0 is the unreflected one
+ * or the one started at 0, whichever is higher).
+ */
+export interface YamlPrescan {
+  /** The quote the piece starts inside (0: none, 0x22 `"`, 0x27 `'`), as it was scanned. */
+  readonly quoteIn: number;
+  /** The quote open at its end (0: none; -1: an escape pending across the end, which no piece continues). */
+  readonly quoteOut: number;
+  readonly colons: number;
+  /** Openings minus closings. */
+  readonly net: number;
+  /** Depth at its end when started at 0. */
+  readonly floor: number;
+  /** Highest openings-minus-closings after an opening (-Infinity: no opening). */
+  readonly rise: number;
+  /** Highest depth after an opening when started at 0 (-Infinity: no opening). */
+  readonly peak: number;
+}
+
+/**
+ * The prescan's one pass over `text`, started inside quote `quoteIn`. With `bounds`, stops at the
+ * first colon past `keys` or opening past `depth` (started at depth 0) and says where.
+ */
+function prescanPiece(text: string, quoteIn: number, bounds?: { readonly keys: number; readonly depth: number }): { readonly summary: YamlPrescan; readonly over?: { readonly limit: 'keys' | 'depth'; readonly at: number } } {
+  const n = text.length;
+  let colons = 0;
+  let net = 0;
+  let depth = 0;
+  let rise = -Infinity;
+  let peak = -Infinity;
+  let quoteOut = 0;
+  // Quoted scalar from `from` on: the offset of its closing quote, or past the end ("" escapes with \\, '' doubles the quote).
+  const closing = (quote: number, from: number): number => {
+    let i = from;
+    for (; i < n && text.charCodeAt(i) !== quote; i++) if (quote === 0x22 && text.charCodeAt(i) === 0x5c) i++;
+    if (i >= n) quoteOut = i > n ? -1 : quote;
+    return i;
+  };
+  let i = quoteIn === 0 ? 0 : closing(quoteIn, 0) + 1;
+  for (; i < n; i++) {
+    const ch = text.charCodeAt(i);
+    if (ch === 0x22 || ch === 0x27) {
+      i = closing(ch, i + 1);
+    } else if (ch === 0x23 && (i === 0 || text.charCodeAt(i - 1) === 0x20 || text.charCodeAt(i - 1) === 0x0a || text.charCodeAt(i - 1) === 0x09)) {
+      while (i < n && text.charCodeAt(i) !== 0x0a) i++;
+    } else if (ch === 0x3a) {
+      colons++;
+      if (bounds !== undefined && colons > bounds.keys) return { summary: { quoteIn, quoteOut, colons, net, floor: depth, rise, peak }, over: { limit: 'keys', at: i } };
+    } else if (ch === 0x5b || ch === 0x7b) {
+      net++;
+      depth++;
+      if (net > rise) rise = net;
+      if (depth > peak) peak = depth;
+      if (bounds !== undefined && depth > bounds.depth) return { summary: { quoteIn, quoteOut, colons, net, floor: depth, rise, peak }, over: { limit: 'depth', at: i } };
+    } else if (ch === 0x5d || ch === 0x7d) {
+      net--;
+      if (depth > 0) depth--;
+    }
+  }
+  return { summary: { quoteIn, quoteOut, colons, net, floor: depth, rise, peak } };
+}
+
+/** The prescan's bounds: brackets and colons inside plain scalars (URLs, times) count too, so four and two times the limits. */
+const prescanBounds = (limits: ParseLimits) => ({ keys: limits.maxKeys * 2, depth: limits.maxDepth * 4 });
+
+/**
  * One pass over YAML text before it is parsed, outside quotes and comments: an upper bound of the
  * flow-collection nesting (`[`, `{`; the `yaml` composer recurses per level and overflows the
  * stack 100k levels deep) and of the mapping keys (every `:` counts). Texts far past either limit
@@ -245,24 +326,38 @@ function checkYamlTree(doc: Document, text: string, limits: ParseLimits, counter
  * times the limits; the tree walk enforces the real ones.
  */
 function prescanYaml(text: string, limits: ParseLimits): ParseFailure | undefined {
-  const depthBound = limits.maxDepth * 4;
-  const keyBound = limits.maxKeys * 2;
+  const { over } = prescanPiece(text, 0, prescanBounds(limits));
+  if (over === undefined) return undefined;
+  return over.limit === 'keys' ? limitFailure('keys', `more than ${limits.maxKeys} keys`, position(text, over.at)) : limitFailure('depth', `nested deeper than ${limits.maxDepth} levels`, position(text, over.at));
+}
+
+/**
+ * The prescan summary of one piece of YAML text that starts inside quote `quoteIn` (the
+ * `quoteOut` of the piece before it; 0 for the first). A piece must start at the start of a line.
+ */
+export function prescanYamlPiece(text: string, quoteIn: number): YamlPrescan {
+  return prescanPiece(text, quoteIn).summary;
+}
+
+/**
+ * Whether text made of `pieces` (in order, each summarised by prescanYamlPiece) passes the
+ * prescan yamlPrecheck makes: true when it does, false when it is refused, undefined when the
+ * summaries do not chain (a piece was scanned starting inside another quote than the one the
+ * piece before it ends in) and the text must be prescanned whole.
+ */
+export function composePrescans(pieces: Iterable<YamlPrescan>, limits: ParseLimits): boolean | undefined {
+  const bounds = prescanBounds(limits);
+  let quote = 0;
   let depth = 0;
   let colons = 0;
-  for (let i = 0; i < text.length; i++) {
-    const ch = text.charCodeAt(i);
-    if (ch === 0x22 || ch === 0x27) {
-      // Quoted scalar: skip to its end ("" escapes with \\, '' doubles the quote).
-      for (i++; i < text.length && text.charCodeAt(i) !== ch; i++) if (ch === 0x22 && text.charCodeAt(i) === 0x5c) i++;
-    } else if (ch === 0x23 && (i === 0 || text.charCodeAt(i - 1) === 0x20 || text.charCodeAt(i - 1) === 0x0a || text.charCodeAt(i - 1) === 0x09)) {
-      while (i < text.length && text.charCodeAt(i) !== 0x0a) i++;
-    } else if (ch === 0x3a) {
-      if (++colons > keyBound) return limitFailure('keys', `more than ${limits.maxKeys} keys`, position(text, i));
-    } else if (ch === 0x5b || ch === 0x7b) {
-      if (++depth > depthBound) return limitFailure('depth', `nested deeper than ${limits.maxDepth} levels`, position(text, i));
-    } else if ((ch === 0x5d || ch === 0x7d) && depth > 0) depth--;
+  for (const piece of pieces) {
+    if (piece.quoteIn !== quote) return undefined;
+    colons += piece.colons;
+    if (colons > bounds.keys || Math.max(depth + piece.rise, piece.peak) > bounds.depth) return false;
+    depth = Math.max(depth + piece.net, piece.floor);
+    quote = piece.quoteOut;
   }
-  return undefined;
+  return true;
 }
 
 /**

@@ -59,7 +59,8 @@ export function fieldPath(path: readonly PropertyKey[]): string {
   return out;
 }
 
-function isRecord(value: unknown): value is Record<string, unknown> {
+/** Whether `value` is a plain object (a mapping), not an array or null. */
+export function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
@@ -145,7 +146,7 @@ export function parseManifestKnown(text: string, file: string, limits: ParseLimi
 }
 
 /** Whether the text around a List's item spans is JSON's separators alone: `[`, whitespace, one comma between items, `]`. */
-function separatorsOnly(text: string, spans: JsonListSpans): boolean {
+export function separatorsOnly(text: string, spans: JsonListSpans): boolean {
   const ws = (c: number) => c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
   let at = spans.open + 1;
   for (let k = 0; k <= spans.items.length; k += 2) {
@@ -202,8 +203,12 @@ function knownJsonList(text: string, file: string, limits: ParseLimits, known: R
   return { entries, problems };
 }
 
-/** A line that starts with `---`, `...` or `%` (a document marker or a directive), to its end. */
-const MARKER_LINE = /^(?:---|\.\.\.|%)[^\n]*/gm;
+/**
+ * A line that starts with `---`, `...` or `%` (a document marker or a directive), to its end. A
+ * line starts after `\n` or `\r` (YAML's line breaks), not after U+2028/U+2029 (which `^` in a
+ * multiline pattern would also take, and YAML does not).
+ */
+const MARKER_LINE = /(?<![^\n\r])(?:---|\.\.\.|%)[^\n]*/g;
 
 /**
  * Where the documents of YAML text are, split at its `---` lines: start and end (exclusive) offset
@@ -213,7 +218,7 @@ const MARKER_LINE = /^(?:---|\.\.\.|%)[^\n]*/gm;
  * `---\r`). A `---` at the start of a line always ends a document in YAML (inside a block scalar
  * or a quoted one too), so the split is the parser's own.
  */
-function yamlDocumentSpans(text: string): number[] | undefined {
+export function yamlDocumentSpans(text: string): number[] | undefined {
   const spans: number[] = [0];
   MARKER_LINE.lastIndex = 0;
   for (let match = MARKER_LINE.exec(text); match !== null; match = MARKER_LINE.exec(text)) {
@@ -283,7 +288,7 @@ function knownYamlDocuments(text: string, file: string, limits: ParseLimits, kno
 }
 
 /** acceptDocument for parseManifestKnown: the document's objects as entries, carrying `fingerprint` when it gave exactly one object and no problem. */
-function acceptKnownDocument(value: unknown, file: string, document: number, fingerprint: string | undefined, entries: KnownEntry[], problems: ManifestProblem[]): void {
+export function acceptKnownDocument(value: unknown, file: string, document: number, fingerprint: string | undefined, entries: KnownEntry[], problems: ManifestProblem[]): void {
   const objects: KubeObject[] = [];
   const before = problems.length;
   acceptDocument(value, file, document, objects, problems);

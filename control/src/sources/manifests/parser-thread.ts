@@ -13,7 +13,7 @@ import { PorticoError } from '../../errors.ts';
 /** What the worker is asked to parse. */
 export type ParseJob =
   | { readonly id: number; readonly kind: 'manifest'; readonly text: string; readonly file: string; readonly limits?: ParseLimits }
-  | { readonly id: number; readonly kind: 'known'; readonly text: string; readonly file: string; readonly limits: ParseLimits; readonly known: readonly string[] }
+  | { readonly id: number; readonly kind: 'known'; readonly bytes: Uint8Array; readonly file: string; readonly limits: ParseLimits; readonly known: readonly string[] }
   | { readonly id: number; readonly kind: 'json' | 'yaml'; readonly text: string; readonly limits?: ParseLimits };
 
 /** What a parse produced. */
@@ -59,9 +59,14 @@ export class ParserThread {
     return result.result;
   }
 
-  /** Parses one manifest file's text skipping the documents whose fingerprints are `known` (as parseManifestKnown). */
-  async parseManifestKnown(text: string, file: string, limits: ParseLimits, known: readonly string[]): Promise<KnownParseResult> {
-    const result = await this.submit({ kind: 'known', text, file, limits, known });
+  /**
+   * Parses one manifest file's content skipping the documents whose fingerprints are `known` (as
+   * parseManifestKnown of its UTF-8 text), following the edit from the file's previous parse the
+   * thread keeps (ManifestParseCache). `bytes` is moved to the thread when it is a whole buffer of
+   * its own: the caller must not use it afterwards.
+   */
+  async parseManifestKnown(bytes: Uint8Array, file: string, limits: ParseLimits, known: readonly string[]): Promise<KnownParseResult> {
+    const result = await this.submit({ kind: 'known', bytes, file, limits, known });
     if (result.kind !== 'known') throw new PorticoError('PORTICO_E_PARSER_FAILED', 'parser thread answered the wrong kind');
     return result.result;
   }
@@ -96,7 +101,10 @@ export class ParserThread {
       this.pending.set(id, { resolve, reject, timer });
       // A parse in flight keeps the process alive; an idle thread never does.
       worker.ref();
-      worker.postMessage({ ...input, id } as ParseJob);
+      // A file's bytes move to the thread rather than being copied, when they are a buffer of their own.
+      const bytes = input.kind === 'known' ? input.bytes : undefined;
+      const movable = bytes !== undefined && bytes.buffer instanceof ArrayBuffer && bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength;
+      worker.postMessage({ ...input, id } as ParseJob, movable ? [bytes.buffer as ArrayBuffer] : []);
     });
   }
 

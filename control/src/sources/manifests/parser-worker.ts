@@ -6,14 +6,18 @@
 import { parentPort } from 'node:worker_threads';
 import type { ParseJob, ParseReply, ParseResult } from './parser-thread.ts';
 import { API_BODY_LIMITS, parseJsonBounded, parseYamlBounded } from './bounded.ts';
-import { parseManifestKnown, parseManifestText } from './parse.ts';
+import { ManifestParseCache } from './incremental.ts';
+import { parseManifestText } from './parse.ts';
+
+/** Each manifest file's previous parse, so that the next parse follows the edit (bounded: see ManifestParseCache). */
+const previous = new ManifestParseCache();
 
 function run(job: ParseJob): ParseResult {
   switch (job.kind) {
     case 'manifest':
       return { kind: 'manifest', result: parseManifestText(job.text, job.file, job.limits) };
     case 'known':
-      return { kind: 'known', result: parseManifestKnown(job.text, job.file, job.limits, new Set(job.known)) };
+      return { kind: 'known', result: previous.parse(job.bytes, job.file, job.limits, new Set(job.known)) };
     case 'json':
       return { kind: 'documents', documents: [parseJsonBounded(job.text, job.limits ?? API_BODY_LIMITS)] };
     case 'yaml':

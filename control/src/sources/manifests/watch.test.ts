@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, open, rename, rm, symlink, truncate, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, mkdtemp, open, rename, rm, symlink, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -229,9 +229,9 @@ describe('ManifestSource', () => {
     dir = await mkdtemp(join(tmpdir(), 'portico-incremental-'));
     for (let i = 0; i < 20; i++) await writeFile(join(dir, `f${String(i).padStart(2, '0')}.yaml`), service(`s${i}`));
     const parsed: string[] = [];
-    const parse = async (text: string, file: string, limits: ParseLimits, known: readonly string[]) => {
+    const parse = async (bytes: Uint8Array, file: string, limits: ParseLimits, known: readonly string[]) => {
       parsed.push(file);
-      return parseManifestKnown(text, file, limits, new Set(known));
+      return parseManifestKnown(Buffer.from(bytes).toString('utf8'), file, limits, new Set(known));
     };
     await start({ parse });
     expect(parsed).toHaveLength(20);
@@ -252,8 +252,8 @@ describe('ManifestSource', () => {
     };
     await save(list(80));
     const validated: number[] = [];
-    await start({ parse: async (text, file, limits, known) => {
-      const result = await sharedParserThread().parseManifestKnown(text, file, limits, known);
+    await start({ parse: async (bytes, file, limits, known) => {
+      const result = await sharedParserThread().parseManifestKnown(bytes, file, limits, known);
       validated.push(result.entries.filter((entry) => entry.object !== undefined).length);
       return result;
     } });
@@ -291,9 +291,9 @@ describe('ManifestSource', () => {
     dir = await mkdtemp(join(tmpdir(), 'portico-size-'));
     await writeFile(join(dir, 'a.yaml'), service('a'));
     const parsed: string[] = [];
-    const parse = async (text: string, file: string, limits: ParseLimits, known: readonly string[]) => {
+    const parse = async (bytes: Uint8Array, file: string, limits: ParseLimits, known: readonly string[]) => {
       parsed.push(file);
-      return parseManifestKnown(text, file, limits, new Set(known));
+      return parseManifestKnown(Buffer.from(bytes).toString('utf8'), file, limits, new Set(known));
     };
     await start({ parse, limits: { maxBytes: 4096, maxKeys: 1000, maxDepth: 16, maxAliasCount: 10 } });
     await writeFile(join(dir, 'a.yaml'), service('a') + `# ${'x'.repeat(8192)}\n`);
@@ -302,5 +302,100 @@ describe('ManifestSource', () => {
     expect(problems[0]!.message).toMatch(/limit: bytes.*keeping its last good 1 objects/);
     expect(ports()).toEqual(['a:80']);
     expect(parsed).toEqual(['a.yaml']); // only the first, small version was ever read
+  });
+  describe('a large file edited through the parser thread, which follows the edit', () => {
+    const list = (ports: Record<number, number> = {}, count = 400) =>
+      `${JSON.stringify({ apiVersion: 'v1', kind: 'List', items: Array.from({ length: count }, (_, i) => ({ apiVersion: 'v1', kind: 'Service', metadata: { name: `s${i}`, namespace: 'web' }, spec: { ports: [{ port: ports[i] ?? 80 }] } })) }, null, 1)}\n`;
+    const yamlFile = (ports: Record<number, number> = {}, count = 300) => Array.from({ length: count }, (_, i) => service(`y${i}`, ports[i] ?? 80)).join('---\n');
+    let validated: number[];
+    const save = async (name: string, text: string) => {
+      await writeFile(join(dir, `${name}.tmp`), text);
+      await rename(join(dir, `${name}.tmp`), join(dir, name));
+    };
+    async function startCounting(options: Partial<ManifestSourceOptions> = {}): Promise<void> {
+      validated = [];
+      await start({
+        parse: async (bytes, file, limits, known) => {
+          const result = await sharedParserThread().parseManifestKnown(bytes, file, limits, known);
+          validated.push(result.entries.filter((entry) => entry.object !== undefined).length);
+          return result;
+        },
+        ...options,
+      });
+    }
+
+    it('a file truncated mid-write, then completed: its objects stay while it is broken, and the completed file costs its edited document', async () => {
+      dir = await mkdtemp(join(tmpdir(), 'portico-midwrite-'));
+      await writeFile(join(dir, 'big.yaml'), yamlFile());
+      await startCounting();
+      expect(validated).toEqual([300]);
+      const kept = new Map(state.services);
+      // Written in place, in two halves, as a slow writer does: the first half is read and refused.
+      const complete = yamlFile({ 150: 8150 });
+      await writeFile(join(dir, 'big.yaml'), complete.slice(0, Math.floor(complete.length / 2) + 7));
+      await until(() => problems.length > 0, 'half a file');
+      expect(problems[0]).toMatchObject({ file: 'big.yaml', severity: 'error', code: expect.stringMatching(/^PORTICO_E_MANIFEST_(PARSE|SCHEMA)$/) });
+      expect(state.services.get('web/y0')).toBe(kept.get('web/y0'));
+      await appendFile(join(dir, 'big.yaml'), complete.slice(Math.floor(complete.length / 2) + 7));
+      await until(() => ports().includes('y150:8150') && problems.length === 0, 'completed');
+      expect(state.services.size).toBe(300);
+      for (const [key, object] of state.services) if (key !== 'web/y150') expect(object, key).toBe(kept.get(key));
+      expect(validated.at(-1)).toBe(1);
+    });
+
+    it('rapid successive saves: every object ends as the last save has it, each save validating only its edit', async () => {
+      dir = await mkdtemp(join(tmpdir(), 'portico-rapid-'));
+      await writeFile(join(dir, 'list.json'), list());
+      await startCounting();
+      const ports_: Record<number, number> = {};
+      for (let save_ = 1; save_ <= 30; save_++) {
+        ports_[(save_ * 37) % 400] = 9000 + save_;
+        await save('list.json', list(ports_));
+      }
+      await until(() => ports().includes(`s${(30 * 37) % 400}:9030`), 'last save');
+      await source!.reload();
+      for (const [i, port] of Object.entries(ports_)) expect(state.services.get(`web/s${i}`)?.spec.ports?.[0]?.port).toBe(port);
+      expect(state.services.size).toBe(400);
+      expect(problems).toEqual([]);
+      // However the saves were coalesced, no scan validated more than the documents that differ.
+      expect(validated.slice(1).every((count) => count <= 30)).toBe(true);
+    });
+
+    it('a file replaced by a symlink, then by a directory, then by a file again', async () => {
+      dir = await mkdtemp(join(tmpdir(), 'portico-replaced-'));
+      await mkdir(join(dir, 'elsewhere'));
+      await writeFile(join(dir, 'list.json'), list());
+      await startCounting({ emptyGraceMs: 50 });
+      await writeFile(join(dir, 'elsewhere', 'other.txt'), list({ 5: 8005 }));
+      await rm(join(dir, 'list.json'));
+      await symlink(join(dir, 'elsewhere', 'other.txt'), join(dir, 'list.json'));
+      await until(() => ports().includes('s5:8005'), 'symlink followed');
+      expect(validated.at(-1)).toBe(1);
+      await rm(join(dir, 'list.json'));
+      await mkdir(join(dir, 'list.json'));
+      await writeFile(join(dir, 'list.json', 'inner.yaml'), service('inner'));
+      await until(() => state.services.has('web/inner') && !state.services.has('web/s5'), 'a directory in its place');
+      expect(problems).toEqual([]);
+      await rm(join(dir, 'list.json'), { recursive: true });
+      await writeFile(join(dir, 'list.json'), list({ 6: 8006 }));
+      await until(() => ports().includes('s6:8006') && !state.services.has('web/inner'), 'a file again');
+      expect(state.services.size).toBe(400);
+    });
+
+    it('a file grown past the size limit is refused and keeps its objects; back within it, it follows from its last good parse', async () => {
+      dir = await mkdtemp(join(tmpdir(), 'portico-huge-'));
+      const limits: ParseLimits = { maxBytes: 200_000, maxKeys: 100_000, maxDepth: 64, maxAliasCount: 10 };
+      await writeFile(join(dir, 'list.json'), list());
+      await startCounting({ limits });
+      const kept = new Map(state.services);
+      await save('list.json', list({}, 2000));
+      await until(() => problems.length > 0, 'too large');
+      expect(problems[0]!.message).toMatch(/limit: bytes/);
+      expect(state.services.size).toBe(400);
+      await save('list.json', list({ 399: 8399 }));
+      await until(() => ports().includes('s399:8399') && problems.length === 0, 'back within the limit');
+      for (const [key, object] of state.services) if (key !== 'web/s399') expect(object, key).toBe(kept.get(key));
+      expect(validated.at(-1)).toBe(1);
+    });
   });
 });

@@ -10,8 +10,10 @@
  *   changed; parsing runs in the parser thread, bounded (a YAML bomb is that file's problem).
  *   Within a changed file, documents whose fingerprint is that of a document the file held
  *   before are not validated again: they keep their object (parseManifestKnown), so an edit of
- *   one Ingress among thousands costs its own document: in a JSON `List` and in multi-document
- *   YAML, unchanged items and documents are recognised by their text and not even parsed.
+ *   one Ingress among thousands costs its own document. The parser thread keeps each file's
+ *   previous parse as pieces (ManifestParseCache: hashes and lengths, not the bytes), so in a
+ *   JSON `List` and in multi-document YAML only the bytes between the unchanged pieces at the
+ *   start and at the end are even decoded and scanned.
  * - A file that fails to parse keeps its last good objects and is reported; a file that becomes
  *   empty while it held objects keeps them for a grace period (a truncate-then-write save) and
  *   warns. A file that never parsed makes the source not ready, with the reason.
@@ -48,8 +50,12 @@ export interface ManifestSourceOptions {
   readonly rescanMs?: number;
   /** How long a file that became empty keeps its objects (default 5000 ms). */
   readonly emptyGraceMs?: number;
-  /** Parses one file's text, skipping documents whose fingerprints are `known` (as parseManifestKnown); default: the shared parser thread. */
-  readonly parse?: (text: string, file: string, limits: ParseLimits, known: readonly string[]) => Promise<KnownParseResult>;
+  /**
+   * Parses one file's content (UTF-8), skipping documents whose fingerprints are `known` (as
+   * parseManifestKnown); it may keep `bytes` (they are not used after). Default: the shared parser
+   * thread, which follows each file's edits (ManifestParseCache).
+   */
+  readonly parse?: (bytes: Uint8Array, file: string, limits: ParseLimits, known: readonly string[]) => Promise<KnownParseResult>;
   readonly limits?: ParseLimits;
 }
 
@@ -79,6 +85,23 @@ function identity(object: KubeObject): string {
   let id = identities.get(object);
   if (id === undefined) identities.set(object, (id = `${object.kind} ${objectKey(object.metadata.namespace, object.metadata.name)}`));
   return id;
+}
+
+/** Whether a file's content is only whitespace (as String.prototype.trim sees it), reading only as far as its first other character. */
+function isBlank(bytes: Uint8Array): boolean {
+  let at = 0;
+  // ASCII whitespace and a BOM (trim removes U+FEFF too); anything else non-ASCII is decided by trim.
+  for (; at < bytes.length; at++) {
+    const c = bytes[at]!;
+    if (c === 0x20 || (c >= 0x09 && c <= 0x0d)) continue;
+    if (c === 0xef && bytes[at + 1] === 0xbb && bytes[at + 2] === 0xbf) {
+      at += 2;
+      continue;
+    }
+    if (c < 0x80) return false;
+    return Buffer.from(bytes.buffer, bytes.byteOffset + at, bytes.length - at).toString('utf8').trim() === '';
+  }
+  return true;
 }
 
 /** A problem that means the file (or a document of it) could not be read as YAML/JSON at all. */
@@ -276,21 +299,23 @@ export class ManifestSource {
     if (previous !== undefined && previous.signature === signature && previous.emptySince === undefined) return previous;
     if (replacedOnly && (previous === undefined || previous.signature === '' || previous.signature.startsWith(inode))) return undefined;
     if (info.size > limits.maxBytes) return this.broken(name, previous, `refused (limit: bytes): the file is ${info.size} bytes; the limit is ${limits.maxBytes} bytes`, 'PORTICO_E_MANIFEST_PARSE', signature);
-    let text: string;
+    let bytes: Buffer;
     try {
-      text = await readFile(full, 'utf8');
+      bytes = await readFile(full);
     } catch (error) {
       return this.broken(name, previous, `cannot read: ${(error as Error).message}`, 'PORTICO_E_MANIFEST_READ', signature);
     }
     this.parses++;
     const known = previous?.fingerprints ?? NO_FINGERPRINTS;
+    // Before the parse: the parser thread takes the bytes over.
+    const blank = isBlank(bytes);
     let result: KnownParseResult;
     try {
-      result = await (this.options.parse ?? ((t, f, l, k) => sharedParserThread().parseManifestKnown(t, f, l, k)))(text, name, limits, [...known.keys()]);
+      result = await (this.options.parse ?? ((b, f, l, k) => sharedParserThread().parseManifestKnown(b, f, l, k)))(bytes, name, limits, [...known.keys()]);
     } catch (error) {
       return this.broken(name, previous, `could not be parsed: ${(error as Error).message}`, 'PORTICO_E_MANIFEST_PARSE', signature);
     }
-    if (text.trim() === '' && previous !== undefined && previous.objects.length > 0) return this.emptied(name, previous, signature);
+    if (blank && previous !== undefined && previous.objects.length > 0) return this.emptied(name, previous, signature);
     if (result.problems.some((p) => p.severity === 'error') && previous !== undefined && previous.objects.length > 0) {
       return { signature, objects: previous.objects, fingerprints: previous.fingerprints, problems: result.problems, good: previous.good };
     }

@@ -1,0 +1,264 @@
+/**
+ * ManifestParseCache against parseManifestText: whatever the file held before, parsing its new
+ * bytes by following the edit gives exactly what a full parse of the new text gives — the same
+ * objects in the same order and the same problems (codes, documents, file:line:column) — while it
+ * decodes and parses only the edited bytes when the edit is plain.
+ */
+import { describe, expect, it } from 'vitest';
+import { stringify } from 'yaml';
+import type { KubeObject } from '../../state/objects.ts';
+import type { ParseLimits } from './bounded.ts';
+import { manifestLimits } from './bounded.ts';
+import { ManifestParseCache } from './incremental.ts';
+import type { ManifestParseResult } from './parse.ts';
+import { parseManifestText } from './parse.ts';
+
+/** What the watcher keeps of a parse: the objects by fingerprint. */
+type Known = Map<string, KubeObject>;
+
+/** cache.parse with `known`, its entries mapped back to objects as the watcher maps them; and the next `known`. */
+function viaCache(cache: ManifestParseCache, text: string | Buffer, file: string, known: Known, limits: ParseLimits = manifestLimits(file)): { result: ManifestParseResult; next: Known; validated: number } {
+  const { entries, problems } = cache.parse(typeof text === 'string' ? Buffer.from(text) : text, file, limits, new Set(known.keys()));
+  const next: Known = new Map();
+  let validated = 0;
+  const objects = entries.map((entry) => {
+    if (entry.object !== undefined) validated++;
+    const object = entry.object ?? known.get(entry.fingerprint!);
+    if (object === undefined) throw new Error(`skipped a document whose fingerprint was not known: ${entry.fingerprint}`);
+    if (entry.fingerprint !== undefined) next.set(entry.fingerprint, object);
+    return object;
+  });
+  return { result: { objects, problems }, next, validated };
+}
+
+/** A deterministic pseudo-random sequence (no flaky seeds). */
+function lcg(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => (state = (Math.imul(state, 1664525) + 1013904223) >>> 0) / 2 ** 32;
+}
+
+const ingress = (i: number, path = '/api') => ({
+  apiVersion: 'networking.k8s.io/v1',
+  kind: 'Ingress',
+  metadata: { name: `app-${i}`, namespace: 'team', annotations: { note: `it's ${i}: "quoted" [x] {y}` } },
+  spec: { rules: [{ host: `app-${i}.example.com`, http: { paths: [{ path, pathType: 'Prefix', backend: { service: { name: `svc-${i}`, port: { number: 80 } } } }] } }] },
+});
+const service = (i: number, port = 80) => ({ apiVersion: 'v1', kind: 'Service', metadata: { name: `svc-${i}`, namespace: 'team' }, spec: { ports: [{ port }] } });
+const kinds: ((i: number, step: number) => unknown)[] = [
+  (i, step) => ingress(i, `/e${step}`),
+  (i, step) => service(i, 8000 + step),
+  (i) => ({ ...ingress(i), apiVersion: 'extensions/v1beta1' }), // converted, with a warning
+  (i) => ({ ...ingress(i), spec: { rules: [{ http: { paths: [{ path: '/', pathType: 'Regex' }] } }] } }), // schema error
+  (i) => ({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: `d${i}` } }), // ignored, with a warning
+  (i) => ({ apiVersion: 'v1', kind: 'Secret', metadata: { name: `opaque-${i}` }, type: 'Opaque', data: { k: 'dg==' } }), // nothing kept
+  (i) => ({ apiVersion: 'v1', kind: 'List', items: [service(1000 + i), { apiVersion: 'v1', kind: 'Nope' }] }), // a List inside
+  (i) => ({ apiVersion: 'v1', kind: 'Service', metadata: { name: `ünïcode-${i}`, namespace: 'team', labels: { emoji: '🚀' } }, spec: { ports: [{ port: 80 }] } }),
+];
+
+/** Renderings of a file's documents: JSON Lists of any indentation, YAML in flow or block style, separators with extras. */
+function render(items: readonly unknown[], asYaml: boolean, style: number): string {
+  if (!asYaml) return `${JSON.stringify({ apiVersion: 'v1', kind: 'List', items }, null, style % 3)}${style % 2 === 0 ? '\n' : ''}`;
+  const documents = items.map((item) => (style % 2 === 0 ? JSON.stringify(item) : stringify(item).trimEnd()));
+  const separator = ['\n---\n', '\n---\n# a comment\n', '\n\n---\n\n'][style % 3]!;
+  return `${style % 5 === 0 ? '---\n' : ''}${documents.join(separator)}\n`;
+}
+
+/** Small edits at the byte level: tokens that break or shift structure where they land. */
+const TOKENS = ['---\n', '\n', ',', '{', '}', '[', ']', '"', "'", '#', ' ', '  ', '\r\n', '\uFEFF', ':', 'x', '\n---', '...\n', '%YAML 1.2\n', '\t', '\\', '\u2028'];
+
+/** Versions of one file: each a small edit of the one before, many of them hostile. */
+function versions(random: () => number, asYaml: boolean, count: number): string[] {
+  let items: unknown[] = Array.from({ length: 16 }, (_, i) => (i % 4 === 0 ? service(i) : ingress(i)));
+  let style = 0;
+  const out = [render(items, asYaml, style)];
+  for (let step = 0; step < count; step++) {
+    const at = Math.floor(random() * items.length);
+    const what = Math.floor(random() * 14);
+    items = [...items];
+    let text: string | undefined;
+    if (what <= 2) items[at] = kinds[Math.floor(random() * kinds.length)]!(at, step);
+    else if (what === 3) items.splice(at, 1);
+    else if (what === 4) items.splice(at, 0, service(100 + step, 9000 + step));
+    else if (what === 5) items.push(items[at]);
+    else if (what === 6) [items[at], items[0]] = [items[0], items[at]];
+    else if (what === 7) style = Math.floor(random() * 30); // separators, comments, indentation
+    else if (what === 8) {
+      // Byte-level: a token inserted, or a few characters deleted, anywhere.
+      const base = render(items, asYaml, style);
+      const position = Math.floor(random() * base.length);
+      text = random() < 0.6 ? base.slice(0, position) + TOKENS[Math.floor(random() * TOKENS.length)] + base.slice(position) : base.slice(0, position) + base.slice(position + 1 + Math.floor(random() * 3));
+    } else if (what === 9) text = render(items, asYaml, style).slice(0, Math.floor(random() * render(items, asYaml, style).length)); // truncated mid-write
+    else if (what === 10) text = asYaml ? stringify(items[at]) : JSON.stringify(items[at]); // the List becomes one object
+    else if (what === 11) text = `\uFEFF${render(items, asYaml, style)}`;
+    else if (what === 12) text = render(items, asYaml, style).replaceAll('\n', '\r\n');
+    else {
+      // Invalid text in the middle of an otherwise good file.
+      const good = render(items, asYaml, style);
+      const middle = good.indexOf(asYaml ? '\n---\n' : '},', Math.floor(good.length / 2));
+      text = middle < 0 ? `${good}{{` : `${good.slice(0, middle)}\n  broken: [unclosed${good.slice(middle)}`;
+    }
+    out.push(text ?? render(items, asYaml, style));
+  }
+  return out;
+}
+
+describe('ManifestParseCache', () => {
+  for (const [file, asYaml, seeds] of [
+    ['fleet.json', false, [3, 5, 8]],
+    ['fleet.yaml', true, [7, 13, 21]],
+  ] as const) {
+    for (const seed of seeds) {
+      it(`gives what parseManifestText gives across 150 random edits of ${file} (seed ${seed}), hostile ones included, following plain ones`, () => {
+        const random = lcg(seed);
+        const cache = new ManifestParseCache();
+        let known: Known = new Map();
+        let plain = 0;
+        for (const text of versions(random, asYaml, 150)) {
+          const full = parseManifestText(text, file);
+          const before = cache.followed;
+          const { result, next } = viaCache(cache, text, file, known);
+          expect(result.problems, text).toEqual(full.problems);
+          expect(result.objects, text).toEqual(full.objects);
+          if (cache.followed > before) plain++;
+          // The watcher keeps the last good objects of a file that fails: so does this walk.
+          if (!full.problems.some((p) => p.severity === 'error') || known.size === 0) known = next;
+        }
+        expect(plain).toBeGreaterThan(40);
+      });
+    }
+  }
+
+  it('an edit of one item of a 2,000-item List decodes and validates that item alone', () => {
+    const items = Array.from({ length: 2000 }, (_, i) => ingress(i));
+    const cache = new ManifestParseCache();
+    const text = render(items, false, 1);
+    const first = viaCache(cache, text, 'big.json', new Map());
+    expect(first.validated).toBe(2000);
+    expect(cache.lastScanned).toBe(Buffer.byteLength(text));
+    const edited = [...items];
+    edited[1234] = ingress(1234, '/changed');
+    const second = viaCache(cache, render(edited, false, 1), 'big.json', first.next);
+    expect(second.result).toEqual(parseManifestText(render(edited, false, 1), 'big.json'));
+    expect(second.validated).toBe(1);
+    expect(cache.lastScanned).toBeLessThan(2 * Buffer.byteLength(JSON.stringify(ingress(1234, '/changed'), null, 1)));
+    expect(cache.lastScanned).toBeGreaterThan(0);
+  });
+
+  it('an edit of one document of a 1,000-document YAML file decodes and validates that document alone; so do an insertion, a deletion and an append', () => {
+    const items = Array.from({ length: 1000 }, (_, i) => ingress(i));
+    const cache = new ManifestParseCache();
+    let known = viaCache(cache, render(items, true, 1), 'big.yaml', new Map()).next;
+    const one = Buffer.byteLength(stringify(ingress(1, '/changed')));
+    const step = (next: unknown[], validated: number) => {
+      const text = render(next, true, 1);
+      const result = viaCache(cache, text, 'big.yaml', known);
+      expect(result.result).toEqual(parseManifestText(text, 'big.yaml'));
+      expect(result.validated).toBe(validated);
+      expect(cache.lastScanned).toBeLessThan(2 * one + 16);
+      known = result.next;
+    };
+    const edited = [...items];
+    edited[500] = ingress(500, '/changed');
+    step(edited, 1);
+    step([...edited.slice(0, 10), service(5000), ...edited.slice(10)], 1);
+    step([...edited.slice(0, 10), ...edited.slice(11)], 0);
+    step([...edited.slice(0, 10), ...edited.slice(11), service(6000)], 2); // the last document gains a `---` line: it is read again
+  });
+
+  it('a List that becomes a single object, and back', () => {
+    const cache = new ManifestParseCache();
+    const list = render([service(1), service(2)], false, 1);
+    let known = viaCache(cache, list, 'a.json', new Map()).next;
+    for (const text of [JSON.stringify(service(3)), list, `{"apiVersion":"v1","kind":"List","items":[]}`, list]) {
+      const result = viaCache(cache, text, 'a.json', known);
+      expect(result.result).toEqual(parseManifestText(text, 'a.json'));
+      known = result.next;
+    }
+  });
+
+  it('reports invalid text in the middle as a full parse does (file, document, line, column), and follows from the last good parse once it is fixed', () => {
+    const items = Array.from({ length: 40 }, (_, i) => ingress(i));
+    for (const [file, asYaml] of [
+      ['m.yaml', true],
+      ['m.json', false],
+    ] as const) {
+      const cache = new ManifestParseCache();
+      const good = render(items, asYaml, 1);
+      const first = viaCache(cache, good, file, new Map());
+      const broken = asYaml ? good.replace('name: app-20\n', 'name: [app-20\n') : good.replace('"app-20"', '"app-20" "x"');
+      expect(broken).not.toBe(good);
+      const bad = viaCache(cache, broken, file, first.next);
+      expect(bad.result).toEqual(parseManifestText(broken, file));
+      expect(bad.result.problems[0]).toMatchObject({ code: 'PORTICO_E_MANIFEST_PARSE', file, line: expect.any(Number), column: expect.any(Number) });
+      if (asYaml) expect(bad.result.problems[0]!.document).toBe(20);
+      const followed = cache.followed;
+      const fixed = viaCache(cache, good, file, first.next);
+      expect(fixed.result).toEqual(first.result);
+      expect(fixed.validated).toBe(0);
+      expect(cache.followed).toBe(followed + 1);
+    }
+  });
+
+  it('a quote left open in one document (a plain `it\'s`) runs on in the prescan: the whole text is prescanned when the edit changes where it ends', () => {
+    const documents = ['a: it\'s open', 'apiVersion: v1\nkind: Service\nmetadata: {name: s1, namespace: t}\nspec: {ports: [{port: 80}]}', 'b: "x"'];
+    const text = `${documents.join('\n---\n')}\n`;
+    const tight: ParseLimits = { ...manifestLimits('q.yaml'), maxDepth: 1 };
+    const cache = new ManifestParseCache();
+    let known = viaCache(cache, text, 'q.yaml', new Map(), tight).next;
+    for (const version of [text.replace("it's", 'its'), text.replace('b: "x"', `b: ${'['.repeat(5)}`), text.replace("it's open", "it's [[[[[ ' open")]) {
+      const result = viaCache(cache, version, 'q.yaml', known, tight);
+      expect(result.result, version).toEqual(parseManifestText(version, 'q.yaml', tight));
+      known = result.next;
+    }
+  });
+
+  it('keeps at most maxPiecesPerFile pieces of a file and maxPieces over all files, the least recently parsed dropped first; a file not kept is parsed whole, exactly', () => {
+    const cache = new ManifestParseCache({ maxPiecesPerFile: 50, maxPieces: 120 });
+    const list = (n: number, path = '/api') => render(Array.from({ length: n }, (_, i) => ingress(i, i === 3 ? path : '/api')), false, 1);
+    const huge = viaCache(cache, list(60), 'huge.json', new Map());
+    expect(cache.pieces).toBe(0); // 62 pieces (head, 60 items, tail): not kept
+    const again = viaCache(cache, list(60, '/x'), 'huge.json', huge.next);
+    expect(again.result).toEqual(parseManifestText(list(60, '/x'), 'huge.json'));
+    expect(cache.lastScanned).toBe(Buffer.byteLength(list(60, '/x')));
+    expect(again.validated).toBe(1); // parsed whole, yet the known items keep their objects
+    viaCache(cache, list(40), 'a.json', new Map());
+    viaCache(cache, list(40), 'b.json', new Map());
+    expect(cache.pieces).toBe(84);
+    viaCache(cache, list(40), 'c.json', new Map());
+    expect(cache.pieces).toBe(84); // a.json dropped
+    const whole = cache.whole;
+    viaCache(cache, list(40, '/y'), 'a.json', new Map());
+    expect(cache.whole).toBe(whole + 1);
+    viaCache(cache, list(40, '/y'), 'c.json', new Map());
+    expect(cache.whole).toBe(whole + 1);
+    cache.forget('c.json');
+    expect(cache.pieces).toBe(42);
+    cache.forget('a.json');
+    expect(cache.pieces).toBe(0);
+  });
+
+  it('a huge file over the size limit is refused whole, as a full parse refuses it, and the next good version still follows', () => {
+    const cache = new ManifestParseCache();
+    const items = Array.from({ length: 100 }, (_, i) => service(i));
+    const small: ParseLimits = { ...manifestLimits('h.json'), maxBytes: 20_000 };
+    const good = render(items, false, 1);
+    const first = viaCache(cache, good, 'h.json', new Map(), small);
+    const huge = render([...items.slice(0, 50), { ...service(50), metadata: { name: 'x'.repeat(30_000) } }, ...items.slice(51)], false, 1);
+    const refused = viaCache(cache, huge, 'h.json', first.next, small);
+    expect(refused.result).toEqual(parseManifestText(huge, 'h.json', small));
+    expect(refused.result.problems[0]!.message).toMatch(/limit: bytes/);
+    const followed = cache.followed;
+    expect(viaCache(cache, good, 'h.json', first.next, small).validated).toBe(0);
+    expect(cache.followed).toBe(followed + 1);
+  });
+
+  it('invalid UTF-8 decodes as a full parse decodes it', () => {
+    const cache = new ManifestParseCache();
+    const text = render([service(1), service(2), service(3)], true, 1);
+    const first = viaCache(cache, text, 'u.yaml', new Map());
+    const bytes = Buffer.from(text.replace('svc-2', 'svc-Z'));
+    bytes[bytes.indexOf('svc-Z') + 4] = 0xff;
+    const result = viaCache(cache, bytes, 'u.yaml', first.next);
+    expect(result.result).toEqual(parseManifestText(bytes.toString('utf8'), 'u.yaml'));
+  });
+});
