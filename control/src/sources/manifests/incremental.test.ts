@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import type { KubeObject } from '../../state/objects.ts';
 import type { ParseLimits } from './bounded.ts';
-import { manifestLimits } from './bounded.ts';
+import { composePrescans, manifestLimits, prescanYamlPiece, yamlPrecheck } from './bounded.ts';
 import { ManifestParseCache } from './incremental.ts';
 import type { ManifestParseResult } from './parse.ts';
 import { parseManifestText } from './parse.ts';
@@ -165,6 +165,32 @@ describe('ManifestParseCache', () => {
     step([...edited.slice(0, 10), ...edited.slice(11), service(6000)], 2); // the last document gains a `---` line: it is read again
   });
 
+  it('edits at several places of one file (a save that reverts an earlier edit and makes another) cost the edited pieces, not the bytes between them', () => {
+    for (const [file, asYaml] of [
+      ['several.json', false],
+      ['several.yaml', true],
+    ] as const) {
+      const items: unknown[] = Array.from({ length: 600 }, (_, i) => ingress(i));
+      const cache = new ManifestParseCache();
+      let known = viaCache(cache, render(items, asYaml, 1), file, new Map()).next;
+      const edited = [...items];
+      edited[40] = ingress(40, '/one');
+      edited[300] = ingress(300, '/two');
+      edited.splice(500, 1);
+      edited.splice(550, 0, service(9999));
+      const text = render(edited, asYaml, 1);
+      const result = viaCache(cache, text, file, known);
+      expect(result.result, file).toEqual(parseManifestText(text, file));
+      expect(result.validated, file).toBe(3);
+      expect(cache.lastScanned, file).toBeLessThan(4 * Buffer.byteLength(JSON.stringify(ingress(300, '/two'), null, 1)));
+      known = result.next;
+      // Back to the first version: the reverted pieces again, each alone.
+      const back = viaCache(cache, render(items, asYaml, 1), file, known);
+      expect(back.result, file).toEqual(parseManifestText(render(items, asYaml, 1), file));
+      expect(cache.lastScanned, file).toBeLessThan(4 * Buffer.byteLength(JSON.stringify(ingress(300, '/two'), null, 1)));
+    }
+  });
+
   it('a List that becomes a single object, and back', () => {
     const cache = new ManifestParseCache();
     const list = render([service(1), service(2)], false, 1);
@@ -260,5 +286,34 @@ describe('ManifestParseCache', () => {
     bytes[bytes.indexOf('svc-Z') + 4] = 0xff;
     const result = viaCache(cache, bytes, 'u.yaml', first.next);
     expect(result.result).toEqual(parseManifestText(bytes.toString('utf8'), 'u.yaml'));
+  });
+
+  it('composePrescans of pieces chained by their quotes decides what the prescan of the whole text decides', () => {
+    const random = lcg(99);
+    const limits: ParseLimits = { maxBytes: 1 << 20, maxKeys: 3, maxDepth: 1, maxAliasCount: 10 };
+    const alphabet = ['a', ':', ' ', '[', ']', '{', '}', '"', "'", '\\', '#', '\n', 'x: y\n', '- [a, {b: c}]\n'];
+    let refused = 0;
+    for (let round = 0; round < 3000; round++) {
+      const lines = Array.from({ length: 1 + Math.floor(random() * 12) }, () => `${Array.from({ length: Math.floor(random() * 8) }, () => alphabet[Math.floor(random() * alphabet.length)]).join('')}\n`);
+      // Pieces start at the start of a line, as pieces of a file do.
+      const pieces: string[] = [];
+      for (const line of lines) if (pieces.length === 0 || random() < 0.5) pieces.push(line);
+      else pieces[pieces.length - 1] += line;
+      let quote = 0;
+      const summaries = pieces.map((text) => {
+        const summary = prescanYamlPiece(text, quote);
+        quote = summary.quoteOut;
+        return summary;
+      });
+      const whole = yamlPrecheck(pieces.join(''), limits) === undefined;
+      expect(composePrescans(summaries, limits), JSON.stringify(pieces)).toBe(whole);
+      if (!whole) refused++;
+      // Summaries made without the quote the piece before ends in do not chain: undefined, unless the text before already fails.
+      const fresh = pieces.map((text) => prescanYamlPiece(text, 0));
+      const composed = composePrescans(fresh, limits);
+      if (fresh.some((_, k) => k > 0 && fresh[k - 1]!.quoteOut !== 0)) expect(composed === undefined || (composed === false && !whole), JSON.stringify(pieces)).toBe(true);
+      else expect(composed, JSON.stringify(pieces)).toBe(whole);
+    }
+    expect(refused).toBeGreaterThan(100);
   });
 });

@@ -1,0 +1,185 @@
+/**
+ * The pieces a manifest file's previous parse is kept as (ManifestParseCache): a YAML document with
+ * the `---` line after it, or a JSON `List`'s head, one item with the separators before it, or its
+ * tail; each with its length in bytes and the SHA-256 of its bytes. And how new bytes are aligned
+ * with them: which pieces they still hold, where, and which runs of bytes between were edited.
+ */
+import { hash } from 'node:crypto';
+import type { ParseLimits, YamlPrescan } from './bounded.ts';
+import type { KnownEntry, KnownParseResult, ManifestProblem } from './parse.ts';
+import { acceptKnownDocument } from './parse.ts';
+
+/** One piece of a file's previous parse. */
+export interface Piece {
+  /** Its length in bytes. */
+  readonly bytes: number;
+  /** The base64 SHA-256 of its bytes (`j:`/`y:` before it: the fingerprint of its object when `outcome` is `clean`). */
+  readonly hash: string;
+  /** Mapping keys in it (the keys limit is on the whole file). */
+  readonly keys: number;
+  /** Document indices it takes (a YAML `List` takes one per item; an empty document none). */
+  readonly documents: number;
+  /**
+   * `clean`: exactly one object and no problem (the caller holds the object by `hash`);
+   * `problems`: no object, only `problems`; `reparse`: anything else (validated again each time);
+   * `frame`: a JSON List's head or tail.
+   */
+  readonly outcome: 'clean' | 'problems' | 'reparse' | 'frame';
+  /** For `problems`: its problems, `document` counted from the piece's first. */
+  readonly problems: readonly ManifestProblem[] | undefined;
+  /** For YAML: the prescan's summary of it. */
+  readonly prescan: YamlPrescan | undefined;
+}
+
+/** A Piece, always of one shape (tens of thousands are kept). */
+export const piece = (bytes: number, hash: string, accepted: Accepted, prescan?: YamlPrescan): Piece => ({ bytes, hash, keys: accepted.keys, documents: accepted.documents, outcome: accepted.outcome, problems: accepted.problems, prescan });
+
+/** A parse that can be kept: its result, its pieces, and the bytes it decoded and parsed. */
+export interface Followed {
+  readonly result: KnownParseResult;
+  readonly pieces: Piece[];
+  readonly scanned: number;
+}
+
+/** What parsing one piece alone gave. */
+export interface Accepted {
+  readonly outcome: Piece['outcome'];
+  readonly documents: number;
+  readonly keys: number;
+  readonly problems?: readonly ManifestProblem[];
+}
+
+/** The entries and problems of a parse being put together, with the document index reached. */
+export interface Output {
+  readonly entries: KnownEntry[];
+  readonly problems: ManifestProblem[];
+  document: number;
+  /** Bytes decoded and parsed. */
+  scanned: number;
+}
+
+export const pieceHash = (bytes: Buffer, start: number, end: number): string => hash('sha256', bytes.subarray(start, end), 'base64');
+
+/** The fingerprint of the object of a clean piece. */
+export const fingerprintOf = (format: 'json' | 'yaml', pieceHash: string): string => `${format === 'json' ? 'j' : 'y'}:${pieceHash}`;
+export interface Context {
+  readonly buffer: Buffer;
+  readonly file: string;
+  readonly limits: ParseLimits;
+  readonly known: ReadonlySet<string>;
+  readonly format: 'json' | 'yaml';
+}
+
+/** The new bytes as kept pieces of the previous parse (`kept`: its index) and edited runs between them, in order. */
+export type Segment = { readonly kept: number; readonly start: number; readonly end: number } | { readonly kept: undefined; readonly start: number; readonly end: number };
+
+/** Where the piece starting at byte `from` of the new bytes ends (a JSON item, a YAML document's `---` line); undefined when that cannot be told. */
+export type Boundary = (buffer: Buffer, from: number, end: number) => number | undefined;
+
+/**
+ * Which pieces of the previous parse the new bytes still hold, and where: from the start and from
+ * the end first, then between, where an edited piece is skipped by `boundary` and the pieces after
+ * it are looked for where it ends (replaced), at its start (deleted) or after it (inserted). Each
+ * byte is hashed a bounded number of times; no piece is kept unless its bytes hash alike.
+ */
+export function align(pieces: readonly Piece[], buffer: Buffer, boundary: Boundary): Segment[] {
+  const n = pieces.length;
+  let memo = { k: -1, at: -1, equal: false };
+  // The first piece (a BOM may start it) only at the start; the last (it may end without a `---` line or `]`) only at the end.
+  const holds = (k: number, at: number, limit: number): boolean => {
+    const bytes = pieces[k]!.bytes;
+    if (at + bytes > limit || (k === 0 && at !== 0) || (k === n - 1 && at + bytes !== buffer.length)) return false;
+    if (memo.k !== k || memo.at !== at) memo = { k, at, equal: pieceHash(buffer, at, at + bytes) === pieces[k]!.hash };
+    return memo.equal;
+  };
+  const head: Segment[] = [];
+  let prefix = 0;
+  let start = 0;
+  while (prefix < n && holds(prefix, start, buffer.length)) {
+    head.push({ kept: prefix, start, end: start + pieces[prefix]!.bytes });
+    start += pieces[prefix++]!.bytes;
+  }
+  const tail: Segment[] = [];
+  let suffix = n;
+  let end = buffer.length;
+  while (suffix > prefix && end - pieces[suffix - 1]!.bytes >= start && holds(suffix - 1, end - pieces[suffix - 1]!.bytes, end)) {
+    suffix--;
+    tail.push({ kept: suffix, start: end - pieces[suffix]!.bytes, end });
+    end -= pieces[suffix]!.bytes;
+  }
+  let at = start;
+  let k = prefix;
+  let edited = -1;
+  const flush = () => {
+    if (edited >= 0) head.push({ kept: undefined, start: edited, end: at });
+    edited = -1;
+  };
+  while (at < end && k < suffix) {
+    if (holds(k, at, end)) {
+      flush();
+      head.push({ kept: k, start: at, end: at + pieces[k]!.bytes });
+      at += pieces[k++]!.bytes;
+      continue;
+    }
+    if (k + 1 < suffix && holds(k + 1, at, end)) {
+      k++; // piece k was deleted
+      continue;
+    }
+    const next = boundary(buffer, at, end);
+    if (next === undefined || next <= at) break;
+    if (edited < 0) edited = at;
+    at = next;
+    if (!holds(k, at, end)) k++; // piece k was replaced (else a piece was inserted before it)
+  }
+  if (at < end && edited < 0) edited = at;
+  at = end;
+  flush();
+  return head.concat(tail.reverse());
+}
+/**
+ * Emits what a kept piece at byte `offset` of the new bytes gives: its fingerprint when the caller
+ * holds its object, its problems, or else what `reparse` makes of its text again. Undefined when
+ * it no longer parses alone (never, short of a hash collision).
+ */
+export function emitKept(kept: Piece, offset: number, context: Context, out: Output, reparse: (text: string, fingerprint: string, keys: number) => Accepted | undefined): Piece | undefined {
+  if (kept.outcome === 'frame') return kept;
+  const fingerprint = fingerprintOf(context.format, kept.hash);
+  if (kept.outcome === 'clean' && context.known.has(fingerprint)) {
+    out.entries.push({ fingerprint });
+    out.document++;
+    return kept;
+  }
+  if (kept.outcome === 'problems') {
+    for (const problem of kept.problems ?? []) out.problems.push({ ...problem, document: problem.document + out.document });
+    out.document += kept.documents;
+    return kept;
+  }
+  // An object the caller does not hold, or one that comes with problems: validated again, from its text.
+  const text = context.buffer.toString('utf8', offset, offset + kept.bytes);
+  out.scanned += kept.bytes;
+  const accepted = reparse(text, fingerprint, kept.keys);
+  return accepted === undefined ? undefined : piece(kept.bytes, kept.hash, { ...accepted, keys: kept.keys }, kept.prescan);
+}
+/** Validates one document's value as parseManifestKnown does, noting the outcome. */
+export function accept(value: unknown, fingerprint: string, keys: number, context: Context, out: Output): Accepted {
+  const entries = out.entries.length;
+  const problems = out.problems.length;
+  const first = out.document;
+  acceptKnownDocument(value, context.file, out.document++, fingerprint, out.entries, out.problems);
+  return outcomeOf(out, entries, problems, first, keys, false);
+}
+
+/** The outcome of what was emitted since `entries`/`problems`/`first`. */
+export function outcomeOf(out: Output, entries: number, problems: number, first: number, keys: number, list: boolean): Accepted {
+  const documents = out.document - first;
+  const objects = out.entries.length - entries;
+  if (objects === 0) return { outcome: 'problems', documents, keys, problems: out.problems.slice(problems).map((problem) => ({ ...problem, document: problem.document - first })) };
+  const clean = !list && objects === 1 && out.problems.length === problems && out.entries[entries]!.fingerprint !== undefined;
+  return { outcome: clean ? 'clean' : 'reparse', documents, keys };
+}
+/** The total of the pieces' keys, when within the limit. */
+export function keysWithin(pieces: readonly Piece[], limits: ParseLimits): boolean {
+  let keys = 0;
+  for (const kept of pieces) keys += kept.keys;
+  return keys <= limits.maxKeys;
+}
