@@ -1,6 +1,8 @@
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
+import type { Condition } from '../model/conditions.ts';
+import type { PublishedSnapshot } from '../publish/history.ts';
 import type { StatusFigures } from './metrics.ts';
 import { createControlMetrics } from './metrics.ts';
 import { testControl } from './test-support.ts';
@@ -29,6 +31,28 @@ describe('control metrics: status writer and Events', () => {
     const text = await createControlMetrics().registry.metrics();
     expect(text).toContain('portico_status_pending 0');
     expect(text).toContain('portico_events_remembered 0');
+  });
+});
+
+describe('control metrics: conditions by reason', () => {
+  const condition = (reason: string, name: string): Condition => ({ source: { kind: 'Ingress', namespace: 'shop', name }, field: 'spec', reason, message: 'm', severity: 'Warning' }) as unknown as Condition;
+  const published = (conditions: readonly Condition[], version: string): PublishedSnapshot => ({ conditions, snapshot: { version, hosts: [] }, size: { routes: 0, endpoints: 0 } }) as unknown as PublishedSnapshot;
+  const lines = (text: string) => text.split('\n').filter((line) => line.startsWith('portico_conditions{'));
+
+  it('counts each reason of the published conditions, drops reasons gone, and is the same when the list is the same', async () => {
+    const metrics = createControlMetrics();
+    const first = [condition('BackendNotFound', 'a'), condition('HostConflict', 'b'), condition('BackendNotFound', 'c')];
+    metrics.recordPublish(published(first, 'v1'), 0.001);
+    expect(lines(await metrics.registry.metrics())).toEqual(['portico_conditions{reason="BackendNotFound"} 2', 'portico_conditions{reason="HostConflict"} 1']);
+    metrics.recordPublish(published([condition('HostConflict', 'b')], 'v2'), 0.001);
+    expect(lines(await metrics.registry.metrics())).toEqual(['portico_conditions{reason="HostConflict"} 1']);
+    // The very list published again (a change that moved no condition): the counts stay.
+    const kept = [condition('BackendNotFound', 'a')];
+    metrics.recordPublish(published(kept, 'v3'), 0.001);
+    metrics.recordPublish(published(kept, 'v4'), 0.001);
+    expect(lines(await metrics.registry.metrics())).toEqual(['portico_conditions{reason="BackendNotFound"} 1']);
+    metrics.recordPublish(published([], 'v5'), 0.001);
+    expect(lines(await metrics.registry.metrics())).toEqual([]);
   });
 });
 

@@ -55,6 +55,8 @@ export function createControlMetrics(): ControlMetrics {
   const requests = new Counter({ name: 'portico_api_requests_total', help: 'Control API requests, by method, route and status.', labelNames: ['method', 'route', 'status'], registers: [registry] });
   const requestDuration = new Histogram({ name: 'portico_api_request_duration_seconds', help: 'Control API request duration (sync long-polls included).', labelNames: ['method', 'route'], buckets: [0.001, 0.005, 0.025, 0.1, 0.5, 1, 5, 30], registers: [registry] });
   let nodeSource: Parameters<ControlMetrics['trackNodes']> | undefined;
+  /** The conditions list the `portico_conditions` gauge was last counted from. */
+  let countedConditions: PublishedSnapshot['conditions'] | undefined;
   let manifestProblems: Parameters<ControlMetrics['trackManifestProblems']>[0] | undefined;
   new Gauge({
     name: 'portico_manifest_problems',
@@ -161,8 +163,14 @@ export function createControlMetrics(): ControlMetrics {
     recordPublish(published, buildSeconds) {
       builds.inc();
       duration.observe(buildSeconds);
-      conditions.reset();
-      for (const condition of published.conditions) conditions.inc({ reason: condition.reason });
+      // The incremental build hands over the same list when no condition changed: nothing to count again.
+      if (published.conditions !== countedConditions) {
+        const byReason = new Map<string, number>();
+        for (const condition of published.conditions) byReason.set(condition.reason, (byReason.get(condition.reason) ?? 0) + 1);
+        conditions.reset();
+        for (const [reason, count] of byReason) conditions.set({ reason }, count);
+        countedConditions = published.conditions;
+      }
       info.reset();
       info.set({ version: published.snapshot.version }, 1);
       const snapshot = published.snapshot;
