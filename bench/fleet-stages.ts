@@ -9,7 +9,8 @@
  * applied to ClusterState; for other changes, the ClusterState upsert), incremental build, compile +
  * seal, history publish (diff, memory budget), the sync delta body (encode + gzip, once per
  * version pair) and the table bundle (BundleCompiler: changed hosts compiled, the version
- * assembled; balancing-only for an endpoint-only change, as the data plane loads it). With `--sizes`, how each grows with the number of Ingresses. With `--httproutes N`,
+ * assembled; balancing-only for an endpoint-only change, as the data plane loads it), in wall time
+ * and in CPU time (`process.cpuUsage`: all threads). With `--sizes`, how each grows with the number of Ingresses. With `--httproutes N`,
  * the cluster also holds a Gateway with N HTTPRoutes (test/support/gateway-fleet.ts), and one-match
  * HTTPRoute edits and ReferenceGrant edits are measured too; an IngressClass that no Ingress names
  * is changed in every run.
@@ -45,7 +46,8 @@ table bundle (what the data plane loads), for a one-path
 Ingress edit, an endpoint-only change and a change to an IngressClass no Ingress names; with
 --httproutes, also a one-match HTTPRoute edit and a ReferenceGrant edit. Also, once per size, the
 full sync body a new node gets in the compiled format: its time and the longest the event loop
-was held while it was written.
+was held while it was written. Each stage in wall time, then in CPU time (this process, all
+threads), which other load on the machine disturbs less.
 
 Options:
   --sizes N,N,...  Ingresses of each run (default 1000,10000).
@@ -65,12 +67,27 @@ try {
 }
 const STAGES = ['parse', 'upsert', 'build', 'compile', 'publish', 'delta', 'bundle'] as const;
 type Timings = Record<(typeof STAGES)[number], number[]>;
+/** This process's CPU time so far (ms, all threads: the main thread, GC helpers, gzip in the thread pool). */
+const cpuMs = (): number => {
+  const usage = process.cpuUsage();
+  return (usage.user + usage.system) / 1000;
+};
 
 const median = (list: readonly number[]): number => [...list].sort((a, b) => a - b)[Math.floor(list.length / 2)] ?? NaN;
 
 const parsed = (object: unknown): KubeObject => parseManifestText(JSON.stringify(object), 'edited.json').objects[0]!;
 
-async function measure(ingresses: number): Promise<{ ingresses: number; httpRoutes: number; firstBuildMs: number; fullBody: { ms: number; longestStallMs: number; gzipBytes: number }; edit: Record<string, number>; endpoints: Record<string, number>; ingressClass: Record<string, number>; httpRoute?: Record<string, number>; referenceGrant?: Record<string, number> }> {
+/** Stage medians (ms) of each kind of change. */
+interface KindMedians {
+  edit: Record<string, number>;
+  endpoints: Record<string, number>;
+  ingressClass: Record<string, number>;
+  httpRoute?: Record<string, number>;
+  referenceGrant?: Record<string, number>;
+}
+
+/** Wall-time medians of each kind of change, and (`cpu`) CPU-time medians. */
+async function measure(ingresses: number): Promise<{ ingresses: number; httpRoutes: number; firstBuildMs: number; fullBody: { ms: number; longestStallMs: number; gzipBytes: number }; cpu: KindMedians } & KindMedians> {
   const shape = fleetShape(ingresses);
   const state = new ClusterState();
   // bench:fleet's manifest directory, read by the watcher portico runs (its parse in-process and timed: `parse`).
@@ -78,6 +95,7 @@ async function measure(ingresses: number): Promise<{ ingresses: number; httpRout
   const manifests = join(root, 'manifests');
   let parseMs = 0;
   const previousParses = new ManifestParseCache();
+  let parseCpuMs = 0;
   try {
     mkdirSync(manifests);
     for (let f = 0; f < shape.files; f++) writeFileSync(join(manifests, fleetFileName(f)), fleetFile(shape, f));
@@ -95,8 +113,10 @@ async function measure(ingresses: number): Promise<{ ingresses: number; httpRout
     // What the parser thread runs (in-process here): each file's parse follows its edits.
     parse: async (bytes, file, limits, known) => {
       const started = performance.now();
+      const cpuStarted = cpuMs();
       const result = previousParses.parse(bytes, file, limits, new Set(known));
       parseMs += performance.now() - started;
+      parseCpuMs += cpuMs() - cpuStarted;
       return result;
     },
   });
@@ -125,25 +145,34 @@ async function measure(ingresses: number): Promise<{ ingresses: number; httpRout
   const fullBody = { ms: Math.round(performance.now() - start), longestStallMs: Math.round(longestStallMs), gzipBytes: full.gzip.length };
   clearInterval(ticker);
 
-  const change = async (apply: () => void | Promise<void>, into: Timings): Promise<void> => {
+  // Each stage's wall time into `into`, its CPU time into `cpu`.
+  const change = async (apply: () => unknown, into: Timings, cpu: Timings): Promise<void> => {
     const from = history.current()!.version;
     parseMs = 0;
+    parseCpuMs = 0;
+    const cpuAt: number[] = [cpuMs()];
     start = performance.now();
     await apply();
     const upserted = performance.now();
+    cpuAt.push(cpuMs());
     const built = publisher.build.build();
     const builtAt = performance.now();
+    cpuAt.push(cpuMs());
     const snapshot = compileSnapshot(built.model, history.current()!.snapshot);
     const compiled = performance.now();
+    cpuAt.push(cpuMs());
     history.publish(snapshot, built.conditions);
     const published = performance.now();
+    cpuAt.push(cpuMs());
     // No new version (nothing served changed): the sync API sends nothing, its long-polls keep waiting (api/sync.ts).
     // Asking the feed for a body from the current version would time a full body no node is sent.
     const changed = history.current()!.version !== from;
     if (changed) await feed.body(from, history.current()!);
     const encoded = performance.now();
+    cpuAt.push(cpuMs());
     if (changed) bundles.compile(history.current()!.snapshot, history.current()!.counts?.onlyEndpoints === true);
     const bundled = performance.now();
+    cpuAt.push(cpuMs());
     into.parse.push(parseMs);
     into.upsert.push(upserted - start - parseMs);
     into.build.push(builtAt - upserted);
@@ -151,6 +180,9 @@ async function measure(ingresses: number): Promise<{ ingresses: number; httpRout
     into.publish.push(published - compiled);
     into.delta.push(encoded - published);
     into.bundle.push(bundled - encoded);
+    cpu.parse.push(parseCpuMs);
+    cpu.upsert.push(cpuAt[1]! - cpuAt[0]! - parseCpuMs);
+    for (const [k, stage] of (['build', 'compile', 'publish', 'delta', 'bundle'] as const).entries()) cpu[stage].push(cpuAt[k + 2]! - cpuAt[k + 1]!);
   };
   const empty = (): Timings => ({ parse: [], upsert: [], build: [], compile: [], publish: [], delta: [], bundle: [] });
   const edits = empty();
@@ -158,6 +190,11 @@ async function measure(ingresses: number): Promise<{ ingresses: number; httpRout
   const classes = empty();
   const routeEdits = empty();
   const grantEdits = empty();
+  const editsCpu = empty();
+  const endpointsCpu = empty();
+  const classesCpu = empty();
+  const routeEditsCpu = empty();
+  const grantEditsCpu = empty();
   const slices = [...state.endpointSlices.values()];
   for (let i = 1; i <= CHANGES; i++) {
     // One path of one Ingress, as bench:fleet edits it: its file written beside and renamed over, then the watcher's scan.
@@ -165,17 +202,17 @@ async function measure(ingresses: number): Promise<{ ingresses: number; httpRout
     const file = join(manifests, fleetFileName(fleetFileOf(shape, ingress)));
     writeFileSync(join(root, 'edit.tmp'), fleetFile(shape, fleetFileOf(shape, ingress), { ingress, edit: i }));
     renameSync(join(root, 'edit.tmp'), file);
-    await change(() => source.reload(), edits);
+    await change(() => source.reload(), edits, editsCpu);
     // One endpoint of one Service moves.
     const slice = slices[(i * 104729) % slices.length]! as EndpointSlice;
-    await change(() => state.upsert({ ...slice, endpoints: [...(slice.endpoints ?? []).slice(1), { addresses: [`10.255.${i}.1`], conditions: { ready: true } }] }), endpoints);
+    await change(() => state.upsert({ ...slice, endpoints: [...(slice.endpoints ?? []).slice(1), { addresses: [`10.255.${i}.1`], conditions: { ready: true } }] }), endpoints, endpointsCpu);
     // An IngressClass no Ingress names changes controller: nothing served changes, but a version is still published.
-    await change(() => state.upsert(parsed({ apiVersion: 'networking.k8s.io/v1', kind: 'IngressClass', metadata: { name: 'unused' }, spec: { controller: `example.com/c${i}` } })), classes);
+    await change(() => state.upsert(parsed({ apiVersion: 'networking.k8s.io/v1', kind: 'IngressClass', metadata: { name: 'unused' }, spec: { controller: `example.com/c${i}` } })), classes, classesCpu);
     if (HTTP_ROUTES > 0) {
       // One match of one HTTPRoute; then a ReferenceGrant (of the team namespace of another route) gets another `to` entry.
       const route = (i * 7919) % HTTP_ROUTES;
-      await change(() => state.upsert(parsed(fleetHttpRoute(route, i))), routeEdits);
-      await change(() => state.upsert(parsed(fleetReferenceGrant(Math.floor(((i * 104729) % HTTP_ROUTES) / 200), i))), grantEdits);
+      await change(() => state.upsert(parsed(fleetHttpRoute(route, i))), routeEdits, routeEditsCpu);
+      await change(() => state.upsert(parsed(fleetReferenceGrant(Math.floor(((i * 104729) % HTTP_ROUTES) / 200), i))), grantEdits, grantEditsCpu);
     }
   }
   // Its directory watches would keep the process alive.
@@ -190,6 +227,7 @@ async function measure(ingresses: number): Promise<{ ingresses: number; httpRout
     endpoints: summary(endpoints),
     ingressClass: summary(classes),
     ...(HTTP_ROUTES > 0 ? { httpRoute: summary(routeEdits), referenceGrant: summary(grantEdits) } : {}),
+    cpu: { edit: summary(editsCpu), endpoints: summary(endpointsCpu), ingressClass: summary(classesCpu), ...(HTTP_ROUTES > 0 ? { httpRoute: summary(routeEditsCpu), referenceGrant: summary(grantEditsCpu) } : {}) },
   };
 }
 
@@ -200,7 +238,9 @@ for (const size of SIZES) {
   if (!values.json) {
     const line = (what: string, t: Record<string, number>) => `  ${what}: ${STAGES.map((stage) => `${stage} ${t[stage]} ms`).join(', ')}`;
     const routes = result.httpRoute === undefined ? '' : `${line('HTTPRoute edit ', result.httpRoute)}\n${line('grant edit     ', result.referenceGrant!)}\n`;
+    const cpuRoutes = result.cpu.httpRoute === undefined ? '' : `${line('HTTPRoute edit ', result.cpu.httpRoute)}\n${line('grant edit     ', result.cpu.referenceGrant!)}\n`;
     process.stdout.write(`${size} Ingresses${HTTP_ROUTES > 0 ? ` + ${HTTP_ROUTES} HTTPRoutes` : ''} (first build ${result.firstBuildMs} ms; full compiled-format sync body ${result.fullBody.ms} ms, ${Math.round(result.fullBody.gzipBytes / 1024)} KiB gzipped, event loop held at most ${result.fullBody.longestStallMs} ms), medians of ${CHANGES}:\n${line('one-path edit  ', result.edit)}\n${line('endpoint change', result.endpoints)}\n${line('class change   ', result.ingressClass)}\n${routes}`);
+    process.stdout.write(`  the same in CPU time (this process, all threads; less disturbed by other load than the wall times above):\n${line('one-path edit  ', result.cpu.edit)}\n${line('endpoint change', result.cpu.endpoints)}\n${line('class change   ', result.cpu.ingressClass)}\n${cpuRoutes}`);
   }
 }
 if (values.json) process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);

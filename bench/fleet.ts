@@ -139,6 +139,20 @@ interface RunResult {
   edit_to_all_acked_ms: Summary;
   edit_to_node_ack_ms: Summary;
   control_cpu_ms_per_change: number;
+  /**
+   * What of the control CPU per change this benchmark's own requests cost, estimated (ms): its
+   * `GET /v1/nodes` polls every 5 ms until the change is served (a poll's CPU measured idle, times
+   * the polls made) and the API and traffic-port probes running beside (their CPU per ms measured
+   * idle, times the change's duration). Measured idle, so a lower bound while the change's garbage
+   * is collected. NaN when not measured.
+   */
+  bench_load_cpu_ms_per_change: number;
+  /** `GET /v1/nodes` polls per change (until the new version is listed and served). */
+  listing_polls_per_change: number;
+  /** One `GET /v1/nodes` poll's control CPU, measured idle (ms). */
+  listing_poll_cpu_ms: number;
+  /** The API and traffic-port probes' control CPU per second, measured idle (ms). */
+  probes_cpu_ms_per_s: number;
   worker_cpu_ms_per_change: number;
   /**
    * CPU of Portico's processes (control and workers) after a change was ACKed everywhere, until the
@@ -318,6 +332,10 @@ async function runOnce(ingresses: number, deadline: number): Promise<RunResult> 
     edit_to_all_acked_ms: summarize([]),
     edit_to_node_ack_ms: summarize([]),
     control_cpu_ms_per_change: Number.NaN,
+    bench_load_cpu_ms_per_change: Number.NaN,
+    listing_polls_per_change: Number.NaN,
+    listing_poll_cpu_ms: Number.NaN,
+    probes_cpu_ms_per_s: Number.NaN,
     worker_cpu_ms_per_change: Number.NaN,
     after_change_cpu_ms_per_change: Number.NaN,
     bytes_per_node_per_change: Number.NaN,
@@ -371,7 +389,22 @@ async function runOnce(ingresses: number, deadline: number): Promise<RunResult> 
 
     const workers = childPids(child.pid!);
     trafficProbe = new Probe(async () => (await httpCall(agent, httpPort, { path: '/', headers: { Host: 'fleet-probe.invalid' }, timeoutMs: 60_000 })).status === 404, 20);
+    // This benchmark's own load on the control process, measured idle: the probes' CPU per ms, then
+    // one GET /v1/nodes poll's (made as the changes poll: every 5 ms, one at a time).
+    const idleTicks = cpuTicks(child.pid!);
+    const idleStart = performance.now();
     await sleep(2_000);
+    const probesCpuPerMs = ticksToMs(cpuTicks(child.pid!) - idleTicks) / ms(idleStart);
+    const pollTicks = cpuTicks(child.pid!);
+    const pollStart = performance.now();
+    let idlePolls = 0;
+    while (ms(pollStart) < 1_500) {
+      await listing();
+      idlePolls++;
+      await sleep(5);
+    }
+    result.probes_cpu_ms_per_s = probesCpuPerMs * 1000;
+    result.listing_poll_cpu_ms = Math.max(0, ticksToMs(cpuTicks(child.pid!) - pollTicks) - probesCpuPerMs * ms(pollStart)) / idlePolls;
     result.control_rss_idle_bytes = await rssBytes(child.pid!);
     const workersRss = async (read: (pid: number) => Promise<number>) => {
       if (workers.length === 0) return Number.NaN;
@@ -393,6 +426,8 @@ async function runOnce(ingresses: number, deadline: number): Promise<RunResult> 
     const loopBlocks: number[] = [];
     const nodeAcks: number[] = [];
     const cpu = { control: 0, worker: 0, after: 0 };
+    // The changes' GET /v1/nodes polls and wall time (edit to every ACK), for the bench-load estimate.
+    const benchLoad = { polls: 0, ms: 0 };
     const bytesBefore = fleet.counters.bodyBytes;
     const syncsBefore = fleet.counters.syncs;
     const gzippedBefore = fleet.counters.gzipped;
@@ -422,6 +457,7 @@ async function runOnce(ingresses: number, deadline: number): Promise<RunResult> 
       // Polled every 5 ms: the version listed, then Portico's own data plane serving it.
       while (next === undefined || next === before || servedAt === undefined) {
         if (performance.now() > changeDeadline) break;
+        benchLoad.polls++;
         const seen = await listing(Math.max(1, changeDeadline - performance.now())).catch((error: unknown) => {
           listError = (error as Error).message;
           return undefined;
@@ -450,6 +486,7 @@ async function runOnce(ingresses: number, deadline: number): Promise<RunResult> 
       }
       allAcked.push((timeline.all_acked_ms = Math.max(...acks.times.values()) - t0));
       const controlNow = cpuTicks(child.pid!);
+      benchLoad.ms += ms(t0);
       const workersNow = sum(workers);
       cpu.control += controlNow - controlTicks;
       cpu.worker += workersNow - workerTicks;
@@ -474,6 +511,8 @@ async function runOnce(ingresses: number, deadline: number): Promise<RunResult> 
     result.edit_to_all_acked_ms = summarize(allAcked);
     result.edit_to_node_ack_ms = summarize(nodeAcks);
     result.control_cpu_ms_per_change = ticksToMs(cpu.control) / done;
+    result.listing_polls_per_change = benchLoad.polls / done;
+    result.bench_load_cpu_ms_per_change = (benchLoad.polls * result.listing_poll_cpu_ms + (benchLoad.ms * result.probes_cpu_ms_per_s) / 1000) / done;
     result.worker_cpu_ms_per_change = workers.length === 0 ? Number.NaN : ticksToMs(cpu.worker) / done;
     result.after_change_cpu_ms_per_change = ticksToMs(cpu.after) / done;
     result.bytes_per_node_per_change = (fleet.counters.bodyBytes - bytesBefore) / NODES / done;
@@ -530,6 +569,7 @@ function printRun(r: RunResult): void {
   log(`  edit → each node's ACK:                  ${line(r.edit_to_node_ack_ms)}`);
   const inProcess = Number.isNaN(r.worker_cpu_ms_per_change);
   log(`  CPU per change: control process ${num(r.control_cpu_ms_per_change)} ms${inProcess ? ' (the data plane runs inside it: no worker process at --workers 1)' : `, data-plane workers ${num(r.worker_cpu_ms_per_change)} ms`}`);
+  log(`  of which this benchmark's own requests, estimated from their CPU measured idle: ${num(r.bench_load_cpu_ms_per_change)} ms (${num(r.listing_polls_per_change)} GET /v1/nodes polls per change at ${num(r.listing_poll_cpu_ms)} ms each; the API and traffic-port probes ${num(r.probes_cpu_ms_per_s)} ms per s)`);
   log(`  CPU after each change, until the next (the /metrics scrapes and what the change left running, e.g. GC; not in the CPU per change): ${num(r.after_change_cpu_ms_per_change)} ms of Portico's processes`);
   log(`  bytes sent per node per change: ${kib(r.bytes_per_node_per_change)} (sync bodies as sent; ${Math.round(r.gzip_share * 100)}% gzip); sync errors: ${r.sync_errors}`);
   log(`  control RSS: idle ${MiB(r.control_rss_idle_bytes)}, peak during changes ${Number.isNaN(r.control_rss_peak_during_changes_bytes) ? 'n/a' : MiB(r.control_rss_peak_during_changes_bytes)}, peak through start-up and first sync ${MiB(r.control_rss_peak_startup_bytes)}`);
