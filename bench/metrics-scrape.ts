@@ -74,7 +74,7 @@ const scrape = () =>
   });
 
 let edits = 0;
-const keys = router.current!.endpoints.map((endpoint) => endpoint.key);
+const keys = router.current!.endpoints.toArray().map((endpoint) => endpoint.key);
 const scenarios: Record<string, () => void> = {
   unchanged: () => {},
   'health flip': () => {

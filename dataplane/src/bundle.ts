@@ -281,12 +281,3 @@ export function routePoliciesOf(bundle: TableBundle): BundledPolicies[] {
 export function regexHostsOf(bundle: TableBundle): RegexHost[] {
   return JSON.parse(bundle.regexHosts) as RegexHost[];
 }
-
-/** The bundle's endpoints by id. */
-export function endpointsOf(bundle: TableBundle): { address: string; port: number }[] {
-  if (bundle.endpoints === '') return [];
-  return bundle.endpoints.split('\n').map((line) => {
-    const space = line.lastIndexOf(' ');
-    return { address: line.slice(0, space), port: Number(line.slice(space + 1)) };
-  });
-}

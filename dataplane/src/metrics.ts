@@ -10,7 +10,9 @@ import type { PassthroughOutcome } from './passthrough.ts';
 import { PASSTHROUGH_OUTCOMES } from './passthrough.ts';
 import { AUTH_CACHE_OUTCOMES, authCacheTotals } from './auth-cache.ts';
 import { MIRROR_OUTCOMES, mirrorStats } from './mirror.ts';
-import type { EndpointRef, LoadedSnapshot, Router } from './router.ts';
+import type { Pages } from '@portico/assembly/encode';
+import type { EndpointRef } from './endpoints.ts';
+import type { LoadedSnapshot, Router } from './router.ts';
 import type { AddressClass } from '@portico/control/snapshot/address';
 import type { ClientProtocol } from './seam.ts';
 import type { FlagSeries, MetricFamily, MetricSample } from './metric-families.ts';
@@ -54,7 +56,7 @@ export class ProxyMetrics {
   #lastRoute = '';
   #lastCounts: Float64Array | undefined;
   /** The endpoint set `#endpointValues` was made for (weak: an old snapshot's list is not kept alive by metrics). */
-  #endpointList: WeakRef<readonly EndpointRef[]> | undefined;
+  #endpointList: WeakRef<Pages<EndpointRef>> | undefined;
   #endpointInvalid = -1;
   /** The ids of the endpoints with a series, in the snapshot's order. */
   #endpointIds = new Uint32Array(0);
@@ -242,7 +244,7 @@ export class ProxyMetrics {
   #endpointHealth(snapshot: LoadedSnapshot): FlagSeries {
     const endpoints = snapshot.endpoints;
     if (this.#endpointList?.deref() !== endpoints || this.#endpointInvalid !== snapshot.invalidEndpoint) {
-      const listed = endpoints.filter((endpoint) => endpoint.id !== snapshot.invalidEndpoint);
+      const listed = endpoints.toArray().filter((endpoint) => endpoint.id !== snapshot.invalidEndpoint);
       this.#endpointIds = Uint32Array.from(listed, (endpoint) => endpoint.id);
       this.#endpointValues = new TextEncoder().encode(listed.map((endpoint) => `${escapeLabelValue(endpoint.key)}\n`).join(''));
       this.#endpointList = new WeakRef(endpoints);

@@ -29,7 +29,8 @@ import type { ExtraHeaders } from './policy.ts';
 import type { ForwardContext } from './http/forward.ts';
 import { forwardHead } from './http/forward.ts';
 import type { RequestHead } from './http/request-head.ts';
-import type { EndpointRef, LoadedSnapshot } from './router.ts';
+import type { EndpointRef } from './endpoints.ts';
+import type { LoadedSnapshot } from './router.ts';
 import { connectEndpoint } from './upstream/connect.ts';
 import type { EndpointConnection } from './upstream/connect.ts';
 import type { UpstreamTlsTarget } from './upstream/tls.ts';
@@ -136,7 +137,7 @@ function connection(context: ProxyContext, tls?: UpstreamTlsTarget): EndpointCon
 /** An endpoint of hidden route `route` that the address policy allows; the outcome that drops the copy otherwise. */
 function pickEndpoint(context: ProxyContext, snapshot: LoadedSnapshot, route: number): EndpointRef | 'no-endpoint' | 'address-refused' {
   const id = snapshot.balancer.pick(route);
-  const endpoint = id < 0 || id === snapshot.invalidEndpoint ? undefined : (snapshot.endpoints[id] as EndpointRef);
+  const endpoint = id < 0 || id === snapshot.invalidEndpoint ? undefined : snapshot.endpoints.at(id)!;
   if (endpoint === undefined) return 'no-endpoint';
   if (context.pool.options.addressPolicy?.check(`${endpoint.address}:${endpoint.port}`, endpoint.address) !== undefined) return 'address-refused';
   return endpoint;

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Decision, ProxyDecision, SwapEvent } from './router.ts';
-import { Router, endpointKey } from './router.ts';
+import { endpointKey } from './endpoints.ts';
+import { Router } from './router.ts';
 import { snapshotOf } from './test-support.ts';
 
 function proxied(decision: Decision): ProxyDecision {
@@ -78,10 +79,10 @@ describe('Router', () => {
       const previous = router.current!;
       router.load(hosts(ports));
       const current = router.current!;
-      expect(new Map(current.endpointIds)).toEqual(new Map(current.endpoints.map((endpoint) => [endpoint.key, endpoint.id])));
-      const kept = current.endpoints.filter((endpoint, id) => previous.endpoints[id]?.key === endpoint.key);
-      for (const endpoint of kept) expect(endpoint).toBe(previous.endpoints[endpoint.id]);
-      expect(events.at(-1)!.removedEndpoints).toEqual(previous.endpoints.filter((endpoint) => !current.endpointIds.has(endpoint.key)).map((endpoint) => endpoint.key));
+      expect(new Map(current.endpointIds)).toEqual(new Map(current.endpoints.toArray().map((endpoint) => [endpoint.key, endpoint.id])));
+      const kept = current.endpoints.toArray().filter((endpoint, id) => previous.endpoints.at(id)?.key === endpoint.key);
+      for (const endpoint of kept) expect(endpoint).toBe(previous.endpoints.at(endpoint.id));
+      expect(events.at(-1)!.removedEndpoints).toEqual(previous.endpoints.toArray().filter((endpoint) => !current.endpointIds.has(endpoint.key)).map((endpoint) => endpoint.key));
     }
     expect(events[1]!.removedEndpoints).toEqual(['127.0.0.1:1003']);
     expect(before.endpointIds.has('127.0.0.1:1003')).toBe(true);

@@ -3,7 +3,6 @@
  * passive endpoint health carried across swaps by endpoint key. The proxy asks it one question
  * per request (`route`) and tells it how each endpoint did (`reportFailure` / `reportSuccess`).
  */
-import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { PooledMatcher, RequestHeaders } from '@portico/assembly/matcher';
 import { MatcherPool } from '@portico/assembly/matcher-pool';
@@ -15,25 +14,20 @@ import { hashKey } from '@portico/control/snapshot/policies/upstream-hash';
 import { preparePolicies } from '@portico/control/snapshot/policies';
 import { httpsRedirectTarget } from '@portico/control/snapshot/policies/trailing-slash';
 import type { TableBundle } from './bundle.ts';
-import { RouteLabels, SnapshotCompiler, endpointsOf, regexHostsOf, routePoliciesOf, upstreamTlsOf, verifyBundle } from './bundle.ts';
+import type { Pages } from '@portico/assembly/encode';
+import { RouteLabels, SnapshotCompiler, regexHostsOf, routePoliciesOf, upstreamTlsOf, verifyBundle } from './bundle.ts';
 import type { BundleCompiler } from '@portico/control/snapshot/bundle-compile';
 import type { ReceivedBundle } from '@portico/control/snapshot/bundle-wire';
 import type { RegexDispatch } from '@portico/control/snapshot/regex';
-import { INVALID_BACKEND_PORT, regexDispatchOf, resolveRoute } from '@portico/control/snapshot/table';
+import { regexDispatchOf, resolveRoute } from '@portico/control/snapshot/table';
 import { SCOPE_MARK, scopedRequestHost } from '@portico/control/snapshot/scope';
 import { PorticoError } from './errors.ts';
 import type { UpstreamTlsTarget } from './upstream/tls.ts';
 import { UpstreamTlsTargets } from './upstream/tls.ts';
 import type { BalancedRoute, HealthOptions } from './health.ts';
 import { EndpointSets, PassiveHealth } from './health.ts';
-
-/** An endpoint of the loaded snapshot. `key` (`address:port`) identifies it across snapshots. */
-export interface EndpointRef {
-  readonly id: number;
-  readonly key: string;
-  readonly address: string;
-  readonly port: number;
-}
+import type { EndpointRef, IdMap } from './endpoints.ts';
+import { SnapshotEndpoints } from './endpoints.ts';
 
 /** How a route's requests reach an endpoint: TLS or not, HTTP/1.1 or HTTP/2 (`protocol`). */
 export interface UpstreamWay {
@@ -67,10 +61,14 @@ export class LoadedSnapshot {
    * is kept from the previous snapshot.
    */
   readonly balancer: PooledMatcher;
-  readonly endpoints: readonly EndpointRef[];
+  /** Refs by endpoint id (SnapshotEndpoints: pages shared with the previous snapshot's, the changed ones replaced). */
+  readonly endpoints: Pages<EndpointRef>;
   /** The stand-in endpoint invalid backends hold (its pick answers 500), or -1 when the snapshot has none. */
   readonly invalidEndpoint: number;
-  readonly endpointIds: ReadonlyMap<string, number>;
+  /** Endpoint ids by key. */
+  readonly endpointIds: IdMap;
+  /** How its endpoints were had: the previous snapshot's (`same`), its with the changed lines read (`patched`), or every line read (`whole`). */
+  readonly endpointsRead: 'same' | 'patched' | 'whole';
   /** Per route id: its metrics label (`routeLabels.at(id)`). */
   readonly routeLabels: RouteLabels;
   /** Per route id: bit 0 set when plain HTTP is redirected to HTTPS, bit 1 when that redirect keeps a trailing slash. */
@@ -85,15 +83,14 @@ export class LoadedSnapshot {
   readonly tlsTargets: UpstreamTlsTargets;
   /** Per route id with HTTPS or HTTP/2 backends: its way, or per backend with their endpoint ids when the backends differ. */
   readonly #upstream: ReadonlyMap<number, RouteUpstream>;
+  /** Endpoint refs, ids and session tokens (made from the previous snapshot's when only some lines changed). */
+  readonly #endpoints: SnapshotEndpoints;
+  /** The bundle's endpoint sets: a snapshot with the same list (an endpoint change in place) shares the health sets made from it. */
+  readonly #setList: TableBundle['endpointSets'];
   readonly #balanced: readonly BalancedRoute[];
   #sets: EndpointSets | undefined;
-  readonly #endpointsText: string;
-  #keys: ReadonlySet<string> | undefined;
-  /** Session tokens by endpoint key: carried from the previous snapshot for the endpoints that stay, filled on use. */
-  #tokens: Map<string, string> | undefined;
   #latency: Float64Array | undefined;
   #touched: Float64Array | undefined;
-  #byToken: Map<string, number> | undefined;
   /** Per route id, the routing scope of its host ('' for none), filled on use by scoped requests. */
   #scopes: string[] | undefined;
   /** The router (while current) and the requests in flight on it; at 0 its matchers go back to the pool. */
@@ -112,13 +109,9 @@ export class LoadedSnapshot {
     try {
       this.version = bundle.version;
       this.digest = bundle.digest;
-      this.#endpointsText = bundle.endpoints;
-      // A route change usually leaves the endpoints as they were: keep the previous refs and maps then.
-      const same = previous !== undefined && previous.#endpointsText === bundle.endpoints ? previous : undefined;
       this.tlsTargets = new UpstreamTlsTargets((routesFrom ?? previous)?.tlsTargets);
       this.#upstream = upstreamWays(bundle, this.tlsTargets);
       this.tlsTargets.seal();
-      const endpoints = same?.endpoints ?? endpointsOf(bundle);
       if (bundle.balancingOnly) {
         if (routesFrom === undefined) throw new Error('an endpoint-only update needs a current snapshot');
         this.matcher = routesFrom.matcher;
@@ -143,30 +136,20 @@ export class LoadedSnapshot {
         this.policies = policiesOf(bundle, this.matcher.routeCount);
         this.regex = regexOf(bundle, this.matcher.routeCount);
       }
-      if (endpoints.length !== this.balancer.endpointCount) throw new Error(`bundle lists ${endpoints.length} endpoints, its table ${this.balancer.endpointCount}`);
-      this.endpoints = same?.endpoints ?? endpointRefs(endpoints, previous?.endpoints);
-      this.invalidEndpoint = this.endpoints.findIndex((endpoint) => endpoint.port === INVALID_BACKEND_PORT);
-      // Keys and session tokens are functions of the endpoints alone: the same endpoints keep them,
-      // and the tokens of endpoints that stay are not hashed again (SHA-256 of every endpoint is what
-      // the first persistent-affinity request after a load would otherwise pay).
-      if (same !== undefined) {
-        this.#keys = same.#keys;
-        this.#tokens = same.#tokens;
-        this.#byToken = same.#byToken;
-      } else if (previous !== undefined && previous.#tokens !== undefined) {
-        const carried = previous.#tokens;
-        this.#tokens = new Map();
-        for (const endpoint of this.endpoints) {
-          const token = carried.get(endpoint.key);
-          if (token !== undefined) this.#tokens.set(endpoint.key, token);
-        }
-      }
+      // A route change usually leaves the endpoints as they were (the same object then), an endpoint change a few lines.
+      this.#endpoints = SnapshotEndpoints.of(bundle, this.balancer.endpointCount, previous === undefined ? undefined : previous.#endpoints);
+      this.endpointsRead = previous !== undefined && this.#endpoints === previous.#endpoints ? 'same' : this.#endpoints.patched ? 'patched' : 'whole';
+      this.endpoints = this.#endpoints.refs;
+      this.invalidEndpoint = this.#endpoints.invalid;
+      this.endpointIds = this.#endpoints.ids;
       // The health panic threshold needs each endpoint set once; a route with one backend per set says exactly that.
-      this.#balanced = bundle.endpointSets.map((ids) => ({ backends: [{ endpoints: ids }] }));
-      this.endpointIds = same?.endpointIds ?? endpointIdsOf(this.endpoints, previous);
+      const sharesSets = previous !== undefined && previous.#setList === bundle.endpointSets && previous.endpoints.length === this.endpoints.length;
+      this.#setList = bundle.endpointSets;
+      this.#balanced = sharesSets ? previous.#balanced : bundle.endpointSets.map((ids) => ({ backends: [{ endpoints: ids }] }));
+      if (sharesSets) this.#sets = previous.#sets;
       // Consistent hashing (upstream-hash-by, affinity) needs each endpoint's seed, from its address.
       if (this.policies.some((policy) => policy !== undefined && policy.balance.length !== 0)) {
-        for (const endpoint of this.endpoints) this.balancer.setSeed(endpoint.id, hashKey(endpoint.key));
+        for (let id = 0; id < this.endpoints.length; id++) this.balancer.setSeed(id, hashKey(this.endpoints.at(id)!.key));
       }
     } catch (error) {
       loaded.release();
@@ -206,11 +189,7 @@ export class LoadedSnapshot {
    * over a fixed label and its `address:port`. The same on every data plane; never the address.
    */
   endpointToken(id: number): string {
-    const key = (this.endpoints[id] as EndpointRef).key;
-    const tokens = (this.#tokens ??= new Map());
-    let token = tokens.get(key);
-    if (token === undefined) tokens.set(key, (token = createHash('sha256').update(`portico-session|${key}`).digest('hex').slice(0, 32)));
-    return token;
+    return this.#endpoints.token(this.endpoints.at(id)!.key);
   }
 
   /**
@@ -230,13 +209,14 @@ export class LoadedSnapshot {
     this.balancer.setScore(id, next);
   }
 
-  /** The endpoint id a session token names, or -1 (built on first use). */
+  /** The endpoint id a session token names, or -1 (built on first use, patched from the previous snapshot's after an endpoint change). */
   endpointByToken(token: string): number {
-    if (this.#byToken === undefined) {
-      this.#byToken = new Map();
-      for (const endpoint of this.endpoints) this.#byToken.set(this.endpointToken(endpoint.id), endpoint.id);
-    }
-    return this.#byToken.get(token) ?? -1;
+    return this.#endpoints.byToken(token);
+  }
+
+  /** Keys of `previous`'s endpoints this snapshot no longer has (id order): from the changed lines alone after an endpoint change. */
+  removedEndpointsSince(previous: LoadedSnapshot): string[] {
+    return this.#endpoints.removedSince(previous.#endpoints);
   }
 
   /**
@@ -256,11 +236,6 @@ export class LoadedSnapshot {
       scopes[id] = scope = mark < 0 ? '' : host.slice(mark + 1);
     }
     return scope;
-  }
-
-  /** Keys of every endpoint (built on first use, shared with the next snapshot when its endpoints are the same). */
-  get endpointKeys(): ReadonlySet<string> {
-    return (this.#keys ??= new Set(this.endpointIds.keys()));
   }
 
   /** How to reach `endpointId` for route `routeId`: its backend's TLS target and protocol. */
@@ -305,34 +280,6 @@ function policiesOf(bundle: TableBundle, routeCount: number): (PreparedPolicy | 
     prepared[entry.route] = preparePolicies(entry.policies, { path: entry.path ?? undefined, regex: entry.regex, mirrors: entry.mirrors, fallback: entry.fallback });
   }
   return prepared;
-}
-
-/** Endpoint refs by id; an id whose endpoint is the one `before` had keeps that very ref (an endpoint change leaves most ids as they were). */
-function endpointRefs(endpoints: readonly { address: string; port: number }[], before: readonly EndpointRef[] = []): EndpointRef[] {
-  return endpoints.map((endpoint, id) => {
-    const kept = before[id];
-    return kept !== undefined && kept.address === endpoint.address && kept.port === endpoint.port ? kept : { id, key: endpointKey(endpoint.address, endpoint.port), address: endpoint.address, port: endpoint.port };
-  });
-}
-
-/**
- * Endpoint ids by key. When `previous` had as many endpoints and most refs are its own (the same
- * ids), its map is copied and only the ids that changed are patched, instead of hashing every key.
- */
-function endpointIdsOf(endpoints: readonly EndpointRef[], previous: LoadedSnapshot | undefined): Map<string, number> {
-  const before = previous?.endpoints;
-  if (previous !== undefined && before !== undefined && before.length === endpoints.length) {
-    const changed: number[] = [];
-    for (let id = 0; id < endpoints.length && changed.length * 4 <= endpoints.length; id++) if (endpoints[id] !== before[id]) changed.push(id);
-    if (changed.length * 4 <= endpoints.length) {
-      const ids = new Map(previous.endpointIds);
-      // Keys are unique within a snapshot: a key that left a changed id is nowhere else, unless it moved to another changed id.
-      for (const id of changed) if (ids.get(before[id]!.key) === id) ids.delete(before[id]!.key);
-      for (const id of changed) ids.set(endpoints[id]!.key, id);
-      return ids;
-    }
-  }
-  return new Map(endpoints.map((endpoint) => [endpoint.key, endpoint.id]));
 }
 
 /** The pool key of an endpoint for a way: HTTP/1.1 plain sockets by endpoint key; the rest apart. */
@@ -437,11 +384,6 @@ export interface RouterOptions {
 const NOT_FOUND: StatusDecision = { kind: 'not-found', route: '' };
 const NOT_READY: StatusDecision = { kind: 'unavailable', route: '' };
 
-/** `address:port`, with IPv6 addresses in brackets. */
-export function endpointKey(address: string, port: number): string {
-  return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
-}
-
 /** How fast an endpoint's latency average forgets (ingress-nginx's ewma decay time, 10 s). */
 const EWMA_DECAY_MS = 10_000;
 
@@ -455,7 +397,7 @@ export const FAILURE_PENALTY_MS = 1000;
 function proxyTo(snapshot: LoadedSnapshot, routeId: number, route: string, policy: PreparedPolicy | undefined, endpointId: number, backends: number | undefined, measured: true | undefined): ProxyDecision | StatusDecision {
   if (endpointId < 0) return { kind: 'unavailable', route, policy };
   if (endpointId === snapshot.invalidEndpoint) return { kind: 'invalid-backend', route, policy };
-  const endpoint = snapshot.endpoints[endpointId] as EndpointRef;
+  const endpoint = snapshot.endpoints.at(endpointId)!;
   const { tls, protocol } = snapshot.upstreamWay(routeId, endpointId);
   // Read only where a backend has filters of its own: the pick that chose `endpointId` was the balancer's last.
   const backend = policy?.perBackend === undefined ? undefined : snapshot.balancer.lastBackend();
@@ -588,13 +530,7 @@ export class Router extends EventEmitter<{ swap: [SwapEvent] }> {
     // Requests in flight on the previous snapshot still hold it; the last of them gives its instance back.
     previous?.letGo();
     this.#swaps++;
-    const removedEndpoints: string[] = [];
-    if (previous !== undefined && previous.endpoints !== next.endpoints) {
-      // An id that kept its ref kept its endpoint: only the others can have gone.
-      previous.endpoints.forEach((endpoint, id) => {
-        if (next.endpoints[id] !== endpoint && !next.endpointIds.has(endpoint.key)) removedEndpoints.push(endpoint.key);
-      });
-    }
+    const removedEndpoints = previous === undefined ? [] : next.removedEndpointsSince(previous);
     const event: SwapEvent = { version: next.version, previousVersion: previous?.version, removedEndpoints, endpointKeys: next.endpointIds };
     this.#lastSwapMs = performance.now() - started;
     this.#maxSwapMs = Math.max(this.#maxSwapMs, this.#lastSwapMs);
@@ -702,7 +638,7 @@ export class Router extends EventEmitter<{ swap: [SwapEvent] }> {
     const pick = () => (decision.backends === undefined ? matcher.pick(decision.routeId) : matcher.pickIn(decision.routeId, decision.backends));
     let endpointId = pick();
     // Removed since: hidden too, and pick again (each round hides one endpoint of the route, so this ends).
-    while (still !== undefined && endpointId >= 0 && endpointId !== snapshot.invalidEndpoint && !still.has((snapshot.endpoints[endpointId] as EndpointRef).key)) {
+    while (still !== undefined && endpointId >= 0 && endpointId !== snapshot.invalidEndpoint && !still.has(snapshot.endpoints.at(endpointId)!.key)) {
       // Only removed or unhealthy ones are left (health panic hands out unhealthy ones): none to retry on.
       if (!matcher.isHealthy(endpointId) || hidden.includes(endpointId)) {
         endpointId = -1;
@@ -742,7 +678,7 @@ export class Router extends EventEmitter<{ swap: [SwapEvent] }> {
   endpointHealth(): { key: string; healthy: boolean }[] {
     const current = this.#current;
     if (current === undefined) return [];
-    return current.endpoints.filter((endpoint) => endpoint.id !== current.invalidEndpoint).map((endpoint) => ({ key: endpoint.key, healthy: current.balancer.isHealthy(endpoint.id) }));
+    return current.endpoints.toArray().filter((endpoint) => endpoint.id !== current.invalidEndpoint).map((endpoint) => ({ key: endpoint.key, healthy: current.balancer.isHealthy(endpoint.id) }));
   }
 
   /** Stops health timers; the router keeps answering with what it has. */
@@ -759,7 +695,7 @@ export class Router extends EventEmitter<{ swap: [SwapEvent] }> {
   /** Sets the health flags around `ids` in `snapshot`: ejected endpoints are down unless a set they are in is in panic. */
   #applyHealthTo(snapshot: LoadedSnapshot, ids: readonly number[]): void {
     const health = this.health;
-    const ejected = (id: number): boolean => health.isEjected((snapshot.endpoints[id] as EndpointRef).key);
+    const ejected = (id: number): boolean => health.isEjected(snapshot.endpoints.at(id)!.key);
     snapshot.endpointSets.apply(ids, ejected, health.panicThresholdPercent, (id, healthy) => snapshot.balancer.setHealthy(id, healthy));
   }
 }

@@ -75,7 +75,7 @@ describe('SnapshotSync', () => {
     expect(sync.stats.endpointDeltas).toBe(1);
     // No route reload on the node either: the routing matcher is the one it had.
     expect(router.current!.matcher).toBe(routing);
-    expect(router.current!.endpoints.map((e) => e.key)).toContain(`127.0.0.2:${bed.backend.port}`);
+    expect(router.current!.endpoints.toArray().map((e) => e.key)).toContain(`127.0.0.2:${bed.backend.port}`);
   });
 
   it('NACKs a corrupted snapshot with the error, keeps serving the last good one, and does not fetch it again', async () => {

@@ -12,7 +12,7 @@ import { Pages, TableBlocks, assembleOwnChunksLaidOut, encodeChunk, patchOwnChun
 import type { ItemList, LaidOutTable, PlacedChunk, TableChunk } from '@portico/assembly/encode';
 import type { RouteEntry } from '@portico/assembly/table';
 import type { BundledUpstreamTls, TableBundle, TlsBundle } from './bundle.ts';
-import { ENDPOINTS_PART, bundledUpstreamTls, withLabelLines, combineDigests, policyEntry, redirectBits, routeLabel, tlsAfter, tlsOf } from './bundle.ts';
+import { ENDPOINTS_PART, bundledUpstreamTls, withEndpointLines, withLabelLines, combineDigests, policyEntry, redirectBits, routeLabel, tlsAfter, tlsOf } from './bundle.ts';
 import { LineText, blockDigest, blocksDigestOf } from './bundle-lines.ts';
 import type { Snapshot, SnapshotBackend, SnapshotEndpointSet, SnapshotHost } from './schema.ts';
 import { PorticoError } from '../errors.ts';
@@ -94,12 +94,14 @@ interface LastBundle {
 /**
  * The bundle of `fields`, `table` and the line texts: its `table`, `routeLabels` and `endpoints`
  * are made whole on first read (the control plane only needs the digest and never reads them; a
- * data plane loading the bundle reads the table and endpoints once per version, and the labels
- * line by line through labelLinesOf, never the whole text; structured clone reads them all).
+ * data plane loading the bundle reads the table once per version, and the labels and endpoints
+ * line by line through labelLinesOf / endpointLinesOf, never the whole text; structured clone
+ * reads them all).
  */
 function bundleOf(fields: BundleFields, table: TableBlocks, labels: LineText | undefined, endpoints: LineText, digest: string): TableBundle {
-  // The data plane in this process labels routes line by line (labelLinesOf) and never joins the text.
-  return withLabelLines({
+  // The data plane in this process labels routes and reads endpoints line by line (labelLinesOf,
+  // endpointLinesOf: an endpoint change, the changed lines alone) and never joins the texts.
+  const bundle = withLabelLines({
     ...fields,
     get table(): Uint8Array {
       return table.bytes();
@@ -112,6 +114,7 @@ function bundleOf(fields: BundleFields, table: TableBlocks, labels: LineText | u
     },
     digest,
   }, labels ?? NO_LINES);
+  return withEndpointLines(bundle, endpoints);
 }
 
 /** The catch-all route's label. */

@@ -93,4 +93,28 @@ describe('LineText', () => {
     for (let line = 0; line < single.length; line++) expect(endpoints.line(line)).toBe(single[line]);
     expect(LineText.of([], undefined, 0).line(0)).toBeUndefined();
   });
+
+  it('changedSince: the lines that differ from a version it descends from (a few hops back), else undefined', () => {
+    const single = lines(3000, 'e');
+    const first = LineText.of(single, undefined, single.length);
+    const second = first.with(new Map([[7, 'x7'], [2500, 'x2500']]));
+    const third = second.with(new Map([[7, 'y7'], [12, 'y12']]));
+    expect(second.changedSince(first, 100)).toEqual([7, 2500]);
+    expect(third.changedSince(second, 100)).toEqual([7, 12]);
+    expect(third.changedSince(first, 100)).toEqual([7, 12, 2500]);
+    expect(third.changedSince(third, 100)).toEqual([]);
+    // The lines it names are the only ones whose text differs.
+    for (let line = 0; line < single.length; line++) if (![7, 12, 2500].includes(line)) expect(third.line(line)).toBe(first.line(line));
+    // Not a descendant (the other way round, or another text), or more lines than asked for: undefined.
+    expect(first.changedSince(second, 100)).toBeUndefined();
+    expect(third.changedSince(LineText.of(single, undefined, single.length), 100)).toBeUndefined();
+    expect(third.changedSince(first, 2)).toBeUndefined();
+    // Segments of several lines: every line of a replaced segment.
+    const segmented = LineText.of(['a0\na1', 'b0', 'c0\nc1\nc2'], [0, 2, 3], 6);
+    expect(segmented.with(new Map([[2, 'd0\nd1\nd2']])).changedSince(segmented, 100)).toEqual([3, 4, 5]);
+    // Past LINEAGE_HOPS versions: unknown (the reader reads every line).
+    let text = first;
+    for (let hop = 0; hop < 9; hop++) text = text.with(new Map([[hop, `h${hop}`]]));
+    expect(text.changedSince(first, 100)).toBeUndefined();
+  });
 });

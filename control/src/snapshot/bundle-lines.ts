@@ -13,6 +13,9 @@ import type { ItemList } from '@portico/assembly/encode';
 /** Lines per hashed block. */
 export const LINE_BLOCK = 1024;
 
+/** Versions back `changedSince` looks for the one it is asked about (a reader that skipped more reads everything). */
+const LINEAGE_HOPS = 8;
+
 /** The SHA-256 of one hashed block: a line text's block (its lines joined by `\n`) or a table's (TABLE_BLOCK_BYTES from a multiple of them, or up to the end). */
 export function blockDigest(block: string | Uint8Array): Buffer {
   return createHash('sha256').update(block).digest();
@@ -65,6 +68,11 @@ export class LineText {
   /** The part digest (hex). */
   readonly digest: string;
   #text: string | undefined;
+  /**
+   * The version `with` made this one from (weakly: a version never keeps its predecessors alive)
+   * and the lines that differ from it, in ascending order; undefined for a text made by `of`.
+   */
+  #from: { readonly text: WeakRef<LineText>; readonly lines: readonly number[] } | undefined;
 
   private constructor(segments: Pages<string>, firsts: ArrayLike<number> | undefined, lines: number, blocks: readonly Uint8Array[]) {
     this.#segments = segments;
@@ -96,14 +104,40 @@ export class LineText {
     const segments = this.#segments.with(changes);
     const next = new LineText(segments, firsts, this.lines, []);
     const touched = new Set<number>();
+    const changedLines = new Set<number>();
     for (const s of changes.keys()) {
       const first = firsts === undefined ? s : firsts[s]!;
       const last = firsts === undefined ? s : (s + 1 < firsts.length ? firsts[s + 1]! : this.lines) - 1;
       for (let b = Math.floor(first / LINE_BLOCK); b <= Math.floor(last / LINE_BLOCK); b++) touched.add(b);
+      for (let line = first; line <= last; line++) changedLines.add(line);
     }
     const blocks = this.#blocks.slice();
     for (const b of touched) if (b * LINE_BLOCK < this.lines) blocks[b] = blockDigest(next.#block(b));
-    return new LineText(segments, firsts, this.lines, blocks);
+    const made = new LineText(segments, firsts, this.lines, blocks);
+    made.#from = { text: new WeakRef(this), lines: [...changedLines].sort((a, b) => a - b) };
+    return made;
+  }
+
+  /**
+   * The lines (ascending) at which this text may differ from `earlier`, when this one was made
+   * from it by `with` (up to LINEAGE_HOPS versions back, while they are alive), as many lines as
+   * it: a reader holding `earlier` (a data plane's last load) reads those lines alone. Undefined
+   * when this text is not known to descend from `earlier`, or more than `limit` lines changed.
+   */
+  changedSince(earlier: LineText, limit: number): readonly number[] | undefined {
+    if (earlier === this) return [];
+    const lines = new Set<number>();
+    let from = this.#from;
+    for (let hop = 0; hop < LINEAGE_HOPS; hop++) {
+      if (from === undefined) return undefined;
+      for (const line of from.lines) lines.add(line);
+      if (lines.size > limit) return undefined;
+      const before = from.text.deref();
+      if (before === undefined) return undefined;
+      if (before === earlier) return hop === 0 ? from.lines : [...lines].sort((x, y) => x - y);
+      from = before.#from;
+    }
+    return undefined;
   }
 
   /** The whole text (the segments that hold lines, joined by `\n`), joined on the first ask and kept. */

@@ -90,6 +90,29 @@ export function labelLinesOf(bundle: TableBundle): LabelLines | undefined {
   return labelLines.get(bundle);
 }
 
+/**
+ * A bundle's endpoints read one line (endpoint id) at a time (LineText), without the whole
+ * `endpoints` text, and which lines changed since an earlier version's: a data plane that loaded
+ * `earlier` reads those alone.
+ */
+export interface EndpointLines extends LabelLines {
+  /** The lines (ascending) that may differ from `earlier`'s, or undefined when unknown or more than `limit` (read every line). */
+  changedSince(earlier: EndpointLines, limit: number): readonly number[] | undefined;
+}
+
+const endpointLines = new WeakMap<TableBundle, EndpointLines>();
+
+/** Records that `bundle`'s endpoints text is `lines` joined (BundleCompiler's bundles, whose text is joined on the first read). */
+export function withEndpointLines<T extends TableBundle>(bundle: T, lines: EndpointLines): T {
+  endpointLines.set(bundle, lines);
+  return bundle;
+}
+
+/** The line reader of `bundle`'s endpoints when the bundle was made with one (undefined: read the text). */
+export function endpointLinesOf(bundle: TableBundle): EndpointLines | undefined {
+  return endpointLines.get(bundle);
+}
+
 /** A route's metrics label: `namespace/name@host/path`, `…@host` for a host default, `…@default` for the catch-all. */
 export function routeLabel(target: Pick<RouteTarget, 'kind' | 'host' | 'route'>): string {
   const { namespace, name } = target.route.source;
