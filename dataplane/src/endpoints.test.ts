@@ -263,6 +263,43 @@ describe('endpoints patched by the changed lines', () => {
   });
 });
 
+describe('the first endpoint change after start-up', () => {
+  it('finds the balancing-only bundle made a turn after the first full load: the change is compiled in place', async () => {
+    const compiler = new BundleCompiler();
+    const router = new Router({ compiler });
+    const base = world(0);
+    router.load(base);
+    const assembled = compiler.stats.versionsAssembled;
+    await new Promise((resolve) => setImmediate(resolve));
+    // The balancing-only bundle of the loaded version, made once.
+    expect(compiler.stats.versionsAssembled).toBe(assembled + 1);
+    const sets = [...base.endpointSets];
+    sets[3] = { ...sets[3]!, endpoints: [{ address: '10.201.0.1', port: 8080, terminating: false }, ...sets[3]!.endpoints.slice(1)] };
+    const inPlace = compiler.stats.endpointsInPlace;
+    router.loadEndpoints(withSets(base, sets, 'v-first-change'));
+    expect(compiler.stats.endpointsInPlace).toBe(inPlace + 1);
+    expect(compiler.stats.versionsAssembled).toBe(assembled + 2);
+    expect(router.current!.endpointsRead).toBe('patched');
+    expect(router.current!.endpointIds.get('10.201.0.1:8080')).toBeDefined();
+    // Later full loads make none: the balancing-only bundle is patched from then on.
+    router.load(world(1));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(compiler.stats.versionsAssembled).toBe(assembled + 3);
+    router.close();
+  });
+
+  it('makes none for a version no longer current by then', async () => {
+    const compiler = new BundleCompiler();
+    const router = new Router({ compiler });
+    router.load(world(0));
+    router.load(world(1));
+    const assembled = compiler.stats.versionsAssembled;
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(compiler.stats.versionsAssembled).toBe(assembled);
+    router.close();
+  });
+});
+
 describe('IdMap', () => {
   it('patches as a map made whole would be, and refuses a key already there', () => {
     const base = IdMap.of([['a', 0], ['b', 1], ['c', 2]]);
