@@ -11,10 +11,13 @@ import { align, emitKept, fingerprintOf, keysWithin, outcomeOf, piece, pieceHash
 /** Boundary of a YAML document: past the next `---` line (the whole check of the edited text is yamlDocumentSpans'). */
 const yamlDocumentEnd: Boundary = (buffer, from, end) => {
   for (let at = buffer.indexOf('---', from); at >= 0 && at + 4 <= end; at = buffer.indexOf('---', at + 1)) {
-    if ((at === from || buffer[at - 1] === 0x0a || buffer[at - 1] === 0x0d) && buffer[at + 3] === 0x0a) return at + 4;
+    if (at !== from && buffer[at - 1] !== 0x0a && buffer[at - 1] !== 0x0d) continue;
+    if (buffer[at + 3] === 0x0a) return at + 4;
+    if (buffer[at + 3] === 0x0d && buffer[at + 4] === 0x0a && at + 5 <= end) return at + 5;
   }
   return undefined;
 };
+
 /**
  * Validates a YAML piece (a document and the `---` line after it) parsed alone, as
  * parseManifestKnown does; undefined when it does not parse cleanly alone.

@@ -60,7 +60,8 @@ function render(items: readonly unknown[], asYaml: boolean, style: number): stri
   if (!asYaml) return `${JSON.stringify({ apiVersion: 'v1', kind: 'List', items }, null, style % 3)}${style % 2 === 0 ? '\n' : ''}`;
   const documents = items.map((item) => (style % 2 === 0 ? JSON.stringify(item) : stringify(item).trimEnd()));
   const separator = ['\n---\n', '\n---\n# a comment\n', '\n\n---\n\n'][style % 3]!;
-  return `${style % 5 === 0 ? '---\n' : ''}${documents.join(separator)}\n`;
+  const text = `${style % 5 === 0 ? '---\n' : ''}${documents.join(separator)}\n`;
+  return style % 7 === 3 ? text.replaceAll('\n', '\r\n') : text;
 }
 
 /** Small edits at the byte level: tokens that break or shift structure where they land. */
@@ -189,6 +190,23 @@ describe('ManifestParseCache', () => {
       expect(back.result, file).toEqual(parseManifestText(render(items, asYaml, 1), file));
       expect(cache.lastScanned, file).toBeLessThan(4 * Buffer.byteLength(JSON.stringify(ingress(300, '/two'), null, 1)));
     }
+  });
+
+  it('a YAML file with CRLF line ends follows its edits too (`---` then CRLF is a marker line)', () => {
+    const items = Array.from({ length: 200 }, (_, i) => ingress(i));
+    const crlf = (list: unknown[]) => render(list, true, 3);
+    expect(crlf(items)).toContain('\r\n---\r\n');
+    const cache = new ManifestParseCache();
+    const first = viaCache(cache, crlf(items), 'crlf.yaml', new Map());
+    const edited = [...items];
+    edited[120] = ingress(120, '/changed');
+    const result = viaCache(cache, crlf(edited), 'crlf.yaml', first.next);
+    expect(result.result).toEqual(parseManifestText(crlf(edited), 'crlf.yaml'));
+    expect(result.validated).toBe(1);
+    expect(cache.lastScanned).toBeLessThan(2 * Buffer.byteLength(crlf([ingress(120, '/changed')])));
+    // A marker line with anything after `---\r` is not plain: the full parse, exactly.
+    const odd = crlf(edited).replace('\r\n---\r\n', '\r\n---\rx\n');
+    expect(viaCache(cache, odd, 'crlf.yaml', result.next).result).toEqual(parseManifestText(odd, 'crlf.yaml'));
   });
 
   it('a List that becomes a single object, and back', () => {

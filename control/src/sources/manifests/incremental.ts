@@ -7,8 +7,8 @@
  * the edited runs of bytes are decoded, scanned and parsed, and the result is exactly
  * parseManifestKnown's of the whole new text: the same objects, in the same order, and the same
  * problems. Anything the pieces cannot decide alone (a parse error, a limit, text that is not
- * plain enough: YAML directives, `...`, CRLF marker lines) takes the full parse, which reports it
- * exactly: file, document, line and column.
+ * plain enough: YAML directives, `...`, a marker line with more than `---`) takes the full
+ * parse, which reports it exactly: file, document, line and column.
  */
 import { followJson, wholeJson } from './follow-json.ts';
 import { followYaml } from './follow-yaml.ts';

@@ -215,15 +215,16 @@ const MARKER_LINE = /(?<![^\n\r])(?:---|\.\.\.|%)[^\n]*/g;
  * of each, in pairs, the marker lines left out. Undefined when the text is not plain enough for a
  * document parsed alone to be what the whole parse makes of it: a directive (`%YAML`, `%TAG`), an
  * explicit document end (`...`), or a marker line carrying anything more (`--- |`, `--- !tag`,
- * `---\r`). A `---` at the start of a line always ends a document in YAML (inside a block scalar
+ * `---\rx`; `---` then CRLF is a marker line). A `---` at the start of a line always ends a document in YAML (inside a block scalar
  * or a quoted one too), so the split is the parser's own.
  */
 export function yamlDocumentSpans(text: string): number[] | undefined {
   const spans: number[] = [0];
   MARKER_LINE.lastIndex = 0;
   for (let match = MARKER_LINE.exec(text); match !== null; match = MARKER_LINE.exec(text)) {
-    if (match[0] !== '---') return undefined;
-    spans.push(match.index, Math.min(text.length, match.index + 4));
+    // `---` and its line break (`\n`, or `\r\n`: the `\r` is in the match).
+    if (match[0] !== '---' && match[0] !== '---\r') return undefined;
+    spans.push(match.index, Math.min(text.length, match.index + match[0].length + 1));
   }
   spans.push(text.length);
   return spans;
