@@ -209,6 +209,19 @@ describe('ManifestParseCache', () => {
     expect(viaCache(cache, odd, 'crlf.yaml', result.next).result).toEqual(parseManifestText(odd, 'crlf.yaml'));
   });
 
+  it('pieces kept under some limits are not taken under others: the same file name parsed within a smaller depth limit is refused as a full parse refuses it', () => {
+    const cache = new ManifestParseCache();
+    const text = render([service(1), ingress(2), service(3)], true, 1);
+    for (const file of ['l.yaml', 'l.json']) {
+      const version = file.endsWith('.json') ? render([service(1), ingress(2), service(3)], false, 1) : text;
+      viaCache(cache, version, file, new Map());
+      const shallow: ParseLimits = { ...manifestLimits(file), maxDepth: 4 };
+      const result = viaCache(cache, version, file, new Map(), shallow);
+      expect(result.result, file).toEqual(parseManifestText(version, file, shallow));
+      expect(result.result.problems[0], file).toMatchObject({ code: 'PORTICO_E_MANIFEST_PARSE', message: expect.stringMatching(/limit: depth/) });
+    }
+  });
+
   it('a List that becomes a single object, and back', () => {
     const cache = new ManifestParseCache();
     const list = render([service(1), service(2)], false, 1);

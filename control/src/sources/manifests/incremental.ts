@@ -17,8 +17,12 @@ import type { KnownParseResult } from './parse.ts';
 import { parseManifestKnown } from './parse.ts';
 import type { Followed, Piece } from './pieces.ts';
 
+const sameLimits = (a: ParseLimits, b: ParseLimits): boolean => a.maxBytes === b.maxBytes && a.maxKeys === b.maxKeys && a.maxDepth === b.maxDepth && a.maxAliasCount === b.maxAliasCount;
+
 interface FileParse {
   readonly format: 'json' | 'yaml';
+  /** The limits its pieces were validated within (a piece's depth and aliases are not checked again). */
+  readonly limits: ParseLimits;
   readonly pieces: readonly Piece[];
 }
 
@@ -68,7 +72,7 @@ export class ManifestParseCache {
     const previous = this.files.get(file);
     const context = { buffer, file, limits, known, format } as const;
     let followed: Followed | undefined;
-    if (previous?.format === format) followed = format === 'json' ? followJson(previous.pieces, context) : followYaml(previous.pieces, context);
+    if (previous?.format === format && sameLimits(previous.limits, limits)) followed = format === 'json' ? followJson(previous.pieces, context) : followYaml(previous.pieces, context);
     if (followed !== undefined) this.followed++;
     else {
       this.whole++;
@@ -82,7 +86,7 @@ export class ManifestParseCache {
       return parseManifestKnown(buffer.toString('utf8'), file, limits, known);
     }
     this.lastScanned = followed.scanned;
-    this.keep(file, { format, pieces: followed.pieces });
+    this.keep(file, { format, limits, pieces: followed.pieces });
     return followed.result;
   }
 
