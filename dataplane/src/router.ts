@@ -11,36 +11,24 @@ import type { Snapshot } from '@portico/control/snapshot';
 import type { PreparedPolicy } from '@portico/control/snapshot/policies';
 import type { PolicyOutcome } from '@portico/control/snapshot/policies/module';
 import { hashKey } from '@portico/control/snapshot/policies/upstream-hash';
-import { preparePolicies } from '@portico/control/snapshot/policies';
 import { httpsRedirectTarget } from '@portico/control/snapshot/policies/trailing-slash';
 import type { TableBundle } from './bundle.ts';
 import type { Pages } from '@portico/assembly/encode';
-import { RouteLabels, SnapshotCompiler, regexHostsOf, routePoliciesOf, upstreamTlsOf, verifyBundle } from './bundle.ts';
+import { RouteLabels, SnapshotCompiler, verifyBundle } from './bundle.ts';
 import type { BundleCompiler } from '@portico/control/snapshot/bundle-compile';
 import type { ReceivedBundle } from '@portico/control/snapshot/bundle-wire';
 import type { RegexDispatch } from '@portico/control/snapshot/regex';
-import { regexDispatchOf, resolveRoute } from '@portico/control/snapshot/table';
+import { resolveRoute } from '@portico/control/snapshot/table';
 import { SCOPE_MARK, scopedRequestHost } from '@portico/control/snapshot/scope';
 import { PorticoError } from './errors.ts';
 import type { UpstreamTlsTarget } from './upstream/tls.ts';
-import { UpstreamTlsTargets } from './upstream/tls.ts';
+import type { UpstreamTlsTargets } from './upstream/tls.ts';
+import type { UpstreamWay } from './route-metadata.ts';
+import { PLAIN, RegexRoutes, RoutePolicies, UpstreamWays, redirectsOf } from './route-metadata.ts';
 import type { BalancedRoute, HealthOptions } from './health.ts';
 import { EndpointSets, PassiveHealth } from './health.ts';
 import type { EndpointRef, IdMap } from './endpoints.ts';
 import { SnapshotEndpoints } from './endpoints.ts';
-
-/** How a route's requests reach an endpoint: TLS or not, HTTP/1.1 or HTTP/2 (`protocol`). */
-export interface UpstreamWay {
-  readonly tls: UpstreamTlsTarget | undefined;
-  /** HTTP/2 (`h2`), gRPC over HTTP/2 (`grpc`), or undefined for HTTP/1.1. */
-  readonly protocol: 'h2' | 'grpc' | undefined;
-}
-
-/** The way of a route whose backends speak plain HTTP/1.1 (most). */
-const PLAIN: UpstreamWay = { tls: undefined, protocol: undefined };
-
-/** A route's way to its endpoints: one, or per backend (with their endpoint ids) when the backends differ. */
-type RouteUpstream = UpstreamWay | { readonly ways: readonly UpstreamWay[]; readonly endpoints: readonly (readonly number[])[] };
 
 /**
  * One compiled snapshot: what a decision was made on. Never mutated after the swap except for
@@ -73,16 +61,19 @@ export class LoadedSnapshot {
   readonly routeLabels: RouteLabels;
   /** Per route id: bit 0 set when plain HTTP is redirected to HTTPS, bit 1 when that redirect keeps a trailing slash. */
   readonly redirects: Uint8Array;
-  /** Regex hosts' dispatch by route id (empty when no host has regex paths). */
+  /** Regex hosts' dispatch by route id (sparse; empty when no host has regex paths). */
   readonly regex: readonly (RegexDispatch | undefined)[];
-  /** Per route id: its annotation policy pipeline, undefined for the (common) route without. */
+  /** Per route id: its annotation policy pipeline (sparse), undefined for the (common) route without. */
   readonly policies: readonly (PreparedPolicy | undefined)[];
   /** Whether any route has header conditions (else the proxy never builds a header record). */
   readonly needsHeaders: boolean;
   /** TLS settings by their content, shared with the next snapshot (same settings, same pool key). */
   readonly tlsTargets: UpstreamTlsTargets;
   /** Per route id with HTTPS or HTTP/2 backends: its way, or per backend with their endpoint ids when the backends differ. */
-  readonly #upstream: ReadonlyMap<number, RouteUpstream>;
+  readonly #upstream: UpstreamWays;
+  /** The prepared policies and regex dispatch, kept by the next snapshot when its bundle carries the same text. */
+  readonly #policies: RoutePolicies;
+  readonly #regex: RegexRoutes;
   /** Endpoint refs, ids and session tokens (made from the previous snapshot's when only some lines changed). */
   readonly #endpoints: SnapshotEndpoints;
   /** The bundle's endpoint sets: a snapshot with the same list (an endpoint change in place) shares the health sets made from it. */
@@ -109,9 +100,9 @@ export class LoadedSnapshot {
     try {
       this.version = bundle.version;
       this.digest = bundle.digest;
-      this.tlsTargets = new UpstreamTlsTargets((routesFrom ?? previous)?.tlsTargets);
-      this.#upstream = upstreamWays(bundle, this.tlsTargets);
-      this.tlsTargets.seal();
+      const before = routesFrom ?? previous;
+      this.#upstream = UpstreamWays.of(bundle, before === undefined ? undefined : before.#upstream);
+      this.tlsTargets = this.#upstream.targets;
       if (bundle.balancingOnly) {
         if (routesFrom === undefined) throw new Error('an endpoint-only update needs a current snapshot');
         this.matcher = routesFrom.matcher;
@@ -119,8 +110,8 @@ export class LoadedSnapshot {
         if (this.balancer.routeCount !== routesFrom.routeLabels.count) throw new Error(`endpoint-only update has ${this.balancer.routeCount} routes, the current snapshot ${routesFrom.routeLabels.count}`);
         this.routeLabels = routesFrom.routeLabels;
         this.redirects = routesFrom.redirects;
-        this.policies = routesFrom.policies;
-        this.regex = routesFrom.regex;
+        this.#policies = routesFrom.#policies;
+        this.#regex = routesFrom.#regex;
         this.needsHeaders = routesFrom.needsHeaders;
       } else {
         this.matcher = loaded;
@@ -129,13 +120,14 @@ export class LoadedSnapshot {
         // this process: the whole text is never joined); the same labels keep the ones already cut.
         this.routeLabels = previous !== undefined && previous.routeLabels.sameAs(bundle) ? previous.routeLabels : RouteLabels.of(bundle);
         if (this.routeLabels.count !== this.matcher.routeCount || bundle.redirects.length !== this.matcher.routeCount) throw new Error(`bundle metadata covers ${this.routeLabels.count} routes, its table ${this.matcher.routeCount}`);
-        // A copy: a bundle that came by IPC is views into the whole message's buffer, which keeping
-        // these 30 KB (at 30k routes) would keep alive with the snapshot, table and all.
-        this.redirects = bundle.redirects.slice();
+        // Each part is the previous snapshot's when its bundle text (bytes) is the same, else derived.
+        this.redirects = redirectsOf(bundle, previous?.redirects);
         this.needsHeaders = bundle.needsHeaders;
-        this.policies = policiesOf(bundle, this.matcher.routeCount);
-        this.regex = regexOf(bundle, this.matcher.routeCount);
+        this.#policies = RoutePolicies.of(bundle, this.matcher.routeCount, previous === undefined ? undefined : previous.#policies);
+        this.#regex = RegexRoutes.of(bundle, this.matcher.routeCount, previous === undefined ? undefined : previous.#regex);
       }
+      this.policies = this.#policies.byRoute;
+      this.regex = this.#regex.byRoute;
       // A route change usually leaves the endpoints as they were (the same object then), an endpoint change a few lines.
       this.#endpoints = SnapshotEndpoints.of(bundle, this.balancer.endpointCount, previous === undefined ? undefined : previous.#endpoints);
       this.endpointsRead = previous !== undefined && this.#endpoints === previous.#endpoints ? 'same' : this.#endpoints.patched ? 'patched' : 'whole';
@@ -148,7 +140,7 @@ export class LoadedSnapshot {
       this.#balanced = sharesSets ? previous.#balanced : bundle.endpointSets.map((ids) => ({ backends: [{ endpoints: ids }] }));
       if (sharesSets) this.#sets = previous.#sets;
       // Consistent hashing (upstream-hash-by, affinity) needs each endpoint's seed, from its address.
-      if (this.policies.some((policy) => policy !== undefined && policy.balance.length !== 0)) {
+      if (this.#policies.balances) {
         for (let id = 0; id < this.endpoints.length; id++) this.balancer.setSeed(id, hashKey(this.endpoints.at(id)!.key));
       }
     } catch (error) {
@@ -240,7 +232,7 @@ export class LoadedSnapshot {
 
   /** How to reach `endpointId` for route `routeId`: its backend's TLS target and protocol. */
   upstreamWay(routeId: number, endpointId: number): UpstreamWay {
-    const way = this.#upstream.get(routeId);
+    const way = this.#upstream.byRoute.get(routeId);
     if (way === undefined) return PLAIN;
     if (!('ways' in way)) return way;
     // Backends of one route that differ in TLS or protocol (rare): the endpoint's backend decides.
@@ -251,35 +243,6 @@ export class LoadedSnapshot {
   get endpointSets(): EndpointSets {
     return (this.#sets ??= new EndpointSets(this.#balanced, this.endpoints.length));
   }
-}
-
-/** Per route id with HTTPS or HTTP/2 backends, the ways to the bundle's routes' endpoints. Throws when a PEM cannot be loaded. */
-function upstreamWays(bundle: TableBundle, targets: UpstreamTlsTargets): Map<number, RouteUpstream> {
-  const byRoute = new Map<number, RouteUpstream>();
-  for (const entry of upstreamTlsOf(bundle)) {
-    const ways = entry.tls.map((settings, index): UpstreamWay => ({ tls: settings === null ? undefined : targets.target(settings), protocol: entry.protocols?.[index] ?? undefined }));
-    if (entry.endpoints === null) byRoute.set(entry.route, ways[0] ?? PLAIN);
-    else byRoute.set(entry.route, { ways, endpoints: entry.endpoints });
-  }
-  return byRoute;
-}
-
-/** The regex dispatch of a bundle's regex hosts; throws when a host's ids are out of range or a pattern does not compile. */
-function regexOf(bundle: TableBundle, routeCount: number): (RegexDispatch | undefined)[] {
-  const hosts = regexHostsOf(bundle);
-  for (const host of hosts) for (const id of [host.first, host.fallback, ...host.paths.map((path) => path.route)]) if (!Number.isInteger(id) || id < -1 || id >= routeCount) throw new Error(`bundle has a regex host with route ${id} of ${routeCount}`);
-  return regexDispatchOf(hosts);
-}
-
-/** Per route id, the prepared annotation policies of the bundle's routes (undefined: none); throws when a route id is out of range. */
-function policiesOf(bundle: TableBundle, routeCount: number): (PreparedPolicy | undefined)[] {
-  const prepared: (PreparedPolicy | undefined)[] = new Array(routeCount).fill(undefined);
-  for (const entry of routePoliciesOf(bundle)) {
-    if (!Number.isInteger(entry.route) || entry.route < 0 || entry.route >= routeCount) throw new Error(`bundle has policies for route ${entry.route} of ${routeCount}`);
-    for (const id of [...(entry.mirrors ?? []), ...(entry.fallback === undefined ? [] : [entry.fallback])]) if (!Number.isInteger(id) || id < 0 || id >= routeCount) throw new Error(`bundle has a hidden route ${id} of ${routeCount}`);
-    prepared[entry.route] = preparePolicies(entry.policies, { path: entry.path ?? undefined, regex: entry.regex, mirrors: entry.mirrors, fallback: entry.fallback });
-  }
-  return prepared;
 }
 
 /** The pool key of an endpoint for a way: HTTP/1.1 plain sockets by endpoint key; the rest apart. */
