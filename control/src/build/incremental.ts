@@ -47,6 +47,7 @@ import { defaultClassServed, requestedClass, servesIngress } from './ingress-cla
 import type { IngressContribution, UseCertificate } from './ingress.ts';
 import { readIngress } from './ingress.ts';
 import { CertificateBook } from './tls.ts';
+import { ListEdits } from '../model/list-edits.ts';
 
 /** One certificate use of a derivation that returned a key, released when the Ingress is re-derived. */
 interface CertificateUse {
@@ -147,6 +148,8 @@ export class IncrementalBuild {
   private virtualHosts: VirtualHost[] = [];
   /** The copy of `virtualHosts` the last result handed out, while no host changed since (undefined: make one). */
   private virtualHostsOut: readonly VirtualHost[] | undefined;
+  /** Where `virtualHosts` was patched since that copy: compile follows the change instead of comparing every host. */
+  private hostEdits = new ListEdits<VirtualHost>();
   /** Every condition of the derivations and outcomes as of the last result, sorted (never changed in place: results hand it out). */
   private conditions: readonly Condition[] = [];
   /** Conditions dropped (with how many times) and added since then, merged in by `result`. */
@@ -337,6 +340,7 @@ export class IncrementalBuild {
     this.aliasHosts = new Set();
     this.virtualHosts = [];
     this.virtualHostsOut = undefined;
+    this.hostEdits = new ListEdits();
     this.conditions = [];
     this.conditionsGone = new Map();
     this.conditionsNew = [];
@@ -451,6 +455,7 @@ export class IncrementalBuild {
     if (had && has) this.virtualHosts[at] = outcome.virtualHost!;
     else if (has) this.virtualHosts.splice(at, 0, outcome.virtualHost!);
     else this.virtualHosts.splice(at, 1);
+    this.hostEdits.note(had && has ? 'set' : has ? 'insert' : 'remove', at, this.virtualHosts.length);
   }
 
   private dropConditions(conditions: readonly Condition[]): void {
@@ -466,7 +471,7 @@ export class IncrementalBuild {
     }
     const defaultRoute: DefaultRoute | undefined = this.outcomes.get(CATCH_ALL)?.catchAll;
     // The same list as last time when no host changed (an endpoint change): compile knows it by identity.
-    let virtualHosts: readonly VirtualHost[] = (this.virtualHostsOut ??= this.virtualHosts.slice());
+    let virtualHosts: readonly VirtualHost[] = (this.virtualHostsOut ??= this.hostEdits.copy(this.virtualHosts));
     let conditions = this.conditions;
     if (this.aliasHosts.size > 0) {
       // Aliases depend on every host (a name already served is not an alias): one pass, only when some claim asks.

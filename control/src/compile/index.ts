@@ -9,6 +9,7 @@
  */
 import type { Backend, DefaultRoute, RouteMatch, RoutingModel, ValueMatch, VirtualHost } from '../model/types.ts';
 import { redirectPolicyOf } from '../model/shared.ts';
+import { keptEndsOf } from '../model/list-edits.ts';
 import { SECTIONS } from '../snapshot/order.ts';
 import type { SectionName } from '../snapshot/order.ts';
 import type { Snapshot, SnapshotBackend, SnapshotContent, SnapshotDefaultRoute, SnapshotHost, SnapshotRoute } from '../snapshot/schema.ts';
@@ -111,9 +112,11 @@ const sources = new WeakMap<readonly object[], readonly object[]>();
  * was compiled from at the same place (or shifted by the lists' difference in length: an item
  * added or removed before it), else the item compiled from the same model object before, else
  * `previous`'s item of the same key when equal to the fresh one, else the fresh one. `previous`
- * itself when every item is its own. The unchanged items at both ends are found by identity in a
- * tight loop and copied as a block: only the span between the first and the last change costs a
- * step per item, so one changed host among 50,000 costs about what it costs among 1,000.
+ * itself when every item is its own. The unchanged items at both ends are copied as a block: the
+ * build says how many there are when `items` is the copy it made right after the one `previous`
+ * was compiled from (`keptEndsOf`), else they are found by identity in a tight loop. Only the span
+ * between the first and the last change costs a step per item, so one changed host among 50,000
+ * costs about what it costs among 1,000.
  */
 function share<M extends object, T extends object>(name: SectionName, items: readonly M[], compile: (item: M) => T, previous: readonly T[] | undefined): T[] {
   // The very list compiled before (an incremental build hands its list over again when none of its items changed): its compiled list, as is.
@@ -126,8 +129,12 @@ function share<M extends object, T extends object>(name: SectionName, items: rea
   let head = 0;
   let tail = 0;
   if (before !== undefined) {
-    while (head < n && head < m && items[head] === before[head]) head++;
-    while (tail < n - head && tail < m - head && items[n - 1 - tail] === before[m - 1 - tail]) tail++;
+    const kept = keptEndsOf(items, before);
+    if (kept !== undefined) ({ head, tail } = kept);
+    else {
+      while (head < n && head < m && items[head] === before[head]) head++;
+      while (tail < n - head && tail < m - head && items[n - 1 - tail] === before[m - 1 - tail]) tail++;
+    }
   }
   // Snapshot lists are never changed once sealed: sharing `previous` itself is safe.
   let list: T[];
