@@ -10,7 +10,7 @@ import type { PreparedPolicy } from '@portico/control/snapshot/policies';
 import { preparePolicies } from '@portico/control/snapshot/policies';
 import type { RegexDispatch } from '@portico/control/snapshot/regex';
 import { regexDispatchOf } from '@portico/control/snapshot/table';
-import type { TableBundle } from './bundle.ts';
+import type { BundledPolicies, TableBundle } from './bundle.ts';
 import { regexHostsOf, routePoliciesOf, upstreamTlsOf } from './bundle.ts';
 import type { UpstreamTlsTarget } from './upstream/tls.ts';
 import { UpstreamTlsTargets } from './upstream/tls.ts';
@@ -28,11 +28,30 @@ export const PLAIN: UpstreamWay = { tls: undefined, protocol: undefined };
 /** A route's way to its endpoints: one, or per backend (with their endpoint ids) when the backends differ. */
 export type RouteUpstream = UpstreamWay | { readonly ways: readonly UpstreamWay[]; readonly endpoints: readonly (readonly number[])[] };
 
-/** A prepared pipeline and what it was prepared from (its bundle entry without the route id). */
+/** A prepared pipeline and the bundle entry it was prepared from. */
 interface PreparedEntry {
-  readonly key: string;
+  readonly entry: BundledPolicies;
   readonly prepared: PreparedPolicy | undefined;
 }
+
+/** Deep equality of parsed JSON values; key order counts, as in the text. */
+function sameJson(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null || Array.isArray(a) !== Array.isArray(b)) return false;
+  const ka = Object.keys(a);
+  const kb = Object.keys(b);
+  if (ka.length !== kb.length) return false;
+  for (let i = 0; i < ka.length; i++) if (ka[i] !== kb[i] || !sameJson((a as Record<string, unknown>)[ka[i]!], (b as Record<string, unknown>)[kb[i]!])) return false;
+  return true;
+}
+
+/** Whether two entries make the same pipeline: everything but the route's own id (its hidden routes' ids count). */
+function samePipeline(a: BundledPolicies, b: BundledPolicies): boolean {
+  return a.path === b.path && a.regex === b.regex && a.fallback === b.fallback && sameJson(a.mirrors, b.mirrors) && sameJson(a.policies, b.policies);
+}
+
+/** How far ahead of the walk's place in the previous entries a kept entry is looked for (entries removed or changed in a row). */
+const LOOK_AHEAD = 3;
 
 /**
  * The annotation policies of a bundle's routes, prepared (`preparePolicies`), by route id. Sparse:
@@ -59,10 +78,11 @@ export class RoutePolicies {
 
   /**
    * The policies of `bundle`, whose table has `routeCount` routes. With `previous` (the current
-   * snapshot's): the same text gives `previous` itself; another text prepares only the entries
-   * `previous` had no entry of the same content for (an entry moved to another route id by routes
-   * inserted before it keeps its pipeline, and with it its per-route state: rate-limit counters,
-   * remembered credentials). Each of `previous`'s pipelines serves one route at most. Throws when
+   * snapshot's): the same text gives `previous` itself; another text is walked beside `previous`'s
+   * entries (both in route order) and an entry of the same content near the walk's place keeps its
+   * pipeline, so an entry moved to another route id by routes inserted or removed before it keeps
+   * its pipeline, and with it its per-route state (rate-limit counters, remembered credentials);
+   * the others are prepared. Each of `previous`'s pipelines serves one route at most. Throws when
    * the text is not the bundle's JSON or names a route outside the table.
    */
   static of(bundle: TableBundle, routeCount: number, previous?: RoutePolicies): RoutePolicies {
@@ -72,17 +92,9 @@ export class RoutePolicies {
     }
     const parsed = routePoliciesOf(bundle);
     if (!Array.isArray(parsed)) throw new Error('bundle policies are not a list');
-    // Pipelines of the previous snapshot by content, made only when there is something to look up.
-    let spare: Map<string, PreparedEntry[]> | undefined;
-    if (previous !== undefined && previous.#entries.length !== 0 && parsed.length !== 0) {
-      spare = new Map();
-      for (let i = previous.#entries.length - 1; i >= 0; i--) {
-        const entry = previous.#entries[i]!;
-        const same = spare.get(entry.key);
-        if (same === undefined) spare.set(entry.key, [entry]);
-        else same.push(entry);
-      }
-    }
+    const before = previous === undefined ? [] : previous.#entries;
+    // The walk's place in `before`: entries before it are taken or passed, never looked at again.
+    let place = 0;
     const byRoute: (PreparedPolicy | undefined)[] = [];
     const entries: PreparedEntry[] = [];
     let top = -1;
@@ -95,13 +107,18 @@ export class RoutePolicies {
         if (!Number.isInteger(id) || id < 0 || id >= routeCount) throw new Error(`bundle has a hidden route ${id} of ${routeCount}`);
         top = Math.max(top, id);
       }
-      const facts = { path: entry.path ?? undefined, regex: entry.regex, mirrors: entry.mirrors, fallback: entry.fallback };
-      // What the pipeline is made of: the route's id is not part of it (its hidden routes' ids are).
-      const key = JSON.stringify([entry.policies, facts.path ?? null, facts.regex, facts.mirrors ?? null, facts.fallback ?? null]);
-      const kept = spare?.get(key)?.pop();
-      const prepared = kept !== undefined ? kept.prepared : preparePolicies(entry.policies, facts);
+      let kept: PreparedEntry | undefined;
+      for (let at = place; at < before.length && at < place + LOOK_AHEAD; at++) {
+        if (samePipeline(before[at]!.entry, entry)) {
+          kept = before[at];
+          place = at + 1;
+          break;
+        }
+      }
+      // Not kept: an entry that is new (the walk stays, the next one may be the one at `place`) or changed (the next one passes it).
+      const prepared = kept !== undefined ? kept.prepared : preparePolicies(entry.policies, { path: entry.path ?? undefined, regex: entry.regex, mirrors: entry.mirrors, fallback: entry.fallback });
       byRoute[entry.route] = prepared;
-      entries.push(kept ?? { key, prepared });
+      entries.push(kept ?? { entry, prepared });
     }
     return new RoutePolicies(bundle.policies, byRoute, top, entries);
   }
