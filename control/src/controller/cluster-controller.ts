@@ -28,7 +28,7 @@ import type { PendingEvent } from '../status/events.ts';
 import { IngressStatusPlanner, statusPatch } from '../status/ingress-status.ts';
 import { StatusWriter } from '../status/writer.ts';
 import type { GatewayStatusUpdate } from '../status/gateway-status.ts';
-import { gatewayStatusPatch, gatewayStatusPath, planGatewayStatus } from '../status/gateway-status.ts';
+import { GatewayStatusPlanner, gatewayStatusPatch, gatewayStatusPath } from '../status/gateway-status.ts';
 
 /** Everything cluster mode needs to know. */
 export interface ClusterControllerOptions {
@@ -75,6 +75,8 @@ export class ClusterController {
   private readonly statusPlanner: IngressStatusPlanner;
   /** Gateway API status (GatewayClass, Gateway, HTTPRoute, GRPCRoute), written like Ingress status. */
   private readonly gatewayStatusWriter: StatusWriter<GatewayStatusUpdate>;
+  /** Gateway API status plans: a route judged in line is not judged again while it and its entry are the same objects. */
+  private readonly gatewayStatusPlanner = new GatewayStatusPlanner();
   private readonly events: EventRecorder;
   /** Planning passes: coalesced, one at a time, run again when asked during one. */
   private readonly statusLoop: RebuildLoop;
@@ -147,6 +149,7 @@ export class ClusterController {
         this.statusWriter.clear();
         this.gatewayStatusWriter.clear();
         this.statusPlanner.reset();
+        this.gatewayStatusPlanner.reset();
       },
       onError: (error) => options.logger.warn({ err: error }, 'leader election'),
     });
@@ -265,7 +268,7 @@ export class ClusterController {
       this.statusWriter.plan(this.statusPlanner.plan(points, this.publishedPoints));
       this.publishedPoints = [...this.publishedPoints.filter((p) => !samePoints(p, points)), points].slice(-PUBLISHED_POINTS_KEPT);
       const now = new Date();
-      this.gatewayStatusWriter.plan(planGatewayStatus(this.publisher.gatewayStatus, this.state, points, now.toISOString().replace(/\.\d{3}Z$/, 'Z')));
+      this.gatewayStatusWriter.plan(this.gatewayStatusPlanner.plan(this.publisher.gatewayStatus, this.state, points, now.toISOString().replace(/\.\d{3}Z$/, 'Z')));
       const events: PendingEvent[] = [];
       for (const condition of this.publisher.conditions) {
         const event = conditionEvent(condition, this.state, 'portico-controller', this.options.identity, now);

@@ -3,7 +3,10 @@ import { buildModel } from '../build/index.ts';
 import { DEFAULT_CLASS_SELECTION } from '../build/ingress-class.ts';
 import { ClusterState } from '../state/cluster-state.ts';
 import type { KubeObject } from '../state/objects.ts';
-import { gatewayStatusPath, planGatewayStatus } from './gateway-status.ts';
+import { SnapshotHistory } from '../publish/history.ts';
+import { SnapshotPublisher } from '../publish/publisher.ts';
+import type { GatewayStatusUpdate } from './gateway-status.ts';
+import { GatewayStatusPlanner, gatewayStatusPath, planGatewayStatus } from './gateway-status.ts';
 
 const G = 'gateway.networking.k8s.io/v1';
 const objects = [
@@ -81,5 +84,120 @@ describe('planGatewayStatus', () => {
     detached.upsert({ ...route, metadata: { ...route.metadata, resourceVersion: '9' }, spec: { ...route.spec, parentRefs: [{ name: 'elsewhere' }] }, status: { parents: [{ controllerName: 'example.com/other', parentRef: { name: 'theirs' } }, { controllerName: 'portico.dev/gateway-controller', parentRef: { name: 'edge' }, conditions: [] }] } } as KubeObject);
     const plan = planGatewayStatus(buildModel(detached, DEFAULT_CLASS_SELECTION).gateway, detached, [{ ip: '10.0.0.9' }], NOW);
     expect(plan.find((u) => u.kind === 'HTTPRoute')!.status).toEqual({ parents: [{ controllerName: 'example.com/other', parentRef: { name: 'theirs' } }] });
+  });
+});
+
+describe('GatewayStatusPlanner', () => {
+  const route = (n: number, backend: string, status?: unknown): KubeObject =>
+    ({
+      apiVersion: G,
+      kind: n % 3 === 0 ? 'GRPCRoute' : 'HTTPRoute',
+      metadata: { name: `r${n}`, namespace: 'apps', generation: 1, resourceVersion: `r${n}-0` },
+      spec: { parentRefs: [{ name: 'edge', namespace: 'infra' }], rules: [{ backendRefs: [{ name: backend, port: 80 }] }] },
+      ...(status === undefined ? {} : { status }),
+    }) as unknown as KubeObject;
+  const mapOf = (state: ClusterState, kind: GatewayStatusUpdate['kind']) => ({ GatewayClass: state.gatewayClasses, Gateway: state.gateways, HTTPRoute: state.httpRoutes, GRPCRoute: state.grpcRoutes })[kind] as Map<string, KubeObject>;
+  let serial = 0;
+  /** Each planned write coming back through the informer: the object with that status and a new resourceVersion. */
+  const echo = (state: ClusterState, updates: readonly GatewayStatusUpdate[]) => {
+    for (const update of updates) {
+      const object = mapOf(state, update.kind).get(update.namespace === undefined ? update.name : `${update.namespace}/${update.name}`)!;
+      state.upsert({ ...object, metadata: { ...object.metadata, resourceVersion: `w${serial++}` }, status: { ...(object as { status?: object }).status, ...update.status } } as KubeObject);
+    }
+  };
+
+  it('plans what planGatewayStatus plans, pass after pass, through edits, write echoes, other controllers, removals and new addresses', () => {
+    const state = ClusterState.from([...objects.slice(0, 2), ...Array.from({ length: 12 }, (_, n) => route(n, n % 2 === 0 ? 'missing' : 'also-missing'))]);
+    const publisher = new SnapshotPublisher({ state, selection: DEFAULT_CLASS_SELECTION, history: new SnapshotHistory() });
+    const planner = new GatewayStatusPlanner();
+    let points = [{ ip: '10.0.0.9' }];
+    let hour = 0;
+    const pass = (): GatewayStatusUpdate[] => {
+      publisher.rebuild();
+      const now = `2026-12-01T${String(10 + hour++).padStart(2, '0')}:00:00Z`;
+      const planned = planner.plan(publisher.gatewayStatus, state, points, now);
+      expect(planned).toEqual(planGatewayStatus(publisher.gatewayStatus, state, points, now));
+      return planned;
+    };
+    echo(state, pass());
+    expect(pass()).toEqual([]);
+    expect(pass()).toEqual([]);
+    // A route edited: its generation and conditions move.
+    const edited = state.httpRoutes.get('apps/r1')!;
+    state.upsert({ ...edited, metadata: { ...edited.metadata, generation: 2, resourceVersion: 'e1' }, spec: { ...(edited as { spec: object }).spec, parentRefs: [{ name: 'edge', namespace: 'infra' }, { name: 'other', namespace: 'infra' }] } } as KubeObject);
+    const afterEdit = pass();
+    expect(afterEdit.map((u) => u.name)).toEqual(['r1']);
+    // Before its write comes back, it is planned again (and nothing else).
+    expect(pass().map((u) => u.name)).toEqual(['r1']);
+    echo(state, afterEdit);
+    expect(pass()).toEqual([]);
+    // Another controller adds its entry: kept, nothing to write; someone removes Portico's entry: written again.
+    const shared = state.httpRoutes.get('apps/r2')!;
+    const parents = ((shared as { status: { parents: unknown[] } }).status.parents);
+    state.upsert({ ...shared, metadata: { ...shared.metadata, resourceVersion: 'o1' }, status: { parents: [{ controllerName: 'example.com/other', parentRef: { name: 'x' }, conditions: [] }, ...parents] } } as KubeObject);
+    expect(pass()).toEqual([]);
+    // Its entry after Portico's: Portico writes the others first (as it always does).
+    const reordered = state.httpRoutes.get('apps/r2')!;
+    state.upsert({ ...reordered, metadata: { ...reordered.metadata, resourceVersion: 'o2' }, status: { parents: [...parents, { controllerName: 'example.com/other', parentRef: { name: 'x' }, conditions: [] }] } } as KubeObject);
+    const rewritten = pass();
+    expect(rewritten.map((u) => u.name)).toEqual(['r2']);
+    echo(state, rewritten);
+    const tampered = state.httpRoutes.get('apps/r4')!;
+    state.upsert({ ...tampered, metadata: { ...tampered.metadata, resourceVersion: 't1' }, status: { parents: [] } } as KubeObject);
+    expect(pass().map((u) => u.name)).toEqual(['r4']);
+    echo(state, pass());
+    // Statuses no API server would let through: parents not a list, entries not objects.
+    const mine = { controllerName: 'portico.dev/gateway-controller', parentRef: { name: 'edge', namespace: 'infra' } };
+    for (const [name, status] of [['r7', { parents: 'junk' }], ['r8', { parents: [7, null, { controllerName: 5 }] }], ['r10', 'junk'], ['r11', { parents: [{ ...mine, conditions: [null, 3, { type: 'Accepted' }] }] }]] as const) {
+      const object = state.httpRoutes.get(`apps/${name}`)!;
+      state.upsert({ ...object, metadata: { ...object.metadata, resourceVersion: `h-${name}` }, status } as KubeObject);
+    }
+    const repaired = pass();
+    expect(repaired.map((u) => u.name)).toEqual(['r7', 'r8', 'r10', 'r11']);
+    echo(state, repaired);
+    // The Gateway stops allowing routes of other namespaces: every route's entry changes, no route object does.
+    const gateway = state.gateways.get('infra/edge')!;
+    state.upsert({ ...gateway, metadata: { ...gateway.metadata, generation: 3, resourceVersion: 'g1' }, spec: { gatewayClassName: 'portico', listeners: [{ name: 'http', port: 80, protocol: 'HTTP', allowedRoutes: { namespaces: { from: 'Same' } } }] } } as KubeObject);
+    const refused = pass();
+    expect(refused.filter((u) => u.kind === 'HTTPRoute' || u.kind === 'GRPCRoute')).toHaveLength(12);
+    echo(state, refused);
+    expect(pass()).toEqual([]);
+    // A route removed; new addresses (the Gateway moves, the routes do not).
+    state.remove(state.httpRoutes.get('apps/r5')!);
+    points = [{ ip: '10.0.0.10' }];
+    const gatewayNow = state.gateways.get('infra/edge')!;
+    state.upsert({ ...gatewayNow, metadata: { ...gatewayNow.metadata, resourceVersion: 'g2' }, status: { ...(gatewayNow as { status?: object }).status, listeners: [null, 'x'], conditions: [null] } } as KubeObject);
+    expect(pass().map((u) => u.kind)).toEqual(['Gateway']);
+    planner.reset();
+    pass();
+  });
+
+  it('reads no route status in a pass after an edit of one route, where planGatewayStatus reads every one', () => {
+    const state = ClusterState.from([...objects.slice(0, 2), ...Array.from({ length: 300 }, (_, n) => route(n, 'missing'))]);
+    const publisher = new SnapshotPublisher({ state, selection: DEFAULT_CLASS_SELECTION, history: new SnapshotHistory() });
+    publisher.rebuild();
+    echo(state, planGatewayStatus(publisher.gatewayStatus, state, [{ ip: '10.0.0.9' }], NOW));
+    // Every route's status is read through a counting getter.
+    let reads = 0;
+    for (const map of [state.httpRoutes, state.grpcRoutes] as Map<string, KubeObject>[]) {
+      for (const object of [...map.values()]) {
+        const status = (object as { status?: unknown }).status;
+        const counted = { ...object, metadata: { ...object.metadata, resourceVersion: `${object.metadata.resourceVersion}c` } };
+        Object.defineProperty(counted, 'status', { enumerable: true, get: () => (reads++, status) });
+        state.upsert(counted as KubeObject);
+      }
+    }
+    const planner = new GatewayStatusPlanner();
+    publisher.rebuild();
+    expect(planner.plan(publisher.gatewayStatus, state, [{ ip: '10.0.0.9' }], NOW)).toEqual([]);
+    const edited = state.httpRoutes.get('apps/r1')!;
+    state.upsert({ ...edited, metadata: { ...edited.metadata, generation: 2, resourceVersion: 'e1' } } as KubeObject);
+    publisher.rebuild();
+    reads = 0;
+    expect(planner.plan(publisher.gatewayStatus, state, [{ ip: '10.0.0.9' }], NOW).map((u) => u.name)).toEqual(['r1']);
+    expect(reads).toBeLessThanOrEqual(4);
+    reads = 0;
+    planGatewayStatus(publisher.gatewayStatus, state, [{ ip: '10.0.0.9' }], NOW);
+    expect(reads).toBeGreaterThanOrEqual(299);
   });
 });

@@ -72,7 +72,8 @@ function statusOf(object: { status?: unknown } | undefined): Record<string, unkn
   return (typeof object?.status === 'object' && object.status !== null ? object.status : {}) as Record<string, unknown>;
 }
 
-const conditionsOf = (value: unknown): Current => (Array.isArray(value) ? (value as Current) : undefined);
+/** The objects among a status's conditions (anything else, which no API server lets through, is not read). */
+const conditionsOf = (value: unknown): Current => (Array.isArray(value) ? (value.filter((c) => typeof c === 'object' && c !== null) as Current) : undefined);
 
 /** Addresses as Gateway `status.addresses`. */
 function gatewayAddresses(points: readonly IngressPoint[]): { type: string; value: string }[] {
@@ -85,12 +86,63 @@ function gatewayAddresses(points: readonly IngressPoint[]): { type: string; valu
  * the Gateway has its own; a Gateway is Programmed only with at least one). `now` is an RFC 3339 time for new transitions.
  */
 export function planGatewayStatus(status: GatewayApiStatus, state: ClusterState, points: readonly IngressPoint[], now: string): GatewayStatusUpdate[] {
+  return plan(status, state, points, now, undefined);
+}
+
+/** The build's route entries by kind, then by `namespace/name` (ClusterState's key), made once per list. */
+const entriesByKind = new WeakMap<GatewayApiStatus['routes'], ReadonlyMap<string, ReadonlyMap<string, GatewayApiStatus['routes'][number]>>>();
+
+function routesByKind(routes: GatewayApiStatus['routes']): ReadonlyMap<string, ReadonlyMap<string, GatewayApiStatus['routes'][number]>> {
+  let byKind = entriesByKind.get(routes);
+  if (byKind === undefined) {
+    const made = new Map<string, Map<string, GatewayApiStatus['routes'][number]>>();
+    for (const route of routes) {
+      let byKey = made.get(route.kind);
+      if (byKey === undefined) made.set(route.kind, (byKey = new Map()));
+      byKey.set(objectKey(route.namespace, route.name), route);
+    }
+    entriesByKind.set(routes, (byKind = made));
+  }
+  return byKind;
+}
+
+/** A route entry of the build's status, or none (Portico does not answer for the route). */
+type RouteEntry = GatewayApiStatus['routes'][number];
+const NO_ENTRY = {};
+
+/**
+ * `planGatewayStatus` for every pass of one leader: a route (HTTPRoute, GRPCRoute) judged to need no
+ * write is not judged again while it is the same object (its status too: a write coming back
+ * replaces it in ClusterState) and the build's entry for it is the same object (the incremental
+ * build keeps an unchanged route's entry). A pass after an edit costs an identity check per route
+ * instead of building and comparing every route's status as JSON. The plan is the same as
+ * `planGatewayStatus`'s: whether a route needs a write depends on `now` only when it does (a
+ * condition whose status moved), and those routes are judged every pass.
+ */
+export class GatewayStatusPlanner {
+  /** Routes judged in line with their entry (or with none): the entry they were judged against. */
+  private settled = new WeakMap<object, RouteEntry | typeof NO_ENTRY>();
+
+  /** The complete plan now (see planGatewayStatus). */
+  plan(status: GatewayApiStatus, state: ClusterState, points: readonly IngressPoint[], now: string): GatewayStatusUpdate[] {
+    return plan(status, state, points, now, this.settled);
+  }
+
+  /** Forgets what was judged (leadership lost). */
+  reset(): void {
+    this.settled = new WeakMap();
+  }
+}
+
+function plan(status: GatewayApiStatus, state: ClusterState, points: readonly IngressPoint[], now: string, settled: WeakMap<object, RouteEntry | typeof NO_ENTRY> | undefined): GatewayStatusUpdate[] {
   const updates: GatewayStatusUpdate[] = [];
-  const push = (kind: GatewayStatusUpdate['kind'], namespace: string | undefined, name: string, object: { metadata: { resourceVersion?: string | undefined }; status?: unknown }, desired: Record<string, unknown>) => {
+  /** Plans the write of `desired` unless the object already shows it; returns whether it did. */
+  const push = (kind: GatewayStatusUpdate['kind'], namespace: string | undefined, name: string, object: { metadata: { resourceVersion?: string | undefined }; status?: unknown }, desired: Record<string, unknown>): boolean => {
     const current = statusOf(object);
     const merged = { ...current, ...desired };
-    if (sameJson(current, merged)) return;
+    if (sameJson(current, merged)) return false;
     updates.push({ kind, namespace, name, status: desired, observed: object.metadata.resourceVersion });
+    return true;
   };
 
   for (const entry of status.classes) {
@@ -122,7 +174,7 @@ export function planGatewayStatus(status: GatewayApiStatus, state: ClusterState,
         : addresses.length === 0
           ? { type: 'Programmed', status: 'False', reason: 'AddressNotAssigned', message: 'no edge address is known yet (publish Service, --publish-address, or data-plane nodes)' }
           : { type: 'Programmed', status: 'True', reason: 'Programmed', message: 'served by the Portico data planes' };
-    const currentListeners = Array.isArray(current.listeners) ? (current.listeners as { name?: unknown; conditions?: unknown }[]) : [];
+    const currentListeners = Array.isArray(current.listeners) ? (current.listeners.filter((l) => typeof l === 'object' && l !== null) as { name?: unknown; conditions?: unknown }[]) : [];
     const listeners = entry.listeners.map((l) => ({
       name: l.name,
       supportedKinds: l.supportedKinds.map((kind) => ({ group: GATEWAY_GROUP, kind })),
@@ -133,7 +185,7 @@ export function planGatewayStatus(status: GatewayApiStatus, state: ClusterState,
   }
 
   // Routes: Portico's parents as built; other controllers' entries kept; stale entries of Portico's removed.
-  const desiredRoutes = new Map(status.routes.map((r) => [`${r.kind}/${r.namespace}/${r.name}`, r]));
+  const desiredRoutes = routesByKind(status.routes);
   const routeKinds = [
     ['HTTPRoute', state.httpRoutes],
     ['GRPCRoute', state.grpcRoutes],
@@ -141,18 +193,23 @@ export function planGatewayStatus(status: GatewayApiStatus, state: ClusterState,
   for (const [kind, routes] of routeKinds) {
     for (const [key, object] of routes) {
       const namespace = object.metadata.namespace ?? 'default';
-      const entry = desiredRoutes.get(`${kind}/${key}`);
+      const entry = desiredRoutes.get(kind)?.get(key);
+      if (settled !== undefined && settled.get(object) === (entry ?? NO_ENTRY)) continue;
       const current = statusOf(object).parents;
-      const currentParents = Array.isArray(current) ? (current as { controllerName?: unknown; parentRef?: unknown; conditions?: unknown }[]) : [];
+      // Entries that are not objects (no API server lets them through) are dropped, not read: one bad route never stops the pass.
+      const currentParents = Array.isArray(current) ? (current.filter((p) => typeof p === 'object' && p !== null) as { controllerName?: unknown; parentRef?: unknown; conditions?: unknown }[]) : [];
       const ours = currentParents.filter((p) => p.controllerName === GATEWAY_CONTROLLER_NAME);
-      if (entry === undefined && ours.length === 0) continue;
+      if (entry === undefined && ours.length === 0) {
+        settled?.set(object, NO_ENTRY);
+        continue;
+      }
       const others = currentParents.filter((p) => p.controllerName !== GATEWAY_CONTROLLER_NAME);
       const parents = (entry?.parents ?? []).map((p) => {
         const parentRef = { group: GATEWAY_GROUP, kind: 'Gateway', namespace: p.parentRef.namespace ?? namespace, ...p.parentRef };
         const before = ours.find((o) => sameJson(o.parentRef, parentRef));
         return { parentRef, controllerName: GATEWAY_CONTROLLER_NAME, conditions: written(p.conditions, entry?.generation, conditionsOf(before?.conditions), now) };
       });
-      push(kind, namespace, object.metadata.name, object, { parents: [...others, ...parents] });
+      if (!push(kind, namespace, object.metadata.name, object, { parents: [...others, ...parents] })) settled?.set(object, entry ?? NO_ENTRY);
     }
   }
   return updates;
