@@ -128,6 +128,34 @@ describe('conditionEvent', () => {
     expect(first.event).toMatchObject({ type: 'Warning', reason: 'ServiceNotFound', involvedObject: { name: 'web', uid: 'u-1' } });
   });
 
+  it('posts the whole body, made when the recorder posts it (once, whatever the reads)', async () => {
+    const state = new ClusterState();
+    state.upsert(ingress('10', 3));
+    const pending = conditionEvent(condition, state, 'portico-controller', 'replica-a', new Date(Date.UTC(2026, 11, 2, 9, 30, 15, 250)))!;
+    const posted: unknown[] = [];
+    const recorder = new EventRecorder({ post: async (e) => void posted.push(e.event) });
+    recorder.record([pending, pending]);
+    await recorder.idle();
+    expect(posted).toEqual([
+      {
+        apiVersion: 'v1',
+        kind: 'Event',
+        metadata: { generateName: 'web.', namespace: 'team' },
+        involvedObject: { apiVersion: 'networking.k8s.io/v1', kind: 'Ingress', namespace: 'team', name: 'web', uid: 'u-1', resourceVersion: '10' },
+        reason: 'ServiceNotFound',
+        message: 'spec.rules[0].http.paths[0].backend.service.name: no Service team/nope',
+        type: 'Warning',
+        source: { component: 'portico-controller' },
+        reportingComponent: 'portico-controller',
+        reportingInstance: 'replica-a',
+        firstTimestamp: '2026-12-02T09:30:15Z',
+        lastTimestamp: '2026-12-02T09:30:15Z',
+        count: 1,
+      },
+    ]);
+    expect(pending.event).toBe(posted[0]);
+  });
+
   it('is undefined for an object Portico does not hold', () => {
     expect(conditionEvent(condition, new ClusterState(), 'c', 'i', new Date(0))).toBeUndefined();
   });

@@ -29,33 +29,42 @@ const EVENT_KINDS: Record<string, { apiVersion: string; objects: (state: Cluster
   GRPCRoute: { apiVersion: 'gateway.networking.k8s.io/v1', objects: (state) => state.grpcRoutes },
 };
 
-/** The Event body for one condition about an object Portico holds, or undefined when the object is gone. */
+/**
+ * The Event for one condition about an object Portico holds, or undefined when the object is gone.
+ * Its body is made when first read (the recorder reads it only to post it): a status pass offers
+ * every condition again, and those already reported cost their key alone.
+ */
 export function conditionEvent(condition: Condition, state: ClusterState, component: string, instance: string, now: Date): PendingEvent | undefined {
   const kind = EVENT_KINDS[condition.source.kind];
   if (kind === undefined) return undefined;
   const object = kind.objects(state).get(objectKey(condition.source.namespace, condition.source.name));
   if (object === undefined) return undefined;
   const namespace = condition.source.namespace;
-  const time = now.toISOString().replace(/\.\d{3}Z$/, 'Z');
   // The generation moves with the spec only: Portico's own status write does not repeat the Event.
   const dedupeKey = `${object.metadata.uid ?? ''}/${object.metadata.generation ?? object.metadata.resourceVersion ?? ''}/${condition.field}/${condition.reason}`;
+  let body: unknown;
   return {
     namespace,
     dedupeKey,
-    event: {
-      apiVersion: 'v1',
-      kind: 'Event',
-      metadata: { generateName: `${condition.source.name}.`, namespace },
-      involvedObject: { apiVersion: kind.apiVersion, kind: condition.source.kind, namespace, name: condition.source.name, uid: object.metadata.uid, resourceVersion: object.metadata.resourceVersion },
-      reason: condition.reason,
-      message: `${condition.field}: ${condition.message}`.slice(0, 1024),
-      type: condition.severity === 'Error' || condition.severity === 'Warning' ? 'Warning' : 'Normal',
-      source: { component },
-      reportingComponent: component,
-      reportingInstance: instance,
-      firstTimestamp: time,
-      lastTimestamp: time,
-      count: 1,
+    get event() {
+      if (body !== undefined) return body;
+      const time = now.toISOString().replace(/\.\d{3}Z$/, 'Z');
+      body = {
+        apiVersion: 'v1',
+        kind: 'Event',
+        metadata: { generateName: `${condition.source.name}.`, namespace },
+        involvedObject: { apiVersion: kind.apiVersion, kind: condition.source.kind, namespace, name: condition.source.name, uid: object.metadata.uid, resourceVersion: object.metadata.resourceVersion },
+        reason: condition.reason,
+        message: `${condition.field}: ${condition.message}`.slice(0, 1024),
+        type: condition.severity === 'Error' || condition.severity === 'Warning' ? 'Warning' : 'Normal',
+        source: { component },
+        reportingComponent: component,
+        reportingInstance: instance,
+        firstTimestamp: time,
+        lastTimestamp: time,
+        count: 1,
+      };
+      return body;
     },
   };
 }
