@@ -7,6 +7,8 @@ import { BundleCompiler } from '@portico/control/snapshot/bundle-compile';
 import { compileBundle, withEndpointLines } from '@portico/control/snapshot/bundle';
 import type { EndpointLines, TableBundle } from '@portico/control/snapshot/bundle';
 import type { Snapshot, SnapshotEndpointSet } from '@portico/control/snapshot';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import { IdMap } from './endpoints.ts';
 import type { SwapEvent } from './router.ts';
@@ -259,6 +261,36 @@ describe('endpoints patched by the changed lines', () => {
     router.loadBundle(compileBundle(snapshot), true);
     expect(new Map(router.current!.endpointIds)).toEqual(new Map([['127.0.0.1:2001', 0], ['127.0.0.1:2002', 1], ['127.0.0.1:2003', 2]]));
     expect(events.at(-1)!.removedEndpoints).toEqual([]);
+    router.close();
+  });
+});
+
+describe('memory', () => {
+  it('a patched version does not keep the versions before it alive', async () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const compiler = new BundleCompiler();
+    const router = new Router({ compiler });
+    const base = world(0);
+    router.load(base);
+    await new Promise((resolve) => setImmediate(resolve));
+    let sets = [...base.endpointSets];
+    const change = (step: number): void => {
+      sets = [...sets];
+      sets[step % sets.length] = { ...sets[step % sets.length]!, endpoints: [{ address: `10.202.0.${step}`, port: 8080, terminating: false }, ...sets[step % sets.length]!.endpoints.slice(1)] };
+      router.loadEndpoints(withSets(base, sets, `v-memory-${step}`));
+    };
+    change(1);
+    expect(router.current!.endpointsRead).toBe('patched');
+    // The id map is this version's own object: held by its snapshot and its endpoints alone.
+    const first = new WeakRef(router.current!.endpointIds);
+    for (let step = 2; step < 8; step++) change(step);
+    expect(router.current!.endpointsRead).toBe('patched');
+    await new Promise((resolve) => setImmediate(resolve));
+    gc();
+    await new Promise((resolve) => setImmediate(resolve));
+    gc();
+    expect(first.deref()).toBeUndefined();
     router.close();
   });
 });

@@ -122,9 +122,12 @@ interface TokenCache {
 /** What a version's endpoints were read from: its bundle's line reader, or its text. */
 type EndpointSource = EndpointLines | string;
 
-/** The version a version was patched from and the ids whose ref differs from its (ascending). */
+/**
+ * The version a version was patched from and the ids whose ref differs from its (ascending). Held
+ * weakly: each version holding the one before would keep every version since start-up alive.
+ */
 interface PatchedFrom {
-  readonly from: SnapshotEndpoints;
+  readonly from: WeakRef<SnapshotEndpoints>;
   readonly ids: readonly number[];
 }
 
@@ -212,7 +215,7 @@ export class SnapshotEndpoints {
     const patched = previous.ids.size === previous.refs.length ? previous.ids.patched(removed, added) : undefined;
     const ids = patched ?? IdMap.of(refs.toArray().map((ref) => [ref.key, ref.id]));
     const invalid = invalidMoved ? refs.toArray().findIndex((ref) => ref.port === INVALID_BACKEND_PORT) : previous.invalid;
-    const next = new SnapshotEndpoints(refs, ids, invalid, source, { from: previous, ids: changedIds }, previous.#tokens);
+    const next = new SnapshotEndpoints(refs, ids, invalid, source, { from: new WeakRef(previous), ids: changedIds }, previous.#tokens);
     const byToken = previous.#byToken;
     if (byToken !== undefined && patched !== undefined) {
       next.#byToken = byToken.patched(
@@ -239,7 +242,7 @@ export class SnapshotEndpoints {
   removedSince(previous: SnapshotEndpoints): string[] {
     const removed: string[] = [];
     if (previous === this) return removed;
-    if (this.#patchedFrom?.from === previous) {
+    if (this.#patchedFrom?.from.deref() === previous) {
       for (const id of this.#patchedFrom.ids) {
         const key = previous.refs.at(id)!.key;
         if (!this.ids.has(key)) removed.push(key);
