@@ -68,6 +68,21 @@ describe('ManifestSource', () => {
     await rm(join(dir, 'b.yaml'));
     await until(() => !state.services.has('web/other'), 'b deleted');
     expect(ports()).toEqual(['only-a:80']);
+    // Three holders, then two, then one, then none again: the last file by name serves at each step.
+    await writeFile(join(dir, 'a.yaml'), service('only-a') + '---\n' + service('shared', 91));
+    await writeFile(join(dir, 'b.yaml'), service('shared', 92));
+    await writeFile(join(dir, 'c.yaml'), service('shared', 93));
+    await until(() => ports().includes('shared:93'), 'c wins');
+    await rm(join(dir, 'c.yaml'));
+    await until(() => ports().includes('shared:92'), 'b wins after c left');
+    await writeFile(join(dir, 'c.yaml'), service('shared', 94));
+    await until(() => ports().includes('shared:94'), 'c wins again');
+    await writeFile(join(dir, 'b.yaml'), service('other'));
+    await rm(join(dir, 'c.yaml'));
+    await until(() => ports().includes('shared:91'), 'a wins when it is the one holder left');
+    await writeFile(join(dir, 'a.yaml'), service('only-a'));
+    await until(() => !state.services.has('web/shared'), 'shared removed once no file holds it');
+    expect(ports()).toEqual(['only-a:80', 'other:80']);
   });
 
   it('follows file edits, additions and deletions, and keeps a broken file’s last good objects', async () => {

@@ -116,8 +116,11 @@ export class ManifestSource {
   private readonly files = new Map<string, FileEntry>();
   /** Objects by identity, as last applied to ClusterState. */
   private readonly applied = new Map<string, KubeObject>();
-  /** The files that hold an object of each identity (the last one by name wins). */
-  private readonly holders = new Map<string, Set<string>>();
+  /**
+   * The files that hold an object of each identity (the last one by name wins): the one file's
+   * name itself, a Set only while several hold it (at 50k objects a Set each was 13 MB).
+   */
+  private readonly holders = new Map<string, string | Set<string>>();
   /** Each file's objects by identity (a later duplicate in a file wins). */
   private readonly byFile = new Map<string, Map<string, KubeObject>>();
   private readonly watchers = new Map<string, FSWatcher>();
@@ -366,25 +369,22 @@ export class ManifestSource {
         if (after.get(id) === object) continue;
         touched.add(id);
         if (after.has(id)) continue;
-        const holders = this.holders.get(id)!;
-        holders.delete(name);
-        if (holders.size === 0) this.holders.delete(id);
+        this.unhold(id, name);
       }
       for (const [id, object] of after) {
         if (before.get(id) === object) continue;
         touched.add(id);
         if (before.has(id)) continue;
-        let holders = this.holders.get(id);
-        if (holders === undefined) this.holders.set(id, (holders = new Set()));
-        holders.add(name);
+        this.hold(id, name);
       }
       if (entry === undefined) this.byFile.delete(name);
       else this.byFile.set(name, after);
     }
     let changedState = false;
     for (const id of touched) {
-      let winner: string | undefined;
-      for (const name of this.holders.get(id) ?? []) if (winner === undefined || name > winner) winner = name;
+      const holders = this.holders.get(id);
+      let winner = typeof holders === 'string' ? holders : undefined;
+      if (typeof holders === 'object') for (const name of holders) if (winner === undefined || name > winner) winner = name;
       const object = winner === undefined ? undefined : this.byFile.get(winner)!.get(id)!;
       const before = this.applied.get(id);
       if (object === before) continue;
@@ -397,6 +397,27 @@ export class ManifestSource {
       if (this.state.upsert(object)) changedState = true;
     }
     if (changedState) this.options.onChange();
+  }
+
+  /** Notes that file `name` holds identity `id`. */
+  private hold(id: string, name: string): void {
+    const holders = this.holders.get(id);
+    if (holders === undefined) this.holders.set(id, name);
+    else if (typeof holders === 'object') holders.add(name);
+    else if (holders !== name) this.holders.set(id, new Set([holders, name]));
+  }
+
+  /** Notes that file `name` no longer holds identity `id` (back to a plain name when one file is left). */
+  private unhold(id: string, name: string): void {
+    const holders = this.holders.get(id);
+    if (holders === undefined) return;
+    if (typeof holders === 'string') {
+      if (holders === name) this.holders.delete(id);
+      return;
+    }
+    holders.delete(name);
+    if (holders.size === 1) this.holders.set(id, holders.values().next().value!);
+    else if (holders.size === 0) this.holders.delete(id);
   }
 
   private report(): void {
