@@ -49,7 +49,9 @@ export class EndpointSets {
   resolve(service: Service, servicePort: ServicePort, ingressPort: number | string, clusterIP = false): string {
     const namespace = service.metadata.namespace ?? 'default';
     const serviceKey = objectKey(namespace, service.metadata.name);
-    const key = `${serviceKey}:${ingressPort}${clusterIP ? '@clusterIP' : ''}`;
+    const made = `${serviceKey}:${ingressPort}${clusterIP ? '@clusterIP' : ''}`;
+    // The key the set already has, when it has one: derivations and routes keep that one string, not a copy each.
+    const key = this.sets.get(made)?.key ?? made;
     this.recording?.push(key);
     if (!this.sets.has(key)) {
       const origin = { namespace, service: service.metadata.name, servicePort: servicePort.name ?? servicePort.port, ...(clusterIP ? { clusterIP: true as const } : {}) };

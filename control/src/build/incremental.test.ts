@@ -191,6 +191,49 @@ describe('IncrementalBuild', () => {
     expect(incremental.build().conditions.filter((c) => c.reason === 'Conflict')).toEqual([]);
   });
 
+  it('Ingresses claiming one host, several hosts, the catch-all or nothing, with and without conditions: every build of random edits equals the full build', () => {
+    // What a derivation keeps differs by shape: one partition (no Map), several (a Map), none; conditions or none (a shared empty record).
+    const hosts = ['a.example.com', 'b.example.com', 'c.example.com'];
+    const shaped = (i: number, shape: number, created: string): KubeObject => {
+      const rule = (host: string | undefined, path: string) => ({ ...(host === undefined ? {} : { host }), http: { paths: [{ path, pathType: 'Prefix', backend: { service: { name: `svc-${i % 2}`, port: { number: 80 } } } }] } });
+      const spec =
+        shape === 0 ? { rules: [rule(hosts[i % 3], `/p${i}`)] }
+        : shape === 1 ? { rules: [rule(hosts[i % 3], '/'), rule(hosts[(i + 1) % 3], `/q${i}`)] }
+        : shape === 2 ? { defaultBackend: { service: { name: 'svc-0', port: { number: 80 } } }, rules: [rule(hosts[(i + 2) % 3], '/shared')] }
+        : shape === 3 ? { defaultBackend: { service: { name: 'svc-1', port: { number: 80 } } } }
+        : shape === 4 ? { rules: [rule(hosts[i % 3], 'no-slash')] }
+        : {};
+      return { apiVersion: 'networking.k8s.io/v1', kind: 'Ingress', metadata: { name: `shaped-${i}`, namespace: 'default', creationTimestamp: created }, spec } as KubeObject;
+    };
+    // mulberry32: a fixed walk, the same on every run.
+    let seed = 7;
+    const random = (n: number): number => {
+      seed = (seed + 0x6d2b79f5) | 0;
+      let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+      t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+      return ((t ^ (t >>> 14)) >>> 0) % n;
+    };
+    const state = fleet();
+    const incremental = new IncrementalBuild(state, STANDALONE_SELECTION);
+    build(state, incremental);
+    const stored = new Set<number>();
+    const reasons = new Set<string>();
+    for (let step = 0; step < 120; step++) {
+      const i = random(8);
+      if (stored.has(i) && random(4) === 0) {
+        state.remove(shaped(i, 0, ''));
+        stored.delete(i);
+      } else {
+        state.upsert(shaped(i, random(6), `2026-01-0${1 + random(3)}T00:00:00Z`));
+        stored.add(i);
+      }
+      build(state, incremental);
+      for (const condition of incremental.build().conditions) reasons.add(condition.reason);
+    }
+    // The walk went through conflicts (two Ingresses on one host and path, or two catch-alls), invalid paths and empty Ingresses.
+    expect([...reasons].sort()).toEqual(['Conflict', 'InvalidPath', 'NoRules']);
+  });
+
   it('forgets removed Ingresses; an Ingress stored again with only its status changed is not re-derived', () => {
     const state = fleet();
     const incremental = new IncrementalBuild(state, STANDALONE_SELECTION);

@@ -92,9 +92,16 @@ interface Kept {
 }
 
 interface Derivation {
+  /** NO_KEPT when it has no condition, attachment or status (most Ingresses). */
   readonly contribution: Kept;
-  /** The contribution's claims by the partition (host) they fall in. */
-  readonly partitions: ReadonlyMap<string, HostClaims>;
+  /**
+   * The contribution's claims by the partition (host) they fall in: for a derivation that claims
+   * one partition (most Ingresses), that partition's name, its claims in `claims`; a Map and its
+   * table per derivation were ~8 MB of heap at 50k Ingresses.
+   */
+  readonly partitions: string | ReadonlyMap<string, HostClaims>;
+  /** The claims of the one partition when `partitions` names it; else undefined. */
+  readonly claims: HostClaims | undefined;
   readonly setKeys: readonly string[];
   readonly certificates: readonly CertificateUse[];
   /** What it read: pairs of the kind of read (a key of StateReads) and the key read (one flat list: most derivations read one or two keys). */
@@ -357,7 +364,7 @@ export class IncrementalBuild {
     if (derivation === undefined) return;
     this.derivations.delete(key);
     this.dropConditions(derivation.contribution.conditions);
-    for (const host of derivation.partitions.keys()) {
+    for (const host of partitionsOf(derivation)) {
       unindex(this.claimants, host, key);
       dirtyHosts.add(host);
     }
@@ -403,8 +410,8 @@ export class IncrementalBuild {
     const contribution = recorded.result;
     for (const condition of contribution.conditions) this.conditionsNew.push(condition);
     for (const setKey of setKeys) this.setRefs.set(setKey, (this.setRefs.get(setKey) ?? 0) + 1);
-    const partitions = claimsByPartition(contribution);
-    for (const host of partitions.keys()) {
+    const byPartition = claimsByPartition(contribution);
+    for (const host of byPartition.keys()) {
       index(this.claimants, host, key);
       dirtyHosts.add(host);
     }
@@ -416,8 +423,12 @@ export class IncrementalBuild {
       }
     }
     // Only what release needs is kept: the claims live on in `partitions`, each list at its own length; empty lists are shared.
-    const kept: Kept = { conditions: contribution.conditions.length === 0 ? NO_STRINGS : contribution.conditions, attached: 'attached' in contribution && contribution.attached.length > 0 ? contribution.attached : NO_STRINGS, status: 'status' in contribution ? contribution.status : undefined };
-    this.derivations.set(key, { contribution: kept, partitions, setKeys: setKeys.length === 0 ? NO_STRINGS : setKeys.slice(), certificates: certificates.length === 0 ? NO_USES : certificates, reads: reads.length === 0 ? NO_STRINGS : reads.slice(), gateways });
+    const attached = 'attached' in contribution && contribution.attached.length > 0 ? contribution.attached : NO_STRINGS;
+    const status = 'status' in contribution ? contribution.status : undefined;
+    const kept: Kept = contribution.conditions.length === 0 && attached === NO_STRINGS && status === undefined ? NO_KEPT : { conditions: contribution.conditions.length === 0 ? NO_STRINGS : contribution.conditions, attached, status };
+    const [only] = byPartition.size === 1 ? byPartition : [];
+    const partitions = only === undefined ? byPartition : only[0];
+    this.derivations.set(key, { contribution: kept, partitions, claims: only?.[1], setKeys: setKeys.length === 0 ? NO_STRINGS : setKeys.slice(), certificates: certificates.length === 0 ? NO_USES : certificates, reads: reads.length === 0 ? NO_STRINGS : reads.slice(), gateways });
     this.stats.derived++;
     return contribution;
   }
@@ -425,7 +436,7 @@ export class IncrementalBuild {
   /** Settles `host` again from the claims of the derivations that claim it now. */
   private settle(host: string): void {
     const claims = claimLists();
-    for (const key of members(this.claimants.get(host))) addClaims(claims, this.derivations.get(key)!.partitions.get(host)!);
+    for (const key of members(this.claimants.get(host))) addClaims(claims, claimsOn(this.derivations.get(key)!, host));
     for (const key of this.lookups.get(host) ?? []) unindex(this.lookedUpBy, key, host);
     const lookups = new Set<string>();
     const lookup: SetLookup = {
@@ -491,6 +502,18 @@ const NO_KEYS: ReadonlySet<string> = new Set();
 /** Shared empty lists a derivation keeps (frozen: kept lists are only read). */
 const NO_STRINGS: readonly never[] = Object.freeze([]);
 const NO_USES: readonly CertificateUse[] = NO_STRINGS;
+/** What a derivation without conditions, attachments or status keeps (one shared object). */
+const NO_KEPT: Kept = Object.freeze({ conditions: NO_STRINGS, attached: NO_STRINGS, status: undefined });
+
+/** The partitions (hosts) `derivation` claims. */
+function partitionsOf(derivation: Derivation): Iterable<string> {
+  return typeof derivation.partitions === 'string' ? [derivation.partitions] : derivation.partitions.keys();
+}
+
+/** The claims `derivation` makes on `host` (a partition it claims). */
+function claimsOn(derivation: Derivation, host: string): HostClaims {
+  return typeof derivation.partitions === 'string' ? derivation.claims! : derivation.partitions.get(host)!;
+}
 
 function newReaders(): Record<keyof StateReads, Index> {
   return { services: new Map(), secrets: new Map(), configMaps: new Map(), namespaces: new Map(), gatewayClasses: new Map(), referenceGrants: new Map() };
