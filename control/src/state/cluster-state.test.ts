@@ -29,6 +29,36 @@ describe('ClusterState.upsert', () => {
     expect(state.upsert(annotated)).toBe(true);
   });
 
+  it('stores objects compacted: managedFields dropped, equal subtrees shared, everything else as given; changes are reported as before', () => {
+    const state = new ClusterState();
+    const managed = (resourceVersion: string, path: string): Ingress => {
+      const object = ingress(resourceVersion, path);
+      object.spec.rules![0]!.http!.paths.push({ ...object.spec.rules![0]!.http!.paths[0]!, path: `${path}-2` });
+      return { ...object, metadata: { ...object.metadata, managedFields: [{ manager: 'kubectl', operation: 'Apply' }] } } as Ingress;
+    };
+    const first = managed('1', '/');
+    const expected = JSON.parse(JSON.stringify(first)) as Ingress & { metadata: { managedFields?: unknown } };
+    delete expected.metadata.managedFields;
+    expect(state.upsert(first)).toBe(true);
+    const stored = state.ingresses.get('default/web')!;
+    expect(stored).toEqual(expected);
+    expect('managedFields' in stored.metadata).toBe(false);
+    const paths = stored.spec.rules![0]!.http!.paths;
+    expect(paths[1]!.backend).toBe(paths[0]!.backend);
+    // The same object again, or one that differs only in managedFields and resourceVersion: no change.
+    expect(state.upsert(managed('1', '/'))).toBe(false);
+    expect(state.upsert({ ...managed('2', '/'), metadata: { ...managed('2', '/').metadata, managedFields: [{ manager: 'other' }] } } as Ingress)).toBe(false);
+    expect(state.upsert(managed('3', '/v2'))).toBe(true);
+    expect(state.ingresses.get('default/web')!.spec.rules![0]!.http!.paths.map((p) => p.path)).toEqual(['/v2', '/v2-2']);
+  });
+
+  it('keys are namespace/name (default when none)', () => {
+    const state = new ClusterState();
+    state.upsert({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'a' }, spec: {} } as Service);
+    state.upsert({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'b', namespace: 'team' }, spec: {} } as Service);
+    expect([...state.services.keys()]).toEqual(['default/a', 'team/b']);
+  });
+
   it('treats a Service status change as a change (the publish Service address is read from it)', () => {
     const state = new ClusterState();
     const service = (resourceVersion: string, ip?: string): Service => ({

@@ -83,7 +83,8 @@ const identities = new WeakMap<KubeObject, string>();
 
 function identity(object: KubeObject): string {
   let id = identities.get(object);
-  if (id === undefined) identities.set(object, (id = `${object.kind} ${objectKey(object.metadata.namespace, object.metadata.name)}`));
+  // A join, not a template: one flat string, kept as long as the object (a concatenation keeps its pieces).
+  if (id === undefined) identities.set(object, (id = [object.kind, objectKey(object.metadata.namespace, object.metadata.name)].join(' ')));
   return id;
 }
 
