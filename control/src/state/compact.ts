@@ -12,20 +12,24 @@
 /** Longest string shared (longer ones are names, certificates and the like: rarely equal, costly to key). */
 const MAX_SHARED_STRING = 64;
 /** Longest signature of a subtree shared (bigger subtrees are kept as they are). */
-const MAX_SIGNATURE = 240;
+const MAX_SIGNATURE = 160;
 /** Deepest level looked into (deeper data is kept as it is: no recursion as deep as a hostile document). */
 const MAX_DEPTH = 32;
-/** Entries each table holds before it starts afresh (bounds what it keeps alive of objects since removed). */
+/** Entries the tables hold before they start afresh (bounds what they keep alive of objects since removed). */
 const TABLE_LIMIT = 8192;
 
 /**
- * Shares equal strings and equal small subtrees among the objects it is given. The tables are
- * bounded (started afresh past TABLE_LIMIT entries), so they keep alive at most that many
- * strings and subtrees of objects the state no longer holds.
+ * Shares equal strings and equal small subtrees among the objects it is given. A subtree's
+ * signature names its members by the table numbers of their shared values (a string, a subtree)
+ * or by their own text (a number, a boolean): short whatever the depth, so a signature is cheap
+ * to make and to look up. The tables are bounded (both start afresh past TABLE_LIMIT entries), so
+ * they keep alive at most that many strings and subtrees of objects the state no longer holds.
  */
 export class ObjectCompactor {
-  private strings = new Map<string, string>();
-  private subtrees = new Map<string, object>();
+  /** Shared strings and subtrees by value / signature, with their numbers (their index in `values`). */
+  private strings = new Map<string, number>();
+  private subtrees = new Map<string, number>();
+  private values: unknown[] = [];
 
   /**
    * `object`, compacted in place: every string and small plain subtree equal to one seen before
@@ -40,75 +44,90 @@ export class ObjectCompactor {
       const { managedFields: _dropped, ...rest } = metadata;
       (object as { metadata?: unknown }).metadata = rest;
     }
+    if (this.values.length >= TABLE_LIMIT) {
+      this.strings = new Map();
+      this.subtrees = new Map();
+      this.values = [];
+    }
     this.visit(object, 0);
     return object;
   }
 
-  /** Compacts `value`'s children in place; returns the value to keep (a shared equal one, or itself) and its signature (undefined: too big or not plain). */
-  private visit(value: unknown, depth: number): [unknown, string | undefined] {
+  /** Set by `visit` when the visited value is to be replaced by an equal shared one (`shared`). */
+  private replace = false;
+  private shared = undefined as unknown;
+
+  /**
+   * Compacts `value`'s children in place and returns `value`'s signature, each ending in `;`
+   * (undefined: too big, too deep or not plain data); sets `replace` (and `shared`) when `value`
+   * itself is to be replaced by an equal value from the tables.
+   */
+  private visit(value: unknown, depth: number): string | undefined {
+    this.replace = false;
     switch (typeof value) {
-      case 'string':
-        return value.length > MAX_SHARED_STRING ? [value, undefined] : [this.shareString(value), JSON.stringify(value)];
+      case 'string': {
+        if (value.length > MAX_SHARED_STRING) return undefined;
+        let id = this.strings.get(value);
+        if (id === undefined) {
+          id = this.values.push(value) - 1;
+          this.strings.set(value, id);
+        } else {
+          // Strings compare by value: whether the table's is this very one cannot be told, so it is stored.
+          this.replace = true;
+          this.shared = this.values[id];
+        }
+        return `s${id};`;
+      }
       case 'number':
-        return [value, Object.is(value, -0) ? '-0' : String(value)];
+        return Object.is(value, -0) ? 'n-0;' : `n${value};`;
       case 'boolean':
-        return [value, String(value)];
+        return value ? 't;' : 'f;';
       case 'undefined':
-        return [value, 'u'];
+        return 'u;';
       case 'object':
         break;
       default:
-        return [value, undefined];
+        return undefined;
     }
-    if (value === null) return [value, 'null'];
-    if (depth >= MAX_DEPTH) return [value, undefined];
-    // A frozen object's children stay as they are (it may still be shared whole).
-    const writable = !Object.isFrozen(value);
+    if (value === null) return 'z;';
+    if (depth >= MAX_DEPTH) return undefined;
+    // A frozen or sealed object's children stay as they are (it may still be shared whole).
+    const writable = Object.isExtensible(value);
     let signature: string | undefined;
     if (Array.isArray(value)) {
       signature = '[';
       for (let i = 0; i < value.length; i++) {
-        const [kept, child] = this.visit(value[i], depth + 1);
-        // Strings compare by value: an equal one from the table is stored whatever `!==` says.
-        if (writable && (typeof kept === 'string' || kept !== value[i])) value[i] = kept;
+        const child = this.visit(value[i], depth + 1);
+        if (this.replace && writable) value[i] = this.shared;
         // A hole is not an undefined member: such an array is never shared.
-        signature = child === undefined || signature === undefined || !(i in value) ? undefined : `${signature}${i === 0 ? '' : ','}${child}`;
-        if (signature !== undefined && signature.length > MAX_SIGNATURE) signature = undefined;
+        signature = child === undefined || signature === undefined || signature.length > MAX_SIGNATURE || !(i in value) ? undefined : signature + child;
       }
-      if (signature !== undefined) signature += ']';
     } else if (isPlainObject(value)) {
       signature = '{';
-      let first = true;
       for (const key of Object.keys(value)) {
-        const [kept, child] = this.visit(value[key], depth + 1);
+        const child = this.visit(value[key], depth + 1);
         // An own `__proto__` (JSON.parse makes one) is left alone: assigning it could reach the prototype.
         if (key === '__proto__') {
           signature = undefined;
           continue;
         }
-        if (writable && (typeof kept === 'string' || kept !== value[key])) value[key] = kept;
-        signature = child === undefined || signature === undefined ? undefined : `${signature}${first ? '' : ','}${JSON.stringify(key)}:${child}`;
-        if (signature !== undefined && signature.length > MAX_SIGNATURE) signature = undefined;
-        first = false;
+        if (this.replace && writable) value[key] = this.shared;
+        // The key's length first: any key text is unambiguous.
+        signature = child === undefined || signature === undefined || signature.length > MAX_SIGNATURE ? undefined : `${signature}${key.length}:${key}${child}`;
       }
-      if (signature !== undefined) signature += '}';
     } else {
-      return [value, undefined];
+      return undefined;
     }
-    if (signature === undefined) return [value, undefined];
-    const shared = this.subtrees.get(signature);
-    if (shared !== undefined) return [shared, signature];
-    if (this.subtrees.size >= TABLE_LIMIT) this.subtrees = new Map();
-    this.subtrees.set(signature, value);
-    return [value, signature];
-  }
-
-  private shareString(value: string): string {
-    const shared = this.strings.get(value);
-    if (shared !== undefined) return shared;
-    if (this.strings.size >= TABLE_LIMIT) this.strings = new Map();
-    this.strings.set(value, value);
-    return value;
+    this.replace = false;
+    if (signature === undefined || signature.length > MAX_SIGNATURE) return undefined;
+    const id = this.subtrees.get(signature);
+    if (id === undefined) {
+      this.subtrees.set(signature, this.values.push(value) - 1);
+      return `o${this.values.length - 1};`;
+    }
+    this.shared = this.values[id];
+    this.replace = this.shared !== value;
+    return `o${id};`;
   }
 }
 
