@@ -83,7 +83,11 @@ describe('ObjectCompactor', () => {
     object.spec!.long = long;
     const when = new Date(0);
     object.spec!.when = when;
+    // A getter-only member whose value equals a subtree seen before: read, never assigned.
+    const probe = { a: { b: 'c' } };
+    Object.defineProperty(object.spec, 'probe', { enumerable: true, get: () => probe });
     expect(() => compactor.compact(object)).not.toThrow();
+    expect(object.spec!.probe).toBe(probe);
     expect(Object.getPrototypeOf(object.spec)).toBe(Object.prototype);
     expect(Object.getOwnPropertyDescriptor(object.spec, '__proto__')?.value).toEqual({ polluted: true });
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
