@@ -7,6 +7,8 @@ import type { ClusterState } from '../state/cluster-state.ts';
 import { compareStrings, objectKey } from '../state/cluster-state.ts';
 import { addressClass, externalNameClass } from '../snapshot/address.ts';
 import type { IngressBackend, Service, ServicePort } from '../state/objects.ts';
+import type { MemberIndex } from '../state/member-index.ts';
+import { addMember, membersOf, removeMember } from '../state/member-index.ts';
 
 /** The weight of a route's only backend; canary splits divide it. */
 export const FULL_WEIGHT = 100;
@@ -19,7 +21,7 @@ export const FULL_WEIGHT = 100;
 export class EndpointSets {
   private readonly sets = new Map<string, EndpointSet>();
   /** Set keys by Service key (`namespace/name`). */
-  private readonly byService = new Map<string, Set<string>>();
+  private readonly byService: MemberIndex = new Map();
   private readonly state: ClusterState;
   /** Where `resolve` notes the keys it returns while a recording is on. */
   private recording: string[] | undefined;
@@ -57,9 +59,7 @@ export class EndpointSets {
       const origin = { namespace, service: service.metadata.name, servicePort: servicePort.name ?? servicePort.port, ...(clusterIP ? { clusterIP: true as const } : {}) };
       const set = { key, endpoints: clusterIP ? clusterEndpoint(service, servicePort) : this.endpointsOf(service, servicePort), origin };
       this.sets.set(key, set);
-      let keys = this.byService.get(serviceKey);
-      if (keys === undefined) this.byService.set(serviceKey, (keys = new Set()));
-      keys.add(key);
+      addMember(this.byService, serviceKey, key);
       this.sorted.splice(lowerBoundByKey(this.sorted, key), 0, set);
       this.out = undefined;
     }
@@ -77,9 +77,7 @@ export class EndpointSets {
     if (set === undefined) return;
     this.sets.delete(key);
     const serviceKey = objectKey(set.origin.namespace, set.origin.service);
-    const keys = this.byService.get(serviceKey);
-    keys?.delete(key);
-    if (keys?.size === 0) this.byService.delete(serviceKey);
+    removeMember(this.byService, serviceKey, key);
     const at = lowerBoundByKey(this.sorted, key);
     if (this.sorted[at]?.key === key) this.sorted.splice(at, 1);
     this.out = undefined;
@@ -92,7 +90,7 @@ export class EndpointSets {
    * Adds the keys of the sets whose endpoints changed to `changed`.
    */
   refreshService(serviceKey: string, changed: Set<string>): void {
-    for (const key of this.byService.get(serviceKey) ?? []) {
+    for (const key of membersOf(this.byService, serviceKey)) {
       const set = this.sets.get(key)!;
       const service = this.state.services.get(serviceKey);
       const servicePort = service?.spec.ports?.find((p) => (p.name ?? p.port) === set.origin.servicePort) ?? (service?.spec.type === 'ExternalName' && typeof set.origin.servicePort === 'number' ? { port: set.origin.servicePort } : undefined);

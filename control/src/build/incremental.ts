@@ -48,6 +48,8 @@ import type { IngressContribution, UseCertificate } from './ingress.ts';
 import { readIngress } from './ingress.ts';
 import { CertificateBook } from './tls.ts';
 import { ListEdits } from '../model/list-edits.ts';
+import type { MemberIndex } from '../state/member-index.ts';
+import { addMember, membersOf, removeMember } from '../state/member-index.ts';
 
 /** One certificate use of a derivation that returned a key, released when the Ingress is re-derived. */
 interface CertificateUse {
@@ -128,11 +130,11 @@ export class IncrementalBuild {
   private readonly options: BuildOptions;
   private primed = false;
   private derivations = new Map<string, Derivation>();
-  private claimants: Index = new Map();
+  private claimants: MemberIndex = new Map();
   /** Per kind of recorded read, per key read, the derivations that read it. */
   private readers = newReaders();
   /** Per Gateway key, the route derivations that looked it up. */
-  private gatewayReaders: Index = new Map();
+  private gatewayReaders: MemberIndex = new Map();
   /** The Gateways Portico serves, by key, and the own addresses assigned to them. */
   private views = new Map<string, GatewayView>();
   private addresses = new Map<string, string>();
@@ -148,7 +150,7 @@ export class IncrementalBuild {
   private outcomes = new Map<string, HostOutcome>();
   /** Per host, the endpoint-set keys its settling looked up; and per set key, those hosts. */
   private lookups = new Map<string, Set<string>>();
-  private lookedUpBy: Index = new Map();
+  private lookedUpBy: MemberIndex = new Map();
   /** Hosts with a winning claim that asks for server aliases or a www redirect. */
   private aliasHosts = new Set<string>();
   /** Every settled virtual host, sorted by compareHosts of their hosts. */
@@ -166,7 +168,7 @@ export class IncrementalBuild {
   private setRefs = new Map<string, number>();
   private certificates: CertificateBook;
   /** Every Ingress key (served or not) by the class it names (NO_CLASS for none), and each key's class. */
-  private byClass: Index = new Map();
+  private byClass: MemberIndex = new Map();
   private classOf = new Map<string, string>();
   /** `defaultClassServed` as of the last build. */
   private defaultServed = false;
@@ -210,7 +212,7 @@ export class IncrementalBuild {
       for (const kind of ROUTE_READ_ORDER) for (const key of changes.get(kind) ?? []) dirty.add(routeDerivation(kind, key));
       for (const [kind, read] of READ_KINDS) {
         for (const key of changes.get(kind) ?? []) {
-          for (const reader of members(this.readers[read].get(key))) {
+          for (const reader of membersOf(this.readers[read], key)) {
             if (reader.startsWith(GATEWAY_PREFIX)) dirtyGateways.add(reader.slice(GATEWAY_PREFIX.length));
             else dirty.add(reader);
           }
@@ -225,7 +227,7 @@ export class IncrementalBuild {
       this.addresses = addresses;
     }
     // A re-made Gateway re-derives every route that names it (attachment, hosts, listener certificates).
-    for (const key of dirtyGateways) for (const reader of members(this.gatewayReaders.get(key))) dirty.add(reader);
+    for (const key of dirtyGateways) for (const reader of membersOf(this.gatewayReaders, key)) dirty.add(reader);
     // Without any Gateway Portico serves, routes are not read at all (buildGateway): a flip concerns every route.
     if (this.primed && (changes.has('Gateway') || changes.has('GatewayClass')) && hadGateways !== this.servesAnyGateway()) for (const kind of ROUTE_READ_ORDER) for (const key of routesOf(this.state, kind).keys()) dirty.add(routeDerivation(kind, key));
     // Everything is released before anything is derived again: a certificate (CertificateBook) is read afresh only once no derivation holds it.
@@ -235,7 +237,7 @@ export class IncrementalBuild {
     const changedSets = new Set<string>();
     for (const key of changes.get('Service') ?? []) this.sets.refreshService(key, changedSets);
     for (const key of changes.get('EndpointSlice') ?? []) this.sets.refreshService(key, changedSets);
-    for (const key of changedSets) for (const host of members(this.lookedUpBy.get(key))) dirtyHosts.add(host);
+    for (const key of changedSets) for (const host of membersOf(this.lookedUpBy, key)) dirtyHosts.add(host);
     for (const key of dirty) {
       if (key.startsWith(ROUTE_PREFIX)) {
         this.deriveRoute(key, dirtyHosts);
@@ -284,7 +286,7 @@ export class IncrementalBuild {
       },
     };
     const contribution = this.derive(key, (sets, useCertificate) => (this.views.size === 0 ? NO_ROUTE : readGatewayRoute(this.state, lookup, sets, useCertificate, kind, route)), dirtyHosts, gateways) as RouteContribution;
-    for (const gateway of gateways) index(this.gatewayReaders, gateway, key);
+    for (const gateway of gateways) addMember(this.gatewayReaders, gateway, key);
     for (const listener of contribution.attached) {
       this.attached.set(listener, (this.attached.get(listener) ?? 0) + 1);
       this.gatewayStatusDirty.add(gatewayOfListener(listener));
@@ -310,19 +312,19 @@ export class IncrementalBuild {
     const ingress = this.state.ingresses.get(key);
     const now = ingress === undefined ? undefined : (requestedClass(ingress) ?? NO_CLASS);
     if (before === now) return;
-    if (before !== undefined) unindex(this.byClass, before, key);
+    if (before !== undefined) removeMember(this.byClass, before, key);
     if (now === undefined) this.classOf.delete(key);
     else {
       this.classOf.set(key, now);
-      index(this.byClass, now, key);
+      addMember(this.byClass, now, key);
     }
   }
 
   /** Marks dirty the Ingresses whose served-ness the changed IngressClasses `names` can change. */
   private classesChanged(names: ReadonlySet<string>, dirty: Set<string>): void {
-    for (const name of names) for (const key of members(this.byClass.get(name))) dirty.add(key);
+    for (const name of names) for (const key of membersOf(this.byClass, name)) dirty.add(key);
     const served = defaultClassServed(this.state, this.selection);
-    if (served !== this.defaultServed && !this.selection.watchWithoutClass) for (const key of members(this.byClass.get(NO_CLASS))) dirty.add(key);
+    if (served !== this.defaultServed && !this.selection.watchWithoutClass) for (const key of membersOf(this.byClass, NO_CLASS)) dirty.add(key);
     this.defaultServed = served;
   }
 
@@ -365,11 +367,11 @@ export class IncrementalBuild {
     this.derivations.delete(key);
     this.dropConditions(derivation.contribution.conditions);
     for (const host of partitionsOf(derivation)) {
-      unindex(this.claimants, host, key);
+      removeMember(this.claimants, host, key);
       dirtyHosts.add(host);
     }
-    for (let i = 0; i < derivation.reads.length; i += 2) unindex(this.readers[derivation.reads[i] as keyof StateReads], derivation.reads[i + 1]!, key);
-    for (const gateway of derivation.gateways) unindex(this.gatewayReaders, gateway, key);
+    for (let i = 0; i < derivation.reads.length; i += 2) removeMember(this.readers[derivation.reads[i] as keyof StateReads], derivation.reads[i + 1]!, key);
+    for (const gateway of derivation.gateways) removeMember(this.gatewayReaders, gateway, key);
     if (key.startsWith(ROUTE_PREFIX)) {
       const route = derivation.contribution;
       for (const listener of route.attached) {
@@ -412,13 +414,13 @@ export class IncrementalBuild {
     for (const setKey of setKeys) this.setRefs.set(setKey, (this.setRefs.get(setKey) ?? 0) + 1);
     const byPartition = claimsByPartition(contribution);
     for (const host of byPartition.keys()) {
-      index(this.claimants, host, key);
+      addMember(this.claimants, host, key);
       dirtyHosts.add(host);
     }
     const reads: string[] = [];
     for (const [, read] of READ_KINDS) {
       for (const read_ of recorded.reads[read]) {
-        index(this.readers[read], read_, key);
+        addMember(this.readers[read], read_, key);
         reads.push(read, read_);
       }
     }
@@ -436,8 +438,8 @@ export class IncrementalBuild {
   /** Settles `host` again from the claims of the derivations that claim it now. */
   private settle(host: string): void {
     const claims = claimLists();
-    for (const key of members(this.claimants.get(host))) addClaims(claims, claimsOn(this.derivations.get(key)!, host));
-    for (const key of this.lookups.get(host) ?? []) unindex(this.lookedUpBy, key, host);
+    for (const key of membersOf(this.claimants, host)) addClaims(claims, claimsOn(this.derivations.get(key)!, host));
+    for (const key of this.lookups.get(host) ?? []) removeMember(this.lookedUpBy, key, host);
     const lookups = new Set<string>();
     const lookup: SetLookup = {
       get: (key: string): EndpointSet | undefined => {
@@ -449,7 +451,7 @@ export class IncrementalBuild {
     const outcome = settleHost(host, sortClaims(claims), lookup);
     if (lookups.size > 0) this.lookups.set(host, lookups);
     else this.lookups.delete(host);
-    for (const key of lookups) index(this.lookedUpBy, key, host);
+    for (const key of lookups) addMember(this.lookedUpBy, key, host);
     this.stats.settled++;
     if (this.claimants.has(host)) this.outcomes.set(host, outcome);
     else this.outcomes.delete(host);
@@ -515,7 +517,7 @@ function claimsOn(derivation: Derivation, host: string): HostClaims {
   return typeof derivation.partitions === 'string' ? derivation.claims! : derivation.partitions.get(host)!;
 }
 
-function newReaders(): Record<keyof StateReads, Index> {
+function newReaders(): Record<keyof StateReads, MemberIndex> {
   return { services: new Map(), secrets: new Map(), configMaps: new Map(), namespaces: new Map(), gatewayClasses: new Map(), referenceGrants: new Map() };
 }
 
@@ -553,38 +555,6 @@ function mergeSorted(a: readonly Condition[], b: readonly Condition[]): readonly
   while (i < a.length) merged.push(a[i++]!);
   while (j < b.length) merged.push(b[j++]!);
   return merged;
-}
-
-/**
- * Members by key (derivations by host, by key read, ...): a key's one member is the string
- * itself, a Set only from the second on. Most keys have one member (a host claimed by one
- * Ingress, a Service read by a few): at 10k Ingresses a Set per key was most of these maps.
- */
-type Index = Map<string, string | Set<string>>;
-
-const NO_MEMBERS: readonly string[] = [];
-
-/** The members of an index entry, in the order they were added. */
-function members(entry: string | Set<string> | undefined): Iterable<string> {
-  return entry === undefined ? NO_MEMBERS : typeof entry === 'string' ? [entry] : entry;
-}
-
-function index(map: Index, key: string, member: string): void {
-  const entry = map.get(key);
-  if (entry === undefined) map.set(key, member);
-  else if (typeof entry !== 'string') entry.add(member);
-  else if (entry !== member) map.set(key, new Set([entry, member]));
-}
-
-function unindex(map: Index, key: string, member: string): void {
-  const entry = map.get(key);
-  if (entry === undefined) return;
-  if (typeof entry === 'string') {
-    if (entry === member) map.delete(key);
-    return;
-  }
-  entry.delete(member);
-  if (entry.size === 0) map.delete(key);
 }
 
 /** The first index in `virtualHosts` (sorted by host) whose host is not before `host`. */

@@ -15,6 +15,8 @@ import type { ConfigMap, EndpointSlice, Ingress, IngressClass, KubeObject, Secre
 import { SERVICE_NAME_LABEL } from './objects.ts';
 import { compareStrings } from '../snapshot/order.ts';
 import { ObjectCompactor } from './compact.ts';
+import type { MemberIndex } from './member-index.ts';
+import { addMember, membersOf, removeMember } from './member-index.ts';
 
 /**
  * `namespace/name`, the key of a namespaced object. One flat string (a join, not `+`): a
@@ -108,9 +110,9 @@ export class ClusterState {
     Namespace: this.namespaces,
   };
   /** EndpointSlice keys by `namespace/service`, so resolving a Service is not a scan of every slice. */
-  private readonly slicesByService = new Map<string, Set<string>>();
+  private readonly slicesByService: MemberIndex = new Map();
   /** ReferenceGrant keys by `grantLookupKey` of each `from` entry, so a reference check is not a scan of every grant. */
-  private readonly grantsByLookup = new Map<string, Set<string>>();
+  private readonly grantsByLookup: MemberIndex = new Map();
   /** ReferenceGrant lookups made while a recording is on. */
   private grantRecorder: Set<string> | undefined;
   private journal = new Map<KubeObject['kind'], Set<string>>();
@@ -225,9 +227,7 @@ export class ClusterState {
   referenceGrantsFor(from: GrantFrom, toNamespace: string): ReferenceGrant[] {
     const lookup = grantLookupKey(from, toNamespace);
     this.grantRecorder?.add(lookup);
-    const keys = this.grantsByLookup.get(lookup);
-    if (keys === undefined) return [];
-    return [...keys].sort(compareStrings).map((key) => this.referenceGrants.get(key)!);
+    return [...membersOf(this.grantsByLookup, lookup)].sort(compareStrings).map((key) => this.referenceGrants.get(key)!);
   }
 
   private note(kind: KubeObject['kind'], key: string, previous: KubeObject | undefined, next: KubeObject | undefined): void {
@@ -261,10 +261,8 @@ export class ClusterState {
 
   /** EndpointSlices of the Service `namespace/name`, in key order. */
   endpointSlicesFor(namespace: string, service: string): EndpointSlice[] {
-    const keys = this.slicesByService.get(objectKey(namespace, service));
-    if (keys === undefined) return [];
     const slices: EndpointSlice[] = [];
-    for (const key of keys) {
+    for (const key of membersOf(this.slicesByService, objectKey(namespace, service))) {
       const slice = this.endpointSlices.get(key);
       if (slice !== undefined) slices.push(slice);
     }
@@ -277,7 +275,7 @@ export class ClusterState {
   }
 
   /** The index entries (EndpointSlices by Service, ReferenceGrants by lookup) of a stored object. */
-  private entries(object: KubeObject | undefined): { index: Map<string, Set<string>>; keys: Iterable<string> } | undefined {
+  private entries(object: KubeObject | undefined): { index: MemberIndex; keys: Iterable<string> } | undefined {
     if (object?.kind === 'EndpointSlice') {
       const serviceKey = this.serviceKeyOf(object);
       return serviceKey === undefined ? undefined : { index: this.slicesByService, keys: [serviceKey] };
@@ -289,21 +287,13 @@ export class ClusterState {
   private index(key: string, object: KubeObject): void {
     const entries = this.entries(object);
     if (entries === undefined) return;
-    for (const entry of entries.keys) {
-      let keys = entries.index.get(entry);
-      if (keys === undefined) entries.index.set(entry, (keys = new Set()));
-      keys.add(key);
-    }
+    for (const entry of entries.keys) addMember(entries.index, entry, key);
   }
 
   private unindex(key: string, object: KubeObject | undefined): void {
     const entries = this.entries(object);
     if (entries === undefined) return;
-    for (const entry of entries.keys) {
-      const keys = entries.index.get(entry);
-      keys?.delete(key);
-      if (keys?.size === 0) entries.index.delete(entry);
-    }
+    for (const entry of entries.keys) removeMember(entries.index, entry, key);
   }
 
   private slot(object: Pick<KubeObject, 'kind' | 'metadata'>): { map: Map<string, KubeObject>; key: string } {

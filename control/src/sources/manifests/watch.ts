@@ -25,6 +25,8 @@ import { relative } from 'node:path';
 import { objectKey } from '../../state/cluster-state.ts';
 import type { ClusterState } from '../../state/cluster-state.ts';
 import type { KubeObject } from '../../state/objects.ts';
+import type { MemberIndex } from '../../state/member-index.ts';
+import { addMember, membersOf, removeMember } from '../../state/member-index.ts';
 import type { ParseLimits } from './bounded.ts';
 import { manifestLimits } from './bounded.ts';
 import { isManifestName, walkManifestTree } from './load.ts';
@@ -121,7 +123,7 @@ export class ManifestSource {
    * The files that hold an object of each identity (the last one by name wins): the one file's
    * name itself, a Set only while several hold it (at 50k objects a Set each was 13 MB).
    */
-  private readonly holders = new Map<string, string | Set<string>>();
+  private readonly holders: MemberIndex = new Map();
   /** Each file's objects by identity (a later duplicate in a file wins). */
   private readonly byFile = new Map<string, Map<string, KubeObject>>();
   private readonly watchers = new Map<string, FSWatcher>();
@@ -370,22 +372,21 @@ export class ManifestSource {
         if (after.get(id) === object) continue;
         touched.add(id);
         if (after.has(id)) continue;
-        this.unhold(id, name);
+        removeMember(this.holders, id, name);
       }
       for (const [id, object] of after) {
         if (before.get(id) === object) continue;
         touched.add(id);
         if (before.has(id)) continue;
-        this.hold(id, name);
+        addMember(this.holders, id, name);
       }
       if (entry === undefined) this.byFile.delete(name);
       else this.byFile.set(name, after);
     }
     let changedState = false;
     for (const id of touched) {
-      const holders = this.holders.get(id);
-      let winner = typeof holders === 'string' ? holders : undefined;
-      if (typeof holders === 'object') for (const name of holders) if (winner === undefined || name > winner) winner = name;
+      let winner: string | undefined;
+      for (const name of membersOf(this.holders, id)) if (winner === undefined || name > winner) winner = name;
       const object = winner === undefined ? undefined : this.byFile.get(winner)!.get(id)!;
       const before = this.applied.get(id);
       if (object === before) continue;
@@ -398,27 +399,6 @@ export class ManifestSource {
       if (this.state.upsert(object)) changedState = true;
     }
     if (changedState) this.options.onChange();
-  }
-
-  /** Notes that file `name` holds identity `id`. */
-  private hold(id: string, name: string): void {
-    const holders = this.holders.get(id);
-    if (holders === undefined) this.holders.set(id, name);
-    else if (typeof holders === 'object') holders.add(name);
-    else if (holders !== name) this.holders.set(id, new Set([holders, name]));
-  }
-
-  /** Notes that file `name` no longer holds identity `id` (back to a plain name when one file is left). */
-  private unhold(id: string, name: string): void {
-    const holders = this.holders.get(id);
-    if (holders === undefined) return;
-    if (typeof holders === 'string') {
-      if (holders === name) this.holders.delete(id);
-      return;
-    }
-    holders.delete(name);
-    if (holders.size === 1) this.holders.set(id, holders.values().next().value!);
-    else if (holders.size === 0) this.holders.delete(id);
   }
 
   private report(): void {
