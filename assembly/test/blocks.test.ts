@@ -83,6 +83,33 @@ describe('TableBlocks', () => {
     expect(Buffer.from(flat).equals(original)).toBe(true);
   });
 
+  it('splices like a flat splice, sharing the whole blocks before it; refuses a splice outside the table', () => {
+    const flat = table(4 * TABLE_BLOCK_BYTES + 100, 5);
+    const version = TableBlocks.of(flat);
+    for (const [keep, middle, tail] of [
+      [2 * TABLE_BLOCK_BYTES + 12, 40, 2 * TABLE_BLOCK_BYTES + 48],
+      [2 * TABLE_BLOCK_BYTES, 0, 2 * TABLE_BLOCK_BYTES + 96],
+      [0, 3 * TABLE_BLOCK_BYTES, 100],
+      [100, 8, 0],
+      [4 * TABLE_BLOCK_BYTES + 100, 4, 0],
+    ] as const) {
+      const inserted = table(middle, keep + 1);
+      const spliced = version.splice(keep, inserted, tail);
+      const expected = Buffer.concat([flat.subarray(0, keep), inserted, flat.subarray(flat.length - tail)]);
+      expect(Buffer.from(spliced.bytes()).equals(expected), `keep ${keep} middle ${middle} tail ${tail}`).toBe(true);
+      expect(spliced.length).toBe(expected.length);
+      const shared = Math.floor(keep / TABLE_BLOCK_BYTES);
+      spliced.blocks.forEach((block, b) => {
+        if (b < shared) expect(block).toBe(version.blocks[b]);
+        else expect(block.length).toBe(Math.min(TABLE_BLOCK_BYTES, spliced.length - b * TABLE_BLOCK_BYTES));
+      });
+    }
+    expect(Buffer.from(version.bytes()).equals(Buffer.from(table(4 * TABLE_BLOCK_BYTES + 100, 5)))).toBe(true);
+    expect(() => version.splice(-1, new Uint8Array(0), 0)).toThrow(RangeError);
+    expect(() => version.splice(flat.length, new Uint8Array(0), 1)).toThrow(RangeError);
+    expect(() => version.splice(4, new Uint8Array(3), 0)).toThrow(/multiple of 4/);
+  });
+
   it('refuses writes outside the table and writes after the edit is done', () => {
     const edit = TableBlocks.of(table(TABLE_BLOCK_BYTES + 8)).edit();
     expect(() => edit.set(new Uint8Array(16), TABLE_BLOCK_BYTES)).toThrow(RangeError);

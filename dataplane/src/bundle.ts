@@ -7,8 +7,8 @@
  */
 import { createHash } from 'node:crypto';
 import type { BundledUpstreamTls, LabelLines, TableBundle } from '@portico/control/snapshot/bundle';
-import { ENDPOINTS_PART, ROUTE_LABELS_PART, blockDigest, blocksDigestOf, bundleParts, combineDigests, compileBundle as compileReference, digestOf, labelLinesOf, lineBlocks } from '@portico/control/snapshot/bundle';
-import { TABLE_BLOCK_BYTES } from '@portico/assembly/encode';
+import { ENDPOINTS_PART, ROUTE_LABELS_PART, blockDigest, blocksDigestOf, combineDigests, compileBundle as compileReference, labelLinesOf, lineBlocks, metadataParts, partDigest, tableBlocksOf } from '@portico/control/snapshot/bundle';
+import type { TableBlocks } from '@portico/assembly/encode';
 import { BundleCompiler } from '@portico/control/snapshot/bundle-compile';
 import type { ReceivedBundle } from '@portico/control/snapshot/bundle-wire';
 import { seedShipped } from '@portico/control/snapshot/bundle-wire';
@@ -18,7 +18,7 @@ import type { RegexHost } from '@portico/control/snapshot/table';
 import { PorticoError } from './errors.ts';
 
 export type { BundledUpstreamTls, TableBundle, TlsBundle } from '@portico/control/snapshot/bundle';
-export { digestOf } from '@portico/control/snapshot/bundle';
+export { digestOf, tableBlocksOf, withTableBlocks } from '@portico/control/snapshot/bundle';
 
 /** What one event-loop turn hashes of a bundle part: 256 KiB of the table, 256 Ki UTF-16 units of a text. */
 const TURN_SLICE = 256 * 1024;
@@ -26,28 +26,76 @@ const TURN_SLICE = 256 * 1024;
 const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 /**
- * `digestOf`, hashed a slice per event-loop turn on this thread: traffic waits at most one slice
- * between turns, and nothing is copied (the table is hashed through views of its own bytes, a text
- * by slices that never split a surrogate pair, which UTF-8 would encode otherwise).
+ * The SHA-256 of each table block this process hashed, by the block object: a block is never
+ * written once its version is made (blocks.ts), so the same object has the same digest. A block
+ * that came by IPC (a whole bundle, a delta's bytes, a structured clone) is a new object and is
+ * hashed; only the worker's own blocks, kept from a bundle it held, are found here.
  */
-async function digestInTurns(bundle: Omit<TableBundle, 'digest'>, known: readonly (string | undefined)[]): Promise<{ digest: string; parts: string[] }> {
+const blockDigests = new WeakMap<Uint8Array, Buffer>();
+
+/** Counts of a verification's hashing (tests, benchmarks). */
+export interface VerifyCounts {
+  /** Table blocks hashed (the others' digests were known by their object). */
+  blocksHashed: number;
+  /** Table blocks whose digest was known. */
+  blocksKnown: number;
+}
+
+/** The digest of `block` (known by its object, else hashed and remembered). */
+function digestOfBlock(block: Uint8Array, counts: VerifyCounts | undefined): Buffer {
+  let digest = blockDigests.get(block);
+  if (digest !== undefined) {
+    if (counts !== undefined) counts.blocksKnown++;
+    return digest;
+  }
+  digest = blockDigest(block);
+  blockDigests.set(block, digest);
+  if (counts !== undefined) counts.blocksHashed++;
+  return digest;
+}
+
+/** `tableDigest` of a table by its blocks: only those not hashed before (by object) are hashed. */
+function tableDigestOfBlocks(table: TableBlocks, counts?: VerifyCounts): string {
+  return blocksDigestOf(table.blocks.map((block) => digestOfBlock(block, counts)));
+}
+
+/** The hex digests of a bundle's parts (`bundleParts` order): the table's by its blocks, the others as `partDigest`, known ones taken as given. */
+function partDigestsOf(bundle: TableBundle, known: readonly (string | undefined)[], counts?: VerifyCounts): string[] {
+  const table = known[0] ?? tableDigestOfBlocks(tableBlocksOf(bundle), counts);
+  return [table, ...metadataParts(bundle).map((part, i) => known[i + 1] ?? partDigest(i + 1, part))];
+}
+
+/**
+ * The digest of `bundle`'s parts (as `digestOf`), hashed a slice per event-loop turn on this
+ * thread: traffic waits at most one slice between turns, and nothing is copied (the table is hashed
+ * by its blocks, those hashed before by object skipped; a text by slices that never split a
+ * surrogate pair, which UTF-8 would encode otherwise).
+ */
+async function digestInTurns(bundle: TableBundle, known: readonly (string | undefined)[], counts: VerifyCounts | undefined): Promise<{ digest: string; parts: string[] }> {
   const digests: string[] = [];
-  for (const [index, part] of bundleParts(bundle).entries()) {
+  if (known[0] !== undefined) digests.push(known[0]);
+  else {
+    const table = tableBlocksOf(bundle);
+    const blocks: Buffer[] = [];
+    let since = 0;
+    for (const block of table.blocks) {
+      const hashed = !blockDigests.has(block);
+      blocks.push(digestOfBlock(block, counts));
+      if (!hashed) continue;
+      since += block.length;
+      if (since >= TURN_SLICE) {
+        since = 0;
+        await nextTurn();
+      }
+    }
+    digests.push(blocksDigestOf(blocks));
+    if (since > 0) await nextTurn();
+  }
+  for (const [at, part] of metadataParts(bundle).entries()) {
+    const index = at + 1;
     const same = known[index];
     if (same !== undefined) {
       digests.push(same);
-      continue;
-    }
-    if (index === 0) {
-      // The table is hashed in blocks (`tableDigest`); a turn's slice is a whole number of them.
-      const table = part as Uint8Array;
-      const blocks: Buffer[] = [];
-      for (let at = 0; at < table.length; at += TABLE_BLOCK_BYTES) {
-        blocks.push(blockDigest(table.subarray(at, Math.min(at + TABLE_BLOCK_BYTES, table.length))));
-        if ((at + TABLE_BLOCK_BYTES) % TURN_SLICE === 0 && at + TABLE_BLOCK_BYTES < table.length) await nextTurn();
-      }
-      digests.push(blocksDigestOf(blocks));
-      await nextTurn();
       continue;
     }
     if (index === ROUTE_LABELS_PART || index === ENDPOINTS_PART) {
@@ -67,16 +115,16 @@ async function digestInTurns(bundle: Omit<TableBundle, 'digest'>, known: readonl
       continue;
     }
     const hash = createHash('sha256');
-    let at = 0;
-    while (at < part.length) {
-      let end = Math.min(at + TURN_SLICE, part.length);
+    let done = 0;
+    while (done < part.length) {
+      let end = Math.min(done + TURN_SLICE, part.length);
       if (typeof part === 'string') {
         const last = part.charCodeAt(end - 1);
         if (end < part.length && last >= 0xd800 && last <= 0xdbff) end--;
-        hash.update(part.slice(at, end));
-      } else hash.update(part.subarray(at, end));
-      at = end;
-      if (at < part.length) await nextTurn();
+        hash.update(part.slice(done, end));
+      } else hash.update(part.subarray(done, end));
+      done = end;
+      if (done < part.length) await nextTurn();
     }
     digests.push(hash.digest('hex'));
     await nextTurn();
@@ -142,8 +190,14 @@ export function upstreamTlsOf(bundle: TableBundle): BundledUpstreamTls[] {
 
 function checkShape(bundle: TableBundle): void {
   const fields = bundle as Partial<TableBundle>;
-  if (!(fields.table instanceof Uint8Array) || !(fields.redirects instanceof Uint8Array) || typeof fields.digest !== 'string' || typeof fields.version !== 'string' || typeof fields.routeLabels !== 'string' || typeof fields.endpoints !== 'string' || typeof fields.policies !== 'string' || typeof fields.regexHosts !== 'string' || typeof fields.upstreamTls !== 'string' || !Array.isArray(fields.endpointSets)) {
+  if (typeof fields.digest !== 'string' || typeof fields.version !== 'string' || !(fields.redirects instanceof Uint8Array) || typeof fields.routeLabels !== 'string' || typeof fields.endpoints !== 'string' || typeof fields.policies !== 'string' || typeof fields.regexHosts !== 'string' || typeof fields.upstreamTls !== 'string' || !Array.isArray(fields.endpointSets)) {
     throw new PorticoError('PORTICO_E_SNAPSHOT_LOAD', 'bundle is malformed');
+  }
+  // A bundle made with its blocks is read by them (reading its `table` would flatten them).
+  try {
+    tableBlocksOf(bundle);
+  } catch (cause) {
+    throw new PorticoError('PORTICO_E_SNAPSHOT_LOAD', `bundle is malformed: ${(cause as Error).message}`, { cause });
   }
 }
 
@@ -152,26 +206,28 @@ function checkDigest(bundle: TableBundle, actual: string): void {
 }
 
 /**
- * Checks that a bundle is what it says: table and metadata hash to its digest. Throws
- * PORTICO_E_SNAPSHOT_LOAD naming what is wrong (the matcher checks the table's own structure).
+ * Checks that a bundle is what it says: table and metadata hash to its digest (the table by its
+ * blocks, those this process hashed before, by object, not again). Throws PORTICO_E_SNAPSHOT_LOAD
+ * naming what is wrong (the matcher checks the table's own structure).
  */
 export function verifyBundle(bundle: TableBundle): void {
   checkShape(bundle);
-  const { digest: _digest, ...content } = bundle;
-  checkDigest(bundle, digestOf(content));
+  checkDigest(bundle, combineDigests(bundle, partDigestsOf(bundle, [])));
 }
 
 /**
  * `verifyBundle` with the hashing spread over event-loop turns (`digestInTurns`): what a worker
- * runs before its swap, so traffic is not stalled by it and no copy of the bundle is made.
- * `known`: the part digests (`bundleParts` order, as `partDigest` gives them) the caller already
- * knows, e.g. those a delta kept from a verified bundle; those are not hashed again. Resolves with
- * every part's digest; rejects with PORTICO_E_SNAPSHOT_LOAD.
+ * runs before its swap, so traffic is not stalled by it and no copy of the bundle is made. The
+ * table is hashed by its blocks: a block this process hashed before (the same object: one the
+ * worker kept from the bundle it held) is not hashed again, any other (every block that came by
+ * IPC) is. `known`: the part digests (`bundleParts` order, as `partDigest` gives them) the caller
+ * already knows, e.g. those a delta kept from a verified bundle; those are not hashed again.
+ * `counts` (optional) adds what was hashed. Resolves with every part's digest; rejects with
+ * PORTICO_E_SNAPSHOT_LOAD.
  */
-export async function verifyBundleInTurns(bundle: TableBundle, known: readonly (string | undefined)[] = []): Promise<string[]> {
+export async function verifyBundleInTurns(bundle: TableBundle, known: readonly (string | undefined)[] = [], counts?: VerifyCounts): Promise<string[]> {
   checkShape(bundle);
-  const { digest: _digest, ...content } = bundle;
-  const { digest, parts } = await digestInTurns(content, known);
+  const { digest, parts } = await digestInTurns(bundle, known, counts);
   checkDigest(bundle, digest);
   return parts;
 }

@@ -14,7 +14,7 @@ import { hashKey } from '@portico/control/snapshot/policies/upstream-hash';
 import { httpsRedirectTarget } from '@portico/control/snapshot/policies/trailing-slash';
 import type { TableBundle } from './bundle.ts';
 import type { Pages } from '@portico/assembly/encode';
-import { RouteLabels, SnapshotCompiler, verifyBundle } from './bundle.ts';
+import { RouteLabels, SnapshotCompiler, tableBlocksOf, verifyBundle } from './bundle.ts';
 import type { BundleCompiler } from '@portico/control/snapshot/bundle-compile';
 import type { ReceivedBundle } from '@portico/control/snapshot/bundle-wire';
 import type { RegexDispatch } from '@portico/control/snapshot/regex';
@@ -95,8 +95,9 @@ export class LoadedSnapshot {
    */
   constructor(bundle: TableBundle, routesFrom?: LoadedSnapshot, verified = false, previous?: LoadedSnapshot, pool: MatcherPool = new MatcherPool(0)) {
     if (!verified) verifyBundle(bundle);
-    // Released if anything after fails: a bad bundle keeps no instance from the pool.
-    const loaded = pool.load(bundle.table);
+    // Released if anything after fails: a bad bundle keeps no instance from the pool. By blocks: a
+    // reused instance gets only those it does not hold (the table is never flattened for this).
+    const loaded = pool.load(tableBlocksOf(bundle));
     try {
       this.version = bundle.version;
       this.digest = bundle.digest;

@@ -5,9 +5,14 @@
  * text; a full bundle is ~5.5 MB structured-cloned per worker per version. The worker rebuilds the
  * bundle from the one it holds (`applyBundleDelta`) and verifies the result against the digest
  * the primary named, so a delta applied to the wrong base can never be served: the worker refuses
- * it and the primary sends the whole bundle.
+ * it and the primary sends the whole bundle. Tables stay blocks on both sides (TableBlocks): the
+ * primary compares only the blocks that are not the same objects in both versions, and the worker's
+ * new version shares every block the delta does not touch with the one it holds, so it hashes and
+ * copies into its matcher only the touched ones (bundle.ts, matcher-pool.ts), never the table.
  */
+import { TABLE_BLOCK_BYTES, TableBlocks } from '@portico/assembly/encode';
 import type { TableBundle } from './bundle.ts';
+import { tableBlocksOf, withTableBlocks } from './bundle.ts';
 
 /** Bytes of a table compared (and replaced) at a time when the table keeps its length. */
 const DELTA_BLOCK = 4096;
@@ -49,7 +54,7 @@ function editSize(edit: FieldEdit<string | Uint8Array>): number {
 /** The payload of a bundle (or delta) as it crosses to a worker: bytes of its tables and units of its texts (endpoint sets and TLS not counted). */
 export function payloadSize(message: TableBundle | BundleDelta): number {
   if ('base' in message) return editSize(message.table) + editSize(message.redirects) + TEXT_FIELDS.reduce((total, field) => total + editSize(message.texts[field]), 0);
-  return message.table.length + message.redirects.length + TEXT_FIELDS.reduce((total, field) => total + message[field].length, 0);
+  return tableBlocksOf(message).length + message.redirects.length + TEXT_FIELDS.reduce((total, field) => total + message[field].length, 0);
 }
 
 /** Length of the common prefix of `a` and `b`, compared a block at a time, then unit by unit. */
@@ -87,6 +92,30 @@ function fieldEdit<T extends string | Uint8Array>(base: T, next: T): FieldEdit<T
   return editSize(edit) * 2 > next.length ? { kind: 'value', value: next } : edit;
 }
 
+/**
+ * The edit taking table `base` to `next` (`fieldEdit`), comparing only the blocks that are not the
+ * same objects (a patched version shares the blocks it did not write): the table is flattened only
+ * when its length changed or it goes whole.
+ */
+function tableEdit(base: TableBlocks, next: TableBlocks, nextBytes: () => Uint8Array): FieldEdit<Uint8Array> {
+  if (base.length !== next.length) return fieldEdit(base.bytes(), nextBytes());
+  const at: number[] = [];
+  const bytes: Uint8Array[] = [];
+  for (let b = 0; b < next.blocks.length; b++) {
+    const old = base.blocks[b]!;
+    const block = next.blocks[b]!;
+    if (old === block) continue;
+    for (let offset = 0; offset < block.length; offset += DELTA_BLOCK) {
+      if (sameRange(old, block, offset, offset, Math.min(DELTA_BLOCK, block.length - offset))) continue;
+      at.push(b * TABLE_BLOCK_BYTES + offset);
+      bytes.push(block.slice(offset, offset + DELTA_BLOCK));
+    }
+  }
+  if (at.length === 0) return { kind: 'same' };
+  const edit: FieldEdit<Uint8Array> = { kind: 'blocks', at, bytes };
+  return editSize(edit) * 2 > next.length ? { kind: 'value', value: nextBytes() } : edit;
+}
+
 function smallestEdit<T extends string | Uint8Array>(base: T, next: T): FieldEdit<T> {
   if (base === next) return { kind: 'same' };
   if (typeof next !== 'string' && base.length === next.length) {
@@ -111,8 +140,8 @@ function smallestEdit<T extends string | Uint8Array>(base: T, next: T): FieldEdi
 /**
  * The delta taking `base` (a bundle the worker holds, in the same mode) to `next`, each part the
  * smaller of its edit and its whole value (so never more than `next` itself), or undefined when
- * the two are of different modes (full, balancing-only). Costs a comparison of the parts that are
- * not the same objects (block-wise memcmp), nothing more.
+ * the two are of different modes (full, balancing-only). Costs a comparison of the parts (and
+ * table blocks) that are not the same objects (block-wise memcmp), nothing more.
  */
 export function bundleDelta(base: TableBundle, next: TableBundle): BundleDelta | undefined {
   if (base.balancingOnly !== next.balancingOnly) return undefined;
@@ -123,7 +152,7 @@ export function bundleDelta(base: TableBundle, next: TableBundle): BundleDelta |
     digest: next.digest,
     balancingOnly: next.balancingOnly,
     needsHeaders: next.needsHeaders,
-    table: fieldEdit(base.table, next.table),
+    table: tableEdit(tableBlocksOf(base), tableBlocksOf(next), () => next.table),
     redirects: fieldEdit(base.redirects, next.redirects),
     texts,
     ...(next.endpointSets === base.endpointSets ? {} : { endpointSets: next.endpointSets }),
@@ -155,25 +184,78 @@ function applyEdit<T extends string | Uint8Array>(base: T, edit: FieldEdit<T>, f
 }
 
 /**
+ * The table `edit` makes of `base`, as blocks: a `blocks` edit copies the blocks it writes and
+ * shares the others with `base` (the same objects: their digests are known and a matcher instance
+ * holding them keeps them), a splice shares the whole blocks before it. Throws when an edit does
+ * not fit the base.
+ */
+function applyTableEdit(base: TableBlocks, edit: FieldEdit<Uint8Array>): TableBlocks {
+  if (edit.kind === 'same') return base;
+  if (edit.kind === 'value') return TableBlocks.of(edit.value);
+  if (edit.kind === 'blocks') {
+    const editor = base.edit();
+    edit.at.forEach((offset, i) => {
+      const bytes = edit.bytes[i]!;
+      if (!Number.isInteger(offset) || offset < 0 || offset + bytes.length > base.length) throw new Error(`table: block at ${offset} is outside the base`);
+      editor.set(bytes, offset);
+    });
+    return editor.done();
+  }
+  try {
+    return base.splice(edit.keep, edit.middle, edit.tail);
+  } catch (cause) {
+    throw new Error(`table: ${(cause as Error).message}`, { cause });
+  }
+}
+
+/**
+ * A bundle of `fields` (a bundle's, whose own table is not read) and `table` (blocks): a new
+ * bundle object whose `table` is flattened only if read (a worker never reads it: it verifies and
+ * loads by blocks).
+ */
+export function withTable(fields: Omit<TableBundle, 'table'>, table: TableBlocks): TableBundle {
+  // Named, not spread: a spread of a bundle would read (flatten) its own table.
+  const { version, balancingOnly, digest, routeLabels, redirects, needsHeaders, endpoints, policies, regexHosts, upstreamTls, endpointSets, tls } = fields;
+  return withTableBlocks({
+    version,
+    balancingOnly,
+    get table(): Uint8Array {
+      return table.bytes();
+    },
+    digest,
+    routeLabels,
+    redirects,
+    needsHeaders,
+    endpoints,
+    policies,
+    regexHosts,
+    upstreamTls,
+    endpointSets,
+    ...(tls === undefined ? {} : { tls }),
+  }, table);
+}
+
+/**
  * The bundle `delta` describes, made from `base` (which must be the bundle whose digest is
  * `delta.base`). The result is not verified here: the caller checks it hashes to `delta.digest`
- * before loading it. Throws when an edit does not fit the base (a delta for another base).
+ * before loading it. Its table is blocks (tableBlocksOf), sharing those the delta did not touch
+ * with `base`'s. Throws when an edit does not fit the base (a delta for another base).
  */
 export function applyBundleDelta(base: TableBundle, delta: BundleDelta): TableBundle {
   if (base.digest !== delta.base) throw new Error(`the delta is from ${delta.base}, not from the held ${base.digest}`);
   const texts = Object.fromEntries(TEXT_FIELDS.map((field) => [field, applyEdit(base[field], delta.texts[field], field)])) as Record<TextField, string>;
   const tls = delta.tls.kind === 'same' ? base.tls : delta.tls.value;
-  return {
+  const table = applyTableEdit(tableBlocksOf(base), delta.table);
+  return withTable({
     version: delta.version,
     balancingOnly: delta.balancingOnly,
-    table: applyEdit(base.table, delta.table, 'table'),
     digest: delta.digest,
     redirects: applyEdit(base.redirects, delta.redirects, 'redirects'),
     needsHeaders: delta.needsHeaders,
     ...texts,
     endpointSets: delta.endpointSets ?? base.endpointSets,
     ...(tls === undefined ? {} : { tls }),
-  };
+  }, table);
 }
 
 /**

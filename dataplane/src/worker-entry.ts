@@ -4,7 +4,7 @@
  * primary, which never serves traffic, does not load the proxy.
  */
 import type { TableBundle } from './bundle.ts';
-import { verifyBundleInTurns } from './bundle.ts';
+import { tableBlocksOf, verifyBundleInTurns } from './bundle.ts';
 import { DataPlane } from './dataplane.ts';
 import type { PorticoError } from './errors.ts';
 import type { Logger } from './logging.ts';
@@ -12,7 +12,7 @@ import { makeLoggers } from './logging.ts';
 import { SwapReclaimer } from './reclaim.ts';
 import { ENV, INDEX_ENV, RECLAIM_AFTER_MB } from './workers.ts';
 import type { FromWorker, ToWorker, WorkerOptions } from './workers.ts';
-import { applyBundleDelta, keptParts } from './worker-delta.ts';
+import { applyBundleDelta, keptParts, withTable } from './worker-delta.ts';
 
 /** A bundle a worker serves, with its parts' SHA-256 digests (`bundleParts` order). */
 interface HeldBundle {
@@ -45,7 +45,7 @@ async function runWorker(makeLogger: (level: string, accessLog: boolean) => { lo
   const mine = (fault: { readonly worker: number; readonly version: string } | undefined, version: string) => fault !== undefined && String(fault.worker) === process.env[INDEX_ENV] && fault.version === version;
   process.on('message', (message: ToWorker) => {
     if (message.type === 'bundle' || message.type === 'bundle-delta') {
-      // Bundles are taken in the order sent (the primary sends the next only once this one is answered); each is verified a slice per event-loop turn (no copy), then swapped in without compiling.
+      // Bundles are taken in the order sent (the primary sends the next only once this one is answered); each is verified a slice per event-loop turn (no copy; of the table, only the blocks it did not hold), then swapped in without compiling (copying only the blocks its reused matcher instance lacks).
       loads = loads.then(async () => {
         const version = message.type === 'bundle' ? message.bundle.version : message.delta.version;
         let bundle: TableBundle;
@@ -60,8 +60,11 @@ async function runWorker(makeLogger: (level: string, accessLog: boolean) => { lo
             // Parts the delta kept are the held bundle's own, verified when it was loaded: their digests are not computed again.
             let known = keptParts(delta, base.parts);
             if (mine(faults?.damageDelta, version)) {
-              // On a copy (a kept table is the held one), and hashed whole, as a delta applied to a wrong base would be.
-              bundle = { ...bundle, table: Uint8Array.from(bundle.table, (byte, i) => (i === 0 ? byte ^ 0xff : byte)) };
+              // In a copy of the first block (the others stay the held ones, their digests known), as a delta applied to a wrong base would give.
+              const table = tableBlocksOf(bundle);
+              const editor = table.edit();
+              editor.set(Uint8Array.of(table.blocks[0]![0]! ^ 0xff), 0);
+              bundle = withTable(bundle, editor.done());
               known = [];
             }
             parts = await verifyBundleInTurns(bundle, known);
@@ -83,7 +86,7 @@ async function runWorker(makeLogger: (level: string, accessLog: boolean) => { lo
         void dataPlane.listen().then(
           () => {
             send({ type: 'loaded', version, digest: bundle.digest });
-            reclaimer.afterSwap(bundle.table.byteLength);
+            reclaimer.afterSwap(tableBlocksOf(bundle).length);
           },
           // The primary treats this as fatal and shuts every worker down.
           (error: Error) => send({ type: 'failed', version, error: error.message, code: (error as PorticoError).code }),

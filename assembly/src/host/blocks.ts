@@ -3,7 +3,9 @@
  * every block it did not write with the version it was patched from, so patching a few chunks of
  * a 20 MB table copies a few blocks, not the table, and leaves the previous version's bytes as
  * they were (an older bundle, a sync answer in flight may still read them). The whole table is
- * concatenated only when someone asks for its bytes (a data plane loading it), once per version.
+ * concatenated only when someone asks for its bytes (a bundle sent whole), once per version: a
+ * data plane verifies and loads a version block by block (a pool copies only the blocks its
+ * reused instance does not hold, matcher-pool.ts).
  */
 
 /** Bytes per block (a power of two: a u32 field at a multiple of 4 never straddles two blocks). */
@@ -72,6 +74,39 @@ export class TableBlocks {
       this.#flat = flat;
     }
     return this.#flat;
+  }
+
+  /**
+   * A new version: this table's first `keep` bytes, then `middle`, then its last `tail` bytes
+   * (a table that grew or shrank in the middle). The whole blocks of the kept start are shared;
+   * the rest is copied (every later offset moved). Throws RangeError when `keep` and `tail`
+   * overlap or lie outside the table, or the result's length is not a multiple of 4.
+   */
+  splice(keep: number, middle: Uint8Array, tail: number): TableBlocks {
+    if (!Number.isInteger(keep) || !Number.isInteger(tail) || keep < 0 || tail < 0 || keep + tail > this.length) throw new RangeError(`a splice keeping ${keep} + ${tail} bytes is outside the table of ${this.length}`);
+    const length = keep + middle.length + tail;
+    if (length % 4 !== 0) throw new RangeError(`a splice gives ${length} bytes, not a multiple of 4`);
+    const shared = keep >>> BLOCK_SHIFT;
+    const from = shared << BLOCK_SHIFT;
+    const rest = new Uint8Array(length - from);
+    this.#copy(from, keep, rest, 0);
+    rest.set(middle, keep - from);
+    this.#copy(this.length - tail, this.length, rest, keep - from + middle.length);
+    const blocks = this.blocks.slice(0, shared);
+    for (let at = 0; at < rest.length; at += TABLE_BLOCK_BYTES) blocks.push(rest.subarray(at, Math.min(at + TABLE_BLOCK_BYTES, rest.length)));
+    return new TableBlocks(length, blocks, undefined);
+  }
+
+  /** Copies this table's bytes [from, to) into `into` at `at`, block by block. */
+  #copy(from: number, to: number, into: Uint8Array, at: number): void {
+    while (from < to) {
+      const b = from >>> BLOCK_SHIFT;
+      const inside = from & (TABLE_BLOCK_BYTES - 1);
+      const n = Math.min(to - from, TABLE_BLOCK_BYTES - inside);
+      into.set(this.blocks[b]!.subarray(inside, inside + n), at);
+      from += n;
+      at += n;
+    }
   }
 
   /** An editor whose writes make a new version (`done`), copying each block on its first write. */

@@ -12,6 +12,8 @@ import { encodeTable } from './encode.ts';
 import type { MatcherTable } from './table.ts';
 import { HostConditions } from './conditions.ts';
 import type { StoredCondition } from './conditions.ts';
+import { TABLE_BLOCK_BYTES } from './blocks.ts';
+import type { TableBlocks } from './blocks.ts';
 
 /** Request headers as Node gives them (lower-case names). */
 export type RequestHeaders = Readonly<Record<string, string | string[] | undefined>>;
@@ -66,6 +68,7 @@ export interface MatcherExports {
   init(len: number): number;
   scratch(): number;
   headerBitsAddress(): number;
+  writtenBlocksAddress(): number;
   match(hostLen: number, pathLen: number, methodBit: number): number;
   resume(hostLen: number, pathLen: number, methodBit: number): number;
   pick(route: number): number;
@@ -315,24 +318,47 @@ export function newMatcherInstance(): MatcherExports {
 }
 
 /**
- * Copies pre-encoded table bytes into `wasm` (a new instance, or one whose previous table nobody
- * uses any more) and binds them: the matcher over it, whose last release gives the instance to
- * `giveBack`. Throws PORTICO_E_TABLE_CORRUPT when the bytes are not a table this version can
- * load; the instance then holds no usable table (it may be loaded again).
+ * Whether block `index` of the table being loaded (`block`, its bytes) is already in the
+ * instance's memory at its place, byte for byte, so it need not be copied (matcher-pool.ts knows).
  */
-export function loadIntoInstance(wasm: MatcherExports, bytes: Uint8Array, giveBack?: InstanceReturn): PooledMatcher {
+export type BlockKept = (index: number, block: Uint8Array) => boolean;
+
+/**
+ * Copies a pre-encoded table (bytes, or its blocks: each block but those `kept` says the instance
+ * already holds) into `wasm` (a new instance, or one whose previous table nobody uses any more)
+ * and binds it: the matcher over it, whose last release gives the instance to `giveBack`. Init
+ * is cheap whatever the table's size: a header check and the health area after the table
+ * cleared (O(endpoints)); the conditions are read back (O(header conditions)). Returns the
+ * matcher and how many blocks were copied. Throws PORTICO_E_TABLE_CORRUPT when the bytes are not
+ * a table this version can load; the instance then holds no usable table (it may be loaded again).
+ */
+export function loadIntoInstance(wasm: MatcherExports, table: Uint8Array | TableBlocks, giveBack?: InstanceReturn, kept?: BlockKept): { matcher: PooledMatcher; copied: number } {
   const base = wasm.tableAddress();
   const memory = wasm.memory;
-  const need = base + bytes.length - memory.buffer.byteLength;
+  const length = table.length;
+  const need = base + length - memory.buffer.byteLength;
   if (need > 0) {
     try {
       memory.grow(Math.ceil(need / PAGE));
     } catch (cause) {
-      throw new PorticoError('PORTICO_E_TABLE_CORRUPT', `matcher table of ${bytes.length} bytes does not fit in wasm memory`, { cause });
+      throw new PorticoError('PORTICO_E_TABLE_CORRUPT', `matcher table of ${length} bytes does not fit in wasm memory`, { cause });
     }
   }
-  new Uint8Array(memory.buffer).set(bytes, base);
-  const status = wasm.init(bytes.length);
+  const into = new Uint8Array(memory.buffer);
+  let copied = 0;
+  if (table instanceof Uint8Array) {
+    into.set(table, base);
+    copied = Math.ceil(length / TABLE_BLOCK_BYTES);
+  } else {
+    const blocks = table.blocks;
+    for (let b = 0; b < blocks.length; b++) {
+      const block = blocks[b]!;
+      if (kept?.(b, block) === true) continue;
+      into.set(block, base + b * TABLE_BLOCK_BYTES);
+      copied++;
+    }
+  }
+  const status = wasm.init(length);
   if (status !== 0) {
     throw new PorticoError('PORTICO_E_TABLE_CORRUPT', `matcher table rejected: ${INIT_PROBLEMS[status] ?? `status ${status}`}`);
   }
@@ -342,7 +368,7 @@ export function loadIntoInstance(wasm: MatcherExports, bytes: Uint8Array, giveBa
   } catch (cause) {
     throw new PorticoError('PORTICO_E_TABLE_CORRUPT', `matcher table rejected: ${(cause as Error).message}`, { cause });
   }
-  return new WasmMatcher(wasm, conditions, giveBack);
+  return { matcher: new WasmMatcher(wasm, conditions, giveBack), copied };
 }
 
 /**
@@ -352,7 +378,7 @@ export function loadIntoInstance(wasm: MatcherExports, bytes: Uint8Array, giveBa
  * version can load.
  */
 export function loadMatcherFromBinary(bytes: Uint8Array): Matcher {
-  return loadIntoInstance(newMatcherInstance(), bytes);
+  return loadIntoInstance(newMatcherInstance(), bytes).matcher;
 }
 
 /**

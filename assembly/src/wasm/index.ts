@@ -1,11 +1,12 @@
 // The matcher module's exports. Memory layout, from low to high: static data, the table (copied
-// in by the host at tableAddress()), health flags, the header-condition bitset, then the request
-// scratch, which runs to the end of memory so the host can grow it for long requests.
+// in by the host at tableAddress()), health flags, the written-block map, the header-condition
+// bitset, then the request scratch, which runs to the end of memory so the host can grow it for
+// long requests.
 // Only numbers cross the boundary; nothing here allocates.
 import { findHost } from './host';
 import { findRoute } from './path';
 import { bindHeaderBits, forgetMatched } from './conditions';
-import { bindHealth, healthSize, healthy, lastBackend as lastBackendIndex, pickEndpoint, pickHashed, pickNamed, pickTwo, setHealth, setScore, setSeed } from './wrr';
+import { bindHealth, bindWritten, healthSize, healthy, lastBackend as lastBackendIndex, pickEndpoint, pickHashed, pickNamed, pickTwo, setHealth, setScore, setSeed, writtenAddress, writtenSize } from './wrr';
 import {
   HOST_COND_COUNT, HOST_FALLBACK, HOST_INDEX, PAIR_HOST, PAIR_KIND, PAIR_NAME_LEN, PAIR_NAME_OFF, PAIR_SIZE, PAIR_VALUE_LEN, PAIR_VALUE_OFF,
   bindTable, endpointCount as endpoints, headerCount, headersBase, poolBase, routeCount as routes, tableFallback,
@@ -44,7 +45,10 @@ export function init(len: u32): i32 {
   let health = align(base + <usize>len, 8);
   // Health flags, then one hashing seed per endpoint (wrr.ts).
   bindHealth(health);
-  bitsBase = align(health + healthSize(), 8);
+  // Then the written-block map (wrr.ts): which table blocks a pick has written into since.
+  let writtenAt = align(health + healthSize(), 8);
+  bindWritten(writtenAt);
+  bitsBase = align(writtenAt + writtenSize(len), 8);
   bindHeaderBits(bitsBase);
   scratchBase = align(bitsBase + (<usize>((headerCount + 31) >>> 5) << 2), 16);
   let need = (scratchBase + MIN_SCRATCH + PAGE - 1) / PAGE;
@@ -60,6 +64,15 @@ export function init(len: u32): i32 {
 /** Address of the request scratch: host bytes, then path bytes, then lookup candidates. */
 export function scratch(): usize {
   return scratchBase;
+}
+
+/**
+ * Address of the written-block map: one byte per 64 KiB block of the table (from tableAddress()),
+ * 1 when a pick wrote a current weight into that block since init, so the block no longer holds
+ * the bytes the host copied in (a host reusing the instance copies it again).
+ */
+export function writtenBlocksAddress(): usize {
+  return writtenAddress();
 }
 
 /** Address of the header bitset (one u32 per 32 header conditions) the host fills per request. */

@@ -19,6 +19,34 @@ let lastBackendIndex: i32 = -1;
 /** One load score (f64, lower is better) per endpoint id, after the seeds; set by the host (setScore). */
 let scores: usize = 0;
 
+/**
+ * One byte per 64 KiB block of the table, set when a pick writes a current weight into that block
+ * (current weights live inline in the route records): the host, which reuses an instance whose
+ * table bytes it knows by block, then copies that block again instead of trusting it.
+ */
+let written: usize = 0;
+
+/** Bytes of the written-block map for a table of `len` bytes (one per 64 KiB block). */
+export function writtenSize(len: u32): usize {
+  return (<usize>len + 0xffff) >>> 16;
+}
+
+/** Places the (zeroed) written-block map at `at`. */
+export function bindWritten(at: usize): void {
+  written = at;
+}
+
+/** Address of the written-block map (writtenSize(table length) bytes, 1 = a pick wrote into that block since init). */
+export function writtenAddress(): usize {
+  return written;
+}
+
+/** Marks the table blocks holding the `size` bytes at address `at` as written. */
+@inline function wrote(at: usize, size: usize): void {
+  store<u8>(written + ((at - tableBase) >>> 16), 1);
+  store<u8>(written + ((at + size - 1 - tableBase) >>> 16), 1);
+}
+
 @inline function seedsOffset(): usize {
   return (<usize>endpointCount + 7) & ~7;
 }
@@ -118,6 +146,7 @@ function chooseBackend(rec: usize, allowed: u32): usize {
       if (weight != 0) {
         let current = load<i64>(backend + BACKEND_CURRENT) + <i64>weight;
         store<i64>(backend + BACKEND_CURRENT, current);
+        wrote(backend, 8);
         total += <i64>weight;
         if (best == 0 || current > bestCurrent) {
           best = backend;
@@ -136,6 +165,7 @@ function chooseBackend(rec: usize, allowed: u32): usize {
     bestIndex = fallbackIndex;
   } else {
     store<i64>(best + BACKEND_CURRENT, bestCurrent - total);
+    wrote(best, 8);
   }
   lastBackendIndex = bestIndex;
   return best;
@@ -161,6 +191,7 @@ export function pickEndpoint(route: i32, allowed: u32): i32 {
     if (healthy(load<u32>(slot + ENDPOINT_ID))) {
       let current = load<i32>(slot + ENDPOINT_CURRENT) + 1;
       store<i32>(slot + ENDPOINT_CURRENT, current);
+      wrote(slot, 4);
       healthyCount++;
       if (chosen == 0 || current > chosenCurrent) {
         chosen = slot;
@@ -170,6 +201,7 @@ export function pickEndpoint(route: i32, allowed: u32): i32 {
     slot += ENDPOINT_SIZE;
   }
   store<i32>(chosen + ENDPOINT_CURRENT, chosenCurrent - healthyCount);
+  wrote(chosen, 4);
   return <i32>load<u32>(chosen + ENDPOINT_ID);
 }
 

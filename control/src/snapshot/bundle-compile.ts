@@ -12,7 +12,7 @@ import { Pages, TableBlocks, assembleOwnChunksLaidOut, encodeChunk, patchOwnChun
 import type { ItemList, LaidOutTable, PlacedChunk, TableChunk } from '@portico/assembly/encode';
 import type { RouteEntry } from '@portico/assembly/table';
 import type { BundledUpstreamTls, TableBundle, TlsBundle } from './bundle.ts';
-import { ENDPOINTS_PART, bundledUpstreamTls, withEndpointLines, withLabelLines, combineDigests, policyEntry, redirectBits, routeLabel, tlsAfter, tlsOf } from './bundle.ts';
+import { ENDPOINTS_PART, bundledUpstreamTls, withEndpointLines, withLabelLines, withTableBlocks, combineDigests, policyEntry, redirectBits, routeLabel, tlsAfter, tlsOf } from './bundle.ts';
 import { LineText, blockDigest, blocksDigestOf } from './bundle-lines.ts';
 import type { Snapshot, SnapshotBackend, SnapshotEndpointSet, SnapshotHost } from './schema.ts';
 import { PorticoError } from '../errors.ts';
@@ -94,13 +94,14 @@ interface LastBundle {
 /**
  * The bundle of `fields`, `table` and the line texts: its `table`, `routeLabels` and `endpoints`
  * are made whole on first read (the control plane only needs the digest and never reads them; a
- * data plane loading the bundle reads the table once per version, and the labels and endpoints
- * line by line through labelLinesOf / endpointLinesOf, never the whole text; structured clone
- * reads them all).
+ * data plane loading the bundle reads the table block by block through tableBlocksOf (a reused
+ * instance copies only the blocks it lacks), and the labels and endpoints line by line through
+ * labelLinesOf / endpointLinesOf, never the whole table or text; structured clone reads them all).
  */
 function bundleOf(fields: BundleFields, table: TableBlocks, labels: LineText | undefined, endpoints: LineText, digest: string): TableBundle {
   // The data plane in this process labels routes and reads endpoints line by line (labelLinesOf,
-  // endpointLinesOf: an endpoint change, the changed lines alone) and never joins the texts.
+  // endpointLinesOf: an endpoint change, the changed lines alone) and never joins the texts, and
+  // loads the table by blocks (tableBlocksOf): it is never flattened for it.
   const bundle = withLabelLines({
     ...fields,
     get table(): Uint8Array {
@@ -114,7 +115,7 @@ function bundleOf(fields: BundleFields, table: TableBlocks, labels: LineText | u
     },
     digest,
   }, labels ?? NO_LINES);
-  return withEndpointLines(bundle, endpoints);
+  return withTableBlocks(withEndpointLines(bundle, endpoints), table);
 }
 
 /** The catch-all route's label. */

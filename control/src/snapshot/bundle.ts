@@ -6,7 +6,7 @@
  * per host, reusing what did not change), data planes verify the digest and load it.
  */
 import { createHash } from 'node:crypto';
-import { TABLE_BLOCK_BYTES, encodeTable } from '@portico/assembly/encode';
+import { TABLE_BLOCK_BYTES, TableBlocks, encodeTable } from '@portico/assembly/encode';
 import type { Snapshot, SnapshotBackend, SnapshotHost, SnapshotUpstreamTls } from './schema.ts';
 import type { RouteTarget } from './table.ts';
 import type { RoutePolicies } from './policies/registry.ts';
@@ -113,6 +113,34 @@ export function endpointLinesOf(bundle: TableBundle): EndpointLines | undefined 
   return endpointLines.get(bundle);
 }
 
+// Like labelLines: a clone or a copy of the bundle carries the flat `table` alone.
+const tableBlocks = new WeakMap<TableBundle, TableBlocks>();
+
+/**
+ * Records that `bundle`'s table is `blocks` (BundleCompiler's bundles, whose `table` is flattened on
+ * the first read; a worker's bundle rebuilt from a delta): a data plane verifies and loads it
+ * block by block, never reading `table`. `blocks` must hold exactly the bytes `table` reads.
+ */
+export function withTableBlocks<T extends TableBundle>(bundle: T, blocks: TableBlocks): T {
+  tableBlocks.set(bundle, blocks);
+  return bundle;
+}
+
+/**
+ * The blocks of `bundle`'s table: those it was made with (withTableBlocks), else views of its
+ * `table` (no copy), remembered for the bundle so that each block is one object for its life.
+ * Throws TypeError when the bundle has neither (its `table` is not a Uint8Array).
+ */
+export function tableBlocksOf(bundle: TableBundle): TableBlocks {
+  let blocks = tableBlocks.get(bundle);
+  if (blocks === undefined) {
+    const table: unknown = bundle.table;
+    if (!(table instanceof Uint8Array)) throw new TypeError(`the bundle's table is ${table === null ? 'null' : typeof table}, not a Uint8Array`);
+    tableBlocks.set(bundle, (blocks = TableBlocks.of(table)));
+  }
+  return blocks;
+}
+
 /** A route's metrics label: `namespace/name@host/path`, `…@host` for a host default, `…@default` for the catch-all. */
 export function routeLabel(target: Pick<RouteTarget, 'kind' | 'host' | 'route'>): string {
   const { namespace, name } = target.route.source;
@@ -132,7 +160,12 @@ export const ENDPOINTS_PART = 3;
 
 /** The parts of a bundle its digest covers, in order: their digests are `tableDigest` (the table), `linesDigest` (routeLabels, endpoints), SHA-256 (the others). */
 export function bundleParts(bundle: Omit<TableBundle, 'digest'>): (string | Uint8Array)[] {
-  return [bundle.table, bundle.routeLabels, bundle.redirects, bundle.endpoints, bundle.policies, bundle.regexHosts, bundle.upstreamTls, JSON.stringify(bundle.endpointSets), JSON.stringify(bundle.tls ?? null)];
+  return [bundle.table, ...metadataParts(bundle)];
+}
+
+/** `bundleParts` but the table (the first): what a data plane hashing the table by blocks reads of a bundle. */
+export function metadataParts(bundle: Omit<TableBundle, 'digest' | 'table'>): (string | Uint8Array)[] {
+  return [bundle.routeLabels, bundle.redirects, bundle.endpoints, bundle.policies, bundle.regexHosts, bundle.upstreamTls, JSON.stringify(bundle.endpointSets), JSON.stringify(bundle.tls ?? null)];
 }
 
 /**

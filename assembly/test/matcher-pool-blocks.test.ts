@@ -1,0 +1,191 @@
+// Loading block tables into reused instances (matcher-pool.ts): a pool copies only the blocks the
+// reused instance does not hold, so what it must never get wrong is which blocks those are. A
+// property test drives random versions (sharing blocks as patched versions do), random picks
+// (which write WRR weights into the table's bytes in wasm memory), matchers held and released in
+// random order and corrupt loads, and holds every load to a fresh instance of the flat bytes: the
+// same answers, and the same table bytes in wasm memory.
+import { describe, expect, it } from 'vitest';
+import { TABLE_BLOCK_BYTES, TableBlocks } from '../src/host/blocks.ts';
+import { encodeTable } from '../src/host/encode.ts';
+import type { Matcher, MatcherExports, PooledMatcher } from '../src/host/matcher.ts';
+import { loadMatcherFromBinary, newMatcherInstance } from '../src/host/matcher.ts';
+import { MatcherPool } from '../src/host/matcher-pool.ts';
+import type { MatcherTable } from '../src/host/table.ts';
+
+/** A small deterministic generator (mulberry32). */
+function random(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+interface World {
+  readonly hosts: string[];
+  /** Per host: its route's backends (weights, endpoint ids). */
+  readonly routes: { weight: number; endpoints: number[] }[][];
+}
+
+const ENDPOINTS = 40;
+
+function tableOf(world: World): MatcherTable {
+  return {
+    hosts: world.hosts.map((host, i) => ({ host, paths: [{ pathType: 'Prefix' as const, path: '/', route: i }, { pathType: 'Exact' as const, path: `/only/${i}`, route: i }], fallback: -1 })),
+    routes: world.routes.map((backends) => ({ backends })),
+    endpointCount: ENDPOINTS,
+    fallback: -1,
+  };
+}
+
+/** A new world from `world`: a few same-length edits (weights, endpoints), sometimes a host added or removed (every later offset moves). */
+function edited(world: World, next: () => number): World {
+  const hosts = world.hosts.slice();
+  const routes = world.routes.map((backends) => backends.map((backend) => ({ weight: backend.weight, endpoints: backend.endpoints.slice() })));
+  const edits = 1 + Math.floor(next() * 3);
+  for (let e = 0; e < edits; e++) {
+    const route = routes[Math.floor(next() * routes.length)]!;
+    const backend = route[Math.floor(next() * route.length)]!;
+    if (next() < 0.5) backend.weight = 1 + Math.floor(next() * 9);
+    else backend.endpoints[Math.floor(next() * backend.endpoints.length)] = Math.floor(next() * ENDPOINTS);
+  }
+  const roll = next();
+  if (roll < 0.1) {
+    const at = Math.floor(next() * hosts.length);
+    hosts.splice(at, 0, `new${Math.floor(next() * 1e9)}.example`);
+    routes.splice(at, 0, [{ weight: 1, endpoints: [0, 1] }]);
+  } else if (roll < 0.2 && hosts.length > 10) {
+    const at = Math.floor(next() * hosts.length);
+    hosts.splice(at, 1);
+    routes.splice(at, 1);
+  }
+  return { hosts, routes };
+}
+
+/**
+ * `flat` as blocks sharing, with `before`, every block of the same bytes at the same place (what a
+ * patched version shares with the one it was patched from: the blocks it did not write).
+ */
+function sharing(before: TableBlocks, flat: Uint8Array): TableBlocks {
+  const editor = before.length === flat.length ? before.edit() : undefined;
+  if (editor === undefined) return TableBlocks.of(flat);
+  before.blocks.forEach((block, b) => {
+    const at = b * TABLE_BLOCK_BYTES;
+    const mine = flat.subarray(at, at + block.length);
+    if (Buffer.compare(block, mine) !== 0) editor.set(mine, at);
+  });
+  return editor.done();
+}
+
+/** What a matcher answers for its hosts: matches, picks on a few routes (which write WRR weights into the table), the last backend, hashed picks. */
+function answers(matcher: Matcher, world: World, next: () => number): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < world.hosts.length; i += 1 + Math.floor(next() * 40)) out.push(matcher.match(world.hosts[i]!, `/only/${i}`, 'GET'), matcher.match(world.hosts[i]!, '/x', 'GET'));
+  for (let n = 0; n < 4; n++) {
+    const i = Math.floor(next() * world.hosts.length);
+    const route = matcher.match(world.hosts[i]!, '/', 'GET');
+    for (let k = 0; k < 3; k++) out.push(matcher.pick(route), matcher.lastBackend());
+    out.push(matcher.pickHash(route, -1, 77 + i));
+  }
+  return out;
+}
+
+describe('MatcherPool with block tables', () => {
+  it('random versions, picks, holds and corrupt loads: every load answers as a fresh instance of the flat bytes and holds them byte for byte', () => {
+    for (let seed = 1; seed <= 3; seed++) {
+      const next = random(seed);
+      let lastInit: MatcherExports | undefined;
+      const newInstance = (): MatcherExports => {
+        const wasm = newMatcherInstance();
+        const seen: MatcherExports = { ...wasm, init: (len: number) => ((lastInit = seen), wasm.init(len)) };
+        return seen;
+      };
+      const pool = new MatcherPool(2, newInstance);
+      let world: World = {
+        hosts: Array.from({ length: 2500 + seed * 500 }, (_, i) => `h${i}.example`),
+        routes: Array.from({ length: 2500 + seed * 500 }, (_, i) => [{ weight: 1 + (i % 3), endpoints: [i % ENDPOINTS, (i + 7) % ENDPOINTS] }, { weight: 2, endpoints: [(i + 3) % ENDPOINTS] }]),
+      };
+      const versions: TableBlocks[] = [TableBlocks.of(encodeTable(tableOf(world)))];
+      expect(versions[0]!.blocks.length, 'several blocks').toBeGreaterThan(3);
+      const held: PooledMatcher[] = [];
+      for (let step = 0; step < 25; step++) {
+        world = edited(world, next);
+        const flat = encodeTable(tableOf(world));
+        // Patched from the last version, or now and then an older one (a spare may hold either).
+        const from = versions[Math.max(0, versions.length - 1 - (next() < 0.8 ? 0 : 1 + Math.floor(next() * 2)))]!;
+        const version = sharing(from, flat);
+        versions.push(version);
+        if (next() < 0.2) {
+          // The same blocks but a damaged header: refused, and the instance it went into holds nothing known.
+          const editor = version.edit();
+          editor.setWord(1, 999);
+          expect(() => pool.load(editor.done()), `step ${step}`).toThrow(expect.objectContaining({ code: 'PORTICO_E_TABLE_CORRUPT' }));
+        }
+        const matcher = pool.load(version);
+        const wasm = lastInit!;
+        const memory = new Uint8Array(wasm.memory.buffer, wasm.tableAddress(), flat.length);
+        expect(Buffer.compare(memory, flat), `seed ${seed} step ${step}: table bytes in wasm memory`).toBe(0);
+        const script = random(seed * 1000 + step);
+        const fresh = answers(loadMatcherFromBinary(flat), world, script);
+        expect(answers(matcher, world, random(seed * 1000 + step)), `seed ${seed} step ${step}: answers`).toEqual(fresh);
+        held.push(matcher);
+        // Let go of some (the current one and requests in flight hold the others), in any order.
+        while (held.length > 1 + Math.floor(next() * 3)) held.splice(Math.floor(next() * (held.length - 1)), 1)[0]!.release();
+      }
+      // Reuse happened (how much a load copies is held exactly by the next test; here a corrupt load
+      // or a new instance, when three are held, copies everything).
+      const { blocksKept, reused } = pool.stats;
+      expect(reused, 'instances were reused').toBeGreaterThan(12);
+      expect(blocksKept, 'blocks were kept').toBeGreaterThan(30);
+    }
+  });
+
+  it('copies only the blocks a version changed, a block a pick wrote into again, and everything after a failed load', () => {
+    const hosts = 3000;
+    const world: World = { hosts: Array.from({ length: hosts }, (_, i) => `h${i}.example`), routes: Array.from({ length: hosts }, (_, i) => [{ weight: 1, endpoints: [i % ENDPOINTS, (i + 1) % ENDPOINTS] }]) };
+    const first = TableBlocks.of(encodeTable(tableOf(world)));
+    const count = first.blocks.length;
+    const edit = { hosts: world.hosts, routes: world.routes.map((backends, i) => (i === hosts - 1 ? [{ weight: 5, endpoints: [3, 4] }] : backends)) };
+    const second = sharing(first, encodeTable(tableOf(edit)));
+    const changed = second.blocks.filter((block, b) => block !== first.blocks[b]).length;
+    expect(changed).toBe(1);
+    const pool = new MatcherPool(1);
+    pool.load(first).release();
+    pool.load(second).release();
+    expect(pool.stats).toMatchObject({ blocksCopied: count + 1, blocksKept: count - 1 });
+    // Back to the first version: the changed block again; then picks write into the last route's block, which the next load copies.
+    const again = pool.load(first);
+    expect(pool.stats).toMatchObject({ blocksCopied: count + 2 });
+    again.pick(again.match(`h${hosts - 1}.example`, '/', 'GET'));
+    again.release();
+    pool.load(first).release();
+    expect(pool.stats).toMatchObject({ blocksCopied: count + 3 });
+    // A refused table leaves its instance holding nothing known: the next load copies every block.
+    const editor = first.edit();
+    editor.setWord(0, 0);
+    expect(() => pool.load(editor.done())).toThrow(expect.objectContaining({ code: 'PORTICO_E_TABLE_CORRUPT' }));
+    const copied = pool.stats.blocksCopied;
+    const reloaded = pool.load(first);
+    expect(pool.stats.blocksCopied).toBe(copied + count);
+    expect(reloaded.match('h7.example', '/only/7', 'GET')).toBe(7);
+  });
+
+  it('gives a table the spare instance that holds most of its blocks, before the best fit', () => {
+    const pool = new MatcherPool(2);
+    const world: World = { hosts: Array.from({ length: 2000 }, (_, i) => `a${i}.example`), routes: Array.from({ length: 2000 }, () => [{ weight: 1, endpoints: [1] }]) };
+    const a = TableBlocks.of(encodeTable(tableOf(world)));
+    const b = sharing(a, encodeTable(tableOf({ hosts: world.hosts, routes: world.routes.map((backends, i) => (i === 1999 ? [{ weight: 2, endpoints: [2] }] : backends)) })));
+    const holdsA = pool.load(a);
+    const holdsB = pool.load(b);
+    // B's instance grows (a long request): best fit alone would now give B to A's smaller instance.
+    holdsB.match('a1.example', `/${'x'.repeat(200_000)}`, 'GET');
+    holdsA.release();
+    holdsB.release();
+    const copied = pool.stats.blocksCopied;
+    pool.load(b);
+    expect(pool.stats.blocksCopied).toBe(copied);
+  });
+});
