@@ -4,7 +4,8 @@
  * primary, which never serves traffic, does not load the proxy.
  */
 import type { TableBundle } from './bundle.ts';
-import { tableBlocksOf, verifyBundleInTurns } from './bundle.ts';
+import { TableBlocks } from '@portico/assembly/encode';
+import { tableBlocksOf, verifyBundleInTurns, withTableBlocks } from './bundle.ts';
 import { DataPlane } from './dataplane.ts';
 import type { PorticoError } from './errors.ts';
 import type { Logger } from './logging.ts';
@@ -50,7 +51,13 @@ async function runWorker(makeLogger: (level: string, accessLog: boolean) => { lo
         const version = message.type === 'bundle' ? message.bundle.version : message.delta.version;
         let bundle: TableBundle;
         let parts: string[] | undefined;
-        if (message.type === 'bundle') bundle = message.bundle;
+        if (message.type === 'bundle') {
+          bundle = message.bundle;
+          // The table is a view into the whole message's buffer (texts and all): its blocks are
+          // kept by every later version that does not rewrite them, so they get their own copy.
+          const table = bundle.table;
+          if (table instanceof Uint8Array && table.byteLength !== table.buffer.byteLength) withTableBlocks(bundle, TableBlocks.of(table.slice()));
+        }
         else {
           const { delta } = message;
           const base = held[delta.balancingOnly ? 1 : 0];
