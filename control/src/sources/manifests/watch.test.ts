@@ -318,6 +318,74 @@ describe('ManifestSource', () => {
     expect(ports()).toEqual(['a:80']);
     expect(parsed).toEqual(['a.yaml']); // only the first, small version was ever read
   });
+  it('random edits of files holding duplicates within and across files: what is applied is what a fresh load of the directory gives, at every step', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'portico-walk-'));
+    // mulberry32: a fixed walk, the same on every run.
+    let seed = 0x5eed;
+    const random = () => {
+      seed = (seed + 0x6d2b79f5) | 0;
+      let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+      t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    };
+    const pick = (n: number) => Math.floor(random() * n);
+    // A few names only, so that a file often holds one twice and files often share one.
+    const doc = () => ({ name: `s${pick(16)}`, port: 1000 + pick(50) });
+    const files: Record<string, { name: string; port: number }[]> = { 'a.yaml': [], 'b.yaml': [], 'c.yaml': [] };
+    const write = async (file: string) => {
+      const docs = files[file]!;
+      if (docs.length === 0) await rm(join(dir, file), { force: true });
+      else {
+        // Saved as editors do (a new inode): a same-size rewrite in place within the clock's tick would look unchanged.
+        await writeFile(join(dir, `${file}.tmp`), docs.map((d) => service(d.name, d.port)).join('---\n'));
+        await rename(join(dir, `${file}.tmp`), join(dir, file));
+      }
+    };
+    for (const file of Object.keys(files)) {
+      files[file] = Array.from({ length: 1 + pick(5) }, doc);
+      await write(file);
+    }
+    const parse: ManifestSourceOptions['parse'] = async (bytes, file, limits, known) => parseManifestKnown(Buffer.from(bytes).toString('utf8'), file, limits, new Set(known));
+    // Directory events wait a minute: each step's reload() is the one scan of the step.
+    const followed = new ClusterState();
+    let reported: readonly ManifestProblem[] = [];
+    source = new ManifestSource(followed, { path: dir, onChange: () => undefined, onProblems: (p) => (reported = p), parse, emptyGraceMs: 0, debounceMs: 60_000, replacedDelayMs: 60_000 });
+    await source.reload();
+    for (let step = 0; step < 400; step++) {
+      const file = Object.keys(files)[pick(3)]!;
+      const docs = files[file]!;
+      const at = pick(docs.length + 1);
+      const what = pick(7);
+      if (what === 0 && docs.length > 0) docs[Math.min(at, docs.length - 1)] = doc();
+      else if (what === 1) docs.splice(at, 0, doc());
+      else if (what === 2 && docs.length > 0) docs.splice(Math.min(at, docs.length - 1), 1);
+      else if (what === 3 && docs.length > 0) docs.splice(at, 0, { ...docs[pick(docs.length)]! });
+      else if (what === 4 && docs.length > 1) docs.push(docs.splice(pick(docs.length), 1)[0]!);
+      else if (what === 5 && random() < 0.2) docs.length = 0;
+      else if (what === 6 && docs.length > 1) {
+        // A document takes the name of a later one (which keeps winning).
+        const i = pick(docs.length - 1);
+        docs[i] = { name: docs[i + 1 + pick(docs.length - 1 - i)]!.name, port: 1000 + pick(50) };
+      }
+      else docs[pick(docs.length)] = doc();
+      await write(file);
+      await source!.reload();
+      const served = [...followed.services.values()].map((s) => `${s.metadata.name}:${s.spec.ports?.[0]?.port}`).sort();
+      // What the files say: the last file by name holding a name wins, and in it the last document.
+      const expected = new Map<string, number>();
+      for (const name of Object.keys(files).sort()) for (const d of files[name]!) expected.set(d.name, d.port);
+      expect(served, `step ${step}`).toEqual([...expected].map(([name, port]) => `${name}:${port}`).sort());
+      if (step % 50 === 49) {
+        const fresh = new ClusterState();
+        const other = new ManifestSource(fresh, { path: dir, onChange: () => undefined, onProblems: () => undefined, parse });
+        await other.reload();
+        other.stop();
+        expect([...fresh.services.values()].map((s) => `${s.metadata.name}:${s.spec.ports?.[0]?.port}`).sort(), `step ${step}, fresh load`).toEqual(served);
+      }
+    }
+    expect(reported).toEqual([]);
+  });
+
   describe('a large file edited through the parser thread, which follows the edit', () => {
     const list = (ports: Record<number, number> = {}, count = 400) =>
       `${JSON.stringify({ apiVersion: 'v1', kind: 'List', items: Array.from({ length: count }, (_, i) => ({ apiVersion: 'v1', kind: 'Service', metadata: { name: `s${i}`, namespace: 'web' }, spec: { ports: [{ port: ports[i] ?? 80 }] } })) }, null, 1)}\n`;

@@ -78,7 +78,12 @@ interface FileEntry {
 
 const NO_FINGERPRINTS: ReadonlyMap<string, KubeObject> = new Map();
 
-const NO_OBJECTS: ReadonlyMap<string, KubeObject> = new Map();
+/** A file's objects as last applied: the list read, and by identity (a later duplicate in the file wins). */
+interface AppliedFile {
+  readonly objects: readonly KubeObject[];
+  /** Owned by the ManifestSource: patched in place when the file's next list is an edit of `objects`. */
+  readonly byId: Map<string, KubeObject>;
+}
 
 /** Identities by object: a file's unchanged documents keep their objects, so their identity is made once. */
 const identities = new WeakMap<KubeObject, string>();
@@ -124,8 +129,8 @@ export class ManifestSource {
    * name itself, a Set only while several hold it (at 50k objects a Set each was 13 MB).
    */
   private readonly holders: MemberIndex = new Map();
-  /** Each file's objects by identity (a later duplicate in a file wins). */
-  private readonly byFile = new Map<string, Map<string, KubeObject>>();
+  /** Each file's objects as last applied, and by identity (a later duplicate in a file wins). */
+  private readonly byFile = new Map<string, AppliedFile>();
   private readonly watchers = new Map<string, FSWatcher>();
   private timer: NodeJS.Timeout | undefined;
   /** When the pending timer fires, whether its scan reads only replaced files (an atomic save's). */
@@ -362,32 +367,42 @@ export class ManifestSource {
   private apply(changed: ReadonlySet<string>): void {
     const touched = new Set<string>();
     for (const name of changed) {
-      const before = this.byFile.get(name) ?? NO_OBJECTS;
+      const applied = this.byFile.get(name);
       const entry = this.files.get(name);
-      const after = new Map<string, KubeObject>();
-      for (const object of entry?.objects ?? []) after.set(identity(object), object);
-      // Only identities whose object is not the very one the file held before are looked at (an
-      // edit of one document among thousands: one), and holders change only for those it gained or lost.
-      for (const [id, object] of before) {
-        if (after.get(id) === object) continue;
-        touched.add(id);
-        if (after.has(id)) continue;
-        removeMember(this.holders, id, name);
+      if (entry === undefined) {
+        for (const id of applied?.byId.keys() ?? []) {
+          touched.add(id);
+          removeMember(this.holders, id, name);
+        }
+        this.byFile.delete(name);
+        continue;
       }
+      if (applied !== undefined && this.patch(name, applied, entry.objects, touched)) continue;
+      const before = applied?.byId;
+      const after = new Map<string, KubeObject>();
+      for (const object of entry.objects) after.set(identity(object), object);
+      // Only identities whose object is not the very one the file held before are looked at, and
+      // holders change only for those it gained or lost.
+      if (before !== undefined)
+        for (const [id, object] of before) {
+          if (after.get(id) === object) continue;
+          touched.add(id);
+          if (after.has(id)) continue;
+          removeMember(this.holders, id, name);
+        }
       for (const [id, object] of after) {
-        if (before.get(id) === object) continue;
+        if (before?.get(id) === object) continue;
         touched.add(id);
-        if (before.has(id)) continue;
+        if (before?.has(id) === true) continue;
         addMember(this.holders, id, name);
       }
-      if (entry === undefined) this.byFile.delete(name);
-      else this.byFile.set(name, after);
+      this.byFile.set(name, { objects: entry.objects, byId: after });
     }
     let changedState = false;
     for (const id of touched) {
       let winner: string | undefined;
       for (const name of membersOf(this.holders, id)) if (winner === undefined || name > winner) winner = name;
-      const object = winner === undefined ? undefined : this.byFile.get(winner)!.get(id)!;
+      const object = winner === undefined ? undefined : this.byFile.get(winner)!.byId.get(id)!;
       const before = this.applied.get(id);
       if (object === before) continue;
       if (object === undefined) {
@@ -399,6 +414,46 @@ export class ManifestSource {
       if (this.state.upsert(object)) changedState = true;
     }
     if (changedState) this.options.onChange();
+  }
+
+  /**
+   * Patches `applied` (the file's last applied objects) to `objects` at the cost of the edit: the
+   * lists' common ends are stepped over by reference (no allocation), and only the identities of
+   * the objects between them are looked at (an edit of one document among thousands: one). False,
+   * with nothing changed, when the result would not be what a rebuild from `objects` gives (an
+   * identity held twice in the file, before or after): the caller rebuilds.
+   */
+  private patch(name: string, applied: AppliedFile, objects: readonly KubeObject[], touched: Set<string>): boolean {
+    const { objects: base, byId } = applied;
+    if (byId.size !== base.length) return false;
+    const m = base.length;
+    const n = objects.length;
+    let head = 0;
+    while (head < m && head < n && base[head] === objects[head]) head++;
+    let tail = 0;
+    while (tail < m - head && tail < n - head && base[m - 1 - tail] === objects[n - 1 - tail]) tail++;
+    const gone = new Map<string, KubeObject>();
+    for (let i = head; i < m - tail; i++) gone.set(identity(base[i]!), base[i]!);
+    const come = new Map<string, KubeObject>();
+    for (let i = head; i < n - tail; i++) come.set(identity(objects[i]!), objects[i]!);
+    // Also held by a document the edit did not touch: a duplicate (one twice in the middle is left
+    // to the next edit, which finds fewer identities than objects and rebuilds).
+    for (const id of come.keys()) if (byId.has(id) && !gone.has(id)) return false;
+    for (const [id, object] of gone) {
+      if (come.get(id) === object) continue;
+      touched.add(id);
+      if (come.has(id)) continue;
+      byId.delete(id);
+      removeMember(this.holders, id, name);
+    }
+    for (const [id, object] of come) {
+      if (gone.get(id) === object) continue;
+      touched.add(id);
+      if (!gone.has(id)) addMember(this.holders, id, name);
+      byId.set(id, object);
+    }
+    this.byFile.set(name, { objects, byId });
+    return true;
   }
 
   private report(): void {
