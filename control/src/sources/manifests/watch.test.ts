@@ -332,6 +332,7 @@ describe('ManifestSource', () => {
     // A few names only, so that a file often holds one twice and files often share one.
     const doc = () => ({ name: `s${pick(16)}`, port: 1000 + pick(50) });
     const files: Record<string, { name: string; port: number }[]> = { 'a.yaml': [], 'b.yaml': [], 'c.yaml': [] };
+    const undo: Record<string, { name: string; port: number }[]> = {};
     const write = async (file: string) => {
       const docs = files[file]!;
       if (docs.length === 0) await rm(join(dir, file), { force: true });
@@ -345,7 +346,13 @@ describe('ManifestSource', () => {
       files[file] = Array.from({ length: 1 + pick(5) }, doc);
       await write(file);
     }
-    const parse: ManifestSourceOptions['parse'] = async (bytes, file, limits, known) => parseManifestKnown(Buffer.from(bytes).toString('utf8'), file, limits, new Set(known));
+    // Documents validated by the last parse: those whose fingerprints the source did not hand over.
+    const validations: number[] = [];
+    const parse: ManifestSourceOptions['parse'] = async (bytes, file, limits, known) => {
+      const result = parseManifestKnown(Buffer.from(bytes).toString('utf8'), file, limits, new Set(known));
+      validations.push(result.entries.filter((entry) => entry.object !== undefined).length);
+      return result;
+    };
     // Directory events wait a minute: each step's reload() is the one scan of the step.
     const followed = new ClusterState();
     let reported: readonly ManifestProblem[] = [];
@@ -354,22 +361,30 @@ describe('ManifestSource', () => {
     for (let step = 0; step < 400; step++) {
       const file = Object.keys(files)[pick(3)]!;
       const docs = files[file]!;
+      const texts = new Set(docs.map((d) => `${d.name}:${d.port}`));
+      // An undo brings back documents the file no longer holds (their fingerprints must be forgotten).
+      const undo_ = docs.slice();
       const at = pick(docs.length + 1);
-      const what = pick(7);
+      const what = pick(8);
       if (what === 0 && docs.length > 0) docs[Math.min(at, docs.length - 1)] = doc();
       else if (what === 1) docs.splice(at, 0, doc());
       else if (what === 2 && docs.length > 0) docs.splice(Math.min(at, docs.length - 1), 1);
       else if (what === 3 && docs.length > 0) docs.splice(at, 0, { ...docs[pick(docs.length)]! });
       else if (what === 4 && docs.length > 1) docs.push(docs.splice(pick(docs.length), 1)[0]!);
       else if (what === 5 && random() < 0.2) docs.length = 0;
+      else if (what === 7) docs.splice(0, docs.length, ...(undo[file] ?? []));
       else if (what === 6 && docs.length > 1) {
         // A document takes the name of a later one (which keeps winning).
         const i = pick(docs.length - 1);
         docs[i] = { name: docs[i + 1 + pick(docs.length - 1 - i)]!.name, port: 1000 + pick(50) };
       }
       else docs[pick(docs.length)] = doc();
+      undo[file] = undo_;
+      const parses = validations.length;
       await write(file);
       await source!.reload();
+      // Every document the file held before is known by its fingerprint: only new texts are validated.
+      expect(validations.slice(parses).reduce((a, b) => a + b, 0), `step ${step}: validated`).toBe(docs.filter((d) => !texts.has(`${d.name}:${d.port}`)).length);
       const served = [...followed.services.values()].map((s) => `${s.metadata.name}:${s.spec.ports?.[0]?.port}`).sort();
       // What the files say: the last file by name holding a name wins, and in it the last document.
       const expected = new Map<string, number>();

@@ -30,7 +30,7 @@ import { addMember, membersOf, removeMember } from '../../state/member-index.ts'
 import type { ParseLimits } from './bounded.ts';
 import { manifestLimits } from './bounded.ts';
 import { isManifestName, walkManifestTree } from './load.ts';
-import type { KnownParseResult, ManifestProblem } from './parse.ts';
+import type { KnownEntry, KnownParseResult, ManifestProblem } from './parse.ts';
 import { sharedParserThread } from './parser-thread.ts';
 
 /** Options of the watcher. */
@@ -67,8 +67,14 @@ interface FileEntry {
   readonly signature: string;
   /** The objects served for it (the last good ones when it is broken). */
   readonly objects: readonly KubeObject[];
-  /** Those of `objects` that came from a document with a fingerprint (parseManifestKnown), by it. */
+  /**
+   * Those of `objects` that came from a document with a fingerprint (parseManifestKnown), by it.
+   * Owned by the entry (never shared with a later one, except a broken or emptied file's, which
+   * keeps its last good objects): the next read of the file patches it in place (patchFingerprints).
+   */
   readonly fingerprints: ReadonlyMap<string, KubeObject>;
+  /** How many documents of `objects` had a fingerprint (more than `fingerprints` holds: one was there twice). */
+  readonly fingerprinted: number;
   readonly problems: readonly ManifestProblem[];
   /** Whether it was ever read and parsed (schema problems aside). */
   readonly good: boolean;
@@ -83,6 +89,45 @@ interface AppliedFile {
   readonly objects: readonly KubeObject[];
   /** Owned by the ManifestSource: patched in place when the file's next list is an edit of `objects`. */
   readonly byId: Map<string, KubeObject>;
+}
+
+/**
+ * Patches `previous.fingerprints` in place to those of `objects` (the file's next objects, one
+ * per entry of `entries`), at the cost of the edit: the common ends of the two object lists are
+ * stepped over by reference, and only the fingerprints of the documents between are looked at
+ * (the removed ones found among the map's values without allocating). False, with nothing
+ * changed, when the result would not be what a rebuild gives (a fingerprint held twice in the
+ * file, before or after, or a shared empty map): the caller builds the map afresh.
+ */
+function patchFingerprints(previous: FileEntry, objects: readonly KubeObject[], entries: readonly KnownEntry[]): boolean {
+  const map = previous.fingerprints;
+  if (map === NO_FINGERPRINTS || !(map instanceof Map) || map.size !== previous.fingerprinted) return false;
+  const base = previous.objects;
+  const m = base.length;
+  const n = objects.length;
+  let head = 0;
+  while (head < m && head < n && base[head] === objects[head]) head++;
+  let tail = 0;
+  while (tail < m - head && tail < n - head && base[m - 1 - tail] === objects[n - 1 - tail]) tail++;
+  const goneObjects = new Set<KubeObject>();
+  for (let i = head; i < m - tail; i++) goneObjects.add(base[i]!);
+  const gone = new Set<string>();
+  if (goneObjects.size > 0) map.forEach((object, fingerprint) => (goneObjects.has(object) ? gone.add(fingerprint) : undefined));
+  const come = new Map<string, KubeObject>();
+  let middle = 0;
+  for (let i = head; i < n - tail; i++) {
+    const fingerprint = entries[i]!.fingerprint;
+    if (fingerprint === undefined) continue;
+    middle++;
+    come.set(fingerprint, objects[i]!);
+  }
+  // Twice among the edited documents, or also held by a document the edit did not touch.
+  if (come.size !== middle) return false;
+  for (const fingerprint of come.keys()) if (map.has(fingerprint) && !gone.has(fingerprint)) return false;
+  const owned = map as Map<string, KubeObject>;
+  for (const fingerprint of gone) if (!come.has(fingerprint)) owned.delete(fingerprint);
+  for (const [fingerprint, object] of come) owned.set(fingerprint, object);
+  return true;
 }
 
 /** Identities by object: a file's unchanged documents keep their objects, so their identity is made once. */
@@ -328,24 +373,31 @@ export class ManifestSource {
     }
     if (blank && previous !== undefined && previous.objects.length > 0) return this.emptied(name, previous, signature);
     if (result.problems.some((p) => p.severity === 'error') && previous !== undefined && previous.objects.length > 0) {
-      return { signature, objects: previous.objects, fingerprints: previous.fingerprints, problems: result.problems, good: previous.good };
+      return { signature, objects: previous.objects, fingerprints: previous.fingerprints, fingerprinted: previous.fingerprinted, problems: result.problems, good: previous.good };
     }
     // A known fingerprint keeps the very object it named: unchanged documents cost no compare downstream.
     const objects: KubeObject[] = [];
-    const fingerprints = new Map<string, KubeObject>();
+    let fingerprinted = 0;
     for (const entry of result.entries) {
       const object = entry.object ?? (entry.fingerprint === undefined ? undefined : known.get(entry.fingerprint));
       if (object === undefined) return this.broken(name, previous, 'the parser skipped a document whose fingerprint it was not given (a bug)', 'PORTICO_E_MANIFEST_PARSE', signature);
       objects.push(object);
-      if (entry.fingerprint !== undefined) fingerprints.set(entry.fingerprint, object);
+      if (entry.fingerprint !== undefined) fingerprinted++;
     }
-    return { signature, objects, fingerprints, problems: result.problems, good: previous?.good === true || !result.problems.some(unparseable) };
+    let fingerprints: ReadonlyMap<string, KubeObject>;
+    if (previous !== undefined && patchFingerprints(previous, objects, result.entries)) fingerprints = previous.fingerprints;
+    else {
+      const built = new Map<string, KubeObject>();
+      for (const [i, entry] of result.entries.entries()) if (entry.fingerprint !== undefined) built.set(entry.fingerprint, objects[i]!);
+      fingerprints = built;
+    }
+    return { signature, objects, fingerprints, fingerprinted, problems: result.problems, good: previous?.good === true || !result.problems.some(unparseable) };
   }
 
   /** A file that cannot be read or parsed at all: its last good objects stay. */
   private broken(name: string, previous: FileEntry | undefined, message: string, code: ManifestProblem['code'], signature = ''): FileEntry {
     const kept = previous !== undefined && previous.objects.length > 0 ? `; keeping its last good ${previous.objects.length} objects` : '';
-    return { signature, objects: previous?.objects ?? [], fingerprints: previous?.fingerprints ?? NO_FINGERPRINTS, problems: [problem(name, 'error', code, `${message}${kept}`)], good: previous?.good ?? false };
+    return { signature, objects: previous?.objects ?? [], fingerprints: previous?.fingerprints ?? NO_FINGERPRINTS, fingerprinted: previous?.fingerprinted ?? 0, problems: [problem(name, 'error', code, `${message}${kept}`)], good: previous?.good ?? false };
   }
 
   /** A file that became empty while it held objects: kept for the grace period, then accepted. */
@@ -353,10 +405,10 @@ export class ManifestSource {
     const grace = this.options.emptyGraceMs ?? 5000;
     const since = previous.emptySince ?? Date.now();
     const left = since + grace - Date.now();
-    if (left <= 0) return { signature, objects: [], fingerprints: NO_FINGERPRINTS, problems: [], good: true };
+    if (left <= 0) return { signature, objects: [], fingerprints: NO_FINGERPRINTS, fingerprinted: 0, problems: [], good: true };
     this.schedule(false, left + 10);
     const message = `the file is empty; keeping its ${previous.objects.length} objects for ${Math.ceil(grace / 1000)} s in case it is being rewritten, then removing them`;
-    return { signature, objects: previous.objects, fingerprints: previous.fingerprints, problems: [problem(name, 'warning', 'PORTICO_W_MANIFEST_EMPTY', message)], good: previous.good, emptySince: since };
+    return { signature, objects: previous.objects, fingerprints: previous.fingerprints, fingerprinted: previous.fingerprinted, problems: [problem(name, 'warning', 'PORTICO_W_MANIFEST_EMPTY', message)], good: previous.good, emptySince: since };
   }
 
   /**
