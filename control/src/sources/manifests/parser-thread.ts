@@ -6,7 +6,7 @@
  * one starts on the next job) and fails only the jobs it held. The queue is bounded.
  */
 import { Worker } from 'node:worker_threads';
-import type { KnownParseResult, ManifestParseResult } from './parse.ts';
+import type { KnownEntry, KnownParseResult, ManifestParseResult } from './parse.ts';
 import type { ParsedDocument, ParseLimits } from './bounded.ts';
 import { PorticoError } from '../../errors.ts';
 
@@ -16,8 +16,60 @@ export type ParseJob =
   | { readonly id: number; readonly kind: 'known'; readonly bytes: Uint8Array; readonly file: string; readonly limits: ParseLimits; readonly known: readonly string[] }
   | { readonly id: number; readonly kind: 'json' | 'yaml'; readonly text: string; readonly limits?: ParseLimits };
 
+/**
+ * A KnownParseResult as the thread sends it: each entry whose document was known is the index of
+ * its fingerprint in the job's `known` list, not an object with a copy of the string (an edit of
+ * one document of a file of thousands: thousands of entries, all but one known).
+ */
+export interface PackedKnownResult {
+  /** Per entry, in order: the index in `known` of its fingerprint, or -1 for the next of `fresh`. */
+  readonly at: Int32Array;
+  /** The other entries, in order. */
+  readonly fresh: KnownEntry[];
+  readonly problems: KnownParseResult['problems'];
+}
+
+/** `result` packed against `known` (the list the job gave): see PackedKnownResult. */
+export function packKnownResult(result: KnownParseResult, known: readonly string[]): PackedKnownResult {
+  const index = new Map<string, number>();
+  for (let i = 0; i < known.length; i++) index.set(known[i]!, i);
+  const at = new Int32Array(result.entries.length);
+  const fresh: KnownEntry[] = [];
+  for (let i = 0; i < result.entries.length; i++) {
+    const entry = result.entries[i]!;
+    const k = entry.object === undefined && entry.fingerprint !== undefined ? index.get(entry.fingerprint) : undefined;
+    if (k !== undefined) at[i] = k;
+    else {
+      at[i] = -1;
+      fresh.push(entry);
+    }
+  }
+  return { at, fresh, problems: result.problems };
+}
+
+/**
+ * The KnownParseResult `packed` stands for, its known entries holding `known`'s own strings.
+ * Throws PORTICO_E_PARSER_FAILED when `packed` does not fit `known` (an index out of range, too
+ * few or too many fresh entries).
+ */
+export function unpackKnownResult(packed: PackedKnownResult, known: readonly string[]): KnownParseResult {
+  const entries: KnownEntry[] = new Array<KnownEntry>(packed.at.length);
+  let next = 0;
+  for (let i = 0; i < packed.at.length; i++) {
+    const k = packed.at[i]!;
+    if (k === -1) {
+      const entry = packed.fresh[next++];
+      if (entry === undefined) throw new PorticoError('PORTICO_E_PARSER_FAILED', `parser thread answered entry ${i} as fresh, but sent only ${packed.fresh.length} fresh entries`);
+      entries[i] = entry;
+    } else if (k >= 0 && k < known.length) entries[i] = { fingerprint: known[k]! };
+    else throw new PorticoError('PORTICO_E_PARSER_FAILED', `parser thread answered entry ${i} with known fingerprint ${k}, but was given ${known.length}`);
+  }
+  if (next !== packed.fresh.length) throw new PorticoError('PORTICO_E_PARSER_FAILED', `parser thread sent ${packed.fresh.length} fresh entries for ${next} places`);
+  return { entries, problems: packed.problems };
+}
+
 /** What a parse produced. */
-export type ParseResult = { readonly kind: 'manifest'; readonly result: ManifestParseResult } | { readonly kind: 'known'; readonly result: KnownParseResult } | { readonly kind: 'documents'; readonly documents: ParsedDocument[] };
+export type ParseResult = { readonly kind: 'manifest'; readonly result: ManifestParseResult } | { readonly kind: 'known'; readonly result: PackedKnownResult } | { readonly kind: 'documents'; readonly documents: ParsedDocument[] };
 
 /** What the worker answers: a result, or the message of an unexpected error. */
 export type ParseReply = { readonly id: number; readonly result: ParseResult; readonly error?: undefined } | { readonly id: number; readonly error: string; readonly result?: undefined };
@@ -68,7 +120,7 @@ export class ParserThread {
   async parseManifestKnown(bytes: Uint8Array, file: string, limits: ParseLimits, known: readonly string[]): Promise<KnownParseResult> {
     const result = await this.submit({ kind: 'known', bytes, file, limits, known });
     if (result.kind !== 'known') throw new PorticoError('PORTICO_E_PARSER_FAILED', 'parser thread answered the wrong kind');
-    return result.result;
+    return unpackKnownResult(result.result, known);
   }
 
   /** Parses JSON (one value) or YAML (every document) within `limits`. */

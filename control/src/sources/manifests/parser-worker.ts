@@ -5,6 +5,7 @@
  */
 import { parentPort } from 'node:worker_threads';
 import type { ParseJob, ParseReply, ParseResult } from './parser-thread.ts';
+import { packKnownResult } from './parser-thread.ts';
 import { API_BODY_LIMITS, parseJsonBounded, parseYamlBounded } from './bounded.ts';
 import { ManifestParseCache } from './incremental.ts';
 import { parseManifestText } from './parse.ts';
@@ -17,7 +18,8 @@ function run(job: ParseJob): ParseResult {
     case 'manifest':
       return { kind: 'manifest', result: parseManifestText(job.text, job.file, job.limits) };
     case 'known':
-      return { kind: 'known', result: previous.parse(job.bytes, job.file, job.limits, new Set(job.known)) };
+      // Packed: the known entries go back as indexes into job.known, not as copies of its strings.
+      return { kind: 'known', result: packKnownResult(previous.parse(job.bytes, job.file, job.limits, new Set(job.known)), job.known) };
     case 'json':
       return { kind: 'documents', documents: [parseJsonBounded(job.text, job.limits ?? API_BODY_LIMITS)] };
     case 'yaml':

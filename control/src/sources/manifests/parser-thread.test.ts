@@ -1,0 +1,72 @@
+/**
+ * The parser thread's answer to a known-fingerprints parse is packed (known entries as indexes
+ * into the job's `known` list): what the caller gets is exactly what the thread's
+ * ManifestParseCache gave, and a packed answer that does not fit its `known` list is refused.
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import type { KubeObject } from '../../state/objects.ts';
+import { manifestLimits } from './bounded.ts';
+import type { KnownParseResult } from './parse.ts';
+import { ManifestParseCache } from './incremental.ts';
+import { ParserThread, packKnownResult, unpackKnownResult } from './parser-thread.ts';
+
+const service = (i: number, port = 80): KubeObject => ({ apiVersion: 'v1', kind: 'Service', metadata: { name: `svc-${i}`, namespace: 'team' }, spec: { ports: [{ port }] } });
+const jsonList = (items: unknown[]) => `${JSON.stringify({ apiVersion: 'v1', kind: 'List', items }, null, 1)}\n`;
+const yaml = (ports: number[]) => ports.map((port, i) => `apiVersion: v1\nkind: Service\nmetadata: { name: y${i}, namespace: web }\nspec: { ports: [{ port: ${port} }] }\n`).join('---\n');
+
+describe('ParserThread.parseManifestKnown', () => {
+  const thread = new ParserThread();
+  afterAll(() => thread.close());
+
+  const bytes = (text: string) => new TextEncoder().encode(text);
+
+  it.each([
+    ['a JSON List, one item edited, one removed, one added', 'list.json', jsonList(Array.from({ length: 300 }, (_, i) => service(i))), jsonList([...Array.from({ length: 300 }, (_, i) => service(i, i === 150 ? 8150 : 80)).filter((_, i) => i !== 7), service(999)])],
+    ['YAML documents, one edited, one repeated', 'docs.yaml', yaml(Array.from({ length: 200 }, () => 80)), yaml([...Array.from({ length: 200 }, (_, i) => (i === 3 ? 8003 : 80)), 80])],
+    ['a broken edit (problems kept, entries as the in-process parse has them)', 'list.json', jsonList(Array.from({ length: 50 }, (_, i) => service(i))), jsonList(Array.from({ length: 50 }, (_, i) => service(i))).replace('"svc-20"', '"svc-20",,')],
+    ['nothing known: every entry fresh', 'fresh.json', '', jsonList(Array.from({ length: 20 }, (_, i) => service(i)))],
+  ])('%s: what the parse in-process gives', async (_name, file, before, after) => {
+    // The thread follows the file from its previous parse, as the watcher has it do; so does the cache here.
+    const cache = new ManifestParseCache();
+    let known: string[] = [];
+    if (before !== '') {
+      const first = await thread.parseManifestKnown(bytes(before), file, manifestLimits(file), []);
+      expect(first).toEqual(cache.parse(bytes(before), file, manifestLimits(file), new Set()));
+      known = first.entries.flatMap((e) => (e.fingerprint === undefined ? [] : [e.fingerprint]));
+    }
+    const got = await thread.parseManifestKnown(bytes(after), file, manifestLimits(file), known);
+    const expected = cache.parse(bytes(after), file, manifestLimits(file), new Set(known));
+    expect(got).toEqual(expected);
+    expect(got.entries.map((e) => e.object === undefined)).toEqual(expected.entries.map((e) => e.object === undefined));
+    if (before !== '' && !after.includes(',,')) expect(got.entries.filter((e) => e.object === undefined).length).toBeGreaterThan(100);
+  });
+});
+
+describe('packKnownResult / unpackKnownResult', () => {
+  const known = ['fa', 'fb', 'fc'];
+  const result: KnownParseResult = {
+    entries: [{ fingerprint: 'fb' }, { fingerprint: 'fd', object: service(1) }, { object: service(2) }, { fingerprint: 'fa' }, { fingerprint: 'fb' }],
+    problems: [{ severity: 'warning', code: 'PORTICO_W_MANIFEST_EMPTY', file: 'f.yaml', document: 0, message: 'm' }],
+  };
+
+  it('round-trips: known entries become indexes, the others stay as they are, in order', () => {
+    const packed = packKnownResult(result, known);
+    expect([...packed.at]).toEqual([1, -1, -1, 0, 1]);
+    expect(packed.fresh).toEqual([result.entries[1], result.entries[2]]);
+    expect(unpackKnownResult(packed, known)).toEqual(result);
+  });
+
+  it('an entry naming a fingerprint that was not in the list stays whole (the watcher reports it)', () => {
+    const odd: KnownParseResult = { entries: [{ fingerprint: 'zz' }], problems: [] };
+    expect(unpackKnownResult(packKnownResult(odd, known), known)).toEqual(odd);
+  });
+
+  it.each([
+    ['an index past the list', { at: Int32Array.of(0, 3), fresh: [], problems: [] }, /known fingerprint 3, but was given 3/],
+    ['a negative index other than -1', { at: Int32Array.of(-2), fresh: [], problems: [] }, /known fingerprint -2/],
+    ['fewer fresh entries than places', { at: Int32Array.of(-1, -1), fresh: [{ object: service(1) }], problems: [] }, /entry 1 as fresh, but sent only 1/],
+    ['more fresh entries than places', { at: Int32Array.of(0), fresh: [{ object: service(1) }], problems: [] }, /sent 1 fresh entries for 0 places/],
+  ])('refuses %s', (_name, packed, message) => {
+    expect(() => unpackKnownResult(packed, known)).toThrow(expect.objectContaining({ code: 'PORTICO_E_PARSER_FAILED', message: expect.stringMatching(message) }));
+  });
+});
