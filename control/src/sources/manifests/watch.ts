@@ -130,6 +130,14 @@ function patchFingerprints(previous: FileEntry, objects: readonly KubeObject[], 
   return true;
 }
 
+/** The keys of `map` in order, in an array sized once (no iterator results, no grown copies). */
+function keysOf(map: ReadonlyMap<string, unknown>): string[] {
+  const keys = new Array<string>(map.size);
+  let at = 0;
+  map.forEach((_value, key) => (keys[at++] = key));
+  return keys;
+}
+
 /** Identities by object: a file's unchanged documents keep their objects, so their identity is made once. */
 const identities = new WeakMap<KubeObject, string>();
 
@@ -367,7 +375,7 @@ export class ManifestSource {
     const blank = isBlank(bytes);
     let result: KnownParseResult;
     try {
-      result = await (this.options.parse ?? ((b, f, l, k) => sharedParserThread().parseManifestKnown(b, f, l, k)))(bytes, name, limits, [...known.keys()]);
+      result = await (this.options.parse ?? ((b, f, l, k) => sharedParserThread().parseManifestKnown(b, f, l, k)))(bytes, name, limits, keysOf(known));
     } catch (error) {
       return this.broken(name, previous, `could not be parsed: ${(error as Error).message}`, 'PORTICO_E_MANIFEST_PARSE', signature);
     }
@@ -376,12 +384,14 @@ export class ManifestSource {
       return { signature, objects: previous.objects, fingerprints: previous.fingerprints, fingerprinted: previous.fingerprinted, problems: result.problems, good: previous.good };
     }
     // A known fingerprint keeps the very object it named: unchanged documents cost no compare downstream.
-    const objects: KubeObject[] = [];
+    // Sized once: a file of thousands of documents is one array, not a series of grown copies.
+    const objects = new Array<KubeObject>(result.entries.length);
     let fingerprinted = 0;
-    for (const entry of result.entries) {
+    for (let i = 0; i < result.entries.length; i++) {
+      const entry = result.entries[i]!;
       const object = entry.object ?? (entry.fingerprint === undefined ? undefined : known.get(entry.fingerprint));
       if (object === undefined) return this.broken(name, previous, 'the parser skipped a document whose fingerprint it was not given (a bug)', 'PORTICO_E_MANIFEST_PARSE', signature);
-      objects.push(object);
+      objects[i] = object;
       if (entry.fingerprint !== undefined) fingerprinted++;
     }
     let fingerprints: ReadonlyMap<string, KubeObject>;
