@@ -9,8 +9,11 @@ import { buildModel } from '../build/index.ts';
 import { compileSnapshot } from '../compile/index.ts';
 import { parseManifestText } from '../sources/manifests/parse.ts';
 import { ClusterState } from '../state/cluster-state.ts';
+import { chunkFromBytes, chunkToBytes, encodeChunk } from '@portico/assembly/encode';
+import type { TableChunk } from '@portico/assembly/encode';
 import { compileBundle } from './bundle.ts';
-import { BundleCompiler } from './bundle-compile.ts';
+import { BundleCompiler, compactChunk } from './bundle-compile.ts';
+import { toMatcherTable } from './table.ts';
 import type { Snapshot, SnapshotBackend, SnapshotHost, SnapshotRoute } from './schema.ts';
 import { sealSnapshot } from './schema.ts';
 
@@ -114,5 +117,80 @@ describe('BundleCompiler', () => {
     expect(compiler.stats.versionsAssembled).toBe(3);
     expect(compiler.compile(first)).not.toBe(bundle);
     expect(compiler.compile(first).digest).toBe(compileBundle(first).digest);
+  });
+
+  it('keeps each host\'s chunk compact and equal to the chunk encoded afresh, and still the reference bundle, over random edits', () => {
+    let state = 7;
+    const random = (n: number): number => (state = (Math.imul(state, 1664525) + 1013904223) >>> 0) % n;
+    // Hosts of every shape a piece keeps differently: plain, redirecting, with a default route, header conditions, regex paths, upstream TLS, mirrors (and wildcards).
+    // Hosts 20-23 are wildcards (`*.w20.test`...: they sort after exact hosts), the rest `h00.test`...
+    const nameOf = (i: number): string => (i >= 20 ? `*.w${i}.test` : `h${String(i).padStart(2, '0')}.test`);
+    // Host i has 1 + i % 3 routes of paths as long at every step, so that edits keeping its shape plain are patched; mirror routes (then nothing is patched) only in steps 0-9, 20-29...
+    const shapes: number[] = [];
+    const randomHost = (i: number, step: number): SnapshotHost => {
+      const name = nameOf(i);
+      // An edit keeps the host's shape two times in three (then a plain host is patched), else draws another.
+      const shape = (shapes[i] = shapes[i] === undefined || random(3) === 0 || (shapes[i] === 6 && step % 20 >= 10) ? random(step % 20 < 10 ? 7 : 6) : shapes[i]);
+      const routes = Array.from({ length: 1 + (i % 3) }, (_, k) =>
+        route(`/p${k}-${step % 5}${'x'.repeat(k)}`, [backend('web', random(5) === 0 ? null : `default/s${random(4)}:80`, shape === 5 && k === 0 ? { protocol: 'h2' } : {})], {
+          ...(shape === 1 ? { redirect: { sslRedirect: true, forceSslRedirect: false } } : {}),
+          ...(shape === 3 && k === 0 ? { match: { headers: [{ name: 'X-Canary', value: `v${step % 10}`, type: 'Exact' as const }] } } : {}),
+          ...(shape === 4 ? { regex: true } : {}),
+          ...(shape === 6 && k === 0 ? { policies: { requestMirror: { mirrors: [{ namespace: 'default', service: 'shadow', port: 80, endpointSet: 'default/s1:80', numerator: 1, denominator: 2 }] } } as SnapshotRoute['policies'] } : {}),
+        }),
+      );
+      const defaultRoute = shape === 2 ? { source: source(name), field: 'spec.defaultBackend', backends: [backend('web', 'default/s0:80')], redirect: { sslRedirect: step % 2 === 0, forceSslRedirect: false } } : null;
+      return host(name, routes, { defaultRoute });
+    };
+    const afresh = (item: SnapshotHost): TableChunk => {
+      const alone = toMatcherTable({ apiVersion: 'portico.dev/v1alpha1', kind: 'Snapshot', version: '', hosts: [item], defaultRoute: null, endpointSets: [], certificates: [] });
+      return encodeChunk(alone.table.hosts, item.routes.length + (item.defaultRoute === null ? 0 : 1));
+    };
+    const contentOf = (chunk: TableChunk) => ({ ...chunk, bytes: [...chunk.bytes], relocations: [...chunk.relocations], conds: [...chunk.conds] });
+    const compiler = new BundleCompiler();
+    let hosts = Array.from({ length: 24 }, (_, i) => randomHost(i, 0));
+    const sets = Array.from({ length: 4 }, (_, s) => endpoints(`default/s${s}:80`, 8000 + s));
+    for (let step = 1; step <= 60; step++) {
+      hosts = hosts.slice();
+      for (let edits = 1 + random(3); edits > 0; edits--) {
+        const at = random(hosts.length);
+        hosts[at] = randomHost(at, step);
+      }
+      // From step 10, 30, 50 no host has mirror routes.
+      if (step % 20 === 10) hosts = hosts.map((item, i) => (item.routes.some((one) => one.policies?.requestMirror !== undefined) ? randomHost(i, step) : item));
+      const snapshot = sealSnapshot({ apiVersion: 'portico.dev/v1alpha1', kind: 'Snapshot', version: String(step), hosts, defaultRoute: null, endpointSets: sets, certificates: [] });
+      expectSame(compiler, snapshot);
+      for (const item of snapshot.hosts) {
+        const kept = compiler.chunkOf(item);
+        expect(contentOf(kept), `step ${step} host ${item.host}`).toEqual(contentOf(afresh(item)));
+        expect(chunkToBytes(kept)).toEqual(chunkToBytes(afresh(item)));
+        // Bytes and relocations in one buffer, nothing else in it.
+        expect(kept.relocations.buffer).toBe(kept.bytes.buffer);
+        expect(kept.bytes.buffer.byteLength).toBe(kept.bytes.byteLength + kept.relocations.byteLength);
+      }
+    }
+    // Some versions were patched (full and balancing-only), not only assembled: both keep the pieces.
+    expect(compiler.stats.patched).toBeGreaterThan(4);
+  });
+
+  it('compacts a chunk that is a view at any offset of a larger buffer (as decoded from the wire) without changing it or its source', () => {
+    const item = host('wire.test', [route('/a', [backend('web', 'default/web:80')], { match: { headers: [{ name: 'X-A', value: '1', type: 'Exact' }] } }), route('/b', [backend('web', 'default/web:80')])]);
+    const alone = toMatcherTable({ apiVersion: 'portico.dev/v1alpha1', kind: 'Snapshot', version: '', hosts: [item], defaultRoute: null, endpointSets: [], certificates: [] });
+    const wire = chunkToBytes(encodeChunk(alone.table.hosts, 2));
+    for (const offset of [0, 1, 3, 5]) {
+      const carrier = new Uint8Array(wire.length + offset + 7).fill(0xee);
+      carrier.set(wire, offset);
+      const decoded = chunkFromBytes(carrier.subarray(offset, offset + wire.length));
+      const compact = compactChunk(decoded);
+      expect(chunkToBytes(compact)).toEqual(wire);
+      expect(compact.conds.length).toBeGreaterThan(0);
+      expect(carrier.subarray(offset, offset + wire.length)).toEqual(wire);
+      // Seeded with it, a compiler gives the reference bundle.
+      const compiler = new BundleCompiler();
+      const snapshot = sealSnapshot({ apiVersion: 'portico.dev/v1alpha1', kind: 'Snapshot', version: '1', hosts: [item], defaultRoute: null, endpointSets: [endpoints('default/web:80', 8080)], certificates: [] });
+      compiler.seed(snapshot.hosts[0]!, decoded);
+      expectSame(compiler, snapshot);
+      expect(compiler.stats.hostsCompiled).toBe(0);
+    }
   });
 });

@@ -20,17 +20,27 @@ import type { RegexHost, RouteTarget } from './table.ts';
 import { changedRange } from './sealed-against.ts';
 import { INVALID_BACKEND_PORT, toMatcherTable } from './table.ts';
 
-/** A snapshot host compiled: its chunk and its routes (then its hidden routes: RequestMirror, default-backend), ids local. */
+/**
+ * A snapshot host compiled: its chunk and its routes (then its hidden routes: RequestMirror,
+ * default-backend), ids local. One is kept per live host (50k at a time at fleet scale), so it holds
+ * what the next versions need and no more: a plain piece's routes are read from its host
+ * (`routeOf`), empty lists and all-zero redirect bits are shared constants, and its chunk's bytes and
+ * relocations share one buffer (`compactChunk`).
+ */
 interface HostPiece {
   readonly chunk: TableChunk;
-  /** Its path routes and default route (local ids 0..matched-1, the chunk's run), then its mirror routes. */
-  readonly targets: readonly RouteTarget[];
-  /** How many of `targets` the chunk's run holds (the rest are mirror routes, placed after every host's). */
+  /** The host compiled (its routes are the piece's run when the piece is plain). */
+  readonly host: SnapshotHost;
+  /** Its path routes and default route (local ids 0..matched-1, the chunk's run), then its mirror routes; undefined when plain (then they are its host's routes, then its default route: `routeOf`). */
+  readonly targets: readonly RouteTarget[] | undefined;
+  /** How many routes it has: the run, then the mirror routes. */
+  readonly routeCount: number;
+  /** How many of its routes the chunk's run holds (the rest are mirror routes, placed after every host's). */
   readonly matched: number;
   /** Labels of the run's routes and of the mirror routes, each joined by `\n`. */
   readonly labels: string;
   readonly mirrorLabels: string;
-  /** Redirect bits of the run's routes, then of the mirror routes. */
+  /** Redirect bits of the run's routes, then of the mirror routes; shorter (NO_REDIRECTS) when the rest are 0: read with `redirectOf`. */
   readonly redirects: Uint8Array;
   /** Local ids of the routes with HTTPS or HTTP/2 backends (usually none). */
   readonly upstream: readonly number[];
@@ -62,6 +72,46 @@ interface Numbering {
 }
 
 const NO_ENDPOINTS: readonly number[] = [];
+/** The shared empty lists and bits of pieces (most hosts have no upstream TLS, no policies, no redirect). */
+const NO_IDS: readonly number[] = Object.freeze([]);
+const NO_REDIRECTS = new Uint8Array(0);
+const NO_CONDS = new Uint32Array(0);
+const NO_CONDITIONS: TableChunk['conditions'] = Object.freeze([]);
+
+/** A piece's route of local id `local` (its targets', or for a plain piece its host's: routes, then the default route). */
+function routeOf(piece: HostPiece, local: number): RouteTarget['route'] {
+  if (piece.targets !== undefined) return piece.targets[local]!.route;
+  const routes = piece.host.routes;
+  return local < routes.length ? routes[local]! : piece.host.defaultRoute!;
+}
+
+/** A piece's redirect bits of local route `local`. */
+function redirectOf(piece: HostPiece, local: number): number {
+  return piece.redirects[local] ?? 0;
+}
+
+/**
+ * `chunk` as kept with its piece, the same bytes, relocations and conds: bytes and relocations in
+ * one buffer (bytes are a multiple of 8 long, so the relocations after them are aligned), and the
+ * shared empty conds and conditions when it has none. A chunk encoded alone has a buffer per
+ * typed array; at 50k hosts those buffers, not their bytes, were most of a chunk's heap.
+ */
+export function compactChunk(chunk: TableChunk): TableChunk {
+  const { bytes, relocations } = chunk;
+  const buffer = new ArrayBuffer(bytes.byteLength + relocations.byteLength);
+  const packed = new Uint8Array(buffer, 0, bytes.byteLength);
+  packed.set(bytes);
+  const packedRelocations = new Uint32Array(buffer, bytes.byteLength, relocations.length);
+  packedRelocations.set(relocations);
+  return {
+    bytes: packed,
+    hosts: chunk.hosts,
+    relocations: packedRelocations,
+    conds: chunk.conds.length === 0 ? NO_CONDS : chunk.conds,
+    conditions: chunk.conditions.length === 0 ? NO_CONDITIONS : chunk.conditions,
+    routeCount: chunk.routeCount,
+  };
+}
 const NO_KEYS: ReadonlySet<string> = new Set();
 
 /** Endpoint sets changed at most for the numbering to be worked out from the last one (else it is made afresh). */
@@ -254,21 +304,25 @@ function compileHost(host: SnapshotHost, shipped?: TableChunk): HostPiece {
   const regex = alone.regexHosts[0];
   const setKeys = new Set<string>();
   for (const target of targets) for (const backend of target.route.backends) if (backend.endpointSet !== null) setKeys.add(backend.endpointSet);
+  const redirects = Uint8Array.from(targets, (target) => redirectBits(target.route));
+  const plain = targets.length === matched && withPolicies.length === 0 && upstream.length === 0 && regex === undefined;
   return {
-    chunk: shipped ?? encodeChunk(alone.table.hosts, matched),
-    targets,
+    chunk: compactChunk(shipped ?? encodeChunk(alone.table.hosts, matched)),
+    host,
+    targets: plain ? undefined : targets,
+    routeCount: targets.length,
     matched,
     labels: targets.slice(0, matched).map(routeLabel).join('\n'),
     mirrorLabels: targets.slice(matched).map(routeLabel).join('\n'),
-    redirects: Uint8Array.from(targets, (target) => redirectBits(target.route)),
-    upstream,
-    withPolicies,
+    redirects: redirects.some((bits) => bits !== 0) ? redirects : NO_REDIRECTS,
+    upstream: upstream.length === 0 ? NO_IDS : upstream,
+    withPolicies: withPolicies.length === 0 ? NO_IDS : withPolicies,
     regex,
     needsHeaders: alone.table.hosts.some((entry) => entry.paths.some((path) => (path.conditions?.headers?.length ?? 0) > 0)),
     // As toMatcherTable decides it: from the host's rules (not its default route).
     invalidBackends: host.routes.some((route) => route.backends.some((backend) => backend.invalid === true)),
     setKeys: [...setKeys],
-    plain: targets.length === matched && withPolicies.length === 0 && upstream.length === 0 && regex === undefined,
+    plain,
   };
 }
 
@@ -403,7 +457,7 @@ export class BundleCompiler {
     // Mirror routes: local ids past a piece's run map to ids appended after the catch-all, in host order.
     const mirrorFirst = pieces.map((piece, p) => {
       const first = routes.length;
-      for (let local = piece.matched; local < piece.targets.length; local++) routes.push(entries[p]!.routes[local]!);
+      for (let local = piece.matched; local < piece.routeCount; local++) routes.push(entries[p]!.routes[local]!);
       for (const set of entries[p]!.mirrorSets) sets.add(set);
       return first;
     });
@@ -414,8 +468,7 @@ export class BundleCompiler {
     const special: number[] = [];
     pieces.forEach((piece, p) => {
       const firstRoute = firstRoutes[p]!;
-      const own = piece.redirects;
-      for (let local = 0; local < piece.matched; local++) redirects[firstRoute + local] = own[local]!;
+      for (let local = 0; local < piece.matched; local++) redirects[firstRoute + local] = redirectOf(piece, local);
       if (piece.plain) return;
       special.push(p);
       specialParts(piece, firstRoute, mirrorFirst[p]!, numbering, balancingOnly ? -2 : fallback, { redirects, policies, upstreamTls, regexHosts });
@@ -444,7 +497,7 @@ export class BundleCompiler {
       redirects,
       laidOut: { table, layout: assembled.layout, chunks: Pages.of(placed), routes: Pages.of(routes), endpointCount, fallback: tableFallback },
       special,
-      mirrors: pieces.some((piece) => piece.targets.length !== piece.matched),
+      mirrors: pieces.some((piece) => piece.routeCount !== piece.matched),
       endpointSets,
       needsHeaders,
     };
@@ -510,7 +563,7 @@ export class BundleCompiler {
       const own = entries.at(p)!.routes;
       for (let local = 0; local < piece.matched; local++) {
         routeChanges.set(firstRoute + local, own[local]!);
-        redirects[firstRoute + local] = piece.redirects[local]!;
+        redirects[firstRoute + local] = redirectOf(piece, local);
       }
       if (!balancingOnly) chunkChanges.set(p, { chunk: piece.chunk, firstRoute });
     }
@@ -638,7 +691,8 @@ export class BundleCompiler {
     }
     const sets: (readonly number[])[] = [];
     const mirrorSets: (readonly number[])[] = [];
-    const routes = piece.targets.map((target, local) => routeEntry(target.route, numbering, local < piece.matched ? sets : mirrorSets));
+    const routes: RouteEntry[] = [];
+    for (let local = 0; local < piece.routeCount; local++) routes.push(routeEntry(routeOf(piece, local), numbering, local < piece.matched ? sets : mirrorSets));
     piece.entries = { numbering, routes, sets, mirrorSets };
     return piece.entries;
   }
@@ -766,9 +820,11 @@ function catchAllParts(catchAll: Snapshot['defaultRoute'], fallback: number, num
  */
 function specialParts(piece: HostPiece, firstRoute: number, mirrorFirst: number, numbering: Numbering, fallback: number, out: { redirects: Uint8Array; policies: unknown[]; upstreamTls: BundledUpstreamTls[]; regexHosts: RegexHost[] }): void {
   const id = (local: number): number => (local < piece.matched ? firstRoute + local : mirrorFirst + local - piece.matched);
-  for (let local = piece.matched; local < piece.targets.length; local++) out.redirects[id(local)] = piece.redirects[local]!;
-  for (const local of piece.withPolicies) out.policies.push(policyEntry(piece.targets[local]!, id(local), piece.targets[local]!.mirrors?.map(id), piece.targets[local]!.fallback === undefined ? undefined : id(piece.targets[local]!.fallback!)));
-  for (const local of piece.upstream) out.upstreamTls.push(...bundledUpstreamTls({ route: piece.targets[local]!.route, endpointIds: endpointIdsOf(piece.targets[local]!.route, numbering) }, id(local)));
+  // A piece that is not plain keeps its targets.
+  const targets = piece.targets!;
+  for (let local = piece.matched; local < piece.routeCount; local++) out.redirects[id(local)] = redirectOf(piece, local);
+  for (const local of piece.withPolicies) out.policies.push(policyEntry(targets[local]!, id(local), targets[local]!.mirrors?.map(id), targets[local]!.fallback === undefined ? undefined : id(targets[local]!.fallback!)));
+  for (const local of piece.upstream) out.upstreamTls.push(...bundledUpstreamTls({ route: targets[local]!.route, endpointIds: endpointIdsOf(targets[local]!.route, numbering) }, id(local)));
   if (fallback !== -2 && piece.regex !== undefined) {
     const { first, paths, fallback: hostFallback } = piece.regex;
     out.regexHosts.push({ first: id(first), paths: paths.map((path) => ({ pattern: path.pattern, route: id(path.route) })), fallback: hostFallback >= 0 ? id(hostFallback) : fallback });
