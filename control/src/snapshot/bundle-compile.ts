@@ -75,6 +75,7 @@ const NO_ENDPOINTS: readonly number[] = [];
 /** The shared empty lists and bits of pieces (most hosts have no upstream TLS, no policies, no redirect). */
 const NO_IDS: readonly number[] = Object.freeze([]);
 const NO_REDIRECTS = new Uint8Array(0);
+const NO_SETS: readonly (readonly number[])[] = Object.freeze([]);
 const NO_CONDS = new Uint32Array(0);
 const NO_CONDITIONS: TableChunk['conditions'] = Object.freeze([]);
 
@@ -323,6 +324,8 @@ function compileHost(host: SnapshotHost, shipped?: TableChunk): HostPiece {
     invalidBackends: host.routes.some((route) => route.backends.some((backend) => backend.invalid === true)),
     setKeys: [...setKeys],
     plain,
+    // Made by #entries; present from the start, the piece keeps one shape.
+    entries: undefined,
   };
 }
 
@@ -693,7 +696,8 @@ export class BundleCompiler {
     const mirrorSets: (readonly number[])[] = [];
     const routes: RouteEntry[] = [];
     for (let local = 0; local < piece.routeCount; local++) routes.push(routeEntry(routeOf(piece, local), numbering, local < piece.matched ? sets : mirrorSets));
-    piece.entries = { numbering, routes, sets, mirrorSets };
+    // Kept while the numbering is (a piece each): lists of their own length (a list grown by push keeps spare room), the empty one shared.
+    piece.entries = { numbering, routes: routes.slice(), sets: sets.length === 0 ? NO_SETS : sets.slice(), mirrorSets: mirrorSets.length === 0 ? NO_SETS : mirrorSets.slice() };
     return piece.entries;
   }
 
