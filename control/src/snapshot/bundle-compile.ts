@@ -50,8 +50,6 @@ interface HostPiece {
   readonly regex: RegexHost | undefined;
   readonly needsHeaders: boolean;
   readonly invalidBackends: boolean;
-  /** The endpoint set keys its routes use (each once). */
-  readonly setKeys: readonly string[];
   /** No mirror routes, policies, upstream TLS or regex paths: its routes are its run alone, nothing else of the bundle names them. */
   readonly plain: boolean;
   /** Route records of `targets` for one endpoint numbering (kept while the numbering is). */
@@ -84,6 +82,15 @@ function routeOf(piece: HostPiece, local: number): RouteTarget['route'] {
   if (piece.targets !== undefined) return piece.targets[local]!.route;
   const routes = piece.host.routes;
   return local < routes.length ? routes[local]! : piece.host.defaultRoute!;
+}
+
+/** Whether any route of a piece has a backend on one of the endpoint sets `keys` (read from its routes: nothing kept per piece for it). */
+function usesAnyKey(piece: HostPiece, keys: ReadonlySet<string>): boolean {
+  if (keys.size === 0) return false;
+  for (let local = 0; local < piece.routeCount; local++) {
+    for (const backend of routeOf(piece, local).backends) if (backend.endpointSet !== null && keys.has(backend.endpointSet)) return true;
+  }
+  return false;
 }
 
 /** A piece's redirect bits of local route `local`. */
@@ -303,8 +310,6 @@ function compileHost(host: SnapshotHost, shipped?: TableChunk): HostPiece {
   const upstream = local.filter((id) => targets[id]!.route.backends.some((backend) => backend.tls !== undefined || backend.protocol !== undefined));
   const withPolicies = local.filter((id) => id < matched && targets[id]!.route.policies !== undefined);
   const regex = alone.regexHosts[0];
-  const setKeys = new Set<string>();
-  for (const target of targets) for (const backend of target.route.backends) if (backend.endpointSet !== null) setKeys.add(backend.endpointSet);
   const redirects = Uint8Array.from(targets, (target) => redirectBits(target.route));
   const plain = targets.length === matched && withPolicies.length === 0 && upstream.length === 0 && regex === undefined;
   return {
@@ -322,7 +327,6 @@ function compileHost(host: SnapshotHost, shipped?: TableChunk): HostPiece {
     needsHeaders: alone.table.hosts.some((entry) => entry.paths.some((path) => (path.conditions?.headers?.length ?? 0) > 0)),
     // As toMatcherTable decides it: from the host's rules (not its default route).
     invalidBackends: host.routes.some((route) => route.backends.some((backend) => backend.invalid === true)),
-    setKeys: [...setKeys],
     plain,
     // Made by #entries; present from the start, the piece keeps one shape.
     entries: undefined,
@@ -687,7 +691,7 @@ export class BundleCompiler {
     // An endpoint change usually leaves most sets' ids as they were (same arrays): routes over those keep their records.
     if (kept !== undefined && (!piece.invalidBackends || kept.numbering.invalid === numbering.invalid)) {
       const moved = this.#movedKeys(kept.numbering, numbering);
-      if (!piece.setKeys.some((key) => moved.has(key))) {
+      if (!usesAnyKey(piece, moved)) {
         piece.entries = { ...kept, numbering };
         return piece.entries;
       }
