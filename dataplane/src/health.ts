@@ -143,32 +143,73 @@ export class PassiveHealth {
   }
 }
 
-/** A route of the matcher table, as far as endpoint sets go. */
-export interface BalancedRoute {
-  readonly backends: readonly { readonly endpoints: readonly number[] }[];
-}
+/** A bundle's endpoint sets: the distinct backend id arrays of its table (TableBundle.endpointSets). */
+export type SetList = readonly (readonly number[])[];
 
 /**
  * The endpoint sets (a backend's endpoints) of one snapshot and which sets each endpoint id is
- * in: what the panic threshold looks at. Built on first use, i.e. on the first ejection.
+ * in: what the panic threshold looks at. Built on first use, i.e. on the first ejection; a later
+ * snapshot's is patched from it (`after`) by the sets that are not the same arrays.
  */
 export class EndpointSets {
-  readonly #sets: (readonly number[])[] = [];
-  readonly #setsOf: number[][];
+  /** The set list these were made from. */
+  readonly list: SetList;
+  /** How: from the whole list, or patched from an earlier list's by the sets that are not the same arrays. */
+  readonly made: 'whole' | 'patched';
+  /** Per endpoint id, the sets (arrays of the list) holding it, once per list entry; shared with the version patched from where untouched. */
+  readonly #setsOf: (readonly (readonly number[])[])[];
 
-  constructor(routes: readonly BalancedRoute[], endpointCount: number) {
-    this.#setsOf = Array.from({ length: endpointCount }, () => []);
-    // The table shares one array per endpoint set between the routes that use it.
-    const seen = new Set<readonly number[]>();
-    for (const route of routes) {
-      for (const backend of route.backends) {
-        if (backend.endpoints.length === 0 || seen.has(backend.endpoints)) continue;
-        seen.add(backend.endpoints);
-        const index = this.#sets.length;
-        this.#sets.push(backend.endpoints);
-        for (const id of backend.endpoints) this.#setsOf[id]?.push(index);
+  private constructor(list: SetList, setsOf: (readonly (readonly number[])[])[], made: 'whole' | 'patched') {
+    this.list = list;
+    this.made = made;
+    this.#setsOf = setsOf;
+  }
+
+  /** Made from the whole list: O(endpoint ids in all sets). */
+  static of(list: SetList, endpointCount: number): EndpointSets {
+    const setsOf: (readonly number[])[][] = Array.from({ length: endpointCount }, () => []);
+    for (const set of list) for (const id of set) setsOf[id]?.push(set);
+    return new EndpointSets(list, setsOf, 'whole');
+  }
+
+  /**
+   * The sets of `list`, patched from `before`'s: the lists' common first and last entries (the
+   * same arrays, so the same ids) are kept, the entries between are taken out and put in. Made
+   * whole when more than half of the list differs (e.g. a list that came by IPC: no array is the same).
+   */
+  static after(before: EndpointSets, list: SetList, endpointCount: number): EndpointSets {
+    const old = before.list;
+    if (old === list && before.#setsOf.length === endpointCount) return before;
+    let head = 0;
+    const shorter = Math.min(old.length, list.length);
+    while (head < shorter && old[head] === list[head]) head++;
+    let tail = 0;
+    while (tail < shorter - head && old[old.length - 1 - tail] === list[list.length - 1 - tail]) tail++;
+    const removed = old.slice(head, old.length - tail);
+    const added = list.slice(head, list.length - tail);
+    if ((removed.length + added.length) * 2 > list.length + 16) return EndpointSets.of(list, endpointCount);
+    const setsOf = before.#setsOf.slice(0, endpointCount);
+    while (setsOf.length < endpointCount) setsOf.push([]);
+    // Each touched id gets a new array once (the old one may be shared with `before`).
+    const copied = new Set<number>();
+    // Ids that are no index of `setsOf` are skipped, as `of` skips them.
+    const own = (id: number): (readonly number[])[] | undefined => {
+      if (setsOf[id] === undefined) return undefined;
+      if (!copied.has(id)) {
+        copied.add(id);
+        setsOf[id] = [...(setsOf[id] as (readonly number[])[])];
+      }
+      return setsOf[id] as (readonly number[])[];
+    };
+    for (const set of removed) {
+      for (const id of set) {
+        const sets = own(id);
+        const at = sets === undefined ? -1 : sets.indexOf(set);
+        if (at >= 0) sets!.splice(at, 1);
       }
     }
+    for (const set of added) for (const id of set) own(id)?.push(set);
+    return new EndpointSets(list, setsOf, 'patched');
   }
 
   /**
@@ -178,19 +219,18 @@ export class EndpointSets {
    */
   apply(ids: Iterable<number>, ejected: (id: number) => boolean, thresholdPercent: number, setHealthy: (id: number, healthy: boolean) => void): void {
     const affected = new Set<number>();
-    for (const id of ids) for (const set of this.#setsOf[id] ?? []) for (const member of this.#sets[set] as readonly number[]) affected.add(member);
-    const panicking = new Map<number, boolean>();
-    const inPanic = (set: number): boolean => {
-      let panic = panicking.get(set);
+    for (const id of ids) for (const set of this.#setsOf[id] ?? []) for (const member of set) affected.add(member);
+    const panicking = new Map<readonly number[], boolean>();
+    const inPanic = (members: readonly number[]): boolean => {
+      let panic = panicking.get(members);
       if (panic === undefined) {
-        const members = this.#sets[set] as readonly number[];
         let healthy = 0;
         for (const member of members) if (!ejected(member)) healthy++;
         panic = healthy * 100 < thresholdPercent * members.length;
-        panicking.set(set, panic);
+        panicking.set(members, panic);
       }
       return panic;
     };
-    for (const id of affected) setHealthy(id, !ejected(id) || (this.#setsOf[id] as number[]).some(inPanic));
+    for (const id of affected) setHealthy(id, !ejected(id) || (this.#setsOf[id] ?? []).some(inPanic));
   }
 }

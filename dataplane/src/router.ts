@@ -25,7 +25,7 @@ import type { UpstreamTlsTarget } from './upstream/tls.ts';
 import type { UpstreamTlsTargets } from './upstream/tls.ts';
 import type { UpstreamWay } from './route-metadata.ts';
 import { PLAIN, RegexRoutes, RoutePolicies, UpstreamWays, redirectsOf } from './route-metadata.ts';
-import type { BalancedRoute, HealthOptions } from './health.ts';
+import type { HealthOptions, SetList } from './health.ts';
 import { EndpointSets, PassiveHealth } from './health.ts';
 import type { EndpointRef, IdMap } from './endpoints.ts';
 import { SnapshotEndpoints } from './endpoints.ts';
@@ -76,9 +76,8 @@ export class LoadedSnapshot {
   readonly #regex: RegexRoutes;
   /** Endpoint refs, ids and session tokens (made from the previous snapshot's when only some lines changed). */
   readonly #endpoints: SnapshotEndpoints;
-  /** The bundle's endpoint sets: a snapshot with the same list (an endpoint change in place) shares the health sets made from it. */
-  readonly #setList: TableBundle['endpointSets'];
-  readonly #balanced: readonly BalancedRoute[];
+  /** The bundle's endpoint sets. Their health index is made on first use, or patched at load from the previous snapshot's (shared when the list is the same). */
+  readonly #setList: SetList;
   #sets: EndpointSets | undefined;
   #latency: Float64Array | undefined;
   #touched: Float64Array | undefined;
@@ -135,11 +134,11 @@ export class LoadedSnapshot {
       this.endpoints = this.#endpoints.refs;
       this.invalidEndpoint = this.#endpoints.invalid;
       this.endpointIds = this.#endpoints.ids;
-      // The health panic threshold needs each endpoint set once; a route with one backend per set says exactly that.
-      const sharesSets = previous !== undefined && previous.#setList === bundle.endpointSets && previous.endpoints.length === this.endpoints.length;
+      // The health panic threshold needs each endpoint set once. Nothing is made per set here: the
+      // previous snapshot's index (if one was made) is patched by the sets that are not the same arrays.
       this.#setList = bundle.endpointSets;
-      this.#balanced = sharesSets ? previous.#balanced : bundle.endpointSets.map((ids) => ({ backends: [{ endpoints: ids }] }));
-      if (sharesSets) this.#sets = previous.#sets;
+      const setsBefore = previous === undefined ? undefined : previous.#sets;
+      if (setsBefore !== undefined) this.#sets = EndpointSets.after(setsBefore, this.#setList, this.endpoints.length);
       // Consistent hashing (upstream-hash-by, affinity) needs each endpoint's seed, from its address.
       if (this.#policies.balances) {
         for (let id = 0; id < this.endpoints.length; id++) this.balancer.setSeed(id, hashKey(this.endpoints.at(id)!.key));
@@ -242,7 +241,7 @@ export class LoadedSnapshot {
 
   /** The endpoint sets, for the panic threshold (built on first use: the first ejection). */
   get endpointSets(): EndpointSets {
-    return (this.#sets ??= new EndpointSets(this.#balanced, this.endpoints.length));
+    return (this.#sets ??= EndpointSets.of(this.#setList, this.endpoints.length));
   }
 }
 
