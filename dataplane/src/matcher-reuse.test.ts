@@ -78,6 +78,36 @@ function filler(round: number, count: number): HostSpec[] {
 }
 
 describe('wasm instances reused across swaps', () => {
+  it('the admin /metrics counts the table blocks each worker copied into an instance or kept (the reused instance held them)', async () => {
+    const serve = await serving(2);
+    const admin = serve.ports.admin;
+    // Enough hosts for a table of several 64 KiB blocks; each version edits one path.
+    const version = (path: string) => snapshotOf([{ host: 'a.test', routes: [{ path, endpoints: [9] }] }, ...filler(0, 3000)]);
+    await serve.load(version('/one'));
+    const blocks = await perWorker(admin, 'portico_matcher_table_blocks_total', 'block', 'copied');
+    expect(blocks.length).toBe(2);
+    // A first load into a new instance copies every block and keeps none.
+    expect(blocks.every((n) => n >= 2)).toBe(true);
+    expect(await perWorker(admin, 'portico_matcher_table_blocks_total', 'block', 'kept')).toEqual([0, 0]);
+    // The second version goes into a second new instance (the first is current until the swap), the third into the first one again.
+    await serve.load(version('/two'));
+    const copiedTwo = await perWorker(admin, 'portico_matcher_table_blocks_total', 'block', 'copied');
+    expect(copiedTwo).toEqual(blocks.map((n) => 2 * n));
+    await serve.load(version('/three'));
+    const copiedThree = await perWorker(admin, 'portico_matcher_table_blocks_total', 'block', 'copied');
+    const kept = await perWorker(admin, 'portico_matcher_table_blocks_total', 'block', 'kept');
+    expect(await perWorker(admin, 'portico_matcher_loads_total', 'instance', 'reused')).toEqual([1, 1]);
+    blocks.forEach((n, worker) => {
+      // The reused instance got only the blocks that differ from the first version's; the rest were kept.
+      const copied = (copiedThree[worker] as number) - (copiedTwo[worker] as number);
+      expect(copied).toBeGreaterThan(0);
+      expect(copied + (kept[worker] as number)).toBe(n);
+      expect(kept[worker]).toBeGreaterThan(0);
+    });
+    const text = (await httpGet(admin, '/metrics')).body;
+    expect(text).toContain('# TYPE portico_matcher_table_blocks_total counter');
+  }, 60_000);
+
   it('a request in flight across 4 swaps is retried on its own snapshot\'s endpoints; the instance is reused once it ends', async () => {
     const holding = await holdingBackend();
     const first = await backend('first');

@@ -230,6 +230,16 @@ export class ProxyMetrics {
         ],
       },
       {
+        name: 'portico_matcher_table_blocks_total',
+        help: "A table's 64 KiB blocks a worker's loads copied into a wasm instance, or kept because the reused instance already held them unchanged; one series per worker.",
+        type: 'counter',
+        merge: 'per-worker',
+        samples: [
+          { suffix: '', labels: { block: 'copied' }, value: router.matcherPool.blocksCopied },
+          { suffix: '', labels: { block: 'kept' }, value: router.matcherPool.blocksKept },
+        ],
+      },
+      {
         name: 'portico_endpoint_healthy',
         help: "Whether an endpoint of the current snapshot takes a worker's traffic: 1, or 0 while that worker's passive health checking ejects it; one series per worker.",
         type: 'gauge',
