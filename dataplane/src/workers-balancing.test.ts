@@ -1,0 +1,68 @@
+// The worker pool (--workers 2+) prepares the balancing-only bundle a turn after its first full
+// load, as the in-process Router does: the first endpoint-only change is compiled in place.
+import { BundleCompiler } from '@portico/control/snapshot/bundle-compile';
+import type { Snapshot } from '@portico/control/snapshot';
+import { afterEach, describe, expect, it } from 'vitest';
+import { startServing } from './serve.ts';
+import type { Serving } from './serve.ts';
+import { LOOPBACK, fetchVia, snapshotOf, startBackend } from './test-support.ts';
+
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+async function serving(compiler: BundleCompiler): Promise<Serving> {
+  const started = await startServing({ workers: 2, compiler, address: LOOPBACK, httpPort: 0, httpsPort: 0, adminAddress: LOOPBACK, adminPort: 0, accessLog: false, logLevel: 'silent', proxy: { endpointAddresses: { allowLoopback: true } } });
+  cleanups.push(() => started.close(2000));
+  return started;
+}
+
+const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+function world(round: number, port: number): Snapshot {
+  return snapshotOf([{ host: 'a.test', routes: [{ path: '/', endpoints: [port] }] }, ...Array.from({ length: 20 }, (_, i) => ({ host: `f${round}-${i}.test`, routes: [{ path: '/', endpoints: [9] }] }))]);
+}
+
+/** `snapshot` with a.test's endpoint on `port` (an endpoint-only change). */
+function withEndpoint(snapshot: Snapshot, port: number): Snapshot {
+  const sets = snapshot.endpointSets.map((set) => (set.endpoints.some((e) => e.port !== 9) ? { ...set, endpoints: [{ ...set.endpoints[0]!, port }] } : set));
+  return { ...snapshot, endpointSets: sets, version: `${snapshot.version}-ep${port}` };
+}
+
+describe('worker pool: the first endpoint change after start-up', () => {
+  it('finds the balancing-only bundle made a turn after the first full load: the change is compiled in place and served', async () => {
+    const first = await startBackend((_request, response) => response.end('first'));
+    const second = await startBackend((_request, response) => response.end('second'));
+    cleanups.push(() => first.close(), () => second.close());
+    const compiler = new BundleCompiler();
+    const serve = await serving(compiler);
+    const base = world(0, first.port);
+    await serve.load(base);
+    const assembled = compiler.stats.versionsAssembled;
+    await turn();
+    // The balancing-only bundle of the loaded version, made once.
+    expect(compiler.stats.versionsAssembled).toBe(assembled + 1);
+    const inPlace = compiler.stats.endpointsInPlace;
+    await serve.loadEndpoints(withEndpoint(base, second.port));
+    expect(compiler.stats.endpointsInPlace).toBe(inPlace + 1);
+    for (let i = 0; i < 4; i++) expect(await fetchVia(serve.ports.http, { host: 'a.test', path: '/' })).toMatchObject({ status: 200, body: 'second' });
+    // Later full loads make none.
+    await serve.load(world(1, second.port));
+    const after = compiler.stats.versionsAssembled;
+    await turn();
+    expect(compiler.stats.versionsAssembled).toBe(after);
+  }, 60_000);
+
+  it('makes none for a version no longer current by then', async () => {
+    const compiler = new BundleCompiler();
+    const serve = await serving(compiler);
+    const one = serve.load(world(0, 9));
+    const two = serve.load(world(1, 9));
+    await expect(one).resolves.toBeUndefined();
+    await two;
+    const assembled = compiler.stats.versionsAssembled;
+    await turn();
+    expect(compiler.stats.versionsAssembled).toBe(assembled);
+  }, 60_000);
+});
