@@ -53,7 +53,7 @@ interface HostPiece {
   /** No mirror routes, policies, upstream TLS or regex paths: its routes are its run alone, nothing else of the bundle names them. */
   readonly plain: boolean;
   /** Route records of `targets` for one endpoint numbering (kept while the numbering is). */
-  entries?: { readonly numbering: Numbering; readonly routes: readonly RouteEntry[]; readonly sets: readonly (readonly number[])[]; readonly mirrorSets: readonly (readonly number[])[] };
+  entries?: { readonly numbering: Numbering; readonly routes: readonly RouteEntry[] };
 }
 
 /** A piece's route records under one numbering. */
@@ -73,7 +73,6 @@ const NO_ENDPOINTS: readonly number[] = [];
 /** The shared empty lists and bits of pieces (most hosts have no upstream TLS, no policies, no redirect). */
 const NO_IDS: readonly number[] = Object.freeze([]);
 const NO_REDIRECTS = new Uint8Array(0);
-const NO_SETS: readonly (readonly number[])[] = Object.freeze([]);
 const NO_CONDS = new Uint32Array(0);
 const NO_CONDITIONS: TableChunk['conditions'] = Object.freeze([]);
 
@@ -350,6 +349,22 @@ function routeEntry(route: RouteTarget['route'], numbering: Numbering, sets: (re
   };
 }
 
+/**
+ * Adds to `into` the endpoint arrays of records [from, to) of a piece that count as sets: each
+ * backend's that is not empty, in order — the arrays routeEntry gave as sets (a fresh one per
+ * invalid backend included), read from the records instead of kept beside them.
+ */
+function addSets(routes: readonly RouteEntry[], from: number, to: number, into: Set<readonly number[]>): void {
+  for (let local = from; local < to; local++) for (const backend of routes[local]!.backends) if (backend.endpoints.length > 0) into.add(backend.endpoints);
+}
+
+/** The endpoint arrays that count as sets of a piece's first `matched` records, in order, repeats included (as routeEntry gives them). */
+function setsOf(routes: readonly RouteEntry[], matched: number): (readonly number[])[] {
+  const sets: (readonly number[])[] = [];
+  for (let local = 0; local < matched; local++) for (const backend of routes[local]!.backends) if (backend.endpoints.length > 0) sets.push(backend.endpoints);
+  return sets;
+}
+
 /** Whether any piece of `pieces` passes `test`, read in place (no copy of a paged list). */
 function anyPiece(pieces: ItemList<HostPiece>, test: (piece: HostPiece) => boolean): boolean {
   for (let p = 0; p < pieces.length; p++) if (test(pieces.at(p)!)) return true;
@@ -451,7 +466,7 @@ export class BundleCompiler {
       firstRoutes.push(firstRoute);
       const own = entries[p]!;
       for (let local = 0; local < piece.matched; local++) routes.push(own.routes[local]!);
-      for (const set of own.sets) sets.add(set);
+      addSets(own.routes, 0, piece.matched, sets);
       if (!balancingOnly) placed.push({ chunk: piece.chunk, firstRoute });
     });
     const catchAll = snapshot.defaultRoute;
@@ -465,7 +480,7 @@ export class BundleCompiler {
     const mirrorFirst = pieces.map((piece, p) => {
       const first = routes.length;
       for (let local = piece.matched; local < piece.routeCount; local++) routes.push(entries[p]!.routes[local]!);
-      for (const set of entries[p]!.mirrorSets) sets.add(set);
+      addSets(entries[p]!.routes, piece.matched, piece.routeCount, sets);
       return first;
     });
     const policies: unknown[] = [];
@@ -587,9 +602,9 @@ export class BundleCompiler {
     const placed = Pages.of(last.laidOut.chunks).with(chunkChanges);
     // The distinct sets in route order: the last bundle's when every set's ids, the catch-all and every changed host's sets (in order) are as they were.
     let endpointSets = last.endpointSets;
-    if (numbering.setIds !== last.numbering.setIds || numbering.invalid !== last.numbering.invalid || catchAll !== last.catchAll || changed.some((p) => !sameItems(entries.at(p)!.sets, last.entries.at(p)!.sets))) {
+    if (numbering.setIds !== last.numbering.setIds || numbering.invalid !== last.numbering.invalid || catchAll !== last.catchAll || changed.some((p) => !sameItems(setsOf(entries.at(p)!.routes, pieces.at(p)!.matched), setsOf(last.entries.at(p)!.routes, last.pieces.at(p)!.matched)))) {
       const sets = new Set<readonly number[]>();
-      for (let p = 0; p < entries.length; p++) for (const set of entries.at(p)!.sets) sets.add(set);
+      for (let p = 0; p < entries.length; p++) addSets(entries.at(p)!.routes, 0, pieces.at(p)!.matched, sets);
       for (const set of catchAllSets) sets.add(set);
       endpointSets = [...sets];
     }
@@ -696,12 +711,12 @@ export class BundleCompiler {
         return piece.entries;
       }
     }
+    // The sets are read back from the records when needed (addSets): not kept beside them.
     const sets: (readonly number[])[] = [];
-    const mirrorSets: (readonly number[])[] = [];
     const routes: RouteEntry[] = [];
-    for (let local = 0; local < piece.routeCount; local++) routes.push(routeEntry(routeOf(piece, local), numbering, local < piece.matched ? sets : mirrorSets));
-    // Kept while the numbering is (a piece each): lists of their own length (a list grown by push keeps spare room), the empty one shared.
-    piece.entries = { numbering, routes: routes.slice(), sets: sets.length === 0 ? NO_SETS : sets.slice(), mirrorSets: mirrorSets.length === 0 ? NO_SETS : mirrorSets.slice() };
+    for (let local = 0; local < piece.routeCount; local++) routes.push(routeEntry(routeOf(piece, local), numbering, sets));
+    // Kept while the numbering is (a piece each): a list of its own length (a list grown by push keeps spare room).
+    piece.entries = { numbering, routes: routes.slice() };
     return piece.entries;
   }
 
