@@ -193,4 +193,40 @@ describe('BundleCompiler', () => {
       expect(compiler.stats.hostsCompiled).toBe(0);
     }
   });
+
+  it('keeps the last redirect bits array while a patch changes no bit, and copies it (earlier bundles unchanged) once one does', () => {
+    const catchAll = { source: source('catch-all'), field: 'spec.defaultBackend', backends: [backend('web', 'default/web:80')], redirect: { sslRedirect: true, forceSslRedirect: false }, policies: { preserveTrailingSlash: true } as SnapshotRoute['policies'] };
+    // Every version shares its hosts but h3.test with the first (as compile/ gives them).
+    const hosts = Array.from({ length: 8 }, (_, i) => host(`h${i}.test`, [route('/p', [backend('web', 'default/web:80')])]));
+    const version = (edit: number, redirect: boolean) =>
+      sealSnapshot({
+        apiVersion: 'portico.dev/v1alpha1',
+        kind: 'Snapshot',
+        hosts: hosts.map((item, i) => (i === 3 ? host(item.host, [route(`/p${edit}`, [backend('web', 'default/web:80')], redirect ? { redirect: { sslRedirect: true, forceSslRedirect: false } } : {})]) : item)),
+        defaultRoute: catchAll,
+        endpointSets: [endpoints('default/web:80', 8080)],
+        certificates: [],
+      });
+    const compiler = new BundleCompiler();
+    const compile = (snapshot: Snapshot) => {
+      expectSame(compiler, snapshot);
+      return compiler.compile(snapshot);
+    };
+    const first = compile(version(1, false));
+    const before = compiler.stats.patched;
+    const same = compile(version(2, false));
+    expect(compiler.stats.patched).toBeGreaterThan(before);
+    expect(same.redirects).toBe(first.redirects);
+    const snapshot = [...first.redirects];
+    const flipped = compile(version(3, true));
+    expect(flipped.redirects).not.toBe(first.redirects);
+    expect([...first.redirects]).toEqual(snapshot);
+    expect(flipped.redirects[3]).toBe(1);
+    expect(first.redirects[3]).toBe(0);
+    // The catch-all's bits (redirect, preserve trailing slash) are in both.
+    expect(first.redirects[8]).toBe(3);
+    expect(compile(version(4, true)).redirects).toBe(flipped.redirects);
+    expect(compile(version(5, false)).redirects[3]).toBe(0);
+    expect(flipped.redirects[3]).toBe(1);
+  });
 });

@@ -578,14 +578,21 @@ export class BundleCompiler {
     // Route records and chunks are paged lists: the changed ones replace theirs, every other page is the last version's.
     const routeChanges = new Map<number, RouteEntry>();
     const chunkChanges = new Map<number, PlacedChunk>();
-    const redirects = last.redirects.slice();
+    // The redirect bits: the last version's array itself while no bit differs (most edits: no copy of
+    // a byte per route, and its digest is not taken again), a copy once one does (earlier bundles keep theirs).
+    let redirects = last.redirects;
+    const setBit = (id: number, bits: number): void => {
+      if (redirects[id] === bits) return;
+      if (redirects === last.redirects) redirects = last.redirects.slice();
+      redirects[id] = bits;
+    };
     for (const p of changed) {
       const piece = pieces.at(p)!;
       const firstRoute = last.firstRoutes[p]!;
       const own = entries.at(p)!.routes;
       for (let local = 0; local < piece.matched; local++) {
         routeChanges.set(firstRoute + local, own[local]!);
-        redirects[firstRoute + local] = redirectOf(piece, local);
+        setBit(firstRoute + local, redirectOf(piece, local));
       }
       if (!balancingOnly) chunkChanges.set(p, { chunk: piece.chunk, firstRoute });
     }
@@ -597,6 +604,8 @@ export class BundleCompiler {
       // Its record depends on the endpoint numbering: made again (one route), patched like any other.
       fallback = routeCount - 1;
       routeChanges.set(fallback, routeEntry(catchAll, numbering, catchAllSets));
+      // Its bits are the last one's (the same content), set here so that catchAllParts below never changes a shared array.
+      setBit(fallback, redirectBits(catchAll));
     }
     const routes = Pages.of(last.laidOut.routes).with(routeChanges);
     const placed = Pages.of(last.laidOut.chunks).with(chunkChanges);
