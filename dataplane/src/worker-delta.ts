@@ -13,6 +13,8 @@
 import { TABLE_BLOCK_BYTES, TableBlocks } from '@portico/assembly/encode';
 import type { TableBundle } from './bundle.ts';
 import { tableBlocksOf, withTableBlocks } from './bundle.ts';
+import type { EndpointLines } from '@portico/control/snapshot/bundle';
+import { endpointLinesOf, withEndpointLines } from '@portico/control/snapshot/bundle';
 
 /** Bytes of a table compared (and replaced) at a time when the table keeps its length. */
 const DELTA_BLOCK = 4096;
@@ -246,7 +248,11 @@ export function applyBundleDelta(base: TableBundle, delta: BundleDelta): TableBu
   const texts = Object.fromEntries(TEXT_FIELDS.map((field) => [field, applyEdit(base[field], delta.texts[field], field)])) as Record<TextField, string>;
   const tls = delta.tls.kind === 'same' ? base.tls : delta.tls.value;
   const table = applyTableEdit(tableBlocksOf(base), delta.table);
-  return withTable({
+  // The endpoints' lines: the base's after the splice, so an endpoint change reads the lines it touched (SnapshotEndpoints).
+  const held = endpointLinesOf(base);
+  const edit = delta.texts.endpoints;
+  const lines = held instanceof EndpointText && held.text === base.endpoints ? (edit.kind === 'same' ? held : edit.kind === 'splice' ? held.after(edit.keep, edit.tail, edit.middle, texts.endpoints) : undefined) : undefined;
+  return withEndpointLines(withTable({
     version: delta.version,
     balancingOnly: delta.balancingOnly,
     digest: delta.digest,
@@ -255,7 +261,103 @@ export function applyBundleDelta(base: TableBundle, delta: BundleDelta): TableBu
     ...texts,
     endpointSets: delta.endpointSets ?? base.endpointSets,
     ...(tls === undefined ? {} : { tls }),
-  }, table);
+  }, table), lines ?? EndpointText.of(texts.endpoints));
+}
+
+/**
+ * A bundle's endpoints text (`address port` lines joined by '\n') with where each line starts; one
+ * made by a splice of another knows which lines the splice touched. A worker gives every bundle it
+ * holds one (withEndpointLines), so that an endpoint-only delta is read by its changed lines, as
+ * the in-process data plane reads the compiler's (SnapshotEndpoints), not as a whole text.
+ */
+export class EndpointText implements EndpointLines {
+  readonly text: string;
+  /** Where each line starts, and text.length + 1 after the last. */
+  readonly #starts: Int32Array;
+  /** The version this was spliced from (weakly: a chain of versions is never kept) and the lines [first, end) that may differ from it. */
+  readonly #from: WeakRef<EndpointText> | undefined;
+  readonly #first: number;
+  readonly #end: number;
+
+  private constructor(text: string, starts: Int32Array, from: EndpointText | undefined, first: number, end: number) {
+    this.text = text;
+    this.#starts = starts;
+    this.#from = from === undefined ? undefined : new WeakRef(from);
+    this.#first = first;
+    this.#end = end;
+  }
+
+  /** The lines of `text`: one scan for its newlines. */
+  static of(text: string): EndpointText {
+    const starts: number[] = [];
+    if (text !== '') {
+      starts.push(0);
+      for (let at = text.indexOf('\n'); at >= 0; at = text.indexOf('\n', at + 1)) starts.push(at + 1);
+    }
+    starts.push(text.length + 1);
+    return new EndpointText(text, Int32Array.from(starts), undefined, 0, 0);
+  }
+
+  get lines(): number {
+    return this.#starts.length - 1;
+  }
+
+  line(line: number): string | undefined {
+    if (!Number.isInteger(line) || line < 0 || line >= this.lines) return undefined;
+    return this.text.slice(this.#starts[line], (this.#starts[line + 1] as number) - 1);
+  }
+
+  changedSince(earlier: EndpointLines, limit: number): readonly number[] | undefined {
+    if (earlier === this) return [];
+    if (this.#from?.deref() !== earlier || earlier.lines !== this.lines || this.#end - this.#first > limit) return undefined;
+    return Array.from({ length: this.#end - this.#first }, (_, i) => this.#first + i);
+  }
+
+  /**
+   * The lines of `text`, which is this text with its first `keep` and last `tail` characters kept
+   * and `middle` between them: only the lines the splice touched are scanned, the later starts
+   * shifted. Throws when `text` is not that.
+   */
+  after(keep: number, tail: number, middle: string, text: string): EndpointText {
+    const old = this.text;
+    if (keep < 0 || tail < 0 || keep + tail > old.length || text.length !== keep + middle.length + tail) throw new Error(`endpoints: splice keeps ${keep}+${tail} of ${old.length}`);
+    const starts = this.#starts;
+    const lines = this.lines;
+    if (lines === 0 || text === '') {
+      const made = EndpointText.of(text);
+      return new EndpointText(text, made.#starts, this, 0, made.lines);
+    }
+    // The first line the splice may touch: the first whose newline (or end) is at or after `keep`.
+    let low = 0;
+    let high = lines - 1;
+    while (low < high) {
+      const mid = (low + high) >> 1;
+      if ((starts[mid + 1] as number) - 1 >= keep) high = mid;
+      else low = mid + 1;
+    }
+    const first = low;
+    // The first line kept whole at the end: its newline before it lies in the kept tail.
+    const tailFrom = old.length - tail;
+    low = first + 1;
+    high = lines;
+    while (low < high) {
+      const mid = (low + high) >> 1;
+      if ((starts[mid] as number) - 1 >= tailFrom) high = mid;
+      else low = mid + 1;
+    }
+    const suffix = low;
+    const shift = text.length - old.length;
+    const next: number[] = [];
+    const boundary = suffix < lines ? (starts[suffix] as number) - 1 + shift : text.length;
+    for (let at = text.indexOf('\n', starts[first]); at >= 0 && at < boundary; at = text.indexOf('\n', at + 1)) next.push(at + 1);
+    const out = new Int32Array(first + 1 + next.length + (lines - suffix) + 1);
+    out.set(starts.subarray(0, first + 1), 0);
+    out.set(next, first + 1);
+    let at = first + 1 + next.length;
+    for (let line = suffix; line <= lines; line++) out[at++] = (starts[line] as number) + shift;
+    if (suffix === lines) out[out.length - 1] = text.length + 1;
+    return new EndpointText(text, out, this, first, out.length - 1 - (lines - suffix));
+  }
 }
 
 /**

@@ -1,0 +1,133 @@
+// A worker reads an endpoint-only delta by the lines it touched (worker-delta.ts EndpointText).
+import { BundleCompiler } from '@portico/control/snapshot/bundle-compile';
+import { compileBundle, withEndpointLines } from '@portico/control/snapshot/bundle';
+import type { TableBundle } from '@portico/control/snapshot/bundle';
+import type { Snapshot } from '@portico/control/snapshot';
+import { describe, expect, it } from 'vitest';
+import { Router } from './router.ts';
+import { snapshotOf } from './test-support.ts';
+import { EndpointText, applyBundleDelta, bundleDelta } from './worker-delta.ts';
+
+/** A seeded generator of numbers in [0, 1) (mulberry32). */
+function random(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function linesOf(text: EndpointText): string[] {
+  return Array.from({ length: text.lines }, (_, i) => text.line(i)!);
+}
+
+describe('EndpointText', () => {
+  it('property: a splice gives the lines of the text made whole, and every line outside changedSince is the earlier one', () => {
+    for (const seed of [1, 2, 3, 4, 5, 6, 7, 8]) {
+      const next = random(seed);
+      const pieces = ['10.0.0.1 80', '\n', ' 0', '10.1.2.3 8080', '\n\n', 'a', ''];
+      const piece = (): string => pieces[Math.floor(next() * pieces.length)]!;
+      let text = EndpointText.of(Array.from({ length: 1 + Math.floor(next() * 30) }, (_, i) => `10.0.${i}.1 80`).join('\n'));
+      for (let step = 0; step < 200; step++) {
+        const old = text.text;
+        const keep = Math.floor(next() * (old.length + 1));
+        const tail = Math.floor(next() * (old.length - keep + 1));
+        const middle = Array.from({ length: Math.floor(next() * 4) }, piece).join('');
+        const made = old.slice(0, keep) + middle + old.slice(old.length - tail);
+        const spliced = text.after(keep, tail, middle, made);
+        const whole = EndpointText.of(made);
+        expect(linesOf(spliced), `seed ${seed} step ${step}`).toEqual(linesOf(whole));
+        expect(spliced.line(-1)).toBeUndefined();
+        expect(spliced.line(spliced.lines)).toBeUndefined();
+        const changed = spliced.changedSince(text, 1_000_000);
+        if (spliced.lines === text.lines) {
+          expect(changed).toBeDefined();
+          const set = new Set(changed);
+          for (let i = 0; i < spliced.lines; i++) if (!set.has(i)) expect(spliced.line(i), `seed ${seed} step ${step} line ${i}`).toBe(text.line(i));
+        } else expect(changed).toBeUndefined();
+        // Only against the version it was spliced from.
+        expect(spliced.changedSince(whole, 1_000_000)).toBeUndefined();
+        expect(spliced.changedSince(spliced, 0)).toEqual([]);
+        text = spliced;
+      }
+    }
+  });
+
+  it('hostile: a splice that does not fit its text is refused', () => {
+    const text = EndpointText.of('10.0.0.1 80\n10.0.0.2 80');
+    expect(() => text.after(-1, 0, '', text.text)).toThrow(/endpoints: splice keeps/);
+    expect(() => text.after(20, 10, '', text.text)).toThrow(/endpoints: splice keeps/);
+    expect(() => text.after(3, 3, 'x', 'short')).toThrow(/endpoints: splice keeps/);
+  });
+});
+
+/** Host h: route `/` on its own Service of 3 endpoints. */
+function world(): Snapshot {
+  let address = 0;
+  const next = (): string => `10.0.${address >> 8}.${address++ & 255}:8080`;
+  return snapshotOf(Array.from({ length: 40 }, (_, h) => ({ host: `h${h}.lines.test`, routes: [{ path: '/', endpoints: [next(), next(), next()] }] })));
+}
+
+/** `bundle` as a worker gets it whole: a plain copy (structured clone), with its endpoint lines (worker-entry.ts). */
+function received(bundle: TableBundle): TableBundle {
+  const copy = structuredClone({ ...bundle, table: bundle.table });
+  return withEndpointLines(copy, EndpointText.of(copy.endpoints));
+}
+
+describe('a worker loading endpoint-only deltas', () => {
+  it('reads each by its changed lines and holds what a router loading each whole text holds', () => {
+    for (const seed of [1, 2, 3]) {
+      const next = random(seed);
+      const compiler = new BundleCompiler();
+      let snapshot = world();
+      const worker = new Router();
+      const whole = new Router();
+      worker.loadBundle(received(compiler.compile(snapshot, false)));
+      let primary = compiler.compile(snapshot, true);
+      let held = received(primary);
+      worker.loadBundle(held);
+      const reads = { patched: 0, whole: 0, same: 0 };
+      let fresh = 1;
+      let splices = 0;
+      for (let step = 0; step < 25; step++) {
+        const sets = [...snapshot.endpointSets];
+        for (let n = 1 + Math.floor(next() * 3); n > 0; n--) {
+          const at = Math.floor(next() * sets.length);
+          const set = sets[at]!;
+          const which = Math.floor(next() * set.endpoints.length);
+          sets[at] = { ...set, endpoints: set.endpoints.map((e, i) => (i === which ? { address: `10.9.${fresh >> 8}.${fresh++ & 255}`, port: 8080, terminating: false } : e)) };
+        }
+        snapshot = { ...snapshot, endpointSets: sets, version: `v-${seed}-${step}` };
+        const made = compiler.compile(snapshot, true);
+        const delta = bundleDelta(primary, made);
+        expect(delta).toBeDefined();
+        if (delta!.texts.endpoints.kind === 'splice') splices++;
+        // As the worker: applied to the bundle it holds, then verified and loaded.
+        held = applyBundleDelta(held, delta!);
+        primary = made;
+        worker.loadBundle(held);
+        whole.loadBundle(compileBundle(snapshot));
+        reads[worker.current!.endpointsRead]++;
+        const current = worker.current!;
+        const reference = whole.current!;
+        expect(current.endpoints.toArray().map((e) => e.key), `seed ${seed} step ${step}`).toEqual(reference.endpoints.toArray().map((e) => e.key));
+        expect(new Map(current.endpointIds)).toEqual(new Map(reference.endpointIds));
+        for (let h = 0; h < 40; h += 7) {
+          const a = worker.route(`h${h}.lines.test`, '/', 'GET', undefined, 'http');
+          const b = whole.route(`h${h}.lines.test`, '/', 'GET', undefined, 'http');
+          expect(a.kind === 'proxy' ? a.endpointKey : a.kind).toBe(b.kind === 'proxy' ? b.endpointKey : b.kind);
+        }
+      }
+      // A delta that splices the endpoints text is read by its lines; the first is read whole (the
+      // current snapshot then is the full version, whose lines are another text), and so is one
+      // whose text was sent whole (the splice would have carried most of it).
+      expect(splices).toBeGreaterThan(10);
+      expect(reads.patched, JSON.stringify({ reads, splices })).toBeGreaterThanOrEqual(splices - 1);
+      worker.close();
+      whole.close();
+    }
+  });
+});
