@@ -294,6 +294,37 @@ describe('ManifestParseCache', () => {
     expect(cache.pieces).toBe(0);
   });
 
+  it('counts a file without pieces as one, so many distinct empty files keep the cache bounded', () => {
+    const cache = new ManifestParseCache({ maxPieces: 10 });
+    for (let i = 0; i < 1000; i++) viaCache(cache, '', `generated-${i}.yaml`, new Map());
+    expect(cache.files).toBe(10);
+    expect(cache.pieces).toBe(10);
+    viaCache(cache, stringify(service(1)), 'real.yaml', new Map());
+    expect(cache.files).toBe(10); // the oldest empty file made room
+    expect(cache.pieces).toBe(10);
+  });
+
+  it('keeps files by key, so two sources with the same relative name neither evict nor mix each other', () => {
+    const cache = new ManifestParseCache();
+    const text = (root: string, port: number) => Array.from({ length: 20 }, (_, i) => stringify(service(i, i === 5 ? port : 80))).join('---\n') + `# ${root}\n`;
+    const limits = manifestLimits('a.yaml');
+    const known = new Map<string, Set<string>>();
+    const parse = (root: string, port: number) => {
+      const got = cache.parse(Buffer.from(text(root, port)), 'a.yaml', limits, known.get(root) ?? new Set(), `/${root}/a.yaml`);
+      known.set(root, new Set(got.entries.flatMap((e) => (e.fingerprint === undefined ? [] : [e.fingerprint]))));
+      return got;
+    };
+    parse('one', 80);
+    parse('two', 90);
+    expect(cache.files).toBe(2);
+    for (const [root, port] of [['one', 81], ['two', 91], ['one', 82], ['two', 92]] as const) {
+      const got = parse(root, port);
+      expect(got.problems).toEqual(parseManifestText(text(root, port), 'a.yaml').problems);
+      expect(got.entries.filter((e) => e.object !== undefined)).toHaveLength(1); // only the edited document
+      expect(cache.lastScanned).toBeLessThan(Buffer.byteLength(text(root, port)) / 4);
+    }
+  });
+
   it('a huge file over the size limit is refused whole, as a full parse refuses it, and the next good version still follows', () => {
     const cache = new ManifestParseCache();
     const items = Array.from({ length: 100 }, (_, i) => service(i));

@@ -19,6 +19,9 @@ import type { Followed, Piece } from './pieces.ts';
 
 const sameLimits = (a: ParseLimits, b: ParseLimits): boolean => a.maxBytes === b.maxBytes && a.maxKeys === b.maxKeys && a.maxDepth === b.maxDepth && a.maxAliasCount === b.maxAliasCount;
 
+/** What a kept file counts against maxPieces: its pieces, and at least one (so the file count is bounded). */
+const weight = (parse: FileParse): number => Math.max(1, parse.pieces.length);
+
 interface FileParse {
   readonly format: 'json' | 'yaml';
   /** The limits its pieces were validated within (a piece's depth and aliases are not checked again). */
@@ -38,10 +41,14 @@ export interface ManifestParseCacheOptions {
  * Keeps the previous parse of each manifest file as pieces (no file bytes: ~150 bytes of heap a
  * piece, 10.6 MB for bench:fleet's 20 files at 50k Ingresses; at most maxPiecesPerFile a file and
  * maxPieces over all, so ~10 MB a file and ~40 MB in all at most) and parses a file's new bytes
- * following the edit.
+ * following the edit. Files are kept by a key naming the file across every source sharing the
+ * cache (its full path), and each file counts as at least one piece, so the number of files kept
+ * is bounded by maxPieces too: an empty file takes room like any other. Nobody tells the cache that
+ * a file was deleted; a deleted file's entry is dropped as the least recently parsed one when room
+ * is needed.
  */
 export class ManifestParseCache {
-  private readonly files = new Map<string, FileParse>();
+  private readonly kept = new Map<string, FileParse>();
   private readonly maxPiecesPerFile: number;
   private readonly maxPieces: number;
   private total = 0;
@@ -57,19 +64,25 @@ export class ManifestParseCache {
     this.maxPieces = options.maxPieces ?? 262_144;
   }
 
-  /** Pieces kept over all files. */
+  /** Pieces kept over all files (a file without pieces counting as one). */
   get pieces(): number {
     return this.total;
   }
 
+  /** Files kept. */
+  get files(): number {
+    return this.kept.size;
+  }
+
   /**
    * parseManifestKnown of `bytes` (the file's content, decoded as UTF-8), reusing the pieces of the
-   * file's previous parse that the bytes still hold. Never throws for input.
+   * file's previous parse that the bytes still hold. `file` names the file in problems; `key` names
+   * it in the cache, unique over every source sharing it (default `file`). Never throws for input.
    */
-  parse(bytes: Uint8Array, file: string, limits: ParseLimits, known: ReadonlySet<string>): KnownParseResult {
+  parse(bytes: Uint8Array, file: string, limits: ParseLimits, known: ReadonlySet<string>, key: string = file): KnownParseResult {
     const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     const format = /\.json$/i.test(file) ? 'json' : 'yaml';
-    const previous = this.files.get(file);
+    const previous = this.kept.get(key);
     const context = { buffer, file, limits, known, format } as const;
     let followed: Followed | undefined;
     if (previous?.format === format && sameLimits(previous.limits, limits)) followed = format === 'json' ? followJson(previous.pieces, context) : followYaml(previous.pieces, context);
@@ -86,24 +99,24 @@ export class ManifestParseCache {
       return parseManifestKnown(buffer.toString('utf8'), file, limits, known);
     }
     this.lastScanned = followed.scanned;
-    this.keep(file, { format, limits, pieces: followed.pieces });
+    this.keep(key, { format, limits, pieces: followed.pieces });
     return followed.result;
   }
 
-  /** Drops what is kept of `file`. */
-  forget(file: string): void {
-    const kept = this.files.get(file);
+  /** Drops what is kept under `key`. */
+  forget(key: string): void {
+    const kept = this.kept.get(key);
     if (kept === undefined) return;
-    this.files.delete(file);
-    this.total -= kept.pieces.length;
+    this.kept.delete(key);
+    this.total -= weight(kept);
   }
 
-  private keep(file: string, parse: FileParse): void {
-    this.forget(file);
+  private keep(key: string, parse: FileParse): void {
+    this.forget(key);
     if (parse.pieces.length > this.maxPiecesPerFile) return;
-    this.files.set(file, parse);
-    this.total += parse.pieces.length;
-    for (const [oldest] of this.files) {
+    this.kept.set(key, parse);
+    this.total += weight(parse);
+    for (const [oldest] of this.kept) {
       if (this.total <= this.maxPieces) break;
       this.forget(oldest);
     }

@@ -13,7 +13,7 @@ import { PorticoError } from '../../errors.ts';
 /** What the worker is asked to parse. */
 export type ParseJob =
   | { readonly id: number; readonly kind: 'manifest'; readonly text: string; readonly file: string; readonly limits?: ParseLimits }
-  | { readonly id: number; readonly kind: 'known'; readonly bytes: Uint8Array; readonly file: string; readonly limits: ParseLimits; readonly known: readonly string[] }
+  | { readonly id: number; readonly kind: 'known'; readonly bytes: Uint8Array; readonly file: string; readonly key?: string; readonly limits: ParseLimits; readonly known: readonly string[] }
   | { readonly id: number; readonly kind: 'json' | 'yaml'; readonly text: string; readonly limits?: ParseLimits };
 
 /**
@@ -114,11 +114,12 @@ export class ParserThread {
   /**
    * Parses one manifest file's content skipping the documents whose fingerprints are `known` (as
    * parseManifestKnown of its UTF-8 text), following the edit from the file's previous parse the
-   * thread keeps (ManifestParseCache). `bytes` is moved to the thread when it is a whole buffer of
-   * its own: the caller must not use it afterwards.
+   * thread keeps (ManifestParseCache) under `key` (default `file`; the thread is shared, so pass a
+   * name unique over every source, such as the full path). `bytes` is moved to the thread when it
+   * is a whole buffer of its own: the caller must not use it afterwards.
    */
-  async parseManifestKnown(bytes: Uint8Array, file: string, limits: ParseLimits, known: readonly string[]): Promise<KnownParseResult> {
-    const result = await this.submit({ kind: 'known', bytes, file, limits, known });
+  async parseManifestKnown(bytes: Uint8Array, file: string, limits: ParseLimits, known: readonly string[], key?: string): Promise<KnownParseResult> {
+    const result = await this.submit({ kind: 'known', bytes, file, limits, known, ...(key === undefined ? {} : { key }) });
     if (result.kind !== 'known') throw new PorticoError('PORTICO_E_PARSER_FAILED', 'parser thread answered the wrong kind');
     return unpackKnownResult(result.result, known);
   }

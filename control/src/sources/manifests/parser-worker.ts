@@ -19,7 +19,7 @@ function run(job: ParseJob): ParseResult {
       return { kind: 'manifest', result: parseManifestText(job.text, job.file, job.limits) };
     case 'known':
       // Packed: the known entries go back as indexes into job.known, not as copies of its strings.
-      return { kind: 'known', result: packKnownResult(previous.parse(job.bytes, job.file, job.limits, new Set(job.known)), job.known) };
+      return { kind: 'known', result: packKnownResult(previous.parse(job.bytes, job.file, job.limits, new Set(job.known), job.key), job.known) };
     case 'json':
       return { kind: 'documents', documents: [parseJsonBounded(job.text, job.limits ?? API_BODY_LIMITS)] };
     case 'yaml':

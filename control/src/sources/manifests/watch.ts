@@ -375,7 +375,7 @@ export class ManifestSource {
     const blank = isBlank(bytes);
     let result: KnownParseResult;
     try {
-      result = await (this.options.parse ?? ((b, f, l, k) => sharedParserThread().parseManifestKnown(b, f, l, k)))(bytes, name, limits, keysOf(known));
+      result = await (this.options.parse ?? ((b, f, l, k) => sharedParserThread().parseManifestKnown(b, f, l, k, full)))(bytes, name, limits, keysOf(known));
     } catch (error) {
       return this.broken(name, previous, `could not be parsed: ${(error as Error).message}`, 'PORTICO_E_MANIFEST_PARSE', signature);
     }
