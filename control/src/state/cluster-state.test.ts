@@ -52,6 +52,22 @@ describe('ClusterState.upsert', () => {
     expect(state.ingresses.get('default/web')!.spec.rules![0]!.http!.paths.map((p) => p.path)).toEqual(['/v2', '/v2-2']);
   });
 
+  it('reports no change when an object without resourceVersion comes again with managedFields (they are never stored)', () => {
+    const state = new ClusterState();
+    const service = (manager: string): Service =>
+      ({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'web', namespace: 'default', managedFields: [{ manager }] }, spec: { ports: [{ port: 80 }] } }) as Service;
+    expect(state.upsert(service('kubectl'))).toBe(true);
+    state.takeChanges();
+    const watch = state.watch(['Service']);
+    expect(state.upsert(service('kubectl'))).toBe(false);
+    expect(state.upsert(service('other'))).toBe(false);
+    expect(state.takeChanges().size).toBe(0); // no rebuild
+    expect(watch.take().size).toBe(0); // nothing for status planning either
+    const port = service('kubectl');
+    port.spec.ports = [{ port: 81 }];
+    expect(state.upsert(port)).toBe(true);
+  });
+
   it('keys are namespace/name (default when none)', () => {
     const state = new ClusterState();
     state.upsert({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'a' }, spec: {} } as Service);

@@ -308,10 +308,18 @@ function grantLookups(grant: ReferenceGrant): Set<string> {
   return new Set(grant.spec.from.map((from) => grantLookupKey(from, namespace)));
 }
 
+/** Whether `b` is the stored `a` again: the same resourceVersion, or equal but for managedFields (never stored). */
 function sameVersion(a: KubeObject, b: KubeObject): boolean {
   const ra = a.metadata.resourceVersion;
   if (ra !== undefined && ra === b.metadata.resourceVersion) return true;
-  return JSON.stringify(a) === JSON.stringify(b);
+  return JSON.stringify(unmanaged(a)) === JSON.stringify(unmanaged(b));
+}
+
+/** `object` as the state stores it: without `metadata.managedFields` (ObjectCompactor drops them). */
+function unmanaged(object: KubeObject): KubeObject {
+  if (!('managedFields' in object.metadata)) return object;
+  const { managedFields: _fields, ...metadata } = object.metadata as typeof object.metadata & { managedFields?: unknown };
+  return { ...object, metadata } as KubeObject;
 }
 
 /** Kinds whose objects are not namespaced (keyed by name alone). */
@@ -326,8 +334,8 @@ function sameSpec(a: KubeObject, b: KubeObject): boolean {
 }
 
 function buildView(object: KubeObject): unknown {
-  const { status: _status, metadata, ...rest } = object as KubeObject & { status?: unknown };
-  const { resourceVersion: _version, managedFields: _fields, ...meta } = metadata as typeof metadata & { managedFields?: unknown };
+  const { status: _status, metadata, ...rest } = unmanaged(object) as KubeObject & { status?: unknown };
+  const { resourceVersion: _version, ...meta } = metadata;
   return { ...rest, metadata: meta };
 }
 
