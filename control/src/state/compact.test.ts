@@ -37,6 +37,21 @@ describe('ObjectCompactor', () => {
     expect(c.spec.rules[0]!.http.paths[0]!.backend.service.port).toBe(paths[0]!.backend.service.port);
   });
 
+  it('holds at most TABLE_LIMIT (8192) entries even within one object bigger than that, and keeps every value', () => {
+    const compactor = new ObjectCompactor();
+    const held = () => (compactor as unknown as { values: unknown[] }).values.length;
+    // A big slice: 10,000 endpoints, each with its own address and the same conditions.
+    const slice = { kind: 'EndpointSlice', metadata: { name: 'big' }, endpoints: Array.from({ length: 10_000 }, (_, i) => ({ addresses: [`10.${i >> 8}.${i & 255}.1`], conditions: { ready: true } })) };
+    const text = JSON.stringify(slice);
+    compactor.compact(slice);
+    expect(held()).toBeLessThanOrEqual(8192);
+    expect(JSON.stringify(slice)).toBe(text);
+    // What the tables held stays shared past the limit.
+    expect(slice.endpoints[9_999]!.conditions).toBe(slice.endpoints[0]!.conditions);
+    compactor.compact({ kind: 'Service', metadata: { name: 'next' } }); // starts afresh
+    expect(held()).toBeLessThan(10);
+  });
+
   it('drops metadata.managedFields and nothing else', () => {
     const object = { kind: 'Service', metadata: { name: 's', managedFields: [{ manager: 'kubectl', fieldsV1: { 'f:spec': {} } }], labels: { a: 'b' } }, spec: { ports: [{ port: 80 }] } };
     new ObjectCompactor().compact(object);

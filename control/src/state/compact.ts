@@ -15,15 +15,17 @@ const MAX_SHARED_STRING = 64;
 const MAX_SIGNATURE = 160;
 /** Deepest level looked into (deeper data is kept as it is: no recursion as deep as a hostile document). */
 const MAX_DEPTH = 32;
-/** Entries the tables hold before they start afresh (bounds what they keep alive of objects since removed). */
+/** Most entries the tables hold; the next object starts them afresh (bounds what they keep alive of objects since removed). */
 const TABLE_LIMIT = 8192;
 
 /**
  * Shares equal strings and equal small subtrees among the objects it is given. A subtree's
  * signature names its members by the table numbers of their shared values (a string, a subtree)
  * or by their own text (a number, a boolean): short whatever the depth, so a signature is cheap
- * to make and to look up. The tables are bounded (both start afresh past TABLE_LIMIT entries), so
- * they keep alive at most that many strings and subtrees of objects the state no longer holds.
+ * to make and to look up. The tables are bounded: they hold at most TABLE_LIMIT entries (once full,
+ * the rest of an object is shared only with what they hold, nothing new is added; the next object
+ * starts them afresh), so they keep alive at most that many strings and subtrees of objects the
+ * state no longer holds.
  */
 export class ObjectCompactor {
   /** Shared strings and subtrees by value / signature, with their numbers (their index in `values`). */
@@ -69,6 +71,7 @@ export class ObjectCompactor {
         if (value.length > MAX_SHARED_STRING) return undefined;
         let id = this.strings.get(value);
         if (id === undefined) {
+          if (this.values.length >= TABLE_LIMIT) return undefined; // full: not shareable
           id = this.values.push(value) - 1;
           this.strings.set(value, id);
         } else {
@@ -122,6 +125,7 @@ export class ObjectCompactor {
     if (signature === undefined || signature.length > MAX_SIGNATURE) return undefined;
     const id = this.subtrees.get(signature);
     if (id === undefined) {
+      if (this.values.length >= TABLE_LIMIT) return undefined; // full: not shareable
       this.subtrees.set(signature, this.values.push(value) - 1);
       return `o${this.values.length - 1};`;
     }
