@@ -290,7 +290,14 @@ describe('IncrementalBuild', () => {
     expect(build(state, incremental)).toEqual({ derived: 5, settled: 5 });
     state.upsert({ ...(grant('elsewhere') as { metadata: object }), metadata: { name: 'g2', namespace: 'default' } } as KubeObject);
     expect(build(state, incremental)).toEqual({ derived: 0, settled: 0 });
+    // The same route list while no route's entry changed (status planning keys its index by it), a new one after.
+    const routes = incremental.build().gateway.routes;
+    state.upsert(slice('svc-0', '10.0.0.7'));
+    expect(build(state, incremental)).toEqual({ derived: 0, settled: 0 });
+    expect(incremental.build().gateway.routes).toBe(routes);
     state.remove(route(0, 'default', 'edge'));
     expect(build(state, incremental)).toEqual({ derived: 0, settled: 1 });
+    expect(incremental.build().gateway.routes).not.toBe(routes);
+    expect(incremental.build().gateway.routes).toHaveLength(routes.length - 1);
   });
 });

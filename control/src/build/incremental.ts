@@ -145,6 +145,8 @@ export class IncrementalBuild {
   private gatewayStatuses = new Map<string, GatewayStatusEntry>();
   private gatewayStatusList: readonly GatewayStatusEntry[] = [];
   private routeStatuses: GatewayRouteStatus[] = [];
+  /** The copy of `routeStatuses` the last result handed out, while none changed since (undefined: make one). */
+  private routeStatusesOut: readonly GatewayRouteStatus[] | undefined;
   /** Gateways whose status entry must be made again (view re-made or attachedRoutes moved). */
   private gatewayStatusDirty = new Set<string>();
   private outcomes = new Map<string, HostOutcome>();
@@ -291,7 +293,10 @@ export class IncrementalBuild {
       this.attached.set(listener, (this.attached.get(listener) ?? 0) + 1);
       this.gatewayStatusDirty.add(gatewayOfListener(listener));
     }
-    if (contribution.status !== undefined) this.routeStatuses.splice(lowerBoundBy(this.routeStatuses, contribution.status, compareRouteStatus), 0, contribution.status);
+    if (contribution.status !== undefined) {
+      this.routeStatuses.splice(lowerBoundBy(this.routeStatuses, contribution.status, compareRouteStatus), 0, contribution.status);
+      this.routeStatusesOut = undefined;
+    }
   }
 
   /** Makes again the status entries of Gateways whose view or attachedRoutes counts moved. */
@@ -342,6 +347,7 @@ export class IncrementalBuild {
     this.gatewayStatuses = new Map();
     this.gatewayStatusList = [];
     this.routeStatuses = [];
+    this.routeStatusesOut = undefined;
     this.gatewayStatusDirty = new Set();
     this.outcomes = new Map();
     this.lookups = new Map();
@@ -380,7 +386,10 @@ export class IncrementalBuild {
         else this.attached.delete(listener);
         this.gatewayStatusDirty.add(gatewayOfListener(listener));
       }
-      if (route.status !== undefined) this.routeStatuses.splice(lowerBoundBy(this.routeStatuses, route.status, compareRouteStatus), 1);
+      if (route.status !== undefined) {
+        this.routeStatuses.splice(lowerBoundBy(this.routeStatuses, route.status, compareRouteStatus), 1);
+        this.routeStatusesOut = undefined;
+      }
     }
     for (const setKey of derivation.setKeys) {
       const refs = this.setRefs.get(setKey)! - 1;
@@ -495,7 +504,7 @@ export class IncrementalBuild {
     return {
       model: { virtualHosts, defaultRoute, endpointSets: this.sets.all(), certificates: this.certificates.all() },
       conditions,
-      gateway: this.classStatuses.length + this.gatewayStatusList.length + this.routeStatuses.length === 0 ? NO_GATEWAY_STATUS : { classes: this.classStatuses, gateways: this.gatewayStatusList, routes: this.routeStatuses.slice() },
+      gateway: this.classStatuses.length + this.gatewayStatusList.length + this.routeStatuses.length === 0 ? NO_GATEWAY_STATUS : { classes: this.classStatuses, gateways: this.gatewayStatusList, routes: (this.routeStatusesOut ??= this.routeStatuses.slice()) },
     };
   }
 }

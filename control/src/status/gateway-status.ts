@@ -89,7 +89,10 @@ export function planGatewayStatus(status: GatewayApiStatus, state: ClusterState,
   return plan(status, state, points, now, undefined);
 }
 
-/** The build's route entries by kind, then by `namespace/name` (ClusterState's key), made once per list. */
+/**
+ * The build's route entries by kind, then by `namespace/name` (ClusterState's key), made once per
+ * list: the incremental build hands out the same list while no route's entry changed.
+ */
 const entriesByKind = new WeakMap<GatewayApiStatus['routes'], ReadonlyMap<string, ReadonlyMap<string, GatewayApiStatus['routes'][number]>>>();
 
 function routesByKind(routes: GatewayApiStatus['routes']): ReadonlyMap<string, ReadonlyMap<string, GatewayApiStatus['routes'][number]>> {
@@ -115,7 +118,8 @@ const NO_ENTRY = {};
  * write is not judged again while it is the same object (its status too: a write coming back
  * replaces it in ClusterState) and the build's entry for it is the same object (the incremental
  * build keeps an unchanged route's entry). A pass after an edit costs an identity check per route
- * instead of building and comparing every route's status as JSON. The plan is the same as
+ * (and, when the build's route list changed, a map of its entries) instead of building and
+ * comparing every route's status as JSON. The plan is the same as
  * `planGatewayStatus`'s: whether a route needs a write depends on `now` only when it does (a
  * condition whose status moved), and those routes are judged every pass.
  */
