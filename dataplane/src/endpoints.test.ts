@@ -4,7 +4,7 @@
 // health ejections, session tokens and removed-endpoint events. And a damaged, short or duplicated
 // endpoints part is refused (or read) as a whole text is, the current snapshot kept.
 import { BundleCompiler } from '@portico/control/snapshot/bundle-compile';
-import { compileBundle, withEndpointLines } from '@portico/control/snapshot/bundle';
+import { compileBundle, endpointLinesOf, withEndpointLines } from '@portico/control/snapshot/bundle';
 import type { EndpointLines, TableBundle } from '@portico/control/snapshot/bundle';
 import type { Snapshot, SnapshotEndpointSet } from '@portico/control/snapshot';
 import { setFlagsFromString } from 'node:v8';
@@ -244,6 +244,29 @@ describe('endpoints patched by the changed lines', () => {
     inProcess.loadBundle(compiler.compile(moved, true), true);
     expect(inProcess.current!.endpointsRead).toBe('patched');
     expect(inProcess.current!.endpoints.toArray().map((endpoint) => endpoint.key)).toEqual(['127.0.0.1:2001', '127.0.0.1:2009']);
+    router.close();
+    inProcess.close();
+  });
+
+  it('hostile: a bundle whose endpoints are the ones loaded but whose table lists another number of endpoints is refused; the current snapshot stays', () => {
+    const router = new Router();
+    const two = snapshotOf([{ host: 'a.test', routes: [{ path: '/', endpoints: [2001, 2002] }] }]);
+    const three = snapshotOf([{ host: 'a.test', routes: [{ path: '/', endpoints: [2001, 2002, 2003] }] }]);
+    const loaded = compileBundle(two);
+    router.loadBundle(loaded, true);
+    const version = router.version;
+    expect(() => router.loadBundle({ ...compileBundle(three), version: 'same-endpoints', endpoints: loaded.endpoints }, true)).toThrow(expect.objectContaining({ code: 'PORTICO_E_SNAPSHOT_LOAD', message: expect.stringMatching(/bundle lists 2 endpoints, its table 3/) }));
+    expect(router.version).toBe(version);
+    expect(router.route('a.test', '/', 'GET', undefined, 'http').kind).toBe('proxy');
+    // The same with the lines of the compiler's bundle: the very object the loaded version read.
+    const compiler = new BundleCompiler();
+    const inProcess = new Router({ compiler });
+    const first = compiler.compile(two);
+    inProcess.loadBundle(first, true);
+    const lines = { ...compileBundle(three), version: 'same-lines', endpoints: first.endpoints };
+    expect(() => inProcess.loadBundle(withEndpointLines(lines, endpointLinesOf(first)!), true)).toThrow(expect.objectContaining({ code: 'PORTICO_E_SNAPSHOT_LOAD', message: expect.stringMatching(/bundle lists 2 endpoints, its table 3/) }));
+    expect(inProcess.version).toBe(two.version);
+    expect(inProcess.route('a.test', '/', 'GET', undefined, 'http').kind).toBe('proxy');
     router.close();
     inProcess.close();
   });

@@ -171,7 +171,10 @@ export class SnapshotEndpoints {
   static of(bundle: TableBundle, count: number, previous: SnapshotEndpoints | undefined): SnapshotEndpoints {
     const lines = endpointLinesOf(bundle);
     const source: EndpointSource = lines ?? bundle.endpoints;
-    if (previous !== undefined && previous.#source === source) return previous;
+    if (previous !== undefined && previous.#source === source) {
+      if (previous.refs.length !== count) throw new Error(`bundle lists ${previous.refs.length} endpoints, its table ${count}`);
+      return previous;
+    }
     if (lines !== undefined && lines.lines !== count) throw new Error(`bundle lists ${lines.lines} endpoints, its table ${count}`);
     const changed = lines !== undefined && previous !== undefined && typeof previous.#source !== 'string' && previous.refs.length === count ? lines.changedSince(previous.#source, PATCH_MAX_LINES) : undefined;
     if (changed !== undefined) return SnapshotEndpoints.#patch(lines!, changed, previous!);
