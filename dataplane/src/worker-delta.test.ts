@@ -1,4 +1,5 @@
-import { bundleParts, partDigest } from '@portico/control/snapshot/bundle';
+import { bundleParts, partDigest, tableBlocksOf } from '@portico/control/snapshot/bundle';
+import { deserialize, serialize } from 'node:v8';
 import { describe, expect, it } from 'vitest';
 import type { TableBundle } from './bundle.ts';
 import { SnapshotCompiler, verifyBundleInTurns } from './bundle.ts';
@@ -52,6 +53,20 @@ describe('bundleDelta / applyBundleDelta (what a worker gets instead of the whol
     expect([most.table.kind, most.texts.routeLabels.kind]).toEqual(['value', 'value']);
     expect(payloadSize(most)).toBeLessThanOrEqual(payloadSize(other));
     expect(plain(applyBundleDelta(base, most))).toEqual(plain(other));
+  });
+
+  it('a delta carrying the whole table as a value: the blocks made of it do not keep the message that carried it', () => {
+    const next = compiler.compile(snapshotOf(world(2000, (hosts) => hosts.splice(1000, 0, { host: 'h00999x.test', routes: [{ path: '/', endpoints: [9100] }] }))));
+    const sent: BundleDelta = { ...bundleDelta(base, next)!, table: { kind: 'value', value: next.table } };
+    // As a worker receives it (advanced serialization): the table is a view into the message's buffer.
+    const received = deserialize(serialize(sent)) as BundleDelta;
+    const value = (received.table as Extract<BundleDelta['table'], { kind: 'value' }>).value;
+    expect(value.byteLength).toBeLessThan(value.buffer.byteLength);
+    const made = applyBundleDelta(base, received);
+    expect(plain(made)).toEqual(plain(next));
+    const { blocks } = tableBlocksOf(made);
+    expect(blocks.length).toBeGreaterThan(1);
+    for (const block of blocks) expect(block.buffer).not.toBe(value.buffer);
   });
 
   it('hostile: a delta for another base, blocks or splices outside the base are refused; a damaged delta never verifies', async () => {

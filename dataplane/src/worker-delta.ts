@@ -186,6 +186,15 @@ function applyEdit<T extends string | Uint8Array>(base: T, edit: FieldEdit<T>, f
 }
 
 /**
+ * `table`, or a copy of it when it is a view into a larger buffer (a received IPC message, texts and
+ * all): its blocks are kept by every later version that does not rewrite them, and must not keep
+ * the whole message alive.
+ */
+export function ownedTable(table: Uint8Array): Uint8Array {
+  return table.byteLength === table.buffer.byteLength ? table : table.slice();
+}
+
+/**
  * The table `edit` makes of `base`, as blocks: a `blocks` edit copies the blocks it writes and
  * shares the others with `base` (the same objects: their digests are known and a matcher instance
  * holding them keeps them), a splice shares the whole blocks before it. Throws when an edit does
@@ -193,7 +202,7 @@ function applyEdit<T extends string | Uint8Array>(base: T, edit: FieldEdit<T>, f
  */
 function applyTableEdit(base: TableBlocks, edit: FieldEdit<Uint8Array>): TableBlocks {
   if (edit.kind === 'same') return base;
-  if (edit.kind === 'value') return TableBlocks.of(edit.value);
+  if (edit.kind === 'value') return TableBlocks.of(ownedTable(edit.value));
   if (edit.kind === 'blocks') {
     const editor = base.edit();
     edit.at.forEach((offset, i) => {

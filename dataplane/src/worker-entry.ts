@@ -13,7 +13,7 @@ import { makeLoggers } from './logging.ts';
 import { SwapReclaimer } from './reclaim.ts';
 import { ENV, INDEX_ENV, RECLAIM_AFTER_MB } from './workers.ts';
 import type { FromWorker, ToWorker, WorkerOptions } from './workers.ts';
-import { EndpointText, applyBundleDelta, keptParts, withTable } from './worker-delta.ts';
+import { EndpointText, applyBundleDelta, keptParts, ownedTable, withTable } from './worker-delta.ts';
 import { withEndpointLines } from '@portico/control/snapshot/bundle';
 
 /** A bundle a worker serves, with its parts' SHA-256 digests (`bundleParts` order). */
@@ -54,10 +54,9 @@ async function runWorker(makeLogger: (level: string, accessLog: boolean) => { lo
         let parts: string[] | undefined;
         if (message.type === 'bundle') {
           bundle = message.bundle;
-          // The table is a view into the whole message's buffer (texts and all): its blocks are
-          // kept by every later version that does not rewrite them, so they get their own copy.
-          const table = bundle.table;
-          if (table instanceof Uint8Array && table.byteLength !== table.buffer.byteLength) withTableBlocks(bundle, TableBlocks.of(table.slice()));
+          // The table is a view into the whole message's buffer (texts and all): it gets its own copy.
+          const table = bundle.table instanceof Uint8Array ? ownedTable(bundle.table) : undefined;
+          if (table !== undefined && table !== bundle.table) withTableBlocks(bundle, TableBlocks.of(table));
           // Its endpoint lines, so the endpoint-only deltas after it are read by the lines they touch.
           if (typeof bundle.endpoints === 'string') withEndpointLines(bundle, EndpointText.of(bundle.endpoints));
         }
