@@ -1,7 +1,7 @@
 import { BundleCompiler } from '@portico/control/snapshot/bundle-compile';
 import { compileBundle } from '@portico/control/snapshot/bundle';
 import type { Snapshot } from '@portico/control/snapshot';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { EndpointSets } from './health.ts';
 import type { SetList } from './health.ts';
 import { Router } from './router.ts';
@@ -120,6 +120,35 @@ describe('endpoint sets across loads', () => {
     expect(patchedLoads).toBeGreaterThan(20);
   });
 
+  it('after an ejection, loads whose set list came by IPC (no array shared) make no index until one is needed', () => {
+    const made = vi.spyOn(EndpointSets, 'of');
+    try {
+      const router = new Router({ health: HEALTH });
+      const world = (n: number): World => Array.from({ length: HOSTS }, (_, h) => [{ path: '/', endpoints: [ADDRESSES[(h + n) % ADDRESSES.length]!, ADDRESSES[(h + n + 1) % ADDRESSES.length]!] }]);
+      // compileBundle makes a new list each time: as a worker receives it.
+      router.loadBundle(compileBundle(snapshotOfWorld(world(0))));
+      expect(made).toHaveBeenCalledTimes(0);
+      for (let i = 0; i < 3; i++) router.reportFailure(ADDRESSES[0]!);
+      expect(made).toHaveBeenCalledTimes(1);
+      // The ejected endpoint goes (its record is dropped); the next loads eject nothing.
+      for (let n = 7; n < 12; n++) router.loadBundle(compileBundle(snapshotOfWorld(world(n))));
+      expect(router.health.ejectedKeys()).toEqual([]);
+      expect(made).toHaveBeenCalledTimes(1);
+      // The next ejection makes the current snapshot's, once, and health is what a fresh router gives.
+      const key = router.current!.endpoints.at(0)!.key;
+      for (let i = 0; i < 3; i++) router.reportFailure(key);
+      expect(made).toHaveBeenCalledTimes(2);
+      const fresh = new Router({ health: HEALTH });
+      fresh.loadBundle(compileBundle(snapshotOfWorld(world(11))));
+      for (let i = 0; i < 3; i++) fresh.reportFailure(key);
+      expect(router.endpointHealth()).toEqual(fresh.endpointHealth());
+      router.close();
+      fresh.close();
+    } finally {
+      made.mockRestore();
+    }
+  });
+
   it('patching matches making whole: random lists sharing arrays, every apply the same', () => {
     for (const seed of [1, 2, 3, 4]) {
       const next = random(seed);
@@ -138,7 +167,7 @@ describe('endpoint sets across loads', () => {
         else if (edit < 0.9) copy.splice(0, copy.length, ...Array.from({ length: 30 }, newSet)); // nothing shared: made whole
         list = copy;
         const endpointCount = edit > 0.95 ? count - 1 + Math.floor(next() * 3) : count;
-        patched = EndpointSets.after(patched, list, endpointCount);
+        patched = EndpointSets.after(patched, list, endpointCount) ?? EndpointSets.of(list, endpointCount);
         const whole = EndpointSets.of(list, endpointCount);
         const ejected = new Set(Array.from({ length: Math.floor(next() * 12) }, () => Math.floor(next() * count)));
         const flags = (sets: EndpointSets): [number, boolean][] => {
@@ -156,18 +185,18 @@ describe('endpoint sets across loads', () => {
     }
   });
 
-  it('shares the index when the list is the same object, and is made whole when no array is shared (a list that came by IPC)', () => {
+  it('shares the index when the list is the same object, and makes none when no array is shared (a list that came by IPC)', () => {
     const list: SetList = Array.from({ length: 40 }, (_, i) => [i % 4, (i + 1) % 4]);
     const first = EndpointSets.of(list, 4);
     expect(EndpointSets.after(first, list, 4)).toBe(first);
-    expect(EndpointSets.after(first, structuredClone(list), 4).made).toBe('whole');
-    expect(EndpointSets.after(first, [...list.slice(0, 20), [3, 0], ...list.slice(21)], 4).made).toBe('patched');
+    expect(EndpointSets.after(first, structuredClone(list), 4)).toBeUndefined();
+    expect(EndpointSets.after(first, [...list.slice(0, 20), [3, 0], ...list.slice(21)], 4)?.made).toBe('patched');
   });
 
   it('hostile: ids outside the endpoint count (negative, past the end, not integers) are skipped alike when patched and made whole', () => {
     const before = EndpointSets.of([[0, 1]], 2);
     const list: SetList = [[0, 1], [1, 9, -1, 0.5]];
-    const patched = EndpointSets.after(before, list, 2);
+    const patched = EndpointSets.after(before, list, 2)!;
     expect(patched.made).toBe('patched');
     const flags = (sets: EndpointSets): [number, boolean][] => {
       const out: [number, boolean][] = [];

@@ -174,10 +174,11 @@ export class EndpointSets {
 
   /**
    * The sets of `list`, patched from `before`'s: the lists' common first and last entries (the
-   * same arrays, so the same ids) are kept, the entries between are taken out and put in. Made
-   * whole when more than half of the list differs (e.g. a list that came by IPC: no array is the same).
+   * same arrays, so the same ids) are kept, the entries between are taken out and put in.
+   * Undefined when more than half of the list differs (e.g. a list that came by IPC: no array is
+   * the same): the caller then makes it whole on first use (`of`), not on every load.
    */
-  static after(before: EndpointSets, list: SetList, endpointCount: number): EndpointSets {
+  static after(before: EndpointSets, list: SetList, endpointCount: number): EndpointSets | undefined {
     const old = before.list;
     if (old === list && before.#setsOf.length === endpointCount) return before;
     let head = 0;
@@ -187,7 +188,7 @@ export class EndpointSets {
     while (tail < shorter - head && old[old.length - 1 - tail] === list[list.length - 1 - tail]) tail++;
     const removed = old.slice(head, old.length - tail);
     const added = list.slice(head, list.length - tail);
-    if ((removed.length + added.length) * 2 > list.length + 16) return EndpointSets.of(list, endpointCount);
+    if ((removed.length + added.length) * 2 > list.length + 16) return undefined;
     const setsOf = before.#setsOf.slice(0, endpointCount);
     while (setsOf.length < endpointCount) setsOf.push([]);
     // Each touched id gets a new array once (the old one may be shared with `before`).

@@ -135,7 +135,8 @@ export class LoadedSnapshot {
       this.invalidEndpoint = this.#endpoints.invalid;
       this.endpointIds = this.#endpoints.ids;
       // The health panic threshold needs each endpoint set once. Nothing is made per set here: the
-      // previous snapshot's index (if one was made) is patched by the sets that are not the same arrays.
+      // previous snapshot's index (if one was made) is patched by the sets that are not the same arrays;
+      // when most differ (a list that came by IPC) it is made on first use (endpointSets), as with none.
       this.#setList = bundle.endpointSets;
       const setsBefore = previous === undefined ? undefined : previous.#sets;
       if (setsBefore !== undefined) this.#sets = EndpointSets.after(setsBefore, this.#setList, this.endpoints.length);
