@@ -146,7 +146,7 @@ function chooseBackend(rec: usize, allowed: u32): usize {
       if (weight != 0) {
         let current = load<i64>(backend + BACKEND_CURRENT) + <i64>weight;
         store<i64>(backend + BACKEND_CURRENT, current);
-        wrote(backend, 8);
+        wrote(backend + BACKEND_CURRENT, 8);
         total += <i64>weight;
         if (best == 0 || current > bestCurrent) {
           best = backend;
@@ -165,7 +165,7 @@ function chooseBackend(rec: usize, allowed: u32): usize {
     bestIndex = fallbackIndex;
   } else {
     store<i64>(best + BACKEND_CURRENT, bestCurrent - total);
-    wrote(best, 8);
+    wrote(best + BACKEND_CURRENT, 8);
   }
   lastBackendIndex = bestIndex;
   return best;
@@ -191,7 +191,7 @@ export function pickEndpoint(route: i32, allowed: u32): i32 {
     if (healthy(load<u32>(slot + ENDPOINT_ID))) {
       let current = load<i32>(slot + ENDPOINT_CURRENT) + 1;
       store<i32>(slot + ENDPOINT_CURRENT, current);
-      wrote(slot, 4);
+      wrote(slot + ENDPOINT_CURRENT, 4);
       healthyCount++;
       if (chosen == 0 || current > chosenCurrent) {
         chosen = slot;
@@ -201,7 +201,7 @@ export function pickEndpoint(route: i32, allowed: u32): i32 {
     slot += ENDPOINT_SIZE;
   }
   store<i32>(chosen + ENDPOINT_CURRENT, chosenCurrent - healthyCount);
-  wrote(chosen, 4);
+  wrote(chosen + ENDPOINT_CURRENT, 4);
   return <i32>load<u32>(chosen + ENDPOINT_ID);
 }
 
