@@ -5,19 +5,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { EndpointSets } from './health.ts';
 import type { SetList } from './health.ts';
 import { Router } from './router.ts';
-import { snapshotOf } from './test-support.ts';
-
-/** A seeded generator of numbers in [0, 1) (mulberry32). */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom as random, snapshotOf } from './test-support.ts';
 
 const HOSTS = 6;
 /** Few addresses: most endpoints are in several sets, so one set's panic holds another's endpoint up. */

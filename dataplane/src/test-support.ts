@@ -295,3 +295,15 @@ export function compileManifests(text: string): { router: Router; snapshot: Snap
   router.load(compiled.snapshot);
   return { router, snapshot: compiled.snapshot, conditions: compiled.conditions };
 }
+
+/** A seeded generator of numbers in [0, 1) (mulberry32). */
+export function seededRandom(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}

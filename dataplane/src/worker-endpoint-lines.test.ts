@@ -5,20 +5,8 @@ import type { TableBundle } from '@portico/control/snapshot/bundle';
 import type { Snapshot } from '@portico/control/snapshot';
 import { describe, expect, it } from 'vitest';
 import { Router } from './router.ts';
-import { snapshotOf } from './test-support.ts';
+import { seededRandom as random, snapshotOf } from './test-support.ts';
 import { EndpointText, applyBundleDelta, bundleDelta } from './worker-delta.ts';
-
-/** A seeded generator of numbers in [0, 1) (mulberry32). */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function linesOf(text: EndpointText): string[] {
   return Array.from({ length: text.lines }, (_, i) => text.line(i)!);
