@@ -37,6 +37,11 @@ export type H2CloseReason = (typeof H2_CLOSE_REASONS)[number];
 const UPSTREAM_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
 /** Counts of one data plane (one process), read as families when scraped. */
+/** One sample per entry of `values` (in its order), each labelled `label` = the entry's key. */
+function oneLabel(label: string, values: Readonly<Record<string, number>>): MetricSample[] {
+  return Object.entries(values).map(([name, value]) => ({ suffix: '', labels: { [label]: name }, value }));
+}
+
 export class ProxyMetrics {
   /** Client sockets open right now (TLS handshakes included); the listeners keep this up to date. */
   activeConnections = 0;
@@ -214,30 +219,21 @@ export class ProxyMetrics {
         help: "A worker's wasm matcher instances (each with its own memory, grown to hold its table: about 4 MB at 30,000 routes): in use by a snapshot still held (current, or with requests in flight), or spare for the next swap; one series per worker.",
         type: 'gauge',
         merge: 'per-worker',
-        samples: [
-          { suffix: '', labels: { state: 'in_use' }, value: router.matcherPool.inUse },
-          { suffix: '', labels: { state: 'spare' }, value: router.matcherPool.spare },
-        ],
+        samples: oneLabel('state', { in_use: router.matcherPool.inUse, spare: router.matcherPool.spare }),
       },
       {
         name: 'portico_matcher_loads_total',
         help: 'Tables a worker loaded into a new wasm instance or into a reused one (whose previous snapshot nobody held any more); one series per worker.',
         type: 'counter',
         merge: 'per-worker',
-        samples: [
-          { suffix: '', labels: { instance: 'new' }, value: router.matcherPool.created },
-          { suffix: '', labels: { instance: 'reused' }, value: router.matcherPool.reused },
-        ],
+        samples: oneLabel('instance', { new: router.matcherPool.created, reused: router.matcherPool.reused }),
       },
       {
         name: 'portico_matcher_table_blocks_total',
         help: "A table's 64 KiB blocks a worker's loads copied into a wasm instance, or kept because the reused instance already held them unchanged; one series per worker.",
         type: 'counter',
         merge: 'per-worker',
-        samples: [
-          { suffix: '', labels: { block: 'copied' }, value: router.matcherPool.blocksCopied },
-          { suffix: '', labels: { block: 'kept' }, value: router.matcherPool.blocksKept },
-        ],
+        samples: oneLabel('block', { copied: router.matcherPool.blocksCopied, kept: router.matcherPool.blocksKept }),
       },
       {
         name: 'portico_endpoint_healthy',
