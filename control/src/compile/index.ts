@@ -10,7 +10,7 @@
 import type { Backend, DefaultRoute, RouteMatch, RoutingModel, ValueMatch, VirtualHost } from '../model/types.ts';
 import { redirectPolicyOf } from '../model/shared.ts';
 import { keptEndsOf } from '../model/list-edits.ts';
-import { SECTIONS } from '../snapshot/order.ts';
+import { SECTIONS, lowerBound } from '../snapshot/order.ts';
 import type { SectionName } from '../snapshot/order.ts';
 import type { Snapshot, SnapshotBackend, SnapshotContent, SnapshotDefaultRoute, SnapshotHost, SnapshotRoute } from '../snapshot/schema.ts';
 import type { RoutePolicies } from '../snapshot/policies/registry.ts';
@@ -198,18 +198,6 @@ function compileSpan<M extends object, T extends object>(name: SectionName, item
     list.push(result);
   }
   return list;
-}
-
-/** The first index of `sorted` (in `compare` order of `keyOf`) whose key is not before `key`. */
-function lowerBound<T>(sorted: readonly T[], key: string, keyOf: (item: T) => string, compare: (a: string, b: string) => number): number {
-  let low = 0;
-  let high = sorted.length;
-  while (low < high) {
-    const mid = (low + high) >>> 1;
-    if (compare(keyOf(sorted[mid]!), key) < 0) low = mid + 1;
-    else high = mid;
-  }
-  return low;
 }
 
 function compileHost(vhost: VirtualHost): SnapshotHost {

@@ -7,7 +7,7 @@
 import { z } from 'zod';
 import { PorticoError } from '../errors.ts';
 import { itemHash } from './hash.ts';
-import { SECTIONS } from './order.ts';
+import { SECTIONS, lowerBound } from './order.ts';
 import type { SectionName } from './order.ts';
 import type { Snapshot, SnapshotCertificate, SnapshotDefaultRoute, SnapshotEndpointSet, SnapshotHost } from './schema.ts';
 import { sealSnapshot } from './schema.ts';
@@ -124,18 +124,6 @@ export function snapshotDelta(from: Snapshot, to: Snapshot): SnapshotDelta {
 export function onlyEndpointSets(delta: SnapshotDelta): boolean {
   const none = (c: SectionChanges<unknown>) => c.set.length === 0 && c.remove.length === 0;
   return none(delta.hosts) && none(delta.certificates) && delta.defaultRoute === undefined;
-}
-
-/** The first index of `sorted` whose key does not order before `key`. */
-function lowerBound<T>(sorted: readonly T[], key: string, keyOf: (item: T) => string, compare: (a: string, b: string) => number): number {
-  let low = 0;
-  let high = sorted.length;
-  while (low < high) {
-    const mid = (low + high) >>> 1;
-    if (compare(keyOf(sorted[mid]!), key) < 0) low = mid + 1;
-    else high = mid;
-  }
-  return low;
 }
 
 /**

@@ -9,6 +9,21 @@ export function compareStrings(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
+/**
+ * The first index of `sorted` (in `compare` order of `keyOf`) whose key does not order before
+ * `key`: where `key` sits, or would be inserted. `sorted.length` when every key orders before it.
+ */
+export function lowerBound<T>(sorted: readonly T[], key: string, keyOf: (item: T) => string, compare: (a: string, b: string) => number): number {
+  let low = 0;
+  let high = sorted.length;
+  while (low < high) {
+    const mid = (low + high) >>> 1;
+    if (compare(keyOf(sorted[mid]!), key) < 0) low = mid + 1;
+    else high = mid;
+  }
+  return low;
+}
+
 /** Exact hosts, then wildcards, then the any-host entry; alphabetical inside each group. */
 export function compareHosts(a: string, b: string): number {
   const rank = (host: string): number => (host === '*' ? 2 : host.startsWith('*.') ? 1 : 0);
