@@ -7,59 +7,41 @@ import { describe, expect, it } from 'vitest';
 import { PorticoError } from '../errors.ts';
 import { applyDelta, sectionWalk, snapshotDelta } from './delta.ts';
 import { diffSnapshots } from './diff.ts';
-import type { Snapshot, SnapshotContent, SnapshotEndpointSet, SnapshotHost } from './schema.ts';
-import { SNAPSHOT_API_VERSION, sealSnapshot } from './schema.ts';
+import type { Snapshot, SnapshotEndpointSet, SnapshotHost } from './schema.ts';
+import { sealSnapshot } from './schema.ts';
 import { SECTIONS } from './order.ts';
+import type { Edit } from './test-support.ts';
+import { applyEdit, content, editArbitrary, host, hostName, initialLists, set, setKey } from './test-support.ts';
 
-const host = (name: string, path = '/'): SnapshotHost => ({ host: name, tls: false, certificate: null, routes: [{ source: { kind: 'Ingress', namespace: 'default', name }, field: 'spec', pathType: 'Prefix', path, backends: [], redirect: { sslRedirect: false, forceSslRedirect: false } }], defaultRoute: null });
-const set = (key: string, port = 80): SnapshotEndpointSet => ({ key, endpoints: [{ address: '10.0.0.1', port, terminating: false }] });
-const content = (hosts: SnapshotHost[], endpointSets: SnapshotEndpointSet[]): SnapshotContent => ({ apiVersion: SNAPSHOT_API_VERSION, kind: 'Snapshot', hosts, defaultRoute: null, endpointSets, certificates: [] });
-const hostName = (n: number): string => `h${String(n).padStart(7, '0')}.test`;
-const setKey = (n: number): string => `s/${String(n).padStart(7, '0')}`;
 /** The same snapshot in new lists holding the same items: sealing links none of them to anything. */
 const unlinked = (snapshot: Snapshot): Snapshot => ({ ...snapshot, hosts: [...snapshot.hosts], endpointSets: [...snapshot.endpointSets], certificates: [...snapshot.certificates] });
 
-type Edit = { readonly kind: 'replace' | 'add' | 'remove'; readonly at: number; readonly count: number; readonly seed: number };
-const editArb: fc.Arbitrary<Edit> = fc.record({ kind: fc.constantFrom('replace', 'add', 'remove'), at: fc.nat(), count: fc.integer({ min: 1, max: 30 }), seed: fc.nat() });
+const editArb = editArbitrary(30);
 
 /** The versions a sequence of edits of hosts (`onHosts`) or endpoint sets yields, each sealed against the one before. */
 function versions(size: number, edits: readonly (readonly [Edit, boolean])[]): Snapshot[] {
-  let hosts = Array.from({ length: size }, (_, i) => host(hostName(i * 1000)));
-  let sets = Array.from({ length: Math.floor(size / 2) }, (_, i) => set(setKey(i * 1000)));
-  const all = [sealSnapshot(content(hosts, sets))];
+  let lists = initialLists(size);
+  const all = [sealSnapshot(content(lists.hosts, lists.sets))];
   let serial = 0;
   for (const [edit, onHosts] of edits) {
     serial++;
-    const list: (SnapshotHost | SnapshotEndpointSet)[] = onHosts ? [...hosts] : [...sets];
-    const name = (item: SnapshotHost | SnapshotEndpointSet): string => ('host' in item ? item.host : item.key);
-    const at = list.length === 0 ? 0 : edit.at % list.length;
-    const count = Math.min(edit.count, list.length - at);
-    if (edit.kind === 'replace') for (let i = at; i < at + count; i++) list[i] = onHosts ? host(name(list[i]!), `/v${serial}`) : set(name(list[i]!), 1000 + serial);
-    else if (edit.kind === 'remove') list.splice(at, count);
-    else {
-      const taken = new Set(list.map(name));
-      for (let k = 0; k < edit.count; k++) {
-        const key = onHosts ? hostName((edit.seed * 7919 + k * 104729) % 9_999_999) : setKey((edit.seed * 7919 + k * 104729) % 9_999_999);
-        if (taken.has(key)) continue;
-        taken.add(key);
-        list.push(onHosts ? host(key) : set(key));
-      }
-      list.sort((x, y) => (name(x) < name(y) ? -1 : name(x) > name(y) ? 1 : 0));
-    }
-    if (onHosts) hosts = list as SnapshotHost[];
-    else sets = list as SnapshotEndpointSet[];
-    all.push(sealSnapshot(content(hosts, sets), all.at(-1)));
+    lists = applyEdit(lists, edit, onHosts, serial);
+    all.push(sealSnapshot(content(lists.hosts, lists.sets), all.at(-1)));
   }
   return all;
+}
+
+/** Versions `x` and `y` (each modulo the count) of those the edits yield: the same one, or any number of links apart either way. */
+function twoVersions(size: number, edits: readonly (readonly [Edit, boolean])[], x: number, y: number): readonly [Snapshot, Snapshot] {
+  const all = versions(size, edits);
+  return [all[x % all.length]!, all[y % all.length]!];
 }
 
 describe('sectionWalk between sealed versions', () => {
   it('finds what the walk of unlinked lists finds, for versions any number of links apart, in both directions', () => {
     fc.assert(
       fc.property(fc.integer({ min: 0, max: 300 }), fc.array(fc.tuple(editArb, fc.boolean()), { minLength: 1, maxLength: 8 }), fc.nat(), fc.nat(), (size, edits, x, y) => {
-        const all = versions(size, edits);
-        const a = all[x % all.length]!;
-        const b = all[y % all.length]!;
+        const [a, b] = twoVersions(size, edits, x, y);
         for (const [from, to] of [[a, b], [b, a]] as const) {
           for (const name of ['hosts', 'endpointSets'] as const) {
             const linked = sectionWalk(name, from[name] as readonly object[], to[name] as readonly object[]);
@@ -147,9 +129,7 @@ describe('applyDelta', () => {
   it('yields what filtering and sorting every item yields, for the deltas between any two versions', () => {
     fc.assert(
       fc.property(fc.integer({ min: 0, max: 300 }), fc.array(fc.tuple(editArb, fc.boolean()), { minLength: 1, maxLength: 6 }), fc.nat(), fc.nat(), (size, edits, x, y) => {
-        const all = versions(size, edits);
-        const base = all[x % all.length]!;
-        const target = all[y % all.length]!;
+        const [base, target] = twoVersions(size, edits, x, y);
         const wire = JSON.parse(JSON.stringify({ type: 'delta', ...snapshotDelta(base, target) })) as Parameters<typeof referenceApply>[1];
         const applied = applyDelta(base, wire);
         expect(applied.version).toBe(target.version);

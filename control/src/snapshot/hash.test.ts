@@ -3,53 +3,25 @@
 // order of the lists still checked where they changed.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { Snapshot, SnapshotContent, SnapshotEndpointSet, SnapshotHost } from './schema.ts';
-import { SNAPSHOT_API_VERSION, sealSnapshot } from './schema.ts';
+import type { Snapshot, SnapshotContent, SnapshotHost } from './schema.ts';
+import { sealSnapshot } from './schema.ts';
 import { changedRange } from './hash.ts';
+import { applyEdit, content, editArbitrary, host, hostName, initialLists } from './test-support.ts';
 
-const host = (name: string, path = '/'): SnapshotHost => ({ host: name, tls: false, certificate: null, routes: [{ source: { kind: 'Ingress', namespace: 'default', name }, field: 'spec', pathType: 'Prefix', path, backends: [], redirect: { sslRedirect: false, forceSslRedirect: false } }], defaultRoute: null });
-const set = (key: string, port = 80): SnapshotEndpointSet => ({ key, endpoints: [{ address: '10.0.0.1', port, terminating: false }] });
-const content = (hosts: SnapshotHost[], endpointSets: SnapshotEndpointSet[]): SnapshotContent => ({ apiVersion: SNAPSHOT_API_VERSION, kind: 'Snapshot', hosts, defaultRoute: null, endpointSets, certificates: [] });
 /** The same content in fresh objects: nothing known of them, sealed from nothing. */
 const fresh = (snapshot: SnapshotContent): SnapshotContent => JSON.parse(JSON.stringify(content(snapshot.hosts, snapshot.endpointSets))) as SnapshotContent;
-
-/** An edit of a sorted list: replace the content of `count` items from `at`, remove them, or add `count` new names (random, `seed`). */
-type Edit = { readonly kind: 'replace' | 'add' | 'remove'; readonly at: number; readonly count: number; readonly seed: number };
-const editArb: fc.Arbitrary<Edit> = fc.record({ kind: fc.constantFrom('replace', 'add', 'remove'), at: fc.nat(), count: fc.integer({ min: 1, max: 40 }), seed: fc.nat() });
-
-const hostName = (n: number): string => `h${String(n).padStart(7, '0')}.test`;
-const setKey = (n: number): string => `s/${String(n).padStart(7, '0')}`;
 
 describe('snapshot version sealed against the previous version', () => {
   it('equals the version sealed from nothing after any edits, at the start, the middle or the end of the lists', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 0, max: 400 }), fc.array(fc.tuple(editArb, fc.boolean()), { minLength: 1, maxLength: 12 }), (size, edits) => {
-        let hosts = Array.from({ length: size }, (_, i) => host(hostName(i * 1000)));
-        let sets = Array.from({ length: Math.floor(size / 2) }, (_, i) => set(setKey(i * 1000)));
-        let previous: Snapshot = sealSnapshot(content(hosts, sets));
+      fc.property(fc.integer({ min: 0, max: 400 }), fc.array(fc.tuple(editArbitrary(40), fc.boolean()), { minLength: 1, maxLength: 12 }), (size, edits) => {
+        let lists = initialLists(size);
+        let previous: Snapshot = sealSnapshot(content(lists.hosts, lists.sets));
         let serial = 0;
         for (const [edit, onHosts] of edits) {
           serial++;
-          const list: (SnapshotHost | SnapshotEndpointSet)[] = onHosts ? [...hosts] : [...sets];
-          const name = (item: SnapshotHost | SnapshotEndpointSet): string => ('host' in item ? item.host : item.key);
-          const at = list.length === 0 ? 0 : edit.at % list.length;
-          const count = Math.min(edit.count, list.length - at);
-          if (edit.kind === 'replace') for (let i = at; i < at + count; i++) list[i] = onHosts ? host(name(list[i]!), `/v${serial}`) : set(name(list[i]!), 1000 + serial);
-          else if (edit.kind === 'remove') list.splice(at, count);
-          else {
-            const taken = new Set(list.map(name));
-            for (let k = 0; k < edit.count; k++) {
-              const key = onHosts ? hostName((edit.seed * 7919 + k * 104729) % 9_999_999) : setKey((edit.seed * 7919 + k * 104729) % 9_999_999);
-              if (taken.has(key)) continue;
-              taken.add(key);
-              list.push(onHosts ? host(key) : set(key));
-            }
-            // Plain names (no wildcard) and keys: both lists are in code-unit order.
-            list.sort((x, y) => (name(x) < name(y) ? -1 : name(x) > name(y) ? 1 : 0));
-          }
-          if (onHosts) hosts = list as SnapshotHost[];
-          else sets = list as SnapshotEndpointSet[];
-          const next = sealSnapshot(content(hosts, sets), previous);
+          lists = applyEdit(lists, edit, onHosts, serial);
+          const next = sealSnapshot(content(lists.hosts, lists.sets), previous);
           expect(next.version).toBe(sealSnapshot(fresh(next)).version);
           previous = next;
         }
