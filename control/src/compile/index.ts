@@ -15,6 +15,7 @@ import type { SectionName } from '../snapshot/order.ts';
 import type { Snapshot, SnapshotBackend, SnapshotContent, SnapshotDefaultRoute, SnapshotHost, SnapshotRoute } from '../snapshot/schema.ts';
 import type { RoutePolicies } from '../snapshot/policies/registry.ts';
 import { SNAPSHOT_API_VERSION, sealSnapshot } from '../snapshot/schema.ts';
+import { identicalEnds } from '../snapshot/sealed-against.ts';
 
 /** The keys of a backend whose snapshot form is itself: no TLS, HTTP/1.1, valid, resolved. */
 const PLAIN_BACKEND_KEYS = ['namespace', 'service', 'port', 'weight', 'endpointSet'];
@@ -131,10 +132,7 @@ function share<M extends object, T extends object>(name: SectionName, items: rea
   if (before !== undefined) {
     const kept = keptEndsOf(items, before);
     if (kept !== undefined) ({ head, tail } = kept);
-    else {
-      while (head < n && head < m && items[head] === before[head]) head++;
-      while (tail < n - head && tail < m - head && items[n - 1 - tail] === before[m - 1 - tail]) tail++;
-    }
+    else ({ head, tail } = identicalEnds(items, before));
   }
   // Snapshot lists are never changed once sealed: sharing `previous` itself is safe.
   let list: T[];

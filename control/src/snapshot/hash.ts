@@ -25,7 +25,7 @@ import { SECTIONS } from './order.ts';
 import type { SectionName } from './order.ts';
 import type { Snapshot, SnapshotContent } from './schema.ts';
 import { Certificate, DefaultRoute, EndpointSet, Host, SNAPSHOT_API_VERSION } from './schema.ts';
-import { recordSealedAgainst } from './sealed-against.ts';
+import { identicalEnds, recordSealedAgainst } from './sealed-against.ts';
 
 export { changedRange } from './sealed-against.ts';
 
@@ -121,10 +121,7 @@ function sealList(name: SectionName, items: readonly unknown[], previous: readon
   const n = items.length;
   const m = old.length;
   // Items [0, head) and [n - tail, n) are the previous list's [0, head) and [m - tail, m).
-  let head = 0;
-  while (head < n && head < m && items[head] === old[head]) head++;
-  let tail = 0;
-  while (tail < n - head && tail < m - head && items[n - 1 - tail] === old[m - 1 - tail]) tail++;
+  const { head, tail } = identicalEnds(items, old);
   const ends: number[] = [];
   const digests: string[] = [];
   // The previous blocks that end inside the unchanged head are this list's too (its last one only

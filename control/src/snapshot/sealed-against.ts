@@ -64,6 +64,22 @@ export function sharedEnds(a: readonly unknown[], b: readonly unknown[]): { read
   return { head, tail: Math.min(ends.tail, a.length - head, b.length - head) };
 }
 
+/**
+ * How many items at the start (`head`) and at the end (`tail`) of `a` are, by identity, the items of
+ * `b` at the same place from its start and from its end, found by comparing them (one step per
+ * shared item; `sharedEnds` is the free answer when sealing knows it). `head + tail` never exceeds
+ * either length; the same list is all head.
+ */
+export function identicalEnds(a: readonly unknown[], b: readonly unknown[]): { readonly head: number; readonly tail: number } {
+  const n = a.length;
+  const m = b.length;
+  let head = 0;
+  while (head < n && head < m && a[head] === b[head]) head++;
+  let tail = 0;
+  while (tail < n - head && tail < m - head && a[n - 1 - tail] === b[m - 1 - tail]) tail++;
+  return { head, tail };
+}
+
 /** Records that `items` was sealed against `previous`: its first `head` and last `tail` items are `previous`'s (held weakly). */
 export function recordSealedAgainst(items: readonly unknown[], previous: readonly unknown[], head: number, tail: number): void {
   sealedAgainst.set(items, { previous: new WeakRef(previous), head, tail });
