@@ -6,7 +6,7 @@
 import { isUtf8 } from 'node:buffer';
 import type { JsonListSpans } from './bounded.ts';
 import { scanJsonList } from './bounded.ts';
-import { isRecord, separatorsOnly } from './parse.ts';
+import { jsonListSpans, separatorsOnly } from './parse.ts';
 import type { Accepted, Boundary, Context, Followed, Output, Piece } from './pieces.ts';
 import { accept, align, emitKept, fingerprintOf, keysWithin, piece, pieceHash } from './pieces.ts';
 
@@ -56,15 +56,8 @@ export function wholeJson(context: Context): Followed | undefined {
   const { buffer, limits } = context;
   if (!isUtf8(buffer)) return undefined;
   const text = buffer.toString('utf8');
-  const { failure, spans } = scanJsonList(text, limits);
-  if (failure !== undefined || !spans.complete || spans.open < 0 || spans.close < 0 || !separatorsOnly(text, spans)) return undefined;
-  let root: unknown;
-  try {
-    root = JSON.parse(text.slice(0, spans.open + 1) + text.slice(spans.close));
-  } catch {
-    return undefined;
-  }
-  if (!isRecord(root) || root.kind !== 'List' || !Array.isArray(root.items)) return undefined;
+  const spans = jsonListSpans(text, limits);
+  if (spans === undefined) return undefined;
   const offsets = [0, spans.open + 1];
   for (let k = 1; k < spans.items.length; k += 2) offsets.push(spans.items[k]!);
   offsets.push(text.length);

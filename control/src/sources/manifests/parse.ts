@@ -145,6 +145,25 @@ export function parseManifestKnown(text: string, file: string, limits: ParseLimi
   return { entries, problems };
 }
 
+/**
+ * The item spans of `text` when it is a kubectl `List` in plain JSON: scanned within `limits`
+ * (parseJsonBounded's size, duplicate-key and limit scan), only JSON separators between the
+ * items, and a root that parses (with `items` emptied) to an object of kind `List` with an
+ * `items` array. Undefined when it is anything else (the caller takes the full parse).
+ */
+export function jsonListSpans(text: string, limits: ParseLimits): JsonListSpans | undefined {
+  const { failure, spans } = scanJsonList(text, limits);
+  if (failure !== undefined || !spans.complete || spans.open < 0 || spans.close < 0 || !separatorsOnly(text, spans)) return undefined;
+  let root: unknown;
+  try {
+    root = JSON.parse(text.slice(0, spans.open + 1) + text.slice(spans.close));
+  } catch {
+    return undefined;
+  }
+  if (!isRecord(root) || root.kind !== 'List' || !Array.isArray(root.items)) return undefined;
+  return spans;
+}
+
 /** Whether the text around a List's item spans is JSON's separators alone: `[`, whitespace, one comma between items, `]`. */
 export function separatorsOnly(text: string, spans: JsonListSpans): boolean {
   const ws = (c: number) => c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
@@ -174,15 +193,8 @@ export function separatorsOnly(text: string, spans: JsonListSpans): boolean {
  * (the caller then takes the full parse, which reports the problem exactly).
  */
 function knownJsonList(text: string, file: string, limits: ParseLimits, known: ReadonlySet<string>): KnownParseResult | undefined {
-  const { failure, spans } = scanJsonList(text, limits);
-  if (failure !== undefined || !spans.complete || spans.open < 0 || spans.close < 0 || !separatorsOnly(text, spans)) return undefined;
-  let root: unknown;
-  try {
-    root = JSON.parse(text.slice(0, spans.open + 1) + text.slice(spans.close));
-  } catch {
-    return undefined;
-  }
-  if (!isRecord(root) || root.kind !== 'List' || !Array.isArray(root.items)) return undefined;
+  const spans = jsonListSpans(text, limits);
+  if (spans === undefined) return undefined;
   const entries: KnownEntry[] = [];
   const problems: ManifestProblem[] = [];
   for (let k = 0; k < spans.items.length; k += 2) {
