@@ -215,6 +215,13 @@ export class ProxyMetrics {
         ],
       },
       {
+        name: 'portico_snapshot_endpoint_reads_total',
+        help: "Snapshots a worker loaded, by how it had their endpoints: the previous snapshot's (same), those with the changed lines read (patched), or every line read (whole: the first load, or a bundle not made from the one before); one series per worker.",
+        type: 'counter',
+        merge: 'per-worker',
+        samples: oneLabel('read', router.endpointReads),
+      },
+      {
         name: 'portico_matcher_instances',
         help: "A worker's wasm matcher instances (each with its own memory, grown to hold its table: about 4 MB at 30,000 routes): in use by a snapshot still held (current, or with requests in flight), or spare for the next swap; one series per worker.",
         type: 'gauge',

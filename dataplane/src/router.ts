@@ -388,6 +388,7 @@ export class Router extends EventEmitter<{ swap: [SwapEvent] }> {
   readonly #httpsSuffix: string;
   #current: LoadedSnapshot | undefined;
   #swaps = 0;
+  readonly #endpointReads = { same: 0, patched: 0, whole: 0 };
   #lastSwapMs = 0;
   #maxSwapMs = 0;
   /** Compiles each snapshot host once; a version is assembled from its hosts (bundle-compile.ts). */
@@ -426,6 +427,11 @@ export class Router extends EventEmitter<{ swap: [SwapEvent] }> {
   /** Snapshot hosts this router compiled itself; hosts whose chunks the control plane shipped are not counted. */
   get compiledHosts(): number {
     return this.#compiler.hostsCompiled;
+  }
+
+  /** Successful loads by how their endpoints were had (LoadedSnapshot.endpointsRead): the previous snapshot's, its with the changed lines read, or every line read. */
+  get endpointReads(): { readonly same: number; readonly patched: number; readonly whole: number } {
+    return { ...this.#endpointReads };
   }
 
   /** How long the last successful `loadBundle` held the event loop (ms), and the longest so far: the swap's stall as traffic sees it. */
@@ -513,6 +519,7 @@ export class Router extends EventEmitter<{ swap: [SwapEvent] }> {
     // Requests in flight on the previous snapshot still hold it; the last of them gives its instance back.
     previous?.letGo();
     this.#swaps++;
+    this.#endpointReads[next.endpointsRead]++;
     const removedEndpoints = previous === undefined ? [] : next.removedEndpointsSince(previous);
     const event: SwapEvent = { version: next.version, previousVersion: previous?.version, removedEndpoints, endpointKeys: next.endpointIds };
     this.#lastSwapMs = performance.now() - started;

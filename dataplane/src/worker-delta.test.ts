@@ -5,7 +5,7 @@ import type { TableBundle } from './bundle.ts';
 import { SnapshotCompiler, verifyBundleInTurns } from './bundle.ts';
 import { snapshotOf } from './test-support.ts';
 import type { BundleDelta } from './worker-delta.ts';
-import { applyBundleDelta, bundleDelta, keptParts, payloadSize } from './worker-delta.ts';
+import { applyBundleDelta, bundleDelta, deltaBases, deltaSources, keptParts, payloadSize } from './worker-delta.ts';
 
 type Host = Parameters<typeof snapshotOf>[0][number];
 const world = (count: number, edit?: (hosts: Host[]) => void): Host[] => {
@@ -42,12 +42,19 @@ describe('bundleDelta / applyBundleDelta (what a worker gets instead of the whol
     });
   }
 
-  it('balancing-only bundles diff against balancing-only ones; across modes no delta; a part that mostly changed crosses whole', () => {
+  it('balancing-only bundles diff against balancing-only ones, or against the full one (the table whole); a full one never against a balancing-only one; a part that mostly changed crosses whole', async () => {
     const balancing = compiler.compile(snapshotOf(world(2000)), true);
     const moved = compiler.compile(snapshotOf(world(2000, (hosts) => (hosts[9] = { ...hosts[9]!, routes: [{ path: '/p9', endpoints: ['127.0.0.3:9009'] }, hosts[9]!.routes[1]!] }))), true);
     const delta = bundleDelta(balancing, moved)!;
     expect(plain(applyBundleDelta(balancing, delta))).toEqual(plain(moved));
-    expect(bundleDelta(base, balancing)).toBeUndefined();
+    // The first balancing-only bundle to a worker holding only the full one: its table whole, its endpoints a splice of the full one's.
+    const across = bundleDelta(base, moved)!;
+    expect([across.table.kind, across.texts.endpoints.kind, across.balancingOnly]).toEqual(['value', 'splice', true]);
+    expect(payloadSize(across)).toBeLessThan(payloadSize(moved));
+    const made = applyBundleDelta(base, across);
+    expect(plain(made)).toEqual(plain(moved));
+    expect(await verifyBundleInTurns(made, keptParts(across, partDigests(base)))).toEqual(partDigests(moved));
+    expect(bundleDelta(balancing, base)).toBeUndefined();
     const other = compiler.compile(snapshotOf(Array.from({ length: 2000 }, (_, h) => ({ host: `other${h}.example`, routes: [{ path: `/x/${h}`, endpoints: [8000 + h] }] }))));
     const most = bundleDelta(base, other)!;
     expect([most.table.kind, most.texts.routeLabels.kind]).toEqual(['value', 'value']);
@@ -87,5 +94,66 @@ describe('bundleDelta / applyBundleDelta (what a worker gets instead of the whol
     flipped[0]![0]! ^= 1;
     const damaged = applyBundleDelta(base, { ...delta, table: { ...table, bytes: flipped } });
     await expect(verifyBundleInTurns(damaged, keptParts(delta, partDigests(base)))).rejects.toMatchObject({ code: 'PORTICO_E_SNAPSHOT_LOAD' });
+  });
+});
+
+describe('a delta whose endpoints come from the bundle the worker loaded last (endpointsFrom)', () => {
+  const compiler = new SnapshotCompiler();
+  const moveEndpoint = (h: number, address: string) => (hosts: Host[]) => void (hosts[h] = { ...hosts[h]!, routes: [{ path: `/p${h}`, endpoints: [address] }, hosts[h]!.routes[1]!] });
+  const editPath = (h: number, path: string) => (hosts: Host[]) => void (hosts[h] = { ...hosts[h]!, routes: [{ ...hosts[h]!.routes[0]!, path }, hosts[h]!.routes[1]!] });
+  const full = compiler.compile(snapshotOf(world(500)));
+  const balancing = compiler.compile(snapshotOf(world(500)), true);
+  // A path edit served after the balancing-only bundle: its endpoints are the balancing one's.
+  const edited = compiler.compile(snapshotOf(world(500, editPath(7, '/edited'))));
+  // Then an endpoint change: table from the held balancing-only bundle, endpoints from the path edit it served last.
+  const moved = compiler.compile(snapshotOf(world(500, (hosts) => (editPath(7, '/edited')(hosts), moveEndpoint(11, '127.0.0.7:9011')(hosts)))), true);
+
+  it('deltaSources: the base in the next bundle\'s mode (the full one for a first balancing-only bundle), the endpoints from the one served last while it is held', () => {
+    expect(deltaSources([undefined, undefined], undefined, full)).toEqual({ base: undefined, endpointsFrom: undefined });
+    expect(deltaSources([full, undefined], full, balancing)).toEqual({ base: full, endpointsFrom: full });
+    expect(deltaSources([edited, balancing], edited, moved)).toEqual({ base: balancing, endpointsFrom: edited });
+    expect(deltaSources([full, balancing], balancing, edited)).toEqual({ base: full, endpointsFrom: balancing });
+    // What it served is no longer held (a resync dropped it): no endpoints base of its own.
+    expect(deltaSources([edited, undefined], balancing, moved)).toEqual({ base: edited, endpointsFrom: undefined });
+  });
+
+  it('rebuilds the next bundle exactly from its two bases and verifies with the kept parts of each', async () => {
+    const delta = bundleDelta(balancing, moved, edited)!;
+    expect(delta.endpointsFrom).toBe(edited.digest);
+    expect(delta.texts.endpoints.kind).toBe('splice');
+    const bases = deltaBases([edited, balancing], delta);
+    expect(bases.base).toBe(balancing);
+    expect(bases.endpointsFrom).toBe(edited);
+    const made = applyBundleDelta(balancing, delta, edited);
+    expect(plain(made)).toEqual(plain(moved));
+    expect(await verifyBundleInTurns(made, keptParts(delta, partDigests(balancing), partDigests(edited)))).toEqual(partDigests(moved));
+    // Unchanged endpoints: the edit is `same` and their digest is the served bundle's.
+    const again = bundleDelta(full, edited, balancing)!;
+    expect(again.texts.endpoints.kind).toBe('same');
+    expect(keptParts(again, partDigests(full), partDigests(balancing))[3]).toBe(partDigests(balancing)[3]);
+    expect(plain(applyBundleDelta(full, again, balancing))).toEqual(plain(edited));
+    // endpointsFrom the base itself is no second base.
+    expect(bundleDelta(full, edited, full)!.endpointsFrom).toBeUndefined();
+  });
+
+  it('hostile: a base or endpoints base the worker does not hold, the two swapped, or a splice that does not fit is refused naming it; a wrong endpoints base never verifies', async () => {
+    const delta = bundleDelta(balancing, moved, edited)!;
+    expect(() => deltaBases([edited, undefined], delta)).toThrow(new RegExp(`the delta is from ${balancing.digest}, which it does not hold \\(it holds ${edited.digest}\\)`));
+    expect(() => deltaBases([full, balancing], delta)).toThrow(new RegExp(`the delta's endpoints are from ${edited.digest}, which it does not hold`));
+    expect(() => deltaBases([undefined, undefined], delta)).toThrow(/it holds nothing/);
+    expect(() => deltaBases([full, balancing], bundleDelta(full, edited)!)).not.toThrow();
+    // Out of order: a delta to a full bundle claiming a balancing-only base.
+    expect(() => deltaBases([full, balancing], { ...bundleDelta(full, edited)!, base: balancing.digest })).toThrow(/to a full bundle is from the balancing-only/);
+    expect(() => applyBundleDelta(balancing, delta, full)).toThrow(/endpoints are from .*, not from the held/);
+    expect(() => applyBundleDelta(edited, delta, balancing)).toThrow(/not from the held/);
+    const splice = delta.texts.endpoints as Extract<BundleDelta['texts']['endpoints'], { kind: 'splice' }>;
+    const overlong: BundleDelta = { ...delta, texts: { ...delta.texts, endpoints: { ...splice, tail: edited.endpoints.length } } };
+    expect(() => applyBundleDelta(balancing, overlong, edited)).toThrow(/endpoints: splice keeps/);
+    // An endpoints base that is not the one named (another endpoint moved in it) under its digest: the result does not hash to the delta's.
+    const other = new SnapshotCompiler().compile(snapshotOf(world(500, moveEndpoint(300, '127.0.0.9:9300'))));
+    expect(other.endpoints).not.toBe(edited.endpoints);
+    const stale = { ...other, digest: edited.digest } as TableBundle;
+    const wrong = applyBundleDelta(balancing, delta, stale);
+    await expect(verifyBundleInTurns(wrong)).rejects.toMatchObject({ code: 'PORTICO_E_SNAPSHOT_LOAD' });
   });
 });

@@ -14,7 +14,7 @@ import { TABLE_BLOCK_BYTES, TableBlocks } from '@portico/assembly/encode';
 import type { TableBundle } from './bundle.ts';
 import { tableBlocksOf, withTableBlocks } from './bundle.ts';
 import type { EndpointLines } from '@portico/control/snapshot/bundle';
-import { endpointLinesOf, withEndpointLines } from '@portico/control/snapshot/bundle';
+import { ENDPOINTS_PART, endpointLinesOf, withEndpointLines } from '@portico/control/snapshot/bundle';
 
 /** Bytes of a table compared (and replaced) at a time when the table keeps its length. */
 const DELTA_BLOCK = 4096;
@@ -29,9 +29,17 @@ export type FieldEdit<T extends string | Uint8Array> = { readonly kind: 'same' }
 type TextField = 'routeLabels' | 'endpoints' | 'policies' | 'regexHosts' | 'upstreamTls';
 const TEXT_FIELDS: readonly TextField[] = ['routeLabels', 'endpoints', 'policies', 'regexHosts', 'upstreamTls'];
 
-/** A bundle as the change from `base` (the digest of the bundle the worker holds in the same mode). */
+/**
+ * A bundle as the change from `base`: the digest of a bundle the worker holds, in the same mode,
+ * or (a balancing-only bundle to a worker holding none yet) its full one, whose table then does not
+ * serve (the table goes whole). `endpointsFrom`: the digest of another bundle the worker holds,
+ * the one it loaded last, whose `endpoints` text `texts.endpoints` edits instead of `base`'s; so
+ * the worker's snapshot after it is the one it patches, and an endpoint change after a path edit
+ * (or a path edit after an endpoint change) is read by the endpoint lines it touched, not whole.
+ */
 export interface BundleDelta {
   readonly base: string;
+  readonly endpointsFrom?: string;
   readonly version: string;
   readonly digest: string;
   readonly balancingOnly: boolean;
@@ -140,21 +148,27 @@ function smallestEdit<T extends string | Uint8Array>(base: T, next: T): FieldEdi
 }
 
 /**
- * The delta taking `base` (a bundle the worker holds, in the same mode) to `next`, each part the
- * smaller of its edit and its whole value (so never more than `next` itself), or undefined when
- * the two are of different modes (full, balancing-only). Costs a comparison of the parts (and
- * table blocks) that are not the same objects (block-wise memcmp), nothing more.
+ * The delta taking `base` (a bundle the worker holds, in the same mode, or its full one for a
+ * balancing-only `next`: the table then goes whole) to `next`, each part the smaller of its edit
+ * and its whole value (so never more than `next` itself), with the endpoints text edited from
+ * `endpointsFrom`'s (another bundle the worker holds: the one it loaded last) when given. Undefined
+ * for a full `next` from a balancing-only base. Costs a comparison of the parts (and table blocks)
+ * that are not the same objects (block-wise memcmp), nothing more.
  */
-export function bundleDelta(base: TableBundle, next: TableBundle): BundleDelta | undefined {
-  if (base.balancingOnly !== next.balancingOnly) return undefined;
-  const texts = Object.fromEntries(TEXT_FIELDS.map((field) => [field, fieldEdit(base[field], next[field])])) as Record<TextField, FieldEdit<string>>;
+export function bundleDelta(base: TableBundle, next: TableBundle, endpointsFrom?: TableBundle): BundleDelta | undefined {
+  if (base.balancingOnly && !next.balancingOnly) return undefined;
+  const crossMode = base.balancingOnly !== next.balancingOnly;
+  const from = endpointsFrom === undefined || endpointsFrom === base ? undefined : endpointsFrom;
+  const texts = Object.fromEntries(TEXT_FIELDS.map((field) => [field, fieldEdit(field === 'endpoints' && from !== undefined ? from.endpoints : base[field], next[field])])) as Record<TextField, FieldEdit<string>>;
   const delta: BundleDelta = {
     base: base.digest,
+    ...(from === undefined ? {} : { endpointsFrom: from.digest }),
     version: next.version,
     digest: next.digest,
     balancingOnly: next.balancingOnly,
     needsHeaders: next.needsHeaders,
-    table: tableEdit(tableBlocksOf(base), tableBlocksOf(next), () => next.table),
+    // A full table and a balancing-only one are laid out differently: nothing to compare.
+    table: crossMode ? { kind: 'value', value: next.table } : tableEdit(tableBlocksOf(base), tableBlocksOf(next), () => next.table),
     redirects: fieldEdit(base.redirects, next.redirects),
     texts,
     ...(next.endpointSets === base.endpointSets ? {} : { endpointSets: next.endpointSets }),
@@ -247,20 +261,51 @@ export function withTable(fields: Omit<TableBundle, 'table'>, table: TableBlocks
 }
 
 /**
- * The bundle `delta` describes, made from `base` (which must be the bundle whose digest is
- * `delta.base`). The result is not verified here: the caller checks it hashes to `delta.digest`
- * before loading it. Its table is blocks (tableBlocksOf), sharing those the delta did not touch
- * with `base`'s. Throws when an edit does not fit the base (a delta for another base).
+ * What the primary makes `next` from for a worker holding `held` (full, balancing-only) and
+ * serving `served` (the one it loaded last): the base, the held bundle of `next`'s mode (a
+ * balancing-only `next` to a worker holding none: its full one), undefined for none (the bundle
+ * goes whole); and the bundle its endpoints text is edited from, `served` while it is held.
  */
-export function applyBundleDelta(base: TableBundle, delta: BundleDelta): TableBundle {
+export function deltaSources(held: readonly [TableBundle | undefined, TableBundle | undefined], served: TableBundle | undefined, next: TableBundle): { base: TableBundle | undefined; endpointsFrom: TableBundle | undefined } {
+  const [full, balancing] = held;
+  return { base: next.balancingOnly ? (balancing ?? full) : full, endpointsFrom: served !== undefined && (served === full || served === balancing) ? served : undefined };
+}
+
+/**
+ * The held bundles a delta is made from: the one whose digest is `delta.base`, and the one its
+ * endpoints text is edited from (`delta.endpointsFrom`, else the base). Throws naming the digest
+ * when the worker holds no such bundle (a delta sent for another worker's state, or out of order).
+ */
+export function deltaBases(held: readonly (TableBundle | undefined)[], delta: BundleDelta): { base: TableBundle; endpointsFrom: TableBundle } {
+  const find = (digest: string): TableBundle | undefined => held.find((bundle) => bundle?.digest === digest);
+  const base = find(delta.base);
+  const holds = held.flatMap((bundle) => (bundle === undefined ? [] : [bundle.digest])).join(', ') || 'nothing';
+  if (base === undefined) throw new Error(`the delta is from ${delta.base}, which it does not hold (it holds ${holds})`);
+  if (base.balancingOnly && !delta.balancingOnly) throw new Error(`the delta to a full bundle is from the balancing-only ${delta.base}`);
+  if (delta.endpointsFrom === undefined) return { base, endpointsFrom: base };
+  const endpointsFrom = find(delta.endpointsFrom);
+  if (endpointsFrom === undefined) throw new Error(`the delta's endpoints are from ${delta.endpointsFrom}, which it does not hold (it holds ${holds})`);
+  return { base, endpointsFrom };
+}
+
+/**
+ * The bundle `delta` describes, made from `base` (which must be the bundle whose digest is
+ * `delta.base`) and, for its endpoints text, `endpointsFrom` (the bundle named
+ * `delta.endpointsFrom`; default `base`: deltaBases finds both). The result is not verified here:
+ * the caller checks it hashes to `delta.digest` before loading it. Its table is blocks
+ * (tableBlocksOf), sharing those the delta did not touch with `base`'s. Throws when a base is not
+ * the one named or an edit does not fit it (a delta for another base).
+ */
+export function applyBundleDelta(base: TableBundle, delta: BundleDelta, endpointsFrom: TableBundle = base): TableBundle {
   if (base.digest !== delta.base) throw new Error(`the delta is from ${delta.base}, not from the held ${base.digest}`);
-  const texts = Object.fromEntries(TEXT_FIELDS.map((field) => [field, applyEdit(base[field], delta.texts[field], field)])) as Record<TextField, string>;
+  if (endpointsFrom.digest !== (delta.endpointsFrom ?? delta.base)) throw new Error(`the delta's endpoints are from ${delta.endpointsFrom ?? delta.base}, not from the held ${endpointsFrom.digest}`);
+  const texts = Object.fromEntries(TEXT_FIELDS.map((field) => [field, applyEdit(field === 'endpoints' ? endpointsFrom.endpoints : base[field], delta.texts[field], field)])) as Record<TextField, string>;
   const tls = delta.tls.kind === 'same' ? base.tls : delta.tls.value;
   const table = applyTableEdit(tableBlocksOf(base), delta.table);
-  // The endpoints' lines: the base's after the splice, so an endpoint change reads the lines it touched (SnapshotEndpoints).
-  const held = endpointLinesOf(base);
+  // The endpoints' lines: those of the bundle they were edited from after the splice, so an endpoint change reads the lines it touched (SnapshotEndpoints).
+  const held = endpointLinesOf(endpointsFrom);
   const edit = delta.texts.endpoints;
-  const lines = held instanceof EndpointText && held.text === base.endpoints ? (edit.kind === 'same' ? held : edit.kind === 'splice' ? held.after(edit.keep, edit.tail, edit.middle, texts.endpoints) : undefined) : undefined;
+  const lines = held instanceof EndpointText && held.text === endpointsFrom.endpoints ? (edit.kind === 'same' ? held : edit.kind === 'splice' ? held.after(edit.keep, edit.tail, edit.middle, texts.endpoints) : undefined) : undefined;
   return withEndpointLines(withTable({
     version: delta.version,
     balancingOnly: delta.balancingOnly,
@@ -371,10 +416,11 @@ export class EndpointText implements EndpointLines {
 
 /**
  * The digests (hex, `bundleParts` order) of the parts `delta` keeps from its base, whose parts
- * hashed to `baseParts`; undefined for a part it changes (to be hashed again).
+ * hashed to `baseParts` (the endpoints text from `endpointsParts`, those of the bundle named
+ * `delta.endpointsFrom`, when it has one); undefined for a part it changes (to be hashed again).
  */
-export function keptParts(delta: BundleDelta, baseParts: readonly string[]): (string | undefined)[] {
+export function keptParts(delta: BundleDelta, baseParts: readonly string[], endpointsParts: readonly string[] = baseParts): (string | undefined)[] {
   const same = [delta.table, delta.texts.routeLabels, delta.redirects, delta.texts.endpoints, delta.texts.policies, delta.texts.regexHosts, delta.texts.upstreamTls].map((edit) => edit.kind === 'same');
   same.push(delta.endpointSets === undefined, delta.tls.kind === 'same');
-  return same.map((kept, i) => (kept ? baseParts[i] : undefined));
+  return same.map((kept, i) => (kept ? (i === ENDPOINTS_PART ? endpointsParts : baseParts)[i] : undefined));
 }

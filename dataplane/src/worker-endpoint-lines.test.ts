@@ -6,7 +6,7 @@ import type { Snapshot } from '@portico/control/snapshot';
 import { describe, expect, it } from 'vitest';
 import { Router } from './router.ts';
 import { seededRandom as random, snapshotOf } from './test-support.ts';
-import { EndpointText, applyBundleDelta, bundleDelta } from './worker-delta.ts';
+import { EndpointText, applyBundleDelta, bundleDelta, deltaBases, deltaSources } from './worker-delta.ts';
 
 function linesOf(text: EndpointText): string[] {
   return Array.from({ length: text.lines }, (_, i) => text.line(i)!);
@@ -113,6 +113,73 @@ describe('a worker loading endpoint-only deltas', () => {
       // `held` is loaded before the loop); a delta whose endpoints went whole (`value`) is read whole.
       expect(splices).toBeGreaterThan(10);
       expect(reads.patched, JSON.stringify({ reads, splices })).toBe(splices);
+      worker.close();
+      whole.close();
+    }
+  });
+});
+
+describe('a worker taking path edits and endpoint changes in any order', () => {
+  it('property: with the primary\'s bases (deltaSources) every load after the first reads its endpoints by the changed lines, and holds what a router loading each whole text holds', () => {
+    for (const seed of [11, 12, 13, 14]) {
+      const next = random(seed);
+      let address = 0;
+      const fresh = (): string => `10.0.${address >> 8}.${address++ & 255}:8080`;
+      const specs = Array.from({ length: 40 }, (_, h) => ({ host: `h${h}.mixed.test`, routes: [{ path: '/', endpoints: [fresh(), fresh(), fresh()] }] }));
+      const compiler = new BundleCompiler();
+      const worker = new Router();
+      const whole = new Router();
+      // The primary's view of what the worker holds (full, balancing-only) and served last; the worker's own copies.
+      const held: [TableBundle | undefined, TableBundle | undefined] = [undefined, undefined];
+      const copies = new Map<TableBundle, TableBundle>();
+      let served: TableBundle | undefined;
+      const reads = { patched: 0, whole: 0, same: 0 };
+      const kinds = { path: 0, endpoints: 0, fromServed: 0 };
+      for (let step = 0; step < 40; step++) {
+        const endpointsOnly = step > 0 && next() < 0.6;
+        if (step > 0) {
+          const h = Math.floor(next() * specs.length);
+          if (endpointsOnly) specs[h]!.routes[0]!.endpoints[Math.floor(next() * 3)] = fresh();
+          else specs[h]!.routes[0]!.path = `/p${step}`;
+        }
+        const snapshot = { ...snapshotOf(specs), version: `v-${seed}-${step}` };
+        const made = compiler.compile(snapshot, endpointsOnly);
+        const { base, endpointsFrom } = deltaSources(held, served, made);
+        let loaded: TableBundle;
+        if (base === undefined) loaded = received(made);
+        else {
+          const delta = structuredClone(bundleDelta(base, made, endpointsFrom)!);
+          if (delta.endpointsFrom !== undefined) kinds.fromServed++;
+          const mine = deltaBases([copies.get(held[0]!), held[1] === undefined ? undefined : copies.get(held[1])], delta);
+          loaded = applyBundleDelta(mine.base, delta, mine.endpointsFrom);
+        }
+        worker.loadBundle(loaded);
+        copies.set(made, loaded);
+        held[made.balancingOnly ? 1 : 0] = made;
+        served = made;
+        whole.loadBundle(compileBundle(snapshot));
+        if (step > 0) {
+          reads[worker.current!.endpointsRead]++;
+          kinds[endpointsOnly ? 'endpoints' : 'path']++;
+        }
+        const current = worker.current!;
+        const reference = whole.current!;
+        expect(current.endpoints.toArray().map((e) => e.key), `seed ${seed} step ${step}`).toEqual(reference.endpoints.toArray().map((e) => e.key));
+        expect(new Map(current.endpointIds)).toEqual(new Map(reference.endpointIds));
+        for (let h = 0; h < 40; h += 3) {
+          const path = specs[h]!.routes[0]!.path;
+          const a = worker.route(`h${h}.mixed.test`, path, 'GET', undefined, 'http');
+          const b = whole.route(`h${h}.mixed.test`, path, 'GET', undefined, 'http');
+          expect(a.kind === 'proxy' ? a.endpointKey : a.kind, `seed ${seed} step ${step} host ${h}`).toBe(b.kind === 'proxy' ? b.endpointKey : b.kind);
+        }
+      }
+      const summary = JSON.stringify({ reads, kinds });
+      // Both kinds of change came, and in both orders (an endpoints base other than the delta's base).
+      expect(kinds.path, summary).toBeGreaterThan(5);
+      expect(kinds.endpoints, summary).toBeGreaterThan(5);
+      expect(kinds.fromServed, summary).toBeGreaterThan(3);
+      expect(reads.whole, summary).toBe(0);
+      expect(reads.patched, summary).toBe(kinds.endpoints);
       worker.close();
       whole.close();
     }

@@ -13,7 +13,7 @@ import { makeLoggers } from './logging.ts';
 import { SwapReclaimer } from './reclaim.ts';
 import { ENV, INDEX_ENV, RECLAIM_AFTER_MB } from './workers.ts';
 import type { FromWorker, ToWorker, WorkerOptions } from './workers.ts';
-import { EndpointText, applyBundleDelta, keptParts, ownedTable, withTable } from './worker-delta.ts';
+import { EndpointText, applyBundleDelta, deltaBases, keptParts, ownedTable, withTable } from './worker-delta.ts';
 import { withEndpointLines } from '@portico/control/snapshot/bundle';
 
 /** A bundle a worker serves, with its parts' SHA-256 digests (`bundleParts` order). */
@@ -62,12 +62,15 @@ async function runWorker(makeLogger: (level: string, accessLog: boolean) => { lo
         }
         else {
           const { delta } = message;
-          const base = held[delta.balancingOnly ? 1 : 0];
+          let base: HeldBundle | undefined;
           try {
-            if (base === undefined) throw new Error(`it holds no ${delta.balancingOnly ? 'balancing-only' : 'full'} bundle`);
-            bundle = applyBundleDelta(base.bundle, delta);
-            // Parts the delta kept are the held bundle's own, verified when it was loaded: their digests are not computed again.
-            let known = keptParts(delta, base.parts);
+            // The bundle it is from (in its mode, or the full one for a first balancing-only bundle) and the one its endpoints are from (the last loaded).
+            const bases = deltaBases([held[0]?.bundle, held[1]?.bundle], delta);
+            base = held.find((h) => h?.bundle === bases.base)!;
+            const endpointsFrom = held.find((h) => h?.bundle === bases.endpointsFrom)!;
+            bundle = applyBundleDelta(base.bundle, delta, endpointsFrom.bundle);
+            // Parts the delta kept are the held bundles' own, verified when they were loaded: their digests are not computed again.
+            let known = keptParts(delta, base.parts, endpointsFrom.parts);
             if (mine(faults?.damageDelta, version)) {
               // In a copy of the first block (the others stay the held ones, their digests known), as a delta applied to a wrong base would give.
               const table = tableBlocksOf(bundle);
@@ -79,7 +82,7 @@ async function runWorker(makeLogger: (level: string, accessLog: boolean) => { lo
             parts = await verifyBundleInTurns(bundle, known);
           } catch (error) {
             // Never a wrong table: the primary sends the whole bundle instead.
-            send({ type: 'resync', version, digest: delta.digest, holds: base?.bundle.digest ?? null, error: (error as Error).message });
+            send({ type: 'resync', version, digest: delta.digest, holds: (base ?? held[delta.balancingOnly ? 1 : 0])?.bundle.digest ?? null, error: (error as Error).message });
             return;
           }
         }

@@ -5,7 +5,7 @@ import type { Snapshot } from '@portico/control/snapshot';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startServing } from './serve.ts';
 import type { Serving } from './serve.ts';
-import { LOOPBACK, fetchVia, snapshotOf, startBackend } from './test-support.ts';
+import { LOOPBACK, fetchVia, httpGet, snapshotOf, startBackend } from './test-support.ts';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -64,5 +64,42 @@ describe('worker pool: the first endpoint change after start-up', () => {
     const assembled = compiler.stats.versionsAssembled;
     await turn();
     expect(compiler.stats.versionsAssembled).toBe(assembled);
+  }, 60_000);
+});
+
+/** Summed over workers: bundles sent whole and as deltas, and loads by how their endpoints were read. */
+async function counts(serve: Serving) {
+  const lines = (await httpGet(serve.ports.admin, '/metrics')).body.split('\n');
+  const sum = (prefix: string, label = '') => lines.filter((line) => line.startsWith(prefix) && line.includes(label)).reduce((total, line) => total + Number(line.split(' ').at(-1)), 0);
+  return {
+    full: sum('portico_worker_bundles_sent_total{how="full"}'),
+    deltas: sum('portico_worker_bundles_sent_total{how="delta"}'),
+    resyncs: sum('portico_worker_bundle_resyncs_total'),
+    whole: sum('portico_snapshot_endpoint_reads_total{', 'read="whole"'),
+    patched: sum('portico_snapshot_endpoint_reads_total{', 'read="patched"'),
+    same: sum('portico_snapshot_endpoint_reads_total{', 'read="same"'),
+  };
+}
+
+describe('worker pool: endpoint changes and path edits in any order reach the workers as deltas read by their changed lines', () => {
+  it('the first balancing-only bundle is a delta from the full one, and each delta edits the endpoints of the bundle the worker loaded last', async () => {
+    const first = await startBackend((_request, response) => response.end('first'));
+    const second = await startBackend((_request, response) => response.end('second'));
+    const third = await startBackend((_request, response) => response.end('third'));
+    cleanups.push(() => first.close(), () => second.close(), () => third.close());
+    const serve = await serving(new BundleCompiler());
+    const base = world(0, first.port);
+    await serve.load(base);
+    expect(await counts(serve)).toEqual({ full: 2, deltas: 0, resyncs: 0, whole: 2, patched: 0, same: 0 });
+    // An endpoint change, then a path edit, then an endpoint change: each worker gets three deltas, and reads no endpoints whole.
+    await serve.loadEndpoints(withEndpoint(base, second.port));
+    expect(await fetchVia(serve.ports.http, { host: 'a.test', path: '/' })).toMatchObject({ status: 200, body: 'second' });
+    const edited = { ...world(1, second.port), version: 'edited' };
+    await serve.load(edited);
+    await serve.loadEndpoints(withEndpoint(edited, third.port));
+    expect(await counts(serve)).toEqual({ full: 2, deltas: 6, resyncs: 0, whole: 2, patched: 4, same: 2 });
+    for (let i = 0; i < 4; i++) expect(await fetchVia(serve.ports.http, { host: 'a.test', path: '/' })).toMatchObject({ status: 200, body: 'third' });
+    expect(await fetchVia(serve.ports.http, { host: 'f1-3.test', path: '/' })).not.toMatchObject({ status: 404 });
+    expect(await fetchVia(serve.ports.http, { host: 'f0-3.test', path: '/' })).toMatchObject({ status: 404 });
   }, 60_000);
 });

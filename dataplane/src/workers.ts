@@ -22,7 +22,7 @@ import type { DataPlaneOptions } from './dataplane.ts';
 import { PorticoError } from './errors.ts';
 import type { MetricFamily } from './metric-families.ts';
 import type { BundleDelta } from './worker-delta.ts';
-import { bundleDelta, payloadSize } from './worker-delta.ts';
+import { bundleDelta, deltaSources, payloadSize } from './worker-delta.ts';
 import { isPortError } from './listen.ts';
 import { mergeWorkers } from './metric-families.ts';
 import type { KeyPair } from './tls.ts';
@@ -54,6 +54,8 @@ export interface WorkerFaults {
 interface Mailbox {
   /** The bundle it confirmed in each mode (full, balancing-only): what it holds, the base of a delta. */
   readonly held: [TableBundle | undefined, TableBundle | undefined];
+  /** The bundle it confirmed last (one of `held`): its snapshot is the one the worker's next load patches, so a delta's endpoints are edited from it. */
+  served: TableBundle | undefined;
   /** Sent, not answered yet: nothing else is sent until it is. */
   inFlight: TableBundle | undefined;
   /** The newest bundle it should load next (a newer one replaces it): at most one waits, however fast versions come. */
@@ -90,7 +92,7 @@ export class WorkerPool {
   private readonly loaded = new Map<Worker, string>();
   private readonly mailboxes = new Map<Worker, Mailbox>();
   /** The last delta made, reused for every worker with the same base. */
-  private lastDelta: { readonly base: TableBundle; readonly next: TableBundle; readonly delta: BundleDelta | undefined } | undefined;
+  private lastDelta: { readonly base: TableBundle; readonly next: TableBundle; readonly served: TableBundle | undefined; readonly delta: BundleDelta | undefined } | undefined;
   /** What crossed to the workers so far (tests, bench, `portico_worker_bundle_*` metrics). */
   readonly transfers: TransferStats = { full: 0, deltas: 0, fullBytes: 0, deltaBytes: 0, resyncs: 0, superseded: 0 };
   /** The last snapshot every worker confirmed; a replacement worker starts from it. */
@@ -129,7 +131,7 @@ export class WorkerPool {
       new Promise((resolve, reject) => {
         const worker = cluster.fork({ ...env, [INDEX_ENV]: String(++forked) });
         pool.workers.push(worker);
-        const mailbox: Mailbox = { held: [undefined, undefined], inFlight: undefined, next: undefined, ready: false };
+        const mailbox: Mailbox = { held: [undefined, undefined], served: undefined, inFlight: undefined, next: undefined, ready: false };
         pool.mailboxes.set(worker, mailbox);
         worker.on('message', (message: FromWorker) => {
           if (message.type === 'ready') {
@@ -269,14 +271,18 @@ export class WorkerPool {
     if (mailbox.ready && mailbox.inFlight === undefined) this.sendNext(worker, mailbox);
   }
 
-  /** Sends the waiting bundle: as a delta from what the worker holds in its mode when there is one and it is small, else whole. */
+  /**
+   * Sends the waiting bundle: as a delta from what the worker holds in its mode (a balancing-only
+   * one to a worker holding none yet: from its full one), its endpoints text from the bundle it
+   * loaded last, when there is one and it is small; else whole.
+   */
   private sendNext(worker: Worker, mailbox: Mailbox, whole = false): void {
     const bundle = mailbox.next;
     if (bundle === undefined) return;
     mailbox.next = undefined;
     mailbox.inFlight = bundle;
-    const base = whole ? undefined : mailbox.held[bundle.balancingOnly ? 1 : 0];
-    const delta = base === undefined ? undefined : this.deltaOf(base, bundle);
+    const { base, endpointsFrom } = deltaSources(mailbox.held, mailbox.served, bundle);
+    const delta = whole || base === undefined ? undefined : this.deltaOf(base, bundle, endpointsFrom);
     if (delta === undefined) {
       this.transfers.full++;
       this.transfers.fullBytes += payloadSize(bundle);
@@ -288,10 +294,11 @@ export class WorkerPool {
     }
   }
 
-  /** `bundleDelta(base, next)`, made once for all the workers that hold `base`. */
-  private deltaOf(base: TableBundle, next: TableBundle): BundleDelta | undefined {
-    if (this.lastDelta?.base !== base || this.lastDelta.next !== next) this.lastDelta = { base, next, delta: bundleDelta(base, next) };
-    return this.lastDelta.delta;
+  /** `bundleDelta(base, next, served)`, made once for all the workers that hold `base` and served `served` last. */
+  private deltaOf(base: TableBundle, next: TableBundle, served: TableBundle | undefined): BundleDelta | undefined {
+    const last = this.lastDelta;
+    if (last?.base !== base || last.next !== next || last.served !== served) this.lastDelta = { base, next, served, delta: bundleDelta(base, next, served) };
+    return this.lastDelta!.delta;
   }
 
   /** `worker` answered its bundle in flight: loaded (it now holds `digest`) or not (undefined: it holds what it held). Sends what waits. */
@@ -300,7 +307,10 @@ export class WorkerPool {
     if (mailbox === undefined) return;
     const sent = mailbox.inFlight;
     mailbox.inFlight = undefined;
-    if (sent !== undefined && digest === sent.digest) mailbox.held[sent.balancingOnly ? 1 : 0] = sent;
+    if (sent !== undefined && digest === sent.digest) {
+      mailbox.held[sent.balancingOnly ? 1 : 0] = sent;
+      mailbox.served = sent;
+    }
     this.sendNext(worker, mailbox);
   }
 
