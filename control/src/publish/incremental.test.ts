@@ -4,6 +4,7 @@
  * one by one (items shared with the previous version, endpoint-only fast path, deltas), ends
  * byte-for-byte where a full rebuild of the final state ends, and deltas carry a node along.
  */
+import { gunzipSync } from 'node:zlib';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { STANDALONE_SELECTION, selfSignedTlsSecret } from '../api/test-support.ts';
@@ -313,6 +314,26 @@ describe('SyncFeed', () => {
     expect(full).toEqual({ type: 'full', version: first.version, snapshot: wire(first.snapshot) });
     const delta = JSON.parse((await deltas[0]!.raw()).toString());
     expect(applyDelta(wire(first.snapshot), delta).version).toBe(second.version);
+  });
+
+  it('holds a small delta body in buffers of its own size, not in a 16 KiB zlib output buffer each', async () => {
+    const state = ClusterState.from([service('web', 80), slice('web', [1]), ingress('i1', 1, 'a.example.com', ['/'], 'web', false)]);
+    const history = new SnapshotHistory();
+    const publisher = new SnapshotPublisher({ state, selection: STANDALONE_SELECTION, history });
+    const feed = new SyncFeed(history);
+    publisher.rebuild();
+    const bodies = [];
+    const before = process.memoryUsage().arrayBuffers;
+    for (let edit = 1; edit <= 40; edit++) {
+      const from = history.current()!;
+      state.upsert(ingress('i1', 1 + edit, 'a.example.com', [`/edit-${edit}`], 'web', false));
+      publisher.rebuild();
+      bodies.push({ body: await feed.body(from.version, history.current()!), version: history.current()!.version });
+    }
+    // 40 bodies of a few hundred bytes each; zlib's default output buffer alone would be 40 x 16 KiB
+    // (collections can only lower the count).
+    expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(40 * 8 * 1024);
+    for (const { body, version } of bodies) expect(JSON.parse(gunzipSync(body.gzip).toString())).toMatchObject({ type: 'delta', version });
   });
 });
 

@@ -8,12 +8,13 @@
  */
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { promisify } from 'node:util';
-import { createGzip, gunzip, gzip, gzipSync } from 'node:zlib';
+import { gunzip, gzip, gzipSync } from 'node:zlib';
 import type { BundleCompiler } from '../snapshot/bundle-compile.ts';
 import { BundleShipper } from '../snapshot/bundle-wire.ts';
 import type { SnapshotDelta } from '../snapshot/delta.ts';
 import { onlyEndpointSets, snapshotDelta } from '../snapshot/delta.ts';
 import type { Snapshot } from '../snapshot/schema.ts';
+import { GzipText } from './gzip-text.ts';
 import type { PublishedSnapshot, SnapshotHistory } from './history.ts';
 
 const gzipAsync = promisify(gzip);
@@ -36,6 +37,8 @@ export interface SyncBody {
 const ITEMS_PER_SLICE = 200;
 /** Bodies whose uncompressed form is kept beside the gzipped one. */
 const KEEP_RAW_BELOW = 64 * 1024;
+/** The least output buffer of a small delta's gzip (zlib's least is 64 bytes). */
+const SMALL_GZIP_CHUNK = 1024;
 /** Delta bodies kept at most (all to the current version). */
 const MAX_DELTAS = 64;
 
@@ -51,31 +54,26 @@ export type SyncFormat = 'json' | 'bundle';
  * encoded in slices too, then the digest of the whole version.
  */
 async function encodeFull(snapshot: Snapshot, shipper?: BundleShipper): Promise<Buffer> {
-  const zip = createGzip();
-  const chunks: Buffer[] = [];
-  zip.on('data', (chunk: Buffer) => chunks.push(chunk));
-  const finished = new Promise<void>((resolve, reject) => {
-    zip.on('end', resolve);
-    zip.on('error', reject);
-  });
+  // Through reused scratch buffers (gzip-text.ts): not a Buffer per slice written.
+  const zip = new GzipText();
   const write = (text: string) => zip.write(text);
   const list = async (items: readonly unknown[]) => {
-    write('[');
+    await write('[');
     for (let i = 0; i < items.length; i += ITEMS_PER_SLICE) {
       const slice = items.slice(i, i + ITEMS_PER_SLICE).map((item) => JSON.stringify(item));
-      write((i === 0 ? '' : ',') + slice.join(','));
+      await write((i === 0 ? '' : ',') + slice.join(','));
       await yieldToLoop();
     }
-    write(']');
+    await write(']');
   };
   // Same key order as the Snapshot schema, so the body is the snapshot's JSON.
-  write(`{"type":"full","version":${JSON.stringify(snapshot.version)},"snapshot":{"apiVersion":${JSON.stringify(snapshot.apiVersion)},"kind":"Snapshot","hosts":`);
+  await write(`{"type":"full","version":${JSON.stringify(snapshot.version)},"snapshot":{"apiVersion":${JSON.stringify(snapshot.apiVersion)},"kind":"Snapshot","hosts":`);
   await list(snapshot.hosts);
-  write(`,"defaultRoute":${JSON.stringify(snapshot.defaultRoute)},"endpointSets":`);
+  await write(`,"defaultRoute":${JSON.stringify(snapshot.defaultRoute)},"endpointSets":`);
   await list(snapshot.endpointSets);
-  write(',"certificates":');
+  await write(',"certificates":');
   await list(snapshot.certificates);
-  write(`,"version":${JSON.stringify(snapshot.version)}}`);
+  await write(`,"version":${JSON.stringify(snapshot.version)}}`);
   if (shipper !== undefined) {
     // The same JSON as JSON.stringify(shipper.ship(snapshot, snapshot.hosts)), without one step
     // compiling and encoding every host (a second at 10,000 hosts on a busy core).
@@ -84,17 +82,15 @@ async function encodeFull(snapshot: Snapshot, shipper?: BundleShipper): Promise<
       for (const host of snapshot.hosts.slice(i, i + ITEMS_PER_SLICE)) entries.push(`${JSON.stringify(host.host)}:"${shipper.chunkText(host)}"`);
       await yieldToLoop();
     }
-    write(`,"bundle":{"digest":${JSON.stringify(shipper.digestOf(snapshot))},"chunks":{`);
+    await write(`,"bundle":{"digest":${JSON.stringify(shipper.digestOf(snapshot))},"chunks":{`);
     for (let i = 0; i < entries.length; i += ITEMS_PER_SLICE) {
-      write((i === 0 ? '' : ',') + entries.slice(i, i + ITEMS_PER_SLICE).join(','));
+      await write((i === 0 ? '' : ',') + entries.slice(i, i + ITEMS_PER_SLICE).join(','));
       await yieldToLoop();
     }
-    write('}}');
+    await write('}}');
   }
-  write('}');
-  zip.end();
-  await finished;
-  return Buffer.concat(chunks);
+  await write('}');
+  return zip.end();
 }
 
 async function encoded(change: SyncChange, version: string, make: () => Promise<{ gzip: Buffer; raw?: Buffer }>): Promise<SyncBody> {
@@ -165,7 +161,9 @@ export class SyncFeed {
       const raw = Buffer.from(JSON.stringify({ type: 'delta', ...delta, ...(target === undefined ? {} : { bundle: this.shipper.ship(target, delta.hosts.set) }) }));
       // A small delta (the common one) is zipped at once, in the same task: the waiting nodes are
       // answered next (a local data plane waits for them: `settled()`).
-      if (raw.length < KEEP_RAW_BELOW) return { gzip: gzipSync(raw), raw };
+      // Its output buffer as long as the delta (gzip does not grow text by more than its header):
+      // zlib's default is a 16 KiB buffer the body (a view of it) would hold for a few hundred bytes.
+      if (raw.length < KEEP_RAW_BELOW) return { gzip: gzipSync(raw, { chunkSize: Math.max(SMALL_GZIP_CHUNK, raw.length) }), raw };
       return { gzip: await gzipAsync(raw) };
     });
     this.encoding.add(body);

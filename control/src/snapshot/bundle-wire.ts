@@ -57,7 +57,9 @@ export class BundleShipper {
 
   /** The wire text of `host`'s chunk (base64 of `chunkToBytes`), compiling the host if it is new: one entry of `chunks`. */
   chunkText(host: SnapshotHost): string {
-    return Buffer.from(chunkToBytes(this.#compiler.chunkOf(host))).toString('base64');
+    const bytes = chunkToBytes(this.#compiler.chunkOf(host));
+    // A view for base64, not a copy (a full body writes one per host).
+    return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
   }
 }
 
