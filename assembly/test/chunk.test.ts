@@ -1,5 +1,6 @@
 // Chunked tables: chunks encoded apart (route ids local to each) and assembled give the very
 // bytes encodeTable gives for the whole table, and a damaged chunk is refused, never laid out.
+import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { assembleTable, chunkFromBytes, chunkToBytes, encodeChunk, encodeTable } from '../src/host/encode.ts';
@@ -116,6 +117,33 @@ describe('chunks on the wire', () => {
     ['empty', new Uint8Array(0)],
   ])('refuses a chunk %s', (_name, data) => {
     expect(() => chunkFromBytes(data)).toThrow(expect.objectContaining({ code: 'PORTICO_E_TABLE_INVALID' }));
+  });
+
+  // Lookups in UTF-8 of more than one byte per character too (a path is not a lookup; a host name can be).
+  const WIRE_GROUPS: HostEntry[][] = [...GROUPS.slice(0, 2), [{ host: 'bücher.example', paths: [path('Prefix', '/ü', 0)], fallback: -1 }]];
+  const wireChunks = WIRE_GROUPS.map((group, g) => encodeChunk(group, [3, 2, 1][g]!));
+
+  it('are the bytes they were (sha256 of these chunks as fc70528 encoded them)', () => {
+    const all = Buffer.concat(wireChunks.map((chunk) => chunkToBytes(chunk)));
+    expect(createHash('sha256').update(all).digest('hex')).toBe('f1e3cfe8ee2434fb2cb733a46ff5af561872cddeebce5fcfc4100418956d0033');
+  });
+
+  it('written into a reused buffer are the same bytes as alone, with nothing of what the buffer held', () => {
+    const scratch = new Uint8Array(4096).fill(0xab);
+    // Largest first, then smaller ones over its bytes: padding and lengths must not show the earlier chunk.
+    const order = [...wireChunks].sort((a, b) => chunkToBytes(b).length - chunkToBytes(a).length);
+    for (const chunk of [...order, ...order.reverse()]) {
+      const bytes = chunkToBytes(chunk, scratch);
+      expect(bytes.buffer).toBe(scratch.buffer);
+      expect(Buffer.from(bytes).equals(Buffer.from(chunkToBytes(chunk)))).toBe(true);
+      expect(chunkFromBytes(bytes)).toEqual(chunk);
+    }
+    // A buffer too small for the chunk: a new array, the buffer untouched.
+    const small = new Uint8Array(16).fill(0xcd);
+    const bytes = chunkToBytes(wireChunks[0]!, small);
+    expect(bytes.buffer).not.toBe(small.buffer);
+    expect(Buffer.from(bytes).equals(Buffer.from(chunkToBytes(wireChunks[0]!)))).toBe(true);
+    expect(small.every((b) => b === 0xcd)).toBe(true);
   });
 
   it('refuses a well-formed chunk whose relocation points outside it', () => {

@@ -27,32 +27,42 @@ function refused(problem: string): never {
   throw new PorticoError('PORTICO_E_TABLE_INVALID', `table chunk: ${problem}`);
 }
 
-/** The wire bytes of `chunk`. */
-export function chunkToBytes(chunk: TableChunk): Uint8Array {
-  const lookups = chunk.hosts.map((host) => host.lookups.map((lookup) => encoder.encode(lookup)));
+/**
+ * The wire bytes of `chunk`. With `into` long enough, they are written at its start (padding
+ * zeroed: nothing of what `into` held shows) and a view of them is returned, which the next call
+ * with the same `into` overwrites; else (or without `into`) a new array.
+ */
+export function chunkToBytes(chunk: TableChunk, into?: Uint8Array): Uint8Array {
   let size = 4 * 8 + pad4(chunk.bytes.length) + chunk.relocations.length * 4 + chunk.conds.length * 4;
-  for (const list of lookups) size += 16 + list.reduce((n, bytes) => n + 4 + pad4(bytes.length), 0);
+  for (const host of chunk.hosts) size += 16 + host.lookups.reduce((n, lookup) => n + 4 + pad4(Buffer.byteLength(lookup, 'utf8')), 0);
   for (const cond of chunk.conditions) size += 16 + pad4(cond.name.length) + pad4(cond.value.length);
-  const out = new Uint8Array(size);
-  const view = new DataView(out.buffer);
+  const out = into !== undefined && into.length >= size ? into.subarray(0, size) : new Uint8Array(size);
+  const view = new DataView(out.buffer, out.byteOffset, size);
   let at = 0;
   const u32 = (value: number): void => {
     view.setUint32(at, value >>> 0, true);
     at += 4;
   };
+  const padTo4 = (length: number): void => {
+    out.fill(0, at + length, at + pad4(length));
+    at += pad4(length);
+  };
   const bytes = (value: Uint8Array): void => {
     out.set(value, at);
-    at += pad4(value.length);
+    padTo4(value.length);
   };
   for (const value of [MAGIC, VERSION, chunk.bytes.length, chunk.hosts.length, chunk.relocations.length, chunk.conds.length, chunk.conditions.length, chunk.routeCount]) u32(value);
   bytes(chunk.bytes);
-  chunk.hosts.forEach((host, i) => {
-    for (const value of [host.at, host.hash, host.tables, lookups[i]!.length]) u32(value);
-    for (const lookup of lookups[i]!) {
-      u32(lookup.length);
-      bytes(lookup);
+  for (const host of chunk.hosts) {
+    for (const value of [host.at, host.hash, host.tables, host.lookups.length]) u32(value);
+    for (const lookup of host.lookups) {
+      // Encoded in place: no array per lookup.
+      const length = Buffer.byteLength(lookup, 'utf8');
+      u32(length);
+      encoder.encodeInto(lookup, out.subarray(at, at + length));
+      padTo4(length);
     }
-  });
+  }
   for (const value of chunk.relocations) u32(value);
   for (const value of chunk.conds) u32(value);
   for (const cond of chunk.conditions) {
