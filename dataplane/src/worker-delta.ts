@@ -13,8 +13,8 @@
 import { TABLE_BLOCK_BYTES, TableBlocks } from '@portico/assembly/encode';
 import type { TableBundle } from './bundle.ts';
 import { tableBlocksOf, withTableBlocks } from './bundle.ts';
-import type { EndpointLines } from '@portico/control/snapshot/bundle';
-import { ENDPOINTS_PART, endpointLinesOf, withEndpointLines } from '@portico/control/snapshot/bundle';
+import type { EndpointLines, LabelLines } from '@portico/control/snapshot/bundle';
+import { ENDPOINTS_PART, endpointLinesOf, labelLinesOf, withEndpointLines, withLabelLines } from '@portico/control/snapshot/bundle';
 
 /** Bytes of a table compared (and replaced) at a time when the table keeps its length. */
 const DELTA_BLOCK = 4096;
@@ -303,10 +303,10 @@ export function applyBundleDelta(base: TableBundle, delta: BundleDelta, endpoint
   const tls = delta.tls.kind === 'same' ? base.tls : delta.tls.value;
   const table = applyTableEdit(tableBlocksOf(base), delta.table);
   // The endpoints' lines: those of the bundle they were edited from after the splice, so an endpoint change reads the lines it touched (SnapshotEndpoints).
-  const held = endpointLinesOf(endpointsFrom);
-  const edit = delta.texts.endpoints;
-  const lines = held instanceof EndpointText && held.text === endpointsFrom.endpoints ? (edit.kind === 'same' ? held : edit.kind === 'splice' ? held.after(edit.keep, edit.tail, edit.middle, texts.endpoints) : undefined) : undefined;
-  return withEndpointLines(withTable({
+  const endpoints = linesAfter(endpointLinesOf(endpointsFrom), endpointsFrom.endpoints, delta.texts.endpoints, texts.endpoints, 'endpoints');
+  // The route labels' lines likewise: a path edit finds where each label starts without scanning the whole text (RouteLabels).
+  const labels = linesAfter(labelLinesOf(base), base.routeLabels, delta.texts.routeLabels, texts.routeLabels, 'routeLabels');
+  return withLabelLines(withEndpointLines(withTable({
     version: delta.version,
     balancingOnly: delta.balancingOnly,
     digest: delta.digest,
@@ -315,25 +315,36 @@ export function applyBundleDelta(base: TableBundle, delta: BundleDelta, endpoint
     ...texts,
     endpointSets: delta.endpointSets ?? base.endpointSets,
     ...(tls === undefined ? {} : { tls }),
-  }, table), lines ?? EndpointText.of(texts.endpoints));
+  }, table), endpoints), labels);
+}
+
+/** The lines of `text`, made by `edit` of `held` (the lines of `was`, when they are TextLines): only the lines a splice touched are scanned. */
+function linesAfter(held: LabelLines | undefined, was: string, edit: FieldEdit<string>, text: string, field: TextField): TextLines {
+  if (held instanceof TextLines && held.text === was) {
+    if (edit.kind === 'same') return held;
+    if (edit.kind === 'splice') return held.after(edit.keep, edit.tail, edit.middle, text, field);
+  }
+  return TextLines.of(text);
 }
 
 /**
- * A bundle's endpoints text (`address port` lines joined by '\n') with where each line starts; one
- * made by a splice of another knows which lines the splice touched. A worker gives every bundle it
- * holds one (withEndpointLines), so that an endpoint-only delta is read by its changed lines, as
- * the in-process data plane reads the compiler's (SnapshotEndpoints), not as a whole text.
+ * A bundle's text of lines joined by '\n' (its endpoints, `address port`, or its route labels) with
+ * where each line starts; one made by a splice of another knows which lines the splice touched. A
+ * worker gives every bundle it holds one of each (withEndpointLines, withLabelLines), so that an
+ * endpoint-only delta is read by its changed lines, as the in-process data plane reads the
+ * compiler's (SnapshotEndpoints), and a path edit's labels are found without scanning the whole
+ * text (RouteLabels), not as whole texts.
  */
-export class EndpointText implements EndpointLines {
+export class TextLines implements EndpointLines {
   readonly text: string;
   /** Where each line starts, and text.length + 1 after the last. */
   readonly #starts: Int32Array;
   /** The version this was spliced from (weakly: a chain of versions is never kept) and the lines [first, end) that may differ from it. */
-  readonly #from: WeakRef<EndpointText> | undefined;
+  readonly #from: WeakRef<TextLines> | undefined;
   readonly #first: number;
   readonly #end: number;
 
-  private constructor(text: string, starts: Int32Array, from: EndpointText | undefined, first: number, end: number) {
+  private constructor(text: string, starts: Int32Array, from: TextLines | undefined, first: number, end: number) {
     this.text = text;
     this.#starts = starts;
     this.#from = from === undefined ? undefined : new WeakRef(from);
@@ -342,14 +353,14 @@ export class EndpointText implements EndpointLines {
   }
 
   /** The lines of `text`: one scan for its newlines. */
-  static of(text: string): EndpointText {
+  static of(text: string): TextLines {
     const starts: number[] = [];
     if (text !== '') {
       starts.push(0);
       for (let at = text.indexOf('\n'); at >= 0; at = text.indexOf('\n', at + 1)) starts.push(at + 1);
     }
     starts.push(text.length + 1);
-    return new EndpointText(text, Int32Array.from(starts), undefined, 0, 0);
+    return new TextLines(text, Int32Array.from(starts), undefined, 0, 0);
   }
 
   get lines(): number {
@@ -370,16 +381,16 @@ export class EndpointText implements EndpointLines {
   /**
    * The lines of `text`, which is this text with its first `keep` and last `tail` characters kept
    * and `middle` between them: only the lines the splice touched are scanned, the later starts
-   * shifted. Throws when `text` is not that.
+   * shifted. Throws, naming `field`, when `text` is not that.
    */
-  after(keep: number, tail: number, middle: string, text: string): EndpointText {
+  after(keep: number, tail: number, middle: string, text: string, field = 'endpoints'): TextLines {
     const old = this.text;
-    if (keep < 0 || tail < 0 || keep + tail > old.length || text.length !== keep + middle.length + tail) throw new Error(`endpoints: splice keeps ${keep}+${tail} of ${old.length}`);
+    if (keep < 0 || tail < 0 || keep + tail > old.length || text.length !== keep + middle.length + tail) throw new Error(`${field}: splice keeps ${keep}+${tail} of ${old.length}`);
     const starts = this.#starts;
     const lines = this.lines;
     if (lines === 0 || text === '') {
-      const made = EndpointText.of(text);
-      return new EndpointText(text, made.#starts, this, 0, made.lines);
+      const made = TextLines.of(text);
+      return new TextLines(text, made.#starts, this, 0, made.lines);
     }
     // The first line the splice may touch: the first whose newline (or end) is at or after `keep`.
     let low = 0;
@@ -410,7 +421,7 @@ export class EndpointText implements EndpointLines {
     let at = first + 1 + next.length;
     for (let line = suffix; line <= lines; line++) out[at++] = (starts[line] as number) + shift;
     if (suffix === lines) out[out.length - 1] = text.length + 1;
-    return new EndpointText(text, out, this, first, out.length - 1 - (lines - suffix));
+    return new TextLines(text, out, this, first, out.length - 1 - (lines - suffix));
   }
 }
 

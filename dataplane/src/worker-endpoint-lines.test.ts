@@ -1,24 +1,24 @@
-// A worker reads an endpoint-only delta by the lines it touched (worker-delta.ts EndpointText).
+// A worker reads an endpoint-only delta by the lines it touched (worker-delta.ts TextLines).
 import { BundleCompiler } from '@portico/control/snapshot/bundle-compile';
-import { compileBundle, withEndpointLines } from '@portico/control/snapshot/bundle';
+import { compileBundle, withEndpointLines, withLabelLines } from '@portico/control/snapshot/bundle';
 import type { TableBundle } from '@portico/control/snapshot/bundle';
 import type { Snapshot } from '@portico/control/snapshot';
 import { describe, expect, it } from 'vitest';
 import { Router } from './router.ts';
 import { seededRandom as random, snapshotOf } from './test-support.ts';
-import { EndpointText, applyBundleDelta, bundleDelta, deltaBases, deltaSources } from './worker-delta.ts';
+import { TextLines, applyBundleDelta, bundleDelta, deltaBases, deltaSources } from './worker-delta.ts';
 
-function linesOf(text: EndpointText): string[] {
+function linesOf(text: TextLines): string[] {
   return Array.from({ length: text.lines }, (_, i) => text.line(i)!);
 }
 
-describe('EndpointText', () => {
+describe('TextLines', () => {
   it('property: a splice gives the lines of the text made whole, and every line outside changedSince is the earlier one', () => {
     for (const seed of [1, 2, 3, 4, 5, 6, 7, 8]) {
       const next = random(seed);
       const pieces = ['10.0.0.1 80', '\n', ' 0', '10.1.2.3 8080', '\n\n', 'a', ''];
       const piece = (): string => pieces[Math.floor(next() * pieces.length)]!;
-      let text = EndpointText.of(Array.from({ length: 1 + Math.floor(next() * 30) }, (_, i) => `10.0.${i}.1 80`).join('\n'));
+      let text = TextLines.of(Array.from({ length: 1 + Math.floor(next() * 30) }, (_, i) => `10.0.${i}.1 80`).join('\n'));
       for (let step = 0; step < 200; step++) {
         const old = text.text;
         const keep = Math.floor(next() * (old.length + 1));
@@ -26,7 +26,7 @@ describe('EndpointText', () => {
         const middle = Array.from({ length: Math.floor(next() * 4) }, piece).join('');
         const made = old.slice(0, keep) + middle + old.slice(old.length - tail);
         const spliced = text.after(keep, tail, middle, made);
-        const whole = EndpointText.of(made);
+        const whole = TextLines.of(made);
         expect(linesOf(spliced), `seed ${seed} step ${step}`).toEqual(linesOf(whole));
         expect(spliced.line(-1)).toBeUndefined();
         expect(spliced.line(spliced.lines)).toBeUndefined();
@@ -45,7 +45,7 @@ describe('EndpointText', () => {
   });
 
   it('hostile: a splice that does not fit its text is refused', () => {
-    const text = EndpointText.of('10.0.0.1 80\n10.0.0.2 80');
+    const text = TextLines.of('10.0.0.1 80\n10.0.0.2 80');
     expect(() => text.after(-1, 0, '', text.text)).toThrow(/endpoints: splice keeps/);
     expect(() => text.after(20, 10, '', text.text)).toThrow(/endpoints: splice keeps/);
     expect(() => text.after(3, 3, 'x', 'short')).toThrow(/endpoints: splice keeps/);
@@ -62,7 +62,7 @@ function world(): Snapshot {
 /** `bundle` as a worker gets it whole: a plain copy (structured clone), with its endpoint lines (worker-entry.ts). */
 function received(bundle: TableBundle): TableBundle {
   const copy = structuredClone({ ...bundle, table: bundle.table });
-  return withEndpointLines(copy, EndpointText.of(copy.endpoints));
+  return withLabelLines(withEndpointLines(copy, TextLines.of(copy.endpoints)), TextLines.of(copy.routeLabels));
 }
 
 describe('a worker loading endpoint-only deltas', () => {
@@ -120,7 +120,7 @@ describe('a worker loading endpoint-only deltas', () => {
 });
 
 describe('a worker taking path edits and endpoint changes in any order', () => {
-  it('property: with the primary\'s bases (deltaSources) every load after the first reads its endpoints by the changed lines, and holds what a router loading each whole text holds', () => {
+  it('property: with the primary\'s bases (deltaSources) every load after the first reads its endpoints and route labels by the changed lines, and holds what a router loading each whole text holds', () => {
     for (const seed of [11, 12, 13, 14]) {
       const next = random(seed);
       let address = 0;
@@ -134,7 +134,7 @@ describe('a worker taking path edits and endpoint changes in any order', () => {
       const copies = new Map<TableBundle, TableBundle>();
       let served: TableBundle | undefined;
       const reads = { patched: 0, whole: 0, same: 0 };
-      const kinds = { path: 0, endpoints: 0, fromServed: 0 };
+      const kinds = { path: 0, endpoints: 0, fromServed: 0, labelsSpliced: 0 };
       for (let step = 0; step < 40; step++) {
         const endpointsOnly = step > 0 && next() < 0.6;
         if (step > 0) {
@@ -153,6 +153,7 @@ describe('a worker taking path edits and endpoint changes in any order', () => {
           const mine = deltaBases([copies.get(held[0]!), held[1] === undefined ? undefined : copies.get(held[1])], delta);
           loaded = applyBundleDelta(mine.base, delta, mine.endpointsFrom);
         }
+        const labelsBefore = worker.current?.routeLabels;
         worker.loadBundle(loaded);
         copies.set(made, loaded);
         held[made.balancingOnly ? 1 : 0] = made;
@@ -166,6 +167,15 @@ describe('a worker taking path edits and endpoint changes in any order', () => {
         const reference = whole.current!;
         expect(current.endpoints.toArray().map((e) => e.key), `seed ${seed} step ${step}`).toEqual(reference.endpoints.toArray().map((e) => e.key));
         expect(new Map(current.endpointIds)).toEqual(new Map(reference.endpointIds));
+        // Route labels: those of the whole text, read by lines; a path edit's by the lines its splice touched (the held ones' after it).
+        expect(current.routeLabels.count).toBe(reference.routeLabels.count);
+        for (let id = 0; id < reference.routeLabels.count; id++) expect(current.routeLabels.at(id), `seed ${seed} step ${step} route ${id}`).toBe(reference.routeLabels.at(id));
+        expect(current.routeLabels.source).toBeInstanceOf(TextLines);
+        if (step > 0 && !endpointsOnly) {
+          const spliced = (current.routeLabels.source as TextLines).changedSince(labelsBefore!.source as TextLines, Number.MAX_SAFE_INTEGER);
+          expect(spliced, `seed ${seed} step ${step}`).toBeDefined();
+          kinds.labelsSpliced++;
+        }
         for (let h = 0; h < 40; h += 3) {
           const path = specs[h]!.routes[0]!.path;
           const a = worker.route(`h${h}.mixed.test`, path, 'GET', undefined, 'http');
@@ -180,6 +190,7 @@ describe('a worker taking path edits and endpoint changes in any order', () => {
       expect(kinds.fromServed, summary).toBeGreaterThan(3);
       expect(reads.whole, summary).toBe(0);
       expect(reads.patched, summary).toBe(kinds.endpoints);
+      expect(kinds.labelsSpliced, summary).toBe(kinds.path);
       worker.close();
       whole.close();
     }

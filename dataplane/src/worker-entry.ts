@@ -13,8 +13,8 @@ import { makeLoggers } from './logging.ts';
 import { SwapReclaimer } from './reclaim.ts';
 import { ENV, INDEX_ENV, RECLAIM_AFTER_MB } from './workers.ts';
 import type { FromWorker, ToWorker, WorkerOptions } from './workers.ts';
-import { EndpointText, applyBundleDelta, deltaBases, keptParts, ownedTable, withTable } from './worker-delta.ts';
-import { withEndpointLines } from '@portico/control/snapshot/bundle';
+import { TextLines, applyBundleDelta, deltaBases, keptParts, ownedTable, withTable } from './worker-delta.ts';
+import { withEndpointLines, withLabelLines } from '@portico/control/snapshot/bundle';
 
 /** A bundle a worker serves, with its parts' SHA-256 digests (`bundleParts` order). */
 interface HeldBundle {
@@ -57,8 +57,9 @@ async function runWorker(makeLogger: (level: string, accessLog: boolean) => { lo
           // The table is a view into the whole message's buffer (texts and all): it gets its own copy.
           const table = bundle.table instanceof Uint8Array ? ownedTable(bundle.table) : undefined;
           if (table !== undefined && table !== bundle.table) withTableBlocks(bundle, TableBlocks.of(table));
-          // Its endpoint lines, so the endpoint-only deltas after it are read by the lines they touch.
-          if (typeof bundle.endpoints === 'string') withEndpointLines(bundle, EndpointText.of(bundle.endpoints));
+          // Its endpoint and label lines, so the deltas after it are read by the lines they touch.
+          if (typeof bundle.endpoints === 'string') withEndpointLines(bundle, TextLines.of(bundle.endpoints));
+          if (typeof bundle.routeLabels === 'string') withLabelLines(bundle, TextLines.of(bundle.routeLabels));
         }
         else {
           const { delta } = message;
