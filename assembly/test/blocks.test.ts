@@ -36,7 +36,7 @@ describe('TableBlocks', () => {
     expect(edit.word((2 * TABLE_BLOCK_BYTES) / 4 - 1)).toBe(0xdeadbeef);
     expect(edit.word(3)).toBe(expected.readUInt32LE(12));
     expect(edit.word((3 * TABLE_BLOCK_BYTES) / 4 + 2)).toBe(expected.readUInt32LE(3 * TABLE_BLOCK_BYTES + 8));
-    edit.fill0(TABLE_BLOCK_BYTES - 2, TABLE_BLOCK_BYTES + 2);
+    edit.set(new Uint8Array(4), TABLE_BLOCK_BYTES - 2);
     expected.fill(0, TABLE_BLOCK_BYTES - 2, TABLE_BLOCK_BYTES + 2);
     const after = edit.done();
     expect(Buffer.from(after.bytes()).equals(expected)).toBe(true);
@@ -110,6 +110,39 @@ describe('TableBlocks', () => {
     expect(() => version.splice(4, new Uint8Array(3), 0)).toThrow(/multiple of 4/);
   });
 
+  it('copies no block for a write of the bytes or word already there, and only the block a write changes', () => {
+    const flat = table(3 * TABLE_BLOCK_BYTES + 64);
+    const before = TableBlocks.of(flat);
+    const edit = before.edit();
+    // The same bytes across blocks 0 and 1, the same word in block 2: nothing copied.
+    edit.set(flat.slice(TABLE_BLOCK_BYTES - 8, TABLE_BLOCK_BYTES + 8), TABLE_BLOCK_BYTES - 8);
+    edit.setWord((2 * TABLE_BLOCK_BYTES) / 4 + 3, edit.word((2 * TABLE_BLOCK_BYTES) / 4 + 3));
+    // A word whose top bit is set, written again as the negative number it is in 32 bits.
+    const high = new DataView(flat.buffer).getUint32(8, true) | 0x80000000;
+    const first = before.edit();
+    first.setWord(2, high);
+    const withHigh = first.done();
+    const again = withHigh.edit();
+    again.setWord(2, high | 0);
+    expect(again.done().blocks[0]).toBe(withHigh.blocks[0]);
+    // The same bytes but the last one, straddling blocks 0 and 1: block 1 alone is copied.
+    const changed = flat.slice(TABLE_BLOCK_BYTES - 8, TABLE_BLOCK_BYTES + 8);
+    changed[15] = changed[15]! ^ 0xff;
+    edit.set(changed, TABLE_BLOCK_BYTES - 8);
+    const after = edit.done();
+    expect(after.blocks[0]).toBe(before.blocks[0]);
+    expect(after.blocks[1]).not.toBe(before.blocks[1]);
+    expect(after.blocks[2]).toBe(before.blocks[2]);
+    const expected = Buffer.from(flat);
+    expected[TABLE_BLOCK_BYTES + 7]! ^= 0xff;
+    expect(Buffer.from(after.bytes()).equals(expected)).toBe(true);
+    expect(Buffer.from(before.bytes()).equals(Buffer.from(table(3 * TABLE_BLOCK_BYTES + 64)))).toBe(true);
+    // Once a block is copied, a write of the bytes it held before the edit is still written.
+    const back = after.edit();
+    back.set(changed.map((b, i) => (i === 15 ? b ^ 0xff : b)), TABLE_BLOCK_BYTES - 8);
+    expect(Buffer.from(back.done().bytes()).equals(Buffer.from(flat))).toBe(true);
+  });
+
   it('refuses writes outside the table and writes after the edit is done', () => {
     const edit = TableBlocks.of(table(TABLE_BLOCK_BYTES + 8)).edit();
     expect(() => edit.set(new Uint8Array(16), TABLE_BLOCK_BYTES)).toThrow(RangeError);
@@ -118,5 +151,8 @@ describe('TableBlocks', () => {
     edit.setWord(0, 1);
     edit.done();
     expect(() => edit.setWord(1, 1)).toThrow(/after it was done/);
+    // Also a write that would change nothing.
+    expect(() => edit.setWord(0, 1)).toThrow(/after it was done/);
+    expect(() => edit.set(new Uint8Array(0), 0)).toThrow(/after it was done/);
   });
 });

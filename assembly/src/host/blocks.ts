@@ -120,7 +120,17 @@ export class TableBlocks {
   }
 }
 
-/** Writes into a copy-on-write version of a block table (see TableBlocks.edit). */
+/** Whether `block` holds `bytes` at byte offset `at`. */
+function holds(block: Uint8Array, at: number, bytes: Uint8Array): boolean {
+  for (let i = 0; i < bytes.length; i++) if (block[at + i] !== bytes[i]) return false;
+  return true;
+}
+
+/**
+ * Writes into a copy-on-write version of a block table (see TableBlocks.edit). A write that leaves
+ * a block's bytes as they were does not copy it: the new version shares it, and whoever keeps
+ * blocks by identity (a data plane's loaded instance, the digest of the last version) keeps it too.
+ */
 export class BlockEditor implements TableSink {
   readonly #length: number;
   readonly #blocks: Uint8Array[];
@@ -146,22 +156,23 @@ export class BlockEditor implements TableSink {
     return words;
   }
 
+  /** Copies `bytes` to byte offset `at`; a block whose bytes there are already these is not copied (nor written). */
   set(bytes: Uint8Array, at: number): void {
+    if (this.#done) throw new Error('a block table edit was written after it was done');
     if (at < 0 || at + bytes.length > this.#length) throw new RangeError(`a write of ${bytes.length} bytes at ${at} is outside the table of ${this.#length}`);
     let done = 0;
     while (done < bytes.length) {
       const b = (at + done) >>> BLOCK_SHIFT;
       const into = (at + done) & (TABLE_BLOCK_BYTES - 1);
       const n = Math.min(bytes.length - done, TABLE_BLOCK_BYTES - into);
-      const words = this.#writable(b);
-      new Uint8Array(words.buffer, 0, this.#blocks[b]!.length).set(bytes.subarray(done, done + n), into);
+      const part = bytes.subarray(done, done + n);
+      // A rewrite of what is there (a patched route record of the same content) shares the block.
+      if (this.#words.has(b) || !holds(this.#blocks[b]!, into, part)) {
+        const words = this.#writable(b);
+        new Uint8Array(words.buffer, 0, this.#blocks[b]!.length).set(part, into);
+      }
       done += n;
     }
-  }
-
-  /** Zeroes bytes [from, to). */
-  fill0(from: number, to: number): void {
-    if (to > from) this.set(new Uint8Array(to - from), from);
   }
 
   word(index: number): number {
@@ -174,10 +185,14 @@ export class BlockEditor implements TableSink {
     return new DataView(block.buffer, block.byteOffset, block.byteLength).getUint32(inside << 2, true);
   }
 
+  /** Sets the u32 at word `index`; a block already holding `value` there is not copied. */
   setWord(index: number, value: number): void {
+    if (this.#done) throw new Error('a block table edit was written after it was done');
     const at = index << 2;
     if (at < 0 || at + 4 > this.#length) throw new RangeError(`a word at ${at} is outside the table of ${this.#length}`);
-    this.#writable(at >>> BLOCK_SHIFT)[(at & (TABLE_BLOCK_BYTES - 1)) >>> 2] = value;
+    const b = at >>> BLOCK_SHIFT;
+    if (!this.#words.has(b) && this.word(index) === value >>> 0) return;
+    this.#writable(b)[(at & (TABLE_BLOCK_BYTES - 1)) >>> 2] = value;
   }
 
   /** The new version; the editor takes no more writes. */

@@ -9,7 +9,7 @@
  */
 import type { PlacedChunk, TableChunk, TableLayout } from './chunk.ts';
 import { routeRecordBytes, writeChunk, writeRoute } from './chunk.ts';
-import type { TableBlocks } from './blocks.ts';
+import type { TableBlocks, TableSink } from './blocks.ts';
 import type { ItemList } from './pages.ts';
 import { Header } from './layout.ts';
 import type { RouteEntry } from './table.ts';
@@ -25,6 +25,40 @@ export interface LaidOutTable {
   readonly routes: ItemList<RouteEntry>;
   readonly endpointCount: number;
   readonly fallback: number;
+}
+
+/** One route record being made off the table: writes inside it (from `at`) go to `bytes`, any other write (its index entry) to `table`. */
+class RecordSink implements TableSink {
+  readonly bytes: Uint8Array;
+  readonly #at: number;
+  readonly #table: TableSink;
+  readonly #words: Uint32Array;
+
+  constructor(bytes: Uint8Array, at: number, table: TableSink) {
+    this.bytes = bytes;
+    this.#at = at;
+    this.#table = table;
+    // Records are whole u32 fields at a multiple of 4.
+    this.#words = new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.length >>> 2);
+  }
+
+  #inside(at: number, length: number): boolean {
+    return at >= this.#at && at + length <= this.#at + this.bytes.length;
+  }
+
+  set(bytes: Uint8Array, at: number): void {
+    if (this.#inside(at, bytes.length)) this.bytes.set(bytes, at - this.#at);
+    else this.#table.set(bytes, at);
+  }
+
+  word(index: number): number {
+    return this.#inside(index << 2, 4) ? this.#words[((index << 2) - this.#at) >>> 2]! : this.#table.word(index);
+  }
+
+  setWord(index: number, value: number): void {
+    if (this.#inside(index << 2, 4)) this.#words[((index << 2) - this.#at) >>> 2] = value;
+    else this.#table.setWord(index, value);
+  }
 }
 
 /** Whether `next` can be written where `previous` is: the same bytes taken, the same hosts (hash slots), condition runs and strings of the same sizes. */
@@ -92,10 +126,13 @@ export function patchOwnChunks(previous: LaidOutTable, chunks: ItemList<PlacedCh
   }
   const routeIndexAt = edit.word(Header.ROUTE_INDEX >>> 2);
   for (const r of changedRoutes) {
-    // A record of the same size at the same place: its bytes are rewritten whole (WRR state zero, as assembled).
+    // A record of the same size at the same place: its bytes are made whole (WRR state zero, as
+    // assembled) and written at once, so a record of the same content (a host edited, its routes'
+    // backends as they were) leaves its block shared; its index entry is the same offset.
     const rec = layout.routeOffsets[r]!;
-    edit.fill0(rec, rec + routeRecordBytes(routes.at(r)!));
-    writeRoute(edit, routeIndexAt, r, rec, routes.at(r)!);
+    const record = new RecordSink(new Uint8Array(routeRecordBytes(routes.at(r)!)), rec, edit);
+    writeRoute(record, routeIndexAt, r, rec, routes.at(r)!);
+    edit.set(record.bytes, rec);
   }
   return { table: edit.done(), layout, chunks, routes, endpointCount, fallback };
 }

@@ -12,7 +12,7 @@ import { ClusterState } from '../state/cluster-state.ts';
 import type { EndpointSlice, Ingress, KubeObject } from '../state/objects.ts';
 import { createHash } from 'node:crypto';
 import { TABLE_BLOCK_BYTES } from '@portico/assembly/encode';
-import { LINE_BLOCK, compileBundle, digestOf, lineBlocks } from './bundle.ts';
+import { LINE_BLOCK, compileBundle, digestOf, lineBlocks, tableBlocksOf } from './bundle.ts';
 import { BundleCompiler } from './bundle-compile.ts';
 import type { Snapshot } from './schema.ts';
 import { onlyEndpointsChanged } from './diff.ts';
@@ -192,6 +192,32 @@ describe('BundleCompiler patches', () => {
       previous = snapshot;
     }
     expect(compiler.stats.patched).toBe(5);
+  });
+
+  it('copies only the block of the edited chunk for a path edit: route records rewritten with the same content, and their index, keep their blocks', () => {
+    const state = new ClusterState();
+    for (let s = 0; s < 7; s++) {
+      state.upsert(service(s));
+      state.upsert(slice(s, [`10.64.${s}.1`]));
+    }
+    for (let i = 0; i < 3000; i++) state.upsert(ingress(i, ['/', '/api', '/static']));
+    const compiler = new BundleCompiler();
+    let previous = compileSnapshot(buildModel(state, selection).model);
+    let before = tableBlocksOf(compiler.compile(previous));
+    expect(before.blocks.length).toBeGreaterThan(8);
+    for (const [step, i] of [1, 2999, 1500].entries()) {
+      // The same path length: the chunk is patched in place; its routes' backends are as they were.
+      state.upsert(ingress(i, ['/', `/ap${step}`, '/static']));
+      const snapshot = compileSnapshot(buildModel(state, selection).model, previous);
+      const bundle = compiler.compile(snapshot);
+      expect(bundle.digest, `edit of app-${i}`).toBe(compileBundle(snapshot).digest);
+      const after = tableBlocksOf(bundle);
+      const copied = after.blocks.filter((block, b) => block !== before.blocks[b]).length;
+      expect(copied, `edit of app-${i}`).toBe(1);
+      previous = snapshot;
+      before = after;
+    }
+    expect(compiler.stats.patched).toBe(3);
   });
 
   it('leaves every earlier bundle as it was (table, labels, endpoints, digest) while later versions are patched from it, and digests in blocks as docs/control-api.md says', () => {
