@@ -2,7 +2,7 @@
 // reused instance does not hold, so what it must never get wrong is which blocks those are. A
 // property test drives random versions (sharing blocks as patched versions do), random picks
 // (which write WRR weights into the table's bytes in wasm memory), matchers held and released in
-// random order and corrupt loads, and holds every load to a fresh instance of the flat bytes: the
+// random order, corrupt loads and spares prepared ahead a slice at a time, and holds every load to a fresh instance of the flat bytes: the
 // same answers, and the same table bytes in wasm memory.
 import { describe, expect, it } from 'vitest';
 import { TABLE_BLOCK_BYTES, TableBlocks } from '../src/host/blocks.ts';
@@ -134,7 +134,11 @@ describe('MatcherPool with block tables', () => {
         held.push(matcher);
         // Let go of some (the current one and requests in flight hold the others), in any order.
         while (held.length > 1 + Math.floor(next() * 3)) held.splice(Math.floor(next() * (held.length - 1)), 1)[0]!.release();
+        // A few steps of a spare's preparation (a slice of blocks each) with this version or an older one, as turns between swaps allow.
+        for (let k = Math.floor(next() * 4); k > 0; k--) pool.prepare(versions[Math.max(0, versions.length - 1 - Math.floor(next() * 3))]!, 1 + Math.floor(next() * 4));
       }
+      expect(pool.stats.prepared, 'spares were prepared').toBeGreaterThan(0);
+      expect(pool.stats.blocksPrepared).toBeGreaterThan(0);
       // Reuse happened (how much a load copies is held exactly by the next test; here a corrupt load
       // or a new instance, when three are held, copies everything).
       const { blocksKept, reused } = pool.stats;
@@ -187,5 +191,73 @@ describe('MatcherPool with block tables', () => {
     const copied = pool.stats.blocksCopied;
     pool.load(b);
     expect(pool.stats.blocksCopied).toBe(copied);
+  });
+
+  it('prepare: a spare made ahead (a slice per call) holds the current table; the next load copies only what it lacks and answers as a fresh instance', () => {
+    const instances: MatcherExports[] = [];
+    const pool = new MatcherPool(2, () => {
+      const made = newMatcherInstance();
+      instances.push(made);
+      return made;
+    });
+    const hosts = 3000;
+    const world: World = { hosts: Array.from({ length: hosts }, (_, i) => `p${i}.example`), routes: Array.from({ length: hosts }, (_, i) => [{ weight: 1 + (i % 3), endpoints: [i % ENDPOINTS, (i + 1) % ENDPOINTS] }]) };
+    const first = TableBlocks.of(encodeTable(tableOf(world)));
+    const count = first.blocks.length;
+    expect(count).toBeGreaterThan(4);
+    const current = pool.load(first);
+    // Slices of 2 blocks: ceil(count / 2) calls, then none is left to do.
+    let steps = 0;
+    while (pool.prepare(first, 2)) steps++;
+    expect(steps + 1).toBe(Math.ceil(count / 2));
+    expect(pool.stats).toMatchObject({ created: 1, prepared: 1, spare: 1, blocksPrepared: count });
+    // A spare exists: nothing more is made.
+    expect(pool.prepare(first, 2)).toBe(false);
+    expect(pool.stats.prepared).toBe(1);
+    const edit = { hosts: world.hosts, routes: world.routes.map((backends, i) => (i === hosts - 1 ? [{ weight: 7, endpoints: [5, 6] }] : backends)) };
+    const flat = encodeTable(tableOf(edit));
+    const second = sharing(first, flat);
+    const next = random(9);
+    const matcher = pool.load(second);
+    expect(pool.stats).toMatchObject({ created: 1, reused: 1, blocksCopied: count + 1, blocksKept: count - 1 });
+    const memory = instances[1]!;
+    expect(Buffer.compare(new Uint8Array(memory.memory.buffer, memory.tableAddress(), flat.length), flat)).toBe(0);
+    expect(answers(matcher, edit, random(9))).toEqual(answers(loadMatcherFromBinary(flat), edit, next));
+    current.release();
+  });
+
+  it('prepare: a load that comes mid-way takes the spare and copies the blocks not prepared yet; a failed load leaves it holding nothing known; no spare is prepared with maxSpare 0', () => {
+    const pool = new MatcherPool(2);
+    const hosts = 3000;
+    const world: World = { hosts: Array.from({ length: hosts }, (_, i) => `q${i}.example`), routes: Array.from({ length: hosts }, () => [{ weight: 1, endpoints: [1, 2] }]) };
+    const flat = encodeTable(tableOf(world));
+    const first = TableBlocks.of(flat);
+    const count = first.blocks.length;
+    const current = pool.load(first);
+    expect(pool.prepare(first, 1)).toBe(true);
+    expect(pool.prepare(first, 1)).toBe(true);
+    // Two blocks prepared: a load of the same version copies the rest.
+    const taken = pool.load(first);
+    expect(pool.stats).toMatchObject({ blocksPrepared: 2, blocksCopied: count + count - 2, blocksKept: 2 });
+    expect(taken.match('q7.example', '/only/7', 'GET')).toBe(7);
+    // It was taken: the next step makes a new spare, as none is left.
+    expect(pool.prepare(first, 1)).toBe(true);
+    expect(pool.stats.prepared).toBe(2);
+    // A refused table loaded into the spare being prepared: it then holds nothing known, and the next load copies every block.
+    const editor = first.edit();
+    editor.setWord(0, 0);
+    expect(() => pool.load(editor.done())).toThrow(expect.objectContaining({ code: 'PORTICO_E_TABLE_CORRUPT' }));
+    expect(pool.prepare(first, 1)).toBe(false);
+    const copied = pool.stats.blocksCopied;
+    const again = pool.load(first);
+    expect(pool.stats.blocksCopied).toBe(copied + count);
+    expect(again.match('q9.example', '/only/9', 'GET')).toBe(9);
+    current.release();
+    taken.release();
+    again.release();
+    const none = new MatcherPool(0);
+    none.load(first);
+    expect(none.prepare(first)).toBe(false);
+    expect(none.stats.prepared).toBe(0);
   });
 });

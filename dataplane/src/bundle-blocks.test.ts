@@ -136,4 +136,42 @@ describe('table blocks through the data plane', () => {
       expect(router.route(host!, path!, 'GET', undefined, 'http'), `${host}${path}`).toMatchObject({ kind: 'proxy' });
     }
   });
+
+  it('in process: after a swap that left no spare, a spare is prepared a slice per turn, and the next version copies only the blocks it changed (none with prepareSpare off)', async () => {
+    const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+    for (const prepareSpare of [true, false]) {
+      const local = new SnapshotCompiler();
+      const router = new Router({ prepareSpare });
+      const first = snapshotOf(world(3000));
+      const bundle = local.compile(first);
+      const count = tableBlocksOf(bundle).blocks.length;
+      expect(count).toBeGreaterThan(8);
+      router.loadBundle(bundle, true);
+      // Synchronously after the swap nothing is prepared yet: the slices run on later turns (16 blocks each).
+      expect(router.matcherPool.blocksPrepared).toBe(0);
+      let turns = 0;
+      while (turns < 100 && router.matcherPool.blocksPrepared < count) {
+        await turn();
+        turns++;
+      }
+      if (!prepareSpare) {
+        expect(router.matcherPool).toMatchObject({ prepared: 0, blocksPrepared: 0, spare: 0 });
+        router.close();
+        continue;
+      }
+      expect(router.matcherPool).toMatchObject({ prepared: 1, spare: 1, blocksPrepared: count });
+      expect(turns).toBeGreaterThanOrEqual(1);
+      const before = router.matcherPool;
+      router.loadBundle(local.compile(withPath(first, 1500, '/c1500')), true);
+      const after = router.matcherPool;
+      expect(after.created).toBe(1);
+      expect(after.blocksCopied - before.blocksCopied).toBeLessThanOrEqual(6);
+      expect(after.blocksKept - before.blocksKept).toBeGreaterThan(count - 7);
+      expect(router.route('h01500.test', '/c1500', 'GET', undefined, 'http')).toMatchObject({ kind: 'proxy' });
+      // The first instance went back to the pool: a spare exists, none more is prepared.
+      for (let i = 0; i < 5; i++) await turn();
+      expect(router.matcherPool).toMatchObject({ prepared: 1, spare: 1 });
+      router.close();
+    }
+  });
 });

@@ -230,17 +230,17 @@ export class ProxyMetrics {
       },
       {
         name: 'portico_matcher_loads_total',
-        help: 'Tables a worker loaded into a new wasm instance or into a reused one (whose previous snapshot nobody held any more); one series per worker.',
+        help: 'Tables a worker loaded into a new wasm instance or into a reused one (a spare: whose previous snapshot nobody held any more, or prepared after a swap that left none); one series per worker.',
         type: 'counter',
         merge: 'per-worker',
         samples: oneLabel('instance', { new: router.matcherPool.created, reused: router.matcherPool.reused }),
       },
       {
         name: 'portico_matcher_table_blocks_total',
-        help: "A table's 64 KiB blocks a worker's loads copied into a wasm instance, or kept because the reused instance already held them unchanged; one series per worker.",
+        help: "A table's 64 KiB blocks a worker's loads copied into a wasm instance, or kept because the reused instance already held them unchanged, and those copied into a spare instance prepared after a swap that left none (a slice per event-loop turn, before the next load); one series per worker.",
         type: 'counter',
         merge: 'per-worker',
-        samples: oneLabel('block', { copied: router.matcherPool.blocksCopied, kept: router.matcherPool.blocksKept }),
+        samples: oneLabel('block', { copied: router.matcherPool.blocksCopied, kept: router.matcherPool.blocksKept, prepared: router.matcherPool.blocksPrepared }),
       },
       {
         name: 'portico_endpoint_healthy',

@@ -18,14 +18,19 @@
  */
 import type { MatcherExports, PooledMatcher } from './matcher.ts';
 import { loadIntoInstance, newMatcherInstance } from './matcher.ts';
-import { TableBlocks } from './blocks.ts';
+import { TABLE_BLOCK_BYTES, TableBlocks } from './blocks.ts';
+
+/** Bytes in a wasm memory page. */
+const PAGE = 65536;
 
 /** What a pool did so far (metrics, tests). */
 export interface MatcherPoolStats {
-  /** Instances made (each a new wasm memory). */
+  /** Instances a load made (each a new wasm memory). */
   readonly created: number;
-  /** Loads into an instance a previous table had used. */
+  /** Loads into a spare instance: one a previous table had used, or one `prepare` made. */
   readonly reused: number;
+  /** Spare instances `prepare` made ahead of a load (each a new wasm memory). */
+  readonly prepared: number;
   /** Instances given back while the pool was full: left to the GC. */
   readonly dropped: number;
   /** Instances kept for the next load now. */
@@ -36,6 +41,8 @@ export interface MatcherPoolStats {
   readonly blocksCopied: number;
   /** Table blocks loads found already in the reused instance's memory (not copied). */
   readonly blocksKept: number;
+  /** Table blocks `prepare` copied into a spare ahead of a load. */
+  readonly blocksPrepared: number;
 }
 
 /** Wasm instances of the matcher, reused once nobody holds their table (see the module comment). */
@@ -46,7 +53,13 @@ export class MatcherPool {
    * Per instance, the blocks of the table its memory holds (by index) as of its last successful
    * init; none while a load into it runs or after one failed.
    */
-  readonly #holds = new WeakMap<MatcherExports, readonly Uint8Array[]>();
+  readonly #holds = new WeakMap<MatcherExports, readonly (Uint8Array | undefined)[]>();
+  /** Instances a table was initialised in (their written-block map is laid out): a prepared one never was, so nothing was ever written into it. */
+  readonly #initialised = new WeakSet<MatcherExports>();
+  /** The spare `prepare` is filling, until it holds its table (or a load took it). */
+  #preparing: MatcherExports | undefined;
+  #prepared = 0;
+  #blocksPrepared = 0;
   #created = 0;
   #blocksCopied = 0;
   #blocksKept = 0;
@@ -78,6 +91,7 @@ export class MatcherPool {
   load(table: Uint8Array | TableBlocks): PooledMatcher {
     const blocks = table instanceof TableBlocks ? table : TableBlocks.of(table);
     const wasm = this.#take(blocks);
+    if (wasm === this.#preparing) this.#preparing = undefined;
     const held = this.#intact(wasm);
     // Nothing is known of the memory while the copy runs: a failed load leaves it so.
     this.#holds.delete(wasm);
@@ -89,15 +103,60 @@ export class MatcherPool {
       throw error;
     }
     this.#holds.set(wasm, blocks.blocks);
+    this.#initialised.add(wasm);
     this.#blocksCopied += loaded.copied;
     this.#blocksKept += blocks.blocks.length - loaded.copied;
     this.#inUse++;
     return loaded.matcher;
   }
 
+  /**
+   * One step towards a spare instance holding `table` (the current version's), taken only while the
+   * pool has no spare of its own: a new instance, its memory grown to the table, then at most
+   * `maxBlocks` of the table's blocks copied per call. The next load takes it and copies only the
+   * blocks it lacks (those its version changed) into memory already touched, where a load into a
+   * new instance copies the whole table into fresh pages (about 10 ms at 20 MB: one page fault per
+   * 4 KiB). The caller runs the steps on separate event-loop turns, so the copy is paid in slices
+   * of `maxBlocks` × 64 KiB rather than inside a swap. Returns true while steps remain; false once
+   * the spare holds `table`, or when the pool already has a spare (none is made then).
+   */
+  prepare(table: TableBlocks, maxBlocks = 16): boolean {
+    // A load that took it ends its preparation (load clears #preparing).
+    let wasm = this.#preparing;
+    if (wasm === undefined) {
+      if (this.#spare.length !== 0 || this.#maxSpare === 0) return false;
+      wasm = this.#newInstance();
+      this.#prepared++;
+      this.#holds.set(wasm, []);
+      this.#spare.push(wasm);
+      this.#preparing = wasm;
+    }
+    const base = wasm.tableAddress();
+    const need = base + table.length - wasm.memory.buffer.byteLength;
+    if (need > 0) wasm.memory.grow(Math.ceil(need / PAGE));
+    const held = (this.#holds.get(wasm) ?? []).slice(0, table.blocks.length);
+    const into = new Uint8Array(wasm.memory.buffer);
+    let copied = 0;
+    for (let b = 0; b < table.blocks.length; b++) {
+      const block = table.blocks[b]!;
+      if (held[b] === block) continue;
+      if (copied === maxBlocks) {
+        this.#holds.set(wasm, held);
+        return true;
+      }
+      into.set(block, base + b * TABLE_BLOCK_BYTES);
+      held[b] = block;
+      copied++;
+      this.#blocksPrepared++;
+    }
+    this.#holds.set(wasm, held);
+    this.#preparing = undefined;
+    return false;
+  }
+
   /** Counts so far. */
   get stats(): MatcherPoolStats {
-    return { created: this.#created, reused: this.#reused, dropped: this.#dropped, spare: this.#spare.length, inUse: this.#inUse, blocksCopied: this.#blocksCopied, blocksKept: this.#blocksKept };
+    return { created: this.#created, reused: this.#reused, dropped: this.#dropped, spare: this.#spare.length, inUse: this.#inUse, blocksCopied: this.#blocksCopied, blocksKept: this.#blocksKept, prepared: this.#prepared, blocksPrepared: this.#blocksPrepared };
   }
 
   /**
@@ -107,6 +166,8 @@ export class MatcherPool {
   #intact(wasm: MatcherExports): (Uint8Array | undefined)[] | undefined {
     const held = this.#holds.get(wasm);
     if (held === undefined) return undefined;
+    // Prepared, never initialised: no pick ever ran in it (and it has no written map yet).
+    if (!this.#initialised.has(wasm)) return held.slice();
     const written = new Uint8Array(wasm.memory.buffer, wasm.writtenBlocksAddress(), held.length);
     const intact: (Uint8Array | undefined)[] = held.slice();
     for (let b = 0; b < intact.length; b++) if (written[b] !== 0) intact[b] = undefined;
