@@ -3,7 +3,10 @@
  * into the job's `known` list): what the caller gets is exactly what the thread's
  * ManifestParseCache gave, and a packed answer that does not fit its `known` list is refused.
  */
-import { afterAll, describe, expect, it } from 'vitest';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { KubeObject } from '../../state/objects.ts';
 import { manifestLimits } from './bounded.ts';
 import type { KnownParseResult } from './parse.ts';
@@ -39,6 +42,49 @@ describe('ParserThread.parseManifestKnown', () => {
     expect(got).toEqual(expected);
     expect(got.entries.map((e) => e.object === undefined)).toEqual(expected.entries.map((e) => e.object === undefined));
     if (before !== '' && !after.includes(',,')) expect(got.entries.filter((e) => e.object === undefined).length).toBeGreaterThan(100);
+  });
+});
+
+describe('ParserThread.parseManifestFile (the thread reads the file itself)', () => {
+  const thread = new ParserThread();
+  let dir: string;
+  beforeAll(async () => (dir = await mkdtemp(join(tmpdir(), 'portico-thread-file-'))));
+  afterAll(async () => {
+    await thread.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('follows a file through edits, as the in-process parse of its bytes does, with bad bytes refused at file:line:col', async () => {
+    const path = join(dir, 'list.json');
+    const cache = new ManifestParseCache();
+    const limits = manifestLimits('list.json');
+    const versions = [
+      jsonList(Array.from({ length: 300 }, (_, i) => service(i))),
+      jsonList(Array.from({ length: 300 }, (_, i) => service(i, i === 0 ? 8000 : 80))), // at the start
+      jsonList(Array.from({ length: 300 }, (_, i) => service(i, i === 299 ? 8299 : 80))), // at the end
+      jsonList([...Array.from({ length: 300 }, (_, i) => service(i, i === 150 ? 8150 : 80)), service(300), service(301)]), // grown, two regions
+      jsonList(Array.from({ length: 120 }, (_, i) => service(i))), // shrunk
+      jsonList(Array.from({ length: 120 }, (_, i) => service(i))).replace('"svc-60"', '"svc-60",\n ,'), // broken in the middle
+      '', // emptied
+      jsonList(Array.from({ length: 50 }, (_, i) => service(i + 1000))), // replaced wholesale
+    ];
+    let known: string[] = [];
+    for (const [v, text] of versions.entries()) {
+      await writeFile(path, text);
+      const got = await thread.parseManifestFile(path, 'list.json', limits, known);
+      const expected = cache.parse(Buffer.from(text), 'list.json', limits, new Set(known));
+      expect(got, `version ${v}`).toEqual({ ok: true, result: expected, blank: text.trim() === '' });
+      if (v === 5) expect(expected.problems[0]).toMatchObject({ file: 'list.json', code: 'PORTICO_E_MANIFEST_PARSE', line: expect.any(Number), column: expect.any(Number) });
+      else known = expected.entries.flatMap((e) => (e.fingerprint === undefined ? [] : [e.fingerprint]));
+      if (v > 0 && v < 5) expect(expected.entries.filter((e) => e.object === undefined).length, `version ${v}: kept`).toBeGreaterThan(100);
+    }
+  });
+
+  it('a file it cannot read, or past the limit, is a value naming why', async () => {
+    const limits = { ...manifestLimits('x.yaml'), maxBytes: 1000 };
+    expect(await thread.parseManifestFile(join(dir, 'missing.yaml'), 'missing.yaml', limits, [])).toEqual({ ok: false, code: 'PORTICO_E_MANIFEST_READ', message: expect.stringContaining('ENOENT') });
+    await writeFile(join(dir, 'big.yaml'), yaml(Array.from({ length: 40 }, () => 80)));
+    expect(await thread.parseManifestFile(join(dir, 'big.yaml'), 'big.yaml', limits, [])).toEqual({ ok: false, code: 'PORTICO_E_MANIFEST_PARSE', message: expect.stringContaining('limit: bytes') });
   });
 });
 

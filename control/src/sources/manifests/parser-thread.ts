@@ -14,6 +14,7 @@ import { PorticoError } from '../../errors.ts';
 export type ParseJob =
   | { readonly id: number; readonly kind: 'manifest'; readonly text: string; readonly file: string; readonly limits?: ParseLimits }
   | { readonly id: number; readonly kind: 'known'; readonly bytes: Uint8Array; readonly file: string; readonly key?: string; readonly limits: ParseLimits; readonly known: readonly string[] }
+  | { readonly id: number; readonly kind: 'file'; readonly path: string; readonly file: string; readonly key: string; readonly limits: ParseLimits; readonly known: readonly string[] }
   | { readonly id: number; readonly kind: 'json' | 'yaml'; readonly text: string; readonly limits?: ParseLimits };
 
 /**
@@ -69,7 +70,18 @@ export function unpackKnownResult(packed: PackedKnownResult, known: readonly str
 }
 
 /** What a parse produced. */
-export type ParseResult = { readonly kind: 'manifest'; readonly result: ManifestParseResult } | { readonly kind: 'known'; readonly result: PackedKnownResult } | { readonly kind: 'documents'; readonly documents: ParsedDocument[] };
+export type ParseResult =
+  | { readonly kind: 'manifest'; readonly result: ManifestParseResult }
+  | { readonly kind: 'known'; readonly result: PackedKnownResult }
+  | { readonly kind: 'file'; readonly result: PackedKnownResult; readonly blank: boolean }
+  | { readonly kind: 'unread'; readonly code: 'PORTICO_E_MANIFEST_READ' | 'PORTICO_E_MANIFEST_PARSE'; readonly message: string }
+  | { readonly kind: 'documents'; readonly documents: ParsedDocument[] };
+
+/**
+ * A manifest file read and parsed by the thread (parseManifestFile): its result and whether its
+ * content is blank, or why it could not be read (`PORTICO_E_MANIFEST_PARSE`: larger than the limit).
+ */
+export type FileParse = { readonly ok: true; readonly result: KnownParseResult; readonly blank: boolean } | { readonly ok: false; readonly code: 'PORTICO_E_MANIFEST_READ' | 'PORTICO_E_MANIFEST_PARSE'; readonly message: string };
 
 /** What the worker answers: a result, or the message of an unexpected error. */
 export type ParseReply = { readonly id: number; readonly result: ParseResult; readonly error?: undefined } | { readonly id: number; readonly error: string; readonly result?: undefined };
@@ -122,6 +134,20 @@ export class ParserThread {
     const result = await this.submit({ kind: 'known', bytes, file, limits, known, ...(key === undefined ? {} : { key }) });
     if (result.kind !== 'known') throw new PorticoError('PORTICO_E_PARSER_FAILED', 'parser thread answered the wrong kind');
     return unpackKnownResult(result.result, known);
+  }
+
+  /**
+   * Reads the manifest file at `path` in the thread (into a buffer the thread reuses: no ArrayBuffer
+   * per edit on the caller's isolate) and parses it as parseManifestKnown does, following the edit
+   * from the file's previous parse kept under `key` (default `path`). `file` names it in problems.
+   * A file that cannot be read, or is larger than `limits.maxBytes`, is a value (`ok: false`), not
+   * a rejection; rejects with PORTICO_E_PARSER_* as the other parses do.
+   */
+  async parseManifestFile(path: string, file: string, limits: ParseLimits, known: readonly string[], key: string = path): Promise<FileParse> {
+    const result = await this.submit({ kind: 'file', path, file, key, limits, known });
+    if (result.kind === 'unread') return { ok: false, code: result.code, message: result.message };
+    if (result.kind !== 'file') throw new PorticoError('PORTICO_E_PARSER_FAILED', 'parser thread answered the wrong kind');
+    return { ok: true, result: unpackKnownResult(result.result, known), blank: result.blank };
   }
 
   /** Parses JSON (one value) or YAML (every document) within `limits`. */

@@ -9,9 +9,12 @@ import { packKnownResult } from './parser-thread.ts';
 import { API_BODY_LIMITS, parseJsonBounded, parseYamlBounded } from './bounded.ts';
 import { ManifestParseCache } from './incremental.ts';
 import { parseManifestText } from './parse.ts';
+import { FileReader, isBlank } from './file-read.ts';
 
 /** Each manifest file's previous parse, so that the next parse follows the edit (bounded: see ManifestParseCache). */
 const previous = new ManifestParseCache();
+/** The one buffer manifest files are read into (the largest file's size, at most its limit). */
+const reader = new FileReader();
 
 function run(job: ParseJob): ParseResult {
   switch (job.kind) {
@@ -20,6 +23,12 @@ function run(job: ParseJob): ParseResult {
     case 'known':
       // Packed: the known entries go back as indexes into job.known, not as copies of its strings.
       return { kind: 'known', result: packKnownResult(previous.parse(job.bytes, job.file, job.limits, new Set(job.known), job.key), job.known) };
+    case 'file': {
+      const read = reader.read(job.path, job.limits.maxBytes);
+      if (!read.ok) return { kind: 'unread', code: read.code, message: read.message };
+      // The cache keeps no view of the bytes (pieces are lengths and hashes): the buffer is free for the next read.
+      return { kind: 'file', result: packKnownResult(previous.parse(read.bytes, job.file, job.limits, new Set(job.known), job.key), job.known), blank: isBlank(read.bytes) };
+    }
     case 'json':
       return { kind: 'documents', documents: [parseJsonBounded(job.text, job.limits ?? API_BODY_LIMITS)] };
     case 'yaml':

@@ -32,7 +32,9 @@ import type { ParseLimits } from './bounded.ts';
 import { manifestLimits } from './bounded.ts';
 import { isManifestName, walkManifestTree } from './load.ts';
 import type { KnownEntry, KnownParseResult, ManifestProblem } from './parse.ts';
+import type { FileParse } from './parser-thread.ts';
 import { sharedParserThread } from './parser-thread.ts';
+import { isBlank } from './file-read.ts';
 
 /** Options of the watcher. */
 export interface ManifestSourceOptions {
@@ -144,23 +146,6 @@ function identity(object: KubeObject): string {
   // A join, not a template: one flat string, kept as long as the object (a concatenation keeps its pieces).
   if (id === undefined) identities.set(object, (id = [object.kind, objectKey(object.metadata.namespace, object.metadata.name)].join(' ')));
   return id;
-}
-
-/** Whether a file's content is only whitespace (as String.prototype.trim sees it), reading only as far as its first other character. */
-function isBlank(bytes: Uint8Array): boolean {
-  let at = 0;
-  // ASCII whitespace and a BOM (trim removes U+FEFF too); anything else non-ASCII is decided by trim.
-  for (; at < bytes.length; at++) {
-    const c = bytes[at]!;
-    if (c === 0x20 || (c >= 0x09 && c <= 0x0d)) continue;
-    if (c === 0xef && bytes[at + 1] === 0xbb && bytes[at + 2] === 0xbf) {
-      at += 2;
-      continue;
-    }
-    if (c < 0x80) return false;
-    return Buffer.from(bytes.buffer, bytes.byteOffset + at, bytes.length - at).toString('utf8').trim() === '';
-  }
-  return true;
 }
 
 /** A problem that means the file (or a document of it) could not be read as YAML/JSON at all. */
@@ -361,20 +346,16 @@ export class ManifestSource {
     if (previous !== undefined && previous.signature === signature && previous.emptySince === undefined) return previous;
     if (replacedOnly && (previous === undefined || previous.signature === '' || previous.signature.startsWith(inode))) return undefined;
     if (info.size > limits.maxBytes) return this.broken(name, previous, `refused (limit: bytes): the file is ${info.size} bytes; the limit is ${limits.maxBytes} bytes`, 'PORTICO_E_MANIFEST_PARSE', signature);
-    let bytes: Buffer;
-    try {
-      bytes = await readFile(full);
-    } catch (error) {
-      return this.broken(name, previous, `cannot read: ${(error as Error).message}`, 'PORTICO_E_MANIFEST_READ', signature);
-    }
-    this.parses++;
     const known = previous?.fingerprints ?? NO_FINGERPRINTS;
-    // Before the parse: the parser thread takes the bytes over.
-    const blank = isBlank(bytes);
     let result: KnownParseResult;
+    let blank: boolean;
     try {
-      result = await (this.options.parse ?? ((b, f, l, k) => sharedParserThread().parseManifestKnown(b, f, l, k, full)))(bytes, name, limits, keysOf(known));
+      const parsed = await this.parseFile(full, name, limits, keysOf(known));
+      if (parsed.ok) this.parses++;
+      if (!parsed.ok) return this.broken(name, previous, parsed.code === 'PORTICO_E_MANIFEST_READ' ? `cannot read: ${parsed.message}` : parsed.message, parsed.code, signature);
+      ({ result, blank } = parsed);
     } catch (error) {
+      this.parses++;
       return this.broken(name, previous, `could not be parsed: ${(error as Error).message}`, 'PORTICO_E_MANIFEST_PARSE', signature);
     }
     if (blank && previous !== undefined && previous.objects.length > 0) return this.emptied(name, previous, signature);
@@ -400,6 +381,24 @@ export class ManifestSource {
       fingerprints = built;
     }
     return { signature, objects, fingerprints, fingerprinted, problems: result.problems, good: previous?.good === true || !result.problems.some(unparseable) };
+  }
+
+  /**
+   * Reads and parses one file: by default in the parser thread, which reads it into a buffer it
+   * reuses (no ArrayBuffer per edit on this isolate, whose heap is the large one); with the `parse`
+   * option, read here and handed over. Rejects when the parse fails (not for bad input).
+   */
+  private async parseFile(full: string, name: string, limits: ParseLimits, known: readonly string[]): Promise<FileParse> {
+    if (this.options.parse === undefined) return sharedParserThread().parseManifestFile(full, name, limits, known, full);
+    let bytes: Buffer;
+    try {
+      bytes = await readFile(full);
+    } catch (error) {
+      return { ok: false, code: 'PORTICO_E_MANIFEST_READ', message: (error as Error).message };
+    }
+    // Before the parse: it may keep the bytes.
+    const blank = isBlank(bytes);
+    return { ok: true, result: await this.options.parse(bytes, name, limits, known), blank };
   }
 
   /** A file that cannot be read or parsed at all: its last good objects stay. */
