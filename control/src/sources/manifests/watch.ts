@@ -7,7 +7,9 @@
  *   are followed (the Kubernetes ConfigMap layout swaps `..data`), and a periodic rescan is the
  *   safety net for any event the kernel or Node drops.
  * - A scan stats every file and re-reads and re-parses only those whose identity, size or times
- *   changed; parsing runs in the parser thread, bounded (a YAML bomb is that file's problem).
+ *   changed; reading and parsing run in the parser thread, bounded (a YAML bomb is that file's
+ *   problem), which reads into one buffer it reuses: an edit allocates no file-sized ArrayBuffer
+ *   on this isolate (such allocations add up to full markings of its large heap).
  *   Within a changed file, documents whose fingerprint is that of a document the file held
  *   before are not validated again: they keep their object (parseManifestKnown), so an edit of
  *   one Ingress among thousands costs its own document. The parser thread keeps each file's
