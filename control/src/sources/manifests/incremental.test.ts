@@ -10,6 +10,7 @@ import type { KubeObject } from '../../state/objects.ts';
 import type { ParseLimits } from './bounded.ts';
 import { composePrescans, manifestLimits, prescanYamlPiece, yamlPrecheck } from './bounded.ts';
 import { ManifestParseCache } from './incremental.ts';
+import { sameEnds } from './pieces.ts';
 import type { ManifestParseResult } from './parse.ts';
 import { parseManifestText } from './parse.ts';
 
@@ -103,15 +104,49 @@ function versions(random: () => number, asYaml: boolean, count: number): string[
   return out;
 }
 
+describe('sameEnds', () => {
+  const bytes = (n: number, seed: number) => {
+    const random = lcg(seed);
+    return Buffer.from(Array.from({ length: n }, () => Math.floor(random() * 3)));
+  };
+  it.each([
+    ['identical', 50_000, (b: Buffer) => Buffer.from(b), 50_000, 0],
+    ['one byte changed at the start', 50_000, (b: Buffer) => Buffer.concat([Buffer.from([9]), b.subarray(1)]), 0, 49_999],
+    ['one byte changed at the end', 50_000, (b: Buffer) => Buffer.concat([b.subarray(0, -1), Buffer.from([9])]), 49_999, 0],
+    ['a byte changed in the middle, past a block', 50_000, (b: Buffer) => Buffer.concat([b.subarray(0, 20_000), Buffer.from([9]), b.subarray(20_001)]), 20_000, 29_999],
+    ['bytes inserted in the middle', 50_000, (b: Buffer) => Buffer.concat([b.subarray(0, 30_000), Buffer.from([9, 9, 9]), b.subarray(30_000)]), 30_000, 20_000],
+    ['grown at the end', 40_000, (b: Buffer) => Buffer.concat([b, Buffer.from([7, 7])]), 40_000, 0],
+    ['emptied', 40_000, () => Buffer.alloc(0), 0, 0],
+  ])('%s', (_name, size, edit, prefix, suffix) => {
+    const before = bytes(size, size);
+    const after = edit(before);
+    const same = sameEnds(before, after);
+    // Within the bounds checked, and exact: the ends are equal, and the byte after each differs (or there is none).
+    expect(same.prefix + same.suffix).toBeLessThanOrEqual(Math.min(before.length, after.length));
+    expect(before.subarray(0, same.prefix).equals(after.subarray(0, same.prefix))).toBe(true);
+    expect(before.subarray(before.length - same.suffix).equals(after.subarray(after.length - same.suffix))).toBe(true);
+    expect(same.prefix).toBeGreaterThanOrEqual(prefix);
+    expect(same.suffix).toBeGreaterThanOrEqual(suffix - 3);
+    if (same.prefix + same.suffix < Math.min(before.length, after.length)) {
+      expect(before[same.prefix]).not.toBe(after[same.prefix]);
+      expect(before[before.length - same.suffix - 1]).not.toBe(after[after.length - same.suffix - 1]);
+    }
+  });
+});
+
 describe('ManifestParseCache', () => {
-  for (const [file, asYaml, seeds] of [
-    ['fleet.json', false, [3, 5, 8]],
-    ['fleet.yaml', true, [7, 13, 21]],
+  // Default: the previous bytes kept (the edit found by comparing them); 0: none kept (found by hashing pieces); 3,000: some files' kept, others' dropped.
+  for (const [file, asYaml, seeds, maxKeptBytes] of [
+    ['fleet.json', false, [3, 5, 8], undefined],
+    ['fleet.yaml', true, [7, 13, 21], undefined],
+    ['fleet.json', false, [3, 11], 0],
+    ['fleet.yaml', true, [7, 17], 0],
+    ['fleet.yaml', true, [19], 3_000],
   ] as const) {
     for (const seed of seeds) {
-      it(`gives what parseManifestText gives across 150 random edits of ${file} (seed ${seed}), hostile ones included, following plain ones`, () => {
+      it(`gives what parseManifestText gives across 150 random edits of ${file} (seed ${seed}, previous bytes kept: ${maxKeptBytes ?? 'default'}), hostile ones included, following plain ones`, () => {
         const random = lcg(seed);
-        const cache = new ManifestParseCache();
+        const cache = new ManifestParseCache(maxKeptBytes === undefined ? {} : { maxKeptBytes });
         let known: Known = new Map();
         let plain = 0;
         for (const text of versions(random, asYaml, 150)) {
@@ -123,6 +158,7 @@ describe('ManifestParseCache', () => {
           if (cache.followed > before) plain++;
           // The watcher keeps the last good objects of a file that fails: so does this walk.
           if (!full.problems.some((p) => p.severity === 'error') || known.size === 0) known = next;
+          expect(cache.bytes).toBeLessThanOrEqual(maxKeptBytes ?? 64 * 1024 * 1024);
         }
         expect(plain).toBeGreaterThan(40);
       });

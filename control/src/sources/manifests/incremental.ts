@@ -2,7 +2,9 @@
  * Parsing a manifest file again after an edit at the cost of the edit: the file's previous parse is
  * kept as pieces (a YAML document with the `---` line after it; a JSON `List`'s head, each item with
  * the separators before it, its tail), each with its length in bytes and a SHA-256 of its bytes,
- * never the bytes themselves (pieces.ts). The new bytes are matched piece by piece from the start,
+ * and the bytes they were cut from while within a budget (pieces.ts). The bytes the new ones share
+ * with those at the start and at the end are found at memcmp speed (pieces there are not hashed
+ * again); the new bytes are matched piece by piece from the start,
  * from the end, and between (an edited piece skipped to where the next one is found again); only
  * the edited runs of bytes are decoded, scanned and parsed, and the result is exactly
  * parseManifestKnown's of the whole new text: the same objects, in the same order, and the same
@@ -16,6 +18,7 @@ import type { ParseLimits } from './bounded.ts';
 import type { KnownParseResult } from './parse.ts';
 import { parseManifestKnown } from './parse.ts';
 import type { Followed, Piece } from './pieces.ts';
+import { sameEnds } from './pieces.ts';
 
 const sameLimits = (a: ParseLimits, b: ParseLimits): boolean => a.maxBytes === b.maxBytes && a.maxKeys === b.maxKeys && a.maxDepth === b.maxDepth && a.maxAliasCount === b.maxAliasCount;
 
@@ -27,6 +30,14 @@ interface FileParse {
   /** The limits its pieces were validated within (a piece's depth and aliases are not checked again). */
   readonly limits: ParseLimits;
   readonly pieces: readonly Piece[];
+  /**
+   * The bytes the pieces were cut from, when kept (within maxKeptBytes): the next parse compares
+   * them with the new bytes at memcmp speed and hashes only what differs. A buffer of its own,
+   * reused for the file's next bytes when they fit.
+   */
+  readonly bytes: Buffer | undefined;
+  /** How many of `bytes` are the file's. */
+  readonly length: number;
 }
 
 /** Options of a ManifestParseCache. */
@@ -35,10 +46,17 @@ export interface ManifestParseCacheOptions {
   readonly maxPiecesPerFile?: number;
   /** Most pieces kept over all files, the least recently parsed file dropped first; default 262,144. */
   readonly maxPieces?: number;
+  /**
+   * Most bytes of files' previous contents kept over all files, the least recently parsed file's
+   * dropped first (a file whose bytes are not kept has its pieces hashed to find the edit); default
+   * 64 MiB. 0 keeps none.
+   */
+  readonly maxKeptBytes?: number;
 }
 
 /**
- * Keeps the previous parse of each manifest file as pieces (no file bytes: ~150 bytes of heap a
+ * Keeps the previous parse of each manifest file as pieces, and its bytes within maxKeptBytes
+ * (64 MiB by default: bench:fleet's 20 files at 50k Ingresses take ~60 MB; ~150 bytes of heap a
  * piece, 10.6 MB for bench:fleet's 20 files at 50k Ingresses; at most maxPiecesPerFile a file and
  * maxPieces over all, so ~10 MB a file and ~40 MB in all at most) and parses a file's new bytes
  * following the edit. Files are kept by a key naming the file across every source sharing the
@@ -52,6 +70,8 @@ export class ManifestParseCache {
   private readonly maxPiecesPerFile: number;
   private readonly maxPieces: number;
   private total = 0;
+  private readonly maxKeptBytes: number;
+  private keptBytes = 0;
   /** Parses that followed an edit (reused pieces of the file's previous parse). */
   followed = 0;
   /** Parses of the whole text. */
@@ -62,6 +82,12 @@ export class ManifestParseCache {
   constructor(options: ManifestParseCacheOptions = {}) {
     this.maxPiecesPerFile = options.maxPiecesPerFile ?? 65_536;
     this.maxPieces = options.maxPieces ?? 262_144;
+    this.maxKeptBytes = options.maxKeptBytes ?? 64 * 1024 * 1024;
+  }
+
+  /** Bytes of previous file contents kept (their buffers' sizes). */
+  get bytes(): number {
+    return this.keptBytes;
   }
 
   /** Pieces kept over all files (a file without pieces counting as one). */
@@ -83,7 +109,8 @@ export class ManifestParseCache {
     const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     const format = /\.json$/i.test(file) ? 'json' : 'yaml';
     const previous = this.kept.get(key);
-    const context = { buffer, file, limits, known, format } as const;
+    const same = previous?.bytes === undefined ? undefined : sameEnds(previous.bytes.subarray(0, previous.length), buffer);
+    const context = { buffer, file, limits, known, format, ...(same === undefined ? {} : { same }) } as const;
     let followed: Followed | undefined;
     if (previous?.format === format && sameLimits(previous.limits, limits)) followed = format === 'json' ? followJson(previous.pieces, context) : followYaml(previous.pieces, context);
     if (followed !== undefined) this.followed++;
@@ -99,7 +126,7 @@ export class ManifestParseCache {
       return parseManifestKnown(buffer.toString('utf8'), file, limits, known);
     }
     this.lastScanned = followed.scanned;
-    this.keep(key, { format, limits, pieces: followed.pieces });
+    this.keep(key, format, limits, followed.pieces, buffer);
     return followed.result;
   }
 
@@ -109,16 +136,33 @@ export class ManifestParseCache {
     if (kept === undefined) return;
     this.kept.delete(key);
     this.total -= weight(kept);
+    this.keptBytes -= kept.bytes?.length ?? 0;
   }
 
-  private keep(key: string, parse: FileParse): void {
+  private keep(key: string, format: 'json' | 'yaml', limits: ParseLimits, pieces: readonly Piece[], content: Buffer): void {
+    const before = this.kept.get(key)?.bytes;
     this.forget(key);
-    if (parse.pieces.length > this.maxPiecesPerFile) return;
+    if (pieces.length > this.maxPiecesPerFile) return;
+    let bytes: Buffer | undefined;
+    if (content.length <= this.maxKeptBytes) {
+      // The previous contents' buffer again when the new ones fit: no allocation per edit.
+      bytes = before !== undefined && before.length >= content.length ? before : Buffer.allocUnsafeSlow(content.length + (content.length >> 4));
+      content.copy(bytes);
+    }
+    const parse: FileParse = { format, limits, pieces, bytes, length: content.length };
     this.kept.set(key, parse);
     this.total += weight(parse);
+    this.keptBytes += bytes?.length ?? 0;
     for (const [oldest] of this.kept) {
       if (this.total <= this.maxPieces) break;
       this.forget(oldest);
+    }
+    // Over the bytes budget: the least recently parsed files keep their pieces, not their bytes.
+    for (const [name, kept] of this.kept) {
+      if (this.keptBytes <= this.maxKeptBytes) break;
+      if (kept.bytes === undefined) continue;
+      this.keptBytes -= kept.bytes.length;
+      this.kept.set(name, { ...kept, bytes: undefined });
     }
   }
 }

@@ -13,7 +13,8 @@
  *   Within a changed file, documents whose fingerprint is that of a document the file held
  *   before are not validated again: they keep their object (parseManifestKnown), so an edit of
  *   one Ingress among thousands costs its own document. The parser thread keeps each file's
- *   previous parse as pieces (ManifestParseCache: hashes and lengths, not the bytes), so in a
+ *   previous parse as pieces (ManifestParseCache: hashes and lengths, and the bytes within a
+ *   budget to find the edit at memcmp speed), so in a
  *   JSON `List` and in multi-document YAML only the bytes between the unchanged pieces at the
  *   start and at the end are even decoded and scanned.
  * - A file that fails to parse keeps its last good objects and is reported; a file that becomes
