@@ -71,14 +71,15 @@ export function wholeJson(context: Context): Followed | undefined {
     const keys = spans.keys[k + 1]! - spans.keys[k]!;
     itemKeys += keys;
     const digest = pieceHash(buffer, offset, offset + bytes);
-    const accepted = jsonItem(text.slice(spans.items[k], spans.items[k + 1]), fingerprintOf('json', digest), keys, context, out);
+    const fingerprint = fingerprintOf('json', digest);
+    const accepted = jsonItem(text.slice(spans.items[k], spans.items[k + 1]), fingerprint, keys, context, out);
     if (accepted === undefined) return undefined;
-    pieces.push(piece(bytes, digest, accepted));
+    pieces.push(piece(bytes, digest, fingerprint, accepted));
     offset += bytes;
   }
-  const head = piece(lengths[0]!, pieceHash(buffer, 0, lengths[0]!), { outcome: 'frame', documents: 0, keys: spans.totalKeys - itemKeys });
+  const head = piece(lengths[0]!, pieceHash(buffer, 0, lengths[0]!), '', { outcome: 'frame', documents: 0, keys: spans.totalKeys - itemKeys });
   const tailBytes = lengths.at(-1)!;
-  const tail = piece(tailBytes, pieceHash(buffer, buffer.length - tailBytes, buffer.length), { outcome: 'frame', documents: 0, keys: 0 });
+  const tail = piece(tailBytes, pieceHash(buffer, buffer.length - tailBytes, buffer.length), '', { outcome: 'frame', documents: 0, keys: 0 });
   return { result: { entries: out.entries, problems: out.problems }, pieces: [head, ...pieces, tail], scanned: buffer.length };
 }
 /** One List item's text: known by its fingerprint, else parsed and validated. */
@@ -158,9 +159,10 @@ export function followJson(previous: readonly Piece[], context: Context): Follow
       const bytes = Buffer.byteLength(text.slice(at - from, itemEnd - from));
       const digest = pieceHash(buffer, offset, offset + bytes);
       const keys = spans!.keys[item + 1]! - spans!.keys[item]!;
-      const accepted = jsonItem(synthetic.slice(spans!.items[item], itemEnd), fingerprintOf('json', digest), keys, context, out);
+      const fingerprint = fingerprintOf('json', digest);
+      const accepted = jsonItem(synthetic.slice(spans!.items[item], itemEnd), fingerprint, keys, context, out);
       if (accepted === undefined) return undefined;
-      pieces.push(piece(bytes, digest, accepted));
+      pieces.push(piece(bytes, digest, fingerprint, accepted));
       offset += bytes;
       at = itemEnd;
     }

@@ -88,11 +88,12 @@ export function followYaml(previous: readonly Piece[], context: Context): Follow
       const pieceText = text.slice(cuts[k], cuts[k + 1]);
       const bytes = Buffer.byteLength(pieceText);
       const digest = pieceHash(buffer, offset, offset + bytes);
-      const accepted = acceptYamlPiece(pieceText, fingerprintOf('yaml', digest), context, out);
+      const fingerprint = fingerprintOf('yaml', digest);
+      const accepted = acceptYamlPiece(pieceText, fingerprint, context, out);
       if (accepted === undefined) return undefined;
       const prescan = prescanYamlPiece(pieceText, quote);
       quote = prescan.quoteOut;
-      pieces.push(piece(bytes, digest, accepted, prescan));
+      pieces.push(piece(bytes, digest, fingerprint, accepted, prescan));
       offset += bytes;
     }
   }

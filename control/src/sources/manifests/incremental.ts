@@ -146,7 +146,7 @@ export class ManifestParseCache {
     let bytes: Buffer | undefined;
     if (content.length <= this.maxKeptBytes) {
       // The previous contents' buffer again when the new ones fit: no allocation per edit.
-      bytes = before !== undefined && before.length >= content.length ? before : Buffer.allocUnsafeSlow(content.length + (content.length >> 4));
+      bytes = before !== undefined && before.length >= content.length ? before : Buffer.allocUnsafeSlow(Math.ceil((content.length + 1) / 4096) * 4096);
       content.copy(bytes);
     }
     const parse: FileParse = { format, limits, pieces, bytes, length: content.length };

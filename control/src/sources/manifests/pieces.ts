@@ -15,6 +15,11 @@ export interface Piece {
   readonly bytes: number;
   /** The base64 SHA-256 of its bytes (`j:`/`y:` before it: the fingerprint of its object when `outcome` is `clean`). */
   readonly hash: string;
+  /**
+   * fingerprintOf its hash ('' for a frame), made once: an edit steps over thousands of kept pieces,
+   * and a string made afresh for each would be allocated and hashed again for each lookup.
+   */
+  readonly fingerprint: string;
   /** Mapping keys in it (the keys limit is on the whole file). */
   readonly keys: number;
   /** Document indices it takes (a YAML `List` takes one per item; an empty document none). */
@@ -32,7 +37,7 @@ export interface Piece {
 }
 
 /** A Piece, always of one shape (tens of thousands are kept). */
-export const piece = (bytes: number, hash: string, accepted: Accepted, prescan?: YamlPrescan): Piece => ({ bytes, hash, keys: accepted.keys, documents: accepted.documents, outcome: accepted.outcome, problems: accepted.problems, prescan });
+export const piece = (bytes: number, hash: string, fingerprint: string, accepted: Accepted, prescan?: YamlPrescan): Piece => ({ bytes, hash, fingerprint, keys: accepted.keys, documents: accepted.documents, outcome: accepted.outcome, problems: accepted.problems, prescan });
 
 /** A parse that can be kept: its result, its pieces, and the bytes it decoded and parsed. */
 export interface Followed {
@@ -178,7 +183,7 @@ export function align(pieces: readonly Piece[], buffer: Buffer, boundary: Bounda
  */
 export function emitKept(kept: Piece, offset: number, context: Context, out: Output, reparse: (text: string, fingerprint: string, keys: number) => Accepted | undefined): Piece | undefined {
   if (kept.outcome === 'frame') return kept;
-  const fingerprint = fingerprintOf(context.format, kept.hash);
+  const fingerprint = kept.fingerprint;
   if (kept.outcome === 'clean' && context.known.has(fingerprint)) {
     out.entries.push({ fingerprint });
     out.document++;
@@ -193,7 +198,7 @@ export function emitKept(kept: Piece, offset: number, context: Context, out: Out
   const text = context.buffer.toString('utf8', offset, offset + kept.bytes);
   out.scanned += kept.bytes;
   const accepted = reparse(text, fingerprint, kept.keys);
-  return accepted === undefined ? undefined : piece(kept.bytes, kept.hash, { ...accepted, keys: kept.keys }, kept.prescan);
+  return accepted === undefined ? undefined : piece(kept.bytes, kept.hash, kept.fingerprint, { ...accepted, keys: kept.keys }, kept.prescan);
 }
 /** Validates one document's value as parseManifestKnown does, noting the outcome. */
 export function accept(value: unknown, fingerprint: string, keys: number, context: Context, out: Output): Accepted {
