@@ -15,7 +15,7 @@
 import { followJson, wholeJson } from './follow-json.ts';
 import { followYaml } from './follow-yaml.ts';
 import type { ParseLimits } from './bounded.ts';
-import type { KnownParseResult } from './parse.ts';
+import type { KnownFingerprints, KnownParseResult } from './parse.ts';
 import { parseManifestKnown } from './parse.ts';
 import type { Followed, Piece } from './pieces.ts';
 import { sameEnds } from './pieces.ts';
@@ -105,7 +105,7 @@ export class ManifestParseCache {
    * file's previous parse that the bytes still hold. `file` names the file in problems; `key` names
    * it in the cache, unique over every source sharing it (default `file`). Never throws for input.
    */
-  parse(bytes: Uint8Array, file: string, limits: ParseLimits, known: ReadonlySet<string>, key: string = file): KnownParseResult {
+  parse(bytes: Uint8Array, file: string, limits: ParseLimits, known: KnownFingerprints, key: string = file): KnownParseResult {
     const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     const format = /\.json$/i.test(file) ? 'json' : 'yaml';
     const previous = this.kept.get(key);

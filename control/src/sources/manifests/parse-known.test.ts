@@ -247,6 +247,17 @@ describe('parseManifestKnown', () => {
     expect(viaKnown(hostile['a schema error']!, 'many.yaml', first.next).skipped).toBe(119);
   });
 
+  it('known fingerprints given as a Map (the parser thread\'s index of its job\'s list) skip what a Set of them skips', () => {
+    const docs = (ports: number[]) => yamlDocs(ports.map((port, i) => ({ apiVersion: 'v1', kind: 'Service', metadata: { name: `m${i}`, namespace: 'web' }, spec: { ports: [{ port }] } })));
+    const first = parseManifestKnown(docs([80, 81, 82, 83]), 'm.yaml', manifestLimits('m.yaml'), new Set());
+    const fingerprints = first.entries.map((entry) => entry.fingerprint!);
+    for (const text of [docs([80, 81, 99, 83]), docs([80, 81, 82, 83, 84]), `%YAML 1.2\n---\n${docs([80, 99])}`]) {
+      const viaMap = parseManifestKnown(text, 'm.yaml', manifestLimits('m.yaml'), new Map(fingerprints.map((fingerprint, i) => [fingerprint, i])));
+      expect(viaMap).toEqual(parseManifestKnown(text, 'm.yaml', manifestLimits('m.yaml'), new Set(fingerprints)));
+    }
+    expect(parseManifestKnown(docs([80, 81, 99, 83]), 'm.yaml', manifestLimits('m.yaml'), new Map(fingerprints.map((fingerprint, i) => [fingerprint, i]))).entries.filter((entry) => entry.object === undefined)).toHaveLength(3);
+  });
+
   it('keeps the limits of a full parse for YAML when most documents are known: the keys of skipped documents count', () => {
     const documents = Array.from({ length: 30 }, (_, i) => blockIngress(i));
     const text = yamlFile(documents);

@@ -121,6 +121,12 @@ export function documentFingerprint(value: unknown): string | undefined {
   return exact && json !== undefined ? createHash('sha256').update(json).digest('base64') : undefined;
 }
 
+/** The fingerprints whose documents the caller holds: a Set, or any map keyed by them (the parser thread's index of its job's list). */
+export interface KnownFingerprints {
+  has(fingerprint: string): boolean;
+  keys(): Iterable<string>;
+}
+
 /**
  * parseManifestText, except that a document whose fingerprint is in `known` (one that gave exactly
  * one object and no problem before) is not validated again and its object is not returned: its
@@ -129,7 +135,7 @@ export function documentFingerprint(value: unknown): string | undefined {
  * name gives what parseManifestText gives. This is what keeps an edit of one Ingress in a file of
  * thousands from re-validating, copying across threads and comparing every one of them.
  */
-export function parseManifestKnown(text: string, file: string, limits: ParseLimits, known: ReadonlySet<string>): KnownParseResult {
+export function parseManifestKnown(text: string, file: string, limits: ParseLimits, known: KnownFingerprints): KnownParseResult {
   const partial = /\.json$/i.test(file) ? knownJsonList(text, file, limits, known) : knownYamlDocuments(text, file, limits, known);
   if (partial !== undefined) return partial;
   const entries: KnownEntry[] = [];
@@ -192,7 +198,7 @@ export function separatorsOnly(text: string, spans: JsonListSpans): boolean {
  * the value the whole parse gives it. Undefined when the text is not such a List or anything fails
  * (the caller then takes the full parse, which reports the problem exactly).
  */
-function knownJsonList(text: string, file: string, limits: ParseLimits, known: ReadonlySet<string>): KnownParseResult | undefined {
+function knownJsonList(text: string, file: string, limits: ParseLimits, known: KnownFingerprints): KnownParseResult | undefined {
   const spans = jsonListSpans(text, limits);
   if (spans === undefined) return undefined;
   const entries: KnownEntry[] = [];
@@ -252,13 +258,13 @@ export function yamlDocumentSpans(text: string): number[] | undefined {
  * is not plain (yamlDocumentSpans), a check fails, or any parsed document has a syntax error,
  * a duplicate key or breaks a limit.
  */
-function knownYamlDocuments(text: string, file: string, limits: ParseLimits, known: ReadonlySet<string>): KnownParseResult | undefined {
+function knownYamlDocuments(text: string, file: string, limits: ParseLimits, known: KnownFingerprints): KnownParseResult | undefined {
   if (yamlPrecheck(text, limits) !== undefined) return undefined;
   const spans = yamlDocumentSpans(text);
   if (spans === undefined) return undefined;
   // Text fingerprints carry the document's key count (the keys limit is on the whole text): known ones by their hash.
   const byHash = new Map<string, { readonly fingerprint: string; readonly keys: number }>();
-  for (const fingerprint of known) {
+  for (const fingerprint of known.keys()) {
     if (!fingerprint.startsWith('y:')) continue;
     const colon = fingerprint.lastIndexOf(':');
     byHash.set(fingerprint.slice(2, colon), { fingerprint, keys: Number(fingerprint.slice(colon + 1)) });

@@ -28,6 +28,7 @@ describe('ParserThread.parseManifestKnown', () => {
     ['YAML documents, one edited, one repeated', 'docs.yaml', yaml(Array.from({ length: 200 }, () => 80)), yaml([...Array.from({ length: 200 }, (_, i) => (i === 3 ? 8003 : 80)), 80])],
     ['a broken edit (problems kept, entries as the in-process parse has them)', 'list.json', jsonList(Array.from({ length: 50 }, (_, i) => service(i))), jsonList(Array.from({ length: 50 }, (_, i) => service(i))).replace('"svc-20"', '"svc-20",,')],
     ['nothing known: every entry fresh', 'fresh.json', '', jsonList(Array.from({ length: 20 }, (_, i) => service(i)))],
+    ['YAML not plain (a directive: the full parse, given the known list)', 'docs.yaml', yaml(Array.from({ length: 200 }, () => 80)), `%YAML 1.2\n---\n${yaml(Array.from({ length: 200 }, (_, i) => (i === 9 ? 8009 : 80)))}`],
   ])('%s: what the parse in-process gives', async (_name, file, before, after) => {
     // The thread follows the file from its previous parse, as the watcher has it do; so does the cache here.
     const cache = new ManifestParseCache();
@@ -41,7 +42,7 @@ describe('ParserThread.parseManifestKnown', () => {
     const expected = cache.parse(bytes(after), file, manifestLimits(file), new Set(known));
     expect(got).toEqual(expected);
     expect(got.entries.map((e) => e.object === undefined)).toEqual(expected.entries.map((e) => e.object === undefined));
-    if (before !== '' && !after.includes(',,')) expect(got.entries.filter((e) => e.object === undefined).length).toBeGreaterThan(100);
+    if (before !== '' && !after.includes(',,') && !after.startsWith('%')) expect(got.entries.filter((e) => e.object === undefined).length).toBeGreaterThan(100);
   });
 });
 

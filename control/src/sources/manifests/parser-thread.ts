@@ -30,10 +30,18 @@ export interface PackedKnownResult {
   readonly problems: KnownParseResult['problems'];
 }
 
-/** `result` packed against `known` (the list the job gave): see PackedKnownResult. */
-export function packKnownResult(result: KnownParseResult, known: readonly string[]): PackedKnownResult {
+/** Each fingerprint of `known` by its index in it (the last index of one listed twice). */
+export function knownIndex(known: readonly string[]): Map<string, number> {
   const index = new Map<string, number>();
   for (let i = 0; i < known.length; i++) index.set(known[i]!, i);
+  return index;
+}
+
+/**
+ * `result` packed against `known` (the list the job gave): see PackedKnownResult. `index` is
+ * knownIndex(known) when the caller made it already (the parse's known set, in the thread).
+ */
+export function packKnownResult(result: KnownParseResult, known: readonly string[], index: ReadonlyMap<string, number> = knownIndex(known)): PackedKnownResult {
   const at = new Int32Array(result.entries.length);
   const fresh: KnownEntry[] = [];
   for (let i = 0; i < result.entries.length; i++) {

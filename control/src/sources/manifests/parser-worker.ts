@@ -5,7 +5,7 @@
  */
 import { parentPort } from 'node:worker_threads';
 import type { ParseJob, ParseReply, ParseResult } from './parser-thread.ts';
-import { packKnownResult } from './parser-thread.ts';
+import { knownIndex, packKnownResult } from './parser-thread.ts';
 import { API_BODY_LIMITS, parseJsonBounded, parseYamlBounded } from './bounded.ts';
 import { ManifestParseCache } from './incremental.ts';
 import { parseManifestText } from './parse.ts';
@@ -20,14 +20,18 @@ function run(job: ParseJob): ParseResult {
   switch (job.kind) {
     case 'manifest':
       return { kind: 'manifest', result: parseManifestText(job.text, job.file, job.limits) };
-    case 'known':
+    case 'known': {
       // Packed: the known entries go back as indexes into job.known, not as copies of its strings.
-      return { kind: 'known', result: packKnownResult(previous.parse(job.bytes, job.file, job.limits, new Set(job.known), job.key), job.known) };
+      // One map of the known list serves as the parse's known set and as the index the answer is packed against.
+      const index = knownIndex(job.known);
+      return { kind: 'known', result: packKnownResult(previous.parse(job.bytes, job.file, job.limits, index, job.key), job.known, index) };
+    }
     case 'file': {
       const read = reader.read(job.path, job.limits.maxBytes);
       if (!read.ok) return { kind: 'unread', code: read.code, message: read.message };
-      // The cache keeps no view of the bytes (pieces are lengths and hashes): the buffer is free for the next read.
-      return { kind: 'file', result: packKnownResult(previous.parse(read.bytes, job.file, job.limits, new Set(job.known), job.key), job.known), blank: isBlank(read.bytes) };
+      // The cache keeps no view of the bytes (it copies those it keeps): the buffer is free for the next read.
+      const index = knownIndex(job.known);
+      return { kind: 'file', result: packKnownResult(previous.parse(read.bytes, job.file, job.limits, index, job.key), job.known, index), blank: isBlank(read.bytes) };
     }
     case 'json':
       return { kind: 'documents', documents: [parseJsonBounded(job.text, job.limits ?? API_BODY_LIMITS)] };

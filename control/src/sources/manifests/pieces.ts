@@ -6,7 +6,7 @@
  */
 import { hash } from 'node:crypto';
 import type { ParseLimits, YamlPrescan } from './bounded.ts';
-import type { KnownEntry, KnownParseResult, ManifestProblem } from './parse.ts';
+import type { KnownEntry, KnownFingerprints, KnownParseResult, ManifestProblem } from './parse.ts';
 import { acceptKnownDocument } from './parse.ts';
 
 /** One piece of a file's previous parse. */
@@ -71,7 +71,7 @@ export interface Context {
   readonly buffer: Buffer;
   readonly file: string;
   readonly limits: ParseLimits;
-  readonly known: ReadonlySet<string>;
+  readonly known: KnownFingerprints;
   readonly format: 'json' | 'yaml';
   /** What the new bytes have in common with those of the previous parse, when they were kept. */
   readonly same?: SameEnds;
