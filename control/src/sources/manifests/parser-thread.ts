@@ -198,6 +198,7 @@ export class ParserThread {
   private ensureWorker(): Worker {
     if (this.worker !== undefined) return this.worker;
     const worker = new Worker(new URL('./parser-worker.ts', import.meta.url), {
+      name: 'manifest-parser',
       resourceLimits: { maxOldGenerationSizeMb: this.options.maxHeapMb, maxYoungGenerationSizeMb: 64, stackSizeMb: 4 },
     });
     worker.on('message', (reply: ParseReply) => {
