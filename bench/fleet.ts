@@ -7,6 +7,7 @@
  *   npm run bench:fleet -- --cpu-prof DIR   (V8 CPU profiles of the Portico process into DIR)
  *   npm run bench:fleet -- --node-options=--max-semi-space-size=8   (Node options of the Portico process only)
  *   npm run bench:fleet -- --node-args=--trace-gc --portico-log FILE --json   (GC pauses beside each change's timeline)
+ *   npm run bench:fleet -- --warmup 3 --gc-reasons   (3 edits before the measured ones; why V8 collected, by window)
  *
  * Writes a synthetic manifest directory (N Ingresses with 3 paths each, a Service with a
  * 3-endpoint EndpointSlice per 5 Ingresses, 20 files of `List`s) into a temporary directory,
@@ -16,7 +17,8 @@
  * `--changes` times, one edit after every node ACKed the previous, and prints per change: edit →
  * version listed by `GET /v1/nodes` (`current`), edit → served by Portico's own data plane (its
  * local nodes in `GET /v1/nodes`), the workers' swap stall (`portico_snapshot_swap_stall_seconds`),
- * edit → every node ACKed (p50/p99/max), control CPU time (from /proc), body bytes sent per node,
+ * edit → every node ACKed (p50/p99/max), control CPU time (from /proc) and its split by thread
+ * (main, V8 helper threads, manifest parser, libuv threadpool, …), body bytes sent per node,
  * control RSS idle / peak (VmRSS / VmHWM), the latency of a `GET /v1/nodes` probe every 100 ms
  * while nodes sync, and the latency of a local 404 on the traffic port every 20 ms (the data
  * plane's swap stall as a request sees it; at `--workers 1` it shares the control event loop).
@@ -39,7 +41,10 @@ import { childPids, cpuTicks, peakRssBytes, resetPeakRss, rssBytes, TICKS_PER_SE
 import { freePort, PORTICO } from '../test/support/processes.ts';
 import { GcTrace, summarizeGc } from '../test/support/gc-trace.ts';
 import type { GcSummary } from '../test/support/gc-trace.ts';
+import { readThreadTicks } from '../test/support/thread-cpu.ts';
 import { benchArgs, integerArg, usageFailure } from './args.ts';
+import { gcReasonsReport, groupMs, reasonsText, splitText, summarizeSplit } from '../test/support/fleet-accounts.ts';
+import type { GcReasonsReport, GroupMs, ThreadSplit } from '../test/support/fleet-accounts.ts';
 import { httpCall, Probe, SimulatedFleet } from './fleet-sim.ts';
 
 const NAME = 'bench:fleet';
@@ -49,7 +54,7 @@ One Ingress edit served to a fleet: writes N Ingresses (3 paths each) into a man
 \`portico standalone --workers 1 --no-access-log\` on it, simulates the data planes' sync in this
 process, rewrites one path (or one endpoint) --changes times and prints edit -> listed, edit -> served
 by Portico's own data plane and edit -> every node ACKed (p50/p99/max), the data plane's swap stall,
-control CPU per change, bytes per node per change, control RSS idle/peak, the GET /v1/nodes latency
+control CPU per change and its split by thread, bytes per node per change, control RSS idle/peak, the GET /v1/nodes latency
 and the traffic port's stall. Loopback only.
 
 Options:
@@ -68,6 +73,12 @@ Options:
                        NODE_OPTIONS refuses, e.g. --node-args=--trace-gc.
   --portico-log FILE   Keep Portico's stdout and stderr in FILE (e.g. with --node-args=--trace-gc,
                        whose "N ms:" are ms since Portico started, like each change's edit_at_ms in --json).
+  --warmup N           Edits made and waited for before the measured ones, reported apart (default 0): a
+                       fresh process pays start-up GC debt in its first changes.
+  --gc-reasons         Run Portico with --trace-gc --trace-incremental-marking (added to --node-args) and
+                       print its mark-compacts and incremental-marking starts by reason during start-up,
+                       warm-up and the measured changes, and the scavenges per change (the trace lines
+                       cost Portico a little CPU of their own).
   --json               Print the figures as JSON.
   -h, --help           Show this help.`;
 
@@ -85,11 +96,14 @@ const values = benchArgs(NAME, USAGE, {
   'node-options': { type: 'string' },
   'portico-log': { type: 'string' },
   'node-args': { type: 'string' },
+  warmup: { type: 'string', default: '0' },
+  'gc-reasons': { type: 'boolean', default: false },
 });
 
 const NODES = integerArg(NAME, 'nodes', values.nodes, 1, 1000);
 const CHANGES = integerArg(NAME, 'changes', values.changes, 1, 200);
 const WORKERS = integerArg(NAME, 'workers', values.workers, 1, 16);
+const WARMUP = integerArg(NAME, 'warmup', values.warmup, 0, 100);
 const RUN_TIMEOUT_MS = integerArg(NAME, 'timeout', values.timeout, 1, 3600) * 1000;
 const CHANGE_TIMEOUT_MS = integerArg(NAME, 'change-timeout', values['change-timeout'], 1, 600) * 1000;
 if (values.kind !== 'path' && values.kind !== 'endpoints') usageFailure(NAME, `--kind must be path or endpoints, not ${JSON.stringify(values.kind)}`);
@@ -160,6 +174,16 @@ interface RunResult {
    * API scrape, and whatever the change left running (GC, mostly); not in the CPU per change.
    */
   after_change_cpu_ms_per_change: number;
+  /** The control process's CPU per change (edit to every ACK) by thread group, from /proc/<pid>/task; null when it cannot be read. */
+  thread_cpu_ms_per_change: ThreadSplit | null;
+  /** The same over each change's "after" window (until the next change). */
+  thread_cpu_after_ms_per_change: ThreadSplit | null;
+  /** Why there is no per-thread split, when there is none. */
+  thread_split_unavailable?: string;
+  /** With --warmup N: the edits made before the measured ones; null without. */
+  warmup: WarmupResult | null;
+  /** With --gc-reasons: why V8 collected and started marking, by window; null without. */
+  gc_reasons: GcReasonsReport | null;
   bytes_per_node_per_change: number;
   gzip_share: number;
   /** Bytes of tables and texts the primary sent each worker per change (`portico_worker_bundle_bytes_total`; NaN at --workers 1). */
@@ -195,6 +219,19 @@ interface RunResult {
   edit_to_served_without_mark_compact_ms: Summary;
 }
 
+/** The warm-up edits (--warmup): made and waited for like the measured ones, kept out of every other figure. */
+interface WarmupResult {
+  edits_planned: number;
+  edits_done: number;
+  edit_to_served_ms: Summary;
+  edit_to_all_acked_ms: Summary;
+  control_cpu_ms_per_change: number;
+  after_change_cpu_ms_per_change: number;
+  thread_cpu_ms_per_change: ThreadSplit | null;
+  thread_cpu_after_ms_per_change: ThreadSplit | null;
+  changes: ChangeTimeline[];
+}
+
 /** One change's timeline. */
 interface ChangeTimeline {
   edit_at_ms: number;
@@ -204,6 +241,9 @@ interface ChangeTimeline {
   loop_block_ms: number;
   /** With --trace-gc: the collections that ended between the edit and its last ACK (or served). */
   gc?: GcSummary;
+  /** The control process's CPU from the edit to every ACK by thread group, and over the "after" window (ms). */
+  threads_ms?: GroupMs;
+  after_threads_ms?: GroupMs;
 }
 
 /** Everything to clean up: the Portico process group and the temporary directory. */
@@ -266,6 +306,7 @@ async function runOnce(ingresses: number, deadline: number): Promise<RunResult> 
   const profile = values['cpu-prof'] === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', values['cpu-prof']];
   const nodeOptions = values['node-options'] === undefined ? {} : { NODE_OPTIONS: values['node-options'] };
   const nodeArgs = values['node-args']?.split(/\s+/).filter((arg) => arg !== '') ?? [];
+  if (values['gc-reasons']) for (const flag of ['--trace-gc', '--trace-incremental-marking']) if (!nodeArgs.includes(flag)) nodeArgs.push(flag);
   const child = spawn(process.execPath, [...profile, ...nodeArgs, PORTICO, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...nodeOptions, PORTICO_API_TOKEN: token }, detached: true });
   live.child = child;
   let tail = '';
@@ -338,6 +379,10 @@ async function runOnce(ingresses: number, deadline: number): Promise<RunResult> 
     probes_cpu_ms_per_s: Number.NaN,
     worker_cpu_ms_per_change: Number.NaN,
     after_change_cpu_ms_per_change: Number.NaN,
+    thread_cpu_ms_per_change: null,
+    thread_cpu_after_ms_per_change: null,
+    warmup: WARMUP === 0 ? null : { edits_planned: WARMUP, edits_done: 0, edit_to_served_ms: summarize([]), edit_to_all_acked_ms: summarize([]), control_cpu_ms_per_change: Number.NaN, after_change_cpu_ms_per_change: Number.NaN, thread_cpu_ms_per_change: null, thread_cpu_after_ms_per_change: null, changes: [] },
+    gc_reasons: null,
     bytes_per_node_per_change: Number.NaN,
     gzip_share: Number.NaN,
     worker_bundle_bytes_per_change: Number.NaN,
@@ -423,39 +468,63 @@ async function runOnce(ingresses: number, deadline: number): Promise<RunResult> 
     result.worker_rss_idle_bytes = await workersRss(rssBytes);
     result.worker_rss_each = await Promise.all(workers.map(async (pid) => ({ pid, idle_bytes: await rssBytes(pid).catch(() => Number.NaN), peak_startup_bytes: await peakRssBytes(pid).catch(() => Number.NaN), peak_during_changes_bytes: Number.NaN })));
     result.control_rss_peak_startup_bytes = await peakRssBytes(child.pid!);
-    // From here VmHWM is the peak during the changes (when the kernel lets us reset it).
-    const hwmReset = resetPeakRss(child.pid!);
-    const workerHwmReset = workers.map((pid) => resetPeakRss(pid));
     const idleEnd = performance.now();
 
-    const published: number[] = [];
-    const served: number[] = [];
-    const stalls: number[] = [];
-    const allAcked: number[] = [];
-    const loopBlocks: number[] = [];
-    const nodeAcks: number[] = [];
-    const cpu = { control: 0, worker: 0, after: 0 };
-    // The changes' GET /v1/nodes polls and wall time (edit to every ACK), for the bench-load estimate.
-    const benchLoad = { polls: 0, ms: 0 };
-    const bytesBefore = fleet.counters.bodyBytes;
-    const syncsBefore = fleet.counters.syncs;
-    const gzippedBefore = fleet.counters.gzipped;
-    const workerBytesBefore = await workerBundleBytes().catch(() => Number.NaN);
+    /** What a run of edits measured: the warm-up's and the measured changes' are kept apart. */
+    const tally = () => ({
+      published: [] as number[],
+      served: [] as number[],
+      stalls: [] as number[],
+      allAcked: [] as number[],
+      loopBlocks: [] as number[],
+      nodeAcks: [] as number[],
+      cpu: { control: 0, worker: 0, after: 0 },
+      // The changes' GET /v1/nodes polls and wall time (edit to every ACK), for the bench-load estimate.
+      benchLoad: { polls: 0, ms: 0 },
+      threads: [] as GroupMs[],
+      afterThreads: [] as GroupMs[],
+      timelines: [] as ChangeTimeline[],
+    });
+    const warm = tally();
+    const measured = tally();
+    if (readThreadTicks(child.pid!) === undefined) result.thread_split_unavailable = `/proc/${child.pid}/task cannot be read (not Linux?): no per-thread split`;
+    let hwmReset = false;
+    let workerHwmReset: boolean[] = [];
+    let measureStart = idleEnd;
+    let bytesBefore = 0;
+    let syncsBefore = 0;
+    let gzippedBefore = 0;
+    let workerBytesBefore = Number.NaN;
     const target = 0;
     const file = join(manifests, fleetFileName(fleetFileOf(shape, target)));
-    for (let change = 0; change < CHANGES; change++) {
+    // Warm-up edits are indexes -WARMUP..-1; the edit number keeps counting, so each edit changes the file.
+    for (let index = -WARMUP; index < CHANGES; index++) {
+      const warmingUp = index < 0;
+      const t = warmingUp ? warm : measured;
+      const what = warmingUp ? `warm-up edit ${index + WARMUP + 1}` : `change ${index + 1}`;
+      if (index === 0) {
+        // From here VmHWM is the peak during the measured changes (when the kernel lets us reset it).
+        hwmReset = resetPeakRss(child.pid!);
+        workerHwmReset = workers.map((pid) => resetPeakRss(pid));
+        measureStart = performance.now();
+        bytesBefore = fleet.counters.bodyBytes;
+        syncsBefore = fleet.counters.syncs;
+        gzippedBefore = fleet.counters.gzipped;
+        workerBytesBefore = await workerBundleBytes().catch(() => Number.NaN);
+      }
       if (performance.now() > deadline) {
-        result.incomplete = `--timeout reached after ${change} of ${CHANGES} changes`;
+        result.incomplete = warmingUp ? `--timeout reached after ${index + WARMUP} of ${WARMUP} warm-up edits` : `--timeout reached after ${index} of ${CHANGES} changes`;
         break;
       }
       await loopBlock().catch(() => undefined); // resets the max: what follows is this change's
       const controlTicks = cpuTicks(child.pid!);
+      const threadTicks = readThreadTicks(child.pid!);
       const workerTicks = sum(workers);
       const before: string = version;
-      const text = fleetFile(shape, fleetFileOf(shape, target), { ingress: target, edit: change, endpoints: ENDPOINT_EDITS });
+      const text = fleetFile(shape, fleetFileOf(shape, target), { ingress: target, edit: index + WARMUP, endpoints: ENDPOINT_EDITS });
       const t0 = performance.now();
       const timeline: ChangeTimeline = { edit_at_ms: t0 - started, listed_ms: Number.NaN, served_ms: Number.NaN, all_acked_ms: Number.NaN, loop_block_ms: Number.NaN };
-      result.changes.push(timeline);
+      t.timelines.push(timeline);
       // Written beside and renamed over, as editors save: the watcher never reads half a file.
       writeFileSync(`${file}.tmp`, text);
       renameSync(`${file}.tmp`, file);
@@ -466,53 +535,75 @@ async function runOnce(ingresses: number, deadline: number): Promise<RunResult> 
       // Polled every 5 ms: the version listed, then Portico's own data plane serving it.
       while (next === undefined || next === before || servedAt === undefined) {
         if (performance.now() > changeDeadline) break;
-        benchLoad.polls++;
+        t.benchLoad.polls++;
         const seen = await listing(Math.max(1, changeDeadline - performance.now())).catch((error: unknown) => {
           listError = (error as Error).message;
           return undefined;
         });
         if (seen?.current !== undefined && seen.current !== before && (next === undefined || next === before)) {
           next = seen.current;
-          published.push((timeline.listed_ms = ms(t0)));
+          t.published.push((timeline.listed_ms = ms(t0)));
         }
         if (next !== undefined && next !== before && seen?.served === next) servedAt = ms(t0);
         else await sleep(5);
       }
-      if (servedAt !== undefined) served.push((timeline.served_ms = servedAt));
+      if (servedAt !== undefined) t.served.push((timeline.served_ms = servedAt));
       if (next === undefined || next === before) {
         const why = performance.now() > deadline ? '--timeout reached' : `--change-timeout reached`;
         const exited = child.exitCode === null ? '' : `; portico exited with ${child.exitCode}:\n${tail}`;
-        result.incomplete = `change ${change + 1}: no new version listed within ${Math.round(ms(t0) / 1000)} s, ${why} (last GET /v1/nodes error: ${listError})${exited}`;
+        result.incomplete = `${what}: no new version listed within ${Math.round(ms(t0) / 1000)} s, ${why} (last GET /v1/nodes error: ${listError})${exited}`;
         break;
       }
       version = next;
       const acks = await fleet.waitAllAcked(version, Math.max(0, changeDeadline - performance.now()));
-      for (const at of acks.times.values()) nodeAcks.push(at - t0);
+      for (const at of acks.times.values()) t.nodeAcks.push(at - t0);
       if (!acks.complete) {
         const why = performance.now() > deadline ? '--timeout reached' : `--change-timeout reached`;
-        result.incomplete = `change ${change + 1}: ${acks.times.size}/${NODES} nodes ACKed within ${Math.round(ms(t0) / 1000)} s, ${why} (last node error: ${fleet.lastError ?? 'none'})`;
+        result.incomplete = `${what}: ${acks.times.size}/${NODES} nodes ACKed within ${Math.round(ms(t0) / 1000)} s, ${why} (last node error: ${fleet.lastError ?? 'none'})`;
         break;
       }
-      allAcked.push((timeline.all_acked_ms = Math.max(...acks.times.values()) - t0));
+      t.allAcked.push((timeline.all_acked_ms = Math.max(...acks.times.values()) - t0));
       const controlNow = cpuTicks(child.pid!);
-      benchLoad.ms += ms(t0);
+      const threadsNow = readThreadTicks(child.pid!);
+      t.benchLoad.ms += ms(t0);
       const workersNow = sum(workers);
-      cpu.control += controlNow - controlTicks;
-      cpu.worker += workersNow - workerTicks;
+      t.cpu.control += controlNow - controlTicks;
+      t.cpu.worker += workersNow - workerTicks;
       const afterTicks = controlNow + workersNow;
+      const split = groupMs(threadTicks, threadsNow, TICKS_PER_SECOND);
+      if (split !== undefined) t.threads.push((timeline.threads_ms = split));
       // Read after the CPU figures: a /metrics scrape is not part of the change.
       const stall = await swapStall().catch(() => undefined);
-      if (stall !== undefined && !Number.isNaN(stall.last)) stalls.push(stall.last);
+      if (stall !== undefined && !Number.isNaN(stall.last)) t.stalls.push(stall.last);
       const block = await loopBlock().catch(() => Number.NaN);
-      if (!Number.isNaN(block)) loopBlocks.push((timeline.loop_block_ms = block));
-      result.changes_done = change + 1;
-      if (!values.json && (change + 1) % 5 === 0) log(`  ${change + 1}/${CHANGES} changes served everywhere`);
+      if (!Number.isNaN(block)) t.loopBlocks.push((timeline.loop_block_ms = block));
+      if (warmingUp) result.warmup!.edits_done = index + WARMUP + 1;
+      else result.changes_done = index + 1;
+      if (!values.json && !warmingUp && (index + 1) % 5 === 0) log(`  ${index + 1}/${CHANGES} changes served everywhere`);
       // A short pause, so each change starts from a settled system.
       await sleep(200);
-      cpu.after += cpuTicks(child.pid!) + sum(workers) - afterTicks;
+      t.cpu.after += cpuTicks(child.pid!) + sum(workers) - afterTicks;
+      const afterSplit = groupMs(threadsNow, readThreadTicks(child.pid!), TICKS_PER_SECOND);
+      if (afterSplit !== undefined) t.afterThreads.push((timeline.after_threads_ms = afterSplit));
     }
     const changesEnd = performance.now();
     const done = Math.max(1, result.changes_done);
+    const { published, served, stalls, allAcked, loopBlocks, nodeAcks, cpu, benchLoad } = measured;
+    result.changes = measured.timelines;
+    result.thread_cpu_ms_per_change = summarizeSplit(measured.threads);
+    result.thread_cpu_after_ms_per_change = summarizeSplit(measured.afterThreads);
+    if (result.warmup !== null) {
+      const warmDone = Math.max(1, result.warmup.edits_done);
+      Object.assign(result.warmup, {
+        edit_to_served_ms: summarize(warm.served),
+        edit_to_all_acked_ms: summarize(warm.allAcked),
+        control_cpu_ms_per_change: ticksToMs(warm.cpu.control) / warmDone,
+        after_change_cpu_ms_per_change: ticksToMs(warm.cpu.after) / warmDone,
+        thread_cpu_ms_per_change: summarizeSplit(warm.threads),
+        thread_cpu_after_ms_per_change: summarizeSplit(warm.afterThreads),
+        changes: warm.timelines,
+      });
+    }
     result.edit_to_published_ms = summarize(published);
     result.edit_to_served_ms = summarize(served);
     result.swap_stall_ms = summarize(stalls);
@@ -532,19 +623,20 @@ async function runOnce(ingresses: number, deadline: number): Promise<RunResult> 
     for (const [index, each] of result.worker_rss_each.entries()) if (workerHwmReset[index] === true) each.peak_during_changes_bytes = await peakRssBytes(each.pid).catch(() => Number.NaN);
     await apiProbe.stop();
     await trafficProbe.stop();
-    result.api_probe_ms = summarize(apiProbe.between(idleEnd, changesEnd));
+    result.api_probe_ms = summarize(apiProbe.between(measureStart, changesEnd));
     result.api_probe_failures = apiProbe.samples.filter((s) => !s.ok).length;
     result.traffic_probe_idle_ms = summarize(trafficProbe.between(0, idleEnd));
-    result.traffic_probe_during_changes_ms = summarize(trafficProbe.between(idleEnd, changesEnd));
-    if (gcTrace !== undefined && result.changes.length > 0) {
+    result.traffic_probe_during_changes_ms = summarize(trafficProbe.between(measureStart, changesEnd));
+    if (gcTrace !== undefined && (result.changes.length > 0 || warm.timelines.length > 0)) {
       // V8 may print a moment after the collection: wait for the lines of the last change.
       await sleep(500);
       const windows = result.changes.map((c) => ({ c, end: c.edit_at_ms + Math.max(...[c.served_ms, c.all_acked_ms, c.listed_ms].filter((x) => !Number.isNaN(x)), 0) }));
       for (const { c, end } of windows) c.gc = summarizeGc(gcTrace.events, c.edit_at_ms, end);
-      result.gc_during_changes = summarizeGc(gcTrace.events, windows[0]!.c.edit_at_ms, windows.at(-1)!.end);
+      if (windows.length > 0) result.gc_during_changes = summarizeGc(gcTrace.events, windows[0]!.c.edit_at_ms, windows.at(-1)!.end);
       const served = (withMarkCompact: boolean) => result.changes.filter((c) => (c.gc!.markCompacts > 0) === withMarkCompact && !Number.isNaN(c.served_ms)).map((c) => c.served_ms);
       result.edit_to_served_with_mark_compact_ms = summarize(served(true));
       result.edit_to_served_without_mark_compact_ms = summarize(served(false));
+      if (values['gc-reasons']) result.gc_reasons = gcReasonsReport(gcTrace, warm.timelines.map((c) => c.edit_at_ms), result.changes.map((c) => c.edit_at_ms), changesEnd - started);
     }
   } catch (error) {
     result.incomplete = (error as Error).message;
@@ -571,6 +663,11 @@ const line = (s: Summary) => (s.n === 0 ? 'n/a' : `p50 ${num(s.p50)} ms  p99 ${n
 function printRun(r: RunResult): void {
   log(`fleet: ${r.ingresses} Ingresses (${r.routes} paths, ${r.services} Services with EndpointSlices, 20 List files), ${r.nodes} simulated data planes, ${r.changes_done}/${r.changes_planned} ${ENDPOINT_EDITS ? 'one-endpoint' : 'one-path'} edits`);
   log(`  portico standalone --workers ${WORKERS} --no-access-log: first snapshot listed ${num(r.startup_ms / 1000)} s after start; all nodes' first sync ${num(r.first_sync_all_nodes_ms / 1000)} s, ${kib(r.first_sync_bytes_per_node)} per node`);
+  const w = r.warmup;
+  if (w !== null) {
+    const split = w.thread_cpu_ms_per_change === null ? '' : `: ${splitText(w.thread_cpu_ms_per_change)}`;
+    log(`  warm-up (${w.edits_done}/${w.edits_planned} edits before the measured ones, in no other figure): edit → served ${line(w.edit_to_served_ms)}; edit → every node ACKed ${line(w.edit_to_all_acked_ms)}; control CPU per edit ${num(w.control_cpu_ms_per_change)} ms${split}; after each ${num(w.after_change_cpu_ms_per_change)} ms`);
+  }
   log(`  edit → version listed by GET /v1/nodes:  ${line(r.edit_to_published_ms)}`);
   log(`  edit → served by Portico's data plane:   ${line(r.edit_to_served_ms)}`);
   log(`  edit → every node ACKed:                 ${line(r.edit_to_all_acked_ms)}`);
@@ -580,6 +677,9 @@ function printRun(r: RunResult): void {
   log(`  CPU per change: control process ${num(r.control_cpu_ms_per_change)} ms${inProcess ? ' (the data plane runs inside it: no worker process at --workers 1)' : `, data-plane workers ${num(r.worker_cpu_ms_per_change)} ms`}`);
   log(`  of which this benchmark's own requests, estimated from their CPU measured idle: ${num(r.bench_load_cpu_ms_per_change)} ms (${num(r.listing_polls_per_change)} GET /v1/nodes polls per change at ${num(r.listing_poll_cpu_ms)} ms each; the API and traffic-port probes ${num(r.probes_cpu_ms_per_s)} ms per s)`);
   log(`  CPU after each change, until the next (the /metrics scrapes and what the change left running, e.g. GC; not in the CPU per change): ${num(r.after_change_cpu_ms_per_change)} ms of Portico's processes`);
+  if (r.thread_cpu_ms_per_change !== null) log(`  control CPU per change by thread, ms mean (p50): ${splitText(r.thread_cpu_ms_per_change)}`);
+  if (r.thread_cpu_after_ms_per_change !== null) log(`    after each change, by thread: ${splitText(r.thread_cpu_after_ms_per_change)}`);
+  if (r.thread_split_unavailable !== undefined) log(`  ${r.thread_split_unavailable}`);
   log(`  bytes sent per node per change: ${kib(r.bytes_per_node_per_change)} (sync bodies as sent; ${Math.round(r.gzip_share * 100)}% gzip); sync errors: ${r.sync_errors}`);
   log(`  control RSS: idle ${MiB(r.control_rss_idle_bytes)}, peak during changes ${Number.isNaN(r.control_rss_peak_during_changes_bytes) ? 'n/a' : MiB(r.control_rss_peak_during_changes_bytes)}, peak through start-up and first sync ${MiB(r.control_rss_peak_startup_bytes)}`);
   if (!inProcess) log(`  bundle bytes the primary sent each worker per change: ${kib(r.worker_bundle_bytes_per_change)} (tables and texts, whole or as deltas)`);
@@ -592,6 +692,14 @@ function printRun(r: RunResult): void {
   if (gc !== null) {
     log(`  control GC during the changes (--trace-gc, main thread): ${gc.markCompacts} mark-compacts, pauses ${num(gc.markCompactPauseMs)} ms in all (longest ${num(gc.markCompactPauseMaxMs)} ms) + ${num(gc.incrementalMarkingMs)} ms of incremental marking (longest step ${num(gc.biggestStepMs)} ms); ${gc.scavenges} young-generation collections, ${num(gc.scavengePauseMs)} ms`);
     log(`  edit → served, changes during which a mark-compact ended: ${line(r.edit_to_served_with_mark_compact_ms)}; the others: ${line(r.edit_to_served_without_mark_compact_ms)}`);
+  }
+  const reasons = r.gc_reasons;
+  if (reasons !== null) {
+    log(`  V8 on the control main isolate (--gc-reasons), start-up: ${reasonsText(reasons.startup)}`);
+    if (reasons.warmup !== null) log(`    warm-up: ${reasonsText(reasons.warmup)}`);
+    log(`    measured changes (with the pauses after them): ${reasonsText(reasons.changes)}`);
+    const young = reasons.scavenges_per_change;
+    log(`    scavenges per change: p50 ${num(young.count_p50)} (mean ${num(young.count_mean)}), pause p50 ${num(young.pause_ms_p50)} ms (mean ${num(young.pause_ms_mean)} ms)`);
   }
   const kinds = Object.entries(r.sync_error_kinds).slice(0, 3);
   if (kinds.length > 0) log(`  failed node requests, most frequent first: ${kinds.map(([kind, n]) => `${n}× ${kind}`).join('; ')}`);

@@ -16,7 +16,7 @@ function run(script: string, args: readonly string[]): { code: number | null; st
 const SCRIPTS: readonly { script: string; name: string; options: readonly string[] }[] = [
   { script: 'proxy.ts', name: 'bench:proxy', options: ['--rounds', '--duration', '--connections', '--threads', '--backend', '--h2', '--streams', '--in-process', '--bin', '--profile', '--node-flags', '--routes', '--json'] },
   { script: 'grpc.ts', name: 'bench:grpc', options: ['--rounds', '--duration', '--concurrency', '--channels', '--json'] },
-  { script: 'fleet.ts', name: 'bench:fleet', options: ['--ingresses', '--sizes', '--nodes', '--changes', '--workers', '--kind', '--timeout', '--change-timeout', '--cpu-prof', '--node-options', '--node-args', '--portico-log', '--json'] },
+  { script: 'fleet.ts', name: 'bench:fleet', options: ['--ingresses', '--sizes', '--nodes', '--changes', '--workers', '--kind', '--timeout', '--change-timeout', '--cpu-prof', '--node-options', '--node-args', '--portico-log', '--warmup', '--gc-reasons', '--json'] },
   { script: 'fleet-stages.ts', name: 'node bench/fleet-stages.ts', options: ['--sizes', '--changes', '--json'] },
   { script: 'primary-memory.ts', name: 'node bench/primary-memory.ts', options: ['--ingresses', '--idle-s', '--modules'] },
   { script: 'worker-swap.ts', name: 'node bench/worker-swap.ts', options: ['--ingresses', '--workers', '--changes', '--reclaim-after-mb', '--json'] },
@@ -51,6 +51,9 @@ describe('benchmark command lines', () => {
     { script: 'fleet.ts', args: ['--nodes', '99999'], says: 'bench:fleet: --nodes must be an integer from 1 to 1000, got "99999"' },
     { script: 'fleet.ts', args: ['--portico-log', '/nonexistent/dir/portico.log'], says: 'bench:fleet: --portico-log /nonexistent/dir/portico.log: ENOENT' },
     { script: 'fleet.ts', args: ['--sizes', '10,x'], says: 'bench:fleet: --sizes: "x" is not an Ingress count' },
+    { script: 'fleet.ts', args: ['--warmup=-1'], says: 'bench:fleet: --warmup must be an integer from 0 to 100, got "-1"' },
+    { script: 'fleet.ts', args: ['--warmup', 'some'], says: 'bench:fleet: --warmup must be an integer from 0 to 100, got "some"' },
+    { script: 'fleet.ts', args: ['--gc-reasons=yes'], says: "bench:fleet: Option '--gc-reasons' does not take an argument" },
     { script: 'fleet.ts', args: ['--kind', 'hosts'], says: 'bench:fleet: --kind must be path or endpoints, not "hosts"' },
     { script: 'primary-memory.ts', args: ['--ingresses', 'abc'], says: 'node bench/primary-memory.ts: --ingresses must be an integer from 0 to 200000, got "abc"' },
     { script: 'fleet-stages.ts', args: ['--changes', 'many'], says: 'node bench/fleet-stages.ts: --changes must be an integer from 1 to 1000, got "many"' },

@@ -132,12 +132,14 @@ export class GcTrace {
     const lines = (this.partial + chunk).split('\n');
     this.partial = lines.pop()!;
     for (const line of lines) {
-      const event = parseTraceGcLine(line) ?? parseMarkingStartLine(line);
-      if (event === undefined) continue;
-      this.main ??= event.isolate;
-      if (event.isolate !== this.main) continue;
-      if ('kind' in event) this.events.push(event);
-      else this.markingStarts.push(event);
+      const event = parseTraceGcLine(line);
+      const start = event === undefined ? parseMarkingStartLine(line) : undefined;
+      const isolate = event?.isolate ?? start?.isolate;
+      if (isolate === undefined) continue;
+      this.main ??= isolate;
+      if (isolate !== this.main) continue;
+      if (event !== undefined) this.events.push(event);
+      if (start !== undefined) this.markingStarts.push(start);
     }
   }
 }
