@@ -43,7 +43,7 @@ import { GcTrace, summarizeGc } from '../test/support/gc-trace.ts';
 import type { GcSummary } from '../test/support/gc-trace.ts';
 import { readThreadTicks } from '../test/support/thread-cpu.ts';
 import { benchArgs, integerArg, usageFailure } from './args.ts';
-import { gcReasonsReport, groupMs, reasonsText, splitText, summarizeSplit } from '../test/support/fleet-accounts.ts';
+import { gcReasonsReport, groupMs, reasonsText, splitText, summarizeSplit, threadCpuSource } from '../test/support/fleet-accounts.ts';
 import type { GcReasonsReport, GroupMs, ThreadSplit } from '../test/support/fleet-accounts.ts';
 import { httpCall, Probe, SimulatedFleet } from './fleet-sim.ts';
 
@@ -180,6 +180,8 @@ interface RunResult {
   thread_cpu_after_ms_per_change: ThreadSplit | null;
   /** Why there is no per-thread split, when there is none. */
   thread_split_unavailable?: string;
+  /** Where the split's figures come from: each thread's ns on a CPU (schedstat) or its 10 ms clock ticks (stat); null without a split. */
+  thread_cpu_source: 'schedstat' | 'stat' | null;
   /** With --warmup N: the edits made before the measured ones; null without. */
   warmup: WarmupResult | null;
   /** With --gc-reasons: why V8 collected and started marking, by window; null without. */
@@ -381,6 +383,7 @@ async function runOnce(ingresses: number, deadline: number): Promise<RunResult> 
     after_change_cpu_ms_per_change: Number.NaN,
     thread_cpu_ms_per_change: null,
     thread_cpu_after_ms_per_change: null,
+    thread_cpu_source: null,
     warmup: WARMUP === 0 ? null : { edits_planned: WARMUP, edits_done: 0, edit_to_served_ms: summarize([]), edit_to_all_acked_ms: summarize([]), control_cpu_ms_per_change: Number.NaN, after_change_cpu_ms_per_change: Number.NaN, thread_cpu_ms_per_change: null, thread_cpu_after_ms_per_change: null, changes: [] },
     gc_reasons: null,
     bytes_per_node_per_change: Number.NaN,
@@ -487,7 +490,9 @@ async function runOnce(ingresses: number, deadline: number): Promise<RunResult> 
     });
     const warm = tally();
     const measured = tally();
-    if (readThreadTicks(child.pid!) === undefined) result.thread_split_unavailable = `/proc/${child.pid}/task cannot be read (not Linux?): no per-thread split`;
+    const firstReading = readThreadTicks(child.pid!);
+    if (firstReading === undefined) result.thread_split_unavailable = `/proc/${child.pid}/task cannot be read (not Linux?): no per-thread split`;
+    else result.thread_cpu_source = threadCpuSource(firstReading);
     let hwmReset = false;
     let workerHwmReset: boolean[] = [];
     let measureStart = idleEnd;
@@ -677,7 +682,7 @@ function printRun(r: RunResult): void {
   log(`  CPU per change: control process ${num(r.control_cpu_ms_per_change)} ms${inProcess ? ' (the data plane runs inside it: no worker process at --workers 1)' : `, data-plane workers ${num(r.worker_cpu_ms_per_change)} ms`}`);
   log(`  of which this benchmark's own requests, estimated from their CPU measured idle: ${num(r.bench_load_cpu_ms_per_change)} ms (${num(r.listing_polls_per_change)} GET /v1/nodes polls per change at ${num(r.listing_poll_cpu_ms)} ms each; the API and traffic-port probes ${num(r.probes_cpu_ms_per_s)} ms per s)`);
   log(`  CPU after each change, until the next (the /metrics scrapes and what the change left running, e.g. GC; not in the CPU per change): ${num(r.after_change_cpu_ms_per_change)} ms of Portico's processes`);
-  if (r.thread_cpu_ms_per_change !== null) log(`  control CPU per change by thread, ms mean (p50): ${splitText(r.thread_cpu_ms_per_change)}`);
+  if (r.thread_cpu_ms_per_change !== null) log(`  control CPU per change by thread (${r.thread_cpu_source === 'schedstat' ? 'ns on a CPU, schedstat' : '10 ms ticks, stat'}), ms mean (p50): ${splitText(r.thread_cpu_ms_per_change)}`);
   if (r.thread_cpu_after_ms_per_change !== null) log(`    after each change, by thread: ${splitText(r.thread_cpu_after_ms_per_change)}`);
   if (r.thread_split_unavailable !== undefined) log(`  ${r.thread_split_unavailable}`);
   log(`  bytes sent per node per change: ${kib(r.bytes_per_node_per_change)} (sync bodies as sent; ${Math.round(r.gzip_share * 100)}% gzip); sync errors: ${r.sync_errors}`);

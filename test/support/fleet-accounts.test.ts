@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { gcReasonsReport, groupMs, reasonsText, splitText, summarizeSplit } from './fleet-accounts.ts';
+import { gcReasonsReport, groupMs, reasonsText, splitText, summarizeSplit, threadCpuSource } from './fleet-accounts.ts';
 import type { GroupMs } from './fleet-accounts.ts';
 import { GcTrace } from './gc-trace.ts';
 import type { ThreadTicks } from './thread-cpu.ts';
@@ -16,6 +16,20 @@ describe('per-thread split of a change', () => {
     expect(groupMs(before, after, 100)).toEqual(ms({ main: 20, v8: 30 }));
     expect(groupMs(undefined, after, 100)).toBeUndefined();
     expect(groupMs(before, undefined, 100)).toBeUndefined();
+    expect(threadCpuSource(after)).toBe('stat');
+  });
+
+  it('uses the ns on a CPU when every thread of both readings has them, else the ticks', () => {
+    const before: ThreadTicks = new Map([[10, { group: 'main', ticks: 5, runNs: 50_000_000 }]]);
+    const after: ThreadTicks = new Map([
+      [10, { group: 'main', ticks: 5, runNs: 53_500_000 }],
+      [11, { group: 'v8', ticks: 1, runNs: 250_000 }],
+    ]);
+    expect(groupMs(before, after, 100)).toEqual(ms({ main: 3.5, v8: 0.25 }));
+    expect(threadCpuSource(after)).toBe('schedstat');
+    const oneWithout: ThreadTicks = new Map([...after, [12, { group: 'libuv', ticks: 1 }]]);
+    expect(groupMs(before, oneWithout, 100)).toEqual(ms({ main: 0, v8: 10, libuv: 10 }));
+    expect(threadCpuSource(oneWithout)).toBe('stat');
   });
 
   it('summarizes changes as the mean and median per group, and prints only the groups that used CPU', () => {
@@ -23,7 +37,7 @@ describe('per-thread split of a change', () => {
     expect(split.main).toEqual({ mean_ms: 50 / 3, p50_ms: 20 });
     expect(split.v8).toEqual({ mean_ms: 10, p50_ms: 0 });
     expect(split.libuv).toEqual({ mean_ms: 0, p50_ms: 0 });
-    expect(splitText(split)).toBe('main thread 16.7 (p50 20.0), V8 helper threads (GC) 10.0 (p50 0.0), manifest parser thread 3.3 (p50 0.0)');
+    expect(splitText(split)).toBe('main thread 16.7 (p50 20.0), V8 helper threads (GC, JIT) 10.0 (p50 0.0), manifest parser thread 3.3 (p50 0.0)');
     expect(summarizeSplit([])).toBeNull();
     expect(splitText(summarizeSplit([ms({})])!)).toBe('no CPU in any thread');
   });

@@ -6,7 +6,7 @@
 import { summarize } from './fleet.ts';
 import { gcReasons } from './gc-trace.ts';
 import type { GcReasons, GcTrace, ReasonCounts } from './gc-trace.ts';
-import { THREAD_GROUP_LABELS, THREAD_GROUPS, ticksByGroup } from './thread-cpu.ts';
+import { runNsByGroup, THREAD_GROUP_LABELS, THREAD_GROUPS, ticksByGroup } from './thread-cpu.ts';
 import type { ThreadGroup, ThreadTicks } from './thread-cpu.ts';
 
 /** CPU ms per thread group in one window. */
@@ -15,11 +15,21 @@ export type GroupMs = Record<ThreadGroup, number>;
 /** Per group over a run's changes: the mean per change (the groups' means add up to the process's CPU per change, less threads that ended) and the median, ms. */
 export type ThreadSplit = Record<ThreadGroup, { readonly mean_ms: number; readonly p50_ms: number }>;
 
-/** The CPU ms each group used between two readings; undefined when either reading is missing. */
+/**
+ * The CPU ms each group used between two readings: from the threads' ns on a CPU where both
+ * readings have them for every thread, else from their clock ticks; undefined when either reading is missing.
+ */
 export function groupMs(before: ThreadTicks | undefined, after: ThreadTicks | undefined, ticksPerSecond: number): GroupMs | undefined {
   if (before === undefined || after === undefined) return undefined;
+  const ns = runNsByGroup(before, after);
+  if (ns !== undefined) return Object.fromEntries(THREAD_GROUPS.map((group) => [group, ns[group] / 1e6])) as GroupMs;
   const ticks = ticksByGroup(before, after);
   return Object.fromEntries(THREAD_GROUPS.map((group) => [group, (ticks[group] * 1000) / ticksPerSecond])) as GroupMs;
+}
+
+/** Whether `groupMs` over readings like `reading` is in ns (schedstat) or 10 ms ticks (stat), for the output. */
+export function threadCpuSource(reading: ThreadTicks): 'schedstat' | 'stat' {
+  return [...reading.values()].every((thread) => thread.runNs !== undefined) ? 'schedstat' : 'stat';
 }
 
 /** Mean and median per group over `windows` (one per change); null when there are none. */

@@ -1,6 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
-import { parseTaskStat, readThreadTicks, threadGroup, ticksByGroup } from './thread-cpu.ts';
+import { parseSchedstat, parseTaskStat, readThreadTicks, runNsByGroup, threadGroup, ticksByGroup } from './thread-cpu.ts';
 import type { ThreadTicks } from './thread-cpu.ts';
 
 // A thread's stat line as Linux 6 writes it (utime 1234, stime 56 at fields 14 and 15).
@@ -28,6 +28,16 @@ describe('/proc task stat lines', () => {
     { name: 'negative stime', text: stat('V8Worker', '1', '-5') },
   ])('refuses a line $name', ({ text }) => {
     expect(parseTaskStat(text)).toBeUndefined();
+  });
+});
+
+describe('/proc task schedstat lines', () => {
+  it('reads the ns on a CPU', () => {
+    expect(parseSchedstat('62288979 146536598 47\n')).toBe(62_288_979);
+  });
+
+  it.each(['', '62288979', '62288979 146536598', '6228x979 1 2\n', '1 2 3 4\n', '-1 2 3\n'])('refuses %j', (text) => {
+    expect(parseSchedstat(text)).toBeUndefined();
   });
 });
 
@@ -61,6 +71,17 @@ describe('thread groups', () => {
       [9, { group: 'parser', ticks: 4 }],
     ]);
     expect(ticksByGroup(before, after)).toEqual({ main: 30, v8: 7, parser: 4, libuv: 0, workers: 0, other: 0 });
+    expect(runNsByGroup(before, after)).toBeUndefined();
+  });
+
+  it('sums ns on a CPU by group only when every thread of both readings has them', () => {
+    const before: ThreadTicks = new Map([[1, { group: 'main', ticks: 1, runNs: 1_000 }]]);
+    const after: ThreadTicks = new Map([
+      [1, { group: 'main', ticks: 1, runNs: 4_000 }],
+      [2, { group: 'v8', ticks: 0, runNs: 500 }],
+    ]);
+    expect(runNsByGroup(before, after)).toEqual({ main: 3_000, v8: 500, parser: 0, libuv: 0, workers: 0, other: 0 });
+    expect(runNsByGroup(new Map([[1, { group: 'main', ticks: 1 }]]), after)).toBeUndefined();
   });
 });
 
@@ -71,6 +92,7 @@ describe.runIf(process.platform === 'linux')('reading a live process', () => {
       await new Promise((resolve) => worker.once('online', resolve));
       const threads = readThreadTicks(process.pid)!;
       expect(threads.get(process.pid)?.group).toBe('main');
+      expect(threads.get(process.pid)?.runNs).toBeGreaterThan(0);
       expect([...threads.values()].filter((thread) => thread.group === 'parser')).toHaveLength(1);
     } finally {
       await worker.terminate();

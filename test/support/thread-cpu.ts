@@ -2,10 +2,12 @@
  * Where a process's CPU goes, thread by thread, from `/proc/<pid>/task/<tid>/stat` (Linux):
  * bench:fleet reads every thread of the Portico process at a change's start and end and sums the
  * difference by group — the main thread, V8's platform threads (concurrent marking, sweeping and
- * compaction: the GC helpers), the manifest parser thread, libuv's threadpool, other worker
+ * compaction, and the optimizing compilers' background jobs), the manifest parser thread, libuv's threadpool, other worker
  * threads, the rest. A thread's name is its `comm` (15 bytes at most; Node 24 names them
  * `MainThread`, `V8Worker`, `DelayedTaskSche`, `libuv-worker`, a Worker's `name` option or
- * `WorkerThread`).
+ * `WorkerThread`). Stat's CPU time comes in clock ticks (10 ms), too coarse for one change's
+ * share of a thread; `/proc/<pid>/task/<tid>/schedstat` has each thread's time on a CPU in ns
+ * (kernels with scheduler statistics), and is used where every thread has it.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 
@@ -18,7 +20,7 @@ export type ThreadGroup = (typeof THREAD_GROUPS)[number];
 /** What each group is, for the benchmark's output. */
 export const THREAD_GROUP_LABELS: Readonly<Record<ThreadGroup, string>> = {
   main: 'main thread',
-  v8: 'V8 helper threads (GC)',
+  v8: 'V8 helper threads (GC, JIT)',
   parser: 'manifest parser thread',
   libuv: 'libuv threadpool',
   workers: 'other worker threads',
@@ -60,8 +62,14 @@ export function threadGroup(comm: string, isMain: boolean): ThreadGroup {
   return 'other';
 }
 
-/** Every thread of a process at one moment: tid -> its group and CPU ticks. */
-export type ThreadTicks = ReadonlyMap<number, { readonly group: ThreadGroup; readonly ticks: number }>;
+/** The time on a CPU (ns) in a `/proc/.../schedstat` line (`run wait slices`), or undefined when it is not one. */
+export function parseSchedstat(text: string): number | undefined {
+  const match = /^(\d+) \d+ \d+\n?$/.exec(text);
+  return match === null ? undefined : Number(match[1]);
+}
+
+/** Every thread of a process at one moment: tid -> its group, CPU ticks and (where the kernel keeps it) ns on a CPU. */
+export type ThreadTicks = ReadonlyMap<number, { readonly group: ThreadGroup; readonly ticks: number; readonly runNs?: number }>;
 
 /**
  * Every thread of `pid` with its group and CPU ticks; undefined when `/proc/<pid>/task` cannot be
@@ -74,7 +82,7 @@ export function readThreadTicks(pid: number): ThreadTicks | undefined {
   } catch {
     return undefined;
   }
-  const threads = new Map<number, { group: ThreadGroup; ticks: number }>();
+  const threads = new Map<number, { group: ThreadGroup; ticks: number; runNs?: number }>();
   for (const tid of tids) {
     let stat: TaskStat | undefined;
     try {
@@ -82,7 +90,14 @@ export function readThreadTicks(pid: number): ThreadTicks | undefined {
     } catch {
       continue;
     }
-    if (stat !== undefined) threads.set(Number(tid), { group: threadGroup(stat.comm, Number(tid) === pid), ticks: stat.ticks });
+    if (stat === undefined) continue;
+    let runNs: number | undefined;
+    try {
+      runNs = parseSchedstat(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'latin1'));
+    } catch {
+      // No scheduler statistics in this kernel: ticks only.
+    }
+    threads.set(Number(tid), { group: threadGroup(stat.comm, Number(tid) === pid), ticks: stat.ticks, ...(runNs === undefined ? {} : { runNs }) });
   }
   return threads;
 }
@@ -97,5 +112,19 @@ export type GroupTicks = Record<ThreadGroup, number>;
 export function ticksByGroup(before: ThreadTicks, after: ThreadTicks): GroupTicks {
   const groups = Object.fromEntries(THREAD_GROUPS.map((group) => [group, 0])) as GroupTicks;
   for (const [tid, thread] of after) groups[thread.group] += thread.ticks - (before.get(tid)?.ticks ?? 0);
+  return groups;
+}
+
+/**
+ * The ns on a CPU each group used between two readings, or undefined unless every thread of both
+ * has it. Born and ended threads count as in `ticksByGroup`.
+ */
+export function runNsByGroup(before: ThreadTicks, after: ThreadTicks): GroupTicks | undefined {
+  const groups = Object.fromEntries(THREAD_GROUPS.map((group) => [group, 0])) as GroupTicks;
+  for (const [tid, thread] of after) {
+    const was = before.get(tid);
+    if (thread.runNs === undefined || (was !== undefined && was.runNs === undefined)) return undefined;
+    groups[thread.group] += thread.runNs - (was?.runNs ?? 0);
+  }
   return groups;
 }
