@@ -9,21 +9,23 @@ import { Worker } from 'node:worker_threads';
 import type { KnownEntry, KnownParseResult, ManifestParseResult } from './parse.ts';
 import type { ParsedDocument, ParseLimits } from './bounded.ts';
 import { PorticoError } from '../../errors.ts';
+import type { KnownUpdate } from './known-table.ts';
+import { KnownTable } from './known-table.ts';
 
 /** What the worker is asked to parse. */
 export type ParseJob =
   | { readonly id: number; readonly kind: 'manifest'; readonly text: string; readonly file: string; readonly limits?: ParseLimits }
-  | { readonly id: number; readonly kind: 'known'; readonly bytes: Uint8Array; readonly file: string; readonly key?: string; readonly limits: ParseLimits; readonly known: readonly string[] }
-  | { readonly id: number; readonly kind: 'file'; readonly path: string; readonly file: string; readonly key: string; readonly limits: ParseLimits; readonly known: readonly string[] }
+  | { readonly id: number; readonly kind: 'known'; readonly bytes: Uint8Array; readonly file: string; readonly key?: string; readonly limits: ParseLimits; readonly known: KnownUpdate }
+  | { readonly id: number; readonly kind: 'file'; readonly path: string; readonly file: string; readonly key: string; readonly limits: ParseLimits; readonly known: KnownUpdate }
   | { readonly id: number; readonly kind: 'json' | 'yaml'; readonly text: string; readonly limits?: ParseLimits };
 
 /**
- * A KnownParseResult as the thread sends it: each entry whose document was known is the index of
- * its fingerprint in the job's `known` list, not an object with a copy of the string (an edit of
- * one document of a file of thousands: thousands of entries, all but one known).
+ * A KnownParseResult as the thread sends it: each entry whose document was known is the slot of
+ * its fingerprint in the file's known table (KnownTable), not an object with a copy of the string
+ * (an edit of one document of a file of thousands: thousands of entries, all but one known).
  */
 export interface PackedKnownResult {
-  /** Per entry, in order: the index in `known` of its fingerprint, or -1 for the next of `fresh`. */
+  /** Per entry, in order: the slot of its fingerprint in the known table, or -1 for the next of `fresh`. */
   readonly at: Int32Array;
   /** The other entries, in order. */
   readonly fresh: KnownEntry[];
@@ -57,9 +59,9 @@ export function packKnownResult(result: KnownParseResult, known: readonly string
 }
 
 /**
- * The KnownParseResult `packed` stands for, its known entries holding `known`'s own strings.
- * Throws PORTICO_E_PARSER_FAILED when `packed` does not fit `known` (an index out of range, too
- * few or too many fresh entries).
+ * The KnownParseResult `packed` stands for, its known entries holding `known`'s own strings (the
+ * known table's slots: '' is a free one). Throws PORTICO_E_PARSER_FAILED when `packed` does not
+ * fit `known` (an index out of range or of a free slot, too few or too many fresh entries).
  */
 export function unpackKnownResult(packed: PackedKnownResult, known: readonly string[]): KnownParseResult {
   const entries: KnownEntry[] = new Array<KnownEntry>(packed.at.length);
@@ -70,7 +72,7 @@ export function unpackKnownResult(packed: PackedKnownResult, known: readonly str
       const entry = packed.fresh[next++];
       if (entry === undefined) throw new PorticoError('PORTICO_E_PARSER_FAILED', `parser thread answered entry ${i} as fresh, but sent only ${packed.fresh.length} fresh entries`);
       entries[i] = entry;
-    } else if (k >= 0 && k < known.length) entries[i] = { fingerprint: known[k]! };
+    } else if (k >= 0 && k < known.length && known[k] !== '') entries[i] = { fingerprint: known[k]! };
     else throw new PorticoError('PORTICO_E_PARSER_FAILED', `parser thread answered entry ${i} with known fingerprint ${k}, but was given ${known.length}`);
   }
   if (next !== packed.fresh.length) throw new PorticoError('PORTICO_E_PARSER_FAILED', `parser thread sent ${packed.fresh.length} fresh entries for ${next} places`);
@@ -83,6 +85,8 @@ export type ParseResult =
   | { readonly kind: 'known'; readonly result: PackedKnownResult }
   | { readonly kind: 'file'; readonly result: PackedKnownResult; readonly blank: boolean }
   | { readonly kind: 'unread'; readonly code: 'PORTICO_E_MANIFEST_READ' | 'PORTICO_E_MANIFEST_PARSE'; readonly message: string }
+  /** The job's known update builds on a generation the thread's copy is not: nothing was done; send the whole table. */
+  | { readonly kind: 'stale' }
   | { readonly kind: 'documents'; readonly documents: ParsedDocument[] };
 
 /**
@@ -139,23 +143,43 @@ export class ParserThread {
    * is a whole buffer of its own: the caller must not use it afterwards.
    */
   async parseManifestKnown(bytes: Uint8Array, file: string, limits: ParseLimits, known: readonly string[], key?: string): Promise<KnownParseResult> {
-    const result = await this.submit({ kind: 'known', bytes, file, limits, known, ...(key === undefined ? {} : { key }) });
+    // The whole list, every time (the bytes move to the thread: a stale answer could not be sent again).
+    const update = KnownTable.whole(known);
+    const result = await this.submit({ kind: 'known', bytes, file, limits, known: update, ...(key === undefined ? {} : { key }) });
     if (result.kind !== 'known') throw new PorticoError('PORTICO_E_PARSER_FAILED', 'parser thread answered the wrong kind');
     return unpackKnownResult(result.result, known);
   }
 
   /**
    * Reads the manifest file at `path` in the thread (into a buffer the thread reuses: no ArrayBuffer
-   * per edit on the caller's isolate) and parses it as parseManifestKnown does, following the edit
-   * from the file's previous parse kept under `key` (default `path`). `file` names it in problems.
-   * A file that cannot be read, or is larger than `limits.maxBytes`, is a value (`ok: false`), not
-   * a rejection; rejects with PORTICO_E_PARSER_* as the other parses do.
+   * per edit on the caller's isolate) and parses it as parseManifestKnown does, skipping the
+   * documents whose fingerprints `known` holds, following the edit from the file's previous parse
+   * kept under `key` (default `path`). The thread keeps a copy of `known` under `key` too, and the
+   * job carries only what changed in it since (see KnownTable; a stale copy costs one more round
+   * trip with the whole table). `file` names it in problems. A file that cannot be read, or is
+   * larger than `limits.maxBytes`, is a value (`ok: false`), not a rejection; rejects with
+   * PORTICO_E_PARSER_* as the other parses do.
    */
-  async parseManifestFile(path: string, file: string, limits: ParseLimits, known: readonly string[], key: string = path): Promise<FileParse> {
-    const result = await this.submit({ kind: 'file', path, file, key, limits, known });
-    if (result.kind === 'unread') return { ok: false, code: result.code, message: result.message };
-    if (result.kind !== 'file') throw new PorticoError('PORTICO_E_PARSER_FAILED', 'parser thread answered the wrong kind');
-    return { ok: true, result: unpackKnownResult(result.result, known), blank: result.blank };
+  async parseManifestFile(path: string, file: string, limits: ParseLimits, known: KnownTable<unknown>, key: string = path): Promise<FileParse> {
+    for (let attempt = 0; ; attempt++) {
+      const update = known.update();
+      let result: ParseResult;
+      try {
+        result = await this.submit({ kind: 'file', path, file, key, limits, known: update });
+      } catch (error) {
+        known.lost();
+        throw error;
+      }
+      if (result.kind === 'stale') {
+        known.lost();
+        if (attempt === 0) continue;
+        throw new PorticoError('PORTICO_E_PARSER_FAILED', 'parser thread answered stale to a whole known table');
+      }
+      known.confirm(update);
+      if (result.kind === 'unread') return { ok: false, code: result.code, message: result.message };
+      if (result.kind !== 'file') throw new PorticoError('PORTICO_E_PARSER_FAILED', 'parser thread answered the wrong kind');
+      return { ok: true, result: unpackKnownResult(result.result, known.names), blank: result.blank };
+    }
   }
 
   /** Parses JSON (one value) or YAML (every document) within `limits`. */

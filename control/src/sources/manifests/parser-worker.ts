@@ -5,7 +5,8 @@
  */
 import { parentPort } from 'node:worker_threads';
 import type { ParseJob, ParseReply, ParseResult } from './parser-thread.ts';
-import { knownIndex, packKnownResult } from './parser-thread.ts';
+import { packKnownResult } from './parser-thread.ts';
+import { KnownMirrors } from './known-table.ts';
 import { API_BODY_LIMITS, parseJsonBounded, parseYamlBounded } from './bounded.ts';
 import { ManifestParseCache } from './incremental.ts';
 import { parseManifestText } from './parse.ts';
@@ -13,6 +14,8 @@ import { FileReader, isBlank } from './file-read.ts';
 
 /** Each manifest file's previous parse, so that the next parse follows the edit (bounded: see ManifestParseCache). */
 const previous = new ManifestParseCache();
+/** Each manifest file's known fingerprints, as its last job left them (a job carries what changed since). */
+const mirrors = new KnownMirrors();
 /** The one buffer manifest files are read into (the largest file's size, at most its limit). */
 const reader = new FileReader();
 
@@ -21,17 +24,21 @@ function run(job: ParseJob): ParseResult {
     case 'manifest':
       return { kind: 'manifest', result: parseManifestText(job.text, job.file, job.limits) };
     case 'known': {
-      // Packed: the known entries go back as indexes into job.known, not as copies of its strings.
-      // One map of the known list serves as the parse's known set and as the index the answer is packed against.
-      const index = knownIndex(job.known);
-      return { kind: 'known', result: packKnownResult(previous.parse(job.bytes, job.file, job.limits, index, job.key), job.known, index) };
+      const key = job.key ?? job.file;
+      const known = mirrors.apply(key, job.known);
+      if (known === undefined) return { kind: 'stale' };
+      // Packed: the known entries go back as slots of the known table, not as copies of its strings.
+      // The copy's index serves as the parse's known set and as the index the answer is packed against.
+      return { kind: 'known', result: packKnownResult(previous.parse(job.bytes, job.file, job.limits, known.index, key), known.names, known.index) };
     }
     case 'file': {
+      // Before the read: a reply other than stale means the copy is the job's generation.
+      const known = mirrors.apply(job.key, job.known);
+      if (known === undefined) return { kind: 'stale' };
       const read = reader.read(job.path, job.limits.maxBytes);
       if (!read.ok) return { kind: 'unread', code: read.code, message: read.message };
       // The cache keeps no view of the bytes (it copies those it keeps): the buffer is free for the next read.
-      const index = knownIndex(job.known);
-      return { kind: 'file', result: packKnownResult(previous.parse(read.bytes, job.file, job.limits, index, job.key), job.known, index), blank: isBlank(read.bytes) };
+      return { kind: 'file', result: packKnownResult(previous.parse(read.bytes, job.file, job.limits, known.index, job.key), known.names, known.index), blank: isBlank(read.bytes) };
     }
     case 'json':
       return { kind: 'documents', documents: [parseJsonBounded(job.text, job.limits ?? API_BODY_LIMITS)] };

@@ -38,6 +38,7 @@ import type { KnownEntry, KnownParseResult, ManifestProblem } from './parse.ts';
 import type { FileParse } from './parser-thread.ts';
 import { sharedParserThread } from './parser-thread.ts';
 import { isBlank } from './file-read.ts';
+import { KnownTable } from './known-table.ts';
 
 /** Options of the watcher. */
 export interface ManifestSourceOptions {
@@ -76,9 +77,10 @@ interface FileEntry {
   /**
    * Those of `objects` that came from a document with a fingerprint (parseManifestKnown), by it.
    * Owned by the entry (never shared with a later one, except a broken or emptied file's, which
-   * keeps its last good objects): the next read of the file patches it in place (patchFingerprints).
+   * keeps its last good objects): the next read of the file patches it in place (patchFingerprints),
+   * and the parser thread's copy of it gets only the slots that changed.
    */
-  readonly fingerprints: ReadonlyMap<string, KubeObject>;
+  readonly fingerprints: KnownTable<KubeObject>;
   /** How many documents of `objects` had a fingerprint (more than `fingerprints` holds: one was there twice). */
   readonly fingerprinted: number;
   readonly problems: readonly ManifestProblem[];
@@ -87,8 +89,6 @@ interface FileEntry {
   /** When it was first seen empty while holding objects (grace period), if it is. */
   readonly emptySince?: number;
 }
-
-const NO_FINGERPRINTS: ReadonlyMap<string, KubeObject> = new Map();
 
 /** A file's objects as last applied: the list read, and by identity (a later duplicate in the file wins). */
 interface AppliedFile {
@@ -107,7 +107,7 @@ interface AppliedFile {
  */
 function patchFingerprints(previous: FileEntry, objects: readonly KubeObject[], entries: readonly KnownEntry[]): boolean {
   const map = previous.fingerprints;
-  if (map === NO_FINGERPRINTS || !(map instanceof Map) || map.size !== previous.fingerprinted) return false;
+  if (map.size !== previous.fingerprinted) return false;
   const base = previous.objects;
   const m = base.length;
   const n = objects.length;
@@ -127,18 +127,9 @@ function patchFingerprints(previous: FileEntry, objects: readonly KubeObject[], 
   // Twice among the edited documents, or also held by a document the edit did not touch.
   if (come.size !== middle) return false;
   for (const fingerprint of come.keys()) if (map.has(fingerprint) && !gone.has(fingerprint)) return false;
-  const owned = map as Map<string, KubeObject>;
-  for (const fingerprint of gone) if (!come.has(fingerprint)) owned.delete(fingerprint);
-  for (const [fingerprint, object] of come) owned.set(fingerprint, object);
+  for (const fingerprint of gone) if (!come.has(fingerprint)) map.delete(fingerprint);
+  for (const [fingerprint, object] of come) map.set(fingerprint, object);
   return true;
-}
-
-/** The keys of `map` in order, in an array sized once (no iterator results, no grown copies). */
-function keysOf(map: ReadonlyMap<string, unknown>): string[] {
-  const keys = new Array<string>(map.size);
-  let at = 0;
-  map.forEach((_value, key) => (keys[at++] = key));
-  return keys;
 }
 
 /** Identities by object: a file's unchanged documents keep their objects, so their identity is made once. */
@@ -349,11 +340,11 @@ export class ManifestSource {
     if (previous !== undefined && previous.signature === signature && previous.emptySince === undefined) return previous;
     if (replacedOnly && (previous === undefined || previous.signature === '' || previous.signature.startsWith(inode))) return undefined;
     if (info.size > limits.maxBytes) return this.broken(name, previous, `refused (limit: bytes): the file is ${info.size} bytes; the limit is ${limits.maxBytes} bytes`, 'PORTICO_E_MANIFEST_PARSE', signature);
-    const known = previous?.fingerprints ?? NO_FINGERPRINTS;
+    const known = previous?.fingerprints ?? new KnownTable<KubeObject>();
     let result: KnownParseResult;
     let blank: boolean;
     try {
-      const parsed = await this.parseFile(full, name, limits, keysOf(known));
+      const parsed = await this.parseFile(full, name, limits, known);
       if (parsed.ok) this.parses++;
       if (!parsed.ok) return this.broken(name, previous, parsed.code === 'PORTICO_E_MANIFEST_READ' ? `cannot read: ${parsed.message}` : parsed.message, parsed.code, signature);
       ({ result, blank } = parsed);
@@ -376,10 +367,10 @@ export class ManifestSource {
       objects[i] = object;
       if (entry.fingerprint !== undefined) fingerprinted++;
     }
-    let fingerprints: ReadonlyMap<string, KubeObject>;
+    let fingerprints: KnownTable<KubeObject>;
     if (previous !== undefined && patchFingerprints(previous, objects, result.entries)) fingerprints = previous.fingerprints;
     else {
-      const built = new Map<string, KubeObject>();
+      const built = new KnownTable<KubeObject>();
       for (const [i, entry] of result.entries.entries()) if (entry.fingerprint !== undefined) built.set(entry.fingerprint, objects[i]!);
       fingerprints = built;
     }
@@ -391,7 +382,7 @@ export class ManifestSource {
    * reuses (no ArrayBuffer per edit on this isolate, whose heap is the large one); with the `parse`
    * option, read here and handed over. Rejects when the parse fails (not for bad input).
    */
-  private async parseFile(full: string, name: string, limits: ParseLimits, known: readonly string[]): Promise<FileParse> {
+  private async parseFile(full: string, name: string, limits: ParseLimits, known: KnownTable<KubeObject>): Promise<FileParse> {
     if (this.options.parse === undefined) return sharedParserThread().parseManifestFile(full, name, limits, known, full);
     let bytes: Buffer;
     try {
@@ -401,13 +392,13 @@ export class ManifestSource {
     }
     // Before the parse: it may keep the bytes.
     const blank = isBlank(bytes);
-    return { ok: true, result: await this.options.parse(bytes, name, limits, known), blank };
+    return { ok: true, result: await this.options.parse(bytes, name, limits, known.keys()), blank };
   }
 
   /** A file that cannot be read or parsed at all: its last good objects stay. */
   private broken(name: string, previous: FileEntry | undefined, message: string, code: ManifestProblem['code'], signature = ''): FileEntry {
     const kept = previous !== undefined && previous.objects.length > 0 ? `; keeping its last good ${previous.objects.length} objects` : '';
-    return { signature, objects: previous?.objects ?? [], fingerprints: previous?.fingerprints ?? NO_FINGERPRINTS, fingerprinted: previous?.fingerprinted ?? 0, problems: [problem(name, 'error', code, `${message}${kept}`)], good: previous?.good ?? false };
+    return { signature, objects: previous?.objects ?? [], fingerprints: previous?.fingerprints ?? new KnownTable<KubeObject>(), fingerprinted: previous?.fingerprinted ?? 0, problems: [problem(name, 'error', code, `${message}${kept}`)], good: previous?.good ?? false };
   }
 
   /** A file that became empty while it held objects: kept for the grace period, then accepted. */
@@ -415,7 +406,7 @@ export class ManifestSource {
     const grace = this.options.emptyGraceMs ?? 5000;
     const since = previous.emptySince ?? Date.now();
     const left = since + grace - Date.now();
-    if (left <= 0) return { signature, objects: [], fingerprints: NO_FINGERPRINTS, fingerprinted: 0, problems: [], good: true };
+    if (left <= 0) return { signature, objects: [], fingerprints: new KnownTable<KubeObject>(), fingerprinted: 0, problems: [], good: true };
     this.schedule(false, left + 10);
     const message = `the file is empty; keeping its ${previous.objects.length} objects for ${Math.ceil(grace / 1000)} s in case it is being rewritten, then removing them`;
     return { signature, objects: previous.objects, fingerprints: previous.fingerprints, fingerprinted: previous.fingerprinted, problems: [problem(name, 'warning', 'PORTICO_W_MANIFEST_EMPTY', message)], good: previous.good, emptySince: since };
