@@ -111,7 +111,7 @@ const LIST_OPEN = '{"items":[';
 export function followJson(previous: readonly Piece[], context: Context): Followed | undefined {
   const { buffer, limits } = context;
   if (buffer.length > limits.maxBytes) return undefined;
-  const segments = align(previous, buffer, jsonItemEnd, context.same);
+  const segments = align(previous, buffer, jsonItemEnd, context.kept);
   // The head and the tail kept, where they were.
   if (segments[0]?.kept !== 0 || segments.at(-1)?.kept !== previous.length - 1) return undefined;
   let synthetic = LIST_OPEN;

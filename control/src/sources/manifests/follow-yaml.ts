@@ -61,7 +61,7 @@ export function followYaml(previous: readonly Piece[], context: Context): Follow
   const out: Output = { entries: [], problems: [], document: 0, scanned: 0 };
   const pieces: Piece[] = [];
   let quote = 0;
-  for (const segment of align(previous, buffer, yamlDocumentEnd, context.same)) {
+  for (const segment of align(previous, buffer, yamlDocumentEnd, context.kept)) {
     if (segment.kept !== undefined) {
       const kept = emitKept(previous[segment.kept]!, segment.start, context, out, (text, fingerprint) => acceptYamlPiece(text, fingerprint, context, out));
       if (kept === undefined) return undefined;

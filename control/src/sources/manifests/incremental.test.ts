@@ -258,6 +258,49 @@ describe('ManifestParseCache', () => {
     }
   });
 
+  it('hostile: a file replaced by a different one of the same length (the kept bytes share only scattered runs with it), then by its first version again', () => {
+    for (const [file, asYaml] of [
+      ['same-length.json', false],
+      ['same-length.yaml', true],
+    ] as const) {
+      const cache = new ManifestParseCache();
+      const first = render(Array.from({ length: 300 }, (_, i) => service(i, 1000 + i)), asYaml, 1);
+      // Every port changed, and two names swapped: the same bytes long, the same piece lengths, other bytes.
+      const other = render(Array.from({ length: 300 }, (_, i) => service(i === 7 ? 8 : i === 8 ? 7 : i, 2000 + ((i * 37) % 300))), asYaml, 1);
+      expect(Buffer.byteLength(other)).toBe(Buffer.byteLength(first));
+      let known = viaCache(cache, first, file, new Map()).next;
+      for (const text of [other, first, other]) {
+        const result = viaCache(cache, text, file, known);
+        expect(result.result, file).toEqual(parseManifestText(text, file));
+        expect(result.validated, file).toBe(300);
+        known = result.next;
+      }
+    }
+  });
+
+  it('hostile: the last byte of a piece changed between two edits (the run of kept bytes ends one byte short of it) is read again, as a full parse reads it', () => {
+    // The JSON item's closing brace (its piece's last byte) made a bracket; the YAML `---` line's newline (its piece's last byte) made a space or a tab.
+    const jsonEnd = (text: string) => text.indexOf('\n  },\n  {\n   "apiVersion": "v1",\n   "kind": "Service",\n   "metadata": {\n    "name": "svc-301"') + 3;
+    const yamlEnd = (text: string) => text.indexOf('\n---\n', text.indexOf('name: svc-300\n')) + 4;
+    for (const [file, asYaml, edit] of [
+      ['last-byte.json', false, (text: string) => `${text.slice(0, jsonEnd(text))}]${text.slice(jsonEnd(text) + 1)}`],
+      ['last-byte.yaml', true, (text: string) => `${text.slice(0, yamlEnd(text))} ${text.slice(yamlEnd(text) + 1)}`],
+      ['last-byte-tab.yaml', true, (text: string) => `${text.slice(0, yamlEnd(text))}\t${text.slice(yamlEnd(text) + 1)}`],
+    ] as const) {
+      const cache = new ManifestParseCache();
+      const items = Array.from({ length: 600 }, (_, i) => service(i));
+      const known = viaCache(cache, render(items, asYaml, 1), file, new Map()).next;
+      const edited = [...items];
+      edited[40] = service(40, 8040);
+      edited[500] = service(500, 8500);
+      const base = render(edited, asYaml, 1);
+      const text = edit(base);
+      expect(text).not.toBe(base);
+      expect(text.length).toBe(base.length);
+      expect(viaCache(cache, text, file, known).result, file).toEqual(parseManifestText(text, file));
+    }
+  });
+
   it('a List that becomes a single object, and back', () => {
     const cache = new ManifestParseCache();
     const list = render([service(1), service(2)], false, 1);

@@ -2,11 +2,12 @@
  * Parsing a manifest file again after an edit at the cost of the edit: the file's previous parse is
  * kept as pieces (a YAML document with the `---` line after it; a JSON `List`'s head, each item with
  * the separators before it, its tail), each with its length in bytes and a SHA-256 of its bytes,
- * and the bytes they were cut from while within a budget (pieces.ts). The bytes the new ones share
- * with those at the start and at the end are found at memcmp speed (pieces there are not hashed
- * again); the new bytes are matched piece by piece from the start,
- * from the end, and between (an edited piece skipped to where the next one is found again); only
- * the edited runs of bytes are decoded, scanned and parsed, and the result is exactly
+ * and the bytes they were cut from while within a budget (pieces.ts). The new bytes are matched
+ * with the pieces from the start, from the end, and between (an edited piece skipped to where the
+ * next one is found again): with the previous bytes kept, by comparing bytes at memcmp speed, a
+ * whole run of unchanged pieces at once (found by binary search over the pieces' offsets, not a
+ * step each: the ends, and the bytes between two edits of one save); else by hash, a piece at a
+ * time. Only the edited runs of bytes are decoded, scanned and parsed, and the result is exactly
  * parseManifestKnown's of the whole new text: the same objects, in the same order, and the same
  * problems. Anything the pieces cannot decide alone (a parse error, a limit, text that is not
  * plain enough: YAML directives, `...`, a marker line with more than `---`) takes the full
@@ -17,8 +18,8 @@ import { followYaml } from './follow-yaml.ts';
 import type { ParseLimits } from './bounded.ts';
 import type { KnownFingerprints, KnownParseResult } from './parse.ts';
 import { parseManifestKnown } from './parse.ts';
-import type { Followed, Piece } from './pieces.ts';
-import { sameEnds } from './pieces.ts';
+import type { Followed, KeptBytes, Piece } from './pieces.ts';
+import { sameEnds, startsOf } from './pieces.ts';
 
 const sameLimits = (a: ParseLimits, b: ParseLimits): boolean => a.maxBytes === b.maxBytes && a.maxKeys === b.maxKeys && a.maxDepth === b.maxDepth && a.maxAliasCount === b.maxAliasCount;
 
@@ -32,12 +33,14 @@ interface FileParse {
   readonly pieces: readonly Piece[];
   /**
    * The bytes the pieces were cut from, when kept (within maxKeptBytes): the next parse compares
-   * them with the new bytes at memcmp speed and hashes only what differs. A buffer of its own,
+   * them with the new bytes at memcmp speed and hashes only the edited pieces. A buffer of its own,
    * reused for the file's next bytes when they fit.
    */
   readonly bytes: Buffer | undefined;
   /** How many of `bytes` are the file's. */
   readonly length: number;
+  /** Where each piece starts in the file (startsOf): the kept bytes of a run of pieces are compared at once. */
+  readonly starts: Float64Array;
 }
 
 /** Options of a ManifestParseCache. */
@@ -109,10 +112,15 @@ export class ManifestParseCache {
     const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     const format = /\.json$/i.test(file) ? 'json' : 'yaml';
     const previous = this.kept.get(key);
-    const same = previous?.bytes === undefined ? undefined : sameEnds(previous.bytes.subarray(0, previous.length), buffer);
-    const context = { buffer, file, limits, known, format, ...(same === undefined ? {} : { same }) } as const;
+    const before = previous?.bytes?.subarray(0, previous.length);
+    const same = before === undefined ? undefined : sameEnds(before, buffer);
+    const context = { buffer, file, limits, known, format } as const;
     let followed: Followed | undefined;
-    if (previous?.format === format && sameLimits(previous.limits, limits)) followed = format === 'json' ? followJson(previous.pieces, context) : followYaml(previous.pieces, context);
+    if (previous?.format === format && sameLimits(previous.limits, limits)) {
+      const kept: KeptBytes | undefined = before === undefined || same === undefined ? undefined : { bytes: before, starts: previous.starts, same };
+      const following = kept === undefined ? context : { ...context, kept };
+      followed = format === 'json' ? followJson(previous.pieces, following) : followYaml(previous.pieces, following);
+    }
     if (followed !== undefined) this.followed++;
     else {
       this.whole++;
@@ -149,7 +157,7 @@ export class ManifestParseCache {
       bytes = before !== undefined && before.length >= content.length ? before : Buffer.allocUnsafeSlow(Math.ceil((content.length + 1) / 4096) * 4096);
       content.copy(bytes);
     }
-    const parse: FileParse = { format, limits, pieces, bytes, length: content.length };
+    const parse: FileParse = { format, limits, pieces, bytes, length: content.length, starts: startsOf(pieces) };
     this.kept.set(key, parse);
     this.total += weight(parse);
     this.keptBytes += bytes?.length ?? 0;

@@ -2,7 +2,8 @@
  * The pieces a manifest file's previous parse is kept as (ManifestParseCache): a YAML document with
  * the `---` line after it, or a JSON `List`'s head, one item with the separators before it, or its
  * tail; each with its length in bytes and the SHA-256 of its bytes. And how new bytes are aligned
- * with them: which pieces they still hold, where, and which runs of bytes between were edited.
+ * with them: which pieces they still hold, where, and which runs of bytes between were edited
+ * (against the previous bytes when they were kept: a run of pieces per memcmp, not a hash each).
  */
 import { hash } from 'node:crypto';
 import type { ParseLimits, YamlPrescan } from './bounded.ts';
@@ -73,8 +74,37 @@ export interface Context {
   readonly limits: ParseLimits;
   readonly known: KnownFingerprints;
   readonly format: 'json' | 'yaml';
-  /** What the new bytes have in common with those of the previous parse, when they were kept. */
-  readonly same?: SameEnds;
+  /** The previous parse's bytes, when they were kept. */
+  readonly kept?: KeptBytes;
+}
+
+/** The bytes a file's previous parse was cut from, as ManifestParseCache keeps them, and what the new bytes share with them. */
+export interface KeptBytes {
+  /** Exactly the previous bytes. */
+  readonly bytes: Buffer;
+  /** Where each previous piece starts in `bytes` (startsOf the pieces; the last one is `bytes.length`). */
+  readonly starts: Float64Array;
+  /** sameEnds(bytes, the new bytes). */
+  readonly same: SameEnds;
+}
+
+/** Where each of `pieces` starts when they are laid end to end, and (last) where they end: n + 1 offsets. */
+export function startsOf(pieces: readonly Piece[]): Float64Array {
+  const starts = new Float64Array(pieces.length + 1);
+  for (let k = 0; k < pieces.length; k++) starts[k + 1] = starts[k]! + pieces[k]!.bytes;
+  return starts;
+}
+
+/** The first index in [from, to) whose offset is above `value` (`to` when none): `starts` ascends. */
+function firstAbove(starts: Float64Array, value: number, from: number, to: number): number {
+  let low = from;
+  let high = to;
+  while (low < high) {
+    const mid = (low + high) >>> 1;
+    if (starts[mid]! <= value) low = mid + 1;
+    else high = mid;
+  }
+  return low;
 }
 
 /** The new bytes as kept pieces of the previous parse (`kept`: its index) and edited runs between them, in order. */
@@ -93,15 +123,24 @@ export interface SameEnds {
 const BLOCK = 16_384;
 
 /**
+ * How many bytes from `a[aFrom]` on are those from `b[bFrom]` on, `most` at most: compared a block
+ * at a time (Buffer.compare, memcmp speed, no views made), then byte by byte within the block that differs.
+ */
+function sameRun(a: Buffer, aFrom: number, b: Buffer, bFrom: number, most: number): number {
+  let run = 0;
+  while (run + BLOCK <= most && a.compare(b, bFrom + run, bFrom + run + BLOCK, aFrom + run, aFrom + run + BLOCK) === 0) run += BLOCK;
+  while (run < most && a[aFrom + run] === b[bFrom + run]) run++;
+  return run;
+}
+
+/**
  * The bytes `previous` and `next` have in common at the start and, after those, at the end: compared
- * a block at a time (Buffer.equals, memcmp speed), then byte by byte within the block that differs,
- * so a one-item edit of a 3 MB file costs well under a millisecond where hashing it cost ~3 ms.
+ * a block at a time (memcmp speed), then byte by byte within the block that differs, so a one-item
+ * edit of a 3 MB file costs well under a millisecond where hashing it cost ~3 ms.
  */
 export function sameEnds(previous: Buffer, next: Buffer): SameEnds {
   const most = Math.min(previous.length, next.length);
-  let prefix = 0;
-  while (prefix + BLOCK <= most && previous.subarray(prefix, prefix + BLOCK).equals(next.subarray(prefix, prefix + BLOCK))) prefix += BLOCK;
-  while (prefix < most && previous[prefix] === next[prefix]) prefix++;
+  const prefix = sameRun(previous, 0, next, 0, most);
   const room = most - prefix;
   const p = previous.length;
   const q = next.length;
@@ -114,35 +153,60 @@ export function sameEnds(previous: Buffer, next: Buffer): SameEnds {
 /**
  * Which pieces of the previous parse the new bytes still hold, and where: from the start and from
  * the end first, then between, where an edited piece is skipped by `boundary` and the pieces after
- * it are looked for where it ends (replaced), at its start (deleted) or after it (inserted). Each
- * byte is hashed a bounded number of times; no piece is kept unless its bytes hash alike or lie
- * within `same`, the ends the new bytes share with the previous ones (then they are not hashed).
+ * it are looked for where it ends (replaced), at its start (deleted) or after it (inserted). No
+ * piece is kept unless its bytes are the previous ones: with the previous bytes `kept`, compared
+ * with them at memcmp speed, a whole run of pieces at once (the pieces within the unchanged ends,
+ * and those of each unchanged run between edits, found by binary search over their offsets, not a
+ * step each); without them, by hash, each byte hashed a bounded number of times.
  */
-export function align(pieces: readonly Piece[], buffer: Buffer, boundary: Boundary, same?: SameEnds): Segment[] {
+export function align(pieces: readonly Piece[], buffer: Buffer, boundary: Boundary, kept?: KeptBytes): Segment[] {
   const n = pieces.length;
   let memo = { k: -1, at: -1, equal: false };
   // The first piece (a BOM may start it) only at the start; the last (it may end without a `---` line or `]`) only at the end.
-  // `equal`: its bytes are known to be the previous ones (within the unchanged ends), no hash needed.
-  const holds = (k: number, at: number, limit: number, equal = false): boolean => {
+  const fits = (k: number, at: number, limit: number): boolean => {
     const bytes = pieces[k]!.bytes;
-    if (at + bytes > limit || (k === 0 && at !== 0) || (k === n - 1 && at + bytes !== buffer.length)) return false;
-    if (equal) return true;
-    if (memo.k !== k || memo.at !== at) memo = { k, at, equal: pieceHash(buffer, at, at + bytes) === pieces[k]!.hash };
-    return memo.equal;
+    return at + bytes <= limit && (k !== 0 || at === 0) && (k !== n - 1 || at + bytes === buffer.length);
+  };
+  // How many pieces from k on (before `below`) hold from byte `at` on, before `limit`: 0 or 1 by hash, a run by the kept bytes.
+  const run = (k: number, at: number, limit: number, below: number): number => {
+    if (!fits(k, at, limit)) return 0;
+    if (kept === undefined) {
+      if (memo.k !== k || memo.at !== at) memo = { k, at, equal: pieceHash(buffer, at, at + pieces[k]!.bytes) === pieces[k]!.hash };
+      return memo.equal ? 1 : 0;
+    }
+    const { bytes: previous, starts } = kept;
+    const most = Math.min(limit - at, starts[below]! - starts[k]!);
+    // From the very start: the unchanged first bytes sameEnds found (no second pass over them).
+    const same = k === 0 && at === 0 ? Math.min(kept.same.prefix, most) : sameRun(previous, starts[k]!, buffer, at, most);
+    if (same < pieces[k]!.bytes) return 0;
+    let count = firstAbove(starts, starts[k]! + same, k + 1, below + 1) - 1 - k;
+    if (k + count === n && !fits(n - 1, at + starts[n - 1]! - starts[k]!, limit)) count--;
+    return count;
   };
   const head: Segment[] = [];
   let prefix = 0;
   let start = 0;
-  // From the start, piece k is where it was: within the unchanged first bytes it holds.
-  while (prefix < n && holds(prefix, start, buffer.length, same !== undefined && start + pieces[prefix]!.bytes <= same.prefix)) {
-    head.push({ kept: prefix, start, end: start + pieces[prefix]!.bytes });
-    start += pieces[prefix++]!.bytes;
-  }
+  const keep = (count: number): void => {
+    for (const stop = prefix + count; prefix < stop; prefix++) {
+      head.push({ kept: prefix, start, end: start + pieces[prefix]!.bytes });
+      start += pieces[prefix]!.bytes;
+    }
+  };
+  // From the start, piece k is where it was (with the kept bytes: every piece within the unchanged first bytes at once).
+  for (let count: number; prefix < n && (count = run(prefix, start, buffer.length, n)) > 0; ) keep(count);
   const tail: Segment[] = [];
   let suffix = n;
   let end = buffer.length;
-  // From the end, piece k is as far from the end as it was: within the unchanged last bytes it holds.
-  while (suffix > prefix && end - pieces[suffix - 1]!.bytes >= start && holds(suffix - 1, end - pieces[suffix - 1]!.bytes, end, same !== undefined && end - pieces[suffix - 1]!.bytes >= buffer.length - same.suffix)) {
+  // From the end, piece k is as far from the end as it was: within the unchanged last bytes by binary search, then a step each.
+  if (kept !== undefined) {
+    const { starts, same } = kept;
+    const shift = buffer.length - starts[n]!;
+    let first = Math.max(prefix, firstAbove(starts, starts[n]! - same.suffix - 1, 0, n));
+    while (first < n && (starts[first]! + shift < start || !fits(first, starts[first]! + shift, buffer.length))) first++;
+    for (; suffix > first; suffix--) tail.push({ kept: suffix - 1, start: starts[suffix - 1]! + shift, end: starts[suffix]! + shift });
+    if (suffix < n) end = starts[suffix]! + shift;
+  }
+  while (suffix > prefix && end - pieces[suffix - 1]!.bytes >= start && run(suffix - 1, end - pieces[suffix - 1]!.bytes, end, suffix) > 0) {
     suffix--;
     tail.push({ kept: suffix, start: end - pieces[suffix]!.bytes, end });
     end -= pieces[suffix]!.bytes;
@@ -155,13 +219,16 @@ export function align(pieces: readonly Piece[], buffer: Buffer, boundary: Bounda
     edited = -1;
   };
   while (at < end && k < suffix) {
-    if (holds(k, at, end)) {
+    const count = run(k, at, end, suffix);
+    if (count > 0) {
       flush();
-      head.push({ kept: k, start: at, end: at + pieces[k]!.bytes });
-      at += pieces[k++]!.bytes;
+      for (const stop = k + count; k < stop; k++) {
+        head.push({ kept: k, start: at, end: at + pieces[k]!.bytes });
+        at += pieces[k]!.bytes;
+      }
       continue;
     }
-    if (k + 1 < suffix && holds(k + 1, at, end)) {
+    if (k + 1 < suffix && run(k + 1, at, end, k + 2) > 0) {
       k++; // piece k was deleted
       continue;
     }
@@ -169,7 +236,7 @@ export function align(pieces: readonly Piece[], buffer: Buffer, boundary: Bounda
     if (next === undefined || next <= at) break;
     if (edited < 0) edited = at;
     at = next;
-    if (!holds(k, at, end)) k++; // piece k was replaced (else a piece was inserted before it)
+    if (run(k, at, end, k + 1) === 0) k++; // piece k was replaced (else a piece was inserted before it)
   }
   if (at < end && edited < 0) edited = at;
   at = end;
