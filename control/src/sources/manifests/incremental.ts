@@ -18,7 +18,7 @@ import { followYaml } from './follow-yaml.ts';
 import type { ParseLimits } from './bounded.ts';
 import type { KnownFingerprints, KnownParseResult } from './parse.ts';
 import { parseManifestKnown } from './parse.ts';
-import type { Followed, KeptBytes, Piece } from './pieces.ts';
+import type { Followed, KeptBytes, Piece, SameEnds } from './pieces.ts';
 import { sameEnds, startsOf } from './pieces.ts';
 
 const sameLimits = (a: ParseLimits, b: ParseLimits): boolean => a.maxBytes === b.maxBytes && a.maxKeys === b.maxKeys && a.maxDepth === b.maxDepth && a.maxAliasCount === b.maxAliasCount;
@@ -34,7 +34,7 @@ interface FileParse {
   /**
    * The bytes the pieces were cut from, when kept (within maxKeptBytes): the next parse compares
    * them with the new bytes at memcmp speed and hashes only the edited pieces. A buffer of its own,
-   * reused for the file's next bytes when they fit.
+   * reused for the file's next bytes when they fit (only the edited bytes copied in).
    */
   readonly bytes: Buffer | undefined;
   /** How many of `bytes` are the file's. */
@@ -134,7 +134,7 @@ export class ManifestParseCache {
       return parseManifestKnown(buffer.toString('utf8'), file, limits, known);
     }
     this.lastScanned = followed.scanned;
-    this.keep(key, format, limits, followed.pieces, buffer);
+    this.keep(key, format, limits, followed.pieces, buffer, same);
     return followed.result;
   }
 
@@ -147,15 +147,25 @@ export class ManifestParseCache {
     this.keptBytes -= kept.bytes?.length ?? 0;
   }
 
-  private keep(key: string, format: 'json' | 'yaml', limits: ParseLimits, pieces: readonly Piece[], content: Buffer): void {
-    const before = this.kept.get(key)?.bytes;
+  /** Keeps `pieces` and `content` under `key`; `same`: what `content` shares with the bytes kept there before. */
+  private keep(key: string, format: 'json' | 'yaml', limits: ParseLimits, pieces: readonly Piece[], content: Buffer, same: SameEnds | undefined): void {
+    const previous = this.kept.get(key);
+    const before = previous?.bytes;
     this.forget(key);
     if (pieces.length > this.maxPiecesPerFile) return;
     let bytes: Buffer | undefined;
     if (content.length <= this.maxKeptBytes) {
-      // The previous contents' buffer again when the new ones fit: no allocation per edit.
-      bytes = before !== undefined && before.length >= content.length ? before : Buffer.allocUnsafeSlow(Math.ceil((content.length + 1) / 4096) * 4096);
-      content.copy(bytes);
+      // The previous contents' buffer again when the new ones fit: no allocation per edit, and only
+      // the edited bytes copied (the unchanged last ones moved when the length changed: memmove).
+      if (before !== undefined && before.length >= content.length && same !== undefined) {
+        const end = content.length - same.suffix;
+        if (content.length !== previous!.length) before.copy(before, end, previous!.length - same.suffix, previous!.length);
+        content.copy(before, same.prefix, same.prefix, end);
+        bytes = before;
+      } else {
+        bytes = Buffer.allocUnsafeSlow(Math.ceil((content.length + 1) / 4096) * 4096);
+        content.copy(bytes);
+      }
     }
     const parse: FileParse = { format, limits, pieces, bytes, length: content.length, starts: startsOf(pieces) };
     this.kept.set(key, parse);
