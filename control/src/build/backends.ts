@@ -8,6 +8,7 @@ import { compareStrings, objectKey } from '../state/cluster-state.ts';
 import { addressClass, externalNameClass } from '../snapshot/address.ts';
 import type { IngressBackend, Service, ServicePort } from '../state/objects.ts';
 import type { MemberIndex } from '../state/member-index.ts';
+import { ListEdits } from '../model/list-edits.ts';
 import { addMember, membersOf, removeMember } from '../state/member-index.ts';
 
 /** The weight of a route's only backend; canary splits divide it. */
@@ -29,6 +30,8 @@ export class EndpointSets {
   private readonly sorted: EndpointSet[] = [];
   /** `all()`'s answer, until a set is added, dropped or changed: an unchanged list is the same object, so compile knows it by identity. */
   private out: readonly EndpointSet[] | undefined;
+  /** Where `sorted` was patched since that copy: compile and sealing follow the change instead of comparing every set. */
+  private readonly edits = new ListEdits<EndpointSet>();
 
   constructor(state: ClusterState) {
     this.state = state;
@@ -36,7 +39,7 @@ export class EndpointSets {
 
   /** Every set resolved so far, sorted by key: the same list as the last call while no set was added, dropped or changed (never change it). */
   all(): readonly EndpointSet[] {
-    return (this.out ??= this.sorted.slice());
+    return (this.out ??= this.edits.copy(this.sorted));
   }
 
   /** Appends the key every later `resolve` call returns to `keys` (undefined stops recording), so a derivation knows the sets it used. */
@@ -60,7 +63,9 @@ export class EndpointSets {
       const set = { key, endpoints: clusterIP ? clusterEndpoint(service, servicePort) : this.endpointsOf(service, servicePort), origin };
       this.sets.set(key, set);
       addMember(this.byService, serviceKey, key);
-      this.sorted.splice(lowerBoundByKey(this.sorted, key), 0, set);
+      const at = lowerBoundByKey(this.sorted, key);
+      this.sorted.splice(at, 0, set);
+      this.edits.note('insert', at, this.sorted.length);
       this.out = undefined;
     }
     return key;
@@ -79,7 +84,10 @@ export class EndpointSets {
     const serviceKey = objectKey(set.origin.namespace, set.origin.service);
     removeMember(this.byService, serviceKey, key);
     const at = lowerBoundByKey(this.sorted, key);
-    if (this.sorted[at]?.key === key) this.sorted.splice(at, 1);
+    if (this.sorted[at]?.key === key) {
+      this.sorted.splice(at, 1);
+      this.edits.note('remove', at, this.sorted.length);
+    }
     this.out = undefined;
   }
 
@@ -99,7 +107,9 @@ export class EndpointSets {
       const next = { ...set, endpoints };
       this.sets.set(key, next);
       // Same key, same place (`all()` hands out copies).
-      this.sorted[lowerBoundByKey(this.sorted, key)] = next;
+      const at = lowerBoundByKey(this.sorted, key);
+      this.sorted[at] = next;
+      this.edits.note('set', at, this.sorted.length);
       this.out = undefined;
       changed.add(key);
     }

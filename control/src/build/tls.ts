@@ -7,6 +7,7 @@ import type { Certificate, SourceRef } from '../model/types.ts';
 import type { ClusterState } from '../state/cluster-state.ts';
 import { objectKey } from '../state/cluster-state.ts';
 import type { Secret } from '../state/objects.ts';
+import { ListEdits } from '../model/list-edits.ts';
 
 /** A certificate loaded from a Secret, or why it could not be. */
 export type CertificateResult = { readonly ok: true; readonly certificatePem: string; readonly privateKeyPem: string } | { readonly ok: false; readonly reason: 'SecretNotFound' | 'SecretInvalid'; readonly message: string };
@@ -79,6 +80,8 @@ export class CertificateBook {
   private readonly stale = new Set<string>();
   /** `all()`'s answer while no item changed: the same list, so compile knows it by identity (undefined: make one). */
   private out: readonly Certificate[] | undefined;
+  /** Where `items` was patched since that copy: compile and sealing follow the change instead of comparing every certificate. */
+  private readonly edits = new ListEdits<Certificate>();
 
   constructor(state: ClusterState) {
     this.state = state;
@@ -99,6 +102,7 @@ export class CertificateBook {
       const at = lowerBound(this.sorted, key);
       this.sorted.splice(at, 0, key);
       this.items.splice(at, 0, undefined as unknown as Certificate);
+      this.edits.note('insert', at, this.items.length);
       this.stale.add(key);
     }
     entry.uses++;
@@ -128,6 +132,7 @@ export class CertificateBook {
       const at = lowerBound(this.sorted, key);
       this.sorted.splice(at, 1);
       this.items.splice(at, 1);
+      this.edits.note('remove', at, this.items.length);
       this.stale.delete(key);
       this.out = undefined;
     }
@@ -145,11 +150,13 @@ export class CertificateBook {
       // A host released and used again by a re-derived Ingress leaves the item as it was: keep the object (and the list).
       if (entry.item !== undefined && sameStrings(entry.item.hosts, hosts)) continue;
       entry.item = { secret, certificatePem: entry.certificatePem, privateKeyPem: entry.privateKeyPem, hosts };
-      this.items[lowerBound(this.sorted, secret)] = entry.item;
+      const at = lowerBound(this.sorted, secret);
+      this.items[at] = entry.item;
+      this.edits.note('set', at, this.items.length);
       this.out = undefined;
     }
     this.stale.clear();
-    return (this.out ??= this.items.slice());
+    return (this.out ??= this.edits.copy(this.items));
   }
 }
 

@@ -8,6 +8,9 @@ import { parseManifestText } from '../sources/manifests/parse.ts';
 import { ClusterState } from '../state/cluster-state.ts';
 import type { KubeObject } from '../state/objects.ts';
 import { compileSnapshot } from './index.ts';
+import { keptEndsOf } from '../model/list-edits.ts';
+import type { RoutingModel } from '../model/types.ts';
+import { sharedEnds } from '../snapshot/sealed-against.ts';
 
 const text = ['hosts-and-defaults', 'conflicts', 'tls-and-redirects', 'endpoints']
   .map((name) => readFileSync(new URL(`../build/testdata/${name}/in.yaml`, import.meta.url), 'utf8'))
@@ -154,5 +157,69 @@ describe('compileSnapshot against the previous version', () => {
       expect(next.hosts.filter((item) => old.has(item)).length, `step ${step}: hosts shared`).toBe(next.hosts.filter((item) => texts.has(JSON.stringify(item))).length);
       previous = next;
     }
+  });
+  it('follows the build\'s record of where the endpoint sets and certificates changed: random runs of sets and certificates coming, going and changing compile as a fresh compile does', () => {
+    let seed = 99;
+    const random = (): number => (seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32;
+    const secret = (objects.find((o) => o.kind === 'Secret' && o.metadata.name === 'dashboard-tls')!) as KubeObject;
+    const certificate = (k: number): KubeObject => ({ ...secret, metadata: { name: `cert-${k}`, namespace: 'team' } }) as KubeObject;
+    // Ingress i on one of 30 Services (a set comes when the first Ingress names it and goes with the last), with TLS from one of 6 Secrets or none.
+    const routed = (i: number, service: number, tls: number | undefined): KubeObject => {
+      const base = ingress(i, '/api', `svc-${service}`) as KubeObject & { spec: Record<string, unknown> };
+      return { ...base, spec: { ...base.spec, ...(tls === undefined ? {} : { tls: [{ hosts: [`app-${i}.example.com`], secretName: `cert-${tls}` }] }) } } as KubeObject;
+    };
+    const state = new ClusterState();
+    for (let k = 0; k < 30; k++) [svc(`svc-${k}`), slice(`svc-${k}`, `10.0.${k}.1`)].forEach((o) => state.upsert(o));
+    for (let k = 0; k < 6; k++) state.upsert(certificate(k));
+    for (let i = 0; i < 40; i++) state.upsert(routed(i, i % 10, i % 3 === 0 ? i % 6 : undefined));
+    const build = new IncrementalBuild(state, selection);
+    let model: RoutingModel = build.build().model;
+    let previous = compileSnapshot(model);
+    let recorded = 0;
+    for (let step = 0; step < 60; step++) {
+      const edits = 1 + Math.floor(random() * 3);
+      for (let e = 0; e < edits; e++) {
+        const i = Math.floor(random() * 60);
+        const what = random();
+        if (what < 0.5) state.upsert(routed(i, Math.floor(random() * 30), random() < 0.5 ? Math.floor(random() * 6) : undefined));
+        else if (what < 0.7) state.remove(routed(i, 0, undefined));
+        else state.upsert(slice(`svc-${Math.floor(random() * 30)}`, `10.1.${step}.${e}`));
+      }
+      const skipped = random() < 0.1;
+      // A build now and then skipped by compile: the lists it hands next were not made right after the compiled ones.
+      if (skipped) build.build();
+      const nextModel = build.build().model;
+      const next = compileSnapshot(nextModel, previous);
+      const fresh = compileSnapshot(buildModel(ClusterState.from(state.objects()), selection).model);
+      expect(JSON.stringify(next), `step ${step}`).toBe(JSON.stringify(fresh));
+      expect(next.version, `step ${step}`).toBe(fresh.version);
+      for (const [name, modelName] of [['endpointSets', 'endpointSets'], ['certificates', 'certificates']] as const) {
+        const where = `step ${step} ${name}`;
+        // The build says which ends it kept of the list it handed out before (unless a build came between), and only ends that are its items.
+        const kept = keptEndsOf(nextModel[modelName], model[modelName]);
+        if (!skipped && nextModel[modelName] !== model[modelName]) {
+          expect(kept, where).toBeDefined();
+          recorded++;
+        }
+        if (kept !== undefined) {
+          for (let k = 0; k < kept.head; k++) expect(nextModel[modelName][k], where).toBe(model[modelName][k]);
+          for (let k = 1; k <= kept.tail; k++) expect(nextModel[modelName].at(-k), where).toBe(model[modelName].at(-k));
+        }
+        // What sealing recorded of the compiled lists claims only items that are the previous version's.
+        const ends = sharedEnds(next[name], previous[name]);
+        if (ends !== undefined) {
+          for (let k = 0; k < ends.head; k++) expect(next[name][k], where).toBe(previous[name][k]);
+          for (let k = 1; k <= ends.tail; k++) expect(next[name].at(-k), where).toBe(previous[name].at(-k));
+        }
+        const old = new Set<object>(previous[name]);
+        const texts = new Set((previous[name] as readonly object[]).map((item) => JSON.stringify(item)));
+        expect((next[name] as readonly object[]).filter((item) => old.has(item)).length, `${where} shared`).toBe((next[name] as readonly object[]).filter((item) => texts.has(JSON.stringify(item))).length);
+      }
+      model = nextModel;
+      previous = next;
+    }
+    // The walk changed both lists many times while compile followed the build.
+    expect(recorded).toBeGreaterThan(40);
+    expect(previous.certificates.length).toBeGreaterThan(0);
   });
 });

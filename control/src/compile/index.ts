@@ -15,7 +15,7 @@ import type { SectionName } from '../snapshot/order.ts';
 import type { Snapshot, SnapshotBackend, SnapshotContent, SnapshotDefaultRoute, SnapshotHost, SnapshotRoute } from '../snapshot/schema.ts';
 import type { RoutePolicies } from '../snapshot/policies/registry.ts';
 import { SNAPSHOT_API_VERSION, sealSnapshot } from '../snapshot/schema.ts';
-import { identicalEnds } from '../snapshot/sealed-against.ts';
+import { identicalEnds, recordSealedAgainst } from '../snapshot/sealed-against.ts';
 
 /** The keys of a backend whose snapshot form is itself: no TLS, HTTP/1.1, valid, resolved. */
 const PLAIN_BACKEND_KEYS = ['namespace', 'service', 'port', 'weight', 'endpointSet'];
@@ -115,9 +115,9 @@ const sources = new WeakMap<readonly object[], readonly object[]>();
  * `previous`'s item of the same key when equal to the fresh one, else the fresh one. `previous`
  * itself when every item is its own. The unchanged items at both ends are copied as a block: the
  * build says how many there are when `items` is the copy it made right after the one `previous`
- * was compiled from (`keptEndsOf`), else they are found by identity in a tight loop. Only the span
- * between the first and the last change costs a step per item, so one changed host among 50,000
- * costs about what it costs among 1,000.
+ * was compiled from (`keptEndsOf`), else they are found by identity in a tight loop, and recorded
+ * for sealing (`recordSealedAgainst`). Only the span between the first and the last change costs a
+ * step per item, so one changed host among 50,000 costs about what it costs among 1,000.
  */
 function share<M extends object, T extends object>(name: SectionName, items: readonly M[], compile: (item: M) => T, previous: readonly T[] | undefined): T[] {
   // The very list compiled before (an incremental build hands its list over again when none of its items changed): its compiled list, as is.
@@ -140,6 +140,8 @@ function share<M extends object, T extends object>(name: SectionName, items: rea
   else {
     const middle = compileSpan(name, items, head, n - tail, compile, before, previous);
     list = before === undefined ? middle : spliced(previous!, head, m - head - tail, middle);
+    // Sealing (and the deltas and bundles after it) takes the unchanged ends from here instead of comparing every item again.
+    if (before !== undefined) recordSealedAgainst(list, previous!, head, tail);
   }
   compiledLists.set(items, list);
   sources.set(list, items);

@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import type { Snapshot, SnapshotContent, SnapshotHost } from './schema.ts';
 import { sealSnapshot } from './schema.ts';
 import { changedRange } from './hash.ts';
+import { identicalEnds, recordSealedAgainst } from './sealed-against.ts';
 import { applyEdit, content, editArbitrary, host, hostName, initialLists } from './test-support.ts';
 
 /** The same content in fresh objects: nothing known of them, sealed from nothing. */
@@ -28,6 +29,52 @@ describe('snapshot version sealed against the previous version', () => {
       }),
       { numRuns: 80 },
     );
+  });
+
+  it('equals the version sealed from nothing when the ends kept are recorded before sealing (as compile records them), however few they claim', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 300 }), fc.array(fc.tuple(editArbitrary(30), fc.boolean(), fc.nat(), fc.nat()), { minLength: 1, maxLength: 10 }), (size, edits) => {
+        let lists = initialLists(size);
+        let previous: Snapshot = sealSnapshot(content(lists.hosts, lists.sets));
+        let serial = 0;
+        for (const [edit, onHosts, fewerHead, fewerTail] of edits) {
+          serial++;
+          lists = applyEdit(lists, edit, onHosts, serial);
+          const next = content(lists.hosts, lists.sets);
+          for (const name of ['hosts', 'endpointSets'] as const) {
+            if (next[name] === previous[name]) continue;
+            const { head, tail } = identicalEnds(next[name], previous[name]);
+            recordSealedAgainst(next[name], previous[name], Math.max(0, head - (fewerHead % 4)), Math.max(0, tail - (fewerTail % 4)));
+          }
+          const sealed = sealSnapshot(next, previous);
+          expect(sealed.version).toBe(sealSnapshot(fresh(sealed)).version);
+          previous = sealed;
+        }
+      }),
+      { numRuns: 60 },
+    );
+  });
+
+  it('takes the unchanged ends of a list from the record compile made instead of comparing every item', () => {
+    const hosts = Array.from({ length: 5000 }, (_, i) => host(hostName(i)));
+    const first = sealSnapshot(content(hosts, []));
+    // A list that counts the places read of it: comparing the ends reads every one.
+    const counted = (list: SnapshotHost[]): { list: SnapshotHost[]; reads: () => number } => {
+      let reads = 0;
+      const proxy = new Proxy(list, { get: (target, key, receiver) => (typeof key === 'string' && /^\d+$/.test(key) && reads++, Reflect.get(target, key, receiver)) });
+      return { list: proxy, reads: () => reads };
+    };
+    const edit = (): SnapshotHost[] => first.hosts.map((item, i) => (i === 2500 ? host(item.host, '/edited') : item));
+    const compared = counted(edit());
+    const recorded = counted(edit());
+    recordSealedAgainst(recorded.list, first.hosts, 2500, 2499);
+    const a = sealSnapshot(content(compared.list, []), first);
+    const b = sealSnapshot(content(recorded.list, []), first);
+    expect(b.version).toBe(a.version);
+    expect(a.version).toBe(sealSnapshot(fresh(a)).version);
+    expect(compared.reads()).toBeGreaterThan(5000);
+    // The items of the blocks around the edit (a block holds 32 items on average).
+    expect(recorded.reads()).toBeLessThan(400);
   });
 
   it('still refuses an item out of order or repeated where the list changed', () => {
