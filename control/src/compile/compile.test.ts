@@ -10,7 +10,7 @@ import type { KubeObject } from '../state/objects.ts';
 import { compileSnapshot } from './index.ts';
 import { keptEndsOf } from '../model/list-edits.ts';
 import type { RoutingModel } from '../model/types.ts';
-import { sharedEnds } from '../snapshot/sealed-against.ts';
+import { keptRuns, sharedEnds } from '../snapshot/sealed-against.ts';
 
 const text = ['hosts-and-defaults', 'conflicts', 'tls-and-redirects', 'endpoints']
   .map((name) => readFileSync(new URL(`../build/testdata/${name}/in.yaml`, import.meta.url), 'utf8'))
@@ -138,6 +138,7 @@ describe('compileSnapshot against the previous version', () => {
     for (let i = 0; i < 120; i++) state.upsert(ingress(i * 2));
     const build = new IncrementalBuild(state, selection);
     let previous = compileSnapshot(build.build().model);
+    let middleRuns = 0;
     for (let step = 0; step < 40; step++) {
       const edits = Math.floor(random() * 4);
       for (let e = 0; e < edits; e++) {
@@ -155,8 +156,16 @@ describe('compileSnapshot against the previous version', () => {
       const old = new Set<object>(previous.hosts);
       const texts = new Set(previous.hosts.map((item) => JSON.stringify(item)));
       expect(next.hosts.filter((item) => old.has(item)).length, `step ${step}: hosts shared`).toBe(next.hosts.filter((item) => texts.has(JSON.stringify(item))).length);
+      // Every stretch compile says it took over (and sealing took as it was) is, item for item, the previous version's.
+      if (next.hosts !== previous.hosts) {
+        const runs = keptRuns(next.hosts, previous.hosts);
+        for (let k = 0; k < runs.length; k += 3) for (let i = runs[k]!; i < runs[k + 1]!; i++) expect(next.hosts[i], `step ${step} host ${i}`).toBe(previous.hosts[i + runs[k + 2]!]);
+        if (runs.length > 6) middleRuns++;
+      }
       previous = next;
     }
+    // Steps with changes far apart: stretches between them were taken over, not only the ends.
+    expect(middleRuns).toBeGreaterThan(5);
   });
   it('follows the build\'s record of where the endpoint sets and certificates changed: random runs of sets and certificates coming, going and changing compile as a fresh compile does', () => {
     let seed = 99;

@@ -15,7 +15,7 @@ import type { SectionName } from '../snapshot/order.ts';
 import type { Snapshot, SnapshotBackend, SnapshotContent, SnapshotDefaultRoute, SnapshotHost, SnapshotRoute } from '../snapshot/schema.ts';
 import type { RoutePolicies } from '../snapshot/policies/registry.ts';
 import { SNAPSHOT_API_VERSION, sealSnapshot } from '../snapshot/schema.ts';
-import { identicalEnds, recordSealedAgainst } from '../snapshot/sealed-against.ts';
+import { endsAsRuns, identicalEnds, recordSealedAgainst } from '../snapshot/sealed-against.ts';
 
 /** The keys of a backend whose snapshot form is itself: no TLS, HTTP/1.1, valid, resolved. */
 const PLAIN_BACKEND_KEYS = ['namespace', 'service', 'port', 'weight', 'endpointSet'];
@@ -138,10 +138,14 @@ function share<M extends object, T extends object>(name: SectionName, items: rea
   let list: T[];
   if (before !== undefined && head === n && n === m) list = previous as T[];
   else {
-    const middle = compileSpan(name, items, head, n - tail, compile, before, previous);
+    const runs = before === undefined ? [] : endsAsRuns(head, 0, n, m);
+    const middle = compileSpan(name, items, head, n - tail, compile, before, previous, runs);
     list = before === undefined ? middle : spliced(previous!, head, m - head - tail, middle);
-    // Sealing (and the deltas and bundles after it) takes the unchanged ends from here instead of comparing every item again.
-    if (before !== undefined) recordSealedAgainst(list, previous!, head, tail);
+    if (before !== undefined) {
+      if (tail > 0) addRun(runs, n - tail, n, m - n);
+      // Sealing (and the deltas and bundles after it) takes every stretch kept from here instead of comparing every item again.
+      recordSealedAgainst(list, previous!, head, tail, runs);
+    }
   }
   compiledLists.set(items, list);
   sources.set(list, items);
@@ -160,8 +164,19 @@ function spliced<T>(list: readonly T[], start: number, count: number, items: rea
   return copy;
 }
 
-/** The compiled items of `items[from, to)`, as `share` takes them (`before`: the model list `previous` was compiled from). */
-function compileSpan<M extends object, T extends object>(name: SectionName, items: readonly M[], from: number, to: number, compile: (item: M) => T, before: readonly M[] | undefined, previous: readonly T[] | undefined): T[] {
+/** Appends to `runs` (see KeptRuns) that items [from, to) are the previous list's [from + offset, to + offset), joining the last run when it continues it. */
+function addRun(runs: number[], from: number, to: number, offset: number): void {
+  const last = runs.length - 3;
+  if (last >= 0 && runs[last + 1] === from && runs[last + 2] === offset) runs[last + 1] = to;
+  else runs.push(from, to, offset);
+}
+
+/**
+ * The compiled items of `items[from, to)`, as `share` takes them (`before`: the model list
+ * `previous` was compiled from); appends to `runs` the stretches that are `previous`'s items in
+ * place (or shifted by the lists' difference in length).
+ */
+function compileSpan<M extends object, T extends object>(name: SectionName, items: readonly M[], from: number, to: number, compile: (item: M) => T, before: readonly M[] | undefined, previous: readonly T[] | undefined, runs: number[]): T[] {
   const { keyOf, compare } = SECTIONS[name] as unknown as { keyOf: (item: T) => string; compare: (a: string, b: string) => number };
   const shift = before === undefined ? 0 : before.length - items.length;
   const list: T[] = [];
@@ -170,10 +185,12 @@ function compileSpan<M extends object, T extends object>(name: SectionName, item
     if (before !== undefined) {
       if (before[i] === item) {
         list.push(previous![i]!);
+        addRun(runs, i, i + 1, 0);
         continue;
       }
       if (before[i + shift] === item) {
         list.push(previous![i + shift]!);
+        addRun(runs, i, i + 1, shift);
         continue;
       }
     }

@@ -5,8 +5,31 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { Snapshot, SnapshotContent, SnapshotHost } from './schema.ts';
 import { sealSnapshot } from './schema.ts';
-import { changedRange } from './hash.ts';
+import { changedRange, itemHash } from './hash.ts';
 import { identicalEnds, recordSealedAgainst } from './sealed-against.ts';
+
+/**
+ * Every stretch of `items` that is, item for item, a stretch of `old` (flat `from, to, offset`
+ * triples, as compile records them), each cut short by up to `shorten(k)` items at its end: any
+ * subset of the truth is a record sealing must take.
+ */
+function trueRuns(items: readonly object[], old: readonly object[], shorten: (k: number) => number = () => 0): number[] {
+  const at = new Map(old.map((item, i) => [item, i]));
+  const runs: number[] = [];
+  for (let i = 0; i < items.length; i++) {
+    const j = at.get(items[i]!);
+    if (j === undefined) continue;
+    const last = runs.length - 3;
+    if (last >= 0 && runs[last + 1] === i && runs[last + 2] === j - i) runs[last + 1] = i + 1;
+    else runs.push(i, i + 1, j - i);
+  }
+  const cut: number[] = [];
+  for (let k = 0; k < runs.length; k += 3) {
+    const to = runs[k + 1]! - shorten(k);
+    if (to > runs[k]!) cut.push(runs[k]!, to, runs[k + 2]!);
+  }
+  return cut;
+}
 import { applyEdit, content, editArbitrary, host, hostName, initialLists } from './test-support.ts';
 
 /** The same content in fresh objects: nothing known of them, sealed from nothing. */
@@ -75,6 +98,64 @@ describe('snapshot version sealed against the previous version', () => {
     expect(compared.reads()).toBeGreaterThan(5000);
     // The items of the blocks around the edit (a block holds 32 items on average).
     expect(recorded.reads()).toBeLessThan(400);
+  });
+
+  it('equals the version sealed from nothing when every stretch kept is recorded (as compile records them), changes many and far apart, runs cut short', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 300 }), fc.array(fc.tuple(fc.array(fc.tuple(editArbitrary(5), fc.boolean()), { minLength: 1, maxLength: 5 }), fc.nat()), { minLength: 1, maxLength: 8 }), (size, versions) => {
+        let lists = initialLists(size);
+        let previous: Snapshot = sealSnapshot(content(lists.hosts, lists.sets));
+        let serial = 0;
+        for (const [edits, cut] of versions) {
+          for (const [edit, onHosts] of edits) lists = applyEdit(lists, edit, onHosts, ++serial);
+          const next = content(lists.hosts, lists.sets);
+          for (const name of ['hosts', 'endpointSets'] as const) {
+            if (next[name] === previous[name]) continue;
+            const runs = trueRuns(next[name], previous[name], (k) => (cut >> (k % 20)) & 1 ? 3 : 0);
+            recordSealedAgainst(next[name], previous[name], 0, 0, runs);
+          }
+          const sealed = sealSnapshot(next, previous);
+          expect(sealed.version).toBe(sealSnapshot(fresh(sealed)).version);
+          previous = sealed;
+        }
+      }),
+      { numRuns: 80 },
+    );
+  });
+
+  it('with every stretch kept recorded, reads the items around each change only, and still refuses a pair out of order between them', () => {
+    let reads = 0;
+    const counted = (name: string, path = '/'): SnapshotHost => {
+      const item = host(name, path) as { host: string };
+      Object.defineProperty(item, 'host', { enumerable: true, get: () => (reads++, name) });
+      return item as unknown as SnapshotHost;
+    };
+    const hosts = Array.from({ length: 5000 }, (_, i) => counted(hostName(i * 10)));
+    const first = sealSnapshot(content(hosts, []));
+    // Two changes 3,000 items apart, one of them an added host (the items after it shifted).
+    const edited = [...hosts];
+    edited[4000] = counted(hostName(40_000), '/edited');
+    edited.splice(1001, 0, counted(hostName(10_005)));
+    recordSealedAgainst(edited, first.hosts, 0, 0, trueRuns(edited, first.hosts));
+    reads = 0;
+    const next = sealSnapshot(content(edited, []), first);
+    // The new items validated and hashed, and ordered against their neighbours: not the 3,000 between.
+    expect(reads).toBeLessThan(20);
+    expect(next.version).toBe(sealSnapshot(fresh(next)).version);
+    const swapped = [...hosts];
+    [swapped[1000], swapped[1001]] = [swapped[1001]!, swapped[1000]!];
+    swapped[4000] = counted(hostName(40_000), '/edited');
+    recordSealedAgainst(swapped, first.hosts, 0, 0, trueRuns(swapped, first.hosts));
+    expect(() => sealSnapshot(content(swapped, []), first)).toThrow(/hosts\[1001\] \(h0010000\.test\) is out of order or repeated/);
+    // A changed item that ends a block, out of order with the first item of the previous blocks taken after it.
+    const endsBlock = (item: object): boolean => parseInt(itemHash('hosts', item).slice(62), 16) < 8;
+    const last = hosts.findIndex((item, i) => i > 100 && endsBlock(item));
+    let path = 0;
+    while (!endsBlock(host(hostName(9_999_999), `/p${path}`))) path++;
+    const misplaced = [...hosts];
+    misplaced[last] = host(hostName(9_999_999), `/p${path}`);
+    recordSealedAgainst(misplaced, first.hosts, 0, 0, trueRuns(misplaced, first.hosts));
+    expect(() => sealSnapshot(content(misplaced, []), first)).toThrow(new RegExp(`hosts\\[${last + 1}\\] \\(${hostName((last + 1) * 10)}\\) is out of order or repeated`));
   });
 
   it('still refuses an item out of order or repeated where the list changed', () => {

@@ -28,7 +28,8 @@ import { SECTIONS } from './order.ts';
 import type { SectionName } from './order.ts';
 import type { Snapshot, SnapshotContent } from './schema.ts';
 import { Certificate, DefaultRoute, EndpointSet, Host, SNAPSHOT_API_VERSION } from './schema.ts';
-import { identicalEnds, recordSealedAgainst, sharedEnds } from './sealed-against.ts';
+import type { KeptRuns } from './sealed-against.ts';
+import { keptRuns, recordSealedAgainst } from './sealed-against.ts';
 
 export { changedRange } from './sealed-against.ts';
 
@@ -120,12 +121,29 @@ function checkShape(content: unknown): asserts content is SnapshotContent {
   for (const key of Object.keys(value)) if (!allowed.has(key)) throw invalid(`snapshot ${key}: unrecognized key`);
 }
 
+/** The index of the block of `ends` (see ListSeal) that starts at item `start`, or -1 when none does. */
+function blockStartingAt(ends: readonly number[], start: number): number {
+  if (start === 0) return 0;
+  let low = 0;
+  let high = ends.length;
+  while (low < high) {
+    const mid = (low + high) >>> 1;
+    if (ends[mid]! < start) low = mid + 1;
+    else high = mid;
+  }
+  return low < ends.length && ends[low] === start ? low + 1 : -1;
+}
+
+const NO_RUNS: KeptRuns = [];
+
 /**
  * The blocks of list `name` of a snapshot (`items`), validating every item not validated before
  * and the order of the list (strictly increasing keys: sorted, no duplicates). With `previous`
- * (the same list of a sealed snapshot), the items at both ends that are that list's, by identity,
- * are known valid and ordered, and the blocks that hold only them are taken as they are.
- * Throws PORTICO_E_SNAPSHOT_INVALID naming the first bad item or field.
+ * (the same list of a sealed snapshot), the stretches of items that are that list's (`keptRuns`:
+ * every one compile took over, else the unchanged ends) are known valid and ordered, and the
+ * previous blocks that lie wholly in one are taken as they are: a change costs the blocks it falls
+ * in, wherever and however many the changes are. Throws PORTICO_E_SNAPSHOT_INVALID naming the
+ * first bad item or field.
  */
 function sealList(name: SectionName, items: readonly unknown[], previous: readonly unknown[] | undefined): ListSeal {
   const known = seals.get(items);
@@ -134,60 +152,72 @@ function sealList(name: SectionName, items: readonly unknown[], previous: readon
   const old = before === undefined ? [] : previous!;
   const n = items.length;
   const m = old.length;
-  // Items [0, head) and [n - tail, n) are the previous list's [0, head) and [m - tail, m): as
-  // recorded when compile made this list from that one (or sealing linked them), else compared.
-  const { head, tail } = (before === undefined ? undefined : sharedEnds(items, old)) ?? identicalEnds(items, old);
+  const runs = before === undefined ? NO_RUNS : keptRuns(items, old);
   const ends: number[] = [];
   const digests: string[] = [];
   const blockLines: string[] = [];
-  // The previous blocks that end inside the unchanged head are this list's too (its last one only
-  // if it ends this list as well: it ended with the list, not at an item that ends a block).
-  let block = 0;
-  if (before !== undefined) {
-    while (block < before.ends.length && before.ends[block]! <= head && (before.ends[block]! < m || m === n)) {
-      ends.push(before.ends[block]!);
-      digests.push(before.digests[block]!);
-      blockLines.push(before.lines[block]!);
-      block++;
-    }
-  }
-  const { keyOf, compare } = SECTIONS[name];
+  const { compare } = SECTIONS[name];
+  const keyOf = SECTIONS[name].keyOf as (item: unknown) => string;
   const tag = TAGS[name];
-  const shift = n - m;
-  let lines: string[] = [];
-  let previousKey: string | undefined;
-  for (let i = ends.length === 0 ? 0 : ends.at(-1)!; i < n; i++) {
-    const leaf = leafOf(name, items[i], `${name}[${i}]`);
-    // Pairs inside the unchanged head or tail were in order in the previous list: the others are checked.
-    if (i > 0 && i >= head && i <= n - tail) {
-      const key = (keyOf as (item: unknown) => string)(items[i]);
-      previousKey ??= (keyOf as (item: unknown) => string)(items[i - 1]);
-      if (compare(previousKey, key) >= 0) throw invalid(`snapshot ${name}[${i}] (${key}) is out of order or repeated`);
-      previousKey = key;
-    } else previousKey = undefined;
-    lines.push((leaf.line ??= `${tag} ${leaf.hash}\n`));
-    if (!endsBlock(leaf.hash) && i < n - 1) continue;
-    const digest = createHash('sha256').update(lines.join('')).digest('hex');
-    blockLines.push(`${tag} ${i + 1 - (ends.length === 0 ? 0 : ends.at(-1)!)} ${digest}\n`);
-    ends.push(i + 1);
-    digests.push(digest);
-    lines = [];
-    // Past the changed items, a block ending in the unchanged tail ends where the previous list's did: the rest are its blocks.
-    if (before !== undefined && i >= n - tail && i < n - 1) {
-      while (block < before.ends.length && before.ends[block]! < i + 1 - shift) block++;
-      if (block < before.ends.length && before.ends[block] === i + 1 - shift) {
-        for (block++; block < before.ends.length; block++) {
-          ends.push(before.ends[block]! + shift);
-          digests.push(before.digests[block]!);
-          blockLines.push(before.lines[block]!);
-        }
-        break;
+  // The key last read (of item `keyAt`): walking items in a row reads each key once.
+  let keyAt = -1;
+  let lastKey = '';
+  const checkOrder = (i: number): void => {
+    const before = keyAt === i - 1 ? lastKey : keyOf(items[i - 1]);
+    const key = keyOf(items[i]);
+    if (compare(before, key) >= 0) throw invalid(`snapshot ${name}[${i}] (${key}) is out of order or repeated`);
+    keyAt = i;
+    lastKey = key;
+  };
+  // `r`: the first run that ends after item `i`; `i` is where the next block starts.
+  let r = 0;
+  let i = 0;
+  while (i < n) {
+    while (r < runs.length && runs[r + 1]! <= i) r += 3;
+    if (before !== undefined && r < runs.length && runs[r]! <= i) {
+      // In a run, the previous list's blocks from the same item on are this list's while they lie in it (its last
+      // block only if it ends this list too: that one ended with the list, not at an item that ends a block).
+      const offset = runs[r + 2]!;
+      const from = i;
+      for (let b = blockStartingAt(before.ends, i + offset); b >= 0 && b < before.ends.length; b++) {
+        const end = before.ends[b]! - offset;
+        if (end > runs[r + 1]! || (before.ends[b] === m && end !== n)) break;
+        ends.push(end);
+        digests.push(before.digests[b]!);
+        blockLines.push(before.lines[b]!);
+        i = end;
       }
+      if (i > from) {
+        // Pairs inside one run were in order in the previous list; the pair across its start was not compared.
+        if (from > 0 && runs[r]! > from - 1) checkOrder(from);
+        continue;
+      }
+    }
+    // The items of this block one by one, to the one that ends it.
+    const lines: string[] = [];
+    for (; ; i++) {
+      const leaf = leafOf(name, items[i], `${name}[${i}]`);
+      while (r < runs.length && runs[r + 1]! <= i) r += 3;
+      if (i > 0 && !(r < runs.length && runs[r]! <= i - 1)) checkOrder(i);
+      lines.push((leaf.line ??= `${tag} ${leaf.hash}\n`));
+      if (!endsBlock(leaf.hash) && i < n - 1) continue;
+      const digest = createHash('sha256').update(lines.join('')).digest('hex');
+      blockLines.push(`${tag} ${i + 1 - (ends.length === 0 ? 0 : ends.at(-1)!)} ${digest}\n`);
+      ends.push(i + 1);
+      digests.push(digest);
+      i++;
+      break;
     }
   }
   const seal: ListSeal = { ends, digests, lines: blockLines };
   seals.set(items, seal);
-  if (before !== undefined) recordSealedAgainst(items, previous!, head, tail);
+  if (before !== undefined) {
+    // What the deltas and bundles ask (sharedEnds, changedRange): the unchanged ends.
+    const head = runs.length > 0 && runs[0] === 0 && runs[2] === 0 ? Math.min(runs[1]!, m) : 0;
+    const last = runs.length - 3;
+    const tail = last >= 0 && runs[last + 1] === n && runs[last + 2] === m - n ? Math.max(0, Math.min(n - runs[last]!, n - head, m - head)) : 0;
+    recordSealedAgainst(items, previous!, head, tail, runs);
+  }
   return seal;
 }
 

@@ -3,11 +3,23 @@
  * the bundle compiler (bundled into data-plane workers) can ask where two lists may differ without
  * loading the snapshot schemas (zod) that sealing needs.
  */
-/** What sealing a list against the previous one found: the items before `head` and the last `tail` are that list's (held weakly: no chain of old lists is kept alive). */
+/**
+ * Stretches of a list that are, item for item, stretches of the list it was made from: flat
+ * triples `from, to, offset` in increasing order, each saying that items [from, to) are, by
+ * identity, the other list's [from + offset, to + offset). What lies between them changed.
+ */
+export type KeptRuns = readonly number[];
+
+/**
+ * What sealing a list against the previous one found: the items before `head` and the last `tail`
+ * are that list's (held weakly: no chain of old lists is kept alive), and, when compile said so,
+ * every stretch that is (`runs`).
+ */
 interface SealedAgainst {
   readonly previous: WeakRef<readonly unknown[]>;
   readonly head: number;
   readonly tail: number;
+  readonly runs: KeptRuns | undefined;
 }
 
 const sealedAgainst = new WeakMap<readonly unknown[], SealedAgainst>();
@@ -80,7 +92,30 @@ export function identicalEnds(a: readonly unknown[], b: readonly unknown[]): { r
   return { head, tail };
 }
 
-/** Records that `items` was sealed against `previous`: its first `head` and last `tail` items are `previous`'s (held weakly). */
-export function recordSealedAgainst(items: readonly unknown[], previous: readonly unknown[], head: number, tail: number): void {
-  sealedAgainst.set(items, { previous: new WeakRef(previous), head, tail });
+/**
+ * Records that `items` was made from (or sealed against) `previous`: its first `head` and last
+ * `tail` items are `previous`'s, and so is every stretch of `runs` when given.
+ */
+export function recordSealedAgainst(items: readonly unknown[], previous: readonly unknown[], head: number, tail: number, runs?: KeptRuns): void {
+  sealedAgainst.set(items, { previous: new WeakRef(previous), head, tail, runs });
+}
+
+/** The runs (see KeptRuns) of the first `head` and the last `tail` items of a list of `n` items made from one of `m`. */
+export function endsAsRuns(head: number, tail: number, n: number, m: number): number[] {
+  const runs: number[] = [];
+  if (head > 0) runs.push(0, head, 0);
+  if (tail > 0) runs.push(n - tail, n, m - n);
+  return runs;
+}
+
+/**
+ * The stretches of `items` that are `before`'s (see KeptRuns): as recorded when `items` was made
+ * from `before` (compile knows every stretch it took over), else its two unchanged ends, as far as
+ * sealing links them (`sharedEnds`) or found by comparing them (`identicalEnds`).
+ */
+export function keptRuns(items: readonly unknown[], before: readonly unknown[]): KeptRuns {
+  const link = sealedAgainst.get(items);
+  if (link?.runs !== undefined && link.previous.deref() === before) return link.runs;
+  const { head, tail } = sharedEnds(items, before) ?? identicalEnds(items, before);
+  return endsAsRuns(head, tail, items.length, before.length);
 }
