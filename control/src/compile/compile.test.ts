@@ -8,9 +8,9 @@ import { parseManifestText } from '../sources/manifests/parse.ts';
 import { ClusterState } from '../state/cluster-state.ts';
 import type { KubeObject } from '../state/objects.ts';
 import { compileSnapshot } from './index.ts';
-import { keptEndsOf } from '../model/list-edits.ts';
+import { keptRunsOf } from '../model/list-edits.ts';
 import type { RoutingModel } from '../model/types.ts';
-import { keptRuns, sharedEnds } from '../snapshot/sealed-against.ts';
+import { keptRuns, runEnds, sharedEnds } from '../snapshot/sealed-against.ts';
 
 const text = ['hosts-and-defaults', 'conflicts', 'tls-and-redirects', 'endpoints']
   .map((name) => readFileSync(new URL(`../build/testdata/${name}/in.yaml`, import.meta.url), 'utf8'))
@@ -205,7 +205,8 @@ describe('compileSnapshot against the previous version', () => {
       for (const [name, modelName] of [['endpointSets', 'endpointSets'], ['certificates', 'certificates']] as const) {
         const where = `step ${step} ${name}`;
         // The build says which ends it kept of the list it handed out before (unless a build came between), and only ends that are its items.
-        const kept = keptEndsOf(nextModel[modelName], model[modelName]);
+        const runs = keptRunsOf(nextModel[modelName], model[modelName]);
+        const kept = runs === undefined ? undefined : runEnds(runs, nextModel[modelName].length, model[modelName].length);
         if (!skipped && nextModel[modelName] !== model[modelName]) {
           expect(kept, where).toBeDefined();
           recorded++;

@@ -9,13 +9,13 @@
  */
 import type { Backend, DefaultRoute, RouteMatch, RoutingModel, ValueMatch, VirtualHost } from '../model/types.ts';
 import { redirectPolicyOf } from '../model/shared.ts';
-import { keptEndsOf } from '../model/list-edits.ts';
+import { keptRunsOf } from '../model/list-edits.ts';
 import { SECTIONS, lowerBound } from '../snapshot/order.ts';
 import type { SectionName } from '../snapshot/order.ts';
 import type { Snapshot, SnapshotBackend, SnapshotContent, SnapshotDefaultRoute, SnapshotHost, SnapshotRoute } from '../snapshot/schema.ts';
 import type { RoutePolicies } from '../snapshot/policies/registry.ts';
 import { SNAPSHOT_API_VERSION, sealSnapshot } from '../snapshot/schema.ts';
-import { endsAsRuns, identicalEnds, recordSealedAgainst } from '../snapshot/sealed-against.ts';
+import { endsAsRuns, identicalEnds, recordSealedAgainst, runEnds } from '../snapshot/sealed-against.ts';
 
 /** The keys of a backend whose snapshot form is itself: no TLS, HTTP/1.1, valid, resolved. */
 const PLAIN_BACKEND_KEYS = ['namespace', 'service', 'port', 'weight', 'endpointSet'];
@@ -113,11 +113,12 @@ const sources = new WeakMap<readonly object[], readonly object[]>();
  * was compiled from at the same place (or shifted by the lists' difference in length: an item
  * added or removed before it), else the item compiled from the same model object before, else
  * `previous`'s item of the same key when equal to the fresh one, else the fresh one. `previous`
- * itself when every item is its own. The unchanged items at both ends are copied as a block: the
- * build says how many there are when `items` is the copy it made right after the one `previous`
- * was compiled from (`keptEndsOf`), else they are found by identity in a tight loop, and recorded
- * for sealing (`recordSealedAgainst`). Only the span between the first and the last change costs a
- * step per item, so one changed host among 50,000 costs about what it costs among 1,000.
+ * itself when every item is its own. The stretches of items that are `previous`'s are copied as
+ * blocks: the build says which they are when `items` is the copy it made right after the one
+ * `previous` was compiled from (`keptRunsOf`: every stretch its edits left, however far apart the
+ * edits), else the unchanged ends are found by identity in a tight loop. Every stretch taken over
+ * is recorded for sealing (`recordSealedAgainst`). Only the items between the stretches cost a
+ * step each, so changed hosts among 50,000 cost about what they cost among 1,000.
  */
 function share<M extends object, T extends object>(name: SectionName, items: readonly M[], compile: (item: M) => T, previous: readonly T[] | undefined): T[] {
   // The very list compiled before (an incremental build hands its list over again when none of its items changed): its compiled list, as is.
@@ -126,23 +127,20 @@ function share<M extends object, T extends object>(name: SectionName, items: rea
   const before = previous === undefined ? undefined : (sources.get(previous) as readonly M[] | undefined);
   const n = items.length;
   const m = before === undefined ? 0 : before.length;
-  // Items [0, head) and [n - tail, n) are before's [0, head) and [m - tail, m): previous's, in place.
-  let head = 0;
-  let tail = 0;
-  if (before !== undefined) {
-    const kept = keptEndsOf(items, before);
-    if (kept !== undefined) ({ head, tail } = kept);
-    else ({ head, tail } = identicalEnds(items, before));
-  }
-  // Snapshot lists are never changed once sealed: sharing `previous` itself is safe.
   let list: T[];
-  if (before !== undefined && head === n && n === m) list = previous as T[];
+  if (before === undefined) list = compileSpan(name, items, 0, n, compile, before, previous, []);
   else {
-    const runs = before === undefined ? [] : endsAsRuns(head, 0, n, m);
-    const middle = compileSpan(name, items, head, n - tail, compile, before, previous, runs);
-    list = before === undefined ? middle : spliced(previous!, head, m - head - tail, middle);
-    if (before !== undefined) {
-      if (tail > 0) addRun(runs, n - tail, n, m - n);
+    let kept = keptRunsOf(items, before);
+    if (kept === undefined) {
+      const { head, tail } = identicalEnds(items, before);
+      kept = endsAsRuns(head, tail, n, m);
+    }
+    // Snapshot lists are never changed once sealed: sharing `previous` itself is safe.
+    if (n === m && kept.length === 3 && kept[1]! - kept[0]! === n && kept[2] === 0) list = previous as T[];
+    else {
+      const runs: number[] = [];
+      list = assembled(name, items, kept, compile, before, previous!, runs);
+      const { head, tail } = runEnds(runs, n, m);
       // Sealing (and the deltas and bundles after it) takes every stretch kept from here instead of comparing every item again.
       recordSealedAgainst(list, previous!, head, tail, runs);
     }
@@ -153,15 +151,33 @@ function share<M extends object, T extends object>(name: SectionName, items: rea
 }
 
 /**
- * A copy of `list` with its `count` items from `start` replaced by `items`: the unchanged items
- * are copied as blocks of references, not stepped through in JavaScript (one large allocation
- * when as many items come as go, the common edit).
+ * The compiled list of `items`: the stretches `kept` says are `before`'s taken from `previous` as
+ * blocks of references (one copy of `previous` patched in place when only items in place
+ * changed, the common edit), the items between compiled (`compileSpan`). Appends to `runs`
+ * every stretch that is `previous`'s.
  */
-function spliced<T>(list: readonly T[], start: number, count: number, items: readonly T[]): T[] {
-  if (count !== items.length) return list.slice(0, start).concat(items, list.slice(start + count));
-  const copy = list.slice();
-  for (let k = 0; k < count; k++) copy[start + k] = items[k]!;
-  return copy;
+function assembled<M extends object, T extends object>(name: SectionName, items: readonly M[], kept: readonly number[], compile: (item: M) => T, before: readonly M[], previous: readonly T[], runs: number[]): T[] {
+  const n = items.length;
+  let inPlace = n === previous.length;
+  for (let k = 2; k < kept.length; k += 3) if (kept[k] !== 0) inPlace = false;
+  const pieces: (readonly T[])[] = [];
+  const copy = inPlace ? previous.slice() : undefined;
+  let i = 0;
+  for (let k = 0; k <= kept.length; k += 3) {
+    const from = k < kept.length ? kept[k]! : n;
+    if (i < from) {
+      const span = compileSpan(name, items, i, from, compile, before, previous, runs);
+      if (copy === undefined) pieces.push(span);
+      else for (let j = 0; j < span.length; j++) copy[i + j] = span[j]!;
+    }
+    if (k === kept.length) break;
+    const to = kept[k + 1]!;
+    const offset = kept[k + 2]!;
+    addRun(runs, from, to, offset);
+    if (copy === undefined) pieces.push(previous.slice(from + offset, to + offset));
+    i = to;
+  }
+  return copy ?? ([] as T[]).concat(...pieces);
 }
 
 /** Appends to `runs` (see KeptRuns) that items [from, to) are the previous list's [from + offset, to + offset), joining the last run when it continues it. */

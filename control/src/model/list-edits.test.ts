@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { ListEdits, keptEndsOf } from './list-edits.ts';
+import { runEnds } from '../snapshot/sealed-against.ts';
+import { ListEdits, keptRunsOf } from './list-edits.ts';
+
+/** The unchanged ends the build's record of `list` says it kept of `previous`, or undefined. */
+function keptEndsOf(list: readonly object[], previous: readonly object[]): { head: number; tail: number } | undefined {
+  const runs = keptRunsOf(list, previous);
+  return runs === undefined ? undefined : runEnds(runs, list.length, previous.length);
+}
 
 /** The items at both ends of `a` that are `b`'s at the same place from its start and its end, by identity (the most a record may claim). */
 function actualEnds(a: readonly object[], b: readonly object[]): { head: number; tail: number } {
@@ -20,7 +27,7 @@ describe('ListEdits', () => {
       let last = edits.copy(list);
       expect(keptEndsOf(last, [])).toBeUndefined();
       for (let copy = 0; copy < 6; copy++) {
-        const count = Math.floor(random() * 4);
+        const count = Math.floor(random() * 6);
         for (let e = 0; e < count; e++) {
           const kind = list.length === 0 ? 'insert' : (['set', 'insert', 'remove'] as const)[Math.floor(random() * 3)]!;
           const at = Math.floor(random() * (kind === 'insert' ? list.length + 1 : list.length));
@@ -43,6 +50,15 @@ describe('ListEdits', () => {
         if (count === 0) expect(kept, where).toEqual({ head: out.length, tail: 0 });
         if (count === 1 && out.length === last.length) expect(kept.head + kept.tail, where).toBe(out.length - 1);
         if (count === 1 && out.length !== last.length) expect(kept.head + kept.tail, where).toBe(Math.min(out.length, last.length));
+        // Every stretch it claims is the last copy's, item for item, and it claims every item no edit touched (each edit makes or drops objects).
+        const runs = keptRunsOf(out, last)!;
+        let claimed = 0;
+        for (let k = 0; k < runs.length; k += 3) {
+          expect(runs[k]!, where).toBeGreaterThanOrEqual(k === 0 ? 0 : runs[k - 2]!);
+          for (let i = runs[k]!; i < runs[k + 1]!; i++, claimed++) expect(out[i], `${where} item ${i}`).toBe(last[i + runs[k + 2]!]);
+        }
+        const before = new Set<object>(last);
+        expect(claimed, where).toBe(out.filter((item) => before.has(item)).length);
         // Only the copy right after another answers for it.
         expect(keptEndsOf(out, list)).toBeUndefined();
         last = out;

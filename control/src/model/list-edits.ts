@@ -1,30 +1,34 @@
 /**
  * Where a model list handed out by the incremental build differs from the one it handed out
  * before: the build patches its sorted lists in place (a host replaced, added or removed) and
- * hands out copies; it notes each patch here, and compile (`share`) asks which items at both ends
- * are the previous copy's instead of comparing every item (one changed host among 50,000 costs
- * what it costs among 1,000).
+ * hands out copies; it notes each patch here, and compile (`share`) asks which stretches of items
+ * are the previous copy's instead of comparing every item (changed hosts among 50,000 cost what
+ * they cost among 1,000, however far apart they are).
  */
-
-/** What a copy kept of the copy before it: its first `head` and last `tail` items are that copy's (held weakly). */
-interface KeptEnds {
-  readonly previous: WeakRef<readonly object[]>;
-  readonly head: number;
-  readonly tail: number;
-}
-
-const keptEnds = new WeakMap<readonly object[], KeptEnds>();
 
 /**
- * How many items at the start (`head`) and at the end (`tail`) of `list` are, by identity, the
- * items of `previous` at the same place from its start and from its end, when the build recorded
- * `list` as a copy made right after `previous` (`head + tail` never exceeds either length).
- * Undefined when it did not (the caller compares them).
+ * What a copy kept of the copy before it (held weakly): flat triples `from, to, offset` in
+ * increasing order, each saying that its items [from, to) are that copy's [from + offset, to + offset).
  */
-export function keptEndsOf(list: readonly object[], previous: readonly object[]): { readonly head: number; readonly tail: number } | undefined {
-  const kept = keptEnds.get(list);
-  if (kept === undefined || kept.previous.deref() !== previous) return undefined;
-  return { head: kept.head, tail: kept.tail };
+interface Kept {
+  readonly previous: WeakRef<readonly object[]>;
+  readonly runs: readonly number[];
+}
+
+const kept = new WeakMap<readonly object[], Kept>();
+
+/** Stretches a record keeps apart at most: past them (a batch of many edits) only its first and last are kept. */
+const MAX_RUNS = 64;
+
+/**
+ * The stretches of `list` that are, by identity, stretches of `previous` (flat `from, to, offset`
+ * triples in increasing order: items [from, to) are `previous`'s [from + offset, to + offset)),
+ * when the build recorded `list` as a copy made right after `previous`. Undefined when it did not
+ * (the caller compares them).
+ */
+export function keptRunsOf(list: readonly object[], previous: readonly object[]): readonly number[] | undefined {
+  const record = kept.get(list);
+  return record === undefined || record.previous.deref() !== previous ? undefined : record.runs;
 }
 
 /**
@@ -33,30 +37,55 @@ export function keptEndsOf(list: readonly object[], previous: readonly object[])
  */
 export class ListEdits<T extends object> {
   #last: readonly T[] | undefined;
-  /** Items at the start of the list that no edit since the last copy touched. */
-  #head = Number.MAX_SAFE_INTEGER;
-  /** Items at the end of the list that no edit since the last copy touched. */
-  #tail = Number.MAX_SAFE_INTEGER;
+  /** The stretches of the list as patched that no edit since the last copy touched (see Kept); undefined while none was noted. */
+  #runs: number[] | undefined;
 
   /** Notes that the item at `at` was replaced (`set`), inserted or removed; `length` is the list's length after the edit. */
   note(kind: 'set' | 'insert' | 'remove', at: number, length: number): void {
-    this.#head = Math.min(this.#head, at);
-    // Items after the edited place keep their distance from the end.
-    this.#tail = Math.min(this.#tail, length - at - (kind === 'remove' ? 0 : 1));
+    const runs = this.#runs ?? [0, length - (kind === 'insert' ? 1 : kind === 'remove' ? -1 : 0), 0];
+    const next: number[] = [];
+    const push = (from: number, to: number, offset: number): void => {
+      if (to > from) next.push(from, to, offset);
+    };
+    for (let k = 0; k < runs.length; k += 3) {
+      const from = runs[k]!;
+      const to = runs[k + 1]!;
+      const offset = runs[k + 2]!;
+      if (to <= at) push(from, to, offset);
+      else if (kind === 'set') {
+        push(from, Math.min(at, to), offset);
+        push(Math.max(at + 1, from), to, offset);
+      } else if (kind === 'insert') {
+        // Items from `at` on move one place later: the previous copy's index of each stays.
+        push(from, at, offset);
+        push(Math.max(at, from) + 1, to + 1, offset - 1);
+      } else if (from > at) push(from - 1, to - 1, offset + 1);
+      else {
+        push(from, at, offset);
+        push(at, to - 1, offset + 1);
+      }
+    }
+    // A batch of many edits: its first and last stretches (the unchanged ends, usually) are enough.
+    this.#runs = next.length > 3 * MAX_RUNS ? [...next.slice(0, 3), ...next.slice(-3)] : next;
   }
 
-  /** A copy of `list` (the list these edits patched), recorded as keeping the ends no edit touched of the last copy. */
+  /** A copy of `list` (the list these edits patched), recorded as keeping the stretches no edit touched of the last copy. */
   copy(list: readonly T[]): readonly T[] {
     const out = list.slice();
     const last = this.#last;
     if (last !== undefined) {
-      const head = Math.min(this.#head, out.length, last.length);
-      const tail = Math.max(0, Math.min(this.#tail, out.length - head, last.length - head));
-      keptEnds.set(out, { previous: new WeakRef(last), head, tail });
+      const runs = this.#runs ?? [0, out.length, 0];
+      // Only stretches inside both lists (a note past the end claims nothing).
+      const inside: number[] = [];
+      for (let k = 0; k < runs.length; k += 3) {
+        const from = runs[k]!;
+        const to = Math.min(runs[k + 1]!, out.length, last.length - runs[k + 2]!);
+        if (to > from && from + runs[k + 2]! >= 0) inside.push(from, to, runs[k + 2]!);
+      }
+      kept.set(out, { previous: new WeakRef(last), runs: inside });
     }
     this.#last = out;
-    this.#head = Number.MAX_SAFE_INTEGER;
-    this.#tail = Number.MAX_SAFE_INTEGER;
+    this.#runs = undefined;
     return out;
   }
 }

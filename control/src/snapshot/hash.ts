@@ -29,7 +29,7 @@ import type { SectionName } from './order.ts';
 import type { Snapshot, SnapshotContent } from './schema.ts';
 import { Certificate, DefaultRoute, EndpointSet, Host, SNAPSHOT_API_VERSION } from './schema.ts';
 import type { KeptRuns } from './sealed-against.ts';
-import { keptRuns, recordSealedAgainst } from './sealed-against.ts';
+import { keptRuns, recordSealedAgainst, runEnds } from './sealed-against.ts';
 
 export { changedRange } from './sealed-against.ts';
 
@@ -213,9 +213,7 @@ function sealList(name: SectionName, items: readonly unknown[], previous: readon
   seals.set(items, seal);
   if (before !== undefined) {
     // What the deltas and bundles ask (sharedEnds, changedRange): the unchanged ends.
-    const head = runs.length > 0 && runs[0] === 0 && runs[2] === 0 ? Math.min(runs[1]!, m) : 0;
-    const last = runs.length - 3;
-    const tail = last >= 0 && runs[last + 1] === n && runs[last + 2] === m - n ? Math.max(0, Math.min(n - runs[last]!, n - head, m - head)) : 0;
+    const { head, tail } = runEnds(runs, n, m);
     recordSealedAgainst(items, previous!, head, tail, runs);
   }
   return seal;

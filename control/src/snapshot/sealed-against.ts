@@ -109,6 +109,18 @@ export function endsAsRuns(head: number, tail: number, n: number, m: number): nu
 }
 
 /**
+ * How many items at the start (`head`) and at the end (`tail`) of a list of `n` items `runs` say
+ * are those of the list of `m` it was made from, at the same place from its start and from its end
+ * (`head + tail` never exceeds either length).
+ */
+export function runEnds(runs: KeptRuns, n: number, m: number): { head: number; tail: number } {
+  const head = runs.length > 0 && runs[0] === 0 && runs[2] === 0 ? Math.min(runs[1]!, m) : 0;
+  const last = runs.length - 3;
+  const tail = last >= 0 && runs[last + 1] === n && runs[last + 2] === m - n ? Math.max(0, Math.min(n - runs[last]!, n - head, m - head)) : 0;
+  return { head, tail };
+}
+
+/**
  * The stretches of `items` that are `before`'s (see KeptRuns): as recorded when `items` was made
  * from `before` (compile knows every stretch it took over), else its two unchanged ends, as far as
  * sealing links them (`sharedEnds`) or found by comparing them (`identicalEnds`).
