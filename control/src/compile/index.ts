@@ -15,7 +15,7 @@ import type { SectionName } from '../snapshot/order.ts';
 import type { Snapshot, SnapshotBackend, SnapshotContent, SnapshotDefaultRoute, SnapshotHost, SnapshotRoute } from '../snapshot/schema.ts';
 import type { RoutePolicies } from '../snapshot/policies/registry.ts';
 import { SNAPSHOT_API_VERSION, sealSnapshot } from '../snapshot/schema.ts';
-import { endsAsRuns, identicalEnds, recordSealedAgainst, runEnds } from '../snapshot/sealed-against.ts';
+import { addRun, endsAsRuns, identicalEnds, recordSealedAgainst, runEnds } from '../snapshot/sealed-against.ts';
 
 /** The keys of a backend whose snapshot form is itself: no TLS, HTTP/1.1, valid, resolved. */
 const PLAIN_BACKEND_KEYS = ['namespace', 'service', 'port', 'weight', 'endpointSet'];
@@ -178,13 +178,6 @@ function assembled<M extends object, T extends object>(name: SectionName, items:
     i = to;
   }
   return copy ?? ([] as T[]).concat(...pieces);
-}
-
-/** Appends to `runs` (see KeptRuns) that items [from, to) are the previous list's [from + offset, to + offset), joining the last run when it continues it. */
-function addRun(runs: number[], from: number, to: number, offset: number): void {
-  const last = runs.length - 3;
-  if (last >= 0 && runs[last + 1] === from && runs[last + 2] === offset) runs[last + 1] = to;
-  else runs.push(from, to, offset);
 }
 
 /**

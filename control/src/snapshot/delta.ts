@@ -11,7 +11,7 @@ import { SECTIONS, lowerBound } from './order.ts';
 import type { SectionName } from './order.ts';
 import type { Snapshot, SnapshotCertificate, SnapshotDefaultRoute, SnapshotEndpointSet, SnapshotHost } from './schema.ts';
 import { sealSnapshot } from './schema.ts';
-import { sharedEnds } from './sealed-against.ts';
+import { addRun, recordSealedAgainst, runEnds, sharedEnds } from './sealed-against.ts';
 
 /** Changes to one keyed list: items added or replaced (whole), and keys removed. */
 export interface SectionChanges<T> {
@@ -156,17 +156,29 @@ function merge<T extends object>(name: SectionName, base: readonly T[], changes:
   // By place; a stable sort keeps added items of one place in key order.
   places.sort((a, b) => a.at - b.at);
   const pieces: T[][] = [];
+  // The stretches of `base` taken over (see KeptRuns), so sealing takes their blocks and checks the order only around the changes.
+  const runs: number[] = [];
+  let length = 0;
+  const keep = (to: number): void => {
+    addRun(runs, length, length + to - from, from - length);
+    pieces.push(base.slice(from, to));
+    length += to - from;
+  };
   let from = 0;
   for (const place of places) {
-    if (place.at > from) pieces.push(base.slice(from, place.at));
+    if (place.at > from) keep(place.at);
     if (place.item === undefined) from = place.at + 1;
     else {
       from = Math.max(from, place.at);
       pieces.push([place.item]);
+      length++;
     }
   }
-  if (from < base.length) pieces.push(base.slice(from));
-  return ([] as T[]).concat(...pieces);
+  if (from < base.length) keep(base.length);
+  const merged = ([] as T[]).concat(...pieces);
+  const { head, tail } = runEnds(runs, merged.length, base.length);
+  recordSealedAgainst(merged, base, head, tail, runs);
+  return merged;
 }
 
 /**

@@ -100,6 +100,14 @@ export function recordSealedAgainst(items: readonly unknown[], previous: readonl
   sealedAgainst.set(items, { previous: new WeakRef(previous), head, tail, runs });
 }
 
+/** Appends to `runs` (see KeptRuns) that items [from, to) are the other list's [from + offset, to + offset), joining the last run when it continues it. */
+export function addRun(runs: number[], from: number, to: number, offset: number): void {
+  if (to <= from) return;
+  const last = runs.length - 3;
+  if (last >= 0 && runs[last + 1] === from && runs[last + 2] === offset) runs[last + 1] = to;
+  else runs.push(from, to, offset);
+}
+
 /** The runs (see KeptRuns) of the first `head` and the last `tail` items of a list of `n` items made from one of `m`. */
 export function endsAsRuns(head: number, tail: number, n: number, m: number): number[] {
   const runs: number[] = [];
