@@ -56,7 +56,7 @@ describe('table blocks through the data plane', () => {
     const held = cloned(base);
     const first = counting();
     const parts = await verifyBundleInTurns(held, [], first);
-    expect(first).toEqual({ blocksHashed: blocks, blocksKnown: 0 });
+    expect(first).toMatchObject({ blocksHashed: blocks, blocksKnown: 0 });
     const delta = bundleDelta(base, next)!;
     expect(delta.table.kind).toBe('blocks');
     const made = applyBundleDelta(cloned(held), delta);
@@ -70,7 +70,7 @@ describe('table blocks through the data plane', () => {
     expect(touched).toBeLessThanOrEqual(2);
     const counts = counting();
     await verifyBundleInTurns(fromHeld, keptParts(delta, parts), counts);
-    expect(counts).toEqual({ blocksHashed: touched, blocksKnown: blocks - touched });
+    expect(counts).toMatchObject({ blocksHashed: touched, blocksKnown: blocks - touched });
   });
 
   it('hostile: one flipped byte in a block that looks unchanged is refused, whether it came whole by IPC or in a delta', async () => {

@@ -7,7 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { BundledUpstreamTls, LabelLines, TableBundle } from '@portico/control/snapshot/bundle';
-import { ENDPOINTS_PART, ROUTE_LABELS_PART, blockDigest, blocksDigestOf, combineDigests, compileBundle as compileReference, labelLinesOf, lineBlocks, metadataParts, partDigest, tableBlocksOf } from '@portico/control/snapshot/bundle';
+import { ENDPOINTS_PART, LINE_BLOCK, ROUTE_LABELS_PART, blockDigest, blocksDigestOf, combineDigests, compileBundle as compileReference, labelLinesOf, lineBlocks, metadataParts, partDigest, tableBlocksOf } from '@portico/control/snapshot/bundle';
 import type { TableBlocks } from '@portico/assembly/encode';
 import { BundleCompiler } from '@portico/control/snapshot/bundle-compile';
 import type { ReceivedBundle } from '@portico/control/snapshot/bundle-wire';
@@ -16,6 +16,8 @@ import type { Snapshot } from '@portico/control/snapshot';
 import type { RoutePolicies } from '@portico/control/snapshot/policies';
 import type { RegexHost } from '@portico/control/snapshot/table';
 import { PorticoError } from './errors.ts';
+import type { TextLines } from './text-lines.ts';
+import { textLinesOf } from './text-lines.ts';
 
 export type { BundledUpstreamTls, TableBundle, TlsBundle } from '@portico/control/snapshot/bundle';
 export { digestOf, tableBlocksOf, withTableBlocks } from '@portico/control/snapshot/bundle';
@@ -39,6 +41,84 @@ export interface VerifyCounts {
   blocksHashed: number;
   /** Table blocks whose digest was known. */
   blocksKnown: number;
+  /** Blocks of line texts (route labels, endpoints held as TextLines) hashed; the others' digests were known. */
+  lineBlocksHashed?: number;
+  /** UTF-16 units of line texts hashed. */
+  lineUnitsHashed?: number;
+}
+
+/** A bundle's line texts a worker holds as TextLines, by part index: those parts are hashed by their blocks, never read whole. */
+function heldLines(bundle: TableBundle): Map<number, TextLines> {
+  const held = new Map<number, TextLines>();
+  const labels = textLinesOf(bundle, 'routeLabels');
+  const endpoints = textLinesOf(bundle, 'endpoints');
+  if (labels !== undefined) held.set(ROUTE_LABELS_PART, labels);
+  if (endpoints !== undefined) held.set(ENDPOINTS_PART, endpoints);
+  return held;
+}
+
+/** `metadataParts` of `bundle`, the parts in `lines` left out ('' in their place: their texts are not joined). */
+function partsBeside(bundle: TableBundle, lines: ReadonlyMap<number, TextLines>): (string | Uint8Array)[] {
+  // Named, not spread: a spread would read the table and the held texts.
+  const { version, balancingOnly, redirects, needsHeaders, policies, regexHosts, upstreamTls, endpointSets, tls } = bundle;
+  const routeLabels = lines.has(ROUTE_LABELS_PART) ? '' : bundle.routeLabels;
+  const endpoints = lines.has(ENDPOINTS_PART) ? '' : bundle.endpoints;
+  return metadataParts({ version, balancingOnly, routeLabels, redirects, needsHeaders, endpoints, policies, regexHosts, upstreamTls, endpointSets, ...(tls === undefined ? {} : { tls }) });
+}
+
+/** The names of `bundleParts`, in order (what a refused bundle's message names). */
+const PART_NAMES = ['table', 'routeLabels', 'redirects', 'endpoints', 'policies', 'regexHosts', 'upstreamTls', 'endpointSets', 'tls'];
+
+/**
+ * What one verification hashed anew (not known from a held, verified bundle): where a damaged
+ * bundle made from a delta must differ from what the control plane compiled, so a refusal names it.
+ */
+class Hashed {
+  readonly #parts: string[] = [];
+  #lines: { part: number; from: number; to: number } | undefined;
+
+  /** Part `index` hashed whole. */
+  part(index: number): void {
+    this.#close();
+    this.#parts.push(PART_NAMES[index]!);
+  }
+
+  /** Block `b` of the line text of part `index` (of `lines` lines) hashed: its lines, runs of blocks merged. */
+  lineBlock(index: number, b: number, lines: number): void {
+    const from = b * LINE_BLOCK;
+    const to = Math.min(from + LINE_BLOCK, lines) - 1;
+    if (this.#lines?.part === index && this.#lines.to + 1 === from) this.#lines.to = to;
+    else {
+      this.#close();
+      this.#lines = { part: index, from, to };
+    }
+  }
+
+  /** What was hashed, e.g. `table blocks 3, 9; routeLabels lines 2048-3071` ('' for nothing). */
+  describe(tableBlocks: readonly number[]): string {
+    this.#close();
+    const table = tableBlocks.length === 0 ? [] : [`table block${tableBlocks.length === 1 ? '' : 's'} ${tableBlocks.join(', ')}`];
+    return [...table, ...this.#parts].join('; ');
+  }
+
+  #close(): void {
+    if (this.#lines === undefined) return;
+    const { part, from, to } = this.#lines;
+    this.#parts.push(`${PART_NAMES[part]} line${from === to ? ` ${from}` : `s ${from}-${to}`}`);
+    this.#lines = undefined;
+  }
+}
+
+/** Hashes block `b` of `lines` (part `index`) unless known, counting it; returns the units hashed. */
+function hashLineBlock(lines: TextLines, index: number, b: number, counts: VerifyCounts | undefined, hashed?: Hashed): number {
+  const units = lines.hashBlock(b);
+  if (units === 0) return 0;
+  hashed?.lineBlock(index, b, lines.lines);
+  if (counts !== undefined) {
+    counts.lineBlocksHashed = (counts.lineBlocksHashed ?? 0) + 1;
+    counts.lineUnitsHashed = (counts.lineUnitsHashed ?? 0) + units;
+  }
+  return units;
 }
 
 /** The digest of `block` (known by its object, else hashed and remembered). */
@@ -62,7 +142,16 @@ function tableDigestOfBlocks(table: TableBlocks, counts?: VerifyCounts): string 
 /** The hex digests of a bundle's parts (`bundleParts` order): the table's by its blocks, the others as `partDigest`, known ones taken as given. */
 function partDigestsOf(bundle: TableBundle, known: readonly (string | undefined)[], counts?: VerifyCounts): string[] {
   const table = known[0] ?? tableDigestOfBlocks(tableBlocksOf(bundle), counts);
-  return [table, ...metadataParts(bundle).map((part, i) => known[i + 1] ?? partDigest(i + 1, part))];
+  const lines = heldLines(bundle);
+  return [
+    table,
+    ...partsBeside(bundle, lines).map((part, i) => {
+      const held = lines.get(i + 1);
+      if (known[i + 1] !== undefined || held === undefined) return known[i + 1] ?? partDigest(i + 1, part);
+      for (let b = 0; b < held.blocks; b++) hashLineBlock(held, i + 1, b, counts);
+      return held.digest();
+    }),
+  ];
 }
 
 /**
@@ -71,17 +160,20 @@ function partDigestsOf(bundle: TableBundle, known: readonly (string | undefined)
  * by its blocks, those hashed before by object skipped; a text by slices that never split a
  * surrogate pair, which UTF-8 would encode otherwise).
  */
-async function digestInTurns(bundle: TableBundle, known: readonly (string | undefined)[], counts: VerifyCounts | undefined): Promise<{ digest: string; parts: string[] }> {
+async function digestInTurns(bundle: TableBundle, known: readonly (string | undefined)[], counts: VerifyCounts | undefined): Promise<{ digest: string; parts: string[]; hashed: string }> {
   const digests: string[] = [];
+  const hashed = new Hashed();
+  const tableHashed: number[] = [];
   if (known[0] !== undefined) digests.push(known[0]);
   else {
     const table = tableBlocksOf(bundle);
     const blocks: Buffer[] = [];
     let since = 0;
-    for (const block of table.blocks) {
-      const hashed = !blockDigests.has(block);
+    for (const [b, block] of table.blocks.entries()) {
+      const fresh = !blockDigests.has(block);
       blocks.push(digestOfBlock(block, counts));
-      if (!hashed) continue;
+      if (!fresh) continue;
+      tableHashed.push(b);
       since += block.length;
       if (since >= TURN_SLICE) {
         since = 0;
@@ -91,13 +183,30 @@ async function digestInTurns(bundle: TableBundle, known: readonly (string | unde
     digests.push(blocksDigestOf(blocks));
     if (since > 0) await nextTurn();
   }
-  for (const [at, part] of metadataParts(bundle).entries()) {
+  const lines = heldLines(bundle);
+  for (const [at, part] of partsBeside(bundle, lines).entries()) {
     const index = at + 1;
     const same = known[index];
     if (same !== undefined) {
       digests.push(same);
       continue;
     }
+    const held = lines.get(index);
+    if (held !== undefined) {
+      // Only the blocks whose digest is not known (those a splice cut again, or all of a text received whole), about a slice per turn.
+      let since = 0;
+      for (let b = 0; b < held.blocks; b++) {
+        since += hashLineBlock(held, index, b, counts, hashed);
+        if (since >= TURN_SLICE) {
+          since = 0;
+          await nextTurn();
+        }
+      }
+      digests.push(held.digest());
+      if (since > 0) await nextTurn();
+      continue;
+    }
+    hashed.part(index);
     if (index === ROUTE_LABELS_PART || index === ENDPOINTS_PART) {
       // Line texts are hashed in blocks of lines (`linesDigest`), about a slice of text per turn.
       const blocks: Buffer[] = [];
@@ -129,7 +238,7 @@ async function digestInTurns(bundle: TableBundle, known: readonly (string | unde
     digests.push(hash.digest('hex'));
     await nextTurn();
   }
-  return { digest: combineDigests(bundle, digests), parts: digests };
+  return { digest: combineDigests(bundle, digests), parts: digests, hashed: hashed.describe(tableHashed) };
 }
 
 /**
@@ -190,7 +299,9 @@ export function upstreamTlsOf(bundle: TableBundle): BundledUpstreamTls[] {
 
 function checkShape(bundle: TableBundle): void {
   const fields = bundle as Partial<TableBundle>;
-  if (typeof fields.digest !== 'string' || typeof fields.version !== 'string' || !(fields.redirects instanceof Uint8Array) || typeof fields.routeLabels !== 'string' || typeof fields.endpoints !== 'string' || typeof fields.policies !== 'string' || typeof fields.regexHosts !== 'string' || typeof fields.upstreamTls !== 'string' || !Array.isArray(fields.endpointSets)) {
+  // A text held as TextLines is not read (that would join it).
+  const text = (field: 'routeLabels' | 'endpoints') => textLinesOf(bundle, field) !== undefined || typeof fields[field] === 'string';
+  if (typeof fields.digest !== 'string' || typeof fields.version !== 'string' || !(fields.redirects instanceof Uint8Array) || !text('routeLabels') || !text('endpoints') || typeof fields.policies !== 'string' || typeof fields.regexHosts !== 'string' || typeof fields.upstreamTls !== 'string' || !Array.isArray(fields.endpointSets)) {
     throw new PorticoError('PORTICO_E_SNAPSHOT_LOAD', 'bundle is malformed');
   }
   // A bundle made with its blocks is read by them (reading its `table` would flatten them).
@@ -201,8 +312,9 @@ function checkShape(bundle: TableBundle): void {
   }
 }
 
-function checkDigest(bundle: TableBundle, actual: string): void {
-  if (actual !== bundle.digest) throw new PorticoError('PORTICO_E_SNAPSHOT_LOAD', `bundle of ${bundle.version} hashes to ${actual}, not ${bundle.digest} (damaged)`);
+/** Throws unless `actual` is the bundle's digest; `hashed`: what was hashed anew (named as where the damage is), when known. */
+function checkDigest(bundle: TableBundle, actual: string, hashed?: string): void {
+  if (actual !== bundle.digest) throw new PorticoError('PORTICO_E_SNAPSHOT_LOAD', `bundle of ${bundle.version} hashes to ${actual}, not ${bundle.digest} (damaged${hashed === undefined || hashed === '' ? '' : ` in what was hashed anew: ${hashed}`})`);
 }
 
 /**
@@ -227,8 +339,8 @@ export function verifyBundle(bundle: TableBundle): void {
  */
 export async function verifyBundleInTurns(bundle: TableBundle, known: readonly (string | undefined)[] = [], counts?: VerifyCounts): Promise<string[]> {
   checkShape(bundle);
-  const { digest, parts } = await digestInTurns(bundle, known, counts);
-  checkDigest(bundle, digest);
+  const { digest, parts, hashed } = await digestInTurns(bundle, known, counts);
+  checkDigest(bundle, digest, hashed);
   return parts;
 }
 

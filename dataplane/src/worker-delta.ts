@@ -13,8 +13,8 @@
 import { TABLE_BLOCK_BYTES, TableBlocks } from '@portico/assembly/encode';
 import type { TableBundle } from './bundle.ts';
 import { tableBlocksOf, withTableBlocks } from './bundle.ts';
-import type { EndpointLines, LabelLines } from '@portico/control/snapshot/bundle';
-import { ENDPOINTS_PART, endpointLinesOf, labelLinesOf, withEndpointLines, withLabelLines } from '@portico/control/snapshot/bundle';
+import { ENDPOINTS_PART, withEndpointLines, withLabelLines } from '@portico/control/snapshot/bundle';
+import { TextLines, textLinesOf } from './text-lines.ts';
 
 /** Bytes of a table compared (and replaced) at a time when the table keeps its length. */
 const DELTA_BLOCK = 4096;
@@ -28,6 +28,11 @@ export type FieldEdit<T extends string | Uint8Array> = { readonly kind: 'same' }
 
 type TextField = 'routeLabels' | 'endpoints' | 'policies' | 'regexHosts' | 'upstreamTls';
 const TEXT_FIELDS: readonly TextField[] = ['routeLabels', 'endpoints', 'policies', 'regexHosts', 'upstreamTls'];
+/** The texts of one line per id, held by a worker as TextLines. */
+type LineField = 'routeLabels' | 'endpoints';
+/** The other texts (small JSON), applied as strings. */
+type JsonField = Exclude<TextField, LineField>;
+const JSON_FIELDS: readonly JsonField[] = ['policies', 'regexHosts', 'upstreamTls'];
 
 /**
  * A bundle as the change from `base`: the digest of a bundle the worker holds, in the same mode,
@@ -236,28 +241,42 @@ function applyTableEdit(base: TableBlocks, edit: FieldEdit<Uint8Array>): TableBl
 /**
  * A bundle of `fields` (a bundle's, whose own table is not read) and `table` (blocks): a new
  * bundle object whose `table` is flattened only if read (a worker never reads it: it verifies and
- * loads by blocks).
+ * loads by blocks). Its route labels and endpoints are the TextLines of `fields` when it has them
+ * (their texts, likewise, joined only if read), else its texts.
  */
 export function withTable(fields: Omit<TableBundle, 'table'>, table: TableBlocks): TableBundle {
-  // Named, not spread: a spread of a bundle would read (flatten) its own table.
-  const { version, balancingOnly, digest, routeLabels, redirects, needsHeaders, endpoints, policies, regexHosts, upstreamTls, endpointSets, tls } = fields;
-  return withTableBlocks({
+  const bundle = fields as TableBundle;
+  return assemble(fields, table, textLinesOf(bundle, 'routeLabels') ?? fields.routeLabels, textLinesOf(bundle, 'endpoints') ?? fields.endpoints);
+}
+
+/** The bundle of `fields`, `table` and the two line texts, each read from its TextLines (and recorded as the bundle's line reader) when it is one. */
+function assemble(fields: Omit<TableBundle, 'table' | 'routeLabels' | 'endpoints'>, table: TableBlocks, labels: TextLines | string, endpoints: TextLines | string): TableBundle {
+  // Named, not spread: a spread of a bundle would read (flatten) its own table and join its texts.
+  const { version, balancingOnly, digest, redirects, needsHeaders, policies, regexHosts, upstreamTls, endpointSets, tls } = fields;
+  const bundle = withTableBlocks({
     version,
     balancingOnly,
     get table(): Uint8Array {
       return table.bytes();
     },
     digest,
-    routeLabels,
+    get routeLabels(): string {
+      return typeof labels === 'string' ? labels : labels.text;
+    },
     redirects,
     needsHeaders,
-    endpoints,
+    get endpoints(): string {
+      return typeof endpoints === 'string' ? endpoints : endpoints.text;
+    },
     policies,
     regexHosts,
     upstreamTls,
     endpointSets,
     ...(tls === undefined ? {} : { tls }),
   }, table);
+  if (typeof labels !== 'string') withLabelLines(bundle, labels);
+  if (typeof endpoints !== 'string') withEndpointLines(bundle, endpoints);
+  return bundle;
 }
 
 /**
@@ -299,14 +318,14 @@ export function deltaBases(held: readonly (TableBundle | undefined)[], delta: Bu
 export function applyBundleDelta(base: TableBundle, delta: BundleDelta, endpointsFrom: TableBundle = base): TableBundle {
   if (base.digest !== delta.base) throw new Error(`the delta is from ${delta.base}, not from the held ${base.digest}`);
   if (endpointsFrom.digest !== (delta.endpointsFrom ?? delta.base)) throw new Error(`the delta's endpoints are from ${delta.endpointsFrom ?? delta.base}, not from the held ${endpointsFrom.digest}`);
-  const texts = Object.fromEntries(TEXT_FIELDS.map((field) => [field, applyEdit(field === 'endpoints' ? endpointsFrom.endpoints : base[field], delta.texts[field], field)])) as Record<TextField, string>;
+  const texts = Object.fromEntries(JSON_FIELDS.map((field) => [field, applyEdit(base[field], delta.texts[field], field)])) as Record<JsonField, string>;
   const tls = delta.tls.kind === 'same' ? base.tls : delta.tls.value;
   const table = applyTableEdit(tableBlocksOf(base), delta.table);
   // The endpoints' lines: those of the bundle they were edited from after the splice, so an endpoint change reads the lines it touched (SnapshotEndpoints).
-  const endpoints = linesAfter(endpointLinesOf(endpointsFrom), endpointsFrom.endpoints, delta.texts.endpoints, texts.endpoints, 'endpoints');
-  // The route labels' lines likewise: a path edit finds where each label starts without scanning the whole text (RouteLabels).
-  const labels = linesAfter(labelLinesOf(base), base.routeLabels, delta.texts.routeLabels, texts.routeLabels, 'routeLabels');
-  return withLabelLines(withEndpointLines(withTable({
+  const endpoints = linesAfter(endpointsFrom, 'endpoints', delta.texts.endpoints);
+  // The route labels' lines likewise: a path edit re-cuts and hashes the label blocks it touched, never the whole text (RouteLabels, verifyBundleInTurns).
+  const labels = linesAfter(base, 'routeLabels', delta.texts.routeLabels);
+  return assemble({
     version: delta.version,
     balancingOnly: delta.balancingOnly,
     digest: delta.digest,
@@ -315,114 +334,17 @@ export function applyBundleDelta(base: TableBundle, delta: BundleDelta, endpoint
     ...texts,
     endpointSets: delta.endpointSets ?? base.endpointSets,
     ...(tls === undefined ? {} : { tls }),
-  }, table), endpoints), labels);
+  }, table, labels, endpoints);
 }
 
-/** The lines of `text`, made by `edit` of `held` (the lines of `was`, when they are TextLines): only the lines a splice touched are scanned. */
-function linesAfter(held: LabelLines | undefined, was: string, edit: FieldEdit<string>, text: string, field: TextField): TextLines {
-  if (held instanceof TextLines && held.text === was) {
-    if (edit.kind === 'same') return held;
-    if (edit.kind === 'splice') return held.after(edit.keep, edit.tail, edit.middle, text, field);
-  }
-  return TextLines.of(text);
-}
-
-/**
- * A bundle's text of lines joined by '\n' (its endpoints, `address port`, or its route labels) with
- * where each line starts; one made by a splice of another knows which lines the splice touched. A
- * worker gives every bundle it holds one of each (withEndpointLines, withLabelLines), so that an
- * endpoint-only delta is read by its changed lines, as the in-process data plane reads the
- * compiler's (SnapshotEndpoints), and a path edit's labels are found without scanning the whole
- * text (RouteLabels), not as whole texts.
- */
-export class TextLines implements EndpointLines {
-  readonly text: string;
-  /** Where each line starts, and text.length + 1 after the last. */
-  readonly #starts: Int32Array;
-  /** The version this was spliced from (weakly: a chain of versions is never kept) and the lines [first, end) that may differ from it. */
-  readonly #from: WeakRef<TextLines> | undefined;
-  readonly #first: number;
-  readonly #end: number;
-
-  private constructor(text: string, starts: Int32Array, from: TextLines | undefined, first: number, end: number) {
-    this.text = text;
-    this.#starts = starts;
-    this.#from = from === undefined ? undefined : new WeakRef(from);
-    this.#first = first;
-    this.#end = end;
-  }
-
-  /** The lines of `text`: one scan for its newlines. */
-  static of(text: string): TextLines {
-    const starts: number[] = [];
-    if (text !== '') {
-      starts.push(0);
-      for (let at = text.indexOf('\n'); at >= 0; at = text.indexOf('\n', at + 1)) starts.push(at + 1);
-    }
-    starts.push(text.length + 1);
-    return new TextLines(text, Int32Array.from(starts), undefined, 0, 0);
-  }
-
-  get lines(): number {
-    return this.#starts.length - 1;
-  }
-
-  line(line: number): string | undefined {
-    if (!Number.isInteger(line) || line < 0 || line >= this.lines) return undefined;
-    return this.text.slice(this.#starts[line], (this.#starts[line + 1] as number) - 1);
-  }
-
-  changedSince(earlier: EndpointLines, limit: number): readonly number[] | undefined {
-    if (earlier === this) return [];
-    if (this.#from?.deref() !== earlier || earlier.lines !== this.lines || this.#end - this.#first > limit) return undefined;
-    return Array.from({ length: this.#end - this.#first }, (_, i) => this.#first + i);
-  }
-
-  /**
-   * The lines of `text`, which is this text with its first `keep` and last `tail` characters kept
-   * and `middle` between them: only the lines the splice touched are scanned, the later starts
-   * shifted. Throws, naming `field`, when `text` is not that.
-   */
-  after(keep: number, tail: number, middle: string, text: string, field = 'endpoints'): TextLines {
-    const old = this.text;
-    if (keep < 0 || tail < 0 || keep + tail > old.length || text.length !== keep + middle.length + tail) throw new Error(`${field}: splice keeps ${keep}+${tail} of ${old.length}`);
-    const starts = this.#starts;
-    const lines = this.lines;
-    if (lines === 0 || text === '') {
-      const made = TextLines.of(text);
-      return new TextLines(text, made.#starts, this, 0, made.lines);
-    }
-    // The first line the splice may touch: the first whose newline (or end) is at or after `keep`.
-    let low = 0;
-    let high = lines - 1;
-    while (low < high) {
-      const mid = (low + high) >> 1;
-      if ((starts[mid + 1] as number) - 1 >= keep) high = mid;
-      else low = mid + 1;
-    }
-    const first = low;
-    // The first line kept whole at the end: its newline before it lies in the kept tail.
-    const tailFrom = old.length - tail;
-    low = first + 1;
-    high = lines;
-    while (low < high) {
-      const mid = (low + high) >> 1;
-      if ((starts[mid] as number) - 1 >= tailFrom) high = mid;
-      else low = mid + 1;
-    }
-    const suffix = low;
-    const shift = text.length - old.length;
-    const next: number[] = [];
-    const boundary = suffix < lines ? (starts[suffix] as number) - 1 + shift : text.length;
-    for (let at = text.indexOf('\n', starts[first]); at >= 0 && at < boundary; at = text.indexOf('\n', at + 1)) next.push(at + 1);
-    const out = new Int32Array(first + 1 + next.length + (lines - suffix) + 1);
-    out.set(starts.subarray(0, first + 1), 0);
-    out.set(next, first + 1);
-    let at = first + 1 + next.length;
-    for (let line = suffix; line <= lines; line++) out[at++] = (starts[line] as number) + shift;
-    if (suffix === lines) out[out.length - 1] = text.length + 1;
-    return new TextLines(text, out, this, first, out.length - 1 - (lines - suffix));
-  }
+/** The lines `edit` makes of `bundle`'s `field`: from its TextLines (only the blocks a splice touched are cut again), else from its text. Throws, naming `field`, when the edit does not fit. */
+function linesAfter(bundle: TableBundle, field: LineField, edit: FieldEdit<string>): TextLines {
+  const held = textLinesOf(bundle, field);
+  if (held === undefined) return TextLines.of(applyEdit(bundle[field], edit, field));
+  if (edit.kind === 'same') return held;
+  if (edit.kind === 'splice') return held.after(edit.keep, edit.tail, edit.middle, field);
+  if (edit.kind === 'value' && typeof edit.value === 'string') return TextLines.of(edit.value);
+  throw new Error(`${field}: a ${String(edit.kind)} edit of a text`);
 }
 
 /**

@@ -6,7 +6,8 @@ import type { Snapshot } from '@portico/control/snapshot';
 import { describe, expect, it } from 'vitest';
 import { Router } from './router.ts';
 import { seededRandom as random, snapshotOf } from './test-support.ts';
-import { TextLines, applyBundleDelta, bundleDelta, deltaBases, deltaSources } from './worker-delta.ts';
+import { TextLines } from './text-lines.ts';
+import { applyBundleDelta, bundleDelta, deltaBases, deltaSources } from './worker-delta.ts';
 
 function linesOf(text: TextLines): string[] {
   return Array.from({ length: text.lines }, (_, i) => text.line(i)!);
@@ -25,8 +26,10 @@ describe('TextLines', () => {
         const tail = Math.floor(next() * (old.length - keep + 1));
         const middle = Array.from({ length: Math.floor(next() * 4) }, piece).join('');
         const made = old.slice(0, keep) + middle + old.slice(old.length - tail);
-        const spliced = text.after(keep, tail, middle, made);
+        const spliced = text.after(keep, tail, middle);
         const whole = TextLines.of(made);
+        expect(spliced.text, `seed ${seed} step ${step}`).toBe(made);
+        expect(spliced.length).toBe(made.length);
         expect(linesOf(spliced), `seed ${seed} step ${step}`).toEqual(linesOf(whole));
         expect(spliced.line(-1)).toBeUndefined();
         expect(spliced.line(spliced.lines)).toBeUndefined();
@@ -46,9 +49,10 @@ describe('TextLines', () => {
 
   it('hostile: a splice that does not fit its text is refused', () => {
     const text = TextLines.of('10.0.0.1 80\n10.0.0.2 80');
-    expect(() => text.after(-1, 0, '', text.text)).toThrow(/endpoints: splice keeps/);
-    expect(() => text.after(20, 10, '', text.text)).toThrow(/endpoints: splice keeps/);
-    expect(() => text.after(3, 3, 'x', 'short')).toThrow(/endpoints: splice keeps/);
+    expect(() => text.after(-1, 0, '')).toThrow(/endpoints: splice keeps/);
+    expect(() => text.after(20, 10, '')).toThrow(/endpoints: splice keeps/);
+    expect(() => text.after(1.5, 0, '', 'routeLabels')).toThrow(/routeLabels: splice keeps/);
+    expect(() => text.after(0, 0, 7 as unknown as string)).toThrow(/endpoints: splice keeps/);
   });
 });
 

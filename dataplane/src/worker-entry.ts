@@ -13,7 +13,8 @@ import { makeLoggers } from './logging.ts';
 import { SwapReclaimer } from './reclaim.ts';
 import { ENV, INDEX_ENV, RECLAIM_AFTER_MB } from './workers.ts';
 import type { FromWorker, ToWorker, WorkerOptions } from './workers.ts';
-import { TextLines, applyBundleDelta, deltaBases, keptParts, ownedTable, withTable } from './worker-delta.ts';
+import { applyBundleDelta, deltaBases, keptParts, ownedTable, withTable } from './worker-delta.ts';
+import { TextLines } from './text-lines.ts';
 import { withEndpointLines, withLabelLines } from '@portico/control/snapshot/bundle';
 
 /** A bundle a worker serves, with its parts' SHA-256 digests (`bundleParts` order). */
