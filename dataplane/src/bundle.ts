@@ -57,16 +57,34 @@ function heldLines(bundle: TableBundle): Map<number, TextLines> {
   return held;
 }
 
-/** `metadataParts` of `bundle`, the parts in `lines` left out ('' in their place: their texts are not joined). */
-function partsBeside(bundle: TableBundle, lines: ReadonlyMap<number, TextLines>): (string | Uint8Array)[] {
+/**
+ * `metadataParts` of `bundle`, those whose digest is `known` (`bundleParts` order) or that are held
+ * in `lines` left out (empty in their place): a kept part is not read, so a path edit does not
+ * stringify the endpoint sets (one entry per set: O(world)) nor join a held text.
+ */
+function partsBeside(bundle: TableBundle, lines: ReadonlyMap<number, TextLines>, known: readonly (string | undefined)[]): (string | Uint8Array)[] {
+  const skip = (index: number) => known[index] !== undefined || lines.has(index);
+  const at = (name: string) => PART_NAMES.indexOf(name);
   // Named, not spread: a spread would read the table and the held texts.
-  const { version, balancingOnly, redirects, needsHeaders, policies, regexHosts, upstreamTls, endpointSets, tls } = bundle;
-  const routeLabels = lines.has(ROUTE_LABELS_PART) ? '' : bundle.routeLabels;
-  const endpoints = lines.has(ENDPOINTS_PART) ? '' : bundle.endpoints;
-  return metadataParts({ version, balancingOnly, routeLabels, redirects, needsHeaders, endpoints, policies, regexHosts, upstreamTls, endpointSets, ...(tls === undefined ? {} : { tls }) });
+  const { version, balancingOnly, needsHeaders } = bundle;
+  return metadataParts({
+    version,
+    balancingOnly,
+    needsHeaders,
+    routeLabels: skip(at('routeLabels')) ? '' : bundle.routeLabels,
+    redirects: skip(at('redirects')) ? NO_BYTES : bundle.redirects,
+    endpoints: skip(at('endpoints')) ? '' : bundle.endpoints,
+    policies: skip(at('policies')) ? '' : bundle.policies,
+    regexHosts: skip(at('regexHosts')) ? '' : bundle.regexHosts,
+    upstreamTls: skip(at('upstreamTls')) ? '' : bundle.upstreamTls,
+    endpointSets: skip(at('endpointSets')) ? [] : bundle.endpointSets,
+    ...(skip(at('tls')) || bundle.tls === undefined ? {} : { tls: bundle.tls }),
+  });
 }
 
-/** The names of `bundleParts`, in order (what a refused bundle's message names). */
+const NO_BYTES = new Uint8Array(0);
+
+/** The names of `bundleParts`, in its order (what a refused bundle's message names; which fields partsBeside leaves out). */
 const PART_NAMES = ['table', 'routeLabels', 'redirects', 'endpoints', 'policies', 'regexHosts', 'upstreamTls', 'endpointSets', 'tls'];
 
 /**
@@ -145,7 +163,7 @@ function partDigestsOf(bundle: TableBundle, known: readonly (string | undefined)
   const lines = heldLines(bundle);
   return [
     table,
-    ...partsBeside(bundle, lines).map((part, i) => {
+    ...partsBeside(bundle, lines, known).map((part, i) => {
       const held = lines.get(i + 1);
       if (known[i + 1] !== undefined || held === undefined) return known[i + 1] ?? partDigest(i + 1, part);
       for (let b = 0; b < held.blocks; b++) hashLineBlock(held, i + 1, b, counts);
@@ -184,7 +202,7 @@ async function digestInTurns(bundle: TableBundle, known: readonly (string | unde
     if (since > 0) await nextTurn();
   }
   const lines = heldLines(bundle);
-  for (const [at, part] of partsBeside(bundle, lines).entries()) {
+  for (const [at, part] of partsBeside(bundle, lines, known).entries()) {
     const index = at + 1;
     const same = known[index];
     if (same !== undefined) {

@@ -35,6 +35,69 @@ export interface FlagSeries {
   readonly flags: Uint8Array;
   /** Labels every line carries after `label`, rendered (`,worker="2"`), or undefined for none. */
   readonly more?: string;
+  /**
+   * Names the content of `values` for its maker's life (it takes a new key whenever the values
+   * change), or undefined: a primary that holds the values under this key is not sent them again.
+   */
+  readonly valuesKey?: string;
+  /** True when `values` was left out (empty) because the receiver holds it under `valuesKey` (`withoutHeldValues`; `HeldFlagValues.restore` puts it back). */
+  readonly valuesHeld?: boolean;
+}
+
+const NO_VALUES = new Uint8Array(0);
+
+/**
+ * `families` as sent to a receiver that holds the flag values under the keys `held`: those values
+ * left out. What a worker answers its primary's scrape with: the endpoint keys (megabytes at 50,000
+ * Ingresses, one per endpoint) cross only when they changed, not per scrape.
+ */
+export function withoutHeldValues(families: readonly MetricFamily[], held: readonly string[] | undefined): MetricFamily[] {
+  if (held === undefined || held.length === 0) return [...families];
+  const omit = (series: FlagSeries): FlagSeries => (series.valuesKey !== undefined && held.includes(series.valuesKey) ? { ...series, values: NO_VALUES, valuesHeld: true } : series);
+  return families.map((family) => (family.flagSeries === undefined ? family : { ...family, flagSeries: family.flagSeries.map(omit) }));
+}
+
+/**
+ * The flag values a primary holds of one worker, by key (those of its last two answers): which
+ * keys to tell the worker it holds (`keys`), and the values the worker left out put back
+ * (`restore`).
+ */
+export class HeldFlagValues {
+  #current = new Map<string, Uint8Array>();
+  #previous = new Map<string, Uint8Array>();
+
+  /** The keys held: what the next scrape tells the worker. */
+  keys(): string[] {
+    return [...new Set([...this.#current.keys(), ...this.#previous.keys()])];
+  }
+
+  /**
+   * `families` (a worker's answer) with every left-out `values` put back (the same array as held,
+   * so a renderer finds it unchanged by identity), remembering the values it carries. A series left
+   * out under a key not held (never told: a worker's fault) is dropped from this answer.
+   */
+  restore(families: readonly MetricFamily[]): MetricFamily[] {
+    const seen = new Map<string, Uint8Array>();
+    const restored = families.map((family): MetricFamily => {
+      if (family.flagSeries === undefined) return family;
+      const flagSeries = family.flagSeries.flatMap((series): FlagSeries[] => {
+        const key = series.valuesKey;
+        if (series.valuesHeld !== true) {
+          if (key !== undefined) seen.set(key, series.values);
+          return [series];
+        }
+        const values = key === undefined ? undefined : (this.#current.get(key) ?? this.#previous.get(key));
+        if (values === undefined) return [];
+        seen.set(key!, values);
+        const { valuesHeld: _, ...rest } = series;
+        return [{ ...rest, values }];
+      });
+      return { ...family, flagSeries };
+    });
+    this.#previous = this.#current;
+    this.#current = seen;
+    return restored;
+  }
 }
 
 /**

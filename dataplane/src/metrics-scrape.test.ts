@@ -3,7 +3,7 @@ import { deserialize, serialize } from 'node:v8';
 import { afterEach, describe, expect, it } from 'vitest';
 import { prometheusMetrics, startAdminServer } from './admin.ts';
 import type { MetricFamily } from './metric-families.ts';
-import { mergeWorkers, PrometheusText, renderPrometheus } from './metric-families.ts';
+import { HeldFlagValues, mergeWorkers, PrometheusText, renderPrometheus, withoutHeldValues } from './metric-families.ts';
 import { ProxyMetrics } from './metrics.ts';
 import { Router } from './router.ts';
 import { snapshotOf } from './test-support.ts';
@@ -111,6 +111,48 @@ describe('GET /metrics with the endpoint series kept rendered', () => {
       // Workers that left (ids 1..round) are not kept: two series, the two workers of this render.
       expect(text.seriesKept).toBe(2);
     }
+  });
+
+  it('a worker sends the endpoint keys only when they changed: the primary puts back those it holds, and renders byte for byte what the whole answers render', () => {
+    const router = new Router({ health: { failureThreshold: 1, panicThresholdPercent: 0, backoffMs: 60_000 } });
+    cleanups.push(() => router.close());
+    router.load(snapshot(400));
+    const metrics = new ProxyMetrics(router);
+    const held = new HeldFlagValues();
+    const text = new PrometheusText();
+    const values = () => metrics.families().find((family) => family.name === 'portico_endpoint_healthy')!.flagSeries![0]!.values.length;
+    const sizes: number[] = [];
+    for (let round = 0; round < 6; round++) {
+      if (round === 2) router.reportFailure('127.0.0.1:20003');
+      if (round === 3) router.load(snapshot(400, 20_000, 1));
+      if (round === 4) router.load(snapshot(300, 31_000));
+      // As the pool does: the scrape names the keys the primary holds, the answer crosses by structured clone.
+      const wire = serialize(withoutHeldValues(metrics.families(), held.keys()));
+      sizes.push(wire.length);
+      const answer = held.restore(deserialize(wire) as MetricFamily[]);
+      const whole = deserialize(serialize(metrics.families())) as MetricFamily[];
+      expect(renderPrometheus(answer), `round ${round}`).toBe(renderPrometheus(whole));
+      const body = text.render(mergeWorkers([{ worker: '1', families: answer }]));
+      expect(body.map((piece) => (typeof piece === 'string' ? piece : Buffer.from(piece).toString('utf8'))).join(''), `round ${round}`).toBe(renderPrometheus(mergeWorkers([{ worker: '1', families: whole }])));
+    }
+    // The keys cross with the first answer and after the set changed (round 4), not otherwise: a flip or a path edit sends flags alone.
+    const keys = values();
+    for (const round of [1, 2, 3, 5]) expect(sizes[round], `round ${round}: ${sizes.join(' ')}`).toBeLessThan(sizes[0]! - keys / 2);
+    expect(sizes[4]).toBeGreaterThan(sizes[5]! + keys / 2);
+  });
+
+  it('hostile: an answer that leaves out values under a key the primary never held is dropped from that scrape, not rendered with other values', () => {
+    const router = new Router();
+    cleanups.push(() => router.close());
+    router.load(snapshot(20));
+    const metrics = new ProxyMetrics(router);
+    const held = new HeldFlagValues();
+    held.restore(metrics.families());
+    const forged = withoutHeldValues(metrics.families(), ['not-a-key', ...held.keys()]).map((family) => (family.flagSeries === undefined ? family : { ...family, flagSeries: family.flagSeries.map((series) => ({ ...series, valuesKey: 'not-a-key' })) }));
+    const rendered = renderPrometheus(held.restore(forged));
+    expect(healthLines(rendered)).toEqual([]);
+    // The next whole answer is rendered in full again.
+    expect(healthLines(renderPrometheus(held.restore(metrics.families())))).toHaveLength(20);
   });
 
   it('answers many concurrent scrapes while snapshots swap and endpoints flip, each one whole and of one endpoint set (bounded)', async () => {

@@ -63,10 +63,16 @@ export class ProxyMetrics {
   /** The endpoint set `#endpointValues` was made for (weak: an old snapshot's list is not kept alive by metrics). */
   #endpointList: WeakRef<Pages<EndpointRef>> | undefined;
   #endpointInvalid = -1;
-  /** The ids of the endpoints with a series, in the snapshot's order. */
+  /** The endpoints with a series, in the snapshot's order. */
+  #endpointRefs: readonly EndpointRef[] = [];
+  /** Their ids. */
   #endpointIds = new Uint32Array(0);
   /** Their keys as FlagSeries values: the same array while the set is unchanged, so a scrape re-renders nothing. */
   #endpointValues = new Uint8Array(0);
+  /** Names `#endpointValues` (FlagSeries.valuesKey): a new one each time they are encoded. */
+  #endpointValuesKey = 0;
+  /** Their flags, written in place each scrape (a renderer or a worker's IPC copies what it keeps): no array per scrape. */
+  #endpointFlags = new Uint8Array(0);
 
   constructor(router: Router) {
     this.#router = router;
@@ -116,7 +122,11 @@ export class ProxyMetrics {
     this.#upstreamCount++;
   }
 
-  /** This process's metric families, in a fixed order. */
+  /**
+   * This process's metric families, in a fixed order. The endpoint-health series' `flags` array is
+   * this object's and the next call rewrites it: what keeps flags past the next call copies them
+   * (PrometheusText does; a worker's answer is a structured clone).
+   */
   families(): MetricFamily[] {
     const requests: MetricSample[] = [];
     // Series of routes the served snapshot no longer has are dropped: the map follows the snapshot, not history.
@@ -253,19 +263,26 @@ export class ProxyMetrics {
     ];
   }
 
-  /** Every endpoint's health in `snapshot` (the stand-in of invalid backends left out); the keys encoded again only when the set changed. */
+  /** Every endpoint's health in `snapshot` (the stand-in of invalid backends left out); the keys encoded again (under a new valuesKey) only when the set changed, the flags written into one array. */
   #endpointHealth(snapshot: LoadedSnapshot): FlagSeries {
     const endpoints = snapshot.endpoints;
     if (this.#endpointList?.deref() !== endpoints || this.#endpointInvalid !== snapshot.invalidEndpoint) {
       const listed = endpoints.toArray().filter((endpoint) => endpoint.id !== snapshot.invalidEndpoint);
-      this.#endpointIds = Uint32Array.from(listed, (endpoint) => endpoint.id);
-      this.#endpointValues = new TextEncoder().encode(listed.map((endpoint) => `${escapeLabelValue(endpoint.key)}\n`).join(''));
+      // A new list of the same endpoints (a version that re-read its endpoint text whole keeps each unchanged one's object) keeps the encoded keys.
+      const before = this.#endpointRefs;
+      if (listed.length !== before.length || listed.some((endpoint, index) => endpoint !== before[index])) {
+        this.#endpointIds = Uint32Array.from(listed, (endpoint) => endpoint.id);
+        this.#endpointValues = new TextEncoder().encode(listed.map((endpoint) => `${escapeLabelValue(endpoint.key)}\n`).join(''));
+        this.#endpointValuesKey++;
+        this.#endpointFlags = new Uint8Array(listed.length);
+      }
+      this.#endpointRefs = listed;
       this.#endpointList = new WeakRef(endpoints);
       this.#endpointInvalid = snapshot.invalidEndpoint;
     }
     const ids = this.#endpointIds;
-    const flags = new Uint8Array(ids.length);
+    const flags = this.#endpointFlags;
     for (let index = 0; index < ids.length; index++) flags[index] = snapshot.balancer.isHealthy(ids[index]!) ? 1 : 0;
-    return { label: 'endpoint', values: this.#endpointValues, flags };
+    return { label: 'endpoint', values: this.#endpointValues, flags, valuesKey: String(this.#endpointValuesKey) };
   }
 }

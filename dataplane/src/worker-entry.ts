@@ -10,6 +10,7 @@ import { DataPlane } from './dataplane.ts';
 import type { PorticoError } from './errors.ts';
 import type { Logger } from './logging.ts';
 import { makeLoggers } from './logging.ts';
+import { withoutHeldValues } from './metric-families.ts';
 import { SwapReclaimer } from './reclaim.ts';
 import { ENV, INDEX_ENV, RECLAIM_AFTER_MB } from './workers.ts';
 import type { FromWorker, ToWorker, WorkerOptions } from './workers.ts';
@@ -107,7 +108,8 @@ async function runWorker(makeLogger: (level: string, accessLog: boolean) => { lo
         );
       });
     } else if (message.type === 'metrics') {
-      send({ type: 'metrics', id: message.id, families: [...dataPlane.metrics.families(), ...reclaimer.families()] });
+      // The endpoint keys the primary holds (by key) are left out: they cross when they change, not per scrape.
+      send({ type: 'metrics', id: message.id, families: withoutHeldValues([...dataPlane.metrics.families(), ...reclaimer.families()], message.have) });
     } else if (message.type === 'shutdown') {
       void dataPlane.close(message.timeoutMs).then(() => process.exit(0));
     }

@@ -24,7 +24,7 @@ import type { MetricFamily } from './metric-families.ts';
 import type { BundleDelta } from './worker-delta.ts';
 import { bundleDelta, deltaSources, payloadSize } from './worker-delta.ts';
 import { isPortError } from './listen.ts';
-import { mergeWorkers } from './metric-families.ts';
+import { HeldFlagValues, mergeWorkers } from './metric-families.ts';
 import type { KeyPair } from './tls.ts';
 
 /**
@@ -32,7 +32,7 @@ import type { KeyPair } from './tls.ts';
  * next one as a `bundle-delta` from it (worker-delta.ts); a new worker, or one that answered
  * `resync`, gets the whole `bundle`.
  */
-export type ToWorker = { type: 'bundle'; bundle: TableBundle } | { type: 'bundle-delta'; delta: BundleDelta } | { type: 'metrics'; id: number } | { type: 'shutdown'; timeoutMs: number };
+export type ToWorker = { type: 'bundle'; bundle: TableBundle } | { type: 'bundle-delta'; delta: BundleDelta } | { type: 'metrics'; id: number; have?: readonly string[] } | { type: 'shutdown'; timeoutMs: number };
 /**
  * Messages from a worker to the primary. `loaded` names the digest of the bundle it now holds;
  * `resync`: a delta did not reach `digest` from what it holds (`holds`, null for nothing), so it
@@ -62,6 +62,8 @@ interface Mailbox {
   next: TableBundle | undefined;
   /** It said `ready`: before, nothing is sent (a message before its handler is registered would be lost), bundles wait in `next`. */
   ready: boolean;
+  /** The flag values (endpoint keys) of its last answers: a scrape names their keys and the worker leaves them out. */
+  readonly flagValues: HeldFlagValues;
 }
 
 /** What the pool sent its workers: bundles whole and as deltas, and their payloads (`payloadSize`). */
@@ -131,7 +133,7 @@ export class WorkerPool {
       new Promise((resolve, reject) => {
         const worker = cluster.fork({ ...env, [INDEX_ENV]: String(++forked) });
         pool.workers.push(worker);
-        const mailbox: Mailbox = { held: [undefined, undefined], served: undefined, inFlight: undefined, next: undefined, ready: false };
+        const mailbox: Mailbox = { held: [undefined, undefined], served: undefined, inFlight: undefined, next: undefined, ready: false, flagValues: new HeldFlagValues() };
         pool.mailboxes.set(worker, mailbox);
         worker.on('message', (message: FromWorker) => {
           if (message.type === 'ready') {
@@ -354,10 +356,11 @@ export class WorkerPool {
       const timer = setTimeout(done, timeoutMs);
       this.scrapes.set(id, (worker, families) => {
         if (!waiting.delete(worker)) return;
-        answers.push({ worker: String(worker.id), families });
+        const held = this.mailboxes.get(worker)?.flagValues;
+        answers.push({ worker: String(worker.id), families: held === undefined ? families : held.restore(families) });
         if (waiting.size === 0) done();
       });
-      for (const worker of waiting) worker.send({ type: 'metrics', id } satisfies ToWorker);
+      for (const worker of waiting) worker.send({ type: 'metrics', id, have: this.mailboxes.get(worker)?.flagValues.keys() ?? [] } satisfies ToWorker);
       if (waiting.size === 0) done();
     });
   }
