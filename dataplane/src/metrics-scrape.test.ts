@@ -155,6 +155,34 @@ describe('GET /metrics with the endpoint series kept rendered', () => {
     expect(healthLines(renderPrometheus(held.restore(metrics.families())))).toHaveLength(20);
   });
 
+  it('a flip copies only the page of its line: the other pages are the last render\'s, what was handed out is unchanged, and the text is byte for byte the one rendered from scratch', () => {
+    const count = 6000;
+    const values = new TextEncoder().encode(Array.from({ length: count }, (_, i) => `10.${i >> 16}.${(i >> 8) & 255}.${i & 255}:8080\n`).join(''));
+    const family = (flags: Uint8Array): MetricFamily[] => [{ name: 'portico_endpoint_healthy', help: 'h', type: 'gauge', merge: 'per-worker', samples: [], flagSeries: [{ label: 'endpoint', values, flags }] }];
+    const decode = (body: ReturnType<PrometheusText['render']>) => body.map((piece) => (typeof piece === 'string' ? piece : Buffer.from(piece).toString('utf8'))).join('');
+    const text = new PrometheusText();
+    const flags = new Uint8Array(count).fill(1);
+    let last = text.render(family(flags));
+    let lastText = decode(last);
+    const pages = last.filter((piece) => typeof piece !== 'string');
+    expect(pages.length).toBeGreaterThan(4);
+    for (const flipped of [[0], [count - 1], [17, 18, 3000], [3000], []]) {
+      for (const index of flipped) flags[index] = flags[index] === 0 ? 1 : 0;
+      const body = text.render(family(flags));
+      expect(decode(body), `flipped ${flipped.join(',')}`).toBe(renderPrometheus(family(flags)));
+      // The pages are those of the last render but the ones a flipped line is in.
+      const changed = body.filter((piece, i) => piece !== last[i]);
+      const lines = new Set(flipped.map((index) => decode(body).split('\n').findIndex((line) => line.startsWith(`portico_endpoint_healthy{endpoint="${new TextDecoder().decode(values).split('\n')[index]}"`))));
+      expect(changed.length, `flipped ${flipped.join(',')}`).toBeLessThanOrEqual(lines.size);
+      if (flipped.length > 0) expect(changed.length).toBeGreaterThan(0);
+      for (const piece of changed) expect((piece as Uint8Array).length).toBeLessThanOrEqual(64 * 1024);
+      // What the last render handed out still reads as it did.
+      expect(decode(last)).toBe(lastText);
+      last = body;
+      lastText = decode(body);
+    }
+  });
+
   it('answers many concurrent scrapes while snapshots swap and endpoints flip, each one whole and of one endpoint set (bounded)', async () => {
     const router = new Router({ health: { failureThreshold: 1, panicThresholdPercent: 0, backoffMs: 60_000 } });
     cleanups.push(() => router.close());
