@@ -1,6 +1,7 @@
 import { deserialize, serialize } from 'node:v8';
 import { describe, expect, it } from 'vitest';
-import { RouteLabels, compileBundle, digestOf, verifyBundleInTurns } from './bundle.ts';
+import { RouteLabels, compileBundle, digestOf } from './bundle.ts';
+import { verifyBundleInTurns } from './bundle-verify.ts';
 import type { TableBundle } from './bundle.ts';
 import { Router } from './router.ts';
 import { snapshotOf } from './test-support.ts';

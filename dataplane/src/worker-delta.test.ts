@@ -2,7 +2,8 @@ import { bundleParts, partDigest, tableBlocksOf } from '@portico/control/snapsho
 import { deserialize, serialize } from 'node:v8';
 import { describe, expect, it } from 'vitest';
 import type { TableBundle } from './bundle.ts';
-import { SnapshotCompiler, verifyBundleInTurns } from './bundle.ts';
+import { SnapshotCompiler } from './bundle.ts';
+import { verifyBundleInTurns } from './bundle-verify.ts';
 import { snapshotOf } from './test-support.ts';
 import type { BundleDelta } from './worker-delta.ts';
 import { applyBundleDelta, bundleDelta, deltaBases, deltaSources, keptParts, payloadSize } from './worker-delta.ts';

@@ -8,7 +8,7 @@
  * it and the primary sends the whole bundle. Tables stay blocks on both sides (TableBlocks): the
  * primary compares only the blocks that are not the same objects in both versions, and the worker's
  * new version shares every block the delta does not touch with the one it holds, so it hashes and
- * copies into its matcher only the touched ones (bundle.ts, matcher-pool.ts), never the table.
+ * copies into its matcher only the touched ones (bundle-verify.ts, matcher-pool.ts), never the table.
  */
 import { TABLE_BLOCK_BYTES, TableBlocks } from '@portico/assembly/encode';
 import type { TableBundle } from './bundle.ts';

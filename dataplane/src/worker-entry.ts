@@ -5,7 +5,8 @@
  */
 import type { TableBundle } from './bundle.ts';
 import { TableBlocks } from '@portico/assembly/encode';
-import { tableBlocksOf, verifyBundleInTurns, withTableBlocks } from './bundle.ts';
+import { tableBlocksOf, withTableBlocks } from './bundle.ts';
+import { verifyBundleInTurns } from './bundle-verify.ts';
 import { DataPlane } from './dataplane.ts';
 import type { PorticoError } from './errors.ts';
 import type { Logger } from './logging.ts';

@@ -4,8 +4,10 @@
 // damaged delta line by name while the last good version keeps serving.
 import { bundleParts, partDigest, withEndpointLines, withLabelLines } from '@portico/control/snapshot/bundle';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import type { TableBundle, VerifyCounts } from './bundle.ts';
-import { SnapshotCompiler, verifyBundleInTurns } from './bundle.ts';
+import type { TableBundle } from './bundle.ts';
+import { SnapshotCompiler } from './bundle.ts';
+import type { VerifyCounts } from './bundle-verify.ts';
+import { verifyBundleInTurns } from './bundle-verify.ts';
 import { Router } from './router.ts';
 import { seededRandom as random, snapshotOf } from './test-support.ts';
 import { TextLines, textLinesOf } from './text-lines.ts';
