@@ -2,7 +2,7 @@
 // it never joins the labels text, hashes only the re-cut blocks (the others' digests are the held
 // version's), ends with exactly the labels of the bundle the control plane compiled, and refuses a
 // damaged delta line by name while the last good version keeps serving.
-import { bundleParts, partDigest, withEndpointLines, withLabelLines } from '@portico/control/snapshot/bundle';
+import { bundleParts, linesDigest, partDigest, withEndpointLines, withLabelLines } from '@portico/control/snapshot/bundle';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { TableBundle } from './bundle.ts';
 import { SnapshotCompiler } from './bundle.ts';
@@ -37,12 +37,61 @@ afterEach(() => {
   vi.restoreAllMocks();
 });
 
+describe('TextLines over several blocks of lines', () => {
+  it('property: any splice (at block boundaries, adding or removing lines) gives the lines and the digest of the text made whole, hashing only the blocks it re-cut when the count stays', () => {
+    for (const seed of [31, 32, 33, 34]) {
+      const next = random(seed);
+      let made = Array.from({ length: 3 * LINES_PER_BLOCK + Math.floor(next() * 500) }, (_, i) => `ns/app-${i}@h${i}.test/p`).join('\n');
+      let text = TextLines.of(made);
+      expect(text.digest()).toBe(linesDigest(made));
+      for (let step = 0; step < 60; step++) {
+        // Near a block boundary half the time: the newline that ends block b is the (b + 1) * LINE_BLOCK-th.
+        let keep = Math.floor(next() * (made.length + 1));
+        if (next() < 0.5) {
+          let at = -1;
+          for (let n = LINES_PER_BLOCK * (1 + Math.floor(next() * 2)); n > 0 && at < made.length; n--) {
+            const newline = made.indexOf('\n', at + 1);
+            at = newline < 0 ? made.length : newline;
+          }
+          keep = Math.max(0, Math.min(made.length, at + Math.floor(next() * 3) - 1));
+        }
+        // The characters removed: up to 40 after `keep`; `tail`, the characters kept at the end.
+        const removed = Math.floor(next() * Math.min(made.length - keep + 1, 40));
+        const tail = made.length - keep - removed;
+        const pieces = ['x', '\n', 'ns/new@h.test/q', '', '\n\n'];
+        const middle = Array.from({ length: Math.floor(next() * 4) }, () => pieces[Math.floor(next() * pieces.length)]!).join('');
+        const spliced = text.after(keep, tail, middle, 'routeLabels');
+        const whole = made.slice(0, keep) + middle + made.slice(made.length - tail);
+        // Read by blocks first (nothing joined), then the joined text.
+        const lines = whole.split('\n');
+        expect(spliced.lines, `seed ${seed} step ${step}`).toBe(whole === '' ? 0 : lines.length);
+        for (let line = 0; line < spliced.lines; line += 97) expect(spliced.line(line), `seed ${seed} step ${step} line ${line}`).toBe(lines[line]);
+        expect(spliced.line(spliced.lines - 1)).toBe(lines.at(-1));
+        const hashedBefore = Array.from({ length: spliced.blocks }, (_, b) => spliced.hashed(b));
+        expect(spliced.digest(), `seed ${seed} step ${step}`).toBe(linesDigest(whole));
+        if (spliced.lines === text.lines) expect(hashedBefore.filter((known) => !known).length, `seed ${seed} step ${step}`).toBeLessThanOrEqual(2);
+        expect(spliced.text, `seed ${seed} step ${step}`).toBe(whole);
+        text = spliced;
+        made = whole;
+      }
+    }
+  });
+
+  it('a text emptied and filled again: no lines, then the lines of the new text', () => {
+    const text = TextLines.of('a\nb');
+    const empty = text.after(0, 0, '', 'routeLabels');
+    expect([empty.lines, empty.text, empty.digest()]).toEqual([0, '', linesDigest('')]);
+    const filled = empty.after(0, 0, 'c\nd\ne');
+    expect([filled.lines, filled.line(2), filled.digest()]).toEqual([3, 'e', linesDigest('c\nd\ne')]);
+  });
+});
+
 describe('route labels from a delta, by blocks of lines', () => {
   it('property: after any sequence of path edits, paths added and hosts removed, the worker holds the compiled labels, never joins the text, and hashes only the blocks a same-count edit re-cut', async () => {
     const joined = vi.spyOn(TextLines.prototype, 'text', 'get');
     for (const seed of [21, 22]) {
       const next = random(seed);
-      const hosts = world(1800);
+      const hosts = world(1200);
       const compiler = new SnapshotCompiler();
       let primary = compiler.compile({ ...snapshotOf(hosts), version: `v-${seed}-0` });
       let held = received(primary);
