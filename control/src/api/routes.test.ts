@@ -231,6 +231,48 @@ describe('conflicts', () => {
     expect(answers.map((a) => a.status).sort()).toEqual([201, 409]);
   });
 
+  it('follows the Ingresses as they change: a host moved, a host in capitals, a removal, a catch-all', async () => {
+    const moved = (host: string, spec: Record<string, unknown> = {}): KubeObject => ({ ...manifestIngress, metadata: { ...manifestIngress.metadata, resourceVersion: host }, spec: { rules: [{ host, http: manifestIngress.spec.rules![0]!.http }], ...spec } }) as KubeObject;
+    // The first write makes the host index; the changes after it must reach it.
+    expect((await post(route('first', 'manifest.example.com'))).status).toBe(409);
+    control.state.upsert(moved('Moved.Example.COM'));
+    expect((await post(route('first', 'manifest.example.com'))).status).toBe(201);
+    const clash = await post(route('second', 'moved.example.com'));
+    expect(clash.status).toBe(409);
+    expect((await clash.json()).conflicts).toEqual([{ kind: 'Ingress', namespace: 'default', name: 'from-manifest', claim: 'host moved.example.com Prefix /', field: 'spec.rules[0].http.paths[0]', pointer: '/paths/0' }]);
+    control.state.remove(manifestIngress);
+    expect((await post(route('second', 'moved.example.com'))).status).toBe(201);
+    control.state.upsert({ ...manifestIngress, metadata: { ...manifestIngress.metadata, resourceVersion: 'catch-all' }, spec: { defaultBackend: { service: { name: 'web', port: { number: 80 } } } } } as KubeObject);
+    const catchAll = await post(ingress('everything', { defaultBackend: { service: { name: 'web', port: { number: 80 } } } }));
+    expect(catchAll.status).toBe(409);
+    expect((await catchAll.json()).conflicts).toMatchObject([{ name: 'from-manifest', claim: 'the catch-all default backend' }]);
+  });
+
+  it('looks only at the Ingresses on the written hosts, not at every Ingress stored (hostile: thousands of them)', async () => {
+    let reads = 0;
+    const others: KubeObject[] = Array.from({ length: 3000 }, (_, i) => {
+      const spec = { rules: [{ host: `h${i}.example.com`, http: { paths: [{ path: '/', pathType: 'Prefix', backend: { service: { name: 'web', port: { number: 80 } } } }] } }] };
+      // A counting probe: every look at an Ingress's rules (its claims, its class) reads `spec`.
+      return {
+        apiVersion: 'networking.k8s.io/v1',
+        kind: 'Ingress',
+        metadata: { name: `other-${i}`, namespace: 'default' },
+        get spec() {
+          reads++;
+          return spec;
+        },
+      } as KubeObject;
+    });
+    control.close();
+    control = await testControl({ objects: [...serviceWithEndpoints('default', 'web', 80, ['10.0.0.1']), manifestIngress, ...others] });
+    expect((await post(route('clash', 'manifest.example.com'))).status).toBe(409);
+    reads = 0;
+    const refused = await post(route('clash', 'h17.example.com'));
+    expect(refused.status).toBe(409);
+    expect((await refused.json()).conflicts).toMatchObject([{ name: 'other-17' }]);
+    expect(reads).toBeLessThanOrEqual(4);
+  });
+
   it('a default backend per host conflicts like a path does', async () => {
     expect((await post({ name: 'd1', hosts: ['h.example.com'], defaultBackend: { service: 'web', port: 80 } })).status).toBe(201);
     const response = await post({ name: 'd2', hosts: ['h.example.com'], defaultBackend: { service: 'web', port: 80 } });

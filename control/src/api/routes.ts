@@ -232,9 +232,8 @@ function withoutServerFields(ingress: Ingress): Ingress {
 function foreignOwner(options: ApiOptions, ingress: Ingress): void {
   if (options.served === undefined) return;
   const namespace = ingress.metadata.namespace ?? 'default';
-  for (const other of options.served.ingresses()) {
-    if ((other.metadata.namespace ?? 'default') !== namespace || other.metadata.name !== ingress.metadata.name) continue;
-    if (other.metadata.labels?.[MANAGED_BY_LABEL] === MANAGED_BY_VALUE) return;
+  const other = options.served.get(namespace, ingress.metadata.name);
+  if (other !== undefined && other.metadata.labels?.[MANAGED_BY_LABEL] !== MANAGED_BY_VALUE) {
     throw new ApiError('PORTICO_E_ROUTE_EXISTS', `Ingress ${routeKey(namespace, ingress.metadata.name)} already exists and is not managed through the API (it comes from a manifest or kubectl); pick another name`);
   }
 }

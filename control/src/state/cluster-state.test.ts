@@ -120,3 +120,49 @@ describe('ClusterState ReferenceGrant index', () => {
     expect([...reads.gatewayClasses]).toEqual(['portico']);
   });
 });
+
+describe('ClusterState Ingress host index', () => {
+  const HOSTS = ['a.test', 'A.Test', 'b.test', '', undefined] as const;
+  /** An Ingress `name` with rules on `hosts` (undefined or '': a rule without host) and, with `fallback`, a default backend. */
+  const hosted = (name: string, hosts: readonly (string | undefined)[], fallback: boolean): Ingress => ({
+    apiVersion: 'networking.k8s.io/v1',
+    kind: 'Ingress',
+    metadata: { name, namespace: 'default' },
+    spec: {
+      ...(fallback ? { defaultBackend: { service: { name: 'web', port: { number: 80 } } } } : {}),
+      rules: hosts.map((host) => ({ ...(host === undefined ? {} : { host }), http: { paths: [{ path: '/', pathType: 'Prefix' as const, backend: { service: { name: 'web', port: { number: 80 } } } }] } })),
+    },
+  });
+  /** What the index must answer, by a scan: the hosts of the rules, lower-cased, `*` for none; `*` for a default backend without rules. */
+  const scan = (state: ClusterState, host: string): string[] =>
+    [...state.ingresses]
+      .filter(([, ingress]) => {
+        const rules = ingress.spec.rules ?? [];
+        return rules.some((rule) => (rule.host ? rule.host.toLowerCase() : '*') === host) || (host === '*' && rules.length === 0 && ingress.spec.defaultBackend !== undefined);
+      })
+      .map(([key]) => key)
+      .sort();
+
+  it('answers as a scan of every Ingress would, made mid-way and kept up to date over a random walk of stores, replacements and removals', () => {
+    const state = new ClusterState();
+    let seed = 7;
+    const random = (n: number): number => {
+      seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0;
+      return (seed >>> 8) % n;
+    };
+    for (let step = 0; step < 1500; step++) {
+      const name = `i${random(12)}`;
+      if (random(4) === 0) state.remove({ kind: 'Ingress', metadata: { name, namespace: 'default' } });
+      else state.upsert(hosted(name, Array.from({ length: random(3) }, () => HOSTS[random(HOSTS.length)]), random(2) === 0));
+      // The index is made on the first question (step 300); before, stores and removals only touch the maps.
+      if (step < 300) continue;
+      for (const host of ['a.test', 'b.test', '*', 'A.Test', 'c.test']) expect([...state.ingressesClaiming(host)].sort(), `step ${step}, host ${host}`).toEqual(scan(state, host));
+    }
+  });
+
+  it('lists an Ingress once per host however many of its rules name it, and a default backend beside host rules claims no catch-all', () => {
+    const state = ClusterState.from([hosted('twice', ['a.test', 'A.TEST'], true), hosted('fallback', [], true), hosted('plain', [], false)]);
+    expect([...state.ingressesClaiming('a.test')]).toEqual(['default/twice']);
+    expect([...state.ingressesClaiming('*')]).toEqual(['default/fallback']);
+  });
+});
