@@ -23,8 +23,7 @@ import type { Service } from '../state/objects.ts';
 import { Service as ServiceSchema } from '../state/objects.ts';
 import type { IngressPoint } from '../status/addresses.ts';
 import { publishAddresses, samePoints } from '../status/addresses.ts';
-import { EventRecorder, conditionEvent } from '../status/events.ts';
-import type { PendingEvent } from '../status/events.ts';
+import { ConditionEvents, EventRecorder, conditionEvent } from '../status/events.ts';
 import { IngressStatusPlanner, statusPatch } from '../status/ingress-status.ts';
 import { StatusWriter } from '../status/writer.ts';
 import type { GatewayStatusUpdate } from '../status/gateway-status.ts';
@@ -78,6 +77,8 @@ export class ClusterController {
   /** Gateway API status plans: a route judged in line is not judged again while it and its entry are the same objects. */
   private readonly gatewayStatusPlanner = new GatewayStatusPlanner();
   private readonly events: EventRecorder;
+  /** The status passes' conditions, offered to `events` as they change (not every condition every pass). */
+  private readonly conditionEvents: ConditionEvents;
   /** Planning passes: coalesced, one at a time, run again when asked during one. */
   private readonly statusLoop: RebuildLoop;
   private planRetry: NodeJS.Timeout | undefined;
@@ -121,6 +122,7 @@ export class ClusterController {
       post: async (event) => void (await kubeCall(options.kubeConfig, 'POST', `/api/v1/namespaces/${event.namespace}/events`, { body: event.event })),
       onError: (event, error) => options.logger.warn({ err: error, namespace: event.namespace }, 'event failed'),
     });
+    this.conditionEvents = new ConditionEvents(this.events);
     options.metrics?.trackStatus(() => {
       const writes = this.statusWriter.stats;
       const events = this.events.stats;
@@ -150,6 +152,7 @@ export class ClusterController {
         this.gatewayStatusWriter.clear();
         this.statusPlanner.reset();
         this.gatewayStatusPlanner.reset();
+        this.conditionEvents.reset();
       },
       onError: (error) => options.logger.warn({ err: error }, 'leader election'),
     });
@@ -269,12 +272,7 @@ export class ClusterController {
       this.publishedPoints = [...this.publishedPoints.filter((p) => !samePoints(p, points)), points].slice(-PUBLISHED_POINTS_KEPT);
       const now = new Date();
       this.gatewayStatusWriter.plan(this.gatewayStatusPlanner.plan(this.publisher.gatewayStatus, this.state, points, now.toISOString().replace(/\.\d{3}Z$/, 'Z')));
-      const events: PendingEvent[] = [];
-      for (const condition of this.publisher.conditions) {
-        const event = conditionEvent(condition, this.state, 'portico-controller', this.options.identity, now);
-        if (event !== undefined) events.push(event);
-      }
-      this.events.record(events);
+      this.conditionEvents.offer(this.publisher.conditions, (condition) => conditionEvent(condition, this.state, 'portico-controller', this.options.identity, now));
       this.planFailures = 0;
       this.planned = { ...planned, polled: this.pointsPolled };
     } catch (error) {

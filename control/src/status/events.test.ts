@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { ClusterState } from '../state/cluster-state.ts';
 import type { Condition } from '../model/conditions.ts';
 import type { PendingEvent } from './events.ts';
-import { EVENT_MEMORY, EVENT_QUEUE, EventRecorder, conditionEvent } from './events.ts';
+import { ConditionEvents, EVENT_MEMORY, EVENT_QUEUE, EventRecorder, conditionEvent } from './events.ts';
 
 const event = (key: string): PendingEvent => ({ namespace: 'team', event: { reason: key }, dedupeKey: key });
 
@@ -158,5 +158,92 @@ describe('conditionEvent', () => {
 
   it('is undefined for an object Portico does not hold', () => {
     expect(conditionEvent(condition, new ClusterState(), 'c', 'i', new Date(0))).toBeUndefined();
+  });
+});
+
+describe('ConditionEvents', () => {
+  /** Ingress `web-i` of namespace team (generation 1) and a condition about it; made afresh each call, as a new derivation makes them. */
+  const ingressOf = (i: number) => ({ apiVersion: 'networking.k8s.io/v1' as const, kind: 'Ingress' as const, metadata: { name: `web-${i}`, namespace: 'team', uid: `u-${i}`, resourceVersion: '1', generation: 1 }, spec: { rules: [] } });
+  const conditionOf = (i: number, reason = 'ServiceNotFound'): Condition => ({ source: { kind: 'Ingress', namespace: 'team', name: `web-${i}` }, field: 'spec.rules[0].http.paths[0].backend.service.name', reason, message: 'no Service', severity: 'Error' }) as Condition;
+  /** A state of `n` Ingresses, conditions about each, a recorder posting into `posted`, and the offers; `looked` counts Events made. */
+  function setup(n: number, recorder: Partial<ConstructorParameters<typeof EventRecorder>[0]> = {}) {
+    const state = ClusterState.from(Array.from({ length: n }, (_, i) => ingressOf(i)));
+    const posted: string[] = [];
+    const events = new EventRecorder({ post: async (e) => void posted.push(e.dedupeKey), ...recorder });
+    const offers = new ConditionEvents(events);
+    let looked = 0;
+    const offer = (conditions: readonly Condition[]) =>
+      offers.offer(conditions, (condition) => {
+        looked++;
+        return conditionEvent(condition, state, 'portico-controller', 'replica-a', new Date(0));
+      });
+    return { state, posted, events, offers, offer, looked: () => looked, conditions: Array.from({ length: n }, (_, i) => conditionOf(i)) };
+  }
+
+  it('a pass looks only at the conditions that changed since the last (hostile: 10,000 conditions, one edit), and posts what is new', async () => {
+    const { posted, events, offer, looked, conditions } = setup(10_000, { maxQueued: 20_000, memory: 20_000 });
+    expect(offer(conditions)).toBe(10_000);
+    await events.idle();
+    expect(posted).toHaveLength(10_000);
+    // The same list again (nothing changed): nothing to look at.
+    expect(offer(conditions)).toBe(0);
+    // One Ingress re-derived with another reason: the pass looks at that one condition, and its Event is posted.
+    const edited = [...conditions];
+    edited[4321] = conditionOf(4321, 'PortNotFound');
+    expect(offer(edited)).toBe(1);
+    // One condition gone: nothing to look at. One re-derived unchanged (a new object, the same Event): looked at, not posted again.
+    const fewer = [...edited.slice(0, 100), ...edited.slice(101)];
+    expect(offer(fewer)).toBe(0);
+    const again = [...fewer];
+    again[5000] = conditionOf(Number(fewer[5000]!.source.name.slice('web-'.length)));
+    expect(offer(again)).toBe(1);
+    await events.idle();
+    expect(looked()).toBe(10_002);
+    expect(posted.slice(10_000)).toEqual([`u-4321/1/spec.rules[0].http.paths[0].backend.service.name/PortNotFound`]);
+  });
+
+  it('offers the whole list again after a pass the recorder could not take whole, until every Event is posted', async () => {
+    const { posted, events, offer, conditions } = setup(50, { maxQueued: 20 });
+    const looked: number[] = [];
+    for (let pass = 0; pass < 4; pass++) {
+      looked.push(offer(conditions));
+      await events.idle();
+    }
+    expect(looked).toEqual([50, 50, 50, 0]);
+    expect(new Set(posted).size).toBe(50);
+    expect(posted).toHaveLength(50);
+  });
+
+  it('posts each Event once when the cluster has more conditions than the recorder remembers (hostile: no re-posting every pass)', async () => {
+    const { posted, events, offer, conditions } = setup(500, { memory: 100, maxQueued: 30 });
+    for (let pass = 0; pass < 40; pass++) {
+      offer(conditions);
+      await events.idle();
+    }
+    expect(posted).toHaveLength(500);
+    expect(new Set(posted).size).toBe(500);
+    expect(offer(conditions)).toBe(0);
+  });
+
+  it('offers the whole list again after a post failed (the recorder forgot it), and after reset', async () => {
+    let fail = true;
+    const { posted, events, offers, offer, conditions } = setup(30, {
+      post: async (e) => {
+        if (fail && e.dedupeKey.startsWith('u-7/')) throw new Error('API down');
+        posted.push(e.dedupeKey);
+      },
+    });
+    expect(offer(conditions)).toBe(30);
+    await events.idle();
+    expect(posted).toHaveLength(29);
+    fail = false;
+    expect(offer(conditions)).toBe(30);
+    await events.idle();
+    expect(posted).toHaveLength(30);
+    expect(offer(conditions)).toBe(0);
+    offers.reset();
+    expect(offer(conditions)).toBe(30);
+    await events.idle();
+    expect(posted).toHaveLength(30);
   });
 });

@@ -6,6 +6,7 @@
  * distinct conditions costs bounded memory; what does not fit is posted by a later pass.
  */
 import type { Condition } from '../model/conditions.ts';
+import { identicalEnds } from '../snapshot/sealed-against.ts';
 import type { ClusterState } from '../state/cluster-state.ts';
 import { objectKey } from '../state/cluster-state.ts';
 
@@ -110,8 +111,12 @@ export class EventRecorder {
     return this.queue.length;
   }
 
-  /** Queues the Events not reported yet; a full queue leaves the rest unremembered, for the next pass. */
-  record(events: Iterable<PendingEvent>): void {
+  /**
+   * Queues the Events not reported yet; a full queue leaves the rest unremembered, for the next
+   * pass. Returns those it left (empty when it took every one: queued or reported before).
+   */
+  record(events: Iterable<PendingEvent>): PendingEvent[] {
+    const left: PendingEvent[] = [];
     for (const event of events) {
       if (this.seen.has(event.dedupeKey)) {
         this.seen.delete(event.dedupeKey);
@@ -121,6 +126,7 @@ export class EventRecorder {
       }
       if (this.queue.length >= this.maxQueued) {
         this.stats.deferred++;
+        left.push(event);
         continue;
       }
       this.seen.add(event.dedupeKey);
@@ -131,6 +137,7 @@ export class EventRecorder {
       this.queue.push(event);
     }
     this.pump();
+    return left;
   }
 
   /** Resolves once nothing is queued or being posted. */
@@ -164,5 +171,70 @@ export class EventRecorder {
       this.idleWaiters = [];
       for (const resolve of waiters) resolve();
     }
+  }
+}
+
+/**
+ * A leader's status passes offering their conditions to an EventRecorder, each condition until the
+ * recorder took its Event once: a condition object taken is not offered again (the build keeps an
+ * unchanged object's condition objects; a new derivation, a new generation, makes new ones), so
+ * the recorder's bounded key memory never has to hold every condition of the cluster, and a
+ * cluster with more conditions than it remembers does not get their Events posted again and again.
+ * A pass looks only at the conditions that are not, by identity, the last pass's at the same place
+ * from either end of the list, when the recorder took every Event of the last pass: one edit costs
+ * the conditions around it, not a step per condition of the cluster. After a post failed (the
+ * recorder forgot it) and after `reset`, every condition is offered again.
+ */
+export class ConditionEvents {
+  private readonly recorder: EventRecorder;
+  /** Conditions whose Event the recorder took (queued, or reported before). */
+  private taken = new WeakSet<Condition>();
+  /** The list the last pass offered, when the recorder took all of it; undefined: look at the whole next list. */
+  private offered: readonly Condition[] | undefined;
+  /** The recorder's failed posts as of the last pass. */
+  private failures = 0;
+
+  constructor(recorder: EventRecorder) {
+    this.recorder = recorder;
+  }
+
+  /** Offers `conditions` (sorted, as the build hands them out); `eventOf` makes a condition's Event (undefined: none now). Returns how many were looked at. */
+  offer(conditions: readonly Condition[], eventOf: (condition: Condition) => PendingEvent | undefined): number {
+    if (this.recorder.stats.failed !== this.failures) this.reset();
+    let from = 0;
+    let to = conditions.length;
+    const offered = this.offered;
+    if (offered === conditions) from = to;
+    else if (offered !== undefined) {
+      const { head, tail } = identicalEnds(conditions, offered);
+      from = head;
+      to -= tail;
+    }
+    const events: PendingEvent[] = [];
+    const sources: Condition[] = [];
+    for (let i = from; i < to; i++) {
+      const condition = conditions[i]!;
+      if (this.taken.has(condition)) continue;
+      const event = eventOf(condition);
+      // No Event (not a kind that gets one, or its object is gone: a change that re-derives it makes a new condition).
+      if (event === undefined) this.taken.add(condition);
+      else {
+        events.push(event);
+        sources.push(condition);
+      }
+    }
+    const left = new Set(this.recorder.record(events));
+    events.forEach((event, i) => {
+      if (!left.has(event)) this.taken.add(sources[i]!);
+    });
+    this.offered = left.size === 0 ? conditions : undefined;
+    this.failures = this.recorder.stats.failed;
+    return to - from;
+  }
+
+  /** Offers every condition again next time (leadership lost; a post failed). */
+  reset(): void {
+    this.taken = new WeakSet();
+    this.offered = undefined;
   }
 }
