@@ -10,7 +10,8 @@
  * seal, history publish (diff, memory budget), the sync delta body (encode + gzip, once per
  * version pair) and the table bundle (BundleCompiler: changed hosts compiled, the version
  * assembled; balancing-only for an endpoint-only change, as the data plane loads it), in wall time
- * and in CPU time (`process.cpuUsage`: all threads). With `--sizes`, how each grows with the number of Ingresses. With `--httproutes N`,
+ * and in CPU time (`process.cpuUsage`: all threads). A two-file edit saves two Ingresses half the
+ * fleet apart (two files, one scan): hosts that change far apart in the sorted lists. With `--sizes`, how each grows with the number of Ingresses. With `--httproutes N`,
  * the cluster also holds a Gateway with N HTTPRoutes (test/support/gateway-fleet.ts), and one-match
  * HTTPRoute edits and ReferenceGrant edits are measured too; an IngressClass that no Ingress names
  * is changed in every run.
@@ -43,7 +44,8 @@ bench:fleet's control-plane cost of one change taken apart in one process (media
 watcher's parse of an edited file (off the event loop in portico) and the rest of its scan with the
 ClusterState upsert, incremental build, compile + seal, history publish, the sync delta body and the compiled
 table bundle (what the data plane loads), for a one-path
-Ingress edit, an endpoint-only change and a change to an IngressClass no Ingress names; with
+Ingress edit, an endpoint-only change, a change to an IngressClass no Ingress names and a two-file
+edit (two Ingresses half the fleet apart, saved together: changes far apart in the lists); with
 --httproutes, also a one-match HTTPRoute edit and a ReferenceGrant edit. Also, once per size, the
 full sync body a new node gets in the compiled format: its time and the longest the event loop
 was held while it was written. Each stage in wall time, then in CPU time (this process, all
@@ -82,6 +84,7 @@ interface KindMedians {
   edit: Record<string, number>;
   endpoints: Record<string, number>;
   ingressClass: Record<string, number>;
+  twoFiles: Record<string, number>;
   httpRoute?: Record<string, number>;
   referenceGrant?: Record<string, number>;
 }
@@ -188,6 +191,8 @@ async function measure(ingresses: number): Promise<{ ingresses: number; httpRout
   const edits = empty();
   const endpoints = empty();
   const classes = empty();
+  const pairs = empty();
+  const pairsCpu = empty();
   const routeEdits = empty();
   const grantEdits = empty();
   const editsCpu = empty();
@@ -208,6 +213,14 @@ async function measure(ingresses: number): Promise<{ ingresses: number; httpRout
     await change(() => state.upsert({ ...slice, endpoints: [...(slice.endpoints ?? []).slice(1), { addresses: [`10.255.${i}.1`], conditions: { ready: true } }] }), endpoints, endpointsCpu);
     // An IngressClass no Ingress names changes controller: nothing served changes, but a version is still published.
     await change(() => state.upsert(parsed({ apiVersion: 'networking.k8s.io/v1', kind: 'IngressClass', metadata: { name: 'unused' }, spec: { controller: `example.com/c${i}` } })), classes, classesCpu);
+    // Two Ingresses half the fleet apart, in two files saved before one scan (a kubectl apply of two objects): their hosts change far apart.
+    let far = (ingress + Math.floor(ingresses / 2)) % ingresses;
+    if (fleetFileOf(shape, far) === fleetFileOf(shape, ingress)) far = (far + 1) % ingresses;
+    for (const [k, which] of [ingress, far].entries()) {
+      writeFileSync(join(root, 'edit.tmp'), fleetFile(shape, fleetFileOf(shape, which), { ingress: which, edit: 1000 * (k + 1) + i }));
+      renameSync(join(root, 'edit.tmp'), join(manifests, fleetFileName(fleetFileOf(shape, which))));
+    }
+    await change(() => source.reload(), pairs, pairsCpu);
     if (HTTP_ROUTES > 0) {
       // One match of one HTTPRoute; then a ReferenceGrant (of the team namespace of another route) gets another `to` entry.
       const route = (i * 7919) % HTTP_ROUTES;
@@ -226,8 +239,9 @@ async function measure(ingresses: number): Promise<{ ingresses: number; httpRout
     edit: summary(edits),
     endpoints: summary(endpoints),
     ingressClass: summary(classes),
+    twoFiles: summary(pairs),
     ...(HTTP_ROUTES > 0 ? { httpRoute: summary(routeEdits), referenceGrant: summary(grantEdits) } : {}),
-    cpu: { edit: summary(editsCpu), endpoints: summary(endpointsCpu), ingressClass: summary(classesCpu), ...(HTTP_ROUTES > 0 ? { httpRoute: summary(routeEditsCpu), referenceGrant: summary(grantEditsCpu) } : {}) },
+    cpu: { edit: summary(editsCpu), endpoints: summary(endpointsCpu), ingressClass: summary(classesCpu), twoFiles: summary(pairsCpu), ...(HTTP_ROUTES > 0 ? { httpRoute: summary(routeEditsCpu), referenceGrant: summary(grantEditsCpu) } : {}) },
   };
 }
 
@@ -239,8 +253,8 @@ for (const size of SIZES) {
     const line = (what: string, t: Record<string, number>) => `  ${what}: ${STAGES.map((stage) => `${stage} ${t[stage]} ms`).join(', ')}`;
     const routes = result.httpRoute === undefined ? '' : `${line('HTTPRoute edit ', result.httpRoute)}\n${line('grant edit     ', result.referenceGrant!)}\n`;
     const cpuRoutes = result.cpu.httpRoute === undefined ? '' : `${line('HTTPRoute edit ', result.cpu.httpRoute)}\n${line('grant edit     ', result.cpu.referenceGrant!)}\n`;
-    process.stdout.write(`${size} Ingresses${HTTP_ROUTES > 0 ? ` + ${HTTP_ROUTES} HTTPRoutes` : ''} (first build ${result.firstBuildMs} ms; full compiled-format sync body ${result.fullBody.ms} ms, ${Math.round(result.fullBody.gzipBytes / 1024)} KiB gzipped, event loop held at most ${result.fullBody.longestStallMs} ms), medians of ${CHANGES}:\n${line('one-path edit  ', result.edit)}\n${line('endpoint change', result.endpoints)}\n${line('class change   ', result.ingressClass)}\n${routes}`);
-    process.stdout.write(`  the same in CPU time (this process, all threads; less disturbed by other load than the wall times above):\n${line('one-path edit  ', result.cpu.edit)}\n${line('endpoint change', result.cpu.endpoints)}\n${line('class change   ', result.cpu.ingressClass)}\n${cpuRoutes}`);
+    process.stdout.write(`${size} Ingresses${HTTP_ROUTES > 0 ? ` + ${HTTP_ROUTES} HTTPRoutes` : ''} (first build ${result.firstBuildMs} ms; full compiled-format sync body ${result.fullBody.ms} ms, ${Math.round(result.fullBody.gzipBytes / 1024)} KiB gzipped, event loop held at most ${result.fullBody.longestStallMs} ms), medians of ${CHANGES}:\n${line('one-path edit  ', result.edit)}\n${line('endpoint change', result.endpoints)}\n${line('class change   ', result.ingressClass)}\n${line('two-file edit  ', result.twoFiles)}\n${routes}`);
+    process.stdout.write(`  the same in CPU time (this process, all threads; less disturbed by other load than the wall times above):\n${line('one-path edit  ', result.cpu.edit)}\n${line('endpoint change', result.cpu.endpoints)}\n${line('class change   ', result.cpu.ingressClass)}\n${line('two-file edit  ', result.cpu.twoFiles)}\n${cpuRoutes}`);
   }
 }
 if (values.json) process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
