@@ -74,7 +74,7 @@ export class ClusterController {
   private readonly statusPlanner: IngressStatusPlanner;
   /** Gateway API status (GatewayClass, Gateway, HTTPRoute, GRPCRoute), written like Ingress status. */
   private readonly gatewayStatusWriter: StatusWriter<GatewayStatusUpdate>;
-  /** Gateway API status plans: a route judged in line is not judged again while it and its entry are the same objects. */
+  /** Gateway API status plans: each pass judges only the routes changed, whose entry changed, or still waiting for their write. */
   private readonly gatewayStatusPlanner = new GatewayStatusPlanner();
   private readonly events: EventRecorder;
   /** The status passes' conditions, offered to `events` as they change (not every condition every pass). */

@@ -153,7 +153,8 @@ describe('GatewayStatusPlanner', () => {
       state.upsert({ ...object, metadata: { ...object.metadata, resourceVersion: `h-${name}` }, status } as KubeObject);
     }
     const repaired = pass();
-    expect(repaired.map((u) => u.name)).toEqual(['r7', 'r8', 'r10', 'r11']);
+    // Routes are planned in key order.
+    expect(repaired.map((u) => u.name)).toEqual(['r10', 'r11', 'r7', 'r8']);
     echo(state, repaired);
     // The Gateway stops allowing routes of other namespaces: every route's entry changes, no route object does.
     const gateway = state.gateways.get('infra/edge')!;
@@ -161,6 +162,13 @@ describe('GatewayStatusPlanner', () => {
     const refused = pass();
     expect(refused.filter((u) => u.kind === 'HTTPRoute' || u.kind === 'GRPCRoute')).toHaveLength(12);
     echo(state, refused);
+    expect(pass()).toEqual([]);
+    // A route that leaves Portico's Gateways: its entry is gone, Portico's parent is removed.
+    const leaving = state.httpRoutes.get('apps/r4')!;
+    state.upsert({ ...leaving, metadata: { ...leaving.metadata, generation: 5, resourceVersion: 'l1' }, spec: { ...(leaving as { spec: object }).spec, parentRefs: [{ name: 'elsewhere', namespace: 'infra' }] } } as KubeObject);
+    const left = pass();
+    expect(left.map((u) => [u.name, u.status])).toEqual([['r4', { parents: [] }]]);
+    echo(state, left);
     expect(pass()).toEqual([]);
     // A route removed; new addresses (the Gateway moves, the routes do not).
     state.remove(state.httpRoutes.get('apps/r5')!);
@@ -170,6 +178,38 @@ describe('GatewayStatusPlanner', () => {
     expect(pass().map((u) => u.kind)).toEqual(['Gateway']);
     planner.reset();
     pass();
+  });
+
+  it('looks at the routes an edit touched, not at every route (hostile: 3,000 routes, a pass after one edit)', () => {
+    const state = ClusterState.from([...objects.slice(0, 2), ...Array.from({ length: 3000 }, (_, n) => route(n, 'missing'))]);
+    const publisher = new SnapshotPublisher({ state, selection: DEFAULT_CLASS_SELECTION, history: new SnapshotHistory() });
+    publisher.rebuild();
+    echo(state, planGatewayStatus(publisher.gatewayStatus, state, [{ ip: '10.0.0.9' }], NOW));
+    // Every route's metadata is read through a counting getter: looking at a route at all reads it.
+    let reads = 0;
+    for (const map of [state.httpRoutes, state.grpcRoutes] as Map<string, KubeObject>[]) {
+      for (const object of [...map.values()]) {
+        const metadata = { ...object.metadata, resourceVersion: `${object.metadata.resourceVersion}m` };
+        const counted = { ...object };
+        Object.defineProperty(counted, 'metadata', { enumerable: true, get: () => (reads++, metadata) });
+        state.upsert(counted as KubeObject);
+      }
+    }
+    const planner = new GatewayStatusPlanner();
+    publisher.rebuild();
+    expect(planner.plan(publisher.gatewayStatus, state, [{ ip: '10.0.0.9' }], NOW)).toEqual([]);
+    const edited = state.httpRoutes.get('apps/r1')!;
+    state.upsert({ ...edited, metadata: { ...edited.metadata, generation: 2, resourceVersion: 'e1' } } as KubeObject);
+    publisher.rebuild();
+    reads = 0;
+    expect(planner.plan(publisher.gatewayStatus, state, [{ ip: '10.0.0.9' }], NOW).map((u) => u.name)).toEqual(['r1']);
+    expect(reads).toBe(0);
+    // Nothing changed: nothing looked at.
+    expect(planner.plan(publisher.gatewayStatus, state, [{ ip: '10.0.0.9' }], NOW).map((u) => u.name)).toEqual(['r1']);
+    echo(state, planner.plan(publisher.gatewayStatus, state, [{ ip: '10.0.0.9' }], NOW));
+    reads = 0;
+    expect(planner.plan(publisher.gatewayStatus, state, [{ ip: '10.0.0.9' }], NOW)).toEqual([]);
+    expect(reads).toBe(0);
   });
 
   it('reads no route status in a pass after an edit of one route, where planGatewayStatus reads every one', () => {

@@ -8,8 +8,9 @@
 import type { GatewayApiStatus } from '../build/gateway/index.ts';
 import type { StatusCondition } from '../build/gateway/listeners.ts';
 import { GATEWAY_CONTROLLER_NAME } from '../build/gateway/listeners.ts';
-import type { ClusterState } from '../state/cluster-state.ts';
-import { objectKey } from '../state/cluster-state.ts';
+import { identicalEnds } from '../snapshot/sealed-against.ts';
+import type { ClusterState, StateWatch } from '../state/cluster-state.ts';
+import { compareStrings, objectKey } from '../state/cluster-state.ts';
 import { GATEWAY_GROUP } from '../state/gateway-objects.ts';
 import type { IngressPoint } from './addresses.ts';
 
@@ -82,73 +83,130 @@ function gatewayAddresses(points: readonly IngressPoint[]): { type: string; valu
 
 /**
  * Every status write that brings the Gateway API objects Portico answers for in line with
- * `status` (a complete plan). `points` are the edge addresses (Gateway `status.addresses`, unless
- * the Gateway has its own; a Gateway is Programmed only with at least one). `now` is an RFC 3339 time for new transitions.
+ * `status` (a complete plan): classes, Gateways, then HTTPRoutes and GRPCRoutes each in key order.
+ * `points` are the edge addresses (Gateway `status.addresses`, unless the Gateway has its own; a
+ * Gateway is Programmed only with at least one). `now` is an RFC 3339 time for new transitions.
  */
 export function planGatewayStatus(status: GatewayApiStatus, state: ClusterState, points: readonly IngressPoint[], now: string): GatewayStatusUpdate[] {
-  return plan(status, state, points, now, undefined);
-}
-
-/**
- * The build's route entries by kind, then by `namespace/name` (ClusterState's key), made once per
- * list: the incremental build hands out the same list while no route's entry changed.
- */
-const entriesByKind = new WeakMap<GatewayApiStatus['routes'], ReadonlyMap<string, ReadonlyMap<string, GatewayApiStatus['routes'][number]>>>();
-
-function routesByKind(routes: GatewayApiStatus['routes']): ReadonlyMap<string, ReadonlyMap<string, GatewayApiStatus['routes'][number]>> {
-  let byKind = entriesByKind.get(routes);
-  if (byKind === undefined) {
-    const made = new Map<string, Map<string, GatewayApiStatus['routes'][number]>>();
-    for (const route of routes) {
-      let byKey = made.get(route.kind);
-      if (byKey === undefined) made.set(route.kind, (byKey = new Map()));
-      byKey.set(objectKey(route.namespace, route.name), route);
-    }
-    entriesByKind.set(routes, (byKind = made));
+  const { updates, push } = collect();
+  planClassesAndGateways(status, state, points, now, push);
+  const entries = entryMap(status.routes);
+  for (const kind of ROUTE_KINDS) {
+    const routes = routesOf(state, kind);
+    for (const key of [...routes.keys()].sort(compareStrings)) judgeRoute(kind, routes.get(key)!, entries.get(routeId(kind, key)), now, push);
   }
-  return byKind;
+  return updates;
 }
 
 /** A route entry of the build's status, or none (Portico does not answer for the route). */
 type RouteEntry = GatewayApiStatus['routes'][number];
-const NO_ENTRY = {};
+const ROUTE_KINDS = ['HTTPRoute', 'GRPCRoute'] as const;
+type RouteKind = (typeof ROUTE_KINDS)[number];
+type Push = (kind: GatewayStatusUpdate['kind'], namespace: string | undefined, name: string, object: { metadata: { resourceVersion?: string | undefined }; status?: unknown }, desired: Record<string, unknown>) => boolean;
 
-/**
- * `planGatewayStatus` for every pass of one leader: a route (HTTPRoute, GRPCRoute) judged to need no
- * write is not judged again while it is the same object (its status too: a write coming back
- * replaces it in ClusterState) and the build's entry for it is the same object (the incremental
- * build keeps an unchanged route's entry). A pass after an edit costs an identity check per route
- * (and, when the build's route list changed, a map of its entries) instead of building and
- * comparing every route's status as JSON. The plan is the same as
- * `planGatewayStatus`'s: whether a route needs a write depends on `now` only when it does (a
- * condition whose status moved), and those routes are judged every pass.
- */
-export class GatewayStatusPlanner {
-  /** Routes judged in line with their entry (or with none): the entry they were judged against. */
-  private settled = new WeakMap<object, RouteEntry | typeof NO_ENTRY>();
+const routesOf = (state: ClusterState, kind: RouteKind): ReadonlyMap<string, { metadata: { namespace?: string | undefined; name: string; resourceVersion?: string | undefined }; status?: unknown }> =>
+  kind === 'HTTPRoute' ? state.httpRoutes : state.grpcRoutes;
+/** A route's id among the build's entries: kind and ClusterState key. */
+const routeId = (kind: string, key: string): string => `${kind}\0${key}`;
+const entryId = (entry: RouteEntry): string => routeId(entry.kind, objectKey(entry.namespace, entry.name));
 
-  /** The complete plan now (see planGatewayStatus). */
-  plan(status: GatewayApiStatus, state: ClusterState, points: readonly IngressPoint[], now: string): GatewayStatusUpdate[] {
-    return plan(status, state, points, now, this.settled);
-  }
-
-  /** Forgets what was judged (leadership lost). */
-  reset(): void {
-    this.settled = new WeakMap();
-  }
+function entryMap(routes: GatewayApiStatus['routes']): Map<string, RouteEntry> {
+  return new Map(routes.map((entry) => [entryId(entry), entry]));
 }
 
-function plan(status: GatewayApiStatus, state: ClusterState, points: readonly IngressPoint[], now: string, settled: WeakMap<object, RouteEntry | typeof NO_ENTRY> | undefined): GatewayStatusUpdate[] {
+/** An update list and the function that plans a write unless the object already shows it (returns whether it did). */
+function collect(): { updates: GatewayStatusUpdate[]; push: Push } {
   const updates: GatewayStatusUpdate[] = [];
-  /** Plans the write of `desired` unless the object already shows it; returns whether it did. */
-  const push = (kind: GatewayStatusUpdate['kind'], namespace: string | undefined, name: string, object: { metadata: { resourceVersion?: string | undefined }; status?: unknown }, desired: Record<string, unknown>): boolean => {
+  const push: Push = (kind, namespace, name, object, desired) => {
     const current = statusOf(object);
     const merged = { ...current, ...desired };
     if (sameJson(current, merged)) return false;
     updates.push({ kind, namespace, name, status: desired, observed: object.metadata.resourceVersion });
     return true;
   };
+  return { updates, push };
+}
 
+/**
+ * `planGatewayStatus` for every pass of one leader: a pass judges only the routes (HTTPRoute,
+ * GRPCRoute) stored or removed since the last pass (their status too: a write coming back), those
+ * whose entry in the build's list changed (the span that differs from the last list by identity at
+ * both ends: the incremental build keeps an unchanged route's entry), and those the last pass
+ * planned a write for (judged every pass until the object shows it: whether they need one depends
+ * on `now`). A pass after an edit of one route among 50,000 costs that route, not a step per route;
+ * the first pass, a pass over another state and the pass after `reset` judge every route. The plan
+ * is the same as `planGatewayStatus`'s.
+ */
+export class GatewayStatusPlanner {
+  /** The state followed since the first pass, and its route changes since the last pass. */
+  private state: ClusterState | undefined;
+  private watch: StateWatch | undefined;
+  /** The build's route list of the last pass and its entries by route id. */
+  private routes: GatewayApiStatus['routes'] | undefined;
+  private entries = new Map<string, RouteEntry>();
+  /** Routes the last pass planned a write for, by kind. */
+  private pending = { HTTPRoute: new Set<string>(), GRPCRoute: new Set<string>() };
+
+  /** The complete plan now (see planGatewayStatus). */
+  plan(status: GatewayApiStatus, state: ClusterState, points: readonly IngressPoint[], now: string): GatewayStatusUpdate[] {
+    if (this.watch === undefined || this.state !== state || this.routes === undefined) {
+      this.reset();
+      this.state = state;
+      this.watch = state.watch([...ROUTE_KINDS]);
+      this.routes = status.routes;
+      this.entries = entryMap(status.routes);
+      return this.judge(status, state, points, now, { HTTPRoute: [...state.httpRoutes.keys()], GRPCRoute: [...state.grpcRoutes.keys()] });
+    }
+    const candidates = { HTTPRoute: new Set(this.pending.HTTPRoute), GRPCRoute: new Set(this.pending.GRPCRoute) };
+    const changes = this.watch.take();
+    for (const kind of ROUTE_KINDS) for (const key of changes.get(kind) ?? []) candidates[kind].add(key);
+    if (status.routes !== this.routes) {
+      const before = this.routes;
+      const { head, tail } = identicalEnds(status.routes, before);
+      // Entries gone first, then the new ones: a route in both spans keeps its new entry.
+      for (let i = head; i < before.length - tail; i++) {
+        const id = entryId(before[i]!);
+        if (this.entries.get(id) === before[i]) this.entries.delete(id);
+        candidates[before[i]!.kind].add(objectKey(before[i]!.namespace, before[i]!.name));
+      }
+      for (let i = head; i < status.routes.length - tail; i++) {
+        const entry = status.routes[i]!;
+        this.entries.set(entryId(entry), entry);
+        candidates[entry.kind].add(objectKey(entry.namespace, entry.name));
+      }
+      this.routes = status.routes;
+    }
+    return this.judge(status, state, points, now, { HTTPRoute: [...candidates.HTTPRoute], GRPCRoute: [...candidates.GRPCRoute] });
+  }
+
+  /** Forgets what was judged (leadership lost): the next pass judges every route. */
+  reset(): void {
+    this.watch?.close();
+    this.watch = undefined;
+    this.state = undefined;
+    this.routes = undefined;
+    this.entries = new Map();
+    this.pending = { HTTPRoute: new Set(), GRPCRoute: new Set() };
+  }
+
+  private judge(status: GatewayApiStatus, state: ClusterState, points: readonly IngressPoint[], now: string, keys: Record<RouteKind, string[]>): GatewayStatusUpdate[] {
+    const { updates, push } = collect();
+    planClassesAndGateways(status, state, points, now, push);
+    for (const kind of ROUTE_KINDS) {
+      const routes = routesOf(state, kind);
+      for (const key of keys[kind].sort(compareStrings)) {
+        const object = routes.get(key);
+        const planned = object !== undefined && judgeRoute(kind, object, this.entries.get(routeId(kind, key)), now, push);
+        if (planned) this.pending[kind].add(key);
+        else this.pending[kind].delete(key);
+      }
+    }
+    return updates;
+  }
+}
+
+/** Plans the GatewayClass and Gateway writes of `status` (few objects: judged every pass). */
+function planClassesAndGateways(status: GatewayApiStatus, state: ClusterState, points: readonly IngressPoint[], now: string, push: Push): void {
   for (const entry of status.classes) {
     const object = state.gatewayClasses.get(entry.name);
     if (object === undefined) continue;
@@ -187,34 +245,25 @@ function plan(status: GatewayApiStatus, state: ClusterState, points: readonly In
     }));
     push('Gateway', entry.namespace, entry.name, object, { addresses: accepted.status === 'True' ? addresses : [], conditions: written([accepted, programmed], entry.generation, conditionsOf(current.conditions), now), listeners });
   }
+}
 
-  // Routes: Portico's parents as built; other controllers' entries kept; stale entries of Portico's removed.
-  const desiredRoutes = routesByKind(status.routes);
-  const routeKinds = [
-    ['HTTPRoute', state.httpRoutes],
-    ['GRPCRoute', state.grpcRoutes],
-  ] as const;
-  for (const [kind, routes] of routeKinds) {
-    for (const [key, object] of routes) {
-      const namespace = object.metadata.namespace ?? 'default';
-      const entry = desiredRoutes.get(kind)?.get(key);
-      if (settled !== undefined && settled.get(object) === (entry ?? NO_ENTRY)) continue;
-      const current = statusOf(object).parents;
-      // Entries that are not objects (no API server lets them through) are dropped, not read: one bad route never stops the pass.
-      const currentParents = Array.isArray(current) ? (current.filter((p) => typeof p === 'object' && p !== null) as { controllerName?: unknown; parentRef?: unknown; conditions?: unknown }[]) : [];
-      const ours = currentParents.filter((p) => p.controllerName === GATEWAY_CONTROLLER_NAME);
-      if (entry === undefined && ours.length === 0) {
-        settled?.set(object, NO_ENTRY);
-        continue;
-      }
-      const others = currentParents.filter((p) => p.controllerName !== GATEWAY_CONTROLLER_NAME);
-      const parents = (entry?.parents ?? []).map((p) => {
-        const parentRef = { group: GATEWAY_GROUP, kind: 'Gateway', namespace: p.parentRef.namespace ?? namespace, ...p.parentRef };
-        const before = ours.find((o) => sameJson(o.parentRef, parentRef));
-        return { parentRef, controllerName: GATEWAY_CONTROLLER_NAME, conditions: written(p.conditions, entry?.generation, conditionsOf(before?.conditions), now) };
-      });
-      if (!push(kind, namespace, object.metadata.name, object, { parents: [...others, ...parents] })) settled?.set(object, entry ?? NO_ENTRY);
-    }
-  }
-  return updates;
+/**
+ * Plans a route's write, Portico's parents as built (`entry`; undefined: Portico does not
+ * answer for it): other controllers' entries kept, stale entries of Portico's removed. Returns
+ * whether it planned one.
+ */
+function judgeRoute(kind: RouteKind, object: { metadata: { namespace?: string | undefined; name: string; resourceVersion?: string | undefined }; status?: unknown }, entry: RouteEntry | undefined, now: string, push: Push): boolean {
+  const namespace = object.metadata.namespace ?? 'default';
+  const current = statusOf(object).parents;
+  // Entries that are not objects (no API server lets them through) are dropped, not read: one bad route never stops the pass.
+  const currentParents = Array.isArray(current) ? (current.filter((p) => typeof p === 'object' && p !== null) as { controllerName?: unknown; parentRef?: unknown; conditions?: unknown }[]) : [];
+  const ours = currentParents.filter((p) => p.controllerName === GATEWAY_CONTROLLER_NAME);
+  if (entry === undefined && ours.length === 0) return false;
+  const others = currentParents.filter((p) => p.controllerName !== GATEWAY_CONTROLLER_NAME);
+  const parents = (entry?.parents ?? []).map((p) => {
+    const parentRef = { group: GATEWAY_GROUP, kind: 'Gateway', namespace: p.parentRef.namespace ?? namespace, ...p.parentRef };
+    const before = ours.find((o) => sameJson(o.parentRef, parentRef));
+    return { parentRef, controllerName: GATEWAY_CONTROLLER_NAME, conditions: written(p.conditions, entry?.generation, conditionsOf(before?.conditions), now) };
+  });
+  return push(kind, namespace, object.metadata.name, object, { parents: [...others, ...parents] });
 }
