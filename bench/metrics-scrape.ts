@@ -13,6 +13,7 @@
 import { request } from 'node:http';
 import { loadavg } from 'node:os';
 import { Session } from 'node:inspector/promises';
+import type { HeapProfiler } from 'node:inspector';
 import { prometheusMetrics, startAdminServer } from '../dataplane/src/admin.ts';
 import { ProxyMetrics } from '../dataplane/src/metrics.ts';
 import { Router } from '../dataplane/src/router.ts';
@@ -58,7 +59,9 @@ session.connect();
 async function allocated<T>(run: () => Promise<T>): Promise<{ bytes: number; result: T }> {
   await session.post('HeapProfiler.startSampling', { samplingInterval: 4096, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true } as never);
   const result = await run();
-  const { profile } = (await session.post('HeapProfiler.stopSampling')) as { profile: { samples: { size: number }[] } };
+  // The protocol has returned `samples` (each sampled allocation, collected ones included) since
+  // V8 6.9; @types/node's generated SamplingHeapProfile still lists only the tree (`head`).
+  const { profile } = (await session.post('HeapProfiler.stopSampling')) as HeapProfiler.StopSamplingReturnType & { profile: { samples: { size: number }[] } };
   return { bytes: profile.samples.reduce((sum, sample) => sum + sample.size, 0), result };
 }
 
