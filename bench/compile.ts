@@ -2,14 +2,25 @@
  * Compile benchmark (not a test): time to build + compile N Ingresses into a snapshot, and the
  * snapshot's size. Usage: node bench/compile.ts [--ingresses 10000] [--json]
  */
-import { parseArgs } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import { compileState } from '../control/src/pipeline.ts';
 import { ClusterState } from '../control/src/state/cluster-state.ts';
 import type { KubeObject } from '../control/src/state/objects.ts';
+import { benchArgs, integerArg } from './args.ts';
 
-const { values } = parseArgs({ options: { ingresses: { type: 'string', default: '10000' }, json: { type: 'boolean', default: false } } });
-const count = Number(values.ingresses);
+const NAME = 'bench:compile';
+const USAGE = `Usage: npm run bench:compile [-- options]
+
+Build + compile time of N Ingresses (2 hosts x 3 paths each, a Service and a 3-endpoint slice)
+into a snapshot, and the snapshot's size (JSON and gzipped).
+
+Options:
+  --ingresses N   Ingresses (default 10000).
+  --json          Print the figures as JSON.
+  -h, --help      Show this help.`;
+
+const values = benchArgs(NAME, USAGE, { ingresses: { type: 'string', default: '10000' }, json: { type: 'boolean', default: false } });
+const count = integerArg(NAME, 'ingresses', values.ingresses, 1, 200_000);
 
 /** A realistic cluster: namespaces of ~200 Ingresses, each with 2 hosts × 3 paths, a Service and a 3-endpoint slice. */
 function cluster(n: number): KubeObject[] {

@@ -29,7 +29,8 @@ snapshot swap. Loopback only.
 
 Options:
   --endpoints N   Endpoints, one per route (default 6000).
-  --scrapes N     Scrapes per scenario (default 20).`;
+  --scrapes N     Scrapes per scenario (default 20).
+  -h, --help      Show this help.`;
 
 const values = benchArgs(NAME, USAGE, { endpoints: { type: 'string' }, scrapes: { type: 'string' } });
 const endpoints = integerArg(NAME, 'endpoints', values.endpoints ?? '6000', 1, 50_000);

@@ -10,6 +10,20 @@ import { deserialize, serialize } from 'node:v8';
 import { compileBundle, verifyBundleInTurns } from '../dataplane/src/bundle.ts';
 import type { TableBundle } from '../dataplane/src/bundle.ts';
 import { Router } from '../dataplane/src/router.ts';
+import { benchArgs } from './args.ts';
+
+benchArgs(
+  'bench:reload',
+  `Usage: npm run bench:reload
+
+What a data plane pays to swap in a 10k-Ingress (30k-route) snapshot after an endpoint-only change:
+full load vs the endpoint fast path, and for portico --workers N the primary's one compile into a
+table bundle vs each worker's event-loop stall to swap it in. No options.
+
+Options:
+  -h, --help      Show this help.`,
+  {},
+);
 
 const objects: KubeObject[] = [];
 for (let i = 0; i < 10000; i++) {

@@ -20,6 +20,10 @@ const SCRIPTS: readonly { script: string; name: string; options: readonly string
   { script: 'fleet-stages.ts', name: 'node bench/fleet-stages.ts', options: ['--sizes', '--changes', '--json'] },
   { script: 'primary-memory.ts', name: 'node bench/primary-memory.ts', options: ['--ingresses', '--idle-s', '--modules'] },
   { script: 'worker-swap.ts', name: 'node bench/worker-swap.ts', options: ['--ingresses', '--workers', '--changes', '--reclaim-after-mb', '--json'] },
+  { script: 'metrics-scrape.ts', name: 'node bench/metrics-scrape.ts', options: ['--endpoints', '--scrapes'] },
+  { script: 'compile.ts', name: 'bench:compile', options: ['--ingresses', '--json'] },
+  { script: 'matcher.ts', name: 'bench:matcher', options: ['--json'] },
+  { script: 'reload.ts', name: 'bench:reload', options: [] },
 ];
 
 describe('benchmark command lines', () => {
@@ -59,6 +63,11 @@ describe('benchmark command lines', () => {
     { script: 'fleet-stages.ts', args: ['--changes', 'many'], says: 'node bench/fleet-stages.ts: --changes must be an integer from 1 to 1000, got "many"' },
     { script: 'fleet-stages.ts', args: ['--sizes', ''], says: 'node bench/fleet-stages.ts: --sizes' },
     { script: 'worker-swap.ts', args: ['--reclaim-after-mb', '65537'], says: 'node bench/worker-swap.ts: --reclaim-after-mb must be an integer from 0 to 65536, got "65537"' },
+    { script: 'metrics-scrape.ts', args: ['--scrapes', '0'], says: 'node bench/metrics-scrape.ts: --scrapes must be an integer from 1 to 1000, got "0"' },
+    { script: 'compile.ts', args: ['--ingresses', '10k'], says: 'bench:compile: --ingresses must be an integer from 1 to 200000, got "10k"' },
+    { script: 'compile.ts', args: ['--bogus'], says: "bench:compile: Unknown option '--bogus'" },
+    { script: 'matcher.ts', args: ['--sizes', '1000'], says: "bench:matcher: Unknown option '--sizes'" },
+    { script: 'reload.ts', args: ['--workers', '2'], says: "bench:reload: Unknown option '--workers'" },
   ])('$script $args is refused: $says', ({ script, args, says }) => {
     const { code, stdout, stderr } = run(script, args);
     expect(code).toBe(2);
