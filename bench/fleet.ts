@@ -36,16 +36,16 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fleetFile, fleetFileName, fleetFileOf, fleetShape, parseSizes, summarize } from '../test/support/fleet.ts';
-import type { Summary } from '../test/support/fleet.ts';
 import { childPids, cpuTicks, peakRssBytes, resetPeakRss, rssBytes, TICKS_PER_SECOND } from '../test/support/metrics.ts';
 import { freePort, PORTICO } from '../test/support/processes.ts';
 import { GcTrace, summarizeGc } from '../test/support/gc-trace.ts';
-import type { GcSummary } from '../test/support/gc-trace.ts';
 import { readThreadTicks } from '../test/support/thread-cpu.ts';
 import { benchArgs, integerArg, usageFailure } from './args.ts';
-import { gcReasonsReport, groupMs, reasonsText, splitText, summarizeSplit, threadCpuSource } from '../test/support/fleet-accounts.ts';
-import type { GcReasonsReport, GroupMs, ThreadSplit } from '../test/support/fleet-accounts.ts';
+import { gcReasonsReport, groupMs, summarizeSplit, threadCpuSource } from '../test/support/fleet-accounts.ts';
+import type { GroupMs } from '../test/support/fleet-accounts.ts';
 import { httpCall, Probe, SimulatedFleet } from './fleet-sim.ts';
+import { fleetJson, growthLines, growthsOf, runLines } from './fleet-report.ts';
+import type { ChangeTimeline, RunResult } from './fleet-report.ts';
 
 const NAME = 'bench:fleet';
 const USAGE = `Usage: npm run bench:fleet [-- options]
@@ -130,123 +130,6 @@ if (values['portico-log'] !== undefined) {
 const log = (line: string): void => {
   if (!values.json) process.stdout.write(`${line}\n`);
 };
-
-/** What one run at one size measured. Times in ms, bytes in bytes, NaN when not measured. */
-interface RunResult {
-  ingresses: number;
-  routes: number;
-  services: number;
-  nodes: number;
-  workers: number;
-  changes_planned: number;
-  changes_done: number;
-  /** Why the run stopped early, if it did. */
-  incomplete?: string;
-  startup_ms: number;
-  first_sync_all_nodes_ms: number;
-  first_sync_bytes_per_node: number;
-  edit_to_published_ms: Summary;
-  /** Edit -> Portico's own data plane (every worker) serves the new version. */
-  edit_to_served_ms: Summary;
-  /** Per change, the longest time a worker's event loop was held by the swap (loading the bundle), ms. */
-  swap_stall_ms: Summary;
-  edit_to_all_acked_ms: Summary;
-  edit_to_node_ack_ms: Summary;
-  control_cpu_ms_per_change: number;
-  /**
-   * What of the control CPU per change this benchmark's own requests cost, estimated (ms): its
-   * `GET /v1/nodes` polls every 5 ms until the change is served (a poll's CPU measured idle, times
-   * the polls made) and the API and traffic-port probes running beside (their CPU per ms measured
-   * idle, times the change's duration). Measured idle (the least of a few 1 s windows), so a lower
-   * bound while the change's garbage is collected. NaN when not measured.
-   */
-  bench_load_cpu_ms_per_change: number;
-  /** `GET /v1/nodes` polls per change (until the new version is listed and served). */
-  listing_polls_per_change: number;
-  /** One `GET /v1/nodes` poll's control CPU, measured idle (ms). */
-  listing_poll_cpu_ms: number;
-  /** The API and traffic-port probes' control CPU per second, measured idle (ms). */
-  probes_cpu_ms_per_s: number;
-  worker_cpu_ms_per_change: number;
-  /**
-   * CPU of Portico's processes (control and workers) after a change was ACKed everywhere, until the
-   * next change starts, per change (ms): the admin `/metrics` scrape for the swap stall, the control
-   * API scrape, and whatever the change left running (GC, mostly); not in the CPU per change.
-   */
-  after_change_cpu_ms_per_change: number;
-  /** The control process's CPU per change (edit to every ACK) by thread group, from /proc/<pid>/task; null when it cannot be read. */
-  thread_cpu_ms_per_change: ThreadSplit | null;
-  /** The same over each change's "after" window (until the next change). */
-  thread_cpu_after_ms_per_change: ThreadSplit | null;
-  /** Why there is no per-thread split, when there is none. */
-  thread_split_unavailable?: string;
-  /** Where the split's figures come from: each thread's ns on a CPU (schedstat) or its 10 ms clock ticks (stat); null without a split. */
-  thread_cpu_source: 'schedstat' | 'stat' | null;
-  /** With --warmup N: the edits made before the measured ones; null without. */
-  warmup: WarmupResult | null;
-  /** With --gc-reasons: why V8 collected and started marking, by window; null without. */
-  gc_reasons: GcReasonsReport | null;
-  bytes_per_node_per_change: number;
-  gzip_share: number;
-  /** Bytes of tables and texts the primary sent each worker per change (`portico_worker_bundle_bytes_total`; NaN at --workers 1). */
-  worker_bundle_bytes_per_change: number;
-  sync_errors: number;
-  /** Failed node requests by kind, most frequent first. */
-  sync_error_kinds: Record<string, number>;
-  control_rss_idle_bytes: number;
-  control_rss_peak_during_changes_bytes: number;
-  /** VmHWM through start-up and every node's first full sync (read before the reset). */
-  control_rss_peak_startup_bytes: number;
-  worker_rss_idle_bytes: number;
-  /** The workers' VmHWM summed: the peak during the changes (through start-up too when the kernel refuses the reset). */
-  worker_rss_peak_bytes: number;
-  /** Per worker (pid order): VmRSS idle, VmHWM through start-up and first sync, VmHWM during the changes (NaN when the reset was refused). */
-  worker_rss_each: { pid: number; idle_bytes: number; peak_startup_bytes: number; peak_during_changes_bytes: number }[];
-  api_probe_ms: Summary;
-  /** The same probe while every node takes its first (full) sync. */
-  api_probe_first_sync_ms: Summary;
-  api_probe_failures: number;
-  /** Per change, the longest the control event loop went without a turn (prom-client's monitorEventLoopDelay max, reset by each scrape), ms. */
-  control_loop_block_ms: Summary;
-  /** The same over every node's first (full) sync. */
-  control_loop_block_first_sync_ms: number;
-  traffic_probe_idle_ms: Summary;
-  traffic_probe_during_changes_ms: Summary;
-  /** Each change: the edit's time in ms since Portico was spawned (to set beside its --trace-gc lines), then ms from the edit (NaN: not reached). */
-  changes: ChangeTimeline[];
-  /** With --node-args=--trace-gc: the control process's collections from the first edit to the last ACK (main thread); null without. */
-  gc_during_changes: GcSummary | null;
-  /** With --trace-gc: edit -> served of the changes during which a mark-compact ended, and of the others. */
-  edit_to_served_with_mark_compact_ms: Summary;
-  edit_to_served_without_mark_compact_ms: Summary;
-}
-
-/** The warm-up edits (--warmup): made and waited for like the measured ones, kept out of every other figure. */
-interface WarmupResult {
-  edits_planned: number;
-  edits_done: number;
-  edit_to_served_ms: Summary;
-  edit_to_all_acked_ms: Summary;
-  control_cpu_ms_per_change: number;
-  after_change_cpu_ms_per_change: number;
-  thread_cpu_ms_per_change: ThreadSplit | null;
-  thread_cpu_after_ms_per_change: ThreadSplit | null;
-  changes: ChangeTimeline[];
-}
-
-/** One change's timeline. */
-interface ChangeTimeline {
-  edit_at_ms: number;
-  listed_ms: number;
-  served_ms: number;
-  all_acked_ms: number;
-  loop_block_ms: number;
-  /** With --trace-gc: the collections that ended between the edit and its last ACK (or served). */
-  gc?: GcSummary;
-  /** The control process's CPU from the edit to every ACK by thread group, and over the "after" window (ms). */
-  threads_ms?: GroupMs;
-  after_threads_ms?: GroupMs;
-}
 
 /** Everything to clean up: the Portico process group and the temporary directory. */
 const live = { child: undefined as ChildProcess | undefined, tmp: undefined as string | undefined };
@@ -660,70 +543,6 @@ async function runOnce(ingresses: number, deadline: number): Promise<RunResult> 
   return result;
 }
 
-const MiB = (bytes: number) => `${(bytes / 2 ** 20).toFixed(0)} MiB`;
-const kib = (bytes: number) => (bytes >= 2 ** 20 ? `${(bytes / 2 ** 20).toFixed(2)} MiB` : `${(bytes / 1024).toFixed(1)} KiB`);
-const num = (value: number) => (Number.isNaN(value) ? 'n/a' : value >= 100 ? value.toFixed(0) : value.toFixed(1));
-const line = (s: Summary) => (s.n === 0 ? 'n/a' : `p50 ${num(s.p50)} ms  p99 ${num(s.p99)} ms  max ${num(s.max)} ms  (n=${s.n})`);
-
-function printRun(r: RunResult): void {
-  log(`fleet: ${r.ingresses} Ingresses (${r.routes} paths, ${r.services} Services with EndpointSlices, 20 List files), ${r.nodes} simulated data planes, ${r.changes_done}/${r.changes_planned} ${ENDPOINT_EDITS ? 'one-endpoint' : 'one-path'} edits`);
-  log(`  portico standalone --workers ${WORKERS} --no-access-log: first snapshot listed ${num(r.startup_ms / 1000)} s after start; all nodes' first sync ${num(r.first_sync_all_nodes_ms / 1000)} s, ${kib(r.first_sync_bytes_per_node)} per node`);
-  const w = r.warmup;
-  if (w !== null) {
-    const split = w.thread_cpu_ms_per_change === null ? '' : `: ${splitText(w.thread_cpu_ms_per_change)}`;
-    log(`  warm-up (${w.edits_done}/${w.edits_planned} edits before the measured ones, in no other figure): edit → served ${line(w.edit_to_served_ms)}; edit → every node ACKed ${line(w.edit_to_all_acked_ms)}; control CPU per edit ${num(w.control_cpu_ms_per_change)} ms${split}; after each ${num(w.after_change_cpu_ms_per_change)} ms`);
-  }
-  log(`  edit → version listed by GET /v1/nodes:  ${line(r.edit_to_published_ms)}`);
-  log(`  edit → served by Portico's data plane:   ${line(r.edit_to_served_ms)}`);
-  log(`  edit → every node ACKed:                 ${line(r.edit_to_all_acked_ms)}`);
-  log(`  data-plane swap stall (worker event loop held by loading the bundle, per change): ${line(r.swap_stall_ms)}`);
-  log(`  edit → each node's ACK:                  ${line(r.edit_to_node_ack_ms)}`);
-  const inProcess = Number.isNaN(r.worker_cpu_ms_per_change);
-  log(`  CPU per change: control process ${num(r.control_cpu_ms_per_change)} ms${inProcess ? ' (the data plane runs inside it: no worker process at --workers 1)' : `, data-plane workers ${num(r.worker_cpu_ms_per_change)} ms`}`);
-  log(`  of which this benchmark's own requests, estimated from their CPU measured idle: ${num(r.bench_load_cpu_ms_per_change)} ms (${num(r.listing_polls_per_change)} GET /v1/nodes polls per change at ${num(r.listing_poll_cpu_ms)} ms each; the API and traffic-port probes ${num(r.probes_cpu_ms_per_s)} ms per s)`);
-  log(`  CPU after each change, until the next (the /metrics scrapes and what the change left running, e.g. GC; not in the CPU per change): ${num(r.after_change_cpu_ms_per_change)} ms of Portico's processes`);
-  if (r.thread_cpu_ms_per_change !== null) log(`  control CPU per change by thread (${r.thread_cpu_source === 'schedstat' ? 'ns on a CPU, schedstat' : '10 ms ticks, stat'}), ms mean (p50): ${splitText(r.thread_cpu_ms_per_change)}`);
-  if (r.thread_cpu_after_ms_per_change !== null) log(`    after each change, by thread: ${splitText(r.thread_cpu_after_ms_per_change)}`);
-  if (r.thread_split_unavailable !== undefined) log(`  ${r.thread_split_unavailable}`);
-  log(`  bytes sent per node per change: ${kib(r.bytes_per_node_per_change)} (sync bodies as sent; ${Math.round(r.gzip_share * 100)}% gzip); sync errors: ${r.sync_errors}`);
-  log(`  control RSS: idle ${MiB(r.control_rss_idle_bytes)}, peak during changes ${Number.isNaN(r.control_rss_peak_during_changes_bytes) ? 'n/a' : MiB(r.control_rss_peak_during_changes_bytes)}, peak through start-up and first sync ${MiB(r.control_rss_peak_startup_bytes)}`);
-  if (!inProcess) log(`  bundle bytes the primary sent each worker per change: ${kib(r.worker_bundle_bytes_per_change)} (tables and texts, whole or as deltas)`);
-  if (!inProcess) log(`  data-plane workers' RSS (sum): idle ${MiB(r.worker_rss_idle_bytes)}, peak ${MiB(r.worker_rss_peak_bytes)}`);
-  for (const [index, w] of r.worker_rss_each.entries()) log(`    worker ${index + 1}: RSS idle ${MiB(w.idle_bytes)}, peak during changes ${Number.isNaN(w.peak_during_changes_bytes) ? 'n/a' : MiB(w.peak_during_changes_bytes)}, peak through start-up and first sync ${MiB(w.peak_startup_bytes)}`);
-  log(`  API responsiveness, GET /v1/nodes every 100 ms during changes: ${line(r.api_probe_ms)}; during the first sync: ${line(r.api_probe_first_sync_ms)}; failed probes: ${r.api_probe_failures}`);
-  log(`  control event loop, longest block per change: ${line(r.control_loop_block_ms)}; during the first sync: ${num(r.control_loop_block_first_sync_ms)} ms`);
-  log(`  traffic-port 404 every 20 ms (the data plane's stall as a request sees it${inProcess ? ', on the control process\'s event loop' : ''}): idle ${line(r.traffic_probe_idle_ms)}; during changes ${line(r.traffic_probe_during_changes_ms)}`);
-  const gc = r.gc_during_changes;
-  if (gc !== null) {
-    log(`  control GC during the changes (--trace-gc, main thread): ${gc.markCompacts} mark-compacts, pauses ${num(gc.markCompactPauseMs)} ms in all (longest ${num(gc.markCompactPauseMaxMs)} ms) + ${num(gc.incrementalMarkingMs)} ms of incremental marking (longest step ${num(gc.biggestStepMs)} ms); ${gc.scavenges} young-generation collections, ${num(gc.scavengePauseMs)} ms`);
-    log(`  edit → served, changes during which a mark-compact ended: ${line(r.edit_to_served_with_mark_compact_ms)}; the others: ${line(r.edit_to_served_without_mark_compact_ms)}`);
-  }
-  const reasons = r.gc_reasons;
-  if (reasons !== null) {
-    log(`  V8 on the control main isolate (--gc-reasons), start-up: ${reasonsText(reasons.startup)}`);
-    if (reasons.warmup !== null) log(`    warm-up: ${reasonsText(reasons.warmup)}`);
-    log(`    measured changes (with the pauses after them): ${reasonsText(reasons.changes)}`);
-    const young = reasons.scavenges_per_change;
-    log(`    scavenges per change: p50 ${num(young.count_p50)} (mean ${num(young.count_mean)}), pause p50 ${num(young.pause_ms_p50)} ms (mean ${num(young.pause_ms_mean)} ms)`);
-  }
-  const kinds = Object.entries(r.sync_error_kinds).slice(0, 3);
-  if (kinds.length > 0) log(`  failed node requests, most frequent first: ${kinds.map(([kind, n]) => `${n}× ${kind}`).join('; ')}`);
-  if (r.incomplete !== undefined) log(`  INCOMPLETE: ${r.incomplete}`);
-}
-
-/** How the figures of `b` compare with those of `a` (b / a). */
-function growth(a: RunResult, b: RunResult) {
-  const ratio = (x: number, y: number) => Math.round((y / x) * 10) / 10;
-  return {
-    ingresses: ratio(a.ingresses, b.ingresses),
-    edit_to_published_p50: ratio(a.edit_to_published_ms.p50, b.edit_to_published_ms.p50),
-    edit_to_all_acked_p50: ratio(a.edit_to_all_acked_ms.p50, b.edit_to_all_acked_ms.p50),
-    control_cpu_per_change: ratio(a.control_cpu_ms_per_change, b.control_cpu_ms_per_change),
-    bytes_per_node_per_change: ratio(a.bytes_per_node_per_change, b.bytes_per_node_per_change),
-    control_rss_idle: ratio(a.control_rss_idle_bytes, b.control_rss_idle_bytes),
-  };
-}
-
 /** The commit measured (with `+` when the tree has changes), so figures can be compared across commits. */
 const git = (args: string[]) => spawnSync('git', args, { cwd: import.meta.dirname, encoding: 'utf8' });
 const head = git(['rev-parse', '--short', 'HEAD']).stdout?.trim() || 'unknown';
@@ -735,14 +554,9 @@ for (const [index, size] of SIZES.entries()) {
   log(`run ${index + 1}/${SIZES.length}: ${size} Ingresses, ${NODES} nodes, ${CHANGES} changes (at most ${RUN_TIMEOUT_MS / 1000} s)`);
   const result = await runOnce(size, performance.now() + RUN_TIMEOUT_MS);
   results.push(result);
-  printRun(result);
+  for (const text of runLines(result, { workers: WORKERS, endpointEdits: ENDPOINT_EDITS })) log(text);
 }
-const growths = results.slice(1).map((r) => ({ from: results[0]!.ingresses, to: r.ingresses, ...growth(results[0]!, r) }));
-if (growths.length > 0 && !values.json) {
-  log(`how one change's cost grows with the number of Ingresses (ratio to ${results[0]!.ingresses}):`);
-  for (const g of growths) {
-    log(`  ×${g.ingresses} Ingresses (${g.to}): edit→listed ×${g.edit_to_published_p50}, edit→all ACKed ×${g.edit_to_all_acked_p50}, control CPU ×${g.control_cpu_per_change}, bytes/node ×${g.bytes_per_node_per_change}, idle RSS ×${g.control_rss_idle}`);
-  }
-}
-if (values.json) console.log(JSON.stringify({ date: new Date().toISOString(), commit, load_average: loadavg(), node_options: values['node-options'] ?? null, node_args: values['node-args'] ?? null, runs: results, growth: growths, total_s: Math.round(ms(runDeadlines) / 1000) }));
+const growths = growthsOf(results);
+for (const text of growthLines(growths)) log(text);
+if (values.json) console.log(JSON.stringify(fleetJson({ date: new Date().toISOString(), commit, loadAverage: loadavg(), nodeOptions: values['node-options'], nodeArgs: values['node-args'], results, growths, totalS: Math.round(ms(runDeadlines) / 1000) })));
 process.exit(results.every((r) => r.incomplete === undefined) ? 0 : 1);
