@@ -133,14 +133,19 @@ const line = (s: Summary) => (s.n === 0 ? 'n/a' : `p50 ${num(s.p50)} ms  p99 ${n
 export interface RunSetup {
   /** `--workers`: the data plane's worker processes. */
   workers: number;
-  /** `--kind endpoints`: each edit moved one endpoint instead of rewriting one path. */
-  endpointEdits: boolean;
+  /** `--kind`: what each edit changed. */
+  kind: EditKind;
 }
+
+/** What each edit of a run changes (`--kind`): one path, one endpoint, or the path and a host added or taken away. */
+export type EditKind = 'path' | 'endpoints' | 'hosts';
+
+const EDIT_NAMES: Record<EditKind, string> = { path: 'one-path', endpoints: 'one-endpoint', hosts: 'one-host (added or taken away) and one-path' };
 
 /** The text report of one run, a line per element (no trailing newlines). */
 export function runLines(r: RunResult, setup: RunSetup): string[] {
   const lines: string[] = [];
-  lines.push(`fleet: ${r.ingresses} Ingresses (${r.routes} paths, ${r.services} Services with EndpointSlices, 20 List files), ${r.nodes} simulated data planes, ${r.changes_done}/${r.changes_planned} ${setup.endpointEdits ? 'one-endpoint' : 'one-path'} edits`);
+  lines.push(`fleet: ${r.ingresses} Ingresses (${r.routes} paths, ${r.services} Services with EndpointSlices, 20 List files), ${r.nodes} simulated data planes, ${r.changes_done}/${r.changes_planned} ${EDIT_NAMES[setup.kind]} edits`);
   lines.push(`  portico standalone --workers ${setup.workers} --no-access-log: first snapshot listed ${num(r.startup_ms / 1000)} s after start; all nodes' first sync ${num(r.first_sync_all_nodes_ms / 1000)} s, ${kib(r.first_sync_bytes_per_node)} per node`);
   const w = r.warmup;
   if (w !== null) {

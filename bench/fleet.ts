@@ -13,7 +13,7 @@
  * 3-endpoint EndpointSlice per 5 Ingresses, 20 files of `List`s) into a temporary directory,
  * starts `portico standalone --manifests DIR --workers 1 --no-access-log` as a real process on
  * free loopback ports, simulates the data planes in this process (bench/fleet-sim.ts), then
- * rewrites one Ingress's `/api` path (or, `--kind endpoints`, one endpoint of its Service)
+ * rewrites one Ingress's `/api` path (or, `--kind endpoints`, one endpoint of its Service; `--kind hosts`, the path and a host added or taken away)
  * `--changes` times, one edit after every node ACKed the previous, and prints per change: edit →
  * version listed by `GET /v1/nodes` (`current`), edit → served by Portico's own data plane (its
  * local nodes in `GET /v1/nodes`), the workers' swap stall (`portico_snapshot_swap_stall_seconds`),
@@ -45,7 +45,7 @@ import { gcReasonsReport, groupMs, summarizeSplit, threadCpuSource } from '../te
 import type { GroupMs } from '../test/support/fleet-accounts.ts';
 import { httpCall, Probe, SimulatedFleet } from './fleet-sim.ts';
 import { fleetJson, growthLines, growthsOf, runLines } from './fleet-report.ts';
-import type { ChangeTimeline, RunResult } from './fleet-report.ts';
+import type { ChangeTimeline, EditKind, RunResult } from './fleet-report.ts';
 
 const NAME = 'bench:fleet';
 const USAGE = `Usage: npm run bench:fleet [-- options]
@@ -63,7 +63,9 @@ Options:
   --nodes N            Simulated data planes (default 10).
   --changes N          Edits (default 20).
   --workers N          Portico data-plane workers; 2+ runs them in their own processes (default 1).
-  --kind path|endpoints  What each edit changes: one Ingress path (default), or one endpoint of its Service.
+  --kind path|endpoints|hosts  What each edit changes: one Ingress path (default), one endpoint of its
+                       Service, or the path and a second host of that Ingress (added on even edits,
+                       taken away on odd ones: the number of hosts changes every edit).
   --timeout S          Bound on the whole run (default 600).
   --change-timeout S   Bound on each change (default 120).
   --cpu-prof DIR       V8 CPU profiles of the Portico process into DIR.
@@ -106,8 +108,8 @@ const WORKERS = integerArg(NAME, 'workers', values.workers, 1, 16);
 const WARMUP = integerArg(NAME, 'warmup', values.warmup, 0, 100);
 const RUN_TIMEOUT_MS = integerArg(NAME, 'timeout', values.timeout, 1, 3600) * 1000;
 const CHANGE_TIMEOUT_MS = integerArg(NAME, 'change-timeout', values['change-timeout'], 1, 600) * 1000;
-if (values.kind !== 'path' && values.kind !== 'endpoints') usageFailure(NAME, `--kind must be path or endpoints, not ${JSON.stringify(values.kind)}`);
-const ENDPOINT_EDITS = values.kind === 'endpoints';
+if (values.kind !== 'path' && values.kind !== 'endpoints' && values.kind !== 'hosts') usageFailure(NAME, `--kind must be path, endpoints or hosts, not ${JSON.stringify(values.kind)}`);
+const KIND: EditKind = values.kind;
 let SIZES: number[];
 try {
   SIZES = values.sizes === undefined ? [integerArg(NAME, 'ingresses', values.ingresses, 1, 200_000)] : parseSizes(values.sizes);
@@ -409,7 +411,7 @@ async function runOnce(ingresses: number, deadline: number): Promise<RunResult> 
       const threadTicks = readThreadTicks(child.pid!);
       const workerTicks = sum(workers);
       const before: string = version;
-      const text = fleetFile(shape, fleetFileOf(shape, target), { ingress: target, edit: index + WARMUP, endpoints: ENDPOINT_EDITS });
+      const text = fleetFile(shape, fleetFileOf(shape, target), { ingress: target, edit: index + WARMUP, endpoints: KIND === 'endpoints', hosts: KIND === 'hosts' });
       const t0 = performance.now();
       const timeline: ChangeTimeline = { edit_at_ms: t0 - started, listed_ms: Number.NaN, served_ms: Number.NaN, all_acked_ms: Number.NaN, loop_block_ms: Number.NaN };
       t.timelines.push(timeline);
@@ -554,7 +556,7 @@ for (const [index, size] of SIZES.entries()) {
   log(`run ${index + 1}/${SIZES.length}: ${size} Ingresses, ${NODES} nodes, ${CHANGES} changes (at most ${RUN_TIMEOUT_MS / 1000} s)`);
   const result = await runOnce(size, performance.now() + RUN_TIMEOUT_MS);
   results.push(result);
-  for (const text of runLines(result, { workers: WORKERS, endpointEdits: ENDPOINT_EDITS })) log(text);
+  for (const text of runLines(result, { workers: WORKERS, kind: KIND })) log(text);
 }
 const growths = growthsOf(results);
 for (const text of growthLines(growths)) log(text);

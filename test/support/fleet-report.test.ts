@@ -31,13 +31,13 @@ function runOf(ingresses: number, scale: number, extra: Partial<RunResult> = {})
 
 describe('bench:fleet report', () => {
   it('names the edit kind and the workers, and says when the data plane shares the control process', () => {
-    const inProcess = runLines(runOf(500, 1), { workers: 1, endpointEdits: false });
+    const inProcess = runLines(runOf(500, 1), { workers: 1, kind: 'path' });
     expect(inProcess[0]).toContain('2/2 one-path edits');
     expect(inProcess[1]).toContain('portico standalone --workers 1 --no-access-log');
     expect(inProcess.find((text) => text.startsWith('  CPU per change:'))).toBe('  CPU per change: control process 30.0 ms (the data plane runs inside it: no worker process at --workers 1)');
     expect(inProcess.some((text) => text.includes('warm-up') || text.includes('INCOMPLETE') || text.includes("workers' RSS"))).toBe(false);
 
-    const apart = runLines(runOf(500, 1, { worker_cpu_ms_per_change: 12, incomplete: 'change 2 timed out' }), { workers: 2, endpointEdits: true });
+    const apart = runLines(runOf(500, 1, { worker_cpu_ms_per_change: 12, incomplete: 'change 2 timed out' }), { workers: 2, kind: 'endpoints' });
     expect(apart[0]).toContain('2/2 one-endpoint edits');
     expect(apart.find((text) => text.startsWith('  CPU per change:'))).toBe('  CPU per change: control process 30.0 ms, data-plane workers 12.0 ms');
     expect(apart.at(-1)).toBe('  INCOMPLETE: change 2 timed out');

@@ -70,6 +70,25 @@ describe('fleet benchmark: synthetic manifests', () => {
     expect(fleetFile(shape, 0, { ingress: 0, edit: 6, endpoints: true })).not.toBe(fleetFile(shape, 0, { ingress: 0, edit: 5, endpoints: true }));
   });
 
+  it('a host edit adds a host to one Ingress on even edits and takes it away on odd ones, renaming its path each time', () => {
+    const file = fleetFileOf(shape, 42);
+    const rulesOf = (edit: number) => {
+      const list = JSON.parse(fleetFile(shape, file, { ingress: 42, edit, hosts: true })) as { items: { metadata: { name: string }; spec?: { rules?: { host: string; http: { paths: { path: string }[] } }[] } }[] };
+      return list.items.find((item) => item.metadata.name === 'app-42')!.spec!.rules!;
+    };
+    const even = rulesOf(4);
+    expect(even.map((rule) => rule.host)).toEqual(['app-42.team-0.example.com', 'x4.app-42.team-0.example.com']);
+    expect(even[1]!.http.paths.map((path) => path.path)).toEqual(['/', '/api-e4', '/static']);
+    const odd = rulesOf(5);
+    expect(odd.map((rule) => rule.host)).toEqual(['app-42.team-0.example.com']);
+    expect(odd[0]!.http.paths.map((path) => path.path)).toEqual(['/', '/api-e5', '/static']);
+    // Every edit a different file; other Ingresses untouched.
+    expect(fleetFile(shape, file, { ingress: 42, edit: 6, hosts: true })).not.toBe(fleetFile(shape, file, { ingress: 42, edit: 4, hosts: true }));
+    const before = JSON.parse(fleetFile(shape, file)) as { items: unknown[] };
+    const after = JSON.parse(fleetFile(shape, file, { ingress: 42, edit: 4, hosts: true })) as { items: unknown[] };
+    expect(after.items.filter((item, i) => JSON.stringify(item) !== JSON.stringify(before.items[i]))).toHaveLength(1);
+  });
+
   it('refuses a shape it cannot build', () => {
     expect(() => fleetShape(0)).toThrow(RangeError);
     expect(() => fleetShape(1.5)).toThrow(RangeError);

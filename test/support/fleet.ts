@@ -37,9 +37,12 @@ const PATHS = ['/', '/api', '/static'] as const;
  * Services with EndpointSlices whose number falls to this file. `edit` (a non-negative integer)
  * renames the `/api` path of Ingress `editIngress` to `/api-e<edit>`, so every edit is a
  * different snapshot; with `endpoints: true` it moves the first endpoint of that Ingress's Service
- * instead (an endpoint-only change). Deterministic: the same arguments give the same bytes.
+ * instead (an endpoint-only change); with `hosts: true` it renames the path and, on even edits,
+ * gives the Ingress a second rule for a new host `x<edit>.<its host>` (the same paths), so the
+ * number of hosts goes up by one on an even edit and back down on the next. Deterministic: the
+ * same arguments give the same bytes.
  */
-export function fleetFile(shape: FleetShape, index: number, edit?: { readonly ingress: number; readonly edit: number; readonly endpoints?: boolean }): string {
+export function fleetFile(shape: FleetShape, index: number, edit?: { readonly ingress: number; readonly edit: number; readonly endpoints?: boolean; readonly hosts?: boolean }): string {
   const items: unknown[] = [];
   const services = Math.ceil(shape.ingresses / shape.ingressesPerService);
   for (let s = index; s < services; s += shape.files) {
@@ -65,11 +68,14 @@ export function fleetFile(shape: FleetShape, index: number, edit?: { readonly in
       pathType: k === 1 ? 'Exact' : 'Prefix',
       backend: { service: { name: service, port: { number: 80 } } },
     }));
+    const host = `app-${i}.${namespace}.example.com`;
+    const rules = [{ host, http: { paths } }];
+    if (edit?.hosts === true && edit.ingress === i && edit.edit % 2 === 0) rules.push({ host: `x${edit.edit}.${host}`, http: { paths } });
     items.push({
       apiVersion: 'networking.k8s.io/v1',
       kind: 'Ingress',
       metadata: { name: `app-${i}`, namespace, creationTimestamp: new Date(Date.UTC(2026, 0, 1) + i * 1000).toISOString() },
-      spec: { ingressClassName: 'portico', rules: [{ host: `app-${i}.${namespace}.example.com`, http: { paths } }] },
+      spec: { ingressClassName: 'portico', rules },
     });
   }
   return `${JSON.stringify({ apiVersion: 'v1', kind: 'List', items }, null, 1)}\n`;
