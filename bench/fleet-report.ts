@@ -137,10 +137,10 @@ export interface RunSetup {
   kind: EditKind;
 }
 
-/** What each edit of a run changes (`--kind`): one path, one endpoint, or the path and a host added or taken away. */
-export type EditKind = 'path' | 'endpoints' | 'hosts';
+/** What each edit of a run changes (`--kind`): one path, one endpoint, the path and a host added or taken away, or an endpoint added or taken away. */
+export type EditKind = 'path' | 'endpoints' | 'hosts' | 'scale';
 
-const EDIT_NAMES: Record<EditKind, string> = { path: 'one-path', endpoints: 'one-endpoint', hosts: 'one-host (added or taken away) and one-path' };
+const EDIT_NAMES: Record<EditKind, string> = { path: 'one-path', endpoints: 'one-endpoint', hosts: 'one-host (added or taken away) and one-path', scale: 'one-endpoint-added-or-taken-away' };
 
 /** The text report of one run, a line per element (no trailing newlines). */
 export function runLines(r: RunResult, setup: RunSetup): string[] {

@@ -13,7 +13,7 @@
  * 3-endpoint EndpointSlice per 5 Ingresses, 20 files of `List`s) into a temporary directory,
  * starts `portico standalone --manifests DIR --workers 1 --no-access-log` as a real process on
  * free loopback ports, simulates the data planes in this process (bench/fleet-sim.ts), then
- * rewrites one Ingress's `/api` path (or, `--kind endpoints`, one endpoint of its Service; `--kind hosts`, the path and a host added or taken away)
+ * rewrites one Ingress's `/api` path (or, `--kind endpoints`, one endpoint of its Service; `--kind hosts`, the path and a host added or taken away; `--kind scale`, an endpoint added or taken away)
  * `--changes` times, one edit after every node ACKed the previous, and prints per change: edit →
  * version listed by `GET /v1/nodes` (`current`), edit → served by Portico's own data plane (its
  * local nodes in `GET /v1/nodes`), the workers' swap stall (`portico_snapshot_swap_stall_seconds`),
@@ -63,9 +63,10 @@ Options:
   --nodes N            Simulated data planes (default 10).
   --changes N          Edits (default 20).
   --workers N          Portico data-plane workers; 2+ runs them in their own processes (default 1).
-  --kind path|endpoints|hosts  What each edit changes: one Ingress path (default), one endpoint of its
-                       Service, or the path and a second host of that Ingress (added on even edits,
-                       taken away on odd ones: the number of hosts changes every edit).
+  --kind path|endpoints|hosts|scale  What each edit changes: one Ingress path (default), one endpoint
+                       of its Service, the path and a second host of that Ingress (added on even
+                       edits, taken away on odd ones: the number of hosts changes every edit), or a
+                       fourth endpoint of its Service (added on even edits, taken away on odd ones).
   --timeout S          Bound on the whole run (default 600).
   --change-timeout S   Bound on each change (default 120).
   --cpu-prof DIR       V8 CPU profiles of the Portico process into DIR.
@@ -108,7 +109,7 @@ const WORKERS = integerArg(NAME, 'workers', values.workers, 1, 16);
 const WARMUP = integerArg(NAME, 'warmup', values.warmup, 0, 100);
 const RUN_TIMEOUT_MS = integerArg(NAME, 'timeout', values.timeout, 1, 3600) * 1000;
 const CHANGE_TIMEOUT_MS = integerArg(NAME, 'change-timeout', values['change-timeout'], 1, 600) * 1000;
-if (values.kind !== 'path' && values.kind !== 'endpoints' && values.kind !== 'hosts') usageFailure(NAME, `--kind must be path, endpoints or hosts, not ${JSON.stringify(values.kind)}`);
+if (values.kind !== 'path' && values.kind !== 'endpoints' && values.kind !== 'hosts' && values.kind !== 'scale') usageFailure(NAME, `--kind must be path, endpoints, hosts or scale, not ${JSON.stringify(values.kind)}`);
 const KIND: EditKind = values.kind;
 let SIZES: number[];
 try {
@@ -411,7 +412,7 @@ async function runOnce(ingresses: number, deadline: number): Promise<RunResult> 
       const threadTicks = readThreadTicks(child.pid!);
       const workerTicks = sum(workers);
       const before: string = version;
-      const text = fleetFile(shape, fleetFileOf(shape, target), { ingress: target, edit: index + WARMUP, endpoints: KIND === 'endpoints', hosts: KIND === 'hosts' });
+      const text = fleetFile(shape, fleetFileOf(shape, target), { ingress: target, edit: index + WARMUP, endpoints: KIND === 'endpoints', hosts: KIND === 'hosts', scale: KIND === 'scale' });
       const t0 = performance.now();
       const timeline: ChangeTimeline = { edit_at_ms: t0 - started, listed_ms: Number.NaN, served_ms: Number.NaN, all_acked_ms: Number.NaN, loop_block_ms: Number.NaN };
       t.timelines.push(timeline);

@@ -58,7 +58,7 @@ describe('benchmark command lines', () => {
     { script: 'fleet.ts', args: ['--warmup=-1'], says: 'bench:fleet: --warmup must be an integer from 0 to 100, got "-1"' },
     { script: 'fleet.ts', args: ['--warmup', 'some'], says: 'bench:fleet: --warmup must be an integer from 0 to 100, got "some"' },
     { script: 'fleet.ts', args: ['--gc-reasons=yes'], says: "bench:fleet: Option '--gc-reasons' does not take an argument" },
-    { script: 'fleet.ts', args: ['--kind', 'host'], says: 'bench:fleet: --kind must be path, endpoints or hosts, not "host"' },
+    { script: 'fleet.ts', args: ['--kind', 'host'], says: 'bench:fleet: --kind must be path, endpoints, hosts or scale, not "host"' },
     { script: 'primary-memory.ts', args: ['--ingresses', 'abc'], says: 'node bench/primary-memory.ts: --ingresses must be an integer from 0 to 200000, got "abc"' },
     { script: 'fleet-stages.ts', args: ['--changes', 'many'], says: 'node bench/fleet-stages.ts: --changes must be an integer from 1 to 1000, got "many"' },
     { script: 'fleet-stages.ts', args: ['--sizes', ''], says: 'node bench/fleet-stages.ts: --sizes' },

@@ -89,6 +89,23 @@ describe('fleet benchmark: synthetic manifests', () => {
     expect(after.items.filter((item, i) => JSON.stringify(item) !== JSON.stringify(before.items[i]))).toHaveLength(1);
   });
 
+  it('a scale edit gives the Ingress\'s Service a fourth endpoint on even edits and three on odd ones, paths untouched', () => {
+    const endpointsOf = (edit: number) => {
+      const list = JSON.parse(fleetFile(shape, 0, { ingress: 0, edit, scale: true })) as { items: { kind: string; metadata: { name: string }; endpoints?: { addresses: string[] }[] }[] };
+      return list.items.find((item) => item.kind === 'EndpointSlice' && item.metadata.name === 'svc-0-x1')!.endpoints!.map((endpoint) => endpoint.addresses[0]);
+    };
+    const base = JSON.parse(fleetFile(shape, 0)) as { items: { kind: string; metadata: { name: string }; endpoints?: { addresses: string[] }[] }[] };
+    const three = base.items.find((item) => item.kind === 'EndpointSlice' && item.metadata.name === 'svc-0-x1')!.endpoints!.map((endpoint) => endpoint.addresses[0]);
+    expect(endpointsOf(4)).toEqual([...three, '10.126.0.4']);
+    expect(endpointsOf(5)).toEqual(three);
+    expect(fleetFile(shape, 0, { ingress: 0, edit: 6, scale: true })).not.toBe(fleetFile(shape, 0, { ingress: 0, edit: 4, scale: true }));
+    const before = JSON.parse(fleetFile(shape, 0)) as { items: unknown[] };
+    const after = JSON.parse(fleetFile(shape, 0, { ingress: 0, edit: 4, scale: true })) as { items: unknown[] };
+    const changed = after.items.filter((item, i) => JSON.stringify(item) !== JSON.stringify(before.items[i]));
+    expect(changed).toHaveLength(1);
+    expect(changed[0]).toMatchObject({ kind: 'EndpointSlice' });
+  });
+
   it('refuses a shape it cannot build', () => {
     expect(() => fleetShape(0)).toThrow(RangeError);
     expect(() => fleetShape(1.5)).toThrow(RangeError);

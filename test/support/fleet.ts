@@ -40,14 +40,17 @@ const PATHS = ['/', '/api', '/static'] as const;
  * instead (an endpoint-only change); with `hosts: true` it renames the path and, on even edits,
  * gives the Ingress a second rule for a new host `x<edit>.<its host>` (the same paths), so the
  * number of hosts goes up by one on an even edit and back down on the next. Deterministic: the
- * same arguments give the same bytes.
+ * same arguments give the same bytes. With `scale: true` the Ingress's Service gets a fourth
+ * endpoint `10.126.x.y` on even edits and has three again on odd ones (a Deployment scaled up and
+ * down: the number of endpoints changes every edit).
  */
-export function fleetFile(shape: FleetShape, index: number, edit?: { readonly ingress: number; readonly edit: number; readonly endpoints?: boolean; readonly hosts?: boolean }): string {
+export function fleetFile(shape: FleetShape, index: number, edit?: { readonly ingress: number; readonly edit: number; readonly endpoints?: boolean; readonly hosts?: boolean; readonly scale?: boolean }): string {
   const items: unknown[] = [];
   const services = Math.ceil(shape.ingresses / shape.ingressesPerService);
   for (let s = index; s < services; s += shape.files) {
     const namespace = `team-${Math.floor((s * shape.ingressesPerService) / NAMESPACE_SIZE)}`;
     const name = `svc-${s}`;
+    const scaled = edit?.scale === true && edit.edit % 2 === 0 && Math.floor(edit.ingress / shape.ingressesPerService) === s;
     items.push({ apiVersion: 'v1', kind: 'Service', metadata: { name, namespace }, spec: { ports: [{ name: 'http', port: 80 }] } });
     items.push({
       apiVersion: 'discovery.k8s.io/v1',
@@ -56,7 +59,7 @@ export function fleetFile(shape: FleetShape, index: number, edit?: { readonly in
       addressType: 'IPv4',
       ports: [{ name: 'http', port: 8080 }],
       // 10.64.0.0/10: never loopback or link-local, never answered (the benchmark sends no traffic to them).
-      endpoints: [1, 2, 3].map((k) => ({ addresses: [edit?.endpoints === true && k === 1 && Math.floor(edit.ingress / shape.ingressesPerService) === s ? `10.127.${(edit.edit >> 8) & 255}.${edit.edit & 255}` : `10.${64 + ((s >> 14) & 63)}.${(s >> 6) & 255}.${((s & 63) << 2) | k}`], conditions: { ready: true } })),
+      endpoints: (scaled ? [1, 2, 3, 4] : [1, 2, 3]).map((k) => ({ addresses: [edit?.endpoints === true && k === 1 && Math.floor(edit.ingress / shape.ingressesPerService) === s ? `10.127.${(edit.edit >> 8) & 255}.${edit.edit & 255}` : k === 4 ? `10.126.${(edit!.edit >> 8) & 255}.${edit!.edit & 255}` : `10.${64 + ((s >> 14) & 63)}.${(s >> 6) & 255}.${((s & 63) << 2) | k}`], conditions: { ready: true } })),
     });
   }
   for (let i = index; i < shape.ingresses; i += shape.files) {
@@ -64,7 +67,7 @@ export function fleetFile(shape: FleetShape, index: number, edit?: { readonly in
     const namespace = `team-${Math.floor((s * shape.ingressesPerService) / NAMESPACE_SIZE)}`;
     const service = `svc-${s}`;
     const paths = PATHS.map((path, k) => ({
-      path: edit !== undefined && edit.endpoints !== true && edit.ingress === i && path === '/api' ? `/api-e${edit.edit}` : path,
+      path: edit !== undefined && edit.endpoints !== true && edit.scale !== true && edit.ingress === i && path === '/api' ? `/api-e${edit.edit}` : path,
       pathType: k === 1 ? 'Exact' : 'Prefix',
       backend: { service: { name: service, port: { number: 80 } } },
     }));
