@@ -124,6 +124,26 @@ describe('GatewayStatusPlanner', () => {
     }
   };
 
+  /**
+   * `count` routes whose statuses were written, every route's `key` then read through a counting
+   * getter, a planner that has planned once, and one route (r1) edited since; reads counted from here.
+   */
+  const afterOneRouteEdit = (count: number, key: 'metadata' | 'status') => {
+    const state = ClusterState.from([...objects.slice(0, 2), ...Array.from({ length: count }, (_, n) => route(n, 'missing'))]);
+    const publisher = new SnapshotPublisher({ state, selection: DEFAULT_CLASS_SELECTION, history: new SnapshotHistory() });
+    publisher.rebuild();
+    echo(state, planGatewayStatus(publisher.gatewayStatus, state, [{ ip: '10.0.0.9' }], NOW));
+    const counter = countReadsOf(state, key);
+    const planner = new GatewayStatusPlanner();
+    publisher.rebuild();
+    expect(planner.plan(publisher.gatewayStatus, state, [{ ip: '10.0.0.9' }], NOW)).toEqual([]);
+    const edited = state.httpRoutes.get('apps/r1')!;
+    state.upsert({ ...edited, metadata: { ...edited.metadata, generation: 2, resourceVersion: 'e1' } } as KubeObject);
+    publisher.rebuild();
+    counter.reads = 0;
+    return { state, publisher, planner, counter };
+  };
+
   it('plans what planGatewayStatus plans, pass after pass, through edits, write echoes, other controllers, removals and new addresses', () => {
     const state = ClusterState.from([...objects.slice(0, 2), ...Array.from({ length: 12 }, (_, n) => route(n, n % 2 === 0 ? 'missing' : 'also-missing'))]);
     const publisher = new SnapshotPublisher({ state, selection: DEFAULT_CLASS_SELECTION, history: new SnapshotHistory() });
@@ -199,19 +219,8 @@ describe('GatewayStatusPlanner', () => {
   });
 
   it('looks at the routes an edit touched, not at every route (hostile: 3,000 routes, a pass after one edit)', () => {
-    const state = ClusterState.from([...objects.slice(0, 2), ...Array.from({ length: 3000 }, (_, n) => route(n, 'missing'))]);
-    const publisher = new SnapshotPublisher({ state, selection: DEFAULT_CLASS_SELECTION, history: new SnapshotHistory() });
-    publisher.rebuild();
-    echo(state, planGatewayStatus(publisher.gatewayStatus, state, [{ ip: '10.0.0.9' }], NOW));
     // Every route's metadata is read through a counting getter: looking at a route at all reads it.
-    const counter = countReadsOf(state, 'metadata');
-    const planner = new GatewayStatusPlanner();
-    publisher.rebuild();
-    expect(planner.plan(publisher.gatewayStatus, state, [{ ip: '10.0.0.9' }], NOW)).toEqual([]);
-    const edited = state.httpRoutes.get('apps/r1')!;
-    state.upsert({ ...edited, metadata: { ...edited.metadata, generation: 2, resourceVersion: 'e1' } } as KubeObject);
-    publisher.rebuild();
-    counter.reads = 0;
+    const { state, publisher, planner, counter } = afterOneRouteEdit(3000, 'metadata');
     expect(planner.plan(publisher.gatewayStatus, state, [{ ip: '10.0.0.9' }], NOW).map((u) => u.name)).toEqual(['r1']);
     expect(counter.reads).toBe(0);
     // Nothing changed: nothing looked at.
@@ -223,19 +232,8 @@ describe('GatewayStatusPlanner', () => {
   });
 
   it('reads no route status in a pass after an edit of one route, where planGatewayStatus reads every one', () => {
-    const state = ClusterState.from([...objects.slice(0, 2), ...Array.from({ length: 300 }, (_, n) => route(n, 'missing'))]);
-    const publisher = new SnapshotPublisher({ state, selection: DEFAULT_CLASS_SELECTION, history: new SnapshotHistory() });
-    publisher.rebuild();
-    echo(state, planGatewayStatus(publisher.gatewayStatus, state, [{ ip: '10.0.0.9' }], NOW));
     // Every route's status is read through a counting getter.
-    const counter = countReadsOf(state, 'status');
-    const planner = new GatewayStatusPlanner();
-    publisher.rebuild();
-    expect(planner.plan(publisher.gatewayStatus, state, [{ ip: '10.0.0.9' }], NOW)).toEqual([]);
-    const edited = state.httpRoutes.get('apps/r1')!;
-    state.upsert({ ...edited, metadata: { ...edited.metadata, generation: 2, resourceVersion: 'e1' } } as KubeObject);
-    publisher.rebuild();
-    counter.reads = 0;
+    const { state, publisher, planner, counter } = afterOneRouteEdit(300, 'status');
     expect(planner.plan(publisher.gatewayStatus, state, [{ ip: '10.0.0.9' }], NOW).map((u) => u.name)).toEqual(['r1']);
     expect(counter.reads).toBeLessThanOrEqual(4);
     counter.reads = 0;
