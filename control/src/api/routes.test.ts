@@ -248,6 +248,14 @@ describe('conflicts', () => {
     expect((await catchAll.json()).conflicts).toMatchObject([{ name: 'from-manifest', claim: 'the catch-all default backend' }]);
   });
 
+  it('a default backend whose rules all name invalid hosts holds the catch-all: a catch-all default backend written after it conflicts with it', async () => {
+    const invalidHosts = { rules: [{ host: 'bad_host!.example', http: manifestIngress.spec.rules![0]!.http }], defaultBackend: { service: { name: 'web', port: { number: 80 } } } };
+    control.state.upsert({ ...manifestIngress, metadata: { ...manifestIngress.metadata, resourceVersion: 'invalid-hosts' }, spec: invalidHosts } as KubeObject);
+    const refused = await post(ingress('everything', { defaultBackend: { service: { name: 'web', port: { number: 80 } } } }));
+    expect(refused.status).toBe(409);
+    expect((await refused.json()).conflicts).toMatchObject([{ name: 'from-manifest', claim: 'the catch-all default backend', field: 'spec.defaultBackend' }]);
+  });
+
   it('looks only at the Ingresses on the written hosts, not at every Ingress stored (hostile: thousands of them)', async () => {
     let reads = 0;
     const others: KubeObject[] = Array.from({ length: 3000 }, (_, i) => {

@@ -133,12 +133,12 @@ describe('ClusterState Ingress host index', () => {
       rules: hosts.map((host) => ({ ...(host === undefined ? {} : { host }), http: { paths: [{ path: '/', pathType: 'Prefix' as const, backend: { service: { name: 'web', port: { number: 80 } } } }] } })),
     },
   });
-  /** What the index must answer, by a scan: the hosts of the rules, lower-cased, `*` for none; `*` for a default backend without rules. */
+  /** What the index must answer, by a scan: the hosts of the rules, lower-cased, `*` for none; `*` for any default backend (it may claim the catch-all). */
   const scan = (state: ClusterState, host: string): string[] =>
     [...state.ingresses]
       .filter(([, ingress]) => {
         const rules = ingress.spec.rules ?? [];
-        return rules.some((rule) => (rule.host ? rule.host.toLowerCase() : '*') === host) || (host === '*' && rules.length === 0 && ingress.spec.defaultBackend !== undefined);
+        return rules.some((rule) => (rule.host ? rule.host.toLowerCase() : '*') === host) || (host === '*' && ingress.spec.defaultBackend !== undefined);
       })
       .map(([key]) => key)
       .sort();
@@ -160,9 +160,10 @@ describe('ClusterState Ingress host index', () => {
     }
   });
 
-  it('lists an Ingress once per host however many of its rules name it, and a default backend beside host rules claims no catch-all', () => {
-    const state = ClusterState.from([hosted('twice', ['a.test', 'A.TEST'], true), hosted('fallback', [], true), hosted('plain', [], false)]);
-    expect([...state.ingressesClaiming('a.test')]).toEqual(['default/twice']);
-    expect([...state.ingressesClaiming('*')]).toEqual(['default/fallback']);
+  it('lists an Ingress once per host however many of its rules name it, and under the catch-all for any default backend', () => {
+    // A default backend beside host rules may claim the catch-all (when every rule's host is invalid, claims() says so): listed there too.
+    const state = ClusterState.from([hosted('twice', ['a.test', 'A.TEST'], true), hosted('fallback', [], true), hosted('plain', [], false), hosted('hosted', ['a.test'], false)]);
+    expect([...state.ingressesClaiming('a.test')].sort()).toEqual(['default/hosted', 'default/twice']);
+    expect([...state.ingressesClaiming('*')].sort()).toEqual(['default/fallback', 'default/twice']);
   });
 });

@@ -329,14 +329,15 @@ export function ruleHost(rule: { readonly host?: string | undefined }): string {
 }
 
 /**
- * The hosts an Ingress claims paths or a default backend on: each rule's (`ruleHost`; a default
- * backend claims the rules' hosts too), and the catch-all `*` for a default backend without rules. Whether a host is valid is not
- * asked here: a claim on an invalid host is never made, so indexing it only costs a lookup.
+ * The hosts an Ingress may claim paths or a default backend on: each rule's (`ruleHost`; a default
+ * backend claims the rules' hosts too), and the catch-all `*` for any default backend. Whether a
+ * host is valid is not asked here, so this is a superset of the claims: a default backend whose
+ * rules all name invalid hosts claims the catch-all, and indexing a claim never made only costs a
+ * lookup.
  */
 export function ingressClaimHosts(ingress: Ingress): Set<string> {
-  const rules = ingress.spec.rules ?? [];
-  const hosts = new Set(rules.map(ruleHost));
-  if (ingress.spec.defaultBackend !== undefined && rules.length === 0) hosts.add('*');
+  const hosts = new Set((ingress.spec.rules ?? []).map(ruleHost));
+  if (ingress.spec.defaultBackend !== undefined) hosts.add('*');
   return hosts;
 }
 
