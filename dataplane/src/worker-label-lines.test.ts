@@ -3,6 +3,8 @@
 // version's), ends with exactly the labels of the bundle the control plane compiled, and refuses a
 // damaged delta line by name while the last good version keeps serving.
 import { bundleParts, linesDigest, partDigest, withEndpointLines, withLabelLines } from '@portico/control/snapshot/bundle';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { TableBundle } from './bundle.ts';
 import { SnapshotCompiler } from './bundle.ts';
@@ -76,6 +78,32 @@ describe('TextLines over several blocks of lines', () => {
       }
     }
   });
+
+  it('splices that move lines keep about one text alive, not every region they were cut from', async () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const text = Array.from({ length: 50 * LINES_PER_BLOCK }, (_, i) => `route-label-number-${i}-with-some-padding-abcdefghijklmnop`).join('\n');
+    const used = () => {
+      gc();
+      return process.memoryUsage().heapUsed;
+    };
+    const base = used();
+    let lines = TextLines.of(text);
+    lines.digest();
+    // A line inserted at the start of each block in turn, front to back: each splice re-cuts every block after it.
+    for (let b = 0; b < 49; b++) {
+      let keep = 0;
+      for (let l = 0; l <= b * LINES_PER_BLOCK; l++) keep += lines.line(l)!.length + 1;
+      lines = lines.after(keep, lines.length - keep, 'x\n');
+      lines.digest();
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    expect(lines.lines).toBe(50 * LINES_PER_BLOCK + 49);
+    const held = used() - base;
+    // The text is ~3.1 MB (one byte a character); slices of every region held ~70 MB.
+    expect(held).toBeLessThan(4 * text.length);
+    expect(lines.line(50 * LINES_PER_BLOCK + 48)).toBe(`route-label-number-${50 * LINES_PER_BLOCK - 1}-with-some-padding-abcdefghijklmnop`);
+  }, 60_000);
 
   it('a text emptied and filled again: no lines, then the lines of the new text', () => {
     const text = TextLines.of('a\nb');
