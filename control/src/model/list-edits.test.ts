@@ -65,4 +65,41 @@ describe('ListEdits', () => {
       }
     }
   });
+
+  it('past 64 stretches drops the middle ones, and every stretch it keeps is still the last copy\'s item for item', () => {
+    let state = 777;
+    const random = (): number => (state = (Math.imul(state, 1664525) + 1013904223) >>> 0) / 2 ** 32;
+    for (let round = 0; round < 20; round++) {
+      const list: object[] = Array.from({ length: 2000 }, (_, i) => ({ i }));
+      const edits = new ListEdits<object>();
+      const last = edits.copy(list);
+      // 200 scattered edits of every kind: far more stretches than the record keeps.
+      for (let e = 0; e < 200; e++) {
+        const kind = (['set', 'insert', 'remove'] as const)[Math.floor(random() * 3)]!;
+        const at = Math.floor(random() * (kind === 'insert' ? list.length + 1 : list.length));
+        if (kind === 'set') list[at] = { set: e };
+        else if (kind === 'insert') list.splice(at, 0, { inserted: e });
+        else list.splice(at, 1);
+        edits.note(kind, at, list.length);
+      }
+      const out = edits.copy(list);
+      expect(out).toEqual(list);
+      const runs = keptRunsOf(out, last)!;
+      const where = `round ${round}`;
+      expect(runs.length / 3, where).toBeLessThanOrEqual(64);
+      let claimed = 0;
+      for (let k = 0; k < runs.length; k += 3) {
+        expect(runs[k + 1]!, where).toBeGreaterThan(runs[k]!);
+        for (let i = runs[k]!; i < runs[k + 1]!; i++, claimed++) expect(out[i], `${where} item ${i}`).toBe(last[i + runs[k + 2]!]);
+      }
+      // The cap dropped stretches on the way: fewer items claimed than the edits left untouched.
+      const before = new Set<object>(last);
+      expect(claimed, where).toBeLessThan(out.filter((item) => before.has(item)).length);
+      // The ends it claims are ends both copies share.
+      const kept = keptEndsOf(out, last)!;
+      const actual = actualEnds(out, last);
+      expect(kept.head, where).toBeLessThanOrEqual(actual.head);
+      expect(kept.tail, where).toBeLessThanOrEqual(actual.tail);
+    }
+  });
 });
