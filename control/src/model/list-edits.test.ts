@@ -17,6 +17,16 @@ function actualEnds(a: readonly object[], b: readonly object[]): { head: number;
   return { head, tail };
 }
 
+/** One random set, insert or remove (an insert when `list` is empty) made to `list` and noted in `edits`; `e` marks the new object. */
+function editAtRandom(list: object[], edits: ListEdits<object>, random: () => number, e: number): void {
+  const kind = list.length === 0 ? 'insert' : (['set', 'insert', 'remove'] as const)[Math.floor(random() * 3)]!;
+  const at = Math.floor(random() * (kind === 'insert' ? list.length + 1 : list.length));
+  if (kind === 'set') list[at] = { set: e };
+  else if (kind === 'insert') list.splice(at, 0, { inserted: e });
+  else list.splice(at, 1);
+  edits.note(kind, at, list.length);
+}
+
 describe('ListEdits', () => {
   it('records for each copy ends that are the previous copy\'s, exactly those of a single edit, over random edits', () => {
     let state = 12345;
@@ -28,14 +38,7 @@ describe('ListEdits', () => {
       expect(keptEndsOf(last, [])).toBeUndefined();
       for (let copy = 0; copy < 6; copy++) {
         const count = Math.floor(random() * 6);
-        for (let e = 0; e < count; e++) {
-          const kind = list.length === 0 ? 'insert' : (['set', 'insert', 'remove'] as const)[Math.floor(random() * 3)]!;
-          const at = Math.floor(random() * (kind === 'insert' ? list.length + 1 : list.length));
-          if (kind === 'set') list[at] = { set: e };
-          else if (kind === 'insert') list.splice(at, 0, { inserted: e });
-          else list.splice(at, 1);
-          edits.note(kind, at, list.length);
-        }
+        for (let e = 0; e < count; e++) editAtRandom(list, edits, random, e);
         const out = edits.copy(list);
         expect(out).toEqual(list);
         expect(out).not.toBe(list);
@@ -74,14 +77,7 @@ describe('ListEdits', () => {
       const edits = new ListEdits<object>();
       const last = edits.copy(list);
       // 200 scattered edits of every kind: far more stretches than the record keeps.
-      for (let e = 0; e < 200; e++) {
-        const kind = (['set', 'insert', 'remove'] as const)[Math.floor(random() * 3)]!;
-        const at = Math.floor(random() * (kind === 'insert' ? list.length + 1 : list.length));
-        if (kind === 'set') list[at] = { set: e };
-        else if (kind === 'insert') list.splice(at, 0, { inserted: e });
-        else list.splice(at, 1);
-        edits.note(kind, at, list.length);
-      }
+      for (let e = 0; e < 200; e++) editAtRandom(list, edits, random, e);
       const out = edits.copy(list);
       expect(out).toEqual(list);
       const runs = keptRunsOf(out, last)!;
