@@ -2,6 +2,7 @@
  * bench:fleet's results (bench/fleet.ts): what one run measured, as `--json` has it, and the
  * text and JSON it is printed as. Nothing here measures, reads a clock or writes: fleet.ts does.
  */
+import { fleetShape } from '../test/support/fleet.ts';
 import type { Summary } from '../test/support/fleet.ts';
 import type { GcSummary } from '../test/support/gc-trace.ts';
 import { reasonsText, splitText } from '../test/support/fleet-accounts.ts';
@@ -145,7 +146,7 @@ const EDIT_NAMES: Record<EditKind, string> = { path: 'one-path', endpoints: 'one
 /** The text report of one run, a line per element (no trailing newlines). */
 export function runLines(r: RunResult, setup: RunSetup): string[] {
   const lines: string[] = [];
-  lines.push(`fleet: ${r.ingresses} Ingresses (${r.routes} paths, ${r.services} Services with EndpointSlices, 20 List files), ${r.nodes} simulated data planes, ${r.changes_done}/${r.changes_planned} ${EDIT_NAMES[setup.kind]} edits`);
+  lines.push(`fleet: ${r.ingresses} Ingresses (${r.routes} paths, ${r.services} Services with EndpointSlices, ${fleetShape(r.ingresses).files} List files), ${r.nodes} simulated data planes, ${r.changes_done}/${r.changes_planned} ${EDIT_NAMES[setup.kind]} edits`);
   lines.push(`  portico standalone --workers ${setup.workers} --no-access-log: first snapshot listed ${num(r.startup_ms / 1000)} s after start; all nodes' first sync ${num(r.first_sync_all_nodes_ms / 1000)} s, ${kib(r.first_sync_bytes_per_node)} per node`);
   const w = r.warmup;
   if (w !== null) {

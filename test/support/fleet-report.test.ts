@@ -33,6 +33,9 @@ describe('bench:fleet report', () => {
   it('names the edit kind and the workers, and says when the data plane shares the control process', () => {
     const inProcess = runLines(runOf(500, 1), { workers: 1, kind: 'path' });
     expect(inProcess[0]).toContain('2/2 one-path edits');
+    // The files the manifest directory has: 20, or one per Ingress below 20.
+    expect(inProcess[0]).toContain('20 List files');
+    expect(runLines(runOf(5, 1), { workers: 1, kind: 'path' })[0]).toContain('5 List files');
     expect(inProcess[1]).toContain('portico standalone --workers 1 --no-access-log');
     expect(inProcess.find((text) => text.startsWith('  CPU per change:'))).toBe('  CPU per change: control process 30.0 ms (the data plane runs inside it: no worker process at --workers 1)');
     expect(inProcess.some((text) => text.includes('warm-up') || text.includes('INCOMPLETE') || text.includes("workers' RSS"))).toBe(false);
