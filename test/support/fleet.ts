@@ -50,7 +50,15 @@ export function fleetFile(shape: FleetShape, index: number, edit?: { readonly in
   for (let s = index; s < services; s += shape.files) {
     const namespace = `team-${Math.floor((s * shape.ingressesPerService) / NAMESPACE_SIZE)}`;
     const name = `svc-${s}`;
-    const scaled = edit?.scale === true && edit.edit % 2 === 0 && Math.floor(edit.ingress / shape.ingressesPerService) === s;
+    // The edited Ingress's Service: the endpoint an endpoint edit moves, or the fourth a scale edit adds.
+    const edited = edit !== undefined && Math.floor(edit.ingress / shape.ingressesPerService) === s;
+    const mark = edit?.edit ?? 0;
+    const scaled = edited && edit.scale === true && mark % 2 === 0;
+    const address = (k: number): string => {
+      if (edited && edit.endpoints === true && k === 1) return `10.127.${(mark >> 8) & 255}.${mark & 255}`;
+      if (k === 4) return `10.126.${(mark >> 8) & 255}.${mark & 255}`;
+      return `10.${64 + ((s >> 14) & 63)}.${(s >> 6) & 255}.${((s & 63) << 2) | k}`;
+    };
     items.push({ apiVersion: 'v1', kind: 'Service', metadata: { name, namespace }, spec: { ports: [{ name: 'http', port: 80 }] } });
     items.push({
       apiVersion: 'discovery.k8s.io/v1',
@@ -59,7 +67,7 @@ export function fleetFile(shape: FleetShape, index: number, edit?: { readonly in
       addressType: 'IPv4',
       ports: [{ name: 'http', port: 8080 }],
       // 10.64.0.0/10: never loopback or link-local, never answered (the benchmark sends no traffic to them).
-      endpoints: (scaled ? [1, 2, 3, 4] : [1, 2, 3]).map((k) => ({ addresses: [edit?.endpoints === true && k === 1 && Math.floor(edit.ingress / shape.ingressesPerService) === s ? `10.127.${(edit.edit >> 8) & 255}.${edit.edit & 255}` : k === 4 ? `10.126.${(edit!.edit >> 8) & 255}.${edit!.edit & 255}` : `10.${64 + ((s >> 14) & 63)}.${(s >> 6) & 255}.${((s & 63) << 2) | k}`], conditions: { ready: true } })),
+      endpoints: (scaled ? [1, 2, 3, 4] : [1, 2, 3]).map((k) => ({ addresses: [address(k)], conditions: { ready: true } })),
     });
   }
   for (let i = index; i < shape.ingresses; i += shape.files) {
