@@ -183,7 +183,8 @@ export class TextLines implements EndpointLines {
       was += `\n${this.#blocks.slice(z + 1).join('\n')}`;
       z = count - 1;
     }
-    const cuts = cutApart(region);
+    // A region of lines that moved holds every later block: cut apart so no block keeps it whole.
+    const cuts = same ? cut(region) : cutApart(region);
     const blocks = [...this.#blocks.slice(0, a), ...cuts, ...this.#blocks.slice(z + 1)];
     const lines = this.lines + newlines(region) - newlines(was);
     const fresh = <T>(kept: readonly (T | undefined)[]): (T | undefined)[] => [...kept.slice(0, a), ...new Array<T | undefined>(cuts.length).fill(undefined), ...kept.slice(z + 1)];
