@@ -300,16 +300,17 @@ export class PrometheusText {
     if (last === undefined || !sameBytes(last.values, series.values) || last.flags.length !== series.flags.length) return renderFlags(name, series);
     const flags = series.flags;
     let pages: Uint8Array[] | undefined;
-    const copied = new Set<number>();
+    // Lines are rendered in flag order, so a flip's page is never before the last flip's: the last page copied is the only one to check.
+    let copied = -1;
     for (let index = 0; index < flags.length; index++) {
       if ((flags[index] === 0) === (last.flags[index] === 0)) continue;
       // A flip copies its page (once per render) and patches the copy: the pages handed out stay as they were.
       const offset = last.offsets[index]!;
       const page = pageOf(last.starts, offset);
       pages ??= last.pages.slice();
-      if (!copied.has(page)) {
+      if (page !== copied) {
         pages[page] = last.pages[page]!.slice();
-        copied.add(page);
+        copied = page;
       }
       pages[page]![offset - last.starts[page]!] = flags[index] === 0 ? 0x30 : 0x31;
     }
