@@ -6,6 +6,7 @@
  * metrics.ts (what a data plane counts) so the primary, which serves no traffic, does not load the
  * proxy modules those counts name.
  */
+import { lastAtOrBefore } from '@portico/control/snapshot/order';
 
 /** The content type of `renderPrometheus`'s output. */
 export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
@@ -190,18 +191,6 @@ interface RenderedFlags {
   readonly offsets: Uint32Array;
 }
 
-/** The page of `starts` holding byte `offset` of the text. */
-function pageOf(starts: Uint32Array, offset: number): number {
-  let low = 0;
-  let high = starts.length - 1;
-  while (low < high) {
-    const mid = (low + high + 1) >> 1;
-    if (starts[mid]! <= offset) low = mid;
-    else high = mid - 1;
-  }
-  return low;
-}
-
 /** The lines `${name}{${label}="<value>"${more}} <flag>` of `series`, and each flag's offset. */
 function renderFlags(name: string, series: FlagSeries): RenderedFlags {
   const head = encoder.encode(`${name}{${series.label}="`);
@@ -306,7 +295,7 @@ export class PrometheusText {
       if ((flags[index] === 0) === (last.flags[index] === 0)) continue;
       // A flip copies its page (once per render) and patches the copy: the pages handed out stay as they were.
       const offset = last.offsets[index]!;
-      const page = pageOf(last.starts, offset);
+      const page = lastAtOrBefore(last.starts, offset);
       pages ??= last.pages.slice();
       if (page !== copied) {
         pages[page] = last.pages[page]!.slice();

@@ -8,6 +8,7 @@
  */
 import { LINE_BLOCK, blockDigest, blocksDigestOf, endpointLinesOf, labelLinesOf, lineBlocks } from '@portico/control/snapshot/bundle';
 import type { EndpointLines, TableBundle } from '@portico/control/snapshot/bundle';
+import { lastAtOrBefore } from '@portico/control/snapshot/order';
 
 /** Newlines in `text`. */
 function newlines(text: string): number {
@@ -158,16 +159,7 @@ export class TextLines implements EndpointLines {
     const offsets = this.#offsets;
     const count = this.#blocks.length;
     // Block b holds positions [offsets[b], offsets[b + 1]): its characters and the newline after them.
-    const blockAt = (position: number): number => {
-      let low = 0;
-      let high = count - 1;
-      while (low < high) {
-        const mid = (low + high + 1) >> 1;
-        if (offsets[mid]! <= position) low = mid;
-        else high = mid - 1;
-      }
-      return low;
-    };
+    const blockAt = (position: number): number => lastAtOrBefore(offsets, position, count);
     const from = length - tail;
     const a = blockAt(keep);
     let z = blockAt(from);

@@ -9,6 +9,7 @@
 import { createHash } from 'node:crypto';
 import { Pages } from '@portico/assembly/encode';
 import type { ItemList } from '@portico/assembly/encode';
+import { lastAtOrBefore } from './order.ts';
 
 /** Lines per hashed block. */
 export const LINE_BLOCK = 1024;
@@ -168,15 +169,7 @@ export class LineText {
   /** The segment holding line `line` (the last one starting at or before it). */
   #segmentAt(line: number): number {
     const firsts = this.#firsts;
-    if (firsts === undefined) return line;
-    let lo = 0;
-    let hi = firsts.length - 1;
-    while (lo < hi) {
-      const mid = (lo + hi + 1) >>> 1;
-      if (firsts[mid]! <= line) lo = mid;
-      else hi = mid - 1;
-    }
-    return lo;
+    return firsts === undefined ? line : lastAtOrBefore(firsts, line);
   }
 
   /** The text of block `b`: lines [b * LINE_BLOCK, (b + 1) * LINE_BLOCK) joined by `\n`. */

@@ -24,6 +24,21 @@ export function lowerBound<T>(sorted: readonly T[], key: string, keyOf: (item: T
   return low;
 }
 
+/**
+ * The last index among the first `count` of ascending `starts` whose value is at or before `value`
+ * (the block, segment or page a position falls in); 0 when none is, or when `count` is 0.
+ */
+export function lastAtOrBefore(starts: ArrayLike<number>, value: number, count = starts.length): number {
+  let low = 0;
+  let high = count - 1;
+  while (low < high) {
+    const mid = (low + high + 1) >>> 1;
+    if (starts[mid]! <= value) low = mid;
+    else high = mid - 1;
+  }
+  return low;
+}
+
 /** Exact hosts, then wildcards, then the any-host entry; alphabetical inside each group. */
 export function compareHosts(a: string, b: string): number {
   const rank = (host: string): number => (host === '*' ? 2 : host.startsWith('*.') ? 1 : 0);
