@@ -15,7 +15,7 @@ import { GATEWAY_GROUP } from '../state/gateway-objects.ts';
 import type { IngressPoint } from './addresses.ts';
 
 /** A `metav1.Condition` as written. */
-export interface WrittenCondition extends StatusCondition {
+interface WrittenCondition extends StatusCondition {
   readonly observedGeneration: number;
   readonly lastTransitionTime: string;
 }
