@@ -81,6 +81,20 @@ describe('EventRecorder', () => {
     expect(posted).toEqual(['a']);
   });
 
+  it('lists the Events whose post failed once each, and says when more failed than its queue bound holds', async () => {
+    const recorder = new EventRecorder({ post: async () => Promise.reject(new Error('API down')), maxQueued: 2 });
+    recorder.record([event('a'), event('b')]);
+    await recorder.idle();
+    expect(recorder.takeFailed()?.map((e) => e.dedupeKey)).toEqual(['a', 'b']);
+    expect(recorder.takeFailed()).toEqual([]);
+    recorder.record([event('c'), event('d')]);
+    await recorder.idle();
+    recorder.record([event('e')]);
+    await recorder.idle();
+    expect(recorder.takeFailed()).toBeUndefined();
+    expect(recorder.takeFailed()).toEqual([]);
+  });
+
   it('keeps at most `concurrency` posts in flight', async () => {
     let active = 0;
     let peak = 0;
@@ -223,6 +237,35 @@ describe('ConditionEvents', () => {
     expect(posted).toHaveLength(500);
     expect(new Set(posted).size).toBe(500);
     expect(offer(conditions)).toBe(0);
+  });
+
+  it('a failed post does not make the Events the recorder no longer remembers posted again (hostile: more conditions than memory)', async () => {
+    let failing = 'none';
+    const { posted, events, offer, conditions } = setup(500, {
+      memory: 100,
+      maxQueued: 600,
+      post: async (e) => {
+        if (e.dedupeKey.startsWith(failing)) throw new Error('API down');
+        posted.push(e.dedupeKey);
+      },
+    });
+    offer(conditions);
+    await events.idle();
+    expect(posted).toHaveLength(500);
+    // One Ingress re-derived with a new reason whose post fails, then passes while the API answers again.
+    failing = 'u-7/';
+    const edited = [...conditions];
+    edited[7] = conditionOf(7, 'PortNotFound');
+    offer(edited);
+    await events.idle();
+    failing = 'none';
+    for (let pass = 0; pass < 3; pass++) {
+      offer(edited);
+      await events.idle();
+    }
+    // The failed Event posted once more, and no other: the 400 Events past the memory bound are not posted again.
+    expect(posted.slice(500)).toEqual(['u-7/1/spec.rules[0].http.paths[0].backend.service.name/PortNotFound']);
+    expect(offer(edited)).toBe(0);
   });
 
   it('offers the whole list again after a post failed (the recorder forgot it), and after reset', async () => {

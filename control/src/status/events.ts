@@ -94,6 +94,9 @@ export class EventRecorder {
   private readonly queue: PendingEvent[] = [];
   private active = 0;
   private idleWaiters: (() => void)[] = [];
+  /** Events whose post failed since `takeFailed` last answered (at most the queue bound), and whether more failed than that. */
+  private failed: PendingEvent[] = [];
+  private failedPastBound = false;
 
   constructor(options: EventRecorderOptions) {
     this.options = options;
@@ -140,6 +143,17 @@ export class EventRecorder {
     return left;
   }
 
+  /**
+   * The Events whose post failed (their keys forgotten) since the last call, oldest first; undefined
+   * when more failed than the queue bound holds (the caller then offers every Event again).
+   */
+  takeFailed(): readonly PendingEvent[] | undefined {
+    const failed = this.failedPastBound ? undefined : this.failed;
+    if (this.failed.length > 0) this.failed = [];
+    this.failedPastBound = false;
+    return failed;
+  }
+
   /** Resolves once nothing is queued or being posted. */
   idle(): Promise<void> {
     if (this.queue.length === 0 && this.active === 0) return Promise.resolve();
@@ -158,6 +172,8 @@ export class EventRecorder {
             // Forgotten, so a later pass reports it again.
             this.seen.delete(event.dedupeKey);
             this.stats.failed++;
+            if (this.failed.length < this.maxQueued) this.failed.push(event);
+            else this.failedPastBound = true;
             this.options.onError?.(event, error);
           },
         )
@@ -183,7 +199,9 @@ export class EventRecorder {
  * A pass looks only at the conditions that are not, by identity, the last pass's at the same place
  * from either end of the list, when the recorder took every Event of the last pass: one edit costs
  * the conditions around it, not a step per condition of the cluster. After a post failed (the
- * recorder forgot it) and after `reset`, every condition is offered again.
+ * recorder forgot it) the pass looks at the whole list and offers that condition again (the
+ * others stay taken: a failure never re-posts Events the recorder no longer remembers); after
+ * `reset` (or more failures than the recorder lists), every condition is offered again.
  */
 export class ConditionEvents {
   private readonly recorder: EventRecorder;
@@ -191,8 +209,8 @@ export class ConditionEvents {
   private taken = new WeakSet<Condition>();
   /** The list the last pass offered, when the recorder took all of it; undefined: look at the whole next list. */
   private offered: readonly Condition[] | undefined;
-  /** The recorder's failed posts as of the last pass. */
-  private failures = 0;
+  /** The condition each Event the recorder took was made for, so a failed post makes that condition offered again. */
+  private sourceOf = new WeakMap<PendingEvent, Condition>();
 
   constructor(recorder: EventRecorder) {
     this.recorder = recorder;
@@ -200,7 +218,16 @@ export class ConditionEvents {
 
   /** Offers `conditions` (sorted, as the build hands them out); `eventOf` makes a condition's Event (undefined: none now). Returns how many were looked at. */
   offer(conditions: readonly Condition[], eventOf: (condition: Condition) => PendingEvent | undefined): number {
-    if (this.recorder.stats.failed !== this.failures) this.reset();
+    const failed = this.recorder.takeFailed();
+    if (failed === undefined) this.reset();
+    else if (failed.length > 0) {
+      for (const event of failed) {
+        const condition = this.sourceOf.get(event);
+        if (condition !== undefined) this.taken.delete(condition);
+      }
+      // A failed condition may lie in the unchanged ends: the whole list, each taken one a lookup.
+      this.offered = undefined;
+    }
     let from = 0;
     let to = conditions.length;
     const offered = this.offered;
@@ -225,16 +252,18 @@ export class ConditionEvents {
     }
     const left = new Set(this.recorder.record(events));
     events.forEach((event, i) => {
-      if (!left.has(event)) this.taken.add(sources[i]!);
+      if (left.has(event)) return;
+      this.taken.add(sources[i]!);
+      this.sourceOf.set(event, sources[i]!);
     });
     this.offered = left.size === 0 ? conditions : undefined;
-    this.failures = this.recorder.stats.failed;
     return to - from;
   }
 
-  /** Offers every condition again next time (leadership lost; a post failed). */
+  /** Offers every condition again next time (leadership lost). */
   reset(): void {
     this.taken = new WeakSet();
+    this.sourceOf = new WeakMap();
     this.offered = undefined;
   }
 }
