@@ -152,6 +152,7 @@ export class ClusterController {
         this.gatewayStatusWriter.clear();
         this.statusPlanner.reset();
         this.gatewayStatusPlanner.reset();
+        this.events.clear();
         this.conditionEvents.reset();
       },
       onError: (error) => options.logger.warn({ err: error }, 'leader election'),

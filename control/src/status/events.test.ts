@@ -95,6 +95,28 @@ describe('EventRecorder', () => {
     expect(recorder.takeFailed()).toEqual([]);
   });
 
+  it('clear drops what is queued (forgotten, so a later pass posts it) and lets the post in flight finish', async () => {
+    const posted: string[] = [];
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const recorder = new EventRecorder({
+      concurrency: 1,
+      post: async (e) => {
+        await gate;
+        posted.push(e.dedupeKey);
+      },
+    });
+    recorder.record([event('a'), event('b'), event('c')]);
+    recorder.clear();
+    expect(recorder.queued).toBe(0);
+    release();
+    await recorder.idle();
+    expect(posted).toEqual(['a']);
+    recorder.record([event('a'), event('b'), event('c')]);
+    await recorder.idle();
+    expect(posted).toEqual(['a', 'b', 'c']);
+  });
+
   it('keeps at most `concurrency` posts in flight', async () => {
     let active = 0;
     let peak = 0;

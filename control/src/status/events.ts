@@ -154,6 +154,16 @@ export class EventRecorder {
     return failed;
   }
 
+  /**
+   * Drops the Events queued and not posted yet, forgetting their keys (leadership lost: only the
+   * leader posts, and a later pass as leader offers them again); posts in flight finish.
+   */
+  clear(): void {
+    for (const event of this.queue) this.seen.delete(event.dedupeKey);
+    this.queue.length = 0;
+    this.pump();
+  }
+
   /** Resolves once nothing is queued or being posted. */
   idle(): Promise<void> {
     if (this.queue.length === 0 && this.active === 0) return Promise.resolve();
