@@ -130,6 +130,32 @@ describe('compileSnapshot against the previous version', () => {
     }
   });
 
+  it('is the previous snapshot when the build made items again equal (a re-derived Ingress, a full build; empty lists included), and an edit after it compiles as a fresh compile does', () => {
+    const state = new ClusterState();
+    for (let k = 0; k < 3; k++) [svc(`svc-${k}`), slice(`svc-${k}`, `10.0.${k}.1`)].forEach((o) => state.upsert(o));
+    for (let i = 0; i < 20; i++) state.upsert(ingress(i));
+    const build = new IncrementalBuild(state, selection);
+    const first = build.build().model;
+    const previous = compileSnapshot(first);
+    // A label changes nothing served: the Ingress is derived again into an equal host.
+    const labelled = ingress(7) as KubeObject & { metadata: { labels?: Record<string, string> } };
+    state.upsert({ ...labelled, metadata: { ...labelled.metadata, labels: { tier: 'web' } } } as KubeObject);
+    const relabelled = build.build().model;
+    const app7 = (model: RoutingModel) => model.virtualHosts.find((host) => host.host === 'app-7.example.com');
+    expect(app7(relabelled)).toBeDefined();
+    expect(app7(relabelled)).not.toBe(app7(first));
+    expect(compileSnapshot(relabelled, previous)).toBe(previous);
+    // A full build: every list new, certificates an empty one.
+    const full = buildModel(state, selection).model;
+    expect(full.certificates).toEqual([]);
+    expect(compileSnapshot(full, previous)).toBe(previous);
+    // The next edit compiles as a fresh compile does.
+    state.upsert(ingress(12, '/v2'));
+    const next = compileSnapshot(build.build().model, previous);
+    expect(JSON.stringify(next)).toBe(JSON.stringify(compileSnapshot(buildModel(ClusterState.from(state.objects()), selection).model)));
+    expect(next.hosts.filter((host, i) => host === previous.hosts[i])).toHaveLength(19);
+  });
+
   it('follows the build\'s record of where the hosts list changed: random runs of hosts edited, added and removed compile as a fresh compile does', () => {
     let seed = 4242;
     const random = (): number => (seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32;

@@ -136,18 +136,27 @@ function share<M extends object, T extends object>(name: SectionName, items: rea
       kept = endsAsRuns(head, tail, n, m);
     }
     // Snapshot lists are never changed once sealed: sharing `previous` itself is safe.
-    if (n === m && kept.length === 3 && kept[1]! - kept[0]! === n && kept[2] === 0) list = previous as T[];
+    if (n === m && coversAll(kept, n)) list = previous as T[];
     else {
       const runs: number[] = [];
       list = assembled(name, items, kept, compile, before, previous!, runs);
-      const { head, tail } = runEnds(runs, n, m);
-      // Sealing (and the deltas and bundles after it) takes every stretch kept from here instead of comparing every item again.
-      recordSealedAgainst(list, previous!, head, tail, runs);
+      // Every item compiled to `previous`'s in place (items made again equal, as a re-derived Ingress whose routing did not change makes them).
+      if (n === m && coversAll(runs, n)) list = previous as T[];
+      else {
+        const { head, tail } = runEnds(runs, n, m);
+        // Sealing (and the deltas and bundles after it) takes every stretch kept from here instead of comparing every item again.
+        recordSealedAgainst(list, previous!, head, tail, runs);
+      }
     }
   }
   compiledLists.set(items, list);
   sources.set(list, items);
   return list;
+}
+
+/** Whether `runs` (see KeptRuns) say every item of a list of `n` is the other list's in place. */
+function coversAll(runs: readonly number[], n: number): boolean {
+  return n === 0 || (runs.length === 3 && runs[1]! - runs[0]! === n && runs[2] === 0);
 }
 
 /**
@@ -182,8 +191,8 @@ function assembled<M extends object, T extends object>(name: SectionName, items:
 
 /**
  * The compiled items of `items[from, to)`, as `share` takes them (`before`: the model list
- * `previous` was compiled from); appends to `runs` the stretches that are `previous`'s items in
- * place (or shifted by the lists' difference in length).
+ * `previous` was compiled from); appends to `runs` the stretches that are `previous`'s items,
+ * whether taken by model identity or found equal.
  */
 function compileSpan<M extends object, T extends object>(name: SectionName, items: readonly M[], from: number, to: number, compile: (item: M) => T, before: readonly M[] | undefined, previous: readonly T[] | undefined, runs: number[]): T[] {
   const { keyOf, compare } = SECTIONS[name] as unknown as { keyOf: (item: T) => string; compare: (a: string, b: string) => number };
@@ -204,24 +213,33 @@ function compileSpan<M extends object, T extends object>(name: SectionName, item
       }
     }
     const known = compiled.get(item) as T | undefined;
-    if (known !== undefined) {
-      list.push(known);
-      continue;
-    }
-    const fresh = compile(item);
-    let result = fresh;
-    if (previous !== undefined && previous.length > 0) {
-      const key = keyOf(fresh);
-      // Same position first (no item added or removed before it), else by key: previous is sorted by the section's order.
-      let old: T | undefined = previous[i] !== undefined && keyOf(previous[i]!) === key ? previous[i] : undefined;
-      if (old === undefined) {
-        const at = lowerBound(previous, key, keyOf, compare);
-        if (at < previous.length && keyOf(previous[at]!) === key) old = previous[at];
+    let result = known;
+    // Where `result` is in `previous` when it was found there by key (-1: look in place and shifted).
+    let found = -1;
+    if (result === undefined) {
+      const fresh = compile(item);
+      result = fresh;
+      if (previous !== undefined && previous.length > 0) {
+        const key = keyOf(fresh);
+        // Same position first (no item added or removed before it), else by key: previous is sorted by the section's order.
+        let at = previous[i] !== undefined && keyOf(previous[i]!) === key ? i : -1;
+        if (at < 0) {
+          at = lowerBound(previous, key, keyOf, compare);
+          if (at >= previous.length || keyOf(previous[at]!) !== key) at = -1;
+        }
+        if (at >= 0 && sameJson(previous[at], fresh)) {
+          result = previous[at]!;
+          found = at;
+        }
       }
-      if (old !== undefined && sameJson(old, fresh)) result = old;
+      compiled.set(item, result);
     }
-    compiled.set(item, result);
     list.push(result);
+    if (before === undefined) continue;
+    // An equal item is `previous`'s too: a stretch kept for sealing, and `previous` itself when every item is.
+    if (found >= 0) addRun(runs, i, i + 1, found - i);
+    else if (previous![i] === result) addRun(runs, i, i + 1, 0);
+    else if (previous![i + shift] === result) addRun(runs, i, i + 1, shift);
   }
   return list;
 }
