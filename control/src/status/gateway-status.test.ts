@@ -96,6 +96,13 @@ describe('planGatewayStatus', () => {
     ]);
   });
 
+  it('writes at most the 16 addresses a Gateway status holds (the CRD refuses more): the first of the sorted edge addresses', () => {
+    const points = Array.from({ length: 20 }, (_, i) => ({ ip: `10.0.1.${10 + i}` }));
+    const gateway = planGatewayStatus(status, state, points, NOW).find((u) => u.kind === 'Gateway')!;
+    expect(gateway.status.addresses).toEqual(points.slice(0, 16).map((p) => ({ type: 'IPAddress', value: p.ip })));
+    expect(gateway.status.conditions).toContainEqual(expect.objectContaining({ type: 'Programmed', status: 'True' }));
+  });
+
   it('removes Portico’s parent entry from a route that no longer attaches, keeping the others', () => {
     const detached = ClusterState.from(objects);
     const route = detached.httpRoutes.get('apps/web')!;

@@ -76,9 +76,12 @@ function statusOf(object: { status?: unknown } | undefined): Record<string, unkn
 /** The objects among a status's conditions (anything else, which no API server lets through, is not read). */
 const conditionsOf = (value: unknown): Current => (Array.isArray(value) ? (value.filter((c) => typeof c === 'object' && c !== null) as Current) : undefined);
 
-/** Addresses as Gateway `status.addresses`. */
+/** Addresses a Gateway's `status.addresses` holds at most (the Gateway API CRD's maxItems: a longer list is refused whole). */
+const MAX_GATEWAY_ADDRESSES = 16;
+
+/** Addresses as Gateway `status.addresses`: the first MAX_GATEWAY_ADDRESSES of `points` (sorted: the same ones on every replica). */
 function gatewayAddresses(points: readonly IngressPoint[]): { type: string; value: string }[] {
-  return points.flatMap((p) => (p.ip !== undefined ? [{ type: 'IPAddress', value: p.ip }] : p.hostname !== undefined ? [{ type: 'Hostname', value: p.hostname }] : []));
+  return points.flatMap((p) => (p.ip !== undefined ? [{ type: 'IPAddress', value: p.ip }] : p.hostname !== undefined ? [{ type: 'Hostname', value: p.hostname }] : [])).slice(0, MAX_GATEWAY_ADDRESSES);
 }
 
 /**
