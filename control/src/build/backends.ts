@@ -6,6 +6,7 @@ import type { Backend, Endpoint, EndpointSet, SourceRef } from '../model/types.t
 import type { ClusterState } from '../state/cluster-state.ts';
 import { compareStrings, objectKey } from '../state/cluster-state.ts';
 import { addressClass, externalNameClass } from '../snapshot/address.ts';
+import { lowerBound } from '../snapshot/order.ts';
 import type { IngressBackend, Service, ServicePort } from '../state/objects.ts';
 import type { MemberIndex } from '../state/member-index.ts';
 import { ListEdits } from '../model/list-edits.ts';
@@ -236,12 +237,7 @@ export function resolveBackend(
 
 /** The first index in `sets` (sorted by key, compareStrings) whose key is not before `key`. */
 function lowerBoundByKey(sets: readonly EndpointSet[], key: string): number {
-  let low = 0;
-  let high = sets.length;
-  while (low < high) {
-    const mid = (low + high) >>> 1;
-    if (compareStrings(sets[mid]!.key, key) < 0) low = mid + 1;
-    else high = mid;
-  }
-  return low;
+  return lowerBound(sets, key, setKey, compareStrings);
 }
+
+const setKey = (set: EndpointSet): string => set.key;

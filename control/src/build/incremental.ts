@@ -32,7 +32,7 @@ import { compareConditions } from '../model/conditions.ts';
 import type { DefaultRoute, EndpointSet, VirtualHost } from '../model/types.ts';
 import type { ClusterState } from '../state/cluster-state.ts';
 import type { KubeObject } from '../state/objects.ts';
-import { compareHosts } from '../snapshot/order.ts';
+import { compareHosts, lowerBound } from '../snapshot/order.ts';
 import { EndpointSets } from './backends.ts';
 import type { GatewayApiStatus, GatewayRouteStatus, GatewayStatusEntry, ListenerContribution, RouteContribution } from './gateway/index.ts';
 import { ROUTE_READ_ORDER, gatewayClassStatuses, gatewayOfListener, gatewayStatusOf, readGatewayListeners, readGatewayRoute, routesOf } from './gateway/index.ts';
@@ -471,7 +471,7 @@ export class IncrementalBuild {
     const had = before?.virtualHost !== undefined;
     const has = outcome.virtualHost !== undefined;
     if (host === CATCH_ALL || (!had && !has)) return;
-    const at = lowerBound(this.virtualHosts, host);
+    const at = lowerBound(this.virtualHosts, host, hostOf, compareHosts);
     if (had && has && this.virtualHosts[at] === outcome.virtualHost) return;
     this.virtualHostsOut = undefined;
     if (had && has) this.virtualHosts[at] = outcome.virtualHost!;
@@ -566,14 +566,5 @@ function mergeSorted(a: readonly Condition[], b: readonly Condition[]): readonly
   return merged;
 }
 
-/** The first index in `virtualHosts` (sorted by host) whose host is not before `host`. */
-function lowerBound(virtualHosts: readonly VirtualHost[], host: string): number {
-  let low = 0;
-  let high = virtualHosts.length;
-  while (low < high) {
-    const mid = (low + high) >>> 1;
-    if (compareHosts(virtualHosts[mid]!.host, host) < 0) low = mid + 1;
-    else high = mid;
-  }
-  return low;
-}
+/** A virtual host's sort key (`virtualHosts` is sorted by compareHosts of it). */
+const hostOf = (virtualHost: VirtualHost): string => virtualHost.host;

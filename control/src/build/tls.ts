@@ -8,6 +8,7 @@ import type { ClusterState } from '../state/cluster-state.ts';
 import { objectKey } from '../state/cluster-state.ts';
 import type { Secret } from '../state/objects.ts';
 import { ListEdits } from '../model/list-edits.ts';
+import { compareStrings, lowerBound } from '../snapshot/order.ts';
 
 /** A certificate loaded from a Secret, or why it could not be. */
 export type CertificateResult = { readonly ok: true; readonly certificatePem: string; readonly privateKeyPem: string } | { readonly ok: false; readonly reason: 'SecretNotFound' | 'SecretInvalid'; readonly message: string };
@@ -99,7 +100,7 @@ export class CertificateBook {
     if (entry === undefined) {
       entry = { certificatePem: result.certificatePem, privateKeyPem: result.privateKeyPem, uses: 0, hosts: new Map(), item: undefined };
       this.byKey.set(key, entry);
-      const at = lowerBound(this.sorted, key);
+      const at = lowerBound(this.sorted, key, ownKey, compareStrings);
       this.sorted.splice(at, 0, key);
       this.items.splice(at, 0, undefined as unknown as Certificate);
       this.edits.note('insert', at, this.items.length);
@@ -129,7 +130,7 @@ export class CertificateBook {
     }
     if (--entry.uses === 0) {
       this.byKey.delete(key);
-      const at = lowerBound(this.sorted, key);
+      const at = lowerBound(this.sorted, key, ownKey, compareStrings);
       this.sorted.splice(at, 1);
       this.items.splice(at, 1);
       this.edits.note('remove', at, this.items.length);
@@ -150,7 +151,7 @@ export class CertificateBook {
       // A host released and used again by a re-derived Ingress leaves the item as it was: keep the object (and the list).
       if (entry.item !== undefined && sameStrings(entry.item.hosts, hosts)) continue;
       entry.item = { secret, certificatePem: entry.certificatePem, privateKeyPem: entry.privateKeyPem, hosts };
-      const at = lowerBound(this.sorted, secret);
+      const at = lowerBound(this.sorted, secret, ownKey, compareStrings);
       this.items[at] = entry.item;
       this.edits.note('set', at, this.items.length);
       this.out = undefined;
@@ -166,14 +167,5 @@ function sameStrings(a: readonly string[], b: readonly string[]): boolean {
   return true;
 }
 
-/** The first index of `sorted` (ascending by code unit) whose key is not before `key`. */
-function lowerBound(sorted: readonly string[], key: string): number {
-  let low = 0;
-  let high = sorted.length;
-  while (low < high) {
-    const mid = (low + high) >>> 1;
-    if (sorted[mid]! < key) low = mid + 1;
-    else high = mid;
-  }
-  return low;
-}
+/** A Secret key as its own sort key (`sorted` holds the keys themselves). */
+const ownKey = (key: string): string => key;
