@@ -14,6 +14,7 @@ import type { Snapshot } from '@portico/control/snapshot';
 import type { RoutePolicies } from '@portico/control/snapshot/policies';
 import type { RegexHost } from '@portico/control/snapshot/table';
 import { PorticoError } from './errors.ts';
+import type { MetricFamily } from './metric-families.ts';
 
 export type { BundledUpstreamTls, TableBundle, TlsBundle } from '@portico/control/snapshot/bundle';
 export { digestOf, tableBlocksOf, withTableBlocks } from '@portico/control/snapshot/bundle';
@@ -31,6 +32,9 @@ export function compileBundle(snapshot: Snapshot, balancingOnly = false): TableB
   }
 }
 
+/** The `path` label of each BundleCompilePaths count. */
+const COMPILE_PATH_LABELS = { endpointsInPlace: 'endpoints_in_place', patched: 'patched', assembled: 'assembled' } as const;
+
 /**
  * An incremental compile (`BundleCompiler`: each snapshot host once, each version assembled from
  * its hosts' pieces), giving what `compileBundle` gives. Throws PORTICO_E_SNAPSHOT_LOAD like it.
@@ -46,6 +50,30 @@ export class SnapshotCompiler {
   /** Hosts compiled (not reused) so far. */
   get hostsCompiled(): number {
     return this.#compiler.stats.hostsCompiled;
+  }
+
+  /**
+   * What this compiler did so far as metric families: versions by mode and by the path their
+   * compile took, hosts compiled, endpoint numberings made afresh. Reported by the process that
+   * compiles (the in-process data plane, or a primary for its workers); in `portico standalone` the
+   * compiler is the control plane's too, so its full bundles (the digest nodes check) count here.
+   */
+  families(): MetricFamily[] {
+    const { stats, paths } = this.#compiler;
+    const samples = (['full', 'balancing'] as const).flatMap((mode) =>
+      (['endpointsInPlace', 'patched', 'assembled'] as const).map((path) => ({ suffix: '' as const, labels: { mode, path: COMPILE_PATH_LABELS[path] }, value: paths[mode][path] })),
+    );
+    return [
+      {
+        name: 'portico_bundle_compiles_total',
+        help: "Snapshot versions compiled into table bundles, by mode (full: routing and endpoint choice; balancing: endpoint choice only) and by the path the compile took: endpoints_in_place (only endpoint addresses changed: the last bundle with its endpoints text replaced), patched (the last bundle's table with the changed hosts' bytes written) or assembled (every host's piece laid out and hashed again: a cost that follows the number of hosts).",
+        type: 'counter',
+        merge: 'sum',
+        samples,
+      },
+      { name: 'portico_bundle_hosts_compiled_total', help: 'Snapshot hosts compiled into table pieces (not reused from an earlier version, nor shipped by the control plane).', type: 'counter', merge: 'sum', samples: [{ suffix: '', labels: {}, value: stats.hostsCompiled }] },
+      { name: 'portico_bundle_endpoints_numbered_afresh_total', help: "Endpoint numberings made afresh, walking every endpoint set (an endpoint added or taken away), rather than carried over from the last version's.", type: 'counter', merge: 'sum', samples: [{ suffix: '', labels: {}, value: stats.numberedAfresh }] },
+    ];
   }
 
   /**

@@ -22,6 +22,7 @@ import type { RegexDispatch } from '@portico/control/snapshot/regex';
 import { resolveRoute } from '@portico/control/snapshot/table';
 import { SCOPE_MARK, scopedRequestHost } from '@portico/control/snapshot/scope';
 import { PorticoError } from './errors.ts';
+import type { MetricFamily } from './metric-families.ts';
 import type { UpstreamTlsTarget } from './upstream/tls.ts';
 import type { UpstreamTlsTargets } from './upstream/tls.ts';
 import type { UpstreamWay } from './route-metadata.ts';
@@ -443,6 +444,11 @@ export class Router extends EventEmitter<{ swap: [SwapEvent] }> {
   /** Snapshot hosts this router compiled itself; hosts whose chunks the control plane shipped are not counted. */
   get compiledHosts(): number {
     return this.#compiler.hostsCompiled;
+  }
+
+  /** What this router's bundle compiler did, as metric families (SnapshotCompiler.families); a worker, which loads bundles its primary compiled, reports none of it. */
+  compileFamilies(): MetricFamily[] {
+    return this.#compiler.families();
   }
 
   /** Successful loads by how their endpoints were had (LoadedSnapshot.endpointsRead): the previous snapshot's, its with the changed lines read, or every line read. */

@@ -115,7 +115,7 @@ async function serve({ options, workers, defaultCertificate, address, claims, lo
     // Loaded only here: a primary with workers never serves traffic itself, so it does not load the proxy.
     const { DataPlane } = await import('./dataplane.ts');
     const dataPlane = await DataPlane.start({ ...options, router: { ...options.router, ...(options.compiler === undefined ? {} : { compiler: options.compiler }) }, defaultCertificate, logger, accessLog, deferListen: true });
-    admin = await startAdminServer({ version: () => dataPlane.version, ...(options.waitingFor ? { waitingFor: options.waitingFor } : {}), ...(options.notReady ? { notReady: options.notReady } : {}), metrics: prometheusMetrics(() => dataPlane.metrics.families()) }, options.adminAddress, options.adminPort);
+    admin = await startAdminServer({ version: () => dataPlane.version, ...(options.waitingFor ? { waitingFor: options.waitingFor } : {}), ...(options.notReady ? { notReady: options.notReady } : {}), metrics: prometheusMetrics(() => [...dataPlane.metrics.families(), ...dataPlane.router.compileFamilies()]) }, options.adminAddress, options.adminPort);
     const adminPort = (admin.address() as { port: number }).port;
     return {
       load: async (snapshot, received) => {

@@ -365,10 +365,11 @@ export class WorkerPool {
     });
   }
 
-  /** The primary's own families: bundles sent to workers whole and as deltas, their payload bytes, and deltas a worker could not apply. */
+  /** The primary's own families: the bundles it compiled, bundles sent to workers whole and as deltas, their payload bytes, and deltas a worker could not apply. */
   private transferFamilies(): MetricFamily[] {
     const t = this.transfers;
     return [
+      ...this.compiler.families(),
       { name: 'portico_worker_bundles_sent_total', help: 'Bundles the primary sent its workers, whole (a new or out-of-step worker) or as a delta from the bundle the worker holds.', type: 'counter', merge: 'sum', samples: [{ suffix: '', labels: { how: 'full' }, value: t.full }, { suffix: '', labels: { how: 'delta' }, value: t.deltas }] },
       { name: 'portico_worker_bundle_bytes_total', help: "Bytes of tables and texts the primary sent its workers in bundles, by how they were sent (TLS and endpoint-set lists not counted).", type: 'counter', merge: 'sum', samples: [{ suffix: '', labels: { how: 'full' }, value: t.fullBytes }, { suffix: '', labels: { how: 'delta' }, value: t.deltaBytes }] },
       { name: 'portico_worker_bundle_resyncs_total', help: 'Deltas a worker could not bring to the told digest from what it holds; it was sent the whole bundle.', type: 'counter', merge: 'sum', samples: [{ suffix: '', labels: {}, value: t.resyncs }] },

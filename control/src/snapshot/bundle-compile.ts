@@ -372,6 +372,16 @@ function anyPiece(pieces: ItemList<HostPiece>, test: (piece: HostPiece) => boole
 }
 
 /**
+ * Versions compiled, by the path each took: only the endpoints text replaced in the last bundle
+ * (`endpointsInPlace`), patched from the last bundle's table (`patched`), or laid out from every
+ * host's piece (`assembled`: the cost that follows the number of hosts).
+ */
+export interface BundleCompilePaths {
+  readonly full: { endpointsInPlace: number; patched: number; assembled: number };
+  readonly balancing: { endpointsInPlace: number; patched: number; assembled: number };
+}
+
+/**
  * Compiles snapshots into bundles, reusing the pieces of hosts that did not change. One per process:
  * in `portico standalone` the control plane (the chunks and digests it ships) and the local data
  * plane share one, so each version is compiled once.
@@ -398,6 +408,8 @@ export class BundleCompiler {
    * endpoint numberings made from scratch (walking every set), not from the last one.
    */
   readonly stats = { hostsCompiled: 0, patched: 0, versionsAssembled: 0, endpointsInPlace: 0, numberedAfresh: 0 };
+  /** The versions of `stats.versionsAssembled` by mode and by the path their compile took (BundleCompilePaths). */
+  readonly paths: BundleCompilePaths = { full: { endpointsInPlace: 0, patched: 0, assembled: 0 }, balancing: { endpointsInPlace: 0, patched: 0, assembled: 0 } };
 
   /**
    * The bundle of `snapshot` (with `balancingOnly`, endpoint choice alone: no hosts, no TLS): the
@@ -409,7 +421,10 @@ export class BundleCompiler {
     const last = this.#last[mode];
     if (last?.snapshot === snapshot) return last.bundle;
     this.stats.versionsAssembled++;
-    const made = this.#endpointsInPlace(snapshot, balancingOnly) ?? this.#assemble(snapshot, balancingOnly);
+    const patchedBefore = this.stats.patched;
+    const inPlace = this.#endpointsInPlace(snapshot, balancingOnly);
+    const made = inPlace ?? this.#assemble(snapshot, balancingOnly);
+    this.paths[balancingOnly ? 'balancing' : 'full'][inPlace !== undefined ? 'endpointsInPlace' : this.stats.patched > patchedBefore ? 'patched' : 'assembled']++;
     this.#last[mode] = { snapshot, ...made };
     return made.bundle;
   }
