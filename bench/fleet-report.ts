@@ -5,6 +5,8 @@
 import { fleetShape } from '../test/support/fleet.ts';
 import type { Summary } from '../test/support/fleet.ts';
 import type { GcSummary } from '../test/support/gc-trace.ts';
+import { compilePathsText } from './compile-paths.ts';
+import type { CompilePaths } from './compile-paths.ts';
 import { reasonsText, splitText } from '../test/support/fleet-accounts.ts';
 import type { GcReasonsReport, GroupMs, ThreadSplit } from '../test/support/fleet-accounts.ts';
 
@@ -67,6 +69,8 @@ export interface RunResult {
   gzip_share: number;
   /** Bytes of tables and texts the primary sent each worker per change (`portico_worker_bundle_bytes_total`; NaN at --workers 1). */
   worker_bundle_bytes_per_change: number;
+  /** Over all the measured changes: which path their bundle compiles and data-plane loads took (admin `/metrics` counters, after minus before); null when a scrape failed. */
+  compile_paths: CompilePaths | null;
   sync_errors: number;
   /** Failed node requests by kind, most frequent first. */
   sync_error_kinds: Record<string, number>;
@@ -167,6 +171,7 @@ export function runLines(r: RunResult, setup: RunSetup): string[] {
   if (r.thread_split_unavailable !== undefined) lines.push(`  ${r.thread_split_unavailable}`);
   lines.push(`  bytes sent per node per change: ${kib(r.bytes_per_node_per_change)} (sync bodies as sent; ${Math.round(r.gzip_share * 100)}% gzip); sync errors: ${r.sync_errors}`);
   lines.push(`  control RSS: idle ${MiB(r.control_rss_idle_bytes)}, peak during changes ${Number.isNaN(r.control_rss_peak_during_changes_bytes) ? 'n/a' : MiB(r.control_rss_peak_during_changes_bytes)}, peak through start-up and first sync ${MiB(r.control_rss_peak_startup_bytes)}`);
+  if (r.compile_paths !== null) lines.push(`  over the ${r.changes_done} measured changes, ${compilePathsText(r.compile_paths)}`);
   if (!inProcess) lines.push(`  bundle bytes the primary sent each worker per change: ${kib(r.worker_bundle_bytes_per_change)} (tables and texts, whole or as deltas)`);
   if (!inProcess) lines.push(`  data-plane workers' RSS (sum): idle ${MiB(r.worker_rss_idle_bytes)}, peak ${MiB(r.worker_rss_peak_bytes)}`);
   for (const [index, w] of r.worker_rss_each.entries()) lines.push(`    worker ${index + 1}: RSS idle ${MiB(w.idle_bytes)}, peak during changes ${Number.isNaN(w.peak_during_changes_bytes) ? 'n/a' : MiB(w.peak_during_changes_bytes)}, peak through start-up and first sync ${MiB(w.peak_startup_bytes)}`);

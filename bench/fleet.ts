@@ -45,6 +45,7 @@ import { gcReasonsReport, groupMs, summarizeSplit, threadCpuSource } from '../te
 import type { GroupMs } from '../test/support/fleet-accounts.ts';
 import { httpCall, Probe, SimulatedFleet } from './fleet-sim.ts';
 import { fleetJson, growthLines, growthsOf, runLines } from './fleet-report.ts';
+import { compilePathsBetween, counterSamples } from './compile-paths.ts';
 import type { ChangeTimeline, EditKind, RunResult } from './fleet-report.ts';
 
 const NAME = 'bench:fleet';
@@ -229,6 +230,9 @@ async function runOnce(ingresses: number, deadline: number): Promise<RunResult> 
     return stall;
   };
 
+  /** The admin port's counters now (counterSamples: summed over workers), for the compile paths of the measured changes. */
+  const adminCounters = async (): Promise<Map<string, number>> => counterSamples((await httpCall(agent, adminPort, { path: '/metrics', keepBody: true, timeoutMs: 10_000 })).body!.toString());
+
   /** Bytes the primary sent its workers in bundles so far (`portico_worker_bundle_bytes_total`, whole and deltas); NaN without workers. */
   const workerBundleBytes = async (): Promise<number> => {
     const answer = await httpCall(agent, adminPort, { path: '/metrics', keepBody: true, timeoutMs: 10_000 });
@@ -275,6 +279,7 @@ async function runOnce(ingresses: number, deadline: number): Promise<RunResult> 
     bytes_per_node_per_change: Number.NaN,
     gzip_share: Number.NaN,
     worker_bundle_bytes_per_change: Number.NaN,
+    compile_paths: null,
     sync_errors: 0,
     sync_error_kinds: {},
     control_rss_idle_bytes: Number.NaN,
@@ -386,6 +391,7 @@ async function runOnce(ingresses: number, deadline: number): Promise<RunResult> 
     let syncsBefore = 0;
     let gzippedBefore = 0;
     let workerBytesBefore = Number.NaN;
+    let countersBefore: Map<string, number> | undefined;
     const target = 0;
     const file = join(manifests, fleetFileName(fleetFileOf(shape, target)));
     // Warm-up edits are indexes -WARMUP..-1; the edit number keeps counting, so each edit changes the file.
@@ -402,6 +408,7 @@ async function runOnce(ingresses: number, deadline: number): Promise<RunResult> 
         syncsBefore = fleet.counters.syncs;
         gzippedBefore = fleet.counters.gzipped;
         workerBytesBefore = await workerBundleBytes().catch(() => Number.NaN);
+        countersBefore = await adminCounters().catch(() => undefined);
       }
       if (performance.now() > deadline) {
         result.incomplete = warmingUp ? `--timeout reached after ${index + WARMUP} of ${WARMUP} warm-up edits` : `--timeout reached after ${index} of ${CHANGES} changes`;
@@ -509,6 +516,8 @@ async function runOnce(ingresses: number, deadline: number): Promise<RunResult> 
     result.bytes_per_node_per_change = (fleet.counters.bodyBytes - bytesBefore) / NODES / done;
     result.gzip_share = (fleet.counters.gzipped - gzippedBefore) / Math.max(1, fleet.counters.syncs - syncsBefore);
     result.worker_bundle_bytes_per_change = ((await workerBundleBytes().catch(() => Number.NaN)) - workerBytesBefore) / Math.max(1, workers.length) / done;
+    const countersAfter = await adminCounters().catch(() => undefined);
+    if (countersBefore !== undefined && countersAfter !== undefined) result.compile_paths = compilePathsBetween(countersBefore, countersAfter);
     result.control_rss_peak_during_changes_bytes = hwmReset ? await peakRssBytes(child.pid!) : Number.NaN;
     result.worker_rss_peak_bytes = await workersRss(peakRssBytes);
     for (const [index, each] of result.worker_rss_each.entries()) if (workerHwmReset[index] === true) each.peak_during_changes_bytes = await peakRssBytes(each.pid).catch(() => Number.NaN);

@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { fleetJson, growthLines, growthsOf, runLines } from '../../bench/fleet-report.ts';
 import type { RunResult } from '../../bench/fleet-report.ts';
 import { summarize } from './fleet.ts';
+import { compilePathsBetween, counterSamples } from '../../bench/compile-paths.ts';
 
 /** A finished run of `ingresses` Ingresses whose per-change figures scale with `scale`. */
 function runOf(ingresses: number, scale: number, extra: Partial<RunResult> = {}): RunResult {
@@ -19,7 +20,7 @@ function runOf(ingresses: number, scale: number, extra: Partial<RunResult> = {})
     control_cpu_ms_per_change: 30 * scale, bench_load_cpu_ms_per_change: 3, listing_polls_per_change: 2, listing_poll_cpu_ms: 1, probes_cpu_ms_per_s: 40,
     worker_cpu_ms_per_change: Number.NaN, after_change_cpu_ms_per_change: 20,
     thread_cpu_ms_per_change: null, thread_cpu_after_ms_per_change: null, thread_cpu_source: null, warmup: null, gc_reasons: null,
-    bytes_per_node_per_change: 700 * scale, gzip_share: 1, worker_bundle_bytes_per_change: Number.NaN, sync_errors: 0, sync_error_kinds: {},
+    bytes_per_node_per_change: 700 * scale, gzip_share: 1, worker_bundle_bytes_per_change: Number.NaN, compile_paths: null, sync_errors: 0, sync_error_kinds: {},
     control_rss_idle_bytes: 200 * 2 ** 20 * scale, control_rss_peak_during_changes_bytes: Number.NaN, control_rss_peak_startup_bytes: 230 * 2 ** 20,
     worker_rss_idle_bytes: Number.NaN, worker_rss_peak_bytes: Number.NaN, worker_rss_each: [],
     api_probe_ms: ms, api_probe_first_sync_ms: ms, api_probe_failures: 0, control_loop_block_ms: ms, control_loop_block_first_sync_ms: 26,
@@ -45,6 +46,39 @@ describe('bench:fleet report', () => {
     expect(apart.find((text) => text.startsWith('  CPU per change:'))).toBe('  CPU per change: control process 30.0 ms, data-plane workers 12.0 ms');
     expect(apart.at(-1)).toBe('  INCOMPLETE: change 2 timed out');
     expect(apart.every((text) => !text.includes('\n'))).toBe(true);
+  });
+
+  it('counts the compile paths and loads of the measured changes from two admin scrapes, the workers\' series summed', () => {
+    const scrape = (assembled: number, patched: number, afresh: number, reads: [number, number], copied: [number, number]) =>
+      [
+        '# TYPE portico_bundle_compiles_total counter',
+        `portico_bundle_compiles_total{mode="full",path="endpoints_in_place"} 0`,
+        `portico_bundle_compiles_total{mode="full",path="patched"} ${patched}`,
+        `portico_bundle_compiles_total{mode="full",path="assembled"} ${assembled}`,
+        `portico_bundle_compiles_total{mode="balancing",path="endpoints_in_place"} 1`,
+        `portico_bundle_compiles_total{mode="balancing",path="patched"} 0`,
+        `portico_bundle_compiles_total{mode="balancing",path="assembled"} ${assembled}`,
+        `portico_bundle_hosts_compiled_total ${1000 + patched}`,
+        `portico_bundle_endpoints_numbered_afresh_total ${afresh}`,
+        `portico_snapshot_endpoint_reads_total{worker="1",read="patched"} ${reads[0]}`,
+        `portico_snapshot_endpoint_reads_total{read="patched",worker="2"} ${reads[1]}`,
+        `portico_snapshot_endpoint_reads_total{worker="1",read="whole"} 1`,
+        `portico_matcher_table_blocks_total{worker="1",block="copied"} ${copied[0]}`,
+        `portico_matcher_table_blocks_total{worker="2",block="copied"} ${copied[1]}`,
+        'portico_requests_total{status_class="2xx",route="a,b=\\"c\\""} 7',
+      ].join('\n');
+    const paths = compilePathsBetween(counterSamples(scrape(1, 0, 1, [0, 0], [300, 300])), counterSamples(scrape(4, 2, 4, [2, 3], [310, 305])));
+    expect(paths).toEqual({
+      full: { endpoints_in_place: 0, patched: 2, assembled: 3 },
+      balancing: { endpoints_in_place: 0, patched: 0, assembled: 3 },
+      hosts_compiled: 2,
+      endpoints_numbered_afresh: 3,
+      endpoint_reads: { same: 0, patched: 5, whole: 0 },
+      table_blocks: { copied: 15, kept: 0, prepared: 0 },
+    });
+    const lines = runLines(runOf(500, 1, { compile_paths: paths }), { workers: 2, kind: 'scale' });
+    expect(lines).toContain('  over the 2 measured changes, bundle compiles: full 0 endpoints in place, 2 patched, 3 assembled; balancing-only 0 endpoints in place, 0 patched, 3 assembled; 2 hosts compiled, 3 endpoint numberings afresh; data-plane loads: endpoints read 5 patched, 0 whole, 0 same; table blocks 15 copied, 0 kept, 0 prepared');
+    expect(runLines(runOf(500, 1), { workers: 1, kind: 'path' }).some((text) => text.includes('bundle compiles'))).toBe(false);
   });
 
   it('compares every later size with the first to one decimal, and prints nothing for one size', () => {
