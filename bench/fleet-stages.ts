@@ -3,8 +3,10 @@
  * taken apart in one process. Loads bench:fleet's synthetic manifest directory of N Ingresses
  * through the manifest watcher (ManifestSource, parsing in-process) into a SnapshotPublisher, then
  * applies one-path Ingress edits (the edited file saved as bench:fleet saves it, the watcher's scan
- * taking it) and EndpointSlice changes one at a time and prints, per kind of change, the median
- * of: parse (the watcher's parse of the edited file, which `portico` runs in its parser thread, off
+ * taking it), EndpointSlice changes (an endpoint moved; an endpoint added, then taken away again)
+ * and a host added to an Ingress (then taken away again) one at a time and prints, per kind of
+ * change, which path its bundle compiles took (patched, endpoints in place or assembled from every
+ * host: counts, from BundleCompiler) and the median of: parse (the watcher's parse of the edited file, which `portico` runs in its parser thread, off
  * the event loop), upsert (the rest of the watcher's scan: stat, read, the objects that changed
  * applied to ClusterState; for other changes, the ClusterState upsert), incremental build, compile +
  * seal, history publish (diff, memory budget), the sync delta body (encode + gzip, once per
@@ -36,6 +38,8 @@ import { fleetFile, fleetFileName, fleetFileOf, fleetShape, parseSizes } from '.
 import { fleetHttpRoute, fleetReferenceGrant, gatewayFleetFile } from '../test/support/gateway-fleet.ts';
 import type { KubeObject } from '../control/src/state/objects.ts';
 import { benchArgs, integerArg, usageFailure } from './args.ts';
+import { addCompilePaths, compilePathsOfCompiler, compilePathsText, compilerCounts, NO_COMPILE_PATHS } from './compile-paths.ts';
+import type { CompilePaths } from './compile-paths.ts';
 
 const NAME = 'node bench/fleet-stages.ts';
 const USAGE = `Usage: node bench/fleet-stages.ts [options]
@@ -44,12 +48,15 @@ bench:fleet's control-plane cost of one change taken apart in one process (media
 watcher's parse of an edited file (off the event loop in portico) and the rest of its scan with the
 ClusterState upsert, incremental build, compile + seal, history publish, the sync delta body and the compiled
 table bundle (what the data plane loads), for a one-path
-Ingress edit, an endpoint-only change, a change to an IngressClass no Ingress names and a two-file
-edit (two Ingresses half the fleet apart, saved together: changes far apart in the lists); with
+Ingress edit, an endpoint-only change, a Service scaled (an endpoint added, then taken away), a
+host added to an Ingress (then taken away), a change to an IngressClass no Ingress names and a
+two-file edit (two Ingresses half the fleet apart, saved together: changes far apart in the
+lists); with
 --httproutes, also a one-match HTTPRoute edit and a ReferenceGrant edit. Also, once per size, the
 full sync body a new node gets in the compiled format: its time and the longest the event loop
 was held while it was written. Each stage in wall time, then in CPU time (this process, all
-threads), which other load on the machine disturbs less.
+threads), which other load on the machine disturbs less. Then, per kind, the path its bundle
+compiles took: patched, endpoints in place, or assembled from every host (counts).
 
 Options:
   --sizes N,N,...  Ingresses of each run (default 1000,10000).
@@ -75,6 +82,9 @@ const cpuMs = (): number => {
   return (usage.user + usage.system) / 1000;
 };
 
+/** Each kind's name in the text report, padded to one width, in the order printed. */
+const KIND_NAMES: Record<keyof KindMedians, string> = { edit: 'one-path edit  ', endpoints: 'endpoint change', scale: 'scale up/down  ', hosts: 'host add/remove', ingressClass: 'class change   ', twoFiles: 'two-file edit  ', httpRoute: 'HTTPRoute edit ', referenceGrant: 'grant edit     ' };
+
 const median = (list: readonly number[]): number => [...list].sort((a, b) => a - b)[Math.floor(list.length / 2)] ?? NaN;
 
 const parsed = (object: unknown): KubeObject => parseManifestText(JSON.stringify(object), 'edited.json').objects[0]!;
@@ -83,14 +93,23 @@ const parsed = (object: unknown): KubeObject => parseManifestText(JSON.stringify
 interface KindMedians {
   edit: Record<string, number>;
   endpoints: Record<string, number>;
+  scale: Record<string, number>;
+  hosts: Record<string, number>;
   ingressClass: Record<string, number>;
   twoFiles: Record<string, number>;
   httpRoute?: Record<string, number>;
   referenceGrant?: Record<string, number>;
 }
 
+/** One kind of change: its stages' wall and CPU times, and the paths its bundle compiles took. */
+interface KindRecord {
+  readonly wall: Timings;
+  readonly cpu: Timings;
+  paths: CompilePaths;
+}
+
 /** Wall-time medians of each kind of change, and (`cpu`) CPU-time medians. */
-async function measure(ingresses: number): Promise<{ ingresses: number; httpRoutes: number; firstBuildMs: number; fullBody: { ms: number; longestStallMs: number; gzipBytes: number }; cpu: KindMedians } & KindMedians> {
+async function measure(ingresses: number): Promise<{ ingresses: number; httpRoutes: number; firstBuildMs: number; fullBody: { ms: number; longestStallMs: number; gzipBytes: number }; cpu: KindMedians; paths: Record<keyof KindMedians, CompilePaths> } & KindMedians> {
   const shape = fleetShape(ingresses);
   const state = new ClusterState();
   // bench:fleet's manifest directory, read by the watcher portico runs (its parse in-process and timed: `parse`).
@@ -148,8 +167,10 @@ async function measure(ingresses: number): Promise<{ ingresses: number; httpRout
   const fullBody = { ms: Math.round(performance.now() - start), longestStallMs: Math.round(longestStallMs), gzipBytes: full.gzip.length };
   clearInterval(ticker);
 
-  // Each stage's wall time into `into`, its CPU time into `cpu`.
-  const change = async (apply: () => unknown, into: Timings, cpu: Timings): Promise<void> => {
+  // Each stage's wall time and CPU time into `kind`, and the path of its bundle compile.
+  const change = async (apply: () => unknown, kind: KindRecord): Promise<void> => {
+    const into = kind.wall;
+    const cpu = kind.cpu;
     const from = history.current()!.version;
     parseMs = 0;
     parseCpuMs = 0;
@@ -173,7 +194,9 @@ async function measure(ingresses: number): Promise<{ ingresses: number; httpRout
     if (changed) await feed.body(from, history.current()!);
     const encoded = performance.now();
     cpuAt.push(cpuMs());
+    const compiledBefore = compilerCounts(bundles);
     if (changed) bundles.compile(history.current()!.snapshot, history.current()!.counts?.onlyEndpoints === true);
+    kind.paths = addCompilePaths(kind.paths, compilePathsOfCompiler(compiledBefore, bundles));
     const bundled = performance.now();
     cpuAt.push(cpuMs());
     into.parse.push(parseMs);
@@ -188,31 +211,23 @@ async function measure(ingresses: number): Promise<{ ingresses: number; httpRout
     for (const [k, stage] of (['build', 'compile', 'publish', 'delta', 'bundle'] as const).entries()) cpu[stage].push(cpuAt[k + 2]! - cpuAt[k + 1]!);
   };
   const empty = (): Timings => ({ parse: [], upsert: [], build: [], compile: [], publish: [], delta: [], bundle: [] });
-  const edits = empty();
-  const endpoints = empty();
-  const classes = empty();
-  const pairs = empty();
-  const pairsCpu = empty();
-  const routeEdits = empty();
-  const grantEdits = empty();
-  const editsCpu = empty();
-  const endpointsCpu = empty();
-  const classesCpu = empty();
-  const routeEditsCpu = empty();
-  const grantEditsCpu = empty();
+  const record = (): KindRecord => ({ wall: empty(), cpu: empty(), paths: NO_COMPILE_PATHS });
+  const kinds: Record<keyof KindMedians, KindRecord> = { edit: record(), endpoints: record(), scale: record(), hosts: record(), ingressClass: record(), twoFiles: record(), httpRoute: record(), referenceGrant: record() };
   const slices = [...state.endpointSlices.values()];
+  const sliceKeys = [...state.endpointSlices.keys()];
+  const ingressKeys = [...state.ingresses.keys()];
   for (let i = 1; i <= CHANGES; i++) {
     // One path of one Ingress, as bench:fleet edits it: its file written beside and renamed over, then the watcher's scan.
     const ingress = (i * 7919) % ingresses;
     const file = join(manifests, fleetFileName(fleetFileOf(shape, ingress)));
     writeFileSync(join(root, 'edit.tmp'), fleetFile(shape, fleetFileOf(shape, ingress), { ingress, edit: i }));
     renameSync(join(root, 'edit.tmp'), file);
-    await change(() => source.reload(), edits, editsCpu);
+    await change(() => source.reload(), kinds.edit);
     // One endpoint of one Service moves.
     const slice = slices[(i * 104729) % slices.length]! as EndpointSlice;
-    await change(() => state.upsert({ ...slice, endpoints: [...(slice.endpoints ?? []).slice(1), { addresses: [`10.255.${i}.1`], conditions: { ready: true } }] }), endpoints, endpointsCpu);
+    await change(() => state.upsert({ ...slice, endpoints: [...(slice.endpoints ?? []).slice(1), { addresses: [`10.255.${i}.1`], conditions: { ready: true } }] }), kinds.endpoints);
     // An IngressClass no Ingress names changes controller: nothing served changes, but a version is still published.
-    await change(() => state.upsert(parsed({ apiVersion: 'networking.k8s.io/v1', kind: 'IngressClass', metadata: { name: 'unused' }, spec: { controller: `example.com/c${i}` } })), classes, classesCpu);
+    await change(() => state.upsert(parsed({ apiVersion: 'networking.k8s.io/v1', kind: 'IngressClass', metadata: { name: 'unused' }, spec: { controller: `example.com/c${i}` } })), kinds.ingressClass);
     // Two Ingresses half the fleet apart, in two files saved before one scan (a kubectl apply of two objects): their hosts change far apart.
     let far = (ingress + Math.floor(ingresses / 2)) % ingresses;
     if (fleetFileOf(shape, far) === fleetFileOf(shape, ingress)) far = (far + 1) % ingresses;
@@ -220,29 +235,51 @@ async function measure(ingresses: number): Promise<{ ingresses: number; httpRout
       writeFileSync(join(root, 'edit.tmp'), fleetFile(shape, fleetFileOf(shape, which), { ingress: which, edit: 1000 * (k + 1) + i }));
       renameSync(join(root, 'edit.tmp'), join(manifests, fleetFileName(fleetFileOf(shape, which))));
     }
-    await change(() => source.reload(), pairs, pairsCpu);
+    await change(() => source.reload(), kinds.twoFiles);
     if (HTTP_ROUTES > 0) {
       // One match of one HTTPRoute; then a ReferenceGrant (of the team namespace of another route) gets another `to` entry.
       const route = (i * 7919) % HTTP_ROUTES;
-      await change(() => state.upsert(parsed(fleetHttpRoute(route, i))), routeEdits, routeEditsCpu);
-      await change(() => state.upsert(parsed(fleetReferenceGrant(Math.floor(((i * 104729) % HTTP_ROUTES) / 200), i))), grantEdits, grantEditsCpu);
+      await change(() => state.upsert(parsed(fleetHttpRoute(route, i))), kinds.httpRoute);
+      await change(() => state.upsert(parsed(fleetReferenceGrant(Math.floor(((i * 104729) % HTTP_ROUTES) / 200), i))), kinds.referenceGrant);
+    }
+  }
+  // Scales and hosts added or taken away, each kind in a run of its own after the others: between two
+  // endpoint changes above, nothing changes the endpoint numbering or the number of hosts (the
+  // balancing-only bundle an endpoint change compiles follows the one before), and each change here
+  // follows one of its own kind, as in bench:fleet's --kind scale and --kind hosts.
+  // A Service scaled: an endpoint added to one EndpointSlice (as it is now), taken away again the next time.
+  let scaledFrom: KubeObject | undefined;
+  for (let i = 1; i <= CHANGES; i++) {
+    const back = scaledFrom;
+    if (back === undefined) {
+      const current = state.endpointSlices.get(sliceKeys[(i * 15_485_863 + 7) % sliceKeys.length]!)!;
+      scaledFrom = current;
+      await change(() => state.upsert({ ...current, endpoints: [...(current.endpoints ?? []), { addresses: [`10.254.${i % 250}.1`], conditions: { ready: true } }] }), kinds.scale);
+    } else {
+      scaledFrom = undefined;
+      await change(() => state.upsert(back), kinds.scale);
+    }
+  }
+  // A host added to one Ingress (a second rule, the same paths), taken away again the next time.
+  let hostAddedTo: KubeObject | undefined;
+  for (let i = 1; i <= CHANGES; i++) {
+    const back = hostAddedTo;
+    if (back === undefined) {
+      const current = state.ingresses.get(ingressKeys[(i * 7_919 + 11) % ingressKeys.length]!)!;
+      hostAddedTo = current;
+      const rules = current.spec?.rules ?? [];
+      await change(() => state.upsert({ ...current, spec: { ...current.spec, rules: [...rules, { ...rules[0], host: `x${i}.${rules[0]?.host ?? 'fleet.test'}` }] } }), kinds.hosts);
+    } else {
+      hostAddedTo = undefined;
+      await change(() => state.upsert(back), kinds.hosts);
     }
   }
   // Its directory watches would keep the process alive.
   source.stop();
   const summary = (timings: Timings): Record<string, number> => Object.fromEntries(STAGES.map((stage) => [stage, Math.round(median(timings[stage]) * 100) / 100]));
-  return {
-    ingresses,
-    httpRoutes: HTTP_ROUTES,
-    firstBuildMs: Math.round(firstBuildMs),
-    fullBody,
-    edit: summary(edits),
-    endpoints: summary(endpoints),
-    ingressClass: summary(classes),
-    twoFiles: summary(pairs),
-    ...(HTTP_ROUTES > 0 ? { httpRoute: summary(routeEdits), referenceGrant: summary(grantEdits) } : {}),
-    cpu: { edit: summary(editsCpu), endpoints: summary(endpointsCpu), ingressClass: summary(classesCpu), twoFiles: summary(pairsCpu), ...(HTTP_ROUTES > 0 ? { httpRoute: summary(routeEditsCpu), referenceGrant: summary(grantEditsCpu) } : {}) },
-  };
+  const measured = (Object.keys(kinds) as (keyof KindMedians)[]).filter((kind) => HTTP_ROUTES > 0 || (kind !== 'httpRoute' && kind !== 'referenceGrant'));
+  const each = <T>(of: (kind: KindRecord) => T) => Object.fromEntries(measured.map((kind) => [kind, of(kinds[kind])])) as Record<keyof KindMedians, T>;
+  return { ingresses, httpRoutes: HTTP_ROUTES, firstBuildMs: Math.round(firstBuildMs), fullBody, ...each((kind) => summary(kind.wall)), cpu: each((kind) => summary(kind.cpu)), paths: each((kind) => kind.paths) };
 }
 
 const results = [];
@@ -250,11 +287,12 @@ for (const size of SIZES) {
   const result = await measure(size);
   results.push(result);
   if (!values.json) {
-    const line = (what: string, t: Record<string, number>) => `  ${what}: ${STAGES.map((stage) => `${stage} ${t[stage]} ms`).join(', ')}`;
-    const routes = result.httpRoute === undefined ? '' : `${line('HTTPRoute edit ', result.httpRoute)}\n${line('grant edit     ', result.referenceGrant!)}\n`;
-    const cpuRoutes = result.cpu.httpRoute === undefined ? '' : `${line('HTTPRoute edit ', result.cpu.httpRoute)}\n${line('grant edit     ', result.cpu.referenceGrant!)}\n`;
-    process.stdout.write(`${size} Ingresses${HTTP_ROUTES > 0 ? ` + ${HTTP_ROUTES} HTTPRoutes` : ''} (first build ${result.firstBuildMs} ms; full compiled-format sync body ${result.fullBody.ms} ms, ${Math.round(result.fullBody.gzipBytes / 1024)} KiB gzipped, event loop held at most ${result.fullBody.longestStallMs} ms), medians of ${CHANGES}:\n${line('one-path edit  ', result.edit)}\n${line('endpoint change', result.endpoints)}\n${line('class change   ', result.ingressClass)}\n${line('two-file edit  ', result.twoFiles)}\n${routes}`);
-    process.stdout.write(`  the same in CPU time (this process, all threads; less disturbed by other load than the wall times above):\n${line('one-path edit  ', result.cpu.edit)}\n${line('endpoint change', result.cpu.endpoints)}\n${line('class change   ', result.cpu.ingressClass)}\n${line('two-file edit  ', result.cpu.twoFiles)}\n${cpuRoutes}`);
+    const shown = (Object.keys(KIND_NAMES) as (keyof KindMedians)[]).filter((kind) => result[kind] !== undefined);
+    const lines = (of: (kind: keyof KindMedians) => string) => shown.map((kind) => `  ${KIND_NAMES[kind]}: ${of(kind)}\n`).join('');
+    const stages = (t: Record<string, number>) => STAGES.map((stage) => `${stage} ${t[stage]} ms`).join(', ');
+    process.stdout.write(`${size} Ingresses${HTTP_ROUTES > 0 ? ` + ${HTTP_ROUTES} HTTPRoutes` : ''} (first build ${result.firstBuildMs} ms; full compiled-format sync body ${result.fullBody.ms} ms, ${Math.round(result.fullBody.gzipBytes / 1024)} KiB gzipped, event loop held at most ${result.fullBody.longestStallMs} ms), medians of ${CHANGES}:\n${lines((kind) => stages(result[kind]!))}`);
+    process.stdout.write(`  the same in CPU time (this process, all threads; less disturbed by other load than the wall times above):\n${lines((kind) => stages(result.cpu[kind]!))}`);
+    process.stdout.write(`  the path each kind's ${CHANGES} bundle compiles took (one per change: balancing-only for an endpoint-only change):\n${lines((kind) => compilePathsText(result.paths[kind]))}`);
   }
 }
 if (values.json) process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
