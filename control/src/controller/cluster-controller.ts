@@ -217,7 +217,8 @@ export class ClusterController {
     if (!endpointOnly || this.planned === undefined || this.planned.polled) return true;
     const now = this.publisher.gatewayStatus;
     const before = this.planned.gatewayStatus;
-    return this.publisher.conditions !== this.planned.conditions || now.classes !== before.classes || now.gateways !== before.gateways || now.routes.length !== before.routes.length || now.routes.some((route, i) => route !== before.routes[i]);
+    // The build hands out the same route list while no route's entry changed: compared item by item only when it made a new one.
+    return this.publisher.conditions !== this.planned.conditions || now.classes !== before.classes || now.gateways !== before.gateways || (now.routes !== before.routes && (now.routes.length !== before.routes.length || now.routes.some((route, i) => route !== before.routes[i])));
   }
 
   private async publishService(): Promise<Service | undefined> {
