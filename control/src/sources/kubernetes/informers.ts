@@ -96,6 +96,20 @@ async function listRaw(kubeConfig: KubeConfig, path: string, fieldSelector: stri
   return list;
 }
 
+/**
+ * Cuts a watched object, once read into ClusterState, down to what client-node's informer cache
+ * reads of it: name and namespace (a relist finds deletes by them) and resourceVersion (an update
+ * is compared by it). The cache keeps every object it is handed, the very object the add and
+ * update callbacks get, for as long as the object exists: kept whole, it was a second copy of the
+ * watched cluster beside ClusterState's compacted one (managedFields and last-applied annotations
+ * included), and it held every key of every Opaque Secret, which retainedSecret drops.
+ */
+function shrinkCached(raw: KubernetesObject): void {
+  const { name, namespace, resourceVersion } = raw.metadata ?? {};
+  for (const key of Object.keys(raw)) delete (raw as Record<string, unknown>)[key];
+  raw.metadata = { name, ...(namespace === undefined ? {} : { namespace }), resourceVersion };
+}
+
 /** Watches the cluster into a ClusterState. */
 export class KubernetesSource {
   private readonly state: ClusterState;
@@ -123,6 +137,11 @@ export class KubernetesSource {
   apiPresent(api: string): boolean | undefined {
     const kinds = this.apiKinds.get(api);
     return kinds === undefined ? undefined : [...kinds.values()].some((served) => served);
+  }
+
+  /** What the informers' caches hold, each object as client-node keeps it for relists (for tests). */
+  cachedObjects(): KubernetesObject[] {
+    return this.informers.flatMap((entry) => entry.informer.list());
   }
 
   /** Starts every informer; resolves once all have synced (keeps retrying failed ones meanwhile). */
@@ -172,8 +191,7 @@ export class KubernetesSource {
 
   private wire(entry: (typeof this.informers)[number]): void {
     const { informer, resource } = entry;
-    const upsert = (raw: KubernetesObject) => {
-      if (this.stopped) return;
+    const read = (raw: KubernetesObject) => {
       const parsed = resource.schema.safeParse({ ...raw, apiVersion: resource.apiVersion, kind: resource.kind });
       if (!parsed.success) {
         // An object the API server accepted but Portico cannot read: drop any older copy so stale routing does not linger.
@@ -189,6 +207,14 @@ export class KubernetesSource {
         return;
       }
       if (this.state.upsert(object)) this.options.onChange(resource.kind);
+    };
+    const upsert = (raw: KubernetesObject) => {
+      if (this.stopped) return;
+      try {
+        read(raw);
+      } finally {
+        shrinkCached(raw);
+      }
     };
     informer.on('add', upsert);
     informer.on('update', upsert);
