@@ -120,7 +120,7 @@ export class ClusterController {
     });
     this.events = new EventRecorder({
       post: async (event) => void (await kubeCall(options.kubeConfig, 'POST', `/api/v1/namespaces/${event.namespace}/events`, { body: event.event })),
-      onError: (event, error) => options.logger.warn({ err: error, namespace: event.namespace }, 'event failed'),
+      onError: (event, error) => options.logger.warn({ err: error, namespace: event.namespace, about: event.about }, 'event failed'),
     });
     this.conditionEvents = new ConditionEvents(this.events);
     options.metrics?.trackStatus(() => {

@@ -162,6 +162,8 @@ describe('conditionEvent', () => {
     expect(afterStatus.dedupeKey).toBe(first.dedupeKey);
     expect(afterSpec.dedupeKey).not.toBe(first.dedupeKey);
     expect(first.event).toMatchObject({ type: 'Warning', reason: 'ServiceNotFound', involvedObject: { name: 'web', uid: 'u-1' } });
+    // What a failed post's log line names: the object, the field and the reason.
+    expect(first.about).toBe('Ingress team/web spec.rules[0].http.paths[0].backend.service.name: ServiceNotFound');
   });
 
   it('posts the whole body, made when the recorder posts it (once, whatever the reads)', async () => {

@@ -20,6 +20,8 @@ export interface PendingEvent {
   readonly namespace: string;
   readonly event: unknown;
   readonly dedupeKey: string;
+  /** The object, field and reason it reports, for a log line about it (a failed post); undefined when the maker gave none. */
+  readonly about?: string;
 }
 
 /** The kinds whose conditions become Events, with where ClusterState keeps them. */
@@ -47,6 +49,9 @@ export function conditionEvent(condition: Condition, state: ClusterState, compon
   return {
     namespace,
     dedupeKey,
+    get about() {
+      return `${condition.source.kind} ${namespace}/${condition.source.name} ${condition.field}: ${condition.reason}`;
+    },
     get event() {
       if (body !== undefined) return body;
       const time = now.toISOString().replace(/\.\d{3}Z$/, 'Z');
