@@ -53,8 +53,8 @@ function written(conditions: readonly StatusCondition[], generation: number | un
   });
 }
 
-/** Deep equality of plain JSON, with key order ignored. */
-function sameJson(a: unknown, b: unknown): boolean {
+/** Deep equality of plain JSON with key order and undefined members ignored: a status read back from the API server orders its keys its own way (compile's sameJson counts key order, which the snapshot hash does). */
+function sameJsonAnyKeyOrder(a: unknown, b: unknown): boolean {
   return JSON.stringify(canonical(a)) === JSON.stringify(canonical(b));
 }
 
@@ -123,7 +123,7 @@ function collect(): { updates: GatewayStatusUpdate[]; push: Push } {
   const push: Push = (kind, namespace, name, object, desired) => {
     const current = statusOf(object);
     const merged = { ...current, ...desired };
-    if (sameJson(current, merged)) return false;
+    if (sameJsonAnyKeyOrder(current, merged)) return false;
     updates.push({ kind, namespace, name, status: desired, observed: object.metadata.resourceVersion });
     return true;
   };
@@ -265,7 +265,7 @@ function judgeRoute(kind: RouteKind, object: { metadata: { namespace?: string | 
   const others = currentParents.filter((p) => p.controllerName !== GATEWAY_CONTROLLER_NAME);
   const parents = (entry?.parents ?? []).map((p) => {
     const parentRef = { group: GATEWAY_GROUP, kind: 'Gateway', namespace: p.parentRef.namespace ?? namespace, ...p.parentRef };
-    const before = ours.find((o) => sameJson(o.parentRef, parentRef));
+    const before = ours.find((o) => sameJsonAnyKeyOrder(o.parentRef, parentRef));
     return { parentRef, controllerName: GATEWAY_CONTROLLER_NAME, conditions: written(p.conditions, entry?.generation, conditionsOf(before?.conditions), now) };
   });
   return push(kind, namespace, object.metadata.name, object, { parents: [...others, ...parents] });
