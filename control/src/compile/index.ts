@@ -10,7 +10,7 @@
 import type { Backend, DefaultRoute, RouteMatch, RoutingModel, ValueMatch, VirtualHost } from '../model/types.ts';
 import { redirectPolicyOf } from '../model/shared.ts';
 import { keptRunsOf } from '../model/list-edits.ts';
-import { SECTIONS, lowerBound } from '../snapshot/order.ts';
+import { SECTIONS, concatenated, lowerBound } from '../snapshot/order.ts';
 import type { SectionName } from '../snapshot/order.ts';
 import type { Snapshot, SnapshotBackend, SnapshotContent, SnapshotDefaultRoute, SnapshotHost, SnapshotRoute } from '../snapshot/schema.ts';
 import type { RoutePolicies } from '../snapshot/policies/registry.ts';
@@ -186,7 +186,7 @@ function assembled<M extends object, T extends object>(name: SectionName, items:
     if (copy === undefined) pieces.push(previous.slice(from + offset, to + offset));
     i = to;
   }
-  return copy ?? ([] as T[]).concat(...pieces);
+  return copy ?? concatenated(pieces);
 }
 
 /**

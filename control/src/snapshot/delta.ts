@@ -7,7 +7,7 @@
 import { z } from 'zod';
 import { PorticoError } from '../errors.ts';
 import { itemHash } from './hash.ts';
-import { SECTIONS, lowerBound } from './order.ts';
+import { SECTIONS, concatenated, lowerBound } from './order.ts';
 import type { SectionName } from './order.ts';
 import type { Snapshot, SnapshotCertificate, SnapshotDefaultRoute, SnapshotEndpointSet, SnapshotHost } from './schema.ts';
 import { sealSnapshot } from './schema.ts';
@@ -175,7 +175,7 @@ function merge<T extends object>(name: SectionName, base: readonly T[], changes:
     }
   }
   if (from < base.length) keep(base.length);
-  const merged = ([] as T[]).concat(...pieces);
+  const merged = concatenated(pieces);
   const { head, tail } = runEnds(runs, merged.length, base.length);
   recordSealedAgainst(merged, base, head, tail, runs);
   return merged;

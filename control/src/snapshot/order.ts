@@ -24,6 +24,22 @@ export function lowerBound<T>(sorted: readonly T[], key: string, keyOf: (item: T
   return low;
 }
 
+/** Pieces `concatenated` joins with one native concat at most (its spread arguments live on the stack). */
+const MAX_SPREAD = 8192;
+
+/**
+ * The items (objects, never arrays: concat would open those) of `pieces` one list after another, in
+ * one new list. A few large pieces, the usual case, go through one native concat (about 3x a loop
+ * of pushes at 50,000 items); many go through the loop: a spread of ~120,000 pieces (a delta that
+ * changes as many items of a list) throws RangeError.
+ */
+export function concatenated<T extends object>(pieces: readonly (readonly T[])[]): T[] {
+  if (pieces.length <= MAX_SPREAD) return ([] as T[]).concat(...pieces);
+  const out: T[] = [];
+  for (const piece of pieces) for (let i = 0; i < piece.length; i++) out.push(piece[i]!);
+  return out;
+}
+
 /**
  * The last index among the first `count` of ascending `starts` whose value is at or before `value`
  * (the block, segment or page a position falls in); 0 when none is, or when `count` is 0.
