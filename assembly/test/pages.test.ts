@@ -26,6 +26,12 @@ describe('Pages', () => {
     expect(first.at(0)).toEqual({ i: 0 });
     expect(Pages.of(second)).toBe(second);
     expect(second.with(new Map())).toBe(second);
+    // Pages by number: the untouched ones are the very arrays of the version before, the replaced ones new.
+    expect(second.pageCount).toBe(4);
+    expect([0, 1, 2, 3].map((p) => second.page(p) === first.page(p))).toEqual([true, false, true, false]);
+    expect(second.page(1)![5]).toBe(replaced);
+    expect(second.page(3)).toHaveLength(7);
+    expect(second.page(4)).toBeUndefined();
   });
 
   it('refuses to replace an item outside the list', () => {

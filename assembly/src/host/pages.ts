@@ -59,6 +59,20 @@ export class Pages<T> implements ItemList<T> {
     return new Pages(this.length, pages);
   }
 
+  /** The number of pages: items [p * PAGE_ITEMS, (p + 1) * PAGE_ITEMS) are page p. */
+  get pageCount(): number {
+    return this.#pages.length;
+  }
+
+  /**
+   * Page `p`'s items (never changed: a version that changes one of them has a page of its own), or
+   * undefined outside the list. The same array in every version that shares the page, so a reader
+   * that kept what it derived from a page can tell by identity that it still holds.
+   */
+  page(p: number): readonly T[] | undefined {
+    return this.#pages[p];
+  }
+
   /** The items in order, as one array (a copy). */
   toArray(): T[] {
     return this.#pages.flat() as T[];
