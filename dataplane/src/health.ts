@@ -143,6 +143,44 @@ export class PassiveHealth {
   }
 }
 
+/**
+ * The endpoint ids whose health flag a snapshot had written, in order, so a reader that saw the
+ * flags up to some point (`/metrics`) reads again only those written since, not every endpoint's.
+ * Bounded: once `max` ids are held they are dropped, and a reader whose mark is older is told to
+ * read every flag (`since` answers undefined).
+ */
+export class HealthWrites {
+  #ids: number[] = [];
+  /** Writes before the first one held. */
+  #dropped = 0;
+  readonly #max: number;
+
+  /** Holds at most `max` ids (at least 1). */
+  constructor(max: number) {
+    this.#max = Math.max(1, max);
+  }
+
+  /** Records a write of endpoint `id`'s flag. */
+  add(id: number): void {
+    if (this.#ids.length >= this.#max) {
+      this.#dropped += this.#ids.length;
+      this.#ids = [];
+    }
+    this.#ids.push(id);
+  }
+
+  /** Writes so far: the mark a reader keeps to ask what was written after it. */
+  get count(): number {
+    return this.#dropped + this.#ids.length;
+  }
+
+  /** The ids written since `mark` (an earlier `count`; repeats kept), or undefined when some of them were dropped (the reader reads every flag). */
+  since(mark: number): readonly number[] | undefined {
+    if (mark < this.#dropped) return undefined;
+    return this.#ids.slice(mark - this.#dropped);
+  }
+}
+
 /** A bundle's endpoint sets: the distinct backend id arrays of its table (TableBundle.endpointSets). */
 export type SetList = readonly (readonly number[])[];
 

@@ -28,7 +28,7 @@ import type { UpstreamTlsTargets } from './upstream/tls.ts';
 import type { UpstreamWay } from './route-metadata.ts';
 import { PLAIN, RegexRoutes, RoutePolicies, UpstreamWays, redirectsOf } from './route-metadata.ts';
 import type { HealthOptions, SetList } from './health.ts';
-import { EndpointSets, PassiveHealth } from './health.ts';
+import { EndpointSets, HealthWrites, PassiveHealth } from './health.ts';
 import type { EndpointRef, IdMap } from './endpoints.ts';
 import { SnapshotEndpoints } from './endpoints.ts';
 
@@ -65,6 +65,8 @@ export class LoadedSnapshot {
   readonly routeLabels: RouteLabels;
   /** Per route id: bit 0 set when plain HTTP is redirected to HTTPS, bit 1 when that redirect keeps a trailing slash. */
   readonly redirects: Uint8Array;
+  /** The endpoints whose health flag `setHealthy` wrote since the load (all are healthy at load): what `/metrics` reads again. */
+  readonly healthWrites: HealthWrites;
   /** Regex hosts' dispatch by route id (sparse; empty when no host has regex paths). */
   readonly regex: readonly (RegexDispatch | undefined)[];
   /** Per route id: its annotation policy pipeline (sparse), undefined for the (common) route without. */
@@ -141,6 +143,8 @@ export class LoadedSnapshot {
       this.endpoints = this.#endpoints.refs;
       this.invalidEndpoint = this.#endpoints.invalid;
       this.endpointIds = this.#endpoints.ids;
+      // Up to one write per endpoint between two scrapes is followed; more is a flood, read whole.
+      this.healthWrites = new HealthWrites(Math.max(1024, this.endpoints.length));
       // The health panic threshold needs each endpoint set once. Nothing is made per set here: the
       // previous snapshot's index (if one was made) is patched by the sets that are not the same arrays;
       // when most differ (a list that came by IPC) it is made on first use (endpointSets), as with none.
@@ -245,6 +249,12 @@ export class LoadedSnapshot {
     if (!('ways' in way)) return way;
     // Backends of one route that differ in TLS or protocol (rare): the endpoint's backend decides.
     return way.ways[way.endpoints.findIndex((ids) => ids.includes(endpointId))] ?? PLAIN;
+  }
+
+  /** Marks endpoint `id` healthy or not in the balancer, recorded in `healthWrites`. Throws PORTICO_E_ENDPOINT_RANGE for an unknown id. */
+  setHealthy(id: number, healthy: boolean): void {
+    this.balancer.setHealthy(id, healthy);
+    this.healthWrites.add(id);
   }
 
   /** The endpoint sets, for the panic threshold (built on first use: the first ejection). */
@@ -668,7 +678,8 @@ export class Router extends EventEmitter<{ swap: [SwapEvent] }> {
     const matcher = snapshot.balancer;
     const current = this.#current;
     const still = current === undefined || current === snapshot ? undefined : current.endpointIds;
-    // Hide the endpoints that failed for one pick, so WRR cannot hand them out again.
+    // Hide the endpoints that failed for one pick, so WRR cannot hand them out again. Written to the
+    // balancer, not through snapshot.setHealthy: every one is healthy again before this returns.
     const hidden = [decision.endpointId, ...tried].filter((id, i, all) => all.indexOf(id) === i && matcher.isHealthy(id));
     for (const id of hidden) matcher.setHealthy(id, false);
     const pick = () => (decision.backends === undefined ? matcher.pick(decision.routeId) : matcher.pickIn(decision.routeId, decision.backends));
@@ -733,6 +744,6 @@ export class Router extends EventEmitter<{ swap: [SwapEvent] }> {
   #applyHealthTo(snapshot: LoadedSnapshot, ids: readonly number[]): void {
     const health = this.health;
     const ejected = (id: number): boolean => health.isEjected(snapshot.endpoints.at(id)!.key);
-    snapshot.endpointSets.apply(ids, ejected, health.panicThresholdPercent, (id, healthy) => snapshot.balancer.setHealthy(id, healthy));
+    snapshot.endpointSets.apply(ids, ejected, health.panicThresholdPercent, (id, healthy) => snapshot.setHealthy(id, healthy));
   }
 }
