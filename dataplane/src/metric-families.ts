@@ -6,7 +6,6 @@
  * metrics.ts (what a data plane counts) so the primary, which serves no traffic, does not load the
  * proxy modules those counts name.
  */
-import { lastAtOrBefore } from '@portico/control/snapshot/order';
 
 /** The content type of `renderPrometheus`'s output. */
 export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
@@ -19,30 +18,41 @@ export interface MetricSample {
 }
 
 /**
- * Many series of one family that differ in one label only and are each 0 or 1 (endpoint health:
- * 6,000 series at 10k Ingresses), as two byte arrays instead of a sample object each: cheap to
- * make, to send from a worker to its primary, and to render (`PrometheusText` keeps the rendered
- * lines and re-renders only when the set changed, patching the bytes of flags that flipped).
+ * One page of a FlagSeries: some of its series, in order. Its maker keeps a page that did not
+ * change as the same arrays, so a receiver tells by identity (or `valuesKey`) what it holds.
  */
-export interface FlagSeries {
-  /** The label's name (`endpoint`). */
-  readonly label: string;
+export interface FlagPage {
   /**
    * Each series' label value escaped for the text format (`escapeLabelValue`, so no raw newline),
-   * UTF-8, each followed by '\n'. The maker passes the same array while its set is unchanged.
+   * UTF-8, each followed by '\n'. The maker passes the same array while the page is unchanged.
    */
   readonly values: Uint8Array;
   /** Each series' value in order: 0 or 1. */
   readonly flags: Uint8Array;
-  /** Labels every line carries after `label`, rendered (`,worker="2"`), or undefined for none. */
-  readonly more?: string;
   /**
-   * Names the content of `values` for its maker's life (it takes a new key whenever the values
-   * change), or undefined: a primary that holds the values under this key is not sent them again.
+   * Names the content of `values` for its maker's life (a page whose values change takes a new
+   * key), or undefined: a primary that holds the values under this key is not sent them again.
    */
   readonly valuesKey?: string;
   /** True when `values` was left out (empty) because the receiver holds it under `valuesKey` (`withoutHeldValues`; `HeldFlagValues.restore` puts it back). */
   readonly valuesHeld?: boolean;
+}
+
+/**
+ * Many series of one family that differ in one label only and are each 0 or 1 (endpoint health:
+ * 150,000 series at 50k Ingresses), as byte arrays in pages instead of a sample object each: cheap
+ * to make, to send from a worker to its primary, and to render. A change of a few series (an
+ * endpoint added, taken away or moved) is a new page or two: only those are encoded, sent and
+ * rendered again (`PrometheusText` keeps the rendered pages, patching the bytes of flags that
+ * flipped in a copy of their page).
+ */
+export interface FlagSeries {
+  /** The label's name (`endpoint`). */
+  readonly label: string;
+  /** Labels every line carries after `label`, rendered (`,worker="2"`), or undefined for none. */
+  readonly more?: string;
+  /** The series in pages, in order. */
+  readonly pages: readonly FlagPage[];
 }
 
 const NO_VALUES = new Uint8Array(0);
@@ -50,12 +60,13 @@ const NO_VALUES = new Uint8Array(0);
 /**
  * `families` as sent to a receiver that holds the flag values under the keys `held`: those values
  * left out. What a worker answers its primary's scrape with: the endpoint keys (megabytes at 50,000
- * Ingresses, one per endpoint) cross only when they changed, not per scrape.
+ * Ingresses, one per endpoint) cross only for the pages that changed, not per scrape.
  */
 export function withoutHeldValues(families: readonly MetricFamily[], held: readonly string[] | undefined): MetricFamily[] {
   if (held === undefined || held.length === 0) return [...families];
-  const omit = (series: FlagSeries): FlagSeries => (series.valuesKey !== undefined && held.includes(series.valuesKey) ? { ...series, values: NO_VALUES, valuesHeld: true } : series);
-  return families.map((family) => (family.flagSeries === undefined ? family : { ...family, flagSeries: family.flagSeries.map(omit) }));
+  const keys = new Set(held);
+  const omit = (page: FlagPage): FlagPage => (page.valuesKey !== undefined && keys.has(page.valuesKey) ? { ...page, values: NO_VALUES, valuesHeld: true } : page);
+  return families.map((family) => (family.flagSeries === undefined ? family : { ...family, flagSeries: family.flagSeries.map((series) => ({ ...series, pages: series.pages.map(omit) })) }));
 }
 
 /**
@@ -74,24 +85,34 @@ export class HeldFlagValues {
 
   /**
    * `families` (a worker's answer) with every left-out `values` put back (the same array as held,
-   * so a renderer finds it unchanged by identity), remembering the values it carries. A series left
-   * out under a key not held (never told: a worker's fault) is dropped from this answer.
+   * so a renderer finds it unchanged by identity), remembering the values it carries. A series
+   * with a page left out under a key not held (never told: a worker's fault) is dropped from this
+   * answer whole.
    */
   restore(families: readonly MetricFamily[]): MetricFamily[] {
     const seen = new Map<string, Uint8Array>();
+    const restorePage = (page: FlagPage): FlagPage | undefined => {
+      const key = page.valuesKey;
+      if (page.valuesHeld !== true) {
+        if (key !== undefined) seen.set(key, page.values);
+        return page;
+      }
+      const values = key === undefined ? undefined : (this.#current.get(key) ?? this.#previous.get(key));
+      if (values === undefined) return undefined;
+      seen.set(key!, values);
+      const { valuesHeld: _, ...rest } = page;
+      return { ...rest, values };
+    };
     const restored = families.map((family): MetricFamily => {
       if (family.flagSeries === undefined) return family;
       const flagSeries = family.flagSeries.flatMap((series): FlagSeries[] => {
-        const key = series.valuesKey;
-        if (series.valuesHeld !== true) {
-          if (key !== undefined) seen.set(key, series.values);
-          return [series];
+        const pages: FlagPage[] = [];
+        for (const page of series.pages) {
+          const restoredPage = restorePage(page);
+          if (restoredPage === undefined) return [];
+          pages.push(restoredPage);
         }
-        const values = key === undefined ? undefined : (this.#current.get(key) ?? this.#previous.get(key));
-        if (values === undefined) return [];
-        seen.set(key!, values);
-        const { valuesHeld: _, ...rest } = series;
-        return [{ ...rest, values }];
+        return [{ ...series, pages }];
       });
       return { ...family, flagSeries };
     });
@@ -176,26 +197,25 @@ export type PrometheusBody = readonly (string | Uint8Array)[];
 const NEWLINE = 0x0a;
 const encoder = new TextEncoder();
 
-/** Bytes of rendered flag lines per page: a flip copies the page of its line, not the series' whole text. */
-const FLAG_PAGE = 64 * 1024;
-
-/** The rendered lines of one FlagSeries, in pages of whole lines, and where each line's value byte is. */
-interface RenderedFlags {
+/** The rendered lines of one FlagPage, and where each line's value byte is. */
+interface RenderedPage {
   readonly values: Uint8Array;
   readonly flags: Uint8Array;
-  /** The text in pages (views of one rendered buffer, or a page's patched copy). Never written to once made: a response may still be sending one. */
-  readonly pages: readonly Uint8Array[];
-  /** Where each page starts in the whole text. */
-  readonly starts: Uint32Array;
-  /** Where each flag's byte is in the whole text. */
+  /** The lines. Never written to once made: a response may still be sending them. */
+  readonly text: Uint8Array;
+  /** Where each flag's byte is in `text`. */
   readonly offsets: Uint32Array;
 }
 
-/** The lines `${name}{${label}="<value>"${more}} <flag>` of `series`, and each flag's offset. */
-function renderFlags(name: string, series: FlagSeries): RenderedFlags {
-  const head = encoder.encode(`${name}{${series.label}="`);
-  const tail = encoder.encode(`"${series.more ?? ''}} `);
-  const { values, flags } = series;
+/** The rendered pages of one FlagSeries, and its pages by their values array (what the next render looks a page up by). */
+interface RenderedSeries {
+  readonly pages: readonly RenderedPage[];
+  readonly byValues: ReadonlyMap<Uint8Array, RenderedPage>;
+}
+
+/** The lines `${head}<value>${tail}<flag>` of `page`, and each flag's offset. */
+function renderPage(name: string, head: Uint8Array, tail: Uint8Array, page: FlagPage): RenderedPage {
+  const { values, flags } = page;
   const count = flags.length;
   // Each value's own '\n' ends its line.
   const text = new Uint8Array(count * (head.length + tail.length + 1) + values.length);
@@ -217,21 +237,15 @@ function renderFlags(name: string, series: FlagSeries): RenderedFlags {
     from = end + 1;
   }
   if (from !== values.length) throw new Error(`${name}: more label values than its ${count} flags`);
-  // Pages of whole lines, about FLAG_PAGE bytes each (a line longer than that is a page of its own).
-  const pages: Uint8Array[] = [];
-  const starts: number[] = [];
-  let start = 0;
-  while (start < text.length) {
-    let end = Math.min(start + FLAG_PAGE, text.length);
-    if (end < text.length) {
-      const newline = text.lastIndexOf(NEWLINE, end - 1);
-      end = newline >= start ? newline + 1 : text.indexOf(NEWLINE, end) + 1;
-    }
-    starts.push(start);
-    pages.push(text.subarray(start, end));
-    start = end;
-  }
-  return { values, flags: flags.slice(), pages, starts: Uint32Array.from(starts), offsets };
+  return { values, flags: flags.slice(), text, offsets };
+}
+
+/** `last` with the flags of `flags`: itself when none flipped, else a patched copy of its text (what was handed out is never written to). */
+function reflag(last: RenderedPage, flags: Uint8Array): RenderedPage {
+  if (Buffer.compare(last.flags, flags) === 0) return last;
+  const text = last.text.slice();
+  for (let index = 0; index < flags.length; index++) text[last.offsets[index]!] = flags[index] === 0 ? 0x30 : 0x31;
+  return { values: last.values, flags: flags.slice(), text, offsets: last.offsets };
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
@@ -240,15 +254,15 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
 
 /**
  * Renders metric families as the Prometheus text format, keeping the rendered lines of their
- * flag series in pages of FLAG_PAGE bytes: a scrape in which no flag flipped and no set changed
- * reuses them as they are; a flip copies the page of its line and patches the flipped bytes (what
- * was handed out is never written to, and a flip at 50,000 Ingresses copies 64 KiB, not the
- * series' megabytes); a
- * new set (a snapshot swap that changed the endpoints, another worker) renders that series anew.
+ * flag series page by page: a page whose values are the last render's (the same array, or at its
+ * place the same bytes) and whose flags did not flip is reused as it is; a flip copies its page
+ * and patches the flipped bytes (what was handed out is never written to); a page with new values
+ * (endpoints added, taken away or moved in it) is rendered anew, and only that page. A scrape thus
+ * costs the pages that changed (and a compare of each page's flags), not the series' megabytes.
  * Holds the series of the last render only.
  */
 export class PrometheusText {
-  #rendered = new Map<string, RenderedFlags>();
+  #rendered = new Map<string, RenderedSeries>();
 
   /** Flag series kept rendered: those of the last render (a worker that left is dropped with its series). */
   get seriesKept(): number {
@@ -258,7 +272,7 @@ export class PrometheusText {
   /** The text of `families` in pieces (the same text as `renderPrometheus`). */
   render(families: readonly MetricFamily[]): PrometheusBody {
     const body: (string | Uint8Array)[] = [];
-    const kept = new Map<string, RenderedFlags>();
+    const kept = new Map<string, RenderedSeries>();
     let lines: string[] = [];
     for (const family of families) {
       lines.push(`# HELP ${family.name} ${family.help.replace(/\\/g, '\\\\').replace(/\n/g, '\\n')}`, `# TYPE ${family.name} ${family.type}`);
@@ -270,13 +284,15 @@ export class PrometheusText {
         lines.push(`${family.name}${sample.suffix}${rendered} ${formatValue(sample.value)}`);
       }
       for (const series of family.flagSeries ?? []) {
-        if (series.flags.length === 0) continue;
         const key = `${family.name}\0${series.label}\0${series.more ?? ''}`;
-        const rendered = this.#flags(key, family.name, series);
+        const rendered = this.#series(key, family.name, series);
         kept.set(key, rendered);
-        if (lines.length !== 0) body.push(`${lines.join('\n')}\n`);
-        body.push(...rendered.pages);
-        lines = [];
+        for (const page of rendered.pages) {
+          if (page.text.length === 0) continue;
+          if (lines.length !== 0) body.push(`${lines.join('\n')}\n`);
+          body.push(page.text);
+          lines = [];
+        }
       }
     }
     if (lines.length !== 0 || body.length === 0) body.push(`${lines.join('\n')}\n`);
@@ -284,26 +300,24 @@ export class PrometheusText {
     return body;
   }
 
-  #flags(key: string, name: string, series: FlagSeries): RenderedFlags {
+  #series(key: string, name: string, series: FlagSeries): RenderedSeries {
     const last = this.#rendered.get(key);
-    if (last === undefined || !sameBytes(last.values, series.values) || last.flags.length !== series.flags.length) return renderFlags(name, series);
-    const flags = series.flags;
-    let pages: Uint8Array[] | undefined;
-    // Lines are rendered in flag order, so a flip's page is never before the last flip's: the last page copied is the only one to check.
-    let copied = -1;
-    for (let index = 0; index < flags.length; index++) {
-      if ((flags[index] === 0) === (last.flags[index] === 0)) continue;
-      // A flip copies its page (once per render) and patches the copy: the pages handed out stay as they were.
-      const offset = last.offsets[index]!;
-      const page = lastAtOrBefore(last.starts, offset);
-      pages ??= last.pages.slice();
-      if (page !== copied) {
-        pages[page] = last.pages[page]!.slice();
-        copied = page;
+    const head = encoder.encode(`${name}{${series.label}="`);
+    const tail = encoder.encode(`"${series.more ?? ''}} `);
+    const pages: RenderedPage[] = [];
+    const byValues = new Map<Uint8Array, RenderedPage>();
+    for (const [index, page] of series.pages.entries()) {
+      // By identity (a maker's unchanged page, a primary's held values), else the page at its place with the same bytes (values sent again).
+      let kept = last?.byValues.get(page.values);
+      if (kept === undefined) {
+        const at = last?.pages[index];
+        if (at !== undefined && sameBytes(at.values, page.values)) kept = at;
       }
-      pages[page]![offset - last.starts[page]!] = flags[index] === 0 ? 0x30 : 0x31;
+      const rendered = kept !== undefined && kept.flags.length === page.flags.length ? reflag(kept, page.flags) : renderPage(name, head, tail, page);
+      pages.push(rendered);
+      byValues.set(page.values, rendered);
     }
-    return pages === undefined ? last : { values: last.values, flags: flags.slice(), pages, starts: last.starts, offsets: last.offsets };
+    return { pages, byValues };
   }
 }
 

@@ -10,13 +10,11 @@ import type { PassthroughOutcome } from './passthrough.ts';
 import { PASSTHROUGH_OUTCOMES } from './passthrough.ts';
 import { AUTH_CACHE_OUTCOMES, authCacheTotals } from './auth-cache.ts';
 import { MIRROR_OUTCOMES, mirrorStats } from './mirror.ts';
-import type { Pages } from '@portico/assembly/encode';
-import type { EndpointRef } from './endpoints.ts';
-import type { LoadedSnapshot, Router } from './router.ts';
+import type { Router } from './router.ts';
 import type { AddressClass } from '@portico/control/snapshot/address';
 import type { ClientProtocol } from './seam.ts';
-import type { FlagSeries, MetricFamily, MetricSample } from './metric-families.ts';
-import { escapeLabelValue } from './metric-families.ts';
+import type { MetricFamily, MetricSample } from './metric-families.ts';
+import { EndpointHealthSeries } from './metrics-endpoints.ts';
 
 const STATUS_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const;
 
@@ -60,19 +58,8 @@ export class ProxyMetrics {
   #upstreamCount = 0;
   #lastRoute = '';
   #lastCounts: Float64Array | undefined;
-  /** The endpoint set `#endpointValues` was made for (weak: an old snapshot's list is not kept alive by metrics). */
-  #endpointList: WeakRef<Pages<EndpointRef>> | undefined;
-  #endpointInvalid = -1;
-  /** The endpoints with a series, in the snapshot's order. */
-  #endpointRefs: readonly EndpointRef[] = [];
-  /** Their ids. */
-  #endpointIds = new Uint32Array(0);
-  /** Their keys as FlagSeries values: the same array while the set is unchanged, so a scrape re-renders nothing. */
-  #endpointValues = new Uint8Array(0);
-  /** Names `#endpointValues` (FlagSeries.valuesKey): a new one each time they are encoded. */
-  #endpointValuesKey = 0;
-  /** Their flags, written in place each scrape (a renderer or a worker's IPC copies what it keeps): no array per scrape. */
-  #endpointFlags = new Uint8Array(0);
+  /** The endpoint health series (see EndpointHealthSeries). */
+  readonly #endpointHealth = new EndpointHealthSeries();
 
   constructor(router: Router) {
     this.#router = router;
@@ -123,9 +110,9 @@ export class ProxyMetrics {
   }
 
   /**
-   * This process's metric families, in a fixed order. The endpoint-health series' `flags` array is
-   * this object's and the next call rewrites it: what keeps flags past the next call copies them
-   * (PrometheusText does; a worker's answer is a structured clone).
+   * This process's metric families, in a fixed order. The endpoint-health series' `flags` arrays
+   * are this object's and the next call rewrites them: what keeps flags past the next call copies
+   * them (PrometheusText does; a worker's answer is a structured clone).
    */
   families(): MetricFamily[] {
     const requests: MetricSample[] = [];
@@ -258,31 +245,8 @@ export class ProxyMetrics {
         type: 'gauge',
         merge: 'per-worker',
         samples: [],
-        flagSeries: router.current === undefined ? [] : [this.#endpointHealth(router.current)],
+        flagSeries: router.current === undefined ? [] : [this.#endpointHealth.of(router.current)],
       },
     ];
-  }
-
-  /** Every endpoint's health in `snapshot` (the stand-in of invalid backends left out); the keys encoded again (under a new valuesKey) only when the set changed, the flags written into one array. */
-  #endpointHealth(snapshot: LoadedSnapshot): FlagSeries {
-    const endpoints = snapshot.endpoints;
-    if (this.#endpointList?.deref() !== endpoints || this.#endpointInvalid !== snapshot.invalidEndpoint) {
-      const listed = endpoints.toArray().filter((endpoint) => endpoint.id !== snapshot.invalidEndpoint);
-      // A new list of the same endpoints (a version that re-read its endpoint text whole keeps each unchanged one's object) keeps the encoded keys.
-      const before = this.#endpointRefs;
-      if (listed.length !== before.length || listed.some((endpoint, index) => endpoint !== before[index])) {
-        this.#endpointIds = Uint32Array.from(listed, (endpoint) => endpoint.id);
-        this.#endpointValues = new TextEncoder().encode(listed.map((endpoint) => `${escapeLabelValue(endpoint.key)}\n`).join(''));
-        this.#endpointValuesKey++;
-        this.#endpointFlags = new Uint8Array(listed.length);
-      }
-      this.#endpointRefs = listed;
-      this.#endpointList = new WeakRef(endpoints);
-      this.#endpointInvalid = snapshot.invalidEndpoint;
-    }
-    const ids = this.#endpointIds;
-    const flags = this.#endpointFlags;
-    for (let index = 0; index < ids.length; index++) flags[index] = snapshot.balancer.isHealthy(ids[index]!) ? 1 : 0;
-    return { label: 'endpoint', values: this.#endpointValues, flags, valuesKey: String(this.#endpointValuesKey) };
   }
 }

@@ -42,4 +42,48 @@ describe('worker pool /metrics: endpoint keys cross when they change', () => {
     const many = await Promise.all(Array.from({ length: 8 }, () => healthLines(serving)));
     for (const lines of many) expect(lines).toEqual(expected(40, 20_000));
   }, 60_000);
+
+  it('hostile: scrapes sent during swaps that move one endpoint each show, per worker, exactly the endpoints of one version (1,500 endpoints, 2 pages of keys)', async () => {
+    const serving = await startServing({ workers: 2, address: LOOPBACK, httpPort: 0, httpsPort: 0, adminAddress: LOOPBACK, adminPort: 0, accessLog: false, logLevel: 'silent' });
+    cleanups.push(() => serving.close(2000));
+    const count = 1500;
+    /** Version k: endpoint (k * 311) % count moved to another port (version 0: none). */
+    const ports = (k: number) => Array.from({ length: count }, (_, i) => (k > 0 && i === (k * 311) % count ? 40_000 + k : 20_000 + i));
+    const version = (k: number) => snapshotOf(ports(k).map((port, i) => ({ host: `h${i}.metrics.test`, routes: [{ endpoints: [port] }] })));
+    /** Per worker (cluster ids go on from the pools before), the endpoints its lines show, in order; every line says 1. */
+    const byWorker = (lines: readonly string[]) => {
+      const shown = new Map<string, string[]>();
+      for (const line of lines) {
+        const [, endpoint, worker] = /^portico_endpoint_healthy\{endpoint="([^"]*)",worker="(\d+)"\} 1$/.exec(line) ?? [];
+        expect(worker, line).toBeDefined();
+        const endpoints = shown.get(worker!) ?? [];
+        if (endpoints.length === 0) shown.set(worker!, endpoints);
+        endpoints.push(endpoint!);
+      }
+      return shown;
+    };
+    const endpointsOf = (k: number) => ports(k).map((port) => `127.0.0.1:${port}`).sort();
+    await serving.load(version(0));
+    const workers = [...byWorker(await healthLines(serving)).keys()];
+    expect(workers).toHaveLength(2);
+    for (let k = 1; k <= 3; k++) {
+      // Scrapes asked before, while and after the workers load the next version.
+      const during = [healthLines(serving), healthLines(serving)];
+      const loading = serving.load(version(k));
+      during.push(healthLines(serving));
+      await loading;
+      during.push(healthLines(serving));
+      for (const [index, lines] of (await Promise.all(during)).entries()) {
+        const shown = byWorker(lines);
+        expect([...shown.keys()].sort(), `version ${k}, scrape ${index}`).toEqual([...workers].sort());
+        for (const [worker, endpoints] of shown) expect([k - 1, k].some((v) => JSON.stringify(endpoints.sort()) === JSON.stringify(endpointsOf(v))), `version ${k}, scrape ${index}, worker ${worker}`).toBe(true);
+      }
+      // Settled: each worker shows this version's endpoints (the differences listed, not 3,000 lines).
+      for (const [worker, endpoints] of byWorker(await healthLines(serving))) {
+        const want = new Set(endpointsOf(k));
+        const has = new Set(endpoints);
+        expect({ missing: [...want].filter((e) => !has.has(e)), extra: endpoints.filter((e) => !want.has(e)) }, `version ${k}, worker ${worker}`).toEqual({ missing: [], extra: [] });
+      }
+    }
+  }, 120_000);
 });
