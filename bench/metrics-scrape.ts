@@ -6,9 +6,14 @@
  * included), the external
  * (Buffer) memory allocated, and the server's time per scrape (median over the scrapes):
  * nothing changed, one health flip before each scrape, a snapshot swap (one route's path
- * edited, endpoints as they were) before each scrape. Loopback only.
+ * edited, endpoints as they were) before each scrape, a swap that moves one endpoint (another
+ * port) before each scrape. Loopback only.
  *
- *   node bench/metrics-scrape.ts [--endpoints 6000] [--scrapes 20]
+ *   node [--expose-gc] bench/metrics-scrape.ts [--endpoints 6000] [--scrapes 20]
+ *
+ * With --expose-gc, a full collection runs after each scenario's change and before its scrape: at
+ * 50,000 endpoints a swap's compile leaves enough garbage that a collection may otherwise land in
+ * the scrape it precedes.
  */
 import { request } from 'node:http';
 import { loadavg } from 'node:os';
@@ -21,11 +26,12 @@ import { snapshotOf } from '../dataplane/src/test-support.ts';
 import { benchArgs, integerArg } from './args.ts';
 
 const NAME = 'node bench/metrics-scrape.ts';
-const USAGE = `Usage: node bench/metrics-scrape.ts [options]
+const USAGE = `Usage: node [--expose-gc] bench/metrics-scrape.ts [options]
 
 The data plane's admin GET /metrics scraped in process: heap and external memory allocated per
 scrape and the server's time per scrape, when nothing changed, after one health flip, after a
-snapshot swap. Loopback only.
+snapshot swap, after a swap that moves one endpoint. Loopback only. With --expose-gc, a full
+collection runs between each change and its scrape (a swap's garbage is not timed as the scrape's).
 
 Options:
   --endpoints N   Endpoints, one per route (default 6000).
@@ -33,10 +39,12 @@ Options:
   -h, --help      Show this help.`;
 
 const values = benchArgs(NAME, USAGE, { endpoints: { type: 'string' }, scrapes: { type: 'string' } });
-const endpoints = integerArg(NAME, 'endpoints', values.endpoints ?? '6000', 1, 50_000);
+const endpoints = integerArg(NAME, 'endpoints', values.endpoints ?? '6000', 1, 200_000);
 const scrapes = integerArg(NAME, 'scrapes', values.scrapes ?? '20', 1, 1000);
 
-const snapshot = (edit: number) => snapshotOf(Array.from({ length: endpoints }, (_, i) => ({ host: `h${i}.bench.test`, routes: [{ path: i === 0 ? `/edit-${edit}` : '/', endpoints: [10_000 + i] }] })));
+/** Endpoint `i`'s `address:port` (150,000 at 50k Ingresses: more than one address's ports); the endpoint `moved` listens on another port. */
+const endpointOf = (i: number, moved: number) => `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}:${i === moved ? 9090 : 8080}`;
+const snapshot = (edit: number, moved = -1) => snapshotOf(Array.from({ length: endpoints }, (_, i) => ({ host: `h${i}.bench.test`, routes: [{ path: i === 0 ? `/edit-${edit}` : '/', endpoints: [endpointOf(i, moved)] }] })));
 const router = new Router();
 router.load(snapshot(0));
 const metrics = new ProxyMetrics(router);
@@ -68,7 +76,8 @@ async function allocated<T>(run: () => Promise<T>): Promise<{ bytes: number; res
 
 const scrape = () =>
   new Promise<number>((resolve, reject) => {
-    request({ host: '127.0.0.1', port, path: '/metrics' }, (response) => {
+    // A connection per scrape: a kept-alive one may have been closed by the server while a large swap held the event loop (ECONNRESET).
+    request({ host: '127.0.0.1', port, path: '/metrics', agent: false }, (response) => {
       let bytes = 0;
       response.on('data', (chunk: Buffer) => (bytes += chunk.length));
       response.on('end', () => resolve(bytes));
@@ -76,6 +85,9 @@ const scrape = () =>
       .on('error', reject)
       .end();
   });
+
+/** A full collection, when run with --expose-gc: a swap's garbage (its compile) is collected before the scrape, not timed as the scrape's. */
+const collect = (globalThis as { gc?: () => void }).gc ?? (() => {});
 
 let edits = 0;
 const keys = router.current!.endpoints.toArray().map((endpoint) => endpoint.key);
@@ -87,6 +99,8 @@ const scenarios: Record<string, () => void> = {
     for (let i = 0; i < 10 && router.reportFailure(key) === false; i++);
   },
   'snapshot swap': () => void router.load(snapshot(++edits)),
+  // A different endpoint each time (the last one moved goes back): the set changes by one endpoint.
+  'endpoint moved': () => void router.load(snapshot(edits, (++edits * 7919) % endpoints)),
 };
 
 await scrape();
@@ -99,6 +113,7 @@ for (const [name, before] of Object.entries(scenarios)) {
   let size = 0;
   for (let i = 0; i < scrapes; i++) {
     before();
+    collect();
     const externalBefore = process.memoryUsage().arrayBuffers;
     const { bytes, result } = await allocated(scrape);
     size = result;
@@ -108,6 +123,7 @@ for (const [name, before] of Object.entries(scenarios)) {
   // Timed apart: the sampling profiler slows what it watches.
   for (let i = 0; i < scrapes; i++) {
     before();
+    collect();
     serverMs = 0;
     await scrape();
     times.push(serverMs);
