@@ -16,6 +16,7 @@ import { BundleCompiler, compactChunk } from './bundle-compile.ts';
 import { toMatcherTable } from './table.ts';
 import type { Snapshot, SnapshotBackend, SnapshotHost, SnapshotRoute } from './schema.ts';
 import { sealSnapshot } from './schema.ts';
+import { expectSame } from './test-support.ts';
 
 const source = (name: string, kind = 'Ingress') => ({ kind, namespace: 'default', name });
 const backend = (service: string, set: string | null, extra: Partial<SnapshotBackend> = {}): SnapshotBackend => ({ namespace: 'default', service, port: 80, weight: 1, endpointSet: set, ...extra });
@@ -45,14 +46,6 @@ function featureful(edit = 0): Snapshot {
     endpointSets: [endpoints('default/secure:443', 8443), endpoints('default/shadow2:80', 9001), endpoints('default/shadow:80', 9000, 8080), endpoints('default/web:80', 8080, 8081 + edit)],
     certificates: [{ secret: 'default/a-tls', hosts: ['a.test'], certificatePem: 'CERT', privateKeyPem: 'KEY' }],
   });
-}
-
-function expectSame(compiler: BundleCompiler, snapshot: Snapshot): void {
-  for (const balancingOnly of [false, true]) {
-    const incremental = compiler.compile(snapshot, balancingOnly);
-    const reference = compileBundle(snapshot, balancingOnly);
-    expect({ ...incremental, table: Buffer.from(incremental.table).toString('base64') }).toEqual({ ...reference, table: Buffer.from(reference.table).toString('base64') });
-  }
 }
 
 describe('BundleCompiler', () => {

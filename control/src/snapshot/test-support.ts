@@ -1,10 +1,26 @@
 /**
  * Test support (no shipped code path imports it): small snapshots of named hosts and endpoint
- * sets, and random edits of their sorted lists, for the sealing, walk and delta properties.
+ * sets, and random edits of their sorted lists, for the sealing, walk and delta properties; the
+ * bundle compiler held to the reference compile (`expectSame`).
  */
 import fc from 'fast-check';
-import type { SnapshotContent, SnapshotEndpointSet, SnapshotHost } from './schema.ts';
+import { expect } from 'vitest';
+import { compileBundle } from './bundle.ts';
+import type { BundleCompiler } from './bundle-compile.ts';
+import type { Snapshot, SnapshotContent, SnapshotEndpointSet, SnapshotHost } from './schema.ts';
 import { SNAPSHOT_API_VERSION } from './schema.ts';
+
+/**
+ * Asserts that `compiler` gives `snapshot` the bundle the one-pass reference compile gives
+ * (compileBundle: the same table bytes, digest and every other part), full and balancing-only.
+ */
+export function expectSame(compiler: BundleCompiler, snapshot: Snapshot, message?: string): void {
+  for (const balancingOnly of [false, true]) {
+    const incremental = compiler.compile(snapshot, balancingOnly);
+    const reference = compileBundle(snapshot, balancingOnly);
+    expect({ ...incremental, table: Buffer.from(incremental.table).toString('base64') }, message === undefined ? undefined : `${message} (balancing only: ${balancingOnly})`).toEqual({ ...reference, table: Buffer.from(reference.table).toString('base64') });
+  }
+}
 
 /** A host with one Prefix route at `path` and no backends. */
 export const host = (name: string, path = '/'): SnapshotHost => ({ host: name, tls: false, certificate: null, routes: [{ source: { kind: 'Ingress', namespace: 'default', name }, field: 'spec', pathType: 'Prefix', path, backends: [], redirect: { sslRedirect: false, forceSslRedirect: false } }], defaultRoute: null });

@@ -1,0 +1,245 @@
+// The bundle compiler's property on the current table format (layout v3), over random worlds of
+// up to 1,000 hosts and random single changes: after each change the bundle BundleCompiler gives —
+// endpoints replaced in place, patched from the last bundle, or assembled — is byte for byte the
+// one-pass reference compile's (table, digest, every part; full and balancing-only); the path each
+// change took is the one stated for it below, with the reason a patch is refused; and a compiler
+// that starts fresh at version k gives what the one that followed versions 1..k gives. When a
+// format change lets another kind of change patch, its row below says so (docs/proposals/
+// endpoint-area.md, host-grid.md).
+import { describe, expect, it } from 'vitest';
+import type { BundleCompilePaths } from './bundle-compile.ts';
+import { BundleCompiler } from './bundle-compile.ts';
+import { compareHosts, compareStrings } from './order.ts';
+import type { Snapshot, SnapshotEndpointSet, SnapshotHost } from './schema.ts';
+import { sealSnapshot } from './schema.ts';
+import { content, expectSame, hostName, setKey } from './test-support.ts';
+
+type Path = keyof BundleCompilePaths['full'];
+/** What a change does to the world, and the path its full and balancing-only compiles take on v3, with why. */
+interface Change {
+  readonly full: Path;
+  readonly balancing: Path;
+  readonly why: string;
+}
+
+const CHANGES = {
+  move: { full: 'endpointsInPlace', balancing: 'endpointsInPlace', why: 'an address replaced by a new one: every set keeps its ids, only the endpoints text is new' },
+  renameInPad: { full: 'patched', balancing: 'patched', why: 'a path renamed within its 8-byte pad: the chunk keeps its size' },
+  renameAcrossPad: { full: 'assembled', balancing: 'patched', why: 'a path renamed across an 8-byte pad: the chunk grows or shrinks (fits() fails), every later chunk moves; the balancing table has no chunks' },
+  addHost: { full: 'assembled', balancing: 'assembled', why: 'a host added: every later chunk, host index and route id moves' },
+  removeHost: { full: 'assembled', balancing: 'assembled', why: 'a host taken away: every later chunk, host index and route id moves' },
+  addPath: { full: 'assembled', balancing: 'assembled', why: 'a path added: the host has one more route, every later route id moves' },
+  scaleUp: { full: 'assembled', balancing: 'assembled', why: 'an endpoint added to a set: dense endpoint ids renumbered, the records using the set grow' },
+  scaleDown: { full: 'assembled', balancing: 'assembled', why: 'an endpoint taken from a set: dense endpoint ids renumbered, the records using the set shrink' },
+  switchSet: { full: 'patched', balancing: 'patched', why: 'a route moved to another set of as many endpoints, the one it left still used: route records of the same size rewritten' },
+  switchSetLeavingIt: { full: 'assembled', balancing: 'assembled', why: 'a route moved to another set of as many endpoints, the one it left used by no other route: the endpoint count changes' },
+  addSet: { full: 'assembled', balancing: 'assembled', why: 'a route moved to a new set of 4 endpoints: the endpoint count changes' },
+  removeSet: { full: 'assembled', balancing: 'assembled', why: 'a set gone (its routes moved to another): the endpoint count changes' },
+} as const satisfies Record<string, Change>;
+type ChangeName = keyof typeof CHANGES;
+/** The changes drawn (`switchSetLeavingIt` is what a `switchSet` turns out to be when it leaves its set unused). */
+const NAMES = (Object.keys(CHANGES) as ChangeName[]).filter((name) => name !== 'switchSetLeavingIt');
+
+/** A seeded PRNG (the LCG the other bundle properties use): integers below `n`. */
+function lcg(seed: number): (n: number) => number {
+  let state = seed >>> 0;
+  return (n) => (state = (Math.imul(state, 1664525) + 1013904223) >>> 0) % n;
+}
+
+/** A path of exactly `length` bytes (5 or more), unique for `serial` below 36^4 (base-36 digits, then '-'s). */
+const pathOf = (length: number, serial: number): string => `/${serial.toString(36)}${'-'.repeat(40)}`.slice(0, length);
+
+/** A path length in 8-byte pad `pad` (1: 5..8 bytes, 2: 9..16, ...), drawn with `random`. */
+function lengthIn(pad: number, random: (n: number) => number): number {
+  const least = Math.max(5, (pad - 1) * 8 + 1);
+  return least + random(pad * 8 - least + 1);
+}
+
+/** A world of hosts (each route one backend on one set) and endpoint sets, changed one random step at a time; unchanged items stay the same objects, as compile keeps them. */
+class World {
+  hosts: SnapshotHost[] = [];
+  sets: SnapshotEndpointSet[] = [];
+  #serial = 0;
+  readonly #random: (n: number) => number;
+
+  constructor(random: (n: number) => number, hostCount: number) {
+    this.#random = random;
+    const setCount = Math.ceil(hostCount / 5);
+    for (let s = 0; s < setCount; s++) this.sets.push(this.#set(setKey(s * 10), 1 + random(3)));
+    for (let h = 0; h < hostCount; h++) {
+      const keys = Array.from({ length: 1 + random(3) }, (_, k) => (k === 0 ? this.sets[h % setCount]!.key : this.sets[random(setCount)]!.key));
+      this.hosts.push(this.#host(hostName(h * 10), keys.map(() => pathOf(lengthIn(1 + random(2), random), this.#serial++)), keys));
+    }
+  }
+
+  snapshot(previous?: Snapshot): Snapshot {
+    return sealSnapshot(content(this.hosts, this.sets), previous);
+  }
+
+  #set(key: string, count: number): SnapshotEndpointSet {
+    return { key, endpoints: Array.from({ length: count }, () => this.#endpoint()) };
+  }
+
+  #endpoint() {
+    const n = this.#serial++;
+    return { address: `10.${(n >> 16) & 255}.${(n >> 8) & 255}.${n & 255}`, port: 8080, terminating: false };
+  }
+
+  #host(name: string, paths: readonly string[], keys: readonly string[]): SnapshotHost {
+    const routes = paths.map((path, r) => ({ source: { kind: 'Ingress', namespace: 'default', name }, field: `spec.rules[0].http.paths[${r}]`, pathType: 'Prefix' as const, path, backends: [{ namespace: 'default', service: keys[r]!.slice(2), port: 80, weight: 1, endpointSet: keys[r]! }], redirect: { sslRedirect: false, forceSslRedirect: false } }));
+    return { host: name, tls: false, certificate: null, routes, defaultRoute: null };
+  }
+
+  #pick<T>(list: readonly T[]): number {
+    return this.#random(list.length);
+  }
+
+  /** The host at `h` with its routes' paths and set keys passed through `edit`. */
+  #edited(h: number, edit: (paths: string[], keys: string[]) => void): void {
+    const old = this.hosts[h]!;
+    const paths = old.routes.map((route) => route.path!);
+    const keys = old.routes.map((route) => route.backends[0]!.endpointSet!);
+    edit(paths, keys);
+    this.hosts = this.hosts.with(h, this.#host(old.host, paths, keys));
+  }
+
+  /** The sets some route uses, in order (the build emits no others). */
+  #used(): SnapshotEndpointSet[] {
+    const used = new Set(this.hosts.flatMap((host) => host.routes.map((route) => route.backends[0]!.endpointSet!)));
+    return this.sets.filter((set) => used.has(set.key));
+  }
+
+  #replaceSet(key: string, endpoints: SnapshotEndpointSet['endpoints']): void {
+    this.sets = this.sets.map((set) => (set.key === key ? { key, endpoints } : set));
+  }
+
+  /** Makes change `name`; the change it turned out to be, or undefined when the world has nothing it applies to. */
+  apply(name: ChangeName): ChangeName | undefined {
+    const random = this.#random;
+    const used = this.#used();
+    switch (name) {
+      case 'move': {
+        const set = used[this.#pick(used)]!;
+        this.#replaceSet(set.key, set.endpoints.with(random(set.endpoints.length), this.#endpoint()));
+        break;
+      }
+      case 'renameInPad':
+      case 'renameAcrossPad': {
+        const h = this.#pick(this.hosts);
+        this.#edited(h, (paths) => {
+          const r = random(paths.length);
+          const pad = Math.ceil(paths[r]!.length / 8);
+          // Within: a length of the same 8-byte pad; across: of the pad above, or below when there is one.
+          paths[r] = pathOf(lengthIn(name === 'renameInPad' ? pad : pad === 1 || random(2) === 0 ? pad + 1 : pad - 1, random), this.#serial++);
+        });
+        break;
+      }
+      case 'addHost': {
+        const name = hostName(10 * random(this.hosts.length * 2) + 5);
+        if (this.hosts.some((host) => host.host === name)) return undefined;
+        this.hosts = [...this.hosts, this.#host(name, [pathOf(lengthIn(1, random), this.#serial++)], [used[this.#pick(used)]!.key])].sort((a, b) => compareHosts(a.host, b.host));
+        break;
+      }
+      case 'removeHost':
+        if (this.hosts.length < 2) return undefined;
+        this.hosts = this.hosts.toSpliced(this.#pick(this.hosts), 1);
+        break;
+      case 'addPath':
+        this.#edited(this.#pick(this.hosts), (paths, keys) => {
+          paths.push(pathOf(lengthIn(1 + random(2), random), this.#serial++));
+          keys.push(used[this.#pick(used)]!.key);
+        });
+        break;
+      case 'scaleUp':
+      case 'scaleDown': {
+        const candidates = used.filter((set) => (name === 'scaleUp' ? set.endpoints.length < 4 : set.endpoints.length > 1));
+        if (candidates.length === 0) return undefined;
+        const set = candidates[this.#pick(candidates)]!;
+        this.#replaceSet(set.key, name === 'scaleUp' ? [...set.endpoints, this.#endpoint()] : set.endpoints.toSpliced(random(set.endpoints.length), 1));
+        break;
+      }
+      case 'switchSet':
+      case 'switchSetLeavingIt': {
+        const h = this.#pick(this.hosts);
+        const r = random(this.hosts[h]!.routes.length);
+        const left = this.hosts[h]!.routes[r]!.backends[0]!.endpointSet!;
+        const size = used.find((set) => set.key === left)!.endpoints.length;
+        const others = used.filter((set) => set.key !== left && set.endpoints.length === size);
+        if (others.length === 0) return undefined;
+        const key = others[this.#pick(others)]!.key;
+        this.#edited(h, (_paths, keys) => {
+          keys[r] = key;
+        });
+        this.sets = this.#used();
+        return this.sets.some((set) => set.key === left) ? 'switchSet' : 'switchSetLeavingIt';
+      }
+      case 'addSet': {
+        const key = setKey(this.#serial++ * 10 + 5);
+        this.sets = [...this.sets, this.#set(key, 4)].sort((a, b) => compareStrings(a.key, b.key));
+        this.#edited(this.#pick(this.hosts), (_paths, keys) => {
+          keys[random(keys.length)] = key;
+        });
+        break;
+      }
+      case 'removeSet': {
+        if (used.length < 2) return undefined;
+        const gone = used[this.#pick(used)]!.key;
+        const other = used.find((set) => set.key !== gone)!.key;
+        this.hosts.forEach((host, h) => {
+          if (!host.routes.some((route) => route.backends[0]!.endpointSet === gone)) return;
+          this.#edited(h, (_paths, keys) => {
+            for (let k = 0; k < keys.length; k++) if (keys[k] === gone) keys[k] = other;
+          });
+        });
+        break;
+      }
+    }
+    // The build emits the sets some route uses, no others.
+    this.sets = this.#used();
+    return name;
+  }
+}
+
+/** Which path each mode's compile took between two copies of `compiler.paths`. */
+function pathTaken(before: BundleCompilePaths, after: BundleCompilePaths, mode: keyof BundleCompilePaths): Path | 'none' {
+  const grown = (['endpointsInPlace', 'patched', 'assembled'] as const).filter((path) => after[mode][path] > before[mode][path]);
+  return grown.length === 1 ? grown[0]! : 'none';
+}
+
+const copyPaths = (paths: BundleCompilePaths): BundleCompilePaths => ({ full: { ...paths.full }, balancing: { ...paths.balancing } });
+
+/** Bundles equal in every part, tables compared as bytes. */
+function expectSameBundles(a: ReturnType<BundleCompiler['compile']>, b: ReturnType<BundleCompiler['compile']>, message: string): void {
+  expect({ ...a, table: Buffer.from(a.table).toString('base64') }, message).toEqual({ ...b, table: Buffer.from(b.table).toString('base64') });
+}
+
+describe('BundleCompiler on layout v3: patched == fully assembled, the stated path per change, fresh == followed', () => {
+  it.each([
+    { seed: 1, hosts: 1000, steps: 40 },
+    { seed: 2, hosts: 300, steps: 60 },
+  ])('seed $seed: $hosts hosts, $steps random changes', ({ seed, hosts, steps }) => {
+    const random = lcg(seed);
+    const world = new World(random, hosts);
+    const compiler = new BundleCompiler();
+    let snapshot = world.snapshot();
+    expectSame(compiler, snapshot, 'start');
+    const seen = new Set<ChangeName>();
+    for (let step = 1; step <= steps; step++) {
+      const name = world.apply(NAMES[random(NAMES.length)]!);
+      if (name === undefined) continue;
+      seen.add(name);
+      snapshot = world.snapshot(snapshot);
+      const before = copyPaths(compiler.paths);
+      const what = `step ${step}: ${name} (${CHANGES[name].why})`;
+      expectSame(compiler, snapshot, what);
+      expect({ full: pathTaken(before, compiler.paths, 'full'), balancing: pathTaken(before, compiler.paths, 'balancing') }, what).toEqual({ full: CHANGES[name].full, balancing: CHANGES[name].balancing });
+      if (step % 15 === 0 || step === steps) {
+        // History independence: a compiler that never saw versions 1..k-1 gives version k's very bundles.
+        const fresh = new BundleCompiler();
+        for (const balancingOnly of [false, true]) expectSameBundles(fresh.compile(snapshot, balancingOnly), compiler.compile(snapshot, balancingOnly), `fresh == followed at ${what}, balancing only: ${balancingOnly}`);
+      }
+    }
+    // A run that made no change of some kind proves nothing about it.
+    for (const name of NAMES) expect(seen, name).toContain(name);
+  }, 60_000);
+});
