@@ -1,0 +1,121 @@
+// patchOwnChunks against assembleOwnChunksLaidOut on layout v3, over random tables of up to 1,000
+// hosts and one random change at a time: a patch is given exactly when the full layout of the new
+// table is the previous one's (the same counts, route runs, offsets and sizes; the stated reason
+// otherwise), and then its bytes and layout are the full assembly's, and every block it did not
+// write is the previous version's very object. The property a patch of a future layout keeps too
+// (docs/proposals/host-grid.md and endpoint-area.md, test 1).
+import { describe, expect, it } from 'vitest';
+import { TABLE_BLOCK_BYTES, TableBlocks, assembleOwnChunksLaidOut, encodeChunk, patchOwnChunks } from '../src/host/encode.ts';
+import type { LaidOutTable, PlacedChunk, TableChunk, TableLayout } from '../src/host/encode.ts';
+import type { HostEntry, RouteEntry } from '../src/host/table.ts';
+
+/** A seeded PRNG (an LCG): integers below `n`, from its high bits (its low bits repeat every few draws). */
+function lcg(seed: number): (n: number) => number {
+  let state = seed >>> 0;
+  return (n) => Math.floor(((state = (Math.imul(state, 1664525) + 1013904223) >>> 0) / 2 ** 32) * n);
+}
+
+/** One host: its entry (local route ids), its chunk (made once: unchanged hosts keep the object) and its route records. */
+interface Host {
+  readonly entry: HostEntry;
+  readonly chunk: TableChunk;
+  readonly routes: readonly RouteEntry[];
+}
+
+const hostOf = (entry: HostEntry, routes: readonly RouteEntry[]): Host => ({ entry, chunk: encodeChunk([entry], routes.length), routes });
+const pathOf = (length: number, serial: number): string => `/${serial.toString(36)}${'-'.repeat(40)}`.slice(0, length);
+
+/** Why the full layout of `next` cannot be had by patching `previous`, or undefined when it can. */
+function refusal(previous: LaidOutTable, next: { chunks: readonly PlacedChunk[]; routes: readonly RouteEntry[]; endpointCount: number; layout: TableLayout }): string | undefined {
+  if (next.chunks.length !== previous.chunks.length) return 'another number of hosts';
+  if (next.routes.length !== previous.routes.length) return 'another number of routes';
+  if (next.endpointCount !== previous.endpointCount) return 'another endpoint count';
+  for (let c = 0; c < next.chunks.length; c++) if (next.chunks[c]!.firstRoute !== previous.chunks.at(c)!.firstRoute) return `host ${c}'s route run moved`;
+  const a = previous.layout;
+  const b = next.layout;
+  for (const field of ['chunkAt', 'hostBase', 'condListBase', 'condBitBase', 'poolBase', 'routeOffsets'] as const) if (a[field].some((value, i) => value !== b[field][i])) return `the layout's ${field} moved`;
+  if (a.condsAt !== b.condsAt || a.headersAt !== b.headersAt || a.poolAt !== b.poolAt) return 'a section moved';
+  for (let c = 0; c < next.chunks.length; c++) if (next.chunks[c]!.chunk.bytes.length !== previous.chunks.at(c)!.chunk.bytes.length) return `host ${c}'s chunk changed size (its end is padding)`;
+  return undefined;
+}
+
+const CHANGES = ['renameInPad', 'renameAcrossPad', 'addPath', 'addHost', 'removeHost', 'move', 'scale', 'endpoints'] as const;
+
+describe('patchOwnChunks == assembleOwnChunksLaidOut (layout v3)', () => {
+  it.each([
+    { seed: 11, hosts: 1000, steps: 120 },
+    { seed: 12, hosts: 40, steps: 200 },
+  ])('seed $seed: $hosts hosts, $steps random changes', ({ seed, hosts: hostCount, steps }) => {
+    const random = lcg(seed);
+    let serial = 0;
+    let endpointCount = 64;
+    const record = (size: number): RouteEntry => ({ backends: [{ weight: 1 + random(3), endpoints: Array.from({ length: size }, () => random(endpointCount)) }] });
+    const makeHost = (name: string, lengths: readonly number[], routes: readonly RouteEntry[]): Host => hostOf({ host: name, paths: lengths.map((length, r) => ({ pathType: 'Prefix', path: pathOf(length, serial++), route: r })), fallback: -1 }, routes);
+    const pads = (): number => 5 + random(12);
+    let hosts: Host[] = Array.from({ length: hostCount }, (_, h) => {
+      const count = 1 + random(3);
+      return makeHost(`h${String(h * 10).padStart(6, '0')}.test`, Array.from({ length: count }, pads), Array.from({ length: count }, () => record(1 + random(3))));
+    });
+    const laidOut = (list: readonly Host[]) => {
+      const chunks: PlacedChunk[] = [];
+      const routes: RouteEntry[] = [];
+      for (const host of list) {
+        chunks.push({ chunk: host.chunk, firstRoute: routes.length });
+        routes.push(...host.routes);
+      }
+      const { table, layout } = assembleOwnChunksLaidOut(chunks, routes, endpointCount, -1);
+      return { table, layout, chunks, routes, endpointCount };
+    };
+    let full = laidOut(hosts);
+    let previous: LaidOutTable = { table: TableBlocks.of(full.table), layout: full.layout, chunks: full.chunks, routes: full.routes, endpointCount, fallback: -1 };
+    const tally: Record<string, number> = {};
+    for (let step = 1; step <= steps; step++) {
+      const change = CHANGES[random(CHANGES.length)]!;
+      const h = random(hosts.length);
+      const host = hosts[h]!;
+      const replace = (next: Host) => (hosts = hosts.with(h, next));
+      const lengths = host.entry.paths.map((path) => path.path.length);
+      const r = random(lengths.length);
+      if (change === 'renameInPad' || change === 'renameAcrossPad') {
+        const pad = Math.ceil(lengths[r]! / 8);
+        const to = change === 'renameInPad' ? pad : pad === 1 ? 2 : 1;
+        const least = Math.max(5, (to - 1) * 8 + 1);
+        replace(makeHost(host.entry.host, lengths.with(r, least + random(to * 8 - least + 1)), host.routes));
+      } else if (change === 'addPath') replace(makeHost(host.entry.host, [...lengths, pads()], [...host.routes, record(1)]));
+      else if (change === 'addHost') hosts = hosts.toSpliced(h, 0, makeHost(`${host.entry.host.slice(0, -5)}-${serial++}.test`, [pads()], [record(1)]));
+      else if (change === 'removeHost') {
+        if (hosts.length < 2) continue;
+        hosts = hosts.toSpliced(h, 1);
+      } else if (change === 'move') replace({ ...host, routes: host.routes.with(r, record(host.routes[r]!.backends[0]!.endpoints.length)) });
+      else if (change === 'scale') replace({ ...host, routes: host.routes.with(r, record(host.routes[r]!.backends[0]!.endpoints.length + (random(2) === 0 ? 1 : -1) || 2)) });
+      else endpointCount += random(2) === 0 ? 3 : 0;
+      full = laidOut(hosts);
+      const why = refusal(previous, full);
+      const patched = patchOwnChunks(previous, full.chunks, full.routes, endpointCount, -1);
+      const what = `step ${step}: ${change}`;
+      tally[`${change}: ${why ?? 'patched'}`] = (tally[`${change}: ${why ?? 'patched'}`] ?? 0) + 1;
+      if (why !== undefined) {
+        expect(patched, `${what}: refused (${why})`).toBeUndefined();
+        previous = { table: TableBlocks.of(full.table), layout: full.layout, chunks: full.chunks, routes: full.routes, endpointCount, fallback: -1 };
+        continue;
+      }
+      expect(patched, `${what}: the full layout did not move, so a patch must be given`).toBeDefined();
+      expect(Buffer.from(patched!.table.bytes()).equals(Buffer.from(full.table)), `${what}: the patched bytes are the full assembly's`).toBe(true);
+      expect(patched!.layout, what).toEqual(full.layout);
+      // The blocks a patch may write: those of the chunks and route records that are other objects.
+      const written = new Set<number>();
+      const span = (from: number, bytes: number) => {
+        for (let b = Math.floor(from / TABLE_BLOCK_BYTES); b <= Math.floor((from + bytes - 1) / TABLE_BLOCK_BYTES); b++) written.add(b);
+      };
+      full.chunks.forEach((placed, c) => placed.chunk !== previous.chunks.at(c)!.chunk && span(full.layout.chunkAt[c]!, placed.chunk.bytes.length));
+      full.routes.forEach((route, id) => route !== previous.routes.at(id)! && span(full.layout.routeOffsets[id]!, (full.layout.routeOffsets[id + 1] ?? full.table.length) - full.layout.routeOffsets[id]!));
+      patched!.table.blocks.forEach((block, b) => {
+        if (!written.has(b)) expect(block, `${what}: block ${b} unwritten, the previous version's`).toBe(previous.table.blocks[b]);
+      });
+      previous = patched!;
+    }
+    // Both outcomes of the kinds that can patch were met, so the run proves something of each.
+    for (const outcome of ['renameInPad: patched', 'move: patched']) expect(tally[outcome] ?? 0, `${outcome} in ${JSON.stringify(tally)}`).toBeGreaterThan(0);
+    expect(Object.keys(tally).filter((outcome) => !outcome.endsWith(': patched')).length).toBeGreaterThan(3);
+  }, 60_000);
+});
