@@ -42,11 +42,13 @@ describe('EndpointSlots', () => {
   it('places each key once, at or after its home, with no gap between', () => {
     const keys = Array.from({ length: 300 }, (_, i) => `10.0.${i >> 8}.${i & 255}|8080`);
     const slots = EndpointSlots.of(keys);
+    expect(slots.idOf('10.9.9.9|8080')).toBe(-1);
     const seen = layout(slots).filter((key) => key !== undefined);
     expect(seen.sort()).toEqual(keys.slice().sort());
     for (let id = 0; id < slots.capacity; id++) {
       const key = slots.at(id);
       if (key === undefined) continue;
+      expect(slots.idOf(key)).toBe(id);
       // Every slot from the key's home to its own is held (linear probing's invariant).
       for (let at = endpointHome(key, slots.capacity); at !== id; at = (at + 1) % slots.capacity) expect(slots.at(at)).toBeDefined();
     }

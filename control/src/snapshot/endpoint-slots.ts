@@ -8,19 +8,18 @@
  */
 import { hashKey } from './policies/upstream-hash.ts';
 
-/** The most keys per slot the capacity allows (probe clusters stay short below it). */
-const LOAD = 0.7;
 /** The least capacity of a table with keys: small worlds do not change capacity on every add. */
 const MIN_CAPACITY = 8;
 
 /**
  * The capacity for `count` distinct keys: 0 for none, else the least `m * 2^e` (m in 8..15, steps
- * of at most 12.5 %) holding them at load LOAD, and at least MIN_CAPACITY. A function of the count
+ * of at most 12.5 %) holding them at load 0.7, and at least MIN_CAPACITY. A function of the count
  * alone: crossing a step renumbers every endpoint once (rare: a 6–12 % change of the key count).
  */
 export function endpointCapacity(count: number): number {
   if (count === 0) return 0;
-  const need = Math.max(MIN_CAPACITY, Math.ceil((count * 10) / 7 - 1e-9));
+  // At most 7 keys in 10 slots (probe clusters stay short below it); in integers, as 0.7 is not exact.
+  const need = Math.max(MIN_CAPACITY, Math.ceil((count * 10) / 7));
   let unit = 1;
   while (unit * 16 <= need) unit *= 2;
   return Math.ceil(need / unit) * unit;
@@ -116,6 +115,11 @@ export class EndpointSlots {
       this.#replace(this.#clusterStart(empty), this.#clusterEnd(empty), was);
     }
     return [...was].flatMap(([slot, key]) => (this.#slots[slot] === key ? [] : [slot])).sort((a, b) => a - b);
+  }
+
+  /** The slot (endpoint id) of `key`, or -1 when it is not held. */
+  idOf(key: string): number {
+    return this.#priority.has(key) ? this.#slotOf(key) : -1;
   }
 
   /** The slot of a held key (its probe from its home). */
