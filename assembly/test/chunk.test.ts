@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { assembleTable, chunkFromBytes, chunkToBytes, encodeChunk, encodeTable } from '../src/host/encode.ts';
 import type { TableChunk } from '../src/host/encode.ts';
 import { Relocation } from '../src/host/chunk.ts';
+import { HostRecord, Limit } from '../src/host/layout.ts';
 import { loadMatcherFromBinary } from '../src/host/matcher.ts';
 import type { HostEntry, MatcherTable, PathEntry, RouteEntry } from '../src/host/table.ts';
 
@@ -90,6 +91,31 @@ describe('assembleTable', () => {
     expect(() => assembleTable(bad, table.routes, table.endpointCount, table.fallback)).toThrow(expect.objectContaining({ code: 'PORTICO_E_TABLE_INVALID' }));
   });
 
+  // Condition bits are the host's own: a chunk whose entries name a bit past its host's conditions
+  // would read what a request to another host left in the bitset.
+  const word = (chunk: TableChunk, at: number): number => new DataView(chunk.bytes.buffer, chunk.bytes.byteOffset).getUint32(at, true);
+  const withWord = (chunk: TableChunk, at: number, value: number): TableChunk => {
+    const bytes = chunk.bytes.slice();
+    new DataView(bytes.buffer).setUint32(at, value, true);
+    return { ...chunk, bytes };
+  };
+  /** Where host 0's entries' condition bits start: after its one condition record. */
+  const bitsOf = (chunk: TableChunk): number => word(chunk, chunk.hosts[0]!.at + HostRecord.CONDS) + 24;
+  const hostile: { name: string; damage: (chunk: TableChunk) => TableChunk; message: RegExp }[] = [
+    { name: 'a condition bit past its host\'s conditions', damage: (chunk) => withWord(chunk, bitsOf(chunk), 1), message: /condition bit 1 \(Entry\.COND_START run\) is not below its host's HostRecord\.COND_COUNT 1/ },
+    { name: 'a condition run not relocated with its host', damage: (chunk) => ({ ...chunk, relocations: chunk.relocations.filter((r) => (r & 7) !== Relocation.OFFSET || word(chunk, r >>> 3) !== bitsOf(chunk)) }), message: /Entry\.COND_START \(\d+, 1 bits\) lies outside/ },
+    { name: 'more conditions than a host may have', damage: (chunk) => withWord(chunk, chunk.hosts[0]!.at + HostRecord.COND_COUNT, Limit.HOST_CONDITIONS + 1), message: /HostRecord\.COND_COUNT 65537 is past 65536/ },
+  ];
+
+  it.each(hostile)('refuses a chunk with $name, naming the field', ({ damage, message }) => {
+    const { placed, table } = build(GROUPS, [3, 2, 1, 1], 4, true);
+    expect(word(placed[0]!.chunk, placed[0]!.chunk.hosts[0]!.at + HostRecord.COND_COUNT)).toBe(1);
+    const chunk = damage(placed[0]!.chunk);
+    const bad = placed.map((p, i) => (i === 0 ? { ...p, chunk } : p));
+    expect(() => assembleTable(bad, table.routes, table.endpointCount, table.fallback)).toThrow(expect.objectContaining({ code: 'PORTICO_E_TABLE_INVALID', message: expect.stringMatching(message) }));
+    expect(() => chunkFromBytes(chunkToBytes(chunk))).toThrow(expect.objectContaining({ code: 'PORTICO_E_TABLE_INVALID', message: expect.stringMatching(message) }));
+  });
+
   it('refuses two chunks claiming one host, and a route run past the table', () => {
     const { placed, table } = build(GROUPS, [3, 2, 1, 1], 4, true);
     expect(() => assembleTable([...placed, placed[0]!], table.routes, table.endpointCount, table.fallback)).toThrow(/duplicate host "a.example.com"/);
@@ -123,9 +149,9 @@ describe('chunks on the wire', () => {
   const WIRE_GROUPS: HostEntry[][] = [...GROUPS.slice(0, 2), [{ host: 'bücher.example', paths: [path('Prefix', '/ü', 0)], fallback: -1 }]];
   const wireChunks = WIRE_GROUPS.map((group, g) => encodeChunk(group, [3, 2, 1][g]!));
 
-  it('are the bytes they were (sha256 of these chunks as fc70528 encoded them)', () => {
+  it('are the bytes they were (sha256 of these chunks as wire version 2, table version 4 encode them)', () => {
     const all = Buffer.concat(wireChunks.map((chunk) => chunkToBytes(chunk)));
-    expect(createHash('sha256').update(all).digest('hex')).toBe('f1e3cfe8ee2434fb2cb733a46ff5af561872cddeebce5fcfc4100418956d0033');
+    expect(createHash('sha256').update(all).digest('hex')).toBe('3a4e5667c94bf7e4dda1c002c5cfe73002141ccb4bb91b1211c81b657b1c7942');
   });
 
   it('written into a reused buffer are the same bytes as alone, with nothing of what the buffer held', () => {

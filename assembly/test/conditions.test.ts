@@ -6,6 +6,7 @@ import { encodeTable } from '../src/host/encode.ts';
 import { loadMatcher, loadMatcherFromBinary } from '../src/host/matcher.ts';
 import type { HostEntry, MatcherTable, PathEntry } from '../src/host/table.ts';
 import { firstQueryValues, percentDecode } from '../src/host/conditions.ts';
+import { Limit } from '../src/host/layout.ts';
 import { loadReference } from './reference.ts';
 
 function table(hosts: readonly HostEntry[], routes = 4): MatcherTable {
@@ -112,6 +113,48 @@ describe('hostile input, bounded', () => {
     });
     // A host without conditions in the same table is not affected by them.
     expect(wasm.match('plain.com', '/c?q7=1207x', 'GET', headers)).toBe(3001);
+  });
+
+  it('conditions on many hosts: each host judges its own bits, nothing one request set carries over to the next host', () => {
+    // Every host has its own three conditions (bits 0..2 each), so every host's bits overlap every other's.
+    const hosts: HostEntry[] = Array.from({ length: 40 }, (_, i) => ({
+      host: `h${i}.com`,
+      paths: [
+        { pathType: 'Prefix', path: '/', route: 4 * i, conditions: { headers: [{ name: `x-${i}`, value: 'a' }] } },
+        { pathType: 'Prefix', path: '/', route: 4 * i + 1, conditions: { query: [{ name: `q${i}`, value: 'b' }] } },
+        { pathType: 'RegularExpression', path: `/r${i}/.*`, route: 4 * i + 2 },
+        { pathType: 'Prefix', path: '/', route: 4 * i + 3 },
+      ],
+      fallback: -1,
+    }));
+    const t = table(hosts, 160);
+    const wasm = loadMatcher(t);
+    const reference = loadReference(t);
+    const all: Record<string, string> = {};
+    for (let i = 0; i < 40; i++) all[`x-${i}`] = 'a';
+    for (let round = 0; round < 3; round++) {
+      for (let i = 0; i < 40; i++) {
+        const other = (i + 7 * (round + 1)) % 40;
+        // A request meeting host i's conditions, then one to another host meeting only host i's.
+        const requests: [string, string, Record<string, string>, number][] = [
+          [`h${i}.com`, '/', { [`x-${i}`]: 'a' }, 4 * i],
+          [`h${other}.com`, `/r${i}/x?q${i}=b`, { [`x-${i}`]: 'a' }, 4 * other + 3],
+          [`h${i}.com`, `/?q${i}=b`, {}, 4 * i + 1],
+          [`h${other}.com`, `/r${other}/x`, {}, 4 * other + 2],
+          [`h${i}.com`, '/', all, 4 * i],
+        ];
+        for (const [host, path, headers, want] of requests) {
+          expect(wasm.match(host, path, 'GET', headers), `${host}${path}`).toBe(want);
+          expect(reference.match(host, path, 'GET', headers), `${host}${path}`).toBe(want);
+        }
+      }
+    }
+  });
+
+  it('refuses a host with more distinct conditions than the request bitset holds, naming it', () => {
+    const headers = Array.from({ length: Limit.HOST_CONDITIONS + 1 }, (_, i) => ({ name: 'x-many', value: String(i) }));
+    expect(() => encodeTable(one([{ pathType: 'Prefix', path: '/', route: 0, conditions: { headers } }], 'many.com'))).toThrow(expect.objectContaining({ code: 'PORTICO_E_TABLE_INVALID', message: expect.stringMatching(/host "many\.com": 65537 distinct match conditions, more than the 65536/) }));
+    expect(() => encodeTable(one([{ pathType: 'Prefix', path: '/', route: 0, conditions: { headers: headers.slice(1) } }], 'many.com'))).not.toThrow();
   });
 
   it('a host with a thousand dots probes a bounded number of wildcard suffixes', () => {

@@ -12,6 +12,7 @@ import { loadReference } from './reference.ts';
 const SEED = Number(process.env.PORTICO_FC_SEED ?? 0x9047_1c0);
 const TABLES = 1500;
 const MIN_PAIRS = 10_000;
+const MANY_HOST_TABLES = 150;
 
 // A 15-byte label pushes hosts across the matcher's 16-byte chunks.
 const label = fc.constantFrom('a', 'b', 'ab', 'é', 'abcdefghijklmno');
@@ -57,9 +58,10 @@ const idOrNone = fc.integer({ min: -2, max: 20 });
 // Small weights give interesting sequences; the largest allowed weight checks the WRR arithmetic.
 const WEIGHT = fc.oneof({ weight: 9, arbitrary: fc.nat({ max: 5 }) }, { weight: 1, arbitrary: fc.constantFrom(0x7fffffff, 0x7ffffffe) });
 
-const table: fc.Arbitrary<MatcherTable> = fc
+/** Random tables of `minHosts` to `maxHosts` host entries (a mixed wildcard counts once). */
+const tableOf = (minHosts: number, maxHosts: number): fc.Arbitrary<MatcherTable> => fc
   .record({
-    hosts: fc.uniqueArray(fc.record({ host: tableHost, labels, paths: fc.array(pathEntry, { minLength: 1, maxLength: 6 }), fallback: idOrNone }), { minLength: 1, maxLength: 6, selector: (h) => h.host }),
+    hosts: fc.uniqueArray(fc.record({ host: tableHost, labels, paths: fc.array(pathEntry, { minLength: 1, maxLength: 6 }), fallback: idOrNone }), { minLength: minHosts, maxLength: maxHosts, selector: (h) => h.host }),
     routes: fc.array(fc.array(fc.record({ weight: WEIGHT, endpoints: fc.array(fc.nat(), { maxLength: 3 }) }), { maxLength: 3 }), { minLength: 1, maxLength: 6 }),
     endpointCount: fc.integer({ min: 1, max: 5 }),
     fallback: idOrNone,
@@ -132,8 +134,8 @@ const op: fc.Arbitrary<Op> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ endpoint: fc.nat({ max: 4 }), healthy: fc.boolean() }) },
 );
 
-// A CPU-bound property over thousands of tables: generous, as the machine may be loaded.
-it(`wasm and reference agree on random tables and requests (seed ${SEED})`, { timeout: 120_000 }, () => {
+/** Asserts wasm and reference agree on `tables` random tables from `table`; returns the (match) pairs compared. */
+function agree(table: fc.Arbitrary<MatcherTable>, tables: number): number {
   let pairs = 0;
   const property = fc.property(table, fc.array(request, { minLength: 25, maxLength: 40 }), fc.array(op, { maxLength: 40 }), (t, requests, ops) => {
     const wasm = loadMatcher(t);
@@ -158,10 +160,21 @@ it(`wasm and reference agree on random tables and requests (seed ${SEED})`, { ti
     }
   });
   try {
-    fc.assert(property, { seed: SEED, numRuns: TABLES });
+    fc.assert(property, { seed: SEED, numRuns: tables });
   } catch (error) {
     console.error(`differential test failed; replay with PORTICO_FC_SEED=${SEED}`);
     throw error;
   }
-  expect(pairs).toBeGreaterThanOrEqual(MIN_PAIRS);
+  return pairs;
+}
+
+// A CPU-bound property over thousands of tables: generous, as the machine may be loaded.
+it(`wasm and reference agree on random tables and requests (seed ${SEED})`, { timeout: 120_000 }, () => {
+  expect(agree(tableOf(1, 6), TABLES)).toBeGreaterThanOrEqual(MIN_PAIRS);
+});
+
+// Many hosts with conditions in one table: each host's condition bits are its own (all start at 0),
+// so requests going from host to host must never see another host's bits.
+it(`wasm and reference agree on tables of many hosts with conditions (seed ${SEED})`, { timeout: 120_000 }, () => {
+  expect(agree(tableOf(20, 40), MANY_HOST_TABLES)).toBeGreaterThanOrEqual(MANY_HOST_TABLES * 25);
 });

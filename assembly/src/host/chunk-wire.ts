@@ -2,20 +2,21 @@
  * A table chunk as bytes, for shipping it (the control plane sends the chunks of changed hosts
  * to data planes): little-endian u32 fields, then the chunk's byte arrays, each padded to 4.
  *
- *   "PRTC" version | bytes length | hosts | relocations | conds | conditions | routeCount
+ *   "PRTC" version | bytes length | host count | relocation count | routeCount | bytes | hosts | relocations
  *   hosts: at, hash, tables, lookup count, then per lookup its UTF-8 length and bytes
- *   conditions: kind, host, name length, value length, name bytes, value bytes
+ *
+ * (Version 2: a host's match conditions are in its bytes; version 1 carried them apart.)
  *
  * Decoding is strict: a truncated, padded or inconsistent chunk is refused (PORTICO_E_TABLE_INVALID),
  * and `verifyChunk` checks that what it holds stays inside it, so laying it out cannot go wrong.
  */
 import { PorticoError } from './errors.ts';
 import type { ChunkHost, TableChunk } from './chunk.ts';
-import { checkChunkShape } from './chunk.ts';
+import { checkChunkShape } from './chunk-check.ts';
 
 /** "PRTC" little-endian, and the wire version. */
 const MAGIC = 0x43545250;
-const VERSION = 1;
+const VERSION = 2;
 /** Bounds on what one chunk may declare (a chunk is one host's blocks). */
 const MAX_ITEMS = 1 << 22;
 
@@ -33,9 +34,8 @@ function refused(problem: string): never {
  * with the same `into` overwrites; else (or without `into`) a new array.
  */
 export function chunkToBytes(chunk: TableChunk, into?: Uint8Array): Uint8Array {
-  let size = 4 * 8 + pad4(chunk.bytes.length) + chunk.relocations.length * 4 + chunk.conds.length * 4;
+  let size = 4 * 6 + pad4(chunk.bytes.length) + chunk.relocations.length * 4;
   for (const host of chunk.hosts) size += 16 + host.lookups.reduce((n, lookup) => n + 4 + pad4(Buffer.byteLength(lookup, 'utf8')), 0);
-  for (const cond of chunk.conditions) size += 16 + pad4(cond.name.length) + pad4(cond.value.length);
   const out = into !== undefined && into.length >= size ? into.subarray(0, size) : new Uint8Array(size);
   const view = new DataView(out.buffer, out.byteOffset, size);
   let at = 0;
@@ -51,7 +51,7 @@ export function chunkToBytes(chunk: TableChunk, into?: Uint8Array): Uint8Array {
     out.set(value, at);
     padTo4(value.length);
   };
-  for (const value of [MAGIC, VERSION, chunk.bytes.length, chunk.hosts.length, chunk.relocations.length, chunk.conds.length, chunk.conditions.length, chunk.routeCount]) u32(value);
+  for (const value of [MAGIC, VERSION, chunk.bytes.length, chunk.hosts.length, chunk.relocations.length, chunk.routeCount]) u32(value);
   bytes(chunk.bytes);
   for (const host of chunk.hosts) {
     for (const value of [host.at, host.hash, host.tables, host.lookups.length]) u32(value);
@@ -64,12 +64,6 @@ export function chunkToBytes(chunk: TableChunk, into?: Uint8Array): Uint8Array {
     }
   }
   for (const value of chunk.relocations) u32(value);
-  for (const value of chunk.conds) u32(value);
-  for (const cond of chunk.conditions) {
-    for (const value of [cond.kind, cond.host, cond.name.length, cond.value.length]) u32(value);
-    bytes(cond.name);
-    bytes(cond.value);
-  }
   return out;
 }
 
@@ -108,8 +102,6 @@ export function chunkFromBytes(data: Uint8Array): TableChunk {
   const byteLength = count('byte');
   const hostCount = count('host');
   const relocationCount = count('relocation');
-  const condCount = count('condition run');
-  const conditionCount = count('condition');
   const routeCount = count('route');
   const blocks = bytes(byteLength);
   const hosts: ChunkHost[] = [];
@@ -127,14 +119,8 @@ export function chunkFromBytes(data: Uint8Array): TableChunk {
     hosts.push({ at: hostAt, hash, tables, lookups });
   }
   const relocations = words(relocationCount);
-  const conds = words(condCount);
-  const conditions = [];
-  for (let c = 0; c < conditionCount; c++) {
-    const [kind, host, nameLength, valueLength] = [u32(), u32(), count('name byte'), count('value byte')];
-    conditions.push({ kind, host, name: bytes(nameLength), value: bytes(valueLength) });
-  }
   if (at !== data.length) refused(`${data.length - at} bytes past its end`);
-  const chunk = { bytes: blocks, hosts, relocations, conds, conditions, routeCount };
+  const chunk = { bytes: blocks, hosts, relocations, routeCount };
   checkChunkShape(chunk);
   return chunk;
 }

@@ -1,13 +1,13 @@
 /**
  * Chunked tables: the binary table cut where it can be reused. A chunk holds the host blocks of a
  * few host entries (in practice: one snapshot host, one or two entries) exactly as encodeTable
- * lays them out, except that record offsets are relative to the chunk, route ids are local to
- * the chunk's run of routes, and host indexes and condition bits are local to the chunk. The
- * fields that hold such values are listed in `relocations`.
+ * lays them out, match conditions included, except that record offsets are relative to the chunk
+ * and route ids are local to the chunk's run of routes. The fields that hold such values are
+ * listed in `relocations`. Condition bits are each host's own, so they need no fixing up.
  *
  * `assembleTable` lays chunks side by side and fixes those fields up (copies plus one add per
  * listed field), then writes what is global — the header, the host hash tables (from each
- * host's cached key hash), the condition lists, the route records and the pool. Nothing is
+ * host's cached key hash), the route records and the list of hosts with conditions. Nothing is
  * drafted, sorted or validated per path again, so a table whose hosts mostly did not change costs
  * copies and its route records. encodeTable is itself "one chunk per host, assembled", so an
  * assembled table is byte for byte the table encodeTable gives for the same content.
@@ -15,33 +15,19 @@
  * A chunk is plain data (numbers, typed arrays, strings): it crosses process boundaries by
  * structured clone and is serialised by whoever ships it.
  */
-import { PorticoError } from './errors.ts';
 import { draftHost } from './draft.ts';
-import type { CondDraft, EntryDraft, HostDraft } from './draft.ts';
+import type { EntryDraft, HostDraft } from './draft.ts';
 import type { HostEntry, RouteEntry } from './table.ts';
 import { validateHosts, validateRoutes } from './validate.ts';
 import { FlatSink } from './blocks.ts';
 import type { TableSink } from './blocks.ts';
+import { Relocation, checkChunkShape, chunkWord, corrupt } from './chunk-check.ts';
 import { BackendRecord, Endpoint, Entry, Format, Group, HOST_SEED, Header, HeaderPair, HostRecord, RouteRecord, Slot, murmur, pathSeed } from './layout.ts';
+
+export { Relocation, checkChunkShape } from './chunk-check.ts';
 
 /** Which host hash tables list a chunk host (bits of ChunkHost.tables). */
 export const HostTables = { EXACT: 1, ONE_LABEL: 2, DEEP: 4, ANY: 8 } as const;
-
-/** What a relocated field holds (low 3 bits of a relocation; the field's offset is above them). */
-export const Relocation = {
-  /** A record offset relative to the chunk: add the chunk's place in the table. */
-  OFFSET: 0,
-  /** A route id local to the chunk: add its first route id. */
-  ROUTE: 1,
-  /** A route record offset: holds a local route id; becomes that route's record offset. */
-  RECORD: 2,
-  /** A host index local to the chunk: add its first host index. */
-  HOST: 3,
-  /** An index into the chunk's condition list: add its place in the table's list. */
-  COND_LIST: 4,
-  /** A condition bit local to the chunk: add its first bit. */
-  COND_BIT: 5,
-} as const;
 
 /** One host entry of a chunk. */
 export interface ChunkHost {
@@ -55,9 +41,6 @@ export interface ChunkHost {
   readonly lookups: readonly string[];
 }
 
-/** A match condition of a chunk (`host` is local to the chunk). */
-export type ChunkCondition = CondDraft;
-
 /** Host blocks ready to be assembled into a table (see the file comment). */
 export interface TableChunk {
   /** The host blocks; a multiple of 8 bytes. */
@@ -65,10 +48,6 @@ export interface TableChunk {
   readonly hosts: readonly ChunkHost[];
   /** Per field to fix up: `(offset << 3) | Relocation kind`. */
   readonly relocations: Uint32Array;
-  /** The entries' condition runs (local condition bits). */
-  readonly conds: Uint32Array;
-  /** The match conditions of its hosts; the index is the local condition bit. */
-  readonly conditions: readonly ChunkCondition[];
   /** Routes the chunk's host entries use: local route ids are below this. */
   readonly routeCount: number;
 }
@@ -116,11 +95,11 @@ export function encodeChunk(hosts: readonly HostEntry[], routeCount: number): Ta
 
 /** encodeChunk for entries already validated (encodeTable validates the whole table first). */
 function encodeValidChunk(hosts: readonly HostEntry[], routeCount: number): TableChunk {
-  const conds: number[] = [];
-  const conditions: CondDraft[] = [];
-  const drafts = hosts.map((host, index) => draftHost(host, index, conds, conditions));
+  const drafts = hosts.map((host) => draftHost(host));
   const offsets = new Map<object, number>();
   const pathsAt = new Map<HostDraft, number>();
+  /** Per host with conditions: where its condition records, bit runs and strings start. */
+  const condsAt = new Map<HostDraft, { readonly records: number; readonly bits: number; readonly strings: number }>();
   let size = 0;
   const place = (bytes: number): number => {
     const at = size;
@@ -131,6 +110,11 @@ function encodeValidChunk(hosts: readonly HostEntry[], routeCount: number): Tabl
     offsets.set(h, place(HostRecord.KEY + pad8(h.key.length) + (h.root.length + h.regex.length) * Entry.SIZE));
     pathsAt.set(h, place(h.groups.length === 0 ? 0 : capacity(h.groups.length, 4) * Slot.SIZE));
     for (const g of h.groups) offsets.set(g, place(Group.KEY + pad8(g.key.length) + g.entries.length * Entry.SIZE));
+    if (h.conditions.length > 0) {
+      const records = place(h.conditions.length * HeaderPair.SIZE);
+      const bits = place(h.condBits.length * 4);
+      condsAt.set(h, { records, bits, strings: place(h.conditions.reduce((n, cond) => n + cond.name.length + cond.value.length, 0)) });
+    }
   }
   const at = (record: object): number => offsets.get(record) ?? 0;
   const out = new Uint8Array(size);
@@ -140,30 +124,34 @@ function encodeValidChunk(hosts: readonly HostEntry[], routeCount: number): Tabl
     view.setUint32(offset, value >>> 0, true);
     if (relocation !== undefined) relocations.push(offset * 8 + relocation);
   };
-  const writeEntries = (first: number, entries: readonly EntryDraft[]): void => {
+  const writeEntries = (first: number, entries: readonly EntryDraft[], bits: number): void => {
     entries.forEach((e, k) => {
       const rec = first + k * Entry.SIZE;
       u32(rec + Entry.ROUTE, e.route, Relocation.ROUTE);
       u32(rec + Entry.RECORD, e.route, Relocation.RECORD);
       u32(rec + Entry.METHODS, e.methods);
-      u32(rec + Entry.COND_START, e.condStart, Relocation.COND_LIST);
+      if (e.condCount !== 0) u32(rec + Entry.COND_START, bits + e.condStart * 4, Relocation.OFFSET);
       u32(rec + Entry.COND_COUNT, e.condCount);
     });
   };
   for (const h of drafts) {
     const rec = at(h);
-    u32(rec + HostRecord.INDEX, h.index, Relocation.HOST);
+    const conds = condsAt.get(h);
+    const bits = conds?.bits ?? 0;
+    if (conds !== undefined) {
+      u32(rec + HostRecord.CONDS, conds.records, Relocation.OFFSET);
+      writeConditions(h, conds, u32, out);
+    }
     u32(rec + HostRecord.FALLBACK, h.fallback, h.fallback >= 0 ? Relocation.ROUTE : undefined);
     u32(rec + HostRecord.EXACT_DEPTHS, h.exactDepths);
     u32(rec + HostRecord.PREFIX_DEPTHS, h.prefixDepths);
     u32(rec + HostRecord.ROOT_COUNT, h.root.length);
     u32(rec + HostRecord.KEY_LEN, h.key.length);
-    u32(rec + HostRecord.COND_FIRST, h.condFirst, Relocation.COND_BIT);
-    u32(rec + HostRecord.COND_COUNT, h.condCount);
+    u32(rec + HostRecord.COND_COUNT, h.conditions.length);
     u32(rec + HostRecord.REGEX_COUNT, h.regex.length);
     out.set(h.key, rec + HostRecord.KEY);
-    writeEntries(rec + HostRecord.KEY + pad8(h.key.length), h.root);
-    writeEntries(rec + HostRecord.KEY + pad8(h.key.length) + h.root.length * Entry.SIZE, h.regex);
+    writeEntries(rec + HostRecord.KEY + pad8(h.key.length), h.root, bits);
+    writeEntries(rec + HostRecord.KEY + pad8(h.key.length) + h.root.length * Entry.SIZE, h.regex, bits);
     if (h.groups.length > 0) {
       const cap = capacity(h.groups.length, 4);
       const paths = pathsAt.get(h) ?? 0;
@@ -180,27 +168,42 @@ function encodeValidChunk(hosts: readonly HostEntry[], routeCount: number): Tabl
       u32(at(g) + Group.COUNT, g.entries.length);
       u32(at(g) + Group.KEY_LEN, g.key.length);
       out.set(g.key, at(g) + Group.KEY);
-      writeEntries(at(g) + Group.KEY + pad8(g.key.length), g.entries);
+      writeEntries(at(g) + Group.KEY + pad8(g.key.length), g.entries, bits);
     }
   }
   return {
     bytes: out,
     hosts: drafts.map((h, i) => ({ at: at(h), hash: murmur(h.key, HOST_SEED), tables: tablesOf(h), lookups: lookupsOf(hosts[i]!) })),
     relocations: Uint32Array.from(relocations),
-    conds: Uint32Array.from(conds),
-    conditions,
     routeCount,
   };
+}
+
+/** Writes host `h`'s condition records (HostRecord.CONDS), its entries' bit runs and the conditions' strings at `at`. */
+function writeConditions(h: HostDraft, at: { readonly records: number; readonly bits: number; readonly strings: number }, u32: (offset: number, value: number, relocation?: number) => void, out: Uint8Array): void {
+  let strings = at.strings;
+  // An empty string is never read: its offset stays 0 rather than pointing at the end of the chunk.
+  const text = (bytes: Uint8Array, field: number): void => {
+    if (bytes.length === 0) return;
+    out.set(bytes, strings);
+    u32(field, strings, Relocation.OFFSET);
+    strings += bytes.length;
+  };
+  h.conditions.forEach((cond, i) => {
+    const rec = at.records + i * HeaderPair.SIZE;
+    text(cond.name, rec + HeaderPair.NAME_OFF);
+    u32(rec + HeaderPair.NAME_LEN, cond.name.length);
+    text(cond.value, rec + HeaderPair.VALUE_OFF);
+    u32(rec + HeaderPair.VALUE_LEN, cond.value.length);
+    u32(rec + HeaderPair.KIND, cond.kind);
+  });
+  h.condBits.forEach((bit, k) => u32(at.bits + k * 4, bit));
 }
 
 /** A chunk and the first route id of its run of routes in the table. */
 export interface PlacedChunk {
   readonly chunk: TableChunk;
   readonly firstRoute: number;
-}
-
-function corrupt(problem: string): never {
-  throw new PorticoError('PORTICO_E_TABLE_INVALID', `matcher table chunks: ${problem}`);
 }
 
 /**
@@ -222,17 +225,10 @@ export function assembleOwnChunks(chunks: readonly PlacedChunk[], routes: readon
   return assembleOwnChunksLaidOut(chunks, routes, endpointCount, fallback).table;
 }
 
-/** Where assemble put what a patch may rewrite in place (patch.ts): each chunk's place and bases, each route record. */
+/** Where assemble put what a patch may rewrite in place (patch.ts): each chunk, each route record. */
 export interface TableLayout {
-  /** Per chunk: its byte offset, its first host index, condition-list index and condition bit, and where its condition strings start in the pool. */
+  /** Per chunk: its byte offset. */
   readonly chunkAt: Uint32Array;
-  readonly hostBase: Uint32Array;
-  readonly condListBase: Uint32Array;
-  readonly condBitBase: Uint32Array;
-  readonly poolBase: Uint32Array;
-  readonly condsAt: number;
-  readonly headersAt: number;
-  readonly poolAt: number;
   /** Byte offset of each route record, by route id. */
   readonly routeOffsets: Uint32Array;
 }
@@ -253,13 +249,10 @@ export function chunksOfValid(hosts: readonly HostEntry[], routeCount: number): 
   return hosts.map((host) => ({ chunk: encodeValidChunk([host], routeCount), firstRoute: 0 }));
 }
 
-/** Copies chunk number `c` (route run from `firstRoute`) to its place in `layout` and fixes up its relocated fields, condition runs and condition strings (the pool is written from its `poolBase`). */
+/** Copies chunk number `c` (route run from `firstRoute`) to its place in `layout` and fixes up its relocated fields. */
 export function writeChunk(out: TableSink, chunk: TableChunk, firstRoute: number, layout: TableLayout, c: number): void {
-  const { condsAt, headersAt, poolAt, routeOffsets } = layout;
+  const { routeOffsets } = layout;
   const chunkAt = layout.chunkAt[c]!;
-  const hostBase = layout.hostBase[c]!;
-  const condListBase = layout.condListBase[c]!;
-  const condBitBase = layout.condBitBase[c]!;
   out.set(chunk.bytes, chunkAt);
   const relocations = chunk.relocations;
   // Every relocated field is a u32 at a multiple of 4 inside a chunk placed at a multiple of 8.
@@ -272,29 +265,9 @@ export function writeChunk(out: TableSink, chunk: TableChunk, firstRoute: number
       case Relocation.OFFSET: out.setWord(field, value + chunkAt); break;
       case Relocation.ROUTE: out.setWord(field, value + firstRoute); break;
       case Relocation.RECORD: out.setWord(field, routeOffsets[value + firstRoute]!); break;
-      case Relocation.HOST: out.setWord(field, value + hostBase); break;
-      case Relocation.COND_LIST: out.setWord(field, value + condListBase); break;
-      case Relocation.COND_BIT: out.setWord(field, value + condBitBase); break;
       default: corrupt(`relocation kind ${relocation & 7} is unknown`);
     }
   }
-  const conds = chunk.conds;
-  for (let i = 0; i < conds.length; i++) out.setWord((condsAt >>> 2) + condListBase + i, conds[i]! + condBitBase);
-  let pool = layout.poolBase[c]!;
-  const poolString = (bytes: Uint8Array): number => {
-    out.set(bytes, poolAt + pool);
-    pool += bytes.length;
-    return pool - bytes.length;
-  };
-  chunk.conditions.forEach((cond, i) => {
-    const rec = (headersAt + (condBitBase + i) * HeaderPair.SIZE) >>> 2;
-    out.setWord(rec + (HeaderPair.NAME_OFF >>> 2), poolString(cond.name));
-    out.setWord(rec + (HeaderPair.NAME_LEN >>> 2), cond.name.length);
-    out.setWord(rec + (HeaderPair.VALUE_OFF >>> 2), poolString(cond.value));
-    out.setWord(rec + (HeaderPair.VALUE_LEN >>> 2), cond.value.length);
-    out.setWord(rec + (HeaderPair.KIND >>> 2), cond.kind);
-    out.setWord(rec + (HeaderPair.HOST >>> 2), cond.host + hostBase);
-  });
 }
 
 /** The bytes of a route record (what routeOffsets spaces). */
@@ -325,9 +298,7 @@ function assemble(chunks: readonly PlacedChunk[], routes: readonly RouteEntry[],
   let wildCount = 0;
   let deepCount = 0;
   let hostBytes = 0;
-  let condTotal = 0;
-  let conditionTotal = 0;
-  let poolLength = 0;
+  let condHostCount = 0;
   const seen = check ? new Set<string>() : undefined;
   for (const { chunk, firstRoute } of chunks) {
     if (check) checkChunk(chunk, firstRoute, routes.length, seen!);
@@ -335,11 +306,9 @@ function assemble(chunks: readonly PlacedChunk[], routes: readonly RouteEntry[],
       if (host.tables & HostTables.EXACT) exactCount++;
       if (host.tables & HostTables.ONE_LABEL) wildCount++;
       if (host.tables & HostTables.DEEP) deepCount++;
+      if (chunkWord(chunk.bytes, host.at + HostRecord.COND_COUNT) !== 0) condHostCount++;
     }
     hostBytes += chunk.bytes.length;
-    condTotal += chunk.conds.length;
-    conditionTotal += chunk.conditions.length;
-    for (const cond of chunk.conditions) poolLength += cond.name.length + cond.value.length;
   }
   let size: number = Header.SIZE;
   const place = (bytes: number): number => {
@@ -354,13 +323,12 @@ function assemble(chunks: readonly PlacedChunk[], routes: readonly RouteEntry[],
   const wildHostsAt = place(wildCap * Slot.SIZE);
   const deepHostsAt = deepCount === 0 ? 0 : place(deepCap * Slot.SIZE);
   const hostsAt = place(hostBytes);
-  const condsAt = place(condTotal * 4);
-  const headersAt = place(conditionTotal * HeaderPair.SIZE);
   const routeIndexAt = place(routes.length * 4);
   const routesAt = size;
   const routeOffsets = new Uint32Array(routes.length);
   for (let r = 0; r < routes.length; r++) routeOffsets[r] = place(routeRecordBytes(routes[r]!));
-  const poolAt = place(poolLength);
+  // Last: a host gaining or losing its conditions moves nothing before it.
+  const condHostsAt = place(condHostCount * 4);
 
   const out = new Uint8Array(size);
   // The table is little-endian, as wasm and every platform Node runs on (a big-endian host would need DataView here).
@@ -372,27 +340,10 @@ function assemble(chunks: readonly PlacedChunk[], routes: readonly RouteEntry[],
   const deepSlots: { hash: number; offset: number }[] = [];
   let anyAt = 0;
   let chunkAt = hostsAt;
-  let hostBase = 0;
-  let condListBase = 0;
-  let condBitBase = 0;
-  let pool = 0;
-  const layout: TableLayout = {
-    chunkAt: new Uint32Array(chunks.length),
-    hostBase: new Uint32Array(chunks.length),
-    condListBase: new Uint32Array(chunks.length),
-    condBitBase: new Uint32Array(chunks.length),
-    poolBase: new Uint32Array(chunks.length),
-    condsAt,
-    headersAt,
-    poolAt,
-    routeOffsets,
-  };
+  let condHost = condHostsAt;
+  const layout: TableLayout = { chunkAt: new Uint32Array(chunks.length), routeOffsets };
   chunks.forEach(({ chunk, firstRoute }, c) => {
     layout.chunkAt[c] = chunkAt;
-    layout.hostBase[c] = hostBase;
-    layout.condListBase[c] = condListBase;
-    layout.condBitBase[c] = condBitBase;
-    layout.poolBase[c] = pool;
     writeChunk(sink, chunk, firstRoute, layout, c);
     for (const host of chunk.hosts) {
       const slot = { hash: host.hash, offset: chunkAt + host.at };
@@ -400,12 +351,12 @@ function assemble(chunks: readonly PlacedChunk[], routes: readonly RouteEntry[],
       if (host.tables & HostTables.ONE_LABEL) wildSlots.push(slot);
       if (host.tables & HostTables.DEEP) deepSlots.push(slot);
       if (host.tables & HostTables.ANY) anyAt = slot.offset;
+      if (chunkWord(chunk.bytes, host.at + HostRecord.COND_COUNT) !== 0) {
+        u32(condHost, slot.offset);
+        condHost += 4;
+      }
     }
-    for (const cond of chunk.conditions) pool += cond.name.length + cond.value.length;
     chunkAt += chunk.bytes.length;
-    hostBase += chunk.hosts.length;
-    condListBase += chunk.conds.length;
-    condBitBase += chunk.conditions.length;
   });
   const header: [number, number][] = [
     [Header.MAGIC, Format.MAGIC], [Header.VERSION, Format.VERSION], [Header.LENGTH, size],
@@ -413,11 +364,9 @@ function assemble(chunks: readonly PlacedChunk[], routes: readonly RouteEntry[],
     [Header.FALLBACK, fallback], [Header.ANY_HOST, anyAt],
     [Header.EXACT_HOSTS, exactHostsAt], [Header.EXACT_HOSTS_CAP, exactCap],
     [Header.WILD_HOSTS, wildHostsAt], [Header.WILD_HOSTS_CAP, wildCap],
-    [Header.HOSTS, hostsAt], [Header.HOSTS_LEN, condsAt - hostsAt],
-    [Header.CONDS, condsAt], [Header.COND_COUNT, condTotal],
-    [Header.HEADERS, headersAt], [Header.HEADER_COUNT, conditionTotal],
-    [Header.ROUTE_INDEX, routeIndexAt], [Header.ROUTES, routesAt], [Header.ROUTES_LEN, poolAt - routesAt],
-    [Header.POOL, poolAt], [Header.POOL_LEN, poolLength],
+    [Header.HOSTS, hostsAt], [Header.HOSTS_LEN, routeIndexAt - hostsAt],
+    [Header.COND_HOSTS, condHostsAt], [Header.COND_HOST_COUNT, condHostCount],
+    [Header.ROUTE_INDEX, routeIndexAt], [Header.ROUTES, routesAt], [Header.ROUTES_LEN, condHostsAt - routesAt],
     [Header.DEEP_HOSTS, deepHostsAt], [Header.DEEP_HOSTS_CAP, deepCap],
   ];
   for (const [field, value] of header) u32(field, value);
@@ -445,33 +394,5 @@ function checkChunk(chunk: TableChunk, firstRoute: number, routeCount: number, s
       if (seen.has(lookup)) corrupt(`duplicate host ${JSON.stringify(lookup)}`);
       seen.add(lookup);
     }
-  }
-}
-
-/**
- * Checks what a chunk holds by itself: every relocated field is a u32 inside it whose value is
- * in range for its kind, host records and condition bits lie inside it. Throws
- * PORTICO_E_TABLE_INVALID naming the first problem.
- */
-export function checkChunkShape(chunk: TableChunk): void {
-  const { bytes, relocations } = chunk;
-  if (!(bytes instanceof Uint8Array) || bytes.length % 8 !== 0) corrupt('a chunk is not a multiple of 8 bytes');
-  if (!(relocations instanceof Uint32Array) || !(chunk.conds instanceof Uint32Array) || !Array.isArray(chunk.hosts) || !Array.isArray(chunk.conditions)) corrupt('a chunk is malformed');
-  if (!Number.isInteger(chunk.routeCount) || chunk.routeCount < 0) corrupt(`route count ${String(chunk.routeCount)} is not a count`);
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  for (let i = 0; i < relocations.length; i++) {
-    const field = Math.floor(relocations[i]! / 8);
-    if (field + 4 > bytes.length || field % 4 !== 0) corrupt(`a relocation at ${field} is outside its chunk of ${bytes.length} bytes or not a u32 field`);
-    const value = view.getUint32(field, true);
-    const kind = relocations[i]! & 7;
-    if (kind > Relocation.COND_BIT) corrupt(`relocation kind ${kind} is unknown`);
-    const limit = kind === Relocation.OFFSET ? bytes.length : kind === Relocation.ROUTE || kind === Relocation.RECORD ? chunk.routeCount : kind === Relocation.HOST ? chunk.hosts.length : kind === Relocation.COND_LIST ? chunk.conds.length + 1 : chunk.conditions.length + 1;
-    if (value >= limit) corrupt(`a relocated field at ${field} holds ${value}, not below ${limit}`);
-  }
-  for (const bit of chunk.conds) if (bit >= chunk.conditions.length) corrupt(`condition bit ${bit} of a chunk with ${chunk.conditions.length} conditions`);
-  for (const cond of chunk.conditions) if (!Number.isInteger(cond?.host) || cond.host < 0 || cond.host >= chunk.hosts.length || !(cond.name instanceof Uint8Array) || !(cond.value instanceof Uint8Array)) corrupt('a condition names no host of its chunk');
-  for (const host of chunk.hosts) {
-    if (!Number.isInteger(host?.at) || host.at < 0 || host.at + HostRecord.KEY > bytes.length || host.at % 8 !== 0) corrupt(`a host record at ${String(host?.at)} is outside its chunk`);
-    if (!Number.isInteger(host.tables) || host.tables < 1 || host.tables > 15 || !Array.isArray(host.lookups)) corrupt(`a host record at ${host.at} is malformed`);
   }
 }

@@ -2,13 +2,15 @@
  * First half of encoding: a validated MatcherTable regrouped the way the binary table stores it —
  * per host, the root Prefix entries, the RegularExpression entries and the path groups (one per
  * Exact path or normalized Prefix path, entries in table order), with method masks and
- * condition bits resolved. Each host owns a contiguous run of condition bits.
+ * condition bits resolved. Condition bits are the host's own (from 0), so a host's block never
+ * depends on the hosts before it.
  */
+import { PorticoError } from './errors.ts';
 import { METHODS } from './table.ts';
 import type { HostEntry, PathEntry, WildcardLabels } from './table.ts';
-import { CondKind, Kind, utf8 } from './layout.ts';
+import { CondKind, Kind, Limit, utf8 } from './layout.ts';
 
-/** A path entry as encoded: route, method mask and its run in the conds list. */
+/** A path entry as encoded: route, method mask and its run in its host's condition bit list. */
 export interface EntryDraft {
   readonly route: number;
   readonly methods: number;
@@ -25,7 +27,6 @@ export interface GroupDraft {
 
 /** One host entry: its lookup key (name, or the suffix after `*.`; empty for `*`) and its rules. */
 export interface HostDraft {
-  readonly index: number;
   readonly host: string;
   readonly labels: WildcardLabels;
   readonly key: Uint8Array;
@@ -35,15 +36,15 @@ export interface HostDraft {
   readonly groups: GroupDraft[];
   exactDepths: number;
   prefixDepths: number;
-  /** The host's run of condition bits. */
-  condFirst: number;
-  condCount: number;
+  /** The host's distinct match conditions; the index is the bit. */
+  readonly conditions: readonly CondDraft[];
+  /** The entries' runs of condition bits, one after another (EntryDraft.condStart indexes it). */
+  readonly condBits: number[];
 }
 
-/** One match condition; its index in `TableDraft.headers` is its bit. */
+/** One match condition of a host. */
 export interface CondDraft {
   readonly kind: number;
-  readonly host: number;
   readonly name: Uint8Array;
   readonly value: Uint8Array;
 }
@@ -81,33 +82,36 @@ function conditionsOf(path: PathEntry): EntryCondition[] {
 }
 
 /**
- * Regroups one (validated) host entry as host `index`: its conditions are appended to `headers`
- * (their bits are their indexes there) and its entries' condition runs to `conds`.
+ * Regroups one (validated) host entry. Throws PORTICO_E_TABLE_INVALID when it has more distinct
+ * match conditions than the request bitset holds (Limit.HOST_CONDITIONS).
  */
-export function draftHost(host: HostEntry, index: number, conds: number[], headers: CondDraft[]): HostDraft {
+export function draftHost(host: HostEntry): HostDraft {
   const key = host.host === '*' ? '' : host.host.startsWith('*.') ? host.host.slice(2) : host.host;
   // Distinct conditions of the host, sorted by key so their bit numbers do not depend on rule order.
   const pathConds = new Map(host.paths.map((path) => [path, conditionsOf(path)]));
   const distinct = new Map<string, EntryCondition>();
   for (const list of pathConds.values()) for (const cond of list) distinct.set(cond.key, cond);
   const condKeys = [...distinct.keys()].sort();
-  const condFirst = headers.length;
-  const condBit = new Map(condKeys.map((k, i) => [k, condFirst + i]));
-  for (const k of condKeys) {
-    const cond = distinct.get(k) as EntryCondition;
-    headers.push({ kind: cond.kind, host: index, name: utf8(cond.name), value: utf8(cond.value) });
+  if (condKeys.length > Limit.HOST_CONDITIONS) {
+    throw new PorticoError('PORTICO_E_TABLE_INVALID', `matcher table host ${JSON.stringify(host.host)}: ${condKeys.length} distinct match conditions, more than the ${Limit.HOST_CONDITIONS} one host may have`);
   }
+  const condBit = new Map(condKeys.map((k, i) => [k, i]));
+  const conditions = condKeys.map((k): CondDraft => {
+    const cond = distinct.get(k) as EntryCondition;
+    return { kind: cond.kind, name: utf8(cond.name), value: utf8(cond.value) };
+  });
+  const condBits: number[] = [];
   const entry = (path: PathEntry): EntryDraft => {
     let methods = 0;
     for (const method of path.conditions?.methods ?? []) methods |= 1 << (METHODS as readonly string[]).indexOf(method);
     const bits = [...new Set((pathConds.get(path) ?? []).map((cond) => condBit.get(cond.key) ?? 0))].sort((a, b) => a - b);
-    const condStart = conds.length;
-    conds.push(...bits);
+    const condStart = condBits.length;
+    condBits.push(...bits);
     return { route: path.route, methods: methods >>> 0, condStart, condCount: bits.length };
   };
   const draft: HostDraft = {
-    index, host: host.host, labels: host.labels ?? 'one', key: utf8(key), fallback: host.fallback, root: [], regex: [], groups: [],
-    exactDepths: 0, prefixDepths: 0, condFirst, condCount: condKeys.length,
+    host: host.host, labels: host.labels ?? 'one', key: utf8(key), fallback: host.fallback, root: [], regex: [], groups: [],
+    exactDepths: 0, prefixDepths: 0, conditions, condBits,
   };
   const byKey = new Map<string, GroupDraft>();
   for (const path of host.paths) {

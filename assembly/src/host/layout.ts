@@ -5,14 +5,17 @@
  */
 
 /** Format identity: magic ("PRTM", little-endian) and version, bumped on any incompatible change. */
-export const Format = { MAGIC: 0x4d545250, VERSION: 3 } as const;
+export const Format = { MAGIC: 0x4d545250, VERSION: 4 } as const;
 
-/** Header field offsets (u32 each); section offsets are relative to the table start. */
+/**
+ * Header field offsets (u32 each); section offsets are relative to the table start. COND_HOSTS
+ * lists the record offsets of the hosts with match conditions, in table order: the host side
+ * compiles their conditions once per load without walking every host.
+ */
 export const Header = {
   MAGIC: 0, VERSION: 4, LENGTH: 8, ROUTE_COUNT: 12, ENDPOINT_COUNT: 16, FALLBACK: 20, ANY_HOST: 24,
   EXACT_HOSTS: 28, EXACT_HOSTS_CAP: 32, WILD_HOSTS: 36, WILD_HOSTS_CAP: 40, HOSTS: 44, HOSTS_LEN: 48,
-  CONDS: 52, COND_COUNT: 56, HEADERS: 60, HEADER_COUNT: 64, ROUTE_INDEX: 68, ROUTES: 72, ROUTES_LEN: 76,
-  POOL: 80, POOL_LEN: 84, DEEP_HOSTS: 88, DEEP_HOSTS_CAP: 92, SIZE: 96,
+  COND_HOSTS: 52, COND_HOST_COUNT: 56, ROUTE_INDEX: 60, ROUTES: 64, ROUTES_LEN: 68, DEEP_HOSTS: 72, DEEP_HOSTS_CAP: 76, SIZE: 80,
 } as const;
 
 /** Hash slot: full key hash, then record offset (0 marks an empty slot). */
@@ -20,12 +23,14 @@ export const Slot = { HASH: 0, RECORD: 4, SIZE: 8 } as const;
 
 /**
  * Host block: fixed fields, key bytes padded to 8 at KEY, root Prefix entries, RegularExpression
- * entries, then the host's own path hash table (at PATHS, capacity PATHS_MASK + 1) and its path
- * groups. COND_FIRST/COND_COUNT: the run of condition bits the host's entries use.
+ * entries, then the host's own path hash table (at PATHS, capacity PATHS_MASK + 1), its path
+ * groups and its match conditions: COND_COUNT condition records at CONDS (0 when none), the
+ * entries' runs of condition bits, the conditions' strings. Bits are the host's own (below
+ * COND_COUNT), so nothing in a host block depends on another host.
  */
 export const HostRecord = {
-  INDEX: 0, FALLBACK: 4, EXACT_DEPTHS: 8, PREFIX_DEPTHS: 12, ROOT_COUNT: 16, KEY_LEN: 20, PATHS: 24, PATHS_MASK: 28,
-  COND_FIRST: 32, COND_COUNT: 36, REGEX_COUNT: 40, KEY: 48,
+  CONDS: 0, FALLBACK: 4, EXACT_DEPTHS: 8, PREFIX_DEPTHS: 12, ROOT_COUNT: 16, KEY_LEN: 20, PATHS: 24, PATHS_MASK: 28,
+  COND_COUNT: 32, REGEX_COUNT: 36, KEY: 40,
 } as const;
 
 /** Path group record: fixed fields, key bytes padded to 8 at KEY, then the entries. */
@@ -34,11 +39,14 @@ export const Group = { KIND: 0, COUNT: 4, KEY_LEN: 8, KEY: 16 } as const;
 /** Path key kinds; part of the key hash seed so Exact and Prefix keys never meet. */
 export const Kind = { EXACT: 0, PREFIX: 1 } as const;
 
-/** Path entry: route id and route record offset, method mask (0 = any), run of condition bits. */
+/** Path entry: route id and route record offset, method mask (0 = any), run of condition bits (COND_START: its offset; 0 when COND_COUNT is 0). */
 export const Entry = { ROUTE: 0, RECORD: 4, METHODS: 8, COND_START: 12, COND_COUNT: 16, SIZE: 20 } as const;
 
-/** Match condition: (name, value) in the pool, kind (CondKind), owning host index; its index is its bit in the request bitset. */
-export const HeaderPair = { NAME_OFF: 0, NAME_LEN: 4, VALUE_OFF: 8, VALUE_LEN: 12, KIND: 16, HOST: 20, SIZE: 24 } as const;
+/** Match condition of a host: name and value (offsets of their UTF-8 bytes in the host's block), kind (CondKind); its index among the host's is its bit in the request bitset. */
+export const HeaderPair = { NAME_OFF: 0, NAME_LEN: 4, VALUE_OFF: 8, VALUE_LEN: 12, KIND: 16, SIZE: 20 } as const;
+
+/** Bounds of the format: most distinct match conditions one host may have (the request bitset holds that many bits). */
+export const Limit = { HOST_CONDITIONS: 65536 } as const;
 
 /** Condition kinds (host side only: wasm just reads the bits the host side sets). */
 export const CondKind = { HEADER_EXACT: 0, HEADER_REGEX: 1, QUERY_EXACT: 2, QUERY_REGEX: 3, PATH_REGEX: 4 } as const;

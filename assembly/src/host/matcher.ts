@@ -14,6 +14,7 @@ import { HostConditions } from './conditions.ts';
 import type { StoredCondition } from './conditions.ts';
 import { TABLE_BLOCK_BYTES } from './blocks.ts';
 import type { TableBlocks } from './blocks.ts';
+import { Limit } from './layout.ts';
 
 /** Request headers as Node gives them (lower-case names). */
 export type RequestHeaders = Readonly<Record<string, string | string[] | undefined>>;
@@ -83,8 +84,10 @@ export interface MatcherExports {
   isHealthy(id: number): number;
   routeCount(): number;
   endpointCount(): number;
-  headerConditionCount(): number;
-  headerCondition(index: number, field: number): number;
+  conditionHostCount(): number;
+  conditionHost(index: number): number;
+  hostConditionCount(host: number): number;
+  hostCondition(host: number, index: number, field: number): number;
 }
 
 const WASM_URL = new URL('../../build/matcher.wasm', import.meta.url);
@@ -175,14 +178,14 @@ class WasmMatcher implements PooledMatcher {
   #holders = 1;
   readonly #scratch: number;
   readonly #bitsWord: number;
-  /** Per host index, its conditions, or undefined for a host without (match() never stops there). */
-  readonly #hosts: readonly (HostConditions | undefined)[];
+  /** Per host with conditions (its record offset >> 3, as match() names it), its conditions. */
+  readonly #hosts: ReadonlyMap<number, HostConditions>;
   #buffer: Buffer;
   #words: Uint32Array;
   /** Bytes from the scratch start to the end of memory. */
   #room: number;
 
-  constructor(wasm: MatcherExports, hosts: readonly (HostConditions | undefined)[], giveBack?: InstanceReturn) {
+  constructor(wasm: MatcherExports, hosts: ReadonlyMap<number, HostConditions>, giveBack?: InstanceReturn) {
     this.#wasm = wasm;
     this.#giveBack = giveBack;
     this.#hosts = hosts;
@@ -228,7 +231,10 @@ class WasmMatcher implements PooledMatcher {
     const bit = methodBit(method);
     const route = this.#wasm.match(hostLen, pathLen, bit);
     if (route >= -1) return route;
-    this.#hosts[-2 - route]?.fill(this.#words, this.#bitsWord, path, headers);
+    const conditions = this.#hosts.get(-2 - route);
+    // A host the table does not list (only a damaged table has one): no condition holds, whatever an earlier request left.
+    if (conditions === undefined) this.#words.fill(0, this.#bitsWord, this.#bitsWord + (Limit.HOST_CONDITIONS >>> 5));
+    else conditions.fill(this.#words, this.#bitsWord, path, headers);
     return this.#wasm.resume(hostLen, pathLen, bit);
   }
 
@@ -293,20 +299,22 @@ class WasmMatcher implements PooledMatcher {
   }
 }
 
-/** Reads the table's match conditions back out of wasm memory: per host index, its conditions compiled. */
-function readConditions(wasm: MatcherExports): (HostConditions | undefined)[] {
-  const count = wasm.headerConditionCount();
+/** Reads the table's match conditions back out of wasm memory: per host with conditions (record offset >> 3), its conditions compiled. */
+function readConditions(wasm: MatcherExports): Map<number, HostConditions> {
   const memory = new Uint8Array(wasm.memory.buffer);
   const text = (at: number, len: number): string => decoder.decode(memory.subarray(at, at + len));
-  const byHost = new Map<number, StoredCondition[]>();
-  for (let bit = 0; bit < count; bit++) {
-    const host = wasm.headerCondition(bit, 5);
-    let list = byHost.get(host);
-    if (list === undefined) byHost.set(host, (list = []));
-    list.push({ kind: wasm.headerCondition(bit, 4), name: text(wasm.headerCondition(bit, 0), wasm.headerCondition(bit, 1)), value: text(wasm.headerCondition(bit, 2), wasm.headerCondition(bit, 3)), bit });
+  const hosts = new Map<number, HostConditions>();
+  const hostCount = wasm.conditionHostCount();
+  for (let h = 0; h < hostCount; h++) {
+    const host = wasm.conditionHost(h);
+    const count = wasm.hostConditionCount(host);
+    if (count > Limit.HOST_CONDITIONS) throw new Error(`the host record at ${host} has ${count} match conditions, more than ${Limit.HOST_CONDITIONS}`);
+    const conds: StoredCondition[] = [];
+    for (let bit = 0; bit < count; bit++) {
+      conds.push({ kind: wasm.hostCondition(host, bit, 4), name: text(wasm.hostCondition(host, bit, 0), wasm.hostCondition(host, bit, 1)), value: text(wasm.hostCondition(host, bit, 2), wasm.hostCondition(host, bit, 3)), bit });
+    }
+    if (conds.length > 0) hosts.set(host / 8, new HostConditions(conds));
   }
-  const hosts: (HostConditions | undefined)[] = [];
-  for (const [host, conds] of byHost) hosts[host] = new HostConditions(conds);
   return hosts;
 }
 
@@ -328,7 +336,7 @@ export type BlockKept = (index: number, block: Uint8Array) => boolean;
  * already holds) into `wasm` (a new instance, or one whose previous table nobody uses any more)
  * and binds it: the matcher over it, whose last release gives the instance to `giveBack`. Init
  * is cheap whatever the table's size: a header check and the health area after the table
- * cleared (O(endpoints)); the conditions are read back (O(header conditions)). Returns the
+ * cleared (O(endpoints)); the conditions are read back (O(match conditions)). Returns the
  * matcher and how many blocks were copied. Throws PORTICO_E_TABLE_CORRUPT when the bytes are not
  * a table this version can load; the instance then holds no usable table (it may be loaded again).
  */
@@ -362,7 +370,7 @@ export function loadIntoInstance(wasm: MatcherExports, table: Uint8Array | Table
   if (status !== 0) {
     throw new PorticoError('PORTICO_E_TABLE_CORRUPT', `matcher table rejected: ${INIT_PROBLEMS[status] ?? `status ${status}`}`);
   }
-  let conditions: (HostConditions | undefined)[];
+  let conditions: Map<number, HostConditions>;
   try {
     conditions = readConditions(wasm);
   } catch (cause) {

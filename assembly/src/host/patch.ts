@@ -1,7 +1,7 @@
 /**
  * Patching an assembled table instead of assembling it again: when a new version's chunks and
  * route records are those of the last one except a few that fit exactly where their predecessors
- * were (same sizes, same hosts, same condition counts), the new table is the last one with only
+ * were (same sizes, same hosts), the new table is the last one with only
  * those rewritten — by the very functions assemble writes them with, so the bytes are those
  * assembleOwnChunks gives (the tests hold them equal) — into copies of the blocks they fall in
  * (blocks.ts): the last version's bytes stay as they were, and the cost is the changed parts and
@@ -11,7 +11,8 @@ import type { PlacedChunk, TableChunk, TableLayout } from './chunk.ts';
 import { routeRecordBytes, writeChunk, writeRoute } from './chunk.ts';
 import type { TableBlocks, TableSink } from './blocks.ts';
 import type { ItemList } from './pages.ts';
-import { Header } from './layout.ts';
+import { chunkWord } from './chunk-check.ts';
+import { Header, HostRecord } from './layout.ts';
 import type { RouteEntry } from './table.ts';
 import { checkRoute } from './validate.ts';
 
@@ -61,19 +62,18 @@ class RecordSink implements TableSink {
   }
 }
 
-/** Whether `next` can be written where `previous` is: the same bytes taken, the same hosts (hash slots), condition runs and strings of the same sizes. */
+/**
+ * Whether `next` can be written where `previous` is: the same bytes taken, the same hosts (hash
+ * slots), each with conditions or without as before (the table's list of hosts with conditions).
+ * Condition bits are the host's own, so a host whose condition count changed fits if its size did not.
+ */
 function fits(previous: TableChunk, next: TableChunk): boolean {
-  if (next.bytes.length !== previous.bytes.length || next.routeCount !== previous.routeCount || next.conds.length !== previous.conds.length) return false;
-  if (next.hosts.length !== previous.hosts.length || next.conditions.length !== previous.conditions.length) return false;
+  if (next.bytes.length !== previous.bytes.length || next.routeCount !== previous.routeCount || next.hosts.length !== previous.hosts.length) return false;
   for (let h = 0; h < next.hosts.length; h++) {
     const a = previous.hosts[h]!;
     const b = next.hosts[h]!;
     if (a.at !== b.at || a.hash !== b.hash || a.tables !== b.tables || a.lookups.length !== b.lookups.length || a.lookups.some((lookup, i) => lookup !== b.lookups[i])) return false;
-  }
-  for (let c = 0; c < next.conditions.length; c++) {
-    const a = previous.conditions[c]!;
-    const b = next.conditions[c]!;
-    if (a.name.length !== b.name.length || a.value.length !== b.value.length) return false;
+    if ((chunkWord(previous.bytes, a.at + HostRecord.COND_COUNT) === 0) !== (chunkWord(next.bytes, b.at + HostRecord.COND_COUNT) === 0)) return false;
   }
   return true;
 }

@@ -1,7 +1,8 @@
 // Conditions of path entries: method mask and condition bits. Headers, query parameters and
 // regex paths are judged on the host side (as JS strings, regexes by RE2) for just the chosen
-// host's conditions; wasm only sees the resulting bitset, one bit per distinct condition of a host.
-import { ENTRY_COND_COUNT, ENTRY_COND_START, ENTRY_METHODS, ENTRY_RECORD, ENTRY_ROUTE, ENTRY_SIZE, condsBase } from './table';
+// host's conditions; wasm only sees the resulting bitset, one bit per distinct condition of that
+// host (its bits are its own, from 0).
+import { ENTRY_COND_COUNT, ENTRY_COND_START, ENTRY_METHODS, ENTRY_RECORD, ENTRY_ROUTE, ENTRY_SIZE, tableBase } from './table';
 
 /** Route id and record offset of the entry the last match chose (-1: none), for pick() to reuse. */
 export let matchedRoute: i32 = -1;
@@ -26,7 +27,7 @@ export function bindHeaderBits(at: usize): void {
   // Another method has bit 0, so it passes only entries without a method condition.
   if (methods != 0 && (methods & methodBit) == 0) return false;
   let count = load<u32>(entry + ENTRY_COND_COUNT);
-  let cond = condsBase + (<usize>load<u32>(entry + ENTRY_COND_START) << 2);
+  let cond = tableBase + <usize>load<u32>(entry + ENTRY_COND_START);
   for (let k: u32 = 0; k < count; k++) {
     let bit = load<u32>(cond + (<usize>k << 2));
     if ((load<u32>(headerBits + (<usize>(bit >>> 5) << 2)) & (1 << (bit & 31))) == 0) return false;

@@ -8,8 +8,8 @@ import { findRoute } from './path';
 import { bindHeaderBits, forgetMatched } from './conditions';
 import { bindHealth, bindWritten, healthSize, healthy, lastBackend as lastBackendIndex, pickEndpoint, pickHashed, pickNamed, pickTwo, setHealth, setScore, setSeed, writtenAddress, writtenSize } from './wrr';
 import {
-  HOST_COND_COUNT, HOST_FALLBACK, HOST_INDEX, PAIR_HOST, PAIR_KIND, PAIR_NAME_LEN, PAIR_NAME_OFF, PAIR_SIZE, PAIR_VALUE_LEN, PAIR_VALUE_OFF,
-  bindTable, endpointCount as endpoints, headerCount, headersBase, poolBase, routeCount as routes, tableFallback,
+  HOST_COND_COUNT, HOST_CONDS, HOST_FALLBACK, LIMIT_HOST_CONDITIONS, PAIR_KIND, PAIR_NAME_LEN, PAIR_NAME_OFF, PAIR_SIZE, PAIR_VALUE_LEN, PAIR_VALUE_OFF,
+  bindTable, condHostCount, condHostsBase, endpointCount as endpoints, routeCount as routes, tableBase, tableFallback,
 } from './table';
 
 @inline const PAGE: usize = 65536;
@@ -50,7 +50,8 @@ export function init(len: u32): i32 {
   bindWritten(writtenAt);
   bitsBase = align(writtenAt + writtenSize(len), 8);
   bindHeaderBits(bitsBase);
-  scratchBase = align(bitsBase + (<usize>((headerCount + 31) >>> 5) << 2), 16);
+  // Bits are each host's own: the bitset holds as many as one host may have, whatever the table.
+  scratchBase = align(bitsBase + (<usize>(LIMIT_HOST_CONDITIONS >>> 5) << 2), 16);
   let need = (scratchBase + MIN_SCRATCH + PAGE - 1) / PAGE;
   let have = <usize>memory.size();
   if (need > have && memory.grow(<i32>(need - have)) < 0) return -5;
@@ -75,7 +76,7 @@ export function writtenBlocksAddress(): usize {
   return writtenAddress();
 }
 
-/** Address of the header bitset (one u32 per 32 header conditions) the host fills per request. */
+/** Address of the condition bitset (one u32 per 32 conditions of the chosen host) the host fills per request. */
 export function headerBitsAddress(): usize {
   return bitsBase;
 }
@@ -83,8 +84,8 @@ export function headerBitsAddress(): usize {
 /**
  * Route id for the request in scratch (`hostLen` UTF-8 host bytes, then `pathLen` UTF-8 path
  * bytes, query included), or -1. `methodBit` is 1 << index in METHODS, or 0 for another method.
- * When the chosen host has match conditions, answers -2 - its host index instead: the host side
- * then fills that host's condition bits and calls `resume` with the same arguments.
+ * When the chosen host has match conditions, answers -2 - (its record offset >> 3) instead: the
+ * host side then fills that host's condition bits and calls `resume` with the same arguments.
  */
 export function match(hostLen: u32, pathLen: u32, methodBit: u32): i32 {
   let host = findHost(scratchBase, hostLen);
@@ -94,7 +95,7 @@ export function match(hostLen: u32, pathLen: u32, methodBit: u32): i32 {
   }
   if (load<u32>(host + HOST_COND_COUNT) != 0) {
     pendingHost = host;
-    return -2 - <i32>load<u32>(host + HOST_INDEX);
+    return -2 - <i32>((host - tableBase) >>> 3);
   }
   return matchIn(host, hostLen, pathLen, methodBit);
 }
@@ -186,21 +187,30 @@ export function endpointCount(): u32 {
   return endpoints;
 }
 
-/** Number of match conditions (bits of the condition bitset). */
-export function headerConditionCount(): u32 {
-  return headerCount;
+/** Number of hosts with match conditions. */
+export function conditionHostCount(): u32 {
+  return condHostCount;
+}
+
+/** Record offset (from the table start) of the `index`th host with match conditions, in table order. */
+export function conditionHost(index: u32): u32 {
+  return load<u32>(condHostsBase + (<usize>index << 2));
+}
+
+/** Number of match conditions of the host whose record is at table offset `host` (its bits are 0 up to it). */
+export function hostConditionCount(host: u32): u32 {
+  return load<u32>(tableBase + <usize>host + HOST_COND_COUNT);
 }
 
 /**
- * Match condition `index`: field 0 name address, 1 name length, 2 value address, 3 value length
- * (UTF-8), 4 kind, 5 the index of the host whose entries use it.
+ * Match condition `index` (its bit) of the host whose record is at table offset `host`: field 0
+ * name address, 1 name length, 2 value address, 3 value length (UTF-8), 4 kind.
  */
-export function headerCondition(index: u32, field: u32): usize {
-  let pair = headersBase + <usize>index * PAIR_SIZE;
-  if (field == 0) return poolBase + <usize>load<u32>(pair + PAIR_NAME_OFF);
+export function hostCondition(host: u32, index: u32, field: u32): usize {
+  let pair = tableBase + <usize>load<u32>(tableBase + <usize>host + HOST_CONDS) + <usize>index * PAIR_SIZE;
+  if (field == 0) return tableBase + <usize>load<u32>(pair + PAIR_NAME_OFF);
   if (field == 1) return <usize>load<u32>(pair + PAIR_NAME_LEN);
-  if (field == 2) return poolBase + <usize>load<u32>(pair + PAIR_VALUE_OFF);
+  if (field == 2) return tableBase + <usize>load<u32>(pair + PAIR_VALUE_OFF);
   if (field == 3) return <usize>load<u32>(pair + PAIR_VALUE_LEN);
-  if (field == 4) return <usize>load<u32>(pair + PAIR_KIND);
-  return <usize>load<u32>(pair + PAIR_HOST);
+  return <usize>load<u32>(pair + PAIR_KIND);
 }

@@ -1,12 +1,12 @@
-// Binary routing table, version 3: byte offsets and record sizes.
+// Binary routing table, version 4: byte offsets and record sizes.
 // src/host/layout.ts mirrors every `export const` here; test/layout.test.ts keeps the two equal.
 // All fields are little-endian u32 (i32 where -1 means "none"). Section and record offsets are
-// relative to the table start (0 therefore means "none": the header sits there); string offsets
-// in header pairs are relative to the pool. Records are variable-length and 8-byte aligned, and
-// hold their key and entries inline so one lookup touches as few cache lines as possible.
+// relative to the table start (0 therefore means "none": the header sits there), string offsets
+// in condition records too. Records are variable-length and 8-byte aligned, and hold their key
+// and entries inline so one lookup touches as few cache lines as possible.
 
 @inline export const MAGIC: u32 = 0x4d545250; // "PRTM"
-@inline export const VERSION: u32 = 3;
+@inline export const VERSION: u32 = 4;
 
 // Header.
 @inline export const H_MAGIC: u32 = 0;
@@ -22,20 +22,18 @@
 @inline export const H_WILD_HOSTS_CAP: u32 = 40;
 @inline export const H_HOSTS: u32 = 44;
 @inline export const H_HOSTS_LEN: u32 = 48;
-@inline export const H_CONDS: u32 = 52;
-@inline export const H_COND_COUNT: u32 = 56;
-@inline export const H_HEADERS: u32 = 60;
-@inline export const H_HEADER_COUNT: u32 = 64;
-@inline export const H_ROUTE_INDEX: u32 = 68;
-@inline export const H_ROUTES: u32 = 72;
-@inline export const H_ROUTES_LEN: u32 = 76;
-@inline export const H_POOL: u32 = 80;
-@inline export const H_POOL_LEN: u32 = 84;
+// The record offsets (u32 each, in table order) of the hosts with match conditions, last in the
+// table: the host side reads their conditions at load without walking every host.
+@inline export const H_COND_HOSTS: u32 = 52;
+@inline export const H_COND_HOST_COUNT: u32 = 56;
+@inline export const H_ROUTE_INDEX: u32 = 60;
+@inline export const H_ROUTES: u32 = 64;
+@inline export const H_ROUTES_LEN: u32 = 68;
 // Multi-label wildcard hosts (Gateway API `*.x` = one or more labels), probed by suffix after the
 // one-label table missed; 0 when the table has none.
-@inline export const H_DEEP_HOSTS: u32 = 88;
-@inline export const H_DEEP_HOSTS_CAP: u32 = 92;
-@inline export const H_SIZE: u32 = 96;
+@inline export const H_DEEP_HOSTS: u32 = 72;
+@inline export const H_DEEP_HOSTS_CAP: u32 = 76;
+@inline export const H_SIZE: u32 = 80;
 
 // Hash slot (host tables and each host's path table): full key hash, then record offset (0 = empty).
 @inline export const SLOT_HASH: u32 = 0;
@@ -45,11 +43,13 @@
 // Host block: everything one host's lookups touch, contiguous (a few cache lines, one page in
 // the common case): fixed fields, the key (name, or the suffix after `*.`) padded to 8, the root
 // Prefix entries (rule `/`, kept out of the hash), the host's own path hash table and its path
-// groups. The depth masks say which path depths (count of '/') have Exact / Prefix keys, so
-// absent depths cost no probe. A host with match conditions owns the run of COND_COUNT condition
-// bits from COND_FIRST (the host side fills them once the host is known); its RegularExpression
-// path entries (REGEX_COUNT) follow the root entries and are tried after Exact, before Prefix.
-@inline export const HOST_INDEX: u32 = 0;
+// groups, then its match conditions. The depth masks say which path depths (count of '/') have
+// Exact / Prefix keys, so absent depths cost no probe. A host with match conditions has
+// COND_COUNT condition records at CONDS and its own bits 0..COND_COUNT-1 (the host side fills
+// them once the host is known), so a host's block depends on no other host; its
+// RegularExpression path entries (REGEX_COUNT) follow the root entries and are tried after
+// Exact, before Prefix.
+@inline export const HOST_CONDS: u32 = 0;
 @inline export const HOST_FALLBACK: u32 = 4;
 @inline export const HOST_EXACT_DEPTHS: u32 = 8;
 @inline export const HOST_PREFIX_DEPTHS: u32 = 12;
@@ -57,10 +57,9 @@
 @inline export const HOST_KEY_LEN: u32 = 20;
 @inline export const HOST_PATHS: u32 = 24;
 @inline export const HOST_PATHS_MASK: u32 = 28;
-@inline export const HOST_COND_FIRST: u32 = 32;
-@inline export const HOST_COND_COUNT: u32 = 36;
-@inline export const HOST_REGEX_COUNT: u32 = 40;
-@inline export const HOST_KEY: u32 = 48;
+@inline export const HOST_COND_COUNT: u32 = 32;
+@inline export const HOST_REGEX_COUNT: u32 = 36;
+@inline export const HOST_KEY: u32 = 40;
 
 // Path group: one (kind, key) of a host with its entries in table order; key padded to 8, then entries.
 @inline export const GROUP_KIND: u32 = 0;
@@ -71,7 +70,8 @@
 @inline export const KIND_PREFIX: u32 = 1;
 
 // Path entry: route id and its record's offset (so pick() after match() skips the route index),
-// method mask (0 = any), and a run of header-condition bits in the conds list.
+// method mask (0 = any), and the offset of its run of COND_COUNT condition bits (u32 each, in its
+// host's block; 0 when it has none).
 @inline export const ENTRY_ROUTE: u32 = 0;
 @inline export const ENTRY_RECORD: u32 = 4;
 @inline export const ENTRY_METHODS: u32 = 8;
@@ -79,16 +79,18 @@
 @inline export const ENTRY_COND_COUNT: u32 = 16;
 @inline export const ENTRY_SIZE: u32 = 20;
 
-// Match condition (kind, name, value in the pool, owning host index); its index is its bit in the
-// request bitset. Kinds: header Exact / RegularExpression, query Exact / RegularExpression, path
-// RegularExpression. wasm never reads them: the host side evaluates them per request.
+// Match condition of a host (kind, name and value as offsets of UTF-8 bytes in the host's block);
+// its index among the host's is its bit in the request bitset. Kinds: header Exact /
+// RegularExpression, query Exact / RegularExpression, path RegularExpression. wasm never judges
+// them: the host side evaluates them per request.
 @inline export const PAIR_NAME_OFF: u32 = 0;
 @inline export const PAIR_NAME_LEN: u32 = 4;
 @inline export const PAIR_VALUE_OFF: u32 = 8;
 @inline export const PAIR_VALUE_LEN: u32 = 12;
 @inline export const PAIR_KIND: u32 = 16;
-@inline export const PAIR_HOST: u32 = 20;
-@inline export const PAIR_SIZE: u32 = 24;
+@inline export const PAIR_SIZE: u32 = 20;
+// Most match conditions one host may have: the request bitset holds this many bits.
+@inline export const LIMIT_HOST_CONDITIONS: u32 = 65536;
 
 // Route record (found through the route index, one u32 offset per route id): its backends, each
 // a header and its endpoint slots. CURRENT fields are the smooth-WRR state: zero in the encoded
@@ -118,11 +120,9 @@ export let wildHostsBase: usize = 0;
 export let wildHostsMask: u32 = 0;
 export let deepHostsBase: usize = 0;
 export let deepHostsMask: u32 = 0;
-export let condsBase: usize = 0;
-export let headersBase: usize = 0;
-export let headerCount: u32 = 0;
+export let condHostsBase: usize = 0;
+export let condHostCount: u32 = 0;
 export let routeIndexBase: usize = 0;
-export let poolBase: usize = 0;
 
 /** Reads a header field of the table at `base`. */
 @inline export function header(base: usize, field: u32): u32 {
@@ -167,11 +167,9 @@ export function bindTable(base: usize, len: u32): i32 {
     !sectionFits(header(base, H_WILD_HOSTS), wildCap, SLOT_SIZE, len) ||
     (deepAt != 0 && !sectionFits(deepAt, deepCap, SLOT_SIZE, len)) ||
     !sectionFits(header(base, H_HOSTS), header(base, H_HOSTS_LEN), 1, len) ||
-    !sectionFits(header(base, H_CONDS), header(base, H_COND_COUNT), 4, len) ||
-    !sectionFits(header(base, H_HEADERS), header(base, H_HEADER_COUNT), PAIR_SIZE, len) ||
+    !sectionFits(header(base, H_COND_HOSTS), header(base, H_COND_HOST_COUNT), 4, len) ||
     !sectionFits(header(base, H_ROUTE_INDEX), routes, 4, len) ||
-    !sectionFits(header(base, H_ROUTES), header(base, H_ROUTES_LEN), 1, len) ||
-    !sectionFits(header(base, H_POOL), header(base, H_POOL_LEN), 1, len)
+    !sectionFits(header(base, H_ROUTES), header(base, H_ROUTES_LEN), 1, len)
   ) return -4;
   let fallback = <i32>header(base, H_FALLBACK);
   let any = header(base, H_ANY_HOST);
@@ -188,10 +186,8 @@ export function bindTable(base: usize, len: u32): i32 {
   wildHostsMask = wildCap - 1;
   deepHostsBase = deepAt == 0 ? 0 : base + <usize>deepAt;
   deepHostsMask = deepAt == 0 ? 0 : deepCap - 1;
-  condsBase = base + <usize>header(base, H_CONDS);
-  headersBase = base + <usize>header(base, H_HEADERS);
-  headerCount = header(base, H_HEADER_COUNT);
+  condHostsBase = base + <usize>header(base, H_COND_HOSTS);
+  condHostCount = header(base, H_COND_HOST_COUNT);
   routeIndexBase = base + <usize>header(base, H_ROUTE_INDEX);
-  poolBase = base + <usize>header(base, H_POOL);
   return 0;
 }

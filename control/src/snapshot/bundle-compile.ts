@@ -73,8 +73,6 @@ const NO_ENDPOINTS: readonly number[] = [];
 /** The shared empty lists and bits of pieces (most hosts have no upstream TLS, no policies, no redirect). */
 const NO_IDS: readonly number[] = Object.freeze([]);
 const NO_REDIRECTS = new Uint8Array(0);
-const NO_CONDS = new Uint32Array(0);
-const NO_CONDITIONS: TableChunk['conditions'] = Object.freeze([]);
 
 /** A piece's route of local id `local` (its targets', or for a plain piece its host's: routes, then the default route). */
 function routeOf(piece: HostPiece, local: number): RouteTarget['route'] {
@@ -98,10 +96,9 @@ function redirectOf(piece: HostPiece, local: number): number {
 }
 
 /**
- * `chunk` as kept with its piece, the same bytes, relocations and conds: bytes and relocations in
- * one buffer (bytes are a multiple of 8 long, so the relocations after them are aligned), and the
- * shared empty conds and conditions when it has none. A chunk encoded alone has a buffer per
- * typed array; at 50k hosts those buffers, not their bytes, were most of a chunk's heap.
+ * `chunk` as kept with its piece, the same bytes and relocations: bytes and relocations in one
+ * buffer (bytes are a multiple of 8 long, so the relocations after them are aligned). A chunk
+ * encoded alone has a buffer per typed array; at 50k hosts those buffers, not their bytes, were most of a chunk's heap.
  */
 export function compactChunk(chunk: TableChunk): TableChunk {
   const { bytes, relocations } = chunk;
@@ -114,8 +111,6 @@ export function compactChunk(chunk: TableChunk): TableChunk {
     bytes: packed,
     hosts: chunk.hosts,
     relocations: packedRelocations,
-    conds: chunk.conds.length === 0 ? NO_CONDS : chunk.conds,
-    conditions: chunk.conditions.length === 0 ? NO_CONDITIONS : chunk.conditions,
     routeCount: chunk.routeCount,
   };
 }

@@ -181,11 +181,11 @@ describe('BundleCompiler patches', () => {
       state.upsert(service(s));
       state.upsert(slice(s, [`10.64.${s}.1`]));
     }
-    for (let i = 0; i < 1500; i++) state.upsert(ingress(i, ['/', '/api', '/static']));
+    for (let i = 0; i < 1600; i++) state.upsert(ingress(i, ['/', '/api', '/static']));
     const compiler = new BundleCompiler();
     let previous = compileSnapshot(buildModel(state, selection).model);
     expect(compiler.compile(previous).table.length).toBeGreaterThan(4 * 128 * 1024);
-    for (const [step, i] of [0, 1499, 700, 701, 3, 1200].entries()) {
+    for (const [step, i] of [0, 1599, 700, 701, 3, 1200].entries()) {
       state.upsert(ingress(i, ['/', step === 5 ? '/grown-to-a-longer-path' : `/ap${step}`, '/static']));
       const snapshot = compileSnapshot(buildModel(state, selection).model, previous);
       expect(compiler.compile(snapshot).digest, `edit of app-${i}`).toBe(compileBundle(snapshot).digest);

@@ -1,4 +1,4 @@
-// The bundle compiler's property on the current table format (layout v3), over random worlds of
+// The bundle compiler's property on the current table format (layout v4), over random worlds of
 // up to 1,000 hosts and random single changes: after each change the bundle BundleCompiler gives —
 // endpoints replaced in place, patched from the last bundle, or assembled — is byte for byte the
 // one-pass reference compile's (table, digest, every part; full and balancing-only); the path each
@@ -213,7 +213,7 @@ function expectSameBundles(a: ReturnType<BundleCompiler['compile']>, b: ReturnTy
   expect({ ...a, table: Buffer.from(a.table).toString('base64') }, message).toEqual({ ...b, table: Buffer.from(b.table).toString('base64') });
 }
 
-describe('BundleCompiler on layout v3: patched == fully assembled, the stated path per change, fresh == followed', () => {
+describe('BundleCompiler on layout v4: patched == fully assembled, the stated path per change, fresh == followed', () => {
   it.each([
     { seed: 1, hosts: 1000, steps: 40 },
     { seed: 2, hosts: 300, steps: 60 },
