@@ -7,8 +7,8 @@ import { isUtf8 } from 'node:buffer';
 import type { JsonListSpans } from './bounded.ts';
 import { scanJsonList } from './bounded.ts';
 import { jsonListSpans, separatorsOnly } from './parse.ts';
-import type { Accepted, Boundary, Context, Followed, Output, Piece } from './pieces.ts';
-import { accept, align, emitKept, fingerprintOf, keysWithin, piece, pieceHash } from './pieces.ts';
+import type { Accepted, Boundary, Context, Followed, Output, Piece, Reuse } from './pieces.ts';
+import { accept, align, blocks, emitKeptRun, fingerprintOf, keysWithin, NO_ENDS, piece, pieceHash, reusedEnds, withTail } from './pieces.ts';
 
 const isJsonSpace = (c: number) => c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09 || c === 0x2c;
 
@@ -66,6 +66,7 @@ export function wholeJson(context: Context): Followed | undefined {
   let itemKeys = 0;
   let offset = lengths[0]!;
   const pieces: Piece[] = [];
+  const blocked: number[] = [];
   for (let k = 0; k < spans.items.length; k += 2) {
     const bytes = lengths[k / 2 + 1]!;
     const keys = spans.keys[k + 1]! - spans.keys[k]!;
@@ -74,13 +75,15 @@ export function wholeJson(context: Context): Followed | undefined {
     const fingerprint = fingerprintOf('json', digest);
     const accepted = jsonItem(text.slice(spans.items[k], spans.items[k + 1]), fingerprint, keys, context, out);
     if (accepted === undefined) return undefined;
+    // Indices past the List's head piece, which goes first.
+    if (blocks(accepted)) blocked.push(pieces.length + 1);
     pieces.push(piece(bytes, digest, fingerprint, accepted));
     offset += bytes;
   }
   const head = piece(lengths[0]!, pieceHash(buffer, 0, lengths[0]!), '', { outcome: 'frame', documents: 0, keys: spans.totalKeys - itemKeys });
   const tailBytes = lengths.at(-1)!;
   const tail = piece(tailBytes, pieceHash(buffer, buffer.length - tailBytes, buffer.length), '', { outcome: 'frame', documents: 0, keys: 0 });
-  return { result: { entries: out.entries, problems: out.problems }, pieces: [head, ...pieces, tail], scanned: buffer.length };
+  return { result: { entries: out.entries, problems: out.problems }, pieces: [head, ...pieces, tail], scanned: buffer.length, ends: NO_ENDS, blocked };
 }
 /** One List item's text: known by its fingerprint, else parsed and validated. */
 function jsonItem(item: string, fingerprint: string, keys: number, context: Context, out: Output): Accepted | undefined {
@@ -108,18 +111,22 @@ const LIST_OPEN = '{"items":[';
  * separators, depth, duplicate keys and the key count are checked as the whole scan checks them.
  * Undefined when an edit reaches the head or tail, or the edited items are not plain JSON.
  */
-export function followJson(previous: readonly Piece[], context: Context): Followed | undefined {
+export function followJson(previous: readonly Piece[], context: Context, reuse?: Reuse): Followed | undefined {
   const { buffer, limits } = context;
   if (buffer.length > limits.maxBytes) return undefined;
+  const n = previous.length;
   const segments = align(previous, buffer, jsonItemEnd, context.kept);
   // The head and the tail kept, where they were.
-  if (segments[0]?.kept !== 0 || segments.at(-1)?.kept !== previous.length - 1) return undefined;
+  const last = segments.at(-1);
+  if (segments[0]?.kept !== 0 || last?.kept === undefined || last.kept + last.count !== n) return undefined;
   let synthetic = LIST_OPEN;
   const runs: { readonly from: number; readonly to: number; readonly text: string }[] = [];
   let standIn: string | undefined;
-  for (const segment of segments.slice(1, -1)) {
+  for (const segment of segments) {
     if (segment.kept !== undefined) {
-      standIn ??= segment.kept === 1 ? '{}' : ',{}';
+      // The items of the run (not the List's head or tail piece).
+      const first = Math.max(segment.kept, 1);
+      if (first < Math.min(segment.kept + segment.count, n - 1)) standIn ??= first === 1 ? '{}' : ',{}';
       continue;
     }
     const edited = buffer.subarray(segment.start, segment.end);
@@ -131,8 +138,12 @@ export function followJson(previous: readonly Piece[], context: Context): Follow
     synthetic += text;
   }
   synthetic += `${standIn ?? ''}]}`;
-  const out: Output = { entries: [], problems: [], document: 0, scanned: 0 };
-  const pieces: Piece[] = [];
+  const ends = reusedEnds(previous, segments, reuse);
+  // The items taken over at the start: each a clean piece, one document and one entry.
+  const out: Output = { entries: [], problems: [], document: ends.headEntries, scanned: 0 };
+  const pieces: Piece[] = previous.slice(0, ends.head);
+  const blocked: number[] = [];
+  const reparse = (text: string, fingerprint: string, keys: number) => acceptJsonPiece(text, fingerprint, keys, context, out);
   let spans: JsonListSpans | undefined;
   if (runs.length > 0) {
     const scan = scanJsonList(synthetic, limits);
@@ -143,9 +154,7 @@ export function followJson(previous: readonly Piece[], context: Context): Follow
   let item = 0;
   for (const segment of segments) {
     if (segment.kept !== undefined) {
-      const kept = emitKept(previous[segment.kept]!, segment.start, context, out, (text, fingerprint, keys) => acceptJsonPiece(text, fingerprint, keys, context, out));
-      if (kept === undefined) return undefined;
-      pieces.push(kept);
+      if (!emitKeptRun(previous, segment, ends, context, out, pieces, blocked, reparse)) return undefined;
       continue;
     }
     const { from, to, text } = runs[run++]!;
@@ -162,12 +171,14 @@ export function followJson(previous: readonly Piece[], context: Context): Follow
       const fingerprint = fingerprintOf('json', digest);
       const accepted = jsonItem(synthetic.slice(spans!.items[item], itemEnd), fingerprint, keys, context, out);
       if (accepted === undefined) return undefined;
+      if (blocks(accepted)) blocked.push(pieces.length);
       pieces.push(piece(bytes, digest, fingerprint, accepted));
       offset += bytes;
       at = itemEnd;
     }
     if (at !== to) return undefined;
   }
-  if (!keysWithin(pieces, limits)) return undefined;
-  return { result: { entries: out.entries, problems: out.problems }, pieces, scanned: out.scanned };
+  const all = withTail(pieces, previous, ends);
+  if (!keysWithin(all, limits)) return undefined;
+  return { result: { entries: out.entries, problems: out.problems }, pieces: all, scanned: out.scanned, ends, blocked };
 }

@@ -5,8 +5,8 @@
 import { isUtf8 } from 'node:buffer';
 import { composePrescans, parseYamlBounded, prescanYamlPiece } from './bounded.ts';
 import { acceptKnownDocument, documentFingerprint, isRecord, yamlDocumentSpans } from './parse.ts';
-import type { Accepted, Boundary, Context, Followed, Output, Piece } from './pieces.ts';
-import { align, emitKept, fingerprintOf, keysWithin, outcomeOf, piece, pieceHash } from './pieces.ts';
+import type { Accepted, Boundary, Context, Followed, Output, Piece, Reuse } from './pieces.ts';
+import { align, emitKeptRun, fingerprintOf, keysWithin, outcomeOf, piece, pieceHash, reusedEnds, withTail, blocks } from './pieces.ts';
 
 /** Boundary of a YAML document: past the next `---` line (the whole check of the edited text is yamlDocumentSpans'). */
 const yamlDocumentEnd: Boundary = (buffer, from, end) => {
@@ -55,20 +55,23 @@ function acceptYamlPiece(text: string, fingerprint: string, context: Context, ou
  * text is not plain (directives, `...`, a marker line with more than `---`), a document does not
  * parse cleanly alone, or a limit of the whole text may be broken: the caller takes the full parse.
  */
-export function followYaml(previous: readonly Piece[], context: Context): Followed | undefined {
+export function followYaml(previous: readonly Piece[], context: Context, reuse?: Reuse): Followed | undefined {
   const { buffer, limits } = context;
   if (buffer.length > limits.maxBytes) return undefined;
-  const out: Output = { entries: [], problems: [], document: 0, scanned: 0 };
-  const pieces: Piece[] = [];
-  let quote = 0;
-  for (const segment of align(previous, buffer, yamlDocumentEnd, context.kept)) {
+  const segments = align(previous, buffer, yamlDocumentEnd, context.kept);
+  const ends = reusedEnds(previous, segments, reuse);
+  // The documents taken over at the start: each a clean piece, one document and one entry.
+  const out: Output = { entries: [], problems: [], document: ends.headEntries, scanned: 0 };
+  const pieces: Piece[] = previous.slice(0, ends.head);
+  const blocked: number[] = [];
+  const reparse = (text: string, fingerprint: string) => acceptYamlPiece(text, fingerprint, context, out);
+  for (const segment of segments) {
     if (segment.kept !== undefined) {
-      const kept = emitKept(previous[segment.kept]!, segment.start, context, out, (text, fingerprint) => acceptYamlPiece(text, fingerprint, context, out));
-      if (kept === undefined) return undefined;
-      pieces.push(kept);
-      quote = kept.prescan!.quoteOut;
+      if (!emitKeptRun(previous, segment, ends, context, out, pieces, blocked, reparse)) return undefined;
       continue;
     }
+    // The quote the piece before ends in (its prescan's).
+    let quote = pieces.at(-1)?.prescan!.quoteOut ?? 0;
     const edited = buffer.subarray(segment.start, segment.end);
     // Invalid UTF-8 decodes to U+FFFD, whose length is not the bytes' (limits count the decoded text);
     // a BOM anywhere but at the start is read differently in a document parsed alone.
@@ -93,11 +96,13 @@ export function followYaml(previous: readonly Piece[], context: Context): Follow
       if (accepted === undefined) return undefined;
       const prescan = prescanYamlPiece(pieceText, quote);
       quote = prescan.quoteOut;
+      if (blocks(accepted)) blocked.push(pieces.length);
       pieces.push(piece(bytes, digest, fingerprint, accepted, prescan));
       offset += bytes;
     }
   }
+  const all = withTail(pieces, previous, ends);
   // The whole text's prescan from the pieces' summaries (undefined: a quote runs on across an edit's end).
-  if (composePrescans(pieces.map((kept) => kept.prescan!), limits) !== true || !keysWithin(pieces, limits)) return undefined;
-  return { result: { entries: out.entries, problems: out.problems }, pieces, scanned: out.scanned };
+  if (composePrescans(all.map((kept) => kept.prescan!), limits) !== true || !keysWithin(all, limits)) return undefined;
+  return { result: { entries: out.entries, problems: out.problems }, pieces: all, scanned: out.scanned, ends, blocked };
 }

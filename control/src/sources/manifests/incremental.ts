@@ -18,7 +18,7 @@ import { followYaml } from './follow-yaml.ts';
 import type { ParseLimits } from './bounded.ts';
 import type { KnownFingerprints, KnownParseResult } from './parse.ts';
 import { parseManifestKnown } from './parse.ts';
-import type { Followed, KeptBytes, Piece, SameEnds } from './pieces.ts';
+import type { Followed, KeptBytes, Piece, Reuse, SameEnds } from './pieces.ts';
 import { sameEnds, startsOf } from './pieces.ts';
 
 const sameLimits = (a: ParseLimits, b: ParseLimits): boolean => a.maxBytes === b.maxBytes && a.maxKeys === b.maxKeys && a.maxDepth === b.maxDepth && a.maxAliasCount === b.maxAliasCount;
@@ -41,6 +41,20 @@ interface FileParse {
   readonly length: number;
   /** Where each piece starts in the file (startsOf): the kept bytes of a run of pieces are compared at once. */
   readonly starts: Float64Array;
+  /** Indices of the pieces validated on every parse (`problems`, `reparse`), ascending. */
+  readonly blocked: readonly number[];
+  /** The answer these pieces gave (parseAnswer's `id`), if any: a parse answering relative to it may take over their ends. */
+  readonly answer: number | undefined;
+}
+
+/**
+ * A parse answered relative to an earlier answer the caller holds the objects of (parseAnswer):
+ * `entries` are only those between the first `head` and the last `tail` entries of that answer,
+ * which stand as they were. Both 0 when the answer is whole.
+ */
+export interface RelativeParseResult extends KnownParseResult {
+  readonly head: number;
+  readonly tail: number;
 }
 
 /** Options of a ManifestParseCache. */
@@ -109,6 +123,19 @@ export class ManifestParseCache {
    * it in the cache, unique over every source sharing it (default `file`). Never throws for input.
    */
   parse(bytes: Uint8Array, file: string, limits: ParseLimits, known: KnownFingerprints, key: string = file): KnownParseResult {
+    const { entries, problems } = this.parseAnswer(bytes, file, limits, known, key, undefined, undefined);
+    return { entries, problems };
+  }
+
+  /**
+   * parse, answered as `id` (unique over every answer given) and relative to answer `base` (one
+   * this cache gave for `key`, whose objects the caller holds in order, or undefined): when the
+   * file's pieces are still those `base` gave, the unchanged pieces at the start and at the end
+   * are neither emitted nor looked at, and the result names how many of `base`'s entries they
+   * stand for (an edit of one document among thousands: one entry, whatever the file's size).
+   * Otherwise the answer is whole (`head` and `tail` 0). Never throws for input.
+   */
+  parseAnswer(bytes: Uint8Array, file: string, limits: ParseLimits, known: KnownFingerprints, key: string, id: number | undefined, base: number | undefined): RelativeParseResult {
     const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     const format = /\.json$/i.test(file) ? 'json' : 'yaml';
     const previous = this.kept.get(key);
@@ -119,7 +146,9 @@ export class ManifestParseCache {
     if (previous?.format === format && sameLimits(previous.limits, limits)) {
       const kept: KeptBytes | undefined = before === undefined || same === undefined ? undefined : { bytes: before, starts: previous.starts, same };
       const following = kept === undefined ? context : { ...context, kept };
-      followed = format === 'json' ? followJson(previous.pieces, following) : followYaml(previous.pieces, following);
+      // The caller holds the objects of the answer these pieces gave: their unchanged ends stand.
+      const reuse: Reuse | undefined = base !== undefined && previous.answer === base ? { starts: previous.starts, firstBlocked: previous.blocked[0] ?? previous.pieces.length, lastBlocked: previous.blocked.at(-1) ?? -1 } : undefined;
+      followed = format === 'json' ? followJson(previous.pieces, following, reuse) : followYaml(previous.pieces, following, reuse);
     }
     if (followed !== undefined) this.followed++;
     else {
@@ -129,13 +158,15 @@ export class ManifestParseCache {
     }
     if (followed === undefined) {
       // Not plain, or broken: the full parse, whose problems are exact. The pieces kept stay: the
-      // last plain version of the file is as good a start for the next edit as any.
+      // last plain version of the file is as good a start for the next edit as any, though they
+      // no longer stand for the last answer.
       this.lastScanned = buffer.length;
-      return parseManifestKnown(buffer.toString('utf8'), file, limits, known);
+      if (previous !== undefined) this.kept.set(key, { ...previous, answer: undefined });
+      return { ...parseManifestKnown(buffer.toString('utf8'), file, limits, known), head: 0, tail: 0 };
     }
     this.lastScanned = followed.scanned;
-    this.keep(key, format, limits, followed.pieces, buffer, same);
-    return followed.result;
+    this.keep(key, format, limits, followed, buffer, same, id);
+    return { entries: followed.result.entries, problems: followed.result.problems, head: followed.ends.headEntries, tail: followed.ends.tailEntries };
   }
 
   /** Drops what is kept under `key`. */
@@ -148,7 +179,8 @@ export class ManifestParseCache {
   }
 
   /** Keeps `pieces` and `content` under `key`; `same`: what `content` shares with the bytes kept there before. */
-  private keep(key: string, format: 'json' | 'yaml', limits: ParseLimits, pieces: readonly Piece[], content: Buffer, same: SameEnds | undefined): void {
+  private keep(key: string, format: 'json' | 'yaml', limits: ParseLimits, followed: Followed, content: Buffer, same: SameEnds | undefined, answer: number | undefined): void {
+    const { pieces, blocked } = followed;
     const previous = this.kept.get(key);
     const before = previous?.bytes;
     this.forget(key);
@@ -167,7 +199,7 @@ export class ManifestParseCache {
         content.copy(bytes);
       }
     }
-    const parse: FileParse = { format, limits, pieces, bytes, length: content.length, starts: startsOf(pieces) };
+    const parse: FileParse = { format, limits, pieces, bytes, length: content.length, starts: startsOf(pieces), blocked, answer };
     this.kept.set(key, parse);
     this.total += weight(parse);
     this.keptBytes += bytes?.length ?? 0;

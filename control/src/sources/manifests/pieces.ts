@@ -40,11 +40,102 @@ export interface Piece {
 /** A Piece, always of one shape (tens of thousands are kept). */
 export const piece = (bytes: number, hash: string, fingerprint: string, accepted: Accepted, prescan?: YamlPrescan): Piece => ({ bytes, hash, fingerprint, keys: accepted.keys, documents: accepted.documents, outcome: accepted.outcome, problems: accepted.problems, prescan });
 
-/** A parse that can be kept: its result, its pieces, and the bytes it decoded and parsed. */
+/**
+ * A parse that can be kept: its result, its pieces, and the bytes it decoded and parsed. With
+ * `ends` taken over from the previous parse (see Reuse), `result.entries` are only those between
+ * them: the first `ends.headEntries` and last `ends.tailEntries` are the previous answer's.
+ */
 export interface Followed {
   readonly result: KnownParseResult;
   readonly pieces: Piece[];
   readonly scanned: number;
+  readonly ends: Ends;
+  /** Indices in `pieces` of those validated again on every parse (`problems`, `reparse`), ascending. */
+  readonly blocked: number[];
+}
+
+/**
+ * What a parse may take over whole from the previous one, given that the caller holds exactly the
+ * objects of the previous parse's answer: where the previous pieces start, and the first and last
+ * of them that are validated again on every parse (-1 and n when none), which the ends stop before.
+ */
+export interface Reuse {
+  readonly starts: Float64Array;
+  readonly firstBlocked: number;
+  readonly lastBlocked: number;
+}
+
+/**
+ * The previous pieces a parse takes over whole (neither emitted nor looked at): the first `head`
+ * and the last `tail`, which stand for the previous answer's first `headEntries` and last
+ * `tailEntries` entries (a frame stands for none, every other such piece for one).
+ */
+export interface Ends {
+  readonly head: number;
+  readonly tail: number;
+  readonly headEntries: number;
+  readonly tailEntries: number;
+  /** `Reuse.starts` (undefined when nothing is taken over). */
+  readonly starts: Float64Array | undefined;
+}
+
+/** Nothing taken over: the whole answer. */
+export const NO_ENDS: Ends = { head: 0, tail: 0, headEntries: 0, tailEntries: 0, starts: undefined };
+
+/**
+ * The ends of `segments` (align over `previous`) the parse takes over whole: the kept runs from the
+ * very start and to the very end (so in place, and every piece before them too), short of a piece
+ * validated on every parse. Only clean pieces and frames are taken: a clean piece gave exactly one
+ * object and no problem, and its bytes (so its object) are the same; where it now sits changes only
+ * the index of its document, which no object holds. The last piece is never in `head`, so the two
+ * never overlap. Nothing without `reuse`.
+ */
+export function reusedEnds(previous: readonly Piece[], segments: readonly Segment[], reuse: Reuse | undefined): Ends {
+  const n = previous.length;
+  if (reuse === undefined || n === 0) return NO_ENDS;
+  let inPlace = 0;
+  for (const segment of segments) {
+    if (segment.kept !== inPlace) break;
+    inPlace += segment.count;
+  }
+  let fromEnd = n;
+  for (let i = segments.length - 1; i >= 0; i--) {
+    const segment = segments[i]!;
+    if (segment.kept === undefined || segment.kept + segment.count !== fromEnd) break;
+    fromEnd = segment.kept;
+  }
+  const head = Math.max(0, Math.min(inPlace, reuse.firstBlocked, n - 1));
+  const tail = Math.max(0, Math.min(n - fromEnd, n - 1 - reuse.lastBlocked, n - head));
+  // Frames (a JSON List's head and tail) can only be the first and the last piece.
+  const frames = (from: number, to: number): number => (from === 0 && to > 0 && previous[0]!.outcome === 'frame' ? 1 : 0) + (to === n && from < n && n > 1 && previous[n - 1]!.outcome === 'frame' ? 1 : 0);
+  return { head, tail, headEntries: head - frames(0, head), tailEntries: tail - frames(n - tail, n), starts: reuse.starts };
+}
+
+/** Whether a piece with this outcome is validated again on every parse (a kept one is never taken over whole). */
+export const blocks = (accepted: { readonly outcome: Piece['outcome'] }): boolean => accepted.outcome === 'problems' || accepted.outcome === 'reparse';
+
+/** `pieces` followed by the previous pieces `ends` takes over at the end (one copy, not a push each). */
+export function withTail(pieces: Piece[], previous: readonly Piece[], ends: Ends): Piece[] {
+  return ends.tail === 0 ? pieces : pieces.concat(previous.slice(previous.length - ends.tail));
+}
+
+/**
+ * Emits the pieces of the kept run `segment` that `ends` does not take over (emitKept each, at
+ * its offset in the new bytes), pushing each to `pieces` and its index to `blocked` when it is
+ * validated on every parse. False when one no longer parses alone.
+ */
+export function emitKeptRun(previous: readonly Piece[], segment: Segment & { readonly kept: number }, ends: Ends, context: Context, out: Output, pieces: Piece[], blocked: number[], reparse: (text: string, fingerprint: string, keys: number) => Accepted | undefined): boolean {
+  const from = Math.max(segment.kept, ends.head);
+  const to = Math.min(segment.kept + segment.count, previous.length - ends.tail);
+  let offset = segment.start + (from > segment.kept ? ends.starts![from]! - ends.starts![segment.kept]! : 0);
+  for (let k = from; k < to; k++) {
+    const kept = emitKept(previous[k]!, offset, context, out, reparse);
+    if (kept === undefined) return false;
+    if (blocks(kept)) blocked.push(pieces.length);
+    pieces.push(kept);
+    offset += kept.bytes;
+  }
+  return true;
 }
 
 /** What parsing one piece alone gave. */
@@ -107,8 +198,12 @@ function firstAbove(starts: Float64Array, value: number, from: number, to: numbe
   return low;
 }
 
-/** The new bytes as kept pieces of the previous parse (`kept`: its index) and edited runs between them, in order. */
-export type Segment = { readonly kept: number; readonly start: number; readonly end: number } | { readonly kept: undefined; readonly start: number; readonly end: number };
+/**
+ * The new bytes as runs of kept pieces of the previous parse (`kept`: the first one's index,
+ * `count` of them, laid end to end from `start`) and edited runs between them, in order: an edit
+ * of one piece among thousands is three segments, not thousands.
+ */
+export type Segment = { readonly kept: number; readonly count: number; readonly start: number; readonly end: number } | { readonly kept: undefined; readonly start: number; readonly end: number };
 
 /** Where the piece starting at byte `from` of the new bytes ends (a JSON item, a YAML document's `---` line); undefined when that cannot be told. */
 export type Boundary = (buffer: Buffer, from: number, end: number) => number | undefined;
@@ -183,14 +278,21 @@ export function align(pieces: readonly Piece[], buffer: Buffer, boundary: Bounda
     if (k + count === n && !fits(n - 1, at + starts[n - 1]! - starts[k]!, limit)) count--;
     return count;
   };
+  // Bytes of pieces [k, k + count): by the kept offsets when there are some (a run), else a piece at a time (count 1).
+  const runBytes = (k: number, count: number): number => {
+    if (kept !== undefined) return kept.starts[k + count]! - kept.starts[k]!;
+    let bytes = 0;
+    for (let i = k; i < k + count; i++) bytes += pieces[i]!.bytes;
+    return bytes;
+  };
   const head: Segment[] = [];
   let prefix = 0;
   let start = 0;
   const keep = (count: number): void => {
-    for (const stop = prefix + count; prefix < stop; prefix++) {
-      head.push({ kept: prefix, start, end: start + pieces[prefix]!.bytes });
-      start += pieces[prefix]!.bytes;
-    }
+    const bytes = runBytes(prefix, count);
+    head.push({ kept: prefix, count, start, end: start + bytes });
+    start += bytes;
+    prefix += count;
   };
   // From the start, piece k is where it was (with the kept bytes: every piece within the unchanged first bytes at once).
   for (let count: number; prefix < n && (count = run(prefix, start, buffer.length, n)) > 0; ) keep(count);
@@ -203,12 +305,13 @@ export function align(pieces: readonly Piece[], buffer: Buffer, boundary: Bounda
     const shift = buffer.length - starts[n]!;
     let first = Math.max(prefix, firstAbove(starts, starts[n]! - same.suffix - 1, 0, n));
     while (first < n && (starts[first]! + shift < start || !fits(first, starts[first]! + shift, buffer.length))) first++;
-    for (; suffix > first; suffix--) tail.push({ kept: suffix - 1, start: starts[suffix - 1]! + shift, end: starts[suffix]! + shift });
+    if (first < n) tail.push({ kept: first, count: n - first, start: starts[first]! + shift, end: starts[n]! + shift });
+    suffix = Math.min(suffix, first);
     if (suffix < n) end = starts[suffix]! + shift;
   }
   while (suffix > prefix && end - pieces[suffix - 1]!.bytes >= start && run(suffix - 1, end - pieces[suffix - 1]!.bytes, end, suffix) > 0) {
     suffix--;
-    tail.push({ kept: suffix, start: end - pieces[suffix]!.bytes, end });
+    tail.push({ kept: suffix, count: 1, start: end - pieces[suffix]!.bytes, end });
     end -= pieces[suffix]!.bytes;
   }
   let at = start;
@@ -222,10 +325,10 @@ export function align(pieces: readonly Piece[], buffer: Buffer, boundary: Bounda
     const count = run(k, at, end, suffix);
     if (count > 0) {
       flush();
-      for (const stop = k + count; k < stop; k++) {
-        head.push({ kept: k, start: at, end: at + pieces[k]!.bytes });
-        at += pieces[k]!.bytes;
-      }
+      const bytes = runBytes(k, count);
+      head.push({ kept: k, count, start: at, end: at + bytes });
+      at += bytes;
+      k += count;
       continue;
     }
     if (k + 1 < suffix && run(k + 1, at, end, k + 2) > 0) {
