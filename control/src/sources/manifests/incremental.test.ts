@@ -32,6 +32,34 @@ function viaCache(cache: ManifestParseCache, text: string | Buffer, file: string
   return { result: { objects, problems }, next, validated };
 }
 
+/** What the watcher holds of a file parsed by answers: its objects in order, the answer they are, and by fingerprint. */
+interface Held {
+  readonly objects: KubeObject[];
+  readonly answer: number | undefined;
+  readonly known: Known;
+}
+const fingerprints = new WeakMap<KubeObject, string>();
+let answers = 0;
+
+/**
+ * cache.parseAnswer relative to what `held` holds, its result made whole from `held`'s objects as
+ * the watcher makes it; what is held after it; and the entries it carried (-1 when whole).
+ */
+function viaAnswer(cache: ManifestParseCache, text: string | Buffer, file: string, held: Held): { result: ManifestParseResult; next: Held; carried: number } {
+  const id = ++answers;
+  const { entries, problems, head, tail } = cache.parseAnswer(typeof text === 'string' ? Buffer.from(text) : text, file, manifestLimits(file), new Set(held.known.keys()), file, id, held.answer);
+  if (head + tail > held.objects.length) throw new Error(`answered ${head} + ${tail} of ${held.objects.length} objects held`);
+  const middle = entries.map((entry) => {
+    const object = entry.object ?? held.known.get(entry.fingerprint!);
+    if (object === undefined) throw new Error(`skipped a document whose fingerprint was not known: ${entry.fingerprint}`);
+    if (entry.fingerprint !== undefined) fingerprints.set(object, entry.fingerprint);
+    return object;
+  });
+  const objects = [...held.objects.slice(0, head), ...middle, ...held.objects.slice(held.objects.length - tail)];
+  const known: Known = new Map(objects.flatMap((object) => (fingerprints.has(object) ? [[fingerprints.get(object)!, object] as const] : [])));
+  return { result: { objects, problems }, next: { objects, answer: id, known }, carried: head === 0 && tail === 0 ? -1 : entries.length };
+}
+
 /** A deterministic pseudo-random sequence (no flaky seeds). */
 function lcg(seed: number): () => number {
   let state = seed >>> 0;
@@ -147,8 +175,12 @@ describe('ManifestParseCache', () => {
       it(`gives what parseManifestText gives across 150 random edits of ${file} (seed ${seed}, previous bytes kept: ${maxKeptBytes ?? 'default'}), hostile ones included, following plain ones`, () => {
         const random = lcg(seed);
         const cache = new ManifestParseCache(maxKeptBytes === undefined ? {} : { maxKeptBytes });
+        // The same edits answered relative to the objects held (the parser thread's answers to the watcher).
+        const relative = new ManifestParseCache(maxKeptBytes === undefined ? {} : { maxKeptBytes });
         let known: Known = new Map();
+        let held: Held = { objects: [], answer: undefined, known: new Map() };
         let plain = 0;
+        let carried = 0;
         for (const text of versions(random, asYaml, 150)) {
           const full = parseManifestText(text, file);
           const before = cache.followed;
@@ -157,10 +189,18 @@ describe('ManifestParseCache', () => {
           expect(result.objects, text).toEqual(full.objects);
           if (cache.followed > before) plain++;
           // The watcher keeps the last good objects of a file that fails: so does this walk.
-          if (!full.problems.some((p) => p.severity === 'error') || known.size === 0) known = next;
+          const good = !full.problems.some((p) => p.severity === 'error');
+          if (good || known.size === 0) known = next;
           expect(cache.bytes).toBeLessThanOrEqual(maxKeptBytes ?? 64 * 1024 * 1024);
+          const answered = viaAnswer(relative, text, file, held);
+          expect(answered.result.problems, text).toEqual(full.problems);
+          expect(answered.result.objects, text).toEqual(full.objects);
+          if (answered.carried >= 0) carried++;
+          if (good || held.objects.length === 0) held = answered.next;
         }
         expect(plain).toBeGreaterThan(40);
+        // Relative answers stop at a document validated on every parse (a problem, several objects): these files hold many.
+        expect(carried).toBeGreaterThan(3);
       });
     }
   }

@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { KubeObject } from '../../state/objects.ts';
 import { manifestLimits } from './bounded.ts';
 import type { KnownParseResult } from './parse.ts';
+import { parseManifestText } from './parse.ts';
 import { ManifestParseCache } from './incremental.ts';
 import { ParserThread, packKnownResult, unpackKnownResult } from './parser-thread.ts';
 import { KnownTable } from './known-table.ts';
@@ -91,7 +92,7 @@ describe('ParserThread.parseManifestFile (the thread reads the file itself)', ()
       await writeFile(path, text);
       const expected = cache.parse(Buffer.from(text), 'list.json', limits, new Set(known.keys()));
       const got = await thread.parseManifestFile(path, 'list.json', limits, known);
-      expect(got, `version ${v}`).toEqual({ ok: true, result: expected, blank: text.trim() === '' });
+      expect(got, `version ${v}`).toEqual({ ok: true, result: { ...expected, head: 0, tail: 0 }, blank: text.trim() === '', answer: expect.any(Number) });
       if (v === 5) expect(expected.problems[0]).toMatchObject({ file: 'list.json', code: 'PORTICO_E_MANIFEST_PARSE', line: expect.any(Number), column: expect.any(Number) });
       else holdOnly(known, expected);
       if (v > 0 && v < 5) expect(expected.entries.filter((e) => e.object === undefined).length, `version ${v}: kept`).toBeGreaterThan(100);
@@ -123,7 +124,7 @@ describe('ParserThread.parseManifestFile (the thread reads the file itself)', ()
       const table = tables[which]!;
       const expected = caches[which]!.parse(Buffer.from(text), 'list.json', manifestLimits('list.json'), new Set(table.keys()));
       const got = await thread.parseManifestFile(path, 'list.json', manifestLimits('list.json'), table);
-      expect(got, `edit ${edit}`).toEqual({ ok: true, result: expected, blank: false });
+      expect(got, `edit ${edit}`).toEqual({ ok: true, result: { ...expected, head: 0, tail: 0 }, blank: false, answer: expect.any(Number) });
       known += expected.entries.filter((e) => e.object === undefined).length;
       holdOnly(table, expected);
     }
@@ -157,21 +158,141 @@ describe('packKnownResult / unpackKnownResult', () => {
     const packed = packKnownResult(result, known);
     expect([...packed.at]).toEqual([1, -1, -1, 0, 1]);
     expect(packed.fresh).toEqual([result.entries[1], result.entries[2]]);
-    expect(unpackKnownResult(packed, known)).toEqual(result);
+    expect(unpackKnownResult(packed, known)).toEqual({ ...result, head: 0, tail: 0 });
+    expect(unpackKnownResult(packKnownResult({ ...result, head: 7, tail: 2 }, known), known)).toEqual({ ...result, head: 7, tail: 2 });
   });
 
   it('an entry naming a fingerprint that was not in the list stays whole (the watcher reports it)', () => {
     const odd: KnownParseResult = { entries: [{ fingerprint: 'zz' }], problems: [] };
-    expect(unpackKnownResult(packKnownResult(odd, known), known)).toEqual(odd);
+    expect(unpackKnownResult(packKnownResult(odd, known), known)).toEqual({ ...odd, head: 0, tail: 0 });
   });
 
   it.each([
-    ['an index past the list', { at: Int32Array.of(0, 5), fresh: [], problems: [] }, /known fingerprint 5, but was given 5/],
-    ['a negative index other than -1', { at: Int32Array.of(-2), fresh: [], problems: [] }, /known fingerprint -2/],
-    ['a free slot of the known table', { at: Int32Array.of(3), fresh: [], problems: [] }, /known fingerprint 3, but was given 5/],
-    ['fewer fresh entries than places', { at: Int32Array.of(-1, -1), fresh: [{ object: service(1) }], problems: [] }, /entry 1 as fresh, but sent only 1/],
-    ['more fresh entries than places', { at: Int32Array.of(0), fresh: [{ object: service(1) }], problems: [] }, /sent 1 fresh entries for 0 places/],
+    ['an index past the list', { head: 0, tail: 0, at: Int32Array.of(0, 5), fresh: [], problems: [] }, /known fingerprint 5, but was given 5/],
+    ['a negative index other than -1', { head: 0, tail: 0, at: Int32Array.of(-2), fresh: [], problems: [] }, /known fingerprint -2/],
+    ['a free slot of the known table', { head: 0, tail: 0, at: Int32Array.of(3), fresh: [], problems: [] }, /known fingerprint 3, but was given 5/],
+    ['fewer fresh entries than places', { head: 0, tail: 0, at: Int32Array.of(-1, -1), fresh: [{ object: service(1) }], problems: [] }, /entry 1 as fresh, but sent only 1/],
+    ['more fresh entries than places', { head: 0, tail: 0, at: Int32Array.of(0), fresh: [{ object: service(1) }], problems: [] }, /sent 1 fresh entries for 0 places/],
+    ['a negative head', { head: -1, tail: 0, at: Int32Array.of(), fresh: [], problems: [] }, /head -1 and tail 0/],
+    ['a fractional tail', { head: 0, tail: 0.5, at: Int32Array.of(), fresh: [], problems: [] }, /head 0 and tail 0.5/],
   ])('refuses %s', (_name, packed, message) => {
     expect(() => unpackKnownResult(packed, known)).toThrow(expect.objectContaining({ code: 'PORTICO_E_PARSER_FAILED', message: expect.stringMatching(message) }));
+  });
+});
+
+describe('ParserThread.parseManifestFile answered relative to the objects the caller holds', () => {
+  const thread = new ParserThread();
+  let dir: string;
+  beforeAll(async () => (dir = await mkdtemp(join(tmpdir(), 'portico-thread-relative-'))));
+  afterAll(async () => {
+    await thread.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  /** What a watcher holds of the file: its objects in order, the answer they are, its known table (each object's fingerprint in `fingerprints`). */
+  interface Holder {
+    objects: KubeObject[];
+    answer: number | undefined;
+    readonly table: KnownTable<KubeObject>;
+  }
+  const fingerprints = new WeakMap<KubeObject, string>();
+  const holder = (): Holder => ({ objects: [], answer: undefined, table: new KnownTable<KubeObject>() });
+
+  /** Parses `path` for `held` and applies the answer as the watcher does (a file with errors keeps its objects); the entries the answer carried. */
+  async function follow(path: string, file: string, held: Holder): Promise<{ objects: KubeObject[]; entries: number; whole: boolean; problems: KnownParseResult['problems'] }> {
+    const got = await thread.parseManifestFile(path, file, manifestLimits(file), held.table, path, held.answer);
+    if (!got.ok) throw new Error(got.message);
+    const { head, tail, entries, problems } = got.result;
+    expect(head + tail).toBeLessThanOrEqual(held.objects.length);
+    const middle = entries.map((entry) => {
+      const object = entry.object ?? held.table.get(entry.fingerprint!);
+      if (object === undefined) throw new Error(`unknown fingerprint ${entry.fingerprint}`);
+      if (entry.fingerprint !== undefined) fingerprints.set(object, entry.fingerprint);
+      return object;
+    });
+    const objects = [...held.objects.slice(0, head), ...middle, ...held.objects.slice(held.objects.length - tail)];
+    if (!problems.some((p) => p.severity === 'error') || held.objects.length === 0) {
+      held.objects = objects;
+      held.answer = got.answer;
+      const next = new Map(objects.flatMap((object) => (fingerprints.has(object) ? [[fingerprints.get(object)!, object] as const] : [])));
+      for (const fingerprint of held.table.keys()) if (!next.has(fingerprint)) held.table.delete(fingerprint);
+      for (const [fingerprint, object] of next) held.table.set(fingerprint, object);
+    }
+    return { objects, entries: entries.length, whole: head === 0 && tail === 0, problems };
+  }
+
+  /** An answer's entries as `walk` notes them: WHOLE for a whole answer. */
+  const WHOLE = -1;
+  /**
+   * 40 random edits of a 200-document file (documents edited, inserted, deleted, repeated; a broken
+   * save), each answer checked against a fresh parse of the text; the entries each answer carried.
+   */
+  async function walk(file: string, holders: readonly Holder[], between?: (edit: number) => Promise<void>): Promise<number[]> {
+    const path = join(dir, file);
+    const random = seeded(file.length * 31 + holders.length);
+    // Documents named apart from their place: an insertion renames nothing.
+    const docs = Array.from({ length: 200 }, (_, i) => ({ id: i, port: 1000 + i }));
+    const render = () =>
+      file.endsWith('.json')
+        ? jsonList(docs.map(({ id, port }) => service(id, port)))
+        : docs.map(({ id, port }) => `apiVersion: v1\nkind: Service\nmetadata: { name: y${id}, namespace: web }\nspec: { ports: [{ port: ${port} }] }\n`).join('---\n');
+    const carried: number[] = [];
+    for (let edit = 0; edit < 40; edit++) {
+      const at = Math.floor(random() * docs.length);
+      const what = edit % 8;
+      if (what === 3) docs.splice(at, 1);
+      else if (what === 4) docs.splice(at, 0, { id: 1000 + edit, port: 9000 + edit });
+      else if (what === 5) docs.splice(at, 0, { ...docs[(at + 50) % docs.length]! }); // a document twice
+      else docs[at] = { id: docs[at]!.id, port: 8000 + edit };
+      let text = render();
+      // A broken save: the watcher keeps the objects of the answer before it.
+      if (what === 6) text = text.replace(file.endsWith('.json') ? '"svc-20"' : 'name: y20,', file.endsWith('.json') ? '"svc-20",,' : 'name: [y20,');
+      await writeFile(path, text);
+      await between?.(edit);
+      const held = holders[edit % holders.length]!;
+      const fresh = parseManifestText(text, file);
+      const got = await follow(path, file, held);
+      expect(got.problems, `edit ${edit}`).toEqual(fresh.problems);
+      expect(got.objects, `edit ${edit}`).toEqual(fresh.objects);
+      carried.push(got.whole ? WHOLE : got.entries);
+    }
+    return carried;
+  }
+
+  it.each(['list.json', 'docs.yaml'])('%s: 40 random edits, each answer exactly what a fresh parse gives, most carrying the edited documents alone', async (file) => {
+    const carried = await walk(file, [holder()]);
+    // The first answer is whole; after a broken save (6, 14, ...) the next is whole again; the rest carry an edit's document.
+    expect(carried[0]).toBe(WHOLE);
+    for (let edit = 1; edit < 40; edit++) if (edit % 8 !== 6 && edit % 8 !== 7) expect(carried[edit], `edit ${edit}`).toBeLessThanOrEqual(1);
+    for (let edit = 7; edit < 40; edit += 8) expect(carried[edit], `edit ${edit}, after a broken save`).toBe(WHOLE);
+  });
+
+  it('hostile: the thread dies mid-sequence (its cache goes with it): the next answer is whole, results exact', async () => {
+    const carried = await walk('restart.json', [holder()], async (edit) => {
+      if (edit % 7 === 4) await (thread as unknown as { worker: { terminate(): Promise<number> } }).worker.terminate();
+    });
+    for (let edit = 4; edit < 40; edit += 7) expect(carried[edit], `edit ${edit}, after a restart`).toBe(WHOLE);
+    expect(carried.filter((entries) => entries !== WHOLE && entries <= 1).length).toBeGreaterThanOrEqual(20);
+  });
+
+  it('hostile: two holders take turns under one key (each base is an answer the file has moved on from): whole answers, results exact', async () => {
+    const carried = await walk('shared.json', [holder(), holder()]);
+    expect(carried.every((entries) => entries === WHOLE)).toBe(true);
+  });
+
+  it('hostile: a base the thread never gave, and one from before the last answer, get whole answers', async () => {
+    const path = join(dir, 'base.json');
+    const held = holder();
+    await writeFile(path, jsonList(Array.from({ length: 100 }, (_, i) => service(i))));
+    await follow(path, 'base.json', held);
+    await writeFile(path, jsonList(Array.from({ length: 100 }, (_, i) => service(i, i === 50 ? 8050 : 80))));
+    const older = held.answer;
+    expect((await follow(path, 'base.json', held)).entries).toBe(1);
+    await writeFile(path, jsonList(Array.from({ length: 100 }, (_, i) => service(i, i === 60 ? 8060 : 80))));
+    for (const base of [older, 123_456_789]) {
+      const got = await thread.parseManifestFile(path, 'base.json', manifestLimits('base.json'), held.table, path, base);
+      expect(got).toMatchObject({ ok: true, result: { head: 0, tail: 0 } });
+      if (got.ok) expect(got.result.entries).toHaveLength(100);
+    }
   });
 });

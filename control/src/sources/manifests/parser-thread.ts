@@ -7,6 +7,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import type { KnownEntry, KnownParseResult, ManifestParseResult } from './parse.ts';
+import type { RelativeParseResult } from './incremental.ts';
 import type { ParsedDocument, ParseLimits } from './bounded.ts';
 import { PorticoError } from '../../errors.ts';
 import type { KnownUpdate } from './known-table.ts';
@@ -16,15 +17,20 @@ import { KnownTable } from './known-table.ts';
 export type ParseJob =
   | { readonly id: number; readonly kind: 'manifest'; readonly text: string; readonly file: string; readonly limits?: ParseLimits }
   | { readonly id: number; readonly kind: 'known'; readonly bytes: Uint8Array; readonly file: string; readonly key?: string; readonly limits: ParseLimits; readonly known: KnownUpdate }
-  | { readonly id: number; readonly kind: 'file'; readonly path: string; readonly file: string; readonly key: string; readonly limits: ParseLimits; readonly known: KnownUpdate }
+  /** `base`: the answer (its `known.generation`) whose objects the caller holds for `key`, in order: the answer may be relative to it. */
+  | { readonly id: number; readonly kind: 'file'; readonly path: string; readonly file: string; readonly key: string; readonly limits: ParseLimits; readonly known: KnownUpdate; readonly base?: number }
   | { readonly id: number; readonly kind: 'json' | 'yaml'; readonly text: string; readonly limits?: ParseLimits };
 
 /**
- * A KnownParseResult as the thread sends it: each entry whose document was known is the slot of
- * its fingerprint in the file's known table (KnownTable), not an object with a copy of the string
- * (an edit of one document of a file of thousands: thousands of entries, all but one known).
+ * A RelativeParseResult as the thread sends it: each entry whose document was known is the slot of
+ * its fingerprint in the file's known table (KnownTable), not an object with a copy of the string;
+ * and when the answer is relative, only the entries between the `head` and `tail` it takes over
+ * from the answer the caller holds (an edit of one document of a file of thousands: one entry).
  */
 export interface PackedKnownResult {
+  /** Entries at the start and at the end that are the base answer's (0 and 0: the answer is whole). */
+  readonly head: number;
+  readonly tail: number;
   /** Per entry, in order: the slot of its fingerprint in the known table, or -1 for the next of `fresh`. */
   readonly at: Int32Array;
   /** The other entries, in order. */
@@ -43,7 +49,7 @@ export function knownIndex(known: readonly string[]): Map<string, number> {
  * `result` packed against `known` (the list the job gave): see PackedKnownResult. `index` is
  * knownIndex(known) when the caller made it already (the parse's known set, in the thread).
  */
-export function packKnownResult(result: KnownParseResult, known: readonly string[], index: ReadonlyMap<string, number> = knownIndex(known)): PackedKnownResult {
+export function packKnownResult(result: KnownParseResult | RelativeParseResult, known: readonly string[], index: ReadonlyMap<string, number> = knownIndex(known)): PackedKnownResult {
   const at = new Int32Array(result.entries.length);
   const fresh: KnownEntry[] = [];
   for (let i = 0; i < result.entries.length; i++) {
@@ -55,15 +61,18 @@ export function packKnownResult(result: KnownParseResult, known: readonly string
       fresh.push(entry);
     }
   }
-  return { at, fresh, problems: result.problems };
+  return { head: 'head' in result ? result.head : 0, tail: 'tail' in result ? result.tail : 0, at, fresh, problems: result.problems };
 }
 
 /**
- * The KnownParseResult `packed` stands for, its known entries holding `known`'s own strings (the
+ * The RelativeParseResult `packed` stands for, its known entries holding `known`'s own strings (the
  * known table's slots: '' is a free one). Throws PORTICO_E_PARSER_FAILED when `packed` does not
- * fit `known` (an index out of range or of a free slot, too few or too many fresh entries).
+ * fit `known` (an index out of range or of a free slot, too few or too many fresh entries, a
+ * negative or fractional head or tail).
  */
-export function unpackKnownResult(packed: PackedKnownResult, known: readonly string[]): KnownParseResult {
+export function unpackKnownResult(packed: PackedKnownResult, known: readonly string[]): RelativeParseResult {
+  const { head, tail } = packed;
+  if (!Number.isSafeInteger(head) || !Number.isSafeInteger(tail) || head < 0 || tail < 0) throw new PorticoError('PORTICO_E_PARSER_FAILED', `parser thread answered head ${head} and tail ${tail}`);
   const entries: KnownEntry[] = new Array<KnownEntry>(packed.at.length);
   let next = 0;
   for (let i = 0; i < packed.at.length; i++) {
@@ -76,7 +85,7 @@ export function unpackKnownResult(packed: PackedKnownResult, known: readonly str
     else throw new PorticoError('PORTICO_E_PARSER_FAILED', `parser thread answered entry ${i} with known fingerprint ${k}, but was given ${known.length}`);
   }
   if (next !== packed.fresh.length) throw new PorticoError('PORTICO_E_PARSER_FAILED', `parser thread sent ${packed.fresh.length} fresh entries for ${next} places`);
-  return { entries, problems: packed.problems };
+  return { entries, problems: packed.problems, head, tail };
 }
 
 /** What a parse produced. */
@@ -90,10 +99,12 @@ export type ParseResult =
   | { readonly kind: 'documents'; readonly documents: ParsedDocument[] };
 
 /**
- * A manifest file read and parsed by the thread (parseManifestFile): its result and whether its
+ * A manifest file read and parsed by the thread (parseManifestFile): its result (relative to the
+ * answer `base` the job named, when its `head` or `tail` is not 0), the answer's own id (the next
+ * job's `base` once its objects are held; undefined when no relative answer may follow it) and whether its
  * content is blank, or why it could not be read (`PORTICO_E_MANIFEST_PARSE`: larger than the limit).
  */
-export type FileParse = { readonly ok: true; readonly result: KnownParseResult; readonly blank: boolean } | { readonly ok: false; readonly code: 'PORTICO_E_MANIFEST_READ' | 'PORTICO_E_MANIFEST_PARSE'; readonly message: string };
+export type FileParse = { readonly ok: true; readonly result: RelativeParseResult; readonly blank: boolean; readonly answer: number | undefined } | { readonly ok: false; readonly code: 'PORTICO_E_MANIFEST_READ' | 'PORTICO_E_MANIFEST_PARSE'; readonly message: string };
 
 /** What the worker answers: a result, or the message of an unexpected error. */
 export type ParseReply = { readonly id: number; readonly result: ParseResult; readonly error?: undefined } | { readonly id: number; readonly error: string; readonly result?: undefined };
@@ -147,7 +158,10 @@ export class ParserThread {
     const update = KnownTable.whole(known);
     const result = await this.submit({ kind: 'known', bytes, file, limits, known: update, ...(key === undefined ? {} : { key }) });
     if (result.kind !== 'known') throw new PorticoError('PORTICO_E_PARSER_FAILED', 'parser thread answered the wrong kind');
-    return unpackKnownResult(result.result, known);
+    // Never relative: the job named no base.
+    const { entries, problems, head, tail } = unpackKnownResult(result.result, known);
+    if (head !== 0 || tail !== 0) throw new PorticoError('PORTICO_E_PARSER_FAILED', 'parser thread answered relative to no base');
+    return { entries, problems };
   }
 
   /**
@@ -156,16 +170,18 @@ export class ParserThread {
    * documents whose fingerprints `known` holds, following the edit from the file's previous parse
    * kept under `key` (default `path`). The thread keeps a copy of `known` under `key` too, and the
    * job carries only what changed in it since (see KnownTable; a stale copy costs one more round
-   * trip with the whole table). `file` names it in problems. A file that cannot be read, or is
+   * trip with the whole table). `file` names it in problems. `base` is the `answer` of an earlier
+   * parse of this key whose objects the caller holds, in order: the result may then be relative
+   * to it (see RelativeParseResult), at the cost of the edit. A file that cannot be read, or is
    * larger than `limits.maxBytes`, is a value (`ok: false`), not a rejection; rejects with
    * PORTICO_E_PARSER_* as the other parses do.
    */
-  async parseManifestFile(path: string, file: string, limits: ParseLimits, known: KnownTable<unknown>, key: string = path): Promise<FileParse> {
+  async parseManifestFile(path: string, file: string, limits: ParseLimits, known: KnownTable<unknown>, key: string = path, base?: number): Promise<FileParse> {
     for (let attempt = 0; ; attempt++) {
       const update = known.update();
       let result: ParseResult;
       try {
-        result = await this.submit({ kind: 'file', path, file, key, limits, known: update });
+        result = await this.submit({ kind: 'file', path, file, key, limits, known: update, ...(base === undefined ? {} : { base }) });
       } catch (error) {
         known.lost();
         throw error;
@@ -178,7 +194,8 @@ export class ParserThread {
       known.confirm(update);
       if (result.kind === 'unread') return { ok: false, code: result.code, message: result.message };
       if (result.kind !== 'file') throw new PorticoError('PORTICO_E_PARSER_FAILED', 'parser thread answered the wrong kind');
-      return { ok: true, result: unpackKnownResult(result.result, known.names), blank: result.blank };
+      // The thread answers as the job's generation (unique over the process).
+      return { ok: true, result: unpackKnownResult(result.result, known.names), blank: result.blank, answer: update.generation };
     }
   }
 

@@ -38,7 +38,9 @@ function run(job: ParseJob): ParseResult {
       const read = reader.read(job.path, job.limits.maxBytes);
       if (!read.ok) return { kind: 'unread', code: read.code, message: read.message };
       // The cache keeps no view of the bytes (it copies those it keeps): the buffer is free for the next read.
-      return { kind: 'file', result: packKnownResult(previous.parse(read.bytes, job.file, job.limits, known.index, job.key), known.names, known.index), blank: isBlank(read.bytes) };
+      // Answered as the job's generation, relative to the answer whose objects the watcher holds.
+      const result = previous.parseAnswer(read.bytes, job.file, job.limits, known.index, job.key, job.known.generation, job.base);
+      return { kind: 'file', result: packKnownResult(result, known.names, known.index), blank: isBlank(read.bytes) };
     }
     case 'json':
       return { kind: 'documents', documents: [parseJsonBounded(job.text, job.limits ?? API_BODY_LIMITS)] };

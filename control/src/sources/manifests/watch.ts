@@ -34,7 +34,8 @@ import { addMember, membersOf, removeMember } from '../../state/member-index.ts'
 import type { ParseLimits } from './bounded.ts';
 import { manifestLimits } from './bounded.ts';
 import { isManifestName, walkManifestTree } from './load.ts';
-import type { KnownEntry, KnownParseResult, ManifestProblem } from './parse.ts';
+import type { KnownParseResult, ManifestProblem } from './parse.ts';
+import type { RelativeParseResult } from './incremental.ts';
 import type { FileParse } from './parser-thread.ts';
 import { sharedParserThread } from './parser-thread.ts';
 import { isBlank } from './file-read.ts';
@@ -83,6 +84,8 @@ interface FileEntry {
   readonly fingerprints: KnownTable<KubeObject>;
   /** How many documents of `objects` had a fingerprint (more than `fingerprints` holds: one was there twice). */
   readonly fingerprinted: number;
+  /** The parser thread's answer `objects` are, one per entry in order (the next parse may answer relative to it), if any. */
+  readonly answer: number | undefined;
   readonly problems: readonly ManifestProblem[];
   /** Whether it was ever read and parsed (schema problems aside). */
   readonly good: boolean;
@@ -98,28 +101,40 @@ interface AppliedFile {
 }
 
 /**
- * Patches `previous.fingerprints` in place to those of `objects` (the file's next objects, one
- * per entry of `entries`), at the cost of the edit: the common ends of the two object lists are
- * stepped over by reference, and only the fingerprints of the documents between are looked at
- * (the removed ones found among the map's values without allocating). False, with nothing
- * changed, when the result would not be what a rebuild gives (a fingerprint held twice in the
- * file, before or after, or a shared empty map): the caller builds the map afresh.
+ * The fingerprint of the document each object came from, when it had one: an object is made for
+ * one document (the parser thread's answer, or the known table's object for the fingerprint that
+ * named it), so an object's fingerprint is told without the answer's entries, of which a relative
+ * answer carries only the edited ones.
  */
-function patchFingerprints(previous: FileEntry, objects: readonly KubeObject[], entries: readonly KnownEntry[]): boolean {
+const fingerprintOfObject = new WeakMap<KubeObject, string>();
+
+/**
+ * Patches `previous.fingerprints` in place to those of `objects` (the file's next objects; their
+ * first `head` and last `tail` are `previous.objects`' own), at the cost of the edit: the common
+ * ends of the two object lists are stepped over by reference from there, and only the objects
+ * between are looked at. False, with nothing changed, when the result would not be what a
+ * rebuild gives (a fingerprint held twice in the file, before or after, or a shared empty map):
+ * the caller builds the map afresh.
+ */
+function patchFingerprints(previous: FileEntry, objects: readonly KubeObject[], head: number, tail: number): boolean {
   const map = previous.fingerprints;
   if (map.size !== previous.fingerprinted) return false;
   const base = previous.objects;
   const m = base.length;
   const n = objects.length;
-  const { head, tail } = identicalEnds(base, objects);
-  const goneObjects = new Set<KubeObject>();
-  for (let i = head; i < m - tail; i++) goneObjects.add(base[i]!);
+  let h = head;
+  while (h < m && h < n && base[h] === objects[h]) h++;
+  let t = tail;
+  while (t < m - h && t < n - h && base[m - 1 - t] === objects[n - 1 - t]) t++;
   const gone = new Set<string>();
-  if (goneObjects.size > 0) map.forEach((object, fingerprint) => (goneObjects.has(object) ? gone.add(fingerprint) : undefined));
+  for (let i = h; i < m - t; i++) {
+    const fingerprint = fingerprintOfObject.get(base[i]!);
+    if (fingerprint !== undefined && map.get(fingerprint) === base[i]) gone.add(fingerprint);
+  }
   const come = new Map<string, KubeObject>();
   let middle = 0;
-  for (let i = head; i < n - tail; i++) {
-    const fingerprint = entries[i]!.fingerprint;
+  for (let i = h; i < n - t; i++) {
+    const fingerprint = fingerprintOfObject.get(objects[i]!);
     if (fingerprint === undefined) continue;
     middle++;
     come.set(fingerprint, objects[i]!);
@@ -341,40 +356,60 @@ export class ManifestSource {
     if (replacedOnly && (previous === undefined || previous.signature === '' || previous.signature.startsWith(inode))) return undefined;
     if (info.size > limits.maxBytes) return this.broken(name, previous, `refused (limit: bytes): the file is ${info.size} bytes; the limit is ${limits.maxBytes} bytes`, 'PORTICO_E_MANIFEST_PARSE', signature);
     const known = previous?.fingerprints ?? new KnownTable<KubeObject>();
-    let result: KnownParseResult;
+    let result: RelativeParseResult;
     let blank: boolean;
+    let answer: number | undefined;
     try {
-      const parsed = await this.parseFile(full, name, limits, known);
+      const parsed = await this.parseFile(full, name, limits, known, previous?.answer);
       if (parsed.ok) this.parses++;
       if (!parsed.ok) return this.broken(name, previous, parsed.code === 'PORTICO_E_MANIFEST_READ' ? `cannot read: ${parsed.message}` : parsed.message, parsed.code, signature);
-      ({ result, blank } = parsed);
+      ({ result, blank, answer } = parsed);
     } catch (error) {
       this.parses++;
       return this.broken(name, previous, `could not be parsed: ${(error as Error).message}`, 'PORTICO_E_MANIFEST_PARSE', signature);
     }
     if (blank && previous !== undefined && previous.objects.length > 0) return this.emptied(name, previous, signature);
     if (result.problems.some((p) => p.severity === 'error') && previous !== undefined && previous.objects.length > 0) {
-      return { signature, objects: previous.objects, fingerprints: previous.fingerprints, fingerprinted: previous.fingerprinted, problems: result.problems, good: previous.good };
+      return { signature, objects: previous.objects, fingerprints: previous.fingerprints, fingerprinted: previous.fingerprinted, answer: previous.answer, problems: result.problems, good: previous.good };
     }
-    // A known fingerprint keeps the very object it named: unchanged documents cost no compare downstream.
-    // Sized once: a file of thousands of documents is one array, not a series of grown copies.
-    const objects = new Array<KubeObject>(result.entries.length);
-    let fingerprinted = 0;
-    for (let i = 0; i < result.entries.length; i++) {
-      const entry = result.entries[i]!;
-      const object = entry.object ?? (entry.fingerprint === undefined ? undefined : known.get(entry.fingerprint));
-      if (object === undefined) return this.broken(name, previous, 'the parser skipped a document whose fingerprint it was not given (a bug)', 'PORTICO_E_MANIFEST_PARSE', signature);
-      objects[i] = object;
-      if (entry.fingerprint !== undefined) fingerprinted++;
-    }
+    const objects = this.objectsOf(result, previous?.objects ?? [], known);
+    if (objects === undefined) return this.broken(name, previous, 'the parser skipped a document whose fingerprint it was not given, or answered relative to objects it was not given (a bug)', 'PORTICO_E_MANIFEST_PARSE', signature);
     let fingerprints: KnownTable<KubeObject>;
-    if (previous !== undefined && patchFingerprints(previous, objects, result.entries)) fingerprints = previous.fingerprints;
-    else {
-      const built = new KnownTable<KubeObject>();
-      for (const [i, entry] of result.entries.entries()) if (entry.fingerprint !== undefined) built.set(entry.fingerprint, objects[i]!);
-      fingerprints = built;
+    let fingerprinted = 0;
+    if (previous !== undefined && patchFingerprints(previous, objects, result.head, result.tail)) {
+      fingerprints = previous.fingerprints;
+      // No fingerprint is held twice (else the patch is refused): one document each.
+      fingerprinted = fingerprints.size;
+    } else {
+      fingerprints = new KnownTable<KubeObject>();
+      for (const object of objects) {
+        const fingerprint = fingerprintOfObject.get(object);
+        if (fingerprint === undefined) continue;
+        fingerprinted++;
+        fingerprints.set(fingerprint, object);
+      }
     }
-    return { signature, objects, fingerprints, fingerprinted, problems: result.problems, good: previous?.good === true || !result.problems.some(unparseable) };
+    return { signature, objects, fingerprints, fingerprinted, answer, problems: result.problems, good: previous?.good === true || !result.problems.some(unparseable) };
+  }
+
+  /**
+   * The objects `result` stands for: the first `head` and last `tail` of `base` (the objects of
+   * the answer it is relative to), and one per entry between (a known fingerprint keeps the very
+   * object it named: unchanged documents cost no compare downstream). Undefined when it names a
+   * fingerprint `known` does not hold, or more of `base` than there are.
+   */
+  private objectsOf(result: RelativeParseResult, base: readonly KubeObject[], known: KnownTable<KubeObject>): KubeObject[] | undefined {
+    const { head, tail, entries } = result;
+    if (head + tail > base.length) return undefined;
+    // Copies of the ends (memcpy speed), not a step per object.
+    const objects = head === 0 ? [] : base.slice(0, head);
+    for (const entry of entries) {
+      const object = entry.object ?? (entry.fingerprint === undefined ? undefined : known.get(entry.fingerprint));
+      if (object === undefined) return undefined;
+      if (entry.fingerprint !== undefined) fingerprintOfObject.set(object, entry.fingerprint);
+      objects.push(object);
+    }
+    return tail === 0 ? objects : objects.concat(base.slice(base.length - tail));
   }
 
   /**
@@ -382,8 +417,8 @@ export class ManifestSource {
    * reuses (no ArrayBuffer per edit on this isolate, whose heap is the large one); with the `parse`
    * option, read here and handed over. Rejects when the parse fails (not for bad input).
    */
-  private async parseFile(full: string, name: string, limits: ParseLimits, known: KnownTable<KubeObject>): Promise<FileParse> {
-    if (this.options.parse === undefined) return sharedParserThread().parseManifestFile(full, name, limits, known, full);
+  private async parseFile(full: string, name: string, limits: ParseLimits, known: KnownTable<KubeObject>, base: number | undefined): Promise<FileParse> {
+    if (this.options.parse === undefined) return sharedParserThread().parseManifestFile(full, name, limits, known, full, base);
     let bytes: Buffer;
     try {
       bytes = await readFile(full);
@@ -392,13 +427,14 @@ export class ManifestSource {
     }
     // Before the parse: it may keep the bytes.
     const blank = isBlank(bytes);
-    return { ok: true, result: await this.options.parse(bytes, name, limits, known.keys()), blank };
+    const { entries, problems } = await this.options.parse(bytes, name, limits, known.keys());
+    return { ok: true, result: { entries, problems, head: 0, tail: 0 }, blank, answer: undefined };
   }
 
   /** A file that cannot be read or parsed at all: its last good objects stay. */
   private broken(name: string, previous: FileEntry | undefined, message: string, code: ManifestProblem['code'], signature = ''): FileEntry {
     const kept = previous !== undefined && previous.objects.length > 0 ? `; keeping its last good ${previous.objects.length} objects` : '';
-    return { signature, objects: previous?.objects ?? [], fingerprints: previous?.fingerprints ?? new KnownTable<KubeObject>(), fingerprinted: previous?.fingerprinted ?? 0, problems: [problem(name, 'error', code, `${message}${kept}`)], good: previous?.good ?? false };
+    return { signature, objects: previous?.objects ?? [], fingerprints: previous?.fingerprints ?? new KnownTable<KubeObject>(), fingerprinted: previous?.fingerprinted ?? 0, answer: previous?.answer, problems: [problem(name, 'error', code, `${message}${kept}`)], good: previous?.good ?? false };
   }
 
   /** A file that became empty while it held objects: kept for the grace period, then accepted. */
@@ -406,10 +442,10 @@ export class ManifestSource {
     const grace = this.options.emptyGraceMs ?? 5000;
     const since = previous.emptySince ?? Date.now();
     const left = since + grace - Date.now();
-    if (left <= 0) return { signature, objects: [], fingerprints: new KnownTable<KubeObject>(), fingerprinted: 0, problems: [], good: true };
+    if (left <= 0) return { signature, objects: [], fingerprints: new KnownTable<KubeObject>(), fingerprinted: 0, answer: undefined, problems: [], good: true };
     this.schedule(false, left + 10);
     const message = `the file is empty; keeping its ${previous.objects.length} objects for ${Math.ceil(grace / 1000)} s in case it is being rewritten, then removing them`;
-    return { signature, objects: previous.objects, fingerprints: previous.fingerprints, fingerprinted: previous.fingerprinted, problems: [problem(name, 'warning', 'PORTICO_W_MANIFEST_EMPTY', message)], good: previous.good, emptySince: since };
+    return { signature, objects: previous.objects, fingerprints: previous.fingerprints, fingerprinted: previous.fingerprinted, answer: previous.answer, problems: [problem(name, 'warning', 'PORTICO_W_MANIFEST_EMPTY', message)], good: previous.good, emptySince: since };
   }
 
   /**
