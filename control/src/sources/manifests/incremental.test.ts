@@ -201,9 +201,32 @@ describe('ManifestParseCache', () => {
         expect(plain).toBeGreaterThan(40);
         // Relative answers stop at a document validated on every parse (a problem, several objects): these files hold many.
         expect(carried).toBeGreaterThan(3);
-      });
+      }, 180_000);
     }
   }
+
+  it.each([false, true])('answered relative to the objects held (YAML: %s): an edit of one of 500 documents carries that one entry; a document with a problem or several objects stops the ends taken over, so its problems are reported again', (asYaml) => {
+    const file = asYaml ? 'held.yaml' : 'held.json';
+    const items: unknown[] = Array.from({ length: 500 }, (_, i) => service(i));
+    const cache = new ManifestParseCache();
+    let held = viaAnswer(cache, render(items, asYaml, 1), file, { objects: [], answer: undefined, known: new Map() }).next;
+    const edit = (at: number, item: unknown, most: number) => {
+      items[at] = item;
+      const text = render(items, asYaml, 1);
+      const answered = viaAnswer(cache, text, file, held);
+      expect(answered.result, `item ${at}`).toEqual(parseManifestText(text, file));
+      expect(answered.carried, `item ${at}`).toBeGreaterThanOrEqual(0);
+      expect(answered.carried, `item ${at}`).toBeLessThanOrEqual(most);
+      held = answered.next;
+    };
+    for (const at of [250, 0, 499, 1, 498]) edit(at, service(at, 9000 + at), 1);
+    edit(3, { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'ignored' } }, 1); // a warning, no object
+    edit(496, { ...ingress(496), apiVersion: 'extensions/v1beta1' }, 493); // an object and a warning
+    // Between them now: their warnings are emitted again, each answer carrying what lies between.
+    for (const at of [250, 4, 495]) edit(at, service(at, 7000 + at), 493);
+    edit(1, service(1, 7001), 499);
+    edit(499, service(499, 7499), 499);
+  });
 
   it('an edit of one item of a 2,000-item List decodes and validates that item alone', () => {
     const items = Array.from({ length: 2000 }, (_, i) => ingress(i));

@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ClusterState } from '../../state/cluster-state.ts';
 import type { ParseLimits } from './bounded.ts';
 import type { ManifestProblem } from './parse.ts';
-import { parseManifestKnown } from './parse.ts';
+import { parseManifestKnown, parseManifestText } from './parse.ts';
 import { sharedParserThread } from './parser-thread.ts';
 import { ManifestSource } from './watch.ts';
 import type { ManifestSourceOptions } from './watch.ts';
@@ -421,6 +421,67 @@ describe('ManifestSource', () => {
         ...options,
       });
     }
+
+    it('random edits of a 300-document file through the parser thread, answered relative to the objects held: the state a fresh load gives at every step, unchanged objects kept as stored, each answer carrying its edit (hostile: broken, emptied and huge saves, the thread killed)', async () => {
+      dir = await mkdtemp(join(tmpdir(), 'portico-relative-'));
+      const limits: ParseLimits = { maxBytes: 200_000, maxKeys: 100_000, maxDepth: 64, maxAliasCount: 10 };
+      let seed = 0xfeed;
+      const random = () => {
+        seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0;
+        return seed / 2 ** 32;
+      };
+      const pick = (n: number) => Math.floor(random() * n);
+      // Named apart from their place (an insertion renames nothing); a few share a name, so the file holds some twice.
+      const docs = Array.from({ length: 300 }, (_, i) => ({ name: `r${i}`, port: 1000 + i }));
+      const text = (file: string) => (file.endsWith('.json') ? `${JSON.stringify({ apiVersion: 'v1', kind: 'List', items: docs.map((d) => JSON.parse(JSON.stringify({ apiVersion: 'v1', kind: 'Service', metadata: { name: d.name, namespace: 'web' }, spec: { ports: [{ port: d.port }] } }))) }, null, 1)}\n` : docs.map((d) => service(d.name, d.port)).join('---\n'));
+      const fresh = async (): Promise<string[]> => {
+        const other = new ClusterState();
+        const loader = new ManifestSource(other, { path: dir, onChange: () => undefined, onProblems: () => undefined, limits, parse: async (bytes, file, l, known) => parseManifestKnown(Buffer.from(bytes).toString('utf8'), file, l, new Set(known)) });
+        await loader.reload();
+        loader.stop();
+        return [...other.services.values()].map((s) => `${s.metadata.name}:${s.spec.ports?.[0]?.port}`).sort();
+      };
+      for (const file of ['walk.json', 'walk.yaml']) {
+        await rm(join(dir, file === 'walk.json' ? 'walk.yaml' : 'walk.json'), { force: true });
+        await save(file, text(file));
+        source?.stop();
+        await start({ limits, emptyGraceMs: 0, debounceMs: 60_000, replacedDelayMs: 60_000 });
+        let small = 0;
+        let plainBefore = true;
+        for (let step = 0; step < 60; step++) {
+          const at = pick(docs.length);
+          const what = step % 10;
+          let content: string | undefined;
+          if (what === 1) docs.splice(at, 1);
+          else if (what === 2) docs.splice(at, 0, { name: `n${step}`, port: 2000 + step });
+          else if (what === 3) docs.splice(at, 0, { ...docs[pick(docs.length)]! }); // a document twice
+          else if (what === 4) content = text(file).slice(0, 1000 + pick(5000)); // a save cut short
+          else if (what === 5 && step % 20 === 5) content = ''; // emptied (no grace)
+          else if (what === 6) content = `${text(file)}${' '.repeat(200_000)}`; // over the size limit
+          else if (what === 7) await (sharedParserThread() as unknown as { worker?: { terminate(): Promise<number> } }).worker?.terminate();
+          else docs[at] = { name: docs[at]!.name, port: 3000 + step };
+          const before = new Map(state.services);
+          const answered = source!.answered;
+          await save(file, content ?? text(file));
+          await source!.reload();
+          const served = [...state.services.values()].map((s) => `${s.metadata.name}:${s.spec.ports?.[0]?.port}`).sort();
+          // A save cut short (where it does not parse) or over the limit keeps the objects as they were; an emptied file has none.
+          const refused = content !== undefined && content !== '' && (content.length > limits.maxBytes || parseManifestText(content, file, limits).problems.some((p) => p.severity === 'error'));
+          if (content === '') expect(served, `${file} step ${step}`).toEqual([]);
+          else if (refused) expect([...state.services.entries()], `${file} step ${step}`).toEqual([...before.entries()]);
+          else expect(served, `${file} step ${step}`).toEqual(await fresh());
+          // After a file emptied or cut short, the documents it lost are new again.
+          const following = plainBefore;
+          plainBefore = content === undefined;
+          if (!plainBefore || !following) continue;
+          const changed = [...state.services].filter(([key, object]) => before.get(key) !== object).length;
+          expect(changed, `${file} step ${step}: objects stored anew`).toBeLessThanOrEqual(1);
+          if (source!.answered - answered <= 1) small++;
+        }
+        // Whole answers: the first after a broken, emptied or refused save, and after the thread was killed.
+        expect(small, file).toBeGreaterThanOrEqual(30);
+      }
+    });
 
     it('a file truncated mid-write, then completed: its objects stay while it is broken, and the completed file costs its edited document', async () => {
       dir = await mkdtemp(join(tmpdir(), 'portico-midwrite-'));

@@ -192,6 +192,8 @@ export class ManifestSource {
   scans = 0;
   /** Files read and parsed so far (unchanged files are not). */
   parses = 0;
+  /** Entries the parses answered with so far: a file's answer relative to its objects carries only the edited documents. */
+  answered = 0;
 
   constructor(state: ClusterState, options: ManifestSourceOptions) {
     this.state = state;
@@ -364,6 +366,7 @@ export class ManifestSource {
       if (parsed.ok) this.parses++;
       if (!parsed.ok) return this.broken(name, previous, parsed.code === 'PORTICO_E_MANIFEST_READ' ? `cannot read: ${parsed.message}` : parsed.message, parsed.code, signature);
       ({ result, blank, answer } = parsed);
+      this.answered += result.entries.length;
     } catch (error) {
       this.parses++;
       return this.broken(name, previous, `could not be parsed: ${(error as Error).message}`, 'PORTICO_E_MANIFEST_PARSE', signature);
