@@ -57,13 +57,15 @@ function workload(size: number): Workload {
   const pick = <T>(list: readonly T[]): T => list[Math.floor(random() * list.length)] as T;
   const hosts: HostEntry[] = [];
   const routes: { backends: BackendEntry[] }[] = [];
+  // Each backend its own endpoint set (a Service port per backend).
+  const sets: number[][] = [];
   let endpoints = 0;
   const route = (): number => {
     const backends = Array.from({ length: 1 + Math.floor(random() * 3) }, () => {
       const count = 1 + Math.floor(random() * 4);
       const ids = Array.from({ length: count }, (_, k) => endpoints + k);
       endpoints += count;
-      return { weight: 1 + Math.floor(random() * 10), endpoints: ids };
+      return { weight: 1 + Math.floor(random() * 10), set: sets.push(ids) - 1 };
     });
     routes.push({ backends });
     return routes.length - 1;
@@ -88,7 +90,7 @@ function workload(size: number): Workload {
   }
   hosts.push({ host: '*', paths: [{ pathType: 'Prefix', path: '/.well-known/acme-challenge', route: route() }], fallback: -1 });
   const fallback = route();
-  const table: MatcherTable = { hosts, routes, endpointCount: endpoints, fallback };
+  const table: MatcherTable = { hosts, routes, sets, endpointCount: endpoints, fallback };
 
   const baseHeaders = { 'user-agent': 'bench/1.0', accept: '*/*', 'accept-encoding': 'gzip, br', connection: 'keep-alive', 'x-request-id': 'c0ffee' };
   const reqHosts: string[] = [];

@@ -13,18 +13,20 @@ import type { HostEntry, MatcherTable, PathEntry, RouteEntry } from '../src/host
 /** A table from per-group host lists whose route ids are local to each group; also the reference whole table. */
 function build(groups: readonly (readonly HostEntry[])[], routesPerGroup: readonly number[], endpointCount: number, catchAll: boolean) {
   const routes: RouteEntry[] = [];
+  // One set per endpoint id: set i holds endpoint i.
+  const sets = Array.from({ length: endpointCount }, (_, i) => [i]);
   const hosts: HostEntry[] = [];
   const placed: { chunk: TableChunk; firstRoute: number }[] = [];
   groups.forEach((group, g) => {
     const firstRoute = routes.length;
-    for (let r = 0; r < routesPerGroup[g]!; r++) routes.push({ backends: [{ weight: 1 + ((firstRoute + r) % 3), endpoints: [(firstRoute + r) % endpointCount] }] });
+    for (let r = 0; r < routesPerGroup[g]!; r++) routes.push({ backends: [{ weight: 1 + ((firstRoute + r) % 3), set: (firstRoute + r) % endpointCount }] });
     const shift = (route: number) => (route < 0 ? route : route + firstRoute);
     for (const host of group) hosts.push({ ...host, fallback: shift(host.fallback), paths: host.paths.map((path) => ({ ...path, route: shift(path.route) })) });
     placed.push({ chunk: encodeChunk(group, routesPerGroup[g]!), firstRoute });
   });
-  const fallback = catchAll ? routes.push({ backends: [{ weight: 1, endpoints: [0] }] }) - 1 : -1;
-  const table: MatcherTable = { hosts, routes, endpointCount, fallback };
-  return { table, assembled: assembleTable(placed, routes, endpointCount, fallback), placed };
+  const fallback = catchAll ? routes.push({ backends: [{ weight: 1, set: 0 }] }) - 1 : -1;
+  const table: MatcherTable = { hosts, routes, sets, endpointCount, fallback };
+  return { table, assembled: assembleTable(placed, routes, sets, endpointCount, fallback), placed };
 }
 
 const path = (pathType: PathEntry['pathType'], p: string, route: number, conditions?: PathEntry['conditions']): PathEntry => ({ pathType, path: p, route, ...(conditions === undefined ? {} : { conditions }) });
@@ -88,7 +90,7 @@ describe('assembleTable', () => {
   it.each(damaged)('refuses a chunk with $name', ({ damage }) => {
     const { placed, table } = build(GROUPS, [3, 2, 1, 1], 4, true);
     const bad = placed.map((p, i) => (i === 0 ? { ...p, chunk: damage(p.chunk) } : p));
-    expect(() => assembleTable(bad, table.routes, table.endpointCount, table.fallback)).toThrow(expect.objectContaining({ code: 'PORTICO_E_TABLE_INVALID' }));
+    expect(() => assembleTable(bad, table.routes, table.sets, table.endpointCount, table.fallback)).toThrow(expect.objectContaining({ code: 'PORTICO_E_TABLE_INVALID' }));
   });
 
   // Condition bits are the host's own: a chunk whose entries name a bit past its host's conditions
@@ -112,14 +114,14 @@ describe('assembleTable', () => {
     expect(word(placed[0]!.chunk, placed[0]!.chunk.hosts[0]!.at + HostRecord.COND_COUNT)).toBe(1);
     const chunk = damage(placed[0]!.chunk);
     const bad = placed.map((p, i) => (i === 0 ? { ...p, chunk } : p));
-    expect(() => assembleTable(bad, table.routes, table.endpointCount, table.fallback)).toThrow(expect.objectContaining({ code: 'PORTICO_E_TABLE_INVALID', message: expect.stringMatching(message) }));
+    expect(() => assembleTable(bad, table.routes, table.sets, table.endpointCount, table.fallback)).toThrow(expect.objectContaining({ code: 'PORTICO_E_TABLE_INVALID', message: expect.stringMatching(message) }));
     expect(() => chunkFromBytes(chunkToBytes(chunk))).toThrow(expect.objectContaining({ code: 'PORTICO_E_TABLE_INVALID', message: expect.stringMatching(message) }));
   });
 
   it('refuses two chunks claiming one host, and a route run past the table', () => {
     const { placed, table } = build(GROUPS, [3, 2, 1, 1], 4, true);
-    expect(() => assembleTable([...placed, placed[0]!], table.routes, table.endpointCount, table.fallback)).toThrow(/duplicate host "a.example.com"/);
-    expect(() => assembleTable([{ ...placed[0]!, firstRoute: table.routes.length - 1 }], table.routes, table.endpointCount, table.fallback)).toThrow(/route run/);
+    expect(() => assembleTable([...placed, placed[0]!], table.routes, table.sets, table.endpointCount, table.fallback)).toThrow(/duplicate host "a.example.com"/);
+    expect(() => assembleTable([{ ...placed[0]!, firstRoute: table.routes.length - 1 }], table.routes, table.sets, table.endpointCount, table.fallback)).toThrow(/route run/);
   });
 });
 
@@ -128,7 +130,7 @@ describe('chunks on the wire', () => {
     const { placed, table, assembled } = build(GROUPS, [3, 2, 1, 1], 4, true);
     const shipped = placed.map((p) => ({ ...p, chunk: chunkFromBytes(chunkToBytes(p.chunk)) }));
     expect(shipped.map((p) => p.chunk)).toEqual(placed.map((p) => p.chunk));
-    expect(Buffer.from(assembleTable(shipped, table.routes, table.endpointCount, table.fallback)).equals(Buffer.from(assembled))).toBe(true);
+    expect(Buffer.from(assembleTable(shipped, table.routes, table.sets, table.endpointCount, table.fallback)).equals(Buffer.from(assembled))).toBe(true);
   });
 
   const bytes = chunkToBytes(build(GROUPS, [3, 2, 1, 1], 4, true).placed[1]!.chunk);

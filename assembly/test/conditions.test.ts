@@ -10,7 +10,7 @@ import { Limit } from '../src/host/layout.ts';
 import { loadReference } from './reference.ts';
 
 function table(hosts: readonly HostEntry[], routes = 4): MatcherTable {
-  return { hosts, routes: Array.from({ length: routes }, () => ({ backends: [] })), endpointCount: 0, fallback: -1 };
+  return { hosts, routes: Array.from({ length: routes }, () => ({ backends: [] })), sets: [], endpointCount: 0, fallback: -1 };
 }
 const one = (paths: PathEntry[], host = 'h.com'): MatcherTable => table([{ host, paths, fallback: -1 }]);
 

@@ -2,8 +2,10 @@
 import { describe, expect, it } from 'vitest';
 import { loadMatcher } from '../src/host/matcher.ts';
 import type { Matcher, RequestHeaders } from '../src/host/matcher.ts';
-import type { BackendEntry, MatcherTable, PathEntry } from '../src/host/table.ts';
+import type { MatcherTable, PathEntry } from '../src/host/table.ts';
 import { loadReference } from './reference.ts';
+import { withSets } from './sets.ts';
+import type { ListedBackend } from './sets.ts';
 
 const IMPLEMENTATIONS: [string, (table: MatcherTable) => Matcher][] = [
   ['wasm', loadMatcher],
@@ -14,7 +16,7 @@ const IMPLEMENTATIONS: [string, (table: MatcherTable) => Matcher][] = [
 function table(hosts: MatcherTable['hosts'], fallback = -1): MatcherTable {
   const ids = hosts.flatMap((h) => [h.fallback, ...h.paths.map((p) => p.route)]);
   const routes = Math.max(fallback, ...ids) + 1;
-  return { hosts, routes: Array.from({ length: routes }, () => ({ backends: [] })), endpointCount: 0, fallback };
+  return { hosts, routes: Array.from({ length: routes }, () => ({ backends: [] })), sets: [], endpointCount: 0, fallback };
 }
 
 const prefix = (path: string, route: number, conditions?: PathEntry['conditions']): PathEntry => ({ pathType: 'Prefix', path, route, conditions });
@@ -241,9 +243,11 @@ const MATCH_CASES: MatchCase[] = [
   { name: 'method, header and query: query fails', table: GATEWAY_PATHS, host: 'g.com', path: '/both', method: 'PUT', headers: { version: 'one' }, want: 6 },
 ];
 
-/** A route's backends from [weight, endpoint ids] pairs. */
-const backends = (...list: [number, number[]][]): { backends: BackendEntry[] } => ({ backends: list.map(([weight, endpoints]) => ({ weight, endpoints })) });
-const wrrTable = (routes: { backends: BackendEntry[] }[], endpointCount: number): MatcherTable => ({ hosts: [], routes, endpointCount, fallback: -1 });
+/** A route's backends from [weight, endpoint ids] pairs (each array its own endpoint set; one array on two backends: one set). */
+const backends = (...list: [number, readonly number[]][]): { backends: ListedBackend[] } => ({ backends: list.map(([weight, endpoints]) => ({ weight, endpoints })) });
+const wrrTable = (routes: { backends: ListedBackend[] }[], endpointCount: number): MatcherTable => withSets({ hosts: [], routes, endpointCount, fallback: -1 });
+/** One endpoint set for two routes. */
+const SHARED = [0, 1, 2];
 
 type Step =
   | { readonly pick: number; readonly allowed?: number; readonly want: readonly (readonly [endpoint: number, backend: number])[] }
@@ -295,6 +299,12 @@ const WRR_CASES: WrrCase[] = [
       // Current weights of skipped endpoints are kept, as in nginx: route 0 owes endpoint 1 a turn.
       up(0), { pick: 0, want: [[1, 0]] }, { pick: 1, want: [[0, 0]] },
     ],
+  },
+  {
+    // ingress-nginx keeps one balancer per upstream (Service port): the routes on it share its rotation.
+    name: 'routes on one endpoint set share its rotation; backend choice stays per route',
+    table: wrrTable([backends([2, SHARED], [1, [3]]), backends([1, SHARED])], 4),
+    steps: [{ pick: 0, want: [[0, 0], [3, 1], [1, 0]] }, { pick: 1, want: [[2, 0], [0, 0]] }, { pick: 0, want: [[1, 0]] }, down(2), { pick: 1, want: [[0, 0], [1, 0]] }],
   },
   {
     name: 'pickIn: only the allowed backends, by weight among them',

@@ -62,11 +62,13 @@ const WEIGHT = fc.oneof({ weight: 9, arbitrary: fc.nat({ max: 5 }) }, { weight: 
 const tableOf = (minHosts: number, maxHosts: number): fc.Arbitrary<MatcherTable> => fc
   .record({
     hosts: fc.uniqueArray(fc.record({ host: tableHost, labels, paths: fc.array(pathEntry, { minLength: 1, maxLength: 6 }), fallback: idOrNone }), { minLength: minHosts, maxLength: maxHosts, selector: (h) => h.host }),
-    routes: fc.array(fc.array(fc.record({ weight: WEIGHT, endpoints: fc.array(fc.nat(), { maxLength: 3 }) }), { maxLength: 3 }), { minLength: 1, maxLength: 6 }),
+    routes: fc.array(fc.array(fc.record({ weight: WEIGHT, set: fc.nat() }), { maxLength: 3 }), { minLength: 1, maxLength: 6 }),
+    // Few sets for the routes: backends share them (and their endpoint rotation), some are empty.
+    sets: fc.array(fc.array(fc.nat(), { maxLength: 3 }), { minLength: 1, maxLength: 4 }),
     endpointCount: fc.integer({ min: 1, max: 5 }),
     fallback: idOrNone,
   })
-  .map(({ hosts, routes, endpointCount, fallback }) => {
+  .map(({ hosts, routes, sets, endpointCount, fallback }) => {
     const fold = (id: number): number => (id < 0 ? -1 : id % routes.length);
     return {
       hosts: hosts.flatMap((h): HostEntry[] => {
@@ -75,7 +77,8 @@ const tableOf = (minHosts: number, maxHosts: number): fc.Arbitrary<MatcherTable>
         if (h.labels !== 'both') return [{ ...entry, labels: h.labels }];
         return [{ ...entry, labels: 'one' }, { ...entry, labels: 'deeper', paths: entry.paths.slice(1), fallback: -1 }];
       }),
-      routes: routes.map((backends) => ({ backends: backends.map((b) => ({ weight: b.weight, endpoints: b.endpoints.map((e) => e % endpointCount) })) })),
+      routes: routes.map((backends) => ({ backends: backends.map((b) => ({ weight: b.weight, set: b.set % sets.length })) })),
+      sets: sets.map((set) => set.map((e) => e % endpointCount)),
       endpointCount,
       fallback: fold(fallback),
     };

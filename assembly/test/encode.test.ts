@@ -10,7 +10,8 @@ const VALID: MatcherTable = {
     { host: '*', paths: [], fallback: -1 },
     { host: '[::1]', paths: [], fallback: 0 },
   ],
-  routes: [{ backends: [{ weight: 1, endpoints: [0, 1] }] }, { backends: [{ weight: 0, endpoints: [] }] }],
+  routes: [{ backends: [{ weight: 1, set: 0 }] }, { backends: [{ weight: 0, set: 1 }] }],
+  sets: [[0, 1], []],
   endpointCount: 2,
   fallback: -1,
 };
@@ -43,9 +44,12 @@ const INVALID: { name: string; table: MatcherTable; mentions: string }[] = [
   { name: 'header name not a token', table: withPath({ conditions: { headers: [{ name: 'x a', value: '1' }] } }), mentions: 'x a' },
   { name: 'host fallback out of range', table: withHost(1, { fallback: 9 }), mentions: 'hosts[1]' },
   { name: 'table fallback out of range', table: { ...VALID, fallback: 2 }, mentions: 'fallback' },
-  { name: 'negative weight', table: { ...VALID, routes: [{ backends: [{ weight: -1, endpoints: [] }] }, { backends: [] }] }, mentions: 'routes[0].backends[0].weight' },
-  { name: 'fractional weight', table: { ...VALID, routes: [{ backends: [{ weight: 1.5, endpoints: [] }] }, { backends: [] }] }, mentions: 'weight' },
-  { name: 'endpoint id out of range', table: { ...VALID, routes: [{ backends: [{ weight: 1, endpoints: [2] }] }, { backends: [] }] }, mentions: 'routes[0].backends[0].endpoints[0]' },
+  { name: 'negative weight', table: { ...VALID, routes: [{ backends: [{ weight: -1, set: 1 }] }, { backends: [] }] }, mentions: 'routes[0].backends[0].weight' },
+  { name: 'fractional weight', table: { ...VALID, routes: [{ backends: [{ weight: 1.5, set: 1 }] }, { backends: [] }] }, mentions: 'weight' },
+  { name: 'set id out of range', table: { ...VALID, routes: [{ backends: [{ weight: 1, set: 2 }] }, { backends: [] }] }, mentions: 'routes[0].backends[0].set' },
+  { name: 'negative set id', table: { ...VALID, routes: [{ backends: [{ weight: 1, set: -1 }] }, { backends: [] }] }, mentions: 'routes[0].backends[0].set' },
+  { name: 'endpoint id out of range', table: { ...VALID, sets: [[0, 2], []] }, mentions: 'sets[0][1]' },
+  { name: 'sets not an array', table: { ...VALID, sets: 'x' } as unknown as MatcherTable, mentions: 'sets' },
   { name: 'negative endpoint count', table: { ...VALID, endpointCount: -1 }, mentions: 'endpointCount' },
 ];
 

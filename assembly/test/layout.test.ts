@@ -7,7 +7,7 @@ import * as layout from '../src/host/layout.ts';
 const GROUPS: Record<string, Record<string, number>> = {
   H: layout.Header, HOST: layout.HostRecord, SLOT: layout.Slot, GROUP: layout.Group, KIND: layout.Kind,
   ENTRY: layout.Entry, PAIR: layout.HeaderPair, ROUTE: layout.RouteRecord, BACKEND: layout.BackendRecord,
-  ENDPOINT: layout.Endpoint, FORMAT: layout.Format, LIMIT: layout.Limit,
+  SET: layout.SetRecord, ENDPOINT: layout.Endpoint, FORMAT: layout.Format, LIMIT: layout.Limit,
 };
 
 function wasmConstants(): Map<string, number> {

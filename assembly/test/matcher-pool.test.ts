@@ -7,22 +7,23 @@ import { encodeTable } from '../src/host/encode.ts';
 import { loadMatcherFromBinary } from '../src/host/matcher.ts';
 import { MatcherPool } from '../src/host/matcher-pool.ts';
 import type { MatcherTable } from '../src/host/table.ts';
+import { withSets } from './sets.ts';
 
-const WRR: MatcherTable = {
+const WRR: MatcherTable = withSets({
   hosts: [{ host: 'a.com', paths: [{ pathType: 'Prefix', path: '/', route: 0 }, { pathType: 'Prefix', path: '/h', route: 1, conditions: { headers: [{ name: 'x-a', value: '1' }] } }], fallback: -1 }],
   routes: [{ backends: [{ weight: 3, endpoints: [0, 1] }, { weight: 1, endpoints: [2] }] }, { backends: [{ weight: 1, endpoints: [2] }] }],
   endpointCount: 3,
   fallback: -1,
-};
+});
 
 /** Another table, larger, with different hosts and more endpoints. */
 function other(hosts: number): MatcherTable {
-  return {
+  return withSets({
     hosts: Array.from({ length: hosts }, (_, i) => ({ host: `h${i}.com`, paths: [{ pathType: 'Prefix' as const, path: '/', route: i }], fallback: -1 })),
     routes: Array.from({ length: hosts }, (_, i) => ({ backends: [{ weight: 1, endpoints: [i % 5, (i + 1) % 5] }] })),
     endpointCount: 5,
     fallback: -1,
-  };
+  });
 }
 
 /** What a matcher answers for a fixed script of requests: the same script on a fresh instance must give the same. */

@@ -7,13 +7,14 @@ import { encodeTable } from '../src/host/encode.ts';
 import { loadMatcher, loadMatcherFromBinary } from '../src/host/matcher.ts';
 import type { MatcherTable } from '../src/host/table.ts';
 import { loadReference } from './reference.ts';
+import { withSets } from './sets.ts';
 
-const WRR: MatcherTable = {
+const WRR: MatcherTable = withSets({
   hosts: [{ host: 'a.com', paths: [{ pathType: 'Prefix', path: '/', route: 0 }], fallback: -1 }],
   routes: [{ backends: [{ weight: 3, endpoints: [0, 1] }, { weight: 1, endpoints: [2] }] }],
   endpointCount: 3,
   fallback: -1,
-};
+});
 
 describe('wasm matcher', () => {
   it('grows its scratch for very long hosts and paths', () => {
@@ -21,6 +22,7 @@ describe('wasm matcher', () => {
     const table: MatcherTable = {
       hosts: [{ host: 'long.com', paths: [{ pathType: 'Prefix', path: deep.slice(0, 40_001), route: 1 }, { pathType: 'Exact', path: deep, route: 2 }], fallback: 0 }],
       routes: [{ backends: [] }, { backends: [] }, { backends: [] }],
+      sets: [],
       endpointCount: 0,
       fallback: -1,
     };
@@ -43,6 +45,7 @@ describe('wasm matcher', () => {
     const table: MatcherTable = {
       hosts: [{ host: 'h.com', paths, fallback: -1 }],
       routes: Array.from({ length: 70 }, () => ({ backends: [] })),
+      sets: [],
       endpointCount: 0,
       fallback: -1,
     };
@@ -68,12 +71,12 @@ describe('wasm matcher', () => {
   });
 
   it('pick() after match() agrees with pick() of an unrelated route id', () => {
-    const table: MatcherTable = {
+    const table: MatcherTable = withSets({
       hosts: [{ host: 'a.com', paths: [{ pathType: 'Prefix', path: '/a', route: 1 }], fallback: 0 }],
       routes: [{ backends: [{ weight: 1, endpoints: [0] }] }, { backends: [{ weight: 1, endpoints: [1, 2] }] }],
       endpointCount: 3,
       fallback: -1,
-    };
+    });
     const wasm = loadMatcher(table);
     const reference = loadReference(table);
     for (const path of ['/a', '/b', '/a/x', '/']) {

@@ -4,13 +4,14 @@
 import { PerformanceObserver } from 'node:perf_hooks';
 import { loadMatcher } from '../src/host/matcher.ts';
 import type { MatcherTable } from '../src/host/table.ts';
+import { withSets } from './sets.ts';
 
-const table: MatcherTable = {
+const table: MatcherTable = withSets({
   hosts: [{ host: 'a.com', paths: [{ pathType: 'Prefix', path: '/x', route: 0, conditions: { headers: [{ name: 'x-c', value: '1' }] } }], fallback: 0 }],
   routes: [{ backends: [{ weight: 3, endpoints: [0, 1] }, { weight: 1, endpoints: [2] }] }],
   endpointCount: 3,
   fallback: -1,
-};
+});
 const matcher = loadMatcher(table);
 // Flat strings, as Node's HTTP parser produces them.
 const requests = JSON.parse(JSON.stringify(['A.com:80', '/x/y?q=1', 'b.com', '/', 'a.com', '/x'])) as string[];

@@ -18,7 +18,8 @@ function hostOf(i: number, headers: readonly { name: string; value: string }[], 
   return { host: `h${i}.example`, paths, fallback: -1 };
 }
 
-const ROUTES: RouteEntry[] = Array.from({ length: HOSTS * 2 }, (_, r) => ({ backends: [{ weight: 1, endpoints: [r % 4] }] }));
+const ROUTES: RouteEntry[] = Array.from({ length: HOSTS * 2 }, (_, r) => ({ backends: [{ weight: 1, set: r % 4 }] }));
+const SETS = [[0], [1], [2], [3]];
 
 /** Every host with one header condition on `/p` (so each has bit 0), `middle` in place of host MIDDLE. */
 function chunksWith(middle: HostEntry): PlacedChunk[] {
@@ -26,8 +27,8 @@ function chunksWith(middle: HostEntry): PlacedChunk[] {
 }
 
 function laidOut(chunks: PlacedChunk[]): LaidOutTable {
-  const { table, layout } = assembleOwnChunksLaidOut(chunks, ROUTES, 4, -1);
-  return { table: TableBlocks.of(table), layout, chunks, routes: ROUTES, endpointCount: 4, fallback: -1 };
+  const { table, layout } = assembleOwnChunksLaidOut(chunks, ROUTES, SETS, 4, -1);
+  return { table: TableBlocks.of(table), layout, chunks, routes: ROUTES, sets: SETS, endpointCount: 4, fallback: -1 };
 }
 
 /** The first of `candidates` whose chunk is as long as `like`'s. */
@@ -49,9 +50,9 @@ describe('patchOwnChunks with host-local condition bits', () => {
     expect(previous.table.blocks.length, 'several blocks').toBeGreaterThan(3);
     const next = chunksWith(two);
     const chunks = before.map((placed, i) => (i === MIDDLE ? next[MIDDLE]! : placed));
-    const patched = patchOwnChunks(previous, chunks, ROUTES, 4, -1, { chunks: [MIDDLE], routes: [] });
+    const patched = patchOwnChunks(previous, chunks, ROUTES, SETS, 4, -1, { chunks: [MIDDLE], routes: [] });
     expect(patched, 'patched in place').toBeDefined();
-    const full = assembleOwnChunksLaidOut(chunks, ROUTES, 4, -1).table;
+    const full = assembleOwnChunksLaidOut(chunks, ROUTES, SETS, 4, -1).table;
     expect(Buffer.from(patched!.table.bytes()).equals(Buffer.from(full))).toBe(true);
     // Only the blocks the middle chunk lies in are new.
     const from = patched!.layout.chunkAt[MIDDLE]!;
@@ -73,6 +74,6 @@ describe('patchOwnChunks with host-local condition bits', () => {
     const before = chunksWith(none);
     const previous = laidOut(before);
     const chunks = before.map((placed, i) => (i === MIDDLE ? { chunk: encodeChunk([one], 2), firstRoute: placed.firstRoute } : placed));
-    expect(patchOwnChunks(previous, chunks, ROUTES, 4, -1, { chunks: [MIDDLE], routes: [] })).toBeUndefined();
+    expect(patchOwnChunks(previous, chunks, ROUTES, SETS, 4, -1, { chunks: [MIDDLE], routes: [] })).toBeUndefined();
   });
 });

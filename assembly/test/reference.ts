@@ -170,7 +170,9 @@ export function loadReference(table: MatcherTable): Matcher {
   const byKey = hostKeys(table.hosts);
   const healthy = Array.from({ length: table.endpointCount }, () => true);
   const backendCurrent = table.routes.map((route) => route.backends.map(() => 0));
-  const endpointCurrent = table.routes.map((route) => route.backends.map((backend) => backend.endpoints.map(() => 0)));
+  // Endpoint rotation is the set's: every route on one set shares it.
+  const endpointCurrent = table.sets.map((set) => set.map(() => 0));
+  const endpointsOf = (backend: BackendEntry | undefined): readonly number[] => (backend === undefined ? [] : (table.sets[backend.set] ?? []));
   const seeds = Array.from({ length: table.endpointCount }, () => 0);
   const scores = Array.from({ length: table.endpointCount }, () => 0);
   let last = -1;
@@ -204,7 +206,7 @@ export function loadReference(table: MatcherTable): Matcher {
       const backends = table.routes[route]?.backends;
       if (backends === undefined || !healthy[endpoint]) return -1;
       const every = (allowed | 0) === -1;
-      const index = backends.findIndex((backend, k) => (every || (k < 32 && ((allowed >>> k) & 1) === 1)) && backend.endpoints.includes(endpoint));
+      const index = backends.findIndex((backend, k) => (every || (k < 32 && ((allowed >>> k) & 1) === 1)) && endpointsOf(backend).includes(endpoint));
       if (index < 0) return -1;
       last = index;
       return endpoint;
@@ -216,7 +218,7 @@ export function loadReference(table: MatcherTable): Matcher {
       const b = chooseBackendIndex(route, allowed | 0, (allowed | 0) !== -1);
       if (b < 0) return -1;
       last = b;
-      const live = (backends[b]?.endpoints ?? []).filter((id) => healthy[id]);
+      const live = endpointsOf(backends[b]).filter((id) => healthy[id]);
       const r = random >>> 0;
       const a = (r & 0xffff) % live.length;
       const other = live.length > 1 ? (a + 1 + ((r >>> 16) % (live.length - 1))) % live.length : a;
@@ -246,7 +248,7 @@ export function loadReference(table: MatcherTable): Matcher {
     const backends = table.routes[route]?.backends ?? [];
     const every = allowed === -1;
     const eligible = (index: number): boolean => every || (index < 32 && ((allowed >>> index) & 1) === 1);
-    const live = (b: BackendEntry): boolean => b.endpoints.some((id) => healthy[id]);
+    const live = (b: BackendEntry): boolean => endpointsOf(b).some((id) => healthy[id]);
     const weights = backends.map((b, index) => (eligible(index) && live(b) ? b.weight : 0));
     const b = smoothPick(weights, backendCurrent[route] ?? []);
     // A request-level choice takes its first live backend whatever its weight.
@@ -259,7 +261,7 @@ export function loadReference(table: MatcherTable): Matcher {
     if (backends === undefined) return -1;
     const b = chooseBackendIndex(route, allowed, forced);
     if (b < 0) return -1;
-    const endpoints = backends[b]?.endpoints ?? [];
+    const endpoints = endpointsOf(backends[b]);
     last = b;
     if (key !== undefined) {
       // Rendezvous hashing: the healthy endpoints by mix(key ^ mix(seed)), highest first (stable on ties); one of the best `subset`.
@@ -268,7 +270,7 @@ export function loadReference(table: MatcherTable): Matcher {
       const kept = ranked.slice(0, subset);
       return kept.length === 0 ? -1 : (kept[random % kept.length] as { id: number }).id;
     }
-    const e = smoothPick(endpoints.map((id) => (healthy[id] ? 1 : 0)), endpointCurrent[route]?.[b] ?? []);
+    const e = smoothPick(endpoints.map((id) => (healthy[id] ? 1 : 0)), endpointCurrent[backends[b]!.set] ?? []);
     return endpoints[e] ?? -1;
   }
 }

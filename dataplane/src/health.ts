@@ -181,7 +181,7 @@ export class HealthWrites {
   }
 }
 
-/** A bundle's endpoint sets: the distinct backend id arrays of its table (TableBundle.endpointSets). */
+/** A bundle's endpoint sets: the id arrays of its table's sets that are not empty (TableBundle.endpointSets). */
 export type SetList = readonly (readonly number[])[];
 
 /**

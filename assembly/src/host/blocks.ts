@@ -109,6 +109,13 @@ export class TableBlocks {
     }
   }
 
+  /** The u32 at word index `index` (byte offset `index * 4`). */
+  word(index: number): number {
+    const at = index << 2;
+    const block = this.blocks[at >>> BLOCK_SHIFT]!;
+    return new DataView(block.buffer, block.byteOffset, block.byteLength).getUint32(at & (TABLE_BLOCK_BYTES - 1), true);
+  }
+
   /** An editor whose writes make a new version (`done`), copying each block on its first write. */
   edit(): BlockEditor {
     return new BlockEditor(this.length, this.blocks);

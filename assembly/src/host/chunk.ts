@@ -7,7 +7,7 @@
  *
  * `assembleTable` lays chunks side by side and fixes those fields up (copies plus one add per
  * listed field), then writes what is global — the header, the host hash tables (from each
- * host's cached key hash), the route records and the list of hosts with conditions. Nothing is
+ * host's cached key hash), the route records, the list of hosts with conditions and the endpoint sets. Nothing is
  * drafted, sorted or validated per path again, so a table whose hosts mostly did not change costs
  * copies and its route records. encodeTable is itself "one chunk per host, assembled", so an
  * assembled table is byte for byte the table encodeTable gives for the same content.
@@ -18,11 +18,12 @@
 import { draftHost } from './draft.ts';
 import type { EntryDraft, HostDraft } from './draft.ts';
 import type { HostEntry, RouteEntry } from './table.ts';
-import { validateHosts, validateRoutes } from './validate.ts';
+import { validateHosts, validateRoutes, validateSets } from './validate.ts';
 import { FlatSink } from './blocks.ts';
 import type { TableSink } from './blocks.ts';
 import { Relocation, checkChunkShape, chunkWord, corrupt } from './chunk-check.ts';
-import { BackendRecord, Endpoint, Entry, Format, Group, HOST_SEED, Header, HeaderPair, HostRecord, RouteRecord, Slot, murmur, pathSeed } from './layout.ts';
+import type { ItemList } from './pages.ts';
+import { BackendRecord, Endpoint, Entry, Format, Group, HOST_SEED, Header, HeaderPair, HostRecord, RouteRecord, SetRecord, Slot, murmur, pathSeed } from './layout.ts';
 
 export { Relocation, checkChunkShape } from './chunk-check.ts';
 
@@ -208,21 +209,23 @@ export interface PlacedChunk {
 
 /**
  * Lays `chunks` out in order (their hosts become hosts 0, 1, ... of the table) with the table's
- * routes, endpoint count and catch-all `fallback` route (-1: none), and returns the encoded table.
- * Throws PORTICO_E_TABLE_INVALID when two hosts claim the same lookup, a route run or route is
- * out of range, or a chunk is inconsistent (a damaged chunk can never write outside its place).
+ * routes, endpoint sets, endpoint count and catch-all `fallback` route (-1: none), and returns the
+ * encoded table. Throws PORTICO_E_TABLE_INVALID when two hosts claim the same lookup, a route run,
+ * route or set is out of range, or a chunk is inconsistent (a damaged chunk can never write
+ * outside its place).
  */
-export function assembleTable(chunks: readonly PlacedChunk[], routes: readonly RouteEntry[], endpointCount: number, fallback: number): Uint8Array {
-  validateRoutes(routes, endpointCount, fallback);
-  return assemble(chunks, routes, endpointCount, fallback, true).table;
+export function assembleTable(chunks: readonly PlacedChunk[], routes: readonly RouteEntry[], sets: readonly (readonly number[])[], endpointCount: number, fallback: number): Uint8Array {
+  validateSets(sets, endpointCount);
+  validateRoutes(routes, sets.length, fallback);
+  return assemble(chunks, routes, sets, endpointCount, fallback, true).table;
 }
 
 /**
  * assembleTable for chunks this process encoded itself (encodeChunk validated their hosts, and
  * their hosts are distinct): the routes are checked, the chunks trusted.
  */
-export function assembleOwnChunks(chunks: readonly PlacedChunk[], routes: readonly RouteEntry[], endpointCount: number, fallback: number): Uint8Array {
-  return assembleOwnChunksLaidOut(chunks, routes, endpointCount, fallback).table;
+export function assembleOwnChunks(chunks: readonly PlacedChunk[], routes: readonly RouteEntry[], sets: readonly (readonly number[])[], endpointCount: number, fallback: number): Uint8Array {
+  return assembleOwnChunksLaidOut(chunks, routes, sets, endpointCount, fallback).table;
 }
 
 /** Where assemble put what a patch may rewrite in place (patch.ts): each chunk, each route record. */
@@ -231,17 +234,21 @@ export interface TableLayout {
   readonly chunkAt: Uint32Array;
   /** Byte offset of each route record, by route id. */
   readonly routeOffsets: Uint32Array;
+  /** Byte offsets of the set index and of the endpoint area (the last section: a set record's offset is read from the index). */
+  readonly setIndexAt: number;
+  readonly areaAt: number;
 }
 
 /** assembleOwnChunks, with the table's layout (for patchOwnChunks). */
-export function assembleOwnChunksLaidOut(chunks: readonly PlacedChunk[], routes: readonly RouteEntry[], endpointCount: number, fallback: number): { table: Uint8Array; layout: TableLayout } {
-  validateRoutes(routes, endpointCount, fallback);
-  return assemble(chunks, routes, endpointCount, fallback, false);
+export function assembleOwnChunksLaidOut(chunks: readonly PlacedChunk[], routes: readonly RouteEntry[], sets: readonly (readonly number[])[], endpointCount: number, fallback: number): { table: Uint8Array; layout: TableLayout } {
+  validateSets(sets, endpointCount);
+  validateRoutes(routes, sets.length, fallback);
+  return assemble(chunks, routes, sets, endpointCount, fallback, false);
 }
 
 /** encodeTable's half: the chunks come from a table validateTable accepted. */
-export function assembleValid(chunks: readonly PlacedChunk[], routes: readonly RouteEntry[], endpointCount: number, fallback: number): Uint8Array {
-  return assemble(chunks, routes, endpointCount, fallback, false).table;
+export function assembleValid(chunks: readonly PlacedChunk[], routes: readonly RouteEntry[], sets: readonly (readonly number[])[], endpointCount: number, fallback: number): Uint8Array {
+  return assemble(chunks, routes, sets, endpointCount, fallback, false).table;
 }
 
 /** Chunks of a validated table, one per host (encodeTable). */
@@ -270,11 +277,33 @@ export function writeChunk(out: TableSink, chunk: TableChunk, firstRoute: number
   }
 }
 
-/** The bytes of a route record (what routeOffsets spaces). */
+/** The bytes of a route record (what routeOffsets spaces): its backend count's, whatever their sets hold. */
 export function routeRecordBytes(route: RouteEntry): number {
-  let bytes: number = RouteRecord.BACKENDS;
-  for (const b of route.backends) bytes += BackendRecord.SLOTS + b.endpoints.length * Endpoint.SIZE;
+  return RouteRecord.BACKENDS + route.backends.length * BackendRecord.SIZE;
+}
+
+/** The bytes of the set records of `sets` [from, to) (packed: the endpoint area's length is their sum padded to 8). */
+export function setRecordsBytes(sets: ItemList<readonly number[]>, from: number, to: number): number {
+  let bytes = 0;
+  for (let i = from; i < to; i++) bytes += SetRecord.SLOTS + sets.at(i)!.length * Endpoint.SIZE;
   return bytes;
+}
+
+/**
+ * Writes the records of `sets` [from, end) packed from byte offset `at` to `records` (CURRENT
+ * fields zero: the initial WRR state) and their offsets to the set index at `setIndexAt` in
+ * `index`; returns where the last one ends.
+ */
+export function writeSets(records: TableSink, index: TableSink, setIndexAt: number, sets: ItemList<readonly number[]>, from: number, at: number): number {
+  for (let i = from; i < sets.length; i++) {
+    const set = sets.at(i)!;
+    index.setWord((setIndexAt >>> 2) + i, at);
+    records.setWord((at + SetRecord.COUNT) >>> 2, set.length);
+    const slots = (at + SetRecord.SLOTS + Endpoint.ID) >>> 2;
+    for (let k = 0; k < set.length; k++) records.setWord(slots + k * (Endpoint.SIZE >>> 2), set[k]!);
+    at += SetRecord.SLOTS + set.length * Endpoint.SIZE;
+  }
+  return at;
 }
 
 /** Writes route record `r` at `rec` (its CURRENT fields zero: the initial WRR state, as in a fresh table). */
@@ -284,16 +313,14 @@ export function writeRoute(out: TableSink, routeIndexAt: number, r: number, rec:
   out.setWord((rec + RouteRecord.BACKEND_COUNT) >>> 2, backends.length);
   let backend = rec + RouteRecord.BACKENDS;
   for (let b = 0; b < backends.length; b++) {
-    const { weight, endpoints } = backends[b]!;
+    const { weight, set } = backends[b]!;
     out.setWord((backend + BackendRecord.WEIGHT) >>> 2, weight);
-    out.setWord((backend + BackendRecord.SLOT_COUNT) >>> 2, endpoints.length);
-    const slots = (backend + BackendRecord.SLOTS + Endpoint.ID) >>> 2;
-    for (let k = 0; k < endpoints.length; k++) out.setWord(slots + k * (Endpoint.SIZE >>> 2), endpoints[k]!);
-    backend += BackendRecord.SLOTS + endpoints.length * Endpoint.SIZE;
+    out.setWord((backend + BackendRecord.SET) >>> 2, set);
+    backend += BackendRecord.SIZE;
   }
 }
 
-function assemble(chunks: readonly PlacedChunk[], routes: readonly RouteEntry[], endpointCount: number, fallback: number, check: boolean): { table: Uint8Array; layout: TableLayout } {
+function assemble(chunks: readonly PlacedChunk[], routes: readonly RouteEntry[], sets: readonly (readonly number[])[], endpointCount: number, fallback: number, check: boolean): { table: Uint8Array; layout: TableLayout } {
   let exactCount = 0;
   let wildCount = 0;
   let deepCount = 0;
@@ -327,8 +354,12 @@ function assemble(chunks: readonly PlacedChunk[], routes: readonly RouteEntry[],
   const routesAt = size;
   const routeOffsets = new Uint32Array(routes.length);
   for (let r = 0; r < routes.length; r++) routeOffsets[r] = place(routeRecordBytes(routes[r]!));
-  // Last: a host gaining or losing its conditions moves nothing before it.
+  // Then the list of hosts with conditions (a host gaining or losing its conditions moves nothing
+  // before it), then the endpoint sets, last: a set that grows or shrinks moves nothing but the sets after it.
   const condHostsAt = place(condHostCount * 4);
+  const setIndexAt = place(sets.length * 4);
+  const areaLength = setRecordsBytes(sets, 0, sets.length);
+  const areaAt = place(areaLength);
 
   const out = new Uint8Array(size);
   // The table is little-endian, as wasm and every platform Node runs on (a big-endian host would need DataView here).
@@ -341,7 +372,7 @@ function assemble(chunks: readonly PlacedChunk[], routes: readonly RouteEntry[],
   let anyAt = 0;
   let chunkAt = hostsAt;
   let condHost = condHostsAt;
-  const layout: TableLayout = { chunkAt: new Uint32Array(chunks.length), routeOffsets };
+  const layout: TableLayout = { chunkAt: new Uint32Array(chunks.length), routeOffsets, setIndexAt, areaAt };
   chunks.forEach(({ chunk, firstRoute }, c) => {
     layout.chunkAt[c] = chunkAt;
     writeChunk(sink, chunk, firstRoute, layout, c);
@@ -368,6 +399,7 @@ function assemble(chunks: readonly PlacedChunk[], routes: readonly RouteEntry[],
     [Header.COND_HOSTS, condHostsAt], [Header.COND_HOST_COUNT, condHostCount],
     [Header.ROUTE_INDEX, routeIndexAt], [Header.ROUTES, routesAt], [Header.ROUTES_LEN, condHostsAt - routesAt],
     [Header.DEEP_HOSTS, deepHostsAt], [Header.DEEP_HOSTS_CAP, deepCap],
+    [Header.SET_INDEX, setIndexAt], [Header.SET_COUNT, sets.length], [Header.AREA, areaAt], [Header.AREA_LEN, areaLength],
   ];
   for (const [field, value] of header) u32(field, value);
   const writeSlots = (first: number, slots: Uint32Array): void => {
@@ -377,6 +409,7 @@ function assemble(chunks: readonly PlacedChunk[], routes: readonly RouteEntry[],
   writeSlots(wildHostsAt, hashSlots(wildSlots, wildCap));
   if (deepCount !== 0) writeSlots(deepHostsAt, hashSlots(deepSlots, deepCap));
   for (let r = 0; r < routes.length; r++) writeRoute(sink, routeIndexAt, r, routeOffsets[r]!, routes[r]!);
+  writeSets(sink, sink, setIndexAt, sets, 0, areaAt);
   return { table: out, layout };
 }
 

@@ -26,5 +26,5 @@ export type { ItemList } from './pages.ts';
  */
 export function encodeTable(table: MatcherTable): Uint8Array {
   validateTable(table);
-  return assembleValid(chunksOfValid(table.hosts, table.routes.length), table.routes, table.endpointCount, table.fallback);
+  return assembleValid(chunksOfValid(table.hosts, table.routes.length), table.routes, table.sets, table.endpointCount, table.fallback);
 }

@@ -5,7 +5,7 @@
  */
 
 /** Format identity: magic ("PRTM", little-endian) and version, bumped on any incompatible change. */
-export const Format = { MAGIC: 0x4d545250, VERSION: 4 } as const;
+export const Format = { MAGIC: 0x4d545250, VERSION: 5 } as const;
 
 /**
  * Header field offsets (u32 each); section offsets are relative to the table start. COND_HOSTS
@@ -15,7 +15,8 @@ export const Format = { MAGIC: 0x4d545250, VERSION: 4 } as const;
 export const Header = {
   MAGIC: 0, VERSION: 4, LENGTH: 8, ROUTE_COUNT: 12, ENDPOINT_COUNT: 16, FALLBACK: 20, ANY_HOST: 24,
   EXACT_HOSTS: 28, EXACT_HOSTS_CAP: 32, WILD_HOSTS: 36, WILD_HOSTS_CAP: 40, HOSTS: 44, HOSTS_LEN: 48,
-  COND_HOSTS: 52, COND_HOST_COUNT: 56, ROUTE_INDEX: 60, ROUTES: 64, ROUTES_LEN: 68, DEEP_HOSTS: 72, DEEP_HOSTS_CAP: 76, SIZE: 80,
+  COND_HOSTS: 52, COND_HOST_COUNT: 56, ROUTE_INDEX: 60, ROUTES: 64, ROUTES_LEN: 68, DEEP_HOSTS: 72, DEEP_HOSTS_CAP: 76,
+  SET_INDEX: 80, SET_COUNT: 84, AREA: 88, AREA_LEN: 92, SIZE: 96,
 } as const;
 
 /** Hash slot: full key hash, then record offset (0 marks an empty slot). */
@@ -54,10 +55,13 @@ export const CondKind = { HEADER_EXACT: 0, HEADER_REGEX: 1, QUERY_EXACT: 2, QUER
 /** Route record: backend count, then backends from BACKENDS. */
 export const RouteRecord = { BACKEND_COUNT: 0, BACKENDS: 8 } as const;
 
-/** Backend inside a route record: WRR state (i64, zero when encoded), weight, slots from SLOTS. */
-export const BackendRecord = { CURRENT: 0, WEIGHT: 8, SLOT_COUNT: 12, SLOTS: 16 } as const;
+/** Backend inside a route record: WRR state (i64, zero when encoded), weight, endpoint set id. */
+export const BackendRecord = { CURRENT: 0, WEIGHT: 8, SET: 12, SIZE: 16 } as const;
 
-/** Endpoint slot inside a backend: WRR state (i32, zero when encoded) and endpoint id. */
+/** Endpoint set record in the endpoint area (found through the set index): endpoint count, then the slots from SLOTS. */
+export const SetRecord = { COUNT: 0, SLOTS: 4 } as const;
+
+/** Endpoint slot inside a set record: WRR state (i32, zero when encoded) and endpoint id. */
 export const Endpoint = { CURRENT: 0, ID: 4, SIZE: 8 } as const;
 
 /** Hash seed of host keys. */

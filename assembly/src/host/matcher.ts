@@ -84,6 +84,7 @@ export interface MatcherExports {
   isHealthy(id: number): number;
   routeCount(): number;
   endpointCount(): number;
+  setRefused(): number;
   conditionHostCount(): number;
   conditionHost(index: number): number;
   hostConditionCount(host: number): number;
@@ -98,6 +99,9 @@ const INIT_PROBLEMS: Record<number, string> = {
   [-3]: 'length does not match the header',
   [-4]: 'a section lies outside the table',
   [-5]: 'wasm memory could not grow to hold the table',
+  [-6]: 'set index: the entry does not point where the previous set record ends (records packed in set id order)',
+  [-7]: 'set record: its COUNT of endpoint slots runs past the endpoint area',
+  [-8]: 'set record: an endpoint slot\'s ID is not below the endpoint count',
 };
 
 const decoder = new TextDecoder();
@@ -368,7 +372,8 @@ export function loadIntoInstance(wasm: MatcherExports, table: Uint8Array | Table
   }
   const status = wasm.init(length);
   if (status !== 0) {
-    throw new PorticoError('PORTICO_E_TABLE_CORRUPT', `matcher table rejected: ${INIT_PROBLEMS[status] ?? `status ${status}`}`);
+    const set = status <= -6 && status >= -8 ? ` (set ${wasm.setRefused()})` : '';
+    throw new PorticoError('PORTICO_E_TABLE_CORRUPT', `matcher table rejected: ${INIT_PROBLEMS[status] ?? `status ${status}`}${set}`);
   }
   let conditions: Map<number, HostConditions>;
   try {

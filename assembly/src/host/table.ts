@@ -19,6 +19,11 @@
 export interface MatcherTable {
   readonly hosts: readonly HostEntry[];
   readonly routes: readonly RouteEntry[];
+  /**
+   * The endpoint sets, by set id: each the endpoint ids (below `endpointCount`, each of weight 1)
+   * behind the backends that name it. Routes on one set share its endpoint rotation.
+   */
+  readonly sets: readonly (readonly number[])[];
   /** Number of distinct endpoints; health flags are kept per endpoint id. */
   readonly endpointCount: number;
   /** Route id that catches requests no host entry or path handles, or -1 for 404. */
@@ -97,12 +102,12 @@ export interface RouteEntry {
   readonly backends: readonly BackendEntry[];
 }
 
-/** One backend of a route: a weight and the endpoint ids behind it. */
+/** One backend of a route: a weight and the endpoint set behind it. */
 export interface BackendEntry {
   /** Non-negative integer. Weight 0 never receives traffic. */
   readonly weight: number;
-  /** Endpoint ids (indexes below `MatcherTable.endpointCount`), each with weight 1. */
-  readonly endpoints: readonly number[];
+  /** Its endpoint set: an index into `MatcherTable.sets` (an empty set gets no traffic). */
+  readonly set: number;
 }
 
 /** Methods the matcher knows by bit; any other method only matches routes without a method condition. */

@@ -102,14 +102,15 @@ function checkPath(entry: PathEntry, routes: number, where: string): void {
 }
 
 /**
- * Throws PorticoError PORTICO_E_TABLE_INVALID, naming the offending host, path or route, when
- * `table` breaks the MatcherTable contract; returns normally when it holds.
+ * Throws PorticoError PORTICO_E_TABLE_INVALID, naming the offending host, path, route or set,
+ * when `table` breaks the MatcherTable contract; returns normally when it holds.
  */
 export function validateTable(table: MatcherTable): void {
   if (typeof table !== 'object' || table === null) invalid('(root)', 'must be an object');
   requireArray(table.hosts, 'hosts');
   requireArray(table.routes, 'routes');
-  validateRoutes(table.routes, table.endpointCount, table.fallback);
+  validateSets(table.sets, table.endpointCount);
+  validateRoutes(table.routes, table.sets.length, table.fallback);
   validateHosts(table.hosts, table.routes.length);
 }
 
@@ -141,18 +142,15 @@ export function validateHosts(hosts: readonly HostEntry[], routes: number): void
   });
 }
 
-/** The route half of validateTable: weights, endpoint ids below `endpointCount`, the catch-all route. Throws PORTICO_E_TABLE_INVALID. */
-export function validateRoutes(routes: readonly RouteEntry[], endpointCount: number, fallback: number): void {
+/** The route half of validateTable: weights, set ids below `setCount`, the catch-all route. Throws PORTICO_E_TABLE_INVALID. */
+export function validateRoutes(routes: readonly RouteEntry[], setCount: number, fallback: number): void {
   requireArray(routes, 'routes');
-  if (!Number.isInteger(endpointCount) || endpointCount < 0 || endpointCount > MAX_ENDPOINTS) {
-    invalid('endpointCount', `${String(endpointCount)} is not an integer in [0, ${MAX_ENDPOINTS}]`);
-  }
   checkRouteId(fallback, routes.length, 'fallback', true);
-  for (let r = 0; r < routes.length; r++) checkRoute(routes[r]!, r, endpointCount);
+  for (let r = 0; r < routes.length; r++) checkRoute(routes[r]!, r, setCount);
 }
 
-/** validateRoutes for route `r` alone (its weights and endpoint ids below `endpointCount`). Throws PORTICO_E_TABLE_INVALID naming `routes[r]`. */
-export function checkRoute(route: RouteEntry, r: number, endpointCount: number): void {
+/** validateRoutes for route `r` alone (its weights and set ids below `setCount`). Throws PORTICO_E_TABLE_INVALID naming `routes[r]`. */
+export function checkRoute(route: RouteEntry, r: number, setCount: number): void {
   // Plain loops, messages built only on failure: this runs over every route of every version.
   const backends = route?.backends;
   requireArray(backends, `routes[${r}].backends`);
@@ -161,10 +159,28 @@ export function checkRoute(route: RouteEntry, r: number, endpointCount: number):
     const at = (): string => `routes[${r}].backends[${b}]`;
     const weight = backend?.weight;
     if (!Number.isInteger(weight) || weight < 0 || weight > MAX_WEIGHT) invalid(`${at()}.weight`, `${String(weight)} is not an integer in [0, ${MAX_WEIGHT}]`);
-    const endpoints = backend.endpoints;
-    requireArray(endpoints, `${at()}.endpoints`);
-    for (let e = 0; e < endpoints.length; e++) {
-      if (!isIndex(endpoints[e], endpointCount)) invalid(`${at()}.endpoints[${e}]`, `endpoint id ${String(endpoints[e])} is out of range [0, ${endpointCount})`);
-    }
+    if (!isIndex(backend.set, setCount)) invalid(`${at()}.set`, `set id ${String(backend.set)} is out of range [0, ${setCount})`);
+  }
+}
+
+/** The set half of validateTable: the endpoint count, and every set's endpoint ids below it. Throws PORTICO_E_TABLE_INVALID naming `sets[s]`. */
+export function validateSets(sets: readonly (readonly number[])[], endpointCount: number): void {
+  requireArray(sets, 'sets');
+  checkEndpointCount(endpointCount);
+  for (let s = 0; s < sets.length; s++) checkSet(sets[s]!, s, endpointCount);
+}
+
+/** Throws PORTICO_E_TABLE_INVALID naming `endpointCount` unless it is an integer in [0, MAX_ENDPOINTS]. */
+export function checkEndpointCount(endpointCount: number): void {
+  if (!Number.isInteger(endpointCount) || endpointCount < 0 || endpointCount > MAX_ENDPOINTS) {
+    invalid('endpointCount', `${String(endpointCount)} is not an integer in [0, ${MAX_ENDPOINTS}]`);
+  }
+}
+
+/** validateSets for set `s` alone. Throws PORTICO_E_TABLE_INVALID naming `sets[s]`. */
+export function checkSet(set: readonly number[], s: number, endpointCount: number): void {
+  requireArray(set, `sets[${s}]`);
+  for (let e = 0; e < set.length; e++) {
+    if (!isIndex(set[e], endpointCount)) invalid(`sets[${s}][${e}]`, `endpoint id ${String(set[e])} is out of range [0, ${endpointCount})`);
   }
 }

@@ -9,7 +9,7 @@ import { bindHeaderBits, forgetMatched } from './conditions';
 import { bindHealth, bindWritten, healthSize, healthy, lastBackend as lastBackendIndex, pickEndpoint, pickHashed, pickNamed, pickTwo, setHealth, setScore, setSeed, writtenAddress, writtenSize } from './wrr';
 import {
   HOST_COND_COUNT, HOST_CONDS, HOST_FALLBACK, LIMIT_HOST_CONDITIONS, PAIR_KIND, PAIR_NAME_LEN, PAIR_NAME_OFF, PAIR_SIZE, PAIR_VALUE_LEN, PAIR_VALUE_OFF,
-  bindTable, condHostCount, condHostsBase, endpointCount as endpoints, routeCount as routes, tableBase, tableFallback,
+  bindTable, condHostCount, condHostsBase, endpointCount as endpoints, refusedSet, routeCount as routes, tableBase, tableFallback,
 } from './table';
 
 @inline const PAGE: usize = 65536;
@@ -32,7 +32,8 @@ export function tableAddress(): usize {
 /**
  * Binds the `len`-byte table at tableAddress(), lays out health flags, header bitset and scratch
  * after it, grows memory to hold them and clears them. Returns 0, or a negative code: -1..-4 from
- * the header check (magic, version, length, section bounds), -5 memory could not grow. May be
+ * the header check (magic, version, length, section bounds), -5 memory could not grow, -6..-8
+ * from the endpoint set check (set index, set record, endpoint id: setRefused() names the set). May be
  * called again on the same instance with another table (the host pools instances, so a swap need
  * not allocate): everything a previous table left behind (health flags, seeds, scores, condition
  * bits, the last match and pick) is forgotten. After a failed init the instance holds no usable
@@ -185,6 +186,11 @@ export function routeCount(): u32 {
 /** Number of endpoints in the loaded table. */
 export function endpointCount(): u32 {
   return endpoints;
+}
+
+/** The set id whose record the last init refused (codes -6..-8). */
+export function setRefused(): u32 {
+  return refusedSet;
 }
 
 /** Number of hosts with match conditions. */

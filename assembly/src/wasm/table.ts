@@ -1,4 +1,4 @@
-// Binary routing table, version 4: byte offsets and record sizes.
+// Binary routing table, version 5: byte offsets and record sizes.
 // src/host/layout.ts mirrors every `export const` here; test/layout.test.ts keeps the two equal.
 // All fields are little-endian u32 (i32 where -1 means "none"). Section and record offsets are
 // relative to the table start (0 therefore means "none": the header sits there), string offsets
@@ -6,7 +6,7 @@
 // and entries inline so one lookup touches as few cache lines as possible.
 
 @inline export const MAGIC: u32 = 0x4d545250; // "PRTM"
-@inline export const VERSION: u32 = 4;
+@inline export const VERSION: u32 = 5;
 
 // Header.
 @inline export const H_MAGIC: u32 = 0;
@@ -33,7 +33,13 @@
 // one-label table missed; 0 when the table has none.
 @inline export const H_DEEP_HOSTS: u32 = 72;
 @inline export const H_DEEP_HOSTS_CAP: u32 = 76;
-@inline export const H_SIZE: u32 = 80;
+// Endpoint sets: the set index (one u32 record offset per set id) and the endpoint area it points
+// into, the table's last sections, so a set that grows or shrinks moves nothing but the sets after it.
+@inline export const H_SET_INDEX: u32 = 80;
+@inline export const H_SET_COUNT: u32 = 84;
+@inline export const H_AREA: u32 = 88;
+@inline export const H_AREA_LEN: u32 = 92;
+@inline export const H_SIZE: u32 = 96;
 
 // Hash slot (host tables and each host's path table): full key hash, then record offset (0 = empty).
 @inline export const SLOT_HASH: u32 = 0;
@@ -93,17 +99,23 @@
 @inline export const LIMIT_HOST_CONDITIONS: u32 = 65536;
 
 // Route record (found through the route index, one u32 offset per route id): its backends, each
-// a header and its endpoint slots. CURRENT fields are the smooth-WRR state: zero in the encoded
-// table, updated in place by pick(), so one route's whole choice stays in a few cache lines.
-// Backend currents are i64 (weights go up to 2^31-1); endpoint currents are i32, as every
-// endpoint weighs 1 and a current never exceeds the slot count in magnitude. (Keeping route
+// its WRR state, weight and endpoint set id. The set's record (through the set index) holds the
+// endpoint slots. CURRENT fields are the smooth-WRR state: zero in the encoded table, updated in
+// place by pick(): a backend's per route, an endpoint's per set (every route on one Service port
+// shares its endpoint rotation, as ingress-nginx shares one balancer per upstream). Backend
+// currents are i64 (weights go up to 2^31-1); endpoint currents are i32, as every endpoint weighs
+// 1 and a current never exceeds the slot count in magnitude. A route record's size depends on its
+// backend count alone: endpoints added or taken away never move a route record. (Keeping route
 // records out of the host blocks measured faster: compact host blocks mean fewer TLB misses.)
 @inline export const ROUTE_BACKEND_COUNT: u32 = 0;
 @inline export const ROUTE_BACKENDS: u32 = 8;
 @inline export const BACKEND_CURRENT: u32 = 0;
 @inline export const BACKEND_WEIGHT: u32 = 8;
-@inline export const BACKEND_SLOT_COUNT: u32 = 12;
-@inline export const BACKEND_SLOTS: u32 = 16;
+@inline export const BACKEND_SET: u32 = 12;
+@inline export const BACKEND_SIZE: u32 = 16;
+// Endpoint set record: endpoint count, then the slots. Records are packed in set id order.
+@inline export const SET_COUNT: u32 = 0;
+@inline export const SET_SLOTS: u32 = 4;
 @inline export const ENDPOINT_CURRENT: u32 = 0;
 @inline export const ENDPOINT_ID: u32 = 4;
 @inline export const ENDPOINT_SIZE: u32 = 8;
@@ -123,6 +135,10 @@ export let deepHostsMask: u32 = 0;
 export let condHostsBase: usize = 0;
 export let condHostCount: u32 = 0;
 export let routeIndexBase: usize = 0;
+export let setIndexBase: usize = 0;
+export let setCount: u32 = 0;
+/** Set id whose record bindTable refused (-6..-8), for the host's message. */
+export let refusedSet: u32 = 0;
 
 /** Reads a header field of the table at `base`. */
 @inline export function header(base: usize, field: u32): u32 {
@@ -147,9 +163,11 @@ function isCapacity(cap: u32): bool {
 
 /**
  * Checks the header of the table at `base` and points the section globals at it.
- * Returns 0, or a negative code: -1 magic, -2 version, -3 length, -4 a section out of bounds.
- * Records are not checked one by one: bytes come from encodeTable, and a bad offset can only
- * read wrong data or trap inside the sandbox.
+ * Returns 0, or a negative code: -1 magic, -2 version, -3 length, -4 a section out of bounds,
+ * -6..-8 an endpoint set record (checkSets; refusedSet names it). Host and route records are not
+ * checked one by one: bytes come from encodeTable, and a bad offset can only read wrong data or
+ * trap inside the sandbox (a backend's set id out of range reads as an empty set, wrr.ts). The
+ * endpoint area is checked whole, as the health area is cleared whole: O(endpoints) per load.
  */
 export function bindTable(base: usize, len: u32): i32 {
   if (len < H_SIZE) return -3;
@@ -169,8 +187,12 @@ export function bindTable(base: usize, len: u32): i32 {
     !sectionFits(header(base, H_HOSTS), header(base, H_HOSTS_LEN), 1, len) ||
     !sectionFits(header(base, H_COND_HOSTS), header(base, H_COND_HOST_COUNT), 4, len) ||
     !sectionFits(header(base, H_ROUTE_INDEX), routes, 4, len) ||
-    !sectionFits(header(base, H_ROUTES), header(base, H_ROUTES_LEN), 1, len)
+    !sectionFits(header(base, H_ROUTES), header(base, H_ROUTES_LEN), 1, len) ||
+    !sectionFits(header(base, H_SET_INDEX), header(base, H_SET_COUNT), 4, len) ||
+    !sectionFits(header(base, H_AREA), header(base, H_AREA_LEN), 1, len)
   ) return -4;
+  let sets = checkSets(base, header(base, H_SET_INDEX), header(base, H_SET_COUNT), header(base, H_AREA), header(base, H_AREA_LEN), header(base, H_ENDPOINT_COUNT));
+  if (sets != 0) return sets;
   let fallback = <i32>header(base, H_FALLBACK);
   let any = header(base, H_ANY_HOST);
   if (fallback < -1 || fallback >= <i32>routes || any >= len) return -4;
@@ -189,5 +211,31 @@ export function bindTable(base: usize, len: u32): i32 {
   condHostsBase = base + <usize>header(base, H_COND_HOSTS);
   condHostCount = header(base, H_COND_HOST_COUNT);
   routeIndexBase = base + <usize>header(base, H_ROUTE_INDEX);
+  setIndexBase = base + <usize>header(base, H_SET_INDEX);
+  setCount = header(base, H_SET_COUNT);
+  return 0;
+}
+
+/**
+ * Checks the endpoint sets of the table at `base`: set `i`'s index entry is where set `i - 1`'s
+ * record ends (set 0's: the area's start), so the records are packed in id order and cannot
+ * overlap (-6); each record's slots end inside the area (-7); each slot's endpoint id is below
+ * `endpoints` (-8). Returns 0, or the code with refusedSet naming the set.
+ */
+function checkSets(base: usize, index: u32, count: u32, area: u32, areaLen: u32, endpoints: u32): i32 {
+  let at = <u64>area;
+  let end = <u64>area + <u64>areaLen;
+  for (let i: u32 = 0; i < count; i++) {
+    refusedSet = i;
+    if (<u64>load<u32>(base + <usize>index + (<usize>i << 2)) != at) return -6;
+    if (at + <u64>SET_SLOTS > end) return -7;
+    let slots = <u64>load<u32>(base + <usize>at);
+    let next = at + <u64>SET_SLOTS + slots * <u64>ENDPOINT_SIZE;
+    if (next > end) return -7;
+    for (let slot = at + <u64>SET_SLOTS; slot < next; slot += <u64>ENDPOINT_SIZE) {
+      if (load<u32>(base + <usize>slot + ENDPOINT_ID) >= endpoints) return -8;
+    }
+    at = next;
+  }
   return 0;
 }

@@ -1,11 +1,12 @@
 // Endpoint choice: nginx's smooth weighted round robin, twice. First among the route's backends
 // (weight > 0 and at least one healthy endpoint), then among the chosen backend's healthy
 // endpoints, each of weight 1. Ties go to the earliest candidate, as in nginx; skipped
-// candidates keep their current weight, as in nginx. Current weights live inline in the route
-// record (see table.ts for their widths).
+// candidates keep their current weight, as in nginx. Backend current weights live inline in the
+// route record, endpoint ones in the backend's endpoint set record, shared by every route on the
+// set (see table.ts for their widths).
 import {
-  BACKEND_CURRENT, BACKEND_SLOTS, BACKEND_SLOT_COUNT, BACKEND_WEIGHT, ENDPOINT_CURRENT, ENDPOINT_ID, ENDPOINT_SIZE,
-  ROUTE_BACKENDS, ROUTE_BACKEND_COUNT, endpointCount, routeCount, routeIndexBase, tableBase,
+  BACKEND_CURRENT, BACKEND_SET, BACKEND_SIZE, BACKEND_WEIGHT, ENDPOINT_CURRENT, ENDPOINT_ID, ENDPOINT_SIZE,
+  ROUTE_BACKENDS, ROUTE_BACKEND_COUNT, SET_COUNT, SET_SLOTS, endpointCount, routeCount, routeIndexBase, setCount, setIndexBase, tableBase,
 } from './table';
 import { matchedRecord, matchedRoute } from './conditions';
 import { fmix } from './hash';
@@ -21,7 +22,7 @@ let scores: usize = 0;
 
 /**
  * One byte per 64 KiB block of the table, set when a pick writes a current weight into that block
- * (current weights live inline in the route records): the host, which reuses an instance whose
+ * (current weights live inline in the route and set records): the host, which reuses an instance whose
  * table bytes it knows by block, then copies that block again instead of trusting it.
  */
 let written: usize = 0;
@@ -109,6 +110,15 @@ export function lastBackend(): i32 {
   return false;
 }
 
+/** What a backend whose set id is out of range reads: a set record of no endpoint (never written, as it has no slot). */
+const NO_SET = memory.data(8);
+
+/** The endpoint set record of the backend record at `backend` (NO_SET for a set id out of range). */
+@inline function setOf(backend: usize): usize {
+  let set = load<u32>(backend + BACKEND_SET);
+  return set < setCount ? tableBase + <usize>load<u32>(setIndexBase + (<usize>set << 2)) : NO_SET;
+}
+
 /** Route record of route `route`, or 0 when there is none. */
 @inline function routeRecord(route: i32): usize {
   if (route < 0 || <u32>route >= routeCount) return 0;
@@ -141,8 +151,8 @@ function chooseBackend(rec: usize, allowed: u32): usize {
   let fallbackIndex: i32 = -1;
   for (let k: u32 = 0; k < count; k++) {
     let weight = load<u32>(backend + BACKEND_WEIGHT);
-    let slots = load<u32>(backend + BACKEND_SLOT_COUNT);
-    if (allows(allowed, k) && anyHealthy(backend + BACKEND_SLOTS, slots)) {
+    let set = setOf(backend);
+    if (allows(allowed, k) && anyHealthy(set + SET_SLOTS, load<u32>(set + SET_COUNT))) {
       if (weight != 0) {
         let current = load<i64>(backend + BACKEND_CURRENT) + <i64>weight;
         store<i64>(backend + BACKEND_CURRENT, current);
@@ -158,7 +168,7 @@ function chooseBackend(rec: usize, allowed: u32): usize {
         fallbackIndex = <i32>k;
       }
     }
-    backend += <usize>BACKEND_SLOTS + <usize>slots * <usize>ENDPOINT_SIZE;
+    backend += BACKEND_SIZE;
   }
   if (best == 0) {
     best = fallback;
@@ -173,8 +183,8 @@ function chooseBackend(rec: usize, allowed: u32): usize {
 
 /**
  * Endpoint id picked for route `route` among the backends `allowed` names (see chooseBackend),
- * by smooth WRR over the chosen backend's healthy endpoints (weight 1 each), or -1 when it has
- * none eligible (or does not exist).
+ * by smooth WRR over the chosen backend's healthy endpoints (weight 1 each; the rotation is the
+ * endpoint set's, shared by the routes on it), or -1 when it has none eligible (or does not exist).
  */
 export function pickEndpoint(route: i32, allowed: u32): i32 {
   lastBackendIndex = -1;
@@ -182,8 +192,9 @@ export function pickEndpoint(route: i32, allowed: u32): i32 {
   if (rec == 0) return -1;
   let best = chooseBackend(rec, allowed);
   if (best == 0) return -1;
-  let slot = best + BACKEND_SLOTS;
-  let slots = load<u32>(best + BACKEND_SLOT_COUNT);
+  let set = setOf(best);
+  let slot = set + SET_SLOTS;
+  let slots = load<u32>(set + SET_COUNT);
   let chosen: usize = 0;
   let chosenCurrent: i32 = 0;
   let healthyCount: i32 = 0;
@@ -228,8 +239,9 @@ export function pickHashed(route: i32, allowed: u32, key: u32, subset: u32, rand
   let best = chooseBackend(rec, allowed);
   if (best == 0) return -1;
   let size: u32 = subset < 1 ? 1 : subset > MAX_SUBSET ? MAX_SUBSET : subset;
-  let slot = best + BACKEND_SLOTS;
-  let slots = load<u32>(best + BACKEND_SLOT_COUNT);
+  let set = setOf(best);
+  let slot = set + SET_SLOTS;
+  let slots = load<u32>(set + SET_COUNT);
   let kept: u32 = 0;
   for (let k: u32 = 0; k < slots; k++) {
     let id = load<u32>(slot + ENDPOINT_ID);
@@ -264,9 +276,10 @@ export function pickNamed(route: i32, allowed: u32, endpoint: u32): i32 {
   let count = load<u32>(rec + ROUTE_BACKEND_COUNT);
   let backend = rec + ROUTE_BACKENDS;
   for (let k: u32 = 0; k < count; k++) {
-    let slots = load<u32>(backend + BACKEND_SLOT_COUNT);
     if (allows(allowed, k)) {
-      let slot = backend + BACKEND_SLOTS;
+      let set = setOf(backend);
+      let slots = load<u32>(set + SET_COUNT);
+      let slot = set + SET_SLOTS;
       for (let e: u32 = 0; e < slots; e++) {
         if (load<u32>(slot + ENDPOINT_ID) == endpoint) {
           lastBackendIndex = <i32>k;
@@ -275,7 +288,7 @@ export function pickNamed(route: i32, allowed: u32, endpoint: u32): i32 {
         slot += ENDPOINT_SIZE;
       }
     }
-    backend += <usize>BACKEND_SLOTS + <usize>slots * <usize>ENDPOINT_SIZE;
+    backend += BACKEND_SIZE;
   }
   return -1;
 }
@@ -291,9 +304,10 @@ export function pickTwo(route: i32, allowed: u32, random: u32): i32 {
   if (rec == 0) return -1;
   let best = chooseBackend(rec, allowed);
   if (best == 0) return -1;
-  let slots = load<u32>(best + BACKEND_SLOT_COUNT);
+  let set = setOf(best);
+  let slots = load<u32>(set + SET_COUNT);
   let live: u32 = 0;
-  let slot = best + BACKEND_SLOTS;
+  let slot = set + SET_SLOTS;
   for (let k: u32 = 0; k < slots; k++) {
     if (healthy(load<u32>(slot + ENDPOINT_ID))) live++;
     slot += ENDPOINT_SIZE;
@@ -304,7 +318,7 @@ export function pickTwo(route: i32, allowed: u32, random: u32): i32 {
   let first: i32 = -1;
   let second: i32 = -1;
   let seen: u32 = 0;
-  slot = best + BACKEND_SLOTS;
+  slot = set + SET_SLOTS;
   for (let k: u32 = 0; k < slots; k++) {
     let id = load<u32>(slot + ENDPOINT_ID);
     if (healthy(id)) {

@@ -2,8 +2,8 @@
  * The incremental bundle compile: each snapshot host is compiled once into a piece — its table
  * chunk (`encodeChunk`, route ids local to the host) and the per-route metadata that depends on
  * the host alone — kept while the host item lives (unchanged hosts are the same object in the next
- * version, see compile/), and every version is assembled from its hosts' pieces: endpoint ids,
- * route records, the host tables and the metadata strings. The result is the bundle the reference
+ * version, see compile/), and every version is assembled from its hosts' pieces: endpoint ids
+ * and sets, route records (which hold set ids), the host tables and the metadata strings. The result is the bundle the reference
  * `compileBundle` gives (the tests hold them byte-equal), for the cost of the changed hosts plus
  * copies.
  */
@@ -16,9 +16,9 @@ import { ENDPOINTS_PART, bundledUpstreamTls, withEndpointLines, withLabelLines, 
 import { LineText, blockDigest, blocksDigestOf } from './bundle-lines.ts';
 import type { Snapshot, SnapshotBackend, SnapshotEndpointSet, SnapshotHost } from './schema.ts';
 import { PorticoError } from '../errors.ts';
-import type { RegexHost, RouteTarget } from './table.ts';
+import type { RegexHost, RouteTarget, SetIds } from './table.ts';
 import { changedRange } from './sealed-against.ts';
-import { INVALID_BACKEND_PORT, toMatcherTable } from './table.ts';
+import { INVALID_BACKEND_PORT, backendSet, setIdsOf, toMatcherTable } from './table.ts';
 
 /**
  * A snapshot host compiled: its chunk and its routes (then its hidden routes: RequestMirror,
@@ -52,17 +52,22 @@ interface HostPiece {
   readonly invalidBackends: boolean;
   /** No mirror routes, policies, upstream TLS or regex paths: its routes are its run alone, nothing else of the bundle names them. */
   readonly plain: boolean;
-  /** Route records of `targets` for one endpoint numbering (kept while the numbering is). */
-  entries?: { readonly numbering: Numbering; readonly routes: readonly RouteEntry[] };
+  /** Route records of `targets` for one set numbering (kept while the set ids are). */
+  entries?: { readonly setIds: SetIds; readonly routes: readonly RouteEntry[] };
 }
 
 /** A piece's route records under one numbering. */
 type Entries = NonNullable<HostPiece['entries']>;
 
-/** Endpoint ids by endpoint set key (shared by `address|port` across sets, in endpoint-set order) and the endpoints. */
+/** Set ids (setIdsOf), endpoint ids by set (shared by `address|port` across sets, in endpoint-set order) and the endpoints. */
 interface Numbering {
   readonly of: readonly SnapshotEndpointSet[];
-  readonly setIds: ReadonlyMap<string, readonly number[]>;
+  /** Route records depend on these alone: the same object while the set keys and the stand-in are. */
+  readonly setIds: SetIds;
+  /** The table's sets, by set id (the empty set, then the stand-in's, after the snapshot's): a set whose ids did not change is the same array, and the list the same while none changed. */
+  readonly sets: readonly (readonly number[])[];
+  /** The sets that are not empty: the bundle's endpointSets (the same list while `sets` is). */
+  readonly nonEmpty: readonly (readonly number[])[];
   /** Paged: a numbering worked out from the last one shares the pages of lines it did not replace. */
   readonly endpoints: Pages<string>;
   /** The stand-in endpoint of invalid backends (-1: none). */
@@ -79,15 +84,6 @@ function routeOf(piece: HostPiece, local: number): RouteTarget['route'] {
   if (piece.targets !== undefined) return piece.targets[local]!.route;
   const routes = piece.host.routes;
   return local < routes.length ? routes[local]! : piece.host.defaultRoute!;
-}
-
-/** Whether any route of a piece has a backend on one of the endpoint sets `keys` (read from its routes: nothing kept per piece for it). */
-function usesAnyKey(piece: HostPiece, keys: ReadonlySet<string>): boolean {
-  if (keys.size === 0) return false;
-  for (let local = 0; local < piece.routeCount; local++) {
-    for (const backend of routeOf(piece, local).backends) if (backend.endpointSet !== null && keys.has(backend.endpointSet)) return true;
-  }
-  return false;
 }
 
 /** A piece's redirect bits of local route `local`. */
@@ -114,10 +110,17 @@ export function compactChunk(chunk: TableChunk): TableChunk {
     routeCount: chunk.routeCount,
   };
 }
-const NO_KEYS: ReadonlySet<string> = new Set();
 
 /** Endpoint sets changed at most for the numbering to be worked out from the last one (else it is made afresh). */
 const RENUMBER_IN_PLACE_MAX = 64;
+
+/** Whether two lists of endpoint sets have the same keys in the same order (then they have the same set ids). */
+function sameKeys(a: readonly SnapshotEndpointSet[], b: readonly SnapshotEndpointSet[]): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i]!.key !== b[i]!.key) return false;
+  return true;
+}
 
 /** How the current numbering was made: the id of each `address|port`, and how many set entries name each id. */
 interface AddressIds {
@@ -263,7 +266,7 @@ class PartDigest {
 
 /** What the last compile of one kind (full or balancing-only) was made of: the next one patches it when it can. */
 interface LastCompile {
-  /** The numbering its route records were made with, and whether its hosts have invalid backends (the stand-in endpoint). */
+  /** The numbering its route records and sets were made with, and whether its hosts have invalid backends (the stand-in endpoint). */
   readonly numbering: Numbering;
   readonly invalid: boolean;
   /** The snapshot compiled (pieces[p] is its hosts[p]'s). */
@@ -280,8 +283,6 @@ interface LastCompile {
   readonly special: readonly number[];
   /** Whether any piece has mirror routes (their ids come after the catch-all's). */
   readonly mirrors: boolean;
-  /** The bundle's endpointSets: kept as they are when no changed host moves them. */
-  readonly endpointSets: readonly (readonly number[])[];
   readonly needsHeaders: boolean;
 }
 
@@ -329,35 +330,13 @@ function compileHost(host: SnapshotHost, shipped?: TableChunk): HostPiece {
 
 /** Endpoint ids of a route's backends, as toMatcherTable gives them (none for a refused route). */
 function endpointIdsOf(route: RouteTarget['route'], numbering: Numbering): (readonly number[])[] {
-  return route.backends.map((backend: SnapshotBackend) => (backend.endpointSet === null || route.refused !== undefined ? NO_ENDPOINTS : (numbering.setIds.get(backend.endpointSet) ?? NO_ENDPOINTS)));
+  const { byKey, empty } = numbering.setIds;
+  return route.backends.map((backend: SnapshotBackend) => (backend.endpointSet === null || route.refused !== undefined ? NO_ENDPOINTS : (numbering.sets[byKey.get(backend.endpointSet) ?? empty] ?? NO_ENDPOINTS)));
 }
 
-/** A route's record, and the endpoint arrays it uses that count as sets (a fresh one per invalid backend, as toMatcherTable makes them). */
-function routeEntry(route: RouteTarget['route'], numbering: Numbering, sets: (readonly number[])[]): RouteEntry {
-  const ids = endpointIdsOf(route, numbering);
-  return {
-    backends: route.backends.map((backend, index) => {
-      const endpoints = backend.invalid === true && route.refused === undefined ? [numbering.invalid] : ids[index]!;
-      if (endpoints.length > 0) sets.push(endpoints);
-      return { weight: backend.weight, endpoints };
-    }),
-  };
-}
-
-/**
- * Adds to `into` the endpoint arrays of records [from, to) of a piece that count as sets: each
- * backend's that is not empty, in order — the arrays routeEntry gave as sets (a fresh one per
- * invalid backend included), read from the records instead of kept beside them.
- */
-function addSets(routes: readonly RouteEntry[], from: number, to: number, into: Set<readonly number[]>): void {
-  for (let local = from; local < to; local++) for (const backend of routes[local]!.backends) if (backend.endpoints.length > 0) into.add(backend.endpoints);
-}
-
-/** The endpoint arrays that count as sets of a piece's first `matched` records, in order, repeats included (as routeEntry gives them). */
-function setsOf(routes: readonly RouteEntry[], matched: number): (readonly number[])[] {
-  const sets: (readonly number[])[] = [];
-  for (let local = 0; local < matched; local++) for (const backend of routes[local]!.backends) if (backend.endpoints.length > 0) sets.push(backend.endpoints);
-  return sets;
+/** A route's record: its backends' weights and set ids. */
+function routeEntry(route: RouteTarget['route'], setIds: SetIds): RouteEntry {
+  return { backends: route.backends.map((backend) => ({ weight: backend.weight, set: backendSet(route, backend, setIds) })) };
 }
 
 /** Whether any piece of `pieces` passes `test`, read in place (no copy of a paged list). */
@@ -392,8 +371,6 @@ export class BundleCompiler {
   /** The digests of each bundle part (bundleParts order), for full and for balancing-only bundles. */
   #partDigests: Record<'full' | 'balancing', PartDigest[]> = { full: [], balancing: [] };
   #endpoints: { numbering: Numbering; text: LineText } | undefined;
-  /** Keys whose endpoint ids differ between two numberings (the last pair asked). */
-  #moved: { from: Numbering; to: Numbering; keys: ReadonlySet<string> } | undefined;
   /** The last bundle given in each mode (full, balancing-only), for the snapshot it was compiled from. */
   #last: [LastBundle | undefined, LastBundle | undefined] = [undefined, undefined];
   /**
@@ -439,7 +416,7 @@ export class BundleCompiler {
     const before = last.snapshot;
     if (snapshot.defaultRoute !== before.defaultRoute || changedPlaces(snapshot.hosts, before.hosts, 0) === undefined || (!balancingOnly && !sameItems(snapshot.certificates, before.certificates))) return undefined;
     const numbering = this.#numberEndpoints(snapshot, compiled.invalid);
-    if (numbering.setIds !== compiled.numbering.setIds || numbering.endpoints.length !== compiled.numbering.endpoints.length || numbering.invalid !== compiled.numbering.invalid) return undefined;
+    if (numbering.setIds !== compiled.numbering.setIds || numbering.sets !== compiled.numbering.sets || numbering.endpoints.length !== compiled.numbering.endpoints.length || numbering.invalid !== compiled.numbering.invalid) return undefined;
     const fields = { ...last.fields, version: snapshot.version };
     const endpoints = this.#endpointsText(numbering);
     const digests = last.digests.slice();
@@ -467,7 +444,6 @@ export class BundleCompiler {
       return patched;
     }
     const routes: RouteEntry[] = [];
-    const sets = new Set<readonly number[]>();
     const placed: { chunk: TableChunk; firstRoute: number }[] = [];
     const firstRoutes: number[] = [];
     // The ids toMatcherTable gives: every host's routes in host order, the catch-all, then mirror routes.
@@ -476,21 +452,15 @@ export class BundleCompiler {
       firstRoutes.push(firstRoute);
       const own = entries[p]!;
       for (let local = 0; local < piece.matched; local++) routes.push(own.routes[local]!);
-      addSets(own.routes, 0, piece.matched, sets);
       if (!balancingOnly) placed.push({ chunk: piece.chunk, firstRoute });
     });
     const catchAll = snapshot.defaultRoute;
     let fallback = -1;
-    if (catchAll !== null) {
-      const catchAllSets: (readonly number[])[] = [];
-      fallback = routes.push(routeEntry(catchAll, numbering, catchAllSets)) - 1;
-      for (const set of catchAllSets) sets.add(set);
-    }
+    if (catchAll !== null) fallback = routes.push(routeEntry(catchAll, numbering.setIds)) - 1;
     // Mirror routes: local ids past a piece's run map to ids appended after the catch-all, in host order.
     const mirrorFirst = pieces.map((piece, p) => {
       const first = routes.length;
       for (let local = piece.matched; local < piece.routeCount; local++) routes.push(entries[p]!.routes[local]!);
-      addSets(entries[p]!.routes, piece.matched, piece.routeCount, sets);
       return first;
     });
     const policies: unknown[] = [];
@@ -508,13 +478,13 @@ export class BundleCompiler {
     catchAllParts(catchAll, fallback, numbering, redirects, policies, upstreamTls);
     // upstreamTls in route id order: the catch-all's entry may sit before mirror routes' (they never have one).
     upstreamTls.sort((a, b) => a.route - b.route);
-    const endpointSets = [...sets];
+    const endpointSets = numbering.nonEmpty;
     const tls = balancingOnly ? undefined : tlsOf(snapshot);
     const needsHeaders = !balancingOnly && pieces.some((piece) => piece.needsHeaders);
     // Snapshot hosts are distinct (sealing checks it) and each chunk was validated when encoded.
     const endpointCount = numbering.endpoints.length;
     const tableFallback = balancingOnly ? -1 : fallback;
-    const assembled = assembleOwnChunksLaidOut(placed, routes, endpointCount, tableFallback);
+    const assembled = assembleOwnChunksLaidOut(placed, routes, numbering.sets, endpointCount, tableFallback);
     const table = TableBlocks.of(assembled.table);
     const routeLabels = balancingOnly ? undefined : labelText(pieces, firstRoutes, catchAll, fallback, mirrorFirst, routes.length);
     const last: LastCompile = {
@@ -527,10 +497,9 @@ export class BundleCompiler {
       firstRoutes,
       routeLabels,
       redirects,
-      laidOut: { table, layout: assembled.layout, chunks: Pages.of(placed), routes: Pages.of(routes), endpointCount, fallback: tableFallback },
+      laidOut: { table, layout: assembled.layout, chunks: Pages.of(placed), routes: Pages.of(routes), sets: numbering.sets, endpointCount, fallback: tableFallback },
       special,
       mirrors: pieces.some((piece) => piece.routeCount !== piece.matched),
-      endpointSets,
       needsHeaders,
     };
     if (balancingOnly) this.#lastBalancing = last;
@@ -540,9 +509,9 @@ export class BundleCompiler {
 
   /**
    * #patched without a call per host: when the last compile of the same kind had as many hosts, a
-   * quarter of them at most are other items now, and the numbering keeps every set's ids (and the
-   * stand-in), every other host keeps its piece and route records by place, and only the changed
-   * ones are looked at. Undefined when that does not hold or #patched cannot patch (compile assembles).
+   * quarter of them at most are other items now, and the numbering keeps every set id (the same
+   * set keys and stand-in set: an endpoint added, taken away or moved keeps them), every other
+   * host keeps its piece and route records by place, and only the changed ones are looked at. Undefined when that does not hold or #patched cannot patch (compile assembles).
    */
   #quickPatch(snapshot: Snapshot, balancingOnly: boolean): Made | undefined {
     const last = balancingOnly ? this.#lastBalancing : this.#lastFull;
@@ -554,7 +523,7 @@ export class BundleCompiler {
     this.#lastPieces = { hosts, pieces };
     const invalid = changed.some((p) => pieces.at(p)!.invalidBackends !== last.pieces.at(p)!.invalidBackends) ? anyPiece(pieces, (piece) => piece.invalidBackends) : last.invalid;
     const numbering = this.#numberEndpoints(snapshot, invalid);
-    if (numbering.setIds !== last.numbering.setIds || numbering.invalid !== last.numbering.invalid) return undefined;
+    if (numbering.setIds !== last.numbering.setIds) return undefined;
     const entries = Pages.of(last.entries).with(new Map(changed.map((p) => [p, this.#entries(pieces.at(p)!, numbering)])));
     return this.#patched(snapshot, balancingOnly, pieces, numbering, invalid, entries, changed);
   }
@@ -565,7 +534,8 @@ export class BundleCompiler {
    * (then nothing but its route records, labels and redirect bits name its routes; the parts of
    * the unchanged pieces that are not plain are made again, they are few), the same catch-all, a
    * quarter of the hosts changed at most, and a table patchOwnChunks can patch (every changed
-   * chunk and route record of its old size).
+   * chunk and route record of its old size, as many endpoint sets: the sets that changed are
+   * re-packed in the endpoint area).
    * Undefined otherwise: compile assembles. The cost is the changed hosts plus copies and the digest.
    * With `candidates`, the pieces and records at other places are known to be the last compile's.
    */
@@ -609,31 +579,24 @@ export class BundleCompiler {
     const routeCount = last.laidOut.routes.length;
     const catchAll = snapshot.defaultRoute;
     let fallback = -1;
-    const catchAllSets: (readonly number[])[] = [];
     if (catchAll !== null) {
-      // Its record depends on the endpoint numbering: made again (one route), patched like any other.
+      // Its record depends on the set ids: made again (one route), patched like any other.
       fallback = routeCount - 1;
-      routeChanges.set(fallback, routeEntry(catchAll, numbering, catchAllSets));
+      routeChanges.set(fallback, routeEntry(catchAll, numbering.setIds));
       // Its bits are the last one's (the same content), set here so that catchAllParts below never changes a shared array.
       setBit(fallback, redirectBits(catchAll));
     }
     const routes = Pages.of(last.laidOut.routes).with(routeChanges);
     const placed = Pages.of(last.laidOut.chunks).with(chunkChanges);
-    // The distinct sets in route order: the last bundle's when every set's ids, the catch-all and every changed host's sets (in order) are as they were.
-    let endpointSets = last.endpointSets;
-    if (numbering.setIds !== last.numbering.setIds || numbering.invalid !== last.numbering.invalid || catchAll !== last.catchAll || changed.some((p) => !sameItems(setsOf(entries.at(p)!.routes, pieces.at(p)!.matched), setsOf(last.entries.at(p)!.routes, last.pieces.at(p)!.matched)))) {
-      const sets = new Set<readonly number[]>();
-      for (let p = 0; p < entries.length; p++) addSets(entries.at(p)!.routes, 0, pieces.at(p)!.matched, sets);
-      for (const set of catchAllSets) sets.add(set);
-      endpointSets = [...sets];
-    }
+    // The bundle's endpointSets are the numbering's (the same list while no set changed).
+    const endpointSets = numbering.nonEmpty;
     // The TLS part follows each host's certificate, client-certificate ask and passthrough route, and the certificates.
     const tls = balancingOnly ? undefined : tlsAfter(snapshot, last.snapshot, changed);
     let needsHeaders = last.needsHeaders;
     if (!balancingOnly && changed.some((p) => pieces.at(p)!.needsHeaders !== last.pieces.at(p)!.needsHeaders)) needsHeaders = anyPiece(pieces, (piece) => piece.needsHeaders);
     const endpointCount = numbering.endpoints.length;
     // Only the changed hosts' chunks and route records, and the catch-all's record, can differ from the last table's.
-    const laidOut = patchOwnChunks(last.laidOut, placed, routes, endpointCount, balancingOnly ? -1 : fallback, { chunks: [...chunkChanges.keys()], routes: [...routeChanges.keys()] });
+    const laidOut = patchOwnChunks(last.laidOut, placed, routes, numbering.sets, endpointCount, balancingOnly ? -1 : fallback, { chunks: [...chunkChanges.keys()], routes: [...routeChanges.keys()] });
     if (laidOut === undefined) return undefined;
     const policies: unknown[] = [];
     const upstreamTls: BundledUpstreamTls[] = [];
@@ -649,7 +612,7 @@ export class BundleCompiler {
       if (catchAll !== last.catchAll && catchAll !== null) changes.set(pieces.length, catchAllLabel(catchAll));
       routeLabels = routeLabels.with(changes);
     }
-    const next: LastCompile = { ...last, numbering, invalid, snapshot, pieces, entries, catchAll, routeLabels, redirects, laidOut, endpointSets, needsHeaders };
+    const next: LastCompile = { ...last, numbering, invalid, snapshot, pieces, entries, catchAll, routeLabels, redirects, laidOut, needsHeaders };
     if (balancingOnly) this.#lastBalancing = next;
     else this.#lastFull = next;
     return this.#bundle(snapshot, balancingOnly, numbering, { table: laidOut.table, routeLabels, redirects, policies, regexHosts, upstreamTls, endpointSets, tls, needsHeaders });
@@ -717,40 +680,15 @@ export class BundleCompiler {
     return piece;
   }
 
-  /** A piece's route records under `numbering`: kept from the last version when the numbering did not change. */
+  /** A piece's route records under `numbering`: kept from the last version while the set ids are (an endpoint added, taken away or moved leaves them). */
   #entries(piece: HostPiece, numbering: Numbering): NonNullable<HostPiece['entries']> {
     const kept = piece.entries;
-    // Records depend on the numbering's set ids and stand-in alone: numberings that kept every set's ids share them.
-    if (kept !== undefined && kept.numbering.setIds === numbering.setIds && kept.numbering.invalid === numbering.invalid) return kept;
-    // An endpoint change usually leaves most sets' ids as they were (same arrays): routes over those keep their records.
-    if (kept !== undefined && (!piece.invalidBackends || kept.numbering.invalid === numbering.invalid)) {
-      const moved = this.#movedKeys(kept.numbering, numbering);
-      if (!usesAnyKey(piece, moved)) {
-        piece.entries = { ...kept, numbering };
-        return piece.entries;
-      }
-    }
-    // The sets are read back from the records when needed (addSets): not kept beside them.
-    const sets: (readonly number[])[] = [];
+    if (kept !== undefined && kept.setIds === numbering.setIds) return kept;
     const routes: RouteEntry[] = [];
-    for (let local = 0; local < piece.routeCount; local++) routes.push(routeEntry(routeOf(piece, local), numbering, sets));
-    // Kept while the numbering is (a piece each): a list of its own length (a list grown by push keeps spare room).
-    piece.entries = { numbering, routes: routes.slice() };
+    for (let local = 0; local < piece.routeCount; local++) routes.push(routeEntry(routeOf(piece, local), numbering.setIds));
+    // Kept while the set ids are (a piece each): a list of its own length (a list grown by push keeps spare room).
+    piece.entries = { setIds: numbering.setIds, routes: routes.slice() };
     return piece.entries;
-  }
-
-  /**
-   * The keys whose endpoint ids are not the same array in `to` as in `from` (absent from either
-   * included), worked out once per pair: every piece kept from the last version asks about the same pair.
-   */
-  #movedKeys(from: Numbering, to: Numbering): ReadonlySet<string> {
-    if (from.setIds === to.setIds) return NO_KEYS;
-    if (this.#moved?.from === from && this.#moved.to === to) return this.#moved.keys;
-    const keys = new Set<string>();
-    for (const [key, ids] of to.setIds) if (from.setIds.get(key) !== ids) keys.add(key);
-    for (const key of from.setIds.keys()) if (!to.setIds.has(key)) keys.add(key);
-    this.#moved = { from, to, keys };
-    return keys;
   }
 
   /**
@@ -771,8 +709,9 @@ export class BundleCompiler {
     const endpoints: string[] = [];
     const idByAddress = new Map<string, number>();
     const uses: number[] = [];
-    const setIds = new Map<string, number[]>();
-    let kept = previous !== undefined && previous.setIds.size === sets.length;
+    const setIds = previous !== undefined && sameKeys(previous.of, sets) && (previous.invalid >= 0) === invalid ? previous.setIds : setIdsOf(sets, invalid);
+    const arrays: (readonly number[])[] = [];
+    let kept = previous !== undefined && previous.setIds === setIds;
     for (const set of sets) {
       const ids: number[] = [];
       for (const endpoint of set.endpoints) {
@@ -787,15 +726,19 @@ export class BundleCompiler {
         uses[id]!++;
         ids.push(id);
       }
-      // Ids equal to the last numbering's are that very array: route records over the set stay valid (#entries).
-      const before = previous?.setIds.get(set.key);
+      // Ids equal to the last numbering's are that very array: a table patched from the last one keeps the set's record (patchOwnChunks).
+      const at = previous?.setIds.byKey.get(set.key);
+      const before = at === undefined ? undefined : previous!.sets[at];
       const same = before !== undefined && before.length === ids.length && before.every((id, i) => id === ids[i]);
       kept &&= same;
-      setIds.set(set.key, same ? (before as number[]) : ids);
+      arrays.push(same ? before : ids);
     }
-    // Invalid backends share one stand-in endpoint, appended last.
+    // Invalid backends share one stand-in endpoint, appended last, in a set of its own after the empty set (setIdsOf).
     const stand = invalid ? endpoints.push(` ${INVALID_BACKEND_PORT}`) - 1 : -1;
-    const numbering = { of: sets, setIds: kept ? previous!.setIds : setIds, endpoints: Pages.of(endpoints), invalid: stand };
+    arrays.push(NO_ENDPOINTS);
+    if (invalid) arrays.push(kept && previous!.invalid === stand ? previous!.sets[setIds.standIn]! : [stand]);
+    kept &&= previous!.invalid === stand;
+    const numbering: Numbering = kept ? { ...previous!, of: sets, endpoints: Pages.of(endpoints) } : { of: sets, setIds, sets: arrays, nonEmpty: arrays.filter((set) => set.length > 0), endpoints: Pages.of(endpoints), invalid: stand };
     this.#numbering = numbering;
     this.#addressIds = { numbering, byAddress: idByAddress, uses };
     return numbering;
@@ -807,7 +750,7 @@ export class BundleCompiler {
    * length it had, every address it had was named by it alone (then its ids are consecutive, first
    * given at its place), and every address it has now is named by no other set and by no other
    * changed one. Numbering in set order then gives the set's new addresses, in order, the very ids
-   * its old ones had: every set keeps its id array (the same Map), and only those endpoints' lines
+   * its old ones had: every set keeps its id array (the same list), and only those endpoints' lines
    * change. Undefined when any of that does not hold (the caller numbers from scratch).
    */
   #renumberInPlace(previous: Numbering, sets: readonly SnapshotEndpointSet[], changed: readonly number[]): Numbering | undefined {
@@ -818,7 +761,8 @@ export class BundleCompiler {
     for (const i of changed) {
       const set = sets[i]!;
       const old = previous.of[i]!;
-      const ids = previous.setIds.get(old.key);
+      const at = previous.setIds.byKey.get(old.key);
+      const ids = at === undefined ? undefined : previous.sets[at];
       if (set.key !== old.key || set.endpoints.length !== old.endpoints.length || ids === undefined) return undefined;
       const own = new Set<string>();
       for (let j = 0; j < ids.length; j++) {
@@ -837,7 +781,7 @@ export class BundleCompiler {
     for (const { was } of replaced) known.byAddress.delete(was);
     for (const { id, address } of replaced) known.byAddress.set(address, id);
     const lines = new Map(replaced.map(({ id, line }) => [id, line]));
-    const numbering: Numbering = { of: sets, setIds: previous.setIds, endpoints: previous.endpoints.with(lines), invalid: previous.invalid };
+    const numbering: Numbering = { ...previous, of: sets, endpoints: previous.endpoints.with(lines) };
     // Its text: the last one's with the replaced lines (their blocks hashed again), when that was made.
     if (this.#endpoints?.numbering === previous) this.#endpoints = { numbering, text: this.#endpoints.text.with(lines) };
     this.#numbering = numbering;

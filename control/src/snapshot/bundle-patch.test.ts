@@ -181,17 +181,55 @@ describe('BundleCompiler patches', () => {
       state.upsert(service(s));
       state.upsert(slice(s, [`10.64.${s}.1`]));
     }
-    for (let i = 0; i < 1600; i++) state.upsert(ingress(i, ['/', '/api', '/static']));
+    for (let i = 0; i < 2200; i++) state.upsert(ingress(i, ['/', '/api', '/static']));
     const compiler = new BundleCompiler();
     let previous = compileSnapshot(buildModel(state, selection).model);
     expect(compiler.compile(previous).table.length).toBeGreaterThan(4 * 128 * 1024);
-    for (const [step, i] of [0, 1599, 700, 701, 3, 1200].entries()) {
+    for (const [step, i] of [0, 2199, 1100, 1101, 3, 1800].entries()) {
       state.upsert(ingress(i, ['/', step === 5 ? '/grown-to-a-longer-path' : `/ap${step}`, '/static']));
       const snapshot = compileSnapshot(buildModel(state, selection).model, previous);
       expect(compiler.compile(snapshot).digest, `edit of app-${i}`).toBe(compileBundle(snapshot).digest);
       previous = snapshot;
     }
     expect(compiler.stats.patched).toBe(5);
+  });
+
+  it('patches a scale (a set grows or shrinks): route records, chunks and all before the set index keep their bytes and blocks; the bundle is the reference', () => {
+    const state = new ClusterState();
+    for (let s = 0; s < 7; s++) {
+      state.upsert(service(s));
+      state.upsert(slice(s, [`10.64.${s}.1`, `10.64.${s}.2`]));
+    }
+    for (let i = 0; i < 1500; i++) state.upsert(ingress(i, ['/', '/api', '/static']));
+    const compiler = new BundleCompiler();
+    let previous = compileSnapshot(buildModel(state, selection).model);
+    for (const balancingOnly of [false, true]) compiler.compile(previous, balancingOnly);
+    const changes: [string, () => void][] = [
+      ['a set grows', () => state.upsert(slice(3, ['10.64.3.1', '10.64.3.2', '10.64.3.3']))],
+      ['a set shrinks', () => state.upsert(slice(3, ['10.64.3.1']))],
+      ['the first set grows', () => state.upsert(slice(0, ['10.64.0.1', '10.64.0.2', '10.64.0.3', '10.64.0.4']))],
+      ['the last set empties', () => state.upsert(slice(6, []))],
+    ];
+    for (const [name, change] of changes) {
+      change();
+      const snapshot = compileSnapshot(buildModel(state, selection).model, previous);
+      for (const balancingOnly of [false, true]) {
+        const before = tableBlocksOf(compiler.compile(previous, balancingOnly));
+        const patched = compiler.stats.patched;
+        const bundle = compiler.compile(snapshot, balancingOnly);
+        expect(compiler.stats.patched - patched, name).toBe(1);
+        const reference = compileBundle(snapshot, balancingOnly);
+        expect(bundle.digest, name).toBe(reference.digest);
+        expect(Buffer.from(bundle.table).equals(Buffer.from(reference.table)), name).toBe(true);
+        // Header.SET_INDEX (80; the header is 96 bytes): the set index and the endpoint area are the table's last sections.
+        const setIndexAt = before.word(80 >>> 2);
+        expect(Buffer.from(bundle.table.subarray(96, setIndexAt)).equals(Buffer.from(before.bytes().subarray(96, setIndexAt))), name).toBe(true);
+        const after = tableBlocksOf(bundle);
+        // Block 0 holds the header (length, endpoint count); the blocks after it up to the set index are the last version's.
+        for (let b = 1; b < Math.floor(setIndexAt / TABLE_BLOCK_BYTES); b++) expect(after.blocks[b], `${name}: block ${b}`).toBe(before.blocks[b]);
+      }
+      previous = snapshot;
+    }
   });
 
   it('copies only the block of the edited chunk for a path edit: route records rewritten with the same content, and their index, keep their blocks', () => {
@@ -265,20 +303,31 @@ describe('BundleCompiler patches', () => {
     expect(last.digest).toBe(`sha256:${root}`);
   });
 
-  it('refuses a changed route whose endpoint id is out of range, as a full assembly does', async () => {
+  it('refuses a changed route whose set id, or a changed set whose endpoint id, is out of range, as a full assembly does', async () => {
     const { patchOwnChunks, assembleOwnChunksLaidOut, Pages, TableBlocks } = await import('@portico/assembly/encode');
-    const routes = [{ backends: [{ weight: 1, endpoints: [0] }] }, { backends: [{ weight: 1, endpoints: [1] }] }];
-    const { table, layout } = assembleOwnChunksLaidOut([], routes, 2, -1);
-    const previous = { table: TableBlocks.of(table), layout, chunks: [], routes, endpointCount: 2, fallback: -1 };
-    const bad = [routes[0]!, { backends: [{ weight: 1, endpoints: [5] }] }];
-    expect(() => patchOwnChunks(previous, [], bad, 2, -1)).toThrow(expect.objectContaining({ code: 'PORTICO_E_TABLE_INVALID', message: expect.stringMatching(/routes\[1\]\.backends\[0\]\.endpoints\[0\]/) }));
+    const routes = [{ backends: [{ weight: 1, set: 0 }] }, { backends: [{ weight: 1, set: 1 }] }];
+    const sets = [[0], [1]];
+    const { table, layout } = assembleOwnChunksLaidOut([], routes, sets, 2, -1);
+    const previous = { table: TableBlocks.of(table), layout, chunks: [], routes, sets, endpointCount: 2, fallback: -1 };
+    const bad = [routes[0]!, { backends: [{ weight: 1, set: 5 }] }];
+    expect(() => patchOwnChunks(previous, [], bad, sets, 2, -1)).toThrow(expect.objectContaining({ code: 'PORTICO_E_TABLE_INVALID', message: expect.stringMatching(/routes\[1\]\.backends\[0\]\.set/) }));
+    expect(() => patchOwnChunks(previous, [], routes, [sets[0]!, [5]], 2, -1)).toThrow(expect.objectContaining({ code: 'PORTICO_E_TABLE_INVALID', message: expect.stringMatching(/sets\[1\]\[0\]/) }));
+    // An unchanged set past a smaller endpoint count is refused too.
+    expect(() => patchOwnChunks(previous, [], routes, [[0], sets[1]!], 1, -1)).toThrow(expect.objectContaining({ code: 'PORTICO_E_TABLE_INVALID', message: expect.stringMatching(/sets\[1\]\[0\]/) }));
     // Another shape or count: not patched (undefined), the caller assembles.
-    expect(patchOwnChunks(previous, [], [routes[0]!, { backends: [{ weight: 1, endpoints: [0, 1] }] }], 2, -1)).toBeUndefined();
-    expect(patchOwnChunks(previous, [], routes, 3, -1)).toBeUndefined();
+    expect(patchOwnChunks(previous, [], [routes[0]!, { backends: [{ weight: 1, set: 0 }, { weight: 1, set: 1 }] }], sets, 2, -1)).toBeUndefined();
+    expect(patchOwnChunks(previous, [], routes, [...sets, []], 2, -1)).toBeUndefined();
     // A patch never writes into the table it started from.
     const copy = Buffer.from(table);
-    const patched = patchOwnChunks(previous, [], [routes[0]!, { backends: [{ weight: 2, endpoints: [0] }] }], 2, -1)!;
+    const patched = patchOwnChunks(previous, [], [routes[0]!, { backends: [{ weight: 2, set: 0 }] }], sets, 2, -1)!;
     expect(Buffer.from(table).equals(copy)).toBe(true);
-    expect(Buffer.from(patched.table.bytes()).equals(Buffer.from(assembleOwnChunksLaidOut([], Pages.of(patched.routes).toArray(), 2, -1).table))).toBe(true);
+    expect(Buffer.from(patched.table.bytes()).equals(Buffer.from(assembleOwnChunksLaidOut([], Pages.of(patched.routes).toArray(), sets, 2, -1).table))).toBe(true);
+    // A set grows, then the first one shrinks to nothing: the area re-packed from it, the bytes a full assembly's, the route records as they were.
+    for (const [next, count] of [[[sets[0]!, [1, 2, 0]], 3], [[[], [1, 2, 0]], 3]] as const) {
+      const grown = patchOwnChunks(patched, [], patched.routes, next, count, -1)!;
+      const full = assembleOwnChunksLaidOut([], Pages.of(patched.routes).toArray(), next, count, -1).table;
+      expect(Buffer.from(grown.table.bytes()).equals(Buffer.from(full))).toBe(true);
+      expect(Buffer.from(full.subarray(layout.routeOffsets[0]!, layout.setIndexAt)).equals(Buffer.from(patched.table.bytes().subarray(layout.routeOffsets[0]!, layout.setIndexAt)))).toBe(true);
+    }
   });
 });

@@ -61,7 +61,7 @@ export interface TableBundle {
   readonly regexHosts: string;
   /** JSON of the routes with HTTPS or HTTP/2 backends: `[{route, tls, protocols?, endpoints}]` (see `BundledUpstreamTls`; most routes have none). */
   readonly upstreamTls: string;
-  /** The distinct endpoint sets (endpoint ids), for the health panic threshold. */
+  /** The table's endpoint sets that are not empty (endpoint ids, in set id order), for the health panic threshold. */
   readonly endpointSets: readonly (readonly number[])[];
   /** Absent for a balancing-only bundle (certificates stay as they are). */
   readonly tls?: TlsBundle;
@@ -206,9 +206,6 @@ export function partDigest(index: number, part: string | Uint8Array): string {
 export function compileBundle(snapshot: Snapshot, balancingOnly = false): TableBundle {
   const compiled = toMatcherTable(snapshot, { balancingOnly });
   const table = encodeTable(compiled.table);
-  const sets = new Set<readonly number[]>();
-  // toMatcherTable shares one id array per endpoint set between the routes using it.
-  for (const route of compiled.table.routes) for (const backend of route.backends) if (backend.endpoints.length > 0) sets.add(backend.endpoints);
   const bundle = {
     version: snapshot.version,
     balancingOnly,
@@ -220,7 +217,7 @@ export function compileBundle(snapshot: Snapshot, balancingOnly = false): TableB
     policies: balancingOnly ? '[]' : JSON.stringify(compiled.routes.flatMap((target, route) => (target.route.policies === undefined ? [] : [policyEntry(target, route, target.mirrors, target.fallback)]))),
     regexHosts: JSON.stringify(compiled.regexHosts),
     upstreamTls: JSON.stringify(compiled.routes.flatMap((target, route) => bundledUpstreamTls(target, route))),
-    endpointSets: [...sets],
+    endpointSets: compiled.table.sets.filter((set) => set.length > 0),
     ...(balancingOnly ? {} : { tls: tlsOf(snapshot) }),
   };
   return { ...bundle, digest: digestOf(bundle) };

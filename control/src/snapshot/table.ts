@@ -5,7 +5,7 @@
 import type { HostEntry, MatcherTable, PathEntry, RouteConditions, RouteEntry } from '@portico/assembly/table';
 import { RegexDispatch } from './regex.ts';
 import { mirrorTargetBackend } from './policies/mirror-target.ts';
-import type { Snapshot, SnapshotBackend, SnapshotDefaultRoute, SnapshotRoute } from './schema.ts';
+import type { Snapshot, SnapshotBackend, SnapshotDefaultRoute, SnapshotEndpointSet, SnapshotRoute } from './schema.ts';
 
 /** What a matcher route id stands for. */
 export interface RouteTarget {
@@ -36,6 +36,37 @@ export interface EndpointTarget {
  * connecting. No real endpoint has port 0.
  */
 export const INVALID_BACKEND_PORT = 0;
+
+/** The matcher's endpoint set ids of a snapshot (setIdsOf). */
+export interface SetIds {
+  /** The id of each endpoint set, by key. */
+  readonly byKey: ReadonlyMap<string, number>;
+  /** The id of the empty set: backends without endpoints (no Service, a refused route). */
+  readonly empty: number;
+  /** The id of the set holding the invalid-backend stand-in, or -1 when no backend is invalid. */
+  readonly standIn: number;
+  /** How many sets the table has. */
+  readonly count: number;
+}
+
+/**
+ * The set ids of a table over `sets` (a snapshot's endpoint sets), `invalid` when any backend is
+ * invalid: the sets' positions (dense, in set order), then the empty set, then the stand-in's.
+ * The one place set ids are decided: route records hold them, so ids that do not follow the set
+ * positions (a key's hash) would be decided here alone.
+ */
+export function setIdsOf(sets: readonly SnapshotEndpointSet[], invalid: boolean): SetIds {
+  const byKey = new Map<string, number>();
+  sets.forEach((set, id) => byKey.set(set.key, id));
+  return { byKey, empty: sets.length, standIn: invalid ? sets.length + 1 : -1, count: sets.length + (invalid ? 2 : 1) };
+}
+
+/** The set id of `route`'s backend `backend` (setIdsOf): the stand-in's for an invalid backend, the empty set's when it has no endpoints to pick (no Service, a refused route). */
+export function backendSet(route: SnapshotRoute | SnapshotDefaultRoute, backend: SnapshotBackend, ids: SetIds): number {
+  if (route.refused !== undefined) return ids.empty;
+  if (backend.invalid === true) return ids.standIn;
+  return backend.endpointSet === null ? ids.empty : (ids.byKey.get(backend.endpointSet) ?? ids.empty);
+}
 
 /** The matcher table plus the metadata its ids index. */
 export interface CompiledTable {
@@ -142,41 +173,39 @@ function addHiddenRoutes(routes: RouteTarget[], addRoute: (kind: RouteTarget['ki
 }
 
 /**
- * Builds the matcher table for a snapshot. Endpoint ids are shared by address:port across Services.
+ * Builds the matcher table for a snapshot. Endpoint ids are shared by address:port across Services;
+ * set ids are setIdsOf's.
  * With `balancingOnly`, the table has no hosts (nothing matches) and only serves `pick`: the data
  * plane's fast path when only endpoints changed. Route ids are the same either way.
  */
 export function toMatcherTable(snapshot: Snapshot, options: { readonly balancingOnly?: boolean } = {}): CompiledTable {
   const endpoints: EndpointTarget[] = [];
   const endpointIdByAddress = new Map<string, number>();
-  const setIds = new Map<string, number[]>();
-  for (const set of snapshot.endpointSets) {
-    setIds.set(
-      set.key,
-      set.endpoints.map((endpoint) => {
-        const address = `${endpoint.address}|${endpoint.port}`;
-        let id = endpointIdByAddress.get(address);
-        if (id === undefined) {
-          id = endpoints.length;
-          endpoints.push({ address: endpoint.address, port: endpoint.port });
-          endpointIdByAddress.set(address, id);
-        }
-        return id;
-      }),
-    );
-  }
+  const sets: (readonly number[])[] = snapshot.endpointSets.map((set) =>
+    set.endpoints.map((endpoint) => {
+      const address = `${endpoint.address}|${endpoint.port}`;
+      let id = endpointIdByAddress.get(address);
+      if (id === undefined) {
+        id = endpoints.length;
+        endpoints.push({ address: endpoint.address, port: endpoint.port });
+        endpointIdByAddress.set(address, id);
+      }
+      return id;
+    }),
+  );
 
   const routes: RouteTarget[] = [];
   const entries: RouteEntry[] = [];
-  // Invalid backends share one stand-in endpoint (appended last), so their weight share is picked like any other.
+  // Invalid backends share one stand-in endpoint (appended last) in a set of its own, so their weight share is picked like any other.
   const invalid = snapshot.hosts.some((vhost) => vhost.routes.some((route) => route.backends.some((backend) => backend.invalid === true)));
-  const invalidEndpoint = invalid ? endpoints.push({ address: '', port: INVALID_BACKEND_PORT }) - 1 : -1;
+  const ids = setIdsOf(snapshot.endpointSets, invalid);
+  sets.push([]);
+  if (invalid) sets.push([endpoints.push({ address: '', port: INVALID_BACKEND_PORT }) - 1]);
   const addRoute = (kind: RouteTarget['kind'], host: string | undefined, route: SnapshotRoute | SnapshotDefaultRoute): number => {
     // A refused route has no endpoint to pick: the data plane answers 503, and explain says why.
-    const endpointIds = route.backends.map((backend: SnapshotBackend) => (backend.endpointSet === null || route.refused !== undefined ? [] : (setIds.get(backend.endpointSet) ?? [])));
+    const endpointIds = route.backends.map((backend: SnapshotBackend) => (backend.endpointSet === null || route.refused !== undefined ? [] : (sets[ids.byKey.get(backend.endpointSet) ?? ids.empty] ?? [])));
     routes.push({ kind, host, route, endpointIds });
-    const matcherIds = (backend: SnapshotBackend, index: number): readonly number[] => (backend.invalid === true && route.refused === undefined ? [invalidEndpoint] : (endpointIds[index] ?? []));
-    entries.push({ backends: route.backends.map((backend, index) => ({ weight: backend.weight, endpoints: matcherIds(backend, index) })) });
+    entries.push({ backends: route.backends.map((backend) => ({ weight: backend.weight, set: backendSet(route, backend, ids) })) });
     return routes.length - 1;
   };
 
@@ -188,7 +217,7 @@ export function toMatcherTable(snapshot: Snapshot, options: { readonly balancing
     }
     if (snapshot.defaultRoute !== null) addRoute('default', undefined, snapshot.defaultRoute);
     addHiddenRoutes(routes, addRoute);
-    return { table: { hosts: [], routes: entries, endpointCount: endpoints.length, fallback: -1 }, routes, endpoints, regexHosts: [] };
+    return { table: { hosts: [], routes: entries, sets, endpointCount: endpoints.length, fallback: -1 }, routes, endpoints, regexHosts: [] };
   }
   const regexHosts: RegexHost[] = [];
   const hosts = snapshot.hosts.flatMap((vhost): HostEntry[] => {
@@ -215,5 +244,5 @@ export function toMatcherTable(snapshot: Snapshot, options: { readonly balancing
   // A regex host without a default backend falls to the catch-all, like a plain host with no matching path.
   const withFallback = regexHosts.map((host) => (host.fallback >= 0 ? host : { ...host, fallback }));
 
-  return { table: { hosts, routes: entries, endpointCount: endpoints.length, fallback }, routes, endpoints, regexHosts: withFallback };
+  return { table: { hosts, routes: entries, sets, endpointCount: endpoints.length, fallback }, routes, endpoints, regexHosts: withFallback };
 }
