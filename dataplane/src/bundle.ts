@@ -66,7 +66,7 @@ export class SnapshotCompiler {
     return [
       {
         name: 'portico_bundle_compiles_total',
-        help: "Snapshot versions compiled into table bundles, by mode (full: routing and endpoint choice; balancing: endpoint choice only) and by the path the compile took: endpoints_in_place (only endpoint addresses changed: the last bundle with its endpoints text replaced), patched (the last bundle's table with the changed hosts' bytes written) or assembled (every host's piece laid out and hashed again: a cost that follows the number of hosts).",
+        help: "Snapshot versions compiled into table bundles, by mode (full: routing and endpoint choice; balancing: endpoint choice only) and by the path the compile took: endpoints_in_place (only endpoint addresses changed: the last bundle with its endpoints text replaced), patched (the last bundle's table with the changed hosts' or endpoint sets' bytes written) or assembled (every host's piece laid out and hashed again: a cost that follows the number of hosts).",
         type: 'counter',
         merge: 'sum',
         samples,
