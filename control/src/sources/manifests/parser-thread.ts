@@ -113,7 +113,11 @@ type JobInput = ParseJob extends infer J ? (J extends { id: number } ? Omit<J, '
 
 /** Options of the parser thread. */
 export interface ParserThreadOptions {
-  /** Longest one parse may take before the thread is killed (default 120 s: a 4 MiB manifest file takes tens of seconds on a loaded core; this bounds a pathological one). */
+  /**
+   * Longest one parse may take, from when the thread starts it (the one before it ended), before
+   * the thread is killed (default 120 s: a 4 MiB manifest file takes tens of seconds on a loaded
+   * core; this bounds a pathological one). Jobs waiting behind a slow one are not charged for it.
+   */
   readonly timeoutMs?: number;
   /** Most jobs waiting at once; more are refused with PORTICO_E_PARSER_BUSY (default 256). */
   readonly maxQueued?: number;
@@ -124,13 +128,15 @@ export interface ParserThreadOptions {
 interface Pending {
   readonly resolve: (reply: ParseResult) => void;
   readonly reject: (error: Error) => void;
-  readonly timer: NodeJS.Timeout;
 }
 
 /** A worker thread that parses; `parse*` resolve with results, reject with PorticoError PORTICO_E_PARSER_*. */
 export class ParserThread {
   private worker: Worker | undefined;
+  /** Jobs sent and not answered, in the order sent: the thread runs them one at a time in that order. */
   private readonly pending = new Map<number, Pending>();
+  /** The deadline of the job the thread is running (the first pending one). */
+  private deadline: NodeJS.Timeout | undefined;
   private nextId = 1;
   private readonly options: Required<ParserThreadOptions>;
   private closed = false;
@@ -221,12 +227,9 @@ export class ParserThread {
     const worker = this.ensureWorker();
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        // Everything the thread holds goes with it; a fresh thread serves the next job.
-        this.restart(new PorticoError('PORTICO_E_PARSER_FAILED', `parsing took longer than ${this.options.timeoutMs} ms and was stopped`));
-      }, this.options.timeoutMs);
-      timer.unref();
-      this.pending.set(id, { resolve, reject, timer });
+      this.pending.set(id, { resolve, reject });
+      // The thread starts it now; else when the jobs before it are answered.
+      if (this.pending.size === 1) this.startDeadline();
       // A parse in flight keeps the process alive; an idle thread never does.
       worker.ref();
       // A file's bytes move to the thread rather than being copied, when they are a buffer of their own.
@@ -246,8 +249,11 @@ export class ParserThread {
       const job = this.pending.get(reply.id);
       if (job === undefined) return;
       this.pending.delete(reply.id);
-      clearTimeout(job.timer);
-      if (this.pending.size === 0) worker.unref();
+      // The next job starts as this one is answered.
+      if (this.pending.size === 0) {
+        clearTimeout(this.deadline);
+        worker.unref();
+      } else this.startDeadline();
       if (reply.error !== undefined) job.reject(new PorticoError('PORTICO_E_PARSER_FAILED', reply.error));
       else job.resolve(reply.result);
     });
@@ -265,6 +271,15 @@ export class ParserThread {
     return worker;
   }
 
+  private startDeadline(): void {
+    clearTimeout(this.deadline);
+    this.deadline = setTimeout(() => {
+      // Everything the thread holds goes with it (the jobs queued behind too); a fresh thread serves the next job.
+      this.restart(new PorticoError('PORTICO_E_PARSER_FAILED', `parsing took longer than ${this.options.timeoutMs} ms and was stopped`));
+    }, this.options.timeoutMs);
+    this.deadline.unref();
+  }
+
   private restart(reason: Error): void {
     const worker = this.worker;
     this.worker = undefined;
@@ -273,10 +288,8 @@ export class ParserThread {
   }
 
   private failAll(reason: Error): void {
-    for (const job of this.pending.values()) {
-      clearTimeout(job.timer);
-      job.reject(reason);
-    }
+    clearTimeout(this.deadline);
+    for (const job of this.pending.values()) job.reject(reason);
     this.pending.clear();
   }
 }
