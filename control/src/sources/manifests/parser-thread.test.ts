@@ -33,6 +33,20 @@ function seeded(seed: number): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
+/**
+ * A parser thread and a fresh directory for the files it reads, for the describe block this is
+ * called in (both gone after it); `inDir` names a file in the directory.
+ */
+function threadWithDirectory(prefix: string): { readonly thread: ParserThread; readonly inDir: (name: string) => string } {
+  const thread = new ParserThread();
+  let dir: string;
+  beforeAll(async () => (dir = await mkdtemp(join(tmpdir(), prefix))));
+  afterAll(async () => {
+    await thread.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+  return { thread, inDir: (name) => join(dir, name) };
+}
 const yaml = (ports: number[]) => ports.map((port, i) => `apiVersion: v1\nkind: Service\nmetadata: { name: y${i}, namespace: web }\nspec: { ports: [{ port: ${port} }] }\n`).join('---\n');
 
 describe('ParserThread.parseManifestKnown', () => {
@@ -65,16 +79,10 @@ describe('ParserThread.parseManifestKnown', () => {
 });
 
 describe('ParserThread.parseManifestFile (the thread reads the file itself)', () => {
-  const thread = new ParserThread();
-  let dir: string;
-  beforeAll(async () => (dir = await mkdtemp(join(tmpdir(), 'portico-thread-file-'))));
-  afterAll(async () => {
-    await thread.close();
-    await rm(dir, { recursive: true, force: true });
-  });
+  const { thread, inDir } = threadWithDirectory('portico-thread-file-');
 
   it('follows a file through edits, as the in-process parse of its bytes does, with bad bytes refused at file:line:col', async () => {
-    const path = join(dir, 'list.json');
+    const path = inDir('list.json');
     const cache = new ManifestParseCache();
     const limits = manifestLimits('list.json');
     const versions = [
@@ -101,9 +109,9 @@ describe('ParserThread.parseManifestFile (the thread reads the file itself)', ()
 
   it('a file it cannot read, or past the limit, is a value naming why', async () => {
     const limits = { ...manifestLimits('x.yaml'), maxBytes: 1000 };
-    expect(await thread.parseManifestFile(join(dir, 'missing.yaml'), 'missing.yaml', limits, new KnownTable())).toEqual({ ok: false, code: 'PORTICO_E_MANIFEST_READ', message: expect.stringContaining('ENOENT') });
-    await writeFile(join(dir, 'big.yaml'), yaml(Array.from({ length: 40 }, () => 80)));
-    expect(await thread.parseManifestFile(join(dir, 'big.yaml'), 'big.yaml', limits, new KnownTable())).toEqual({ ok: false, code: 'PORTICO_E_MANIFEST_PARSE', message: expect.stringContaining('limit: bytes') });
+    expect(await thread.parseManifestFile(inDir('missing.yaml'), 'missing.yaml', limits, new KnownTable())).toEqual({ ok: false, code: 'PORTICO_E_MANIFEST_READ', message: expect.stringContaining('ENOENT') });
+    await writeFile(inDir('big.yaml'), yaml(Array.from({ length: 40 }, () => 80)));
+    expect(await thread.parseManifestFile(inDir('big.yaml'), 'big.yaml', limits, new KnownTable())).toEqual({ ok: false, code: 'PORTICO_E_MANIFEST_PARSE', message: expect.stringContaining('limit: bytes') });
   });
 
   /** Random edits of a 200-item List, each parsed by `parse` and checked against the in-process parse with the same known set. */
@@ -133,7 +141,7 @@ describe('ParserThread.parseManifestFile (the thread reads the file itself)', ()
 
   it('hostile: the thread dies mid-sequence (its copies of the known tables go with it): the next jobs send the whole table, results exact', async () => {
     const table = new KnownTable<boolean>();
-    const known = await followEdits(join(dir, 'restart.json'), [table], async (edit) => {
+    const known = await followEdits(inDir('restart.json'), [table], async (edit) => {
       // As after a timeout or running out of heap: the worker goes, a fresh one serves the next job.
       if (edit % 6 === 5) await (thread as unknown as { worker: { terminate(): Promise<number> } }).worker.terminate();
     });
@@ -141,7 +149,7 @@ describe('ParserThread.parseManifestFile (the thread reads the file itself)', ()
   });
 
   it('hostile: two tables take turns under one key (each update builds on a generation the copy no longer is): stale, then whole, results exact', async () => {
-    const known = await followEdits(join(dir, 'shared.json'), [new KnownTable<boolean>(), new KnownTable<boolean>()]);
+    const known = await followEdits(inDir('shared.json'), [new KnownTable<boolean>(), new KnownTable<boolean>()]);
     expect(known).toBeGreaterThan(20 * 150);
   });
 });
@@ -181,13 +189,7 @@ describe('packKnownResult / unpackKnownResult', () => {
 });
 
 describe('ParserThread.parseManifestFile answered relative to the objects the caller holds', () => {
-  const thread = new ParserThread();
-  let dir: string;
-  beforeAll(async () => (dir = await mkdtemp(join(tmpdir(), 'portico-thread-relative-'))));
-  afterAll(async () => {
-    await thread.close();
-    await rm(dir, { recursive: true, force: true });
-  });
+  const { thread, inDir } = threadWithDirectory('portico-thread-relative-');
 
   /** What a watcher holds of the file: its objects in order, the answer they are, its known table (each object's fingerprint in `fingerprints`). */
   interface Holder {
@@ -228,7 +230,7 @@ describe('ParserThread.parseManifestFile answered relative to the objects the ca
    * save), each answer checked against a fresh parse of the text; the entries each answer carried.
    */
   async function walk(file: string, holders: readonly Holder[], between?: (edit: number) => Promise<void>): Promise<number[]> {
-    const path = join(dir, file);
+    const path = inDir(file);
     const random = seeded(file.length * 31 + holders.length);
     // Documents named apart from their place: an insertion renames nothing.
     const docs = Array.from({ length: 200 }, (_, i) => ({ id: i, port: 1000 + i }));
@@ -281,7 +283,7 @@ describe('ParserThread.parseManifestFile answered relative to the objects the ca
   });
 
   it('hostile: a base the thread never gave, and one from before the last answer, get whole answers', async () => {
-    const path = join(dir, 'base.json');
+    const path = inDir('base.json');
     const held = holder();
     await writeFile(path, jsonList(Array.from({ length: 100 }, (_, i) => service(i))));
     await follow(path, 'base.json', held);
