@@ -26,7 +26,7 @@ import { watch } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { relative } from 'node:path';
 import { objectKey } from '../../state/cluster-state.ts';
-import { identicalEnds } from '../../snapshot/sealed-against.ts';
+import { identicalEnds, recordSealedAgainst, sharedEnds } from '../../snapshot/sealed-against.ts';
 import type { ClusterState } from '../../state/cluster-state.ts';
 import type { KubeObject } from '../../state/objects.ts';
 import type { MemberIndex } from '../../state/member-index.ts';
@@ -109,23 +109,28 @@ interface AppliedFile {
 const fingerprintOfObject = new WeakMap<KubeObject, string>();
 
 /**
- * Patches `previous.fingerprints` in place to those of `objects` (the file's next objects; their
- * first `head` and last `tail` are `previous.objects`' own), at the cost of the edit: the common
- * ends of the two object lists are stepped over by reference from there, and only the objects
- * between are looked at. False, with nothing changed, when the result would not be what a
- * rebuild gives (a fingerprint held twice in the file, before or after, or a shared empty map):
- * the caller builds the map afresh.
+ * How many objects at the start (`head`) and at the end (`tail`) of a file's `objects` are, by
+ * identity, those of `base` (objects it held before): as objectsOf recorded them when it made
+ * `objects` from `base` (a relative answer: no step per object), else found by comparing them.
  */
-function patchFingerprints(previous: FileEntry, objects: readonly KubeObject[], head: number, tail: number): boolean {
+function sameObjectEnds(base: readonly KubeObject[], objects: readonly KubeObject[]): { readonly head: number; readonly tail: number } {
+  return sharedEnds(base, objects) ?? identicalEnds(base, objects);
+}
+
+/**
+ * Patches `previous.fingerprints` in place to those of `objects` (the file's next objects), at
+ * the cost of the edit: the common ends of the two object lists (sameObjectEnds) are stepped
+ * over, and only the objects between are looked at. False, with nothing changed, when the result
+ * would not be what a rebuild gives (a fingerprint held twice in the file, before or after, or a
+ * shared empty map): the caller builds the map afresh.
+ */
+function patchFingerprints(previous: FileEntry, objects: readonly KubeObject[]): boolean {
   const map = previous.fingerprints;
   if (map.size !== previous.fingerprinted) return false;
   const base = previous.objects;
   const m = base.length;
   const n = objects.length;
-  let h = head;
-  while (h < m && h < n && base[h] === objects[h]) h++;
-  let t = tail;
-  while (t < m - h && t < n - h && base[m - 1 - t] === objects[n - 1 - t]) t++;
+  const { head: h, tail: t } = sameObjectEnds(base, objects);
   const gone = new Set<string>();
   for (let i = h; i < m - t; i++) {
     const fingerprint = fingerprintOfObject.get(base[i]!);
@@ -379,7 +384,7 @@ export class ManifestSource {
     if (objects === undefined) return this.broken(name, previous, 'the parser skipped a document whose fingerprint it was not given, or answered relative to objects it was not given (a bug)', 'PORTICO_E_MANIFEST_PARSE', signature);
     let fingerprints: KnownTable<KubeObject>;
     let fingerprinted = 0;
-    if (previous !== undefined && patchFingerprints(previous, objects, result.head, result.tail)) {
+    if (previous !== undefined && patchFingerprints(previous, objects)) {
       fingerprints = previous.fingerprints;
       // No fingerprint is held twice (else the patch is refused): one document each.
       fingerprinted = fingerprints.size;
@@ -412,7 +417,10 @@ export class ManifestSource {
       if (entry.fingerprint !== undefined) fingerprintOfObject.set(object, entry.fingerprint);
       objects.push(object);
     }
-    return tail === 0 ? objects : objects.concat(base.slice(base.length - tail));
+    const all = tail === 0 ? objects : objects.concat(base.slice(base.length - tail));
+    // Made from `base`: patchFingerprints and patch step over these ends without comparing them.
+    if (head + tail > 0) recordSealedAgainst(all, base, head, tail);
+    return all;
   }
 
   /**
@@ -510,7 +518,7 @@ export class ManifestSource {
 
   /**
    * Patches `applied` (the file's last applied objects) to `objects` at the cost of the edit: the
-   * lists' common ends are stepped over by reference (no allocation), and only the identities of
+   * lists' common ends (sameObjectEnds) are stepped over, and only the identities of
    * the objects between them are looked at (an edit of one document among thousands: one). False,
    * with nothing changed, when the result would not be what a rebuild from `objects` gives (an
    * identity held twice in the file, before or after): the caller rebuilds.
@@ -520,7 +528,7 @@ export class ManifestSource {
     if (byId.size !== base.length) return false;
     const m = base.length;
     const n = objects.length;
-    const { head, tail } = identicalEnds(base, objects);
+    const { head, tail } = sameObjectEnds(base, objects);
     const gone = new Map<string, KubeObject>();
     for (let i = head; i < m - tail; i++) gone.set(identity(base[i]!), base[i]!);
     const come = new Map<string, KubeObject>();
