@@ -8,7 +8,7 @@ import type { JsonListSpans } from './bounded.ts';
 import { scanJsonList } from './bounded.ts';
 import { jsonListSpans, separatorsOnly } from './parse.ts';
 import type { Accepted, Boundary, Context, Followed, Output, Piece, Reuse } from './pieces.ts';
-import { accept, align, blocks, emitKeptRun, fingerprintOf, keysWithin, NO_ENDS, piece, pieceHash, reusedEnds, withTail } from './pieces.ts';
+import { accept, align, emitKeptRun, fingerprintOf, keysWithin, NO_ENDS, piece, pieceHash, reusedEnds, withTail } from './pieces.ts';
 
 const isJsonSpace = (c: number) => c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09 || c === 0x2c;
 
@@ -66,7 +66,6 @@ export function wholeJson(context: Context): Followed | undefined {
   let itemKeys = 0;
   let offset = lengths[0]!;
   const pieces: Piece[] = [];
-  const blocked: number[] = [];
   for (let k = 0; k < spans.items.length; k += 2) {
     const bytes = lengths[k / 2 + 1]!;
     const keys = spans.keys[k + 1]! - spans.keys[k]!;
@@ -75,15 +74,13 @@ export function wholeJson(context: Context): Followed | undefined {
     const fingerprint = fingerprintOf('json', digest);
     const accepted = jsonItem(text.slice(spans.items[k], spans.items[k + 1]), fingerprint, keys, context, out);
     if (accepted === undefined) return undefined;
-    // Indices past the List's head piece, which goes first.
-    if (blocks(accepted)) blocked.push(pieces.length + 1);
     pieces.push(piece(bytes, digest, fingerprint, accepted));
     offset += bytes;
   }
   const head = piece(lengths[0]!, pieceHash(buffer, 0, lengths[0]!), '', { outcome: 'frame', documents: 0, keys: spans.totalKeys - itemKeys });
   const tailBytes = lengths.at(-1)!;
   const tail = piece(tailBytes, pieceHash(buffer, buffer.length - tailBytes, buffer.length), '', { outcome: 'frame', documents: 0, keys: 0 });
-  return { result: { entries: out.entries, problems: out.problems }, pieces: [head, ...pieces, tail], scanned: buffer.length, ends: NO_ENDS, blocked };
+  return { result: { entries: out.entries, problems: out.problems }, pieces: [head, ...pieces, tail], scanned: buffer.length, ends: NO_ENDS };
 }
 /** One List item's text: known by its fingerprint, else parsed and validated. */
 function jsonItem(item: string, fingerprint: string, keys: number, context: Context, out: Output): Accepted | undefined {
@@ -142,7 +139,6 @@ export function followJson(previous: readonly Piece[], context: Context, reuse?:
   // The items taken over at the start: each a clean piece, one document and one entry.
   const out: Output = { entries: [], problems: [], document: ends.headEntries, scanned: 0 };
   const pieces: Piece[] = previous.slice(0, ends.head);
-  const blocked: number[] = [];
   const reparse = (text: string, fingerprint: string, keys: number) => acceptJsonPiece(text, fingerprint, keys, context, out);
   let spans: JsonListSpans | undefined;
   if (runs.length > 0) {
@@ -154,7 +150,7 @@ export function followJson(previous: readonly Piece[], context: Context, reuse?:
   let item = 0;
   for (const segment of segments) {
     if (segment.kept !== undefined) {
-      if (!emitKeptRun(previous, segment, ends, context, out, pieces, blocked, reparse)) return undefined;
+      if (!emitKeptRun(previous, segment, ends, context, out, pieces, reparse)) return undefined;
       continue;
     }
     const { from, to, text } = runs[run++]!;
@@ -171,7 +167,6 @@ export function followJson(previous: readonly Piece[], context: Context, reuse?:
       const fingerprint = fingerprintOf('json', digest);
       const accepted = jsonItem(synthetic.slice(spans!.items[item], itemEnd), fingerprint, keys, context, out);
       if (accepted === undefined) return undefined;
-      if (blocks(accepted)) blocked.push(pieces.length);
       pieces.push(piece(bytes, digest, fingerprint, accepted));
       offset += bytes;
       at = itemEnd;
@@ -180,5 +175,5 @@ export function followJson(previous: readonly Piece[], context: Context, reuse?:
   }
   const all = withTail(pieces, previous, ends);
   if (!keysWithin(all, limits)) return undefined;
-  return { result: { entries: out.entries, problems: out.problems }, pieces: all, scanned: out.scanned, ends, blocked };
+  return { result: { entries: out.entries, problems: out.problems }, pieces: all, scanned: out.scanned, ends };
 }

@@ -6,7 +6,7 @@ import { isUtf8 } from 'node:buffer';
 import { composePrescans, parseYamlBounded, prescanYamlPiece } from './bounded.ts';
 import { acceptKnownDocument, documentFingerprint, isRecord, yamlDocumentSpans } from './parse.ts';
 import type { Accepted, Boundary, Context, Followed, Output, Piece, Reuse } from './pieces.ts';
-import { align, emitKeptRun, fingerprintOf, keysWithin, outcomeOf, piece, pieceHash, reusedEnds, withTail, blocks } from './pieces.ts';
+import { align, emitKeptRun, fingerprintOf, keysWithin, outcomeOf, piece, pieceHash, reusedEnds, withTail } from './pieces.ts';
 
 /** Boundary of a YAML document: past the next `---` line (the whole check of the edited text is yamlDocumentSpans'). */
 const yamlDocumentEnd: Boundary = (buffer, from, end) => {
@@ -63,11 +63,10 @@ export function followYaml(previous: readonly Piece[], context: Context, reuse?:
   // The documents taken over at the start: each a clean piece, one document and one entry.
   const out: Output = { entries: [], problems: [], document: ends.headEntries, scanned: 0 };
   const pieces: Piece[] = previous.slice(0, ends.head);
-  const blocked: number[] = [];
   const reparse = (text: string, fingerprint: string) => acceptYamlPiece(text, fingerprint, context, out);
   for (const segment of segments) {
     if (segment.kept !== undefined) {
-      if (!emitKeptRun(previous, segment, ends, context, out, pieces, blocked, reparse)) return undefined;
+      if (!emitKeptRun(previous, segment, ends, context, out, pieces, reparse)) return undefined;
       continue;
     }
     // The quote the piece before ends in (its prescan's).
@@ -96,7 +95,6 @@ export function followYaml(previous: readonly Piece[], context: Context, reuse?:
       if (accepted === undefined) return undefined;
       const prescan = prescanYamlPiece(pieceText, quote);
       quote = prescan.quoteOut;
-      if (blocks(accepted)) blocked.push(pieces.length);
       pieces.push(piece(bytes, digest, fingerprint, accepted, prescan));
       offset += bytes;
     }
@@ -104,5 +102,5 @@ export function followYaml(previous: readonly Piece[], context: Context, reuse?:
   const all = withTail(pieces, previous, ends);
   // The whole text's prescan from the pieces' summaries (undefined: a quote runs on across an edit's end).
   if (composePrescans(all.map((kept) => kept.prescan!), limits) !== true || !keysWithin(all, limits)) return undefined;
-  return { result: { entries: out.entries, problems: out.problems }, pieces: all, scanned: out.scanned, ends, blocked };
+  return { result: { entries: out.entries, problems: out.problems }, pieces: all, scanned: out.scanned, ends };
 }

@@ -18,15 +18,16 @@ import { followYaml } from './follow-yaml.ts';
 import type { ParseLimits } from './bounded.ts';
 import type { KnownFingerprints, KnownParseResult } from './parse.ts';
 import { parseManifestKnown } from './parse.ts';
-import type { Followed, KeptBytes, Piece, Reuse, SameEnds } from './pieces.ts';
-import { sameEnds, startsOf } from './pieces.ts';
+import type { BlockedBounds, Followed, KeptBytes, Piece, SameEnds } from './pieces.ts';
+import { blockedBounds, sameEnds, startsOf } from './pieces.ts';
 
 const sameLimits = (a: ParseLimits, b: ParseLimits): boolean => a.maxBytes === b.maxBytes && a.maxKeys === b.maxKeys && a.maxDepth === b.maxDepth && a.maxAliasCount === b.maxAliasCount;
 
 /** What a kept file counts against maxPieces: its pieces, and at least one (so the file count is bounded). */
 const weight = (parse: FileParse): number => Math.max(1, parse.pieces.length);
 
-interface FileParse {
+/** A file's previous parse (a Reuse for the next parse relative to its answer). */
+interface FileParse extends BlockedBounds {
   readonly format: 'json' | 'yaml';
   /** The limits its pieces were validated within (a piece's depth and aliases are not checked again). */
   readonly limits: ParseLimits;
@@ -41,8 +42,6 @@ interface FileParse {
   readonly length: number;
   /** Where each piece starts in the file (startsOf): the kept bytes of a run of pieces are compared at once. */
   readonly starts: Float64Array;
-  /** Indices of the pieces validated on every parse (`problems`, `reparse`), ascending. */
-  readonly blocked: readonly number[];
   /** The answer these pieces gave (parseAnswer's `id`), if any: a parse answering relative to it may take over their ends. */
   readonly answer: number | undefined;
 }
@@ -147,7 +146,7 @@ export class ManifestParseCache {
       const kept: KeptBytes | undefined = before === undefined || same === undefined ? undefined : { bytes: before, starts: previous.starts, same };
       const following = kept === undefined ? context : { ...context, kept };
       // The caller holds the objects of the answer these pieces gave: their unchanged ends stand.
-      const reuse: Reuse | undefined = base !== undefined && previous.answer === base ? { starts: previous.starts, firstBlocked: previous.blocked[0] ?? previous.pieces.length, lastBlocked: previous.blocked.at(-1) ?? -1 } : undefined;
+      const reuse = base !== undefined && previous.answer === base ? previous : undefined;
       followed = format === 'json' ? followJson(previous.pieces, following, reuse) : followYaml(previous.pieces, following, reuse);
     }
     if (followed !== undefined) this.followed++;
@@ -180,7 +179,7 @@ export class ManifestParseCache {
 
   /** Keeps `pieces` and `content` under `key`; `same`: what `content` shares with the bytes kept there before. */
   private keep(key: string, format: 'json' | 'yaml', limits: ParseLimits, followed: Followed, content: Buffer, same: SameEnds | undefined, answer: number | undefined): void {
-    const { pieces, blocked } = followed;
+    const { pieces } = followed;
     const previous = this.kept.get(key);
     const before = previous?.bytes;
     this.forget(key);
@@ -199,7 +198,7 @@ export class ManifestParseCache {
         content.copy(bytes);
       }
     }
-    const parse: FileParse = { format, limits, pieces, bytes, length: content.length, starts: startsOf(pieces), blocked, answer };
+    const parse: FileParse = { format, limits, pieces, bytes, length: content.length, starts: startsOf(pieces), ...blockedBounds(pieces), answer };
     this.kept.set(key, parse);
     this.total += weight(parse);
     this.keptBytes += bytes?.length ?? 0;

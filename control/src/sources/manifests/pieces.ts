@@ -50,19 +50,36 @@ export interface Followed {
   readonly pieces: Piece[];
   readonly scanned: number;
   readonly ends: Ends;
-  /** Indices in `pieces` of those validated again on every parse (`problems`, `reparse`), ascending. */
-  readonly blocked: number[];
 }
 
 /**
  * What a parse may take over whole from the previous one, given that the caller holds exactly the
  * objects of the previous parse's answer: where the previous pieces start, and the first and last
- * of them that are validated again on every parse (-1 and n when none), which the ends stop before.
+ * of them that are validated again on every parse (n and -1 when none: blockedBounds), which the
+ * ends stop before.
  */
-export interface Reuse {
+export interface Reuse extends BlockedBounds {
   readonly starts: Float64Array;
+}
+
+/** The first and the last of a parse's pieces validated again on every parse (`problems`, `reparse`); n and -1 when none. */
+export interface BlockedBounds {
   readonly firstBlocked: number;
   readonly lastBlocked: number;
+}
+
+/** Whether a piece is validated again on every parse (a kept one is never taken over whole). */
+const blocks = (kept: Piece): boolean => kept.outcome === 'problems' || kept.outcome === 'reparse';
+
+/** The BlockedBounds of `pieces`: a step per piece at most, as startsOf (the kept parse makes both). */
+export function blockedBounds(pieces: readonly Piece[]): BlockedBounds {
+  const n = pieces.length;
+  let first = 0;
+  while (first < n && !blocks(pieces[first]!)) first++;
+  if (first === n) return { firstBlocked: n, lastBlocked: -1 };
+  let last = n - 1;
+  while (last > first && !blocks(pieces[last]!)) last--;
+  return { firstBlocked: first, lastBlocked: last };
 }
 
 /**
@@ -111,9 +128,6 @@ export function reusedEnds(previous: readonly Piece[], segments: readonly Segmen
   return { head, tail, headEntries: head - frames(0, head), tailEntries: tail - frames(n - tail, n), starts: reuse.starts };
 }
 
-/** Whether a piece with this outcome is validated again on every parse (a kept one is never taken over whole). */
-export const blocks = (accepted: { readonly outcome: Piece['outcome'] }): boolean => accepted.outcome === 'problems' || accepted.outcome === 'reparse';
-
 /** `pieces` followed by the previous pieces `ends` takes over at the end (one copy, not a push each). */
 export function withTail(pieces: Piece[], previous: readonly Piece[], ends: Ends): Piece[] {
   return ends.tail === 0 ? pieces : pieces.concat(previous.slice(previous.length - ends.tail));
@@ -121,17 +135,15 @@ export function withTail(pieces: Piece[], previous: readonly Piece[], ends: Ends
 
 /**
  * Emits the pieces of the kept run `segment` that `ends` does not take over (emitKept each, at
- * its offset in the new bytes), pushing each to `pieces` and its index to `blocked` when it is
- * validated on every parse. False when one no longer parses alone.
+ * its offset in the new bytes), pushing each to `pieces`. False when one no longer parses alone.
  */
-export function emitKeptRun(previous: readonly Piece[], segment: Segment & { readonly kept: number }, ends: Ends, context: Context, out: Output, pieces: Piece[], blocked: number[], reparse: (text: string, fingerprint: string, keys: number) => Accepted | undefined): boolean {
+export function emitKeptRun(previous: readonly Piece[], segment: Segment & { readonly kept: number }, ends: Ends, context: Context, out: Output, pieces: Piece[], reparse: (text: string, fingerprint: string, keys: number) => Accepted | undefined): boolean {
   const from = Math.max(segment.kept, ends.head);
   const to = Math.min(segment.kept + segment.count, previous.length - ends.tail);
   let offset = segment.start + (from > segment.kept ? ends.starts![from]! - ends.starts![segment.kept]! : 0);
   for (let k = from; k < to; k++) {
     const kept = emitKept(previous[k]!, offset, context, out, reparse);
     if (kept === undefined) return false;
-    if (blocks(kept)) blocked.push(pieces.length);
     pieces.push(kept);
     offset += kept.bytes;
   }
