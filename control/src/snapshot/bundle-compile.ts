@@ -18,7 +18,7 @@ import type { Snapshot, SnapshotBackend, SnapshotEndpointSet, SnapshotHost } fro
 import { PorticoError } from '../errors.ts';
 import type { RegexHost, RouteTarget, SetIds } from './table.ts';
 import { changedRange } from './sealed-against.ts';
-import { INVALID_BACKEND_PORT, backendSet, setIdsOf, toMatcherTable } from './table.ts';
+import { INVALID_BACKEND_PORT, routeRecord, setIdsOf, toMatcherTable } from './table.ts';
 
 /**
  * A snapshot host compiled: its chunk and its routes (then its hidden routes: RequestMirror,
@@ -334,11 +334,6 @@ function endpointIdsOf(route: RouteTarget['route'], numbering: Numbering): (read
   return route.backends.map((backend: SnapshotBackend) => (backend.endpointSet === null || route.refused !== undefined ? NO_ENDPOINTS : (numbering.sets[byKey.get(backend.endpointSet) ?? empty] ?? NO_ENDPOINTS)));
 }
 
-/** A route's record: its backends' weights and set ids. */
-function routeEntry(route: RouteTarget['route'], setIds: SetIds): RouteEntry {
-  return { backends: route.backends.map((backend) => ({ weight: backend.weight, set: backendSet(route, backend, setIds) })) };
-}
-
 /** Whether any piece of `pieces` passes `test`, read in place (no copy of a paged list). */
 function anyPiece(pieces: ItemList<HostPiece>, test: (piece: HostPiece) => boolean): boolean {
   for (let p = 0; p < pieces.length; p++) if (test(pieces.at(p)!)) return true;
@@ -456,7 +451,7 @@ export class BundleCompiler {
     });
     const catchAll = snapshot.defaultRoute;
     let fallback = -1;
-    if (catchAll !== null) fallback = routes.push(routeEntry(catchAll, numbering.setIds)) - 1;
+    if (catchAll !== null) fallback = routes.push(routeRecord(catchAll, numbering.setIds)) - 1;
     // Mirror routes: local ids past a piece's run map to ids appended after the catch-all, in host order.
     const mirrorFirst = pieces.map((piece, p) => {
       const first = routes.length;
@@ -582,7 +577,7 @@ export class BundleCompiler {
     if (catchAll !== null) {
       // Its record depends on the set ids: made again (one route), patched like any other.
       fallback = routeCount - 1;
-      routeChanges.set(fallback, routeEntry(catchAll, numbering.setIds));
+      routeChanges.set(fallback, routeRecord(catchAll, numbering.setIds));
       // Its bits are the last one's (the same content), set here so that catchAllParts below never changes a shared array.
       setBit(fallback, redirectBits(catchAll));
     }
@@ -685,7 +680,7 @@ export class BundleCompiler {
     const kept = piece.entries;
     if (kept !== undefined && kept.setIds === numbering.setIds) return kept;
     const routes: RouteEntry[] = [];
-    for (let local = 0; local < piece.routeCount; local++) routes.push(routeEntry(routeOf(piece, local), numbering.setIds));
+    for (let local = 0; local < piece.routeCount; local++) routes.push(routeRecord(routeOf(piece, local), numbering.setIds));
     // Kept while the set ids are (a piece each): a list of its own length (a list grown by push keeps spare room).
     piece.entries = { setIds: numbering.setIds, routes: routes.slice() };
     return piece.entries;

@@ -62,10 +62,15 @@ export function setIdsOf(sets: readonly SnapshotEndpointSet[], invalid: boolean)
 }
 
 /** The set id of `route`'s backend `backend` (setIdsOf): the stand-in's for an invalid backend, the empty set's when it has no endpoints to pick (no Service, a refused route). */
-export function backendSet(route: SnapshotRoute | SnapshotDefaultRoute, backend: SnapshotBackend, ids: SetIds): number {
+function backendSet(route: SnapshotRoute | SnapshotDefaultRoute, backend: SnapshotBackend, ids: SetIds): number {
   if (route.refused !== undefined) return ids.empty;
   if (backend.invalid === true) return ids.standIn;
   return backend.endpointSet === null ? ids.empty : (ids.byKey.get(backend.endpointSet) ?? ids.empty);
+}
+
+/** `route`'s matcher route record: its backends' weights and set ids (setIdsOf). */
+export function routeRecord(route: SnapshotRoute | SnapshotDefaultRoute, ids: SetIds): RouteEntry {
+  return { backends: route.backends.map((backend) => ({ weight: backend.weight, set: backendSet(route, backend, ids) })) };
 }
 
 /** The matcher table plus the metadata its ids index. */
@@ -205,7 +210,7 @@ export function toMatcherTable(snapshot: Snapshot, options: { readonly balancing
     // A refused route has no endpoint to pick: the data plane answers 503, and explain says why.
     const endpointIds = route.backends.map((backend: SnapshotBackend) => (backend.endpointSet === null || route.refused !== undefined ? [] : (sets[ids.byKey.get(backend.endpointSet) ?? ids.empty] ?? [])));
     routes.push({ kind, host, route, endpointIds });
-    entries.push({ backends: route.backends.map((backend) => ({ weight: backend.weight, set: backendSet(route, backend, ids) })) });
+    entries.push(routeRecord(route, ids));
     return routes.length - 1;
   };
 
