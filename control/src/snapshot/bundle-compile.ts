@@ -14,11 +14,11 @@ import type { RouteEntry } from '@portico/assembly/table';
 import type { BundledUpstreamTls, TableBundle, TlsBundle } from './bundle.ts';
 import { ENDPOINTS_PART, bundledUpstreamTls, withEndpointLines, withLabelLines, withTableBlocks, combineDigests, policyEntry, redirectBits, routeLabel, tlsAfter, tlsOf } from './bundle.ts';
 import { LineText, blockDigest, blocksDigestOf } from './bundle-lines.ts';
-import type { Snapshot, SnapshotBackend, SnapshotEndpointSet, SnapshotHost } from './schema.ts';
+import type { Snapshot, SnapshotEndpointSet, SnapshotHost } from './schema.ts';
 import { PorticoError } from '../errors.ts';
 import type { RegexHost, RouteTarget, SetIds } from './table.ts';
 import { changedRange } from './sealed-against.ts';
-import { INVALID_BACKEND_PORT, routeRecord, setIdsOf, toMatcherTable } from './table.ts';
+import { INVALID_BACKEND_PORT, endpointIdsOf, routeRecord, setIdsOf, toMatcherTable } from './table.ts';
 
 /**
  * A snapshot host compiled: its chunk and its routes (then its hidden routes: RequestMirror,
@@ -326,12 +326,6 @@ function compileHost(host: SnapshotHost, shipped?: TableChunk): HostPiece {
     // Made by #entries; present from the start, the piece keeps one shape.
     entries: undefined,
   };
-}
-
-/** Endpoint ids of a route's backends, as toMatcherTable gives them (none for a refused route). */
-function endpointIdsOf(route: RouteTarget['route'], numbering: Numbering): (readonly number[])[] {
-  const { byKey, empty } = numbering.setIds;
-  return route.backends.map((backend: SnapshotBackend) => (backend.endpointSet === null || route.refused !== undefined ? NO_ENDPOINTS : (numbering.sets[byKey.get(backend.endpointSet) ?? empty] ?? NO_ENDPOINTS)));
 }
 
 /** Whether any piece of `pieces` passes `test`, read in place (no copy of a paged list). */
@@ -790,7 +784,7 @@ function catchAllParts(catchAll: Snapshot['defaultRoute'], fallback: number, num
   if (catchAll === null) return;
   redirects[fallback] = redirectBits(catchAll);
   if (catchAll.policies !== undefined) policies.push(policyEntry({ route: catchAll }, fallback, undefined, undefined));
-  upstreamTls.push(...bundledUpstreamTls({ route: catchAll, endpointIds: endpointIdsOf(catchAll, numbering) }, fallback));
+  upstreamTls.push(...bundledUpstreamTls({ route: catchAll, endpointIds: endpointIdsOf(catchAll, numbering.setIds, numbering.sets) }, fallback));
 }
 
 /**
@@ -805,7 +799,7 @@ function specialParts(piece: HostPiece, firstRoute: number, mirrorFirst: number,
   const targets = piece.targets!;
   for (let local = piece.matched; local < piece.routeCount; local++) out.redirects[id(local)] = redirectOf(piece, local);
   for (const local of piece.withPolicies) out.policies.push(policyEntry(targets[local]!, id(local), targets[local]!.mirrors?.map(id), targets[local]!.fallback === undefined ? undefined : id(targets[local]!.fallback!)));
-  for (const local of piece.upstream) out.upstreamTls.push(...bundledUpstreamTls({ route: targets[local]!.route, endpointIds: endpointIdsOf(targets[local]!.route, numbering) }, id(local)));
+  for (const local of piece.upstream) out.upstreamTls.push(...bundledUpstreamTls({ route: targets[local]!.route, endpointIds: endpointIdsOf(targets[local]!.route, numbering.setIds, numbering.sets) }, id(local)));
   if (fallback !== -2 && piece.regex !== undefined) {
     const { first, paths, fallback: hostFallback } = piece.regex;
     out.regexHosts.push({ first: id(first), paths: paths.map((path) => ({ pattern: path.pattern, route: id(path.route) })), fallback: hostFallback >= 0 ? id(hostFallback) : fallback });

@@ -68,6 +68,14 @@ function backendSet(route: SnapshotRoute | SnapshotDefaultRoute, backend: Snapsh
   return backend.endpointSet === null ? ids.empty : (ids.byKey.get(backend.endpointSet) ?? ids.empty);
 }
 
+/**
+ * The endpoint ids behind each of `route`'s backends (RouteTarget.endpointIds), `sets` being the
+ * table's sets by set id (setIdsOf): its set's ids; none for a refused route or a backend without a set.
+ */
+export function endpointIdsOf(route: SnapshotRoute | SnapshotDefaultRoute, ids: SetIds, sets: readonly (readonly number[])[]): (readonly number[])[] {
+  return route.backends.map((backend) => sets[backend.endpointSet === null || route.refused !== undefined ? ids.empty : (ids.byKey.get(backend.endpointSet) ?? ids.empty)]!);
+}
+
 /** `route`'s matcher route record: its backends' weights and set ids (setIdsOf). */
 export function routeRecord(route: SnapshotRoute | SnapshotDefaultRoute, ids: SetIds): RouteEntry {
   return { backends: route.backends.map((backend) => ({ weight: backend.weight, set: backendSet(route, backend, ids) })) };
@@ -208,8 +216,7 @@ export function toMatcherTable(snapshot: Snapshot, options: { readonly balancing
   if (invalid) sets.push([endpoints.push({ address: '', port: INVALID_BACKEND_PORT }) - 1]);
   const addRoute = (kind: RouteTarget['kind'], host: string | undefined, route: SnapshotRoute | SnapshotDefaultRoute): number => {
     // A refused route has no endpoint to pick: the data plane answers 503, and explain says why.
-    const endpointIds = route.backends.map((backend: SnapshotBackend) => (backend.endpointSet === null || route.refused !== undefined ? [] : (sets[ids.byKey.get(backend.endpointSet) ?? ids.empty] ?? [])));
-    routes.push({ kind, host, route, endpointIds });
+    routes.push({ kind, host, route, endpointIds: endpointIdsOf(route, ids, sets) });
     entries.push(routeRecord(route, ids));
     return routes.length - 1;
   };
