@@ -45,8 +45,6 @@ export interface SetIds {
   readonly empty: number;
   /** The id of the set holding the invalid-backend stand-in, or -1 when no backend is invalid. */
   readonly standIn: number;
-  /** How many sets the table has. */
-  readonly count: number;
 }
 
 /**
@@ -58,7 +56,7 @@ export interface SetIds {
 export function setIdsOf(sets: readonly SnapshotEndpointSet[], invalid: boolean): SetIds {
   const byKey = new Map<string, number>();
   sets.forEach((set, id) => byKey.set(set.key, id));
-  return { byKey, empty: sets.length, standIn: invalid ? sets.length + 1 : -1, count: sets.length + (invalid ? 2 : 1) };
+  return { byKey, empty: sets.length, standIn: invalid ? sets.length + 1 : -1 };
 }
 
 /** The set id of `route`'s backend `backend` (setIdsOf): the stand-in's for an invalid backend, the empty set's when it has no endpoints to pick (no Service, a refused route). */
