@@ -725,8 +725,8 @@ export class BundleCompiler {
     // Invalid backends share one stand-in endpoint, appended last, in a set of its own after the empty set (setIdsOf).
     const stand = invalid ? endpoints.push(` ${INVALID_BACKEND_PORT}`) - 1 : -1;
     arrays.push(NO_ENDPOINTS);
-    if (invalid) arrays.push(kept && previous!.invalid === stand ? previous!.sets[setIds.standIn]! : [stand]);
-    kept &&= previous!.invalid === stand;
+    if (invalid) arrays.push([stand]);
+    // Kept: the same set keys and stand-in flag (the same set ids), and every set the same endpoint ids, so as many endpoints and the same stand-in id.
     const numbering: Numbering = kept ? { ...previous!, of: sets, endpoints: Pages.of(endpoints) } : { of: sets, setIds, sets: arrays, nonEmpty: arrays.filter((set) => set.length > 0), endpoints: Pages.of(endpoints), invalid: stand };
     this.#numbering = numbering;
     this.#addressIds = { numbering, byAddress: idByAddress, uses };
