@@ -51,6 +51,17 @@ function slice(s: number, addresses: readonly string[]): EndpointSlice {
   } as EndpointSlice;
 }
 
+/** Services svc-0..svc-6, each with a slice of `addresses` endpoints (10.64.s.1, 10.64.s.2, ...), and Ingresses app-0..app-(count - 1) of paths /, /api and /static. */
+function cluster(count: number, addresses: number): ClusterState {
+  const state = new ClusterState();
+  for (let s = 0; s < 7; s++) {
+    state.upsert(service(s));
+    state.upsert(slice(s, Array.from({ length: addresses }, (_, k) => `10.64.${s}.${k + 1}`)));
+  }
+  for (let i = 0; i < count; i++) state.upsert(ingress(i, ['/', '/api', '/static']));
+  return state;
+}
+
 function lcg(seed: number): () => number {
   let state = seed >>> 0;
   return () => (state = (Math.imul(state, 1664525) + 1013904223) >>> 0) / 2 ** 32;
@@ -152,12 +163,7 @@ describe('BundleCompiler patches', () => {
   });
 
   it('puts the labels of several hosts changed at once in place, each shifting the ones after it', () => {
-    const state = new ClusterState();
-    for (let s = 0; s < 7; s++) {
-      state.upsert(service(s));
-      state.upsert(slice(s, [`10.64.${s}.1`]));
-    }
-    for (let i = 0; i < 40; i++) state.upsert(ingress(i, ['/', '/api', '/static']));
+    const state = cluster(40, 1);
     const compiler = new BundleCompiler();
     let previous = compileSnapshot(buildModel(state, selection).model);
     compiler.compile(previous);
@@ -176,12 +182,7 @@ describe('BundleCompiler patches', () => {
   });
 
   it('hashes a patched table of many blocks to the reference digest, edits at its start, middle and end and growth included', () => {
-    const state = new ClusterState();
-    for (let s = 0; s < 7; s++) {
-      state.upsert(service(s));
-      state.upsert(slice(s, [`10.64.${s}.1`]));
-    }
-    for (let i = 0; i < 2200; i++) state.upsert(ingress(i, ['/', '/api', '/static']));
+    const state = cluster(2200, 1);
     const compiler = new BundleCompiler();
     let previous = compileSnapshot(buildModel(state, selection).model);
     expect(compiler.compile(previous).table.length).toBeGreaterThan(4 * 128 * 1024);
@@ -195,12 +196,7 @@ describe('BundleCompiler patches', () => {
   });
 
   it('patches a scale (a set grows or shrinks): route records, chunks and all before the set index keep their bytes and blocks; the bundle is the reference', () => {
-    const state = new ClusterState();
-    for (let s = 0; s < 7; s++) {
-      state.upsert(service(s));
-      state.upsert(slice(s, [`10.64.${s}.1`, `10.64.${s}.2`]));
-    }
-    for (let i = 0; i < 1500; i++) state.upsert(ingress(i, ['/', '/api', '/static']));
+    const state = cluster(1500, 2);
     const compiler = new BundleCompiler();
     let previous = compileSnapshot(buildModel(state, selection).model);
     for (const balancingOnly of [false, true]) compiler.compile(previous, balancingOnly);
@@ -233,12 +229,7 @@ describe('BundleCompiler patches', () => {
   });
 
   it('copies only the block of the edited chunk for a path edit: route records rewritten with the same content, and their index, keep their blocks', () => {
-    const state = new ClusterState();
-    for (let s = 0; s < 7; s++) {
-      state.upsert(service(s));
-      state.upsert(slice(s, [`10.64.${s}.1`]));
-    }
-    for (let i = 0; i < 3000; i++) state.upsert(ingress(i, ['/', '/api', '/static']));
+    const state = cluster(3000, 1);
     const compiler = new BundleCompiler();
     let previous = compileSnapshot(buildModel(state, selection).model);
     let before = tableBlocksOf(compiler.compile(previous));
@@ -259,12 +250,7 @@ describe('BundleCompiler patches', () => {
   });
 
   it('leaves every earlier bundle as it was (table, labels, endpoints, digest) while later versions are patched from it, and digests in blocks as docs/control-api.md says', () => {
-    const state = new ClusterState();
-    for (let s = 0; s < 7; s++) {
-      state.upsert(service(s));
-      state.upsert(slice(s, [`10.64.${s}.1`, `10.64.${s}.2`]));
-    }
-    for (let i = 0; i < 1200; i++) state.upsert(ingress(i, ['/', '/api', '/static']));
+    const state = cluster(1200, 2);
     const compiler = new BundleCompiler();
     let previous = compileSnapshot(buildModel(state, selection).model);
     const kept: { bundle: ReturnType<BundleCompiler['compile']>; table: Buffer; labels: string; endpoints: string }[] = [];
