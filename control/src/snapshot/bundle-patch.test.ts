@@ -16,6 +16,7 @@ import { LINE_BLOCK, compileBundle, digestOf, lineBlocks, tableBlocksOf } from '
 import { BundleCompiler } from './bundle-compile.ts';
 import type { Snapshot } from './schema.ts';
 import { onlyEndpointsChanged } from './diff.ts';
+import { expectSame, expectSameBundles } from './test-support.ts';
 import { diffSnapshots } from './diff.ts';
 
 const selection = { ...DEFAULT_CLASS_SELECTION, watchWithoutClass: true };
@@ -102,11 +103,7 @@ describe('BundleCompiler patches', () => {
       // As standalone compiles it: the full bundle (the sync API ships its digest), and balancing only for an endpoint-only change (the local data plane).
       const modes = previous !== undefined && onlyEndpointsChanged(diffSnapshots(previous, snapshot)) ? [false, true] : [false];
       const before = compiler.stats.patched;
-      for (const balancingOnly of modes) {
-        const bundle = compiler.compile(snapshot, balancingOnly);
-        const reference = compileBundle(snapshot, balancingOnly);
-        expect({ ...bundle, table: Buffer.from(bundle.table).toString('base64') }, `step ${step} (change ${what}, balancing only: ${balancingOnly})`).toEqual({ ...reference, table: Buffer.from(reference.table).toString('base64') });
-      }
+      for (const balancingOnly of modes) expectSameBundles(compiler.compile(snapshot, balancingOnly), compileBundle(snapshot, balancingOnly), `step ${step} (change ${what}, balancing only: ${balancingOnly})`);
       if (compiler.stats.patched > before) patchable++;
       previous = snapshot;
     }
@@ -151,11 +148,7 @@ describe('BundleCompiler patches', () => {
       change();
       const snapshot = compileSnapshot(buildModel(state, selection).model, previous);
       const before = { ...compiler.stats };
-      for (const balancingOnly of [false, true]) {
-        const bundle = compiler.compile(snapshot, balancingOnly);
-        const reference = compileBundle(snapshot, balancingOnly);
-        expect({ ...bundle, table: Buffer.from(bundle.table).toString('base64') }, `${name} (balancing only: ${balancingOnly})`).toEqual({ ...reference, table: Buffer.from(reference.table).toString('base64') });
-      }
+      expectSame(compiler, snapshot, name);
       expect(compiler.stats.endpointsInPlace - before.endpointsInPlace, name).toBe(inPlace ? 2 : 0);
       expect(compiler.stats.numberedAfresh - before.numberedAfresh, name).toBe(renumbered ? 0 : 1);
       previous = snapshot;

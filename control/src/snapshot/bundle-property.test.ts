@@ -12,7 +12,7 @@ import { BundleCompiler } from './bundle-compile.ts';
 import { compareHosts, compareStrings } from './order.ts';
 import type { Snapshot, SnapshotEndpointSet, SnapshotHost } from './schema.ts';
 import { sealSnapshot } from './schema.ts';
-import { content, expectSame, hostName, setKey } from './test-support.ts';
+import { content, expectSame, expectSameBundles, hostName, setKey } from './test-support.ts';
 
 type Path = keyof BundleCompilePaths['full'];
 /** What a change does to the world, and the path its full and balancing-only compiles take on table format 5, with why. */
@@ -207,11 +207,6 @@ function pathTaken(before: BundleCompilePaths, after: BundleCompilePaths, mode: 
 }
 
 const copyPaths = (paths: BundleCompilePaths): BundleCompilePaths => ({ full: { ...paths.full }, balancing: { ...paths.balancing } });
-
-/** Bundles equal in every part, tables compared as bytes. */
-function expectSameBundles(a: ReturnType<BundleCompiler['compile']>, b: ReturnType<BundleCompiler['compile']>, message: string): void {
-  expect({ ...a, table: Buffer.from(a.table).toString('base64') }, message).toEqual({ ...b, table: Buffer.from(b.table).toString('base64') });
-}
 
 describe('BundleCompiler on layout v4: patched == fully assembled, the stated path per change, fresh == followed', () => {
   it.each([
