@@ -6,7 +6,7 @@ import type { Backend, Endpoint, EndpointSet, SourceRef } from '../model/types.t
 import type { ClusterState } from '../state/cluster-state.ts';
 import { compareStrings, objectKey } from '../state/cluster-state.ts';
 import { addressClass, externalNameClass } from '../snapshot/address.ts';
-import { lowerBound } from '../snapshot/order.ts';
+import { SECTIONS, lowerBound } from '../snapshot/order.ts';
 import type { IngressBackend, Service, ServicePort } from '../state/objects.ts';
 import type { MemberIndex } from '../state/member-index.ts';
 import { ListEdits } from '../model/list-edits.ts';
@@ -235,9 +235,7 @@ export function resolveBackend(
   return { backend: resolved, conditions: [{ source, field: `${field}.service.name`, reason: 'EndpointAddressRefused', severity: 'Warning', message }], servicePort: described };
 }
 
-/** The first index in `sets` (sorted by key, compareStrings) whose key is not before `key`. */
+/** The first index in `sets` (sorted as the snapshot's endpointSets, by key) whose key is not before `key`. */
 function lowerBoundByKey(sets: readonly EndpointSet[], key: string): number {
-  return lowerBound(sets, key, setKey, compareStrings);
+  return lowerBound(sets, key, SECTIONS.endpointSets.keyOf, SECTIONS.endpointSets.compare);
 }
-
-const setKey = (set: EndpointSet): string => set.key;

@@ -32,7 +32,7 @@ import { compareConditions } from '../model/conditions.ts';
 import type { DefaultRoute, EndpointSet, VirtualHost } from '../model/types.ts';
 import type { ClusterState } from '../state/cluster-state.ts';
 import type { KubeObject } from '../state/objects.ts';
-import { compareHosts, lowerBound } from '../snapshot/order.ts';
+import { SECTIONS, lowerBound } from '../snapshot/order.ts';
 import { EndpointSets } from './backends.ts';
 import type { GatewayApiStatus, GatewayRouteStatus, GatewayStatusEntry, ListenerContribution, RouteContribution } from './gateway/index.ts';
 import { ROUTE_READ_ORDER, gatewayClassStatuses, gatewayOfListener, gatewayStatusOf, readGatewayListeners, readGatewayRoute, routesOf } from './gateway/index.ts';
@@ -471,7 +471,7 @@ export class IncrementalBuild {
     const had = before?.virtualHost !== undefined;
     const has = outcome.virtualHost !== undefined;
     if (host === CATCH_ALL || (!had && !has)) return;
-    const at = lowerBound(this.virtualHosts, host, hostOf, compareHosts);
+    const at = lowerBound(this.virtualHosts, host, SECTIONS.hosts.keyOf, SECTIONS.hosts.compare);
     if (had && has && this.virtualHosts[at] === outcome.virtualHost) return;
     this.virtualHostsOut = undefined;
     if (had && has) this.virtualHosts[at] = outcome.virtualHost!;
@@ -565,6 +565,3 @@ function mergeSorted(a: readonly Condition[], b: readonly Condition[]): readonly
   while (j < b.length) merged.push(b[j++]!);
   return merged;
 }
-
-/** A virtual host's sort key (`virtualHosts` is sorted by compareHosts of it). */
-const hostOf = (virtualHost: VirtualHost): string => virtualHost.host;
