@@ -405,7 +405,8 @@ export class BundleCompiler {
     const before = last.snapshot;
     if (snapshot.defaultRoute !== before.defaultRoute || changedPlaces(snapshot.hosts, before.hosts, 0) === undefined || (!balancingOnly && !sameItems(snapshot.certificates, before.certificates))) return undefined;
     const numbering = this.#numberEndpoints(snapshot, compiled.invalid);
-    if (numbering.setIds !== compiled.numbering.setIds || numbering.sets !== compiled.numbering.sets || numbering.endpoints.length !== compiled.numbering.endpoints.length || numbering.invalid !== compiled.numbering.invalid) return undefined;
+    // The same sets list is made once per numbering made afresh and carried by every numbering worked out from it: the same set ids, stand-in and endpoint count.
+    if (numbering.sets !== compiled.numbering.sets) return undefined;
     const fields = { ...last.fields, version: snapshot.version };
     const endpoints = this.#endpointsText(numbering);
     const digests = last.digests.slice();
