@@ -247,33 +247,25 @@ async function measure(ingresses: number): Promise<{ ingresses: number; httpRout
   // endpoint changes above, nothing changes the endpoint numbering or the number of hosts (the
   // balancing-only bundle an endpoint change compiles follows the one before), and each change here
   // follows one of its own kind, as in bench:fleet's --kind scale and --kind hosts.
-  // A Service scaled: an endpoint added to one EndpointSlice (as it is now), taken away again the next time.
-  let scaledFrom: KubeObject | undefined;
-  for (let i = 1; i <= CHANGES; i++) {
-    const back = scaledFrom;
-    if (back === undefined) {
-      const current = state.endpointSlices.get(sliceKeys[(i * 15_485_863 + 7) % sliceKeys.length]!)!;
-      scaledFrom = current;
-      await change(() => state.upsert({ ...current, endpoints: [...(current.endpoints ?? []), { addresses: [`10.254.${i % 250}.1`], conditions: { ready: true } }] }), kinds.scale);
-    } else {
-      scaledFrom = undefined;
-      await change(() => state.upsert(back), kinds.scale);
+  // A change to one object (`pick`, as it is now) made on odd changes, undone on the even one after.
+  const madeAndUndone = async <T extends KubeObject>(pick: (i: number) => T, made: (object: T, i: number) => T, kind: KindRecord): Promise<void> => {
+    for (let i = 1; i <= CHANGES; i += 2) {
+      const object = pick(i);
+      await change(() => state.upsert(made(object, i)), kind);
+      if (i < CHANGES) await change(() => state.upsert(object), kind);
     }
-  }
+  };
+  // A Service scaled: an endpoint added to one EndpointSlice, taken away again the next time.
+  await madeAndUndone((i) => state.endpointSlices.get(sliceKeys[(i * 15_485_863 + 7) % sliceKeys.length]!)!, (slice, i) => ({ ...slice, endpoints: [...(slice.endpoints ?? []), { addresses: [`10.254.${i % 250}.1`], conditions: { ready: true } }] }), kinds.scale);
   // A host added to one Ingress (a second rule, the same paths), taken away again the next time.
-  let hostAddedTo: KubeObject | undefined;
-  for (let i = 1; i <= CHANGES; i++) {
-    const back = hostAddedTo;
-    if (back === undefined) {
-      const current = state.ingresses.get(ingressKeys[(i * 7_919 + 11) % ingressKeys.length]!)!;
-      hostAddedTo = current;
-      const rules = current.spec?.rules ?? [];
-      await change(() => state.upsert({ ...current, spec: { ...current.spec, rules: [...rules, { ...rules[0], host: `x${i}.${rules[0]?.host ?? 'fleet.test'}` }] } }), kinds.hosts);
-    } else {
-      hostAddedTo = undefined;
-      await change(() => state.upsert(back), kinds.hosts);
-    }
-  }
+  await madeAndUndone(
+    (i) => state.ingresses.get(ingressKeys[(i * 7_919 + 11) % ingressKeys.length]!)!,
+    (ingress, i) => {
+      const rules = ingress.spec?.rules ?? [];
+      return { ...ingress, spec: { ...ingress.spec, rules: [...rules, { ...rules[0], host: `x${i}.${rules[0]?.host ?? 'fleet.test'}` }] } };
+    },
+    kinds.hosts,
+  );
   // Its directory watches would keep the process alive.
   source.stop();
   const summary = (timings: Timings): Record<string, number> => Object.fromEntries(STAGES.map((stage) => [stage, Math.round(median(timings[stage]) * 100) / 100]));
