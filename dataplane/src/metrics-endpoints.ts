@@ -8,6 +8,7 @@
  * since the last one, not every endpoint's.
  */
 import { PAGE_ITEMS } from '@portico/assembly/encode';
+import { lastAtOrBefore } from '@portico/control/snapshot/order';
 import type { Pages } from '@portico/assembly/encode';
 import type { EndpointRef } from './endpoints.ts';
 import type { FlagPage, FlagSeries } from './metric-families.ts';
@@ -53,16 +54,8 @@ function sameRefs(a: readonly (EndpointRef | undefined)[], b: readonly (Endpoint
 
 /** Where `id` is in the ascending `ids`, or -1. */
 function indexOf(ids: Uint32Array, id: number): number {
-  let low = 0;
-  let high = ids.length - 1;
-  while (low <= high) {
-    const middle = (low + high) >>> 1;
-    const at = ids[middle]!;
-    if (at === id) return middle;
-    if (at < id) low = middle + 1;
-    else high = middle - 1;
-  }
-  return -1;
+  const at = lastAtOrBefore(ids, id);
+  return ids[at] === id ? at : -1;
 }
 
 /**
