@@ -211,6 +211,9 @@ interface RenderedPage {
 interface RenderedSeries {
   readonly pages: readonly RenderedPage[];
   readonly byValues: ReadonlyMap<Uint8Array, RenderedPage>;
+  /** Each line's bytes before its value and after it: fixed by the series' key, so encoded once, not per scrape. */
+  readonly head: Uint8Array;
+  readonly tail: Uint8Array;
 }
 
 /** The lines `${head}<value>${tail}<flag>` of `page`, and each flag's offset. */
@@ -302,8 +305,8 @@ export class PrometheusText {
 
   #series(key: string, name: string, series: FlagSeries): RenderedSeries {
     const last = this.#rendered.get(key);
-    const head = encoder.encode(`${name}{${series.label}="`);
-    const tail = encoder.encode(`"${series.more ?? ''}} `);
+    const head = last?.head ?? encoder.encode(`${name}{${series.label}="`);
+    const tail = last?.tail ?? encoder.encode(`"${series.more ?? ''}} `);
     const pages: RenderedPage[] = [];
     const byValues = new Map<Uint8Array, RenderedPage>();
     for (const [index, page] of series.pages.entries()) {
@@ -317,7 +320,7 @@ export class PrometheusText {
       pages.push(rendered);
       byValues.set(page.values, rendered);
     }
-    return { pages, byValues };
+    return { pages, byValues, head, tail };
   }
 }
 
