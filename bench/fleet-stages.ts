@@ -38,8 +38,10 @@ import { fleetFile, fleetFileName, fleetFileOf, fleetShape, parseSizes } from '.
 import { fleetHttpRoute, fleetReferenceGrant, gatewayFleetFile } from '../test/support/gateway-fleet.ts';
 import type { KubeObject } from '../control/src/state/objects.ts';
 import { benchArgs, integerArg, usageFailure } from './args.ts';
-import { addCompilePaths, compilePathsOfCompiler, compilePathsText, compilerCounts, NO_COMPILE_PATHS } from './compile-paths.ts';
+import { compilePathsBetween, compilePathsText, counterSamples } from './compile-paths.ts';
 import type { CompilePaths } from './compile-paths.ts';
+import { SnapshotCompiler } from '../dataplane/src/bundle.ts';
+import { renderPrometheus } from '../dataplane/src/metric-families.ts';
 
 const NAME = 'node bench/fleet-stages.ts';
 const USAGE = `Usage: node bench/fleet-stages.ts [options]
@@ -101,11 +103,11 @@ interface KindMedians {
   referenceGrant?: Record<string, number>;
 }
 
-/** One kind of change: its stages' wall and CPU times, and the paths its bundle compiles took. */
+/** One kind of change: its stages' wall and CPU times, and how much its bundle compiles grew each compile counter (counterSamples keys). */
 interface KindRecord {
   readonly wall: Timings;
   readonly cpu: Timings;
-  paths: CompilePaths;
+  readonly grown: Map<string, number>;
 }
 
 /** Wall-time medians of each kind of change, and (`cpu`) CPU-time medians. */
@@ -149,6 +151,8 @@ async function measure(ingresses: number): Promise<{ ingresses: number; httpRout
   const feed = new SyncFeed(history);
   // What a data plane (or the control plane for `bundle` sync bodies) compiles per version: only the changed hosts, then assembly.
   const bundles = new BundleCompiler();
+  // Its counters as a data plane's admin /metrics has them (what bench:fleet scrapes).
+  const compileCounters = (): Map<string, number> => counterSamples(renderPrometheus(new SnapshotCompiler(bundles).families()));
   let start = performance.now();
   publisher.rebuild();
   bundles.compile(history.current()!.snapshot);
@@ -171,6 +175,7 @@ async function measure(ingresses: number): Promise<{ ingresses: number; httpRout
   const change = async (apply: () => unknown, kind: KindRecord): Promise<void> => {
     const into = kind.wall;
     const cpu = kind.cpu;
+    const countersBefore = compileCounters();
     const from = history.current()!.version;
     parseMs = 0;
     parseCpuMs = 0;
@@ -194,9 +199,7 @@ async function measure(ingresses: number): Promise<{ ingresses: number; httpRout
     if (changed) await feed.body(from, history.current()!);
     const encoded = performance.now();
     cpuAt.push(cpuMs());
-    const compiledBefore = compilerCounts(bundles);
     if (changed) bundles.compile(history.current()!.snapshot, history.current()!.counts?.onlyEndpoints === true);
-    kind.paths = addCompilePaths(kind.paths, compilePathsOfCompiler(compiledBefore, bundles));
     const bundled = performance.now();
     cpuAt.push(cpuMs());
     into.parse.push(parseMs);
@@ -209,9 +212,10 @@ async function measure(ingresses: number): Promise<{ ingresses: number; httpRout
     cpu.parse.push(parseCpuMs);
     cpu.upsert.push(cpuAt[1]! - cpuAt[0]! - parseCpuMs);
     for (const [k, stage] of (['build', 'compile', 'publish', 'delta', 'bundle'] as const).entries()) cpu[stage].push(cpuAt[k + 2]! - cpuAt[k + 1]!);
+    for (const [key, value] of compileCounters()) kind.grown.set(key, (kind.grown.get(key) ?? 0) + value - (countersBefore.get(key) ?? 0));
   };
   const empty = (): Timings => ({ parse: [], upsert: [], build: [], compile: [], publish: [], delta: [], bundle: [] });
-  const record = (): KindRecord => ({ wall: empty(), cpu: empty(), paths: NO_COMPILE_PATHS });
+  const record = (): KindRecord => ({ wall: empty(), cpu: empty(), grown: new Map() });
   const kinds: Record<keyof KindMedians, KindRecord> = { edit: record(), endpoints: record(), scale: record(), hosts: record(), ingressClass: record(), twoFiles: record(), httpRoute: record(), referenceGrant: record() };
   const slices = [...state.endpointSlices.values()];
   const sliceKeys = [...state.endpointSlices.keys()];
@@ -271,7 +275,7 @@ async function measure(ingresses: number): Promise<{ ingresses: number; httpRout
   const summary = (timings: Timings): Record<string, number> => Object.fromEntries(STAGES.map((stage) => [stage, Math.round(median(timings[stage]) * 100) / 100]));
   const measured = (Object.keys(kinds) as (keyof KindMedians)[]).filter((kind) => HTTP_ROUTES > 0 || (kind !== 'httpRoute' && kind !== 'referenceGrant'));
   const each = <T>(of: (kind: KindRecord) => T) => Object.fromEntries(measured.map((kind) => [kind, of(kinds[kind])])) as Record<keyof KindMedians, T>;
-  return { ingresses, httpRoutes: HTTP_ROUTES, firstBuildMs: Math.round(firstBuildMs), fullBody, ...each((kind) => summary(kind.wall)), cpu: each((kind) => summary(kind.cpu)), paths: each((kind) => kind.paths) };
+  return { ingresses, httpRoutes: HTTP_ROUTES, firstBuildMs: Math.round(firstBuildMs), fullBody, ...each((kind) => summary(kind.wall)), cpu: each((kind) => summary(kind.cpu)), paths: each((kind) => compilePathsBetween(new Map(), kind.grown)) };
 }
 
 const results = [];

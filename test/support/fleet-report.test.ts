@@ -76,6 +76,9 @@ describe('bench:fleet report', () => {
       endpoint_reads: { same: 0, patched: 5, whole: 0 },
       table_blocks: { copied: 15, kept: 0, prepared: 0 },
     });
+    // A compiler's counters alone (fleet-stages' in-process compiler): no data plane, so no loads.
+    const compilerOnly = (text: string) => counterSamples(text.split('\n').filter((line) => !/^portico_(snapshot|matcher)_/.test(line)).join('\n'));
+    expect(compilePathsBetween(compilerOnly(scrape(1, 0, 1, [0, 0], [300, 300])), compilerOnly(scrape(4, 2, 4, [2, 3], [310, 305])))).toEqual({ ...paths, endpoint_reads: null, table_blocks: null });
     const lines = runLines(runOf(500, 1, { compile_paths: paths }), { workers: 2, kind: 'scale' });
     expect(lines).toContain('  over the 2 measured changes, bundle compiles: full 0 endpoints in place, 2 patched, 3 assembled; balancing-only 0 endpoints in place, 0 patched, 3 assembled; 2 hosts compiled, 3 endpoint numberings afresh; data-plane loads: endpoints read 5 patched, 0 whole, 0 same; table blocks 15 copied, 0 kept, 0 prepared');
     expect(runLines(runOf(500, 1), { workers: 1, kind: 'path' }).some((text) => text.includes('bundle compiles'))).toBe(false);
