@@ -32,8 +32,12 @@ export function compileBundle(snapshot: Snapshot, balancingOnly = false): TableB
   }
 }
 
-/** The `path` label of each BundleCompilePaths count. */
-const COMPILE_PATH_LABELS = { endpointsInPlace: 'endpoints_in_place', patched: 'patched', assembled: 'assembled' } as const;
+/** Each BundleCompilePaths count and its `path` label, in the order the samples are listed. */
+const COMPILE_PATH_LABELS = [
+  ['endpointsInPlace', 'endpoints_in_place'],
+  ['patched', 'patched'],
+  ['assembled', 'assembled'],
+] as const;
 
 /**
  * An incremental compile (`BundleCompiler`: each snapshot host once, each version assembled from
@@ -61,7 +65,7 @@ export class SnapshotCompiler {
   families(): MetricFamily[] {
     const { stats, paths } = this.#compiler;
     const samples = (['full', 'balancing'] as const).flatMap((mode) =>
-      (['endpointsInPlace', 'patched', 'assembled'] as const).map((path) => ({ suffix: '' as const, labels: { mode, path: COMPILE_PATH_LABELS[path] }, value: paths[mode][path] })),
+      COMPILE_PATH_LABELS.map(([path, label]) => ({ suffix: '' as const, labels: { mode, path: label }, value: paths[mode][path] })),
     );
     return [
       {
