@@ -230,14 +230,17 @@ async function runOnce(ingresses: number, deadline: number): Promise<RunResult> 
     return stall;
   };
 
-  /** The admin port's counters now (counterSamples: summed over workers), for the compile paths of the measured changes. */
-  const adminCounters = async (): Promise<Map<string, number>> => counterSamples((await httpCall(agent, adminPort, { path: '/metrics', keepBody: true, timeoutMs: 10_000 })).body!.toString());
+  /** The admin port's counters now (counterSamples: summed over workers), one scrape for the measured changes' compile paths and worker bundle bytes; undefined when the scrape failed. */
+  const adminCounters = async (): Promise<Map<string, number> | undefined> =>
+    httpCall(agent, adminPort, { path: '/metrics', keepBody: true, timeoutMs: 10_000 })
+      .then((answer) => counterSamples(answer.body!.toString()))
+      .catch(() => undefined);
 
-  /** Bytes the primary sent its workers in bundles so far (`portico_worker_bundle_bytes_total`, whole and deltas); NaN without workers. */
-  const workerBundleBytes = async (): Promise<number> => {
-    const answer = await httpCall(agent, adminPort, { path: '/metrics', keepBody: true, timeoutMs: 10_000 });
-    const samples = [...answer.body!.toString().matchAll(/^portico_worker_bundle_bytes_total\{[^}]*\} (\S+)$/gm)];
-    return samples.length === 0 ? Number.NaN : samples.reduce((total, match) => total + Number(match[1]), 0);
+  /** Bytes the primary sent its workers in bundles (`portico_worker_bundle_bytes_total`, whole and deltas) as of `counters`; NaN without workers or counters. */
+  const workerBundleBytes = (counters: ReadonlyMap<string, number> | undefined): number => {
+    let total = Number.NaN;
+    for (const [key, value] of counters ?? []) if (key.startsWith('portico_worker_bundle_bytes_total{')) total = (Number.isNaN(total) ? 0 : total) + value;
+    return total;
   };
 
   // The control event loop's longest block since the last scrape of the control API's /metrics
@@ -390,7 +393,6 @@ async function runOnce(ingresses: number, deadline: number): Promise<RunResult> 
     let bytesBefore = 0;
     let syncsBefore = 0;
     let gzippedBefore = 0;
-    let workerBytesBefore = Number.NaN;
     let countersBefore: Map<string, number> | undefined;
     const target = 0;
     const file = join(manifests, fleetFileName(fleetFileOf(shape, target)));
@@ -407,8 +409,7 @@ async function runOnce(ingresses: number, deadline: number): Promise<RunResult> 
         bytesBefore = fleet.counters.bodyBytes;
         syncsBefore = fleet.counters.syncs;
         gzippedBefore = fleet.counters.gzipped;
-        workerBytesBefore = await workerBundleBytes().catch(() => Number.NaN);
-        countersBefore = await adminCounters().catch(() => undefined);
+        countersBefore = await adminCounters();
       }
       if (performance.now() > deadline) {
         result.incomplete = warmingUp ? `--timeout reached after ${index + WARMUP} of ${WARMUP} warm-up edits` : `--timeout reached after ${index} of ${CHANGES} changes`;
@@ -515,8 +516,8 @@ async function runOnce(ingresses: number, deadline: number): Promise<RunResult> 
     result.after_change_cpu_ms_per_change = ticksToMs(cpu.after) / done;
     result.bytes_per_node_per_change = (fleet.counters.bodyBytes - bytesBefore) / NODES / done;
     result.gzip_share = (fleet.counters.gzipped - gzippedBefore) / Math.max(1, fleet.counters.syncs - syncsBefore);
-    result.worker_bundle_bytes_per_change = ((await workerBundleBytes().catch(() => Number.NaN)) - workerBytesBefore) / Math.max(1, workers.length) / done;
-    const countersAfter = await adminCounters().catch(() => undefined);
+    const countersAfter = await adminCounters();
+    result.worker_bundle_bytes_per_change = (workerBundleBytes(countersAfter) - workerBundleBytes(countersBefore)) / Math.max(1, workers.length) / done;
     if (countersBefore !== undefined && countersAfter !== undefined) result.compile_paths = compilePathsBetween(countersBefore, countersAfter);
     result.control_rss_peak_during_changes_bytes = hwmReset ? await peakRssBytes(child.pid!) : Number.NaN;
     result.worker_rss_peak_bytes = await workersRss(peakRssBytes);
