@@ -93,6 +93,20 @@ interface FileEntry {
   readonly emptySince?: number;
 }
 
+/**
+ * `previous` still serving its objects (the file is broken, or emptied within its grace period):
+ * what is derived from them (fingerprints, the answer they are) stays with them; the signature
+ * and the problems are the file's now.
+ */
+function keeping(previous: FileEntry, signature: string, problems: readonly ManifestProblem[], emptySince?: number): FileEntry {
+  return { ...previous, signature, problems, emptySince };
+}
+
+/** An entry serving no objects: a file never read well, or emptied for good. */
+function holdingNothing(signature: string, problems: readonly ManifestProblem[], good: boolean): FileEntry {
+  return { signature, objects: [], fingerprints: new KnownTable<KubeObject>(), fingerprinted: 0, answer: undefined, problems, good };
+}
+
 /** A file's objects as last applied: the list read, and by identity (a later duplicate in the file wins). */
 interface AppliedFile {
   readonly objects: readonly KubeObject[];
@@ -378,7 +392,7 @@ export class ManifestSource {
     }
     if (blank && previous !== undefined && previous.objects.length > 0) return this.emptied(name, previous, signature);
     if (result.problems.some((p) => p.severity === 'error') && previous !== undefined && previous.objects.length > 0) {
-      return { signature, objects: previous.objects, fingerprints: previous.fingerprints, fingerprinted: previous.fingerprinted, answer: previous.answer, problems: result.problems, good: previous.good };
+      return keeping(previous, signature, result.problems);
     }
     const objects = this.objectsOf(result, previous?.objects ?? [], known);
     if (objects === undefined) return this.broken(name, previous, 'the parser skipped a document whose fingerprint it was not given, or answered relative to objects it was not given (a bug)', 'PORTICO_E_MANIFEST_PARSE', signature);
@@ -445,7 +459,8 @@ export class ManifestSource {
   /** A file that cannot be read or parsed at all: its last good objects stay. */
   private broken(name: string, previous: FileEntry | undefined, message: string, code: ManifestProblem['code'], signature = ''): FileEntry {
     const kept = previous !== undefined && previous.objects.length > 0 ? `; keeping its last good ${previous.objects.length} objects` : '';
-    return { signature, objects: previous?.objects ?? [], fingerprints: previous?.fingerprints ?? new KnownTable<KubeObject>(), fingerprinted: previous?.fingerprinted ?? 0, answer: previous?.answer, problems: [problem(name, 'error', code, `${message}${kept}`)], good: previous?.good ?? false };
+    const problems = [problem(name, 'error', code, `${message}${kept}`)];
+    return previous === undefined ? holdingNothing(signature, problems, false) : keeping(previous, signature, problems);
   }
 
   /** A file that became empty while it held objects: kept for the grace period, then accepted. */
@@ -453,10 +468,10 @@ export class ManifestSource {
     const grace = this.options.emptyGraceMs ?? 5000;
     const since = previous.emptySince ?? Date.now();
     const left = since + grace - Date.now();
-    if (left <= 0) return { signature, objects: [], fingerprints: new KnownTable<KubeObject>(), fingerprinted: 0, answer: undefined, problems: [], good: true };
+    if (left <= 0) return holdingNothing(signature, [], true);
     this.schedule(false, left + 10);
     const message = `the file is empty; keeping its ${previous.objects.length} objects for ${Math.ceil(grace / 1000)} s in case it is being rewritten, then removing them`;
-    return { signature, objects: previous.objects, fingerprints: previous.fingerprints, fingerprinted: previous.fingerprinted, answer: previous.answer, problems: [problem(name, 'warning', 'PORTICO_W_MANIFEST_EMPTY', message)], good: previous.good, emptySince: since };
+    return keeping(previous, signature, [problem(name, 'warning', 'PORTICO_W_MANIFEST_EMPTY', message)], since);
   }
 
   /**
