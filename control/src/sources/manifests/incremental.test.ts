@@ -13,6 +13,7 @@ import { ManifestParseCache } from './incremental.ts';
 import { sameEnds } from './pieces.ts';
 import type { ManifestParseResult } from './parse.ts';
 import { parseManifestText } from './parse.ts';
+import { byFingerprint, objectsOfAnswer } from './test-support.ts';
 
 /** What the watcher keeps of a parse: the objects by fingerprint. */
 type Known = Map<string, KubeObject>;
@@ -38,7 +39,6 @@ interface Held {
   readonly answer: number | undefined;
   readonly known: Known;
 }
-const fingerprints = new WeakMap<KubeObject, string>();
 let answers = 0;
 
 /**
@@ -47,17 +47,10 @@ let answers = 0;
  */
 function viaAnswer(cache: ManifestParseCache, text: string | Buffer, file: string, held: Held): { result: ManifestParseResult; next: Held; carried: number } {
   const id = ++answers;
-  const { entries, problems, head, tail } = cache.parseAnswer(typeof text === 'string' ? Buffer.from(text) : text, file, manifestLimits(file), new Set(held.known.keys()), file, id, held.answer);
-  if (head + tail > held.objects.length) throw new Error(`answered ${head} + ${tail} of ${held.objects.length} objects held`);
-  const middle = entries.map((entry) => {
-    const object = entry.object ?? held.known.get(entry.fingerprint!);
-    if (object === undefined) throw new Error(`skipped a document whose fingerprint was not known: ${entry.fingerprint}`);
-    if (entry.fingerprint !== undefined) fingerprints.set(object, entry.fingerprint);
-    return object;
-  });
-  const objects = [...held.objects.slice(0, head), ...middle, ...held.objects.slice(held.objects.length - tail)];
-  const known: Known = new Map(objects.flatMap((object) => (fingerprints.has(object) ? [[fingerprints.get(object)!, object] as const] : [])));
-  return { result: { objects, problems }, next: { objects, answer: id, known }, carried: head === 0 && tail === 0 ? -1 : entries.length };
+  const answer = cache.parseAnswer(typeof text === 'string' ? Buffer.from(text) : text, file, manifestLimits(file), new Set(held.known.keys()), file, id, held.answer);
+  const objects = objectsOfAnswer(answer, held.objects, (fingerprint) => held.known.get(fingerprint));
+  const { entries, problems, head, tail } = answer;
+  return { result: { objects, problems }, next: { objects, answer: id, known: byFingerprint(objects) }, carried: head === 0 && tail === 0 ? -1 : entries.length };
 }
 
 /** A deterministic pseudo-random sequence (no flaky seeds). */

@@ -14,6 +14,7 @@ import { parseManifestText } from './parse.ts';
 import { ManifestParseCache } from './incremental.ts';
 import { ParserThread, packKnownResult, unpackKnownResult } from './parser-thread.ts';
 import { KnownTable } from './known-table.ts';
+import { byFingerprint, objectsOfAnswer } from './test-support.ts';
 
 const service = (i: number, port = 80): KubeObject => ({ apiVersion: 'v1', kind: 'Service', metadata: { name: `svc-${i}`, namespace: 'team' }, spec: { ports: [{ port }] } });
 const jsonList = (items: unknown[]) => `${JSON.stringify({ apiVersion: 'v1', kind: 'List', items }, null, 1)}\n`;
@@ -191,13 +192,12 @@ describe('packKnownResult / unpackKnownResult', () => {
 describe('ParserThread.parseManifestFile answered relative to the objects the caller holds', () => {
   const { thread, inDir } = threadWithDirectory('portico-thread-relative-');
 
-  /** What a watcher holds of the file: its objects in order, the answer they are, its known table (each object's fingerprint in `fingerprints`). */
+  /** What a watcher holds of the file: its objects in order (made by objectsOfAnswer), the answer they are, its known table. */
   interface Holder {
     objects: KubeObject[];
     answer: number | undefined;
     readonly table: KnownTable<KubeObject>;
   }
-  const fingerprints = new WeakMap<KubeObject, string>();
   const holder = (): Holder => ({ objects: [], answer: undefined, table: new KnownTable<KubeObject>() });
 
   /** Parses `path` for `held` and applies the answer as the watcher does (a file with errors keeps its objects); the entries the answer carried. */
@@ -206,17 +206,11 @@ describe('ParserThread.parseManifestFile answered relative to the objects the ca
     if (!got.ok) throw new Error(got.message);
     const { head, tail, entries, problems } = got.result;
     expect(head + tail).toBeLessThanOrEqual(held.objects.length);
-    const middle = entries.map((entry) => {
-      const object = entry.object ?? held.table.get(entry.fingerprint!);
-      if (object === undefined) throw new Error(`unknown fingerprint ${entry.fingerprint}`);
-      if (entry.fingerprint !== undefined) fingerprints.set(object, entry.fingerprint);
-      return object;
-    });
-    const objects = [...held.objects.slice(0, head), ...middle, ...held.objects.slice(held.objects.length - tail)];
+    const objects = objectsOfAnswer(got.result, held.objects, (fingerprint) => held.table.get(fingerprint));
     if (!problems.some((p) => p.severity === 'error') || held.objects.length === 0) {
       held.objects = objects;
       held.answer = got.answer;
-      const next = new Map(objects.flatMap((object) => (fingerprints.has(object) ? [[fingerprints.get(object)!, object] as const] : [])));
+      const next = byFingerprint(objects);
       for (const fingerprint of held.table.keys()) if (!next.has(fingerprint)) held.table.delete(fingerprint);
       for (const [fingerprint, object] of next) held.table.set(fingerprint, object);
     }
