@@ -6,7 +6,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { KubeObject } from '../../state/objects.ts';
 import { manifestLimits } from './bounded.ts';
 import type { KnownParseResult } from './parse.ts';
@@ -294,43 +294,37 @@ describe('ParserThread.parseManifestFile answered relative to the objects the ca
 });
 
 describe('ParserThread deadline (one parse, counted from when the thread starts it)', () => {
-  afterEach(() => vi.useRealTimers());
   // Thousands of documents: the job after it is still running when the clock is moved on.
   const slow = yaml(Array.from({ length: 1000 }, () => 80));
   const limits = manifestLimits('slow.yaml');
-  /** A thread whose deadline runs on the fake clock (the thread itself runs in real time). */
-  function fakeClockThread(): ParserThread {
+  /** One per test, its deadline on the fake clock (the thread itself runs in real time). */
+  let thread: ParserThread;
+  beforeEach(() => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
-    return new ParserThread({ timeoutMs: 1000 });
-  }
+    thread = new ParserThread({ timeoutMs: 1000 });
+  });
+  afterEach(async () => {
+    vi.useRealTimers();
+    await thread.close();
+  });
 
   it('a job queued behind another is not charged for the time it waited', async () => {
-    const thread = fakeClockThread();
-    try {
-      const first = thread.parseDocuments('yaml', slow, limits);
-      const second = thread.parseDocuments('yaml', slow, limits);
-      vi.advanceTimersByTime(900);
-      expect(await first).toHaveLength(1000);
-      // 1800 ms since the second was queued, under 900 since it started.
-      vi.advanceTimersByTime(900);
-      expect(await second).toHaveLength(1000);
-    } finally {
-      await thread.close();
-    }
+    const first = thread.parseDocuments('yaml', slow, limits);
+    const second = thread.parseDocuments('yaml', slow, limits);
+    vi.advanceTimersByTime(900);
+    expect(await first).toHaveLength(1000);
+    // 1800 ms since the second was queued, under 900 since it started.
+    vi.advanceTimersByTime(900);
+    expect(await second).toHaveLength(1000);
   });
 
   it('hostile: a job past its deadline is stopped, the jobs queued behind it fail with its thread, and a fresh thread serves the next', async () => {
-    const thread = fakeClockThread();
-    try {
-      const first = thread.parseDocuments('yaml', slow, limits);
-      const queued = thread.parseDocuments('yaml', slow, limits);
-      vi.advanceTimersByTime(1000);
-      const stopped = { code: 'PORTICO_E_PARSER_FAILED', message: 'parsing took longer than 1000 ms and was stopped' };
-      await expect(first).rejects.toMatchObject(stopped);
-      await expect(queued).rejects.toMatchObject(stopped);
-      expect(await thread.parseDocuments('yaml', yaml([80]), limits)).toHaveLength(1);
-    } finally {
-      await thread.close();
-    }
+    const first = thread.parseDocuments('yaml', slow, limits);
+    const queued = thread.parseDocuments('yaml', slow, limits);
+    vi.advanceTimersByTime(1000);
+    const stopped = { code: 'PORTICO_E_PARSER_FAILED', message: 'parsing took longer than 1000 ms and was stopped' };
+    await expect(first).rejects.toMatchObject(stopped);
+    await expect(queued).rejects.toMatchObject(stopped);
+    expect(await thread.parseDocuments('yaml', yaml([80]), limits)).toHaveLength(1);
   });
 });
