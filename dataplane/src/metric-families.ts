@@ -326,11 +326,13 @@ export class PrometheusText {
 
 /** The Prometheus text exposition format (0.0.4) of `families`. */
 export function renderPrometheus(families: readonly MetricFamily[]): string {
+  return bodyText(new PrometheusText().render(families));
+}
+
+/** `body` as one string (its byte pieces decoded as UTF-8): for a one-off text, never a scrape's answer, which is written as it is. */
+export function bodyText(body: PrometheusBody): string {
   const decoder = new TextDecoder();
-  return new PrometheusText()
-    .render(families)
-    .map((piece) => (typeof piece === 'string' ? piece : decoder.decode(piece)))
-    .join('');
+  return body.map((piece) => (typeof piece === 'string' ? piece : decoder.decode(piece))).join('');
 }
 
 /** The number of bytes of `body`. */

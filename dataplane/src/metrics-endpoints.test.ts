@@ -7,7 +7,7 @@ import { PAGE_ITEMS, Pages } from '@portico/assembly/encode';
 import type { EndpointRef } from './endpoints.ts';
 import { HealthWrites } from './health.ts';
 import type { FlagPage, FlagSeries, MetricFamily, PrometheusBody } from './metric-families.ts';
-import { HeldFlagValues, PrometheusText, renderPrometheus, withoutHeldValues } from './metric-families.ts';
+import { bodyText, HeldFlagValues, PrometheusText, renderPrometheus, withoutHeldValues } from './metric-families.ts';
 import type { HealthSource } from './metrics-endpoints.ts';
 import { EndpointHealthSeries } from './metrics-endpoints.ts';
 import { ProxyMetrics } from './metrics.ts';
@@ -21,7 +21,6 @@ afterEach(() => {
 
 const NAME = 'portico_endpoint_healthy';
 const familyOf = (series: FlagSeries): MetricFamily[] => [{ name: NAME, help: 'h', type: 'gauge', merge: 'per-worker', samples: [], flagSeries: [series] }];
-const decode = (body: PrometheusBody) => body.map((piece) => (typeof piece === 'string' ? piece : Buffer.from(piece).toString('utf8'))).join('');
 
 /** An id with no endpoint: a gap (ids need not be dense), written as the stand-in of invalid backends is (no address). */
 const gap = (id: number): EndpointRef => ({ id, key: '', address: '', port: 0 });
@@ -135,7 +134,7 @@ describe('EndpointHealthSeries', () => {
       const held = new HeldFlagValues();
       let last = series.of(snapshot);
       let lastPages = last.pages.slice();
-      expect(decode(text.render(familyOf(last)))).toBe(snapshot.reference());
+      expect(bodyText(text.render(familyOf(last)))).toBe(snapshot.reference());
       for (let step = 0; step < 100; step++) {
         const done = Array.from({ length: random() < 0.7 ? 1 : 1 + Math.floor(random() * 3) }, () => pick(names));
         const before = snapshot;
@@ -145,10 +144,10 @@ describe('EndpointHealthSeries', () => {
         const current = series.of(snapshot);
         const label = `seed ${seed} step ${step}: ${done.join(', ')}`;
         const expected = snapshot.reference();
-        expect(decode(text.render(familyOf(current))), label).toBe(expected);
+        expect(bodyText(text.render(familyOf(current))), label).toBe(expected);
         // As a worker answers its primary: the pages it holds left out, the answer a structured clone.
         const wire = held.restore(deserialize(serialize(withoutHeldValues(familyOf(current), held.keys()))) as MetricFamily[]);
-        expect(decode(primary.render(wire)), label).toBe(expected);
+        expect(bodyText(primary.render(wire)), label).toBe(expected);
         // The cost of one change: its pages encoded, its writes read.
         const encoded = encodedSince({ label: 'endpoint', pages: lastPages }, current);
         if (done.length === 1) {
@@ -184,7 +183,7 @@ describe('EndpointHealthSeries', () => {
     let next = text.render(familyOf(series.of(snapshot)));
     expect(snapshot.reads).toBe(1);
     expect(renderedSince(body, next)).toBe(1);
-    expect(decode(next)).toContain(`${NAME}{endpoint="${refs[123_456]!.key}"} 0\n`);
+    expect(bodyText(next)).toContain(`${NAME}{endpoint="${refs[123_456]!.key}"} 0\n`);
     body = next;
     // A scrape with nothing written reads nothing.
     snapshot.reads = 0;
@@ -201,16 +200,16 @@ describe('EndpointHealthSeries', () => {
     next = text.render(familyOf(moved));
     expect(renderedSince(body, next)).toBe(1);
     body = next;
-    const movedText = decode(body);
+    const movedText = bodyText(body);
     // More writes than the log keeps between two scrapes: every flag read, the text still exact.
     for (let id = 0; id < count; id++) snapshot.setHealthy(id, id % 97 !== 0);
     for (let id = 0; id < count; id += 89) snapshot.setHealthy(id, true);
     snapshot.reads = 0;
     const flooded = text.render(familyOf(series.of(snapshot)));
     expect(snapshot.reads).toBe(count);
-    expect(decode(flooded)).toBe(snapshot.reference());
+    expect(bodyText(flooded)).toBe(snapshot.reference());
     // What the scrape before handed out (a response may still be writing it) reads as it did.
-    expect(decode(body)).toBe(movedText);
+    expect(bodyText(body)).toBe(movedText);
   });
 });
 

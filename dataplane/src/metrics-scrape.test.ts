@@ -3,7 +3,7 @@ import { deserialize, serialize } from 'node:v8';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { prometheusMetrics, startAdminServer } from './admin.ts';
 import type { MetricFamily } from './metric-families.ts';
-import { HeldFlagValues, mergeWorkers, PrometheusText, renderPrometheus, withoutHeldValues } from './metric-families.ts';
+import { bodyText, HeldFlagValues, mergeWorkers, PrometheusText, renderPrometheus, withoutHeldValues } from './metric-families.ts';
 import { ProxyMetrics } from './metrics.ts';
 import { Router } from './router.ts';
 import { snapshotOf } from './test-support.ts';
@@ -100,7 +100,6 @@ describe('GET /metrics with the endpoint series kept rendered', () => {
     // What a worker sends crosses as structured clone (cluster 'advanced' serialization): new arrays every scrape.
     const sent = (): MetricFamily[] => deserialize(serialize(metrics.families())) as MetricFamily[];
     const asSamples = (families: MetricFamily[]): MetricFamily[] => families.map(({ flagSeries: _, ...family }) => (family.name === 'portico_endpoint_healthy' ? { ...family, samples: router.endpointHealth().map((e) => ({ suffix: '' as const, labels: { endpoint: e.key }, value: e.healthy ? 1 : 0 })) } : family));
-    const decode = (body: ReturnType<PrometheusText['render']>) => body.map((piece) => (typeof piece === 'string' ? piece : Buffer.from(piece).toString('utf8'))).join('');
     let handedOut: { body: ReturnType<PrometheusText['render']>; text: string } | undefined;
     for (let round = 0; round < 4; round++) {
       if (round === 2) router.reportFailure('127.0.0.1:20003');
@@ -108,9 +107,9 @@ describe('GET /metrics with the endpoint series kept rendered', () => {
       const workers = [{ worker: String(round + 1), families: sent() }, { worker: '9', families: sent() }];
       const expected = renderPrometheus(mergeWorkers(workers.map(({ worker, families }) => ({ worker, families: asSamples(families) }))));
       const rendered = text.render(mergeWorkers(workers));
-      expect(decode(rendered)).toBe(expected);
+      expect(bodyText(rendered)).toBe(expected);
       // What an earlier scrape handed out (a response may still be writing it) is never patched by a later one.
-      if (handedOut !== undefined) expect(decode(handedOut.body)).toBe(handedOut.text);
+      if (handedOut !== undefined) expect(bodyText(handedOut.body)).toBe(handedOut.text);
       handedOut = { body: rendered, text: expected };
       // Workers that left (ids 1..round) are not kept: two series, the two workers of this render.
       expect(text.seriesKept).toBe(2);
@@ -137,7 +136,7 @@ describe('GET /metrics with the endpoint series kept rendered', () => {
       const whole = deserialize(serialize(metrics.families())) as MetricFamily[];
       expect(renderPrometheus(answer), `round ${round}`).toBe(renderPrometheus(whole));
       const body = text.render(mergeWorkers([{ worker: '1', families: answer }]));
-      expect(body.map((piece) => (typeof piece === 'string' ? piece : Buffer.from(piece).toString('utf8'))).join(''), `round ${round}`).toBe(renderPrometheus(mergeWorkers([{ worker: '1', families: whole }])));
+      expect(bodyText(body), `round ${round}`).toBe(renderPrometheus(mergeWorkers([{ worker: '1', families: whole }])));
     }
     // The keys cross with the first answer and after the set changed (round 4), not otherwise: a flip or a path edit sends flags alone.
     const keys = values();
@@ -166,10 +165,9 @@ describe('GET /metrics with the endpoint series kept rendered', () => {
     const values = [0, 1, 2, 3, 4, 5].map((p) => encode(keysOf(p)));
     const flags = values.map(() => new Uint8Array(perPage).fill(1));
     const family = (): MetricFamily[] => [{ name: 'portico_endpoint_healthy', help: 'h', type: 'gauge', merge: 'per-worker', samples: [], flagSeries: [{ label: 'endpoint', pages: values.map((v, p) => ({ values: v, flags: flags[p]! })) }] }];
-    const decode = (body: ReturnType<PrometheusText['render']>) => body.map((piece) => (typeof piece === 'string' ? piece : Buffer.from(piece).toString('utf8'))).join('');
     const text = new PrometheusText();
     let last = text.render(family());
-    let lastText = decode(last);
+    let lastText = bodyText(last);
     expect(last.filter((piece) => typeof piece !== 'string')).toHaveLength(6);
     // [page, line] flips, or a page whose values are new (its endpoints changed).
     const steps: { flips?: [number, number][]; values?: number }[] = [{ flips: [[0, 0]] }, { flips: [[5, perPage - 1]] }, { flips: [[1, 17], [1, 18], [3, 500]] }, { flips: [[3, 500]] }, {}, { values: 2 }, { values: 4, flips: [[4, 3]] }, { values: 0, flips: [[5, 9]] }];
@@ -177,15 +175,15 @@ describe('GET /metrics with the endpoint series kept rendered', () => {
       for (const [p, line] of flips) flags[p]![line] = flags[p]![line] === 0 ? 1 : 0;
       if (renewed !== undefined) values[renewed] = encode(keysOf(renewed, step));
       const body = text.render(family());
-      expect(decode(body), `step ${step}`).toBe(renderPrometheus(family()));
+      expect(bodyText(body), `step ${step}`).toBe(renderPrometheus(family()));
       // The pages are those of the last render but the ones a flip or new values are in.
       const touched = new Set([...flips.map(([p]) => p), ...(renewed === undefined ? [] : [renewed])]);
       const changed = body.flatMap((piece, i) => (piece === last[i] ? [] : [i]));
       expect(changed.length, `step ${step}`).toBe(touched.size);
       // What the last render handed out still reads as it did.
-      expect(decode(last)).toBe(lastText);
+      expect(bodyText(last)).toBe(lastText);
       last = body;
-      lastText = decode(body);
+      lastText = bodyText(body);
     }
   });
 
