@@ -339,9 +339,9 @@ export type BlockKept = (index: number, block: Uint8Array) => boolean;
  * Copies a pre-encoded table (bytes, or its blocks: each block but those `kept` says the instance
  * already holds) into `wasm` (a new instance, or one whose previous table nobody uses any more)
  * and binds it: the matcher over it, whose last release gives the instance to `giveBack`. Init
- * is cheap whatever the table's size: a header check and the health area after the table
- * cleared (O(endpoints)); the conditions are read back (O(match conditions)). Returns the
- * matcher and how many blocks were copied. Throws PORTICO_E_TABLE_CORRUPT when the bytes are not
+ * is cheap whatever the table's size: a header check, the health area after the table cleared
+ * and the sets with an endpoint noted (O(endpoints + sets)); the conditions are read back
+ * (O(match conditions)). Returns the matcher and how many blocks were copied. Throws PORTICO_E_TABLE_CORRUPT when the bytes are not
  * a table this version can load; the instance then holds no usable table (it may be loaded again).
  */
 export function loadIntoInstance(wasm: MatcherExports, table: Uint8Array | TableBlocks, giveBack?: InstanceReturn, kept?: BlockKept): { matcher: PooledMatcher; copied: number } {

@@ -6,7 +6,7 @@
 import { findHost } from './host';
 import { findRoute } from './path';
 import { bindHeaderBits, forgetMatched } from './conditions';
-import { bindHealth, bindWritten, healthSize, healthy, lastBackend as lastBackendIndex, pickEndpoint, pickHashed, pickNamed, pickTwo, setHealth, setScore, setSeed, writtenAddress, writtenSize } from './wrr';
+import { bindHealth, bindWritten, healthSize, healthy, lastBackend as lastBackendIndex, markLiveSets, pickEndpoint, pickHashed, pickNamed, pickTwo, setHealth, setScore, setSeed, writtenAddress, writtenSize } from './wrr';
 import {
   HOST_COND_COUNT, HOST_CONDS, HOST_FALLBACK, LIMIT_HOST_CONDITIONS, PAIR_KIND, PAIR_NAME_LEN, PAIR_NAME_OFF, PAIR_SIZE, PAIR_VALUE_LEN, PAIR_VALUE_OFF,
   bindTable, condHostCount, condHostsBase, endpointCount as endpoints, refusedSet, routeCount as routes, tableBase, tableFallback,
@@ -44,7 +44,7 @@ export function init(len: u32): i32 {
   let status = bindTable(base, len);
   if (status != 0) return status;
   let health = align(base + <usize>len, 8);
-  // Health flags, then one hashing seed per endpoint (wrr.ts).
+  // Health flags, hashing seeds, load scores and live-set bits (wrr.ts).
   bindHealth(health);
   // Then the written-block map (wrr.ts): which table blocks a pick has written into since.
   let writtenAt = align(health + healthSize(), 8);
@@ -58,6 +58,7 @@ export function init(len: u32): i32 {
   if (need > have && memory.grow(<i32>(need - have)) < 0) return -5;
   // A fresh instance's memory is zero; a reused one holds the previous table's state here.
   memory.fill(health, 0, scratchBase - health);
+  markLiveSets();
   pendingHost = 0;
   forgetMatched();
   return 0;

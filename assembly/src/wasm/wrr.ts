@@ -20,6 +20,12 @@ let lastBackendIndex: i32 = -1;
 /** One load score (f64, lower is better) per endpoint id, after the seeds; set by the host (setScore). */
 let scores: usize = 0;
 
+/** One bit per set id, after the scores: 1 when the set has an endpoint slot (markLiveSets, at load). */
+let liveSets: usize = 0;
+
+/** How many endpoints are marked down: while none is, a set has a healthy endpoint exactly when its liveSets bit is set. */
+let downCount: u32 = 0;
+
 /**
  * One byte per 64 KiB block of the table, set when a pick writes a current weight into that block
  * (current weights live inline in the route and set records): the host, which reuses an instance whose
@@ -56,17 +62,37 @@ export function writtenAddress(): usize {
   return seedsOffset() + ((<usize>endpointCount * 4 + 7) & ~7);
 }
 
-/** Bytes of health state (down flags, seeds, load scores; 8-byte aligned parts) the loaded table needs. */
-export function healthSize(): usize {
+@inline function liveSetsOffset(): usize {
   return scoresOffset() + (<usize>endpointCount << 3);
 }
 
-/** Places the (zeroed) health flags, seeds and scores at `at` (8-byte aligned). */
+/** Bytes of health state (down flags, seeds, load scores, live-set bits; 8-byte aligned parts) the loaded table needs. */
+export function healthSize(): usize {
+  return liveSetsOffset() + (((<usize>setCount + 63) >>> 6) << 3);
+}
+
+/** Places the (zeroed) health flags, seeds, scores and live-set bits at `at` (8-byte aligned); every endpoint starts healthy. */
 export function bindHealth(at: usize): void {
   down = at;
   seeds = at + seedsOffset();
   scores = at + scoresOffset();
+  liveSets = at + liveSetsOffset();
+  downCount = 0;
   lastBackendIndex = -1;
+}
+
+/**
+ * Sets the liveSets bit of every set with an endpoint slot, once per load (O(sets); the zeroed
+ * bits must be in place): a pick then judges a backend with every endpoint up without reading
+ * its set index entry and set record, two dependent loads elsewhere in the table.
+ */
+export function markLiveSets(): void {
+  for (let set: u32 = 0; set < setCount; set++) {
+    if (load<u32>(setRecord(set) + SET_COUNT) != 0) {
+      let at = liveSets + (<usize>set >>> 3);
+      store<u8>(at, load<u8>(at) | (<u8>1 << <u8>(set & 7)));
+    }
+  }
 }
 
 /** Sets endpoint `id`'s load score (load-balance: ewma); returns -1 for an id out of range. */
@@ -84,15 +110,20 @@ export function setSeed(id: u32, seed: u32): i32 {
   return 0;
 }
 
-/** True when endpoint `id` is healthy (ids are checked by the caller). */
+/** True when endpoint `id` is healthy (ids are checked by the caller); while none is down, without reading its flag. */
 @inline export function healthy(id: u32): bool {
-  return load<u8>(down + <usize>id) == 0;
+  return downCount == 0 || load<u8>(down + <usize>id) == 0;
 }
 
 /** Marks endpoint `id` healthy or not; returns -1 for an id out of range. */
 export function setHealth(id: u32, ok: bool): i32 {
   if (id >= endpointCount) return -1;
-  store<u8>(down + <usize>id, ok ? 0 : 1);
+  let at = down + <usize>id;
+  if ((load<u8>(at) == 0) != ok) {
+    if (ok) downCount--;
+    else downCount++;
+    store<u8>(at, ok ? 0 : 1);
+  }
   return 0;
 }
 
@@ -113,10 +144,25 @@ export function lastBackend(): i32 {
 /** What a backend whose set id is out of range reads: a set record of no endpoint (never written, as it has no slot). */
 const NO_SET = memory.data(8);
 
+/** The record of set `set` (below setCount), through the set index. */
+@inline function setRecord(set: u32): usize {
+  return tableBase + <usize>load<u32>(setIndexBase + (<usize>set << 2));
+}
+
 /** The endpoint set record of the backend record at `backend` (NO_SET for a set id out of range). */
 @inline function setOf(backend: usize): usize {
   let set = load<u32>(backend + BACKEND_SET);
-  return set < setCount ? tableBase + <usize>load<u32>(setIndexBase + (<usize>set << 2)) : NO_SET;
+  return set < setCount ? setRecord(set) : NO_SET;
+}
+
+/** True when the backend record at `backend` has a healthy endpoint (none when its set id is out of range). */
+@inline function servable(backend: usize): bool {
+  if (downCount != 0) {
+    let rec = setOf(backend);
+    return anyHealthy(rec + SET_SLOTS, load<u32>(rec + SET_COUNT));
+  }
+  let set = load<u32>(backend + BACKEND_SET);
+  return set < setCount && (load<u8>(liveSets + (<usize>set >>> 3)) & (<u8>1 << <u8>(set & 7))) != 0;
 }
 
 /** Route record of route `route`, or 0 when there is none. */
@@ -151,8 +197,9 @@ function chooseBackend(rec: usize, allowed: u32): usize {
   let fallbackIndex: i32 = -1;
   for (let k: u32 = 0; k < count; k++) {
     let weight = load<u32>(backend + BACKEND_WEIGHT);
-    let set = setOf(backend);
-    if (allows(allowed, k) && anyHealthy(set + SET_SLOTS, load<u32>(set + SET_COUNT))) {
+    // A backend not allowed, or of weight 0 when no fallback is wanted, can neither win nor be the
+    // fallback: its set is not looked at.
+    if (allows(allowed, k) && (weight != 0 || (forced && fallback == 0)) && servable(backend)) {
       if (weight != 0) {
         let current = load<i64>(backend + BACKEND_CURRENT) + <i64>weight;
         store<i64>(backend + BACKEND_CURRENT, current);
@@ -163,7 +210,7 @@ function chooseBackend(rec: usize, allowed: u32): usize {
           bestIndex = <i32>k;
           bestCurrent = current;
         }
-      } else if (forced && fallback == 0) {
+      } else {
         fallback = backend;
         fallbackIndex = <i32>k;
       }
