@@ -5,7 +5,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { assembleTable, chunkFromBytes, chunkToBytes, encodeChunk, encodeTable } from '../src/host/encode.ts';
 import type { TableChunk } from '../src/host/encode.ts';
-import { Relocation } from '../src/host/chunk.ts';
+import { Relocation } from '../src/host/chunk-check.ts';
 import { HostRecord, Limit } from '../src/host/layout.ts';
 import { loadMatcherFromBinary } from '../src/host/matcher.ts';
 import type { HostEntry, MatcherTable, PathEntry, RouteEntry } from '../src/host/table.ts';

@@ -25,8 +25,6 @@ import { Relocation, checkChunkShape, chunkWord, corrupt } from './chunk-check.t
 import type { ItemList } from './pages.ts';
 import { BackendRecord, Endpoint, Entry, Format, Group, HOST_SEED, Header, HeaderPair, HostRecord, RouteRecord, SetRecord, Slot, murmur, pathSeed } from './layout.ts';
 
-export { Relocation, checkChunkShape } from './chunk-check.ts';
-
 /** Which host hash tables list a chunk host (bits of ChunkHost.tables). */
 export const HostTables = { EXACT: 1, ONE_LABEL: 2, DEEP: 4, ANY: 8 } as const;
 
