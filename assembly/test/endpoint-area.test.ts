@@ -1,4 +1,4 @@
-// The endpoint area (table format 4): route records hold set ids, so their bytes follow their
+// The endpoint area (table format 5): route records hold set ids, so their bytes follow their
 // backends alone, never the endpoints behind them; a table whose endpoint sets are damaged is
 // refused at load, naming the field and the set; a set id past the count reads as an empty set.
 import { describe, expect, it } from 'vitest';
