@@ -23,6 +23,7 @@ import { FlatSink } from './blocks.ts';
 import type { TableSink } from './blocks.ts';
 import { Relocation, checkChunkShape, chunkWord, corrupt } from './chunk-check.ts';
 import type { ItemList } from './pages.ts';
+import { hashCapacity, hashSlots, hostSlotCapacity } from './hash-slots.ts';
 import { BackendRecord, Endpoint, Entry, Format, Group, HOST_SEED, Header, HeaderPair, HostRecord, RouteRecord, SetRecord, Slot, murmur, pathSeed } from './layout.ts';
 
 /** Which host hash tables list a chunk host (bits of ChunkHost.tables). */
@@ -52,25 +53,6 @@ export interface TableChunk {
 }
 
 const pad8 = (n: number): number => (n + 7) & ~7;
-
-/** Power-of-two hash capacity for `n` keys at load factor <= 1/2 (at least `min`). */
-function capacity(n: number, min: number): number {
-  let cap = min;
-  while (cap < n * 2) cap *= 2;
-  return cap;
-}
-
-/** Open-addressing slots [hash, record offset] with `cap` slots, filled in the given order (offsets are never 0). */
-function hashSlots(keys: readonly { readonly hash: number; readonly offset: number }[], cap: number): Uint32Array {
-  const slots = new Uint32Array(cap * 2);
-  for (const { hash, offset } of keys) {
-    let i = hash & (cap - 1);
-    while (slots[i * 2 + 1] !== 0) i = (i + 1) & (cap - 1);
-    slots[i * 2] = hash;
-    slots[i * 2 + 1] = offset;
-  }
-  return slots;
-}
 
 function tablesOf(host: HostDraft): number {
   if (host.host === '*') return HostTables.ANY;
@@ -107,7 +89,7 @@ function encodeValidChunk(hosts: readonly HostEntry[], routeCount: number): Tabl
   };
   for (const h of drafts) {
     offsets.set(h, place(HostRecord.KEY + pad8(h.key.length) + (h.root.length + h.regex.length) * Entry.SIZE));
-    pathsAt.set(h, place(h.groups.length === 0 ? 0 : capacity(h.groups.length, 4) * Slot.SIZE));
+    pathsAt.set(h, place(h.groups.length === 0 ? 0 : hashCapacity(h.groups.length, 4) * Slot.SIZE));
     for (const g of h.groups) offsets.set(g, place(Group.KEY + pad8(g.key.length) + g.entries.length * Entry.SIZE));
     if (h.conditions.length > 0) {
       const records = place(h.conditions.length * HeaderPair.SIZE);
@@ -152,7 +134,7 @@ function encodeValidChunk(hosts: readonly HostEntry[], routeCount: number): Tabl
     writeEntries(rec + HostRecord.KEY + pad8(h.key.length), h.root, bits);
     writeEntries(rec + HostRecord.KEY + pad8(h.key.length) + h.root.length * Entry.SIZE, h.regex, bits);
     if (h.groups.length > 0) {
-      const cap = capacity(h.groups.length, 4);
+      const cap = hashCapacity(h.groups.length, 4);
       const paths = pathsAt.get(h) ?? 0;
       u32(rec + HostRecord.PATHS, paths, Relocation.OFFSET);
       u32(rec + HostRecord.PATHS_MASK, cap - 1);
@@ -341,9 +323,9 @@ function assemble(chunks: readonly PlacedChunk[], routes: readonly RouteEntry[],
     size = pad8(size + bytes);
     return at;
   };
-  const exactCap = capacity(exactCount, 8);
-  const wildCap = capacity(wildCount, 8);
-  const deepCap = capacity(deepCount, 8);
+  const exactCap = hostSlotCapacity(exactCount);
+  const wildCap = hostSlotCapacity(wildCount);
+  const deepCap = hostSlotCapacity(deepCount);
   const exactHostsAt = place(exactCap * Slot.SIZE);
   const wildHostsAt = place(wildCap * Slot.SIZE);
   const deepHostsAt = deepCount === 0 ? 0 : place(deepCap * Slot.SIZE);
