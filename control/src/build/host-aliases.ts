@@ -11,12 +11,15 @@
  *   an extra host, `www.<host>` (or `<host>` without `www.`), answers every request 308 to
  *   the Ingress's host (policy module www-redirect.ts), with the host's certificate for HTTPS;
  *   skipped with a Warning when that name is already a host or alias, or the host is a wildcard.
+ *
+ * Who gets a contested name is decided name by name, and kept across builds, by HostAliasIndex
+ * (host-alias-index.ts); this file reads the annotations and makes the hosts.
  */
 import type { Condition } from '../model/conditions.ts';
 import type { Route, SourceRef, VirtualHost } from '../model/types.ts';
 import { redirectPolicyOf } from '../model/shared.ts';
-import { compareHosts } from '../snapshot/order.ts';
 import { NGINX_PREFIX } from '../snapshot/policies/module.ts';
+import type { ClaimOrder } from './ingress.ts';
 import { hostProblem } from './validate.ts';
 
 /** What host-level annotations one Ingress asks for. */
@@ -55,6 +58,11 @@ export interface HostClaim {
   readonly hostAnnotations: HostAnnotations;
 }
 
+/** A winning claim asking for aliases of its host, with its precedence (HostOutcome.aliasClaims). */
+export interface AliasClaim extends HostClaim {
+  readonly order: ClaimOrder;
+}
+
 /** The from-to-www host's one route: every request answered 308 to `to`. */
 function wwwRoute(claim: HostClaim): Route {
   return {
@@ -69,64 +77,22 @@ function wwwRoute(claim: HostClaim): Route {
   };
 }
 
-/**
- * `virtualHosts` (sorted as hosts are; `served` finds one by its host) plus the alias and
- * from-to-www hosts the `claims` ask for (claims in precedence order: the first to ask for a name
- * gets it), sorted as hosts are. Conflicts are Warnings.
- */
-export function withHostAliases(virtualHosts: readonly VirtualHost[], served: (host: string) => VirtualHost | undefined, claims: Iterable<HostClaim>, conditions: Condition[]): readonly VirtualHost[] {
-  const taken = new Map<string, string>();
-  const added: VirtualHost[] = [];
-  const seen = new Set<string>();
-  const warn = (claim: HostClaim, name: string, message: string): void => {
-    conditions.push({ source: claim.source, field: field(name), reason: 'InvalidAnnotation', severity: 'Warning', message });
-  };
-  const wanted: HostClaim[] = [];
-  for (const claim of claims) {
-    const key = `${claim.source.namespace}/${claim.source.name}|${claim.host}`;
-    if (seen.has(key) || (claim.hostAnnotations.serverAliases.length === 0 && !claim.hostAnnotations.fromToWww)) continue;
-    seen.add(key);
-    wanted.push(claim);
-  }
-  for (const claim of wanted) {
-    const vhost = served(claim.host);
-    if (vhost === undefined || claim.host === '*') continue;
-    for (const alias of claim.hostAnnotations.serverAliases) {
-      if (alias === claim.host) continue;
-      if (served(alias) !== undefined) warn(claim, 'server-alias', `alias ${alias} is the host of an existing rule; ignored (as ingress-nginx does)`);
-      else if (taken.has(alias)) {
-        if (taken.get(alias) !== claim.host) warn(claim, 'server-alias', `alias ${alias} is already an alias of ${taken.get(alias)}; ignored`);
-      } else {
-        taken.set(alias, claim.host);
-        added.push({ ...vhost, host: alias });
-      }
-    }
-  }
-  for (const claim of wanted) {
-    const vhost = served(claim.host);
-    if (!claim.hostAnnotations.fromToWww || vhost === undefined) continue;
-    if (claim.host.startsWith('*')) {
-      warn(claim, 'from-to-www-redirect', `host ${claim.host} is a wildcard or missing; no redirect host is made`);
-      continue;
-    }
-    const from = claim.host.startsWith('www.') ? claim.host.slice(4) : `www.${claim.host}`;
-    if (taken.get(from) === `www:${claim.host}`) continue;
-    if (served(from) !== undefined || taken.has(from)) {
-      warn(claim, 'from-to-www-redirect', `${from} is already served (a rule's host or an alias); no redirect from it to ${claim.host} (as ingress-nginx skips it)`);
-      continue;
-    }
-    taken.set(from, `www:${claim.host}`);
-    added.push({ host: from, routes: [wwwRoute(claim)], defaultRoute: undefined, certificate: vhost.certificate, tls: false });
-  }
-  if (added.length === 0) return virtualHosts;
-  // The few added hosts merged into the sorted list (no added host is one of `virtualHosts`).
-  added.sort((a, b) => compareHosts(a.host, b.host));
-  const merged: VirtualHost[] = [];
-  let i = 0;
-  for (const vhost of added) {
-    while (i < virtualHosts.length && compareHosts(virtualHosts[i]!.host, vhost.host) < 0) merged.push(virtualHosts[i++]!);
-    merged.push(vhost);
-  }
-  while (i < virtualHosts.length) merged.push(virtualHosts[i++]!);
-  return merged;
+/** The host `alias` of `served` (the host the alias is of): everything `served` serves, under the alias's name. */
+export function aliasHost(served: VirtualHost, alias: string): VirtualHost {
+  return { ...served, host: alias };
+}
+
+/** The from-to-www host `from` of `claim`'s host (`served`): every request 308 to that host, with its certificate. */
+export function redirectHost(claim: HostClaim, from: string, served: VirtualHost): VirtualHost {
+  return { host: from, routes: [wwwRoute(claim)], defaultRoute: undefined, certificate: served.certificate, tls: false };
+}
+
+/** The name a from-to-www redirect of `host` answers on: `www.<host>`, or `<host>` without `www.`. */
+export function wwwNameOf(host: string): string {
+  return host.startsWith('www.') ? host.slice(4) : `www.${host}`;
+}
+
+/** The Warning that `claim`'s annotation `name` (`server-alias` or `from-to-www-redirect`) is not honoured as asked. */
+export function hostAnnotationWarning(claim: HostClaim, name: 'server-alias' | 'from-to-www-redirect', message: string): Condition {
+  return { source: claim.source, field: field(name), reason: 'InvalidAnnotation', severity: 'Warning', message };
 }

@@ -13,7 +13,10 @@
  *   lookup it read changes), with the listeners each route attached to, so per-listener
  *   `attachedRoutes` counts and the status lists follow one route at a time;
  * - for every host, the derivations that claim it, what its claims settled into, and the endpoint
- *   sets settling it looked up (auth-url endpoints are part of a route's policies).
+ *   sets settling it looked up (auth-url endpoints are part of a route's policies);
+ * - per name a settled host's claims ask for as a server-alias or www redirect, who asks and what
+ *   that decided (HostAliasIndex): decided again only for the names a re-settled host asks for or
+ *   is, and patched into the host list like any host.
  *
  * A build takes ClusterState's journal of changed keys and re-derives the changed Ingresses,
  * Gateways and routes and the derivations that read a changed Service, Secret, ConfigMap,
@@ -41,7 +44,9 @@ import { DEFAULT_GATEWAY_PORTS, assignGatewayAddresses, ownsClass, viewGateway }
 import type { StateReads } from '../state/cluster-state.ts';
 import { compareStrings } from '../state/cluster-state.ts';
 import type { BuildOptions, BuildResult, HostClaims, HostOutcome, SetLookup } from './index.ts';
-import { CATCH_ALL, addClaims, applyHostAliases, claimLists, claimsByPartition, settleHost, sortClaims } from './index.ts';
+import { CATCH_ALL, addClaims, claimLists, claimsByPartition, settleHost, sortClaims } from './index.ts';
+import type { AliasClaims } from './host-alias-index.ts';
+import { HostAliasIndex } from './host-alias-index.ts';
 import type { ClassSelection } from './ingress-class.ts';
 import { defaultClassServed, requestedClass, servesIngress } from './ingress-class.ts';
 import type { IngressContribution, UseCertificate } from './ingress.ts';
@@ -153,9 +158,9 @@ export class IncrementalBuild {
   /** Per host, the endpoint-set keys its settling looked up; and per set key, those hosts. */
   private lookups = new Map<string, Set<string>>();
   private lookedUpBy: MemberIndex = new Map();
-  /** Hosts with a winning claim that asks for server aliases or a www redirect. */
-  private aliasHosts = new Set<string>();
-  /** Every settled virtual host, sorted by compareHosts of their hosts. */
+  /** The alias and www-redirect hosts the settled hosts' claims ask for, patched per settled host. */
+  private aliases: HostAliasIndex;
+  /** Every settled virtual host and every alias and www-redirect host, sorted by compareHosts of their hosts. */
   private virtualHosts: VirtualHost[] = [];
   /** The copy of `virtualHosts` the last result handed out, while no host changed since (undefined: make one). */
   private virtualHostsOut: readonly VirtualHost[] | undefined;
@@ -174,8 +179,8 @@ export class IncrementalBuild {
   private classOf = new Map<string, string>();
   /** `defaultClassServed` as of the last build. */
   private defaultServed = false;
-  /** Derivations and host settlements made so far, and builds that started afresh. */
-  readonly stats = { derived: 0, settled: 0, fresh: 0 };
+  /** Derivations and host settlements made so far, builds that started afresh, and alias names decided again (HostAliasIndex). */
+  readonly stats = { derived: 0, settled: 0, fresh: 0, aliasNames: 0, aliasRequests: 0 };
 
   constructor(state: ClusterState, selection: ClassSelection, options: BuildOptions = {}) {
     this.state = state;
@@ -183,6 +188,7 @@ export class IncrementalBuild {
     this.options = options;
     this.sets = new EndpointSets(state);
     this.certificates = new CertificateBook(state);
+    this.aliases = this.newAliasIndex();
   }
 
   /** Brings the model up to date with the state's changes since the last build. */
@@ -249,6 +255,15 @@ export class IncrementalBuild {
       if (ingress !== undefined && servesIngress(ingress, this.state, this.selection)) this.derive(key, (sets, useCertificate) => readIngress(ingress, this.state, sets, useCertificate), dirtyHosts);
     }
     for (const host of dirtyHosts) this.settle(host);
+    // Aliases depend on other hosts (a name already served is not an alias): decided again only for the names the settled hosts touch.
+    this.aliases.refresh({
+      placed: (name) => dirtyHosts.add(name),
+      dropped: (conditions) => this.dropConditions(conditions),
+      added: (conditions) => {
+        for (const condition of conditions) this.conditionsNew.push(condition);
+      },
+    });
+    for (const host of dirtyHosts) this.place(host);
     this.settleGatewayStatuses();
     return { ...this.result(), endpointOnly };
   }
@@ -352,7 +367,7 @@ export class IncrementalBuild {
     this.outcomes = new Map();
     this.lookups = new Map();
     this.lookedUpBy = new Map();
-    this.aliasHosts = new Set();
+    this.aliases = this.newAliasIndex();
     this.virtualHosts = [];
     this.virtualHostsOut = undefined;
     this.hostEdits = new ListEdits();
@@ -464,20 +479,29 @@ export class IncrementalBuild {
     this.stats.settled++;
     if (this.claimants.has(host)) this.outcomes.set(host, outcome);
     else this.outcomes.delete(host);
-    if (this.claimants.has(host) && outcome.aliasClaims.routes.length + outcome.aliasClaims.defaults.length > 0) this.aliasHosts.add(host);
-    else this.aliasHosts.delete(host);
     if (before !== undefined) this.dropConditions(before.conditions);
     if (this.claimants.has(host)) for (const condition of outcome.conditions) this.conditionsNew.push(condition);
-    const had = before?.virtualHost !== undefined;
-    const has = outcome.virtualHost !== undefined;
-    if (host === CATCH_ALL || (!had && !has)) return;
-    const at = lowerBound(this.virtualHosts, host, SECTIONS.hosts.keyOf, SECTIONS.hosts.compare);
-    if (had && has && this.virtualHosts[at] === outcome.virtualHost) return;
+    if (this.claimants.has(host)) this.aliases.settle(host, outcome.virtualHost, outcome.aliasClaims);
+    else this.aliases.settle(host, undefined, NO_ALIAS_CLAIMS);
+  }
+
+  /** `virtualHosts` patched (and the edit noted) to hold what serves `name` now: its settled host, else its alias or www-redirect host, else nothing. */
+  private place(name: string): void {
+    if (name === CATCH_ALL) return;
+    const want = this.outcomes.get(name)?.virtualHost ?? this.aliases.hostOf(name);
+    const at = lowerBound(this.virtualHosts, name, SECTIONS.hosts.keyOf, SECTIONS.hosts.compare);
+    const have = this.virtualHosts[at]?.host === name ? this.virtualHosts[at] : undefined;
+    if (have === want) return;
     this.virtualHostsOut = undefined;
-    if (had && has) this.virtualHosts[at] = outcome.virtualHost!;
-    else if (has) this.virtualHosts.splice(at, 0, outcome.virtualHost!);
+    if (have !== undefined && want !== undefined) this.virtualHosts[at] = want;
+    else if (want !== undefined) this.virtualHosts.splice(at, 0, want);
     else this.virtualHosts.splice(at, 1);
-    this.hostEdits.note(had && has ? 'set' : has ? 'insert' : 'remove', at, this.virtualHosts.length);
+    this.hostEdits.note(have !== undefined && want !== undefined ? 'set' : want !== undefined ? 'insert' : 'remove', at, this.virtualHosts.length);
+  }
+
+  /** An empty alias index over the settled hosts, counting its work in `stats`. */
+  private newAliasIndex(): HostAliasIndex {
+    return new HostAliasIndex((host) => this.outcomes.get(host)?.virtualHost, this.stats);
   }
 
   private dropConditions(conditions: readonly Condition[]): void {
@@ -493,17 +517,10 @@ export class IncrementalBuild {
     }
     const defaultRoute: DefaultRoute | undefined = this.outcomes.get(CATCH_ALL)?.catchAll;
     // The same list as last time when no host changed (an endpoint change): compile knows it by identity.
-    let virtualHosts: readonly VirtualHost[] = (this.virtualHostsOut ??= this.hostEdits.copy(this.virtualHosts));
-    let conditions = this.conditions;
-    if (this.aliasHosts.size > 0) {
-      // Aliases depend on every host (a name already served is not an alias): one pass, only when some claim asks.
-      const aliasConditions: Condition[] = [];
-      virtualHosts = applyHostAliases(virtualHosts, this.outcomes, [...this.aliasHosts].map((host) => this.outcomes.get(host)!), aliasConditions);
-      conditions = mergeSorted(conditions, aliasConditions.sort(compareConditions));
-    }
+    const virtualHosts = (this.virtualHostsOut ??= this.hostEdits.copy(this.virtualHosts));
     return {
       model: { virtualHosts, defaultRoute, endpointSets: this.sets.all(), certificates: this.certificates.all() },
-      conditions,
+      conditions: this.conditions,
       gateway: this.classStatuses.length + this.gatewayStatusList.length + this.routeStatuses.length === 0 ? NO_GATEWAY_STATUS : { classes: this.classStatuses, gateways: this.gatewayStatusList, routes: (this.routeStatusesOut ??= this.routeStatuses.slice()) },
     };
   }
@@ -515,6 +532,8 @@ const NO_STRINGS: readonly never[] = Object.freeze([]);
 const NO_USES: readonly CertificateUse[] = NO_STRINGS;
 /** What a derivation without conditions, attachments or status keeps (one shared object). */
 const NO_KEPT: Kept = Object.freeze({ conditions: NO_STRINGS, attached: NO_STRINGS, status: undefined });
+/** What an unclaimed host asks for: nothing. */
+const NO_ALIAS_CLAIMS: AliasClaims = Object.freeze({ routes: NO_STRINGS, defaults: NO_STRINGS });
 
 /** The partitions (hosts) `derivation` claims. */
 function partitionsOf(derivation: Derivation): Iterable<string> {

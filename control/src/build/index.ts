@@ -11,11 +11,13 @@ import { compareHosts } from '../snapshot/order.ts';
 import type { IngressAnnotations } from './annotations.ts';
 import { EndpointSets } from './backends.ts';
 import { withAuthEndpoints } from './external-auth.ts';
-import type { HostClaim } from './host-aliases.ts';
-import { withHostAliases } from './host-aliases.ts';
+import type { AliasClaim } from './host-aliases.ts';
+import type { AliasClaims } from './host-alias-index.ts';
+import { HostAliasIndex } from './host-alias-index.ts';
 import type { ClassSelection } from './ingress-class.ts';
 import { servesIngress } from './ingress-class.ts';
 import type { ClaimOrder, DefaultClaim, IngressContribution, RouteClaim, TlsClaim } from './ingress.ts';
+import { compareClaims } from './ingress.ts';
 import { readIngress } from './ingress.ts';
 import { CertificateBook } from './tls.ts';
 import { regexRouteUsable } from './regex-paths.ts';
@@ -45,17 +47,6 @@ export interface BuildOptions {
 
 /** Endpoint sets by key, as far as settling a host needs them (auth-url endpoints). */
 export type SetLookup = Pick<ReadonlyMap<string, EndpointSet>, 'get'>;
-
-/** Oldest first, then namespace/name, then position inside the object. */
-export function compareClaims(a: ClaimOrder, b: ClaimOrder): number {
-  // An object without a creationTimestamp sorts after every dated one.
-  if (a.created !== b.created) {
-    if (a.created === '') return 1;
-    if (b.created === '') return -1;
-    return compareStrings(a.created, b.created);
-  }
-  return compareStrings(a.namespace, b.namespace) || compareStrings(a.name, b.name) || a.position - b.position;
-}
 
 
 /** Compares field paths with their indexes as numbers (`spec.rules[2]` before `spec.rules[10]`). */
@@ -151,12 +142,7 @@ export interface HostOutcome {
   readonly catchAll: DefaultRoute | undefined;
   readonly conditions: readonly Condition[];
   /** The winning claims that ask for host-level annotations (server-alias, from-to-www-redirect). */
-  readonly aliasClaims: { readonly routes: readonly AliasClaim[]; readonly defaults: readonly AliasClaim[] };
-}
-
-/** A winning claim asking for aliases of its host, with its precedence. */
-export interface AliasClaim extends HostClaim {
-  readonly order: ClaimOrder;
+  readonly aliasClaims: AliasClaims;
 }
 
 function aliasClaim(claim: RouteClaim | DefaultClaim): AliasClaim[] {
@@ -169,20 +155,32 @@ const NO_ALIASES: HostOutcome['aliasClaims'] = Object.freeze({ routes: Object.fr
 
 /**
  * `virtualHosts` (sorted, the settled hosts of `outcomes`) with the alias and from-to-www hosts
- * the claims of `asking` (outcomes with alias claims; others are passed over) ask for
- * (host-aliases.ts), run only when some claim asks for one. Claims in precedence order: every
- * winning route claim oldest first, then every winning default claim.
+ * the outcomes' claims ask for (host-aliases.ts, decided by a HostAliasIndex as the incremental
+ * build decides them), sorted as hosts are; their Warnings appended to `conditions`.
  */
-export function applyHostAliases(virtualHosts: readonly VirtualHost[], outcomes: ReadonlyMap<string, HostOutcome>, asking: Iterable<HostOutcome>, conditions: Condition[]): readonly VirtualHost[] {
-  const routes: AliasClaim[] = [];
-  const defaults: AliasClaim[] = [];
-  for (const outcome of asking) {
-    routes.push(...outcome.aliasClaims.routes);
-    defaults.push(...outcome.aliasClaims.defaults);
+export function applyHostAliases(virtualHosts: readonly VirtualHost[], outcomes: ReadonlyMap<string, HostOutcome>, conditions: Condition[]): readonly VirtualHost[] {
+  const index = new HostAliasIndex((host) => outcomes.get(host)?.virtualHost);
+  for (const [host, outcome] of outcomes) if (outcome.aliasClaims !== NO_ALIASES) index.settle(host, outcome.virtualHost, outcome.aliasClaims);
+  if (!index.asking) return virtualHosts;
+  const added: VirtualHost[] = [];
+  index.refresh({
+    placed: (name) => added.push(index.hostOf(name)!),
+    dropped: () => undefined,
+    added: (warnings) => {
+      for (const warning of warnings) conditions.push(warning);
+    },
+  });
+  if (added.length === 0) return virtualHosts;
+  // The few added hosts merged into the sorted list (no added host is one of `virtualHosts`).
+  added.sort((a, b) => compareHosts(a.host, b.host));
+  const merged: VirtualHost[] = [];
+  let i = 0;
+  for (const vhost of added) {
+    while (i < virtualHosts.length && compareHosts(virtualHosts[i]!.host, vhost.host) < 0) merged.push(virtualHosts[i++]!);
+    merged.push(vhost);
   }
-  if (routes.length === 0 && defaults.length === 0) return virtualHosts;
-  const byOrder = (a: AliasClaim, b: AliasClaim): number => compareClaims(a.order, b.order);
-  return withHostAliases(virtualHosts, (host) => outcomes.get(host)?.virtualHost, [...routes.sort(byOrder), ...defaults.sort(byOrder)], conditions);
+  while (i < virtualHosts.length) merged.push(virtualHosts[i++]!);
+  return merged;
 }
 
 /** The partition key of Ingress-wide default backends (no host is empty: a hostless rule is `*`). */
@@ -398,7 +396,7 @@ export function buildModel(state: ClusterState, selection: ClassSelection, optio
     if (host === CATCH_ALL) catchAll = outcome.catchAll;
     conditions.push(...outcome.conditions);
   }
-  const withAliases = applyHostAliases(virtualHosts.sort((a, b) => compareHosts(a.host, b.host)), outcomes, outcomes.values(), conditions);
+  const withAliases = applyHostAliases(virtualHosts.sort((a, b) => compareHosts(a.host, b.host)), outcomes, conditions);
   return {
     model: { virtualHosts: withAliases, defaultRoute: catchAll, endpointSets: sets.all(), certificates: certificates.all() },
     conditions: conditions.sort(compareConditions),

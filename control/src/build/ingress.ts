@@ -5,7 +5,7 @@
 import type { Condition } from '../model/conditions.ts';
 import type { Backend, PathType, SourceRef } from '../model/types.ts';
 import type { ClusterState } from '../state/cluster-state.ts';
-import { objectKey } from '../state/cluster-state.ts';
+import { compareStrings, objectKey } from '../state/cluster-state.ts';
 import type { Ingress } from '../state/objects.ts';
 import type { IngressAnnotations } from './annotations.ts';
 import { NGINX_PREFIX, readAnnotations } from './annotations.ts';
@@ -24,6 +24,17 @@ export interface ClaimOrder {
   readonly namespace: string;
   readonly name: string;
   readonly position: number;
+}
+
+/** Oldest first, then namespace/name, then position inside the object. */
+export function compareClaims(a: ClaimOrder, b: ClaimOrder): number {
+  // An object without a creationTimestamp sorts after every dated one.
+  if (a.created !== b.created) {
+    if (a.created === '') return 1;
+    if (b.created === '') return -1;
+    return compareStrings(a.created, b.created);
+  }
+  return compareStrings(a.namespace, b.namespace) || compareStrings(a.name, b.name) || a.position - b.position;
 }
 
 /** A path rule an Ingress claims on a host, before conflicts are settled. */
