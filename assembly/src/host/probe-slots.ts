@@ -21,17 +21,17 @@ export interface ProbeRule<K> {
   home(key: K, capacity: number): number;
   /** Whether `a` is inserted before `b`: a strict total order over the keys a table holds together. */
   before(a: K, b: K): boolean;
-  /** The capacity of a table of `count` keys: a function of the count alone, above it (a slot stays empty). */
+  /** The capacity of a table of `count` keys: a function of the count alone, above it (a slot stays empty) unless both are 0. */
   capacity(count: number): number;
 }
 
 /**
  * The full placement: key `i`, whose home is `homes[i]` (in [0, capacity)), inserted in index
  * order by linear probing (wrapping past the last slot). Returns the slot of each key, by index.
- * Throws RangeError when the keys do not fit with a slot to spare.
+ * Throws RangeError when the keys do not fit with a slot to spare (no keys fit any capacity, 0 too).
  */
 export function probePlace(homes: ArrayLike<number>, capacity: number): Int32Array {
-  if (homes.length >= capacity) throw new RangeError(`${homes.length} keys do not fit ${capacity} slots with one to spare`);
+  if (homes.length !== 0 && homes.length >= capacity) throw new RangeError(`${homes.length} keys do not fit ${capacity} slots with one to spare`);
   const held = new Uint8Array(capacity);
   const slots = new Int32Array(homes.length);
   for (let i = 0; i < homes.length; i++) {
@@ -53,8 +53,7 @@ export class ProbeSlots<K> {
   readonly capacity: number;
   readonly #rule: ProbeRule<K>;
   readonly #slots: (K | undefined)[];
-  /** Each held key's home. */
-  readonly #homes = new Map<K, number>();
+  #size = 0;
 
   private constructor(rule: ProbeRule<K>, capacity: number) {
     this.#rule = rule;
@@ -63,27 +62,24 @@ export class ProbeSlots<K> {
   }
 
   /**
-   * The layout of the distinct keys `keys` (any order) at capacity `rule.capacity(keys.length)`.
-   * Throws RangeError when a key is given twice or the capacity leaves no slot empty.
+   * The layout of the distinct keys `keys` (any order; keys already in priority order cost one
+   * comparison each) at capacity `rule.capacity(keys.length)`. Throws RangeError when the
+   * capacity leaves no slot empty. Distinctness is the caller's: a key given twice is held twice.
    */
   static of<K>(keys: readonly K[], rule: ProbeRule<K>): ProbeSlots<K> {
     const table = new ProbeSlots(rule, rule.capacity(keys.length));
     const ordered = table.#ordered(keys);
     const homes = new Int32Array(ordered.length);
-    for (let i = 0; i < ordered.length; i++) {
-      const key = ordered[i]!;
-      if (table.#homes.has(key)) throw new RangeError(`key ${String(key)} is given twice`);
-      homes[i] = table.#homeOf(key);
-      table.#homes.set(key, homes[i]!);
-    }
+    for (let i = 0; i < ordered.length; i++) homes[i] = table.#homeOf(ordered[i]!);
     const slots = probePlace(homes, table.capacity);
     for (let i = 0; i < ordered.length; i++) table.#slots[slots[i]!] = ordered[i];
+    table.#size = ordered.length;
     return table;
   }
 
   /** How many keys it holds. */
   get size(): number {
-    return this.#homes.size;
+    return this.#size;
   }
 
   /** The key at `slot`, undefined for an empty slot. */
@@ -93,11 +89,13 @@ export class ProbeSlots<K> {
 
   /** The slot of `key`, or -1 when it is not held. */
   slotOf(key: K): number {
-    const home = this.#homes.get(key);
-    if (home === undefined) return -1;
-    let slot = home;
-    while (this.#slots[slot] !== key) slot = this.#next(slot);
-    return slot;
+    if (this.capacity === 0) return -1;
+    // A held key sits in the run of held slots that starts at its home: an empty slot ends the search.
+    for (let slot = this.#homeOf(key); ; slot = this.#next(slot)) {
+      const held = this.#slots[slot];
+      if (held === key) return slot;
+      if (held === undefined) return -1;
+    }
   }
 
   /**
@@ -111,12 +109,12 @@ export class ProbeSlots<K> {
   apply(removed: readonly K[], added: readonly K[]): number[] | undefined {
     const out = new Set<K>();
     for (const key of removed) {
-      if (!this.#homes.has(key) || out.has(key)) throw new RangeError(`removed key ${String(key)} is not held (or given twice)`);
+      if (out.has(key) || this.slotOf(key) === -1) throw new RangeError(`removed key ${String(key)} is not held (or given twice)`);
       out.add(key);
     }
     const into = new Set<K>();
     for (const key of added) {
-      if ((this.#homes.has(key) && !out.has(key)) || into.has(key)) throw new RangeError(`added key ${String(key)} is already held (or given twice)`);
+      if (into.has(key) || (!out.has(key) && this.slotOf(key) !== -1)) throw new RangeError(`added key ${String(key)} is already held (or given twice)`);
       into.add(key);
     }
     if (this.#rule.capacity(this.size - removed.length + added.length) !== this.capacity) return undefined;
@@ -125,15 +123,14 @@ export class ProbeSlots<K> {
     // Removals first: the table never holds more keys than it ends with, so a slot stays empty.
     for (const key of removed) {
       const slot = this.slotOf(key);
-      this.#homes.delete(key);
+      this.#size--;
       if (!was.has(slot)) was.set(slot, key);
       this.#slots[slot] = undefined;
       this.#replace(this.#clusterStart(slot), this.#clusterEnd(slot), was);
     }
     for (const key of added) {
-      const home = this.#homeOf(key);
-      this.#homes.set(key, home);
-      let empty = home;
+      this.#size++;
+      let empty = this.#homeOf(key);
       while (this.#slots[empty] !== undefined) empty = this.#next(empty);
       if (!was.has(empty)) was.set(empty, undefined);
       this.#slots[empty] = key;
@@ -189,7 +186,7 @@ export class ProbeSlots<K> {
       if (slot === end) break;
     }
     for (const key of this.#ordered(keys)) {
-      let slot = this.#homes.get(key)!;
+      let slot = this.#homeOf(key);
       while (this.#slots[slot] !== undefined) slot = this.#next(slot);
       this.#slots[slot] = key;
     }
