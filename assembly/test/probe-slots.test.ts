@@ -158,6 +158,16 @@ describe('ProbeSlots', () => {
     expect(layoutOf(slots)).toEqual(before);
   });
 
+  it('holds no keys in no slots when its rule gives capacity 0 for none, and refuses the first add as a capacity change', () => {
+    const rule: ProbeRule<string> = { home: () => 0, before: (a, b) => a < b, capacity: (count) => (count === 0 ? 0 : 8) };
+    const empty = ProbeSlots.of([], rule);
+    expect([empty.capacity, empty.size, empty.slotOf('a')]).toEqual([0, 0, -1]);
+    expect(empty.apply([], ['a'])).toBeUndefined();
+    const one = ProbeSlots.of(['a'], rule);
+    expect(one.apply(['a'], [])).toBeUndefined();
+    expect(one.slotOf('a')).toBe(0);
+  });
+
   it('changes one slot, or a few, when one key of 50,000 spread keys comes or goes', () => {
     const rule = hostSlotRule<string>(hostHash, (a, b) => a < b);
     const names = Array.from({ length: 50_000 }, (_, i) => `host-${i}.fleet.example`);

@@ -40,7 +40,8 @@ export function hashSlots(keys: readonly { readonly hash: number; readonly offse
 /**
  * The rule of a host hash table over host keys `K` (for ProbeSlots): `hashOf` gives a key's hash
  * (murmur of its lookup key with HOST_SEED, as ChunkHost.hash), `before` the table's host order.
- * A ProbeSlots under it holds, slot for slot, the hosts of the slots the encoder writes.
+ * A ProbeSlots under it holds, slot for slot, the hosts of the slots the encoder writes. `hashOf`
+ * runs at every probe a patch starts (a cached hash, not a murmur per call, keeps a patch O(cluster)).
  */
 export function hostSlotRule<K>(hashOf: (key: K) => number, before: (a: K, b: K) => boolean): ProbeRule<K> {
   return { home: (key, capacity) => hashOf(key) & (capacity - 1), before, capacity: hostSlotCapacity };
