@@ -166,6 +166,8 @@ describe('IncrementalBuild with server-alias and from-to-www-redirect', () => {
   });
 });
 
+const CREATED = '2026-01-01T00:00:00Z';
+
 describe('a www redirect host kept across builds', () => {
   it('is made again when what it carries changes: the Ingress re-created (a new creationTimestamp), its host\'s certificate', () => {
     const www = (created: string, tls: boolean): KubeObject => ingress('i0', created, [{ host: 'a.example', paths: ['/'] }], { 'nginx.ingress.kubernetes.io/from-to-www-redirect': 'true' }, false, tls);
@@ -181,9 +183,19 @@ describe('a www redirect host kept across builds', () => {
     state.upsert(www('2026-01-02T00:00:00Z', true));
     expect(redirect().certificate).toBe('default/tls');
   });
+
+  it('on a wildcard host, no redirect; its Warning follows the Ingress asking (one replaced by another in one build)', () => {
+    const wild = (name: string): KubeObject => ingress(name, CREATED, [{ host: '*.w.example', paths: ['/'] }], { 'nginx.ingress.kubernetes.io/from-to-www-redirect': 'true' });
+    const state = ClusterState.from([web, wild('w1')]);
+    const incremental = new IncrementalBuild(state, STANDALONE_SELECTION);
+    const warned = () => checked(state, incremental).conditions.map((c) => `${c.source.name}: ${c.message}`);
+    expect(warned()).toEqual(['w1: host *.w.example is a wildcard or missing; no redirect host is made']);
+    state.remove(wild('w1'));
+    state.upsert(wild('w2'));
+    expect(warned()).toEqual(['w2: host *.w.example is a wildcard or missing; no redirect host is made']);
+  });
 });
 
-const CREATED = '2026-01-01T00:00:00Z';
 const fleet = (n: number): KubeObject[] => [web, ...Array.from({ length: n }, (_, i) => ingress(`app-${i}`, CREATED, [{ host: `app-${i}.example`, paths: ['/'] }]))];
 /** The work a build did on alias names (HostAliasIndex folds and the requests they went through). */
 const aliasWork = (incremental: IncrementalBuild, run: () => void): { names: number; requests: number } => {
@@ -256,6 +268,29 @@ describe('alias hosts cost what changes', () => {
     expect(result!.conditions.filter((c) => c.message.startsWith('alias alias-5.example is the host of an existing rule'))).toHaveLength(300);
     state.remove(squatter);
     expect(aliasWork(incremental, () => checked(state, incremental))).toEqual({ names: 1, requests: 300 });
+  });
+
+  it('hostile: a thousand Ingresses asking for one alias: an edit of one that lost re-decides nothing, of the one that won that name alone', () => {
+    const claimant = (i: number, path = '/') => ingress(`c-${i}`, `2026-01-01T00:00:${String(i % 60).padStart(2, '0')}Z`, [{ host: `c-${i}.example`, paths: [path] }], { 'nginx.ingress.kubernetes.io/server-alias': 'shared.example' });
+    const state = ClusterState.from([web, ...Array.from({ length: 1000 }, (_, i) => claimant(i))]);
+    const incremental = new IncrementalBuild(state, STANDALONE_SELECTION);
+    let result = checked(state, incremental);
+    // The oldest (c-0, c-60, c-120, ...: then by namespace/name) takes it; 999 are told.
+    expect(result.model.virtualHosts.find((v) => v.host === 'shared.example')!.routes).toBe(result.model.virtualHosts.find((v) => v.host === 'c-0.example')!.routes);
+    expect(result.conditions.filter((c) => c.message === 'alias shared.example is already an alias of c-0.example; ignored')).toHaveLength(999);
+    const warnings = result.conditions;
+    state.upsert(claimant(500, '/v'));
+    expect(aliasWork(incremental, () => (result = checked(state, incremental)))).toEqual({ names: 0, requests: 0 });
+    // Its Warning is the same object: the conditions merge has nothing of the alias to drop or add.
+    expect(result.conditions.filter((c) => c.source.name === 'c-500')).toEqual(warnings.filter((c) => c.source.name === 'c-500'));
+    expect(result.conditions.find((c) => c.source.name === 'c-500')).toBe(warnings.find((c) => c.source.name === 'c-500'));
+    state.upsert(claimant(0, '/v'));
+    expect(aliasWork(incremental, () => (result = checked(state, incremental)))).toEqual({ names: 1, requests: 1000 });
+    expect(result.model.virtualHosts.find((v) => v.host === 'shared.example')!.routes[0]!.path).toBe('/v');
+    // The winner gone: the next oldest takes the name, every Warning now names it.
+    state.remove(claimant(0));
+    expect(aliasWork(incremental, () => (result = checked(state, incremental)))).toEqual({ names: 1, requests: 999 });
+    expect(result.conditions.filter((c) => c.message === 'alias shared.example is already an alias of c-120.example; ignored')).toHaveLength(998);
   });
 
   it('hostile: aliases naming each other, chains and www names that are hosts resolve as the one pass does, both ways', () => {

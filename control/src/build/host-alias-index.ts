@@ -111,10 +111,22 @@ export class HostAliasIndex {
     const before = this.#hosts.get(host);
     const asks = virtualHost !== undefined && claims.routes.length + claims.defaults.length > 0;
     if (before === undefined && !asks) return;
+    const now = asks ? askedBy(host, claims) : undefined;
+    if (before !== undefined && now !== undefined && sameAsks(before, now)) {
+      // The same requests at the same places (the host's paths edited, say): only a name the host won is folded again (its alias copies the host).
+      for (let i = 0; i < now.requests.length; i++) {
+        const old = before.requests[i]!;
+        const entry = this.#names.get(old.name)!;
+        entry.requests[placeOf(entry.requests, old)] = now.requests[i]!;
+        if (entry.winner === old) this.#dirty.add(old.name);
+      }
+      this.#hosts.set(host, { requests: now.requests, warnings: before.warnings });
+      return;
+    }
     if (before !== undefined) {
       for (const request of before.requests) {
         const entry = this.#names.get(request.name)!;
-        entry.requests.splice(entry.requests.indexOf(request), 1);
+        entry.requests.splice(placeOf(entry.requests, request), 1);
         this.#dirty.add(request.name);
       }
       // A Warning not yet reported (the host settled twice between refreshes) is simply not reported.
@@ -125,24 +137,15 @@ export class HostAliasIndex {
       }
       this.#hosts.delete(host);
     }
-    if (!asks) return;
-    const requests: Request[] = [];
-    const warnings: Condition[] = [];
-    for (const [claim, group] of onePerIngress(claims)) {
-      const aliases = host === '*' ? NO_NAMES : claim.hostAnnotations.serverAliases;
-      for (let index = 0; index < aliases.length; index++) if (aliases[index] !== host) requests.push({ name: aliases[index]!, pass: 0, group, claim, index });
-      if (!claim.hostAnnotations.fromToWww) continue;
-      if (host.startsWith('*')) warnings.push(hostAnnotationWarning(claim, 'from-to-www-redirect', `host ${host} is a wildcard or missing; no redirect host is made`));
-      else requests.push({ name: wwwNameOf(host), pass: 1, group, claim, index: 0 });
-    }
-    for (const request of requests) {
+    if (now === undefined) return;
+    for (const request of now.requests) {
       let entry = this.#names.get(request.name);
       if (entry === undefined) this.#names.set(request.name, (entry = { requests: [], winner: undefined, host: undefined, basis: undefined, warnings: NO_WARNINGS }));
       entry.requests.splice(upperBound(entry.requests, request), 0, request);
       this.#dirty.add(request.name);
     }
-    for (const warning of warnings) this.#added.push(warning);
-    this.#hosts.set(host, { requests, warnings });
+    for (const warning of now.warnings) this.#added.push(warning);
+    this.#hosts.set(host, now);
   }
 
   /** Folds again every name touched since the last refresh and reports what changed to `changes`. */
@@ -201,13 +204,18 @@ function sameHost(entry: NameEntry, winner: Request, basis: VirtualHost): boolea
   return entry.host.certificate === basis.certificate && a.created === b.created && a.source.kind === b.source.kind && a.source.namespace === b.source.namespace && a.source.name === b.source.name;
 }
 
+/** What makes two Warnings of the index the same. */
+function warningKey(c: Condition): string {
+  return `${c.source.kind}\0${c.source.namespace}\0${c.source.name}\0${c.field}\0${c.message}`;
+}
+
 /**
  * `now`, with each Warning equal to one of `before` replaced by that object; the others of
  * `before` appended to `dropped`, the new ones to `added`.
  */
 function keptWarnings(before: readonly Condition[], now: Condition[], dropped: Condition[], added: Condition[]): readonly Condition[] {
   if (before.length === 0 && now.length === 0) return NO_WARNINGS;
-  const key = (c: Condition): string => `${c.source.kind}\0${c.source.namespace}\0${c.source.name}\0${c.field}\0${c.message}`;
+  const key = warningKey;
   const old = new Map<string, Condition[]>();
   for (const condition of before) {
     const list = old.get(key(condition));
@@ -221,6 +229,38 @@ function keptWarnings(before: readonly Condition[], now: Condition[], dropped: C
   }
   for (const list of old.values()) for (const condition of list) dropped.push(condition);
   return now.length === 0 ? NO_WARNINGS : now;
+}
+
+/** What `host` (served) asks for with `claims`: its requests, and the Warnings of www redirects of a wildcard host. */
+function askedBy(host: string, claims: AliasClaims): HostEntry {
+  const requests: Request[] = [];
+  const warnings: Condition[] = [];
+  for (const [claim, group] of onePerIngress(claims)) {
+    const aliases = host === '*' ? NO_NAMES : claim.hostAnnotations.serverAliases;
+    for (let index = 0; index < aliases.length; index++) if (aliases[index] !== host) requests.push({ name: aliases[index]!, pass: 0, group, claim, index });
+    if (!claim.hostAnnotations.fromToWww) continue;
+    if (host.startsWith('*')) warnings.push(hostAnnotationWarning(claim, 'from-to-www-redirect', `host ${host} is a wildcard or missing; no redirect host is made`));
+    else requests.push({ name: wwwNameOf(host), pass: 1, group, claim, index: 0 });
+  }
+  return { requests, warnings };
+}
+
+/**
+ * Whether `now` asks for what `before` asked, request by request at the same place in each name's
+ * order (the same Ingress, position and alias index), with the same Warnings: then no fold but
+ * that of a name the host won can come out otherwise.
+ */
+function sameAsks(before: HostEntry, now: HostEntry): boolean {
+  if (before.requests.length !== now.requests.length || before.warnings.length !== now.warnings.length) return false;
+  for (let i = 0; i < now.requests.length; i++) if (before.requests[i]!.name !== now.requests[i]!.name || compareRequests(before.requests[i]!, now.requests[i]!) !== 0) return false;
+  for (let i = 0; i < now.warnings.length; i++) if (warningKey(before.warnings[i]!) !== warningKey(now.warnings[i]!)) return false;
+  return true;
+}
+
+/** Where `request` is in `sorted` (by compareRequests, which no two requests for one name tie on). */
+function placeOf(sorted: readonly Request[], request: Request): number {
+  const at = upperBound(sorted, request) - 1;
+  return sorted[at] === request ? at : sorted.indexOf(request);
 }
 
 /**
