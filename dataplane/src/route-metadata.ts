@@ -9,6 +9,7 @@
 import type { PreparedPolicy } from '@portico/control/snapshot/policies';
 import { preparePolicies } from '@portico/control/snapshot/policies';
 import type { RegexDispatch } from '@portico/control/snapshot/regex';
+import { sameJson } from '@portico/control/snapshot/same-json';
 import { regexDispatchOf } from '@portico/control/snapshot/table';
 import type { BundledPolicies, TableBundle } from './bundle.ts';
 import { regexHostsOf, routePoliciesOf, upstreamTlsOf } from './bundle.ts';
@@ -32,17 +33,6 @@ export type RouteUpstream = UpstreamWay | { readonly ways: readonly UpstreamWay[
 interface PreparedEntry {
   readonly entry: BundledPolicies;
   readonly prepared: PreparedPolicy | undefined;
-}
-
-/** Deep equality of parsed JSON values; key order counts, as in the text. */
-function sameJson(a: unknown, b: unknown): boolean {
-  if (a === b) return true;
-  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null || Array.isArray(a) !== Array.isArray(b)) return false;
-  const ka = Object.keys(a);
-  const kb = Object.keys(b);
-  if (ka.length !== kb.length) return false;
-  for (let i = 0; i < ka.length; i++) if (ka[i] !== kb[i] || !sameJson((a as Record<string, unknown>)[ka[i]!], (b as Record<string, unknown>)[kb[i]!])) return false;
-  return true;
 }
 
 /** Whether two entries make the same pipeline: everything but the route's own id (its hidden routes' ids count). */

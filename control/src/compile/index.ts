@@ -16,6 +16,7 @@ import type { Snapshot, SnapshotBackend, SnapshotContent, SnapshotDefaultRoute, 
 import type { RoutePolicies } from '../snapshot/policies/registry.ts';
 import { SNAPSHOT_API_VERSION, sealSnapshot } from '../snapshot/schema.ts';
 import { addRun, endsAsRuns, identicalEnds, recordSealedAgainst, runEnds } from '../snapshot/sealed-against.ts';
+import { sameJson } from '../snapshot/same-json.ts';
 
 /** The keys of a backend whose snapshot form is itself: no TLS, HTTP/1.1, valid, resolved. */
 const PLAIN_BACKEND_KEYS = ['namespace', 'service', 'port', 'weight', 'endpointSet'];
@@ -75,25 +76,6 @@ function snapshotMatch(match: RouteMatch): NonNullable<SnapshotRoute['match']> {
 function defaultRoute(route: DefaultRoute | undefined): SnapshotDefaultRoute | null {
   if (route === undefined) return null;
   return { source: route.source, field: route.field, backends: backends(route.backends), redirect: redirectPolicyOf(route.redirect.sslRedirect, route.redirect.forceSslRedirect), ...optionalMembers(route) };
-}
-
-/** Deep equality of plain JSON values (no cycles, no functions); key order counts, as in JSON. */
-export function sameJson(a: unknown, b: unknown): boolean {
-  if (a === b) return true;
-  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
-  if (Array.isArray(a)) {
-    if (!Array.isArray(b) || a.length !== b.length) return false;
-    for (let i = 0; i < a.length; i++) if (!sameJson(a[i], b[i])) return false;
-    return true;
-  }
-  if (Array.isArray(b)) return false;
-  const ka = Object.keys(a);
-  const kb = Object.keys(b);
-  if (ka.length !== kb.length) return false;
-  for (let i = 0; i < ka.length; i++) {
-    if (ka[i] !== kb[i] || !sameJson((a as Record<string, unknown>)[ka[i]!], (b as Record<string, unknown>)[kb[i]!])) return false;
-  }
-  return true;
 }
 
 /**
