@@ -52,7 +52,8 @@ async function documentsOf(file: string): Promise<Record<string, unknown>[]> {
     if (value === null || value === undefined) continue;
     if (typeof value !== 'object' || Array.isArray(value)) throw new PorticoError('PORTICO_E_MANIFEST_SCHEMA', `${file} document ${index}: not an object`);
     const record = value as Record<string, unknown>;
-    if (record.kind === 'List' && Array.isArray(record.items)) out.push(...(record.items as Record<string, unknown>[]));
+    // A loop, not push(...items): a spread of a large List's items overflows the stack.
+    if (record.kind === 'List' && Array.isArray(record.items)) for (const item of record.items as Record<string, unknown>[]) out.push(item);
     else out.push(record);
   }
   return out;

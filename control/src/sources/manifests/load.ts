@@ -6,9 +6,9 @@
  */
 import { readdir, readFile, realpath, stat } from 'node:fs/promises';
 import { join, relative } from 'node:path';
+import { concatenated } from '../../snapshot/order.ts';
 import { compareStrings } from '../../state/cluster-state.ts';
-import type { KubeObject } from '../../state/objects.ts';
-import type { ManifestParseResult, ManifestProblem } from './parse.ts';
+import type { ManifestParseResult } from './parse.ts';
 import { parseManifestText } from './parse.ts';
 
 const MANIFEST_FILE = /\.(ya?ml|json)$/i;
@@ -103,11 +103,7 @@ export async function loadManifestFiles(path: string): Promise<ManifestFileResul
 
 /** Loads every manifest under `path` into one list of objects and one list of problems. */
 export async function loadManifests(path: string): Promise<ManifestParseResult> {
-  const objects: KubeObject[] = [];
-  const problems: ManifestProblem[] = [];
-  for (const result of await loadManifestFiles(path)) {
-    objects.push(...result.objects);
-    problems.push(...result.problems);
-  }
-  return { objects, problems };
+  const results = await loadManifestFiles(path);
+  // concatenated, not push(...list): one file may hold more objects or problems than a spread's arguments fit on the stack.
+  return { objects: concatenated(results.map((result) => result.objects)), problems: concatenated(results.map((result) => result.problems)) };
 }

@@ -73,6 +73,16 @@ describe('loadManifests', () => {
     expect(problems).toMatchObject([{ file: 'broken.yaml', code: 'PORTICO_E_MANIFEST_PARSE' }]);
   });
 
+  it('lists every problem of a file with 300,000 of them (hostile: no spread of them overflows the stack)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'portico-manifests-'));
+    await writeFile(join(dir, 'a.yaml'), service('a'));
+    await writeFile(join(dir, 'big.json'), JSON.stringify({ apiVersion: 'v1', kind: 'List', items: Array.from({ length: 300_000 }, () => ({})) }));
+    const { objects, problems } = await loadManifests(dir);
+    expect(objects.map((o) => o.metadata.name)).toEqual(['a']);
+    expect(problems).toHaveLength(300_000);
+    expect(problems[299_999]).toMatchObject({ file: 'big.json', code: 'PORTICO_E_MANIFEST_SCHEMA' });
+  });
+
   it('throws for a directory that does not exist', async () => {
     await expect(loadManifests('/nonexistent/portico')).rejects.toMatchObject({ code: 'ENOENT' });
   });

@@ -302,6 +302,16 @@ describe('ManifestSource', () => {
     await until(() => ports()[0] === 'a:90', 'rescan picked the edit up');
   });
 
+  it('reports every problem of a file with 300,000 of them (hostile: no spread of them overflows the stack)', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'portico-problems-'));
+    await writeFile(join(dir, 'a.yaml'), service('a'));
+    await writeFile(join(dir, 'big.json'), JSON.stringify({ apiVersion: 'v1', kind: 'List', items: Array.from({ length: 300_000 }, () => ({})) }));
+    await start();
+    expect(problems).toHaveLength(300_000);
+    expect(problems[299_999]).toMatchObject({ file: 'big.json', code: 'PORTICO_E_MANIFEST_SCHEMA' });
+    expect(ports()).toEqual(['a:80']);
+  });
+
   it('refuses a file over the size limit without reading it, keeping its last good objects', async () => {
     dir = await mkdtemp(join(tmpdir(), 'portico-size-'));
     await writeFile(join(dir, 'a.yaml'), service('a'));

@@ -26,6 +26,7 @@ import { watch } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { relative } from 'node:path';
 import { objectKey } from '../../state/cluster-state.ts';
+import { concatenated } from '../../snapshot/order.ts';
 import { identicalEnds, recordSealedAgainst, sharedEnds } from '../../snapshot/sealed-against.ts';
 import type { ClusterState } from '../../state/cluster-state.ts';
 import type { KubeObject } from '../../state/objects.ts';
@@ -250,9 +251,10 @@ export class ManifestSource {
 
   /** The current problems, sorted by file. */
   problems(): ManifestProblem[] {
-    const all: ManifestProblem[] = this.directoryProblem ? [this.directoryProblem] : [];
-    for (const file of [...this.files.keys()].sort()) all.push(...this.files.get(file)!.problems);
-    return all;
+    // concatenated, not push(...problems): one file may have more problems than a spread's arguments fit on the stack.
+    const pieces: (readonly ManifestProblem[])[] = this.directoryProblem ? [[this.directoryProblem]] : [];
+    for (const file of [...this.files.keys()].sort()) pieces.push(this.files.get(file)!.problems);
+    return concatenated(pieces);
   }
 
   /**
