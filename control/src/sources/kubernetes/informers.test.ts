@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { KubeConfig } from '@kubernetes/client-node';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ClusterState } from '../../state/cluster-state.ts';
-import { KubernetesSource } from './informers.ts';
+import { KubernetesSource, restartDelay } from './informers.ts';
 
 const b64 = (text: string): string => Buffer.from(text).toString('base64');
 const basicSecret = (name: string, resourceVersion: string) => ({
@@ -25,7 +25,7 @@ const ingress = {
  * A loopback API server: lists answer `lists[path + fieldSelector]` (empty otherwise), watches
  * stay open and are kept by path so a test can send events and end them.
  */
-async function fakeApiServer(lists: Record<string, unknown[]>) {
+async function fakeApiServer(lists: Record<string, unknown[]>, config: KubeConfig = new KubeConfig()) {
   const watches = new Map<string, ServerResponse>();
   const server = createServer((req, res) => {
     const url = new URL(req.url!, 'http://api');
@@ -39,7 +39,7 @@ async function fakeApiServer(lists: Record<string, unknown[]>) {
     res.end(JSON.stringify({ kind: 'List', metadata: { resourceVersion: '10' }, items: lists[key] ?? [] }));
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const kubeConfig = new KubeConfig();
+  const kubeConfig = config;
   kubeConfig.loadFromOptions({
     // Plain HTTP on loopback: client-node's watch refuses it unless TLS verification is off.
     clusters: [{ name: 'fake', server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, skipTLSVerify: true }],
@@ -98,4 +98,58 @@ describe('KubernetesSource', () => {
     watch.end(`${JSON.stringify({ type: 'ERROR', object: { kind: 'Status', code: 410, reason: 'Expired' } })}\n`);
     await until(() => !state.ingresses.has('team/web'), 'the relist delete');
   }, 30_000);
+
+  it('backs off a rejected informer start (a watch whose credentials fail) and says so once per informer and error', async () => {
+    // Lists (kubeCall) work; every watch request's credentials fail, as a broken exec plugin's would: start() rejects.
+    let failure = 'exec plugin: credentials expired';
+    const attempts = new Map<string, number>();
+    class FailingWatchConfig extends KubeConfig {
+      override async applySecurityAuthentication(context: { getUrl(): string }): Promise<void> {
+        const path = new URL(context.getUrl()).pathname;
+        attempts.set(path, (attempts.get(path) ?? 0) + 1);
+        throw new Error(failure);
+      }
+    }
+    const api = await fakeApiServer({}, new FailingWatchConfig());
+    const logged: { message: string; path: unknown; error: unknown }[] = [];
+    const source = new KubernetesSource(new ClusterState(), {
+      kubeConfig: api.kubeConfig,
+      namespaces: [],
+      onChange: () => undefined,
+      onError: (message, details) => logged.push({ message, path: details.path, error: details.error }),
+      backoff: { baseMs: 20, maxMs: 80 },
+    });
+    cleanup = async () => {
+      await source.stop();
+      await api.close();
+    };
+    await source.start();
+    const paths = new Set(source['informers'].map((entry) => entry.path.replace(/\?.*/, '')));
+    // Retried at the back-off's pace (at most 80 ms apart), not once a second.
+    await until(() => [...paths].every((path) => (attempts.get(path) ?? 0) >= 8), 'eight attempts of every watch');
+    const started = logged.filter((line) => line.message.startsWith('informer start failed'));
+    expect(started.length).toBe(source['informers'].length);
+    expect(new Set(started.map((line) => line.error))).toEqual(new Set(['exec plugin: credentials expired']));
+    // Another error is said once more per informer.
+    failure = 'exec plugin: not found';
+    const before = new Map(attempts);
+    await until(() => [...paths].every((path) => attempts.get(path)! >= before.get(path)! + 3), 'three attempts with the new error');
+    expect(logged.filter((line) => line.error === 'exec plugin: not found').length).toBe(source['informers'].length);
+    expect(logged.every((line) => line.message.startsWith('informer start failed'))).toBe(true);
+  }, 30_000);
+});
+
+describe('restartDelay', () => {
+  it.each([
+    { failures: 1, low: 250, high: 500 },
+    { failures: 2, low: 500, high: 1000 },
+    { failures: 4, low: 2000, high: 4000 },
+    { failures: 7, low: 15_000, high: 30_000 },
+    { failures: 1000, low: 15_000, high: 30_000 },
+  ])('after $failures failures: between $low and $high ms (doubling from 500 ms, capped at 30 s, jittered over the upper half)', ({ failures, low, high }) => {
+    const backoff = { baseMs: 500, maxMs: 30_000 };
+    expect(restartDelay(failures, backoff, () => 0)).toBe(low);
+    expect(restartDelay(failures, backoff, () => 1)).toBe(high);
+    expect(restartDelay(failures, backoff, () => 0.5)).toBe((low + high) / 2);
+  });
 });

@@ -72,12 +72,22 @@ export interface KubernetesSourceOptions {
   readonly onChange: (kind: KubeObject['kind']) => void;
   /** Called when an object fails validation or a watch fails; never throws. */
   readonly onError: (message: string, details: Record<string, unknown>) => void;
-  /** Back-off base and cap for restarting a failed watch (default 500 ms, 30 s). */
+  /** Back-off base and cap for restarting a failed watch or a rejected start (default 500 ms, 30 s). */
   readonly backoff?: { readonly baseMs: number; readonly maxMs: number };
   /** How often an absent optional API (Gateway API CRDs) is listed again (default 30 s). */
   readonly absentRetryMs?: number;
   /** Called once when an optional API is found absent, and once when it appears (again); never throws. */
   readonly onApiPresence?: (api: string, present: boolean, reason: string | undefined) => void;
+}
+
+/**
+ * How long to wait before restarting an informer after its `failures`-th failure in a row:
+ * `baseMs` doubled per failure up to `maxMs`, then a random point of the upper half (informers and
+ * replicas that failed together do not retry in step). `random` is Math.random's stand-in.
+ */
+export function restartDelay(failures: number, backoff: { readonly baseMs: number; readonly maxMs: number }, random: () => number = Math.random): number {
+  const delay = Math.min(backoff.maxMs, backoff.baseMs * 2 ** Math.min(Math.max(failures, 1) - 1, 16));
+  return Math.round(delay / 2 + random() * (delay / 2));
 }
 
 /** Thrown by an optional kind's list when the API server does not serve it (404). */
@@ -114,7 +124,8 @@ function shrinkCached(raw: KubernetesObject): void {
 export class KubernetesSource {
   private readonly state: ClusterState;
   private readonly options: KubernetesSourceOptions;
-  private readonly informers: { informer: Informer; resource: ResourceKind; path: string; synced: boolean; failures: number; timer?: NodeJS.Timeout }[] = [];
+  /** `startError`: the message of the last rejected `start()`, until one resolves (logged once per change). */
+  private readonly informers: { informer: Informer; resource: ResourceKind; path: string; synced: boolean; failures: number; startError?: string; timer?: NodeJS.Timeout }[] = [];
   private stopped = false;
   private syncedWaiters: (() => void)[] = [];
   /** Per optional API, whether each of its kinds was served at its last list. */
@@ -230,9 +241,7 @@ export class KubernetesSource {
         return;
       }
       entry.failures++;
-      const { baseMs, maxMs } = this.options.backoff ?? { baseMs: 500, maxMs: 30_000 };
-      const delay = Math.min(maxMs, baseMs * 2 ** Math.min(entry.failures - 1, 16));
-      const jittered = Math.round(delay / 2 + Math.random() * (delay / 2));
+      const jittered = restartDelay(entry.failures, this.backoff);
       this.options.onError('watch failed; restarting', { path: entry.path, error: String((error as Error)?.message ?? error), retryInMs: jittered, failures: entry.failures });
       entry.timer = setTimeout(() => this.run(entry), jittered);
     });
@@ -240,11 +249,25 @@ export class KubernetesSource {
 
   private run(entry: (typeof this.informers)[number]): void {
     if (this.stopped) return;
-    entry.informer.start().catch((error: unknown) => {
-      // start() rejects only when the first list fails synchronously; treat it like a watch error.
-      this.options.onError('informer start failed', { path: entry.path, error: String((error as Error)?.message ?? error) });
-      entry.timer = setTimeout(() => this.run(entry), 1000);
-    });
+    entry.informer.start().then(
+      () => (entry.startError = undefined),
+      (error: unknown) => {
+        if (this.stopped) return;
+        // start() rejects when the watch request cannot even be made (no cluster, a bad server URL,
+        // credentials that fail): a configuration error, which does not heal by itself. Backed off
+        // like a watch error, and said once per informer and error, not at every retry.
+        entry.failures++;
+        const retryInMs = restartDelay(entry.failures, this.backoff);
+        const message = String((error as Error)?.message ?? error);
+        if (message !== entry.startError) this.options.onError('informer start failed; retrying with back-off', { path: entry.path, error: message, retryInMs, failures: entry.failures });
+        entry.startError = message;
+        entry.timer = setTimeout(() => this.run(entry), retryInMs);
+      },
+    );
+  }
+
+  private get backoff(): { readonly baseMs: number; readonly maxMs: number } {
+    return this.options.backoff ?? { baseMs: 500, maxMs: 30_000 };
   }
 
   /**
