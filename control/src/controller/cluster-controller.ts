@@ -27,7 +27,7 @@ import { ConditionEvents, EventRecorder, conditionEvent } from '../status/events
 import { IngressStatusPlanner, statusPatch } from '../status/ingress-status.ts';
 import { StatusWriter } from '../status/writer.ts';
 import type { GatewayStatusUpdate } from '../status/gateway-status.ts';
-import { GatewayStatusPlanner, gatewayStatusPatch, gatewayStatusPath } from '../status/gateway-status.ts';
+import { GatewayStatusPlanner, MAX_ROUTE_PARENTS, gatewayStatusPatch, gatewayStatusPath } from '../status/gateway-status.ts';
 
 /** Everything cluster mode needs to know. */
 export interface ClusterControllerOptions {
@@ -115,7 +115,13 @@ export class ClusterController {
       concurrency: options.statusConcurrency,
       keyOf: (update) => `${update.kind}/${update.namespace ?? ''}/${update.name}`,
       fingerprint: (update) => JSON.stringify(update.status),
-      write: async (update) => void (await kubeCall(options.kubeConfig, 'PATCH', gatewayStatusPath(update), { body: gatewayStatusPatch(update), contentType: 'application/merge-patch+json' })),
+      write: async (update) => {
+        if (update.parentsLeftOut !== undefined) {
+          const message = `status.parents is full with other controllers' entries: ${update.parentsLeftOut} of Portico's left out (the CRD holds ${MAX_ROUTE_PARENTS})`;
+          options.logger.warn({ object: `${update.kind} ${update.namespace ?? ''}/${update.name}`, leftOut: update.parentsLeftOut }, message);
+        }
+        await kubeCall(options.kubeConfig, 'PATCH', gatewayStatusPath(update), { body: gatewayStatusPatch(update), contentType: 'application/merge-patch+json' });
+      },
       onError: (update, error, willRetry) => options.logger.warn({ err: error, object: `${update.kind} ${update.namespace ?? ''}/${update.name}`, willRetry }, 'status update failed'),
     });
     this.events = new EventRecorder({

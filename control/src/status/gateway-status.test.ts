@@ -103,6 +103,31 @@ describe('planGatewayStatus', () => {
     expect(gateway.status.conditions).toContainEqual(expect.objectContaining({ type: 'Programmed', status: 'True' }));
   });
 
+  it('writes only as many of Portico’s parent entries as other controllers leave room for (the CRD holds 32): the first in the route’s order, and says how many it left out', () => {
+    const crowded = ClusterState.from(objects);
+    for (const i of [1, 2, 3]) crowded.upsert({ ...objects[1]!, metadata: { ...objects[1]!.metadata, name: `edge-${i}` } } as KubeObject);
+    const route = crowded.httpRoutes.get('apps/web')!;
+    const others = Array.from({ length: 30 }, (_, i) => ({ controllerName: 'example.com/other', parentRef: { name: `theirs-${String(i).padStart(2, '0')}` }, conditions: [] }));
+    const parentRefs = ['edge', 'edge-1', 'edge-2', 'edge-3'].map((name) => ({ name, namespace: 'infra' }));
+    crowded.upsert({ ...route, metadata: { ...route.metadata, resourceVersion: '9' }, spec: { ...route.spec, parentRefs }, status: { parents: others } } as KubeObject);
+    const plan = planGatewayStatus(buildModel(crowded, DEFAULT_CLASS_SELECTION).gateway, crowded, [{ ip: '10.0.0.9' }], NOW);
+    const update = plan.find((u) => u.kind === 'HTTPRoute')!;
+    const parents = update.status.parents as { controllerName: string; parentRef: { name: string } }[];
+    expect(parents).toHaveLength(32);
+    expect(parents.slice(0, 30)).toEqual(others);
+    expect(parents.slice(30).map((p) => [p.controllerName, p.parentRef.name])).toEqual([
+      ['portico.dev/gateway-controller', 'edge'],
+      ['portico.dev/gateway-controller', 'edge-1'],
+    ]);
+    expect(update.parentsLeftOut).toBe(2);
+    // Once written, the route shows it: nothing more to write.
+    crowded.upsert({ ...crowded.httpRoutes.get('apps/web')!, metadata: { ...route.metadata, resourceVersion: '10' }, status: { parents } } as KubeObject);
+    expect(planGatewayStatus(buildModel(crowded, DEFAULT_CLASS_SELECTION).gateway, crowded, [{ ip: '10.0.0.9' }], NOW).filter((u) => u.kind === 'HTTPRoute')).toEqual([]);
+    // With room for all of them, none is left out.
+    expect(plan.every((u) => u.kind === 'HTTPRoute' || u.parentsLeftOut === undefined)).toBe(true);
+    expect(updates.find((u) => u.kind === 'HTTPRoute')!.parentsLeftOut).toBeUndefined();
+  });
+
   it('removes Portico’s parent entry from a route that no longer attaches, keeping the others', () => {
     const detached = ClusterState.from(objects);
     const route = detached.httpRoutes.get('apps/web')!;

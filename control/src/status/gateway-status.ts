@@ -29,6 +29,11 @@ export interface GatewayStatusUpdate {
   readonly status: Record<string, unknown>;
   /** The object's resourceVersion when planned. */
   readonly observed: string | undefined;
+  /**
+   * Portico's route parent entries left out of this write (undefined: none): other controllers'
+   * entries take so much of `status.parents` that Portico's would pass the CRD's maxItems (32).
+   */
+  readonly parentsLeftOut?: number;
 }
 
 /** The API path of an update's status subresource. */
@@ -84,6 +89,9 @@ function gatewayAddresses(points: readonly IngressPoint[]): { type: string; valu
   return points.flatMap((p) => (p.ip !== undefined ? [{ type: 'IPAddress', value: p.ip }] : p.hostname !== undefined ? [{ type: 'Hostname', value: p.hostname }] : [])).slice(0, MAX_GATEWAY_ADDRESSES);
 }
 
+/** Entries a route's `status.parents` holds at most, every controller's together (the Gateway API CRD's maxItems: a longer list is refused whole). */
+export const MAX_ROUTE_PARENTS = 32;
+
 /**
  * Every status write that brings the Gateway API objects Portico answers for in line with
  * `status` (a complete plan): classes, Gateways, then HTTPRoutes and GRPCRoutes each in key order.
@@ -105,7 +113,7 @@ export function planGatewayStatus(status: GatewayApiStatus, state: ClusterState,
 type RouteEntry = GatewayApiStatus['routes'][number];
 const ROUTE_KINDS = ['HTTPRoute', 'GRPCRoute'] as const;
 type RouteKind = (typeof ROUTE_KINDS)[number];
-type Push = (kind: GatewayStatusUpdate['kind'], namespace: string | undefined, name: string, object: { metadata: { resourceVersion?: string | undefined }; status?: unknown }, desired: Record<string, unknown>) => boolean;
+type Push = (kind: GatewayStatusUpdate['kind'], namespace: string | undefined, name: string, object: { metadata: { resourceVersion?: string | undefined }; status?: unknown }, desired: Record<string, unknown>, parentsLeftOut?: number) => boolean;
 
 const routesOf = (state: ClusterState, kind: RouteKind): ReadonlyMap<string, { metadata: { namespace?: string | undefined; name: string; resourceVersion?: string | undefined }; status?: unknown }> =>
   kind === 'HTTPRoute' ? state.httpRoutes : state.grpcRoutes;
@@ -120,11 +128,11 @@ function entryMap(routes: GatewayApiStatus['routes']): Map<string, RouteEntry> {
 /** An update list and the function that plans a write unless the object already shows it (returns whether it did). */
 function collect(): { updates: GatewayStatusUpdate[]; push: Push } {
   const updates: GatewayStatusUpdate[] = [];
-  const push: Push = (kind, namespace, name, object, desired) => {
+  const push: Push = (kind, namespace, name, object, desired, parentsLeftOut) => {
     const current = statusOf(object);
     const merged = { ...current, ...desired };
     if (sameJsonAnyKeyOrder(current, merged)) return false;
-    updates.push({ kind, namespace, name, status: desired, observed: object.metadata.resourceVersion });
+    updates.push({ kind, namespace, name, status: desired, observed: object.metadata.resourceVersion, ...(parentsLeftOut === undefined ? {} : { parentsLeftOut }) });
     return true;
   };
   return { updates, push };
@@ -252,8 +260,9 @@ function planClassesAndGateways(status: GatewayApiStatus, state: ClusterState, p
 
 /**
  * Plans a route's write, Portico's parents as built (`entry`; undefined: Portico does not
- * answer for it): other controllers' entries kept, stale entries of Portico's removed. Returns
- * whether it planned one.
+ * answer for it): other controllers' entries kept, stale entries of Portico's removed. Portico's
+ * take only the room the others leave of MAX_ROUTE_PARENTS, the first in the build's order (the
+ * same on every replica), and the update says how many were left out. Returns whether it planned one.
  */
 function judgeRoute(kind: RouteKind, object: { metadata: { namespace?: string | undefined; name: string; resourceVersion?: string | undefined }; status?: unknown }, entry: RouteEntry | undefined, now: string, push: Push): boolean {
   const namespace = object.metadata.namespace ?? 'default';
@@ -268,5 +277,8 @@ function judgeRoute(kind: RouteKind, object: { metadata: { namespace?: string | 
     const before = ours.find((o) => sameJsonAnyKeyOrder(o.parentRef, parentRef));
     return { parentRef, controllerName: GATEWAY_CONTROLLER_NAME, conditions: written(p.conditions, entry?.generation, conditionsOf(before?.conditions), now) };
   });
-  return push(kind, namespace, object.metadata.name, object, { parents: [...others, ...parents] });
+  // The API server refuses a longer list whole (422, every pass): better Portico's first entries than none.
+  const room = Math.max(0, MAX_ROUTE_PARENTS - others.length);
+  const leftOut = parents.length > room ? parents.length - room : undefined;
+  return push(kind, namespace, object.metadata.name, object, { parents: others.concat(leftOut === undefined ? parents : parents.slice(0, room)) }, leftOut);
 }
