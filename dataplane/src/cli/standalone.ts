@@ -170,6 +170,8 @@ ${SERVING_HELP}
           }
           logged = now;
         },
+        // A bug, not bad input (that is a problem): with its stack, once per distinct error; the problem says it too.
+        onError: (error, pass) => logger.error({ err: error, pass }, `manifests: the ${pass} failed`),
       });
       metrics.trackManifestProblems(() => source.problems());
       try {

@@ -15,7 +15,8 @@ import { convertLegacyIngress, LEGACY_INGRESS_VERSIONS } from './legacy.ts';
 /** Something wrong (or worth saying) about one document of one manifest file. */
 export interface ManifestProblem {
   readonly severity: 'error' | 'warning';
-  readonly code: 'PORTICO_E_MANIFEST_READ' | 'PORTICO_E_MANIFEST_PARSE' | 'PORTICO_E_MANIFEST_SCHEMA' | 'PORTICO_W_MANIFEST_IGNORED' | 'PORTICO_W_LEGACY_API' | 'PORTICO_W_MANIFEST_EMPTY';
+  /** `PORTICO_E_MANIFEST_APPLY`: what was read could not be applied (a bug, never bad input; retried at each scan). */
+  readonly code: 'PORTICO_E_MANIFEST_READ' | 'PORTICO_E_MANIFEST_PARSE' | 'PORTICO_E_MANIFEST_SCHEMA' | 'PORTICO_E_MANIFEST_APPLY' | 'PORTICO_W_MANIFEST_IGNORED' | 'PORTICO_W_LEGACY_API' | 'PORTICO_W_MANIFEST_EMPTY';
   readonly file: string;
   /** 0-based index of the document in the file (items of a `List` count as their own documents). */
   readonly document: number;

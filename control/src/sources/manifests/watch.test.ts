@@ -312,6 +312,63 @@ describe('ManifestSource', () => {
     expect(ports()).toEqual(['a:80']);
   });
 
+  it('an object the state refuses (a bug) is a problem and one onError call, retried at each scan while the others flow (hostile: no silent rescans)', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'portico-refused-'));
+    await writeFile(join(dir, 'a.yaml'), service('ok') + '---\n' + service('boom'));
+    let refusing = true;
+    class RefusingState extends ClusterState {
+      override upsert(object: Parameters<ClusterState['upsert']>[0]): boolean {
+        if (refusing && object.metadata.name === 'boom') throw new Error('state bug');
+        return super.upsert(object);
+      }
+    }
+    const errors: string[] = [];
+    const refusingState = new RefusingState();
+    problems = [];
+    source = new ManifestSource(refusingState, { path: dir, onChange: () => undefined, onProblems: (p) => (problems = p), onError: (error, pass) => errors.push(`${pass}: ${error.message}`), debounceMs: 10, rescanMs: 20 });
+    const scans = source.scans;
+    await source.start();
+    expect([...refusingState.services.keys()]).toEqual(['web/ok']);
+    expect(problems).toMatchObject([{ file: 'a.yaml', severity: 'error', code: 'PORTICO_E_MANIFEST_APPLY' }]);
+    expect(problems[0]!.message).toMatch(/^Service web\/boom could not be applied: state bug; retrying at each scan$/);
+    // Rescans retry it, and say it no more.
+    await until(() => source!.scans >= scans + 5, 'five rescans');
+    expect(errors).toEqual(['apply of Service web/boom from a.yaml: state bug']);
+    expect(source.notReady()).toBeUndefined();
+    // The bug gone, the next rescan applies it with no edit of the file.
+    refusing = false;
+    await until(() => refusingState.services.has('web/boom'), 'boom applied by a rescan');
+    await until(() => problems.length === 0, 'the problem cleared');
+  });
+
+  it('a scan that fails (onChange throwing) is a problem and one onError call naming the pass, and the next scan applies afresh and announces it', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'portico-failed-scan-'));
+    await writeFile(join(dir, 'a.yaml'), service('a'));
+    let throwing = false;
+    let announced = 0;
+    const errors: string[] = [];
+    await start({
+      onChange: () => {
+        if (throwing) throw new Error('listener bug');
+        announced++;
+      },
+      onError: (error, pass) => errors.push(`${pass}: ${error.message}`),
+    });
+    throwing = true;
+    await writeFile(join(dir, 'a.yaml'), service('a', 81));
+    await until(() => problems.some((p) => p.code === 'PORTICO_E_MANIFEST_APPLY'), 'the failed scan reported');
+    expect(problems).toMatchObject([{ file: dir, severity: 'error', code: 'PORTICO_E_MANIFEST_APPLY' }]);
+    expect(problems[0]!.message).toMatch(/the file-event scan failed: listener bug/);
+    expect(errors).toEqual(['file-event scan: listener bug']);
+    // The state took the edit before the listener threw; the next scan (no edit) tells the listener again.
+    expect(ports()).toEqual(['a:81']);
+    throwing = false;
+    const before = announced;
+    await source!.reload();
+    expect(announced).toBe(before + 1);
+    expect(problems).toEqual([]);
+  });
+
   it('refuses a file over the size limit without reading it, keeping its last good objects', async () => {
     dir = await mkdtemp(join(tmpdir(), 'portico-size-'));
     await writeFile(join(dir, 'a.yaml'), service('a'));

@@ -20,6 +20,9 @@
  * - A file that fails to parse keeps its last good objects and is reported; a file that becomes
  *   empty while it held objects keeps them for a grace period (a truncate-then-write save) and
  *   warns. A file that never parsed makes the source not ready, with the reason.
+ * - A scan that fails anyway (a bug: ClusterState or a callback throwing) is never silent: it is a
+ *   problem (`PORTICO_E_MANIFEST_APPLY`) and an `onError` call, and the next scan applies every
+ *   file afresh; an object the state refuses is retried at each scan, the others flow.
  */
 import type { FSWatcher } from 'node:fs';
 import { watch } from 'node:fs';
@@ -68,7 +71,16 @@ export interface ManifestSourceOptions {
    */
   readonly parse?: (bytes: Uint8Array, file: string, limits: ParseLimits, known: readonly string[]) => Promise<KnownParseResult>;
   readonly limits?: ParseLimits;
+  /**
+   * Called when a scan failed or an object could not be applied (a bug: bad input is a problem,
+   * never an error), naming the pass: once per distinct message until a scan applies everything
+   * (at most MAX_ERRORS_SAID), not at every rescan. The failure is also among `problems()`.
+   */
+  readonly onError?: (error: Error, pass: string) => void;
 }
+
+/** Distinct errors said through `onError` between two clean scans at most (the rest are problems only). */
+const MAX_ERRORS_SAID = 64;
 
 /** What is known about one file. */
 interface FileEntry {
@@ -208,6 +220,14 @@ export class ManifestSource {
   private stopped = false;
   private lastProblems = '[]';
   private directoryProblem: ManifestProblem | undefined;
+  /** Why the last scan failed, until one succeeds. */
+  private scanProblem: ManifestProblem | undefined;
+  /** Set by a failed scan: what it applied is unknown, so the next one applies every file afresh. */
+  private resync = false;
+  /** Identities ClusterState refused (threw for), with the file that holds them and why: retried at each scan. */
+  private readonly unsettled = new Map<string, { readonly file: string; readonly message: string }>();
+  /** Error messages said through onError since the last clean scan. */
+  private readonly errorsSaid = new Set<string>();
   /** Scans done so far. */
   scans = 0;
   /** Files read and parsed so far (unchanged files are not). */
@@ -225,7 +245,7 @@ export class ManifestSource {
     await stat(this.options.path);
     await this.reload();
     const rescanMs = this.options.rescanMs ?? 2000;
-    this.interval = setInterval(() => void this.reload().catch(() => undefined), rescanMs);
+    this.interval = setInterval(() => void this.reload().catch((error: unknown) => this.scanFailed(error, 'periodic rescan')), rescanMs);
     this.interval.unref();
   }
 
@@ -252,9 +272,55 @@ export class ManifestSource {
   /** The current problems, sorted by file. */
   problems(): ManifestProblem[] {
     // concatenated, not push(...problems): one file may have more problems than a spread's arguments fit on the stack.
-    const pieces: (readonly ManifestProblem[])[] = this.directoryProblem ? [[this.directoryProblem]] : [];
-    for (const file of [...this.files.keys()].sort()) pieces.push(this.files.get(file)!.problems);
+    const pieces: (readonly ManifestProblem[])[] = [];
+    for (const whole of [this.directoryProblem, this.scanProblem]) if (whole !== undefined) pieces.push([whole]);
+    const refused = this.refusedByFile();
+    for (const file of [...new Set([...this.files.keys(), ...refused.keys()])].sort()) {
+      const entry = this.files.get(file);
+      if (entry !== undefined) pieces.push(entry.problems);
+      const problem = refused.get(file);
+      if (problem !== undefined) pieces.push([problem]);
+    }
     return concatenated(pieces);
+  }
+
+  /** One problem per file holding objects ClusterState refused (a flood of them is one line a file). */
+  private refusedByFile(): Map<string, ManifestProblem> {
+    const byFile = new Map<string, { id: string; message: string; count: number }>();
+    for (const [id, { file, message }] of this.unsettled) {
+      const seen = byFile.get(file);
+      if (seen === undefined || id < seen.id) byFile.set(file, { id, message, count: (seen?.count ?? 0) + 1 });
+      else seen.count++;
+    }
+    const problems = new Map<string, ManifestProblem>();
+    for (const [file, { id, message, count }] of byFile) {
+      const more = count > 1 ? ` (and ${count - 1} more objects)` : '';
+      problems.set(file, problem(file, 'error', 'PORTICO_E_MANIFEST_APPLY', `${id} could not be applied: ${message}${more}; retrying at each scan`));
+    }
+    return problems;
+  }
+
+  /**
+   * A scan that rejected (a bug, not bad input): a problem until a scan succeeds, said through
+   * onError once, and the next scan applies every file afresh (this one may have stopped halfway).
+   */
+  private scanFailed(error: unknown, pass: string): void {
+    const message = (error as Error)?.message ?? String(error);
+    this.resync = true;
+    this.scanProblem = problem(this.options.path, 'error', 'PORTICO_E_MANIFEST_APPLY', `the ${pass} failed: ${message}; keeping what was applied, and applying every file afresh at the next scan`);
+    this.sayError(error, pass);
+    try {
+      this.report();
+    } catch {
+      // onProblems threw too: the next scan reports again.
+    }
+  }
+
+  private sayError(error: unknown, pass: string): void {
+    const message = (error as Error)?.message ?? String(error);
+    if (this.errorsSaid.has(message) || this.errorsSaid.size >= MAX_ERRORS_SAID) return;
+    this.errorsSaid.add(message);
+    this.options.onError?.(error instanceof Error ? error : new Error(message), pass);
   }
 
   /**
@@ -292,7 +358,7 @@ export class ManifestSource {
     const delay = delayMs ?? (replaced ? (this.options.replacedDelayMs ?? 1) : (this.options.debounceMs ?? 50));
     this.timer = setTimeout(() => {
       this.timer = undefined;
-      void this.reload(replaced).catch(() => undefined);
+      void this.reload(replaced).catch((error: unknown) => this.scanFailed(error, 'file-event scan'));
     }, delay);
     this.timer.unref();
   }
@@ -355,7 +421,15 @@ export class ManifestSource {
       this.files.delete(name);
       changed.add(name);
     }
-    if (changed.size > 0) this.apply(changed);
+    if (this.resync) {
+      // The last scan failed somewhere: every file's objects applied afresh (only those that differ are stored).
+      this.byFile.clear();
+      this.holders.clear();
+      this.apply(new Set(this.files.keys()), new Set(this.applied.keys()), true);
+      this.resync = false;
+    } else if (changed.size > 0 || this.unsettled.size > 0) this.apply(changed);
+    this.scanProblem = undefined;
+    if (this.unsettled.size === 0) this.errorsSaid.clear();
     this.report();
     if (deferred) this.schedule();
   }
@@ -479,10 +553,12 @@ export class ManifestSource {
   /**
    * Applies the objects of the `changed` files to ClusterState: only identities those files held
    * before or hold now are looked at (when several files hold one, the last file by name wins),
-   * and only objects that differ from what was applied are stored or removed.
+   * and only objects that differ from what was applied are stored or removed. Identities in
+   * `touched` and those refused before are looked at too; one the state refuses (throws for) is
+   * kept unsettled, and the others still flow. `announce`: onChange is called even if nothing changed.
    */
-  private apply(changed: ReadonlySet<string>): void {
-    const touched = new Set<string>();
+  private apply(changed: ReadonlySet<string>, touched = new Set<string>(), announce = false): void {
+    for (const id of this.unsettled.keys()) touched.add(id);
     for (const name of changed) {
       const applied = this.byFile.get(name);
       const entry = this.files.get(name);
@@ -515,20 +591,30 @@ export class ManifestSource {
       }
       this.byFile.set(name, { objects: entry.objects, byId: after });
     }
-    let changedState = false;
+    let changedState = announce;
     for (const id of touched) {
       let winner: string | undefined;
       for (const name of membersOf(this.holders, id)) if (winner === undefined || name > winner) winner = name;
       const object = winner === undefined ? undefined : this.byFile.get(winner)!.byId.get(id)!;
       const before = this.applied.get(id);
-      if (object === before) continue;
-      if (object === undefined) {
-        this.applied.delete(id);
-        if (this.state.remove(before!)) changedState = true;
+      if (object === before) {
+        this.unsettled.delete(id);
         continue;
       }
-      this.applied.set(id, object);
-      if (this.state.upsert(object)) changedState = true;
+      // Recorded as applied only once the state took it: a refused one is looked at again at the next scan.
+      try {
+        if (object === undefined) {
+          if (this.state.remove(before!)) changedState = true;
+          this.applied.delete(id);
+        } else {
+          if (this.state.upsert(object)) changedState = true;
+          this.applied.set(id, object);
+        }
+        this.unsettled.delete(id);
+      } catch (error) {
+        this.unsettled.set(id, { file: winner ?? this.unsettled.get(id)?.file ?? this.options.path, message: (error as Error)?.message ?? String(error) });
+        this.sayError(error, `apply of ${id}${winner === undefined ? '' : ` from ${winner}`}`);
+      }
     }
     if (changedState) this.options.onChange();
   }
