@@ -23,7 +23,7 @@ import type { Service } from '../state/objects.ts';
 import { Service as ServiceSchema } from '../state/objects.ts';
 import type { IngressPoint } from '../status/addresses.ts';
 import { publishAddresses, samePoints } from '../status/addresses.ts';
-import { ConditionEvents, EventRecorder, conditionEvent } from '../status/events.ts';
+import { ConditionEvents, ConditionOrigins, EventRecorder, conditionEvent } from '../status/events.ts';
 import { IngressStatusPlanner, statusPatch } from '../status/ingress-status.ts';
 import { StatusWriter } from '../status/writer.ts';
 import type { GatewayStatusUpdate } from '../status/gateway-status.ts';
@@ -79,6 +79,8 @@ export class ClusterController {
   private readonly events: EventRecorder;
   /** The status passes' conditions, offered to `events` as they change (not every condition every pass). */
   private readonly conditionEvents: ConditionEvents;
+  /** The object version each build condition came from, noted at the build: an Event names that, not the object as it is by the status pass. */
+  private readonly conditionOrigins = new ConditionOrigins();
   /** Planning passes: coalesced, one at a time, run again when asked during one. */
   private readonly statusLoop: RebuildLoop;
   private planRetry: NodeJS.Timeout | undefined;
@@ -201,6 +203,8 @@ export class ClusterController {
 
   private rebuild(): void {
     const result = this.publisher.rebuild();
+    // Now, with nothing awaited since the build: the state is what the build read.
+    this.conditionOrigins.note(result.conditions, this.state);
     if (result.endpointOnly) this.counts.endpointOnlyRebuilds++;
     else this.counts.rebuilds++;
     this.options.logger.info({ version: result.snapshot.version, published: result.published, endpointOnly: result.endpointOnly, ms: Math.round(result.ms), conditions: result.conditions.length }, 'rebuilt');
@@ -280,7 +284,7 @@ export class ClusterController {
       this.publishedPoints = [...this.publishedPoints.filter((p) => !samePoints(p, points)), points].slice(-PUBLISHED_POINTS_KEPT);
       const now = new Date();
       this.gatewayStatusWriter.plan(this.gatewayStatusPlanner.plan(this.publisher.gatewayStatus, this.state, points, now.toISOString().replace(/\.\d{3}Z$/, 'Z')));
-      this.conditionEvents.offer(this.publisher.conditions, (condition) => conditionEvent(condition, this.state, 'portico-controller', this.options.identity, now));
+      this.conditionEvents.offer(this.publisher.conditions, (condition) => conditionEvent(condition, this.state, 'portico-controller', this.options.identity, now, this.conditionOrigins.of(condition)));
       this.planFailures = 0;
       this.planned = { ...planned, polled: this.pointsPolled };
     } catch (error) {

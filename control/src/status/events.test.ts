@@ -2,7 +2,11 @@ import { describe, expect, it } from 'vitest';
 import { ClusterState } from '../state/cluster-state.ts';
 import type { Condition } from '../model/conditions.ts';
 import type { PendingEvent } from './events.ts';
-import { ConditionEvents, EVENT_MEMORY, EVENT_QUEUE, EventRecorder, conditionEvent } from './events.ts';
+import { ConditionEvents, ConditionOrigins, EVENT_MEMORY, EVENT_QUEUE, EventRecorder, conditionEvent } from './events.ts';
+import { STANDALONE_SELECTION } from '../api/test-support.ts';
+import { SnapshotHistory } from '../publish/history.ts';
+import { SnapshotPublisher } from '../publish/publisher.ts';
+import type { KubeObject } from '../state/objects.ts';
 
 const event = (key: string): PendingEvent => ({ namespace: 'team', event: { reason: key }, dedupeKey: key });
 
@@ -192,6 +196,38 @@ describe('conditionEvent', () => {
       },
     ]);
     expect(pending.event).toBe(posted[0]);
+  });
+
+  it('names the object version the condition was derived from, not the one the state holds by the status pass (ConditionOrigins)', () => {
+    const state = new ClusterState();
+    const publisher = new SnapshotPublisher({ state, selection: STANDALONE_SELECTION, history: new SnapshotHistory() });
+    const origins = new ConditionOrigins();
+    const broken = (resourceVersion: string, generation: number, service: string, uid = 'u-1') =>
+      ({
+        apiVersion: 'networking.k8s.io/v1',
+        kind: 'Ingress',
+        metadata: { name: 'web', namespace: 'team', uid, resourceVersion, generation },
+        spec: { rules: [{ host: 'web.example.com', http: { paths: [{ path: '/', pathType: 'Prefix', backend: { service: { name: service, port: { number: 80 } } } }] } }] },
+      }) as KubeObject;
+    const rebuild = () => {
+      publisher.rebuild();
+      origins.note(publisher.conditions, state);
+      return publisher.conditions.filter((c) => c.reason === 'ServiceNotFound');
+    };
+    state.upsert(broken('10', 1, 'nope'));
+    const [derived] = rebuild();
+    // Edited (generation 2: another Service, also missing) after the build, before the status pass offers generation 1's condition.
+    state.upsert(broken('11', 2, 'other'));
+    const pending = conditionEvent(derived!, state, 'portico-controller', 'replica-a', new Date(0), origins.of(derived!))!;
+    expect(pending.dedupeKey).toBe(`u-1/1/${derived!.field}/ServiceNotFound`);
+    expect(pending.event).toMatchObject({ involvedObject: { uid: 'u-1', resourceVersion: '10' }, message: expect.stringContaining('nope') });
+    // The rebuild's condition is generation 2's, noted as such.
+    const [next] = rebuild();
+    expect(next).not.toBe(derived);
+    expect(conditionEvent(next!, state, 'portico-controller', 'replica-a', new Date(0), origins.of(next!))!.dedupeKey).toBe(`u-1/2/${next!.field}/ServiceNotFound`);
+    // Deleted and made again (a new uid) since: generation 2's condition is about an object that is gone.
+    state.upsert(broken('12', 1, 'other', 'u-2'));
+    expect(conditionEvent(next!, state, 'portico-controller', 'replica-a', new Date(0), origins.of(next!))).toBeUndefined();
   });
 
   it('is undefined for an object Portico does not hold', () => {

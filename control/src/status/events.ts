@@ -24,8 +24,15 @@ export interface PendingEvent {
   readonly about?: string;
 }
 
+/** What identifies one version of an object: its uid, generation and resourceVersion. */
+export interface ObjectVersion {
+  readonly uid?: string | undefined;
+  readonly generation?: number | undefined;
+  readonly resourceVersion?: string | undefined;
+}
+
 /** The kinds whose conditions become Events, with where ClusterState keeps them. */
-const EVENT_KINDS: Record<string, { apiVersion: string; objects: (state: ClusterState) => ReadonlyMap<string, { metadata: { uid?: string | undefined; generation?: number | undefined; resourceVersion?: string | undefined } }> }> = {
+const EVENT_KINDS: Record<string, { apiVersion: string; objects: (state: ClusterState) => ReadonlyMap<string, { metadata: ObjectVersion }> }> = {
   Ingress: { apiVersion: 'networking.k8s.io/v1', objects: (state) => state.ingresses },
   Gateway: { apiVersion: 'gateway.networking.k8s.io/v1', objects: (state) => state.gateways },
   HTTPRoute: { apiVersion: 'gateway.networking.k8s.io/v1', objects: (state) => state.httpRoutes },
@@ -33,18 +40,25 @@ const EVENT_KINDS: Record<string, { apiVersion: string; objects: (state: Cluster
 };
 
 /**
- * The Event for one condition about an object Portico holds, or undefined when the object is gone.
- * Its body is made when first read (the recorder reads it only to post it): a status pass offers
- * every condition again, and those already reported cost their key alone.
+ * The Event for one condition about an object Portico holds, or undefined when the object is gone
+ * (or was deleted and made again since `derivedFrom`: the new one's derivation makes its own
+ * conditions). The Event names `derivedFrom`, the object version the condition was derived from
+ * (ConditionOrigins), else the object as the state holds it now. Its body is made when first read
+ * (the recorder reads it only to post it): a status pass offers every condition again, and those
+ * already reported cost their key alone.
  */
-export function conditionEvent(condition: Condition, state: ClusterState, component: string, instance: string, now: Date): PendingEvent | undefined {
+export function conditionEvent(condition: Condition, state: ClusterState, component: string, instance: string, now: Date, derivedFrom?: ObjectVersion): PendingEvent | undefined {
   const kind = EVENT_KINDS[condition.source.kind];
   if (kind === undefined) return undefined;
   const object = kind.objects(state).get(objectKey(condition.source.namespace, condition.source.name));
   if (object === undefined) return undefined;
+  // Not the object as it is now: the state may have moved on since the build (a status pass awaits
+  // I/O before it offers), and the problem of generation N may be gone in N + 1.
+  const version = derivedFrom ?? object.metadata;
+  if (version.uid !== undefined && object.metadata.uid !== undefined && version.uid !== object.metadata.uid) return undefined;
   const namespace = condition.source.namespace;
   // The generation moves with the spec only: Portico's own status write does not repeat the Event.
-  const dedupeKey = `${object.metadata.uid ?? ''}/${object.metadata.generation ?? object.metadata.resourceVersion ?? ''}/${condition.field}/${condition.reason}`;
+  const dedupeKey = `${version.uid ?? ''}/${version.generation ?? version.resourceVersion ?? ''}/${condition.field}/${condition.reason}`;
   let body: unknown;
   return {
     namespace,
@@ -59,7 +73,7 @@ export function conditionEvent(condition: Condition, state: ClusterState, compon
         apiVersion: 'v1',
         kind: 'Event',
         metadata: { generateName: `${condition.source.name}.`, namespace },
-        involvedObject: { apiVersion: kind.apiVersion, kind: condition.source.kind, namespace, name: condition.source.name, uid: object.metadata.uid, resourceVersion: object.metadata.resourceVersion },
+        involvedObject: { apiVersion: kind.apiVersion, kind: condition.source.kind, namespace, name: condition.source.name, uid: version.uid, resourceVersion: version.resourceVersion },
         reason: condition.reason,
         message: `${condition.field}: ${condition.message}`.slice(0, 1024),
         type: condition.severity === 'Error' || condition.severity === 'Warning' ? 'Warning' : 'Normal',
@@ -73,6 +87,37 @@ export function conditionEvent(condition: Condition, state: ClusterState, compon
       return body;
     },
   };
+}
+
+/**
+ * The object version each condition was derived from, noted right after the build that made it:
+ * the build is synchronous, so the state then holds what it read. A condition object is made by
+ * one derivation (the build keeps an unchanged object's condition objects, and re-derives with new
+ * ones), so it is noted once, when it first appears; a note looks only at the conditions that are
+ * not the last list's at the same place from either end (one edit: the conditions around it).
+ */
+export class ConditionOrigins {
+  private readonly origins = new WeakMap<Condition, ObjectVersion>();
+  private last: readonly Condition[] = [];
+
+  /** Notes the origin of each new condition of `conditions`, the list the build just made from `state`. */
+  note(conditions: readonly Condition[], state: ClusterState): void {
+    if (conditions === this.last) return;
+    const { head, tail } = identicalEnds(conditions, this.last);
+    for (let i = head; i < conditions.length - tail; i++) {
+      const condition = conditions[i]!;
+      if (this.origins.has(condition)) continue;
+      const object = EVENT_KINDS[condition.source.kind]?.objects(state).get(objectKey(condition.source.namespace, condition.source.name));
+      // The metadata object itself: the state replaces an object on every change, never edits it.
+      if (object !== undefined) this.origins.set(condition, object.metadata);
+    }
+    this.last = conditions;
+  }
+
+  /** The object version `condition` was derived from; undefined when it was never noted (or its object was not held). */
+  of(condition: Condition): ObjectVersion | undefined {
+    return this.origins.get(condition);
+  }
 }
 
 /** Options of the recorder. */
