@@ -121,6 +121,27 @@ describe('EventRecorder', () => {
     expect(posted).toEqual(['a', 'b', 'c']);
   });
 
+  it('a post that throws before returning a promise fails like a rejected one: its slot is freed and the next Event is posted', async () => {
+    const posted: string[] = [];
+    const failed: string[] = [];
+    const recorder = new EventRecorder({
+      concurrency: 1,
+      post: (pending) => {
+        if (pending.dedupeKey === 'a') throw new Error('synchronous');
+        posted.push(pending.dedupeKey);
+        return Promise.resolve();
+      },
+      onError: (pending) => failed.push(pending.dedupeKey),
+    });
+    recorder.record([event('a'), event('b')]);
+    await recorder.idle();
+    expect(posted).toEqual(['b']);
+    expect(failed).toEqual(['a']);
+    expect(recorder.stats).toMatchObject({ posted: 1, failed: 1 });
+    // Forgotten like any failed post: a later pass posts it.
+    expect(recorder.takeFailed()).toEqual([event('a')]);
+  });
+
   it('keeps at most `concurrency` posts in flight', async () => {
     let active = 0;
     let peak = 0;

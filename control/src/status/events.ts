@@ -122,7 +122,7 @@ export class ConditionOrigins {
 
 /** Options of the recorder. */
 export interface EventRecorderOptions {
-  /** Posts one Event (POST /api/v1/namespaces/{namespace}/events); rejects when it could not. */
+  /** Posts one Event (POST /api/v1/namespaces/{namespace}/events); rejects (or throws) when it could not. */
   readonly post: (event: PendingEvent) => Promise<void>;
   /** Keys remembered at most (default EVENT_MEMORY) and Events queued at most (default EVENT_QUEUE). */
   readonly memory?: number;
@@ -224,8 +224,14 @@ export class EventRecorder {
     while (this.active < (this.options.concurrency ?? 4) && this.queue.length > 0) {
       const event = this.queue.shift()!;
       this.active++;
-      void this.options
-        .post(event)
+      let posting: Promise<void>;
+      try {
+        posting = this.options.post(event);
+      } catch (error) {
+        // A post that throws before it returns a promise fails like one that rejects: its slot is freed below.
+        posting = Promise.reject(error);
+      }
+      void posting
         .then(
           () => void this.stats.posted++,
           (error: unknown) => {
