@@ -22,9 +22,10 @@ import { validateHosts, validateRoutes, validateSets } from './validate.ts';
 import { FlatSink } from './blocks.ts';
 import type { TableSink } from './blocks.ts';
 import { Relocation, checkChunkShape, chunkWord, corrupt } from './chunk-check.ts';
-import type { ItemList } from './pages.ts';
 import { hashCapacity, hashSlots, hostSlotCapacity } from './hash-slots.ts';
-import { BackendRecord, Endpoint, Entry, Format, Group, HOST_SEED, Header, HeaderPair, HostRecord, RouteRecord, SetRecord, Slot, murmur, pathSeed } from './layout.ts';
+import { AREA_GEOMETRY, bucketCountOf, indexWordsOf, planArea, writeArea } from './area.ts';
+import type { AreaGeometry, AreaLayout } from './area.ts';
+import { BackendRecord, Entry, Format, Group, HOST_SEED, Header, HeaderPair, HostRecord, RouteRecord, Slot, murmur, pathSeed } from './layout.ts';
 
 /** Which host hash tables list a chunk host (bits of ChunkHost.tables). */
 export const HostTables = { EXACT: 1, ONE_LABEL: 2, DEEP: 4, ANY: 8 } as const;
@@ -214,16 +215,21 @@ export interface TableLayout {
   readonly chunkAt: Uint32Array;
   /** Byte offset of each route record, by route id. */
   readonly routeOffsets: Uint32Array;
-  /** Byte offsets of the set index and of the endpoint area (the last section: a set record's offset is read from the index). */
+  /** Byte offsets of the set index and of the endpoint area (the last sections: a set record's offset is read from the index). */
   readonly setIndexAt: number;
   readonly areaAt: number;
+  /** Where the area's sets lie (area.ts): what a patch re-packs from. */
+  readonly area: AreaLayout;
 }
 
-/** assembleOwnChunks, with the table's layout (for patchOwnChunks). */
-export function assembleOwnChunksLaidOut(chunks: readonly PlacedChunk[], routes: readonly RouteEntry[], sets: readonly (readonly number[])[], endpointCount: number, fallback: number): { table: Uint8Array; layout: TableLayout } {
+/**
+ * assembleOwnChunks, with the table's layout (for patchOwnChunks); `geometry` is the endpoint
+ * area's (the format's unless a test asks for another: wasm reads any).
+ */
+export function assembleOwnChunksLaidOut(chunks: readonly PlacedChunk[], routes: readonly RouteEntry[], sets: readonly (readonly number[])[], endpointCount: number, fallback: number, geometry: AreaGeometry = AREA_GEOMETRY): { table: Uint8Array; layout: TableLayout } {
   validateSets(sets, endpointCount);
   validateRoutes(routes, sets.length, fallback);
-  return assemble(chunks, routes, sets, endpointCount, fallback, false);
+  return assemble(chunks, routes, sets, endpointCount, fallback, false, geometry);
 }
 
 /** encodeTable's half: the chunks come from a table validateTable accepted. */
@@ -262,30 +268,6 @@ export function routeRecordBytes(route: RouteEntry): number {
   return RouteRecord.BACKENDS + route.backends.length * BackendRecord.SIZE;
 }
 
-/** The bytes of the set records of `sets` [from, to) (packed: the endpoint area's length is their sum padded to 8). */
-export function setRecordsBytes(sets: ItemList<readonly number[]>, from: number, to: number): number {
-  let bytes = 0;
-  for (let i = from; i < to; i++) bytes += SetRecord.SLOTS + sets.at(i)!.length * Endpoint.SIZE;
-  return bytes;
-}
-
-/**
- * Writes the records of `sets` [from, end) packed from byte offset `at` to `records` (CURRENT
- * fields zero: the initial WRR state) and their offsets to the set index at `setIndexAt` in
- * `index`; returns where the last one ends.
- */
-export function writeSets(records: TableSink, index: TableSink, setIndexAt: number, sets: ItemList<readonly number[]>, from: number, at: number): number {
-  for (let i = from; i < sets.length; i++) {
-    const set = sets.at(i)!;
-    index.setWord((setIndexAt >>> 2) + i, at);
-    records.setWord((at + SetRecord.COUNT) >>> 2, set.length);
-    const slots = (at + SetRecord.SLOTS + Endpoint.ID) >>> 2;
-    for (let k = 0; k < set.length; k++) records.setWord(slots + k * (Endpoint.SIZE >>> 2), set[k]!);
-    at += SetRecord.SLOTS + set.length * Endpoint.SIZE;
-  }
-  return at;
-}
-
 /** Writes route record `r` at `rec` (its CURRENT fields zero: the initial WRR state, as in a fresh table). */
 export function writeRoute(out: TableSink, routeIndexAt: number, r: number, rec: number, route: RouteEntry): void {
   const backends = route.backends;
@@ -300,7 +282,7 @@ export function writeRoute(out: TableSink, routeIndexAt: number, r: number, rec:
   }
 }
 
-function assemble(chunks: readonly PlacedChunk[], routes: readonly RouteEntry[], sets: readonly (readonly number[])[], endpointCount: number, fallback: number, check: boolean): { table: Uint8Array; layout: TableLayout } {
+function assemble(chunks: readonly PlacedChunk[], routes: readonly RouteEntry[], sets: readonly (readonly number[])[], endpointCount: number, fallback: number, check: boolean, geometry: AreaGeometry = AREA_GEOMETRY): { table: Uint8Array; layout: TableLayout } {
   let exactCount = 0;
   let wildCount = 0;
   let deepCount = 0;
@@ -335,11 +317,15 @@ function assemble(chunks: readonly PlacedChunk[], routes: readonly RouteEntry[],
   const routeOffsets = new Uint32Array(routes.length);
   for (let r = 0; r < routes.length; r++) routeOffsets[r] = place(routeRecordBytes(routes[r]!));
   // Then the list of hosts with conditions (a host gaining or losing its conditions moves nothing
-  // before it), then the endpoint sets, last: a set that grows or shrinks moves nothing but the sets after it.
+  // before it), then the endpoint sets, last (area.ts): a set that grows or shrinks rewrites its
+  // bucket, aligned to its size so that it lies in one block; the overflow tail ends the table.
   const condHostsAt = place(condHostCount * 4);
-  const setIndexAt = place(sets.length * 4);
-  const areaLength = setRecordsBytes(sets, 0, sets.length);
-  const areaAt = place(areaLength);
+  const area = planArea(sets, geometry);
+  const setIndexAt = place(indexWordsOf(area.bucketCount, geometry) * 4);
+  const areaAt = Math.ceil(size / geometry.bucketBytes) * geometry.bucketBytes;
+  const areaLength = bucketCountOf(sets.length, geometry) * geometry.bucketBytes;
+  const overflowAt = areaAt + areaLength;
+  size = overflowAt + area.overflowBytes;
 
   const out = new Uint8Array(size);
   // The table is little-endian, as wasm and every platform Node runs on (a big-endian host would need DataView here).
@@ -352,7 +338,7 @@ function assemble(chunks: readonly PlacedChunk[], routes: readonly RouteEntry[],
   let anyAt = 0;
   let chunkAt = hostsAt;
   let condHost = condHostsAt;
-  const layout: TableLayout = { chunkAt: new Uint32Array(chunks.length), routeOffsets, setIndexAt, areaAt };
+  const layout: TableLayout = { chunkAt: new Uint32Array(chunks.length), routeOffsets, setIndexAt, areaAt, area };
   chunks.forEach(({ chunk, firstRoute }, c) => {
     layout.chunkAt[c] = chunkAt;
     writeChunk(sink, chunk, firstRoute, layout, c);
@@ -380,6 +366,7 @@ function assemble(chunks: readonly PlacedChunk[], routes: readonly RouteEntry[],
     [Header.ROUTE_INDEX, routeIndexAt], [Header.ROUTES, routesAt], [Header.ROUTES_LEN, condHostsAt - routesAt],
     [Header.DEEP_HOSTS, deepHostsAt], [Header.DEEP_HOSTS_CAP, deepCap],
     [Header.SET_INDEX, setIndexAt], [Header.SET_COUNT, sets.length], [Header.AREA, areaAt], [Header.AREA_LEN, areaLength],
+    [Header.OVERFLOW, overflowAt], [Header.OVERFLOW_LEN, area.overflowBytes],
   ];
   for (const [field, value] of header) u32(field, value);
   const writeSlots = (first: number, slots: Uint32Array): void => {
@@ -389,7 +376,7 @@ function assemble(chunks: readonly PlacedChunk[], routes: readonly RouteEntry[],
   writeSlots(wildHostsAt, hashSlots(wildSlots, wildCap));
   if (deepCount !== 0) writeSlots(deepHostsAt, hashSlots(deepSlots, deepCap));
   for (let r = 0; r < routes.length; r++) writeRoute(sink, routeIndexAt, r, routeOffsets[r]!, routes[r]!);
-  writeSets(sink, sink, setIndexAt, sets, 0, areaAt);
+  writeArea(words, setIndexAt, areaAt, sets, area);
   return { table: out, layout };
 }
 

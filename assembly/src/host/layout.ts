@@ -5,7 +5,7 @@
  */
 
 /** Format identity: magic ("PRTM", little-endian) and version, bumped on any incompatible change. */
-export const Format = { MAGIC: 0x4d545250, VERSION: 5 } as const;
+export const Format = { MAGIC: 0x4d545250, VERSION: 6 } as const;
 
 /**
  * Header field offsets (u32 each); section offsets are relative to the table start. COND_HOSTS
@@ -16,7 +16,7 @@ export const Header = {
   MAGIC: 0, VERSION: 4, LENGTH: 8, ROUTE_COUNT: 12, ENDPOINT_COUNT: 16, FALLBACK: 20, ANY_HOST: 24,
   EXACT_HOSTS: 28, EXACT_HOSTS_CAP: 32, WILD_HOSTS: 36, WILD_HOSTS_CAP: 40, HOSTS: 44, HOSTS_LEN: 48,
   COND_HOSTS: 52, COND_HOST_COUNT: 56, ROUTE_INDEX: 60, ROUTES: 64, ROUTES_LEN: 68, DEEP_HOSTS: 72, DEEP_HOSTS_CAP: 76,
-  SET_INDEX: 80, SET_COUNT: 84, AREA: 88, AREA_LEN: 92, SIZE: 96,
+  SET_INDEX: 80, SET_COUNT: 84, AREA: 88, AREA_LEN: 92, OVERFLOW: 96, OVERFLOW_LEN: 100, SIZE: 104,
 } as const;
 
 /** Hash slot: full key hash, then record offset (0 marks an empty slot). */
@@ -58,8 +58,23 @@ export const RouteRecord = { BACKEND_COUNT: 0, BACKENDS: 8 } as const;
 /** Backend inside a route record: WRR state (i64, zero when encoded), weight, endpoint set id. */
 export const BackendRecord = { CURRENT: 0, WEIGHT: 8, SET: 12, SIZE: 16 } as const;
 
-/** Endpoint set record in the endpoint area (found through the set index): endpoint count, then the slots from SLOTS. */
+/**
+ * Endpoint set record in the endpoint area (found through the set index): endpoint count, then
+ * the slots from SLOTS. The area is buckets (AREA, AREA_LEN), then the overflow tail (OVERFLOW,
+ * OVERFLOW_LEN); where a set's record lies is the host side's choice (area.ts, AreaGeometry): wasm
+ * only checks that the records lie inside one of the two and never overlap.
+ */
 export const SetRecord = { COUNT: 0, SLOTS: 4 } as const;
+
+/**
+ * The endpoint area's geometry (host side only: wasm reads records through the set index). Set id
+ * i's record lies in bucket i >> BUCKET_SHIFT (BUCKET_BYTES each, aligned to their size, so one
+ * never straddles two 64 KiB table blocks), packed in id order; a record over SET_MAX bytes, one
+ * that does not fit and its bucket's later sets lie in the overflow tail, by id, each in an extent
+ * of a size class (CLASS_STEPS per doubling: 12.5 % steps). 64 sets in 4 KiB: 64 B a set, room for
+ * about 7 endpoints each before a bucket overflows (a 3-endpoint set takes 28 B).
+ */
+export const EndpointArea = { BUCKET_BYTES: 4096, BUCKET_SHIFT: 6, SET_MAX: 2048, CLASS_STEPS: 8 } as const;
 
 /** Endpoint slot inside a set record: WRR state (i32, zero when encoded) and endpoint id. */
 export const Endpoint = { CURRENT: 0, ID: 4, SIZE: 8 } as const;

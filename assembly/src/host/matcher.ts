@@ -99,8 +99,8 @@ const INIT_PROBLEMS: Record<number, string> = {
   [-3]: 'length does not match the header',
   [-4]: 'a section lies outside the table',
   [-5]: 'wasm memory could not grow to hold the table',
-  [-6]: 'set index: the entry does not point where the previous set record ends (records packed in set id order)',
-  [-7]: 'set record: its COUNT of endpoint slots runs past the endpoint area',
+  [-6]: 'set index: the entry points outside the endpoint area\'s buckets and overflow tail, or into the set record before it in its region (records lie in set id order: none may overlap another)',
+  [-7]: 'set record: its COUNT of endpoint slots runs past its region of the endpoint area (buckets or overflow tail)',
   [-8]: 'set record: an endpoint slot\'s ID is not below the endpoint count',
 };
 

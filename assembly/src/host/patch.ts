@@ -1,22 +1,22 @@
 /**
  * Patching an assembled table instead of assembling it again: when a new version's chunks and
  * route records are those of the last one except a few that fit exactly where their predecessors
- * were (same sizes, same hosts), and it has as many endpoint sets, the new table is the last one
- * with only those rewritten, and the endpoint area re-packed from the first set that changed (the
- * table's last section: a set that grows or shrinks moves nothing else) — by the very functions
- * assemble writes them with, so the bytes are those
- * assembleOwnChunks gives (the tests hold them equal) — into copies of the blocks they fall in
- * (blocks.ts): the last version's bytes stay as they were, and the cost is the changed parts and
- * their blocks, not a copy of the table.
+ * were (same sizes, same hosts), and its endpoint area has as many buckets, the new table is the
+ * last one with only those rewritten and the buckets of the changed sets re-packed (area.ts: a set
+ * that grows or shrinks moves nothing outside its bucket) — by the very functions assemble writes
+ * them with, so the bytes are those assembleOwnChunks gives (the tests hold them equal) — into
+ * copies of the blocks they fall in (blocks.ts): the last version's bytes stay as they were, and
+ * the cost is the changed parts and their blocks, not a copy of the table.
  */
 import type { PlacedChunk, TableChunk, TableLayout } from './chunk.ts';
-import { routeRecordBytes, setRecordsBytes, writeChunk, writeRoute, writeSets } from './chunk.ts';
+import { routeRecordBytes, writeChunk, writeRoute } from './chunk.ts';
+import { patchEndpointArea } from './area.ts';
 import type { TableBlocks, TableSink } from './blocks.ts';
 import type { ItemList } from './pages.ts';
 import { chunkWord } from './chunk-check.ts';
 import { Header, HostRecord } from './layout.ts';
 import type { RouteEntry } from './table.ts';
-import { checkEndpointCount, checkRoute, checkSet } from './validate.ts';
+import { checkEndpointCount, checkRoute } from './validate.ts';
 
 /** A table assembled (or patched) from own chunks, with what it was made of. */
 export interface LaidOutTable {
@@ -65,29 +65,6 @@ class RecordSink implements TableSink {
   }
 }
 
-/** The set index entries from one set on, made off the table and then written in one go. */
-class IndexSlice implements TableSink {
-  readonly words: Uint32Array;
-  readonly #first: number;
-
-  constructor(first: number, count: number) {
-    this.#first = first;
-    this.words = new Uint32Array(count);
-  }
-
-  set(): void {
-    throw new Error('set records are not written to the set index');
-  }
-
-  word(index: number): number {
-    return this.words[index - this.#first]!;
-  }
-
-  setWord(index: number, value: number): void {
-    this.words[index - this.#first] = value;
-  }
-}
-
 /**
  * Whether `next` can be written where `previous` is: the same bytes taken, the same hosts (hash
  * slots), each with conditions or without as before (the table's list of hosts with conditions).
@@ -108,16 +85,17 @@ function fits(previous: TableChunk, next: TableChunk): boolean {
  * The table assembleOwnChunks gives for `chunks`, `routes`, `sets`, `endpointCount` and
  * `fallback`, made by patching `previous` (chunks, routes and sets compared by identity; the
  * caller's own chunks, trusted as assembleOwnChunks trusts them); undefined when the layout would
- * change — another number of chunks, routes or sets, a chunk's route run moved, a changed chunk
- * or route record of another size (another backend count) — and the caller assembles. The
+ * change — another number of chunks or routes, fewer sets (an unchanged route could name one taken
+ * away) or another number of the endpoint area's buckets, a chunk's route run moved, a changed
+ * chunk or route record of another size (another backend count) — and the caller assembles. The
  * changed route records and sets are validated as assembleOwnChunks validates every one (throws
  * PORTICO_E_TABLE_INVALID naming the route or set). `previous.table` is not modified. With
- * `only`, the chunks and routes at the other indices are known to be `previous`'s (the caller
- * replaced those alone): only these are compared, so the cost follows the change. The sets are
- * compared one by one; the area is re-packed from the first that changed.
+ * `only`, the chunks, routes and (when `only.sets` is given) sets at the other indices are known
+ * to be `previous`'s (the caller replaced those alone): only these are compared, so the cost
+ * follows the change; the endpoint area re-packs the buckets of the changed sets (patchEndpointArea).
  */
-export function patchOwnChunks(previous: LaidOutTable, chunks: ItemList<PlacedChunk>, routes: ItemList<RouteEntry>, sets: ItemList<readonly number[]>, endpointCount: number, fallback: number, only?: { readonly chunks: readonly number[]; readonly routes: readonly number[] }): LaidOutTable | undefined {
-  if (chunks.length !== previous.chunks.length || routes.length !== previous.routes.length || sets.length !== previous.sets.length || fallback !== previous.fallback) return undefined;
+export function patchOwnChunks(previous: LaidOutTable, chunks: ItemList<PlacedChunk>, routes: ItemList<RouteEntry>, sets: ItemList<readonly number[]>, endpointCount: number, fallback: number, only?: { readonly chunks: readonly number[]; readonly routes: readonly number[]; readonly sets?: readonly number[] }): LaidOutTable | undefined {
+  if (chunks.length !== previous.chunks.length || routes.length !== previous.routes.length || sets.length < previous.sets.length || fallback !== previous.fallback) return undefined;
   const changedChunks: number[] = [];
   const chunkCount = only?.chunks.length ?? chunks.length;
   for (let i = 0; i < chunkCount; i++) {
@@ -142,26 +120,11 @@ export function patchOwnChunks(previous: LaidOutTable, chunks: ItemList<PlacedCh
     changedRoutes.push(r);
   }
   checkEndpointCount(endpointCount);
-  const firstSet = firstChangedSet(previous, sets, endpointCount);
-  let table = previous.table;
-  const { layout } = previous;
-  let index: IndexSlice | undefined;
-  let areaEnd = 0;
-  if (firstSet >= 0) {
-    // The records from the first changed set on, re-packed off the table and spliced in at its old place; their index entries after.
-    const from = table.word((layout.setIndexAt >>> 2) + firstSet);
-    areaEnd = from + setRecordsBytes(sets, firstSet, sets.length);
-    const middle = new Uint8Array(((areaEnd + 7) & ~7) - from);
-    index = new IndexSlice((layout.setIndexAt >>> 2) + firstSet, sets.length - firstSet);
-    writeSets(new RecordSink(middle, from, index), index, layout.setIndexAt, sets, firstSet, from);
-    table = table.splice(from, middle, 0);
-  }
-  const edit = table.edit();
-  if (index !== undefined) {
-    edit.set(new Uint8Array(index.words.buffer), layout.setIndexAt + firstSet * 4);
-    edit.setWord(Header.LENGTH >>> 2, table.length);
-    edit.setWord(Header.AREA_LEN >>> 2, areaEnd - layout.areaAt);
-  }
+  const changedSets = only?.sets ?? changedItems(previous.sets, sets);
+  const area = patchEndpointArea(previous, sets, changedSets, endpointCount);
+  if (area === undefined) return undefined;
+  const layout = area.area === previous.layout.area ? previous.layout : { ...previous.layout, area: area.area };
+  const edit = area.table.edit();
   edit.setWord(Header.ENDPOINT_COUNT >>> 2, endpointCount);
   for (const c of changedChunks) {
     writeChunk(edit, chunks.at(c)!.chunk, chunks.at(c)!.firstRoute, layout, c);
@@ -179,22 +142,9 @@ export function patchOwnChunks(previous: LaidOutTable, chunks: ItemList<PlacedCh
   return { table: edit.done(), layout, chunks, routes, sets, endpointCount, fallback };
 }
 
-/**
- * The first set of `sets` that is not `previous`'s (by identity), or -1 for none; the changed sets
- * are checked against `endpointCount` (every set when the count shrank: an unchanged set may then
- * name an id past it). Throws PORTICO_E_TABLE_INVALID naming the set.
- */
-function firstChangedSet(previous: LaidOutTable, sets: ItemList<readonly number[]>, endpointCount: number): number {
-  let first = -1;
-  const shrank = endpointCount < previous.endpointCount;
-  for (let i = 0; i < sets.length; i++) {
-    const set = sets.at(i)!;
-    if (set === previous.sets.at(i)) {
-      if (shrank) checkSet(set, i, endpointCount);
-      continue;
-    }
-    checkSet(set, i, endpointCount);
-    if (first < 0) first = i;
-  }
-  return first;
+/** The indices at which `after` holds another item than `before` (by identity), and those past the shorter list: without a caller that knows (patchOwnChunks without `only`). */
+function changedItems<T>(before: ItemList<T>, after: ItemList<T>): number[] {
+  const changed: number[] = [];
+  for (let i = 0; i < Math.max(before.length, after.length); i++) if (i >= before.length || i >= after.length || before.at(i) !== after.at(i)) changed.push(i);
+  return changed;
 }

@@ -1,4 +1,4 @@
-// Binary routing table, version 5: byte offsets and record sizes.
+// Binary routing table, version 6: byte offsets and record sizes.
 // src/host/layout.ts mirrors every `export const` here; test/layout.test.ts keeps the two equal.
 // All fields are little-endian u32 (i32 where -1 means "none"). Section and record offsets are
 // relative to the table start (0 therefore means "none": the header sits there), string offsets
@@ -6,7 +6,7 @@
 // and entries inline so one lookup touches as few cache lines as possible.
 
 @inline export const MAGIC: u32 = 0x4d545250; // "PRTM"
-@inline export const VERSION: u32 = 5;
+@inline export const VERSION: u32 = 6;
 
 // Header.
 @inline export const H_MAGIC: u32 = 0;
@@ -34,12 +34,16 @@
 @inline export const H_DEEP_HOSTS: u32 = 72;
 @inline export const H_DEEP_HOSTS_CAP: u32 = 76;
 // Endpoint sets: the set index (one u32 record offset per set id) and the endpoint area it points
-// into, the table's last sections, so a set that grows or shrinks moves nothing but the sets after it.
+// into, the table's last sections: the area's buckets (AREA, AREA_LEN: a set that grows or shrinks
+// rewrites its bucket alone), then its overflow tail (OVERFLOW, OVERFLOW_LEN: sets too large for
+// their bucket, each in an extent of a size class). Which set lies where is the encoder's choice.
 @inline export const H_SET_INDEX: u32 = 80;
 @inline export const H_SET_COUNT: u32 = 84;
 @inline export const H_AREA: u32 = 88;
 @inline export const H_AREA_LEN: u32 = 92;
-@inline export const H_SIZE: u32 = 96;
+@inline export const H_OVERFLOW: u32 = 96;
+@inline export const H_OVERFLOW_LEN: u32 = 100;
+@inline export const H_SIZE: u32 = 104;
 
 // Hash slot (host tables and each host's path table): full key hash, then record offset (0 = empty).
 @inline export const SLOT_HASH: u32 = 0;
@@ -189,9 +193,11 @@ export function bindTable(base: usize, len: u32): i32 {
     !sectionFits(header(base, H_ROUTE_INDEX), routes, 4, len) ||
     !sectionFits(header(base, H_ROUTES), header(base, H_ROUTES_LEN), 1, len) ||
     !sectionFits(header(base, H_SET_INDEX), header(base, H_SET_COUNT), 4, len) ||
-    !sectionFits(header(base, H_AREA), header(base, H_AREA_LEN), 1, len)
+    !sectionFits(header(base, H_AREA), header(base, H_AREA_LEN), 1, len) ||
+    !sectionFits(header(base, H_OVERFLOW), header(base, H_OVERFLOW_LEN), 1, len) ||
+    <u64>header(base, H_AREA) + <u64>header(base, H_AREA_LEN) > <u64>header(base, H_OVERFLOW)
   ) return -4;
-  let sets = checkSets(base, header(base, H_SET_INDEX), header(base, H_SET_COUNT), header(base, H_AREA), header(base, H_AREA_LEN), header(base, H_ENDPOINT_COUNT));
+  let sets = checkSets(base, header(base, H_SET_INDEX), header(base, H_SET_COUNT), header(base, H_AREA), header(base, H_AREA_LEN), header(base, H_OVERFLOW), header(base, H_OVERFLOW_LEN), header(base, H_ENDPOINT_COUNT));
   if (sets != 0) return sets;
   let fallback = <i32>header(base, H_FALLBACK);
   let any = header(base, H_ANY_HOST);
@@ -217,17 +223,25 @@ export function bindTable(base: usize, len: u32): i32 {
 }
 
 /**
- * Checks the endpoint sets of the table at `base`: set `i`'s index entry is where set `i - 1`'s
- * record ends (set 0's: the area's start), so the records are packed in id order and cannot
- * overlap (-6); each record's slots end inside the area (-7); each slot's endpoint id is below
- * `endpoints` (-8). Returns 0, or the code with refusedSet naming the set.
+ * Checks the endpoint sets of the table at `base`: set `i`'s index entry points into the buckets
+ * ([area, area + areaLen)) or into the overflow tail ([overflow, overflow + overflowLen)), at or
+ * past where the previous record in the same region ends (records lie in set id order in each, so
+ * none overlaps another: -6); its slots end inside that region (-7); each slot's endpoint id is
+ * below `endpoints` (-8). Returns 0, or the code with refusedSet naming the set.
  */
-function checkSets(base: usize, index: u32, count: u32, area: u32, areaLen: u32, endpoints: u32): i32 {
-  let at = <u64>area;
-  let end = <u64>area + <u64>areaLen;
+function checkSets(base: usize, index: u32, count: u32, area: u32, areaLen: u32, overflow: u32, overflowLen: u32, endpoints: u32): i32 {
+  let areaEnd = <u64>area + <u64>areaLen;
+  let overflowEnd = <u64>overflow + <u64>overflowLen;
+  // Where the last record placed in the buckets and in the overflow tail ends.
+  let inBuckets = <u64>area;
+  let inOverflow = <u64>overflow;
   for (let i: u32 = 0; i < count; i++) {
     refusedSet = i;
-    if (<u64>load<u32>(base + <usize>index + (<usize>i << 2)) != at) return -6;
+    let at = <u64>load<u32>(base + <usize>index + (<usize>i << 2));
+    let bucketed = at < areaEnd;
+    let from = bucketed ? inBuckets : inOverflow;
+    let end = bucketed ? areaEnd : overflowEnd;
+    if (at < from || at >= end || (at & 3) != 0) return -6;
     if (at + <u64>SET_SLOTS > end) return -7;
     let slots = <u64>load<u32>(base + <usize>at);
     let next = at + <u64>SET_SLOTS + slots * <u64>ENDPOINT_SIZE;
@@ -235,7 +249,8 @@ function checkSets(base: usize, index: u32, count: u32, area: u32, areaLen: u32,
     for (let slot = at + <u64>SET_SLOTS; slot < next; slot += <u64>ENDPOINT_SIZE) {
       if (load<u32>(base + <usize>slot + ENDPOINT_ID) >= endpoints) return -8;
     }
-    at = next;
+    if (bucketed) inBuckets = next;
+    else inOverflow = next;
   }
   return 0;
 }

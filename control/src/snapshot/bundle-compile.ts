@@ -18,6 +18,7 @@ import type { Snapshot, SnapshotEndpointSet, SnapshotHost } from './schema.ts';
 import { PorticoError } from '../errors.ts';
 import type { RegexHost, RouteTarget, SetIds } from './table.ts';
 import { changedRange } from './sealed-against.ts';
+import { changedSetIds, recordSetsMadeFrom } from './set-changes.ts';
 import { INVALID_BACKEND_PORT, endpointIdsOf, routeRecord, setIdsOf, toMatcherTable } from './table.ts';
 
 /**
@@ -524,8 +525,8 @@ export class BundleCompiler {
    * (then nothing but its route records, labels and redirect bits name its routes; the parts of
    * the unchanged pieces that are not plain are made again, they are few), the same catch-all, a
    * quarter of the hosts changed at most, and a table patchOwnChunks can patch (every changed
-   * chunk and route record of its old size, as many endpoint sets: the sets that changed are
-   * re-packed in the endpoint area).
+   * chunk and route record of its old size, as many endpoint sets: the buckets of the sets that
+   * changed are re-packed in the endpoint area).
    * Undefined otherwise: compile assembles. The cost is the changed hosts plus copies and the digest.
    * With `candidates`, the pieces and records at other places are known to be the last compile's.
    */
@@ -586,7 +587,9 @@ export class BundleCompiler {
     if (!balancingOnly && changed.some((p) => pieces.at(p)!.needsHeaders !== last.pieces.at(p)!.needsHeaders)) needsHeaders = anyPiece(pieces, (piece) => piece.needsHeaders);
     const endpointCount = numbering.endpoints.length;
     // Only the changed hosts' chunks and route records, and the catch-all's record, can differ from the last table's.
-    const laidOut = patchOwnChunks(last.laidOut, placed, routes, numbering.sets, endpointCount, balancingOnly ? -1 : fallback, { chunks: [...chunkChanges.keys()], routes: [...routeChanges.keys()] });
+    // The sets that changed since the last table's, as the numberings between them recorded (compared one by one only when they did not).
+    const sets = changedSetIds(numbering.sets, last.laidOut.sets);
+    const laidOut = patchOwnChunks(last.laidOut, placed, routes, numbering.sets, endpointCount, balancingOnly ? -1 : fallback, { chunks: [...chunkChanges.keys()], routes: [...routeChanges.keys()], ...(sets === undefined ? {} : { sets }) });
     if (laidOut === undefined) return undefined;
     const policies: unknown[] = [];
     const upstreamTls: BundledUpstreamTls[] = [];
@@ -723,12 +726,18 @@ export class BundleCompiler {
       kept &&= same;
       arrays.push(same ? before : ids);
     }
-    // Invalid backends share one stand-in endpoint, appended last, in a set of its own after the empty set (setIdsOf).
+    // Invalid backends share one stand-in endpoint, appended last, in a set of its own after the empty set (setIdsOf): the last one's array while its id is.
     const stand = invalid ? endpoints.push(` ${INVALID_BACKEND_PORT}`) - 1 : -1;
     arrays.push(NO_ENDPOINTS);
-    if (invalid) arrays.push([stand]);
+    if (invalid) arrays.push(previous !== undefined && previous.invalid === stand ? previous.sets[previous.sets.length - 1]! : [stand]);
     // Kept: the same set keys and stand-in flag (the same set ids), and every set the same endpoint ids, so as many endpoints and the same stand-in id.
     const numbering: Numbering = kept ? { ...previous!, of: sets, endpoints: Pages.of(endpoints) } : { of: sets, setIds, sets: arrays, nonEmpty: arrays.filter((set) => set.length > 0), endpoints: Pages.of(endpoints), invalid: stand };
+    // The same set ids: a table patched from the last numbering's re-packs the sets that are new arrays alone.
+    if (!kept && previous !== undefined && setIds === previous.setIds) {
+      const changed: number[] = [];
+      for (let id = 0; id < arrays.length; id++) if (arrays[id] !== previous.sets[id]) changed.push(id);
+      recordSetsMadeFrom(arrays, previous.sets, changed);
+    }
     this.#numbering = numbering;
     this.#addressIds = { numbering, byAddress: idByAddress, uses };
     return numbering;

@@ -210,9 +210,9 @@ describe('BundleCompiler patches', () => {
         const reference = compileBundle(snapshot, balancingOnly);
         expect(bundle.digest, name).toBe(reference.digest);
         expect(Buffer.from(bundle.table).equals(Buffer.from(reference.table)), name).toBe(true);
-        // Header.SET_INDEX (80; the header is 96 bytes): the set index and the endpoint area are the table's last sections.
+        // Header.SET_INDEX (80; the header is 104 bytes): the set index and the endpoint area are the table's last sections.
         const setIndexAt = before.word(80 >>> 2);
-        expect(Buffer.from(bundle.table.subarray(96, setIndexAt)).equals(Buffer.from(before.bytes().subarray(96, setIndexAt))), name).toBe(true);
+        expect(Buffer.from(bundle.table.subarray(104, setIndexAt)).equals(Buffer.from(before.bytes().subarray(104, setIndexAt))), name).toBe(true);
         const after = tableBlocksOf(bundle);
         // Block 0 holds the header (length, endpoint count); the blocks after it up to the set index are the last version's.
         for (let b = 1; b < Math.floor(setIndexAt / TABLE_BLOCK_BYTES); b++) expect(after.blocks[b], `${name}: block ${b}`).toBe(before.blocks[b]);
@@ -295,7 +295,12 @@ describe('BundleCompiler patches', () => {
     expect(() => patchOwnChunks(previous, [], routes, [[0], sets[1]!], 1, -1)).toThrow(expect.objectContaining({ code: 'PORTICO_E_TABLE_INVALID', message: expect.stringMatching(/sets\[1\]\[0\]/) }));
     // Another shape or count: not patched (undefined), the caller assembles.
     expect(patchOwnChunks(previous, [], [routes[0]!, { backends: [{ weight: 1, set: 0 }, { weight: 1, set: 1 }] }], sets, 2, -1)).toBeUndefined();
-    expect(patchOwnChunks(previous, [], routes, [...sets, []], 2, -1)).toBeUndefined();
+    // Fewer sets (an unchanged route may name one taken away), or sets enough for another bucket of the endpoint area (64 sets a bucket).
+    expect(patchOwnChunks(previous, [], [routes[0]!, routes[0]!], [sets[0]!], 2, -1)).toBeUndefined();
+    expect(patchOwnChunks(previous, [], routes, [...sets, ...Array.from({ length: 63 }, () => [])], 2, -1)).toBeUndefined();
+    // A set added within the last bucket moves nothing: patched, the bytes a full assembly's.
+    const added = patchOwnChunks(previous, [], routes, [...sets, [1]], 2, -1)!;
+    expect(Buffer.from(added.table.bytes()).equals(Buffer.from(assembleOwnChunksLaidOut([], routes, [...sets, [1]], 2, -1).table))).toBe(true);
     // A patch never writes into the table it started from.
     const copy = Buffer.from(table);
     const patched = patchOwnChunks(previous, [], [routes[0]!, { backends: [{ weight: 2, set: 0 }] }], sets, 2, -1)!;

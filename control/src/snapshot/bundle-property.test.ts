@@ -1,4 +1,4 @@
-// The bundle compiler's property on the current table format (layout v4), over random worlds of
+// The bundle compiler's property on the current table format (6), over random worlds of
 // up to 1,000 hosts and random single changes: after each change the bundle BundleCompiler gives —
 // endpoints replaced in place, patched from the last bundle, or assembled — is byte for byte the
 // one-pass reference compile's (table, digest, every part; full and balancing-only); the path each
@@ -15,7 +15,7 @@ import { sealSnapshot } from './schema.ts';
 import { content, expectSame, expectSameBundles, hostName, setKey } from './test-support.ts';
 
 type Path = keyof BundleCompilePaths['full'];
-/** What a change does to the world, and the path its full and balancing-only compiles take on table format 5, with why. */
+/** What a change does to the world, and the path its full and balancing-only compiles take on table format 6, with why. */
 interface Change {
   readonly full: Path;
   readonly balancing: Path;
@@ -29,8 +29,8 @@ const CHANGES = {
   addHost: { full: 'assembled', balancing: 'assembled', why: 'a host added: every later chunk, host index and route id moves' },
   removeHost: { full: 'assembled', balancing: 'assembled', why: 'a host taken away: every later chunk, host index and route id moves' },
   addPath: { full: 'assembled', balancing: 'assembled', why: 'a path added: the host has one more route, every later route id moves' },
-  scaleUp: { full: 'patched', balancing: 'patched', why: 'an endpoint added to a set: route records hold set ids and keep their bytes; the endpoint area is re-packed from the first set whose (dense) endpoint ids changed' },
-  scaleDown: { full: 'patched', balancing: 'patched', why: 'an endpoint taken from a set: route records keep their bytes; the endpoint area is re-packed from the first set whose ids changed' },
+  scaleUp: { full: 'patched', balancing: 'patched', why: 'an endpoint added to a set: route records hold set ids and keep their bytes; the endpoint area re-packs the buckets of the sets whose (dense) endpoint ids changed, as the numbering recorded them' },
+  scaleDown: { full: 'patched', balancing: 'patched', why: 'an endpoint taken from a set: route records keep their bytes; the endpoint area re-packs the buckets of the sets whose ids changed' },
   switchSet: { full: 'patched', balancing: 'patched', why: 'a route moved to another set of as many endpoints, the one it left still used: route records of the same size rewritten' },
   switchSetLeavingIt: { full: 'assembled', balancing: 'assembled', why: 'a route moved to another set of as many endpoints, the one it left used by no other route: the endpoint count changes' },
   addSet: { full: 'assembled', balancing: 'assembled', why: 'a route moved to a new set of 4 endpoints: the endpoint count changes' },
