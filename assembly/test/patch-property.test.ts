@@ -1,4 +1,4 @@
-// patchOwnChunks against assembleOwnChunksLaidOut on layout v4, over random tables of up to 1,000
+// patchOwnChunks against assembleOwnChunksLaidOut on table format 6, over random tables of up to 1,000
 // hosts and one random change at a time: a patch is given exactly when the full layout of the new
 // table is the previous one's (the same counts, route runs, offsets and sizes; the stated reason
 // otherwise), and then its bytes and layout are the full assembly's, and every block it did not
@@ -45,7 +45,7 @@ function refusal(previous: LaidOutTable, next: { chunks: readonly PlacedChunk[];
 
 const CHANGES = ['renameInPad', 'renameAcrossPad', 'addPath', 'addHost', 'removeHost', 'move', 'scale', 'endpoints'] as const;
 
-describe('patchOwnChunks == assembleOwnChunksLaidOut (layout v4)', () => {
+describe('patchOwnChunks == assembleOwnChunksLaidOut (format 6)', () => {
   it.each([
     { seed: 11, hosts: 1000, steps: 120 },
     { seed: 12, hosts: 40, steps: 200 },
@@ -124,10 +124,18 @@ describe('patchOwnChunks == assembleOwnChunksLaidOut (layout v4)', () => {
       };
       full.chunks.forEach((placed, c) => placed.chunk !== previous.chunks.at(c)!.chunk && span(full.layout.chunkAt[c]!, placed.chunk.bytes.length));
       full.routes.forEach((route, id) => route !== previous.routes.at(id)! && span(full.layout.routeOffsets[id]!, (full.layout.routeOffsets[id + 1] ?? full.table.length) - full.layout.routeOffsets[id]!));
-      // The header (length, endpoint count), and from the first set that changed: its index entry on, the area from its record on.
-      span(0, 96);
-      const firstSet = full.sets.findIndex((set, id) => set !== previous.sets.at(id));
-      if (firstSet >= 0) span(full.layout.setIndexAt + firstSet * 4, full.table.length - full.layout.setIndexAt - firstSet * 4);
+      // The header (length, endpoint count); per set that changed, its bucket and its bucket's index slice; the overflow tail when a set of it changed or one moved in or out.
+      span(0, 104);
+      const { area, areaAt, setIndexAt } = full.layout;
+      const { bucketBytes, bucketShift } = area.geometry;
+      const overflowAt = areaAt + area.bucketCount * bucketBytes;
+      full.sets.forEach((set, id) => {
+        if (set === previous.sets.at(id)) return;
+        span(areaAt + (id >> bucketShift) * bucketBytes, bucketBytes);
+        span(setIndexAt + ((id >> bucketShift) << bucketShift) * 4, 4 << bucketShift);
+        // (A tail re-packed from an extent that moved rewrites the index entries of the sets after it, in any bucket.)
+        if (area.overflow.includes(id) || previous.layout.area.overflow.includes(id)) span(setIndexAt, full.table.length - setIndexAt);
+      });
       patched!.table.blocks.forEach((block, b) => {
         if (!written.has(b)) expect(block, `${what}: block ${b} unwritten, the previous version's`).toBe(previous.table.blocks[b]);
       });
