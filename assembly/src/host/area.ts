@@ -191,16 +191,24 @@ export function patchEndpointArea(previous: PatchableArea, sets: ItemList<readon
   }
   for (let id = Math.min(sets.length, before.length); id < ids; id++) touched.add(id >>> shift);
   const maxIds = touched.size === 0 ? area.maxIds : area.maxIds.slice();
-  // Each touched bucket re-packed off the table: its bytes, its slice of the index, its sets that overflow.
-  const buckets = [...touched].sort((x, y) => x - y).map((b) => {
-    const bytes = new Uint8Array(geometry.bucketBytes);
-    const slice = new Uint32Array(1 << shift);
+  // Each run of touched buckets re-packed off the table (one write of each: a scale of half the sets is one run, not hundreds): their bytes, their index slice, their sets that overflow.
+  const runs: { readonly first: number; readonly bytes: Uint8Array; readonly slice: Uint32Array; readonly overflow: number[] }[] = [];
+  const order = [...touched].sort((x, y) => x - y);
+  for (let i = 0; i < order.length; ) {
+    let j = i + 1;
+    while (j < order.length && order[j] === order[j - 1]! + 1) j++;
+    const first = order[i]!;
+    const bytes = new Uint8Array((j - i) * geometry.bucketBytes);
+    const words = new Uint32Array(bytes.buffer);
+    const slice = new Uint32Array((j - i) << shift);
     const overflow: number[] = [];
-    const bucketAt = areaAt + b * geometry.bucketBytes;
-    const first = b << shift;
-    maxIds[b] = packBucket(sets, b, geometry, overflow, (id, at) => void (slice[id - first] = bucketAt + at), new Uint32Array(bytes.buffer));
-    return { b, bytes, slice, overflow };
-  });
+    for (let b = first; b < first + j - i; b++) {
+      const bucketAt = (b - first) * geometry.bucketBytes;
+      maxIds[b] = packBucket(sets, b, geometry, overflow, (id, at) => void (slice[id - (first << shift)] = areaAt + first * geometry.bucketBytes + bucketAt + at), words, bucketAt >>> 2);
+    }
+    runs.push({ first, bytes, slice, overflow });
+    i = j;
+  }
   if (endpointCount < previous.endpointCount) {
     // An unchanged set may name an id past a count that shrank: the buckets' largest ids say which to check.
     for (let b = 0; b < area.bucketCount; b++) {
@@ -210,7 +218,7 @@ export function patchEndpointArea(previous: PatchableArea, sets: ItemList<readon
   }
   const overflowAt = areaAt + area.bucketCount * geometry.bucketBytes;
   const extentOf = (list: ItemList<readonly number[]>, id: number): number => extentBytes(setRecordBytes(list.at(id)!.length), geometry.classSteps);
-  const overflow = merged(area.overflow.filter((id) => !touched.has(id >>> shift)), buckets.flatMap((bucket) => bucket.overflow));
+  const overflow = merged(area.overflow.filter((id) => !touched.has(id >>> shift)), runs.flatMap((run) => run.overflow));
   // The extents before `k` are where they were (the same sets, the same classes); from `k` on the tail is re-packed.
   let k = 0;
   while (k < overflow.length && k < area.overflow.length && overflow[k] === area.overflow[k] && extentOf(sets, overflow[k]!) === extentOf(before, overflow[k]!)) k++;
@@ -243,10 +251,10 @@ export function patchEndpointArea(previous: PatchableArea, sets: ItemList<readon
     writeRecord(new Uint32Array(extent.buffer), 0, sets.at(id)!);
     edit.set(extent, word(id));
   }
-  for (const { b, bytes, slice, overflow: spilled } of buckets) {
-    for (const id of spilled) slice[id - (b << shift)] = offsets.get(id) ?? word(id);
-    edit.set(bytes, areaAt + b * geometry.bucketBytes);
-    edit.set(new Uint8Array(slice.buffer), setIndexAt + (b << shift) * 4);
+  for (const { first, bytes, slice, overflow: spilled } of runs) {
+    for (const id of spilled) slice[id - (first << shift)] = offsets.get(id) ?? word(id);
+    edit.set(bytes, areaAt + first * geometry.bucketBytes);
+    edit.set(new Uint8Array(slice.buffer), setIndexAt + (first << shift) * 4);
   }
   for (const [id, at] of offsets) edit.setWord((setIndexAt >>> 2) + id, at);
   return { table: edit.done(), area: { geometry, bucketCount: area.bucketCount, overflow, overflowBytes, maxIds } };

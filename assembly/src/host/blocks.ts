@@ -127,10 +127,9 @@ export class TableBlocks {
   }
 }
 
-/** Whether `block` holds `bytes` at byte offset `at`. */
+/** Whether `block` holds `bytes` at byte offset `at` (a native compare: a re-packed endpoint area writes whole blocks). */
 function holds(block: Uint8Array, at: number, bytes: Uint8Array): boolean {
-  for (let i = 0; i < bytes.length; i++) if (block[at + i] !== bytes[i]) return false;
-  return true;
+  return Buffer.from(block.buffer, block.byteOffset + at, bytes.length).equals(bytes);
 }
 
 /**
