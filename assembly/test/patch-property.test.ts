@@ -128,7 +128,6 @@ describe('patchOwnChunks == assembleOwnChunksLaidOut (format 6)', () => {
       span(0, 104);
       const { area, areaAt, setIndexAt } = full.layout;
       const { bucketBytes, bucketShift } = area.geometry;
-      const overflowAt = areaAt + area.bucketCount * bucketBytes;
       full.sets.forEach((set, id) => {
         if (set === previous.sets.at(id)) return;
         span(areaAt + (id >> bucketShift) * bucketBytes, bucketBytes);
