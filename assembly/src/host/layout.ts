@@ -5,7 +5,7 @@
  */
 
 /** Format identity: magic ("PRTM", little-endian) and version, bumped on any incompatible change. */
-export const Format = { MAGIC: 0x4d545250, VERSION: 6 } as const;
+export const Format = { MAGIC: 0x4d545250, VERSION: 7 } as const;
 
 /**
  * Header field offsets (u32 each); section offsets are relative to the table start. COND_HOSTS
