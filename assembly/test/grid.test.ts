@@ -111,6 +111,23 @@ describe('assembleGrid', () => {
     expect(matcher.match('nowhere.test', '/', 'GET')).toBe(plan.catchAll);
   });
 
+  it('a balancing-only table keeps the ids, without hosts or grid: every id picks as in the full table', () => {
+    const units = unitsOf([...HOSTS, ['big.test', 40]]).map((unit, u) => ({ ...unit, routes: unit.routes.map((route, k) => ({ backends: [{ weight: 1, set: (u + k) % 3 }, { weight: 2, set: (u * 7 + k) % 3 }] })) }));
+    const sets = [[0, 1], [2], [3, 4, 5]];
+    const catchAll: RouteEntry = { backends: [{ weight: 1, set: 2 }] };
+    const full = assembleGrid(units, catchAll, sets, 6, { grid: TINY_GRID });
+    const balancing = assembleGrid(units, catchAll, sets, 6, { grid: TINY_GRID, balancingOnly: true });
+    expect(balancing.layout.plan).toEqual(full.layout.plan);
+    expect(word(balancing.table, Header.HOSTS_LEN)).toBe(0);
+    expect(balancing.table.length).toBeLessThan(full.table.length / 2);
+    const [a, b] = [loadMatcherFromBinary(full.table), loadMatcherFromBinary(balancing.table)];
+    expect(b.match(units[0]!.name, '/p0', 'GET')).toBe(-1);
+    for (let id = 0; id < full.layout.plan.routeCount; id++) {
+      const picks = (matcher: typeof a) => [matcher.pick(id), matcher.lastBackend(), matcher.pick(id), matcher.pick(id), matcher.lastBackend()];
+      expect(picks(b), `id ${id}`).toEqual(picks(a));
+    }
+  });
+
   it('a unit added leaves every other bucket\'s bytes as they were while B stays', () => {
     const before = unitsOf(HOSTS);
     const a = assembleGrid(before, null, [[0]], 1, { grid: ROOMY });

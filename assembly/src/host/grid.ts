@@ -50,7 +50,7 @@ export type GridCatchAll = RouteEntry | { readonly unit: number; readonly local:
 /** How to assemble: S and R (tests), a plan to follow (else planGrid's), whether the units come from elsewhere. */
 export interface GridAssembleOptions {
   readonly grid?: GridOptions;
-  /** Endpoint choice alone: the same places and ids, no host in the slot tables and no chunk bytes (nothing matches). */
+  /** Endpoint choice alone: the same ids, no host (nothing matches), no grid: the route records packed in id order after the route index. */
   readonly balancingOnly?: boolean;
   /** A plan of these very units (checked: a unit past its bucket or its id range is refused). */
   readonly plan?: GridPlan;
@@ -125,14 +125,16 @@ export function assembleGrid(units: readonly GridUnit[], catchAllOf: GridCatchAl
   const exactHostsAt = place(exactCap * Slot.SIZE);
   const wildHostsAt = place(wildCap * Slot.SIZE);
   const deepHostsAt = deepCount === 0 ? 0 : place(deepCap * Slot.SIZE);
-  // Buckets start at a multiple of S: four of them make one 64 KiB table block.
-  const gridAt = Math.ceil(end / size) * size;
+  // Buckets start at a multiple of S: four of them make one 64 KiB table block. A balancing-only
+  // table has no grid: the same ids, its route records packed in id order after the index.
+  const gridAt = balancingOnly ? end : Math.ceil(end / size) * size;
   end = gridAt;
-  place(plan.buckets * size);
+  place(balancingOnly ? 0 : plan.buckets * size);
   const routeIndexAt = place(plan.routeCount * 4);
   const emptyAt = place(RouteRecord.BACKENDS);
   const catchAllAt = catchAll === null ? 0 : place(routeRecordBytes(catchAll));
-  const overflowAt = place(plan.overflowBytes);
+  const recordsOnly = balancingOnly ? recordsInIdOrder(units, plan) : undefined;
+  const overflowAt = place(recordsOnly?.bytes ?? plan.overflowBytes);
   const condHostsAt = place(condHostCount * 4);
   // The endpoint sets last (area.ts): buckets aligned to their size, then the area's overflow tail, which ends the table.
   const geometry = options.area ?? AREA_GEOMETRY;
@@ -147,9 +149,9 @@ export function assembleGrid(units: readonly GridUnit[], catchAllOf: GridCatchAl
   const chunkAt = new Uint32Array(units.length);
   units.forEach((unit, u) => {
     const b = plan.bucket[u]!;
-    let at = (b < 0 ? overflowAt : gridAt + b * size) + plan.at[u]!;
+    let at = recordsOnly !== undefined ? overflowAt + recordsOnly.at[u]! : (b < 0 ? overflowAt : gridAt + b * size) + plan.at[u]!;
     chunkAt[u] = at;
-    at += unit.chunk.bytes.length;
+    if (recordsOnly === undefined) at += unit.chunk.bytes.length;
     for (let local = 0; local < unit.routes.length; local++) {
       routeOffsets[plan.firstRoute[u]! + local] = at;
       at += routeRecordBytes(unit.routes[local]!);
@@ -188,7 +190,7 @@ export function assembleGrid(units: readonly GridUnit[], catchAllOf: GridCatchAl
     [Header.FALLBACK, balancingOnly ? -1 : fallback], [Header.ANY_HOST, anyAt],
     [Header.EXACT_HOSTS, exactHostsAt], [Header.EXACT_HOSTS_CAP, exactCap],
     [Header.WILD_HOSTS, wildHostsAt], [Header.WILD_HOSTS_CAP, wildCap],
-    [Header.HOSTS, gridAt], [Header.HOSTS_LEN, plan.buckets * size],
+    [Header.HOSTS, gridAt], [Header.HOSTS_LEN, balancingOnly ? 0 : plan.buckets * size],
     [Header.COND_HOSTS, condHostsAt], [Header.COND_HOST_COUNT, condHostCount],
     [Header.ROUTE_INDEX, routeIndexAt], [Header.ROUTES, emptyAt], [Header.ROUTES_LEN, condHostsAt - emptyAt],
     [Header.DEEP_HOSTS, deepHostsAt], [Header.DEEP_HOSTS_CAP, deepCap],
@@ -201,6 +203,18 @@ export function assembleGrid(units: readonly GridUnit[], catchAllOf: GridCatchAl
   if (deepCount !== 0) words.set(hashSlots(deepSlots, deepCap), deepHostsAt >>> 2);
   writeArea(words, setIndexAt, areaAt, sets, area);
   return { table: out, layout };
+}
+
+/** A balancing-only table's route records: each unit's at its offset in id order (`at`), `bytes` in all. */
+function recordsInIdOrder(units: readonly GridUnit[], plan: GridPlan): { at: Uint32Array; bytes: number } {
+  const order = units.map((_, u) => u).sort((a, b) => plan.firstRoute[a]! - plan.firstRoute[b]!);
+  const at = new Uint32Array(units.length);
+  let bytes = 0;
+  for (const u of order) {
+    at[u] = bytes;
+    for (const route of units[u]!.routes) bytes += routeRecordBytes(route);
+  }
+  return { at, bytes };
 }
 
 /** Checks units from elsewhere: each chunk's shape, its run inside its routes, no lookup claimed twice. */
