@@ -112,7 +112,7 @@ describe('assembleGrid', () => {
   });
 
   it('a balancing-only table keeps the ids, without hosts or grid: every id picks as in the full table', () => {
-    const units = unitsOf([...HOSTS, ['big.test', 40]]).map((unit, u) => ({ ...unit, routes: unit.routes.map((route, k) => ({ backends: [{ weight: 1, set: (u + k) % 3 }, { weight: 2, set: (u * 7 + k) % 3 }] })) }));
+    const units = unitsOf([...HOSTS, ['big.test', 40]]).map((unit, u) => ({ ...unit, routes: unit.routes.map((_, k) => ({ backends: [{ weight: 1, set: (u + k) % 3 }, { weight: 2, set: (u * 7 + k) % 3 }] })) }));
     const sets = [[0, 1], [2], [3, 4, 5]];
     const catchAll: RouteEntry = { backends: [{ weight: 1, set: 2 }] };
     const full = assembleGrid(units, catchAll, sets, 6, { grid: TINY_GRID });
