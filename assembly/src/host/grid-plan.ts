@@ -79,10 +79,41 @@ export function checkOptions(options: GridOptions): void {
   if (!Number.isInteger(r) || r < 1 || r > 1 << 16) gridInvalid('options.bucketRoutes', `${String(r)} is not in [1, 65536]`);
 }
 
+/**
+ * Bucket `b` packed with `members` (its homed units, in unit order; `sizeOf` gives their sizes):
+ * each placed unit's offset and first id; the units it does not hold are pushed on `overflow`, in
+ * order. planGrid packs every bucket so; a compiler that changed a few units' sizes re-packs
+ * their buckets alone to learn whether the plan moved.
+ */
+export function packBucket(members: readonly number[], sizeOf: (u: number) => UnitSize, b: number, options: GridOptions, overflow: number[]): { u: number; at: number; firstRoute: number }[] {
+  const { bucketBytes: size, bucketRoutes: perBucket } = options;
+  const placed: { u: number; at: number; firstRoute: number }[] = [];
+  let used = 0;
+  let routes = 0;
+  let full = false;
+  for (const u of members) {
+    const unit = sizeOf(u);
+    if (unit.bytes > size / 2 || unit.routes > perBucket) {
+      overflow.push(u);
+      continue;
+    }
+    // Stop at the first that does not fit: what a bucket holds then depends on its own units alone.
+    full ||= used + unit.bytes > size || routes + unit.routes > perBucket;
+    if (full) {
+      overflow.push(u);
+      continue;
+    }
+    placed.push({ u, at: used, firstRoute: b * perBucket + routes });
+    used += unit.bytes;
+    routes += unit.routes;
+  }
+  return placed;
+}
+
 /** The plan of `units` (in snapshot host order). */
 export function planGrid(units: readonly UnitSize[], options: GridOptions = GRID): GridPlan {
   checkOptions(options);
-  const { bucketBytes: size, bucketRoutes: perBucket } = options;
+  const perBucket = options.bucketRoutes;
   let total = 0;
   for (const unit of units) total += unit.bytes;
   const buckets = bucketCount(total, options);
@@ -93,26 +124,10 @@ export function planGrid(units: readonly UnitSize[], options: GridOptions = GRID
   const firstRoute = new Uint32Array(units.length);
   const overflow: number[] = [];
   homed.forEach((members, b) => {
-    let used = 0;
-    let routes = 0;
-    let full = false;
-    for (const u of members) {
-      const unit = units[u]!;
-      if (unit.bytes > size / 2 || unit.routes > perBucket) {
-        overflow.push(u);
-        continue;
-      }
-      // Stop at the first that does not fit: what a bucket holds then depends on its own units alone.
-      full ||= used + unit.bytes > size || routes + unit.routes > perBucket;
-      if (full) {
-        overflow.push(u);
-        continue;
-      }
+    for (const { u, at: offset, firstRoute: first } of packBucket(members, (u) => units[u]!, b, options, overflow)) {
       bucket[u] = b;
-      at[u] = used;
-      firstRoute[u] = b * perBucket + routes;
-      used += unit.bytes;
-      routes += unit.routes;
+      at[u] = offset;
+      firstRoute[u] = first;
     }
   });
   const catchAll = buckets * perBucket;

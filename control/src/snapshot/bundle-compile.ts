@@ -8,8 +8,8 @@
  * copies.
  */
 import { createHash } from 'node:crypto';
-import { Pages, TableBlocks, assembleGrid, encodeChunk, patchOwnChunks } from '@portico/assembly/encode';
-import type { GridUnit, ItemList, LaidOutTable, PlacedChunk, TableChunk } from '@portico/assembly/encode';
+import { Pages, TableBlocks, assembleGrid, bucketCount, encodeChunk, homeOf, packBucket, patchOwnChunks, unitBytes } from '@portico/assembly/encode';
+import type { GridUnit, ItemList, LaidOutTable, PlacedChunk, TableChunk, UnitSize } from '@portico/assembly/encode';
 import type { RouteEntry } from '@portico/assembly/table';
 import type { BundledUpstreamTls, TableBundle, TlsBundle } from './bundle.ts';
 import { ENDPOINTS_PART, bundledUpstreamTls, withEndpointLines, withLabelLines, withTableBlocks, combineDigests, policyEntry, redirectBits, routeLabel, tlsAfter, tlsOf } from './bundle.ts';
@@ -305,6 +305,9 @@ interface LastCompile {
   readonly special: readonly number[];
   /** Whether any piece has mirror routes (their ids come after the catch-all's). */
   readonly mirrors: boolean;
+  /** The units' bytes in all (the grid's bucket count follows it), and each bucket's units (made on the first patch that needs them). */
+  readonly gridBytes: number;
+  homed?: readonly (readonly number[])[];
   readonly needsHeaders: boolean;
 }
 
@@ -511,6 +514,7 @@ export class BundleCompiler {
       laidOut: { table, layout: assembled.layout, chunks: Pages.of(placed), routes: Pages.of(routes), sets: numbering.sets, endpointCount, fallback: tableFallback },
       special,
       mirrors: pieces.some((piece) => piece.routeCount !== piece.matched),
+      gridBytes: units.reduce((n, unit) => n + unitBytes(unit), 0),
       needsHeaders,
     };
     if (balancingOnly) this.#lastBalancing = last;
@@ -564,11 +568,13 @@ export class BundleCompiler {
       if (piece === last.pieces.at(p)! && entries.at(p)!.routes === last.entries.at(p)!.routes) continue;
       const before = last.pieces.at(p)!;
       if (!piece.plain || !before.plain || piece.matched !== before.matched) return undefined;
-      // The grid's plan follows each unit's name and size: a piece of another name or chunk size moves units (ids) even where its chunk is not written (balancing only).
-      if (piece.host.host !== before.host.host || piece.chunk.bytes.length !== before.chunk.bytes.length) return undefined;
+      // The grid's plan follows each unit's name and size: a piece of another name moves units (ids) even where its chunk is not written (balancing only); one of another size, when its bucket packs otherwise.
+      if (piece.host.host !== before.host.host) return undefined;
       changed.push(p);
     }
     if (changed.length * 4 > pieces.length) return undefined;
+    const gridBytes = planKept(last, pieces, entries, changed);
+    if (gridBytes === undefined) return undefined;
     // Route records and chunks are paged lists: the changed ones replace theirs, every other page is the last version's.
     const routeChanges = new Map<number, RouteEntry>();
     const chunkChanges = new Map<number, PlacedChunk>();
@@ -629,7 +635,7 @@ export class BundleCompiler {
       if (catchAll !== last.catchAll && catchAll !== null) changes.set(segments.catchAll, catchAllLabel(catchAll));
       routeLabels = routeLabels.with(changes);
     }
-    const next: LastCompile = { ...last, numbering, invalid, snapshot, pieces, entries, catchAll, routeLabels, redirects, laidOut, needsHeaders };
+    const next: LastCompile = { ...last, numbering, invalid, snapshot, pieces, entries, catchAll, routeLabels, redirects, laidOut, needsHeaders, gridBytes };
     if (balancingOnly) this.#lastBalancing = next;
     else this.#lastFull = next;
     return this.#bundle(snapshot, balancingOnly, numbering, { table: laidOut.table, routeLabels, redirects, policies, regexHosts, upstreamTls, endpointSets, tls, needsHeaders });
@@ -811,6 +817,45 @@ export class BundleCompiler {
     this.#addressIds = { numbering, byAddress: known.byAddress, uses: known.uses };
     return numbering;
   }
+}
+
+/**
+ * The units' bytes in all when the pieces at `changed` (the same hosts, plain, as many routes)
+ * leave the last compile's grid ids as they were, else undefined: the bucket count is the same, no
+ * resized unit is in the overflow area (the later ones would move), and each resized unit's bucket
+ * holds the same units at the same ids. The cost is the changed units' buckets.
+ */
+function planKept(last: LastCompile, pieces: ItemList<HostPiece>, entries: ItemList<Entries>, changed: readonly number[]): number | undefined {
+  const { plan } = last.laidOut.layout;
+  const sizeOf = (p: number): UnitSize => ({ name: pieces.at(p)!.host.host, bytes: unitBytes({ chunk: pieces.at(p)!.chunk, routes: entries.at(p)!.routes }), routes: entries.at(p)!.routes.length });
+  let total = last.gridBytes;
+  const buckets = new Set<number>();
+  for (const p of changed) {
+    const delta = pieces.at(p)!.chunk.bytes.length - last.pieces.at(p)!.chunk.bytes.length;
+    if (delta === 0) continue;
+    if (plan.bucket[p]! < 0) return undefined;
+    total += delta;
+    buckets.add(plan.bucket[p]!);
+  }
+  if (buckets.size === 0) return total;
+  if (bucketCount(total, plan.options) !== plan.buckets) return undefined;
+  last.homed ??= homedUnits(last.pieces, plan.buckets);
+  for (const b of buckets) {
+    const overflow: number[] = [];
+    const placed = packBucket(last.homed[b]!, sizeOf, b, plan.options, overflow);
+    if (overflow.some((u) => plan.bucket[u]! >= 0)) return undefined;
+    // Ids and bucket membership are what a balancing-only table takes of the plan (its records are packed in id order);
+    // a full table never patches a resized chunk (patchOwnChunks), so offsets inside a bucket need not hold.
+    if (placed.some(({ u, firstRoute }) => plan.bucket[u] !== b || plan.firstRoute[u] !== firstRoute)) return undefined;
+  }
+  return total;
+}
+
+/** Each bucket's units (piece indices, in order) among `buckets`, by their hosts' names. */
+function homedUnits(pieces: ItemList<HostPiece>, buckets: number): number[][] {
+  const homed: number[][] = Array.from({ length: buckets }, () => []);
+  for (let p = 0; p < pieces.length; p++) homed[homeOf(pieces.at(p)!.host.host, buckets)]!.push(p);
+  return homed;
 }
 
 /** The catch-all's redirect bits, policies and upstream TLS entry (route id `fallback`), as toMatcherTable gives them. */
