@@ -232,4 +232,20 @@ describe('BundleCompiler', () => {
     expect(compile(version(5, false)).redirects[h3]).toBe(0);
     expect(flipped.redirects[h3]).toBe(1);
   });
+  it('patches a balancing-only table past a resized host while the grid keeps its ids, and assembles it when the host leaves its bucket', () => {
+    const hosts = Array.from({ length: 6000 }, (_, i) => host(`g${String(i).padStart(4, '0')}.test`, [route('/p', [backend('web', 'default/web:80')])]));
+    const version = (edited: SnapshotHost, endpoint: number) =>
+      sealSnapshot({ apiVersion: 'portico.dev/v1alpha1', kind: 'Snapshot', hosts: hosts.map((item, i) => (i === 7 ? edited : item)), defaultRoute: null, endpointSets: [endpoints('default/web:80', 8080, endpoint)], certificates: [] });
+    const compiler = new BundleCompiler();
+    const balancing = (snapshot: Snapshot) => {
+      const before = { ...compiler.paths.balancing };
+      expectSame(compiler, snapshot);
+      return Object.keys(before).find((path) => compiler.paths.balancing[path as keyof typeof before] > before[path as keyof typeof before]);
+    };
+    balancing(version(hosts[7]!, 9000));
+    // A path 16 bytes longer: the chunk grows, the host stays in its bucket (the full table assembles, the balancing one patches).
+    expect(balancing(version(host('g0007.test', [route(`/p${'x'.repeat(16)}`, [backend('web', 'default/web:80')])]), 9001))).toBe('patched');
+    // Past half a bucket (the bucket count stays): the host goes to the overflow area, its bucket's later hosts and its own ids change; the balancing table is assembled.
+    expect(balancing(version(host('g0007.test', [route(`/p${'x'.repeat(9000)}`, [backend('web', 'default/web:80')])]), 9002))).toBe('assembled');
+  });
 });
