@@ -115,7 +115,7 @@
 // currents are i64 (weights go up to 2^31-1); endpoint currents are i32, as every endpoint weighs
 // 1 and a current never exceeds the slot count in magnitude. A route record's size depends on its
 // backend count alone: endpoints added or taken away never move a route record. A host's route
-// records follow its block in its grid bucket (format 6; before, they had a section of their own).
+// records follow its block in its grid bucket (format 7; before, they had a section of their own).
 @inline export const ROUTE_BACKEND_COUNT: u32 = 0;
 @inline export const ROUTE_BACKENDS: u32 = 8;
 @inline export const BACKEND_CURRENT: u32 = 0;
