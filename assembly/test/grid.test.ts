@@ -1,4 +1,4 @@
-// The grid (format 6): where planGrid puts each unit and which ids it gets, the bytes assembleGrid
+// The grid (format 7): where planGrid puts each unit and which ids it gets, the bytes assembleGrid
 // writes there, that a unit's bucket does not depend on the other buckets' units, and that a plan
 // or units that would write outside their place are refused naming the field.
 import { describe, expect, it } from 'vitest';

@@ -1,4 +1,4 @@
-// patchOwnChunks against assembleGrid (format 6), over random tables of up to 1,000
+// patchOwnChunks against assembleGrid (format 7), over random tables of up to 1,000
 // hosts and one random change at a time: a patch is given exactly when the full layout of the new
 // table is the previous one's (the same counts, route runs, offsets and sizes; the stated reason
 // otherwise), and then its bytes and layout are the full assembly's, and every block it did not
@@ -46,7 +46,7 @@ function refusal(previous: LaidOutTable, next: { chunks: readonly PlacedChunk[];
 
 const CHANGES = ['renameInPad', 'renameAcrossPad', 'addPath', 'addHost', 'removeHost', 'move', 'scale', 'endpoints'] as const;
 
-describe('patchOwnChunks == assembleGrid (format 6)', () => {
+describe('patchOwnChunks == assembleGrid (format 7)', () => {
   it.each([
     { seed: 11, hosts: 1000, steps: 120 },
     { seed: 12, hosts: 40, steps: 200 },

@@ -1,5 +1,5 @@
 /**
- * The table laid out as a grid (format 6): every snapshot host is a unit — its chunk, then its
+ * The table laid out as a grid (format 7): every snapshot host is a unit — its chunk, then its
  * route records (mirror and default-backend routes included) — placed and numbered by planGrid,
  * so that a unit's place and ids depend on the state alone, not on the hosts before it. Sections:
  *
