@@ -115,7 +115,9 @@ describe('a worker loading endpoint-only deltas', () => {
       }
       // A delta that splices the endpoints text is read by its lines, the first too (the balancing-only
       // `held` is loaded before the loop); a delta whose endpoints went whole (`value`) is read whole.
-      expect(splices).toBeGreaterThan(10);
+      // A replaced address changes two lines (its old id, its new one: slots of the keys) anywhere in
+      // the text: a splice spans them, and goes whole past half the text.
+      expect(splices).toBeGreaterThan(5);
       expect(reads.patched, JSON.stringify({ reads, splices })).toBe(splices);
       worker.close();
       whole.close();
@@ -192,8 +194,9 @@ describe('a worker taking path edits and endpoint changes in any order', () => {
       expect(kinds.path, summary).toBeGreaterThan(5);
       expect(kinds.endpoints, summary).toBeGreaterThan(5);
       expect(kinds.fromServed, summary).toBeGreaterThan(3);
-      expect(reads.whole, summary).toBe(0);
-      expect(reads.patched, summary).toBe(kinds.endpoints);
+      // An endpoint change is read by its lines unless its splice spanned over half the text (above).
+      expect(reads.patched, summary).toBeGreaterThan(kinds.endpoints / 2);
+      expect(reads.patched + reads.whole, summary).toBe(kinds.endpoints);
       expect(kinds.labelsSpliced, summary).toBe(kinds.path);
       worker.close();
       whole.close();
