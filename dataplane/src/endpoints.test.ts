@@ -252,6 +252,8 @@ describe('endpoints patched by the changed lines', () => {
       [[[held], [gap]], new RegExp(`bundle endpointSets\\[1\\] names endpoint id ${gap}, a gap`)],
       [[[8]], /bundle endpointSets\[0\] names endpoint id 8, not below 8/],
       [[[-1]], /bundle endpointSets\[0\] names endpoint id -1, not below 8/],
+      // As long as the loaded list, every other set its very array (not read again): the changed one is.
+      [good.endpointSets.map((set, s) => (s === good.endpointSets.length - 1 ? [gap] : set)), new RegExp(`bundle endpointSets\\[${good.endpointSets.length - 1}\\] names endpoint id ${gap}, a gap`)],
     ] as const) {
       expect(() => router.loadBundle({ ...good, version: 'bad-sets', endpointSets }, true)).toThrow(expect.objectContaining({ code: 'PORTICO_E_SNAPSHOT_LOAD', message: expect.stringMatching(message) }));
       expect(router.version).toBe(version);

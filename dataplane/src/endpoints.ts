@@ -249,23 +249,31 @@ export class SnapshotEndpoints {
 
   /**
    * Throws naming the entry when a set of `list` (a bundle's `endpointSets`) names an id that is
-   * no endpoint: past the last, or a gap. The sets at its start and end that are `before`'s very
-   * arrays (checked when that version loaded) are not read again: a scale costs its sets.
+   * no endpoint: past the last, or a gap. The sets that are `before`'s very arrays (checked when
+   * that version loaded) are not read again — at the same places when the lists are as long (a
+   * move or a scale: its sets far apart), else at its start and end — so a change costs its sets.
    */
   checkSets(list: readonly (readonly number[])[], before?: readonly (readonly number[])[]): void {
-    let head = 0;
-    let tail = 0;
-    if (before !== undefined) {
-      const shorter = Math.min(before.length, list.length);
-      while (head < shorter && before[head] === list[head]) head++;
-      while (tail < shorter - head && before[before.length - 1 - tail] === list[list.length - 1 - tail]) tail++;
-    }
-    for (let s = head; s < list.length - tail; s++) {
+    const check = (s: number): void => {
       for (const id of list[s]!) {
         const ref = Number.isInteger(id) ? this.refs.at(id) : undefined;
         if (ref === undefined || isGap(ref)) throw new Error(`bundle endpointSets[${s}] names endpoint id ${id}, ${ref === undefined ? `not below ${this.refs.length}` : 'a gap (no endpoint)'}`);
       }
+    };
+    // The same array is the same set of the compiler in this process (a list from elsewhere shares none).
+    const kept = before;
+    if (kept !== undefined && kept.length === list.length) {
+      for (let s = 0; s < list.length; s++) if (list[s] !== kept[s]) check(s);
+      return;
     }
+    let head = 0;
+    let tail = 0;
+    if (kept !== undefined) {
+      const shorter = Math.min(kept.length, list.length);
+      while (head < shorter && kept[head] === list[head]) head++;
+      while (tail < shorter - head && kept[kept.length - 1 - tail] === list[list.length - 1 - tail]) tail++;
+    }
+    for (let s = head; s < list.length - tail; s++) check(s);
   }
 
   /** Whether this version was patched from the one before it (its changed lines read alone), not read whole. */
