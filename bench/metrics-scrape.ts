@@ -21,6 +21,7 @@ import { Session } from 'node:inspector/promises';
 import type { HeapProfiler } from 'node:inspector';
 import { prometheusMetrics, startAdminServer } from '../dataplane/src/admin.ts';
 import { ProxyMetrics } from '../dataplane/src/metrics.ts';
+import { isGap } from '../dataplane/src/endpoints.ts';
 import { Router } from '../dataplane/src/router.ts';
 import { snapshotOf } from '../dataplane/src/test-support.ts';
 import { benchArgs, integerArg } from './args.ts';
@@ -90,7 +91,7 @@ const scrape = () =>
 const collect = (globalThis as { gc?: () => void }).gc ?? (() => {});
 
 let edits = 0;
-const keys = router.current!.endpoints.toArray().map((endpoint) => endpoint.key);
+const keys = router.current!.endpoints.toArray().flatMap((endpoint) => (isGap(endpoint) ? [] : [endpoint.key]));
 const scenarios: Record<string, () => void> = {
   unchanged: () => {},
   'health flip': () => {

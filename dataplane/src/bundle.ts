@@ -70,13 +70,13 @@ export class SnapshotCompiler {
     return [
       {
         name: 'portico_bundle_compiles_total',
-        help: "Snapshot versions compiled into table bundles, by mode (full: routing and endpoint choice; balancing: endpoint choice only) and by the path the compile took: endpoints_in_place (only endpoint addresses changed: the last bundle with its endpoints text replaced), patched (the last bundle's table with the changed hosts' or endpoint sets' bytes written) or assembled (every host's piece laid out and hashed again: a cost that follows the number of hosts).",
+        help: "Snapshot versions compiled into table bundles, by mode (full: routing and endpoint choice; balancing: endpoint choice only) and by the path the compile took: endpoints_in_place (endpoint sets changed but no endpoint id did, e.g. an endpoint's terminating flag: the last bundle with its endpoints text; an address moved or added takes another id, so it patches), patched (the last bundle's table with the changed hosts' or endpoint sets' bytes written) or assembled (every host's piece laid out and hashed again: a cost that follows the number of hosts).",
         type: 'counter',
         merge: 'sum',
         samples,
       },
       { name: 'portico_bundle_hosts_compiled_total', help: 'Snapshot hosts compiled into table pieces (not reused from an earlier version, nor shipped by the control plane).', type: 'counter', merge: 'sum', samples: [{ suffix: '', labels: {}, value: stats.hostsCompiled }] },
-      { name: 'portico_bundle_endpoints_numbered_afresh_total', help: "Endpoint numberings made afresh, walking every endpoint set (an endpoint added or taken away), rather than carried over from the last version's.", type: 'counter', merge: 'sum', samples: [{ suffix: '', labels: {}, value: stats.numberedAfresh }] },
+      { name: 'portico_bundle_endpoints_numbered_afresh_total', help: "Endpoint numberings made afresh, walking every endpoint set (the endpoint id capacity changed, or many sets at once), rather than worked out from the last version's (ids are slots of the endpoint keys: a scale or a move re-places one probe cluster).", type: 'counter', merge: 'sum', samples: [{ suffix: '', labels: {}, value: stats.numberedAfresh }] },
     ];
   }
 

@@ -10,7 +10,8 @@ import type { Snapshot, SnapshotEndpointSet } from '@portico/control/snapshot';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
-import { IdMap } from './endpoints.ts';
+import { IdMap, isGap } from './endpoints.ts';
+import { endpointCapacity } from '@portico/control/snapshot/endpoint-slots';
 import type { SwapEvent } from './router.ts';
 import { Router } from './router.ts';
 import { seededRandom as random, snapshotOf } from './test-support.ts';
@@ -69,6 +70,35 @@ function observed(router: Router, event: SwapEvent) {
 }
 
 describe('endpoints patched by the changed lines', () => {
+  it('a scale reads only its lines: an endpoint taken away, then one added, patched with the exact removed keys', () => {
+    const compiler = new BundleCompiler();
+    const router = new Router({ compiler });
+    const events: SwapEvent[] = [];
+    router.on('swap', (event) => events.push(event));
+    const base = world(0);
+    // A full bundle first: a balancing-only one is loaded beside a current snapshot's routes.
+    router.loadBundle(compiler.compile(base), true);
+    const count = router.current!.endpoints.length;
+    const sets = [...base.endpointSets];
+    const set = sets[5]!;
+    const gone = set.endpoints.at(-1)!;
+    // 36 endpoints and 35 have the same capacity (ids): neither change renumbers.
+    sets[5] = { ...set, endpoints: set.endpoints.slice(0, -1) };
+    const down = withSets(base, sets, 'v-down');
+    expect(endpointCapacity(35)).toBe(endpointCapacity(36));
+    router.loadBundle(compiler.compile(down, true), true);
+    expect(router.current!.endpointsRead).toBe('patched');
+    expect(router.current!.endpoints.length).toBe(count);
+    expect(events.at(-1)!.removedEndpoints).toEqual([`${gone.address}:${gone.port}`]);
+    sets[5] = { ...set, endpoints: [...set.endpoints.slice(0, -1), { address: '10.203.0.1', port: 8080, terminating: false }] };
+    router.loadBundle(compiler.compile(withSets(down, sets, 'v-up'), true), true);
+    expect(router.current!.endpointsRead).toBe('patched');
+    expect(events.at(-1)!.removedEndpoints).toEqual([]);
+    expect(router.current!.endpointIds.get('10.203.0.1:8080')).toBeDefined();
+    expect(router.current!.endpointIds.has(`${gone.address}:${gone.port}`)).toBe(false);
+    router.close();
+  });
+
   it('property: a sequence of endpoint-only and full loads holds what loading each whole text holds', () => {
     for (const seed of [1, 2, 3, 4, 5, 6]) {
       const next = random(seed);
@@ -164,25 +194,32 @@ describe('endpoints patched by the changed lines', () => {
     const base = world(0);
     router.loadBundle(compiler.compile(base), true);
     const before = router.current!;
-    const token = before.endpointToken(4);
-    expect(before.endpointByToken(token)).toBe(4);
     const sets = [...base.endpointSets];
     const set = sets[1]!;
     const gone = set.endpoints[1]!;
+    const goneKey = `${gone.address}:${gone.port}`;
+    const stays = before.endpoints.toArray().find((endpoint) => !isGap(endpoint) && endpoint.key !== goneKey)!;
+    const token = before.endpointToken(stays.id);
+    expect(before.endpointByToken(token)).toBe(stays.id);
     sets[1] = { ...set, endpoints: [set.endpoints[0]!, { address: '10.200.0.1', port: 9090, terminating: false }, set.endpoints[2]!] };
     router.loadBundle(compiler.compile(withSets(base, sets, 'v-one'), true), true);
     const after = router.current!;
     expect(after.endpointsRead).toBe('patched');
-    const id = before.endpointIds.get(`${gone.address}:${gone.port}`)!;
+    // The new address's id is its key's slot: it and the gone one's probe clusters are re-placed.
+    const id = after.endpointIds.get('10.200.0.1:9090')!;
+    const was = before.endpointIds.get(goneKey)!;
     expect(after.endpoints.at(id)).toMatchObject({ id, key: '10.200.0.1:9090', address: '10.200.0.1', port: 9090 });
-    expect(after.endpointIds.get('10.200.0.1:9090')).toBe(id);
-    expect(after.endpointIds.has(`${gone.address}:${gone.port}`)).toBe(false);
+    expect(after.endpointIds.has(goneKey)).toBe(false);
     expect(after.endpointIds.size).toBe(before.endpointIds.size);
-    expect(events.at(-1)!.removedEndpoints).toEqual([`${gone.address}:${gone.port}`]);
-    // Every other id keeps its very ref; the previous snapshot still answers as it did.
-    for (let other = 0; other < after.endpoints.length; other++) if (other !== id) expect(after.endpoints.at(other)).toBe(before.endpoints.at(other));
-    expect(before.endpointIds.get(`${gone.address}:${gone.port}`)).toBe(id);
-    expect(after.endpointByToken(token)).toBe(4 === id ? -1 : 4);
+    expect(events.at(-1)!.removedEndpoints).toEqual([goneKey]);
+    // Every other id keeps its very ref (a few at most moved with the clusters); the previous snapshot still answers as it did.
+    const moved = after.endpoints.toArray().filter((endpoint) => endpoint !== before.endpoints.at(endpoint.id)).map((endpoint) => endpoint.id);
+    expect(moved).toContain(id);
+    expect(moved).toContain(was);
+    expect(moved.length).toBeLessThanOrEqual(6);
+    for (const endpoint of after.endpoints.toArray()) if (!isGap(endpoint)) expect(after.endpointIds.get(endpoint.key)).toBe(endpoint.id);
+    expect(before.endpointIds.get(goneKey)).toBe(was);
+    expect(after.endpointByToken(token)).toBe(after.endpointIds.get(stays.key));
     expect(after.endpointByToken(after.endpointToken(id))).toBe(id);
     router.close();
   });
@@ -193,37 +230,55 @@ describe('endpoints patched by the changed lines', () => {
     router.load(snapshot);
     const version = router.version;
     const good = compileBundle(snapshot);
+    // Ids are slots (8 for two endpoints, the others gaps): `held` is 2002's id, `gap` one no endpoint holds.
+    const lines = good.endpoints.split('\n');
+    expect(lines).toHaveLength(8);
+    const held = lines.indexOf('127.0.0.1 2002');
+    const gap = lines.indexOf('');
+    const text = (id: number, line: string): string => lines.map((own, at) => (at === id ? line : own)).join('\n');
     for (const [endpoints, message] of [
-      ['127.0.0.1 2001\n127.0.0.1', /bundle endpoint 1 is not "address port": "127\.0\.0\.1"/],
-      ['127.0.0.1 2001\n127.0.0.1 http', /bundle endpoint 1 is not "address port"/],
-      ['127.0.0.1 2001\n127.0.0.1 70000', /bundle endpoint 1 is not "address port"/],
-      ['127.0.0.1 2001\n 2002', /bundle endpoint 1 is not "address port"/],
-      ['127.0.0.1 2001', /bundle lists 1 endpoints, its table 2/],
-      ['127.0.0.1 2001\n127.0.0.1 2002\n127.0.0.1 2003', /bundle lists 3 endpoints, its table 2/],
+      [text(held, '127.0.0.1'), new RegExp(`bundle endpoint ${held} is not "address port": "127\\.0\\.0\\.1"`)],
+      [text(held, '127.0.0.1 http'), new RegExp(`bundle endpoint ${held} is not "address port"`)],
+      [text(held, '127.0.0.1 70000'), new RegExp(`bundle endpoint ${held} is not "address port"`)],
+      [text(gap, ' 2002'), new RegExp(`bundle endpoint ${gap} is not "address port"`)],
+      [lines.slice(0, 7).join('\n'), /bundle lists 7 endpoints, its table 8/],
+      [[...lines, '127.0.0.1 2003'].join('\n'), /bundle lists 9 endpoints, its table 8/],
     ] as const) {
       expect(() => router.loadBundle({ ...good, version: 'damaged', endpoints }, true), endpoints).toThrow(expect.objectContaining({ code: 'PORTICO_E_SNAPSHOT_LOAD', message: expect.stringMatching(message) }));
+      expect(router.version).toBe(version);
+    }
+    // Sets naming a gap or an id past the last endpoint: refused naming the entry.
+    for (const [endpointSets, message] of [
+      [[[held], [gap]], new RegExp(`bundle endpointSets\\[1\\] names endpoint id ${gap}, a gap`)],
+      [[[8]], /bundle endpointSets\[0\] names endpoint id 8, not below 8/],
+      [[[-1]], /bundle endpointSets\[0\] names endpoint id -1, not below 8/],
+      // As long as the loaded list, every other set its very array (not read again): the changed one is.
+      [good.endpointSets.map((set, s) => (s === good.endpointSets.length - 1 ? [gap] : set)), new RegExp(`bundle endpointSets\\[${good.endpointSets.length - 1}\\] names endpoint id ${gap}, a gap`)],
+    ] as const) {
+      expect(() => router.loadBundle({ ...good, version: 'bad-sets', endpointSets }, true)).toThrow(expect.objectContaining({ code: 'PORTICO_E_SNAPSHOT_LOAD', message: expect.stringMatching(message) }));
       expect(router.version).toBe(version);
     }
     // A line reader that says one line changed and gives a damaged one, or has more lines than the table.
     const compiler = new BundleCompiler();
     const inProcess = new Router({ compiler });
     inProcess.loadBundle(compiler.compile(snapshot), true);
-    const damaged = (line: (id: number) => string | undefined, lines = 2): EndpointLines => ({ lines, line, changedSince: () => [1] });
+    const damaged = (line: (id: number) => string | undefined, count = 8): EndpointLines => ({ lines: count, line, changedSince: () => [held] });
     for (const [reader, message] of [
-      [damaged((id) => (id === 1 ? 'garbage' : '127.0.0.1 2001')), /bundle endpoint 1 is not "address port": "garbage"/],
-      [damaged(() => undefined), /bundle endpoint 1 is missing/],
-      [damaged(() => '127.0.0.1 2001', 3), /bundle lists 3 endpoints, its table 2/],
+      [damaged((id) => (id === held ? 'garbage' : lines[id])), new RegExp(`bundle endpoint ${held} is not "address port": "garbage"`)],
+      [damaged(() => undefined), new RegExp(`bundle endpoint ${held} is missing`)],
+      [damaged((id) => lines[id], 9), /bundle lists 9 endpoints, its table 8/],
     ] as const) {
       const bundle = withEndpointLines({ ...compileBundle(snapshot, true), version: 'damaged-lines' }, reader);
       expect(() => inProcess.loadBundle(bundle, true)).toThrow(expect.objectContaining({ code: 'PORTICO_E_SNAPSHOT_LOAD', message: expect.stringMatching(message) }));
       expect(inProcess.version).toBe(snapshot.version);
     }
     // A changed line that becomes the stand-in of invalid backends (never compiled in place, but read as a text would be).
-    const standIn = withEndpointLines({ ...compileBundle(snapshot, true), version: 'stand-in' }, { lines: 2, line: (id) => (id === 0 ? ` ${0}` : '127.0.0.1 2002'), changedSince: () => [0] });
+    const first = lines.indexOf('127.0.0.1 2001');
+    const standIn = withEndpointLines({ ...compileBundle(snapshot, true), version: 'stand-in' }, { lines: 8, line: (id) => (id === first ? ` ${0}` : lines[id]), changedSince: () => [first] });
     inProcess.loadBundle(standIn, true);
     expect(inProcess.current!.endpointsRead).toBe('patched');
-    expect(inProcess.current!.invalidEndpoint).toBe(0);
-    expect(new Map(inProcess.current!.endpointIds)).toEqual(new Map([[':0', 0], ['127.0.0.1:2002', 1]]));
+    expect(inProcess.current!.invalidEndpoint).toBe(first);
+    expect(new Map(inProcess.current!.endpointIds)).toEqual(new Map([[':0', first], ['127.0.0.1:2002', held]]));
     inProcess.loadBundle(compiler.compile(snapshot, true), true);
     expect(inProcess.current!.invalidEndpoint).toBe(-1);
     // The snapshot kept still serves, and a good endpoint change after the refusals patches as before.
@@ -231,7 +286,7 @@ describe('endpoints patched by the changed lines', () => {
     const moved = { ...snapshot, endpointSets: [{ ...snapshot.endpointSets[0]!, endpoints: [snapshot.endpointSets[0]!.endpoints[0]!, { address: '127.0.0.1', port: 2009, terminating: false }] }], version: 'moved' };
     inProcess.loadBundle(compiler.compile(moved, true), true);
     expect(inProcess.current!.endpointsRead).toBe('patched');
-    expect(inProcess.current!.endpoints.toArray().map((endpoint) => endpoint.key)).toEqual(['127.0.0.1:2001', '127.0.0.1:2009']);
+    expect(inProcess.current!.endpoints.toArray().flatMap((endpoint) => (isGap(endpoint) ? [] : [endpoint.key])).sort()).toEqual(['127.0.0.1:2001', '127.0.0.1:2009']);
     router.close();
     inProcess.close();
   });
@@ -239,11 +294,12 @@ describe('endpoints patched by the changed lines', () => {
   it('hostile: a bundle whose endpoints are the ones loaded but whose table lists another number of endpoints is refused; the current snapshot stays', () => {
     const router = new Router();
     const two = snapshotOf([{ host: 'a.test', routes: [{ path: '/', endpoints: [2001, 2002] }] }]);
-    const three = snapshotOf([{ host: 'a.test', routes: [{ path: '/', endpoints: [2001, 2002, 2003] }] }]);
+    // Six endpoints: 9 ids (slots), two: 8.
+    const three = snapshotOf([{ host: 'a.test', routes: [{ path: '/', endpoints: [2001, 2002, 2003, 2004, 2005, 2006] }] }]);
     const loaded = compileBundle(two);
     router.loadBundle(loaded, true);
     const version = router.version;
-    expect(() => router.loadBundle({ ...compileBundle(three), version: 'same-endpoints', endpoints: loaded.endpoints }, true)).toThrow(expect.objectContaining({ code: 'PORTICO_E_SNAPSHOT_LOAD', message: expect.stringMatching(/bundle lists 2 endpoints, its table 3/) }));
+    expect(() => router.loadBundle({ ...compileBundle(three), version: 'same-endpoints', endpoints: loaded.endpoints }, true)).toThrow(expect.objectContaining({ code: 'PORTICO_E_SNAPSHOT_LOAD', message: expect.stringMatching(/bundle lists 8 endpoints, its table 9/) }));
     expect(router.version).toBe(version);
     expect(router.route('a.test', '/', 'GET', undefined, 'http').kind).toBe('proxy');
     // The same with the lines of the compiler's bundle: the very object the loaded version read.
@@ -252,7 +308,7 @@ describe('endpoints patched by the changed lines', () => {
     const first = compiler.compile(two);
     inProcess.loadBundle(first, true);
     const lines = { ...compileBundle(three), version: 'same-lines', endpoints: first.endpoints };
-    expect(() => inProcess.loadBundle(withEndpointLines(lines, endpointLinesOf(first)!), true)).toThrow(expect.objectContaining({ code: 'PORTICO_E_SNAPSHOT_LOAD', message: expect.stringMatching(/bundle lists 2 endpoints, its table 3/) }));
+    expect(() => inProcess.loadBundle(withEndpointLines(lines, endpointLinesOf(first)!), true)).toThrow(expect.objectContaining({ code: 'PORTICO_E_SNAPSHOT_LOAD', message: expect.stringMatching(/bundle lists 8 endpoints, its table 9/) }));
     expect(inProcess.version).toBe(two.version);
     expect(inProcess.route('a.test', '/', 'GET', undefined, 'http').kind).toBe('proxy');
     router.close();
@@ -265,12 +321,15 @@ describe('endpoints patched by the changed lines', () => {
     router.load(snapshot);
     const events: SwapEvent[] = [];
     router.on('swap', (event) => events.push(event));
-    router.loadBundle({ ...compileBundle(snapshot), version: 'twice', endpoints: '127.0.0.1 2001\n127.0.0.1 2003\n127.0.0.1 2003' }, true);
+    const good = compileBundle(snapshot);
+    const lines = good.endpoints.split('\n');
+    const [one, two, three] = ['2001', '2002', '2003'].map((port) => lines.indexOf(`127.0.0.1 ${port}`)) as [number, number, number];
+    router.loadBundle({ ...good, version: 'twice', endpoints: lines.map((line, id) => (id === two ? '127.0.0.1 2003' : line)).join('\n') }, true);
     const current = router.current!;
-    expect(new Map(current.endpointIds)).toEqual(new Map([['127.0.0.1:2001', 0], ['127.0.0.1:2003', 2]]));
+    expect(new Map(current.endpointIds)).toEqual(new Map([['127.0.0.1:2001', one], ['127.0.0.1:2003', Math.max(two, three)]]));
     expect(events.at(-1)!.removedEndpoints).toEqual(['127.0.0.1:2002']);
-    router.loadBundle(compileBundle(snapshot), true);
-    expect(new Map(router.current!.endpointIds)).toEqual(new Map([['127.0.0.1:2001', 0], ['127.0.0.1:2002', 1], ['127.0.0.1:2003', 2]]));
+    router.loadBundle(good, true);
+    expect(new Map(router.current!.endpointIds)).toEqual(new Map([['127.0.0.1:2001', one], ['127.0.0.1:2002', two], ['127.0.0.1:2003', three]]));
     expect(events.at(-1)!.removedEndpoints).toEqual([]);
     router.close();
   });
@@ -307,7 +366,7 @@ describe('memory', () => {
 });
 
 describe('the first endpoint change after start-up', () => {
-  it('finds the balancing-only bundle made a turn after the first full load: the change is compiled in place', async () => {
+  it('finds the balancing-only bundle made a turn after the first full load: the change is numbered from it', async () => {
     const compiler = new BundleCompiler();
     const router = new Router({ compiler });
     const base = world(0);
@@ -318,9 +377,10 @@ describe('the first endpoint change after start-up', () => {
     expect(compiler.stats.versionsAssembled).toBe(assembled + 1);
     const sets = [...base.endpointSets];
     sets[3] = { ...sets[3]!, endpoints: [{ address: '10.201.0.1', port: 8080, terminating: false }, ...sets[3]!.endpoints.slice(1)] };
-    const inPlace = compiler.stats.endpointsInPlace;
+    const afresh = compiler.stats.numberedAfresh;
     router.loadEndpoints(withSets(base, sets, 'v-first-change'));
-    expect(compiler.stats.endpointsInPlace).toBe(inPlace + 1);
+    // Numbered from the last version's ids (its probe cluster re-placed), not from scratch.
+    expect(compiler.stats.numberedAfresh).toBe(afresh);
     expect(compiler.stats.versionsAssembled).toBe(assembled + 2);
     expect(router.current!.endpointsRead).toBe('patched');
     expect(router.current!.endpointIds.get('10.201.0.1:8080')).toBeDefined();

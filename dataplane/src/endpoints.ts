@@ -13,12 +13,25 @@ import type { EndpointLines, TableBundle } from '@portico/control/snapshot/bundl
 import { endpointLinesOf } from '@portico/control/snapshot/bundle';
 import { INVALID_BACKEND_PORT } from '@portico/control/snapshot/table';
 
-/** An endpoint of the loaded snapshot. `key` (`address:port`) identifies it across snapshots. */
+/** An endpoint of the loaded snapshot. `key` (`address:port`) identifies it across snapshots; '' for a gap (isGap). */
 export interface EndpointRef {
   readonly id: number;
   readonly key: string;
   readonly address: string;
   readonly port: number;
+}
+
+/**
+ * Whether `ref` is a gap: an id no endpoint holds (endpoint ids are slots of a history-independent
+ * table, endpoint-slots.ts). No set names a gap, so no pick returns one; lists of endpoints skip them.
+ */
+export function isGap(ref: EndpointRef): boolean {
+  return ref.key === '';
+}
+
+/** The ref of gap `id` (no address, port -1: never connected to). */
+function gapRef(id: number): EndpointRef {
+  return { id, key: '', address: '', port: -1 };
 }
 
 /** `address:port`, with IPv6 addresses in brackets. */
@@ -138,8 +151,10 @@ interface PatchedFrom {
 export class SnapshotEndpoints {
   /** Refs by endpoint id; an id whose endpoint the previous version had keeps that very ref. */
   readonly refs: Pages<EndpointRef>;
-  /** Endpoint ids by key (a key listed twice: its last id). */
+  /** Endpoint ids by key (a key listed twice: its last id); gaps have none. */
   readonly ids: IdMap;
+  /** How many refs are not gaps. */
+  readonly #held: number;
   /** The stand-in endpoint invalid backends hold (its pick answers 500), or -1 when there is none. */
   readonly invalid: number;
   readonly #source: EndpointSource;
@@ -149,9 +164,10 @@ export class SnapshotEndpoints {
   /** Endpoint ids by session token (made on the first ask, or patched from the previous version's). */
   #byToken: IdMap | undefined;
 
-  private constructor(refs: Pages<EndpointRef>, ids: IdMap, invalid: number, source: EndpointSource, patchedFrom: PatchedFrom | undefined, tokens: Map<string, string> | TokenCache) {
+  private constructor(refs: Pages<EndpointRef>, ids: IdMap, held: number, invalid: number, source: EndpointSource, patchedFrom: PatchedFrom | undefined, tokens: Map<string, string> | TokenCache) {
     this.refs = refs;
     this.ids = ids;
+    this.#held = held;
     this.invalid = invalid;
     this.#source = source;
     this.#patchedFrom = patchedFrom;
@@ -166,7 +182,7 @@ export class SnapshotEndpoints {
    * The endpoints of `bundle`, whose table has `count` endpoints, made from `previous` (the
    * version loaded before) where the bundle says which lines changed since it: that very object
    * when the endpoints are the same. Throws when the bundle lists another number of endpoints or
-   * a line is not `address port`.
+   * a line is not `address port` or '' (a gap).
    */
   static of(bundle: TableBundle, count: number, previous: SnapshotEndpoints | undefined): SnapshotEndpoints {
     const lines = endpointLinesOf(bundle);
@@ -178,24 +194,22 @@ export class SnapshotEndpoints {
     if (lines !== undefined && lines.lines !== count) throw new Error(`bundle lists ${lines.lines} endpoints, its table ${count}`);
     const changed = lines !== undefined && previous !== undefined && typeof previous.#source !== 'string' && previous.refs.length === count ? lines.changedSince(previous.#source, PATCH_MAX_LINES) : undefined;
     if (changed !== undefined) return SnapshotEndpoints.#patch(lines!, changed, previous!);
-    const read = lines === undefined ? readText(bundle.endpoints) : Array.from({ length: lines.lines }, (_, id) => parseEndpoint(lines.line(id), id));
+    const read = lines === undefined ? readText(bundle.endpoints, count) : Array.from({ length: lines.lines }, (_, id) => parseEndpoint(lines.line(id), id));
     if (read.length !== count) throw new Error(`bundle lists ${read.length} endpoints, its table ${count}`);
-    const refs = read.map((endpoint, id) => {
-      const kept = previous?.refs.at(id);
-      return kept !== undefined && kept.address === endpoint.address && kept.port === endpoint.port ? kept : { id, key: endpointKey(endpoint.address, endpoint.port), address: endpoint.address, port: endpoint.port };
-    });
-    const ids = IdMap.of(refs.map((ref) => [ref.key, ref.id]));
+    const refs = read.map((endpoint, id) => refOf(endpoint, id, previous?.refs.at(id)));
+    const held = refs.filter((ref) => !isGap(ref));
+    const ids = IdMap.of(held.map((ref) => [ref.key, ref.id]));
     // Tokens are a function of the key: the keys that stay keep theirs (SHA-256 of every endpoint is
     // what the first persistent-affinity request after a load would otherwise pay).
     const tokens = new Map<string, string>();
     const carried = previous === undefined ? undefined : previous.#tokens.tokens;
     if (carried !== undefined && carried.size > 0) {
-      for (const ref of refs) {
+      for (const ref of held) {
         const token = carried.get(ref.key);
         if (token !== undefined) tokens.set(ref.key, token);
       }
     }
-    return new SnapshotEndpoints(Pages.of(refs), ids, refs.findIndex((ref) => ref.port === INVALID_BACKEND_PORT), source, undefined, tokens);
+    return new SnapshotEndpoints(Pages.of(refs), ids, held.length, refs.findIndex((ref) => ref.port === INVALID_BACKEND_PORT), source, undefined, tokens);
   }
 
   /** `previous` with the endpoints at `lines` (ids) read again from `source`. */
@@ -204,21 +218,22 @@ export class SnapshotEndpoints {
     const changedIds: number[] = [];
     let invalidMoved = false;
     for (const id of lines) {
-      const endpoint = parseEndpoint(source.line(id), id);
       const before = previous.refs.at(id)!;
-      if (before.address === endpoint.address && before.port === endpoint.port) continue;
-      changes.set(id, { id, key: endpointKey(endpoint.address, endpoint.port), address: endpoint.address, port: endpoint.port });
+      const ref = refOf(parseEndpoint(source.line(id), id), id, before);
+      if (ref === before) continue;
+      changes.set(id, ref);
       changedIds.push(id);
-      if (id === previous.invalid || endpoint.port === INVALID_BACKEND_PORT) invalidMoved = true;
+      if (id === previous.invalid || ref.port === INVALID_BACKEND_PORT) invalidMoved = true;
     }
     const refs = previous.refs.with(changes);
-    const removed = changedIds.map((id): [string, number] => [previous.refs.at(id)!.key, id]);
-    const added = changedIds.map((id): [string, number] => [changes.get(id)!.key, id]);
+    const removed = changedIds.flatMap((id): [string, number][] => (isGap(previous.refs.at(id)!) ? [] : [[previous.refs.at(id)!.key, id]]));
+    const added = changedIds.flatMap((id): [string, number][] => (isGap(changes.get(id)!) ? [] : [[changes.get(id)!.key, id]]));
+    const held = previous.#held - removed.length + added.length;
     // A version listing a key twice: its map (the last id) is made whole, as from its text.
-    const patched = previous.ids.size === previous.refs.length ? previous.ids.patched(removed, added) : undefined;
-    const ids = patched ?? IdMap.of(refs.toArray().map((ref) => [ref.key, ref.id]));
+    const patched = previous.ids.size === previous.#held ? previous.ids.patched(removed, added) : undefined;
+    const ids = patched ?? IdMap.of(refs.toArray().flatMap((ref): [string, number][] => (isGap(ref) ? [] : [[ref.key, ref.id]])));
     const invalid = invalidMoved ? refs.toArray().findIndex((ref) => ref.port === INVALID_BACKEND_PORT) : previous.invalid;
-    const next = new SnapshotEndpoints(refs, ids, invalid, source, { from: new WeakRef(previous), ids: changedIds }, previous.#tokens);
+    const next = new SnapshotEndpoints(refs, ids, held, invalid, source, { from: new WeakRef(previous), ids: changedIds }, previous.#tokens);
     const byToken = previous.#byToken;
     if (byToken !== undefined && patched !== undefined) {
       next.#byToken = byToken.patched(
@@ -230,6 +245,35 @@ export class SnapshotEndpoints {
     const cache = next.#tokens.tokens;
     for (const [key] of removed) if (!ids.has(key)) cache.delete(key);
     return next;
+  }
+
+  /**
+   * Throws naming the entry when a set of `list` (a bundle's `endpointSets`) names an id that is
+   * no endpoint: past the last, or a gap. The sets that are `before`'s very arrays (checked when
+   * that version loaded) are not read again — at the same places when the lists are as long (a
+   * move or a scale: its sets far apart), else at its start and end — so a change costs its sets.
+   */
+  checkSets(list: readonly (readonly number[])[], before?: readonly (readonly number[])[]): void {
+    const check = (s: number): void => {
+      for (const id of list[s]!) {
+        const ref = Number.isInteger(id) ? this.refs.at(id) : undefined;
+        if (ref === undefined || isGap(ref)) throw new Error(`bundle endpointSets[${s}] names endpoint id ${id}, ${ref === undefined ? `not below ${this.refs.length}` : 'a gap (no endpoint)'}`);
+      }
+    };
+    // The same array is the same set of the compiler in this process (a list from elsewhere shares none).
+    const kept = before;
+    if (kept !== undefined && kept.length === list.length) {
+      for (let s = 0; s < list.length; s++) if (list[s] !== kept[s]) check(s);
+      return;
+    }
+    let head = 0;
+    let tail = 0;
+    if (kept !== undefined) {
+      const shorter = Math.min(kept.length, list.length);
+      while (head < shorter && kept[head] === list[head]) head++;
+      while (tail < shorter - head && kept[kept.length - 1 - tail] === list[list.length - 1 - tail]) tail++;
+    }
+    for (let s = head; s < list.length - tail; s++) check(s);
   }
 
   /** Whether this version was patched from the one before it (its changed lines read alone), not read whole. */
@@ -248,13 +292,13 @@ export class SnapshotEndpoints {
     if (this.#patchedFrom?.from.deref() === previous) {
       for (const id of this.#patchedFrom.ids) {
         const key = previous.refs.at(id)!.key;
-        if (!this.ids.has(key)) removed.push(key);
+        if (key !== '' && !this.ids.has(key)) removed.push(key);
       }
       return removed;
     }
     for (let id = 0; id < previous.refs.length; id++) {
       const endpoint = previous.refs.at(id)!;
-      if (this.refs.at(id) !== endpoint && !this.ids.has(endpoint.key)) removed.push(endpoint.key);
+      if (this.refs.at(id) !== endpoint && !isGap(endpoint) && !this.ids.has(endpoint.key)) removed.push(endpoint.key);
     }
     return removed;
   }
@@ -275,31 +319,31 @@ export class SnapshotEndpoints {
   byToken(token: string): number {
     if (this.#byToken === undefined) {
       const entries: [string, number][] = [];
-      for (let id = 0; id < this.refs.length; id++) entries.push([this.token(this.refs.at(id)!.key), id]);
+      for (let id = 0; id < this.refs.length; id++) if (!isGap(this.refs.at(id)!)) entries.push([this.token(this.refs.at(id)!.key), id]);
       this.#byToken = IdMap.of(entries);
     }
     return this.#byToken.get(token) ?? -1;
   }
 }
 
-/** The endpoints of a bundle's `\n`-joined text ('' for none). */
-function readText(text: string): { address: string; port: number }[] {
-  const read: { address: string; port: number }[] = [];
-  if (text === '') return read;
-  let start = 0;
-  for (let id = 0; ; id++) {
-    const end = text.indexOf('\n', start);
-    read.push(parseEndpoint(end < 0 ? text.slice(start) : text.slice(start, end), id));
-    if (end < 0) return read;
-    start = end + 1;
-  }
+/** The `count` endpoints of a bundle's `\n`-joined text ('' for none; a line '' is a gap). */
+function readText(text: string, count: number): ({ address: string; port: number } | null)[] {
+  if (text === '' && count === 0) return [];
+  return text.split('\n').map(parseEndpoint);
+}
+
+/** The ref of endpoint `id` read as `endpoint` (null: a gap): `kept` itself when it is that endpoint. */
+function refOf(endpoint: { address: string; port: number } | null, id: number, kept: EndpointRef | undefined): EndpointRef {
+  if (endpoint === null) return kept !== undefined && isGap(kept) ? kept : gapRef(id);
+  return kept !== undefined && !isGap(kept) && kept.address === endpoint.address && kept.port === endpoint.port ? kept : { id, key: endpointKey(endpoint.address, endpoint.port), address: endpoint.address, port: endpoint.port };
 }
 
 const PORT = /^\d{1,5}$/;
 
-/** Endpoint `id`'s line, `address port` (the stand-in of invalid backends: no address, INVALID_BACKEND_PORT). Throws naming the endpoint when it is not. */
-function parseEndpoint(line: string | undefined, id: number): { address: string; port: number } {
+/** Endpoint `id`'s line, `address port` (the stand-in of invalid backends: no address, INVALID_BACKEND_PORT), or null for '' (a gap). Throws naming the endpoint when it is neither. */
+function parseEndpoint(line: string | undefined, id: number): { address: string; port: number } | null {
   if (line === undefined) throw new Error(`bundle endpoint ${id} is missing`);
+  if (line === '') return null;
   const space = line.lastIndexOf(' ');
   const digits = line.slice(space + 1);
   const port = Number(digits);

@@ -214,7 +214,7 @@ describe('EndpointHealthSeries', () => {
 });
 
 describe('ProxyMetrics endpoint health through the Router', () => {
-  it('an endpoint moved encodes one page and a flip reads the health of the endpoints written, not every endpoint (2,500 endpoints, 3 pages)', () => {
+  it('an endpoint moved encodes the pages of its ids and a flip reads the health of the endpoints written, not every endpoint (2,500 endpoints, 3,584 ids, 4 pages)', () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
     cleanups.push(() => vi.useRealTimers());
     const router = new Router({ health: { failureThreshold: 1, panicThresholdPercent: 0, backoffMs: 1000, maxBackoffMs: 1000 } });
@@ -227,7 +227,8 @@ describe('ProxyMetrics endpoint health through the Router', () => {
     const reference = () => renderPrometheus([{ name: NAME, help: 'h', type: 'gauge', merge: 'per-worker', samples: router.endpointHealth().map((e) => ({ suffix: '' as const, labels: { endpoint: e.key }, value: e.healthy ? 1 : 0 })) }]);
     const rendered = (series: FlagSeries) => renderPrometheus(familyOf(series));
     let last = seriesOf();
-    expect(last.pages).toHaveLength(3);
+    // Ids are slots of the endpoint keys (endpoint-slots.ts): 2,500 keys take 3,584 ids, the unused ones have no series.
+    expect(last.pages).toHaveLength(4);
     // A flip: the scrape reads the health of that endpoint alone.
     let reads = vi.spyOn(router.current!.balancer, 'isHealthy');
     expect(router.reportFailure('127.0.0.1:31234')).toBe(true);
@@ -243,14 +244,20 @@ describe('ProxyMetrics endpoint health through the Router', () => {
     expect(rendered(now)).toBe(reference());
     expect(router.reportFailure('127.0.0.1:30005')).toBe(true);
     seriesOf();
-    // One endpoint moved (ids stay): one page encoded; the ejected endpoint stays down, read alone with the one reset.
+    // One endpoint moved: its address leaves one id and takes another (a slot of its key), so the
+    // pages of the ids that changed are encoded (one or two), the others kept; the ejected endpoint
+    // stays down, read alone with the one reset.
     last = seriesOf();
     const before = last.pages.slice();
+    const refs = router.current!.endpoints;
     router.load(snapshot(2000));
+    const changedPages = new Set(router.current!.endpoints.toArray().flatMap((ref) => (ref.key === refs.at(ref.id)!.key ? [] : [ref.id >> 10])));
+    expect(changedPages.size).toBeGreaterThanOrEqual(1);
+    expect(changedPages.size).toBeLessThanOrEqual(2);
     reads = vi.spyOn(router.current!.balancer, 'isHealthy');
     now = seriesOf();
-    expect(encodedSince({ label: 'endpoint', pages: before }, now)).toBe(1);
-    expect(now.pages[0]).toBe(before[0]);
+    expect(encodedSince({ label: 'endpoint', pages: before }, now)).toBe(changedPages.size);
+    for (let p = 0; p < before.length; p++) if (!changedPages.has(p)) expect(now.pages[p], `page ${p}`).toBe(before[p]);
     expect(reads).toHaveBeenCalledTimes(1);
     expect(rendered(now)).toBe(reference());
     expect(rendered(now)).toContain('{endpoint="127.0.0.1:30005"} 0\n');

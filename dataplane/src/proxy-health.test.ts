@@ -96,6 +96,23 @@ describe('passive health that clients cannot weaponize', () => {
     expect(await statuses(port, '/', 4)).toContain(200);
   });
 
+  it('keeps an ejected endpoint ejected across scales of its set (ids are slots of the keys: its id may move)', async () => {
+    const dead = await closedPort();
+    const good = [await poisonedBackend('a'), await poisonedBackend('b'), await poisonedBackend('c')];
+    const { router, port } = await proxyFor([dead, good[0]!, good[1]!], { failureThreshold: 1 });
+    expect(await statuses(port, '/', 6)).toEqual(Array.from({ length: 6 }, () => 200));
+    expect(router.health.isEjected(`127.0.0.1:${dead}`)).toBe(true);
+    // A Deployment scaled up, then down by another endpoint: the dead one stays out, by its key.
+    for (const endpoints of [[dead, good[0]!, good[1]!, good[2]!], [dead, good[1]!, good[2]!]]) {
+      router.load(snapshotOf([{ host: 'svc.test', routes: [{ path: '/', endpoints }] }]));
+      const health = router.endpointHealth();
+      expect(health.map((e) => e.key).sort()).toEqual(endpoints.map((p) => `127.0.0.1:${p}`).sort());
+      expect(health.find((e) => e.key === `127.0.0.1:${dead}`)?.healthy).toBe(false);
+      expect(health.filter((e) => e.healthy)).toHaveLength(endpoints.length - 1);
+      expect(await statuses(port, '/', 6)).toEqual(Array.from({ length: 6 }, () => 200));
+    }
+  });
+
   it('with the panic threshold off, ejection can empty a set (the operator asked for it)', async () => {
     const backend = await poisonedBackend('ok');
     const { port } = await proxyFor([backend], { ejectOn: 'any', failureThreshold: 1, panicThresholdPercent: 0 });

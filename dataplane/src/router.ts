@@ -30,7 +30,7 @@ import { PLAIN, RegexRoutes, RoutePolicies, UpstreamWays, redirectsOf } from './
 import type { HealthOptions, SetList } from './health.ts';
 import { EndpointSets, HealthWrites, PassiveHealth } from './health.ts';
 import type { EndpointRef, IdMap } from './endpoints.ts';
-import { SnapshotEndpoints } from './endpoints.ts';
+import { SnapshotEndpoints, isGap } from './endpoints.ts';
 
 /**
  * One compiled snapshot: what a decision was made on. Never mutated after the swap except for
@@ -149,6 +149,7 @@ export class LoadedSnapshot {
       // previous snapshot's index (if one was made) is patched by the sets that are not the same arrays;
       // when most differ (a list that came by IPC) it is made on first use (endpointSets), as with none.
       this.#setList = bundle.endpointSets;
+      this.#endpoints.checkSets(this.#setList, previous === undefined ? undefined : previous.#setList);
       const setsBefore = previous === undefined ? undefined : previous.#sets;
       if (setsBefore !== undefined) this.#sets = EndpointSets.after(setsBefore, this.#setList, this.endpoints.length);
       // Consistent hashing (upstream-hash-by, affinity) needs each endpoint's seed, from its address.
@@ -384,6 +385,8 @@ function proxyTo(snapshot: LoadedSnapshot, routeId: number, route: string, polic
   if (endpointId < 0) return { kind: 'unavailable', route, policy };
   if (endpointId === snapshot.invalidEndpoint) return { kind: 'invalid-backend', route, policy };
   const endpoint = snapshot.endpoints.at(endpointId)!;
+  // No set names a gap (checked on load, SnapshotEndpoints.checkSets): a table that does anyway gets no connection.
+  if (isGap(endpoint)) return { kind: 'unavailable', route, policy };
   const { tls, protocol } = snapshot.upstreamWay(routeId, endpointId);
   // Read only where a backend has filters of its own: the pick that chose `endpointId` was the balancer's last.
   const backend = policy?.perBackend === undefined ? undefined : snapshot.balancer.lastBackend();
@@ -725,7 +728,7 @@ export class Router extends EventEmitter<{ swap: [SwapEvent] }> {
   endpointHealth(): { key: string; healthy: boolean }[] {
     const current = this.#current;
     if (current === undefined) return [];
-    return current.endpoints.toArray().filter((endpoint) => endpoint.id !== current.invalidEndpoint).map((endpoint) => ({ key: endpoint.key, healthy: current.balancer.isHealthy(endpoint.id) }));
+    return current.endpoints.toArray().filter((endpoint) => endpoint.id !== current.invalidEndpoint && !isGap(endpoint)).map((endpoint) => ({ key: endpoint.key, healthy: current.balancer.isHealthy(endpoint.id) }));
   }
 
   /** Stops health timers; the router keeps answering with what it has. */

@@ -34,6 +34,25 @@ function cutApart(text: string): string[] {
   return cut(text).map((block) => structuredClone(block));
 }
 
+/** A text of lines with a few lines replaced in place (FieldEdit `lines`). */
+export interface LinesEdit {
+  readonly kind: 'lines';
+  readonly at: readonly number[];
+  readonly lines: readonly string[];
+}
+
+/** Throws, naming `field`, unless `edit` names lines of a text of `count` lines in ascending order, each a line (no newline). */
+export function checkLinesEdit(edit: LinesEdit, count: number, field: string): void {
+  if (!Array.isArray(edit.at) || !Array.isArray(edit.lines) || edit.at.length !== edit.lines.length) throw new Error(`${field}: a lines edit of ${String(edit.at?.length)} lines and ${String(edit.lines?.length)} texts`);
+  let last = -1;
+  edit.at.forEach((line, i) => {
+    if (!Number.isInteger(line) || line <= last || line >= count) throw new Error(`${field}: line ${String(line)} is not after ${last} and below ${count}`);
+    const text = edit.lines[i];
+    if (typeof text !== 'string' || text.includes('\n')) throw new Error(`${field}: line ${line} is not one line of text`);
+    last = line;
+  });
+}
+
 /**
  * A bundle's text of lines joined by '\n' (its endpoints, `address port`, or its route labels) as
  * LINE_BLOCK-line blocks, with where each block and (once read) each of its lines starts; one made
@@ -59,8 +78,10 @@ export class TextLines implements EndpointLines {
   readonly #from: WeakRef<TextLines> | undefined;
   readonly #first: number;
   readonly #end: number;
+  /** The lines (ascending) that differ from `#from`'s when made by `withLines` (then not the range [first, end)). */
+  readonly #changed: readonly number[] | undefined;
 
-  private constructor(blocks: readonly string[], lines: number, parts: { digests?: (Buffer | undefined)[]; starts?: (Int32Array | undefined)[]; text?: string; from?: TextLines; first?: number; end?: number } = {}) {
+  private constructor(blocks: readonly string[], lines: number, parts: { digests?: (Buffer | undefined)[]; starts?: (Int32Array | undefined)[]; text?: string; from?: TextLines; first?: number; end?: number; changed?: readonly number[] } = {}) {
     this.#blocks = blocks;
     this.lines = lines;
     const offsets = new Int32Array(blocks.length + 1);
@@ -77,6 +98,7 @@ export class TextLines implements EndpointLines {
     this.#from = parts.from === undefined ? undefined : new WeakRef(parts.from);
     this.#first = parts.first ?? 0;
     this.#end = parts.end ?? 0;
+    this.#changed = parts.changed;
   }
 
   /** The lines of `text` ('' has none): one scan for its newlines; its blocks are views of `text`, which is kept as the joined text. */
@@ -119,7 +141,9 @@ export class TextLines implements EndpointLines {
 
   changedSince(earlier: EndpointLines, limit: number): readonly number[] | undefined {
     if (earlier === this) return [];
-    if (this.#from?.deref() !== earlier || earlier.lines !== this.lines || this.#end - this.#first > limit) return undefined;
+    if (this.#from?.deref() !== earlier || earlier.lines !== this.lines) return undefined;
+    if (this.#changed !== undefined) return this.#changed.length > limit ? undefined : this.#changed;
+    if (this.#end - this.#first > limit) return undefined;
     return Array.from({ length: this.#end - this.#first }, (_, i) => this.#first + i);
   }
 
@@ -181,6 +205,28 @@ export class TextLines implements EndpointLines {
     const lines = this.lines + newlines(region) - newlines(was);
     const fresh = <T>(kept: readonly (T | undefined)[]): (T | undefined)[] => [...kept.slice(0, a), ...new Array<T | undefined>(cuts.length).fill(undefined), ...kept.slice(z + 1)];
     return new TextLines(blocks, lines, { digests: fresh(this.#digests), starts: fresh(this.#starts), from: this, first, end: same ? lastWas + 1 : lines });
+  }
+
+  /**
+   * The lines of this text with those at `edit.at` (ascending) replaced by `edit.lines` (a worker's
+   * `lines` delta: the endpoints, whose ids are slots, so a move changes two distant lines). Only
+   * the blocks holding them are cut again (and later hashed); the version knows exactly which
+   * lines changed (changedSince). Throws, naming `field`, when the edit does not fit this text.
+   */
+  withLines(edit: LinesEdit, field = 'endpoints'): TextLines {
+    checkLinesEdit(edit, this.lines, field);
+    const blocks = this.#blocks.slice();
+    const digests = this.#digests.slice();
+    const starts = this.#starts.slice();
+    for (let i = 0; i < edit.at.length; ) {
+      const b = Math.floor(edit.at[i]! / LINE_BLOCK);
+      const lines = blocks[b]!.split('\n');
+      for (; i < edit.at.length && Math.floor(edit.at[i]! / LINE_BLOCK) === b; i++) lines[edit.at[i]! - b * LINE_BLOCK] = edit.lines[i]!;
+      blocks[b] = lines.join('\n');
+      digests[b] = undefined;
+      starts[b] = undefined;
+    }
+    return new TextLines(blocks, this.lines, { digests, starts, from: this, changed: edit.at });
   }
 }
 

@@ -25,7 +25,11 @@ describe('bundleDelta / applyBundleDelta (what a worker gets instead of the whol
     { name: 'one path edited (same length)', next: () => compiler.compile(snapshotOf(world(2000, (hosts) => (hosts[700] = { ...hosts[700]!, routes: [{ path: '/q700', endpoints: [9000] }, hosts[700]!.routes[1]!] })))), smallerThan: 0.02 },
     // Every table offset and route id after the new host moves: most parts cross whole, never more than the bundle.
     { name: 'a host added in the middle (the table grows)', next: () => compiler.compile(snapshotOf(world(2000, (hosts) => hosts.splice(1000, 0, { host: 'h00999x.test', routes: [{ path: '/', endpoints: [9100] }] })))), smallerThan: 1.0001 },
-    { name: 'an endpoint moved', next: () => compiler.compile(snapshotOf(world(2000, (hosts) => (hosts[5] = { ...hosts[5]!, routes: [{ path: '/p5', endpoints: ['127.0.0.2:9005'] }, hosts[5]!.routes[1]!] })))), smallerThan: 0.05 },
+    // Ids are slots of the keys: the new address takes a slot in a probe cluster, shifting two keys that 40 sets
+    // each name here (every host shares its first route's endpoint with 39 others), so ~80 set records
+    // spread over the endpoint area are rewritten, each in its own 4 KiB bucket (format 6): ~28 % of the
+    // bundle; the endpoints text crosses as its 3 changed lines.
+    { name: 'an endpoint moved', next: () => compiler.compile(snapshotOf(world(2000, (hosts) => (hosts[5] = { ...hosts[5]!, routes: [{ path: '/p5', endpoints: ['127.0.0.2:9005'] }, hosts[5]!.routes[1]!] })))), smallerThan: 0.3 },
     { name: 'the same version again', next: () => base, smallerThan: 0.001 },
   ];
   for (const { name, next: make, smallerThan } of cases) {
@@ -48,9 +52,10 @@ describe('bundleDelta / applyBundleDelta (what a worker gets instead of the whol
     const moved = compiler.compile(snapshotOf(world(2000, (hosts) => (hosts[9] = { ...hosts[9]!, routes: [{ path: '/p9', endpoints: ['127.0.0.3:9009'] }, hosts[9]!.routes[1]!] }))), true);
     const delta = bundleDelta(balancing, moved)!;
     expect(plain(applyBundleDelta(balancing, delta))).toEqual(plain(moved));
-    // The first balancing-only bundle to a worker holding only the full one: its table whole, its endpoints a splice of the full one's.
+    // The first balancing-only bundle to a worker holding only the full one: its table whole, its endpoints
+    // the full one's with the lines that differ replaced (ids are slots: the moved address's old and new ids are far apart).
     const across = bundleDelta(base, moved)!;
-    expect([across.table.kind, across.texts.endpoints.kind, across.balancingOnly]).toEqual(['value', 'splice', true]);
+    expect([across.table.kind, across.texts.endpoints.kind, across.balancingOnly]).toEqual(['value', 'lines', true]);
     expect(payloadSize(across)).toBeLessThan(payloadSize(moved));
     const made = applyBundleDelta(base, across);
     expect(plain(made)).toEqual(plain(moved));
@@ -89,6 +94,14 @@ describe('bundleDelta / applyBundleDelta (what a worker gets instead of the whol
     expect(() => applyBundleDelta(base, negative)).toThrow(/routeLabels: splice keeps/);
     const overlong: BundleDelta = { ...delta, redirects: { kind: 'splice', keep: base.redirects.length, tail: 1, middle: new Uint8Array(0) } };
     expect(() => applyBundleDelta(base, overlong)).toThrow(/redirects: splice keeps/);
+    // A lines edit of the endpoints naming a line past the text, lines out of order, a line that is two, or lines of the table: refused naming the field.
+    const lines = (at: number[], texts: string[]): BundleDelta => ({ ...delta, texts: { ...delta.texts, endpoints: { kind: 'lines', at, lines: texts } } });
+    const count = base.endpoints.split('\n').length;
+    expect(() => applyBundleDelta(base, lines([count], ['127.0.0.9 80']))).toThrow(/endpoints: line \d+ is not after -1 and below \d+/);
+    expect(() => applyBundleDelta(base, lines([3, 2], ['a 1', 'b 2']))).toThrow(/endpoints: line 2 is not after 3/);
+    expect(() => applyBundleDelta(base, lines([1], ['127.0.0.9 80\n127.0.0.9 81']))).toThrow(/endpoints: line 1 is not one line of text/);
+    expect(() => applyBundleDelta(base, lines([1, 2], ['127.0.0.9 80']))).toThrow(/endpoints: a lines edit of 2 lines and 1 texts/);
+    expect(() => applyBundleDelta(base, { ...delta, table: { kind: 'lines', at: [0], lines: [''] } })).toThrow(/table: a lines edit of bytes/);
     // A flipped byte in a changed block: the result is made, and refused by its digest.
     const table = delta.table as Extract<BundleDelta['table'], { kind: 'blocks' }>;
     const flipped = table.bytes.map((bytes) => bytes.slice());

@@ -13,8 +13,9 @@
 import { TABLE_BLOCK_BYTES, TableBlocks } from '@portico/assembly/encode';
 import type { TableBundle } from './bundle.ts';
 import { tableBlocksOf, withTableBlocks } from './bundle.ts';
-import { ENDPOINTS_PART, withEndpointLines, withLabelLines } from '@portico/control/snapshot/bundle';
-import { TextLines, textLinesOf } from './text-lines.ts';
+import { ENDPOINTS_PART, endpointLinesOf, withEndpointLines, withLabelLines } from '@portico/control/snapshot/bundle';
+import type { LinesEdit } from './text-lines.ts';
+import { TextLines, checkLinesEdit, textLinesOf } from './text-lines.ts';
 
 /** Bytes of a table compared (and replaced) at a time when the table keeps its length. */
 const DELTA_BLOCK = 4096;
@@ -22,9 +23,14 @@ const DELTA_BLOCK = 4096;
 /**
  * One field of a bundle in a delta: `same` as the base's; `value`, the whole new value; `blocks`,
  * the base's bytes (same length) with the blocks at `at` replaced; `splice`, the base's first
- * `keep` and last `tail` units with `middle` between them.
+ * `keep` and last `tail` units with `middle` between them; `lines` (a text of lines: the endpoints),
+ * the base's lines with those at `at` (ascending) replaced by `lines`, as many lines in all.
  */
-export type FieldEdit<T extends string | Uint8Array> = { readonly kind: 'same' } | { readonly kind: 'value'; readonly value: T } | { readonly kind: 'blocks'; readonly at: readonly number[]; readonly bytes: readonly Uint8Array[] } | { readonly kind: 'splice'; readonly keep: number; readonly tail: number; readonly middle: T };
+export type FieldEdit<T extends string | Uint8Array> = { readonly kind: 'same' } | { readonly kind: 'value'; readonly value: T } | { readonly kind: 'blocks'; readonly at: readonly number[]; readonly bytes: readonly Uint8Array[] } | { readonly kind: 'splice'; readonly keep: number; readonly tail: number; readonly middle: T } | LinesEdit;
+
+
+/** Lines a `lines` edit carries at most (more: a splice or the whole text, as the lines changed were many). */
+const LINES_EDIT_MAX = 1024;
 
 type TextField = 'routeLabels' | 'endpoints' | 'policies' | 'regexHosts' | 'upstreamTls';
 const TEXT_FIELDS: readonly TextField[] = ['routeLabels', 'endpoints', 'policies', 'regexHosts', 'upstreamTls'];
@@ -63,6 +69,7 @@ function editSize(edit: FieldEdit<string | Uint8Array>): number {
   if (edit.kind === 'same') return 0;
   if (edit.kind === 'value') return edit.value.length;
   if (edit.kind === 'splice') return edit.middle.length;
+  if (edit.kind === 'lines') return edit.lines.reduce((total, line) => total + line.length + 1, 0);
   return edit.bytes.length * DELTA_BLOCK;
 }
 
@@ -164,7 +171,8 @@ export function bundleDelta(base: TableBundle, next: TableBundle, endpointsFrom?
   if (base.balancingOnly && !next.balancingOnly) return undefined;
   const crossMode = base.balancingOnly !== next.balancingOnly;
   const from = endpointsFrom === undefined || endpointsFrom === base ? undefined : endpointsFrom;
-  const texts = Object.fromEntries(TEXT_FIELDS.map((field) => [field, fieldEdit(field === 'endpoints' && from !== undefined ? from.endpoints : base[field], next[field])])) as Record<TextField, FieldEdit<string>>;
+  // The endpoints by their changed lines when the lineage says which (ids are slots: a move changes two distant lines, a splice would carry the span between).
+  const texts = Object.fromEntries(TEXT_FIELDS.map((field) => [field, field === 'endpoints' ? (linesEdit(from ?? base, next) ?? endpointsEdit((from ?? base).endpoints, next.endpoints)) : fieldEdit(base[field], next[field])])) as Record<TextField, FieldEdit<string>>;
   const delta: BundleDelta = {
     base: base.digest,
     ...(from === undefined ? {} : { endpointsFrom: from.digest }),
@@ -182,9 +190,71 @@ export function bundleDelta(base: TableBundle, next: TableBundle, endpointsFrom?
   return delta;
 }
 
+/**
+ * The `lines` edit taking `earlier`'s endpoints to `next`'s, when `next`'s lines know they descend
+ * from `earlier`'s (EndpointLines.changedSince) and few changed; undefined otherwise (a text edit).
+ */
+function linesEdit(earlier: TableBundle, next: TableBundle): FieldEdit<string> | undefined {
+  const before = endpointLinesOf(earlier);
+  const after = endpointLinesOf(next);
+  if (before === undefined || after === undefined || before.lines !== after.lines) return undefined;
+  const at = after.changedSince(before, LINES_EDIT_MAX);
+  if (at === undefined) return undefined;
+  if (at.length === 0) return { kind: 'same' };
+  return { kind: 'lines', at: [...at], lines: at.map((line) => after.line(line)!) };
+}
+
+
+/** Newlines in `text` before `end`. */
+function newlinesBefore(text: string, end: number): number {
+  let count = 0;
+  for (let at = text.indexOf('\n'); at >= 0 && at < end; at = text.indexOf('\n', at + 1)) count++;
+  return count;
+}
+
+/**
+ * The edit of an endpoints text whose lineage is not known (fieldEdit), as the lines that differ
+ * when the splice's lines are as many on both sides and that edit is smaller: ids are slots, so
+ * a move or a scale changes a few lines far apart, and a splice would carry every line between.
+ */
+function endpointsEdit(base: string, next: string): FieldEdit<string> {
+  const edit = smallestEdit(base, next);
+  const best = edit.kind === 'splice' ? (changedLines(base, next, edit) ?? edit) : edit;
+  return editSize(best) * 2 > next.length ? { kind: 'value', value: next } : best;
+}
+
+/** The `lines` edit of the lines `splice` touches, when they are as many on both sides and it is the smaller edit; else undefined. */
+function changedLines(base: string, next: string, edit: { readonly keep: number; readonly tail: number }): FieldEdit<string> | undefined {
+  // The whole lines the splice touches: the prefix and suffix are common, so are the line ends around them.
+  const start = base.lastIndexOf('\n', edit.keep - 1) + 1;
+  const tailAt = base.indexOf('\n', base.length - edit.tail);
+  const after = tailAt < 0 ? 0 : base.length - tailAt;
+  if (next.length - after < start) return undefined;
+  const was = base.slice(start, base.length - after).split('\n');
+  const now = next.slice(start, next.length - after).split('\n');
+  if (was.length !== now.length) return undefined;
+  const first = newlinesBefore(base, start);
+  const at: number[] = [];
+  const lines: string[] = [];
+  now.forEach((line, i) => {
+    if (line === was[i]) return;
+    at.push(first + i);
+    lines.push(line);
+  });
+  const byLines: FieldEdit<string> = { kind: 'lines', at, lines };
+  return editSize(byLines) < next.length - edit.keep - edit.tail ? byLines : undefined;
+}
+
 function applyEdit<T extends string | Uint8Array>(base: T, edit: FieldEdit<T>, field: string): T {
   if (edit.kind === 'same') return base;
   if (edit.kind === 'value') return edit.value;
+  if (edit.kind === 'lines') {
+    if (typeof base !== 'string') throw new Error(`${field}: a lines edit of bytes`);
+    const lines = base === '' ? [] : base.split('\n');
+    checkLinesEdit(edit, lines.length, field);
+    edit.at.forEach((line, i) => (lines[line] = edit.lines[i]!));
+    return lines.join('\n') as T;
+  }
   if (edit.kind === 'blocks') {
     const out = (base as Uint8Array).slice();
     edit.at.forEach((offset, i) => {
@@ -222,6 +292,7 @@ export function ownedTable(table: Uint8Array): Uint8Array {
 function applyTableEdit(base: TableBlocks, edit: FieldEdit<Uint8Array>): TableBlocks {
   if (edit.kind === 'same') return base;
   if (edit.kind === 'value') return TableBlocks.of(ownedTable(edit.value));
+  if (edit.kind === 'lines') throw new Error('table: a lines edit of bytes');
   if (edit.kind === 'blocks') {
     const editor = base.edit();
     edit.at.forEach((offset, i) => {
@@ -343,6 +414,7 @@ function linesAfter(bundle: TableBundle, field: LineField, edit: FieldEdit<strin
   if (held === undefined) return TextLines.of(applyEdit(bundle[field], edit, field));
   if (edit.kind === 'same') return held;
   if (edit.kind === 'splice') return held.after(edit.keep, edit.tail, edit.middle, field);
+  if (edit.kind === 'lines') return held.withLines(edit, field);
   if (edit.kind === 'value' && typeof edit.value === 'string') return TextLines.of(edit.value);
   throw new Error(`${field}: a ${String(edit.kind)} edit of a text`);
 }

@@ -98,6 +98,78 @@ describe('BundleCompiler', () => {
     expect(compiler.stats.hostsCompiled).toBe(again);
   });
 
+  it('gives a version the same bytes whether it followed every scale before it or compiled it fresh, in both modes', () => {
+    let seed = 11;
+    const next = (): number => (seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32;
+    const setKey = (s: number): string => `default/s${String(s).padStart(3, '0')}:80`;
+    const address = (s: number, e: number) => ({ address: `10.${(s >> 8) & 255}.${s & 255}.${e}`, port: 8080, terminating: false });
+    // 300 Services, each behind one host; set 0 shares an address with set 1 (one id for both).
+    const sizes = Array.from({ length: 300 }, (_, s) => 1 + (s % 4));
+    const moved = new Map<number, number>();
+    const hosts = sizes.map((_, s) => host(`h${String(s).padStart(3, '0')}.test`, [route('/', [backend(`s${s}`, setKey(s))])]));
+    // A set that did not change is the same item in the next version, as compile/ shares it.
+    const sets = new Map<string, Snapshot['endpointSets'][number]>();
+    const setOf = (s: number): Snapshot['endpointSets'][number] => {
+      const id = `${s}/${sizes[s]}/${moved.get(s) ?? 0}`;
+      let set = sets.get(id);
+      if (set === undefined) sets.set(id, (set = { key: setKey(s), endpoints: [...Array.from({ length: sizes[s]! }, (_, e) => address(s, e + (moved.get(s) ?? 0))), ...(s === 0 ? [address(1, 0)] : [])] }));
+      return set;
+    };
+    const version = (v: number): Snapshot =>
+      sealSnapshot({
+        apiVersion: 'portico.dev/v1alpha1',
+        kind: 'Snapshot',
+        version: String(v),
+        hosts,
+        defaultRoute: null,
+        endpointSets: sizes.map((_, s) => setOf(s)),
+        certificates: [],
+      });
+    const followed = new BundleCompiler();
+    expectSame(followed, version(0));
+    const afreshBefore = followed.stats.numberedAfresh;
+    let capacityChanges = 0;
+    for (let v = 1; v <= 30; v++) {
+      // A scale: an endpoint added or taken away (sets 0 and 1 among the likely ones), now and then an address moved.
+      const s = next() < 0.2 ? Math.floor(next() * 2) : Math.floor(next() * sizes.length);
+      if (next() < 0.15) moved.set(s, (moved.get(s) ?? 0) + 10);
+      else sizes[s] = Math.max(1, sizes[s]! + (next() < 0.5 ? -1 : 1));
+      const snapshot = version(v);
+      const before = followed.stats.numberedAfresh;
+      expectSame(followed, snapshot);
+      if (followed.stats.numberedAfresh !== before) capacityChanges++;
+      for (const balancingOnly of [false, true]) {
+        const fresh = new BundleCompiler().compile(snapshot, balancingOnly);
+        const kept = followed.compile(snapshot, balancingOnly);
+        expect(Buffer.from(fresh.table).equals(Buffer.from(kept.table)), `version ${v}`).toBe(true);
+        expect(fresh.digest, `version ${v}`).toBe(kept.digest);
+      }
+    }
+    // Numbered from the last version but when the id capacity changed.
+    expect(followed.stats.numberedAfresh - afreshBefore).toBe(capacityChanges);
+    expect(capacityChanges).toBeLessThan(10);
+  });
+
+  it('digests endpoint sets of several JSON blocks after a move, a scale and a set emptied, as the reference does', () => {
+    // 2,500 sets: the endpointSets JSON is kept in blocks of 1,024 sets, and only a changed block is made again.
+    const sets = Array.from({ length: 2500 }, (_, s) => endpoints(`default/s${String(s).padStart(4, '0')}:80`, 1000 + s));
+    const version = (v: number, list: Snapshot['endpointSets']): Snapshot =>
+      sealSnapshot({ apiVersion: 'portico.dev/v1alpha1', kind: 'Snapshot', version: String(v), hosts: [host('a.test', [route('/', [backend('s0', sets[0]!.key)])])], defaultRoute: null, endpointSets: list, certificates: [] });
+    const compiler = new BundleCompiler();
+    let list = sets;
+    expectSame(compiler, version(0, list), 'start');
+    const edits: [string, (list: Snapshot['endpointSets']) => void][] = [
+      ['an address moved in the second block', (l) => void (l[1500] = endpoints(l[1500]!.key, 9000))],
+      ['a set grown in the first block', (l) => void (l[10] = endpoints(l[10]!.key, 1010, 9001))],
+      ['a set emptied in the third block (every later set shifts in the list)', (l) => void (l[2100] = { key: l[2100]!.key, endpoints: [] })],
+    ];
+    for (const [v, [name, edit]] of edits.entries()) {
+      list = list.slice();
+      edit(list);
+      expectSame(compiler, version(v + 1, list), name);
+    }
+  });
+
   it('assembles a version once however often it is asked (shared by the sync API and a local data plane)', () => {
     const compiler = new BundleCompiler();
     const first = featureful(0);

@@ -14,12 +14,14 @@ import type { RouteEntry } from '@portico/assembly/table';
 import type { BundledUpstreamTls, TableBundle, TlsBundle } from './bundle.ts';
 import { ENDPOINTS_PART, bundledUpstreamTls, withEndpointLines, withLabelLines, withTableBlocks, combineDigests, policyEntry, redirectBits, routeLabel, tlsAfter, tlsOf } from './bundle.ts';
 import { LineText, blockDigest, blocksDigestOf } from './bundle-lines.ts';
-import type { Snapshot, SnapshotEndpointSet, SnapshotHost } from './schema.ts';
+import type { Snapshot, SnapshotHost } from './schema.ts';
 import { PorticoError } from '../errors.ts';
 import type { RegexHost, RouteTarget, SetIds } from './table.ts';
 import { changedRange } from './sealed-against.ts';
-import { changedSetIds, recordSetsMadeFrom } from './set-changes.ts';
-import { INVALID_BACKEND_PORT, endpointIdsOf, routeRecord, setIdsOf, toMatcherTable } from './table.ts';
+import { changedSetIds } from './set-changes.ts';
+import { endpointIdsOf, routeRecord, toMatcherTable } from './table.ts';
+import { EndpointNumberer } from './endpoint-numbering.ts';
+import type { Numbering } from './endpoint-numbering.ts';
 
 /**
  * A snapshot host compiled: its chunk and its routes (then its hidden routes: RequestMirror,
@@ -60,22 +62,6 @@ interface HostPiece {
 /** A piece's route records under one numbering. */
 type Entries = NonNullable<HostPiece['entries']>;
 
-/** Set ids (setIdsOf), endpoint ids by set (shared by `address|port` across sets, in endpoint-set order) and the endpoints. */
-interface Numbering {
-  readonly of: readonly SnapshotEndpointSet[];
-  /** Route records depend on these alone: the same object while the set keys and the stand-in are. */
-  readonly setIds: SetIds;
-  /** The table's sets, by set id (the empty set, then the stand-in's, after the snapshot's): a set whose ids did not change is the same array, and the list the same while none changed. */
-  readonly sets: readonly (readonly number[])[];
-  /** The sets that are not empty: the bundle's endpointSets (the same list while `sets` is). */
-  readonly nonEmpty: readonly (readonly number[])[];
-  /** Paged: a numbering worked out from the last one shares the pages of lines it did not replace. */
-  readonly endpoints: Pages<string>;
-  /** The stand-in endpoint of invalid backends (-1: none). */
-  readonly invalid: number;
-}
-
-const NO_ENDPOINTS: readonly number[] = [];
 /** The shared empty lists and bits of pieces (most hosts have no upstream TLS, no policies, no redirect). */
 const NO_IDS: readonly number[] = Object.freeze([]);
 const NO_REDIRECTS = new Uint8Array(0);
@@ -112,24 +98,6 @@ export function compactChunk(chunk: TableChunk): TableChunk {
     relocations: packedRelocations,
     routeCount: chunk.routeCount,
   };
-}
-
-/** Endpoint sets changed at most for the numbering to be worked out from the last one (else it is made afresh). */
-const RENUMBER_IN_PLACE_MAX = 64;
-
-/** Whether two lists of endpoint sets have the same keys in the same order (then they have the same set ids). */
-function sameKeys(a: readonly SnapshotEndpointSet[], b: readonly SnapshotEndpointSet[]): boolean {
-  if (a === b) return true;
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i]!.key !== b[i]!.key) return false;
-  return true;
-}
-
-/** How the current numbering was made: the id of each `address|port`, and how many set entries name each id. */
-interface AddressIds {
-  readonly numbering: Numbering;
-  readonly byAddress: Map<string, number>;
-  readonly uses: number[];
 }
 
 /** A bundle's fields but its table, its two line texts and its digest. */
@@ -235,6 +203,9 @@ function changedPlaces<T>(items: readonly T[], before: readonly T[], max: number
   return places;
 }
 
+/** Endpoint sets per block of the endpointSets JSON a PartDigest keeps (`ofSets`). */
+const SET_BLOCK = 1024;
+
 /** Whether two lists hold the very same items in the same order. */
 function sameItems<T>(a: readonly T[], b: readonly T[]): boolean {
   if (a === b) return true;
@@ -255,6 +226,8 @@ class PartDigest {
   #table: { readonly blocks: readonly Uint8Array[]; readonly digests: readonly Uint8Array[] } | undefined;
   /** The value whose JSON `#part` is (`ofJson`). */
   #source: unknown;
+  /** The last endpoint set list given to `ofSets` and its JSON by blocks of SET_BLOCK sets (without the brackets). */
+  #sets: { readonly list: readonly (readonly number[])[]; readonly blocks: readonly string[] } | undefined;
 
   /** The digest of `JSON.stringify(value)`, the JSON made (and hashed) only when `value` is not the last one given. */
   ofJson(value: unknown): string {
@@ -269,6 +242,31 @@ class PartDigest {
     this.#source = undefined;
     this.#part = part;
     this.#digest = createHash('sha256').update(part).digest('hex');
+    return this.#digest;
+  }
+
+  /**
+   * The digest of `JSON.stringify(sets)` (the bundle's endpointSets): the JSON kept in blocks of
+   * SET_BLOCK sets, and only the blocks holding a set that is not the last list's very array (at
+   * the same place) stringified again. A move or a scale then costs its blocks' JSON and one hash
+   * of the text, not a JSON of every set.
+   */
+  ofSets(sets: readonly (readonly number[])[]): string {
+    const last = this.#sets;
+    if (last !== undefined && last.list === sets) return this.#digest;
+    const blocks: string[] = [];
+    for (let b = 0; b * SET_BLOCK < sets.length; b++) {
+      const from = b * SET_BLOCK;
+      const to = Math.min(from + SET_BLOCK, sets.length);
+      let same = last !== undefined && last.list.length === sets.length;
+      for (let i = from; same && i < to; i++) same = sets[i] === last!.list[i];
+      blocks.push(same ? last!.blocks[b]! : JSON.stringify(sets.slice(from, to)).slice(1, -1));
+    }
+    this.#sets = { list: sets, blocks };
+    this.#part = undefined;
+    this.#source = undefined;
+    this.#table = undefined;
+    this.#digest = createHash('sha256').update(`[${blocks.join(',')}]`).digest('hex');
     return this.#digest;
   }
 
@@ -377,8 +375,7 @@ export interface BundleCompilePaths {
  */
 export class BundleCompiler {
   #pieces = new WeakMap<SnapshotHost, HostPiece>();
-  #numbering: Numbering | undefined;
-  #addressIds: AddressIds | undefined;
+  readonly #numberer = new EndpointNumberer();
   #lastFull: LastCompile | undefined;
   #lastBalancing: LastCompile | undefined;
   /** The hosts of the last version assembled and their pieces: the next version's hosts that are the same objects at the same places take them without a lookup. */
@@ -465,7 +462,7 @@ export class BundleCompiler {
     const units: GridUnit[] = pieces.map((piece, p) => ({ name: piece.host.host, chunk: piece.chunk, routes: entries[p]!.routes }));
     const endpointCount = numbering.endpoints.length;
     // Snapshot hosts are distinct (sealing checks it) and each chunk was validated when encoded.
-    const assembled = assembleGrid(units, catchAll === null ? null : routeRecord(catchAll, numbering.setIds), numbering.sets, endpointCount, { balancingOnly });
+    const assembled = assembleGrid(units, catchAll === null ? null : routeRecord(catchAll, numbering.setIds), numbering.sets.toArray(), endpointCount, { balancingOnly });
     const { plan } = assembled.layout;
     const firstRoutes = Array.from(plan.firstRoute);
     const fallback = catchAll === null ? -1 : plan.catchAll;
@@ -660,7 +657,7 @@ export class BundleCompiler {
     // bundleParts' parts, in its order; the two JSON parts are made again only when their value is a new one.
     // A balancing-only bundle keeps the routes' labels (LoadedSnapshot takes them from the current one): its routeLabels is ''.
     const digests = [hasher(0).ofTable(parts.table), parts.routeLabels?.digest ?? NO_LINES.digest, hasher(2).of(fields.redirects), endpoints.digest, ...[fields.policies, fields.regexHosts, fields.upstreamTls].map((part, i) => hasher(i + 4).of(part))];
-    digests.push(hasher(7).ofJson(fields.endpointSets), hasher(8).ofJson(fields.tls ?? null));
+    digests.push(hasher(7).ofSets(fields.endpointSets), hasher(8).ofJson(fields.tls ?? null));
     return { bundle: bundleOf(fields, parts.table, parts.routeLabels, endpoints, combineDigests(fields, digests)), digests, fields, table: parts.table, labels: parts.routeLabels, endpoints };
   }
 
@@ -714,107 +711,13 @@ export class BundleCompiler {
     return piece.entries;
   }
 
-  /**
-   * The endpoint numbering: the last one when the endpoint sets are the same items (a route-only
-   * change); worked out from the last one when a few sets had addresses replaced in place
-   * (#renumberInPlace); else made afresh.
-   */
+  /** The endpoint numbering of `snapshot`'s sets (EndpointNumberer: from the last one when few sets changed). */
   #numberEndpoints(snapshot: Snapshot, invalid: boolean): Numbering {
-    const previous = this.#numbering;
-    const sets = snapshot.endpointSets;
-    if (previous !== undefined && previous.of.length === sets.length && (previous.invalid >= 0) === invalid) {
-      const changed = changedPlaces(sets, previous.of, RENUMBER_IN_PLACE_MAX);
-      if (changed?.length === 0) return previous;
-      const numbering = changed !== undefined ? this.#renumberInPlace(previous, sets, changed) : undefined;
-      if (numbering !== undefined) return numbering;
-    }
-    this.stats.numberedAfresh++;
-    const endpoints: string[] = [];
-    const idByAddress = new Map<string, number>();
-    const uses: number[] = [];
-    const setIds = previous !== undefined && sameKeys(previous.of, sets) && (previous.invalid >= 0) === invalid ? previous.setIds : setIdsOf(sets, invalid);
-    const arrays: (readonly number[])[] = [];
-    let kept = previous !== undefined && previous.setIds === setIds;
-    for (const set of sets) {
-      const ids: number[] = [];
-      for (const endpoint of set.endpoints) {
-        const address = `${endpoint.address}|${endpoint.port}`;
-        let id = idByAddress.get(address);
-        if (id === undefined) {
-          id = endpoints.length;
-          endpoints.push(`${endpoint.address} ${endpoint.port}`);
-          idByAddress.set(address, id);
-          uses.push(0);
-        }
-        uses[id]!++;
-        ids.push(id);
-      }
-      // Ids equal to the last numbering's are that very array: a table patched from the last one keeps the set's record (patchOwnChunks).
-      const at = previous?.setIds.byKey.get(set.key);
-      const before = at === undefined ? undefined : previous!.sets[at];
-      const same = before !== undefined && before.length === ids.length && before.every((id, i) => id === ids[i]);
-      kept &&= same;
-      arrays.push(same ? before : ids);
-    }
-    // Invalid backends share one stand-in endpoint, appended last, in a set of its own after the empty set (setIdsOf): the last one's array while its id is.
-    const stand = invalid ? endpoints.push(` ${INVALID_BACKEND_PORT}`) - 1 : -1;
-    arrays.push(NO_ENDPOINTS);
-    if (invalid) arrays.push(previous !== undefined && previous.invalid === stand ? previous.sets[previous.sets.length - 1]! : [stand]);
-    // Kept: the same set keys and stand-in flag (the same set ids), and every set the same endpoint ids, so as many endpoints and the same stand-in id.
-    const numbering: Numbering = kept ? { ...previous!, of: sets, endpoints: Pages.of(endpoints) } : { of: sets, setIds, sets: arrays, nonEmpty: arrays.filter((set) => set.length > 0), endpoints: Pages.of(endpoints), invalid: stand };
-    // The same set ids: a table patched from the last numbering's re-packs the sets that are new arrays alone.
-    if (!kept && previous !== undefined && setIds === previous.setIds) {
-      const changed: number[] = [];
-      for (let id = 0; id < arrays.length; id++) if (arrays[id] !== previous.sets[id]) changed.push(id);
-      recordSetsMadeFrom(arrays, previous.sets, changed);
-    }
-    this.#numbering = numbering;
-    this.#addressIds = { numbering, byAddress: idByAddress, uses };
-    return numbering;
-  }
-
-  /**
-   * The numbering of `sets` from `previous` (its `of` differs from `sets` at the indices `changed`
-   * alone), when it can be had without walking every set: each changed set has the key and the
-   * length it had, every address it had was named by it alone (then its ids are consecutive, first
-   * given at its place), and every address it has now is named by no other set and by no other
-   * changed one. Numbering in set order then gives the set's new addresses, in order, the very ids
-   * its old ones had: every set keeps its id array (the same list), and only those endpoints' lines
-   * change. Undefined when any of that does not hold (the caller numbers from scratch).
-   */
-  #renumberInPlace(previous: Numbering, sets: readonly SnapshotEndpointSet[], changed: readonly number[]): Numbering | undefined {
-    const known = this.#addressIds;
-    if (known?.numbering !== previous) return undefined;
-    const replaced: { readonly id: number; readonly was: string; readonly address: string; readonly line: string }[] = [];
-    const added = new Set<string>();
-    for (const i of changed) {
-      const set = sets[i]!;
-      const old = previous.of[i]!;
-      const at = previous.setIds.byKey.get(old.key);
-      const ids = at === undefined ? undefined : previous.sets[at];
-      if (set.key !== old.key || set.endpoints.length !== old.endpoints.length || ids === undefined) return undefined;
-      const own = new Set<string>();
-      for (let j = 0; j < ids.length; j++) {
-        if (known.uses[ids[j]!] !== 1) return undefined;
-        own.add(`${old.endpoints[j]!.address}|${old.endpoints[j]!.port}`);
-      }
-      for (let j = 0; j < set.endpoints.length; j++) {
-        const endpoint = set.endpoints[j]!;
-        const was = old.endpoints[j]!;
-        const address = `${endpoint.address}|${endpoint.port}`;
-        if (added.has(address) || (known.byAddress.has(address) && !own.has(address))) return undefined;
-        added.add(address);
-        if (endpoint.address !== was.address || endpoint.port !== was.port) replaced.push({ id: ids[j]!, was: `${was.address}|${was.port}`, address, line: `${endpoint.address} ${endpoint.port}` });
-      }
-    }
-    for (const { was } of replaced) known.byAddress.delete(was);
-    for (const { id, address } of replaced) known.byAddress.set(address, id);
-    const lines = new Map(replaced.map(({ id, line }) => [id, line]));
-    const numbering: Numbering = { ...previous, of: sets, endpoints: previous.endpoints.with(lines) };
-    // Its text: the last one's with the replaced lines (their blocks hashed again), when that was made.
-    if (this.#endpoints?.numbering === previous) this.#endpoints = { numbering, text: this.#endpoints.text.with(lines) };
-    this.#numbering = numbering;
-    this.#addressIds = { numbering, byAddress: known.byAddress, uses: known.uses };
+    const numbering = this.#numberer.number(snapshot.endpointSets, invalid);
+    this.stats.numberedAfresh = this.#numberer.numberedAfresh;
+    // Its text: the last one's with the changed lines (their blocks hashed again), when that was made.
+    const from = numbering.from;
+    if (from !== undefined && this.#endpoints !== undefined && this.#endpoints.numbering === from.numbering.deref()) this.#endpoints = { numbering, text: this.#endpoints.text.with(from.lines) };
     return numbering;
   }
 }

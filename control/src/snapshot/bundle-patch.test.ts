@@ -14,6 +14,7 @@ import { createHash } from 'node:crypto';
 import { TABLE_BLOCK_BYTES } from '@portico/assembly/encode';
 import { LINE_BLOCK, compileBundle, digestOf, lineBlocks, tableBlocksOf } from './bundle.ts';
 import { BundleCompiler } from './bundle-compile.ts';
+import { endpointCapacity } from './endpoint-slots.ts';
 import type { Snapshot } from './schema.ts';
 import { onlyEndpointsChanged } from './diff.ts';
 import { expectSame, expectSameBundles } from './test-support.ts';
@@ -83,6 +84,7 @@ describe('BundleCompiler patches', () => {
     const compiler = new BundleCompiler();
     let previous: Snapshot | undefined;
     let patchable = 0;
+    let movesPatched = 0;
     for (let step = 0; step < 160; step++) {
       const i = Math.floor(random() * 40);
       const s = Math.floor(random() * 7);
@@ -103,16 +105,19 @@ describe('BundleCompiler patches', () => {
       // As standalone compiles it: the full bundle (the sync API ships its digest), and balancing only for an endpoint-only change (the local data plane).
       const modes = previous !== undefined && onlyEndpointsChanged(diffSnapshots(previous, snapshot)) ? [false, true] : [false];
       const before = compiler.stats.patched;
+      const fullBefore = compiler.paths.full.patched;
       for (const balancingOnly of modes) expectSameBundles(compiler.compile(snapshot, balancingOnly), compileBundle(snapshot, balancingOnly), `step ${step} (change ${what}, balancing only: ${balancingOnly})`);
       if (compiler.stats.patched > before) patchable++;
+      if ((what === 4 || what === 5) && compiler.paths.full.patched > fullBefore) movesPatched++;
       previous = snapshot;
     }
     expect(patchable).toBeGreaterThan(40);
-    // The "one endpoint moves" steps whose address is new: the last bundle with its endpoints text replaced.
-    expect(compiler.stats.endpointsInPlace).toBeGreaterThan(20);
+    // The "one endpoint moves" steps: a moved address has another id (a slot of its key), so the last
+    // full table is patched, its set's record rewritten in place (not the last bundle with only its endpoints text replaced).
+    expect(movesPatched).toBeGreaterThan(15);
   });
 
-  it('replaces endpoints in place only when the numbering from scratch keeps every id, and then gives the reference bundle', () => {
+  it('numbers endpoints from the last numbering unless the id capacity changes, and gives the reference bundle', () => {
     // Service s has slice s; svc-0 and svc-1 share the address 10.64.9.9 (one endpoint id for both).
     const state = new ClusterState();
     const addresses: string[][] = [['10.64.0.1', '10.64.9.9'], ['10.64.1.1', '10.64.9.9'], ['10.64.2.1', '10.64.2.2'], ['10.64.3.1', '10.64.3.1'], ['10.64.4.1'], ['10.64.5.1'], ['10.64.6.1']];
@@ -125,34 +130,37 @@ describe('BundleCompiler patches', () => {
     const compiler = new BundleCompiler();
     let previous = compileSnapshot(buildModel(state, selection).model);
     for (const balancingOnly of [false, true]) compiler.compile(previous, balancingOnly);
-    // [what, bundle made in place (every set keeps its ids), numbering worked out from the last one (not from scratch)]
-    const cases: [string, () => void, boolean, boolean][] = [
-      // As many endpoints as before, but svc-1's ids move (10.64.1.1 is now first named in svc-0).
-      ['an address replaced by one another set holds, the count kept', () => state.upsert(slice(0, ['10.64.0.1', '10.64.1.1'])), false, false],
-      ['a unique address replaced by a new one', () => state.upsert(slice(2, ['10.64.2.1', '10.70.0.1'])), true, true],
+    const capacityOf = (snapshot: Snapshot): number => endpointCapacity(new Set(snapshot.endpointSets.flatMap((set) => set.endpoints.map((endpoint) => `${endpoint.address}|${endpoint.port}`))).size);
+    const cases: [string, () => void][] = [
+      ['an address replaced by one another set holds', () => state.upsert(slice(0, ['10.64.0.1', '10.64.1.1']))],
+      ['a unique address replaced by a new one', () => state.upsert(slice(2, ['10.64.2.1', '10.70.0.1']))],
       // As an EndpointSlice changes when one pod goes and another comes: the sorted addresses shift by one.
-      ['one address gone, a new one after the others', () => state.upsert(slice(2, ['10.70.0.1', '10.70.0.2'])), true, true],
-      ['two sets at once, each a new address', () => (state.upsert(slice(4, ['10.70.4.1'])), state.upsert(slice(5, ['10.70.5.1']))), true, true],
-      ['the shared address replaced in one of its sets', () => state.upsert(slice(0, ['10.64.0.1', '10.70.9.9'])), false, false],
-      ['an address replaced by one another set holds', () => state.upsert(slice(6, ['10.70.0.1'])), false, false],
-      // From scratch, the swapped addresses take each other's ids: every set keeps its ids.
-      ['two sets swap their addresses', () => (state.upsert(slice(4, ['10.70.5.1'])), state.upsert(slice(5, ['10.70.4.1']))), true, false],
-      ['two sets take the same new address', () => (state.upsert(slice(4, ['10.71.0.1'])), state.upsert(slice(5, ['10.71.0.1']))), false, false],
-      ['the address a set holds twice, replaced once', () => state.upsert(slice(3, ['10.64.3.1', '10.72.3.1'])), false, false],
-      ['a set grows', () => state.upsert(slice(2, ['10.64.2.1', '10.70.0.1', '10.70.0.2'])), false, false],
-      ['a set shrinks', () => state.upsert(slice(2, ['10.64.2.1'])), false, false],
-      ['a new address again after all that', () => state.upsert(slice(3, ['10.64.3.1', '10.73.0.1'])), true, true],
-      ['a Service goes', () => state.remove(service(6)), false, false],
+      ['one address gone, a new one after the others', () => state.upsert(slice(2, ['10.70.0.1', '10.70.0.2']))],
+      ['two sets at once, each a new address', () => (state.upsert(slice(4, ['10.70.4.1'])), state.upsert(slice(5, ['10.70.5.1'])))],
+      ['the shared address replaced in one of its sets', () => state.upsert(slice(0, ['10.64.0.1', '10.70.9.9']))],
+      ['two sets swap their addresses', () => (state.upsert(slice(4, ['10.70.5.1'])), state.upsert(slice(5, ['10.70.4.1'])))],
+      ['two sets take the same new address', () => (state.upsert(slice(4, ['10.71.0.1'])), state.upsert(slice(5, ['10.71.0.1'])))],
+      ['the address a set holds twice, replaced once', () => state.upsert(slice(3, ['10.64.3.1', '10.72.3.1']))],
+      ['a set grows', () => state.upsert(slice(2, ['10.64.2.1', '10.70.0.1', '10.70.0.2']))],
+      ['a set grows past a capacity step', () => state.upsert(slice(2, ['10.64.2.1', '10.70.0.1', '10.70.0.2', '10.70.0.3', '10.70.0.4', '10.70.0.5']))],
+      ['a set shrinks back below it', () => state.upsert(slice(2, ['10.64.2.1']))],
+      ['a new address again after all that', () => state.upsert(slice(3, ['10.64.3.1', '10.73.0.1']))],
+      ['a Service goes', () => state.remove(service(6))],
     ];
-    for (const [name, change, inPlace, renumbered] of cases) {
+    let crossed = 0;
+    for (const [name, change] of cases) {
       change();
       const snapshot = compileSnapshot(buildModel(state, selection).model, previous);
       const before = { ...compiler.stats };
       expectSame(compiler, snapshot, name);
-      expect(compiler.stats.endpointsInPlace - before.endpointsInPlace, name).toBe(inPlace ? 2 : 0);
-      expect(compiler.stats.numberedAfresh - before.numberedAfresh, name).toBe(renumbered ? 0 : 1);
+      // Ids are slots of the addresses: a replaced address has another id, so its set's record changes (the table is patched).
+      expect(compiler.stats.endpointsInPlace - before.endpointsInPlace, name).toBe(0);
+      const grown = capacityOf(snapshot) !== capacityOf(previous);
+      if (grown) crossed++;
+      expect(compiler.stats.numberedAfresh - before.numberedAfresh, name).toBe(grown ? 1 : 0);
       previous = snapshot;
     }
+    expect(crossed).toBeGreaterThanOrEqual(2);
   });
 
   it('puts the labels of several hosts changed at once in place, each shifting the ones after it', () => {

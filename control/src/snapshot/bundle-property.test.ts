@@ -13,6 +13,10 @@ import { compareHosts, compareStrings } from './order.ts';
 import type { Snapshot, SnapshotEndpointSet, SnapshotHost } from './schema.ts';
 import { sealSnapshot } from './schema.ts';
 import { content, expectSame, expectSameBundles, hostName, setKey } from './test-support.ts';
+import { endpointCapacity } from './endpoint-slots.ts';
+
+/** The endpoint id capacity of a snapshot (endpointCapacity of its distinct keys): numbering afresh follows its changes alone. */
+const capacityOf = (snapshot: Snapshot): number => endpointCapacity(new Set(snapshot.endpointSets.flatMap((set) => set.endpoints.map((endpoint) => `${endpoint.address}|${endpoint.port}`))).size);
 
 type Path = keyof BundleCompilePaths['full'];
 /** What a change does to the world, and the path its full and balancing-only compiles take on table format 7, with why. */
@@ -23,14 +27,14 @@ interface Change {
 }
 
 const CHANGES = {
-  move: { full: 'endpointsInPlace', balancing: 'endpointsInPlace', why: 'an address replaced by a new one: every set keeps its ids, only the endpoints text is new' },
+  move: { full: 'patched', balancing: 'patched', why: "an address replaced by a new one: its key lies in another slot (endpoint id), so its set's record, and those of sets naming a key its probe cluster moved, are rewritten in place (same sizes)" },
   renameInPad: { full: 'patched', balancing: 'patched', why: 'a path renamed within its 8-byte pad: the chunk keeps its size' },
   renameAcrossPad: { full: 'assembled', balancing: 'patched', why: 'a path renamed across an 8-byte pad: the unit grows or shrinks (fits() fails), its bucket is packed again (patchGrid, host-grid step 4, is to patch it); the balancing table has no grid, and its ids stay while the unit stays in its bucket' },
   addHost: { full: 'assembled', balancing: 'assembled', why: 'a host added: its bucket is packed again; patchGrid (host-grid step 4) is to patch it' },
   removeHost: { full: 'assembled', balancing: 'assembled', why: 'a host taken away: its bucket is packed again; patchGrid (host-grid step 4) is to patch it' },
   addPath: { full: 'assembled', balancing: 'assembled', why: 'a path added: the host has one more route, its bucket is packed again; patchGrid (host-grid step 4) is to patch it' },
-  scaleUp: { full: 'patched', balancing: 'patched', why: 'an endpoint added to a set: route records hold set ids and keep their bytes; the endpoint area re-packs the buckets of the sets whose (dense) endpoint ids changed, as the numbering recorded them' },
-  scaleDown: { full: 'patched', balancing: 'patched', why: 'an endpoint taken from a set: route records keep their bytes; the endpoint area re-packs the buckets of the sets whose ids changed' },
+  scaleUp: { full: 'patched', balancing: 'patched', why: 'an endpoint added to a set: numbered from the last numbering (its key re-places one probe cluster: one or two endpoint ids move); route records hold set ids and keep their bytes; the endpoint area re-packs the buckets of the sets whose ids changed, as the numbering recorded them' },
+  scaleDown: { full: 'patched', balancing: 'patched', why: 'an endpoint taken from a set: numbered from the last numbering; route records keep their bytes; the endpoint area re-packs the buckets of the sets whose ids changed' },
   switchSet: { full: 'patched', balancing: 'patched', why: 'a route moved to another set of as many endpoints, the one it left still used: route records of the same size rewritten' },
   switchSetLeavingIt: { full: 'assembled', balancing: 'assembled', why: 'a route moved to another set of as many endpoints, the one it left used by no other route: the endpoint count changes' },
   addSet: { full: 'assembled', balancing: 'assembled', why: 'a route moved to a new set of 4 endpoints: the endpoint count changes' },
@@ -223,10 +227,14 @@ describe('BundleCompiler on format 6: patched == fully assembled, the stated pat
       const name = world.apply(NAMES[random(NAMES.length)]!);
       if (name === undefined) continue;
       seen.add(name);
+      const last = snapshot;
       snapshot = world.snapshot(snapshot);
       const before = copyPaths(compiler.paths);
+      const afresh = compiler.stats.numberedAfresh;
       const what = `step ${step}: ${name} (${CHANGES[name].why})`;
       expectSame(compiler, snapshot, what);
+      // Endpoint ids are slots (history-independent): every change is numbered from the last numbering but one that changes the id capacity.
+      expect(compiler.stats.numberedAfresh - afresh, `${what}: numbered afresh`).toBe(capacityOf(snapshot) === capacityOf(last) ? 0 : 1);
       expect({ full: pathTaken(before, compiler.paths, 'full'), balancing: pathTaken(before, compiler.paths, 'balancing') }, what).toEqual({ full: CHANGES[name].full, balancing: CHANGES[name].balancing });
       if (step % 15 === 0 || step === steps) {
         // History independence: a compiler that never saw versions 1..k-1 gives version k's very bundles.

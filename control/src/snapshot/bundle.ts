@@ -10,7 +10,7 @@ import { TABLE_BLOCK_BYTES, TableBlocks, encodeGrid } from '@portico/assembly/en
 import type { Snapshot, SnapshotBackend, SnapshotHost, SnapshotUpstreamTls } from './schema.ts';
 import type { RouteTarget } from './table.ts';
 import type { RoutePolicies } from './policies/registry.ts';
-import { toMatcherTable } from './table.ts';
+import { endpointLine, toMatcherTable } from './table.ts';
 import { carriesPassthrough } from './policies/ssl-passthrough.ts';
 import { blockDigest, blocksDigestOf, linesDigest } from './bundle-lines.ts';
 
@@ -53,7 +53,11 @@ export interface TableBundle {
   /** Per route id, bit 0 set when plain HTTP is redirected to HTTPS, bit 1 when that redirect keeps a trailing slash. */
   readonly redirects: Uint8Array;
   readonly needsHeaders: boolean;
-  /** Per endpoint id, `address port`; joined by `\n`. */
+  /**
+   * Per endpoint id, `address port`, '' for a gap (an unused slot of the endpoint ids, never
+   * picked: ids are slots, endpoint-slots.ts), then ` 0` for the stand-in of invalid backends if
+   * any; joined by `\n`. As many lines as the table has endpoints.
+   */
   readonly endpoints: string;
   /** JSON of the routes with annotation policies: `[{route, policies, path, regex}]` (most routes have none); `[]` in a balancing-only bundle (the routes' policies stay). */
   readonly policies: string;
@@ -222,7 +226,7 @@ export function compileBundle(snapshot: Snapshot, balancingOnly = false): TableB
     routeLabels: balancingOnly ? '' : labels.join('\n'),
     redirects,
     needsHeaders: !balancingOnly && compiled.table.hosts.some((host) => host.paths.some((path) => (path.conditions?.headers?.length ?? 0) > 0)),
-    endpoints: compiled.endpoints.map((endpoint) => `${endpoint.address} ${endpoint.port}`).join('\n'),
+    endpoints: compiled.endpoints.map(endpointLine).join('\n'),
     policies: balancingOnly ? '[]' : JSON.stringify(compiled.routes.flatMap((target, route) => (target.route.policies === undefined ? [] : [policyEntry(target, grid(route), target.mirrors?.map(grid), target.fallback === undefined ? undefined : grid(target.fallback))]))),
     regexHosts: JSON.stringify(balancingOnly ? [] : regexHosts),
     upstreamTls: JSON.stringify(compiled.routes.flatMap((target, route) => bundledUpstreamTls(target, grid(route))).sort((a, b) => a.route - b.route)),

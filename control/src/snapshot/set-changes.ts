@@ -4,9 +4,10 @@
  * re-packs the buckets of those sets alone (patchOwnChunks' `only.sets`), and nothing compares
  * every set by identity.
  */
+import type { ItemList } from '@portico/assembly/encode';
 
-/** A table's endpoint sets by set id (each the endpoint ids of one set). */
-type SetList = readonly (readonly number[])[];
+/** A table's endpoint sets by set id (each the endpoint ids of one set): an array, or Pages. */
+type SetList = ItemList<readonly number[]>;
 
 /** What a sets list was made from: the list before (held weakly: no chain of old lists is kept alive) and the set ids whose sets are not that list's item. */
 interface MadeFrom {

@@ -6,6 +6,8 @@ import type { HostEntry, MatcherTable, PathEntry, RouteConditions, RouteEntry } 
 import { RegexDispatch } from './regex.ts';
 import { mirrorTargetBackend } from './policies/mirror-target.ts';
 import type { Snapshot, SnapshotBackend, SnapshotDefaultRoute, SnapshotEndpointSet, SnapshotRoute } from './schema.ts';
+import type { ItemList } from '@portico/assembly/encode';
+import { EndpointSlots } from './endpoint-slots.ts';
 
 /** What a matcher route id stands for. */
 export interface RouteTarget {
@@ -36,6 +38,16 @@ export interface EndpointTarget {
  * connecting. No real endpoint has port 0.
  */
 export const INVALID_BACKEND_PORT = 0;
+
+/** An endpoint's key in the endpoint slots (endpoint-slots.ts): its id is where that key lies. */
+export function endpointSlotKey(endpoint: Pick<SnapshotEndpointSet['endpoints'][number], 'address' | 'port'>): string {
+  return `${endpoint.address}|${endpoint.port}`;
+}
+
+/** An endpoint's line in a bundle's `endpoints` text: `address port`, '' for a gap (an unused id). */
+export function endpointLine(endpoint: EndpointTarget | null): string {
+  return endpoint === null ? '' : `${endpoint.address} ${endpoint.port}`;
+}
 
 /** The matcher's endpoint set ids of a snapshot (setIdsOf). */
 export interface SetIds {
@@ -70,8 +82,8 @@ function backendSet(route: SnapshotRoute | SnapshotDefaultRoute, backend: Snapsh
  * The endpoint ids behind each of `route`'s backends (RouteTarget.endpointIds), `sets` being the
  * table's sets by set id (setIdsOf): its set's ids; none for a refused route or a backend without a set.
  */
-export function endpointIdsOf(route: SnapshotRoute | SnapshotDefaultRoute, ids: SetIds, sets: readonly (readonly number[])[]): (readonly number[])[] {
-  return route.backends.map((backend) => sets[backend.endpointSet === null || route.refused !== undefined ? ids.empty : (ids.byKey.get(backend.endpointSet) ?? ids.empty)]!);
+export function endpointIdsOf(route: SnapshotRoute | SnapshotDefaultRoute, ids: SetIds, sets: ItemList<readonly number[]>): (readonly number[])[] {
+  return route.backends.map((backend) => sets.at(backend.endpointSet === null || route.refused !== undefined ? ids.empty : (ids.byKey.get(backend.endpointSet) ?? ids.empty))!);
 }
 
 /** `route`'s matcher route record: its backends' weights and set ids (setIdsOf). */
@@ -83,7 +95,8 @@ export function routeRecord(route: SnapshotRoute | SnapshotDefaultRoute, ids: Se
 export interface CompiledTable {
   readonly table: MatcherTable;
   readonly routes: readonly RouteTarget[];
-  readonly endpoints: readonly EndpointTarget[];
+  /** By id: the endpoint slots (null: a gap, never in a set), then the stand-in when a backend is invalid. */
+  readonly endpoints: readonly (EndpointTarget | null)[];
   /**
    * The hosts with regex paths (plain data, for bundles): the matcher sends every request of such
    * a host to its first route's id, and `regexDispatchOf` turns these into the dispatch that
@@ -184,33 +197,29 @@ function addHiddenRoutes(routes: RouteTarget[], addRoute: (kind: RouteTarget['ki
 }
 
 /**
- * Builds the matcher table for a snapshot. Endpoint ids are shared by address:port across Services;
- * set ids are setIdsOf's. Every route of a snapshot host that its entries do not name (its
- * hidden routes, a regex host's later paths) is in its first entry's `extraRoutes`, so the
- * encoder keeps a host's routes together (grid units).
+ * Builds the matcher table for a snapshot. Endpoint ids are shared by address:port across Services:
+ * each is its key's slot in the history-independent EndpointSlots of the snapshot's keys (a
+ * function of the key set, so one endpoint added moves one or two ids, not every later one); set
+ * ids are setIdsOf's. Every route of a snapshot host that its entries do not name (its hidden
+ * routes, a regex host's later paths) is in its first entry's `extraRoutes`, so the encoder keeps
+ * a host's routes together (grid units).
  */
 export function toMatcherTable(snapshot: Snapshot): CompiledTable {
-  const endpoints: EndpointTarget[] = [];
-  const endpointIdByAddress = new Map<string, number>();
-  const sets: (readonly number[])[] = snapshot.endpointSets.map((set) =>
-    set.endpoints.map((endpoint) => {
-      const address = `${endpoint.address}|${endpoint.port}`;
-      let id = endpointIdByAddress.get(address);
-      if (id === undefined) {
-        id = endpoints.length;
-        endpoints.push({ address: endpoint.address, port: endpoint.port });
-        endpointIdByAddress.set(address, id);
-      }
-      return id;
-    }),
-  );
+  const targets = new Map<string, EndpointTarget>();
+  for (const set of snapshot.endpointSets) for (const endpoint of set.endpoints) targets.set(endpointSlotKey(endpoint), { address: endpoint.address, port: endpoint.port });
+  const slots = EndpointSlots.of([...targets.keys()]);
+  const endpoints: (EndpointTarget | null)[] = Array.from({ length: slots.capacity }, (_, id) => {
+    const key = slots.at(id);
+    return key === undefined ? null : targets.get(key)!;
+  });
+  const sets: (readonly number[])[] = snapshot.endpointSets.map((set) => set.endpoints.map((endpoint) => slots.idOf(endpointSlotKey(endpoint))));
 
   const routes: RouteTarget[] = [];
   const entries: RouteEntry[] = [];
   // Per route id, the snapshot host it belongs to (-1: the catch-all).
   const owners: number[] = [];
   let owner = -1;
-  // Invalid backends share one stand-in endpoint (appended last) in a set of its own, so their weight share is picked like any other.
+  // Invalid backends share one stand-in endpoint (id: the capacity, after every slot) in a set of its own, so their weight share is picked like any other.
   const invalid = snapshot.hosts.some((vhost) => vhost.routes.some((route) => route.backends.some((backend) => backend.invalid === true)));
   const ids = setIdsOf(snapshot.endpointSets, invalid);
   sets.push([]);
