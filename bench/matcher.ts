@@ -7,8 +7,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import process from 'node:process';
-import { loadMatcherFromBinary } from '@portico/assembly/matcher';
-import { encodeTable } from '@portico/assembly/encode';
+import { loadMatcher } from '@portico/assembly/matcher';
 import type { Matcher, RequestHeaders } from '@portico/assembly/matcher';
 import type { BackendEntry, HostEntry, MatcherTable, PathEntry } from '@portico/assembly/table';
 // The reference matcher is test-only code; the bench measures it as the baseline.
@@ -164,15 +163,10 @@ interface Row {
   readonly matchPickPerSecond: number;
 }
 
-/** The encoded table as a data plane loads it: it answers in its own (the grid's) route ids, picks take them back. */
-function loadWasm(table: MatcherTable): Matcher {
-  return loadMatcherFromBinary(encodeTable(table));
-}
-
 const rows: Row[] = [];
 for (const size of SIZES) {
   const w = workload(size);
-    for (const [implementation, load] of [['wasm', loadWasm], ['reference', loadReference]] as const) {
+  for (const [implementation, load] of [['wasm', loadMatcher], ['reference', loadReference]] as const) {
     const matcher = load(w.table);
     const { match, matchPick } = measure(matcher, w);
     rows.push({ routes: w.table.routes.length, hosts: w.table.hosts.length, implementation, matchPerSecond: match, matchPickPerSecond: matchPick });
@@ -217,8 +211,8 @@ function gatewayWorkloads(): { plain: Workload; mixed: Workload; plainRequests: 
 }
 
 const gateway = gatewayWorkloads();
-const gatewayMatcher = loadWasm(gateway.mixed.table);
-const plainMatcher = loadWasm(gateway.plain.table);
+const gatewayMatcher = loadMatcher(gateway.mixed.table);
+const plainMatcher = loadMatcher(gateway.plain.table);
 const matchRate = (matcher: Matcher, w: Workload): number => rate(w, (i) => matcher.match(w.hosts[i] as string, w.paths[i] as string, w.methods[i] as string, w.headers[i]));
 const plainHostsInPlain = matchRate(plainMatcher, { ...gateway.plainRequests, table: gateway.plain.table });
 const plainHostsInMixed = matchRate(gatewayMatcher, gateway.plainRequests);

@@ -5,8 +5,7 @@
 // a one-set edit writes at most two blocks (its bucket's and its index slice's), and a big set
 // scaling within its size class writes its extent alone.
 import { describe, expect, it } from 'vitest';
-import { TABLE_BLOCK_BYTES, TableBlocks, encodeChunk } from '../src/host/encode.ts';
-import { gridOf } from './grid-support.ts';
+import { TABLE_BLOCK_BYTES, TableBlocks, assembleOwnChunksLaidOut } from '../src/host/encode.ts';
 import type { LaidOutTable } from '../src/host/encode.ts';
 import { AREA_GEOMETRY, bucketCountOf, extentBytes, patchEndpointArea, setRecordBytes } from '../src/host/area.ts';
 import type { AreaGeometry } from '../src/host/area.ts';
@@ -25,10 +24,10 @@ function lcg(seed: number): (n: number) => number {
   return (n) => Math.floor(((state = (Math.imul(state, 1664525) + 1013904223) >>> 0) / 2 ** 32) * n);
 }
 
-/** The full assembly of `sets` (the routes a unit without hosts), laid out as a patch starts from. */
+/** The full assembly of `sets`, laid out as a patch starts from. */
 function laidOut(sets: readonly (readonly number[])[], endpointCount: number, geometry: AreaGeometry): LaidOutTable & { flat: Uint8Array } {
-  const { table, layout, routes } = gridOf([{ name: 'routes', chunk: encodeChunk([], ROUTES.length), routes: ROUTES }], sets, endpointCount, { area: geometry });
-  return { flat: table, table: TableBlocks.of(table), layout, chunks: [], routes, sets, endpointCount, fallback: -1 };
+  const { table, layout } = assembleOwnChunksLaidOut([], ROUTES, sets, endpointCount, -1, geometry);
+  return { flat: table, table: TableBlocks.of(table), layout, chunks: [], routes: ROUTES, sets, endpointCount, fallback: -1 };
 }
 
 /** patchEndpointArea as patchOwnChunks applies it (the endpoint count in the header is the caller's), as a LaidOutTable. */
