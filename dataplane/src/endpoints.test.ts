@@ -43,6 +43,17 @@ function world(paths: number): Snapshot {
   );
 }
 
+/** A router with its compiler, the swap events it emits, and world(0) loaded as a full bundle (a balancing-only one is loaded beside a current snapshot's routes). */
+function loadedWorld(): { compiler: BundleCompiler; router: Router; events: SwapEvent[]; base: Snapshot } {
+  const compiler = new BundleCompiler();
+  const router = new Router({ compiler });
+  const events: SwapEvent[] = [];
+  router.on('swap', (event) => events.push(event));
+  const base = world(0);
+  router.loadBundle(compiler.compile(base), true);
+  return { compiler, router, events, base };
+}
+
 /** What a router holds about its current snapshot's endpoints, and what it answers with them. */
 function observed(router: Router, event: SwapEvent) {
   const current = router.current!;
@@ -71,13 +82,7 @@ function observed(router: Router, event: SwapEvent) {
 
 describe('endpoints patched by the changed lines', () => {
   it('a scale reads only its lines: an endpoint taken away, then one added, patched with the exact removed keys', () => {
-    const compiler = new BundleCompiler();
-    const router = new Router({ compiler });
-    const events: SwapEvent[] = [];
-    router.on('swap', (event) => events.push(event));
-    const base = world(0);
-    // A full bundle first: a balancing-only one is loaded beside a current snapshot's routes.
-    router.loadBundle(compiler.compile(base), true);
+    const { compiler, router, events, base } = loadedWorld();
     const count = router.current!.endpoints.length;
     const sets = [...base.endpointSets];
     const set = sets[5]!;
@@ -187,12 +192,7 @@ describe('endpoints patched by the changed lines', () => {
   });
 
   it('an endpoint change reads only its lines: ids, tokens and removal from the changed ones', () => {
-    const compiler = new BundleCompiler();
-    const router = new Router({ compiler });
-    const events: SwapEvent[] = [];
-    router.on('swap', (event) => events.push(event));
-    const base = world(0);
-    router.loadBundle(compiler.compile(base), true);
+    const { compiler, router, events, base } = loadedWorld();
     const before = router.current!;
     const sets = [...base.endpointSets];
     const set = sets[1]!;
