@@ -17,7 +17,7 @@ import { LineText, blockDigest, blocksDigestOf } from './bundle-lines.ts';
 import type { Snapshot, SnapshotHost } from './schema.ts';
 import { PorticoError } from '../errors.ts';
 import type { RegexHost, RouteTarget, SetIds } from './table.ts';
-import { changedRange } from './sealed-against.ts';
+import { changedRange, sameItems } from './sealed-against.ts';
 import { changedSetIds } from './set-changes.ts';
 import { endpointIdsOf, routeRecord, toMatcherTable } from './table.ts';
 import { EndpointNumberer } from './endpoint-numbering.ts';
@@ -185,14 +185,6 @@ function changedPlaces<T>(items: readonly T[], before: readonly T[], max: number
 
 /** Endpoint sets per block of the endpointSets JSON a PartDigest keeps (`ofSets`). */
 const SET_BLOCK = 1024;
-
-/** Whether two lists hold the very same items in the same order. */
-function sameItems<T>(a: readonly T[], b: readonly T[]): boolean {
-  if (a === b) return true;
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
 
 /**
  * The SHA-256 (hex) of successive versions of one bundle part, as `digestOf` hashes it. A part

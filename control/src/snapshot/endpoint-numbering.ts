@@ -10,7 +10,7 @@ import { Pages } from '@portico/assembly/encode';
 import type { SnapshotEndpointSet } from './schema.ts';
 import type { SetIds } from './table.ts';
 import { EndpointSlots } from './endpoint-slots.ts';
-import { sharedEnds, identicalEnds } from './sealed-against.ts';
+import { sameItems, sharedEnds, identicalEnds } from './sealed-against.ts';
 import { recordSetsMadeFrom } from './set-changes.ts';
 import { INVALID_BACKEND_PORT, endpointSlotKey, setIdsOf } from './table.ts';
 
@@ -88,11 +88,6 @@ function ownersOf(owners: Owners, key: string): readonly string[] {
   return held === undefined ? [] : typeof held === 'string' ? [held] : held;
 }
 
-/** Whether two id arrays hold the same ids. */
-function sameIds(a: readonly number[], b: readonly number[]): boolean {
-  return a.length === b.length && a.every((id, i) => id === b[i]);
-}
-
 /** Whether two lists of endpoint sets have the same keys in the same order (then they have the same set ids). */
 function sameKeys(a: readonly SnapshotEndpointSet[], b: readonly SnapshotEndpointSet[]): boolean {
   if (a === b) return true;
@@ -152,7 +147,7 @@ export class EndpointNumberer {
       const own = set.endpoints.map((endpoint) => slots.idOf(endpointSlotKey(endpoint)));
       const at = previous?.setIds.byKey.get(set.key);
       const before = at === undefined ? undefined : previous!.sets.at(at);
-      const same = before !== undefined && sameIds(before, own);
+      const same = before !== undefined && sameItems(before, own);
       kept &&= same;
       arrays.push(same ? before : own);
     }
@@ -231,7 +226,7 @@ export class EndpointNumberer {
       const own = set.endpoints.map((endpoint) => slots.idOf(endpointSlotKey(endpoint)));
       const at = previous.setIds.byKey.get(set.key);
       const was = at === undefined ? undefined : previous.sets.at(at);
-      arrays.set(set.key, was !== undefined && sameIds(was, own) ? was : own);
+      arrays.set(set.key, was !== undefined && sameItems(was, own) ? was : own);
     }
     // The other sets naming a key that moved: their ids with the moved ones replaced.
     for (const key of movedKeys) {

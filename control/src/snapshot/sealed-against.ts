@@ -92,6 +92,14 @@ export function identicalEnds(a: readonly unknown[], b: readonly unknown[]): { r
   return { head, tail };
 }
 
+/** Whether two lists hold the very same items (by identity: numbers by value) in the same order. */
+export function sameItems<T>(a: readonly T[], b: readonly T[]): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 /**
  * Records that `items` was made from (or sealed against) `previous`: its first `head` and last
  * `tail` items are `previous`'s, and so is every stretch of `runs` when given.
