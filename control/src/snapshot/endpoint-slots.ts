@@ -91,11 +91,6 @@ export class EndpointSlots {
     return this.#slots.capacity;
   }
 
-  /** How many keys it holds. */
-  get size(): number {
-    return this.#slots.size;
-  }
-
   /** The key at slot `id`, undefined for a gap. */
   at(id: number): string | undefined {
     return this.#slots.at(id);
