@@ -261,7 +261,7 @@ export class EndpointNumberer {
       setIds,
       sets: changedSets.length === 0 ? previous.sets : paged,
       nonEmpty: changedSets.length === 0 ? previous.nonEmpty : nonEmptyOf(paged),
-      endpoints: lines.size === 0 ? previous.endpoints : previous.endpoints.with(lines),
+      endpoints: previous.endpoints.with(lines),
       invalid: previous.invalid,
       from: { numbering: new WeakRef(previous), lines },
     };
