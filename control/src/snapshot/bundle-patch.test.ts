@@ -14,10 +14,9 @@ import { createHash } from 'node:crypto';
 import { TABLE_BLOCK_BYTES } from '@portico/assembly/encode';
 import { LINE_BLOCK, compileBundle, digestOf, lineBlocks, tableBlocksOf } from './bundle.ts';
 import { BundleCompiler } from './bundle-compile.ts';
-import { endpointCapacity } from './endpoint-slots.ts';
 import type { Snapshot } from './schema.ts';
 import { onlyEndpointsChanged } from './diff.ts';
-import { expectSame, expectSameBundles } from './test-support.ts';
+import { endpointCapacityOf, expectSame, expectSameBundles } from './test-support.ts';
 import { diffSnapshots } from './diff.ts';
 
 const selection = { ...DEFAULT_CLASS_SELECTION, watchWithoutClass: true };
@@ -130,7 +129,6 @@ describe('BundleCompiler patches', () => {
     const compiler = new BundleCompiler();
     let previous = compileSnapshot(buildModel(state, selection).model);
     for (const balancingOnly of [false, true]) compiler.compile(previous, balancingOnly);
-    const capacityOf = (snapshot: Snapshot): number => endpointCapacity(new Set(snapshot.endpointSets.flatMap((set) => set.endpoints.map((endpoint) => `${endpoint.address}|${endpoint.port}`))).size);
     const cases: [string, () => void][] = [
       ['an address replaced by one another set holds', () => state.upsert(slice(0, ['10.64.0.1', '10.64.1.1']))],
       ['a unique address replaced by a new one', () => state.upsert(slice(2, ['10.64.2.1', '10.70.0.1']))],
@@ -155,7 +153,7 @@ describe('BundleCompiler patches', () => {
       expectSame(compiler, snapshot, name);
       // Ids are slots of the addresses: a replaced address has another id, so its set's record changes (the table is patched).
       expect(compiler.stats.endpointsInPlace - before.endpointsInPlace, name).toBe(0);
-      const grown = capacityOf(snapshot) !== capacityOf(previous);
+      const grown = endpointCapacityOf(snapshot) !== endpointCapacityOf(previous);
       if (grown) crossed++;
       expect(compiler.stats.numberedAfresh - before.numberedAfresh, name).toBe(grown ? 1 : 0);
       previous = snapshot;

@@ -12,11 +12,7 @@ import { BundleCompiler } from './bundle-compile.ts';
 import { compareHosts, compareStrings } from './order.ts';
 import type { Snapshot, SnapshotEndpointSet, SnapshotHost } from './schema.ts';
 import { sealSnapshot } from './schema.ts';
-import { content, expectSame, expectSameBundles, hostName, setKey } from './test-support.ts';
-import { endpointCapacity } from './endpoint-slots.ts';
-
-/** The endpoint id capacity of a snapshot (endpointCapacity of its distinct keys): numbering afresh follows its changes alone. */
-const capacityOf = (snapshot: Snapshot): number => endpointCapacity(new Set(snapshot.endpointSets.flatMap((set) => set.endpoints.map((endpoint) => `${endpoint.address}|${endpoint.port}`))).size);
+import { content, endpointCapacityOf, expectSame, expectSameBundles, hostName, setKey } from './test-support.ts';
 
 type Path = keyof BundleCompilePaths['full'];
 /** What a change does to the world, and the path its full and balancing-only compiles take on table format 6, with why. */
@@ -234,7 +230,7 @@ describe('BundleCompiler on layout v4: patched == fully assembled, the stated pa
       const what = `step ${step}: ${name} (${CHANGES[name].why})`;
       expectSame(compiler, snapshot, what);
       // Endpoint ids are slots (history-independent): every change is numbered from the last numbering but one that changes the id capacity.
-      expect(compiler.stats.numberedAfresh - afresh, `${what}: numbered afresh`).toBe(capacityOf(snapshot) === capacityOf(last) ? 0 : 1);
+      expect(compiler.stats.numberedAfresh - afresh, `${what}: numbered afresh`).toBe(endpointCapacityOf(snapshot) === endpointCapacityOf(last) ? 0 : 1);
       expect({ full: pathTaken(before, compiler.paths, 'full'), balancing: pathTaken(before, compiler.paths, 'balancing') }, what).toEqual({ full: CHANGES[name].full, balancing: CHANGES[name].balancing });
       if (step % 15 === 0 || step === steps) {
         // History independence: a compiler that never saw versions 1..k-1 gives version k's very bundles.

@@ -8,6 +8,8 @@ import { expect } from 'vitest';
 import { compileBundle } from './bundle.ts';
 import type { TableBundle } from './bundle.ts';
 import type { BundleCompiler } from './bundle-compile.ts';
+import { endpointCapacity } from './endpoint-slots.ts';
+import { endpointSlotKey } from './table.ts';
 import type { Snapshot, SnapshotContent, SnapshotEndpointSet, SnapshotHost } from './schema.ts';
 import { SNAPSHOT_API_VERSION } from './schema.ts';
 
@@ -22,6 +24,11 @@ export function expectSame(compiler: BundleCompiler, snapshot: Snapshot, message
 /** Asserts that two bundles are equal in every part, tables compared as bytes. */
 export function expectSameBundles(a: TableBundle, b: TableBundle, message?: string): void {
   expect({ ...a, table: Buffer.from(a.table).toString('base64') }, message).toEqual({ ...b, table: Buffer.from(b.table).toString('base64') });
+}
+
+/** The endpoint id capacity of a snapshot (endpointCapacity of its distinct endpoint keys): a numbering is made afresh when, and only when, it changes. */
+export function endpointCapacityOf(snapshot: Snapshot): number {
+  return endpointCapacity(new Set(snapshot.endpointSets.flatMap((set) => set.endpoints.map(endpointSlotKey))).size);
 }
 
 /** A host with one Prefix route at `path` and no backends. */
