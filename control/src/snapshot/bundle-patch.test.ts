@@ -71,11 +71,7 @@ function lcg(seed: number): () => number {
 describe('BundleCompiler patches', () => {
   it('gives the reference bundle for every version of 160 random changes, patching the common ones', () => {
     const random = lcg(42);
-    const state = new ClusterState();
-    for (let s = 0; s < 7; s++) {
-      state.upsert(service(s));
-      state.upsert(slice(s, [`10.64.${s}.1`, `10.64.${s}.2`]));
-    }
+    const state = cluster(0, 2);
     state.upsert(secrets[0]!);
     // Each Ingress's paths as last written: a change to its TLS or Service alone keeps them (and its chunk's size).
     const paths = Array.from({ length: 40 }, () => ['/', '/api', '/static']);
