@@ -342,7 +342,6 @@ export interface BundleCompilePaths {
  */
 export class BundleCompiler {
   #pieces = new WeakMap<SnapshotHost, HostPiece>();
-  readonly #numberer = new EndpointNumberer();
   #lastFull: LastCompile | undefined;
   #lastBalancing: LastCompile | undefined;
   /** The hosts of the last version assembled and their pieces: the next version's hosts that are the same objects at the same places take them without a lookup. */
@@ -359,6 +358,7 @@ export class BundleCompiler {
    * endpoint numberings made from scratch (walking every set), not from the last one.
    */
   readonly stats = { hostsCompiled: 0, patched: 0, versionsAssembled: 0, endpointsInPlace: 0, numberedAfresh: 0 };
+  readonly #numberer = new EndpointNumberer(this.stats);
   /** The versions of `stats.versionsAssembled` by mode and by the path their compile took (BundleCompilePaths). */
   readonly paths: BundleCompilePaths = { full: { endpointsInPlace: 0, patched: 0, assembled: 0 }, balancing: { endpointsInPlace: 0, patched: 0, assembled: 0 } };
 
@@ -676,7 +676,6 @@ export class BundleCompiler {
   /** The endpoint numbering of `snapshot`'s sets (EndpointNumberer: from the last one when few sets changed). */
   #numberEndpoints(snapshot: Snapshot, invalid: boolean): Numbering {
     const numbering = this.#numberer.number(snapshot.endpointSets, invalid);
-    this.stats.numberedAfresh = this.#numberer.numberedAfresh;
     // Its text: the last one's with the changed lines (their blocks hashed again), when that was made.
     const from = numbering.from;
     if (from !== undefined && this.#endpoints !== undefined && this.#endpoints.numbering === from.numbering.deref()) this.#endpoints = { numbering, text: this.#endpoints.text.with(from.lines) };

@@ -109,8 +109,12 @@ function nonEmptyOf(sets: Pages<readonly number[]>): (readonly number[])[] {
  */
 export class EndpointNumberer {
   #last: { readonly numbering: Numbering; readonly slots: EndpointSlots; readonly owners: Owners } | undefined;
-  /** Numberings made from scratch (walking every set), not from the last one. */
-  numberedAfresh = 0;
+  readonly #stats: { numberedAfresh: number };
+
+  /** A numberer counting in `stats.numberedAfresh` the numberings it makes from scratch (walking every set), not from the last one. */
+  constructor(stats: { numberedAfresh: number }) {
+    this.#stats = stats;
+  }
 
   /**
    * The numbering of `sets` (with a stand-in endpoint when `invalid`): the last one when the sets
@@ -128,7 +132,7 @@ export class EndpointNumberer {
   }
 
   #afresh(sets: readonly SnapshotEndpointSet[], invalid: boolean): Numbering {
-    this.numberedAfresh++;
+    this.#stats.numberedAfresh++;
     const previous = this.#last?.numbering;
     const owners: Owners = new Map();
     for (const set of sets) for (const endpoint of set.endpoints) addOwner(owners, endpointSlotKey(endpoint), set.key);
