@@ -23,7 +23,7 @@ import { FlatSink } from './blocks.ts';
 import type { TableSink } from './blocks.ts';
 import { Relocation, checkChunkShape, chunkWord, corrupt } from './chunk-check.ts';
 import { hashCapacity, hashSlots, hostSlotCapacity } from './hash-slots.ts';
-import { AREA_GEOMETRY, bucketCountOf, indexWordsOf, planArea, writeArea } from './area.ts';
+import { AREA_GEOMETRY, indexWordsOf, planArea, writeArea } from './area.ts';
 import type { AreaGeometry, AreaLayout } from './area.ts';
 import { BackendRecord, Entry, Format, Group, HOST_SEED, Header, HeaderPair, HostRecord, RouteRecord, Slot, murmur, pathSeed } from './layout.ts';
 
@@ -323,7 +323,7 @@ function assemble(chunks: readonly PlacedChunk[], routes: readonly RouteEntry[],
   const area = planArea(sets, geometry);
   const setIndexAt = place(indexWordsOf(area.bucketCount, geometry) * 4);
   const areaAt = Math.ceil(size / geometry.bucketBytes) * geometry.bucketBytes;
-  const areaLength = bucketCountOf(sets.length, geometry) * geometry.bucketBytes;
+  const areaLength = area.bucketCount * geometry.bucketBytes;
   const overflowAt = areaAt + areaLength;
   size = overflowAt + area.overflowBytes;
 
