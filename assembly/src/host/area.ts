@@ -75,6 +75,11 @@ export function extentBytes(bytes: number, steps: number): number {
   return Math.ceil(units / grain) * grain * 8;
 }
 
+/** The overflow extent of `set`'s record under `geometry`: where the tail is laid out, planned and patched alike. */
+function extentOf(set: readonly number[], geometry: AreaGeometry): number {
+  return extentBytes(setRecordBytes(set.length), geometry.classSteps);
+}
+
 const ID_WORD = Endpoint.ID >>> 2;
 const SLOT_WORDS = Endpoint.SIZE >>> 2;
 
@@ -123,7 +128,7 @@ export function planArea(sets: ItemList<readonly number[]>, geometry: AreaGeomet
   const maxIds = new Int32Array(bucketCount);
   for (let b = 0; b < bucketCount; b++) maxIds[b] = packBucket(sets, b, geometry, overflow, nowhere);
   let overflowBytes = 0;
-  for (const id of overflow) overflowBytes += extentBytes(setRecordBytes(sets.at(id)!.length), geometry.classSteps);
+  for (const id of overflow) overflowBytes += extentOf(sets.at(id)!, geometry);
   return { geometry, bucketCount, overflow, overflowBytes, maxIds };
 }
 
@@ -144,7 +149,7 @@ export function writeArea(words: Uint32Array, setIndexAt: number, areaAt: number
     const set = sets.at(id)!;
     words[index + id] = at;
     writeRecord(words, at >>> 2, set);
-    at += extentBytes(setRecordBytes(set.length), geometry.classSteps);
+    at += extentOf(set, geometry);
   }
 }
 
@@ -217,18 +222,17 @@ export function patchEndpointArea(previous: PatchableArea, sets: ItemList<readon
     }
   }
   const overflowAt = areaAt + area.bucketCount * geometry.bucketBytes;
-  const extentOf = (list: ItemList<readonly number[]>, id: number): number => extentBytes(setRecordBytes(list.at(id)!.length), geometry.classSteps);
   const overflow = merged(area.overflow.filter((id) => !touched.has(id >>> shift)), runs.flatMap((run) => run.overflow));
   // The extents before `k` are where they were (the same sets, the same classes); from `k` on the tail is re-packed.
   let k = 0;
-  while (k < overflow.length && k < area.overflow.length && overflow[k] === area.overflow[k] && extentOf(sets, overflow[k]!) === extentOf(before, overflow[k]!)) k++;
+  while (k < overflow.length && k < area.overflow.length && overflow[k] === area.overflow[k] && extentOf(sets.at(overflow[k]!)!, geometry) === extentOf(before.at(overflow[k]!)!, geometry)) k++;
   const word = (id: number): number => previous.table.word((setIndexAt >>> 2) + id);
   const start = k < area.overflow.length ? word(area.overflow[k]!) : overflowAt + area.overflowBytes;
   const offsets = new Map<number, number>();
   let end = start;
   for (let j = k; j < overflow.length; j++) {
     offsets.set(overflow[j]!, end);
-    end += extentOf(sets, overflow[j]!);
+    end += extentOf(sets.at(overflow[j]!)!, geometry);
   }
   const tail = new Uint8Array(end - start);
   const tailWords = new Uint32Array(tail.buffer);
@@ -247,7 +251,7 @@ export function patchEndpointArea(previous: PatchableArea, sets: ItemList<readon
   for (let j = 0; j < k; j++) {
     const id = overflow[j]!;
     if (sets.at(id) === before.at(id)) continue;
-    const extent = new Uint8Array(extentOf(sets, id));
+    const extent = new Uint8Array(extentOf(sets.at(id)!, geometry));
     writeRecord(new Uint32Array(extent.buffer), 0, sets.at(id)!);
     edit.set(extent, word(id));
   }
