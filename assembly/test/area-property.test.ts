@@ -12,17 +12,12 @@ import type { AreaGeometry } from '../src/host/area.ts';
 import { Header } from '../src/host/layout.ts';
 import { loadMatcherFromBinary } from '../src/host/matcher.ts';
 import type { RouteEntry } from '../src/host/table.ts';
+import { lcg } from './slot-support.ts';
 
 /** 8 sets a bucket of 256 bytes (about 3 endpoints each), records over 96 bytes (11 endpoints) overflow, classes in 50 % steps. */
 const TINY: AreaGeometry = { bucketBytes: 256, bucketShift: 3, setMax: 96, classSteps: 2 };
 /** One route on set 0 (never taken away): a loaded table answers picks from it. */
 const ROUTES: readonly RouteEntry[] = [{ backends: [{ weight: 1, set: 0 }] }];
-
-/** A seeded PRNG (an LCG): integers below `n`, from its high bits. */
-function lcg(seed: number): (n: number) => number {
-  let state = seed >>> 0;
-  return (n) => Math.floor(((state = (Math.imul(state, 1664525) + 1013904223) >>> 0) / 2 ** 32) * n);
-}
 
 /** The full assembly of `sets`, laid out as a patch starts from. */
 function laidOut(sets: readonly (readonly number[])[], endpointCount: number, geometry: AreaGeometry): LaidOutTable & { flat: Uint8Array } {

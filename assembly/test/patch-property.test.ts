@@ -9,16 +9,11 @@ import { TABLE_BLOCK_BYTES, TableBlocks, assembleOwnChunksLaidOut, encodeChunk, 
 import type { LaidOutTable, PlacedChunk, TableChunk, TableLayout } from '../src/host/encode.ts';
 import type { HostEntry, RouteEntry } from '../src/host/table.ts';
 import type { ListedBackend } from './sets.ts';
+import { lcg } from './slot-support.ts';
 
 /** A route as this test writes it: its backend lists its endpoints (laidOut makes each route's list the set of the route's id). */
 interface ListedRoute {
   readonly backends: readonly ListedBackend[];
-}
-
-/** A seeded PRNG (an LCG): integers below `n`, from its high bits (its low bits repeat every few draws). */
-function lcg(seed: number): (n: number) => number {
-  let state = seed >>> 0;
-  return (n) => Math.floor(((state = (Math.imul(state, 1664525) + 1013904223) >>> 0) / 2 ** 32) * n);
 }
 
 /** One host: its entry (local route ids), its chunk (made once: unchanged hosts keep the object) and its route records. */

@@ -1,7 +1,7 @@
 // What the probe-slots and hash-slots tests share: host names whose key hashes crowd on a few
 // home slots, the last slot of a table among them (the host hash tables then have long probe
 // clusters that wrap past the end; the golden table of hash-slots.test.ts is made of them), a
-// seeded PRNG, and reading and comparing layouts.
+// seeded PRNG (the patch and area property tests draw from it too), and reading and comparing layouts.
 import { expect } from 'vitest';
 import type { HostEntry, MatcherTable } from '../src/host/table.ts';
 import { HOST_SEED, murmur, utf8 } from '../src/host/layout.ts';
