@@ -221,8 +221,8 @@ function chooseBackend(rec: usize, allowed: u32): usize {
     best = fallback;
     bestIndex = fallbackIndex;
   } else {
+    // Its block was marked written when the loop advanced its current weight.
     store<i64>(best + BACKEND_CURRENT, bestCurrent - total);
-    wrote(best + BACKEND_CURRENT, 8);
   }
   lastBackendIndex = bestIndex;
   return best;
@@ -258,8 +258,8 @@ export function pickEndpoint(route: i32, allowed: u32): i32 {
     }
     slot += ENDPOINT_SIZE;
   }
+  // Its block was marked written when the loop advanced its current weight.
   store<i32>(chosen + ENDPOINT_CURRENT, chosenCurrent - healthyCount);
-  wrote(chosen + ENDPOINT_CURRENT, 4);
   return <i32>load<u32>(chosen + ENDPOINT_ID);
 }
 
