@@ -11,6 +11,7 @@ import { compileSnapshot } from './index.ts';
 import { keptRunsOf } from '../model/list-edits.ts';
 import type { RoutingModel } from '../model/types.ts';
 import { keptRuns, runEnds, sharedEnds } from '../snapshot/sealed-against.ts';
+import { lcg } from '../snapshot/test-support.ts';
 
 const text = ['hosts-and-defaults', 'conflicts', 'tls-and-redirects', 'endpoints']
   .map((name) => readFileSync(new URL(`../build/testdata/${name}/in.yaml`, import.meta.url), 'utf8'))
@@ -157,8 +158,7 @@ describe('compileSnapshot against the previous version', () => {
   });
 
   it('follows the build\'s record of where the hosts list changed: random runs of hosts edited, added and removed compile as a fresh compile does', () => {
-    let seed = 4242;
-    const random = (): number => (seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32;
+    const random = lcg(4242);
     const state = new ClusterState();
     for (let k = 0; k < 7; k++) [svc(`svc-${k}`), slice(`svc-${k}`, `10.0.${k}.1`)].forEach((o) => state.upsert(o));
     for (let i = 0; i < 120; i++) state.upsert(ingress(i * 2));
@@ -194,8 +194,7 @@ describe('compileSnapshot against the previous version', () => {
     expect(middleRuns).toBeGreaterThan(5);
   });
   it('follows the build\'s record of where the endpoint sets and certificates changed: random runs of sets and certificates coming, going and changing compile as a fresh compile does', () => {
-    let seed = 99;
-    const random = (): number => (seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32;
+    const random = lcg(99);
     const secret = (objects.find((o) => o.kind === 'Secret' && o.metadata.name === 'dashboard-tls')!) as KubeObject;
     const certificate = (k: number): KubeObject => ({ ...secret, metadata: { name: `cert-${k}`, namespace: 'team' } }) as KubeObject;
     // Ingress i on one of 30 Services (a set comes when the first Ingress names it and goes with the last), with TLS from one of 6 Secrets or none.

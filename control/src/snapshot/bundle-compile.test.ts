@@ -16,7 +16,7 @@ import { BundleCompiler, compactChunk } from './bundle-compile.ts';
 import { toMatcherTable } from './table.ts';
 import type { Snapshot, SnapshotBackend, SnapshotHost, SnapshotRoute } from './schema.ts';
 import { sealSnapshot } from './schema.ts';
-import { expectSame } from './test-support.ts';
+import { expectSame, lcg } from './test-support.ts';
 
 const source = (name: string, kind = 'Ingress') => ({ kind, namespace: 'default', name });
 const backend = (service: string, set: string | null, extra: Partial<SnapshotBackend> = {}): SnapshotBackend => ({ namespace: 'default', service, port: 80, weight: 1, endpointSet: set, ...extra });
@@ -95,8 +95,7 @@ describe('BundleCompiler', () => {
   });
 
   it('gives a version the same bytes whether it followed every scale before it or compiled it fresh, in both modes', () => {
-    let seed = 11;
-    const next = (): number => (seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32;
+    const next = lcg(11);
     const setKey = (s: number): string => `default/s${String(s).padStart(3, '0')}:80`;
     const address = (s: number, e: number) => ({ address: `10.${(s >> 8) & 255}.${s & 255}.${e}`, port: 8080, terminating: false });
     // 300 Services, each behind one host; set 0 shares an address with set 1 (one id for both).

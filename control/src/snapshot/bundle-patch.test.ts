@@ -16,7 +16,7 @@ import { LINE_BLOCK, compileBundle, digestOf, lineBlocks, tableBlocksOf } from '
 import { BundleCompiler } from './bundle-compile.ts';
 import type { Snapshot } from './schema.ts';
 import { onlyEndpointsChanged } from './diff.ts';
-import { endpointCapacityOf, expectSame, expectSameBundles } from './test-support.ts';
+import { endpointCapacityOf, expectSame, expectSameBundles, lcg } from './test-support.ts';
 import { diffSnapshots } from './diff.ts';
 
 const selection = { ...DEFAULT_CLASS_SELECTION, watchWithoutClass: true };
@@ -61,11 +61,6 @@ function cluster(count: number, addresses: number): ClusterState {
   }
   for (let i = 0; i < count; i++) state.upsert(ingress(i, ['/', '/api', '/static']));
   return state;
-}
-
-function lcg(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => (state = (Math.imul(state, 1664525) + 1013904223) >>> 0) / 2 ** 32;
 }
 
 describe('BundleCompiler patches', () => {

@@ -1,14 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { EndpointSlots, endpointCapacity, endpointHome } from './endpoint-slots.ts';
+import { lcg } from './test-support.ts';
 
-/** Seeded, so a failure replays. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
-    return state / 0x1_0000_0000;
-  };
-}
 
 const layout = (slots: EndpointSlots): (string | undefined)[] => Array.from({ length: slots.capacity }, (_, id) => slots.at(id));
 
@@ -53,14 +46,14 @@ describe('EndpointSlots', () => {
   });
 
   it('is a function of the key set: any insertion order gives the same layout', () => {
-    const next = random(7);
+    const next = lcg(7);
     const keys = Array.from({ length: 500 }, (_, i) => `fd00::${i.toString(16)}|${80 + (i % 3)}`);
     const first = layout(EndpointSlots.of(keys));
     for (let round = 0; round < 5; round++) expect(layout(EndpointSlots.of(shuffled(keys, next)))).toEqual(first);
   });
 
   it('keeps a random sequence of adds, removes and moves equal to a fresh layout of the keys it ends with', () => {
-    const next = random(42);
+    const next = lcg(42);
     const pool = Array.from({ length: 1000 }, (_, i) => `10.${i >> 8}.0.${i & 255}|${i % 2 === 0 ? 80 : 443}`);
     let held = new Set(pool.slice(0, 200));
     let slots = EndpointSlots.of([...held]);

@@ -26,6 +26,12 @@ export function expectSameBundles(a: TableBundle, b: TableBundle, message?: stri
   expect({ ...a, table: Buffer.from(a.table).toString('base64') }, message).toEqual({ ...b, table: Buffer.from(b.table).toString('base64') });
 }
 
+/** A seeded generator of numbers in [0, 1) (a 32-bit LCG): a failing random test replays. */
+export function lcg(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => (state = (Math.imul(state, 1664525) + 1013904223) >>> 0) / 2 ** 32;
+}
+
 /** The endpoint id capacity of a snapshot (endpointCapacity of its distinct endpoint keys): a numbering is made afresh when, and only when, it changes. */
 export function endpointCapacityOf(snapshot: Snapshot): number {
   return endpointCapacity(new Set(snapshot.endpointSets.flatMap((set) => set.endpoints.map(endpointSlotKey))).size);
