@@ -45,7 +45,6 @@ import type { StateReads } from '../state/cluster-state.ts';
 import { compareStrings } from '../state/cluster-state.ts';
 import type { BuildOptions, BuildResult, HostClaims, HostOutcome, SetLookup } from './index.ts';
 import { CATCH_ALL, addClaims, claimLists, claimsByPartition, settleHost, sortClaims } from './index.ts';
-import type { AliasClaims } from './host-alias-index.ts';
 import { HostAliasIndex } from './host-alias-index.ts';
 import type { ClassSelection } from './ingress-class.ts';
 import { defaultClassServed, requestedClass, servesIngress } from './ingress-class.ts';
@@ -477,12 +476,13 @@ export class IncrementalBuild {
     else this.lookups.delete(host);
     for (const key of lookups) addMember(this.lookedUpBy, key, host);
     this.stats.settled++;
-    if (this.claimants.has(host)) this.outcomes.set(host, outcome);
+    const claimed = this.claimants.has(host);
+    if (claimed) this.outcomes.set(host, outcome);
     else this.outcomes.delete(host);
     if (before !== undefined) this.dropConditions(before.conditions);
-    if (this.claimants.has(host)) for (const condition of outcome.conditions) this.conditionsNew.push(condition);
-    if (this.claimants.has(host)) this.aliases.settle(host, outcome.virtualHost, outcome.aliasClaims);
-    else this.aliases.settle(host, undefined, NO_ALIAS_CLAIMS);
+    if (claimed) for (const condition of outcome.conditions) this.conditionsNew.push(condition);
+    // A host nobody claims serves nothing, so it asks for no name (the index ignores its claims).
+    this.aliases.settle(host, claimed ? outcome.virtualHost : undefined, outcome.aliasClaims);
   }
 
   /** `virtualHosts` patched (and the edit noted) to hold what serves `name` now: its settled host, else its alias or www-redirect host, else nothing. */
@@ -532,8 +532,6 @@ const NO_STRINGS: readonly never[] = Object.freeze([]);
 const NO_USES: readonly CertificateUse[] = NO_STRINGS;
 /** What a derivation without conditions, attachments or status keeps (one shared object). */
 const NO_KEPT: Kept = Object.freeze({ conditions: NO_STRINGS, attached: NO_STRINGS, status: undefined });
-/** What an unclaimed host asks for: nothing. */
-const NO_ALIAS_CLAIMS: AliasClaims = Object.freeze({ routes: NO_STRINGS, defaults: NO_STRINGS });
 
 /** The partitions (hosts) `derivation` claims. */
 function partitionsOf(derivation: Derivation): Iterable<string> {
