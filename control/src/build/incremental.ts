@@ -35,7 +35,7 @@ import { compareConditions } from '../model/conditions.ts';
 import type { DefaultRoute, EndpointSet, VirtualHost } from '../model/types.ts';
 import type { ClusterState } from '../state/cluster-state.ts';
 import type { KubeObject } from '../state/objects.ts';
-import { SECTIONS, lowerBound } from '../snapshot/order.ts';
+import { SECTIONS, lowerBound, mergeSorted } from '../snapshot/order.ts';
 import { EndpointSets } from './backends.ts';
 import type { GatewayApiStatus, GatewayRouteStatus, GatewayStatusEntry, ListenerContribution, RouteContribution } from './gateway/index.ts';
 import { ROUTE_READ_ORDER, gatewayClassStatuses, gatewayOfListener, gatewayStatusOf, readGatewayListeners, readGatewayRoute, routesOf } from './gateway/index.ts';
@@ -511,7 +511,7 @@ export class IncrementalBuild {
   private result(): BuildResult {
     if (this.conditionsGone.size > 0 || this.conditionsNew.length > 0) {
       // A merge of what changed, not a sort of every condition: a change costs a pass over the list.
-      this.conditions = mergeSorted(dropFrom(this.conditions, this.conditionsGone), this.conditionsNew.sort(compareConditions));
+      this.conditions = mergeSorted(dropFrom(this.conditions, this.conditionsGone), this.conditionsNew.sort(compareConditions), compareConditions);
       this.conditionsGone = new Map();
       this.conditionsNew = [];
     }
@@ -571,14 +571,3 @@ function dropFrom(sorted: readonly Condition[], gone: Map<Condition, number>): r
   });
 }
 
-/** The merge of two lists sorted by compareConditions (on a tie, `a`'s first). */
-function mergeSorted(a: readonly Condition[], b: readonly Condition[]): readonly Condition[] {
-  if (b.length === 0) return a;
-  const merged: Condition[] = [];
-  let i = 0;
-  let j = 0;
-  while (i < a.length && j < b.length) merged.push(compareConditions(b[j]!, a[i]!) < 0 ? b[j++]! : a[i++]!);
-  while (i < a.length) merged.push(a[i++]!);
-  while (j < b.length) merged.push(b[j++]!);
-  return merged;
-}

@@ -7,7 +7,7 @@ import type { DefaultRoute, EndpointSet, RedirectPolicy, Route, RoutingModel, Vi
 import type { ClusterState } from '../state/cluster-state.ts';
 import { compareStrings } from '../state/cluster-state.ts';
 import { redirectPolicyOf } from '../model/shared.ts';
-import { compareHosts } from '../snapshot/order.ts';
+import { compareHosts, mergeSorted } from '../snapshot/order.ts';
 import type { IngressAnnotations } from './annotations.ts';
 import { EndpointSets } from './backends.ts';
 import { withAuthEndpoints } from './external-auth.ts';
@@ -170,18 +170,12 @@ export function applyHostAliases(virtualHosts: readonly VirtualHost[], outcomes:
       for (const warning of warnings) conditions.push(warning);
     },
   });
-  if (added.length === 0) return virtualHosts;
   // The few added hosts merged into the sorted list (no added host is one of `virtualHosts`).
-  added.sort((a, b) => compareHosts(a.host, b.host));
-  const merged: VirtualHost[] = [];
-  let i = 0;
-  for (const vhost of added) {
-    while (i < virtualHosts.length && compareHosts(virtualHosts[i]!.host, vhost.host) < 0) merged.push(virtualHosts[i++]!);
-    merged.push(vhost);
-  }
-  while (i < virtualHosts.length) merged.push(virtualHosts[i++]!);
-  return merged;
+  return mergeSorted(virtualHosts, added.sort(compareVirtualHosts), compareVirtualHosts);
 }
+
+/** Virtual hosts in the snapshot's order (compareHosts of their hosts). */
+const compareVirtualHosts = (a: VirtualHost, b: VirtualHost): number => compareHosts(a.host, b.host);
 
 /** The partition key of Ingress-wide default backends (no host is empty: a hostless rule is `*`). */
 export const CATCH_ALL = '';
@@ -396,7 +390,7 @@ export function buildModel(state: ClusterState, selection: ClassSelection, optio
     if (host === CATCH_ALL) catchAll = outcome.catchAll;
     conditions.push(...outcome.conditions);
   }
-  const withAliases = applyHostAliases(virtualHosts.sort((a, b) => compareHosts(a.host, b.host)), outcomes, conditions);
+  const withAliases = applyHostAliases(virtualHosts.sort(compareVirtualHosts), outcomes, conditions);
   return {
     model: { virtualHosts: withAliases, defaultRoute: catchAll, endpointSets: sets.all(), certificates: certificates.all() },
     conditions: conditions.sort(compareConditions),

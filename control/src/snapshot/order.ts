@@ -41,6 +41,21 @@ export function concatenated<T extends object>(pieces: readonly (readonly T[])[]
 }
 
 /**
+ * The merge of `a` and `b`, both sorted by `compare`, into one sorted list (on a tie, `a`'s item
+ * first); `a` itself when `b` is empty.
+ */
+export function mergeSorted<T>(a: readonly T[], b: readonly T[], compare: (x: T, y: T) => number): readonly T[] {
+  if (b.length === 0) return a;
+  const merged: T[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < a.length && j < b.length) merged.push(compare(b[j]!, a[i]!) < 0 ? b[j++]! : a[i++]!);
+  while (i < a.length) merged.push(a[i++]!);
+  while (j < b.length) merged.push(b[j++]!);
+  return merged;
+}
+
+/**
  * The last index among the first `count` of ascending `starts` whose value is at or before `value`
  * (the block, segment or page a position falls in); 0 when none is, or when `count` is 0.
  */
