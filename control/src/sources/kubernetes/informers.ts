@@ -240,10 +240,7 @@ export class KubernetesSource {
         entry.timer = setTimeout(() => this.run(entry), this.options.absentRetryMs ?? 30_000);
         return;
       }
-      entry.failures++;
-      const jittered = restartDelay(entry.failures, this.backoff);
-      this.options.onError('watch failed; restarting', { path: entry.path, error: String((error as Error)?.message ?? error), retryInMs: jittered, failures: entry.failures });
-      entry.timer = setTimeout(() => this.run(entry), jittered);
+      this.restartLater(entry, error, 'watch failed; restarting');
     });
   }
 
@@ -256,18 +253,22 @@ export class KubernetesSource {
         // start() rejects when the watch request cannot even be made (no cluster, a bad server URL,
         // credentials that fail): a configuration error, which does not heal by itself. Backed off
         // like a watch error, and said once per informer and error, not at every retry.
-        entry.failures++;
-        const retryInMs = restartDelay(entry.failures, this.backoff);
-        const message = String((error as Error)?.message ?? error);
-        if (message !== entry.startError) this.options.onError('informer start failed; retrying with back-off', { path: entry.path, error: message, retryInMs, failures: entry.failures });
-        entry.startError = message;
-        entry.timer = setTimeout(() => this.run(entry), retryInMs);
+        entry.startError = this.restartLater(entry, error, 'informer start failed; retrying with back-off', entry.startError);
       },
     );
   }
 
-  private get backoff(): { readonly baseMs: number; readonly maxMs: number } {
-    return this.options.backoff ?? { baseMs: 500, maxMs: 30_000 };
+  /**
+   * Counts one more failure of `entry` in a row and runs it again after restartDelay's back-off;
+   * says `what` failed through onError unless the error's message is `alreadySaid`. Returns that message.
+   */
+  private restartLater(entry: (typeof this.informers)[number], error: unknown, what: string, alreadySaid?: string): string {
+    entry.failures++;
+    const retryInMs = restartDelay(entry.failures, this.options.backoff ?? { baseMs: 500, maxMs: 30_000 });
+    const message = String((error as Error)?.message ?? error);
+    if (message !== alreadySaid) this.options.onError(what, { path: entry.path, error: message, retryInMs, failures: entry.failures });
+    entry.timer = setTimeout(() => this.run(entry), retryInMs);
+    return message;
   }
 
   /**
