@@ -87,7 +87,6 @@ describe('HostAliasIndex against the one-pass reference', () => {
           const claim: AliasClaim = {
             host: c.host,
             source: { kind: 'Ingress', namespace: 'default', name: `i${c.ingress}` },
-            created: ingress.created,
             hostAnnotations: ingress.aliases.length === 0 && !ingress.www ? NO_HOST_ANNOTATIONS : { serverAliases: ingress.aliases, fromToWww: ingress.www },
             order: { created: ingress.created, namespace: 'default', name: `i${c.ingress}`, position },
           };

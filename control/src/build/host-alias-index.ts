@@ -201,7 +201,7 @@ function sameHost(entry: NameEntry, winner: Request, basis: VirtualHost): boolea
   if (last === undefined || entry.host === undefined || last.pass !== winner.pass || last.claim.host !== winner.claim.host) return false;
   if (winner.pass === 0) return entry.basis === basis;
   const [a, b] = [last.claim, winner.claim];
-  return entry.host.certificate === basis.certificate && a.created === b.created && a.source.kind === b.source.kind && a.source.namespace === b.source.namespace && a.source.name === b.source.name;
+  return entry.host.certificate === basis.certificate && a.order.created === b.order.created && a.source.kind === b.source.kind && a.source.namespace === b.source.namespace && a.source.name === b.source.name;
 }
 
 /** What makes two Warnings of the index the same. */

@@ -50,21 +50,16 @@ export function readHostAnnotations(annotations: Readonly<Record<string, string>
 /** What an Ingress without `server-alias` or `from-to-www-redirect: "true"` asks for: nothing (shared, frozen). */
 export const NO_HOST_ANNOTATIONS: HostAnnotations = Object.freeze({ serverAliases: Object.freeze([]), fromToWww: false });
 
-/** A claim of a host by an Ingress, with what its annotations ask for the host. */
-export interface HostClaim {
+/** A winning claim of a host by an Ingress asking for aliases of the host, with its precedence (HostOutcome.aliasClaims). */
+export interface AliasClaim {
   readonly host: string;
   readonly source: SourceRef;
-  readonly created: string;
   readonly hostAnnotations: HostAnnotations;
-}
-
-/** A winning claim asking for aliases of its host, with its precedence (HostOutcome.aliasClaims). */
-export interface AliasClaim extends HostClaim {
   readonly order: ClaimOrder;
 }
 
 /** The from-to-www host's one route: every request answered 308 to `to`. */
-function wwwRoute(claim: HostClaim): Route {
+function wwwRoute(claim: AliasClaim): Route {
   return {
     source: claim.source,
     field: field('from-to-www-redirect'),
@@ -72,7 +67,7 @@ function wwwRoute(claim: HostClaim): Route {
     path: '/',
     backends: [],
     redirect: redirectPolicyOf(false, false),
-    created: claim.created,
+    created: claim.order.created,
     policies: { wwwRedirect: { to: claim.host } },
   };
 }
@@ -83,7 +78,7 @@ export function aliasHost(served: VirtualHost, alias: string): VirtualHost {
 }
 
 /** The from-to-www host `from` of `claim`'s host (`served`): every request 308 to that host, with its certificate. */
-export function redirectHost(claim: HostClaim, from: string, served: VirtualHost): VirtualHost {
+export function redirectHost(claim: AliasClaim, from: string, served: VirtualHost): VirtualHost {
   return { host: from, routes: [wwwRoute(claim)], defaultRoute: undefined, certificate: served.certificate, tls: false };
 }
 
@@ -93,6 +88,6 @@ export function wwwNameOf(host: string): string {
 }
 
 /** The Warning that `claim`'s annotation `name` (`server-alias` or `from-to-www-redirect`) is not honoured as asked. */
-export function hostAnnotationWarning(claim: HostClaim, name: 'server-alias' | 'from-to-www-redirect', message: string): Condition {
+export function hostAnnotationWarning(claim: AliasClaim, name: 'server-alias' | 'from-to-www-redirect', message: string): Condition {
   return { source: claim.source, field: field(name), reason: 'InvalidAnnotation', severity: 'Warning', message };
 }

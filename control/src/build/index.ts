@@ -148,7 +148,7 @@ export interface HostOutcome {
 function aliasClaim(claim: RouteClaim | DefaultClaim): AliasClaim[] {
   const wanted = claim.annotations.hosts;
   if (claim.host === undefined || (wanted.serverAliases.length === 0 && !wanted.fromToWww)) return [];
-  return [{ host: claim.host, source: claim.source, created: claim.order.created, hostAnnotations: wanted, order: claim.order }];
+  return [{ host: claim.host, source: claim.source, hostAnnotations: wanted, order: claim.order }];
 }
 
 const NO_ALIASES: HostOutcome['aliasClaims'] = Object.freeze({ routes: Object.freeze([]), defaults: Object.freeze([]) });
