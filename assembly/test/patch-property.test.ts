@@ -7,6 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { TABLE_BLOCK_BYTES, TableBlocks, assembleOwnChunksLaidOut, encodeChunk, patchOwnChunks } from '../src/host/encode.ts';
 import type { LaidOutTable, PlacedChunk, TableChunk, TableLayout } from '../src/host/encode.ts';
+import { Header } from '../src/host/layout.ts';
 import type { HostEntry, RouteEntry } from '../src/host/table.ts';
 import type { ListedBackend } from './sets.ts';
 import { lcg } from './slot-support.ts';
@@ -120,7 +121,7 @@ describe('patchOwnChunks == assembleOwnChunksLaidOut (format 6)', () => {
       full.chunks.forEach((placed, c) => placed.chunk !== previous.chunks.at(c)!.chunk && span(full.layout.chunkAt[c]!, placed.chunk.bytes.length));
       full.routes.forEach((route, id) => route !== previous.routes.at(id)! && span(full.layout.routeOffsets[id]!, (full.layout.routeOffsets[id + 1] ?? full.table.length) - full.layout.routeOffsets[id]!));
       // The header (length, endpoint count); per set that changed, its bucket and its bucket's index slice; the overflow tail when a set of it changed or one moved in or out.
-      span(0, 104);
+      span(0, Header.SIZE);
       const { area, areaAt, setIndexAt } = full.layout;
       const { bucketBytes, bucketShift } = area.geometry;
       full.sets.forEach((set, id) => {
