@@ -341,8 +341,9 @@ export type BlockKept = (index: number, block: Uint8Array) => boolean;
  * and binds it: the matcher over it, whose last release gives the instance to `giveBack`. Init
  * is cheap whatever the table's size: a header check, the health area after the table cleared
  * and the sets with an endpoint noted (O(endpoints + sets)); the conditions are read back
- * (O(match conditions)). Returns the matcher and how many blocks were copied. Throws PORTICO_E_TABLE_CORRUPT when the bytes are not
- * a table this version can load; the instance then holds no usable table (it may be loaded again).
+ * (O(match conditions)). Returns the matcher and how many blocks were copied. Throws
+ * PORTICO_E_TABLE_CORRUPT when the bytes are not a table this version can load; the instance
+ * then holds no usable table (it may be loaded again).
  */
 export function loadIntoInstance(wasm: MatcherExports, table: Uint8Array | TableBlocks, giveBack?: InstanceReturn, kept?: BlockKept): { matcher: PooledMatcher; copied: number } {
   const base = wasm.tableAddress();
