@@ -10,10 +10,10 @@ import { LINE_BLOCK, blockDigest, blocksDigestOf, endpointLinesOf, labelLinesOf,
 import type { EndpointLines, TableBundle } from '@portico/control/snapshot/bundle';
 import { lastAtOrBefore } from '@portico/control/snapshot/order';
 
-/** Newlines in `text`. */
-function newlines(text: string): number {
+/** Newlines in `text` before `end` (default: in all of it); no slice is made. */
+export function newlines(text: string, end = text.length): number {
   let count = 0;
-  for (let at = text.indexOf('\n'); at >= 0; at = text.indexOf('\n', at + 1)) count++;
+  for (let at = text.indexOf('\n'); at >= 0 && at < end; at = text.indexOf('\n', at + 1)) count++;
   return count;
 }
 
@@ -190,8 +190,8 @@ export class TextLines implements EndpointLines {
     const base = offsets[a]!;
     let was = this.#blocks.slice(a, z + 1).join('\n');
     let region = was.slice(0, keep - base) + middle + was.slice(from - base);
-    const first = a * LINE_BLOCK + newlines(was.slice(0, keep - base));
-    const lastWas = a * LINE_BLOCK + newlines(was.slice(0, from - base));
+    const first = a * LINE_BLOCK + newlines(was, keep - base);
+    const lastWas = a * LINE_BLOCK + newlines(was, from - base);
     const same = newlines(region) === newlines(was);
     if (!same && z + 1 < count) {
       // Lines moved: every later block is cut again from the lines after the splice.

@@ -15,7 +15,7 @@ import type { TableBundle } from './bundle.ts';
 import { tableBlocksOf, withTableBlocks } from './bundle.ts';
 import { ENDPOINTS_PART, endpointLinesOf, withEndpointLines, withLabelLines } from '@portico/control/snapshot/bundle';
 import type { LinesEdit } from './text-lines.ts';
-import { TextLines, checkLinesEdit, textLinesOf } from './text-lines.ts';
+import { TextLines, checkLinesEdit, newlines, textLinesOf } from './text-lines.ts';
 
 /** Bytes of a table compared (and replaced) at a time when the table keeps its length. */
 const DELTA_BLOCK = 4096;
@@ -204,14 +204,6 @@ function linesEdit(earlier: TableBundle, next: TableBundle): FieldEdit<string> |
   return { kind: 'lines', at: [...at], lines: at.map((line) => after.line(line)!) };
 }
 
-
-/** Newlines in `text` before `end`. */
-function newlinesBefore(text: string, end: number): number {
-  let count = 0;
-  for (let at = text.indexOf('\n'); at >= 0 && at < end; at = text.indexOf('\n', at + 1)) count++;
-  return count;
-}
-
 /**
  * The edit of an endpoints text whose lineage is not known (fieldEdit), as the lines that differ
  * when the splice's lines are as many on both sides and that edit is smaller: ids are slots, so
@@ -233,7 +225,7 @@ function changedLines(base: string, next: string, edit: { readonly keep: number;
   const was = base.slice(start, base.length - after).split('\n');
   const now = next.slice(start, next.length - after).split('\n');
   if (was.length !== now.length) return undefined;
-  const first = newlinesBefore(base, start);
+  const first = newlines(base, start);
   const at: number[] = [];
   const lines: string[] = [];
   now.forEach((line, i) => {
