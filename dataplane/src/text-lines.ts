@@ -188,21 +188,22 @@ export class TextLines implements EndpointLines {
     const a = blockAt(keep);
     let z = blockAt(from);
     const base = offsets[a]!;
-    let was = this.#blocks.slice(a, z + 1).join('\n');
+    const was = this.#blocks.slice(a, z + 1).join('\n');
     let region = was.slice(0, keep - base) + middle + was.slice(from - base);
     const first = a * LINE_BLOCK + newlines(was, keep - base);
     const lastWas = a * LINE_BLOCK + newlines(was, from - base);
-    const same = newlines(region) === newlines(was);
+    // Lines the splice adds (negative: removes), counted on the touched blocks alone.
+    const added = newlines(region) - newlines(was);
+    const same = added === 0;
     if (!same && z + 1 < count) {
       // Lines moved: every later block is cut again from the lines after the splice.
       region += `\n${this.#blocks.slice(z + 1).join('\n')}`;
-      was += `\n${this.#blocks.slice(z + 1).join('\n')}`;
       z = count - 1;
     }
     // A region of lines that moved holds every later block: cut apart so no block keeps it whole.
     const cuts = same ? cut(region) : cutApart(region);
     const blocks = [...this.#blocks.slice(0, a), ...cuts, ...this.#blocks.slice(z + 1)];
-    const lines = this.lines + newlines(region) - newlines(was);
+    const lines = this.lines + added;
     const fresh = <T>(kept: readonly (T | undefined)[]): (T | undefined)[] => [...kept.slice(0, a), ...new Array<T | undefined>(cuts.length).fill(undefined), ...kept.slice(z + 1)];
     return new TextLines(blocks, lines, { digests: fresh(this.#digests), starts: fresh(this.#starts), from: this, first, end: same ? lastWas + 1 : lines });
   }
