@@ -216,6 +216,9 @@ export class SnapshotEndpoints {
   static #patch(source: EndpointLines, lines: readonly number[], previous: SnapshotEndpoints): SnapshotEndpoints {
     const changes = new Map<number, EndpointRef>();
     const changedIds: number[] = [];
+    // The keys (with their ids) that left and came, gaps having none.
+    const removed: [string, number][] = [];
+    const added: [string, number][] = [];
     let invalidMoved = false;
     for (const id of lines) {
       const before = previous.refs.at(id)!;
@@ -223,11 +226,11 @@ export class SnapshotEndpoints {
       if (ref === before) continue;
       changes.set(id, ref);
       changedIds.push(id);
+      if (!isGap(before)) removed.push([before.key, id]);
+      if (!isGap(ref)) added.push([ref.key, id]);
       if (id === previous.invalid || ref.port === INVALID_BACKEND_PORT) invalidMoved = true;
     }
     const refs = previous.refs.with(changes);
-    const removed = changedIds.flatMap((id): [string, number][] => (isGap(previous.refs.at(id)!) ? [] : [[previous.refs.at(id)!.key, id]]));
-    const added = changedIds.flatMap((id): [string, number][] => (isGap(changes.get(id)!) ? [] : [[changes.get(id)!.key, id]]));
     const held = previous.#held - removed.length + added.length;
     // A version listing a key twice: its map (the last id) is made whole, as from its text.
     const patched = previous.ids.size === previous.#held ? previous.ids.patched(removed, added) : undefined;
