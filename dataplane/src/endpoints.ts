@@ -264,17 +264,16 @@ export class SnapshotEndpoints {
       }
     };
     // The same array is the same set of the compiler in this process (a list from elsewhere shares none).
-    const kept = before;
-    if (kept !== undefined && kept.length === list.length) {
-      for (let s = 0; s < list.length; s++) if (list[s] !== kept[s]) check(s);
+    if (before !== undefined && before.length === list.length) {
+      for (let s = 0; s < list.length; s++) if (list[s] !== before[s]) check(s);
       return;
     }
     let head = 0;
     let tail = 0;
-    if (kept !== undefined) {
-      const shorter = Math.min(kept.length, list.length);
-      while (head < shorter && kept[head] === list[head]) head++;
-      while (tail < shorter - head && kept[kept.length - 1 - tail] === list[list.length - 1 - tail]) tail++;
+    if (before !== undefined) {
+      const shorter = Math.min(before.length, list.length);
+      while (head < shorter && before[head] === list[head]) head++;
+      while (tail < shorter - head && before[before.length - 1 - tail] === list[list.length - 1 - tail]) tail++;
     }
     for (let s = head; s < list.length - tail; s++) check(s);
   }
@@ -294,8 +293,8 @@ export class SnapshotEndpoints {
     if (previous === this) return removed;
     if (this.#patchedFrom?.from.deref() === previous) {
       for (const id of this.#patchedFrom.ids) {
-        const key = previous.refs.at(id)!.key;
-        if (key !== '' && !this.ids.has(key)) removed.push(key);
+        const endpoint = previous.refs.at(id)!;
+        if (!isGap(endpoint) && !this.ids.has(endpoint.key)) removed.push(endpoint.key);
       }
       return removed;
     }
@@ -322,7 +321,10 @@ export class SnapshotEndpoints {
   byToken(token: string): number {
     if (this.#byToken === undefined) {
       const entries: [string, number][] = [];
-      for (let id = 0; id < this.refs.length; id++) if (!isGap(this.refs.at(id)!)) entries.push([this.token(this.refs.at(id)!.key), id]);
+      for (let id = 0; id < this.refs.length; id++) {
+        const ref = this.refs.at(id)!;
+        if (!isGap(ref)) entries.push([this.token(ref.key), id]);
+      }
       this.#byToken = IdMap.of(entries);
     }
     return this.#byToken.get(token) ?? -1;
