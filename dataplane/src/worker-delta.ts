@@ -28,7 +28,6 @@ const DELTA_BLOCK = 4096;
  */
 export type FieldEdit<T extends string | Uint8Array> = { readonly kind: 'same' } | { readonly kind: 'value'; readonly value: T } | { readonly kind: 'blocks'; readonly at: readonly number[]; readonly bytes: readonly Uint8Array[] } | { readonly kind: 'splice'; readonly keep: number; readonly tail: number; readonly middle: T } | LinesEdit;
 
-
 /** Lines a `lines` edit carries at most (more: a splice or the whole text, as the lines changed were many). */
 const LINES_EDIT_MAX = 1024;
 
@@ -110,8 +109,12 @@ function sameRange(a: string | Uint8Array, b: string | Uint8Array, atA: number, 
  * half of it (a table that grew in the middle: every offset after the insertion moved).
  */
 function fieldEdit<T extends string | Uint8Array>(base: T, next: T): FieldEdit<T> {
-  const edit = smallestEdit(base, next);
-  return editSize(edit) * 2 > next.length ? { kind: 'value', value: next } : edit;
+  return orWhole(smallestEdit(base, next), next.length, () => next);
+}
+
+/** `edit`, or the whole value (`whole()`, `length` units) when the edit would carry more than half of it. */
+function orWhole<T extends string | Uint8Array>(edit: FieldEdit<T>, length: number, whole: () => T): FieldEdit<T> {
+  return editSize(edit) * 2 > length ? { kind: 'value', value: whole() } : edit;
 }
 
 /**
@@ -134,8 +137,7 @@ function tableEdit(base: TableBlocks, next: TableBlocks, nextBytes: () => Uint8A
     }
   }
   if (at.length === 0) return { kind: 'same' };
-  const edit: FieldEdit<Uint8Array> = { kind: 'blocks', at, bytes };
-  return editSize(edit) * 2 > next.length ? { kind: 'value', value: nextBytes() } : edit;
+  return orWhole({ kind: 'blocks', at, bytes }, next.length, nextBytes);
 }
 
 function smallestEdit<T extends string | Uint8Array>(base: T, next: T): FieldEdit<T> {
@@ -212,7 +214,7 @@ function linesEdit(earlier: TableBundle, next: TableBundle): FieldEdit<string> |
 function endpointsEdit(base: string, next: string): FieldEdit<string> {
   const edit = smallestEdit(base, next);
   const best = edit.kind === 'splice' ? (changedLines(base, next, edit) ?? edit) : edit;
-  return editSize(best) * 2 > next.length ? { kind: 'value', value: next } : best;
+  return orWhole(best, next.length, () => next);
 }
 
 /** The `lines` edit of the lines `splice` touches, when they are as many on both sides and it is the smaller edit; else undefined. */
