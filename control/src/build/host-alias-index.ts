@@ -90,11 +90,6 @@ export class HostAliasIndex {
     this.stats = stats;
   }
 
-  /** Whether any settled host asks for a name. */
-  get asking(): boolean {
-    return this.#hosts.size > 0;
-  }
-
   /** The alias or redirect host serving `name` as of the last refresh; undefined when none does. */
   hostOf(name: string): VirtualHost | undefined {
     return this.#names.get(name)?.host;

@@ -161,7 +161,6 @@ const NO_ALIASES: HostOutcome['aliasClaims'] = Object.freeze({ routes: Object.fr
 export function applyHostAliases(virtualHosts: readonly VirtualHost[], outcomes: ReadonlyMap<string, HostOutcome>, conditions: Condition[]): readonly VirtualHost[] {
   const index = new HostAliasIndex((host) => outcomes.get(host)?.virtualHost);
   for (const [host, outcome] of outcomes) if (outcome.aliasClaims !== NO_ALIASES) index.settle(host, outcome.virtualHost, outcome.aliasClaims);
-  if (!index.asking) return virtualHosts;
   const added: VirtualHost[] = [];
   index.refresh({
     placed: (name) => added.push(index.hostOf(name)!),
@@ -170,7 +169,7 @@ export function applyHostAliases(virtualHosts: readonly VirtualHost[], outcomes:
       for (const warning of warnings) conditions.push(warning);
     },
   });
-  // The few added hosts merged into the sorted list (no added host is one of `virtualHosts`).
+  // The few added hosts merged into the sorted list (no added host is one of `virtualHosts`); `virtualHosts` itself when none asks.
   return mergeSorted(virtualHosts, added.sort(compareVirtualHosts), compareVirtualHosts);
 }
 
