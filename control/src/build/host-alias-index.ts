@@ -210,15 +210,14 @@ function warningKey(c: Condition): string {
  */
 function keptWarnings(before: readonly Condition[], now: Condition[], dropped: Condition[], added: Condition[]): readonly Condition[] {
   if (before.length === 0 && now.length === 0) return NO_WARNINGS;
-  const key = warningKey;
   const old = new Map<string, Condition[]>();
   for (const condition of before) {
-    const list = old.get(key(condition));
-    if (list === undefined) old.set(key(condition), [condition]);
+    const list = old.get(warningKey(condition));
+    if (list === undefined) old.set(warningKey(condition), [condition]);
     else list.push(condition);
   }
   for (let i = 0; i < now.length; i++) {
-    const same = old.get(key(now[i]!))?.pop();
+    const same = old.get(warningKey(now[i]!))?.pop();
     if (same === undefined) added.push(now[i]!);
     else now[i] = same;
   }
