@@ -23,9 +23,9 @@ const ingress = {
 
 /**
  * A loopback API server: lists answer `lists[path + fieldSelector]` (empty otherwise), watches
- * stay open and are kept by path so a test can send events and end them.
+ * stay open and are kept by path so a test can send events and end them. `kubeConfig` is pointed at it.
  */
-async function fakeApiServer(lists: Record<string, unknown[]>, config: KubeConfig = new KubeConfig()) {
+async function fakeApiServer(lists: Record<string, unknown[]>, kubeConfig: KubeConfig = new KubeConfig()) {
   const watches = new Map<string, ServerResponse>();
   const server = createServer((req, res) => {
     const url = new URL(req.url!, 'http://api');
@@ -39,7 +39,6 @@ async function fakeApiServer(lists: Record<string, unknown[]>, config: KubeConfi
     res.end(JSON.stringify({ kind: 'List', metadata: { resourceVersion: '10' }, items: lists[key] ?? [] }));
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const kubeConfig = config;
   kubeConfig.loadFromOptions({
     // Plain HTTP on loopback: client-node's watch refuses it unless TLS verification is off.
     clusters: [{ name: 'fake', server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, skipTLSVerify: true }],
