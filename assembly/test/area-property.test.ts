@@ -113,6 +113,20 @@ describe('patchEndpointArea == the full assembly (tiny buckets, overflow)', () =
     expect(() => patchEndpointArea(previous, sets, [], 5)).toThrow(expect.objectContaining({ code: 'PORTICO_E_TABLE_INVALID', message: expect.stringMatching(/sets\[2\]\[0\]/) }));
     expect(() => patchEndpointArea(previous, sets, [7], 6)).toThrow(RangeError);
   });
+
+  it('refuses an added set naming an endpoint id past the count, listed as changed or not, and the table it was given is unchanged', () => {
+    const sets = [[0], [1], [2], [3]];
+    const previous = laidOut(sets, 6, TINY);
+    const before = Buffer.from(previous.table.bytes());
+    const added = [...sets, [999]];
+    for (const changed of [[], [4]]) {
+      expect(() => patchEndpointArea(previous, added, changed, 6), `changed ${JSON.stringify(changed)}`).toThrow(expect.objectContaining({ code: 'PORTICO_E_TABLE_INVALID', message: expect.stringMatching(/sets\[4\]\[0\]/) }));
+    }
+    expect(Buffer.from(previous.table.bytes()).equals(before)).toBe(true);
+    // A valid added set, unlisted, patches to the full assembly's bytes.
+    const valid = [...sets, [5]];
+    expect(Buffer.from(patched(previous, valid, [], 6)!.table.bytes()).equals(Buffer.from(laidOut(valid, 6, TINY).flat))).toBe(true);
+  });
 });
 
 describe('patchEndpointArea on the format geometry: what a one-set edit writes', () => {

@@ -178,7 +178,7 @@ function merged(a: readonly number[], b: readonly number[]): number[] {
  * the bytes writeArea gives (the property tests hold them equal). Blocks not written are
  * `previous.table`'s; the header's SET_COUNT, OVERFLOW_LEN and LENGTH follow, ENDPOINT_COUNT is the
  * caller's. Undefined only when the bucket count changes (every later section moves: the caller
- * assembles). Throws PORTICO_E_TABLE_INVALID naming a changed set with an endpoint id past
+ * assembles). Throws PORTICO_E_TABLE_INVALID naming a changed or added set with an endpoint id past
  * `endpointCount` (any set when the count shrank), RangeError for a changed id out of range.
  */
 export function patchEndpointArea(previous: PatchableArea, sets: ItemList<readonly number[]>, changed: readonly number[], endpointCount: number): { table: TableBlocks; area: AreaLayout } | undefined {
@@ -194,7 +194,11 @@ export function patchEndpointArea(previous: PatchableArea, sets: ItemList<readon
     if (id < sets.length) checkSet(sets.at(id)!, id, endpointCount);
     touched.add(id >>> shift);
   }
-  for (let id = Math.min(sets.length, before.length); id < ids; id++) touched.add(id >>> shift);
+  for (let id = Math.min(sets.length, before.length); id < ids; id++) {
+    // An added set is checked like a listed one: it is written whether the caller named it or not.
+    if (id < sets.length) checkSet(sets.at(id)!, id, endpointCount);
+    touched.add(id >>> shift);
+  }
   const maxIds = touched.size === 0 ? area.maxIds : area.maxIds.slice();
   // Each run of touched buckets re-packed off the table (one write of each: a scale of half the sets is one run, not hundreds): their bytes, their index slice, their sets that overflow.
   const runs: { readonly first: number; readonly bytes: Uint8Array; readonly slice: Uint32Array; readonly overflow: number[] }[] = [];
