@@ -118,6 +118,21 @@ describe('the portico entry point', () => {
     for (const flag of ['--version', '-v']) expect(await run([bin, flag])).toMatchObject({ code: 0, stdout: `portico ${version}\n` });
   });
 
+  it('writes all of a large output into a pipe before it exits (a snapshot of 400 Ingresses, piped, parses whole)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'portico-pipe-'));
+    try {
+      const ingress = (i: number) => ({ apiVersion: 'networking.k8s.io/v1', kind: 'Ingress', metadata: { name: `pipe-${i}`, namespace: 'default' }, spec: { ingressClassName: 'portico', rules: [{ host: `pipe-${i}.example.test`, http: { paths: [{ path: `/p${i}`, pathType: 'Prefix', backend: { service: { name: 'missing', port: { number: 80 } } } }] } }] } });
+      await writeFile(join(dir, 'many.json'), JSON.stringify({ apiVersion: 'v1', kind: 'List', items: Array.from({ length: 400 }, (_, i) => ingress(i)) }));
+      const { code, stdout } = await run([bin, 'snapshot', '--manifests', dir]);
+      // execFile reads stdout through a pipe: past the pipe's 64 KiB, what the process had not yet written when it exited was lost.
+      expect(stdout.length).toBeGreaterThan(256 * 1024);
+      expect(code).toBe(1);
+      expect((JSON.parse(stdout) as { snapshot: { hosts: unknown[] } }).snapshot.hosts).toHaveLength(400);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('npm scripts and npx run this same bin', async () => {
     const pkg = JSON.parse(await readFile(join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
     expect(pkg.scripts.portico).toBe('node dataplane/src/cli/main.ts');

@@ -19,6 +19,8 @@ const code = await runCli(
   version,
 );
 // A command that returned is done: exit now, so nothing a library left open (a worker thread's
-// port, a timer) keeps a stopped server alive until the kubelet's SIGKILL. Output to pipes and
-// files is written synchronously, so none is lost.
+// port, a timer) keeps a stopped server alive until the kubelet's SIGKILL. Writes to a pipe are
+// not synchronous (`portico snapshot | jq` lost all but the first 64 KiB): an empty write's
+// callback runs once everything written before it is flushed (or the reader is gone).
+await Promise.all([process.stdout, process.stderr].map((stream) => new Promise<void>((resolve) => stream.write('', () => resolve()))));
 process.exit(code);
