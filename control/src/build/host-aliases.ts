@@ -28,17 +28,27 @@ export interface HostAnnotations {
   readonly fromToWww: boolean;
 }
 
+/** The aliases one Ingress's `server-alias` may name. */
+const MAX_ALIASES = 64;
+/** Entries left out that get a Warning each; the rest share one. */
+const MAX_ENTRY_WARNINGS = 16;
+
 const field = (name: string): string => `metadata.annotations['${NGINX_PREFIX}${name}']`;
 
 /** Reads `server-alias` and `from-to-www-redirect` of one Ingress; bad entries are Warnings. */
 export function readHostAnnotations(annotations: Readonly<Record<string, string>>, source: SourceRef, conditions: Condition[]): HostAnnotations {
   const serverAliases: string[] = [];
+  let leftOut = 0;
   for (const entry of (annotations[`${NGINX_PREFIX}server-alias`] ?? '').split(',')) {
     const alias = entry.trim().toLowerCase();
     if (alias === '') continue;
     const problem = hostProblem(alias);
-    if (problem === undefined && serverAliases.length < 64) serverAliases.push(alias);
-    else conditions.push({ source, field: field('server-alias'), reason: 'InvalidAnnotation', severity: 'Warning', message: `alias ${JSON.stringify(entry.trim())} ${problem ?? 'is past the 64 aliases Portico takes'}; left out` });
+    if (problem === undefined && serverAliases.length < MAX_ALIASES) serverAliases.push(alias);
+    // One Warning per entry up to a bound, then one for the rest: an annotation of thousands of entries is not thousands of Warnings (and Events).
+    else if (leftOut++ < MAX_ENTRY_WARNINGS) conditions.push({ source, field: field('server-alias'), reason: 'InvalidAnnotation', severity: 'Warning', message: `alias ${JSON.stringify(entry.trim())} ${problem ?? `is past the ${MAX_ALIASES} aliases Portico takes`}; left out` });
+  }
+  if (leftOut > MAX_ENTRY_WARNINGS) {
+    conditions.push({ source, field: field('server-alias'), reason: 'InvalidAnnotation', severity: 'Warning', message: `${leftOut - MAX_ENTRY_WARNINGS} more entries left out (not a DNS name, or past the ${MAX_ALIASES} aliases Portico takes)` });
   }
   const raw = annotations[`${NGINX_PREFIX}from-to-www-redirect`]?.trim().toLowerCase();
   if (raw !== undefined && raw !== 'true' && raw !== 'false') conditions.push({ source, field: field('from-to-www-redirect'), reason: 'InvalidAnnotation', severity: 'Warning', message: `expected "true" or "false", got ${JSON.stringify(raw)}; using false` });
