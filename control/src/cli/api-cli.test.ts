@@ -85,6 +85,22 @@ spec:
     expect(result.stderr).toContain('/paths/0/path: path "nope" must be an absolute path');
   });
 
+  it('apply: a name the API refuses is reported with its problem document; an empty file is an error, not a silent success', async () => {
+    const bad = join(dir, 'bad-name.json');
+    await writeFile(bad, JSON.stringify({ kind: 'List', items: [{ name: 'Bad_Name!', paths: [{ path: '/', backends: [{ service: 'web', port: 80 }] }] }] }));
+    const refused = await portico('routes', 'apply', '-f', bad);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain('HTTP 400 PORTICO_E_BAD_REQUEST: path parameter name: must be a lower-case RFC 1123 subdomain');
+    expect(refused.stderr).not.toContain('no details');
+    for (const text of ['', '---\n---\n', '{"kind": "List", "items": []}']) {
+      const empty = join(dir, 'empty.yaml');
+      await writeFile(empty, text);
+      const result = await portico('routes', 'apply', '-f', empty);
+      expect(result.code, JSON.stringify(text)).toBe(1);
+      expect(result.stderr, JSON.stringify(text)).toContain(`${empty}: no routes or Ingresses to apply`);
+    }
+  });
+
   it('lists, shows and diffs snapshots', async () => {
     const list = await portico('snapshots', 'list');
     expect(list.stdout.split('\n')[0]).toMatch(/VERSION\s+PUBLISHED\s+CONDITIONS\s+CHANGES/);

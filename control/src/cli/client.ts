@@ -100,13 +100,7 @@ export class ControlClient {
   /** Sends a request and parses the JSON answer; rejects with ApiCallError for any status ≥ 400. */
   async json<T>(method: string, path: string, init: Parameters<ControlClient['raw']>[2] = {}): Promise<{ body: T; response: Response }> {
     const response = await this.raw(method, path, init);
-    const text = await response.text();
-    let body: unknown;
-    try {
-      body = text === '' ? undefined : JSON.parse(text);
-    } catch {
-      body = undefined;
-    }
+    const body = await bodyOf(response);
     if (response.status === 401) {
       const problem = body as ApiCallError['problem'];
       const hint = this.tokenSource === undefined ? `no token given: pass --token or --token-file, set PORTICO_API_TOKEN, or run where ${join(STANDALONE_DATA_DIR, API_TOKEN_FILE)} is` : `the token from ${this.tokenSource} was refused`;
@@ -114,6 +108,16 @@ export class ControlClient {
     }
     if (response.status >= 400) throw new ApiCallError(response.status, body as ApiCallError['problem'], `${method} ${path}`);
     return { body: body as T, response };
+  }
+}
+
+/** A response's JSON body (a problem document for an error), or undefined when it is empty or not JSON. */
+export async function bodyOf(response: Response): Promise<unknown> {
+  const text = await response.text();
+  try {
+    return text === '' ? undefined : JSON.parse(text);
+  } catch {
+    return undefined;
   }
 }
 

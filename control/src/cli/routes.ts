@@ -6,7 +6,7 @@ import { parseAllDocuments } from 'yaml';
 import { PorticoError } from '../errors.ts';
 import type { Command } from './args.ts';
 import { usageError } from './args.ts';
-import { ApiCallError, CLIENT_OPTIONS, CLIENT_USAGE, ControlClient, table } from './client.ts';
+import { ApiCallError, CLIENT_OPTIONS, CLIENT_USAGE, ControlClient, bodyOf, table } from './client.ts';
 
 interface RouteResource {
   namespace: string;
@@ -56,6 +56,8 @@ async function documentsOf(file: string): Promise<Record<string, unknown>[]> {
     if (record.kind === 'List' && Array.isArray(record.items)) for (const item of record.items as Record<string, unknown>[]) out.push(item);
     else out.push(record);
   }
+  // As kubectl apply does: an empty file is an error, not a silent success.
+  if (out.length === 0) throw new PorticoError('PORTICO_E_MANIFEST_SCHEMA', `${file}: no routes or Ingresses to apply (no documents, or only empty ones and empty Lists)`);
   return out;
 }
 
@@ -123,9 +125,10 @@ Options:
           const body = JSON.stringify(document);
           try {
             const existing = await client.raw('GET', path);
+            // An unexpected answer keeps its problem document (e.g. a name that is not an RFC 1123 subdomain), not "no details".
+            if (existing.status !== 200 && existing.status !== 404) throw new ApiCallError(existing.status, (await bodyOf(existing)) as ApiCallError['problem'], `GET ${path}`);
             await existing.body?.cancel();
             const etag = existing.headers.get('etag');
-            if (existing.status !== 200 && existing.status !== 404) throw new ApiCallError(existing.status, undefined, `GET ${path}`);
             const headers: Record<string, string> = existing.status === 200 && etag ? { 'If-Match': etag } : { 'If-None-Match': '*' };
             const { body: stored } = await client.json<RouteResource>('PUT', path, { body, headers });
             results.push({ ...id, action: existing.status === 200 ? 'configured' : 'created', etag: stored.etag });
