@@ -5,6 +5,7 @@
  * its edge, so the build stage works on trusted, plain data. Unknown fields are kept but ignored
  * (`looseObject`), as the API server's own clients do.
  */
+import { isIPv4, isIPv6 } from 'node:net';
 import { z } from 'zod';
 import type { GatewayApiObject } from './gateway-objects.ts';
 
@@ -135,15 +136,31 @@ const EndpointPort = z.looseObject({
   protocol: z.string().nullish(),
 });
 
-/** `discovery.k8s.io/v1` EndpointSlice. */
-export const EndpointSlice = z.looseObject({
-  apiVersion: z.literal('discovery.k8s.io/v1'),
-  kind: z.literal('EndpointSlice'),
-  metadata: ObjectMeta,
-  addressType: z.enum(['IPv4', 'IPv6', 'FQDN']),
-  endpoints: z.array(Endpoint).nullish(),
-  ports: z.array(EndpointPort).nullish(),
-});
+/** What an address of each `addressType` must be, as the API server validates it: a proxy must never dial (or resolve) anything else. */
+const ADDRESS_CHECKS: Record<'IPv4' | 'IPv6' | 'FQDN', { readonly valid: (address: string) => boolean; readonly what: string }> = {
+  IPv4: { valid: isIPv4, what: 'an IPv4 address' },
+  IPv6: { valid: isIPv6, what: 'an IPv6 address' },
+  FQDN: { valid: (address) => address.length <= 253 && /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/.test(address), what: 'a lower-case RFC 1123 DNS name' },
+};
+
+/** `discovery.k8s.io/v1` EndpointSlice; every address is of its `addressType` (a manifest is not checked by an API server). */
+export const EndpointSlice = z
+  .looseObject({
+    apiVersion: z.literal('discovery.k8s.io/v1'),
+    kind: z.literal('EndpointSlice'),
+    metadata: ObjectMeta,
+    addressType: z.enum(['IPv4', 'IPv6', 'FQDN']),
+    endpoints: z.array(Endpoint).nullish(),
+    ports: z.array(EndpointPort).nullish(),
+  })
+  .superRefine((slice, context) => {
+    const check = ADDRESS_CHECKS[slice.addressType];
+    for (const [i, endpoint] of (slice.endpoints ?? []).entries()) {
+      for (const [j, address] of endpoint.addresses.entries()) {
+        if (!check.valid(address)) context.addIssue({ code: 'custom', path: ['endpoints', i, 'addresses', j], message: `${JSON.stringify(address.slice(0, 64))} is not ${check.what} (addressType ${slice.addressType})` });
+      }
+    }
+  });
 export type EndpointSlice = z.infer<typeof EndpointSlice>;
 
 /** `v1` Secret; sources keep only what retainedSecret() returns. */

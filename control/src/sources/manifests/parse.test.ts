@@ -36,6 +36,21 @@ describe('parseManifestText', () => {
       text: 'apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {name: i}\nspec:\n  defaultBackend: {service: {name: s, port: {number: 80, name: http}}}\n',
       problem: { code: 'PORTICO_E_MANIFEST_SCHEMA', field: 'spec.defaultBackend.service.port' },
     },
+    {
+      name: 'an EndpointSlice address that is not of its addressType names the address (never dialled or resolved)',
+      text: 'apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {name: e}\naddressType: IPv4\nports: [{port: 80}]\nendpoints:\n- addresses: [10.0.0.1]\n- addresses: [10.0.0.2, not-an-ip]\n',
+      problem: { code: 'PORTICO_E_MANIFEST_SCHEMA', field: 'endpoints[1].addresses[1]', message: expect.stringContaining('"not-an-ip" is not an IPv4 address (addressType IPv4)') },
+    },
+    {
+      name: 'an IPv6 address in an IPv4 EndpointSlice',
+      text: 'apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {name: e}\naddressType: IPv4\nendpoints:\n- addresses: ["::1"]\n',
+      problem: { code: 'PORTICO_E_MANIFEST_SCHEMA', field: 'endpoints[0].addresses[0]' },
+    },
+    {
+      name: 'an FQDN EndpointSlice address that is no DNS name',
+      text: 'apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {name: e}\naddressType: FQDN\nendpoints:\n- addresses: ["Evil Host"]\n',
+      problem: { code: 'PORTICO_E_MANIFEST_SCHEMA', field: 'endpoints[0].addresses[0]' },
+    },
     { name: 'duplicate keys', text: 'apiVersion: v1\nkind: Service\nkind: Service\nmetadata: {name: a}\n', problem: { code: 'PORTICO_E_MANIFEST_PARSE' } },
   ];
   it.each(cases)('$name', ({ text, problem }) => {
