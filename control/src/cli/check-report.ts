@@ -2,7 +2,7 @@
  * `portico check`'s facts, pure: per Ingress, how Portico treats each ingress-nginx annotation and
  * whether the Ingress is served or answers 503. Nothing here is a second list: the verdicts come
  * from `annotationVerdict` and the modules' `ANNOTATION_FACTS`, refusals from the compiled
- * snapshot's `refused` routes, messages from the build's own conditions.
+ * snapshot's `refused` routes, missing backends and messages from the build's own conditions.
  */
 import { ANNOTATION_FACTS, annotationVerdict, LEGACY_PREFIX, NGINX_PREFIX } from '../build/annotations.ts';
 import type { ClassSelection } from '../build/ingress-class.ts';
@@ -11,6 +11,7 @@ import type { Condition } from '../model/conditions.ts';
 import { compareStrings } from '../snapshot/order.ts';
 import type { Snapshot } from '../snapshot/schema.ts';
 import type { ClusterState } from '../state/cluster-state.ts';
+import type { Ingress } from '../state/objects.ts';
 
 /** How Portico treats one annotation of one Ingress. */
 export interface AnnotationCheck {
@@ -26,13 +27,17 @@ export interface IngressCheck {
   readonly namespace: string;
   readonly name: string;
   /**
-   * `refused`: its routes answer 503; `unrouted`: Portico's class, but not one of its paths is in
-   * the table (each lost a conflict or was dropped; its conditions say why); `skipped`: its class
-   * is not Portico's, so it was not checked.
+   * `refused`: its routes answer 503; `missingBackend`: some of its backends name a Service (or a
+   * port of one) that does not exist, or no Service at all, so their requests answer 503 (its
+   * conditions name each); `unrouted`: Portico's class, but not one of its paths is in the table
+   * (each lost a conflict or was dropped; its conditions say why); `skipped`: its class is not
+   * Portico's, so it was not checked.
    */
-  readonly status: 'served' | 'refused' | 'unrouted' | 'skipped';
+  readonly status: 'served' | 'refused' | 'missingBackend' | 'unrouted' | 'skipped';
   /** Why its routes answer 503, when refused. */
   readonly refused?: string;
+  /** When `missingBackend`: how many of the backends it names (paths and default backend) are missing. */
+  readonly missing?: { readonly backends: number; readonly of: number };
   readonly annotations: readonly AnnotationCheck[];
   /** The build's conditions about the Ingress that are not about an annotation listed above. */
   readonly conditions: readonly Condition[];
@@ -46,8 +51,10 @@ export interface CheckReport {
     readonly ingresses: number;
     readonly served: number;
     readonly skipped: number;
-    /** `namespace/name` of every Ingress that answers 503. */
+    /** `namespace/name` of every Ingress that answers 503 because Portico refuses an annotation or value. */
     readonly refused: readonly string[];
+    /** `namespace/name` of every Ingress (not refused, not unrouted) with a backend whose Service or port is missing. */
+    readonly missingBackend: readonly string[];
     /** `namespace/name` of every Ingress of Portico's class none of whose paths is routed. */
     readonly unrouted: readonly string[];
     readonly annotations: Readonly<Record<AnnotationCheck['verdict'], number>>;
@@ -55,6 +62,23 @@ export interface CheckReport {
 }
 
 const FACTS = new Map(ANNOTATION_FACTS.map((fact) => [fact.name, fact]));
+
+/** The build's reasons for a backend that reaches no Service port (resolveBackend): its requests answer 503. */
+const UNRESOLVED: ReadonlySet<Condition['reason']> = new Set(['ServiceNotFound', 'ServicePortNotFound', 'UnsupportedBackend']);
+/** A path's or the default backend's own: resolveBackend also resolves annotations' Services (default-backend, auth-url, mirror-target), whose modules decide what a missing one costs. */
+const BACKEND_FIELD = /^spec\.(?:rules\[\d+\]\.http\.paths\[\d+\]\.backend|defaultBackend)(?:\.|$)/;
+
+/** Whether `condition` says that a backend of an Ingress names a Service or port that does not exist (or no Service at all). */
+export function isMissingBackend(condition: Condition): boolean {
+  return UNRESOLVED.has(condition.reason) && BACKEND_FIELD.test(condition.field);
+}
+
+/** How many backends `ingress` names: one per path, and its default backend. */
+function backendCount(ingress: Ingress): number {
+  let count = ingress.spec.defaultBackend === undefined ? 0 : 1;
+  for (const rule of ingress.spec.rules ?? []) count += rule.http?.paths.length ?? 0;
+  return count;
+}
 
 /**
  * Which Ingresses (`namespace/name`) have a route in the snapshot, and the refusal reason of each
@@ -104,13 +128,16 @@ export function checkIngresses(state: ClusterState, snapshot: Snapshot, conditio
     const fieldOf = (key: string) => `metadata.annotations['${key}']`;
     const annotations = keys.flatMap((key) => checkAnnotation(key, all[key]!, own.filter((c) => c.field === fieldOf(key))) ?? []);
     const rest = own.filter((c) => !keys.some((key) => c.field === fieldOf(key)));
+    const missing = rest.filter(isMissingBackend).length;
     if (!servesIngress(ingress, state, selection)) checks.push({ namespace, name, status: 'skipped', annotations: [], conditions: [] });
     else if (refused.has(id)) checks.push({ namespace, name, status: 'refused', refused: refused.get(id)!, annotations, conditions: rest });
     // A canary claims no path of its own: it is served through its main Ingress's routes.
     else if (!routed.has(id) && all[`${NGINX_PREFIX}canary`] !== 'true') checks.push({ namespace, name, status: 'unrouted', annotations, conditions: rest });
+    // Routed, but a backend resolved to no endpoint set: the build keeps the rule (so its traffic never falls through to another) and it answers 503.
+    else if (missing > 0) checks.push({ namespace, name, status: 'missingBackend', missing: { backends: missing, of: backendCount(ingress) }, annotations, conditions: rest });
     else checks.push({ namespace, name, status: 'served', annotations, conditions: rest });
   }
-  const RANK = { refused: 0, unrouted: 1, served: 2, skipped: 3 } as const;
+  const RANK = { refused: 0, missingBackend: 1, unrouted: 2, served: 3, skipped: 4 } as const;
   const rank = (c: IngressCheck) => RANK[c.status];
   checks.sort((a, b) => rank(a) - rank(b) || compareStrings(a.namespace, b.namespace) || compareStrings(a.name, b.name));
   const counts = { honoured: 0, approximated: 0, refused: 0, unsupported: 0 };
@@ -122,6 +149,7 @@ export function checkIngresses(state: ClusterState, snapshot: Snapshot, conditio
       served: checks.filter((c) => c.status === 'served').length,
       skipped: checks.filter((c) => c.status === 'skipped').length,
       refused: checks.filter((c) => c.status === 'refused').map((c) => `${c.namespace}/${c.name}`),
+      missingBackend: checks.filter((c) => c.status === 'missingBackend').map((c) => `${c.namespace}/${c.name}`),
       unrouted: checks.filter((c) => c.status === 'unrouted').map((c) => `${c.namespace}/${c.name}`),
       annotations: counts,
     },

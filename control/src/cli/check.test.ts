@@ -11,7 +11,8 @@ const cli = new URL('../../../dataplane/src/cli/main.ts', import.meta.url).pathn
 /** Runs the real `portico` bin as a process; never throws on a non-zero exit. */
 async function portico(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await run(process.execPath, [cli, ...args], { timeout: 30_000 });
+    // The hostile case prints ~1.4 MB (execFile keeps 1 MiB by default) and takes 15 s at load average 8.
+    const { stdout, stderr } = await run(process.execPath, [cli, ...args], { timeout: 60_000, maxBuffer: 16 << 20 });
     return { code: 0, stdout, stderr };
   } catch (error) {
     const e = error as { code: number; stdout: string; stderr: string };
@@ -64,7 +65,7 @@ describe('portico check', () => {
     expect(blocks[2]).toMatch(/refused +nginx\.ingress\.kubernetes\.io\/configuration-snippet +.*never applies snippets/);
     expect(blocks[2]).toMatch(/not yet supported nginx\.ingress\.kubernetes\.io\/made-up-thing +.*not supported/);
     expect(blocks[3]).toContain('no ingress-nginx annotations');
-    expect(blocks[4]).toContain('4 Ingresses: 2 served, 2 not served (503), 0 with no route, 0 skipped for class');
+    expect(blocks[4]).toContain('4 Ingresses: 2 served, 2 not served (503), 0 with a missing backend (503), 0 with no route, 0 skipped for class');
     expect(blocks[4]).toContain('annotations: 1 honoured, 1 approximated, 3 refused, 1 not yet supported');
     expect(blocks[4]).toMatch(/shop\/admin\n {4}shop\/legacy/);
   });
@@ -101,7 +102,7 @@ describe('portico check', () => {
       expect.objectContaining({ key: `${N}made-up-thing`, verdict: 'unsupported' }),
       expect.objectContaining({ key: `${N}rewrite-target`, verdict: 'honoured' }),
     ]);
-    expect(report.summary).toEqual({ ingresses: 4, served: 2, skipped: 0, refused: ['shop/admin', 'shop/legacy'], unrouted: [], annotations: { honoured: 1, approximated: 1, refused: 3, unsupported: 1 } });
+    expect(report.summary).toEqual({ ingresses: 4, served: 2, skipped: 0, refused: ['shop/admin', 'shop/legacy'], missingBackend: [], unrouted: [], annotations: { honoured: 1, approximated: 1, refused: 3, unsupported: 1 } });
     expect(report.problems).toEqual([]);
   });
 
@@ -137,10 +138,79 @@ describe('portico check', () => {
     const blocks = stdout.split('\n\n');
     expect(blocks[0]).toMatch(/^Ingress shop\/second: NO ROUTE \(each of its paths is claimed by another object or was dropped; see below\)\n.*error: spec\.rules\[0\]\.http\.paths\[0\]: .*shop\/first/s);
     expect(blocks.map((b) => b.split('\n')[0])).toEqual([expect.stringContaining('shop/second: NO ROUTE'), 'Ingress shop/first: served', 'Ingress shop/trial: served', 'Summary:']);
-    expect(blocks[3]).toContain('3 Ingresses: 2 served, 0 not served (503), 1 with no route, 0 skipped for class');
+    expect(blocks[3]).toContain('3 Ingresses: 2 served, 0 not served (503), 0 with a missing backend (503), 1 with no route, 0 skipped for class');
     const json = JSON.parse((await portico('check', '--manifests', dir, '--json')).stdout) as { summary: { unrouted: string[]; served: number } };
     expect(json.summary).toMatchObject({ unrouted: ['shop/second'], served: 2 });
   });
+
+  it('an Ingress a backend of which names a missing Service or port is BACKEND MISSING (503), not served: the summary names it and the Service, and the exit status is 1', async () => {
+    // A newcomer read "3 served" while one of them answered 503: its Service did not exist.
+    const dir = await mkdtemp(join(tmpdir(), 'portico-check-'));
+    const backend = (name: string, port: number) => ({ service: { name, port: { number: port } } });
+    const object = (name: string, spec: object, annotations: Record<string, string> = {}) => JSON.stringify({ apiVersion: 'networking.k8s.io/v1', kind: 'Ingress', metadata: { name, namespace: 'shop', annotations }, spec });
+    const rule = (host: string, ...paths: [string, object][]) => ({ host, http: { paths: paths.map(([path, to]) => ({ path, pathType: 'Prefix', backend: to })) } });
+    await writeFile(
+      join(dir, 'ingresses.yaml'),
+      [
+        object('ok', { rules: [rule('ok.example.com', ['/', backend('web', 80)])] }),
+        object('gone', { rules: [rule('gone.example.com', ['/', backend('nosuch', 80)], ['/b', backend('nosuch', 80)])] }),
+        object('half', { rules: [rule('half.example.com', ['/', backend('web', 81)], ['/a', backend('web', 80)])] }),
+        object('fallback', { defaultBackend: backend('nosuch', 80) }),
+        object('bucket', { rules: [rule('bucket.example.com', ['/', { resource: { apiGroup: 'k8s.example.com', kind: 'Bucket', name: 'b' } }])] }),
+        object('trial', { rules: [rule('ok.example.com', ['/', backend('beta', 80)])] }, { [`${N}canary`]: 'true', [`${N}canary-weight`]: '10' }),
+        SERVICE,
+      ].join('\n---\n'),
+    );
+    const { code, stdout } = await portico('check', '--manifests', dir);
+    expect(code).toBe(1);
+    const blocks = stdout.split('\n\n');
+    expect(blocks.map((b) => b.split('\n')[0])).toEqual([
+      'Ingress shop/bucket: BACKEND MISSING (503): 1 of 1 backends names no existing Service port (see below)',
+      'Ingress shop/fallback: BACKEND MISSING (503): 1 of 1 backends names no existing Service port (see below)',
+      'Ingress shop/gone: BACKEND MISSING (503): 2 of 2 backends name no existing Service port (see below)',
+      'Ingress shop/half: BACKEND MISSING (503): 1 of 2 backends names no existing Service port (see below)',
+      'Ingress shop/trial: BACKEND MISSING (503): 1 of 1 backends names no existing Service port (see below)',
+      'Ingress shop/ok: served',
+      'Summary:',
+    ]);
+    expect(blocks[3]).toContain('error: spec.rules[0].http.paths[0].backend.service.port.number: Service shop/web has no port 81 (ports: 80); requests answer 503 [ServicePortNotFound]');
+    expect(blocks[6]).toContain('6 Ingresses: 1 served, 0 not served (503), 5 with a missing backend (503), 0 with no route, 0 skipped for class');
+    expect(blocks[6]).toContain(
+      [
+        '  answer 503 where a backend names no existing Service port:',
+        '    shop/bucket: resource backend Bucket/b is not supported; requests answer 503',
+        '    shop/fallback: Service shop/nosuch not found; requests answer 503',
+        '    shop/gone: Service shop/nosuch not found; requests answer 503 (and 1 more missing)',
+        '    shop/half: Service shop/web has no port 81 (ports: 80); requests answer 503',
+        '    shop/trial: Service shop/beta not found; requests answer 503',
+      ].join('\n'),
+    );
+    const json = JSON.parse((await portico('check', '--manifests', dir, '--json')).stdout) as { ingresses: { name: string; status: string; missing?: unknown }[]; summary: { served: number; missingBackend: string[] } };
+    expect(json.summary).toMatchObject({ served: 1, missingBackend: ['shop/bucket', 'shop/fallback', 'shop/gone', 'shop/half', 'shop/trial'] });
+    expect(json.ingresses.find((i) => i.name === 'half')).toMatchObject({ status: 'missingBackend', missing: { backends: 1, of: 2 } });
+    // Refused wins: an Ingress that answers 503 for its annotation is counted there, once.
+    await writeFile(join(dir, 'admin.json'), object('admin', { rules: [rule('admin.example.com', ['/', backend('nosuch', 80)])] }, { [`${N}enable-modsecurity`]: 'true' }));
+    const both = await portico('check', '--manifests', dir);
+    expect(both.stdout).toMatch(/^Ingress shop\/admin: NOT SERVED \(503\): .*enable-modsecurity/);
+    expect(both.stdout).toContain('7 Ingresses: 1 served, 1 not served (503), 5 with a missing backend (503), 0 with no route, 0 skipped for class');
+  });
+
+  it('hostile: 5,000 Ingresses whose Services are missing give one block each and a summary of 20 named and a count of the rest', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'portico-check-'));
+    const many = Array.from({ length: 5000 }, (_, i) => ingress(`app-${String(i).padStart(4, '0')}`, `app-${i}.example.com`, {}).replace('"web"', `"gone-${i}"`));
+    await writeFile(join(dir, 'many.yaml'), many.join('\n---\n'));
+    const { code, stdout } = await portico('check', '--manifests', dir);
+    expect(code).toBe(1);
+    const summary = stdout.slice(stdout.indexOf('\nSummary:\n') + 1).split('\n');
+    expect(summary[1]).toBe('  5000 Ingresses: 0 served, 0 not served (503), 5000 with a missing backend (503), 0 with no route, 0 skipped for class');
+    expect(summary.slice(3)).toEqual([
+      '  answer 503 where a backend names no existing Service port:',
+      ...Array.from({ length: 20 }, (_, i) => `    shop/app-${String(i).padStart(4, '0')}: Service shop/gone-${i} not found; requests answer 503`),
+      '    ... and 4980 more (--json lists all)',
+      '',
+    ]);
+    expect(stdout.split('\n').length).toBe(5000 * 4 + summary.length);
+  }, 90_000);
 
   it('digest auth: approximated with how, and an Ingress without auth-realm NOT SERVED naming auth-realm', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'portico-check-'));
@@ -167,7 +237,7 @@ describe('portico check', () => {
 
   it('hostile: a malformed file is named by file and line, the rest is still checked, and the exit status is 1', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'portico-check-'));
-    await writeFile(join(dir, 'a-good.yaml'), ingress('plain', 'plain.example.com', {}));
+    await writeFile(join(dir, 'a-good.yaml'), [ingress('plain', 'plain.example.com', {}), SERVICE].join('\n---\n'));
     await writeFile(join(dir, 'b-bad.yaml'), 'kind: Ingress\nmetadata: {name: x\n  bad: [\n');
     const { code, stdout, stderr } = await portico('check', '--manifests', dir);
     expect(code).toBe(1);

@@ -8,10 +8,13 @@ import { compileState } from '../pipeline.ts';
 import { loadKubeConfig } from '../sources/kubernetes/kubeconfig.ts';
 import type { Command } from './args.ts';
 import { usageError } from './args.ts';
-import type { CheckReport } from './check-report.ts';
-import { checkIngresses } from './check-report.ts';
+import type { CheckReport, IngressCheck } from './check-report.ts';
+import { checkIngresses, isMissingBackend } from './check-report.ts';
 import { readCluster } from './cluster-read.ts';
 import { CLASS_OPTIONS, classSelection, compileManifests, formatProblem } from './load.ts';
+
+/** How many entries a summary list shows: a cluster of thousands of broken Ingresses must not print thousands of summary lines. */
+const LISTED = 20;
 
 /** The check command. */
 export const checkCommand: Command = {
@@ -23,13 +26,17 @@ Usage: portico check --manifests DIR [--json] [options]
 Compiles the manifests exactly as the control plane would and prints, per Ingress, each
 nginx.ingress.kubernetes.io/* (and legacy ingress.kubernetes.io/*) annotation as honoured,
 approximated (how), refused (why) or unsupported (not yet supported, served without it), then a
-summary. Ingresses that answer 503 (an access-restricting annotation Portico does not enforce, or a
-value it cannot serve) are listed first, then those none of whose paths is routed (each lost a
-conflict or was dropped: the errors under them say why). Manifest files that cannot be read are named by file and
+summary. Ingresses that answer 503 are listed first: NOT SERVED (an access-restricting annotation
+Portico does not enforce, or a value it cannot serve), then BACKEND MISSING (a path or default
+backend names a Service, or a port of one, that does not exist, or a resource backend: the errors
+under it name each, the summary the first). Then those none of whose paths is routed (each lost
+a conflict or was dropped: the errors under them say why). The summary names at most ${LISTED}
+Ingresses per list and counts the rest; --json lists all. Manifest files that cannot be read are named by file and
 line on standard error; the rest is still checked. With --kubeconfig, the live cluster is listed
 once (read-only, with the controller's own informers); objects it cannot read are named likewise.
-Exit status: 1 when any Ingress answers 503, an object or file could not be read, or the cluster
-could not be listed; 0 otherwise (an Ingress with no route is reported, not counted as a failure).
+Exit status: 1 when any Ingress answers 503 (NOT SERVED or BACKEND MISSING), an object or file
+could not be read, or the cluster could not be listed; 0 otherwise (an Ingress with no route is
+reported, not counted as a failure).
 
 Options:
   --manifests DIR                  Manifest directory or file (YAML/JSON, kubectl style).
@@ -61,7 +68,7 @@ Options:
     const { report, problems, failed } = manifests !== undefined ? await checkManifests(manifests, selection) : await checkCluster(kubeconfig!, (values.namespace as string[] | undefined) ?? [], timeoutMs, selection);
     if (values.json === true) process.stdout.write(`${JSON.stringify({ ...report, problems }, null, 2)}\n`);
     else process.stdout.write(formatReport(report, manifests ?? `the cluster of ${kubeconfig!}`));
-    return report.summary.refused.length > 0 || failed ? 1 : 0;
+    return report.summary.refused.length > 0 || report.summary.missingBackend.length > 0 || failed ? 1 : 0;
   },
 };
 
@@ -106,6 +113,10 @@ function formatReport(report: CheckReport, manifests: string): string {
       continue;
     }
     if (ingress.status === 'refused') lines.push(`${head}: NOT SERVED (503): ${ingress.refused!}`);
+    else if (ingress.status === 'missingBackend') {
+      const { backends, of } = ingress.missing!;
+      lines.push(`${head}: BACKEND MISSING (503): ${backends} of ${of} backends ${backends === 1 ? 'names' : 'name'} no existing Service port (see below)`);
+    }
     else if (ingress.status === 'unrouted') lines.push(`${head}: NO ROUTE (each of its paths is claimed by another object or was dropped; see below)`);
     else lines.push(`${head}: served`);
     if (ingress.annotations.length === 0) lines.push('  no ingress-nginx annotations');
@@ -117,12 +128,21 @@ function formatReport(report: CheckReport, manifests: string): string {
   const counts = summary.annotations;
   lines.push(
     'Summary:',
-    `  ${summary.ingresses} ${summary.ingresses === 1 ? 'Ingress' : 'Ingresses'}: ${summary.served} served, ${summary.refused.length} not served (503), ${summary.unrouted.length} with no route, ${summary.skipped} skipped for class`,
+    `  ${summary.ingresses} ${summary.ingresses === 1 ? 'Ingress' : 'Ingresses'}: ${summary.served} served, ${summary.refused.length} not served (503), ${summary.missingBackend.length} with a missing backend (503), ${summary.unrouted.length} with no route, ${summary.skipped} skipped for class`,
     `  annotations: ${counts.honoured} honoured, ${counts.approximated} approximated, ${counts.refused} refused, ${counts.unsupported} not yet supported`,
   );
-  if (summary.refused.length > 0) {
-    lines.push('  answer 503 until their refused annotations are removed or enforced another way:');
-    for (const id of summary.refused) lines.push(`    ${id}`);
+  if (summary.refused.length > 0) lines.push('  answer 503 until their refused annotations are removed or enforced another way:', ...listed(summary.refused));
+  if (summary.missingBackend.length > 0) {
+    const missing = report.ingresses.filter((ingress) => ingress.status === 'missingBackend');
+    const entry = (ingress: IngressCheck) => `${ingress.namespace}/${ingress.name}: ${ingress.conditions.find(isMissingBackend)!.message}${ingress.missing!.backends > 1 ? ` (and ${ingress.missing!.backends - 1} more missing)` : ''}`;
+    lines.push('  answer 503 where a backend names no existing Service port:', ...listed(missing.map(entry)));
   }
   return `${lines.join('\n')}\n`;
+}
+
+/** The summary lines of `entries`: the first LISTED, then how many more there are. */
+function listed(entries: readonly string[]): string[] {
+  const shown = entries.slice(0, LISTED).map((entry) => `    ${entry}`);
+  if (entries.length > LISTED) shown.push(`    ... and ${entries.length - LISTED} more (--json lists all)`);
+  return shown;
 }
