@@ -62,6 +62,23 @@ export function usageError(command: Command, message: string): never {
   throw new PorticoError('PORTICO_E_USAGE', `${message}\nRun 'portico ${command.name} --help' for usage.`);
 }
 
+/**
+ * Which of the alternative sources `choices` (option name -> what it takes, in help order, e.g.
+ * `{ manifests: 'DIR', control: 'URL' }`) was given, and its value. Throws PORTICO_E_USAGE naming
+ * every choice when none is given, when several are, or when the one given is empty.
+ */
+export function oneSource(command: Command, values: Record<string, unknown>, choices: Readonly<Record<string, string>>): { readonly name: string; readonly value: string } {
+  const names = Object.keys(choices);
+  const all = names.map((name) => `--${name} ${choices[name]!}`).join(' or ');
+  const given = names.filter((name) => values[name] !== undefined);
+  if (given.length === 0) usageError(command, `no source given: give ${all}`);
+  if (given.length > 1) usageError(command, `give ${all}, not both`);
+  const name = given[0]!;
+  const value = values[name];
+  if (typeof value !== 'string' || value === '') usageError(command, `--${name} needs a ${choices[name]!}, got an empty value`);
+  return { name, value };
+}
+
 /** Reads a string option that must be present. */
 export function requireString(command: Command, values: Record<string, unknown>, name: string): string {
   const value = values[name];

@@ -7,7 +7,7 @@ import { PorticoError } from '../errors.ts';
 import { compileState } from '../pipeline.ts';
 import { loadKubeConfig } from '../sources/kubernetes/kubeconfig.ts';
 import type { Command } from './args.ts';
-import { usageError } from './args.ts';
+import { oneSource, usageError } from './args.ts';
 import type { CheckReport, IngressCheck } from './check-report.ts';
 import { checkIngresses, isMissingBackend } from './check-report.ts';
 import { readCluster } from './cluster-read.ts';
@@ -59,9 +59,9 @@ Options:
     ...CLASS_OPTIONS,
   },
   async run(values) {
-    const manifests = values.manifests as string | undefined;
-    const kubeconfig = values.kubeconfig as string | undefined;
-    if ((manifests === undefined) === (kubeconfig === undefined)) usageError(this, 'give exactly one of --manifests DIR and --kubeconfig FILE');
+    const source = oneSource(this, values, { manifests: 'DIR', kubeconfig: 'FILE' });
+    const manifests = source.name === 'manifests' ? source.value : undefined;
+    const kubeconfig = source.name === 'kubeconfig' ? source.value : undefined;
     const timeoutMs = Number(values['timeout-ms']);
     if (!Number.isInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > 600_000) usageError(this, `--timeout-ms must be 1..600000, got ${String(values['timeout-ms'])}`);
     const selection = classSelection(values);

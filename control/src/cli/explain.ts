@@ -8,7 +8,7 @@ import type { ExplainRequest, ExplainResult } from '../explain/explain.ts';
 import { Explainer } from '../explain/explain.ts';
 import { fieldPath } from '../sources/manifests/parse.ts';
 import type { Command } from './args.ts';
-import { requireString, usageError } from './args.ts';
+import { oneSource, usageError } from './args.ts';
 import { CLIENT_OPTIONS, ControlClient } from './client.ts';
 import { CLASS_OPTIONS, classSelection, compileManifests, formatProblem, GATEWAY_PORT_HELP, GATEWAY_PORT_OPTIONS, gatewayPorts } from './load.ts';
 
@@ -108,10 +108,9 @@ ${GATEWAY_PORT_HELP}
     ...GATEWAY_PORT_OPTIONS,
   },
   async run(values) {
-    const remote = values.control !== undefined;
-    if (remote && values.manifests !== undefined) usageError(this, 'give --manifests or --control, not both');
+    const source = oneSource(this, values, { manifests: 'DIR', control: 'URL' });
+    const remote = source.name === 'control';
     for (const option of Object.keys(GATEWAY_PORT_OPTIONS)) if (remote && values[option] !== undefined) usageError(this, `--${option} applies to --manifests; with --control the control plane's own ports decide`);
-    const manifests = remote ? '' : requireString(this, values, 'manifests');
     const requestsFile = values.requests as string | undefined;
     if (requestsFile === undefined && (values.host === undefined || values.path === undefined)) usageError(this, 'give --host and --path, or --requests FILE');
     if (requestsFile !== undefined && (values.host !== undefined || values.path !== undefined)) usageError(this, '--requests cannot be combined with --host/--path');
@@ -141,7 +140,7 @@ ${GATEWAY_PORT_HELP}
         results.push(result);
       }
     } else {
-      const { snapshot, problems } = await compileManifests(manifests, classSelection(values), { gatewayPorts: gatewayPorts(this, values) });
+      const { snapshot, problems } = await compileManifests(source.value, classSelection(values), { gatewayPorts: gatewayPorts(this, values) });
       for (const problem of problems) process.stderr.write(`${formatProblem(problem)}\n`);
       const explainer = new Explainer(snapshot);
       results = requests.map((request) => explainer.explain(request));

@@ -98,6 +98,29 @@ describe('the portico entry point', () => {
     expect(list.stderr).toContain('cannot reach the control API');
   }, 60_000);
 
+  it('a command that reads one of two sources names both when given neither, both or an empty one (exit status 2), as its --help does', async () => {
+    // `portico explain` with neither said only "--manifests is required", hiding --control.
+    const sources = [
+      { command: 'explain', rest: ['--host', 'a', '--path', '/'], usage: ['Usage: portico explain (--manifests DIR | --control URL)'], one: ['--manifests', 'DIR'], other: ['--control', 'URL'] },
+      { command: 'check', rest: [], usage: ['Usage: portico check --manifests DIR', 'portico check --kubeconfig FILE'], one: ['--manifests', 'DIR'], other: ['--kubeconfig', 'FILE'] },
+    ] as const;
+    for (const { command, rest, usage, one, other } of sources) {
+      const help = await run([bin, command, '--help']);
+      for (const line of usage) expect(help.stdout).toContain(line);
+      const cases: [string[], string][] = [
+        [[], `portico ${command}: no source given: give ${one.join(' ')} or ${other.join(' ')}\n`],
+        [[one[0], 'x', other[0], 'y'], `give ${one.join(' ')} or ${other.join(' ')}, not both`],
+        [[one[0], ''], `${one[0]} needs a ${one[1]}, got an empty value`],
+        [[other[0], ''], `${other[0]} needs a ${other[1]}, got an empty value`],
+      ];
+      for (const [args, message] of cases) {
+        const result = await run([bin, command, ...args, ...rest]);
+        expect({ command, args, code: result.code }).toEqual({ command, args, code: 2 });
+        expect(result.stderr).toContain(message);
+      }
+    }
+  }, 60_000);
+
   it('refuses one port for two listeners, naming both flags (exit status 2), instead of blaming another process or crashing', async () => {
     // --admin-port = --http-port crashed with a stack trace once the first snapshot opened the traffic port.
     const cases: [string[], string][] = [
