@@ -23,6 +23,7 @@ const SCRIPTS: readonly { script: string; name: string; options: readonly string
   { script: 'metrics-scrape.ts', name: 'node bench/metrics-scrape.ts', options: ['--endpoints', '--scrapes'] },
   { script: 'compile.ts', name: 'bench:compile', options: ['--ingresses', '--json'] },
   { script: 'matcher.ts', name: 'bench:matcher', options: ['--json'] },
+  { script: 'matcher-pair.ts', name: 'bench:matcher-pair', options: ['--base', '--head', '--sizes', '--rounds', '--round-ms', '--json'] },
   { script: 'reload.ts', name: 'bench:reload', options: [] },
 ];
 
@@ -68,6 +69,10 @@ describe('benchmark command lines', () => {
     { script: 'compile.ts', args: ['--bogus'], says: "bench:compile: Unknown option '--bogus'" },
     { script: 'matcher.ts', args: ['--sizes', '1000'], says: "bench:matcher: Unknown option '--sizes'" },
     { script: 'reload.ts', args: ['--workers', '2'], says: "bench:reload: Unknown option '--workers'" },
+    { script: 'matcher-pair.ts', args: [], says: 'bench:matcher-pair: --base DIR is required (the tree to compare against)' },
+    { script: 'matcher-pair.ts', args: ['--base', '/nonexistent/tree'], says: 'bench:matcher-pair: --base /nonexistent/tree: no assembly/src/host/encode.ts' },
+    { script: 'matcher-pair.ts', args: ['--base', '.', '--sizes', '1000,lots'], says: 'bench:matcher-pair: --sizes must be an integer from 10 to 1000000, got "lots"' },
+    { script: 'matcher-pair.ts', args: ['--base', '.', '--rounds', '0'], says: 'bench:matcher-pair: --rounds must be an integer from 1 to 1000, got "0"' },
   ])('$script $args is refused: $says', ({ script, args, says }) => {
     const { code, stdout, stderr } = run(script, args);
     expect(code).toBe(2);
