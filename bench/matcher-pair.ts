@@ -18,8 +18,8 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Matcher } from '@portico/assembly/matcher';
 import type { MatcherTable } from '@portico/assembly/table';
 import { benchArgs, integerArg, usageFailure } from './args.ts';
-import { matchRates, REQUESTS, workload } from './matcher-workload.ts';
-import type { Workload } from './matcher-workload.ts';
+import { cpuMs, lookupSteps, REQUESTS, workload } from './matcher-workload.ts';
+import type { Step, Workload } from './matcher-workload.ts';
 
 const NAME = 'bench:matcher-pair';
 const USAGE = `Usage: npm run bench:matcher-pair -- --base DIR [--head DIR] [--sizes 1000,10000,100000] [--rounds 8] [--round-ms 250] [--json]
@@ -121,19 +121,43 @@ interface SizeRow {
   readonly matchPick: { readonly base: number; readonly head: number; readonly ratio: ReturnType<typeof spread> };
 }
 
-/** Both trees on a table of `size` routes: ROUNDS rounds, the tree measured first alternating. */
+/**
+ * Lookups per CPU-second of `head` and of `base`, measured in turns of one pass over the request
+ * mix (a few ms each) in the order head, base, base, head, ... until each has had `ms` of CPU:
+ * both see the same moments of the machine's load, and each goes first as often as second.
+ */
+function pairedRates(head: Step, base: Step, ms: number): { head: number; base: number } {
+  const spent = [0, 0];
+  const passes = [0, 0];
+  let sink = 0;
+  for (let pass = 0; (spent[0] as number) < ms || (spent[1] as number) < ms; pass++) {
+    const turn = (pass & 3) === 0 || (pass & 3) === 3 ? 0 : 1;
+    const step = turn === 0 ? head : base;
+    const start = cpuMs();
+    for (let i = 0; i < REQUESTS; i++) sink += step(i);
+    spent[turn] = (spent[turn] as number) + cpuMs() - start;
+    passes[turn] = (passes[turn] as number) + 1;
+  }
+  if (sink === 0.5) console.log(sink); // keeps `sink` alive
+  const perSecond = (turn: 0 | 1): number => ((passes[turn] as number) * REQUESTS * 1000) / (spent[turn] as number);
+  return { head: perSecond(0), base: perSecond(1) };
+}
+
+/** Both trees on a table of `size` routes: ROUNDS rounds of pairedRates, for match and for match + pick. */
 function measureSize(size: number, head: Tree, base: Tree): SizeRow {
   const w = workload(size);
   const headBytes = head.encodeTable(w.table);
   const baseBytes = base.encodeTable(w.table);
   const disagree = disagreements(head.loadMatcherFromBinary(headBytes), base.loadMatcherFromBinary(baseBytes), w);
-  const matchers = { head: head.loadMatcherFromBinary(headBytes), base: base.loadMatcherFromBinary(baseBytes) };
+  const steps = { head: lookupSteps(head.loadMatcherFromBinary(headBytes), w), base: lookupSteps(base.loadMatcherFromBinary(baseBytes), w) };
+  // Warm-up: both compiled by the JIT and their tables touched before the first round counts.
+  pairedRates(steps.head.match, steps.base.match, ROUND_MS / 4);
+  pairedRates(steps.head.matchPick, steps.base.matchPick, ROUND_MS / 4);
   const rounds: SizeRow['rounds'][number][] = [];
   for (let r = 0; r < ROUNDS; r++) {
-    const order = r % 2 === 0 ? (['head', 'base'] as const) : (['base', 'head'] as const);
-    const round: Partial<Record<'head' | 'base', { match: number; matchPick: number }>> = {};
-    for (const tree of order) round[tree] = matchRates(matchers[tree], w, ROUND_MS);
-    rounds.push(round as SizeRow['rounds'][number]);
+    const match = pairedRates(steps.head.match, steps.base.match, ROUND_MS);
+    const matchPick = pairedRates(steps.head.matchPick, steps.base.matchPick, ROUND_MS);
+    rounds.push({ head: { match: match.head, matchPick: matchPick.head }, base: { match: match.base, matchPick: matchPick.base } });
   }
   const figure = (key: 'match' | 'matchPick'): SizeRow['match'] => ({
     base: spread(rounds.map((r) => r.base[key])).median,

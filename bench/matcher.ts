@@ -12,8 +12,8 @@ import type { HostEntry, PathEntry } from '@portico/assembly/table';
 // The reference matcher is test-only code; the bench measures it as the baseline.
 import { loadReference } from '../assembly/test/reference.ts';
 import { benchArgs } from './args.ts';
-import { matchRates, rate as rateOver, REQUESTS, workload } from './matcher-workload.ts';
-import type { Workload } from './matcher-workload.ts';
+import { lookupSteps, rate as rateOver, REQUESTS, workload } from './matcher-workload.ts';
+import type { Step, Workload } from './matcher-workload.ts';
 
 const SIZES = [1_000, 10_000, 100_000];
 const MEASURE_MS = Number(process.env.PORTICO_BENCH_MS ?? 1000);
@@ -30,7 +30,7 @@ Options:
 const json = benchArgs('bench:matcher', USAGE, { json: { type: 'boolean', default: false } }).json;
 
 /** One figure's rate over this run's measurement time. */
-const rate = (step: (i: number) => number): number => rateOver(step, MEASURE_MS);
+const rate = (step: Step): number => rateOver(step, MEASURE_MS);
 
 interface Row {
   readonly routes: number;
@@ -45,7 +45,9 @@ for (const size of SIZES) {
   const w = workload(size);
   for (const [implementation, load] of [['wasm', loadMatcher], ['reference', loadReference]] as const) {
     const matcher = load(w.table);
-    const { match, matchPick } = matchRates(matcher, w, MEASURE_MS);
+    const steps = lookupSteps(matcher, w);
+    const match = rate(steps.match);
+    const matchPick = rate(steps.matchPick);
     rows.push({ routes: w.table.routes.length, hosts: w.table.hosts.length, implementation, matchPerSecond: match, matchPickPerSecond: matchPick });
   }
 }
@@ -90,7 +92,7 @@ function gatewayWorkloads(): { plain: Workload; mixed: Workload; plainRequests: 
 const gateway = gatewayWorkloads();
 const gatewayMatcher = loadMatcher(gateway.mixed.table);
 const plainMatcher = loadMatcher(gateway.plain.table);
-const matchRate = (matcher: Matcher, w: Workload): number => rate((i) => matcher.match(w.hosts[i] as string, w.paths[i] as string, w.methods[i] as string, w.headers[i]));
+const matchRate = (matcher: Matcher, w: Workload): number => rate(lookupSteps(matcher, w).match);
 const plainHostsInPlain = matchRate(plainMatcher, { ...gateway.plainRequests, table: gateway.plain.table });
 const plainHostsInMixed = matchRate(gatewayMatcher, gateway.plainRequests);
 const gatewayHosts = matchRate(gatewayMatcher, gateway.gatewayRequests);
