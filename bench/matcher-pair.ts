@@ -1,10 +1,11 @@
 /**
  * Two trees' wasm matchers compared in one process (not a test): each tree's own encoder and
  * matcher.wasm, loaded by path (the two may lay tables out in different formats), given the same
- * route tables and requests (bench/matcher-workload.ts); the two are measured in turn, round
- * after round, and each round's head/base ratio is kept. On a shared machine the load moves
- * between two runs of bench:matcher by more than the effects sought; within one round both see
- * about the same load, so the median of the rounds' ratios holds where separate runs do not.
+ * route tables and requests (bench/matcher-workload.ts); the two are measured in turns of one
+ * pass over the requests, round after round, and each round's head/base ratio is kept. On a
+ * shared machine the load moves between two runs of bench:matcher by more than the effects
+ * sought; turns a few ms long see about the same load, so the median of the rounds' ratios
+ * holds where separate runs do not.
  * The tables are loaded as the data plane loads them (the encoded bytes, the table's own route
  * ids), and both matchers are first asked the whole request mix once: any request they answer
  * differently (a route found or not, the endpoint picked) is counted and printed.
@@ -22,19 +23,20 @@ import { cpuMs, lookupSteps, REQUESTS, workload } from './matcher-workload.ts';
 import type { Step, Workload } from './matcher-workload.ts';
 
 const NAME = 'bench:matcher-pair';
-const USAGE = `Usage: npm run bench:matcher-pair -- --base DIR [--head DIR] [--sizes 1000,10000,100000] [--rounds 8] [--round-ms 250] [--json]
+const USAGE = `Usage: npm run bench:matcher-pair -- --base DIR [--head DIR] [--sizes 1000,10000,100000] [--rounds 16] [--round-ms 250] [--json]
 
 Two trees' wasm matchers in one process on the same tables and requests (bench:matcher's
-workload), measured in turn for --rounds rounds (the order swapped every round); per table size:
-each tree's table bytes, and the median (and range) over the rounds of head / base for match and
-for match + pick, with the load average at start and end. Each tree needs its node_modules and
-\`npm run build\` done (assembly/build/matcher.wasm).
+workload), measured in turns of one pass over the requests (head, base, base, head, ...) for
+--rounds rounds, match alone and match + pick; per table size: each tree's table bytes, and the
+median (and range) over the rounds of head / base for match and for match + pick, with the load
+average at start and end. Each tree needs its node_modules and \`npm run build\` done
+(assembly/build/matcher.wasm); see docs/benchmarks.md for making one of another commit.
 
 Options:
   --base DIR        The tree compared against (a worktree of another commit).
   --head DIR        The tree measured (default: the one this script is in).
   --sizes N,N,...   Routes of each table (default 1000,10000,100000).
-  --rounds N        Rounds per size (default 8).
+  --rounds N        Rounds per size (default 16).
   --round-ms N      CPU ms per figure per tree in a round (default 250).
   --json            Print the figures as JSON.
   -h, --help        Show this help.`;
@@ -43,7 +45,7 @@ const values = benchArgs(NAME, USAGE, {
   base: { type: 'string' },
   head: { type: 'string', default: fileURLToPath(new URL('..', import.meta.url)) },
   sizes: { type: 'string', default: '1000,10000,100000' },
-  rounds: { type: 'string', default: '8' },
+  rounds: { type: 'string', default: '16' },
   'round-ms': { type: 'string', default: '250' },
   json: { type: 'boolean', default: false },
 });
