@@ -80,6 +80,21 @@ function backendCount(ingress: Ingress): number {
   return count;
 }
 
+/** The reasons the build gives a canary path it did not join to a main rule (build/canary.ts joinCanaries). */
+const NOT_JOINED = new Set(['CanaryWithoutMain', 'CanaryRefused', 'Conflict']);
+
+/**
+ * Whether some path of the canary Ingress `ingress` was joined to a main rule: the build says of
+ * each path it left out why (`conditions`, the Ingress's own); a canary's default backend is never
+ * used, so a canary without paths serves nothing.
+ */
+function canaryJoined(ingress: Ingress, conditions: readonly Condition[]): boolean {
+  let paths = 0;
+  for (const rule of ingress.spec.rules ?? []) paths += rule.http?.paths.length ?? 0;
+  const left = new Set(conditions.filter((c) => c.severity === 'Error' && NOT_JOINED.has(c.reason)).map((c) => c.field));
+  return left.size < paths;
+}
+
 /**
  * Which Ingresses (`namespace/name`) have a route in the snapshot, and the refusal reason of each
  * one some route of which answers 503.
@@ -131,8 +146,8 @@ export function checkIngresses(state: ClusterState, snapshot: Snapshot, conditio
     const missing = rest.filter(isMissingBackend).length;
     if (!servesIngress(ingress, state, selection)) checks.push({ namespace, name, status: 'skipped', annotations: [], conditions: [] });
     else if (refused.has(id)) checks.push({ namespace, name, status: 'refused', refused: refused.get(id)!, annotations, conditions: rest });
-    // A canary claims no path of its own: it is served through its main Ingress's routes.
-    else if (!routed.has(id) && all[`${NGINX_PREFIX}canary`] !== 'true') checks.push({ namespace, name, status: 'unrouted', annotations, conditions: rest });
+    // A canary claims no path of its own: it is served through its main Ingress's routes, when one of its paths was joined to one.
+    else if (!routed.has(id) && (all[`${NGINX_PREFIX}canary`] !== 'true' || !canaryJoined(ingress, rest))) checks.push({ namespace, name, status: 'unrouted', annotations, conditions: rest });
     // Routed, but a backend resolved to no endpoint set: the build keeps the rule (so its traffic never falls through to another) and it answers 503.
     else if (missing > 0) checks.push({ namespace, name, status: 'missingBackend', missing: { backends: missing, of: backendCount(ingress) }, annotations, conditions: rest });
     else checks.push({ namespace, name, status: 'served', annotations, conditions: rest });

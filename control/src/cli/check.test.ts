@@ -143,6 +143,23 @@ describe('portico check', () => {
     expect(json.summary).toMatchObject({ unrouted: ['shop/second'], served: 2 });
   });
 
+  it('a canary joined to no main rule (no main Ingress serves its host and path, or it has no paths) is NO ROUTE, not served', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'portico-check-'));
+    const canary = { [`${N}canary`]: 'true', [`${N}canary-weight`]: '10' };
+    await writeFile(join(dir, 'main.json'), ingress('main', 'shop.example.com', {}));
+    await writeFile(join(dir, 'joined.json'), ingress('joined', 'shop.example.com', canary));
+    await writeFile(join(dir, 'lonely.json'), ingress('lonely', 'other.example.com', canary));
+    await writeFile(join(dir, 'fallback.json'), JSON.stringify({ apiVersion: 'networking.k8s.io/v1', kind: 'Ingress', metadata: { name: 'fallback', namespace: 'shop', annotations: canary }, spec: { defaultBackend: { service: { name: 'web', port: { number: 80 } } } } }));
+    await writeFile(join(dir, 'service.json'), SERVICE);
+    const { code, stdout } = await portico('check', '--manifests', dir);
+    expect(code).toBe(0);
+    const blocks = stdout.split('\n\n');
+    expect(blocks.map((b) => b.split('\n')[0])).toEqual([expect.stringContaining('shop/fallback: NO ROUTE'), expect.stringContaining('shop/lonely: NO ROUTE'), 'Ingress shop/joined: served', 'Ingress shop/main: served', 'Summary:']);
+    expect(blocks[1]).toMatch(/error: spec\.rules\[0\]\.http\.paths\[0\]: canary for host other\.example\.com path \/ \(ImplementationSpecific\), but no main/);
+    const json = JSON.parse((await portico('check', '--manifests', dir, '--json')).stdout) as { summary: { unrouted: string[]; served: number } };
+    expect(json.summary).toMatchObject({ unrouted: ['shop/fallback', 'shop/lonely'], served: 2 });
+  });
+
   it('an Ingress a backend of which names a missing Service or port is BACKEND MISSING (503), not served: the summary names it and the Service, and the exit status is 1', async () => {
     // A newcomer read "3 served" while one of them answered 503: its Service did not exist.
     const dir = await mkdtemp(join(tmpdir(), 'portico-check-'));
