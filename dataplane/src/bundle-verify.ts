@@ -2,12 +2,14 @@
  * Verifying a table bundle: its parts hash to its digest (`digestOf`), hashed a slice per
  * event-loop turn where it matters, and each part only as far as its digest is not known — the
  * table by its blocks (those this process hashed before, by object, not again), a worker's line
- * texts by their blocks of lines (TextLines: those a delta kept are the held version's), a part a
+ * texts by their blocks of lines (TextLines: those a delta kept are the held version's), the
+ * endpoint sets by their blocks of sets (those a delta kept are the held list's arrays), a part a
  * delta kept by the digest given. A damaged bundle is refused naming what was hashed anew.
  */
 import { createHash } from 'node:crypto';
 import type { TableBundle } from '@portico/control/snapshot/bundle';
-import { ENDPOINTS_PART, LINE_BLOCK, ROUTE_LABELS_PART, blockDigest, blocksDigestOf, combineDigests, lineBlocks, metadataParts, partDigest, tableBlocksOf } from '@portico/control/snapshot/bundle';
+import type { BundlePart, SetList } from '@portico/control/snapshot/bundle';
+import { ENDPOINTS_PART, ENDPOINT_SETS_PART, LINE_BLOCK, ROUTE_LABELS_PART, SET_BLOCK, blockDigest, blocksDigestOf, combineDigests, hashSetBlock, knownSetDigests, lineBlocks, metadataParts, partDigest, setsDigestOf, tableBlocksOf } from '@portico/control/snapshot/bundle';
 import type { TableBlocks } from '@portico/assembly/encode';
 import { PorticoError } from './errors.ts';
 import type { TextLines } from './text-lines.ts';
@@ -35,6 +37,8 @@ export interface VerifyCounts {
   lineBlocksHashed?: number;
   /** UTF-16 units of line texts hashed. */
   lineUnitsHashed?: number;
+  /** Blocks of endpoint sets (SET_BLOCK sets each) hashed; the others' digests were known. */
+  setBlocksHashed?: number;
 }
 
 /** A bundle's line texts a worker holds as TextLines, by part index: those parts are hashed by their blocks, never read whole. */
@@ -50,9 +54,9 @@ function heldLines(bundle: TableBundle): Map<number, TextLines> {
 /**
  * `metadataParts` of `bundle`, those whose digest is `known` (`bundleParts` order) or that are held
  * in `lines` left out (empty in their place): a kept part is not read, so a path edit does not
- * stringify the endpoint sets (one entry per set: O(world)) nor join a held text.
+ * read the endpoint sets nor join a held text.
  */
-function partsBeside(bundle: TableBundle, lines: ReadonlyMap<number, TextLines>, known: readonly (string | undefined)[]): (string | Uint8Array)[] {
+function partsBeside(bundle: TableBundle, lines: ReadonlyMap<number, TextLines>, known: readonly (string | undefined)[]): BundlePart[] {
   const skip = (index: number) => known[index] !== undefined || lines.has(index);
   const at = (name: string) => PART_NAMES.indexOf(name);
   // Named, not spread: a spread would read the table and the held texts.
@@ -91,10 +95,10 @@ class Hashed {
     this.#parts.push(PART_NAMES[index]!);
   }
 
-  /** Block `b` of the line text of part `index` (of `lines` lines) hashed: its lines, runs of blocks merged. */
-  lineBlock(index: number, b: number, lines: number): void {
-    const from = b * LINE_BLOCK;
-    const to = Math.min(from + LINE_BLOCK, lines) - 1;
+  /** Block `b` of part `index` (of `lines` lines, or sets: `per` a block) hashed: its lines (sets), runs of blocks merged. */
+  lineBlock(index: number, b: number, lines: number, per = LINE_BLOCK): void {
+    const from = b * per;
+    const to = Math.min(from + per, lines) - 1;
     if (this.#lines?.part === index && this.#lines.to + 1 === from) this.#lines.to = to;
     else {
       this.#close();
@@ -112,7 +116,8 @@ class Hashed {
   #close(): void {
     if (this.#lines === undefined) return;
     const { part, from, to } = this.#lines;
-    this.#parts.push(`${PART_NAMES[part]} line${from === to ? ` ${from}` : `s ${from}-${to}`}`);
+    const unit = part === ENDPOINT_SETS_PART ? 'set' : 'line';
+    this.#parts.push(`${PART_NAMES[part]} ${unit}${from === to ? ` ${from}` : `s ${from}-${to}`}`);
     this.#lines = undefined;
   }
 }
@@ -216,12 +221,33 @@ async function digestInTurns(bundle: TableBundle, known: readonly (string | unde
       if (since > 0) await nextTurn();
       continue;
     }
+    if (Array.isArray(part)) {
+      // The endpoint sets (ENDPOINT_SETS_PART): only the blocks of sets that are not the held list's arrays (all of a list received whole), about a slice of JSON per turn.
+      const sets: SetList = part;
+      const blocks = knownSetDigests(sets);
+      let since = 0;
+      for (let b = 0; b < blocks.length; b++) {
+        if (blocks[b] !== undefined) continue;
+        blocks[b] = hashSetBlock(sets, b);
+        hashed.lineBlock(index, b, sets.length, SET_BLOCK);
+        if (counts !== undefined) counts.setBlocksHashed = (counts.setBlocksHashed ?? 0) + 1;
+        since += SET_BLOCK * 16;
+        if (since >= TURN_SLICE) {
+          since = 0;
+          await nextTurn();
+        }
+      }
+      digests.push(setsDigestOf(sets, blocks as Buffer[]));
+      if (since > 0) await nextTurn();
+      continue;
+    }
+    const bytes = part as string | Uint8Array;
     hashed.part(index);
     if (index === ROUTE_LABELS_PART || index === ENDPOINTS_PART) {
       // Line texts are hashed in blocks of lines (`linesDigest`), about a slice of text per turn.
       const blocks: Buffer[] = [];
       let since = 0;
-      for (const block of lineBlocks(part as string)) {
+      for (const block of lineBlocks(bytes as string)) {
         blocks.push(blockDigest(block));
         since += block.length;
         if (since >= TURN_SLICE) {
@@ -235,15 +261,15 @@ async function digestInTurns(bundle: TableBundle, known: readonly (string | unde
     }
     const hash = createHash('sha256');
     let done = 0;
-    while (done < part.length) {
-      let end = Math.min(done + TURN_SLICE, part.length);
-      if (typeof part === 'string') {
-        const last = part.charCodeAt(end - 1);
-        if (end < part.length && last >= 0xd800 && last <= 0xdbff) end--;
-        hash.update(part.slice(done, end));
-      } else hash.update(part.subarray(done, end));
+    while (done < bytes.length) {
+      let end = Math.min(done + TURN_SLICE, bytes.length);
+      if (typeof bytes === 'string') {
+        const last = bytes.charCodeAt(end - 1);
+        if (end < bytes.length && last >= 0xd800 && last <= 0xdbff) end--;
+        hash.update(bytes.slice(done, end));
+      } else hash.update(bytes.subarray(done, end));
       done = end;
-      if (done < part.length) await nextTurn();
+      if (done < bytes.length) await nextTurn();
     }
     digests.push(hash.digest('hex'));
     await nextTurn();

@@ -14,6 +14,8 @@ import type { RouteEntry } from '@portico/assembly/table';
 import type { BundledUpstreamTls, TableBundle, TlsBundle } from './bundle.ts';
 import { ENDPOINTS_PART, bundledUpstreamTls, withEndpointLines, withLabelLines, withTableBlocks, combineDigests, policyEntry, redirectBits, routeLabel, tlsAfter, tlsOf } from './bundle.ts';
 import { LineText, blockDigest, blocksDigestOf } from './bundle-lines.ts';
+import type { SetList } from './bundle-sets.ts';
+import { setsDigest } from './bundle-sets.ts';
 import type { Snapshot, SnapshotHost } from './schema.ts';
 import { PorticoError } from '../errors.ts';
 import type { RegexHost, RouteTarget, SetIds } from './table.ts';
@@ -183,9 +185,6 @@ function changedPlaces<T>(items: readonly T[], before: readonly T[], max: number
   return places;
 }
 
-/** Endpoint sets per block of the endpointSets JSON a PartDigest keeps (`ofSets`). */
-const SET_BLOCK = 1024;
-
 /**
  * The SHA-256 (hex) of successive versions of one bundle part, as `digestOf` hashes it. A part
  * equal to the last one is not hashed again; a table (blocks) hashes again only the blocks that
@@ -198,8 +197,8 @@ class PartDigest {
   #table: { readonly blocks: readonly Uint8Array[]; readonly digests: readonly Uint8Array[] } | undefined;
   /** The value whose JSON `#part` is (`ofJson`). */
   #source: unknown;
-  /** The last endpoint set list given to `ofSets` and its JSON by blocks of SET_BLOCK sets (without the brackets). */
-  #sets: { readonly list: readonly (readonly number[])[]; readonly blocks: readonly string[] } | undefined;
+  /** The last endpoint set list given to `ofSets`. */
+  #sets: SetList | undefined;
 
   /** The digest of `JSON.stringify(value)`, the JSON made (and hashed) only when `value` is not the last one given. */
   ofJson(value: unknown): string {
@@ -218,27 +217,18 @@ class PartDigest {
   }
 
   /**
-   * The digest of `JSON.stringify(sets)` (the bundle's endpointSets): the JSON kept in blocks of
-   * SET_BLOCK sets, and only the blocks holding a set that is not the last list's very array (at
-   * the same place) stringified again. A move or a scale then costs its blocks' JSON and one hash
-   * of the text, not a JSON of every set.
+   * `setsDigest` of the bundle's endpointSets: only the blocks holding a set that is not the last
+   * list's very array (at the same place) are stringified and hashed. A move or a scale then costs
+   * its blocks, not a JSON of every set.
    */
-  ofSets(sets: readonly (readonly number[])[]): string {
+  ofSets(sets: SetList): string {
     const last = this.#sets;
-    if (last !== undefined && last.list === sets) return this.#digest;
-    const blocks: string[] = [];
-    for (let b = 0; b * SET_BLOCK < sets.length; b++) {
-      const from = b * SET_BLOCK;
-      const to = Math.min(from + SET_BLOCK, sets.length);
-      let same = last !== undefined && last.list.length === sets.length;
-      for (let i = from; same && i < to; i++) same = sets[i] === last!.list[i];
-      blocks.push(same ? last!.blocks[b]! : JSON.stringify(sets.slice(from, to)).slice(1, -1));
-    }
-    this.#sets = { list: sets, blocks };
+    if (last === sets) return this.#digest;
+    this.#sets = sets;
     this.#part = undefined;
     this.#source = undefined;
     this.#table = undefined;
-    this.#digest = createHash('sha256').update(`[${blocks.join(',')}]`).digest('hex');
+    this.#digest = setsDigest(sets, last);
     return this.#digest;
   }
 

@@ -12,7 +12,7 @@ import { ClusterState } from '../state/cluster-state.ts';
 import type { EndpointSlice, Ingress, KubeObject } from '../state/objects.ts';
 import { createHash } from 'node:crypto';
 import { TABLE_BLOCK_BYTES } from '@portico/assembly/encode';
-import { LINE_BLOCK, compileBundle, digestOf, lineBlocks, tableBlocksOf } from './bundle.ts';
+import { LINE_BLOCK, SET_BLOCK, compileBundle, digestOf, lineBlocks, tableBlocksOf } from './bundle.ts';
 import { BundleCompiler } from './bundle-compile.ts';
 import type { Snapshot } from './schema.ts';
 import { onlyEndpointsChanged } from './diff.ts';
@@ -262,7 +262,7 @@ describe('BundleCompiler patches', () => {
       const { digest, ...content } = bundle;
       expect(digestOf(content), `version ${k}`).toBe(digest);
     }
-    // The wire format: the table's part is SHA-256 over its 64 KiB blocks' SHA-256s, the line texts' over their 1,024-line blocks'.
+    // The wire format: the table's part is SHA-256 over its 64 KiB blocks' SHA-256s, the line texts' over their 1,024-line blocks', the endpoint sets' over the SHA-256s of the JSON of their 1,024-set blocks.
     const last = kept.at(-1)!.bundle;
     const sha = (part: string | Uint8Array): Buffer => createHash('sha256').update(part).digest();
     const blocks = (table: Uint8Array): Buffer[] => Array.from({ length: Math.ceil(table.length / TABLE_BLOCK_BYTES) }, (_, b) => sha(table.subarray(b * TABLE_BLOCK_BYTES, (b + 1) * TABLE_BLOCK_BYTES)));
@@ -273,7 +273,9 @@ describe('BundleCompiler patches', () => {
       createHash('sha256').update(Buffer.concat(lineBlocks(last.routeLabels).map(sha))).digest('hex'),
       sha(last.redirects).toString('hex'),
       createHash('sha256').update(Buffer.concat(lineBlocks(last.endpoints).map(sha))).digest('hex'),
-      ...[last.policies, last.regexHosts, last.upstreamTls, JSON.stringify(last.endpointSets), JSON.stringify(last.tls ?? null)].map((part) => sha(part).toString('hex')),
+      ...[last.policies, last.regexHosts, last.upstreamTls].map((part) => sha(part).toString('hex')),
+      createHash('sha256').update(Buffer.concat(Array.from({ length: Math.ceil(last.endpointSets.length / SET_BLOCK) }, (_, b) => sha(JSON.stringify(last.endpointSets.slice(b * SET_BLOCK, (b + 1) * SET_BLOCK)))))).digest('hex'),
+      sha(JSON.stringify(last.tls ?? null)).toString('hex'),
     ];
     const root = createHash('sha256').update(`${last.version}\0${last.balancingOnly ? 1 : 0}\0${last.needsHeaders ? 1 : 0}\0${parts.join('\0')}`).digest('hex');
     expect(last.digest).toBe(`sha256:${root}`);

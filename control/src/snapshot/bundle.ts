@@ -13,8 +13,12 @@ import type { RoutePolicies } from './policies/registry.ts';
 import { endpointLine, toMatcherTable } from './table.ts';
 import { carriesPassthrough } from './policies/ssl-passthrough.ts';
 import { blockDigest, blocksDigestOf, linesDigest } from './bundle-lines.ts';
+import type { SetList } from './bundle-sets.ts';
+import { setsDigest } from './bundle-sets.ts';
 
 export { LINE_BLOCK, blockDigest, blocksDigestOf, lineBlocks, linesDigest } from './bundle-lines.ts';
+export { SET_BLOCK, hashSetBlock, knownSetDigests, setBlockCount, setBlocksEdit, setListAfter, setsDigest, setsDigestOf } from './bundle-sets.ts';
+export type { SetBlocksEdit, SetList } from './bundle-sets.ts';
 
 /** The TLS part of a snapshot: which host uses which certificate, and the certificates. */
 export interface TlsBundle {
@@ -65,8 +69,8 @@ export interface TableBundle {
   readonly regexHosts: string;
   /** JSON of the routes with HTTPS or HTTP/2 backends: `[{route, tls, protocols?, endpoints}]` (see `BundledUpstreamTls`; most routes have none). */
   readonly upstreamTls: string;
-  /** The table's endpoint sets that are not empty (endpoint ids, in set id order), for the health panic threshold. */
-  readonly endpointSets: readonly (readonly number[])[];
+  /** The table's endpoint sets that are not empty (endpoint ids, in set id order), for the health panic threshold; hashed by blocks of sets (bundle-sets.ts). */
+  readonly endpointSets: SetList;
   /** Absent for a balancing-only bundle (certificates stay as they are). */
   readonly tls?: TlsBundle;
 }
@@ -161,15 +165,20 @@ export function redirectBits(route: RouteTarget['route']): number {
 export const ROUTE_LABELS_PART = 1;
 /** The index of `endpoints` among `bundleParts`. */
 export const ENDPOINTS_PART = 3;
+/** The index of `endpointSets` among `bundleParts`. */
+export const ENDPOINT_SETS_PART = 7;
 
-/** The parts of a bundle its digest covers, in order: their digests are `tableDigest` (the table), `linesDigest` (routeLabels, endpoints), SHA-256 (the others). */
-export function bundleParts(bundle: Omit<TableBundle, 'digest'>): (string | Uint8Array)[] {
+/** One part of a bundle as its digest reads it: bytes, a text, or the endpoint sets (hashed by blocks). */
+export type BundlePart = string | Uint8Array | SetList;
+
+/** The parts of a bundle its digest covers, in order: their digests are `tableDigest` (the table), `linesDigest` (routeLabels, endpoints), `setsDigest` (endpointSets), SHA-256 (the others). */
+export function bundleParts(bundle: Omit<TableBundle, 'digest'>): BundlePart[] {
   return [bundle.table, ...metadataParts(bundle)];
 }
 
 /** `bundleParts` but the table (the first): what a data plane hashing the table by blocks reads of a bundle. */
-export function metadataParts(bundle: Omit<TableBundle, 'digest' | 'table'>): (string | Uint8Array)[] {
-  return [bundle.routeLabels, bundle.redirects, bundle.endpoints, bundle.policies, bundle.regexHosts, bundle.upstreamTls, JSON.stringify(bundle.endpointSets), JSON.stringify(bundle.tls ?? null)];
+export function metadataParts(bundle: Omit<TableBundle, 'digest' | 'table'>): BundlePart[] {
+  return [bundle.routeLabels, bundle.redirects, bundle.endpoints, bundle.policies, bundle.regexHosts, bundle.upstreamTls, bundle.endpointSets, JSON.stringify(bundle.tls ?? null)];
 }
 
 /**
@@ -195,10 +204,11 @@ export function digestOf(bundle: Omit<TableBundle, 'digest'>): string {
 }
 
 /** The digest (hex) of part `index` of `bundleParts`. */
-export function partDigest(index: number, part: string | Uint8Array): string {
+export function partDigest(index: number, part: BundlePart): string {
   if (index === 0) return tableDigest(part as Uint8Array);
   if (index === ROUTE_LABELS_PART || index === ENDPOINTS_PART) return linesDigest(part as string);
-  return createHash('sha256').update(part).digest('hex');
+  if (index === ENDPOINT_SETS_PART) return setsDigest(part as SetList);
+  return createHash('sha256').update(part as string | Uint8Array).digest('hex');
 }
 
 /**
