@@ -1,8 +1,9 @@
-import { bundleParts, partDigest, tableBlocksOf } from '@portico/control/snapshot/bundle';
+import { SET_BLOCK, bundleParts, partDigest, tableBlocksOf } from '@portico/control/snapshot/bundle';
 import { deserialize, serialize } from 'node:v8';
 import { describe, expect, it } from 'vitest';
 import type { TableBundle } from './bundle.ts';
 import { SnapshotCompiler } from './bundle.ts';
+import type { VerifyCounts } from './bundle-verify.ts';
 import { verifyBundleInTurns } from './bundle-verify.ts';
 import { snapshotOf } from './test-support.ts';
 import type { BundleDelta } from './worker-delta.ts';
@@ -108,6 +109,46 @@ describe('bundleDelta / applyBundleDelta (what a worker gets instead of the whol
     flipped[0]![0]! ^= 1;
     const damaged = applyBundleDelta(base, { ...delta, table: { ...table, bytes: flipped } });
     await expect(verifyBundleInTurns(damaged, keptParts(delta, partDigests(base)))).rejects.toMatchObject({ code: 'PORTICO_E_SNAPSHOT_LOAD' });
+  });
+});
+
+describe('the endpoint sets of a move delta (blocks of SET_BLOCK sets)', () => {
+  // Every host's first route on an address of its own, its second on one all share: 6,000 sets, 6 blocks.
+  const own = (count: number, edit?: (hosts: Host[]) => void): Host[] => {
+    const hosts: Host[] = Array.from({ length: count }, (_, h) => ({ host: `s${String(h).padStart(5, '0')}.test`, routes: [{ path: `/p${h}`, endpoints: [20000 + h] }, { path: '/', endpoints: [9100] }] }));
+    edit?.(hosts);
+    return hosts;
+  };
+  const compiler = new SnapshotCompiler();
+  const base = compiler.compile(snapshotOf(own(3000)), true);
+  const moved = compiler.compile(snapshotOf(own(3000, (hosts) => (hosts[1700] = { ...hosts[1700]!, routes: [{ path: '/p1700', endpoints: ['127.0.0.2:31700'] }, hosts[1700]!.routes[1]!] }))), true);
+
+  it('carries only the blocks of sets the move changed; the worker shares the held arrays, hashes those blocks alone and ends at the told digest', async () => {
+    expect(base.endpointSets.length).toBeGreaterThan(5 * SET_BLOCK);
+    const delta = deserialize(serialize(bundleDelta(base, moved)!)) as BundleDelta;
+    expect(delta.endpointSets?.kind).toBe('blocks');
+    const edit = (delta.endpointSets as Extract<BundleDelta['endpointSets'], { kind: 'blocks' }>).edit;
+    expect(edit.at.length).toBeGreaterThan(0);
+    expect(edit.at.length).toBeLessThanOrEqual(2);
+    const made = applyBundleDelta(base, delta);
+    expect(made.endpointSets).toEqual(moved.endpointSets);
+    const untouched = [...Array(Math.ceil(base.endpointSets.length / SET_BLOCK)).keys()].find((b) => !edit.at.includes(b))!;
+    expect(made.endpointSets[untouched * SET_BLOCK]).toBe(base.endpointSets[untouched * SET_BLOCK]);
+    const counts: VerifyCounts = { blocksHashed: 0, blocksKnown: 0 };
+    expect(await verifyBundleInTurns(made, keptParts(delta, partDigests(base)), counts)).toEqual(partDigests(moved));
+    expect(counts.setBlocksHashed).toBe(edit.at.length);
+  });
+
+  it('hostile: a carried block with an id changed, or of the wrong size, is refused (PORTICO_E_SNAPSHOT_LOAD naming the sets hashed anew; an error applying it)', async () => {
+    const delta = bundleDelta(base, moved)!;
+    const edit = (delta.endpointSets as Extract<BundleDelta['endpointSets'], { kind: 'blocks' }>).edit;
+    const blocks = edit.blocks.map((block) => block.map((set) => [...set]));
+    blocks[0]![3]![0]! += 1;
+    const damaged = applyBundleDelta(base, { ...delta, endpointSets: { kind: 'blocks', edit: { ...edit, blocks } } });
+    const from = edit.at[0]! * SET_BLOCK;
+    await expect(verifyBundleInTurns(damaged, keptParts(delta, partDigests(base)))).rejects.toMatchObject({ code: 'PORTICO_E_SNAPSHOT_LOAD', message: expect.stringContaining(`endpointSets sets ${from}-${from + SET_BLOCK - 1}`) });
+    const short = { ...delta, endpointSets: { kind: 'blocks' as const, edit: { ...edit, blocks: [edit.blocks[0]!.slice(1), ...edit.blocks.slice(1)] } } };
+    expect(() => applyBundleDelta(base, short)).toThrow(new RegExp(`endpointSets: block ${edit.at[0]} does not fit the base`));
   });
 });
 

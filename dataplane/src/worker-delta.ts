@@ -13,7 +13,8 @@
 import { TABLE_BLOCK_BYTES, TableBlocks } from '@portico/assembly/encode';
 import type { TableBundle } from './bundle.ts';
 import { tableBlocksOf, withTableBlocks } from './bundle.ts';
-import { ENDPOINTS_PART, endpointLinesOf, withEndpointLines, withLabelLines } from '@portico/control/snapshot/bundle';
+import type { SetBlocksEdit, SetList } from '@portico/control/snapshot/bundle';
+import { ENDPOINTS_PART, SET_BLOCK, endpointLinesOf, setBlocksEdit, setListAfter, withEndpointLines, withLabelLines } from '@portico/control/snapshot/bundle';
 import type { LinesEdit } from './text-lines.ts';
 import { TextLines, checkLinesEdit, newlines, textLinesOf } from './text-lines.ts';
 
@@ -57,8 +58,8 @@ export interface BundleDelta {
   readonly table: FieldEdit<Uint8Array>;
   readonly redirects: FieldEdit<Uint8Array>;
   readonly texts: Readonly<Record<TextField, FieldEdit<string>>>;
-  /** Absent: the base's (the same object on the primary). */
-  readonly endpointSets?: TableBundle['endpointSets'];
+  /** Absent: the base's (the same object on the primary); `blocks`: the base's with the blocks of sets that changed replaced (a move, a scale); `value`: the whole list. */
+  readonly endpointSets?: { readonly kind: 'blocks'; readonly edit: SetBlocksEdit } | { readonly kind: 'value'; readonly value: TableBundle['endpointSets'] };
   /** `same`: the base's TLS part; else the new one (undefined for none). */
   readonly tls: { readonly kind: 'same' } | { readonly kind: 'value'; readonly value: TableBundle['tls'] };
 }
@@ -186,10 +187,27 @@ export function bundleDelta(base: TableBundle, next: TableBundle, endpointsFrom?
     table: crossMode ? { kind: 'value', value: next.table } : tableEdit(tableBlocksOf(base), tableBlocksOf(next), () => next.table),
     redirects: fieldEdit(base.redirects, next.redirects),
     texts,
-    ...(next.endpointSets === base.endpointSets ? {} : { endpointSets: next.endpointSets }),
+    ...(next.endpointSets === base.endpointSets ? {} : { endpointSets: setsEdit(base.endpointSets, next.endpointSets) }),
     tls: next.tls === base.tls ? { kind: 'same' } : { kind: 'value', value: next.tls },
   };
   return delta;
+}
+
+/**
+ * The endpoint sets of `next` as the change from `base`'s: the blocks of sets that are not the
+ * same arrays (a move or a scale: one or two blocks of SET_BLOCK sets, not a structured clone of
+ * every set), the whole list when the length changed or more than half of the blocks did.
+ */
+function setsEdit(base: SetList, next: SetList): NonNullable<BundleDelta['endpointSets']> {
+  const edit = setBlocksEdit(base, next);
+  return edit === undefined || edit.at.length * SET_BLOCK * 2 > next.length ? { kind: 'value', value: next } : { kind: 'blocks', edit };
+}
+
+/** The endpoint sets an edit makes of `base`'s (the base's own list when absent). Throws when a blocks edit does not fit the base. */
+function setsAfter(base: SetList, edit: BundleDelta['endpointSets']): SetList {
+  if (edit === undefined) return base;
+  if (edit.kind === 'value') return edit.value;
+  return setListAfter(base, edit.edit);
 }
 
 /**
@@ -397,7 +415,7 @@ export function applyBundleDelta(base: TableBundle, delta: BundleDelta, endpoint
     redirects: applyEdit(base.redirects, delta.redirects, 'redirects'),
     needsHeaders: delta.needsHeaders,
     ...texts,
-    endpointSets: delta.endpointSets ?? base.endpointSets,
+    endpointSets: setsAfter(base.endpointSets, delta.endpointSets),
     ...(tls === undefined ? {} : { tls }),
   }, table, labels, endpoints);
 }
