@@ -4,14 +4,14 @@
  * that watch the control API and the traffic port while they sync.
  *
  * A simulated node long-polls `GET /v1/sync?node=&known=&timeout=` with `Accept-Encoding: gzip`,
- * `Accept: application/vnd.portico.bundle+json` (the compiled table chunks, as a real data plane
- * asks, so the control plane does the work it does for a real fleet) and the data-plane token, reads the whole body as opaque bytes (counted, never parsed, so any
+ * `Accept: application/vnd.portico.bundle+json; layout=N; digest=2` (BUNDLE_FORMAT: the compiled
+ * table chunks, as a real data plane asks, so the control plane does the work it does for a real fleet) and the data-plane token, reads the whole body as opaque bytes (counted, never parsed, so any
  * body format works), takes the version from `ETag`, ACKs it with `POST /v1/nodes/{node}/status`
  * and polls again. Everything talks to 127.0.0.1 only, and every request has a deadline.
  */
 import { Agent, request } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { BUNDLE_MEDIA_TYPE } from '@portico/control/snapshot/bundle-wire';
+import { BUNDLE_FORMAT } from '@portico/control/snapshot/bundle-wire';
 import { versionFromEtag } from '../test/support/fleet.ts';
 
 /** One HTTP answer: status, headers, and the body's byte count (the body itself only when asked). */
@@ -54,7 +54,7 @@ export function httpCall(
 }
 
 /** What `portico dataplane` sends on every sync request (dataplane/src/sync.ts): gzip, and the compiled table chunks beside the JSON. */
-const SYNC_HEADERS = { 'Accept-Encoding': 'gzip', Accept: `${BUNDLE_MEDIA_TYPE}, application/json;q=0.9` };
+const SYNC_HEADERS = { 'Accept-Encoding': 'gzip', Accept: `${BUNDLE_FORMAT}, application/json;q=0.9` };
 
 /** What the fleet has done so far (all counters only grow). */
 export interface FleetCounters {

@@ -5,7 +5,7 @@
 import { TEST_TOKEN, listen, serviceWithEndpoints, testControl } from '@portico/control/api/test-support';
 import { compileBundle } from '@portico/control/snapshot/bundle';
 import { BundleCompiler } from '@portico/control/snapshot/bundle-compile';
-import { BUNDLE_MEDIA_TYPE } from '@portico/control/snapshot/bundle-wire';
+import { BUNDLE_FORMAT, BUNDLE_MEDIA_TYPE } from '@portico/control/snapshot/bundle-wire';
 import { describe, expect, it } from 'vitest';
 import { Router } from './router.ts';
 import { SnapshotSync } from './sync.ts';
@@ -127,6 +127,73 @@ describe('SnapshotSync with compiled chunks', () => {
   });
 });
 
+describe('a rolling upgrade: a data plane and a control plane of releases with another bundle format', () => {
+  const bed = syncTestbed('portico-sync-upgrade-');
+  const { cleanup } = bed;
+  const current = () => bed.control.history.current()!.snapshot;
+
+  async function startSync(accept?: string, contentType?: string) {
+    const router = new Router();
+    const rejected: string[] = [];
+    const seen: { bundles: number; types: string[] } = { bundles: 0, types: [] };
+    const other: typeof fetch = async (input, init) => {
+      const headers = { ...(init?.headers as Record<string, string>) };
+      delete headers['Accept-Encoding'];
+      if (accept !== undefined) headers.Accept = accept;
+      const response = await fetch(input, { ...init, headers });
+      if (!String(input).includes('/v1/sync') || response.status !== 200) return response;
+      const body = (await response.json()) as { bundle?: { digest: string } };
+      seen.types.push(response.headers.get('content-type') ?? '');
+      if (body.bundle !== undefined) {
+        seen.bundles++;
+        // What a control plane of the previous release announces: the digest of its own scheme, which this node cannot reproduce.
+        if (contentType !== undefined) body.bundle.digest = `sha256:${'1'.repeat(64)}`;
+      }
+      const answered = new Headers(response.headers);
+      if (contentType !== undefined) answered.set('content-type', contentType);
+      return new Response(JSON.stringify(body), { status: 200, headers: answered });
+    };
+    const sync = new SnapshotSync({ controlUrls: [bed.server.url], node: 'edge-1', router, dataDir: bed.dataDir, token: TEST_TOKEN, pollSeconds: 2, backoffInitialMs: 20, backoffMaxMs: 200, fetch: other });
+    sync.on('rejected', (event) => rejected.push(event.error));
+    await sync.start();
+    cleanup.push(() => sync.stop());
+    return { sync, router, rejected, seen };
+  }
+
+  it('a data plane of the previous release (the bare media type in Accept) gets the JSON alone, compiles it and ACKs every version', async () => {
+    const { sync, router, rejected, seen } = await startSync(`${BUNDLE_MEDIA_TYPE}, application/json;q=0.9`);
+    await until(() => router.version === current().version, 5000, 'first snapshot');
+    for (const [i, host] of ['second.example.com', 'third.example.com'].entries()) {
+      await bed.control.request('/v1/routes', json(route(`up${i}`, host, `/p${i}`)));
+      await until(() => router.version === current().version, 5000, `change ${i}`);
+    }
+    await until(() => sync.stats.acks >= 3 || undefined, 3000, 'ACKs');
+    expect({ rejected, nacks: sync.stats.nacks, bundles: seen.bundles, types: [...new Set(seen.types)] }).toEqual({ rejected: [], nacks: 0, bundles: 0, types: ['application/json'] });
+    expect(router.compiledHosts).toBeGreaterThan(0);
+    expect(router.current!.digest).toBe(compileBundle(current()).digest);
+  });
+
+  it('a control plane of the previous release (its bundle under the bare media type, a digest of its scheme) is compiled by the node, not NACKed in a loop', async () => {
+    const { sync, router, rejected, seen } = await startSync(undefined, BUNDLE_MEDIA_TYPE);
+    await until(() => router.version === current().version, 5000, 'first snapshot');
+    await bed.control.request('/v1/routes', json(route('old-control', 'fourth.example.com')));
+    await until(() => router.version === current().version, 5000, 'change');
+    expect({ rejected, nacks: sync.stats.nacks }).toEqual({ rejected: [], nacks: 0 });
+    expect(seen.bundles).toBeGreaterThan(0);
+    expect(sync.stats.foreignBundles).toBe(seen.bundles);
+    expect(router.current!.digest).toBe(compileBundle(current()).digest);
+  });
+
+  it('this release on both sides: the bundle is named by the format, and the same wrong digest under it is NACKed', async () => {
+    const { sync, router, rejected, seen } = await startSync(undefined, BUNDLE_FORMAT);
+    await until(() => rejected.length > 0 || undefined, 5000, 'NACK');
+    expect(rejected[0]).toMatch(/not the control plane's sha256:1{64}/);
+    expect(router.version).toBeUndefined();
+    expect(seen.types[0]).toBe(BUNDLE_FORMAT);
+    expect(sync.stats.foreignBundles).toBe(0);
+  });
+});
+
 describe('one compiler for the sync API and a local data plane (standalone)', () => {
   it('loads the version the sync API just compiled without assembling it again', async () => {
     const compiler = new BundleCompiler();
@@ -137,7 +204,7 @@ describe('one compiler for the sync API and a local data plane (standalone)', ()
       for (const [i, host] of ['a.example.com', 'b.example.com'].entries()) {
         await control.request('/v1/routes', json(route(`r${i}`, host)));
         // A node asks first (the sync API compiles the version for its chunks and digest), then the local data plane loads it.
-        const answer = await fetch(`${server.url}/v1/sync?node=edge-${i}`, { headers: { Authorization: `Bearer ${TEST_TOKEN}`, Accept: BUNDLE_MEDIA_TYPE } });
+        const answer = await fetch(`${server.url}/v1/sync?node=edge-${i}`, { headers: { Authorization: `Bearer ${TEST_TOKEN}`, Accept: BUNDLE_FORMAT } });
         const shipped = ((await answer.json()) as { bundle: { digest: string } }).bundle.digest;
         const assembled = compiler.stats.versionsAssembled;
         router.load(control.history.current()!.snapshot);

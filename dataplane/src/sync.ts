@@ -20,7 +20,7 @@ import type { Snapshot } from '@portico/control/snapshot';
 import { parseSnapshot } from '@portico/control/snapshot';
 import { applyDelta } from '@portico/control/snapshot/delta';
 import type { ReceivedBundle } from '@portico/control/snapshot/bundle-wire';
-import { BUNDLE_MEDIA_TYPE, readShippedBundle } from '@portico/control/snapshot/bundle-wire';
+import { BUNDLE_FORMAT, isBundleFormat, readShippedBundle } from '@portico/control/snapshot/bundle-wire';
 import type { Logger } from './logging.ts';
 import { LastGoodStore } from './last-good.ts';
 
@@ -92,7 +92,7 @@ const SyncBody = (value: unknown): SyncAnswer => {
 /** The sync client of one data plane. Start with `start()`, stop with `stop()`. */
 export class SnapshotSync extends EventEmitter<SnapshotSyncEvents> {
   /** Counters for tests and the admin endpoint. */
-  readonly stats = { polls: 0, notModified: 0, applied: 0, deltas: 0, endpointDeltas: 0, rejected: 0, failures: 0, restored: 0, acks: 0, nacks: 0 };
+  readonly stats = { polls: 0, notModified: 0, applied: 0, deltas: 0, endpointDeltas: 0, rejected: 0, failures: 0, restored: 0, acks: 0, nacks: 0, foreignBundles: 0 };
   private readonly options: SnapshotSyncOptions;
   private readonly fetch: typeof fetch;
   private lastGood: Snapshot | undefined;
@@ -180,8 +180,8 @@ export class SnapshotSync extends EventEmitter<SnapshotSyncEvents> {
   }
 
   private async headers(): Promise<Record<string, string>> {
-    // Compiled table chunks ride along with the JSON (bundle-wire.ts): this node assembles, it does not compile.
-    const headers: Record<string, string> = { 'Accept-Encoding': 'gzip', Accept: `${BUNDLE_MEDIA_TYPE}, application/json;q=0.9` };
+    // Compiled table chunks ride along with the JSON (bundle-wire.ts) in this build's layout and digest scheme: this node assembles, it does not compile.
+    const headers: Record<string, string> = { 'Accept-Encoding': 'gzip', Accept: `${BUNDLE_FORMAT}, application/json;q=0.9` };
     const token = this.options.tokenFile !== undefined ? (await readFile(this.options.tokenFile, 'utf8')).trim() : this.options.token;
     if (token) headers.Authorization = `Bearer ${token}`;
     return headers;
@@ -215,7 +215,11 @@ export class SnapshotSync extends EventEmitter<SnapshotSyncEvents> {
     try {
       const { bundle, ...rest } = body as SyncAnswer & { bundle?: unknown };
       if (rest.type === 'delta') journalled = rest;
-      const received = bundle === undefined ? undefined : readShippedBundle(bundle);
+      // Chunks and a digest of another format (a control plane of another release, which reads the
+      // Accept without its parameters) cannot be assembled here to that digest: compiled by this node instead of NACKed.
+      const foreign = bundle !== undefined && !isBundleFormat(response.headers.get('content-type'));
+      if (foreign) this.stats.foreignBundles++;
+      const received = bundle === undefined || foreign ? undefined : readShippedBundle(bundle);
       if (rest.type === 'delta') {
         // applyDelta checks the base and that the result hashes to the announced version.
         snapshot = applyDelta(this.lastGood!, rest);

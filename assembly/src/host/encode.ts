@@ -18,6 +18,7 @@ export { patchOwnChunks } from './patch.ts';
 export { chunkFromBytes, chunkToBytes } from './chunk-wire.ts';
 export { TABLE_BLOCK_BYTES, TableBlocks } from './blocks.ts';
 export { PAGE_ITEMS, Pages } from './pages.ts';
+export { Format } from './layout.ts';
 export type { ItemList } from './pages.ts';
 
 /**

@@ -7,7 +7,7 @@ import { request } from 'node:http';
 import { gunzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BundleCompiler } from '../snapshot/bundle-compile.ts';
-import { BUNDLE_MEDIA_TYPE, BundleShipper } from '../snapshot/bundle-wire.ts';
+import { BUNDLE_FORMAT, BundleShipper } from '../snapshot/bundle-wire.ts';
 import { compileBundle } from '../snapshot/bundle.ts';
 import { applyDelta } from '../snapshot/delta.ts';
 import type { SnapshotHistoryOptions } from '../publish/history.ts';
@@ -44,7 +44,7 @@ function sync(node: string, known: string | undefined, options: { timeout?: numb
   const query = new URLSearchParams({ node, timeout: String(options.timeout ?? 10) });
   if (known !== undefined) query.set('known', known);
   return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port: server.port, path: `/v1/sync?${query}`, headers: { Authorization: `Bearer ${TEST_TOKEN}`, 'Accept-Encoding': 'gzip', Accept: `${BUNDLE_MEDIA_TYPE}, application/json;q=0.9` }, ...(options.signal ? { signal: options.signal } : {}) }, (res) => {
+    const req = request({ host: '127.0.0.1', port: server.port, path: `/v1/sync?${query}`, headers: { Authorization: `Bearer ${TEST_TOKEN}`, 'Accept-Encoding': 'gzip', Accept: `${BUNDLE_FORMAT}, application/json;q=0.9` }, ...(options.signal ? { signal: options.signal } : {}) }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (chunk: Buffer) => chunks.push(chunk));
       res.on('end', () => resolve({ status: res.statusCode!, change: res.headers['x-portico-change'] as string | undefined, etag: res.headers.etag, raw: Buffer.concat(chunks) }));

@@ -19,7 +19,7 @@ import { z } from 'zod';
 import type { NodeRegistry } from '../nodes/registry.ts';
 import type { PublishedSnapshot } from '../publish/history.ts';
 import { SyncFeed } from '../publish/sync-feed.ts';
-import { BUNDLE_MEDIA_TYPE } from '../snapshot/bundle-wire.ts';
+import { BUNDLE_FORMAT, acceptsBundleFormat } from '../snapshot/bundle-wire.ts';
 import { readBody } from './body.ts';
 import type { ApiEnv, ApiOptions } from './context.ts';
 import { authorize, etagHeader } from './context.ts';
@@ -129,12 +129,13 @@ export function registerSync(app: Hono<ApiEnv>, spec: ApiSpec, options: ApiOptio
         done();
       }
       if (published === undefined) return c.body(null, 304, { 'X-Portico-Version': history.current()?.version ?? '' });
-      // A data plane that accepts compiled chunks gets them beside the JSON (snapshot/bundle-wire.ts).
-      const format = (c.req.header('accept') ?? '').includes(BUNDLE_MEDIA_TYPE) ? 'bundle' : 'json';
+      // A data plane that accepts compiled chunks in this build's layout and digest scheme gets them
+      // beside the JSON (snapshot/bundle-wire.ts); one of another release compiles by itself.
+      const format = acceptsBundleFormat(c.req.header('accept')) ? 'bundle' : 'json';
       const body = await feed.body(query.known, published, query.delta !== '0', format);
       await turns.next();
       const gzip = /\bgzip\b/i.test(c.req.header('accept-encoding') ?? '');
-      const headers: Record<string, string> = { 'Content-Type': format === 'bundle' ? BUNDLE_MEDIA_TYPE : 'application/json', Vary: 'Accept, Accept-Encoding', ETag: etagHeader(body.version), 'Cache-Control': 'no-store', 'X-Portico-Change': body.change };
+      const headers: Record<string, string> = { 'Content-Type': format === 'bundle' ? BUNDLE_FORMAT : 'application/json', Vary: 'Accept, Accept-Encoding', ETag: etagHeader(body.version), 'Cache-Control': 'no-store', 'X-Portico-Change': body.change };
       if (gzip) return c.body(new Uint8Array(body.gzip.buffer as ArrayBuffer, body.gzip.byteOffset, body.gzip.byteLength), 200, { ...headers, 'Content-Encoding': 'gzip' });
       const raw = await body.raw();
       return c.body(new Uint8Array(raw.buffer as ArrayBuffer, raw.byteOffset, raw.byteLength), 200, headers);

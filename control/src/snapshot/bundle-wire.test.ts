@@ -1,7 +1,7 @@
 import { chunkFromBytes, chunkToBytes } from '@portico/assembly/encode';
 import { describe, expect, it } from 'vitest';
 import { BundleCompiler } from './bundle-compile.ts';
-import { BundleShipper, readShippedBundle } from './bundle-wire.ts';
+import { BUNDLE_DIGEST_SCHEME, BUNDLE_FORMAT, BUNDLE_MEDIA_TYPE, BundleShipper, acceptsBundleFormat, isBundleFormat, readShippedBundle } from './bundle-wire.ts';
 import type { SnapshotHost } from './schema.ts';
 import { host } from './test-support.ts';
 
@@ -27,5 +27,23 @@ describe('BundleShipper.chunkText', () => {
     const received = readShippedBundle({ digest: `sha256:${'0'.repeat(64)}`, chunks: Object.fromEntries(hosts.map((h, i) => [h.host, texts[i]])) });
     expect(received.chunks.get('a.test')!.routeCount).toBe(1);
     expect(received.chunks.get('big2.test')!.routeCount).toBe(1000);
+  });
+});
+
+describe('the bundle format in Accept and Content-Type (a rolling upgrade)', () => {
+  const layout = /layout=(\d+)/.exec(BUNDLE_FORMAT)![1]!;
+  const cases: [string, string | undefined, boolean][] = [
+    ["this build's format", BUNDLE_FORMAT, true],
+    ['its media type in capitals, parameters spaced and reordered', `Application/Vnd.Portico.Bundle+JSON;digest=${BUNDLE_DIGEST_SCHEME} ;  layout=${layout}`, true],
+    ['the bare media type (a release before the format was named)', BUNDLE_MEDIA_TYPE, false],
+    ['another table layout', `${BUNDLE_MEDIA_TYPE}; layout=${Number(layout) + 1}; digest=${BUNDLE_DIGEST_SCHEME}`, false],
+    ['another digest scheme', `${BUNDLE_MEDIA_TYPE}; layout=${layout}; digest=1`, false],
+    ['refused with q=0', `${BUNDLE_FORMAT}; q=0`, false],
+    ['plain JSON', 'application/json', false],
+    ['none', undefined, false],
+  ];
+  it.each(cases)('%s: %s -> %s', (_name, mediaType, expected) => {
+    expect(isBundleFormat(mediaType)).toBe(expected);
+    expect(acceptsBundleFormat(mediaType === undefined ? undefined : `text/plain, ${mediaType}, application/json;q=0.9`)).toBe(expected);
   });
 });

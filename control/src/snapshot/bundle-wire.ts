@@ -6,9 +6,12 @@
  * of the whole compiled bundle of the announced version. The data plane takes those chunks
  * instead of compiling the hosts, assembles the version, and serves it only when its bundle has
  * exactly that digest: the table is compiled once, by the control plane, and a damaged chunk
- * cannot be served.
+ * cannot be served. Both sides name the table layout and the digest scheme they build in the media
+ * type's parameters (`BUNDLE_FORMAT`): a data plane of another release (a rolling upgrade) gets
+ * the plain JSON and compiles by itself, instead of refusing every version whose digest it cannot
+ * reproduce.
  */
-import { chunkFromBytes, chunkToBytes } from '@portico/assembly/encode';
+import { Format, chunkFromBytes, chunkToBytes } from '@portico/assembly/encode';
 import type { TableChunk } from '@portico/assembly/encode';
 import { PorticoError } from '../errors.ts';
 import { BundleCompiler } from './bundle-compile.ts';
@@ -16,6 +19,33 @@ import type { Snapshot, SnapshotHost } from './schema.ts';
 
 /** The media type a data plane accepts to get compiled chunks with its sync bodies. */
 export const BUNDLE_MEDIA_TYPE = 'application/vnd.portico.bundle+json';
+
+/** The scheme of `digestOf` this build uses: 2 since the endpoint sets are hashed by blocks of sets (before, unnamed: their JSON whole). */
+export const BUNDLE_DIGEST_SCHEME = 2;
+
+/**
+ * The bundle format of this build, as a media type with parameters: its table layout
+ * (Format.VERSION: the chunks' bytes) and its digest scheme. What a data plane accepts and a
+ * control plane answers with; a release that lays out or hashes bundles otherwise names another.
+ */
+export const BUNDLE_FORMAT = `${BUNDLE_MEDIA_TYPE}; layout=${Format.VERSION}; digest=${BUNDLE_DIGEST_SCHEME}`;
+
+/** Whether one media type (with its parameters, e.g. a Content-Type) is BUNDLE_FORMAT: this media type with this layout and digest scheme, not refused by `q=0`. */
+export function isBundleFormat(mediaType: string | null | undefined): boolean {
+  if (mediaType === null || mediaType === undefined) return false;
+  const [type, ...parameters] = mediaType.split(';').map((part) => part.trim());
+  if (type?.toLowerCase() !== BUNDLE_MEDIA_TYPE) return false;
+  const named = new Map(parameters.map((parameter) => {
+    const eq = parameter.indexOf('=');
+    return [parameter.slice(0, eq < 0 ? parameter.length : eq).trim().toLowerCase(), eq < 0 ? '' : parameter.slice(eq + 1).trim()];
+  }));
+  return named.get('layout') === String(Format.VERSION) && named.get('digest') === String(BUNDLE_DIGEST_SCHEME) && !/^0(\.0*)?$/.test(named.get('q') ?? '1');
+}
+
+/** Whether an Accept header lists BUNDLE_FORMAT (`isBundleFormat` of one of its entries): an older data plane's bare media type does not. */
+export function acceptsBundleFormat(accept: string | null | undefined): boolean {
+  return (accept ?? '').split(',').some(isBundleFormat);
+}
 
 /** Bytes of the buffer chunk texts are encoded in (a host's chunk is a few hundred bytes; one of many routes can be more). */
 const SCRATCH_BYTES = 16 * 1024;
