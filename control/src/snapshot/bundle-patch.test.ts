@@ -262,7 +262,7 @@ describe('BundleCompiler patches', () => {
       const { digest, ...content } = bundle;
       expect(digestOf(content), `version ${k}`).toBe(digest);
     }
-    // The wire format: the table's part is SHA-256 over its 64 KiB blocks' SHA-256s, the line texts' over their 1,024-line blocks', the endpoint sets' over the SHA-256s of the JSON of their 1,024-set blocks.
+    // The wire format: the table's part is SHA-256 over its 64 KiB blocks' SHA-256s, the line texts' over their 1,024-line blocks', the endpoint sets' over the SHA-256s of the JSON of their 64-set blocks.
     const last = kept.at(-1)!.bundle;
     const sha = (part: string | Uint8Array): Buffer => createHash('sha256').update(part).digest();
     const blocks = (table: Uint8Array): Buffer[] => Array.from({ length: Math.ceil(table.length / TABLE_BLOCK_BYTES) }, (_, b) => sha(table.subarray(b * TABLE_BLOCK_BYTES, (b + 1) * TABLE_BLOCK_BYTES)));

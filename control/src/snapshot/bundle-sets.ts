@@ -4,13 +4,16 @@
  * each block of SET_BLOCK sets (`JSON.stringify` of the block's sets as one array), like the
  * table's and the line texts'. A move or a scale changes a few sets in place: a list made from the
  * last one (the compiler's next numbering, a worker's list after a delta) hashes again only the
- * blocks holding a set that is not the last list's very array, not the JSON of every set (50,000
- * at fleet scale, 1.1 MB).
+ * blocks holding a set that is not the last list's very array, not the JSON of every set (10,000
+ * sets at 50,000 Ingresses in bench:fleet's world).
  */
 import { blockDigest, blocksDigestOf } from './bundle-lines.ts';
 
-/** Endpoint sets per hashed block. */
-export const SET_BLOCK = 1024;
+/**
+ * Endpoint sets per hashed block. Small: a move changes the sets naming the keys its probe cluster
+ * moved, anywhere in the list (4 to 27 of 10,000 at 50,000 Ingresses), and each costs its block.
+ */
+export const SET_BLOCK = 64;
 
 /** A bundle's endpoint sets (TableBundle.endpointSets). */
 export type SetList = readonly (readonly number[])[];
