@@ -5,7 +5,8 @@
 // a one-set edit writes at most two blocks (its bucket's and its index slice's), and a big set
 // scaling within its size class writes its extent alone.
 import { describe, expect, it } from 'vitest';
-import { TABLE_BLOCK_BYTES, TableBlocks, assembleOwnChunksLaidOut } from '../src/host/encode.ts';
+import { TABLE_BLOCK_BYTES, TableBlocks, encodeChunk } from '../src/host/encode.ts';
+import { gridOf } from './grid-support.ts';
 import type { LaidOutTable } from '../src/host/encode.ts';
 import { AREA_GEOMETRY, bucketCountOf, extentBytes, patchEndpointArea, setRecordBytes } from '../src/host/area.ts';
 import type { AreaGeometry } from '../src/host/area.ts';
@@ -19,10 +20,10 @@ const TINY: AreaGeometry = { bucketBytes: 256, bucketShift: 3, setMax: 96, class
 /** One route on set 0 (never taken away): a loaded table answers picks from it. */
 const ROUTES: readonly RouteEntry[] = [{ backends: [{ weight: 1, set: 0 }] }];
 
-/** The full assembly of `sets`, laid out as a patch starts from. */
+/** The full assembly of `sets` (the routes a unit without hosts), laid out as a patch starts from. */
 function laidOut(sets: readonly (readonly number[])[], endpointCount: number, geometry: AreaGeometry): LaidOutTable & { flat: Uint8Array } {
-  const { table, layout } = assembleOwnChunksLaidOut([], ROUTES, sets, endpointCount, -1, geometry);
-  return { flat: table, table: TableBlocks.of(table), layout, chunks: [], routes: ROUTES, sets, endpointCount, fallback: -1 };
+  const { table, layout, routes } = gridOf([{ name: 'routes', chunk: encodeChunk([], ROUTES.length), routes: ROUTES }], sets, endpointCount, { area: geometry });
+  return { flat: table, table: TableBlocks.of(table), layout, chunks: [], routes, sets, endpointCount, fallback: -1 };
 }
 
 /** patchEndpointArea as patchOwnChunks applies it (the endpoint count in the header is the caller's), as a LaidOutTable. */

@@ -1,32 +1,38 @@
-// Chunked tables: chunks encoded apart (route ids local to each) and assembled give the very
-// bytes encodeTable gives for the whole table, and a damaged chunk is refused, never laid out.
+// Chunked tables: chunks encoded apart (route ids local to each) and assembled as grid units give
+// the very bytes encodeTable gives for the whole table, and a damaged chunk is refused, never laid out.
 import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { assembleTable, chunkFromBytes, chunkToBytes, encodeChunk, encodeTable } from '../src/host/encode.ts';
-import type { TableChunk } from '../src/host/encode.ts';
+import { assembleGrid, chunkFromBytes, chunkToBytes, encodeChunk, encodeGrid } from '../src/host/encode.ts';
+import type { GridUnit, TableChunk } from '../src/host/encode.ts';
 import { Relocation } from '../src/host/chunk-check.ts';
 import { HostRecord, Limit } from '../src/host/layout.ts';
 import { loadMatcherFromBinary } from '../src/host/matcher.ts';
 import type { HostEntry, MatcherTable, PathEntry, RouteEntry } from '../src/host/table.ts';
 
-/** A table from per-group host lists whose route ids are local to each group; also the reference whole table. */
+/**
+ * A table from per-group host lists whose route ids are local to each group (a group: the host
+ * entries of one unit, sharing its routes), assembled from the groups' chunks as units off the
+ * wire (checked); also the reference whole table.
+ */
 function build(groups: readonly (readonly HostEntry[])[], routesPerGroup: readonly number[], endpointCount: number, catchAll: boolean) {
   const routes: RouteEntry[] = [];
   // One set per endpoint id: set i holds endpoint i.
   const sets = Array.from({ length: endpointCount }, (_, i) => [i]);
   const hosts: HostEntry[] = [];
-  const placed: { chunk: TableChunk; firstRoute: number }[] = [];
+  const units: GridUnit[] = [];
   groups.forEach((group, g) => {
     const firstRoute = routes.length;
     for (let r = 0; r < routesPerGroup[g]!; r++) routes.push({ backends: [{ weight: 1 + ((firstRoute + r) % 3), set: (firstRoute + r) % endpointCount }] });
     const shift = (route: number) => (route < 0 ? route : route + firstRoute);
     for (const host of group) hosts.push({ ...host, fallback: shift(host.fallback), paths: host.paths.map((path) => ({ ...path, route: shift(path.route) })) });
-    placed.push({ chunk: encodeChunk(group, routesPerGroup[g]!), firstRoute });
+    units.push({ name: group[0]!.host, chunk: encodeChunk(group, routesPerGroup[g]!), routes: routes.slice(firstRoute) });
   });
-  const fallback = catchAll ? routes.push({ backends: [{ weight: 1, set: 0 }] }) - 1 : -1;
+  const catchAllRoute = catchAll ? { backends: [{ weight: 1, set: 0 }] } : null;
+  const fallback = catchAllRoute === null ? -1 : routes.push(catchAllRoute) - 1;
   const table: MatcherTable = { hosts, routes, sets, endpointCount, fallback };
-  return { table, assembled: assembleTable(placed, routes, sets, endpointCount, fallback), placed };
+  const assemble = (list: readonly GridUnit[]) => assembleGrid(list, catchAllRoute, sets, endpointCount, { check: true }).table;
+  return { table, assembled: assemble(units), units, assemble };
 }
 
 const path = (pathType: PathEntry['pathType'], p: string, route: number, conditions?: PathEntry['conditions']): PathEntry => ({ pathType, path: p, route, ...(conditions === undefined ? {} : { conditions }) });
@@ -41,18 +47,21 @@ const GROUPS: HostEntry[][] = [
   [{ host: '*', paths: [path('Prefix', '/any', 0)], fallback: -1 }],
 ];
 
-describe('assembleTable', () => {
+describe('assembleGrid of chunks', () => {
   it('gives the bytes encodeTable gives for the whole table', () => {
     const { table, assembled } = build(GROUPS, [3, 2, 1, 1], 4, true);
-    expect(Buffer.from(assembled).equals(Buffer.from(encodeTable(table)))).toBe(true);
+    const { table: encoded, routeIds } = encodeGrid(table);
+    expect(Buffer.from(assembled).equals(Buffer.from(encoded))).toBe(true);
+    // The encoded table answers in the grid's ids (routeIds: by the table's).
     const matcher = loadMatcherFromBinary(assembled);
-    expect(matcher.match('a.example.com', '/api', 'GET')).toBe(1);
-    expect(matcher.match('x.example.com', '/', 'GET')).toBe(4);
-    expect(matcher.match('x.example.com', '/?q=v', 'GET')).toBe(3);
-    expect(matcher.match('x.y.example.com', '/x', 'GET')).toBe(4);
-    expect(matcher.match('b.example.com', '/v2/z', 'GET')).toBe(5);
-    expect(matcher.match('other.test', '/any', 'GET')).toBe(6);
-    expect(matcher.match('other.test', '/none', 'GET')).toBe(7);
+    expect(matcher.match('a.example.com', '/api', 'GET')).toBe(routeIds[1]);
+    expect(matcher.match('x.example.com', '/', 'GET')).toBe(routeIds[4]);
+    expect(matcher.match('x.example.com', '/?q=v', 'GET')).toBe(routeIds[3]);
+    expect(matcher.match('x.y.example.com', '/x', 'GET')).toBe(routeIds[4]);
+    expect(matcher.match('b.example.com', '/v2/z', 'GET')).toBe(routeIds[5]);
+    expect(matcher.match('other.test', '/any', 'GET')).toBe(routeIds[6]);
+    expect(matcher.match('other.test', '/none', 'GET')).toBe(routeIds[7]);
+    expect(new Set(routeIds).size).toBe(8);
   });
 
   it('gives encodeTable bytes for random hosts cut into random chunks', () => {
@@ -65,13 +74,14 @@ describe('assembleTable', () => {
         let i = 0;
         for (const cut of cuts) {
           if (i >= names.length) break;
-          const group = names.slice(i, i + cut).map((name, k): HostEntry => ({ host: `${name}.test`, paths: pathsPerHost[i + k]!.map((e, n) => path(e.type as PathEntry['pathType'], e.p, n, e.header === undefined ? undefined : { headers: [{ name: e.header, value: 'v' }] })), fallback: -1 }));
+          // A group's hosts share route 0 (a unit is the hosts that share routes): each names it as its fallback.
+          const group = names.slice(i, i + cut).map((name, k): HostEntry => ({ host: `${name}.test`, paths: pathsPerHost[i + k]!.map((e, n) => path(e.type as PathEntry['pathType'], e.p, n, e.header === undefined ? undefined : { headers: [{ name: e.header, value: 'v' }] })), fallback: 0 }));
           groups.push(group);
           routesPerGroup.push(Math.max(1, ...group.map((host) => host.paths.length)));
           i += cut;
         }
         const { table, assembled } = build(groups, routesPerGroup, 3, false);
-        expect(Buffer.from(assembled).equals(Buffer.from(encodeTable(table)))).toBe(true);
+        expect(Buffer.from(assembled).equals(Buffer.from(encodeGrid(table).table))).toBe(true);
       }),
       { numRuns: 60 },
     );
@@ -88,9 +98,9 @@ describe('assembleTable', () => {
   ];
 
   it.each(damaged)('refuses a chunk with $name', ({ damage }) => {
-    const { placed, table } = build(GROUPS, [3, 2, 1, 1], 4, true);
-    const bad = placed.map((p, i) => (i === 0 ? { ...p, chunk: damage(p.chunk) } : p));
-    expect(() => assembleTable(bad, table.routes, table.sets, table.endpointCount, table.fallback)).toThrow(expect.objectContaining({ code: 'PORTICO_E_TABLE_INVALID' }));
+    const { units, assemble } = build(GROUPS, [3, 2, 1, 1], 4, true);
+    const bad = units.map((unit, i) => (i === 0 ? { ...unit, chunk: damage(unit.chunk) } : unit));
+    expect(() => assemble(bad)).toThrow(expect.objectContaining({ code: 'PORTICO_E_TABLE_INVALID' }));
   });
 
   // Condition bits are the host's own: a chunk whose entries name a bit past its host's conditions
@@ -110,30 +120,30 @@ describe('assembleTable', () => {
   ];
 
   it.each(hostile)('refuses a chunk with $name, naming the field', ({ damage, message }) => {
-    const { placed, table } = build(GROUPS, [3, 2, 1, 1], 4, true);
-    expect(word(placed[0]!.chunk, placed[0]!.chunk.hosts[0]!.at + HostRecord.COND_COUNT)).toBe(1);
-    const chunk = damage(placed[0]!.chunk);
-    const bad = placed.map((p, i) => (i === 0 ? { ...p, chunk } : p));
-    expect(() => assembleTable(bad, table.routes, table.sets, table.endpointCount, table.fallback)).toThrow(expect.objectContaining({ code: 'PORTICO_E_TABLE_INVALID', message: expect.stringMatching(message) }));
+    const { units, assemble } = build(GROUPS, [3, 2, 1, 1], 4, true);
+    expect(word(units[0]!.chunk, units[0]!.chunk.hosts[0]!.at + HostRecord.COND_COUNT)).toBe(1);
+    const chunk = damage(units[0]!.chunk);
+    const bad = units.map((unit, i) => (i === 0 ? { ...unit, chunk } : unit));
+    expect(() => assemble(bad)).toThrow(expect.objectContaining({ code: 'PORTICO_E_TABLE_INVALID', message: expect.stringMatching(message) }));
     expect(() => chunkFromBytes(chunkToBytes(chunk))).toThrow(expect.objectContaining({ code: 'PORTICO_E_TABLE_INVALID', message: expect.stringMatching(message) }));
   });
 
-  it('refuses two chunks claiming one host, and a route run past the table', () => {
-    const { placed, table } = build(GROUPS, [3, 2, 1, 1], 4, true);
-    expect(() => assembleTable([...placed, placed[0]!], table.routes, table.sets, table.endpointCount, table.fallback)).toThrow(/duplicate host "a.example.com"/);
-    expect(() => assembleTable([{ ...placed[0]!, firstRoute: table.routes.length - 1 }], table.routes, table.sets, table.endpointCount, table.fallback)).toThrow(/route run/);
+  it('refuses two units claiming one host, and a chunk naming more routes than its unit has (ids past its own), naming the field', () => {
+    const { units, assemble } = build(GROUPS, [3, 2, 1, 1], 4, true);
+    expect(() => assemble([...units, units[0]!])).toThrow(/duplicate host "a.example.com", already units\[0\]/);
+    expect(() => assemble([{ ...units[0]!, routes: units[0]!.routes.slice(0, 2) }, ...units.slice(1)])).toThrow(expect.objectContaining({ code: 'PORTICO_E_TABLE_INVALID', message: expect.stringMatching(/units\[0\] \(a\.example\.com\)\.chunk\.routeCount: its entries name 3 routes, the unit has 2/) }));
   });
 });
 
 describe('chunks on the wire', () => {
   it('come back as they went, and assemble to the same table', () => {
-    const { placed, table, assembled } = build(GROUPS, [3, 2, 1, 1], 4, true);
-    const shipped = placed.map((p) => ({ ...p, chunk: chunkFromBytes(chunkToBytes(p.chunk)) }));
-    expect(shipped.map((p) => p.chunk)).toEqual(placed.map((p) => p.chunk));
-    expect(Buffer.from(assembleTable(shipped, table.routes, table.sets, table.endpointCount, table.fallback)).equals(Buffer.from(assembled))).toBe(true);
+    const { units, assembled, assemble } = build(GROUPS, [3, 2, 1, 1], 4, true);
+    const shipped = units.map((unit) => ({ ...unit, chunk: chunkFromBytes(chunkToBytes(unit.chunk)) }));
+    expect(shipped.map((unit) => unit.chunk)).toEqual(units.map((unit) => unit.chunk));
+    expect(Buffer.from(assemble(shipped)).equals(Buffer.from(assembled))).toBe(true);
   });
 
-  const bytes = chunkToBytes(build(GROUPS, [3, 2, 1, 1], 4, true).placed[1]!.chunk);
+  const bytes = chunkToBytes(build(GROUPS, [3, 2, 1, 1], 4, true).units[1]!.chunk);
   const flip = (at: number) => Uint8Array.from(bytes, (b, i) => (i === at ? b ^ 0xff : b));
   it.each([
     ['truncated', bytes.subarray(0, bytes.length - 4)],

@@ -5,10 +5,13 @@ import type { Matcher, RequestHeaders } from '../src/host/matcher.ts';
 import type { MatcherTable, PathEntry } from '../src/host/table.ts';
 import { loadReference } from './reference.ts';
 import { withSets } from './sets.ts';
+import { TINY_GRID } from './grid-support.ts';
 import type { ListedBackend } from './sets.ts';
 
 const IMPLEMENTATIONS: [string, (table: MatcherTable) => Matcher][] = [
-  ['wasm', loadMatcher],
+  ['wasm', (table) => loadMatcher(table)],
+  // Buckets of 1 KiB holding 2 routes: most hosts in buckets of their own, some in the overflow area.
+  ['wasm, tiny grid', (table) => loadMatcher(table, TINY_GRID)],
   ['reference', loadReference],
 ];
 

@@ -8,6 +8,9 @@ import { loadMatcher } from '../src/host/matcher.ts';
 import type { RequestHeaders } from '../src/host/matcher.ts';
 import type { HeaderCondition, HostEntry, MatcherTable, PathEntry, QueryCondition, RouteConditions, WildcardLabels } from '../src/host/table.ts';
 import { loadReference } from './reference.ts';
+import { encodeGrid } from '../src/host/encode.ts';
+import type { GridOptions } from '../src/host/encode.ts';
+import { TINY_GRID } from './grid-support.ts';
 
 const SEED = Number(process.env.PORTICO_FC_SEED ?? 0x9047_1c0);
 const TABLES = 1500;
@@ -138,10 +141,10 @@ const op: fc.Arbitrary<Op> = fc.oneof(
 );
 
 /** Asserts wasm and reference agree on `tables` random tables from `table`; returns the (match) pairs compared. */
-function agree(table: fc.Arbitrary<MatcherTable>, tables: number): number {
+function agree(table: fc.Arbitrary<MatcherTable>, tables: number, grid?: GridOptions): number {
   let pairs = 0;
   const property = fc.property(table, fc.array(request, { minLength: 25, maxLength: 40 }), fc.array(op, { maxLength: 40 }), (t, requests, ops) => {
-    const wasm = loadMatcher(t);
+    const wasm = loadMatcher(t, grid);
     const reference = loadReference(t);
     for (const draft of requests) {
       const { host, path } = concrete(t, draft);
@@ -180,4 +183,29 @@ it(`wasm and reference agree on random tables and requests (seed ${SEED})`, { ti
 // so requests going from host to host must never see another host's bits.
 it(`wasm and reference agree on tables of many hosts with conditions (seed ${SEED})`, { timeout: 120_000 }, () => {
   expect(agree(tableOf(20, 40), MANY_HOST_TABLES)).toBeGreaterThanOrEqual(MANY_HOST_TABLES * 25);
+});
+
+// The same over a tiny grid (1 KiB buckets of 2 routes): many buckets, units packed up to the one
+// that does not fit, the rest and the big ones in the overflow area, every id sparse.
+/**
+ * `table` with every host entry on routes of its own (copies of the ones it names, at ids h·n + r),
+ * the catch-all's after them: hosts that share no route are units of their own on the grid.
+ */
+function ownRoutes(table: MatcherTable): MatcherTable {
+  const n = table.routes.length;
+  const own = (h: number, route: number): number => (route < 0 ? route : h * n + route);
+  return {
+    ...table,
+    hosts: table.hosts.map((host, h) => ({ ...host, paths: host.paths.map((path) => ({ ...path, route: own(h, path.route) })), fallback: own(h, host.fallback) })),
+    routes: [...Array.from({ length: table.hosts.length }, () => table.routes).flat(), ...table.routes],
+    fallback: own(table.hosts.length, table.fallback),
+  };
+}
+
+it(`wasm on a tiny grid and reference agree on tables of many hosts (seed ${SEED})`, { timeout: 120_000 }, () => {
+  const tables = tableOf(20, 40).map(ownRoutes);
+  // Such tables span many buckets, fill some and overflow into the area (else this would test one unit again).
+  const plans = fc.sample(tables, { seed: SEED, numRuns: 30 }).map((t) => encodeGrid(t, { grid: TINY_GRID }).layout.plan);
+  expect(plans.filter((plan) => plan.buckets >= 8 && plan.overflow.length > 2 && plan.bucket.filter((b) => b >= 0).length > 8).length).toBeGreaterThan(20);
+  expect(agree(tables, MANY_HOST_TABLES, TINY_GRID)).toBeGreaterThanOrEqual(MANY_HOST_TABLES * 25);
 });

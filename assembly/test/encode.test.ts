@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { encodeTable } from '../src/host/encode.ts';
+import { GRID, encodeGrid, encodeTable } from '../src/host/encode.ts';
 import { loadMatcherFromBinary } from '../src/host/matcher.ts';
 import type { MatcherTable } from '../src/host/table.ts';
 
@@ -81,11 +81,14 @@ describe('encodeTable', () => {
     expect(encodeTable(conditions([a, b]))).toEqual(encodeTable(conditions([b, a])));
   });
 
-  it('round-trips through loadMatcherFromBinary', () => {
-    const matcher = loadMatcherFromBinary(encodeTable(VALID));
-    expect(matcher.match('FOO.com:80', '/api/x', 'GET', { 'x-a': '1' })).toBe(0);
-    expect(matcher.match('foo.com', '/api/x', 'GET')).toBe(1);
-    expect([matcher.routeCount, matcher.endpointCount]).toEqual([2, 2]);
+  it('round-trips through loadMatcherFromBinary, in the grid\'s route ids', () => {
+    const { table, routeIds, layout } = encodeGrid(VALID);
+    const matcher = loadMatcherFromBinary(table);
+    expect(matcher.match('FOO.com:80', '/api/x', 'GET', { 'x-a': '1' })).toBe(routeIds[0]);
+    expect(matcher.match('foo.com', '/api/x', 'GET')).toBe(routeIds[1]);
+    // The id space: a bucket's R ids, the catch-all's.
+    expect([matcher.routeCount, matcher.endpointCount]).toEqual([layout.plan.routeCount, 2]);
+    expect(layout.plan.routeCount).toBe(GRID.bucketRoutes + 1);
   });
 
   it.each([

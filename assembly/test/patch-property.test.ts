@@ -1,13 +1,14 @@
-// patchOwnChunks against assembleOwnChunksLaidOut on table format 6, over random tables of up to 1,000
+// patchOwnChunks against assembleGrid (format 7), over random tables of up to 1,000
 // hosts and one random change at a time: a patch is given exactly when the full layout of the new
 // table is the previous one's (the same counts, route runs, offsets and sizes; the stated reason
 // otherwise), and then its bytes and layout are the full assembly's, and every block it did not
 // write is the previous version's very object. The property a patch of a future layout keeps too
 // (docs/proposals/host-grid.md and endpoint-area.md, test 1).
 import { describe, expect, it } from 'vitest';
-import { TABLE_BLOCK_BYTES, TableBlocks, assembleOwnChunksLaidOut, encodeChunk, patchOwnChunks } from '../src/host/encode.ts';
+import { TABLE_BLOCK_BYTES, TableBlocks, encodeChunk, patchOwnChunks } from '../src/host/encode.ts';
 import type { LaidOutTable, PlacedChunk, TableChunk, TableLayout } from '../src/host/encode.ts';
 import { Header } from '../src/host/layout.ts';
+import { gridOf } from './grid-support.ts';
 import type { HostEntry, RouteEntry } from '../src/host/table.ts';
 import type { ListedBackend } from './sets.ts';
 import { lcg } from './slot-support.ts';
@@ -41,7 +42,7 @@ function refusal(previous: LaidOutTable, next: { chunks: readonly PlacedChunk[];
 
 const CHANGES = ['renameInPad', 'renameAcrossPad', 'addPath', 'addHost', 'removeHost', 'move', 'scale', 'endpoints'] as const;
 
-describe('patchOwnChunks == assembleOwnChunksLaidOut (format 6)', () => {
+describe('patchOwnChunks == assembleGrid (format 7)', () => {
   it.each([
     { seed: 11, hosts: 1000, steps: 120 },
     { seed: 12, hosts: 40, steps: 200 },
@@ -56,7 +57,7 @@ describe('patchOwnChunks == assembleOwnChunksLaidOut (format 6)', () => {
       const count = 1 + random(3);
       return makeHost(`h${String(h * 10).padStart(6, '0')}.test`, Array.from({ length: count }, pads), Array.from({ length: count }, () => record(1 + random(3))));
     });
-    // Route `id`'s record names set `id` (its endpoints): the same object while its id and weight are.
+    // A route's record names set `id` (its endpoints; ids dense in host order): the same object while its id and weight are.
     const entries = new Map<ListedRoute, { id: number; entry: RouteEntry }>();
     const entryOf = (route: ListedRoute, id: number): RouteEntry => {
       let known = entries.get(route);
@@ -64,17 +65,16 @@ describe('patchOwnChunks == assembleOwnChunksLaidOut (format 6)', () => {
       return known.entry;
     };
     const laidOut = (list: readonly Host[]) => {
-      const chunks: PlacedChunk[] = [];
-      const routes: RouteEntry[] = [];
       const sets: (readonly number[])[] = [];
-      for (const host of list) {
-        chunks.push({ chunk: host.chunk, firstRoute: routes.length });
-        for (const route of host.routes) {
+      const units = list.map((host) => ({
+        name: host.entry.host,
+        chunk: host.chunk,
+        routes: host.routes.map((route) => {
           sets.push(route.backends[0]!.endpoints);
-          routes.push(entryOf(route, routes.length));
-        }
-      }
-      const { table, layout } = assembleOwnChunksLaidOut(chunks, routes, sets, endpointCount, -1);
+          return entryOf(route, sets.length - 1);
+        }),
+      }));
+      const { table, layout, chunks, routes } = gridOf(units, sets, endpointCount);
       return { table, layout, chunks, routes, sets, endpointCount };
     };
     let full = laidOut(hosts);
@@ -119,7 +119,7 @@ describe('patchOwnChunks == assembleOwnChunksLaidOut (format 6)', () => {
         for (let b = Math.floor(from / TABLE_BLOCK_BYTES); b <= Math.floor((from + bytes - 1) / TABLE_BLOCK_BYTES); b++) written.add(b);
       };
       full.chunks.forEach((placed, c) => placed.chunk !== previous.chunks.at(c)!.chunk && span(full.layout.chunkAt[c]!, placed.chunk.bytes.length));
-      full.routes.forEach((route, id) => route !== previous.routes.at(id)! && span(full.layout.routeOffsets[id]!, (full.layout.routeOffsets[id + 1] ?? full.table.length) - full.layout.routeOffsets[id]!));
+      full.routes.forEach((route, id) => route !== previous.routes.at(id)! && span(full.layout.routeOffsets[id]!, 8 + 16 * route.backends.length));
       // The header (length, endpoint count); per set that changed, its bucket and its bucket's index slice; the overflow tail when a set of it changed or one moved in or out.
       span(0, Header.SIZE);
       const { area, areaAt, setIndexAt } = full.layout;

@@ -4,8 +4,9 @@
 // patched (the table's list of hosts with conditions changes).
 import { describe, expect, it } from 'vitest';
 import { TABLE_BLOCK_BYTES, TableBlocks } from '../src/host/blocks.ts';
-import { assembleOwnChunksLaidOut, encodeChunk, patchOwnChunks } from '../src/host/encode.ts';
-import type { LaidOutTable, PlacedChunk } from '../src/host/encode.ts';
+import { encodeChunk, patchOwnChunks } from '../src/host/encode.ts';
+import type { GridUnit, LaidOutTable } from '../src/host/encode.ts';
+import { gridOf } from './grid-support.ts';
 import { loadMatcherFromBinary } from '../src/host/matcher.ts';
 import type { HostEntry, PathEntry, RouteEntry } from '../src/host/table.ts';
 
@@ -21,14 +22,14 @@ function hostOf(i: number, headers: readonly { name: string; value: string }[], 
 const ROUTES: RouteEntry[] = Array.from({ length: HOSTS * 2 }, (_, r) => ({ backends: [{ weight: 1, set: r % 4 }] }));
 const SETS = [[0], [1], [2], [3]];
 
-/** Every host with one header condition on `/p` (so each has bit 0), `middle` in place of host MIDDLE. */
-function chunksWith(middle: HostEntry): PlacedChunk[] {
-  return Array.from({ length: HOSTS }, (_, i) => ({ chunk: encodeChunk([i === MIDDLE ? middle : hostOf(i, [{ name: 'x-h', value: String(i) }])], 2), firstRoute: i * 2 }));
+/** Every host with one header condition on `/p` (so each has bit 0), `middle` in place of host MIDDLE: a unit each, routes 2i and 2i + 1 its own. */
+function unitsWith(middle: HostEntry): GridUnit[] {
+  return Array.from({ length: HOSTS }, (_, i) => ({ name: `h${i}.example`, chunk: encodeChunk([i === MIDDLE ? middle : hostOf(i, [{ name: 'x-h', value: String(i) }])], 2), routes: ROUTES.slice(i * 2, i * 2 + 2) }));
 }
 
-function laidOut(chunks: PlacedChunk[]): LaidOutTable {
-  const { table, layout } = assembleOwnChunksLaidOut(chunks, ROUTES, SETS, 4, -1);
-  return { table: TableBlocks.of(table), layout, chunks, routes: ROUTES, sets: SETS, endpointCount: 4, fallback: -1 };
+function laidOut(units: GridUnit[]): LaidOutTable {
+  const { table, layout, chunks, routes } = gridOf(units, SETS, 4);
+  return { table: TableBlocks.of(table), layout, chunks, routes, sets: SETS, endpointCount: 4, fallback: -1 };
 }
 
 /** The first of `candidates` whose chunk is as long as `like`'s. */
@@ -45,15 +46,15 @@ describe('patchOwnChunks with host-local condition bits', () => {
   const one = sameSize(two, Array.from({ length: 64 }, (_, n) => hostOf(MIDDLE, [{ name: 'x-a', value: 'v'.repeat(n) }])));
 
   it('rewrites only the host whose condition count changed, giving the full assemble', () => {
-    const before = chunksWith(one);
+    const before = unitsWith(one);
     const previous = laidOut(before);
     expect(previous.table.blocks.length, 'several blocks').toBeGreaterThan(3);
-    const next = chunksWith(two);
-    const chunks = before.map((placed, i) => (i === MIDDLE ? next[MIDDLE]! : placed));
-    const patched = patchOwnChunks(previous, chunks, ROUTES, SETS, 4, -1, { chunks: [MIDDLE], routes: [] });
+    const next = unitsWith(two);
+    const units = before.map((unit, i) => (i === MIDDLE ? next[MIDDLE]! : unit));
+    const full = gridOf(units, SETS, 4);
+    const patched = patchOwnChunks(previous, full.chunks, previous.routes, SETS, 4, -1, { chunks: [MIDDLE], routes: [] });
     expect(patched, 'patched in place').toBeDefined();
-    const full = assembleOwnChunksLaidOut(chunks, ROUTES, SETS, 4, -1).table;
-    expect(Buffer.from(patched!.table.bytes()).equals(Buffer.from(full))).toBe(true);
+    expect(Buffer.from(patched!.table.bytes()).equals(Buffer.from(full.table))).toBe(true);
     // Only the blocks the middle chunk lies in are new.
     const from = patched!.layout.chunkAt[MIDDLE]!;
     const to = from + next[MIDDLE]!.chunk.bytes.length;
@@ -63,17 +64,18 @@ describe('patchOwnChunks with host-local condition bits', () => {
     });
     // The host's own bits, every other host's as they were.
     const matcher = loadMatcherFromBinary(patched!.table.bytes());
-    expect(matcher.match(`h${MIDDLE}.example`, '/p', 'GET', { 'x-a': '1', 'x-b': '1' })).toBe(MIDDLE * 2 + 1);
-    expect(matcher.match(`h${MIDDLE}.example`, '/p', 'GET', { 'x-a': '1' })).toBe(MIDDLE * 2);
-    expect(matcher.match(`h${MIDDLE + 1}.example`, '/p', 'GET', { 'x-h': String(MIDDLE + 1) })).toBe(MIDDLE * 2 + 3);
-    expect(matcher.match(`h${MIDDLE + 1}.example`, '/p', 'GET', { 'x-a': '1', 'x-b': '1' })).toBe(MIDDLE * 2 + 2);
+    const first = (i: number) => full.layout.plan.firstRoute[i]!;
+    expect(matcher.match(`h${MIDDLE}.example`, '/p', 'GET', { 'x-a': '1', 'x-b': '1' })).toBe(first(MIDDLE) + 1);
+    expect(matcher.match(`h${MIDDLE}.example`, '/p', 'GET', { 'x-a': '1' })).toBe(first(MIDDLE));
+    expect(matcher.match(`h${MIDDLE + 1}.example`, '/p', 'GET', { 'x-h': String(MIDDLE + 1) })).toBe(first(MIDDLE + 1) + 1);
+    expect(matcher.match(`h${MIDDLE + 1}.example`, '/p', 'GET', { 'x-a': '1', 'x-b': '1' })).toBe(first(MIDDLE + 1));
   });
 
   it('does not patch a host gaining its first condition, even at the same size', () => {
     const none = sameSize(one, Array.from({ length: 64 }, (_, n) => hostOf(MIDDLE, [], `/p${'q'.repeat(n)}`)));
-    const before = chunksWith(none);
+    const before = unitsWith(none);
     const previous = laidOut(before);
-    const chunks = before.map((placed, i) => (i === MIDDLE ? { chunk: encodeChunk([one], 2), firstRoute: placed.firstRoute } : placed));
-    expect(patchOwnChunks(previous, chunks, ROUTES, SETS, 4, -1, { chunks: [MIDDLE], routes: [] })).toBeUndefined();
+    const chunks = gridOf(before, SETS, 4).chunks.map((placed, i) => (i === MIDDLE ? { chunk: encodeChunk([one], 2), firstRoute: placed.firstRoute } : placed));
+    expect(patchOwnChunks(previous, chunks, previous.routes, SETS, 4, -1, { chunks: [MIDDLE], routes: [] })).toBeUndefined();
   });
 });

@@ -169,8 +169,9 @@ describe('route labels from a delta, by blocks of lines', () => {
           expect(a.kind === 'proxy' ? [a.endpointKey, current.routeLabels.at(a.routeId)] : a.kind).toEqual(b.kind === 'proxy' ? [b.endpointKey, reference.routeLabels.at(b.routeId)] : b.kind);
         }
       }
-      expect(seen.sameCount, JSON.stringify(seen)).toBeGreaterThan(4);
-      expect(seen.moved, JSON.stringify(seen)).toBeGreaterThan(1);
+      // The grid keeps the id space (the line count) across path edits, paths added and hosts removed
+      // while its bucket count stays: nearly every step is a same-count splice.
+      expect(seen.sameCount, JSON.stringify(seen)).toBeGreaterThan(10);
       worker.close();
       fresh.close();
     }

@@ -5,12 +5,12 @@
  * and route ids are local to the chunk's run of routes. The fields that hold such values are
  * listed in `relocations`. Condition bits are each host's own, so they need no fixing up.
  *
- * `assembleTable` lays chunks side by side and fixes those fields up (copies plus one add per
- * listed field), then writes what is global — the header, the host hash tables (from each
- * host's cached key hash), the route records, the list of hosts with conditions and the endpoint sets. Nothing is
- * drafted, sorted or validated per path again, so a table whose hosts mostly did not change costs
- * copies and its route records. encodeTable is itself "one chunk per host, assembled", so an
- * assembled table is byte for byte the table encodeTable gives for the same content.
+ * The grid (grid.ts) places each chunk with its route records and fixes those fields up with
+ * writeChunk (copies plus one add per listed field), then writes what is global — the header,
+ * the host hash tables (from each host's cached key hash), the list of hosts with conditions and
+ * the endpoint sets. Nothing is drafted, sorted or validated per path again. encodeTable is itself
+ * "one chunk per host, assembled", so an assembled table is byte for byte the table encodeTable
+ * gives for the same content.
  *
  * A chunk is plain data (numbers, typed arrays, strings): it crosses process boundaries by
  * structured clone and is serialised by whoever ships it.
@@ -18,14 +18,12 @@
 import { draftHost } from './draft.ts';
 import type { EntryDraft, HostDraft } from './draft.ts';
 import type { HostEntry, RouteEntry } from './table.ts';
-import { validateHosts, validateRoutes, validateSets } from './validate.ts';
-import { FlatSink } from './blocks.ts';
+import { validateHosts } from './validate.ts';
 import type { TableSink } from './blocks.ts';
-import { Relocation, checkChunkShape, chunkWord, corrupt } from './chunk-check.ts';
-import { hashCapacity, hashSlots, hostSlotCapacity } from './hash-slots.ts';
-import { AREA_GEOMETRY, indexWordsOf, planArea, writeArea } from './area.ts';
-import type { AreaGeometry, AreaLayout } from './area.ts';
-import { BackendRecord, Entry, Format, Group, HOST_SEED, Header, HeaderPair, HostRecord, RouteRecord, Slot, murmur, pathSeed } from './layout.ts';
+import { Relocation, corrupt } from './chunk-check.ts';
+import { hashCapacity, hashSlots } from './hash-slots.ts';
+import type { AreaLayout } from './area.ts';
+import { BackendRecord, Entry, Group, HOST_SEED, HeaderPair, HostRecord, RouteRecord, Slot, murmur, pathSeed } from './layout.ts';
 
 /** Which host hash tables list a chunk host (bits of ChunkHost.tables). */
 export const HostTables = { EXACT: 1, ONE_LABEL: 2, DEEP: 4, ANY: 8 } as const;
@@ -68,7 +66,7 @@ function lookupsOf(host: HostEntry): string[] {
 /**
  * Encodes host entries whose route ids are local (below `routeCount`; -1 for none) into a chunk.
  * Throws PORTICO_E_TABLE_INVALID (naming the host, path or route) when an entry breaks the
- * MatcherTable contract; duplicates across chunks are caught by assembleTable.
+ * MatcherTable contract; duplicates across chunks are caught by assembleGrid (with `check`) or by the table's owner.
  */
 export function encodeChunk(hosts: readonly HostEntry[], routeCount: number): TableChunk {
   validateHosts(hosts, routeCount);
@@ -76,7 +74,7 @@ export function encodeChunk(hosts: readonly HostEntry[], routeCount: number): Ta
 }
 
 /** encodeChunk for entries already validated (encodeTable validates the whole table first). */
-function encodeValidChunk(hosts: readonly HostEntry[], routeCount: number): TableChunk {
+export function encodeValidChunk(hosts: readonly HostEntry[], routeCount: number): TableChunk {
   const drafts = hosts.map((host) => draftHost(host));
   const offsets = new Map<object, number>();
   const pathsAt = new Map<HostDraft, number>();
@@ -188,28 +186,7 @@ export interface PlacedChunk {
   readonly firstRoute: number;
 }
 
-/**
- * Lays `chunks` out in order (their hosts become hosts 0, 1, ... of the table) with the table's
- * routes, endpoint sets, endpoint count and catch-all `fallback` route (-1: none), and returns the
- * encoded table. Throws PORTICO_E_TABLE_INVALID when two hosts claim the same lookup, a route run,
- * route or set is out of range, or a chunk is inconsistent (a damaged chunk can never write
- * outside its place).
- */
-export function assembleTable(chunks: readonly PlacedChunk[], routes: readonly RouteEntry[], sets: readonly (readonly number[])[], endpointCount: number, fallback: number): Uint8Array {
-  validateSets(sets, endpointCount);
-  validateRoutes(routes, sets.length, fallback);
-  return assemble(chunks, routes, sets, endpointCount, fallback, true).table;
-}
-
-/**
- * assembleTable for chunks this process encoded itself (encodeChunk validated their hosts, and
- * their hosts are distinct): the routes are checked, the chunks trusted.
- */
-export function assembleOwnChunks(chunks: readonly PlacedChunk[], routes: readonly RouteEntry[], sets: readonly (readonly number[])[], endpointCount: number, fallback: number): Uint8Array {
-  return assembleOwnChunksLaidOut(chunks, routes, sets, endpointCount, fallback).table;
-}
-
-/** Where assemble put what a patch may rewrite in place (patch.ts): each chunk, each route record. */
+/** Where assembleGrid put what a patch may rewrite in place (patch.ts): each chunk, each route record (grid.ts: GridLayout). */
 export interface TableLayout {
   /** Per chunk: its byte offset. */
   readonly chunkAt: Uint32Array;
@@ -220,26 +197,6 @@ export interface TableLayout {
   readonly areaAt: number;
   /** Where the area's sets lie (area.ts): what a patch re-packs from. */
   readonly area: AreaLayout;
-}
-
-/**
- * assembleOwnChunks, with the table's layout (for patchOwnChunks); `geometry` is the endpoint
- * area's (the format's unless a test asks for another: wasm reads any).
- */
-export function assembleOwnChunksLaidOut(chunks: readonly PlacedChunk[], routes: readonly RouteEntry[], sets: readonly (readonly number[])[], endpointCount: number, fallback: number, geometry: AreaGeometry = AREA_GEOMETRY): { table: Uint8Array; layout: TableLayout } {
-  validateSets(sets, endpointCount);
-  validateRoutes(routes, sets.length, fallback);
-  return assemble(chunks, routes, sets, endpointCount, fallback, false, geometry);
-}
-
-/** encodeTable's half: the chunks come from a table validateTable accepted. */
-export function assembleValid(chunks: readonly PlacedChunk[], routes: readonly RouteEntry[], sets: readonly (readonly number[])[], endpointCount: number, fallback: number): Uint8Array {
-  return assemble(chunks, routes, sets, endpointCount, fallback, false).table;
-}
-
-/** Chunks of a validated table, one per host (encodeTable). */
-export function chunksOfValid(hosts: readonly HostEntry[], routeCount: number): PlacedChunk[] {
-  return hosts.map((host) => ({ chunk: encodeValidChunk([host], routeCount), firstRoute: 0 }));
 }
 
 /** Copies chunk number `c` (route run from `firstRoute`) to its place in `layout` and fixes up its relocated fields. */
@@ -279,120 +236,5 @@ export function writeRoute(out: TableSink, routeIndexAt: number, r: number, rec:
     out.setWord((backend + BackendRecord.WEIGHT) >>> 2, weight);
     out.setWord((backend + BackendRecord.SET) >>> 2, set);
     backend += BackendRecord.SIZE;
-  }
-}
-
-function assemble(chunks: readonly PlacedChunk[], routes: readonly RouteEntry[], sets: readonly (readonly number[])[], endpointCount: number, fallback: number, check: boolean, geometry: AreaGeometry = AREA_GEOMETRY): { table: Uint8Array; layout: TableLayout } {
-  let exactCount = 0;
-  let wildCount = 0;
-  let deepCount = 0;
-  let hostBytes = 0;
-  let condHostCount = 0;
-  const seen = check ? new Set<string>() : undefined;
-  for (const { chunk, firstRoute } of chunks) {
-    if (check) checkChunk(chunk, firstRoute, routes.length, seen!);
-    for (const host of chunk.hosts) {
-      if (host.tables & HostTables.EXACT) exactCount++;
-      if (host.tables & HostTables.ONE_LABEL) wildCount++;
-      if (host.tables & HostTables.DEEP) deepCount++;
-      if (chunkWord(chunk.bytes, host.at + HostRecord.COND_COUNT) !== 0) condHostCount++;
-    }
-    hostBytes += chunk.bytes.length;
-  }
-  let size: number = Header.SIZE;
-  const place = (bytes: number): number => {
-    const at = size;
-    size = pad8(size + bytes);
-    return at;
-  };
-  const exactCap = hostSlotCapacity(exactCount);
-  const wildCap = hostSlotCapacity(wildCount);
-  const deepCap = hostSlotCapacity(deepCount);
-  const exactHostsAt = place(exactCap * Slot.SIZE);
-  const wildHostsAt = place(wildCap * Slot.SIZE);
-  const deepHostsAt = deepCount === 0 ? 0 : place(deepCap * Slot.SIZE);
-  const hostsAt = place(hostBytes);
-  const routeIndexAt = place(routes.length * 4);
-  const routesAt = size;
-  const routeOffsets = new Uint32Array(routes.length);
-  for (let r = 0; r < routes.length; r++) routeOffsets[r] = place(routeRecordBytes(routes[r]!));
-  // Then the list of hosts with conditions (a host gaining or losing its conditions moves nothing
-  // before it), then the endpoint sets, last (area.ts): a set that grows or shrinks rewrites its
-  // bucket, aligned to its size so that it lies in one block; the overflow tail ends the table.
-  const condHostsAt = place(condHostCount * 4);
-  const area = planArea(sets, geometry);
-  const setIndexAt = place(indexWordsOf(area.bucketCount, geometry) * 4);
-  const areaAt = Math.ceil(size / geometry.bucketBytes) * geometry.bucketBytes;
-  const areaLength = area.bucketCount * geometry.bucketBytes;
-  const overflowAt = areaAt + areaLength;
-  size = overflowAt + area.overflowBytes;
-
-  const out = new Uint8Array(size);
-  // The table is little-endian, as wasm and every platform Node runs on (a big-endian host would need DataView here).
-  const words = new Uint32Array(out.buffer);
-  const sink = new FlatSink(out);
-  const u32 = (offset: number, value: number): void => void (words[offset >>> 2] = value);
-  const exactSlots: { hash: number; offset: number }[] = [];
-  const wildSlots: { hash: number; offset: number }[] = [];
-  const deepSlots: { hash: number; offset: number }[] = [];
-  let anyAt = 0;
-  let chunkAt = hostsAt;
-  let condHost = condHostsAt;
-  const layout: TableLayout = { chunkAt: new Uint32Array(chunks.length), routeOffsets, setIndexAt, areaAt, area };
-  chunks.forEach(({ chunk, firstRoute }, c) => {
-    layout.chunkAt[c] = chunkAt;
-    writeChunk(sink, chunk, firstRoute, layout, c);
-    for (const host of chunk.hosts) {
-      const slot = { hash: host.hash, offset: chunkAt + host.at };
-      if (host.tables & HostTables.EXACT) exactSlots.push(slot);
-      if (host.tables & HostTables.ONE_LABEL) wildSlots.push(slot);
-      if (host.tables & HostTables.DEEP) deepSlots.push(slot);
-      if (host.tables & HostTables.ANY) anyAt = slot.offset;
-      if (chunkWord(chunk.bytes, host.at + HostRecord.COND_COUNT) !== 0) {
-        u32(condHost, slot.offset);
-        condHost += 4;
-      }
-    }
-    chunkAt += chunk.bytes.length;
-  });
-  const header: [number, number][] = [
-    [Header.MAGIC, Format.MAGIC], [Header.VERSION, Format.VERSION], [Header.LENGTH, size],
-    [Header.ROUTE_COUNT, routes.length], [Header.ENDPOINT_COUNT, endpointCount],
-    [Header.FALLBACK, fallback], [Header.ANY_HOST, anyAt],
-    [Header.EXACT_HOSTS, exactHostsAt], [Header.EXACT_HOSTS_CAP, exactCap],
-    [Header.WILD_HOSTS, wildHostsAt], [Header.WILD_HOSTS_CAP, wildCap],
-    [Header.HOSTS, hostsAt], [Header.HOSTS_LEN, routeIndexAt - hostsAt],
-    [Header.COND_HOSTS, condHostsAt], [Header.COND_HOST_COUNT, condHostCount],
-    [Header.ROUTE_INDEX, routeIndexAt], [Header.ROUTES, routesAt], [Header.ROUTES_LEN, condHostsAt - routesAt],
-    [Header.DEEP_HOSTS, deepHostsAt], [Header.DEEP_HOSTS_CAP, deepCap],
-    [Header.SET_INDEX, setIndexAt], [Header.SET_COUNT, sets.length], [Header.AREA, areaAt], [Header.AREA_LEN, areaLength],
-    [Header.OVERFLOW, overflowAt], [Header.OVERFLOW_LEN, area.overflowBytes],
-  ];
-  for (const [field, value] of header) u32(field, value);
-  const writeSlots = (first: number, slots: Uint32Array): void => {
-    for (let i = 0; i < slots.length; i++) u32(first + i * 4, slots[i] ?? 0);
-  };
-  writeSlots(exactHostsAt, hashSlots(exactSlots, exactCap));
-  writeSlots(wildHostsAt, hashSlots(wildSlots, wildCap));
-  if (deepCount !== 0) writeSlots(deepHostsAt, hashSlots(deepSlots, deepCap));
-  for (let r = 0; r < routes.length; r++) writeRoute(sink, routeIndexAt, r, routeOffsets[r]!, routes[r]!);
-  writeArea(words, setIndexAt, areaAt, sets, area);
-  return { table: out, layout };
-}
-
-/**
- * A chunk from elsewhere (a bundle off the network) is checked before it is laid out: its
- * relocations, hosts and condition runs stay inside it, its route run inside the table's routes,
- * and no lookup is claimed twice. The table's digest is checked by whoever ships it; this only
- * makes sure a damaged chunk cannot make the assembly itself go wrong.
- */
-function checkChunk(chunk: TableChunk, firstRoute: number, routeCount: number, seen: Set<string>): void {
-  checkChunkShape(chunk);
-  if (!Number.isInteger(firstRoute) || firstRoute < 0 || firstRoute + chunk.routeCount > routeCount) corrupt(`route run [${firstRoute}, ${firstRoute + chunk.routeCount}) is outside the ${routeCount} routes`);
-  for (const host of chunk.hosts) {
-    for (const lookup of host.lookups) {
-      if (seen.has(lookup)) corrupt(`duplicate host ${JSON.stringify(lookup)}`);
-      seen.add(lookup);
-    }
   }
 }

@@ -5,14 +5,21 @@
  */
 import type { MatcherTable } from './table.ts';
 import { validateTable } from './validate.ts';
-import { assembleValid, chunksOfValid } from './chunk.ts';
+import { encodeValidGrid } from './grid-table.ts';
+import type { GridTable } from './grid-table.ts';
+import type { GridOptions } from './grid-plan.ts';
 
 export { hostProblem, validateTable } from './validate.ts';
 export { prefixKey } from './draft.ts';
 export type { PlacedChunk, TableChunk } from './chunk.ts';
 export type { TableLayout } from './chunk.ts';
-export { assembleOwnChunks, assembleOwnChunksLaidOut, assembleTable, encodeChunk } from './chunk.ts';
+export { encodeChunk } from './chunk.ts';
 export { checkChunkShape } from './chunk-check.ts';
+export type { GridAssembleOptions, GridCatchAll, GridLayout, GridUnit } from './grid.ts';
+export { assembleGrid, unitBytes } from './grid.ts';
+export type { GridOptions, GridPlan, UnitSize } from './grid-plan.ts';
+export { GRID, bucketCount, homeOf, packBucket, planGrid } from './grid-plan.ts';
+export type { GridTable } from './grid-table.ts';
 export type { LaidOutTable } from './patch.ts';
 export { patchOwnChunks } from './patch.ts';
 export { chunkFromBytes, chunkToBytes } from './chunk-wire.ts';
@@ -22,11 +29,19 @@ export { Format } from './layout.ts';
 export type { ItemList } from './pages.ts';
 
 /**
- * Encodes `table` into the binary layout the wasm matcher loads: each host entry encoded as a
- * chunk (chunk.ts), the chunks assembled. Throws PorticoError PORTICO_E_TABLE_INVALID (naming
- * the offending host, path or route) when the table breaks the MatcherTable contract.
+ * Encodes `table` into the binary layout the wasm matcher loads: each host (with the routes it
+ * names) a grid unit (grid-table.ts), the units assembled as a grid (grid.ts), whose route ids
+ * `routeIds` gives by the table's ids. `grid` (S and R) is for tests; with `balancingOnly` the
+ * table keeps the places and ids but holds no host (it serves pick alone). Throws PorticoError
+ * PORTICO_E_TABLE_INVALID (naming the offending host, path or route) when the table breaks the
+ * MatcherTable contract.
  */
-export function encodeTable(table: MatcherTable): Uint8Array {
+export function encodeGrid(table: MatcherTable, options: { readonly grid?: GridOptions; readonly balancingOnly?: boolean } = {}): GridTable {
   validateTable(table);
-  return assembleValid(chunksOfValid(table.hosts, table.routes.length), table.routes, table.sets, table.endpointCount, table.fallback);
+  return encodeValidGrid(table, options);
+}
+
+/** encodeGrid's bytes: the table wasm loads, whose route ids are the grid's (encodeGrid's routeIds). */
+export function encodeTable(table: MatcherTable, grid?: GridOptions): Uint8Array {
+  return encodeGrid(table, grid === undefined ? {} : { grid }).table;
 }

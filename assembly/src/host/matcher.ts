@@ -8,7 +8,9 @@
 import { Buffer } from 'node:buffer';
 import { readFileSync } from 'node:fs';
 import { PorticoError } from './errors.ts';
-import { encodeTable } from './encode.ts';
+import { encodeGrid } from './encode.ts';
+import type { GridOptions } from './grid-plan.ts';
+import { TableIdMatcher } from './table-matcher.ts';
 import type { MatcherTable } from './table.ts';
 import { HostConditions } from './conditions.ts';
 import type { StoredCondition } from './conditions.ts';
@@ -396,10 +398,12 @@ export function loadMatcherFromBinary(bytes: Uint8Array): Matcher {
 }
 
 /**
- * Encodes `table` and loads it into a fresh wasm instance (the compiled module is shared).
- * Throws PORTICO_E_TABLE_INVALID for a table that breaks the contract and
- * PORTICO_E_MATCHER_NOT_BUILT when the wasm file is missing.
+ * Encodes `table` and loads it into a fresh wasm instance (the compiled module is shared); the
+ * matcher answers in the table's own route ids (the encoded table's are the grid's:
+ * table-matcher.ts). `grid` (S and R) is for tests. Throws PORTICO_E_TABLE_INVALID for a table
+ * that breaks the contract and PORTICO_E_MATCHER_NOT_BUILT when the wasm file is missing.
  */
-export function loadMatcher(table: MatcherTable): Matcher {
-  return loadMatcherFromBinary(encodeTable(table));
+export function loadMatcher(table: MatcherTable, grid?: GridOptions): Matcher {
+  const encoded = encodeGrid(table, grid === undefined ? {} : { grid });
+  return new TableIdMatcher(loadMatcherFromBinary(encoded.table), encoded.routeIds);
 }

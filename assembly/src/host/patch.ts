@@ -4,11 +4,12 @@
  * were (same sizes, same hosts), and its endpoint area has as many buckets, the new table is the
  * last one with only those rewritten and the buckets of the changed sets re-packed (area.ts: a set
  * that grows or shrinks moves nothing outside its bucket) — by the very functions assemble writes
- * them with, so the bytes are those assembleOwnChunks gives (the tests hold them equal) — into
+ * them with, so the bytes are those assembleGrid gives (the tests hold them equal) — into
  * copies of the blocks they fall in (blocks.ts): the last version's bytes stay as they were, and
  * the cost is the changed parts and their blocks, not a copy of the table.
  */
-import type { PlacedChunk, TableChunk, TableLayout } from './chunk.ts';
+import type { PlacedChunk, TableChunk } from './chunk.ts';
+import type { GridLayout } from './grid.ts';
 import { routeRecordBytes, writeChunk, writeRoute } from './chunk.ts';
 import { patchEndpointArea } from './area.ts';
 import type { TableBlocks, TableSink } from './blocks.ts';
@@ -22,7 +23,7 @@ import { checkEndpointCount, checkRoute } from './validate.ts';
 export interface LaidOutTable {
   /** Its bytes, as blocks shared with the versions patched from it (or it from). */
   readonly table: TableBlocks;
-  readonly layout: TableLayout;
+  readonly layout: GridLayout;
   /** Its chunks and route records (arrays, or Pages shared with the versions patched from it). */
   readonly chunks: ItemList<PlacedChunk>;
   readonly routes: ItemList<RouteEntry>;
@@ -82,13 +83,15 @@ function fits(previous: TableChunk, next: TableChunk): boolean {
 }
 
 /**
- * The table assembleOwnChunks gives for `chunks`, `routes`, `sets`, `endpointCount` and
- * `fallback`, made by patching `previous` (chunks, routes and sets compared by identity; the
- * caller's own chunks, trusted as assembleOwnChunks trusts them); undefined when the layout would
+ * The table assembleGrid gives for `chunks` (placed at the plan's first ids), `routes` (by grid
+ * id, the empty record at ids no route has), `sets`, `endpointCount` and `fallback`, made by
+ * patching `previous` (chunks, routes and sets compared by identity; the caller's own chunks,
+ * trusted as assembleGrid trusts them; a caller that lists no chunks, a balancing-only table, must
+ * itself hold the units' names and sizes unchanged: the grid's plan follows them); undefined when the layout would
  * change — another number of chunks or routes, fewer sets (an unchanged route could name one taken
  * away) or another number of the endpoint area's buckets, a chunk's route run moved, a changed
  * chunk or route record of another size (another backend count) — and the caller assembles. The
- * changed route records and sets are validated as assembleOwnChunks validates every one (throws
+ * changed route records and sets are validated as assembleGrid validates every one (throws
  * PORTICO_E_TABLE_INVALID naming the route or set). `previous.table` is not modified. With
  * `only`, the chunks, routes and (when `only.sets` is given) sets at the other indices are known
  * to be `previous`'s (the caller replaced those alone): only these are compared, so the cost

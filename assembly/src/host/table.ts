@@ -46,6 +46,12 @@ export interface HostEntry {
   readonly paths: readonly PathEntry[];
   /** Route id for requests to this host that match no path, or -1 (then the table's fallback applies). */
   readonly fallback: number;
+  /**
+   * Route ids that belong with this host though no path of it names them (its mirror and
+   * default-backend routes, a regex host's later paths): the encoder keeps them in the host's part
+   * of the table, so they move with it. Absent means none.
+   */
+  readonly extraRoutes?: readonly number[];
 }
 
 /** How many labels a wildcard host's `*` stands for (see HostEntry.labels). */

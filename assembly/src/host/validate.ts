@@ -139,6 +139,10 @@ export function validateHosts(hosts: readonly HostEntry[], routes: number): void
     requireArray(entry.paths, `${where}.paths`);
     entry.paths.forEach((path, p) => checkPath(path, routes, `${where}.paths[${p}]`));
     checkRouteId(entry.fallback, routes, `${where}.fallback`, true);
+    if (entry.extraRoutes !== undefined) {
+      requireArray(entry.extraRoutes, `${where}.extraRoutes`);
+      entry.extraRoutes.forEach((route, i) => checkRouteId(route, routes, `${where}.extraRoutes[${i}]`, false));
+    }
   });
 }
 

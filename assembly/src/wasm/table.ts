@@ -1,4 +1,4 @@
-// Binary routing table, version 6: byte offsets and record sizes.
+// Binary routing table, version 7: byte offsets and record sizes.
 // src/host/layout.ts mirrors every `export const` here; test/layout.test.ts keeps the two equal.
 // All fields are little-endian u32 (i32 where -1 means "none"). Section and record offsets are
 // relative to the table start (0 therefore means "none": the header sits there), string offsets
@@ -6,7 +6,7 @@
 // and entries inline so one lookup touches as few cache lines as possible.
 
 @inline export const MAGIC: u32 = 0x4d545250; // "PRTM"
-@inline export const VERSION: u32 = 6;
+@inline export const VERSION: u32 = 7;
 
 // Header.
 @inline export const H_MAGIC: u32 = 0;
@@ -20,12 +20,17 @@
 @inline export const H_EXACT_HOSTS_CAP: u32 = 32;
 @inline export const H_WILD_HOSTS: u32 = 36;
 @inline export const H_WILD_HOSTS_CAP: u32 = 40;
+// The grid (src/host/grid.ts): B buckets of S bytes, each holding whole hosts and their route records;
+// hosts that fit no bucket, with theirs, are in the overflow area (H_ROUTES, after the route index).
 @inline export const H_HOSTS: u32 = 44;
 @inline export const H_HOSTS_LEN: u32 = 48;
-// The record offsets (u32 each, in table order) of the hosts with match conditions, last in the
-// table: the host side reads their conditions at load without walking every host.
+// The record offsets (u32 each, in host order) of the hosts with match conditions: the host side
+// reads their conditions at load without walking every host.
 @inline export const H_COND_HOSTS: u32 = 52;
 @inline export const H_COND_HOST_COUNT: u32 = 56;
+// The route index: a record offset per route id. Ids are sparse (bucket b's are b·R + k, the
+// catch-all's B·R, the overflow hosts' after it); an id no route has points to the shared empty
+// record at the start of the overflow area (H_ROUTES).
 @inline export const H_ROUTE_INDEX: u32 = 60;
 @inline export const H_ROUTES: u32 = 64;
 @inline export const H_ROUTES_LEN: u32 = 68;
@@ -109,8 +114,8 @@
 // shares its endpoint rotation, as ingress-nginx shares one balancer per upstream). Backend
 // currents are i64 (weights go up to 2^31-1); endpoint currents are i32, as every endpoint weighs
 // 1 and a current never exceeds the slot count in magnitude. A route record's size depends on its
-// backend count alone: endpoints added or taken away never move a route record. (Keeping route
-// records out of the host blocks measured faster: compact host blocks mean fewer TLB misses.)
+// backend count alone: endpoints added or taken away never move a route record. A host's route
+// records follow its block in its grid bucket (format 7; before, they had a section of their own).
 @inline export const ROUTE_BACKEND_COUNT: u32 = 0;
 @inline export const ROUTE_BACKENDS: u32 = 8;
 @inline export const BACKEND_CURRENT: u32 = 0;

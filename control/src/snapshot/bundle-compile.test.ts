@@ -53,15 +53,19 @@ describe('BundleCompiler', () => {
     expectSame(new BundleCompiler(), featureful());
   });
 
-  it('places default-backend hidden routes after every matched route, and names them in the routes\' policies', () => {
+  it('places default-backend hidden routes right after their host\'s matched routes (the grid keeps a host\'s routes together), and names them in the routes\' policies', () => {
     const bundle = new BundleCompiler().compile(featureful());
     const entries = JSON.parse(bundle.policies) as { route: number; fallback?: number }[];
     const labels = bundle.routeLabels.split('\n');
-    const hidden = entries.filter((entry) => entry.fallback !== undefined).map((entry) => entry.fallback!);
+    const hidden = entries.filter((entry) => entry.fallback !== undefined);
     expect(hidden).toHaveLength(3);
-    // Hidden routes come after the catch-all (the last matched route) and hold the default backend's endpoints.
-    const catchAll = labels.indexOf('default/catch-all@default');
-    for (const id of hidden) expect(id).toBeGreaterThan(catchAll);
+    for (const { route, fallback } of hidden) {
+      // The hidden route is labelled as the route it hides behind and sits in its host's run, after the route.
+      const host = labels[route]!.split('@')[1]!.split('/')[0]!;
+      expect(labels[fallback!]!.split('@')[1]!.split('/')[0]).toBe(host);
+      expect(fallback!).toBeGreaterThan(route);
+      for (let id = route; id <= fallback!; id++) expect(labels[id]!.split('@')[1]!.split('/')[0]).toBe(host);
+    }
   });
 
   const here = new URL('../build/testdata/', import.meta.url).pathname;
@@ -208,7 +212,7 @@ describe('BundleCompiler', () => {
     };
     const afresh = (item: SnapshotHost): TableChunk => {
       const alone = toMatcherTable({ apiVersion: 'portico.dev/v1alpha1', kind: 'Snapshot', version: '', hosts: [item], defaultRoute: null, endpointSets: [], certificates: [] });
-      return encodeChunk(alone.table.hosts, item.routes.length + (item.defaultRoute === null ? 0 : 1));
+      return encodeChunk(alone.table.hosts, alone.routes.length);
     };
     const contentOf = (chunk: TableChunk) => ({ ...chunk, bytes: [...chunk.bytes], relocations: [...chunk.relocations] });
     const compiler = new BundleCompiler();
@@ -278,6 +282,11 @@ describe('BundleCompiler', () => {
       return compiler.compile(snapshot);
     };
     const first = compile(version(1, false));
+    // The grid numbers the routes: h3.test's and the catch-all's ids are read from the labels.
+    const labels = first.routeLabels.split('\n');
+    const h3 = labels.findIndex((label) => label.includes('@h3.test/'));
+    const catchAllId = labels.indexOf('default/catch-all@default');
+    expect(h3).toBeGreaterThanOrEqual(0);
     const before = compiler.stats.patched;
     const same = compile(version(2, false));
     expect(compiler.stats.patched).toBeGreaterThan(before);
@@ -286,12 +295,28 @@ describe('BundleCompiler', () => {
     const flipped = compile(version(3, true));
     expect(flipped.redirects).not.toBe(first.redirects);
     expect([...first.redirects]).toEqual(snapshot);
-    expect(flipped.redirects[3]).toBe(1);
-    expect(first.redirects[3]).toBe(0);
+    expect(flipped.redirects[h3]).toBe(1);
+    expect(first.redirects[h3]).toBe(0);
     // The catch-all's bits (redirect, preserve trailing slash) are in both.
-    expect(first.redirects[8]).toBe(3);
+    expect(first.redirects[catchAllId]).toBe(3);
     expect(compile(version(4, true)).redirects).toBe(flipped.redirects);
-    expect(compile(version(5, false)).redirects[3]).toBe(0);
-    expect(flipped.redirects[3]).toBe(1);
+    expect(compile(version(5, false)).redirects[h3]).toBe(0);
+    expect(flipped.redirects[h3]).toBe(1);
+  });
+  it('patches a balancing-only table past a resized host while the grid keeps its ids, and assembles it when the host leaves its bucket', () => {
+    const hosts = Array.from({ length: 6000 }, (_, i) => host(`g${String(i).padStart(4, '0')}.test`, [route('/p', [backend('web', 'default/web:80')])]));
+    const version = (edited: SnapshotHost, endpoint: number) =>
+      sealSnapshot({ apiVersion: 'portico.dev/v1alpha1', kind: 'Snapshot', hosts: hosts.map((item, i) => (i === 7 ? edited : item)), defaultRoute: null, endpointSets: [endpoints('default/web:80', 8080, endpoint)], certificates: [] });
+    const compiler = new BundleCompiler();
+    const balancing = (snapshot: Snapshot) => {
+      const before = { ...compiler.paths.balancing };
+      expectSame(compiler, snapshot);
+      return Object.keys(before).find((path) => compiler.paths.balancing[path as keyof typeof before] > before[path as keyof typeof before]);
+    };
+    balancing(version(hosts[7]!, 9000));
+    // A path 16 bytes longer: the chunk grows, the host stays in its bucket (the full table assembles, the balancing one patches).
+    expect(balancing(version(host('g0007.test', [route(`/p${'x'.repeat(16)}`, [backend('web', 'default/web:80')])]), 9001))).toBe('patched');
+    // Past half a bucket (the bucket count stays): the host goes to the overflow area, its bucket's later hosts and its own ids change; the balancing table is assembled.
+    expect(balancing(version(host('g0007.test', [route(`/p${'x'.repeat(9000)}`, [backend('web', 'default/web:80')])]), 9002))).toBe('assembled');
   });
 });

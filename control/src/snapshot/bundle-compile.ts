@@ -8,8 +8,8 @@
  * copies.
  */
 import { createHash } from 'node:crypto';
-import { Pages, TableBlocks, assembleOwnChunksLaidOut, encodeChunk, patchOwnChunks } from '@portico/assembly/encode';
-import type { ItemList, LaidOutTable, PlacedChunk, TableChunk } from '@portico/assembly/encode';
+import { Pages, TableBlocks, assembleGrid, bucketCount, encodeChunk, homeOf, packBucket, patchOwnChunks, unitBytes } from '@portico/assembly/encode';
+import type { GridUnit, ItemList, LaidOutTable, PlacedChunk, TableChunk, UnitSize } from '@portico/assembly/encode';
 import type { RouteEntry } from '@portico/assembly/table';
 import type { BundledUpstreamTls, TableBundle, TlsBundle } from './bundle.ts';
 import { ENDPOINTS_PART, bundledUpstreamTls, withEndpointLines, withLabelLines, withTableBlocks, combineDigests, policyEntry, redirectBits, routeLabel, tlsAfter, tlsOf } from './bundle.ts';
@@ -67,6 +67,8 @@ type Entries = NonNullable<HostPiece['entries']>;
 /** The shared empty lists and bits of pieces (most hosts have no upstream TLS, no policies, no redirect). */
 const NO_IDS: readonly number[] = Object.freeze([]);
 const NO_REDIRECTS = new Uint8Array(0);
+/** The record of a route id no route has (the grid's ids are sparse). */
+const NO_ROUTE: RouteEntry = Object.freeze({ backends: Object.freeze([]) });
 
 /** A piece's route of local id `local` (its targets', or for a plain piece its host's: routes, then the default route). */
 function routeOf(piece: HostPiece, local: number): RouteTarget['route'] {
@@ -149,21 +151,39 @@ function catchAllLabel(catchAll: NonNullable<Snapshot['defaultRoute']>): string 
   return routeLabel({ kind: 'default', host: undefined, route: catchAll });
 }
 
+/** Where each piece's labels and the catch-all's are among a routeLabels text's segments (-1: none, it has no route). */
+interface LabelSegments {
+  readonly ofPiece: Int32Array;
+  readonly catchAll: number;
+}
+
 /**
- * The routeLabels text of a full bundle as segments: piece p's run labels from route firstRoutes[p],
- * the catch-all's at `fallback` (segment pieces.length, '' for none), then each piece's mirror
- * routes' from mirrorFirst[p]: route id order, as toMatcherTable numbers them.
+ * The routeLabels text of a full bundle as segments in route id order: piece p's labels (its run,
+ * then its mirror routes) from route firstRoutes[p], the catch-all's at `fallback`; the ids no
+ * route has are empty lines (gaps between segments).
  */
-function labelText(pieces: readonly HostPiece[], firstRoutes: readonly number[], catchAll: Snapshot['defaultRoute'], fallback: number, mirrorFirst: readonly number[], routeCount: number): LineText {
-  const segments: string[] = pieces.map((piece) => piece.labels);
-  const firsts: number[] = firstRoutes.slice();
-  segments.push(catchAll === null ? '' : catchAllLabel(catchAll));
-  firsts.push(catchAll === null ? (mirrorFirst[0] ?? routeCount) : fallback);
+function labelText(pieces: readonly HostPiece[], firstRoutes: readonly number[], catchAll: Snapshot['defaultRoute'], fallback: number, routeCount: number): { text: LineText; segments: LabelSegments } {
+  const order: number[] = [];
   pieces.forEach((piece, p) => {
-    segments.push(piece.mirrorLabels);
-    firsts.push(mirrorFirst[p]!);
+    if (piece.routeCount > 0) order.push(p);
   });
-  return LineText.of(segments, firsts, routeCount);
+  order.sort((a, b) => firstRoutes[a]! - firstRoutes[b]!);
+  const segments: string[] = [];
+  const firsts: number[] = [];
+  const ofPiece = new Int32Array(pieces.length).fill(-1);
+  let catchAllSegment = -1;
+  const addCatchAll = (): void => {
+    catchAllSegment = segments.push(catchAllLabel(catchAll!)) - 1;
+    firsts.push(fallback);
+  };
+  for (const p of order) {
+    if (catchAll !== null && catchAllSegment < 0 && firstRoutes[p]! > fallback) addCatchAll();
+    const piece = pieces[p]!;
+    ofPiece[p] = segments.push(piece.mirrorLabels === '' ? piece.labels : piece.labels === '' ? piece.mirrorLabels : `${piece.labels}\n${piece.mirrorLabels}`) - 1;
+    firsts.push(firstRoutes[p]!);
+  }
+  if (catchAll !== null && catchAllSegment < 0) addCatchAll();
+  return { text: LineText.of(segments, firsts, routeCount), segments: { ofPiece, catchAll: catchAllSegment } };
 }
 
 /** A bundle made, with what the next version of the same mode may take from it. */
@@ -256,14 +276,18 @@ interface LastCompile {
   readonly entries: ItemList<Entries>;
   readonly catchAll: Snapshot['defaultRoute'];
   readonly firstRoutes: readonly number[];
-  /** The bundle's routeLabels of a full bundle (undefined for a balancing-only one: ''), segment p piece p's, then the catch-all's, then pieces' mirror routes'. */
+  /** The bundle's routeLabels of a full bundle (undefined for a balancing-only one: ''), and which segment of it holds each piece's labels and the catch-all's. */
   readonly routeLabels: LineText | undefined;
+  readonly segments: LabelSegments | undefined;
   readonly redirects: Uint8Array;
   readonly laidOut: LaidOutTable;
   /** The pieces that are not plain, in order. */
   readonly special: readonly number[];
   /** Whether any piece has mirror routes (their ids come after the catch-all's). */
   readonly mirrors: boolean;
+  /** The units' bytes in all (the grid's bucket count follows it), and each bucket's units (made on the first patch that needs them). */
+  readonly gridBytes: number;
+  homed?: readonly (readonly number[])[];
   readonly needsHeaders: boolean;
 }
 
@@ -279,8 +303,8 @@ function compileHost(host: SnapshotHost, shipped?: TableChunk): HostPiece {
   const local = targets.map((_, id) => id);
   if (shipped !== undefined) {
     const lookups = alone.table.hosts.flatMap((entry) => (entry.labels === 'many' ? [entry.host, `${entry.host} deeper`] : entry.labels === 'deeper' ? [`${entry.host} deeper`] : [entry.host]));
-    if (shipped.routeCount !== matched || JSON.stringify(shipped.hosts.flatMap((entry) => entry.lookups)) !== JSON.stringify(lookups)) {
-      throw new PorticoError('PORTICO_E_SNAPSHOT_INVALID', `the table chunk shipped for host ${host.host} does not fit it (${shipped.routeCount} routes for ${matched}, lookups ${JSON.stringify(shipped.hosts.flatMap((entry) => entry.lookups))})`);
+    if (shipped.routeCount !== targets.length || JSON.stringify(shipped.hosts.flatMap((entry) => entry.lookups)) !== JSON.stringify(lookups)) {
+      throw new PorticoError('PORTICO_E_SNAPSHOT_INVALID', `the table chunk shipped for host ${host.host} does not fit it (${shipped.routeCount} routes for ${targets.length}, lookups ${JSON.stringify(shipped.hosts.flatMap((entry) => entry.lookups))})`);
     }
   }
   const upstream = local.filter((id) => targets[id]!.route.backends.some((backend) => backend.tls !== undefined || backend.protocol !== undefined));
@@ -289,7 +313,8 @@ function compileHost(host: SnapshotHost, shipped?: TableChunk): HostPiece {
   const redirects = Uint8Array.from(targets, (target) => redirectBits(target.route));
   const plain = targets.length === matched && withPolicies.length === 0 && upstream.length === 0 && regex === undefined;
   return {
-    chunk: compactChunk(shipped ?? encodeChunk(alone.table.hosts, matched)),
+    // Its entries name local ids below its route count (hidden routes: the grid keeps them in its unit).
+    chunk: compactChunk(shipped ?? encodeChunk(alone.table.hosts, targets.length)),
     host,
     targets: plain ? undefined : targets,
     routeCount: targets.length,
@@ -413,30 +438,30 @@ export class BundleCompiler {
       this.stats.patched++;
       return patched;
     }
-    const routes: RouteEntry[] = [];
-    const placed: { chunk: TableChunk; firstRoute: number }[] = [];
-    const firstRoutes: number[] = [];
-    // The ids toMatcherTable gives: every host's routes in host order, the catch-all, then mirror routes.
-    pieces.forEach((piece, p) => {
-      const firstRoute = routes.length;
-      firstRoutes.push(firstRoute);
-      const own = entries[p]!;
-      for (let local = 0; local < piece.matched; local++) routes.push(own.routes[local]!);
-      if (!balancingOnly) placed.push({ chunk: piece.chunk, firstRoute });
-    });
+    // The grid places every piece (its chunk, then its route records: its run, then its mirror
+    // routes) and gives its ids: the plan, not the host order, numbers the routes.
     const catchAll = snapshot.defaultRoute;
-    let fallback = -1;
-    if (catchAll !== null) fallback = routes.push(routeRecord(catchAll, numbering.setIds)) - 1;
-    // Mirror routes: local ids past a piece's run map to ids appended after the catch-all, in host order.
-    const mirrorFirst = pieces.map((piece, p) => {
-      const first = routes.length;
-      for (let local = piece.matched; local < piece.routeCount; local++) routes.push(entries[p]!.routes[local]!);
-      return first;
+    const units: GridUnit[] = pieces.map((piece, p) => ({ name: piece.host.host, chunk: piece.chunk, routes: entries[p]!.routes }));
+    const endpointCount = numbering.endpoints.length;
+    // Snapshot hosts are distinct (sealing checks it) and each chunk was validated when encoded.
+    const assembled = assembleGrid(units, catchAll === null ? null : routeRecord(catchAll, numbering.setIds), numbering.sets.toArray(), endpointCount, { balancingOnly });
+    const { plan } = assembled.layout;
+    const firstRoutes = Array.from(plan.firstRoute);
+    const fallback = catchAll === null ? -1 : plan.catchAll;
+    const routes = new Array<RouteEntry>(plan.routeCount).fill(NO_ROUTE);
+    const placed: PlacedChunk[] = [];
+    pieces.forEach((piece, p) => {
+      const own = entries[p]!.routes;
+      for (let local = 0; local < piece.routeCount; local++) routes[firstRoutes[p]! + local] = own[local]!;
+      if (!balancingOnly) placed.push({ chunk: piece.chunk, firstRoute: firstRoutes[p]! });
     });
+    if (catchAll !== null) routes[fallback] = routeRecord(catchAll, numbering.setIds);
+    // A piece's mirror routes follow its run.
+    const mirrorFirst = pieces.map((piece, p) => firstRoutes[p]! + piece.matched);
     const policies: unknown[] = [];
     const upstreamTls: BundledUpstreamTls[] = [];
     const regexHosts: RegexHost[] = [];
-    const redirects = new Uint8Array(routes.length);
+    const redirects = new Uint8Array(plan.routeCount);
     const special: number[] = [];
     pieces.forEach((piece, p) => {
       const firstRoute = firstRoutes[p]!;
@@ -451,12 +476,9 @@ export class BundleCompiler {
     const endpointSets = numbering.nonEmpty;
     const tls = balancingOnly ? undefined : tlsOf(snapshot);
     const needsHeaders = !balancingOnly && pieces.some((piece) => piece.needsHeaders);
-    // Snapshot hosts are distinct (sealing checks it) and each chunk was validated when encoded.
-    const endpointCount = numbering.endpoints.length;
     const tableFallback = balancingOnly ? -1 : fallback;
-    const assembled = assembleOwnChunksLaidOut(placed, routes, numbering.sets.toArray(), endpointCount, tableFallback);
     const table = TableBlocks.of(assembled.table);
-    const routeLabels = balancingOnly ? undefined : labelText(pieces, firstRoutes, catchAll, fallback, mirrorFirst, routes.length);
+    const labels = balancingOnly ? undefined : labelText(pieces, firstRoutes, catchAll, fallback, plan.routeCount);
     const last: LastCompile = {
       numbering,
       invalid,
@@ -465,16 +487,18 @@ export class BundleCompiler {
       entries: Pages.of(entries),
       catchAll,
       firstRoutes,
-      routeLabels,
+      routeLabels: labels?.text,
+      segments: labels?.segments,
       redirects,
       laidOut: { table, layout: assembled.layout, chunks: Pages.of(placed), routes: Pages.of(routes), sets: numbering.sets, endpointCount, fallback: tableFallback },
       special,
       mirrors: pieces.some((piece) => piece.routeCount !== piece.matched),
+      gridBytes: units.reduce((n, unit) => n + unitBytes(unit), 0),
       needsHeaders,
     };
     if (balancingOnly) this.#lastBalancing = last;
     else this.#lastFull = last;
-    return this.#bundle(snapshot, balancingOnly, numbering, { table, routeLabels, redirects, policies, regexHosts, upstreamTls, endpointSets, tls, needsHeaders });
+    return this.#bundle(snapshot, balancingOnly, numbering, { table, routeLabels: labels?.text, redirects, policies, regexHosts, upstreamTls, endpointSets, tls, needsHeaders });
   }
 
   /**
@@ -521,10 +545,15 @@ export class BundleCompiler {
       const piece = pieces.at(p)!;
       // Route records kept across an endpoint change are the same array (#entries): only pieces whose records changed count.
       if (piece === last.pieces.at(p)! && entries.at(p)!.routes === last.entries.at(p)!.routes) continue;
-      if (!piece.plain || !last.pieces.at(p)!.plain || piece.matched !== last.pieces.at(p)!.matched) return undefined;
+      const before = last.pieces.at(p)!;
+      if (!piece.plain || !before.plain || piece.matched !== before.matched) return undefined;
+      // The grid's plan follows each unit's name and size: a piece of another name moves units (ids) even where its chunk is not written (balancing only); one of another size, when its bucket packs otherwise.
+      if (piece.host.host !== before.host.host) return undefined;
       changed.push(p);
     }
     if (changed.length * 4 > pieces.length) return undefined;
+    const gridBytes = planKept(last, pieces, entries, changed);
+    if (gridBytes === undefined) return undefined;
     // Route records and chunks are paged lists: the changed ones replace theirs, every other page is the last version's.
     const routeChanges = new Map<number, RouteEntry>();
     const chunkChanges = new Map<number, PlacedChunk>();
@@ -551,7 +580,7 @@ export class BundleCompiler {
     let fallback = -1;
     if (catchAll !== null) {
       // Its record depends on the set ids: made again (one route), patched like any other.
-      fallback = routeCount - 1;
+      fallback = last.laidOut.layout.plan.catchAll;
       routeChanges.set(fallback, routeRecord(catchAll, numbering.setIds));
       // Its bits are the last one's (the same content), set here so that catchAllParts below never changes a shared array.
       setBit(fallback, redirectBits(catchAll));
@@ -580,11 +609,12 @@ export class BundleCompiler {
     let routeLabels = last.routeLabels;
     if (routeLabels !== undefined) {
       const changes = new Map<number, string>();
-      for (const p of changed) if (pieces.at(p)!.labels !== last.pieces.at(p)!.labels) changes.set(p, pieces.at(p)!.labels);
-      if (catchAll !== last.catchAll && catchAll !== null) changes.set(pieces.length, catchAllLabel(catchAll));
+      const segments = last.segments!;
+      for (const p of changed) if (pieces.at(p)!.labels !== last.pieces.at(p)!.labels && segments.ofPiece[p]! >= 0) changes.set(segments.ofPiece[p]!, pieces.at(p)!.labels);
+      if (catchAll !== last.catchAll && catchAll !== null) changes.set(segments.catchAll, catchAllLabel(catchAll));
       routeLabels = routeLabels.with(changes);
     }
-    const next: LastCompile = { ...last, numbering, invalid, snapshot, pieces, entries, catchAll, routeLabels, redirects, laidOut, needsHeaders };
+    const next: LastCompile = { ...last, numbering, invalid, snapshot, pieces, entries, catchAll, routeLabels, redirects, laidOut, needsHeaders, gridBytes };
     if (balancingOnly) this.#lastBalancing = next;
     else this.#lastFull = next;
     return this.#bundle(snapshot, balancingOnly, numbering, { table: laidOut.table, routeLabels, redirects, policies, regexHosts, upstreamTls, endpointSets, tls, needsHeaders });
@@ -671,6 +701,45 @@ export class BundleCompiler {
     if (from !== undefined && this.#endpoints !== undefined && this.#endpoints.numbering === from.numbering.deref()) this.#endpoints = { numbering, text: this.#endpoints.text.with(from.lines) };
     return numbering;
   }
+}
+
+/**
+ * The units' bytes in all when the pieces at `changed` (the same hosts, plain, as many routes)
+ * leave the last compile's grid ids as they were, else undefined: the bucket count is the same, no
+ * resized unit is in the overflow area (the later ones would move), and each resized unit's bucket
+ * holds the same units at the same ids. The cost is the changed units' buckets.
+ */
+function planKept(last: LastCompile, pieces: ItemList<HostPiece>, entries: ItemList<Entries>, changed: readonly number[]): number | undefined {
+  const { plan } = last.laidOut.layout;
+  const sizeOf = (p: number): UnitSize => ({ name: pieces.at(p)!.host.host, bytes: unitBytes({ chunk: pieces.at(p)!.chunk, routes: entries.at(p)!.routes }), routes: entries.at(p)!.routes.length });
+  let total = last.gridBytes;
+  const buckets = new Set<number>();
+  for (const p of changed) {
+    const delta = pieces.at(p)!.chunk.bytes.length - last.pieces.at(p)!.chunk.bytes.length;
+    if (delta === 0) continue;
+    if (plan.bucket[p]! < 0) return undefined;
+    total += delta;
+    buckets.add(plan.bucket[p]!);
+  }
+  if (buckets.size === 0) return total;
+  if (bucketCount(total, plan.options) !== plan.buckets) return undefined;
+  last.homed ??= homedUnits(last.pieces, plan.buckets);
+  for (const b of buckets) {
+    const overflow: number[] = [];
+    const placed = packBucket(last.homed[b]!, sizeOf, b, plan.options, overflow);
+    if (overflow.some((u) => plan.bucket[u]! >= 0)) return undefined;
+    // Ids and bucket membership are what a balancing-only table takes of the plan (its records are packed in id order);
+    // a full table never patches a resized chunk (patchOwnChunks), so offsets inside a bucket need not hold.
+    if (placed.some(({ u, firstRoute }) => plan.bucket[u] !== b || plan.firstRoute[u] !== firstRoute)) return undefined;
+  }
+  return total;
+}
+
+/** Each bucket's units (piece indices, in order) among `buckets`, by their hosts' names. */
+function homedUnits(pieces: ItemList<HostPiece>, buckets: number): number[][] {
+  const homed: number[][] = Array.from({ length: buckets }, () => []);
+  for (let p = 0; p < pieces.length; p++) homed[homeOf(pieces.at(p)!.host.host, buckets)]!.push(p);
+  return homed;
 }
 
 /** The catch-all's redirect bits, policies and upstream TLS entry (route id `fallback`), as toMatcherTable gives them. */

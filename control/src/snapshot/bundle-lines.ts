@@ -141,27 +141,31 @@ export class LineText {
     return undefined;
   }
 
-  /** The whole text (the segments that hold lines, joined by `\n`), joined on the first ask and kept. */
+  /** The whole text (the segments' lines, and '' for the lines between them, joined by `\n`), joined on the first ask and kept. */
   text(): string {
-    if (this.#text === undefined) {
-      const segments = this.#segments.toArray();
-      this.#text = this.#firsts === undefined ? segments.join('\n') : segments.filter((segment) => segment !== '').join('\n');
-    }
+    this.#text ??= this.#firsts === undefined ? this.#segments.toArray().join('\n') : this.#range(0, this.lines);
     return this.#text;
   }
 
   /**
-   * Line `line` alone (undefined outside the text): its segment's line, cut without joining the
-   * text, so a reader of a few lines (a data plane labelling the routes it serves) never pays for
-   * the whole text.
+   * Line `line` alone (undefined outside the text; '' in a gap between segments): its segment's
+   * line, cut without joining the text, so a reader of a few lines (a data plane labelling the
+   * routes it serves) never pays for the whole text.
    */
   line(line: number): string | undefined {
     if (!(Number.isInteger(line) && line >= 0 && line < this.lines)) return undefined;
     const s = this.#segmentAt(line);
     const segment = this.#segments.at(s)!;
     if (this.#firsts === undefined) return segment;
+    const first = this.#firsts[s]!;
+    if (line < first || segment === '') return '';
     let start = 0;
-    for (let skip = line - this.#firsts[s]!; skip > 0; skip--) start = segment.indexOf('\n', start) + 1;
+    for (let skip = line - first; skip > 0; skip--) {
+      const next = segment.indexOf('\n', start);
+      // Past the segment's lines: a gap before the next segment.
+      if (next < 0) return '';
+      start = next + 1;
+    }
     const end = segment.indexOf('\n', start);
     return end < 0 ? segment.slice(start) : segment.slice(start, end);
   }
@@ -176,20 +180,31 @@ export class LineText {
   #block(b: number): string {
     const from = b * LINE_BLOCK;
     const to = Math.min(from + LINE_BLOCK, this.lines);
-    const firsts = this.#firsts;
+    if (this.#firsts !== undefined) return this.#range(from, to);
     const out: string[] = [];
-    if (firsts === undefined) {
-      for (let line = from; line < to; line++) out.push(this.#segments.at(line)!);
-      return out.join('\n');
-    }
-    for (let s = this.#segmentAt(from); s < this.#segments.length && firsts[s]! < to; s++) {
+    for (let line = from; line < to; line++) out.push(this.#segments.at(line)!);
+    return out.join('\n');
+  }
+
+  /**
+   * Lines [from, to) of a segmented text joined by `\n`: each segment's lines from its first, ''
+   * for a line no segment holds (a segment may hold fewer lines than there are before the next
+   * one: a route id no route has).
+   */
+  #range(from: number, to: number): string {
+    const firsts = this.#firsts!;
+    const out: string[] = [];
+    let line = from;
+    for (let s = this.#segmentAt(from); s < this.#segments.length && line < to; s++) {
+      const first = firsts[s]!;
+      if (first >= to) break;
       const segment = this.#segments.at(s)!;
       if (segment === '') continue;
-      const first = firsts[s]!;
-      const end = s + 1 < firsts.length ? firsts[s + 1]! : this.lines;
-      if (first >= from && end <= to) out.push(segment);
-      else out.push(segment.split('\n').slice(Math.max(from - first, 0), to - first).join('\n'));
+      for (; line < first; line++) out.push('');
+      const held = segment.split('\n');
+      for (let k = line - first; k < held.length && line < to; k++, line++) out.push(held[k]!);
     }
+    for (; line < to; line++) out.push('');
     return out.join('\n');
   }
 }

@@ -282,33 +282,44 @@ describe('BundleCompiler patches', () => {
   });
 
   it('refuses a changed route whose set id, or a changed set whose endpoint id, is out of range, as a full assembly does', async () => {
-    const { patchOwnChunks, assembleOwnChunksLaidOut, Pages, TableBlocks } = await import('@portico/assembly/encode');
-    const routes = [{ backends: [{ weight: 1, set: 0 }] }, { backends: [{ weight: 1, set: 1 }] }];
+    const { patchOwnChunks, assembleGrid, encodeChunk, Pages, TableBlocks } = await import('@portico/assembly/encode');
     const sets = [[0], [1]];
-    const { table, layout } = assembleOwnChunksLaidOut([], routes, sets, 2, -1);
+    const empty = { backends: [] };
+    // Two routes of a unit without hosts: the grid numbers them from its first id; every other id is the empty record.
+    const assemble = (own: readonly { backends: readonly { weight: number; set: number }[] }[], setList: readonly (readonly number[])[], count: number) => {
+      const made = assembleGrid([{ name: 'routes', chunk: encodeChunk([], own.length), routes: own }], null, setList, count);
+      const first = made.layout.plan.firstRoute[0]!;
+      const byId = Array.from({ length: made.layout.plan.routeCount }, (_, id) => (id >= first && id < first + own.length ? own[id - first]! : empty));
+      return { ...made, byId, first };
+    };
+    const own = [{ backends: [{ weight: 1, set: 0 }] }, { backends: [{ weight: 1, set: 1 }] }];
+    const { table, layout, byId: routes, first } = assemble(own, sets, 2);
     const previous = { table: TableBlocks.of(table), layout, chunks: [], routes, sets, endpointCount: 2, fallback: -1 };
-    const bad = [routes[0]!, { backends: [{ weight: 1, set: 5 }] }];
-    expect(() => patchOwnChunks(previous, [], bad, sets, 2, -1)).toThrow(expect.objectContaining({ code: 'PORTICO_E_TABLE_INVALID', message: expect.stringMatching(/routes\[1\]\.backends\[0\]\.set/) }));
+    const withRoute = (id: number, route: (typeof own)[number]) => routes.map((r, i) => (i === first + id ? route : r));
+    const bad = withRoute(1, { backends: [{ weight: 1, set: 5 }] });
+    expect(() => patchOwnChunks(previous, [], bad, sets, 2, -1)).toThrow(expect.objectContaining({ code: 'PORTICO_E_TABLE_INVALID', message: expect.stringMatching(new RegExp(`routes\\[${first + 1}\\]\\.backends\\[0\\]\\.set`)) }));
     expect(() => patchOwnChunks(previous, [], routes, [sets[0]!, [5]], 2, -1)).toThrow(expect.objectContaining({ code: 'PORTICO_E_TABLE_INVALID', message: expect.stringMatching(/sets\[1\]\[0\]/) }));
     // An unchanged set past a smaller endpoint count is refused too.
     expect(() => patchOwnChunks(previous, [], routes, [[0], sets[1]!], 1, -1)).toThrow(expect.objectContaining({ code: 'PORTICO_E_TABLE_INVALID', message: expect.stringMatching(/sets\[1\]\[0\]/) }));
     // Another shape or count: not patched (undefined), the caller assembles.
-    expect(patchOwnChunks(previous, [], [routes[0]!, { backends: [{ weight: 1, set: 0 }, { weight: 1, set: 1 }] }], sets, 2, -1)).toBeUndefined();
+    expect(patchOwnChunks(previous, [], withRoute(1, { backends: [{ weight: 1, set: 0 }, { weight: 1, set: 1 }] }), sets, 2, -1)).toBeUndefined();
     // Fewer sets (an unchanged route may name one taken away), or sets enough for another bucket of the endpoint area (64 sets a bucket).
-    expect(patchOwnChunks(previous, [], [routes[0]!, routes[0]!], [sets[0]!], 2, -1)).toBeUndefined();
+    expect(patchOwnChunks(previous, [], withRoute(1, own[0]!), [sets[0]!], 2, -1)).toBeUndefined();
     expect(patchOwnChunks(previous, [], routes, [...sets, ...Array.from({ length: 63 }, () => [])], 2, -1)).toBeUndefined();
     // A set added within the last bucket moves nothing: patched, the bytes a full assembly's.
     const added = patchOwnChunks(previous, [], routes, [...sets, [1]], 2, -1)!;
-    expect(Buffer.from(added.table.bytes()).equals(Buffer.from(assembleOwnChunksLaidOut([], routes, [...sets, [1]], 2, -1).table))).toBe(true);
+    expect(Buffer.from(added.table.bytes()).equals(Buffer.from(assemble(own, [...sets, [1]], 2).table))).toBe(true);
     // A patch never writes into the table it started from.
     const copy = Buffer.from(table);
-    const patched = patchOwnChunks(previous, [], [routes[0]!, { backends: [{ weight: 2, set: 0 }] }], sets, 2, -1)!;
+    const changed = [own[0]!, { backends: [{ weight: 2, set: 0 }] }];
+    const patched = patchOwnChunks(previous, [], withRoute(1, changed[1]!), sets, 2, -1)!;
     expect(Buffer.from(table).equals(copy)).toBe(true);
-    expect(Buffer.from(patched.table.bytes()).equals(Buffer.from(assembleOwnChunksLaidOut([], Pages.of(patched.routes).toArray(), sets, 2, -1).table))).toBe(true);
+    expect(Buffer.from(patched.table.bytes()).equals(Buffer.from(assemble(changed, sets, 2).table))).toBe(true);
+    expect(Pages.of(patched.routes).toArray()).toEqual(assemble(changed, sets, 2).byId);
     // A set grows, then the first one shrinks to nothing: the area re-packed from it, the bytes a full assembly's, the route records as they were.
     for (const [next, count] of [[[sets[0]!, [1, 2, 0]], 3], [[[], [1, 2, 0]], 3]] as const) {
       const grown = patchOwnChunks(patched, [], patched.routes, next, count, -1)!;
-      const full = assembleOwnChunksLaidOut([], Pages.of(patched.routes).toArray(), next, count, -1).table;
+      const full = assemble(changed, next, count).table;
       expect(Buffer.from(grown.table.bytes()).equals(Buffer.from(full))).toBe(true);
       expect(Buffer.from(full.subarray(layout.routeOffsets[0]!, layout.setIndexAt)).equals(Buffer.from(patched.table.bytes().subarray(layout.routeOffsets[0]!, layout.setIndexAt)))).toBe(true);
     }

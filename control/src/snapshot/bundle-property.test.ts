@@ -1,4 +1,4 @@
-// The bundle compiler's property on the current table format (6), over random worlds of
+// The bundle compiler's property on the current table format (7: the host grid, the endpoint area in buckets), over random worlds of
 // up to 1,000 hosts and random single changes: after each change the bundle BundleCompiler gives —
 // endpoints replaced in place, patched from the last bundle, or assembled — is byte for byte the
 // one-pass reference compile's (table, digest, every part; full and balancing-only); the path each
@@ -15,7 +15,7 @@ import { sealSnapshot } from './schema.ts';
 import { content, endpointCapacityOf, expectSame, expectSameBundles, hostName, setKey } from './test-support.ts';
 
 type Path = keyof BundleCompilePaths['full'];
-/** What a change does to the world, and the path its full and balancing-only compiles take on table format 6, with why. */
+/** What a change does to the world, and the path its full and balancing-only compiles take on table format 7, with why. */
 interface Change {
   readonly full: Path;
   readonly balancing: Path;
@@ -25,10 +25,10 @@ interface Change {
 const CHANGES = {
   move: { full: 'patched', balancing: 'patched', why: "an address replaced by a new one: its key lies in another slot (endpoint id), so its set's record, and those of sets naming a key its probe cluster moved, are rewritten in place (same sizes)" },
   renameInPad: { full: 'patched', balancing: 'patched', why: 'a path renamed within its 8-byte pad: the chunk keeps its size' },
-  renameAcrossPad: { full: 'assembled', balancing: 'patched', why: 'a path renamed across an 8-byte pad: the chunk grows or shrinks (fits() fails), every later chunk moves; the balancing table has no chunks' },
-  addHost: { full: 'assembled', balancing: 'assembled', why: 'a host added: every later chunk, host index and route id moves' },
-  removeHost: { full: 'assembled', balancing: 'assembled', why: 'a host taken away: every later chunk, host index and route id moves' },
-  addPath: { full: 'assembled', balancing: 'assembled', why: 'a path added: the host has one more route, every later route id moves' },
+  renameAcrossPad: { full: 'assembled', balancing: 'patched', why: 'a path renamed across an 8-byte pad: the unit grows or shrinks (fits() fails), its bucket is packed again (patchGrid, host-grid step 4, is to patch it); the balancing table has no grid, and its ids stay while the unit stays in its bucket' },
+  addHost: { full: 'assembled', balancing: 'assembled', why: 'a host added: its bucket is packed again; patchGrid (host-grid step 4) is to patch it' },
+  removeHost: { full: 'assembled', balancing: 'assembled', why: 'a host taken away: its bucket is packed again; patchGrid (host-grid step 4) is to patch it' },
+  addPath: { full: 'assembled', balancing: 'assembled', why: 'a path added: the host has one more route, its bucket is packed again; patchGrid (host-grid step 4) is to patch it' },
   scaleUp: { full: 'patched', balancing: 'patched', why: 'an endpoint added to a set: numbered from the last numbering (its key re-places one probe cluster: one or two endpoint ids move); route records hold set ids and keep their bytes; the endpoint area re-packs the buckets of the sets whose ids changed, as the numbering recorded them' },
   scaleDown: { full: 'patched', balancing: 'patched', why: 'an endpoint taken from a set: numbered from the last numbering; route records keep their bytes; the endpoint area re-packs the buckets of the sets whose ids changed' },
   switchSet: { full: 'patched', balancing: 'patched', why: 'a route moved to another set of as many endpoints, the one it left still used: route records of the same size rewritten' },
@@ -208,7 +208,7 @@ function pathTaken(before: BundleCompilePaths, after: BundleCompilePaths, mode: 
 
 const copyPaths = (paths: BundleCompilePaths): BundleCompilePaths => ({ full: { ...paths.full }, balancing: { ...paths.balancing } });
 
-describe('BundleCompiler on layout v4: patched == fully assembled, the stated path per change, fresh == followed', () => {
+describe('BundleCompiler on format 6: patched == fully assembled, the stated path per change, fresh == followed', () => {
   it.each([
     { seed: 1, hosts: 1000, steps: 40 },
     { seed: 2, hosts: 300, steps: 60 },

@@ -6,7 +6,7 @@
  * per host, reusing what did not change), data planes verify the digest and load it.
  */
 import { createHash } from 'node:crypto';
-import { TABLE_BLOCK_BYTES, TableBlocks, encodeTable } from '@portico/assembly/encode';
+import { TABLE_BLOCK_BYTES, TableBlocks, encodeGrid } from '@portico/assembly/encode';
 import type { Snapshot, SnapshotBackend, SnapshotHost, SnapshotUpstreamTls } from './schema.ts';
 import type { RouteTarget } from './table.ts';
 import type { RoutePolicies } from './policies/registry.ts';
@@ -48,11 +48,11 @@ export interface TableBundle {
   readonly version: string;
   /** True for an endpoint-only update: the table has no hosts and serves endpoint choice alone. */
   readonly balancingOnly: boolean;
-  /** The encoded matcher table (`encodeTable`). */
+  /** The encoded matcher table (a grid: `encodeGrid`, `assembleGrid`): its route ids, and every part's below, are the grid's (sparse: an id no route has is '' / 0 here). */
   readonly table: Uint8Array;
   /** `sha256:` + hex SHA-256 over the digests of the table and of every metadata field (`digestOf`). */
   readonly digest: string;
-  /** Per route id, its metrics label; joined by `\n`. Empty in a balancing-only bundle (the routes' labels stay). */
+  /** Per route id, its metrics label ('' for an id no route has); joined by `\n`. Empty in a balancing-only bundle (the routes' labels stay). */
   readonly routeLabels: string;
   /** Per route id, bit 0 set when plain HTTP is redirected to HTTPS, bit 1 when that redirect keeps a trailing slash. */
   readonly redirects: Uint8Array;
@@ -213,24 +213,33 @@ export function partDigest(index: number, part: BundlePart): string {
 
 /**
  * The reference compile: a snapshot into a bundle in one pass over everything (`toMatcherTable`
- * + `encodeTable`); with `balancingOnly`, only endpoint choice. BundleCompiler gives the same
+ * + `encodeGrid`, every part naming routes by the grid's ids); with `balancingOnly`, only endpoint choice. BundleCompiler gives the same
  * bundle reusing unchanged hosts. Throws (PORTICO_E_TABLE_INVALID) when the table breaks the
  * matcher's contract.
  */
 export function compileBundle(snapshot: Snapshot, balancingOnly = false): TableBundle {
-  const compiled = toMatcherTable(snapshot, { balancingOnly });
-  const table = encodeTable(compiled.table);
+  const compiled = toMatcherTable(snapshot);
+  // A balancing-only table keeps the full one's places and ids (the grid follows the hosts), without the hosts.
+  const { table, layout, routeIds } = encodeGrid(compiled.table, { balancingOnly });
+  const grid = (id: number): number => routeIds[id]!;
+  const labels = new Array<string>(layout.plan.routeCount).fill('');
+  const redirects = new Uint8Array(layout.plan.routeCount);
+  compiled.routes.forEach((target, id) => {
+    labels[grid(id)] = routeLabel(target);
+    redirects[grid(id)] = redirectBits(target.route);
+  });
+  const regexHosts = compiled.regexHosts.map((host) => ({ first: grid(host.first), paths: host.paths.map((path) => ({ pattern: path.pattern, route: grid(path.route) })), fallback: host.fallback >= 0 ? grid(host.fallback) : host.fallback }));
   const bundle = {
     version: snapshot.version,
     balancingOnly,
     table,
-    routeLabels: balancingOnly ? '' : compiled.routes.map(routeLabel).join('\n'),
-    redirects: Uint8Array.from(compiled.routes, (target) => redirectBits(target.route)),
-    needsHeaders: compiled.table.hosts.some((host) => host.paths.some((path) => (path.conditions?.headers?.length ?? 0) > 0)),
+    routeLabels: balancingOnly ? '' : labels.join('\n'),
+    redirects,
+    needsHeaders: !balancingOnly && compiled.table.hosts.some((host) => host.paths.some((path) => (path.conditions?.headers?.length ?? 0) > 0)),
     endpoints: compiled.endpoints.map(endpointLine).join('\n'),
-    policies: balancingOnly ? '[]' : JSON.stringify(compiled.routes.flatMap((target, route) => (target.route.policies === undefined ? [] : [policyEntry(target, route, target.mirrors, target.fallback)]))),
-    regexHosts: JSON.stringify(compiled.regexHosts),
-    upstreamTls: JSON.stringify(compiled.routes.flatMap((target, route) => bundledUpstreamTls(target, route))),
+    policies: balancingOnly ? '[]' : JSON.stringify(compiled.routes.flatMap((target, route) => (target.route.policies === undefined ? [] : [policyEntry(target, grid(route), target.mirrors?.map(grid), target.fallback === undefined ? undefined : grid(target.fallback))]))),
+    regexHosts: JSON.stringify(balancingOnly ? [] : regexHosts),
+    upstreamTls: JSON.stringify(compiled.routes.flatMap((target, route) => bundledUpstreamTls(target, grid(route))).sort((a, b) => a.route - b.route)),
     endpointSets: compiled.table.sets.filter((set) => set.length > 0),
     ...(balancingOnly ? {} : { tls: tlsOf(snapshot) }),
   };

@@ -168,13 +168,13 @@ function matcherPathType(pathType: SnapshotRoute['pathType']): PathEntry['pathTy
 }
 
 /**
- * Appends the hidden routes of each host's routes (after every other route, so the ids of the
+ * Appends the hidden routes of each host's routes (`addRoute` is told the id of the route each hides behind) (after every other route, so the ids of the
  * others do not depend on them): one per RequestMirror backend of a path route and one for a
  * mirror-target Service, then one for the
  * default-backend Service of a path or host-default route; records their ids on the route. A
  * hidden route keeps its route's `refused`, so a refused rule's default backend has no endpoint.
  */
-function addHiddenRoutes(routes: RouteTarget[], addRoute: (kind: RouteTarget['kind'], host: string | undefined, route: SnapshotRoute | SnapshotDefaultRoute) => number): void {
+function addHiddenRoutes(routes: RouteTarget[], addRoute: (kind: RouteTarget['kind'], host: string | undefined, route: SnapshotRoute | SnapshotDefaultRoute, of: number) => number): void {
   const count = routes.length;
   for (let id = 0; id < count; id++) {
     const target = routes[id]!;
@@ -187,10 +187,10 @@ function addHiddenRoutes(routes: RouteTarget[], addRoute: (kind: RouteTarget['ki
     let hidden: RouteTarget = target;
     if (mirrors.length !== 0 || mirrorTarget !== undefined) {
       const backends = [...mirrors, ...(mirrorTarget === undefined ? [] : [mirrorTarget])];
-      hidden = { ...hidden, mirrors: backends.map((mirror) => addRoute('mirror', target.host, { ...route, backends: [{ namespace: mirror.namespace, service: mirror.service, port: mirror.port, weight: 1, endpointSet: mirror.endpointSet }] } as SnapshotRoute)) };
+      hidden = { ...hidden, mirrors: backends.map((mirror) => addRoute('mirror', target.host, { ...route, backends: [{ namespace: mirror.namespace, service: mirror.service, port: mirror.port, weight: 1, endpointSet: mirror.endpointSet }] } as SnapshotRoute, id)) };
     }
     if (fallback !== undefined && fallback.endpointSet !== null && fallback.service !== null && fallback.port !== null) {
-      hidden = { ...hidden, fallback: addRoute('fallback', target.host, { ...route, backends: [{ namespace: fallback.namespace, service: fallback.service, port: fallback.port, weight: 1, endpointSet: fallback.endpointSet }] }) };
+      hidden = { ...hidden, fallback: addRoute('fallback', target.host, { ...route, backends: [{ namespace: fallback.namespace, service: fallback.service, port: fallback.port, weight: 1, endpointSet: fallback.endpointSet }] }, id) };
     }
     routes[id] = hidden;
   }
@@ -200,11 +200,11 @@ function addHiddenRoutes(routes: RouteTarget[], addRoute: (kind: RouteTarget['ki
  * Builds the matcher table for a snapshot. Endpoint ids are shared by address:port across Services:
  * each is its key's slot in the history-independent EndpointSlots of the snapshot's keys (a
  * function of the key set, so one endpoint added moves one or two ids, not every later one); set
- * ids are setIdsOf's.
- * With `balancingOnly`, the table has no hosts (nothing matches) and only serves `pick`: the data
- * plane's fast path when only endpoints changed. Route ids are the same either way.
+ * ids are setIdsOf's. Every route of a snapshot host that its entries do not name (its hidden
+ * routes, a regex host's later paths) is in its first entry's `extraRoutes`, so the encoder keeps
+ * a host's routes together (grid units).
  */
-export function toMatcherTable(snapshot: Snapshot, options: { readonly balancingOnly?: boolean } = {}): CompiledTable {
+export function toMatcherTable(snapshot: Snapshot): CompiledTable {
   const targets = new Map<string, EndpointTarget>();
   for (const set of snapshot.endpointSets) for (const endpoint of set.endpoints) targets.set(endpointSlotKey(endpoint), { address: endpoint.address, port: endpoint.port });
   const slots = EndpointSlots.of([...targets.keys()]);
@@ -216,6 +216,9 @@ export function toMatcherTable(snapshot: Snapshot, options: { readonly balancing
 
   const routes: RouteTarget[] = [];
   const entries: RouteEntry[] = [];
+  // Per route id, the snapshot host it belongs to (-1: the catch-all).
+  const owners: number[] = [];
+  let owner = -1;
   // Invalid backends share one stand-in endpoint (id: the capacity, after every slot) in a set of its own, so their weight share is picked like any other.
   const invalid = snapshot.hosts.some((vhost) => vhost.routes.some((route) => route.backends.some((backend) => backend.invalid === true)));
   const ids = setIdsOf(snapshot.endpointSets, invalid);
@@ -225,21 +228,13 @@ export function toMatcherTable(snapshot: Snapshot, options: { readonly balancing
     // A refused route has no endpoint to pick: the data plane answers 503, and explain says why.
     routes.push({ kind, host, route, endpointIds: endpointIdsOf(route, ids, sets) });
     entries.push(routeRecord(route, ids));
+    owners.push(owner);
     return routes.length - 1;
   };
 
-  if (options.balancingOnly === true) {
-    // Same traversal order as below, so route ids line up with the full table's.
-    for (const vhost of snapshot.hosts) {
-      for (const route of vhost.routes) addRoute('path', vhost.host, route);
-      if (vhost.defaultRoute !== null) addRoute('host-default', vhost.host, vhost.defaultRoute);
-    }
-    if (snapshot.defaultRoute !== null) addRoute('default', undefined, snapshot.defaultRoute);
-    addHiddenRoutes(routes, addRoute);
-    return { table: { hosts: [], routes: entries, sets, endpointCount: endpoints.length, fallback: -1 }, routes, endpoints, regexHosts: [] };
-  }
   const regexHosts: RegexHost[] = [];
-  const hosts = snapshot.hosts.flatMap((vhost): HostEntry[] => {
+  const perHost = snapshot.hosts.map((vhost, h): HostEntry[] => {
+    owner = h;
     const paths: PathEntry[] = vhost.routes.map((route) => {
       const conditions = routeConditions(route.match);
       return { pathType: matcherPathType(route.pathType), path: route.path, route: addRoute('path', vhost.host, route), ...(conditions === undefined ? {} : { conditions }) };
@@ -258,10 +253,35 @@ export function toMatcherTable(snapshot: Snapshot, options: { readonly balancing
     if (gateway.length === paths.length) return [{ host: vhost.host, labels: 'many', paths, fallback }];
     return [{ host: vhost.host, paths, fallback }, { host: vhost.host, labels: 'deeper', paths: gateway, fallback: -1 }];
   });
+  owner = -1;
   const fallback = snapshot.defaultRoute === null ? -1 : addRoute('default', undefined, snapshot.defaultRoute);
-  addHiddenRoutes(routes, addRoute);
+  addHiddenRoutes(routes, (kind, host, route, of) => {
+    // A hidden route belongs with the route it hides behind.
+    owner = owners[of]!;
+    return addRoute(kind, host, route);
+  });
   // A regex host without a default backend falls to the catch-all, like a plain host with no matching path.
   const withFallback = regexHosts.map((host) => (host.fallback >= 0 ? host : { ...host, fallback }));
+  return { table: { hosts: withExtraRoutes(perHost, owners), routes: entries, sets, endpointCount: endpoints.length, fallback }, routes, endpoints, regexHosts: withFallback };
+}
 
-  return { table: { hosts, routes: entries, sets, endpointCount: endpoints.length, fallback }, routes, endpoints, regexHosts: withFallback };
+/**
+ * The host entries of each snapshot host (`perHost`), flat, the first of each listing in
+ * `extraRoutes` the routes the host owns (`owners`: per route id, its host) that no entry of it names.
+ */
+function withExtraRoutes(perHost: readonly HostEntry[][], owners: readonly number[]): HostEntry[] {
+  const owned: number[][] = perHost.map(() => []);
+  owners.forEach((h, id) => {
+    if (h >= 0) owned[h]!.push(id);
+  });
+  return perHost.flatMap((entries, h) => {
+    const named = new Set<number>();
+    for (const entry of entries) {
+      for (const path of entry.paths) named.add(path.route);
+      if (entry.fallback >= 0) named.add(entry.fallback);
+    }
+    const extraRoutes = owned[h]!.filter((id) => !named.has(id));
+    if (extraRoutes.length === 0 || entries.length === 0) return entries;
+    return [{ ...entries[0]!, extraRoutes }, ...entries.slice(1)];
+  });
 }
