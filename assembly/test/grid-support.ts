@@ -1,6 +1,6 @@
 // Test support: a grid assembled from units, with what patchOwnChunks takes (chunks placed at their
 // first ids, route records by grid id, the empty record at every id no route has).
-import { assembleGrid } from '../src/host/encode.ts';
+import { NO_ROUTE, assembleGrid } from '../src/host/encode.ts';
 import type { GridAssembleOptions, GridLayout, GridOptions, GridUnit, PlacedChunk } from '../src/host/encode.ts';
 import type { RouteEntry } from '../src/host/table.ts';
 
@@ -8,7 +8,7 @@ import type { RouteEntry } from '../src/host/table.ts';
 export const TINY_GRID: GridOptions = { bucketBytes: 1024, bucketRoutes: 2 };
 
 /** The record of an id no route has (what the grid points those ids at). */
-export const NO_ROUTE: RouteEntry = Object.freeze({ backends: Object.freeze([]) });
+export { NO_ROUTE };
 
 /** A grid of `units` (no catch-all) and its chunks and routes as patchOwnChunks lists them. */
 export function gridOf(units: readonly GridUnit[], sets: readonly (readonly number[])[], endpointCount: number, options: GridAssembleOptions = {}): { table: Uint8Array; layout: GridLayout; chunks: PlacedChunk[]; routes: RouteEntry[] } {

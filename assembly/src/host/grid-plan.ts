@@ -52,6 +52,12 @@ export interface GridPlan {
   readonly catchAll: number;
   /** The id space: every id below it is a route record (unused ones the shared empty record). */
   readonly routeCount: number;
+  /** Per unit: its home bucket, its bytes and its route count (what a patch re-packs a bucket from: patchGrid). */
+  readonly home: Int32Array;
+  readonly unitBytes: Uint32Array;
+  readonly unitRoutes: Uint32Array;
+  /** The units' bytes in all (B follows it). */
+  readonly totalBytes: number;
 }
 
 /** Throws PORTICO_E_TABLE_INVALID for a grid: `field` names what is wrong. */
@@ -118,7 +124,15 @@ export function planGrid(units: readonly UnitSize[], options: GridOptions = GRID
   for (const unit of units) total += unit.bytes;
   const buckets = bucketCount(total, options);
   const homed: number[][] = Array.from({ length: buckets }, () => []);
-  units.forEach((unit, u) => homed[homeOf(unit.name, buckets)]!.push(u));
+  const home = new Int32Array(units.length);
+  const unitBytes = new Uint32Array(units.length);
+  const unitRoutes = new Uint32Array(units.length);
+  units.forEach((unit, u) => {
+    home[u] = homeOf(unit.name, buckets);
+    unitBytes[u] = unit.bytes;
+    unitRoutes[u] = unit.routes;
+    homed[home[u]!]!.push(u);
+  });
   const bucket = new Int32Array(units.length).fill(-1);
   const at = new Uint32Array(units.length);
   const firstRoute = new Uint32Array(units.length);
@@ -139,5 +153,5 @@ export function planGrid(units: readonly UnitSize[], options: GridOptions = GRID
     overflowBytes += units[u]!.bytes;
     next += units[u]!.routes;
   }
-  return { options, buckets, bucket, at, firstRoute, overflow: Uint32Array.from(overflow), overflowBytes, catchAll, routeCount: next };
+  return { options, buckets, bucket, at, firstRoute, overflow: Uint32Array.from(overflow), overflowBytes, catchAll, routeCount: next, home, unitBytes, unitRoutes, totalBytes: total };
 }

@@ -42,7 +42,12 @@ export interface GridLayout extends TableLayout {
   readonly routeIndexAt: number;
   /** The shared empty record of unused ids (the overflow area's start). */
   readonly emptyAt: number;
+  /** Hosts in the exact, one-label and deep slot tables, and hosts with conditions (their capacities and the list's length follow them). */
+  readonly hostCounts: { readonly exact: number; readonly wild: number; readonly deep: number; readonly cond: number };
 }
+
+/** The record of a route id no route has (the grid's ids are sparse): what a laid-out table's route list holds there. */
+export const NO_ROUTE: RouteEntry = Object.freeze({ backends: Object.freeze([]) });
 
 /** The catch-all: its own record (id plan.catchAll), a route of a unit that a host also names (its id there), or none. */
 export type GridCatchAll = RouteEntry | { readonly unit: number; readonly local: number } | null;
@@ -158,7 +163,7 @@ export function assembleGrid(units: readonly GridUnit[], catchAllOf: GridCatchAl
     }
   });
   if (catchAll !== null) routeOffsets[plan.catchAll] = catchAllAt;
-  const layout: GridLayout = { chunkAt, routeOffsets, setIndexAt, areaAt, area, plan, gridAt, routeIndexAt, emptyAt };
+  const layout: GridLayout = { chunkAt, routeOffsets, setIndexAt, areaAt, area, plan, gridAt, routeIndexAt, emptyAt, hostCounts: { exact: exactCount, wild: wildCount, deep: deepCount, cond: condHostCount } };
 
   const out = new Uint8Array(end);
   const sink = new FlatSink(out);
@@ -241,6 +246,10 @@ function checkUnits(units: readonly GridUnit[]): void {
 function checkPlan(plan: GridPlan, sizes: readonly UnitSize[]): void {
   const { bucketBytes: size, bucketRoutes: perBucket } = plan.options;
   if (plan.bucket.length !== sizes.length || plan.at.length !== sizes.length || plan.firstRoute.length !== sizes.length) gridInvalid('plan', `it places ${plan.bucket.length} units, not ${sizes.length}`);
+  // What a later patch re-packs from must be these units' own (patchGrid).
+  sizes.forEach((unit, u) => {
+    if (plan.unitBytes[u] !== unit.bytes || plan.unitRoutes[u] !== unit.routes) gridInvalid(`plan.unitBytes[${u}]`, `unit ${unit.name} takes ${unit.bytes} bytes and ${unit.routes} routes, the plan says ${plan.unitBytes[u]} and ${plan.unitRoutes[u]}`);
+  });
   if (!Number.isInteger(plan.buckets) || plan.buckets < 1 || plan.catchAll !== plan.buckets * perBucket) gridInvalid('plan.catchAll', `${plan.catchAll} is not B·R for ${plan.buckets} buckets`);
   // Per bucket (and the overflow run as bucket B), the units' byte and id ranges sorted by start: each must end before the next starts.
   const spans: { bucket: number; at: number; bytes: number; first: number; routes: number; u: number }[] = [];

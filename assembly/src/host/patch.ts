@@ -32,8 +32,8 @@ export interface LaidOutTable {
   readonly fallback: number;
 }
 
-/** One route record being made off the table: writes inside it (from `at`) go to `bytes`, any other write (its index entry) to `table`. */
-class RecordSink implements TableSink {
+/** A part of the table being made off it (a route record, a grid bucket): writes inside it (from `at`) go to `bytes`, any other write (an index entry) to `table`. */
+export class RecordSink implements TableSink {
   readonly bytes: Uint8Array;
   readonly #at: number;
   readonly #table: TableSink;
@@ -146,7 +146,7 @@ export function patchOwnChunks(previous: LaidOutTable, chunks: ItemList<PlacedCh
 }
 
 /** The indices at which `after` holds another item than `before` (by identity), and those past the shorter list: without a caller that knows (patchOwnChunks without `only`). */
-function changedItems<T>(before: ItemList<T>, after: ItemList<T>): number[] {
+export function changedItems<T>(before: ItemList<T>, after: ItemList<T>): number[] {
   const changed: number[] = [];
   for (let i = 0; i < Math.max(before.length, after.length); i++) if (i >= before.length || i >= after.length || before.at(i) !== after.at(i)) changed.push(i);
   return changed;
