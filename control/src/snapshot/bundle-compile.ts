@@ -8,18 +8,19 @@
  * copies.
  */
 import { createHash } from 'node:crypto';
-import { Pages, TableBlocks, assembleGrid, bucketCount, encodeChunk, homeOf, packBucket, patchOwnChunks, unitBytes } from '@portico/assembly/encode';
-import type { GridUnit, ItemList, LaidOutTable, PlacedChunk, TableChunk, UnitSize } from '@portico/assembly/encode';
+import { NO_ROUTE, Pages, TableBlocks, assembleGrid, bucketCount, encodeChunk, packBucket, patchGrid, patchOwnChunks, unitBytes } from '@portico/assembly/encode';
+import type { GridPlan, GridUnit, ItemList, LaidOutTable, PlacedChunk, TableChunk, UnitSize } from '@portico/assembly/encode';
 import type { RouteEntry } from '@portico/assembly/table';
 import type { BundledUpstreamTls, TableBundle, TlsBundle } from './bundle.ts';
-import { ENDPOINTS_PART, bundledUpstreamTls, withEndpointLines, withLabelLines, withTableBlocks, combineDigests, policyEntry, redirectBits, routeLabel, tlsAfter, tlsOf } from './bundle.ts';
+import { ENDPOINTS_PART, bundledUpstreamTls, withEndpointLines, withLabelLines, withTableBlocks, combineDigests, policyEntry, redirectBits, routeLabel, tlsAfter, tlsOf, tlsShifted } from './bundle.ts';
 import { LineText, blockDigest, blocksDigestOf } from './bundle-lines.ts';
 import type { SetList } from './bundle-sets.ts';
 import { setsDigest } from './bundle-sets.ts';
 import type { Snapshot, SnapshotHost } from './schema.ts';
 import { PorticoError } from '../errors.ts';
 import type { RegexHost, RouteTarget, SetIds } from './table.ts';
-import { changedRange, sameItems } from './sealed-against.ts';
+import { changedRange, keptRuns, sameItems } from './sealed-against.ts';
+import type { KeptRuns } from './sealed-against.ts';
 import { changedSetIds } from './set-changes.ts';
 import { endpointIdsOf, routeRecord, toMatcherTable } from './table.ts';
 import { EndpointNumberer } from './endpoint-numbering.ts';
@@ -67,8 +68,6 @@ type Entries = NonNullable<HostPiece['entries']>;
 /** The shared empty lists and bits of pieces (most hosts have no upstream TLS, no policies, no redirect). */
 const NO_IDS: readonly number[] = Object.freeze([]);
 const NO_REDIRECTS = new Uint8Array(0);
-/** The record of a route id no route has (the grid's ids are sparse). */
-const NO_ROUTE: RouteEntry = Object.freeze({ backends: Object.freeze([]) });
 
 /** A piece's route of local id `local` (its targets', or for a plain piece its host's: routes, then the default route). */
 function routeOf(piece: HostPiece, local: number): RouteTarget['route'] {
@@ -151,39 +150,48 @@ function catchAllLabel(catchAll: NonNullable<Snapshot['defaultRoute']>): string 
   return routeLabel({ kind: 'default', host: undefined, route: catchAll });
 }
 
-/** Where each piece's labels and the catch-all's are among a routeLabels text's segments (-1: none, it has no route). */
-interface LabelSegments {
-  readonly ofPiece: Int32Array;
-  readonly catchAll: number;
+/** A piece's labels: its run's, then its mirror routes', one line per route id it takes. */
+function pieceLabels(piece: HostPiece): string {
+  return piece.mirrorLabels === '' ? piece.labels : piece.labels === '' ? piece.mirrorLabels : `${piece.labels}\n${piece.mirrorLabels}`;
+}
+
+/** The labels of grid bucket `b`'s units (`members`, in unit order: their ids follow one another from b·R), one segment of routeLabels. */
+function bucketLabels(members: readonly number[], pieces: ItemList<HostPiece>): string {
+  const lines: string[] = [];
+  for (const u of members) if (pieces.at(u)!.routeCount > 0) lines.push(pieceLabels(pieces.at(u)!));
+  return lines.join('\n');
 }
 
 /**
- * The routeLabels text of a full bundle as segments in route id order: piece p's labels (its run,
- * then its mirror routes) from route firstRoutes[p], the catch-all's at `fallback`; the ids no
- * route has are empty lines (gaps between segments).
+ * The routeLabels text of a full bundle as segments in route id order, one per grid bucket (its
+ * units' labels from id b·R: segment b), then the catch-all's at B·R (segment B, '' without one),
+ * then one per overflow unit (segment B + 1 + its place in the overflow list); the ids no route has
+ * are empty lines (gaps). A change to a bucket's units replaces its one segment (its R lines).
  */
-function labelText(pieces: readonly HostPiece[], firstRoutes: readonly number[], catchAll: Snapshot['defaultRoute'], fallback: number, routeCount: number): { text: LineText; segments: LabelSegments } {
-  const order: number[] = [];
-  pieces.forEach((piece, p) => {
-    if (piece.routeCount > 0) order.push(p);
-  });
-  order.sort((a, b) => firstRoutes[a]! - firstRoutes[b]!);
-  const segments: string[] = [];
-  const firsts: number[] = [];
-  const ofPiece = new Int32Array(pieces.length).fill(-1);
-  let catchAllSegment = -1;
-  const addCatchAll = (): void => {
-    catchAllSegment = segments.push(catchAllLabel(catchAll!)) - 1;
-    firsts.push(fallback);
-  };
-  for (const p of order) {
-    if (catchAll !== null && catchAllSegment < 0 && firstRoutes[p]! > fallback) addCatchAll();
-    const piece = pieces[p]!;
-    ofPiece[p] = segments.push(piece.mirrorLabels === '' ? piece.labels : piece.labels === '' ? piece.mirrorLabels : `${piece.labels}\n${piece.mirrorLabels}`) - 1;
-    firsts.push(firstRoutes[p]!);
+function labelText(pieces: ItemList<HostPiece>, plan: GridPlan, catchAll: Snapshot['defaultRoute']): LineText {
+  const members: number[][] = Array.from({ length: plan.buckets }, () => []);
+  for (let u = 0; u < pieces.length; u++) if (plan.bucket[u]! >= 0) members[plan.bucket[u]!]!.push(u);
+  const segments = members.map((units) => bucketLabels(units, pieces));
+  const firsts = segments.map((_, b) => b * plan.options.bucketRoutes);
+  segments.push(catchAll === null ? '' : catchAllLabel(catchAll));
+  firsts.push(plan.catchAll);
+  for (const u of plan.overflow) {
+    segments.push(pieceLabels(pieces.at(u)!));
+    firsts.push(plan.firstRoute[u]!);
   }
-  if (catchAll !== null && catchAllSegment < 0) addCatchAll();
-  return { text: LineText.of(segments, firsts, routeCount), segments: { ofPiece, catchAll: catchAllSegment } };
+  return LineText.of(segments, firsts, plan.routeCount);
+}
+
+/** Line `line` of `text` replaced by `lines` through line `line + count - 1` (a bucket's segment with one unit's labels changed). */
+function withLines(text: string, line: number, count: number, lines: string): string {
+  let start = 0;
+  for (let k = 0; k < line; k++) start = text.indexOf('\n', start) + 1;
+  let end = start - 1;
+  for (let k = 0; k < count; k++) {
+    end = text.indexOf('\n', end + 1);
+    if (end < 0) break;
+  }
+  return `${text.slice(0, start)}${lines}${end < 0 ? '' : text.slice(end)}`;
 }
 
 /** A bundle made, with what the next version of the same mode may take from it. */
@@ -275,10 +283,9 @@ interface LastCompile {
   readonly pieces: ItemList<HostPiece>;
   readonly entries: ItemList<Entries>;
   readonly catchAll: Snapshot['defaultRoute'];
-  readonly firstRoutes: readonly number[];
-  /** The bundle's routeLabels of a full bundle (undefined for a balancing-only one: ''), and which segment of it holds each piece's labels and the catch-all's. */
+  readonly firstRoutes: ArrayLike<number>;
+  /** The bundle's routeLabels of a full bundle (undefined for a balancing-only one: ''): segments by grid bucket (labelText). */
   readonly routeLabels: LineText | undefined;
-  readonly segments: LabelSegments | undefined;
   readonly redirects: Uint8Array;
   readonly laidOut: LaidOutTable;
   /** The pieces that are not plain, in order. */
@@ -429,6 +436,11 @@ export class BundleCompiler {
       this.stats.patched++;
       return quick;
     }
+    const shifted = this.#shifted(snapshot, balancingOnly);
+    if (shifted !== undefined) {
+      this.stats.patched++;
+      return shifted;
+    }
     const pieces = this.#piecesOf(snapshot.hosts);
     const invalid = pieces.some((piece) => piece.invalidBackends);
     const numbering = this.#numberEndpoints(snapshot, invalid);
@@ -478,7 +490,7 @@ export class BundleCompiler {
     const needsHeaders = !balancingOnly && pieces.some((piece) => piece.needsHeaders);
     const tableFallback = balancingOnly ? -1 : fallback;
     const table = TableBlocks.of(assembled.table);
-    const labels = balancingOnly ? undefined : labelText(pieces, firstRoutes, catchAll, fallback, plan.routeCount);
+    const labels = balancingOnly ? undefined : labelText(pieces, plan, catchAll);
     const last: LastCompile = {
       numbering,
       invalid,
@@ -487,8 +499,7 @@ export class BundleCompiler {
       entries: Pages.of(entries),
       catchAll,
       firstRoutes,
-      routeLabels: labels?.text,
-      segments: labels?.segments,
+      routeLabels: labels,
       redirects,
       laidOut: { table, layout: assembled.layout, chunks: Pages.of(placed), routes: Pages.of(routes), sets: numbering.sets, endpointCount, fallback: tableFallback },
       special,
@@ -498,7 +509,7 @@ export class BundleCompiler {
     };
     if (balancingOnly) this.#lastBalancing = last;
     else this.#lastFull = last;
-    return this.#bundle(snapshot, balancingOnly, numbering, { table, routeLabels: labels?.text, redirects, policies, regexHosts, upstreamTls, endpointSets, tls, needsHeaders });
+    return this.#bundle(snapshot, balancingOnly, numbering, { table, routeLabels: labels, redirects, policies, regexHosts, upstreamTls, endpointSets, tls, needsHeaders });
   }
 
   /**
@@ -536,8 +547,7 @@ export class BundleCompiler {
   #patched(snapshot: Snapshot, balancingOnly: boolean, pieces: ItemList<HostPiece>, numbering: Numbering, invalid: boolean, entries: ItemList<Entries>, candidates?: readonly number[]): Made | undefined {
     const last = balancingOnly ? this.#lastBalancing : this.#lastFull;
     if (last === undefined || last.mirrors || pieces.length !== last.pieces.length) return undefined;
-    // The catch-all is made anew by every compile: the same one when its content is.
-    if (snapshot.defaultRoute !== last.catchAll && (snapshot.defaultRoute === null || last.catchAll === null || JSON.stringify(snapshot.defaultRoute) !== JSON.stringify(last.catchAll))) return undefined;
+    if (!sameCatchAll(snapshot.defaultRoute, last.catchAll)) return undefined;
     const changed: number[] = [];
     const count = candidates?.length ?? pieces.length;
     for (let i = 0; i < count; i++) {
@@ -609,15 +619,107 @@ export class BundleCompiler {
     let routeLabels = last.routeLabels;
     if (routeLabels !== undefined) {
       const changes = new Map<number, string>();
-      const segments = last.segments!;
-      for (const p of changed) if (pieces.at(p)!.labels !== last.pieces.at(p)!.labels && segments.ofPiece[p]! >= 0) changes.set(segments.ofPiece[p]!, pieces.at(p)!.labels);
-      if (catchAll !== last.catchAll && catchAll !== null) changes.set(segments.catchAll, catchAllLabel(catchAll));
+      const { plan } = laidOut.layout;
+      for (const p of changed) {
+        const piece = pieces.at(p)!;
+        if (piece.labels === last.pieces.at(p)!.labels || piece.routeCount === 0) continue;
+        // Its lines in its bucket's segment (the same ids: as many), or its own segment in the overflow area.
+        const b = plan.bucket[p]!;
+        if (b >= 0) changes.set(b, withLines(changes.get(b) ?? routeLabels.segment(b)!, last.firstRoutes[p]! - b * plan.options.bucketRoutes, piece.matched, piece.labels));
+        else changes.set(plan.buckets + 1 + plan.overflow.indexOf(p), piece.labels);
+      }
+      if (catchAll !== last.catchAll && catchAll !== null) changes.set(plan.buckets, catchAllLabel(catchAll));
       routeLabels = routeLabels.with(changes);
     }
     const next: LastCompile = { ...last, numbering, invalid, snapshot, pieces, entries, catchAll, routeLabels, redirects, laidOut, needsHeaders, gridBytes };
     if (balancingOnly) this.#lastBalancing = next;
     else this.#lastFull = next;
     return this.#bundle(snapshot, balancingOnly, numbering, { table: laidOut.table, routeLabels, redirects, policies, regexHosts, upstreamTls, endpointSets, tls, needsHeaders });
+  }
+
+  /**
+   * The full bundle `compile` gives when hosts were added, taken away or replaced since the last
+   * full compile (kept runs as sealing or compile recorded them, keptRuns): the pieces and route
+   * records of the kept hosts are taken by place (pointer copies), the others compiled, and the
+   * table patched by patchGrid (the touched buckets and slot clusters); the redirect bits and labels
+   * of the touched buckets, the parts of the pieces that are not plain, and the TLS part of the
+   * changed hosts (tlsShifted) are made again. Undefined when the last compile had mirror routes or
+   * another catch-all, the set ids changed, more than 1/16 of the hosts changed, or patchGrid
+   * refuses (then #patched or the full assembly runs). Balancing-only bundles are not shifted:
+   * their route records are packed in id order, a unit added moves every later one.
+   */
+  #shifted(snapshot: Snapshot, balancingOnly: boolean): Made | undefined {
+    const last = balancingOnly ? undefined : this.#lastFull;
+    if (last === undefined || last.mirrors || !sameCatchAll(snapshot.defaultRoute, last.catchAll)) return undefined;
+    const hosts = snapshot.hosts;
+    const before = last.snapshot.hosts;
+    const runs = keptRuns(hosts, before);
+    let keptCount = 0;
+    for (let i = 0; i < runs.length; i += 3) keptCount += runs[i + 1]! - runs[i]!;
+    const changes = hosts.length + before.length - 2 * keptCount;
+    if (changes === 0 || changes * 16 > hosts.length) return undefined;
+    // The kept hosts' pieces and records by place; the added ones compiled.
+    const pieces = new Array<HostPiece>(hosts.length);
+    const keptEntries = new Array<Entries>(hosts.length);
+    const added: number[] = [];
+    const removed: HostPiece[] = [];
+    let newEnd = 0;
+    let oldEnd = 0;
+    for (let i = 0; i <= runs.length; i += 3) {
+      const from = i < runs.length ? runs[i]! : hosts.length;
+      const oldFrom = i < runs.length ? from + runs[i + 2]! : before.length;
+      for (let p = newEnd; p < from; p++) added.push(p);
+      for (let o = oldEnd; o < oldFrom; o++) removed.push(last.pieces.at(o)!);
+      if (i === runs.length) break;
+      const to = runs[i + 1]!;
+      const offset = runs[i + 2]!;
+      for (let p = from; p < to; p++) {
+        pieces[p] = last.pieces.at(p + offset)!;
+        keptEntries[p] = last.entries.at(p + offset)!;
+      }
+      newEnd = to;
+      oldEnd = to + offset;
+    }
+    for (const p of added) pieces[p] = this.#piece(hosts[p]!);
+    // Mirror routes take ids after a piece's run in its unit; the patch paths keep none (last.mirrors).
+    if (added.some((p) => pieces[p]!.routeCount !== pieces[p]!.matched)) return undefined;
+    const changedPieces = [...removed, ...added.map((p) => pieces[p]!)];
+    const invalid = changedPieces.some((piece) => piece.invalidBackends) ? pieces.some((piece) => piece.invalidBackends) : last.invalid;
+    const numbering = this.#numberEndpoints(snapshot, invalid);
+    if (numbering.setIds !== last.numbering.setIds) return undefined;
+    for (const p of added) keptEntries[p] = this.#entries(pieces[p]!, numbering);
+    const catchAll = snapshot.defaultRoute;
+    const fallback = catchAll === null ? -1 : last.laidOut.layout.plan.catchAll;
+    const endpointCount = numbering.endpoints.length;
+    const sets = changedSetIds(numbering.sets, last.laidOut.sets);
+    const laidOut = patchGrid(last.laidOut, { count: hosts.length, kept: runs, unitAt: (u) => ({ name: pieces[u]!.host.host, chunk: pieces[u]!.chunk, routes: keptEntries[u]!.routes }) }, numbering.sets, endpointCount, fallback, sets);
+    if (laidOut === undefined) return undefined;
+    const paged = Pages.of(pieces);
+    this.#lastPieces = { hosts, pieces: paged };
+    const { plan } = laidOut.layout;
+    const perBucket = plan.options.bucketRoutes;
+    // The touched buckets' ids: their redirect bits and label segments made again from their units.
+    const redirects = last.redirects.slice();
+    for (const b of laidOut.buckets) redirects.fill(0, b * perBucket, (b + 1) * perBucket);
+    const members = new Map<number, number[]>(laidOut.buckets.map((b) => [b, []]));
+    for (const p of laidOut.placed) {
+      const piece = pieces[p]!;
+      for (let local = 0; local < piece.matched; local++) redirects[plan.firstRoute[p]! + local] = redirectOf(piece, local);
+      members.get(plan.bucket[p]!)!.push(p);
+    }
+    const routeLabels = last.routeLabels!.with(new Map([...members].map(([b, units]) => [b, bucketLabels(units, paged)])));
+    // The pieces that are not plain, in order: the kept ones at their new places, the added ones.
+    const special = [...last.special.map((p) => newIndexOf(runs, p)).filter((p) => p >= 0), ...added.filter((p) => !pieces[p]!.plain)].sort((a, b) => a - b);
+    const policies: unknown[] = [];
+    const upstreamTls: BundledUpstreamTls[] = [];
+    const regexHosts: RegexHost[] = [];
+    for (const p of special) specialParts(pieces[p]!, plan.firstRoute[p]!, plan.firstRoute[p]! + pieces[p]!.matched, numbering, fallback, { redirects, policies, upstreamTls, regexHosts });
+    catchAllParts(catchAll, fallback, numbering, redirects, policies, upstreamTls);
+    upstreamTls.sort((a, b) => a.route - b.route);
+    const tls = tlsShifted(snapshot, last.snapshot, added.map((p) => hosts[p]!), removed.map((piece) => piece.host));
+    const needsHeaders = changedPieces.some((piece) => piece.needsHeaders) ? pieces.some((piece) => piece.needsHeaders) : last.needsHeaders;
+    this.#lastFull = { numbering, invalid, snapshot, pieces: paged, entries: Pages.of(keptEntries), catchAll, firstRoutes: plan.firstRoute, routeLabels, redirects, laidOut, special, mirrors: false, gridBytes: plan.totalBytes, needsHeaders };
+    return this.#bundle(snapshot, false, numbering, { table: laidOut.table, routeLabels, redirects, policies, regexHosts, upstreamTls, endpointSets: numbering.nonEmpty, tls, needsHeaders });
   }
 
   /** The bundle of the parts a compile made, with its digest (parts equal to the last bundle's are not hashed again). */
@@ -723,7 +825,7 @@ function planKept(last: LastCompile, pieces: ItemList<HostPiece>, entries: ItemL
   }
   if (buckets.size === 0) return total;
   if (bucketCount(total, plan.options) !== plan.buckets) return undefined;
-  last.homed ??= homedUnits(last.pieces, plan.buckets);
+  last.homed ??= homedUnits(plan);
   for (const b of buckets) {
     const overflow: number[] = [];
     const placed = packBucket(last.homed[b]!, sizeOf, b, plan.options, overflow);
@@ -735,11 +837,22 @@ function planKept(last: LastCompile, pieces: ItemList<HostPiece>, entries: ItemL
   return total;
 }
 
-/** Each bucket's units (piece indices, in order) among `buckets`, by their hosts' names. */
-function homedUnits(pieces: ItemList<HostPiece>, buckets: number): number[][] {
-  const homed: number[][] = Array.from({ length: buckets }, () => []);
-  for (let p = 0; p < pieces.length; p++) homed[homeOf(pieces.at(p)!.host.host, buckets)]!.push(p);
+/** Each bucket's units (piece indices, in order), by the plan's homes. */
+function homedUnits(plan: GridPlan): number[][] {
+  const homed: number[][] = Array.from({ length: plan.buckets }, () => []);
+  for (let p = 0; p < plan.home.length; p++) homed[plan.home[p]!]!.push(p);
   return homed;
+}
+
+/** Whether two versions' catch-alls are the same (made anew by every compile: the same one when its content is). */
+function sameCatchAll(a: Snapshot['defaultRoute'], b: Snapshot['defaultRoute']): boolean {
+  return a === b || (a !== null && b !== null && JSON.stringify(a) === JSON.stringify(b));
+}
+
+/** The new index of the item at `o` of the list `runs` (KeptRuns) were taken against, or -1 when it is not kept. */
+function newIndexOf(runs: KeptRuns, o: number): number {
+  for (let i = 0; i < runs.length; i += 3) if (o >= runs[i]! + runs[i + 2]! && o < runs[i + 1]! + runs[i + 2]!) return o - runs[i + 2]!;
+  return -1;
 }
 
 /** The catch-all's redirect bits, policies and upstream TLS entry (route id `fallback`), as toMatcherTable gives them. */

@@ -97,7 +97,8 @@ export class LineText {
 
   /**
    * The next version: the segments at the keys of `changes` replaced by its values (each holding
-   * as many lines as the one it replaces); only their blocks are hashed again.
+   * as many lines as the one it replaces, or, in a text with `firsts`, no more lines than there are
+   * before the next segment's first: a grid bucket's labels); only their blocks are hashed again.
    */
   with(changes: ReadonlyMap<number, string>): LineText {
     if (changes.size === 0) return this;
@@ -139,6 +140,11 @@ export class LineText {
       from = before.#from;
     }
     return undefined;
+  }
+
+  /** Segment `s` as held (undefined outside the segments): what a caller changing a few of its lines starts from. */
+  segment(s: number): string | undefined {
+    return this.#segments.at(s);
   }
 
   /** The whole text (the segments' lines, and '' for the lines between them, joined by `\n`), joined on the first ask and kept. */

@@ -20,15 +20,21 @@ interface Change {
   readonly full: Path;
   readonly balancing: Path;
   readonly why: string;
+  /**
+   * The full compile may assemble instead, when the grid would move more than the touched bucket
+   * (the bucket count, a slot table's capacity, the overflow area): rare at these sizes, counted,
+   * and most such changes must patch (the run asserts it).
+   */
+  readonly fullMayAssemble?: true;
 }
 
 const CHANGES = {
   move: { full: 'patched', balancing: 'patched', why: "an address replaced by a new one: its key lies in another slot (endpoint id), so its set's record, and those of sets naming a key its probe cluster moved, are rewritten in place (same sizes)" },
   renameInPad: { full: 'patched', balancing: 'patched', why: 'a path renamed within its 8-byte pad: the chunk keeps its size' },
-  renameAcrossPad: { full: 'assembled', balancing: 'patched', why: 'a path renamed across an 8-byte pad: the unit grows or shrinks (fits() fails), its bucket is packed again (patchGrid, host-grid step 4, is to patch it); the balancing table has no grid, and its ids stay while the unit stays in its bucket' },
-  addHost: { full: 'assembled', balancing: 'assembled', why: 'a host added: its bucket is packed again; patchGrid (host-grid step 4) is to patch it' },
-  removeHost: { full: 'assembled', balancing: 'assembled', why: 'a host taken away: its bucket is packed again; patchGrid (host-grid step 4) is to patch it' },
-  addPath: { full: 'assembled', balancing: 'assembled', why: 'a path added: the host has one more route, its bucket is packed again; patchGrid (host-grid step 4) is to patch it' },
+  renameAcrossPad: { full: 'patched', balancing: 'patched', why: 'a path renamed across an 8-byte pad: the unit grows or shrinks, its bucket is packed again (patchGrid); the balancing table has no grid, and its ids stay while the unit stays in its bucket', fullMayAssemble: true },
+  addHost: { full: 'patched', balancing: 'assembled', why: 'a host added: its bucket is packed again, its slot cluster placed again (patchGrid); the balancing table packs its records in id order (a unit added moves the later ones)', fullMayAssemble: true },
+  removeHost: { full: 'patched', balancing: 'assembled', why: 'a host taken away: its bucket is packed again, its slot cluster placed again (patchGrid); the balancing table packs its records in id order', fullMayAssemble: true },
+  addPath: { full: 'patched', balancing: 'assembled', why: 'a path added: the host has one more route, its bucket is packed again (patchGrid); the balancing table packs its records in id order', fullMayAssemble: true },
   scaleUp: { full: 'patched', balancing: 'patched', why: 'an endpoint added to a set: numbered from the last numbering (its key re-places one probe cluster: one or two endpoint ids move); route records hold set ids and keep their bytes; the endpoint area re-packs the buckets of the sets whose ids changed, as the numbering recorded them' },
   scaleDown: { full: 'patched', balancing: 'patched', why: 'an endpoint taken from a set: numbered from the last numbering; route records keep their bytes; the endpoint area re-packs the buckets of the sets whose ids changed' },
   switchSet: { full: 'patched', balancing: 'patched', why: 'a route moved to another set of as many endpoints, the one it left still used: route records of the same size rewritten' },
@@ -86,7 +92,7 @@ class World {
   }
 
   #host(name: string, paths: readonly string[], keys: readonly string[]): SnapshotHost {
-    const routes = paths.map((path, r) => ({ source: { kind: 'Ingress', namespace: 'default', name }, field: `spec.rules[0].http.paths[${r}]`, pathType: 'Prefix' as const, path, backends: [{ namespace: 'default', service: keys[r]!.slice(2), port: 80, weight: 1, endpointSet: keys[r]! }], redirect: { sslRedirect: false, forceSslRedirect: false } }));
+    const routes = paths.map((path, r) => ({ source: { kind: 'Ingress', namespace: 'default', name }, field: `spec.rules[0].http.paths[${r}]`, pathType: 'Prefix' as const, path, backends: [{ namespace: 'default', service: keys[r]!.slice(2), port: 80, weight: 1, endpointSet: keys[r]! }], redirect: { sslRedirect: false, forceSslRedirect: path.length % 3 === 0 } }));
     return { host: name, tls: false, certificate: null, routes, defaultRoute: null };
   }
 
@@ -208,7 +214,7 @@ function pathTaken(before: BundleCompilePaths, after: BundleCompilePaths, mode: 
 
 const copyPaths = (paths: BundleCompilePaths): BundleCompilePaths => ({ full: { ...paths.full }, balancing: { ...paths.balancing } });
 
-describe('BundleCompiler on format 6: patched == fully assembled, the stated path per change, fresh == followed', () => {
+describe('BundleCompiler on format 7: patched == fully assembled, the stated path per change, fresh == followed', () => {
   it.each([
     { seed: 1, hosts: 1000, steps: 40 },
     { seed: 2, hosts: 300, steps: 60 },
@@ -219,6 +225,7 @@ describe('BundleCompiler on format 6: patched == fully assembled, the stated pat
     let snapshot = world.snapshot();
     expectSame(compiler, snapshot, 'start');
     const seen = new Set<ChangeName>();
+    const gridPaths: Path[] = [];
     for (let step = 1; step <= steps; step++) {
       const name = world.apply(NAMES[random(NAMES.length)]!);
       if (name === undefined) continue;
@@ -231,7 +238,11 @@ describe('BundleCompiler on format 6: patched == fully assembled, the stated pat
       expectSame(compiler, snapshot, what);
       // Endpoint ids are slots (history-independent): every change is numbered from the last numbering but one that changes the id capacity.
       expect(compiler.stats.numberedAfresh - afresh, `${what}: numbered afresh`).toBe(endpointCapacityOf(snapshot) === endpointCapacityOf(last) ? 0 : 1);
-      expect({ full: pathTaken(before, compiler.paths, 'full'), balancing: pathTaken(before, compiler.paths, 'balancing') }, what).toEqual({ full: CHANGES[name].full, balancing: CHANGES[name].balancing });
+      const taken = { full: pathTaken(before, compiler.paths, 'full'), balancing: pathTaken(before, compiler.paths, 'balancing') };
+      const row: Change = CHANGES[name];
+      const full = row.fullMayAssemble === true && taken.full === 'assembled' ? 'assembled' : row.full;
+      expect(taken, what).toEqual({ full, balancing: row.balancing });
+      if (row.fullMayAssemble === true) gridPaths.push(taken.full);
       if (step % 15 === 0 || step === steps) {
         // History independence: a compiler that never saw versions 1..k-1 gives version k's very bundles.
         const fresh = new BundleCompiler();
@@ -240,5 +251,7 @@ describe('BundleCompiler on format 6: patched == fully assembled, the stated pat
     }
     // A run that made no change of some kind proves nothing about it.
     for (const name of NAMES) expect(seen, name).toContain(name);
+    // The changes that re-pack a bucket patch, but for the rare one that moves the grid.
+    expect(gridPaths.filter((path) => path === 'patched').length, gridPaths.join(' ')).toBeGreaterThanOrEqual(gridPaths.length * 0.75);
   }, 60_000);
 });

@@ -15,6 +15,7 @@ import { carriesPassthrough } from './policies/ssl-passthrough.ts';
 import { blockDigest, blocksDigestOf, linesDigest } from './bundle-lines.ts';
 import type { SetList } from './bundle-sets.ts';
 import { setsDigest } from './bundle-sets.ts';
+import { compareHosts } from './order.ts';
 
 export { LINE_BLOCK, blockDigest, blocksDigestOf, lineBlocks, linesDigest } from './bundle-lines.ts';
 export { SET_BLOCK, hashSetBlock, knownSetDigests, setBlockCount, setBlocksEdit, setListAfter, setsDigest, setsDigestOf } from './bundle-sets.ts';
@@ -308,6 +309,50 @@ export function tlsAfter(snapshot: Snapshot, before: Snapshot, changed: readonly
   if (!same) return tlsOf(snapshot);
   tlsBySnapshot.set(snapshot, previous);
   return previous;
+}
+
+/**
+ * `tlsOf(snapshot)` knowing `before`, whose hosts are `snapshot`'s but `removed` (taken away) and
+ * `added` (a host replaced is both): `before`'s TLS part with the entries of those hosts taken out
+ * and put in at their places (snapshot order), or `before`'s itself when none of them has a
+ * certificate, a client-certificate ask or a passthrough route — the cost of the changed hosts and a
+ * copy of the lists, not a walk of every host. Worked out afresh when the certificates or the
+ * catch-all differ, or the any-host is among them (the catch-all's ask is listed as it).
+ */
+export function tlsShifted(snapshot: Snapshot, before: Snapshot, added: readonly SnapshotHost[], removed: readonly SnapshotHost[]): TlsBundle {
+  const known = tlsBySnapshot.get(snapshot);
+  if (known !== undefined) return known;
+  const sameRest = snapshot.defaultRoute === before.defaultRoute && snapshot.certificates.length === before.certificates.length && snapshot.certificates.every((c, i) => c === before.certificates[i]);
+  if (!sameRest || added.some((host) => host.host === '*') || removed.some((host) => host.host === '*')) return tlsOf(snapshot);
+  const withFacts = (hosts: readonly SnapshotHost[]): SnapshotHost[] => hosts.filter((host) => host.certificate !== null || asksClientCertificate(host) || passthroughOf(host) !== null);
+  const come = withFacts(added);
+  const gone = new Set(withFacts(removed).map((host) => host.host));
+  const previous = tlsOf(before);
+  let tls = previous;
+  if (come.length + gone.size > 0) {
+    const hosts = spliced(previous.hosts, (entry) => entry.host, gone, come.filter((host) => host.certificate !== null).map((host) => ({ host: host.host, certificate: host.certificate })));
+    const clientCertificateHosts = spliced(previous.clientCertificateHosts ?? [], (host) => host, gone, come.filter(asksClientCertificate).map((host) => host.host));
+    const passthrough = spliced(previous.passthrough ?? [], (entry) => entry.host, gone, come.map(passthroughOf).filter((entry) => entry !== null));
+    tls = { hosts, certificates: snapshot.certificates, ...(clientCertificateHosts.length === 0 ? {} : { clientCertificateHosts }), ...(passthrough.length === 0 ? {} : { passthrough }) };
+  }
+  tlsBySnapshot.set(snapshot, tls);
+  return tls;
+}
+
+/** `list` (in snapshot host order) without the entries named in `gone`, with `come` put in at their places. */
+function spliced<T>(list: readonly T[], nameOf: (item: T) => string, gone: ReadonlySet<string>, come: readonly T[]): T[] {
+  const out = gone.size === 0 ? list.slice() : list.filter((item) => !gone.has(nameOf(item)));
+  for (const item of come) {
+    let low = 0;
+    let high = out.length;
+    while (low < high) {
+      const mid = (low + high) >>> 1;
+      if (compareHosts(nameOf(out[mid]!), nameOf(item)) < 0) low = mid + 1;
+      else high = mid;
+    }
+    out.splice(low, 0, item);
+  }
+  return out;
 }
 
 function tlsFrom(snapshot: Snapshot): TlsBundle {
