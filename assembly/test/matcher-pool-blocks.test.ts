@@ -6,7 +6,9 @@
 // same answers, and the same table bytes in wasm memory.
 import { describe, expect, it } from 'vitest';
 import { TABLE_BLOCK_BYTES, TableBlocks } from '../src/host/blocks.ts';
-import { encodeGrid, encodeTable } from '../src/host/encode.ts';
+import { encodeChunk, encodeGrid, encodeTable, patchGrid } from '../src/host/encode.ts';
+import type { GridUnit, LaidOutTable } from '../src/host/encode.ts';
+import { gridOf } from './grid-support.ts';
 import type { Matcher, MatcherExports, PooledMatcher } from '../src/host/matcher.ts';
 import { loadMatcherFromBinary, newMatcherInstance } from '../src/host/matcher.ts';
 import { MatcherPool } from '../src/host/matcher-pool.ts';
@@ -181,6 +183,36 @@ describe('MatcherPool with block tables', () => {
     const reloaded = pool.load(first);
     expect(pool.stats.blocksCopied).toBe(copied + count);
     expect(reloaded.match('h7.example', '/only/7', 'GET')).toBe(gridId(world, 7));
+  });
+
+  it('a host added, then taken away (patchGrid): a load copies the blocks the patch wrote and no other, a few of many, and answers as the flat bytes', () => {
+    const hosts = 6000;
+    const chunkOf = (name: string): GridUnit => ({ name, chunk: encodeChunk([{ host: name, paths: [{ pathType: 'Prefix', path: '/', route: 0 }], fallback: -1 }], 1), routes: [{ backends: [{ weight: 1, set: 0 }] }] });
+    const units = Array.from({ length: hosts }, (_, i) => chunkOf(`g${String(i).padStart(5, '0')}.example`));
+    const sets = [[0, 1]];
+    const { table, layout, chunks, routes } = gridOf(units, sets, ENDPOINTS);
+    const first: LaidOutTable = { table: TableBlocks.of(table), layout, chunks, routes, sets, endpointCount: ENDPOINTS, fallback: -1 };
+    const count = first.table.blocks.length;
+    expect(count).toBeGreaterThan(8);
+    const withNew = units.toSpliced(2500, 0, chunkOf('g02499x.example'));
+    const added = patchGrid(first, { count: hosts + 1, kept: [0, 2500, 0, 2501, hosts + 1, -1], unitAt: (u) => withNew[u]! }, sets, ENDPOINTS, -1)!;
+    expect(added, 'the host add patches').toBeDefined();
+    const removed = patchGrid(added, { count: hosts, kept: [0, 2500, 0, 2500, hosts, 1], unitAt: (u) => units[u]! }, sets, ENDPOINTS, -1)!;
+    expect(removed, 'the host removal patches').toBeDefined();
+    const pool = new MatcherPool(1);
+    pool.load(first.table).release();
+    let copied = pool.stats.blocksCopied;
+    for (const [from, version, world] of [[first, added, withNew], [added, removed, units]] as const) {
+      const written = version.table.blocks.filter((block, b) => block !== from.table.blocks[b]).length;
+      expect(written, 'a few blocks written').toBeLessThanOrEqual(4);
+      const matcher = pool.load(version.table);
+      expect(pool.stats.blocksCopied - copied, 'copied = written').toBe(written);
+      copied = pool.stats.blocksCopied;
+      const flat = loadMatcherFromBinary(version.table.bytes());
+      for (let u = 0; u < world.length; u += 97) expect(matcher.match(world[u]!.name, '/', 'GET'), world[u]!.name).toBe(flat.match(world[u]!.name, '/', 'GET'));
+      expect(matcher.match('g02499x.example', '/', 'GET')).toBe(flat.match('g02499x.example', '/', 'GET'));
+      matcher.release();
+    }
   });
 
   it('gives a table the spare instance that holds most of its blocks, before the best fit', () => {
