@@ -319,4 +319,28 @@ describe('BundleCompiler', () => {
     // Past half a bucket (the bucket count stays): the host goes to the overflow area, its bucket's later hosts and its own ids change; the balancing table is assembled.
     expect(balancing(version(host('g0007.test', [route(`/p${'x'.repeat(9000)}`, [backend('web', 'default/web:80')])]), 9002))).toBe('assembled');
   });
+
+  it('patches the full bundle when hosts with certificates, a client-certificate ask or neither are added and taken away (TLS part by the changed hosts), and gives the reference bundle', () => {
+    const asking = { policies: { authTls: { secret: 'default/ca', caPem: 'CA', verify: 'on', depth: 1, passCertificate: false } } as SnapshotRoute['policies'] };
+    const made = (n: number): SnapshotHost => host(`t${String(n).padStart(6, '0')}.test`, [route(`/p${n}`, [backend('web', 'default/web:80')], n % 7 === 0 ? asking : {})], n % 3 === 0 ? { tls: true, certificate: `default/c${n % 4}` } : {});
+    const certificates = [0, 1, 2, 3].map((c) => ({ secret: `default/c${c}`, hosts: [], certificatePem: 'CERT', privateKeyPem: 'KEY' }));
+    const endpointSets = [endpoints('default/web:80', 8080)];
+    let hosts = Array.from({ length: 600 }, (_, i) => made(i * 10));
+    const version = (previous?: Snapshot): Snapshot => sealSnapshot({ apiVersion: 'portico.dev/v1alpha1', kind: 'Snapshot', hosts, defaultRoute: null, endpointSets, certificates }, previous);
+    const compiler = new BundleCompiler();
+    let snapshot = version();
+    expectSame(compiler, snapshot, 'start');
+    // Added (a certificate, an ask, both, neither) and taken away again, at the start, the middle and the end.
+    for (const n of [3, 2107, 5991, 4207, 1001, 5999]) {
+      for (const change of ['add', 'remove'] as const) {
+        hosts = change === 'add' ? [...hosts, made(n)].sort((a, b) => (a.host < b.host ? -1 : 1)) : hosts.filter((one) => one.host !== made(n).host);
+        snapshot = version(snapshot);
+        const patched = compiler.paths.full.patched;
+        expectSame(compiler, snapshot, `${change} ${made(n).host}`);
+        expect(compiler.paths.full.patched - patched, `${change} ${made(n).host}: patched`).toBe(1);
+        // tlsOf keeps what it gave per snapshot object (the compiler's answer included): a copy's is worked out afresh.
+        expect(compiler.compile(snapshot).tls, `${change} ${made(n).host}: tls`).toEqual(compileBundle(structuredClone(snapshot)).tls);
+      }
+    }
+  });
 });
