@@ -128,15 +128,15 @@ export function patchGrid(previous: LaidOutTable, change: GridChange, sets: Item
   const n = change.count;
   const next = { bucket: new Int32Array(n).fill(-1), at: new Uint32Array(n), firstRoute: new Uint32Array(n), home: new Int32Array(n), unitBytes: new Uint32Array(n), unitRoutes: new Uint32Array(n) };
   const chunkAt = new Uint32Array(n);
-  const chunks = new Array<PlacedChunk>(n);
   for (let i = 0; i < runs.length; i += 3) {
     const from = runs[i]!;
     const to = runs[i + 1]!;
     const offset = runs[i + 2]!;
     for (const field of ['bucket', 'at', 'firstRoute', 'home', 'unitBytes', 'unitRoutes'] as const) next[field].set(plan[field].subarray(from + offset, to + offset), from);
     chunkAt.set(layout.chunkAt.subarray(from + offset, to + offset), from);
-    for (let u = from; u < to; u++) chunks[u] = previous.chunks.at(u + offset)!;
   }
+  // The added units' places are set below with the rest of their buckets'.
+  const chunks: PlacedChunk[] = Pages.of(previous.chunks).remapped(runs, n, (u) => ({ chunk: newUnits.get(u)!.chunk, firstRoute: 0 }));
   const buckets = new Set<number>();
   for (const o of removed) buckets.add(plan.bucket[o]!);
   for (const [u, unit] of newUnits) {
@@ -147,7 +147,9 @@ export function patchGrid(previous: LaidOutTable, change: GridChange, sets: Item
   }
   const touched = [...buckets].sort((a, b) => a - b);
   const members = new Map<number, number[]>(touched.map((b) => [b, []]));
-  for (let u = 0; u < n; u++) members.get(next.home[u]!)?.push(u);
+  const isTouched = new Uint8Array(plan.buckets);
+  for (const b of touched) isTouched[b] = 1;
+  for (let u = 0; u < n; u++) if (isTouched[next.home[u]!] === 1) members.get(next.home[u]!)!.push(u);
 
   // Each touched bucket packed again; its overflow must be the units it overflowed before (kept, in order).
   const packed: { u: number; at: number; firstRoute: number; b: number }[] = [];

@@ -16,6 +16,14 @@ export interface SlotKey {
   readonly newOffset: number;
 }
 
+/** A key as read from the table: its hash and record offset, not yet resolved to its units. */
+interface RawKey {
+  readonly hash: number;
+  readonly oldOffset: number;
+}
+
+const isResolved = (key: SlotKey | RawKey): key is SlotKey => 'newOffset' in key;
+
 /**
  * Re-places the probe clusters of one host slot table (slot words [hash, offset] from `at`,
  * `capacity` a power of two) as probe-slots.ts's ProbeSlots.apply does: the removed keys taken out
@@ -26,19 +34,28 @@ export interface SlotKey {
 export function patchSlots(edit: BlockEditor, at: number, capacity: number, resolve: (hash: number, offset: number) => SlotKey, keys: { removed: readonly { hash: number; offset: number }[]; moved: readonly { hash: number; offset: number }[]; added: readonly SlotKey[] }): void {
   const mask = capacity - 1;
   const first = at >>> 2;
-  const overlay = new Map<number, SlotKey | null>();
-  const read = (slot: number): SlotKey | null => {
+  // Slots read or placed: a key read from the table is resolved to its units only when a cluster
+  // holding it is placed again or it is a moved key (a probe passing over a key needs its offset alone).
+  const overlay = new Map<number, SlotKey | RawKey | null>();
+  const peek = (slot: number): SlotKey | RawKey | null => {
     let key = overlay.get(slot);
     if (key === undefined) {
       const offset = edit.word(first + slot * 2 + 1);
-      key = offset === 0 ? null : resolve(edit.word(first + slot * 2), offset);
+      key = offset === 0 ? null : { hash: edit.word(first + slot * 2), oldOffset: offset };
       overlay.set(slot, key);
     }
     return key;
   };
+  const read = (slot: number): SlotKey | null => {
+    const key = peek(slot);
+    if (key === null || isResolved(key)) return key;
+    const resolved = resolve(key.hash, key.oldOffset);
+    overlay.set(slot, resolved);
+    return resolved;
+  };
   const find = (hash: number, offset: number): number => {
     for (let slot = hash & mask, n = 0; n < capacity; slot = (slot + 1) & mask, n++) {
-      const key = read(slot);
+      const key = peek(slot);
       if (key === null) break;
       if (key.oldOffset === offset) return slot;
     }
@@ -65,7 +82,7 @@ export function patchSlots(edit: BlockEditor, at: number, capacity: number, reso
   };
   const byOld = (a: SlotKey, b: SlotKey): number => a.oldUnit - b.oldUnit || a.host - b.host;
   const byNew = (a: SlotKey, b: SlotKey): number => a.newUnit - b.newUnit || a.host - b.host;
-  for (const { hash, offset } of keys.moved) find(hash, offset);
+  for (const { hash, offset } of keys.moved) read(find(hash, offset));
   for (const { hash, offset } of keys.removed) {
     const slot = find(hash, offset);
     overlay.set(slot, null);
@@ -79,6 +96,7 @@ export function patchSlots(edit: BlockEditor, at: number, capacity: number, reso
   }
   for (const [slot, key] of overlay) {
     edit.setWord(first + slot * 2, key === null ? 0 : key.hash);
-    edit.setWord(first + slot * 2 + 1, key === null ? 0 : key.newOffset);
+    // A key never resolved was passed over: neither moved nor placed again, its record stays.
+    edit.setWord(first + slot * 2 + 1, key === null ? 0 : isResolved(key) ? key.newOffset : key.oldOffset);
   }
 }

@@ -65,6 +65,9 @@ interface HostPiece {
 /** A piece's route records under one numbering. */
 type Entries = NonNullable<HostPiece['entries']>;
 
+/** What a list of entries holds at an added host's place until its records are made (#shifted). */
+const NO_ENTRIES: Entries = Object.freeze({ setIds: Object.freeze([]) as unknown as Entries['setIds'], routes: Object.freeze([]) });
+
 /** The shared empty lists and bits of pieces (most hosts have no upstream TLS, no policies, no redirect). */
 const NO_IDS: readonly number[] = Object.freeze([]);
 const NO_REDIRECTS = new Uint8Array(0);
@@ -658,29 +661,21 @@ export class BundleCompiler {
     for (let i = 0; i < runs.length; i += 3) keptCount += runs[i + 1]! - runs[i]!;
     const changes = hosts.length + before.length - 2 * keptCount;
     if (changes === 0 || changes * 16 > hosts.length) return undefined;
-    // The kept hosts' pieces and records by place; the added ones compiled.
-    const pieces = new Array<HostPiece>(hosts.length);
-    const keptEntries = new Array<Entries>(hosts.length);
+    // The kept hosts' pieces and records by place (native copies of the kept stretches); the added ones compiled.
     const added: number[] = [];
     const removed: HostPiece[] = [];
-    let newEnd = 0;
-    let oldEnd = 0;
-    for (let i = 0; i <= runs.length; i += 3) {
+    for (let i = 0, newEnd = 0, oldEnd = 0; i <= runs.length; i += 3) {
       const from = i < runs.length ? runs[i]! : hosts.length;
       const oldFrom = i < runs.length ? from + runs[i + 2]! : before.length;
       for (let p = newEnd; p < from; p++) added.push(p);
       for (let o = oldEnd; o < oldFrom; o++) removed.push(last.pieces.at(o)!);
-      if (i === runs.length) break;
-      const to = runs[i + 1]!;
-      const offset = runs[i + 2]!;
-      for (let p = from; p < to; p++) {
-        pieces[p] = last.pieces.at(p + offset)!;
-        keptEntries[p] = last.entries.at(p + offset)!;
+      if (i < runs.length) {
+        newEnd = runs[i + 1]!;
+        oldEnd = newEnd + runs[i + 2]!;
       }
-      newEnd = to;
-      oldEnd = to + offset;
     }
-    for (const p of added) pieces[p] = this.#piece(hosts[p]!);
+    const pieces = Pages.of(last.pieces).remapped(runs, hosts.length, (p) => this.#piece(hosts[p]!));
+    const keptEntries = Pages.of(last.entries).remapped(runs, hosts.length, () => NO_ENTRIES);
     // Mirror routes take ids after a piece's run in its unit; the patch paths keep none (last.mirrors).
     if (added.some((p) => pieces[p]!.routeCount !== pieces[p]!.matched)) return undefined;
     const changedPieces = [...removed, ...added.map((p) => pieces[p]!)];

@@ -225,7 +225,7 @@ describe('BundleCompiler on format 7: patched == fully assembled, the stated pat
     let snapshot = world.snapshot();
     expectSame(compiler, snapshot, 'start');
     const seen = new Set<ChangeName>();
-    const gridPaths: Path[] = [];
+    const gridPaths: (Path | 'none')[] = [];
     for (let step = 1; step <= steps; step++) {
       const name = world.apply(NAMES[random(NAMES.length)]!);
       if (name === undefined) continue;
