@@ -12,8 +12,8 @@
  */
 import type { PlacedChunk, TableChunk } from './chunk.ts';
 import { HostTables, routeRecordBytes, writeChunk, writeRoute } from './chunk.ts';
-import { NO_ROUTE, unitBytes } from './grid.ts';
-import type { GridLayout, GridUnit } from './grid.ts';
+import { NO_ROUTE, tallyHosts, unitBytes } from './grid.ts';
+import type { GridLayout, GridUnit, HostCounts } from './grid.ts';
 import { bucketCount, gridInvalid, homeOf, packBucket } from './grid-plan.ts';
 import type { GridPlan } from './grid-plan.ts';
 import { hostSlotCapacity } from './hash-slots.ts';
@@ -99,15 +99,8 @@ export function patchGrid(previous: LaidOutTable, change: GridChange, sets: Item
 
   // The bucket count, the slot capacities and the hosts with conditions must stay.
   let total = plan.totalBytes;
-  const counts = { ...layout.hostCounts };
-  const tally = (chunk: TableChunk, sign: number): void => {
-    for (const host of chunk.hosts) {
-      if (host.tables & HostTables.EXACT) counts.exact += sign;
-      if (host.tables & HostTables.ONE_LABEL) counts.wild += sign;
-      if (host.tables & HostTables.DEEP) counts.deep += sign;
-      if (chunkWord(chunk.bytes, host.at + HostRecord.COND_COUNT) !== 0) counts.cond += sign;
-    }
-  };
+  const counts: HostCounts = { ...layout.hostCounts };
+  const tally = (chunk: TableChunk, sign: number): void => tallyHosts(counts, chunk, sign);
   for (const o of removed) {
     // The list of hosts with conditions is in unit order: one coming or going would shift it.
     if (plan.bucket[o]! < 0 || hasConditions(oldChunk(o))) return undefined;

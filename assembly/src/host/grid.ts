@@ -43,7 +43,7 @@ export interface GridLayout extends TableLayout {
   /** The shared empty record of unused ids (the overflow area's start). */
   readonly emptyAt: number;
   /** Hosts in the exact, one-label and deep slot tables, and hosts with conditions (their capacities and the list's length follow them). */
-  readonly hostCounts: { readonly exact: number; readonly wild: number; readonly deep: number; readonly cond: number };
+  readonly hostCounts: Readonly<HostCounts>;
 }
 
 /** The record of a route id no route has (the grid's ids are sparse): what a laid-out table's route list holds there. */
@@ -104,20 +104,9 @@ export function assembleGrid(units: readonly GridUnit[], catchAllOf: GridCatchAl
   const balancingOnly = options.balancingOnly === true;
   const { bucketBytes: size } = plan.options;
 
-  let exactCount = 0;
-  let wildCount = 0;
-  let deepCount = 0;
-  let condHostCount = 0;
-  if (!balancingOnly) {
-    for (const { chunk } of units) {
-      for (const host of chunk.hosts) {
-        if (host.tables & HostTables.EXACT) exactCount++;
-        if (host.tables & HostTables.ONE_LABEL) wildCount++;
-        if (host.tables & HostTables.DEEP) deepCount++;
-        if (chunkWord(chunk.bytes, host.at + HostRecord.COND_COUNT) !== 0) condHostCount++;
-      }
-    }
-  }
+  const hostCounts: HostCounts = { exact: 0, wild: 0, deep: 0, cond: 0 };
+  if (!balancingOnly) for (const { chunk } of units) tallyHosts(hostCounts, chunk, 1);
+  const { exact: exactCount, wild: wildCount, deep: deepCount, cond: condHostCount } = hostCounts;
   let end: number = Header.SIZE;
   const place = (bytes: number): number => {
     const at = end;
@@ -163,7 +152,7 @@ export function assembleGrid(units: readonly GridUnit[], catchAllOf: GridCatchAl
     }
   });
   if (catchAll !== null) routeOffsets[plan.catchAll] = catchAllAt;
-  const layout: GridLayout = { chunkAt, routeOffsets, setIndexAt, areaAt, area, plan, gridAt, routeIndexAt, emptyAt, hostCounts: { exact: exactCount, wild: wildCount, deep: deepCount, cond: condHostCount } };
+  const layout: GridLayout = { chunkAt, routeOffsets, setIndexAt, areaAt, area, plan, gridAt, routeIndexAt, emptyAt, hostCounts };
 
   const out = new Uint8Array(end);
   const sink = new FlatSink(out);
@@ -271,5 +260,23 @@ function checkPlan(plan: GridPlan, sizes: readonly UnitSize[]): void {
       const span = spans[i]!;
       if (span.bucket === before.bucket && before[key] + before[length] > span[key]) gridInvalid(`plan.${key === 'at' ? 'at' : 'firstRoute'}[${span.u}]`, `unit ${sizes[span.u]!.name} overlaps unit ${sizes[before.u]!.name}`);
     }
+  }
+}
+
+/** Hosts in the exact, one-label and deep slot tables, and hosts with conditions (GridLayout.hostCounts). */
+export interface HostCounts {
+  exact: number;
+  wild: number;
+  deep: number;
+  cond: number;
+}
+
+/** Adds `sign` (1: the chunk comes, -1: it goes) per host of `chunk` to `counts`: assembleGrid and patchGrid count alike. */
+export function tallyHosts(counts: HostCounts, chunk: TableChunk, sign: number): void {
+  for (const host of chunk.hosts) {
+    if (host.tables & HostTables.EXACT) counts.exact += sign;
+    if (host.tables & HostTables.ONE_LABEL) counts.wild += sign;
+    if (host.tables & HostTables.DEEP) counts.deep += sign;
+    if (chunkWord(chunk.bytes, host.at + HostRecord.COND_COUNT) !== 0) counts.cond += sign;
   }
 }
