@@ -15,7 +15,7 @@ import { carriesPassthrough } from './policies/ssl-passthrough.ts';
 import { blockDigest, blocksDigestOf, linesDigest } from './bundle-lines.ts';
 import type { SetList } from './bundle-sets.ts';
 import { setsDigest } from './bundle-sets.ts';
-import { compareHosts } from './order.ts';
+import { compareHosts, lowerBound } from './order.ts';
 
 export { LINE_BLOCK, blockDigest, blocksDigestOf, lineBlocks, linesDigest } from './bundle-lines.ts';
 export { SET_BLOCK, hashSetBlock, knownSetDigests, setBlockCount, setBlocksEdit, setListAfter, setsDigest, setsDigestOf } from './bundle-sets.ts';
@@ -342,16 +342,7 @@ export function tlsShifted(snapshot: Snapshot, before: Snapshot, added: readonly
 /** `list` (in snapshot host order) without the entries named in `gone`, with `come` put in at their places. */
 function spliced<T>(list: readonly T[], nameOf: (item: T) => string, gone: ReadonlySet<string>, come: readonly T[]): T[] {
   const out = gone.size === 0 ? list.slice() : list.filter((item) => !gone.has(nameOf(item)));
-  for (const item of come) {
-    let low = 0;
-    let high = out.length;
-    while (low < high) {
-      const mid = (low + high) >>> 1;
-      if (compareHosts(nameOf(out[mid]!), nameOf(item)) < 0) low = mid + 1;
-      else high = mid;
-    }
-    out.splice(low, 0, item);
-  }
+  for (const item of come) out.splice(lowerBound(out, nameOf(item), nameOf, compareHosts), 0, item);
   return out;
 }
 
