@@ -73,11 +73,16 @@ export function isMissingBackend(condition: Condition): boolean {
   return UNRESOLVED.has(condition.reason) && BACKEND_FIELD.test(condition.field);
 }
 
-/** How many backends `ingress` names: one per path, and its default backend. */
-function backendCount(ingress: Ingress): number {
-  let count = ingress.spec.defaultBackend === undefined ? 0 : 1;
+/** How many paths `ingress`'s rules hold. */
+function pathCount(ingress: Ingress): number {
+  let count = 0;
   for (const rule of ingress.spec.rules ?? []) count += rule.http?.paths.length ?? 0;
   return count;
+}
+
+/** How many backends `ingress` names: one per path, and its default backend. */
+function backendCount(ingress: Ingress): number {
+  return pathCount(ingress) + (ingress.spec.defaultBackend === undefined ? 0 : 1);
 }
 
 /** The reasons the build gives a canary path it did not join to a main rule (build/canary.ts joinCanaries). */
@@ -89,10 +94,8 @@ const NOT_JOINED = new Set(['CanaryWithoutMain', 'CanaryRefused', 'Conflict']);
  * used, so a canary without paths serves nothing.
  */
 function canaryJoined(ingress: Ingress, conditions: readonly Condition[]): boolean {
-  let paths = 0;
-  for (const rule of ingress.spec.rules ?? []) paths += rule.http?.paths.length ?? 0;
   const left = new Set(conditions.filter((c) => c.severity === 'Error' && NOT_JOINED.has(c.reason)).map((c) => c.field));
-  return left.size < paths;
+  return left.size < pathCount(ingress);
 }
 
 /**
