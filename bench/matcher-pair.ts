@@ -95,9 +95,10 @@ async function loadTree(option: string, dir: string): Promise<Tree> {
 function disagreements(head: Matcher, base: Matcher, w: Workload): { found: number; picked: number } {
   let found = 0;
   let picked = 0;
+  const [matchHead, matchBase] = [lookupSteps(head, w).match, lookupSteps(base, w).match];
   for (let i = 0; i < REQUESTS; i++) {
-    const a = head.match(w.hosts[i] as string, w.paths[i] as string, w.methods[i] as string, w.headers[i]);
-    const b = base.match(w.hosts[i] as string, w.paths[i] as string, w.methods[i] as string, w.headers[i]);
+    const a = matchHead(i);
+    const b = matchBase(i);
     if (a >= 0 !== b >= 0) found++;
     else if (a >= 0 && head.pick(a) !== base.pick(b)) picked++;
   }
