@@ -19,6 +19,24 @@ const TURN_SLICE = 256 * 1024;
 
 const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
+/** Work since the last yield, counted so a long hash gives the event loop a turn about every TURN_SLICE units (checked synchronously: no await per block). */
+class Turns {
+  #since = 0;
+
+  /** `units` more done; true when a slice is full and the caller should yield (the count starts again). */
+  full(units: number): boolean {
+    this.#since += units;
+    if (this.#since < TURN_SLICE) return false;
+    this.#since = 0;
+    return true;
+  }
+
+  /** True when work was done since the last yield. */
+  get pending(): boolean {
+    return this.#since > 0;
+  }
+}
+
 /**
  * The SHA-256 of each table block this process hashed, by the block object: a block is never
  * written once its version is made (blocks.ts), so the same object has the same digest. A block
@@ -181,7 +199,7 @@ async function digestInTurns(bundle: TableBundle, known: readonly (string | unde
   else {
     const table = tableBlocksOf(bundle);
     const blocks = new Array<Buffer>(table.blocks.length);
-    let since = 0;
+    const turns = new Turns();
     // Indexed: an entries() iterator makes a pair per block (hundreds at 50k) on every verification.
     for (let b = 0; b < table.blocks.length; b++) {
       const block = table.blocks[b]!;
@@ -189,14 +207,10 @@ async function digestInTurns(bundle: TableBundle, known: readonly (string | unde
       blocks[b] = digestOfBlock(block, counts);
       if (!fresh) continue;
       tableHashed.push(b);
-      since += block.length;
-      if (since >= TURN_SLICE) {
-        since = 0;
-        await nextTurn();
-      }
+      if (turns.full(block.length)) await nextTurn();
     }
     digests.push(blocksDigestOf(blocks));
-    if (since > 0) await nextTurn();
+    if (turns.pending) await nextTurn();
   }
   const lines = heldLines(bundle);
   for (const [at, part] of partsBeside(bundle, lines, known).entries()) {
@@ -209,36 +223,26 @@ async function digestInTurns(bundle: TableBundle, known: readonly (string | unde
     const held = lines.get(index);
     if (held !== undefined) {
       // Only the blocks whose digest is not known (those a splice cut again, or all of a text received whole), about a slice per turn.
-      let since = 0;
-      for (let b = 0; b < held.blocks; b++) {
-        since += hashLineBlock(held, index, b, counts, hashed);
-        if (since >= TURN_SLICE) {
-          since = 0;
-          await nextTurn();
-        }
-      }
+      const turns = new Turns();
+      for (let b = 0; b < held.blocks; b++) if (turns.full(hashLineBlock(held, index, b, counts, hashed))) await nextTurn();
       digests.push(held.digest());
-      if (since > 0) await nextTurn();
+      if (turns.pending) await nextTurn();
       continue;
     }
     if (Array.isArray(part)) {
       // The endpoint sets (ENDPOINT_SETS_PART): only the blocks of sets that are not the held list's arrays (all of a list received whole), about a slice of JSON per turn.
       const sets: SetList = part;
       const blocks = knownSetDigests(sets);
-      let since = 0;
+      const turns = new Turns();
       for (let b = 0; b < blocks.length; b++) {
         if (blocks[b] !== undefined) continue;
         blocks[b] = hashSetBlock(sets, b);
         hashed.lineBlock(index, b, sets.length, SET_BLOCK);
         if (counts !== undefined) counts.setBlocksHashed = (counts.setBlocksHashed ?? 0) + 1;
-        since += SET_BLOCK * 16;
-        if (since >= TURN_SLICE) {
-          since = 0;
-          await nextTurn();
-        }
+        if (turns.full(SET_BLOCK * 16)) await nextTurn();
       }
       digests.push(setsDigestOf(sets, blocks as Buffer[]));
-      if (since > 0) await nextTurn();
+      if (turns.pending) await nextTurn();
       continue;
     }
     const bytes = part as string | Uint8Array;
@@ -246,14 +250,10 @@ async function digestInTurns(bundle: TableBundle, known: readonly (string | unde
     if (index === ROUTE_LABELS_PART || index === ENDPOINTS_PART) {
       // Line texts are hashed in blocks of lines (`linesDigest`), about a slice of text per turn.
       const blocks: Buffer[] = [];
-      let since = 0;
+      const turns = new Turns();
       for (const block of lineBlocks(bytes as string)) {
         blocks.push(blockDigest(block));
-        since += block.length;
-        if (since >= TURN_SLICE) {
-          since = 0;
-          await nextTurn();
-        }
+        if (turns.full(block.length)) await nextTurn();
       }
       digests.push(blocksDigestOf(blocks));
       await nextTurn();
