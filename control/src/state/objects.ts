@@ -136,11 +136,14 @@ const EndpointPort = z.looseObject({
   protocol: z.string().nullish(),
 });
 
+/** A lower-case RFC 1123 DNS name (an FQDN endpoint address), compiled once for every address checked. */
+const DNS_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
 /** What an address of each `addressType` must be, as the API server validates it: a proxy must never dial (or resolve) anything else. */
 const ADDRESS_CHECKS: Record<'IPv4' | 'IPv6' | 'FQDN', { readonly valid: (address: string) => boolean; readonly what: string }> = {
   IPv4: { valid: isIPv4, what: 'an IPv4 address' },
   IPv6: { valid: isIPv6, what: 'an IPv6 address' },
-  FQDN: { valid: (address) => address.length <= 253 && /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/.test(address), what: 'a lower-case RFC 1123 DNS name' },
+  FQDN: { valid: (address) => address.length <= 253 && DNS_NAME.test(address), what: 'a lower-case RFC 1123 DNS name' },
 };
 
 /** `discovery.k8s.io/v1` EndpointSlice; every address is of its `addressType` (a manifest is not checked by an API server). */
