@@ -16,9 +16,12 @@
  * fleet apart (two files, one scan): hosts that change far apart in the sorted lists. With `--sizes`, how each grows with the number of Ingresses. With `--httproutes N`,
  * the cluster also holds a Gateway with N HTTPRoutes (test/support/gateway-fleet.ts), and one-match
  * HTTPRoute edits and ReferenceGrant edits are measured too; an IngressClass that no Ingress names
- * is changed in every run.
+ * is changed in every run, and an HTTPRoute gets a second hostname (then loses it again): a host
+ * whose matches carry header conditions coming and going. With `--big-hosts N`, N of the Ingresses
+ * are big API hosts (test/support/fleet.ts isBigHost: 96 paths, kept in the matcher table's
+ * overflow area), and a path added to one of them (then taken away again) is measured too.
  *
- *   node bench/fleet-stages.ts [--sizes 1000,10000,50000] [--httproutes 5000] [--changes 10] [--json]
+ *   node bench/fleet-stages.ts [--sizes 1000,10000,50000] [--httproutes 5000] [--big-hosts 50] [--changes 10] [--json]
  */
 import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -34,7 +37,7 @@ import { parseManifestText } from '../control/src/sources/manifests/parse.ts';
 import { ManifestSource } from '../control/src/sources/manifests/watch.ts';
 import { ClusterState } from '../control/src/state/cluster-state.ts';
 import type { EndpointSlice } from '../control/src/state/objects.ts';
-import { fleetFile, fleetFileName, fleetFileOf, fleetShape, parseSizes } from '../test/support/fleet.ts';
+import { fleetFile, fleetFileName, fleetFileOf, fleetShape, isBigHost, parseSizes } from '../test/support/fleet.ts';
 import { fleetHttpRoute, fleetReferenceGrant, gatewayFleetFile } from '../test/support/gateway-fleet.ts';
 import type { KubeObject } from '../control/src/state/objects.ts';
 import { benchArgs, integerArg, usageFailure } from './args.ts';
@@ -54,7 +57,9 @@ Ingress edit, an endpoint-only change, a Service scaled (an endpoint added, then
 host added to an Ingress (then taken away), a change to an IngressClass no Ingress names and a
 two-file edit (two Ingresses half the fleet apart, saved together: changes far apart in the
 lists); with
---httproutes, also a one-match HTTPRoute edit and a ReferenceGrant edit. Also, once per size, the
+--httproutes, also a one-match HTTPRoute edit, a ReferenceGrant edit and a hostname added to an
+HTTPRoute (then taken away: a host with header conditions); with --big-hosts, a path added to a big
+API host (then taken away). Also, once per size, the
 full sync body a new node gets in the compiled format: its time and the longest the event loop
 was held while it was written. Each stage in wall time, then in CPU time (this process, all
 threads), which other load on the machine disturbs less. Then, per kind, the path its bundle
@@ -62,14 +67,17 @@ compiles took: patched, endpoints in place, or assembled from every host (counts
 
 Options:
   --sizes N,N,...  Ingresses of each run (default 1000,10000).
-  --httproutes N   Also a Gateway with N HTTPRoutes, 3 matches each (default 0).
+  --httproutes N   Also a Gateway with N HTTPRoutes, 3 matches each, one with a header
+                   condition (default 0).
+  --big-hosts N    N of the Ingresses are big API hosts of 96 paths (default 0).
   --changes N      Changes of each kind per size (default 10).
   --json           Print the figures as JSON.
   -h, --help       Show this help.`;
 
-const values = benchArgs(NAME, USAGE, { sizes: { type: 'string', default: '1000,10000' }, httproutes: { type: 'string', default: '0' }, changes: { type: 'string', default: '10' }, json: { type: 'boolean', default: false } });
+const values = benchArgs(NAME, USAGE, { sizes: { type: 'string', default: '1000,10000' }, httproutes: { type: 'string', default: '0' }, 'big-hosts': { type: 'string', default: '0' }, changes: { type: 'string', default: '10' }, json: { type: 'boolean', default: false } });
 const CHANGES = integerArg(NAME, 'changes', values.changes, 1, 1000);
 const HTTP_ROUTES = integerArg(NAME, 'httproutes', values.httproutes, 0, 200_000);
+const BIG_HOSTS = integerArg(NAME, 'big-hosts', values['big-hosts'], 0, 10_000);
 let SIZES: number[];
 try {
   SIZES = parseSizes(values.sizes);
@@ -85,7 +93,7 @@ const cpuMs = (): number => {
 };
 
 /** Each kind's name in the text report, padded to one width, in the order printed. */
-const KIND_NAMES: Record<keyof KindMedians, string> = { edit: 'one-path edit  ', endpoints: 'endpoint change', scale: 'scale up/down  ', hosts: 'host add/remove', ingressClass: 'class change   ', twoFiles: 'two-file edit  ', httpRoute: 'HTTPRoute edit ', referenceGrant: 'grant edit     ' };
+const KIND_NAMES: Record<keyof KindMedians, string> = { edit: 'one-path edit  ', endpoints: 'endpoint change', scale: 'scale up/down  ', hosts: 'host add/remove', ingressClass: 'class change   ', twoFiles: 'two-file edit  ', httpRoute: 'HTTPRoute edit ', referenceGrant: 'grant edit     ', routeHosts: 'route host +/- ', bigPaths: 'big-host path  ' };
 
 const median = (list: readonly number[]): number => [...list].sort((a, b) => a - b)[Math.floor(list.length / 2)] ?? NaN;
 
@@ -101,6 +109,8 @@ interface KindMedians {
   twoFiles: Record<string, number>;
   httpRoute?: Record<string, number>;
   referenceGrant?: Record<string, number>;
+  routeHosts?: Record<string, number>;
+  bigPaths?: Record<string, number>;
 }
 
 /** One kind of change: its stages' wall and CPU times, and how much its bundle compiles grew each compile counter (counterSamples keys). */
@@ -112,7 +122,8 @@ interface KindRecord {
 
 /** Wall-time medians of each kind of change, and (`cpu`) CPU-time medians. */
 async function measure(ingresses: number): Promise<{ ingresses: number; httpRoutes: number; firstBuildMs: number; fullBody: { ms: number; longestStallMs: number; gzipBytes: number }; cpu: KindMedians; paths: Record<keyof KindMedians, CompilePaths> } & KindMedians> {
-  const shape = fleetShape(ingresses);
+  if (BIG_HOSTS > ingresses) usageFailure(NAME, `--big-hosts ${BIG_HOSTS} is more than the ${ingresses} Ingresses of a run`);
+  const shape = { ...fleetShape(ingresses), bigHosts: BIG_HOSTS };
   const state = new ClusterState();
   // bench:fleet's manifest directory, read by the watcher portico runs (its parse in-process and timed: `parse`).
   const root = mkdtempSync(join(tmpdir(), 'portico-fleet-stages-'));
@@ -216,7 +227,7 @@ async function measure(ingresses: number): Promise<{ ingresses: number; httpRout
   };
   const empty = (): Timings => ({ parse: [], upsert: [], build: [], compile: [], publish: [], delta: [], bundle: [] });
   const record = (): KindRecord => ({ wall: empty(), cpu: empty(), grown: new Map() });
-  const kinds: Record<keyof KindMedians, KindRecord> = { edit: record(), endpoints: record(), scale: record(), hosts: record(), ingressClass: record(), twoFiles: record(), httpRoute: record(), referenceGrant: record() };
+  const kinds: Record<keyof KindMedians, KindRecord> = { edit: record(), endpoints: record(), scale: record(), hosts: record(), ingressClass: record(), twoFiles: record(), httpRoute: record(), referenceGrant: record(), routeHosts: record(), bigPaths: record() };
   const slices = [...state.endpointSlices.values()];
   const sliceKeys = [...state.endpointSlices.keys()];
   const ingressKeys = [...state.ingresses.keys()];
@@ -270,10 +281,32 @@ async function measure(ingresses: number): Promise<{ ingresses: number; httpRout
     },
     kinds.hosts,
   );
+  if (HTTP_ROUTES > 0) {
+    // An HTTPRoute (its matches with a header condition) gets a second hostname, losing it again the next time.
+    const routeKeys = [...state.httpRoutes.keys()];
+    await madeAndUndone(
+      (i) => state.httpRoutes.get(routeKeys[(i * 7_919 + 13) % routeKeys.length]!)!,
+      (route, i) => ({ ...route, spec: { ...route.spec, hostnames: [...(route.spec?.hostnames ?? []), `x${i}.${route.spec?.hostnames?.[0] ?? 'fleet.test'}`] } }),
+      kinds.routeHosts,
+    );
+  }
+  if (BIG_HOSTS > 0) {
+    // A path added to a big API host's Ingress, taken away again the next time.
+    const bigKeys = ingressKeys.filter((key) => isBigHost(shape, Number(/app-(\d+)$/.exec(key)?.[1] ?? -1)));
+    await madeAndUndone(
+      (i) => state.ingresses.get(bigKeys[(i * 7_919) % bigKeys.length]!)!,
+      (ingress, i) => {
+        const [rule, ...rest] = ingress.spec?.rules ?? [];
+        const paths = rule?.http?.paths ?? [];
+        return { ...ingress, spec: { ...ingress.spec, rules: [{ ...rule, http: { paths: [...paths, { ...paths[0]!, path: `/v2/added-${i}` }] } }, ...rest] } };
+      },
+      kinds.bigPaths,
+    );
+  }
   // Its directory watches would keep the process alive.
   source.stop();
   const summary = (timings: Timings): Record<string, number> => Object.fromEntries(STAGES.map((stage) => [stage, Math.round(median(timings[stage]) * 100) / 100]));
-  const measured = (Object.keys(kinds) as (keyof KindMedians)[]).filter((kind) => HTTP_ROUTES > 0 || (kind !== 'httpRoute' && kind !== 'referenceGrant'));
+  const measured = (Object.keys(kinds) as (keyof KindMedians)[]).filter((kind) => (HTTP_ROUTES > 0 || (kind !== 'httpRoute' && kind !== 'referenceGrant' && kind !== 'routeHosts')) && (BIG_HOSTS > 0 || kind !== 'bigPaths'));
   const each = <T>(of: (kind: KindRecord) => T) => Object.fromEntries(measured.map((kind) => [kind, of(kinds[kind])])) as Record<keyof KindMedians, T>;
   return { ingresses, httpRoutes: HTTP_ROUTES, firstBuildMs: Math.round(firstBuildMs), fullBody, ...each((kind) => summary(kind.wall)), cpu: each((kind) => summary(kind.cpu)), paths: each((kind) => compilePathsBetween(new Map(), kind.grown)) };
 }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ClusterState } from '@portico/control/state';
 import { parseManifestText } from '@portico/control/manifests/parse';
-import { fleetFile, fleetFileName, fleetFileOf, fleetShape, parseSizes, percentile, summarize, versionFromEtag } from './fleet.ts';
+import { BIG_HOST_PATHS, fleetFile, fleetFileName, fleetFileOf, fleetShape, isBigHost, parseSizes, percentile, summarize, versionFromEtag } from './fleet.ts';
 
 describe('fleet benchmark: synthetic manifests', () => {
   const shape = fleetShape(1000);
@@ -104,6 +104,19 @@ describe('fleet benchmark: synthetic manifests', () => {
     const changed = after.items.filter((item, i) => JSON.stringify(item) !== JSON.stringify(before.items[i]));
     expect(changed).toHaveLength(1);
     expect(changed[0]).toMatchObject({ kind: 'EndpointSlice' });
+  });
+
+  it('big hosts: every ingresses/bigHosts-th Ingress has BIG_HOST_PATHS paths, the others 3', () => {
+    const shape = { ...fleetShape(100), bigHosts: 4 };
+    const big = Array.from({ length: 100 }, (_, i) => i).filter((i) => isBigHost(shape, i));
+    expect(big).toEqual([0, 25, 50, 75]);
+    expect(isBigHost(fleetShape(100), 0)).toBe(false);
+    const pathsOf = (i: number): number => {
+      const list = JSON.parse(fleetFile(shape, fleetFileOf(shape, i))) as { items: { kind: string; metadata: { name: string }; spec: { rules: { http: { paths: unknown[] } }[] } }[] };
+      return list.items.find((item) => item.kind === 'Ingress' && item.metadata.name === `app-${i}`)!.spec.rules[0]!.http.paths.length;
+    };
+    expect(pathsOf(25)).toBe(BIG_HOST_PATHS);
+    expect(pathsOf(26)).toBe(3);
   });
 
   it('refuses a shape it cannot build', () => {

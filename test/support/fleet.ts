@@ -11,6 +11,22 @@ export interface FleetShape {
   readonly files: number;
   /** Ingresses per Service: every Service (with one 3-endpoint EndpointSlice) backs this many. */
   readonly ingressesPerService: number;
+  /**
+   * Ingresses that are big API hosts (bigHostPaths paths on their one host: over half a grid
+   * bucket, so the matcher table keeps them in its overflow area), spread evenly; 0 when absent.
+   */
+  readonly bigHosts?: number;
+}
+
+/** Paths of a big API host (FleetShape.bigHosts): the 3 of every Ingress and 93 more, ~10 KiB of table. */
+export const BIG_HOST_PATHS = 96;
+
+/** Whether Ingress `ingress` is one of the shape's big API hosts (FleetShape.bigHosts: every ingresses/bigHosts-th from 0). */
+export function isBigHost(shape: FleetShape, ingress: number): boolean {
+  const big = shape.bigHosts ?? 0;
+  if (big <= 0) return false;
+  const stride = Math.max(1, Math.floor(shape.ingresses / big));
+  return ingress % stride === 0 && ingress / stride < big;
 }
 
 /** The shape the issue measures: 20 files, a Service per 5 Ingresses. */
@@ -42,7 +58,8 @@ const PATHS = ['/', '/api', '/static'] as const;
  * number of hosts goes up by one on an even edit and back down on the next. Deterministic: the
  * same arguments give the same bytes. With `scale: true` the Ingress's Service gets a fourth
  * endpoint `10.126.x.y` on even edits and has three again on odd ones (a Deployment scaled up and
- * down: the number of endpoints changes every edit).
+ * down: the number of endpoints changes every edit). With `shape.bigHosts`, the big API hosts
+ * (isBigHost) have BIG_HOST_PATHS paths.
  */
 export function fleetFile(shape: FleetShape, index: number, edit?: { readonly ingress: number; readonly edit: number; readonly endpoints?: boolean; readonly hosts?: boolean; readonly scale?: boolean }): string {
   const items: unknown[] = [];
@@ -79,6 +96,8 @@ export function fleetFile(shape: FleetShape, index: number, edit?: { readonly in
       pathType: k === 1 ? 'Exact' : 'Prefix',
       backend: { service: { name: service, port: { number: 80 } } },
     }));
+    // A big API host: its resources under /v1, each a Prefix path to the same Service.
+    if (isBigHost(shape, i)) for (let k = PATHS.length; k < BIG_HOST_PATHS; k++) paths.push({ path: `/v1/resource-${k}`, pathType: 'Prefix', backend: paths[0]!.backend });
     const host = `app-${i}.${namespace}.example.com`;
     const rules = [{ host, http: { paths } }];
     if (edit?.hosts === true && edit.ingress === i && edit.edit % 2 === 0) rules.push({ host: `x${edit.edit}.${host}`, http: { paths } });
