@@ -18,7 +18,7 @@
  * HTTPRoute edits and ReferenceGrant edits are measured too; an IngressClass that no Ingress names
  * is changed in every run, and an HTTPRoute gets a second hostname (then loses it again): a host
  * whose matches carry header conditions coming and going. With `--big-hosts N`, N of the Ingresses
- * are big API hosts (test/support/fleet.ts isBigHost: 96 paths, kept in the matcher table's
+ * are big API hosts (test/support/fleet.ts isBigHost: 90 paths, kept in the matcher table's
  * overflow area), and a path added to one of them (then taken away again) is measured too.
  *
  *   node bench/fleet-stages.ts [--sizes 1000,10000,50000] [--httproutes 5000] [--big-hosts 50] [--changes 10] [--json]
@@ -69,7 +69,7 @@ Options:
   --sizes N,N,...  Ingresses of each run (default 1000,10000).
   --httproutes N   Also a Gateway with N HTTPRoutes, 3 matches each, one with a header
                    condition (default 0).
-  --big-hosts N    N of the Ingresses are big API hosts of 96 paths (default 0).
+  --big-hosts N    N of the Ingresses are big API hosts of 90 paths (default 0).
   --changes N      Changes of each kind per size (default 10).
   --json           Print the figures as JSON.
   -h, --help       Show this help.`;

@@ -31,17 +31,19 @@ function refusal(previous: { units: readonly GridUnit[]; layout: GridLayout; byt
   if (a.plan.buckets !== b.plan.buckets) return 'another bucket count';
   for (const field of [Header.EXACT_HOSTS_CAP, Header.WILD_HOSTS_CAP, Header.DEEP_HOSTS_CAP]) if (word(previous.bytes, field) !== word(next.bytes, field)) return 'a slot table of another capacity';
   if ((a.hostCounts.deep === 0) !== (b.hostCounts.deep === 0)) return 'a deep slot table comes or goes';
-  const withConditions = (unit: GridUnit): boolean => unit.chunk.hosts.some((host) => word(unit.chunk.bytes, host.at + HostRecord.COND_COUNT) !== 0);
+  // The list of hosts with conditions lies between its header field and the set index: its room must stay.
+  const listRoom = (bytes: Uint8Array): number => word(bytes, Header.SET_INDEX) - word(bytes, Header.COND_HOSTS);
+  if (listRoom(previous.bytes) !== listRoom(next.bytes)) return 'the list of hosts with conditions changes room';
+  // The overflow area: place by place the same home bucket, offset and ids (then the same extents),
+  // and the same unit, or one taken away there and one added in its place.
   const [was, is] = [new Set(previous.units.map((unit) => unit.chunk)), new Set(next.units.map((unit) => unit.chunk))];
-  if (previous.units.some((unit) => !is.has(unit.chunk) && withConditions(unit)) || next.units.some((unit) => !was.has(unit.chunk) && withConditions(unit))) return 'a unit with conditions comes or goes';
-  const overflowOf = (units: readonly GridUnit[], layout: GridLayout) => Array.from(layout.plan.overflow, (u) => units[u]!.chunk);
+  const overflowOf = (units: readonly GridUnit[], layout: GridLayout) => Array.from(layout.plan.overflow, (u) => ({ chunk: units[u]!.chunk, home: layout.plan.home[u], at: layout.plan.at[u], first: layout.plan.firstRoute[u] }));
   const [before, after] = [overflowOf(previous.units, a), overflowOf(next.units, b)];
-  if (before.length !== after.length || before.some((chunk, k) => chunk !== after[k])) return 'the overflow area changes';
-  const at = new Map(previous.units.map((unit, u) => [unit.chunk, a.chunkAt[u]]));
-  for (let u = 0; u < next.units.length; u++) {
-    const unit = next.units[u]!;
-    const place = at.get(unit.chunk);
-    if (place !== undefined && place !== b.chunkAt[u] && withConditions(unit)) return 'a unit with conditions moves';
+  if (before.length !== after.length || a.plan.overflowBytes !== b.plan.overflowBytes || a.plan.routeCount !== b.plan.routeCount) return 'the overflow area changes';
+  for (let k = 0; k < before.length; k++) {
+    const [x, y] = [before[k]!, after[k]!];
+    if (x.home !== y.home || x.at !== y.at || x.first !== y.first) return 'the overflow area changes';
+    if (x.chunk !== y.chunk && (is.has(x.chunk) || was.has(y.chunk))) return 'the overflow area changes';
   }
   return undefined;
 }
@@ -60,6 +62,8 @@ function keptRuns(previous: readonly GridUnit[], next: readonly GridUnit[]): num
   return runs;
 }
 
+const withConditions = (unit: GridUnit): boolean => unit.chunk.hosts.some((host) => word(unit.chunk.bytes, host.at + HostRecord.COND_COUNT) !== 0);
+
 const OPS = ['add', 'remove', 'rename', 'addPath', 'growBig', 'anyHost'] as const;
 
 describe('patchGrid == assembleGrid (format 7, host-grid step 4)', () => {
@@ -67,7 +71,11 @@ describe('patchGrid == assembleGrid (format 7, host-grid step 4)', () => {
     { seed: 21, hosts: 300, steps: 150, grid: { bucketBytes: 1024, bucketRoutes: 8 } },
     { seed: 22, hosts: 40, steps: 150, grid: { bucketBytes: 1024, bucketRoutes: 4 } },
     { seed: 23, hosts: 600, steps: 100, grid: { bucketBytes: 2048, bucketRoutes: 16 } },
-  ])('seed $seed: $hosts units, $steps random ops, S $grid.bucketBytes R $grid.bucketRoutes', ({ seed, hosts: count, steps, grid }) => {
+    // Hosts with conditions everywhere (a path in three has a header condition): they come, go and move in their buckets.
+    { seed: 24, hosts: 300, steps: 150, grid: { bucketBytes: 1024, bucketRoutes: 8 }, condEvery: 3 },
+    // Big units everywhere (one in four over R routes, in the overflow area): paths added to them, made again, taken away.
+    { seed: 25, hosts: 200, steps: 150, grid: { bucketBytes: 1024, bucketRoutes: 8 }, bigEvery: 4 },
+  ])('seed $seed: $hosts units, $steps random ops, S $grid.bucketBytes R $grid.bucketRoutes', ({ seed, hosts: count, steps, grid, condEvery = 48, bigEvery = 0 }) => {
     const random = lcg(seed);
     const names = crowdedHosts(count * 3, `s${seed}.test`);
     let serial = 0;
@@ -76,7 +84,7 @@ describe('patchGrid == assembleGrid (format 7, host-grid step 4)', () => {
       const entry: HostEntry = {
         host: name,
         ...(wild ? { labels: random(2) === 0 ? ('one' as const) : ('many' as const) } : {}),
-        paths: Array.from({ length: paths }, (_, k) => ({ pathType: 'Prefix' as const, path: `/p${serial++}`, route: k, ...(random(48) === 0 ? { conditions: { headers: [{ name: 'x-env', value: `v${k}` }] } } : {}) })),
+        paths: Array.from({ length: paths }, (_, k) => ({ pathType: 'Prefix' as const, path: `/p${serial++}`, route: k, ...(random(condEvery) === 0 ? { conditions: { headers: [{ name: 'x-env', value: `v${k}` }] } } : {}) })),
         fallback: -1,
       };
       const routes: RouteEntry[] = Array.from({ length: paths }, () => ({ backends: [{ weight: 1 + random(3), set: random(SETS.length) }] }));
@@ -89,15 +97,18 @@ describe('patchGrid == assembleGrid (format 7, host-grid step 4)', () => {
     };
     const sorted = (units: GridUnit[]): GridUnit[] => units.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     const unique = (units: GridUnit[]): GridUnit[] => units.filter((unit, u) => units.findIndex((other) => other.name === unit.name) === u);
-    let units = sorted(unique(Array.from({ length: count }, () => makeUnit(freshName(), 1 + random(3)))));
+    const pathCount = (): number => (bigEvery > 0 && random(bigEvery) === 0 ? 9 + random(30) : 1 + random(3));
+    let units = sorted(unique(Array.from({ length: count }, () => makeUnit(freshName(), pathCount()))));
     let previous = laidOut(units, grid);
     let prevUnits = units;
     const tally: Record<string, number> = {};
+    const conditioned: Record<string, number> = {};
+    const inOverflow: Record<string, number> = {};
     for (let step = 1; step <= steps; step++) {
       const op = OPS[random(OPS.length)]!;
       const u = random(units.length);
       const unit = units[u]!;
-      if (op === 'add') units = sorted(unique([...units, makeUnit(freshName(), 1 + random(3))]));
+      if (op === 'add') units = sorted(unique([...units, makeUnit(freshName(), pathCount())]));
       else if (op === 'remove') units = units.toSpliced(u, 1);
       else if (op === 'rename') units = sorted(unique([...units.toSpliced(u, 1), makeUnit(freshName(), unit.routes.length)]));
       else if (op === 'addPath') units = units.with(u, makeUnit(unit.name, unit.routes.length + 1));
@@ -110,6 +121,12 @@ describe('patchGrid == assembleGrid (format 7, host-grid step 4)', () => {
       const patched = patchGrid(previous, change, SETS, ENDPOINTS, -1);
       const what = `step ${step}: ${op} ${unit.name}`;
       tally[`${op}: ${why ?? 'patched'}`] = (tally[`${op}: ${why ?? 'patched'}`] ?? 0) + 1;
+      // The units with conditions that came or went (a host renamed or a path added is both).
+      const chunksOf = (list: readonly GridUnit[]): Set<GridUnit['chunk']> => new Set(list.map((one) => one.chunk));
+      const [was, is] = [chunksOf(prevUnits), chunksOf(units)];
+      if ([...prevUnits.filter((one) => !is.has(one.chunk)), ...units.filter((one) => !was.has(one.chunk))].some(withConditions)) conditioned[why ?? 'patched'] = (conditioned[why ?? 'patched'] ?? 0) + 1;
+      const overflowed = new Set(Array.from(previous.layout.plan.overflow, (o) => prevUnits[o]!.chunk));
+      if (prevUnits.some((one) => !is.has(one.chunk) && overflowed.has(one.chunk))) inOverflow[why ?? 'patched'] = (inOverflow[why ?? 'patched'] ?? 0) + 1;
       if (why !== undefined) {
         expect(patched, `${what}: refused (${why})`).toBeUndefined();
       } else {
@@ -130,9 +147,11 @@ describe('patchGrid == assembleGrid (format 7, host-grid step 4)', () => {
     }
     const patchedOps = ['add', 'remove', 'rename', 'addPath', 'anyHost'].map((op) => tally[`${op}: patched`] ?? 0);
     expect(patchedOps.every((n) => n > 0), JSON.stringify(tally)).toBe(true);
-    // A unit past S/2 goes to the overflow area (or first moves the bucket count): never patched.
-    expect(Object.keys(tally).filter((outcome) => outcome.startsWith('growBig')), JSON.stringify(tally)).not.toContain('growBig: patched');
     expect(Object.keys(tally).some((outcome) => outcome.startsWith('growBig')), JSON.stringify(tally)).toBe(true);
+    // Units in the overflow area edited in their extents patch too (a big unit's path added, a big unit made again).
+    if (bigEvery > 0) expect(inOverflow['patched'] ?? 0, JSON.stringify(inOverflow)).toBeGreaterThan(5);
+    // Units with conditions come and go by patches too (their list is by record offset).
+    if (condEvery <= 3) expect(conditioned['patched'] ?? 0, JSON.stringify(conditioned)).toBeGreaterThan(10);
   });
 
   it('refuses a change set that is no change of the units, naming the field, the table unchanged', () => {
@@ -157,5 +176,24 @@ describe('patchGrid == assembleGrid (format 7, host-grid step 4)', () => {
     }
     // The assembled table still assembles the same (nothing shared was written).
     expect(Buffer.from(assembleGrid(units, null, SETS, ENDPOINTS, { grid }).table).equals(Buffer.from(previous.table.bytes()))).toBe(true);
+  });
+
+  it('refuses a previous table whose list of hosts with conditions misses one taken away, naming the field', () => {
+    const grid = { bucketBytes: 1024, bucketRoutes: 8 };
+    const units = crowdedHosts(20, 'cond.test').map((name) => ({ name, chunk: encodeChunk([{ host: name, paths: [{ pathType: 'Prefix', path: '/', route: 0, conditions: { headers: [{ name: 'x-env', value: name }] } }], fallback: -1 }], 1), routes: [{ backends: [{ weight: 1, set: 0 }] }] }));
+    const good = laidOut(units, grid);
+    const change: GridChange = { count: 19, kept: [0, 19, 1], unitAt: (u) => units[u + 1]! };
+    // The same table with the entry of the unit taken away made another's: it is not on the list.
+    const bytes = good.bytes.slice();
+    const list = word(bytes, Header.COND_HOSTS);
+    const gone = good.layout.chunkAt[0]! + units[0]!.chunk.hosts[0]!.at;
+    const k = Array.from({ length: 20 }, (_, i) => word(bytes, list + 4 * i)).indexOf(gone);
+    expect(k).toBeGreaterThanOrEqual(0);
+    new DataView(bytes.buffer).setUint32(list + 4 * k, word(bytes, list + 4 * (k === 0 ? 1 : k - 1)), true);
+    const tampered = { ...good, table: TableBlocks.of(bytes) };
+    expect(() => patchGrid(tampered, change, SETS, ENDPOINTS, -1)).toThrow(expect.objectContaining({ code: 'PORTICO_E_TABLE_INVALID', message: expect.stringMatching(/Header\.COND_HOSTS/) }));
+    // The untampered table patches to the full assembly.
+    const patched = patchGrid(good, change, SETS, ENDPOINTS, -1);
+    expect(Buffer.from(patched!.table.bytes()).equals(Buffer.from(laidOut(units.slice(1), grid).bytes))).toBe(true);
   });
 });

@@ -5,7 +5,7 @@
  * would read what another host's request left in the bitset: such a chunk is refused.
  */
 import { PorticoError } from './errors.ts';
-import type { TableChunk } from './chunk.ts';
+import type { ChunkHost, TableChunk } from './chunk.ts';
 import { CondKind, Entry, Group, HeaderPair, HostRecord, Limit } from './layout.ts';
 
 /** What a relocated field holds (low 3 bits of a relocation; the field's offset is above them). */
@@ -26,6 +26,11 @@ export function corrupt(problem: string): never {
 /** The little-endian u32 at byte `at` of `bytes` (no view made: assemble reads one per host). */
 export function chunkWord(bytes: Uint8Array, at: number): number {
   return ((bytes[at] ?? 0) | ((bytes[at + 1] ?? 0) << 8) | ((bytes[at + 2] ?? 0) << 16) | ((bytes[at + 3] ?? 0) << 24)) >>> 0;
+}
+
+/** Whether `host` (a host of `chunk`) has match conditions: its record's COND_COUNT is not 0 (it is then on the table's list of them, grid.ts). */
+export function hostHasConditions(chunk: TableChunk, host: ChunkHost): boolean {
+  return chunkWord(chunk.bytes, host.at + HostRecord.COND_COUNT) !== 0;
 }
 
 const pad8 = (n: number): number => (n + 7) & ~7;

@@ -20,7 +20,7 @@ export { NO_ROUTE, assembleGrid, unitBytes } from './grid.ts';
 export type { GridChange, PatchedGrid } from './grid-patch.ts';
 export { patchGrid } from './grid-patch.ts';
 export type { GridOptions, GridPlan, UnitSize } from './grid-plan.ts';
-export { GRID, bucketCount, homeOf, packBucket, planGrid } from './grid-plan.ts';
+export { GRID, bucketCount, homeOf, overflowExtent, packBucket, planGrid } from './grid-plan.ts';
 export type { GridTable } from './grid-table.ts';
 export type { LaidOutTable } from './patch.ts';
 export { patchOwnChunks } from './patch.ts';

@@ -3,29 +3,32 @@
  * step 4): the grid's plan is a pure function of the units, and a unit added or taken away changes
  * it only in the unit's home bucket — the bucket packs its homed units in unit order, and the other
  * units keep their relative order whatever their indices become. So, while the bucket count, the
- * slot tables' capacities, the hosts-with-conditions list and the overflow area stay as they were,
+ * slot tables' capacities, the capacity of the hosts-with-conditions list and the overflow area
+ * stay as they were,
  * the new table is the previous one with each touched bucket packed again and written whole (its
  * bytes and its slice of the route index), and the host slots of the probe clusters that the
  * added, removed and moved hosts fall in placed again (probe-slots.ts: one layout per key set) —
  * exactly the bytes assembleGrid gives (the tests hold them equal) — into copies of the blocks
- * those writes fall in (blocks.ts). Otherwise the patch is refused (undefined): the caller assembles.
+ * those writes fall in (blocks.ts); the list of hosts with conditions (record offsets, ascending)
+ * gets the entries of the hosts that came, went or moved. Otherwise the patch is refused (undefined): the caller assembles.
  */
 import type { PlacedChunk, TableChunk } from './chunk.ts';
 import { HostTables, routeRecordBytes, writeChunk, writeRoute } from './chunk.ts';
-import { NO_ROUTE, tallyHosts, unitBytes } from './grid.ts';
+import { NO_ROUTE, condListCapacity, tallyHosts, unitBytes } from './grid.ts';
 import type { GridLayout, GridUnit, HostCounts } from './grid.ts';
-import { bucketCount, gridInvalid, homeOf, packBucket } from './grid-plan.ts';
+import { bucketCount, gridInvalid, homeOf, overflowExtent, packBucket } from './grid-plan.ts';
 import type { GridPlan } from './grid-plan.ts';
 import { hostSlotCapacity } from './hash-slots.ts';
 import { patchEndpointArea } from './area.ts';
+import type { BlockEditor } from './blocks.ts';
 import { Pages } from './pages.ts';
 import type { ItemList } from './pages.ts';
 import { RecordSink, changedItems } from './patch.ts';
 import type { LaidOutTable } from './patch.ts';
-import { chunkWord, corrupt } from './chunk-check.ts';
+import { corrupt, hostHasConditions } from './chunk-check.ts';
 import { patchSlots } from './grid-slots.ts';
 import type { SlotKey } from './grid-slots.ts';
-import { Header, HostRecord } from './layout.ts';
+import { Header } from './layout.ts';
 import type { RouteEntry } from './table.ts';
 import { checkEndpointCount, checkRoute } from './validate.ts';
 
@@ -60,14 +63,13 @@ const SLOT_TABLES = [
   { at: Header.DEEP_HOSTS, cap: Header.DEEP_HOSTS_CAP, bit: HostTables.DEEP },
 ] as const;
 
-const hasConditions = (chunk: TableChunk): boolean => chunk.hosts.some((host) => chunkWord(chunk.bytes, host.at + HostRecord.COND_COUNT) !== 0);
 
 /**
  * The table assembleGrid gives for the units `change` describes (the catch-all, `sets`,
  * `endpointCount` and `fallback` as given), patched from `previous` (a full table: its chunks
  * listed), or undefined when that would move more than the touched buckets and slot clusters:
- * another bucket count, a slot table of another capacity (or a deep table appearing or going), a
- * unit with conditions added, taken away or moved (the list of them is in unit order), a unit taken
+ * another bucket count, a slot table of another capacity (or a deep table appearing or going), the
+ * hosts with conditions crossing a power of two (condListCapacity: the list's words), a unit taken
  * away from or added to the overflow area, a bucket that packs another set of units into the
  * overflow area, another fallback, fewer sets or another endpoint area bucket count, a table
  * without chunks (balancing-only: its records are packed in id order), or more than a quarter of
@@ -102,20 +104,16 @@ export function patchGrid(previous: LaidOutTable, change: GridChange, sets: Item
   const counts: HostCounts = { ...layout.hostCounts };
   const tally = (chunk: TableChunk, sign: number): void => tallyHosts(counts, chunk, sign);
   for (const o of removed) {
-    // The list of hosts with conditions is in unit order: one coming or going would shift it.
-    if (plan.bucket[o]! < 0 || hasConditions(oldChunk(o))) return undefined;
     total -= plan.unitBytes[o]!;
     tally(oldChunk(o), -1);
   }
   for (const unit of newUnits.values()) {
-    const bytes = unitBytes(unit);
-    if (bytes > size / 2 || unit.routes.length > perBucket || hasConditions(unit.chunk)) return undefined;
-    total += bytes;
+    total += unitBytes(unit);
     tally(unit.chunk, 1);
   }
   const was = layout.hostCounts;
   if (bucketCount(total, plan.options) !== plan.buckets || (counts.deep === 0) !== (was.deep === 0)) return undefined;
-  if ((['exact', 'wild', 'deep'] as const).some((kind) => hostSlotCapacity(counts[kind]) !== hostSlotCapacity(was[kind]))) return undefined;
+  if ((['exact', 'wild', 'deep'] as const).some((kind) => hostSlotCapacity(counts[kind]) !== hostSlotCapacity(was[kind])) || condListCapacity(counts.cond) !== condListCapacity(was.cond)) return undefined;
 
   // The per-unit plan in the new units' order: the kept runs copied, the added units homed.
   const n = change.count;
@@ -131,7 +129,7 @@ export function patchGrid(previous: LaidOutTable, change: GridChange, sets: Item
   // The added units' places are set below with the rest of their buckets'.
   const chunks: PlacedChunk[] = Pages.of(previous.chunks).remapped(runs, n, (u) => ({ chunk: newUnits.get(u)!.chunk, firstRoute: 0 }));
   const buckets = new Set<number>();
-  for (const o of removed) buckets.add(plan.bucket[o]!);
+  for (const o of removed) buckets.add(plan.home[o]!);
   for (const [u, unit] of newUnits) {
     next.home[u] = homeOf(unit.name, plan.buckets);
     next.unitBytes[u] = unitBytes(unit);
@@ -144,29 +142,39 @@ export function patchGrid(previous: LaidOutTable, change: GridChange, sets: Item
   for (const b of touched) isTouched[b] = 1;
   for (let u = 0; u < n; u++) if (isTouched[next.home[u]!] === 1) members.get(next.home[u]!)!.push(u);
 
-  // Each touched bucket packed again; its overflow must be the units it overflowed before (kept, in order).
-  const packed: { u: number; at: number; firstRoute: number; b: number }[] = [];
-  for (const b of touched) {
-    const homed = members.get(b)!;
-    const overflow: number[] = [];
-    const placed = packBucket(homed, (u) => ({ name: '', bytes: next.unitBytes[u]!, routes: next.unitRoutes[u]! }), b, plan.options, overflow);
-    const before = homed.filter((u) => !newUnits.has(u) && next.bucket[u]! < 0);
-    if (overflow.length !== before.length || overflow.some((u, k) => u !== before[k])) return undefined;
-    for (const unit of placed) packed.push({ ...unit, b });
-  }
   const { gridAt, emptyAt, routeIndexAt } = layout;
   const oldOf = (u: number): number => {
     const run = runAt(runs, u, 0);
     return run < 0 ? -1 : u + runs[run + 2]!;
   };
-  const moved: number[] = [];
-  for (const { u, at, firstRoute, b } of packed) {
-    const place = gridAt + b * size + at;
-    if (!newUnits.has(u) && (chunkAt[u] !== place || next.firstRoute[u] !== firstRoute)) {
-      // Its record offsets move: the list of hosts with conditions would change.
-      if (hasConditions(chunks[u]!.chunk)) return undefined;
-      moved.push(u);
+  // Each touched bucket packed again. Its overflow, place by place, must be the units it overflowed
+  // before: the same unit, or an added one in the extent of one taken away (overflowExtent: the
+  // same size class), written there in place. Then no other overflow unit moves.
+  const packed: { u: number; at: number; firstRoute: number; b: number; place: number }[] = [];
+  const replaced = new Map<number, number>();
+  for (const b of touched) {
+    const homed = members.get(b)!;
+    const overflow: number[] = [];
+    const placed = packBucket(homed, (u) => ({ name: '', bytes: next.unitBytes[u]!, routes: next.unitRoutes[u]! }), b, plan.options, overflow);
+    const before = overflowHomedAt(plan, b);
+    if (overflow.length !== before.length) return undefined;
+    for (let k = 0; k < overflow.length; k++) {
+      const u = overflow[k]!;
+      const o = before[k]!;
+      if (!newUnits.has(u)) {
+        if (oldOf(u) !== o) return undefined;
+        continue;
+      }
+      const [was, is] = [overflowExtent(plan.unitBytes[o]!, plan.unitRoutes[o]!), overflowExtent(next.unitBytes[u]!, next.unitRoutes[u]!)];
+      if (newOf(runs, o) >= 0 || was.bytes !== is.bytes || was.routes !== is.routes) return undefined;
+      replaced.set(o, u);
+      packed.push({ u, at: plan.at[o]!, firstRoute: plan.firstRoute[o]!, b: -1, place: layout.chunkAt[o]! });
     }
+    for (const unit of placed) packed.push({ ...unit, b, place: gridAt + b * size + unit.at });
+  }
+  const moved: number[] = [];
+  for (const { u, at, firstRoute, b, place } of packed) {
+    if (!newUnits.has(u) && (chunkAt[u] !== place || next.firstRoute[u] !== firstRoute)) moved.push(u);
     next.bucket[u] = b;
     next.at[u] = at;
     next.firstRoute[u] = firstRoute;
@@ -176,14 +184,24 @@ export function patchGrid(previous: LaidOutTable, change: GridChange, sets: Item
   if (area === undefined) return undefined;
 
   // The new plan and layout: the touched buckets' ids pointed at their records (the empty one where no route is).
-  const overflow = Uint32Array.from(plan.overflow, (o) => newOf(runs, o));
+  const overflow = Uint32Array.from(plan.overflow, (o) => replaced.get(o) ?? newOf(runs, o));
   const newPlan: GridPlan = { ...plan, ...next, overflow, totalBytes: total };
   const routeOffsets = layout.routeOffsets.slice();
   const routeAt = (u: number, local: number): RouteEntry => newUnits.get(u)?.routes[local] ?? previous.routes.at(plan.firstRoute[oldOf(u)]! + local)!;
   const routeChanges = new Map<number, RouteEntry>();
-  for (const b of touched) {
-    routeOffsets.fill(emptyAt, b * perBucket, (b + 1) * perBucket);
-    for (let id = b * perBucket; id < (b + 1) * perBucket; id++) routeChanges.set(id, NO_ROUTE);
+  // What is written whole: each touched bucket with its units, each overflow extent written in place with its one.
+  const regions = new Map<number, Region>(touched.map((b) => [b, { base: gridAt + b * size, bytes: size, firstId: b * perBucket, ids: perBucket, units: [] }]));
+  const written: Region[] = [...regions.values()];
+  for (const { u, b, place, firstRoute } of packed) {
+    if (b >= 0) regions.get(b)!.units.push(u);
+    else {
+      const extent = overflowExtent(next.unitBytes[u]!, next.unitRoutes[u]!);
+      written.push({ base: place, bytes: extent.bytes, firstId: firstRoute, ids: extent.routes, units: [u] });
+    }
+  }
+  for (const { firstId, ids } of written) {
+    routeOffsets.fill(emptyAt, firstId, firstId + ids);
+    for (let id = firstId; id < firstId + ids; id++) routeChanges.set(id, NO_ROUTE);
   }
   const chunkOf = (u: number): TableChunk => newUnits.get(u)?.chunk ?? chunks[u]!.chunk;
   for (const { u } of packed) {
@@ -199,20 +217,18 @@ export function patchGrid(previous: LaidOutTable, change: GridChange, sets: Item
 
   const edit = area.table.edit();
   edit.setWord(Header.ENDPOINT_COUNT >>> 2, endpointCount);
-  for (const b of touched) {
-    // The bucket made whole off the table, then written at once: a bucket of the same bytes leaves its block shared.
-    const base = gridAt + b * size;
-    const bucket = new RecordSink(new Uint8Array(size), base, edit);
-    for (const { u } of packed) {
-      if (next.bucket[u] !== b) continue;
-      writeChunk(bucket, chunkOf(u), next.firstRoute[u]!, newLayout, u);
+  for (const { base, bytes, firstId, ids, units } of written) {
+    // The region made whole off the table, then written at once: one of the same bytes leaves its block shared.
+    const region = new RecordSink(new Uint8Array(bytes), base, edit);
+    for (const u of units) {
+      writeChunk(region, chunkOf(u), next.firstRoute[u]!, newLayout, u);
       for (let local = 0; local < next.unitRoutes[u]!; local++) {
         const id = next.firstRoute[u]! + local;
-        writeRoute(bucket, routeIndexAt, id, routeOffsets[id]!, routeChanges.get(id)!);
+        writeRoute(region, routeIndexAt, id, routeOffsets[id]!, routeChanges.get(id)!);
       }
     }
-    for (let id = b * perBucket; id < (b + 1) * perBucket; id++) edit.setWord((routeIndexAt >>> 2) + id, routeOffsets[id]!);
-    edit.set(bucket.bytes, base);
+    for (let id = firstId; id < firstId + ids; id++) edit.setWord((routeIndexAt >>> 2) + id, routeOffsets[id]!);
+    edit.set(region.bytes, base);
   }
 
   // The host slots: taken away, added, and moved (their offsets) in their probe clusters.
@@ -253,6 +269,9 @@ export function patchGrid(previous: LaidOutTable, change: GridChange, sets: Item
       added: come.map(({ hash, offset, u, host }) => ({ hash, oldOffset: -1, oldUnit: -1, newUnit: u, host, newOffset: offset })),
     });
   }
+  const offsetsOf = (units: readonly number[], chunk: (u: number) => TableChunk, offsetOf: (u: number) => number): number[] => units.flatMap((u) => chunk(u).hosts.filter((host) => hostHasConditions(chunk(u), host)).map((host) => offsetOf(u) + host.at));
+  patchCondList(edit, offsetsOf([...removed, ...moved.map(oldOf)], oldChunk, (o) => layout.chunkAt[o]!), offsetsOf([...newUnits.keys(), ...moved], chunkOf, (u) => chunkAt[u]!));
+
   // The any-host entry's record offset, when its unit came, went or moved.
   let anyAt: number | undefined;
   for (const o of removed) if (oldChunk(o).hosts.some((host) => host.tables & HostTables.ANY)) anyAt = 0;
@@ -262,6 +281,50 @@ export function patchGrid(previous: LaidOutTable, change: GridChange, sets: Item
   for (const { u } of packed) chunks[u] = { chunk: chunkOf(u), firstRoute: next.firstRoute[u]! };
   const placed = packed.map(({ u }) => u).sort((a, b) => a - b);
   return { table: edit.done(), layout: newLayout, chunks: Pages.of(chunks), routes: Pages.of(previous.routes).with(routeChanges), sets, endpointCount, fallback, placed, buckets: touched };
+}
+
+/**
+ * The list of hosts with conditions (record offsets, ascending: grid.ts) with the offsets `gone`
+ * taken out and `come` put in, and its count, written through `edit` when they differ: the
+ * list's words are the hosts with conditions alone, not the units. Its capacity (condListCapacity)
+ * is the caller's to keep. Throws PORTICO_E_TABLE_INVALID when an offset to take out is not on it.
+ */
+function patchCondList(edit: BlockEditor, gone: readonly number[], come: readonly number[]): void {
+  if (gone.length + come.length === 0) return;
+  const at = edit.word(Header.COND_HOSTS >>> 2) >>> 2;
+  const count = edit.word(Header.COND_HOST_COUNT >>> 2);
+  const list: number[] = [];
+  for (let k = 0; k < count; k++) list.push(edit.word(at + k));
+  const out = new Set(gone);
+  const kept = list.filter((offset) => !out.delete(offset));
+  if (out.size !== 0) gridInvalid('Header.COND_HOSTS', `host record ${[...out][0]} has conditions but is not on the table's list of them`);
+  const next = [...kept, ...come].sort((a, b) => a - b);
+  for (let k = 0; k < Math.max(count, next.length); k++) edit.setWord(at + k, next[k] ?? 0);
+  edit.setWord(Header.COND_HOST_COUNT >>> 2, next.length);
+}
+
+/** A stretch of the table a patch writes whole: `bytes` at `base`, the route ids [firstId, firstId + ids) and the units in it. */
+interface Region {
+  readonly base: number;
+  readonly bytes: number;
+  readonly firstId: number;
+  readonly ids: number;
+  readonly units: number[];
+}
+
+/** The previous units bucket `b` sent to the overflow area, in order: a run of plan.overflow (it is in (home, unit) order), found by binary search. */
+function overflowHomedAt(plan: GridPlan, b: number): number[] {
+  const { overflow, home } = plan;
+  let low = 0;
+  let high = overflow.length;
+  while (low < high) {
+    const mid = (low + high) >>> 1;
+    if (home[overflow[mid]!]! < b) low = mid + 1;
+    else high = mid;
+  }
+  const out: number[] = [];
+  for (let k = low; k < overflow.length && home[overflow[k]!] === b; k++) out.push(overflow[k]!);
+  return out;
 }
 
 /** Checks `change` against `oldCount` previous units and gives its runs (see GridChange.kept). */

@@ -10,8 +10,11 @@
  *   bucket's later ones go to the overflow area, as does any unit bigger than S/2 or with more
  *   than R routes (it would crowd out its whole bucket), in (home, order).
  * - Bucket b's routes get ids b·R + k; the catch-all's id is B·R; the overflow units' follow it.
+ * - An overflow unit takes an extent of its size class (overflowExtent), bytes and ids alike, so
+ *   one that grows or shrinks inside its class is written again in place, moving no other.
  */
 import { PorticoError } from './errors.ts';
+import { extentBytes } from './area.ts';
 import { murmur, utf8 } from './layout.ts';
 
 /** Bucket bytes (S) and routes (R). Tests shrink them to force many buckets and overflow. */
@@ -116,6 +119,19 @@ export function packBucket(members: readonly number[], sizeOf: (u: number) => Un
   return placed;
 }
 
+/** Size classes per doubling of an overflow unit's extent: 4, so 25 % steps (a big host's path added stays in its class ~93 % of the time). */
+const OVERFLOW_CLASS_STEPS = 4;
+
+/**
+ * The extent an overflow unit of `bytes` and `routes` takes in the overflow area: its bytes and its
+ * route ids each rounded up to their size class (area.ts extentBytes; ids as 8-byte units). A
+ * function of the unit's size alone: the room past its records is zeros, the ids past its routes
+ * name the shared empty record.
+ */
+export function overflowExtent(bytes: number, routes: number): { readonly bytes: number; readonly routes: number } {
+  return { bytes: extentBytes(bytes, OVERFLOW_CLASS_STEPS), routes: extentBytes(routes * 8, OVERFLOW_CLASS_STEPS) / 8 };
+}
+
 /** The plan of `units` (in snapshot host order). */
 export function planGrid(units: readonly UnitSize[], options: GridOptions = GRID): GridPlan {
   checkOptions(options);
@@ -148,10 +164,11 @@ export function planGrid(units: readonly UnitSize[], options: GridOptions = GRID
   let next = catchAll + 1;
   let overflowBytes = 0;
   for (const u of overflow) {
+    const extent = overflowExtent(units[u]!.bytes, units[u]!.routes);
     at[u] = overflowBytes;
     firstRoute[u] = next;
-    overflowBytes += units[u]!.bytes;
-    next += units[u]!.routes;
+    overflowBytes += extent.bytes;
+    next += extent.routes;
   }
   return { options, buckets, bucket, at, firstRoute, overflow: Uint32Array.from(overflow), overflowBytes, catchAll, routeCount: next, home, unitBytes, unitRoutes, totalBytes: total };
 }

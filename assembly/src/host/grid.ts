@@ -5,7 +5,8 @@
  *
  *   header | host slot tables | grid: B buckets of S bytes, from a multiple of S | route index (a
  *   u32 record offset per id, B·R + 1 + overflow routes) | overflow area: the shared empty record
- *   (every unused id), the catch-all's record, the overflow units | hosts with conditions | set
+ *   (every unused id), the catch-all's record, the overflow units | hosts with conditions (their
+ *   record offsets ascending, in condListCapacity words) | set
  *   index | endpoint area in buckets, then its overflow tail (area.ts; last: a set that grows rewrites its bucket).
  *
  * The host slot tables are filled in unit order (linear probing: one layout per key set). The
@@ -18,12 +19,12 @@ import type { TableChunk, TableLayout } from './chunk.ts';
 import { HostTables, routeRecordBytes, writeChunk, writeRoute } from './chunk.ts';
 import { AREA_GEOMETRY, indexWordsOf, planArea, writeArea } from './area.ts';
 import type { AreaGeometry } from './area.ts';
-import { hashSlots, hostSlotCapacity } from './hash-slots.ts';
+import { hashCapacity, hashSlots, hostSlotCapacity } from './hash-slots.ts';
 import { FlatSink } from './blocks.ts';
-import { checkChunkShape, chunkWord } from './chunk-check.ts';
+import { checkChunkShape, hostHasConditions } from './chunk-check.ts';
 import { GRID, gridInvalid, planGrid } from './grid-plan.ts';
 import type { GridOptions, GridPlan, UnitSize } from './grid-plan.ts';
-import { Format, Header, HostRecord, RouteRecord, Slot } from './layout.ts';
+import { Format, Header, RouteRecord, Slot } from './layout.ts';
 import { checkRoute, validateSets } from './validate.ts';
 
 /** A snapshot host as the grid places it: its chunk (route ids local: its run is its first routes) and its routes by local id. */
@@ -129,7 +130,7 @@ export function assembleGrid(units: readonly GridUnit[], catchAllOf: GridCatchAl
   const catchAllAt = catchAll === null ? 0 : place(routeRecordBytes(catchAll));
   const recordsOnly = balancingOnly ? recordsInIdOrder(units, plan) : undefined;
   const overflowAt = place(recordsOnly?.bytes ?? plan.overflowBytes);
-  const condHostsAt = place(condHostCount * 4);
+  const condHostsAt = place(condListCapacity(condHostCount) * 4);
   // The endpoint sets last (area.ts): buckets aligned to their size, then the area's overflow tail, which ends the table.
   const geometry = options.area ?? AREA_GEOMETRY;
   const area = planArea(sets, geometry);
@@ -162,7 +163,7 @@ export function assembleGrid(units: readonly GridUnit[], catchAllOf: GridCatchAl
   const wildSlots: { hash: number; offset: number }[] = [];
   const deepSlots: { hash: number; offset: number }[] = [];
   let anyAt = 0;
-  let condHost = condHostsAt >>> 2;
+  const condHosts: number[] = [];
   units.forEach((unit, u) => {
     const firstRoute = plan.firstRoute[u]!;
     unit.routes.forEach((route, local) => writeRoute(sink, routeIndexAt, firstRoute + local, routeOffsets[firstRoute + local]!, route));
@@ -174,7 +175,7 @@ export function assembleGrid(units: readonly GridUnit[], catchAllOf: GridCatchAl
       if (host.tables & HostTables.ONE_LABEL) wildSlots.push(slot);
       if (host.tables & HostTables.DEEP) deepSlots.push(slot);
       if (host.tables & HostTables.ANY) anyAt = slot.offset;
-      if (chunkWord(unit.chunk.bytes, host.at + HostRecord.COND_COUNT) !== 0) words[condHost++] = slot.offset;
+      if (hostHasConditions(unit.chunk, host)) condHosts.push(slot.offset);
     }
   });
   if (catchAll !== null) writeRoute(sink, routeIndexAt, plan.catchAll, catchAllAt, catchAll);
@@ -192,6 +193,8 @@ export function assembleGrid(units: readonly GridUnit[], catchAllOf: GridCatchAl
     [Header.OVERFLOW, areaOverflowAt], [Header.OVERFLOW_LEN, area.overflowBytes],
   ];
   for (const [field, value] of header) words[field >>> 2] = value >>> 0;
+  // By offset, not unit order: a host coming, going or moving rewrites its entry alone (patchGrid).
+  words.set(condHosts.sort((a, b) => a - b), condHostsAt >>> 2);
   words.set(hashSlots(exactSlots, exactCap), exactHostsAt >>> 2);
   words.set(hashSlots(wildSlots, wildCap), wildHostsAt >>> 2);
   if (deepCount !== 0) words.set(hashSlots(deepSlots, deepCap), deepHostsAt >>> 2);
@@ -263,6 +266,16 @@ function checkPlan(plan: GridPlan, sizes: readonly UnitSize[]): void {
   }
 }
 
+/**
+ * The words the list of hosts with conditions takes for `count` of them: a power of two, at least
+ * twice the count (and 8), so that the list's place and all that follows it in the table stay put
+ * while the count moves inside its doubling (patchGrid rewrites the list alone). The words past
+ * the count are 0.
+ */
+export function condListCapacity(count: number): number {
+  return hashCapacity(count, 8);
+}
+
 /** Hosts in the exact, one-label and deep slot tables, and hosts with conditions (GridLayout.hostCounts). */
 export interface HostCounts {
   exact: number;
@@ -277,6 +290,6 @@ export function tallyHosts(counts: HostCounts, chunk: TableChunk, sign: number):
     if (host.tables & HostTables.EXACT) counts.exact += sign;
     if (host.tables & HostTables.ONE_LABEL) counts.wild += sign;
     if (host.tables & HostTables.DEEP) counts.deep += sign;
-    if (chunkWord(chunk.bytes, host.at + HostRecord.COND_COUNT) !== 0) counts.cond += sign;
+    if (hostHasConditions(chunk, host)) counts.cond += sign;
   }
 }

@@ -5,11 +5,11 @@
  */
 
 /** Format identity: magic ("PRTM", little-endian) and version, bumped on any incompatible change. */
-export const Format = { MAGIC: 0x4d545250, VERSION: 7 } as const;
+export const Format = { MAGIC: 0x4d545250, VERSION: 8 } as const;
 
 /**
  * Header field offsets (u32 each); section offsets are relative to the table start. COND_HOSTS
- * lists the record offsets of the hosts with match conditions, in host order: the host side
+ * lists the record offsets of the hosts with match conditions, ascending: the host side
  * compiles their conditions once per load without walking every host. HOSTS is the grid (grid.ts),
  * ROUTES the overflow area (the shared empty record, the catch-all's, the hosts no bucket holds).
  */

@@ -14,8 +14,8 @@ import { routeRecordBytes, writeChunk, writeRoute } from './chunk.ts';
 import { patchEndpointArea } from './area.ts';
 import type { TableBlocks, TableSink } from './blocks.ts';
 import type { ItemList } from './pages.ts';
-import { chunkWord } from './chunk-check.ts';
-import { Header, HostRecord } from './layout.ts';
+import { hostHasConditions } from './chunk-check.ts';
+import { Header } from './layout.ts';
 import type { RouteEntry } from './table.ts';
 import { checkEndpointCount, checkRoute } from './validate.ts';
 
@@ -77,7 +77,7 @@ function fits(previous: TableChunk, next: TableChunk): boolean {
     const a = previous.hosts[h]!;
     const b = next.hosts[h]!;
     if (a.at !== b.at || a.hash !== b.hash || a.tables !== b.tables || a.lookups.length !== b.lookups.length || a.lookups.some((lookup, i) => lookup !== b.lookups[i])) return false;
-    if ((chunkWord(previous.bytes, a.at + HostRecord.COND_COUNT) === 0) !== (chunkWord(next.bytes, b.at + HostRecord.COND_COUNT) === 0)) return false;
+    if (hostHasConditions(previous, a) !== hostHasConditions(next, b)) return false;
   }
   return true;
 }

@@ -1,4 +1,4 @@
-// Binary routing table, version 7: byte offsets and record sizes.
+// Binary routing table, version 8: byte offsets and record sizes.
 // src/host/layout.ts mirrors every `export const` here; test/layout.test.ts keeps the two equal.
 // All fields are little-endian u32 (i32 where -1 means "none"). Section and record offsets are
 // relative to the table start (0 therefore means "none": the header sits there), string offsets
@@ -6,7 +6,7 @@
 // and entries inline so one lookup touches as few cache lines as possible.
 
 @inline export const MAGIC: u32 = 0x4d545250; // "PRTM"
-@inline export const VERSION: u32 = 7;
+@inline export const VERSION: u32 = 8;
 
 // Header.
 @inline export const H_MAGIC: u32 = 0;

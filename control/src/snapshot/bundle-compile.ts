@@ -8,7 +8,7 @@
  * copies.
  */
 import { createHash } from 'node:crypto';
-import { NO_ROUTE, Pages, TableBlocks, assembleGrid, bucketCount, encodeChunk, packBucket, patchGrid, patchOwnChunks, unitBytes } from '@portico/assembly/encode';
+import { NO_ROUTE, Pages, TableBlocks, assembleGrid, bucketCount, encodeChunk, overflowExtent, packBucket, patchGrid, patchOwnChunks, unitBytes } from '@portico/assembly/encode';
 import type { GridPlan, GridUnit, ItemList, LaidOutTable, PlacedChunk, TableChunk, UnitSize } from '@portico/assembly/encode';
 import type { RouteEntry } from '@portico/assembly/table';
 import type { BundledUpstreamTls, TableBundle, TlsBundle } from './bundle.ts';
@@ -693,16 +693,24 @@ export class BundleCompiler {
     this.#lastPieces = { hosts, pieces: paged };
     const { plan } = laidOut.layout;
     const perBucket = plan.options.bucketRoutes;
-    // The touched buckets' ids: their redirect bits and label segments made again from their units.
+    // The touched buckets' ids and those of the overflow units written in place (their extents):
+    // their redirect bits and label segments made again from their units.
     const redirects = last.redirects.slice();
     for (const b of laidOut.buckets) redirects.fill(0, b * perBucket, (b + 1) * perBucket);
     const members = new Map<number, number[]>(laidOut.buckets.map((b) => [b, []]));
+    const labels = new Map<number, string>();
     for (const p of laidOut.placed) {
       const piece = pieces[p]!;
+      const b = plan.bucket[p]!;
+      if (b >= 0) members.get(b)!.push(p);
+      else {
+        redirects.fill(0, plan.firstRoute[p]!, plan.firstRoute[p]! + overflowExtent(plan.unitBytes[p]!, plan.unitRoutes[p]!).routes);
+        labels.set(plan.buckets + 1 + plan.overflow.indexOf(p), pieceLabels(piece));
+      }
       for (let local = 0; local < piece.matched; local++) redirects[plan.firstRoute[p]! + local] = redirectOf(piece, local);
-      members.get(plan.bucket[p]!)!.push(p);
     }
-    const routeLabels = last.routeLabels!.with(new Map([...members].map(([b, units]) => [b, bucketLabels(units, paged)])));
+    for (const [b, units] of members) labels.set(b, bucketLabels(units, paged));
+    const routeLabels = last.routeLabels!.with(labels);
     // The pieces that are not plain, in order: the kept ones at their new places, the added ones.
     const special = [...last.special.map((p) => newIndexOf(runs, p)).filter((p) => p >= 0), ...added.filter((p) => !pieces[p]!.plain)].sort((a, b) => a - b);
     const policies: unknown[] = [];

@@ -1,4 +1,4 @@
-// The bundle compiler's property on the current table format (7: the host grid, the endpoint area in buckets), over random worlds of
+// The bundle compiler's property on the current table format (8: the host grid, the endpoint area in buckets), over random worlds of
 // up to 1,000 hosts and random single changes: after each change the bundle BundleCompiler gives —
 // endpoints replaced in place, patched from the last bundle, or assembled — is byte for byte the
 // one-pass reference compile's (table, digest, every part; full and balancing-only); the path each
@@ -15,7 +15,7 @@ import { sealSnapshot } from './schema.ts';
 import { content, endpointCapacityOf, expectSame, expectSameBundles, hostName, setKey } from './test-support.ts';
 
 type Path = keyof BundleCompilePaths['full'];
-/** What a change does to the world, and the path its full and balancing-only compiles take on table format 7, with why. */
+/** What a change does to the world, and the path its full and balancing-only compiles take on table format 8, with why. */
 interface Change {
   readonly full: Path;
   readonly balancing: Path;
@@ -34,6 +34,9 @@ const CHANGES = {
   renameAcrossPad: { full: 'patched', balancing: 'patched', why: 'a path renamed across an 8-byte pad: the unit grows or shrinks, its bucket is packed again (patchGrid); the balancing table has no grid, and its ids stay while the unit stays in its bucket', fullMayAssemble: true },
   addHost: { full: 'patched', balancing: 'assembled', why: 'a host added: its bucket is packed again, its slot cluster placed again (patchGrid); the balancing table packs its records in id order (a unit added moves the later ones)', fullMayAssemble: true },
   removeHost: { full: 'patched', balancing: 'assembled', why: 'a host taken away: its bucket is packed again, its slot cluster placed again (patchGrid); the balancing table packs its records in id order', fullMayAssemble: true },
+  addCondHost: { full: 'patched', balancing: 'assembled', why: 'a host whose path has a header condition added: as a host added, and its record offset put in the list of hosts with conditions (ascending offsets, room to the next power of two)', fullMayAssemble: true },
+  removeCondHost: { full: 'patched', balancing: 'assembled', why: 'a host with a header condition taken away: as a host taken away, its offset taken out of the list of hosts with conditions', fullMayAssemble: true },
+  bigAddPath: { full: 'patched', balancing: 'assembled', why: 'a path added to a big host (over R routes: in the overflow area): written again in its extent, which is its size class (patchGrid), unless it crosses one; the balancing table packs its records in id order', fullMayAssemble: true },
   addPath: { full: 'patched', balancing: 'assembled', why: 'a path added: the host has one more route, its bucket is packed again (patchGrid); the balancing table packs its records in id order', fullMayAssemble: true },
   scaleUp: { full: 'patched', balancing: 'patched', why: 'an endpoint added to a set: numbered from the last numbering (its key re-places one probe cluster: one or two endpoint ids move); route records hold set ids and keep their bytes; the endpoint area re-packs the buckets of the sets whose ids changed, as the numbering recorded them' },
   scaleDown: { full: 'patched', balancing: 'patched', why: 'an endpoint taken from a set: numbered from the last numbering; route records keep their bytes; the endpoint area re-packs the buckets of the sets whose ids changed' },
@@ -73,8 +76,9 @@ class World {
     const setCount = Math.ceil(hostCount / 5);
     for (let s = 0; s < setCount; s++) this.sets.push(this.#set(setKey(s * 10), 1 + random(3)));
     for (let h = 0; h < hostCount; h++) {
-      const keys = Array.from({ length: 1 + random(3) }, (_, k) => (k === 0 ? this.sets[h % setCount]!.key : this.sets[random(setCount)]!.key));
-      this.hosts.push(this.#host(hostName(h * 10), keys.map(() => pathOf(lengthIn(1 + random(2), random), this.#serial++)), keys));
+      // One host in 100 big (over R = 192 routes: the overflow area), one in 10 with a header condition.
+      const keys = Array.from({ length: h % 100 === 7 ? 200 + random(40) : 1 + random(3) }, (_, k) => (k === 0 ? this.sets[h % setCount]!.key : this.sets[random(setCount)]!.key));
+      this.hosts.push(this.#host(hostName(h * 10), keys.map(() => pathOf(lengthIn(1 + random(2), random), this.#serial++)), keys, h % 10 === 3 ? `v${h}` : undefined));
     }
   }
 
@@ -91,8 +95,17 @@ class World {
     return { address: `10.${(n >> 16) & 255}.${(n >> 8) & 255}.${n & 255}`, port: 8080, terminating: false };
   }
 
-  #host(name: string, paths: readonly string[], keys: readonly string[]): SnapshotHost {
-    const routes = paths.map((path, r) => ({ source: { kind: 'Ingress', namespace: 'default', name }, field: `spec.rules[0].http.paths[${r}]`, pathType: 'Prefix' as const, path, backends: [{ namespace: 'default', service: keys[r]!.slice(2), port: 80, weight: 1, endpointSet: keys[r]! }], redirect: { sslRedirect: false, forceSslRedirect: path.length % 3 === 0 } }));
+  /** A host of `paths` (one route each, on the sets of `keys`); with `condition`, its first route asks for a header (a host with conditions). */
+  #host(name: string, paths: readonly string[], keys: readonly string[], condition?: string): SnapshotHost {
+    const routes = paths.map((path, r) => ({
+      source: { kind: 'Ingress', namespace: 'default', name },
+      field: `spec.rules[0].http.paths[${r}]`,
+      pathType: 'Prefix' as const,
+      path,
+      backends: [{ namespace: 'default', service: keys[r]!.slice(2), port: 80, weight: 1, endpointSet: keys[r]! }],
+      redirect: { sslRedirect: false, forceSslRedirect: path.length % 3 === 0 },
+      ...(r === 0 && condition !== undefined ? { match: { headers: [{ name: 'x-env', value: condition, type: 'Exact' as const }] } } : {}),
+    }));
     return { host: name, tls: false, certificate: null, routes, defaultRoute: null };
   }
 
@@ -106,7 +119,7 @@ class World {
     const paths = old.routes.map((route) => route.path!);
     const keys = old.routes.map((route) => route.backends[0]!.endpointSet!);
     edit(paths, keys);
-    this.hosts = this.hosts.with(h, this.#host(old.host, paths, keys));
+    this.hosts = this.hosts.with(h, this.#host(old.host, paths, keys, old.routes[0]?.match?.headers?.[0]?.value));
   }
 
   /** The sets some route uses, in order (the build emits no others). */
@@ -140,16 +153,32 @@ class World {
         });
         break;
       }
-      case 'addHost': {
-        const name = hostName(10 * random(this.hosts.length * 2) + 5);
-        if (this.hosts.some((host) => host.host === name)) return undefined;
-        this.hosts = [...this.hosts, this.#host(name, [pathOf(lengthIn(1, random), this.#serial++)], [used[this.#pick(used)]!.key])].sort((a, b) => compareHosts(a.host, b.host));
+      case 'addHost':
+      case 'addCondHost': {
+        const added = hostName(10 * random(this.hosts.length * 2) + 5);
+        if (this.hosts.some((host) => host.host === added)) return undefined;
+        this.hosts = [...this.hosts, this.#host(added, [pathOf(lengthIn(1, random), this.#serial++)], [used[this.#pick(used)]!.key], name === 'addCondHost' ? `v${this.#serial++}` : undefined)].sort((a, b) => compareHosts(a.host, b.host));
         break;
       }
       case 'removeHost':
         if (this.hosts.length < 2) return undefined;
         this.hosts = this.hosts.toSpliced(this.#pick(this.hosts), 1);
         break;
+      case 'removeCondHost': {
+        const conditioned = this.hosts.flatMap((host, h) => (host.routes[0]?.match !== undefined ? [h] : []));
+        if (conditioned.length === 0 || this.hosts.length < 2) return undefined;
+        this.hosts = this.hosts.toSpliced(conditioned[this.#pick(conditioned)]!, 1);
+        break;
+      }
+      case 'bigAddPath': {
+        const big = this.hosts.flatMap((host, h) => (host.routes.length > 192 ? [h] : []));
+        if (big.length === 0) return undefined;
+        this.#edited(big[this.#pick(big)]!, (paths, keys) => {
+          paths.push(pathOf(lengthIn(1 + random(2), random), this.#serial++));
+          keys.push(used[this.#pick(used)]!.key);
+        });
+        break;
+      }
       case 'addPath':
         this.#edited(this.#pick(this.hosts), (paths, keys) => {
           paths.push(pathOf(lengthIn(1 + random(2), random), this.#serial++));
@@ -214,10 +243,10 @@ function pathTaken(before: BundleCompilePaths, after: BundleCompilePaths, mode: 
 
 const copyPaths = (paths: BundleCompilePaths): BundleCompilePaths => ({ full: { ...paths.full }, balancing: { ...paths.balancing } });
 
-describe('BundleCompiler on format 7: patched == fully assembled, the stated path per change, fresh == followed', () => {
+describe('BundleCompiler on format 8: patched == fully assembled, the stated path per change, fresh == followed', () => {
   it.each([
-    { seed: 1, hosts: 1000, steps: 40 },
-    { seed: 2, hosts: 300, steps: 60 },
+    { seed: 3, hosts: 1000, steps: 90 },
+    { seed: 2, hosts: 300, steps: 120 },
   ])('seed $seed: $hosts hosts, $steps random changes', ({ seed, hosts, steps }) => {
     const random = lcg(seed);
     const world = new World(random, hosts);
@@ -226,6 +255,7 @@ describe('BundleCompiler on format 7: patched == fully assembled, the stated pat
     expectSame(compiler, snapshot, 'start');
     const seen = new Set<ChangeName>();
     const gridPaths: (Path | 'none')[] = [];
+    const patchedNames = new Set<ChangeName>();
     for (let step = 1; step <= steps; step++) {
       const name = world.apply(NAMES[random(NAMES.length)]!);
       if (name === undefined) continue;
@@ -243,6 +273,7 @@ describe('BundleCompiler on format 7: patched == fully assembled, the stated pat
       const full = row.fullMayAssemble === true && taken.full === 'assembled' ? 'assembled' : row.full;
       expect(taken, what).toEqual({ full, balancing: row.balancing });
       if (row.fullMayAssemble === true) gridPaths.push(taken.full);
+      if (taken.full === 'patched') patchedNames.add(name);
       if (step % 15 === 0 || step === steps) {
         // History independence: a compiler that never saw versions 1..k-1 gives version k's very bundles.
         const fresh = new BundleCompiler();
@@ -253,5 +284,7 @@ describe('BundleCompiler on format 7: patched == fully assembled, the stated pat
     for (const name of NAMES) expect(seen, name).toContain(name);
     // The changes that re-pack a bucket patch, but for the rare one that moves the grid.
     expect(gridPaths.filter((path) => path === 'patched').length, gridPaths.join(' ')).toBeGreaterThanOrEqual(gridPaths.length * 0.75);
+    // Hosts with conditions coming and going, and a big host's path added, patched at least once each.
+    for (const name of ['addCondHost', 'removeCondHost', 'bigAddPath'] as const) expect(patchedNames, name).toContain(name);
   }, 60_000);
 });
