@@ -50,7 +50,7 @@ export interface GridChange {
 /** A patched grid table, with what moved in it. */
 export interface PatchedGrid extends LaidOutTable {
   readonly layout: GridLayout;
-  /** The new units placed again (every unit of a re-packed bucket: added, or its offset or ids may have moved), ascending. */
+  /** The new units placed again (every unit of a re-packed bucket: added, or its offset or ids may have moved; an added unit written in the overflow extent of one taken away), ascending. */
   readonly placed: readonly number[];
   /** The buckets packed again, ascending. */
   readonly buckets: readonly number[];
@@ -70,7 +70,8 @@ const SLOT_TABLES = [
  * listed), or undefined when that would move more than the touched buckets and slot clusters:
  * another bucket count, a slot table of another capacity (or a deep table appearing or going), the
  * hosts with conditions crossing a power of two (condListCapacity: the list's words), a unit taken
- * away from or added to the overflow area, a bucket that packs another set of units into the
+ * away from or added to the overflow area other than one added in the extent of one taken away
+ * (the same size class: overflowExtent), a bucket that packs another set of units into the
  * overflow area, another fallback, fewer sets or another endpoint area bucket count, a table
  * without chunks (balancing-only: its records are packed in id order), or more than a quarter of
  * the units changed. The added units' route records are validated as assembleGrid validates them.

@@ -644,8 +644,8 @@ export class BundleCompiler {
    * The full bundle `compile` gives when hosts were added, taken away or replaced since the last
    * full compile (kept runs as sealing or compile recorded them, keptRuns): the pieces and route
    * records of the kept hosts are taken by place (pointer copies), the others compiled, and the
-   * table patched by patchGrid (the touched buckets and slot clusters); the redirect bits and labels
-   * of the touched buckets, the parts of the pieces that are not plain, and the TLS part of the
+   * table patched by patchGrid (the touched buckets, overflow extents and slot clusters); the
+   * redirect bits and labels of the touched buckets and extents, the parts of the pieces that are not plain, and the TLS part of the
    * changed hosts (tlsShifted) are made again. Undefined when the last compile had mirror routes or
    * another catch-all, the set ids changed, more than 1/16 of the hosts changed, or patchGrid
    * refuses (then #patched or the full assembly runs). Balancing-only bundles are not shifted:
