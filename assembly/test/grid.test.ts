@@ -1,10 +1,10 @@
-// The grid (format 7): where planGrid puts each unit and which ids it gets, the bytes assembleGrid
+// The grid (format 8): where planGrid puts each unit and which ids it gets, the bytes assembleGrid
 // writes there, that a unit's bucket does not depend on the other buckets' units, and that a plan
 // or units that would write outside their place are refused naming the field.
 import { describe, expect, it } from 'vitest';
 import { GRID, assembleGrid, encodeChunk, encodeGrid, planGrid, unitBytes } from '../src/host/encode.ts';
 import type { GridUnit } from '../src/host/encode.ts';
-import { bucketCount, homeOf } from '../src/host/grid-plan.ts';
+import { bucketCount, homeOf, overflowExtent } from '../src/host/grid-plan.ts';
 import { Header, RouteRecord } from '../src/host/layout.ts';
 import { loadMatcherFromBinary } from '../src/host/matcher.ts';
 import type { HostEntry, MatcherTable, RouteEntry } from '../src/host/table.ts';
@@ -64,13 +64,27 @@ describe('planGrid', () => {
     expect(Array.from(plan.overflow)).toEqual(overflowed);
     expect(overflowed.length).toBeGreaterThan(0);
     expect(overflowed).toContain(sizes.length - 1);
-    // Overflow ids follow the catch-all's, in overflow order.
+    // Overflow units follow one another in overflow order, each in the extent of its size class; their ids follow the catch-all's alike.
     let next = plan.catchAll + 1;
+    let at = 0;
     for (const u of overflowed) {
-      expect(plan.firstRoute[u]).toBe(next);
-      next += sizes[u]!.routes;
+      expect([plan.at[u], plan.firstRoute[u]]).toEqual([at, next]);
+      const extent = overflowExtent(sizes[u]!.bytes, sizes[u]!.routes);
+      expect(extent.bytes).toBeGreaterThanOrEqual(sizes[u]!.bytes);
+      expect(extent.routes).toBeGreaterThanOrEqual(sizes[u]!.routes);
+      next += extent.routes;
+      at += extent.bytes;
     }
-    expect(plan.routeCount).toBe(next);
+    expect([plan.overflowBytes, plan.routeCount]).toEqual([at, next]);
+  });
+
+  it('gives an overflow unit the extent of its size class: 25 % steps of bytes and of route ids, exact while small', () => {
+    expect(overflowExtent(24, 3)).toEqual({ bytes: 24, routes: 3 });
+    // 8,200..10,240 bytes and 81..96 routes are one class: a big host edited inside it keeps its extent.
+    expect(overflowExtent(9352, 91)).toEqual({ bytes: 10240, routes: 96 });
+    expect(overflowExtent(8200, 81)).toEqual({ bytes: 10240, routes: 96 });
+    expect(overflowExtent(10240, 96)).toEqual({ bytes: 10240, routes: 96 });
+    expect(overflowExtent(10248, 97)).toEqual({ bytes: 12288, routes: 112 });
   });
 });
 
