@@ -7,8 +7,9 @@
  * sought; turns a few ms long see about the same load, so the median of the rounds' ratios
  * holds where separate runs do not.
  * The tables are loaded as the data plane loads them (the encoded bytes, the table's own route
- * ids), and both matchers are first asked the whole request mix once: any request they answer
- * differently (a route found or not, the endpoint picked) is counted and printed.
+ * ids), with --down endpoints marked down (health), and both matchers are first asked the whole
+ * request mix once: any request they answer differently (a route found or not, the endpoint
+ * picked) is counted and printed.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -23,7 +24,7 @@ import { cpuMs, lookupSteps, REQUESTS, workload } from './matcher-workload.ts';
 import type { Step, Workload } from './matcher-workload.ts';
 
 const NAME = 'bench:matcher-pair';
-const USAGE = `Usage: npm run bench:matcher-pair -- --base DIR [--head DIR] [--sizes 1000,10000,100000] [--rounds 16] [--round-ms 250] [--json]
+const USAGE = `Usage: npm run bench:matcher-pair -- --base DIR [--head DIR] [--sizes 1000,10000,100000] [--rounds 16] [--round-ms 250] [--down N] [--base-down N] [--json]
 
 Two trees' wasm matchers in one process on the same tables and requests (bench:matcher's
 workload), measured in turns of one pass over the requests (head, base, base, head, ...) for
@@ -38,6 +39,11 @@ Options:
   --sizes N,N,...   Routes of each table (default 1000,10000,100000).
   --rounds N        Rounds per size (default 16).
   --round-ms N      CPU ms per figure per tree in a round (default 250).
+  --down N          Endpoints marked down (setHealthy false) in each matcher before it is
+                    asked anything, spread evenly over the endpoint ids (default 0): pick as a
+                    data plane with some endpoint ejected somewhere does it.
+  --base-down N     Endpoints marked down in the base's matchers (default: --down); with --base
+                    the head's own tree, head / base is then the cost of endpoints down.
   --json            Print the figures as JSON.
   -h, --help        Show this help.`;
 
@@ -47,12 +53,15 @@ const values = benchArgs(NAME, USAGE, {
   sizes: { type: 'string', default: '1000,10000,100000' },
   rounds: { type: 'string', default: '16' },
   'round-ms': { type: 'string', default: '250' },
+  down: { type: 'string', default: '0' },
+  'base-down': { type: 'string' },
   json: { type: 'boolean', default: false },
 });
 if (values.base === undefined) usageFailure(NAME, '--base DIR is required (the tree to compare against)');
 const SIZES = values.sizes.split(',').map((entry) => integerArg(NAME, 'sizes', entry, 10, 1_000_000));
 const ROUNDS = integerArg(NAME, 'rounds', values.rounds, 1, 1000);
 const ROUND_MS = integerArg(NAME, 'round-ms', values['round-ms'], 1, 60_000);
+const DOWN = { head: integerArg(NAME, 'down', values.down, 0, 1_000_000), base: integerArg(NAME, 'base-down', values['base-down'] ?? values.down, 0, 1_000_000) };
 
 /** What this bench needs of a tree's assembly package (every format so far has these two). */
 interface Tree {
@@ -89,6 +98,19 @@ async function loadTree(option: string, dir: string): Promise<Tree> {
 }
 
 /**
+ * `tree`'s matcher on its `bytes` of `w`'s table with `down` endpoints marked down (at most every
+ * one), the k-th of them id ⌊(2k + 1) · endpoints / 2·down⌋: the same ids in every tree, as a
+ * format keeps the table's endpoint ids.
+ */
+function loadWithDown(tree: Tree, bytes: Uint8Array, w: Workload, down: number): Matcher {
+  const matcher = tree.loadMatcherFromBinary(bytes);
+  const endpoints = w.table.endpointCount;
+  const n = Math.min(down, endpoints);
+  for (let k = 0; k < n; k++) matcher.setHealthy(Math.floor(((2 * k + 1) * endpoints) / (2 * n)), false);
+  return matcher;
+}
+
+/**
  * Requests of `w` that fresh matchers of the two trees answer differently: found by one and not
  * the other, or a different endpoint picked (route ids are not compared: a format may renumber them).
  */
@@ -118,7 +140,10 @@ interface SizeRow {
   readonly routes: number;
   readonly hosts: number;
   readonly bytes: { readonly base: number; readonly head: number };
-  readonly disagree: { readonly found: number; readonly picked: number };
+  /** Undefined when the two have different endpoints down (--base-down), so picks may differ by design. */
+  readonly disagree: { readonly found: number; readonly picked: number } | undefined;
+  /** Endpoints each matcher measured has marked down. */
+  readonly endpointsDown: { readonly head: number; readonly base: number };
   readonly rounds: readonly { readonly base: { match: number; matchPick: number }; readonly head: { match: number; matchPick: number } }[];
   readonly match: { readonly base: number; readonly head: number; readonly ratio: ReturnType<typeof spread> };
   readonly matchPick: { readonly base: number; readonly head: number; readonly ratio: ReturnType<typeof spread> };
@@ -151,8 +176,12 @@ function measureSize(size: number, head: Tree, base: Tree): SizeRow {
   const w = workload(size);
   const headBytes = head.encodeTable(w.table);
   const baseBytes = base.encodeTable(w.table);
-  const disagree = disagreements(head.loadMatcherFromBinary(headBytes), base.loadMatcherFromBinary(baseBytes), w);
-  const steps = { head: lookupSteps(head.loadMatcherFromBinary(headBytes), w), base: lookupSteps(base.loadMatcherFromBinary(baseBytes), w) };
+  const disagree = DOWN.head === DOWN.base ? disagreements(loadWithDown(head, headBytes, w, DOWN.head), loadWithDown(base, baseBytes, w, DOWN.base), w) : undefined;
+  const matchers = { head: loadWithDown(head, headBytes, w, DOWN.head), base: loadWithDown(base, baseBytes, w, DOWN.base) };
+  const steps = { head: lookupSteps(matchers.head, w), base: lookupSteps(matchers.base, w) };
+  // As each matcher reports its flags: what was measured, not what was asked for.
+  const unhealthy = (matcher: Matcher): number => Array.from({ length: w.table.endpointCount }, (_, id) => id).filter((id) => !matcher.isHealthy(id)).length;
+  const endpointsDown = { head: unhealthy(matchers.head), base: unhealthy(matchers.base) };
   // Warm-up: both compiled by the JIT and their tables touched before the first round counts.
   pairedRates(steps.head.match, steps.base.match, ROUND_MS / 4);
   pairedRates(steps.head.matchPick, steps.base.matchPick, ROUND_MS / 4);
@@ -167,7 +196,7 @@ function measureSize(size: number, head: Tree, base: Tree): SizeRow {
     head: spread(rounds.map((r) => r.head[key])).median,
     ratio: spread(rounds.map((r) => r.head[key] / r.base[key])),
   });
-  return { routes: w.table.routes.length, hosts: w.table.hosts.length, bytes: { base: baseBytes.length, head: headBytes.length }, disagree, rounds, match: figure('match'), matchPick: figure('matchPick') };
+  return { routes: w.table.routes.length, hosts: w.table.hosts.length, bytes: { base: baseBytes.length, head: headBytes.length }, disagree, endpointsDown, rounds, match: figure('match'), matchPick: figure('matchPick') };
 }
 
 const head = await loadTree('head', resolve(values.head));
@@ -179,17 +208,17 @@ const loadEnd = os.loadavg();
 const describe = (tree: Tree): string => `${tree.commit ?? tree.dir} (format ${tree.format})`;
 if (values.json) {
   const tree = (t: Tree): object => ({ dir: t.dir, commit: t.commit ?? null, format: t.format });
-  console.log(JSON.stringify({ node: process.version, requests: REQUESTS, roundMs: ROUND_MS, rounds: ROUNDS, head: tree(head), base: tree(base), loadAverage: { start: loadStart, end: loadEnd }, sizes: rows }, null, 2));
+  console.log(JSON.stringify({ node: process.version, requests: REQUESTS, roundMs: ROUND_MS, rounds: ROUNDS, down: DOWN, head: tree(head), base: tree(base), loadAverage: { start: loadStart, end: loadEnd }, sizes: rows }, null, 2));
 } else {
   const m = (n: number): string => (n / 1e6).toFixed(2);
   const ratio = (s: ReturnType<typeof spread>): string => `${s.median.toFixed(3)} [${s.min.toFixed(2)}–${s.max.toFixed(2)}]`;
   const figures = (f: SizeRow['match']): string => `${m(f.base)} → ${m(f.head)} M/s  ${ratio(f.ratio)}`.padEnd(38);
   console.log(`head ${describe(head)} against base ${describe(base)}; node ${process.version}, ${REQUESTS} requests,`);
-  console.log(`${ROUNDS} rounds of >= ${ROUND_MS} ms CPU per figure per tree; load average ${loadStart.map((l) => l.toFixed(2)).join(' ')} at start, ${loadEnd.map((l) => l.toFixed(2)).join(' ')} at end\n`);
+  console.log(`${ROUNDS} rounds of >= ${ROUND_MS} ms CPU per figure per tree; endpoints down: head ${DOWN.head}, base ${DOWN.base}; load average ${loadStart.map((l) => l.toFixed(2)).join(' ')} at start, ${loadEnd.map((l) => l.toFixed(2)).join(' ')} at end\n`);
   console.log(`${'routes'.padStart(7)} ${'hosts'.padStart(6)}  ${'table bytes base → head'.padEnd(30)}  ${'match base → head, head/base [range]'.padEnd(38)}  match+pick base → head, head/base [range]`);
   for (const r of rows) {
     const bytes = `${r.bytes.base} → ${r.bytes.head} (${(r.bytes.head / r.bytes.base).toFixed(3)})`;
     console.log(`${String(r.routes).padStart(7)} ${String(r.hosts).padStart(6)}  ${bytes.padEnd(30)}  ${figures(r.match)}  ${figures(r.matchPick)}`);
-    if (r.disagree.found + r.disagree.picked > 0) console.log(`        the two answer differently: ${r.disagree.found} requests found by one alone, ${r.disagree.picked} picked another endpoint (of ${REQUESTS})`);
+    if (r.disagree !== undefined && r.disagree.found + r.disagree.picked > 0) console.log(`        the two answer differently: ${r.disagree.found} requests found by one alone, ${r.disagree.picked} picked another endpoint (of ${REQUESTS})`);
   }
 }

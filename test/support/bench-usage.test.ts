@@ -23,7 +23,7 @@ const SCRIPTS: readonly { script: string; name: string; options: readonly string
   { script: 'metrics-scrape.ts', name: 'node bench/metrics-scrape.ts', options: ['--endpoints', '--scrapes'] },
   { script: 'compile.ts', name: 'bench:compile', options: ['--ingresses', '--json'] },
   { script: 'matcher.ts', name: 'bench:matcher', options: ['--json'] },
-  { script: 'matcher-pair.ts', name: 'bench:matcher-pair', options: ['--base', '--head', '--sizes', '--rounds', '--round-ms', '--json'] },
+  { script: 'matcher-pair.ts', name: 'bench:matcher-pair', options: ['--base', '--head', '--sizes', '--rounds', '--round-ms', '--down', '--base-down', '--json'] },
   { script: 'reload.ts', name: 'bench:reload', options: [] },
 ];
 
@@ -73,6 +73,8 @@ describe('benchmark command lines', () => {
     { script: 'matcher-pair.ts', args: ['--base', '/nonexistent/tree'], says: 'bench:matcher-pair: --base /nonexistent/tree: no assembly/src/host/encode.ts' },
     { script: 'matcher-pair.ts', args: ['--base', '.', '--sizes', '1000,lots'], says: 'bench:matcher-pair: --sizes must be an integer from 10 to 1000000, got "lots"' },
     { script: 'matcher-pair.ts', args: ['--base', '.', '--rounds', '0'], says: 'bench:matcher-pair: --rounds must be an integer from 1 to 1000, got "0"' },
+    { script: 'matcher-pair.ts', args: ['--base', '.', '--down', '1.5'], says: 'bench:matcher-pair: --down must be an integer from 0 to 1000000, got "1.5"' },
+    { script: 'matcher-pair.ts', args: ['--base', '.', '--base-down', 'some'], says: 'bench:matcher-pair: --base-down must be an integer from 0 to 1000000, got "some"' },
   ])('$script $args is refused: $says', ({ script, args, says }) => {
     const { code, stdout, stderr } = run(script, args);
     expect(code).toBe(2);

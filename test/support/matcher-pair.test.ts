@@ -38,4 +38,22 @@ describe('bench:matcher-pair', () => {
       }
     }
   });
+
+  it('marks --down endpoints down in both (still no disagreement), or --base-down in the base alone (not compared)', () => {
+    const pair = (args: readonly string[]): { down: { head: number; base: number }; sizes: { disagree?: unknown; endpointsDown: { head: number; base: number }; matchPick: { head: number; base: number } }[] } => {
+      const run = spawnSync(process.execPath, [`${ROOT}bench/matcher-pair.ts`, '--base', ROOT, '--sizes', '300', '--rounds', '1', '--round-ms', '5', '--json', ...args], { encoding: 'utf8', timeout: 60_000 });
+      expect(run.stderr).toBe('');
+      expect(run.status).toBe(0);
+      return JSON.parse(run.stdout) as ReturnType<typeof pair>;
+    };
+    const both = pair(['--down', '40']);
+    expect(both.down).toEqual({ head: 40, base: 40 });
+    expect(both.sizes[0]!.endpointsDown).toEqual({ head: 40, base: 40 });
+    expect(both.sizes[0]!.disagree).toEqual({ found: 0, picked: 0 });
+    const baseOnly = pair(['--base-down', '40']);
+    expect(baseOnly.down).toEqual({ head: 0, base: 40 });
+    expect(baseOnly.sizes[0]!.endpointsDown).toEqual({ head: 0, base: 40 });
+    expect(baseOnly.sizes[0]).not.toHaveProperty('disagree');
+    expect(baseOnly.sizes[0]!.matchPick.head).toBeGreaterThan(0);
+  });
 });
