@@ -1,19 +1,10 @@
 // One table-driven suite, run unchanged against the wasm matcher and the reference matcher.
 import { describe, expect, it } from 'vitest';
-import { loadMatcher } from '../src/host/matcher.ts';
 import type { Matcher, RequestHeaders } from '../src/host/matcher.ts';
 import type { MatcherTable, PathEntry } from '../src/host/table.ts';
-import { loadReference } from './reference.ts';
 import { withSets } from './sets.ts';
-import { TINY_GRID } from './grid-support.ts';
+import { IMPLEMENTATIONS } from './implementations.ts';
 import type { ListedBackend } from './sets.ts';
-
-const IMPLEMENTATIONS: [string, (table: MatcherTable) => Matcher][] = [
-  ['wasm', (table) => loadMatcher(table)],
-  // Buckets of 1 KiB holding 2 routes: most hosts in buckets of their own, some in the overflow area.
-  ['wasm, tiny grid', (table) => loadMatcher(table, TINY_GRID)],
-  ['reference', loadReference],
-];
 
 /** A table whose every route has no backends: enough for match() cases. */
 function table(hosts: MatcherTable['hosts'], fallback = -1): MatcherTable {
@@ -372,7 +363,7 @@ describe('consistent hashing and named endpoints (pickHash, pickId)', () => {
   };
 
   it('both implementations map every key to the same endpoint, spread over all of them', () => {
-    const [wasm, reference] = IMPLEMENTATIONS.map(([, load]) => seeded(load));
+    const [wasm, , reference] = IMPLEMENTATIONS.map(([, load]) => seeded(load));
     const got = keys.map((key) => wasm!.pickHash(0, -1, key));
     expect(got).toEqual(keys.map((key) => reference!.pickHash(0, -1, key)));
     for (const id of [0, 1, 2, 3]) expect(got.filter((e) => e === id).length).toBeGreaterThan(60);
@@ -407,7 +398,7 @@ describe('power of two choices (pickLeastLoaded)', () => {
   const randoms = Array.from({ length: 200 }, (_, i) => Math.imul(i + 3, 0x9e3779b1) >>> 0);
 
   it('both implementations draw the same pairs and keep the lower score; the worst endpoint is never chosen', () => {
-    const [wasm, reference] = IMPLEMENTATIONS.map(([, load]) => {
+    const [wasm, , reference] = IMPLEMENTATIONS.map(([, load]) => {
       const matcher = load(table);
       [5, 1, 9, 3, 2, 7].forEach((score, id) => matcher.setScore(id, score));
       return matcher;
@@ -440,7 +431,7 @@ describe('hash subsets (pickHash with subset > 1)', () => {
   };
 
   it('a key keeps to its 3 best endpoints, spread by the random draw; both implementations agree', () => {
-    const [wasm, reference] = IMPLEMENTATIONS.map(([, load]) => seeded(load));
+    const [wasm, , reference] = IMPLEMENTATIONS.map(([, load]) => seeded(load));
     for (let key = 1; key < 40; key++) {
       const k = Math.imul(key, 0x9e3779b1) >>> 0;
       const picks = Array.from({ length: 12 }, (_, r) => wasm!.pickHash(0, -1, k, 3, r));
