@@ -44,7 +44,7 @@ export function init(len: u32): i32 {
   let status = bindTable(base, len);
   if (status != 0) return status;
   let health = align(base + <usize>len, 8);
-  // Health flags, hashing seeds, load scores and live-set bits (wrr.ts).
+  // Health flags, hashing seeds, load scores, live-set bits and set states (wrr.ts).
   bindHealth(health);
   // Then the written-block map (wrr.ts): which table blocks a pick has written into since.
   let writtenAt = align(health + healthSize(), 8);

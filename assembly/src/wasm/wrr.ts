@@ -27,6 +27,32 @@ let liveSets: usize = 0;
 let downCount: u32 = 0;
 
 /**
+ * One u16 per set id, after the live-set bits: what a pick last found of the set's endpoints while
+ * some endpoint was down, valid while it names the current health epoch: epoch << 2, then CLEAN
+ * (none of its endpoints is down) and SERVABLE (one is healthy). Endpoints down in other sets
+ * then cost a pick one load per candidate backend instead of its set record and every flag.
+ */
+let setStates: usize = 0;
+
+/**
+ * Bumped by every health flag that changes, so a change is O(1) however many sets hold the
+ * endpoint (no endpoint-to-set index): each set's state is surveyed again on its next pick.
+ * Starts at 1, as zeroed states (epoch 0) must read as stale.
+ */
+let healthEpoch: u32 = 1;
+
+/**
+ * Largest epoch a set state holds (14 bits): past it every state is cleared (2 bytes a set, once
+ * in 16,383 changes) and counting restarts. Two bytes, not four, keep the states of 100k sets in
+ * 200 KB for the picks' cache lines.
+ */
+@inline const EPOCH_LIMIT: u32 = 0x3fff;
+/** Set state bit: a healthy endpoint is in the set. */
+@inline const SERVABLE: u32 = 1;
+/** Set state bit: no endpoint of the set is down (its flags need not be read). */
+@inline const CLEAN: u32 = 2;
+
+/**
  * One byte per 64 KiB block of the table, set when a pick writes a current weight into that block
  * (current weights live inline in the route and set records): the host, which reuses an instance whose
  * table bytes it knows by block, then copies that block again instead of trusting it.
@@ -66,18 +92,24 @@ export function writtenAddress(): usize {
   return scoresOffset() + (<usize>endpointCount << 3);
 }
 
-/** Bytes of health state (down flags, seeds, load scores, live-set bits; 8-byte aligned parts) the loaded table needs. */
-export function healthSize(): usize {
+@inline function setStatesOffset(): usize {
   return liveSetsOffset() + (((<usize>setCount + 63) >>> 6) << 3);
 }
 
-/** Places the (zeroed) health flags, seeds, scores and live-set bits at `at` (8-byte aligned); every endpoint starts healthy. */
+/** Bytes of health state (down flags, seeds, load scores, live-set bits, set states; 8-byte aligned parts) the loaded table needs. */
+export function healthSize(): usize {
+  return setStatesOffset() + (((<usize>setCount << 1) + 7) & ~7);
+}
+
+/** Places the (zeroed) health flags, seeds, scores, live-set bits and set states at `at` (8-byte aligned); every endpoint starts healthy. */
 export function bindHealth(at: usize): void {
   down = at;
   seeds = at + seedsOffset();
   scores = at + scoresOffset();
   liveSets = at + liveSetsOffset();
+  setStates = at + setStatesOffset();
   downCount = 0;
+  healthEpoch = 1;
   lastBackendIndex = -1;
 }
 
@@ -123,6 +155,11 @@ export function setHealth(id: u32, ok: bool): i32 {
     if (ok) downCount--;
     else downCount++;
     store<u8>(at, ok ? 0 : 1);
+    if (++healthEpoch > EPOCH_LIMIT) {
+      // A state of an old epoch must not read as current when the count comes round.
+      memory.fill(setStates, 0, <usize>setCount << 1);
+      healthEpoch = 1;
+    }
   }
   return 0;
 }
@@ -132,13 +169,41 @@ export function lastBackend(): i32 {
   return lastBackendIndex;
 }
 
-/** True when any of the `count` endpoint slots at `slot` is healthy. */
-@inline function anyHealthy(slot: usize, count: u32): bool {
+/**
+ * The state (SERVABLE, CLEAN) of set `set` (below setCount) under the current flags, while some
+ * endpoint is down: its stored one when surveyed since the last health change, else surveyed now
+ * from its slots' flags and stored (the pick's only write outside the table).
+ */
+function setState(set: u32): u32 {
+  let at = setStates + (<usize>set << 1);
+  let state = <u32>load<u16>(at);
+  if (state >>> 2 == healthEpoch) return state & (SERVABLE | CLEAN);
+  let rec = setRecord(set);
+  let slot = rec + SET_SLOTS;
+  let count = load<u32>(rec + SET_COUNT);
+  let downs: u32 = 0;
   for (let k: u32 = 0; k < count; k++) {
-    if (healthy(load<u32>(slot + ENDPOINT_ID))) return true;
+    downs += <u32>load<u8>(down + <usize>load<u32>(slot + ENDPOINT_ID));
     slot += ENDPOINT_SIZE;
   }
-  return false;
+  state = (downs < count ? SERVABLE : 0) | (downs == 0 ? CLEAN : 0);
+  store<u16>(at, <u16>((healthEpoch << 2) | state));
+  return state;
+}
+
+/**
+ * True when no endpoint of the backend record at `backend`'s set is down, so its flags need not be
+ * read: always while none is down anywhere. A set id out of range has no slot: true.
+ */
+@inline function clean(backend: usize): bool {
+  if (downCount == 0) return true;
+  let set = load<u32>(backend + BACKEND_SET);
+  return set >= setCount || (setState(set) & CLEAN) != 0;
+}
+
+/** True when endpoint `id` of a set judged by clean() (`all`) is healthy: its flag is read only when the set has one down. */
+@inline function live(all: bool, id: u32): bool {
+  return all || load<u8>(down + <usize>id) == 0;
 }
 
 /** What a backend whose set id is out of range reads: a set record of no endpoint (never written, as it has no slot). */
@@ -157,12 +222,10 @@ const NO_SET = memory.data(8);
 
 /** True when the backend record at `backend` has a healthy endpoint (none when its set id is out of range). */
 @inline function servable(backend: usize): bool {
-  if (downCount != 0) {
-    let rec = setOf(backend);
-    return anyHealthy(rec + SET_SLOTS, load<u32>(rec + SET_COUNT));
-  }
   let set = load<u32>(backend + BACKEND_SET);
-  return set < setCount && (load<u8>(liveSets + (<usize>set >>> 3)) & (<u8>1 << <u8>(set & 7))) != 0;
+  if (set >= setCount) return false;
+  if (downCount != 0) return (setState(set) & SERVABLE) != 0;
+  return (load<u8>(liveSets + (<usize>set >>> 3)) & (<u8>1 << <u8>(set & 7))) != 0;
 }
 
 /** Route record of route `route`, or 0 when there is none. */
@@ -239,6 +302,7 @@ export function pickEndpoint(route: i32, allowed: u32): i32 {
   if (rec == 0) return -1;
   let best = chooseBackend(rec, allowed);
   if (best == 0) return -1;
+  let all = clean(best);
   let set = setOf(best);
   let slot = set + SET_SLOTS;
   let slots = load<u32>(set + SET_COUNT);
@@ -246,7 +310,7 @@ export function pickEndpoint(route: i32, allowed: u32): i32 {
   let chosenCurrent: i32 = 0;
   let healthyCount: i32 = 0;
   for (let k: u32 = 0; k < slots; k++) {
-    if (healthy(load<u32>(slot + ENDPOINT_ID))) {
+    if (live(all, load<u32>(slot + ENDPOINT_ID))) {
       let current = load<i32>(slot + ENDPOINT_CURRENT) + 1;
       store<i32>(slot + ENDPOINT_CURRENT, current);
       wrote(slot + ENDPOINT_CURRENT, 4);
@@ -286,6 +350,7 @@ export function pickHashed(route: i32, allowed: u32, key: u32, subset: u32, rand
   let best = chooseBackend(rec, allowed);
   if (best == 0) return -1;
   let size: u32 = subset < 1 ? 1 : subset > MAX_SUBSET ? MAX_SUBSET : subset;
+  let all = clean(best);
   let set = setOf(best);
   let slot = set + SET_SLOTS;
   let slots = load<u32>(set + SET_COUNT);
@@ -293,7 +358,7 @@ export function pickHashed(route: i32, allowed: u32, key: u32, subset: u32, rand
   for (let k: u32 = 0; k < slots; k++) {
     let id = load<u32>(slot + ENDPOINT_ID);
     slot += ENDPOINT_SIZE;
-    if (!healthy(id)) continue;
+    if (!live(all, id)) continue;
     let score = fmix(key ^ load<u32>(seeds + (<usize>id << 2)));
     // Insertion into the kept list, best first; ties keep the earlier endpoint.
     let at = kept;
@@ -351,24 +416,25 @@ export function pickTwo(route: i32, allowed: u32, random: u32): i32 {
   if (rec == 0) return -1;
   let best = chooseBackend(rec, allowed);
   if (best == 0) return -1;
+  let all = clean(best);
   let set = setOf(best);
   let slots = load<u32>(set + SET_COUNT);
-  let live: u32 = 0;
+  let healthyCount: u32 = 0;
   let slot = set + SET_SLOTS;
   for (let k: u32 = 0; k < slots; k++) {
-    if (healthy(load<u32>(slot + ENDPOINT_ID))) live++;
+    if (live(all, load<u32>(slot + ENDPOINT_ID))) healthyCount++;
     slot += ENDPOINT_SIZE;
   }
   // The a-th and b-th healthy endpoints, a != b when there are two.
-  let a = (random & 0xffff) % live;
-  let b = live > 1 ? (a + 1 + ((random >>> 16) % (live - 1))) % live : a;
+  let a = (random & 0xffff) % healthyCount;
+  let b = healthyCount > 1 ? (a + 1 + ((random >>> 16) % (healthyCount - 1))) % healthyCount : a;
   let first: i32 = -1;
   let second: i32 = -1;
   let seen: u32 = 0;
   slot = set + SET_SLOTS;
   for (let k: u32 = 0; k < slots; k++) {
     let id = load<u32>(slot + ENDPOINT_ID);
-    if (healthy(id)) {
+    if (live(all, id)) {
       if (seen == a) first = <i32>id;
       if (seen == b) second = <i32>id;
       seen++;
