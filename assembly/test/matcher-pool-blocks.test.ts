@@ -111,7 +111,7 @@ describe('MatcherPool with block tables', () => {
         const seen: MatcherExports = { ...wasm, init: (len: number) => ((lastInit = seen), wasm.init(len)) };
         return seen;
       };
-      const pool = new MatcherPool(2, newInstance);
+      const pool = new MatcherPool(1 + (seed % 3), newInstance);
       let world: World = {
         hosts: Array.from({ length: 2500 + seed * 500 }, (_, i) => `h${i}.example`),
         routes: Array.from({ length: 2500 + seed * 500 }, (_, i) => [{ weight: 1 + (i % 3), endpoints: [i % ENDPOINTS, (i + 7) % ENDPOINTS] }, { weight: 2, endpoints: [(i + 3) % ENDPOINTS] }]),
@@ -142,8 +142,9 @@ describe('MatcherPool with block tables', () => {
         held.push(matcher);
         // Let go of some (the current one and requests in flight hold the others), in any order.
         while (held.length > 1 + Math.floor(next() * 3)) held.splice(Math.floor(next() * (held.length - 1)), 1)[0]!.release();
-        // A few steps of a spare's preparation (a slice of blocks each) with this version or an older one, as turns between swaps allow.
-        for (let k = Math.floor(next() * 4); k > 0; k--) pool.prepare(versions[Math.max(0, versions.length - 1 - Math.floor(next() * 3))]!, 1 + Math.floor(next() * 4));
+        // A few steps of spares' preparation (a slice of blocks each) with this version or an older one, or two of them, as turns between swaps allow.
+        const recent = () => versions[Math.max(0, versions.length - 1 - Math.floor(next() * 3))]!;
+        for (let k = Math.floor(next() * 4); k > 0; k--) pool.prepare(next() < 0.6 ? [recent()] : [recent(), recent()], 1 + Math.floor(next() * 4));
       }
       expect(pool.stats.prepared, 'spares were prepared').toBeGreaterThan(0);
       expect(pool.stats.blocksPrepared).toBeGreaterThan(0);
@@ -246,11 +247,11 @@ describe('MatcherPool with block tables', () => {
     const current = pool.load(first);
     // Slices of 2 blocks: ceil(count / 2) calls, then none is left to do.
     let steps = 0;
-    while (pool.prepare(first, 2)) steps++;
+    while (pool.prepare([first], 2)) steps++;
     expect(steps + 1).toBe(Math.ceil(count / 2));
     expect(pool.stats).toMatchObject({ created: 1, prepared: 1, spare: 1, blocksPrepared: count });
     // A spare exists: nothing more is made.
-    expect(pool.prepare(first, 2)).toBe(false);
+    expect(pool.prepare([first], 2)).toBe(false);
     expect(pool.stats.prepared).toBe(1);
     const edit = { hosts: world.hosts, routes: world.routes.map((backends, i) => (i === hosts - 1 ? [{ weight: 3, endpoints: [5, 6] }] : backends)) };
     const flat = encodeTable(tableOf(edit));
@@ -264,7 +265,7 @@ describe('MatcherPool with block tables', () => {
     current.release();
   });
 
-  it('prepare: a load that comes mid-way takes the spare and copies the blocks not prepared yet; a failed load leaves it holding nothing known; no spare is prepared with maxSpare 0', () => {
+  it('prepare: a load that comes mid-way takes the spare and copies the blocks not prepared yet; a failed load leaves it holding nothing known, refilled whole without a new instance; no spare is prepared with maxSpare 0', () => {
     const pool = new MatcherPool(2);
     const hosts = 3000;
     const world: World = { hosts: Array.from({ length: hosts }, (_, i) => `q${i}.example`), routes: Array.from({ length: hosts }, () => [{ weight: 1, endpoints: [1, 2] }]) };
@@ -272,30 +273,60 @@ describe('MatcherPool with block tables', () => {
     const first = TableBlocks.of(flat);
     const count = first.blocks.length;
     const current = pool.load(first);
-    expect(pool.prepare(first, 1)).toBe(true);
-    expect(pool.prepare(first, 1)).toBe(true);
+    expect(pool.prepare([first], 1)).toBe(true);
+    expect(pool.prepare([first], 1)).toBe(true);
     // Two blocks prepared: a load of the same version copies the rest.
     const taken = pool.load(first);
     expect(pool.stats).toMatchObject({ blocksPrepared: 2, blocksCopied: count + count - 2, blocksKept: 2 });
     expect(taken.match('q7.example', '/only/7', 'GET')).toBe(gridId(world, 7));
     // It was taken: the next step makes a new spare, as none is left.
-    expect(pool.prepare(first, 1)).toBe(true);
+    expect(pool.prepare([first], 1)).toBe(true);
     expect(pool.stats.prepared).toBe(2);
-    // A refused table loaded into the spare being prepared: it then holds nothing known, and the next load copies every block.
+    // A refused table loaded into the spare being prepared: it then holds nothing known, so preparing copies every block into it again (no new instance), and the next load none.
     const editor = first.edit();
     editor.setWord(0, 0);
     expect(() => pool.load(editor.done())).toThrow(expect.objectContaining({ code: 'PORTICO_E_TABLE_CORRUPT' }));
-    expect(pool.prepare(first, 1)).toBe(false);
+    const prepared = pool.stats.blocksPrepared;
+    while (pool.prepare([first], 4));
+    expect(pool.stats).toMatchObject({ prepared: 2, spare: 1, blocksPrepared: prepared + count });
     const copied = pool.stats.blocksCopied;
     const again = pool.load(first);
-    expect(pool.stats.blocksCopied).toBe(copied + count);
+    expect(pool.stats.blocksCopied).toBe(copied);
     expect(again.match('q9.example', '/only/9', 'GET')).toBe(gridId(world, 9));
     current.release();
     taken.release();
     again.release();
     const none = new MatcherPool(0);
     none.load(first);
-    expect(none.prepare(first)).toBe(false);
+    expect(none.prepare([first])).toBe(false);
     expect(none.stats.prepared).toBe(0);
+  });
+
+  it('hostile: memory that cannot grow: prepare throws, makes no second instance however often it is asked, and the matcher in use answers on; a load then fails typed', () => {
+    let growable = true;
+    const pool = new MatcherPool(3, () => {
+      const wasm = newMatcherInstance();
+      const memory = { get buffer() { return wasm.memory.buffer; }, grow: (pages: number) => { if (!growable) throw new RangeError('WebAssembly.Memory.grow(): Maximum memory size exceeded'); return wasm.memory.grow(pages); } } as WebAssembly.Memory;
+      return { ...wasm, memory };
+    });
+    const hosts = 3000;
+    const world: World = { hosts: Array.from({ length: hosts }, (_, i) => `g${i}.example`), routes: Array.from({ length: hosts }, () => [{ weight: 1, endpoints: [1, 2] }]) };
+    const first = TableBlocks.of(encodeTable(tableOf(world)));
+    const current = pool.load(first);
+    growable = false;
+    for (let i = 0; i < 10; i++) expect(() => pool.prepare([first])).toThrow(RangeError);
+    expect(pool.stats).toMatchObject({ prepared: 1, spare: 1, inUse: 1, blocksPrepared: 0 });
+    expect(current.match('g7.example', '/only/7', 'GET')).toBe(gridId(world, 7));
+    expect(() => pool.load(first)).toThrow(expect.objectContaining({ code: 'PORTICO_E_TABLE_CORRUPT' }));
+    expect(pool.stats).toMatchObject({ inUse: 1, spare: 1 });
+    // Growth allowed again: the same spare is filled, and a load of the version copies nothing.
+    growable = true;
+    while (pool.prepare([first], 8));
+    const copied = pool.stats.blocksCopied;
+    const next = pool.load(first);
+    expect(pool.stats).toMatchObject({ prepared: 1, blocksCopied: copied });
+    expect(next.match('g9.example', '/only/9', 'GET')).toBe(gridId(world, 9));
+    current.release();
+    next.release();
   });
 });

@@ -34,6 +34,16 @@ function withPath(snapshot: Snapshot, at: number, path: string): Snapshot {
   return { ...next, version: snapshotVersion(next) };
 }
 
+/** `snapshot` with endpoint set `at` moved to `port`, every other set and host the same item (an endpoint-only change). */
+function withEndpoint(snapshot: Snapshot, at: number, port: number): Snapshot {
+  const endpointSets = snapshot.endpointSets.slice();
+  const set = endpointSets[at]!;
+  endpointSets[at] = { ...set, endpoints: [{ ...set.endpoints[0]!, port }] };
+  const { version: _version, ...content } = snapshot;
+  const next = { ...content, endpointSets };
+  return { ...next, version: snapshotVersion(next) };
+}
+
 /** `bundle` whose `table` throws when read: what reads it would flatten the blocks. */
 function unflattenable(bundle: TableBundle): TableBundle {
   const made = withTable(bundle, tableBlocksOf(bundle));
@@ -176,4 +186,58 @@ describe('table blocks through the data plane', () => {
       router.close();
     }
   });
+
+  it('in process, steady state: route and endpoint-only changes interleaved, previous snapshots held or not; after the first of each kind, a change copies and prepares the blocks it wrote, never a whole table', async () => {
+    const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+    for (const holding of [false, true]) {
+      const router = new Router();
+      let snapshot = snapshotOf(world(6000));
+      const settle = async () => {
+        for (let i = 0; i < 200; i++) await turn();
+      };
+      router.load(snapshot);
+      await settle();
+      const full = router.current!.routingTable.blocks.length;
+      expect(full).toBeGreaterThan(30);
+      const held: NonNullable<typeof router.current>[] = [];
+      let before = router.matcherPool;
+      for (const [step, kind] of [...'EEPEEPPEPEEEPE'].entries()) {
+        // A request in flight on the current snapshot across the next swap (let go after it).
+        if (holding) {
+          router.current!.hold();
+          held.push(router.current!);
+        }
+        if (kind === 'P') {
+          snapshot = withPath(snapshot, (step * 997) % 6000, `/s${step}`);
+          router.load(snapshot);
+        } else {
+          snapshot = withEndpoint(snapshot, (step * 1231) % 12000, 20000 + step);
+          router.loadEndpoints(snapshot);
+        }
+        await settle();
+        for (const snapshot of held.splice(0, holding ? held.length - 1 : held.length)) snapshot.letGo();
+        await settle();
+        const now = router.matcherPool;
+        const copied = now.blocksCopied - before.blocksCopied;
+        const prepared = now.blocksPrepared - before.blocksPrepared;
+        before = now;
+        // The first endpoint-only load makes its balancing instances (a whole balancing table each). After it, a load copies
+        // the blocks that differ from the spare's (a route change after endpoint-only ones: those the endpoint changes wrote
+        // in the full table too; the first endpoint-only one after a route change: a balancing table compiled afresh), and
+        // preparing follows: the instance given back gets those blocks, never a whole routing table. Holding, a route change
+        // leaves the replaced routing instance pinned by the held snapshots: the one spare for the next is then copied whole.
+        const balancing = router.current!.balancingTable.blocks.length;
+        const label = `${holding ? 'holding, ' : ''}change ${step} (${kind}): ${copied} copied, ${prepared} prepared of ${full} + ${balancing}`;
+        if (step === 0) expect(copied + prepared, label).toBeLessThanOrEqual(full + 2 * balancing);
+        else if (holding && kind === 'P') expect(copied, label).toBeLessThan(full);
+        else {
+          expect(copied + prepared, label).toBeLessThan(full);
+          expect(prepared, label).toBeLessThanOrEqual(Math.max(copied, holding && kind === 'E' ? balancing : 0) + 4);
+        }
+        expect(router.route(`h${String((step * 997) % 6000).padStart(5, '0')}.test`, kind === 'P' ? `/s${step}` : '/', 'GET', undefined, 'http')).toMatchObject({ kind: 'proxy' });
+      }
+      expect(router.matcherPool.spare).toBeLessThanOrEqual(3);
+      router.close();
+    }
+  }, 60_000);
 });

@@ -47,6 +47,8 @@ export class LoadedSnapshot {
   readonly matcher: PooledMatcher;
   /** The table `matcher` was loaded from (this bundle's, or for an endpoint-only one the routing snapshot's): what a spare instance is prepared with. */
   readonly routingTable: TableBlocks;
+  /** The table `balancer` was loaded from (`routingTable` after a full load): for an endpoint-only one, a second spare is prepared with it. */
+  readonly balancingTable: TableBlocks;
   /**
    * Endpoint choice and health (`pick`, `setHealthy`): the same instance as `matcher` after a full
    * load; after an endpoint-only change, a small table of route records alone while `matcher`
@@ -104,6 +106,7 @@ export class LoadedSnapshot {
     // reused instance gets only those it does not hold (the table is never flattened for this).
     const table = tableBlocksOf(bundle);
     const loaded = pool.load(table);
+    this.balancingTable = table;
     try {
       this.version = bundle.version;
       this.digest = bundle.digest;
@@ -565,10 +568,12 @@ export class Router extends EventEmitter<{ swap: [SwapEvent] }> {
   }
 
   /**
-   * From the next turn, a slice per turn (PREPARE_BLOCKS blocks): a spare wasm instance holding
-   * the current routing table, when the pool has no spare (after the first load, and the first
-   * endpoint-only one). The next swap then copies the blocks its version changed into memory
-   * already touched, not the whole table into a new instance (matcher-pool.ts `prepare`).
+   * From the next turn, a slice per turn (PREPARE_BLOCKS blocks): spare wasm instances holding the
+   * current routing table and, after an endpoint-only load, its balancing table (the next load of
+   * either kind then finds its blocks in memory already touched). A spare that held an earlier
+   * version of a table (given back by the snapshot it served) gets only the blocks changed since;
+   * a new instance, copied whole, is made only when no spare holds any of it (after the first load
+   * of each kind, or while older snapshots are still held by requests). matcher-pool.ts `prepare`.
    */
   #prepareSoon(): void {
     if (!this.#prepareSpare || this.#preparing) return;
@@ -577,7 +582,7 @@ export class Router extends EventEmitter<{ swap: [SwapEvent] }> {
       const current = this.#current;
       let more = false;
       try {
-        more = !this.#closed && current !== undefined && this.#pool.prepare(current.routingTable, PREPARE_BLOCKS);
+        if (current !== undefined && !this.#closed) more = this.#pool.prepare(current.balancingTable === current.routingTable ? [current.routingTable] : [current.routingTable, current.balancingTable], PREPARE_BLOCKS);
       } catch {
         // Memory that cannot grow: the next load makes its instance as before (and reports that).
       }

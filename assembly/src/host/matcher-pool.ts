@@ -15,6 +15,11 @@
  * WRR weights changed), is left as it is. A one-path edit at 50,000 Ingresses then copies a few
  * 64 KiB blocks of a 20 MB table, not the table. Blocks are compared by identity: the same object
  * is the same bytes (a block is never written once its version is made, blocks.ts).
+ *
+ * Spares are kept up to date ahead of the next load (`prepare`): the instance given back by a
+ * replaced snapshot gets the blocks its successor changed, so in steady state neither a swap nor
+ * the work between swaps copies more than the blocks a change wrote. A whole table is copied only
+ * into a new instance (the first load of each table kind, or while older snapshots stay held).
  */
 import type { MatcherExports, PooledMatcher } from './matcher.ts';
 import { loadIntoInstance, newMatcherInstance } from './matcher.ts';
@@ -54,10 +59,12 @@ export class MatcherPool {
    * init; none while a load into it runs or after one failed.
    */
   readonly #holds = new WeakMap<MatcherExports, readonly (Uint8Array | undefined)[]>();
-  /** Instances a table was initialised in (their written-block map is laid out): a prepared one never was, so nothing was ever written into it. */
-  readonly #initialised = new WeakSet<MatcherExports>();
-  /** The spare `prepare` is filling, until it holds its table (or a load took it). */
-  #preparing: MatcherExports | undefined;
+  /**
+   * Instances whose written-block map tells which held blocks picks wrote into: those a table was
+   * initialised in, until `prepare` copies into them (no pick runs in a spare, so the pool's list
+   * is then exact, and the map may lie under a longer table's blocks).
+   */
+  readonly #mapped = new WeakSet<MatcherExports>();
   #prepared = 0;
   #blocksPrepared = 0;
   #created = 0;
@@ -70,12 +77,15 @@ export class MatcherPool {
   readonly #newInstance: () => MatcherExports;
 
   /**
-   * `maxSpare` (>= 0): instances kept for reuse; more given back are dropped. Two cover a swap
-   * (the replaced full table) plus an endpoint-only one (its small balancing table).
+   * `maxSpare` (>= 0): instances kept for reuse; more given back are dropped. Three cover a data
+   * plane whose endpoint-only changes load a balancing table beside the routing one: after a route
+   * change the replaced routing instance and two balancing ones (the next endpoint-only load takes
+   * one while the current holds the other) come back, and each is wanted again; with two, one is
+   * dropped and the next endpoint-only load after a route change copies its whole table anew.
    * `newInstance`: how an instance is made (newMatcherInstance; a test keeps them to read their
    * memory). Throws RangeError for a count that is not a non-negative integer.
    */
-  constructor(maxSpare = 2, newInstance: () => MatcherExports = newMatcherInstance) {
+  constructor(maxSpare = 3, newInstance: () => MatcherExports = newMatcherInstance) {
     if (!Number.isInteger(maxSpare) || maxSpare < 0) throw new RangeError(`maxSpare must be a non-negative integer, not ${maxSpare}`);
     this.#maxSpare = maxSpare;
     this.#newInstance = newInstance;
@@ -91,7 +101,6 @@ export class MatcherPool {
   load(table: Uint8Array | TableBlocks): PooledMatcher {
     const blocks = table instanceof TableBlocks ? table : TableBlocks.of(table);
     const wasm = this.#take(blocks);
-    if (wasm === this.#preparing) this.#preparing = undefined;
     const held = this.#intact(wasm);
     // Nothing is known of the memory while the copy runs: a failed load leaves it so.
     this.#holds.delete(wasm);
@@ -103,7 +112,7 @@ export class MatcherPool {
       throw error;
     }
     this.#holds.set(wasm, blocks.blocks);
-    this.#initialised.add(wasm);
+    this.#mapped.add(wasm);
     this.#blocksCopied += loaded.copied;
     this.#blocksKept += blocks.blocks.length - loaded.copied;
     this.#inUse++;
@@ -111,47 +120,85 @@ export class MatcherPool {
   }
 
   /**
-   * One step towards a spare instance holding `table` (the current version's), taken only while the
-   * pool has no spare of its own: a new instance, its memory grown to the table, then at most
-   * `maxBlocks` of the table's blocks copied per call. The next load takes it and copies only the
-   * blocks it lacks (those its version changed) into memory already touched, where a load into a
-   * new instance copies the whole table into fresh pages (about 10 ms at 20 MB: one page fault per
-   * 4 KiB). The caller runs the steps on separate event-loop turns, so the copy is paid in slices
-   * of `maxBlocks` × 64 KiB rather than inside a swap. Returns true while steps remain; false once
-   * the spare holds `table`, or when the pool already has a spare (none is made then).
+   * One step towards spare instances holding all of each of `tables` (the versions the next loads
+   * are likely to ask for: the router's current routing table and, after an endpoint-only load,
+   * its balancing table), in order. For each table the spare chosen is the one holding most of its
+   * blocks, so an instance that held an earlier version (given back by the snapshot it served)
+   * gets only the blocks changed since; else a spare holding none of any of `tables` (one with
+   * nothing known first); else, while the pool has fewer than `maxSpare` spares, a new instance
+   * (its memory grown to the table, then a whole copy: once per instance). A spare holding blocks
+   * of another of `tables` is never overwritten: the next load of that table wants it. At most
+   * `maxBlocks` blocks are copied per call; the caller runs the steps on separate event-loop turns,
+   * so the copy is paid in slices rather than inside a swap, and a swap then copies the few blocks
+   * left into memory already touched. Returns true while steps remain; false once every table is
+   * held by a spare, or has none to fill and no room for one. Throws RangeError when memory cannot
+   * grow (the spare is left holding what it held; nothing else changes).
    */
-  prepare(table: TableBlocks, maxBlocks = 16): boolean {
-    // A load that took it ends its preparation (load clears #preparing).
-    let wasm = this.#preparing;
-    if (wasm === undefined) {
-      if (this.#spare.length !== 0 || this.#maxSpare === 0) return false;
-      wasm = this.#newInstance();
-      this.#prepared++;
-      this.#holds.set(wasm, []);
-      this.#spare.push(wasm);
-      this.#preparing = wasm;
+  prepare(tables: readonly TableBlocks[], maxBlocks = 16): boolean {
+    const claimed = new Set<MatcherExports>();
+    let budget = maxBlocks;
+    for (const table of tables) {
+      const wasm = this.#preparedFor(table, tables, claimed);
+      if (wasm === undefined) continue;
+      claimed.add(wasm);
+      const left = this.#fill(wasm, table, budget);
+      if (left < 0) return true;
+      budget = left;
     }
+    return false;
+  }
+
+  /**
+   * Copies into spare `wasm` the blocks of `table` it does not hold, at most `budget` of them.
+   * Returns the budget left, or -1 when blocks remain to copy.
+   */
+  #fill(wasm: MatcherExports, table: TableBlocks, budget: number): number {
+    // Read the written-block map before any copy: it lies past the old table's end, where a longer
+    // table's blocks land. From here the pool's list is all that is known of the memory.
+    const held = (this.#intact(wasm) ?? []).slice(0, table.blocks.length);
+    this.#mapped.delete(wasm);
+    this.#holds.set(wasm, held);
     const base = wasm.tableAddress();
     const need = base + table.length - wasm.memory.buffer.byteLength;
     if (need > 0) wasm.memory.grow(Math.ceil(need / PAGE));
-    const held = (this.#holds.get(wasm) ?? []).slice(0, table.blocks.length);
     const into = new Uint8Array(wasm.memory.buffer);
-    let copied = 0;
     for (let b = 0; b < table.blocks.length; b++) {
       const block = table.blocks[b]!;
       if (held[b] === block) continue;
-      if (copied === maxBlocks) {
-        this.#holds.set(wasm, held);
-        return true;
-      }
+      if (budget === 0) return -1;
       into.set(block, base + b * TABLE_BLOCK_BYTES);
       held[b] = block;
-      copied++;
+      budget--;
       this.#blocksPrepared++;
     }
-    this.#holds.set(wasm, held);
-    this.#preparing = undefined;
-    return false;
+    return budget;
+  }
+
+  /** The spare `prepare` fills with `table` (see there; none of `claimed`), a new one when there is room; undefined when none may be used. */
+  #preparedFor(table: TableBlocks, tables: readonly TableBlocks[], claimed: ReadonlySet<MatcherExports>): MatcherExports | undefined {
+    let best: MatcherExports | undefined;
+    let bestShared = 0;
+    let blank: MatcherExports | undefined;
+    let stale: MatcherExports | undefined;
+    for (const wasm of this.#spare) {
+      if (claimed.has(wasm)) continue;
+      const shared = this.#shared(wasm, table);
+      if (shared > bestShared) {
+        best = wasm;
+        bestShared = shared;
+      }
+      const held = this.#holds.get(wasm);
+      if (held === undefined || held.length === 0) blank ??= wasm;
+      else if (shared === 0 && tables.every((other) => this.#shared(wasm, other) === 0)) stale ??= wasm;
+    }
+    // One holding it all gets nothing copied.
+    const chosen = best ?? blank ?? stale;
+    if (chosen !== undefined || this.#spare.length >= this.#maxSpare) return chosen;
+    const made = this.#newInstance();
+    this.#prepared++;
+    this.#holds.set(made, []);
+    this.#spare.push(made);
+    return made;
   }
 
   /** Counts so far. */
@@ -166,8 +213,8 @@ export class MatcherPool {
   #intact(wasm: MatcherExports): (Uint8Array | undefined)[] | undefined {
     const held = this.#holds.get(wasm);
     if (held === undefined) return undefined;
-    // Prepared, never initialised: no pick ever ran in it (and it has no written map yet).
-    if (!this.#initialised.has(wasm)) return held.slice();
+    // No map to read (prepared since its last init, or never initialised): the list is exact.
+    if (!this.#mapped.has(wasm)) return held.slice();
     const written = new Uint8Array(wasm.memory.buffer, wasm.writtenBlocksAddress(), held.length);
     const intact: (Uint8Array | undefined)[] = held.slice();
     for (let b = 0; b < intact.length; b++) if (written[b] !== 0) intact[b] = undefined;
